@@ -1,0 +1,32 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="hf_neuroformer",
+    version="0.1.0",
+    description="Neuroformer (Antoniades et al., ICLR 2024): generative pretraining on spike trains, "
+    "in the Hugging Face ecosystem",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.4",
+        "transformers>=5",
+        "datasets",
+        "accelerate",
+        "safetensors",
+        "huggingface-hub",
+        "evaluate",
+        "pynwb",
+        "h5py",
+        "numpy<2.4",  # brian2 (simulation issue) does not import with numpy 2.4
+        "scipy",
+        "pandas",
+        "matplotlib",
+        "pyyaml",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest", "hypothesis"]},
+    entry_points={"console_scripts": ["neuroformer=hf_neuroformer.cli:main"]},
+)

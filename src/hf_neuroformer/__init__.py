@@ -1,0 +1,57 @@
+"""hf_neuroformer: Neuroformer (Antoniades et al., ICLR 2024) in the Hugging Face ecosystem.
+
+Importing the package registers the model with ``AutoConfig``, ``AutoTokenizer``, ``AutoModel``,
+``AutoModelForPreTraining`` and ``AutoModelForCausalLM``.
+"""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForPreTraining,
+    AutoTokenizer,
+)
+
+from .configuration_neuroformer import NeuroformerConfig
+from .generation import generate_spikes
+from .modeling_neuroformer import (
+    NeuroformerForPreTraining,
+    NeuroformerModel,
+    NeuroformerModelOutput,
+    NeuroformerPreTrainedModel,
+    NeuroformerPreTrainingOutput,
+)
+from .recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+from .simulation import SimulatedNetwork, default_recording, simulate_coupled_network
+from .tokenization_neuroformer import NeuroformerTokenizer, UnknownUnitError
+from .windows import NeuroformerCollator, build_window_datasets, plan_splits
+
+__version__ = "0.1.0"
+
+AutoConfig.register("neuroformer", NeuroformerConfig, exist_ok=True)
+AutoTokenizer.register(NeuroformerConfig, slow_tokenizer_class=NeuroformerTokenizer, exist_ok=True)
+AutoModel.register(NeuroformerConfig, NeuroformerModel, exist_ok=True)
+AutoModelForPreTraining.register(NeuroformerConfig, NeuroformerForPreTraining, exist_ok=True)
+AutoModelForCausalLM.register(NeuroformerConfig, NeuroformerForPreTraining, exist_ok=True)
+
+__all__ = [
+    "NeuroformerConfig",
+    "NeuroformerTokenizer",
+    "UnknownUnitError",
+    "NeuroformerModel",
+    "NeuroformerForPreTraining",
+    "NeuroformerPreTrainedModel",
+    "NeuroformerModelOutput",
+    "NeuroformerPreTrainingOutput",
+    "SpikeRecording",
+    "BehaviourSeries",
+    "Stimulus",
+    "RecordingValidationError",
+    "SimulatedNetwork",
+    "simulate_coupled_network",
+    "default_recording",
+    "NeuroformerCollator",
+    "build_window_datasets",
+    "plan_splits",
+    "generate_spikes",
+]

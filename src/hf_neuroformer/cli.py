@@ -1,0 +1,166 @@
+"""The ``neuroformer`` command: parses arguments and calls the library, nothing else.
+
+    neuroformer train    [--config FILE.yaml] [--data PATH] [--epoch NAME] [--output-dir DIR]
+                         [--max-steps N] [--max-epochs N] [--seed S]
+                         [--mixed-precision no|bf16|fp16] [--overwrite]
+    neuroformer generate --model DIR [--data PATH] [--epoch NAME] --output OUT.nwb [--split test]
+                         [--seed S] [--temperature T] [--top-p P] [--top-k K] [--overwrite]
+    neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json]
+                         [--bin-size S] [--overwrite]
+
+Without ``--data`` (or ``--real``) the built-in simulated recording is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+
+def _load_data(path, epoch):
+    if path is None:
+        from .simulation import default_recording
+
+        rec = default_recording()
+        if epoch is not None:
+            rec = rec.select_epoch(epoch)
+        return rec
+    from .io import load_recording
+
+    return load_recording(path, epoch=epoch)
+
+
+def _print_metrics(metrics: dict, keys=None) -> None:
+    for k, v in metrics.items():
+        if keys is not None and k not in keys:
+            continue
+        if isinstance(v, float):
+            print(f"  {k:<34s} {v:.4f}")
+        elif isinstance(v, (int, str)):
+            print(f"  {k:<34s} {v}")
+
+
+def cmd_train(args) -> int:
+    from .configuration_neuroformer import NeuroformerConfig
+    from .training import TrainingConfig, check_output_dir, load_yaml_config, train
+
+    if args.config:
+        config, training = load_yaml_config(args.config)
+    else:
+        config, training = NeuroformerConfig(), TrainingConfig()
+    overrides = {}
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.max_epochs is not None:
+        overrides["max_epochs"] = args.max_epochs
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.mixed_precision is not None:
+        overrides["mixed_precision"] = args.mixed_precision
+    training = dataclasses.replace(training, **overrides)
+    check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
+    rec = _load_data(args.data, args.epoch)
+    print(f"[neuroformer] data: {rec}")
+    metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite)
+    if metrics:
+        print(f"[neuroformer] wrote {args.output_dir}/ (config.json, model.safetensors, tokenizer, metrics.json)")
+        _print_metrics(metrics)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .generation import generate_split, load_pretrained
+    from .io import write_nwb
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"--output: {str(out)!r} exists; pass --overwrite to replace it")
+    model, tokenizer, plan = load_pretrained(args.model)
+    rec = _load_data(args.data, args.epoch)
+    generated = generate_split(
+        model, tokenizer, rec, plan, args.split,
+        seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+    )
+    write_nwb(generated, out, overwrite=args.overwrite)
+    print(f"[neuroformer] generated {generated.n_spikes} spikes in {generated.generation_stats['n_windows']} "
+          f"{args.split} windows ({generated.duration:.1f} s); wrote {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .io import read_nwb
+    from .metrics import compare_recordings
+
+    real = _load_data(args.real, args.epoch)
+    generated = read_nwb(args.generated)
+    metrics = compare_recordings(real, generated, bin_size=args.bin_size)
+    print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
+          f"over {metrics['support_duration_s']:.1f} s of generated windows:")
+    _print_metrics(metrics)
+    if args.output:
+        out = Path(args.output)
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"--output: {str(out)!r} exists; pass --overwrite to replace it")
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(metrics, indent=2))
+        tmp.replace(out)
+        print(f"[neuroformer] wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics")
+    t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section")
+    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen folder); "
+                                  "default: the built-in simulated network")
+    t.add_argument("--epoch", help="restrict to this named epoch / interval of the recording (e.g. wake)")
+    t.add_argument("--output-dir", default="neuroformer-model", help="where the model goes (default: %(default)s)")
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--max-epochs", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
+    t.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("generate", help="sample spikes for the windows of a split and write them to NWB")
+    g.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
+    g.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
+    g.add_argument("--epoch")
+    g.add_argument("--output", required=True, help="output .nwb file")
+    g.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--overwrite", action="store_true")
+    g.set_defaults(func=cmd_generate)
+
+    e = sub.add_parser("evaluate", help="compare a generated recording with the real one")
+    e.add_argument("--real", help="the real recording (default: built-in simulated)")
+    e.add_argument("--epoch")
+    e.add_argument("--generated", required=True, help=".nwb written by 'neuroformer generate'")
+    e.add_argument("--output", help="write the metrics as JSON here")
+    e.add_argument("--bin-size", type=float, default=0.1, help="bin width for count correlations, s")
+    e.add_argument("--overwrite", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileExistsError, FileNotFoundError, ValueError, KeyError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"neuroformer {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

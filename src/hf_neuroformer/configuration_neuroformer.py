@@ -1,0 +1,208 @@
+"""NeuroformerConfig: every hyperparameter of the tokenizer windows and the network.
+
+The architecture follows Antoniades et al., "Neuroformer: Multimodal and Multitask Generative
+Pretraining for Brain Data", ICLR 2024 (arXiv 2311.00136), Sec. 3: spikes of the current window
+are tokens (unit id + time offset dt); a causal decoder over them cross-attends to an encoding of
+the past window's spikes; two heads predict the next unit id and its dt.
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import PreTrainedConfig
+
+
+class NeuroformerConfig(PreTrainedConfig):
+    r"""Configuration of a Neuroformer.
+
+    Windows and tokens (times in seconds):
+        current_window (float, default 0.1): length of the current window whose spikes are
+            predicted token by token, s. The paper's visual-cortex runs used 0.05 s.
+        past_window (float, default 1.0): length of the past window that precedes the current
+            window and conditions it through cross-attention, s.
+        window_stride (float or None, default None): step between successive current windows,
+            s; ``None`` means ``current_window`` (non-overlapping current windows).
+        dt_resolution (float, default 0.005): width of a dt bin, s. A spike at offset ``dt``
+            inside its window gets ``dt_id = floor(dt / dt_resolution)``; decoding places it at
+            the bin centre, so the round-trip error is at most ``dt_resolution / 2``.
+        max_window_length (int, default 64): maximum current-window tokens, BOS and EOS included.
+            Spikes beyond ``max_window_length - 2`` in a window are dropped and counted (keep earliest).
+        max_past_length (int, default 256): maximum past-window tokens, the leading BOS
+            included. Older past spikes beyond the limit are dropped and counted (keep latest).
+
+    Vocabulary:
+        vocab_size (int): number of unit-id tokens, specials included (pad, bos, eos first).
+            Set from the tokenizer; grows when units of new sessions are added.
+        pad_token_id, bos_token_id, eos_token_id (int, default 0, 1, 2).
+
+    Network:
+        hidden_size (int, default 128): width of every embedding.
+        num_attention_heads (int, default 4).
+        num_past_layers (int, default 1): self-attention layers of the past-window encoder.
+        num_hidden_layers (int, default 2): decoder layers over the current window (causal
+            self-attention, cross-attention to the past encoding, MLP).
+        intermediate_size (int, default 256): MLP width.
+        hidden_act (str, default "gelu").
+        hidden_dropout (float, default 0.1), attention_dropout (float, default 0.0).
+        layer_norm_eps (float, default 1e-5).
+        initializer_range (float, default 0.02): std of the normal init of weights.
+        temporal_min_period (float or None): shortest period of the sinusoidal temporal
+            embedding, s (default ``dt_resolution``).
+        temporal_max_period (float or None): longest period, s (default ``4 * (past_window +
+            current_window)``).
+        num_temporal_frequencies (int, default 32): frequencies of the temporal embedding.
+        dt_loss_weight (float, default 1.0): weight of the dt cross-entropy in the loss.
+
+    Splits (used by :mod:`hf_neuroformer.windows`):
+        split_fractions (list of 3 floats, default [0.7, 0.15, 0.15]): train, validation, test.
+        split_block_length (float, default 30.0): length of the contiguous time blocks that are
+            assigned to splits, s (ignored when splitting by trials).
+        split_gap (float or None): seconds left out at each boundary between splits; default
+            and minimum ``past_window``, so no window of one split reads spikes of another.
+        split_by (str, default "auto"): "time", "trials", or "auto" (trials when present).
+        split_seed (int, default 0): seed of the block/trial assignment.
+
+    Raises:
+        ValueError: naming the field, when a value is out of range (non-positive windows or
+            resolution, ``hidden_size`` not divisible by ``num_attention_heads``, etc.).
+    """
+
+    model_type = "neuroformer"
+
+    def __init__(
+        self,
+        current_window: float = 0.1,
+        past_window: float = 1.0,
+        window_stride: float | None = None,
+        dt_resolution: float = 0.005,
+        max_window_length: int = 64,
+        max_past_length: int = 256,
+        vocab_size: int = 3,
+        hidden_size: int = 128,
+        num_attention_heads: int = 4,
+        num_past_layers: int = 1,
+        num_hidden_layers: int = 2,
+        intermediate_size: int = 256,
+        hidden_act: str = "gelu",
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        temporal_min_period: float | None = None,
+        temporal_max_period: float | None = None,
+        num_temporal_frequencies: int = 32,
+        dt_loss_weight: float = 1.0,
+        split_fractions=(0.7, 0.15, 0.15),
+        split_block_length: float = 30.0,
+        split_gap: float | None = None,
+        split_by: str = "auto",
+        split_seed: int = 0,
+        pad_token_id: int = 0,
+        bos_token_id: int = 1,
+        eos_token_id: int = 2,
+        **kwargs,
+    ):
+        self.current_window = float(current_window)
+        self.past_window = float(past_window)
+        self.window_stride = None if window_stride is None else float(window_stride)
+        self.dt_resolution = float(dt_resolution)
+        self.max_window_length = int(max_window_length)
+        self.max_past_length = int(max_past_length)
+        self.vocab_size = int(vocab_size)
+        self.hidden_size = int(hidden_size)
+        self.num_attention_heads = int(num_attention_heads)
+        self.num_past_layers = int(num_past_layers)
+        self.num_hidden_layers = int(num_hidden_layers)
+        self.intermediate_size = int(intermediate_size)
+        self.hidden_act = hidden_act
+        self.hidden_dropout = float(hidden_dropout)
+        self.attention_dropout = float(attention_dropout)
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.initializer_range = float(initializer_range)
+        self.temporal_min_period = float(temporal_min_period) if temporal_min_period is not None else self.dt_resolution
+        self.temporal_max_period = (
+            float(temporal_max_period)
+            if temporal_max_period is not None
+            else 4.0 * (self.past_window + self.current_window)
+        )
+        self.num_temporal_frequencies = int(num_temporal_frequencies)
+        self.dt_loss_weight = float(dt_loss_weight)
+        self.split_fractions = [float(x) for x in split_fractions]
+        self.split_block_length = float(split_block_length)
+        self.split_gap = float(split_gap) if split_gap is not None else self.past_window
+        self.split_by = split_by
+        self.split_seed = int(split_seed)
+        super().__init__(
+            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
+        )
+        self._check()
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def stride(self) -> float:
+        """Step between current windows, s."""
+        return self.window_stride if self.window_stride is not None else self.current_window
+
+    @property
+    def num_dt_bins(self) -> int:
+        """Number of dt classes of the current window: ``ceil(current_window / dt_resolution)``."""
+        return int(math.ceil(self.current_window / self.dt_resolution - 1e-9))
+
+    @property
+    def num_past_dt_bins(self) -> int:
+        """Number of time bins of the past window."""
+        return int(math.ceil(self.past_window / self.dt_resolution - 1e-9))
+
+    @property
+    def num_special_tokens(self) -> int:
+        return 3
+
+    def _check(self) -> None:
+        def positive(name):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"NeuroformerConfig.{name}: expected a positive number, got {v!r}")
+
+        for name in ("current_window", "dt_resolution", "hidden_size", "num_attention_heads",
+                     "intermediate_size", "num_hidden_layers", "split_block_length",
+                     "temporal_min_period", "temporal_max_period", "num_temporal_frequencies"):
+            positive(name)
+        if self.past_window < 0:
+            raise ValueError(f"NeuroformerConfig.past_window: expected >= 0 s, got {self.past_window}")
+        if self.window_stride is not None:
+            positive("window_stride")
+        if self.dt_resolution > self.current_window:
+            raise ValueError(
+                f"NeuroformerConfig.dt_resolution: expected <= current_window ({self.current_window} s), "
+                f"got {self.dt_resolution} s"
+            )
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"NeuroformerConfig.hidden_size: expected a multiple of num_attention_heads "
+                f"({self.num_attention_heads}), got {self.hidden_size}"
+            )
+        if self.max_window_length < 3:
+            raise ValueError(f"NeuroformerConfig.max_window_length: expected >= 3 (BOS, one spike, EOS), got {self.max_window_length}")
+        if self.max_past_length < 1:
+            raise ValueError(f"NeuroformerConfig.max_past_length: expected >= 1, got {self.max_past_length}")
+        if self.num_past_layers < 0:
+            raise ValueError(f"NeuroformerConfig.num_past_layers: expected >= 0, got {self.num_past_layers}")
+        fr = self.split_fractions
+        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+            raise ValueError(
+                f"NeuroformerConfig.split_fractions: expected three non-negative fractions "
+                f"(train, validation, test) summing to 1, got {fr}"
+            )
+        if self.split_gap < self.past_window:
+            raise ValueError(
+                f"NeuroformerConfig.split_gap: expected at least past_window ({self.past_window} s) so that "
+                f"no window reads spikes of another split, got {self.split_gap} s"
+            )
+        if self.split_by not in ("auto", "time", "trials"):
+            raise ValueError(f"NeuroformerConfig.split_by: expected 'auto', 'time' or 'trials', got {self.split_by!r}")
+        if self.vocab_size < self.num_special_tokens:
+            raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
+
+
+__all__ = ["NeuroformerConfig"]

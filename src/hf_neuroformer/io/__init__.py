@@ -1,0 +1,110 @@
+"""Readers and writers: every format becomes a :class:`~hf_neuroformer.recording.SpikeRecording`.
+
+=================================================  =========================================
+input                                              reader
+=================================================  =========================================
+``*.nwb``                                          :func:`read_nwb` (pynwb)
+``*.npz`` (``spike_times``, ``unit_ids``, ...)     :func:`read_npz`
+``*.mat`` MATLAB v7.3 with ``sp_count``            :func:`read_steinmetz_spcount` (h5py)
+folder with ``spike_times.npy`` +                  :func:`read_allen_gratings`
+``ii_spike_times.npy``
+``*.csv`` / ``*.parquet`` (one row per spike)      :func:`from_dataframe` (pandas)
+=================================================  =========================================
+
+:func:`load_recording` picks the reader from the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from ..recording import SpikeRecording
+from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, write_npz
+from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
+from .nwb import read_nwb, write_nwb
+
+__all__ = [
+    "load_recording",
+    "read_nwb",
+    "write_nwb",
+    "from_arrays",
+    "read_npz",
+    "write_npz",
+    "from_dataframe",
+    "read_allen_gratings",
+    "from_binned_counts",
+    "read_steinmetz_spcount",
+    "DEFAULT_TRIAL_GAP",
+    "SUPPORTED_FORMATS",
+]
+
+SUPPORTED_FORMATS = (
+    ".nwb (NWB units table)",
+    ".npz (spike_times, unit_ids[, unit_names, unit_areas, time_domain, session])",
+    ".mat (MATLAB v7.3 / HDF5 with sp_count: binned counts, trials x bins x units)",
+    "folder with spike_times.npy + ii_spike_times.npy (+ stim_label.npy): Allen gratings",
+    ".csv / .parquet (one row per spike: columns time, unit)",
+)
+
+_DATAFRAME_KW = ("time_col", "unit_col")
+
+
+def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
+    """Load a recording from any supported file or folder.
+
+    Args:
+        path: file or folder; the reader is chosen by suffix (see :data:`SUPPORTED_FORMATS`).
+        epoch: when given, return ``recording.select_epoch(epoch)`` (e.g. ``"wake"``); for NWB
+            files the epochs include every named interval (see :func:`read_nwb`).
+        **kwargs: passed to the reader (e.g. ``session=`` for NWB, ``bin_size=`` / ``seed=``
+            for ``.mat``, ``inter_trial_gap=`` for Allen, ``time_col=`` / ``unit_col=`` for
+            tables).
+
+    Returns:
+        SpikeRecording (times in seconds).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the format is not supported (the message lists the supported formats).
+        KeyError: ``epoch`` is not one of the recording's epochs (lists those that exist).
+        RecordingValidationError: the data are invalid (see each reader).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"recording not found: {path}")
+    suffix = path.suffix.lower()
+    supported = "; ".join(SUPPORTED_FORMATS)
+    if path.is_dir():
+        if (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists():
+            rec = read_allen_gratings(path, **kwargs)
+        else:
+            raise ValueError(f"unsupported recording folder {path}: supported formats are {supported}")
+    elif suffix == ".nwb":
+        rec = read_nwb(path, **kwargs)
+    elif suffix == ".npz":
+        rec = read_npz(path, **kwargs)
+    elif suffix == ".mat":
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise ValueError(
+                f"unsupported .mat file {path}: expected MATLAB v7.3 (HDF5) holding 'sp_count'; "
+                f"supported formats are {supported}"
+            )
+        with h5py.File(path, "r") as f:
+            has = "sp_count" in f
+        if not has:
+            raise ValueError(f"unsupported .mat file {path}: no 'sp_count' dataset; supported formats are {supported}")
+        rec = read_steinmetz_spcount(path, **kwargs)
+    elif suffix in (".csv", ".parquet"):
+        import pandas as pd
+
+        df_kw = {k: kwargs.pop(k) for k in _DATAFRAME_KW if k in kwargs}
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        rec = from_dataframe(df, **df_kw, **kwargs)
+    else:
+        raise ValueError(f"unsupported recording format {path.suffix!r} ({path}): supported formats are {supported}")
+    if epoch is not None:
+        rec = rec.select_epoch(epoch)
+    return rec

@@ -1,0 +1,227 @@
+"""Recordings from plain arrays: numpy arrays, ``.npz`` files, data frames, and the Allen gratings.
+
+Allen Visual Coding - Neuropixels drifting gratings (``shared/data/allen_vcn_gratings``), as found:
+``spike_times.npy`` float64 ``(153635,)`` seconds from trial onset, all in ``[0, 0.1)``;
+``ii_spike_times.npy`` int64 ``(200 trials, 1000 units, 2)`` ``[start, stop)`` indices into
+``spike_times`` (trial-major, contiguous); ``stim_label.npy`` int64 ``(200,)`` orientation in
+degrees (0/45/90/135, 50 trials each). The 1000 units are pooled from 32 sessions (not recorded
+simultaneously), so coupling between units is not physiological.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..recording import RecordingValidationError, SpikeRecording, Stimulus
+
+__all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
+
+
+def from_arrays(spike_times, unit_ids, **kwargs) -> SpikeRecording:
+    """Build a recording from spikes in any order.
+
+    Args:
+        spike_times: ``(n_spikes,)`` spike times, seconds (converted to float64).
+        unit_ids: ``(n_spikes,)`` integer unit index of each spike, in ``[0, n_units)``.
+        **kwargs: any other :class:`SpikeRecording` field (``unit_names``, ``time_domain``,
+            ``epochs``, ``trials``, ``trial_info``, ``behaviour``, ``stimulus``, ``session``).
+
+    Returns:
+        SpikeRecording sorted by time, then unit index.
+
+    Raises:
+        RecordingValidationError: mismatched lengths, non-finite or negative times, unit indices
+            out of range (see :class:`SpikeRecording`).
+    """
+    return SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
+
+
+def read_npz(path, **kwargs) -> SpikeRecording:
+    """Read a ``.npz`` file with keys ``spike_times`` and ``unit_ids``.
+
+    Optional keys: ``unit_names`` (``(n_units,)`` str), ``unit_areas`` (``(n_units,)`` str),
+    ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str). Other keys are ignored with
+    a warning. The file is read with ``allow_pickle=False``.
+
+    Args:
+        path: the ``.npz`` file.
+        **kwargs: override or add :class:`SpikeRecording` fields.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RecordingValidationError: a required key is missing (the message names it and lists the
+            keys found), or the arrays break an invariant of :class:`SpikeRecording`.
+    """
+    import warnings
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"npz file not found: {path}")
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        for req in ("spike_times", "unit_ids"):
+            if req not in keys:
+                raise RecordingValidationError(
+                    f"{req}: expected a key {req!r} in {path}, found keys {sorted(keys)}"
+                )
+        fields = {"spike_times": z["spike_times"], "unit_ids": z["unit_ids"]}
+        if "unit_names" in keys:
+            fields["unit_names"] = [str(v) for v in z["unit_names"]]
+        if "unit_areas" in keys:
+            fields["unit_areas"] = [str(v) for v in z["unit_areas"]]
+        if "time_domain" in keys:
+            td = np.asarray(z["time_domain"], dtype=np.float64).reshape(-1)
+            if td.shape != (2,):
+                raise RecordingValidationError(f"time_domain: expected 2 values (start, stop) in {path}, got {td.shape}")
+            fields["time_domain"] = (float(td[0]), float(td[1]))
+        if "session" in keys:
+            fields["session"] = str(z["session"])
+        extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
+        if extra:
+            warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
+    fields.update(kwargs)
+    return from_arrays(**fields)
+
+
+def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
+    """Write the spikes, unit names / areas, time domain and session of a recording to ``.npz``.
+
+    Epochs, trials, behaviour and stimulus are not stored (use :func:`~hf_neuroformer.io.write_nwb`).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    extra = {}
+    if recording.time_domain is not None:
+        extra["time_domain"] = np.asarray(recording.time_domain, dtype=np.float64)
+    with open(path, "wb") as f:
+        np.savez(
+            f,
+            spike_times=recording.spike_times,
+            unit_ids=recording.unit_ids,
+            unit_names=np.asarray(recording.unit_names, dtype=str),
+            unit_areas=np.asarray(recording.unit_areas, dtype=str),
+            session=np.asarray(recording.session),
+            **extra,
+        )
+    return path
+
+
+def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs) -> SpikeRecording:
+    """Build a recording from a table with one row per spike.
+
+    Args:
+        df: a ``pandas.DataFrame``.
+        time_col: column of spike times, seconds.
+        unit_col: column of unit labels: names (strings) or integer ids. Distinct labels are
+            sorted and mapped to indices ``0..n_units-1``; names are kept as ``unit_names``
+            (integer ids ``k`` become ``"unit{k}"``).
+        **kwargs: other :class:`SpikeRecording` fields.
+
+    Raises:
+        RecordingValidationError: a column is missing (names it and lists the columns) or has
+            missing values, or the spikes break an invariant of :class:`SpikeRecording`.
+    """
+    import pandas as pd
+
+    for c in (time_col, unit_col):
+        if c not in df.columns:
+            raise RecordingValidationError(f"{c}: expected a column {c!r}, found columns {list(df.columns)}")
+    units = df[unit_col]
+    if units.isna().any():
+        i = int(np.flatnonzero(units.isna().to_numpy())[0])
+        raise RecordingValidationError(f"{unit_col}: expected a unit label on every row, row {i} is missing")
+    codes, uniques = pd.factorize(units, sort=True)
+    if pd.api.types.is_integer_dtype(units.dtype):
+        names = [f"unit{int(u)}" for u in uniques]
+    else:
+        names = [str(u) for u in uniques]
+    kwargs.setdefault("unit_names", names)
+    return from_arrays(df[time_col].to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
+
+
+def read_allen_gratings(
+    folder,
+    trial_duration: float = 0.1,
+    inter_trial_gap: float = 0.1,
+    session: str = "allen_vcn_gratings",
+) -> SpikeRecording:
+    """Read the Allen drifting-gratings subset and lay its trials on one continuous clock.
+
+    Trial ``k`` occupies ``[k*T, k*T + trial_duration)`` seconds with
+    ``T = trial_duration + inter_trial_gap`` (default 0.1 + 0.1 = 0.2 s): a spike at ``t`` s
+    after the onset of trial ``k`` is placed at ``k*T + t``. The gap has no spikes; it keeps
+    windows of one trial from running into the next.
+
+    Args:
+        folder: the folder with ``spike_times.npy``, ``ii_spike_times.npy``, ``stim_label.npy``.
+        trial_duration: trial length in seconds (the stored times lie in ``[0, 0.1)``).
+        inter_trial_gap: silent gap between trials, seconds (>= 0).
+        session: session name.
+
+    Returns:
+        SpikeRecording with 1000 units ``"unit{i}"``, ``trials`` ``(200, 2)``,
+        ``trial_info["orientation_deg"]`` int64 ``(200,)``, ``stimulus`` with ``ids`` = index
+        of the orientation among the sorted distinct orientations (0..3), ``intervals`` = the
+        trials and ``names`` like ``"0deg"``; ``time_domain = (0, n_trials * T)``.
+
+    Raises:
+        FileNotFoundError: the folder or one of its files is missing.
+        RecordingValidationError: inconsistent shapes, or a spike outside ``[0, trial_duration)``.
+    """
+    folder = Path(folder)
+    files = {k: folder / f"{k}.npy" for k in ("spike_times", "ii_spike_times", "stim_label")}
+    for f in files.values():
+        if not f.exists():
+            raise FileNotFoundError(f"Allen gratings file not found: {f}")
+    if not (trial_duration > 0 and inter_trial_gap >= 0):
+        raise ValueError(
+            f"trial_duration / inter_trial_gap: expected > 0 and >= 0 s, got {trial_duration}, {inter_trial_gap}"
+        )
+    st = np.load(files["spike_times"]).astype(np.float64)
+    ii = np.load(files["ii_spike_times"]).astype(np.int64)
+    labels = np.load(files["stim_label"]).reshape(-1)
+    if ii.ndim != 3 or ii.shape[2] != 2:
+        raise RecordingValidationError(f"ii_spike_times: expected shape (trials, units, 2), got {ii.shape}")
+    n_trials, n_units, _ = ii.shape
+    if labels.shape[0] != n_trials:
+        raise RecordingValidationError(f"stim_label: expected {n_trials} labels (one per trial), got {labels.shape[0]}")
+    if ii.min() < 0 or ii.max() > st.size or np.any(ii[..., 1] < ii[..., 0]):
+        raise RecordingValidationError(
+            f"ii_spike_times: expected [start, stop) index pairs within [0, {st.size}] with stop >= start"
+        )
+    outside = np.flatnonzero((st < 0) | (st >= trial_duration))
+    if outside.size:
+        raise RecordingValidationError(
+            f"spike_times: expected times in [0, {trial_duration}) s from trial onset, spike {outside[0]} is "
+            f"at {st[outside[0]]} s"
+        )
+    period = trial_duration + inter_trial_gap
+    flat = ii.reshape(-1, 2)
+    lengths = flat[:, 1] - flat[:, 0]
+    # index of every spike in spike_times, for the (trial, unit) blocks in trial-major order
+    idx = np.repeat(flat[:, 0] - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+    trial_of = np.repeat(np.repeat(np.arange(n_trials), n_units), lengths)
+    unit_of = np.repeat(np.tile(np.arange(n_units), n_trials), lengths)
+    times = st[idx] + trial_of * period
+
+    onsets = np.arange(n_trials) * period
+    trials = np.stack([onsets, onsets + trial_duration], axis=1)
+    orientations = sorted(np.unique(labels).tolist())
+    ids = np.searchsorted(orientations, labels).astype(np.int64)
+    stim = Stimulus(ids=ids, intervals=trials.copy(), names=[f"{int(o)}deg" for o in orientations])
+    return SpikeRecording.from_unsorted(
+        times,
+        unit_of,
+        unit_names=[f"unit{i}" for i in range(n_units)],
+        time_domain=(0.0, float(n_trials * period)),
+        trials=trials,
+        trial_info={"orientation_deg": labels.astype(np.int64)},
+        stimulus=stim,
+        session=session,
+    )

@@ -1,0 +1,212 @@
+"""Recordings from binned spike counts (trials x bins x units), e.g. the Steinmetz subset.
+
+Binned data carry no spike times, so each count is turned into spikes inside its bin: at seeded
+uniform random times (``placement="uniform"``) or at the bin centre (``placement="center"``).
+Trials are laid end to end on one clock: trial ``k`` occupies
+``[k*T, k*T + n_bins*bin_size)`` seconds with ``T = n_bins*bin_size + trial_gap``; the gap holds
+no spikes.
+
+Steinmetz subset (``shared/data/steinmetz2019_spcount/NS_sp_count.mat``), as found: MATLAB
+v7.3 (HDF5), float64 datasets. ``sp_count`` reads with h5py as ``(247, 101, 806)`` =
+(trials, bins, units), integer-valued counts 0-4, 493,450 in total. Per-trial ``(247, 1)``
+vectors: ``rawLabel`` (1/2/3), ``label`` (-1/0/1), ``motorLabel`` (-1/0/1), ``matchLabel``
+(0/1), ``trial_seq`` (1..247). ``accuracy`` is a ``(1, 1)`` session summary (0.587), not a
+per-trial column: it is skipped with a warning. The bin width is not stored; 10 ms fits the rates.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from ..recording import RecordingValidationError, SpikeRecording
+
+__all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP"]
+
+#: Silent gap between consecutive trials, seconds, when trials are laid on one clock.
+DEFAULT_TRIAL_GAP = 0.1
+
+
+def _check_counts(counts) -> np.ndarray:
+    arr = np.asarray(counts)
+    if arr.ndim != 3:
+        raise RecordingValidationError(
+            f"counts: expected a 3-D array (trials, bins, units), got shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise RecordingValidationError(f"counts: expected numeric counts, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(arr))
+        if bad.size:
+            i = tuple(int(x) for x in bad[0])
+            raise RecordingValidationError(f"counts: expected finite values, counts{list(i)} is {arr[i]}")
+        frac = np.argwhere(arr != np.round(arr))
+        if frac.size:
+            i = tuple(int(x) for x in frac[0])
+            raise RecordingValidationError(
+                f"counts: expected integer-valued spike counts, counts{list(i)} is {arr[i]}"
+            )
+    neg = np.argwhere(arr < 0)
+    if neg.size:
+        i = tuple(int(x) for x in neg[0])
+        raise RecordingValidationError(f"counts: expected non-negative spike counts, counts{list(i)} is {arr[i]}")
+    return arr.astype(np.int64)
+
+
+def from_binned_counts(
+    counts,
+    bin_size: float,
+    trial_gap: float = DEFAULT_TRIAL_GAP,
+    seed: int = 0,
+    placement: str = "uniform",
+    *,
+    unit_names: Optional[Sequence[str]] = None,
+    unit_areas: Optional[Sequence[str]] = None,
+    trial_info: Optional[Dict[str, np.ndarray]] = None,
+    session: str = "session0",
+) -> SpikeRecording:
+    """Turn binned counts into a spike recording on one continuous clock.
+
+    Args:
+        counts: ``(n_trials, n_bins, n_units)`` non-negative integer-valued counts (any numeric
+            dtype).
+        bin_size: bin width, seconds (> 0).
+        trial_gap: silent gap between consecutive trials, seconds (>= 0); default
+            :data:`DEFAULT_TRIAL_GAP` = 0.1 s.
+        seed: seed of the ``numpy.random.default_rng`` used by ``placement="uniform"``.
+        placement: ``"uniform"``: each of the ``c`` spikes of a bin at an independent uniform
+            time in ``[bin start, bin stop)``; ``"center"``: all at the bin centre (several spikes
+            of one unit then share a time).
+        unit_names, unit_areas: per unit; default ``"unit{i}"`` and ``""``.
+        trial_info: per-trial columns, each ``(n_trials,)``.
+        session: session name.
+
+    Returns:
+        SpikeRecording with ``sum(counts)`` spikes, ``trials`` ``(n_trials, 2)`` float64
+        ``[k*T, k*T + n_bins*bin_size)`` with ``T = n_bins*bin_size + trial_gap``, and
+        ``time_domain = (0, n_trials*T)``. Re-binning a trial with ``bin_size`` gives ``counts``
+        back.
+
+    Raises:
+        RecordingValidationError: ``counts`` is not 3-D, not finite, not integer-valued or
+            negative; ``bin_size`` is not a finite positive number; ``trial_gap`` is negative;
+            ``placement`` is unknown (each message names the field).
+    """
+    arr = _check_counts(counts)
+    if not (np.isfinite(bin_size) and bin_size > 0):
+        raise RecordingValidationError(f"bin_size: expected a finite number of seconds > 0, got {bin_size}")
+    if not (np.isfinite(trial_gap) and trial_gap >= 0):
+        raise RecordingValidationError(f"trial_gap: expected a finite number of seconds >= 0, got {trial_gap}")
+    if placement not in ("uniform", "center"):
+        raise RecordingValidationError(f"placement: expected 'uniform' or 'center', got {placement!r}")
+    n_trials, n_bins, n_units = arr.shape
+    trial_len = n_bins * bin_size
+    period = trial_len + trial_gap
+
+    k, b, u = np.nonzero(arr)
+    c = arr[k, b, u]
+    k, b, u = (np.repeat(x, c) for x in (k, b, u))
+    bin_start = k * period + b * bin_size
+    if placement == "uniform":
+        rng = np.random.default_rng(seed)
+        times = bin_start + rng.random(k.size) * bin_size
+        # rounding must not push a spike into the next bin
+        times = np.minimum(times, np.nextafter(bin_start + bin_size, -np.inf))
+    else:
+        times = bin_start + 0.5 * bin_size
+
+    onsets = np.arange(n_trials) * period
+    trials = np.stack([onsets, onsets + trial_len], axis=1)
+    stop = float(n_trials * period)
+    if times.size and times.max() >= stop:  # only by rounding, when trial_gap == 0
+        stop = float(np.nextafter(times.max(), np.inf))
+    return SpikeRecording.from_unsorted(
+        times,
+        u,
+        unit_names=list(unit_names) if unit_names is not None else [f"unit{i}" for i in range(n_units)],
+        unit_areas=list(unit_areas) if unit_areas is not None else None,
+        time_domain=(0.0, stop),
+        trials=trials,
+        trial_info=dict(trial_info or {}),
+        session=session,
+    )
+
+
+def read_steinmetz_spcount(
+    path,
+    bin_size: float = 0.01,
+    seed: int = 0,
+    trial_gap: float = DEFAULT_TRIAL_GAP,
+    placement: str = "uniform",
+    session: Optional[str] = None,
+) -> SpikeRecording:
+    """Read the Steinmetz et al. 2019 binned-count subset (MATLAB v7.3) with h5py.
+
+    The trial axis of ``sp_count`` is found from the per-trial label vectors: the file holds
+    ``(trials, bins, units)`` as h5py reads it; an array stored the other way round
+    (``(units, bins, trials)``, as MATLAB writes without transposing) is transposed. Every other
+    dataset with one value per trial becomes ``trial_info[name]`` (``.ravel()``; int64 when
+    integer-valued, else float64); other datasets are skipped with a warning.
+
+    Args:
+        path: ``NS_sp_count.mat``.
+        bin_size: bin width, seconds (not stored in the file; default 0.01).
+        seed, trial_gap, placement: see :func:`from_binned_counts`.
+        session: session name; default the file stem.
+
+    Returns:
+        SpikeRecording with one unit per ``sp_count`` unit (``"unit{i}"``) and one trial per
+        ``sp_count`` trial.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RecordingValidationError: the file is not HDF5 (MATLAB < v7.3), has no ``sp_count``, or
+            the counts are invalid (see :func:`from_binned_counts`).
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"binned-count file not found: {path}")
+    if not h5py.is_hdf5(path):
+        raise RecordingValidationError(
+            f"sp_count: expected a MATLAB v7.3 (HDF5) file holding 'sp_count', {path} is not HDF5 "
+            "(re-save it in MATLAB with save(..., '-v7.3'))"
+        )
+    with h5py.File(path, "r") as f:
+        if "sp_count" not in f:
+            raise RecordingValidationError(
+                f"sp_count: expected a dataset 'sp_count' (trials, bins, units) in {path}, found {sorted(f.keys())}"
+            )
+        counts = np.asarray(f["sp_count"][()])
+        others = {k: np.asarray(v[()]) for k, v in f.items() if k != "sp_count" and isinstance(v, h5py.Dataset)}
+    if counts.ndim != 3:
+        raise RecordingValidationError(f"sp_count: expected a 3-D array (trials, bins, units), got shape {counts.shape}")
+    per_trial_sizes = [v.size for v in others.values() if v.size > 1 and v.ndim <= 2 and min(v.shape) == 1]
+    n_lab = max(set(per_trial_sizes), key=per_trial_sizes.count) if per_trial_sizes else None
+    if n_lab is not None and counts.shape[0] != n_lab and counts.shape[2] == n_lab:
+        counts = counts.transpose(2, 1, 0)
+    n_trials = counts.shape[0]
+    info: Dict[str, np.ndarray] = {}
+    for name, v in others.items():
+        if v.size == n_trials and v.ndim <= 2 and min(v.shape, default=1) <= 1 and v.dtype.kind in "biuf":
+            col = v.ravel()
+            if col.dtype.kind == "f" and np.all(np.isfinite(col)) and np.all(col == np.round(col)):
+                col = col.astype(np.int64)
+            info[name] = col
+        else:
+            warnings.warn(
+                f"read_steinmetz_spcount: skipped dataset {name!r} of shape {v.shape} in {path}: not one value per trial"
+            )
+    return from_binned_counts(
+        counts,
+        bin_size,
+        trial_gap=trial_gap,
+        seed=seed,
+        placement=placement,
+        trial_info=info,
+        session=session or path.stem,
+    )

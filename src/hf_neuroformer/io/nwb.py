@@ -1,0 +1,653 @@
+"""Read and write :class:`~hf_neuroformer.recording.SpikeRecording` as NWB files (pynwb).
+
+What :func:`read_nwb` maps where
+--------------------------------
+* ``units`` table -> ``spike_times`` / ``unit_ids`` (sorted by time, then unit index).
+  Unit index = row of the units table. Unit name = the ``unit_name`` (or ``name``) column when
+  present, else ``"unit{id}"`` with the table's row id. Brain area = the units ``location``
+  column, else the ``location`` of the unit's ``electrode_group``, else the ``location`` of the
+  unit's row(s) in the ``electrodes`` table, else ``""``.
+* Every ``TimeSeries`` / ``SpatialSeries`` in ``acquisition`` and in each ``processing`` module,
+  also inside containers such as ``Position``, ``CompassDirection`` or ``BehavioralTimeSeries``
+  -> ``behaviour[name]``. Values are ``data * conversion + offset`` (the series' ``unit``);
+  timestamps are ``timestamps`` or ``starting_time + arange(n) / rate`` (s). A name used by two
+  series gets the container (or module) name as prefix (``"Position_x"``). Skipped, with a
+  warning that names the series: image / optical series (frames are not read here), electrical
+  series (raw voltage), data with more than 2 dimensions or non-numeric data, and series whose
+  timestamps are not finite and strictly increasing.
+* ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
+  ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
+  row numbers as pynapple writes them for unnamed intervals). Repeated names get
+  ``"_1"``, ``"_2"`` ... suffixes.
+* Every other table in ``intervals`` (not ``epochs``, not ``time_domain``) -> ``epochs[table]``
+  spanning ``(first start, last stop)`` of its rows, so that ``select_epoch("encoding_table")``
+  works. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
+  are not just row numbers), each row is also an epoch (``"table:name"`` when the bare name is
+  taken).
+* Trials: ``nwbfile.trials`` when present; otherwise every interval table that carries per-row
+  columns besides ``start_time`` / ``stop_time`` / ``tags`` / ``timeseries`` (a task table),
+  concatenated and sorted by start time, with ``trial_info["task"]`` = the table name (minus a
+  ``_table`` suffix). ``trial_info`` holds every 1-D numeric, boolean or string column (bytes
+  are decoded); a column missing from one table is NaN (numeric) or ``""`` (string) there.
+  Ragged or reference columns are skipped with a warning.
+* Categorical stimulus: the table written by :func:`write_nwb` (``stimulus`` with columns
+  ``stimulus_id`` / ``stimulus_name``), else the first interval table with a clip / stimulus
+  name column (``Clip_name``, ``clip_name``, ``stimulus_name``, ``stim_name``, ``image_name``)
+  -> ``Stimulus(ids, intervals, names)`` with names = sorted distinct values, ids = index in
+  ``names``.
+* ``time_domain``: the single row of an interval table named ``time_domain`` (written by
+  :func:`write_nwb`); otherwise ``(min(first spike, first epoch / trial start),
+  max(just after the last spike, last epoch / trial stop))``.
+* ``session``: the ``session`` argument, else the file's ``identifier``, else the file stem.
+
+A file written by :func:`write_nwb` (it has the ``time_domain`` table) is read back exactly:
+its ``epochs`` table is then taken as the complete set of epochs (no table spans are added),
+so that write -> read reproduces ``epochs``.
+
+Files in ``shared/data``, as found
+----------------------------------
+* ``A2929-200711.nwb`` (pynapple): 15 units (``location`` ``adn`` x 7, ``ca1`` x 8), 98,794
+  spikes in [0.008, 1199.97] s. ``epochs`` = ``sleep`` (0, 600) and ``wake`` (600, 1200) (from
+  tags). Other interval tables: ``position_time_support`` (670.64, 1199.99),
+  ``sleep_ripples`` (594 rows, tags are row numbers), ``sleep_ripples_timesupport`` (0, 600) ->
+  spans in ``epochs``. No trials. Behaviour: ``CompassDirection`` ``rx`` / ``ry`` / ``rz``
+  (radian, 63,527 samples, 670.64-1199.99 s), ``Position`` ``x`` / ``y`` / ``z`` (no unit), and
+  the ``sleep_ripples`` TimeSeries (594 samples, unit ``s``). time_domain = (0, 1200).
+* ``sub-4_ses-4_ecephys+image.nwb`` (Zheng et al. 2022): 35 units, 214,278 spikes in
+  [0.0079, 2821.07] s; areas from the electrodes table (``hippocampus_right``,
+  ``amygdala_right``). No ``epochs``, no ``trials``. Interval tables: ``encoding_table`` (90
+  movie clips: ``Clip_name``, ``stimCategory`` 0/1/2 = no/soft/hard boundary, boundary times,
+  fixation-cross time), ``recognition_table`` (180 trials: old/new response, confidence, RT,
+  frame name) and ``timediscrimination_table`` (180 trials). The clips -> ``Stimulus`` (90
+  categories, one per clip); all 450 rows -> ``trials`` with ``trial_info["task"]`` in
+  ``encoding`` / ``recognition`` / ``timediscrimination`` (so the boundary category of each
+  clip is ``trial_info["stimCategory"]`` of the encoding rows); each table's span -> ``epochs``.
+  ``acquisition`` ``events`` and ``experiment_ids`` are TTL marker series whose timestamps repeat
+  (and start at -1.5e9 s): skipped with a warning. The ``StimulusPresentation_encoding``
+  OpticalSeries points at external video files that are not included: not read (warning).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+
+__all__ = ["read_nwb", "write_nwb"]
+
+TIME_DOMAIN_TABLE = "time_domain"
+TIME_SUPPORT_TABLE = "time_support"
+STIMULUS_TABLE = "stimulus"
+BEHAVIOUR_MODULE = "behavior"
+_STIMULUS_NAME_COLUMNS = ("stimulus_name", "Clip_name", "clip_name", "stim_name", "image_name")
+_INTERVAL_BASE_COLUMNS = {"start_time", "stop_time", "tags", "timeseries"}
+_NAME_COLUMNS = ("label", "name", "epoch_name")
+_UNIT_PLACEHOLDER = "n/a"  # written when a BehaviourSeries has no unit; read back as ""
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _decode(values) -> np.ndarray:
+    """Object / bytes array -> array of ``str``; other arrays unchanged."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "S" or arr.dtype == object:
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in arr.ravel()],
+                        dtype=object).reshape(arr.shape)
+    if arr.dtype.kind == "U":
+        return arr.astype(object)
+    return arr
+
+
+def _simple_column(table, name: str) -> Optional[np.ndarray]:
+    """Values of a 1-D numeric / bool / string column, or ``None`` if the column is not simple."""
+    from hdmf.common.table import DynamicTableRegion, VectorIndex
+
+    col = table[name]
+    if isinstance(col, (VectorIndex, DynamicTableRegion)):
+        return None
+    try:
+        data = np.asarray(col.data[:])
+    except Exception:  # noqa: BLE001 - any unreadable column is "not simple"
+        return None
+    if data.ndim != 1:
+        return None
+    if data.dtype.kind in "biuf":
+        return data
+    if data.dtype.kind in "SU" or data.dtype == object:
+        if data.dtype == object and not all(isinstance(v, (str, bytes)) for v in data):
+            return None
+        return _decode(data)
+    return None
+
+
+def _row_names(table) -> Optional[List[str]]:
+    """Per-row names of an interval table (``label``/``name`` column or tags), or ``None``.
+
+    Tags that are just row numbers (``"0"``, ``"1"``, ... as pynapple writes them) are not names.
+    """
+    cols = set(table.colnames)
+    for c in _NAME_COLUMNS:
+        if c in cols:
+            vals = _simple_column(table, c)
+            if vals is not None and vals.dtype == object:
+                return [str(v) for v in vals]
+    if "tags" in cols:
+        names = ["_".join(str(v) for v in _decode(np.atleast_1d(t)).ravel()) for t in table["tags"][:]]
+        if any(names) and not all(n.isdigit() or n == "" for n in names):
+            return names
+    return None
+
+
+def _unique_name(name: str, taken) -> str:
+    if name not in taken:
+        return name
+    k = 1
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
+def _interval_bounds(table) -> Tuple[np.ndarray, np.ndarray]:
+    return (np.asarray(table["start_time"].data[:], dtype=np.float64),
+            np.asarray(table["stop_time"].data[:], dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------------- units
+def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]]:
+    units = nwb.units
+    if units is None or len(units) == 0:
+        what = "has no units table" if units is None else "has an empty units table (0 rows)"
+        raise RecordingValidationError(
+            f"units: expected an NWB units table (nwbfile.units) with a spike_times column and at "
+            f"least one unit; {path} {what}"
+        )
+    if "spike_times" not in units.colnames:
+        raise RecordingValidationError(
+            f"units: expected a spike_times column in the units table of {path}, found columns "
+            f"{list(units.colnames)}"
+        )
+    n = len(units)
+    index = units["spike_times"]
+    ends = np.asarray(index.data[:], dtype=np.int64)
+    flat = np.asarray(index.target.data[:], dtype=np.float64)
+    counts = np.diff(np.concatenate([[0], ends]))
+    unit_ids = np.repeat(np.arange(n, dtype=np.int64), counts)
+
+    cols = set(units.colnames)
+    names = None
+    for c in ("unit_name", "name"):
+        if c in cols:
+            vals = _simple_column(units, c)
+            if vals is not None:
+                names = [str(v) for v in vals]
+                break
+    if names is None:
+        names = [f"unit{int(i)}" for i in units.id.data[:]]
+    if len(set(names)) != len(names):
+        seen: set = set()
+        fixed = []
+        for nm in names:
+            nm2 = _unique_name(nm, seen)
+            seen.add(nm2)
+            fixed.append(nm2)
+        warnings.warn(f"units: unit names in {path} repeat; made them unique with _1, _2 ... suffixes")
+        names = fixed
+
+    areas = [""] * n
+    if "location" in cols and _simple_column(units, "location") is not None:
+        areas = [str(v) for v in _simple_column(units, "location")]
+    elif "electrode_group" in cols:
+        groups = units["electrode_group"].data[:]
+        areas = [str(getattr(g, "location", "") or "") for g in groups]
+    elif "electrodes" in cols and nwb.electrodes is not None and "location" in nwb.electrodes.colnames:
+        from hdmf.common.table import VectorIndex
+
+        loc = _decode(nwb.electrodes["location"].data[:])
+        col = units["electrodes"]
+        if isinstance(col, VectorIndex):
+            e_ends = np.asarray(col.data[:], dtype=np.int64)
+            rows = np.asarray(col.target.data[:], dtype=np.int64)
+            starts = np.concatenate([[0], e_ends[:-1]])
+            per_unit = [rows[a:b] for a, b in zip(starts, e_ends)]
+        else:
+            per_unit = [np.atleast_1d(r) for r in np.asarray(col.data[:], dtype=np.int64)]
+        areas = ["+".join(dict.fromkeys(str(loc[r]) for r in rr)) for rr in per_unit]
+    return flat, unit_ids, names, areas
+
+
+# ---------------------------------------------------------------------------------- behaviour
+def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
+    from pynwb.ecephys import ElectricalSeries
+    from pynwb.image import ImageSeries
+
+    if isinstance(ts, ImageSeries):
+        warnings.warn(f"behaviour: skipped {label!r} ({type(ts).__name__}): image frames are not read by read_nwb")
+        return None
+    if isinstance(ts, ElectricalSeries):
+        warnings.warn(f"behaviour: skipped {label!r} (ElectricalSeries): raw voltage is not behaviour")
+        return None
+    if ts.data is None:
+        warnings.warn(f"behaviour: skipped {label!r}: the series holds no data")
+        return None
+    values = np.asarray(ts.data[:])
+    if values.dtype.kind not in "biuf":
+        warnings.warn(f"behaviour: skipped {label!r}: non-numeric data of dtype {values.dtype}")
+        return None
+    if values.ndim not in (1, 2):
+        warnings.warn(f"behaviour: skipped {label!r}: data of shape {values.shape}, expected 1-D or 2-D")
+        return None
+    values = values.astype(np.float64) * float(ts.conversion if ts.conversion is not None else 1.0)
+    values = values + float(getattr(ts, "offset", 0.0) or 0.0)
+    if ts.timestamps is not None:
+        t = np.asarray(ts.timestamps[:], dtype=np.float64)
+    else:
+        t = float(ts.starting_time or 0.0) + np.arange(values.shape[0], dtype=np.float64) / float(ts.rate)
+    if t.shape[0] != values.shape[0]:
+        warnings.warn(f"behaviour: skipped {label!r}: {t.shape[0]} timestamps for {values.shape[0]} samples")
+        return None
+    bad = np.flatnonzero(~np.isfinite(t))
+    nonincr = np.flatnonzero(np.diff(t) <= 0)
+    if bad.size or nonincr.size:
+        warnings.warn(
+            f"behaviour: skipped {label!r}: timestamps must be finite and strictly increasing, found "
+            f"{bad.size} non-finite and {nonincr.size} non-increasing steps (first sample at {t[0] if t.size else None} s)"
+        )
+        return None
+    unit = str(ts.unit or "")
+    if unit == _UNIT_PLACEHOLDER:
+        unit = ""
+    return BehaviourSeries(timestamps=t, values=values, unit=unit)
+
+
+def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
+    from pynwb import TimeSeries
+
+    found: List[Tuple[str, str, object]] = []  # (container, name, series)
+
+    def walk(obj, container: str, where: str):
+        if isinstance(obj, TimeSeries):
+            found.append((container, obj.name, obj))
+            return
+        children = [c for c in getattr(obj, "children", []) if isinstance(c, TimeSeries)]
+        if children:
+            for c in children:
+                found.append((obj.name, c.name, c))
+        else:
+            warnings.warn(f"behaviour: skipped {where} object {obj.name!r} ({type(obj).__name__}): holds no TimeSeries")
+
+    for obj in nwb.acquisition.values():
+        walk(obj, "acquisition", "acquisition")
+    for mod in nwb.processing.values():
+        for obj in mod.data_interfaces.values():
+            walk(obj, mod.name, f"processing[{mod.name!r}]")
+
+    counts: Dict[str, int] = {}
+    for _, name, _ in found:
+        counts[name] = counts.get(name, 0) + 1
+    out: Dict[str, BehaviourSeries] = {}
+    for container, name, ts in found:
+        key = name if counts[name] == 1 else f"{container}_{name}"
+        key = _unique_name(key, out)
+        series = _series_to_behaviour(ts, key)
+        if series is not None:
+            out[key] = series
+    return out
+
+
+# ---------------------------------------------------------------------------------- intervals
+def _read_epochs_table(table) -> Dict[str, Tuple[float, float]]:
+    starts, stops = _interval_bounds(table)
+    names = _row_names(table) or [""] * len(starts)
+    out: Dict[str, Tuple[float, float]] = {}
+    for i, (a, b, nm) in enumerate(zip(starts, stops, names)):
+        out[_unique_name(nm or f"epoch{i}", out)] = (float(a), float(b))
+    return out
+
+
+def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
+    """Concatenate interval tables into ``(trials, trial_info)`` sorted by start time."""
+    starts, stops, cols, task = [], [], [], []
+    for tname, table in tables:
+        a, b = _interval_bounds(table)
+        starts.append(a)
+        stops.append(b)
+        task.extend([tname[: -len("_table")] if tname.endswith("_table") else tname] * len(a))
+        c = {}
+        for name in table.colnames:
+            if name in ("start_time", "stop_time"):
+                continue
+            vals = _simple_column(table, name)
+            if vals is None:
+                if name == "tags" and all(len(t) == 0 for t in table["tags"][:]):
+                    continue
+                warnings.warn(f"trial_info: skipped column {name!r} of interval table {tname!r}: not a 1-D "
+                              "numeric or string column (ragged or reference)")
+                continue
+            c[name] = vals
+        cols.append(c)
+    n_rows = [len(a) for a in starts]
+    trials = np.stack([np.concatenate(starts), np.concatenate(stops)], axis=1)
+    info: Dict[str, np.ndarray] = {}
+    all_names = list(dict.fromkeys(k for c in cols for k in c))
+    for name in all_names:
+        parts = []
+        is_str = any(c[name].dtype == object for c in cols if name in c)
+        for c, n in zip(cols, n_rows):
+            if name in c:
+                parts.append(c[name].astype(object) if is_str else c[name])
+            else:
+                parts.append(np.full(n, "", dtype=object) if is_str else np.full(n, np.nan))
+        info[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if tagged:
+        info["task"] = np.array(task, dtype=object)
+    order = np.argsort(trials[:, 0], kind="stable")
+    return trials[order], {k: v[order] for k, v in info.items()}
+
+
+def _read_stimulus(table, name_col: str, tname: str) -> Stimulus:
+    starts, stops = _interval_bounds(table)
+    vals = _simple_column(table, name_col)
+    if vals is None:
+        raise RecordingValidationError(f"intervals[{tname!r}].{name_col}: expected a 1-D column of names")
+    vals = np.array([str(v) for v in vals], dtype=object)
+    if tname == STIMULUS_TABLE and "stimulus_id" in table.colnames:
+        ids = np.asarray(table["stimulus_id"].data[:], dtype=np.int64)
+        n = int(ids.max()) + 1 if ids.size else 0
+        names = [f"id{k}" for k in range(n)]
+        for i, v in zip(ids, vals):
+            names[int(i)] = str(v)
+    else:
+        names = sorted(set(vals.tolist()))
+        lookup = {v: i for i, v in enumerate(names)}
+        ids = np.array([lookup[v] for v in vals], dtype=np.int64)
+    return Stimulus(ids=ids, intervals=np.stack([starts, stops], axis=1), names=names)
+
+
+# ---------------------------------------------------------------------------------- reader
+def read_nwb(
+    path,
+    session: Optional[str] = None,
+    *,
+    trial_tables: Optional[Sequence[str]] = None,
+    stimulus_table: Optional[Tuple[str, str]] = None,
+) -> SpikeRecording:
+    """Read an NWB file into a :class:`SpikeRecording` (everything loaded into memory).
+
+    See the module docstring for what is mapped where.
+
+    Args:
+        path: the ``.nwb`` file.
+        session: session identifier; default the file's ``identifier``, else the file stem.
+        trial_tables: names of interval tables to use as trials (concatenated, with
+            ``trial_info["task"]`` naming the table when there are several); default
+            ``["trials"]`` when the file has ``nwbfile.trials``, else every interval table with
+            per-row task columns. Pass ``[]`` for no trials.
+        stimulus_table: ``(table name, name column)`` of a categorical stimulus; default
+            auto-detected (see module docstring).
+
+    Returns:
+        SpikeRecording with ``spike_times`` ``(n_spikes,)`` float64 seconds, ``unit_ids``
+        ``(n_spikes,)`` int64, epochs, trials, behaviour and stimulus as found.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RecordingValidationError: the file has no units table, an empty one, or no
+            ``spike_times`` column (message names ``units``); or the data break an invariant
+            of :class:`SpikeRecording`.
+        KeyError: a table named in ``trial_tables`` / ``stimulus_table`` does not exist.
+    """
+    from pynwb import NWBHDF5IO
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"NWB file not found: {path}")
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        spike_times, unit_ids, names, areas = _read_units(nwb, path)
+        behaviour = _read_behaviour(nwb)
+        for sname, obj in nwb.stimulus.items():
+            warnings.warn(f"stimulus: skipped {sname!r} ({type(obj).__name__}) in nwbfile.stimulus: frames / "
+                          "external media are not read; categorical stimuli come from interval tables")
+
+        intervals = dict(nwb.intervals.items()) if nwb.intervals is not None else {}
+        ours = TIME_DOMAIN_TABLE in intervals
+        epochs: Dict[str, Tuple[float, float]] = {}
+        if nwb.epochs is not None and len(nwb.epochs):
+            epochs.update(_read_epochs_table(nwb.epochs))
+
+        time_domain = None
+        if ours:
+            a, b = _interval_bounds(intervals[TIME_DOMAIN_TABLE])
+            if a.size != 1:
+                raise RecordingValidationError(
+                    f"intervals['time_domain']: expected exactly one row, got {a.size} in {path}"
+                )
+            time_domain = (float(a[0]), float(b[0]))
+        time_support = None
+        if ours and TIME_SUPPORT_TABLE in intervals:
+            a, b = _interval_bounds(intervals[TIME_SUPPORT_TABLE])
+            time_support = np.stack([a, b], 1).astype(np.float64)
+
+        # stimulus
+        stim = None
+        if stimulus_table is None:
+            if STIMULUS_TABLE in intervals and "stimulus_name" in intervals[STIMULUS_TABLE].colnames:
+                stimulus_table = (STIMULUS_TABLE, "stimulus_name")
+            elif not ours:  # a file we wrote keeps its stimulus only in the 'stimulus' table
+                for tname, table in intervals.items():
+                    col = next((c for c in _STIMULUS_NAME_COLUMNS if c in table.colnames), None)
+                    if col is not None and len(table):
+                        stimulus_table = (tname, col)
+                        break
+        if stimulus_table is not None:
+            tname, col = stimulus_table
+            stim = _read_stimulus(intervals[tname], col, tname)
+
+        # trials
+        if trial_tables is None:
+            if nwb.trials is not None and len(nwb.trials):
+                trial_tables = ["trials"]
+            elif ours:
+                trial_tables = []
+            else:
+                trial_tables = [
+                    t for t, table in intervals.items()
+                    if t not in ("epochs", TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE, STIMULUS_TABLE) and len(table)
+                    and set(table.colnames) - _INTERVAL_BASE_COLUMNS
+                ]
+        trials, trial_info = None, {}
+        if trial_tables:
+            tabs = [(t, intervals[t]) for t in trial_tables]
+            trials, trial_info = _read_trials(tabs, tagged=len(tabs) > 1)
+
+        # other interval tables -> named intervals (not for files we wrote: their epochs are complete)
+        if not ours:
+            for tname, table in intervals.items():
+                if tname in ("epochs", TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE) or not len(table):
+                    continue
+                a, b = _interval_bounds(table)
+                if tname in epochs:
+                    warnings.warn(f"epochs: interval table {tname!r} not added as an epoch, the name is taken")
+                else:
+                    epochs[tname] = (float(a.min()), float(b.max()))
+                row_names = _row_names(table)
+                if row_names is not None and tname != STIMULUS_TABLE:
+                    for nm, s, e in zip(row_names, a, b):
+                        key = nm if nm not in epochs else f"{tname}:{nm}"
+                        epochs[_unique_name(key, epochs)] = (float(s), float(e))
+
+        if session is None:
+            session = str(nwb.identifier or "") or path.stem
+
+    if time_domain is None:
+        lo = [spike_times.min()] if spike_times.size else []
+        hi = [np.nextafter(spike_times.max(), np.inf)] if spike_times.size else []
+        for a, b in epochs.values():
+            lo.append(a)
+            hi.append(b)
+        if trials is not None and len(trials):
+            lo.append(trials[:, 0].min())
+            hi.append(trials[:, 1].max())
+        if lo:
+            time_domain = (float(min(lo)), float(max(hi)))
+
+    return SpikeRecording.from_unsorted(
+        spike_times,
+        unit_ids,
+        unit_names=names,
+        unit_areas=areas,
+        time_domain=time_domain,
+        epochs=epochs,
+        trials=trials,
+        trial_info=trial_info,
+        behaviour=behaviour,
+        stimulus=stim,
+        session=session,
+        time_support=time_support,
+    )
+
+
+# ---------------------------------------------------------------------------------- writer
+def _simple_for_nwb(name: str, values, n: int, what: str):
+    """Return a list fit for an NWB column, or ``None`` (with a warning) when it is not simple."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        warnings.warn(f"write_nwb: skipped {what}[{name!r}]: expected a 1-D column of {n} values, got shape {arr.shape}")
+        return None
+    if arr.dtype.kind in "biuf":
+        return arr
+    if arr.dtype.kind == "U" or (arr.dtype == object and all(isinstance(v, str) for v in arr)):
+        return [str(v) for v in arr]
+    warnings.warn(f"write_nwb: skipped {what}[{name!r}]: dtype {arr.dtype} is not numeric, boolean or string")
+    return None
+
+
+def write_nwb(
+    recording: SpikeRecording,
+    path,
+    overwrite: bool = False,
+    *,
+    session_start_time: Optional[datetime] = None,
+    description: str = "spike recording written by hf_neuroformer",
+) -> Path:
+    """Write a :class:`SpikeRecording` to an NWB file (atomically) with pynwb.
+
+    Layout: ``units`` (one row per unit, ``spike_times`` float64 s, ``location`` = area,
+    ``unit_name``); ``epochs`` (one row per epoch, ``tags=[name]``); ``trials`` with every simple
+    ``trial_info`` column (1-D numeric, boolean or string; others skipped with a warning);
+    behaviour as ``TimeSeries`` in processing module ``behavior``; a categorical stimulus as
+    interval table ``stimulus`` (``stimulus_id``, ``stimulus_name``; frames are not written, with
+    a warning); and interval table ``time_domain`` with one row. :func:`read_nwb` gives back the
+    same spike times, unit ids, names, areas, epochs, trials, behaviour and time domain.
+
+    The file is written to a temporary file in the same folder, then moved into place with
+    ``os.replace``, so a reader never sees a half-written file.
+
+    Args:
+        recording: the recording.
+        path: destination ``.nwb`` file.
+        overwrite: replace an existing file.
+        session_start_time: NWB's required session start; default now (UTC). Spike times stay
+            relative to it as they are in the recording.
+        description: NWB ``session_description``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.epoch import TimeIntervals
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        )
+    recording.validate()
+    nwb = NWBFile(
+        session_description=description,
+        identifier=str(recording.session) or str(uuid.uuid4()),
+        session_id=str(recording.session),
+        session_start_time=session_start_time or datetime.now(timezone.utc),
+    )
+    # units
+    nwb.add_unit_column("location", "brain area of the unit ('' where unknown)")
+    nwb.add_unit_column("unit_name", "name of the unit in hf_neuroformer")
+    order = np.argsort(recording.unit_ids, kind="stable")  # spike times stay ascending per unit
+    counts = np.bincount(recording.unit_ids, minlength=recording.n_units)
+    per_unit = np.split(recording.spike_times[order], np.cumsum(counts)[:-1])
+    for u in range(recording.n_units):
+        nwb.add_unit(spike_times=np.asarray(per_unit[u], dtype=np.float64),
+                     location=recording.unit_areas[u], unit_name=recording.unit_names[u], id=u)
+    # epochs
+    for name, (a, b) in recording.epochs.items():
+        nwb.add_epoch(start_time=float(a), stop_time=float(b), tags=[name])
+    # trials
+    if recording.trials is not None and len(recording.trials):
+        n = len(recording.trials)
+        cols = {}
+        for name, vals in recording.trial_info.items():
+            if name in _INTERVAL_BASE_COLUMNS or name == "id":
+                warnings.warn(f"write_nwb: skipped trial_info[{name!r}]: the name is reserved by NWB")
+                continue
+            col = _simple_for_nwb(name, vals, n, "trial_info")
+            if col is not None:
+                cols[name] = col
+                nwb.add_trial_column(name=name, description=f"trial_info[{name!r}]")
+        for i, (a, b) in enumerate(recording.trials):
+            nwb.add_trial(start_time=float(a), stop_time=float(b), **{k: v[i] for k, v in cols.items()})
+    # behaviour
+    if recording.behaviour:
+        mod = nwb.create_processing_module(BEHAVIOUR_MODULE, "behavioural variables")
+        for name, s in recording.behaviour.items():
+            mod.add(TimeSeries(name=name, data=s.values, timestamps=s.timestamps,
+                               unit=s.unit or _UNIT_PLACEHOLDER))
+    # stimulus
+    stim = recording.stimulus
+    if stim is not None:
+        if stim.frames is not None:
+            warnings.warn("write_nwb: stimulus frames are not written (only categorical ids and intervals)")
+        if stim.ids is not None and stim.intervals is not None:
+            table = TimeIntervals(name=STIMULUS_TABLE, description="categorical stimulus intervals")
+            table.add_column("stimulus_id", "category index (into the stimulus names)")
+            table.add_column("stimulus_name", "category name")
+            names = stim.names or []
+            for i, (a, b) in zip(stim.ids, stim.intervals):
+                nm = names[int(i)] if int(i) < len(names) else f"id{int(i)}"
+                table.add_interval(start_time=float(a), stop_time=float(b), stimulus_id=int(i), stimulus_name=nm)
+            nwb.add_time_intervals(table)
+    # time domain
+    if recording.time_domain is not None:
+        td = TimeIntervals(name=TIME_DOMAIN_TABLE, description="time domain of the hf_neuroformer recording")
+        td.add_interval(start_time=recording.time_domain[0], stop_time=recording.time_domain[1])
+        nwb.add_time_intervals(td)
+    if recording.time_support is not None:
+        ts = TimeIntervals(
+            name=TIME_SUPPORT_TABLE,
+            description="intervals where the recording is defined (e.g. the windows a generator filled)",
+        )
+        for a, b in recording.time_support:
+            ts.add_interval(start_time=float(a), stop_time=float(b))
+        nwb.add_time_intervals(ts)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp.nwb")
+    os.close(fd)
+    try:
+        with NWBHDF5IO(tmp, "w") as io:
+            io.write(nwb)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

@@ -1,0 +1,96 @@
+"""Count-based baselines for next-spike prediction, on exactly the model's tokens.
+
+Scored targets are the spike tokens of each current window (BOS and EOS are not scored; the
+model's own NLL on the same targets uses its full softmax, which also gives mass to EOS, so the
+comparison cannot favour the model). Fitted on the train split, scored on another split, with
+add-``alpha`` (Laplace) smoothing over the unit tokens.
+
+* unigram: P(unit) = frequency of the unit among train spike tokens.
+* Markov (first order): P(unit | previous spike's unit). For the first spike of a window the
+  previous spike is the last token of the past window (if the past is empty: a "none" state).
+* marginal dt: P(dt bin) = frequency of the dt bin among train spike tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable
+
+import numpy as np
+
+
+def _spike_pairs(examples: Iterable[dict], bos: int, eos: int, pad: int):
+    """Yield ``(previous_unit_or_-1, unit, dt_bin)`` for every spike token of every window."""
+    for ex in examples:
+        past = [t for t in ex["past_input_ids"] if t not in (bos, eos, pad)]
+        prev = past[-1] if past else -1
+        for tok, dt in zip(ex["input_ids"], ex["dt_ids"]):
+            if tok in (bos, pad):
+                continue
+            if tok == eos:
+                break
+            yield prev, tok, dt
+            prev = tok
+
+
+class TokenBaselines:
+    """Unigram, first-order Markov and marginal-dt baselines (see the module docstring).
+
+    Args:
+        vocab_size: number of token ids.
+        unit_token_ids: token ids that are units (the support of the smoothed distributions).
+        num_dt_bins: number of dt classes.
+        alpha: Laplace pseudo-count.
+    """
+
+    def __init__(self, vocab_size: int, unit_token_ids, num_dt_bins: int, alpha: float = 1.0,
+                 bos: int = 1, eos: int = 2, pad: int = 0):
+        self.units = np.asarray(sorted(set(int(u) for u in unit_token_ids)), dtype=np.int64)
+        self.vocab_size, self.num_dt_bins, self.alpha = vocab_size, num_dt_bins, alpha
+        self.bos, self.eos, self.pad = bos, eos, pad
+        self.fitted = False
+
+    def fit(self, examples: Iterable[dict]) -> "TokenBaselines":
+        v = self.vocab_size
+        self.uni = np.zeros(v)
+        self.bi = np.zeros((v + 1, v))  # row v = "no previous spike"
+        self.dt = np.zeros(self.num_dt_bins)
+        for prev, tok, dt in _spike_pairs(examples, self.bos, self.eos, self.pad):
+            self.uni[tok] += 1
+            self.bi[prev if prev >= 0 else v, tok] += 1
+            self.dt[dt] += 1
+        mask = np.zeros(v, dtype=bool)
+        mask[self.units] = True
+        a = self.alpha
+        self.p_uni = np.where(mask, self.uni + a, 0.0)
+        self.p_uni /= self.p_uni.sum()
+        self.p_bi = np.where(mask[None], self.bi + a, 0.0)
+        self.p_bi /= self.p_bi.sum(1, keepdims=True)
+        self.p_dt = (self.dt + a) / (self.dt + a).sum()
+        self.fitted = True
+        return self
+
+    def score(self, examples: Iterable[dict]) -> Dict[str, float]:
+        """Mean NLL (nats per spike token) of each baseline on ``examples``."""
+        if not self.fitted:
+            raise RuntimeError("TokenBaselines.score: call fit(train_examples) first")
+        v = self.vocab_size
+        n, s_uni, s_bi, s_dt = 0, 0.0, 0.0, 0.0
+        for prev, tok, dt in _spike_pairs(examples, self.bos, self.eos, self.pad):
+            if tok >= v or self.p_uni[tok] == 0:
+                raise ValueError(f"input_ids: token {tok} is not one of the baseline's unit tokens")
+            s_uni -= np.log(self.p_uni[tok])
+            s_bi -= np.log(self.p_bi[prev if prev >= 0 else v, tok])
+            s_dt -= np.log(self.p_dt[dt])
+            n += 1
+        if n == 0:
+            return {"unigram_id_nll": float("nan"), "markov_id_nll": float("nan"),
+                    "marginal_dt_nll": float("nan"), "n_spike_tokens": 0}
+        return {
+            "unigram_id_nll": s_uni / n,
+            "markov_id_nll": s_bi / n,
+            "marginal_dt_nll": s_dt / n,
+            "n_spike_tokens": n,
+        }
+
+
+__all__ = ["TokenBaselines"]

@@ -1,0 +1,517 @@
+"""The Neuroformer network (HF single-file policy: relative imports only).
+
+Antoniades et al., "Neuroformer: Multimodal and Multitask Generative Pretraining for Brain Data",
+ICLR 2024, arXiv 2311.00136. Architecture, as implemented here:
+
+1. Each spike token is embedded as ``unit embedding + temporal embedding(t) (+ position)``, where
+   ``t`` is the spike's time in seconds relative to the current window's start (dt bin centre).
+   The original fed dt *indices* to its temporal embedding (GUIDE trap 3); here it is seconds.
+2. The past window's spikes (a leading BOS, then spikes at negative ``t``) go through a
+   bidirectional self-attention encoder (``num_past_layers``).
+3. The current window's tokens (BOS, spikes, EOS) go through ``num_hidden_layers`` decoder layers:
+   causal self-attention, cross-attention to the past encoding, MLP (pre-LayerNorm).
+4. Two heads read each position: the next token's unit id (``logits``) and its dt bin
+   (``dt_logits``); both are trained with cross-entropy (paper Sec. 3.3, "next spike
+   prediction").
+
+Attention runs through transformers' ``ALL_ATTENTION_FUNCTIONS`` (``sdpa`` by default, ``eager``
+when attention weights are requested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput
+
+from .configuration_neuroformer import NeuroformerConfig
+
+
+def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Plain softmax attention; returns ``(output (B, Q, H, D), weights (B, H, Q, K))``."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    out = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return out, weights
+
+
+def _additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Boolean ``(B, 1, Q, K)`` mask of allowed pairs -> additive float mask of ``dtype``."""
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    neg = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
+    return torch.where(allowed, zero, neg)
+
+
+class NeuroformerTemporalEmbedding(nn.Module):
+    """Sinusoidal features of a time in seconds, projected to ``hidden_size``.
+
+    Frequencies are geometric between ``1 / temporal_max_period`` and ``1 / temporal_min_period``
+    (Hz); input ``t`` of any shape (float, seconds) gives ``(*t.shape, hidden_size)``.
+    """
+
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__()
+        n = config.num_temporal_frequencies
+        periods = torch.logspace(
+            math.log10(config.temporal_max_period), math.log10(config.temporal_min_period), n, dtype=torch.float64
+        )
+        self.register_buffer("angular_frequencies", (2 * math.pi / periods).float(), persistent=False)
+        self.proj = nn.Linear(2 * n, config.hidden_size)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        phase = t.float().unsqueeze(-1) * self.angular_frequencies
+        feats = torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
+        return self.proj(feats.to(self.proj.weight.dtype))
+
+
+class NeuroformerAttention(nn.Module):
+    """Multi-head attention; self-attention when ``kv`` is None, else cross-attention."""
+
+    def __init__(self, config: NeuroformerConfig, layer_idx: int = 0):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.is_causal = False  # causality is in the explicit mask
+        self.num_key_value_groups = 1
+        self.attention_dropout = config.attention_dropout
+        h = config.hidden_size
+        self.q_proj = nn.Linear(h, h)
+        self.k_proj = nn.Linear(h, h)
+        self.v_proj = nn.Linear(h, h)
+        self.o_proj = nn.Linear(h, h)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        allowed: torch.Tensor,
+        kv: Optional[torch.Tensor] = None,
+        output_attentions: bool = False,
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """hidden_states ``(B, Q, hidden)``; allowed ``(B, 1, Q, K)`` bool; kv ``(B, K, hidden)``."""
+        b, q_len, _ = hidden_states.shape
+        src = hidden_states if kv is None else kv
+        k_len = src.shape[1]
+        q = self.q_proj(hidden_states).view(b, q_len, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(src).view(b, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(src).view(b, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+        impl = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
+        fn: Callable = eager_attention_forward if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
+        out, weights = fn(
+            self,
+            q,
+            k,
+            v,
+            _additive_mask(allowed, q.dtype),
+            scaling=self.scaling,
+            dropout=self.attention_dropout if self.training else 0.0,
+        )
+        out = out.reshape(b, q_len, -1).contiguous()
+        return self.o_proj(out), (weights if output_attentions else None)
+
+
+class NeuroformerMLP(nn.Module):
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__()
+        self.fc_in = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.fc_out = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc_out(self.act(self.fc_in(x))))
+
+
+class NeuroformerEncoderLayer(nn.Module):
+    """Past-window layer: bidirectional self-attention + MLP, pre-LayerNorm."""
+
+    def __init__(self, config: NeuroformerConfig, layer_idx: int):
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = NeuroformerAttention(config, layer_idx)
+        self.ln_mlp = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = NeuroformerMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x, allowed, output_attentions=False):
+        a, w = self.self_attn(self.ln_attn(x), allowed, output_attentions=output_attentions)
+        x = x + self.dropout(a)
+        x = x + self.mlp(self.ln_mlp(x))
+        return x, w
+
+
+class NeuroformerDecoderLayer(nn.Module):
+    """Current-window layer: causal self-attention, cross-attention to the past, MLP."""
+
+    def __init__(self, config: NeuroformerConfig, layer_idx: int):
+        super().__init__()
+        self.ln_self = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = NeuroformerAttention(config, layer_idx)
+        self.ln_cross = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_attn = NeuroformerAttention(config, layer_idx)
+        self.ln_mlp = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = NeuroformerMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x, self_allowed, past, cross_allowed, output_attentions=False):
+        a, w_self = self.self_attn(self.ln_self(x), self_allowed, output_attentions=output_attentions)
+        x = x + self.dropout(a)
+        c, w_cross = self.cross_attn(self.ln_cross(x), cross_allowed, kv=past, output_attentions=output_attentions)
+        x = x + self.dropout(c)
+        x = x + self.mlp(self.ln_mlp(x))
+        return x, w_self, w_cross
+
+
+@dataclass
+class NeuroformerModelOutput(ModelOutput):
+    """Output of :class:`NeuroformerModel`.
+
+    Attributes:
+        last_hidden_state: ``(batch, seq_len, hidden_size)`` current-window states.
+        past_hidden_state: ``(batch, past_len, hidden_size)`` past-window encoding.
+        hidden_states: per decoder layer (input embeddings first), if requested.
+        attentions: decoder self-attention weights ``(batch, heads, seq_len, seq_len)`` per layer.
+        cross_attentions: ``(batch, heads, seq_len, past_len)`` per layer.
+        past_attentions: past-encoder self-attention weights per layer.
+    """
+
+    last_hidden_state: Optional[torch.FloatTensor] = None
+    past_hidden_state: Optional[torch.FloatTensor] = None
+    hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
+    attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    past_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+
+
+@dataclass
+class NeuroformerPreTrainingOutput(ModelOutput):
+    """Output of :class:`NeuroformerForPreTraining`.
+
+    Attributes:
+        loss: scalar, ``id_loss + dt_loss_weight * dt_loss`` when labels are given.
+        id_loss: mean cross-entropy (nats) of the next unit id over labelled positions.
+        dt_loss: mean cross-entropy (nats) of the next dt bin over labelled positions.
+        logits: ``(batch, seq_len, vocab_size)`` next-unit-id logits at each position.
+        dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position.
+    """
+
+    loss: Optional[torch.FloatTensor] = None
+    id_loss: Optional[torch.FloatTensor] = None
+    dt_loss: Optional[torch.FloatTensor] = None
+    logits: Optional[torch.FloatTensor] = None
+    dt_logits: Optional[torch.FloatTensor] = None
+    past_hidden_state: Optional[torch.FloatTensor] = None
+    hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
+    attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    past_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+
+
+class NeuroformerPreTrainedModel(PreTrainedModel):
+    config_class = NeuroformerConfig
+    config: NeuroformerConfig
+    base_model_prefix = "neuroformer"
+    main_input_name = "input_ids"
+    _supports_sdpa = True
+    _supports_attention_backend = True
+    _no_split_modules = ["NeuroformerDecoderLayer", "NeuroformerEncoderLayer"]
+    # Trainer must divide the loss by gradient-accumulation steps itself (GUIDE sec. 6).
+    accepts_loss_kwargs = False
+
+
+class NeuroformerModel(NeuroformerPreTrainedModel):
+    """Past-window encoder + current-window decoder (no heads). See the module docstring."""
+
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__(config)
+        h = config.hidden_size
+        self.unit_embeddings = nn.Embedding(config.vocab_size, h, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_window_length, h)
+        self.temporal_embedding = NeuroformerTemporalEmbedding(config)
+        self.embed_dropout = nn.Dropout(config.hidden_dropout)
+        self.past_layers = nn.ModuleList([NeuroformerEncoderLayer(config, i) for i in range(config.num_past_layers)])
+        self.past_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList([NeuroformerDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.unit_embeddings
+
+    def set_input_embeddings(self, value):
+        self.unit_embeddings = value
+
+    def _check_ids(self, name: str, ids: torch.Tensor, high: int) -> None:
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
+            raise ValueError(
+                f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
+                + ("; grow the model with resize_token_embeddings(len(tokenizer))" if "input_ids" in name else "")
+            )
+
+    def current_times(self, dt_ids: torch.Tensor) -> torch.Tensor:
+        """dt bin ids of the current window -> seconds from the window start (bin centres)."""
+        return (dt_ids.float() + 0.5) * self.config.dt_resolution
+
+    def past_times(self, past_dt_ids: torch.Tensor) -> torch.Tensor:
+        """Past bin ids -> seconds relative to the current window start (negative)."""
+        return (past_dt_ids.float() + 0.5) * self.config.dt_resolution - self.config.past_window
+
+    def encode_past(
+        self,
+        past_input_ids: torch.LongTensor,
+        past_dt_ids: torch.LongTensor,
+        past_attention_mask: Optional[torch.Tensor] = None,
+        output_attentions: bool = False,
+    ):
+        """Encode the past window.
+
+        Args:
+            past_input_ids: ``(batch, past_len)`` int64, BOS then past spikes' unit tokens.
+            past_dt_ids: ``(batch, past_len)`` int64 past time bins.
+            past_attention_mask: ``(batch, past_len)`` 1 for real tokens, 0 for padding.
+
+        Returns:
+            ``(past_hidden_state (batch, past_len, hidden), attentions tuple or None)``.
+        """
+        self._check_ids("past_input_ids", past_input_ids, self.config.vocab_size)
+        if past_attention_mask is None:
+            past_attention_mask = past_input_ids.ne(self.config.pad_token_id)
+        pm = past_attention_mask.bool()
+        x = self.unit_embeddings(past_input_ids) + self.temporal_embedding(self.past_times(past_dt_ids))
+        x = self.embed_dropout(x)
+        allowed = pm[:, None, None, :].expand(-1, 1, pm.shape[1], -1)
+        attns = []
+        for layer in self.past_layers:
+            x, w = layer(x, allowed, output_attentions=output_attentions)
+            attns.append(w)
+        return self.past_norm(x), (tuple(attns) if output_attentions else None)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        dt_ids: torch.LongTensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        past_input_ids: Optional[torch.LongTensor] = None,
+        past_dt_ids: Optional[torch.LongTensor] = None,
+        past_attention_mask: Optional[torch.Tensor] = None,
+        past_hidden_state: Optional[torch.Tensor] = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: Optional[bool] = None,
+    ) -> NeuroformerModelOutput:
+        """Run the network.
+
+        Args:
+            input_ids: ``(batch, seq_len)`` int64 current-window tokens (BOS, unit ids, EOS, pad).
+            dt_ids: ``(batch, seq_len)`` int64 dt bins of those tokens (bin width
+                ``config.dt_resolution`` s).
+            attention_mask: ``(batch, seq_len)`` 1 for real tokens, 0 for padding.
+            past_input_ids / past_dt_ids / past_attention_mask: ``(batch, past_len)`` past-window
+                tokens (BOS first); needed unless ``past_hidden_state`` is given.
+            past_hidden_state: ``(batch, past_len, hidden)`` output of :meth:`encode_past`, to
+                reuse the past encoding across generation steps.
+            output_attentions: return attention weights (switches attention to eager).
+
+        Raises:
+            ValueError: if ids fall outside the vocabulary / dt range, or if the past is missing.
+        """
+        cfg = self.config
+        if input_ids.shape[1] > cfg.max_window_length:
+            raise ValueError(f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens, got {input_ids.shape[1]}")
+        self._check_ids("input_ids", input_ids, cfg.vocab_size)
+        self._check_ids("dt_ids", dt_ids, cfg.num_dt_bins)
+        if attention_mask is None:
+            attention_mask = input_ids.ne(cfg.pad_token_id)
+        past_attns = None
+        if past_hidden_state is None:
+            if past_input_ids is None or past_dt_ids is None:
+                raise ValueError("past_input_ids and past_dt_ids: expected the past-window tokens (BOS at least)")
+            if past_attention_mask is None:
+                past_attention_mask = past_input_ids.ne(cfg.pad_token_id)
+            past_hidden_state, past_attns = self.encode_past(
+                past_input_ids, past_dt_ids, past_attention_mask, output_attentions
+            )
+        elif past_attention_mask is None:
+            past_attention_mask = torch.ones(past_hidden_state.shape[:2], dtype=torch.bool, device=input_ids.device)
+
+        b, t = input_ids.shape
+        pos = torch.arange(t, device=input_ids.device)
+        x = (
+            self.unit_embeddings(input_ids)
+            + self.position_embeddings(pos)[None]
+            + self.temporal_embedding(self.current_times(dt_ids))
+        )
+        x = self.embed_dropout(x)
+        am = attention_mask.bool()
+        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        # a query may see itself even when padded, so no row is fully masked
+        self_allowed = (causal[None] & am[:, None, :]) | torch.eye(t, dtype=torch.bool, device=x.device)[None]
+        self_allowed = self_allowed[:, None]
+        pm = past_attention_mask.bool()
+        cross_allowed = pm[:, None, None, :].expand(-1, 1, t, -1)
+
+        hiddens, attns, cross = [x], [], []
+        for layer in self.layers:
+            x, w_s, w_c = layer(x, self_allowed, past_hidden_state, cross_allowed, output_attentions)
+            hiddens.append(x)
+            attns.append(w_s)
+            cross.append(w_c)
+        x = self.norm(x)
+        return NeuroformerModelOutput(
+            last_hidden_state=x,
+            past_hidden_state=past_hidden_state,
+            hidden_states=tuple(hiddens) if output_hidden_states else None,
+            attentions=tuple(attns) if output_attentions else None,
+            cross_attentions=tuple(cross) if output_attentions else None,
+            past_attentions=past_attns,
+        )
+
+
+class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
+    """Neuroformer with the next-unit-id head and the next-dt head (generative pretraining).
+
+    The loss follows the causal-LM convention: ``labels`` and ``dt_labels`` are aligned with
+    ``input_ids`` and shifted inside the model (position ``i`` predicts token ``i + 1``);
+    ``-100`` marks positions without a target.
+    """
+
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__(config)
+        self.neuroformer = NeuroformerModel(config)
+        self.id_head = nn.Linear(config.hidden_size, config.vocab_size)
+        self.dt_head = nn.Linear(config.hidden_size, config.num_dt_bins)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.id_head
+
+    def resize_unit_embeddings(self, new_vocab_size: int) -> None:
+        """Grow the unit vocabulary (embedding and id head) to ``new_vocab_size`` tokens.
+
+        Existing rows are kept; new rows are initialised like fresh weights. Used when
+        ``tokenizer.add_units`` added the units of a new session.
+        """
+        old = self.config.vocab_size
+        if new_vocab_size < old:
+            raise ValueError(f"new_vocab_size: expected >= current vocab_size {old}, got {new_vocab_size}")
+        std = self.config.initializer_range
+        emb = self.neuroformer.unit_embeddings
+        new_emb = nn.Embedding(new_vocab_size, emb.embedding_dim, padding_idx=emb.padding_idx).to(emb.weight)
+        new_head = nn.Linear(self.config.hidden_size, new_vocab_size).to(self.id_head.weight)
+        with torch.no_grad():
+            new_emb.weight.normal_(0, std)
+            new_emb.weight[:old] = emb.weight
+            new_head.weight.normal_(0, std)
+            new_head.bias.zero_()
+            new_head.weight[:old] = self.id_head.weight
+            new_head.bias[:old] = self.id_head.bias
+        self.neuroformer.unit_embeddings = new_emb
+        self.id_head = new_head
+        self.config.vocab_size = new_vocab_size
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        dt_ids: torch.LongTensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        past_input_ids: Optional[torch.LongTensor] = None,
+        past_dt_ids: Optional[torch.LongTensor] = None,
+        past_attention_mask: Optional[torch.Tensor] = None,
+        past_hidden_state: Optional[torch.Tensor] = None,
+        labels: Optional[torch.LongTensor] = None,
+        dt_labels: Optional[torch.LongTensor] = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: Optional[bool] = None,
+    ) -> NeuroformerPreTrainingOutput:
+        """Next-spike prediction.
+
+        Args: as :meth:`NeuroformerModel.forward`, plus
+            labels: ``(batch, seq_len)`` int64 unit-id targets aligned with ``input_ids``
+                (``-100`` = ignore), usually ``input_ids`` with padding set to ``-100``.
+            dt_labels: ``(batch, seq_len)`` int64 dt-bin targets aligned with ``input_ids``
+                (``-100`` at BOS, EOS and padding).
+
+        Returns:
+            :class:`NeuroformerPreTrainingOutput`; ``loss`` when either label is given.
+        """
+        out = self.neuroformer(
+            input_ids=input_ids,
+            dt_ids=dt_ids,
+            attention_mask=attention_mask,
+            past_input_ids=past_input_ids,
+            past_dt_ids=past_dt_ids,
+            past_attention_mask=past_attention_mask,
+            past_hidden_state=past_hidden_state,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        h = out.last_hidden_state
+        logits = self.id_head(h)
+        dt_logits = self.dt_head(h)
+        loss = id_loss = dt_loss = None
+        if labels is not None or dt_labels is not None:
+            zero = logits.sum() * 0.0
+            id_loss = _shifted_ce(logits, labels) if labels is not None else zero
+            dt_loss = _shifted_ce(dt_logits, dt_labels) if dt_labels is not None else zero
+            loss = id_loss + self.config.dt_loss_weight * dt_loss
+        return NeuroformerPreTrainingOutput(
+            loss=loss,
+            id_loss=id_loss,
+            dt_loss=dt_loss,
+            logits=logits,
+            dt_logits=dt_logits,
+            past_hidden_state=out.past_hidden_state,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+            cross_attentions=out.cross_attentions,
+            past_attentions=out.past_attentions,
+        )
+
+    def generate(self, *args, **kwargs):
+        """Refused: transformers' token loop samples only ``logits`` and would drop ``dt``.
+
+        Use :func:`hf_neuroformer.generation.generate_spikes` (or ``model.generate_spikes``),
+        which samples the unit id and dt jointly.
+        """
+        raise NotImplementedError(
+            "NeuroformerForPreTraining.generate: the generic token loop cannot sample unit id and dt "
+            "jointly; use model.generate_spikes(...) / hf_neuroformer.generate_spikes(...)"
+        )
+
+    def generate_spikes(self, *args, **kwargs):
+        """Sample spike trains window by window; see :func:`hf_neuroformer.generation.generate_spikes`."""
+        from .generation import generate_spikes
+
+        return generate_spikes(self, *args, **kwargs)
+
+
+def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``logits[:, :-1]`` against ``labels[:, 1:]`` (nats), ignoring -100."""
+    lg = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    tg = labels[:, 1:].reshape(-1)
+    if not bool((tg != -100).any()):
+        return lg.sum() * 0.0
+    return F.cross_entropy(lg, tg, ignore_index=-100)
+
+
+__all__ = [
+    "NeuroformerPreTrainedModel",
+    "NeuroformerModel",
+    "NeuroformerForPreTraining",
+    "NeuroformerModelOutput",
+    "NeuroformerPreTrainingOutput",
+]

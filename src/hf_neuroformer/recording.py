@@ -1,0 +1,363 @@
+"""The one in-memory type for spiking data: :class:`SpikeRecording`.
+
+Every reader (NWB, arrays, binned counts), the simulator and the generator produce a
+``SpikeRecording``; every metric and plot compares two of them. Times are seconds (float64,
+absolute on the recording's clock), rates are Hz, angles are radians.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+class RecordingValidationError(ValueError):
+    """Raised when a recording's fields break an invariant.
+
+    The message names the field, the offending index or value, and what was expected.
+    """
+
+
+@dataclass
+class BehaviourSeries:
+    """A sampled behavioural variable (e.g. head angle, running speed).
+
+    Attributes:
+        timestamps: ``(n_samples,)`` float64, seconds, strictly increasing.
+        values: ``(n_samples,)`` or ``(n_samples, n_dims)`` float64.
+        unit: physical unit of ``values`` (``"rad"``, ``"cm/s"``, ``"px"`` ...).
+    """
+
+    timestamps: np.ndarray
+    values: np.ndarray
+    unit: str = ""
+
+    def __post_init__(self):
+        self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
+        self.values = np.asarray(self.values, dtype=np.float64)
+
+
+@dataclass
+class Stimulus:
+    """A stimulus: either video frames with frame times, or categorical ids over intervals.
+
+    Attributes:
+        frames: ``(n_frames, height, width)`` float32 frames, or ``None``.
+        frame_times: ``(n_frames,)`` float64 onset of each frame, seconds.
+        ids: ``(n_intervals,)`` int64 category per interval, or ``None``.
+        intervals: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds for ``ids``.
+        names: category names, index = id.
+    """
+
+    frames: Optional[np.ndarray] = None
+    frame_times: Optional[np.ndarray] = None
+    ids: Optional[np.ndarray] = None
+    intervals: Optional[np.ndarray] = None
+    names: Optional[List[str]] = None
+
+
+@dataclass
+class SpikeRecording:
+    """Spike trains of a set of units on one clock.
+
+    Args:
+        spike_times: ``(n_spikes,)`` float64 seconds, sorted ascending, finite, >= 0.
+        unit_ids: ``(n_spikes,)`` int64 index of the unit that fired each spike, in
+            ``[0, n_units)``.
+        unit_names: one name per unit; default ``"unit0", "unit1", ...``. ``n_units`` is
+            ``len(unit_names)`` (units may have no spikes).
+        unit_areas: brain area per unit (``""`` where unknown).
+        time_domain: ``(start, stop)`` seconds the recording covers; default spans the spikes.
+        epochs: name -> ``(start, stop)`` seconds (e.g. ``{"wake": (600.0, 1200.0)}``).
+        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds, or ``None``.
+        trial_info: per-trial columns (name -> ``(n_trials,)`` array).
+        behaviour: name -> :class:`BehaviourSeries`.
+        stimulus: optional :class:`Stimulus`.
+        session: session identifier, prefixes unit tokens in a multi-session vocabulary.
+        time_support: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds where the recording
+            is defined (e.g. the windows a generator filled), sorted and non-overlapping;
+            ``None`` means the whole ``time_domain``.
+
+    Raises:
+        RecordingValidationError: on unsorted, negative or non-finite spike times, unit indices
+            outside ``[0, n_units)``, mismatched lengths, behaviour timestamps that do not
+            strictly increase, or a time domain that does not contain the spikes.
+    """
+
+    spike_times: np.ndarray
+    unit_ids: np.ndarray
+    unit_names: Optional[List[str]] = None
+    unit_areas: Optional[List[str]] = None
+    time_domain: Optional[Tuple[float, float]] = None
+    epochs: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    trials: Optional[np.ndarray] = None
+    trial_info: Dict[str, np.ndarray] = field(default_factory=dict)
+    behaviour: Dict[str, BehaviourSeries] = field(default_factory=dict)
+    stimulus: Optional[Stimulus] = None
+    session: str = "session0"
+    time_support: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
+        self.unit_ids = np.asarray(self.unit_ids).reshape(-1)
+        if self.unit_ids.size and not np.issubdtype(self.unit_ids.dtype, np.integer):
+            if not np.all(np.equal(np.mod(self.unit_ids, 1), 0)):
+                raise RecordingValidationError(
+                    "unit_ids: expected integer unit indices, got non-integer values"
+                )
+        self.unit_ids = self.unit_ids.astype(np.int64)
+        if self.unit_names is None:
+            n = int(self.unit_ids.max()) + 1 if self.unit_ids.size else 0
+            self.unit_names = [f"unit{i}" for i in range(n)]
+        self.unit_names = [str(n) for n in self.unit_names]
+        if self.unit_areas is None:
+            self.unit_areas = [""] * len(self.unit_names)
+        self.unit_areas = [str(a) for a in self.unit_areas]
+        if self.trials is not None:
+            self.trials = np.asarray(self.trials, dtype=np.float64).reshape(-1, 2)
+        if self.time_domain is None and self.spike_times.size:
+            self.time_domain = (float(self.spike_times[0]), float(np.nextafter(self.spike_times[-1], np.inf)))
+        if self.time_domain is not None:
+            self.time_domain = (float(self.time_domain[0]), float(self.time_domain[1]))
+        self.epochs = {str(k): (float(v[0]), float(v[1])) for k, v in self.epochs.items()}
+        if self.time_support is not None:
+            self.time_support = np.asarray(self.time_support, dtype=np.float64).reshape(-1, 2)
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check every invariant; raise :class:`RecordingValidationError` naming the field."""
+        st, ui = self.spike_times, self.unit_ids
+        if st.shape != ui.shape:
+            raise RecordingValidationError(
+                f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
+            )
+        if st.size:
+            bad = np.flatnonzero(~np.isfinite(st))
+            if bad.size:
+                raise RecordingValidationError(
+                    f"spike_times: expected finite values, spike {bad[0]} is {st[bad[0]]}"
+                )
+            neg = np.flatnonzero(st < 0)
+            if neg.size:
+                raise RecordingValidationError(
+                    f"spike_times: expected times >= 0 s, spike {neg[0]} is at {st[neg[0]]} s"
+                )
+            dec = np.flatnonzero(np.diff(st) < 0)
+            if dec.size:
+                i = dec[0]
+                raise RecordingValidationError(
+                    f"spike_times: expected ascending order, spike {i + 1} ({st[i + 1]} s) comes "
+                    f"after spike {i} ({st[i]} s); sort them with SpikeRecording.from_unsorted(...)"
+                )
+            n_units = len(self.unit_names)
+            out = np.flatnonzero((ui < 0) | (ui >= n_units))
+            if out.size:
+                raise RecordingValidationError(
+                    f"unit_ids: expected indices in [0, {n_units}) (one per unit name), spike "
+                    f"{out[0]} has unit index {ui[out[0]]}"
+                )
+        if len(self.unit_areas) != len(self.unit_names):
+            raise RecordingValidationError(
+                f"unit_areas: expected {len(self.unit_names)} entries (one per unit), got {len(self.unit_areas)}"
+            )
+        if len(set(self.unit_names)) != len(self.unit_names):
+            raise RecordingValidationError("unit_names: expected unique names, found duplicates")
+        if self.time_domain is not None:
+            t0, t1 = self.time_domain
+            if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
+                raise RecordingValidationError(
+                    f"time_domain: expected finite (start, stop) with stop > start, got {self.time_domain}"
+                )
+            if st.size and (st[0] < t0 or st[-1] >= t1):
+                raise RecordingValidationError(
+                    f"time_domain: expected it to contain every spike, got {self.time_domain} for "
+                    f"spikes in [{st[0]}, {st[-1]}] s"
+                )
+        if self.time_support is not None:
+            ts = self.time_support
+            if np.any(~np.isfinite(ts)) or np.any(ts[:, 1] <= ts[:, 0]) or np.any(ts[1:, 0] < ts[:-1, 1] - 1e-9):
+                raise RecordingValidationError(
+                    "time_support: expected finite, sorted, non-overlapping [start, stop) rows with stop > start"
+                )
+            if st.size:
+                idx = np.searchsorted(ts[:, 0], st, side="right") - 1
+                inside = (idx >= 0) & (st < ts[np.clip(idx, 0, None), 1])
+                if not inside.all():
+                    k = np.flatnonzero(~inside)[0]
+                    raise RecordingValidationError(
+                        f"time_support: expected it to contain every spike, spike {k} at {st[k]} s lies outside"
+                    )
+        for name, (a, b) in self.epochs.items():
+            if not b > a:
+                raise RecordingValidationError(f"epochs[{name!r}]: expected stop > start, got ({a}, {b})")
+        if self.trials is not None:
+            if np.any(~np.isfinite(self.trials)) or np.any(self.trials[:, 1] <= self.trials[:, 0]):
+                raise RecordingValidationError("trials: expected finite [start, stop) rows with stop > start")
+            for key, col in self.trial_info.items():
+                if len(col) != len(self.trials):
+                    raise RecordingValidationError(
+                        f"trial_info[{key!r}]: expected {len(self.trials)} values (one per trial), got {len(col)}"
+                    )
+        for name, series in self.behaviour.items():
+            ts = series.timestamps
+            if ts.ndim != 1 or series.values.shape[0] != ts.shape[0]:
+                raise RecordingValidationError(
+                    f"behaviour[{name!r}]: expected values with one row per timestamp, got "
+                    f"timestamps {ts.shape} and values {series.values.shape}"
+                )
+            d = np.flatnonzero(np.diff(ts) <= 0)
+            if d.size:
+                raise RecordingValidationError(
+                    f"behaviour[{name!r}].timestamps: expected strictly increasing times, sample "
+                    f"{d[0] + 1} ({ts[d[0] + 1]} s) does not come after sample {d[0]} ({ts[d[0]]} s)"
+                )
+            if ts.size and not np.all(np.isfinite(ts)):
+                raise RecordingValidationError(f"behaviour[{name!r}].timestamps: expected finite values")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_unsorted(cls, spike_times, unit_ids, **kwargs) -> "SpikeRecording":
+        """Build a recording from spikes in any order: sorts by time, then unit index."""
+        st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
+        ui = np.asarray(unit_ids).reshape(-1)
+        if st.shape != ui.shape:
+            raise RecordingValidationError(
+                f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
+            )
+        order = np.lexsort((ui, st))
+        return cls(spike_times=st[order], unit_ids=ui[order], **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_units(self) -> int:
+        return len(self.unit_names)
+
+    @property
+    def n_spikes(self) -> int:
+        return int(self.spike_times.size)
+
+    @property
+    def support(self) -> np.ndarray:
+        """``(n, 2)`` float64 intervals where the recording is defined (``time_support`` or the domain)."""
+        if self.time_support is not None:
+            return self.time_support
+        if self.time_domain is None:
+            return np.zeros((0, 2))
+        return np.asarray([self.time_domain], dtype=np.float64)
+
+    @property
+    def duration(self) -> float:
+        """Total length of the support, seconds."""
+        sup = self.support
+        return float(np.sum(sup[:, 1] - sup[:, 0]))
+
+    def firing_rates(self) -> np.ndarray:
+        """``(n_units,)`` float64 mean firing rate of each unit over the time domain, Hz."""
+        counts = np.bincount(self.unit_ids, minlength=self.n_units).astype(np.float64)
+        return counts / max(self.duration, 1e-12)
+
+    def spike_trains(self) -> List[np.ndarray]:
+        """One ``(n_spikes_u,)`` float64 array of spike times (s) per unit."""
+        return [self.spike_times[self.unit_ids == u] for u in range(self.n_units)]
+
+    def binned_counts(self, bin_size: float, start: float | None = None, stop: float | None = None) -> np.ndarray:
+        """``(n_bins, n_units)`` int64 spike counts in bins of ``bin_size`` seconds."""
+        if not bin_size > 0:
+            raise ValueError(f"bin_size: expected a positive number of seconds, got {bin_size}")
+        t0 = self.time_domain[0] if start is None else start
+        t1 = self.time_domain[1] if stop is None else stop
+        n_bins = int(np.floor((t1 - t0) / bin_size + 1e-9))
+        counts = np.zeros((max(n_bins, 0), self.n_units), dtype=np.int64)
+        if n_bins <= 0:
+            return counts
+        b = np.floor((self.spike_times - t0) / bin_size).astype(np.int64)
+        keep = (b >= 0) & (b < n_bins)
+        np.add.at(counts, (b[keep], self.unit_ids[keep]), 1)
+        return counts
+
+    # ------------------------------------------------------------------ restriction
+    def restrict(self, start: float, stop: float) -> "SpikeRecording":
+        """The part of the recording in ``[start, stop)`` seconds (absolute times kept).
+
+        Behaviour samples, trials and stimulus intervals are restricted to those that lie in the
+        interval. Raises ``ValueError`` if ``stop <= start``.
+        """
+        if not stop > start:
+            raise ValueError(f"restrict: expected stop > start, got start={start}, stop={stop}")
+        lo, hi = np.searchsorted(self.spike_times, [start, stop], side="left")
+        beh = {}
+        for k, s in self.behaviour.items():
+            m = (s.timestamps >= start) & (s.timestamps < stop)
+            beh[k] = BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
+        trials, info = None, {}
+        if self.trials is not None:
+            m = (self.trials[:, 0] >= start) & (self.trials[:, 1] <= stop)
+            trials = self.trials[m]
+            info = {k: np.asarray(v)[m] for k, v in self.trial_info.items()}
+        stim = self.stimulus
+        if stim is not None:
+            frames = ft = ids = iv = None
+            if stim.frame_times is not None:
+                m = (stim.frame_times >= start) & (stim.frame_times < stop)
+                frames, ft = stim.frames[m], stim.frame_times[m]
+            if stim.intervals is not None:
+                m = (stim.intervals[:, 1] > start) & (stim.intervals[:, 0] < stop)
+                ids, iv = stim.ids[m], stim.intervals[m]
+            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=iv, names=stim.names)
+        epochs = {
+            k: (max(a, start), min(b, stop)) for k, (a, b) in self.epochs.items() if min(b, stop) > max(a, start)
+        }
+        support = None
+        if self.time_support is not None:
+            sup = np.clip(self.time_support, start, stop)
+            support = sup[sup[:, 1] > sup[:, 0]]
+        return SpikeRecording(
+            spike_times=self.spike_times[lo:hi],
+            unit_ids=self.unit_ids[lo:hi],
+            unit_names=list(self.unit_names),
+            unit_areas=list(self.unit_areas),
+            time_domain=(float(start), float(stop)),
+            epochs=epochs,
+            trials=trials,
+            trial_info=info,
+            behaviour=beh,
+            stimulus=stim,
+            session=self.session,
+            time_support=support,
+        )
+
+    def select_epoch(self, name: str) -> "SpikeRecording":
+        """Restrict to a named epoch (or interval) of :attr:`epochs`.
+
+        Raises:
+            KeyError: naming the epochs that exist when ``name`` is not one of them.
+        """
+        if name not in self.epochs:
+            raise KeyError(
+                f"epoch {name!r} not found; this recording has epochs {sorted(self.epochs)}"
+            )
+        a, b = self.epochs[name]
+        return self.restrict(a, b)
+
+    def __repr__(self) -> str:
+        td = "None" if self.time_domain is None else f"({self.time_domain[0]:.3f}, {self.time_domain[1]:.3f}) s"
+        return (
+            f"SpikeRecording(session={self.session!r}, n_units={self.n_units}, n_spikes={self.n_spikes}, "
+            f"time_domain={td}, epochs={sorted(self.epochs)}, "
+            f"n_trials={0 if self.trials is None else len(self.trials)}, behaviour={sorted(self.behaviour)})"
+        )
+
+
+def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
+    """Raise ``RecordingValidationError`` if the recording has no spikes."""
+    if recording.n_spikes == 0:
+        raise RecordingValidationError(
+            f"{what}.spike_times: expected at least one spike, the recording is empty "
+            f"(time_domain={recording.time_domain})"
+        )
+
+
+__all__ = ["SpikeRecording", "BehaviourSeries", "Stimulus", "RecordingValidationError", "check_not_empty"]

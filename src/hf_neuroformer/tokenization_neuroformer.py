@@ -1,0 +1,324 @@
+"""NeuroformerTokenizer: spikes <-> (unit-id token, dt token) pairs.
+
+Antoniades et al. 2024 (arXiv 2311.00136), Sec. 3.1: each spike of a window is a token made of
+the unit that fired and its time offset ``dt`` inside the window. This tokenizer holds the
+unit-id vocabulary (special tokens first, then one token per unit, named
+``"<session>/<unit name>"`` so that units of several sessions can share one vocabulary) and the
+dt quantisation (``dt_id = floor(dt / dt_resolution)``).
+
+Ordering rule: inside a window, spikes are ordered by dt bin, then by unit token id. Spikes of the
+same unit in the same dt bin stay as separate tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from transformers import PreTrainedTokenizer
+
+VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
+
+
+class UnknownUnitError(ValueError):
+    """A unit that is not in the tokenizer's vocabulary."""
+
+
+class NeuroformerTokenizer(PreTrainedTokenizer):
+    r"""Unit-id vocabulary plus dt quantisation for Neuroformer windows.
+
+    Args:
+        vocab_file (str, optional): ``vocab.json`` mapping token -> id (as saved by
+            :meth:`save_pretrained`). Without it the vocabulary holds only the specials.
+        unit_tokens (list of str, optional): unit token names to add after the specials.
+        dt_resolution (float): dt bin width, s.
+        current_window (float): current window length, s.
+        past_window (float): past window length, s.
+        max_window_length (int): maximum current-window tokens including BOS and EOS.
+        max_past_length (int): maximum past-window tokens including the leading BOS.
+
+    The three specials are ``<pad>`` (id 0), ``<bos>`` (1) and ``<eos>`` (2). Text input is a
+    whitespace-separated list of unit tokens, e.g. ``tokenizer("session0/unit3 session0/unit7")``.
+
+    Raises:
+        UnknownUnitError: when a unit token is not in the vocabulary (no silent ``<unk>``).
+    """
+
+    vocab_files_names = VOCAB_FILES_NAMES
+    model_input_names = ["input_ids", "attention_mask"]
+
+    def __init__(
+        self,
+        vocab_file: Optional[str] = None,
+        unit_tokens: Optional[Sequence[str]] = None,
+        dt_resolution: float = 0.005,
+        current_window: float = 0.1,
+        past_window: float = 1.0,
+        max_window_length: int = 64,
+        max_past_length: int = 256,
+        pad_token: str = "<pad>",
+        bos_token: str = "<bos>",
+        eos_token: str = "<eos>",
+        **kwargs,
+    ):
+        specials = [str(pad_token), str(bos_token), str(eos_token)]
+        if vocab_file is not None:
+            with open(vocab_file, encoding="utf-8") as f:
+                vocab = json.load(f)
+        else:
+            vocab = {tok: i for i, tok in enumerate(specials)}
+        for i, tok in enumerate(specials):
+            if vocab.get(tok) != i:
+                raise ValueError(f"vocab_file: expected special token {tok!r} at id {i}, got {vocab.get(tok)!r}")
+        self.vocab: Dict[str, int] = dict(vocab)
+        self.ids_to_tokens: Dict[int, str] = {i: t for t, i in self.vocab.items()}
+        if unit_tokens:
+            self._append_units(unit_tokens)
+        if not dt_resolution > 0 or not current_window > 0 or past_window < 0:
+            raise ValueError(
+                "dt_resolution and current_window: expected positive seconds and past_window >= 0, got "
+                f"{dt_resolution}, {current_window}, {past_window}"
+            )
+        self.dt_resolution = float(dt_resolution)
+        self.current_window = float(current_window)
+        self.past_window = float(past_window)
+        self.max_past_length = int(max_past_length)
+        kwargs.setdefault("model_max_length", int(max_window_length))
+        super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
+        self.max_window_length = int(max_window_length)
+
+    # ------------------------------------------------------------------ vocabulary
+    @classmethod
+    def from_config(cls, config, unit_tokens: Sequence[str] = ()) -> "NeuroformerTokenizer":
+        """A tokenizer whose windows and dt bins match ``config`` (a NeuroformerConfig)."""
+        return cls(
+            unit_tokens=list(unit_tokens),
+            dt_resolution=config.dt_resolution,
+            current_window=config.current_window,
+            past_window=config.past_window,
+            max_window_length=config.max_window_length,
+            max_past_length=config.max_past_length,
+        )
+
+    @staticmethod
+    def unit_token(session: str, unit_name: str) -> str:
+        """The vocabulary entry of a unit: ``"<session>/<unit name>"``."""
+        return f"{session}/{unit_name}"
+
+    def recording_unit_tokens(self, recording) -> List[str]:
+        """Vocabulary entries of a recording's units, in unit-index order."""
+        return [self.unit_token(recording.session, n) for n in recording.unit_names]
+
+    def _append_units(self, tokens: Sequence[str]) -> List[int]:
+        ids = []
+        for tok in tokens:
+            tok = str(tok)
+            if any(c.isspace() for c in tok):
+                raise ValueError(f"unit token {tok!r}: expected no whitespace in a unit name")
+            if tok not in self.vocab:
+                self.vocab[tok] = len(self.vocab)
+                self.ids_to_tokens[self.vocab[tok]] = tok
+            ids.append(self.vocab[tok])
+        return ids
+
+    def add_units(self, recording_or_tokens) -> List[int]:
+        """Grow the vocabulary with new units (already known units keep their ids).
+
+        Args:
+            recording_or_tokens: a :class:`SpikeRecording` (its ``session/unit`` names are added)
+                or a list of unit token strings.
+
+        Returns:
+            The token id of each given unit. A model trained before the call needs
+            ``model.resize_unit_embeddings(len(tokenizer))`` to use the new units.
+        """
+        if hasattr(recording_or_tokens, "unit_names"):
+            tokens = self.recording_unit_tokens(recording_or_tokens)
+        else:
+            tokens = list(recording_or_tokens)
+        return self._append_units(tokens)
+
+    def unit_token_ids(self, recording) -> np.ndarray:
+        """``(n_units,)`` int64 token id of each unit of ``recording`` (index = unit index).
+
+        Raises:
+            UnknownUnitError: naming the first unit of the recording missing from the vocabulary,
+                with the call that fixes it.
+        """
+        out = np.empty(recording.n_units, dtype=np.int64)
+        for i, tok in enumerate(self.recording_unit_tokens(recording)):
+            if tok not in self.vocab:
+                raise UnknownUnitError(
+                    f"unit_ids: unit {i} ({tok!r}) is not in the tokenizer's vocabulary of "
+                    f"{len(self.vocab) - 3} units; call tokenizer.add_units(recording) first"
+                )
+            out[i] = self.vocab[tok]
+        return out
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def get_vocab(self) -> Dict[str, int]:
+        return dict(self.vocab)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def _tokenize(self, text: str, **kwargs) -> List[str]:
+        return text.split()
+
+    def _convert_token_to_id(self, token: str) -> int:
+        if token not in self.vocab:
+            raise UnknownUnitError(f"token {token!r}: not in the vocabulary (known units: {len(self.vocab) - 3})")
+        return self.vocab[token]
+
+    def _convert_id_to_token(self, index: int) -> str:
+        if index not in self.ids_to_tokens:
+            raise UnknownUnitError(f"token id {index}: expected an id in [0, {len(self.vocab)})")
+        return self.ids_to_tokens[index]
+
+    def convert_tokens_to_string(self, tokens: List[str]) -> str:
+        return " ".join(tokens)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None):
+        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
+        path = os.path.join(save_directory, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.vocab, f, indent=1, ensure_ascii=False)
+        os.replace(tmp, path)
+        return (path,)
+
+    # the window settings travel in tokenizer_config.json
+    def _window_kwargs(self):
+        return {
+            "dt_resolution": self.dt_resolution,
+            "current_window": self.current_window,
+            "past_window": self.past_window,
+            "max_window_length": self.max_window_length,
+            "max_past_length": self.max_past_length,
+        }
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        self.init_kwargs.update(self._window_kwargs())
+        self.init_kwargs.pop("unit_tokens", None)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    # ------------------------------------------------------------------ dt quantisation
+    @property
+    def num_dt_bins(self) -> int:
+        return int(math.ceil(self.current_window / self.dt_resolution - 1e-9))
+
+    @property
+    def num_past_dt_bins(self) -> int:
+        return max(int(math.ceil(self.past_window / self.dt_resolution - 1e-9)), 1)
+
+    def dt_to_id(self, dt: np.ndarray) -> np.ndarray:
+        """dt in seconds from the window start -> dt bin id, clipped to ``[0, num_dt_bins)``."""
+        ids = np.floor(np.asarray(dt, dtype=np.float64) / self.dt_resolution + 1e-9).astype(np.int64)
+        return np.clip(ids, 0, self.num_dt_bins - 1)
+
+    def id_to_dt(self, dt_ids: np.ndarray) -> np.ndarray:
+        """dt bin id -> seconds from the window start (bin centre)."""
+        return (np.asarray(dt_ids, dtype=np.float64) + 0.5) * self.dt_resolution
+
+    # ------------------------------------------------------------------ windows
+    def encode_window(
+        self,
+        spike_times: np.ndarray,
+        spike_tokens: np.ndarray,
+        window_start: float,
+        past_clip_start: Optional[float] = None,
+    ) -> Dict[str, object]:
+        """Tokenize one current window and its past window.
+
+        Args:
+            spike_times: ``(n_spikes,)`` float64 sorted spike times, s (a whole recording).
+            spike_tokens: ``(n_spikes,)`` int64 unit token id of each spike
+                (``tokenizer.unit_token_ids(recording)[recording.unit_ids]``).
+            window_start: start of the current window, s. The current window is
+                ``[window_start, window_start + current_window)`` and the past window
+                ``[window_start - past_window, window_start)``.
+            past_clip_start: if given, past spikes before this time are left out (used to keep
+                a trial's past inside the trial).
+
+        Returns:
+            dict with ``input_ids`` (list of int: BOS, spikes, EOS), ``dt_ids`` (list of int,
+            0 for BOS, the last spike's bin for EOS), ``past_input_ids`` (BOS then past spikes),
+            ``past_dt_ids`` (bin of ``t - (window_start - past_window)``), ``n_spikes``,
+            ``n_truncated`` (current spikes dropped: the latest ones are dropped and EOS is then
+            omitted, since the window did not end there) and ``n_past_truncated`` (oldest past
+            spikes dropped).
+        """
+        w0 = float(window_start)
+        w1 = w0 + self.current_window
+        p0 = w0 - self.past_window
+        if past_clip_start is not None:
+            p0c = max(p0, float(past_clip_start))
+        else:
+            p0c = p0
+        i_p, i0, i1 = np.searchsorted(spike_times, [p0c, w0, w1], side="left")
+
+        cur_t = spike_times[i0:i1]
+        cur_u = np.asarray(spike_tokens[i0:i1], dtype=np.int64)
+        dt_ids = self.dt_to_id(cur_t - w0)
+        order = np.lexsort((cur_u, dt_ids))
+        cur_u, dt_ids = cur_u[order], dt_ids[order]
+        cap = self.max_window_length - 2
+        n_trunc = max(0, len(cur_u) - cap)
+        ids = [self.bos_token_id] + cur_u[:cap].tolist()
+        dts = [0] + dt_ids[:cap].tolist()
+        if n_trunc == 0:
+            ids.append(self.eos_token_id)
+            dts.append(dts[-1])
+
+        past_t = spike_times[i_p:i0]
+        past_u = np.asarray(spike_tokens[i_p:i0], dtype=np.int64)
+        pdt = np.clip(
+            np.floor((past_t - p0) / self.dt_resolution + 1e-9).astype(np.int64), 0, self.num_past_dt_bins - 1
+        )
+        order = np.lexsort((past_u, pdt))
+        past_u, pdt = past_u[order], pdt[order]
+        pcap = self.max_past_length - 1
+        n_ptrunc = max(0, len(past_u) - pcap)
+        if n_ptrunc:
+            past_u, pdt = past_u[n_ptrunc:], pdt[n_ptrunc:]
+        return {
+            "input_ids": ids,
+            "dt_ids": dts,
+            "past_input_ids": [self.bos_token_id] + past_u.tolist(),
+            "past_dt_ids": [0] + pdt.tolist(),
+            "n_spikes": int(len(cur_t)),
+            "n_truncated": int(n_trunc),
+            "n_past_truncated": int(n_ptrunc),
+        }
+
+    def decode_window(self, input_ids: Sequence[int], dt_ids: Sequence[int], window_start: float):
+        """Tokens of one current window -> spikes.
+
+        Args:
+            input_ids: token ids (specials are skipped; decoding stops at EOS or pad).
+            dt_ids: dt bin id per token.
+            window_start: start of the window, s.
+
+        Returns:
+            ``(spike_times, unit_tokens)``: ``(n,)`` float64 seconds at the dt bin centres and
+            ``(n,)`` int64 unit token ids.
+        """
+        times, units = [], []
+        for tok, dt in zip(input_ids, dt_ids):
+            tok = int(tok)
+            if tok in (self.eos_token_id, self.pad_token_id):
+                break
+            if tok == self.bos_token_id:
+                continue
+            times.append(float(window_start) + (int(dt) + 0.5) * self.dt_resolution)
+            units.append(tok)
+        return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+
+
+__all__ = ["NeuroformerTokenizer", "UnknownUnitError"]

@@ -1,0 +1,266 @@
+"""Recording -> windows -> ``datasets.Dataset``; honest splits; the collator.
+
+Splits (GUIDE trap 6 and 7): the original Neuroformer drew train and test windows interleaved in
+time. Here a recording is cut into contiguous time blocks of ``config.split_block_length`` s
+(or into whole trials when it has trials), blocks are assigned to train / validation / test by
+a seeded permutation, and at every boundary between splits ``config.split_gap`` s (at least the
+past window) are left out, so no window of one split (past window included) reads a spike of
+another split. In trial mode each window's past is clipped to its own trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .configuration_neuroformer import NeuroformerConfig
+from .recording import SpikeRecording, check_not_empty
+from .tokenization_neuroformer import NeuroformerTokenizer
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class SplitPlan:
+    """Where each split's windows come from.
+
+    Attributes:
+        mode: ``"time"`` or ``"trials"``.
+        segments: split name -> ``(n, 2)`` float64 ``[start, stop)`` s; every window's span
+            (past window included, in time mode) lies inside one segment.
+        trial_index: split name -> ``(n,)`` int64 trial indices (trial mode), else empty.
+    """
+
+    mode: str
+    segments: Dict[str, np.ndarray]
+    trial_index: Dict[str, np.ndarray]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SplitPlan":
+        """Inverse of :meth:`to_dict` (reads ``splits.json``)."""
+        return cls(
+            d["mode"],
+            {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in d["segments"].items()},
+            {k: np.asarray(v, dtype=np.int64) for k, v in d["trial_index"].items()},
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode,
+            "segments": {k: v.tolist() for k, v in self.segments.items()},
+            "trial_index": {k: v.tolist() for k, v in self.trial_index.items()},
+        }
+
+
+def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
+    counts = [int(np.floor(f * n)) for f in fractions]
+    for i, f in enumerate(fractions):  # every split with a non-zero fraction gets one item
+        if f > 0 and counts[i] == 0:
+            counts[i] = 1
+    while sum(counts) > n:
+        counts[int(np.argmax(counts))] -= 1
+    rem = [f * n - c for f, c in zip(fractions, counts)]
+    while sum(counts) < n:
+        i = int(np.argmax(rem))
+        counts[i] += 1
+        rem[i] = -1
+    return counts
+
+
+def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPlan:
+    """Assign contiguous blocks (or whole trials) of ``recording`` to the three splits.
+
+    Raises:
+        ValueError: if the recording is too short for one block per split.
+    """
+    fr = config.split_fractions
+    rng = np.random.default_rng(config.split_seed)
+    use_trials = config.split_by == "trials" or (
+        config.split_by == "auto" and recording.trials is not None and len(recording.trials) >= 3
+    )
+    if use_trials:
+        if recording.trials is None or len(recording.trials) < 3:
+            raise ValueError("split_by='trials': expected a recording with at least 3 trials")
+        n = len(recording.trials)
+        perm = rng.permutation(n)
+        counts = _counts_from_fractions(n, fr)
+        idx, out, segs = 0, {}, {}
+        for name, c in zip(SPLITS, counts):
+            sel = np.sort(perm[idx: idx + c])
+            idx += c
+            out[name] = sel
+            segs[name] = recording.trials[sel]
+        return SplitPlan("trials", segs, out)
+
+    segments: Dict[str, list] = {s: [] for s in SPLITS}
+    sup = recording.support
+    total = float(np.sum(sup[:, 1] - sup[:, 0]))
+    target = max(total / max(int(round(total / config.split_block_length)), 1), 1e-12)
+    edges = []  # contiguous blocks of about split_block_length s along the support
+    for lo, hi in sup:
+        e = np.linspace(lo, hi, max(int(round((hi - lo) / target)), 1) + 1)
+        edges.extend(zip(e[:-1], e[1:]))
+    n_needed = sum(1 for f in fr if f > 0)
+    if len(edges) < n_needed:  # too short for one block per split: cut finer
+        lo, hi = sup[0, 0], sup[-1, 1]
+        e = np.linspace(lo, hi, n_needed + 1)
+        edges = [(a, b) for a, b in zip(e[:-1], e[1:])]
+    n_blocks = len(edges)
+    block_len = min(b - a for a, b in edges)
+    if block_len <= config.split_gap + config.past_window + config.current_window:
+        raise ValueError(
+            f"split_block_length: blocks of {block_len:.3f} s are too short for the split gap "
+            f"({config.split_gap} s) plus one window with its past ({config.past_window + config.current_window} s); "
+            f"the recording covers {total:.3f} s. Use a longer recording or shorter windows."
+        )
+    counts = _counts_from_fractions(n_blocks, fr)
+    labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
+    prev_label, prev_end = None, None
+    for (a, b), lab in zip(edges, labels):
+        name = SPLITS[int(lab)]
+        contiguous = prev_end is not None and abs(a - prev_end) < 1e-9
+        if contiguous and prev_label == lab:
+            segments[name][-1][1] = b
+        else:
+            start = a + (config.split_gap if contiguous else 0.0)
+            segments[name].append([start, b])
+        prev_label, prev_end = lab, b
+    return SplitPlan(
+        "time",
+        {k: np.asarray([s for s in v if s[1] > s[0]], dtype=np.float64).reshape(-1, 2) for k, v in segments.items()},
+        {k: np.zeros(0, dtype=np.int64) for k in SPLITS},
+    )
+
+
+def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig):
+    """``(starts, clip_starts)``: current-window starts (s) of a split and, in trial mode, the
+    trial start each window's past is clipped to (else NaN)."""
+    starts, clips = [], []
+    w, p, step = config.current_window, config.past_window, config.stride
+    for a, b in plan.segments[split]:
+        first = a if plan.mode == "trials" else a + p
+        n = int(np.floor((b - first - w) / step + 1e-9)) + 1
+        if n <= 0:
+            continue
+        s = first + step * np.arange(n)
+        starts.append(s)
+        clips.append(np.full(n, a if plan.mode == "trials" else np.nan))
+    if not starts:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(starts), np.concatenate(clips)
+
+
+def tokenize_windows(
+    recording: SpikeRecording,
+    tokenizer: NeuroformerTokenizer,
+    starts: np.ndarray,
+    clip_starts: Optional[np.ndarray] = None,
+) -> Dict[str, list]:
+    """Tokenize windows of ``recording`` starting at ``starts`` (s): column dict for a Dataset."""
+    spike_tokens = tokenizer.unit_token_ids(recording)[recording.unit_ids]
+    cols: Dict[str, list] = {k: [] for k in (
+        "window_start", "input_ids", "dt_ids", "past_input_ids", "past_dt_ids",
+        "n_spikes", "n_truncated", "n_past_truncated")}
+    for i, s in enumerate(starts):
+        clip = None if clip_starts is None or np.isnan(clip_starts[i]) else float(clip_starts[i])
+        enc = tokenizer.encode_window(recording.spike_times, spike_tokens, float(s), past_clip_start=clip)
+        cols["window_start"].append(float(s))
+        for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", "n_spikes", "n_truncated", "n_past_truncated"):
+            cols[k].append(enc[k])
+    cols["past_clip_start"] = (
+        [float("nan")] * len(starts) if clip_starts is None else [float(c) for c in clip_starts]
+    )
+    return cols
+
+
+def build_window_datasets(
+    recording: SpikeRecording,
+    tokenizer: NeuroformerTokenizer,
+    config: NeuroformerConfig,
+    plan: Optional[SplitPlan] = None,
+):
+    """Windows of every split as a ``datasets.DatasetDict``.
+
+    Columns: ``window_start`` (float64 s), ``input_ids``, ``dt_ids``, ``past_input_ids``,
+    ``past_dt_ids`` (int lists), ``n_spikes``, ``n_truncated``, ``n_past_truncated`` (int),
+    ``past_clip_start`` (s, NaN unless trial mode). Train windows are not pre-shuffled here;
+    the training loader reshuffles them every epoch with a seeded generator.
+
+    Returns:
+        ``(DatasetDict, SplitPlan)``.
+
+    Raises:
+        RecordingValidationError: if the recording has no spikes.
+        ValueError: if a split has no windows.
+    """
+    import datasets
+
+    check_not_empty(recording)
+    plan = plan or plan_splits(recording, config)
+    out = {}
+    for split in SPLITS:
+        starts, clips = window_starts_for_split(plan, split, config)
+        if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
+            raise ValueError(
+                f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
+                "use shorter windows or a longer recording"
+            )
+        cols = tokenize_windows(recording, tokenizer, starts, clips if plan.mode == "trials" else None)
+        out[split] = datasets.Dataset.from_dict(cols)
+    return datasets.DatasetDict(out), plan
+
+
+class NeuroformerCollator:
+    """Pads a list of window examples into model tensors.
+
+    Output (all ``torch.int64`` unless noted), ``B`` = batch, ``T`` / ``P`` = longest current /
+    past sequence in the batch: ``input_ids (B, T)``, ``dt_ids (B, T)``, ``attention_mask (B, T)``,
+    ``labels (B, T)`` (``-100`` at padding), ``dt_labels (B, T)`` (``-100`` at BOS, EOS, padding),
+    ``past_input_ids (B, P)``, ``past_dt_ids (B, P)``, ``past_attention_mask (B, P)``.
+    ``tokenizer.pad`` cannot pad ``dt_ids`` (GUIDE sec. 6), hence this collator.
+    """
+
+    def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2):
+        self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
+
+    def _pad(self, seqs, value):
+        n = max(len(s) for s in seqs)
+        out = torch.full((len(seqs), n), value, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+        return out
+
+    def __call__(self, examples: List[dict]) -> Dict[str, torch.Tensor]:
+        ids = self._pad([e["input_ids"] for e in examples], self.pad)
+        dts = self._pad([e["dt_ids"] for e in examples], 0)
+        am = self._pad([[1] * len(e["input_ids"]) for e in examples], 0)
+        labels = ids.masked_fill(am == 0, -100)
+        spike = (am == 1) & (ids != self.bos) & (ids != self.eos)
+        dt_labels = dts.masked_fill(~spike, -100)
+        pids = self._pad([e["past_input_ids"] for e in examples], self.pad)
+        pdts = self._pad([e["past_dt_ids"] for e in examples], 0)
+        pam = self._pad([[1] * len(e["past_input_ids"]) for e in examples], 0)
+        return {
+            "input_ids": ids,
+            "dt_ids": dts,
+            "attention_mask": am,
+            "labels": labels,
+            "dt_labels": dt_labels,
+            "past_input_ids": pids,
+            "past_dt_ids": pdts,
+            "past_attention_mask": pam,
+        }
+
+
+__all__ = [
+    "SplitPlan",
+    "plan_splits",
+    "window_starts_for_split",
+    "tokenize_windows",
+    "build_window_datasets",
+    "NeuroformerCollator",
+    "SPLITS",
+]

@@ -1,0 +1,42 @@
+"""Shared test helpers: where the real recordings in ``../shared/data`` live.
+
+``shared_path(rel)`` resolves a path under the shared data folder: ``$NEUROFORMER_SHARED_DATA``
+when set, else ``<repo root>/../shared/data``. A missing file fails the test when ``CI=true``
+(the folder is always present in CI) and skips it elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    """The shared data folder (it may not exist)."""
+    env = os.environ.get("NEUROFORMER_SHARED_DATA")
+    return Path(env) if env else (REPO_ROOT.parent / "shared" / "data").resolve()
+
+
+def shared_path(rel: str) -> Path:
+    """Absolute path of ``rel`` inside the shared data folder.
+
+    Fails the test (``CI=true``) or skips it (elsewhere) when the file or folder is missing.
+    """
+    path = shared_data_root() / rel
+    if not path.exists():
+        msg = (f"shared data file missing: {path} (set NEUROFORMER_SHARED_DATA to the folder "
+               "holding the shared recordings)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """A callable ``shared_data(rel) -> Path``; see :func:`shared_path`."""
+    return shared_path

@@ -1,0 +1,435 @@
+"""The io layer on the real recordings in ../shared/data, with real pynwb / h5py files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from datetime import datetime, timezone
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_neuroformer.io import (
+    from_arrays,
+    from_binned_counts,
+    from_dataframe,
+    load_recording,
+    read_allen_gratings,
+    read_npz,
+    read_nwb,
+    read_steinmetz_spcount,
+    write_npz,
+    write_nwb,
+)
+from hf_neuroformer.recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
+STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
+ALLEN = "allen_vcn_gratings"
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    return _quiet(read_nwb, shared_data(A2929))
+
+
+@pytest.fixture(scope="module")
+def zheng(shared_data):
+    return _quiet(read_nwb, shared_data(ZHENG))
+
+
+@pytest.fixture(scope="module")
+def steinmetz(shared_data):
+    return _quiet(read_steinmetz_spcount, shared_data(STEINMETZ), bin_size=0.01, seed=0)
+
+
+@pytest.fixture(scope="module")
+def allen(shared_data):
+    return read_allen_gratings(shared_data(ALLEN))
+
+
+# ------------------------------------------------------------------------------ A2929 (pynapple)
+def test_a2929_units_spikes_areas(a2929):
+    assert a2929.n_units == 15
+    assert a2929.n_spikes == 98_794
+    assert a2929.unit_names == [f"unit{i}" for i in range(15)]
+    assert a2929.unit_areas == ["adn"] * 7 + ["ca1"] * 8
+    assert np.all(np.diff(a2929.spike_times) >= 0)
+    assert a2929.session == "A2929-200711"
+    assert a2929.time_domain == (0.0, 1200.0)
+
+
+def test_a2929_epochs_and_intervals(a2929):
+    assert a2929.epochs["sleep"] == (0.0, 600.0)
+    assert a2929.epochs["wake"] == (600.0, 1200.0)
+    # other interval tables are available as named spans
+    assert a2929.epochs["sleep_ripples_timesupport"] == (0.0, 600.0)
+    assert a2929.epochs["position_time_support"] == pytest.approx((670.6407, 1199.99495))
+    assert a2929.trials is None
+
+
+def test_a2929_head_angle_behaviour(a2929):
+    for name in ("rx", "ry", "rz", "x", "y", "z"):
+        assert name in a2929.behaviour
+    rz = a2929.behaviour["rz"]
+    assert rz.unit == "radian"
+    assert rz.values.shape == (63_527,)
+    assert rz.values.min() >= 0 and rz.values.max() <= 2 * np.pi
+    assert rz.timestamps[0] >= 600.0  # head angle is tracked during wake only
+    assert np.all(np.diff(rz.timestamps) > 0)
+
+
+def test_a2929_select_wake_epoch(shared_data, a2929):
+    wake = _quiet(load_recording, shared_data(A2929), epoch="wake")
+    expected = np.sum((a2929.spike_times >= 600.0) & (a2929.spike_times < 1200.0))
+    assert wake.time_domain == (600.0, 1200.0)
+    assert wake.n_spikes == expected > 0
+    assert wake.spike_times.min() >= 600.0
+    assert "rz" in wake.behaviour and wake.behaviour["rz"].values.size == 63_527
+    with pytest.raises(KeyError, match="wake"):
+        a2929.select_epoch("run")
+
+
+# ------------------------------------------------------------------------------ Zheng 2022
+def test_zheng_units_and_spikes(zheng):
+    assert zheng.n_units == 35
+    assert zheng.n_spikes == 214_278
+    assert set(zheng.unit_areas) == {"hippocampus_right", "amygdala_right"}
+    assert zheng.session == "TWH103_CBID4"
+
+
+def test_zheng_trials_stimulus_epochs(shared_data, zheng):
+    path = shared_data(ZHENG)
+    with h5py.File(path, "r") as f:  # independent read of the encoding table
+        enc_start = f["intervals/encoding_table/start_time"][()]
+        enc_stop = f["intervals/encoding_table/stop_time"][()]
+        clip = [c.decode() if isinstance(c, bytes) else str(c) for c in f["intervals/encoding_table/Clip_name"][()]]
+        rec_start = f["intervals/recognition_table/start_time"][()]
+    stim = zheng.stimulus
+    assert stim is not None and stim.ids.shape == (90,) and stim.intervals.shape == (90, 2)
+    np.testing.assert_array_equal(stim.intervals[:, 0], enc_start)
+    np.testing.assert_array_equal(stim.intervals[:, 1], enc_stop)
+    assert len(stim.names) == 90 and [stim.names[i] for i in stim.ids] == clip
+    # trials: 90 encoding clips + 180 recognition + 180 time-discrimination trials
+    assert zheng.trials.shape == (450, 2)
+    task = zheng.trial_info["task"]
+    assert {t: int(np.sum(task == t)) for t in set(task)} == {
+        "encoding": 90, "recognition": 180, "timediscrimination": 180}
+    assert np.all(np.diff(zheng.trials[:, 0]) > 0)
+    np.testing.assert_array_equal(zheng.trials[task == "recognition", 0], rec_start)
+    enc = task == "encoding"
+    assert set(zheng.trial_info["stimCategory"][enc]) == {0.0, 1.0, 2.0}
+    assert np.all(np.isnan(zheng.trial_info["stimCategory"][~enc]))
+    assert set(zheng.trial_info["old_new"][task == "recognition"]) <= {0.0, 1.0, 2.0}
+    assert zheng.epochs["encoding_table"] == (enc_start.min(), enc_stop.max())
+    encoding = zheng.select_epoch("encoding_table")
+    assert len(encoding.trials) == 90 and len(encoding.stimulus.ids) == 90
+    assert zheng.time_domain[0] == zheng.spike_times[0]
+    assert zheng.time_domain[1] > zheng.spike_times[-1]
+
+
+def test_zheng_skipped_series_are_reported(shared_data):
+    with pytest.warns(UserWarning) as record:
+        read_nwb(shared_data(ZHENG))
+    messages = " ".join(str(w.message) for w in record)
+    assert "'events'" in messages and "'experiment_ids'" in messages
+    assert "StimulusPresentation_encoding" in messages
+
+
+# ------------------------------------------------------------------------------ Steinmetz
+def test_steinmetz_counts_match_file(shared_data, steinmetz):
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts = f["sp_count"][()]
+        raw = f["rawLabel"][()].ravel()
+        motor = f["motorLabel"][()].ravel()
+    assert counts.shape == (247, 101, 806)
+    assert steinmetz.n_units == 806
+    assert steinmetz.n_spikes == int(counts.sum())
+    assert steinmetz.trials.shape == (247, 2)
+    np.testing.assert_array_equal(steinmetz.trial_info["rawLabel"], raw)
+    np.testing.assert_array_equal(steinmetz.trial_info["motorLabel"], motor)
+    np.testing.assert_array_equal(np.bincount(steinmetz.unit_ids, minlength=806), counts.sum(axis=(0, 1)))
+    for k in (0, 123, 246):  # re-binning a trial gives its counts back
+        a, b = steinmetz.trials[k]
+        got = steinmetz.binned_counts(0.01, start=a, stop=b)
+        np.testing.assert_array_equal(got, counts[k])
+
+
+def test_binned_placement_is_seeded(shared_data):
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts = f["sp_count"][:20]
+    a = from_binned_counts(counts, 0.01, seed=0)
+    np.testing.assert_array_equal(from_binned_counts(counts, 0.01, seed=0).spike_times, a.spike_times)
+    assert not np.array_equal(from_binned_counts(counts, 0.01, seed=1).spike_times, a.spike_times)
+    centre = from_binned_counts(counts, 0.01, placement="center")
+    assert centre.n_spikes == a.n_spikes == counts.sum()
+    np.testing.assert_array_equal(centre.binned_counts(0.01, 0.0, 1.01), counts[0])
+
+
+# ------------------------------------------------------------------------------ Allen
+def test_allen_gratings(shared_data, allen):
+    assert allen.n_units == 1000
+    assert allen.n_spikes == 153_635
+    assert allen.trials.shape == (200, 2)
+    np.testing.assert_allclose(allen.trials[:3], [[0.0, 0.1], [0.2, 0.3], [0.4, 0.5]])
+    labels = np.load(shared_data(ALLEN) / "stim_label.npy")
+    np.testing.assert_array_equal(allen.trial_info["orientation_deg"], labels)
+    assert allen.stimulus.names == ["0deg", "45deg", "90deg", "135deg"]
+    assert np.bincount(allen.stimulus.ids).tolist() == [50, 50, 50, 50]
+    np.testing.assert_array_equal(np.asarray(allen.stimulus.names)[allen.stimulus.ids],
+                                  [f"{d}deg" for d in labels])
+    # one (trial, unit) block placed on the continuous clock
+    st = np.load(shared_data(ALLEN) / "spike_times.npy")
+    ii = np.load(shared_data(ALLEN) / "ii_spike_times.npy")
+    k, u = np.argwhere(ii[..., 1] - ii[..., 0] > 2)[7]
+    sel = (allen.unit_ids == u) & (allen.spike_times >= allen.trials[k, 0]) & (allen.spike_times < allen.trials[k, 1])
+    np.testing.assert_allclose(allen.spike_times[sel], np.sort(st[ii[k, u, 0]:ii[k, u, 1]]) + k * 0.2)
+    assert allen.unit_names[:2] == ["unit0", "unit1"]
+
+
+def test_load_recording_dispatch(shared_data):
+    rec = load_recording(shared_data(ALLEN), inter_trial_gap=0.05)
+    assert rec.trials[1, 0] == pytest.approx(0.15)
+
+
+# ------------------------------------------------------------------------------ NWB round trip
+def _small_recording() -> SpikeRecording:
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0.0, 10.0, 500))
+    u = rng.integers(0, 4, 500)
+    ts = np.arange(0.0, 10.0, 0.01)
+    return SpikeRecording.from_unsorted(
+        t, u,
+        unit_names=["a", "b", "c", "silent"] + [],
+        unit_areas=["CA1", "CA1", "V1", ""],
+        time_domain=(0.0, 10.5),
+        epochs={"pre": (0.0, 4.0), "task": (4.0, 10.0)},
+        trials=np.array([[4.0, 5.0], [6.0, 7.0], [8.0, 9.5]]),
+        trial_info={"side": np.array(["left", "right", "left"]), "contrast": np.array([0.25, 0.5, 1.0]),
+                    "correct": np.array([1, 0, 1])},
+        behaviour={"speed": BehaviourSeries(ts, np.abs(np.sin(ts)), "cm/s"),
+                   "xy": BehaviourSeries(ts, np.stack([np.cos(ts), np.sin(ts)], 1), "")},
+        stimulus=Stimulus(ids=np.array([1, 0, 1]), intervals=np.array([[4.0, 5.0], [6.0, 7.0], [8.0, 9.5]]),
+                          names=["grating", "blank"]),
+        session="toy",
+    )
+
+
+def _assert_same(r, r2):
+    np.testing.assert_array_equal(r2.spike_times, r.spike_times)
+    assert r2.spike_times.dtype == np.float64
+    np.testing.assert_array_equal(r2.unit_ids, r.unit_ids)
+    assert r2.unit_names == r.unit_names
+    assert r2.unit_areas == r.unit_areas
+    assert r2.epochs == r.epochs
+    assert r2.time_domain == r.time_domain
+    assert r2.session == r.session
+    assert sorted(r2.behaviour) == sorted(r.behaviour)
+    for k, s in r.behaviour.items():
+        np.testing.assert_array_equal(r2.behaviour[k].timestamps, s.timestamps)
+        np.testing.assert_array_equal(r2.behaviour[k].values, s.values)
+        assert r2.behaviour[k].unit == s.unit
+
+
+def test_nwb_round_trip_small(tmp_path):
+    rec = _small_recording()
+    path = write_nwb(rec, tmp_path / "toy.nwb")
+    back = read_nwb(path)
+    _assert_same(rec, back)
+    np.testing.assert_array_equal(back.trials, rec.trials)
+    assert sorted(back.trial_info) == sorted(rec.trial_info)
+    for k, v in rec.trial_info.items():
+        np.testing.assert_array_equal(back.trial_info[k], v)
+    np.testing.assert_array_equal(back.stimulus.ids, rec.stimulus.ids)
+    np.testing.assert_array_equal(back.stimulus.intervals, rec.stimulus.intervals)
+    assert back.stimulus.names == rec.stimulus.names
+    assert back.n_units == 4 and np.sum(back.unit_ids == 3) == np.sum(rec.unit_ids == 3)
+
+
+def test_nwb_round_trip_a2929_and_overwrite(tmp_path, a2929):
+    path = tmp_path / "a2929.nwb"
+    write_nwb(a2929, path)
+    _assert_same(a2929, _quiet(read_nwb, path))
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_nwb(a2929, path)
+    wake = a2929.select_epoch("wake")
+    write_nwb(wake, path, overwrite=True)
+    _assert_same(wake, read_nwb(path))
+    assert sorted(os.listdir(tmp_path)) == ["a2929.nwb"]  # no temporary file left behind
+
+
+# ------------------------------------------------------------------------------ bad input
+def _nwbfile():
+    from pynwb import NWBFile
+
+    return NWBFile(session_description="test", identifier="x",
+                   session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+
+
+def _write(nwb, path):
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def test_nwb_without_units_table(tmp_path):
+    nwb = _nwbfile()
+    nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])
+    path = _write(nwb, tmp_path / "no_units.nwb")
+    with pytest.raises(RecordingValidationError, match="units") as err:
+        read_nwb(path)
+    assert "spike_times" in str(err.value) and "no units table" in str(err.value)
+
+
+def test_nwb_with_empty_units_table(tmp_path):
+    from pynwb.misc import Units
+
+    nwb = _nwbfile()
+    nwb.units = Units(name="units", description="no rows")
+    path = _write(nwb, tmp_path / "empty_units.nwb")
+    with pytest.raises(RecordingValidationError, match="units") as err:
+        read_nwb(path)
+    assert "empty units table" in str(err.value)
+
+
+def test_missing_files_name_the_path(tmp_path):
+    for fn in (read_nwb, read_npz, read_steinmetz_spcount, load_recording):
+        with pytest.raises(FileNotFoundError, match="nope"):
+            fn(tmp_path / "nope.nwb")
+
+
+def test_unknown_format_lists_supported(tmp_path):
+    p = tmp_path / "spikes.xyz"
+    p.write_text("x")
+    with pytest.raises(ValueError, match=r"\.nwb.*\.npz.*\.mat"):
+        load_recording(p)
+    with pytest.raises(ValueError, match="sp_count"):
+        load_recording(_write_mat(tmp_path / "other.mat", {"x": np.zeros(3)}))
+
+
+def _write_mat(path, datasets):
+    with h5py.File(path, "w") as f:
+        for k, v in datasets.items():
+            f[k] = v
+    return path
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(spike_times=[0.2, 0.1], unit_ids=[0, 0]), "spike_times"),  # unsorted
+        (dict(spike_times=[0.1, np.nan], unit_ids=[0, 0]), "spike_times"),  # non-finite
+        (dict(spike_times=[-0.1, 0.1], unit_ids=[0, 0]), "spike_times"),  # negative
+        (dict(spike_times=[0.1, 0.2], unit_ids=[0, 2], unit_names=["a", "b"]), "unit_ids"),  # out of range
+        (dict(spike_times=[0.1, 0.2], unit_ids=[0, 1],
+              behaviour={"speed": BehaviourSeries([0.0, 0.5, 0.5], [1.0, 2.0, 3.0])}), "behaviour['speed'].timestamps"),
+        (dict(spike_times=[0.1, 0.2], unit_ids=[0, 1], time_domain=(0.0, 0.15)), "time_domain"),
+    ],
+)
+def test_recording_validation_names_the_field(kwargs, field):
+    with pytest.raises(RecordingValidationError) as err:
+        SpikeRecording(**kwargs)
+    assert str(err.value).startswith(field)
+
+
+# ------------------------------------------------------------------------------ binned counts
+@pytest.mark.parametrize(
+    "counts, kwargs, field",
+    [
+        (np.array([[[1, -1]]]), {}, "counts"),
+        (np.array([[[1.0, 0.5]]]), {}, "counts"),
+        (np.array([[[1.0, np.inf]]]), {}, "counts"),
+        (np.ones((2, 3)), {}, "counts"),
+        (np.ones((1, 2, 3)), {"bin_size": 0.0}, "bin_size"),
+        (np.ones((1, 2, 3)), {"trial_gap": -1.0}, "trial_gap"),
+        (np.ones((1, 2, 3)), {"placement": "poisson"}, "placement"),
+    ],
+)
+def test_binned_counts_bad_input(counts, kwargs, field):
+    kw = {"bin_size": 0.01, **kwargs}
+    with pytest.raises(RecordingValidationError) as err:
+        from_binned_counts(counts, **kw)
+    assert str(err.value).startswith(field)
+
+
+def test_binned_counts_layout_and_placement():
+    counts = np.zeros((2, 3, 2), dtype=np.int64)
+    counts[0, 1, 0] = 2
+    counts[1, 2, 1] = 1
+    rec = from_binned_counts(counts, bin_size=0.5, trial_gap=1.0, placement="center")
+    np.testing.assert_allclose(rec.trials, [[0.0, 1.5], [2.5, 4.0]])
+    np.testing.assert_allclose(rec.spike_times, [0.75, 0.75, 3.75])
+    np.testing.assert_array_equal(rec.unit_ids, [0, 0, 1])
+    assert rec.time_domain == (0.0, 5.0)
+    uni = from_binned_counts(counts, bin_size=0.5, trial_gap=1.0, seed=3)
+    assert np.all((uni.spike_times[:2] >= 0.5) & (uni.spike_times[:2] < 1.0))
+    assert 3.5 <= uni.spike_times[2] < 4.0
+
+
+def test_steinmetz_file_in_other_orientation(tmp_path):
+    counts = np.random.default_rng(0).integers(0, 3, size=(4, 5, 6)).astype(float)
+    path = _write_mat(tmp_path / "t.mat", {"sp_count": counts.transpose(2, 1, 0), "label": np.array([[1.0, 0.0, -1.0, 1.0]])})
+    rec = load_recording(path, bin_size=0.02)
+    assert rec.n_units == 6 and rec.trials.shape == (4, 2) and rec.n_spikes == counts.sum()
+    np.testing.assert_array_equal(rec.trial_info["label"], [1, 0, -1, 1])
+
+
+# ------------------------------------------------------------------------------ arrays / tables
+def test_from_arrays_sorts():
+    rec = from_arrays([0.3, 0.1, 0.2, 0.1], [1, 1, 0, 0])
+    np.testing.assert_array_equal(rec.spike_times, [0.1, 0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(rec.unit_ids, [0, 1, 0, 1])
+
+
+def test_from_dataframe_names_and_ints(tmp_path):
+    df = pd.DataFrame({"time": [0.5, 0.1, 0.3], "unit": ["b", "a", "b"]})
+    rec = from_dataframe(df)
+    assert rec.unit_names == ["a", "b"]
+    np.testing.assert_array_equal(rec.unit_ids, [0, 1, 1])
+    ints = from_dataframe(pd.DataFrame({"t": [0.2, 0.1], "cell": [7, 3]}), time_col="t", unit_col="cell")
+    assert ints.unit_names == ["unit3", "unit7"]
+    np.testing.assert_array_equal(ints.unit_ids, [0, 1])
+    df.to_csv(tmp_path / "s.csv", index=False)
+    assert load_recording(tmp_path / "s.csv").unit_names == ["a", "b"]
+    with pytest.raises(RecordingValidationError, match="time"):
+        from_dataframe(pd.DataFrame({"unit": [1]}))
+
+
+def test_npz_round_trip(tmp_path):
+    rec = _small_recording()
+    path = write_npz(rec, tmp_path / "r.npz")
+    back = load_recording(path)
+    np.testing.assert_array_equal(back.spike_times, rec.spike_times)
+    assert back.unit_names == rec.unit_names and back.unit_areas == rec.unit_areas
+    assert back.time_domain == rec.time_domain and back.session == "toy"
+    with pytest.raises(FileExistsError, match="overwrite"):
+        write_npz(rec, path)
+    np.savez(tmp_path / "bad.npz", spike_times=np.zeros(2))
+    with pytest.raises(RecordingValidationError, match="unit_ids"):
+        read_npz(tmp_path / "bad.npz")
+
+
+# ------------------------------------------------------------------------------ conftest helper
+def test_shared_path_skips_or_fails(monkeypatch, tmp_path):
+    from conftest import shared_path
+
+    monkeypatch.setenv("NEUROFORMER_SHARED_DATA", str(tmp_path))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="missing"):
+        shared_path("absent.nwb")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        shared_path("absent.nwb")
+    (tmp_path / "present.npz").write_bytes(b"")
+    assert shared_path("present.npz") == tmp_path / "present.npz"
