@@ -62,15 +62,25 @@ class NeuroformerTemporalEmbedding(nn.Module):
 
     def __init__(self, config: NeuroformerConfig):
         super().__init__()
-        n = config.num_temporal_frequencies
+        self.num_frequencies = config.num_temporal_frequencies
+        self.min_period = config.temporal_min_period
+        self.max_period = config.temporal_max_period
+        self.proj = nn.Linear(2 * self.num_frequencies, config.hidden_size)
+
+    def angular_frequencies(self, device) -> torch.Tensor:
+        """``(num_frequencies,)`` float32 angular frequencies, rad/s.
+
+        Computed on the fly, not stored as a buffer: transformers 5 builds models on the meta
+        device and leaves non-persistent buffers uninitialised after ``from_pretrained``.
+        """
         periods = torch.logspace(
-            math.log10(config.temporal_max_period), math.log10(config.temporal_min_period), n, dtype=torch.float64
+            math.log10(self.max_period), math.log10(self.min_period), self.num_frequencies,
+            dtype=torch.float64, device=device,
         )
-        self.register_buffer("angular_frequencies", (2 * math.pi / periods).float(), persistent=False)
-        self.proj = nn.Linear(2 * n, config.hidden_size)
+        return (2 * math.pi / periods).float()
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        phase = t.float().unsqueeze(-1) * self.angular_frequencies
+        phase = t.float().unsqueeze(-1) * self.angular_frequencies(t.device)
         feats = torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
         return self.proj(feats.to(self.proj.weight.dtype))
 

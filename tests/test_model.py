@@ -1,0 +1,157 @@
+"""The network: shapes, causality, attention back-ends, losses, vocabulary growth."""
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+
+
+def tiny_config(**kw):
+    base = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                max_past_length=48, hidden_size=32, num_attention_heads=4, num_past_layers=1,
+                num_hidden_layers=2, intermediate_size=64, hidden_dropout=0.0, split_block_length=10.0)
+    base.update(kw)
+    return nf.NeuroformerConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def batch_and_model():
+    torch.manual_seed(0)
+    rec = nf.simulate_coupled_network(n_units=8, duration=60.0, seed=1).recording
+    cfg = tiny_config()
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    ds, _ = build_window_datasets(rec, tok, cfg)
+    rows = ds["train"][:8]
+    batch = NeuroformerCollator()([dict(zip(rows, v)) for v in zip(*rows.values())])
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    return batch, model, ds
+
+
+def test_output_shapes(batch_and_model):
+    batch, model, _ = batch_and_model
+    out = model(**batch)
+    b, t = batch["input_ids"].shape
+    assert out.logits.shape == (b, t, model.config.vocab_size)
+    assert out.dt_logits.shape == (b, t, model.config.num_dt_bins)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert torch.allclose(out.loss, out.id_loss + model.config.dt_loss_weight * out.dt_loss)
+
+
+def test_causal_future_tokens_do_not_change_past_logits(batch_and_model):
+    batch, model, _ = batch_and_model
+    out = model(**batch)
+    changed = {k: v.clone() for k, v in batch.items()}
+    # change the last real token of row 0 and everything after position 2
+    changed["input_ids"][0, 3:] = torch.where(changed["attention_mask"][0, 3:] > 0, 3, 0)
+    out2 = model(**changed)
+    assert torch.allclose(out.logits[0, :3], out2.logits[0, :3], atol=1e-6)
+    assert torch.allclose(out.dt_logits[0, :3], out2.dt_logits[0, :3], atol=1e-6)
+
+
+def test_past_window_is_used(batch_and_model):
+    batch, model, _ = batch_and_model
+    out = model(**batch)
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["past_input_ids"] = torch.where(changed["past_attention_mask"] > 0, 3, 0)
+    changed["past_input_ids"][:, 0] = 1
+    out2 = model(**changed)
+    assert not torch.allclose(out.logits, out2.logits, atol=1e-4)
+
+
+def test_padding_does_not_change_real_positions(batch_and_model):
+    batch, model, _ = batch_and_model
+    single = {k: v[:1] for k, v in batch.items()}
+    n = int(single["attention_mask"].sum())
+    np_ = int(single["past_attention_mask"].sum())
+    trimmed = {k: (v[:, :n] if k in ("input_ids", "dt_ids", "attention_mask", "labels", "dt_labels") else v[:, :np_])
+               for k, v in single.items()}
+    a = model(**single).logits[0, :n]
+    b = model(**trimmed).logits[0, :n]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_sdpa_and_eager_agree_and_attentions_are_returned(batch_and_model):
+    batch, model, _ = batch_and_model
+    out_sdpa = model(**batch)
+    out_eager = model(**batch, output_attentions=True)
+    assert torch.allclose(out_sdpa.logits, out_eager.logits, atol=1e-5)
+    cfg = model.config
+    t = batch["input_ids"].shape[1]
+    p = batch["past_input_ids"].shape[1]
+    assert len(out_eager.attentions) == cfg.num_hidden_layers
+    assert out_eager.attentions[0].shape == (8, cfg.num_attention_heads, t, t)
+    assert out_eager.cross_attentions[0].shape == (8, cfg.num_attention_heads, t, p)
+    # causal: no weight on future positions; rows sum to 1
+    w = out_eager.attentions[0]
+    assert torch.all(w.triu(1) < 1e-6)
+    assert torch.allclose(w.sum(-1), torch.ones_like(w.sum(-1)), atol=1e-5)
+    # padded past positions get no cross-attention
+    pm = batch["past_attention_mask"].bool()
+    cw = out_eager.cross_attentions[0]
+    assert torch.all(cw.masked_select(~pm[:, None, None, :].expand_as(cw)) < 1e-6)
+
+
+def test_bad_ids_raise_clear_errors(batch_and_model):
+    batch, model, _ = batch_and_model
+    bad = dict(batch)
+    bad["input_ids"] = batch["input_ids"].clone()
+    bad["input_ids"][0, 1] = model.config.vocab_size + 5
+    with pytest.raises(ValueError, match="input_ids"):
+        model(**bad)
+    bad = dict(batch)
+    bad["dt_ids"] = batch["dt_ids"].clone()
+    bad["dt_ids"][0, 1] = model.config.num_dt_bins
+    with pytest.raises(ValueError, match="dt_ids"):
+        model(**bad)
+    with pytest.raises(ValueError, match="past_input_ids"):
+        model(input_ids=batch["input_ids"], dt_ids=batch["dt_ids"])
+
+
+def test_generate_refuses_and_points_to_generate_spikes(batch_and_model):
+    _, model, _ = batch_and_model
+    with pytest.raises(NotImplementedError, match="generate_spikes"):
+        model.generate(input_ids=torch.ones(1, 1, dtype=torch.long))
+
+
+def test_training_steps_reduce_loss(batch_and_model):
+    batch, _, _ = batch_and_model
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(batch_and_model[1].config).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = model(**batch).loss.item()
+    for _ in range(30):
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert loss.item() < 0.7 * first
+
+
+def test_resize_unit_embeddings_keeps_old_rows(batch_and_model):
+    batch, model, _ = batch_and_model
+    import copy
+
+    m = copy.deepcopy(model)
+    old = m.config.vocab_size
+    before = m(**batch).logits
+    m.resize_unit_embeddings(old + 5)
+    after = m(**batch).logits
+    assert after.shape[-1] == old + 5
+    assert torch.allclose(before, after[..., :old], atol=1e-6)
+    with pytest.raises(ValueError, match="new_vocab_size"):
+        m.resize_unit_embeddings(3)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="hidden_size"):
+        nf.NeuroformerConfig(hidden_size=30, num_attention_heads=4)
+    with pytest.raises(ValueError, match="current_window"):
+        nf.NeuroformerConfig(current_window=-1)
+    with pytest.raises(ValueError, match="split_gap"):
+        nf.NeuroformerConfig(past_window=1.0, split_gap=0.5)
+    with pytest.raises(ValueError, match="split_fractions"):
+        nf.NeuroformerConfig(split_fractions=(0.5, 0.5, 0.5))

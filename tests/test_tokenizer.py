@@ -1,0 +1,268 @@
+"""NeuroformerTokenizer: specials, the window encoding, its inverse, truncation, persistence.
+
+The expected values below come from the documented rules (module docstring of
+``tokenization_neuroformer`` and ``NeuroformerConfig``): ``dt_id = floor(dt / dt_resolution)``,
+decoding at the bin centre, order by dt bin then unit token id, half-open windows
+``[start, start + current_window)`` and ``[start - past_window, start)``, keep the earliest
+current spikes and the latest past spikes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hf_neuroformer  # noqa: F401  (registers the Auto classes)
+from hf_neuroformer import NeuroformerTokenizer, SpikeRecording, UnknownUnitError
+
+PAD, BOS, EOS = 0, 1, 2
+UNITS = [f"sess/u{i}" for i in range(8)]  # token ids 3 .. 10
+
+
+def make_tok(**kw) -> NeuroformerTokenizer:
+    kw.setdefault("unit_tokens", UNITS)
+    return NeuroformerTokenizer(**kw)
+
+
+# --------------------------------------------------------------------------- round trip (property)
+@st.composite
+def windows(draw):
+    dt_res = draw(st.sampled_from([0.001, 0.002, 0.003, 0.005, 0.01, 0.02]))
+    # current windows that are and are not a whole number of dt bins
+    n_bins = draw(st.integers(1, 40))
+    frac = draw(st.sampled_from([0.0, 0.0, 0.3, 0.77]))
+    current_window = dt_res * (n_bins + frac)
+    w0 = draw(st.one_of(st.just(0.0), st.floats(0.0, 5000.0, allow_nan=False, allow_infinity=False)))
+    n = draw(st.integers(0, 40))
+    offsets = draw(st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=n, max_size=n))
+    units = draw(st.lists(st.integers(3, 3 + len(UNITS) - 1), min_size=n, max_size=n))
+    # spikes outside the window (before and after) must be ignored
+    n_out = draw(st.integers(0, 5))
+    out_off = draw(st.lists(st.floats(0.0, 3.0), min_size=n_out, max_size=n_out))
+    out_units = draw(st.lists(st.integers(3, 3 + len(UNITS) - 1), min_size=n_out, max_size=n_out))
+    return dt_res, current_window, w0, np.asarray(offsets), np.asarray(units, dtype=np.int64), \
+        np.asarray(out_off), np.asarray(out_units, dtype=np.int64)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(windows())
+def test_encode_decode_round_trip(case):
+    dt_res, cw, w0, offsets, units, out_off, out_units = case
+    tok = make_tok(dt_resolution=dt_res, current_window=cw, past_window=0.5, max_window_length=200)
+    w1 = w0 + cw
+    t_in = w0 + offsets * cw
+    keep = (t_in >= w0) & (t_in < w1)  # float rounding may push w0 + offset onto w1
+    t_in, u_in = t_in[keep], units[keep]
+    # outside spikes: half after the window end (>= w1), half before w0
+    t_out = np.concatenate([w1 + out_off[::2], w0 - 0.01 - out_off[1::2]])
+    u_out = np.concatenate([out_units[::2], out_units[1::2]])
+    t_all = np.concatenate([t_in, t_out])
+    u_all = np.concatenate([u_in, u_out])
+    order = np.argsort(t_all, kind="stable")
+    t_all, u_all = t_all[order], u_all[order]
+
+    enc = tok.encode_window(t_all, u_all, w0)
+    n = len(t_in)
+    assert enc["n_spikes"] == n and enc["n_truncated"] == 0
+    assert enc["input_ids"][0] == BOS and enc["dt_ids"][0] == 0
+    assert enc["input_ids"][-1] == EOS and len(enc["input_ids"]) == n + 2
+    assert len(enc["dt_ids"]) == len(enc["input_ids"])
+    assert all(0 <= d < tok.num_dt_bins for d in enc["dt_ids"])
+
+    times, dec_units = tok.decode_window(enc["input_ids"], enc["dt_ids"], w0)
+    assert times.dtype == np.float64 and dec_units.dtype == np.int64
+    # same multiset of units
+    assert sorted(dec_units.tolist()) == sorted(u_in.tolist())
+    # the documented order: dt bin, then unit token id
+    keys = list(zip(enc["dt_ids"][1:-1], enc["input_ids"][1:-1]))
+    assert keys == sorted(keys)
+    # pair decoded spikes with their sources: sources sorted by (documented dt bin, unit)
+    src_bin = np.clip(np.floor((t_in - w0) / dt_res + 1e-9), 0, tok.num_dt_bins - 1).astype(int)
+    src = np.lexsort((u_in, src_bin))
+    np.testing.assert_array_equal(dec_units, u_in[src])
+    assert np.all(np.abs(times - t_in[src]) <= dt_res / 2 + 1e-9)
+    # independent pairing (no bin arithmetic): per unit, sorted times match one to one
+    for u in np.unique(u_in):
+        a = np.sort(t_in[u_in == u])
+        b = np.sort(times[dec_units == u])
+        assert np.all(np.abs(a - b) <= dt_res / 2 + 1e-9)
+
+
+# --------------------------------------------------------------------------- ordering
+def test_order_is_dt_bin_then_unit_id():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.0)
+    w0 = 10.0
+    # (time, token id): inside bin 0 time order (5 then 3) disagrees with unit order;
+    # across bins a low unit id (3, bin 2) comes after a high one (6, bin 1);
+    # two spikes of one unit in one bin stay two tokens.
+    spikes = [(10.001, 5), (10.004, 3), (10.012, 6), (10.025, 3), (10.031, 4), (10.033, 4), (10.0995, 7)]
+    t = np.array([s[0] for s in spikes])
+    u = np.array([s[1] for s in spikes])
+    enc = tok.encode_window(t, u, w0)
+    assert enc["input_ids"] == [BOS, 3, 5, 6, 3, 4, 4, 7, EOS]
+    assert enc["dt_ids"] == [0, 0, 0, 1, 2, 3, 3, 9, 9]  # EOS carries the last spike's bin
+    times, units = tok.decode_window(enc["input_ids"], enc["dt_ids"], w0)
+    np.testing.assert_allclose(times, [10.005, 10.005, 10.015, 10.025, 10.035, 10.035, 10.095])
+    np.testing.assert_array_equal(units, [3, 5, 6, 3, 4, 4, 7])
+
+
+def test_decode_stops_at_eos_and_pad_and_skips_bos():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1)
+    times, units = tok.decode_window([BOS, 3, 4, EOS, 5, 6], [0, 1, 2, 2, 3, 4], 1.0)
+    np.testing.assert_array_equal(units, [3, 4])
+    np.testing.assert_allclose(times, [1.015, 1.025])
+    times, units = tok.decode_window([BOS, 7, PAD, 5], [0, 4, 0, 0], 0.0)
+    np.testing.assert_array_equal(units, [7])
+    np.testing.assert_allclose(times, [0.045])
+
+
+def test_empty_window():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.2)
+    enc = tok.encode_window(np.array([0.5]), np.array([3]), 10.0)
+    assert enc["input_ids"] == [BOS, EOS] and enc["dt_ids"] == [0, 0]
+    assert enc["past_input_ids"] == [BOS] and enc["past_dt_ids"] == [0]
+    assert enc["n_spikes"] == 0 and enc["n_truncated"] == 0 and enc["n_past_truncated"] == 0
+
+
+# --------------------------------------------------------------------------- specials and text
+def test_special_ids_and_text_call():
+    tok = make_tok()
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
+    assert tok.convert_ids_to_tokens([0, 1, 2]) == ["<pad>", "<bos>", "<eos>"]
+    assert len(tok) == 3 + len(UNITS) == tok.vocab_size
+    assert tok.get_vocab()["sess/u0"] == 3 and tok.get_vocab()["sess/u7"] == 10
+    assert tok("sess/u1 sess/u2")["input_ids"] == [4, 5]
+    assert tok("sess/u7  sess/u0 sess/u7")["input_ids"] == [10, 3, 10]
+    assert tok.convert_tokens_to_string(tok.convert_ids_to_tokens([4, 5])) == "sess/u1 sess/u2"
+
+
+def test_window_starts_with_bos_past_starts_with_bos():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.3)
+    t = np.array([9.75, 9.9, 10.02, 10.05])
+    u = np.array([4, 3, 6, 5])
+    enc = tok.encode_window(t, u, 10.0)
+    assert enc["input_ids"][0] == BOS and enc["dt_ids"][0] == 0 and enc["input_ids"][-1] == EOS
+    assert enc["past_input_ids"][0] == BOS and enc["past_dt_ids"][0] == 0
+    assert enc["past_input_ids"] == [BOS, 4, 3]
+
+
+def test_unknown_unit_token_raises_naming_it():
+    tok = make_tok()
+    with pytest.raises(UnknownUnitError, match="sess/nope"):
+        tok("sess/u1 sess/nope")
+    assert issubclass(UnknownUnitError, ValueError)
+    with pytest.raises(ValueError):
+        tok.convert_tokens_to_ids("other/u1")
+
+
+def test_unit_token_ids_missing_unit_names_add_units():
+    rec = SpikeRecording(np.array([0.1, 0.2, 0.3]), np.array([0, 1, 2]), unit_names=["a", "b", "c"], session="s")
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/c"])
+    with pytest.raises(UnknownUnitError, match="add_units") as err:
+        tok.unit_token_ids(rec)
+    assert "s/b" in str(err.value)
+    tok.add_units(rec)
+    ids = tok.unit_token_ids(rec)
+    assert ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, [3, 5, 4])  # s/a and s/c kept ids 3 and 4; s/b is new
+
+
+def test_unit_token_with_whitespace_rejected():
+    with pytest.raises(ValueError, match="whitespace"):
+        NeuroformerTokenizer(unit_tokens=["sess/unit 1"])
+
+
+# --------------------------------------------------------------------------- truncation
+def test_current_truncation_keeps_earliest_and_omits_eos():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, max_window_length=5)  # room for 3 spikes
+    t = 5.0 + np.array([0.005, 0.015, 0.025, 0.035, 0.045, 0.055, 0.065])
+    u = np.array([9, 8, 7, 6, 5, 4, 3])
+    enc = tok.encode_window(t, u, 5.0)
+    assert enc["input_ids"] == [BOS, 9, 8, 7]
+    assert enc["dt_ids"] == [0, 0, 1, 2]
+    assert enc["n_spikes"] == 7 and enc["n_truncated"] == 4
+    assert EOS not in enc["input_ids"]
+    # exactly max_window_length - 2 spikes: nothing dropped, EOS kept
+    enc = tok.encode_window(t[:3], u[:3], 5.0)
+    assert enc["input_ids"] == [BOS, 9, 8, 7, EOS] and enc["n_truncated"] == 0
+    # one over the limit: one dropped
+    enc = tok.encode_window(t[:4], u[:4], 5.0)
+    assert enc["n_truncated"] == 1 and enc["input_ids"] == [BOS, 9, 8, 7]
+
+
+def test_past_truncation_keeps_latest():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.1, max_past_length=3)  # 2 past spikes
+    t = np.array([4.905, 4.925, 4.945, 4.965, 4.985, 5.01])
+    u = np.array([3, 4, 5, 6, 7, 8])
+    enc = tok.encode_window(t, u, 5.0)
+    assert enc["past_input_ids"] == [BOS, 6, 7]
+    assert enc["past_dt_ids"] == [0, 6, 8]  # bins of t - (5.0 - 0.1)
+    assert enc["n_past_truncated"] == 3
+    assert enc["input_ids"] == [BOS, 8, EOS] and enc["n_truncated"] == 0
+
+
+# --------------------------------------------------------------------------- window edges
+def test_half_open_windows_and_past_clip():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.5)
+    w0 = 10.0
+    w1 = w0 + 0.1
+    p0 = w0 - 0.5
+    t = np.array([9.4, p0, 9.705, 9.995, w0, 10.055, w1, 10.2])
+    u = np.array([3, 4, 5, 6, 7, 8, 9, 10])
+    enc = tok.encode_window(t, u, w0)
+    assert enc["input_ids"] == [BOS, 7, 8, EOS]  # w1 itself is outside, w0 inside
+    assert enc["dt_ids"] == [0, 0, 5, 5]
+    assert enc["n_spikes"] == 2
+    assert enc["past_input_ids"] == [BOS, 4, 5, 6]  # p0 inside, 9.4 outside, w0 outside
+    assert enc["past_dt_ids"] == [0, 0, 20, 49]
+    clipped = tok.encode_window(t, u, w0, past_clip_start=9.8)
+    assert clipped["past_input_ids"] == [BOS, 6]
+    assert clipped["past_dt_ids"] == [0, 49]  # still measured from w0 - past_window
+    assert clipped["input_ids"] == enc["input_ids"]
+    # a clip before the past window start changes nothing
+    assert tok.encode_window(t, u, w0, past_clip_start=0.0) == enc
+
+
+# --------------------------------------------------------------------------- persistence
+def _fixed_window(rng):
+    t = np.sort(rng.uniform(0.0, 3.0, 2000))
+    u = rng.integers(3, 3 + len(UNITS), 2000)
+    return t, u
+
+
+def test_save_and_load_round_trip(tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = make_tok(dt_resolution=0.002, current_window=0.05, past_window=0.4, max_window_length=12,
+                   max_past_length=30)
+    tok.add_units(["other/x", "other/y"])
+    tok.save_pretrained(tmp_path)
+    rng = np.random.default_rng(0)
+    t, u = _fixed_window(rng)
+    ref = [tok.encode_window(t, u, s) for s in (0.5, 1.234, 2.9)]
+    assert any(r["n_truncated"] > 0 for r in ref) and any(r["n_past_truncated"] > 0 for r in ref)
+    for loaded in (NeuroformerTokenizer.from_pretrained(tmp_path), AutoTokenizer.from_pretrained(tmp_path)):
+        assert isinstance(loaded, NeuroformerTokenizer)
+        assert loaded.get_vocab() == tok.get_vocab()
+        assert len(loaded) == 3 + len(UNITS) + 2
+        assert loaded.dt_resolution == 0.002 and loaded.current_window == 0.05
+        assert loaded.past_window == 0.4
+        assert loaded.max_window_length == 12 and loaded.max_past_length == 30
+        assert loaded.num_dt_bins == tok.num_dt_bins == 25
+        assert [loaded.encode_window(t, u, s) for s in (0.5, 1.234, 2.9)] == ref
+        assert loaded("other/y sess/u0")["input_ids"] == [12, 3]
+
+
+def test_add_units_grows_and_keeps_ids():
+    tok = make_tok()
+    before = tok.get_vocab()
+    ids = tok.add_units(["new/a", "sess/u2", "new/b"])
+    assert ids == [11, 5, 12]
+    after = tok.get_vocab()
+    assert len(after) == len(before) + 2
+    assert all(after[k] == v for k, v in before.items())
+    assert tok.add_units(["new/a"]) == [11] and len(tok) == len(after)
+    assert tok.convert_ids_to_tokens([11, 12]) == ["new/a", "new/b"]

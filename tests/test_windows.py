@@ -1,0 +1,375 @@
+"""Windows and splits: honest (non-leaking) split plans, window datasets, the collator.
+
+Every expected count below is recomputed from the recording with ``np.searchsorted``, not read
+back from the code under test.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hf_neuroformer
+import hf_neuroformer.io
+from hf_neuroformer import (
+    NeuroformerCollator,
+    NeuroformerConfig,
+    NeuroformerTokenizer,
+    RecordingValidationError,
+    SpikeRecording,
+    build_window_datasets,
+    plan_splits,
+)
+from hf_neuroformer.windows import SPLITS, SplitPlan, window_starts_for_split
+
+EPS = 1e-9
+COLUMNS = {"window_start", "input_ids", "dt_ids", "past_input_ids", "past_dt_ids", "n_spikes",
+           "n_truncated", "n_past_truncated", "past_clip_start"}
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return hf_neuroformer.simulate_coupled_network(duration=60, seed=3).recording
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    return hf_neuroformer.io.load_recording(shared_data(A2929), epoch="wake")
+
+
+def small_config(**kw):
+    base = dict(current_window=0.1, past_window=0.5, dt_resolution=0.01, max_window_length=16,
+                max_past_length=32, split_block_length=5.0, split_seed=0)
+    base.update(kw)
+    return NeuroformerConfig(**base)
+
+
+def tokenizer_for(rec, cfg):
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    return tok
+
+
+def read_spans(plan, cfg):
+    """split -> list of (lo, hi): the data the split's windows read, one span per segment."""
+    out = {}
+    for split in SPLITS:
+        starts, _ = window_starts_for_split(plan, split, cfg)
+        spans = []
+        for a, b in plan.segments[split]:
+            inside = starts[(starts >= a - EPS) & (starts < b)]
+            if len(inside):
+                spans.append((inside.min() - cfg.past_window, inside.max() + cfg.current_window))
+        out[split] = spans
+    return out
+
+
+def check_time_plan(plan, rec, cfg):
+    """Invariants of a time-mode plan; returns nothing, asserts."""
+    assert plan.mode == "time"
+    lo, hi = rec.support[0, 0], rec.support[-1, 1]
+    segs = {s: plan.segments[s] for s in SPLITS}
+    for s, seg in segs.items():
+        assert seg.ndim == 2 and seg.shape[1] == 2
+        assert np.all(seg[:, 1] > seg[:, 0])
+        assert np.all(seg[:, 0] >= lo - EPS) and np.all(seg[:, 1] <= hi + EPS)
+    # segments (of any split) never overlap
+    allseg = sorted((a, b, s) for s, seg in segs.items() for a, b in seg)
+    for (a0, b0, s0), (a1, b1, s1) in zip(allseg, allseg[1:]):
+        assert a1 >= b0 - EPS, (s0, (a0, b0), s1, (a1, b1))
+    # every window (past included) lies inside one segment of its own split
+    for s in SPLITS:
+        starts, clips = window_starts_for_split(plan, s, cfg)
+        assert np.all(np.isnan(clips))
+        if cfg.split_fractions[SPLITS.index(s)] > 0:
+            assert len(starts) > 0, s
+        seg = segs[s]
+        inside = ((starts[:, None] - cfg.past_window >= seg[None, :, 0] - EPS)
+                  & (starts[:, None] + cfg.current_window <= seg[None, :, 1] + EPS))
+        assert np.all(inside.sum(1) == 1)
+    # what one split's windows read is >= split_gap away from what another split's windows read
+    spans = read_spans(plan, cfg)
+    for s0, s1 in itertools.combinations(SPLITS, 2):
+        for (a0, b0), (a1, b1) in itertools.product(spans[s0], spans[s1]):
+            sep = max(a1 - b0, a0 - b1)
+            assert sep >= cfg.split_gap - 1e-6, (s0, (a0, b0), s1, (a1, b1), sep)
+
+
+# --------------------------------------------------------------------------- time mode
+def test_time_plan_on_simulated(sim):
+    cfg = small_config()
+    plan = plan_splits(sim, cfg)
+    check_time_plan(plan, sim, cfg)
+    # 12 blocks of 5 s -> 8 / 2 / 2 blocks; covered time = blocks * 5 s minus one gap per boundary
+    covered = {s: float(np.sum(np.diff(plan.segments[s], axis=1))) for s in SPLITS}
+    n_seg = sum(len(plan.segments[s]) for s in SPLITS)
+    for s, f in zip(SPLITS, cfg.split_fractions):
+        assert abs(covered[s] / 60.0 - f) <= (5.0 + n_seg * cfg.split_gap) / 60.0, (s, covered[s])
+    assert covered["train"] > covered["validation"] and covered["train"] > covered["test"]
+
+
+def test_plan_is_seeded(sim):
+    p0 = plan_splits(sim, small_config(split_seed=0))
+    again = plan_splits(sim, small_config(split_seed=0))
+    assert p0.to_dict() == again.to_dict()
+    others = [plan_splits(sim, small_config(split_seed=k)).to_dict() for k in (1, 2, 3)]
+    assert any(o != p0.to_dict() for o in others)
+    # the plan serialises (splits.json) and reads back
+    back = SplitPlan.from_dict(p0.to_dict())
+    assert back.mode == p0.mode
+    for s in SPLITS:
+        np.testing.assert_array_equal(back.segments[s], p0.segments[s])
+
+
+def test_split_gap_larger_than_past_window(sim):
+    cfg = small_config(split_gap=1.5)
+    check_time_plan(plan_splits(sim, cfg), sim, cfg)
+    with pytest.raises(ValueError, match="split_gap"):
+        small_config(split_gap=0.2)  # below past_window
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    t0=st.floats(0.0, 1000.0),
+    duration=st.floats(5.0, 400.0),
+    block=st.floats(1.0, 60.0),
+    past=st.floats(0.0, 2.0),
+    current=st.sampled_from([0.02, 0.05, 0.1, 0.25]),
+    extra_gap=st.floats(0.0, 2.0),
+    stride_frac=st.sampled_from([None, 0.5, 1.0, 2.0]),
+    fractions=st.sampled_from([(0.7, 0.15, 0.15), (0.8, 0.1, 0.1), (0.5, 0.25, 0.25), (0.6, 0.4, 0.0)]),
+    seed=st.integers(0, 10_000),
+)
+def test_time_plan_properties(t0, duration, block, past, current, extra_gap, stride_frac, fractions, seed):
+    cfg = NeuroformerConfig(current_window=current, past_window=past, dt_resolution=current / 5,
+                            window_stride=None if stride_frac is None else current * stride_frac,
+                            split_block_length=block, split_gap=past + extra_gap,
+                            split_fractions=fractions, split_seed=seed, split_by="time")
+    rec = SpikeRecording(np.array([t0 + duration / 2]), np.array([0]), time_domain=(t0, t0 + duration))
+    try:
+        plan = plan_splits(rec, cfg)
+    except ValueError as err:
+        assert "too short" in str(err)
+        return
+    check_time_plan(plan, rec, cfg)
+    if fractions[2] == 0:
+        assert len(plan.segments["test"]) == 0
+
+
+def test_time_plan_on_a2929(a2929):
+    cfg = small_config(split_block_length=30.0, past_window=1.0)
+    plan = plan_splits(a2929, cfg)
+    check_time_plan(plan, a2929, cfg)
+    # 20 blocks of 30 s -> 14 / 3 / 3 blocks
+    covered = {s: float(np.sum(np.diff(plan.segments[s], axis=1))) for s in SPLITS}
+    assert 14 * 30 - 14 * cfg.split_gap <= covered["train"] <= 14 * 30
+    for s in ("validation", "test"):
+        assert 3 * 30 - 3 * cfg.split_gap <= covered[s] <= 3 * 30
+
+
+# --------------------------------------------------------------------------- trial mode
+@pytest.fixture(scope="module")
+def trial_rec():
+    rng = np.random.default_rng(7)
+    trials = np.array([[1.5 * k, 1.5 * k + 1.0] for k in range(30)])
+    t = np.sort(rng.uniform(0.0, 45.0, 4000))
+    u = rng.integers(0, 6, t.size)
+    return SpikeRecording(t, u, unit_names=[f"n{i}" for i in range(6)], time_domain=(0.0, 45.0),
+                          trials=trials, session="tr")
+
+
+def test_trial_plan(trial_rec):
+    cfg = small_config(current_window=0.1, past_window=0.3, split_by="auto")
+    plan = plan_splits(trial_rec, cfg)
+    assert plan.mode == "trials"
+    idx = {s: plan.trial_index[s] for s in SPLITS}
+    all_idx = np.concatenate([idx[s] for s in SPLITS])
+    assert sorted(all_idx.tolist()) == list(range(30))  # each trial in exactly one split
+    assert [len(idx[s]) for s in SPLITS] == [21, 5, 4]
+    for s in SPLITS:
+        np.testing.assert_array_equal(plan.segments[s], trial_rec.trials[idx[s]])
+    assert plan_splits(trial_rec, cfg).to_dict() == plan.to_dict()
+
+
+def test_trial_windows_stay_in_their_trial(trial_rec):
+    cfg = small_config(current_window=0.1, past_window=0.3, split_by="trials", max_window_length=64,
+                       max_past_length=64)
+    tok = tokenizer_for(trial_rec, cfg)
+    dsd, plan = build_window_datasets(trial_rec, tok, cfg)
+    trials = trial_rec.trials
+    st_ = trial_rec.spike_times
+    seen_trials = {}
+    for s in SPLITS:
+        d = dsd[s][:]
+        starts = np.asarray(d["window_start"])
+        clips = np.asarray(d["past_clip_start"])
+        k = np.searchsorted(trials[:, 0], starts, side="right") - 1  # trial holding each window
+        assert np.all(k >= 0)
+        assert np.all(starts >= trials[k, 0] - EPS)
+        assert np.all(starts + cfg.current_window <= trials[k, 1] + EPS)
+        np.testing.assert_array_equal(clips, trials[k, 0])  # past clipped to the trial start
+        assert set(np.unique(k).tolist()) == set(plan.trial_index[s].tolist())
+        for kk in np.unique(k):
+            assert kk not in seen_trials, (kk, s, seen_trials.get(kk))
+            seen_trials[kk] = s
+        assert np.all(np.bincount(k)[np.unique(k)] == 10)  # 1 s trial, 0.1 s windows
+        # the past holds exactly the spikes of [max(start - past, trial start), start)
+        lo = np.searchsorted(st_, np.maximum(starts - cfg.past_window, trials[k, 0]), side="left")
+        hi = np.searchsorted(st_, starts, side="left")
+        n_past = np.array([len(p) - 1 for p in d["past_input_ids"]])
+        np.testing.assert_array_equal(n_past + np.asarray(d["n_past_truncated"]), hi - lo)
+        first = starts == trials[k, 0]
+        assert first.sum() == len(np.unique(k))
+        assert all(len(p) == 1 for p, f in zip(d["past_input_ids"], first) if f)  # only BOS
+    assert len(seen_trials) == 30
+
+
+def test_trials_mode_needs_three_trials():
+    rec = SpikeRecording(np.array([0.1, 1.2]), np.array([0, 0]), time_domain=(0.0, 100.0),
+                         trials=np.array([[0.0, 1.0], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="trials"):
+        plan_splits(rec, small_config(split_by="trials"))
+    # auto falls back to time blocks
+    assert plan_splits(rec, small_config(split_by="auto")).mode == "time"
+
+
+# --------------------------------------------------------------------------- datasets
+def _token_counts_match(rec, tok, cfg, dsd):
+    """Assert spikes in windows (+ truncated) equal the recording's spikes in each window."""
+    spike_tokens = tok.unit_token_ids(rec)[rec.unit_ids]
+    st_ = rec.spike_times
+    total_trunc = 0
+    for s in SPLITS:
+        d = dsd[s][:]
+        starts = np.asarray(d["window_start"], dtype=np.float64)
+        lo = np.searchsorted(st_, starts, side="left")
+        hi = np.searchsorted(st_, starts + cfg.current_window, side="left")
+        kept = np.array([sum(1 for t in ids if t > 2) for ids in d["input_ids"]])
+        trunc = np.asarray(d["n_truncated"])
+        np.testing.assert_array_equal(kept + trunc, hi - lo)
+        np.testing.assert_array_equal(np.asarray(d["n_spikes"]), hi - lo)
+        has_eos = np.array([ids[-1] == 2 for ids in d["input_ids"]])
+        np.testing.assert_array_equal(has_eos, trunc == 0)
+        assert np.all(kept <= cfg.max_window_length - 2)
+        plo = np.searchsorted(st_, starts - cfg.past_window, side="left")
+        n_past = np.array([len(p) - 1 for p in d["past_input_ids"]])
+        np.testing.assert_array_equal(n_past + np.asarray(d["n_past_truncated"]), lo - plo)
+        assert np.all(n_past <= cfg.max_past_length - 1)
+        for ids, dts, pids, pdts in zip(d["input_ids"], d["dt_ids"], d["past_input_ids"], d["past_dt_ids"]):
+            assert ids[0] == 1 and dts[0] == 0 and pids[0] == 1 and pdts[0] == 0
+            assert len(ids) == len(dts) and len(pids) == len(pdts)
+        # untruncated windows hold exactly the recording's units
+        for i in np.flatnonzero(trunc == 0):
+            got = sorted(d["input_ids"][i][1:-1])
+            assert got == sorted(spike_tokens[lo[i]:hi[i]].tolist())
+        total_trunc += int(trunc.sum())
+    return total_trunc
+
+
+def test_build_window_datasets_simulated(sim):
+    cfg = small_config(max_window_length=6)
+    tok = tokenizer_for(sim, cfg)
+    dsd, plan = build_window_datasets(sim, tok, cfg)
+    assert isinstance(dsd, datasets.DatasetDict)
+    assert set(dsd.keys()) == set(SPLITS)
+    for s in SPLITS:
+        assert set(dsd[s].column_names) == COLUMNS
+        assert dsd[s].num_rows > 0
+        starts, _ = window_starts_for_split(plan, s, cfg)
+        np.testing.assert_allclose(dsd[s]["window_start"][:], starts)
+        assert np.all(np.isnan(np.asarray(dsd[s]["past_clip_start"][:], dtype=float)))
+    _token_counts_match(sim, tok, cfg, dsd)
+    # same seed, same datasets
+    dsd2, _ = build_window_datasets(sim, tok, cfg)
+    a, b = dsd2["validation"][:], dsd["validation"][:]
+    assert a.pop("past_clip_start") is not None and b.pop("past_clip_start") is not None  # NaN != NaN
+    assert a == b
+
+
+def test_build_window_datasets_a2929(a2929):
+    cfg = small_config(current_window=0.1, past_window=0.5, dt_resolution=0.005, max_window_length=8,
+                       max_past_length=24, split_block_length=30.0)
+    tok = tokenizer_for(a2929, cfg)
+    assert len(tok) == 3 + a2929.n_units
+    dsd, plan = build_window_datasets(a2929, tok, cfg)
+    check_time_plan(plan, a2929, cfg)
+    n_trunc = _token_counts_match(a2929, tok, cfg, dsd)
+    assert n_trunc > 0  # head-direction cells fire fast enough to exercise truncation
+    assert sum(dsd[s].num_rows for s in SPLITS) > 4000
+
+
+def test_unknown_unit_in_tokenizer_fails(sim):
+    cfg = small_config()
+    tok = NeuroformerTokenizer.from_config(cfg, ["simulated/unit0"])
+    with pytest.raises(ValueError, match="add_units"):
+        build_window_datasets(sim, tok, cfg)
+
+
+def test_too_short_recording_raises():
+    rec = hf_neuroformer.simulate_coupled_network(n_units=4, duration=2.0, seed=1).recording
+    cfg = small_config(past_window=1.0, split_block_length=30.0)
+    with pytest.raises(ValueError, match="too short"):
+        build_window_datasets(rec, tokenizer_for(rec, cfg), cfg)
+
+
+def test_empty_recording_raises():
+    rec = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), unit_names=["u0", "u1"],
+                         time_domain=(0.0, 100.0))
+    cfg = small_config()
+    with pytest.raises(RecordingValidationError, match="empty"):
+        build_window_datasets(rec, tokenizer_for(rec, cfg), cfg)
+
+
+# --------------------------------------------------------------------------- collator
+def test_collator_padding_and_labels():
+    ex = [
+        {"input_ids": [1, 5, 3, 2], "dt_ids": [0, 4, 7, 7], "past_input_ids": [1, 4, 4, 6, 3],
+         "past_dt_ids": [0, 1, 5, 9, 20]},
+        {"input_ids": [1, 2], "dt_ids": [0, 0], "past_input_ids": [1], "past_dt_ids": [0]},
+        # truncated window: no EOS
+        {"input_ids": [1, 3, 4, 6, 7, 8], "dt_ids": [0, 1, 1, 2, 3, 3], "past_input_ids": [1, 7],
+         "past_dt_ids": [0, 2]},
+    ]
+    b = NeuroformerCollator()(ex)
+    assert set(b) == {"input_ids", "dt_ids", "attention_mask", "labels", "dt_labels", "past_input_ids",
+                      "past_dt_ids", "past_attention_mask"}
+    assert all(v.dtype == torch.int64 for v in b.values())
+    for k in ("input_ids", "dt_ids", "attention_mask", "labels", "dt_labels"):
+        assert tuple(b[k].shape) == (3, 6)
+    for k in ("past_input_ids", "past_dt_ids", "past_attention_mask"):
+        assert tuple(b[k].shape) == (3, 5)
+    assert b["input_ids"].tolist() == [[1, 5, 3, 2, 0, 0], [1, 2, 0, 0, 0, 0], [1, 3, 4, 6, 7, 8]]
+    assert b["dt_ids"].tolist() == [[0, 4, 7, 7, 0, 0], [0, 0, 0, 0, 0, 0], [0, 1, 1, 2, 3, 3]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0], [1] * 6]
+    assert b["labels"].tolist() == [[1, 5, 3, 2, -100, -100], [1, 2, -100, -100, -100, -100],
+                                     [1, 3, 4, 6, 7, 8]]
+    assert b["dt_labels"].tolist() == [[-100, 4, 7, -100, -100, -100], [-100] * 6,
+                                        [-100, 1, 1, 2, 3, 3]]
+    assert b["past_input_ids"].tolist() == [[1, 4, 4, 6, 3], [1, 0, 0, 0, 0], [1, 7, 0, 0, 0]]
+    assert b["past_dt_ids"].tolist() == [[0, 1, 5, 9, 20], [0, 0, 0, 0, 0], [0, 2, 0, 0, 0]]
+    assert b["past_attention_mask"].tolist() == [[1] * 5, [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]]
+
+
+def test_collator_on_dataset_rows(sim):
+    cfg = small_config()
+    tok = tokenizer_for(sim, cfg)
+    dsd, _ = build_window_datasets(sim, tok, cfg)
+    rows = [dsd["train"][i] for i in range(8)]
+    b = NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id)(rows)
+    T = max(len(r["input_ids"]) for r in rows)
+    assert tuple(b["input_ids"].shape) == (8, T)
+    am = b["attention_mask"].bool()
+    assert am.sum().item() == sum(len(r["input_ids"]) for r in rows)
+    assert torch.all(b["labels"][~am] == -100) and torch.all(b["labels"][am] == b["input_ids"][am])
+    spike = am & (b["input_ids"] > 2)
+    assert torch.all(b["dt_labels"][spike] == b["dt_ids"][spike])
+    assert torch.all(b["dt_labels"][~spike] == -100)
+    assert torch.all(b["input_ids"][~am] == 0)
