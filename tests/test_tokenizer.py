@@ -91,6 +91,18 @@ def test_encode_decode_round_trip(case):
         assert np.all(np.abs(a - b) <= dt_res / 2 + 1e-9)
 
 
+def test_dt_bins_helpers():
+    tok = make_tok(dt_resolution=0.004, current_window=0.01)  # 2.5 bins -> 3 classes
+    assert tok.num_dt_bins == 3
+    dt = np.array([0.0, 0.0039, 0.004, 0.0079, 0.0081, 0.0099])
+    np.testing.assert_array_equal(tok.dt_to_id(dt), [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(tok.dt_to_id(np.array([-0.001, 0.5])), [0, 2])  # clipped
+    np.testing.assert_allclose(tok.id_to_dt(np.array([0, 1, 2])), [0.002, 0.006, 0.010])
+    # decode places a spike at the same bin centre as id_to_dt
+    times, _ = tok.decode_window([BOS, 3, 4, EOS], [0, 1, 2, 2], 7.0)
+    np.testing.assert_allclose(times, 7.0 + tok.id_to_dt(np.array([1, 2])))
+
+
 # --------------------------------------------------------------------------- ordering
 def test_order_is_dt_bin_then_unit_id():
     tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.0)

@@ -1,0 +1,107 @@
+"""The `neuroformer` command end to end on a real recording: train -> generate -> evaluate."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+
+TINY_YAML = """
+hidden_size: 32
+num_attention_heads: 4
+intermediate_size: 64
+max_past_length: 128
+training:
+  batch_size: 32
+  eval_batch_size: 256
+  generation_batch_size: 512
+"""
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "hf_neuroformer.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared_data):
+    d = tmp_path_factory.mktemp("cli")
+    nwb = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
+    (d / "tiny.yaml").write_text(TINY_YAML)
+    res = run_cli("train", "--config", d / "tiny.yaml", "--data", nwb, "--epoch", "wake",
+                  "--output-dir", d / "model", "--max-steps", 15, "--seed", 3)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return d, nwb, res
+
+
+def test_train_writes_model_and_metrics(trained):
+    d, _, res = trained
+    for f in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json", "metrics.json", "splits.json"):
+        assert (d / "model" / f).is_file(), f
+    m = json.loads((d / "model" / "metrics.json").read_text())
+    for k in ("test/id_nll", "test/dt_nll", "test/unigram_id_nll", "test/markov_id_nll", "test/marginal_dt_nll",
+              "test/id_f1", "test/rate_corr", "n_test_windows", "n_truncated_spikes"):
+        assert k in m, k
+    assert m["total_steps"] == 15
+    assert m["n_test_windows"] > 100
+    assert np.isfinite(m["test/id_nll"]) and m["test/id_nll"] > 0
+    # the Markov baseline beats the unigram on head-direction cells (bursting, tuning)
+    assert m["test/markov_id_nll"] < m["test/unigram_id_nll"]
+    assert "test/id_nll" in res.stdout
+    splits = json.loads((d / "model" / "splits.json").read_text())
+    assert splits["mode"] == "time"
+    assert all(600.0 <= a < b <= 1200.0 for s in splits["segments"].values() for a, b in s)
+
+
+def test_train_refuses_to_overwrite(trained):
+    d, nwb, _ = trained
+    before = (d / "model" / "model.safetensors").read_bytes()
+    res = run_cli("train", "--data", nwb, "--epoch", "wake", "--output-dir", d / "model", "--max-steps", 1)
+    assert res.returncode == 2
+    assert "--overwrite" in res.stderr and "already holds a model" in res.stderr
+    assert (d / "model" / "model.safetensors").read_bytes() == before
+
+
+def test_unknown_epoch_names_the_choices(trained):
+    d, nwb, _ = trained
+    res = run_cli("train", "--data", nwb, "--epoch", "nap", "--output-dir", d / "other")
+    assert res.returncode == 2
+    assert "nap" in res.stderr and "wake" in res.stderr
+
+
+def test_generate_then_evaluate(trained):
+    d, nwb, _ = trained
+    out = d / "gen.nwb"
+    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", out,
+                  "--split", "test", "--seed", 1)
+    assert res.returncode == 0, res.stderr[-3000:]
+    with NWBHDF5IO(str(out), "r") as io:  # opens with plain pynwb
+        f = io.read()
+        assert len(f.units) == 15
+        n_spikes = sum(len(f.units["spike_times"][i]) for i in range(len(f.units)))
+        assert n_spikes > 0
+        assert "time_support" in f.intervals
+    # refusing to overwrite the generated file
+    res2 = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", out)
+    assert res2.returncode == 2 and "--overwrite" in res2.stderr
+
+    res = run_cli("evaluate", "--real", nwb, "--epoch", "wake", "--generated", out, "--output", d / "eval.json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "rate_corr" in res.stdout and "id_f1" in res.stdout
+    ev = json.loads((d / "eval.json").read_text())
+    assert 0.0 <= ev["id_f1"] <= 1.0
+    assert -1.0 <= ev["rate_corr"] <= 1.0
+    assert ev["n_generated_spikes"] == n_spikes
+    splits = json.loads((d / "model" / "splits.json").read_text())
+    test_len = sum(b - a for a, b in splits["segments"]["test"])
+    # the generated windows cover the test segments minus each segment's first past window
+    assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
+
+
+def test_generate_with_wrong_recording_is_refused(trained, shared_data):
+    d, nwb, _ = trained
+    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "sleep", "--output", d / "x.nwb")
+    assert res.returncode == 2
+    assert "recording" in res.stderr
