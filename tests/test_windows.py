@@ -115,6 +115,22 @@ def test_time_plan_on_simulated(sim):
     assert covered["train"] > covered["validation"] and covered["train"] > covered["test"]
 
 
+def test_split_gap_holds_across_short_holes_in_the_support():
+    """Support with a 0.2 s hole: two splits meeting across it still get split_gap between them."""
+    cfg = small_config()
+    rng = np.random.default_rng(0)
+    t = np.sort(np.concatenate([rng.uniform(0, 30, 900), rng.uniform(30.2, 60, 900)]))
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 5, t.size), unit_names=[f"u{i}" for i in range(5)],
+                         time_domain=(0.0, 60.0), time_support=[[0.0, 30.0], [30.2, 60.0]])
+    for seed in range(8):
+        cfg = small_config(split_seed=seed)
+        plan = plan_splits(rec, cfg)
+        spans = read_spans(plan, cfg)
+        for s0, s1 in itertools.combinations(SPLITS, 2):
+            for (a0, b0), (a1, b1) in itertools.product(spans[s0], spans[s1]):
+                assert max(a1 - b0, a0 - b1) >= cfg.split_gap - 1e-6, (seed, s0, s1)
+
+
 def test_plan_is_seeded(sim):
     p0 = plan_splits(sim, small_config(split_seed=0))
     again = plan_splits(sim, small_config(split_seed=0))

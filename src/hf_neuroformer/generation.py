@@ -35,9 +35,9 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
         k = min(top_k, logits.shape[-1])
         kth = torch.topk(logits, k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p: expected a value in (0, 1], got {top_p}")
     if top_p < 1.0:
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p: expected a value in (0, 1], got {top_p}")
         sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
         probs = torch.softmax(sorted_logits, dim=-1)
         cum = probs.cumsum(-1)
@@ -89,6 +89,7 @@ def generate_spikes(
     """
     from tqdm.auto import tqdm
 
+    _filter_logits(torch.zeros(1, 2), temperature, top_k, top_p)  # validate sampling settings up front
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     w = tokenizer.current_window
     order = np.argsort(starts)
@@ -160,7 +161,7 @@ def generate_spikes(
         model.train()
     times = np.concatenate(out_t) if out_t else np.zeros(0)
     units = np.concatenate(out_u) if out_u else np.zeros(0, dtype=np.int64)
-    sup = np.stack([starts[order], starts[order] + w], 1) if n else np.zeros((0, 2))
+    sup = np.stack([starts[order], np.round(starts[order] + w, 9)], 1) if n else np.zeros((0, 2))
     if n > 1:  # float round-off: a window ends where the next begins, never after
         sup[:-1, 1] = np.minimum(sup[:-1, 1], sup[1:, 0])
     gen_rec = SpikeRecording.from_unsorted(

@@ -241,7 +241,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             spike_tokens: ``(n_spikes,)`` int64 unit token id of each spike
                 (``tokenizer.unit_token_ids(recording)[recording.unit_ids]``).
             window_start: start of the current window, s. The current window is
-                ``[window_start, window_start + current_window)`` and the past window
+                ``[window_start, window_start + current_window)`` (its end rounded to the
+                nearest nanosecond, so adjacent windows share their edge exactly) and the past window
                 ``[window_start - past_window, window_start)``.
             past_clip_start: if given, past spikes before this time are left out (used to keep
                 a trial's past inside the trial).
@@ -254,8 +255,11 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             omitted, since the window did not end there) and ``n_past_truncated`` (oldest past
             spikes dropped).
         """
+        # the end is put on a 1 ns grid: window starts made by hf_neuroformer.windows lie on that
+        # grid, so one window's end is exactly the next window's start and no spike is counted
+        # in two adjacent windows
         w0 = float(window_start)
-        w1 = w0 + self.current_window
+        w1 = round(w0 + self.current_window, 9)
         p0 = w0 - self.past_window
         if past_clip_start is not None:
             p0c = max(p0, float(past_clip_start))

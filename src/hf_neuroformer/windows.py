@@ -125,7 +125,10 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         if contiguous and prev_label == lab:
             segments[name][-1][1] = b
         else:
-            start = a + (config.split_gap if contiguous else 0.0)
+            start = a
+            if prev_end is not None and prev_label != lab:
+                # at least split_gap s between the data of two splits, even across a short hole
+                start = max(a, prev_end + config.split_gap)
             segments[name].append([start, b])
         prev_label, prev_end = lab, b
     return SplitPlan(
@@ -145,7 +148,7 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
         n = int(np.floor((b - first - w) / step + 1e-9)) + 1
         if n <= 0:
             continue
-        s = first + step * np.arange(n)
+        s = np.round(first + step * np.arange(n), 9)  # 1 ns grid, as the tokenizer's window edges
         starts.append(s)
         clips.append(np.full(n, a if plan.mode == "trials" else np.nan))
     if not starts:
