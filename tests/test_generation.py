@@ -95,3 +95,23 @@ def test_generate_split_rejects_another_recording(setup):
             generate_split(model, tok, shifted, plan, "test", progress=False)
     g = generate_split(model, tok, rec, plan, "test", progress=False, seed=0)
     assert g.generation_stats["n_windows"] > 0
+
+
+def test_spikes_stay_in_their_window_when_bins_do_not_divide_it():
+    """current_window 0.1 s with 0.03 s bins: the last bin is partial and its spikes must stay inside."""
+    rec = nf.simulate_coupled_network(n_units=4, duration=20.0, seed=4).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.03, max_window_length=16,
+                               max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    with torch.no_grad():
+        model.dt_head.bias[3] += 10.0  # always the partial last bin [0.09, 0.1)
+    starts = 10.0 + 0.1 * np.arange(5)
+    g = nf.generate_spikes(model, tok, rec, starts, seed=0, progress=False)
+    assert g.n_spikes > 0
+    idx = np.searchsorted(g.time_support[:, 0], g.spike_times, side="right") - 1
+    off = g.spike_times - g.time_support[idx, 0]
+    np.testing.assert_allclose(off, 0.095, atol=1e-9)

@@ -165,6 +165,15 @@ def test_pair_checks():
     no_domain = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), unit_names=list(NAMES))
     with pytest.raises(ValueError, match="time_domain"):
         compare_recordings(real, no_domain)
+    # same number of units, other names: generated from another recording
+    renamed = SpikeRecording(np.array([0.1]), np.array([0]), unit_names=[n + "x" for n in NAMES],
+                             time_domain=(0.0, 1.0))
+    with pytest.raises(ValueError, match="another recording"):
+        compare_recordings(real, renamed)
+    # generated windows outside the real recording's time domain
+    late = SpikeRecording(np.array([5.1]), np.array([0]), unit_names=list(NAMES), time_domain=(5.0, 6.0))
+    with pytest.raises(ValueError, match="covers"):
+        compare_recordings(real, late)
 
 
 # --------------------------------------------------------------------------- token baselines

@@ -97,7 +97,8 @@ def test_dt_bins_helpers():
     dt = np.array([0.0, 0.0039, 0.004, 0.0079, 0.0081, 0.0099])
     np.testing.assert_array_equal(tok.dt_to_id(dt), [0, 0, 1, 1, 2, 2])
     np.testing.assert_array_equal(tok.dt_to_id(np.array([-0.001, 0.5])), [0, 2])  # clipped
-    np.testing.assert_allclose(tok.id_to_dt(np.array([0, 1, 2])), [0.002, 0.006, 0.010])
+    # the last bin is partial ([0.008, 0.01)): its centre is 0.009, inside the window
+    np.testing.assert_allclose(tok.id_to_dt(np.array([0, 1, 2])), [0.002, 0.006, 0.009])
     # decode places a spike at the same bin centre as id_to_dt
     times, _ = tok.decode_window([BOS, 3, 4, EOS], [0, 1, 2, 2], 7.0)
     np.testing.assert_allclose(times, 7.0 + tok.id_to_dt(np.array([1, 2])))

@@ -267,7 +267,12 @@ def _token_counts_match(rec, tok, cfg, dsd):
         d = dsd[s][:]
         starts = np.asarray(d["window_start"], dtype=np.float64)
         lo = np.searchsorted(st_, starts, side="left")
-        hi = np.searchsorted(st_, starts + cfg.current_window, side="left")
+        # window ends lie on a 1 ns grid (documented in NeuroformerTokenizer.encode_window)
+        hi = np.searchsorted(st_, np.round(starts + cfg.current_window, 9), side="left")
+        # adjacent windows share their edge: no spike is counted twice
+        ends = np.round(starts + cfg.current_window, 9)
+        adjacent = np.isclose(starts[1:], ends[:-1], atol=1e-6)
+        np.testing.assert_array_equal(starts[1:][adjacent], ends[:-1][adjacent])
         kept = np.array([sum(1 for t in ids if t > 2) for ids in d["input_ids"]])
         trunc = np.asarray(d["n_truncated"])
         np.testing.assert_array_equal(kept + trunc, hi - lo)
@@ -389,3 +394,27 @@ def test_collator_on_dataset_rows(sim):
     assert torch.all(b["dt_labels"][spike] == b["dt_ids"][spike])
     assert torch.all(b["dt_labels"][~spike] == -100)
     assert torch.all(b["input_ids"][~am] == 0)
+
+
+def test_overlapping_trials_go_to_the_same_split():
+    """Overlapping trials share spikes: a split must never hold one and not the other."""
+    rng = np.random.default_rng(1)
+    starts = np.arange(30) * 2.0
+    trials = np.stack([starts, starts + 1.0], 1)
+    trials[5] = [trials[4, 0] + 0.5, trials[4, 1] + 0.5]  # 4 and 5 overlap
+    trials[20] = [trials[19, 0] + 0.9, trials[19, 1] + 0.3]  # 19 and 20 overlap
+    trials = trials[np.argsort(trials[:, 0])]
+    t = np.sort(rng.uniform(0, 60, 3000))
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 4, t.size), unit_names=list("abcd"),
+                         time_domain=(0.0, 60.0), trials=trials)
+    for seed in range(10):
+        plan = plan_splits(rec, small_config(split_by="trials", split_seed=seed))
+        where = {}
+        for s in SPLITS:
+            for i in plan.trial_index[s]:
+                assert i not in where
+                where[int(i)] = s
+        assert sorted(where) == list(range(len(trials)))
+        for i in range(len(trials) - 1):
+            if trials[i + 1, 0] < trials[i, 1]:
+                assert where[i] == where[i + 1], (seed, i)

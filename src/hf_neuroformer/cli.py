@@ -94,16 +94,16 @@ def cmd_evaluate(args) -> int:
     from .io import read_nwb
     from .metrics import compare_recordings
 
+    out = Path(args.output) if args.output else None
+    if out is not None and out.exists() and not args.overwrite:
+        raise FileExistsError(f"--output: {str(out)!r} exists; pass --overwrite to replace it")
     real = _load_data(args.real, args.epoch)
     generated = read_nwb(args.generated)
     metrics = compare_recordings(real, generated, bin_size=args.bin_size)
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
           f"over {metrics['support_duration_s']:.1f} s of generated windows:")
     _print_metrics(metrics)
-    if args.output:
-        out = Path(args.output)
-        if out.exists() and not args.overwrite:
-            raise FileExistsError(f"--output: {str(out)!r} exists; pass --overwrite to replace it")
+    if out is not None:
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(metrics, indent=2))
         tmp.replace(out)

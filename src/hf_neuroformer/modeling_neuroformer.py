@@ -272,8 +272,10 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             )
 
     def current_times(self, dt_ids: torch.Tensor) -> torch.Tensor:
-        """dt bin ids of the current window -> seconds from the window start (bin centres)."""
-        return (dt_ids.float() + 0.5) * self.config.dt_resolution
+        """dt bin ids of the current window -> seconds from the window start (centre of the
+        bin's part inside the window, as ``NeuroformerTokenizer.id_to_dt``)."""
+        lo = dt_ids.float() * self.config.dt_resolution
+        return (lo + torch.clamp(lo + self.config.dt_resolution, max=self.config.current_window)) / 2
 
     def past_times(self, past_dt_ids: torch.Tensor) -> torch.Tensor:
         """Past bin ids -> seconds relative to the current window start (negative)."""

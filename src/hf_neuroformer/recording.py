@@ -287,6 +287,10 @@ class SpikeRecording:
         """
         if not stop > start:
             raise ValueError(f"restrict: expected stop > start, got start={start}, stop={stop}")
+        if self.time_domain is not None and (stop <= self.time_domain[0] or start >= self.time_domain[1]):
+            raise ValueError(
+                f"restrict: [{start}, {stop}) s lies outside the recording's time domain {self.time_domain}"
+            )
         lo, hi = np.searchsorted(self.spike_times, [start, stop], side="left")
         beh = {}
         for k, s in self.behaviour.items():

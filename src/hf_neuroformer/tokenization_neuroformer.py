@@ -223,8 +223,13 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         return np.clip(ids, 0, self.num_dt_bins - 1)
 
     def id_to_dt(self, dt_ids: np.ndarray) -> np.ndarray:
-        """dt bin id -> seconds from the window start (bin centre)."""
-        return (np.asarray(dt_ids, dtype=np.float64) + 0.5) * self.dt_resolution
+        """dt bin id -> seconds from the window start: the centre of the bin's part that lies
+        inside the window (the last bin is partial when ``dt_resolution`` does not divide
+        ``current_window``), so a decoded spike never leaves its window."""
+        ids = np.asarray(dt_ids, dtype=np.float64)
+        lo = ids * self.dt_resolution
+        hi = np.minimum(lo + self.dt_resolution, self.current_window)
+        return (lo + hi) / 2
 
     # ------------------------------------------------------------------ windows
     def encode_window(
@@ -320,7 +325,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 break
             if tok == self.bos_token_id:
                 continue
-            times.append(float(window_start) + (int(dt) + 0.5) * self.dt_resolution)
+            times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
 

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -32,7 +33,8 @@ from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import SPLITS, NeuroformerCollator, build_window_datasets, window_starts_for_split
 
-MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json")
+MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
+               "splits.json", "training_log.json", "training_config.json")
 
 
 @dataclass
@@ -100,7 +102,11 @@ def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of config fields, got {type(raw).__name__}")
     train_raw = raw.pop("training", {}) or {}
-    known_model = set(NeuroformerConfig().to_dict()) | {"window_stride", "split_gap", "temporal_min_period", "temporal_max_period"}
+    import inspect
+
+    # only NeuroformerConfig's own fields (vocab_size comes from the tokenizer, not the file)
+    known_model = {p for p in inspect.signature(NeuroformerConfig.__init__).parameters
+                   if p not in ("self", "kwargs", "vocab_size")}
     unknown = sorted(set(raw) - known_model)
     if unknown:
         raise ValueError(f"{path}: unknown NeuroformerConfig field(s) {unknown}")
@@ -182,10 +188,13 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
         valid = lab != -100
         s_loss -= lg.gather(-1, lab.clamp(min=0)[..., None])[..., 0][valid].sum().item()
         n_lab += int(valid.sum())
+    if n_spk == 0:  # nothing to score: NaN, never a perfect-looking 0
+        nan = float("nan")
+        return {"id_nll": nan, "dt_nll": nan, "loss": nan, "n_spike_tokens": 0}
     return {
-        "id_nll": s_id / max(n_spk, 1),
-        "dt_nll": s_dt / max(n_spk, 1),
-        "loss": s_loss / max(n_lab, 1) + model.config.dt_loss_weight * s_dt / max(n_spk, 1),
+        "id_nll": s_id / n_spk,
+        "dt_nll": s_dt / n_spk,
+        "loss": s_loss / max(n_lab, 1) + model.config.dt_loss_weight * s_dt / n_spk,
         "n_spike_tokens": n_spk,
     }
 
@@ -227,6 +236,12 @@ def train(
     check_output_dir(output_dir, overwrite)
     check_not_empty(recording)
     set_seed(training.seed)
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and not AcceleratorState().distributed_type.name.startswith("MULTI"):
+        # a second train() in one process may ask for another precision; the single-process
+        # state can be rebuilt (a distributed one belongs to the launcher and is kept)
+        AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=training.mixed_precision)
     t_start = time.time()
 
@@ -246,6 +261,10 @@ def train(
 
     model = NeuroformerForPreTraining(config)
     train_ds = dsets["train"]
+    has_val = len(dsets["validation"]) > 0
+    has_test = len(dsets["test"]) > 0
+    if len(train_ds) == 0:
+        raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
     gen = torch.Generator().manual_seed(training.seed)
     loader = torch.utils.data.DataLoader(
         train_ds, batch_size=training.batch_size, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
@@ -261,6 +280,10 @@ def train(
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps), total_steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     eval_every = training.eval_every or steps_per_epoch
+
+    def bare_model():
+        # without Accelerate's autocast wrapper: evaluation and generation run in float32
+        return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
     step, epoch = 0, 0
@@ -280,14 +303,14 @@ def train(
             running = loss if running is None else 0.95 * running + 0.05 * loss
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", epoch=epoch)
-            if step % eval_every == 0 or step == total_steps:
-                val = evaluate_token_nll(accelerator.unwrap_model(model), dsets["validation"], collator,
-                                         training.eval_batch_size)
+            if has_val and (step % eval_every == 0 or step == total_steps):
+                val = evaluate_token_nll(bare_model(), dsets["validation"], collator, training.eval_batch_size)
                 model.train()
-                log.append({"step": step, "epoch": epoch, "train_loss": running, **{f"validation/{k}": v for k, v in val.items()}})
+                log.append({"step": step, "epoch": epoch, "train_loss": running,
+                            **{f"validation/{k}": v for k, v in val.items()}})
                 if val["loss"] < best_val:
                     best_val, best_step = val["loss"], step
-                    best_state = {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                    best_state = {k: v.detach().cpu().clone() for k, v in bare_model().state_dict().items()}
                 bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
                           f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
             if step >= total_steps:
@@ -295,45 +318,56 @@ def train(
         epoch += 1
     bar.close()
     accelerator.wait_for_everyone()
-    model = accelerator.unwrap_model(model)
-    model.load_state_dict(best_state)
+    model = bare_model()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        selection = "lowest validation loss"
+    else:
+        best_step = step
+        selection = "last step (no validation split)"
+        warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
     train_time = time.time() - t_start
 
     metrics: Dict[str, object] = {}
     if accelerator.is_main_process:
         model.eval()
-        test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size)
-        val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size)
-        base = TokenBaselines(config.vocab_size, tokenizer.unit_token_ids(recording), config.num_dt_bins)
-        base.fit(dsets["train"])
-        btest = base.score(dsets["test"])
-        starts, clips = window_starts_for_split(plan, "test", config)
-        generated = generate_spikes(
-            model, tokenizer, recording, starts,
-            past_clip_starts=clips if plan.mode == "trials" else None,
-            batch_size=training.generation_batch_size,
-            temperature=training.generation_temperature,
-            top_p=training.generation_top_p,
-            seed=training.seed,
-            progress=progress,
-        )
-        fid = compare_recordings(recording, generated)
-        metrics = {
-            "test/id_nll": test["id_nll"],
-            "test/dt_nll": test["dt_nll"],
-            "test/unigram_id_nll": btest["unigram_id_nll"],
-            "test/markov_id_nll": btest["markov_id_nll"],
-            "test/marginal_dt_nll": btest["marginal_dt_nll"],
-            "test/id_f1": fid["id_f1"],
-            "test/rate_corr": fid["rate_corr"],
-            "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
-            "test/n_spike_tokens": test["n_spike_tokens"],
-            "test/n_generated_spikes": fid["n_generated_spikes"],
-            "test/n_real_spikes": fid["n_real_spikes"],
-            "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
-            "validation/id_nll": val["id_nll"],
-            "validation/dt_nll": val["dt_nll"],
-            "validation/loss": val["loss"],
+        if has_val:
+            val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size)
+            metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
+                            "validation/loss": val["loss"]})
+        if has_test:
+            test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size)
+            base = TokenBaselines(config.vocab_size, tokenizer.unit_token_ids(recording), config.num_dt_bins)
+            base.fit(dsets["train"])
+            btest = base.score(dsets["test"])
+            starts, clips = window_starts_for_split(plan, "test", config)
+            generated = generate_spikes(
+                model, tokenizer, recording, starts,
+                past_clip_starts=clips if plan.mode == "trials" else None,
+                batch_size=training.generation_batch_size,
+                temperature=training.generation_temperature,
+                top_p=training.generation_top_p,
+                seed=training.seed,
+                progress=progress,
+            )
+            fid = compare_recordings(recording, generated)
+            metrics.update({
+                "test/id_nll": test["id_nll"],
+                "test/dt_nll": test["dt_nll"],
+                "test/unigram_id_nll": btest["unigram_id_nll"],
+                "test/markov_id_nll": btest["markov_id_nll"],
+                "test/marginal_dt_nll": btest["marginal_dt_nll"],
+                "test/id_f1": fid["id_f1"],
+                "test/rate_corr": fid["rate_corr"],
+                "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
+                "test/n_spike_tokens": test["n_spike_tokens"],
+                "test/n_generated_spikes": fid["n_generated_spikes"],
+                "test/n_real_spikes": fid["n_real_spikes"],
+                "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
+            })
+        else:
+            warnings.warn("split_fractions: no test windows, so no test metrics are written")
+        metrics.update({
             "n_train_windows": len(dsets["train"]),
             "n_validation_windows": len(dsets["validation"]),
             "n_test_windows": len(dsets["test"]),
@@ -341,6 +375,7 @@ def train(
             "n_truncated_spikes_by_split": trunc,
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
             "n_spikes_by_split": n_spikes,
+            "checkpoint_selection": selection,
             "best_step": best_step,
             "total_steps": step,
             "train_time_s": train_time,
@@ -348,7 +383,8 @@ def train(
             "split_mode": plan.mode,
             "recording": repr(recording),
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
-        }
+        })
+        metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         save_atomically(
             output_dir,
             model,
@@ -363,6 +399,15 @@ def train(
         )
     accelerator.wait_for_everyone()
     return metrics
+
+
+def _to_builtin(v):
+    """numpy scalars -> Python numbers, so returned metrics equal what metrics.json holds."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _to_builtin(x) for k, x in v.items()}
+    return v
 
 
 __all__ = ["TrainingConfig", "load_yaml_config", "train", "evaluate_token_nll", "check_output_dir", "save_atomically"]

@@ -5,7 +5,8 @@ time. Here a recording is cut into contiguous time blocks of ``config.split_bloc
 (or into whole trials when it has trials), blocks are assigned to train / validation / test by
 a seeded permutation, and at every boundary between splits ``config.split_gap`` s (at least the
 past window) are left out, so no window of one split (past window included) reads a spike of
-another split. In trial mode each window's past is clipped to its own trial.
+another split. In trial mode trials that overlap in time go to the same split, and each window's
+past is clipped to its own trial.
 """
 
 from __future__ import annotations
@@ -84,15 +85,32 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     if use_trials:
         if recording.trials is None or len(recording.trials) < 3:
             raise ValueError("split_by='trials': expected a recording with at least 3 trials")
-        n = len(recording.trials)
+        trials = recording.trials
+        # trials that overlap in time share spikes: they go to the same split, as one group
+        order = np.argsort(trials[:, 0], kind="stable")
+        groups, end = [], -np.inf
+        for i in order:
+            if groups and trials[i, 0] < end:
+                groups[-1].append(i)
+                end = max(end, trials[i, 1])
+            else:
+                groups.append([i])
+                end = trials[i, 1]
+        n = len(groups)
+        if n < 3:
+            raise ValueError(
+                f"split_by='trials': expected at least 3 groups of non-overlapping trials, got {n} "
+                f"from {len(trials)} trials"
+            )
         perm = rng.permutation(n)
         counts = _counts_from_fractions(n, fr)
         idx, out, segs = 0, {}, {}
         for name, c in zip(SPLITS, counts):
-            sel = np.sort(perm[idx: idx + c])
+            sel = np.sort(np.concatenate([np.asarray(groups[g], dtype=np.int64) for g in perm[idx: idx + c]]
+                                         or [np.zeros(0, dtype=np.int64)]))
             idx += c
             out[name] = sel
-            segs[name] = recording.trials[sel]
+            segs[name] = trials[sel]
         return SplitPlan("trials", segs, out)
 
     segments: Dict[str, list] = {s: [] for s in SPLITS}
@@ -117,6 +135,13 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             f"the recording covers {total:.3f} s. Use a longer recording or shorter windows."
         )
     counts = _counts_from_fractions(n_blocks, fr)
+    if n_blocks < 10:
+        import warnings
+
+        warnings.warn(
+            f"split_block_length: only {n_blocks} blocks of {block_len:.2f} s, so the split fractions {fr} are "
+            f"approximate ({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits"
+        )
     labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
     prev_label, prev_end = None, None
     for (a, b), lab in zip(edges, labels):

@@ -17,12 +17,24 @@ from ..recording import SpikeRecording
 
 
 def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
-    if real.n_units != generated.n_units:
+    """Refuse to compare recordings that do not describe the same units over the same time."""
+    if list(real.unit_names) != list(generated.unit_names):
         raise ValueError(
-            f"generated.unit_names: expected the real recording's {real.n_units} units, got {generated.n_units}"
+            f"generated.unit_names: expected the real recording's {real.n_units} units "
+            f"({real.unit_names[:3]}...), got {generated.n_units} ({generated.unit_names[:3]}...); "
+            "was it generated from another recording?"
         )
-    if generated.time_domain is None:
-        raise ValueError("generated.time_domain: expected the time span the generated spikes cover, got None")
+    if generated.time_domain is None or len(generated.support) == 0:
+        raise ValueError("generated.time_domain: expected the windows (time_support) the generated spikes cover, got none")
+    if real.time_domain is None:
+        raise ValueError("real.time_domain: expected the time span of the recorded spikes, got None")
+    lo, hi = generated.support[0, 0], generated.support[-1, 1]
+    if lo < real.time_domain[0] - 1e-9 or hi > real.time_domain[1] + 1e-9:
+        raise ValueError(
+            f"generated.time_support: the generated windows span [{lo:.3f}, {hi:.3f}] s but the real recording "
+            f"covers [{real.time_domain[0]:.3f}, {real.time_domain[1]:.3f}] s; pass the recording (and --epoch) "
+            "the spikes were generated from"
+        )
 
 
 def _counts_in_intervals(rec: SpikeRecording, intervals: np.ndarray) -> np.ndarray:
