@@ -267,6 +267,8 @@ class SpikeRecording:
         """``(n_bins, n_units)`` int64 spike counts in bins of ``bin_size`` seconds."""
         if not bin_size > 0:
             raise ValueError(f"bin_size: expected a positive number of seconds, got {bin_size}")
+        if self.time_domain is None and (start is None or stop is None):
+            raise ValueError("binned_counts: the recording has no time_domain; pass start and stop (s)")
         t0 = self.time_domain[0] if start is None else start
         t1 = self.time_domain[1] if stop is None else stop
         n_bins = int(np.floor((t1 - t0) / bin_size + 1e-9))
@@ -306,10 +308,12 @@ class SpikeRecording:
             frames = ft = ids = iv = None
             if stim.frame_times is not None:
                 m = (stim.frame_times >= start) & (stim.frame_times < stop)
-                frames, ft = stim.frames[m], stim.frame_times[m]
+                ft = stim.frame_times[m]
+                frames = None if stim.frames is None else stim.frames[m]
             if stim.intervals is not None:
                 m = (stim.intervals[:, 1] > start) & (stim.intervals[:, 0] < stop)
-                ids, iv = stim.ids[m], stim.intervals[m]
+                iv = stim.intervals[m]
+                ids = None if stim.ids is None else np.asarray(stim.ids)[m]
             stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=iv, names=stim.names)
         epochs = {
             k: (max(a, start), min(b, stop)) for k, (a, b) in self.epochs.items() if min(b, stop) > max(a, start)

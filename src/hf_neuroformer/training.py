@@ -182,11 +182,12 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
         dlg = torch.log_softmax(out.dt_logits[:, :-1].float(), -1)
         lab, dlab = b["labels"][:, 1:], b["dt_labels"][:, 1:]
         spike = dlab != -100
-        s_id -= lg.gather(-1, lab.clamp(min=0)[..., None])[..., 0][spike].sum().item()
+        id_lp = lg.gather(-1, lab.clamp(min=0)[..., None])[..., 0]  # log p(next unit id)
+        s_id -= id_lp[spike].sum().item()
         s_dt -= dlg.gather(-1, dlab.clamp(min=0)[..., None])[..., 0][spike].sum().item()
         n_spk += int(spike.sum())
         valid = lab != -100
-        s_loss -= lg.gather(-1, lab.clamp(min=0)[..., None])[..., 0][valid].sum().item()
+        s_loss -= id_lp[valid].sum().item()
         n_lab += int(valid.sum())
     if n_spk == 0:  # nothing to score: NaN, never a perfect-looking 0
         nan = float("nan")
