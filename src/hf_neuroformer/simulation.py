@@ -46,10 +46,10 @@ def simulate_coupled_network(
     connection_prob: float = 0.2,
     coupling_strength: float = 0.8,
     refractory_strength: float = 3.0,
-    drive_strength: float = 1.5,
-    drive_timescale: float = 1.0,
+    drive_strength: float = 2.5,
+    drive_timescale: float = 2.0,
     n_assemblies: int = 4,
-    base_rate_range=(1.0, 5.0),
+    base_rate_range=(0.5, 3.0),
     seed: int = 0,
 ) -> SimulatedNetwork:
     """Simulate a seeded coupled GLM network.
@@ -129,10 +129,10 @@ def simulate_coupled_network(
 
 
 def default_recording(seed: int = 0) -> SpikeRecording:
-    """The built-in default data: a 16-unit coupled network with 4 assemblies, 150 s
+    """The built-in default data: a 16-unit coupled network with 4 assemblies, 140 s
     (see the module docstring); sized so the default training budget runs in about 1.5 min on
     2 CPU cores."""
-    return simulate_coupled_network(duration=150.0, seed=seed).recording
+    return simulate_coupled_network(duration=140.0, seed=seed).recording
 
 
 __all__ = ["SimulatedNetwork", "simulate_coupled_network", "default_recording"]
