@@ -1,6 +1,5 @@
 """The network: shapes, causality, attention back-ends, losses, vocabulary growth."""
 
-import numpy as np
 import pytest
 import torch
 

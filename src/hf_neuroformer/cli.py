@@ -33,10 +33,8 @@ def _load_data(path, epoch):
     return load_recording(path, epoch=epoch)
 
 
-def _print_metrics(metrics: dict, keys=None) -> None:
+def _print_metrics(metrics: dict) -> None:
     for k, v in metrics.items():
-        if keys is not None and k not in keys:
-            continue
         if isinstance(v, float):
             print(f"  {k:<34s} {v:.4f}")
         elif isinstance(v, (int, str)):

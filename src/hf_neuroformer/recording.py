@@ -8,7 +8,7 @@ absolute on the recording's clock), rates are Hz, angles are radians.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 

@@ -7,7 +7,6 @@ Nothing here imports the model (GUIDE sec. 1).
 
 from __future__ import annotations
 
-import warnings
 from typing import Dict
 
 import numpy as np
