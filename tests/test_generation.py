@@ -115,3 +115,139 @@ def test_spikes_stay_in_their_window_when_bins_do_not_divide_it():
     idx = np.searchsorted(g.time_support[:, 0], g.spike_times, side="right") - 1
     off = g.spike_times - g.time_support[idx, 0]
     np.testing.assert_allclose(off, 0.095, atol=1e-9)
+
+
+def _trial_setup():
+    """A small model over a trial-structured recording (Steinmetz-like layout, simulated spikes)."""
+    sim = nf.simulate_coupled_network(n_units=5, duration=30.0, seed=7).recording
+    trials = np.stack([np.arange(6) * 2.0 + 1.0, np.arange(6) * 2.0 + 1.5], 1)  # 0.5 s trials
+    rec = nf.SpikeRecording(
+        spike_times=sim.spike_times, unit_ids=sim.unit_ids, unit_names=sim.unit_names, unit_areas=sim.unit_areas,
+        time_domain=sim.time_domain, trials=trials, session=sim.session,
+    )
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                               max_past_length=40, hidden_size=32, num_attention_heads=4, intermediate_size=64)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(1)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    with torch.no_grad():  # a model that fires: EOS less likely than a spike, so windows hold several spikes
+        model.id_head.bias[tok.eos_token_id] -= 2.0
+    return rec, tok, model
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+@pytest.mark.parametrize("mode", ["teacher_forced", "free_running"])
+def test_cached_and_reference_paths_give_identical_tokens(setup, greedy, mode):
+    """Acceptance (issue 6): same seed -> the KV-cached engine and the uncached reference sample the same tokens."""
+    rec, tok, model, _, starts = setup
+    win = starts[:24]
+    kw = dict(seed=11, greedy=greedy, mode=mode, batch_size=8, progress=False, top_k=4, top_p=0.9,
+              dt_temperature=0.7)
+    cached = nf.generate_spikes(model, tok, rec, win, use_cache=True, **kw)
+    ref = nf.generate_spikes(model, tok, rec, win, use_cache=False, **kw)
+    assert cached.n_spikes > 10
+    np.testing.assert_array_equal(cached.spike_times, ref.spike_times)
+    np.testing.assert_array_equal(cached.unit_ids, ref.unit_ids)
+    assert cached.generation_stats["use_cache"] and not ref.generation_stats["use_cache"]
+
+
+def test_cached_forward_matches_full_forward(setup):
+    """Feeding one token at a time through the cache reproduces the full forward pass's logits."""
+    _, tok, model, _, _ = setup
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, len(tok), (3, 12), generator=g)
+    ids[:, 0] = tok.bos_token_id
+    ids[1, 9:] = tok.pad_token_id
+    dts = torch.sort(torch.randint(0, model.config.num_dt_bins, (3, 12), generator=g), 1).values
+    pids = torch.randint(3, len(tok), (3, 9), generator=g)
+    pids[:, 0] = tok.bos_token_id
+    pids[2, 5:] = tok.pad_token_id
+    pdts = torch.randint(0, model.config.num_past_dt_bins, (3, 9), generator=g)
+    with torch.no_grad():
+        full = model(input_ids=ids, dt_ids=dts, past_input_ids=pids, past_dt_ids=pdts)
+        cache, logits, dt_logits = None, [], []
+        for i in range(ids.shape[1]):
+            o = model(input_ids=ids[:, i:i + 1], dt_ids=dts[:, i:i + 1], attention_mask=ids[:, :i + 1].ne(0),
+                      past_input_ids=pids, past_dt_ids=pdts, cache=cache, use_cache=True)
+            cache = o.cache
+            logits.append(o.logits)
+            dt_logits.append(o.dt_logits)
+    assert cache.get_seq_length() == ids.shape[1]
+    real = ids.ne(0)
+    torch.testing.assert_close(torch.cat(logits, 1)[real], full.logits[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat(dt_logits, 1)[real], full.dt_logits[real], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="attention_mask"):
+        model(input_ids=ids[:, :1], dt_ids=dts[:, :1], attention_mask=ids[:, :1].ne(0), past_input_ids=pids,
+              past_dt_ids=pdts, cache=cache)
+    with pytest.raises(ValueError, match="max_window_length"):
+        model(input_ids=ids, dt_ids=dts, past_input_ids=pids, past_dt_ids=pdts, cache=cache)
+
+
+def test_free_running_past_is_the_generated_spikes():
+    """GUIDE trap 5: in free-running mode each window's past is what the model generated before it."""
+    rec, tok, model = _trial_setup()
+    starts = np.concatenate([t0 + 0.1 * np.arange(5) for t0 in rec.trials[:, 0]])
+    clips = np.repeat(rec.trials[:, 0], 5)
+    free = nf.generate_spikes(model, tok, rec, starts, past_clip_starts=clips, mode="free_running", seed=3,
+                              progress=False)
+    forced = nf.generate_spikes(model, tok, rec, starts, past_clip_starts=clips, mode="teacher_forced", seed=3,
+                                progress=False)
+    st = free.generation_stats
+    assert free.n_spikes > 20
+    for i, s in enumerate(starts):
+        lo = max(s - tok.past_window, clips[i])
+        n_gen = np.sum((free.spike_times >= lo - 1e-9) & (free.spike_times < s - 1e-9))
+        n_rec = np.sum((rec.spike_times >= lo) & (rec.spike_times < s))
+        # trial mode: the past is clipped at the trial start, so nothing recorded is used at all
+        assert st["n_past_recorded"][i] == 0
+        assert st["n_past_generated"][i] == n_gen
+        assert forced.generation_stats["n_past_recorded"][i] == n_rec
+        assert forced.generation_stats["n_past_generated"][i] == 0
+    assert sum(st["n_past_generated"]) > 0 and sum(forced.generation_stats["n_past_recorded"]) > 0
+    # the first window of each trial has an empty past in both modes
+    assert all(st["n_past_generated"][i] == 0 for i in range(0, len(starts), 5))
+
+
+def test_free_running_warm_start_uses_recorded_past_only_before_the_chain():
+    rec, tok, model = _trial_setup()
+    starts = 5.0 + 0.1 * np.arange(6)  # one continuous chain, no clip: recorded past before 5.0 s is the warm start
+    g = nf.generate_spikes(model, tok, rec, starts, mode="free_running", seed=0, progress=False)
+    st = g.generation_stats
+    for i, s in enumerate(starts):
+        lo = s - tok.past_window
+        expect_rec = np.sum((rec.spike_times >= lo) & (rec.spike_times < min(s, 5.0)))
+        assert st["n_past_recorded"][i] == expect_rec
+    assert st["n_past_recorded"][0] > 0 and st["n_past_recorded"][-1] == 0  # 0.3 s past: only windows 0-2 reach back
+
+
+def test_repeats_batch_and_differ():
+    rec, tok, model = _trial_setup()
+    starts = 2.0 + 0.1 * np.arange(4)
+    reps = nf.generate_spikes(model, tok, rec, starts, num_samples=3, seed=0, progress=False)
+    assert isinstance(reps, list) and len(reps) == 3
+    assert all(r.time_support.shape == (4, 2) for r in reps)
+    assert len({(r.n_spikes, tuple(r.unit_ids)) for r in reps}) > 1
+
+
+def test_max_and_min_spikes_fix_the_window_length(setup):
+    rec, tok, model, _, starts = setup
+    g = nf.generate_spikes(model, tok, rec, starts[:5], min_spikes=7, max_spikes=7, progress=False)
+    assert g.n_spikes == 35 and g.generation_stats["n_capped_windows"] == 5
+    with pytest.raises(ValueError, match="max_spikes"):
+        nf.generate_spikes(model, tok, rec, starts[:5], max_spikes=model.config.max_window_length, progress=False)
+
+
+def test_bad_sampling_and_conditioning_requests_are_refused(setup):
+    """Acceptance 4: unknown modality, temperature <= 0, top-p outside (0, 1] -> clear errors."""
+    rec, tok, model, _, starts = setup
+    for kw, field in [({"temperature": -1.0}, "temperature"), ({"dt_temperature": 0.0}, "dt_temperature"),
+                      ({"top_p": 0.0}, "top_p"), ({"dt_top_p": 1.01}, "dt_top_p"), ({"top_k": -2}, "top_k"),
+                      ({"mode": "dreaming"}, "mode"), ({"num_samples": 0}, "num_samples")]:
+        with pytest.raises(ValueError, match=field):
+            nf.generate_spikes(model, tok, rec, starts[:2], progress=False, **kw)
+    with pytest.raises(ValueError, match="trained without the modality 'video'"):
+        nf.generate_spikes(model, tok, rec, starts[:2], conditioning={"video": np.zeros((3, 30, 100))}, progress=False)
+    with pytest.raises(NotImplementedError, match="generate_spikes"):
+        model.generate(torch.ones(1, 1, dtype=torch.long))

@@ -1,42 +1,58 @@
 """Sampling spike trains from a trained Neuroformer, window by window.
 
-For each current window the past window is taken from the recording (teacher-forced past; the
-free-running mode and the KV-cached engine are a later issue). Tokens are sampled one at a time:
-the unit id from ``logits`` and the dt bin from ``dt_logits`` of the same position (paper
-Sec. 3.3: both heads read the same state), with
+The engine (paper Sec. 3.3, "next spike prediction", run forwards):
 
-* unit ids restricted to the units of the recording being generated (plus EOS);
-* dt restricted to bins >= the previous token's bin, so spikes stay in time order;
-* temperature, top-k and top-p applied to each head.
+* Each current window starts with BOS; at every step the unit id is sampled from ``logits`` and
+  the dt bin from ``dt_logits`` of the same position (both heads read the same state), until EOS
+  or a maximum number of spikes.
+* Unit ids are restricted to the units of the recording being generated (plus EOS); dt is
+  restricted to bins >= the previous token's bin, so spikes stay in time order.
+* Temperature, top-k and top-p are set for each head (``dt_*`` default to the unit-id values).
+* Windows (and repeats) are batched: many windows advance in lock-step, finished rows are padded.
+* With ``use_cache=True`` (default) the decoder keeps a KV cache (transformers'
+  :class:`~transformers.EncoderDecoderCache`): each step feeds one token, the past window is
+  encoded once and its cross-attention keys/values are projected once per window.
+  ``use_cache=False`` is the reference path kept for tests and benchmarks: one full forward
+  pass (past encoder and the whole current window) per spike, as the original code did
+  (GUIDE trap 11). With the same seed both paths give the same spikes.
 
-Windows are batched (many windows advance in lock-step); the past window is encoded once per
-window and reused at every step. Without a KV cache each step recomputes the current window's
-decoder states; the cost is ``O(max_window_length^2)`` per window, which is cheap for windows of tens of
-tokens.
+Two sources for each window's past window:
+
+* ``mode="teacher_forced"``: the recorded spikes before the window (the past is data);
+* ``mode="free_running"``: the spikes generated before the window. Windows that tile a stretch of
+  time without gaps (and share a ``past_clip_starts`` value, e.g. one trial) form a *chain*
+  generated in time order; each window's past is the chain's generated spikes, plus recorded
+  spikes only from before the chain's first window (the warm start; in trial mode the past is
+  clipped at the trial start, so nothing recorded is used at all). The original's "generated
+  past" silently used the recorded past (GUIDE trap 5); here ``generation_stats`` counts, per
+  window, how many past spikes came from each source.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import time
+from dataclasses import dataclass
+from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import NeuroformerCollator, tokenize_windows
 
+MODES = ("teacher_forced", "free_running")
+
 
 def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    if temperature <= 0:
-        raise ValueError(f"temperature: expected > 0, got {temperature}")
+    """Temperature, then top-k, then top-p (nucleus) filtering of ``(batch, n)`` logits."""
     logits = logits / temperature
     if top_k and top_k > 0:
         k = min(top_k, logits.shape[-1])
         kth = torch.topk(logits, k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p: expected a value in (0, 1], got {top_p}")
     if top_p < 1.0:
         sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
         probs = torch.softmax(sorted_logits, dim=-1)
@@ -47,6 +63,176 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
     return logits
 
 
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Sampling controls of the two heads (``dt_*`` None: same as the unit-id head).
+
+    Raises:
+        ValueError: a temperature <= 0, top-p outside (0, 1], or a negative top-k.
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    dt_temperature: Optional[float] = None
+    dt_top_k: Optional[int] = None
+    dt_top_p: Optional[float] = None
+    greedy: bool = False
+
+    def __post_init__(self):
+        for name in ("temperature", "dt_temperature"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: expected a temperature > 0, got {v}")
+        for name in ("top_p", "dt_top_p"):
+            v = getattr(self, name)
+            if v is not None and not (0 < v <= 1):
+                raise ValueError(f"{name}: expected a value in (0, 1], got {v}")
+        for name in ("top_k", "dt_top_k"):
+            v = getattr(self, name)
+            if v is not None and (int(v) != v or v < 0):
+                raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {v}")
+
+    def for_head(self, head: str):
+        if head == "id":
+            return self.temperature, self.top_k, self.top_p
+        return (
+            self.temperature if self.dt_temperature is None else self.dt_temperature,
+            self.top_k if self.dt_top_k is None else self.dt_top_k,
+            self.top_p if self.dt_top_p is None else self.dt_top_p,
+        )
+
+
+def _pick(logits: torch.Tensor, settings: SamplingSettings, head: str, gen: torch.Generator) -> torch.Tensor:
+    if settings.greedy:
+        return logits.argmax(-1)
+    t, k, p = settings.for_head(head)
+    probs = torch.softmax(_filter_logits(logits, t, k, p), -1)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+@torch.no_grad()
+def sample_window_tokens(
+    model,
+    past_input_ids: torch.LongTensor,
+    past_dt_ids: torch.LongTensor,
+    past_attention_mask: torch.Tensor,
+    allowed_ids: torch.Tensor,
+    settings: SamplingSettings,
+    generator: torch.Generator,
+    *,
+    bos_token_id: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    max_spikes: int,
+    min_spikes: int = 0,
+    use_cache: bool = True,
+):
+    """Sample the token sequences of a batch of current windows given their past windows.
+
+    Args:
+        model: a :class:`NeuroformerForPreTraining` in eval mode.
+        past_input_ids / past_dt_ids / past_attention_mask: ``(batch, past_len)`` past tokens.
+        allowed_ids: ``(vocab_size,)`` bool, the unit tokens that may be sampled (EOS included).
+        settings: sampling controls; ``generator`` supplies the randomness (one unit-id draw,
+            then one dt draw, per step, for the whole batch).
+        max_spikes: stop a window after this many spikes (it then has no EOS: counted as capped).
+        min_spikes: EOS is not allowed before this many spikes (benchmarks use it to force a
+            window length).
+        use_cache: KV-cached decoding (one token per step) or the reference path (a full
+            forward pass, past encoder included, per step).
+
+    Returns:
+        ``(input_ids, dt_ids, capped)``: ``(batch, L)`` int64 tokens starting with BOS (EOS,
+        then padding, after the end), their dt bins, and ``(batch,)`` bool windows that reached
+        ``max_spikes`` without EOS.
+    """
+    device = past_input_ids.device
+    bsz = past_input_ids.shape[0]
+    n_dt = model.config.num_dt_bins
+    dt_range = torch.arange(n_dt, device=device)
+    ids = torch.full((bsz, 1), bos_token_id, dtype=torch.long, device=device)
+    dts = torch.zeros((bsz, 1), dtype=torch.long, device=device)
+    done = torch.zeros(bsz, dtype=torch.bool, device=device)
+    n_spk = torch.zeros(bsz, dtype=torch.long, device=device)
+    last_dt = torch.zeros(bsz, dtype=torch.long, device=device)
+    nfm = model.neuroformer
+    if use_cache:
+        # the same computation as model(..., cache=cache, use_cache=True), without its per-call
+        # checks and output objects: the past is encoded once, its cross-attention keys/values
+        # are projected at the first step and reused, masks are built once per step
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        past_h, _ = nfm.encode_past(past_input_ids, past_dt_ids, past_attention_mask)
+        cross_mask = _additive_mask(past_attention_mask.bool()[:, None, None, :], past_h.dtype)
+        positions = torch.arange(max_spikes + 1, device=device)
+        key_real = torch.ones((bsz, 1), dtype=torch.bool, device=device)
+    for step in range(max_spikes + 1):
+        if use_cache:
+            x = nfm.embed_current(ids[:, -1:], dts[:, -1:], positions[step:step + 1])
+            self_mask = None if bool(key_real.all()) else _additive_mask(key_real[:, None, None, :], x.dtype)
+            h = nfm.decode(x, self_mask, past_h, cross_mask, cache=cache)[0][:, -1]
+            id_logits = model.id_head(h).float()
+            dt_logits = model.dt_head(h).float()
+        else:
+            o = model(
+                input_ids=ids, dt_ids=dts, attention_mask=ids.ne(pad_token_id), past_input_ids=past_input_ids,
+                past_dt_ids=past_dt_ids, past_attention_mask=past_attention_mask,
+            )
+            id_logits = o.logits[:, -1].float()
+            dt_logits = o.dt_logits[:, -1].float()
+        if step == max_spikes:
+            break
+        id_logits = id_logits.masked_fill(~allowed_ids, float("-inf"))
+        if min_spikes > 0:
+            id_logits[:, eos_token_id] = id_logits[:, eos_token_id].masked_fill(n_spk < min_spikes, float("-inf"))
+        dt_logits = dt_logits.masked_fill(dt_range[None] < last_dt[:, None], float("-inf"))
+        nid = _pick(id_logits, settings, "id", generator)
+        ndt = _pick(dt_logits, settings, "dt", generator)
+        is_eos = nid == eos_token_id
+        ndt = torch.where(is_eos, last_dt, ndt)  # EOS carries the last spike's bin, as the tokenizer writes it
+        nid = torch.where(done, torch.full_like(nid, pad_token_id), nid)
+        ndt = torch.where(done, torch.zeros_like(ndt), ndt)
+        ids = torch.cat([ids, nid[:, None]], 1)
+        dts = torch.cat([dts, ndt[:, None]], 1)
+        spike = ~done & ~is_eos
+        n_spk = n_spk + spike.long()
+        last_dt = torch.where(spike, ndt, last_dt)
+        done = done | is_eos
+        if use_cache:
+            key_real = torch.cat([key_real, nid.ne(pad_token_id)[:, None]], 1)
+        if bool(done.all()):
+            break
+    return ids, dts, ~done
+
+
+def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> None:
+    if not conditioning:
+        return
+    trained = list(getattr(model.config, "modalities", None) or [])
+    for name in conditioning:
+        if name not in trained:
+            raise ValueError(
+                f"conditioning[{name!r}]: the model was trained without the modality {name!r}; it was trained with "
+                + (", ".join(repr(m) for m in trained) if trained else "spikes only (the past window), so it takes "
+                   "no conditioning input")
+            )
+
+
+def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> List[List[int]]:
+    """Group window indices (sorted by start) into chains of windows that tile time without gaps."""
+    order = np.argsort(starts, kind="stable")
+    chains: List[List[int]] = []
+    for i in order:
+        if chains:
+            j = chains[-1][-1]
+            same_clip = clips is None or (np.isnan(clips[i]) and np.isnan(clips[j])) or clips[i] == clips[j]
+            if abs(starts[i] - round(starts[j] + window, 9)) < 1e-9 and same_clip:
+                chains[-1].append(int(i))
+                continue
+        chains.append([int(i)])
+    return chains
+
+
 @torch.no_grad()
 def generate_spikes(
     model,
@@ -55,126 +241,215 @@ def generate_spikes(
     window_starts: Sequence[float],
     *,
     past_clip_starts: Optional[Sequence[float]] = None,
+    mode: str = "teacher_forced",
+    num_samples: int = 1,
     batch_size: int = 256,
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    seed: int = 0,
+    dt_temperature: Optional[float] = None,
+    dt_top_k: Optional[int] = None,
+    dt_top_p: Optional[float] = None,
     greedy: bool = False,
+    seed: int = 0,
+    max_spikes: Optional[int] = None,
+    min_spikes: int = 0,
+    use_cache: bool = True,
+    conditioning: Optional[Mapping[str, object]] = None,
     progress: bool = True,
-) -> SpikeRecording:
+) -> Union[SpikeRecording, List[SpikeRecording]]:
     """Generate the spikes of the given current windows.
 
     Args:
         model: a :class:`NeuroformerForPreTraining`.
         tokenizer: the model's tokenizer (same windows and vocabulary).
-        recording: supplies each window's past spikes and the unit list of the output.
+        recording: supplies the past windows (teacher-forced; or the warm start before each chain
+            when free-running) and the unit list of the output.
         window_starts: ``(n_windows,)`` current-window starts, s; windows must not overlap.
-        past_clip_starts: optional per-window time before which past spikes are ignored (s).
-        batch_size: windows generated in parallel.
-        temperature, top_k, top_p: sampling controls for both heads (top_k 0 = off).
-        seed: seed of the sampler (same seed, same model, same windows -> same spikes).
+        past_clip_starts: optional per-window time before which past spikes are ignored (s;
+            the trial start in trial mode).
+        mode: ``"teacher_forced"`` (past from the recording) or ``"free_running"`` (past from
+            the generated spikes; see the module docstring).
+        num_samples: independent repeats of every window, generated in the same batches.
+        batch_size: rows (window x repeat) generated in parallel.
+        temperature, top_k, top_p: unit-id head sampling (top_k 0 = off, top_p 1 = off).
+        dt_temperature, dt_top_k, dt_top_p: dt head sampling (None: as the unit-id head).
         greedy: take the most likely unit and dt instead of sampling.
+        seed: seed of the sampler; same model, windows, settings and batch size give the same
+            spikes, cached or not.
+        max_spikes: most spikes per window (default ``max_window_length - 1``, the window's
+            token budget); a window that reaches it without EOS is counted as capped.
+        min_spikes: EOS is not sampled before this many spikes (for benchmarks).
+        use_cache: KV-cached engine (default) or the uncached reference path.
+        conditioning: inputs of other modalities by name. This model takes only its past
+            window, so any entry raises (the multimodal model is a later issue).
         progress: show a tqdm bar.
 
     Returns:
-        A :class:`SpikeRecording` with the recording's units, spikes at dt-bin centres, one
-        ``time_support`` row per generated window (so metrics can score window by window) and
-        session ``"<session>-generated"``. Its ``generation_stats`` attribute counts
-        ``n_windows`` and ``n_capped_windows`` (windows that reached ``max_window_length`` tokens
-        without sampling EOS).
+        A :class:`SpikeRecording` (a list of ``num_samples`` when ``num_samples > 1``) with the
+        recording's units, spikes at dt-bin centres, one ``time_support`` row per window and
+        session ``"<session>-generated"``. Its ``generation_stats`` dict holds ``n_windows``,
+        ``n_capped_windows``, ``mode``, ``use_cache``, ``n_spikes``, ``seconds`` (wall time of
+        the whole call), ``spikes_per_second`` and, per window in ``window_starts`` order,
+        ``n_past_recorded`` / ``n_past_generated`` (past spikes from each source, after the
+        clip, before truncation to ``max_past_length``).
 
     Raises:
-        ValueError: for overlapping windows or invalid sampling parameters.
+        ValueError: overlapping windows, an unknown mode, a temperature <= 0, a top-p outside
+            (0, 1], ``max_spikes`` beyond the model's window, or conditioning on a modality the
+            model was not trained with.
     """
     from tqdm.auto import tqdm
 
-    _filter_logits(torch.zeros(1, 2), temperature, top_k, top_p)  # validate sampling settings up front
+    t_start = time.perf_counter()
+    settings = SamplingSettings(temperature, top_k, top_p, dt_temperature, dt_top_k, dt_top_p, greedy)
+    _check_conditioning(model, conditioning)
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    if int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
+    cfg = model.config
+    limit = cfg.max_window_length - 1
+    max_spikes = limit if max_spikes is None else int(max_spikes)
+    if not 0 <= max_spikes <= limit:
+        raise ValueError(f"max_spikes: expected 0..{limit} (max_window_length - 1), got {max_spikes}")
+    if not 0 <= min_spikes <= max_spikes:
+        raise ValueError(f"min_spikes: expected 0..max_spikes={max_spikes}, got {min_spikes}")
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     w = tokenizer.current_window
-    order = np.argsort(starts)
-    if starts.size > 1 and np.any(np.diff(starts[order]) < w - 1e-9):
+    srt = np.sort(starts)
+    if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
         raise ValueError("window_starts: expected non-overlapping current windows (starts at least current_window apart)")
-    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    cols = tokenize_windows(recording, tokenizer, starts, clips)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64).reshape(-1)
+    if clips is not None and clips.shape != starts.shape:
+        raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got {clips.size}")
+
     model_was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    cfg = model.config
     unit_tokens = tokenizer.unit_token_ids(recording)
-    token_to_unit = {int(t): i for i, t in enumerate(unit_tokens)}
+    token_to_unit = np.full(cfg.vocab_size, -1, dtype=np.int64)
+    token_to_unit[unit_tokens] = np.arange(len(unit_tokens))
     allowed_ids = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
     allowed_ids[torch.as_tensor(unit_tokens, device=device)] = True
     allowed_ids[tokenizer.eos_token_id] = True
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    max_len = cfg.max_window_length
-    n_dt = cfg.num_dt_bins
-    dt_range = torch.arange(n_dt, device=device)
-
-    out_t, out_u = [], []
-    n_capped = 0
+    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
-    bar = tqdm(total=n, desc="generating windows", unit="win", disable=not progress)
-    for b0 in range(0, n, batch_size):
-        sl = slice(b0, min(n, b0 + batch_size))
-        batch = collate([{"input_ids": [1], "dt_ids": [0], "past_input_ids": p, "past_dt_ids": d}
-                         for p, d in zip(cols["past_input_ids"][sl], cols["past_dt_ids"][sl])])
-        pids = batch["past_input_ids"].to(device)
-        pdts = batch["past_dt_ids"].to(device)
-        pam = batch["past_attention_mask"].to(device)
-        past_h, _ = model.neuroformer.encode_past(pids, pdts, pam)
-        bsz = pids.shape[0]
-        ids = torch.full((bsz, 1), tokenizer.bos_token_id, dtype=torch.long, device=device)
-        dts = torch.zeros((bsz, 1), dtype=torch.long, device=device)
-        done = torch.zeros(bsz, dtype=torch.bool, device=device)
-        for _ in range(max_len - 1):
-            am = ids.ne(tokenizer.pad_token_id)
-            o = model(input_ids=ids, dt_ids=dts, attention_mask=am, past_hidden_state=past_h, past_attention_mask=pam)
-            id_logits = o.logits[:, -1].float().masked_fill(~allowed_ids, float("-inf"))
-            last_dt = dts[:, -1:]
-            dt_logits = o.dt_logits[:, -1].float().masked_fill(dt_range[None] < last_dt, float("-inf"))
-            if greedy:
-                nid = id_logits.argmax(-1)
-                ndt = dt_logits.argmax(-1)
-            else:
-                pi = torch.softmax(_filter_logits(id_logits, temperature, top_k, top_p), -1)
-                pd = torch.softmax(_filter_logits(dt_logits, temperature, top_k, top_p), -1)
-                nid = torch.multinomial(pi, 1, generator=gen).squeeze(-1)
-                ndt = torch.multinomial(pd, 1, generator=gen).squeeze(-1)
-            nid = torch.where(done, torch.full_like(nid, tokenizer.pad_token_id), nid)
-            ndt = torch.where(done, torch.zeros_like(ndt), ndt)
-            ids = torch.cat([ids, nid[:, None]], 1)
-            dts = torch.cat([dts, ndt[:, None]], 1)
-            done = done | (nid == tokenizer.eos_token_id)
-            if bool(done.all()):
-                break
-        n_capped += int((~done).sum())
-        ids_np, dts_np = ids.cpu().numpy(), dts.cpu().numpy()
-        for r in range(bsz):
-            t, u = tokenizer.decode_window(ids_np[r], dts_np[r], starts[b0 + r])
-            out_t.append(t)
-            out_u.append(np.asarray([token_to_unit[int(x)] for x in u], dtype=np.int64))
-        bar.update(bsz)
+    # results per (repeat, window)
+    gen_t = [[np.zeros(0)] * n for _ in range(num_samples)]
+    gen_tok = [[np.zeros(0, dtype=np.int64)] * n for _ in range(num_samples)]
+    n_past_rec = np.zeros((num_samples, n), dtype=np.int64)
+    n_past_gen = np.zeros((num_samples, n), dtype=np.int64)
+    n_capped = 0
+
+    def clip_of(i):
+        return None if clips is None or np.isnan(clips[i]) else float(clips[i])
+
+    def run_rows(pasts):
+        """Sample rows given their tokenized pasts; yields (ids, dts, capped) numpy per row."""
+        nonlocal n_capped
+        rows = []
+        for b0 in range(0, len(pasts), batch_size):
+            chunk = pasts[b0:b0 + batch_size]
+            batch = collate([{"input_ids": [tokenizer.bos_token_id], "dt_ids": [0], "past_input_ids": p,
+                              "past_dt_ids": d} for p, d in chunk])
+            ids, dts, capped = sample_window_tokens(
+                model, batch["past_input_ids"].to(device), batch["past_dt_ids"].to(device),
+                batch["past_attention_mask"].to(device), allowed_ids, settings, gen,
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id, max_spikes=max_spikes, min_spikes=min_spikes,
+                use_cache=use_cache,
+            )
+            n_capped += int(capped.sum())
+            ids_np, dts_np = ids.cpu().numpy(), dts.cpu().numpy()
+            rows.extend(zip(ids_np, dts_np))
+            bar.update(len(chunk))
+        return rows
+
+    def store(r, i, ids_row, dts_row):
+        t, toks = tokenizer.decode_window(ids_row, dts_row, starts[i])
+        gen_t[r][i] = np.asarray(t, dtype=np.float64)
+        gen_tok[r][i] = np.asarray(toks, dtype=np.int64)
+
+    bar = tqdm(total=n * num_samples, desc=f"generating windows ({mode})", unit="win", disable=not progress)
+    if mode == "teacher_forced":
+        cols = tokenize_windows(recording, tokenizer, starts, clips)
+        for i in range(n):
+            lo = starts[i] - tokenizer.past_window
+            c = clip_of(i)
+            a, b = np.searchsorted(recording.spike_times, [lo if c is None else max(lo, c), starts[i]])
+            n_past_rec[:, i] = b - a
+        pasts = [(cols["past_input_ids"][i], cols["past_dt_ids"][i]) for _ in range(num_samples) for i in range(n)]
+        rows = run_rows(pasts)
+        for k, (ids_row, dts_row) in enumerate(rows):
+            store(k // n, k % n, ids_row, dts_row)
+    else:
+        chains = _chains(starts, clips, w)
+        depth = max((len(c) for c in chains), default=0)
+        for step in range(depth):
+            jobs, pasts = [], []
+            for ch in chains:
+                if step >= len(ch):
+                    continue
+                i, first = ch[step], ch[0]
+                lo = starts[i] - tokenizer.past_window
+                c = clip_of(i)
+                lo_c = lo if c is None else max(lo, c)
+                a, b = np.searchsorted(recording.spike_times, [lo_c, min(starts[first], starts[i])])
+                rec_t, rec_tok = recording.spike_times[a:b], spike_tokens[a:b]
+                for r in range(num_samples):
+                    prev = [j for j in ch[:step] if starts[j] + w > lo_c]
+                    g_t = np.concatenate([gen_t[r][j] for j in prev]) if prev else np.zeros(0)
+                    g_tok = np.concatenate([gen_tok[r][j] for j in prev]) if prev else np.zeros(0, dtype=np.int64)
+                    keep = g_t >= lo_c
+                    all_t = np.concatenate([rec_t, g_t[keep]])
+                    all_tok = np.concatenate([rec_tok, g_tok[keep]])
+                    enc = tokenizer.encode_window(all_t, all_tok, float(starts[i]), past_clip_start=c)
+                    n_past_rec[r, i] = len(rec_t)
+                    n_past_gen[r, i] = int(keep.sum())
+                    jobs.append((r, i))
+                    pasts.append((enc["past_input_ids"], enc["past_dt_ids"]))
+            rows = run_rows(pasts)
+            for (r, i), (ids_row, dts_row) in zip(jobs, rows):
+                store(r, i, ids_row, dts_row)
     bar.close()
     if model_was_training:
         model.train()
-    times = np.concatenate(out_t) if out_t else np.zeros(0)
-    units = np.concatenate(out_u) if out_u else np.zeros(0, dtype=np.int64)
+
+    order = np.argsort(starts, kind="stable")
     sup = np.stack([starts[order], np.round(starts[order] + w, 9)], 1) if n else np.zeros((0, 2))
     if n > 1:  # float round-off: a window ends where the next begins, never after
         sup[:-1, 1] = np.minimum(sup[:-1, 1], sup[1:, 0])
-    gen_rec = SpikeRecording.from_unsorted(
-        times,
-        units,
-        unit_names=list(recording.unit_names),
-        unit_areas=list(recording.unit_areas),
-        time_domain=(float(sup[0, 0]), float(sup[-1, 1])) if n else None,
-        session=f"{recording.session}-generated",
-        time_support=sup,
-    )
-    gen_rec.generation_stats = {"n_windows": int(n), "n_capped_windows": int(n_capped)}
-    return gen_rec
+    seconds = time.perf_counter() - t_start
+    out = []
+    total = sum(int(sum(len(x) for x in gen_t[r])) for r in range(num_samples))
+    for r in range(num_samples):
+        times = np.concatenate(gen_t[r]) if n else np.zeros(0)
+        toks = np.concatenate(gen_tok[r]) if n else np.zeros(0, dtype=np.int64)
+        rec = SpikeRecording.from_unsorted(
+            times,
+            token_to_unit[toks],
+            unit_names=list(recording.unit_names),
+            unit_areas=list(recording.unit_areas),
+            time_domain=(float(sup[0, 0]), float(sup[-1, 1])) if n else None,
+            session=f"{recording.session}-generated" + (f"-sample{r}" if num_samples > 1 else ""),
+            time_support=sup,
+        )
+        rec.generation_stats = {
+            "n_windows": int(n),
+            "n_capped_windows": int(n_capped),
+            "mode": mode,
+            "use_cache": bool(use_cache),
+            "n_spikes": int(total),
+            "seconds": float(seconds),
+            "spikes_per_second": float(total / seconds) if seconds > 0 else float("nan"),
+            "n_past_recorded": n_past_rec[r].tolist(),
+            "n_past_generated": n_past_gen[r].tolist(),
+        }
+        out.append(rec)
+    return out[0] if num_samples == 1 else out
 
 
 def load_pretrained(model_dir):
@@ -228,4 +503,4 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     )
 
 
-__all__ = ["generate_spikes", "generate_split", "load_pretrained"]
+__all__ = ["MODES", "SamplingSettings", "generate_spikes", "generate_split", "load_pretrained", "sample_window_tokens"]

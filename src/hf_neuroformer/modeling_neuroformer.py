@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.activations import ACT2FN
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
@@ -53,6 +54,15 @@ def _additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(allowed, zero, neg)
 
 
+def _as_additive(mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """A bool allowed-mask, an additive float mask or None -> additive mask of ``dtype`` (or None)."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        return _additive_mask(mask, dtype)
+    return mask if mask.dtype == dtype else mask.to(dtype)
+
+
 class NeuroformerTemporalEmbedding(nn.Module):
     """Sinusoidal features of a time in seconds, projected to ``hidden_size``.
 
@@ -70,14 +80,21 @@ class NeuroformerTemporalEmbedding(nn.Module):
     def angular_frequencies(self, device) -> torch.Tensor:
         """``(num_frequencies,)`` float32 angular frequencies, rad/s.
 
-        Computed on the fly, not stored as a buffer: transformers 5 builds models on the meta
-        device and leaves non-persistent buffers uninitialised after ``from_pretrained``.
+        Computed on first use per device and kept as a plain attribute, not a buffer:
+        transformers 5 builds models on the meta device and leaves non-persistent buffers
+        uninitialised after ``from_pretrained``.
         """
+        cached = self.__dict__.get("_freq_cache")
+        if cached is not None and cached.device == torch.device(device):
+            return cached
         periods = torch.logspace(
             math.log10(self.max_period), math.log10(self.min_period), self.num_frequencies,
             dtype=torch.float64, device=device,
         )
-        return (2 * math.pi / periods).float()
+        freqs = (2 * math.pi / periods).float()
+        if freqs.device.type != "meta":
+            self.__dict__["_freq_cache"] = freqs
+        return freqs
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         phase = t.float().unsqueeze(-1) * self.angular_frequencies(t.device)
@@ -110,14 +127,38 @@ class NeuroformerAttention(nn.Module):
         allowed: torch.Tensor,
         kv: Optional[torch.Tensor] = None,
         output_attentions: bool = False,
+        cache: Optional[EncoderDecoderCache] = None,
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """hidden_states ``(B, Q, hidden)``; allowed ``(B, 1, Q, K)`` bool; kv ``(B, K, hidden)``."""
+        """Attend from ``hidden_states`` to itself (``kv`` None) or to ``kv`` (cross-attention).
+
+        Args:
+            hidden_states: ``(B, Q, hidden)`` queries (the new tokens only when ``cache`` holds
+                earlier ones).
+            allowed: ``(B, 1, Q, K)`` bool, True where query ``q`` may attend to key ``k`` (or the
+                same as an additive float mask, or None for no mask); ``K`` counts the cached keys
+                too.
+            kv: ``(B, K, hidden)`` past-window encoding for cross-attention.
+            cache: decoder KV cache. Self-attention appends this step's keys/values to
+                ``cache.self_attention_cache``; cross-attention projects ``kv`` once and reuses
+                the stored keys/values at every later step (``cache.is_updated``).
+        """
         b, q_len, _ = hidden_states.shape
-        src = hidden_states if kv is None else kv
-        k_len = src.shape[1]
         q = self.q_proj(hidden_states).view(b, q_len, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(src).view(b, k_len, self.num_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(src).view(b, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+        is_cross = kv is not None
+        if is_cross and cache is not None and cache.is_updated.get(self.layer_idx, False):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]
+            k, v = layer.keys, layer.values
+        else:
+            src = hidden_states if kv is None else kv
+            k_len = src.shape[1]
+            k = self.k_proj(src).view(b, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+            v = self.v_proj(src).view(b, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+            if cache is not None:
+                if is_cross:
+                    k, v = cache.cross_attention_cache.update(k, v, self.layer_idx)
+                    cache.is_updated[self.layer_idx] = True
+                else:
+                    k, v = cache.self_attention_cache.update(k, v, self.layer_idx)
         impl = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
         fn: Callable = eager_attention_forward if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
         out, weights = fn(
@@ -125,7 +166,7 @@ class NeuroformerAttention(nn.Module):
             q,
             k,
             v,
-            _additive_mask(allowed, q.dtype),
+            _as_additive(allowed, q.dtype),
             scaling=self.scaling,
             dropout=self.attention_dropout if self.training else 0.0,
         )
@@ -176,10 +217,12 @@ class NeuroformerDecoderLayer(nn.Module):
         self.mlp = NeuroformerMLP(config)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
-    def forward(self, x, self_allowed, past, cross_allowed, output_attentions=False):
-        a, w_self = self.self_attn(self.ln_self(x), self_allowed, output_attentions=output_attentions)
+    def forward(self, x, self_allowed, past, cross_allowed, output_attentions=False, cache=None):
+        a, w_self = self.self_attn(self.ln_self(x), self_allowed, output_attentions=output_attentions, cache=cache)
         x = x + self.dropout(a)
-        c, w_cross = self.cross_attn(self.ln_cross(x), cross_allowed, kv=past, output_attentions=output_attentions)
+        c, w_cross = self.cross_attn(
+            self.ln_cross(x), cross_allowed, kv=past, output_attentions=output_attentions, cache=cache
+        )
         x = x + self.dropout(c)
         x = x + self.mlp(self.ln_mlp(x))
         return x, w_self, w_cross
@@ -196,10 +239,13 @@ class NeuroformerModelOutput(ModelOutput):
         attentions: decoder self-attention weights ``(batch, heads, seq_len, seq_len)`` per layer.
         cross_attentions: ``(batch, heads, seq_len, past_len)`` per layer.
         past_attentions: past-encoder self-attention weights per layer.
+        cache: the decoder KV cache (self-attention keys/values of every token so far, and the
+            cross-attention keys/values of the past window) when ``use_cache=True``.
     """
 
     last_hidden_state: Optional[torch.FloatTensor] = None
     past_hidden_state: Optional[torch.FloatTensor] = None
+    cache: Optional[EncoderDecoderCache] = None
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
@@ -216,6 +262,7 @@ class NeuroformerPreTrainingOutput(ModelOutput):
         dt_loss: mean cross-entropy (nats) of the next dt bin over labelled positions.
         logits: ``(batch, seq_len, vocab_size)`` next-unit-id logits at each position.
         dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position.
+        cache: the decoder KV cache when ``use_cache=True`` (see :class:`NeuroformerModelOutput`).
     """
 
     loss: Optional[torch.FloatTensor] = None
@@ -224,6 +271,7 @@ class NeuroformerPreTrainingOutput(ModelOutput):
     logits: Optional[torch.FloatTensor] = None
     dt_logits: Optional[torch.FloatTensor] = None
     past_hidden_state: Optional[torch.FloatTensor] = None
+    cache: Optional[EncoderDecoderCache] = None
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
@@ -281,6 +329,46 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         """Past bin ids -> seconds relative to the current window start (negative)."""
         return (past_dt_ids.float() + 0.5) * self.config.dt_resolution - self.config.past_window
 
+    def embed_current(self, input_ids: torch.LongTensor, dt_ids: torch.LongTensor, positions: torch.LongTensor):
+        """Input embedding of current-window tokens: unit + position + temporal (dt in seconds).
+
+        Args:
+            input_ids / dt_ids: ``(batch, seq_len)`` int64.
+            positions: ``(seq_len,)`` int64 token positions in the window (offset by the cache).
+
+        Returns:
+            ``(batch, seq_len, hidden_size)``.
+        """
+        x = (
+            self.unit_embeddings(input_ids)
+            + self.position_embeddings(positions)[None]
+            + self.temporal_embedding(self.current_times(dt_ids))
+        )
+        return self.embed_dropout(x)
+
+    def decode(self, x, self_mask, past_hidden_state, cross_mask, cache=None, output_attentions=False):
+        """Run the decoder layers and the final LayerNorm.
+
+        Args:
+            x: ``(batch, seq_len, hidden)`` embedded current-window tokens (:meth:`embed_current`).
+            self_mask: ``(batch, 1, seq_len, cache_len + seq_len)`` bool allowed-mask or additive
+                float mask for the causal self-attention.
+            past_hidden_state: ``(batch, past_len, hidden)`` from :meth:`encode_past`.
+            cross_mask: ``(batch, 1, seq_len or 1, past_len)`` mask for the cross-attention.
+            cache: optional :class:`~transformers.EncoderDecoderCache`, updated in place.
+
+        Returns:
+            ``(hidden (batch, seq_len, hidden), per-layer inputs/outputs, self-attention weights,
+            cross-attention weights)`` (weights are None unless ``output_attentions``).
+        """
+        hiddens, attns, cross = [x], [], []
+        for layer in self.layers:
+            x, w_s, w_c = layer(x, self_mask, past_hidden_state, cross_mask, output_attentions, cache)
+            hiddens.append(x)
+            attns.append(w_s)
+            cross.append(w_c)
+        return self.norm(x), hiddens, attns, cross
+
     def encode_past(
         self,
         past_input_ids: torch.LongTensor,
@@ -320,9 +408,12 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         past_dt_ids: Optional[torch.LongTensor] = None,
         past_attention_mask: Optional[torch.Tensor] = None,
         past_hidden_state: Optional[torch.Tensor] = None,
+        cache: Optional[EncoderDecoderCache] = None,
+        use_cache: bool = False,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         return_dict: Optional[bool] = None,
+        past_key_values: Optional[EncoderDecoderCache] = None,
     ) -> NeuroformerModelOutput:
         """Run the network.
 
@@ -335,18 +426,46 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 tokens (BOS first); needed unless ``past_hidden_state`` is given.
             past_hidden_state: ``(batch, past_len, hidden)`` output of :meth:`encode_past`, to
                 reuse the past encoding across generation steps.
+            cache: an :class:`~transformers.EncoderDecoderCache` holding the keys/values of the
+                tokens already seen (transformers' cache convention; ``past_key_values`` is
+                accepted as the older name). ``input_ids`` / ``dt_ids`` are then only the new
+                tokens, and ``attention_mask``, if given, covers cached + new tokens
+                ``(batch, cache_len + seq_len)`` (None: every cached token is real).
+            use_cache: return the cache in ``output.cache`` (a new one is made when ``cache`` is
+                None), so the next call feeds only the next token.
             output_attentions: return attention weights (switches attention to eager).
 
         Raises:
-            ValueError: if ids fall outside the vocabulary / dt range, or if the past is missing.
+            ValueError: if ids fall outside the vocabulary / dt range, the window grows past
+                ``max_window_length``, the attention mask has the wrong length, or the past is
+                missing.
         """
         cfg = self.config
-        if input_ids.shape[1] > cfg.max_window_length:
-            raise ValueError(f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens, got {input_ids.shape[1]}")
+        if cache is None:
+            cache = past_key_values
+        if cache is None and use_cache:
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        offset = cache.get_seq_length() if cache is not None else 0
+        b, t = input_ids.shape
+        if offset + t > cfg.max_window_length:
+            raise ValueError(
+                f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens in a window, got "
+                f"{offset + t}" + (f" ({offset} cached + {t} new)" if offset else "")
+            )
         self._check_ids("input_ids", input_ids, cfg.vocab_size)
         self._check_ids("dt_ids", dt_ids, cfg.num_dt_bins)
+        new_real = input_ids.ne(cfg.pad_token_id)
         if attention_mask is None:
-            attention_mask = input_ids.ne(cfg.pad_token_id)
+            attention_mask = new_real
+            if offset:
+                attention_mask = torch.cat(
+                    [torch.ones(b, offset, dtype=torch.bool, device=input_ids.device), new_real], 1
+                )
+        elif attention_mask.shape[1] != offset + t:
+            raise ValueError(
+                f"attention_mask: expected (batch, {offset + t}) covering {offset} cached + {t} new tokens, "
+                f"got {tuple(attention_mask.shape)}"
+            )
         past_attns = None
         if past_hidden_state is None:
             if past_input_ids is None or past_dt_ids is None:
@@ -359,32 +478,24 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         elif past_attention_mask is None:
             past_attention_mask = torch.ones(past_hidden_state.shape[:2], dtype=torch.bool, device=input_ids.device)
 
-        b, t = input_ids.shape
-        pos = torch.arange(t, device=input_ids.device)
-        x = (
-            self.unit_embeddings(input_ids)
-            + self.position_embeddings(pos)[None]
-            + self.temporal_embedding(self.current_times(dt_ids))
-        )
-        x = self.embed_dropout(x)
+        pos = torch.arange(offset, offset + t, device=input_ids.device)
+        x = self.embed_current(input_ids, dt_ids, pos)
         am = attention_mask.bool()
-        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        key_pos = torch.arange(offset + t, device=x.device)
+        causal = key_pos[None, :] <= pos[:, None]  # (t, offset + t)
+        itself = key_pos[None, :] == pos[:, None]
         # a query may see itself even when padded, so no row is fully masked
-        self_allowed = (causal[None] & am[:, None, :]) | torch.eye(t, dtype=torch.bool, device=x.device)[None]
-        self_allowed = self_allowed[:, None]
+        self_allowed = ((causal[None] & am[:, None, :]) | itself[None])[:, None]
         pm = past_attention_mask.bool()
         cross_allowed = pm[:, None, None, :].expand(-1, 1, t, -1)
 
-        hiddens, attns, cross = [x], [], []
-        for layer in self.layers:
-            x, w_s, w_c = layer(x, self_allowed, past_hidden_state, cross_allowed, output_attentions)
-            hiddens.append(x)
-            attns.append(w_s)
-            cross.append(w_c)
-        x = self.norm(x)
+        x, hiddens, attns, cross = self.decode(
+            x, self_allowed, past_hidden_state, cross_allowed, cache=cache, output_attentions=output_attentions
+        )
         return NeuroformerModelOutput(
             last_hidden_state=x,
             past_hidden_state=past_hidden_state,
+            cache=cache if (use_cache or cache is not None) else None,
             hidden_states=tuple(hiddens) if output_hidden_states else None,
             attentions=tuple(attns) if output_attentions else None,
             cross_attentions=tuple(cross) if output_attentions else None,
@@ -445,9 +556,12 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         past_hidden_state: Optional[torch.Tensor] = None,
         labels: Optional[torch.LongTensor] = None,
         dt_labels: Optional[torch.LongTensor] = None,
+        cache: Optional[EncoderDecoderCache] = None,
+        use_cache: bool = False,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         return_dict: Optional[bool] = None,
+        past_key_values: Optional[EncoderDecoderCache] = None,
     ) -> NeuroformerPreTrainingOutput:
         """Next-spike prediction.
 
@@ -468,6 +582,8 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             past_dt_ids=past_dt_ids,
             past_attention_mask=past_attention_mask,
             past_hidden_state=past_hidden_state,
+            cache=cache if cache is not None else past_key_values,
+            use_cache=use_cache,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
@@ -487,6 +603,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             logits=logits,
             dt_logits=dt_logits,
             past_hidden_state=out.past_hidden_state,
+            cache=out.cache,
             hidden_states=out.hidden_states,
             attentions=out.attentions,
             cross_attentions=out.cross_attentions,
