@@ -1,0 +1,175 @@
+"""Held-out log-likelihood of recorded windows under the model, and bits per spike.
+
+The model's probability of one current window is the probability of its token sequence
+``BOS, spike_1, ..., spike_n, EOS`` (spikes ordered by dt bin, then unit, as the tokenizer
+writes them):
+
+    log P(window) = sum_{i=1..n+1} log p_id(token_i | prefix) + sum_{i=1..n} log p_dt(dt_i | prefix)
+
+with both heads read at the previous position and the same restrictions the generator applies:
+unit ids limited to the recording's units plus EOS, and dt limited to bins at or after the
+previous spike's bin (renormalised). This is exactly the distribution
+:func:`~hf_neuroformer.generation.generate_spikes` samples from at temperature 1. A window whose
+spikes did not fit in ``max_window_length`` tokens has no complete sequence; it is left out and
+counted.
+
+Bits per spike compares that with independent homogeneous Poisson processes per unit at the
+same dt resolution (:mod:`hf_neuroformer.metrics.bits_per_spike` gives the derivation and why
+both models score the same outcome space): ``(LL_model - LL_poisson) / (n_spikes ln 2)``
+(Pei et al. 2021, Neural Latents Benchmark, "bits per spike").
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .recording import SpikeRecording
+from .tokenization_neuroformer import NeuroformerTokenizer
+from .windows import NeuroformerCollator, tokenize_windows
+
+
+@torch.no_grad()
+def window_log_likelihoods(
+    model,
+    tokenizer: NeuroformerTokenizer,
+    recording: SpikeRecording,
+    window_starts: Sequence[float],
+    *,
+    past_clip_starts: Optional[Sequence[float]] = None,
+    batch_size: int = 64,
+) -> Dict[str, np.ndarray]:
+    """Log-probability (nats) of each recorded current window under the model (teacher-forced past).
+
+    Args:
+        model: a :class:`NeuroformerForPreTraining`.
+        tokenizer: its tokenizer.
+        recording: the recording whose windows are scored.
+        window_starts: ``(n_windows,)`` starts, s.
+        past_clip_starts: optional per-window clip of the past (trial starts), s.
+        batch_size: windows per forward pass.
+
+    Returns:
+        dict of ``(n_windows,)`` arrays: ``log_likelihood`` (float64 nats; NaN for truncated
+        windows), ``id_log_likelihood`` and ``dt_log_likelihood`` (its two parts),
+        ``n_spikes`` (int64, spikes in the window) and ``truncated`` (bool, the window held
+        more than ``max_window_length - 2`` spikes).
+    """
+    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
+    cols = tokenize_windows(recording, tokenizer, starts, clips)
+    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    cfg = model.config
+    allowed = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
+    allowed[torch.as_tensor(tokenizer.unit_token_ids(recording), device=device)] = True
+    allowed[tokenizer.eos_token_id] = True
+    dt_range = torch.arange(cfg.num_dt_bins, device=device)
+    n = len(starts)
+    id_ll = np.zeros(n)
+    dt_ll = np.zeros(n)
+    for b0 in range(0, n, batch_size):
+        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids")}
+                for i in range(b0, min(n, b0 + batch_size))]
+        batch = {k: v.to(device) for k, v in collate(rows).items()}
+        out = model(
+            input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
+            past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
+            past_attention_mask=batch["past_attention_mask"],
+        )
+        ids, dts = batch["input_ids"], batch["dt_ids"]
+        id_logp = torch.log_softmax(out.logits[:, :-1].float().masked_fill(~allowed, float("-inf")), -1)
+        dt_logits = out.dt_logits[:, :-1].float().masked_fill(dt_range[None, None] < dts[:, :-1, None], float("-inf"))
+        dt_logp = torch.log_softmax(dt_logits, -1)
+        nxt, nxt_dt = ids[:, 1:], dts[:, 1:]
+        real = nxt.ne(tokenizer.pad_token_id)
+        spike = real & nxt.ne(tokenizer.eos_token_id)
+        tok_lp = id_logp.gather(-1, nxt.clamp(min=0)[..., None])[..., 0].masked_fill(~real, 0.0)
+        dt_lp = dt_logp.gather(-1, nxt_dt[..., None])[..., 0].masked_fill(~spike, 0.0)
+        id_ll[b0:b0 + len(rows)] = tok_lp.sum(1).double().cpu().numpy()
+        dt_ll[b0:b0 + len(rows)] = dt_lp.sum(1).double().cpu().numpy()
+    if was_training:
+        model.train()
+    truncated = np.asarray(cols["n_truncated"], dtype=np.int64) > 0
+    total = id_ll + dt_ll
+    total[truncated] = np.nan
+    return {
+        "log_likelihood": total,
+        "id_log_likelihood": np.where(truncated, np.nan, id_ll),
+        "dt_log_likelihood": np.where(truncated, np.nan, dt_ll),
+        "n_spikes": np.asarray(cols["n_spikes"], dtype=np.int64),
+        "truncated": truncated,
+    }
+
+
+def split_bits_per_spike(
+    model,
+    tokenizer: NeuroformerTokenizer,
+    recording: SpikeRecording,
+    plan,
+    split: str = "test",
+    fit_split: str = "train",
+    batch_size: int = 64,
+) -> Dict[str, float]:
+    """Held-out bits per spike of the model against a homogeneous Poisson null.
+
+    The model scores each window of ``split`` (teacher-forced past, trial-clipped in trial
+    mode) with :func:`window_log_likelihoods`; the null is one homogeneous Poisson process per
+    unit with its rate fitted on the ``fit_split`` windows
+    (:func:`~hf_neuroformer.metrics.poisson_rates_from_windows`), scored on the same dt bins
+    (:func:`~hf_neuroformer.metrics.homogeneous_poisson_log_likelihood`). Truncated windows
+    are left out of both sides and counted.
+
+    Args:
+        model, tokenizer: a trained model and its tokenizer.
+        recording: the recording the model was trained on.
+        plan: its :class:`~hf_neuroformer.windows.SplitPlan`.
+        split: windows to score; fit_split: windows the null's rates are fitted on.
+
+    Returns:
+        dict with ``bits_per_spike``, ``model_log_likelihood_nats`` and
+        ``null_log_likelihood_nats`` (sums over the scored windows), ``n_spikes``,
+        ``n_windows``, ``n_windows_truncated``.
+
+    Raises:
+        ValueError: an unknown split, or a split without windows.
+    """
+    from .metrics.bits_per_spike import (
+        bits_per_spike,
+        homogeneous_poisson_log_likelihood,
+        poisson_rates_from_windows,
+    )
+    from .windows import window_starts_for_split
+
+    for name, value in (("split", split), ("fit_split", fit_split)):
+        if value not in plan.segments:
+            raise ValueError(f"{name}: expected one of {sorted(plan.segments)}, got {value!r}")
+    cfg = model.config
+    starts, clips = window_starts_for_split(plan, split, cfg)
+    fit_starts, _ = window_starts_for_split(plan, fit_split, cfg)
+    if len(starts) == 0 or len(fit_starts) == 0:
+        raise ValueError(f"split {split!r} / fit_split {fit_split!r}: expected windows in both, got {len(starts)} / {len(fit_starts)}")
+    ll = window_log_likelihoods(
+        model, tokenizer, recording, starts, past_clip_starts=clips if plan.mode == "trials" else None,
+        batch_size=batch_size,
+    )
+    keep = ~ll["truncated"]
+    rates = poisson_rates_from_windows(recording, fit_starts, cfg.current_window)
+    null = homogeneous_poisson_log_likelihood(recording, starts[keep], cfg.current_window, cfg.dt_resolution, rates)
+    model_ll = ll["log_likelihood"][keep]
+    n_spk = ll["n_spikes"][keep]
+    return {
+        "bits_per_spike": float(bits_per_spike(model_ll, null, n_spk)),
+        "model_log_likelihood_nats": float(model_ll.sum()),
+        "null_log_likelihood_nats": float(null.sum()),
+        "n_spikes": int(n_spk.sum()),
+        "n_windows": int(keep.sum()),
+        "n_windows_truncated": int((~keep).sum()),
+    }
+
+
+__all__ = ["split_bits_per_spike", "window_log_likelihoods"]

@@ -1,0 +1,75 @@
+"""Window log-likelihoods and bits per spike (model side)."""
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.likelihood import split_bits_per_spike, window_log_likelihoods
+from hf_neuroformer.windows import plan_splits
+
+
+@pytest.fixture(scope="module")
+def small():
+    rec = nf.simulate_coupled_network(n_units=4, duration=60.0, seed=5).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=16,
+                               max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    return rec, tok, model, cfg
+
+
+def test_empty_window_probability_matches_generation_frequency(small):
+    """The scorer and the generator describe the same distribution: P(empty window) = exp(LL)."""
+    rec, tok, model, _ = small
+    s = 30.0
+    keep = (rec.spike_times < s) | (rec.spike_times >= s + 0.1)
+    empty = nf.SpikeRecording(spike_times=rec.spike_times[keep], unit_ids=rec.unit_ids[keep],
+                              unit_names=rec.unit_names, time_domain=rec.time_domain, session=rec.session)
+    ll = window_log_likelihoods(model, tok, empty, [s])
+    assert ll["n_spikes"][0] == 0 and not ll["truncated"][0]
+    p_empty = float(np.exp(ll["log_likelihood"][0]))
+    n = 3000
+    reps = nf.generate_spikes(model, tok, empty, [s], num_samples=n, batch_size=1000, seed=0, progress=False)
+    freq = np.mean([r.n_spikes == 0 for r in reps])
+    se = np.sqrt(p_empty * (1 - p_empty) / n)
+    assert 0.02 < p_empty < 0.98
+    assert abs(freq - p_empty) < 4 * se, (freq, p_empty, se)
+
+
+def test_window_log_likelihood_parts_and_truncation(small):
+    rec, tok, model, _ = small
+    starts = 10.0 + 0.1 * np.arange(50)
+    ll = window_log_likelihoods(model, tok, rec, starts, batch_size=7)
+    ok = ~ll["truncated"]
+    assert ok.all()
+    np.testing.assert_allclose(ll["log_likelihood"], ll["id_log_likelihood"] + ll["dt_log_likelihood"])
+    assert np.all(ll["log_likelihood"] < 0)
+    # batching does not change the scores
+    ll2 = window_log_likelihoods(model, tok, rec, starts, batch_size=50)
+    np.testing.assert_allclose(ll["log_likelihood"], ll2["log_likelihood"], rtol=1e-5)
+    # a window with more spikes than the token budget is reported truncated, not scored
+    dense_t = np.sort(np.concatenate([rec.spike_times, 40.0 + np.linspace(0.001, 0.099, 30)]))
+    dense_u = np.concatenate([rec.unit_ids, np.zeros(30, dtype=np.int64)])[np.argsort(
+        np.concatenate([rec.spike_times, 40.0 + np.linspace(0.001, 0.099, 30)]), kind="stable")]
+    dense = nf.SpikeRecording(spike_times=dense_t, unit_ids=dense_u, unit_names=rec.unit_names,
+                              time_domain=rec.time_domain, session=rec.session)
+    llt = window_log_likelihoods(model, tok, dense, [40.0, 41.0])
+    assert llt["truncated"].tolist() == [True, False] and np.isnan(llt["log_likelihood"][0])
+
+
+def test_split_bits_per_spike_is_consistent(small):
+    rec, tok, model, cfg = small
+    plan = plan_splits(rec, cfg)
+    out = split_bits_per_spike(model, tok, rec, plan, "test")
+    assert out["n_windows"] > 0 and out["n_spikes"] > 0
+    expected = (out["model_log_likelihood_nats"] - out["null_log_likelihood_nats"]) / (out["n_spikes"] * np.log(2))
+    assert out["bits_per_spike"] == pytest.approx(expected)
+    # an untrained model is worse than the rate-matched Poisson null
+    assert out["bits_per_spike"] < 0
+    with pytest.raises(ValueError, match="split"):
+        split_bits_per_spike(model, tok, rec, plan, "holdout")
