@@ -433,3 +433,19 @@ def test_shared_path_skips_or_fails(monkeypatch, tmp_path):
         shared_path("absent.nwb")
     (tmp_path / "present.npz").write_bytes(b"")
     assert shared_path("present.npz") == tmp_path / "present.npz"
+
+
+def test_select_units_keeps_their_spikes_and_renumbers(shared_data):
+    from hf_neuroformer.io import load_recording
+
+    rec = load_recording(shared_data("steinmetz2019_spcount/NS_sp_count.mat"))
+    sub = rec.select_units([10, 3, "unit500"])
+    assert sub.unit_names == ["unit10", "unit3", "unit500"]
+    for new, old in enumerate([10, 3, 500]):
+        np.testing.assert_array_equal(sub.spike_times[sub.unit_ids == new], rec.spike_times[rec.unit_ids == old])
+    assert sub.n_spikes == sum(int(np.sum(rec.unit_ids == u)) for u in (10, 3, 500))
+    np.testing.assert_array_equal(sub.trials, rec.trials)
+    assert sub.time_domain == rec.time_domain
+    for bad, msg in [([], "empty"), ([3, 3], "repeats"), ([806], "outside"), (["nope"], "not a unit name")]:
+        with pytest.raises(ValueError, match=msg):
+            rec.select_units(bad)

@@ -337,6 +337,55 @@ class SpikeRecording:
             time_support=support,
         )
 
+    def select_units(self, units) -> "SpikeRecording":
+        """The spikes of a subset of units, renumbered ``0..len(units)-1`` in the order given.
+
+        Args:
+            units: unit indices (``int``) or unit names (``str``), no repeats.
+
+        Returns:
+            A :class:`SpikeRecording` with the same clock, trials, epochs, behaviour, stimulus and
+            time support, and only these units (names and areas kept).
+
+        Raises:
+            ValueError: a name or index that is not a unit of this recording, a repeated unit,
+                or an empty selection.
+        """
+        sel = list(units)
+        if not sel:
+            raise ValueError("units: expected at least one unit, got an empty selection")
+        index = {n: i for i, n in enumerate(self.unit_names)}
+        idx = []
+        for u in sel:
+            if isinstance(u, str):
+                if u not in index:
+                    raise ValueError(f"units: {u!r} is not a unit name of this recording ({self.n_units} units)")
+                idx.append(index[u])
+            else:
+                i = int(u)
+                if not 0 <= i < self.n_units:
+                    raise ValueError(f"units: index {i} is outside [0, {self.n_units})")
+                idx.append(i)
+        if len(set(idx)) != len(idx):
+            raise ValueError("units: expected each unit once, got repeats")
+        new_id = np.full(self.n_units, -1, dtype=np.int64)
+        new_id[idx] = np.arange(len(idx))
+        keep = new_id[self.unit_ids] >= 0
+        return SpikeRecording(
+            spike_times=self.spike_times[keep],
+            unit_ids=new_id[self.unit_ids[keep]],
+            unit_names=[self.unit_names[i] for i in idx],
+            unit_areas=[self.unit_areas[i] for i in idx],
+            time_domain=self.time_domain,
+            epochs=dict(self.epochs),
+            trials=None if self.trials is None else self.trials.copy(),
+            trial_info={k: np.asarray(v).copy() for k, v in self.trial_info.items()},
+            behaviour=dict(self.behaviour),
+            stimulus=self.stimulus,
+            session=self.session,
+            time_support=None if self.time_support is None else self.time_support.copy(),
+        )
+
     def select_epoch(self, name: str) -> "SpikeRecording":
         """Restrict to a named epoch (or interval) of :attr:`epochs`.
 
