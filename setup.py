@@ -9,6 +9,9 @@ setup(
     long_description_content_type="text/markdown",
     package_dir={"": "src"},
     packages=find_packages("src"),
+    # the evaluate metric modules are loaded by path (hf_neuroformer.metrics.load_metric), not
+    # imported as packages, so they ship as package data (in the wheel and in the sdist)
+    package_data={"hf_neuroformer.metrics": ["evaluate_modules/*/*.py"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4",

@@ -1,19 +1,50 @@
-"""Fidelity metrics and count-based token baselines on hand-built data with hand-computed answers."""
+"""Fidelity metrics, bits per spike and count-based token baselines.
+
+Hand-built data with hand-computed answers first; then the Steinmetz et al. 2019 subset against
+shuffled, jittered and thinned copies; then the offline ``evaluate`` modules, the figure and the
+``neuroformer evaluate`` command.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from hf_neuroformer import SpikeRecording
+from hf_neuroformer import NeuroformerTokenizer, SpikeRecording
+from hf_neuroformer.io import from_binned_counts, write_nwb
 from hf_neuroformer.metrics import (
+    METRIC_NAMES,
+    BitsPerSpikeInputError,
+    FidelityInputError,
     TokenBaselines,
+    UnknownMetricError,
     binned_count_correlation,
+    bits_per_spike,
     compare_recordings,
+    dt_bin_widths,
+    evaluate_module_path,
+    fano_factor,
     firing_rate_correlation,
+    homogeneous_poisson_log_likelihood,
+    interspike_intervals,
+    isi_distance,
+    load_metric,
+    pairwise_correlation_structure,
+    poisson_rates_from_windows,
+    psth_correlation,
+    support_segments,
+    trial_psth,
     unit_id_f1,
+    usable_trials,
+    window_spike_counts,
 )
 
 NAMES = ["a", "b", "c"]
@@ -245,3 +276,512 @@ def test_token_baselines_edge_cases():
         tb.score([{"input_ids": [1, 6, 2], "dt_ids": [0, 0, 0], "past_input_ids": [1]}])
     empty = tb.score([{"input_ids": [1, 2], "dt_ids": [0, 0], "past_input_ids": [1, 3]}])
     assert empty["n_spike_tokens"] == 0 and math.isnan(empty["unigram_id_nll"])
+
+
+# =========================================================================== fidelity suite
+# hand-built cases first, then real data (Steinmetz et al. 2019 subset) against shuffled and
+# jittered copies, then the evaluate modules, the figure and the CLI.
+def spikes_from_counts(counts, edges):
+    """(time, unit) pairs: ``counts[u][k]`` spikes of unit ``u`` spread inside bin ``k`` of ``edges``."""
+    out = []
+    for u, cs in counts.items():
+        for k, c in enumerate(cs):
+            a, b = edges[k], edges[k + 1]
+            out += [(a + (b - a) * (j + 1) / (c + 1), u) for j in range(c)]
+    return out
+
+
+# --------------------------------------------------------------------------- firing-rate ratios
+def test_firing_rate_ratios_by_hand():
+    # counts in the support (3 s): real (1, 2, 3), generated (3, 2, 1) -> ratios (3, 1, 1/3)
+    real = rec([(0.1, 0), (0.2, 1), (1.3, 1), (1.4, 2), (2.1, 2), (2.9, 2)], (0.0, 10.0))
+    gen = rec([(0.1, 0), (1.1, 0), (2.2, 0), (0.4, 1), (1.9, 1), (2.5, 2)], (0.0, 3.0), WINDOWS[:3])
+    out = firing_rate_correlation(real, gen)
+    np.testing.assert_allclose(out["rate_ratio_per_unit"], [3.0, 1.0, 1 / 3])
+    assert out["rate_ratio_median"] == pytest.approx(1.0)
+    assert out["rate_log2_ratio_mean_abs"] == pytest.approx(2 * math.log2(3) / 3)
+    assert out["n_units_silent_real_only"] == out["n_units_silent_generated_only"] == out["n_units_silent_both"] == 0
+    # real (0, 2, 3) vs generated (1, 0, 3): a silent in the recording, b silent in the generation
+    real2 = rec([(0.2, 1), (1.3, 1), (1.4, 2), (2.1, 2), (2.9, 2)], (0.0, 10.0))
+    gen2 = rec([(0.1, 0), (1.4, 2), (2.1, 2), (2.9, 2)], (0.0, 3.0), WINDOWS[:3])
+    out2 = firing_rate_correlation(real2, gen2)
+    assert out2["rate_ratio_per_unit"] == [None, 0.0, pytest.approx(1.0)]
+    assert out2["rate_ratio_median"] == pytest.approx(0.5)  # median of (0, 1): units active in the recording
+    assert out2["rate_log2_ratio_mean_abs"] == pytest.approx(0.0)  # only c is active in both
+    assert out2["n_units_silent_real_only"] == 1 and out2["n_units_silent_generated_only"] == 1
+    json.dumps(out2)  # JSON-serialisable
+
+
+# --------------------------------------------------------------------------- segments and ISIs
+def test_support_segments_merge_touching_windows_only():
+    sup = np.array([[0.0, 0.1], [0.1, 0.2], [0.2 + 5e-10, 0.3], [0.5, 0.6], [0.6, 0.7], [1.0, 1.1]])
+    np.testing.assert_allclose(support_segments(sup), [[0.0, 0.3], [0.5, 0.7], [1.0, 1.1]])
+    assert support_segments(np.zeros((0, 2))).shape == (0, 2)
+
+
+def test_isis_never_cross_a_gap_by_hand():
+    sup = np.array([[0.0, 1.0], [1.0, 2.0], [3.0, 4.0]])  # segments [0, 2) and [3, 4)
+    # unit a: 0.5 -> 1.5 spans two touching windows (kept: 1.0); 1.5 -> 3.2 crosses the gap
+    # (left out); 2.5 lies outside the support (ignored); 3.2 -> 3.9 (0.7)
+    real = rec([(0.5, 0), (1.5, 0), (2.5, 0), (3.2, 0), (3.9, 0), (0.2, 1), (0.3, 1)], (0.0, 5.0))
+    isis = interspike_intervals(real, support_segments(sup))
+    np.testing.assert_allclose(np.sort(isis[0]), [0.7, 1.0])
+    np.testing.assert_allclose(isis[1], [0.1])
+    assert isis[2].size == 0
+    # generated a: ISIs (0.2, 0.7) -> ECDFs over 0.2, 0.7, 1.0: real (0, .5, 1), gen (.5, 1, 1): KS = 0.5
+    gen = rec([(3.0, 0), (3.2, 0), (3.9, 0), (0.1, 1)], (0.0, 4.0), sup)
+    out = isi_distance(real, gen, min_isis=2)
+    assert out["isi_ks_per_unit"][0] == pytest.approx(0.5)
+    assert out["isi_ks_pvalue_per_unit"][0] == pytest.approx(stats.ks_2samp([0.7, 1.0], [0.2, 0.7]).pvalue)
+    assert out["isi_ks_per_unit"][1:] == [None, None]  # b: 1 and 0 ISIs, c: none
+    assert out["isi_n_units_too_few"] == 2 and out["isi_n_segments"] == 2
+    assert out["isi_n_real_per_unit"] == [2, 1, 0] and out["isi_n_generated_per_unit"] == [2, 0, 0]
+    assert out["isi_ks_mean"] == pytest.approx(0.5) and out["isi_ks_median"] == pytest.approx(0.5)
+    nothing = isi_distance(real, gen, min_isis=3)
+    assert math.isnan(nothing["isi_ks_mean"]) and nothing["isi_n_units_too_few"] == 3
+    with pytest.raises(FidelityInputError, match="min_isis"):
+        isi_distance(real, gen, min_isis=0)
+
+
+# --------------------------------------------------------------------------- PSTH
+def test_psth_two_trials_by_hand():
+    # trials [0, .4) and [1, 1.4) are inside the windows; [5, 5.4) is not (skipped, counted)
+    sup = np.array([[0.0, 0.2], [0.2, 0.4], [1.0, 1.2], [1.2, 1.4]])
+    trials = np.array([[0.0, 0.4], [1.0, 1.4], [5.0, 5.4]])
+    # real unit a, 0.1 s bins: trial 1 (2, 1, 0, 0), trial 2 (0, 1, 0, 1) -> summed (2, 2, 0, 1)
+    real_sp = [(0.05, 0), (0.06, 0), (0.15, 0), (1.15, 0), (1.35, 0), (5.1, 0), (5.2, 1)]
+    real = SpikeRecording.from_unsorted([t for t, _ in real_sp], [u for _, u in real_sp], unit_names=list(NAMES),
+                                        time_domain=(0.0, 6.0), trials=trials)
+    # generated a: summed (1, 0, 2, 1); b fires once (flat real PSTH of b -> undefined); c silent
+    gen = rec([(0.05, 0), (1.25, 0), (1.26, 0), (0.35, 0), (0.1, 1)], (0.0, 1.4), sup)
+    np.testing.assert_allclose(trial_psth(real, trials[:2], 0.1, 0.4)[:, 0], np.array([2, 2, 0, 1]) / (2 * 0.1))
+    out = psth_correlation(real, gen, bin_size=0.1)
+    # x = (2, 2, 0, 1), y = (1, 0, 2, 1): dx = (.75, .75, -1.25, -.25), dy = (0, -1, 1, 0)
+    assert out["psth_corr_per_unit"][0] == pytest.approx(-2 / math.sqrt(2.75 * 2))
+    assert out["psth_corr_per_unit"][1:] == [None, None]
+    assert out["psth_n_trials_used"] == 2 and out["psth_n_trials_outside_support"] == 1
+    assert out["psth_n_bins"] == 4 and out["psth_duration_s"] == pytest.approx(0.4)
+    assert out["psth_n_units_undefined"] == 2 and out["psth_reason"] is None
+    assert out["psth_corr_mean"] == pytest.approx(-2 / math.sqrt(5.5))
+    json.dumps(out)
+
+
+def test_psth_without_usable_trials_is_nan_with_a_reason():
+    sup = np.array([[0.0, 0.2], [0.2, 0.4]])
+    gen = rec([(0.1, 0)], (0.0, 0.4), sup)
+    no_trials = rec([(0.1, 0)], (0.0, 1.0))
+    out = psth_correlation(no_trials, gen)
+    assert math.isnan(out["psth_corr_mean"]) and "no trials" in out["psth_reason"]
+    outside = SpikeRecording(np.array([0.1]), np.array([0]), unit_names=list(NAMES), time_domain=(0.0, 2.0),
+                             trials=np.array([[0.5, 0.9], [1.0, 1.4]]))
+    out = psth_correlation(outside, gen)
+    assert math.isnan(out["psth_corr_mean"]) and out["psth_n_trials_outside_support"] == 2
+    assert "none of the 2 trials" in out["psth_reason"]
+
+
+def test_usable_trials_coverage():
+    # 0.1 s windows tile the first 1.00 s of 1.01 s trials (trial-mode generation)
+    starts = np.round(np.concatenate([np.arange(10) * 0.1, 2.0 + np.arange(10) * 0.1]), 9)
+    sup = np.stack([starts, np.round(starts + 0.1, 9)], 1)
+    trials = np.array([[0.0, 1.01], [2.0, 3.01], [4.0, 5.01]])
+    used, duration, n_skipped, n_cut = usable_trials(trials, sup)
+    np.testing.assert_allclose(used, trials[:2])
+    assert duration == pytest.approx(1.0) and n_skipped == 1 and n_cut == 2
+    strict = usable_trials(trials, sup, min_coverage=1.0)
+    assert len(strict[0]) == 0 and strict[2] == 3 and math.isnan(strict[1])
+    with pytest.raises(FidelityInputError, match="min_coverage"):
+        usable_trials(trials, sup, min_coverage=0.0)
+    with pytest.raises(FidelityInputError, match="trials"):
+        usable_trials(np.zeros(3), sup)
+    with pytest.raises(FidelityInputError, match="trial 1"):
+        usable_trials(np.array([[0.0, 1.0], [2.0, 2.0]]), sup)
+
+
+# --------------------------------------------------------------------------- Fano factor
+def test_fano_factor_by_hand():
+    edges = np.arange(5) * 0.25  # support [0, 1): 4 bins of 0.25 s
+    real = rec(spikes_from_counts({0: [1, 3, 0, 0], 1: [2, 2, 2, 2]}, edges) + [(2.0, 2)], (0.0, 3.0))
+    gen = rec(spikes_from_counts({0: [1, 1, 1, 1], 1: [0, 4, 0, 0]}, edges), (0.0, 1.0),
+              np.array([[0.0, 0.5], [0.5, 1.0]]))
+    out = fano_factor(real, gen, bin_size=0.25)
+    # a: real mean 1, sample var (0 + 4 + 1 + 1)/3 = 2 -> 2; generated var 0 -> 0
+    # b: real var 0 -> 0; generated mean 1, var (1 + 9 + 1 + 1)/3 = 4 -> 4; c: silent -> undefined
+    assert out["fano_real_per_unit"] == [pytest.approx(2.0), pytest.approx(0.0), None]
+    assert out["fano_generated_per_unit"] == [pytest.approx(0.0), pytest.approx(4.0), None]
+    assert out["fano_corr"] == pytest.approx(-1.0)
+    assert out["fano_mean_abs_diff"] == pytest.approx(3.0)
+    assert out["fano_n_units_undefined"] == 1 and out["fano_n_samples"] == 4 and out["fano_mode"] == "bins"
+    # trial mode: trials [0, .5) and [.5, 1): a real counts (4, 0): mean 2, sample var 8 -> 4
+    real_t = SpikeRecording(real.spike_times, real.unit_ids, unit_names=list(NAMES), time_domain=(0.0, 3.0),
+                            trials=np.array([[0.0, 0.5], [0.5, 1.0], [2.5, 3.0]]))
+    out_t = fano_factor(real_t, gen, mode="trials")
+    assert out_t["fano_real_per_unit"][0] == pytest.approx(4.0)
+    assert out_t["fano_generated_per_unit"][1] == pytest.approx(4.0)  # b generated (0, 4): likewise 4
+    assert out_t["fano_generated_per_unit"][0] == pytest.approx(0.0)  # a generated (2, 2)
+    assert out_t["fano_n_samples"] == 2 and out_t["fano_n_trials_outside_support"] == 1
+    assert out_t["fano_bin_size_s"] is None
+    none = fano_factor(real, gen, mode="trials")
+    assert math.isnan(none["fano_corr"]) and "no trials" in none["fano_reason"]
+    with pytest.raises(FidelityInputError, match="mode"):
+        fano_factor(real, gen, mode="windows")
+
+
+# --------------------------------------------------------------------------- pairwise correlations
+def test_pairwise_correlation_structure_by_hand():
+    edges = np.arange(5) * 0.25
+    names = ["a", "b", "c", "d"]
+
+    def make(counts, support=None):
+        sp = spikes_from_counts(counts, edges)
+        return SpikeRecording.from_unsorted([t for t, _ in sp], [u for _, u in sp], unit_names=names,
+                                            time_domain=(0.0, 1.0), time_support=support)
+
+    # real: corr(a, b) = 1, corr(a, c) = corr(b, c) = -1; d varies in the recording only
+    real = make({0: [1, 2, 3, 4], 1: [1, 2, 3, 4], 2: [4, 3, 2, 1], 3: [0, 1, 0, 1]})
+    # generated: ab = -1, ac = 1, bc = -1; d silent -> excluded
+    gen = make({0: [1, 2, 3, 4], 1: [4, 3, 2, 1], 2: [1, 2, 3, 4]}, np.array([[0.0, 1.0]]))
+    out = pairwise_correlation_structure(real, gen, bin_size=0.25)
+    assert out["pairwise_n_units_used"] == 3 and out["pairwise_n_units_excluded"] == 1
+    assert out["pairwise_n_pairs"] == 3 and out["pairwise_n_bins"] == 4
+    # (1, -1, -1) vs (-1, 1, -1): r = -12/24
+    assert out["pairwise_corr_r"] == pytest.approx(-0.5)
+    assert out["pairwise_corr_mean_abs_diff"] == pytest.approx(4 / 3)
+    assert out["pairwise_corr_real_mean"] == pytest.approx(-1 / 3)
+    same = pairwise_correlation_structure(real, make({0: [1, 2, 3, 4], 1: [1, 2, 3, 4], 2: [4, 3, 2, 1]},
+                                                     np.array([[0.0, 1.0]])), bin_size=0.25)
+    assert same["pairwise_corr_r"] == pytest.approx(1.0) and same["pairwise_corr_mean_abs_diff"] == 0.0
+    # only one unit varies in both: no pair
+    one = pairwise_correlation_structure(real, make({0: [1, 2, 3, 4]}, np.array([[0.0, 1.0]])), bin_size=0.25)
+    assert math.isnan(one["pairwise_corr_r"]) and one["pairwise_n_pairs"] == 0
+    assert one["pairwise_n_units_excluded"] == 3
+
+
+# --------------------------------------------------------------------------- bits per spike
+def test_poisson_log_likelihood_by_hand():
+    names = ["a", "b", "c"]
+    sp = [(1.005, 0), (1.01, 0), (1.095, 0),  # window 1.0: a in bin 0 (x2) and in the partial bin 3
+          (1.03, 1), (1.0599, 1),  # b: 1.03 is the start of bin 1 (half-open bins)
+          (1.1, 0),  # the window end of [1.0, 1.1) is the start of window 1.1: bin 0 there
+          (1.5, 2)]  # outside every window
+    real = SpikeRecording.from_unsorted([t for t, _ in sp], [u for _, u in sp], unit_names=names, time_domain=(0.0, 3.0))
+    starts = np.array([1.0, 1.1, 2.05])
+    rates = np.array([5.0, 20.0, 1.0])
+    widths = dt_bin_widths(0.1, 0.03)  # ceil(0.1 / 0.03) = 4 bins, the last 0.01 s wide
+    np.testing.assert_allclose(widths, [0.03, 0.03, 0.03, 0.01])
+    n1 = np.array([[2, 0, 0, 1], [0, 2, 0, 0], [0, 0, 0, 0]])
+    n2 = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    n3 = np.zeros((3, 4), dtype=int)
+    expected = [stats.poisson.logpmf(n, rates[:, None] * widths[None]).sum() for n in (n1, n2, n3)]
+    ll = homogeneous_poisson_log_likelihood(real, starts, 0.1, 0.03, rates)
+    np.testing.assert_allclose(ll, expected, rtol=1e-12)
+    assert ll[2] == pytest.approx(-rates.sum() * 0.1)  # an empty window: exp(-sum lambda W)
+    np.testing.assert_array_equal(window_spike_counts(real, starts, 0.1), [5, 1, 0])
+    # a unit with rate 0 that fires makes the window impossible; silent, it costs nothing
+    zero = homogeneous_poisson_log_likelihood(real, starts, 0.1, 0.03, np.array([5.0, 0.0, 1.0]))
+    assert zero[0] == -np.inf and zero[1] == pytest.approx(stats.poisson.logpmf(n2, rates[:, None] * widths).sum()
+                                                           + 20.0 * 0.1)
+    with pytest.raises(BitsPerSpikeInputError, match="rates_hz"):
+        homogeneous_poisson_log_likelihood(real, starts, 0.1, 0.03, rates[:2])
+    with pytest.raises(BitsPerSpikeInputError, match="rates_hz"):
+        homogeneous_poisson_log_likelihood(real, starts, 0.1, 0.03, np.array([5.0, -1.0, 1.0]))
+    with pytest.raises(BitsPerSpikeInputError, match="dt_resolution"):
+        homogeneous_poisson_log_likelihood(real, starts, 0.1, 0.0, rates)
+
+
+def test_poisson_rates_from_windows_by_hand():
+    real = rec([(0.01, 0), (0.05, 0), (0.15, 0), (0.25, 0), (0.3, 1)], (0.0, 1.0))
+    starts = np.array([0.0, 0.1])  # exposure 0.2 s; 0.25 and 0.3 lie outside
+    np.testing.assert_allclose(poisson_rates_from_windows(real, starts, 0.1), [3 / 0.2, 0.5 / 0.2, 0.5 / 0.2])
+    np.testing.assert_allclose(poisson_rates_from_windows(real, starts, 0.1, floor_count=0.0), [15.0, 0.0, 0.0])
+    # overlapping windows count a spike once per window: [0, .1) and [.01, .11) both hold 0.01 and 0.05
+    np.testing.assert_allclose(poisson_rates_from_windows(real, [0.0, 0.01], 0.1, floor_count=0.0)[0], 4 / 0.2)
+    with pytest.raises(BitsPerSpikeInputError, match="window_starts"):
+        poisson_rates_from_windows(real, [], 0.1)
+    with pytest.raises(BitsPerSpikeInputError, match="floor_count"):
+        poisson_rates_from_windows(real, starts, 0.1, floor_count=-1)
+
+
+def test_bits_per_spike_by_hand():
+    assert bits_per_spike([-3.0, -1.0], [-4.0, -2.5], [1, 2]) == pytest.approx(2.5 / (3 * math.log(2)))
+    assert bits_per_spike([-4.0], [-4.0], [3]) == 0.0
+    assert math.isnan(bits_per_spike([-1.0, -2.0], [-1.5, -2.0], [0, 0]))
+    with pytest.raises(BitsPerSpikeInputError, match="null_log_likelihood"):
+        bits_per_spike([-1.0, -2.0], [-1.0], [1, 1])
+    with pytest.raises(BitsPerSpikeInputError, match="model_log_likelihood.*window 1"):
+        bits_per_spike([-1.0, -np.inf], [-1.0, -2.0], [1, 1])
+    with pytest.raises(BitsPerSpikeInputError, match="n_spikes"):
+        bits_per_spike([-1.0, -2.0], [-1.0, -2.0], [1, -1])
+
+
+# --------------------------------------------------------------------------- real data
+N_TRIALS, N_UNITS = 12, 30
+
+
+@pytest.fixture(scope="module")
+def steinmetz(shared_data):
+    """12 trials x 30 most active units of the Steinmetz subset (10 ms bins, trials on one clock).
+
+    The counts are sliced with h5py (reading all 247 trials x 806 units with
+    read_steinmetz_spcount takes seconds) and turned into spikes by the same from_binned_counts.
+    """
+    import h5py
+
+    with h5py.File(shared_data("steinmetz2019_spcount/NS_sp_count.mat"), "r") as f:
+        counts = np.asarray(f["sp_count"][:N_TRIALS])
+    assert counts.shape[1:] == (101, 806)
+    top = np.sort(np.argsort(-counts.sum((0, 1)), kind="stable")[:N_UNITS])
+    return from_binned_counts(counts[:, :, top], 0.01, seed=0, unit_names=[f"unit{i}" for i in top])
+
+
+def trial_windows(real, length=0.1):
+    """Trial-mode generation windows: whole 0.1 s windows from each trial start (1.00 s of 1.01 s)."""
+    per = int(np.floor((real.trials[0, 1] - real.trials[0, 0]) / length + 1e-9))
+    starts = np.round((real.trials[:, :1] + length * np.arange(per)[None]).ravel(), 9)
+    return np.stack([starts, np.round(starts + length, 9)], 1)
+
+
+def generated_from(real, times, units, windows):
+    """A 'generated' recording: the given spikes that fall inside the windows."""
+    times = np.asarray(times, dtype=float)
+    idx = np.searchsorted(windows[:, 0], times, side="right") - 1
+    ok = (idx >= 0) & (times < windows[np.clip(idx, 0, None), 1])
+    return SpikeRecording.from_unsorted(times[ok], np.asarray(units)[ok], unit_names=list(real.unit_names),
+                                        time_domain=(windows[0, 0], windows[-1, 1]), time_support=windows)
+
+
+@pytest.fixture(scope="module")
+def variants(steinmetz):
+    real, win = steinmetz, trial_windows(steinmetz)
+    rng = np.random.default_rng(0)
+    jittered = np.clip(real.spike_times + rng.uniform(-0.05, 0.05, real.n_spikes), 0.0, None)
+    keep = (real.unit_ids >= N_UNITS // 2) | (rng.random(real.n_spikes) < 0.5)  # halve the first 15 units
+    return {
+        "identical": generated_from(real, real.spike_times, real.unit_ids, win),
+        "shuffled": generated_from(real, real.spike_times, rng.permutation(real.unit_ids), win),
+        "jittered": generated_from(real, jittered, real.unit_ids, win),
+        "thinned": generated_from(real, real.spike_times[keep], real.unit_ids[keep], win),
+    }
+
+
+def test_identical_recording_scores_perfectly(steinmetz, variants):
+    out = compare_recordings(steinmetz, variants["identical"])
+    assert out["rate_corr"] == pytest.approx(1.0) and out["rate_ratio_median"] == pytest.approx(1.0)
+    assert out["rate_log2_ratio_mean_abs"] == pytest.approx(0.0, abs=1e-12)
+    assert out["binned_count_corr_mean"] == pytest.approx(1.0)
+    assert out["psth_corr_mean"] == pytest.approx(1.0) and out["psth_n_trials_used"] == N_TRIALS
+    assert out["psth_n_trials_cut"] == N_TRIALS and out["psth_duration_s"] == pytest.approx(1.0)
+    assert out["isi_ks_mean"] == 0.0 and out["isi_n_units_too_few"] == 0 and out["isi_n_segments"] == N_TRIALS
+    assert out["fano_corr"] == pytest.approx(1.0) and out["fano_mean_abs_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert out["pairwise_corr_r"] == pytest.approx(1.0) and out["pairwise_n_pairs"] == N_UNITS * (N_UNITS - 1) // 2
+    assert out["id_f1"] == 1.0 and out["n_windows"] == 10 * N_TRIALS
+    assert out["n_real_spikes"] == out["n_generated_spikes"] > 1000
+    assert out["support_duration_s"] == pytest.approx(N_TRIALS * 1.0)
+    json.loads(json.dumps(out))
+
+
+def test_shuffled_jittered_and_thinned_score_worse(steinmetz, variants):
+    ident = compare_recordings(steinmetz, variants["identical"])
+    shuf = compare_recordings(steinmetz, variants["shuffled"])
+    jit = compare_recordings(steinmetz, variants["jittered"])
+    thin = compare_recordings(steinmetz, variants["thinned"])
+    # unit labels shuffled across spikes: rates stay, timing structure per unit is gone
+    assert shuf["rate_corr"] > 0.95
+    assert shuf["binned_count_corr_mean"] < 0.3 and shuf["psth_corr_mean"] < 0.3
+    assert shuf["pairwise_corr_r"] < 0.3 and shuf["isi_ks_mean"] > 0.05 and shuf["id_f1"] < 0.9
+    assert shuf["fano_mean_abs_diff"] > 0.2
+    # +-50 ms jitter: between the two on the timing metrics
+    assert shuf["binned_count_corr_mean"] < jit["binned_count_corr_mean"] < 0.95
+    assert jit["psth_corr_mean"] < 0.6 and jit["isi_ks_mean"] > 0.03
+    assert shuf["pairwise_corr_r"] < jit["pairwise_corr_r"] < ident["pairwise_corr_r"]
+    # half the spikes of 15 units removed: rate ratios show it
+    ratios = np.array(thin["rate_ratio_per_unit"])
+    assert np.all(ratios[: N_UNITS // 2] < 0.65) and np.all(ratios[N_UNITS // 2:] == 1.0)
+    assert thin["rate_log2_ratio_mean_abs"] == pytest.approx(0.5, abs=0.1)
+    assert thin["rate_ratio_median"] < 1.0
+
+
+def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
+    # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
+    tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,
+                               current_window=0.1, past_window=0.0, max_window_length=100000)
+    unit_tok = np.arange(steinmetz.n_units) + 3
+    starts = trial_windows(steinmetz)[:40, 0]
+    rates = poisson_rates_from_windows(steinmetz, starts, 0.1)
+    widths = dt_bin_widths(0.1, 0.03)
+    expected = []
+    for s in starts:
+        enc = tok.encode_window(steinmetz.spike_times, unit_tok[steinmetz.unit_ids], s)
+        assert enc["n_truncated"] == 0
+        n = np.zeros((steinmetz.n_units, tok.num_dt_bins))
+        for t, k in zip(enc["input_ids"][1:-1], enc["dt_ids"][1:-1]):
+            n[t - 3, k] += 1
+        expected.append(stats.poisson.logpmf(n, rates[:, None] * widths[None]).sum())
+    assert tok.num_dt_bins == len(widths) == 4
+    np.testing.assert_allclose(homogeneous_poisson_log_likelihood(steinmetz, starts, 0.1, 0.03, rates), expected,
+                               rtol=1e-10)
+
+
+def test_bits_per_spike_of_a_rate_oracle_is_positive(steinmetz):
+    win = trial_windows(steinmetz)[:, 0]
+    train, test = win[: len(win) // 2], win[len(win) // 2:]
+    null_rates = poisson_rates_from_windows(steinmetz, train, 0.1)
+    null = homogeneous_poisson_log_likelihood(steinmetz, test, 0.1, 0.005, null_rates)
+    n = window_spike_counts(steinmetz, test, 0.1)
+    # the null scored against itself gains nothing; rates fitted on the test windows themselves
+    # (the maximum-likelihood homogeneous rates there) can only gain
+    assert bits_per_spike(null, null, n) == 0.0
+    oracle = homogeneous_poisson_log_likelihood(
+        steinmetz, test, 0.1, 0.005, poisson_rates_from_windows(steinmetz, test, 0.1, floor_count=0.0))
+    assert 0.0 < bits_per_spike(oracle, null, n) < 0.5
+    assert n.sum() > 1000
+
+
+# --------------------------------------------------------------------------- evaluate modules
+OFFLINE_SCRIPT = r"""
+import json, socket, sys
+import numpy as np
+
+_connect = socket.socket.connect
+def _refuse(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(f"network use in an offline test: {address}")
+    return _connect(self, address)
+socket.socket.connect = _refuse
+
+from hf_neuroformer.metrics import load_metric
+
+d = np.load(sys.argv[1])
+n_units = int(d["n_units"])
+fid = load_metric("spike_train_fidelity")
+out = fid.compute(
+    predictions=[d["gen_t"][d["gen_u"] == k] for k in range(n_units)],
+    references=[d["real_t"][d["real_u"] == k] for k in range(n_units)],
+    support=d["support"], trials=d["trials"], real_time_domain=tuple(d["real_domain"]),
+    unit_names=[f"unit{k}" for k in range(n_units)], bin_size=0.1, psth_bin_size=0.02, min_isis=10)
+bps = load_metric("bits_per_spike")
+out2 = bps.compute(model_log_likelihood=d["model_ll"], null_log_likelihood=d["null_ll"], n_spikes=d["n"])
+print("RESULT" + json.dumps({"fidelity": out, "bits": out2}))
+"""
+
+
+def _same(a, b):
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_evaluate_modules_load_offline_and_match_the_functions(steinmetz, variants, tmp_path):
+    real, gen = steinmetz, variants["jittered"]
+    win = gen.support[:, 0]
+    null = homogeneous_poisson_log_likelihood(real, win[60:], 0.1, 0.005, poisson_rates_from_windows(real, win[:60], 0.1))
+    model = homogeneous_poisson_log_likelihood(real, win[60:], 0.1, 0.005,
+                                               poisson_rates_from_windows(real, win[60:], 0.1))
+    n = window_spike_counts(real, win[60:], 0.1)
+    np.savez(tmp_path / "in.npz", n_units=real.n_units, gen_t=gen.spike_times, gen_u=gen.unit_ids,
+             real_t=real.spike_times, real_u=real.unit_ids, support=gen.support, trials=real.trials,
+             real_domain=np.array(real.time_domain), model_ll=model, null_ll=null, n=n)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1",
+               HF_HOME=str(tmp_path / "hf"), PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    res = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, str(tmp_path / "in.npz")], capture_output=True,
+                         text=True, timeout=300, env=env, cwd=tmp_path, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout.split("RESULT", 1)[1])
+    want = compare_recordings(real, gen, bin_size=0.1, psth_bin_size=0.02, min_isis=10)
+    assert set(got["fidelity"]) == set(want)
+    for key, value in want.items():
+        assert _same(got["fidelity"][key], value), key
+    assert 0.0 < want["psth_corr_mean"] < 1.0 and want["psth_bin_size_s"] == 0.02 and want["isi_min_isis"] == 10
+    assert got["bits"]["bits_per_spike"] == pytest.approx(bits_per_spike(model, null, n), rel=1e-12)
+    assert got["bits"]["n_spikes"] == int(n.sum()) and got["bits"]["n_windows"] == len(n)
+    assert got["bits"]["null_log_likelihood_sum"] == pytest.approx(float(null.sum()), rel=1e-12)
+    # the modules were copied from the package into the fresh, empty HF_HOME: nothing came from the Hub
+    assert list((tmp_path / "hf").rglob("spike_train_fidelity.py"))
+    assert list((tmp_path / "hf").rglob("bits_per_spike.py"))
+
+
+def test_metric_modules_are_package_data():
+    for name in METRIC_NAMES:
+        assert (evaluate_module_path(name) / f"{name}.py").is_file()
+    with pytest.raises(UnknownMetricError, match="spike_train_fidelity"):
+        load_metric("accuracy")
+    # setup.py ships every module file (they are not packages, so find_packages alone would miss them)
+    root = Path(__file__).resolve().parents[1]
+    setup_text = (root / "setup.py").read_text()
+    assert '"hf_neuroformer.metrics": ["evaluate_modules/*/*.py"]' in setup_text
+    shipped = {p.name for p in (root / "src/hf_neuroformer/metrics").glob("evaluate_modules/*/*.py")}
+    assert shipped == {f"{name}.py" for name in METRIC_NAMES}
+
+
+# --------------------------------------------------------------------------- figure
+def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from hf_neuroformer.plotting import PlottingInputError, plot_fidelity
+
+    before = plt.get_fignums()
+    path = tmp_path / "fid.png"
+    fig = plot_fidelity(steinmetz, variants["jittered"], path=path, n_units=4)
+    assert plt.get_fignums() == before  # no pyplot state
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fid.png"]  # no temporary file left
+    axes = fig.get_axes()
+    assert len(axes) == 2 + 4
+    # the 4 most active units, most active first, on the raster's y axis
+    counts = np.bincount(steinmetz.unit_ids, minlength=steinmetz.n_units)
+    top = [steinmetz.unit_names[i] for i in np.argsort(-counts, kind="stable")[:4]]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == top
+    assert axes[1].get_xlabel() == "time (s)"
+    assert all(a.get_ylabel() == "rate (Hz)" and a.get_xlabel() == "time from trial start (s)" for a in axes[2:])
+    # without trials: binned rate over time, and nothing written without a path
+    no_trials = SpikeRecording(steinmetz.spike_times, steinmetz.unit_ids, unit_names=steinmetz.unit_names,
+                               time_domain=steinmetz.time_domain)
+    fig2 = plot_fidelity(no_trials, variants["jittered"], units=[3, 0])
+    assert [a.get_xlabel() for a in fig2.get_axes()[2:]] == ["time (s)", "time (s)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fid.png"]
+    with pytest.raises(PlottingInputError, match="units"):
+        plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz, variants, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    real_path, gen_path = tmp_path / "real.nwb", tmp_path / "gen.nwb"
+    write_nwb(steinmetz, real_path)
+    write_nwb(variants["jittered"], gen_path)
+    out, fig = tmp_path / "eval.json", tmp_path / "eval.png"
+    args = ["evaluate", "--real", str(real_path), "--generated", str(gen_path), "--output", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads(out.read_text())
+    want = compare_recordings(steinmetz, variants["jittered"])
+    for key in ("rate_corr", "rate_ratio_median", "psth_corr_mean", "isi_ks_mean", "fano_corr", "pairwise_corr_r",
+                "id_f1", "binned_count_corr_mean", "support_duration_s", "n_generated_spikes"):
+        assert metrics[key] == pytest.approx(want[key], rel=1e-9), key
+        assert key in printed
+    assert f"{want['psth_corr_mean']:.4f}" in printed
+    assert len(metrics["isi_ks_per_unit"]) == N_UNITS
+    assert fig.read_bytes()[:4] == b"\x89PNG"  # default figure: next to --output, .png
+    assert "wrote" in printed and str(fig) in printed
+    # a second run refuses to replace either file
+    json_before, fig_before = out.read_bytes(), fig.read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--output" in err and "--overwrite" in err
+    out.unlink()
+    assert main(args) == 2  # the figure alone still blocks (checked before anything is loaded)
+    err = capsys.readouterr().err
+    assert "--figure" in err and not out.exists() and fig.read_bytes() == fig_before
+    assert main(args + ["--overwrite", "--bin-size", "0.2"]) == 0
+    assert json.loads(out.read_text())["bin_size_s"] == 0.2 and out.read_bytes() != json_before
+    # an explicit --figure path, and no figure without --output or --figure
+    other = tmp_path / "other.png"
+    assert main(["evaluate", "--real", str(real_path), "--generated", str(gen_path), "--figure", str(other)]) == 0
+    assert other.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    n_files = len(list(tmp_path.iterdir()))
+    assert main(["evaluate", "--real", str(real_path), "--generated", str(gen_path)]) == 0
+    assert "id_f1" in capsys.readouterr().out and len(list(tmp_path.iterdir())) == n_files

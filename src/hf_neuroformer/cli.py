@@ -6,7 +6,8 @@
     neuroformer generate --model DIR [--data PATH] [--epoch NAME] --output OUT.nwb [--split test]
                          [--seed S] [--temperature T] [--top-p P] [--top-k K] [--overwrite]
     neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json]
-                         [--bin-size S] [--overwrite]
+                         [--figure FILE.png] [--bin-size S] [--psth-bin-size S] [--min-isis N]
+                         [--overwrite]
 
 Without ``--data`` (or ``--real``) the built-in simulated recording is used.
 """
@@ -88,24 +89,70 @@ def cmd_generate(args) -> int:
     return 0
 
 
+#: The figures ``neuroformer evaluate`` prints: (JSON key, what it is).
+MAIN_FIDELITY_METRICS = (
+    ("rate_corr", "Pearson r of firing rates over units"),
+    ("rate_ratio_median", "median generated/recorded rate ratio"),
+    ("rate_log2_ratio_mean_abs", "mean |log2 rate ratio| (units active in both)"),
+    ("binned_count_corr_mean", "mean per-unit r of binned counts"),
+    ("psth_corr_mean", "mean per-unit r of trial-averaged PSTHs"),
+    ("isi_ks_mean", "mean per-unit KS statistic of ISIs (0 = same)"),
+    ("fano_corr", "r of per-unit Fano factors"),
+    ("fano_mean_abs_diff", "mean |Fano generated - recorded|"),
+    ("pairwise_corr_r", "r of pairwise count correlations"),
+    ("id_f1", "unit-id F1 per window"),
+    ("n_real_spikes", "recorded spikes in the generated windows"),
+    ("n_generated_spikes", "generated spikes"),
+    ("support_duration_s", "length of the generated windows, s"),
+)
+
+
+def _print_fidelity(metrics: dict) -> None:
+    for key, what in MAIN_FIDELITY_METRICS:
+        v = metrics.get(key)
+        text = f"{v:.4f}" if isinstance(v, float) else str(v)
+        print(f"  {key:<26s} {text:>10s}   {what}")
+    if metrics.get("psth_reason"):
+        print(f"  (psth_corr_mean is NaN: {metrics['psth_reason']})")
+
+
+def _check_new_file(path, flag: str, overwrite: bool) -> None:
+    if path is not None and path.exists() and not overwrite:
+        raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
+
+
 def cmd_evaluate(args) -> int:
     from .io import read_nwb
     from .metrics import compare_recordings
 
     out = Path(args.output) if args.output else None
-    if out is not None and out.exists() and not args.overwrite:
-        raise FileExistsError(f"--output: {str(out)!r} exists; pass --overwrite to replace it")
+    if args.figure:
+        figure = Path(args.figure)
+    elif out is not None:
+        figure = out.with_suffix(".png")
+    else:
+        figure = None
+    if out is not None and figure is not None and out.resolve() == figure.resolve():
+        raise ValueError(f"--figure: {str(figure)!r} is also the --output JSON file; pass another --figure path")
+    _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
+    _check_new_file(figure, "--figure", args.overwrite)
     real = _load_data(args.real, args.epoch)
     generated = read_nwb(args.generated)
-    metrics = compare_recordings(real, generated, bin_size=args.bin_size)
+    metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
+                                 min_isis=args.min_isis)
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
-          f"over {metrics['support_duration_s']:.1f} s of generated windows:")
-    _print_metrics(metrics)
+          f"over {metrics['support_duration_s']:.1f} s of generated windows ({metrics['n_units']} units):")
+    _print_fidelity(metrics)
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(metrics, indent=2))
         tmp.replace(out)
-        print(f"[neuroformer] wrote {out}")
+        print(f"[neuroformer] wrote {out} (all metrics, per-unit values included)")
+    if figure is not None:
+        from .plotting import plot_fidelity
+
+        plot_fidelity(real, generated, path=figure)
+        print(f"[neuroformer] wrote {figure} (rasters and PSTHs of the most active units)")
     return 0
 
 
@@ -144,7 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--epoch")
     e.add_argument("--generated", required=True, help=".nwb written by 'neuroformer generate'")
     e.add_argument("--output", help="write the metrics as JSON here")
-    e.add_argument("--bin-size", type=float, default=0.1, help="bin width for count correlations, s")
+    e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
+                                    "no figure without either)")
+    e.add_argument("--bin-size", type=float, default=0.1,
+                   help="bin width for count correlations, Fano factors and pairwise correlations, s "
+                        "(default: %(default)s)")
+    e.add_argument("--psth-bin-size", type=float, default=0.01, help="PSTH bin width, s (default: %(default)s)")
+    e.add_argument("--min-isis", type=int, default=20,
+                   help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
     return p

@@ -1,44 +1,87 @@
 """Fidelity of a generated recording against the recorded one.
 
 Every function takes two :class:`SpikeRecording` objects with the same units and compares them
-on the generated recording's ``support`` (its ``time_support`` rows are the generated windows).
-Nothing here imports the model (GUIDE sec. 1).
+on the generated recording's ``support`` (its ``time_support`` rows are the generated windows,
+e.g. 0.1 s windows, contiguous within a trial, with gaps between trials). Real spikes outside
+that support are never counted. Where a metric needs contiguous time (bins, ISIs) the support
+rows are first merged into *segments*: rows that touch (a row starts within 1 ns of where the
+previous one stops) form one segment, and nothing (a bin, an ISI) ever spans the gap between
+two segments.
+
+Each function returns a JSON-serialisable dict: summary values are Python floats (``NaN`` where
+undefined), per-unit lists hold ``None`` where a unit's value is undefined, and whatever was left
+out is counted in an ``n_...`` field. Nothing here imports the model (GUIDE sec. 1).
+
+========================================  ==================================================
+function                                  what it compares
+========================================  ==================================================
+:func:`firing_rate_correlation`           mean rates (Hz): Pearson r over units, per-unit
+                                          generated/recorded ratio
+:func:`binned_count_correlation`          per-unit Pearson r of counts in bins
+:func:`psth_correlation`                  per-unit Pearson r of trial-averaged PSTHs (Hz)
+:func:`isi_distance`                      per-unit two-sample KS statistic of ISI distributions
+:func:`fano_factor`                       per-unit Fano factor (variance / mean of counts)
+:func:`pairwise_correlation_structure`    Pearson r of the unit-by-unit count correlation
+                                          matrices (upper triangles)
+:func:`unit_id_f1`                        set-based unit-id F1 per window (Neuroformer Sec. 4)
+:func:`compare_recordings`                all of the above, plus spike counts and duration
+========================================  ==================================================
 """
 
 from __future__ import annotations
-
-from typing import Dict
 
 import numpy as np
 from scipy import stats
 
 from ..recording import SpikeRecording
 
+#: Tolerance (s) for "touching" support rows and for a trial edge lying on a segment edge: the
+#: generated windows lie on a 1 ns grid (see ``NeuroformerTokenizer.encode_window``).
+EDGE_TOLERANCE = 1e-9
 
+
+class FidelityInputError(ValueError):
+    """A bad argument to a fidelity metric; the message names the field and what was expected."""
+
+
+# --------------------------------------------------------------------------- helpers
 def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
     """Refuse to compare recordings that do not describe the same units over the same time."""
     if list(real.unit_names) != list(generated.unit_names):
-        raise ValueError(
+        raise FidelityInputError(
             f"generated.unit_names: expected the real recording's {real.n_units} units "
             f"({real.unit_names[:3]}...), got {generated.n_units} ({generated.unit_names[:3]}...); "
             "was it generated from another recording?"
         )
     if generated.time_domain is None or len(generated.support) == 0:
-        raise ValueError("generated.time_domain: expected the windows (time_support) the generated spikes cover, got none")
+        raise FidelityInputError(
+            "generated.time_domain: expected the windows (time_support) the generated spikes cover, got none"
+        )
     if real.time_domain is None:
-        raise ValueError("real.time_domain: expected the time span of the recorded spikes, got None")
+        raise FidelityInputError("real.time_domain: expected the time span of the recorded spikes, got None")
     lo, hi = generated.support[0, 0], generated.support[-1, 1]
     if lo < real.time_domain[0] - 1e-9 or hi > real.time_domain[1] + 1e-9:
-        raise ValueError(
+        raise FidelityInputError(
             f"generated.time_support: the generated windows span [{lo:.3f}, {hi:.3f}] s but the real recording "
             f"covers [{real.time_domain[0]:.3f}, {real.time_domain[1]:.3f}] s; pass the recording (and --epoch) "
             "the spikes were generated from"
         )
 
 
+def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
+    if not (np.isfinite(bin_size) and bin_size > 0):
+        raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size}")
+    return float(bin_size)
+
+
 def _counts_in_intervals(rec: SpikeRecording, intervals: np.ndarray) -> np.ndarray:
-    """``(n_intervals, n_units)`` int64 spike counts of ``rec`` in each ``[start, stop)`` row."""
+    """``(n_intervals, n_units)`` int64 spike counts of ``rec`` in each ``[start, stop)`` row.
+
+    Rows may overlap (a spike is then counted in each row that holds it).
+    """
     counts = np.zeros((len(intervals), rec.n_units), dtype=np.int64)
+    if len(intervals) == 0:
+        return counts
     lo = np.searchsorted(rec.spike_times, intervals[:, 0], side="left")
     hi = np.searchsorted(rec.spike_times, intervals[:, 1], side="left")
     for k, (a, b) in enumerate(zip(lo, hi)):
@@ -47,64 +90,521 @@ def _counts_in_intervals(rec: SpikeRecording, intervals: np.ndarray) -> np.ndarr
     return counts
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if x.size < 2 or np.std(x) == 0 or np.std(y) == 0:
-        return float("nan")
-    return float(stats.pearsonr(x, y)[0])
+def _counts_in_sorted_bins(rec: SpikeRecording, bins: np.ndarray) -> np.ndarray:
+    """Like :func:`_counts_in_intervals` for sorted, non-overlapping rows, vectorised."""
+    counts = np.zeros((len(bins), rec.n_units), dtype=np.int64)
+    if len(bins) == 0 or rec.n_spikes == 0:
+        return counts
+    t = rec.spike_times
+    idx = np.searchsorted(bins[:, 0], t, side="right") - 1
+    ok = idx >= 0
+    ok[ok] = t[ok] < bins[idx[ok], 1]
+    np.add.at(counts, (idx[ok], rec.unit_ids[ok]), 1)
+    return counts
 
 
-def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> Dict[str, object]:
-    """Pearson r over units between recorded and generated firing rates (Hz).
+def support_segments(support: np.ndarray, tolerance: float = EDGE_TOLERANCE) -> np.ndarray:
+    """Merge touching ``[start, stop)`` rows into contiguous segments.
 
-    Rates are spike counts inside the generated support divided by its total length.
+    Args:
+        support: ``(n, 2)`` float64 seconds, sorted and non-overlapping (a recording's
+            ``support``).
+        tolerance: rows whose start lies within this many seconds of the previous stop are
+            merged.
 
     Returns:
-        ``{"rate_corr": r, "real_rates": [...], "generated_rates": [...]}`` (Hz).
+        ``(n_segments, 2)`` float64 seconds.
+    """
+    support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+    segs: list[list[float]] = []
+    for a, b in support:
+        if segs and a <= segs[-1][1] + tolerance:
+            segs[-1][1] = max(segs[-1][1], float(b))
+        else:
+            segs.append([float(a), float(b)])
+    return np.asarray(segs, dtype=np.float64).reshape(-1, 2)
+
+
+def _tile(segments: np.ndarray, bin_size: float) -> tuple[np.ndarray, int]:
+    """Bins of ``bin_size`` s tiling each segment from its start; ``(bins, n_partial_dropped)``.
+
+    Consecutive bins share their edge exactly; a trailing partial bin is left out and counted.
+    """
+    bins, partial = [], 0
+    for a, b in segments:
+        n = int(np.floor((b - a) / bin_size + 1e-9))
+        if a + n * bin_size < b - 1e-9:
+            partial += 1
+        if n > 0:
+            edges = a + bin_size * np.arange(n + 1)
+            bins.append(np.stack([edges[:-1], edges[1:]], 1))
+    return (np.concatenate(bins) if bins else np.zeros((0, 2))), partial
+
+
+def _trial_coverage(trials: np.ndarray, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(fraction, covered_s)`` per trial: the part of ``[start, stop)`` that the segment holding
+    the trial start covers from the start on (0 when the start lies outside every segment)."""
+    trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
+    covered = np.zeros(len(trials))
+    if len(segments) and len(trials):
+        idx = np.searchsorted(segments[:, 0], trials[:, 0] + EDGE_TOLERANCE, side="right") - 1
+        ok = idx >= 0
+        ok[ok] = trials[ok, 0] < segments[idx[ok], 1]
+        t0, t1, seg_stop = trials[ok, 0], trials[ok, 1], segments[idx[ok], 1]
+        covered[ok] = np.where(t1 <= seg_stop + EDGE_TOLERANCE, t1, np.minimum(t1, seg_stop)) - t0
+    return covered / (trials[:, 1] - trials[:, 0]), covered
+
+
+def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float = 0.95):
+    """The trials a trial-aligned metric can use on a generated support, and their common length.
+
+    A trial is used when the contiguous support segment holding its start covers at least
+    ``min_coverage`` of it (``1.0``: only trials fully inside the support). All used trials are
+    then cut to the shortest covered length, so that no time without generated spikes is scored.
+    (Trial-mode generation tiles a trial with whole windows: 0.1 s windows cover 1.00 s of a
+    1.01 s trial, which ``min_coverage=1`` would reject.)
+
+    Args:
+        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds.
+        support: ``(n, 2)`` float64 generated windows, s (merged with :func:`support_segments`).
+        min_coverage: fraction of a trial that must be covered, in ``(0, 1]``.
+
+    Returns:
+        ``(used, duration, n_skipped, n_cut)``: ``(n_used, 2)`` float64 trial rows used,
+        the common length (s; NaN when none is used), the number of trials skipped (covered
+        less than ``min_coverage``) and of used trials cut shorter than their own length.
+
+    Raises:
+        FidelityInputError: ``trials`` is not ``(n, 2)`` finite rows with stop > start, or
+            ``min_coverage`` is not in ``(0, 1]``.
+    """
+    trials = np.asarray(trials, dtype=np.float64)
+    if trials.ndim != 2 or trials.shape[1] != 2:
+        raise FidelityInputError(f"trials: expected an (n_trials, 2) array of [start, stop) s, got shape {trials.shape}")
+    bad = np.flatnonzero(~np.isfinite(trials).all(1) | (trials[:, 1] <= trials[:, 0]))
+    if bad.size:
+        raise FidelityInputError(f"trials: expected finite rows with stop > start, trial {bad[0]} is {trials[bad[0]].tolist()}")
+    if not (0 < min_coverage <= 1):
+        raise FidelityInputError(f"min_coverage: expected a fraction in (0, 1], got {min_coverage}")
+    frac, covered = _trial_coverage(trials, support_segments(support))
+    ok = frac >= min_coverage - 1e-9
+    if not ok.any():
+        return trials[ok], float("nan"), int((~ok).sum()), 0
+    duration = float(covered[ok].min())
+    n_cut = int(((trials[ok, 1] - trials[ok, 0]) > duration + EDGE_TOLERANCE).sum())
+    return trials[ok], duration, int((~ok).sum()), n_cut
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r of two equal-length vectors; NaN with fewer than 2 values or a constant one."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    dx, dy = x - x.mean(), y - y.mean()
+    den = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
+    if not den > 0:
+        return float("nan")
+    return float(np.clip(np.sum(dx * dy) / den, -1.0, 1.0))
+
+
+def _summary(values: np.ndarray, how) -> float:
+    ok = np.isfinite(values)
+    return float(how(values[ok])) if ok.any() else float("nan")
+
+
+def _as_list(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
+
+
+# --------------------------------------------------------------------------- firing rates
+def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> dict[str, object]:
+    """Recorded vs generated mean firing rates (Hz): Pearson r over units and per-unit ratios.
+
+    Rates are spike counts inside the generated support divided by its total length (s).
+    The ratio of a unit is ``generated rate / recorded rate``; it is undefined (``None``) for a
+    unit silent in the recording. ``rate_ratio_median`` is over units active in the recording
+    (a unit silent only in the generated recording contributes a ratio of 0);
+    ``rate_log2_ratio_mean_abs`` is the mean of ``|log2(ratio)|`` over units active in both
+    (0 for a perfect match, 1 for a factor of 2 either way). Units silent in one or both are
+    counted.
+
+    Returns:
+        dict with ``rate_corr`` (Pearson r, NaN if either rate vector is constant),
+        ``real_rates``, ``generated_rates`` (lists, Hz), ``rate_ratio_per_unit`` (list, ``None``
+        where the recorded rate is 0), ``rate_ratio_median``, ``rate_log2_ratio_mean_abs``,
+        ``n_units_silent_real_only``, ``n_units_silent_generated_only``, ``n_units_silent_both``.
+
+    Raises:
+        FidelityInputError: the recordings have different units, or the generated windows do not
+            lie in the recording (see :func:`compare_recordings`).
     """
     _check_pair(real, generated)
     sup = generated.support
     dur = float(np.sum(sup[:, 1] - sup[:, 0]))
-    r = _counts_in_intervals(real, sup).sum(0) / dur
-    g = _counts_in_intervals(generated, sup).sum(0) / dur
-    return {"rate_corr": _pearson(r, g), "real_rates": r.tolist(), "generated_rates": g.tolist()}
+    r = _counts_in_sorted_bins(real, sup).sum(0) / dur
+    g = _counts_in_sorted_bins(generated, sup).sum(0) / dur
+    active_r, active_g = r > 0, g > 0
+    ratio = np.full(real.n_units, np.nan)
+    ratio[active_r] = g[active_r] / r[active_r]
+    both = active_r & active_g
+    log2 = np.abs(np.log2(ratio[both]))
+    return {
+        "rate_corr": _pearson(r, g),
+        "real_rates": r.tolist(),
+        "generated_rates": g.tolist(),
+        "rate_ratio_per_unit": _as_list(ratio),
+        "rate_ratio_median": _summary(ratio, np.median),
+        "rate_log2_ratio_mean_abs": float(log2.mean()) if log2.size else float("nan"),
+        "n_units_silent_real_only": int((~active_r & active_g).sum()),
+        "n_units_silent_generated_only": int((active_r & ~active_g).sum()),
+        "n_units_silent_both": int((~active_r & ~active_g).sum()),
+    }
 
 
-def binned_count_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1) -> Dict[str, object]:
+# --------------------------------------------------------------------------- binned counts
+def binned_count_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1) -> dict[str, object]:
     """Per-unit Pearson r between recorded and generated spike counts in bins of ``bin_size`` s.
 
-    Bins tile each support interval from its start; a trailing partial bin is left out (and
-    counted in ``n_partial_bins_dropped``). Units whose counts are constant in either recording
-    have no defined r and are left out of the mean (counted in ``n_units_undefined``).
+    Bins tile each segment of the support (touching windows merged) from its start; a trailing
+    partial bin is left out (and counted in ``n_partial_bins_dropped``). Units whose counts are
+    constant in either recording have no defined r and are left out of the mean (counted in
+    ``n_units_undefined``).
 
     Returns:
-        ``{"binned_count_corr_mean": ..., "binned_count_corr_per_unit": [...], "n_bins": ...}``.
+        ``{"binned_count_corr_mean", "binned_count_corr_per_unit", "n_bins", "bin_size_s",
+        "n_units_undefined", "n_partial_bins_dropped"}``.
+
+    Raises:
+        FidelityInputError: ``bin_size`` is not a positive number of seconds, or the pair is
+            not comparable.
     """
     _check_pair(real, generated)
-    if not bin_size > 0:
-        raise ValueError(f"bin_size: expected a positive number of seconds, got {bin_size}")
-    bins, partial = [], 0
-    for a, b in generated.support:
-        n = int(np.floor((b - a) / bin_size + 1e-9))
-        if a + n * bin_size < b - 1e-9:
-            partial += 1
-        starts = a + bin_size * np.arange(n)
-        bins.append(np.stack([starts, starts + bin_size], 1))
-    bins = np.concatenate(bins) if bins else np.zeros((0, 2))
-    rc = _counts_in_intervals(real, bins)
-    gc = _counts_in_intervals(generated, bins)
+    bin_size = _check_bin_size(bin_size)
+    bins, partial = _tile(support_segments(generated.support), bin_size)
+    rc = _counts_in_sorted_bins(real, bins)
+    gc = _counts_in_sorted_bins(generated, bins)
     per_unit = np.array([_pearson(rc[:, u], gc[:, u]) for u in range(real.n_units)])
     ok = np.isfinite(per_unit)
     return {
-        "binned_count_corr_mean": float(np.mean(per_unit[ok])) if ok.any() else float("nan"),
-        "binned_count_corr_per_unit": [None if not np.isfinite(v) else float(v) for v in per_unit],
-        "n_bins": int(len(bins)),
+        "binned_count_corr_mean": _summary(per_unit, np.mean),
+        "binned_count_corr_per_unit": _as_list(per_unit),
+        "n_bins": len(bins),
         "bin_size_s": float(bin_size),
         "n_units_undefined": int((~ok).sum()),
         "n_partial_bins_dropped": int(partial),
     }
 
 
-def unit_id_f1(real: SpikeRecording, generated: SpikeRecording) -> Dict[str, object]:
+# --------------------------------------------------------------------------- PSTH
+def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, duration: float) -> np.ndarray:
+    """Trial-averaged peri-stimulus time histogram of every unit, aligned on trial starts.
+
+    Bin ``k`` covers ``[start + k*bin_size, start + (k+1)*bin_size)`` of each trial, for
+    ``k < floor(duration / bin_size)``; spikes after the last full bin are not counted.
+
+    Args:
+        recording: the spikes.
+        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds (only the starts are used).
+        bin_size: bin width, s.
+        duration: length of the PSTH after each trial start, s.
+
+    Returns:
+        ``(n_bins, n_units)`` float64 firing rate, Hz (count / (n_trials * bin_size)); all zeros
+        when there are no trials.
+
+    Raises:
+        FidelityInputError: ``bin_size`` or ``duration`` is not a positive number of seconds.
+    """
+    bin_size = _check_bin_size(bin_size)
+    duration = _check_bin_size(duration, "duration")
+    trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
+    n_bins = int(np.floor(duration / bin_size + 1e-9))
+    counts = np.zeros((n_bins, recording.n_units), dtype=np.float64)
+    if n_bins == 0 or len(trials) == 0:
+        return counts
+    t = recording.spike_times
+    for start in trials[:, 0]:
+        stop = start + n_bins * bin_size
+        a, b = np.searchsorted(t, [start, stop], side="left")
+        if b > a:
+            k = np.clip(np.floor((t[a:b] - start) / bin_size).astype(np.int64), 0, n_bins - 1)
+            np.add.at(counts, (k, recording.unit_ids[a:b]), 1)
+    return counts / (len(trials) * bin_size)
+
+
+def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.01,
+                     trials: np.ndarray | None = None, min_trial_coverage: float = 0.95) -> dict[str, object]:
+    """Per-unit Pearson r between the recorded and generated trial-averaged PSTHs.
+
+    The trials are the real recording's ``trials`` rows (or ``trials``) that the generated
+    support covers (:func:`usable_trials`: the segment holding the trial start covers at least
+    ``min_trial_coverage`` of the trial; ``1.0`` keeps only trials fully inside); the others are
+    skipped and counted in ``psth_n_trials_outside_support``. PSTHs are aligned on trial starts
+    and span the shortest covered trial length (``psth_duration_s``; trials cut to it are
+    counted in ``psth_n_trials_cut``), in bins of ``bin_size`` s (:func:`trial_psth`). A unit
+    whose PSTH is flat in either recording (e.g. silent) has no defined r (``None``, counted in
+    ``psth_n_units_undefined``).
+
+    When no trial is usable (the recording has none, or none lies inside the support) the
+    summaries are NaN and ``psth_reason`` says why; otherwise ``psth_reason`` is ``None``.
+
+    Returns:
+        dict with ``psth_corr_mean``, ``psth_corr_median``, ``psth_corr_per_unit``,
+        ``psth_n_trials_used``, ``psth_n_trials_outside_support``, ``psth_n_trials_cut``,
+        ``psth_n_bins``, ``psth_bin_size_s``, ``psth_duration_s``, ``psth_n_units_undefined``,
+        ``psth_reason``.
+
+    Raises:
+        FidelityInputError: bad ``bin_size``, ``trials`` shape or ``min_trial_coverage``, or
+            the pair is not comparable.
+    """
+    _check_pair(real, generated)
+    bin_size = _check_bin_size(bin_size)
+    trials = real.trials if trials is None else trials
+    nan = float("nan")
+    out: dict[str, object] = {
+        "psth_corr_mean": nan, "psth_corr_median": nan, "psth_corr_per_unit": [None] * real.n_units,
+        "psth_n_trials_used": 0, "psth_n_trials_outside_support": 0, "psth_n_trials_cut": 0,
+        "psth_n_bins": 0, "psth_bin_size_s": bin_size, "psth_duration_s": nan,
+        "psth_n_units_undefined": real.n_units, "psth_reason": None,
+    }
+    if trials is None or len(trials) == 0:
+        out["psth_reason"] = "the real recording has no trials"
+        return out
+    used, duration, n_skipped, n_cut = usable_trials(trials, generated.support, min_trial_coverage)
+    out["psth_n_trials_outside_support"] = n_skipped
+    if len(used) == 0:
+        out["psth_reason"] = (f"none of the {len(trials)} trials is covered (>= {min_trial_coverage:g} of it) "
+                              "by the generated windows")
+        return out
+    n_bins = int(np.floor(duration / bin_size + 1e-9))
+    out.update(psth_n_trials_used=len(used), psth_duration_s=duration, psth_n_bins=n_bins,
+               psth_n_trials_cut=n_cut)
+    if n_bins < 2:
+        out["psth_reason"] = f"the covered trial length ({duration} s) holds fewer than 2 bins of {bin_size} s"
+        return out
+    pr = trial_psth(real, used, bin_size, duration)
+    pg = trial_psth(generated, used, bin_size, duration)
+    per_unit = np.array([_pearson(pr[:, u], pg[:, u]) for u in range(real.n_units)])
+    out.update(
+        psth_corr_mean=_summary(per_unit, np.mean),
+        psth_corr_median=_summary(per_unit, np.median),
+        psth_corr_per_unit=_as_list(per_unit),
+        psth_n_units_undefined=int((~np.isfinite(per_unit)).sum()),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- ISI
+def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> list[np.ndarray]:
+    """ISIs of every unit inside contiguous segments, never across a gap between segments.
+
+    Args:
+        recording: the spikes.
+        segments: ``(n_segments, 2)`` float64 ``[start, stop)`` seconds, sorted and disjoint
+            (see :func:`support_segments`). Spikes outside every segment are ignored.
+
+    Returns:
+        one ``(n_isis_u,)`` float64 array of intervals (s) per unit: the differences of
+        consecutive spike times of that unit inside the same segment.
+    """
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    t, u = recording.spike_times, recording.unit_ids
+    empty = [np.zeros(0) for _ in range(recording.n_units)]
+    if t.size == 0 or len(segments) == 0:
+        return empty
+    seg = np.searchsorted(segments[:, 0], t, side="right") - 1
+    ok = seg >= 0
+    ok[ok] = t[ok] < segments[seg[ok], 1]
+    t, u, seg = t[ok], u[ok], seg[ok]
+    order = np.lexsort((t, seg, u))
+    t, u, seg = t[order], u[order], seg[order]
+    same = (u[1:] == u[:-1]) & (seg[1:] == seg[:-1])
+    isi, owner = np.diff(t)[same], u[1:][same]
+    bounds = np.searchsorted(owner, np.arange(recording.n_units + 1), side="left")
+    return [isi[bounds[k]:bounds[k + 1]] for k in range(recording.n_units)]
+
+
+def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int = 20) -> dict[str, object]:
+    """Per-unit two-sample Kolmogorov-Smirnov statistic between ISI distributions.
+
+    ISIs are taken only within contiguous segments of the generated support (touching windows
+    merged), never across a gap (:func:`interspike_intervals`), for both recordings. The KS
+    statistic (``scipy.stats.ks_2samp``: the largest distance between the two empirical CDFs,
+    0 = same distribution, 1 = disjoint) is computed for units with at least ``min_isis`` ISIs
+    in both recordings; the others are ``None`` and counted in ``isi_n_units_too_few``.
+
+    Note: generated spikes are decoded at dt-bin centres, so their ISIs are multiples of the
+    tokenizer's ``dt_resolution``; that quantisation alone gives a small non-zero KS statistic
+    against continuous recorded times.
+
+    Returns:
+        dict with ``isi_ks_per_unit``, ``isi_ks_pvalue_per_unit``, ``isi_ks_mean``,
+        ``isi_ks_median``, ``isi_n_real_per_unit``, ``isi_n_generated_per_unit``,
+        ``isi_n_units_too_few``, ``isi_min_isis``, ``isi_n_segments``.
+
+    Raises:
+        FidelityInputError: ``min_isis`` is not an integer >= 1, or the pair is not comparable.
+    """
+    _check_pair(real, generated)
+    if isinstance(min_isis, bool) or int(min_isis) != min_isis or min_isis < 1:
+        raise FidelityInputError(f"min_isis: expected an integer >= 1, got {min_isis}")
+    segs = support_segments(generated.support)
+    ir, ig = interspike_intervals(real, segs), interspike_intervals(generated, segs)
+    ks = np.full(real.n_units, np.nan)
+    pv = np.full(real.n_units, np.nan)
+    for k in range(real.n_units):
+        if ir[k].size >= min_isis and ig[k].size >= min_isis:
+            res = stats.ks_2samp(ir[k], ig[k])
+            ks[k], pv[k] = res.statistic, res.pvalue
+    return {
+        "isi_ks_per_unit": _as_list(ks),
+        "isi_ks_pvalue_per_unit": _as_list(pv),
+        "isi_ks_mean": _summary(ks, np.mean),
+        "isi_ks_median": _summary(ks, np.median),
+        "isi_n_real_per_unit": [int(x.size) for x in ir],
+        "isi_n_generated_per_unit": [int(x.size) for x in ig],
+        "isi_n_units_too_few": int((~np.isfinite(ks)).sum()),
+        "isi_min_isis": int(min_isis),
+        "isi_n_segments": len(segs),
+    }
+
+
+# --------------------------------------------------------------------------- Fano factor
+def _fano(counts: np.ndarray) -> np.ndarray:
+    """Per-column sample variance (ddof=1) / mean; NaN where the mean is 0 or fewer than 2 rows."""
+    out = np.full(counts.shape[1], np.nan)
+    if counts.shape[0] < 2:
+        return out
+    mean = counts.mean(0)
+    var = counts.var(0, ddof=1)
+    ok = mean > 0
+    out[ok] = var[ok] / mean[ok]
+    return out
+
+
+def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1,
+                mode: str = "bins", trials: np.ndarray | None = None,
+                min_trial_coverage: float = 0.95) -> dict[str, object]:
+    """Per-unit Fano factor (sample variance / mean of spike counts), recorded vs generated.
+
+    ``mode="bins"`` (default; what :func:`compare_recordings` uses, for any recording):
+    counts in bins of ``bin_size`` s tiling each segment of the generated support (trailing
+    partial bins left out, counted in ``fano_n_partial_bins_dropped``). ``mode="trials"``: one
+    count per trial, the trial-to-trial variability: the real recording's ``trials`` (or
+    ``trials``) covered by the support (:func:`usable_trials`; others counted in
+    ``fano_n_trials_outside_support``), each counted over ``[start, start + L)`` with ``L`` the
+    shortest covered trial length; ``bin_size`` is then unused. The variance is the sample
+    variance (``ddof=1``), so a Poisson process gives 1 on average. A unit's Fano factor is
+    undefined (``None``) when its mean count is 0 or there are fewer than 2 counts.
+
+    Returns:
+        dict with ``fano_real_per_unit``, ``fano_generated_per_unit``, ``fano_corr`` (Pearson r
+        over units defined in both), ``fano_mean_abs_diff`` (mean ``|F_gen - F_real|`` over
+        those units), ``fano_real_mean``, ``fano_generated_mean``, ``fano_n_units_undefined``
+        (units undefined in either), ``fano_mode``, ``fano_bin_size_s`` (``None`` in trial
+        mode), ``fano_n_samples`` (bins or trials), ``fano_n_partial_bins_dropped``,
+        ``fano_n_trials_outside_support``, ``fano_reason`` (why everything is NaN, else
+        ``None``).
+
+    Raises:
+        FidelityInputError: unknown ``mode``, bad ``bin_size``, or the pair is not comparable.
+    """
+    _check_pair(real, generated)
+    if mode not in ("bins", "trials"):
+        raise FidelityInputError(f"mode: expected 'bins' or 'trials', got {mode!r}")
+    segs = support_segments(generated.support)
+    partial, outside, reason = 0, 0, None
+    if mode == "bins":
+        bin_size = _check_bin_size(bin_size)
+        rows, partial = _tile(segs, bin_size)
+        rc, gc = _counts_in_sorted_bins(real, rows), _counts_in_sorted_bins(generated, rows)
+    else:
+        trials = real.trials if trials is None else trials
+        rows = np.zeros((0, 2))
+        if trials is None or len(trials) == 0:
+            reason = "the real recording has no trials"
+        else:
+            used, duration, outside, _ = usable_trials(trials, segs, min_trial_coverage)
+            if len(used) == 0:
+                reason = f"none of the {len(trials)} trials is covered by the generated windows"
+            else:
+                rows = np.stack([used[:, 0], used[:, 0] + duration], 1)
+        rc, gc = _counts_in_intervals(real, rows), _counts_in_intervals(generated, rows)
+    if reason is None and len(rows) < 2:
+        reason = f"fewer than 2 count samples ({len(rows)})"
+    fr, fg = _fano(rc), _fano(gc)
+    both = np.isfinite(fr) & np.isfinite(fg)
+    return {
+        "fano_real_per_unit": _as_list(fr),
+        "fano_generated_per_unit": _as_list(fg),
+        "fano_corr": _pearson(fr[both], fg[both]),
+        "fano_mean_abs_diff": float(np.mean(np.abs(fg[both] - fr[both]))) if both.any() else float("nan"),
+        "fano_real_mean": float(np.mean(fr[both])) if both.any() else float("nan"),
+        "fano_generated_mean": float(np.mean(fg[both])) if both.any() else float("nan"),
+        "fano_n_units_undefined": int((~both).sum()),
+        "fano_mode": mode,
+        "fano_bin_size_s": float(bin_size) if mode == "bins" else None,
+        "fano_n_samples": len(rows),
+        "fano_n_partial_bins_dropped": int(partial),
+        "fano_n_trials_outside_support": outside,
+        "fano_reason": reason,
+    }
+
+
+# --------------------------------------------------------------------------- pairwise correlations
+def pairwise_correlation_structure(real: SpikeRecording, generated: SpikeRecording,
+                                   bin_size: float = 0.1) -> dict[str, object]:
+    """How well the generated unit-by-unit correlation structure matches the recorded one.
+
+    Spike counts in bins of ``bin_size`` s tiling the support segments (as
+    :func:`binned_count_correlation`) give, for each recording, the Pearson correlation matrix
+    across units. Only units whose counts vary in both recordings are used (others counted in
+    ``pairwise_n_units_excluded``); the off-diagonal upper triangles (one value per unit pair)
+    are then compared with a Pearson r.
+
+    Returns:
+        dict with ``pairwise_corr_r`` (Pearson r between the two upper triangles; NaN with
+        fewer than 2 pairs or a constant triangle), ``pairwise_corr_mean_abs_diff`` (mean
+        ``|c_gen - c_real|`` over pairs), ``pairwise_corr_real_mean``,
+        ``pairwise_corr_generated_mean``, ``pairwise_n_pairs``, ``pairwise_n_units_used``,
+        ``pairwise_n_units_excluded``, ``pairwise_n_bins``, ``pairwise_bin_size_s``,
+        ``pairwise_n_partial_bins_dropped``.
+
+    Raises:
+        FidelityInputError: bad ``bin_size``, or the pair is not comparable.
+    """
+    _check_pair(real, generated)
+    bin_size = _check_bin_size(bin_size)
+    bins, partial = _tile(support_segments(generated.support), bin_size)
+    rc = _counts_in_sorted_bins(real, bins).astype(np.float64)
+    gc = _counts_in_sorted_bins(generated, bins).astype(np.float64)
+    keep = (rc.std(0) > 0) & (gc.std(0) > 0) if len(bins) >= 2 else np.zeros(real.n_units, dtype=bool)
+    n_used = int(keep.sum())
+    nan = float("nan")
+    out: dict[str, object] = {
+        "pairwise_corr_r": nan, "pairwise_corr_mean_abs_diff": nan,
+        "pairwise_corr_real_mean": nan, "pairwise_corr_generated_mean": nan,
+        "pairwise_n_pairs": n_used * (n_used - 1) // 2, "pairwise_n_units_used": n_used,
+        "pairwise_n_units_excluded": int(real.n_units - n_used), "pairwise_n_bins": len(bins),
+        "pairwise_bin_size_s": bin_size, "pairwise_n_partial_bins_dropped": int(partial),
+    }
+    if n_used < 2:
+        return out
+    iu = np.triu_indices(n_used, k=1)
+    cr = np.corrcoef(rc[:, keep], rowvar=False)[iu]
+    cg = np.corrcoef(gc[:, keep], rowvar=False)[iu]
+    out.update(
+        pairwise_corr_r=_pearson(cr, cg),
+        pairwise_corr_mean_abs_diff=float(np.mean(np.abs(cg - cr))),
+        pairwise_corr_real_mean=float(np.mean(cr)),
+        pairwise_corr_generated_mean=float(np.mean(cg)),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- unit-id F1
+def unit_id_f1(real: SpikeRecording, generated: SpikeRecording) -> dict[str, object]:
     """Set-based unit-id F1 per window, averaged over windows.
 
     For each window (a row of the generated ``support``), A = set of units that fired in the
@@ -117,30 +617,75 @@ def unit_id_f1(real: SpikeRecording, generated: SpikeRecording) -> Dict[str, obj
     """
     _check_pair(real, generated)
     sup = generated.support
-    a = _counts_in_intervals(real, sup) > 0
-    b = _counts_in_intervals(generated, sup) > 0
+    a = _counts_in_sorted_bins(real, sup) > 0
+    b = _counts_in_sorted_bins(generated, sup) > 0
     inter = (a & b).sum(1)
     denom = a.sum(1) + b.sum(1)
     ok = denom > 0
     f1 = 2 * inter[ok] / denom[ok]
     return {
         "id_f1": float(f1.mean()) if ok.any() else float("nan"),
-        "n_windows": int(len(sup)),
+        "n_windows": len(sup),
         "n_windows_both_empty": int((~ok).sum()),
     }
 
 
-def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1) -> Dict[str, object]:
-    """All fidelity metrics of this module in one dict (see each function)."""
-    out: Dict[str, object] = {}
+# --------------------------------------------------------------------------- all together
+def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1,
+                       psth_bin_size: float = 0.01, min_isis: int = 20,
+                       fano_mode: str = "bins", min_trial_coverage: float = 0.95) -> dict[str, object]:
+    """All fidelity metrics of this module in one flat dict (see each function for its keys).
+
+    Args:
+        real: the recorded spikes (with ``trials`` for the PSTH metric).
+        generated: the generated spikes; its ``support`` rows are the generated windows.
+        bin_size: bin width (s) for the binned-count correlation, the Fano factor (bin mode)
+            and the pairwise correlation structure; default 0.1 s.
+        psth_bin_size: PSTH bin width, s; default 0.01 s.
+        min_isis: fewest ISIs a unit needs in both recordings for its KS statistic; default 20.
+        fano_mode: ``"bins"`` (default) or ``"trials"``, see :func:`fano_factor`.
+        min_trial_coverage: fraction of a trial the generated windows must cover for the PSTH
+            (and trial-mode Fano factor) to use it; see :func:`usable_trials`.
+
+    Returns:
+        the union of the dicts of :func:`firing_rate_correlation`,
+        :func:`binned_count_correlation`, :func:`psth_correlation`, :func:`isi_distance`,
+        :func:`fano_factor`, :func:`pairwise_correlation_structure` and :func:`unit_id_f1`, plus
+        ``n_real_spikes`` (recorded spikes inside the support), ``n_generated_spikes``,
+        ``n_units`` and ``support_duration_s``.
+
+    Raises:
+        FidelityInputError: the recordings have different units, the generated recording has no
+            support, or its windows lie outside the recording's time domain.
+    """
+    out: dict[str, object] = {}
     out.update(firing_rate_correlation(real, generated))
     out.update(binned_count_correlation(real, generated, bin_size))
+    out.update(psth_correlation(real, generated, psth_bin_size, min_trial_coverage=min_trial_coverage))
+    out.update(isi_distance(real, generated, min_isis))
+    out.update(fano_factor(real, generated, bin_size, mode=fano_mode, min_trial_coverage=min_trial_coverage))
+    out.update(pairwise_correlation_structure(real, generated, bin_size))
     out.update(unit_id_f1(real, generated))
     sup = generated.support
-    out["n_real_spikes"] = int(_counts_in_intervals(real, sup).sum())
+    out["n_real_spikes"] = int(_counts_in_sorted_bins(real, sup).sum())
     out["n_generated_spikes"] = int(generated.n_spikes)
+    out["n_units"] = int(real.n_units)
     out["support_duration_s"] = float(np.sum(sup[:, 1] - sup[:, 0]))
     return out
 
 
-__all__ = ["firing_rate_correlation", "binned_count_correlation", "unit_id_f1", "compare_recordings"]
+__all__ = [
+    "FidelityInputError",
+    "binned_count_correlation",
+    "compare_recordings",
+    "fano_factor",
+    "firing_rate_correlation",
+    "interspike_intervals",
+    "isi_distance",
+    "pairwise_correlation_structure",
+    "psth_correlation",
+    "support_segments",
+    "trial_psth",
+    "unit_id_f1",
+    "usable_trials",
+]

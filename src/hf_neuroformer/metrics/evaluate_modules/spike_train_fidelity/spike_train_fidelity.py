@@ -1,0 +1,123 @@
+"""``spike_train_fidelity``: how closely generated spike trains match recorded ones.
+
+An ``evaluate`` metric module that wraps :func:`hf_neuroformer.metrics.fidelity.compare_recordings`.
+Load it offline with ``hf_neuroformer.metrics.load_metric("spike_train_fidelity")`` (or
+``evaluate.load(<path of this folder>)``); it needs ``hf_neuroformer`` installed.
+"""
+
+import datasets
+import evaluate
+import numpy as np
+
+from hf_neuroformer.metrics.fidelity import compare_recordings
+from hf_neuroformer.recording import SpikeRecording
+
+_DESCRIPTION = """\
+Fidelity of generated spike trains against the recorded ones, on the windows that were generated:
+firing rates (Pearson r over units, generated/recorded ratio), binned spike-count correlation,
+trial-averaged PSTH correlation, ISI distributions (per-unit two-sample KS statistic, ISIs never
+across a gap between windows), Fano factors, the pairwise count-correlation structure, and the
+unit-id F1 per window of Neuroformer (Antoniades et al. 2024, Sec. 4). Times are seconds, rates Hz.
+Undefined values are NaN (per-unit: None) and what was left out is counted in the n_... fields.
+"""
+
+_KWARGS_DESCRIPTION = """\
+One example per unit, in unit-index order (the same units, in the same order, on both sides).
+
+Args:
+    predictions: list of float64 sequences: the generated spike times (s) of each unit.
+    references: list of float64 sequences: the recorded spike times (s) of each unit, on the
+        same clock (recorded spikes outside `support` are ignored).
+    support: (n_windows, 2) list of [start, stop) seconds: the generated windows (sorted,
+        non-overlapping; touching windows are merged into contiguous segments). Required.
+    trials: optional (n_trials, 2) [start, stop) seconds of the recording's trials, for the
+        PSTH (trials not fully inside the support are skipped and counted).
+    real_time_domain: optional (start, stop) seconds the recording covers; default: the span of
+        the support and the recorded spikes.
+    unit_names: optional name per unit (default unit0, unit1, ...).
+    bin_size: bin width (s) for count correlations, Fano factors and pairwise correlations
+        (default 0.1).
+    psth_bin_size: PSTH bin width, s (default 0.01).
+    min_isis: fewest ISIs a unit needs on both sides for its KS statistic (default 20).
+    fano_mode: "bins" (default) or "trials".
+    min_trial_coverage: fraction of a trial the support must cover for trial metrics (default 0.95).
+
+Returns:
+    the flat dict of hf_neuroformer.metrics.compare_recordings, e.g. rate_corr,
+    rate_ratio_median, binned_count_corr_mean, psth_corr_mean, isi_ks_mean, fano_corr,
+    pairwise_corr_r, id_f1, n_real_spikes, n_generated_spikes, support_duration_s.
+
+Examples:
+    >>> from hf_neuroformer.metrics import load_metric
+    >>> fidelity = load_metric("spike_train_fidelity")
+    >>> out = fidelity.compute(predictions=[[0.11, 0.52], [0.3]], references=[[0.1, 0.5], [0.31]],
+    ...                        support=[[0.0, 0.5], [0.5, 1.0]], bin_size=0.25)
+    >>> out["id_f1"]
+    1.0
+"""
+
+_CITATION = """\
+@inproceedings{antoniades2024neuroformer,
+  title     = {Neuroformer: Multimodal and Multitask Generative Pretraining for Brain Data},
+  author    = {Antoniades, Antonis and Yu, Yiyi and Canzano, Joseph and Wang, William Yang and Smith, Spencer LaVere},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2024},
+  note      = {arXiv:2311.00136}
+}
+"""
+
+
+def _recording(trains, unit_names, time_domain, time_support=None, trials=None):
+    times = [np.asarray(t, dtype=np.float64).reshape(-1) for t in trains]
+    units = [np.full(len(t), k, dtype=np.int64) for k, t in enumerate(times)]
+    return SpikeRecording.from_unsorted(
+        np.concatenate(times) if times else np.zeros(0),
+        np.concatenate(units) if units else np.zeros(0, dtype=np.int64),
+        unit_names=unit_names, time_domain=time_domain, time_support=time_support, trials=trials,
+    )
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class SpikeTrainFidelity(evaluate.Metric):
+    """Spike-train fidelity metrics (see the module's description)."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            module_type="metric",
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({
+                "predictions": datasets.Sequence(datasets.Value("float64")),
+                "references": datasets.Sequence(datasets.Value("float64")),
+            }),
+            reference_urls=["https://arxiv.org/abs/2311.00136"],
+        )
+
+    def _compute(self, predictions, references, support=None, trials=None, real_time_domain=None,
+                 unit_names=None, bin_size=0.1, psth_bin_size=0.01, min_isis=20, fano_mode="bins",
+                 min_trial_coverage=0.95):
+        if support is None:
+            raise ValueError("support: expected the generated windows as (n_windows, 2) [start, stop) seconds, got None")
+        support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+        if len(support) == 0:
+            raise ValueError("support: expected at least one generated window, got none")
+        if len(predictions) != len(references):
+            raise ValueError(f"predictions: expected one spike train per unit as in references ({len(references)}), "
+                             f"got {len(predictions)}")
+        n_units = len(references)
+        names = list(unit_names) if unit_names is not None else [f"unit{k}" for k in range(n_units)]
+        if len(names) != n_units:
+            raise ValueError(f"unit_names: expected {n_units} names (one per example), got {len(names)}")
+        gen_domain = (float(support[0, 0]), float(support[-1, 1]))
+        if real_time_domain is None:
+            lo, hi = gen_domain
+            for t in references:
+                if len(t):
+                    lo, hi = min(lo, float(np.min(t))), max(hi, float(np.nextafter(np.max(t), np.inf)))
+            real_time_domain = (lo, hi)
+        generated = _recording(predictions, names, gen_domain, time_support=support)
+        real = _recording(references, names, tuple(real_time_domain), trials=trials)
+        return compare_recordings(real, generated, bin_size=bin_size, psth_bin_size=psth_bin_size,
+                                  min_isis=min_isis, fano_mode=fano_mode,
+                                  min_trial_coverage=min_trial_coverage)

@@ -1,0 +1,178 @@
+"""Figures comparing recordings (matplotlib, Agg canvas, no pyplot).
+
+Every function builds a :class:`matplotlib.figure.Figure` on its own Agg canvas, so nothing
+touches pyplot's global state (no figure stays open, no backend is switched), and returns it.
+A figure is written to disk only when ``path`` is given, atomically (a temporary file in the
+same folder, then ``os.replace``), so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .metrics.fidelity import (
+    _check_pair,
+    _counts_in_sorted_bins,
+    _tile,
+    support_segments,
+    trial_psth,
+    usable_trials,
+)
+from .recording import SpikeRecording
+
+REAL_COLOR = "black"
+GENERATED_COLOR = "tab:orange"
+
+
+class PlottingInputError(ValueError):
+    """A bad argument to a plotting function; the message names the field."""
+
+
+def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``path`` atomically; the format comes from the suffix (default PNG).
+
+    Replaces an existing file (callers that must not overwrite check first, as the CLI does).
+
+    Returns:
+        the path written.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _choose_units(real: SpikeRecording, support: np.ndarray, units, n_units: int) -> np.ndarray:
+    if units is not None:
+        sel = np.asarray(list(units), dtype=np.int64).reshape(-1)
+        bad = np.flatnonzero((sel < 0) | (sel >= real.n_units))
+        if bad.size:
+            raise PlottingInputError(
+                f"units: expected unit indices in [0, {real.n_units}), got {int(sel[bad[0]])} at position {bad[0]}"
+            )
+        if sel.size == 0:
+            raise PlottingInputError("units: expected at least one unit index, got none")
+        return sel
+    if isinstance(n_units, bool) or int(n_units) != n_units or n_units < 1:
+        raise PlottingInputError(f"n_units: expected an integer >= 1, got {n_units}")
+    counts = _counts_in_sorted_bins(real, support).sum(0)
+    order = np.lexsort((np.arange(real.n_units), -counts))  # most active first, ties by index
+    return order[: min(int(n_units), real.n_units)]
+
+
+def _raster(ax, rec: SpikeRecording, units: np.ndarray, start: float, stop: float, color: str, title: str):
+    a, b = np.searchsorted(rec.spike_times, [start, stop], side="left")
+    t, u = rec.spike_times[a:b], rec.unit_ids[a:b]
+    trains = [t[u == k] for k in units]
+    ax.eventplot(trains, lineoffsets=np.arange(len(units)), linelengths=0.8, colors=color, linewidths=0.8)
+    ax.set_yticks(np.arange(len(units)))
+    ax.set_yticklabels([rec.unit_names[k] for k in units], fontsize=7)
+    ax.set_ylim(-0.6, len(units) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(start, stop)
+    ax.set_ylabel("unit")
+    ax.set_title(title, fontsize=9, loc="left")
+
+
+def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, units: Sequence[int] | None = None,
+                  n_units: int = 6, bin_size: float | None = None, duration: float = 5.0,
+                  min_trial_coverage: float = 0.95) -> Figure:
+    """Recorded vs generated spikes: rasters and PSTH (or rate) overlays for a few units.
+
+    Top: raster of the recorded spikes and raster of the generated spikes of the chosen units
+    over one stretch of the generated support (the longest contiguous segment, its first
+    ``duration`` s). Below, one panel per unit: recorded (black) and generated (orange) firing
+    rate, Hz: the trial-aligned PSTH (:func:`~hf_neuroformer.metrics.fidelity.trial_psth`)
+    over the real recording's trials that the support covers
+    (:func:`~hf_neuroformer.metrics.fidelity.usable_trials`), when there are any; otherwise the
+    binned rate over time on the raster's stretch.
+
+    Args:
+        real: the recorded spikes.
+        generated: the generated spikes (its ``support`` rows are the generated windows).
+        path: when given, the figure is also written there (format from the suffix, atomic).
+        units: unit indices to show; default the ``n_units`` units with the most recorded spikes
+            inside the support.
+        n_units: how many units to choose when ``units`` is not given.
+        bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs, 0.1 s for rates over
+            time.
+        duration: length of the raster (and rate-over-time) stretch, s.
+        min_trial_coverage: see :func:`~hf_neuroformer.metrics.fidelity.usable_trials`.
+
+    Returns:
+        the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
+
+    Raises:
+        FidelityInputError: the recordings are not comparable (different units, no support, ...).
+        PlottingInputError: bad ``units``, ``n_units``, ``bin_size`` or ``duration``.
+    """
+    _check_pair(real, generated)
+    if not (np.isfinite(duration) and duration > 0):
+        raise PlottingInputError(f"duration: expected a positive number of seconds, got {duration}")
+    if bin_size is not None and not (np.isfinite(bin_size) and bin_size > 0):
+        raise PlottingInputError(f"bin_size: expected a positive number of seconds, got {bin_size}")
+    support = generated.support
+    sel = _choose_units(real, support, units, n_units)
+    segs = support_segments(support)
+    longest = segs[int(np.argmax(segs[:, 1] - segs[:, 0]))]
+    start, stop = float(longest[0]), float(min(longest[1], longest[0] + duration))
+
+    used, length = np.zeros((0, 2)), float("nan")
+    if real.trials is not None and len(real.trials):
+        used, length, _, _ = usable_trials(real.trials, support, min_trial_coverage)
+    n_cols = min(3, len(sel))
+    n_rows = int(np.ceil(len(sel) / n_cols))
+    fig = Figure(figsize=(4.0 * n_cols, 2.2 * n_rows + 0.35 * len(sel) * 2 + 1.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2 + n_rows, n_cols, height_ratios=[0.35 * len(sel) + 0.6] * 2 + [2.0] * n_rows)
+    ax_r = fig.add_subplot(grid[0, :])
+    ax_g = fig.add_subplot(grid[1, :], sharex=ax_r)
+    _raster(ax_r, real, sel, start, stop, REAL_COLOR, "recorded")
+    _raster(ax_g, generated, sel, start, stop, GENERATED_COLOR, "generated")
+    ax_g.set_xlabel("time (s)")
+
+    if len(used):
+        bs = 0.01 if bin_size is None else float(bin_size)
+        if length < 2 * bs:
+            raise PlottingInputError(f"bin_size: expected at least 2 bins of {bs} s in the covered trial length ({length} s)")
+        pr, pg = trial_psth(real, used, bs, length), trial_psth(generated, used, bs, length)
+        x = (np.arange(pr.shape[0]) + 0.5) * bs
+        xlabel = "time from trial start (s)"
+        what = f"PSTH over {len(used)} trials, {bs * 1e3:g} ms bins"
+    else:
+        bs = 0.1 if bin_size is None else float(bin_size)
+        bins, _ = _tile(np.array([[start, stop]]), bs)
+        pr = _counts_in_sorted_bins(real, bins) / bs
+        pg = _counts_in_sorted_bins(generated, bins) / bs
+        x = bins.mean(1) if len(bins) else np.zeros(0)
+        xlabel = "time (s)"
+        what = f"binned rate, {bs * 1e3:g} ms bins (no trials inside the generated windows)"
+    for i, u in enumerate(sel):
+        ax = fig.add_subplot(grid[2 + i // n_cols, i % n_cols])
+        ax.plot(x, pr[:, u], color=REAL_COLOR, lw=1.8, label="recorded")
+        ax.plot(x, pg[:, u], color=GENERATED_COLOR, lw=1.0, label="generated")
+        ax.set_title(str(real.unit_names[u]), fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("rate (Hz)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(f"recorded vs generated: {len(sel)} units; {what}", fontsize=10)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+__all__ = ["PlottingInputError", "plot_fidelity", "save_figure"]
