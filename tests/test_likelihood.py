@@ -73,3 +73,50 @@ def test_split_bits_per_spike_is_consistent(small):
     assert out["bits_per_spike"] < 0
     with pytest.raises(ValueError, match="split"):
         split_bits_per_spike(model, tok, rec, plan, "holdout")
+
+
+def test_scores_are_the_generator_probabilities_of_count_arrays():
+    """Every outcome with <= 2 spikes (2 units x 2 dt bins): exp(log-likelihood) matches the frequency
+    with which the generator produces that count array, and nothing is scored twice (sum <= 1)."""
+    import itertools
+
+    rec = nf.simulate_coupled_network(n_units=2, duration=20.0, seed=8).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.05, max_window_length=12,
+                               max_past_length=24, hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(3)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    with torch.no_grad():
+        model.id_head.bias[tok.eos_token_id] += 1.0
+        model.dt_head.bias[0] += 2.0  # most spikes share the first bin, where the canonical-order restriction acts
+    s = 10.0
+    outside = (rec.spike_times < s) | (rec.spike_times >= s + 0.1)
+    n = 20000
+    reps = nf.generate_spikes(model, tok, rec, [s], num_samples=n, batch_size=5000, seed=1, progress=False)
+    observed = {}
+    for r in reps:
+        cells = tuple(sorted(zip(r.unit_ids.tolist(), np.round((r.spike_times - s) / 0.05 - 0.5).astype(int).tolist())))
+        observed[cells] = observed.get(cells, 0) + 1
+    cells_all = [(u, k) for u in range(2) for k in range(2)]
+    outcomes = [()] + [(c,) for c in cells_all] + list(itertools.combinations_with_replacement(cells_all, 2))
+    total_p, chi2 = 0.0, 0.0
+    for cells in outcomes:
+        t = np.array([s + (k + 0.5) * 0.05 for _, k in cells])
+        u = np.array([uu for uu, _ in cells], dtype=np.int64)
+        times = np.concatenate([rec.spike_times[outside], t])
+        units = np.concatenate([rec.unit_ids[outside], u])
+        one = nf.SpikeRecording.from_unsorted(times, units, unit_names=rec.unit_names, time_domain=rec.time_domain,
+                                              session=rec.session)
+        p = float(np.exp(window_log_likelihoods(model, tok, one, [s])["log_likelihood"][0]))
+        total_p += p
+        freq = observed.get(tuple(sorted(cells)), 0) / n
+        se = np.sqrt(p * (1 - p) / n)
+        assert abs(freq - p) < 4.5 * se + 5e-4, (cells, freq, p)
+        chi2 += ((freq - p) / se) ** 2
+    seen = sum(observed.get(tuple(sorted(c)), 0) for c in outcomes) / n
+    assert total_p <= 1.0 + 1e-6
+    print(f"enumerated outcomes: model mass {total_p:.3f}, generated {seen:.3f}, chi2 {chi2:.1f} over {len(outcomes)}")
+    assert chi2 < 40  # 15 outcomes: P(chi2_15 > 40) < 0.001 when the scores are the generator's probabilities
+    assert 0.3 < total_p and abs(seen - total_p) < 0.01

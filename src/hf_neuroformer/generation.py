@@ -2,11 +2,15 @@
 
 The engine (paper Sec. 3.3, "next spike prediction", run forwards):
 
-* Each current window starts with BOS; at every step the unit id is sampled from ``logits`` and
-  the dt bin from ``dt_logits`` of the same position (both heads read the same state), until EOS
-  or a maximum number of spikes.
-* Unit ids are restricted to the units of the recording being generated (plus EOS); dt is
-  restricted to bins >= the previous token's bin, so spikes stay in time order.
+* Each current window starts with BOS; at every step the dt bin is sampled from ``dt_logits``
+  and then the unit id (or EOS) from ``logits`` of the same position (both heads read the same
+  state), until EOS or a maximum number of spikes.
+* The samples are kept in the tokenizer's canonical order, the only order the model was trained
+  on: dt never before the previous spike's bin, and inside the previous spike's bin only units
+  whose token id is >= the previous one (spikes sorted by bin, then unit). Unit ids are
+  restricted to the units of the recording being generated (plus EOS). Every sampled sequence is
+  therefore the canonical sequence of one spike-count array, so its probability
+  (:func:`hf_neuroformer.likelihood.window_log_likelihoods`) is that count array's probability.
 * Temperature, top-k and top-p are set for each head (``dt_*`` default to the unit-id values).
 * Windows (and repeats) are batched: many windows advance in lock-step, finished rows are padded.
 * With ``use_cache=True`` (default) the decoder keeps a KV cache (transformers'
@@ -156,6 +160,8 @@ def sample_window_tokens(
     done = torch.zeros(bsz, dtype=torch.bool, device=device)
     n_spk = torch.zeros(bsz, dtype=torch.long, device=device)
     last_dt = torch.zeros(bsz, dtype=torch.long, device=device)
+    last_id = torch.zeros(bsz, dtype=torch.long, device=device)
+    vocab_range = torch.arange(allowed_ids.shape[0], device=device)
     nfm = model.neuroformer
     if use_cache:
         # the same computation as model(..., cache=cache, use_cache=True), without its per-call
@@ -182,12 +188,17 @@ def sample_window_tokens(
             dt_logits = o.dt_logits[:, -1].float()
         if step == max_spikes:
             break
-        id_logits = id_logits.masked_fill(~allowed_ids, float("-inf"))
+        # dt first (never before the previous spike's bin), then the unit given that dt: in the
+        # previous spike's bin only units with token id >= the previous one (canonical order)
+        dt_logits = dt_logits.masked_fill(dt_range[None] < last_dt[:, None], float("-inf"))
+        ndt = _pick(dt_logits, settings, "dt", generator)
+        same_bin = (ndt == last_dt) & (n_spk > 0)
+        before = vocab_range[None] < last_id[:, None]
+        before[:, eos_token_id] = False
+        id_logits = id_logits.masked_fill(~allowed_ids | (before & same_bin[:, None]), float("-inf"))
         if min_spikes > 0:
             id_logits[:, eos_token_id] = id_logits[:, eos_token_id].masked_fill(n_spk < min_spikes, float("-inf"))
-        dt_logits = dt_logits.masked_fill(dt_range[None] < last_dt[:, None], float("-inf"))
         nid = _pick(id_logits, settings, "id", generator)
-        ndt = _pick(dt_logits, settings, "dt", generator)
         is_eos = nid == eos_token_id
         ndt = torch.where(is_eos, last_dt, ndt)  # EOS carries the last spike's bin, as the tokenizer writes it
         nid = torch.where(done, torch.full_like(nid, pad_token_id), nid)
@@ -197,6 +208,7 @@ def sample_window_tokens(
         spike = ~done & ~is_eos
         n_spk = n_spk + spike.long()
         last_dt = torch.where(spike, ndt, last_dt)
+        last_id = torch.where(spike, nid, last_id)
         done = done | is_eos
         if use_cache:
             key_real = torch.cat([key_real, nid.ne(pad_token_id)[:, None]], 1)
