@@ -105,3 +105,27 @@ def test_generate_with_wrong_recording_is_refused(trained, shared_data):
     res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "sleep", "--output", d / "x.nwb")
     assert res.returncode == 2
     assert "recording" in res.stderr
+
+
+def test_free_running_generation_and_bits_per_spike(trained):
+    d, nwb, _ = trained
+    out = d / "gen_free.nwb"
+    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", out,
+                  "--mode", "free_running", "--dt-temperature", "0.8", "--seed", 2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "free-running past" in res.stdout
+    res = run_cli("evaluate", "--real", nwb, "--epoch", "wake", "--generated", out, "--output", d / "eval_free.json",
+                  "--model", d / "model")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "bits/spike" in res.stdout
+
+    def no_nan(token):
+        raise AssertionError(f"non-standard JSON constant {token}")
+
+    ev = json.loads((d / "eval_free.json").read_text(), parse_constant=no_nan)  # strict JSON: NaN written as null
+    assert np.isfinite(ev["bits_per_spike"]) and ev["n_windows"] > 0 and ev["n_spikes"] > 0
+    assert ev["model_log_likelihood_nats"] < 0 and ev["null_log_likelihood_nats"] < 0
+    assert (d / "eval_free.png").is_file()
+    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", d / "bad.nwb",
+                  "--temperature", "0")
+    assert res.returncode == 2 and "temperature" in res.stderr and not (d / "bad.nwb").exists()

@@ -4,8 +4,10 @@
                          [--max-steps N] [--max-epochs N] [--seed S]
                          [--mixed-precision no|bf16|fp16] [--overwrite]
     neuroformer generate --model DIR [--data PATH] [--epoch NAME] --output OUT.nwb [--split test]
-                         [--seed S] [--temperature T] [--top-p P] [--top-k K] [--overwrite]
-    neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json]
+                         [--mode teacher_forced|free_running] [--seed S] [--temperature T]
+                         [--top-p P] [--top-k K] [--dt-temperature T] [--dt-top-p P] [--dt-top-k K]
+                         [--batch-size B] [--overwrite]
+    neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json] [--model DIR [--split test]]
                          [--figure FILE.png] [--bin-size S] [--psth-bin-size S] [--min-isis N]
                          [--overwrite]
 
@@ -80,13 +82,31 @@ def cmd_generate(args) -> int:
     model, tokenizer, plan = load_pretrained(args.model)
     rec = _load_data(args.data, args.epoch)
     generated = generate_split(
-        model, tokenizer, rec, plan, args.split,
+        model, tokenizer, rec, plan, args.split, mode=args.mode, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
     )
     write_nwb(generated, out, overwrite=args.overwrite)
-    print(f"[neuroformer] generated {generated.n_spikes} spikes in {generated.generation_stats['n_windows']} "
-          f"{args.split} windows ({generated.duration:.1f} s); wrote {out}")
+    st = generated.generation_stats
+    print(f"[neuroformer] generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
+          f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, {st['spikes_per_second']:.0f} spikes/s; "
+          f"{st['n_capped_windows']} windows reached max_window_length); wrote {out}")
     return 0
+
+
+def _json_safe(value):
+    """NaN / inf -> None, numpy scalars -> Python, recursively (strict JSON)."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 #: The figures ``neuroformer evaluate`` prints: (JSON key, what it is).
@@ -140,14 +160,24 @@ def cmd_evaluate(args) -> int:
     generated = read_nwb(args.generated)
     metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                  min_isis=args.min_isis)
+    if args.model:
+        from .generation import load_pretrained
+        from .likelihood import split_bits_per_spike
+
+        model, tokenizer, plan = load_pretrained(args.model)
+        bps = split_bits_per_spike(model, tokenizer, real, plan, args.split)
+        metrics.update(bps)
+        print(f"[neuroformer] held-out bits/spike of {args.model} on its {args.split} windows: "
+              f"{bps['bits_per_spike']:.4f} ({bps['n_spikes']} spikes, {bps['n_windows']} windows, "
+              f"{bps['n_windows_truncated']} truncated left out)")
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
           f"over {metrics['support_duration_s']:.1f} s of generated windows ({metrics['n_units']} units):")
     _print_fidelity(metrics)
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(metrics, indent=2))
+        tmp.write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
         tmp.replace(out)
-        print(f"[neuroformer] wrote {out} (all metrics, per-unit values included)")
+        print(f"[neuroformer] wrote {out} (all metrics, per-unit values included; undefined values as null)")
     if figure is not None:
         from .plotting import plot_fidelity
 
@@ -183,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--dt-temperature", type=float, help="dt head temperature (default: --temperature)")
+    g.add_argument("--dt-top-p", type=float, help="dt head top-p (default: --top-p)")
+    g.add_argument("--dt-top-k", type=int, help="dt head top-k (default: --top-k)")
+    g.add_argument("--mode", default="teacher_forced", choices=["teacher_forced", "free_running"],
+                   help="past window from the recording, or from the spikes generated before it (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=256, help="windows generated in parallel (default: %(default)s)")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=cmd_generate)
 
@@ -190,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--real", help="the real recording (default: built-in simulated)")
     e.add_argument("--epoch")
     e.add_argument("--generated", required=True, help=".nwb written by 'neuroformer generate'")
+    e.add_argument("--model", help="also score this model's held-out bits per spike on --real (its --split windows)")
+    e.add_argument("--split", default="test", choices=["train", "validation", "test"],
+                   help="windows scored for bits per spike with --model (default: %(default)s)")
     e.add_argument("--output", help="write the metrics as JSON here")
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
                                     "no figure without either)")
