@@ -75,14 +75,16 @@ def test_split_bits_per_spike_is_consistent(small):
         split_bits_per_spike(model, tok, rec, plan, "holdout")
 
 
-def test_scores_are_the_generator_probabilities_of_count_arrays():
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_scores_are_the_generator_probabilities_of_count_arrays(conditioned):
     """Every outcome with <= 2 spikes (2 units x 2 dt bins): exp(log-likelihood) matches the frequency
     with which the generator produces that count array, and nothing is scored twice (sum <= 1)."""
     import itertools
 
     rec = nf.simulate_coupled_network(n_units=2, duration=20.0, seed=8).recording
     cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.05, max_window_length=12,
-                               max_past_length=24, hidden_size=16, num_attention_heads=2, intermediate_size=32)
+                               max_past_length=24, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               dt_conditioned_on_unit=conditioned)
     tok = nf.NeuroformerTokenizer.from_config(cfg)
     tok.add_units(rec)
     cfg.vocab_size = len(tok)

@@ -48,7 +48,11 @@ def test_causal_future_tokens_do_not_change_past_logits(batch_and_model):
     changed["input_ids"][0, 3:] = torch.where(changed["attention_mask"][0, 3:] > 0, 3, 0)
     out2 = model(**changed)
     assert torch.allclose(out.logits[0, :3], out2.logits[0, :3], atol=1e-6)
-    assert torch.allclose(out.dt_logits[0, :3], out2.dt_logits[0, :3], atol=1e-6)
+    # dt at position i is the dt of token i + 1 given that token's unit (dt_conditioned_on_unit):
+    # positions 0-1 are untouched, position 2 reads the changed token 3
+    assert torch.allclose(out.dt_logits[0, :2], out2.dt_logits[0, :2], atol=1e-6)
+    if batch["input_ids"][0, 3] != 3:
+        assert not torch.allclose(out.dt_logits[0, 2], out2.dt_logits[0, 2], atol=1e-6)
 
 
 def test_past_window_is_used(batch_and_model):
@@ -136,11 +140,12 @@ def test_resize_unit_embeddings_keeps_old_rows(batch_and_model):
 
     m = copy.deepcopy(model)
     old = m.config.vocab_size
-    before = m(**batch).logits
+    o1 = m(**batch)
     m.resize_unit_embeddings(old + 5)
-    after = m(**batch).logits
-    assert after.shape[-1] == old + 5
-    assert torch.allclose(before, after[..., :old], atol=1e-6)
+    o2 = m(**batch)
+    assert o2.logits.shape[-1] == old + 5 and m.dt_unit_embeddings.num_embeddings == old + 5
+    assert torch.allclose(o1.logits, o2.logits[..., :old], atol=1e-6)
+    assert torch.allclose(o1.dt_logits, o2.dt_logits, atol=1e-6)
     with pytest.raises(ValueError, match="new_vocab_size"):
         m.resize_unit_embeddings(3)
 

@@ -53,6 +53,11 @@ class NeuroformerConfig(PreTrainedConfig):
             current_window)``).
         num_temporal_frequencies (int, default 32): frequencies of the temporal embedding.
         dt_loss_weight (float, default 1.0): weight of the dt cross-entropy in the loss.
+        dt_conditioned_on_unit (bool, default True): the dt head also reads an embedding of the
+            next spike's unit, so the model is ``p(unit | prefix) * p(dt | prefix, unit)``. The
+            paper's two heads are independent given the prefix, which cannot express the token
+            order (spikes sorted by bin, then unit: a unit below the previous one must fall in a
+            later bin); with this on, the model can learn it. False: the paper's independent heads.
 
     Splits (used by :mod:`hf_neuroformer.windows`):
         split_fractions (list of 3 floats, default [0.7, 0.15, 0.15]): train, validation, test.
@@ -93,6 +98,7 @@ class NeuroformerConfig(PreTrainedConfig):
         temporal_max_period: float | None = None,
         num_temporal_frequencies: int = 32,
         dt_loss_weight: float = 1.0,
+        dt_conditioned_on_unit: bool = True,
         split_fractions=(0.7, 0.15, 0.15),
         split_block_length: float = 30.0,
         split_gap: float | None = None,
@@ -128,6 +134,7 @@ class NeuroformerConfig(PreTrainedConfig):
         )
         self.num_temporal_frequencies = int(num_temporal_frequencies)
         self.dt_loss_weight = float(dt_loss_weight)
+        self.dt_conditioned_on_unit = bool(dt_conditioned_on_unit)
         self.split_fractions = [float(x) for x in split_fractions]
         self.split_block_length = float(split_block_length)
         self.split_gap = float(split_gap) if split_gap is not None else self.past_window

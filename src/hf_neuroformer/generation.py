@@ -2,14 +2,15 @@
 
 The engine (paper Sec. 3.3, "next spike prediction", run forwards):
 
-* Each current window starts with BOS; at every step the dt bin is sampled from ``dt_logits``
-  and then the unit id (or EOS) from ``logits`` of the same position (both heads read the same
-  state), until EOS or a maximum number of spikes.
+* Each current window starts with BOS; at every step the unit id (or EOS) is sampled from
+  ``logits`` and then the dt bin from ``dt_logits`` of the same position (both heads read the
+  same state), until EOS or a maximum number of spikes.
 * The samples are kept in the tokenizer's canonical order, the only order the model was trained
-  on: dt never before the previous spike's bin, and inside the previous spike's bin only units
-  whose token id is >= the previous one (spikes sorted by bin, then unit). Unit ids are
-  restricted to the units of the recording being generated (plus EOS). Every sampled sequence is
-  therefore the canonical sequence of one spike-count array, so its probability
+  on (spikes sorted by dt bin, then unit token id): dt never before the previous spike's bin, and
+  a unit whose token id is below the previous spike's goes to a later bin (so it cannot be drawn
+  once the previous spike is in the last bin). Unit ids are restricted to the units of the
+  recording being generated (plus EOS). Every sampled sequence is therefore the canonical
+  sequence of one spike-count array, so its probability
   (:func:`hf_neuroformer.likelihood.window_log_likelihoods`) is that count array's probability.
 * Temperature, top-k and top-p are set for each head (``dt_*`` default to the unit-id values).
 * Windows (and repeats) are batched: many windows advance in lock-step, finished rows are padded.
@@ -177,28 +178,31 @@ def sample_window_tokens(
             x = nfm.embed_current(ids[:, -1:], dts[:, -1:], positions[step:step + 1])
             self_mask = None if bool(key_real.all()) else _additive_mask(key_real[:, None, None, :], x.dtype)
             h = nfm.decode(x, self_mask, past_h, cross_mask, cache=cache)[0][:, -1]
-            id_logits = model.id_head(h).float()
-            dt_logits = model.dt_head(h).float()
         else:
-            o = model(
+            o = nfm(
                 input_ids=ids, dt_ids=dts, attention_mask=ids.ne(pad_token_id), past_input_ids=past_input_ids,
                 past_dt_ids=past_dt_ids, past_attention_mask=past_attention_mask,
             )
-            id_logits = o.logits[:, -1].float()
-            dt_logits = o.dt_logits[:, -1].float()
+            h = o.last_hidden_state[:, -1]
         if step == max_spikes:
             break
-        # dt first (never before the previous spike's bin), then the unit given that dt: in the
-        # previous spike's bin only units with token id >= the previous one (canonical order)
-        dt_logits = dt_logits.masked_fill(dt_range[None] < last_dt[:, None], float("-inf"))
-        ndt = _pick(dt_logits, settings, "dt", generator)
-        same_bin = (ndt == last_dt) & (n_spk > 0)
-        before = vocab_range[None] < last_id[:, None]
-        before[:, eos_token_id] = False
-        id_logits = id_logits.masked_fill(~allowed_ids | (before & same_bin[:, None]), float("-inf"))
+        id_logits = model.id_head(h).float()
+        # canonical order (spikes sorted by dt bin, then unit token id): a unit below the previous
+        # spike's token id must fall in a later bin, so it is impossible once the previous spike
+        # sits in the last bin, and otherwise it excludes the previous spike's bin
+        has_prev = n_spk > 0
+        below = (vocab_range[None] < last_id[:, None]) & has_prev[:, None]
+        below[:, eos_token_id] = False
+        in_last_bin = (last_dt == n_dt - 1)[:, None]
+        id_logits = id_logits.masked_fill(~allowed_ids | (below & in_last_bin), float("-inf"))
         if min_spikes > 0:
             id_logits[:, eos_token_id] = id_logits[:, eos_token_id].masked_fill(n_spk < min_spikes, float("-inf"))
         nid = _pick(id_logits, settings, "id", generator)
+        dt_logits = model.dt_logits_given_unit(h, nid).float()
+        later = has_prev & (nid < last_id)
+        earliest = last_dt + later.long()
+        dt_logits = dt_logits.masked_fill(dt_range[None] < earliest.clamp(max=n_dt - 1)[:, None], float("-inf"))
+        ndt = _pick(dt_logits, settings, "dt", generator)
         is_eos = nid == eos_token_id
         ndt = torch.where(is_eos, last_dt, ndt)  # EOS carries the last spike's bin, as the tokenizer writes it
         nid = torch.where(done, torch.full_like(nid, pad_token_id), nid)

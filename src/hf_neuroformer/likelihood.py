@@ -1,23 +1,18 @@
 """Held-out log-likelihood of recorded windows under the model, and bits per spike.
 
 The generator (:func:`~hf_neuroformer.generation.generate_spikes`) samples a window token by
-token: the dt bin ``d`` from the dt head, restricted to bins at or after the previous spike's bin
-``d_prev``; then the unit (or EOS) from the unit-id head, restricted to the recording's units plus
-EOS and, when ``d == d_prev``, to units whose token id is at least the previous spike's
-(``u_prev``). Both heads read the state at the previous position. Writing ``q_d`` for the
-renormalised dt distribution and ``p_same`` / ``p_free`` for the unit-id distribution with and
-without the ``>= u_prev`` restriction, the probability of a window's canonical token sequence
-``BOS, (u_1, d_1), ..., (u_n, d_n), EOS`` is the product over its steps of
-
-* a spike ``(u, d)``: ``q_d(d) * (p_same(u) if d == d_prev else p_free(u))``;
-* EOS: ``q_d(d_prev) * p_same(EOS) + (1 - q_d(d_prev)) * p_free(EOS)`` (the dt drawn before EOS is
-  discarded, so it is summed out).
-
-These are the generator's own probabilities at temperature 1, and every sequence it can produce
-is the canonical sequence of one unit x dt-bin count array (spikes ordered by bin, then unit
-token id), so the product is exactly the probability the generator gives that count array. A
-window whose spikes did not fit in ``max_window_length`` tokens has no complete sequence; it is
-left out and counted.
+token: the unit (or EOS) from the unit-id head, restricted to the recording's units plus EOS,
+then the dt bin from the dt head, restricted to bins at or after the previous spike's bin
+``d_prev``, and strictly after it when the unit's token id is below the previous spike's
+``u_prev`` (canonical order: spikes sorted by bin, then unit token id); a unit below ``u_prev``
+is not drawn at all once ``d_prev`` is the last bin. Both heads read the state at the previous
+position. The probability of a window's canonical token sequence
+``BOS, (u_1, d_1), ..., (u_n, d_n), EOS`` is the product over its steps of the renormalised
+unit-id probability (EOS included) and, for spikes, the renormalised dt probability under those
+restrictions. These are the generator's own probabilities at temperature 1, and every sequence
+it can produce is the canonical sequence of one unit x dt-bin count array, so the product is
+exactly the probability the generator gives that count array. A window whose spikes did not fit
+in ``max_window_length`` tokens has no complete sequence; it is left out and counted.
 
 Bits per spike compares that with independent homogeneous Poisson processes per unit on the same
 dt bins (:mod:`hf_neuroformer.metrics.bits_per_spike`): ``(LL_model - LL_poisson) / (n_spikes
@@ -90,30 +85,23 @@ def window_log_likelihoods(
         ids, dts = batch["input_ids"], batch["dt_ids"]
         prev_id, prev_dt = ids[:, :-1], dts[:, :-1]
         nxt, nxt_dt = ids[:, 1:], dts[:, 1:]
-        id_logits = out.logits[:, :-1].float().masked_fill(~allowed, float("-inf"))
-        # the unit-id distribution without (free) and with (same) the "same bin: token id >= the
-        # previous spike's" restriction; at BOS (no previous spike) both are the free one
+        n_dt = cfg.num_dt_bins
         has_prev = prev_id.ne(tokenizer.bos_token_id)
-        before = (vocab[None, None] < prev_id[..., None]) & has_prev[..., None]
-        before[..., tokenizer.eos_token_id] = False
-        logp_free = torch.log_softmax(id_logits, -1)
-        logp_same = torch.log_softmax(id_logits.masked_fill(before, float("-inf")), -1)
-        dt_logits = out.dt_logits[:, :-1].float().masked_fill(dt_range[None, None] < prev_dt[..., None], float("-inf"))
-        dt_logp = torch.log_softmax(dt_logits, -1)
+        below = (vocab[None, None] < prev_id[..., None]) & has_prev[..., None]
+        below[..., tokenizer.eos_token_id] = False
+        in_last_bin = prev_dt.eq(n_dt - 1)[..., None]
+        id_logits = out.logits[:, :-1].float().masked_fill(~allowed | (below & in_last_bin), float("-inf"))
+        id_logp = torch.log_softmax(id_logits, -1)
+        # dt at or after the previous spike's bin; strictly after it for a unit below the previous one
+        dt_logits = out.dt_logits[:, :-1].float()
+        lenient = torch.log_softmax(dt_logits.masked_fill(dt_range[None, None] < prev_dt[..., None], float("-inf")), -1)
+        strict = torch.log_softmax(dt_logits.masked_fill(dt_range[None, None] <= prev_dt[..., None], float("-inf")), -1)
         real = nxt.ne(tokenizer.pad_token_id)
-        is_eos = nxt.eq(tokenizer.eos_token_id)
-        spike = real & ~is_eos
-        idx = nxt.clamp(min=0)[..., None]
-        same = nxt_dt.eq(prev_dt) & has_prev
-        spike_id_lp = torch.where(same, logp_same.gather(-1, idx)[..., 0], logp_free.gather(-1, idx)[..., 0])
-        dt_lp = dt_logp.gather(-1, nxt_dt[..., None])[..., 0]
-        # EOS: the dt drawn before it is summed out (q(d_prev) p_same + (1 - q(d_prev)) p_free)
-        lq = dt_logp.gather(-1, prev_dt[..., None])[..., 0]
-        l1mq = torch.log1p(-lq.exp().clamp(max=1.0 - 1e-7))
-        eos_lp = torch.logaddexp(lq + logp_same[..., tokenizer.eos_token_id], l1mq + logp_free[..., tokenizer.eos_token_id])
-        eos_lp = torch.where(has_prev, eos_lp, logp_free[..., tokenizer.eos_token_id])
-        tok_lp = torch.where(spike, spike_id_lp, torch.where(is_eos, eos_lp, torch.zeros_like(eos_lp)))
-        dt_lp = dt_lp.masked_fill(~spike, 0.0)
+        spike = real & nxt.ne(tokenizer.eos_token_id)
+        later = has_prev & (nxt < prev_id) & spike
+        tok_lp = id_logp.gather(-1, nxt.clamp(min=0)[..., None])[..., 0].masked_fill(~real, 0.0)
+        dt_lp = torch.where(later, strict.gather(-1, nxt_dt[..., None])[..., 0],
+                            lenient.gather(-1, nxt_dt[..., None])[..., 0]).masked_fill(~spike, 0.0)
         id_ll[b0:b0 + len(rows)] = tok_lp.sum(1).double().cpu().numpy()
         dt_ll[b0:b0 + len(rows)] = dt_lp.sum(1).double().cpu().numpy()
     if was_training:

@@ -516,10 +516,30 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         self.neuroformer = NeuroformerModel(config)
         self.id_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.dt_head = nn.Linear(config.hidden_size, config.num_dt_bins)
+        self.dt_unit_embeddings = (
+            nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+            if config.dt_conditioned_on_unit
+            else None
+        )
         self.post_init()
 
     def get_output_embeddings(self):
         return self.id_head
+
+    def dt_logits_given_unit(self, hidden: torch.Tensor, next_ids: torch.LongTensor) -> torch.Tensor:
+        """dt-bin logits of the next spike given its unit.
+
+        Args:
+            hidden: ``(..., hidden_size)`` decoder states (after the final LayerNorm).
+            next_ids: ``(...)`` int64 unit token of the next spike at each state (pad: none
+                known). Ignored when ``config.dt_conditioned_on_unit`` is False.
+
+        Returns:
+            ``(..., num_dt_bins)`` logits.
+        """
+        if self.dt_unit_embeddings is not None:
+            hidden = hidden + self.dt_unit_embeddings(next_ids)
+        return self.dt_head(hidden)
 
     def resize_unit_embeddings(self, new_vocab_size: int) -> None:
         """Grow the unit vocabulary (embedding and id head) to ``new_vocab_size`` tokens.
@@ -543,6 +563,13 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             new_head.bias[:old] = self.id_head.bias
         self.neuroformer.unit_embeddings = new_emb
         self.id_head = new_head
+        if self.dt_unit_embeddings is not None:
+            dt_emb = self.dt_unit_embeddings
+            new_dt_emb = nn.Embedding(new_vocab_size, dt_emb.embedding_dim, padding_idx=dt_emb.padding_idx).to(dt_emb.weight)
+            with torch.no_grad():
+                new_dt_emb.weight.normal_(0, std)
+                new_dt_emb.weight[:old] = dt_emb.weight
+            self.dt_unit_embeddings = new_dt_emb
         self.config.vocab_size = new_vocab_size
 
     def forward(
@@ -589,7 +616,10 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         )
         h = out.last_hidden_state
         logits = self.id_head(h)
-        dt_logits = self.dt_head(h)
+        # position i predicts token i + 1: its dt is conditioned on that token's unit, known here
+        # for every position but the last (teacher forcing); the last one gets "no unit" (pad)
+        pad = torch.full_like(input_ids[:, :1], self.config.pad_token_id)
+        dt_logits = self.dt_logits_given_unit(h, torch.cat([input_ids[:, 1:], pad], 1))
         loss = id_loss = dt_loss = None
         if labels is not None or dt_labels is not None:
             zero = logits.sum() * 0.0

@@ -16,15 +16,14 @@ The tokenizer writes a window as its *canonical* token sequence: spikes ordered 
 by unit token id (two spikes of one unit in one bin are two identical tokens), then EOS. Given
 ``n[u, k]`` that sequence is fixed (for ``k = 0..K-1``, for each unit in token-id order, the
 unit token ``n[u, k]`` times with dt id ``k``; then EOS), and the sequence gives ``n[u, k]``
-back: canonical sequences and count arrays are in one-to-one correspondence. So the model's
-probability of the canonical sequence (the product over its spike tokens of the joint
-unit-and-dt probabilities, times the probability of EOS where it stops, given the past window)
-is a probability of the count array, the same outcome space as the Poisson null below. The
-model also gives some mass to non-canonical orders (same counts, other order), which the
-canonical sequence does not collect; its true probability of the count array is therefore at
-least the canonical sequence's, and the bits per spike computed from it are *conservative* (a
-lower bound for the model). Windows truncated by ``max_window_length`` have no canonical
-sequence with EOS: leave them out of both sides (the model side reports them).
+back: canonical sequences and count arrays are in one-to-one correspondence. The generator
+(:func:`hf_neuroformer.generation.generate_spikes`) only produces canonical sequences (dt never
+before the previous spike's bin; inside that bin only unit tokens >= the previous one), so the
+probability it gives a canonical sequence, computed with the same restrictions by
+:func:`hf_neuroformer.likelihood.window_log_likelihoods`, *is* its probability of the count
+array, the same outcome space as the Poisson null below. Windows truncated by
+``max_window_length`` have no canonical sequence with EOS: leave them out of both sides (the
+model side reports them).
 
 The null
 --------
