@@ -199,7 +199,7 @@ def main(argv=None):
         "pass per spike (past encoder and the whole window), as the original code generated; the KV cache feeds one "
         "token per step and encodes the past once per window. 'original' is sized like the original's Visnav-lateral "
         "model (see the script's docstring: its 446 frame tokens are stood in for by extra past tokens). Raw numbers: "
-        "`benchmarks/generation.json`.\n\n" + table + f"\n{END}"
+        "`benchmarks/generation.json`. 's per window' is wall time / windows (amortised over the batch).\n\n" + table + f"\n{END}"
     )
     bm = ROOT / "BENCHMARKS.md"
     text = bm.read_text() if bm.exists() else "# Benchmarks\n\nEach section is written by the script it names.\n"
