@@ -123,7 +123,7 @@ def test_free_running_generation_and_bits_per_spike(trained):
         raise AssertionError(f"non-standard JSON constant {token}")
 
     ev = json.loads((d / "eval_free.json").read_text(), parse_constant=no_nan)  # strict JSON: NaN written as null
-    assert np.isfinite(ev["bits_per_spike"]) and ev["n_windows"] > 0 and ev["n_spikes"] > 0
+    assert np.isfinite(ev["bits_per_spike"]) and ev["bits_per_spike_n_windows"] > 0 and ev["bits_per_spike_n_spikes"] > 0
     assert ev["model_log_likelihood_nats"] < 0 and ev["null_log_likelihood_nats"] < 0
     assert (d / "eval_free.png").is_file()
     res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", d / "bad.nwb",

@@ -141,6 +141,20 @@ def _check_new_file(path, flag: str, overwrite: bool) -> None:
         raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
 
 
+def _bits_per_spike_keys(bps: dict, split: str) -> dict:
+    """``split_bits_per_spike`` output -> evaluate JSON keys, its counts prefixed.
+
+    Its ``n_windows`` / ``n_spikes`` count the model's ``split`` windows, not the generated
+    windows that the fidelity metrics' ``n_windows`` counts, so they get a ``bits_per_spike_``
+    prefix (and the scored split is recorded) instead of overwriting the fidelity counts.
+    """
+    out = {"bits_per_spike": bps["bits_per_spike"], "bits_per_spike_split": split}
+    for k, v in bps.items():
+        if k != "bits_per_spike":
+            out[k if k.endswith("_nats") else f"bits_per_spike_{k}"] = v
+    return out
+
+
 def cmd_evaluate(args) -> int:
     from .io import read_nwb
     from .metrics import compare_recordings
@@ -166,8 +180,9 @@ def cmd_evaluate(args) -> int:
 
         model, tokenizer, plan = load_pretrained(args.model)
         bps = split_bits_per_spike(model, tokenizer, real, plan, args.split)
-        metrics.update(bps)
-        print(f"[neuroformer] held-out bits/spike of {args.model} on its {args.split} windows: "
+        metrics.update(_bits_per_spike_keys(bps, args.split))
+        held_out = "held-out " if args.split != "train" else ""
+        print(f"[neuroformer] {held_out}bits/spike of {args.model} on its {args.split} windows: "
               f"{bps['bits_per_spike']:.4f} ({bps['n_spikes']} spikes, {bps['n_windows']} windows, "
               f"{bps['n_windows_truncated']} truncated left out)")
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "

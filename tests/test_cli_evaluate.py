@@ -1,0 +1,60 @@
+"""`neuroformer evaluate` in process, on a tiny untrained model (fast): the JSON keeps the
+fidelity counts and the bits-per-spike counts apart, and bad options name the flag's field."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer import cli
+from hf_neuroformer.io import write_npz, write_nwb
+from hf_neuroformer.windows import plan_splits, window_starts_for_split
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_eval")
+    rec = nf.simulate_coupled_network(n_units=4, duration=60.0, seed=5).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=16,
+                               max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    plan = plan_splits(rec, cfg)
+    model.save_pretrained(d / "model")
+    tok.save_pretrained(d / "model")
+    (d / "model" / "splits.json").write_text(json.dumps(plan.to_dict()))
+    write_npz(rec, d / "real.npz")
+    starts, _ = window_starts_for_split(plan, "test", cfg)
+    gen = nf.generate_spikes(model, tok, rec, starts[:20], seed=0, progress=False)
+    write_nwb(gen, d / "gen.nwb")
+    n_train, _ = window_starts_for_split(plan, "train", cfg)
+    return d, len(n_train)
+
+
+def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny):
+    d, n_train = tiny
+    out = d / "eval.json"
+    rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
+                   "--output", str(out), "--model", str(d / "model"), "--split", "train"])
+    assert rc == 0
+    ev = json.loads(out.read_text())
+    # fidelity: the 20 generated windows; bits per spike: the model's train windows
+    assert ev["n_windows"] == 20
+    assert ev["bits_per_spike_n_windows"] == n_train != 20
+    assert ev["bits_per_spike_split"] == "train"
+    assert ev["bits_per_spike_n_spikes"] > 0 and "n_spikes" not in ev
+    assert np.isfinite(ev["bits_per_spike"])
+
+
+def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
+    d, _ = tiny
+    rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
+                   "--psth-bin-size", "-1"])
+    assert rc == 2
+    assert "psth_bin_size" in capsys.readouterr().err
