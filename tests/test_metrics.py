@@ -426,6 +426,17 @@ def test_fano_factor_by_hand():
         fano_factor(real, gen, mode="windows")
 
 
+def test_fano_reason_says_why_when_no_unit_is_defined_in_both():
+    # the docstring promises a reason whenever everything is NaN: a silent generated recording
+    # (mean count 0 for every unit) leaves no unit defined in both
+    edges = np.arange(5) * 0.25
+    real = rec(spikes_from_counts({0: [1, 3, 0, 0], 1: [2, 2, 2, 2]}, edges), (0.0, 1.0))
+    silent = rec([], (0.0, 1.0), np.array([[0.0, 0.5], [0.5, 1.0]]))
+    out = fano_factor(real, silent, bin_size=0.25)
+    assert math.isnan(out["fano_corr"]) and math.isnan(out["fano_mean_abs_diff"])
+    assert out["fano_reason"] and "no unit" in out["fano_reason"]
+
+
 # --------------------------------------------------------------------------- pairwise correlations
 def test_pairwise_correlation_structure_by_hand():
     edges = np.arange(5) * 0.25

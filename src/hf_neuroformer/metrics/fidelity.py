@@ -535,6 +535,8 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
         reason = f"fewer than 2 count samples ({len(rows)})"
     fr, fg = _fano(rc), _fano(gc)
     both = np.isfinite(fr) & np.isfinite(fg)
+    if reason is None and not both.any():
+        reason = "no unit has a defined Fano factor (mean count > 0) in both recordings"
     return {
         "fano_real_per_unit": _as_list(fr),
         "fano_generated_per_unit": _as_list(fg),
@@ -658,6 +660,10 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
         FidelityInputError: the recordings have different units, the generated recording has no
             support, or its windows lie outside the recording's time domain.
     """
+    # check the bin widths up front, under their own names (psth_correlation calls its own
+    # argument bin_size, which would name the wrong option)
+    _check_bin_size(bin_size)
+    _check_bin_size(psth_bin_size, "psth_bin_size")
     out: dict[str, object] = {}
     out.update(firing_rate_correlation(real, generated))
     out.update(binned_count_correlation(real, generated, bin_size))
