@@ -31,7 +31,8 @@ Args:
     support: (n_windows, 2) list of [start, stop) seconds: the generated windows (sorted,
         non-overlapping; touching windows are merged into contiguous segments). Required.
     trials: optional (n_trials, 2) [start, stop) seconds of the recording's trials, for the
-        PSTH (trials not fully inside the support are skipped and counted).
+        PSTH (trials the support covers less than `min_trial_coverage` of are skipped and
+        counted).
     real_time_domain: optional (start, stop) seconds the recording covers; default: the span of
         the support and the recorded spikes.
     unit_names: optional name per unit (default unit0, unit1, ...).
