@@ -101,12 +101,38 @@ def run_case(size: str, use_cache: bool, batch: int, n_windows: int, threads: in
     g = nf.generate_spikes(model, tok, rec, starts, **kw)
     seconds = time.perf_counter() - t0
     peak = _rss_kib("VmHWM")
+    floor_ms = _weight_streaming_floor_ms(model, batch) if use_cache else None
     return {
         "size": size, "use_cache": use_cache, "batch": batch, "n_windows": n_windows, "threads": threads,
+        "weight_floor_ms_per_step": floor_ms,
         "n_parameters": int(n_params), "past_tokens": spec["past_tokens"], "n_units": spec["n_units"],
         "n_spikes": int(g.n_spikes), "seconds": seconds, "spikes_per_second": g.n_spikes / seconds,
         "peak_extra_mib": (peak - rss0) / 1024, "rss_before_mib": rss0 / 1024,
     }
+
+
+def _weight_streaming_floor_ms(model, batch: int, repeats: int = 30) -> float:
+    """Lower bound on one cached decoding step: the time of the matrix products with every weight
+    a step must read (decoder self-attention q/k/v/o, cross-attention q/o, MLP, both heads), run
+    back to back on ``batch`` rows with nothing else (no attention, no sampling, no Python of the
+    model). At batch 1 this is a memory-bandwidth measurement."""
+    import torch
+
+    weights = []
+    for layer in model.neuroformer.layers:
+        sa, ca = layer.self_attn, layer.cross_attn
+        weights += [sa.q_proj.weight, sa.k_proj.weight, sa.v_proj.weight, sa.o_proj.weight,
+                    ca.q_proj.weight, ca.o_proj.weight, layer.mlp.fc_in.weight, layer.mlp.fc_out.weight]
+    weights += [model.id_head.weight, model.dt_head.weight]
+    xs = {w.shape[1]: torch.randn(batch, w.shape[1]) for w in weights}
+    with torch.no_grad():
+        for w in weights:
+            torch.nn.functional.linear(xs[w.shape[1]], w)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            for w in weights:
+                torch.nn.functional.linear(xs[w.shape[1]], w)
+    return (time.perf_counter() - t0) / repeats * 1e3
 
 
 CASES = [
@@ -145,6 +171,11 @@ def _table(rows):
             if c and ref:
                 lines.append(f"- {size}, batch {b}: cached / reference = **{c['spikes_per_second'] / ref['spikes_per_second']:.1f}x**")
     c1, c64 = get("original", True, 1), get("original", True, 64)
+    for r in rows:
+        if r["use_cache"] and r["batch"] == 1 and r.get("weight_floor_ms_per_step"):
+            f = r["weight_floor_ms_per_step"]
+            lines.append(f"- {r['size']}, batch 1: reading the weights one cached step needs takes {f:.2f} ms by itself "
+                         f"(matrix products only), a ceiling of {1000 / f:.0f} spikes/s for any fp32 implementation here")
     if c1:
         lines.append(f"- original size, cached, batch 1: **{c1['spikes_per_second']:.0f} spikes/s** = "
                      f"{c1['spikes_per_second'] / ORIGINAL_SPIKES_PER_S:.0f}x the original generator's ~10 spikes/s "

@@ -255,3 +255,58 @@ def test_bad_sampling_and_conditioning_requests_are_refused(setup):
         nf.generate_spikes(model, tok, rec, starts[:2], conditioning={"video": np.zeros((3, 30, 100))}, progress=False)
     with pytest.raises(NotImplementedError, match="generate_spikes"):
         model.generate(torch.ones(1, 1, dtype=torch.long))
+
+
+def test_window_and_option_checks_name_the_field(setup):
+    rec, tok, model, _, starts = setup
+    lo, hi = rec.time_domain
+    cases = [
+        ({"batch_size": 0}, "batch_size"), ({"batch_size": -1}, "batch_size"), ({"seed": None}, "seed"),
+    ]
+    for kw, field in cases:
+        with pytest.raises(ValueError, match=field):
+            nf.generate_spikes(model, tok, rec, starts[:2], progress=False, **kw)
+    for bad, msg in [([hi + 1.0], "outside the recording"), ([float("nan")], "finite"),
+                     ([[starts[0], starts[1]]], "1-D"), ([lo - 0.5], "outside the recording")]:
+        with pytest.raises(ValueError, match=msg):
+            nf.generate_spikes(model, tok, rec, bad, progress=False)
+    with pytest.raises(ValueError, match="past_clip_starts"):
+        nf.generate_spikes(model, tok, rec, starts[:2], past_clip_starts=starts[:2] + 0.05, progress=False)
+
+
+def test_stats_are_per_sample_and_count_past_truncation():
+    rec, tok, model = _trial_setup()
+    starts = 2.0 + 0.1 * np.arange(4)
+    reps = nf.generate_spikes(model, tok, rec, starts, num_samples=3, seed=0, progress=False)
+    for r in reps:
+        assert r.generation_stats["n_spikes"] == r.n_spikes
+        assert r.generation_stats["n_spikes_all_samples"] == sum(x.n_spikes for x in reps)
+    # a past window holding more spikes than max_past_length - 1 is truncated, and counted
+    cfg = model.config
+    dense_t = np.sort(np.concatenate([rec.spike_times, np.linspace(4.71, 4.99, 3 * cfg.max_past_length)]))
+    dense_u = np.zeros(dense_t.size, dtype=np.int64)
+    dense = nf.SpikeRecording(spike_times=dense_t, unit_ids=dense_u, unit_names=rec.unit_names,
+                              time_domain=rec.time_domain, session=rec.session)
+    g = nf.generate_spikes(model, tok, dense, [5.0], progress=False)
+    assert g.generation_stats["n_past_truncated"][0] == g.generation_stats["n_past_recorded"][0] - (cfg.max_past_length - 1)
+    assert g.generation_stats["n_past_truncated"][0] > 0
+
+
+def test_free_running_without_touching_windows_warns():
+    rec, tok, model = _trial_setup()
+    with pytest.warns(UserWarning, match="no two windows touch"):
+        nf.generate_spikes(model, tok, rec, [2.0, 2.5, 3.0], mode="free_running", progress=False)
+
+
+def test_generate_split_tiles_even_with_overlapping_training_windows(setup):
+    """window_stride < current_window gives overlapping training windows; generation still tiles."""
+    rec, tok, model, plan, _ = setup
+    cfg = model.config
+    old = cfg.window_stride
+    try:
+        cfg.window_stride = cfg.current_window / 2
+        g = generate_split(model, tok, rec, plan, "test", progress=False, seed=0)
+        sup = g.time_support
+        np.testing.assert_allclose(np.diff(sup[:, 0])[np.diff(sup[:, 0]) < 1.0], cfg.current_window, atol=1e-9)
+    finally:
+        cfg.window_stride = old

@@ -73,6 +73,9 @@ def test_split_bits_per_spike_is_consistent(small):
     assert out["bits_per_spike"] < 0
     with pytest.raises(ValueError, match="split"):
         split_bits_per_spike(model, tok, rec, plan, "holdout")
+    # another (shorter) recording than the model's is refused, not scored on empty windows
+    with pytest.raises(ValueError, match="recording"):
+        split_bits_per_spike(model, tok, rec.restrict(0.0, 20.0), plan, "test")
 
 
 @pytest.mark.parametrize("conditioned", [True, False])

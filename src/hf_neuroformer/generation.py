@@ -36,6 +36,7 @@ Two sources for each window's past window:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence, Union
 
@@ -173,7 +174,7 @@ def sample_window_tokens(
         cross_mask = _additive_mask(past_attention_mask.bool()[:, None, None, :], past_h.dtype)
         positions = torch.arange(max_spikes + 1, device=device)
         key_real = torch.ones((bsz, 1), dtype=torch.bool, device=device)
-    for step in range(max_spikes + 1):
+    for step in range(max_spikes):
         if use_cache:
             x = nfm.embed_current(ids[:, -1:], dts[:, -1:], positions[step:step + 1])
             self_mask = None if bool(key_real.all()) else _additive_mask(key_real[:, None, None, :], x.dtype)
@@ -184,8 +185,6 @@ def sample_window_tokens(
                 past_dt_ids=past_dt_ids, past_attention_mask=past_attention_mask,
             )
             h = o.last_hidden_state[:, -1]
-        if step == max_spikes:
-            break
         id_logits = model.id_head(h).float()
         # canonical order (spikes sorted by dt bin, then unit token id): a unit below the previous
         # spike's token id must fall in a later bin, so it is impossible once the previous spike
@@ -304,16 +303,25 @@ def generate_spikes(
     Returns:
         A :class:`SpikeRecording` (a list of ``num_samples`` when ``num_samples > 1``) with the
         recording's units, spikes at dt-bin centres, one ``time_support`` row per window and
-        session ``"<session>-generated"``. Its ``generation_stats`` dict holds ``n_windows``,
-        ``n_capped_windows``, ``mode``, ``use_cache``, ``n_spikes``, ``seconds`` (wall time of
-        the whole call), ``spikes_per_second`` and, per window in ``window_starts`` order,
+        session ``"<session>-generated"``. Its ``generation_stats`` dict holds, for that
+        sample: ``n_windows``, ``n_capped_windows`` (windows that reached ``max_spikes`` without
+        EOS), ``mode``, ``use_cache``, ``seed``, ``n_spikes``; for the whole call:
+        ``n_spikes_all_samples``, ``seconds`` (wall time) and ``spikes_per_second``
+        (all samples / wall time); and per window in ``window_starts`` order:
         ``n_past_recorded`` / ``n_past_generated`` (past spikes from each source, after the
-        clip, before truncation to ``max_past_length``).
+        clip, before truncation) and ``n_past_truncated`` (oldest past spikes dropped to fit
+        ``max_past_length``).
+
+    Warns:
+        UserWarning: ``mode="free_running"`` on windows of which none touches another (every
+            past would then come from the recording).
 
     Raises:
-        ValueError: overlapping windows, an unknown mode, a temperature <= 0, a top-p outside
-            (0, 1], ``max_spikes`` beyond the model's window, or conditioning on a modality the
-            model was not trained with.
+        ValueError: windows that overlap, are not a 1-D sequence of finite times, or lie
+            outside the recording's time domain; a past clip after its window's start; an
+            unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
+            ``num_samples`` below 1; a non-integer seed; ``max_spikes`` beyond the model's
+            window; or conditioning on a modality the model was not trained with.
     """
     from tqdm.auto import tqdm
 
@@ -331,14 +339,38 @@ def generate_spikes(
         raise ValueError(f"max_spikes: expected 0..{limit} (max_window_length - 1), got {max_spikes}")
     if not 0 <= min_spikes <= max_spikes:
         raise ValueError(f"min_spikes: expected 0..max_spikes={max_spikes}, got {min_spikes}")
-    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    starts = np.asarray(window_starts, dtype=np.float64)
+    if starts.ndim != 1:
+        raise ValueError(f"window_starts: expected a 1-D sequence of window starts (s), got shape {starts.shape}")
+    bad = np.flatnonzero(~np.isfinite(starts))
+    if bad.size:
+        raise ValueError(f"window_starts: expected finite times (s), window {bad[0]} starts at {starts[bad[0]]}")
     w = tokenizer.current_window
+    if recording.time_domain is not None and starts.size:
+        lo, hi = recording.time_domain
+        out_of = np.flatnonzero((starts < lo - 1e-9) | (starts + w > hi + 1e-9))
+        if out_of.size:
+            raise ValueError(
+                f"window_starts: window {out_of[0]} [{starts[out_of[0]]:.4f}, {starts[out_of[0]] + w:.4f}) s lies outside "
+                f"the recording's time domain [{lo:.4f}, {hi:.4f}] s; every window must lie inside the recording"
+            )
     srt = np.sort(starts)
     if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
         raise ValueError("window_starts: expected non-overlapping current windows (starts at least current_window apart)")
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64).reshape(-1)
-    if clips is not None and clips.shape != starts.shape:
-        raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got {clips.size}")
+    if clips is not None:
+        if clips.shape != starts.shape:
+            raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got {clips.size}")
+        late = np.flatnonzero(clips > starts + 1e-9)
+        if late.size:
+            raise ValueError(
+                f"past_clip_starts: expected a time at or before each window's start (or NaN), window {late[0]} "
+                f"starts at {starts[late[0]]:.4f} s but its past is clipped at {clips[late[0]]:.4f} s"
+            )
 
     model_was_training = model.training
     model.eval()
@@ -358,14 +390,14 @@ def generate_spikes(
     gen_tok = [[np.zeros(0, dtype=np.int64)] * n for _ in range(num_samples)]
     n_past_rec = np.zeros((num_samples, n), dtype=np.int64)
     n_past_gen = np.zeros((num_samples, n), dtype=np.int64)
-    n_capped = 0
+    n_past_trunc = np.zeros((num_samples, n), dtype=np.int64)
+    capped_win = np.zeros((num_samples, n), dtype=bool)
 
     def clip_of(i):
         return None if clips is None or np.isnan(clips[i]) else float(clips[i])
 
     def run_rows(pasts):
-        """Sample rows given their tokenized pasts; yields (ids, dts, capped) numpy per row."""
-        nonlocal n_capped
+        """Sample rows given their tokenized pasts; returns (ids, dts, capped) numpy per row."""
         rows = []
         for b0 in range(0, len(pasts), batch_size):
             chunk = pasts[b0:b0 + batch_size]
@@ -378,13 +410,13 @@ def generate_spikes(
                 pad_token_id=tokenizer.pad_token_id, max_spikes=max_spikes, min_spikes=min_spikes,
                 use_cache=use_cache,
             )
-            n_capped += int(capped.sum())
             ids_np, dts_np = ids.cpu().numpy(), dts.cpu().numpy()
-            rows.extend(zip(ids_np, dts_np))
+            rows.extend(zip(ids_np, dts_np, capped.cpu().numpy()))
             bar.update(len(chunk))
         return rows
 
-    def store(r, i, ids_row, dts_row):
+    def store(r, i, ids_row, dts_row, capped_row):
+        capped_win[r, i] = bool(capped_row)
         t, toks = tokenizer.decode_window(ids_row, dts_row, starts[i])
         gen_t[r][i] = np.asarray(t, dtype=np.float64)
         gen_tok[r][i] = np.asarray(toks, dtype=np.int64)
@@ -397,13 +429,20 @@ def generate_spikes(
             c = clip_of(i)
             a, b = np.searchsorted(recording.spike_times, [lo if c is None else max(lo, c), starts[i]])
             n_past_rec[:, i] = b - a
+            n_past_trunc[:, i] = cols["n_past_truncated"][i]
         pasts = [(cols["past_input_ids"][i], cols["past_dt_ids"][i]) for _ in range(num_samples) for i in range(n)]
         rows = run_rows(pasts)
-        for k, (ids_row, dts_row) in enumerate(rows):
-            store(k // n, k % n, ids_row, dts_row)
+        for k, row in enumerate(rows):
+            store(k // n, k % n, *row)
     else:
         chains = _chains(starts, clips, w)
         depth = max((len(c) for c in chains), default=0)
+        if n and depth == 1:
+            warnings.warn(
+                "mode='free_running': no two windows touch (each starts where another ends), so every window's "
+                "past comes from the recording, as in teacher-forced mode; give contiguous windows to chain them",
+                stacklevel=2,
+            )
         for step in range(depth):
             jobs, pasts = [], []
             for ch in chains:
@@ -425,11 +464,12 @@ def generate_spikes(
                     enc = tokenizer.encode_window(all_t, all_tok, float(starts[i]), past_clip_start=c)
                     n_past_rec[r, i] = len(rec_t)
                     n_past_gen[r, i] = int(keep.sum())
+                    n_past_trunc[r, i] = enc["n_past_truncated"]
                     jobs.append((r, i))
                     pasts.append((enc["past_input_ids"], enc["past_dt_ids"]))
             rows = run_rows(pasts)
-            for (r, i), (ids_row, dts_row) in zip(jobs, rows):
-                store(r, i, ids_row, dts_row)
+            for (r, i), row in zip(jobs, rows):
+                store(r, i, *row)
     bar.close()
     if model_was_training:
         model.train()
@@ -455,14 +495,17 @@ def generate_spikes(
         )
         rec.generation_stats = {
             "n_windows": int(n),
-            "n_capped_windows": int(n_capped),
+            "n_capped_windows": int(capped_win[r].sum()),
             "mode": mode,
             "use_cache": bool(use_cache),
-            "n_spikes": int(total),
+            "seed": int(seed),
+            "n_spikes": int(rec.n_spikes),
+            "n_spikes_all_samples": int(total),
             "seconds": float(seconds),
             "spikes_per_second": float(total / seconds) if seconds > 0 else float("nan"),
             "n_past_recorded": n_past_rec[r].tolist(),
             "n_past_generated": n_past_gen[r].tolist(),
+            "n_past_truncated": n_past_trunc[r].tolist(),
         }
         out.append(rec)
     return out[0] if num_samples == 1 else out
@@ -511,7 +554,7 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
             f"data: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but the "
             f"recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and --epoch) the model was trained on"
         )
-    starts, clips = window_starts_for_split(plan, split, model.config)
+    starts, clips = window_starts_for_split(plan, split, model.config, stride=model.config.current_window)
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")
     return generate_spikes(

@@ -148,7 +148,8 @@ def split_bits_per_spike(
         ``n_windows``, ``n_windows_truncated``.
 
     Raises:
-        ValueError: an unknown split, or a split without windows.
+        ValueError: an unknown split, a split without windows, or a recording that does not
+            cover the model's windows (another recording or epoch).
     """
     from .metrics.bits_per_spike import (
         bits_per_spike,
@@ -161,8 +162,17 @@ def split_bits_per_spike(
         if value not in plan.segments:
             raise ValueError(f"{name}: expected one of {sorted(plan.segments)}, got {value!r}")
     cfg = model.config
-    starts, clips = window_starts_for_split(plan, split, cfg)
-    fit_starts, _ = window_starts_for_split(plan, fit_split, cfg)
+    lo, hi = recording.time_domain
+    for name in (split, fit_split):
+        seg = plan.segments[name]
+        if len(seg) and (seg[:, 0].min() < lo - 1e-9 or seg[:, 1].max() > hi + 1e-9):
+            raise ValueError(
+                f"recording: the model's {name} windows span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but the "
+                f"recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and epoch) the model was trained on"
+            )
+    # non-overlapping windows, so that every spike is scored once
+    starts, clips = window_starts_for_split(plan, split, cfg, stride=cfg.current_window)
+    fit_starts, _ = window_starts_for_split(plan, fit_split, cfg, stride=cfg.current_window)
     if len(starts) == 0 or len(fit_starts) == 0:
         raise ValueError(f"split {split!r} / fit_split {fit_split!r}: expected windows in both, got {len(starts)} / {len(fit_starts)}")
     ll = window_log_likelihoods(

@@ -341,7 +341,8 @@ def train(
             base = TokenBaselines(config.vocab_size, tokenizer.unit_token_ids(recording), config.num_dt_bins)
             base.fit(dsets["train"])
             btest = base.score(dsets["test"])
-            starts, clips = window_starts_for_split(plan, "test", config)
+            # generation tiles the test split with non-overlapping windows, whatever the training stride
+            starts, clips = window_starts_for_split(plan, "test", config, stride=config.current_window)
             generated = generate_spikes(
                 model, tokenizer, recording, starts,
                 past_clip_starts=clips if plan.mode == "trials" else None,

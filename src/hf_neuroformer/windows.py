@@ -163,11 +163,19 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     )
 
 
-def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig):
+def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig, stride: Optional[float] = None):
     """``(starts, clip_starts)``: current-window starts (s) of a split and, in trial mode, the
-    trial start each window's past is clipped to (else NaN)."""
+    trial start each window's past is clipped to (else NaN).
+
+    ``stride`` (s) is the step between windows; default ``config.stride`` (training windows,
+    which may overlap). Generation and bits per spike pass ``config.current_window`` to tile
+    the split with non-overlapping windows.
+    """
     starts, clips = [], []
-    w, p, step = config.current_window, config.past_window, config.stride
+    w, p = config.current_window, config.past_window
+    step = config.stride if stride is None else float(stride)
+    if not step > 0:
+        raise ValueError(f"stride: expected a positive number of seconds, got {stride}")
     for a, b in plan.segments[split]:
         first = a if plan.mode == "trials" else a + p
         n = int(np.floor((b - first - w) / step + 1e-9)) + 1
