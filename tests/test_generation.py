@@ -138,12 +138,13 @@ def _trial_setup():
 
 
 @pytest.mark.parametrize("greedy", [False, True])
-@pytest.mark.parametrize("mode", ["teacher_forced", "free_running"])
-def test_cached_and_reference_paths_give_identical_tokens(setup, greedy, mode):
+@pytest.mark.parametrize("mode,order", [("teacher_forced", "free"), ("free_running", "free"),
+                                        ("teacher_forced", "canonical")])
+def test_cached_and_reference_paths_give_identical_tokens(setup, greedy, mode, order):
     """Acceptance (issue 6): same seed -> the KV-cached engine and the uncached reference sample the same tokens."""
     rec, tok, model, _, starts = setup
     win = starts[:24]
-    kw = dict(seed=11, greedy=greedy, mode=mode, batch_size=8, progress=False, top_k=4, top_p=0.9,
+    kw = dict(seed=11, greedy=greedy, mode=mode, order=order, batch_size=8, progress=False, top_k=4, top_p=0.9,
               dt_temperature=0.7)
     cached = nf.generate_spikes(model, tok, rec, win, use_cache=True, **kw)
     ref = nf.generate_spikes(model, tok, rec, win, use_cache=False, **kw)
@@ -248,7 +249,8 @@ def test_bad_sampling_and_conditioning_requests_are_refused(setup):
     rec, tok, model, _, starts = setup
     for kw, field in [({"temperature": -1.0}, "temperature"), ({"dt_temperature": 0.0}, "dt_temperature"),
                       ({"top_p": 0.0}, "top_p"), ({"dt_top_p": 1.01}, "dt_top_p"), ({"top_k": -2}, "top_k"),
-                      ({"mode": "dreaming"}, "mode"), ({"num_samples": 0}, "num_samples")]:
+                      ({"mode": "dreaming"}, "mode"), ({"order": "sorted"}, "order"),
+                      ({"num_samples": 0}, "num_samples")]:
         with pytest.raises(ValueError, match=field):
             nf.generate_spikes(model, tok, rec, starts[:2], progress=False, **kw)
     with pytest.raises(ValueError, match="trained without the modality 'video'"):
@@ -310,3 +312,34 @@ def test_generate_split_tiles_even_with_overlapping_training_windows(setup):
         np.testing.assert_allclose(np.diff(sup[:, 0])[np.diff(sup[:, 0]) < 1.0], cfg.current_window, atol=1e-9)
     finally:
         cfg.window_stride = old
+
+
+def test_canonical_order_keeps_the_tokenizer_order_free_order_does_not_have_to():
+    """order="canonical": inside a dt bin unit tokens never decrease (the tokenizer's order); the tokens
+    re-encode to themselves."""
+    rec, tok, model = _trial_setup()
+    starts = 2.0 + 0.1 * np.arange(40)
+    for order in ("canonical", "free"):
+        g = nf.generate_spikes(model, tok, rec, starts, order=order, seed=4, progress=False)
+        assert g.generation_stats["order"] == order and g.n_spikes > 50
+    # raw token streams: canonical never has a lower unit token in the same bin
+    from hf_neuroformer.generation import SamplingSettings, sample_window_tokens
+    from hf_neuroformer.windows import NeuroformerCollator, tokenize_windows
+    cols = tokenize_windows(rec, tok, starts)
+    batch = NeuroformerCollator(0, 1, 2)([{"input_ids": [1], "dt_ids": [0], "past_input_ids": p, "past_dt_ids": d}
+                                          for p, d in zip(cols["past_input_ids"], cols["past_dt_ids"])])
+    allowed = torch.zeros(model.config.vocab_size, dtype=torch.bool)
+    allowed[torch.as_tensor(tok.unit_token_ids(rec))] = True
+    allowed[2] = True
+    descents = {}
+    for canonical in (True, False):
+        ids, dts, _ = sample_window_tokens(
+            model, batch["past_input_ids"], batch["past_dt_ids"], batch["past_attention_mask"], allowed,
+            SamplingSettings(), torch.Generator().manual_seed(0), bos_token_id=1, eos_token_id=2, pad_token_id=0,
+            max_spikes=model.config.max_window_length - 1, canonical=canonical)
+        spike = ids[:, 1:] > 2
+        prev_spike = ids[:, :-1] > 2
+        same_bin_descent = spike & prev_spike & (dts[:, 1:] == dts[:, :-1]) & (ids[:, 1:] < ids[:, :-1])
+        assert bool((dts[:, 1:][spike] >= dts[:, :-1][spike]).all())  # time order in both
+        descents[canonical] = int(same_bin_descent.sum())
+    assert descents[True] == 0 and descents[False] > 0

@@ -99,7 +99,8 @@ def test_scores_are_the_generator_probabilities_of_count_arrays(conditioned):
     s = 10.0
     outside = (rec.spike_times < s) | (rec.spike_times >= s + 0.1)
     n = 20000
-    reps = nf.generate_spikes(model, tok, rec, [s], num_samples=n, batch_size=5000, seed=1, progress=False)
+    reps = nf.generate_spikes(model, tok, rec, [s], num_samples=n, batch_size=5000, seed=1, progress=False,
+                              order="canonical")
     observed = {}
     for r in reps:
         cells = tuple(sorted(zip(r.unit_ids.tolist(), np.round((r.spike_times - s) / 0.05 - 0.5).astype(int).tolist())))

@@ -4,7 +4,7 @@
                          [--max-steps N] [--max-epochs N] [--seed S]
                          [--mixed-precision no|bf16|fp16] [--overwrite]
     neuroformer generate --model DIR [--data PATH] [--epoch NAME] --output OUT.nwb [--split test]
-                         [--mode teacher_forced|free_running] [--seed S] [--temperature T]
+                         [--mode teacher_forced|free_running] [--order free|canonical] [--seed S] [--temperature T]
                          [--top-p P] [--top-k K] [--dt-temperature T] [--dt-top-p P] [--dt-top-k K]
                          [--batch-size B] [--overwrite]
     neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json] [--model DIR [--split test]]
@@ -82,7 +82,7 @@ def cmd_generate(args) -> int:
     model, tokenizer, plan = load_pretrained(args.model)
     rec = _load_data(args.data, args.epoch)
     generated = generate_split(
-        model, tokenizer, rec, plan, args.split, mode=args.mode, batch_size=args.batch_size,
+        model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
     )
@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dt-top-k", type=int, help="dt head top-k (default: --top-k)")
     g.add_argument("--mode", default="teacher_forced", choices=["teacher_forced", "free_running"],
                    help="past window from the recording, or from the spikes generated before it (default: %(default)s)")
+    g.add_argument("--order", default="free", choices=["free", "canonical"],
+                   help="order of spikes inside a dt bin: free, or the tokenizer's (unit token id), which is the "
+                        "sampler whose probabilities bits/spike scores (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=256, help="windows generated in parallel (default: %(default)s)")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=cmd_generate)

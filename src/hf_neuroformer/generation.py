@@ -5,13 +5,19 @@ The engine (paper Sec. 3.3, "next spike prediction", run forwards):
 * Each current window starts with BOS; at every step the unit id (or EOS) is sampled from
   ``logits`` and then the dt bin from ``dt_logits`` of the same position (both heads read the
   same state), until EOS or a maximum number of spikes.
-* The samples are kept in the tokenizer's canonical order, the only order the model was trained
-  on (spikes sorted by dt bin, then unit token id): dt never before the previous spike's bin, and
-  a unit whose token id is below the previous spike's goes to a later bin (so it cannot be drawn
-  once the previous spike is in the last bin). Unit ids are restricted to the units of the
-  recording being generated (plus EOS). Every sampled sequence is therefore the canonical
-  sequence of one spike-count array, so its probability
-  (:func:`hf_neuroformer.likelihood.window_log_likelihoods`) is that count array's probability.
+* dt never goes before the previous spike's bin, so spikes stay in time order, and unit ids are
+  restricted to the units of the recording being generated (plus EOS).
+* ``order="canonical"`` also keeps the tokenizer's order inside a bin (spikes sorted by dt bin,
+  then unit token id, the only order the model was trained on): a unit whose token id is below
+  the previous spike's goes to a later bin (and cannot be drawn once the previous spike is in
+  the last bin). Every sampled sequence is then the canonical sequence of one spike-count array,
+  and :func:`hf_neuroformer.likelihood.window_log_likelihoods` is exactly the probability this
+  sampler gives that array (bits per spike are computed for it). ``order="free"`` (default)
+  leaves the order inside a bin free: the same network's conditionals without the restriction.
+  Spikes in one bin are the same spikes in any order, and on the Steinmetz subset the free
+  order reproduces spike counts far better (``BENCHMARKS.md``), because the unit-id head does
+  not know whether the next spike stays in the current bin and the canonical restriction then
+  ends bins early.
 * Temperature, top-k and top-p are set for each head (``dt_*`` default to the unit-id values).
 * Windows (and repeats) are batched: many windows advance in lock-step, finished rows are padded.
 * With ``use_cache=True`` (default) the decoder keeps a KV cache (transformers'
@@ -50,6 +56,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import NeuroformerCollator, tokenize_windows
 
 MODES = ("teacher_forced", "free_running")
+ORDERS = ("free", "canonical")
 
 
 def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
@@ -133,6 +140,7 @@ def sample_window_tokens(
     max_spikes: int,
     min_spikes: int = 0,
     use_cache: bool = True,
+    canonical: bool = False,
 ):
     """Sample the token sequences of a batch of current windows given their past windows.
 
@@ -147,6 +155,8 @@ def sample_window_tokens(
             window length).
         use_cache: KV-cached decoding (one token per step) or the reference path (a full
             forward pass, past encoder included, per step).
+        canonical: keep the tokenizer's order inside a dt bin (see ``order`` in
+            :func:`generate_spikes`).
 
     Returns:
         ``(input_ids, dt_ids, capped)``: ``(batch, L)`` int64 tokens starting with BOS (EOS,
@@ -192,13 +202,13 @@ def sample_window_tokens(
         has_prev = n_spk > 0
         below = (vocab_range[None] < last_id[:, None]) & has_prev[:, None]
         below[:, eos_token_id] = False
-        in_last_bin = (last_dt == n_dt - 1)[:, None]
+        in_last_bin = (last_dt == n_dt - 1)[:, None] & canonical
         id_logits = id_logits.masked_fill(~allowed_ids | (below & in_last_bin), float("-inf"))
         if min_spikes > 0:
             id_logits[:, eos_token_id] = id_logits[:, eos_token_id].masked_fill(n_spk < min_spikes, float("-inf"))
         nid = _pick(id_logits, settings, "id", generator)
         dt_logits = model.dt_logits_given_unit(h, nid).float()
-        later = has_prev & (nid < last_id)
+        later = has_prev & (nid < last_id) & canonical
         earliest = last_dt + later.long()
         dt_logits = dt_logits.masked_fill(dt_range[None] < earliest.clamp(max=n_dt - 1)[:, None], float("-inf"))
         ndt = _pick(dt_logits, settings, "dt", generator)
@@ -257,6 +267,7 @@ def generate_spikes(
     *,
     past_clip_starts: Optional[Sequence[float]] = None,
     mode: str = "teacher_forced",
+    order: str = "free",
     num_samples: int = 1,
     batch_size: int = 256,
     temperature: float = 1.0,
@@ -285,6 +296,9 @@ def generate_spikes(
             the trial start in trial mode).
         mode: ``"teacher_forced"`` (past from the recording) or ``"free_running"`` (past from
             the generated spikes; see the module docstring).
+        order: ``"free"`` (default) or ``"canonical"``, the order of spikes inside a dt bin (see
+            the module docstring; ``"canonical"`` is the sampler whose probabilities
+            :mod:`hf_neuroformer.likelihood` computes).
         num_samples: independent repeats of every window, generated in the same batches.
         batch_size: rows (window x repeat) generated in parallel.
         temperature, top_k, top_p: unit-id head sampling (top_k 0 = off, top_p 1 = off).
@@ -305,7 +319,7 @@ def generate_spikes(
         recording's units, spikes at dt-bin centres, one ``time_support`` row per window and
         session ``"<session>-generated"``. Its ``generation_stats`` dict holds, for that
         sample: ``n_windows``, ``n_capped_windows`` (windows that reached ``max_spikes`` without
-        EOS), ``mode``, ``use_cache``, ``seed``, ``n_spikes``; for the whole call:
+        EOS), ``mode``, ``order``, ``use_cache``, ``seed``, ``n_spikes``; for the whole call:
         ``n_spikes_all_samples``, ``seconds`` (wall time) and ``spikes_per_second``
         (all samples / wall time); and per window in ``window_starts`` order:
         ``n_past_recorded`` / ``n_past_generated`` (past spikes from each source, after the
@@ -330,6 +344,8 @@ def generate_spikes(
     _check_conditioning(model, conditioning)
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order: expected one of {ORDERS}, got {order!r}")
     if int(num_samples) != num_samples or num_samples < 1:
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
     cfg = model.config
@@ -408,7 +424,7 @@ def generate_spikes(
                 batch["past_attention_mask"].to(device), allowed_ids, settings, gen,
                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id, max_spikes=max_spikes, min_spikes=min_spikes,
-                use_cache=use_cache,
+                use_cache=use_cache, canonical=order == "canonical",
             )
             ids_np, dts_np = ids.cpu().numpy(), dts.cpu().numpy()
             rows.extend(zip(ids_np, dts_np, capped.cpu().numpy()))
@@ -474,8 +490,8 @@ def generate_spikes(
     if model_was_training:
         model.train()
 
-    order = np.argsort(starts, kind="stable")
-    sup = np.stack([starts[order], np.round(starts[order] + w, 9)], 1) if n else np.zeros((0, 2))
+    by_start = np.argsort(starts, kind="stable")
+    sup = np.stack([starts[by_start], np.round(starts[by_start] + w, 9)], 1) if n else np.zeros((0, 2))
     if n > 1:  # float round-off: a window ends where the next begins, never after
         sup[:-1, 1] = np.minimum(sup[:-1, 1], sup[1:, 0])
     seconds = time.perf_counter() - t_start
@@ -497,6 +513,7 @@ def generate_spikes(
             "n_windows": int(n),
             "n_capped_windows": int(capped_win[r].sum()),
             "mode": mode,
+            "order": order,
             "use_cache": bool(use_cache),
             "seed": int(seed),
             "n_spikes": int(rec.n_spikes),
@@ -562,4 +579,4 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     )
 
 
-__all__ = ["MODES", "SamplingSettings", "generate_spikes", "generate_split", "load_pretrained", "sample_window_tokens"]
+__all__ = ["MODES", "ORDERS", "SamplingSettings", "generate_spikes", "generate_split", "load_pretrained", "sample_window_tokens"]

@@ -1,7 +1,7 @@
 """Held-out log-likelihood of recorded windows under the model, and bits per spike.
 
-The generator (:func:`~hf_neuroformer.generation.generate_spikes`) samples a window token by
-token: the unit (or EOS) from the unit-id head, restricted to the recording's units plus EOS,
+The canonical-order generator (:func:`~hf_neuroformer.generation.generate_spikes` with
+``order="canonical"``) samples a window token by token: the unit (or EOS) from the unit-id head, restricted to the recording's units plus EOS,
 then the dt bin from the dt head, restricted to bins at or after the previous spike's bin
 ``d_prev``, and strictly after it when the unit's token id is below the previous spike's
 ``u_prev`` (canonical order: spikes sorted by bin, then unit token id); a unit below ``u_prev``

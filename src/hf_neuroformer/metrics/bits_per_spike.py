@@ -16,8 +16,9 @@ The tokenizer writes a window as its *canonical* token sequence: spikes ordered 
 by unit token id (two spikes of one unit in one bin are two identical tokens), then EOS. Given
 ``n[u, k]`` that sequence is fixed (for ``k = 0..K-1``, for each unit in token-id order, the
 unit token ``n[u, k]`` times with dt id ``k``; then EOS), and the sequence gives ``n[u, k]``
-back: canonical sequences and count arrays are in one-to-one correspondence. The generator
-(:func:`hf_neuroformer.generation.generate_spikes`) only produces canonical sequences (dt never
+back: canonical sequences and count arrays are in one-to-one correspondence. The canonical-order
+generator (:func:`hf_neuroformer.generation.generate_spikes` with ``order="canonical"``) only
+produces canonical sequences (dt never
 before the previous spike's bin; inside that bin only unit tokens >= the previous one), so the
 probability it gives a canonical sequence, computed with the same restrictions by
 :func:`hf_neuroformer.likelihood.window_log_likelihoods`, *is* its probability of the count
