@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks_md import replace_section  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "steinmetz2019_spcount" / "NS_sp_count.mat"
 START, END = "<!-- generation-fidelity:start -->", "<!-- generation-fidelity:end -->"
 N_UNITS, MIN_RATE_HZ = 64, 2.0
@@ -205,15 +208,7 @@ def main(argv=None):
         + f"\n\nFigures (recorded vs generated rasters, trial-averaged PSTH overlays): `{figures['teacher_forced']}`, "
         f"`{figures['free_running']}`, `{figures['teacher_forced_canonical']}`.\n\n![free-running]({figures['free_running']})\n{END}"
     )
-    bm = ROOT / "BENCHMARKS.md"
-    text = bm.read_text() if bm.exists() else "# Benchmarks\n\nEach section is written by the script it names.\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    tmp = bm.with_name("BENCHMARKS.md.tmp")
-    tmp.write_text(text)
-    tmp.replace(bm)
+    bm = replace_section(ROOT / "BENCHMARKS.md", START, END, section)
     print("\n".join(lines))
     print(f"[fidelity] wrote {bm}, benchmarks/fidelity_steinmetz.json and the figures "
           f"({report['seconds']:.0f} s in all)")

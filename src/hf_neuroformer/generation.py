@@ -196,21 +196,23 @@ def sample_window_tokens(
             )
             h = o.last_hidden_state[:, -1]
         id_logits = model.id_head(h).float()
-        # canonical order (spikes sorted by dt bin, then unit token id): a unit below the previous
-        # spike's token id must fall in a later bin, so it is impossible once the previous spike
-        # sits in the last bin, and otherwise it excludes the previous spike's bin
-        has_prev = n_spk > 0
-        below = (vocab_range[None] < last_id[:, None]) & has_prev[:, None]
-        below[:, eos_token_id] = False
-        in_last_bin = (last_dt == n_dt - 1)[:, None] & canonical
-        id_logits = id_logits.masked_fill(~allowed_ids | (below & in_last_bin), float("-inf"))
+        id_banned = ~allowed_ids[None]
+        if canonical:
+            # spikes sorted by dt bin, then unit token id: a unit below the previous spike's token
+            # id must fall in a later bin, so it is impossible once the previous spike sits in the
+            # last bin, and otherwise it excludes the previous spike's bin (below)
+            below = (vocab_range[None] < last_id[:, None]) & (n_spk > 0)[:, None]
+            below[:, eos_token_id] = False
+            id_banned = id_banned | (below & (last_dt == n_dt - 1)[:, None])
+        id_logits = id_logits.masked_fill(id_banned, float("-inf"))
         if min_spikes > 0:
             id_logits[:, eos_token_id] = id_logits[:, eos_token_id].masked_fill(n_spk < min_spikes, float("-inf"))
         nid = _pick(id_logits, settings, "id", generator)
         dt_logits = model.dt_logits_given_unit(h, nid).float()
-        later = has_prev & (nid < last_id) & canonical
-        earliest = last_dt + later.long()
-        dt_logits = dt_logits.masked_fill(dt_range[None] < earliest.clamp(max=n_dt - 1)[:, None], float("-inf"))
+        earliest = last_dt
+        if canonical:
+            earliest = (last_dt + ((n_spk > 0) & (nid < last_id)).long()).clamp(max=n_dt - 1)
+        dt_logits = dt_logits.masked_fill(dt_range[None] < earliest[:, None], float("-inf"))
         ndt = _pick(dt_logits, settings, "dt", generator)
         is_eos = nid == eos_token_id
         ndt = torch.where(is_eos, last_dt, ndt)  # EOS carries the last spike's bin, as the tokenizer writes it
