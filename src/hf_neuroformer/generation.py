@@ -232,6 +232,15 @@ def sample_window_tokens(
     return ids, dts, ~done
 
 
+def allowed_token_mask(tokenizer: NeuroformerTokenizer, recording: SpikeRecording, vocab_size: int, device) -> torch.Tensor:
+    """``(vocab_size,)`` bool: the unit tokens of ``recording`` and EOS, the tokens a window of it
+    may hold (shared by the generator and :mod:`hf_neuroformer.likelihood`)."""
+    allowed = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    allowed[torch.as_tensor(tokenizer.unit_token_ids(recording), device=device)] = True
+    allowed[tokenizer.eos_token_id] = True
+    return allowed
+
+
 def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> None:
     if not conditioning:
         return
@@ -396,9 +405,7 @@ def generate_spikes(
     unit_tokens = tokenizer.unit_token_ids(recording)
     token_to_unit = np.full(cfg.vocab_size, -1, dtype=np.int64)
     token_to_unit[unit_tokens] = np.arange(len(unit_tokens))
-    allowed_ids = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
-    allowed_ids[torch.as_tensor(unit_tokens, device=device)] = True
-    allowed_ids[tokenizer.eos_token_id] = True
+    allowed_ids = allowed_token_mask(tokenizer, recording, cfg.vocab_size, device)
     gen = torch.Generator(device=device).manual_seed(int(seed))
     collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
     spike_tokens = unit_tokens[recording.unit_ids]
@@ -562,17 +569,9 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
         ValueError: if the split's segments do not lie inside the recording (a different
             recording than the one the model was trained on), or the split has no windows.
     """
-    from .windows import window_starts_for_split
+    from .windows import check_split_in_recording, window_starts_for_split
 
-    if split not in plan.segments:
-        raise ValueError(f"split: expected one of {sorted(plan.segments)}, got {split!r}")
-    seg = plan.segments[split]
-    lo, hi = recording.time_domain
-    if len(seg) and (seg[:, 0].min() < lo - 1e-9 or seg[:, 1].max() > hi + 1e-9):
-        raise ValueError(
-            f"data: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but the "
-            f"recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and --epoch) the model was trained on"
-        )
+    check_split_in_recording(plan, split, recording)
     starts, clips = window_starts_for_split(plan, split, model.config, stride=model.config.current_window)
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")

@@ -26,6 +26,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from .generation import allowed_token_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import NeuroformerCollator, tokenize_windows
@@ -65,9 +66,7 @@ def window_log_likelihoods(
     model.eval()
     device = next(model.parameters()).device
     cfg = model.config
-    allowed = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
-    allowed[torch.as_tensor(tokenizer.unit_token_ids(recording), device=device)] = True
-    allowed[tokenizer.eos_token_id] = True
+    allowed = allowed_token_mask(tokenizer, recording, cfg.vocab_size, device)
     dt_range = torch.arange(cfg.num_dt_bins, device=device)
     vocab = torch.arange(cfg.vocab_size, device=device)
     n = len(starts)
@@ -156,20 +155,13 @@ def split_bits_per_spike(
         homogeneous_poisson_log_likelihood,
         poisson_rates_from_windows,
     )
-    from .windows import window_starts_for_split
+    from .windows import check_split_in_recording, window_starts_for_split
 
     for name, value in (("split", split), ("fit_split", fit_split)):
         if value not in plan.segments:
             raise ValueError(f"{name}: expected one of {sorted(plan.segments)}, got {value!r}")
+        check_split_in_recording(plan, value, recording)
     cfg = model.config
-    lo, hi = recording.time_domain
-    for name in (split, fit_split):
-        seg = plan.segments[name]
-        if len(seg) and (seg[:, 0].min() < lo - 1e-9 or seg[:, 1].max() > hi + 1e-9):
-            raise ValueError(
-                f"recording: the model's {name} windows span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but the "
-                f"recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and epoch) the model was trained on"
-            )
     # non-overlapping windows, so that every spike is scored once
     starts, clips = window_starts_for_split(plan, split, cfg, stride=cfg.current_window)
     fit_starts, _ = window_starts_for_split(plan, fit_split, cfg, stride=cfg.current_window)

@@ -163,6 +163,25 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     )
 
 
+def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording) -> None:
+    """Refuse a recording that does not cover ``plan``'s ``split`` segments (another recording
+    or epoch than the model was trained on).
+
+    Raises:
+        ValueError: ``split`` is not a split of ``plan``, or its segments reach outside
+            ``recording.time_domain``.
+    """
+    if split not in plan.segments:
+        raise ValueError(f"split: expected one of {sorted(plan.segments)}, got {split!r}")
+    seg = plan.segments[split]
+    lo, hi = recording.time_domain
+    if len(seg) and (seg[:, 0].min() < lo - 1e-9 or seg[:, 1].max() > hi + 1e-9):
+        raise ValueError(
+            f"recording: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but "
+            f"the recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and epoch) the model was trained on"
+        )
+
+
 def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig, stride: Optional[float] = None):
     """``(starts, clip_starts)``: current-window starts (s) of a split and, in trial mode, the
     trial start each window's past is clipped to (else NaN).
@@ -294,6 +313,7 @@ class NeuroformerCollator:
 __all__ = [
     "SplitPlan",
     "plan_splits",
+    "check_split_in_recording",
     "window_starts_for_split",
     "tokenize_windows",
     "build_window_datasets",
