@@ -40,3 +40,24 @@ def shared_path(rel: str) -> Path:
 def shared_data():
     """A callable ``shared_data(rel) -> Path``; see :func:`shared_path`."""
     return shared_path
+
+
+@pytest.fixture
+def loopback_hub(monkeypatch):
+    """A started :class:`hub_server.LoopbackHub` (an in-memory Hub API on 127.0.0.1), stopped after.
+
+    In this process use ``HfApi(endpoint=hub.url, token="hf_loopback_token")``; for ``datasets``
+    or ``transformers`` start a subprocess with ``env={**os.environ, **hub.env()}``. Xet is
+    switched off in this process for the test's duration (the server does not implement it, and
+    ``huggingface_hub`` uses Xet whenever ``hf_xet`` is installed).
+    """
+    import huggingface_hub.constants
+
+    from hub_server import LoopbackHub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    hub = LoopbackHub().start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
