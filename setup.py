@@ -11,7 +11,9 @@ setup(
     packages=find_packages("src"),
     # the evaluate metric modules are loaded by path (hf_neuroformer.metrics.load_metric), not
     # imported as packages, so they ship as package data (in the wheel and in the sdist)
-    package_data={"hf_neuroformer.metrics": ["evaluate_modules/*/*.py"]},
+    package_data={"hf_neuroformer.metrics": ["evaluate_modules/*/*.py"],
+                  # the model card template (model_cards/ links to it)
+                  "hf_neuroformer": ["templates/*.md"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4",
@@ -20,6 +22,7 @@ setup(
         "accelerate",
         "safetensors",
         "huggingface-hub",
+        "jinja2",  # model card templates (huggingface_hub.ModelCard.from_template)
         "evaluate",
         "pynwb",
         "h5py",

@@ -14,6 +14,7 @@ from transformers import (
 
 from .configuration_neuroformer import NeuroformerConfig
 from .generation import generate_spikes
+from .hub import HubPushError, push_to_hub
 from .modeling_neuroformer import (
     NeuroformerForPreTraining,
     NeuroformerModel,
@@ -54,4 +55,6 @@ __all__ = [
     "build_window_datasets",
     "plan_splits",
     "generate_spikes",
+    "push_to_hub",
+    "HubPushError",
 ]

@@ -10,6 +10,9 @@
     neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json] [--model DIR [--split test]]
                          [--figure FILE.png] [--bin-size S] [--psth-bin-size S] [--min-isis N]
                          [--overwrite]
+    neuroformer push     --model DIR --repo-id NAMESPACE/NAME [--private] [--revision BRANCH]
+                         [--license ID] [--provenance TEXT] [--commit-message TEXT]
+                         [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
 
 Without ``--data`` (or ``--real``) the built-in simulated recording is used.
 """
@@ -201,6 +204,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_push(args) -> int:
+    from .hub import check_model_dir, check_repo_id, push_to_hub
+
+    # fail on the arguments before loading anything or touching the network
+    check_model_dir(args.model)
+    check_repo_id(args.repo_id, "--repo-id")
+    if (args.data is None) != (args.dataset_repo_id is None):
+        raise ValueError("--data and --dataset-repo-id: give both to push the windows dataset, or neither")
+    if args.dataset_repo_id is not None:
+        check_repo_id(args.dataset_repo_id, "--dataset-repo-id")
+    rec = _load_data(args.data, args.epoch) if args.data is not None else None
+    result = push_to_hub(
+        args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
+        license=args.license, data_description=args.provenance, recording=rec,
+        dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards,
+    )
+    print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
+    if result.dataset_repo_id:
+        print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
+    print(f"[neuroformer] load it with AutoModelForPreTraining.from_pretrained({result.repo_id!r}, trust_remote_code=True)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
     sub = p.add_subparsers(dest="command", required=True)
@@ -258,14 +284,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
+                       description="Uploads through huggingface_hub to HF_ENDPOINT (default huggingface.co) with "
+                                   "the saved login or HF_TOKEN. The model directory is not modified.")
+    h.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
+    h.add_argument("--repo-id", required=True, help="model repository, NAMESPACE/NAME (created if missing)")
+    h.add_argument("--private", action="store_true", help="create the repositories as private")
+    h.add_argument("--revision", help="branch to commit to (created if missing; default main)")
+    h.add_argument("--license", default="other",
+                   help="Hub licence id for the model card; use the recording's licence (default: %(default)s)")
+    h.add_argument("--provenance", help="where the recording comes from (lab, paper, licence), for the model card")
+    h.add_argument("--commit-message")
+    h.add_argument("--data", help="the recording the model was trained on, to push its windows as a dataset")
+    h.add_argument("--epoch")
+    h.add_argument("--dataset-repo-id", help="dataset repository for the windows, NAMESPACE/NAME")
+    h.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
+    h.set_defaults(func=cmd_push)
     return p
 
 
 def main(argv=None) -> int:
+    from .hub import HubPushError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileExistsError, FileNotFoundError, ValueError, KeyError) as err:
+    except (FileExistsError, FileNotFoundError, ValueError, KeyError, HubPushError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"neuroformer {args.command}: error: {msg}", file=sys.stderr)
         return 2

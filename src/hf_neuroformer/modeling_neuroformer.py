@@ -652,10 +652,34 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         )
 
     def generate_spikes(self, *args, **kwargs):
-        """Sample spike trains window by window; see :func:`hf_neuroformer.generation.generate_spikes`."""
-        from .generation import generate_spikes
+        """Sample spike trains window by window; see :func:`hf_neuroformer.generation.generate_spikes`.
 
-        return generate_spikes(self, *args, **kwargs)
+        Raises:
+            ImportError: when this file was loaded as Hub remote code (``trust_remote_code``)
+                and the ``hf_neuroformer`` package is not installed.
+        """
+        return _generation_module().generate_spikes(self, *args, **kwargs)
+
+
+def _generation_module():
+    """``hf_neuroformer.generation``, imported at call time by name.
+
+    This file must import only ``configuration_neuroformer`` relatively: transformers copies a
+    model's relative imports (and checks their dependencies) when it is pushed as remote code,
+    and the sampler needs the whole package (recordings, windows, tqdm). So the sampler is found
+    beside this file when it is the package's own copy, else in an installed ``hf_neuroformer``.
+    """
+    import importlib
+
+    if __package__ and not __package__.startswith("transformers_modules"):
+        return importlib.import_module(__package__ + ".generation")
+    try:
+        return importlib.import_module("hf_neuroformer.generation")
+    except ImportError as e:
+        raise ImportError(
+            "model.generate_spikes needs the hf_neuroformer package (this model was loaded as Hub remote code); "
+            "pip install hf_neuroformer, or use the model's forward pass directly"
+        ) from e
 
 
 def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

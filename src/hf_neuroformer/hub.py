@@ -1,0 +1,518 @@
+"""Sharing on the Hugging Face Hub: model cards, remote code, pushing models and window datasets.
+
+Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_folder``,
+``ModelCard`` / ``ModelCardData``), never hand-made HTTP. What a pushed model repository holds:
+
+- ``model.safetensors``, ``config.json`` (with an ``auto_map`` for every Auto class below),
+  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``);
+- ``configuration_neuroformer.py``, ``modeling_neuroformer.py`` and
+  ``tokenization_neuroformer.py``, copied by transformers' ``register_for_auto_class``
+  machinery, so that ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)``
+  works where ``hf_neuroformer`` is not installed (these files import only each other,
+  ``torch``, ``numpy`` and ``transformers``);
+- ``generation_config.json``: the sampling defaults of
+  :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository;
+- the run's ``metrics.json``, ``splits.json``, ``training_config.json`` and
+  ``training_log.json`` when present;
+- ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
+  (``model-index`` holds every float metric of the ``test/`` and ``validation/`` splits).
+
+A window dataset (the train / validation / test windows of the model's own split plan, as
+Parquet shards written by ``datasets``) goes to a dataset repository with a dataset card, and
+loads back with ``datasets.load_dataset(repo_id)``.
+
+Nothing is written into the model directory: the repository is staged in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+#: The Auto classes a pushed config maps to remote code (``config.json`` ``auto_map``).
+AUTO_MAP = {
+    "AutoConfig": "configuration_neuroformer.NeuroformerConfig",
+    "AutoModel": "modeling_neuroformer.NeuroformerModel",
+    "AutoModelForPreTraining": "modeling_neuroformer.NeuroformerForPreTraining",
+    "AutoModelForCausalLM": "modeling_neuroformer.NeuroformerForPreTraining",
+}
+
+#: Files of a ``neuroformer train`` directory that a push needs (the model and its tokenizer).
+REQUIRED_FILES = ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json")
+#: Run records copied beside the model when present.
+RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json")
+
+TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card_template.md"
+
+#: metric key (without the split) -> what it is, for the model card.
+METRIC_NAMES = {
+    "id_nll": "unit-id NLL (nats/spike)",
+    "dt_nll": "dt NLL (nats/spike)",
+    "loss": "loss (unit-id + dt NLL)",
+    "unigram_id_nll": "unigram baseline unit-id NLL",
+    "markov_id_nll": "first-order Markov baseline unit-id NLL",
+    "marginal_dt_nll": "marginal dt baseline NLL",
+    "id_f1": "unit-id F1 (generated vs recorded, per window)",
+    "rate_corr": "firing-rate correlation over units (generated vs recorded)",
+    "binned_count_corr_mean": "mean per-unit binned-count correlation",
+    "bits_per_spike": "bits per spike vs Poisson units at training rates",
+}
+
+TASK_TYPE = "next-spike-prediction"
+TASK_NAME = "Next-spike prediction (unit id and dt)"
+
+
+class HubPushError(RuntimeError):
+    """A push to the Hub failed; the message names the step, the HTTP status and the server's
+    answer. The local model directory is never modified by a push."""
+
+
+@dataclass
+class PushResult:
+    """What :func:`push_to_hub` uploaded.
+
+    Attributes:
+        repo_id: the model repository.
+        commit_url: URL of the model commit.
+        commit_oid: its commit hash.
+        files: paths uploaded to the model repository.
+        dataset_repo_id: the window dataset repository, or ``None``.
+        dataset_commit_url: URL of the dataset commit, or ``None``.
+    """
+
+    repo_id: str
+    commit_url: str
+    commit_oid: str
+    files: List[str]
+    dataset_repo_id: Optional[str] = None
+    dataset_commit_url: Optional[str] = None
+
+
+def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
+    """Return ``repo_id`` if it is a valid Hub repository id ``NAMESPACE/NAME``.
+
+    Raises:
+        ValueError: naming ``flag``, the bad value and the expected form.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    expected = ("expected NAMESPACE/NAME (letters, digits, '-', '_', '.'; no '--' or '..'; "
+                "at most 96 characters), e.g. my-lab/neuroformer-a2929")
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        raise ValueError(f"{flag}: {repo_id!r} is not a Hub repository id; {expected}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ValueError(f"{flag}: {repo_id!r} is not a Hub repository id; {expected} ({e})") from None
+    return repo_id
+
+
+def check_model_dir(model_dir) -> Path:
+    """Return the directory if it holds a model written by ``neuroformer train``.
+
+    Raises:
+        FileNotFoundError: naming the directory and the missing files.
+    """
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"--model: {str(d)!r} is not a directory; expected one written by 'neuroformer train'")
+    missing = [f for f in REQUIRED_FILES if not (d / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--model: {str(d)!r} lacks {', '.join(missing)}; expected a directory written by 'neuroformer train'"
+        )
+    return d
+
+
+@contextlib.contextmanager
+def remote_code_registered() -> Iterator[None]:
+    """Register the config, tokenizer and model classes for their Auto classes (transformers'
+    ``register_for_auto_class``) while saving, and restore the previous state afterwards, so
+    that ordinary checkpoints (``neuroformer train``) do not carry copies of the code."""
+    from .configuration_neuroformer import NeuroformerConfig
+    from .modeling_neuroformer import NeuroformerForPreTraining, NeuroformerModel
+    from .tokenization_neuroformer import NeuroformerTokenizer
+
+    classes = {
+        NeuroformerConfig: "AutoConfig",
+        NeuroformerTokenizer: "AutoTokenizer",
+        NeuroformerModel: "AutoModel",
+        NeuroformerForPreTraining: "AutoModelForPreTraining",
+    }
+    before = {cls: cls.__dict__.get("_auto_class", None) for cls in classes}
+    try:
+        for cls, auto in classes.items():
+            cls.register_for_auto_class(auto)
+        yield
+    finally:
+        for cls, old in before.items():
+            if old is None:
+                # back to the base class's attribute (None)
+                if "_auto_class" in cls.__dict__:
+                    delattr(cls, "_auto_class")
+            else:
+                cls._auto_class = old
+
+
+def save_for_hub(model_dir, stage_dir) -> Dict[str, object]:
+    """Write the files of a model repository (model, tokenizer, remote code, run records,
+    generation defaults) into ``stage_dir``; the model card is written by :func:`push_to_hub`.
+
+    Returns:
+        ``metrics.json`` as a dict (empty if the run has none).
+    """
+    import shutil
+
+    from .modeling_neuroformer import NeuroformerForPreTraining
+    from .tokenization_neuroformer import NeuroformerTokenizer
+
+    src = check_model_dir(model_dir)
+    stage = Path(stage_dir)
+    model = NeuroformerForPreTraining.from_pretrained(src)
+    tokenizer = NeuroformerTokenizer.from_pretrained(src)
+    model.config.auto_map = dict(AUTO_MAP)
+    with remote_code_registered():
+        model.save_pretrained(stage)
+        tokenizer.save_pretrained(stage)
+    generation_defaults().save_pretrained(stage)
+    for name in RUN_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, stage / name)
+    return json.loads((src / "metrics.json").read_text()) if (src / "metrics.json").is_file() else {}
+
+
+def generation_defaults():
+    """The default sampling settings of :func:`~hf_neuroformer.generation.generate_spikes` as a
+    ``transformers.GenerationConfig`` (``temperature``, ``top_k``, ``top_p`` for the unit-id
+    head; ``dt_temperature``, ``dt_top_k``, ``dt_top_p`` for the dt head; ``mode``, ``order``)."""
+    import inspect
+
+    from transformers import GenerationConfig
+
+    from .generation import generate_spikes
+
+    sig = inspect.signature(generate_spikes)
+    keys = ("temperature", "top_k", "top_p", "dt_temperature", "dt_top_k", "dt_top_p", "mode", "order", "greedy")
+    values = {k: sig.parameters[k].default for k in keys if k in sig.parameters}
+    greedy = bool(values.pop("greedy", False))
+    # the dt_* defaults are None ("same as the unit-id head"); GenerationConfig stores them as given
+    return GenerationConfig(do_sample=not greedy, **{k: v for k, v in values.items()})
+
+
+def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
+    """The metrics a model card reports: every finite float of ``metrics.json`` whose key is
+    ``test/...`` or ``validation/...`` (counts such as ``test/n_spike_tokens`` are left out)."""
+    out = {}
+    for k, v in metrics.items():
+        split, _, name = k.partition("/")
+        if split in ("test", "validation") and name and isinstance(v, float) and math.isfinite(v):
+            out[k] = v
+    return out
+
+
+def _session_of(metrics: Dict[str, object], default: str) -> str:
+    m = re.search(r"session='([^']*)'", str(metrics.get("recording", "")))
+    return m.group(1) if m else default
+
+
+def build_model_card(
+    stage_dir,
+    repo_id: str,
+    metrics: Dict[str, object],
+    *,
+    license: str = "other",
+    datasets: Optional[List[str]] = None,
+    data_description: Optional[str] = None,
+):
+    """A ``huggingface_hub.ModelCard`` for a staged model repository.
+
+    The YAML header comes from ``ModelCardData``: ``library_name`` (transformers, which loads it
+    with ``trust_remote_code``), tags (neuroscience, spikes, neuroformer, custom_code,
+    hf_neuroformer), ``license``, ``datasets`` and a ``model-index`` with one ``EvalResult`` per
+    entry of :func:`card_metrics` (``metric_type`` = key without the split, ``dataset_split`` =
+    the split). The body is ``templates/model_card_template.md`` (also linked from
+    ``model_cards/``).
+
+    Args:
+        license: a Hub licence id; ``"other"`` by default, since the right one is the
+            recording's (see its provenance).
+        datasets: Hub dataset ids the model was trained on (e.g. the pushed window dataset).
+        data_description: free text about the recording's provenance, put in the card.
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from . import __version__
+
+    stage = Path(stage_dir)
+    config = json.loads((stage / "config.json").read_text())
+    training = json.loads((stage / "training_config.json").read_text()) if (stage / "training_config.json").is_file() else {}
+    splits = json.loads((stage / "splits.json").read_text()) if (stage / "splits.json").is_file() else None
+    session = _session_of(metrics, default=repo_id.split("/")[-1])
+    dataset_type = datasets[0] if datasets else "spike-recording"
+
+    results = []
+    for key, value in card_metrics(metrics).items():
+        split, _, name = key.partition("/")
+        results.append(EvalResult(
+            task_type=TASK_TYPE, task_name=TASK_NAME, dataset_type=dataset_type, dataset_name=session,
+            dataset_split=split, metric_type=name, metric_name=f"{split} {METRIC_NAMES.get(name, name)}",
+            metric_value=value,
+        ))
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        library_name="transformers",
+        license=license,
+        tags=["neuroscience", "spikes", "neuroformer", "custom_code", "hf_neuroformer"],
+        datasets=list(datasets) if datasets else None,
+        eval_results=results or None,
+    )
+
+    data_lines = [f"- Recording: `{metrics.get('recording', 'not recorded in metrics.json')}`."]
+    if data_description:
+        data_lines.append(f"- Provenance: {data_description}")
+    if splits is not None:
+        n = {s: len(v) for s, v in splits.get("segments", {}).items()}
+        data_lines.append(f"- Splits by {splits.get('mode')}: " + ", ".join(f"{s} {k} segments" for s, k in n.items())
+                          + " (`splits.json`).")
+    for s in ("train", "validation", "test"):
+        if f"n_{s}_windows" in metrics:
+            data_lines.append(f"- {s}: {metrics[f'n_{s}_windows']} windows, "
+                              f"{metrics.get('n_spikes_by_split', {}).get(s, '?')} spikes.")
+    if "n_truncated_spikes" in metrics:
+        data_lines.append(f"- Truncated spikes (beyond the block size): {metrics['n_truncated_spikes']} "
+                          f"(past window: {metrics.get('n_truncated_past_spikes', '?')}).")
+    if datasets:
+        data_lines.append("- Windows on the Hub: " + ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets))
+
+    model_keys = ("hidden_size", "num_attention_heads", "num_past_layers", "num_hidden_layers", "vocab_size",
+                  "current_window", "past_window", "dt_resolution", "max_window_length", "max_past_length",
+                  "dt_conditioned_on_unit")
+    model_cfg = {k: config[k] for k in model_keys if k in config}
+    training_lines = [
+        f"- Parameters: {metrics.get('num_parameters', '?')}; steps: {metrics.get('total_steps', '?')} "
+        f"(best on validation: {metrics.get('best_step', '?')}); training time {metrics.get('train_time_s', float('nan')):.0f} s.",
+        "- Model configuration (excerpt of `config.json`):",
+        "", "```json", json.dumps(model_cfg, indent=2), "```", "",
+    ]
+    if training:
+        training_lines += ["- Training configuration (`training_config.json`):", "", "```json",
+                           json.dumps(training, indent=2), "```"]
+
+    rows = ["| split | metric | value |", "|---|---|---|"]
+    for key, value in card_metrics(metrics).items():
+        split, _, name = key.partition("/")
+        rows.append(f"| {split} | {METRIC_NAMES.get(name, name)} (`{key}`) | {value:.4f} |")
+    if len(rows) == 2:
+        rows = ["No metrics.json in the model directory."]
+
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE_PATH),
+        repo_id=repo_id,
+        model_name=repo_id.split("/")[-1],
+        package_version=__version__,
+        data_section="\n".join(data_lines),
+        training_section="\n".join(training_lines),
+        results_table="\n".join(rows),
+        n_units=_n_units(stage),
+    )
+
+
+def _n_units(stage: Path):
+    """Unit tokens in the staged vocabulary (every token that is not a special ``<...>``)."""
+    vocab = json.loads((stage / "vocab.json").read_text())
+    return sum(1 for t in vocab if not (t.startswith("<") and t.endswith(">")))
+
+
+def eval_results_to_metrics(card) -> Dict[str, float]:
+    """Inverse of the card's ``model-index``: ``{"<split>/<metric_type>": value}`` (what
+    :func:`card_metrics` took from ``metrics.json``)."""
+    return {f"{r.dataset_split}/{r.metric_type}": r.metric_value for r in (card.data.eval_results or [])}
+
+
+def _api(endpoint: Optional[str], token):
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=token)
+
+
+@contextlib.contextmanager
+def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None) -> Iterator[None]:
+    """Turn the Hub client's errors into :class:`HubPushError` naming the step and the server."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    untouched = f"; the local model directory {str(model_dir)!r} was not changed" if model_dir is not None else ""
+    try:
+        yield
+    except HfHubHTTPError as e:
+        status = e.response.status_code if getattr(e, "response", None) is not None else "?"
+        server = getattr(e, "server_message", None) or str(e).splitlines()[0]
+        raise HubPushError(f"{step} of {repo_id!r} at {api.endpoint} failed: HTTP {status}: {server}{untouched}") from e
+    except (OSError, ConnectionError) as e:
+        raise HubPushError(f"{step} of {repo_id!r}: could not reach {api.endpoint} ({e}); check the network and "
+                           f"HF_ENDPOINT{untouched}") from e
+    except Exception as e:  # httpx transport errors are not OSError
+        if type(e).__module__.startswith("httpx"):
+            raise HubPushError(f"{step} of {repo_id!r}: could not reach {api.endpoint} ({e}); check the network "
+                               f"and HF_ENDPOINT{untouched}") from e
+        raise
+
+
+def push_to_hub(
+    model_dir,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: Optional[str] = None,
+    token=None,
+    endpoint: Optional[str] = None,
+    commit_message: Optional[str] = None,
+    license: str = "other",
+    data_description: Optional[str] = None,
+    recording=None,
+    dataset_repo_id: Optional[str] = None,
+    num_shards: int = 1,
+) -> PushResult:
+    """Push a ``neuroformer train`` directory to a Hub model repository, optionally with its
+    windows as a dataset repository.
+
+    Args:
+        model_dir: directory written by ``neuroformer train`` (``config.json``,
+            ``model.safetensors``, tokenizer files; ``metrics.json`` etc. when present).
+        repo_id: ``NAMESPACE/NAME`` of the model repository (created if missing).
+        private: create the repositories as private.
+        revision: branch to commit to (created from ``main`` if missing); ``None`` = ``main``.
+        token: Hub token; ``None`` uses the saved login / ``HF_TOKEN``.
+        endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
+        license: Hub licence id for the card (default ``"other"``; use the recording's).
+        data_description: the recording's provenance, for the card.
+        recording: the :class:`~hf_neuroformer.recording.SpikeRecording` the model was trained
+            on; with ``dataset_repo_id``, its windows (the model's own split plan) are pushed.
+        dataset_repo_id: ``NAMESPACE/NAME`` of the dataset repository.
+        num_shards: Parquet shards per split (>= 1).
+
+    Returns:
+        :class:`PushResult`.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a model directory.
+        ValueError: a malformed repo id, ``recording`` without ``dataset_repo_id`` (or the
+            reverse), ``num_shards`` < 1, or a recording that does not cover the model's splits.
+        HubPushError: the server refused or could not be reached (step, status and message).
+    """
+    src = check_model_dir(model_dir)
+    check_repo_id(repo_id, "repo_id")
+    if (recording is None) != (dataset_repo_id is None):
+        raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
+    if dataset_repo_id is not None:
+        check_repo_id(dataset_repo_id, "dataset_repo_id")
+    if not isinstance(num_shards, int) or num_shards < 1:
+        raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
+    api = _api(endpoint, token)
+
+    dataset_result = (None, None)
+    with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as tmp:
+        stage = Path(tmp) / "model"
+        stage.mkdir()
+        metrics = save_for_hub(src, stage)
+        if dataset_repo_id is not None:
+            dstage = Path(tmp) / "dataset"
+            dstage.mkdir()
+            write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
+                                 license=license, model_repo_id=repo_id)
+            with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
+                api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
+            with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
+                info = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
+                                         commit_message=f"Windows of {repo_id} (hf_neuroformer)")
+            dataset_result = (dataset_repo_id, info.commit_url)
+        card = build_model_card(stage, repo_id, metrics, license=license,
+                                datasets=[dataset_repo_id] if dataset_repo_id else None,
+                                data_description=data_description)
+        card.save(stage / "README.md")
+        with _hub_errors("creating the model repository", repo_id, api, src):
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision not in (None, "main"):
+            with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+        files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+        with _hub_errors("uploading the model", repo_id, api, src):
+            info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
+                                     commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)")
+    return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
+                      dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1])
+
+
+def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
+                         license: str = "other", model_repo_id: Optional[str] = None) -> Dict[str, int]:
+    """Write the model's train / validation / test windows of ``recording`` as Parquet shards
+    (``data/<split>-<i>-of-<n>.parquet``, by ``datasets.Dataset.to_parquet``) plus a dataset card
+    whose ``configs`` metadata maps the shards to splits, into ``out_dir``.
+
+    The windows are those of the model's ``splits.json`` with its config and tokenizer, i.e.
+    exactly what training read (columns of :func:`~hf_neuroformer.windows.build_window_datasets`).
+
+    Returns:
+        split -> number of windows.
+
+    Raises:
+        FileNotFoundError: the model directory has no ``splits.json``.
+        ValueError: the recording does not cover the model's splits.
+    """
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    from .generation import load_pretrained
+    from .windows import SPLITS, build_window_datasets, check_split_in_recording
+
+    model, tokenizer, plan = load_pretrained(model_dir)
+    for split in SPLITS:
+        check_split_in_recording(plan, split, recording)
+    dsd, _ = build_window_datasets(recording, tokenizer, model.config, plan)
+    out = Path(out_dir)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split, ds in dsd.items():
+        counts[split] = len(ds)
+        n = max(1, min(num_shards, len(ds)))
+        for i in range(n):
+            ds.shard(num_shards=n, index=i, contiguous=True).to_parquet(
+                str(out / "data" / f"{split}-{i:05d}-of-{n:05d}.parquet"))
+    size = sum(counts.values())
+    size_category = "n<1K" if size < 1000 else "1K<n<10K" if size < 10_000 else "10K<n<100K" if size < 100_000 else "100K<n<1M"
+    card_data = DatasetCardData(
+        license=license,
+        tags=["neuroscience", "spikes", "neuroformer", "hf_neuroformer"],
+        size_categories=size_category,
+        configs=[{"config_name": "default",
+                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in dsd]}],
+    )
+    features = dsd[next(iter(dsd))].features
+    body = "\n".join([
+        f"# {repo_id.split('/')[-1] or 'Neuroformer windows'}",
+        "",
+        "Tokenized spike windows for Neuroformer next-spike pretraining, written by `hf_neuroformer`"
+        + (f" for the model [{model_repo_id}](https://huggingface.co/{model_repo_id})" if model_repo_id else "") + ".",
+        "",
+        f"- Recording: `{recording!r}`.",
+        f"- Windows per split: {', '.join(f'{s} {n}' for s, n in counts.items())} (the model's `splits.json`; "
+        "splits are contiguous time blocks or whole trials, with a gap of at least the past window between splits).",
+        f"- Current window {model.config.current_window} s, past window {model.config.past_window} s, "
+        f"dt bins of {model.config.dt_resolution} s.",
+        "- Columns: " + ", ".join(f"`{k}` ({v})" for k, v in features.items()) + ".",
+        "  `input_ids` / `past_input_ids` are unit tokens of the model's tokenizer; `dt_ids` / `past_dt_ids`",
+        "  are dt bin indices; `window_start` is in seconds.",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'windows = load_dataset("{repo_id}")',
+        "```",
+    ])
+    DatasetCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + body).save(out / "README.md")
+    return counts

@@ -1,0 +1,215 @@
+"""Hub sharing through the real huggingface_hub / transformers / datasets clients against the
+loopback Hub server of ``tests/hub_server.py`` (issue 8).
+
+1. push a trained tiny model (tokenizer, card, windows dataset) with ``neuroformer push``; in a
+   fresh process where ``hf_neuroformer`` cannot be imported, load it with
+   ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)``: same logits;
+2. ``datasets.load_dataset(repo)`` of the pushed windows: same features and rows;
+3. ``ModelCard.load`` of the pushed card: the metrics of ``metrics.json``;
+4. a missing model directory, malformed repo ids, server errors and an unreachable server give
+   clear errors, and the local model directory is left byte-for-byte as it was.
+"""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.generation import load_pretrained
+from hf_neuroformer.hub import HubPushError, card_metrics, push_to_hub
+from hf_neuroformer.io import load_recording
+from hf_neuroformer.training import TrainingConfig, train
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared_data):
+    """A tiny model trained for 8 steps on A2929's wake epoch (metrics.json included)."""
+    d = tmp_path_factory.mktemp("hub")
+    nwb = shared_data(A2929)
+    rec = load_recording(nwb, epoch="wake")
+    cfg = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64, max_past_length=128)
+    metrics = train(rec, d / "model", cfg, TrainingConfig(max_steps=8, batch_size=32, eval_batch_size=256,
+                                                          generation_batch_size=512), progress=False)
+    return d, nwb, rec, metrics
+
+
+def _tree_digest(path):
+    """sha256 of every file's relative path, bytes and mtime under ``path``."""
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode())
+            h.update(p.read_bytes())
+            h.update(str(p.stat().st_mtime_ns).encode())
+    return h.hexdigest()
+
+
+def _run(code_or_args, env, timeout=300):
+    args = code_or_args if isinstance(code_or_args, list) else ["-c", code_or_args]
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env})
+
+
+def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
+    d, nwb, rec, metrics = trained
+    model_dir = d / "model"
+    before = _tree_digest(model_dir)
+
+    # reference logits on a fixed batch, from the local model
+    model, tok, plan = load_pretrained(model_dir)
+    model.eval()
+    local, _ = build_window_datasets(rec, tok, model.config, plan)
+    rows = local["test"][:8]
+    batch = NeuroformerCollator()([dict(zip(rows, v)) for v in zip(*rows.values())])
+    with torch.no_grad():
+        out = model(**batch)
+    torch.save({"batch": dict(batch), "logits": out.logits, "dt_logits": out.dt_logits}, tmp_path / "ref.pt")
+
+    env = loopback_hub.env()
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/neuroformer-tiny",
+                "--data", str(nwb), "--epoch", "wake", "--dataset-repo-id", "lab/neuroformer-tiny-windows",
+                "--num-shards", "2", "--provenance", "pynapple test data A2929-200711 (Peyrache lab), MIT"], env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "pushed" in res.stdout and "lab/neuroformer-tiny-windows" in res.stdout
+    assert _tree_digest(model_dir) == before, "push modified the local model directory"
+
+    files = loopback_hub.files("lab/neuroformer-tiny")
+    for name in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json", "generation_config.json",
+                 "README.md", "metrics.json", "splits.json", "configuration_neuroformer.py",
+                 "modeling_neuroformer.py", "tokenization_neuroformer.py"):
+        assert name in files, f"{name} not pushed: {sorted(files)}"
+    # only the three self-contained files travel as remote code
+    assert sorted(f for f in files if f.endswith(".py")) == [
+        "configuration_neuroformer.py", "modeling_neuroformer.py", "tokenization_neuroformer.py"]
+    auto_map = json.loads(files["config.json"])["auto_map"]
+    assert set(auto_map) >= {"AutoConfig", "AutoModel", "AutoModelForPreTraining", "AutoModelForCausalLM"}
+    shards = sorted(f for f in loopback_hub.files("lab/neuroformer-tiny-windows", repo_type="dataset")
+                    if f.endswith(".parquet"))
+    assert len(shards) == 6, shards  # 3 splits x 2 shards
+
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["hf_neuroformer"] = None  # the package must not be importable here
+        try:
+            import hf_neuroformer
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("hf_neuroformer is importable")
+        import torch
+        from transformers import AutoConfig, AutoModelForPreTraining, AutoTokenizer
+        from huggingface_hub import ModelCard
+        import datasets
+
+        repo = "lab/neuroformer-tiny"
+        cfg = AutoConfig.from_pretrained(repo, trust_remote_code=True)
+        tok = AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
+        model = AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True).eval()
+        ref = torch.load({str(tmp_path / 'ref.pt')!r})
+        with torch.no_grad():
+            out = model(**ref["batch"])
+        card = ModelCard.load(repo)
+        windows = datasets.load_dataset("lab/neuroformer-tiny-windows")
+        windows.save_to_disk({str(tmp_path / 'pulled')!r})
+        print(json.dumps({{
+            "classes": [type(cfg).__module__, type(tok).__module__, type(model).__module__],
+            "model": type(model).__name__, "vocab": len(tok),
+            "max_id_diff": (out.logits - ref["logits"]).abs().max().item(),
+            "max_dt_diff": (out.dt_logits - ref["dt_logits"]).abs().max().item(),
+            "card_metrics": {{f"{{r.dataset_split}}/{{r.metric_type}}": r.metric_value for r in card.data.eval_results}},
+            "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
+            "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
+        }}))
+    """)
+    res = _run(script, {**env, "HF_MODULES_CACHE": str(tmp_path / "modules")})
+    assert res.returncode == 0, res.stderr[-3000:]
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+
+    # acceptance 1: remote code, same logits
+    assert all(m.startswith("transformers_modules") for m in info["classes"]), info["classes"]
+    assert info["model"] == "NeuroformerForPreTraining"
+    assert info["vocab"] == len(tok)
+    assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
+
+    # acceptance 3: the card's model-index holds metrics.json's metrics
+    on_disk = json.loads((model_dir / "metrics.json").read_text())
+    expected = card_metrics(on_disk)
+    assert "test/id_nll" in expected and "test/markov_id_nll" in expected
+    assert info["card_metrics"] == expected
+    assert set(info["card_tags"]) >= {"neuroscience", "spikes", "neuroformer", "custom_code"}
+    assert info["card_library"] == "transformers" and info["card_license"] == "other"
+    assert info["card_datasets"] == ["lab/neuroformer-tiny-windows"]
+    assert info["card_text_has_load"]
+
+    # acceptance 2: the windows dataset round-trips (features and rows)
+    import datasets
+
+    pulled = datasets.load_from_disk(str(tmp_path / "pulled"))
+    assert sorted(pulled) == sorted(local)
+    for split in local:
+        assert pulled[split].features == local[split].features, split
+        assert len(pulled[split]) == len(local[split]) > 0
+        pd.testing.assert_frame_equal(pulled[split].to_pandas(), local[split].to_pandas())
+    assert loopback_hub.unhandled == [], loopback_hub.unhandled
+
+
+def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopback_hub, tmp_path):
+    d, _, _, _ = trained
+    model_dir = d / "model"
+    before = _tree_digest(model_dir)
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    n_requests = len(loopback_hub.requests)
+
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        push_to_hub(tmp_path / "nothing-here", "lab/x", **kw)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="lacks config.json"):
+        push_to_hub(tmp_path / "empty", "lab/x", **kw)
+    for bad in ("no-namespace", "lab/a/b", "lab/has space", "lab/double--dash", "lab/" + "x" * 100):
+        with pytest.raises(ValueError, match="repo_id: .* is not a Hub repository id"):
+            push_to_hub(model_dir, bad, **kw)
+
+    assert len(loopback_hub.requests) == n_requests, "argument errors must be raised before any request"
+
+    loopback_hub.fail_next("commit", 500, "disk full")
+    with pytest.raises(HubPushError, match=r"uploading the model .* HTTP 500.*disk full.*was not changed"):
+        push_to_hub(model_dir, "lab/fails-on-commit", **kw)
+    loopback_hub.fail_next("create", 403, "you cannot create repos in 'lab'")
+    with pytest.raises(HubPushError, match=r"creating the model repository .* HTTP 403"):
+        push_to_hub(model_dir, "lab/forbidden", **kw)
+    assert "README.md" not in loopback_hub.files("lab/fails-on-commit")
+
+    # a push to a branch leaves main alone
+    result = push_to_hub(model_dir, "lab/branched", revision="dev", private=True, **kw)
+    assert "config.json" in loopback_hub.files("lab/branched", revision="dev")
+    assert "config.json" not in loopback_hub.files("lab/branched")
+    assert "README.md" in result.files and result.commit_oid
+
+    # nothing listens on a port we just closed
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(HubPushError, match="could not reach"):
+        push_to_hub(model_dir, "lab/unreachable", endpoint=f"http://127.0.0.1:{port}", token="hf_loopback_token")
+
+    # the CLI says the same in one line, exit code 2
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(tmp_path / "empty"), "--repo-id", "lab/x"],
+               loopback_hub.env())
+    assert res.returncode == 2 and "neuroformer push: error: --model:" in res.stderr, res.stderr[-2000:]
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "not a repo"],
+               loopback_hub.env())
+    assert res.returncode == 2 and "--repo-id: 'not a repo' is not a Hub repository id" in res.stderr, res.stderr
+
+    assert _tree_digest(model_dir) == before, "a failed push modified the local model directory"
