@@ -10,6 +10,8 @@
     neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json] [--model DIR [--split test]]
                          [--figure FILE.png] [--bin-size S] [--psth-bin-size S] [--min-isis N]
                          [--overwrite]
+    neuroformer prepare  [--config FILE.yaml] [--data PATH] [--epoch NAME] --output DIR [--num-shards K]
+                         [--overwrite]
     neuroformer push     --model DIR --repo-id NAMESPACE/NAME [--private] [--revision BRANCH]
                          [--license ID] [--provenance TEXT] [--commit-message TEXT]
                          [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
@@ -204,6 +206,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    from .configuration_neuroformer import NeuroformerConfig
+    from .training import load_yaml_config
+    from .windows import prepare_windows
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:  # fail before loading anything
+        raise FileExistsError(f"--output: {str(out)!r} exists; choose another directory or pass --overwrite")
+    config = load_yaml_config(args.config)[0] if args.config else NeuroformerConfig()
+    rec = _load_data(args.data, args.epoch)
+    print(f"[neuroformer] data: {rec}")
+    manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
+    for split, entry in manifest["splits"].items():
+        print(f"  {split:<10s} {entry['n_windows']:>8d} windows {entry['n_spikes']:>10d} spikes "
+              f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated)")
+    print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
+    return 0
+
+
 def cmd_push(args) -> int:
     from .hub import check_model_dir, check_repo_id, push_to_hub
 
@@ -284,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
+    r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields)")
+    r.add_argument("--data", help="recording (default: built-in simulated)")
+    r.add_argument("--epoch")
+    r.add_argument("--output", required=True, help="new directory for the shards and manifest.json")
+    r.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
+    r.add_argument("--overwrite", action="store_true")
+    r.set_defaults(func=cmd_prepare)
 
     h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
                        description="Uploads through huggingface_hub to HF_ENDPOINT (default huggingface.co) with "

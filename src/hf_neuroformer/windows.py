@@ -264,8 +264,163 @@ def build_window_datasets(
                 "use shorter windows or a longer recording"
             )
         cols = tokenize_windows(recording, tokenizer, starts, clips if plan.mode == "trials" else None)
-        out[split] = datasets.Dataset.from_dict(cols)
+        out[split] = datasets.Dataset.from_dict(cols, features=window_features())
     return datasets.DatasetDict(out), plan
+
+
+def window_features():
+    """The ``datasets.Features`` of a window table, fixed so that every split and every shard
+    has the same schema (a shard whose windows are all empty would otherwise infer ``null``)."""
+    import datasets
+
+    ids = datasets.List(datasets.Value("int64"))
+    return datasets.Features({
+        "window_start": datasets.Value("float64"),
+        "input_ids": ids, "dt_ids": ids, "past_input_ids": ids, "past_dt_ids": ids,
+        "n_spikes": datasets.Value("int64"), "n_truncated": datasets.Value("int64"),
+        "n_past_truncated": datasets.Value("int64"),
+        "past_clip_start": datasets.Value("float64"),
+    })
+
+
+#: ``manifest.json`` ``format`` of a directory written by :func:`prepare_windows`.
+PREPARED_FORMAT = "hf_neuroformer.prepared_windows/1"
+
+
+def prepare_windows(
+    recording: SpikeRecording,
+    output_dir,
+    config: Optional[NeuroformerConfig] = None,
+    tokenizer: Optional[NeuroformerTokenizer] = None,
+    plan: Optional[SplitPlan] = None,
+    *,
+    num_shards: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Write the windows of every split as Parquet shards with a manifest, for training that
+    streams them (``neuroformer prepare``).
+
+    Layout of ``output_dir``: ``data/<split>-<i:05d>-of-<n:05d>.parquet`` (columns of
+    :func:`window_features`, contiguous blocks of windows in time order), ``config.json``,
+    ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
+    and ``manifest.json`` (format, recording, per split: windows, spikes, truncated spikes and
+    the shards with their rows and sha256). Each shard is tokenized and written on its own, so
+    memory holds one shard's windows at a time. The directory is written beside its final place
+    and renamed into it, so a failed run leaves no half-written output.
+
+    Args:
+        recording: the spikes (one session).
+        output_dir: must not exist (or ``overwrite``).
+        config: window and split settings (default ``NeuroformerConfig()``); its
+            ``vocab_size`` is set to the tokenizer's.
+        tokenizer: default: a new one from ``config`` holding the recording's units.
+        plan: default :func:`plan_splits` of the recording.
+        num_shards: shards per split (>= 1; fewer when a split has fewer windows).
+
+    Returns:
+        The manifest (also written as ``manifest.json``).
+
+    Raises:
+        FileExistsError: ``output_dir`` exists and ``overwrite`` is False.
+        ValueError: ``num_shards`` < 1, or a split with a non-zero fraction has no window.
+    """
+    import hashlib
+    import json
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import datasets
+    from tqdm.auto import tqdm
+
+    if not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
+        raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
+    out = Path(output_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"--output: {str(out)!r} exists; choose another directory or pass --overwrite")
+    check_not_empty(recording)
+    config = config if config is not None else NeuroformerConfig()
+    if tokenizer is None:
+        tokenizer = NeuroformerTokenizer.from_config(config)
+        tokenizer.add_units(recording)
+    config.vocab_size = max(config.vocab_size, len(tokenizer))
+    plan = plan or plan_splits(recording, config)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    bars_were_on = not datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()  # one bar per split (below), not one per Parquet file
+    try:
+        (tmp / "data").mkdir()
+        manifest = {"format": PREPARED_FORMAT, "recording": repr(recording), "session": recording.session,
+                    "num_shards": int(num_shards), "splits": {}}
+        features = window_features()
+        for split in SPLITS:
+            starts, clips = window_starts_for_split(plan, split, config)
+            if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
+                raise ValueError(f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
+                                 "use shorter windows or a longer recording")
+            n = max(1, min(int(num_shards), len(starts)))
+            entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0,
+                     "n_truncated_past_spikes": 0, "shards": []}
+            for i, idx in enumerate(tqdm(np.array_split(np.arange(len(starts)), n), desc=f"prepare {split}",
+                                         disable=not progress, unit="shard")):
+                cols = tokenize_windows(recording, tokenizer, starts[idx],
+                                        clips[idx] if plan.mode == "trials" else None)
+                name = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
+                datasets.Dataset.from_dict(cols, features=features).to_parquet(str(tmp / name))
+                entry["n_spikes"] += int(sum(cols["n_spikes"]))
+                entry["n_truncated_spikes"] += int(sum(cols["n_truncated"]))
+                entry["n_truncated_past_spikes"] += int(sum(cols["n_past_truncated"]))
+                entry["shards"].append({"path": name, "n_rows": int(len(idx)),
+                                        "sha256": hashlib.sha256((tmp / name).read_bytes()).hexdigest()})
+            manifest["splits"][split] = entry
+        config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "splits.json").write_text(json.dumps(plan.to_dict(), indent=2))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if bars_were_on:
+            datasets.utils.enable_progress_bars()
+    return manifest
+
+
+def load_prepared(prepared_dir, split: str, streaming: bool = True):
+    """One split of a :func:`prepare_windows` directory as a ``datasets`` (Iterable)Dataset.
+
+    With ``streaming=True`` the Parquet shards are read lazily (``datasets.IterableDataset``),
+    so memory does not grow with the recording's length; for several processes, pass the result
+    to ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks).
+
+    Raises:
+        FileNotFoundError: no ``manifest.json`` (not a prepared directory) or a listed shard is
+            missing.
+        ValueError: an unknown split or manifest format.
+    """
+    import json
+    from pathlib import Path
+
+    import datasets
+
+    d = Path(prepared_dir)
+    if not (d / "manifest.json").is_file():
+        raise FileNotFoundError(f"--prepared: {str(d)!r} has no manifest.json; write it with 'neuroformer prepare'")
+    manifest = json.loads((d / "manifest.json").read_text())
+    if manifest.get("format") != PREPARED_FORMAT:
+        raise ValueError(f"--prepared: manifest format {manifest.get('format')!r}, expected {PREPARED_FORMAT!r}")
+    if split not in manifest["splits"]:
+        raise ValueError(f"split: {split!r} is not in {str(d)!r}; it holds {sorted(manifest['splits'])}")
+    files = [str(d / s["path"]) for s in manifest["splits"][split]["shards"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--prepared: shard(s) missing: {missing}")
+    return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming,
+                                 features=window_features())
 
 
 class NeuroformerCollator:

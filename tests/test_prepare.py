@@ -1,0 +1,73 @@
+"""``neuroformer prepare`` / ``windows.prepare_windows``: sharded Parquet windows with a manifest,
+read back (streamed or not) exactly as ``build_window_datasets`` builds them in memory."""
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from datasets.distributed import split_dataset_by_node
+
+import hf_neuroformer as nf
+from hf_neuroformer.io import load_recording
+from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
+from hf_neuroformer.windows import SPLITS, SplitPlan, build_window_datasets, load_prepared, prepare_windows
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, shared_data):
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    out = tmp_path_factory.mktemp("prep") / "a2929"
+    cfg = nf.NeuroformerConfig(max_past_length=128)
+    manifest = prepare_windows(rec, out, cfg, num_shards=3, progress=False)
+    return rec, out, manifest
+
+
+def test_shards_hold_the_in_memory_windows(prepared):
+    rec, out, manifest = prepared
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    tok = NeuroformerTokenizer.from_pretrained(out)
+    cfg = nf.NeuroformerConfig.from_pretrained(out)
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    in_memory, _ = build_window_datasets(rec, tok, cfg, plan)
+    for split in SPLITS:
+        entry = manifest["splits"][split]
+        assert len(entry["shards"]) == 3
+        for shard in entry["shards"]:
+            assert hashlib.sha256((out / shard["path"]).read_bytes()).hexdigest() == shard["sha256"]
+        assert sum(s["n_rows"] for s in entry["shards"]) == entry["n_windows"] == len(in_memory[split])
+        assert entry["n_spikes"] == sum(in_memory[split]["n_spikes"])
+        table = load_prepared(out, split, streaming=False)
+        assert table.features == in_memory[split].features
+        pd.testing.assert_frame_equal(table.to_pandas(), in_memory[split].to_pandas())
+        # streamed: the same rows in the same order
+        streamed = list(load_prepared(out, split, streaming=True))
+        assert [r["window_start"] for r in streamed] == in_memory[split]["window_start"]
+        assert [r["input_ids"] for r in streamed] == in_memory[split]["input_ids"]
+    # the training counts of this recording (metrics.json of the A2929 model card)
+    assert [manifest["splits"][s]["n_windows"] for s in SPLITS] == [4130, 840, 860]
+
+
+def test_two_ranks_read_disjoint_shards_covering_the_split(prepared):
+    _, out, manifest = prepared
+    stream = load_prepared(out, "train", streaming=True)
+    seen = []
+    for rank in range(2):
+        seen += [r["window_start"] for r in split_dataset_by_node(stream, rank=rank, world_size=2)]
+    assert sorted(seen) == sorted(r["window_start"] for r in stream)
+    assert len(seen) == manifest["splits"]["train"]["n_windows"]
+
+
+def test_prepare_refuses_bad_requests(prepared, tmp_path):
+    rec, out, _ = prepared
+    before = (out / "manifest.json").read_bytes()
+    with pytest.raises(FileExistsError, match="--output: .* exists"):
+        prepare_windows(rec, out, progress=False)
+    assert (out / "manifest.json").read_bytes() == before
+    with pytest.raises(ValueError, match="num_shards: expected an integer >= 1"):
+        prepare_windows(rec, tmp_path / "x", num_shards=0, progress=False)
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        load_prepared(tmp_path, "train")
+    with pytest.raises(ValueError, match="split: 'dev' is not in"):
+        load_prepared(out, "dev")
