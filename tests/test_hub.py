@@ -213,3 +213,47 @@ def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopbac
     assert res.returncode == 2 and "--repo-id: 'not a repo' is not a Hub repository id" in res.stderr, res.stderr
 
     assert _tree_digest(model_dir) == before, "a failed push modified the local model directory"
+
+
+def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loopback_hub, tmp_path):
+    """Review findings: pushing again with fewer shards (or without a run file) must not leave the
+    old shards (``data/<split>-*.parquet`` would load every row twice) or a stale ``metrics.json``;
+    a recording of another session is refused as such before any request; the dataset card has
+    the provenance; a branch push says how to load from the branch."""
+    import dataclasses
+    import shutil
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+
+    push_to_hub(model_dir, "lab/repushed", recording=rec, dataset_repo_id="lab/repushed-windows", num_shards=2,
+                data_description="pynapple test data, MIT", **kw)
+    push_to_hub(model_dir, "lab/repushed", recording=rec, dataset_repo_id="lab/repushed-windows", num_shards=1, **kw)
+    shards = sorted(f for f in loopback_hub.files("lab/repushed-windows", repo_type="dataset") if f.endswith(".parquet"))
+    assert shards == [f"data/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")], shards
+
+    push_to_hub(model_dir, "lab/repushed-card", recording=rec, dataset_repo_id="lab/repushed-card-windows",
+                data_description="pynapple test data A2929 (Peyrache lab), MIT", **kw)
+    card = loopback_hub.files("lab/repushed-card-windows", repo_type="dataset")["README.md"].decode()
+    assert "pynapple test data A2929 (Peyrache lab), MIT" in card
+
+    bare = tmp_path / "no-metrics"
+    shutil.copytree(model_dir, bare)
+    (bare / "metrics.json").unlink()
+    push_to_hub(bare, "lab/repushed", **kw)
+    assert "metrics.json" not in loopback_hub.files("lab/repushed"), "a stale metrics.json of the earlier push stayed"
+
+    n_requests = len(loopback_hub.requests)
+    other = dataclasses.replace(rec, session="another-session")
+    with pytest.raises(ValueError, match=r"recording: .*another-session.* not units of this model"):
+        push_to_hub(model_dir, "lab/other", recording=other, dataset_repo_id="lab/other-windows", **kw)
+    assert len(loopback_hub.requests) == n_requests
+
+    push_to_hub(model_dir, "lab/repushed", revision="dev", **kw)
+    card = loopback_hub.files("lab/repushed", revision="dev")["README.md"].decode()
+    assert 'from_pretrained("lab/repushed", revision="dev", trust_remote_code=True)' in card
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/repushed",
+                "--revision", "dev"], loopback_hub.env())
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "from_pretrained('lab/repushed', revision='dev', trust_remote_code=True)" in res.stdout, res.stdout

@@ -226,7 +226,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from .hub import check_model_dir, check_repo_id, push_to_hub
+    from .hub import check_model_dir, check_repo_id, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model)
@@ -235,6 +235,8 @@ def cmd_push(args) -> int:
         raise ValueError("--data and --dataset-repo-id: give both to push the windows dataset, or neither")
     if args.dataset_repo_id is not None:
         check_repo_id(args.dataset_repo_id, "--dataset-repo-id")
+    if args.num_shards < 1:
+        raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     rec = _load_data(args.data, args.epoch) if args.data is not None else None
     result = push_to_hub(
         args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
@@ -244,7 +246,7 @@ def cmd_push(args) -> int:
     print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
     if result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
-    print(f"[neuroformer] load it with AutoModelForPreTraining.from_pretrained({result.repo_id!r}, trust_remote_code=True)")
+    print(f"[neuroformer] load it with AutoModelForPreTraining.from_pretrained({load_args(result.repo_id, args.revision)})")
     return 0
 
 

@@ -217,6 +217,10 @@ def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
     return out
 
 
+def _seconds(value) -> str:
+    return f"{value:.0f} s" if isinstance(value, (int, float)) and math.isfinite(value) else "?"
+
+
 def _session_of(metrics: Dict[str, object], default: str) -> str:
     m = re.search(r"session='([^']*)'", str(metrics.get("recording", "")))
     return m.group(1) if m else default
@@ -230,6 +234,7 @@ def build_model_card(
     license: str = "other",
     datasets: Optional[List[str]] = None,
     data_description: Optional[str] = None,
+    revision: Optional[str] = None,
 ):
     """A ``huggingface_hub.ModelCard`` for a staged model repository.
 
@@ -245,6 +250,8 @@ def build_model_card(
             recording's (see its provenance).
         datasets: Hub dataset ids the model was trained on (e.g. the pushed window dataset).
         data_description: free text about the recording's provenance, put in the card.
+        revision: the branch the card is pushed to; its "How to load" code then passes
+            ``revision=`` (``None`` or ``"main"``: not needed).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -297,7 +304,7 @@ def build_model_card(
     model_cfg = {k: config[k] for k in model_keys if k in config}
     training_lines = [
         f"- Parameters: {metrics.get('num_parameters', '?')}; steps: {metrics.get('total_steps', '?')} "
-        f"(best on validation: {metrics.get('best_step', '?')}); training time {metrics.get('train_time_s', float('nan')):.0f} s.",
+        f"(best on validation: {metrics.get('best_step', '?')}); training time {_seconds(metrics.get('train_time_s'))}.",
         "- Model configuration (excerpt of `config.json`):",
         "", "```json", json.dumps(model_cfg, indent=2), "```", "",
     ]
@@ -316,6 +323,7 @@ def build_model_card(
         card_data,
         template_path=str(TEMPLATE_PATH),
         repo_id=repo_id,
+        load_args=load_args(repo_id, revision, quote='"'),
         model_name=repo_id.split("/")[-1],
         package_version=__version__,
         data_section="\n".join(data_lines),
@@ -323,6 +331,13 @@ def build_model_card(
         results_table="\n".join(rows),
         n_units=_n_units(stage),
     )
+
+
+def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
+    """The arguments of ``from_pretrained`` that load a pushed model, e.g.
+    ``'lab/m', revision='dev', trust_remote_code=True`` (``revision`` only off ``main``)."""
+    rev = f", revision={quote}{revision}{quote}" if revision not in (None, "main") else ""
+    return f"{quote}{repo_id}{quote}{rev}, trust_remote_code=True"
 
 
 def _n_units(stage: Path):
@@ -392,7 +407,7 @@ def push_to_hub(
         token: Hub token; ``None`` uses the saved login / ``HF_TOKEN``.
         endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
         license: Hub licence id for the card (default ``"other"``; use the recording's).
-        data_description: the recording's provenance, for the card.
+        data_description: the recording's provenance, for the model card and the dataset card.
         recording: the :class:`~hf_neuroformer.recording.SpikeRecording` the model was trained
             on; with ``dataset_repo_id``, its windows (the model's own split plan) are pushed.
         dataset_repo_id: ``NAMESPACE/NAME`` of the dataset repository.
@@ -426,16 +441,19 @@ def push_to_hub(
             dstage = Path(tmp) / "dataset"
             dstage.mkdir()
             write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
-                                 license=license, model_repo_id=repo_id)
+                                 license=license, model_repo_id=repo_id, data_description=data_description)
             with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
                 api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
             with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
+                # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
+                # and load twice: delete every old shard that this push does not overwrite
                 info = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
-                                         commit_message=f"Windows of {repo_id} (hf_neuroformer)")
+                                         commit_message=f"Windows of {repo_id} (hf_neuroformer)",
+                                         delete_patterns=["data/*.parquet"])
             dataset_result = (dataset_repo_id, info.commit_url)
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
-                                data_description=data_description)
+                                data_description=data_description, revision=revision)
         card.save(stage / "README.md")
         with _hub_errors("creating the model repository", repo_id, api, src):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -444,14 +462,18 @@ def push_to_hub(
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
         files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
         with _hub_errors("uploading the model", repo_id, api, src):
+            # a run file of an earlier push that this model directory lacks would describe another
+            # model: delete the run files this push does not overwrite
             info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
-                                     commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)")
+                                     commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
+                                     delete_patterns=list(RUN_FILES))
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1])
 
 
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
-                         license: str = "other", model_repo_id: Optional[str] = None) -> Dict[str, int]:
+                         license: str = "other", model_repo_id: Optional[str] = None,
+                         data_description: Optional[str] = None) -> Dict[str, int]:
     """Write the model's train / validation / test windows of ``recording`` as Parquet shards
     (``data/<split>-<i>-of-<n>.parquet``, by ``datasets.Dataset.to_parquet``) plus a dataset card
     whose ``configs`` metadata maps the shards to splits, into ``out_dir``.
@@ -464,7 +486,8 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
 
     Raises:
         FileNotFoundError: the model directory has no ``splits.json``.
-        ValueError: the recording does not cover the model's splits.
+        ValueError: the recording's units are not the model's (another session), or it does not
+            cover the model's splits.
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -472,6 +495,14 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     from .windows import SPLITS, build_window_datasets, check_split_in_recording
 
     model, tokenizer, plan = load_pretrained(model_dir)
+    vocab = tokenizer.get_vocab()
+    foreign = [t for t in tokenizer.recording_unit_tokens(recording) if t not in vocab]
+    if foreign:
+        raise ValueError(
+            f"recording: {len(foreign)} of the {recording.n_units} units of session {recording.session!r} "
+            f"(first: {foreign[0]!r}) are not units of this model ({len(vocab) - 3} units); pass the recording "
+            "(and epoch) the model was trained on"
+        )
     for split in SPLITS:
         check_split_in_recording(plan, split, recording)
     dsd, _ = build_window_datasets(recording, tokenizer, model.config, plan)
@@ -501,6 +532,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         + (f" for the model [{model_repo_id}](https://huggingface.co/{model_repo_id})" if model_repo_id else "") + ".",
         "",
         f"- Recording: `{recording!r}`.",
+        *([f"- Provenance: {data_description}"] if data_description else []),
         f"- Windows per split: {', '.join(f'{s} {n}' for s, n in counts.items())} (the model's `splits.json`; "
         "splits are contiguous time blocks or whole trials, with a gap of at least the past window between splits).",
         f"- Current window {model.config.current_window} s, past window {model.config.past_window} s, "
