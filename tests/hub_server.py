@@ -58,7 +58,8 @@ and a JSON ``{"error": ...}`` body. Any other path answers 404 and is listed in 
 
 What it does NOT check or implement:
 
-- auth: any token is accepted (only whoami wants one present); no private-repo access
+- auth: any token is accepted; whoami and the write routes (create, delete, branch, preupload,
+  commit, LFS batch) answer 401 when no ``Authorization: Bearer`` header is sent; no private-repo access
   control, no gated repos, no rate limits, no write permissions; any namespace is accepted;
 - Xet storage: not implemented, and ``huggingface_hub`` picks Xet whenever ``hf_xet`` is
   importable (it does not ask the server), so clients need ``HF_HUB_DISABLE_XET=1``
@@ -199,6 +200,10 @@ class _Response:
 
 def _json(obj, status: int = 200, content_type: str = "application/json") -> _Response:
     return _Response(status, json.dumps(obj).encode(), {"Content-Type": content_type})
+
+
+#: Routes that answer 401 without a bearer token, as the Hub does for writes.
+WRITE_ROUTES = frozenset({"create", "delete", "branch", "preupload", "commit", "lfs_batch"})
 
 
 class LoopbackHub:
@@ -912,6 +917,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HubError(404, f"Not Found: the loopback hub has no route for {method} "
                                      f"{split.path}")
             route, handler = found
+            if route in WRITE_ROUTES and not req.headers.get("Authorization", "").startswith("Bearer "):
+                # as the Hub: writing needs a token (its value is not checked here)
+                raise _HubError(401, "Invalid username or password.")
             failure = hub._take_failure(route)
             if failure is not None:
                 raise _HubError(failure[0], failure[1])

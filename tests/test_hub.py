@@ -257,3 +257,23 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
                 "--revision", "dev"], loopback_hub.env())
     assert res.returncode == 0, res.stderr[-2000:]
     assert "from_pretrained('lab/repushed', revision='dev', trust_remote_code=True)" in res.stdout, res.stdout
+    # the same files again: no commit, and the CLI says so instead of "pushed"
+    assert "already holds these" in res.stdout and "] pushed" not in res.stdout, res.stdout
+
+
+def test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named(trained, loopback_hub, tmp_path):
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    loopback_hub.fail_next("create", 403, "you cannot create repos in 'lab'")
+    with pytest.raises(HubPushError, match=r"creating the model repository .* HTTP 403"):
+        push_to_hub(model_dir, "lab/refused", recording=rec, dataset_repo_id="lab/refused-windows",
+                    endpoint=loopback_hub.url, token="hf_loopback_token")
+    with pytest.raises(KeyError):  # the dataset was not uploaded (nor its repository created)
+        loopback_hub.files("lab/refused-windows", repo_type="dataset")
+
+    env = {k: v for k, v in loopback_hub.env().items() if k != "HF_TOKEN"}
+    res = subprocess.run([sys.executable, "-m", "hf_neuroformer.cli", "push", "--model", str(model_dir),
+                          "--repo-id", "lab/no-token"], capture_output=True, text=True, timeout=300,
+                         env={**{k: v for k, v in os.environ.items() if k != "HF_TOKEN"}, **env})
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "HTTP 401" in res.stderr and "set HF_TOKEN" in res.stderr, res.stderr[-2000:]

@@ -243,7 +243,11 @@ def cmd_push(args) -> int:
         license=args.license, data_description=args.provenance, recording=rec,
         dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards,
     )
-    print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
+    if result.unchanged:
+        print(f"[neuroformer] {result.repo_id} already holds these {len(result.files)} files; no new commit "
+              f"({result.commit_url})")
+    else:
+        print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
     if result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
     print(f"[neuroformer] load it with AutoModelForPreTraining.from_pretrained({load_args(result.repo_id, args.revision)})")

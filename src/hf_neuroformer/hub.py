@@ -84,6 +84,7 @@ class PushResult:
         files: paths uploaded to the model repository.
         dataset_repo_id: the window dataset repository, or ``None``.
         dataset_commit_url: URL of the dataset commit, or ``None``.
+        unchanged: the repository already held exactly these files, so no commit was made.
     """
 
     repo_id: str
@@ -92,6 +93,7 @@ class PushResult:
     files: List[str]
     dataset_repo_id: Optional[str] = None
     dataset_commit_url: Optional[str] = None
+    unchanged: bool = False
 
 
 def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
@@ -361,7 +363,7 @@ def _api(endpoint: Optional[str], token):
 @contextlib.contextmanager
 def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None) -> Iterator[None]:
     """Turn the Hub client's errors into :class:`HubPushError` naming the step and the server."""
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
     untouched = f"; the local model directory {str(model_dir)!r} was not changed" if model_dir is not None else ""
     try:
@@ -369,12 +371,16 @@ def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None) 
     except HfHubHTTPError as e:
         status = e.response.status_code if getattr(e, "response", None) is not None else "?"
         server = getattr(e, "server_message", None) or str(e).splitlines()[0]
-        raise HubPushError(f"{step} of {repo_id!r} at {api.endpoint} failed: HTTP {status}: {server}{untouched}") from e
-    except (OSError, ConnectionError) as e:
-        raise HubPushError(f"{step} of {repo_id!r}: could not reach {api.endpoint} ({e}); check the network and "
-                           f"HF_ENDPOINT{untouched}") from e
-    except Exception as e:  # httpx transport errors are not OSError
-        if type(e).__module__.startswith("httpx"):
+        hint = "; log in with `hf auth login`, set HF_TOKEN or pass token=" if status == 401 else ""
+        raise HubPushError(f"{step} of {repo_id!r} at {api.endpoint} failed: HTTP {status}: {server}{hint}"
+                           f"{untouched}") from e
+    except LocalTokenNotFoundError as e:
+        raise HubPushError(f"{step} of {repo_id!r}: no Hub token; log in with `hf auth login`, set HF_TOKEN or pass "
+                           f"token={untouched}") from e
+    except Exception as e:
+        # connection refused / reset, DNS and timeouts: builtin ConnectionError / TimeoutError,
+        # or the HTTP client's transport errors (httpx or httpx2 modules; not OSError)
+        if isinstance(e, (ConnectionError, TimeoutError)) or type(e).__module__.split(".")[0] in ("httpx", "httpx2"):
             raise HubPushError(f"{step} of {repo_id!r}: could not reach {api.endpoint} ({e}); check the network "
                                f"and HF_ENDPOINT{untouched}") from e
         raise
@@ -442,25 +448,30 @@ def push_to_hub(
             dstage.mkdir()
             write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
                                  license=license, model_repo_id=repo_id, data_description=data_description)
-            with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
-                api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
-            with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
-                # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
-                # and load twice: delete every old shard that this push does not overwrite
-                info = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
-                                         commit_message=f"Windows of {repo_id} (hf_neuroformer)",
-                                         delete_patterns=["data/*.parquet"])
-            dataset_result = (dataset_repo_id, info.commit_url)
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision)
         card.save(stage / "README.md")
+        files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+        # the model repository (and branch) first: a refusal there stops the push before the
+        # dataset is uploaded, so no dataset is left pointing at a model that does not exist
         with _hub_errors("creating the model repository", repo_id, api, src):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision not in (None, "main"):
             with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
-        files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+        with _hub_errors("reading the model repository", repo_id, api, src):
+            head_before = api.repo_info(repo_id, revision=revision).sha
+        if dataset_repo_id is not None:
+            with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
+                api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
+            with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
+                # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
+                # and load twice: delete every old shard that this push does not overwrite
+                dinfo = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
+                                          commit_message=f"Windows of {repo_id} (hf_neuroformer)",
+                                          delete_patterns=["data/*.parquet"])
+            dataset_result = (dataset_repo_id, dinfo.commit_url)
         with _hub_errors("uploading the model", repo_id, api, src):
             # a run file of an earlier push that this model directory lacks would describe another
             # model: delete the run files this push does not overwrite
@@ -468,7 +479,8 @@ def push_to_hub(
                                      commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
                                      delete_patterns=list(RUN_FILES))
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
-                      dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1])
+                      dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
+                      unchanged=info.oid == head_before)
 
 
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
