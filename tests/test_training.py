@@ -67,3 +67,119 @@ def test_yaml_rejects_generic_and_misspelled_keys(tmp_path):
         p.write_text(text)
         with pytest.raises(ValueError, match=word):
             load_yaml_config(p)
+
+
+def _weights(store, key):
+    return lambda model: store.__setitem__(key, {k: v.detach().clone() for k, v in model.state_dict().items()})
+
+
+def test_gradient_accumulation_is_the_same_update_as_one_large_batch(rec, tmp_path):
+    # no dropout and no warm-up: the two runs differ only in how the 16 windows of a step are fed
+    cfg = nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0})
+    got = {}
+    for ga in (1, 4):
+        train(rec, tmp_path / f"ga{ga}", cfg,
+              TrainingConfig(max_steps=2, batch_size=16, warmup_ratio=0.0, gradient_accumulation_steps=ga),
+              progress=False, on_train_end=_weights(got, ga))
+    diff = max((got[1][k] - got[4][k]).abs().max().item() for k in got[1])
+    print(f"max |param(1 x 16) - param(4 x 4)| after 2 steps: {diff:.3g}")
+    assert diff < 1e-5
+
+
+def test_accumulation_needs_a_batch_that_divides(rec, tmp_path):
+    with pytest.raises(ValueError, match="batch_size"):
+        train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY),
+              TrainingConfig(max_steps=1, batch_size=10, gradient_accumulation_steps=4), progress=False)
+
+
+def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path):
+    from safetensors.torch import load_file
+
+    tc = TrainingConfig(max_steps=10, batch_size=32, gradient_accumulation_steps=2, eval_every=3, save_every=4,
+                        save_total_limit=2)
+    cfg = nf.NeuroformerConfig(**TINY)  # dropout on: the RNG states must be restored too
+    got, losses = {}, {"full": [], "cut": []}
+    m_full = train(rec, tmp_path / "full", cfg, tc, progress=False, on_train_end=_weights(got, "full"),
+                   on_step_end=lambda s, loss: losses["full"].append(loss))
+    assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == ["step-00000008", "step-00000010"]
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(step, loss):
+        losses["cut"].append(loss)
+        if step == 6:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(rec, tmp_path / "cut", cfg, tc, progress=False, on_step_end=interrupt)
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(rec, tmp_path / "cut", cfg, tc, progress=False)
+    del losses["cut"][4:]  # steps 5-6 are redone from the step-4 checkpoint
+    m_cut = train(rec, tmp_path / "cut", cfg, tc, progress=False, resume=True, on_train_end=_weights(got, "cut"),
+                  on_step_end=lambda s, loss: losses["cut"].append(loss))
+    assert losses["cut"] == pytest.approx(losses["full"], abs=1e-6)
+    last = [load_file(tmp_path / run / "checkpoints" / "step-00000010" / "model.safetensors") for run in ("full", "cut")]
+    diff_last = max((last[0][k] - last[1][k]).abs().max().item() for k in last[0])
+    diff_selected = max((got["full"][k] - got["cut"][k]).abs().max().item() for k in got["full"])
+    print(f"resumed vs uninterrupted: max |param diff| last step {diff_last:.3g}, selected {diff_selected:.3g}")
+    assert diff_last < 1e-6 and diff_selected < 1e-6
+    assert m_cut["best_step"] == m_full["best_step"]
+    assert m_cut["validation/loss"] == pytest.approx(m_full["validation/loss"], abs=1e-6)
+    log = [json.loads((tmp_path / run / "training_log.json").read_text()) for run in ("full", "cut")]
+    assert [e["step"] for e in log[1]] == [e["step"] for e in log[0]] == [3, 6, 9, 10]
+
+
+def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
+    with pytest.raises(FileNotFoundError, match="save_every"):
+        train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1), progress=False,
+              resume=True)
+
+
+def test_fp16_on_cpu_is_refused_not_silently_fp32(rec, tmp_path):
+    with pytest.raises(ValueError, match="bf16"):
+        train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, mixed_precision="fp16"),
+              progress=False)
+
+
+def test_attention_implementation_choice(rec, tmp_path):
+    with pytest.raises(ValueError, match="attn_implementation"):
+        TrainingConfig(attn_implementation="flash")
+    with pytest.raises((ImportError, ValueError), match="flash"):
+        train(rec, tmp_path / "fa", nf.NeuroformerConfig(**TINY),
+              TrainingConfig(max_steps=1, attn_implementation="flash_attention_2"), progress=False)
+    got = {}
+    for impl in ("sdpa", "eager"):
+        train(rec, tmp_path / impl, nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}),
+              TrainingConfig(max_steps=2, batch_size=16, attn_implementation=impl), progress=False,
+              on_train_end=_weights(got, impl))
+    assert max((got["sdpa"][k] - got["eager"][k]).abs().max().item() for k in got["sdpa"]) < 1e-5
+
+
+def test_activation_checkpointing_recomputes_layers_and_keeps_gradients(rec):
+    import torch
+
+    from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+
+    cfg = nf.NeuroformerConfig(**TINY)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    dsets, _ = build_window_datasets(rec, tok, cfg)
+    batch = NeuroformerCollator()([dsets["train"][i] for i in range(8)])
+    grads, calls = {}, {}
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = nf.NeuroformerForPreTraining(cfg).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+        n = [0]
+        for layer in [*model.neuroformer.layers, *model.neuroformer.past_layers]:
+            layer.self_attn.register_forward_hook(lambda *a: n.__setitem__(0, n[0] + 1))
+        torch.manual_seed(1)  # same dropout masks: the recomputation replays the saved RNG state
+        model(**batch).loss.backward()
+        grads[checkpointing] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        calls[checkpointing] = n[0]
+    assert calls[True] == 2 * calls[False]  # every layer ran again in the backward pass
+    assert max((grads[True][k] - grads[False][k]).abs().max().item() for k in grads[False]) < 1e-6

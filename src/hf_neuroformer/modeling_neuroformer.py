@@ -30,6 +30,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
@@ -186,8 +187,9 @@ class NeuroformerMLP(nn.Module):
         return self.dropout(self.fc_out(self.act(self.fc_in(x))))
 
 
-class NeuroformerEncoderLayer(nn.Module):
-    """Past-window layer: bidirectional self-attention + MLP, pre-LayerNorm."""
+class NeuroformerEncoderLayer(GradientCheckpointingLayer):
+    """Past-window layer: bidirectional self-attention + MLP, pre-LayerNorm (recomputed in the
+    backward pass after ``model.activation_checkpointing_enable()``)."""
 
     def __init__(self, config: NeuroformerConfig, layer_idx: int):
         super().__init__()
@@ -204,8 +206,9 @@ class NeuroformerEncoderLayer(nn.Module):
         return x, w
 
 
-class NeuroformerDecoderLayer(nn.Module):
-    """Current-window layer: causal self-attention, cross-attention to the past, MLP."""
+class NeuroformerDecoderLayer(GradientCheckpointingLayer):
+    """Current-window layer: causal self-attention, cross-attention to the past, MLP (recomputed
+    in the backward pass after ``model.activation_checkpointing_enable()``)."""
 
     def __init__(self, config: NeuroformerConfig, layer_idx: int):
         super().__init__()
@@ -285,6 +288,7 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     _supports_sdpa = True
     _supports_attention_backend = True
+    supports_gradient_checkpointing = True  # activation_checkpointing_enable(): both layer types
     _no_split_modules = ["NeuroformerDecoderLayer", "NeuroformerEncoderLayer"]
     # Trainer must divide the loss by gradient-accumulation steps itself (GUIDE sec. 6).
     accepts_loss_kwargs = False
@@ -363,7 +367,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         """
         hiddens, attns, cross = [x], [], []
         for layer in self.layers:
-            x, w_s, w_c = layer(x, self_mask, past_hidden_state, cross_mask, output_attentions, cache)
+            x, w_s, w_c = layer(x, self_mask, past_hidden_state, cross_mask, output_attentions=output_attentions,
+                                cache=cache)
             hiddens.append(x)
             attns.append(w_s)
             cross.append(w_c)

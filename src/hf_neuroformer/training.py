@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -20,10 +21,11 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .configuration_neuroformer import NeuroformerConfig
 from .generation import generate_spikes
@@ -32,6 +34,11 @@ from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import SPLITS, NeuroformerCollator, build_window_datasets, window_starts_for_split
+
+#: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+#: Sub-folder of the output directory holding the resumable checkpoints.
+CHECKPOINT_DIR = "checkpoints"
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
@@ -56,6 +63,27 @@ class TrainingConfig:
         generation_temperature, generation_top_p: sampling for the test-split generation.
         generation_batch_size: windows generated in parallel.
         eval_batch_size: windows per evaluation batch.
+        gradient_accumulation_steps: micro-batches accumulated (through Accelerate's
+            ``accumulate``) per optimisation step. ``batch_size`` stays the number of windows per
+            optimisation step, summed over processes and micro-batches, so each process loads
+            ``batch_size / (gradient_accumulation_steps * num_processes)`` windows at a time (it
+            must divide). The loss of a step is the mean over all labelled tokens of the whole
+            batch (id and dt terms each over their own tokens, as the model's loss), not the mean
+            of per-micro-batch means: windows hold different numbers of spikes, so a mean of means
+            would weight the spikes of sparse micro-batches more and accumulation would no longer
+            be the same update as one large batch.
+        save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
+            scheduler, RNG states, plus the data position and the validation selection) every
+            this many steps into ``output_dir/checkpoints/step-NNNNNNNN`` (``None``: none).
+        save_total_limit: keep only this many most recent checkpoints.
+        attn_implementation: ``"sdpa"`` (default) or ``"eager"``; ``"flash_attention_2"`` is
+            refused with an error naming what is missing (the package, or support in this
+            model's masks).
+        activation_checkpointing: recompute each layer's activations in the backward pass
+            (transformers' ``activation_checkpointing_enable``): less memory, about a third
+            more compute.
+        torch_compile: compile the model with ``torch.compile`` (through Accelerate's dynamo
+            plugin) with ``torch_compile_backend``.
     """
 
     learning_rate: float = 1e-3
@@ -72,10 +100,26 @@ class TrainingConfig:
     generation_top_p: float = 1.0
     generation_batch_size: int = 256
     eval_batch_size: int = 128
+    gradient_accumulation_steps: int = 1
+    save_every: Optional[int] = None
+    save_total_limit: int = 2
+    attn_implementation: str = "sdpa"
+    activation_checkpointing: bool = False
+    torch_compile: bool = False
+    torch_compile_backend: str = "inductor"
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision: expected 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"training.attn_implementation: expected one of {list(ATTN_IMPLEMENTATIONS)}, "
+                             f"got {self.attn_implementation!r}")
+        for name in ("gradient_accumulation_steps", "save_total_limit"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 1):
+                raise ValueError(f"training.{name}: expected an integer >= 1, got {v!r}")
+        if self.save_every is not None and not (isinstance(self.save_every, int) and self.save_every >= 1):
+            raise ValueError(f"training.save_every: expected an integer >= 1 or None, got {self.save_every!r}")
         for name in ("learning_rate", "batch_size", "max_epochs", "max_steps", "eval_batch_size", "generation_batch_size"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v > 0):
@@ -163,18 +207,15 @@ def _json_default(o):
 
 
 @torch.no_grad()
-def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None) -> Dict[str, float]:
-    """Mean next-spike NLL (nats per spike token) of ``model`` on a window dataset.
-
-    Scored targets are the spike tokens (not BOS/EOS): ``id_nll`` uses the full softmax over the
-    vocabulary, ``dt_nll`` the dt head. ``loss`` is the training objective (EOS included).
-    """
+def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: int = 0, stop: Optional[int] = None):
+    """Sums behind :func:`evaluate_token_nll` over ``dataset[start:stop]``: float64 tensor
+    ``(id NLL, dt NLL, id NLL over every label, spike tokens, labelled tokens)``."""
     model.eval()
-    device = device or next(model.parameters()).device
+    stop = len(dataset) if stop is None else stop
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
-    for i in range(0, len(dataset), batch_size):
-        rows = dataset[i: i + batch_size]
+    for i in range(start, stop, batch_size):
+        rows = dataset[i: min(i + batch_size, stop)]
         b = collator([dict(zip(rows, vals)) for vals in zip(*rows.values())])
         b = {k: v.to(device) for k, v in b.items()}
         out = model(**b)
@@ -189,15 +230,88 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
         valid = lab != -100
         s_loss -= id_lp[valid].sum().item()
         n_lab += int(valid.sum())
+    return torch.tensor([s_id, s_dt, s_loss, n_spk, n_lab], dtype=torch.float64)
+
+
+def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float]:
+    s_id, s_dt, s_loss, n_spk, n_lab = (float(x) for x in sums)
     if n_spk == 0:  # nothing to score: NaN, never a perfect-looking 0
         nan = float("nan")
         return {"id_nll": nan, "dt_nll": nan, "loss": nan, "n_spike_tokens": 0}
     return {
         "id_nll": s_id / n_spk,
         "dt_nll": s_dt / n_spk,
-        "loss": s_loss / max(n_lab, 1) + model.config.dt_loss_weight * s_dt / n_spk,
-        "n_spike_tokens": n_spk,
+        "loss": s_loss / max(n_lab, 1) + dt_loss_weight * s_dt / n_spk,
+        "n_spike_tokens": int(n_spk),
     }
+
+
+@torch.no_grad()
+def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None) -> Dict[str, float]:
+    """Mean next-spike NLL (nats per spike token) of ``model`` on a window dataset.
+
+    Scored targets are the spike tokens (not BOS/EOS): ``id_nll`` uses the full softmax over the
+    vocabulary, ``dt_nll`` the dt head. ``loss`` is the training objective (EOS included).
+    """
+    device = device or next(model.parameters()).device
+    sums = _token_nll_sums(model, dataset, collator, batch_size, device)
+    return _nll_from_sums(sums, model.config.dt_loss_weight)
+
+
+def _evaluate_sharded(accelerator, model, dataset, collator, batch_size: int) -> Dict[str, float]:
+    """:func:`evaluate_token_nll` with the windows split into one contiguous block per process
+    and the sums added up across processes: every process gets the same figures (and so takes
+    the same checkpoint-selection decision) for a fraction of the work."""
+    n, world, rank = len(dataset), accelerator.num_processes, accelerator.process_index
+    lo, hi = n * rank // world, n * (rank + 1) // world
+    sums = _token_nll_sums(model, dataset, collator, batch_size, accelerator.device, lo, hi)
+    if world > 1:
+        sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
+    return _nll_from_sums(sums, model.config.dt_loss_weight)
+
+
+def _shifted_ce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy (nats) of ``logits[:, :-1]`` against ``labels[:, 1:]``, -100 ignored."""
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                           ignore_index=-100, reduction="sum")
+
+
+def _label_counts(batch) -> torch.Tensor:
+    """``(labelled id tokens, labelled dt tokens)`` of a collated batch (targets after the shift)."""
+    return torch.stack([(batch["labels"][:, 1:] != -100).sum(), (batch["dt_labels"][:, 1:] != -100).sum()])
+
+
+def _check_attn_implementation(name: str) -> None:
+    if name != "flash_attention_2":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is None:
+        raise ImportError("training.attn_implementation='flash_attention_2' needs the flash-attn package, which is "
+                          "not installed; pip install flash-attn (CUDA only), or use 'sdpa' (default) or 'eager'")
+    raise ValueError("training.attn_implementation='flash_attention_2': flash-attn is installed, but this model's "
+                     "attention takes arbitrary padding masks over the past window and cross-attention, which the "
+                     "flash-attn kernels do not take yet; use 'sdpa' (default), which picks fused kernels itself")
+
+
+def _checkpoints(root: Path):
+    """Completed checkpoints under ``root``, oldest first."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
+
+
+def latest_checkpoint(output_dir) -> Path:
+    """The newest resumable checkpoint of a training run in ``output_dir``.
+
+    Raises:
+        FileNotFoundError: if there is none, saying how checkpoints are made.
+    """
+    found = _checkpoints(Path(output_dir) / CHECKPOINT_DIR)
+    if not found:
+        raise FileNotFoundError(f"resume: no checkpoint in {str(Path(output_dir) / CHECKPOINT_DIR)!r}; checkpoints are "
+                                "written when training.save_every (--save-every) is set")
+    return found[-1]
 
 
 def train(
@@ -207,43 +321,100 @@ def train(
     training: Optional[TrainingConfig] = None,
     overwrite: bool = False,
     progress: bool = True,
+    resume: bool = False,
+    on_step_end: Optional[Callable[[int, float], None]] = None,
+    on_train_end: Optional[Callable[[torch.nn.Module], None]] = None,
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
+
+    Runs unchanged on one CPU, under ``torchrun`` and under ``accelerate launch`` (DDP, FSDP,
+    several machines): the Accelerate-prepared data loader gives each process its share of
+    every batch; validation is split across processes and summed, so all processes select the
+    same checkpoint; test scoring, generation and saving happen on the main process only.
 
     Args:
         recording: the spikes (one session).
         output_dir: gets ``config.json``, ``model.safetensors``, tokenizer files,
-            ``metrics.json``, ``splits.json`` and ``training_log.json``.
+            ``metrics.json``, ``splits.json`` and ``training_log.json`` (main process only), and
+            with ``training.save_every`` the resumable checkpoints in ``checkpoints/``.
         config: model and window settings (default :class:`NeuroformerConfig`).
         training: optimisation settings (default :class:`TrainingConfig`).
-        overwrite: replace a model already in ``output_dir``.
+        overwrite: replace a model (and earlier checkpoints) already in ``output_dir``.
         progress: show tqdm bars.
+        resume: continue from the newest checkpoint in ``output_dir/checkpoints``: model,
+            optimizer, scheduler, gradient scaler and RNG states (Accelerate ``load_state``),
+            the position in the epoch's shuffled order, the training log and the
+            validation-selected weights. The run then ends as the uninterrupted run would have.
+        on_step_end: called on every process after each optimisation step with the step
+            number and the step's training loss (the same on every process).
+        on_train_end: called on every process with the final (selected, unwrapped) model
+            before it is scored and saved.
 
     Returns:
-        The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``).
+        The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
+        ``{}`` on processes other than the main one.
 
     Raises:
-        FileExistsError: if ``output_dir`` holds a model and ``overwrite`` is False (checked
-            before any training).
+        FileExistsError: if ``output_dir`` holds a model, or checkpoints while ``resume`` is
+            False, and ``overwrite`` is False (checked before any training).
+        FileNotFoundError: if ``resume`` and ``output_dir`` holds no checkpoint.
+        ValueError: if ``batch_size`` is not a multiple of ``gradient_accumulation_steps`` times
+            the number of processes, if a checkpoint was written with another model config or
+            launch shape, or for fp16 on a CPU (Accelerate applies neither autocast nor loss
+            scaling there, so the run would silently be float32; use bf16).
         RecordingValidationError: if the recording has no spikes.
     """
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
+    from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     config = copy.deepcopy(config) if config is not None else NeuroformerConfig()
     training = training or TrainingConfig()
+    output_dir = Path(output_dir)
+    ckpt_root = output_dir / CHECKPOINT_DIR
+    if resume and overwrite:
+        raise ValueError("resume and overwrite: give one of them (overwrite starts afresh, resume continues)")
     check_output_dir(output_dir, overwrite)
+    if not resume and not overwrite and _checkpoints(ckpt_root):
+        raise FileExistsError(
+            f"output_dir: {str(output_dir)!r} holds checkpoints of an earlier run ({_checkpoints(ckpt_root)[-1].name}); "
+            "pass --resume (resume=True) to continue it, or --overwrite (overwrite=True) to start afresh"
+        )
+    if resume:
+        latest_checkpoint(output_dir)
     check_not_empty(recording)
+    _check_attn_implementation(training.attn_implementation)
     set_seed(training.seed)
-    from accelerate.state import AcceleratorState
+    from accelerate.state import AcceleratorState, GradientState
 
     if AcceleratorState._shared_state and not AcceleratorState().distributed_type.name.startswith("MULTI"):
         # a second train() in one process may ask for another precision; the single-process
         # state can be rebuilt (a distributed one belongs to the launcher and is kept)
         AcceleratorState._reset_state()
-    accelerator = Accelerator(mixed_precision=training.mixed_precision)
+        GradientState._reset_state()
+    ga = training.gradient_accumulation_steps
+    accelerator = Accelerator(
+        mixed_precision=training.mixed_precision,
+        # groups of micro-batches are formed below, so the last group of an epoch may be short;
+        # the sync point is set per group (accelerator.step), not at the end of the data loader
+        gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=ga, sync_with_dataloader=False),
+        # the scheduler is stepped once per optimisation step here (a prepared one would step
+        # num_processes times per step, as if the schedule were counted in single-process batches)
+        step_scheduler_with_optimizer=False,
+        dynamo_plugin=TorchDynamoPlugin(backend=training.torch_compile_backend) if training.torch_compile else None,
+    )
+    if training.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        raise ValueError("mixed_precision='fp16' on a CPU: Accelerate applies neither fp16 autocast nor loss scaling "
+                         "there, so the run would silently be float32; use 'bf16' on CPUs (fp16 needs a GPU)")
+    world, main = accelerator.num_processes, accelerator.is_main_process
+    if training.batch_size % (ga * world):
+        raise ValueError(
+            f"training.batch_size: expected a multiple of gradient_accumulation_steps * processes = {ga} * {world}, got "
+            f"{training.batch_size} (batch_size counts the windows of one optimisation step over all processes)"
+        )
+    micro_batch = training.batch_size // (ga * world)
     t_start = time.time()
 
     tokenizer = NeuroformerTokenizer.from_config(config)
@@ -254,32 +425,39 @@ def train(
     trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
     ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
     n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
-    if accelerator.is_main_process:
+    if main:
         for s in SPLITS:
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
                       f"(windows longer than max_window_length={config.max_window_length} tokens)")
 
+    config._attn_implementation = training.attn_implementation
     model = NeuroformerForPreTraining(config)
+    if training.activation_checkpointing:
+        model.activation_checkpointing_enable()
     train_ds = dsets["train"]
     has_val = len(dsets["validation"]) > 0
     has_test = len(dsets["test"]) > 0
     if len(train_ds) == 0:
         raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
+    # the order of epoch e is a function of (seed, e) alone (the generator is reseeded at every
+    # epoch), so a resumed run replays it and skips the batches already done
     gen = torch.Generator().manual_seed(training.seed)
     loader = torch.utils.data.DataLoader(
-        train_ds, batch_size=training.batch_size, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
+        train_ds, batch_size=micro_batch, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
     )
-    steps_per_epoch = math.ceil(len(train_ds) / training.batch_size)
-    total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embeddings" in n]
     decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "embeddings" in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=training.learning_rate,
     )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    micro_batches_per_epoch = len(loader)  # per process
+    steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
+    total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps), total_steps)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    accelerator.register_for_checkpointing(scheduler)
     eval_every = training.eval_every or steps_per_epoch
 
     def bare_model():
@@ -287,36 +465,101 @@ def train(
         return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
-    step, epoch = 0, 0
-    bar = tqdm(total=total_steps, desc="training", unit="step", disable=not (progress and accelerator.is_main_process))
-    running = None
+    step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
+    fingerprint = {"config": _config_fingerprint(config), "num_processes": world, "micro_batch_size": micro_batch,
+                   "gradient_accumulation_steps": ga}
+    if resume:
+        last = latest_checkpoint(output_dir)
+        state = json.loads((last / "trainer_state.json").read_text())
+        for key, value in fingerprint.items():
+            if state["fingerprint"].get(key) != value:
+                raise ValueError(f"resume: checkpoint {str(last)!r} was written with {key}={state['fingerprint'].get(key)!r}, "
+                                 f"this run has {value!r}; resume with the same model config and launch shape")
+        changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
+                   if state["training"].get(k) != v}
+        if changed:
+            warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
+        accelerator.load_state(str(last))
+        step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
+        log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
+        best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
+        if (last / "best_model.safetensors").is_file():
+            best_state = load_file(str(last / "best_model.safetensors"))
+        if main:
+            print(f"[neuroformer] resumed from {last} (step {step} of {total_steps}, epoch {epoch})")
+    elif overwrite and main and ckpt_root.exists():
+        shutil.rmtree(ckpt_root)
+    accelerator.wait_for_everyone()
+
+    def save_checkpoint():
+        trainer_state = {
+            "step": step, "epoch": epoch, "micro_batches_done_in_epoch": done_in_epoch, "log": log,
+            "best_step": best_step, "best_validation_loss": best_val if math.isfinite(best_val) else None,
+            "running_loss": running, "train_time_s": time_before + time.time() - t_start,
+            "fingerprint": fingerprint, "training": dataclasses.asdict(training),
+        }
+        _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
+
+    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main))
     while step < total_steps:
         model.train()
-        for batch in loader:
-            out = model(**batch)
-            accelerator.backward(out.loss)
-            accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
+        gen.manual_seed(training.seed + epoch)
+        batches = iter(accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader)
+        while step < total_steps:
+            group = list(itertools.islice(batches, ga))
+            if not group:  # not reached: an epoch ends on its last group (guard against a loop)
+                raise RuntimeError(f"train: epoch {epoch} yielded no batch after {done_in_epoch} of {micro_batches_per_epoch}")
+            counts = torch.stack([_label_counts(b) for b in group]).sum(0).to(accelerator.device)
+            if world > 1:
+                counts = accelerator.reduce(counts, reduction="sum")
+            n_id, n_dt = counts.clamp(min=1).float().unbind()
+            accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
+            step_loss = torch.zeros((), device=accelerator.device)
+            for batch in group:
+                with accelerator.accumulate(model):
+                    labels, dt_labels = batch.pop("labels"), batch.pop("dt_labels")
+                    out = model(**batch)
+                    # this micro-batch's share of the mean over the whole step's tokens
+                    loss = (_shifted_ce_sum(out.logits, labels) / n_id
+                            + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt)
+                    step_loss += loss.detach()
+                    # DDP/FSDP average gradients over processes and Accelerate divides by the
+                    # accumulation steps; the loss is already the step's token mean, so undo both
+                    accelerator.backward(loss * (world * ga))
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+                        optimizer.step()
+                        if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update
+                            scheduler.step()
+                        optimizer.zero_grad()
+            step_epoch, done_in_epoch = epoch, done_in_epoch + len(group)
+            epoch_done = done_in_epoch >= micro_batches_per_epoch
+            if epoch_done:  # the position is kept as "start of the next epoch"
+                epoch, done_in_epoch = epoch + 1, 0
+            if world > 1:
+                step_loss = accelerator.reduce(step_loss, reduction="sum")
             step += 1
-            loss = out.loss.item()
-            running = loss if running is None else 0.95 * running + 0.05 * loss
+            loss_value = step_loss.item()
+            running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
             bar.update(1)
-            bar.set_postfix(loss=f"{running:.3f}", epoch=epoch)
+            bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch)
             if has_val and (step % eval_every == 0 or step == total_steps):
-                val = evaluate_token_nll(bare_model(), dsets["validation"], collator, training.eval_batch_size)
+                val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size)
                 model.train()
-                log.append({"step": step, "epoch": epoch, "train_loss": running,
+                log.append({"step": step, "epoch": step_epoch, "train_loss": running,
                             **{f"validation/{k}": v for k, v in val.items()}})
                 if val["loss"] < best_val:
                     best_val, best_step = val["loss"], step
                     best_state = {k: v.detach().cpu().clone() for k, v in bare_model().state_dict().items()}
-                bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
-                          f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
-            if step >= total_steps:
+                if main:
+                    bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
+                              f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
+            if training.save_every and (step % training.save_every == 0 or step == total_steps):
+                save_checkpoint()
+            if on_step_end is not None:
+                on_step_end(step, loss_value)
+            if epoch_done:
                 break
-        epoch += 1
     bar.close()
     accelerator.wait_for_everyone()
     model = bare_model()
@@ -327,7 +570,13 @@ def train(
         best_step = step
         selection = "last step (no validation split)"
         warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
-    train_time = time.time() - t_start
+    if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
+        model = model._orig_mod
+    if training.activation_checkpointing:
+        model.activation_checkpointing_disable()
+    train_time = time_before + time.time() - t_start
+    if on_train_end is not None:
+        on_train_end(model)
 
     metrics: Dict[str, object] = {}
     if accelerator.is_main_process:
@@ -403,6 +652,43 @@ def train(
     return metrics
 
 
+def _config_fingerprint(config: NeuroformerConfig) -> dict:
+    """The model config as JSON values (what a checkpoint's weights depend on)."""
+    d = json.loads(config.to_json_string(use_diff=False))
+    for k in ("transformers_version", "_attn_implementation_autoset", "attn_implementation"):
+        d.pop(k, None)
+    return d
+
+
+def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, best_state, keep: int, save_file) -> None:
+    """Write a resumable checkpoint ``root/step-NNNNNNNN`` atomically and keep the newest ``keep``.
+
+    Every process writes into one temporary folder (Accelerate ``save_state``: the weights,
+    optimizer, scheduler and scaler from the main process, each process's RNG states); the main
+    process adds ``trainer_state.json`` (loop position, log, selection) and the
+    validation-selected weights, then renames the folder into place, so a crash leaves either
+    the whole checkpoint or none. With several machines, ``root`` must be on a shared filesystem.
+    """
+    final, tmp = root / f"step-{step:08d}", root / f".tmp-step-{step:08d}"
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        with open(tmp / "trainer_state.json", "w") as f:
+            json.dump(trainer_state, f, indent=1, default=_json_default)
+        if best_state is not None:
+            save_file(best_state, str(tmp / "best_model.safetensors"))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in _checkpoints(root)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
 def _to_builtin(v):
     """numpy scalars -> Python numbers, so returned metrics equal what metrics.json holds."""
     if isinstance(v, np.generic):
@@ -412,4 +698,5 @@ def _to_builtin(v):
     return v
 
 
-__all__ = ["TrainingConfig", "load_yaml_config", "train", "evaluate_token_nll", "check_output_dir", "save_atomically"]
+__all__ = ["TrainingConfig", "load_yaml_config", "train", "evaluate_token_nll", "check_output_dir", "save_atomically",
+           "latest_checkpoint"]

@@ -1,0 +1,67 @@
+"""One rank of the two-process CPU training test (tests/test_distributed.py), started by torchrun.
+
+    ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 tests/ddp_train_worker.py DATA OUT REPORT_DIR
+
+Trains a tiny model on the first 150 s of the A2929 wake epoch through the unchanged
+``hf_neuroformer.training.train`` and writes, per rank, ``REPORT_DIR/rank{r}.json`` (world size,
+step losses, a SHA-256 of the final weights, which ranks called ``save_atomically``) and
+``REPORT_DIR/rank{r}.safetensors`` (the final weights).
+"""
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+
+import hf_neuroformer.training as training
+from hf_neuroformer import NeuroformerConfig
+from hf_neuroformer.io import load_recording
+
+# no dropout: the two-process run must then equal a one-process run with the same global batch
+TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=32, max_past_length=64,
+            hidden_size=32, num_attention_heads=2, intermediate_size=64, split_block_length=5.0, hidden_dropout=0.0)
+TRAINING = dict(max_steps=8, batch_size=32, learning_rate=3e-3, warmup_ratio=0.0, eval_every=4, save_every=4,
+                generation_batch_size=512, seed=3)
+
+
+def recording(data):
+    """The first 150 s of the A2929 wake epoch."""
+    rec = load_recording(data, epoch="wake")
+    return rec.restrict(rec.support[0, 0], rec.support[0, 0] + 150.0)
+
+
+def main(data, out, report_dir):
+    report_dir = Path(report_dir)
+    rank = int(os.environ["RANK"])
+    saves = []
+    real_save = training.save_atomically
+
+    def spy(output_dir, *args, **kwargs):  # which ranks write the model checkpoint
+        saves.append(str(output_dir))
+        return real_save(output_dir, *args, **kwargs)
+
+    training.save_atomically = spy
+    losses, final = [], {}
+    training.train(recording(data), out, NeuroformerConfig(**TINY), training.TrainingConfig(**TRAINING), progress=False,
+                   on_step_end=lambda step, loss: losses.append(loss),
+                   on_train_end=lambda model: final.update(model.state_dict()))
+    state = {k: v.detach().contiguous().clone() for k, v in sorted(final.items())}
+    digest = hashlib.sha256()
+    for k, v in state.items():
+        digest.update(k.encode())
+        digest.update(v.numpy().tobytes())
+    save_file(state, str(report_dir / f"rank{rank}.safetensors"))
+    report = {"rank": rank, "world_size": dist.get_world_size() if dist.is_initialized() else 1,
+              "backend": dist.get_backend() if dist.is_initialized() else None,
+              "losses": losses, "sha256": digest.hexdigest(), "save_atomically_calls": saves,
+              "threads": torch.get_num_threads()}
+    (report_dir / f"rank{rank}.json").write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,70 @@
+"""Two CPU processes (torchrun, gloo) run the unchanged training loop on real data (issue 7,
+acceptance 1): world size 2, identical parameters on both ranks, the loss goes down, only the
+main process writes the model, and the result equals one process with the same global batch."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+import hf_neuroformer as nf
+from hf_neuroformer.training import TrainingConfig, train
+
+HERE = Path(__file__).resolve().parent
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+def _worker_module():
+    spec = importlib.util.spec_from_file_location("ddp_train_worker", HERE / "ddp_train_worker.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
+    data = shared_data(A2929)
+    report = tmp_path / "report"
+    report.mkdir()
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(HERE / "ddp_train_worker.py"), str(data), str(tmp_path / "out"), str(report)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
+
+    # identical parameters on both ranks
+    w = [load_file(report / f"rank{r}.safetensors") for r in (0, 1)]
+    rank_diff = max((w[0][k] - w[1][k]).abs().max().item() for k in w[0])
+    print(f"max |param rank 0 - rank 1|: {rank_diff:.3g}; sha256 equal: {ranks[0]['sha256'] == ranks[1]['sha256']}")
+    assert ranks[0]["sha256"] == ranks[1]["sha256"] and rank_diff == 0.0
+
+    # the loss goes down (the step loss is the mean over both ranks' tokens, so the same on both)
+    losses = ranks[0]["losses"]
+    assert len(losses) == 8 and losses == ranks[1]["losses"]
+    assert sum(losses[-2:]) < sum(losses[:2]) - 0.2, losses
+    log = json.loads((tmp_path / "out" / "training_log.json").read_text())
+    assert log[-1]["validation/loss"] < log[0]["validation/loss"]
+
+    # only the main process wrote the model; the checkpoints hold both ranks' RNG states
+    assert ranks[0]["save_atomically_calls"] == [str(tmp_path / "out")]
+    assert ranks[1]["save_atomically_calls"] == []
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    ckpt = tmp_path / "out" / "checkpoints" / "step-00000008"
+    assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors"} <= {p.name for p in ckpt.iterdir()}
+
+    # data sharded, gradients averaged: the same as one process seeing the 32 windows of each step
+    worker = _worker_module()
+    single, single_losses = {}, []
+    train(worker.recording(data), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
+          TrainingConfig(**worker.TRAINING), progress=False, on_train_end=lambda m: single.update(m.state_dict()),
+          on_step_end=lambda step, loss: single_losses.append(loss))
+    one_vs_two = max((single[k] - w[0][k]).abs().max().item() for k in w[0])
+    print(f"max |param 1 process - 2 processes|: {one_vs_two:.3g}; step losses {[round(x, 4) for x in losses]}")
+    assert single_losses == pytest.approx(losses, abs=1e-4)
+    assert one_vs_two < 1e-4
