@@ -129,3 +129,8 @@ def test_free_running_generation_and_bits_per_spike(trained):
     res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", d / "bad.nwb",
                   "--temperature", "0")
     assert res.returncode == 2 and "temperature" in res.stderr and not (d / "bad.nwb").exists()
+
+
+def test_train_resume_without_checkpoint_fails_before_loading_data(tmp_path):
+    res = run_cli("train", "--resume", "--output-dir", tmp_path / "run", "--data", tmp_path / "missing.nwb", timeout=120)
+    assert res.returncode == 2 and "no checkpoint" in res.stderr and "--save-every" in res.stderr

@@ -2,7 +2,9 @@
 
     neuroformer train    [--config FILE.yaml] [--data PATH] [--epoch NAME] [--output-dir DIR]
                          [--max-steps N] [--max-epochs N] [--seed S]
-                         [--mixed-precision no|bf16|fp16] [--overwrite]
+                         [--mixed-precision no|bf16|fp16] [--gradient-accumulation-steps N]
+                         [--batch-size B] [--save-every N] [--resume] [--attn-implementation sdpa|eager]
+                         [--activation-checkpointing] [--compile] [--overwrite]
     neuroformer generate --model DIR [--data PATH] [--epoch NAME] --output OUT.nwb [--split test]
                          [--mode teacher_forced|free_running] [--order free|canonical] [--seed S] [--temperature T]
                          [--top-p P] [--top-k K] [--dt-temperature T] [--dt-top-p P] [--dt-top-k K]
@@ -51,7 +53,7 @@ def _print_metrics(metrics: dict) -> None:
 
 def cmd_train(args) -> int:
     from .configuration_neuroformer import NeuroformerConfig
-    from .training import TrainingConfig, check_output_dir, load_yaml_config, train
+    from .training import TrainingConfig, check_output_dir, latest_checkpoint, load_yaml_config, train
 
     if args.config:
         config, training = load_yaml_config(args.config)
@@ -66,11 +68,20 @@ def cmd_train(args) -> int:
         overrides["seed"] = args.seed
     if args.mixed_precision is not None:
         overrides["mixed_precision"] = args.mixed_precision
+    for name in ("gradient_accumulation_steps", "batch_size", "save_every", "attn_implementation"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.activation_checkpointing:
+        overrides["activation_checkpointing"] = True
+    if args.compile:
+        overrides["torch_compile"] = True
     training = dataclasses.replace(training, **overrides)
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
+    if args.resume:
+        latest_checkpoint(args.output_dir)
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
-    metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite)
+    metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
     if metrics:
         print(f"[neuroformer] wrote {args.output_dir}/ (config.json, model.safetensors, tokenizer, metrics.json)")
         _print_metrics(metrics)
@@ -267,8 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--max-epochs", type=int)
     t.add_argument("--seed", type=int)
-    t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
-    t.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+    t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
+                   help="bf16 on CPUs and recent GPUs; fp16 (GPU only) with Accelerate's loss scaling")
+    t.add_argument("--batch-size", type=int, help="windows per optimisation step, over all processes")
+    t.add_argument("--gradient-accumulation-steps", type=int,
+                   help="micro-batches per optimisation step (each process loads batch-size / (N * processes))")
+    t.add_argument("--save-every", type=int, help="write a resumable checkpoint to --output-dir/checkpoints every N steps")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch)")
+    t.add_argument("--attn-implementation", choices=["sdpa", "eager", "flash_attention_2"])
+    t.add_argument("--activation-checkpointing", action="store_true",
+                   help="recompute activations in the backward pass (less memory, more compute)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (training.torch_compile_backend)")
+    t.add_argument("--overwrite", action="store_true", help="replace a model (and checkpoints) already in --output-dir")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="sample spikes for the windows of a split and write them to NWB")
