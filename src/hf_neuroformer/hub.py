@@ -486,9 +486,12 @@ def push_to_hub(
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
                          license: str = "other", model_repo_id: Optional[str] = None,
                          data_description: Optional[str] = None) -> Dict[str, int]:
-    """Write the model's train / validation / test windows of ``recording`` as Parquet shards
-    (``data/<split>-<i>-of-<n>.parquet``, by ``datasets.Dataset.to_parquet``) plus a dataset card
-    whose ``configs`` metadata maps the shards to splits, into ``out_dir``.
+    """Write the model's train / validation / test windows of ``recording`` as a
+    :func:`~hf_neuroformer.windows.prepare_windows` directory (Parquet shards
+    ``data/<split>-<i>-of-<n>.parquet``, ``manifest.json``, the config, tokenizer and
+    ``splits.json``) plus a dataset card whose ``configs`` metadata maps the shards to splits,
+    into ``out_dir`` (replaced). A clone of the dataset repository is therefore also a prepared
+    directory for streamed training.
 
     The windows are those of the model's ``splits.json`` with its config and tokenizer, i.e.
     exactly what training read (columns of :func:`~hf_neuroformer.windows.build_window_datasets`).
@@ -504,7 +507,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from .generation import load_pretrained
-    from .windows import SPLITS, build_window_datasets, check_split_in_recording
+    from .windows import SPLITS, check_split_in_recording, prepare_windows, window_features
 
     model, tokenizer, plan = load_pretrained(model_dir)
     vocab = tokenizer.get_vocab()
@@ -517,16 +520,10 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         )
     for split in SPLITS:
         check_split_in_recording(plan, split, recording)
-    dsd, _ = build_window_datasets(recording, tokenizer, model.config, plan)
     out = Path(out_dir)
-    (out / "data").mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for split, ds in dsd.items():
-        counts[split] = len(ds)
-        n = max(1, min(num_shards, len(ds)))
-        for i in range(n):
-            ds.shard(num_shards=n, index=i, contiguous=True).to_parquet(
-                str(out / "data" / f"{split}-{i:05d}-of-{n:05d}.parquet"))
+    manifest = prepare_windows(recording, out, model.config, tokenizer, plan, num_shards=num_shards,
+                               overwrite=True, progress=False)
+    counts = {split: entry["n_windows"] for split, entry in manifest["splits"].items()}
     size = sum(counts.values())
     size_category = "n<1K" if size < 1000 else "1K<n<10K" if size < 10_000 else "10K<n<100K" if size < 100_000 else "100K<n<1M"
     card_data = DatasetCardData(
@@ -534,9 +531,9 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         tags=["neuroscience", "spikes", "neuroformer", "hf_neuroformer"],
         size_categories=size_category,
         configs=[{"config_name": "default",
-                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in dsd]}],
+                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in counts]}],
     )
-    features = dsd[next(iter(dsd))].features
+    features = window_features()
     body = "\n".join([
         f"# {repo_id.split('/')[-1] or 'Neuroformer windows'}",
         "",
@@ -552,6 +549,8 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         "- Columns: " + ", ".join(f"`{k}` ({v})" for k, v in features.items()) + ".",
         "  `input_ids` / `past_input_ids` are unit tokens of the model's tokenizer; `dt_ids` / `past_dt_ids`",
         "  are dt bin indices; `window_start` is in seconds.",
+        "- `manifest.json`, `config.json`, the tokenizer files and `splits.json` make a clone of this",
+        "  repository a `neuroformer prepare` directory (`hf_neuroformer.windows.load_prepared`).",
         "",
         "```python",
         "from datasets import load_dataset",
