@@ -28,6 +28,7 @@ setup(
         "h5py",
         "numpy<2.4",  # brian2 (simulation issue) does not import with numpy 2.4
         "scipy",
+        "scikit-learn",  # decoding metrics and the classical decoding baselines (issue 4)
         "pandas",
         "matplotlib",
         "pyyaml",

@@ -1,4 +1,4 @@
-"""Metrics: fidelity of generated recordings, bits per spike, and count-based token baselines.
+"""Metrics: fidelity of generated recordings, bits per spike, count-based token baselines, decoding.
 
 The fidelity functions (:mod:`.fidelity`) and the bits-per-spike pieces (:mod:`.bits_per_spike`)
 are plain numpy/scipy functions; :func:`load_metric` loads the same computations as Hugging Face
@@ -16,6 +16,13 @@ from .bits_per_spike import (
     homogeneous_poisson_log_likelihood,
     poisson_rates_from_windows,
     window_spike_counts,
+)
+from .decoding import (
+    DECODING_KINDS,
+    DecodingMetricsInputError,
+    angular_error,
+    decoding_metrics,
+    wrap_angle,
 )
 from .fidelity import (
     FidelityInputError,
@@ -89,6 +96,11 @@ def load_metric(name: str, **kwargs):
 
 
 __all__ = [
+    "DECODING_KINDS",
+    "DecodingMetricsInputError",
+    "angular_error",
+    "decoding_metrics",
+    "wrap_angle",
     "EVALUATE_MODULES_DIR",
     "METRIC_NAMES",
     "BitsPerSpikeInputError",

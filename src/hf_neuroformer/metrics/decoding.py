@@ -1,0 +1,176 @@
+r"""Behaviour-decoding metrics: one function for regression, classification and circular targets.
+
+:func:`decoding_metrics` is shared by the Neuroformer decoding head (``Trainer``'s
+``compute_metrics``) and the classical baselines (:mod:`hf_neuroformer.baselines`), so both sides
+of a comparison are scored by the same code.
+
+Definitions (``y`` = truth, ``\hat y`` = prediction, ``n`` windows)
+--------------------------------------------------------------------
+regression
+    ``r2``: coefficient of determination ``1 - sum (y - \hat y)^2 / sum (y - mean y)^2``
+    (:func:`sklearn.metrics.r2_score`; can be negative; for 2-D targets the uniform average over
+    columns). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
+    (:func:`scipy.stats.pearsonr`; mean over columns for 2-D targets; NaN when either side is
+    constant). ``rmse`` and ``mae`` in the target's unit.
+classification
+    ``accuracy``: fraction of windows whose predicted class equals the true class.
+    ``balanced_accuracy``: mean over the classes present in ``y`` of the per-class recall
+    (:func:`sklearn.metrics.balanced_accuracy_score`), so chance is ``1 / n_classes`` whatever
+    the class frequencies.
+circular (angles in radians)
+    The wrapped difference ``d = ((\hat y - y + pi) mod 2 pi) - pi`` lies in ``[-pi, pi)``;
+    ``mean_angular_error_rad`` / ``median_angular_error_rad`` are the mean / median of ``|d|``
+    (range ``[0, pi]``; a uniform random guess averages ``pi / 2``), and ``*_deg`` the same in
+    degrees. ``circular_r`` is the mean resultant length of ``d`` (1 = the prediction equals the truth up
+    to one constant rotation, 0 = errors spread uniformly round the circle); for information.
+
+Every result also carries ``n`` (number of windows scored).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Dict
+
+import numpy as np
+
+#: Target kinds :func:`decoding_metrics` accepts.
+DECODING_KINDS = ("regression", "classification", "circular")
+
+
+class DecodingMetricsInputError(ValueError):
+    """Inputs of :func:`decoding_metrics` with a wrong kind, shape, length or non-finite values."""
+
+
+def wrap_angle(a: np.ndarray) -> np.ndarray:
+    """Angles wrapped into ``[-pi, pi)`` (radians in, radians out, same shape)."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.mod(a + np.pi, 2.0 * np.pi) - np.pi
+
+
+def angular_error(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Absolute wrapped angular difference ``|wrap(y_pred - y_true)|`` (rad, in ``[0, pi]``)."""
+    return np.abs(wrap_angle(np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)))
+
+
+def _check_finite(name: str, a: np.ndarray) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = int(np.flatnonzero(bad.reshape(len(a), -1).any(axis=1))[0])
+        raise DecodingMetricsInputError(
+            f"{name}: expected finite values, got {a.reshape(len(a), -1)[idx].tolist()} at window {idx} "
+            f"({int(bad.reshape(len(a), -1).any(axis=1).sum())} windows with NaN/inf); drop or mask them before scoring"
+        )
+
+
+def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
+    """Score decoded behaviour against the recorded behaviour.
+
+    Args:
+        y_true: recorded target per window. ``regression``: float ``(n,)`` or ``(n, k)`` in the
+            target's unit; ``classification``: integer class labels ``(n,)``; ``circular``:
+            angles ``(n,)`` in radians (any range; differences are wrapped).
+        y_pred: decoded target, same layout as ``y_true``; for ``classification`` also accepted
+            as scores ``(n, n_classes)`` (logits or probabilities; the argmax is the predicted
+            class index, so labels must then be class indices ``0..n_classes-1``); for
+            ``circular`` also accepted as ``(n, 2)`` = (cos, sin), turned into an angle with
+            ``atan2(sin, cos)``.
+        kind: ``"regression"``, ``"classification"`` or ``"circular"``.
+
+    Returns:
+        dict of floats. regression: ``r2``, ``pearson_r``, ``rmse``, ``mae``, ``n``;
+        classification: ``accuracy``, ``balanced_accuracy``, ``n``; circular:
+        ``mean_angular_error_rad``, ``median_angular_error_rad``, ``mean_angular_error_deg``,
+        ``median_angular_error_deg``, ``circular_r``, ``n``. Definitions in the module docstring.
+
+    Raises:
+        DecodingMetricsInputError: unknown ``kind``; no windows; ``y_true`` and ``y_pred`` of
+            different lengths or shapes; NaN or inf in either (named with the first window).
+    """
+    if kind not in DECODING_KINDS:
+        raise DecodingMetricsInputError(f"kind: expected one of {list(DECODING_KINDS)}, got {kind!r}")
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim == 0 or len(y_true) == 0:
+        raise DecodingMetricsInputError(f"y_true: expected at least one window, got shape {y_true.shape}")
+    if y_pred.ndim == 0 or len(y_pred) != len(y_true):
+        raise DecodingMetricsInputError(
+            f"y_pred: expected {len(y_true)} windows like y_true, got shape {y_pred.shape}"
+        )
+    _check_finite("y_true", y_true.astype(np.float64))
+    _check_finite("y_pred", y_pred.astype(np.float64))
+    n = float(len(y_true))
+
+    if kind == "classification":
+        from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+        if y_true.ndim != 1:
+            raise DecodingMetricsInputError(f"y_true: expected class labels of shape (n,), got {y_true.shape}")
+        if y_pred.ndim == 2:
+            y_pred = y_pred.argmax(axis=1)
+        elif y_pred.ndim != 1:
+            raise DecodingMetricsInputError(
+                f"y_pred: expected labels (n,) or class scores (n, n_classes), got {y_pred.shape}"
+            )
+        y_true = y_true.astype(np.int64)
+        y_pred = y_pred.astype(np.int64)
+        with warnings.catch_warnings():
+            # "y_pred contains classes not in y_true": balanced accuracy is still defined.
+            warnings.simplefilter("ignore", UserWarning)
+            bal = balanced_accuracy_score(y_true, y_pred)
+        return {"accuracy": float(accuracy_score(y_true, y_pred)), "balanced_accuracy": float(bal), "n": n}
+
+    if kind == "circular":
+        if y_true.ndim != 1:
+            raise DecodingMetricsInputError(f"y_true: expected angles of shape (n,), got {y_true.shape}")
+        y_pred = y_pred.astype(np.float64)
+        if y_pred.ndim == 2 and y_pred.shape[1] == 2:
+            y_pred = np.arctan2(y_pred[:, 1], y_pred[:, 0])
+        elif y_pred.ndim != 1:
+            raise DecodingMetricsInputError(
+                f"y_pred: expected angles (n,) or (cos, sin) pairs (n, 2), got {y_pred.shape}"
+            )
+        d = wrap_angle(y_pred - y_true.astype(np.float64))
+        err = np.abs(d)
+        return {
+            "mean_angular_error_rad": float(err.mean()),
+            "median_angular_error_rad": float(np.median(err)),
+            "mean_angular_error_deg": float(math.degrees(err.mean())),
+            "median_angular_error_deg": float(math.degrees(np.median(err))),
+            "circular_r": float(np.abs(np.exp(1j * d).mean())),
+            "n": n,
+        }
+
+    # regression
+    from scipy import stats
+    from sklearn.metrics import r2_score
+
+    y_true = y_true.astype(np.float64)
+    y_pred = y_pred.astype(np.float64)
+    if y_pred.shape != y_true.shape:
+        raise DecodingMetricsInputError(f"y_pred: expected shape {y_true.shape} like y_true, got {y_pred.shape}")
+    if y_true.ndim > 2:
+        raise DecodingMetricsInputError(f"y_true: expected shape (n,) or (n, k), got {y_true.shape}")
+    t2 = y_true.reshape(len(y_true), -1)
+    p2 = y_pred.reshape(len(y_pred), -1)
+    rs = []
+    for j in range(t2.shape[1]):
+        if len(t2) < 2 or np.ptp(t2[:, j]) == 0 or np.ptp(p2[:, j]) == 0:
+            rs.append(float("nan"))  # correlation undefined for a constant side
+        else:
+            rs.append(float(stats.pearsonr(t2[:, j], p2[:, j])[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # r2 with < 2 samples warns and returns NaN
+        r2 = float(r2_score(t2, p2)) if len(t2) >= 2 else float("nan")
+    err = p2 - t2
+    return {
+        "r2": r2,
+        "pearson_r": float(np.mean(rs)),
+        "rmse": float(np.sqrt(np.mean(err ** 2))),
+        "mae": float(np.mean(np.abs(err))),
+        "n": n,
+    }
+
+
+__all__ = ["DECODING_KINDS", "DecodingMetricsInputError", "angular_error", "decoding_metrics", "wrap_angle"]

@@ -1,0 +1,59 @@
+"""decoding_metrics: hand-computed answers for regression, classification and circular targets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hf_neuroformer.metrics import DecodingMetricsInputError, decoding_metrics, wrap_angle
+
+
+def test_regression_hand_computed():
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    p = np.array([0.0, 1.0, 2.0, 5.0])
+    m = decoding_metrics(y, p, "regression")
+    # SS_res = 4, SS_tot = 5 -> r2 = 0.2
+    assert m["r2"] == pytest.approx(0.2)
+    assert m["pearson_r"] == pytest.approx(np.corrcoef(y, p)[0, 1])
+    assert m["rmse"] == pytest.approx(1.0)
+    assert m["mae"] == pytest.approx(0.5)
+    assert m["n"] == 4
+    perfect = decoding_metrics(y, y, "regression")
+    assert perfect["r2"] == pytest.approx(1.0) and perfect["pearson_r"] == pytest.approx(1.0)
+    const = decoding_metrics(y, np.full(4, 1.5), "regression")
+    assert const["r2"] == pytest.approx(0.0) and math.isnan(const["pearson_r"])
+
+
+def test_classification_balanced():
+    y = np.array([0, 0, 0, 0, 1, 2])
+    p = np.array([0, 0, 0, 0, 0, 2])
+    m = decoding_metrics(y, p, "classification")
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    assert m["balanced_accuracy"] == pytest.approx((1 + 0 + 1) / 3)
+    logits = np.eye(3)[p] * 3.0
+    assert decoding_metrics(y, logits, "classification") == m
+
+
+def test_circular_wraps():
+    y = np.array([np.pi - 0.1, -np.pi + 0.1, 0.0, 0.5])
+    p = np.array([-np.pi + 0.1, np.pi - 0.1, 2 * np.pi, 0.5 + 4 * np.pi])  # errors 0.2, 0.2, 0, 0
+    m = decoding_metrics(y, p, "circular")
+    assert m["mean_angular_error_rad"] == pytest.approx(0.1)
+    assert m["median_angular_error_rad"] == pytest.approx(0.1)
+    assert m["mean_angular_error_deg"] == pytest.approx(math.degrees(0.1))
+    cs = np.stack([np.cos(p), np.sin(p)], axis=1) * 2.5  # (cos, sin) of any norm -> atan2
+    assert decoding_metrics(y, cs, "circular")["mean_angular_error_rad"] == pytest.approx(0.1)
+    assert np.all(np.abs(wrap_angle(np.array([3 * np.pi, -3 * np.pi]))) == pytest.approx(np.pi))
+
+
+def test_bad_inputs():
+    with pytest.raises(DecodingMetricsInputError, match="kind"):
+        decoding_metrics([1.0], [1.0], "angle")
+    with pytest.raises(DecodingMetricsInputError, match="y_pred"):
+        decoding_metrics([1.0, 2.0], [1.0], "regression")
+    with pytest.raises(DecodingMetricsInputError, match="window 1"):
+        decoding_metrics([1.0, np.nan], [1.0, 2.0], "regression")
+    with pytest.raises(DecodingMetricsInputError, match="at least one"):
+        decoding_metrics([], [], "circular")
