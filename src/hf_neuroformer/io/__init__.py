@@ -9,6 +9,8 @@ input                                              reader
 folder with ``spike_times.npy`` +                  :func:`read_allen_gratings`
 ``ii_spike_times.npy``
 ``*.csv`` / ``*.parquet`` (one row per spike)      :func:`from_dataframe` (pandas)
+folder with ``spikes.mat`` +                       :func:`read_nelpy_linear_track` (nelpy
+``trajectory.videoPositionTracking``               linear track: x, y, speed, run/rest)
 =================================================  =========================================
 
 :func:`load_recording` picks the reader from the path.
@@ -22,6 +24,7 @@ from typing import Optional
 from ..recording import SpikeRecording
 from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, write_npz
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
+from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
 from .nwb import read_nwb, write_nwb
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "read_allen_gratings",
     "from_binned_counts",
     "read_steinmetz_spcount",
+    "read_nelpy_linear_track",
     "DEFAULT_TRIAL_GAP",
     "SUPPORTED_FORMATS",
 ]
@@ -45,6 +49,7 @@ SUPPORTED_FORMATS = (
     ".mat (MATLAB v7.3 / HDF5 with sp_count: binned counts, trials x bins x units)",
     "folder with spike_times.npy + ii_spike_times.npy (+ stim_label.npy): Allen gratings",
     ".csv / .parquet (one row per spike: columns time, unit)",
+    "folder with spikes.mat + trajectory.videoPositionTracking: nelpy linear track",
 )
 
 _DATAFRAME_KW = ("time_col", "unit_col")
@@ -78,6 +83,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
     if path.is_dir():
         if (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists():
             rec = read_allen_gratings(path, **kwargs)
+        elif is_nelpy_linear_track(path):
+            rec = read_nelpy_linear_track(path, **kwargs)
         else:
             raise ValueError(f"unsupported recording folder {path}: supported formats are {supported}")
     elif suffix == ".nwb":

@@ -1,0 +1,236 @@
+"""Reader for the nelpy linear-track example (rat CA1 tetrodes; LED position tracking).
+
+The folder holds two files (format as found, see ``../shared/data/README.md``):
+
+``spikes.mat`` (:func:`scipy.io.loadmat`)
+    ``spikes`` is a cell array of 13 tetrodes; each non-empty tetrode holds a cell array of
+    units, each a struct with ``time`` (spike times, s), ``timerange`` (start, stop of the
+    recording, s) and ``meanrate`` (Hz). Empty tetrodes and empty unit slots are skipped. Units
+    are named ``tt<tetrode>_u<slot>`` (1-based, MATLAB's numbering), area ``"CA1"``.
+``trajectory.videoPositionTracking``
+    A text header ending with the line ``<End settings>``, then little-endian records
+    ``<uint32 time><uint16 x><uint16 y><uint16 x2><uint16 y2>``; time in ticks of the 30 kHz
+    clock (``clockrate`` in the header; the spikes' clock), x, y in camera pixels (640 x 480,
+    no calibration: ``pixel scale: 0 pix/cm``), x2 = y2 = 0 (one LED).
+
+What the reader derives, and how
+--------------------------------
+* **Duplicate timestamps**: a record whose time equals the previous record's is dropped (one in
+  this file, at 5156.80 s, same position); the count is given in a warning.
+* **Run and rest**: the animal runs for about 16 minutes; then it leaves the camera's view and
+  the tracker repeats its last value ``(522, 8)`` px for the remaining ~23 minutes. The first
+  sample of that final constant stretch (the last change of position) ends epoch ``"run"``
+  (from the first video sample) and starts epoch ``"rest"`` (to the end of the recording).
+  In ``"rest"`` the samples of ``x``, ``y`` and ``speed`` are NaN (the animal's position is not
+  known there); a decoder built on these series drops and counts those windows.
+* **Speed** (px/s): ``x`` and ``y`` of the run epoch are smoothed with a Gaussian kernel of
+  ``speed_sigma`` seconds (default 0.25 s; :func:`scipy.ndimage.gaussian_filter1d` with sigma
+  ``speed_sigma / median frame interval`` samples, ``mode="nearest"``; the frames are ~60 Hz
+  with two 0.11 s gaps), differentiated with :func:`numpy.gradient` against the sample times,
+  and ``speed = sqrt(dx/dt^2 + dy/dt^2)``. ``x`` and ``y`` themselves are the raw LED pixels.
+  A running threshold is left to the analysis (e.g. window-mean speed above
+  :data:`DEFAULT_RUN_SPEED` px/s in ``scripts/benchmark_decoding.py``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording
+
+#: Files that identify a nelpy linear-track folder.
+NELPY_FILES = ("spikes.mat", "trajectory.videoPositionTracking")
+
+#: Gaussian smoothing (s) of the LED position before differentiating it into speed.
+DEFAULT_SPEED_SIGMA = 0.25
+
+#: A running threshold suggested for this recording, px/s (window-mean speed). The track spans
+#: ~350 px of x; at this speed an animal crosses it in ~23 s, while the running bouts cross it in
+#: 2-5 s (100-200 px/s).
+DEFAULT_RUN_SPEED = 15.0
+
+_RECORD = np.dtype([("time", "<u4"), ("x", "<u2"), ("y", "<u2"), ("x2", "<u2"), ("y2", "<u2")])
+_END = b"<End settings>"
+
+
+def is_nelpy_linear_track(path) -> bool:
+    """Whether ``path`` is a folder holding both files of :data:`NELPY_FILES`."""
+    path = Path(path)
+    return path.is_dir() and all((path / f).is_file() for f in NELPY_FILES)
+
+
+def read_position_tracking(path):
+    """Read a ``*.videoPositionTracking`` file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``(times, xy, header)``: ``(n,)`` float64 seconds (ticks / clockrate), ``(n, 2)`` float64
+        LED pixels, and the header as a dict of ``key: value`` strings. Records whose time repeats
+        the previous one are kept here (see :func:`read_nelpy_linear_track`).
+
+    Raises:
+        RecordingValidationError: no ``<End settings>`` line, a clock rate that is not a positive
+            number, or a data block whose length is not a whole number of 12-byte records.
+    """
+    raw = Path(path).read_bytes()
+    k = raw.find(_END)
+    if k < 0:
+        raise RecordingValidationError(f"{path}: expected a text header ending with the line '<End settings>'")
+    header = {}
+    for line in raw[:k].decode("latin-1").splitlines():
+        if ":" in line:
+            key, val = line.split(":", 1)
+            header[key.strip()] = val.strip()
+    k += len(_END)
+    while raw[k:k + 1] in (b"\n", b"\r"):
+        k += 1
+    body = raw[k:]
+    if len(body) % _RECORD.itemsize:
+        raise RecordingValidationError(
+            f"{path}: expected records of {_RECORD.itemsize} bytes after '<End settings>', got "
+            f"{len(body)} bytes ({len(body) % _RECORD.itemsize} left over)"
+        )
+    try:
+        clock = float(header.get("clockrate", "30000"))
+    except ValueError:
+        clock = float("nan")
+    if not clock > 0:
+        raise RecordingValidationError(f"{path}: header clockrate: expected a positive number, got {header.get('clockrate')!r}")
+    rec = np.frombuffer(body, dtype=_RECORD)
+    times = rec["time"].astype(np.float64) / clock
+    xy = np.stack([rec["x"], rec["y"]], axis=1).astype(np.float64)
+    return times, xy, header
+
+
+def smoothed_speed(times: np.ndarray, xy: np.ndarray, sigma: float) -> np.ndarray:
+    """Speed (px/s) of a 2-D position: Gaussian smoothing of ``sigma`` s, then the time gradient.
+
+    Args:
+        times: ``(n,)`` float64 strictly increasing seconds.
+        xy: ``(n, 2)`` float64 positions (px).
+        sigma: smoothing in seconds (converted to samples with the median sample interval).
+
+    Returns:
+        ``(n,)`` float64 speed, px/s.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    if len(times) < 2:
+        return np.zeros(len(times))
+    step = float(np.median(np.diff(times)))
+    s = gaussian_filter1d(xy, sigma / step, axis=0, mode="nearest") if sigma > 0 else xy
+    v = np.gradient(s, times, axis=0)
+    return np.hypot(v[:, 0], v[:, 1])
+
+
+def read_nelpy_linear_track(
+    folder,
+    *,
+    speed_sigma: float = DEFAULT_SPEED_SIGMA,
+    session: str = "nelpy-linear-track",
+) -> SpikeRecording:
+    """Read the nelpy linear-track folder into a :class:`SpikeRecording`.
+
+    Args:
+        folder: the folder with ``spikes.mat`` and ``trajectory.videoPositionTracking``.
+        speed_sigma: Gaussian smoothing of the position before differentiating, seconds.
+        session: session name (prefixes unit tokens in a multi-session vocabulary).
+
+    Returns:
+        SpikeRecording: 31 units (28,829 spikes for the shipped file), times in seconds on the
+        recording's clock (~4397-6365 s); ``time_domain`` from the units' ``timerange``;
+        behaviour ``x``, ``y`` (px, raw LED) and ``speed`` (px/s, see the module docstring), NaN
+        in the rest epoch; epochs ``"run"`` and ``"rest"``.
+
+    Raises:
+        FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
+        RecordingValidationError: no unit with spikes, a unit without a ``time`` field, or a
+            malformed tracking file.
+    """
+    import scipy.io
+
+    folder = Path(folder)
+    for f in NELPY_FILES:
+        if not (folder / f).is_file():
+            raise FileNotFoundError(f"nelpy linear track: {folder / f} not found (expected files {list(NELPY_FILES)})")
+    if not speed_sigma >= 0:
+        raise ValueError(f"speed_sigma: expected seconds >= 0, got {speed_sigma}")
+    mat = scipy.io.loadmat(folder / "spikes.mat", squeeze_me=True, struct_as_record=False)
+    if "spikes" not in mat:
+        raise RecordingValidationError(f"{folder / 'spikes.mat'}: expected a variable 'spikes' (cell array of tetrodes)")
+    trains, names, ranges = [], [], []
+    for i, tetrode in enumerate(np.atleast_1d(mat["spikes"])):
+        for j, unit in enumerate(np.atleast_1d(tetrode)):
+            if isinstance(unit, np.ndarray) and unit.size == 0:
+                continue  # empty slot
+            if not hasattr(unit, "time"):
+                raise RecordingValidationError(
+                    f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}: expected a struct with field 'time'"
+                )
+            t = np.atleast_1d(np.asarray(unit.time, dtype=np.float64)).ravel()
+            if t.size == 0:
+                continue  # unit slot without spikes
+            trains.append(t)
+            names.append(f"tt{i + 1}_u{j + 1}")
+            if hasattr(unit, "timerange"):
+                ranges.append(np.asarray(unit.timerange, dtype=np.float64).ravel()[:2])
+    if not trains:
+        raise RecordingValidationError(f"{folder / 'spikes.mat'}: no unit with spikes")
+    st = np.concatenate(trains)
+    ui = np.concatenate([np.full(len(t), k, dtype=np.int64) for k, t in enumerate(trains)])
+    lo, hi = float(st.min()), float(np.nextafter(st.max(), np.inf))
+    if ranges:
+        r = np.asarray(ranges)
+        lo, hi = min(lo, float(r[:, 0].min())), max(hi, float(r[:, 1].max()))
+
+    times, xy, _ = read_position_tracking(folder / "trajectory.videoPositionTracking")
+    dup = np.flatnonzero(np.diff(times) <= 0) + 1
+    if dup.size:
+        if np.any(np.diff(times) < 0):
+            i = int(np.flatnonzero(np.diff(times) < 0)[0])
+            raise RecordingValidationError(
+                f"trajectory.videoPositionTracking: record {i + 1} ({times[i + 1]} s) goes back in time from "
+                f"record {i} ({times[i]} s)"
+            )
+        warnings.warn(f"read_nelpy_linear_track: dropped {dup.size} position record(s) repeating the previous "
+                      f"record's time (first at {times[dup[0]]:.4f} s)")
+        keep = np.ones(len(times), dtype=bool)
+        keep[dup] = False
+        times, xy = times[keep], xy[keep]
+    # the final constant stretch: the animal is out of view, the tracker repeats its last value
+    changed = np.flatnonzero(np.any(np.diff(xy, axis=0) != 0, axis=1))
+    freeze = int(changed[-1]) + 1 if changed.size else len(times)
+    run_end = float(times[freeze]) if freeze < len(times) - 1 else float(times[-1])
+    speed = np.full(len(times), np.nan)
+    speed[:freeze] = smoothed_speed(times[:freeze], xy[:freeze], speed_sigma)
+    xy = xy.copy()
+    xy[freeze:] = np.nan
+    hi = max(hi, float(np.nextafter(times[-1], np.inf)))
+    epochs = {"run": (float(times[0]), run_end)}
+    if run_end < hi:
+        epochs["rest"] = (run_end, hi)
+    behaviour = {
+        "x": BehaviourSeries(times, xy[:, 0], "px"),
+        "y": BehaviourSeries(times, xy[:, 1], "px"),
+        "speed": BehaviourSeries(times, speed, "px/s"),
+    }
+    return SpikeRecording.from_unsorted(
+        st, ui, unit_names=names, unit_areas=["CA1"] * len(names), time_domain=(min(lo, float(times[0])), hi),
+        epochs=epochs, behaviour=behaviour, session=session,
+    )
+
+
+__all__ = [
+    "DEFAULT_RUN_SPEED",
+    "DEFAULT_SPEED_SIGMA",
+    "NELPY_FILES",
+    "is_nelpy_linear_track",
+    "read_nelpy_linear_track",
+    "read_position_tracking",
+    "smoothed_speed",
+]
