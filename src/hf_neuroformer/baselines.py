@@ -1,0 +1,558 @@
+r"""Classical behaviour decoders on exactly the windows, bins, splits and targets the model sees.
+
+Features
+--------
+:func:`binned_count_features` reads the spike counts back from the *same dataset rows* that the
+Neuroformer decoder is trained and tested on (``input_ids``, ``past_input_ids``,
+``past_dt_ids``): one bin is the current window (``current_window`` s) and the past window is
+cut into ``n_history_bins = round(past_window / current_window)`` bins of the same width,
+counted back from the window start. So the bin size and history length of every baseline are
+the model's window and past window, and the train / validation / test windows (and the few-shot
+training blocks) are the model's.
+
+Decoders (:data:`BASELINES`)
+----------------------------
+All inputs are standardised with statistics of the training windows
+(:class:`sklearn.preprocessing.StandardScaler` on ``log1p(counts)``); regression targets are
+standardised the same way for the MLP and GRU. Hyperparameters are chosen on the training windows
+only, never on the test split:
+
+``ridge``
+    :class:`~sklearn.linear_model.RidgeCV` (regression, circular) /
+    :class:`~sklearn.linear_model.RidgeClassifierCV` (classification), ``alpha`` from
+    ``logspace(-2, 5, 15)`` by cross-validation with time-blocked folds (:func:`blocked_folds`:
+    consecutive blocks of the time-ordered training windows, no shuffling).
+``lasso``
+    :class:`~sklearn.linear_model.LassoCV` per output column (regression, circular; 30 alphas,
+    same folds) / L1-penalised multinomial logistic regression with ``C`` by the same folds
+    (:class:`~sklearn.linear_model.LogisticRegressionCV`, ``saga``) for classification.
+``glm``
+    A generalised linear model: for a non-negative regression target (e.g. position in px)
+    :class:`~sklearn.linear_model.PoissonRegressor` (log link); otherwise a Gaussian
+    identity-link :class:`~sklearn.linear_model.TweedieRegressor` (``power=0``); circular targets
+    are two Gaussian GLMs on cos and sin; ``alpha`` in ``logspace(-4, 1, 6)`` by the same
+    folds. Classification: multinomial :class:`~sklearn.linear_model.LogisticRegressionCV` (L2).
+``mlp``
+    :class:`~sklearn.neural_network.MLPRegressor` / ``MLPClassifier``, one hidden layer of 64
+    ReLU units, ``alpha=1e-3``, Adam; trained epoch by epoch with ``partial_fit`` and stopped on
+    the *last* 15 % of the training windows in time (a contiguous held-out block, not a random
+    subset: overlapping neighbour windows would leak), keeping the best epoch (patience 20, at
+    most 200 epochs).
+``gru``
+    A one-layer GRU (hidden 32, torch, seeded) run over the ``1 + n_history_bins`` bins in time
+    order (oldest past bin first, current window last), a linear read-out of the last state;
+    MSE on standardised targets (regression, and (cos, sin) for circular) or cross-entropy
+    (classification); Adam, lr 3e-3, batch 64, early stopping on the same last 15 % block
+    (patience 8, at most 80 epochs), best epoch kept.
+
+Circular targets (radians) are decoded as ``(cos, sin)`` and turned back into an angle with
+``atan2``. Classification baselines weight classes inversely to their training frequency
+(``class_weight="balanced"``), since the metric is balanced accuracy; a training block holding
+a single class gets a constant prediction of that class (reported in the result's
+``notes``). Everything is scored with :func:`hf_neuroformer.metrics.decoding_metrics`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .metrics.decoding import decoding_metrics
+
+#: Names accepted by :func:`fit_baseline`, in report order.
+BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
+
+_KINDS = ("regression", "classification", "circular")
+
+
+class BaselineInputError(ValueError):
+    """Bad input to a baseline: unknown name or kind, wrong shapes, NaN targets, too few windows."""
+
+
+# ---------------------------------------------------------------------------------------- features
+def n_history_bins(config) -> int:
+    """``round(past_window / current_window)``: bins of the past window, each ``current_window`` wide."""
+    return int(round(float(config.past_window) / float(config.current_window)))
+
+
+def binned_count_features(ds, tokenizer, config) -> np.ndarray:
+    """Spike counts per unit in the current window and in each history bin, from dataset rows.
+
+    Args:
+        ds: a window ``datasets.Dataset`` (or a dict of columns) as built by
+            :func:`hf_neuroformer.windows.build_window_datasets` (and the decoding datasets built on
+            it): columns ``input_ids``, ``past_input_ids``, ``past_dt_ids``.
+        tokenizer: the :class:`~hf_neuroformer.NeuroformerTokenizer` that made the rows (unit token
+            ids ``>= 3``; special ids 0-2 are not counted; ``dt_resolution``).
+        config: the :class:`~hf_neuroformer.NeuroformerConfig` (``current_window``,
+            ``past_window``, s).
+
+    Returns:
+        ``(n_windows, n_units * (1 + n_history_bins))`` float64 counts, ``n_units = len(tokenizer)
+        - 3`` (every unit token of the vocabulary, in token-id order). Column block ``k``
+        (``k * n_units .. (k+1) * n_units``) holds bin ``k``: ``k = 0`` the current window
+        ``[s, s + current_window)``, ``k >= 1`` the past bin ``[s - k * current_window,
+        s - (k-1) * current_window)`` (a past spike's time is its dt bin centre; the oldest bin
+        absorbs the remainder when ``past_window`` is not a multiple of ``current_window``).
+        Spikes the tokenizer truncated (``n_truncated``, ``n_past_truncated``) are missing here
+        exactly as they are missing for the model.
+
+    Raises:
+        BaselineInputError: a column is missing, or a token id lies outside the vocabulary.
+    """
+    cols = ds.column_names if hasattr(ds, "column_names") else list(ds)
+    for c in ("input_ids", "past_input_ids", "past_dt_ids"):
+        if c not in cols:
+            raise BaselineInputError(f"ds: expected a window dataset with column {c!r}, got columns {cols}")
+    n_special = 3
+    n_units = len(tokenizer) - n_special
+    h = n_history_bins(config)
+    cw, pw, dtr = float(config.current_window), float(config.past_window), float(tokenizer.dt_resolution)
+    n = len(ds)
+    out = np.zeros((n, 1 + h, n_units), dtype=np.float64)
+    cur = ds["input_ids"]
+    past = ds["past_input_ids"]
+    pdt = ds["past_dt_ids"]
+    for i in range(n):
+        ids = np.asarray(cur[i], dtype=np.int64)
+        ids = ids[ids >= n_special] - n_special
+        if ids.size:
+            if ids.max() >= n_units:
+                raise BaselineInputError(f"ds: window {i} has token id {ids.max() + n_special} outside the "
+                                         f"vocabulary of {len(tokenizer)} tokens")
+            np.add.at(out[i, 0], ids, 1.0)
+        if h:
+            pid = np.asarray(past[i], dtype=np.int64)
+            pd = np.asarray(pdt[i], dtype=np.int64)
+            keep = pid >= n_special
+            pid, pd = pid[keep] - n_special, pd[keep]
+            if pid.size:
+                if pid.max() >= n_units:
+                    raise BaselineInputError(f"ds: window {i} has past token id {pid.max() + n_special} outside "
+                                             f"the vocabulary of {len(tokenizer)} tokens")
+                before = pw - (pd + 0.5) * dtr  # seconds before the window start (bin centre)
+                lag = np.clip(np.floor(before / cw).astype(np.int64) + 1, 1, h)
+                np.add.at(out[i], (lag, pid), 1.0)
+    return out.reshape(n, -1)
+
+
+def blocked_folds(n: int, n_splits: int = 5) -> List[tuple]:
+    """Time-blocked K-fold indices over ``n`` time-ordered windows: fold ``k`` validates on the
+    ``k``-th consecutive block and trains on the rest (no shuffling). ``min(n_splits, n // 2)``
+    folds, at least 2.
+
+    Raises:
+        BaselineInputError: fewer than 4 windows.
+    """
+    if n < 4:
+        raise BaselineInputError(f"X_train: expected at least 4 training windows for cross-validation, got {n}")
+    k = max(2, min(n_splits, n // 2))
+    edges = np.linspace(0, n, k + 1).astype(int)
+    idx = np.arange(n)
+    return [(np.concatenate([idx[:a], idx[b:]]), idx[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _angle_to_xy(y):
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    return np.stack([np.cos(y), np.sin(y)], axis=1)
+
+
+# ---------------------------------------------------------------------------------------- models
+@dataclass
+class FittedBaseline:
+    """A fitted baseline: ``predict(X)`` returns the decoded target (value, class index, or angle rad)."""
+
+    name: str
+    kind: str
+    scaler: Any
+    model: Any = None
+    y_mean: Optional[np.ndarray] = None
+    y_std: Optional[np.ndarray] = None
+    constant: Optional[int] = None
+    n_bins: int = 1
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def _raw(self, X):
+        Z = self.scaler.transform(np.log1p(X))
+        if self.name == "gru":
+            import torch
+
+            self.model.eval()
+            with torch.no_grad():
+                out = self.model(torch.as_tensor(_sequence(Z, self.n_bins), dtype=torch.float32)).numpy()
+            return out.astype(np.float64)
+        if isinstance(self.model, list):
+            return np.stack([m.predict(Z) for m in self.model], axis=1)
+        return self.model.predict(Z)
+
+    def predict(self, X) -> np.ndarray:
+        """Decoded target per window: float (regression), int class index, or angle in rad."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.constant is not None:
+            return np.full(len(X), self.constant, dtype=np.int64)
+        out = self._raw(X)
+        if self.kind == "classification":
+            if self.name == "gru":
+                return out.argmax(axis=1).astype(np.int64)
+            return np.asarray(out).astype(np.int64).reshape(-1)
+        out = np.asarray(out, dtype=np.float64)
+        if self.y_mean is not None:
+            out = out.reshape(len(X), -1) * self.y_std + self.y_mean
+        if self.kind == "circular":
+            out = out.reshape(len(X), 2)
+            return np.arctan2(out[:, 1], out[:, 0])
+        return out.reshape(len(X)) if out.ndim == 2 and out.shape[1] == 1 else out
+
+
+def predict(fitted: FittedBaseline, X) -> np.ndarray:
+    """``fitted.predict(X)`` (module-level form of the contract)."""
+    return fitted.predict(X)
+
+
+def _sequence(Z, n_bins):
+    """(n, n_bins * U) in bin order [current, lag 1, ..., lag H] -> (n, n_bins, U) oldest first."""
+    z = Z.reshape(len(Z), n_bins, -1)
+    return np.ascontiguousarray(z[:, ::-1, :])
+
+
+def _tail_split(n: int, frac: float = 0.15):
+    n_val = max(1, int(round(frac * n)))
+    if n - n_val < 2:
+        return np.arange(n), np.arange(n)  # too few windows: no hold-out (train = validation)
+    return np.arange(n - n_val), np.arange(n - n_val, n)
+
+
+def _fit_mlp(Z, y, kind, seed, n_classes, max_epochs=200, patience=20):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    tr, va = _tail_split(len(Z))
+    kw = dict(hidden_layer_sizes=(64,), alpha=1e-3, learning_rate_init=1e-3, random_state=seed,
+              batch_size=min(64, len(tr)))
+    if kind == "classification":
+        m = MLPClassifier(**kw)
+        classes = np.arange(n_classes)
+        # class-balanced: repeat minority classes in each epoch (MLPClassifier has no class_weight)
+        counts = np.bincount(y[tr], minlength=n_classes).astype(float)
+        reps = np.where(counts > 0, np.round(counts.max() / np.maximum(counts, 1)), 0).astype(int)
+        tr_bal = np.concatenate([np.repeat(tr[y[tr] == c], reps[c]) for c in classes if counts[c] > 0])
+    else:
+        m = MLPRegressor(**kw)
+        tr_bal = tr
+    rng = np.random.default_rng(seed)
+    best, best_score, bad, epochs = None, -np.inf, 0, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(max_epochs):
+            order = rng.permutation(tr_bal)
+            if kind == "classification":
+                m.partial_fit(Z[order], y[order], classes=classes)
+                pv = m.predict(Z[va])
+                score = decoding_metrics(y[va], pv, "classification")["balanced_accuracy"]
+            else:
+                m.partial_fit(Z[order], y[order])
+                score = -float(np.mean((m.predict(Z[va]).reshape(y[va].shape) - y[va]) ** 2))
+            epochs = epoch + 1
+            if score > best_score + 1e-6:
+                best, best_score, bad = copy.deepcopy(m), score, 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+    return best, {"epochs": epochs, "best_validation_score": float(best_score)}
+
+
+def _fit_gru(Z, y, kind, seed, n_classes, n_bins, max_epochs=80, patience=8, hidden=32):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    out_dim = n_classes if kind == "classification" else (y.shape[1] if y.ndim == 2 else 1)
+
+    class GRUDecoder(nn.Module):
+        def __init__(self, n_in):
+            super().__init__()
+            self.gru = nn.GRU(n_in, hidden, batch_first=True)
+            self.head = nn.Linear(hidden, out_dim)
+
+        def forward(self, x):  # x: (batch, n_bins, n_units)
+            h, _ = self.gru(x)
+            return self.head(h[:, -1])
+
+    X = torch.as_tensor(_sequence(Z, n_bins), dtype=torch.float32)
+    if kind == "classification":
+        Y = torch.as_tensor(y, dtype=torch.long)
+        counts = np.bincount(y, minlength=n_classes).astype(float)
+        w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+        loss_fn = nn.CrossEntropyLoss(weight=torch.as_tensor(w, dtype=torch.float32))
+    else:
+        Y = torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
+        loss_fn = nn.MSELoss()
+    tr, va = _tail_split(len(X))
+    model = GRUDecoder(X.shape[2])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    best, best_loss, bad, epochs = copy.deepcopy(model.state_dict()), math.inf, 0, 0
+    tr_t = torch.as_tensor(tr)
+    for epoch in range(max_epochs):
+        model.train()
+        perm = tr_t[torch.randperm(len(tr_t), generator=g)]
+        for i in range(0, len(perm), 64):
+            b = perm[i:i + 64]
+            opt.zero_grad()
+            loss = loss_fn(model(X[b]), Y[b])
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            vl = float(loss_fn(model(X[va]), Y[va]))
+        epochs = epoch + 1
+        if vl < best_loss - 1e-6:
+            best, best_loss, bad = copy.deepcopy(model.state_dict()), vl, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    model.load_state_dict(best)
+    return model, {"epochs": epochs, "best_validation_loss": float(best_loss)}
+
+
+def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bins: int = 1,
+                 num_classes: Optional[int] = None) -> FittedBaseline:
+    """Fit one baseline decoder on time-ordered training windows.
+
+    The fit runs on one BLAS / torch thread (these problems are small; more threads only add
+    synchronisation cost on a shared machine); the previous limits are restored afterwards.
+
+    Args:
+        name: one of :data:`BASELINES`.
+        X_train: ``(n, n_units * n_bins)`` counts from :func:`binned_count_features`, rows in time order
+            (the time-blocked folds and the early-stopping block rely on it).
+        y_train: ``(n,)`` target: float (regression), int class index (classification), angle in
+            rad (circular).
+        kind: ``"regression"``, ``"classification"`` or ``"circular"``.
+        seed: seeds the MLP, the GRU and the fold-free randomness (deterministic otherwise).
+        n_bins: ``1 + n_history_bins`` (the GRU's sequence length).
+        num_classes: number of classes (default ``max(y_train) + 1``).
+
+    Returns:
+        :class:`FittedBaseline` (``.predict(X)``; ``.info`` holds chosen alphas / epochs).
+
+    Raises:
+        BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, a feature
+            width not divisible by ``n_bins``, or fewer than 4 training windows.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            return _fit_baseline(name, X_train, y_train, kind, seed, n_bins=n_bins, num_classes=num_classes)
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
+    from sklearn.preprocessing import StandardScaler
+
+    if name not in BASELINES:
+        raise BaselineInputError(f"name: expected one of {list(BASELINES)}, got {name!r}")
+    if kind not in _KINDS:
+        raise BaselineInputError(f"kind: expected one of {list(_KINDS)}, got {kind!r}")
+    X = np.asarray(X_train, dtype=np.float64)
+    y = np.asarray(y_train)
+    if X.ndim != 2 or len(X) != len(y):
+        raise BaselineInputError(f"X_train, y_train: expected (n, n_features) and (n,), got {X.shape} and {y.shape}")
+    if X.shape[1] % n_bins:
+        raise BaselineInputError(f"n_bins: {n_bins} does not divide the feature width {X.shape[1]}")
+    if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y.astype(np.float64))):
+        raise BaselineInputError("X_train, y_train: expected finite values (drop windows with NaN targets first)")
+    if len(X) < 4:
+        raise BaselineInputError(f"X_train: expected at least 4 training windows, got {len(X)}")
+    scaler = StandardScaler().fit(np.log1p(X))
+    Z = scaler.transform(np.log1p(X))
+    folds = blocked_folds(len(Z))
+    fb = FittedBaseline(name=name, kind=kind, scaler=scaler, n_bins=n_bins)
+
+    if kind == "classification":
+        y = y.astype(np.int64)
+        k = int(num_classes if num_classes is not None else y.max() + 1)
+        present = np.unique(y)
+        if len(present) == 1:
+            fb.constant = int(present[0])
+            fb.info["note"] = f"training windows hold one class ({int(present[0])}): constant prediction"
+            return fb
+        # folds must each see >= 2 classes for the CV fits; fall back to 3 folds, then to a fixed C
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeClassifierCV
+
+            ok_folds = [f for f in folds if len(np.unique(y[f[0]])) >= 2]
+            if name == "ridge":
+                fb.model = RidgeClassifierCV(alphas=np.logspace(-2, 5, 15), class_weight="balanced",
+                                             cv=ok_folds if len(ok_folds) >= 2 else None).fit(Z, y)
+                fb.info["alpha"] = float(fb.model.alpha_)
+            elif name in ("lasso", "glm"):
+                l1 = name == "lasso"
+                kw = dict(solver="saga" if l1 else "lbfgs", class_weight="balanced", max_iter=2000,
+                          random_state=seed)
+                if l1:
+                    kw["l1_ratios"] = (1.0,)
+                if len(ok_folds) >= 2:
+                    m = LogisticRegressionCV(Cs=np.logspace(-3, 2, 8), cv=ok_folds, scoring="balanced_accuracy",
+                                             **kw).fit(Z, y)
+                    fb.info["C"] = float(np.ravel(m.C_)[0])
+                else:
+                    kw.pop("l1_ratios", None)
+                    m = LogisticRegression(C=1.0, l1_ratio=1.0 if l1 else 0.0, **kw).fit(Z, y)
+                    fb.info["C"] = 1.0
+                fb.model = m
+            elif name == "mlp":
+                fb.model, fb.info = _fit_mlp(Z, y, kind, seed, k)
+            else:
+                fb.model, fb.info = _fit_gru(Z, y, kind, seed, k, n_bins)
+        return fb
+
+    # regression / circular
+    Y = _angle_to_xy(y) if kind == "circular" else y.astype(np.float64).reshape(len(y), 1)
+    from sklearn.linear_model import LassoCV, PoissonRegressor, RidgeCV, TweedieRegressor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "ridge":
+            fb.model = RidgeCV(alphas=np.logspace(-2, 5, 15), cv=folds).fit(Z, Y)
+            fb.info["alpha"] = float(np.ravel(fb.model.alpha_)[0])
+        elif name == "lasso":
+            fb.model = [LassoCV(alphas=30, cv=folds, max_iter=5000, random_state=seed).fit(Z, Y[:, j])
+                        for j in range(Y.shape[1])]
+            fb.info["alpha"] = [float(m.alpha_) for m in fb.model]
+        elif name == "glm":
+            poisson = kind == "regression" and bool(np.all(Y >= 0))
+            fb.info["family"] = "poisson (log link)" if poisson else "gaussian (identity link)"
+            models, alphas = [], []
+            for j in range(Y.shape[1]):
+                best, best_err = None, np.inf
+                for a in np.logspace(-4, 1, 6):
+                    err = 0.0
+                    for tr, va in folds:
+                        m = (PoissonRegressor(alpha=a, max_iter=300, solver="newton-cholesky") if poisson
+                             else TweedieRegressor(power=0, alpha=a, max_iter=300, solver="newton-cholesky")).fit(Z[tr], Y[tr, j])
+                        err += float(np.sum((m.predict(Z[va]) - Y[va, j]) ** 2))
+                    if err < best_err:
+                        best, best_err = a, err
+                alphas.append(float(best))
+                models.append((PoissonRegressor(alpha=best, max_iter=300, solver="newton-cholesky") if poisson
+                               else TweedieRegressor(power=0, alpha=best, max_iter=300, solver="newton-cholesky")).fit(Z, Y[:, j]))
+            fb.model, fb.info["alpha"] = models, alphas
+        else:
+            fb.y_mean, fb.y_std = Y.mean(axis=0), np.where(Y.std(axis=0) > 0, Y.std(axis=0), 1.0)
+            Ys = (Y - fb.y_mean) / fb.y_std
+            if name == "mlp":
+                fb.model, fb.info = _fit_mlp(Z, Ys if Ys.shape[1] > 1 else Ys[:, 0], kind, seed, None)
+            else:
+                fb.model, fb.info = _fit_gru(Z, Ys, kind, seed, None, n_bins)
+    return fb
+
+
+# ---------------------------------------------------------------------------------------- protocol
+def _fraction_of_train(ds_train, fraction: float):
+    """The decoding module's fraction_of_train when present (the contract), else the same rule:
+    the first contiguous block in time order holding round(fraction * n) (>= 1) windows."""
+    try:
+        from .decoding import fraction_of_train
+
+        return fraction_of_train(ds_train, fraction)
+    except ImportError:
+        if not 0 < fraction <= 1:
+            raise BaselineInputError(f"train_fraction: expected a number in (0, 1], got {fraction}")
+        n = len(ds_train)
+        k = max(1, int(round(fraction * n)))
+        order = np.argsort(np.asarray(ds_train["window_start"]), kind="stable")
+        return ds_train.select(np.sort(order[:k]).tolist())
+
+
+def _mean_sd(rows: Sequence[Dict[str, float]]) -> tuple:
+    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    sd = {k: float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in keys}
+    return mean, sd
+
+
+def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fraction: float = 1.0,
+                       baselines: Sequence[str] = BASELINES, test_split: str = "test") -> Dict[str, Any]:
+    """Fit every baseline on the (few-shot) training windows and score it on the test windows.
+
+    Args:
+        dsd: ``DatasetDict`` from :func:`hf_neuroformer.decoding.build_decoding_datasets` (splits
+            ``train`` and ``test``, column ``target_<name>``).
+        tokenizer, config: those that built ``dsd`` (bins = current window, history = past window).
+        target: a :class:`~hf_neuroformer.decoding.DecodingTarget` (``name``, ``kind``,
+            ``num_classes``) or any object with those attributes.
+        seeds: one fit per seed (ridge, lasso and glm are deterministic: their sd is 0).
+        train_fraction: fraction of the training windows, the first contiguous block in time
+            (the decoding module's ``fraction_of_train``).
+        baselines: which of :data:`BASELINES` to run.
+        test_split: split scored (default ``"test"``).
+
+    Returns:
+        dict: ``target``, ``kind``, ``train_fraction``, ``n_train``, ``n_test``, ``n_features``,
+        ``n_history_bins``, and ``results[name] = {"per_seed": [metrics...], "mean": {...},
+        "sd": {...}, "info": [...], "notes": [...]}`` with the keys of
+        :func:`~hf_neuroformer.metrics.decoding_metrics`.
+
+    Raises:
+        BaselineInputError: the target column is missing, or an unknown baseline name.
+    """
+    col = f"target_{target.name}"
+    for split in ("train", test_split):
+        if split not in dsd or col not in dsd[split].column_names:
+            raise BaselineInputError(f"dsd[{split!r}]: expected column {col!r} (build it with "
+                                     "hf_neuroformer.decoding.build_decoding_datasets)")
+    for b in baselines:
+        if b not in BASELINES:
+            raise BaselineInputError(f"baselines: expected names from {list(BASELINES)}, got {b!r}")
+    kind = target.kind
+    train = _fraction_of_train(dsd["train"], train_fraction)
+    test = dsd[test_split]
+    Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
+    ytr, yte = np.asarray(train[col]), np.asarray(test[col])
+    n_bins = 1 + n_history_bins(config)
+    k = getattr(target, "num_classes", None)
+    if kind == "classification" and k is None:
+        k = int(max(ytr.max(), yte.max())) + 1
+    out: Dict[str, Any] = {
+        "target": target.name, "kind": kind, "train_fraction": float(train_fraction),
+        "n_train": int(len(train)), "n_test": int(len(test)), "n_features": int(Xtr.shape[1]),
+        "n_history_bins": n_bins - 1, "results": {},
+    }
+    for name in baselines:
+        per_seed, info, notes = [], [], []
+        for seed in seeds:
+            fb = fit_baseline(name, Xtr, ytr, kind, seed, n_bins=n_bins, num_classes=k)
+            per_seed.append(decoding_metrics(yte, fb.predict(Xte), kind))
+            info.append(fb.info)
+            if "note" in fb.info:
+                notes.append(fb.info["note"])
+        mean, sd = _mean_sd(per_seed)
+        out["results"][name] = {"per_seed": per_seed, "mean": mean, "sd": sd, "info": info,
+                                "notes": sorted(set(notes))}
+    return out
+
+
+__all__ = [
+    "BASELINES",
+    "BaselineInputError",
+    "FittedBaseline",
+    "binned_count_features",
+    "blocked_folds",
+    "evaluate_baselines",
+    "fit_baseline",
+    "n_history_bins",
+    "predict",
+]

@@ -1,0 +1,118 @@
+"""Classical decoding baselines on the model's own windows (real data: A2929 head direction)."""
+
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hf_neuroformer import NeuroformerConfig, NeuroformerTokenizer
+from hf_neuroformer.baselines import (
+    BASELINES,
+    BaselineInputError,
+    binned_count_features,
+    blocked_folds,
+    evaluate_baselines,
+    fit_baseline,
+    n_history_bins,
+)
+from hf_neuroformer.io import load_recording
+from hf_neuroformer.windows import build_window_datasets
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+@pytest.fixture(scope="module")
+def hd(shared_data):
+    """Head direction (rz, rad) over 100 ms windows of 4 minutes of the wake epoch."""
+    import datasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = load_recording(shared_data(A2929), epoch="wake").restrict(680.0, 920.0)
+    cfg = NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, split_block_length=20.0,
+                            max_window_length=64, max_past_length=128)
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    dsd, _ = build_window_datasets(rec, tok, cfg)
+    rz = rec.behaviour["rz"]
+    out = {}
+    for split, ds in dsd.items():  # circular mean of the samples inside each current window
+        s = np.asarray(ds["window_start"])
+        lo, hi = np.searchsorted(rz.timestamps, s), np.searchsorted(rz.timestamps, s + cfg.current_window)
+        c = np.array([np.cos(rz.values[a:b]).mean() if b > a else np.nan for a, b in zip(lo, hi)])
+        sn = np.array([np.sin(rz.values[a:b]).mean() if b > a else np.nan for a, b in zip(lo, hi)])
+        ang = np.arctan2(sn, c)
+        keep = np.flatnonzero(np.isfinite(ang))
+        ds = ds.select(keep)
+        ds = ds.add_column("target_rz", ang[keep].tolist())
+        q = np.floor((np.mod(ang[keep], 2 * np.pi)) / (np.pi / 2)).astype(np.int64)  # quadrant 0..3
+        out[split] = ds.add_column("target_quadrant", q.tolist())
+    return rec, tok, cfg, datasets.DatasetDict(out)
+
+
+def test_features_are_the_windows_counts(hd):
+    rec, tok, cfg, dsd = hd
+    ds = dsd["test"]
+    X = binned_count_features(ds, tok, cfg)
+    h = n_history_bins(cfg)
+    assert h == 3 and X.shape == (len(ds), rec.n_units * (1 + h))
+    X = X.reshape(len(ds), 1 + h, rec.n_units)
+    # the same counts straight from the recording, for a few windows
+    for i in (0, 7, len(ds) // 2, len(ds) - 1):
+        s = ds[i]["window_start"]
+        for k in range(1 + h):
+            a, b = (s, s + cfg.current_window) if k == 0 else (s - k * cfg.current_window, s - (k - 1) * cfg.current_window)
+            m = (rec.spike_times >= a - 1e-9) & (rec.spike_times < b - 1e-9)
+            expect = np.bincount(rec.unit_ids[m], minlength=rec.n_units)
+            np.testing.assert_array_equal(X[i, k], expect, err_msg=f"window {i} bin {k}")
+    assert X[:, 0].sum() == sum(ds["n_spikes"])
+
+
+def test_all_baselines_decode_head_direction(hd):
+    rec, tok, cfg, dsd = hd
+    target = SimpleNamespace(name="rz", kind="circular", num_classes=None)
+    res = evaluate_baselines(dsd, tok, cfg, target, seeds=(0,))
+    assert set(res["results"]) == set(BASELINES)
+    assert res["n_test"] == len(dsd["test"]) and res["n_history_bins"] == 3
+    for name, r in res["results"].items():
+        err = r["mean"]["mean_angular_error_deg"]
+        assert 0 < err < 30, (name, err)  # chance is 90 deg; 7 head-direction cells: 11-12 deg measured
+        assert r["sd"]["mean_angular_error_deg"] == 0.0  # one seed
+    # a contiguous 5 % block of training windows decodes worse than all of them, and is counted
+    few = evaluate_baselines(dsd, tok, cfg, target, seeds=(0,), train_fraction=0.05, baselines=("ridge",))
+    assert few["n_train"] == round(0.05 * len(dsd["train"]))
+    assert few["results"]["ridge"]["mean"]["mean_angular_error_deg"] > res["results"]["ridge"]["mean"]["mean_angular_error_deg"]
+
+
+def test_classification_and_seeds(hd):
+    rec, tok, cfg, dsd = hd
+    target = SimpleNamespace(name="quadrant", kind="classification", num_classes=4)
+    res = evaluate_baselines(dsd, tok, cfg, target, seeds=(0, 1), baselines=("glm", "gru"))
+    for name, r in res["results"].items():
+        assert r["mean"]["balanced_accuracy"] > 0.4, name  # chance 0.25; 0.5-0.7 measured
+        assert len(r["per_seed"]) == 2
+    assert res["results"]["glm"]["sd"]["balanced_accuracy"] == 0.0  # deterministic
+    # one class in the training block: a constant prediction, noted
+    X = np.random.default_rng(0).poisson(1.0, size=(20, 6)).astype(float)
+    fb = fit_baseline("mlp", X, np.full(20, 2), "classification", 0, num_classes=4)
+    assert (fb.predict(X) == 2).all() and "one class" in fb.info["note"]
+
+
+def test_bad_input():
+    X = np.ones((10, 4))
+    with pytest.raises(BaselineInputError, match="name"):
+        fit_baseline("svm", X, np.zeros(10), "regression")
+    with pytest.raises(BaselineInputError, match="kind"):
+        fit_baseline("ridge", X, np.zeros(10), "ordinal")
+    with pytest.raises(BaselineInputError, match="finite"):
+        fit_baseline("ridge", X, np.r_[np.zeros(9), np.nan], "regression")
+    with pytest.raises(BaselineInputError, match="at least 4"):
+        fit_baseline("ridge", X[:3], np.zeros(3), "regression")
+    with pytest.raises(BaselineInputError, match="n_bins"):
+        fit_baseline("gru", X, np.zeros(10), "regression", n_bins=3)
+    folds = blocked_folds(10, 5)
+    assert len(folds) == 5 and all(np.all(np.diff(va) == 1) for _, va in folds)
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(10))
