@@ -1,0 +1,487 @@
+"""Behaviour decoding, few-shot: Neuroformer (pretrained + fine-tuned, and from scratch) against
+classical decoders on the same windows, bins, splits and targets (issue 4).
+
+    python scripts/benchmark_decoding.py              # full run (~30 min on 2 shared CPU cores)
+    python scripts/benchmark_decoding.py --quick      # a few minutes: smoke test of the whole pipeline
+    python scripts/benchmark_decoding.py --jobs 2     # two worker processes (one thread each)
+
+Protocol
+--------
+Three real recordings, one target each:
+
+* ``nelpy``: rat CA1 on a linear track (``../shared/data/nelpy_hippocampus/linear-track``, 31
+  units), epoch ``run`` (the ~16 min before the tracker freezes). Target: LED position ``x``
+  (px, regression). Windows of 250 ms with a 1 s past (the recording is sparse: ~16 spikes/s
+  in all, ~4 per window), dt bins of 10 ms. Only windows whose mean speed (0.25 s Gaussian-smoothed
+  LED position, differentiated) is above 15 px/s are decoded, as place-cell decoding does;
+  the JSON and the table say how many windows that leaves per split.
+* ``a2929``: pynapple A2929 (15 units, 7 head-direction cells), epoch ``wake``. Target: head
+  direction ``ry`` (the yaw, rad; ``rx`` and ``rz`` are pitch and roll and barely move: a
+  constant guess of ``rz`` scores ~6 deg), circular: decoded as (cos, sin), error = wrapped
+  absolute angle.
+  Windows of 100 ms, past 300 ms. Windows before the head tracking starts (670.6 s) have no
+  angle and are dropped (counted).
+* ``steinmetz``: Steinmetz et al. 2019 subset, 64 units drawn at random (seed 0) among those
+  firing >= 2 Hz (as ``scripts/fidelity_report.py``: the full 806 units give ~180 spikes per
+  100 ms window). Target: wheel choice ``trial:motorLabel`` (-1/0/1, 3 classes, balanced
+  accuracy), one label per trial for every window of the trial; whole trials are the unit of
+  splitting. Windows of 100 ms, past 300 ms clipped at the trial start.
+
+For each recording: splits are planned once (contiguous 30 s blocks, or whole trials; 70/15/15;
+seed 0) and used by everything. A Neuroformer is pretrained generatively on the train split
+(``hf_neuroformer.training.train``, no labels; one pretraining, seed 0). Then for each fraction
+of the training windows (1, 5, 10, 20, 100 %: the first contiguous block in time,
+``fraction_of_train``) and each of 3 seeds: ``finetune`` from the checkpoint ("pretrained") and
+from random weights with the same architecture ("scratch"), same steps, checkpoint selected on
+the validation split; and every baseline of ``hf_neuroformer.baselines`` (ridge, lasso, GLM,
+MLP, GRU on the binned counts of the same rows; hyperparameters by time-blocked CV on the
+training block only). All are scored once on the same test windows. Ridge, lasso and the GLM
+are deterministic (sd 0 over seeds).
+
+Writes ``benchmarks/decoding.json`` (everything: configs, window counts, per-seed metrics,
+timings), ``benchmarks/decoding_fewshot.png`` and the "Behaviour decoding" section of
+``BENCHMARKS.md`` (with ``--quick``, only the JSON and PNG, into ``--output-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks_md import replace_section  # noqa: E402
+
+START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
+DATA = Path(os.environ.get("NEUROFORMER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
+RUN_SPEED = 15.0  # px/s, window-mean speed of the nelpy run windows kept
+STEINMETZ_UNITS, STEINMETZ_MIN_RATE = 64, 2.0
+
+#: the model size used for every dataset (small: the whole benchmark runs on 2 CPU cores)
+MODEL = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_hidden_layers=2)
+
+DATASETS = {
+    "nelpy": dict(
+        title="nelpy linear track, position x (px) while running",
+        target="x", kind="regression",
+        config=dict(current_window=0.25, past_window=1.0, dt_resolution=0.01, max_window_length=64,
+                    max_past_length=128, split_block_length=30.0),
+    ),
+    "a2929": dict(
+        title="A2929 head direction (wake), circular",
+        target="ry", kind="circular",
+        config=dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=64,
+                    max_past_length=128, split_block_length=30.0),
+    ),
+    "steinmetz": dict(
+        title="Steinmetz wheel choice (3 classes), whole trials",
+        target="trial:motorLabel", kind="classification",
+        config=dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=128,
+                    max_past_length=256, split_by="trials"),
+    ),
+}
+PRIMARY = {"regression": ("r2", "R²", True), "circular": ("mean_angular_error_deg", "mean angular error (deg)", False),
+           "classification": ("balanced_accuracy", "balanced accuracy", True)}
+SECONDARY = {"regression": "pearson_r", "circular": "median_angular_error_deg", "classification": "accuracy"}
+METHODS = ("neuroformer_pretrained", "neuroformer_scratch", "ridge", "lasso", "glm", "mlp", "gru")
+LABELS = {"neuroformer_pretrained": "Neuroformer pretrained + fine-tuned", "neuroformer_scratch": "Neuroformer from scratch",
+          "ridge": "Ridge", "lasso": "Lasso", "glm": "GLM", "mlp": "MLP", "gru": "GRU"}
+
+
+# --------------------------------------------------------------------------------------- data
+class RunningMask:
+    """``window_mask(recording, starts)``: windows whose mean smoothed speed exceeds ``threshold`` px/s."""
+
+    def __init__(self, threshold: float, current_window: float):
+        self.threshold, self.current_window = float(threshold), float(current_window)
+
+    def __call__(self, recording, starts):
+        from hf_neuroformer.decoding import DecodingTarget, target_values
+
+        v = target_values(recording, DecodingTarget("speed", "regression"), starts, self.current_window)
+        return np.nan_to_num(v, nan=0.0) > self.threshold
+
+
+_CACHE: dict = {}
+
+
+def load_dataset(name: str, quick: bool = False):
+    """``(recording, NeuroformerConfig, window_mask, notes)`` of one benchmark dataset (cached per process)."""
+    key = (name, quick)
+    if key in _CACHE:
+        return _CACHE[key]
+    import hf_neuroformer as nf
+    from hf_neuroformer.io import load_recording
+
+    spec = DATASETS[name]
+    cfg = nf.NeuroformerConfig(**spec["config"], **MODEL)
+    mask, notes = None, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the readers' notes on skipped fields and the one duplicate video frame
+        if name == "nelpy":
+            rec = load_recording(DATA / "nelpy_hippocampus" / "linear-track", epoch="run")
+            mask = RunningMask(RUN_SPEED, cfg.current_window)
+            notes["running"] = f"window-mean speed > {RUN_SPEED} px/s (0.25 s Gaussian-smoothed LED position)"
+            if quick:
+                rec = rec.restrict(rec.time_domain[0], rec.time_domain[0] + 400.0)
+        elif name == "a2929":
+            rec = load_recording(DATA / "pynapple_A2929_headdirection" / "A2929-200711.nwb", epoch="wake")
+            if quick:
+                rec = rec.restrict(600.0, 900.0)
+        else:
+            full = load_recording(DATA / "steinmetz2019_spcount" / "NS_sp_count.mat", bin_size=0.01, seed=0)
+            cand = np.flatnonzero(full.firing_rates() >= STEINMETZ_MIN_RATE)
+            units = np.sort(np.random.default_rng(0).choice(cand, STEINMETZ_UNITS, replace=False))
+            rec = full.select_units(units)
+            notes["units"] = (f"{STEINMETZ_UNITS} of {full.n_units} units, drawn with seed 0 among the {len(cand)} "
+                              f"firing >= {STEINMETZ_MIN_RATE} Hz")
+    notes.update(n_units=rec.n_units, n_spikes=rec.n_spikes, time_domain=list(rec.time_domain))
+    _CACHE[key] = (rec, cfg, mask, notes)
+    return _CACHE[key]
+
+
+def make_target(name):
+    from hf_neuroformer.decoding import DecodingTarget
+
+    return DecodingTarget(DATASETS[name]["target"], DATASETS[name]["kind"])
+
+
+# --------------------------------------------------------------------------------------- tasks
+def _threads():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def pretrain_task(args):
+    """Generative pretraining on the train split (no labels)."""
+    name, out, steps, quick = args
+    _threads()
+    from hf_neuroformer.training import TrainingConfig, train
+
+    rec, cfg, _, _ = load_dataset(name, quick)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = train(rec, out, cfg, TrainingConfig(max_steps=steps, max_epochs=10_000, batch_size=32, seed=0,
+                                                eval_every=max(steps // 5, 1)), overwrite=True, progress=False)
+    keep = ("validation/id_nll", "validation/dt_nll", "test/id_nll", "test/dt_nll", "test/unigram_id_nll")
+    return name, {"seconds": time.perf_counter() - t0, "steps": steps, **{k: m.get(k) for k in keep}}
+
+
+def finetune_task(args):
+    name, pre_dir, out, fraction, seed, init, steps, quick = args
+    _threads()
+    from hf_neuroformer.finetuning import finetune
+    from hf_neuroformer.windows import SplitPlan
+
+    rec, cfg, mask, _ = load_dataset(name, quick)
+    plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
+    target = make_target(name)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = finetune(pre_dir, rec, [target], output_dir=out, fraction=fraction, seed=seed, max_steps=steps,
+                     from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True)
+    prefix = f"test/{target.name}/"
+    metrics = {k[len(prefix):]: float(v) for k, v in m.items() if k.startswith(prefix)}
+    return (name, fraction, seed, init), {"test": metrics, "best_step": m.get("best_step"),
+                                          "n_train_windows": m.get("n_train_windows"),
+                                          "seconds": time.perf_counter() - t0}
+
+
+def baselines_task(args):
+    name, pre_dir, fraction, seeds, quick = args
+    _threads()
+    from hf_neuroformer import NeuroformerTokenizer
+    from hf_neuroformer.baselines import evaluate_baselines
+    from hf_neuroformer.decoding import build_decoding_datasets
+    from hf_neuroformer.windows import SplitPlan
+
+    rec, cfg, mask, _ = load_dataset(name, quick)
+    key = ("dsd", name, quick)
+    if key not in _CACHE:
+        tok = NeuroformerTokenizer.from_pretrained(pre_dir)
+        plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
+        target = make_target(name)
+        dsd, report = build_decoding_datasets(rec, tok, cfg, plan, [target], window_mask=mask)
+        _CACHE[key] = (tok, target, dsd, report)
+    tok, target, dsd, report = _CACHE[key]
+    t0 = time.perf_counter()
+    res = evaluate_baselines(dsd, tok, cfg, target, seeds=seeds, train_fraction=fraction)
+    res["seconds"] = time.perf_counter() - t0
+    res["decoding_report"] = {k: v for k, v in report.items() if k != "split_plan"}
+    return (name, fraction), res
+
+
+def run_pool(fn, tasks, jobs, desc):
+    """Run ``fn`` over ``tasks`` (in ``jobs`` spawned processes when > 1) with a tqdm bar."""
+    from tqdm.auto import tqdm
+
+    out = []
+    if jobs <= 1:
+        for t in tqdm(tasks, desc=desc):
+            out.append(fn(t))
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
+        futs = [ex.submit(fn, t) for t in tasks]
+        for f in tqdm(as_completed(futs), total=len(futs), desc=desc):
+            out.append(f.result())
+    return out
+
+
+# --------------------------------------------------------------------------------------- report
+def _ms(values):
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if not v.size:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size)
+
+
+def summarise(results, fractions):
+    """``summary[dataset][method][fraction] = {metric: (mean, sd, n)}`` over seeds."""
+    out = {}
+    for name, r in results["datasets"].items():
+        kind = DATASETS[name]["kind"]
+        mets = (PRIMARY[kind][0], SECONDARY[kind])
+        s = {}
+        for method in METHODS:
+            s[method] = {}
+            for f in fractions:
+                fk = str(f)
+                if method.startswith("neuroformer"):
+                    runs = r["neuroformer"].get(method.split("_")[1], {}).get(fk, [])
+                    rows = [x["test"] for x in runs]
+                else:
+                    rows = r["baselines"].get(fk, {}).get("results", {}).get(method, {}).get("per_seed", [])
+                s[method][fk] = {m: _ms([row.get(m) for row in rows]) for m in mets}
+        out[name] = s
+    return out
+
+
+def _fmt(m, sd, metric):
+    if not np.isfinite(m):
+        return "n/a"
+    d = 1 if "deg" in metric else 3
+    return f"{m:.{d}f} ± {sd:.{d}f}"
+
+
+def findings(results, summary, fractions):
+    """Acceptance checks, computed: NF vs the best baseline at 100 %, pretrained vs scratch at 1/5/10 %."""
+    lines = []
+    for name, s in summary.items():
+        kind = DATASETS[name]["kind"]
+        metric, label, higher = PRIMARY[kind]
+        better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)
+        full = str(1.0)
+        if full in s["neuroformer_pretrained"]:
+            nf = s["neuroformer_pretrained"][full][metric][0]
+            base = {b: s[b][full][metric][0] for b in ("ridge", "lasso", "glm", "mlp", "gru")}
+            base = {b: v for b, v in base.items() if np.isfinite(v)}
+            if base and np.isfinite(nf):
+                best = max(base, key=base.get) if higher else min(base, key=base.get)
+                verdict = "at or above" if not better(base[best], nf) else "below"
+                lines.append(f"- {name}, 100 % of train: Neuroformer pretrained {nf:.3f} vs best baseline "
+                             f"({best}) {base[best]:.3f} {label}: **{verdict}** the best baseline.")
+        few = []
+        for f in (0.01, 0.05, 0.1):
+            fk = str(f)
+            if fk not in s["neuroformer_pretrained"]:
+                continue
+            p, sc = s["neuroformer_pretrained"][fk][metric][0], s["neuroformer_scratch"][fk][metric][0]
+            if np.isfinite(p) and np.isfinite(sc):
+                few.append(f"{f:.0%}: {'yes' if better(p, sc) else 'no'} ({p:.3f} vs {sc:.3f})")
+        if few:
+            lines.append(f"- {name}, pretrained above scratch ({label}): " + "; ".join(few) + ".")
+    return lines
+
+
+def write_section(results, summary, fractions, png_rel):
+    meta = results["meta"]
+    parts = [START, "## Behaviour decoding: few-shot fine-tuning against classical decoders\n",
+             f"Written by `scripts/benchmark_decoding.py` at commit `{meta['commit']}` in {meta['total_minutes']:.1f} min "
+             f"on {meta['cpu']} ({meta['jobs']} worker process(es), 1 thread each). Mean ± sd over seeds "
+             f"{meta['seeds']} on the same test windows; columns are the share of the training windows used (the first "
+             f"contiguous block in time). Neuroformer: {meta['model']}, pretrained for "
+             f"{meta['pretrain_steps']} steps (generative, train split, no labels, seed 0), fine-tuned "
+             f"{meta['finetune_steps']} steps (batch 32, AdamW 5e-4, checkpoint chosen on validation); "
+             "\"scratch\" = the same architecture and steps from random weights. Baselines read the binned "
+             "counts of the same rows (bin = current window, history = past window); their hyperparameters come "
+             "from time-blocked cross-validation on the training block only. Ridge, lasso and GLM are deterministic "
+             "(sd 0).\n"]
+    for name, s in summary.items():
+        spec, r = DATASETS[name], results["datasets"][name]
+        kind = spec["kind"]
+        metric, label, higher = PRIMARY[kind]
+        rep = r["decoding_report"]
+        counts = ", ".join(f"{sp} {rep[sp]['n_windows']}" for sp in ("train", "validation", "test"))
+        dropped = ", ".join(f"{sp} {rep[sp]['n_dropped_mask']} by the mask / {rep[sp]['n_dropped']} undefined"
+                            for sp in ("train", "validation", "test"))
+        cfg = spec["config"]
+        parts.append(f"### {spec['title']}\n")
+        parts.append(f"{label} ({'higher' if higher else 'lower'} is better). Windows {cfg['current_window'] * 1000:.0f} ms, "
+                     f"past {cfg['past_window'] * 1000:.0f} ms; {r['notes'].get('n_units')} units. Windows decoded: "
+                     f"{counts} (removed: {dropped}).")
+        for k in ("running", "units"):
+            if k in r["notes"]:
+                parts[-1] += f" {k.capitalize()}: {r['notes'][k]}."
+        parts[-1] += "\n"
+        ntrain = [str(r["baselines"].get(str(f), {}).get("n_train", "?")) for f in fractions]
+        parts.append("| method | " + " | ".join(f"{f:.0%}" for f in fractions) + " |")
+        parts.append("|---|" + "---|" * len(fractions))
+        parts.append("| training windows | " + " | ".join(ntrain) + " |")
+        for method in METHODS:
+            cells = [_fmt(*s[method][str(f)][metric][:2], metric) for f in fractions]
+            parts.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
+        sec = SECONDARY[kind]
+        cells = [_fmt(*s[m][str(fractions[-1])][sec][:2], sec) for m in METHODS]
+        parts.append(f"\n{sec} at {fractions[-1]:.0%}: " + "; ".join(f"{LABELS[m]} {c}" for m, c in zip(METHODS, cells)) + ".\n")
+    parts.append("### What the numbers say (computed by the script)\n")
+    parts.extend(findings(results, summary, fractions))
+    parts.append(f"\n![few-shot decoding]({png_rel})\n")
+    parts.append(END)
+    return "\n".join(parts)
+
+
+def plot(results, summary, fractions, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    styles = {"neuroformer_pretrained": dict(color="C3", lw=2.5, marker="o"),
+              "neuroformer_scratch": dict(color="C3", lw=1.5, ls="--", marker="o", mfc="white")}
+    for ax, name in zip(axes[0], names):
+        kind = DATASETS[name]["kind"]
+        metric, label, _ = PRIMARY[kind]
+        x = np.asarray(fractions) * 100
+        for i, method in enumerate(METHODS):
+            m = np.array([summary[name][method][str(f)][metric][0] for f in fractions])
+            sd = np.array([summary[name][method][str(f)][metric][1] for f in fractions])
+            if not np.isfinite(m).any():
+                continue
+            st = styles.get(method, dict(color=f"C{i - 2 if i - 2 < 3 else i - 1}", lw=1, marker="."))
+            ax.errorbar(x, m, yerr=sd, label=LABELS[method], capsize=2, **st)
+        ax.set_xscale("log")
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{v:g}" for v in x])
+        ax.set_xlabel("training windows used (%)")
+        ax.set_ylabel(label)
+        ax.set_title(DATASETS[name]["title"], fontsize=9)
+        if kind == "regression":
+            ax.set_ylim(bottom=max(ax.get_ylim()[0], -1.0))
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------- main
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="shortened recordings, 2 fractions, 1 seed, few steps; "
+                   "writes only into --output-dir")
+    p.add_argument("--datasets", default="nelpy,a2929,steinmetz")
+    p.add_argument("--fractions", default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--pretrain-steps", type=int, default=1500)
+    p.add_argument("--finetune-steps", type=int, default=150)
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (each one torch / BLAS thread)")
+    p.add_argument("--no-model", action="store_true", help="baselines only (no pretraining or fine-tuning)")
+    p.add_argument("--reuse-pretrained", action="store_true", help="reuse checkpoints already in --output-dir")
+    p.add_argument("--output-dir", default=str(ROOT / "runs" / "benchmark_decoding"))
+    args = p.parse_args(argv)
+
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    for n in names:
+        if n not in DATASETS:
+            raise SystemExit(f"--datasets: unknown {n!r}; expected some of {list(DATASETS)}")
+    fractions = tuple(float(f) for f in args.fractions.split(",")) if args.fractions else FRACTIONS
+    seeds = tuple(range(args.seeds))
+    if args.quick:
+        fractions = tuple(float(f) for f in args.fractions.split(",")) if args.fractions else (0.05, 1.0)
+        seeds = tuple(range(min(args.seeds, 1)))
+        args.pretrain_steps, args.finetune_steps = min(args.pretrain_steps, 40), min(args.finetune_steps, 10)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    _threads()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+
+    results = {"meta": dict(commit=commit, quick=args.quick, seeds=list(seeds), fractions=list(fractions),
+                            pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, jobs=args.jobs,
+                            model=", ".join(f"{k}={v}" for k, v in MODEL.items()),
+                            cpu=f"{os.cpu_count()} CPU cores"),
+               "datasets": {}}
+    for n in names:
+        rec, cfg, mask, notes = load_dataset(n, args.quick)
+        print(f"[decoding] {n}: {notes['n_units']} units, {notes['n_spikes']} spikes, "
+              f"{notes['time_domain'][1] - notes['time_domain'][0]:.0f} s", flush=True)
+        results["datasets"][n] = {"notes": notes, "config": DATASETS[n]["config"], "target": DATASETS[n]["target"],
+                                  "kind": DATASETS[n]["kind"], "neuroformer": {}, "baselines": {}}
+
+    # 1. generative pretraining (it also fixes the split plan that every method then uses)
+    pre = {n: out / n / "pretrained" for n in names}
+    todo = [(n, str(pre[n]), args.pretrain_steps, args.quick) for n in names
+            if not (args.reuse_pretrained and (pre[n] / "model.safetensors").is_file())]
+    for n, info in run_pool(pretrain_task, todo, args.jobs, "pretraining"):
+        results["datasets"][n]["pretraining"] = info
+        print(f"[decoding] {n}: pretrained in {info['seconds']:.0f} s, test id nll {info['test/id_nll']}", flush=True)
+
+    # 2. baselines, every fraction (all seeds inside one task)
+    for (n, f), res in run_pool(baselines_task, [(n, str(pre[n]), f, seeds, args.quick) for n in names
+                                                 for f in fractions], args.jobs, "baselines"):
+        results["datasets"][n]["decoding_report"] = res.pop("decoding_report")
+        results["datasets"][n]["baselines"][str(f)] = res
+
+    # 3. fine-tuning: pretrained and scratch, every fraction and seed
+    if not args.no_model:
+        tasks = [(n, str(pre[n]), str(out / n / f"ft_{init}_{f}_{s}"), f, s, init, args.finetune_steps, args.quick)
+                 for n in names for f in fractions for s in seeds for init in ("pretrained", "scratch")]
+        for (n, f, s, init), r in run_pool(finetune_task, tasks, args.jobs, "fine-tuning"):
+            results["datasets"][n]["neuroformer"].setdefault(init, {}).setdefault(str(f), []).append({"seed": s, **r})
+        for n in names:  # seed order
+            for init in results["datasets"][n]["neuroformer"].values():
+                for runs in init.values():
+                    runs.sort(key=lambda r: r["seed"])
+
+    results["meta"]["total_minutes"] = (time.perf_counter() - t_all) / 60
+    summary = summarise(results, fractions)
+    results["summary"] = {n: {m: {f: {k: list(v) for k, v in d.items()} for f, d in fs.items()}
+                              for m, fs in s.items()} for n, s in summary.items()}
+    results["findings"] = findings(results, summary, fractions)
+    bench = out if args.quick else ROOT / "benchmarks"
+    bench.mkdir(exist_ok=True)
+    jpath, ppath = bench / "decoding.json", bench / "decoding_fewshot.png"
+    jpath.write_text(json.dumps(results, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    plot(results, summary, fractions, ppath)
+    section = write_section(results, summary, fractions, "benchmarks/decoding_fewshot.png")
+    if args.quick:
+        (out / "section.md").write_text(section)
+    else:
+        replace_section(ROOT / "BENCHMARKS.md", START, END, section)
+    print(section)
+    print(f"[decoding] wrote {jpath}, {ppath}" + ("" if args.quick else ", BENCHMARKS.md")
+          + f" in {results['meta']['total_minutes']:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
