@@ -1,9 +1,9 @@
 """Behaviour decoding, few-shot: Neuroformer (pretrained + fine-tuned, and from scratch) against
 classical decoders on the same windows, bins, splits and targets (issue 4).
 
-    python scripts/benchmark_decoding.py              # full run (~30 min on 2 shared CPU cores)
-    python scripts/benchmark_decoding.py --quick      # a few minutes: smoke test of the whole pipeline
-    python scripts/benchmark_decoding.py --jobs 2     # two worker processes (one thread each)
+    python scripts/benchmark_decoding.py              # full run (~30 min on 2 CPU cores, 2 worker processes)
+    python scripts/benchmark_decoding.py --quick      # ~2 min: smoke test of the whole pipeline
+    python scripts/benchmark_decoding.py --jobs 1     # one worker process (one thread)
 
 Protocol
 --------
@@ -376,6 +376,9 @@ def plot(results, summary, fractions, path):
                 continue
             st = styles.get(method, dict(color=f"C{i - 2 if i - 2 < 3 else i - 1}", lw=1, marker="."))
             ax.errorbar(x, m, yerr=sd, label=LABELS[method], capsize=2, **st)
+        chance = {"regression": (0.0, "R² = 0"), "circular": (90.0, "chance (90 deg)"),
+                  "classification": (1 / 3, "chance (1/3)")}[kind]
+        ax.axhline(chance[0], color="0.6", ls=":", lw=1, label=chance[1])
         ax.set_xscale("log")
         ax.set_xticks(x)
         ax.set_xticklabels([f"{v:g}" for v in x])
@@ -384,7 +387,8 @@ def plot(results, summary, fractions, path):
         ax.set_title(DATASETS[name]["title"], fontsize=9)
         if kind == "regression":
             ax.set_ylim(bottom=max(ax.get_ylim()[0], -1.0))
-    axes[0][0].legend(fontsize=7)
+    for ax in axes[0]:
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -398,9 +402,9 @@ def main(argv=None):
     p.add_argument("--datasets", default="nelpy,a2929,steinmetz")
     p.add_argument("--fractions", default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--pretrain-steps", type=int, default=1500)
-    p.add_argument("--finetune-steps", type=int, default=150)
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (each one torch / BLAS thread)")
+    p.add_argument("--pretrain-steps", type=int, default=1000)
+    p.add_argument("--finetune-steps", type=int, default=120)
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (each one torch / BLAS thread)")
     p.add_argument("--no-model", action="store_true", help="baselines only (no pretraining or fine-tuning)")
     p.add_argument("--reuse-pretrained", action="store_true", help="reuse checkpoints already in --output-dir")
     p.add_argument("--output-dir", default=str(ROOT / "runs" / "benchmark_decoding"))
