@@ -1,0 +1,376 @@
+"""Behaviour decoding targets on the model's windows.
+
+A decoding dataset is the window table of :func:`hf_neuroformer.windows.build_window_datasets`
+(same columns, same rows, same split plan) with one column per behavioural target,
+``target_<name>``. Both the fine-tuned Neuroformer (:mod:`hf_neuroformer.finetuning`) and the
+classical baselines (:mod:`hf_neuroformer.baselines`) read these rows, so they see identical
+windows, bins, splits and targets.
+
+Value of a target in a window (current window ``[start, start + current_window)``):
+
+* behaviour series (``recording.behaviour[name]``): the mean of the samples inside the current
+  window (the circular mean, ``atan2(mean sin, mean cos)``, for circular targets; NaN samples
+  ignored). When no sample falls inside, the sample nearest the window's centre, if it lies
+  within ``max(current_window, 2 * median sampling interval)`` of the centre; otherwise the
+  value is undefined (NaN), e.g. in a tracking gap or before tracking started.
+* trial column (``"trial:<column>"``, ``recording.trial_info[column]``): the label of the
+  trial whose ``[start, stop)`` holds the window start (NaN when none does).
+
+Windows whose target is undefined are dropped and counted (never silently): the report
+returned by :func:`build_decoding_datasets` gives, per split, the windows before, those
+removed by an optional ``window_mask`` and those dropped for each target's NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .windows import SPLITS, NeuroformerCollator, build_window_datasets
+
+KINDS = ("regression", "classification", "circular")
+
+
+class DecodingTargetError(ValueError):
+    """A decoding target is missing from the recording, malformed, or has a label the
+    training split never shows. The message names the target and what was expected."""
+
+
+@dataclass
+class DecodingTarget:
+    """One behavioural variable to decode.
+
+    Attributes:
+        name: key of ``recording.behaviour`` (a :class:`~hf_neuroformer.recording.BehaviourSeries`)
+            or ``"trial:<column>"`` for ``recording.trial_info[column]``.
+        kind: ``"regression"``, ``"classification"`` or ``"circular"`` (radians).
+        num_classes: classification: set by :func:`build_decoding_datasets` from the TRAIN
+            split's labels (classes = sorted unique train labels).
+        column: which column of a 2-D ``BehaviourSeries.values`` (required when it has more
+            than one column).
+        weight: weight of this target's loss in a multitask model (default 1).
+        classes: classification: the sorted train labels, set by :func:`build_decoding_datasets`;
+            class index ``i`` in the ``target_<name>`` column means ``classes[i]``.
+    """
+
+    name: str
+    kind: str
+    num_classes: Optional[int] = None
+    column: Optional[int] = None
+    weight: float = 1.0
+    classes: Optional[list] = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise DecodingTargetError(f"DecodingTarget({self.name!r}).kind: expected one of {KINDS}, got {self.kind!r}")
+        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
+            raise DecodingTargetError(f"DecodingTarget({self.name!r}).weight: expected a finite number >= 0, got {self.weight!r}")
+
+    @property
+    def column_name(self) -> str:
+        """The dataset column holding this target: ``target_<name>``."""
+        return f"target_{self.name}"
+
+
+def available_targets(recording) -> List[str]:
+    """Names a :class:`DecodingTarget` can take for ``recording``: behaviour keys, then
+    ``"trial:<column>"`` for each trial column."""
+    out = sorted(recording.behaviour)
+    if recording.trials is not None:
+        out += [f"trial:{c}" for c in sorted(recording.trial_info)]
+    return out
+
+
+def infer_kind(recording, name: str) -> str:
+    """A default kind for target ``name``: ``"classification"`` for a trial column,
+    ``"circular"`` for a behaviour series in radians (``unit`` ``rad``/``radian(s)``),
+    else ``"regression"``.
+
+    Raises:
+        DecodingTargetError: ``name`` is not in the recording (lists the available targets).
+    """
+    if name.startswith("trial:"):
+        if recording.trials is None or name[len("trial:"):] not in recording.trial_info:
+            raise _missing(recording, DecodingTarget(name, "classification"))
+        return "classification"
+    if name not in recording.behaviour:
+        raise _missing(recording, DecodingTarget(name, "regression"))
+    unit = recording.behaviour[name].unit.strip().lower()
+    return "circular" if unit in ("rad", "radian", "radians") else "regression"
+
+
+def _missing(recording, target: DecodingTarget) -> DecodingTargetError:
+    return DecodingTargetError(
+        f"target {target.name!r}: not in this recording; available targets: {available_targets(recording)} "
+        "(behaviour series by name, trial columns as 'trial:<column>')"
+    )
+
+
+def target_values(recording, target: DecodingTarget, starts: np.ndarray, current_window: float) -> np.ndarray:
+    """``(n_windows,)`` float64 value of ``target`` in each current window starting at ``starts``
+    (s), NaN where undefined (rules in the module docstring). Classification labels are the raw
+    labels (not yet class indices).
+
+    Raises:
+        DecodingTargetError: the target is not in the recording (lists the available ones), or
+            a 2-D series without ``column``.
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    if target.name.startswith("trial:"):
+        col = target.name[len("trial:"):]
+        if recording.trials is None or col not in recording.trial_info:
+            raise _missing(recording, target)
+        labels = np.asarray(recording.trial_info[col])
+        if labels.dtype.kind not in "biuf":
+            raise DecodingTargetError(f"target {target.name!r}: expected numeric trial labels, got dtype {labels.dtype}")
+        trials = recording.trials
+        order = np.argsort(trials[:, 0], kind="stable")
+        k = np.searchsorted(trials[order, 0], starts, side="right") - 1
+        out = np.full(len(starts), np.nan)
+        ok = k >= 0
+        idx = order[np.clip(k, 0, None)]
+        ok &= starts < trials[idx, 1]
+        out[ok] = labels[idx[ok]].astype(np.float64)
+        return out
+    if target.name not in recording.behaviour:
+        raise _missing(recording, target)
+    series = recording.behaviour[target.name]
+    ts, vals = series.timestamps, series.values
+    if vals.ndim == 2:
+        if target.column is None:
+            if vals.shape[1] != 1:
+                raise DecodingTargetError(
+                    f"target {target.name!r}: the series has {vals.shape[1]} columns; give DecodingTarget(column=...)"
+                )
+            vals = vals[:, 0]
+        else:
+            if not 0 <= int(target.column) < vals.shape[1]:
+                raise DecodingTargetError(
+                    f"target {target.name!r}: column {target.column} outside [0, {vals.shape[1]})"
+                )
+            vals = vals[:, int(target.column)]
+    elif target.column not in (None, 0):
+        raise DecodingTargetError(f"target {target.name!r}: column {target.column} given for a 1-D series")
+    out = np.full(len(starts), np.nan)
+    if ts.size == 0:
+        return out
+    finite = np.isfinite(vals)
+    circ = target.kind == "circular"
+    comps = [np.where(finite, np.cos(vals), 0.0), np.where(finite, np.sin(vals), 0.0)] if circ else [np.where(finite, vals, 0.0)]
+    csum = [np.concatenate([[0.0], np.cumsum(c)]) for c in comps]
+    ccount = np.concatenate([[0], np.cumsum(finite)])
+    lo = np.searchsorted(ts, starts, side="left")
+    hi = np.searchsorted(ts, starts + current_window, side="left")
+    n = ccount[hi] - ccount[lo]
+    inside = n > 0
+    means = [(c[hi] - c[lo])[inside] / n[inside] for c in csum]
+    out[inside] = np.arctan2(means[1], means[0]) if circ else means[0]
+    # no sample inside: the nearest finite sample to the window centre, if close enough
+    rest = np.flatnonzero(~inside)
+    if rest.size:
+        fts, fv = ts[finite], vals[finite]
+        if fts.size:
+            tol = max(current_window, 2.0 * float(np.median(np.diff(ts)))) if ts.size > 1 else current_window
+            centre = starts[rest] + current_window / 2
+            j = np.clip(np.searchsorted(fts, centre), 1, max(fts.size - 1, 1))
+            cand = np.stack([np.clip(j - 1, 0, fts.size - 1), np.clip(j, 0, fts.size - 1)], 1)
+            dist = np.abs(fts[cand] - centre[:, None])
+            best = cand[np.arange(len(rest)), np.argmin(dist, 1)]
+            close = np.abs(fts[best] - centre) <= tol
+            out[rest[close]] = fv[best[close]]
+    if circ:
+        out = np.mod(out + np.pi, 2 * np.pi) - np.pi
+    return out
+
+
+def _scalar(v):
+    f = float(v)
+    return int(f) if f == int(f) else f
+
+
+def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequence[DecodingTarget], *,
+                            window_mask: Optional[Callable] = None) -> Tuple["datasets.DatasetDict", dict]:  # noqa: F821
+    """The windows of every split with one ``target_<name>`` column per target.
+
+    Args:
+        recording: the :class:`~hf_neuroformer.recording.SpikeRecording`.
+        tokenizer, config: as :func:`~hf_neuroformer.windows.build_window_datasets`.
+        plan: a :class:`~hf_neuroformer.windows.SplitPlan`, or None for
+            :func:`~hf_neuroformer.windows.plan_splits` of the recording.
+        targets: the variables to decode. Classification targets get ``num_classes`` and
+            ``classes`` set here (in place) from the train split.
+        window_mask: optional ``window_mask(recording, starts) -> (n,) bool``; only windows
+            where it is True are kept (e.g. running periods); the removed ones are counted.
+
+    Returns:
+        ``(DatasetDict, report)``. Columns: those of ``build_window_datasets`` plus
+        ``target_<name>``: float64 value (regression), float64 angle in rad in ``[-pi, pi)``
+        (circular), int64 class index (classification). Rows stay in time order. ``report``:
+        ``report[split] = {"n_windows_before", "n_dropped_mask", "n_dropped_nan": {name: n},
+        "n_dropped", "n_windows"}`` (a window NaN for several targets counts once in
+        ``n_dropped`` and under each of those targets), ``report["targets"][name] = {"kind",
+        "column", "weight", "mean", "std"}`` (train statistics of the value; the circular mean and
+        resultant length for circular targets) plus ``"num_classes"``, ``"classes"`` and the
+        train ``"class_counts"`` for classification, and ``report["split_plan"]``.
+
+    Raises:
+        DecodingTargetError: a target missing from the recording (the message lists the
+            available ones), a class label in validation/test that the train split does not
+            have, fewer than 2 classes in train, duplicate target names, or a train split left
+            without windows.
+    """
+    import datasets
+
+    targets = list(targets)
+    if not targets:
+        raise DecodingTargetError("targets: expected at least one DecodingTarget")
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise DecodingTargetError(f"targets: expected distinct names, got {names}")
+    for t in targets:  # fail on a missing target before tokenizing anything
+        target_values(recording, t, np.zeros(0), config.current_window)
+    dsd, plan = build_window_datasets(recording, tokenizer, config, plan)
+    report: Dict[str, object] = {"split_plan": plan.to_dict()}
+    values: Dict[str, Dict[str, np.ndarray]] = {}
+    keep: Dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        starts = np.asarray(dsd[split]["window_start"], dtype=np.float64)
+        n0 = len(starts)
+        m = np.ones(n0, dtype=bool)
+        if window_mask is not None and n0:
+            m = np.asarray(window_mask(recording, starts), dtype=bool).reshape(-1)
+            if m.shape != (n0,):
+                raise ValueError(f"window_mask: expected a ({n0},) bool array for the {split} windows, got shape {m.shape}")
+        vals = {t.name: target_values(recording, t, starts, config.current_window) for t in targets}
+        nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
+        ok = m.copy()
+        for v in vals.values():
+            ok &= np.isfinite(v)
+        report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_dropped_nan": nan,
+                         "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok))}
+        values[split], keep[split] = {k: v[ok] for k, v in vals.items()}, ok
+    if report["train"]["n_windows"] == 0:
+        raise DecodingTargetError(f"targets {names}: no training window left after dropping undefined targets "
+                                  f"and the window mask ({report['train']})")
+    tinfo: Dict[str, dict] = {}
+    for t in targets:
+        tr = values["train"][t.name]
+        info = {"kind": t.kind, "column": t.column, "weight": float(t.weight)}
+        if t.kind == "classification":
+            classes = np.unique(tr)
+            if len(classes) < 2:
+                raise DecodingTargetError(
+                    f"target {t.name!r}: the train split has {len(classes)} class(es) {classes.tolist()}; "
+                    "classification needs at least 2"
+                )
+            for split in SPLITS:
+                unseen = np.setdiff1d(np.unique(values[split][t.name]), classes)
+                if unseen.size:
+                    raise DecodingTargetError(
+                        f"target {t.name!r}: label(s) {[_scalar(u) for u in unseen]} in the {split} split never occur "
+                        f"in the train split (train classes {[_scalar(c) for c in classes]}); a classifier cannot "
+                        "predict them: merge or drop those labels, or choose another split"
+                    )
+            t.classes = [_scalar(c) for c in classes]
+            t.num_classes = len(classes)
+            for split in SPLITS:
+                values[split][t.name] = np.searchsorted(classes, values[split][t.name]).astype(np.int64)
+            info.update(num_classes=t.num_classes, classes=list(t.classes),
+                        class_counts=np.bincount(values["train"][t.name], minlength=t.num_classes).tolist())
+        elif t.kind == "circular":
+            c, s = float(np.mean(np.cos(tr))), float(np.mean(np.sin(tr)))
+            info.update(mean=math.atan2(s, c), resultant_length=math.hypot(c, s))
+        else:
+            info.update(mean=float(np.mean(tr)), std=float(np.std(tr)))
+        tinfo[t.name] = info
+    report["targets"] = tinfo
+    out = {}
+    for split in SPLITS:
+        ds = dsd[split]
+        if not keep[split].all():
+            ds = ds.select(np.flatnonzero(keep[split]))
+        for t in targets:
+            v = values[split][t.name]
+            feat = datasets.Value("int64") if t.kind == "classification" else datasets.Value("float64")
+            ds = ds.add_column(t.column_name, v.tolist(), feature=feat)
+        out[split] = ds
+    return datasets.DatasetDict(out), report
+
+
+def fraction_of_train(ds_train, fraction: float):
+    """The first contiguous block (in time order) holding ``round(fraction * n)`` (>= 1)
+    training windows.
+
+    Raises:
+        ValueError: ``fraction`` not in ``(0, 1]`` or an empty dataset.
+    """
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
+    n = len(ds_train)
+    if n == 0:
+        raise ValueError("fraction_of_train: the training split has no windows")
+    k = max(1, int(round(fraction * n)))
+    if k >= n:
+        return ds_train
+    order = np.argsort(np.asarray(ds_train["window_start"], dtype=np.float64), kind="stable")
+    return ds_train.select(np.sort(order[:k]))
+
+
+def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None) -> List[dict]:
+    """The ``config.decoding_targets`` entries of ``targets``: name, kind, column, weight, and
+    the train statistics the heads need (regression ``mean``/``std``; classification
+    ``num_classes``/``classes``). With ``train_ds`` (e.g. a few-shot fraction of train) the
+    regression statistics are those of its rows instead of the whole train split's."""
+    out = []
+    for t in targets:
+        info = report["targets"][t.name]
+        d = {"name": t.name, "kind": t.kind, "column": t.column, "weight": float(t.weight)}
+        if t.kind == "classification":
+            d.update(num_classes=int(info["num_classes"]), classes=list(info["classes"]))
+        elif t.kind == "regression":
+            mean, std = info["mean"], info["std"]
+            if train_ds is not None:
+                v = np.asarray(train_ds[t.column_name], dtype=np.float64)
+                mean, std = float(v.mean()), float(v.std())
+            d.update(mean=float(mean), std=float(std) if std > 1e-12 else 1.0)
+        out.append(d)
+    return out
+
+
+class DecodingCollator(NeuroformerCollator):
+    """:class:`~hf_neuroformer.windows.NeuroformerCollator` plus the decoding targets.
+
+    Output: the window tensors of the parent, with its next-spike labels renamed
+    ``token_labels`` (``dt_labels`` kept), and ``labels`` ``(B, n_targets)`` float32 = the
+    ``target_<name>`` columns in target order (class indices as floats).
+    """
+
+    def __init__(self, target_columns: Sequence[str], pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2):
+        super().__init__(pad_token_id, bos_token_id, eos_token_id)
+        self.target_columns = list(target_columns)
+
+    def __call__(self, examples):
+        import torch
+
+        batch = super().__call__(examples)
+        batch["token_labels"] = batch.pop("labels")
+        batch["labels"] = torch.tensor([[float(e[c]) for c in self.target_columns] for e in examples],
+                                       dtype=torch.float32)
+        return batch
+
+
+__all__ = [
+    "DecodingTarget",
+    "DecodingTargetError",
+    "DecodingCollator",
+    "available_targets",
+    "infer_kind",
+    "target_values",
+    "build_decoding_datasets",
+    "fraction_of_train",
+    "target_dicts",
+    "KINDS",
+]
