@@ -1,7 +1,8 @@
 """hf_neuroformer: Neuroformer (Antoniades et al., ICLR 2024) in the Hugging Face ecosystem.
 
 Importing the package registers the model with ``AutoConfig``, ``AutoTokenizer``, ``AutoModel``,
-``AutoModelForPreTraining`` and ``AutoModelForCausalLM``.
+``AutoModelForPreTraining``, ``AutoModelForCausalLM`` and (behaviour decoding)
+``AutoModelForSequenceClassification``.
 """
 
 from transformers import (
@@ -9,6 +10,7 @@ from transformers import (
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForPreTraining,
+    AutoModelForSequenceClassification,
     AutoTokenizer,
 )
 
@@ -16,6 +18,8 @@ from .configuration_neuroformer import NeuroformerConfig
 from .generation import generate_spikes
 from .hub import HubPushError, push_to_hub
 from .modeling_neuroformer import (
+    NeuroformerDecodingOutput,
+    NeuroformerForBehaviorDecoding,
     NeuroformerForPreTraining,
     NeuroformerModel,
     NeuroformerModelOutput,
@@ -34,6 +38,8 @@ AutoTokenizer.register(NeuroformerConfig, slow_tokenizer_class=NeuroformerTokeni
 AutoModel.register(NeuroformerConfig, NeuroformerModel, exist_ok=True)
 AutoModelForPreTraining.register(NeuroformerConfig, NeuroformerForPreTraining, exist_ok=True)
 AutoModelForCausalLM.register(NeuroformerConfig, NeuroformerForPreTraining, exist_ok=True)
+# behaviour decoding (regression / classification / circular heads): the closest HF Auto class
+AutoModelForSequenceClassification.register(NeuroformerConfig, NeuroformerForBehaviorDecoding, exist_ok=True)
 
 __all__ = [
     "NeuroformerConfig",
@@ -44,6 +50,8 @@ __all__ = [
     "NeuroformerPreTrainedModel",
     "NeuroformerModelOutput",
     "NeuroformerPreTrainingOutput",
+    "NeuroformerForBehaviorDecoding",
+    "NeuroformerDecodingOutput",
     "SpikeRecording",
     "BehaviourSeries",
     "Stimulus",

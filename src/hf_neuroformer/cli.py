@@ -14,6 +14,10 @@
                          [--overwrite]
     neuroformer prepare  [--config FILE.yaml] [--data PATH] [--epoch NAME] --output DIR [--num-shards K]
                          [--overwrite]
+    neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR[,VAR...]
+                         [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
+                         [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
+                         [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W] [--overwrite]
     neuroformer push     --model DIR --repo-id NAMESPACE/NAME [--private] [--revision BRANCH]
                          [--license ID] [--provenance TEXT] [--commit-message TEXT]
                          [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
@@ -236,8 +240,42 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from .decoding import DecodingTarget, infer_kind
+    from .finetuning import finetune
+    from .training import check_output_dir
+
+    names = [n.strip() for n in args.target.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--target: expected one or more variable names separated by commas")
+    kinds = [k.strip() for k in args.kind.split(",")] if args.kind else None
+    if kinds is not None and len(kinds) != len(names):
+        raise ValueError(f"--kind: expected one kind per --target ({len(names)}), got {len(kinds)}: {args.kind!r}")
+    if not Path(args.model, "config.json").is_file():
+        raise FileNotFoundError(f"--model: {args.model!r} has no config.json; expected a directory written by "
+                                "'neuroformer train'")
+    check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
+    rec = _load_data(args.data, args.epoch)
+    print(f"[neuroformer] data: {rec}")
+    targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n)) for i, n in enumerate(names)]
+    metrics = finetune(
+        args.model, rec, targets, output_dir=args.output_dir, fraction=args.fraction, seed=args.seed,
+        max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
+        eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, overwrite=args.overwrite,
+    )
+    print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
+          "metrics.json, decoding_report.json)")
+    for split in ("train", "validation", "test"):
+        r = metrics["decoding_report"][split]
+        print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
+              f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} with undefined targets {r['n_dropped_nan']})")
+    _print_metrics({k: v for k, v in metrics.items() if not k.endswith("/n")})
+    return 0
+
+
 def cmd_push(args) -> int:
-    from .hub import check_model_dir, check_repo_id, load_args, push_to_hub
+    from .hub import auto_class_name, check_model_dir, check_repo_id, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model)
@@ -261,7 +299,7 @@ def cmd_push(args) -> int:
         print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
     if result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
-    print(f"[neuroformer] load it with AutoModelForPreTraining.from_pretrained({load_args(result.repo_id, args.revision)})")
+    print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
     return 0
 
 
@@ -342,6 +380,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=cmd_prepare)
+
+    f = sub.add_parser("finetune", help="fine-tune a pretrained model to decode behaviour (Trainer) and score the test split")
+    f.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
+    f.add_argument("--from-scratch", action="store_true",
+                   help="same architecture, tokenizer and splits as --model, random weights (baseline for few-shot)")
+    f.add_argument("--data", help="the recording with the behaviour (default: built-in simulated)")
+    f.add_argument("--epoch", help="restrict to this named epoch / interval (e.g. wake)")
+    f.add_argument("--target", required=True,
+                   help="behaviour variable(s) to decode, comma-separated; trial columns as trial:<column>")
+    f.add_argument("--kind", help="regression|classification|circular per target, comma-separated (default: trial "
+                                  "columns classification, series in rad circular, else regression)")
+    f.add_argument("--fraction", type=float, default=1.0,
+                   help="share of the training windows, first contiguous block in time (default: %(default)s)")
+    f.add_argument("--output-dir", default="neuroformer-decoder", help="where the model goes (default: %(default)s)")
+    f.add_argument("--max-steps", type=int, default=500)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--batch-size", type=int, default=32, help="windows per optimisation step (default: %(default)s)")
+    f.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    f.add_argument("--learning-rate", type=float, default=5e-4)
+    f.add_argument("--eval-steps", type=int, help="validate (and keep the best checkpoint) every N steps "
+                                                  "(default: max-steps / 10)")
+    f.add_argument("--generative-loss-weight", type=float, default=0.0,
+                   help="weight of the next-spike loss kept as an auxiliary term (default: %(default)s)")
+    f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+    f.set_defaults(func=cmd_finetune)
 
     h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
                        description="Uploads through huggingface_hub to HF_ENDPOINT (default huggingface.co) with "

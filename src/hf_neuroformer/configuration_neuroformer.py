@@ -59,6 +59,26 @@ class NeuroformerConfig(PreTrainedConfig):
             order (spikes sorted by bin, then unit: a unit below the previous one must fall in a
             later bin); with this on, the model can learn it. False: the paper's independent heads.
 
+    Behaviour decoding (:class:`~hf_neuroformer.modeling_neuroformer.NeuroformerForBehaviorDecoding`):
+        decoding_targets (list of dict, default []): one dict per decoded variable, in head
+            order: ``name`` (recording behaviour key or ``"trial:<column>"``), ``kind``
+            (``"regression"``, ``"classification"`` or ``"circular"``, radians), ``column``
+            (column of a 2-D behaviour series or None), ``weight`` (loss weight, default 1),
+            ``mean`` / ``std`` (regression: TRAIN-split statistics the head is standardised
+            with), ``num_classes`` and ``classes`` (classification: the sorted TRAIN labels;
+            class index ``i`` means ``classes[i]``).
+        decoding_pool (str, default "current+past"): what the heads read: ``"current"`` = mean
+            of the decoder states over the real current-window tokens (BOS, spikes, EOS; no
+            padding), ``"current+past"`` = that concatenated with the mean of the past-window
+            encoding over its real tokens (a window without spikes still has BOS/EOS states,
+            which see the past through cross-attention; the past mean gives it directly).
+        decoding_head_hidden_size (int or None, default None = ``hidden_size``): width of the
+            hidden layer of each decoding head (pooled -> Linear -> GELU -> dropout -> Linear);
+            0 = a single linear layer.
+        decoding_generative_loss_weight (float, default 0.0): weight of the next-spike
+            (unit-id + dt) loss kept as an auxiliary term while decoding; > 0 keeps the
+            pretraining heads (loaded from a pretraining checkpoint when it has them).
+
     Splits (used by :mod:`hf_neuroformer.windows`):
         split_fractions (list of 3 floats, default [0.7, 0.15, 0.15]): train, validation, test.
         split_block_length (float, default 30.0): length of the contiguous time blocks that are
@@ -104,6 +124,10 @@ class NeuroformerConfig(PreTrainedConfig):
         split_gap: float | None = None,
         split_by: str = "auto",
         split_seed: int = 0,
+        decoding_targets=None,
+        decoding_pool: str = "current+past",
+        decoding_head_hidden_size: int | None = None,
+        decoding_generative_loss_weight: float = 0.0,
         pad_token_id: int = 0,
         bos_token_id: int = 1,
         eos_token_id: int = 2,
@@ -140,6 +164,10 @@ class NeuroformerConfig(PreTrainedConfig):
         self.split_gap = float(split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
         self.split_seed = int(split_seed)
+        self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
+        self.decoding_pool = decoding_pool
+        self.decoding_head_hidden_size = None if decoding_head_hidden_size is None else int(decoding_head_hidden_size)
+        self.decoding_generative_loss_weight = float(decoding_generative_loss_weight)
         super().__init__(
             pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
         )
@@ -208,6 +236,30 @@ class NeuroformerConfig(PreTrainedConfig):
             )
         if self.split_by not in ("auto", "time", "trials"):
             raise ValueError(f"NeuroformerConfig.split_by: expected 'auto', 'time' or 'trials', got {self.split_by!r}")
+        if self.decoding_pool not in ("current", "current+past"):
+            raise ValueError(
+                f"NeuroformerConfig.decoding_pool: expected 'current' or 'current+past', got {self.decoding_pool!r}"
+            )
+        if self.decoding_head_hidden_size is not None and self.decoding_head_hidden_size < 0:
+            raise ValueError(
+                f"NeuroformerConfig.decoding_head_hidden_size: expected >= 0 or None, got {self.decoding_head_hidden_size}"
+            )
+        if not (math.isfinite(self.decoding_generative_loss_weight) and self.decoding_generative_loss_weight >= 0):
+            raise ValueError(
+                "NeuroformerConfig.decoding_generative_loss_weight: expected a finite number >= 0, got "
+                f"{self.decoding_generative_loss_weight}"
+            )
+        for i, t in enumerate(self.decoding_targets):
+            if "name" not in t or t.get("kind") not in ("regression", "classification", "circular"):
+                raise ValueError(
+                    f"NeuroformerConfig.decoding_targets[{i}]: expected a dict with 'name' and 'kind' in "
+                    f"('regression', 'classification', 'circular'), got {t!r}"
+                )
+            if t["kind"] == "classification" and not (isinstance(t.get("num_classes"), int) and t["num_classes"] >= 2):
+                raise ValueError(
+                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): a classification target needs "
+                    f"num_classes >= 2 (the classes of the training split), got {t.get('num_classes')!r}"
+                )
         if self.vocab_size < self.num_special_tokens:
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
 

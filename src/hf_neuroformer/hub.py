@@ -41,6 +41,7 @@ AUTO_MAP = {
     "AutoModel": "modeling_neuroformer.NeuroformerModel",
     "AutoModelForPreTraining": "modeling_neuroformer.NeuroformerForPreTraining",
     "AutoModelForCausalLM": "modeling_neuroformer.NeuroformerForPreTraining",
+    "AutoModelForSequenceClassification": "modeling_neuroformer.NeuroformerForBehaviorDecoding",
 }
 
 #: Files of a ``neuroformer train`` directory that a push needs (the model and its tokenizer).
@@ -139,7 +140,7 @@ def remote_code_registered() -> Iterator[None]:
     ``register_for_auto_class``) while saving, and restore the previous state afterwards, so
     that ordinary checkpoints (``neuroformer train``) do not carry copies of the code."""
     from .configuration_neuroformer import NeuroformerConfig
-    from .modeling_neuroformer import NeuroformerForPreTraining, NeuroformerModel
+    from .modeling_neuroformer import NeuroformerForBehaviorDecoding, NeuroformerForPreTraining, NeuroformerModel
     from .tokenization_neuroformer import NeuroformerTokenizer
 
     classes = {
@@ -147,6 +148,7 @@ def remote_code_registered() -> Iterator[None]:
         NeuroformerTokenizer: "AutoTokenizer",
         NeuroformerModel: "AutoModel",
         NeuroformerForPreTraining: "AutoModelForPreTraining",
+        NeuroformerForBehaviorDecoding: "AutoModelForSequenceClassification",
     }
     before = {cls: cls.__dict__.get("_auto_class", None) for cls in classes}
     try:
@@ -172,12 +174,11 @@ def save_for_hub(model_dir, stage_dir) -> Dict[str, object]:
     """
     import shutil
 
-    from .modeling_neuroformer import NeuroformerForPreTraining
     from .tokenization_neuroformer import NeuroformerTokenizer
 
     src = check_model_dir(model_dir)
     stage = Path(stage_dir)
-    model = NeuroformerForPreTraining.from_pretrained(src)
+    model = model_class(src).from_pretrained(src)
     tokenizer = NeuroformerTokenizer.from_pretrained(src)
     model.config.auto_map = dict(AUTO_MAP)
     with remote_code_registered():
@@ -188,6 +189,23 @@ def save_for_hub(model_dir, stage_dir) -> Dict[str, object]:
         if (src / name).is_file():
             shutil.copyfile(src / name, stage / name)
     return json.loads((src / "metrics.json").read_text()) if (src / "metrics.json").is_file() else {}
+
+
+def model_class(model_dir):
+    """The model class of a saved directory: :class:`NeuroformerForBehaviorDecoding` when its
+    ``config.json`` has ``decoding_targets`` (``neuroformer finetune`` output), else
+    :class:`NeuroformerForPreTraining`."""
+    from .modeling_neuroformer import NeuroformerForBehaviorDecoding, NeuroformerForPreTraining
+
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    return NeuroformerForBehaviorDecoding if cfg.get("decoding_targets") else NeuroformerForPreTraining
+
+
+def auto_class_name(model_dir) -> str:
+    """The Auto class that loads a saved directory (``AutoModelForSequenceClassification`` for a
+    behaviour decoder, else ``AutoModelForPreTraining``)."""
+    return "AutoModelForPreTraining" if model_class(model_dir).__name__ == "NeuroformerForPreTraining" \
+        else "AutoModelForSequenceClassification"
 
 
 def generation_defaults():
@@ -326,6 +344,7 @@ def build_model_card(
         template_path=str(TEMPLATE_PATH),
         repo_id=repo_id,
         load_args=load_args(repo_id, revision, quote='"'),
+        auto_class=auto_class_name(stage),
         model_name=repo_id.split("/")[-1],
         package_version=__version__,
         data_section="\n".join(data_lines),

@@ -666,6 +666,256 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         return _generation_module().generate_spikes(self, *args, **kwargs)
 
 
+@dataclass
+class NeuroformerDecodingOutput(ModelOutput):
+    """Output of :class:`NeuroformerForBehaviorDecoding`.
+
+    Only tensors with a leading batch dimension (besides ``loss``), so that ``Trainer`` can
+    gather them over evaluation batches.
+
+    Attributes:
+        loss: scalar training loss when ``labels`` are given (see
+            :meth:`NeuroformerForBehaviorDecoding.forward`).
+        predictions: ``(batch, n_targets)`` float32 prediction per target in the target's own
+            units: the value (regression, de-standardised), the class index (classification,
+            an index into the target's ``classes``), the angle in radians in ``(-pi, pi]``
+            (circular).
+        logits: ``(batch, sum of head widths)`` raw head outputs, concatenated in target order
+            (regression 1: standardised value; classification ``num_classes``: class logits;
+            circular 2: ``(cos, sin)``).
+        pooled: ``(batch, pooled_size)`` the pooled features the heads read, when
+            ``output_hidden_states``.
+        hidden_states, attentions, cross_attentions: as :class:`NeuroformerModelOutput`.
+    """
+
+    loss: Optional[torch.FloatTensor] = None
+    predictions: Optional[torch.FloatTensor] = None
+    logits: Optional[torch.FloatTensor] = None
+    pooled: Optional[torch.FloatTensor] = None
+    hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
+    attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+
+
+_DECODING_KINDS = {"regression": 1, "circular": 2}
+
+
+def _head_width(target: dict) -> int:
+    return int(target["num_classes"]) if target["kind"] == "classification" else _DECODING_KINDS[target["kind"]]
+
+
+class NeuroformerDecodingHead(nn.Module):
+    """pooled -> Linear -> GELU -> dropout -> Linear (or one Linear when ``hidden == 0``)."""
+
+    def __init__(self, in_size: int, hidden: int, out_size: int, dropout: float):
+        super().__init__()
+        if hidden:
+            self.net = nn.Sequential(nn.Linear(in_size, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_size))
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_size, out_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
+    """Neuroformer backbone + one decoding head per behavioural target (paper Sec. 3.4,
+    "downstream decoding": the pretrained network is fine-tuned to predict behaviour).
+
+    1. The backbone (:class:`NeuroformerModel`, attribute ``neuroformer`` as in
+       :class:`NeuroformerForPreTraining`, so ``from_pretrained`` of a pretraining checkpoint
+       loads it and initialises only the new heads) encodes the past window and decodes the
+       current window.
+    2. Pooling over real tokens only (``config.decoding_pool``): the mean of the final decoder
+       states over the current window's real tokens (``attention_mask``: BOS, spikes, EOS; never
+       padding), concatenated (``"current+past"``, default) with the mean of the past-window
+       encoding over its real tokens (``past_attention_mask``). A window without spikes still
+       pools its BOS/EOS states, which read the past window through cross-attention, and the
+       past mean.
+    3. One head per entry of ``config.decoding_targets``: regression (MSE on the value
+       standardised with the TRAIN mean/std stored in the target), classification
+       (cross-entropy), circular (predicts ``(cos, sin)``; loss ``||(c, s) - (cos a, sin a)||^2 / 2``
+       against the unit vector of the angle; prediction ``atan2(s, c)``).
+    4. Optionally (``config.decoding_generative_loss_weight > 0``) the next-spike loss of
+       :class:`NeuroformerForPreTraining` as an auxiliary term, with the pretraining heads
+       (``id_head``, ``dt_head``, ``dt_unit_embeddings``) loaded from the checkpoint when it has
+       them. With weight 0 those heads are not built and their checkpoint weights are skipped
+       silently.
+
+    Loss under gradient accumulation: ``accepts_loss_kwargs = True``; ``Trainer`` passes
+    ``num_items_in_batch``, the number of label entries (``labels != -100``, i.e. windows x
+    targets) over all micro-batches of the optimisation step, and the loss of a micro-batch is
+    its SUM of per-window losses divided by that count, so the accumulated gradient equals the
+    gradient of one large batch.
+    """
+
+    accepts_loss_kwargs = True
+
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__(config)
+        self.neuroformer = NeuroformerModel(config)
+        h = config.hidden_size
+        pooled = 2 * h if config.decoding_pool == "current+past" else h
+        hidden = h if config.decoding_head_hidden_size is None else config.decoding_head_hidden_size
+        self.decoding_heads = nn.ModuleList(
+            [NeuroformerDecodingHead(pooled, hidden, _head_width(t), config.hidden_dropout) for t in config.decoding_targets]
+        )
+        if config.decoding_generative_loss_weight > 0:
+            self.id_head = nn.Linear(h, config.vocab_size)
+            self.dt_head = nn.Linear(h, config.num_dt_bins)
+            self.dt_unit_embeddings = (
+                nn.Embedding(config.vocab_size, h, padding_idx=config.pad_token_id) if config.dt_conditioned_on_unit else None
+            )
+        else:
+            self.id_head = self.dt_head = self.dt_unit_embeddings = None
+            # the pretraining heads of a checkpoint are not used: skip them without a warning
+            self._keys_to_ignore_on_load_unexpected = [r"^id_head\.", r"^dt_head\.", r"^dt_unit_embeddings\."]
+        self.post_init()
+
+    @property
+    def decoding_targets(self) -> list:
+        return self.config.decoding_targets
+
+    def pool(self, out, attention_mask: torch.Tensor, past_attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, pooled_size)`` masked means (see the class docstring, step 2)."""
+        am = attention_mask.to(out.last_hidden_state.dtype).unsqueeze(-1)
+        cur = (out.last_hidden_state * am).sum(1) / am.sum(1).clamp(min=1.0)
+        if self.config.decoding_pool == "current":
+            return cur
+        pm = past_attention_mask.to(out.past_hidden_state.dtype).unsqueeze(-1)
+        past = (out.past_hidden_state * pm).sum(1) / pm.sum(1).clamp(min=1.0)
+        return torch.cat([cur, past], -1)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        dt_ids: torch.LongTensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        past_input_ids: Optional[torch.LongTensor] = None,
+        past_dt_ids: Optional[torch.LongTensor] = None,
+        past_attention_mask: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        token_labels: Optional[torch.LongTensor] = None,
+        dt_labels: Optional[torch.LongTensor] = None,
+        num_items_in_batch: Optional[torch.Tensor] = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: Optional[bool] = None,
+    ) -> NeuroformerDecodingOutput:
+        """Decode the behaviour of each window.
+
+        Args: the window tensors as :meth:`NeuroformerModel.forward`, plus
+            labels: ``(batch, n_targets)`` float targets in target order: the raw value
+                (regression; standardised inside), the class index (classification, as a float)
+                or the angle in radians (circular); NaN = no label (left out of the loss).
+            token_labels / dt_labels: ``(batch, seq_len)`` next-spike labels as
+                ``NeuroformerForPreTraining``'s ``labels`` / ``dt_labels``, for the auxiliary
+                generative loss (used only when ``config.decoding_generative_loss_weight > 0``).
+            num_items_in_batch: label entries of the whole optimisation step (``Trainer``
+                counts ``labels != -100`` over its micro-batches); default: those of this batch.
+
+        Returns:
+            :class:`NeuroformerDecodingOutput`. ``loss = n_targets * sum_k w_k * sum_b l_kb /
+            num_items_in_batch`` (+ the auxiliary term); without missing labels and without
+            accumulation this is ``sum_k w_k * mean_b l_kb``. The auxiliary term is the
+            batch's next-spike loss (mean over its tokens) times its share of the step's label
+            entries (exact under accumulation when micro-batches hold equal token counts).
+
+        Raises:
+            ValueError: no decoding target in the config, ``labels`` of the wrong shape, or a
+                class index outside ``[0, num_classes)``.
+        """
+        cfg = self.config
+        targets = cfg.decoding_targets
+        if not targets:
+            raise ValueError(
+                "config.decoding_targets: expected at least one target; load with "
+                "NeuroformerForBehaviorDecoding.from_pretrained(path, decoding_targets=[...]) "
+                "(hf_neuroformer.decoding builds them from the training split)"
+            )
+        if attention_mask is None:
+            attention_mask = input_ids.ne(cfg.pad_token_id)
+        if past_attention_mask is None and past_input_ids is not None:
+            past_attention_mask = past_input_ids.ne(cfg.pad_token_id)
+        out = self.neuroformer(
+            input_ids=input_ids,
+            dt_ids=dt_ids,
+            attention_mask=attention_mask,
+            past_input_ids=past_input_ids,
+            past_dt_ids=past_dt_ids,
+            past_attention_mask=past_attention_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        pooled = self.pool(out, attention_mask, past_attention_mask)
+        raw = [head(pooled).float() for head in self.decoding_heads]
+        preds = []
+        for t, r in zip(targets, raw):
+            if t["kind"] == "regression":
+                preds.append(r[:, 0] * float(t.get("std", 1.0)) + float(t.get("mean", 0.0)))
+            elif t["kind"] == "classification":
+                preds.append(r.argmax(-1).float())
+            else:
+                preds.append(torch.atan2(r[:, 1], r[:, 0]))
+        predictions = torch.stack(preds, -1)
+
+        loss = None
+        if labels is not None:
+            labels = labels.to(raw[0].device).float()
+            if labels.dim() == 1 and len(targets) == 1:
+                labels = labels[:, None]
+            if labels.shape != predictions.shape:
+                raise ValueError(
+                    f"labels: expected (batch, n_targets) = {tuple(predictions.shape)} for targets "
+                    f"{[t['name'] for t in targets]}, got {tuple(labels.shape)}"
+                )
+            n_local = labels.ne(-100).sum()
+            denom = num_items_in_batch if num_items_in_batch is not None else n_local
+            denom = torch.as_tensor(denom, dtype=torch.float32, device=labels.device).clamp(min=1.0)
+            total = raw[0].sum() * 0.0
+            for k, (t, r) in enumerate(zip(targets, raw)):
+                y = labels[:, k]
+                ok = torch.isfinite(y)
+                if not bool(ok.any()):
+                    continue
+                y, r = y[ok], r[ok]
+                if t["kind"] == "regression":
+                    z = (y - float(t.get("mean", 0.0))) / float(t.get("std", 1.0))
+                    per = (r[:, 0] - z) ** 2
+                elif t["kind"] == "classification":
+                    c = y.long()
+                    n_cls = int(t["num_classes"])
+                    if bool(((c < 0) | (c >= n_cls) | (c.float() != y)).any()):
+                        bad = y[(c < 0) | (c >= n_cls) | (c.float() != y)][0].item()
+                        raise ValueError(
+                            f"labels[:, {k}] ({t['name']!r}): expected class indices in [0, {n_cls}), got {bad}"
+                        )
+                    per = F.cross_entropy(r, c, reduction="none")
+                else:
+                    unit = torch.stack([torch.cos(y), torch.sin(y)], -1)
+                    per = 0.5 * ((r - unit) ** 2).sum(-1)
+                total = total + float(t.get("weight", 1.0)) * per.sum()
+            loss = total * len(targets) / denom
+            w_gen = cfg.decoding_generative_loss_weight
+            if w_gen > 0 and (token_labels is not None or dt_labels is not None):
+                h = out.last_hidden_state
+                zero = h.sum() * 0.0
+                id_loss = _shifted_ce(self.id_head(h), token_labels) if token_labels is not None else zero
+                nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], cfg.pad_token_id)], 1)
+                hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
+                dt_loss = _shifted_ce(self.dt_head(hd), dt_labels) if dt_labels is not None else zero
+                loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * (n_local.float() / denom)
+        return NeuroformerDecodingOutput(
+            loss=loss,
+            predictions=predictions,
+            logits=torch.cat(raw, -1),
+            pooled=pooled if output_hidden_states else None,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+            cross_attentions=out.cross_attentions,
+        )
+
+
 def _generation_module():
     """``hf_neuroformer.generation``, imported at call time by name.
 
@@ -702,4 +952,6 @@ __all__ = [
     "NeuroformerForPreTraining",
     "NeuroformerModelOutput",
     "NeuroformerPreTrainingOutput",
+    "NeuroformerForBehaviorDecoding",
+    "NeuroformerDecodingOutput",
 ]

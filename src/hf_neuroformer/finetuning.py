@@ -1,0 +1,324 @@
+"""Fine-tune a Neuroformer to decode behaviour with the Hugging Face ``Trainer``.
+
+:func:`finetune` loads a pretraining checkpoint (``neuroformer train`` output) as a
+:class:`~hf_neuroformer.modeling_neuroformer.NeuroformerForBehaviorDecoding` (backbone loaded,
+decoding heads new), or builds the same architecture with random weights (``from_scratch``,
+or no checkpoint at all), and trains it on the windows of
+:func:`~hf_neuroformer.decoding.build_decoding_datasets`:
+
+* the checkpoint is selected on the validation split (lowest validation loss,
+  ``load_best_model_at_end``); the test split is scored once, at the end (GUIDE trap 7);
+* few-shot: only the first contiguous block of ``fraction`` of the training windows is used
+  (:func:`~hf_neuroformer.decoding.fraction_of_train`); regression targets are standardised
+  with the statistics of those windows;
+* gradient accumulation: the model takes ``num_items_in_batch`` (``accepts_loss_kwargs``), so
+  ``Trainer`` does not divide the loss by the accumulation steps and the accumulated update
+  equals that of one large batch.
+
+Split plan: the checkpoint's ``splits.json`` when it has one, clipped to the recording (so
+windows that pretraining held out as validation / test stay held out); else, or when the clipped
+plan leaves a split without windows, :func:`~hf_neuroformer.windows.plan_splits` of the
+recording (which split was used is written to ``metrics.json``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from .configuration_neuroformer import NeuroformerConfig
+from .decoding import (
+    DecodingCollator,
+    DecodingTarget,
+    build_decoding_datasets,
+    fraction_of_train,
+    target_dicts,
+)
+from .metrics.decoding import decoding_metrics
+from .modeling_neuroformer import NeuroformerForBehaviorDecoding
+from .tokenization_neuroformer import NeuroformerTokenizer
+from .windows import SPLITS, SplitPlan, plan_splits, window_starts_for_split
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def make_compute_metrics(targets: Sequence[dict]) -> Callable:
+    """``compute_metrics`` for ``Trainer``: :func:`~hf_neuroformer.metrics.decoding.decoding_metrics`
+    per target on ``predictions`` (the model's first output) against ``label_ids``; keys
+    ``"<target name>/<metric>"`` (r2, pearson_r; accuracy, balanced_accuracy; angular errors)."""
+
+    def compute_metrics(eval_pred) -> Dict[str, float]:
+        preds = eval_pred.predictions
+        preds = np.asarray(preds[0] if isinstance(preds, (tuple, list)) else preds, dtype=np.float64)
+        labels = np.asarray(eval_pred.label_ids, dtype=np.float64)
+        if labels.ndim == 1:
+            labels = labels[:, None]
+        out = {}
+        for k, t in enumerate(targets):
+            y = labels[:, k]
+            ok = np.isfinite(y)
+            pred = preds[ok, k]
+            y = y[ok]
+            if t["kind"] == "classification":
+                y, pred = y.astype(np.int64), pred.astype(np.int64)
+            for key, v in decoding_metrics(y, pred, t["kind"]).items():
+                out[f"{t['name']}/{key}"] = float(v)
+        return out
+
+    return compute_metrics
+
+
+def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, **training_args):
+    """A ``transformers.Trainer`` for a :class:`NeuroformerForBehaviorDecoding`.
+
+    ``TrainingArguments`` get ``remove_unused_columns=False`` (the collator reads the token
+    lists and ``target_<name>`` columns), ``label_names=["labels"]`` (only the decoding targets
+    go to ``compute_metrics``), ``report_to=[]``, plus ``training_args``.
+    """
+    from transformers import Trainer, TrainingArguments
+
+    cfg = model.config
+    targets = cfg.decoding_targets
+    if collator is None:
+        collator = DecodingCollator([f"target_{t['name']}" for t in targets], cfg.pad_token_id, cfg.bos_token_id,
+                                    cfg.eos_token_id)
+    defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
+                    save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
+    args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
+    return Trainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                   data_collator=collator, compute_metrics=make_compute_metrics(targets))
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
+    """``plan`` clipped to the recording's support (time mode); None when that leaves a split
+    with a non-zero fraction without windows, or the plan's trials are not the recording's."""
+    if plan.mode == "trials":
+        n = 0 if recording.trials is None else len(recording.trials)
+        used = np.concatenate([v for v in plan.trial_index.values()]) if plan.trial_index else np.zeros(0)
+        if used.size and used.max() >= n:
+            return None
+        segs = {s: recording.trials[plan.trial_index[s]] for s in plan.segments}
+        return SplitPlan("trials", segs, dict(plan.trial_index))
+    sup = recording.support
+    segs = {}
+    for split, seg in plan.segments.items():
+        rows = []
+        for a, b in seg:
+            for lo, hi in sup:
+                x, y = max(a, lo), min(b, hi)
+                if y > x:
+                    rows.append([x, y])
+        segs[split] = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    out = SplitPlan("time", segs, dict(plan.trial_index))
+    for i, split in enumerate(SPLITS):
+        if config.split_fractions[i] > 0 and len(window_starts_for_split(out, split, config)[0]) == 0:
+            return None
+    return out
+
+
+def finetune(
+    model_dir,
+    recording,
+    targets: Sequence[DecodingTarget],
+    *,
+    output_dir,
+    fraction: float = 1.0,
+    seed: int = 0,
+    max_steps: int = 500,
+    from_scratch: bool = False,
+    config: Optional[NeuroformerConfig] = None,
+    plan: Optional[SplitPlan] = None,
+    window_mask: Optional[Callable] = None,
+    batch_size: int = 32,
+    gradient_accumulation_steps: int = 1,
+    learning_rate: float = 5e-4,
+    weight_decay: float = 0.01,
+    warmup_steps: int = 0,
+    eval_steps: Optional[int] = None,
+    generative_loss_weight: float = 0.0,
+    overwrite: bool = False,
+    keep_checkpoints: bool = False,
+    progress: bool = False,
+    **training_args,
+) -> Dict[str, object]:
+    """Fine-tune (or train from scratch) a behaviour decoder and score it once on the test split.
+
+    Args:
+        model_dir: a pretraining checkpoint directory (``neuroformer train`` output: config,
+            weights, tokenizer, optionally ``splits.json``), or None to train from scratch with
+            ``config``.
+        recording: the :class:`~hf_neuroformer.recording.SpikeRecording` holding the spikes and
+            the targets (its units must be in the checkpoint's tokenizer).
+        targets: :class:`~hf_neuroformer.decoding.DecodingTarget` list (several = multitask,
+            losses summed with each target's ``weight``).
+        output_dir: receives ``config.json`` (with ``decoding_targets``), ``model.safetensors``,
+            the tokenizer, ``metrics.json``, ``decoding_report.json``, ``splits.json``,
+            ``training_log.json``.
+        fraction: share of the training windows used, as the first contiguous block in time
+            (few-shot protocol), in ``(0, 1]``.
+        seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout.
+        max_steps: optimisation steps.
+        from_scratch: with ``model_dir``: its architecture, tokenizer and split plan, but random
+            weights (the few-shot comparison).
+        config: architecture and windows when ``model_dir`` is None (default
+            :class:`NeuroformerConfig`); ignored otherwise.
+        plan: split plan; default as in the module docstring.
+        window_mask: see :func:`~hf_neuroformer.decoding.build_decoding_datasets`.
+        batch_size: windows per optimisation step (= per-device batch x accumulation steps).
+        gradient_accumulation_steps: micro-batches per step (must divide ``batch_size``).
+        learning_rate, weight_decay, warmup_steps: AdamW with a linear decay.
+        eval_steps: validation (and checkpoint) every this many steps; default
+            ``max(1, max_steps // 10)``.
+        generative_loss_weight: ``config.decoding_generative_loss_weight`` (auxiliary
+            next-spike loss; default 0 = off).
+        overwrite: replace a model already in ``output_dir``.
+        keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
+        progress: Trainer's progress bars.
+        **training_args: more ``transformers.TrainingArguments`` fields.
+
+    Returns:
+        The dict written to ``metrics.json``: ``test/<target>/<metric>`` and
+        ``validation/<target>/<metric>`` (decoding metrics of the selected checkpoint),
+        ``test/loss``, ``validation/loss``, ``best_step``, ``total_steps``, ``init``
+        (``"pretrained"`` or ``"scratch"``), ``fraction``, ``seed``, ``n_train_windows``,
+        ``split_plan_source``, ``load_report`` (missing / unexpected keys of the checkpoint
+        load), ``decoding_report`` (window counts and drops per split, target statistics).
+
+    Raises:
+        FileExistsError: ``output_dir`` holds a model and ``overwrite`` is False.
+        DecodingTargetError: a target missing from the recording (lists the available ones),
+            a class label unseen in training, ...
+        ValueError: bad ``fraction``, ``batch_size`` not a multiple of
+            ``gradient_accumulation_steps``, or no validation windows.
+    """
+    from transformers import set_seed
+
+    from .training import check_output_dir
+
+    out = check_output_dir(output_dir, overwrite)
+    if batch_size % gradient_accumulation_steps:
+        raise ValueError(f"batch_size: expected a multiple of gradient_accumulation_steps={gradient_accumulation_steps}, "
+                         f"got {batch_size}")
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
+    plan_source = "given"
+    if model_dir is not None:
+        model_dir = Path(model_dir)
+        cfg = NeuroformerConfig.from_pretrained(model_dir)
+        tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
+        if plan is None and (model_dir / "splits.json").is_file():
+            plan = _plan_within(SplitPlan.from_dict(json.loads((model_dir / "splits.json").read_text())), recording, cfg)
+            plan_source = "checkpoint splits.json"
+            if plan is None:
+                warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} leaves a split of this recording "
+                              "without windows; planning splits on this recording instead")
+    else:
+        cfg = copy.deepcopy(config) if config is not None else NeuroformerConfig()
+        tokenizer = NeuroformerTokenizer.from_config(cfg)
+        tokenizer.add_units(recording)
+        cfg.vocab_size = len(tokenizer)
+        from_scratch = True
+    if plan is None:
+        plan = plan_splits(recording, cfg)
+        plan_source = "planned on this recording"
+    targets = list(targets)
+    dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask)
+    train_ds = fraction_of_train(dsd["train"], fraction)
+    if len(dsd["validation"]) == 0:
+        raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
+                         f"(report: {report['validation']})")
+    tdicts = target_dicts(targets, report, train_ds)
+    overrides = dict(decoding_targets=tdicts, decoding_generative_loss_weight=float(generative_loss_weight))
+    set_seed(seed)
+    load_report = None
+    if from_scratch:
+        mcfg = copy.deepcopy(cfg)
+        for k, v in overrides.items():
+            setattr(mcfg, k, v)
+        mcfg._check()
+        model = NeuroformerForBehaviorDecoding(mcfg)
+    else:
+        model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True, **overrides)
+        load_report = {k: sorted(v) for k, v in info.items()}
+        new = [k for k in load_report["missing_keys"] if not k.startswith("decoding_heads.")]
+        if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
+            warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
+
+    eval_steps = int(eval_steps or max(1, max_steps // 10))
+    ckpt = out / CHECKPOINT_DIR
+    trainer = build_trainer(
+        model, train_ds, dsd["validation"], ckpt,
+        per_device_train_batch_size=batch_size // gradient_accumulation_steps,
+        per_device_eval_batch_size=max(batch_size, 64),
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
+        max_steps=int(max_steps), eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
+        save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
+        metric_for_best_model="loss", greater_is_better=False, save_total_limit=2, seed=seed, data_seed=seed,
+        optim="adamw_torch", disable_tqdm=not progress, **training_args,
+    )
+    if not progress:  # with tqdm off, Trainer prints every log dict instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
+    val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
+    test = trainer.predict(dsd["test"], metric_key_prefix="test").metrics if len(dsd["test"]) else {}
+    metrics: Dict[str, object] = {}
+    for prefix, m in (("validation", val), ("test", test)):
+        for k, v in m.items():
+            if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
+                metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
+    metrics.update(
+        best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection="lowest validation loss",
+        init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
+        fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds),
+        n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
+        load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
+    )
+    log = list(trainer.state.log_history)
+    model = trainer.model
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    for name, obj in (("metrics.json", metrics), ("decoding_report.json", report), ("splits.json", plan.to_dict()),
+                      ("training_log.json", log)):
+        (out / name).write_text(json.dumps(obj, indent=2, default=_json_default))
+    if not keep_checkpoints:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return metrics
+
+
+def _step_of(path) -> Optional[int]:
+    if not path:
+        return None
+    try:
+        return int(str(path).rstrip("/").rsplit("-", 1)[-1])
+    except ValueError:
+        return None
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o) if math.isfinite(o) else None
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+__all__ = ["finetune", "build_trainer", "make_compute_metrics", "CHECKPOINT_DIR"]

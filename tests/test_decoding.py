@@ -1,0 +1,307 @@
+"""Behaviour decoding (issue 4, acceptance 3 and 4) on real recordings.
+
+A2929 (pynapple, head direction ``ry`` and position ``x``, wake epoch) and the Steinmetz subset
+(wheel choice ``trial:motorLabel``): a tiny checkpoint pretrained for a few steps is fine-tuned
+with the Hugging Face ``Trainer``; metric keys, loss scaling under gradient accumulation,
+save/reload, and the handling of missing targets, NaN targets and unseen class labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.decoding import (
+    DecodingCollator,
+    DecodingTarget,
+    DecodingTargetError,
+    build_decoding_datasets,
+    fraction_of_train,
+    target_dicts,
+    target_values,
+)
+from hf_neuroformer.finetuning import build_trainer, finetune
+from hf_neuroformer.metrics.decoding import decoding_metrics
+from hf_neuroformer.training import TrainingConfig, train
+
+TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24, max_past_length=48,
+            hidden_size=16, num_attention_heads=2, intermediate_size=32, split_block_length=15.0)
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    """Wake epoch, 670-850 s (head tracking starts at 670.6 s)."""
+    from hf_neuroformer.io import load_recording
+
+    return load_recording(shared_data(A2929), epoch="wake").restrict(670.0, 850.0)
+
+
+@pytest.fixture(scope="module")
+def pretrained(a2929, tmp_path_factory):
+    """A tiny NeuroformerForPreTraining trained for 3 steps on the same recording (`neuroformer train` output)."""
+    d = tmp_path_factory.mktemp("pre") / "model"
+    train(a2929, d, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=3, batch_size=16), progress=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def steinmetz(shared_data):
+    """The Steinmetz subset, first 20 units (enough spikes, short windows)."""
+    from hf_neuroformer.io import load_recording
+
+    return load_recording(shared_data(STEINMETZ)).select_units(range(20))
+
+
+@pytest.fixture(scope="module")
+def finetuned(a2929, pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "decoder"
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    metrics = finetune(pretrained, a2929, targets, output_dir=out, max_steps=4, eval_steps=2, batch_size=16, seed=0)
+    return out, metrics
+
+
+def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(finetuned):
+    out, m = finetuned
+    for split in ("validation", "test"):
+        for key in ("ry/mean_angular_error_rad", "ry/median_angular_error_rad", "ry/mean_angular_error_deg",
+                    "ry/median_angular_error_deg", "x/r2", "x/pearson_r", "loss"):
+            assert np.isfinite(m[f"{split}/{key}"]), key
+    assert m["init"] == "pretrained" and m["best_step"] in (2, 4) and m["total_steps"] == 4
+    assert m["checkpoint_selection"] == "lowest validation loss"
+    # the pretraining checkpoint loads cleanly: only the new heads are initialised
+    rep = m["load_report"]
+    assert rep["unexpected_keys"] == [] and rep["mismatched_keys"] == []
+    assert rep["missing_keys"] and all(k.startswith("decoding_heads.") for k in rep["missing_keys"])
+    assert m["split_plan_source"] == "checkpoint splits.json"
+    assert json.loads((out / "metrics.json").read_text())["test/x/r2"] == pytest.approx(m["test/x/r2"])
+    assert not (out / "checkpoints").exists()
+    # the regression head is standardised with train statistics stored in the config
+    cfg = json.loads((out / "config.json").read_text())
+    x = [t for t in cfg["decoding_targets"] if t["name"] == "x"][0]
+    assert x["std"] > 0 and np.isfinite(x["mean"])
+
+
+def test_saved_decoder_reloads_with_same_predictions_and_test_metrics(finetuned, a2929):
+    from transformers import AutoModelForSequenceClassification
+
+    out, m = finetuned
+    model, info = nf.NeuroformerForBehaviorDecoding.from_pretrained(out, output_loading_info=True)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys"))
+    auto = AutoModelForSequenceClassification.from_pretrained(out)
+    assert type(auto) is nf.NeuroformerForBehaviorDecoding
+    tok = nf.NeuroformerTokenizer.from_pretrained(out)
+    plan = nf.windows.SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    dsd, _ = build_decoding_datasets(a2929, tok, model.config, plan, targets)
+    batch = DecodingCollator(["target_ry", "target_x"])([dsd["test"][i] for i in range(len(dsd["test"]))])
+    with torch.no_grad():
+        p1 = model.eval()(**batch).predictions.numpy()
+        p2 = auto.eval()(**batch).predictions.numpy()
+    np.testing.assert_array_equal(p1, p2)
+    y = batch["labels"].numpy()
+    assert decoding_metrics(y[:, 1], p1[:, 1], "regression")["r2"] == pytest.approx(m["test/x/r2"], rel=1e-4, abs=1e-6)
+    err = decoding_metrics(y[:, 0], p1[:, 0], "circular")["mean_angular_error_rad"]
+    assert err == pytest.approx(m["test/ry/mean_angular_error_rad"], rel=1e-4)
+    # save_pretrained / from_pretrained round-trip of an untrained multitask decoder
+    model2 = nf.NeuroformerForBehaviorDecoding(copy.deepcopy(model.config)).eval()
+    model2.save_pretrained(out.parent / "again")
+    model3 = nf.NeuroformerForBehaviorDecoding.from_pretrained(out.parent / "again").eval()
+    assert model3.config.decoding_targets == model2.config.decoding_targets
+    with torch.no_grad():
+        torch.testing.assert_close(model2(**batch).logits, model3(**batch).logits, rtol=0, atol=0)
+
+
+def test_gradient_accumulation_4_equals_one_4x_batch(a2929, pretrained, tmp_path):
+    """One SGD step on 13 windows: micro-batches of 4, 4, 4 and 1 with gradient_accumulation_steps=4
+    against one batch of 13. The model normalises by Trainer's num_items_in_batch (the step's label
+    entries, accepts_loss_kwargs), so Trainer does not divide again and the short last micro-batch
+    weighs by its windows, not as a quarter of the step (a mean of micro-batch means would)."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression", weight=0.5)]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    ds13 = dsd["train"].select(range(200, 213))
+    tdicts = target_dicts(targets, report)
+    weights, first_loss = {}, {}
+    for bs, ga in ((13, 1), (4, 4)):
+        model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+            pretrained, decoding_targets=tdicts, hidden_dropout=0.0)
+        torch.manual_seed(0)
+        for head in model.decoding_heads:  # same head init in both runs
+            for p in head.parameters():
+                torch.nn.init.normal_(p, 0, 0.1)
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        trainer = build_trainer(model, ds13, None, tmp_path / f"ga{ga}", per_device_train_batch_size=bs,
+                                gradient_accumulation_steps=ga, max_steps=1, learning_rate=1.0, optim="sgd",
+                                lr_scheduler_type="constant", max_grad_norm=0.0, weight_decay=0.0, seed=0,
+                                save_strategy="no", logging_steps=1)
+        assert trainer.model_accepts_loss_kwargs
+        trainer.train()
+        weights[ga] = {k: v.detach().clone() for k, v in model.named_parameters()}
+        first_loss[ga] = trainer.state.log_history[0]["loss"]
+        moved = max((weights[ga][k] - before[k]).abs().max().item() for k in before)
+        assert moved > 1e-3
+    diff = max((weights[1][k] - weights[4][k]).abs().max().item() for k in weights[1])
+    assert diff < 1e-5, diff
+    assert first_loss[4] == pytest.approx(first_loss[1], rel=1e-4)
+
+
+def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
+                 output_dir=tmp_path / "d", max_steps=3, eval_steps=3, batch_size=16, seed=1)
+    assert m["init"] == "scratch" and m["split_plan_source"] == "planned on this recording"
+    for split in ("validation", "test"):
+        assert 0 <= m[f"{split}/trial:motorLabel/accuracy"] <= 1
+        assert 0 <= m[f"{split}/trial:motorLabel/balanced_accuracy"] <= 1
+    t = m["targets"][0]
+    assert t["num_classes"] == 3 and t["classes"] == [-1, 0, 1]
+
+
+def test_fraction_of_train_is_the_first_contiguous_block(a2929, pretrained):
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    dsd, _ = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression")])
+    tr = dsd["train"]
+    part = fraction_of_train(tr, 0.05)
+    starts = np.sort(np.asarray(tr["window_start"]))
+    assert len(part) == round(0.05 * len(tr))
+    np.testing.assert_array_equal(np.asarray(part["window_start"]), starts[: len(part)])
+    assert len(fraction_of_train(tr, 1e-6)) == 1
+    with pytest.raises(ValueError, match="fraction"):
+        fraction_of_train(tr, 0.0)
+
+
+def test_missing_target_names_it_and_lists_the_available_ones(a2929, pretrained):
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    with pytest.raises(DecodingTargetError, match=r"'speed'.*available targets: \['rx', 'ry', 'rz'.*'x', 'y', 'z'\]"):
+        build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression"),
+                                                        DecodingTarget("speed", "regression")])
+    with pytest.raises(DecodingTargetError, match="trial:motorLabel"):
+        build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("trial:motorLabel", "classification")])
+
+
+def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
+               "--target", "ry,speed", "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'speed'" in err and "available targets" in err
+    rc = main(["finetune", "--model", str(pretrained), "--target", "ry,x", "--kind", "circular",
+               "--output-dir", str(tmp_path / "o")])
+    assert rc == 2 and "one kind per --target" in capsys.readouterr().err
+
+
+def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    target = DecodingTarget("x", "regression")
+    clean, rep0 = build_decoding_datasets(a2929, tok, cfg, None, [target])
+    starts = np.asarray(clean["train"]["window_start"])
+    a, b = starts[100], starts[100] + 5.0  # 5 s of lost tracking inside the train split
+    rec = copy.copy(a2929)
+    s = a2929.behaviour["x"]
+    vals = s.values.copy()
+    vals[(s.timestamps >= a) & (s.timestamps < b)] = np.nan
+    rec.behaviour = {**a2929.behaviour, "x": nf.BehaviourSeries(s.timestamps, vals, s.unit)}
+    dsd, rep = build_decoding_datasets(rec, tok, cfg, None, [target])
+    n_nan = rep["train"]["n_dropped_nan"]["x"]
+    expected = int(np.sum(~np.isfinite(target_values(rec, target, starts, cfg.current_window))))
+    assert n_nan == expected and 40 <= n_nan <= 50  # 50 windows of 0.1 s, minus the edges filled by nearest samples
+    assert rep["train"]["n_dropped"] == n_nan
+    assert rep["train"]["n_windows"] == rep0["train"]["n_windows"] - n_nan == len(dsd["train"])
+    kept = np.asarray(dsd["train"]["window_start"])
+    assert not np.any((kept >= a + 0.2) & (kept < b - 0.3))
+    assert np.all(np.isfinite(dsd["train"]["target_x"]))
+    # the model leaves a NaN label out of the loss instead of propagating it
+    model = nf.NeuroformerForBehaviorDecoding(
+        nf.NeuroformerConfig.from_pretrained(pretrained, decoding_targets=target_dicts([target], rep)))
+    batch = DecodingCollator(["target_x"])([dsd["train"][i] for i in range(8)])
+    batch["labels"][0, 0] = float("nan")
+    assert torch.isfinite(model(**batch).loss)
+
+
+def test_class_label_unseen_in_training_is_a_clear_error(steinmetz):
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(steinmetz)
+    plan = nf.plan_splits(steinmetz, cfg)
+    rec = copy.copy(steinmetz)
+    labels = steinmetz.trial_info["motorLabel"].copy()
+    labels[plan.trial_index["test"][0]] = 7
+    rec.trial_info = {**steinmetz.trial_info, "motorLabel": labels}
+    with pytest.raises(DecodingTargetError, match=r"label\(s\) \[7\] in the test split never occur in the train split"):
+        build_decoding_datasets(rec, tok, cfg, plan, [DecodingTarget("trial:motorLabel", "classification")])
+
+
+def test_pushed_decoder_loads_as_remote_code_without_the_package(finetuned, a2929, loopback_hub, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from hf_neuroformer.hub import push_to_hub
+
+    out, m = finetuned
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(out).eval()
+    tok = nf.NeuroformerTokenizer.from_pretrained(out)
+    plan = nf.windows.SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    dsd, _ = build_decoding_datasets(a2929, tok, model.config, plan, targets)
+    batch = DecodingCollator(["target_ry", "target_x"])([dsd["test"][i] for i in range(8)])
+    with torch.no_grad():
+        ref = model(**batch).predictions
+    torch.save({"batch": dict(batch), "predictions": ref}, tmp_path / "ref.pt")
+    res = push_to_hub(out, "lab/decoder", endpoint=loopback_hub.url, token="hf_loopback_token")
+    files = loopback_hub.files("lab/decoder")
+    auto_map = json.loads(files["config.json"])["auto_map"]
+    assert auto_map["AutoModelForSequenceClassification"] == "modeling_neuroformer.NeuroformerForBehaviorDecoding"
+    assert "AutoModelForSequenceClassification.from_pretrained" in files["README.md"].decode()
+    assert "test/ry/mean_angular_error_rad" in files["README.md"].decode() and res.files
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["hf_neuroformer"] = None  # the package must not be importable here
+        import torch
+        from transformers import AutoModelForSequenceClassification
+        model = AutoModelForSequenceClassification.from_pretrained("lab/decoder", trust_remote_code=True).eval()
+        ref = torch.load({str(tmp_path / 'ref.pt')!r})
+        with torch.no_grad():
+            pred = model(**ref["batch"]).predictions
+        print(json.dumps({{"module": type(model).__module__, "name": type(model).__name__,
+                           "diff": (pred - ref["predictions"]).abs().max().item()}}))
+    """)
+    env = {**os.environ, **loopback_hub.env(), "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["module"].startswith("transformers_modules") and info["name"] == "NeuroformerForBehaviorDecoding"
+    assert info["diff"] == 0.0
+
+
+def test_auxiliary_generative_loss_reuses_the_pretraining_heads(a2929, pretrained):
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("ry", "circular")]
+    dsd, rep = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model, info = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, rep), decoding_generative_loss_weight=0.5,
+        output_loading_info=True)
+    assert all(k.startswith("decoding_heads.") for k in info["missing_keys"]) and not info["unexpected_keys"]
+    pre = nf.NeuroformerForPreTraining.from_pretrained(pretrained).eval()
+    batch = DecodingCollator(["target_ry"])([dsd["train"][i] for i in range(8)])
+    with torch.no_grad():
+        with_aux = model.eval()(**batch).loss
+        model.config.decoding_generative_loss_weight = 0.0
+        without = model(**batch).loss
+        gen = pre(**{k: v for k, v in batch.items() if k not in ("labels", "token_labels")},
+                  labels=batch["token_labels"]).loss
+    torch.testing.assert_close(with_aux - without, 0.5 * gen)
