@@ -201,6 +201,21 @@ def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_p
     assert rc == 2 and "one kind per --target" in capsys.readouterr().err
 
 
+def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "cli-decoder"
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
+               "--target", "ry", "--fraction", "0.5", "--max-steps", "2", "--eval-steps", "2", "--batch-size", "8",
+               "--output-dir", str(out), "--seed", "3"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "test/ry/mean_angular_error_deg" in text and "dropped:" in text
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["targets"][0]["kind"] == "circular"  # inferred: ry is in rad
+    assert m["fraction"] == 0.5 and m["n_train_windows"] == round(0.5 * m["n_train_windows_full"]) and m["seed"] == 3
+    assert (out / "decoding_report.json").is_file() and (out / "model.safetensors").is_file()
+
+
 def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
     tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
