@@ -1,9 +1,10 @@
 """Behaviour decoding, few-shot: Neuroformer (pretrained + fine-tuned, and from scratch) against
 classical decoders on the same windows, bins, splits and targets (issue 4).
 
-    python scripts/benchmark_decoding.py              # full run (~30 min on 2 CPU cores, 2 worker processes)
+    python scripts/benchmark_decoding.py              # full run (35 min on 2 shared CPU cores, 2 worker processes)
     python scripts/benchmark_decoding.py --quick      # ~2 min: smoke test of the whole pipeline
     python scripts/benchmark_decoding.py --jobs 1     # one worker process (one thread)
+    python scripts/benchmark_decoding.py --report-only benchmarks/decoding.json   # table + plot again
 
 Protocol
 --------
@@ -310,8 +311,9 @@ def findings(results, summary, fractions):
 
 def write_section(results, summary, fractions, png_rel):
     meta = results["meta"]
+    where = f"({meta['code']})" if meta.get("code") else f"at commit `{meta['commit']}`"
     parts = [START, "## Behaviour decoding: few-shot fine-tuning against classical decoders\n",
-             f"Written by `scripts/benchmark_decoding.py` at commit `{meta['commit']}` in {meta['total_minutes']:.1f} min "
+             f"Written by `scripts/benchmark_decoding.py` {where} in {meta['total_minutes']:.1f} min "
              f"on {meta['cpu']} ({meta['jobs']} worker process(es), 1 thread each). Mean ± sd over seeds "
              f"{meta['seeds']} on the same test windows; columns are the share of the training windows used (the first "
              f"contiguous block in time). Neuroformer: {meta['model']}, pretrained for "
@@ -350,6 +352,9 @@ def write_section(results, summary, fractions, png_rel):
         parts.append(f"\n{sec} at {fractions[-1]:.0%}: " + "; ".join(f"{LABELS[m]} {c}" for m, c in zip(METHODS, cells)) + ".\n")
     parts.append("### What the numbers say (computed by the script)\n")
     parts.extend(findings(results, summary, fractions))
+    if results["meta"].get("notes"):
+        parts.append("\n### Notes on this run\n")
+        parts.extend(results["meta"]["notes"])
     parts.append(f"\n![few-shot decoding]({png_rel})\n")
     parts.append(END)
     return "\n".join(parts)
@@ -408,7 +413,19 @@ def main(argv=None):
     p.add_argument("--no-model", action="store_true", help="baselines only (no pretraining or fine-tuning)")
     p.add_argument("--reuse-pretrained", action="store_true", help="reuse checkpoints already in --output-dir")
     p.add_argument("--output-dir", default=str(ROOT / "runs" / "benchmark_decoding"))
+    p.add_argument("--report-only", metavar="JSON", default=None,
+                   help="rewrite the PNG and the BENCHMARKS.md section from a JSON this script wrote (no fitting); "
+                        "a 'notes' list and a 'code' line in its meta are printed under the table")
     args = p.parse_args(argv)
+    if args.report_only:
+        results = json.loads(Path(args.report_only).read_text())
+        fractions = tuple(results["meta"]["fractions"])
+        summary = summarise(results, fractions)
+        plot(results, summary, fractions, ROOT / "benchmarks" / "decoding_fewshot.png")
+        section = write_section(results, summary, fractions, "benchmarks/decoding_fewshot.png")
+        replace_section(ROOT / "BENCHMARKS.md", START, END, section)
+        print(section)
+        return
 
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     for n in names:
