@@ -105,12 +105,13 @@ def cmd_generate(args) -> int:
         model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
+        max_spikes=args.max_spikes,
     )
     write_nwb(generated, out, overwrite=args.overwrite)
     st = generated.generation_stats
     print(f"[neuroformer] generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
           f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, {st['spikes_per_second']:.0f} spikes/s; "
-          f"{st['n_capped_windows']} windows reached max_window_length); wrote {out}")
+          f"{st['n_capped_windows']} windows reached the spike cap); wrote {out}")
     return 0
 
 
@@ -350,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="order of spikes inside a dt bin: free, or the tokenizer's (unit token id), which is the "
                         "sampler whose probabilities bits/spike scores (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=256, help="windows generated in parallel (default: %(default)s)")
+    g.add_argument("--max-spikes", type=int,
+                   help="cap on spikes per generated window (default: the model's max_window_length); capped "
+                        "windows are counted in the summary line")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=cmd_generate)
 
