@@ -231,6 +231,21 @@ def tokenize_windows(
     return cols
 
 
+def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
+    """``(starts, clip_starts)`` of one split's windows; ``clip_starts`` is ``None`` in time mode.
+
+    Raises:
+        ValueError: a split with a non-zero fraction has no window.
+    """
+    starts, clips = window_starts_for_split(plan, split, config)
+    if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
+        raise ValueError(
+            f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
+            "use shorter windows or a longer recording"
+        )
+    return starts, (clips if plan.mode == "trials" else None)
+
+
 def build_window_datasets(
     recording: SpikeRecording,
     tokenizer: NeuroformerTokenizer,
@@ -257,13 +272,8 @@ def build_window_datasets(
     plan = plan or plan_splits(recording, config)
     out = {}
     for split in SPLITS:
-        starts, clips = window_starts_for_split(plan, split, config)
-        if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
-            raise ValueError(
-                f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
-                "use shorter windows or a longer recording"
-            )
-        cols = tokenize_windows(recording, tokenizer, starts, clips if plan.mode == "trials" else None)
+        starts, clips = _split_windows(plan, split, config)
+        cols = tokenize_windows(recording, tokenizer, starts, clips)
         out[split] = datasets.Dataset.from_dict(cols, features=window_features())
     return datasets.DatasetDict(out), plan
 
@@ -357,17 +367,13 @@ def prepare_windows(
                     "num_shards": int(num_shards), "splits": {}}
         features = window_features()
         for split in SPLITS:
-            starts, clips = window_starts_for_split(plan, split, config)
-            if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
-                raise ValueError(f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
-                                 "use shorter windows or a longer recording")
+            starts, clips = _split_windows(plan, split, config)
             n = max(1, min(int(num_shards), len(starts)))
             entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0,
                      "n_truncated_past_spikes": 0, "shards": []}
             for i, idx in enumerate(tqdm(np.array_split(np.arange(len(starts)), n), desc=f"prepare {split}",
                                          disable=not progress, unit="shard")):
-                cols = tokenize_windows(recording, tokenizer, starts[idx],
-                                        clips[idx] if plan.mode == "trials" else None)
+                cols = tokenize_windows(recording, tokenizer, starts[idx], None if clips is None else clips[idx])
                 name = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
                 datasets.Dataset.from_dict(cols, features=features).to_parquet(str(tmp / name))
                 entry["n_spikes"] += int(sum(cols["n_spikes"]))
