@@ -2,6 +2,8 @@
 
     ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 tests/ddp_train_worker.py DATA OUT REPORT_DIR
 
+DATA is the A2929 NWB file, or a directory written by ``prepare_windows`` (then the windows are
+streamed and divided between the ranks with ``split_dataset_by_node``).
 Trains a tiny model on the first 150 s of the A2929 wake epoch through the unchanged
 ``hf_neuroformer.training.train`` and writes, per rank, ``REPORT_DIR/rank{r}.json`` (world size,
 step losses, a SHA-256 of the final weights, which ranks called ``save_atomically``) and
@@ -47,7 +49,8 @@ def main(data, out, report_dir):
 
     training.save_atomically = spy
     losses, final = [], {}
-    training.train(recording(data), out, NeuroformerConfig(**TINY), training.TrainingConfig(**TRAINING), progress=False,
+    source = data if Path(data).is_dir() else recording(data)
+    metrics = training.train(source, out, NeuroformerConfig(**TINY), training.TrainingConfig(**TRAINING), progress=False,
                    on_step_end=lambda step, loss: losses.append(loss),
                    on_train_end=lambda model: final.update(model.state_dict()))
     state = {k: v.detach().contiguous().clone() for k, v in sorted(final.items())}
@@ -59,7 +62,7 @@ def main(data, out, report_dir):
     report = {"rank": rank, "world_size": dist.get_world_size() if dist.is_initialized() else 1,
               "backend": dist.get_backend() if dist.is_initialized() else None,
               "losses": losses, "sha256": digest.hexdigest(), "save_atomically_calls": saves,
-              "threads": torch.get_num_threads()}
+              "threads": torch.get_num_threads(), "metrics": metrics}
     (report_dir / f"rank{rank}.json").write_text(json.dumps(report))
 
 

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 import hf_neuroformer as nf
 from hf_neuroformer.training import TrainingConfig, train
+from hf_neuroformer.windows import prepare_windows
 
 HERE = Path(__file__).resolve().parent
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -26,8 +27,7 @@ def _worker_module():
     return mod
 
 
-def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
-    data = shared_data(A2929)
+def _run_two_ranks(data, tmp_path):
     report = tmp_path / "report"
     report.mkdir()
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
@@ -36,10 +36,16 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in (0, 1)]
+    w = [load_file(report / f"rank{r}.safetensors") for r in (0, 1)]
+    return ranks, w
+
+
+def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
+    data = shared_data(A2929)
+    ranks, w = _run_two_ranks(data, tmp_path)
     assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
 
     # identical parameters on both ranks
-    w = [load_file(report / f"rank{r}.safetensors") for r in (0, 1)]
     rank_diff = max((w[0][k] - w[1][k]).abs().max().item() for k in w[0])
     print(f"max |param rank 0 - rank 1|: {rank_diff:.3g}; sha256 equal: {ranks[0]['sha256'] == ranks[1]['sha256']}")
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and rank_diff == 0.0
@@ -68,3 +74,25 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
     print(f"max |param 1 process - 2 processes|: {one_vs_two:.3g}; step losses {[round(x, 4) for x in losses]}")
     assert single_losses == pytest.approx(losses, abs=1e-4)
     assert one_vs_two < 1e-4
+
+
+def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
+    """Training from `neuroformer prepare` shards under torchrun: each rank streams its share
+    (split_dataset_by_node over 3 shards, so one example in two per rank), the ranks stay in
+    step, and the unused windows at an epoch's end are counted."""
+    worker = _worker_module()
+    prepared = tmp_path / "prepared"
+    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
+                    num_shards=3, progress=False)
+    ranks, w = _run_two_ranks(str(prepared), tmp_path)
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["sha256"] == ranks[1]["sha256"]
+    losses = ranks[0]["losses"]
+    assert len(losses) == 8 and losses == ranks[1]["losses"]
+    assert sum(losses[-2:]) < sum(losses[:2]) - 0.2, losses
+    assert ranks[0]["save_atomically_calls"] == [str(tmp_path / "out")] and ranks[1]["save_atomically_calls"] == []
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["data"].startswith("streamed from prepared directory")
+    assert metrics["n_train_windows"] == sum(s["n_rows"] for s in json.loads(
+        (prepared / "manifest.json").read_text())["splits"]["train"]["shards"])
+    assert metrics["n_train_windows_unused"] >= 0 and "test/id_nll" in metrics

@@ -71,3 +71,59 @@ def test_prepare_refuses_bad_requests(prepared, tmp_path):
         load_prepared(tmp_path, "train")
     with pytest.raises(ValueError, match="split: 'dev' is not in"):
         load_prepared(out, "dev")
+
+
+# --- training that streams a prepared directory (issue 7: memory does not grow with the recording)
+
+TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=32, max_past_length=64,
+            hidden_size=32, num_attention_heads=2, intermediate_size=64, split_block_length=5.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_prepared(tmp_path_factory, shared_data):
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    rec = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 120.0)
+    out = tmp_path_factory.mktemp("tiny") / "prepared"
+    prepare_windows(rec, out, nf.NeuroformerConfig(**TINY), num_shards=2, progress=False)
+    return out
+
+
+def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp_path):
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.training import TrainingConfig, train
+
+    tc = TrainingConfig(max_steps=8, batch_size=16, eval_every=4, save_every=3, shuffle_buffer_size=64)
+    losses = {"full": [], "cut": []}
+    metrics = train(tiny_prepared, tmp_path / "full", None, tc, progress=False,
+                    on_step_end=lambda s, loss: losses["full"].append(loss))
+    assert metrics["data"].startswith("streamed") and metrics["n_train_windows_unused"] == 0
+    assert metrics["test/id_nll"] < metrics["test/unigram_id_nll"] + 1.0  # scored, finite, sane
+    assert "not run" in metrics["test/generation"]
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(step, loss):
+        losses["cut"].append(loss)
+        if step == 5:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(tiny_prepared, tmp_path / "cut", None, tc, progress=False, on_step_end=interrupt)
+    del losses["cut"][3:]  # steps 4-5 are redone from the step-3 checkpoint
+    train(tiny_prepared, tmp_path / "cut", None, tc, progress=False, resume=True,
+          on_step_end=lambda s, loss: losses["cut"].append(loss))
+    assert losses["cut"] == pytest.approx(losses["full"], abs=1e-6)
+    a, b = (load_file(tmp_path / r / "model.safetensors") for r in ("full", "cut"))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
+def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tmp_path):
+    from hf_neuroformer.training import TrainingConfig, train
+
+    with pytest.raises(ValueError, match=r"config\.current_window.*prepare the windows again"):
+        train(tiny_prepared, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, "current_window": 0.05}),
+              TrainingConfig(max_steps=1), progress=False)
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        train(tmp_path, tmp_path / "m2", None, TrainingConfig(max_steps=1), progress=False)

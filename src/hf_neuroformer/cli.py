@@ -22,7 +22,8 @@
                          [--license ID] [--provenance TEXT] [--commit-message TEXT]
                          [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
 
-Without ``--data`` (or ``--real``) the built-in simulated recording is used.
+Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``neuroformer train
+--data DIR`` with a ``neuroformer prepare`` directory streams its windows from the Parquet shards.
 """
 
 from __future__ import annotations
@@ -83,8 +84,18 @@ def cmd_train(args) -> int:
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     if args.resume:
         latest_checkpoint(args.output_dir)
-    rec = _load_data(args.data, args.epoch)
-    print(f"[neuroformer] data: {rec}")
+    if args.data is not None and (Path(args.data) / "manifest.json").is_file():
+        # a 'neuroformer prepare' directory: stream its windows; its config fixes the windows
+        rec = args.data
+        if args.epoch is not None:
+            raise ValueError("--epoch: a prepared directory already holds its windows; choose the epoch when running "
+                             "'neuroformer prepare'")
+        if not args.config:
+            config = None
+        print(f"[neuroformer] data: windows streamed from the prepared directory {args.data}")
+    else:
+        rec = _load_data(args.data, args.epoch)
+        print(f"[neuroformer] data: {rec}")
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
     if metrics:
         print(f"[neuroformer] wrote {args.output_dir}/ (config.json, model.safetensors, tokenizer, metrics.json)")
@@ -310,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics")
     t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section")
-    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen folder); "
+    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen folder, or a "
+                   "'neuroformer prepare' directory, whose windows are then streamed); "
                                   "default: the built-in simulated network")
     t.add_argument("--epoch", help="restrict to this named epoch / interval of the recording (e.g. wake)")
     t.add_argument("--output-dir", default="neuroformer-model", help="where the model goes (default: %(default)s)")

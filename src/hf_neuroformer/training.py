@@ -33,7 +33,7 @@ from .metrics import TokenBaselines, compare_recordings
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import SPLITS, NeuroformerCollator, build_window_datasets, window_starts_for_split
+from .windows import SPLITS, NeuroformerCollator, build_window_datasets, load_prepared, window_starts_for_split
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -84,6 +84,10 @@ class TrainingConfig:
             more compute.
         torch_compile: compile the model with ``torch.compile`` (through Accelerate's dynamo
             plugin) with ``torch_compile_backend``.
+        shuffle_buffer_size: when training streams a prepared directory (``neuroformer
+            prepare``), windows are shuffled in a buffer of this many windows (``datasets``
+            ``IterableDataset.shuffle``, reseeded every epoch) after the shard order is shuffled;
+            memory holds the buffer, not the recording.
     """
 
     learning_rate: float = 1e-3
@@ -107,6 +111,7 @@ class TrainingConfig:
     activation_checkpointing: bool = False
     torch_compile: bool = False
     torch_compile_backend: str = "inductor"
+    shuffle_buffer_size: int = 2048
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "bf16", "fp16"):
@@ -211,12 +216,9 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
     """Sums behind :func:`evaluate_token_nll` over ``dataset[start:stop]``: float64 tensor
     ``(id NLL, dt NLL, id NLL over every label, spike tokens, labelled tokens)``."""
     model.eval()
-    stop = len(dataset) if stop is None else stop
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
-    for i in range(start, stop, batch_size):
-        rows = dataset[i: min(i + batch_size, stop)]
-        b = collator([dict(zip(rows, vals)) for vals in zip(*rows.values())])
+    for b in _eval_batches(dataset, collator, batch_size, start, stop):
         b = {k: v.to(device) for k, v in b.items()}
         out = model(**b)
         lg = torch.log_softmax(out.logits[:, :-1].float(), -1)
@@ -231,6 +233,31 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
         s_loss -= id_lp[valid].sum().item()
         n_lab += int(valid.sum())
     return torch.tensor([s_id, s_dt, s_loss, n_spk, n_lab], dtype=torch.float64)
+
+
+def _eval_batches(dataset, collator, batch_size: int, start: int = 0, stop: Optional[int] = None):
+    """Collated batches of ``dataset[start:stop]`` in order; a streamed split
+    (``datasets.IterableDataset``) is read once, front to back, holding one batch at a time."""
+    if isinstance(dataset, _iterable_dataset_type()):
+        rows = []
+        for ex in itertools.islice(dataset, start, stop):
+            rows.append(ex)
+            if len(rows) == batch_size:
+                yield collator(rows)
+                rows = []
+        if rows:
+            yield collator(rows)
+        return
+    stop = len(dataset) if stop is None else stop
+    for i in range(start, stop, batch_size):
+        cols = dataset[i: min(i + batch_size, stop)]
+        yield collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
+
+
+def _iterable_dataset_type():
+    import datasets
+
+    return datasets.IterableDataset
 
 
 def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float]:
@@ -258,11 +285,12 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
     return _nll_from_sums(sums, model.config.dt_loss_weight)
 
 
-def _evaluate_sharded(accelerator, model, dataset, collator, batch_size: int) -> Dict[str, float]:
+def _evaluate_sharded(accelerator, model, dataset, collator, batch_size: int, n: Optional[int] = None) -> Dict[str, float]:
     """:func:`evaluate_token_nll` with the windows split into one contiguous block per process
     and the sums added up across processes: every process gets the same figures (and so takes
     the same checkpoint-selection decision) for a fraction of the work."""
-    n, world, rank = len(dataset), accelerator.num_processes, accelerator.process_index
+    n = len(dataset) if n is None else n
+    world, rank = accelerator.num_processes, accelerator.process_index
     lo, hi = n * rank // world, n * (rank + 1) // world
     sums = _token_nll_sums(model, dataset, collator, batch_size, accelerator.device, lo, hi)
     if world > 1:
@@ -279,6 +307,68 @@ def _shifted_ce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def _label_counts(batch) -> torch.Tensor:
     """``(labelled id tokens, labelled dt tokens)`` of a collated batch (targets after the shift)."""
     return torch.stack([(batch["labels"][:, 1:] != -100).sum(), (batch["dt_labels"][:, 1:] != -100).sum()])
+
+
+#: NeuroformerConfig fields that a model may change when it trains on a prepared directory: the
+#: network. Every other field (windows, dt bins, block lengths, splits, vocabulary, special
+#: tokens) was fixed when the windows were tokenized and must match.
+NETWORK_FIELDS = (
+    "hidden_size", "num_attention_heads", "num_past_layers", "num_hidden_layers", "intermediate_size", "hidden_act",
+    "hidden_dropout", "attention_dropout", "layer_norm_eps", "initializer_range", "temporal_min_period",
+    "temporal_max_period", "num_temporal_frequencies", "dt_loss_weight", "dt_conditioned_on_unit",
+)
+
+
+def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
+    """Config, tokenizer, split plan and manifest of a prepared directory (see :func:`train`)."""
+    from .windows import PREPARED_FORMAT, SplitPlan
+
+    if not (prepared / "manifest.json").is_file():
+        if prepared.exists():
+            raise FileNotFoundError(f"recording: {str(prepared)!r} has no manifest.json; pass a SpikeRecording, or a "
+                                    "directory written by 'neuroformer prepare' (prepare_windows)")
+        raise FileNotFoundError(f"recording: {str(prepared)!r} does not exist; pass a SpikeRecording or a prepared "
+                                "directory")
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    if manifest.get("format") != PREPARED_FORMAT:
+        raise ValueError(f"recording: {str(prepared)!r} has manifest format {manifest.get('format')!r}, expected "
+                         f"{PREPARED_FORMAT!r}")
+    stored = NeuroformerConfig.from_pretrained(prepared)
+    if config is None:
+        config = stored
+    else:
+        ref, mine = stored.to_dict(), config.to_dict()
+        skip = set(NETWORK_FIELDS) | {"vocab_size", "transformers_version", "architectures", "auto_map",
+                                      "_attn_implementation_autoset", "decoding_targets", "decoding_pool",
+                                      "decoding_head_hidden_size", "decoding_generative_loss_weight"}
+        diff = {k: (ref.get(k), mine.get(k)) for k in sorted(set(ref) | set(mine))
+                if k not in skip and not k.startswith("_") and ref.get(k) != mine.get(k)}
+        if diff:
+            field, (want, got) = next(iter(diff.items()))
+            raise ValueError(
+                f"config.{field}: the prepared directory {str(prepared)!r} was tokenized with {field}={want!r}, this "
+                f"config has {got!r} (all differences: {diff}); a config may change the network only "
+                f"({', '.join(NETWORK_FIELDS)}): prepare the windows again with this config"
+            )
+        config.vocab_size = stored.vocab_size
+    tokenizer = NeuroformerTokenizer.from_pretrained(prepared)
+    plan = SplitPlan.from_dict(json.loads((prepared / "splits.json").read_text()))
+    return config, tokenizer, plan, manifest
+
+
+def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, skip: int = 0):
+    """Collated micro-batches (on ``device``) of one epoch of a streamed split, the first
+    ``skip`` left out (a resumed run: the order is a function of the seed and the epoch)."""
+    dataset.set_epoch(epoch)
+    rows, i = [], 0
+    for ex in dataset:
+        rows.append(ex)
+        if len(rows) == micro_batch:
+            if i >= skip:
+                yield {k: v.to(device) for k, v in collator(rows).items()}
+            rows, i = [], i + 1
+    if rows and i >= skip:
+        yield {k: v.to(device) for k, v in collator(rows).items()}
 
 
 def _check_attn_implementation(name: str) -> None:
@@ -315,7 +405,7 @@ def latest_checkpoint(output_dir) -> Path:
 
 
 def train(
-    recording: SpikeRecording,
+    recording,
     output_dir,
     config: Optional[NeuroformerConfig] = None,
     training: Optional[TrainingConfig] = None,
@@ -333,7 +423,18 @@ def train(
     same checkpoint; test scoring, generation and saving happen on the main process only.
 
     Args:
-        recording: the spikes (one session).
+        recording: the spikes (one session, a :class:`SpikeRecording`), or the path of a
+            directory written by :func:`~hf_neuroformer.windows.prepare_windows` (``neuroformer
+            prepare``). From a prepared directory the windows are streamed from its Parquet
+            shards (``datasets`` ``IterableDataset``, shuffled in a buffer of
+            ``training.shuffle_buffer_size`` windows, divided between processes with
+            ``split_dataset_by_node``), so memory does not grow with the recording's length. The
+            window settings and the tokenizer are the directory's (a ``config`` may change the
+            network, not the windows); the test metrics are the token NLLs and the token
+            baselines, without the generation-based ones (they need the recording: run
+            ``neuroformer generate`` / ``evaluate``). With several processes an epoch ends when
+            the first process runs out of windows; the windows left on the others are counted
+            (``n_train_windows_unused``).
         output_dir: gets ``config.json``, ``model.safetensors``, tokenizer files,
             ``metrics.json``, ``splits.json`` and ``training_log.json`` (main process only), and
             with ``training.save_every`` the resumable checkpoints in ``checkpoints/``.
@@ -363,6 +464,8 @@ def train(
             launch shape, or for fp16 on a CPU (Accelerate applies neither autocast nor loss
             scaling there, so the run would silently be float32; use bf16).
         RecordingValidationError: if the recording has no spikes.
+        FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
+            whose window settings differ from the prepared directory's.
     """
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
@@ -370,7 +473,11 @@ def train(
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    config = copy.deepcopy(config) if config is not None else NeuroformerConfig()
+    streamed = not isinstance(recording, SpikeRecording)
+    if config is not None:
+        config = copy.deepcopy(config)
+    elif not streamed:  # a prepared directory brings its own config
+        config = NeuroformerConfig()
     training = training or TrainingConfig()
     output_dir = Path(output_dir)
     ckpt_root = output_dir / CHECKPOINT_DIR
@@ -384,7 +491,11 @@ def train(
         )
     if resume:
         latest_checkpoint(output_dir)
-    check_not_empty(recording)
+    if streamed:
+        prepared = Path(recording)
+        config, tokenizer, plan, manifest = _prepared_setup(prepared, config)
+    else:
+        check_not_empty(recording)
     _check_attn_implementation(training.attn_implementation)
     set_seed(training.seed)
     from accelerate.state import AcceleratorState, GradientState
@@ -417,14 +528,24 @@ def train(
     micro_batch = training.batch_size // (ga * world)
     t_start = time.time()
 
-    tokenizer = NeuroformerTokenizer.from_config(config)
-    tokenizer.add_units(recording)
-    config.vocab_size = len(tokenizer)
-    dsets, plan = build_window_datasets(recording, tokenizer, config)
+    if streamed:
+        from datasets.distributed import split_dataset_by_node
+
+        dsets = {s: load_prepared(prepared, s, streaming=True) for s in SPLITS}
+        n_windows = {s: int(manifest["splits"][s]["n_windows"]) for s in SPLITS}
+        trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
+        ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
+        n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
+    else:
+        tokenizer = NeuroformerTokenizer.from_config(config)
+        tokenizer.add_units(recording)
+        config.vocab_size = len(tokenizer)
+        dsets, plan = build_window_datasets(recording, tokenizer, config)
+        n_windows = {s: len(dsets[s]) for s in SPLITS}
+        trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
+        ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
+        n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
     collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id)
-    trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
-    ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
-    n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
     if main:
         for s in SPLITS:
             if trunc[s]:
@@ -436,24 +557,37 @@ def train(
     if training.activation_checkpointing:
         model.activation_checkpointing_enable()
     train_ds = dsets["train"]
-    has_val = len(dsets["validation"]) > 0
-    has_test = len(dsets["test"]) > 0
-    if len(train_ds) == 0:
+    has_val = n_windows["validation"] > 0
+    has_test = n_windows["test"] > 0
+    if n_windows["train"] == 0:
         raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
     # the order of epoch e is a function of (seed, e) alone (the generator is reseeded at every
     # epoch), so a resumed run replays it and skips the batches already done
     gen = torch.Generator().manual_seed(training.seed)
-    loader = torch.utils.data.DataLoader(
-        train_ds, batch_size=micro_batch, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
-    )
+    if streamed:
+        # shard order and a bounded shuffle buffer, both reseeded per epoch (set_epoch below)
+        train_ds = train_ds.shuffle(seed=training.seed, buffer_size=training.shuffle_buffer_size)
+        if world > 1:
+            train_ds = split_dataset_by_node(train_ds, rank=accelerator.process_index, world_size=world)
+        loader = None
+    else:
+        loader = torch.utils.data.DataLoader(
+            train_ds, batch_size=micro_batch, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
+        )
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embeddings" in n]
     decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "embeddings" in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=training.learning_rate,
     )
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    micro_batches_per_epoch = len(loader)  # per process
+    if streamed:
+        model, optimizer = accelerator.prepare(model, optimizer)
+        # per process; an upper bound when the processes' shares differ (see the docstring)
+        micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / world) / micro_batch)
+    else:
+        model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+        micro_batches_per_epoch = len(loader)  # per process
+    n_unused = 0  # streamed: windows left on some processes when another ran out (this process)
     steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
     total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps), total_steps)
@@ -504,10 +638,27 @@ def train(
     while step < total_steps:
         model.train()
         gen.manual_seed(training.seed + epoch)
-        batches = iter(accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader)
+        if streamed:
+            batches = _streamed_batches(train_ds, epoch, micro_batch, collator, accelerator.device, done_in_epoch)
+        else:
+            batches = iter(accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader)
         while step < total_steps:
             group = list(itertools.islice(batches, ga))
-            if not group:  # not reached: an epoch ends on its last group (guard against a loop)
+            if streamed:
+                # every process takes the same number of micro-batches, or DDP would wait forever
+                k = len(group)
+                if world > 1:
+                    t = torch.tensor([k], device=accelerator.device)
+                    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+                    k = int(t)
+                if k < len(group):  # another process ran out: the rest of this one's epoch is unused
+                    n_unused += sum(int(b["input_ids"].shape[0]) for b in group[k:])
+                    n_unused += sum(int(b["input_ids"].shape[0]) for b in batches)
+                    group = group[:k]
+                if not group:
+                    epoch, done_in_epoch = epoch + 1, 0
+                    break
+            elif not group:  # not reached: an epoch ends on its last group (guard against a loop)
                 raise RuntimeError(f"train: epoch {epoch} yielded no batch after {done_in_epoch} of {micro_batches_per_epoch}")
             counts = torch.stack([_label_counts(b) for b in group]).sum(0).to(accelerator.device)
             if world > 1:
@@ -533,7 +684,7 @@ def train(
                             scheduler.step()
                         optimizer.zero_grad()
             step_epoch, done_in_epoch = epoch, done_in_epoch + len(group)
-            epoch_done = done_in_epoch >= micro_batches_per_epoch
+            epoch_done = (len(group) < ga) if streamed else done_in_epoch >= micro_batches_per_epoch
             if epoch_done:  # the position is kept as "start of the next epoch"
                 epoch, done_in_epoch = epoch + 1, 0
             if world > 1:
@@ -544,7 +695,8 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch)
             if has_val and (step % eval_every == 0 or step == total_steps):
-                val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size)
+                val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size,
+                                        n_windows["validation"])
                 model.train()
                 log.append({"step": step, "epoch": step_epoch, "train_loss": running,
                             **{f"validation/{k}": v for k, v in val.items()}})
@@ -562,6 +714,8 @@ def train(
                 break
     bar.close()
     accelerator.wait_for_everyone()
+    if streamed and world > 1:
+        n_unused = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
     model = bare_model()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -587,9 +741,23 @@ def train(
                             "validation/loss": val["loss"]})
         if has_test:
             test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size)
-            base = TokenBaselines(config.vocab_size, tokenizer.unit_token_ids(recording), config.num_dt_bins)
+            unit_tokens = (np.arange(config.num_special_tokens, len(tokenizer)) if streamed
+                           else tokenizer.unit_token_ids(recording))
+            base = TokenBaselines(config.vocab_size, unit_tokens, config.num_dt_bins)
             base.fit(dsets["train"])
             btest = base.score(dsets["test"])
+            metrics.update({
+                "test/id_nll": test["id_nll"],
+                "test/dt_nll": test["dt_nll"],
+                "test/unigram_id_nll": btest["unigram_id_nll"],
+                "test/markov_id_nll": btest["markov_id_nll"],
+                "test/marginal_dt_nll": btest["marginal_dt_nll"],
+                "test/n_spike_tokens": test["n_spike_tokens"],
+            })
+        if has_test and streamed:
+            metrics["test/generation"] = ("not run: trained from prepared windows, without the recording; run "
+                                          "'neuroformer generate' and 'neuroformer evaluate' on the recording")
+        elif has_test:
             # generation tiles the test split with non-overlapping windows, whatever the training stride
             starts, clips = window_starts_for_split(plan, "test", config, stride=config.current_window)
             generated = generate_spikes(
@@ -603,15 +771,9 @@ def train(
             )
             fid = compare_recordings(recording, generated)
             metrics.update({
-                "test/id_nll": test["id_nll"],
-                "test/dt_nll": test["dt_nll"],
-                "test/unigram_id_nll": btest["unigram_id_nll"],
-                "test/markov_id_nll": btest["markov_id_nll"],
-                "test/marginal_dt_nll": btest["marginal_dt_nll"],
                 "test/id_f1": fid["id_f1"],
                 "test/rate_corr": fid["rate_corr"],
                 "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
-                "test/n_spike_tokens": test["n_spike_tokens"],
                 "test/n_generated_spikes": fid["n_generated_spikes"],
                 "test/n_real_spikes": fid["n_real_spikes"],
                 "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
@@ -619,20 +781,22 @@ def train(
         else:
             warnings.warn("split_fractions: no test windows, so no test metrics are written")
         metrics.update({
-            "n_train_windows": len(dsets["train"]),
-            "n_validation_windows": len(dsets["validation"]),
-            "n_test_windows": len(dsets["test"]),
+            "n_train_windows": n_windows["train"],
+            "n_validation_windows": n_windows["validation"],
+            "n_test_windows": n_windows["test"],
             "n_truncated_spikes": int(sum(trunc.values())),
             "n_truncated_spikes_by_split": trunc,
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
             "n_spikes_by_split": n_spikes,
+            **({"n_train_windows_unused": n_unused} if streamed else {}),
             "checkpoint_selection": selection,
             "best_step": best_step,
             "total_steps": step,
             "train_time_s": train_time,
             "total_time_s": time.time() - t_start,
             "split_mode": plan.mode,
-            "recording": repr(recording),
+            "recording": manifest["recording"] if streamed else repr(recording),
+            "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
