@@ -33,7 +33,8 @@ from .metrics import TokenBaselines, compare_recordings
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import SPLITS, NeuroformerCollator, build_window_datasets, window_starts_for_split
+from .modalities import fit_modalities
+from .windows import SPLITS, NeuroformerCollator, build_window_datasets, plan_splits, window_starts_for_split
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -216,8 +217,7 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
     n_spk = n_lab = 0
     for i in range(start, stop, batch_size):
         rows = dataset[i: min(i + batch_size, stop)]
-        b = collator([dict(zip(rows, vals)) for vals in zip(*rows.values())])
-        b = {k: v.to(device) for k, v in b.items()}
+        b = _to_device(collator([dict(zip(rows, vals)) for vals in zip(*rows.values())]), device)
         out = model(**b)
         lg = torch.log_softmax(out.logits[:, :-1].float(), -1)
         dlg = torch.log_softmax(out.dt_logits[:, :-1].float(), -1)
@@ -231,6 +231,13 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
         s_loss -= id_lp[valid].sum().item()
         n_lab += int(valid.sum())
     return torch.tensor([s_id, s_dt, s_loss, n_spk, n_lab], dtype=torch.float64)
+
+
+def _to_device(batch, device):
+    """A collated batch (tensors, and the nested ``modality_inputs`` dicts) on ``device``."""
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch.to(device)
 
 
 def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float]:
@@ -420,12 +427,20 @@ def train(
     tokenizer = NeuroformerTokenizer.from_config(config)
     tokenizer.add_units(recording)
     config.vocab_size = len(tokenizer)
-    dsets, plan = build_window_datasets(recording, tokenizer, config)
-    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id)
+    plan = plan_splits(recording, config)
+    if config.modalities:  # statistics and classes of the training split, saved with the model
+        fit_modalities(recording, config, plan, overwrite=True)
+    dsets, plan = build_window_datasets(recording, tokenizer, config, plan)
+    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
+    mod_trunc = {m["name"]: {s: int(np.sum(dsets[s][f"mod_{m['name']}_n_truncated"])) for s in SPLITS}
+                 for m in config.modalities}
     trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
     ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
     n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
     if main:
+        for name, by_split in mod_trunc.items():
+            if any(by_split.values()):
+                print(f"[neuroformer] modality {name!r}: tokens beyond max_tokens dropped per split {by_split}")
         for s in SPLITS:
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
@@ -625,6 +640,7 @@ def train(
             "n_truncated_spikes": int(sum(trunc.values())),
             "n_truncated_spikes_by_split": trunc,
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
+            **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
             "n_spikes_by_split": n_spikes,
             "checkpoint_selection": selection,
             "best_step": best_step,
