@@ -285,3 +285,11 @@ def test_saved_model_reloads_with_automodel_and_reads_the_orientation(trained, a
     assert np.array_equal(g1.unit_ids, g2.unit_ids)
     with pytest.raises(ValueError, match="read from the recording"):
         generate_spikes(model, tok, allen, starts, conditioning={"orientation": [0, 0, 0]}, progress=False)
+
+
+@pytest.mark.parametrize("name", ["allen_orientation.yaml", "a2929_head_direction.yaml", "default.yaml"])
+def test_example_configs_load(name):
+    from pathlib import Path
+
+    cfg, training = load_yaml_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert isinstance(cfg.modalities, list) and training.max_steps > 0
