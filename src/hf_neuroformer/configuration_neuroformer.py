@@ -9,8 +9,147 @@ the past window's spikes; two heads predict the next unit id and its dt.
 from __future__ import annotations
 
 import math
+import re
 
 from transformers import PreTrainedConfig
+
+#: Kinds of modality the network embeds (``"video"`` is planned, see :func:`normalize_modality`).
+MODALITY_KINDS = ("continuous", "categorical")
+#: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
+MODALITY_ROLES = ("input",)
+#: Normalisations of a continuous modality.
+MODALITY_NORMALIZATIONS = ("zscore", "circular", "none")
+#: Prefixes of ``source``: where a modality's values live in a :class:`~hf_neuroformer.SpikeRecording`.
+MODALITY_SOURCES = ("behaviour", "trial", "stimulus")
+#: Keys of one modality dict (YAML one to one).
+MODALITY_KEYS = ("name", "source", "kind", "role", "block", "window", "allow_future", "column", "normalization",
+                 "mean", "std", "classes", "max_tokens", "bin_size", "num_features")
+
+
+def normalize_modality(index: int, spec, current_window: float, past_window: float) -> dict:
+    """Check one entry of ``NeuroformerConfig.modalities`` and fill in its defaults.
+
+    Args:
+        index: position in the list (used in messages and as the default ``block``).
+        spec: a mapping with the keys of :data:`MODALITY_KEYS` (``name``, ``source``, ``kind``
+            required; see :class:`NeuroformerConfig`).
+        current_window, past_window: the config's windows, s (the default modality window is
+            the current window, and the window may reach back at most ``past_window`` s).
+
+    Returns:
+        A new dict with every key of :data:`MODALITY_KEYS`.
+
+    Raises:
+        ValueError: naming ``modalities[index].<key>`` for an unknown key, a missing or badly
+            typed value, a kind or role not supported, a window that reaches into the future
+            without ``allow_future``, or statistics of the wrong length.
+    """
+    where = f"NeuroformerConfig.modalities[{index}]"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected a mapping with keys name, source, kind, ..., got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(MODALITY_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {list(MODALITY_KEYS)}")
+    for key in ("name", "source", "kind"):
+        if key not in spec:
+            raise ValueError(f"{where}: missing required key {key!r}")
+    m = dict(spec)
+    name = m["name"]
+    if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)):
+        raise ValueError(f"{where}.name: expected an identifier (letters, digits, _), got {name!r}")
+    where = f"NeuroformerConfig.modalities[{index}] ({name!r})"
+    src = m["source"]
+    if not (isinstance(src, str) and ":" in src and src.split(":", 1)[0] in MODALITY_SOURCES and src.split(":", 1)[1]):
+        raise ValueError(
+            f"{where}.source: expected 'behaviour:<key>', 'trial:<column>' or 'stimulus:ids', got {src!r}"
+        )
+    if src.startswith("stimulus:") and src != "stimulus:ids":
+        raise ValueError(f"{where}.source: of the stimulus only 'stimulus:ids' is read (frames: video, not yet), got {src!r}")
+    kind = m["kind"]
+    if kind == "video":
+        raise ValueError(f"{where}.kind: 'video' is not implemented in this version; supported: {list(MODALITY_KINDS)}")
+    if kind not in MODALITY_KINDS:
+        raise ValueError(f"{where}.kind: expected one of {list(MODALITY_KINDS)}, got {kind!r}")
+    role = m.get("role", "input")
+    if role not in MODALITY_ROLES:
+        raise ValueError(
+            f"{where}.role: expected 'input' (modalities as targets are not implemented yet; decode behaviour "
+            f"with decoding_targets), got {role!r}"
+        )
+    m["role"] = role
+    block = m.get("block", index)
+    if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+        raise ValueError(f"{where}.block: expected an integer >= 0 (stages run in ascending block order), got {block!r}")
+    m["block"] = block
+    window = m.get("window")
+    if window is None:
+        window = [0.0, current_window]
+    if not (isinstance(window, (list, tuple)) and len(window) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in window)):
+        raise ValueError(f"{where}.window: expected [start, end] in seconds relative to the current window's start, got {window!r}")
+    w0, w1 = float(window[0]), float(window[1])
+    if not w1 > w0:
+        raise ValueError(f"{where}.window: expected end > start, got [{w0}, {w1}]")
+    allow_future = m.get("allow_future", False)
+    if not isinstance(allow_future, bool):
+        raise ValueError(f"{where}.allow_future: expected true or false, got {allow_future!r}")
+    m["allow_future"] = allow_future
+    if w1 > current_window + 1e-12 and not allow_future:
+        raise ValueError(
+            f"{where}.window: ends at {w1} s, after the current window's end ({current_window} s): values from the "
+            f"future of the predicted spikes; set allow_future: true to ask for this lag explicitly"
+        )
+    if w0 < -past_window - 1e-12:
+        raise ValueError(f"{where}.window: starts at {w0} s, before the past window (-{past_window} s)")
+    m["window"] = [w0, w1]
+    column = m.get("column")
+    if column is not None and (isinstance(column, bool) or not isinstance(column, int) or column < 0):
+        raise ValueError(f"{where}.column: expected None or a column index >= 0, got {column!r}")
+    m["column"] = column
+    norm = m.get("normalization")
+    if kind == "continuous":
+        norm = "zscore" if norm is None else norm
+        if norm not in MODALITY_NORMALIZATIONS:
+            raise ValueError(f"{where}.normalization: expected one of {list(MODALITY_NORMALIZATIONS)}, got {norm!r}")
+    elif norm not in (None, "none"):
+        raise ValueError(f"{where}.normalization: a categorical modality takes none, got {norm!r}")
+    else:
+        norm = "none"
+    m["normalization"] = norm
+    nf = m.get("num_features", 1)
+    if isinstance(nf, bool) or not isinstance(nf, int) or nf < 1:
+        raise ValueError(f"{where}.num_features: expected an integer >= 1 (columns of the value), got {nf!r}")
+    m["num_features"] = nf
+    for key in ("mean", "std"):
+        v = m.get(key)
+        if v is not None:
+            v = [float(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+            if len(v) != nf or not all(math.isfinite(x) for x in v):
+                raise ValueError(f"{where}.{key}: expected {nf} finite value(s) (one per feature), got {m.get(key)!r}")
+            if key == "std" and any(x <= 0 for x in v):
+                raise ValueError(f"{where}.std: expected positive values, got {v}")
+        m[key] = v
+    if kind != "continuous" and (m["mean"] is not None or m["std"] is not None):
+        raise ValueError(f"{where}.mean/std: only a continuous modality has them")
+    classes = m.get("classes")
+    if classes is not None:
+        if kind != "categorical":
+            raise ValueError(f"{where}.classes: only a categorical modality has classes")
+        if not isinstance(classes, (list, tuple)) or len(classes) < 1 or len(set(classes)) != len(classes):
+            raise ValueError(f"{where}.classes: expected a list of distinct labels (the training split's), got {classes!r}")
+        classes = list(classes)
+    m["classes"] = classes
+    mt = m.get("max_tokens", 32)
+    if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1:
+        raise ValueError(f"{where}.max_tokens: expected an integer >= 1, got {mt!r}")
+    m["max_tokens"] = mt
+    bs = m.get("bin_size")
+    if bs is not None:
+        if isinstance(bs, bool) or not isinstance(bs, (int, float)) or not (math.isfinite(bs) and bs > 0):
+            raise ValueError(f"{where}.bin_size: expected None or a positive number of seconds, got {bs!r}")
+        bs = float(bs)
+    m["bin_size"] = bs
+    return {k: m.get(k) for k in MODALITY_KEYS}
 
 
 class NeuroformerConfig(PreTrainedConfig):
@@ -79,6 +218,34 @@ class NeuroformerConfig(PreTrainedConfig):
             (unit-id + dt) loss kept as an auxiliary term while decoding; > 0 keeps the
             pretraining heads (loaded from a pretraining checkpoint when it has them).
 
+    Modalities (inputs besides the spikes; :mod:`hf_neuroformer.modalities` reads them from a
+    recording, :class:`~hf_neuroformer.modeling_neuroformer.NeuroformerModel` embeds them):
+        modalities (list of dict, default []): one dict per modality, written in YAML one to one:
+            ``name`` (identifier, unique); ``source``: where the values live in the recording,
+            ``"behaviour:<key>"`` (a sampled series), ``"trial:<column>"`` (one value per trial,
+            over the trial's interval) or ``"stimulus:ids"`` (stimulus ids over their intervals);
+            ``kind``: ``"continuous"`` or ``"categorical"`` (``"video"``: not yet); ``role``:
+            ``"input"`` (the only role of this version); ``block`` (int, default the list
+            index): modalities enter the decoder through cross-attention stages run in ascending
+            ``block`` order before its layers, one stage per distinct block (modalities with the
+            same block share a stage); ``window`` ([start, end] s relative to the current
+            window's start, default ``[0, current_window]``; values at times in ``[start, end)``
+            are read, never later; ``end > current_window`` reads the future of the predicted
+            spikes and is refused unless ``allow_future: true``; ``start >= -past_window``);
+            ``column`` (column of a 2-D series, None = all); ``num_features`` (int, default 1:
+            columns of the value); ``normalization`` (continuous: ``"zscore"`` with ``mean`` /
+            ``std``, one per feature, from the TRAINING split, filled in by
+            :func:`hf_neuroformer.modalities.fit_modalities` and saved here so inference uses
+            the same; ``"circular"``: angles in radians embedded as (cos, sin); ``"none"``);
+            ``classes`` (categorical: the sorted TRAINING-split labels, id ``i`` is
+            ``classes[i]``, filled in by ``fit_modalities``); ``max_tokens`` (int, default 32:
+            tokens per window; the earliest beyond it are dropped and counted); ``bin_size``
+            (s or None: average the samples in bins of this width, one token per bin).
+            Continuous values go through an MLP (no LayerNorm over a size-1 feature, which
+            erased the value in the original code, GUIDE trap 1); every token also gets a
+            temporal embedding of its time in seconds relative to the current window's start.
+        num_modality_layers (int, default 1): cross-attention + MLP layers per modality stage.
+
     Splits (used by :mod:`hf_neuroformer.windows`):
         split_fractions (list of 3 floats, default [0.7, 0.15, 0.15]): train, validation, test.
         split_block_length (float, default 30.0): length of the contiguous time blocks that are
@@ -87,6 +254,10 @@ class NeuroformerConfig(PreTrainedConfig):
             and minimum ``past_window``, so no window of one split reads spikes of another.
         split_by (str, default "auto"): "time", "trials", or "auto" (trials when present).
         split_seed (int, default 0): seed of the block/trial assignment.
+        split_stratify_by (str or None, default None): a ``trial_info`` column; when splitting by
+            trials, each of its values is split in ``split_fractions`` on its own (e.g.
+            ``orientation_deg``: every orientation appears in every split in the same
+            proportions). Ignored (with an error) when splitting by time.
 
     Raises:
         ValueError: naming the field, when a value is out of range (non-positive windows or
@@ -124,10 +295,13 @@ class NeuroformerConfig(PreTrainedConfig):
         split_gap: float | None = None,
         split_by: str = "auto",
         split_seed: int = 0,
+        split_stratify_by: str | None = None,
         decoding_targets=None,
         decoding_pool: str = "current+past",
         decoding_head_hidden_size: int | None = None,
         decoding_generative_loss_weight: float = 0.0,
+        modalities=None,
+        num_modality_layers: int = 1,
         pad_token_id: int = 0,
         bos_token_id: int = 1,
         eos_token_id: int = 2,
@@ -164,10 +338,25 @@ class NeuroformerConfig(PreTrainedConfig):
         self.split_gap = float(split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
         self.split_seed = int(split_seed)
+        if split_stratify_by is not None and not (isinstance(split_stratify_by, str) and split_stratify_by):
+            raise ValueError(f"NeuroformerConfig.split_stratify_by: expected None or a trial column name, got {split_stratify_by!r}")
+        self.split_stratify_by = split_stratify_by
         self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
         self.decoding_pool = decoding_pool
         self.decoding_head_hidden_size = None if decoding_head_hidden_size is None else int(decoding_head_hidden_size)
         self.decoding_generative_loss_weight = float(decoding_generative_loss_weight)
+        if modalities is not None and not isinstance(modalities, (list, tuple)):
+            raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
+        self.modalities = [
+            normalize_modality(i, m, self.current_window, self.past_window) for i, m in enumerate(modalities or [])
+        ]
+        names = [m["name"] for m in self.modalities]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"NeuroformerConfig.modalities: names must be unique, repeated: {dup}")
+        self.num_modality_layers = int(num_modality_layers)
+        if self.num_modality_layers < 1:
+            raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         super().__init__(
             pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
         )
@@ -192,6 +381,11 @@ class NeuroformerConfig(PreTrainedConfig):
     @property
     def num_special_tokens(self) -> int:
         return 3
+
+    def modality_blocks(self):
+        """``[(block, [modality names])]`` in ascending block order: the decoder's modality stages."""
+        blocks = sorted({m["block"] for m in self.modalities})
+        return [(b, [m["name"] for m in self.modalities if m["block"] == b]) for b in blocks]
 
     def _check(self) -> None:
         def positive(name):
@@ -264,4 +458,4 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
 
 
-__all__ = ["NeuroformerConfig"]
+__all__ = ["NeuroformerConfig", "normalize_modality", "MODALITY_KEYS"]

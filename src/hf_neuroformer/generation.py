@@ -141,6 +141,7 @@ def sample_window_tokens(
     min_spikes: int = 0,
     use_cache: bool = True,
     canonical: bool = False,
+    modality_inputs: Optional[dict] = None,
 ):
     """Sample the token sequences of a batch of current windows given their past windows.
 
@@ -157,6 +158,9 @@ def sample_window_tokens(
             forward pass, past encoder included, per step).
         canonical: keep the tokenizer's order inside a dt bin (see ``order`` in
             :func:`generate_spikes`).
+        modality_inputs: the windows' modality tokens (``modality_inputs`` of
+            :class:`~hf_neuroformer.windows.NeuroformerCollator`), required when the model has
+            modalities; encoded once per batch, and every new token passes the modality stages.
 
     Returns:
         ``(input_ids, dt_ids, capped)``: ``(batch, L)`` int64 tokens starting with BOS (EOS,
@@ -181,18 +185,21 @@ def sample_window_tokens(
         # are projected at the first step and reused, masks are built once per step
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         past_h, _ = nfm.encode_past(past_input_ids, past_dt_ids, past_attention_mask)
+        mod_states = nfm.encode_modalities(modality_inputs) if model.config.modalities else []
         cross_mask = _additive_mask(past_attention_mask.bool()[:, None, None, :], past_h.dtype)
         positions = torch.arange(max_spikes + 1, device=device)
         key_real = torch.ones((bsz, 1), dtype=torch.bool, device=device)
     for step in range(max_spikes):
         if use_cache:
             x = nfm.embed_current(ids[:, -1:], dts[:, -1:], positions[step:step + 1])
+            if mod_states:
+                x = nfm.fuse_modalities(x, mod_states)[0]
             self_mask = None if bool(key_real.all()) else _additive_mask(key_real[:, None, None, :], x.dtype)
             h = nfm.decode(x, self_mask, past_h, cross_mask, cache=cache)[0][:, -1]
         else:
             o = nfm(
                 input_ids=ids, dt_ids=dts, attention_mask=ids.ne(pad_token_id), past_input_ids=past_input_ids,
-                past_dt_ids=past_dt_ids, past_attention_mask=past_attention_mask,
+                past_dt_ids=past_dt_ids, past_attention_mask=past_attention_mask, modality_inputs=modality_inputs,
             )
             h = o.last_hidden_state[:, -1]
         id_logits = model.id_head(h).float()
@@ -244,7 +251,7 @@ def allowed_token_mask(tokenizer: NeuroformerTokenizer, recording: SpikeRecordin
 def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> None:
     if not conditioning:
         return
-    trained = list(getattr(model.config, "modalities", None) or [])
+    trained = [m["name"] for m in (getattr(model.config, "modalities", None) or [])]
     for name in conditioning:
         if name not in trained:
             raise ValueError(
@@ -252,6 +259,11 @@ def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> 
                 + (", ".join(repr(m) for m in trained) if trained else "spikes only (the past window), so it takes "
                    "no conditioning input")
             )
+        raise ValueError(
+            f"conditioning[{name!r}]: the modality inputs are read from the recording (its "
+            f"{next(m['source'] for m in model.config.modalities if m['name'] == name)!r}); to condition on other "
+            "values, put them into the recording (trial_info, behaviour or stimulus) and pass that recording"
+        )
 
 
 def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> List[List[int]]:
@@ -321,8 +333,10 @@ def generate_spikes(
             token budget); a window that reaches it without EOS is counted as capped.
         min_spikes: EOS is not sampled before this many spikes (for benchmarks).
         use_cache: KV-cached engine (default) or the uncached reference path.
-        conditioning: inputs of other modalities by name. This model takes only its past
-            window, so any entry raises (the multimodal model is a later issue).
+        conditioning: reserved. The inputs of a model with ``config.modalities`` are read from
+            ``recording`` for every window (each modality's ``source`` over its ``window``), so an
+            entry here raises: for a modality the model lacks, naming the ones it has; for one it
+            has, saying to put the values into the recording.
         progress: show a tqdm bar.
 
     Returns:
@@ -407,7 +421,13 @@ def generate_spikes(
     token_to_unit[unit_tokens] = np.arange(len(unit_tokens))
     allowed_ids = allowed_token_mask(tokenizer, recording, cfg.vocab_size, device)
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                                  cfg.modalities)
+    mod_cols = {}
+    if cfg.modalities:  # every window's modality tokens, read from the recording as in training
+        from .modalities import modality_columns
+
+        mod_cols = modality_columns(recording, cfg, starts)
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)
@@ -422,18 +442,22 @@ def generate_spikes(
         return None if clips is None or np.isnan(clips[i]) else float(clips[i])
 
     def run_rows(pasts):
-        """Sample rows given their tokenized pasts; returns (ids, dts, capped) numpy per row."""
+        """Sample rows given their tokenized pasts ``(past ids, past dts, window index)``; returns
+        (ids, dts, capped) numpy per row."""
         rows = []
         for b0 in range(0, len(pasts), batch_size):
             chunk = pasts[b0:b0 + batch_size]
             batch = collate([{"input_ids": [tokenizer.bos_token_id], "dt_ids": [0], "past_input_ids": p,
-                              "past_dt_ids": d} for p, d in chunk])
+                              "past_dt_ids": d, **{k: v[i] for k, v in mod_cols.items()}} for p, d, i in chunk])
+            mod_in = batch.get("modality_inputs")
+            if mod_in is not None:
+                mod_in = {k: {kk: vv.to(device) for kk, vv in v.items()} for k, v in mod_in.items()}
             ids, dts, capped = sample_window_tokens(
                 model, batch["past_input_ids"].to(device), batch["past_dt_ids"].to(device),
                 batch["past_attention_mask"].to(device), allowed_ids, settings, gen,
                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id, max_spikes=max_spikes, min_spikes=min_spikes,
-                use_cache=use_cache, canonical=order == "canonical",
+                use_cache=use_cache, canonical=order == "canonical", modality_inputs=mod_in,
             )
             ids_np, dts_np = ids.cpu().numpy(), dts.cpu().numpy()
             rows.extend(zip(ids_np, dts_np, capped.cpu().numpy()))
@@ -455,7 +479,7 @@ def generate_spikes(
             a, b = np.searchsorted(recording.spike_times, [lo if c is None else max(lo, c), starts[i]])
             n_past_rec[:, i] = b - a
             n_past_trunc[:, i] = cols["n_past_truncated"][i]
-        pasts = [(cols["past_input_ids"][i], cols["past_dt_ids"][i]) for _ in range(num_samples) for i in range(n)]
+        pasts = [(cols["past_input_ids"][i], cols["past_dt_ids"][i], i) for _ in range(num_samples) for i in range(n)]
         rows = run_rows(pasts)
         for k, row in enumerate(rows):
             store(k // n, k % n, *row)
@@ -491,7 +515,7 @@ def generate_spikes(
                     n_past_gen[r, i] = int(keep.sum())
                     n_past_trunc[r, i] = enc["n_past_truncated"]
                     jobs.append((r, i))
-                    pasts.append((enc["past_input_ids"], enc["past_dt_ids"]))
+                    pasts.append((enc["past_input_ids"], enc["past_dt_ids"], i))
             rows = run_rows(pasts)
             for (r, i), row in zip(jobs, rows):
                 store(r, i, *row)

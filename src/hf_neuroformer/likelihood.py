@@ -60,8 +60,10 @@ def window_log_likelihoods(
     """
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    cols = tokenize_windows(recording, tokenizer, starts, clips)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    cols = tokenize_windows(recording, tokenizer, starts, clips, model.config)
+    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                                  model.config.modalities)
+    mod_keys = [k for k in cols if k.startswith("mod_")]
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -73,13 +75,17 @@ def window_log_likelihoods(
     id_ll = np.zeros(n)
     dt_ll = np.zeros(n)
     for b0 in range(0, n, batch_size):
-        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids")}
+        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", *mod_keys)}
                 for i in range(b0, min(n, b0 + batch_size))]
-        batch = {k: v.to(device) for k, v in collate(rows).items()}
+        batch = collate(rows)
+        mod_in = batch.pop("modality_inputs", None)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        if mod_in is not None:
+            mod_in = {k: {kk: vv.to(device) for kk, vv in v.items()} for k, v in mod_in.items()}
         out = model(
             input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
             past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
-            past_attention_mask=batch["past_attention_mask"],
+            past_attention_mask=batch["past_attention_mask"], modality_inputs=mod_in,
         )
         ids, dts = batch["input_ids"], batch["dt_ids"]
         prev_id, prev_dt = ids[:, :-1], dts[:, :-1]

@@ -231,6 +231,120 @@ class NeuroformerDecoderLayer(GradientCheckpointingLayer):
         return x, w_self, w_cross
 
 
+class NeuroformerModalityEmbedding(nn.Module):
+    """Tokens of one modality -> ``(batch, n_tokens, hidden_size)``.
+
+    * continuous: the raw value is normalised with the statistics stored in its config entry
+      (``"zscore"``: ``(x - mean) / std`` of the training split; ``"circular"``: ``(cos x, sin x)``,
+      radians; ``"none"``: as is), then ``Linear -> GELU -> Linear``. No LayerNorm over the value:
+      the original's LayerNorm over a size-1 feature mapped every value to one constant (GUIDE
+      trap 1); here different values give different embeddings.
+    * categorical: ``nn.Embedding(len(classes), hidden_size)`` of the class index.
+
+    Each token adds a sinusoidal temporal embedding of its time in seconds relative to the current
+    window's start (negative before it) and a learned modality vector.
+    """
+
+    def __init__(self, config: NeuroformerConfig, modality: dict):
+        super().__init__()
+        self.modality = modality
+        h = config.hidden_size
+        self.kind = modality["kind"]
+        if self.kind == "categorical":
+            if not modality.get("classes"):
+                raise ValueError(
+                    f"config.modalities ({modality['name']!r}).classes: not fitted; the embedding needs the training "
+                    "classes (hf_neuroformer.modalities.fit_modalities, or train(), fills them in)"
+                )
+            self.class_embeddings = nn.Embedding(len(modality["classes"]), h)
+        else:
+            n_in = modality["num_features"] * (2 if modality["normalization"] == "circular" else 1)
+            self.value_mlp = nn.Sequential(nn.Linear(n_in, h), nn.GELU(), nn.Linear(h, h))
+        self.temporal_embedding = NeuroformerTemporalEmbedding(config)
+        self.modality_vector = nn.Parameter(torch.zeros(h))
+
+    def value_features(self, values: torch.Tensor) -> torch.Tensor:
+        """``(..., num_features)`` raw values -> the normalised features the MLP reads.
+
+        Raises:
+            ValueError: ``"zscore"`` without fitted ``mean`` / ``std``.
+        """
+        m = self.modality
+        x = values.float()
+        if m["normalization"] == "zscore":
+            if m["mean"] is None or m["std"] is None:
+                raise ValueError(
+                    f"config.modalities ({m['name']!r}).mean/std: not fitted; hf_neuroformer.modalities.fit_modalities "
+                    "(or train()) writes the training-split statistics"
+                )
+            mean = torch.tensor(m["mean"], dtype=x.dtype, device=x.device)
+            std = torch.tensor(m["std"], dtype=x.dtype, device=x.device)
+            x = (x - mean) / std
+        elif m["normalization"] == "circular":
+            x = torch.cat([torch.cos(x), torch.sin(x)], -1)
+        return x
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        name = self.modality["name"]
+        if self.kind == "categorical":
+            ids = inputs.get("ids")
+            if ids is None:
+                raise ValueError(f"modality_inputs[{name!r}]: expected 'ids' (batch, n_tokens) class indices")
+            n_cls = self.class_embeddings.num_embeddings
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n_cls):
+                raise ValueError(f"modality_inputs[{name!r}]['ids']: expected class indices in [0, {n_cls}), got "
+                                 f"values in [{int(ids.min())}, {int(ids.max())}]")
+            x = self.class_embeddings(ids)
+        else:
+            values = inputs.get("values")
+            n_f = self.modality["num_features"]
+            if values is None or values.dim() != 3 or values.shape[-1] != n_f:
+                raise ValueError(f"modality_inputs[{name!r}]['values']: expected (batch, n_tokens, {n_f}) float values, "
+                                 f"got {None if values is None else tuple(values.shape)}")
+            feats = self.value_features(values).to(self.value_mlp[0].weight.dtype)
+            x = self.value_mlp(feats)
+        return x + self.temporal_embedding(inputs["times"]) + self.modality_vector
+
+
+class NeuroformerModalityLayer(GradientCheckpointingLayer):
+    """One layer of a modality stage: the current-window tokens cross-attend to the modality
+    tokens (pre-LayerNorm on the queries, residual), then an MLP (pre-LayerNorm, residual)."""
+
+    def __init__(self, config: NeuroformerConfig, layer_idx: int):
+        super().__init__()
+        self.ln_cross = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_attn = NeuroformerAttention(config, layer_idx)
+        self.ln_mlp = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = NeuroformerMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x, kv, allowed, output_attentions=False):
+        c, w = self.cross_attn(self.ln_cross(x), allowed, kv=kv, output_attentions=output_attentions)
+        x = x + self.dropout(c)
+        x = x + self.mlp(self.ln_mlp(x))
+        return x, w
+
+
+class NeuroformerModalityStage(nn.Module):
+    """A decoder stage for the modalities of one ``block``: their tokens (each modality embedded
+    by its :class:`NeuroformerModalityEmbedding`, concatenated in config order) after one learned
+    null token, so a window without any modality token still has something to attend to; then
+    ``num_modality_layers`` :class:`NeuroformerModalityLayer`."""
+
+    def __init__(self, config: NeuroformerConfig, block: int, names):
+        super().__init__()
+        self.block, self.names = block, list(names)
+        self.null_token = nn.Parameter(torch.zeros(config.hidden_size))
+        self.layers = nn.ModuleList([NeuroformerModalityLayer(config, i) for i in range(config.num_modality_layers)])
+
+    def forward(self, x, kv, allowed, output_attentions=False):
+        weights = []
+        for layer in self.layers:
+            x, w = layer(x, kv, allowed, output_attentions=output_attentions)
+            weights.append(w)
+        return x, weights
+
+
 @dataclass
 class NeuroformerModelOutput(ModelOutput):
     """Output of :class:`NeuroformerModel`.
@@ -242,6 +356,9 @@ class NeuroformerModelOutput(ModelOutput):
         attentions: decoder self-attention weights ``(batch, heads, seq_len, seq_len)`` per layer.
         cross_attentions: ``(batch, heads, seq_len, past_len)`` per layer.
         past_attentions: past-encoder self-attention weights per layer.
+        modality_attentions: ``(batch, heads, seq_len, 1 + n_modality_tokens)`` per modality
+            stage layer (stages in block order), when ``output_attentions`` and the model has
+            modalities.
         cache: the decoder KV cache (self-attention keys/values of every token so far, and the
             cross-attention keys/values of the past window) when ``use_cache=True``.
     """
@@ -253,6 +370,7 @@ class NeuroformerModelOutput(ModelOutput):
     attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     past_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    modality_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
 
 
 @dataclass
@@ -308,7 +426,87 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         self.past_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
         self.layers = nn.ModuleList([NeuroformerDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
         self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        if config.modalities:
+            self.modality_embeddings = nn.ModuleDict(
+                {m["name"]: NeuroformerModalityEmbedding(config, m) for m in config.modalities}
+            )
+            self.modality_stages = nn.ModuleList(
+                [NeuroformerModalityStage(config, b, names) for b, names in config.modality_blocks()]
+            )
+        else:
+            self.modality_embeddings = self.modality_stages = None
         self.post_init()
+
+    def encode_modalities(self, modality_inputs: Optional[dict]):
+        """Embed the modality tokens of each stage.
+
+        Args:
+            modality_inputs: modality name -> ``{"times": (batch, n) float s relative to the
+                current window's start, "values": (batch, n, num_features) float (continuous) or
+                "ids": (batch, n) int64 class indices (categorical), "mask": (batch, n) bool}``
+                (:class:`~hf_neuroformer.windows.NeuroformerCollator` builds it).
+
+        Returns:
+            One ``(kv (batch, 1 + n_tokens, hidden), allowed (batch, 1, 1, 1 + n_tokens) bool)``
+            per stage, in block order (the null token first, always allowed); ``[]`` without
+            modalities.
+
+        Raises:
+            ValueError: a modality of the config missing from ``modality_inputs`` (or given to a
+                model without it), or inputs of the wrong shape.
+        """
+        mods = self.config.modalities
+        if not mods:
+            if modality_inputs:
+                raise ValueError(
+                    f"modality_inputs: this model was trained without modalities, got {sorted(modality_inputs)}"
+                )
+            return []
+        modality_inputs = modality_inputs or {}
+        names = [m["name"] for m in mods]
+        missing = [n for n in names if n not in modality_inputs]
+        if missing:
+            raise ValueError(
+                f"modality_inputs: missing {missing}; this model was trained with the modalities {names} "
+                "(build the windows with the model's config so the collator adds them)"
+            )
+        extra = sorted(set(modality_inputs) - set(names))
+        if extra:
+            raise ValueError(f"modality_inputs: {extra} are not modalities of this model ({names})")
+        states = []
+        for stage in self.modality_stages:
+            parts, masks = [], []
+            for name in stage.names:
+                inp = modality_inputs[name]
+                emb = self.modality_embeddings[name](inp)
+                mask = inp.get("mask")
+                mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
+                if mask.shape != emb.shape[:2]:
+                    raise ValueError(f"modality_inputs[{name!r}]['mask']: expected {tuple(emb.shape[:2])}, got {tuple(mask.shape)}")
+                parts.append(emb)
+                masks.append(mask)
+            b = parts[0].shape[0]
+            null = stage.null_token.to(parts[0].dtype).expand(b, 1, -1)
+            kv = torch.cat([null] + parts, 1)
+            allowed = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=kv.device)] + masks, 1)
+            states.append((kv, allowed[:, None, None, :]))
+        return states
+
+    def fuse_modalities(self, x: torch.Tensor, modality_states, output_attentions: bool = False):
+        """Run the modality stages on embedded current-window tokens ``x (batch, seq_len, hidden)``.
+
+        Each token attends only to the modality tokens (no mixing between current-window tokens),
+        so the stages give the same result token by token, as KV-cached generation feeds them.
+
+        Returns:
+            ``(x, weights)``: the updated tokens and, if requested, the cross-attention weights
+            ``(batch, heads, seq_len, 1 + n_tokens)`` per stage layer.
+        """
+        weights = []
+        for stage, (kv, allowed) in zip(self.modality_stages or [], modality_states):
+            x, w = stage(x, kv, allowed, output_attentions=output_attentions)
+            weights.extend(w)
+        return x, weights
 
     def get_input_embeddings(self):
         return self.unit_embeddings
@@ -419,6 +617,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         output_hidden_states: bool = False,
         return_dict: Optional[bool] = None,
         past_key_values: Optional[EncoderDecoderCache] = None,
+        modality_inputs: Optional[dict] = None,
     ) -> NeuroformerModelOutput:
         """Run the network.
 
@@ -439,11 +638,15 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             use_cache: return the cache in ``output.cache`` (a new one is made when ``cache`` is
                 None), so the next call feeds only the next token.
             output_attentions: return attention weights (switches attention to eager).
+            modality_inputs: the modality tokens of each window (see :meth:`encode_modalities`);
+                required when ``config.modalities`` is not empty. The stages
+                (:meth:`fuse_modalities`) run on the embedded current-window tokens before the
+                decoder layers; their attention weights are in ``modality_attentions``.
 
         Raises:
             ValueError: if ids fall outside the vocabulary / dt range, the window grows past
-                ``max_window_length``, the attention mask has the wrong length, or the past is
-                missing.
+                ``max_window_length``, the attention mask has the wrong length, the past is
+                missing, or the modality inputs do not match ``config.modalities``.
         """
         cfg = self.config
         if cache is None:
@@ -485,6 +688,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
 
         pos = torch.arange(offset, offset + t, device=input_ids.device)
         x = self.embed_current(input_ids, dt_ids, pos)
+        modality_attns = None
+        if cfg.modalities or modality_inputs:
+            x, modality_attns = self.fuse_modalities(x, self.encode_modalities(modality_inputs), output_attentions)
         am = attention_mask.bool()
         key_pos = torch.arange(offset + t, device=x.device)
         causal = key_pos[None, :] <= pos[:, None]  # (t, offset + t)
@@ -505,6 +711,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             attentions=tuple(attns) if output_attentions else None,
             cross_attentions=tuple(cross) if output_attentions else None,
             past_attentions=past_attns,
+            modality_attentions=tuple(modality_attns) if (output_attentions and modality_attns) else None,
         )
 
 
@@ -594,6 +801,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         output_hidden_states: bool = False,
         return_dict: Optional[bool] = None,
         past_key_values: Optional[EncoderDecoderCache] = None,
+        modality_inputs: Optional[dict] = None,
     ) -> NeuroformerPreTrainingOutput:
         """Next-spike prediction.
 
@@ -602,6 +810,8 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
                 (``-100`` = ignore), usually ``input_ids`` with padding set to ``-100``.
             dt_labels: ``(batch, seq_len)`` int64 dt-bin targets aligned with ``input_ids``
                 (``-100`` at BOS, EOS and padding).
+            modality_inputs: see :meth:`NeuroformerModel.encode_modalities` (required when the
+                config has modalities).
 
         Returns:
             :class:`NeuroformerPreTrainingOutput`; ``loss`` when either label is given.
@@ -618,6 +828,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             use_cache=use_cache,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            modality_inputs=modality_inputs,
         )
         h = out.last_hidden_state
         logits = self.id_head(h)
@@ -801,6 +1012,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         return_dict: Optional[bool] = None,
+        modality_inputs: Optional[dict] = None,
     ) -> NeuroformerDecodingOutput:
         """Decode the behaviour of each window.
 
@@ -846,6 +1058,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             past_attention_mask=past_attention_mask,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            modality_inputs=modality_inputs,
         )
         pooled = self.pool(out, attention_mask, past_attention_mask)
         raw = [head(pooled).float() for head in self.decoding_heads]
@@ -954,4 +1167,6 @@ __all__ = [
     "NeuroformerPreTrainingOutput",
     "NeuroformerForBehaviorDecoding",
     "NeuroformerDecodingOutput",
+    "NeuroformerModalityEmbedding",
+    "NeuroformerModalityStage",
 ]

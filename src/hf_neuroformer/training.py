@@ -33,7 +33,9 @@ from .metrics import TokenBaselines, compare_recordings
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import SPLITS, NeuroformerCollator, build_window_datasets, load_prepared, window_starts_for_split
+from .modalities import fit_modalities
+from .windows import (SPLITS, NeuroformerCollator, build_window_datasets, load_prepared, plan_splits,
+                      window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -219,7 +221,7 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
     for b in _eval_batches(dataset, collator, batch_size, start, stop):
-        b = {k: v.to(device) for k, v in b.items()}
+        b = _to_device(b, device)
         out = model(**b)
         lg = torch.log_softmax(out.logits[:, :-1].float(), -1)
         dlg = torch.log_softmax(out.dt_logits[:, :-1].float(), -1)
@@ -258,6 +260,13 @@ def _iterable_dataset_type():
     import datasets
 
     return datasets.IterableDataset
+
+
+def _to_device(batch, device):
+    """A collated batch (tensors, and the nested ``modality_inputs`` dicts) on ``device``."""
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch.to(device)
 
 
 def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float]:
@@ -365,10 +374,10 @@ def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, s
         rows.append(ex)
         if len(rows) == micro_batch:
             if i >= skip:
-                yield {k: v.to(device) for k, v in collator(rows).items()}
+                yield _to_device(collator(rows), device)
             rows, i = [], i + 1
     if rows and i >= skip:
-        yield {k: v.to(device) for k, v in collator(rows).items()}
+        yield _to_device(collator(rows), device)
 
 
 def _check_attn_implementation(name: str) -> None:
@@ -531,8 +540,12 @@ def train(
     if streamed:
         from datasets.distributed import split_dataset_by_node
 
+        if config.modalities:
+            raise ValueError("config.modalities: training from a prepared directory does not carry modality inputs "
+                             "yet; train on the recording itself (neuroformer train --data RECORDING)")
         dsets = {s: load_prepared(prepared, s, streaming=True) for s in SPLITS}
         n_windows = {s: int(manifest["splits"][s]["n_windows"]) for s in SPLITS}
+        mod_trunc = {}
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
         ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
         n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
@@ -540,13 +553,21 @@ def train(
         tokenizer = NeuroformerTokenizer.from_config(config)
         tokenizer.add_units(recording)
         config.vocab_size = len(tokenizer)
-        dsets, plan = build_window_datasets(recording, tokenizer, config)
+        plan = plan_splits(recording, config)
+        if config.modalities:  # statistics and classes of the training split, saved with the model
+            fit_modalities(recording, config, plan, overwrite=True)
+        dsets, plan = build_window_datasets(recording, tokenizer, config, plan)
         n_windows = {s: len(dsets[s]) for s in SPLITS}
+        mod_trunc = {m["name"]: {s: int(np.sum(dsets[s][f"mod_{m['name']}_n_truncated"])) for s in SPLITS}
+                     for m in config.modalities}
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
-    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id)
+    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
     if main:
+        for name, by_split in mod_trunc.items():
+            if any(by_split.values()):
+                print(f"[neuroformer] modality {name!r}: tokens beyond max_tokens dropped per split {by_split}")
         for s in SPLITS:
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
@@ -787,6 +808,7 @@ def train(
             "n_truncated_spikes": int(sum(trunc.values())),
             "n_truncated_spikes_by_split": trunc,
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
+            **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
             "n_spikes_by_split": n_spikes,
             **({"n_train_windows_unused": n_unused} if streamed else {}),
             "checkpoint_selection": selection,

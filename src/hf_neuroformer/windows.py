@@ -102,17 +102,35 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
                 f"split_by='trials': expected at least 3 groups of non-overlapping trials, got {n} "
                 f"from {len(trials)} trials"
             )
-        perm = rng.permutation(n)
-        counts = _counts_from_fractions(n, fr)
-        idx, out, segs = 0, {}, {}
-        for name, c in zip(SPLITS, counts):
-            sel = np.sort(np.concatenate([np.asarray(groups[g], dtype=np.int64) for g in perm[idx: idx + c]]
+        strat = getattr(config, "split_stratify_by", None)
+        if strat is None:
+            strata = [np.arange(n)]
+        else:
+            if strat not in recording.trial_info:
+                raise ValueError(f"split_stratify_by: {strat!r} is not a trial column of the recording; it has "
+                                 f"{sorted(recording.trial_info)}")
+            col = np.asarray(recording.trial_info[strat])
+            labels = np.asarray([col[g[0]] for g in groups])  # a group of overlapping trials: its first trial
+            strata = [np.flatnonzero(labels == v) for v in np.unique(labels)]
+        picked = {name: [] for name in SPLITS}
+        for members in strata:  # each stratum split in the fractions on its own
+            perm = members[rng.permutation(len(members))]
+            counts = _counts_from_fractions(len(members), fr)
+            idx = 0
+            for name, c in zip(SPLITS, counts):
+                picked[name].extend(perm[idx: idx + c].tolist())
+                idx += c
+        out, segs = {}, {}
+        for name in SPLITS:
+            sel = np.sort(np.concatenate([np.asarray(groups[g], dtype=np.int64) for g in picked[name]]
                                          or [np.zeros(0, dtype=np.int64)]))
-            idx += c
             out[name] = sel
             segs[name] = trials[sel]
         return SplitPlan("trials", segs, out)
 
+    if getattr(config, "split_stratify_by", None) is not None:
+        raise ValueError(f"split_stratify_by: {config.split_stratify_by!r} stratifies trials, but this recording is split "
+                         "by time blocks (no trials, or split_by='time'); leave split_stratify_by unset")
     segments: Dict[str, list] = {s: [] for s in SPLITS}
     sup = recording.support
     total = float(np.sum(sup[:, 1] - sup[:, 0]))
@@ -213,8 +231,14 @@ def tokenize_windows(
     tokenizer: NeuroformerTokenizer,
     starts: np.ndarray,
     clip_starts: Optional[np.ndarray] = None,
+    config: Optional[NeuroformerConfig] = None,
 ) -> Dict[str, list]:
-    """Tokenize windows of ``recording`` starting at ``starts`` (s): column dict for a Dataset."""
+    """Tokenize windows of ``recording`` starting at ``starts`` (s): column dict for a Dataset.
+
+    With a ``config`` that has ``modalities``, the columns of
+    :func:`hf_neuroformer.modalities.modality_columns` are added (their statistics and classes
+    must be fitted, see :func:`hf_neuroformer.modalities.fit_modalities`).
+    """
     spike_tokens = tokenizer.unit_token_ids(recording)[recording.unit_ids]
     cols: Dict[str, list] = {k: [] for k in (
         "window_start", "input_ids", "dt_ids", "past_input_ids", "past_dt_ids",
@@ -228,6 +252,10 @@ def tokenize_windows(
     cols["past_clip_start"] = (
         [float("nan")] * len(starts) if clip_starts is None else [float(c) for c in clip_starts]
     )
+    if config is not None and config.modalities:
+        from .modalities import modality_columns
+
+        cols.update(modality_columns(recording, config, starts))
     return cols
 
 
@@ -256,8 +284,11 @@ def build_window_datasets(
 
     Columns: ``window_start`` (float64 s), ``input_ids``, ``dt_ids``, ``past_input_ids``,
     ``past_dt_ids`` (int lists), ``n_spikes``, ``n_truncated``, ``n_past_truncated`` (int),
-    ``past_clip_start`` (s, NaN unless trial mode). Train windows are not pre-shuffled here;
-    the training loader reshuffles them every epoch with a seeded generator.
+    ``past_clip_start`` (s, NaN unless trial mode), and with ``config.modalities`` the columns of
+    :func:`hf_neuroformer.modalities.modality_columns`, after
+    :func:`hf_neuroformer.modalities.fit_modalities` has written the TRAINING-split statistics
+    and classes into ``config`` (in place; statistics already in the config are kept). Train windows are not pre-shuffled here; the
+    training loader reshuffles them every epoch with a seeded generator.
 
     Returns:
         ``(DatasetDict, SplitPlan)``.
@@ -270,21 +301,32 @@ def build_window_datasets(
 
     check_not_empty(recording)
     plan = plan or plan_splits(recording, config)
+    if config.modalities:
+        from .modalities import fit_modalities
+
+        fit_modalities(recording, config, plan, overwrite=False)
     out = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config)
-        cols = tokenize_windows(recording, tokenizer, starts, clips)
-        out[split] = datasets.Dataset.from_dict(cols, features=window_features())
+        cols = tokenize_windows(recording, tokenizer, starts, clips, config)
+        out[split] = datasets.Dataset.from_dict(cols, features=window_features(config))
     return datasets.DatasetDict(out), plan
 
 
-def window_features():
+def window_features(config: Optional[NeuroformerConfig] = None):
     """The ``datasets.Features`` of a window table, fixed so that every split and every shard
-    has the same schema (a shard whose windows are all empty would otherwise infer ``null``)."""
+    has the same schema (a shard whose windows are all empty would otherwise infer ``null``);
+    with a ``config`` that has modalities, their columns too."""
     import datasets
 
     ids = datasets.List(datasets.Value("int64"))
+    extra = {}
+    if config is not None and config.modalities:
+        from .modalities import modality_features
+
+        extra = modality_features(config)
     return datasets.Features({
+        **extra,
         "window_start": datasets.Value("float64"),
         "input_ids": ids, "dt_ids": ids, "past_input_ids": ids, "past_dt_ids": ids,
         "n_spikes": datasets.Value("int64"), "n_truncated": datasets.Value("int64"),
@@ -352,11 +394,18 @@ def prepare_windows(
         raise FileExistsError(f"--output: {str(out)!r} exists; choose another directory or pass --overwrite")
     check_not_empty(recording)
     config = config if config is not None else NeuroformerConfig()
+    if config.modalities:
+        raise ValueError("config.modalities: prepared (streamed) windows do not carry modality inputs yet; train on "
+                         "the recording itself, or prepare with a config without modalities")
     if tokenizer is None:
         tokenizer = NeuroformerTokenizer.from_config(config)
         tokenizer.add_units(recording)
     config.vocab_size = max(config.vocab_size, len(tokenizer))
     plan = plan or plan_splits(recording, config)
+    if config.modalities:
+        from .modalities import fit_modalities
+
+        fit_modalities(recording, config, plan, overwrite=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     bars_were_on = not datasets.utils.are_progress_bars_disabled()
@@ -365,7 +414,7 @@ def prepare_windows(
         (tmp / "data").mkdir()
         manifest = {"format": PREPARED_FORMAT, "recording": repr(recording), "session": recording.session,
                     "num_shards": int(num_shards), "splits": {}}
-        features = window_features()
+        features = window_features(config)
         for split in SPLITS:
             starts, clips = _split_windows(plan, split, config)
             n = max(1, min(int(num_shards), len(starts)))
@@ -373,7 +422,7 @@ def prepare_windows(
                      "n_truncated_past_spikes": 0, "shards": []}
             for i, idx in enumerate(tqdm(np.array_split(np.arange(len(starts)), n), desc=f"prepare {split}",
                                          disable=not progress, unit="shard")):
-                cols = tokenize_windows(recording, tokenizer, starts[idx], None if clips is None else clips[idx])
+                cols = tokenize_windows(recording, tokenizer, starts[idx], None if clips is None else clips[idx], config)
                 name = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
                 datasets.Dataset.from_dict(cols, features=features).to_parquet(str(tmp / name))
                 entry["n_spikes"] += int(sum(cols["n_spikes"]))
@@ -425,8 +474,11 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True):
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"--prepared: shard(s) missing: {missing}")
+    config = None
+    if (d / "config.json").is_file():
+        config = NeuroformerConfig.from_pretrained(d)
     return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming,
-                                 features=window_features())
+                                 features=window_features(config))
 
 
 class NeuroformerCollator:
@@ -437,10 +489,45 @@ class NeuroformerCollator:
     ``labels (B, T)`` (``-100`` at padding), ``dt_labels (B, T)`` (``-100`` at BOS, EOS, padding),
     ``past_input_ids (B, P)``, ``past_dt_ids (B, P)``, ``past_attention_mask (B, P)``.
     ``tokenizer.pad`` cannot pad ``dt_ids`` (GUIDE sec. 6), hence this collator.
+
+    With ``modalities`` (``config.modalities``) it adds ``modality_inputs``: modality name ->
+    ``{"times": (B, N) float32 s relative to the window start, "values": (B, N, num_features)
+    float32 raw values (continuous) or "ids": (B, N) int64 class indices (categorical),
+    "mask": (B, N) bool, True for real tokens}``, ``N >= 1`` the most tokens of that modality
+    in the batch (padding: mask False).
     """
 
-    def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2):
+    def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None):
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
+        self.modalities = list(modalities or [])
+
+    def _modality_inputs(self, examples: List[dict]) -> Dict[str, Dict[str, torch.Tensor]]:
+        from .modalities import modality_column_names
+
+        out = {}
+        for mod in self.modalities:
+            t_col, v_col, _ = modality_column_names(mod)
+            missing = [c for c in (t_col, v_col) if c not in examples[0]]
+            if missing:
+                raise ValueError(f"modality {mod['name']!r}: the window examples lack the column(s) {missing}; build "
+                                 "them with build_window_datasets / tokenize_windows(..., config=config)")
+            n = max(1, max(len(e[t_col]) for e in examples))
+            b = len(examples)
+            times = torch.zeros(b, n, dtype=torch.float32)
+            mask = torch.zeros(b, n, dtype=torch.bool)
+            if mod["kind"] == "continuous":
+                vals = torch.zeros(b, n, mod["num_features"], dtype=torch.float32)
+            else:
+                vals = torch.zeros(b, n, dtype=torch.long)
+            for i, e in enumerate(examples):
+                k = len(e[t_col])
+                if k:
+                    times[i, :k] = torch.as_tensor(e[t_col], dtype=torch.float32)
+                    vals[i, :k] = torch.as_tensor(e[v_col], dtype=vals.dtype)
+                    mask[i, :k] = True
+            out[mod["name"]] = {"times": times, "mask": mask,
+                                ("values" if mod["kind"] == "continuous" else "ids"): vals}
+        return out
 
     def _pad(self, seqs, value):
         n = max(len(s) for s in seqs)
@@ -459,7 +546,7 @@ class NeuroformerCollator:
         pids = self._pad([e["past_input_ids"] for e in examples], self.pad)
         pdts = self._pad([e["past_dt_ids"] for e in examples], 0)
         pam = self._pad([[1] * len(e["past_input_ids"]) for e in examples], 0)
-        return {
+        out = {
             "input_ids": ids,
             "dt_ids": dts,
             "attention_mask": am,
@@ -469,6 +556,9 @@ class NeuroformerCollator:
             "past_dt_ids": pdts,
             "past_attention_mask": pam,
         }
+        if self.modalities:
+            out["modality_inputs"] = self._modality_inputs(examples)
+        return out
 
 
 __all__ = [

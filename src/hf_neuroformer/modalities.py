@@ -1,0 +1,285 @@
+"""Modalities besides the spikes: read from a recording, fitted on the training split, cut into
+the windows of the model.
+
+``NeuroformerConfig.modalities`` names each modality's ``source`` in a
+:class:`~hf_neuroformer.SpikeRecording`:
+
+* ``"behaviour:<key>"``: the :class:`~hf_neuroformer.recording.BehaviourSeries` ``<key>`` (samples
+  with timestamps; ``column`` picks one column of a 2-D series);
+* ``"trial:<column>"``: ``trial_info[<column>]``, one value per trial, holding over the trial's
+  ``[start, stop)`` interval;
+* ``"stimulus:ids"``: ``stimulus.ids`` over ``stimulus.intervals``.
+
+For every current window starting at ``s`` a modality gives tokens for the values in
+``[s + window[0], s + window[1])``: a sample at time ``t`` (``behaviour``) or an interval that
+overlaps that span, placed at ``max(interval start, s + window[0])``. Token times are stored in
+seconds relative to ``s``. Nothing at or after ``s + window[1]`` is read, and
+``NeuroformerConfig`` refuses ``window[1] > current_window`` unless ``allow_future`` is set, so
+no value from after the predicted spikes enters unless asked for (GUIDE trap 4).
+
+Normalisation statistics (``mean`` / ``std``) and categorical ``classes`` come from the
+TRAINING split only (:func:`fit_modalities`) and are written into the config, so a saved model
+normalises new data the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .recording import SpikeRecording
+
+__all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
+           "modality_column_names"]
+
+
+@dataclass
+class ModalityTrack:
+    """The values of one modality on the recording's clock.
+
+    Attributes:
+        kind: ``"samples"`` (values at ``times``) or ``"intervals"`` (values over ``intervals``).
+        times: ``(n,)`` float64 s (samples), else None.
+        intervals: ``(n, 2)`` float64 ``[start, stop)`` s (intervals), else None.
+        values: ``(n, d)`` float64 (continuous) or ``(n,)`` object/number labels (categorical).
+    """
+
+    kind: str
+    times: Optional[np.ndarray]
+    intervals: Optional[np.ndarray]
+    values: np.ndarray
+
+    def in_span(self, lo: float, hi: float) -> np.ndarray:
+        """Indices of the entries in ``[lo, hi)`` (samples) or overlapping it (intervals)."""
+        if self.kind == "samples":
+            a, b = np.searchsorted(self.times, [lo, hi], side="left")
+            return np.arange(a, b)
+        iv = self.intervals
+        return np.flatnonzero((iv[:, 1] > lo) & (iv[:, 0] < hi))
+
+
+def _where(i: int, mod: dict) -> str:
+    return f"NeuroformerConfig.modalities[{i}] ({mod['name']!r})"
+
+
+def _available(recording: SpikeRecording) -> str:
+    stim = recording.stimulus is not None and recording.stimulus.ids is not None
+    return (f"the recording has behaviour {sorted(recording.behaviour)}, trial columns {sorted(recording.trial_info)}"
+            f"{' and stimulus ids' if stim else ', no stimulus ids'}")
+
+
+def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> ModalityTrack:
+    """Read one modality's values from ``recording``.
+
+    Args:
+        recording: the recording.
+        mod: one normalised entry of ``NeuroformerConfig.modalities``.
+        index: its position (for messages).
+
+    Returns:
+        A :class:`ModalityTrack`; continuous values as ``(n, num_features)`` float64.
+
+    Raises:
+        ValueError: the source is not in the recording (the message lists what is), the column
+            is out of range, or the number of features differs from ``num_features``.
+    """
+    where = _where(index, mod)
+    prefix, key = mod["source"].split(":", 1)
+    if prefix == "behaviour":
+        if key not in recording.behaviour:
+            raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
+        s = recording.behaviour[key]
+        track = ModalityTrack("samples", s.timestamps, None, s.values)
+    elif prefix == "trial":
+        if recording.trials is None or key not in recording.trial_info:
+            raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
+        track = ModalityTrack("intervals", None, recording.trials, np.asarray(recording.trial_info[key]))
+    else:
+        stim = recording.stimulus
+        if stim is None or stim.ids is None or stim.intervals is None:
+            raise ValueError(f"{where}.source: 'stimulus:ids' is not in the recording; {_available(recording)}")
+        track = ModalityTrack("intervals", None, np.asarray(stim.intervals, dtype=np.float64), np.asarray(stim.ids))
+    vals = track.values
+    if mod["kind"] == "continuous":
+        vals = np.asarray(vals, dtype=np.float64)
+        if vals.ndim == 1:
+            vals = vals[:, None]
+        if mod["column"] is not None:
+            if mod["column"] >= vals.shape[1]:
+                raise ValueError(f"{where}.column: {mod['column']} is out of range; the source has {vals.shape[1]} column(s)")
+            vals = vals[:, [mod["column"]]]
+        if vals.shape[1] != mod["num_features"]:
+            raise ValueError(f"{where}.num_features: {mod['num_features']}, but the source has {vals.shape[1]} column(s); "
+                             "set num_features or column")
+    elif mod["column"] is not None:
+        raise ValueError(f"{where}.column: a categorical source has one label per entry; leave column out")
+    if track.kind == "intervals" and len(vals) != len(track.intervals):
+        raise ValueError(f"{where}.source: {len(vals)} values for {len(track.intervals)} intervals")
+    track.values = vals
+    if track.kind == "intervals":  # sorted by start, so in_span keeps time order
+        order = np.argsort(track.intervals[:, 0], kind="stable")
+        track.intervals, track.values = track.intervals[order], track.values[order]
+    return track
+
+
+def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    if len(segments) == 0:
+        return np.zeros(t.shape, dtype=bool)
+    seg = segments[np.argsort(segments[:, 0])]
+    k = np.searchsorted(seg[:, 0], t, side="right") - 1
+    return (k >= 0) & (t < seg[np.clip(k, 0, None), 1])
+
+
+def _label(v):
+    """A label as a JSON scalar (numpy ints/floats/strings -> Python)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _fitted(mod: dict) -> bool:
+    if mod["kind"] == "categorical":
+        return mod["classes"] is not None
+    return mod["normalization"] != "zscore" or (mod["mean"] is not None and mod["std"] is not None)
+
+
+def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = True) -> None:
+    """Fill in each modality's training-split statistics in ``config.modalities`` (in place).
+
+    Continuous ``"zscore"``: ``mean`` / ``std`` per feature over the samples (or interval values)
+    inside the training segments of ``plan`` (NaN samples left out); a constant feature gets
+    ``std = 1`` with a warning. Categorical: ``classes`` = the sorted distinct labels inside the
+    training segments. ``"circular"`` and ``"none"`` need nothing.
+
+    Args:
+        recording: the recording the model is trained on.
+        config: a :class:`~hf_neuroformer.NeuroformerConfig`.
+        plan: the :class:`~hf_neuroformer.windows.SplitPlan` (only ``segments["train"]`` is read).
+        overwrite: refit modalities that already have statistics (``train`` does); False keeps
+            them (a trained model's config: inference normalises as training did).
+
+    Raises:
+        ValueError: a source missing from the recording, or no value of a modality inside the
+            training split.
+    """
+    train = plan.segments["train"]
+    for i, mod in enumerate(config.modalities):
+        if not overwrite and _fitted(mod):
+            continue
+        track = modality_track(recording, mod, i)
+        if track.kind == "samples":
+            inside = _in_segments(track.times, train)
+        else:
+            iv = track.intervals
+            inside = np.array([bool(np.any((train[:, 1] > a) & (train[:, 0] < b))) for a, b in iv], dtype=bool)
+        vals = track.values[inside]
+        if mod["kind"] == "continuous":
+            vals = vals[np.all(np.isfinite(vals), axis=1)]
+            if len(vals) == 0:
+                raise ValueError(f"{_where(i, mod)}: no finite value of {mod['source']!r} inside the training split")
+            if mod["normalization"] == "zscore":
+                mean, std = vals.mean(0), vals.std(0)
+                if np.any(std <= 1e-12):
+                    warnings.warn(f"{_where(i, mod)}: constant in the training split; std set to 1")
+                    std = np.where(std <= 1e-12, 1.0, std)
+                mod["mean"], mod["std"] = [float(x) for x in mean], [float(x) for x in std]
+        else:
+            if len(vals) == 0:
+                raise ValueError(f"{_where(i, mod)}: no label of {mod['source']!r} inside the training split")
+            labels = sorted({_label(v) for v in vals}, key=lambda v: (isinstance(v, str), v))
+            mod["classes"] = labels
+
+
+def modality_column_names(mod: dict) -> List[str]:
+    """Dataset columns of one modality: ``mod_<name>_times``, ``..._values`` or ``..._ids``,
+    ``..._n_truncated``."""
+    n = mod["name"]
+    return [f"mod_{n}_times", f"mod_{n}_values" if mod["kind"] == "continuous" else f"mod_{n}_ids",
+            f"mod_{n}_n_truncated"]
+
+
+def modality_features(config) -> dict:
+    """``datasets`` feature types of the modality columns of ``config``."""
+    import datasets
+
+    out = {}
+    for mod in config.modalities:
+        t, v, nt = modality_column_names(mod)
+        out[t] = datasets.List(datasets.Value("float64"))
+        out[v] = (datasets.List(datasets.List(datasets.Value("float64"))) if mod["kind"] == "continuous"
+                  else datasets.List(datasets.Value("int64")))
+        out[nt] = datasets.Value("int64")
+    return out
+
+
+def _circular_mean(x: np.ndarray) -> np.ndarray:
+    return np.arctan2(np.sin(x).mean(0), np.cos(x).mean(0))
+
+
+def modality_columns(recording: SpikeRecording, config, starts: Sequence[float]) -> Dict[str, list]:
+    """The modality tokens of the current windows starting at ``starts`` (s).
+
+    For each modality (see the module docstring): ``mod_<name>_times`` (list of float, s relative
+    to the window start, in ``[window[0], window[1])``), ``mod_<name>_values`` (continuous: list
+    of ``num_features`` raw floats per token; normalised inside the model with the config's
+    statistics) or ``mod_<name>_ids`` (categorical: index into ``classes``), and
+    ``mod_<name>_n_truncated`` (tokens beyond ``max_tokens``: the earliest are dropped). Samples
+    with a NaN value are left out (a window may then have no token; the model's stage still has
+    its learned null token). With ``bin_size`` the samples are averaged in bins of that width
+    (circular mean for ``"circular"``), one token per non-empty bin at the bin's start.
+
+    Raises:
+        ValueError: a source missing from the recording; categorical modalities whose
+            ``classes`` were not fitted, or a label that is not one of them.
+    """
+    starts = np.asarray(starts, dtype=np.float64).reshape(-1)
+    cols: Dict[str, list] = {}
+    for i, mod in enumerate(config.modalities):
+        t_col, v_col, n_col = modality_column_names(mod)
+        track = modality_track(recording, mod, i)
+        w0, w1 = mod["window"]
+        categorical = mod["kind"] == "categorical"
+        index = None
+        if categorical:
+            if mod["classes"] is None:
+                raise ValueError(f"{_where(i, mod)}.classes: not fitted; call hf_neuroformer.modalities.fit_modalities "
+                                 "(recording, config, plan) on the training split first")
+            index = {c: k for k, c in enumerate(mod["classes"])}
+        times_l, vals_l, ntr_l = [], [], []
+        for s in starts:
+            lo, hi = s + w0, round(s + w1, 9)
+            idx = track.in_span(lo, hi)
+            if track.kind == "samples":
+                tt = track.times[idx] - s
+            else:
+                tt = np.maximum(track.intervals[idx, 0], lo) - s
+            vv = track.values[idx]
+            if categorical:
+                ids = []
+                for v in vv:
+                    lab = _label(v)
+                    if lab not in index:
+                        raise ValueError(f"{_where(i, mod)}: label {lab!r} at window {s:.4f} s is not one of the "
+                                         f"training classes {mod['classes']}")
+                    ids.append(index[lab])
+                vv = np.asarray(ids, dtype=np.int64)
+            else:
+                ok = np.all(np.isfinite(vv), axis=1)
+                tt, vv = tt[ok], vv[ok]
+                if mod["bin_size"] is not None and len(tt):
+                    b = np.floor((tt - w0) / mod["bin_size"] + 1e-9).astype(np.int64)
+                    ub = np.unique(b)
+                    mean = _circular_mean if mod["normalization"] == "circular" else (lambda x: x.mean(0))
+                    vv = np.stack([mean(vv[b == k]) for k in ub])
+                    tt = w0 + ub * mod["bin_size"]
+            n_tr = max(0, len(tt) - mod["max_tokens"])
+            times_l.append([float(x) for x in tt[n_tr:]])
+            vals_l.append(vv[n_tr:].tolist())
+            ntr_l.append(int(n_tr))
+        cols[t_col], cols[v_col], cols[n_col] = times_l, vals_l, ntr_l
+    return cols

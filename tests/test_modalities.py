@@ -1,0 +1,295 @@
+"""Modalities as inputs (issue 3): config and YAML, validation, reading windows from real
+recordings without looking into the future, the embedding keeping the value, the model trained
+a few steps on the Allen gratings with the orientation, save / load, cached generation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import hf_neuroformer as nf
+from hf_neuroformer.modalities import fit_modalities, modality_columns
+from hf_neuroformer.modeling_neuroformer import NeuroformerModalityEmbedding
+from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets, plan_splits
+
+ALLEN = "allen_vcn_gratings"
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+ORIENTATION = {"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical"}
+
+
+def small_config(**kw):
+    base = dict(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
+                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                intermediate_size=64, hidden_dropout=0.0)
+    base.update(kw)
+    return nf.NeuroformerConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def allen(shared_data):
+    from hf_neuroformer.io import read_allen_gratings
+
+    # 100 of the 1000 units keep the test fast (about 77 spikes per 100 ms trial)
+    return read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    from hf_neuroformer.io import load_recording
+
+    return load_recording(shared_data(A2929), epoch="wake").restrict(700.0, 760.0)
+
+
+# ---------------------------------------------------------------- config and YAML
+
+def test_yaml_modalities_map_one_to_one_and_round_trip(tmp_path):
+    text = """
+current_window: 0.02
+past_window: 0.05
+split_by: trials
+split_stratify_by: orientation_deg
+num_modality_layers: 2
+modalities:
+  - name: orientation
+    source: trial:orientation_deg
+    kind: categorical
+    window: [-0.05, 0.02]
+  - name: head_direction
+    source: behaviour:ry
+    kind: continuous
+    normalization: circular
+    block: 0
+    bin_size: 0.01
+training:
+  max_steps: 5
+"""
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    cfg, training = load_yaml_config(path)
+    assert training.max_steps == 5 and cfg.num_modality_layers == 2
+    assert [m["name"] for m in cfg.modalities] == ["orientation", "head_direction"]
+    assert cfg.modalities[0]["window"] == [-0.05, 0.02] and cfg.modalities[0]["role"] == "input"
+    assert cfg.modalities[1]["normalization"] == "circular" and cfg.modalities[1]["window"] == [0.0, 0.02]
+    assert cfg.modality_blocks() == [(0, ["orientation", "head_direction"])]  # both in block 0: one stage
+    # written back as YAML (what a user would keep) and read again: the same modalities
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump({"current_window": cfg.current_window, "past_window": cfg.past_window,
+                                     "modalities": cfg.modalities}))
+    cfg2, _ = load_yaml_config(again)
+    assert cfg2.modalities == cfg.modalities
+    cfg.save_pretrained(tmp_path / "saved")
+    assert nf.NeuroformerConfig.from_pretrained(tmp_path / "saved").modalities == cfg.modalities
+
+
+@pytest.mark.parametrize("modality, match", [
+    ({**ORIENTATION, "colour": 1}, r"modalities\[0\].*unknown key\(s\) \['colour'\]"),
+    ({"name": "orientation", "kind": "categorical"}, r"modalities\[0\]: missing required key 'source'"),
+    ({**ORIENTATION, "kind": "video"}, r"'orientation'\)\.kind: 'video' is not implemented"),
+    ({**ORIENTATION, "kind": "spectral"}, r"\.kind: expected one of"),
+    ({**ORIENTATION, "role": "target"}, r"\.role: expected 'input'"),
+    ({**ORIENTATION, "source": "orientation_deg"}, r"\.source: expected 'behaviour:<key>'"),
+    ({**ORIENTATION, "window": [0.0, 0.05]}, r"\.window: ends at 0.05 s, after the current window's end .*allow_future"),
+    ({**ORIENTATION, "window": [0.01, 0.0]}, r"\.window: expected end > start"),
+    ({**ORIENTATION, "block": -1}, r"\.block: expected an integer >= 0"),
+    ({"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "minmax"}, r"\.normalization"),
+    ({"name": "hd", "source": "behaviour:ry", "kind": "continuous", "std": [0.0]}, r"'hd'\)\.std: expected positive"),
+    ({"name": "3d", "source": "behaviour:ry", "kind": "continuous"}, r"modalities\[0\]\.name: expected an identifier"),
+])
+def test_bad_modality_entries_name_the_field(modality, match):
+    with pytest.raises(ValueError, match=match):
+        small_config(modalities=[modality])
+
+
+def test_unknown_yaml_keys_and_repeated_names_are_refused(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("modalitys:\n  - name: x\n")
+    with pytest.raises(ValueError, match=r"unknown NeuroformerConfig field\(s\) \['modalitys'\]"):
+        load_yaml_config(path)
+    with pytest.raises(ValueError, match=r"names must be unique, repeated: \['orientation'\]"):
+        small_config(modalities=[ORIENTATION, ORIENTATION])
+
+
+def test_future_window_is_accepted_only_when_asked_for():
+    cfg = small_config(modalities=[{**ORIENTATION, "window": [0.0, 0.03], "allow_future": True}])
+    assert cfg.modalities[0]["window"] == [0.0, 0.03]
+
+
+# ---------------------------------------------------------------- reading windows
+
+def test_missing_source_names_it_and_lists_what_the_recording_has(allen):
+    cfg = small_config(split_by="trials", modalities=[{"name": "speed", "source": "behaviour:speed", "kind": "continuous"}])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(allen)
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('speed'\)\.source: 'behaviour:speed' is not in the "
+                                         r"recording; the recording has behaviour \[\], trial columns \['orientation_deg'\]"):
+        build_window_datasets(allen, tok, cfg)
+
+
+def test_no_value_at_or_after_the_window_end_is_read(a2929):
+    """Head direction over [-50 ms, current window end): every token lies inside, and changing
+    every sample from the window's end on leaves the window's tokens unchanged."""
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+           "window": [-0.05, 0.1]}
+    cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, modalities=[mod])
+    starts = np.round(np.arange(705.0, 755.0, 0.1), 9)
+    cols = modality_columns(a2929, cfg, starts)
+    times = np.concatenate([np.asarray(t) for t in cols["mod_hd_times"]])
+    assert times.size > 10 * len(starts)  # ~120 Hz: about 18 samples per 150 ms
+    assert times.min() >= -0.05 and times.max() < 0.1
+    series = a2929.behaviour["ry"]
+    k = 200
+    end = starts[k] + 0.1
+    future = series.timestamps >= end
+    changed = series.values.copy()
+    changed[future] = changed[future] + 1.0
+    from hf_neuroformer.recording import BehaviourSeries
+
+    rec2 = nf.SpikeRecording(a2929.spike_times, a2929.unit_ids, unit_names=a2929.unit_names,
+                             time_domain=a2929.time_domain,
+                             behaviour={"ry": BehaviourSeries(series.timestamps, changed, series.unit)})
+    cols2 = modality_columns(rec2, cfg, starts[: k + 1])
+    assert cols2["mod_hd_values"][k] == cols["mod_hd_values"][k]
+    assert cols2["mod_hd_times"][k] == cols["mod_hd_times"][k]
+
+
+def test_trial_labels_cover_their_window_and_stratified_split(allen):
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[ORIENTATION])
+    plan = plan_splits(allen, cfg)
+    orient = np.asarray(allen.trial_info["orientation_deg"])
+    for split in ("train", "validation", "test"):
+        counts = np.unique(orient[plan.trial_index[split]], return_counts=True)[1]
+        assert len(counts) == 4 and counts.min() == counts.max()  # every orientation equally in every split
+    fit_modalities(allen, cfg, plan)
+    assert cfg.modalities[0]["classes"] == [0, 45, 90, 135]
+    starts = allen.trials[:, 0] + 0.03  # one window per trial, 30 ms into it
+    cols = modality_columns(allen, cfg, starts)
+    ids = np.asarray([c[0] for c in cols["mod_orientation_ids"]])
+    assert np.array_equal(np.asarray(cfg.modalities[0]["classes"])[ids], orient)
+    assert all(len(c) == 1 for c in cols["mod_orientation_ids"])  # the next trial starts after the gap
+    # a window that starts exactly where a trial ends does not read that trial's label
+    gap = modality_columns(allen, cfg, allen.trials[:1, 1])
+    assert gap["mod_orientation_ids"] == [[]]
+
+
+def test_time_split_refuses_stratification(a2929):
+    cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
+                       split_stratify_by="orientation_deg")
+    with pytest.raises(ValueError, match="split_stratify_by"):
+        plan_splits(a2929, cfg)
+
+
+# ---------------------------------------------------------------- the embedding keeps the value
+
+def test_continuous_embedding_keeps_the_value():
+    torch.manual_seed(0)
+    mod = {"name": "speed", "source": "behaviour:speed", "kind": "continuous", "mean": [10.0], "std": [5.0]}
+    cfg = small_config(modalities=[mod])
+    emb = NeuroformerModalityEmbedding(cfg, cfg.modalities[0]).eval()
+    values = torch.tensor([[[0.0]], [[10.0]], [[11.0]], [[30.0]]])
+    times = torch.zeros(4, 1)
+    out = emb({"values": values, "times": times})[:, 0]
+    dist = torch.cdist(out, out)
+    assert dist[~torch.eye(4, dtype=torch.bool)].min() > 1e-3  # four values, four embeddings
+    # the value is normalised with the stored training statistics: 10 -> 0
+    assert torch.allclose(emb.value_features(torch.tensor([[10.0], [15.0]])), torch.tensor([[0.0], [1.0]]))
+    # circular: an angle and the same angle + 2 pi give one embedding, distinct angles do not
+    circ = small_config(modalities=[{"name": "hd", "source": "behaviour:ry", "kind": "continuous",
+                                     "normalization": "circular"}])
+    cemb = NeuroformerModalityEmbedding(circ, circ.modalities[0]).eval()
+    a = cemb({"values": torch.tensor([[[0.5]], [[0.5 + 2 * np.pi]], [[2.0]]]), "times": torch.zeros(3, 1)})[:, 0]
+    assert torch.allclose(a[0], a[1], atol=1e-5) and (a[0] - a[2]).abs().max() > 1e-3
+
+
+def test_different_head_directions_change_the_model_output(a2929):
+    """Through the whole network: the same spikes with another head direction give other logits;
+    a window without any sample (mask all False) still gives finite outputs (null token)."""
+    torch.manual_seed(0)
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+           "window": [-0.05, 0.1]}
+    cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
+                       modalities=[mod])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    ds, _ = build_window_datasets(a2929, tok, cfg)
+    rows = [ds["train"][i] for i in range(4)]
+    batch = NeuroformerCollator(modalities=cfg.modalities)(rows)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    out = model(**batch)
+    turned = {**batch, "modality_inputs": {"hd": {**batch["modality_inputs"]["hd"]}}}
+    turned["modality_inputs"]["hd"]["values"] = batch["modality_inputs"]["hd"]["values"] + np.pi / 2
+    out2 = model(**turned)
+    # freshly initialised (weights of std 0.02) the effect is small but far above float noise:
+    # the same inputs again give exactly the same logits
+    assert torch.equal(model(**batch).logits, out.logits)
+    assert (out.logits - out2.logits).abs().max() > 1e-6
+    empty = {**batch, "modality_inputs": {"hd": {**batch["modality_inputs"]["hd"]}}}
+    empty["modality_inputs"]["hd"]["mask"] = torch.zeros_like(batch["modality_inputs"]["hd"]["mask"])
+    assert torch.isfinite(model(**empty).logits).all()
+    with pytest.raises(ValueError, match=r"modality_inputs: missing \['hd'\]"):
+        model(**{k: v for k, v in batch.items() if k != "modality_inputs"})
+
+
+# ---------------------------------------------------------------- training on real data
+
+@pytest.fixture(scope="module")
+def trained(allen, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("allen_orientation")
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg",
+                       modalities=[{**ORIENTATION, "window": [-0.02, 0.01]}])
+    metrics = train(allen, out, cfg, TrainingConfig(max_steps=6, batch_size=16, eval_every=3, learning_rate=3e-3,
+                                                    generation_batch_size=64), overwrite=True, progress=False)
+    return out, metrics
+
+
+def test_tiny_model_trains_on_allen_with_the_orientation(trained, allen):
+    out, metrics = trained
+    log = json.loads((out / "training_log.json").read_text())
+    assert log[-1]["validation/loss"] < log[0]["validation/loss"]
+    assert np.isfinite(metrics["test/id_nll"]) and metrics["n_truncated_spikes"] == 0
+    assert metrics["n_truncated_modality_tokens"] == {"orientation": {"train": 0, "validation": 0, "test": 0}}
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["modalities"][0]["classes"] == [0, 45, 90, 135]  # training classes saved with the model
+
+
+def test_saved_model_reloads_with_automodel_and_reads_the_orientation(trained, allen):
+    from transformers import AutoModelForPreTraining
+
+    from hf_neuroformer.generation import generate_spikes, load_pretrained
+
+    out, _ = trained
+    model, tok, plan = load_pretrained(out)
+    auto = AutoModelForPreTraining.from_pretrained(out).eval()
+    assert type(auto).__name__ == "NeuroformerForPreTraining"
+    ds, _ = build_window_datasets(allen, tok, model.config, plan)
+    rows = [ds["test"][i] for i in range(6)]
+    batch = NeuroformerCollator(modalities=model.config.modalities)(rows)
+    with torch.no_grad():
+        a, b = model.eval()(**batch), auto(**batch)
+        assert torch.allclose(a.logits, b.logits, atol=1e-5)
+        other = {**batch, "modality_inputs": {"orientation": {**batch["modality_inputs"]["orientation"]}}}
+        other["modality_inputs"]["orientation"]["ids"] = (batch["modality_inputs"]["orientation"]["ids"] + 2) % 4
+        assert (model(**other).logits - a.logits).abs().max() > 1e-5  # the orientation reaches the heads
+    # cached and uncached generation pass the modality inputs alike: same seed, same spikes
+    starts = allen.trials[plan.trial_index["test"][:3], 0]
+    kw = dict(past_clip_starts=starts, max_spikes=20, seed=3, progress=False)
+    g1 = generate_spikes(model, tok, allen, starts, use_cache=True, **kw)
+    g2 = generate_spikes(model, tok, allen, starts, use_cache=False, **kw)
+    assert g1.n_spikes > 0 and np.array_equal(g1.spike_times, g2.spike_times)
+    assert np.array_equal(g1.unit_ids, g2.unit_ids)
+    with pytest.raises(ValueError, match="read from the recording"):
+        generate_spikes(model, tok, allen, starts, conditioning={"orientation": [0, 0, 0]}, progress=False)
+
+
+@pytest.mark.parametrize("name", ["allen_orientation.yaml", "a2929_head_direction.yaml", "default.yaml"])
+def test_example_configs_load(name):
+    from pathlib import Path
+
+    cfg, training = load_yaml_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert isinstance(cfg.modalities, list) and training.max_steps > 0
