@@ -408,7 +408,7 @@ def run_line(run: dict, kind: str) -> str:
     loss = (f"{'class-weighted (balanced)' if cw else 'unweighted'} cross-entropy; " if kind == "classification" else "")
     return (f"Run: {where}{when}, {run.get('machine')}, {run.get('workers')} worker process(es) x 1 thread, "
             f"device {run.get('device', 'cpu')}{took}. Neuroformer {run.get('model')}, pretrained "
-            f"{run.get('pretrain_steps')} steps, fine-tuned {run.get('finetune_steps')} steps (AdamW "
+            f"{run.get('pretrain_steps')} steps{' (' + run['pretraining'] + ')' if run.get('pretraining') else ''}, fine-tuned {run.get('finetune_steps')} steps (AdamW "
             f"{run.get('learning_rate', 5e-4):g}); {loss}checkpoint chosen on {sel}.")
 
 
@@ -656,6 +656,13 @@ def main(argv=None):
     pre = {n: out / n / "pretrained" for n in names}
     todo = [(n, str(pre[n]), args.pretrain_steps, opts) for n in names
             if not (args.reuse_pretrained and (pre[n] / "model.safetensors").is_file())]
+    for n in names:
+        if n not in [t[0] for t in todo]:  # reused: say so, with the checkpoint's own metrics and date
+            m = json.loads((pre[n] / "metrics.json").read_text()) if (pre[n] / "metrics.json").is_file() else {}
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre[n] / "model.safetensors").stat().st_mtime))
+            results["datasets"][n]["pretraining"] = {"reused": str(pre[n]), "written": when,
+                                                     **{k: m.get(k) for k in ("validation/id_nll", "test/id_nll")}}
+            results["datasets"][n]["run"]["pretraining"] = f"reused checkpoint written {when}"
     for n, info in run_pool(pretrain_task, todo, args.workers, "pretraining"):
         results["datasets"][n]["pretraining"] = info
         print(f"[decoding] {n}: pretrained in {info['seconds']:.0f} s, test id nll {info['test/id_nll']}", flush=True)
