@@ -396,7 +396,7 @@ def findings(results, summary, fractions):
 
 def run_line(run: dict, kind: str) -> str:
     """One sentence: which code ran this dataset, where, how."""
-    where = f"commit `{run['commit']}`" + (f" ({run['code']})" if run.get("code") else "")
+    where = run["code"] if run.get("code") else f"commit `{run['commit']}`"  # code: an older JSON's own account
     when = f" on {run['date']}" if run.get("date") else ""
     mins = run.get("minutes_all_datasets")
     took = f"; that invocation took {mins:.1f} min" if mins else ""
