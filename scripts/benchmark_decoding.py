@@ -1,10 +1,21 @@
 """Behaviour decoding, few-shot: Neuroformer (pretrained + fine-tuned, and from scratch) against
 classical decoders on the same windows, bins, splits and targets (issue 4).
 
-    python scripts/benchmark_decoding.py              # full run (35 min on 2 shared CPU cores, 2 worker processes)
-    python scripts/benchmark_decoding.py --quick      # ~2 min: smoke test of the whole pipeline
-    python scripts/benchmark_decoding.py --jobs 1     # one worker process (one thread)
+    python scripts/benchmark_decoding.py              # full run (~35 min on 2 shared CPU cores, 2 worker processes)
+    python scripts/benchmark_decoding.py --datasets steinmetz   # rerun one dataset, merged into benchmarks/decoding.json
+    python scripts/benchmark_decoding.py --workers 16 --device cuda --fresh   # 16 cores + one GPU, every dataset
+    python scripts/benchmark_decoding.py --quick      # a few minutes: smoke test of the whole pipeline
     python scripts/benchmark_decoding.py --report-only benchmarks/decoding.json   # table + plot again
+
+Each worker process uses one torch / BLAS thread (``OMP_NUM_THREADS=1`` is set for the workers).
+``--device cuda``: pretraining (Accelerate) and fine-tuning (``Trainer``) run on the GPU, every
+worker sharing it; the baselines (scikit-learn, and the small GRU) stay on the CPU cores.
+``--device cpu`` (default) hides any GPU from the workers. Without ``--fresh`` the datasets run
+replace theirs in ``benchmarks/decoding.json`` and the others are kept as they are; each dataset
+records its own run (commit, date, machine, workers, device, model, steps) and the section prints
+it. The model size (``--hidden-size`` ...), ``--finetune-steps`` and ``--learning-rate`` are flags;
+their defaults are the settings of the first run, NOT chosen on test numbers; if you change them,
+choose on the validation metrics, which the JSON keeps per run (``neuroformer.*.validation``).
 
 Protocol
 --------
@@ -14,8 +25,11 @@ Three real recordings, one target each:
   units), epoch ``run`` (the ~16 min before the tracker freezes). Target: LED position ``x``
   (px, regression). Windows of 250 ms with a 1 s past (the recording is sparse: ~16 spikes/s
   in all, ~4 per window), dt bins of 10 ms. Only windows whose mean speed (0.25 s Gaussian-smoothed
-  LED position, differentiated) is above 15 px/s are decoded, as place-cell decoding does;
-  the JSON and the table say how many windows that leaves per split.
+  LED position, differentiated) is above 15 px/s are decoded, as place-cell decoding does,
+  and only those whose mean LED position lies on the track (``io.nelpy.LinearTrack`` fitted on
+  the TRAINING split's running windows: this removes the animal being carried onto the track in
+  training and lifted off it at the end of the last test block); the JSON and the table say how
+  many windows each condition removes per split.
 * ``a2929``: pynapple A2929 (15 units, 7 head-direction cells), epoch ``wake``. Target: head
   direction ``ry`` (the yaw, rad; ``rx`` and ``rz`` are pitch and roll and barely move: a
   constant guess of ``rz`` scores ~6 deg), circular: decoded as (cos, sin), error = wrapped
@@ -34,7 +48,9 @@ seed 0) and used by everything. A Neuroformer is pretrained generatively on the 
 of the training windows (1, 5, 10, 20, 100 %: the first contiguous block in time,
 ``fraction_of_train``) and each of 3 seeds: ``finetune`` from the checkpoint ("pretrained") and
 from random weights with the same architecture ("scratch"), same steps, checkpoint selected on
-the validation split; and every baseline of ``hf_neuroformer.baselines`` (ridge, lasso, GLM,
+the validation split by the metric of the table (balanced accuracy, R², mean angular error;
+``select_on="auto"``), classification with the class-weighted cross-entropy (``"balanced"``,
+as the baselines' ``class_weight``); and every baseline of ``hf_neuroformer.baselines`` (ridge, lasso, GLM,
 MLP, GRU on the binned counts of the same rows; hyperparameters by time-blocked CV on the
 training block only). All are scored once on the same test windows. Ridge, lasso and the GLM
 are deterministic (sd 0 over seeds).
@@ -99,41 +115,62 @@ LABELS = {"neuroformer_pretrained": "Neuroformer pretrained + fine-tuned", "neur
 
 
 # --------------------------------------------------------------------------------------- data
-class RunningMask:
-    """``window_mask(recording, starts)``: windows whose mean smoothed speed exceeds ``threshold`` px/s."""
+class RunningOnTrackMask:
+    """``window_mask(recording, starts)``: windows whose mean smoothed speed exceeds ``threshold``
+    px/s AND whose mean LED position lies on the track (``hf_neuroformer.io.nelpy.LinearTrack``,
+    fitted on the TRAINING split's running windows only); ``parts`` gives the two conditions
+    separately, for the counts in the report."""
 
-    def __init__(self, threshold: float, current_window: float):
-        self.threshold, self.current_window = float(threshold), float(current_window)
+    def __init__(self, threshold: float, current_window: float, track=None, plan: dict | None = None):
+        self.threshold, self.current_window, self.track = float(threshold), float(current_window), track
+        self.plan = plan  # the split plan the track was fitted on (checked against the checkpoint's)
 
-    def __call__(self, recording, starts):
+    def parts(self, recording, starts):
+        """``(running, on_track)``: two ``(n,)`` bool arrays."""
         from hf_neuroformer.decoding import DecodingTarget, target_values
 
-        v = target_values(recording, DecodingTarget("speed", "regression"), starts, self.current_window)
-        return np.nan_to_num(v, nan=0.0) > self.threshold
+        def v(name):
+            return target_values(recording, DecodingTarget(name, "regression"), starts, self.current_window)
+
+        running = np.nan_to_num(v("speed"), nan=0.0) > self.threshold
+        on = np.ones(len(starts), bool) if self.track is None else self.track.contains(np.stack([v("x"), v("y")], 1))
+        return running, on
+
+    def __call__(self, recording, starts):
+        running, on = self.parts(recording, starts)
+        return running & on
+
+
+def check_plan(mask, plan):
+    """The split plan of the pretrained checkpoint must be the one the window mask was fitted on."""
+    if mask is not None and getattr(mask, "plan", None) is not None:
+        if json.dumps(mask.plan, sort_keys=True) != json.dumps(plan.to_dict(), sort_keys=True):
+            raise RuntimeError("the checkpoint's splits.json differs from the split plan the track was fitted on")
 
 
 _CACHE: dict = {}
 
 
-def load_dataset(name: str, quick: bool = False):
-    """``(recording, NeuroformerConfig, window_mask, notes)`` of one benchmark dataset (cached per process)."""
-    key = (name, quick)
+def load_dataset(name: str, quick: bool = False, model: dict | None = None):
+    """``(recording, NeuroformerConfig, window_mask, notes)`` of one benchmark dataset (cached per process);
+    ``model``: the architecture (default :data:`MODEL`)."""
+    model = dict(MODEL if model is None else model)
+    key = (name, quick, tuple(sorted(model.items())))
     if key in _CACHE:
         return _CACHE[key]
     import hf_neuroformer as nf
     from hf_neuroformer.io import load_recording
 
     spec = DATASETS[name]
-    cfg = nf.NeuroformerConfig(**spec["config"], **MODEL)
+    cfg = nf.NeuroformerConfig(**spec["config"], **model)
     mask, notes = None, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the readers' notes on skipped fields and the one duplicate video frame
         if name == "nelpy":
             rec = load_recording(DATA / "nelpy_hippocampus" / "linear-track", epoch="run")
-            mask = RunningMask(RUN_SPEED, cfg.current_window)
-            notes["running"] = f"window-mean speed > {RUN_SPEED} px/s (0.25 s Gaussian-smoothed LED position)"
             if quick:
                 rec = rec.restrict(rec.time_domain[0], rec.time_domain[0] + 400.0)
+            mask, notes = nelpy_mask(rec, cfg)
         elif name == "a2929":
             rec = load_recording(DATA / "pynapple_A2929_headdirection" / "A2929-200711.nwb", epoch="wake")
             if quick:
@@ -150,10 +187,50 @@ def load_dataset(name: str, quick: bool = False):
     return _CACHE[key]
 
 
-def make_target(name):
+def nelpy_mask(rec, cfg):
+    """The running + on-track window mask of the nelpy recording, the track fitted on the window-mean
+    LED positions of the TRAINING split's running windows (the split plan of ``plan_splits``, the
+    one pretraining then uses and writes to ``splits.json``), and notes with the counts per split."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.io.nelpy import LinearTrack
+    from hf_neuroformer.windows import window_starts_for_split
+
+    plan = nf.plan_splits(rec, cfg)
+    probe = RunningOnTrackMask(RUN_SPEED, cfg.current_window)
+    from hf_neuroformer.decoding import DecodingTarget, target_values
+
+    st = window_starts_for_split(plan, "train", cfg)[0]
+    running, _ = probe.parts(rec, st)
+    xy = np.stack([target_values(rec, DecodingTarget(c, "regression"), st, cfg.current_window) for c in "xy"], 1)
+    track = LinearTrack.fit(xy[running])
+    mask = RunningOnTrackMask(RUN_SPEED, cfg.current_window, track, plan.to_dict())
+    counts = {}
+    for split in ("train", "validation", "test"):
+        s = window_starts_for_split(plan, split, cfg)[0]
+        r, on = mask.parts(rec, s)
+        counts[split] = {"windows": int(len(s)), "not_running": int((~r).sum()), "running_off_track": int((r & ~on).sum()),
+                         "kept": int((r & on).sum())}
+    t0 = rec.time_domain[0]
+    test_st = window_starts_for_split(plan, "test", cfg)[0]
+    r, on = mask.parts(rec, test_st)
+    off_times = sorted({int(t - t0) for t in test_st[r & ~on]})
+    notes = {
+        "running": f"window-mean speed > {RUN_SPEED} px/s (0.25 s Gaussian-smoothed LED position)",
+        "track": (f"window-mean LED position within {track.half_width:.0f} px of the track's centre-line segment "
+                  f"({track!r}; fitted on the training split's running windows only: their principal axis, the 1st "
+                  "to 99th percentile of their positions along it, half-width 1.5 x the 99th percentile of their "
+                  "distances to it; see hf_neuroformer.io.nelpy.LinearTrack)"),
+        "mask_counts": counts,
+        "test_off_track_seconds": off_times,
+        "track_fit": track.to_dict(),
+    }
+    return mask, notes
+
+
+def make_target(name, class_weight="balanced"):
     from hf_neuroformer.decoding import DecodingTarget
 
-    return DecodingTarget(DATASETS[name]["target"], DATASETS[name]["kind"])
+    return DecodingTarget(DATASETS[name]["target"], DATASETS[name]["kind"], class_weight=class_weight)
 
 
 # --------------------------------------------------------------------------------------- tasks
@@ -165,11 +242,11 @@ def _threads():
 
 def pretrain_task(args):
     """Generative pretraining on the train split (no labels)."""
-    name, out, steps, quick = args
+    name, out, steps, opts = args
     _threads()
     from hf_neuroformer.training import TrainingConfig, train
 
-    rec, cfg, _, _ = load_dataset(name, quick)
+    rec, cfg, _, _ = load_dataset(name, opts["quick"], opts["model"])
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -180,39 +257,47 @@ def pretrain_task(args):
 
 
 def finetune_task(args):
-    name, pre_dir, out, fraction, seed, init, steps, quick = args
+    name, pre_dir, out, fraction, seed, init, steps, opts = args
     _threads()
     from hf_neuroformer.finetuning import finetune
     from hf_neuroformer.windows import SplitPlan
 
-    rec, cfg, mask, _ = load_dataset(name, quick)
+    rec, cfg, mask, _ = load_dataset(name, opts["quick"], opts["model"])
     plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
-    target = make_target(name)
+    check_plan(mask, plan)
+    target = make_target(name, opts["class_weight"])
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = finetune(pre_dir, rec, [target], output_dir=out, fraction=fraction, seed=seed, max_steps=steps,
-                     from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True)
+                     from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True,
+                     learning_rate=opts["learning_rate"], select_on=opts["select_on"],
+                     use_cpu=opts["device"] == "cpu")
     prefix = f"test/{target.name}/"
+    vprefix = f"validation/{target.name}/"
     metrics = {k[len(prefix):]: float(v) for k, v in m.items() if k.startswith(prefix)}
-    return (name, fraction, seed, init), {"test": metrics, "best_step": m.get("best_step"),
+    val = {k[len(vprefix):]: float(v) for k, v in m.items() if k.startswith(vprefix)}
+    return (name, fraction, seed, init), {"test": metrics, "validation": val, "best_step": m.get("best_step"),
+                                          "checkpoint_selection": m.get("checkpoint_selection"),
+                                          "class_weights": m["targets"][0].get("class_weights"),
                                           "n_train_windows": m.get("n_train_windows"),
                                           "seconds": time.perf_counter() - t0}
 
 
 def baselines_task(args):
-    name, pre_dir, fraction, seeds, quick = args
+    name, pre_dir, fraction, seeds, opts = args
     _threads()
     from hf_neuroformer import NeuroformerTokenizer
     from hf_neuroformer.baselines import evaluate_baselines
     from hf_neuroformer.decoding import build_decoding_datasets
     from hf_neuroformer.windows import SplitPlan
 
-    rec, cfg, mask, _ = load_dataset(name, quick)
-    key = ("dsd", name, quick)
+    rec, cfg, mask, _ = load_dataset(name, opts["quick"], opts["model"])
+    key = ("dsd", name, opts["quick"], tuple(sorted(opts["model"].items())))
     if key not in _CACHE:
         tok = NeuroformerTokenizer.from_pretrained(pre_dir)
         plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
+        check_plan(mask, plan)
         target = make_target(name)
         dsd, report = build_decoding_datasets(rec, tok, cfg, plan, [target], window_mask=mask)
         _CACHE[key] = (tok, target, dsd, report)
@@ -309,20 +394,36 @@ def findings(results, summary, fractions):
     return lines
 
 
+def run_line(run: dict, kind: str) -> str:
+    """One sentence: which code ran this dataset, where, how."""
+    where = run["code"] if run.get("code") else f"commit `{run['commit']}`"  # code: an older JSON's own account
+    when = f" on {run['date']}" if run.get("date") else ""
+    mins = run.get("minutes_all_datasets")
+    took = f"; that invocation took {mins:.1f} min" if mins else ""
+    others = run.get("datasets_in_this_invocation")
+    if others:
+        took += f" for {', '.join(others)}"
+    cw = run.get("class_weight")
+    sel = "validation loss" if run.get("select_on") in ("loss", None) else "the validation metric of the table"
+    loss = (f"{'class-weighted (balanced)' if cw else 'unweighted'} cross-entropy; " if kind == "classification" else "")
+    return (f"Run: {where}{when}, {run.get('machine')}, {run.get('workers')} worker process(es) x 1 thread, "
+            f"device {run.get('device', 'cpu')}{took}. Neuroformer {run.get('model')}, pretrained "
+            f"{run.get('pretrain_steps')} steps{' (' + run['pretraining'] + ')' if run.get('pretraining') else ''}, fine-tuned {run.get('finetune_steps')} steps (AdamW "
+            f"{run.get('learning_rate', 5e-4):g}); {loss}checkpoint chosen on {sel}.")
+
+
 def write_section(results, summary, fractions, png_rel):
     meta = results["meta"]
-    where = f"({meta['code']})" if meta.get("code") else f"at commit `{meta['commit']}`"
     parts = [START, "## Behaviour decoding: few-shot fine-tuning against classical decoders\n",
-             f"Written by `scripts/benchmark_decoding.py` {where} in {meta['total_minutes']:.1f} min "
-             f"on {meta['cpu']} ({meta['jobs']} worker process(es), 1 thread each). Mean ± sd over seeds "
-             f"{meta['seeds']} on the same test windows; columns are the share of the training windows used (the first "
-             f"contiguous block in time). Neuroformer: {meta['model']}, pretrained for "
-             f"{meta['pretrain_steps']} steps (generative, train split, no labels, seed 0), fine-tuned "
-             f"{meta['finetune_steps']} steps (batch 32, AdamW 5e-4, checkpoint chosen on validation); "
-             "\"scratch\" = the same architecture and steps from random weights. Baselines read the binned "
-             "counts of the same rows (bin = current window, history = past window); their hyperparameters come "
-             "from time-blocked cross-validation on the training block only. Ridge, lasso and GLM are deterministic "
-             "(sd 0).\n"]
+             "Written by `scripts/benchmark_decoding.py` (each dataset's \"Run:\" line says which code and machine "
+             f"produced it; datasets can be rerun one at a time and are merged into `benchmarks/decoding.json`). "
+             f"Mean ± sd over seeds {meta['seeds']} on the same test windows; columns are the share of the training "
+             "windows used (the first contiguous block in time). Neuroformer: pretrained generatively on the train "
+             "split (no labels, seed 0), then fine-tuned with `Trainer` (batch 32), the checkpoint chosen on the "
+             "validation split; \"scratch\" = the same architecture and steps from random weights. Baselines read "
+             "the binned counts of the same rows (bin = current window, history = past window); their "
+             "hyperparameters come from time-blocked cross-validation on the training block only; classification "
+             "baselines use `class_weight='balanced'`. Ridge, lasso and GLM are deterministic (sd 0).\n"]
     for name, s in summary.items():
         spec, r = DATASETS[name], results["datasets"][name]
         kind = spec["kind"]
@@ -333,12 +434,21 @@ def write_section(results, summary, fractions, png_rel):
                             for sp in ("train", "validation", "test"))
         cfg = spec["config"]
         parts.append(f"### {spec['title']}\n")
+        parts.append(run_line(r.get("run") or legacy_run(meta), kind) + "\n")
         parts.append(f"{label} ({'higher' if higher else 'lower'} is better). Windows {cfg['current_window'] * 1000:.0f} ms, "
                      f"past {cfg['past_window'] * 1000:.0f} ms; {r['notes'].get('n_units')} units. Windows decoded: "
                      f"{counts} (removed: {dropped}).")
-        for k in ("running", "units"):
+        for k in ("running", "track", "units"):
             if k in r["notes"]:
                 parts[-1] += f" {k.capitalize()}: {r['notes'][k]}."
+        mc = r["notes"].get("mask_counts")
+        if mc:
+            parts[-1] += " The mask, per split (windows: not running / running but off the track / kept): " + "; ".join(
+                f"{sp} {c['windows']}: {c['not_running']} / {c['running_off_track']} / {c['kept']}" for sp, c in mc.items())
+            if r["notes"].get("test_off_track_seconds"):
+                parts[-1] += (" (test windows off the track start at "
+                              f"{', '.join(str(t) for t in r['notes']['test_off_track_seconds'])} s into the run)")
+            parts[-1] += "."
         parts[-1] += "\n"
         ntrain = [str(r["baselines"].get(str(f), {}).get("n_train", "?")) for f in fractions]
         parts.append("| method | " + " | ".join(f"{f:.0%}" for f in fractions) + " |")
@@ -350,11 +460,14 @@ def write_section(results, summary, fractions, png_rel):
         sec = SECONDARY[kind]
         cells = [_fmt(*s[m][str(fractions[-1])][sec][:2], sec) for m in METHODS]
         parts.append(f"\n{sec} at {fractions[-1]:.0%}: " + "; ".join(f"{LABELS[m]} {c}" for m, c in zip(METHODS, cells)) + ".\n")
+        if r.get("notes_md"):
+            parts.extend(r["notes_md"])
+            parts.append("")
     parts.append("### What the numbers say (computed by the script)\n")
     parts.extend(findings(results, summary, fractions))
-    if results["meta"].get("notes"):
-        parts.append("\n### Notes on this run\n")
-        parts.extend(results["meta"]["notes"])
+    if meta.get("notes"):
+        parts.append("\n### Notes\n")
+        parts.extend(meta["notes"])
     parts.append(f"\n![few-shot decoding]({png_rel})\n")
     parts.append(END)
     return "\n".join(parts)
@@ -400,22 +513,77 @@ def plot(results, summary, fractions, path):
 
 
 # --------------------------------------------------------------------------------------- main
+def machine_description(device: str) -> str:
+    """CPU model and core count, and the GPU when ``device == "cuda"``."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{os.cpu_count()} CPU cores ({cpu})"
+    if device == "cuda":
+        import torch
+
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def git_commit() -> str:
+    """Short HEAD commit, with ``+uncommitted`` when tracked files differ from it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+    return commit + ("+uncommitted" if dirty else "")
+
+
+def legacy_run(meta: dict) -> dict:
+    """The per-dataset run record of a JSON written before runs were recorded per dataset."""
+    return dict(commit=meta.get("commit"), code=meta.get("code"), machine=meta.get("cpu"), workers=meta.get("jobs"),
+                device="cpu", minutes_all_datasets=meta.get("total_minutes"), model=meta.get("model"),
+                pretrain_steps=meta.get("pretrain_steps"), finetune_steps=meta.get("finetune_steps"),
+                learning_rate=5e-4, class_weight=None, select_on="loss", date=None)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shortened recordings, 2 fractions, 1 seed, few steps; "
                    "writes only into --output-dir")
-    p.add_argument("--datasets", default="nelpy,a2929,steinmetz")
+    p.add_argument("--datasets", default="nelpy,a2929,steinmetz",
+                   help="comma-separated subset; the others keep their results in benchmarks/decoding.json")
+    p.add_argument("--fresh", action="store_true", help="do not merge into the existing benchmarks/decoding.json")
     p.add_argument("--fractions", default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--pretrain-steps", type=int, default=1000)
     p.add_argument("--finetune-steps", type=int, default=120)
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (each one torch / BLAS thread)")
+    p.add_argument("--learning-rate", type=float, default=5e-4, help="fine-tuning AdamW learning rate")
+    p.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
+    p.add_argument("--intermediate-size", type=int, default=MODEL["intermediate_size"])
+    p.add_argument("--num-attention-heads", type=int, default=MODEL["num_attention_heads"])
+    p.add_argument("--num-hidden-layers", type=int, default=MODEL["num_hidden_layers"])
+    p.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
+                   help="Neuroformer classification loss (the baselines always use 'balanced')")
+    p.add_argument("--select-on", default="auto", help="fine-tuning checkpoint selection (finetune's select_on): "
+                   "auto = the validation metric reported here; or loss")
+    p.add_argument("--workers", "--jobs", dest="workers", type=int, default=2,
+                   help="worker processes (each one torch / BLAS thread)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where pretraining and fine-tuning run (baselines always on CPU); with cuda every worker "
+                        "shares the one GPU")
     p.add_argument("--no-model", action="store_true", help="baselines only (no pretraining or fine-tuning)")
     p.add_argument("--reuse-pretrained", action="store_true", help="reuse checkpoints already in --output-dir")
     p.add_argument("--output-dir", default=str(ROOT / "runs" / "benchmark_decoding"))
     p.add_argument("--report-only", metavar="JSON", default=None,
                    help="rewrite the PNG and the BENCHMARKS.md section from a JSON this script wrote (no fitting); "
-                        "a 'notes' list and a 'code' line in its meta are printed under the table")
+                        "a 'notes' list in its meta and in each dataset are printed under the tables")
     args = p.parse_args(argv)
     if args.report_only:
         results = json.loads(Path(args.report_only).read_text())
@@ -437,61 +605,95 @@ def main(argv=None):
         fractions = tuple(float(f) for f in args.fractions.split(",")) if args.fractions else (0.05, 1.0)
         seeds = tuple(range(min(args.seeds, 1)))
         args.pretrain_steps, args.finetune_steps = min(args.pretrain_steps, 40), min(args.finetune_steps, 10)
+    # every worker: one thread; the device choice is inherited by the spawned workers
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    _threads()
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch sees no CUDA device")
+    model = dict(hidden_size=args.hidden_size, intermediate_size=args.intermediate_size,
+                 num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
+    opts = dict(quick=args.quick, model=model, device=args.device, learning_rate=args.learning_rate,
+                select_on=args.select_on, class_weight=None if args.class_weight == "none" else args.class_weight)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    bench = out if args.quick else ROOT / "benchmarks"
+    bench.mkdir(exist_ok=True)
+    jpath, ppath = bench / "decoding.json", bench / "decoding_fewshot.png"
     t_all = time.perf_counter()
-    _threads()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
 
-    results = {"meta": dict(commit=commit, quick=args.quick, seeds=list(seeds), fractions=list(fractions),
-                            pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, jobs=args.jobs,
-                            model=", ".join(f"{k}={v}" for k, v in MODEL.items()),
-                            cpu=f"{os.cpu_count()} CPU cores"),
-               "datasets": {}}
+    meta = dict(seeds=list(seeds), fractions=list(fractions), quick=args.quick)
+    results = {"meta": meta, "datasets": {}}
+    if jpath.is_file() and not args.fresh and not args.quick:
+        old = json.loads(jpath.read_text())
+        if old["meta"].get("fractions") != list(fractions) or old["meta"].get("seeds") != list(seeds):
+            raise SystemExit(f"{jpath} holds fractions {old['meta'].get('fractions')} / seeds {old['meta'].get('seeds')}; "
+                             "this run's differ: rerun every dataset with --fresh, or match them")
+        for n, r in old["datasets"].items():
+            if n not in names:
+                r.setdefault("run", legacy_run(old["meta"]))
+                results["datasets"][n] = r
+        results["meta"]["notes"] = old["meta"].get("notes", [])
+    run = dict(commit=git_commit(), date=time.strftime("%Y-%m-%d"), machine=machine_description(args.device),
+               workers=args.workers, device=args.device, model=", ".join(f"{k}={v}" for k, v in model.items()),
+               pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
+               learning_rate=args.learning_rate, class_weight=opts["class_weight"], select_on=args.select_on,
+               datasets_in_this_invocation=names)
     for n in names:
-        rec, cfg, mask, notes = load_dataset(n, args.quick)
+        rec, cfg, mask, notes = load_dataset(n, args.quick, model)
         print(f"[decoding] {n}: {notes['n_units']} units, {notes['n_spikes']} spikes, "
               f"{notes['time_domain'][1] - notes['time_domain'][0]:.0f} s", flush=True)
         results["datasets"][n] = {"notes": notes, "config": DATASETS[n]["config"], "target": DATASETS[n]["target"],
-                                  "kind": DATASETS[n]["kind"], "neuroformer": {}, "baselines": {}}
+                                  "kind": DATASETS[n]["kind"], "neuroformer": {}, "baselines": {}, "run": dict(run)}
 
     # 1. generative pretraining (it also fixes the split plan that every method then uses)
     pre = {n: out / n / "pretrained" for n in names}
-    todo = [(n, str(pre[n]), args.pretrain_steps, args.quick) for n in names
+    todo = [(n, str(pre[n]), args.pretrain_steps, opts) for n in names
             if not (args.reuse_pretrained and (pre[n] / "model.safetensors").is_file())]
-    for n, info in run_pool(pretrain_task, todo, args.jobs, "pretraining"):
+    for n in names:
+        if n not in [t[0] for t in todo]:  # reused: say so, with the checkpoint's own metrics and date
+            m = json.loads((pre[n] / "metrics.json").read_text()) if (pre[n] / "metrics.json").is_file() else {}
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre[n] / "model.safetensors").stat().st_mtime))
+            results["datasets"][n]["pretraining"] = {"reused": str(pre[n]), "written": when,
+                                                     **{k: m.get(k) for k in ("validation/id_nll", "test/id_nll")}}
+            results["datasets"][n]["run"]["pretraining"] = f"reused checkpoint written {when}"
+    for n, info in run_pool(pretrain_task, todo, args.workers, "pretraining"):
         results["datasets"][n]["pretraining"] = info
         print(f"[decoding] {n}: pretrained in {info['seconds']:.0f} s, test id nll {info['test/id_nll']}", flush=True)
 
     # 2. baselines, every fraction (all seeds inside one task)
-    for (n, f), res in run_pool(baselines_task, [(n, str(pre[n]), f, seeds, args.quick) for n in names
-                                                 for f in fractions], args.jobs, "baselines"):
+    for (n, f), res in run_pool(baselines_task, [(n, str(pre[n]), f, seeds, opts) for n in names
+                                                 for f in fractions], args.workers, "baselines"):
         results["datasets"][n]["decoding_report"] = res.pop("decoding_report")
         results["datasets"][n]["baselines"][str(f)] = res
 
-    # 3. fine-tuning: pretrained and scratch, every fraction and seed
+    # 3. fine-tuning: pretrained and scratch, every fraction and seed (largest fractions first: the
+    #    longest tasks start early, so the pool ends together)
     if not args.no_model:
-        tasks = [(n, str(pre[n]), str(out / n / f"ft_{init}_{f}_{s}"), f, s, init, args.finetune_steps, args.quick)
-                 for n in names for f in fractions for s in seeds for init in ("pretrained", "scratch")]
-        for (n, f, s, init), r in run_pool(finetune_task, tasks, args.jobs, "fine-tuning"):
+        tasks = [(n, str(pre[n]), str(out / n / f"ft_{init}_{f}_{s}"), f, s, init, args.finetune_steps, opts)
+                 for f in sorted(fractions, reverse=True) for n in names for s in seeds for init in ("pretrained", "scratch")]
+        for (n, f, s, init), r in run_pool(finetune_task, tasks, args.workers, "fine-tuning"):
             results["datasets"][n]["neuroformer"].setdefault(init, {}).setdefault(str(f), []).append({"seed": s, **r})
         for n in names:  # seed order
             for init in results["datasets"][n]["neuroformer"].values():
                 for runs in init.values():
                     runs.sort(key=lambda r: r["seed"])
 
-    results["meta"]["total_minutes"] = (time.perf_counter() - t_all) / 60
+    minutes = (time.perf_counter() - t_all) / 60
+    for n in names:
+        results["datasets"][n]["run"]["minutes_all_datasets"] = minutes
+    results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
+    fractions = tuple(results["meta"]["fractions"])
     summary = summarise(results, fractions)
     results["summary"] = {n: {m: {f: {k: list(v) for k, v in d.items()} for f, d in fs.items()}
                               for m, fs in s.items()} for n, s in summary.items()}
     results["findings"] = findings(results, summary, fractions)
-    bench = out if args.quick else ROOT / "benchmarks"
-    bench.mkdir(exist_ok=True)
-    jpath, ppath = bench / "decoding.json", bench / "decoding_fewshot.png"
     jpath.write_text(json.dumps(results, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     plot(results, summary, fractions, ppath)
     section = write_section(results, summary, fractions, "benchmarks/decoding_fewshot.png")
@@ -500,8 +702,7 @@ def main(argv=None):
     else:
         replace_section(ROOT / "BENCHMARKS.md", START, END, section)
     print(section)
-    print(f"[decoding] wrote {jpath}, {ppath}" + ("" if args.quick else ", BENCHMARKS.md")
-          + f" in {results['meta']['total_minutes']:.1f} min")
+    print(f"[decoding] wrote {jpath}, {ppath}" + ("" if args.quick else ", BENCHMARKS.md") + f" in {minutes:.1f} min")
 
 
 if __name__ == "__main__":

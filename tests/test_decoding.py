@@ -163,6 +163,68 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
         assert 0 <= m[f"{split}/trial:motorLabel/balanced_accuracy"] <= 1
     t = m["targets"][0]
     assert t["num_classes"] == 3 and t["classes"] == [-1, 0, 1]
+    # like the baselines: class-weighted loss by default, checkpoint chosen on balanced accuracy
+    assert t["class_weight"] == "balanced" and len(t["class_weights"]) == 3
+    assert m["checkpoint_selection"] == "highest validation trial:motorLabel/balanced_accuracy"
+    saved = json.loads((tmp_path / "d" / "config.json").read_text())["decoding_targets"][0]
+    assert saved["class_weights"] == pytest.approx(t["class_weights"])
+
+
+def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(steinmetz, tmp_path):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(steinmetz)
+    cfg.vocab_size = len(tok)
+    target = DecodingTarget("trial:motorLabel", "classification")
+    dsd, report = build_decoding_datasets(steinmetz, tok, cfg, nf.plan_splits(steinmetz, cfg), [target])
+    y = {sp: np.asarray(dsd[sp]["target_trial:motorLabel"]) for sp in ("train", "validation", "test")}
+    w = target_dicts([target], report, dsd["train"])[0]["class_weights"]
+    np.testing.assert_allclose(w, compute_class_weight("balanced", classes=np.arange(3), y=y["train"]))
+    # from the training windows only: the weights of all splits together differ
+    every = compute_class_weight("balanced", classes=np.arange(3), y=np.concatenate(list(y.values())))
+    assert not np.allclose(w, every) and not np.allclose(w, 1.0)
+    # a few-shot block gets the weights of its own windows (as the baselines' class_weight="balanced")
+    block = fraction_of_train(dsd["train"], 0.2)
+    wb = np.asarray(target_dicts([target], report, block)[0]["class_weights"])
+    yb = np.asarray(block["target_trial:motorLabel"])
+    present = np.unique(yb)
+    np.testing.assert_allclose(wb[present], compute_class_weight("balanced", classes=present, y=yb))
+    assert np.all(wb[np.setdiff1d(np.arange(3), present)] == 0)
+    # class_weight=None: plain cross-entropy
+    plain = DecodingTarget("trial:motorLabel", "classification", class_weight=None)
+    assert target_dicts([plain], report, dsd["train"])[0]["class_weights"] is None
+    with pytest.raises(DecodingTargetError, match="class_weight"):
+        DecodingTarget("trial:motorLabel", "classification", class_weight="inverse")
+
+    def model_with(weights):
+        c = copy.deepcopy(cfg)
+        c.decoding_targets = [{**target_dicts([target], report, dsd["train"])[0], "class_weights": weights}]
+        torch.manual_seed(0)
+        return nf.NeuroformerForBehaviorDecoding(c).eval()
+
+    batch = DecodingCollator(["target_trial:motorLabel"])([dsd["train"][i] for i in range(48)])
+    weighted, unweighted = model_with(w), model_with(None)
+    with torch.no_grad():
+        out_w, out_u = weighted(**batch), unweighted(**batch)
+    torch.testing.assert_close(out_w.logits, out_u.logits)  # same weights, only the loss differs
+    c = batch["labels"][:, 0].long()
+    ce = torch.nn.functional.cross_entropy(out_u.logits.float(), c, reduction="none")
+    assert out_u.loss.item() == pytest.approx(ce.mean().item(), rel=1e-5)
+    assert out_w.loss.item() == pytest.approx((torch.tensor(w)[c] * ce).mean().item(), rel=1e-5)
+    assert abs(out_w.loss.item() - out_u.loss.item()) > 1e-4
+    # save / reload keeps the weights, and so the loss
+    weighted.save_pretrained(tmp_path / "m")
+    again = nf.NeuroformerForBehaviorDecoding.from_pretrained(tmp_path / "m").eval()
+    assert again.config.decoding_targets[0]["class_weights"] == pytest.approx(w)
+    assert again.config.decoding_targets[0]["class_weight"] == "balanced"
+    with torch.no_grad():
+        assert again(**batch).loss.item() == pytest.approx(out_w.loss.item(), rel=1e-6)
+    bad = copy.deepcopy(cfg)
+    bad.decoding_targets = [{**weighted.config.decoding_targets[0], "class_weights": [1.0, 2.0]}]
+    with pytest.raises(ValueError, match="class_weights"):
+        bad._check()
 
 
 def test_fraction_of_train_is_the_first_contiguous_block(a2929, pretrained):

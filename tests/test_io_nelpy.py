@@ -73,3 +73,39 @@ def test_load_recording_dispatch_and_missing_file(tmp_path, track):
     (tmp_path / "trajectory.videoPositionTracking").write_bytes(b"clockrate: 30000\n<End settings>\n" + b"\0" * 13)
     with pytest.raises(RecordingValidationError, match="12 bytes"):
         read_nelpy_linear_track(tmp_path)
+
+
+def test_linear_track_fitted_on_train_running_windows_masks_the_lift_off(track):
+    """The track fitted on the training split's running windows (benchmark protocol) keeps ordinary
+    running and flags the carry-in (train) and the lift-off at the end of the run (test)."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.decoding import DecodingTarget, target_values
+    from hf_neuroformer.io.nelpy import LinearTrack
+    from hf_neuroformer.windows import window_starts_for_split
+
+    _, rec, _ = track
+    rec = rec.restrict(*rec.epochs["run"])
+    cfg = nf.NeuroformerConfig(current_window=0.25, past_window=1.0, split_block_length=30.0)
+    plan = nf.plan_splits(rec, cfg)
+
+    def windows(split):
+        st = window_starts_for_split(plan, split, cfg)[0]
+        v = {k: target_values(rec, DecodingTarget(k, "regression"), st, 0.25) for k in ("x", "y", "speed")}
+        return st - rec.time_domain[0], np.stack([v["x"], v["y"]], 1), v["speed"] > 15.0
+
+    st, xy, run = windows("train")
+    tr = LinearTrack.fit(xy[run])
+    # the diagonal track of the camera image, ~ (136, 140) to (480, 393) px
+    ends = sorted([tuple(tr.centre + tr.start * tr.axis), tuple(tr.centre + tr.stop * tr.axis)])
+    np.testing.assert_allclose(ends, [(136, 140), (480, 393)], atol=8)
+    assert 60 < tr.half_width < 86
+    off = run & ~tr.contains(xy)
+    assert np.all((st[off] > 25) & (st[off] < 27.5))  # only the carry-in of the first block
+    assert 5 <= off.sum() <= 9
+    st, xy, run = windows("test")
+    off = run & ~tr.contains(xy)
+    assert off.sum() >= 10 and np.all(st[off] > 980)  # only the lift-off at the very end
+    assert xy[off, 0].max() > 540  # the LED far right of the track (x up to 554 px)
+    assert not tr.contains(np.array([[np.nan, np.nan]]))[0]
+    with pytest.raises(ValueError, match="xy"):
+        LinearTrack.fit(xy[:5])

@@ -17,7 +17,8 @@
     neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR[,VAR...]
                          [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
-                         [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W] [--overwrite]
+                         [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
+                         [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC] [--overwrite]
     neuroformer push     --model DIR --repo-id NAMESPACE/NAME [--private] [--revision BRANCH]
                          [--license ID] [--provenance TEXT] [--commit-message TEXT]
                          [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
@@ -269,12 +270,14 @@ def cmd_finetune(args) -> int:
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
-    targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n)) for i, n in enumerate(names)]
+    cw = None if args.class_weight == "none" else args.class_weight
+    targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), class_weight=cw) for i, n in enumerate(names)]
     metrics = finetune(
         args.model, rec, targets, output_dir=args.output_dir, fraction=args.fraction, seed=args.seed,
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
-        eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, overwrite=args.overwrite,
+        eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
+        overwrite=args.overwrite,
     )
     print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
           "metrics.json, decoding_report.json)")
@@ -419,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default: max-steps / 10)")
     f.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="weight of the next-spike loss kept as an auxiliary term (default: %(default)s)")
+    f.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
+                   help="classification targets: cross-entropy weighted by n / (k * n_c) over the training windows "
+                        "(scikit-learn's 'balanced', as the baselines), or unweighted (default: %(default)s)")
+    f.add_argument("--select-on", default="auto",
+                   help="validation metric choosing the checkpoint: auto (one target: balanced_accuracy / r2 / "
+                        "mean angular error by kind; several: loss), loss, or <target>/<metric> (default: %(default)s)")
     f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
 

@@ -205,7 +205,12 @@ class NeuroformerConfig(PreTrainedConfig):
             (column of a 2-D behaviour series or None), ``weight`` (loss weight, default 1),
             ``mean`` / ``std`` (regression: TRAIN-split statistics the head is standardised
             with), ``num_classes`` and ``classes`` (classification: the sorted TRAIN labels;
-            class index ``i`` means ``classes[i]``).
+            class index ``i`` means ``classes[i]``), ``class_weight`` (classification:
+            ``"balanced"`` or None, how ``class_weights`` was made) and ``class_weights``
+            (classification: None = plain cross-entropy, or ``num_classes`` floats >= 0 that
+            weight each window's cross-entropy by its class; ``"balanced"`` = scikit-learn's
+            ``n / (k * n_c)`` over the training windows used, see
+            :func:`hf_neuroformer.decoding.balanced_class_weights`).
         decoding_pool (str, default "current+past"): what the heads read: ``"current"`` = mean
             of the decoder states over the real current-window tokens (BOS, spikes, EOS; no
             padding), ``"current+past"`` = that concatenated with the mean of the past-window
@@ -454,6 +459,15 @@ class NeuroformerConfig(PreTrainedConfig):
                     f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): a classification target needs "
                     f"num_classes >= 2 (the classes of the training split), got {t.get('num_classes')!r}"
                 )
+            cw = t.get("class_weights")
+            if t["kind"] == "classification" and cw is not None:
+                ok = isinstance(cw, (list, tuple)) and len(cw) == t["num_classes"]
+                ok = ok and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in cw)
+                if not ok or not any(v > 0 for v in cw):
+                    raise ValueError(
+                        f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): class_weights: expected None or "
+                        f"{t['num_classes']} finite numbers >= 0, not all 0, got {cw!r}"
+                    )
         if self.vocab_size < self.num_special_tokens:
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
 

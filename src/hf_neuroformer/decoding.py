@@ -32,6 +32,8 @@ import numpy as np
 from .windows import SPLITS, NeuroformerCollator, build_window_datasets
 
 KINDS = ("regression", "classification", "circular")
+#: values of :attr:`DecodingTarget.class_weight`
+CLASS_WEIGHTS = ("balanced", None)
 
 
 class DecodingTargetError(ValueError):
@@ -54,6 +56,13 @@ class DecodingTarget:
         weight: weight of this target's loss in a multitask model (default 1).
         classes: classification: the sorted train labels, set by :func:`build_decoding_datasets`;
             class index ``i`` in the ``target_<name>`` column means ``classes[i]``.
+        class_weight: classification: ``"balanced"`` (default) weights each window's
+            cross-entropy by ``n / (k * n_c)`` (``n`` training windows used, ``k`` classes among
+            them, ``n_c`` windows of its class; scikit-learn's ``class_weight="balanced"``, the
+            setting of the classification baselines of :mod:`hf_neuroformer.baselines`), with
+            the counts of the TRAINING windows actually used (the few-shot block); None = no
+            weighting. Ignored for other kinds. The weights are stored in the target's
+            ``config.decoding_targets`` entry (:func:`target_dicts`).
     """
 
     name: str
@@ -62,12 +71,17 @@ class DecodingTarget:
     column: Optional[int] = None
     weight: float = 1.0
     classes: Optional[list] = None
+    class_weight: Optional[str] = "balanced"
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).kind: expected one of {KINDS}, got {self.kind!r}")
         if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).weight: expected a finite number >= 0, got {self.weight!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise DecodingTargetError(
+                f"DecodingTarget({self.name!r}).class_weight: expected one of {CLASS_WEIGHTS}, got {self.class_weight!r}"
+            )
 
     @property
     def column_name(self) -> str:
@@ -319,17 +333,56 @@ def fraction_of_train(ds_train, fraction: float):
     return ds_train.select(np.sort(order[:k]))
 
 
+def balanced_class_weights(class_index: np.ndarray, num_classes: int) -> List[float]:
+    """Per-class weights ``n / (k * n_c)`` of scikit-learn's ``class_weight="balanced"``.
+
+    Args:
+        class_index: ``(n,)`` int class indices of the training windows used.
+        num_classes: classes of the head (those of the whole train split).
+
+    Returns:
+        ``num_classes`` floats: ``n / (k * n_c)`` for the ``k`` classes present (``n_c > 0``);
+        0.0 for a class with no window here (a few-shot block may lack one; no weight can be
+        estimated and no training window carries it). Over the ``n`` windows the weights average
+        to 1, so the weighted loss keeps the scale of the unweighted one.
+
+    Raises:
+        ValueError: empty input or an index outside ``[0, num_classes)``.
+    """
+    y = np.asarray(class_index, dtype=np.int64).reshape(-1)
+    if y.size == 0:
+        raise ValueError("class_index: expected at least one training window")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"class_index: expected indices in [0, {num_classes}), got {int(y.min())}..{int(y.max())}")
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(num_classes)
+    w[present] = y.size / (present.sum() * counts[present])
+    return [float(v) for v in w]
+
+
 def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None) -> List[dict]:
     """The ``config.decoding_targets`` entries of ``targets``: name, kind, column, weight, and
     the train statistics the heads need (regression ``mean``/``std``; classification
-    ``num_classes``/``classes``). With ``train_ds`` (e.g. a few-shot fraction of train) the
-    regression statistics are those of its rows instead of the whole train split's."""
+    ``num_classes``/``classes``, ``class_weight`` and ``class_weights``). With ``train_ds``
+    (e.g. a few-shot fraction of train) the regression statistics and the class weights are
+    those of its rows instead of the whole train split's (the baselines fit on the same rows).
+
+    Classification: ``class_weights`` is :func:`balanced_class_weights` of the training rows
+    when ``class_weight == "balanced"``, else None (plain cross-entropy)."""
     out = []
     for t in targets:
         info = report["targets"][t.name]
         d = {"name": t.name, "kind": t.kind, "column": t.column, "weight": float(t.weight)}
         if t.kind == "classification":
-            d.update(num_classes=int(info["num_classes"]), classes=list(info["classes"]))
+            k = int(info["num_classes"])
+            d.update(num_classes=k, classes=list(info["classes"]), class_weight=t.class_weight, class_weights=None)
+            if t.class_weight == "balanced":
+                if train_ds is not None:
+                    y = np.asarray(train_ds[t.column_name], dtype=np.int64)
+                else:
+                    y = np.repeat(np.arange(k), np.asarray(info["class_counts"], dtype=np.int64))
+                d["class_weights"] = balanced_class_weights(y, k)
         elif t.kind == "regression":
             mean, std = info["mean"], info["std"]
             if train_ds is not None:
@@ -372,5 +425,7 @@ __all__ = [
     "build_decoding_datasets",
     "fraction_of_train",
     "target_dicts",
+    "balanced_class_weights",
     "KINDS",
+    "CLASS_WEIGHTS",
 ]

@@ -6,8 +6,14 @@ decoding heads new), or builds the same architecture with random weights (``from
 or no checkpoint at all), and trains it on the windows of
 :func:`~hf_neuroformer.decoding.build_decoding_datasets`:
 
-* the checkpoint is selected on the validation split (lowest validation loss,
-  ``load_best_model_at_end``); the test split is scored once, at the end (GUIDE trap 7);
+* the checkpoint is selected on the validation split (``load_best_model_at_end``) by the metric
+  the benchmark reports (``select_on="auto"``: with one target its :data:`SELECTION_METRICS`
+  entry, i.e. balanced accuracy for classification, R² for regression, mean angular error for
+  circular targets; with several targets the validation loss); the test split is scored once,
+  at the end (GUIDE trap 7);
+* classification targets use a class-weighted cross-entropy by default
+  (``DecodingTarget.class_weight="balanced"``: scikit-learn's weights from the training windows
+  used, like the classification baselines), stored in ``config.decoding_targets``;
 * few-shot: only the first contiguous block of ``fraction`` of the training windows is used
   (:func:`~hf_neuroformer.decoding.fraction_of_train`); regression targets are standardised
   with the statistics of those windows;
@@ -47,6 +53,47 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import SPLITS, SplitPlan, plan_splits, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
+
+#: per target kind: the validation metric that selects the checkpoint with ``select_on="auto"``
+#: (one target), and whether greater is better; the primary metric of the decoding benchmark.
+SELECTION_METRICS = {
+    "classification": ("balanced_accuracy", True),
+    "regression": ("r2", True),
+    "circular": ("mean_angular_error_deg", False),
+}
+
+
+def selection_metric(targets: Sequence[dict], select_on: Optional[str] = "auto"):
+    """``(metric_for_best_model, greater_is_better, description)`` for ``Trainer``.
+
+    Args:
+        targets: ``config.decoding_targets`` entries (name, kind).
+        select_on: ``"auto"`` (one target: its :data:`SELECTION_METRICS` metric; several: the
+            loss), ``"loss"``, or ``"<target name>/<metric>"`` (a key of
+            :func:`make_compute_metrics`; greater is better except for ``*angular_error*``).
+
+    Raises:
+        ValueError: an unknown ``select_on``.
+    """
+    if select_on in (None, "loss") or (select_on == "auto" and len(targets) != 1):
+        return "loss", False, "lowest validation loss"
+    if select_on == "auto":
+        t = targets[0]
+        metric, greater = SELECTION_METRICS[t["kind"]]
+        select_on = f"{t['name']}/{metric}"
+    else:
+        name, _, metric = str(select_on).rpartition("/")
+        kinds = {t["name"]: t["kind"] for t in targets}
+        known = {"regression": ("r2", "pearson_r"), "classification": ("accuracy", "balanced_accuracy"),
+                 "circular": ("mean_angular_error_deg", "median_angular_error_deg", "mean_angular_error_rad",
+                              "median_angular_error_rad")}
+        if name not in kinds or metric not in known[kinds[name]]:
+            raise ValueError(
+                f"select_on: expected 'auto', 'loss' or '<target>/<metric>' with a target of {list(kinds)} and "
+                f"its metric, got {select_on!r}"
+            )
+        greater = "angular_error" not in metric
+    return select_on, greater, f"{'highest' if greater else 'lowest'} validation {select_on}"
 
 
 def make_compute_metrics(targets: Sequence[dict]) -> Callable:
@@ -149,6 +196,7 @@ def finetune(
     warmup_steps: int = 0,
     eval_steps: Optional[int] = None,
     generative_loss_weight: float = 0.0,
+    select_on: Optional[str] = "auto",
     overwrite: bool = False,
     keep_checkpoints: bool = False,
     progress: bool = False,
@@ -184,6 +232,10 @@ def finetune(
             ``max(1, max_steps // 10)``.
         generative_loss_weight: ``config.decoding_generative_loss_weight`` (auxiliary
             next-spike loss; default 0 = off).
+        select_on: the validation metric that selects the checkpoint (see
+            :func:`selection_metric`): ``"auto"`` (default; one target: balanced accuracy /
+            R² / mean angular error by kind; several targets: the loss), ``"loss"``, or
+            ``"<target>/<metric>"``.
         overwrite: replace a model already in ``output_dir``.
         keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
         progress: Trainer's progress bars.
@@ -257,6 +309,7 @@ def finetune(
         if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
             warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
 
+    best_metric, greater, selection = selection_metric(tdicts, select_on)
     eval_steps = int(eval_steps or max(1, max_steps // 10))
     ckpt = out / CHECKPOINT_DIR
     trainer = build_trainer(
@@ -267,7 +320,7 @@ def finetune(
         learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
         max_steps=int(max_steps), eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
         save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
-        metric_for_best_model="loss", greater_is_better=False, save_total_limit=2, seed=seed, data_seed=seed,
+        metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
         optim="adamw_torch", disable_tqdm=not progress, **training_args,
     )
     if not progress:  # with tqdm off, Trainer prints every log dict instead
@@ -284,7 +337,7 @@ def finetune(
             if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
                 metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
     metrics.update(
-        best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection="lowest validation loss",
+        best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds),
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
@@ -321,4 +374,4 @@ def _json_default(o):
     return str(o)
 
 
-__all__ = ["finetune", "build_trainer", "make_compute_metrics", "CHECKPOINT_DIR"]
+__all__ = ["finetune", "build_trainer", "make_compute_metrics", "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]

@@ -945,7 +945,9 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
        past mean.
     3. One head per entry of ``config.decoding_targets``: regression (MSE on the value
        standardised with the TRAIN mean/std stored in the target), classification
-       (cross-entropy), circular (predicts ``(cos, sin)``; loss ``||(c, s) - (cos a, sin a)||^2 / 2``
+       (cross-entropy, each window weighted by its class's entry of the target's
+       ``class_weights`` when set: by default scikit-learn's ``"balanced"`` weights of the
+       training windows, as the classification baselines use), circular (predicts ``(cos, sin)``; loss ``||(c, s) - (cos a, sin a)||^2 / 2``
        against the unit vector of the angle; prediction ``atan2(s, c)``).
     4. Optionally (``config.decoding_generative_loss_weight > 0``) the next-spike loss of
        :class:`NeuroformerForPreTraining` as an auxiliary term, with the pretraining heads
@@ -1103,7 +1105,9 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                         raise ValueError(
                             f"labels[:, {k}] ({t['name']!r}): expected class indices in [0, {n_cls}), got {bad}"
                         )
-                    per = F.cross_entropy(r, c, reduction="none")
+                    cw = t.get("class_weights")
+                    cw = None if cw is None else torch.as_tensor(cw, dtype=r.dtype, device=r.device)
+                    per = F.cross_entropy(r, c, weight=cw, reduction="none")
                 else:
                     unit = torch.stack([torch.cos(y), torch.sin(y)], -1)
                     per = 0.5 * ((r - unit) ** 2).sum(-1)
