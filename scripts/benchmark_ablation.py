@@ -58,7 +58,7 @@ def main() -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     cmd = (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data "
-           f"{Path(args.data).relative_to(ROOT.parent) if Path(args.data).is_absolute() and ROOT.parent in Path(args.data).parents else args.data}"
+           f"{'../' + str(Path(args.data).relative_to(ROOT.parent)) if Path(args.data).is_absolute() and ROOT.parent in Path(args.data).parents else args.data}"
            f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}")
     header = (f"## Ablation: {args.name}\n\n`{cmd}` ({result['date']}, one thread, {wall / 60:.1f} min for all "
               f"variants; same as `neuroformer ablate --config {args.config} --data ... --max-steps {args.steps}`). "

@@ -133,7 +133,7 @@ def window_values(recording, variable: str, starts, window: float):
     Args:
         recording: a :class:`~hf_neuroformer.SpikeRecording`.
         variable: a behaviour key (its samples in ``[start, start + window)`` are averaged; a
-            series in radians (``unit == "rad"``) with the circular mean, in ``[0, 2 pi)``; the
+            series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``; the
             first column of a 2-D series) or ``"trial:<column>"`` (the column of the trial that
             contains the window's start).
         starts: ``(n,)`` window starts, s.
@@ -163,7 +163,7 @@ def window_values(recording, variable: str, starts, window: float):
     series = recording.behaviour[variable]
     t = series.timestamps
     v = series.values if series.values.ndim == 1 else series.values[:, 0]
-    circular = series.unit == "rad"
+    circular = series.unit.strip().lower() in ("rad", "radian", "radians")
     lo = np.searchsorted(t, starts, side="left")
     hi = np.searchsorted(t, starts + window, side="left")
     out = np.full(len(starts), np.nan)

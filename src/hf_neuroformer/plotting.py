@@ -198,7 +198,7 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         raise PlottingInputError(f"coords: expected (n_windows, 3), got {coords.shape}")
     if values.shape != (coords.shape[0],):
         raise PlottingInputError(f"values: expected ({coords.shape[0]},) one per window, got {values.shape}")
-    fig = Figure(figsize=(7, 6))
+    fig = Figure(figsize=(8, 6.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(projection="3d")
     ok = np.isfinite(values)
@@ -211,7 +211,7 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_zlabel("PC 3")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     if path is not None:
         save_figure(fig, path)
     return fig
