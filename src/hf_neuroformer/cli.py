@@ -19,6 +19,10 @@
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
                          [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC] [--overwrite]
+    neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output PNG [--split test]
+                         [--projected MODALITY] [--batch-size B] [--overwrite]
+    neuroformer ablate   --config FILE.yaml [--data PATH] [--epoch NAME] --output TABLE.md [--max-steps N]
+                         [--seed S] [--contrastive-loss-weight W] [--work-dir DIR] [--overwrite]
     neuroformer push     --model DIR --repo-id NAMESPACE/NAME [--private] [--revision BRANCH]
                          [--license ID] [--provenance TEXT] [--commit-message TEXT]
                          [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
@@ -289,6 +293,82 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_embed(args) -> int:
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    from .contrastive import window_latents, window_values
+    from .generation import load_pretrained
+    from .plotting import plot_latents_3d
+    from .windows import NeuroformerCollator, check_split_in_recording, tokenize_windows, window_features, \
+        window_starts_for_split
+
+    out = Path(args.output)
+    npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
+    for path, flag in ((out, "--output"), (npy, "--output (.npy beside it)"), (meta, "--output (.json beside it)")):
+        _check_new_file(path, flag, args.overwrite)  # fail before loading anything
+    model, tokenizer, plan = load_pretrained(args.model)
+    config = model.config
+    rec = _load_data(args.data, args.epoch)
+    check_split_in_recording(plan, args.split, rec)
+    starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
+    if len(starts) < 4:
+        raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
+    values, circular, unit = window_values(rec, args.color_by, starts, config.current_window)
+    import datasets
+
+    cols = tokenize_windows(rec, tokenizer, starts, clips if plan.mode == "trials" else None, config)
+    ds = datasets.Dataset.from_dict(cols, features=window_features(config))
+    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
+    latents = window_latents(model, ds, collator, batch_size=args.batch_size, projected=args.projected)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pca = PCA(n_components=3, random_state=0)
+    coords = pca.fit_transform(latents)
+    ev = pca.explained_variance_ratio_
+    what = f"projected for {args.projected!r}" if args.projected else "pooled decoder states, spikes only"
+    plot_latents_3d(coords, values, label=f"{args.color_by}" + (f" ({unit})" if unit else ""), circular=circular,
+                    title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
+                          f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
+                    path=out)
+    np.save(npy, latents)
+    meta.write_text(json.dumps(_json_safe({
+        "model": str(args.model), "split": args.split, "color_by": args.color_by, "unit": unit,
+        "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
+        "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),
+        "pca_explained_variance_ratio": ev.tolist(), "n_windows_without_color": int(np.isnan(values).sum()),
+    }), indent=1))
+    print(f"[neuroformer] {len(starts)} {args.split} windows, latents {latents.shape} ({what}); PCA explained "
+          f"variance {ev[0]:.3f} / {ev[1]:.3f} / {ev[2]:.3f}; {int(np.isnan(values).sum())} windows without a "
+          f"{args.color_by!r} value (grey)")
+    print(f"[neuroformer] wrote {out}, {npy} (latents, one row per window) and {meta} (window starts, colours, PCA)")
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from .ablation import ablation_markdown, run_ablation
+    from .training import load_yaml_config
+
+    out = Path(args.output)
+    _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
+    _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
+    config, training = load_yaml_config(args.config)
+    overrides = {k: v for k, v in (("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
+    training = dataclasses.replace(training, **overrides)
+    rec = _load_data(args.data, args.epoch)
+    print(f"[neuroformer] data: {rec}")
+    result = run_ablation(rec, config, training, work_dir=args.work_dir,
+                          contrastive_loss_weight=args.contrastive_loss_weight)
+    header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
+              f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
+              f"{training.batch_size}, seed {training.seed}; test split, checkpoint chosen on validation.\n")
+    text = ablation_markdown(result, header)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(_json_safe(result), indent=2))
+    print(text)
+    print(f"[neuroformer] wrote {out} and {out.with_suffix('.json')}")
+    return 0
+
+
 def cmd_push(args) -> int:
     from .hub import auto_class_name, check_model_dir, check_repo_id, load_args, push_to_hub
 
@@ -430,6 +510,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "mean angular error by kind; several: loss), loss, or <target>/<metric> (default: %(default)s)")
     f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
+
+    m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
+    m.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
+    m.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
+    m.add_argument("--epoch")
+    m.add_argument("--color-by", required=True, help="behaviour variable (mean over each window; circular mean for "
+                                                     "radians) or trial:<column>")
+    m.add_argument("--output", required=True, help="PNG; the latents go to the same name with .npy, the window "
+                                                   "starts, colours and PCA coordinates with .json")
+    m.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    m.add_argument("--projected", help="a contrastive modality: embed after its neural projection (default: the "
+                                       "pooled decoder states)")
+    m.add_argument("--batch-size", type=int, default=128)
+    m.add_argument("--overwrite", action="store_true")
+    m.set_defaults(func=cmd_embed)
+
+    a = sub.add_parser("ablate", help="train state-only, +past, +stimulus, +behaviour, +contrastive on one split "
+                                      "and write a markdown table of test NLLs and F1")
+    a.add_argument("--config", required=True, help="YAML config of the full model (its modalities choose the variants)")
+    a.add_argument("--data", help="recording (default: built-in simulated)")
+    a.add_argument("--epoch")
+    a.add_argument("--output", required=True, help="markdown table (the figures also go to the same name with .json)")
+    a.add_argument("--max-steps", type=int, help="steps per variant (default: the config's training.max_steps)")
+    a.add_argument("--seed", type=int)
+    a.add_argument("--contrastive-loss-weight", type=float, default=0.5,
+                   help="weight of +contrastive when the config's contrastive_loss_weight is 0 (default: %(default)s)")
+    a.add_argument("--work-dir", help="keep the variants' models here (default: a temporary folder, removed)")
+    a.add_argument("--overwrite", action="store_true")
+    a.set_defaults(func=cmd_ablate)
 
     h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
                        description="Uploads through huggingface_hub to HF_ENDPOINT (default huggingface.co) with "

@@ -251,6 +251,20 @@ class NeuroformerConfig(PreTrainedConfig):
             temporal embedding of its time in seconds relative to the current window's start.
         num_modality_layers (int, default 1): cross-attention + MLP layers per modality stage.
 
+    Contrastive alignment (paper Sec. 3.2, CLIP-style; :class:`~hf_neuroformer.modeling_neuroformer.NeuroformerContrastiveHead`):
+        contrastive_loss_weight (float, default 0.0 = off): weight of the symmetric InfoNCE
+            between the pooled neural embedding of each window and the pooled embedding of each
+            contrastive modality, added to the next-spike loss. Must be a number >= 0: a bool or
+            any other object is refused (GUIDE trap 9: a truthy config object turned the
+            original's contrastive loss on in every run). 0 builds no projection at all.
+        contrastive_temperature (float, default 0.1): softmax temperature of the similarities
+            (initial value when learnable).
+        contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``.
+        contrastive_modalities (list of str or None, default None = every modality): the
+            modality names aligned with the spikes.
+        contrastive_projection_size (int or None, default None = ``hidden_size``): width of the
+            shared space the separate linear projections map into.
+
     Splits (used by :mod:`hf_neuroformer.windows`):
         split_fractions (list of 3 floats, default [0.7, 0.15, 0.15]): train, validation, test.
         split_block_length (float, default 30.0): length of the contiguous time blocks that are
@@ -307,6 +321,11 @@ class NeuroformerConfig(PreTrainedConfig):
         decoding_generative_loss_weight: float = 0.0,
         modalities=None,
         num_modality_layers: int = 1,
+        contrastive_loss_weight: float = 0.0,
+        contrastive_temperature: float = 0.1,
+        contrastive_learnable_temperature: bool = False,
+        contrastive_modalities=None,
+        contrastive_projection_size: int | None = None,
         pad_token_id: int = 0,
         bos_token_id: int = 1,
         eos_token_id: int = 2,
@@ -362,10 +381,51 @@ class NeuroformerConfig(PreTrainedConfig):
         self.num_modality_layers = int(num_modality_layers)
         if self.num_modality_layers < 1:
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
+        self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
+                              contrastive_modalities, contrastive_projection_size)
         super().__init__(
             pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
         )
         self._check()
+
+    def _set_contrastive(self, weight, temperature, learnable, names, projection_size) -> None:
+        """Validate and set the ``contrastive_*`` fields (see the class docstring)."""
+        where = "NeuroformerConfig.contrastive_loss_weight"
+        # trap 9: only a real number turns the loss on, never a truthy object (True, a dict, "yes")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"{where}: expected a finite number >= 0 (0 = off), got {weight!r}")
+        self.contrastive_loss_weight = float(weight)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+                math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
+        self.contrastive_temperature = float(temperature)
+        if not isinstance(learnable, bool):
+            raise ValueError(f"NeuroformerConfig.contrastive_learnable_temperature: expected true or false, got {learnable!r}")
+        self.contrastive_learnable_temperature = learnable
+        known = [m["name"] for m in self.modalities]
+        if names is not None:
+            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names) or not names:
+                raise ValueError(f"NeuroformerConfig.contrastive_modalities: expected None or a non-empty list of "
+                                 f"modality names, got {names!r}")
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise ValueError(f"NeuroformerConfig.contrastive_modalities: {unknown} are not modalities of this "
+                                 f"config ({known})")
+            names = list(names)
+        self.contrastive_modalities = names
+        if projection_size is not None and (isinstance(projection_size, bool) or not isinstance(projection_size, int)
+                                            or projection_size < 1):
+            raise ValueError(f"NeuroformerConfig.contrastive_projection_size: expected None or an integer >= 1, "
+                             f"got {projection_size!r}")
+        self.contrastive_projection_size = projection_size
+        if self.contrastive_loss_weight > 0 and not known:
+            raise ValueError(f"{where}: {weight} > 0 needs at least one entry in modalities to align the spikes with")
+
+    def contrastive_modality_names(self):
+        """Names of the modalities the contrastive loss aligns with the spikes (``[]`` when off)."""
+        if self.contrastive_loss_weight <= 0:
+            return []
+        return list(self.contrastive_modalities or [m["name"] for m in self.modalities])
 
     # ------------------------------------------------------------------ derived sizes
     @property

@@ -384,6 +384,10 @@ class NeuroformerPreTrainingOutput(ModelOutput):
         logits: ``(batch, seq_len, vocab_size)`` next-unit-id logits at each position.
         dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position.
         cache: the decoder KV cache when ``use_cache=True`` (see :class:`NeuroformerModelOutput`).
+        contrastive_loss: scalar symmetric InfoNCE (nats, mean over the contrastive modalities)
+            when ``config.contrastive_loss_weight > 0`` and it was computed (training mode, or
+            ``output_contrastive_loss=True``); ``loss`` then includes
+            ``contrastive_loss_weight * contrastive_loss``. None otherwise.
     """
 
     loss: Optional[torch.FloatTensor] = None
@@ -397,6 +401,83 @@ class NeuroformerPreTrainingOutput(ModelOutput):
     attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     past_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    contrastive_loss: Optional[torch.FloatTensor] = None
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP, Radford et al. 2021; Neuroformer paper Sec. 3.2) of paired rows.
+
+    Args:
+        a, b: ``(n, d)`` float embeddings; row ``i`` of ``a`` and of ``b`` come from the same window.
+            Both are L2-normalised here.
+        logit_scale: scalar (float or 0-d tensor), ``1 / temperature``.
+
+    Returns:
+        0-d tensor, nats: ``(CE(a -> b) + CE(b -> a)) / 2`` with the matching row as the class.
+        About ``log(n)`` for unrelated embeddings, near 0 for aligned ones at a low temperature.
+    """
+    a = F.normalize(a.float(), dim=-1)
+    b = F.normalize(b.float(), dim=-1)
+    logits = (a @ b.T) * logit_scale
+    target = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def retrieval_top1(a: torch.Tensor, b: torch.Tensor) -> Tuple[float, float]:
+    """Top-1 retrieval accuracy of paired rows by cosine similarity.
+
+    Args:
+        a, b: ``(n, d)`` embeddings, row ``i`` of each from the same window.
+
+    Returns:
+        ``(a -> b, b -> a)``: the fraction of rows of ``a`` whose most similar row of ``b`` is its
+        own pair, and the reverse. Chance is ``1 / n``. Ties go to the lowest index (so
+        identical candidates, e.g. windows of the same stimulus class, count once).
+    """
+    a = F.normalize(a.float(), dim=-1)
+    b = F.normalize(b.float(), dim=-1)
+    sim = a @ b.T
+    target = torch.arange(a.shape[0], device=a.device)
+    return (float((sim.argmax(1) == target).float().mean()), float((sim.argmax(0) == target).float().mean()))
+
+
+class NeuroformerContrastiveHead(nn.Module):
+    """Projections and temperature of the contrastive alignment (built only when
+    ``config.contrastive_loss_weight > 0``).
+
+    For each contrastive modality ``m`` (``config.contrastive_modality_names()``): a linear
+    projection of the pooled neural embedding (:meth:`NeuroformerModel.get_neural_embeddings`)
+    and a separate linear projection of the modality's pooled embedding
+    (:meth:`NeuroformerModel.get_modality_embeddings`), both to
+    ``contrastive_projection_size``; the loss is :func:`info_nce` over the windows of the batch
+    that have at least one token of ``m``, averaged over the modalities.
+    """
+
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__()
+        h = config.hidden_size
+        p = config.contrastive_projection_size or h
+        self.names = config.contrastive_modality_names()
+        self.neural_projections = nn.ModuleDict({n: nn.Linear(h, p) for n in self.names})
+        self.modality_projections = nn.ModuleDict({n: nn.Linear(h, p) for n in self.names})
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.contrastive_temperature)),
+                                        requires_grad=config.contrastive_learnable_temperature)
+
+    def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
+        """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
+        -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none)."""
+        scale = self.logit_scale.exp().clamp(max=100.0)
+        losses = []
+        for name in self.names:
+            pooled, valid = modalities[name]
+            if int(valid.sum()) < 2:
+                continue
+            a = self.neural_projections[name](neural[valid])
+            b = self.modality_projections[name](pooled[valid])
+            losses.append(info_nce(a, b, scale))
+        if not losses:
+            return neural.sum() * 0.0
+        return torch.stack(losses).mean()
 
 
 class NeuroformerPreTrainedModel(PreTrainedModel):
@@ -507,6 +588,88 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             x, w = stage(x, kv, allowed, output_attentions=output_attentions)
             weights.extend(w)
         return x, weights
+
+    def get_neural_embeddings(
+        self,
+        input_ids: torch.LongTensor,
+        dt_ids: torch.LongTensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        past_input_ids: Optional[torch.LongTensor] = None,
+        past_dt_ids: Optional[torch.LongTensor] = None,
+        past_attention_mask: Optional[torch.Tensor] = None,
+        past_hidden_state: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Pooled neural embedding of each window, from its spikes only.
+
+        The current-window tokens go through the decoder (causal self-attention, cross-attention
+        to the past-window encoding) WITHOUT the modality stages, and the final states are
+        averaged over the real current-window tokens (BOS, spikes, EOS; padding excluded). The
+        modality inputs never enter, so aligning this embedding with a modality's
+        (contrastive loss, retrieval) cannot be solved by copying the modality through.
+
+        Args: as :meth:`forward` (``input_ids`` / ``dt_ids`` / ``attention_mask``
+            ``(batch, seq_len)``; the past as tokens ``(batch, past_len)`` or as
+            ``past_hidden_state (batch, past_len, hidden)``).
+
+        Returns:
+            ``(batch, hidden_size)`` float tensor.
+
+        Raises:
+            ValueError: ids outside the vocabulary / dt range, or no past given.
+        """
+        cfg = self.config
+        b, t = input_ids.shape
+        if t > cfg.max_window_length:
+            raise ValueError(f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens, got {t}")
+        self._check_ids("input_ids", input_ids, cfg.vocab_size)
+        self._check_ids("dt_ids", dt_ids, cfg.num_dt_bins)
+        am = (input_ids.ne(cfg.pad_token_id) if attention_mask is None else attention_mask).bool()
+        if past_hidden_state is None:
+            if past_input_ids is None or past_dt_ids is None:
+                raise ValueError("past_input_ids and past_dt_ids: expected the past-window tokens (BOS at least)")
+            if past_attention_mask is None:
+                past_attention_mask = past_input_ids.ne(cfg.pad_token_id)
+            past_hidden_state, _ = self.encode_past(past_input_ids, past_dt_ids, past_attention_mask)
+        elif past_attention_mask is None:
+            past_attention_mask = torch.ones(past_hidden_state.shape[:2], dtype=torch.bool, device=input_ids.device)
+        pos = torch.arange(t, device=input_ids.device)
+        x = self.embed_current(input_ids, dt_ids, pos)
+        causal = pos[None, :] <= pos[:, None]
+        self_allowed = ((causal[None] & am[:, None, :]) | torch.eye(t, dtype=torch.bool, device=x.device)[None])[:, None]
+        pm = past_attention_mask.bool()
+        cross_allowed = pm[:, None, None, :].expand(-1, 1, t, -1)
+        h = self.decode(x, self_allowed, past_hidden_state, cross_allowed)[0]
+        w = am.to(h.dtype)[..., None]
+        return (h * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+    def get_modality_embeddings(self, modality_inputs: dict, names=None) -> dict:
+        """Pooled embedding of each modality in each window.
+
+        Args:
+            modality_inputs: as :meth:`encode_modalities`.
+            names: modality names (default: every modality of the config).
+
+        Returns:
+            ``{name: (pooled (batch, hidden_size) float, valid (batch,) bool)}``: the mean of the
+            modality's token embeddings (:class:`NeuroformerModalityEmbedding`) over its real
+            tokens; ``valid`` is False (and ``pooled`` 0) for a window without any token.
+
+        Raises:
+            ValueError: a name that is not a modality of the config or missing from the inputs.
+        """
+        known = [m["name"] for m in self.config.modalities]
+        names = known if names is None else list(names)
+        out = {}
+        for name in names:
+            if name not in known or name not in (modality_inputs or {}):
+                raise ValueError(f"modality_inputs[{name!r}]: expected the inputs of a modality of this model ({known})")
+            inp = modality_inputs[name]
+            emb = self.modality_embeddings[name](inp)
+            mask = inp.get("mask")
+            mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
+            w = mask.to(emb.dtype)[..., None]
+            out[name] = ((emb * w).sum(1) / w.sum(1).clamp(min=1.0), mask.any(1))
+        return out
 
     def get_input_embeddings(self):
         return self.unit_embeddings
@@ -733,7 +896,29 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             if config.dt_conditioned_on_unit
             else None
         )
+        # contrastive alignment: no module (and no parameter) unless its weight is > 0
+        self.contrastive = NeuroformerContrastiveHead(config) if config.contrastive_modality_names() else None
         self.post_init()
+
+    def get_neural_embeddings(self, *args, projected: Optional[str] = None, **kwargs) -> torch.Tensor:
+        """Pooled neural embedding of each window (see :meth:`NeuroformerModel.get_neural_embeddings`).
+
+        Args:
+            projected: a contrastive modality name: return the embedding after that modality's
+                neural projection, ``(batch, contrastive_projection_size)``; None: the pooled
+                decoder states, ``(batch, hidden_size)``.
+
+        Raises:
+            ValueError: ``projected`` given to a model without that contrastive projection.
+        """
+        h = self.neuroformer.get_neural_embeddings(*args, **kwargs)
+        if projected is None:
+            return h
+        if self.contrastive is None or projected not in self.contrastive.names:
+            have = [] if self.contrastive is None else self.contrastive.names
+            raise ValueError(f"projected: {projected!r} has no contrastive projection in this model (has {have}; "
+                             "contrastive_loss_weight > 0 builds them)")
+        return self.contrastive.neural_projections[projected](h)
 
     def get_output_embeddings(self):
         return self.id_head
@@ -802,6 +987,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         return_dict: Optional[bool] = None,
         past_key_values: Optional[EncoderDecoderCache] = None,
         modality_inputs: Optional[dict] = None,
+        output_contrastive_loss: Optional[bool] = None,
     ) -> NeuroformerPreTrainingOutput:
         """Next-spike prediction.
 
@@ -812,6 +998,9 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
                 (``-100`` at BOS, EOS and padding).
             modality_inputs: see :meth:`NeuroformerModel.encode_modalities` (required when the
                 config has modalities).
+            output_contrastive_loss: compute ``contrastive_loss`` (needs
+                ``config.contrastive_loss_weight > 0``; one more decoder pass without the
+                modality stages). Default: in training mode only, and never with a cache.
 
         Returns:
             :class:`NeuroformerPreTrainingOutput`; ``loss`` when either label is given.
@@ -842,6 +1031,19 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             id_loss = _shifted_ce(logits, labels) if labels is not None else zero
             dt_loss = _shifted_ce(dt_logits, dt_labels) if dt_labels is not None else zero
             loss = id_loss + self.config.dt_loss_weight * dt_loss
+        contrastive_loss = None
+        if output_contrastive_loss is None:
+            output_contrastive_loss = self.training and cache is None and past_key_values is None and not use_cache
+        if self.contrastive is not None and output_contrastive_loss:
+            if past_attention_mask is None and past_input_ids is not None:
+                past_attention_mask = past_input_ids.ne(self.config.pad_token_id)
+            neural = self.neuroformer.get_neural_embeddings(
+                input_ids, dt_ids, attention_mask, past_hidden_state=out.past_hidden_state,
+                past_attention_mask=past_attention_mask)
+            pooled = self.neuroformer.get_modality_embeddings(modality_inputs, self.contrastive.names)
+            contrastive_loss = self.contrastive(neural, pooled)
+            if loss is not None:
+                loss = loss + self.config.contrastive_loss_weight * contrastive_loss
         return NeuroformerPreTrainingOutput(
             loss=loss,
             id_loss=id_loss,
@@ -854,6 +1056,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             attentions=out.attentions,
             cross_attentions=out.cross_attentions,
             past_attentions=out.past_attentions,
+            contrastive_loss=contrastive_loss,
         )
 
     def generate(self, *args, **kwargs):
@@ -1173,4 +1376,7 @@ __all__ = [
     "NeuroformerDecodingOutput",
     "NeuroformerModalityEmbedding",
     "NeuroformerModalityStage",
+    "NeuroformerContrastiveHead",
+    "info_nce",
+    "retrieval_top1",
 ]

@@ -176,3 +176,42 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
 
 
 __all__ = ["PlottingInputError", "plot_fidelity", "save_figure"]
+
+
+def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,
+                    title: str = "", path=None) -> Figure:
+    """3D scatter of window latents (e.g. their first three principal components).
+
+    Args:
+        coords: ``(n_windows, 3)`` float coordinates.
+        values: ``(n_windows,)`` float colour values (NaN: drawn in grey, counted in the legend).
+        label: colour-bar label (variable and unit).
+        circular: use a cyclic colour map (angles in radians over ``[0, 2 pi)``).
+        path: write the figure here (PNG) when given.
+
+    Raises:
+        PlottingInputError: ``coords`` not ``(n, 3)`` or ``values`` of another length.
+    """
+    coords = np.asarray(coords, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if coords.ndim != 2 or coords.shape[1] != 3:
+        raise PlottingInputError(f"coords: expected (n_windows, 3), got {coords.shape}")
+    if values.shape != (coords.shape[0],):
+        raise PlottingInputError(f"values: expected ({coords.shape[0]},) one per window, got {values.shape}")
+    fig = Figure(figsize=(8, 6.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(projection="3d")
+    ok = np.isfinite(values)
+    if (~ok).any():
+        ax.scatter(*coords[~ok].T, s=4, c="lightgrey", label=f"undefined ({int((~ok).sum())})")
+        ax.legend(loc="upper left")
+    kw = dict(cmap="twilight", vmin=0.0, vmax=2 * np.pi) if circular else dict(cmap="viridis")
+    sc = ax.scatter(*coords[ok].T, s=5, c=values[ok], **kw)
+    fig.colorbar(sc, ax=ax, shrink=0.6, label=label)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_zlabel("PC 3")
+    ax.set_title(title, fontsize=9)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

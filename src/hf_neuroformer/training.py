@@ -694,6 +694,9 @@ def train(
                     # this micro-batch's share of the mean over the whole step's tokens
                     loss = (_shifted_ce_sum(out.logits, labels) / n_id
                             + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt)
+                    if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
+                        # the step's contrastive term is the mean of its micro-batches' InfoNCE
+                        loss = loss + config.contrastive_loss_weight * out.contrastive_loss / len(group)
                     step_loss += loss.detach()
                     # DDP/FSDP average gradients over processes and Accelerate divides by the
                     # accumulation steps; the loss is already the step's token mean, so undo both
@@ -775,6 +778,12 @@ def train(
                 "test/marginal_dt_nll": btest["marginal_dt_nll"],
                 "test/n_spike_tokens": test["n_spike_tokens"],
             })
+            if getattr(model, "contrastive", None) is not None:
+                from .contrastive import evaluate_retrieval
+
+                for name, r in evaluate_retrieval(model, dsets["test"], collator, seed=training.seed).items():
+                    for key, value in r.items():
+                        metrics[f"test/retrieval/{name}/{key}"] = value
         if has_test and streamed:
             metrics["test/generation"] = ("not run: trained from prepared windows, without the recording; run "
                                           "'neuroformer generate' and 'neuroformer evaluate' on the recording")

@@ -1,0 +1,76 @@
+"""The ablation of issue 3 (``neuroformer ablate``) on a real recording, into BENCHMARKS.md.
+
+Runs :func:`hf_neuroformer.ablation.run_ablation` (state-only, +past, +stimulus, +behaviour,
++contrastive, whichever apply to the config's modalities; same split, seed and steps) and writes
+``benchmarks/ablation_<name>.json`` and the ``ablation-<name>`` section of ``BENCHMARKS.md``.
+One thread.
+
+Usage (the A2929 run in BENCHMARKS.md)::
+
+    PYTHONPATH=src python scripts/benchmark_ablation.py --name a2929 \\
+        --config configs/a2929_head_direction.yaml \\
+        --data ../shared/data/pynapple_A2929_headdirection/A2929-200711.nwb --epoch position_time_support --steps 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--epoch")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--contrastive-loss-weight", type=float, default=0.5)
+    p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
+    args = p.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    from benchmarks_md import replace_section
+    from hf_neuroformer.ablation import ablation_markdown, run_ablation
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.training import load_yaml_config
+
+    config, training = load_yaml_config(args.config)
+    training = dataclasses.replace(training, max_steps=args.steps)
+    rec = load_recording(args.data, epoch=args.epoch)
+    t0 = time.time()
+    result = run_ablation(rec, config, training, contrastive_loss_weight=args.contrastive_loss_weight)
+    wall = time.time() - t0
+    result.update({"config": args.config, "data": args.data, "epoch": args.epoch, "steps": args.steps,
+                   "wall_s": wall, "date": datetime.date.today().isoformat(), "threads": 1})
+    out = ROOT / "benchmarks" / f"ablation_{args.name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    cmd = (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data "
+           f"{'../' + str(Path(args.data).relative_to(ROOT.parent)) if Path(args.data).is_absolute() and ROOT.parent in Path(args.data).parents else args.data}"
+           f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}")
+    header = (f"## Ablation: {args.name}\n\n`{cmd}` ({result['date']}, one thread, {wall / 60:.1f} min for all "
+              f"variants; same as `neuroformer ablate --config {args.config} --data ... --max-steps {args.steps}`). "
+              f"Every variant: the config's windows, split, seed ({training.seed}), batch ({training.batch_size}) and "
+              f"at most {args.steps} steps, checkpoint chosen on validation, figures on the test split. Unit-id F1: "
+              "`train`'s, from generating every test window (recorded past). Raw numbers: "
+              f"`benchmarks/ablation_{args.name}.json`.\n")
+    start, end = f"<!-- ablation-{args.name}:start -->", f"<!-- ablation-{args.name}:end -->"
+    replace_section(Path(args.markdown), start, end, f"{start}\n{ablation_markdown(result, header)}{end}")
+    print(ablation_markdown(result, header))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The paper's ablation (Neuroformer, arXiv 2311.00136, Table of ablations) on honest splits.
+
+One config and one recording give up to five models trained with the same windows, split, seed
+and steps (only the inputs differ):
+
+* ``state-only``: the current window's spikes only (``max_past_length = 1``: the past window
+  keeps its length, so the windows and split are the same, but holds only its BOS token; the
+  past spikes dropped this way are counted in ``n_truncated_past_spikes``);
+* ``+past``: plus the past window's spikes;
+* ``+stimulus``: plus the config's modalities read from the stimulus or the trial table
+  (``source`` ``stimulus:`` / ``trial:``);
+* ``+behaviour``: plus its ``behaviour:`` modalities;
+* ``+contrastive``: every modality, with the contrastive loss on.
+
+Variants that do not apply (no stimulus modality, no behaviour modality, no modality at all)
+are skipped and listed with the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .configuration_neuroformer import NeuroformerConfig
+
+__all__ = ["ablation_variants", "run_ablation", "ablation_markdown"]
+
+
+def _kind(mod: dict) -> str:
+    return "behaviour" if mod["source"].startswith("behaviour:") else "stimulus"
+
+
+def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float = 0.5
+                      ) -> Tuple[List[Tuple[str, NeuroformerConfig]], List[Tuple[str, str]]]:
+    """The configs of the ablation.
+
+    Args:
+        config: the full model (its modalities say which variants apply).
+        contrastive_loss_weight: weight of the ``+contrastive`` variant when the config's own
+            ``contrastive_loss_weight`` is 0 (the config's is used when > 0).
+
+    Returns:
+        ``(variants [(name, config)], skipped [(name, reason)])``.
+
+    Raises:
+        ValueError: ``contrastive_loss_weight`` not > 0 while the config's is 0.
+    """
+    def variant(mods, past=True, weight=0.0):
+        c = copy.deepcopy(config)
+        c.modalities = [dict(m) for m in mods]
+        if not past:
+            c.max_past_length = 1
+        c.contrastive_loss_weight = float(weight)
+        c.contrastive_modalities = None
+        return c
+
+    stim = [m for m in config.modalities if _kind(m) == "stimulus"]
+    beh = [m for m in config.modalities if _kind(m) == "behaviour"]
+    variants = [("state-only", variant([], past=False)), ("+past", variant([]))]
+    skipped = []
+    if stim:
+        variants.append(("+stimulus", variant(stim)))
+    else:
+        skipped.append(("+stimulus", "no stimulus / trial modality in the config"))
+    if beh:
+        variants.append(("+behaviour", variant(stim + beh)))
+    else:
+        skipped.append(("+behaviour", "no behaviour modality in the config"))
+    if config.modalities:
+        w = config.contrastive_loss_weight if config.contrastive_loss_weight > 0 else contrastive_loss_weight
+        if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0):
+            raise ValueError(f"contrastive_loss_weight: expected a number > 0 for the +contrastive variant, got {w!r}")
+        c = variant(stim + beh, weight=w)
+        c.contrastive_modalities = config.contrastive_modalities
+        variants.append(("+contrastive", c))
+    else:
+        skipped.append(("+contrastive", "no modality to align the spikes with"))
+    return variants, skipped
+
+
+def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
+                 progress: bool = False) -> Dict[str, object]:
+    """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
+
+    Every variant uses ``training`` unchanged (seed, steps, batch) and the split of the same
+    config fields, so the test windows are the same; this is checked (the saved ``splits.json``
+    of every variant must be equal) and recorded. Test unit-id F1 is the one ``train`` computes
+    by generating every test window (recorded past, ``training.generation_*`` sampling).
+
+    Args:
+        work_dir: where the models are written (one sub-folder per variant; default a temporary
+            folder removed at the end).
+
+    Returns:
+        ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "skipped": [...], "same_split": bool,
+        "contrastive_loss_weight": float}``.
+    """
+    from .training import train
+
+    variants, skipped = ablation_variants(config, contrastive_loss_weight)
+    tmp = None
+    if work_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="neuroformer-ablate-")
+        work_dir = tmp.name
+    work_dir = Path(work_dir)
+    rows, plans = [], []
+    try:
+        for i, (name, cfg) in enumerate(variants):
+            out = work_dir / f"{i}-{name.strip('+')}"
+            print(f"[neuroformer] ablate: training {name} ({len(cfg.modalities)} modalities, "
+                  f"contrastive weight {cfg.contrastive_loss_weight})", flush=True)
+            m = train(recording, out, cfg, training, overwrite=True, progress=progress)
+            plans.append(json.loads((out / "splits.json").read_text()))
+            row = {
+                "variant": name,
+                "modalities": [mm["name"] for mm in cfg.modalities],
+                "id_nll": m.get("test/id_nll"), "dt_nll": m.get("test/dt_nll"), "id_f1": m.get("test/id_f1"),
+                "n_test_spike_tokens": m.get("test/n_spike_tokens"), "n_test_windows": m.get("n_test_windows"),
+                "n_truncated_past_spikes": m.get("n_truncated_past_spikes"), "best_step": m.get("best_step"),
+                "total_steps": m.get("total_steps"), "train_time_s": m.get("train_time_s"),
+                "num_parameters": m.get("num_parameters"),
+            }
+            row.update({k[len("test/retrieval/"):]: v for k, v in m.items() if k.startswith("test/retrieval/")})
+            rows.append(row)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    cw = next((c.contrastive_loss_weight for n, c in variants if n == "+contrastive"), None)
+    return {"rows": rows, "skipped": skipped, "same_split": all(p == plans[0] for p in plans),
+            "contrastive_loss_weight": cw}
+
+
+def _f(v, nd=4):
+    return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -> str:
+    """The ablation as a markdown table (lowest NLLs and highest F1 in bold)."""
+    rows = result["rows"]
+    best = {}
+    for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max)):
+        vals = [r[key] for r in rows if r[key] is not None]
+        best[key] = fn(vals) if vals else None
+
+    def cell(r, key):
+        s = _f(r[key])
+        return f"**{s}**" if r[key] is not None and r[key] == best[key] else s
+
+    lines = [header] if header else []
+    lines += ["| variant | inputs | test unit-id NLL (nats/spike) | test dt NLL | test unit-id F1 | best step | train s |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        inputs = "current window" + ("" if r["variant"] == "state-only" else " + past")
+        if r["modalities"]:
+            inputs += " + " + ", ".join(r["modalities"])
+        if r["variant"] == "+contrastive":
+            inputs += f" + InfoNCE (weight {result['contrastive_loss_weight']})"
+        lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | {cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | "
+                     f"{r['best_step']} | {_f(r['train_time_s'], 0)} |")
+    lines.append("")
+    n_tok = {r["n_test_spike_tokens"] for r in rows}
+    lines.append(f"Same split for every variant: {'yes' if result['same_split'] else 'NO'} "
+                 f"({rows[0]['n_test_windows']} test windows, {', '.join(str(t) for t in sorted(n_tok))} scored spike tokens).")
+    for r in rows:
+        for key, value in r.items():
+            if key.endswith("/neural_to_modality_top1"):
+                name = key.split("/")[0]
+                lines.append(f"Held-out retrieval ({r['variant']}, {name}): neural -> {name} top-1 {value:.3f}, "
+                             f"{name} -> neural {r[name + '/modality_to_neural_top1']:.3f}, chance "
+                             f"{r[name + '/chance']:.3f} (groups of {r[name + '/group_size']} test windows).")
+    for name, reason in result["skipped"]:
+        lines.append(f"Skipped {name}: {reason}.")
+    return "\n".join(lines) + "\n"

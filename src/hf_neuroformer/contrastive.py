@@ -1,0 +1,176 @@
+"""Contrastive alignment of spikes and modalities: held-out retrieval and window latents.
+
+The loss itself lives with the network (:class:`~hf_neuroformer.modeling_neuroformer.NeuroformerContrastiveHead`,
+:func:`~hf_neuroformer.modeling_neuroformer.info_nce`; Neuroformer paper, arXiv 2311.00136,
+Sec. 3.2, CLIP-style symmetric InfoNCE). Here: scoring it on held-out windows
+(:func:`evaluate_retrieval`) and collecting the pooled neural embedding of every window of a
+split (:func:`window_latents`, behind ``neuroformer embed``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from .modeling_neuroformer import retrieval_top1
+
+__all__ = ["evaluate_retrieval", "window_latents", "window_values"]
+
+
+def _batches(dataset, collator, order, batch_size):
+    for i in range(0, len(order), batch_size):
+        idx = [int(j) for j in order[i: i + batch_size]]
+        rows = dataset.select(idx)
+        cols = rows[:]
+        yield collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
+
+
+def _to(batch, device):
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    return batch.to(device)
+
+
+def _neural_inputs(b):
+    return {k: b[k] for k in ("input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids",
+                              "past_attention_mask")}
+
+
+@torch.no_grad()
+def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int = 0,
+                       device=None) -> Dict[str, Dict[str, float]]:
+    """Top-1 retrieval between the projected neural and modality embeddings of held-out windows.
+
+    The windows of ``dataset`` (a ``datasets.Dataset`` of one split, e.g. test) are put in a
+    seeded random order and cut into groups of ``batch_size``; inside each group every window's
+    neural embedding retrieves the most similar modality embedding (cosine) and the reverse. A
+    hit is the window's own pair. Windows without a token of the modality are left out (counted).
+
+    Args:
+        model: a :class:`~hf_neuroformer.NeuroformerForPreTraining` with contrastive projections
+            (``contrastive_loss_weight > 0``).
+        batch_size: candidates per query (chance is about ``1 / batch_size``); the last group
+            may be smaller, and chance is computed from the actual group sizes.
+
+    Returns:
+        ``{modality: {"neural_to_modality_top1", "modality_to_neural_top1", "chance",
+        "n_windows", "n_windows_without_tokens", "group_size"}}``. Ties go to the lowest index,
+        so for a categorical modality (all windows of one class share one embedding) the
+        neural -> modality figure is bounded by about one over the windows per class in a group.
+
+    Raises:
+        ValueError: a model without contrastive projections, or ``batch_size < 2``.
+    """
+    head = getattr(model, "contrastive", None)
+    if head is None:
+        raise ValueError("model: no contrastive projections (contrastive_loss_weight is 0); nothing to retrieve with")
+    if batch_size < 2:
+        raise ValueError(f"batch_size: expected >= 2 candidates per group, got {batch_size}")
+    device = device or next(model.parameters()).device
+    model.eval()
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    acc = {n: [0.0, 0.0, 0.0, 0, 0] for n in head.names}  # hits n->m, hits m->n, sum of 1/group, n, n_missing
+    for b in _batches(dataset, collator, order, batch_size):
+        b = _to(b, device)
+        h = model.neuroformer.get_neural_embeddings(**_neural_inputs(b))
+        pooled = model.neuroformer.get_modality_embeddings(b["modality_inputs"], head.names)
+        for name in head.names:
+            emb, valid = pooled[name]
+            k = int(valid.sum())
+            acc[name][4] += int((~valid).sum())
+            if k < 2:
+                acc[name][4] += k
+                continue
+            a = head.neural_projections[name](h[valid])
+            m = head.modality_projections[name](emb[valid])
+            nm, mn = retrieval_top1(a, m)
+            acc[name][0] += nm * k
+            acc[name][1] += mn * k
+            acc[name][2] += 1.0  # k queries at chance 1/k each
+            acc[name][3] += k
+    out = {}
+    for name, (nm, mn, ch, n, miss) in acc.items():
+        out[name] = {
+            "neural_to_modality_top1": nm / n if n else float("nan"),
+            "modality_to_neural_top1": mn / n if n else float("nan"),
+            "chance": ch / n if n else float("nan"),
+            "n_windows": n,
+            "n_windows_without_tokens": miss,
+            "group_size": batch_size,
+        }
+    return out
+
+
+@torch.no_grad()
+def window_latents(model, dataset, collator, batch_size: int = 128, projected: Optional[str] = None,
+                   device=None) -> np.ndarray:
+    """Pooled neural embedding of every window of ``dataset``, in order.
+
+    Args:
+        model: a :class:`~hf_neuroformer.NeuroformerForPreTraining`.
+        projected: a contrastive modality name to return the projected embedding (see
+            :meth:`~hf_neuroformer.NeuroformerForPreTraining.get_neural_embeddings`), else None.
+
+    Returns:
+        ``(n_windows, dim)`` float32 array.
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    parts = []
+    for b in _batches(dataset, collator, np.arange(len(dataset)), batch_size):
+        b = _to(b, device)
+        parts.append(model.get_neural_embeddings(**_neural_inputs(b), projected=projected).float().cpu().numpy())
+    if not parts:
+        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32)
+
+
+def window_values(recording, variable: str, starts, window: float):
+    """Value of a behaviour variable or trial column for each window (for colouring latents).
+
+    Args:
+        recording: a :class:`~hf_neuroformer.SpikeRecording`.
+        variable: a behaviour key (its samples in ``[start, start + window)`` are averaged; a
+            series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``; the
+            first column of a 2-D series) or ``"trial:<column>"`` (the column of the trial that
+            contains the window's start).
+        starts: ``(n,)`` window starts, s.
+        window: window length, s.
+
+    Returns:
+        ``(values (n,) float64, NaN where undefined, circular: bool, unit: str)``.
+
+    Raises:
+        ValueError: naming the variable and listing what the recording has.
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    if variable.startswith("trial:"):
+        col = variable.split(":", 1)[1]
+        info = getattr(recording, "trial_info", None) or {}
+        if recording.trials is None or col not in info:
+            raise ValueError(f"--color-by: {variable!r} is not a trial column of the recording "
+                             f"(trial columns: {sorted(info)})")
+        tr = np.asarray(recording.trials, dtype=np.float64)
+        vals = np.asarray(info[col], dtype=np.float64)
+        k = np.searchsorted(tr[:, 0], starts, side="right") - 1
+        ok = (k >= 0) & (starts < tr[np.clip(k, 0, None), 1])
+        return np.where(ok, vals[np.clip(k, 0, None)], np.nan), False, ""
+    if variable not in recording.behaviour:
+        raise ValueError(f"--color-by: {variable!r} is not a behaviour variable of the recording (behaviour: "
+                         f"{sorted(recording.behaviour)}; trial columns as trial:<column>)")
+    series = recording.behaviour[variable]
+    t = series.timestamps
+    v = series.values if series.values.ndim == 1 else series.values[:, 0]
+    circular = series.unit.strip().lower() in ("rad", "radian", "radians")
+    lo = np.searchsorted(t, starts, side="left")
+    hi = np.searchsorted(t, starts + window, side="left")
+    out = np.full(len(starts), np.nan)
+    for i, (a, b) in enumerate(zip(lo, hi)):
+        seg = v[a:b]
+        seg = seg[np.isfinite(seg)]
+        if len(seg):
+            out[i] = (np.mod(np.arctan2(np.sin(seg).mean(), np.cos(seg).mean()), 2 * np.pi) if circular
+                      else seg.mean())
+    return out, circular, series.unit

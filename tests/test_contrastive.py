@@ -1,0 +1,222 @@
+"""Contrastive alignment, ``neuroformer embed`` and ``neuroformer ablate`` (issue 3): the loss is off
+unless a real weight asks for it, InfoNCE and retrieval behave as they must on known embeddings,
+the neural embedding never sees the modality, and the two commands run on a tiny model trained on
+the real A2929 head-direction recording."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.cli import main
+from hf_neuroformer.modeling_neuroformer import info_nce, retrieval_top1
+from hf_neuroformer.training import TrainingConfig, train
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+HD = {"name": "head_direction", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+      "window": [-0.05, 0.05], "bin_size": 0.01}
+
+
+def hd_config(**kw):
+    base = dict(current_window=0.05, past_window=0.1, dt_resolution=0.005, max_window_length=48, max_past_length=64,
+                hidden_size=32, num_attention_heads=2, num_hidden_layers=1, intermediate_size=64, hidden_dropout=0.0,
+                split_block_length=10.0, modalities=[dict(HD)])
+    base.update(kw)
+    return nf.NeuroformerConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    from hf_neuroformer.io import load_recording
+
+    return load_recording(shared_data(A2929), epoch="wake").restrict(700.0, 760.0)
+
+
+@pytest.fixture(scope="module")
+def batch(a2929):
+    cfg = hd_config()
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    ds, _ = build_window_datasets(a2929, tok, cfg)
+    rows = ds["train"].select(range(16))[:]
+    examples = [dict(zip(rows, v)) for v in zip(*rows.values())]
+    return cfg, NeuroformerCollator(modalities=cfg.modalities)(examples)
+
+
+# ---------------------------------------------------------------- off by default, trap 9
+
+@pytest.mark.parametrize("weight", [True, {"on": 1}, "0.5", -0.1, float("nan")])
+def test_truthy_objects_never_turn_the_contrastive_loss_on(weight):
+    with pytest.raises(ValueError, match="contrastive_loss_weight"):
+        hd_config(contrastive_loss_weight=weight)
+
+
+def test_contrastive_config_is_validated():
+    assert hd_config().contrastive_loss_weight == 0.0
+    with pytest.raises(ValueError, match="contrastive_modalities"):
+        hd_config(contrastive_loss_weight=0.5, contrastive_modalities=["speed"])
+    with pytest.raises(ValueError, match="needs at least one entry in modalities"):
+        nf.NeuroformerConfig(contrastive_loss_weight=0.5)
+    with pytest.raises(ValueError, match="contrastive_temperature"):
+        hd_config(contrastive_temperature=0.0)
+    with pytest.raises(ValueError, match="contrastive_learnable_temperature"):
+        hd_config(contrastive_learnable_temperature=1)
+
+
+def test_zero_weight_adds_exactly_nothing(batch):
+    cfg, b = batch
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).train()
+    assert model.contrastive is None
+    assert not [n for n, _ in model.named_parameters() if "contrastive" in n]
+    out = model(**b, output_contrastive_loss=True)
+    assert out.contrastive_loss is None
+    assert torch.equal(out.loss, out.id_loss + cfg.dt_loss_weight * out.dt_loss)
+
+
+def test_positive_weight_adds_the_weighted_infonce(batch):
+    cfg, b = batch
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 0.25})
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).train()
+    out = model(**b)
+    assert out.contrastive_loss is not None and math.isfinite(float(out.contrastive_loss))
+    # 16 windows: an untrained model is near chance, log(16) = 2.77
+    assert 1.5 < float(out.contrastive_loss) < 4.0
+    torch.testing.assert_close(out.loss, out.id_loss + cfg.dt_loss_weight * out.dt_loss + 0.25 * out.contrastive_loss)
+    out.loss.backward()
+    assert model.contrastive.neural_projections["head_direction"].weight.grad.abs().sum() > 0
+    assert not model.contrastive.logit_scale.requires_grad  # fixed temperature unless asked
+    assert float(model.contrastive.logit_scale.exp()) == pytest.approx(1 / cfg.contrastive_temperature, rel=1e-5)
+    model.eval()
+    assert model(**b).contrastive_loss is None  # evaluation: only when asked
+
+
+# ---------------------------------------------------------------- InfoNCE and retrieval
+
+def test_infonce_aligned_is_low_and_shuffled_is_log_batch():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(64, 32, generator=g)
+    b = torch.randn(64, 32, generator=g)
+    assert float(info_nce(a, a, 1 / 0.05)) < 0.05
+    assert float(info_nce(a, a[torch.randperm(64, generator=g)], 1.0)) == pytest.approx(math.log(64), abs=0.1)
+    assert float(info_nce(a, b, 1.0)) == pytest.approx(math.log(64), abs=0.1)
+
+
+def test_retrieval_is_perfect_on_identical_and_chance_like_on_unrelated():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(50, 16, generator=g)
+    assert retrieval_top1(a, a) == (1.0, 1.0)
+    ab, ba = retrieval_top1(a, torch.randn(50, 16, generator=g))
+    assert ab < 0.2 and ba < 0.2
+
+
+# ---------------------------------------------------------------- neural embeddings
+
+def test_neural_embeddings_shapes_padding_and_no_modality_leak(batch):
+    cfg, b = batch
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 0.5, "contrastive_projection_size": 8})
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    keys = ("input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask")
+    inp = {k: b[k] for k in keys}
+    with torch.no_grad():
+        h = model.get_neural_embeddings(**inp)
+        assert h.shape == (16, cfg.hidden_size) and h.dtype == torch.float32
+        assert model.get_neural_embeddings(**inp, projected="head_direction").shape == (16, 8)
+        # five more padding tokens change nothing: padding is not pooled
+        padded = dict(inp)
+        padded["input_ids"] = torch.cat([inp["input_ids"], torch.zeros(16, 5, dtype=torch.long)], 1)
+        padded["dt_ids"] = torch.cat([inp["dt_ids"], torch.zeros(16, 5, dtype=torch.long)], 1)
+        padded["attention_mask"] = torch.cat([inp["attention_mask"], torch.zeros(16, 5, dtype=torch.long)], 1)
+        torch.testing.assert_close(model.get_neural_embeddings(**padded), h)
+        # the pooled neural embedding is the spikes' alone: the head direction does not enter it
+        # (while the next-spike logits do depend on it)
+        assert model.get_neural_embeddings(**inp).equal(h)
+        other = {k: dict(v) for k, v in b["modality_inputs"].items()}
+        other["head_direction"]["values"] = other["head_direction"]["values"] + 2.0
+        full = {k: v for k, v in b.items() if k not in ("labels", "dt_labels")}
+        assert not torch.allclose(model(**full).logits, model(**{**full, "modality_inputs": other}).logits)
+        pooled = model.neuroformer.get_modality_embeddings(b["modality_inputs"])
+        emb, valid = pooled["head_direction"]
+        assert emb.shape == (16, cfg.hidden_size) and valid.all()
+    with pytest.raises(ValueError, match="no contrastive projection"):
+        model.get_neural_embeddings(**inp, projected="orientation")
+
+
+# ---------------------------------------------------------------- trained on real data, CLI
+
+@pytest.fixture(scope="module")
+def trained(a2929, tmp_path_factory):
+    out = tmp_path_factory.mktemp("contrastive") / "model"
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    metrics = train(a2929, out, cfg, TrainingConfig(max_steps=30, batch_size=16, eval_every=15, seed=0),
+                    progress=False)
+    return out, metrics
+
+
+def test_training_with_contrastive_reports_held_out_retrieval(trained):
+    _, m = trained
+    for key in ("neural_to_modality_top1", "modality_to_neural_top1", "chance"):
+        v = m[f"test/retrieval/head_direction/{key}"]
+        assert 0.0 <= v <= 1.0
+    assert m["test/retrieval/head_direction/n_windows"] > 100
+    assert m["test/retrieval/head_direction/chance"] == pytest.approx(1 / 32, rel=0.3)
+    assert math.isfinite(m["test/id_nll"])
+
+
+def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, shared_data, tmp_path, capsys):
+    model_dir, m = trained
+    png = tmp_path / "latents" / "hd.png"
+    args = ["embed", "--model", str(model_dir), "--data", str(shared_data(A2929)), "--epoch", "wake",
+            "--color-by", "ry", "--output", str(png)]
+    assert main(args) == 0
+    assert png.stat().st_size > 10_000
+    lat = np.load(png.with_suffix(".npy"))
+    meta = json.loads(png.with_suffix(".json").read_text())
+    assert lat.shape == (m["n_test_windows"], 32) and np.isfinite(lat).all()
+    assert len(meta["color_values"]) == len(lat) and len(meta["pca_coords"]) == len(lat)
+    assert all(0 <= v < 2 * np.pi for v in meta["color_values"] if v is not None)
+    before = png.read_bytes()
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err and png.read_bytes() == before
+    assert main(args + ["--overwrite", "--projected", "head_direction"]) == 0
+    assert np.load(png.with_suffix(".npy")).shape == (m["n_test_windows"], 32)
+    assert main(args[:-1] + [str(tmp_path / "x.png"), "--color-by", "speed_of_light"]) == 2
+    assert "speed_of_light" in capsys.readouterr().err
+
+
+def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
+    from hf_neuroformer.io import write_nwb
+
+    data = tmp_path / "a2929_60s.nwb"
+    write_nwb(a2929, data)
+    cfg = tmp_path / "hd.yaml"
+    cfg.write_text(
+        "current_window: 0.05\npast_window: 0.1\ndt_resolution: 0.005\nmax_window_length: 48\nmax_past_length: 64\n"
+        "hidden_size: 16\nnum_attention_heads: 2\nnum_hidden_layers: 1\nintermediate_size: 32\n"
+        "split_block_length: 10.0\nmodalities:\n  - name: head_direction\n    source: behaviour:ry\n"
+        "    kind: continuous\n    normalization: circular\n    window: [-0.05, 0.05]\n    bin_size: 0.01\n"
+        "training:\n  batch_size: 16\n  generation_batch_size: 512\n")
+    out = tmp_path / "ablation.md"
+    assert main(["ablate", "--config", str(cfg), "--data", str(data), "--max-steps", "3", "--output", str(out)]) == 0
+    text = out.read_text()
+    for variant in ("| state-only |", "| +past |", "| +behaviour |", "| +contrastive |"):
+        assert variant in text
+    assert "Skipped +stimulus: no stimulus / trial modality" in text
+    assert "Same split for every variant: yes" in text
+    res = json.loads(out.with_suffix(".json").read_text())
+    rows = {r["variant"]: r for r in res["rows"]}
+    assert all(math.isfinite(r["id_nll"]) and math.isfinite(r["dt_nll"]) and 0 <= r["id_f1"] <= 1 for r in rows.values())
+    # state-only sees no past spike (all dropped, counted); +past drops none at this size
+    assert rows["state-only"]["n_truncated_past_spikes"] > 0 and rows["+past"]["n_truncated_past_spikes"] == 0
+    assert "head_direction/neural_to_modality_top1" in rows["+contrastive"]
+    assert len({r["n_test_spike_tokens"] for r in rows.values()}) == 1
+    assert main(["ablate", "--config", str(cfg), "--data", str(data), "--max-steps", "3", "--output", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
