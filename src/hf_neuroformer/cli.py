@@ -488,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     c.add_argument("--data", required=True, help=".nwb written by 'neuroformer simulate' (ground truth in scratch)")
     c.add_argument("--output", required=True, help="new directory for matrices (.npy), scores.json, connectivity.png")
-    c.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
+    c.add_argument("--split", default="all", choices=["train", "validation", "test", "all"],
                    help="windows whose attention is aggregated; baselines use the same time span (default: %(default)s)")
     c.add_argument("--max-windows", type=int, help="cap on windows aggregated (default: all)")
     c.add_argument("--bin-size", type=float, default=0.002,
