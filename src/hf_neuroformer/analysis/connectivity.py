@@ -12,11 +12,14 @@ In the causal decoder the query at position ``q`` of the current window produces
 of the token at ``q + 1``. So each query row is assigned to the **predicted** unit ``i`` (the
 label at ``q + 1``; queries whose label is EOS or padding are left out), and the keys it can see
 are the past-window tokens (through cross-attention) and the current-window tokens at positions
-``<= q`` (through causal self-attention): all spikes that precede the predicted spike. The
-attention mass a query puts on the key tokens of unit ``j`` (summed over that unit's tokens; BOS,
-EOS and padding keys are not units and are left out) is added to ``mass[i, j]``. ``query="input"``
-assigns the row to the unit of the query token itself instead (position ``q``; the BOS query is
-left out).
+``<= q`` (through causal self-attention). The attention mass a query puts on the key tokens of
+unit ``j`` (summed over that unit's tokens; BOS, EOS and padding keys are not units and are left
+out) is added to ``mass[i, j]``. Current-window keys count only when their dt bin is strictly
+earlier than the predicted spike's: inside a dt bin the tokenizer orders spikes by unit token id,
+so a key in the same bin precedes the query only because its unit id is lower; counting it put a
+triangle over the whole matrix (units with low ids "driving" those with high ids) on a 300-unit
+network. Their mass is dropped, not renormalised. ``query="input"`` assigns the row to the unit of
+the query token itself instead (position ``q``, with its own dt bin; the BOS query is left out).
 
 Each decoder layer has two softmaxes, self-attention over the current tokens and cross-attention
 over the past, added to the residual stream one after the other; a layer's attention over all
@@ -166,12 +169,18 @@ def attention_connectivity(
         am, pam = batch["attention_mask"].bool(), batch["past_attention_mask"].bool()
         B, T = ids.shape
         P = pids.shape[1]
-        # rows: which unit each query stands for
+        # rows: which unit each query stands for, and that spike's dt bin
         cur_units = lut[ids].masked_fill(~am, -1)  # (B, T)
+        dts = batch["dt_ids"]
         if query == "predicted":
             q_unit = torch.cat([cur_units[:, 1:], torch.full((B, 1), -1, device=device, dtype=torch.long)], 1)
+            q_dt = torch.cat([dts[:, 1:], dts[:, -1:]], 1)
         else:
-            q_unit = cur_units
+            q_unit, q_dt = cur_units, dts
+        # current-window keys count only when strictly earlier in time than the row's spike: inside
+        # a dt bin the token order is by unit token id (canonical), not by time
+        earlier = (dts[:, None, :] < q_dt[:, :, None]).double()  # (B, T query, T key)
+        key_keep = torch.cat([torch.ones(B, T, P, dtype=torch.float64, device=device), earlier], 2)
         # keys: past tokens then current tokens
         k_unit = torch.cat([lut[pids].masked_fill(~pam, -1), cur_units], 1)  # (B, P + T)
         onehot = torch.zeros(B, P + T, n + 1, dtype=torch.float64, device=device)
@@ -208,7 +217,7 @@ def attention_connectivity(
         n_queries += torch.bincount(rows_unit, minlength=n)
         weights["uniform"] = uniform
         for name, w in weights.items():
-            mass[name].index_add_(0, rows_unit, (w @ onehot)[valid])
+            mass[name].index_add_(0, rows_unit, ((w * key_keep) @ onehot)[valid])
     model.train(was_training)
     result: Dict[str, object] = {"n_queries": n_queries.cpu().numpy(), "n_windows": int(len(starts))}
     off = ~np.eye(n, dtype=bool)
