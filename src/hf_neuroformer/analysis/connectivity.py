@@ -18,7 +18,7 @@ out) is added to ``mass[i, j]``. Current-window keys count only when their dt bi
 earlier than the predicted spike's: inside a dt bin the tokenizer orders spikes by unit token id,
 so a key in the same bin precedes the query only because its unit id is lower; counting it put a
 triangle over the whole matrix (units with low ids "driving" those with high ids) on a 300-unit
-network. Their mass is dropped, not renormalised. ``query="input"`` assigns the row to the unit of
+network. ``query="input"`` assigns the row to the unit of
 the query token itself instead (position ``q``, with its own dt bin; the BOS query is left out).
 
 Each decoder layer has two softmaxes, self-attention over the current tokens and cross-attention
@@ -35,20 +35,23 @@ heads. Three readouts:
   (``R <- (0.5 S + 0.5 I) R``) and its cross-attention (``R <- 0.5 R + 0.5 C R_past``). A query's
   row of ``R`` is a distribution over all past and current input tokens.
 
-Normalisation for how often units occur. Two effects inflate ``mass[i, j]`` without any link
-from ``j`` to ``i``: a target ``i`` that fires often contributes many query rows, and a source ``j``
-that fires often (a hub does) is present among the keys of every query and collects mass from all
-of them. The first is removed by averaging over query rows (``mass[i, j] / n_queries[i]``, the
-mean attention a query predicting ``i`` gives unit ``j``); the second by subtracting each source's
-column mean over target units (the attention an average target gives ``j``)::
+Normalisation for how often units occur. Each query's attention on the kept unit keys is first
+rescaled to sum to 1 (the dropped same-bin keys and the BOS / EOS keys would otherwise make the
+total depend on where the query sits inside its bin). Two effects then still inflate
+``mass[i, j]`` without any link from ``j`` to ``i``: a target ``i`` that fires often contributes
+many query rows, and a source ``j`` that fires often (a hub does) is present among the keys of
+every query and collects attention from all of them. The first is removed by averaging over query
+rows (``a[i, j] = mass[i, j] / n_queries[i]``, the mean attention share a query predicting ``i``
+gives unit ``j``), the second, and any remaining per-row offset, by double centring over the
+off-diagonal entries (as the average-product correction of coevolution analysis)::
 
-    attention[i, j] = mass[i, j] / n_queries[i]  -  mean_k ( mass[k, j] / n_queries[k] )
+    attention[i, j] = a[i, j] - mean_k a[k, j] - mean_l a[i, l] + mean_kl a[k, l]
 
-(mean over the targets ``k`` with at least one query). Positive = queries predicting ``i`` attend
-to ``j`` more than queries predicting other units do. Dividing instead of subtracting (a "lift"
-over uniform attention or over the column mean) was tried on a 40-unit hub network and rejected:
-the ratios of rarely present sources are noisy and outrank the hub edges (hub AUROC 0.94 vs 0.999,
-AUPRC 0.11 vs 0.97).
+Positive = queries predicting ``i`` attend to ``j`` more than the row and column averages
+predict. Queries that stand for no unit or see no earlier unit token are left out. Dividing
+instead of subtracting (a "lift" over uniform attention or over the column mean) was tried on a
+40-unit hub network and rejected: ratios of rarely present sources are noisy and outrank the hub
+edges (hub AUROC 0.94, AUPRC 0.11 against 0.999, 0.97 for the column-centred mean).
 
 A control that uses no learned attention at all: the same statistic for **uniform** attention
 over the same keys (``0.5 / n_past_keys`` on each past key, BOS included, and ``0.5 / (q + 1)``
@@ -212,12 +215,16 @@ def attention_connectivity(
             r = 0.5 * r + 0.5 * (c @ r_past_full)
         weights["rollout"] = r
 
-        valid = q_unit >= 0
+        weights["uniform"] = uniform
+        on_units = {name: (w * key_keep) @ onehot for name, w in weights.items()}  # (B, T, n)
+        # a query counts when it stands for a unit and sees at least one earlier unit token
+        valid = (q_unit >= 0) & (on_units["uniform"].sum(-1) > 0)
         rows_unit = q_unit[valid]
         n_queries += torch.bincount(rows_unit, minlength=n)
-        weights["uniform"] = uniform
-        for name, w in weights.items():
-            mass[name].index_add_(0, rows_unit, ((w * key_keep) @ onehot)[valid])
+        for name, m in on_units.items():
+            m = m[valid]
+            total = m.sum(-1, keepdim=True)
+            mass[name].index_add_(0, rows_unit, m / torch.where(total > 0, total, torch.ones_like(total)))
     model.train(was_training)
     result: Dict[str, object] = {"n_queries": n_queries.cpu().numpy(), "n_windows": int(len(starts))}
     off = ~np.eye(n, dtype=bool)
@@ -226,12 +233,29 @@ def attention_connectivity(
     for name in (*READOUTS, "uniform"):
         m = mass[name].cpu().numpy()
         per_query = np.divide(m, nq[:, None], out=np.zeros_like(m), where=seen[:, None])
-        col = per_query[seen].mean(0) if seen.any() else np.zeros(n)
-        norm = np.where(seen[:, None], per_query - col[None, :], 0.0)
+        norm = _double_centre(per_query, seen)
         result[f"mass_{name}"] = m
         result["uniform_control" if name == "uniform" else f"attention_{name}"] = norm
     result["n_pairs_unseen"] = int(((mass["uniform"].cpu().numpy() == 0) & off).sum())
     return result
+
+
+def _double_centre(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``m - row mean - column mean + grand mean`` over the off-diagonal entries of the rows in
+    ``rows`` (bool mask); other rows are 0. The diagonal is centred too but not used in the means."""
+    n = m.shape[0]
+    use = rows[:, None] & ~np.eye(n, dtype=bool)
+    if not use.any():
+        return np.zeros_like(m)
+    x = np.where(use, m, np.nan)
+    with np.errstate(invalid="ignore"):
+        col = np.nanmean(x, 0)
+        row = np.nanmean(x, 1)
+    col = np.nan_to_num(col)
+    row = np.nan_to_num(row)
+    grand = float(np.nanmean(x))
+    out = m - row[:, None] - col[None, :] + grand
+    return np.where(rows[:, None], out, 0.0)
 
 
 # ------------------------------------------------------------------------------------- baselines
