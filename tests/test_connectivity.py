@@ -2,9 +2,6 @@
 `neuroformer simulate` / `neuroformer connectivity` commands end to end (issue 5)."""
 
 import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -25,11 +22,6 @@ from hf_neuroformer.simulation import (
 )
 
 SMALL = dict(n_units=30, n_hubs=2, targets_per_hub=6)
-
-
-def run_cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "hf_neuroformer.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -160,21 +152,25 @@ training:
 """
 
 
-def test_simulate_train_connectivity_cli(tmp_path):
+def test_simulate_train_connectivity_cli(tmp_path, capsys):
+    """The commands in-process (cli.main), to spare the suite four interpreter starts."""
+    from hf_neuroformer.cli import main
+
     nwb = tmp_path / "sim.nwb"
-    res = run_cli("simulate", "--kind", "hub-glm", "--units", 30, "--hubs", 2, "--targets-per-hub", 6,
-                  "--duration", 60, "--seed", 2, "--output", nwb)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "hubs [7, 22]" in res.stdout
-    res = run_cli("simulate", "--kind", "hub-glm", "--units", 30, "--output", nwb)
-    assert res.returncode == 2 and "--output" in res.stderr  # refuses to overwrite
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
+                 "--duration", "60", "--seed", "2", "--output", str(nwb)]) == 0
+    assert "hubs [7, 22]" in capsys.readouterr().out
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--output", str(nwb)]) == 2  # no overwrite
+    assert "--output" in capsys.readouterr().err
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
-    res = run_cli("train", "--config", tmp_path / "tiny.yaml", "--data", nwb, "--output-dir", tmp_path / "model",
-                  "--max-steps", 40, "--seed", 0)
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
+                 str(tmp_path / "model"), "--max-steps", "40", "--seed", "0"]) == 0
+    capsys.readouterr()
     out = tmp_path / "conn"
-    res = run_cli("connectivity", "--model", tmp_path / "model", "--data", nwb, "--output", out, "--max-windows", 400)
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
+                 "--max-windows", "400"]) == 0
+    printed = capsys.readouterr().out
+    assert "attention_mean" in printed and "glm" in printed
     for name in ("truth", "attention_last_layer", "attention_mean", "attention_rollout", "uniform_control",
                  "correlation", "ccg_asymmetry", "glm"):
         m = np.load(out / f"{name}.npy")
@@ -183,7 +179,10 @@ def test_simulate_train_connectivity_cli(tmp_path):
     assert report["n_windows"] == 400 and report["hub_units"] == [7, 22]
     assert report["scores"]["truth"]["hub_auroc"] == 1.0
     assert 0.0 <= report["scores"]["attention_mean"]["hub_auroc"] <= 1.0
+    # double-centred: rows and columns of the attention matrix average to ~0 off the diagonal
+    att = np.load(out / "attention_mean.npy")
+    off = ~np.eye(30, dtype=bool)
+    assert abs(np.where(off, att, 0).sum() / off.sum()) < 1e-9
     assert (out / "connectivity.png").stat().st_size > 10_000
-    assert "attention_mean" in res.stdout
-    res = run_cli("connectivity", "--model", tmp_path / "model", "--data", nwb, "--output", out)
-    assert res.returncode == 2 and "--overwrite" in res.stderr
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
