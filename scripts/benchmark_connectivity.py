@@ -69,11 +69,25 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, help="torch / BLAS threads (default: leave as is)")
     p.add_argument("--reuse", action="store_true", help="reuse sim.nwb / model/ already in --workdir")
     p.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
+    p.add_argument("--note", help="what the figure shows (a paragraph under the table; kept in the JSON)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the BENCHMARKS.md section from benchmarks/connectivity.json (and --note), run nothing")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        from benchmarks_md import replace_section
+
+        path = REPO / "benchmarks" / "connectivity.json"
+        out = json.loads(path.read_text())
+        if args.note:
+            out["note"] = args.note
+            path.write_text(json.dumps(out, indent=1))
+        replace_section(REPO / "BENCHMARKS.md", START, END, render(out))
+        print("[benchmark] rebuilt the BENCHMARKS.md section from benchmarks/connectivity.json")
+        return 0
     if args.threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(args.threads)
@@ -168,6 +182,7 @@ def main(argv=None) -> int:
                                                  "test/markov_id_nll", "n_truncated_spikes", "num_parameters")},
         "connectivity": report,
         "timings_s": timings,
+        "note": args.note,
     }
     bench = REPO / "benchmarks"
     bench.mkdir(exist_ok=True)
@@ -223,6 +238,7 @@ def render(out: dict) -> str:
         "",
         "![connectivity](benchmarks/connectivity_hub.png)",
         "",
+        *([out["note"], ""] if out.get("note") else []),
         "Matrices are target x source (row i, column j: influence of j on i); the figure's columns are the sources, "
         "hub units are the ticked columns. How the attention matrices are built and normalised: "
         "`hf_neuroformer/analysis/connectivity.py`.",
