@@ -68,7 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--n-jobs", type=int, default=1, help="parallel GLM fits")
     p.add_argument("--threads", type=int, help="torch / BLAS threads (default: leave as is)")
     p.add_argument("--reuse", action="store_true", help="reuse sim.nwb / model/ already in --workdir")
-    p.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
+    p.add_argument("--no-write", action="store_true",
+                   help="smoke run: write nothing outside --workdir (no BENCHMARKS.md, no benchmarks/connectivity*)")
     p.add_argument("--note", help="what the figure shows (a paragraph under the table; kept in the JSON)")
     p.add_argument("--report-only", action="store_true",
                    help="rebuild the BENCHMARKS.md section from benchmarks/connectivity.json (and --note), run nothing")
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)")
     from benchmarks_md import replace_section
 
     from hf_neuroformer import NeuroformerConfig
@@ -155,7 +158,7 @@ def main(argv=None) -> int:
           f"(unigram {metrics.get('test/unigram_id_nll'):.3f}) ({timings['train_s']:.0f} s)")
 
     t0 = time.perf_counter()
-    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
+    device = args.device
     report = run_connectivity(model_dir, sim_path, work / "connectivity", split="all", max_windows=args.max_windows,
                               device=device, n_jobs=args.n_jobs, overwrite=True, batch_size=64)
     timings["connectivity_s"] = time.perf_counter() - t0
@@ -184,14 +187,17 @@ def main(argv=None) -> int:
         "timings_s": timings,
         "note": args.note,
     }
+    if args.no_write:
+        print(f"[benchmark] --no-write: results only in {work}")
+        (work / "connectivity.json").write_text(json.dumps(out, indent=1, default=float))
+        return 0
     bench = REPO / "benchmarks"
     bench.mkdir(exist_ok=True)
     (bench / "connectivity.json").write_text(json.dumps(out, indent=1, default=float))
     fig = bench / "connectivity_hub.png"
     fig.write_bytes((work / "connectivity" / "connectivity.png").read_bytes())
-    if not args.no_markdown:
-        replace_section(REPO / "BENCHMARKS.md", START, END, render(out))
-        print("[benchmark] wrote BENCHMARKS.md section, benchmarks/connectivity.json, benchmarks/connectivity_hub.png")
+    replace_section(REPO / "BENCHMARKS.md", START, END, render(out))
+    print("[benchmark] wrote BENCHMARKS.md section, benchmarks/connectivity.json, benchmarks/connectivity_hub.png")
     return 0
 
 
