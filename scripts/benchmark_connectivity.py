@@ -9,12 +9,18 @@ Steps (each writes into --workdir, and an existing product is reused with --reus
 4. write ``benchmarks/connectivity.json``, the figure ``benchmarks/connectivity_hub.png`` and the
    section of ``BENCHMARKS.md`` between the ``connectivity`` markers.
 
-Full size (the issue's acceptance 1), e.g. on one GPU::
+Full size (the issue's acceptance 1) on one GPU. brian2 runs on one CPU core (about 3 min for
+300 units x 300 s unloaded, 6 min on a loaded 2-core box), so the simulation can be made first on
+any machine and carried along; with it in place, ``--reuse`` only trains and scores::
 
-    python scripts/benchmark_connectivity.py --device cuda --duration 300 --max-steps 3000 --n-jobs 16
+    python -m hf_neuroformer.cli simulate --kind hub --units 300 --hubs 3 --duration 300 --seed 0 \
+        --output benchmarks/connectivity_run/sim.nwb
+    python scripts/benchmark_connectivity.py --reuse --device cuda --mixed-precision bf16 \
+        --duration 300 --max-steps 3000 --n-jobs 16 --threads 1
 
-A reduced CPU run: ``--duration 120 --max-steps 600 --threads 1``. The figures in BENCHMARKS.md
-say which run made them (the command line is recorded).
+(the second line alone also simulates, when ``sim.nwb`` is missing). The reduced CPU run in
+BENCHMARKS.md: ``--reuse --duration 300 --max-steps 1200 --threads 1``. ``--reuse`` reuses a
+``model/`` in the work directory too: delete it to retrain.
 """
 
 from __future__ import annotations
