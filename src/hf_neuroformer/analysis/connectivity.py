@@ -4,9 +4,9 @@ the same spikes, and scores against a simulation's ground truth.
 Every matrix here is **target x source**: ``M[i, j]`` is the estimated influence of unit ``j``
 on unit ``i`` (the convention of :attr:`hf_neuroformer.simulation.SimulatedNetwork.weights`).
 
-Attention (Antoniades et al. 2024, sec. 4.1 / fig. 3: a model trained on a simulated hub network
-"revealed the underlying connectivity pattern within its self-attention"; there only a picture,
-here a number)
+Attention (Antoniades et al. 2024, arXiv 2311.00136, the simulated hub-network experiment: a
+model trained on it "revealed the underlying connectivity pattern within its self-attention";
+there only a picture, here a number)
 ----------------------------------------------------------------------------------------------
 In the causal decoder the query at position ``q`` of the current window produces the prediction
 of the token at ``q + 1``. So each query row is assigned to the **predicted** unit ``i`` (the
@@ -18,8 +18,7 @@ out) is added to ``mass[i, j]``. Current-window keys count only when their dt bi
 earlier than the predicted spike's: inside a dt bin the tokenizer orders spikes by unit token id,
 so a key in the same bin precedes the query only because its unit id is lower; counting it put a
 triangle over the whole matrix (units with low ids "driving" those with high ids) on a 300-unit
-network. ``query="input"`` assigns the row to the unit of
-the query token itself instead (position ``q``, with its own dt bin; the BOS query is left out).
+network. ``query="input"`` assigns the row to the unit of the query token itself instead (position ``q``, with its own dt bin; the BOS query is left out).
 
 Each decoder layer has two softmaxes, self-attention over the current tokens and cross-attention
 over the past, added to the residual stream one after the other; a layer's attention over all
@@ -53,9 +52,10 @@ instead of subtracting (a "lift" over uniform attention or over the column mean)
 40-unit hub network and rejected: ratios of rarely present sources are noisy and outrank the hub
 edges (hub AUROC 0.94, AUPRC 0.11 against 0.999, 0.97 for the column-centred mean).
 
-A control that uses no learned attention at all: the same statistic for **uniform** attention
-over the same keys (``0.5 / n_past_keys`` on each past key, BOS included, and ``0.5 / (q + 1)``
-on each current key at positions ``<= q``), ``uniform_control``. It measures how often ``j``'s
+A control that uses no learned attention at all: the same statistic (same kept keys, rescaling,
+averaging and double centring) for **uniform** attention (``0.5 / n_past_keys`` on each past key,
+BOS included, and ``0.5 / (q + 1)`` on each current key at positions ``<= q``),
+``uniform_control``. It measures how often ``j``'s
 spikes precede ``i``'s inside the model's context (a co-occurrence count, like a
 cross-correlogram), so the attention readouts are only informative about what the model learned
 where they beat it.
