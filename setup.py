@@ -26,7 +26,8 @@ setup(
         "evaluate",
         "pynwb",
         "h5py",
-        "numpy<2.4",  # brian2 (simulation issue) does not import with numpy 2.4
+        "numpy<2.4",  # brian2 2.9 does not import with numpy 2.4
+        "brian2>=2.9",  # reference LIF simulator of the hub networks (neuroformer simulate --kind hub)
         "scipy",
         "scikit-learn",  # decoding metrics and the classical decoding baselines (issue 4)
         "pandas",

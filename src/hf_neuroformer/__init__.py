@@ -27,7 +27,16 @@ from .modeling_neuroformer import (
     NeuroformerPreTrainingOutput,
 )
 from .recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
-from .simulation import SimulatedNetwork, default_recording, simulate_coupled_network
+from .simulation import (
+    HubNetworkParams,
+    SimulatedNetwork,
+    default_recording,
+    read_network,
+    simulate_coupled_network,
+    simulate_hub_glm,
+    simulate_hub_network,
+    write_network,
+)
 from .tokenization_neuroformer import NeuroformerTokenizer, UnknownUnitError
 from .windows import NeuroformerCollator, build_window_datasets, plan_splits
 
@@ -58,6 +67,11 @@ __all__ = [
     "RecordingValidationError",
     "SimulatedNetwork",
     "simulate_coupled_network",
+    "HubNetworkParams",
+    "simulate_hub_network",
+    "simulate_hub_glm",
+    "write_network",
+    "read_network",
     "default_recording",
     "NeuroformerCollator",
     "build_window_datasets",

@@ -10,12 +10,24 @@ Poisson network with spike-history coupling): unit ``i`` fires in bin ``t`` with
 ``W[i, j]`` the coupling from unit ``j`` to unit ``i`` (the known, directed connectivity,
 self-inhibition on the diagonal for refractoriness) and ``drive_k`` slow Ornstein-Uhlenbeck
 inputs, one per assembly ``k(i) = i mod n_assemblies``: which assembly is active changes over
-seconds, so the past window tells which units fire next (as head-direction or place cells do). Brian2 networks with hub structure are a separate, later module.
+seconds, so the past window tells which units fire next (as head-direction or place cells do).
+
+Hub networks (issue 5) have a known directed wiring with a few *hub* units, each projecting
+with strong excitatory weights onto a block of target units, and sparse weak random coupling
+elsewhere (:func:`hub_layout`, parameters in :class:`HubNetworkParams`). Two simulators share
+that layout:
+
+* :func:`simulate_hub_network` (``kind="hub"``, the reference): a leaky integrate-and-fire
+  network in brian2 (Stimberg, Brette & Goodman 2019, eLife 8:e47314) with current-based
+  exponential synapses and independent background Poisson drive per unit.
+* :func:`simulate_hub_glm` (``kind="hub-glm"``): the same layout as a point-process GLM
+  (the discrete-time model above, without assembly drives), fast enough for tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -31,11 +43,27 @@ class SimulatedNetwork:
         weights: ``(n_units, n_units)`` float64, ``weights[i, j]`` = coupling from unit j to i
             (log-rate change per unit of the synaptic trace).
         base_rates: ``(n_units,)`` Hz.
+        hub_units: ``(n_hubs,)`` int64 indices of the hub units (empty for non-hub networks).
+        edge_kind: ``(n_units, n_units)`` int8, ``edge_kind[i, j]`` = 0 no connection j -> i,
+            1 hub edge, 2 weak random edge (zeros for networks without a layout).
+        kind: which simulator made it (``"glm"``, ``"hub"``, ``"hub-glm"``).
+        params: the simulator's parameters (JSON-able dict).
     """
 
     recording: SpikeRecording
     weights: np.ndarray
     base_rates: np.ndarray
+    hub_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_kind: Optional[np.ndarray] = None
+    kind: str = "glm"
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.weights = np.asarray(self.weights, dtype=np.float64)
+        self.hub_units = np.asarray(self.hub_units, dtype=np.int64).reshape(-1)
+        if self.edge_kind is None:
+            self.edge_kind = np.zeros(self.weights.shape, dtype=np.int8)
+        self.edge_kind = np.asarray(self.edge_kind, dtype=np.int8)
 
 
 def simulate_coupled_network(
@@ -128,6 +156,332 @@ def simulate_coupled_network(
     return SimulatedNetwork(recording=rec, weights=weights, base_rates=base)
 
 
+# ---------------------------------------------------------------------------------- hub networks
+@dataclass
+class HubNetworkParams:
+    """Parameters of a hub network (layout and both simulators). Times in s, voltages in mV.
+
+    Layout (:func:`hub_layout`):
+        n_units: number of units (hubs included).
+        n_hubs: number of hub units.
+        targets_per_hub: size of each hub's block of target units (contiguous indices among the
+            non-hub units; blocks of different hubs do not overlap).
+        hub_weight: synaptic weight of a hub edge (LIF: jump of the synaptic current, mV; the
+            peak PSP is ``hub_weight * tau_syn / (tau_m - tau_syn) * (e^{-t*/tau_m} -
+            e^{-t*/tau_syn})``, about 0.16 x ``hub_weight`` at the defaults, so 12 mV -> 1.9 mV).
+        random_prob: probability of a weak random edge j -> i between any other ordered pair
+            (none from a target back onto its hub, none onto itself).
+        random_weight: scale of weak edges, mV; each is ``+-random_weight * U(0.5, 1.5)``, 80 %
+            excitatory.
+
+    LIF network (:func:`simulate_hub_network`, brian2):
+        tau_m: membrane time constant. tau_syn: synaptic current decay. v_rest, v_threshold,
+        v_reset: potentials, mV. refractory: absolute refractory period. delay: synaptic
+        delay. bias_mean / bias_std: per-unit constant depolarisation (mV, Gaussian across
+        units); hub_bias: extra bias of hub units (they fire faster). background_inputs /
+        background_rate / background_weight: each unit receives ``background_inputs``
+        independent Poisson inputs at ``background_rate`` Hz, each a jump of
+        ``background_weight`` mV in v (brian2 ``PoissonInput``). dt: integration step.
+
+    Point-process GLM (:func:`simulate_hub_glm`): rates ``base_rate * exp(glm_gain * W/hub_weight
+        @ trace)`` with ``glm_base_rate`` (hubs ``glm_hub_rate``) Hz, synaptic trace time constant
+        ``tau_syn``, self-inhibition ``glm_refractory`` (log-rate), bin ``glm_bin_size``.
+    """
+
+    n_units: int = 300
+    n_hubs: int = 3
+    targets_per_hub: int = 30
+    hub_weight: float = 12.0
+    random_prob: float = 0.02
+    random_weight: float = 1.5
+    tau_m: float = 0.020
+    tau_syn: float = 0.005
+    v_rest: float = -70.0
+    v_threshold: float = -50.0
+    v_reset: float = -60.0
+    refractory: float = 0.002
+    delay: float = 0.001
+    bias_mean: float = 0.0
+    bias_std: float = 1.5
+    hub_bias: float = 5.0
+    background_inputs: int = 50
+    background_rate: float = 5.0
+    background_weight: float = 2.5
+    dt: float = 0.0002
+    glm_base_rate: float = 5.0
+    glm_hub_rate: float = 20.0
+    glm_gain: float = 2.0
+    glm_refractory: float = 3.0
+    glm_bin_size: float = 0.001
+
+    def validate(self) -> None:
+        """Raises ValueError naming the field when a value is out of range."""
+        if self.n_units < 2:
+            raise ValueError(f"n_units: expected at least 2 units, got {self.n_units}")
+        if not 0 <= self.n_hubs < self.n_units:
+            raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={self.n_units}, got {self.n_hubs}")
+        if self.targets_per_hub < 1 or self.n_hubs * self.targets_per_hub > self.n_units - self.n_hubs:
+            raise ValueError(
+                f"targets_per_hub: expected 1 <= targets_per_hub and n_hubs * targets_per_hub <= the "
+                f"{self.n_units - self.n_hubs} non-hub units, got {self.targets_per_hub} x {self.n_hubs} hubs"
+            )
+        if not 0 <= self.random_prob <= 1:
+            raise ValueError(f"random_prob: expected a probability in [0, 1], got {self.random_prob}")
+        for name in ("tau_m", "tau_syn", "dt", "glm_bin_size", "glm_base_rate", "glm_hub_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: expected a positive number, got {getattr(self, name)}")
+        if self.tau_syn >= self.tau_m:
+            raise ValueError(f"tau_syn: expected tau_syn < tau_m={self.tau_m}, got {self.tau_syn}")
+
+
+def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
+    """Directed hub wiring.
+
+    Hubs are ``n_hubs`` units spread evenly over the index range (unit ``k * n_units // n_hubs
+    + n_units // (2 n_hubs)``); hub ``k`` projects to the ``k``-th block of ``targets_per_hub``
+    consecutive non-hub units, the blocks evenly spaced among the non-hub units.
+
+    Returns:
+        ``(weights, edge_kind, hub_units)``: ``weights (n, n)`` float64 target x source (mV for
+        the LIF network); ``edge_kind (n, n)`` int8 (0 none, 1 hub edge, 2 weak random edge);
+        ``hub_units (n_hubs,)`` int64.
+    """
+    params.validate()
+    n, h = params.n_units, params.n_hubs
+    hubs = np.array([k * n // h + n // (2 * h) for k in range(h)], dtype=np.int64) if h else np.zeros(0, np.int64)
+    others = np.setdiff1d(np.arange(n), hubs)
+    kind = np.zeros((n, n), dtype=np.int8)
+    spacing = len(others) // max(h, 1)
+    for k, hub in enumerate(hubs):
+        block = others[k * spacing: k * spacing + params.targets_per_hub]
+        kind[block, hub] = 1
+    rand = rng.random((n, n)) < params.random_prob
+    rand &= kind == 0
+    rand &= kind.T == 0  # no weak edge back from a target onto its hub
+    np.fill_diagonal(rand, False)
+    kind[rand] = 2
+    sign = np.where(rng.random((n, n)) < 0.8, 1.0, -1.0)
+    mag = rng.uniform(0.5, 1.5, (n, n))
+    weights = np.where(kind == 1, params.hub_weight * rng.uniform(0.8, 1.2, (n, n)), 0.0)
+    weights = np.where(kind == 2, sign * params.random_weight * mag, weights)
+    return weights, kind, hubs
+
+
+def simulate_hub_network(
+    params: Optional[HubNetworkParams] = None,
+    duration: float = 60.0,
+    seed: int = 0,
+    codegen_target: str = "numpy",
+) -> SimulatedNetwork:
+    """Simulate a hub network of leaky integrate-and-fire units with brian2 (the reference).
+
+    Model (current-based synapses, exponential currents, all in mV)::
+
+        dv/dt = (v_rest + bias_i - v + I) / tau_m        (unless refractory)
+        dI/dt = -I / tau_syn
+        on a spike of unit j, after ``delay``:  I_i += W[i, j]
+        v > v_threshold  ->  spike, v = v_reset, refractory for ``refractory`` s
+
+    plus ``background_inputs`` independent Poisson spike trains per unit (brian2
+    ``PoissonInput`` on v). ``W`` and the hubs come from :func:`hub_layout`.
+
+    Args:
+        params: :class:`HubNetworkParams` (default: 300 units, 3 hubs).
+        duration: simulated time, s.
+        seed: seeds the layout (numpy ``default_rng``), the per-unit biases and brian2's random
+            numbers (``brian2.seed``): the same seed gives the same spikes.
+        codegen_target: brian2 code generation target, ``"numpy"`` (no compiler needed) or
+            ``"cython"`` (compiles first, faster for long runs).
+
+    Returns:
+        :class:`SimulatedNetwork` with ``kind="hub"``; ``weights`` in mV (current jumps);
+        ``base_rates`` = each unit's mean rate in the run, Hz. Spike times are brian2's (on the
+        ``dt`` grid).
+
+    Raises:
+        ValueError: bad ``params`` field, non-positive ``duration``, unknown ``codegen_target``.
+        ImportError: brian2 is not installed (``pip install brian2``).
+    """
+    params = params or HubNetworkParams()
+    params.validate()
+    if not duration > 0:
+        raise ValueError(f"duration: expected a positive number of seconds, got {duration}")
+    if codegen_target not in ("numpy", "cython"):
+        raise ValueError(f"codegen_target: expected 'numpy' or 'cython', got {codegen_target!r}")
+    import brian2 as b2
+
+    rng = np.random.default_rng(seed)
+    weights, kind, hubs = hub_layout(params, rng)
+    n = params.n_units
+    bias = params.bias_mean + params.bias_std * rng.standard_normal(n)
+    bias[hubs] += params.hub_bias
+
+    b2.prefs.codegen.target = codegen_target
+    b2.seed(int(seed))
+    mV, Hz, second = b2.mV, b2.Hz, b2.second
+    ns = {"tau_m": params.tau_m * second, "tau_syn": params.tau_syn * second, "v_rest": params.v_rest * mV}
+    group = b2.NeuronGroup(
+        n,
+        """dv/dt = (v_rest + bias - v + I) / tau_m : volt (unless refractory)
+           dI/dt = -I / tau_syn : volt
+           bias : volt (constant)""",
+        threshold=f"v > {params.v_threshold}*mV",
+        reset=f"v = {params.v_reset}*mV",
+        refractory=params.refractory * second,
+        method="exact",
+        namespace=ns,
+        dt=params.dt * second,
+    )
+    group.bias = bias * mV
+    group.v = (params.v_rest + rng.uniform(0, params.v_threshold - params.v_rest, n)) * mV
+    src, tgt = np.nonzero(weights.T)  # weights.T[j, i] = W[i, j]: source j, target i
+    syn = b2.Synapses(group, group, "w : volt (constant)", on_pre="I_post += w", dt=params.dt * second)
+    syn.connect(i=src.astype(np.int32), j=tgt.astype(np.int32))
+    syn.w = weights[tgt, src] * mV
+    syn.delay = params.delay * second
+    bg = b2.PoissonInput(group, "v", N=params.background_inputs, rate=params.background_rate * Hz,
+                         weight=params.background_weight * mV)
+    mon = b2.SpikeMonitor(group)
+    net = b2.Network(group, syn, bg, mon)
+    net.run(duration * second, namespace={})
+    times = np.asarray(mon.t / second, dtype=np.float64)
+    units = np.asarray(mon.i[:], dtype=np.int64)
+    rec = SpikeRecording.from_unsorted(
+        times, units, unit_names=[f"unit{i}" for i in range(n)], time_domain=(0.0, float(duration)),
+        session="simulated-hub",
+    )
+    rates = np.bincount(units, minlength=n) / float(duration)
+    return SimulatedNetwork(recording=rec, weights=weights, base_rates=rates, hub_units=hubs, edge_kind=kind,
+                            kind="hub", params={**asdict(params), "duration": float(duration), "seed": int(seed),
+                                                "codegen_target": codegen_target})
+
+
+def simulate_hub_glm(
+    params: Optional[HubNetworkParams] = None,
+    duration: float = 60.0,
+    seed: int = 0,
+) -> SimulatedNetwork:
+    """The hub layout of :func:`hub_layout` as a discrete-time point-process GLM (fast).
+
+    Unit ``i`` fires in bin ``t`` (width ``glm_bin_size``) with probability
+    ``1 - exp(-r_i(t) * bin)``, ``r_i(t) = rate_i * exp(clip(sum_j G[i, j] h_j(t), -20, 3))``,
+    ``h_j`` the exponentially decaying (``tau_syn``) trace of unit j's past spikes,
+    ``G = glm_gain * W / hub_weight`` off the diagonal and ``-glm_refractory`` on it;
+    ``rate_i`` is ``glm_base_rate`` (hubs ``glm_hub_rate``) times ``U(0.7, 1.3)``.
+
+    Args / Raises: as :func:`simulate_hub_network` (no brian2 needed).
+
+    Returns:
+        :class:`SimulatedNetwork` with ``kind="hub-glm"``; ``weights`` = the layout's ``W``
+        (same units as the LIF network, so both kinds have the same truth for a seed).
+    """
+    params = params or HubNetworkParams()
+    params.validate()
+    if not duration > 0:
+        raise ValueError(f"duration: expected a positive number of seconds, got {duration}")
+    rng = np.random.default_rng(seed)
+    weights, kind, hubs = hub_layout(params, rng)
+    n = params.n_units
+    gain = params.glm_gain * weights / params.hub_weight
+    np.fill_diagonal(gain, -params.glm_refractory)
+    rate = np.full(n, params.glm_base_rate)
+    rate[hubs] = params.glm_hub_rate
+    rate *= rng.uniform(0.7, 1.3, n)
+    bin_size = params.glm_bin_size
+    n_bins = int(round(duration / bin_size))
+    decay = np.exp(-bin_size / params.tau_syn)
+    trace = np.zeros(n)
+    fired_bins, fired_units = [], []
+    chunk = 10000
+    for c0 in range(0, n_bins, chunk):
+        uniforms = rng.random((min(chunk, n_bins - c0), n))
+        for k in range(uniforms.shape[0]):
+            r = rate * np.exp(np.clip(gain @ trace, -20, 3))
+            spk = uniforms[k] < -np.expm1(-r * bin_size)
+            trace *= decay
+            if spk.any():
+                idx = np.flatnonzero(spk)
+                trace[idx] += 1.0
+                fired_bins.append(np.full(idx.size, c0 + k))
+                fired_units.append(idx)
+    b = np.concatenate(fired_bins) if fired_bins else np.zeros(0, np.int64)
+    u = np.concatenate(fired_units) if fired_units else np.zeros(0, np.int64)
+    times = (b + rng.random(b.size)) * bin_size
+    rec = SpikeRecording.from_unsorted(
+        times, u, unit_names=[f"unit{i}" for i in range(n)], time_domain=(0.0, float(n_bins * bin_size)),
+        session="simulated-hub-glm",
+    )
+    return SimulatedNetwork(recording=rec, weights=weights, base_rates=rate, hub_units=hubs, edge_kind=kind,
+                            kind="hub-glm", params={**asdict(params), "duration": float(duration), "seed": int(seed)})
+
+
+#: NWB scratch names that carry a simulated network's ground truth
+GROUND_TRUTH_SCRATCH = {
+    "ground_truth_weights": "directed connectivity, target x source: weights[i, j] = synaptic weight from unit j "
+                            "onto unit i (hub networks: mV current jump; glm: log-rate coupling)",
+    "ground_truth_edge_kind": "edge type, target x source: 0 none, 1 hub edge, 2 weak random edge",
+    "ground_truth_hub_units": "indices (units table rows) of the hub units",
+    "ground_truth_base_rates": "per-unit base (glm) or measured mean (LIF) firing rate, Hz",
+    "ground_truth_info": "JSON: simulator kind and parameters",
+}
+
+
+def write_network(network: SimulatedNetwork, path, overwrite: bool = False):
+    """Write a simulated network to NWB: the spikes (:func:`~hf_neuroformer.io.write_nwb`) and the
+    ground truth as ``ScratchData`` (names and meaning in :data:`GROUND_TRUTH_SCRATCH`).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    import json
+
+    from .io.nwb import write_nwb
+
+    g = GROUND_TRUTH_SCRATCH
+    info = json.dumps({"kind": network.kind, "params": network.params})
+    scratch = {
+        "ground_truth_weights": (network.weights, g["ground_truth_weights"]),
+        "ground_truth_edge_kind": (network.edge_kind, g["ground_truth_edge_kind"]),
+        "ground_truth_hub_units": (network.hub_units, g["ground_truth_hub_units"]),
+        "ground_truth_base_rates": (np.asarray(network.base_rates, dtype=np.float64), g["ground_truth_base_rates"]),
+        "ground_truth_info": (np.array([info]), g["ground_truth_info"]),
+    }
+    return write_nwb(network.recording, path, overwrite=overwrite, scratch=scratch,
+                     description=f"simulated {network.kind} network written by hf_neuroformer (ground truth in scratch)")
+
+
+def read_network(path) -> SimulatedNetwork:
+    """Read a file written by :func:`write_network` back into a :class:`SimulatedNetwork`.
+
+    Raises:
+        ValueError: the file has no ``ground_truth_weights`` scratch data, or its shape does not
+            match the number of units.
+    """
+    import json
+
+    from .io.nwb import read_nwb, read_nwb_scratch
+
+    rec = read_nwb(path)
+    sc = read_nwb_scratch(path)
+    if "ground_truth_weights" not in sc:
+        raise ValueError(f"{path}: ground_truth_weights: expected the NWB scratch data written by "
+                         f"'neuroformer simulate' (found {sorted(sc)})")
+    w = np.asarray(sc["ground_truth_weights"], dtype=np.float64)
+    if w.shape != (rec.n_units, rec.n_units):
+        raise ValueError(f"{path}: ground_truth_weights: expected shape ({rec.n_units}, {rec.n_units}) for "
+                         f"{rec.n_units} units, got {w.shape}")
+    info = {}
+    if "ground_truth_info" in sc:
+        raw = np.asarray(sc["ground_truth_info"]).ravel()[0]
+        info = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return SimulatedNetwork(
+        recording=rec, weights=w,
+        base_rates=np.asarray(sc.get("ground_truth_base_rates", np.full(rec.n_units, np.nan)), dtype=np.float64),
+        hub_units=np.asarray(sc.get("ground_truth_hub_units", np.zeros(0)), dtype=np.int64),
+        edge_kind=sc.get("ground_truth_edge_kind"), kind=info.get("kind", "unknown"), params=info.get("params", {}),
+    )
+
+
 def default_recording(seed: int = 0) -> SpikeRecording:
     """The built-in default data: a 16-unit coupled network with 4 assemblies, 140 s
     (see the module docstring); sized so the default training budget runs in about 1.5 min on
@@ -135,4 +489,15 @@ def default_recording(seed: int = 0) -> SpikeRecording:
     return simulate_coupled_network(duration=140.0, seed=seed).recording
 
 
-__all__ = ["SimulatedNetwork", "simulate_coupled_network", "default_recording"]
+__all__ = [
+    "SimulatedNetwork",
+    "simulate_coupled_network",
+    "default_recording",
+    "HubNetworkParams",
+    "hub_layout",
+    "simulate_hub_network",
+    "simulate_hub_glm",
+    "write_network",
+    "read_network",
+    "GROUND_TRUTH_SCRATCH",
+]

@@ -25,12 +25,13 @@ from ..recording import SpikeRecording
 from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, write_npz
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
-from .nwb import read_nwb, write_nwb
+from .nwb import read_nwb, read_nwb_scratch, write_nwb
 
 __all__ = [
     "load_recording",
     "read_nwb",
     "write_nwb",
+    "read_nwb_scratch",
     "from_arrays",
     "read_npz",
     "write_npz",

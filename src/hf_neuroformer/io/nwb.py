@@ -81,7 +81,7 @@ import numpy as np
 
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-__all__ = ["read_nwb", "write_nwb"]
+__all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
 TIME_DOMAIN_TABLE = "time_domain"
 TIME_SUPPORT_TABLE = "time_support"
@@ -536,6 +536,7 @@ def write_nwb(
     *,
     session_start_time: Optional[datetime] = None,
     description: str = "spike recording written by hf_neuroformer",
+    scratch: Optional[Dict[str, Tuple[np.ndarray, str]]] = None,
 ) -> Path:
     """Write a :class:`SpikeRecording` to an NWB file (atomically) with pynwb.
 
@@ -557,6 +558,10 @@ def write_nwb(
         session_start_time: NWB's required session start; default now (UTC). Spike times stay
             relative to it as they are in the recording.
         description: NWB ``session_description``.
+        scratch: optional ``name -> (array, description)`` written as ``ScratchData`` in the
+            file's ``scratch`` space (e.g. a simulation's ground-truth weight matrix, see
+            :func:`hf_neuroformer.simulation.write_network`); :func:`read_nwb` ignores it,
+            :func:`read_nwb_scratch` reads it back.
 
     Returns:
         The path written.
@@ -639,6 +644,12 @@ def write_nwb(
             ts.add_interval(start_time=float(a), stop_time=float(b))
         nwb.add_time_intervals(ts)
 
+    if scratch:
+        from pynwb.core import ScratchData
+
+        for name, (values, what) in scratch.items():
+            nwb.add_scratch(ScratchData(name=name, data=np.asarray(values), description=what))
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp.nwb")
     os.close(fd)
@@ -651,3 +662,29 @@ def write_nwb(
             os.remove(tmp)
         raise
     return path
+
+
+def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
+    """``name -> array`` of every ``ScratchData`` in an NWB file's ``scratch`` space (as written
+    by :func:`write_nwb` ``scratch=``); ``{}`` when there is none.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    from pynwb import NWBHDF5IO
+    from pynwb.core import ScratchData
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such NWB file")
+    out: Dict[str, np.ndarray] = {}
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        for name, obj in nwb.scratch.items():
+            if isinstance(obj, ScratchData):
+                data = obj.data
+                if isinstance(data, (str, bytes)):  # a single string is read back as a scalar
+                    out[name] = np.array([data.decode() if isinstance(data, bytes) else data])
+                else:
+                    out[name] = np.asarray(data[()])
+    return out

@@ -1,0 +1,188 @@
+"""Hub networks with known wiring, their NWB ground truth, connectivity scores, and the
+`neuroformer simulate` / `neuroformer connectivity` commands end to end (issue 5)."""
+
+import json
+import numpy as np
+import pytest
+
+from hf_neuroformer.analysis.connectivity import (
+    ccg_asymmetry,
+    correlation_connectivity,
+    glm_connectivity,
+    score_connectivity,
+)
+from hf_neuroformer.io import read_nwb, write_nwb
+from hf_neuroformer.simulation import (
+    HubNetworkParams,
+    hub_layout,
+    read_network,
+    simulate_hub_glm,
+    simulate_hub_network,
+    write_network,
+)
+
+SMALL = dict(n_units=30, n_hubs=2, targets_per_hub=6)
+
+
+@pytest.fixture(scope="module")
+def glm_net():
+    return simulate_hub_glm(HubNetworkParams(n_units=40, n_hubs=2, targets_per_hub=8), duration=60.0, seed=1)
+
+
+def test_layout_has_hub_blocks_and_no_back_edges():
+    w, kind, hubs = hub_layout(HubNetworkParams(n_units=60, n_hubs=3, targets_per_hub=10), np.random.default_rng(0))
+    assert hubs.tolist() == [10, 30, 50]
+    assert (kind == 1).sum() == 30
+    for h in hubs:
+        targets = np.flatnonzero(kind[:, h] == 1)
+        assert targets.size == 10 and np.all(np.diff(targets) >= 1)
+        assert not np.isin(targets, hubs).any()
+        assert np.all(kind[h, targets] == 0)  # no edge back from a target onto its hub
+        assert np.all(w[targets, h] > 5)
+    assert np.all(np.diag(w) == 0)
+    assert (kind == 2).sum() > 0 and np.all(np.abs(w[kind == 2]) < 3)
+
+
+def test_params_errors_name_the_field():
+    with pytest.raises(ValueError, match="targets_per_hub"):
+        HubNetworkParams(n_units=10, n_hubs=3, targets_per_hub=5).validate()
+    with pytest.raises(ValueError, match="n_hubs"):
+        HubNetworkParams(n_units=10, n_hubs=10).validate()
+    with pytest.raises(ValueError, match="duration"):
+        simulate_hub_glm(HubNetworkParams(**SMALL), duration=0)
+
+
+def test_glm_kind_is_deterministic_per_seed():
+    p = HubNetworkParams(**SMALL)
+    a = simulate_hub_glm(p, duration=10.0, seed=3)
+    b = simulate_hub_glm(p, duration=10.0, seed=3)
+    c = simulate_hub_glm(p, duration=10.0, seed=4)
+    assert a.recording.n_spikes > 500
+    assert np.array_equal(a.recording.spike_times, b.recording.spike_times)
+    assert np.array_equal(a.recording.unit_ids, b.recording.unit_ids)
+    assert np.array_equal(a.weights, b.weights)
+    assert not np.array_equal(a.weights, c.weights)
+    assert a.recording.n_spikes != c.recording.n_spikes
+
+
+def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
+    p = HubNetworkParams(**SMALL)
+    a = simulate_hub_network(p, duration=2.0, seed=2)
+    b = simulate_hub_network(p, duration=2.0, seed=2)
+    c = simulate_hub_network(p, duration=2.0, seed=5)
+    assert a.kind == "hub" and a.recording.n_spikes > 100
+    assert np.array_equal(a.recording.spike_times, b.recording.spike_times)
+    assert np.array_equal(a.recording.unit_ids, b.recording.unit_ids)
+    assert not (a.recording.n_spikes == c.recording.n_spikes
+                and np.array_equal(a.recording.spike_times, c.recording.spike_times))
+    # the hubs get the extra bias: they fire faster than the other units
+    others = np.setdiff1d(np.arange(30), a.hub_units)
+    assert a.base_rates[a.hub_units].mean() > a.base_rates[others].mean()
+
+
+def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
+    path = write_network(glm_net, tmp_path / "hub.nwb")
+    back = read_network(path)
+    assert np.array_equal(back.weights, glm_net.weights)
+    assert np.array_equal(back.edge_kind, glm_net.edge_kind)
+    assert np.array_equal(back.hub_units, glm_net.hub_units)
+    assert np.allclose(back.base_rates, glm_net.base_rates)
+    assert back.kind == "hub-glm" and back.params["n_hubs"] == 2 and back.params["seed"] == 1
+    assert np.array_equal(back.recording.spike_times, glm_net.recording.spike_times)
+    assert np.array_equal(back.recording.unit_ids, glm_net.recording.unit_ids)
+    # the plain reader still reads the spikes of the file (the ground truth is scratch data)
+    assert read_nwb(path).n_spikes == glm_net.recording.n_spikes
+    # a file without ground truth is refused with the name of what is missing
+    write_nwb(glm_net.recording, tmp_path / "plain.nwb")
+    with pytest.raises(ValueError, match="ground_truth_weights"):
+        read_network(tmp_path / "plain.nwb")
+
+
+def test_scores_are_one_for_the_truth_and_chance_for_a_shuffle():
+    w, kind, _ = hub_layout(HubNetworkParams(n_units=100, n_hubs=3, targets_per_hub=20), np.random.default_rng(1))
+    s = score_connectivity(w, w, kind)
+    for k in ("auroc", "auprc", "hub_auroc", "hub_auprc", "hub_direction_accuracy"):
+        assert s[k] == 1.0, k
+    assert s["n_hub_edges"] == 60
+    rng = np.random.default_rng(0)
+    off = ~np.eye(100, dtype=bool)
+    shuffled = []
+    for _ in range(20):
+        m = np.zeros_like(w)
+        m[off] = rng.permutation(w[off])
+        shuffled.append(score_connectivity(m, w, kind))
+    for k in ("auroc", "hub_auroc", "hub_direction_accuracy", "direction_accuracy"):
+        assert abs(np.mean([x[k] for x in shuffled]) - 0.5) < 0.08, k
+    # AUPRC at chance is the share of positives
+    assert np.mean([x["hub_auprc"] for x in shuffled]) < 3 * s["hub_prevalence"]
+    # a symmetric estimate cannot tell direction
+    assert score_connectivity(w + w.T, w, kind)["hub_direction_accuracy"] == 0.5
+    with pytest.raises(ValueError, match="estimate"):
+        score_connectivity(w[:5, :5], w, kind)
+
+
+def test_baselines_recover_hub_edges(glm_net):
+    rec, w, kind = glm_net.recording, glm_net.weights, glm_net.edge_kind
+    corr = correlation_connectivity(rec, 0.01)
+    assert np.allclose(corr, corr.T)
+    ccg = ccg_asymmetry(rec, 0.002, 5)
+    assert np.allclose(ccg, -ccg.T)
+    glm = glm_connectivity(rec, 0.002, 5)
+    for est in (ccg, glm):
+        s = score_connectivity(est, w, kind)
+        assert s["hub_auroc"] > 0.95 and s["hub_direction_accuracy"] > 0.9
+    s = score_connectivity(corr, w, kind)
+    assert s["hub_auroc"] > 0.9 and s["hub_direction_accuracy"] == 0.5
+
+
+TINY_YAML = """
+current_window: 0.02
+past_window: 0.03
+dt_resolution: 0.002
+max_window_length: 32
+max_past_length: 64
+hidden_size: 32
+num_attention_heads: 2
+intermediate_size: 64
+split_block_length: 10.0
+training:
+  batch_size: 32
+  eval_batch_size: 256
+  generation_batch_size: 256
+"""
+
+
+def test_simulate_train_connectivity_cli(tmp_path, capsys):
+    """The commands in-process (cli.main), to spare the suite four interpreter starts."""
+    from hf_neuroformer.cli import main
+
+    nwb = tmp_path / "sim.nwb"
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
+                 "--duration", "60", "--seed", "2", "--output", str(nwb)]) == 0
+    assert "hubs [7, 22]" in capsys.readouterr().out
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--output", str(nwb)]) == 2  # no overwrite
+    assert "--output" in capsys.readouterr().err
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
+                 str(tmp_path / "model"), "--max-steps", "40", "--seed", "0"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "conn"
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
+                 "--max-windows", "400"]) == 0
+    printed = capsys.readouterr().out
+    assert "attention_mean" in printed and "glm" in printed
+    for name in ("truth", "attention_last_layer", "attention_mean", "attention_rollout", "uniform_control",
+                 "correlation", "ccg_asymmetry", "glm"):
+        m = np.load(out / f"{name}.npy")
+        assert m.shape == (30, 30) and np.isfinite(m).all(), name
+    report = json.loads((out / "scores.json").read_text())
+    assert report["n_windows"] == 400 and report["hub_units"] == [7, 22]
+    assert report["scores"]["truth"]["hub_auroc"] == 1.0
+    assert 0.0 <= report["scores"]["attention_mean"]["hub_auroc"] <= 1.0
+    # double-centred: rows and columns of the attention matrix average to ~0 off the diagonal
+    att = np.load(out / "attention_mean.npy")
+    off = ~np.eye(30, dtype=bool)
+    assert abs(np.where(off, att, 0).sum() / off.sum()) < 1e-9
+    assert (out / "connectivity.png").stat().st_size > 10_000
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
