@@ -50,7 +50,15 @@ def main(data, out, report_dir):
     training.save_atomically = spy
     losses, final = [], {}
     source = data if Path(data).is_dir() else recording(data)
-    metrics = training.train(source, out, NeuroformerConfig(**TINY), training.TrainingConfig(**TRAINING), progress=False,
+    # WORKER_TRAINING: JSON overrides of TRAINING; WORKER_CONTRASTIVE=1: head direction as a modality
+    # with the contrastive loss on (micro-batches too small for InfoNCE then skip it on some ranks)
+    tc = training.TrainingConfig(**{**TRAINING, **json.loads(os.environ.get("WORKER_TRAINING", "{}"))})
+    cfg = NeuroformerConfig(**TINY)
+    if os.environ.get("WORKER_CONTRASTIVE"):
+        cfg = NeuroformerConfig(**TINY, contrastive_loss_weight=0.5, modalities=[dict(
+            name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
+            bin_size=0.02)])
+    metrics = training.train(source, out, cfg, tc, progress=False,
                    on_step_end=lambda step, loss: losses.append(loss),
                    on_train_end=lambda model: final.update(model.state_dict()))
     state = {k: v.detach().contiguous().clone() for k, v in sorted(final.items())}

@@ -27,10 +27,10 @@ def _worker_module():
     return mod
 
 
-def _run_two_ranks(data, tmp_path):
+def _run_two_ranks(data, tmp_path, **env_extra):
     report = tmp_path / "report"
     report.mkdir()
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", **env_extra}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(HERE / "ddp_train_worker.py"), str(data), str(tmp_path / "out"), str(report)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
@@ -96,3 +96,32 @@ def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
     assert metrics["n_train_windows"] == sum(s["n_rows"] for s in json.loads(
         (prepared / "manifest.json").read_text())["splits"]["train"]["shards"])
     assert metrics["n_train_windows_unused"] >= 0 and "test/id_nll" in metrics
+
+
+def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
+    """Two ranks whose shares of the streamed windows differ (2 shards of 42 s: one rank holds one
+    more window) cross several epoch ends in step: the min-reduce trims the longer rank and counts
+    what it leaves unused."""
+    worker = _worker_module()
+    rec = worker.recording(shared_data(A2929))
+    rec = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 42.0)
+    prepared = tmp_path / "prepared"
+    manifest = prepare_windows(rec, prepared, nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
+    rows = [s["n_rows"] for s in manifest["splits"]["train"]["shards"]]
+    assert rows[0] != rows[1], rows  # unequal shares, so the trimming path runs
+    ranks, w = _run_two_ranks(str(prepared), tmp_path, WORKER_TRAINING=json.dumps(
+        {"max_steps": 25, "batch_size": 32, "gradient_accumulation_steps": 2, "eval_every": 10, "save_every": None,
+         "shuffle_buffer_size": 64}))
+    assert ranks[0]["sha256"] == ranks[1]["sha256"] and ranks[0]["losses"] == ranks[1]["losses"]
+    log = json.loads((tmp_path / "out" / "training_log.json").read_text())
+    assert max(e["epoch"] for e in log) >= 2  # several epoch ends were crossed
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["n_train_windows_unused"] >= 2, metrics["n_train_windows_unused"]
+
+
+def test_contrastive_loss_under_two_ranks_with_one_window_per_micro_batch(shared_data, tmp_path):
+    """With one window per rank and step, InfoNCE has nothing to contrast and is skipped; the
+    projections must still take part in the graph, or DDP stalls on the next step."""
+    ranks, w = _run_two_ranks(str(shared_data(A2929)), tmp_path, WORKER_CONTRASTIVE="1", WORKER_TRAINING=json.dumps(
+        {"max_steps": 3, "batch_size": 2, "eval_every": 100, "save_every": None}))
+    assert ranks[0]["sha256"] == ranks[1]["sha256"] and len(ranks[0]["losses"]) == 3

@@ -82,7 +82,7 @@ def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float 
 
 
 def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
-                 progress: bool = False) -> Dict[str, object]:
+                 progress: bool = False, overwrite: bool = False) -> Dict[str, object]:
     """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
 
     Every variant uses ``training`` unchanged (seed, steps, batch) and the split of the same
@@ -92,7 +92,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
 
     Args:
         work_dir: where the models are written (one sub-folder per variant; default a temporary
-            folder removed at the end).
+            folder removed at the end). Models already there are replaced only with ``overwrite``
+            (otherwise ``FileExistsError`` before any training).
 
     Returns:
         ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "skipped": [...], "same_split": bool,
@@ -106,13 +107,18 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         tmp = tempfile.TemporaryDirectory(prefix="neuroformer-ablate-")
         work_dir = tmp.name
     work_dir = Path(work_dir)
+    if tmp is None and not overwrite:
+        from .training import check_output_dir
+
+        for i, (name, _) in enumerate(variants):
+            check_output_dir(work_dir / f"{i}-{name.strip('+')}", False)
     rows, plans = [], []
     try:
         for i, (name, cfg) in enumerate(variants):
             out = work_dir / f"{i}-{name.strip('+')}"
             print(f"[neuroformer] ablate: training {name} ({len(cfg.modalities)} modalities, "
                   f"contrastive weight {cfg.contrastive_loss_weight})", flush=True)
-            m = train(recording, out, cfg, training, overwrite=True, progress=progress)
+            m = train(recording, out, cfg, training, overwrite=tmp is not None or overwrite, progress=progress)
             plans.append(json.loads((out / "splits.json").read_text()))
             row = {
                 "variant": name,

@@ -361,7 +361,7 @@ def cmd_ablate(args) -> int:
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     result = run_ablation(rec, config, training, work_dir=args.work_dir,
-                          contrastive_loss_weight=args.contrastive_loss_weight)
+                          contrastive_loss_weight=args.contrastive_loss_weight, overwrite=args.overwrite)
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
               f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
               f"{training.batch_size}, seed {training.seed}; test split, checkpoint chosen on validation.\n")

@@ -475,9 +475,12 @@ class NeuroformerContrastiveHead(nn.Module):
             a = self.neural_projections[name](neural[valid])
             b = self.modality_projections[name](pooled[valid])
             losses.append(info_nce(a, b, scale))
+        # every projection joins the graph (with a zero term) even when its modality was skipped, so
+        # that DDP, which expects a gradient for every parameter on every rank, does not stall
+        tie = sum(p.sum() for p in self.parameters()) * 0.0
         if not losses:
-            return neural.sum() * 0.0
-        return torch.stack(losses).mean()
+            return neural.sum() * 0.0 + tie
+        return torch.stack(losses).mean() + tie
 
 
 class NeuroformerPreTrainedModel(PreTrainedModel):

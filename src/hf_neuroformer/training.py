@@ -342,6 +342,9 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     if manifest.get("format") != PREPARED_FORMAT:
         raise ValueError(f"recording: {str(prepared)!r} has manifest format {manifest.get('format')!r}, expected "
                          f"{PREPARED_FORMAT!r}")
+    if config is not None and config.modalities:
+        raise ValueError("config.modalities: training from a prepared directory does not carry modality inputs "
+                         "yet; train on the recording itself (neuroformer train --data RECORDING)")
     stored = NeuroformerConfig.from_pretrained(prepared)
     if config is None:
         config = stored
@@ -437,8 +440,9 @@ def train(
             prepare``). From a prepared directory the windows are streamed from its Parquet
             shards (``datasets`` ``IterableDataset``, shuffled in a buffer of
             ``training.shuffle_buffer_size`` windows, divided between processes with
-            ``split_dataset_by_node``), so memory does not grow with the recording's length. The
-            window settings and the tokenizer are the directory's (a ``config`` may change the
+            ``split_dataset_by_node``), so the recording is never held in memory (peak memory
+            still grows a little with its length, mostly while scoring the larger validation and
+            test splits; see the streaming-memory benchmark). The window settings and the tokenizer are the directory's (a ``config`` may change the
             network, not the windows); the test metrics are the token NLLs and the token
             baselines, without the generation-based ones (they need the recording: run
             ``neuroformer generate`` / ``evaluate``). With several processes an epoch ends when
@@ -637,6 +641,8 @@ def train(
         accelerator.load_state(str(last))
         step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
         log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
+        # the checkpoint holds the total over processes; it is carried on the main process
+        n_unused = state.get("n_train_windows_unused", 0) if main else 0
         best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
         if (last / "best_model.safetensors").is_file():
             best_state = load_file(str(last / "best_model.safetensors"))
@@ -647,16 +653,20 @@ def train(
     accelerator.wait_for_everyone()
 
     def save_checkpoint():
+        unused_total = n_unused
+        if streamed and world > 1:  # every process saves, so this collective is reached by all
+            unused_total = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
         trainer_state = {
             "step": step, "epoch": epoch, "micro_batches_done_in_epoch": done_in_epoch, "log": log,
             "best_step": best_step, "best_validation_loss": best_val if math.isfinite(best_val) else None,
             "running_loss": running, "train_time_s": time_before + time.time() - t_start,
+            "n_train_windows_unused": unused_total,
             "fingerprint": fingerprint, "training": dataclasses.asdict(training),
         }
         _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
 
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main))
-    while step < total_steps:
+    while step < total_steps and epoch < training.max_epochs:
         model.train()
         gen.manual_seed(training.seed + epoch)
         if streamed:

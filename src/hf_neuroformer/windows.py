@@ -449,8 +449,8 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True):
     """One split of a :func:`prepare_windows` directory as a ``datasets`` (Iterable)Dataset.
 
     With ``streaming=True`` the Parquet shards are read lazily (``datasets.IterableDataset``),
-    so memory does not grow with the recording's length; for several processes, pass the result
-    to ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks).
+    so memory holds a batch of rows, not the split; for several processes, pass the result to
+    ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks).
 
     Raises:
         FileNotFoundError: no ``manifest.json`` (not a prepared directory) or a listed shard is
