@@ -294,3 +294,15 @@ def test_example_configs_load(name):
 
     cfg, training = load_yaml_config(Path(__file__).resolve().parents[1] / "configs" / name)
     assert isinstance(cfg.modalities, list) and training.max_steps > 0
+
+
+def test_nan_trial_labels_are_refused_with_their_count(allen):
+    import dataclasses
+
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[ORIENTATION])
+    plan = plan_splits(allen, cfg)
+    orient = np.asarray(allen.trial_info["orientation_deg"], dtype=float).copy()
+    orient[plan.trial_index["train"][:3]] = np.nan  # three training trials without a label
+    rec = dataclasses.replace(allen, trial_info={**allen.trial_info, "orientation_deg": orient})
+    with pytest.raises(ValueError, match=r"orientation.*3 of .* labels .* NaN"):
+        fit_modalities(rec, cfg, plan)

@@ -179,7 +179,14 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             inside = np.array([bool(np.any((train[:, 1] > a) & (train[:, 0] < b))) for a, b in iv], dtype=bool)
         vals = track.values[inside]
         if mod["kind"] == "continuous":
-            vals = vals[np.all(np.isfinite(vals), axis=1)]
+            finite = np.all(np.isfinite(np.asarray(vals, dtype=float).reshape(len(vals), -1)), axis=1)
+            n_bad_all = int(np.sum(~np.all(np.isfinite(np.asarray(track.values, dtype=float).reshape(
+                len(track.values), -1)), axis=1)))
+            if n_bad_all:  # missing samples are read as no token; say how many there are
+                warnings.warn(f"{_where(i, mod)}: {n_bad_all} of {len(track.values)} samples of {mod['source']!r} are "
+                              f"NaN or infinite ({int(np.sum(~finite))} inside the training split); windows read them "
+                              "as missing (no token for that sample)")
+            vals = vals[finite]
             if len(vals) == 0:
                 raise ValueError(f"{_where(i, mod)}: no finite value of {mod['source']!r} inside the training split")
             if mod["normalization"] == "zscore":
@@ -191,6 +198,11 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         else:
             if len(vals) == 0:
                 raise ValueError(f"{_where(i, mod)}: no label of {mod['source']!r} inside the training split")
+            nan = [v for v in vals if isinstance(_label(v), float) and not np.isfinite(_label(v))]
+            if nan:
+                raise ValueError(f"{_where(i, mod)}: {len(nan)} of {len(vals)} labels of {mod['source']!r} in the "
+                                 "training split are NaN or infinite; a categorical modality needs a label for every "
+                                 "value (map the missing ones to a label of their own, or drop those trials)")
             labels = sorted({_label(v) for v in vals}, key=lambda v: (isinstance(v, str), v))
             mod["classes"] = labels
 

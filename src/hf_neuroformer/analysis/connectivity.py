@@ -101,6 +101,13 @@ def _unit_lookup(tokenizer, recording: SpikeRecording, vocab_size: int) -> np.nd
     return lut
 
 
+def _to_device(batch, device):
+    """A collated batch (tensors and nested ``modality_inputs`` dicts) on ``device``."""
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch.to(device)
+
+
 @torch.no_grad()
 def attention_connectivity(
     model,
@@ -148,8 +155,10 @@ def attention_connectivity(
     if starts.size == 0:
         raise ValueError("window_starts: expected at least one window, got none")
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    cols = tokenize_windows(recording, tokenizer, starts, clips)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    # a model with modality inputs reads them from the recording, as in training
+    cols = tokenize_windows(recording, tokenizer, starts, clips, config=model.config)
+    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                                  model.config.modalities)
     was_training = model.training
     model.eval()
     if device is None:
@@ -160,13 +169,13 @@ def attention_connectivity(
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
     for b0 in range(0, len(starts), batch_size):
-        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids")}
-                for i in range(b0, min(len(starts), b0 + batch_size))]
-        batch = {k: v.to(device) for k, v in collate(rows).items()}
+        rows = [{k: cols[k][i] for k in cols} for i in range(b0, min(len(starts), b0 + batch_size))]
+        batch = _to_device(collate(rows), device)
         out = model(
             input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
             past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
             past_attention_mask=batch["past_attention_mask"], output_attentions=True,
+            **({"modality_inputs": batch["modality_inputs"]} if "modality_inputs" in batch else {}),
         )
         ids, pids = batch["input_ids"], batch["past_input_ids"]
         am, pam = batch["attention_mask"].bool(), batch["past_attention_mask"].bool()
