@@ -38,6 +38,7 @@ Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``n
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import json
 import sys
@@ -330,17 +331,23 @@ def cmd_embed(args) -> int:
     coords = pca.fit_transform(latents)
     ev = pca.explained_variance_ratio_
     what = f"projected for {args.projected!r}" if args.projected else "pooled decoder states, spikes only"
-    plot_latents_3d(coords, values, label=f"{args.color_by}" + (f" ({unit})" if unit else ""), circular=circular,
-                    title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
-                          f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
-                    path=out)
-    np.save(npy, latents)
-    meta.write_text(json.dumps(_json_safe({
+    # the arrays first, each to a temporary name moved into place, the figure (atomic too) last
+    tmp_npy = npy.with_name(f".{npy.name}.tmp")
+    with open(tmp_npy, "wb") as f:
+        np.save(f, latents)
+    tmp_meta = meta.with_name(f".{meta.name}.tmp")
+    tmp_meta.write_text(json.dumps(_json_safe({
         "model": str(args.model), "split": args.split, "color_by": args.color_by, "unit": unit,
         "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
         "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),
         "pca_explained_variance_ratio": ev.tolist(), "n_windows_without_color": int(np.isnan(values).sum()),
     }), indent=1))
+    os.replace(tmp_npy, npy)
+    os.replace(tmp_meta, meta)
+    plot_latents_3d(coords, values, label=f"{args.color_by}" + (f" ({unit})" if unit else ""), circular=circular,
+                    title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
+                          f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
+                    path=out)
     print(f"[neuroformer] {len(starts)} {args.split} windows, latents {latents.shape} ({what}); PCA explained "
           f"variance {ev[0]:.3f} / {ev[1]:.3f} / {ev[2]:.3f}; {int(np.isnan(values).sum())} windows without a "
           f"{args.color_by!r} value (grey)")

@@ -605,9 +605,30 @@ def run_connectivity(
         "ccg_asymmetry": ccg_asymmetry(rec, bin_size, n_lags, segments),
         "glm": glm_connectivity(rec, bin_size, n_lags, segments, max_bins=glm_max_bins, n_jobs=n_jobs),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    for name, m in mats.items():
-        np.save(out / f"{name}.npy", m)
+    # everything is written into a folder beside ``out`` and renamed into place at the end, so
+    # a failed run leaves no half-written output, and --overwrite leaves no stale file behind
+    import os
+    import shutil
+    import tempfile
+
+    final = out
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        for name, m in mats.items():
+            np.save(out / f"{name}.npy", m)
+        report = _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path,
+                                          model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(out, final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return report
+
+
+def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
+                             split, bin_size, corr_bin_size, n_lags, glm_max_bins):
     scores = {name: score_connectivity(m, net.weights, net.edge_kind) for name, m in mats.items()}
     report = {
         "scores": scores,
