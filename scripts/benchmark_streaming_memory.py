@@ -35,19 +35,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_training import _peak_rss_mib  # noqa: E402  (one reading of VmHWM for both scripts)
 from benchmarks_md import replace_section  # noqa: E402
 
 START, END = "<!-- streaming-memory:start -->", "<!-- streaming-memory:end -->"
 MODEL = dict(current_window=0.05, past_window=0.25, dt_resolution=0.005, max_window_length=80, max_past_length=320,
              hidden_size=64, num_attention_heads=4, intermediate_size=128, num_past_layers=1, num_hidden_layers=2,
              split_block_length=30.0)
-
-
-def _peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _recording(units: int, rate: float, duration: float, seed: int):

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .modeling_neuroformer import retrieval_top1
+from .windows import batch_to_device
 
 __all__ = ["evaluate_retrieval", "window_latents", "window_values"]
 
@@ -25,12 +26,6 @@ def _batches(dataset, collator, order, batch_size):
         rows = dataset.select(idx)
         cols = rows[:]
         yield collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
-
-
-def _to(batch, device):
-    if isinstance(batch, dict):
-        return {k: _to(v, device) for k, v in batch.items()}
-    return batch.to(device)
 
 
 def _neural_inputs(b):
@@ -73,7 +68,7 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
     order = np.random.default_rng(seed).permutation(len(dataset))
     acc = {n: [0.0, 0.0, 0.0, 0, 0] for n in head.names}  # hits n->m, hits m->n, sum of 1/group, n, n_missing
     for b in _batches(dataset, collator, order, batch_size):
-        b = _to(b, device)
+        b = batch_to_device(b, device)
         h = model.neuroformer.get_neural_embeddings(**_neural_inputs(b))
         pooled = model.neuroformer.get_modality_embeddings(b["modality_inputs"], head.names)
         for name in head.names:
@@ -120,7 +115,7 @@ def window_latents(model, dataset, collator, batch_size: int = 128, projected: O
     model.eval()
     parts = []
     for b in _batches(dataset, collator, np.arange(len(dataset)), batch_size):
-        b = _to(b, device)
+        b = batch_to_device(b, device)
         parts.append(model.get_neural_embeddings(**_neural_inputs(b), projected=projected).float().cpu().numpy())
     if not parts:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)

@@ -34,8 +34,8 @@ from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities
-from .windows import (SPLITS, NeuroformerCollator, build_window_datasets, load_prepared, plan_splits,
-                      window_starts_for_split)
+from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
+                      plan_splits, window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -221,7 +221,7 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
     for b in _eval_batches(dataset, collator, batch_size, start, stop):
-        b = _to_device(b, device)
+        b = batch_to_device(b, device)
         out = model(**b)
         lg = torch.log_softmax(out.logits[:, :-1].float(), -1)
         dlg = torch.log_softmax(out.dt_logits[:, :-1].float(), -1)
@@ -261,12 +261,6 @@ def _iterable_dataset_type():
 
     return datasets.IterableDataset
 
-
-def _to_device(batch, device):
-    """A collated batch (tensors, and the nested ``modality_inputs`` dicts) on ``device``."""
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch.to(device)
 
 
 def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float]:
@@ -377,10 +371,10 @@ def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, s
         rows.append(ex)
         if len(rows) == micro_batch:
             if i >= skip:
-                yield _to_device(collator(rows), device)
+                yield batch_to_device(collator(rows), device)
             rows, i = [], i + 1
     if rows and i >= skip:
-        yield _to_device(collator(rows), device)
+        yield batch_to_device(collator(rows), device)
 
 
 def _check_attn_implementation(name: str) -> None:

@@ -481,6 +481,14 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True):
                                  features=window_features(config))
 
 
+def batch_to_device(batch, device):
+    """A collated batch (tensors, and the nested ``modality_inputs`` dicts of
+    :class:`NeuroformerCollator`) moved to ``device``."""
+    if isinstance(batch, dict):
+        return {k: batch_to_device(v, device) for k, v in batch.items()}
+    return batch.to(device)
+
+
 class NeuroformerCollator:
     """Pads a list of window examples into model tensors.
 

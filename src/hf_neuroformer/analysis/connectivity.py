@@ -101,13 +101,6 @@ def _unit_lookup(tokenizer, recording: SpikeRecording, vocab_size: int) -> np.nd
     return lut
 
 
-def _to_device(batch, device):
-    """A collated batch (tensors and nested ``modality_inputs`` dicts) on ``device``."""
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch.to(device)
-
-
 @torch.no_grad()
 def attention_connectivity(
     model,
@@ -147,7 +140,7 @@ def attention_connectivity(
     Raises:
         ValueError: unknown ``query``; no windows.
     """
-    from ..windows import NeuroformerCollator, tokenize_windows
+    from ..windows import NeuroformerCollator, batch_to_device, tokenize_windows
 
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
@@ -170,7 +163,7 @@ def attention_connectivity(
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
     for b0 in range(0, len(starts), batch_size):
         rows = [{k: cols[k][i] for k in cols} for i in range(b0, min(len(starts), b0 + batch_size))]
-        batch = _to_device(collate(rows), device)
+        batch = batch_to_device(collate(rows), device)
         out = model(
             input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
             past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
