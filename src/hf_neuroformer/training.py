@@ -241,19 +241,20 @@ def _eval_batches(dataset, collator, batch_size: int, start: int = 0, stop: Opti
     """Collated batches of ``dataset[start:stop]`` in order; a streamed split
     (``datasets.IterableDataset``) is read once, front to back, holding one batch at a time."""
     if isinstance(dataset, _iterable_dataset_type()):
-        rows = []
-        for ex in itertools.islice(dataset, start, stop):
-            rows.append(ex)
-            if len(rows) == batch_size:
-                yield collator(rows)
-                rows = []
-        if rows:
+        for rows in _row_chunks(itertools.islice(dataset, start, stop), batch_size):
             yield collator(rows)
         return
     stop = len(dataset) if stop is None else stop
     for i in range(start, stop, batch_size):
         cols = dataset[i: min(i + batch_size, stop)]
         yield collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
+
+
+def _row_chunks(rows, size: int):
+    """Lists of ``size`` consecutive items of the iterable ``rows`` (the last one shorter)."""
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def _iterable_dataset_type():
@@ -366,14 +367,7 @@ def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, s
     """Collated micro-batches (on ``device``) of one epoch of a streamed split, the first
     ``skip`` left out (a resumed run: the order is a function of the seed and the epoch)."""
     dataset.set_epoch(epoch)
-    rows, i = [], 0
-    for ex in dataset:
-        rows.append(ex)
-        if len(rows) == micro_batch:
-            if i >= skip:
-                yield batch_to_device(collator(rows), device)
-            rows, i = [], i + 1
-    if rows and i >= skip:
+    for rows in itertools.islice(_row_chunks(dataset, micro_batch), skip, None):
         yield batch_to_device(collator(rows), device)
 
 
