@@ -89,7 +89,8 @@ training:
 @pytest.mark.parametrize("modality, match", [
     ({**ORIENTATION, "colour": 1}, r"modalities\[0\].*unknown key\(s\) \['colour'\]"),
     ({"name": "orientation", "kind": "categorical"}, r"modalities\[0\]: missing required key 'source'"),
-    ({**ORIENTATION, "kind": "video"}, r"'orientation'\)\.kind: 'video' is not implemented"),
+    ({**ORIENTATION, "kind": "video"}, r"'orientation'\): kind 'video' goes with source 'stimulus:frames'"),
+    ({**ORIENTATION, "frame_shape": [8, 8]}, r"'orientation'\): \['frame_shape'\] are keys of a video modality only"),
     ({**ORIENTATION, "kind": "spectral"}, r"\.kind: expected one of"),
     ({**ORIENTATION, "role": "target"}, r"\.role: expected 'input'"),
     ({**ORIENTATION, "source": "orientation_deg"}, r"\.source: expected 'behaviour:<key>'"),

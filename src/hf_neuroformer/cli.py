@@ -434,6 +434,23 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_render_gratings(args) -> int:
+    from .io import load_recording, write_nwb
+    from .stimuli import GratingParams, render_drifting_gratings
+
+    out = Path(args.output)
+    _check_new_file(out, "--output", args.overwrite)
+    params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
+                           field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
+                           temporal_frequency=args.temporal_frequency, contrast=args.contrast)
+    rec = render_drifting_gratings(load_recording(args.data), column=args.column, params=params)
+    write_nwb(rec, out, overwrite=args.overwrite)
+    f = rec.stimulus.frames
+    print(f"[neuroformer] rendered {f.shape[0]} frames of {f.shape[1]}x{f.shape[2]} px at {args.frame_rate:g} Hz; "
+          f"wrote {out}\n  {rec.stimulus.description}")
+    return 0
+
+
 def cmd_connectivity(args) -> int:
     from .analysis.connectivity import run_connectivity
 
@@ -619,6 +636,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="brian2 code generation target for --kind hub (default: %(default)s)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_simulate)
+    v = sub.add_parser("render-gratings", help="render drifting-grating frames from each trial's orientation "
+                       "(assumed nominal spatial/temporal frequency) and write spikes + frames to NWB")
+    v.add_argument("--data", required=True, help="a recording with trials and an orientation column "
+                   "(e.g. ../shared/data/allen_vcn_gratings)")
+    v.add_argument("--output", required=True, help="output .nwb file")
+    v.add_argument("--column", default="orientation_deg", help="trial column with the orientation, degrees "
+                   "(default: %(default)s)")
+    v.add_argument("--frame-rate", type=float, default=60.0, help="Hz (default: %(default)s, the Allen monitor)")
+    v.add_argument("--height", type=int, default=32, help="frame height, px (default: %(default)s)")
+    v.add_argument("--width", type=int, default=32, help="frame width, px (default: %(default)s)")
+    v.add_argument("--fov-height", type=float, default=64.0, help="degrees of visual angle (default: %(default)s)")
+    v.add_argument("--fov-width", type=float, default=64.0, help="degrees of visual angle (default: %(default)s)")
+    v.add_argument("--spatial-frequency", type=float, default=0.04,
+                   help="ASSUMED cycles/degree (not stored in the data; default: %(default)s, Allen's)")
+    v.add_argument("--temporal-frequency", type=float, default=2.0,
+                   help="ASSUMED drift Hz (not stored in the data; default: %(default)s, one of Allen's)")
+    v.add_argument("--contrast", type=float, default=0.8, help="(default: %(default)s)")
+    v.add_argument("--overwrite", action="store_true")
+    v.set_defaults(func=cmd_render_gratings)
 
     c = sub.add_parser("connectivity", help="directed connectivity from attention vs correlation, CCG and GLM, "
                                             "scored against a simulation's ground truth")

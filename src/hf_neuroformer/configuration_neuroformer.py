@@ -13,8 +13,8 @@ import re
 
 from transformers import PreTrainedConfig
 
-#: Kinds of modality the network embeds (``"video"`` is planned, see :func:`normalize_modality`).
-MODALITY_KINDS = ("continuous", "categorical")
+#: Kinds of modality the network embeds.
+MODALITY_KINDS = ("continuous", "categorical", "video")
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
 MODALITY_ROLES = ("input",)
 #: Normalisations of a continuous modality.
@@ -23,7 +23,10 @@ MODALITY_NORMALIZATIONS = ("zscore", "circular", "none")
 MODALITY_SOURCES = ("behaviour", "trial", "stimulus")
 #: Keys of one modality dict (YAML one to one).
 MODALITY_KEYS = ("name", "source", "kind", "role", "block", "window", "allow_future", "column", "normalization",
-                 "mean", "std", "classes", "max_tokens", "bin_size", "num_features")
+                 "mean", "std", "classes", "max_tokens", "bin_size", "num_features", "frame_shape", "num_frames",
+                 "patch_size", "num_layers")
+#: Keys that only a video modality takes.
+VIDEO_KEYS = ("frame_shape", "num_frames", "patch_size", "num_layers")
 
 
 def normalize_modality(index: int, spec, current_window: float, past_window: float) -> dict:
@@ -61,15 +64,21 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     src = m["source"]
     if not (isinstance(src, str) and ":" in src and src.split(":", 1)[0] in MODALITY_SOURCES and src.split(":", 1)[1]):
         raise ValueError(
-            f"{where}.source: expected 'behaviour:<key>', 'trial:<column>' or 'stimulus:ids', got {src!r}"
+            f"{where}.source: expected 'behaviour:<key>', 'trial:<column>', 'stimulus:ids' or 'stimulus:frames', "
+            f"got {src!r}"
         )
-    if src.startswith("stimulus:") and src != "stimulus:ids":
-        raise ValueError(f"{where}.source: of the stimulus only 'stimulus:ids' is read (frames: video, not yet), got {src!r}")
+    if src.startswith("stimulus:") and src not in ("stimulus:ids", "stimulus:frames"):
+        raise ValueError(f"{where}.source: of the stimulus 'stimulus:ids' or 'stimulus:frames' is read, got {src!r}")
     kind = m["kind"]
-    if kind == "video":
-        raise ValueError(f"{where}.kind: 'video' is not implemented in this version; supported: {list(MODALITY_KINDS)}")
     if kind not in MODALITY_KINDS:
         raise ValueError(f"{where}.kind: expected one of {list(MODALITY_KINDS)}, got {kind!r}")
+    if (kind == "video") != (src == "stimulus:frames"):
+        raise ValueError(f"{where}: kind 'video' goes with source 'stimulus:frames' (and only it), got kind {kind!r} "
+                         f"with source {src!r}")
+    if kind != "video":
+        extra = [k for k in VIDEO_KEYS if m.get(k) is not None]
+        if extra:
+            raise ValueError(f"{where}: {extra} are keys of a video modality only (kind {kind!r})")
     role = m.get("role", "input")
     if role not in MODALITY_ROLES:
         raise ValueError(
@@ -107,7 +116,13 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         raise ValueError(f"{where}.column: expected None or a column index >= 0, got {column!r}")
     m["column"] = column
     norm = m.get("normalization")
-    if kind == "continuous":
+    if kind == "video":
+        _normalize_video(m, where)
+        norm = "zscore" if norm is None else norm
+        if norm not in ("zscore", "none"):
+            raise ValueError(f"{where}.normalization: a video modality takes 'zscore' (pixel mean/std of the training "
+                             f"split's frames) or 'none', got {norm!r}")
+    elif kind == "continuous":
         norm = "zscore" if norm is None else norm
         if norm not in MODALITY_NORMALIZATIONS:
             raise ValueError(f"{where}.normalization: expected one of {list(MODALITY_NORMALIZATIONS)}, got {norm!r}")
@@ -117,6 +132,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         norm = "none"
     m["normalization"] = norm
     nf = m.get("num_features", 1)
+    if kind == "video" and nf != 1:
+        raise ValueError(f"{where}.num_features: a video modality has one (grey-level) value per pixel, got {nf!r}")
     if isinstance(nf, bool) or not isinstance(nf, int) or nf < 1:
         raise ValueError(f"{where}.num_features: expected an integer >= 1 (columns of the value), got {nf!r}")
     m["num_features"] = nf
@@ -129,8 +146,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
             if key == "std" and any(x <= 0 for x in v):
                 raise ValueError(f"{where}.std: expected positive values, got {v}")
         m[key] = v
-    if kind != "continuous" and (m["mean"] is not None or m["std"] is not None):
-        raise ValueError(f"{where}.mean/std: only a continuous modality has them")
+    if kind == "categorical" and (m["mean"] is not None or m["std"] is not None):
+        raise ValueError(f"{where}.mean/std: only a continuous or video modality has them")
     classes = m.get("classes")
     if classes is not None:
         if kind != "categorical":
@@ -149,7 +166,46 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
             raise ValueError(f"{where}.bin_size: expected None or a positive number of seconds, got {bs!r}")
         bs = float(bs)
     m["bin_size"] = bs
+    if kind == "video" and bs is not None:
+        raise ValueError(f"{where}.bin_size: a video modality is not binned (its frames are its samples)")
     return {k: m.get(k) for k in MODALITY_KEYS}
+
+
+def _int_list(value, n: int, where: str, what: str, minimum: int = 1):
+    if not (isinstance(value, (list, tuple)) and len(value) == n
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)):
+        raise ValueError(f"{where}: expected {what}, got {value!r}")
+    return [int(v) for v in value]
+
+
+def _normalize_video(m: dict, where: str) -> None:
+    """Check and default the video keys of one modality dict (in place); see NeuroformerConfig."""
+    if m.get("frame_shape") is None:
+        raise ValueError(f"{where}.frame_shape: a video modality needs the frame size [height, width] in pixels")
+    m["frame_shape"] = _int_list(m["frame_shape"], 2, f"{where}.frame_shape", "[height, width] in pixels (integers >= 1)")
+    nf = m.get("num_frames")
+    if nf is None:
+        raise ValueError(f"{where}.num_frames: a video modality needs the number of frames per window (the latest "
+                         "frames shown before the end of its window)")
+    if isinstance(nf, bool) or not isinstance(nf, int) or nf < 1:
+        raise ValueError(f"{where}.num_frames: expected an integer >= 1, got {nf!r}")
+    ps = m.get("patch_size")
+    ps = [1, 4, 4] if ps is None else ps
+    ps = _int_list(ps, 3, f"{where}.patch_size", "[frames, height, width] of a Conv3d patch (integers >= 1)")
+    h, w = m["frame_shape"]
+    if nf % ps[0] or h % ps[1] or w % ps[2]:
+        raise ValueError(f"{where}.patch_size: {ps} must divide [num_frames, height, width] = [{nf}, {h}, {w}] "
+                         "(the patches tile each window's clip)")
+    m["patch_size"] = ps
+    nl = m.get("num_layers")
+    nl = 1 if nl is None else nl
+    if isinstance(nl, bool) or not isinstance(nl, int) or nl < 0:
+        raise ValueError(f"{where}.num_layers: expected an integer >= 0 (self-attention layers over the frame "
+                         f"patches), got {nl!r}")
+    m["num_layers"] = nl
+    for key in ("column", "classes"):
+        if m.get(key) is not None:
+            raise ValueError(f"{where}.{key}: a video modality has no {key}")
 
 
 class NeuroformerConfig(PreTrainedConfig):
@@ -229,7 +285,7 @@ class NeuroformerConfig(PreTrainedConfig):
             ``name`` (identifier, unique); ``source``: where the values live in the recording,
             ``"behaviour:<key>"`` (a sampled series), ``"trial:<column>"`` (one value per trial,
             over the trial's interval) or ``"stimulus:ids"`` (stimulus ids over their intervals);
-            ``kind``: ``"continuous"`` or ``"categorical"`` (``"video"``: not yet); ``role``:
+            ``kind``: ``"continuous"``, ``"categorical"`` or ``"video"`` (see below); ``role``:
             ``"input"`` (the only role of this version); ``block`` (int, default the list
             index): modalities enter the decoder through cross-attention stages run in ascending
             ``block`` order before its layers, one stage per distinct block (modalities with the
@@ -249,6 +305,22 @@ class NeuroformerConfig(PreTrainedConfig):
             Continuous values go through an MLP (no LayerNorm over a size-1 feature, which
             erased the value in the original code, GUIDE trap 1); every token also gets a
             temporal embedding of its time in seconds relative to the current window's start.
+            Video (``kind: video``, ``source: "stimulus:frames"``, the recording's
+            ``stimulus.frames`` with their ``frame_times``; the frame rate comes from the data):
+            ``frame_shape`` ([height, width] px, required; frames of another shape are refused);
+            ``num_frames`` (int, required: each window reads the latest ``num_frames`` frames
+            shown during ``[window[0], window[1])``, i.e. whose onset is before the window's end
+            and which are still on screen at its start; fewer are zero-padded and masked; more
+            are dropped, earliest first, and counted); ``patch_size`` ([frames, height, width],
+            default [1, 4, 4]: a Conv3d with that kernel and stride turns the clip into
+            patch tokens; it must divide ``[num_frames, height, width]``); ``num_layers`` (int,
+            default 1: bidirectional self-attention layers over the patch tokens); ``normalization``
+            ``"zscore"`` (one pixel mean / std over the training split's frames, filled in by
+            ``fit_modalities``) or ``"none"``. Each patch token adds a 3D positional encoding:
+            the temporal embedding of its frames' onset (s, relative to the current window's
+            start, mean over the patch's real frames) plus learned row and column embeddings of
+            its place in the patch grid (the original computed a 3D encoding and dropped it,
+            GUIDE trap 2).
         num_modality_layers (int, default 1): cross-attention + MLP layers per modality stage.
 
     Contrastive alignment (paper Sec. 3.2, CLIP-style; :class:`~hf_neuroformer.modeling_neuroformer.NeuroformerContrastiveHead`):
@@ -532,4 +604,4 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
 
 
-__all__ = ["NeuroformerConfig", "normalize_modality", "MODALITY_KEYS"]
+__all__ = ["NeuroformerConfig", "normalize_modality", "MODALITY_KEYS", "VIDEO_KEYS"]

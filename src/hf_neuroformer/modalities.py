@@ -8,7 +8,13 @@ the windows of the model.
   with timestamps; ``column`` picks one column of a 2-D series);
 * ``"trial:<column>"``: ``trial_info[<column>]``, one value per trial, holding over the trial's
   ``[start, stop)`` interval;
-* ``"stimulus:ids"``: ``stimulus.ids`` over ``stimulus.intervals``.
+* ``"stimulus:ids"``: ``stimulus.ids`` over ``stimulus.intervals``;
+* ``"stimulus:frames"`` (``kind: video``): ``stimulus.frames`` ``(n_frames, height, width)`` shown
+  from ``stimulus.frame_times`` on; each frame stays on screen until the next one's onset (the
+  last one for the median frame interval). A window reads the latest ``num_frames`` frames
+  on screen during ``[s + window[0], s + window[1])``: a frame whose onset is at or after
+  ``s + window[1]`` is never read (GUIDE trap 4: the original reached one frame past the
+  current window).
 
 For every current window starting at ``s`` a modality gives tokens for the values in
 ``[s + window[0], s + window[1])``: a sample at time ``t`` (``behaviour``) or an interval that
@@ -51,6 +57,15 @@ class ModalityTrack:
     times: Optional[np.ndarray]
     intervals: Optional[np.ndarray]
     values: np.ndarray
+    frame_ends: Optional[np.ndarray] = None
+
+    def frames_shown(self, lo: float, hi: float) -> np.ndarray:
+        """Indices of the frames (kind ``"frames"``) on screen at some time in ``[lo, hi)``:
+        onset ``< hi`` and end ``> lo``, in time order."""
+        b = int(np.searchsorted(self.times, hi, side="left"))
+        a = max(0, int(np.searchsorted(self.times, lo, side="right")) - 1)
+        idx = np.arange(a, b)
+        return idx[self.frame_ends[idx] > lo]
 
     def in_span(self, lo: float, hi: float) -> np.ndarray:
         """Indices of the entries in ``[lo, hi)`` (samples) or overlapping it (intervals)."""
@@ -67,8 +82,28 @@ def _where(i: int, mod: dict) -> str:
 
 def _available(recording: SpikeRecording) -> str:
     stim = recording.stimulus is not None and recording.stimulus.ids is not None
+    frames = recording.stimulus is not None and recording.stimulus.frames is not None
     return (f"the recording has behaviour {sorted(recording.behaviour)}, trial columns {sorted(recording.trial_info)}"
-            f"{' and stimulus ids' if stim else ', no stimulus ids'}")
+            f"{', stimulus ids' if stim else ', no stimulus ids'}"
+            f"{' and stimulus frames' if frames else ', no stimulus frames'}")
+
+
+def _frames_track(recording: SpikeRecording, mod: dict, where: str) -> ModalityTrack:
+    stim = recording.stimulus
+    if stim is None or stim.frames is None or stim.frame_times is None:
+        raise ValueError(f"{where}.source: 'stimulus:frames' is not in the recording; {_available(recording)}")
+    frames, ft = stim.frames, np.asarray(stim.frame_times, dtype=np.float64)
+    h, w = mod["frame_shape"]
+    if frames.ndim != 3 or tuple(frames.shape[1:]) != (h, w):
+        raise ValueError(f"{where}.frame_shape: expected frames of shape (n_frames, {h}, {w}) (grey levels), the "
+                         f"recording's stimulus.frames has shape {tuple(frames.shape)}")
+    if len(ft) != len(frames):
+        raise ValueError(f"{where}.source: {len(frames)} frames but {len(ft)} frame_times")
+    if len(ft) and (not np.all(np.isfinite(ft)) or np.any(np.diff(ft) <= 0)):
+        raise ValueError(f"{where}.source: stimulus.frame_times must be finite and strictly increasing (s)")
+    step = float(np.median(np.diff(ft))) if len(ft) > 1 else np.inf
+    ends = np.append(ft[1:], ft[-1] + step) if len(ft) else ft
+    return ModalityTrack("frames", ft, None, frames, frame_ends=ends)
 
 
 def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> ModalityTrack:
@@ -88,6 +123,8 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
     """
     where = _where(index, mod)
     prefix, key = mod["source"].split(":", 1)
+    if mod["kind"] == "video":
+        return _frames_track(recording, mod, where)
     if prefix == "behaviour":
         if key not in recording.behaviour:
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
@@ -172,6 +209,9 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         if not overwrite and _fitted(mod):
             continue
         track = modality_track(recording, mod, i)
+        if track.kind == "frames":
+            _fit_video(track, train, mod, i)
+            continue
         if track.kind == "samples":
             inside = _in_segments(track.times, train)
         else:
@@ -207,12 +247,46 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             mod["classes"] = labels
 
 
+def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_frames: int = 4096) -> None:
+    """Pixel mean / std of the frames shown inside the training segments (an evenly spaced subset
+    of at most ``max_frames`` frames)."""
+    if mod["normalization"] != "zscore":
+        return
+    inside = np.flatnonzero(_in_segments(track.times, train))
+    if len(inside) == 0:
+        raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split")
+    pick = inside[np.linspace(0, len(inside) - 1, min(len(inside), max_frames)).round().astype(np.int64)]
+    px = np.asarray(track.values[np.unique(pick)], dtype=np.float64)
+    if not np.all(np.isfinite(px)):
+        raise ValueError(f"{_where(i, mod)}: NaN or infinite pixels in the training split's frames")
+    mean, std = float(px.mean()), float(px.std())
+    if std <= 1e-12:
+        warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; std set to 1")
+        std = 1.0
+    mod["mean"], mod["std"] = [mean], [std]
+
+
+def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray):
+    """Frames of each window: (times, frames, n_truncated) lists (see modality_columns)."""
+    w0, w1 = mod["window"]
+    n = mod["num_frames"]
+    times_l, frames_l, ntr_l = [], [], []
+    for s in starts:
+        idx = track.frames_shown(s + w0, round(s + w1, 9))
+        n_tr = max(0, len(idx) - n)
+        idx = idx[n_tr:]
+        times_l.append([float(x) for x in track.times[idx] - s])
+        frames_l.append(np.asarray(track.values[idx], dtype=np.float32))
+        ntr_l.append(int(n_tr))
+    return times_l, frames_l, ntr_l
+
+
 def modality_column_names(mod: dict) -> List[str]:
     """Dataset columns of one modality: ``mod_<name>_times``, ``..._values`` or ``..._ids``,
     ``..._n_truncated``."""
     n = mod["name"]
-    return [f"mod_{n}_times", f"mod_{n}_values" if mod["kind"] == "continuous" else f"mod_{n}_ids",
-            f"mod_{n}_n_truncated"]
+    value = {"continuous": "values", "categorical": "ids", "video": "frames"}[mod["kind"]]
+    return [f"mod_{n}_times", f"mod_{n}_{value}", f"mod_{n}_n_truncated"]
 
 
 def modality_features(config) -> dict:
@@ -223,8 +297,11 @@ def modality_features(config) -> dict:
     for mod in config.modalities:
         t, v, nt = modality_column_names(mod)
         out[t] = datasets.List(datasets.Value("float64"))
-        out[v] = (datasets.List(datasets.List(datasets.Value("float64"))) if mod["kind"] == "continuous"
-                  else datasets.List(datasets.Value("int64")))
+        if mod["kind"] == "video":
+            out[v] = datasets.Array3D(shape=(None, *mod["frame_shape"]), dtype="float32")
+        else:
+            out[v] = (datasets.List(datasets.List(datasets.Value("float64"))) if mod["kind"] == "continuous"
+                      else datasets.List(datasets.Value("int64")))
         out[nt] = datasets.Value("int64")
     return out
 
@@ -239,7 +316,9 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float])
     For each modality (see the module docstring): ``mod_<name>_times`` (list of float, s relative
     to the window start, in ``[window[0], window[1])``), ``mod_<name>_values`` (continuous: list
     of ``num_features`` raw floats per token; normalised inside the model with the config's
-    statistics) or ``mod_<name>_ids`` (categorical: index into ``classes``), and
+    statistics) or ``mod_<name>_ids`` (categorical: index into ``classes``) or ``mod_<name>_frames``
+    (video: ``(k, height, width)`` float32 raw frames, ``k <= num_frames`` in time order, with their
+    onsets in ``mod_<name>_times``; frames beyond ``num_frames`` are dropped earliest first), and
     ``mod_<name>_n_truncated`` (tokens beyond ``max_tokens``: the earliest are dropped). Samples
     with a NaN value are left out (a window may then have no token; the model's stage still has
     its learned null token). With ``bin_size`` the samples are averaged in bins of that width
@@ -254,6 +333,9 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float])
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
         track = modality_track(recording, mod, i)
+        if track.kind == "frames":
+            cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts)
+            continue
         w0, w1 = mod["window"]
         categorical = mod["kind"] == "categorical"
         index = None

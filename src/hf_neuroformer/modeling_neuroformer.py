@@ -305,6 +305,119 @@ class NeuroformerModalityEmbedding(nn.Module):
             x = self.value_mlp(feats)
         return x + self.temporal_embedding(inputs["times"]) + self.modality_vector
 
+    def embed(self, inputs: dict) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(tokens (batch, n, hidden), mask (batch, n) bool)``: :meth:`forward` and the real-token
+        mask of ``inputs`` (all True when it has none).
+
+        Raises:
+            ValueError: a mask of another shape than the tokens.
+        """
+        emb = self(inputs)
+        mask = inputs.get("mask")
+        mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
+        if mask.shape != emb.shape[:2]:
+            raise ValueError(f"modality_inputs[{self.modality['name']!r}]['mask']: expected {tuple(emb.shape[:2])}, "
+                             f"got {tuple(mask.shape)}")
+        return emb, mask
+
+
+class NeuroformerVideoEmbedding(nn.Module):
+    """Frames of one video modality -> patch tokens ``(batch, n_patches, hidden_size)``.
+
+    Each window's clip ``(num_frames, H, W)`` is normalised with the training split's pixel mean
+    / std (padding frames become 0, the mean grey), cut into non-overlapping
+    ``patch_size = (pt, ph, pw)`` patches by a Conv3d (kernel = stride = patch, as a ViT patch
+    embedding; the paper's Sec. 3.1 "3D convolution" over the frames) and each patch token gets
+    the 3D positional encoding: the sinusoidal temporal embedding of its frames' onset in seconds
+    relative to the current window's start (mean over the patch's real frames) plus a learned
+    embedding of its row and of its column in the patch grid (the original code computed a 3D
+    encoding and never added it, GUIDE trap 2), and a learned modality vector. Then
+    ``num_layers`` bidirectional self-attention layers over the clip's real patches and a
+    LayerNorm.
+
+    Tokens are in ``(time, row, column)`` order: token ``k`` is grid cell
+    ``np.unravel_index(k, grid)`` with ``grid = (num_frames // pt, H // ph, W // pw)``.
+    """
+
+    def __init__(self, config: NeuroformerConfig, modality: dict):
+        super().__init__()
+        self.modality = modality
+        h = config.hidden_size
+        pt, ph, pw = modality["patch_size"]
+        fh, fw = modality["frame_shape"]
+        self.grid = (modality["num_frames"] // pt, fh // ph, fw // pw)
+        self.patch_embedding = nn.Conv3d(1, h, kernel_size=(pt, ph, pw), stride=(pt, ph, pw))
+        self.row_embeddings = nn.Embedding(self.grid[1], h)
+        self.column_embeddings = nn.Embedding(self.grid[2], h)
+        self.temporal_embedding = NeuroformerTemporalEmbedding(config)
+        self.modality_vector = nn.Parameter(torch.zeros(h))
+        self.layers = nn.ModuleList([NeuroformerEncoderLayer(config, i) for i in range(modality["num_layers"])])
+        self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps) if modality["num_layers"] else nn.Identity()
+
+    def embed(self, inputs: dict) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Embed one batch of clips.
+
+        Args:
+            inputs: ``{"frames": (batch, num_frames, H, W) float raw grey levels, "times":
+                (batch, num_frames) float onsets in s relative to the current window's start,
+                "mask": (batch, num_frames) bool real frames}`` (:class:`~hf_neuroformer.windows.NeuroformerCollator`).
+
+        Returns:
+            ``(tokens (batch, n_patches, hidden), mask (batch, n_patches) bool)``; a patch is real
+            when any of its frames is.
+
+        Raises:
+            ValueError: frames of another shape, or ``"zscore"`` without fitted statistics.
+        """
+        m = self.modality
+        frames = inputs.get("frames")
+        n, (fh, fw) = m["num_frames"], m["frame_shape"]
+        if frames is None or frames.dim() != 4 or tuple(frames.shape[1:]) != (n, fh, fw):
+            raise ValueError(f"modality_inputs[{m['name']!r}]['frames']: expected (batch, {n}, {fh}, {fw}) frames "
+                             f"(num_frames, frame_shape of the config), got {None if frames is None else tuple(frames.shape)}")
+        b = frames.shape[0]
+        mask = inputs.get("mask")
+        mask = torch.ones(b, n, dtype=torch.bool, device=frames.device) if mask is None else mask.bool()
+        times = inputs.get("times")
+        times = torch.zeros(b, n, device=frames.device) if times is None else times
+        x = frames.float()
+        if m["normalization"] == "zscore":
+            if m["mean"] is None or m["std"] is None:
+                raise ValueError(f"config.modalities ({m['name']!r}).mean/std: not fitted; hf_neuroformer.modalities."
+                                 "fit_modalities (or train()) writes the training split's pixel statistics")
+            x = (x - m["mean"][0]) / m["std"][0]
+        x = x * mask[:, :, None, None]
+        w = self.patch_embedding.weight
+        z = self.patch_embedding(x[:, None].to(w.dtype))  # (b, hidden, T', H', W')
+        gt, gh, gw = self.grid
+        z = z.permute(0, 2, 3, 4, 1)  # (b, T', H', W', hidden)
+        pt = n // gt
+        fm = mask.view(b, gt, pt).to(z.dtype)
+        t_patch = (times.view(b, gt, pt).to(z.dtype) * fm).sum(-1) / fm.sum(-1).clamp(min=1.0)
+        dev = z.device
+        pos = (self.temporal_embedding(t_patch)[:, :, None, None, :]
+               + self.row_embeddings(torch.arange(gh, device=dev))[None, None, :, None, :]
+               + self.column_embeddings(torch.arange(gw, device=dev))[None, None, None, :, :])
+        z = (z + pos.to(z.dtype) + self.modality_vector.to(z.dtype)).reshape(b, gt * gh * gw, -1)
+        tok_mask = (fm.sum(-1) > 0)[:, :, None, None].expand(b, gt, gh, gw).reshape(b, -1)
+        if len(self.layers):
+            # a clip without any frame attends over its (padding) patches instead of nothing; its
+            # tokens stay masked in the stage, so they never reach a spike
+            keys = tok_mask | ~tok_mask.any(1, keepdim=True)
+            allowed = keys[:, None, None, :].expand(-1, 1, keys.shape[1], -1)
+            for layer in self.layers:
+                z, _ = layer(z, allowed)
+        return self.norm(z), tok_mask
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        return self.embed(inputs)[0]
+
+
+def _modality_embedding(config: NeuroformerConfig, modality: dict) -> nn.Module:
+    if modality["kind"] == "video":
+        return NeuroformerVideoEmbedding(config, modality)
+    return NeuroformerModalityEmbedding(config, modality)
+
 
 class NeuroformerModalityLayer(GradientCheckpointingLayer):
     """One layer of a modality stage: the current-window tokens cross-attend to the modality
@@ -388,6 +501,8 @@ class NeuroformerPreTrainingOutput(ModelOutput):
             when ``config.contrastive_loss_weight > 0`` and it was computed (training mode, or
             ``output_contrastive_loss=True``); ``loss`` then includes
             ``contrastive_loss_weight * contrastive_loss``. None otherwise.
+        modality_attentions: with ``output_attentions=True`` and modalities, the cross-attention
+            weights of every modality stage layer (see :class:`NeuroformerModelOutput`).
     """
 
     loss: Optional[torch.FloatTensor] = None
@@ -402,6 +517,7 @@ class NeuroformerPreTrainingOutput(ModelOutput):
     cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     past_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     contrastive_loss: Optional[torch.FloatTensor] = None
+    modality_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale) -> torch.Tensor:
@@ -512,7 +628,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
         if config.modalities:
             self.modality_embeddings = nn.ModuleDict(
-                {m["name"]: NeuroformerModalityEmbedding(config, m) for m in config.modalities}
+                {m["name"]: _modality_embedding(config, m) for m in config.modalities}
             )
             self.modality_stages = nn.ModuleList(
                 [NeuroformerModalityStage(config, b, names) for b, names in config.modality_blocks()]
@@ -561,12 +677,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         for stage in self.modality_stages:
             parts, masks = [], []
             for name in stage.names:
-                inp = modality_inputs[name]
-                emb = self.modality_embeddings[name](inp)
-                mask = inp.get("mask")
-                mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
-                if mask.shape != emb.shape[:2]:
-                    raise ValueError(f"modality_inputs[{name!r}]['mask']: expected {tuple(emb.shape[:2])}, got {tuple(mask.shape)}")
+                emb, mask = self.modality_embeddings[name].embed(modality_inputs[name])
                 parts.append(emb)
                 masks.append(mask)
             b = parts[0].shape[0]
@@ -666,10 +777,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         for name in names:
             if name not in known or name not in (modality_inputs or {}):
                 raise ValueError(f"modality_inputs[{name!r}]: expected the inputs of a modality of this model ({known})")
-            inp = modality_inputs[name]
-            emb = self.modality_embeddings[name](inp)
-            mask = inp.get("mask")
-            mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
+            emb, mask = self.modality_embeddings[name].embed(modality_inputs[name])
             w = mask.to(emb.dtype)[..., None]
             out[name] = ((emb * w).sum(1) / w.sum(1).clamp(min=1.0), mask.any(1))
         return out
@@ -1060,6 +1168,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             cross_attentions=out.cross_attentions,
             past_attentions=out.past_attentions,
             contrastive_loss=contrastive_loss,
+            modality_attentions=out.modality_attentions,
         )
 
     def generate(self, *args, **kwargs):

@@ -49,6 +49,8 @@ class Stimulus:
         ids: ``(n_intervals,)`` int64 category per interval, or ``None``.
         intervals: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds for ``ids``.
         names: category names, index = id.
+        description: free text about the stimulus (e.g. the assumed values of rendered frames,
+            :func:`hf_neuroformer.stimuli.render_drifting_gratings`), or ``None``.
     """
 
     frames: Optional[np.ndarray] = None
@@ -56,6 +58,7 @@ class Stimulus:
     ids: Optional[np.ndarray] = None
     intervals: Optional[np.ndarray] = None
     names: Optional[List[str]] = None
+    description: Optional[str] = None
 
 
 @dataclass
@@ -314,7 +317,8 @@ class SpikeRecording:
                 m = (stim.intervals[:, 1] > start) & (stim.intervals[:, 0] < stop)
                 iv = stim.intervals[m]
                 ids = None if stim.ids is None else np.asarray(stim.ids)[m]
-            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=iv, names=stim.names)
+            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=iv, names=stim.names,
+                            description=stim.description)
         epochs = {
             k: (max(a, start), min(b, stop)) for k, (a, b) in self.epochs.items() if min(b, stop) > max(a, start)
         }

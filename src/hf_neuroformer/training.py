@@ -559,7 +559,9 @@ def train(
     if main:
         for name, by_split in mod_trunc.items():
             if any(by_split.values()):
-                print(f"[neuroformer] modality {name!r}: tokens beyond max_tokens dropped per split {by_split}")
+                kind = next(m["kind"] for m in config.modalities if m["name"] == name)
+                what = "frames beyond num_frames" if kind == "video" else "tokens beyond max_tokens"
+                print(f"[neuroformer] modality {name!r}: {what} dropped (earliest first) per split {by_split}")
         for s in SPLITS:
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "

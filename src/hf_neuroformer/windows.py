@@ -502,7 +502,8 @@ class NeuroformerCollator:
     ``{"times": (B, N) float32 s relative to the window start, "values": (B, N, num_features)
     float32 raw values (continuous) or "ids": (B, N) int64 class indices (categorical),
     "mask": (B, N) bool, True for real tokens}``, ``N >= 1`` the most tokens of that modality
-    in the batch (padding: mask False).
+    in the batch (padding: mask False); a video modality gives ``{"frames": (B, num_frames, H, W)
+    float32, "times": (B, num_frames), "mask": (B, num_frames)}`` (see :meth:`_video_inputs`).
     """
 
     def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None):
@@ -519,8 +520,11 @@ class NeuroformerCollator:
             if missing:
                 raise ValueError(f"modality {mod['name']!r}: the window examples lack the column(s) {missing}; build "
                                  "them with build_window_datasets / tokenize_windows(..., config=config)")
-            n = max(1, max(len(e[t_col]) for e in examples))
             b = len(examples)
+            if mod["kind"] == "video":
+                out[mod["name"]] = self._video_inputs(mod, examples, t_col, v_col)
+                continue
+            n = max(1, max(len(e[t_col]) for e in examples))
             times = torch.zeros(b, n, dtype=torch.float32)
             mask = torch.zeros(b, n, dtype=torch.bool)
             if mod["kind"] == "continuous":
@@ -536,6 +540,30 @@ class NeuroformerCollator:
             out[mod["name"]] = {"times": times, "mask": mask,
                                 ("values" if mod["kind"] == "continuous" else "ids"): vals}
         return out
+
+    @staticmethod
+    def _video_inputs(mod: dict, examples: List[dict], t_col: str, v_col: str) -> Dict[str, torch.Tensor]:
+        """``frames (B, num_frames, H, W)`` float32 with each window's frames at the END (the latest
+        frame last; missing earlier frames are zeros), ``times (B, num_frames)`` float32 onsets (s,
+        relative to the window start) and ``mask (B, num_frames)`` bool, True for real frames."""
+        n, (h, w) = mod["num_frames"], mod["frame_shape"]
+        b = len(examples)
+        frames = torch.zeros(b, n, h, w, dtype=torch.float32)
+        times = torch.zeros(b, n, dtype=torch.float32)
+        mask = torch.zeros(b, n, dtype=torch.bool)
+        for i, e in enumerate(examples):
+            k = len(e[t_col])
+            if k > n:
+                raise ValueError(f"modality {mod['name']!r}: window {i} has {k} frames, more than num_frames={n}")
+            if k:
+                f = torch.as_tensor(np.asarray(e[v_col], dtype=np.float32))
+                if tuple(f.shape) != (k, h, w):
+                    raise ValueError(f"modality {mod['name']!r}: window {i} frames have shape {tuple(f.shape)}, "
+                                     f"expected ({k}, {h}, {w}) (frame_shape {mod['frame_shape']})")
+                frames[i, n - k:] = f
+                times[i, n - k:] = torch.as_tensor(e[t_col], dtype=torch.float32)
+                mask[i, n - k:] = True
+        return {"frames": frames, "times": times, "mask": mask}
 
     def _pad(self, seqs, value):
         n = max(len(s) for s in seqs)

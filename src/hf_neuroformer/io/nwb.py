@@ -15,6 +15,11 @@ What :func:`read_nwb` maps where
   warning that names the series: image / optical series (frames are not read here), electrical
   series (raw voltage), data with more than 2 dimensions or non-numeric data, and series whose
   timestamps are not finite and strictly increasing.
+* The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
+  the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned) with
+  ``stimulus.frame_times`` and its description; :func:`write_nwb` writes frames back that way
+  (an ``ImageSeries`` named ``frames``). Series with external files, and any other, are skipped
+  with a warning.
 * ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
   ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
   row numbers as pynapple writes them for unnamed intervals). Repeated names get
@@ -371,6 +376,36 @@ def _read_stimulus(table, name_col: str, tname: str) -> Stimulus:
 
 
 # ---------------------------------------------------------------------------------- reader
+def _read_frames(nwb):
+    """``(frames (n, H, W) float32, frame_times (n,) float64 s, description)`` of the one image
+    series in ``nwbfile.stimulus`` with its frames stored in the file, or None. Colour frames
+    ``(n, H, W, 3)`` are averaged to grey (warned); series with external files, other series and
+    any second image series are skipped with a warning that names them."""
+    from pynwb.image import ImageSeries
+
+    found = None
+    for sname, obj in nwb.stimulus.items():
+        ok = isinstance(obj, ImageSeries) and obj.data is not None and getattr(obj, "external_file", None) is None
+        if ok and found is None:
+            data = np.asarray(obj.data[:], dtype=np.float32)
+            if data.ndim == 4 and data.shape[-1] in (3, 4):
+                warnings.warn(f"stimulus: {sname!r} has colour frames {data.shape}; read as grey (channel mean)")
+                data = data[..., :3].mean(-1)
+            if data.ndim != 3:
+                warnings.warn(f"stimulus: skipped {sname!r}: expected frames (n, height, width), got {data.shape}")
+                continue
+            times = np.asarray(obj.get_timestamps(), dtype=np.float64)
+            if len(times) != len(data):
+                warnings.warn(f"stimulus: skipped {sname!r}: {len(data)} frames but {len(times)} timestamps")
+                continue
+            found = (data, times, obj.description)
+            continue
+        warnings.warn(f"stimulus: skipped {sname!r} ({type(obj).__name__}) in nwbfile.stimulus: only one image series "
+                      "with its frames in the file is read (external media are not); categorical stimuli come from "
+                      "interval tables")
+    return found
+
+
 def read_nwb(
     path,
     session: Optional[str] = None,
@@ -412,9 +447,7 @@ def read_nwb(
         nwb = io.read()
         spike_times, unit_ids, names, areas = _read_units(nwb, path)
         behaviour = _read_behaviour(nwb)
-        for sname, obj in nwb.stimulus.items():
-            warnings.warn(f"stimulus: skipped {sname!r} ({type(obj).__name__}) in nwbfile.stimulus: frames / "
-                          "external media are not read; categorical stimuli come from interval tables")
+        frames = _read_frames(nwb)
 
         intervals = dict(nwb.intervals.items()) if nwb.intervals is not None else {}
         ours = TIME_DOMAIN_TABLE in intervals
@@ -449,6 +482,10 @@ def read_nwb(
         if stimulus_table is not None:
             tname, col = stimulus_table
             stim = _read_stimulus(intervals[tname], col, tname)
+        if frames is not None:
+            stim = Stimulus(frames=frames[0], frame_times=frames[1], description=frames[2],
+                            ids=None if stim is None else stim.ids, intervals=None if stim is None else stim.intervals,
+                            names=None if stim is None else stim.names)
 
         # trials
         if trial_tables is None:
@@ -619,8 +656,12 @@ def write_nwb(
     # stimulus
     stim = recording.stimulus
     if stim is not None:
-        if stim.frames is not None:
-            warnings.warn("write_nwb: stimulus frames are not written (only categorical ids and intervals)")
+        if stim.frames is not None and stim.frame_times is not None:
+            from pynwb.image import ImageSeries
+
+            nwb.add_stimulus(ImageSeries(name="frames", data=np.asarray(stim.frames, dtype=np.float32),
+                                         timestamps=np.asarray(stim.frame_times, dtype=np.float64),
+                                         unit="grey level", description=stim.description or "stimulus frames"))
         if stim.ids is not None and stim.intervals is not None:
             table = TimeIntervals(name=STIMULUS_TABLE, description="categorical stimulus intervals")
             table.add_column("stimulus_id", "category index (into the stimulus names)")

@@ -1,0 +1,122 @@
+"""Stimulus frames rendered from what a recording stores about its stimulus.
+
+The Allen drifting-gratings subset in ``../shared/data`` stores only each trial's orientation;
+spatial and temporal frequency, phase and contrast are not stored. :func:`render_drifting_gratings`
+draws the frames from the orientation with NOMINAL values for the rest (the defaults of
+:class:`GratingParams`, chosen from the Allen Brain Observatory Visual Coding protocol: spatial
+frequency 0.04 cycles/degree, one of its temporal frequencies, 2 Hz, 80 % contrast, a 60 Hz
+monitor). A report or model card that uses these frames must state them; ``GratingParams.describe``
+gives the sentence, and ``neuroformer render-gratings`` writes it into the NWB file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .recording import SpikeRecording, Stimulus
+
+__all__ = ["GratingParams", "render_drifting_gratings"]
+
+
+@dataclass(frozen=True)
+class GratingParams:
+    """Nominal drifting-grating parameters (the data do not store them).
+
+    Attributes:
+        frame_rate: frames per second (Hz) of the rendered movie; frames cover the recording.
+        frame_shape: ``(height, width)`` pixels.
+        field_of_view: ``(height, width)`` of the frame in degrees of visual angle.
+        spatial_frequency: cycles per degree.
+        temporal_frequency: drift cycles per second (Hz).
+        contrast: Michelson contrast in [0, 1]; pixels are luminance relative to mean grey, in
+            ``[-contrast, contrast]`` (0 = the mean grey shown between trials).
+        phase: spatial phase at trial onset, radians.
+    """
+
+    frame_rate: float = 60.0
+    frame_shape: Tuple[int, int] = (32, 32)
+    field_of_view: Tuple[float, float] = (64.0, 64.0)
+    spatial_frequency: float = 0.04
+    temporal_frequency: float = 2.0
+    contrast: float = 0.8
+    phase: float = 0.0
+
+    def describe(self) -> str:
+        """One sentence that states the assumed values (for NWB descriptions and reports)."""
+        return (f"Drifting sinusoidal gratings rendered from the stored orientation only, with ASSUMED nominal "
+                f"values: spatial frequency {self.spatial_frequency} cycles/deg, temporal frequency "
+                f"{self.temporal_frequency} Hz, contrast {self.contrast}, phase {self.phase} rad at trial onset, "
+                f"{self.frame_rate} Hz frames of {self.frame_shape[0]}x{self.frame_shape[1]} px covering "
+                f"{self.field_of_view[0]}x{self.field_of_view[1]} deg; the grating drifts along the orientation "
+                f"angle (bars perpendicular to it); mean grey (0) between trials.")
+
+    def validate(self) -> None:
+        """Raise ValueError naming the field that is out of range."""
+        checks = {"frame_rate": self.frame_rate > 0, "spatial_frequency": self.spatial_frequency > 0,
+                  "temporal_frequency": self.temporal_frequency >= 0, "contrast": 0 <= self.contrast <= 1,
+                  "frame_shape": len(self.frame_shape) == 2 and all(int(v) >= 1 for v in self.frame_shape),
+                  "field_of_view": len(self.field_of_view) == 2 and all(v > 0 for v in self.field_of_view)}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"GratingParams.{name}: out of range, got {getattr(self, name)!r}")
+
+
+def render_drifting_gratings(recording: SpikeRecording, column: str = "orientation_deg",
+                             params: Optional[GratingParams] = None) -> SpikeRecording:
+    """A copy of ``recording`` whose stimulus also holds rendered grating frames.
+
+    Frames are drawn at ``params.frame_rate`` over the recording's time domain (frame ``k``
+    shown from ``t0 + k / frame_rate``). A frame whose onset lies inside trial ``i``'s
+    ``[start, stop)`` shows a sinusoidal grating of orientation ``trial_info[column][i]``
+    (degrees; the grating drifts along that angle) at ``t = onset - start`` s into the trial:
+    ``contrast * sin(2 pi (sf * (x cos th + y sin th) - tf * t) + phase)`` with ``(x, y)`` the
+    pixel centre in degrees from the frame centre (y up). Other frames are mean grey (0).
+
+    Args:
+        recording: a recording with ``trials`` and ``trial_info[column]`` (e.g. from
+            :func:`hf_neuroformer.io.read_allen_gratings`).
+        column: the trial column holding the orientation in degrees.
+        params: the assumed grating parameters (default :class:`GratingParams`).
+
+    Returns:
+        A new :class:`~hf_neuroformer.SpikeRecording` with ``stimulus.frames`` ``(n_frames, H, W)``
+        float32, ``stimulus.frame_times`` ``(n_frames,)`` float64 s and ``stimulus.description`` =
+        ``params.describe()``; the stimulus ids and
+        intervals, spikes, trials and behaviour are those of ``recording``.
+
+    Raises:
+        ValueError: no trials, the column is missing, an orientation is not finite, or a
+            parameter is out of range.
+    """
+    params = params or GratingParams()
+    params.validate()
+    if recording.trials is None or column not in recording.trial_info:
+        raise ValueError(f"render_drifting_gratings: column {column!r} is not a trial column of the recording "
+                         f"(trial columns: {sorted(recording.trial_info)})")
+    theta = np.deg2rad(np.asarray(recording.trial_info[column], dtype=np.float64))
+    if not np.all(np.isfinite(theta)):
+        raise ValueError(f"render_drifting_gratings: trial_info[{column!r}] has non-finite orientations")
+    t0, t1 = recording.time_domain if recording.time_domain is not None else (
+        0.0, float(recording.spike_times[-1]) if recording.spike_times.size else 0.0)
+    n_frames = int(np.floor((t1 - t0) * params.frame_rate + 1e-9))
+    frame_times = t0 + np.arange(n_frames) / params.frame_rate
+    h, w = (int(v) for v in params.frame_shape)
+    fov_h, fov_w = params.field_of_view
+    y = (np.arange(h)[::-1] + 0.5) / h * fov_h - fov_h / 2  # degrees, row 0 at the top
+    x = (np.arange(w) + 0.5) / w * fov_w - fov_w / 2
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    frames = np.zeros((n_frames, h, w), dtype=np.float32)
+    trials = recording.trials
+    k = np.searchsorted(trials[:, 0], frame_times, side="right") - 1
+    inside = (k >= 0) & (frame_times < trials[np.clip(k, 0, None), 1])
+    for f in np.flatnonzero(inside):
+        th, t = theta[k[f]], frame_times[f] - trials[k[f], 0]
+        arg = 2 * np.pi * (params.spatial_frequency * (xx * np.cos(th) + yy * np.sin(th))
+                           - params.temporal_frequency * t) + params.phase
+        frames[f] = params.contrast * np.sin(arg)
+    old = recording.stimulus or Stimulus()
+    stim = replace(old, frames=frames, frame_times=frame_times, description=params.describe())
+    return replace(recording, stimulus=stim)

@@ -1,0 +1,207 @@
+"""Video as a modality (issue 3): the frame window never reaches past the current window, the
+Conv3d patch tokens carry a 3D positional encoding, wrong frames are refused naming the field,
+frames survive NWB, and a tiny model trains on the Allen gratings with rendered grating video,
+reloads, reads its frames and generates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.modalities import modality_columns
+from hf_neuroformer.modeling_neuroformer import NeuroformerVideoEmbedding
+from hf_neuroformer.recording import SpikeRecording, Stimulus
+from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
+from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+
+ALLEN = "allen_vcn_gratings"
+VIDEO = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 2,
+         "patch_size": [1, 8, 8], "window": [-0.02, 0.01]}
+
+
+def small_config(**kw):
+    base = dict(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
+                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                intermediate_size=64, hidden_dropout=0.0)
+    base.update(kw)
+    return nf.NeuroformerConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def allen_video(shared_data):
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
+    return render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16)))
+
+
+def _ramp_recording(frame_times, shape=(4, 4)):
+    frames = np.stack([np.full(shape, float(i), dtype=np.float32) for i in range(len(frame_times))])
+    return SpikeRecording(spike_times=np.array([0.05, 0.5]), unit_ids=np.array([0, 1]), time_domain=(0.0, 1.0),
+                          stimulus=Stimulus(frames=frames, frame_times=np.asarray(frame_times, dtype=float)))
+
+
+# ---------------------------------------------------------------- config and frame window
+
+def test_video_entries_are_checked_and_name_the_field():
+    with pytest.raises(ValueError, match=r"\('video'\)\.frame_shape: a video modality needs"):
+        small_config(modalities=[{k: v for k, v in VIDEO.items() if k != "frame_shape"}])
+    with pytest.raises(ValueError, match=r"\('video'\)\.patch_size: \[1, 8, 8\] must divide .* = \[2, 16, 12\]"):
+        small_config(modalities=[{**VIDEO, "frame_shape": [16, 12]}])
+    with pytest.raises(ValueError, match=r"\('video'\)\.window: ends at 0.02 s, after the current window's end"):
+        small_config(modalities=[{**VIDEO, "window": [0.0, 0.02]}])
+    with pytest.raises(ValueError, match=r"kind 'video' goes with source 'stimulus:frames'"):
+        small_config(modalities=[{**VIDEO, "source": "stimulus:ids"}])
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['frame_size'\]"):
+        small_config(modalities=[{**VIDEO, "frame_size": [16, 16]}])
+
+
+def test_frames_of_the_wrong_shape_or_missing_are_refused(allen_video):
+    cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8]}])
+    with pytest.raises(ValueError, match=r"\('video'\)\.frame_shape: expected frames of shape \(n_frames, 8, 8\).*"
+                                         r"\(2400, 16, 16\)"):
+        modality_columns(allen_video, cfg, [0.0])
+    no_frames = replace(allen_video, stimulus=replace(allen_video.stimulus, frames=None, frame_times=None))
+    with pytest.raises(ValueError, match=r"\('video'\)\.source: 'stimulus:frames' is not in the recording"):
+        modality_columns(no_frames, small_config(modalities=[VIDEO]), [0.0])
+
+
+def test_frame_window_holds_the_frames_on_screen_and_never_a_later_one():
+    # frames at 0.0, 0.1, ..., 0.9 s; window start 0.25 s, modality window [-0.1, 0.05) -> [0.15, 0.30)
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.01, modalities=[
+        {**VIDEO, "frame_shape": [4, 4], "patch_size": [1, 2, 2], "num_frames": 3, "window": [-0.1, 0.05]}])
+    cols = modality_columns(rec, cfg, [0.25])
+    # frame 1 (0.1-0.2 s) is still on screen at 0.15 s; frame 3 starts at 0.30 s, the window's end: not read
+    np.testing.assert_allclose(cols["mod_video_times"][0], [-0.15, -0.05])
+    assert [f[0, 0] for f in cols["mod_video_frames"][0]] == [1.0, 2.0]
+    assert cols["mod_video_n_truncated"][0] == 0
+    one = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.01, modalities=[
+        {**VIDEO, "frame_shape": [4, 4], "patch_size": [1, 2, 2], "num_frames": 1, "window": [-0.1, 0.05]}])
+    cols = modality_columns(rec, one, [0.25])
+    assert [f[0, 0] for f in cols["mod_video_frames"][0]] == [2.0] and cols["mod_video_n_truncated"][0] == 1
+    # the collator puts the real frames last and masks the missing one
+    batch = NeuroformerCollator(modalities=cfg.modalities)._video_inputs(
+        cfg.modalities[0], [{"t": [-0.05], "f": [np.full((4, 4), 2.0, np.float32)]}], "t", "f")
+    assert batch["mask"].tolist() == [[False, False, True]] and float(batch["frames"][0, 2, 0, 0]) == 2.0
+
+
+def test_patch_tokens_get_the_3d_positional_encoding():
+    cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8], "patch_size": [1, 4, 4], "num_layers": 0,
+                                    "mean": [0.0], "std": [1.0]}])
+    emb = NeuroformerVideoEmbedding(cfg, cfg.modalities[0])
+    torch.nn.init.normal_(emb.row_embeddings.weight)
+    torch.nn.init.normal_(emb.column_embeddings.weight)
+    grey = {"frames": torch.zeros(1, 2, 8, 8), "times": torch.tensor([[-0.015, -0.005]]),
+            "mask": torch.ones(1, 2, dtype=torch.bool)}
+    tokens, mask = emb.embed(grey)
+    assert tokens.shape == (1, 2 * 2 * 2, 32) and bool(mask.all())
+    # identical pixels everywhere: the tokens differ only by their (time, row, column) place
+    t = tokens[0].detach().reshape(2, 2, 2, -1)
+    assert (t[0, 0, 0] - t[0, 0, 1]).abs().max() > 1e-3  # column
+    assert (t[0, 0, 0] - t[0, 1, 0]).abs().max() > 1e-3  # row
+    assert (t[0, 0, 0] - t[1, 0, 0]).abs().max() > 1e-3  # time (seconds)
+    later = emb.embed({**grey, "times": grey["times"] + 0.01})[0]
+    assert (later - tokens).abs().max() > 1e-4
+    # a missing frame masks its patches
+    _, m = emb.embed({**grey, "mask": torch.tensor([[False, True]])})
+    assert m.tolist() == [[False] * 4 + [True] * 4]
+    with pytest.raises(ValueError, match=r"modality_inputs\['video'\]\['frames'\]: expected \(batch, 2, 8, 8\)"):
+        emb.embed({**grey, "frames": torch.zeros(1, 2, 8, 6)})
+
+
+# ---------------------------------------------------------------- NWB
+
+def test_frames_round_trip_through_nwb(tmp_path):
+    from hf_neuroformer.io import read_nwb, write_nwb
+
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    rec = replace(rec, stimulus=replace(rec.stimulus, description="ramp"))
+    write_nwb(rec, tmp_path / "v.nwb")
+    back = read_nwb(tmp_path / "v.nwb")
+    np.testing.assert_array_equal(back.stimulus.frames, rec.stimulus.frames)
+    np.testing.assert_allclose(back.stimulus.frame_times, rec.stimulus.frame_times)
+    assert back.stimulus.description == "ramp"
+
+
+def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import read_nwb
+
+    out = tmp_path / "g.nwb"
+    assert main(["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out), "--height", "8",
+                 "--width", "8", "--temporal-frequency", "4"]) == 0
+    assert "ASSUMED" in capsys.readouterr().out
+    rec = read_nwb(out)
+    assert rec.stimulus.frames.shape == (2400, 8, 8) and "temporal frequency 4.0 Hz" in rec.stimulus.description
+    # a grating inside each trial, mean grey in the gaps between trials
+    k = np.searchsorted(rec.stimulus.frame_times, rec.trials[0, 1])
+    assert np.abs(rec.stimulus.frames[0]).max() > 0.5 and np.abs(rec.stimulus.frames[k]).max() == 0.0
+    assert main(["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out)]) == 2  # no overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_rendered_orientations_differ_and_drift():
+    rec = SpikeRecording(spike_times=np.array([0.01]), unit_ids=np.array([0]), time_domain=(0.0, 0.4),
+                         trials=np.array([[0.0, 0.1], [0.2, 0.3]]), trial_info={"orientation_deg": np.array([0, 90])})
+    v = render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16))).stimulus
+    f0, f90 = v.frames[0], v.frames[12]  # trial onsets (0.0 and 0.2 s at 60 Hz)
+    assert np.allclose(f0, f0[:1, :])  # 0 deg drifts along x: constant down each column
+    assert np.allclose(f90, f90[:, :1])  # 90 deg drifts along y: constant along each row
+    assert not np.allclose(v.frames[0], v.frames[1])  # it drifts
+
+
+# ---------------------------------------------------------------- a model with video
+
+@pytest.fixture(scope="module")
+def trained(allen_video, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("allen_video")
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
+    metrics = train(allen_video, out, cfg, TrainingConfig(max_steps=6, batch_size=16, eval_every=3,
+                                                          learning_rate=3e-3), overwrite=True, progress=False)
+    return out, metrics
+
+
+def test_tiny_video_model_trains_reloads_and_reads_its_frames(trained, allen_video):
+    from transformers import AutoModelForPreTraining
+
+    from hf_neuroformer.generation import generate_spikes, load_pretrained
+
+    out, metrics = trained
+    log = json.loads((out / "training_log.json").read_text())
+    assert log[-1]["validation/loss"] < log[0]["validation/loss"] and np.isfinite(metrics["test/id_nll"])
+    saved = json.loads((out / "config.json").read_text())["modalities"][0]
+    frames = allen_video.stimulus.frames
+    assert saved["mean"][0] == pytest.approx(float(frames.mean()), abs=0.05) and saved["std"][0] > 0.1
+    model, tok, plan = load_pretrained(out)
+    auto = AutoModelForPreTraining.from_pretrained(out).eval()
+    ds, _ = build_window_datasets(allen_video, tok, model.config, plan)
+    batch = NeuroformerCollator(modalities=model.config.modalities)([ds["test"][i] for i in range(8)])
+    assert batch["modality_inputs"]["video"]["frames"].shape == (8, 2, 16, 16)
+    with torch.no_grad():
+        a = model.eval()(**batch)
+        assert torch.allclose(a.logits, auto(**batch).logits, atol=1e-5)
+        other = {**batch, "modality_inputs": {"video": {**batch["modality_inputs"]["video"]}}}
+        other["modality_inputs"]["video"]["frames"] = torch.flip(batch["modality_inputs"]["video"]["frames"], [-1])
+        assert (model(**other).logits - a.logits).abs().max() > 1e-5  # the frames reach the heads
+        att = model(**batch, output_attentions=True).modality_attentions
+        assert att[0].shape[-1] == 1 + 2 * 2 * 2  # null token + (2 frames x 2 x 2 patches)
+    starts = allen_video.trials[plan.trial_index["test"][:2], 0]
+    kw = dict(past_clip_starts=starts, max_spikes=20, seed=3, progress=False)
+    g1 = generate_spikes(model, tok, allen_video, starts, use_cache=True, **kw)
+    g2 = generate_spikes(model, tok, allen_video, starts, use_cache=False, **kw)
+    assert g1.n_spikes > 0 and np.array_equal(g1.spike_times, g2.spike_times)
+
+
+def test_example_video_config_loads():
+    from pathlib import Path
+
+    cfg, training = load_yaml_config(Path(__file__).resolve().parents[1] / "configs" / "allen_video.yaml")
+    assert cfg.modalities[0]["kind"] == "video" and cfg.modalities[0]["patch_size"] == [1, 8, 8]
