@@ -1,11 +1,19 @@
-"""Allen gratings: does conditioning on the grating orientation help? (issue 3, acceptance 1, id part)
+"""Allen gratings: does conditioning on the grating orientation help? (issue 3, acceptance 1)
 
-Two Neuroformers with the same windows, split, seed, steps and batch are trained on
+Neuroformers with the same windows, split, seed, steps and batch are trained on
 ``../shared/data/allen_vcn_gratings`` (1000 units, 200 trials of 100 ms, 4 orientations):
 
 * ``unconditioned``: spikes only (the current window and its past, clipped at the trial start);
 * ``orientation``: the same plus the trial's orientation as a categorical input
-  (``source: trial:orientation_deg``), through one cross-attention stage.
+  (``source: trial:orientation_deg``), through one cross-attention stage;
+* ``video``: the same plus RENDERED grating video instead (``source: stimulus:frames``,
+  :func:`hf_neuroformer.stimuli.render_drifting_gratings` with its default ASSUMED values:
+  spatial frequency 0.04 cycles/deg, temporal frequency 2 Hz, contrast 0.8, 60 Hz frames of
+  32x32 px over 64x64 deg; the data store only the orientation): the 3 frames on screen from
+  20 ms before the window to its end, Conv3d patches 1x8x8 (48 tokens), one self-attention
+  layer over them, one cross-attention stage.
+
+The models train in parallel processes (``--workers``), one thread each.
 
 Trials are split whole, stratified by orientation (``split_stratify_by``). Windows: 10 ms current
 window, 20 ms past, 1 ms dt bins, ``max_window_length`` 192 (the most spikes in a 10 ms window of
@@ -53,13 +61,19 @@ def data_root() -> Path:
     return Path(env) if env else (ROOT.parent / "shared" / "data").resolve()
 
 
-def make_config(with_orientation: bool, seed: int):
+MODELS = ("unconditioned", "orientation", "video")
+
+
+def make_config(kind: str, seed: int):
     from hf_neuroformer import NeuroformerConfig
 
     mods = []
-    if with_orientation:
+    if kind == "orientation":
         mods = [{"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical",
                  "window": [-0.02, 0.01]}]
+    elif kind == "video":
+        mods = [{"name": "video", "source": "stimulus:frames", "kind": "video", "window": [-0.02, 0.01],
+                 "frame_shape": [32, 32], "num_frames": 3, "patch_size": [1, 8, 8], "num_layers": 1}]
     return NeuroformerConfig(
         current_window=0.01, past_window=0.02, dt_resolution=0.001, max_window_length=192, max_past_length=384,
         hidden_size=64, num_attention_heads=2, intermediate_size=128, num_hidden_layers=2, num_past_layers=1,
@@ -94,7 +108,15 @@ def psth_correlations(real: dict, gen: dict) -> dict:
     }
 
 
-def run_one(rec, with_orientation: bool, steps: int, lr: float, samples: int, seed: int, workdir: Path) -> dict:
+def load_data():
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.stimuli import render_drifting_gratings
+
+    return render_drifting_gratings(read_allen_gratings(data_root() / "allen_vcn_gratings"))
+
+
+def run_one(name: str, steps: int, lr: float, samples: int, seed: int, workdir: Path) -> dict:
+    os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     from hf_neuroformer.generation import generate_spikes, load_pretrained
@@ -102,10 +124,10 @@ def run_one(rec, with_orientation: bool, steps: int, lr: float, samples: int, se
     from hf_neuroformer.windows import window_starts_for_split
 
     torch.set_num_threads(1)
-    name = "orientation" if with_orientation else "unconditioned"
+    rec = load_data()
     out = workdir / name
     t0 = time.time()
-    metrics = train(rec, out, make_config(with_orientation, seed),
+    metrics = train(rec, out, make_config(name, seed),
                     TrainingConfig(max_steps=steps, max_epochs=1000, batch_size=16, learning_rate=lr,
                                    eval_every=max(steps // 6, 1), seed=seed),
                     overwrite=True, progress=False)
@@ -127,27 +149,32 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--samples", type=int, default=4, help="generated repeats of every test trial")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="models trained at once, one process (and thread) each")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "multimodal_allen.json"))
     ap.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args(argv)
 
     from benchmarks_md import replace_section
 
-    from hf_neuroformer.io import read_allen_gratings
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
-    rec = read_allen_gratings(data_root() / "allen_vcn_gratings")
+    rec = load_data()
     orient_all = np.asarray(rec.trial_info["orientation_deg"])
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for cond in (False, True):
-            r = run_one(rec, cond, args.steps, args.lr, args.samples, args.seed, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.workers, mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, name, args.steps, args.lr, args.samples, args.seed, Path(tmp))
+                   for name in MODELS]
+        for fut in futures:
+            r = fut.result()
             results[r["name"]] = r
             m = r["metrics"]
             print(f"[{r['name']}] test id NLL {m['test/id_nll']:.4f}  dt NLL {m['test/dt_nll']:.4f}  "
                   f"(unigram {m['test/unigram_id_nll']:.4f}); train {r['train_seconds']:.0f} s")
 
     plan = results["orientation"]["plan"]
-    assert np.array_equal(plan.trial_index["test"], results["unconditioned"]["plan"].trial_index["test"])
+    for name in MODELS:
+        assert np.array_equal(plan.trial_index["test"], results[name]["plan"].trial_index["test"])
     test_idx = plan.trial_index["test"]
     trials, orient = rec.trials[test_idx], orient_all[test_idx]
     n_bins, bin_size = 10, 0.01
@@ -193,19 +220,25 @@ def main(argv=None) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))
 
-    u, o = rows["unconditioned"], rows["orientation"]
+    u, o, v = rows["unconditioned"], rows["orientation"], rows["video"]
     oris = sorted(real)
 
-    def bold(x, other):  # the lower NLL in bold
+    def bold(x, other):  # NLL below the unconditioned model's in bold
         return f"**{x:.4f}**" if x < other else f"{x:.4f}"
 
     lines = [
         START,
         "## Multimodal: orientation as input (Allen gratings)",
         "",
-        f"`python scripts/benchmark_multimodal.py --steps {args.steps} --samples {args.samples}` ({out['date']}, one "
-        "thread). Same windows, split, seed, steps and batch for both models; the conditioned one adds the trial's "
-        "orientation as a categorical input (one cross-attention stage). Trials split whole, stratified by orientation "
+        f"`python scripts/benchmark_multimodal.py --steps {args.steps} --samples {args.samples} --workers "
+        f"{args.workers}` ({out['date']}, one thread per model). Same windows, split, seed, steps and batch for the "
+        "three models; the conditioned ones add the trial's orientation as a categorical input, or rendered grating "
+        "video (one cross-attention stage each). The video is drawn from the orientation with ASSUMED values, as the "
+        "data store only the orientation: spatial frequency 0.04 cycles/deg, temporal frequency 2 Hz, contrast 0.8, "
+        "60 Hz frames of 32x32 px over 64x64 deg, drifting along the orientation angle, mean grey between trials "
+        "(`hf_neuroformer.stimuli.GratingParams`); each window reads the 3 frames on screen from 20 ms before it to "
+        "its end (Conv3d patches 1x8x8, 48 tokens, one self-attention layer). Checkpoint chosen on the validation "
+        "split. Trials split whole, stratified by orientation "
         f"({out['n_test_trials']} test trials, {out['test_trials_per_orientation']} per orientation). Windows: 10 ms "
         "current, 20 ms past (clipped at the trial start), 1 ms dt bins, max_window_length 192: "
         f"**{u['n_truncated_spikes']} truncated spikes** of {sum(u['n_spikes_by_split'].values()):,} "
@@ -220,6 +253,8 @@ def main(argv=None) -> int:
         f"{u['total_steps']} ({u['best_step']}) | {u['train_seconds']:.0f} |",
         f"| orientation input | {o['num_parameters']:,} | {bold(o['test_id_nll'], u['test_id_nll'])} | {o['test_dt_nll']:.4f} | "
         f"{o['total_steps']} ({o['best_step']}) | {o['train_seconds']:.0f} |",
+        f"| rendered video input | {v['num_parameters']:,} | {bold(v['test_id_nll'], u['test_id_nll'])} | "
+        f"{v['test_dt_nll']:.4f} | {v['total_steps']} ({v['best_step']}) | {v['train_seconds']:.0f} |",
         "",
         f"Free-running generation of every test trial ({args.samples} samples, 10 chained 10 ms windows, no recorded "
         "spike used), per-orientation PSTHs (10 ms bins, trial-averaged per unit) against the recorded ones: Pearson r "
@@ -229,7 +264,7 @@ def main(argv=None) -> int:
         " | ".join(f"r specific {k} deg" for k in oris) + " | r specific mean | spikes per trial |",
         "|---|" + "---|" * (2 * len(oris) + 3),
     ]
-    for name, r in (("unconditioned", u), ("orientation input", o)):
+    for name, r in (("unconditioned", u), ("orientation input", o), ("rendered video input", v)):
         lines.append(f"| {name} | " + " | ".join(f"{r['r_psth'][k]:.3f}" for k in oris) + f" | {r['r_psth_mean']:.3f} | "
                      + " | ".join(f"{r['r_orientation_specific'][k]:.3f}" for k in oris)
                      + f" | {r['r_orientation_specific_mean']:.3f} | {r['generated_spikes_per_trial']:.0f} |")
