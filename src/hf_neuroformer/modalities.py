@@ -8,7 +8,10 @@ the windows of the model.
   with timestamps; ``column`` picks one column of a 2-D series);
 * ``"trial:<column>"``: ``trial_info[<column>]``, one value per trial, holding over the trial's
   ``[start, stop)`` interval;
-* ``"stimulus:ids"``: ``stimulus.ids`` over ``stimulus.intervals``.
+* ``"stimulus:ids"``: ``stimulus.ids`` over ``stimulus.intervals``;
+* ``"events:<key>"``: the point events ``events[<key>]`` (:class:`~hf_neuroformer.recording.EventSeries`),
+  kind ``"categorical"``: samples at the event times whose values are the labels, or the stream's
+  name for every event of an unlabelled stream (one class).
 
 For every current window starting at ``s`` a modality gives tokens for the values in
 ``[s + window[0], s + window[1])``: a sample at time ``t`` (``behaviour``) or an interval that
@@ -67,8 +70,8 @@ def _where(i: int, mod: dict) -> str:
 
 def _available(recording: SpikeRecording) -> str:
     stim = recording.stimulus is not None and recording.stimulus.ids is not None
-    return (f"the recording has behaviour {sorted(recording.behaviour)}, trial columns {sorted(recording.trial_info)}"
-            f"{' and stimulus ids' if stim else ', no stimulus ids'}")
+    return (f"the recording has behaviour {sorted(recording.behaviour)}, trial columns {sorted(recording.trial_info)}, "
+            f"events {sorted(recording.events)}{' and stimulus ids' if stim else ', no stimulus ids'}")
 
 
 def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> ModalityTrack:
@@ -93,6 +96,12 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
         s = recording.behaviour[key]
         track = ModalityTrack("samples", s.timestamps, None, s.values)
+    elif prefix == "events":
+        if key not in recording.events:
+            raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
+        ev = recording.events[key]
+        labels = ev.labels if ev.labels is not None else np.full(len(ev.times), key, dtype=object)
+        track = ModalityTrack("samples", ev.times, None, np.asarray(labels))
     elif prefix == "trial":
         if recording.trials is None or key not in recording.trial_info:
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
