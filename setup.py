@@ -24,7 +24,7 @@ setup(
         "huggingface-hub",
         "jinja2",  # model card templates (huggingface_hub.ModelCard.from_template)
         "evaluate",
-        "pynwb",
+        "pynwb>=4.2",  # EventsTable (NWB 2.9) for event streams
         "h5py",
         "numpy<2.4",  # brian2 2.9 does not import with numpy 2.4
         "brian2>=2.9",  # reference LIF simulator of the hub networks (neuroformer simulate --kind hub)

@@ -26,7 +26,7 @@ from .modeling_neuroformer import (
     NeuroformerPreTrainedModel,
     NeuroformerPreTrainingOutput,
 )
-from .recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+from .recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 from .simulation import (
     HubNetworkParams,
     SimulatedNetwork,
@@ -63,6 +63,7 @@ __all__ = [
     "NeuroformerDecodingOutput",
     "SpikeRecording",
     "BehaviourSeries",
+    "EventSeries",
     "Stimulus",
     "RecordingValidationError",
     "SimulatedNetwork",

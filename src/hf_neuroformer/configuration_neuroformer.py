@@ -20,7 +20,7 @@ MODALITY_ROLES = ("input",)
 #: Normalisations of a continuous modality.
 MODALITY_NORMALIZATIONS = ("zscore", "circular", "none")
 #: Prefixes of ``source``: where a modality's values live in a :class:`~hf_neuroformer.SpikeRecording`.
-MODALITY_SOURCES = ("behaviour", "trial", "stimulus")
+MODALITY_SOURCES = ("behaviour", "trial", "stimulus", "events")
 #: Keys of one modality dict (YAML one to one).
 MODALITY_KEYS = ("name", "source", "kind", "role", "block", "window", "allow_future", "column", "normalization",
                  "mean", "std", "classes", "max_tokens", "bin_size", "num_features", "frame_shape", "num_frames",
@@ -64,8 +64,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     src = m["source"]
     if not (isinstance(src, str) and ":" in src and src.split(":", 1)[0] in MODALITY_SOURCES and src.split(":", 1)[1]):
         raise ValueError(
-            f"{where}.source: expected 'behaviour:<key>', 'trial:<column>', 'stimulus:ids' or 'stimulus:frames', "
-            f"got {src!r}"
+            f"{where}.source: expected 'behaviour:<key>', 'trial:<column>', 'stimulus:ids', 'stimulus:frames' or "
+            f"'events:<key>', got {src!r}"
         )
     if src.startswith("stimulus:") and src not in ("stimulus:ids", "stimulus:frames"):
         raise ValueError(f"{where}.source: of the stimulus 'stimulus:ids' or 'stimulus:frames' is read, got {src!r}")
@@ -79,6 +79,9 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         extra = [k for k in VIDEO_KEYS if m.get(k) is not None]
         if extra:
             raise ValueError(f"{where}: {extra} are keys of a video modality only (kind {kind!r})")
+    if src.startswith("events:") and kind != "categorical":
+        raise ValueError(f"{where}.kind: an event stream ({src!r}) is read as kind 'categorical' (its labels, or one "
+                         f"class for an unlabelled stream), got {kind!r}")
     role = m.get("role", "input")
     if role not in MODALITY_ROLES:
         raise ValueError(
@@ -284,7 +287,11 @@ class NeuroformerConfig(PreTrainedConfig):
         modalities (list of dict, default []): one dict per modality, written in YAML one to one:
             ``name`` (identifier, unique); ``source``: where the values live in the recording,
             ``"behaviour:<key>"`` (a sampled series), ``"trial:<column>"`` (one value per trial,
-            over the trial's interval) or ``"stimulus:ids"`` (stimulus ids over their intervals);
+            over the trial's interval), ``"stimulus:ids"`` (stimulus ids over their intervals),
+            ``"stimulus:frames"`` (video, see below) or
+            ``"events:<key>"`` (point events of ``recording.events``, kind ``"categorical"``: one
+            token per event at its time, its label as the class, one class = the stream's name
+            when unlabelled);
             ``kind``: ``"continuous"``, ``"categorical"`` or ``"video"`` (see below); ``role``:
             ``"input"`` (the only role of this version); ``block`` (int, default the list
             index): modalities enter the decoder through cross-attention stages run in ascending

@@ -9,6 +9,9 @@ the windows of the model.
 * ``"trial:<column>"``: ``trial_info[<column>]``, one value per trial, holding over the trial's
   ``[start, stop)`` interval;
 * ``"stimulus:ids"``: ``stimulus.ids`` over ``stimulus.intervals``;
+* ``"events:<key>"``: the point events ``events[<key>]`` (:class:`~hf_neuroformer.recording.EventSeries`),
+  kind ``"categorical"``: samples at the event times whose values are the labels, or the stream's
+  name for every event of an unlabelled stream (one class);
 * ``"stimulus:frames"`` (``kind: video``): ``stimulus.frames`` ``(n_frames, height, width)`` shown
   from ``stimulus.frame_times`` on; each frame stays on screen until the next one's onset (the
   last one for the median frame interval). A window reads the latest ``num_frames`` frames
@@ -83,8 +86,8 @@ def _where(i: int, mod: dict) -> str:
 def _available(recording: SpikeRecording) -> str:
     stim = recording.stimulus is not None and recording.stimulus.ids is not None
     frames = recording.stimulus is not None and recording.stimulus.frames is not None
-    return (f"the recording has behaviour {sorted(recording.behaviour)}, trial columns {sorted(recording.trial_info)}"
-            f"{', stimulus ids' if stim else ', no stimulus ids'}"
+    return (f"the recording has behaviour {sorted(recording.behaviour)}, trial columns {sorted(recording.trial_info)}, "
+            f"events {sorted(recording.events)}{', stimulus ids' if stim else ', no stimulus ids'}"
             f"{' and stimulus frames' if frames else ', no stimulus frames'}")
 
 
@@ -130,6 +133,12 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
         s = recording.behaviour[key]
         track = ModalityTrack("samples", s.timestamps, None, s.values)
+    elif prefix == "events":
+        if key not in recording.events:
+            raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
+        ev = recording.events[key]
+        labels = ev.labels if ev.labels is not None else np.full(len(ev.times), key, dtype=object)
+        track = ModalityTrack("samples", ev.times, None, np.asarray(labels))
     elif prefix == "trial":
         if recording.trials is None or key not in recording.trial_info:
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")

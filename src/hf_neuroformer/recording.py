@@ -62,6 +62,38 @@ class Stimulus:
 
 
 @dataclass
+class EventSeries:
+    """Point events on the recording's clock (reward deliveries, licks, stimulus onsets, TTLs,
+    ripple onsets).
+
+    Attributes:
+        times: ``(n_events,)`` float64, seconds, ascending (ties allowed), finite, inside the
+            recording's ``time_domain`` (checked by :meth:`SpikeRecording.validate`; readers sort,
+            drop and count instead, see :func:`hf_neuroformer.events.clean_events`).
+        labels: ``(n_events,)`` label per event (int64 or str object array), or ``None`` for an
+            unlabelled stream (a categorical modality then has one class: the stream's name).
+        description: free text (where the events come from).
+    """
+
+    times: np.ndarray
+    labels: Optional[np.ndarray] = None
+    description: str = ""
+
+    def __post_init__(self):
+        self.times = np.asarray(self.times, dtype=np.float64)
+        if self.labels is not None:
+            lab = np.asarray(self.labels)
+            if lab.dtype.kind in "US" or lab.dtype == object:
+                lab = np.array([v.decode() if isinstance(v, bytes) else v for v in lab.ravel()],
+                               dtype=object).reshape(lab.shape)
+            self.labels = lab
+        self.description = str(self.description or "")
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0]) if self.times.ndim else 1
+
+
+@dataclass
 class SpikeRecording:
     """Spike trains of a set of units on one clock.
 
@@ -78,6 +110,7 @@ class SpikeRecording:
         trial_info: per-trial columns (name -> ``(n_trials,)`` array).
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.
+        events: name -> :class:`EventSeries` (point events: times in s, optional labels).
         session: session identifier, prefixes unit tokens in a multi-session vocabulary.
         time_support: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds where the recording
             is defined (e.g. the windows a generator filled), sorted and non-overlapping;
@@ -86,7 +119,10 @@ class SpikeRecording:
     Raises:
         RecordingValidationError: on unsorted, negative or non-finite spike times, unit indices
             outside ``[0, n_units)``, mismatched lengths, behaviour timestamps that do not
-            strictly increase, or a time domain that does not contain the spikes.
+            strictly increase, or a time domain that does not contain the spikes; event times
+            that are not 1-D, finite, ascending and inside the time domain, or event labels
+            whose length differs from the times (the message names ``events[name]`` and the
+            first offending index).
     """
 
     spike_times: np.ndarray
@@ -101,6 +137,7 @@ class SpikeRecording:
     stimulus: Optional[Stimulus] = None
     session: str = "session0"
     time_support: Optional[np.ndarray] = None
+    events: Dict[str, EventSeries] = field(default_factory=dict)
 
     def __post_init__(self):
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
@@ -219,6 +256,40 @@ class SpikeRecording:
                 )
             if ts.size and not np.all(np.isfinite(ts)):
                 raise RecordingValidationError(f"behaviour[{name!r}].timestamps: expected finite values")
+        self._validate_events()
+
+    def _validate_events(self) -> None:
+        """Event streams: 1-D finite ascending times inside the time domain, one label per time."""
+        for name, ev in self.events.items():
+            if not isinstance(ev, EventSeries):
+                raise RecordingValidationError(
+                    f"events[{name!r}]: expected an EventSeries, got {type(ev).__name__} (readers and "
+                    "from_arrays(events=...) accept times or (times, labels))")
+            t = ev.times
+            if t.ndim != 1:
+                raise RecordingValidationError(f"events[{name!r}].times: expected a 1-D array of seconds, got shape {t.shape}")
+            bad = np.flatnonzero(~np.isfinite(t))
+            if bad.size:
+                raise RecordingValidationError(
+                    f"events[{name!r}].times: expected finite times, event {bad[0]} is {t[bad[0]]} "
+                    f"({bad.size} non-finite in all); readers drop them with a count")
+            dec = np.flatnonzero(np.diff(t) < 0)
+            if dec.size:
+                i = dec[0]
+                raise RecordingValidationError(
+                    f"events[{name!r}].times: expected ascending times, event {i + 1} ({t[i + 1]} s) comes after "
+                    f"event {i} ({t[i]} s) ({dec.size} descending steps in all); sort them, or build the recording "
+                    "with hf_neuroformer.io.from_arrays(..., events=...), which sorts and counts")
+            if ev.labels is not None and (ev.labels.ndim != 1 or ev.labels.shape[0] != t.shape[0]):
+                raise RecordingValidationError(
+                    f"events[{name!r}].labels: expected one label per event ({t.shape[0]}), got shape {ev.labels.shape}")
+            if self.time_domain is not None and t.size:
+                t0, t1 = self.time_domain
+                out = np.flatnonzero((t < t0) | (t >= t1))
+                if out.size:
+                    raise RecordingValidationError(
+                        f"events[{name!r}].times: expected times inside the time domain [{t0}, {t1}) s, event "
+                        f"{out[0]} is at {t[out[0]]} s ({out.size} outside in all)")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -287,8 +358,8 @@ class SpikeRecording:
     def restrict(self, start: float, stop: float) -> "SpikeRecording":
         """The part of the recording in ``[start, stop)`` seconds (absolute times kept).
 
-        Behaviour samples, trials and stimulus intervals are restricted to those that lie in the
-        interval. Raises ``ValueError`` if ``stop <= start``.
+        Behaviour samples, event times, trials and stimulus intervals are restricted to those that
+        lie in the interval. Raises ``ValueError`` if ``stop <= start``.
         """
         if not stop > start:
             raise ValueError(f"restrict: expected stop > start, got start={start}, stop={stop}")
@@ -326,6 +397,10 @@ class SpikeRecording:
         if self.time_support is not None:
             sup = np.clip(self.time_support, start, stop)
             support = sup[sup[:, 1] > sup[:, 0]]
+        events = {}
+        for k, ev in self.events.items():
+            m = (ev.times >= start) & (ev.times < stop)
+            events[k] = EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
         return SpikeRecording(
             spike_times=self.spike_times[lo:hi],
             unit_ids=self.unit_ids[lo:hi],
@@ -339,6 +414,7 @@ class SpikeRecording:
             stimulus=stim,
             session=self.session,
             time_support=support,
+            events=events,
         )
 
     def select_units(self, units) -> "SpikeRecording":
@@ -348,8 +424,8 @@ class SpikeRecording:
             units: unit indices (``int``) or unit names (``str``), no repeats.
 
         Returns:
-            A :class:`SpikeRecording` with the same clock, trials, epochs, behaviour, stimulus and
-            time support, and only these units (names and areas kept).
+            A :class:`SpikeRecording` with the same clock, trials, epochs, behaviour, stimulus,
+            events and time support, and only these units (names and areas kept).
 
         Raises:
             ValueError: a name or index that is not a unit of this recording, a repeated unit,
@@ -388,6 +464,7 @@ class SpikeRecording:
             stimulus=self.stimulus,
             session=self.session,
             time_support=None if self.time_support is None else self.time_support.copy(),
+            events=dict(self.events),
         )
 
     def select_epoch(self, name: str) -> "SpikeRecording":
@@ -408,7 +485,8 @@ class SpikeRecording:
         return (
             f"SpikeRecording(session={self.session!r}, n_units={self.n_units}, n_spikes={self.n_spikes}, "
             f"time_domain={td}, epochs={sorted(self.epochs)}, "
-            f"n_trials={0 if self.trials is None else len(self.trials)}, behaviour={sorted(self.behaviour)})"
+            f"n_trials={0 if self.trials is None else len(self.trials)}, behaviour={sorted(self.behaviour)}"
+            + (f", events={sorted(self.events)})" if self.events else ")")
         )
 
 
@@ -421,4 +499,4 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
         )
 
 
-__all__ = ["SpikeRecording", "BehaviourSeries", "Stimulus", "RecordingValidationError", "check_not_empty"]
+__all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty"]

@@ -19,12 +19,17 @@ from ..recording import RecordingValidationError, SpikeRecording, Stimulus
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
 
 
-def from_arrays(spike_times, unit_ids, **kwargs) -> SpikeRecording:
+def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
     """Build a recording from spikes in any order.
 
     Args:
         spike_times: ``(n_spikes,)`` spike times, seconds (converted to float64).
         unit_ids: ``(n_spikes,)`` integer unit index of each spike, in ``[0, n_units)``.
+        events: optional point-event streams, name -> ``times`` (``(n,)`` s), ``(times, labels)``
+            or an :class:`~hf_neuroformer.recording.EventSeries`. Like the spikes they may come
+            in any order: NaN / infinite times are dropped, the rest sorted, and events outside
+            the time domain (``time_domain``, else the span of the spikes) dropped, each counted
+            in a ``UserWarning`` (:func:`hf_neuroformer.events.clean_events`).
         **kwargs: any other :class:`SpikeRecording` field (``unit_names``, ``time_domain``,
             ``epochs``, ``trials``, ``trial_info``, ``behaviour``, ``stimulus``, ``session``).
 
@@ -33,8 +38,17 @@ def from_arrays(spike_times, unit_ids, **kwargs) -> SpikeRecording:
 
     Raises:
         RecordingValidationError: mismatched lengths, non-finite or negative times, unit indices
-            out of range (see :class:`SpikeRecording`).
+            out of range (see :class:`SpikeRecording`); event labels whose length differs from
+            their times.
     """
+    if events:
+        from ..events import clean_events
+
+        td = kwargs.get("time_domain")
+        st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
+        if td is None and st.size and np.all(np.isfinite(st)):
+            td = (float(st.min()), float(np.nextafter(st.max(), np.inf)))
+        kwargs["events"] = clean_events(events, td, "from_arrays")
     return SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
 
 

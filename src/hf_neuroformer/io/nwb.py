@@ -44,6 +44,11 @@ What :func:`read_nwb` maps where
   :func:`write_nwb`); otherwise ``(min(first spike, first epoch / trial start),
   max(just after the last spike, last epoch / trial stop))``.
 * ``session``: the ``session`` argument, else the file's ``identifier``, else the file stem.
+* Point events -> ``events`` (see :mod:`hf_neuroformer.io.nwb_events`): every ``EventsTable``
+  (``nwbfile.events``), every interval table but ``epochs`` / ``trials`` / time supports at its
+  rows' start times, ``boundary<k>_time`` columns, and ``AnnotationSeries`` (which are therefore not behaviour). NaN times are dropped,
+  unsorted ones sorted and events outside the time domain dropped, each counted in a warning
+  (:func:`hf_neuroformer.events.clean_events`).
 
 A file written by :func:`write_nwb` (it has the ``time_domain`` table) is read back exactly:
 its ``epochs`` table is then taken as the complete set of epochs (no table spans are added),
@@ -57,7 +62,10 @@ Files in ``shared/data``, as found
   ``sleep_ripples`` (594 rows, tags are row numbers), ``sleep_ripples_timesupport`` (0, 600) ->
   spans in ``epochs``. No trials. Behaviour: ``CompassDirection`` ``rx`` / ``ry`` / ``rz``
   (radian, 63,527 samples, 670.64-1199.99 s), ``Position`` ``x`` / ``y`` / ``z`` (no unit), and
-  the ``sleep_ripples`` TimeSeries (594 samples, unit ``s``). time_domain = (0, 1200).
+  the ``sleep_ripples`` TimeSeries (594 samples, unit ``s``: timestamps are the ripple peaks,
+  inside each ripple interval, the values are not documented). time_domain = (0, 1200).
+  Events: ``sleep_ripples`` only (594 ripple onsets = the interval table's start times,
+  unlabelled; ripples last 21-286 ms, mean 63 ms; the time-support tables are not events).
 * ``sub-4_ses-4_ecephys+image.nwb`` (Zheng et al. 2022): 35 units, 214,278 spikes in
   [0.0079, 2821.07] s; areas from the electrodes table (``hippocampus_right``,
   ``amygdala_right``). No ``epochs``, no ``trials``. Interval tables: ``encoding_table`` (90
@@ -68,7 +76,11 @@ Files in ``shared/data``, as found
   ``encoding`` / ``recognition`` / ``timediscrimination`` (so the boundary category of each
   clip is ``trial_info["stimCategory"]`` of the encoding rows); each table's span -> ``epochs``.
   ``acquisition`` ``events`` and ``experiment_ids`` are TTL marker series whose timestamps repeat
-  (and start at -1.5e9 s): skipped with a warning. The ``StimulusPresentation_encoding``
+  (and start at -1.5e9 s): skipped with a warning. Events: ``encoding_table`` (90 clip onsets,
+  labelled by ``stimCategory`` 0/1/2), ``encoding_boundaries`` (the ``boundary1-3_time``
+  columns: hard / soft boundaries and the ``none`` control times of no-boundary clips),
+  ``recognition_table`` and ``timediscrimination_table`` (trial onsets, labelled by
+  ``boundary_type``). The ``StimulusPresentation_encoding``
   OpticalSeries points at external video files that are not included: not read (warning).
 """
 
@@ -85,6 +97,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+from .nwb_events import read_events, write_events
 
 __all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
@@ -231,7 +244,10 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
 def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     from pynwb.ecephys import ElectricalSeries
     from pynwb.image import ImageSeries
+    from pynwb.misc import AnnotationSeries
 
+    if isinstance(ts, AnnotationSeries):  # text annotations at times: read as events (nwb_events)
+        return None
     if isinstance(ts, ImageSeries):
         warnings.warn(f"behaviour: skipped {label!r} ({type(ts).__name__}): image frames are not read by read_nwb")
         return None
@@ -429,7 +445,7 @@ def read_nwb(
 
     Returns:
         SpikeRecording with ``spike_times`` ``(n_spikes,)`` float64 seconds, ``unit_ids``
-        ``(n_spikes,)`` int64, epochs, trials, behaviour and stimulus as found.
+        ``(n_spikes,)`` int64, epochs, trials, behaviour, stimulus and events as found.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -510,15 +526,22 @@ def read_nwb(
                 if tname in ("epochs", TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE) or not len(table):
                     continue
                 a, b = _interval_bounds(table)
+                ok = np.isfinite(a) & np.isfinite(b)  # rows with a NaN bound are not spans (events: counted)
+                if not ok.any():
+                    continue
                 if tname in epochs:
                     warnings.warn(f"epochs: interval table {tname!r} not added as an epoch, the name is taken")
                 else:
-                    epochs[tname] = (float(a.min()), float(b.max()))
+                    epochs[tname] = (float(a[ok].min()), float(b[ok].max()))
                 row_names = _row_names(table)
                 if row_names is not None and tname != STIMULUS_TABLE:
-                    for nm, s, e in zip(row_names, a, b):
+                    for nm, s, e, good in zip(row_names, a, b, ok):
+                        if not good:
+                            continue
                         key = nm if nm not in epochs else f"{tname}:{nm}"
                         epochs[_unique_name(key, epochs)] = (float(s), float(e))
+
+        raw_events = read_events(nwb, intervals, ours, _simple_column, _row_names)
 
         if session is None:
             session = str(nwb.identifier or "") or path.stem
@@ -535,9 +558,13 @@ def read_nwb(
         if lo:
             time_domain = (float(min(lo)), float(max(hi)))
 
+    from ..events import clean_events
+
+    events = clean_events(raw_events, time_domain, f"read_nwb({path.name})")
     return SpikeRecording.from_unsorted(
         spike_times,
         unit_ids,
+        events=events,
         unit_names=names,
         unit_areas=areas,
         time_domain=time_domain,
@@ -582,8 +609,10 @@ def write_nwb(
     ``trial_info`` column (1-D numeric, boolean or string; others skipped with a warning);
     behaviour as ``TimeSeries`` in processing module ``behavior``; a categorical stimulus as
     interval table ``stimulus`` (``stimulus_id``, ``stimulus_name``; frames are not written, with
-    a warning); and interval table ``time_domain`` with one row. :func:`read_nwb` gives back the
-    same spike times, unit ids, names, areas, epochs, trials, behaviour and time domain.
+    a warning); each event stream as an ``EventsTable`` of its name in ``nwbfile.events`` (see
+    :mod:`hf_neuroformer.io.nwb_events`); and interval table ``time_domain`` with one row.
+    :func:`read_nwb` gives back the same spike times, unit ids, names, areas, epochs, trials,
+    behaviour, events and time domain.
 
     The file is written to a temporary file in the same folder, then moved into place with
     ``os.replace``, so a reader never sees a half-written file.
@@ -671,6 +700,7 @@ def write_nwb(
                 nm = names[int(i)] if int(i) < len(names) else f"id{int(i)}"
                 table.add_interval(start_time=float(a), stop_time=float(b), stimulus_id=int(i), stimulus_name=nm)
             nwb.add_time_intervals(table)
+    write_events(nwb, recording)
     # time domain
     if recording.time_domain is not None:
         td = TimeIntervals(name=TIME_DOMAIN_TABLE, description="time domain of the hf_neuroformer recording")

@@ -1,0 +1,97 @@
+"""Point-event streams (reward deliveries, licks, stimulus onsets, TTLs, ripple onsets): turning
+what a reader found into valid :class:`~hf_neuroformer.recording.EventSeries`.
+
+Policy for bad event times (issue 9, acceptance 4), in one place:
+
+* :class:`~hf_neuroformer.SpikeRecording` itself is strict: an event stream whose times are not
+  finite, not ascending or outside the recording's ``time_domain`` raises
+  :class:`~hf_neuroformer.recording.RecordingValidationError` naming ``events[name]``, the first
+  offending index and the count.
+* The readers (:func:`~hf_neuroformer.io.read_nwb`, :func:`~hf_neuroformer.io.from_arrays`)
+  repair instead, through :func:`clean_events`, and say what they did in one ``UserWarning`` per
+  stream with the counts: NaN / infinite times are dropped, the rest are sorted (stable, labels
+  follow their times), and events outside the time domain are dropped. Nothing is dropped
+  without a count.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .recording import EventSeries, RecordingValidationError
+
+__all__ = ["as_event_series", "clean_events"]
+
+
+def as_event_series(name: str, value) -> EventSeries:
+    """One event stream from ``times``, ``(times, labels)``, a mapping with ``times`` /
+    ``labels`` / ``description``, or an :class:`EventSeries`.
+
+    Args:
+        name: the stream's name (for messages).
+        value: see above; ``times`` in seconds, ``labels`` one per time (int or str).
+
+    Raises:
+        RecordingValidationError: ``times`` not 1-D, or ``labels`` of another length.
+    """
+    if isinstance(value, EventSeries):
+        ev = EventSeries(value.times, value.labels, value.description)
+    elif isinstance(value, Mapping):
+        ev = EventSeries(value["times"], value.get("labels"), value.get("description", ""))
+    elif isinstance(value, tuple) and len(value) == 2:
+        ev = EventSeries(value[0], value[1])
+    else:
+        ev = EventSeries(value)
+    if ev.times.ndim != 1:
+        raise RecordingValidationError(f"events[{name!r}].times: expected a 1-D array of seconds, got shape {ev.times.shape}")
+    if ev.labels is not None and (ev.labels.ndim != 1 or ev.labels.shape[0] != ev.times.shape[0]):
+        raise RecordingValidationError(
+            f"events[{name!r}].labels: expected one label per event ({ev.times.shape[0]}), got shape {ev.labels.shape}")
+    return ev
+
+
+def clean_events(events: Optional[Mapping[str, object]], time_domain: Optional[Tuple[float, float]],
+                 source: str) -> Dict[str, EventSeries]:
+    """Make event streams valid for a recording with ``time_domain``: drop non-finite times, sort,
+    drop events outside ``[start, stop)``; each repair is counted in a ``UserWarning``.
+
+    Args:
+        events: name -> anything :func:`as_event_series` takes (or ``None``).
+        time_domain: ``(start, stop)`` s of the recording, or ``None`` (no range check).
+        source: who is reading (``"read_nwb(A2929-200711.nwb)"``), put in the warnings.
+
+    Returns:
+        name -> :class:`EventSeries` with finite, ascending times inside the time domain.
+
+    Raises:
+        RecordingValidationError: a stream's times are not 1-D or its labels have another length.
+    """
+    out: Dict[str, EventSeries] = {}
+    for name, value in (events or {}).items():
+        ev = as_event_series(str(name), value)
+        t, lab = ev.times, ev.labels
+        n0 = t.shape[0]
+        notes = []
+        ok = np.isfinite(t)
+        if not ok.all():
+            notes.append(f"dropped {int((~ok).sum())} NaN or infinite time(s)")
+            t, lab = t[ok], None if lab is None else lab[ok]
+        n_desc = int(np.sum(np.diff(t) < 0))
+        if n_desc:
+            order = np.argsort(t, kind="stable")
+            t, lab = t[order], None if lab is None else lab[order]
+            notes.append(f"sorted {len(t)} times that had {n_desc} descending step(s)")
+        if time_domain is not None and t.size:
+            t0, t1 = time_domain
+            inside = (t >= t0) & (t < t1)
+            if not inside.all():
+                notes.append(f"dropped {int((~inside).sum())} event(s) outside the time domain [{t0}, {t1}) s "
+                             f"(first at {t[~inside][0]} s)")
+                t, lab = t[inside], None if lab is None else lab[inside]
+        if notes:
+            warnings.warn(f"{source}: events[{name!r}] ({n0} events): " + "; ".join(notes) + f"; {len(t)} kept")
+        out[str(name)] = EventSeries(t, lab, ev.description)
+    return out

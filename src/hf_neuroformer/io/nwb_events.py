@@ -1,0 +1,183 @@
+"""Point-event streams in NWB files: what :func:`~hf_neuroformer.io.read_nwb` reads as
+``SpikeRecording.events`` and how :func:`~hf_neuroformer.io.write_nwb` writes them.
+
+Reading a file written by another tool
+--------------------------------------
+* Every ``EventsTable`` (NWB 2.9, ``nwbfile.events``) -> ``events[table]``: its ``timestamp``
+  column; labels from a ``label`` column, else ``annotation``, else as for interval tables below.
+* Every interval table (``nwbfile.intervals``) except ``epochs``, ``trials``, empty tables and
+  time supports (a name ending in ``support``, as pynapple writes ``<name>_timesupport``) ->
+  ``events[table]``: one event per row at its ``start_time`` (the onset; ``stop_time`` is not
+  kept). Labels, when the table has them: the per-row names (a ``label`` / ``name`` column, or
+  tags that are not just row numbers), else the first 1-D integer or string column whose name
+  contains ``category``, ``type`` or ``condition`` (Zheng 2022: ``stimCategory``, 0/1/2 =
+  no/soft/hard boundary clip); otherwise the stream is unlabelled.
+* Columns ``boundary<k>_time`` of an interval table (the Zheng 2022 / DANDI 000207 layout) ->
+  ``events["<table minus _table>_boundaries"]``: every such time that lies after its row's
+  ``start_time`` (the file marks a missing boundary with 0, which as found equals the row's
+  start) and before its ``stop_time``. With a ``stimCategory`` column the labels follow the
+  column descriptions: ``"hard"`` for ``boundary1`` of a hard-boundary clip (2), ``"none"`` for
+  ``boundary1`` of a no-boundary clip (0: a control time 4 s into the clip, matched to the hard
+  boundaries, not a boundary), ``"soft"`` for every other; without it the label is the column
+  name (``"boundary1"`` ...).
+* ``AnnotationSeries`` (in ``acquisition`` or a processing module) -> ``events[name]``: its
+  ``timestamps``, with its text ``data`` as labels.
+
+Names that repeat get ``_1``, ``_2`` ... suffixes. The reader then passes the streams through
+:func:`hf_neuroformer.events.clean_events` (NaN dropped, sorted, outside the time domain dropped,
+each counted in a warning).
+
+Files written by :func:`~hf_neuroformer.io.write_nwb`
+-----------------------------------------------------
+Each stream ``name`` is the ``EventsTable`` ``name`` in ``nwbfile.events`` (one row per event:
+``timestamp`` = the event time, a ``label`` column when labelled, the stream's description as the
+table's); reading it back gives the same times, labels and description. Only those tables are
+events in such a file (its interval tables are epochs, trials, stimulus and time domain).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..recording import EventSeries, SpikeRecording
+
+__all__ = ["read_events", "write_events"]
+
+_NOT_EVENTS = ("epochs", "trials")
+_LABEL_HINTS = ("category", "type", "condition")
+_BOUNDARY = re.compile(r"boundary(\d+)_time$")
+
+
+def _label_column(table, simple_column, row_names) -> Optional[np.ndarray]:
+    for col in ("label", "annotation"):
+        if col in table.colnames:
+            vals = simple_column(table, col)
+            if vals is not None and (vals.dtype == object or vals.dtype.kind in "iub"):
+                return vals.astype(np.int64) if vals.dtype.kind in "iub" else vals
+    if "tags" not in table.colnames:
+        names = None
+    else:
+        names = row_names(table)
+    if names is not None:
+        return np.asarray(names, dtype=object)
+    for col in table.colnames:
+        if any(h in col.lower() for h in _LABEL_HINTS) and not _BOUNDARY.match(col):
+            vals = simple_column(table, col)
+            if vals is not None and (vals.dtype == object or vals.dtype.kind in "iub"):
+                return vals.astype(np.int64) if vals.dtype.kind in "iub" else vals
+    return None
+
+
+def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
+    cols = sorted((int(m.group(1)), c) for c in table.colnames if (m := _BOUNDARY.match(c)))
+    if not cols:
+        return None
+    start = np.asarray(table["start_time"].data[:], dtype=np.float64)
+    stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
+    cat = simple_column(table, "stimCategory") if "stimCategory" in table.colnames else None
+    times: List[float] = []
+    labels: List[str] = []
+    for k, col in cols:
+        vals = simple_column(table, col)
+        if vals is None or vals.dtype.kind not in "iuf":
+            continue
+        vals = vals.astype(np.float64)
+        for i, t in enumerate(vals):
+            if not (t > start[i] and t < stop[i]):
+                continue  # 0 / the row's start = no such boundary
+            if cat is None:
+                lab = f"boundary{k}"
+            elif k == 1 and int(cat[i]) == 2:
+                lab = "hard"
+            elif k == 1 and int(cat[i]) == 0:
+                lab = "none"
+            else:
+                lab = "soft"
+            times.append(float(t))
+            labels.append(lab)
+    order = np.argsort(times, kind="stable")
+    what = (f"{', '.join(c for _, c in cols)} of interval table {tname!r}"
+            + (" (labels: hard / soft / none = control time of a no-boundary clip, from stimCategory)"
+               if cat is not None else " (label = column)"))
+    return EventSeries(np.asarray(times)[order], np.asarray(labels, dtype=object)[order], what)
+
+
+def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> Dict[str, EventSeries]:
+    """The event streams of an open NWB file (see the module docstring). Not yet cleaned.
+
+    Args:
+        nwb: the open ``NWBFile``.
+        intervals: ``nwbfile.intervals`` as a dict.
+        ours: the file was written by :func:`~hf_neuroformer.io.write_nwb`.
+        simple_column, row_names: the NWB reader's column helpers.
+    """
+    from pynwb.misc import AnnotationSeries
+
+    out: Dict[str, EventSeries] = {}
+
+    def add(name: str, ev: EventSeries) -> None:
+        k, n = name, 1
+        while k in out:
+            k, n = f"{name}_{n}", n + 1
+        out[k] = ev
+
+    for tname, table in (getattr(nwb, "events", None) or {}).items():
+        t = np.asarray(table["timestamp"].data[:], dtype=np.float64)
+        lab = simple_column(table, "label") if ours and "label" in table.colnames else (
+            None if ours else _label_column(table, simple_column, row_names))
+        add(tname, EventSeries(t, lab, table.description or ""))
+    if ours:
+        return out
+    for tname, table in intervals.items():
+        if tname in _NOT_EVENTS or tname.lower().endswith("support") or not len(table):
+            continue
+        t = np.asarray(table["start_time"].data[:], dtype=np.float64)
+        lab = _label_column(table, simple_column, row_names)
+        add(tname, EventSeries(t, lab, f"start_time of the rows of interval table {tname!r}"
+                                      + ("" if lab is None else " (labelled)")))
+        b = _boundary_events(tname, table, simple_column)
+        if b is not None:
+            add((tname[: -len("_table")] if tname.endswith("_table") else tname) + "_boundaries", b)
+    places = [("acquisition", nwb.acquisition.values())]
+    places += [(f"processing[{m.name!r}]", m.data_interfaces.values()) for m in nwb.processing.values()]
+    for where, objs in places:
+        for obj in objs:
+            if isinstance(obj, AnnotationSeries):
+                lab = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in obj.data[:]], dtype=object)
+                add(obj.name, EventSeries(np.asarray(obj.timestamps[:], dtype=np.float64), lab,
+                                          obj.description or f"AnnotationSeries {obj.name!r} in {where}"))
+    return out
+
+
+def write_events(nwb, recording: SpikeRecording) -> None:
+    """Add each of ``recording.events`` to ``nwb`` as an ``EventsTable`` of that name.
+
+    Raises:
+        ValueError: an event name with ``/`` (not allowed in NWB names), or labels that are not
+            integers, booleans, floats or strings.
+    """
+    from pynwb.event import EventsTable
+
+    for name, ev in recording.events.items():
+        if "/" in name:
+            raise ValueError(f"events[{name!r}]: NWB names cannot contain '/'; rename the stream")
+        table = EventsTable(name=name, description=ev.description)
+        labels = None
+        if ev.labels is not None:
+            lab = ev.labels
+            if lab.dtype.kind in "iub":
+                labels = [int(v) for v in lab]
+            elif lab.dtype.kind == "f":
+                labels = [float(v) for v in lab]
+            elif all(isinstance(v, str) for v in lab):
+                labels = [str(v) for v in lab]
+            else:
+                raise ValueError(f"events[{name!r}].labels: expected integers, floats or strings, got dtype {lab.dtype}")
+            table.add_column("label", "label of each event")
+        for i, t in enumerate(ev.times):
+            row = {} if labels is None else {"label": labels[i]}
+            table.add_event(timestamp=float(t), **row)
+        nwb.add_events_table(table)

@@ -1,0 +1,313 @@
+"""Point-event streams (issue 9, event half): EventSeries in the recording and its validation,
+the NWB / array readers (A2929 ripple onsets, Zheng 2022 clip onsets and boundaries), the
+write_nwb round trip, ``events:<key>`` as a categorical modality (tokens at the right times),
+a tiny model trained with it and generation conditioned on it."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.modalities import fit_modalities, modality_columns
+from hf_neuroformer.recording import EventSeries, RecordingValidationError
+from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
+from hf_neuroformer.windows import plan_splits
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
+RIPPLES = {"name": "ripples", "source": "events:sleep_ripples", "kind": "categorical", "window": [-0.25, 0.05]}
+
+
+def _quiet_read(path, **kw):
+    from hf_neuroformer.io import load_recording
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the files' skipped-object notices
+        return load_recording(path, **kw)
+
+
+@pytest.fixture(scope="module")
+def sleep(shared_data):
+    """A2929 sleep epoch (0-600 s), all 15 units, with the ripple onsets as events."""
+    return _quiet_read(shared_data(A2929), epoch="sleep")
+
+
+@pytest.fixture(scope="module")
+def ripple_table(shared_data):
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(shared_data(A2929)), "r") as io:
+        t = io.read().intervals["sleep_ripples"]
+        return np.asarray(t["start_time"][:]), np.asarray(t["stop_time"][:])
+
+
+def small_config(**kw):
+    base = dict(current_window=0.05, past_window=0.25, dt_resolution=0.005, max_window_length=48,
+                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                intermediate_size=64, hidden_dropout=0.0, split_block_length=10.0)
+    base.update(kw)
+    return nf.NeuroformerConfig(**base)
+
+
+# ---------------------------------------------------------------- readers
+
+def test_a2929_ripple_onsets_are_an_event_stream(sleep, ripple_table):
+    start, _ = ripple_table
+    ev = sleep.events["sleep_ripples"]
+    assert isinstance(ev, EventSeries) and ev.labels is None
+    assert len(ev) == 594 and np.array_equal(ev.times, np.sort(start))
+    assert np.all(np.diff(ev.times) >= 0) and ev.times[0] >= 0 and ev.times[-1] < 600
+    assert "sleep_ripples" in sleep.behaviour  # the peak-time TimeSeries stays behaviour, as before
+    # time supports are not events; restriction to the sleep epoch kept every onset
+    assert sorted(sleep.events) == ["sleep_ripples"]
+
+
+def test_zheng_clip_onsets_and_boundaries(shared_data):
+    z = _quiet_read(shared_data(ZHENG))
+    onsets = z.events["encoding_table"]
+    enc = z.trial_info["task"] == "encoding"
+    assert len(onsets) == 90 and np.array_equal(onsets.times, z.trials[enc, 0])
+    assert sorted(set(onsets.labels.tolist())) == [0, 1, 2]  # stimCategory
+    assert np.array_equal(onsets.labels, z.trial_info["stimCategory"][enc].astype(np.int64))
+    b = z.events["encoding_boundaries"]
+    assert collections.Counter(b.labels.tolist()) == {"soft": 75, "hard": 30, "none": 30}
+    # each boundary lies inside its clip; hard boundaries and the no-boundary controls 4 s into it
+    clip = np.searchsorted(z.trials[enc, 0], b.times, side="right") - 1
+    rel = b.times - z.trials[enc, 0][clip]
+    assert np.all(b.times < z.trials[enc, 1][clip]) and np.all(rel > 0)
+    assert np.allclose(rel[np.isin(b.labels, ["hard", "none"])], 4.0, atol=1e-5)
+    assert np.all(np.diff(b.times) >= 0)
+    assert len(z.events["recognition_table"]) == 180 and len(z.events["timediscrimination_table"]) == 180
+
+
+def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep):
+    """A file written by another tool: an interval table whose rows are unsorted with one NaN
+    start, an NWB 2.9 EventsTable with a lick after the recording's end, an AnnotationSeries;
+    read_nwb sorts / drops and counts each repair in a warning."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.epoch import TimeIntervals
+    from pynwb.event import EventsTable
+    from pynwb.misc import AnnotationSeries
+
+    from hf_neuroformer.io import read_nwb
+
+    rec = sleep.select_units(range(3)).restrict(0.0, 60.0)
+    nwb = NWBFile(session_description="foreign", identifier="foreign", session_start_time=datetime.now(timezone.utc))
+    for u, train_ in enumerate(rec.spike_trains()):
+        nwb.add_unit(spike_times=train_, id=u)
+    nwb.add_epoch(start_time=0.0, stop_time=60.0, tags=["sleep"])
+    rips = rec.events["sleep_ripples"].times
+    table = TimeIntervals(name="rewards", description="rewards")
+    table.add_column("reward_type", "kind of reward")
+    for k, t in enumerate(list(rips[::-1]) + [np.nan]):  # descending, then a NaN
+        table.add_interval(start_time=float(t), stop_time=float(t) + 0.01, reward_type=k % 2)
+    nwb.add_time_intervals(table)
+    licks = EventsTable(name="licks", description="lick sensor")
+    licks.add_column("label", "side")
+    for t, side in ((1.5, "left"), (2.5, "right"), (500.0, "left")):  # 500 s: after the recording
+        licks.add_event(timestamp=t, label=side)
+    nwb.add_events_table(licks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pynwb: AnnotationSeries is deprecated (still read)
+        nwb.add_acquisition(AnnotationSeries(name="notes", data=["a", "b"], timestamps=[3.0, 4.0], description="n"))
+    path = tmp_path / "foreign.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    with pytest.warns(UserWarning) as caught:
+        back = read_nwb(path, trial_tables=[])  # (as trials its NaN row would be refused)
+    msgs = [str(w.message) for w in caught]
+    assert any(f"events['rewards'] ({len(rips) + 1} events): dropped 1 NaN or infinite time(s); sorted {len(rips)} "
+               f"times that had {len(rips) - 1} descending step(s); {len(rips)} kept" in m for m in msgs), msgs
+    assert any("events['licks'] (3 events): dropped 1 event(s) outside the time domain" in m and "(first at 500.0 s)"
+               in m for m in msgs), msgs
+    ev = back.events["rewards"]
+    assert np.array_equal(ev.times, rips)  # sorted, the NaN dropped
+    assert np.array_equal(ev.labels, np.arange(len(rips))[::-1] % 2)  # labels follow their times
+    assert np.array_equal(back.events["licks"].times, [1.5, 2.5]) and back.events["licks"].labels.tolist() == [
+        "left", "right"]
+    assert back.events["notes"].labels.tolist() == ["a", "b"] and "notes" not in back.behaviour
+
+
+# ---------------------------------------------------------------- validation (acceptance 4)
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda t: np.concatenate([t[:5], [np.nan], t[5:]]), r"events\['r'\]\.times: expected finite times, event 5 is nan"),
+    (lambda t: t[[0, 2, 1, 3]], r"events\['r'\]\.times: expected ascending times, event 2 .* after event 1"),
+    (lambda t: np.concatenate([t, [700.0]]), r"events\['r'\]\.times: expected times inside the time domain "
+                                             r"\[0\.0, 600\.0\) s, event \d+ is at 700\.0 s \(1 outside"),
+])
+def test_recording_refuses_bad_event_times_naming_field_and_index(sleep, bad, match):
+    t = sleep.events["sleep_ripples"].times
+    with pytest.raises(RecordingValidationError, match=match):
+        dataclasses.replace(sleep, events={"r": EventSeries(bad(t))})
+    with pytest.raises(RecordingValidationError, match=r"events\['r'\]\.labels: expected one label per event"):
+        dataclasses.replace(sleep, events={"r": EventSeries(t, labels=np.zeros(3, dtype=np.int64))})
+
+
+def test_from_arrays_sorts_and_drops_with_counts(sleep):
+    from hf_neuroformer.io import from_arrays
+
+    t = sleep.events["sleep_ripples"].times
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(t))
+    labels = np.where(np.arange(len(t)) % 3 == 0, "big", "small").astype(object)
+    times = np.concatenate([t[perm], [np.nan, np.nan, -5.0, 650.0]])
+    labs = np.concatenate([labels[perm], ["x", "x", "x", "x"]])
+    with pytest.warns(UserWarning) as rec_w:
+        rec = from_arrays(sleep.spike_times, sleep.unit_ids, unit_names=sleep.unit_names, time_domain=(0.0, 600.0),
+                          events={"rip": (times, labs), "plain": t})
+    msgs = [str(w.message) for w in rec_w if "events['rip']" in str(w.message)]
+    assert len(msgs) == 1 and "dropped 2 NaN" in msgs[0] and "dropped 2 event(s) outside" in msgs[0]
+    assert f"{len(t)} kept" in msgs[0]
+    assert np.array_equal(rec.events["rip"].times, t) and np.array_equal(rec.events["rip"].labels, labels)
+    assert np.array_equal(rec.events["plain"].times, t) and rec.events["plain"].labels is None
+
+
+def test_restrict_and_select_units_carry_events(sleep):
+    part = sleep.restrict(100.0, 200.0)
+    t = sleep.events["sleep_ripples"].times
+    assert np.array_equal(part.events["sleep_ripples"].times, t[(t >= 100) & (t < 200)])
+    ca1 = sleep.select_units([i for i, a in enumerate(sleep.unit_areas) if a == "ca1"])
+    assert ca1.n_units == 8 and np.array_equal(ca1.events["sleep_ripples"].times, t)
+
+
+def test_write_read_nwb_round_trip(tmp_path, sleep):
+    from hf_neuroformer.io import read_nwb, write_nwb
+
+    rec = sleep.select_units(range(4)).restrict(0.0, 120.0)
+    t = rec.events["sleep_ripples"].times
+    rec = dataclasses.replace(rec, events={
+        **rec.events,
+        "ripple_kind": EventSeries(t, np.where(np.arange(len(t)) % 2 == 0, "short", "long").astype(object), "kinds"),
+        "ripple_count": EventSeries(t, np.arange(len(t), dtype=np.int64), "count"),
+        "nothing": EventSeries(np.zeros(0)),
+    })
+    write_nwb(rec, tmp_path / "ev.nwb")
+    back = read_nwb(tmp_path / "ev.nwb")
+    assert sorted(back.events) == sorted(rec.events)
+    for k, ev in rec.events.items():
+        got = back.events[k]
+        assert np.array_equal(got.times, ev.times) and got.description == ev.description
+        if ev.labels is None:
+            assert got.labels is None
+        else:
+            assert got.labels.tolist() == ev.labels.tolist()
+    assert back.epochs == rec.epochs  # the event tables did not become epochs
+
+
+# ---------------------------------------------------------------- the modality
+
+def test_event_source_config_checks():
+    with pytest.raises(ValueError, match=r"source: expected 'behaviour:<key>', 'trial:<column>', 'stimulus:ids', 'stimulus:frames' or "
+                                         r"'events:<key>'"):
+        small_config(modalities=[{**RIPPLES, "source": "licks"}])
+    with pytest.raises(ValueError, match=r"kind: an event stream .* is read as kind 'categorical'"):
+        small_config(modalities=[{**RIPPLES, "kind": "continuous"}])
+
+
+def test_missing_event_stream_lists_what_the_recording_has(sleep):
+    cfg = small_config(modalities=[{**RIPPLES, "source": "events:licks"}])
+    with pytest.raises(ValueError, match=r"'events:licks' is not in the recording; .*events \['sleep_ripples'\]"):
+        fit_modalities(sleep, cfg, plan_splits(sleep, cfg))
+
+
+def test_event_tokens_land_at_their_times_relative_to_the_window(sleep, ripple_table):
+    """Hand-checked on the file's first ripples: onsets at 0.736, 0.8876 and 1.033199 s."""
+    start, _ = ripple_table
+    assert np.allclose(np.sort(start)[:3], [0.736, 0.8876, 1.033199])
+    cfg = small_config(modalities=[RIPPLES])
+    fit_modalities(sleep, cfg, plan_splits(sleep, cfg))
+    assert cfg.modalities[0]["classes"] == ["sleep_ripples"]  # unlabelled: one class, the stream's name
+    # window [s - 0.25, s + 0.05):
+    #   s = 0.85   -> [0.60, 0.90):  0.736 (-0.114) and 0.8876 (+0.0376)
+    #   s = 0.8376 -> [0.5876, 0.8876): 0.736 only (0.8876 is the window's end: not read)
+    #   s = 1.0    -> [0.75, 1.05):  0.8876 (-0.1124) and 1.033199 (+0.033199)
+    #   s = 0.3    -> [0.05, 0.35):  none
+    cols = modality_columns(sleep, cfg, [0.85, 0.8376, 1.0, 0.3])
+    expect = [[0.736 - 0.85, 0.8876 - 0.85], [0.736 - 0.8376], [0.8876 - 1.0, 1.033199 - 1.0], []]
+    for got, want in zip(cols["mod_ripples_times"], expect):
+        assert np.allclose(got, want, atol=1e-9) and len(got) == len(want)
+    assert cols["mod_ripples_ids"] == [[0, 0], [0], [0, 0], []]
+    assert cols["mod_ripples_n_truncated"] == [0, 0, 0, 0]
+    one = small_config(modalities=[{**RIPPLES, "max_tokens": 1}])
+    one.modalities[0]["classes"] = ["sleep_ripples"]
+    cols = modality_columns(sleep, one, [0.85, 1.0])
+    assert np.allclose(cols["mod_ripples_times"][0], [0.0376]) and cols["mod_ripples_n_truncated"] == [1, 1]
+
+
+def test_labelled_events_are_classes(sleep):
+    t = sleep.events["sleep_ripples"].times
+    rec = dataclasses.replace(sleep, events={"kind": EventSeries(t, np.where(t < 300, "early", "late").astype(object))})
+    cfg = small_config(split_block_length=30.0, modalities=[{**RIPPLES, "source": "events:kind"}])
+    fit_modalities(rec, cfg, plan_splits(rec, cfg))
+    assert cfg.modalities[0]["classes"] == ["early", "late"]
+    cols = modality_columns(rec, cfg, [0.85, 400.0 - 0.0])
+    assert cols["mod_ripples_ids"][0] == [0, 0]
+
+
+def test_example_event_configs_load():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    cfg, training = load_yaml_config(root / "a2929_sleep_ripples.yaml")
+    assert cfg.modalities[0]["source"] == "events:sleep_ripples" and training.max_steps > 0
+    cfg, _ = load_yaml_config(root / "zheng2022_events.yaml")
+    assert [m["source"] for m in cfg.modalities] == ["events:encoding_table", "events:encoding_boundaries"]
+    cfg, _ = load_yaml_config(root / "zheng2022_boundary_category.yaml")
+    assert cfg.modalities[0]["source"] == "trial:stimCategory"
+
+
+# ---------------------------------------------------------------- training and generation
+
+@pytest.fixture(scope="module")
+def trained(sleep, tmp_path_factory):
+    torch.set_num_threads(1)
+    rec = sleep.select_units([i for i, a in enumerate(sleep.unit_areas) if a == "ca1"]).restrict(0.0, 120.0)
+    out = tmp_path_factory.mktemp("ripples")
+    cfg = small_config(modalities=[RIPPLES])
+    metrics = train(rec, out, cfg, TrainingConfig(max_steps=8, batch_size=16, eval_every=4, learning_rate=3e-3,
+                                                  generation_batch_size=64), overwrite=True, progress=False)
+    return rec, out, metrics
+
+
+def test_tiny_model_trains_with_an_event_modality(trained):
+    rec, out, metrics = trained
+    log = json.loads((out / "training_log.json").read_text())
+    assert log[-1]["validation/loss"] < log[0]["validation/loss"]
+    assert np.isfinite(metrics["test/id_nll"])
+    assert set(metrics["n_truncated_modality_tokens"]) == {"ripples"}
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["modalities"][0]["source"] == "events:sleep_ripples"
+    assert saved["modalities"][0]["classes"] == ["sleep_ripples"]
+
+
+def test_generation_is_conditioned_on_the_events(trained):
+    from hf_neuroformer.generation import generate_spikes, load_pretrained
+
+    rec, out, _ = trained
+    model, tok, plan = load_pretrained(out)
+    t = rec.events["sleep_ripples"].times
+    starts = np.round(t[(t > 1.0) & (t < 110.0)][:12] - 0.02, 9)  # windows holding a ripple onset
+    kw = dict(max_spikes=8, seed=5, progress=False)
+    g1 = generate_spikes(model, tok, rec, starts, use_cache=True, **kw)
+    g2 = generate_spikes(model, tok, rec, starts, use_cache=False, **kw)
+    assert g1.n_spikes > 0 and np.array_equal(g1.spike_times, g2.spike_times)
+    assert np.array_equal(g1.unit_ids, g2.unit_ids)
+    # the same windows without the ripples: the model's spike distribution changes
+    from hf_neuroformer.likelihood import window_log_likelihoods
+
+    no_rip = dataclasses.replace(rec, events={"sleep_ripples": EventSeries(np.zeros(0))})
+    a = window_log_likelihoods(model, tok, rec, starts)["log_likelihood"]
+    b = window_log_likelihoods(model, tok, no_rip, starts)["log_likelihood"]
+    assert np.max(np.abs(a - b)) > 1e-6
+    with pytest.raises(ValueError, match=r"'events:sleep_ripples' is not in the recording"):
+        generate_spikes(model, tok, dataclasses.replace(rec, events={}), starts, **kw)
