@@ -308,10 +308,30 @@ def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask
 
 
 # ------------------------------------------------------------------------------------- figure
+def draw_overlay(ax, frame: np.ndarray, map_: np.ndarray, vmin: float, vmax: float):
+    """Draw one map over one frame on ``ax``: the map in colour (``inferno``, ``vmin..vmax``),
+    the frame on top as white lines where its grey level crosses its mean (the edges between
+    bright and dark regions, e.g. a grating's stripes) with the bright side dotted. Returns the
+    map's image (for a colour bar)."""
+    import matplotlib
+
+    im = ax.imshow(map_, cmap="inferno", vmin=vmin, vmax=vmax, interpolation="nearest")
+    f = np.asarray(frame, dtype=np.float64)
+    mid = float(f.mean())
+    if f.max() > mid + 1e-6:
+        with matplotlib.rc_context({"hatch.color": "white", "hatch.linewidth": 0.5}):
+            ax.contourf(f, levels=[mid, f.max() + 1.0], colors="none", hatches=["...."])
+            ax.contour(f, levels=[mid], colors="white", linewidths=0.6)
+    else:
+        ax.text(0.5, 0.92, "blank frame", ha="center", va="top", color="white", fontsize=6, transform=ax.transAxes)
+    return im
+
+
 def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, frame_mask: np.ndarray,
-                            frame_times=None, title: str = "", path=None, row_labels=None):
+                            frame_times=None, title: str = "", path=None, row_labels=None, column_notes=None):
     """Overlay pixel maps on frames: one column per frame of the window, one row per ``maps``
-    entry (readout), the map drawn as multiples of uniform attention over the real pixels.
+    entry (readout), the map drawn as multiples of uniform attention over the real pixels, the
+    frame as white edge lines with its bright side dotted (:func:`draw_overlay`).
 
     Args:
         maps: readout name -> ``(num_frames, H, W)`` map summing to 1 (module docstring).
@@ -321,6 +341,7 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
         title: the figure title (state the selection and the readouts there).
         path: write the PNG atomically there when given.
         row_labels: optional labels per row (default: the readout names).
+        column_notes: optional text per frame, added to the column titles.
 
     Returns:
         the :class:`matplotlib.figure.Figure`.
@@ -346,7 +367,6 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
     vals = np.concatenate([m[np.asarray(frame_mask, bool)].ravel() for m in rel.values()]) if frame_mask.any() else np.zeros(1)
     vmin, vmax = float(vals.min()), float(vals.max())
     vmax = vmax if vmax > vmin else vmin + 1.0
-    fmin, fmax = float(frames.min()), float(frames.max())
     im = None
     for r, name in enumerate(names):
         for f in range(F):
@@ -356,11 +376,10 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
             if not frame_mask[f]:
                 ax.text(0.5, 0.5, "no frame\n(padding)", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
-            ax.imshow(frames[f], cmap="gray", vmin=fmin, vmax=fmax if fmax > fmin else fmin + 1,
-                      interpolation="nearest")
-            im = ax.imshow(rel[name][f], cmap="inferno", alpha=0.6, vmin=vmin, vmax=vmax, interpolation="nearest")
+            im = draw_overlay(ax, frames[f], rel[name][f], vmin, vmax)
             if r == 0:
                 t = f"frame {f}" + (f" ({1000 * frame_times[f]:+.0f} ms)" if frame_times is not None else "")
+                t += f"\n{column_notes[f]}" if column_notes is not None else ""
                 ax.set_title(t, fontsize=8)
             if f == 0:
                 ax.set_ylabel((row_labels or names)[r], fontsize=8)
@@ -476,12 +495,15 @@ def run_attention_map(
     if window_index is not None:
         background, bg_mask, bg_times = res["frames"][0], fm[0], res["frame_times"][0]
         bg_desc = "the window's own frames"
+        notes = None
     else:
         # mean over windows of each frame slot, over the windows where that slot holds a real frame
         cnt = fm.sum(0)
         background = (res["frames"].sum(0) / np.maximum(cnt, 1)[:, None, None]).astype(np.float32)
         bg_mask, bg_times = cnt > 0, None
         bg_desc = "mean of the windows' frames per frame slot"
+        # a slot that is padding in some windows gets nothing from them: say how often it is real
+        notes = [f"a real frame in {int(c)}/{starts.size} windows" for c in cnt]
     sel = "population (every unit)" if units is None else f"units {list(units)}"
     win = (f"window {window_index} of the {split} split (start {starts[0]:.3f} s)" if window_index is not None
            else f"mean over {starts.size} {split} windows ({int(res['n_queries'].sum())} spike tokens)")
@@ -534,7 +556,7 @@ def run_attention_map(
         tmp.append(t)
         t.write_text(json.dumps(report, indent=1))
         os.replace(t, side["json"])
-        visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png)
+        visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes)
     finally:
         for t in tmp:
             if t.exists():
@@ -550,6 +572,7 @@ __all__ = [
     "visual_attention_maps",
     "pool_windows",
     "patch_luminance_correlation",
+    "draw_overlay",
     "visual_attention_figure",
     "run_attention_map",
 ]
