@@ -18,6 +18,7 @@ figure). Usage::
 
     python scripts/figure_visual_attention.py --work-dir /tmp/va [--model DIR --data NWB] [--max-steps 2000]
     python scripts/figure_visual_attention.py --report-only --note "what the figure shows"
+    python scripts/figure_visual_attention.py --work-dir /tmp/va_try --max-steps 20 --out-dir /tmp/va_try  # trial run
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--note", help="what the figure shows (a paragraph in BENCHMARKS.md; kept in the JSON)")
     p.add_argument("--report-only", action="store_true", help="rebuild the BENCHMARKS.md section from the JSON")
+    p.add_argument("--out-dir", help="write the figures and the JSON here instead of benchmarks/, and leave "
+                                     "BENCHMARKS.md alone (a trial run)")
     return p.parse_args(argv)
 
 
@@ -364,6 +367,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(REPO / "scripts"))
     from benchmarks_md import replace_section
 
+    global FIGURE, ONSET, JSON
     args = parse_args(argv)
     if args.report_only:
         out = json.loads(JSON.read_text())
@@ -404,6 +408,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     per, stats, sels = analyse(model, data, args.offset)
     timings["analysis_s"] = time.time() - t0
+    if args.out_dir:
+        od = Path(args.out_dir)
+        FIGURE, ONSET, JSON = od / FIGURE.name, od / ONSET.name, od / JSON.name
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     figure(per, stats, sels, FIGURE)
     # the first test window (a trial onset: grey pre-trial frames, then the first grating frame),
@@ -430,9 +437,11 @@ def main(argv=None) -> int:
         "note": args.note or (json.loads(JSON.read_text()).get("note") if JSON.exists() else None),
     }
     JSON.write_text(json.dumps(_json_safe(out), indent=1))
-    replace_section(REPO / "BENCHMARKS.md", START, END, render(json.loads(JSON.read_text())))
+    if not args.out_dir:
+        replace_section(REPO / "BENCHMARKS.md", START, END, render(json.loads(JSON.read_text())))
     print(json.dumps(_json_safe(stats), indent=1))
-    print(f"[figure] wrote {FIGURE} ({FIGURE.stat().st_size / 1024:.0f} KB), {JSON}, BENCHMARKS.md section")
+    print(f"[figure] wrote {FIGURE} ({FIGURE.stat().st_size / 1024:.0f} KB), {ONSET}, {JSON}"
+          + ("" if args.out_dir else ", BENCHMARKS.md section"))
     return 0
 
 
