@@ -115,6 +115,13 @@ def test_raw_map_matches_modality_attentions_by_hand(trained, allen_video, maps)
     expected = np.kron(w, np.ones((8, 4))) / 32.0  # (3, 16, 16)
     assert spikes.sum() == maps["n_queries"][i]
     np.testing.assert_allclose(maps["maps_raw"][i], expected, atol=1e-9)
+    # rollout with two stage layers: r = 0.25 own + 0.25 A_1 + 0.5 A_2, video part renormalised
+    a1 = att[0][0].double().mean(0).numpy()[:, 1:]
+    r = (0.25 * a1 + 0.5 * a)[spikes] * real
+    share = r.sum(1)
+    r = (r / share[:, None]).mean(0).reshape(3, 2, 4)
+    np.testing.assert_allclose(maps["maps_rollout"][i], np.kron(r, np.ones((8, 4))) / 32.0, atol=1e-9)
+    np.testing.assert_allclose(maps["video_share_rollout"][i], share.mean(), atol=1e-9)
 
 
 def test_the_map_changes_when_the_frames_change(trained, allen_video, maps):
