@@ -30,6 +30,8 @@
                          [--duration S] [--seed S] [--codegen numpy|cython] [--overwrite]
     neuroformer connectivity --model DIR --data SIM.nwb --output DIR [--split test] [--max-windows N]
                          [--bin-size S] [--device cpu|cuda] [--overwrite]
+    neuroformer attention-map --model DIR --data PATH --output PNG [--units 3,17] [--window-index K]
+                         [--split test] [--max-windows N] [--modality NAME] [--device cpu|cuda] [--overwrite]
 
 Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``neuroformer train
 --data DIR`` with a ``neuroformer prepare`` directory streams its windows from the Parquet shards.
@@ -464,6 +466,33 @@ def cmd_connectivity(args) -> int:
     return 0
 
 
+def _unit_list(text: str):
+    try:
+        units = [int(u) for u in text.split(",") if u.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated unit indices such as 3,17, got {text!r}")
+    if not units:
+        raise argparse.ArgumentTypeError(f"expected at least one unit index, got {text!r}")
+    return units
+
+
+def cmd_attention_map(args) -> int:
+    from .analysis.visual_attention import run_attention_map
+
+    rep = run_attention_map(args.model, args.data, args.output, units=args.units, window_index=args.window_index,
+                            split=args.split, max_windows=args.max_windows, modality=args.modality,
+                            batch_size=args.batch_size, device=args.device, overwrite=args.overwrite)
+    sel = "population" if args.units is None else f"units {args.units}"
+    share = rep["mean_video_share"]
+    corr = rep["mean_patch_luminance_correlation_raw"]
+    print(f"[neuroformer] visual attention of the {sel} over {rep['modality']!r}: {rep['n_queries']} spike tokens in "
+          f"{rep['n_windows_with_queries']}/{rep['n_windows']} {rep['split']} windows; attention on the video "
+          f"{share['raw']:.3f} (raw) / {share['rollout']:.3f} (rollout) of each query's total; patch attention vs "
+          f"luminance r = {'n/a' if corr is None else f'{corr:+.3f}'}")
+    print(f"[neuroformer] wrote {args.output} and {', '.join(v for k, v in rep['files'].items() if k != 'figure')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
     sub = p.add_subparsers(dest="command", required=True)
@@ -670,6 +699,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu", help="torch device for the attention pass (default: %(default)s)")
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=cmd_connectivity)
+
+    m = sub.add_parser("attention-map", help="attention of spike tokens over a video modality's frames, in pixels, "
+                                             "overlaid on the frames (raw last stage layer and rollout)")
+    m.add_argument("--model", required=True, help="directory written by 'neuroformer train' (a video-conditioned model)")
+    m.add_argument("--data", required=True, help="the recording with frames the model was trained on")
+    m.add_argument("--output", required=True, help="figure .png; the arrays (.npy) and a .json go beside it")
+    m.add_argument("--units", type=_unit_list, help="comma-separated unit indices of the recording (default: the "
+                                                    "whole population)")
+    m.add_argument("--window-index", type=int, help="one window (index into the split's windows in time order; "
+                                                    "default: the mean over the windows)")
+    m.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
+                   help="windows used (non-overlapping; default: %(default)s)")
+    m.add_argument("--max-windows", type=int, help="the first N windows of the split (default: all)")
+    m.add_argument("--modality", help="the video modality's name (default: the model's only one)")
+    m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    m.add_argument("--overwrite", action="store_true")
+    m.set_defaults(func=cmd_attention_map)
     return p
 
 

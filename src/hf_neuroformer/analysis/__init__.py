@@ -1,4 +1,5 @@
-"""Analyses of trained models: directed connectivity read from attention (:mod:`.connectivity`)."""
+"""Analyses of trained models: directed connectivity read from attention (:mod:`.connectivity`),
+attention of spike tokens over a video's frames in pixels (:mod:`.visual_attention`)."""
 
 from .connectivity import (
     attention_connectivity,
@@ -7,6 +8,7 @@ from .connectivity import (
     glm_connectivity,
     score_connectivity,
 )
+from .visual_attention import pool_windows, visual_attention_maps
 
 __all__ = [
     "attention_connectivity",
@@ -14,4 +16,6 @@ __all__ = [
     "ccg_asymmetry",
     "glm_connectivity",
     "score_connectivity",
+    "visual_attention_maps",
+    "pool_windows",
 ]

@@ -1,0 +1,578 @@
+"""Attention of spike tokens over the visual scene: the modality-stage cross-attention from the
+current-window tokens of a video-conditioned Neuroformer to the frame-patch tokens of its video
+modality, mapped back to the pixels of the frames.
+
+The paper (Antoniades et al. 2024, arXiv 2311.00136, Sec. 4 and Fig. 1: "the attention map over
+a visual scene from the point of view of a mouse, conditioned on its brain") shows such maps as
+pictures; here they are arrays with a stated normalisation, and a figure.
+
+Which attention
+---------------
+The video's patch tokens enter the network in a modality stage
+(:class:`~hf_neuroformer.modeling_neuroformer.NeuroformerModalityStage`), which runs on the
+embedded current-window tokens BEFORE the decoder layers: each current-window token ``q``
+cross-attends to ``[null token] + the stage's modality tokens`` (the video's patches in
+``(time, row, column)`` order, after any modality listed before it in the same block), with no
+mixing between current-window tokens. The query of position ``q`` is therefore computed from
+token ``q`` alone (its unit id, dt bin and position). So a unit's queries here are the positions
+whose **input** token is that unit's spike (``input_ids[q]`` is the unit's token): "where in the
+scene does the model look when it reads a spike of this unit". (The decoder then carries what
+position ``q`` took from the scene to the prediction of token ``q + 1`` and, through causal
+self-attention, to later positions; that path is not part of these maps.) BOS, EOS and padding
+queries are never used. The whole population = every spike token of the window.
+
+Normalisation (what the maps sum to)
+------------------------------------
+For each query, the head-mean attention weights on the video's REAL patch tokens (patches with at
+least one real frame; masked patches get no attention) are rescaled to sum to 1: the null token
+and other modalities are left out, and their share is reported separately as
+``video_share`` (the fraction of the query's attention that went to the video at all). Each
+patch's weight is spread evenly over its ``ph x pw`` pixels and over its real frames (``pt``
+frames per patch; padded frames get nothing). A query's map ``(num_frames, H, W)`` therefore
+**sums to 1 over all pixels of all frames of the window** (not per frame: the sum over one
+frame's pixels is the share of attention on that frame). A selection's map is the mean of its
+queries' maps (every selected spike token weighs the same, pooled over the windows), so it sums
+to 1 as well. Uniform attention over ``n`` real pixels is ``1 / n`` everywhere; the figure shows
+the map times ``n`` ("x uniform").
+
+Two readouts
+------------
+* ``raw``: the last layer of the modality stage that holds the video, mean over heads.
+* ``rollout``: attention rollout (Abnar & Zuidema 2020, ACL) through that stage's layers. Each
+  stage layer adds its cross-attention output to the query's residual stream
+  (``x <- x + CrossAttn(LN(x), kv)``, then a token-wise MLP, which mixes nothing). With the rollout
+  vector ``r`` of a query over ``[its own token, null, modality tokens]``, ``r_0 = e_own`` and each
+  layer ``l`` gives ``r_l = 0.5 * r_{l-1} + 0.5 * [0, A_l]`` (the residual counted as half; the
+  modality tokens are the same keys in every layer, so their own rollout is the identity). So
+  ``r_L = 0.5^L e_own + sum_l 0.5^(L-l+1) A_l``; its video part is renormalised over the real
+  patches as above, which amounts to the layer-weighted mean ``sum_l 2^l A_l / sum_l 2^l`` of the
+  per-layer maps. With a single stage layer (``num_modality_layers = 1``) the rollout equals the
+  raw map exactly; ``video_share`` of the rollout is the video's share of ``r_L``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..recording import SpikeRecording
+
+READOUTS = ("raw", "rollout")
+READOUT_DEFINITIONS = {
+    "raw": "last modality-stage layer's cross-attention (mean over heads) from each selected spike token (query = "
+           "position whose INPUT token is the unit's spike) to the video's real patch tokens, renormalised to sum to "
+           "1 over the real patches (null token and other modalities left out)",
+    "rollout": "attention rollout through the video's modality-stage layers: r_0 = own token, r_l = 0.5 r_(l-1) + "
+               "0.5 A_l (residual as half); video part renormalised over real patches = sum_l 2^l A_l / sum_l 2^l; "
+               "equals raw when the stage has one layer",
+}
+NORMALISATION = ("each selected query's map (num_frames, H, W) sums to 1 over all pixels of all real frames of the "
+                 "window (a patch's weight is spread evenly over its ph x pw pixels and its real frames); the "
+                 "selection's map is the mean over its queries (pooled over windows) and sums to 1 as well")
+
+
+def video_modality(config, name: Optional[str] = None) -> dict:
+    """The video modality entry of ``config.modalities`` (the only one, or the one called ``name``).
+
+    Raises:
+        ValueError: the model has no video modality, ``name`` is not one of its video
+            modalities, or it has several and ``name`` is None.
+    """
+    mods = list(config.modalities or [])
+    videos = [m for m in mods if m.get("kind") == "video"]
+    if not videos:
+        raise ValueError(
+            "model: config.modalities has no video modality (kind 'video'; its modalities are "
+            f"{[(m['name'], m.get('kind')) for m in mods]}); a visual attention map needs a model trained with video "
+            "frames as input (e.g. configs/allen_video.yaml)")
+    if name is None:
+        if len(videos) > 1:
+            raise ValueError(f"modality: the model has several video modalities {[m['name'] for m in videos]}; "
+                             "name one")
+        return videos[0]
+    for m in videos:
+        if m["name"] == name:
+            return m
+    raise ValueError(f"modality: {name!r} is not a video modality of this model ({[m['name'] for m in videos]})")
+
+
+def _stage_layout(model, video: dict, modality_inputs: dict):
+    """``(layer indices into modality_attentions, first kv column of the video, n video tokens)``."""
+    base = model.base_model
+    cfg = model.config
+    n_layers = cfg.num_modality_layers
+    by_name = {m["name"]: m for m in cfg.modalities}
+    for s, stage in enumerate(base.modality_stages):
+        if video["name"] not in stage.names:
+            continue
+        col = 1  # the null token
+        for name in stage.names:
+            if name == video["name"]:
+                break
+            m = by_name[name]
+            if m["kind"] == "video":
+                col += int(np.prod(base.modality_embeddings[name].grid))
+            else:
+                col += int(modality_inputs[name]["mask"].shape[1])
+        n_tok = int(np.prod(base.modality_embeddings[video["name"]].grid))
+        return list(range(s * n_layers, (s + 1) * n_layers)), col, n_tok
+    raise ValueError(f"modality: {video['name']!r} is in no modality stage of the model")  # pragma: no cover
+
+
+def _patch_to_pixels(w: torch.Tensor, grid, patch, frame_mask: torch.Tensor) -> torch.Tensor:
+    """Spread patch weights ``(..., n_patches)`` (``n_patches = prod(grid)``) over pixels:
+    ``(..., num_frames, H, W)``, each patch's weight divided evenly over its ``ph x pw`` pixels and
+    its real frames. ``frame_mask``: ``(..., num_frames)`` bool, broadcast against ``w``'s leading
+    dimensions."""
+    gt, gh, gw = grid
+    pt, ph, pw = patch
+    lead = w.shape[:-1]
+    x = w.reshape(*lead, gt, 1, gh, 1, gw, 1).expand(*lead, gt, pt, gh, ph, gw, pw)
+    x = x.reshape(*lead, gt * pt, gh * ph, gw * pw)
+    fm = frame_mask.to(w.dtype)
+    n_real = fm.reshape(*fm.shape[:-1], gt, pt).sum(-1, keepdim=True).expand(*fm.shape[:-1], gt, pt)
+    n_real = n_real.reshape(*fm.shape[:-1], gt * pt)
+    per_frame = torch.where(fm > 0, 1.0 / n_real.clamp(min=1.0), torch.zeros_like(fm))
+    return x * per_frame[..., :, None, None] / (ph * pw)
+
+
+@torch.no_grad()
+def visual_attention_maps(
+    model,
+    tokenizer,
+    recording: SpikeRecording,
+    window_starts: Sequence[float],
+    *,
+    past_clip_starts: Optional[Sequence[float]] = None,
+    units: Optional[Sequence[int]] = None,
+    modality: Optional[str] = None,
+    batch_size: int = 64,
+    device=None,
+) -> Dict[str, object]:
+    """Per-window pixel-space attention maps of the selected spike tokens over a video modality.
+
+    See the module docstring for which queries count (position whose input token is a selected
+    unit's spike), the normalisation (a map sums to 1 over all pixels of all frames of its
+    window) and the two readouts.
+
+    Args:
+        model: a video-conditioned :class:`~hf_neuroformer.NeuroformerForPreTraining` (or
+            ``NeuroformerModel``).
+        tokenizer: its tokenizer (knows ``recording``'s units).
+        recording: the spikes and the stimulus frames (the recording the model was trained on).
+        window_starts: ``(n_windows,)`` current-window starts, s.
+        past_clip_starts: optional per-window clip of the past (trial mode), s.
+        units: unit indices into ``recording`` (``0 .. n_units - 1``) whose spike tokens are the
+            queries; ``None``: every unit (the population).
+        modality: name of the video modality (default: the model's only one).
+        batch_size: windows per forward pass.
+        device: torch device (default: the model's).
+
+    Returns:
+        dict with, for ``r`` in ``("raw", "rollout")``: ``maps_<r>`` ``(n_windows, num_frames, H,
+        W)`` float64, each window's mean over its selected queries (all zeros for a window with
+        none), and ``video_share_<r>`` ``(n_windows,)`` mean share of the queries' attention on the
+        video's real patches (NaN without queries); ``n_queries`` ``(n_windows,)`` int64;
+        ``frames`` ``(n_windows, num_frames, H, W)`` float32 raw grey levels as the model saw
+        them (padding frames 0) and ``frame_mask`` ``(n_windows, num_frames)`` bool;
+        ``frame_times`` ``(n_windows, num_frames)`` s relative to the window start;
+        ``window_starts``; ``units`` (list, or None); ``modality`` (name); ``grid``,
+        ``patch_size``, ``n_stage_layers``.
+
+    Raises:
+        ValueError: the model has no video modality; a unit index outside ``recording``; no
+            windows.
+    """
+    from ..windows import NeuroformerCollator, batch_to_device, tokenize_windows
+
+    video = video_modality(model.config, modality)
+    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    if starts.size == 0:
+        raise ValueError("window_starts: expected at least one window, got none")
+    n = recording.n_units
+    if units is not None:
+        units = [int(u) for u in units]
+        bad = [u for u in units if not 0 <= u < n]
+        if not units or bad:
+            raise ValueError(f"units: expected unit indices in 0..{n - 1} of the recording, got {bad or units}")
+    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
+    cols = tokenize_windows(recording, tokenizer, starts, clips, config=model.config)
+    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                                  model.config.modalities)
+    was_training = model.training
+    model.eval()
+    if device is None:
+        device = next(model.parameters()).device
+    lut = np.full(model.config.vocab_size, -1, dtype=np.int64)
+    lut[np.asarray(tokenizer.unit_token_ids(recording), dtype=np.int64)] = np.arange(n)
+    lut = torch.as_tensor(lut, device=device)
+    selected = torch.zeros(n + 1, dtype=torch.bool, device=device)  # last slot: "not a unit"
+    selected[:n] = True if units is None else False
+    if units is not None:
+        selected[torch.as_tensor(units, device=device)] = True
+    base = model.base_model
+    grid = tuple(base.modality_embeddings[video["name"]].grid)
+    patch = tuple(video["patch_size"])
+    nf_, (fh, fw) = video["num_frames"], tuple(video["frame_shape"])
+    W = len(starts)
+    maps = {r: np.zeros((W, nf_, fh, fw)) for r in READOUTS}
+    share = {r: np.full(W, np.nan) for r in READOUTS}
+    n_queries = np.zeros(W, dtype=np.int64)
+    frames = np.zeros((W, nf_, fh, fw), dtype=np.float32)
+    frame_mask = np.zeros((W, nf_), dtype=bool)
+    frame_times = np.zeros((W, nf_))
+    n_stage_layers = model.config.num_modality_layers
+    for b0 in range(0, W, batch_size):
+        idx = range(b0, min(W, b0 + batch_size))
+        batch = batch_to_device(collate([{k: cols[k][i] for k in cols} for i in idx]), device)
+        out = model(
+            input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
+            past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
+            past_attention_mask=batch["past_attention_mask"], modality_inputs=batch["modality_inputs"],
+            output_attentions=True,
+        )
+        vin = batch["modality_inputs"][video["name"]]
+        layers, col, n_tok = _stage_layout(model, video, batch["modality_inputs"])
+        att = [out.modality_attentions[i].double().mean(1) for i in layers]  # (B, T, 1 + n_kv) per layer
+        if att[0].shape[-1] < col + n_tok:
+            raise ValueError(f"model: the modality stage has {att[0].shape[-1]} keys, expected at least "
+                             f"{col + n_tok}")  # pragma: no cover - a model / config mismatch
+        fmask = vin["mask"].bool()
+        B = fmask.shape[0]
+        tok_real = fmask.view(B, grid[0], -1).any(-1)[:, :, None, None].expand(B, *grid).reshape(B, -1)
+        ids = batch["input_ids"]
+        am = batch["attention_mask"].bool()
+        unit = lut[ids].masked_fill(~am, -1)
+        q_sel = selected[torch.where(unit >= 0, unit, torch.full_like(unit, n))]  # (B, T)
+        L = len(att)
+        weights = {"raw": att[-1], "rollout": sum(0.5 ** (L - j) * a for j, a in enumerate(att))}
+        for r, w in weights.items():
+            # w: share of each query's state from each key (rollout: own-token share 0.5^L left out)
+            vid = w[..., col:col + n_tok] * tok_real[:, None, :]
+            total = w.sum(-1) + (0.5 ** L if r == "rollout" else 0.0)  # rows of the rollout sum to 1 with e_own
+            vmass = vid.sum(-1)  # (B, T)
+            norm = vid / torch.where(vmass > 0, vmass, torch.ones_like(vmass))[..., None]
+            qs = q_sel & (vmass > 0)
+            k = qs.sum(1)  # (B,)
+            per_win = (norm * qs[..., None]).sum(1) / k.clamp(min=1)[:, None]  # (B, n_tok)
+            pix = _patch_to_pixels(per_win, grid, patch, fmask)
+            maps[r][list(idx)] = pix.cpu().numpy()
+            sh = ((vmass / total) * qs).sum(1) / k.clamp(min=1)
+            share[r][list(idx)] = np.where(k.cpu().numpy() > 0, sh.cpu().numpy(), np.nan)
+            n_queries[list(idx)] = k.cpu().numpy()  # the same for both readouts (softmax weights are > 0)
+        frames[list(idx)] = vin["frames"].float().cpu().numpy() * fmask[:, :, None, None].cpu().numpy()
+        frame_mask[list(idx)] = fmask.cpu().numpy()
+        frame_times[list(idx)] = vin["times"].double().cpu().numpy()
+    model.train(was_training)
+    result: Dict[str, object] = {f"maps_{r}": maps[r] for r in READOUTS}
+    result.update({f"video_share_{r}": share[r] for r in READOUTS})
+    result.update(n_queries=n_queries, frames=frames, frame_mask=frame_mask, frame_times=frame_times,
+                  window_starts=starts, units=units, modality=video["name"], grid=grid, patch_size=patch,
+                  n_stage_layers=n_stage_layers)
+    return result
+
+
+def pool_windows(maps: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
+    """Mean over windows weighted by their query counts (= the mean over all selected spike
+    tokens): ``(n_windows, num_frames, H, W) -> (num_frames, H, W)``; sums to 1 like each map.
+
+    Raises:
+        ValueError: no window has a selected query.
+    """
+    nq = np.asarray(n_queries, dtype=np.float64)
+    if nq.sum() <= 0:
+        raise ValueError("units: the selected units have no spike token in the chosen windows; choose other units "
+                         "or more windows")
+    return np.tensordot(nq, maps, axes=(0, 0)) / nq.sum()
+
+
+def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask: np.ndarray, patch) -> float:
+    """Pearson correlation, over the real patches of one window, between the attention on a patch
+    (the map summed over the patch's pixels) and the patch's mean grey level: positive when the
+    attention sits on the bright stripes of a grating, negative on the dark ones, near 0 when it
+    ignores them. NaN when either is constant."""
+    pt, ph, pw = patch
+    F, H, Wd = map_.shape
+    a = map_.reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5))
+    lum = frames.reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).mean((1, 3, 5))
+    real = frame_mask.reshape(F // pt, pt).any(1)
+    a, lum = a[real].ravel(), lum[real].ravel()
+    if a.size < 2 or a.std() == 0 or lum.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, lum)[0, 1])
+
+
+# ------------------------------------------------------------------------------------- figure
+def draw_overlay(ax, frame: np.ndarray, map_: np.ndarray, vmin: float, vmax: float):
+    """Draw one map over one frame on ``ax``: the map in colour (``inferno``, ``vmin..vmax``),
+    the frame on top as white lines where its grey level crosses its mean (the edges between
+    bright and dark regions, e.g. a grating's stripes) with the bright side dotted. Returns the
+    map's image (for a colour bar)."""
+    import matplotlib
+
+    im = ax.imshow(map_, cmap="inferno", vmin=vmin, vmax=vmax, interpolation="nearest")
+    f = np.asarray(frame, dtype=np.float64)
+    mid = float(f.mean())
+    if f.max() > mid + 1e-6:
+        with matplotlib.rc_context({"hatch.color": "white", "hatch.linewidth": 0.5}):
+            ax.contourf(f, levels=[mid, f.max() + 1.0], colors="none", hatches=["...."])
+            ax.contour(f, levels=[mid], colors="white", linewidths=0.6)
+    else:
+        ax.text(0.5, 0.92, "blank frame", ha="center", va="top", color="white", fontsize=6, transform=ax.transAxes)
+    return im
+
+
+def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, frame_mask: np.ndarray,
+                            frame_times=None, title: str = "", path=None, row_labels=None, column_notes=None):
+    """Overlay pixel maps on frames: one column per frame of the window, one row per ``maps``
+    entry (readout), the map drawn as multiples of uniform attention over the real pixels, the
+    frame as white edge lines with its bright side dotted (:func:`draw_overlay`).
+
+    Args:
+        maps: readout name -> ``(num_frames, H, W)`` map summing to 1 (module docstring).
+        frames: ``(num_frames, H, W)`` the background frames (grey).
+        frame_mask: ``(num_frames,)`` bool real frames (a padding frame's panel says so).
+        frame_times: optional ``(num_frames,)`` onsets, s relative to the window start.
+        title: the figure title (state the selection and the readouts there).
+        path: write the PNG atomically there when given.
+        row_labels: optional labels per row (default: the readout names).
+        column_notes: optional text per frame, added to the column titles.
+
+    Returns:
+        the :class:`matplotlib.figure.Figure`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ..plotting import save_figure
+
+    import textwrap
+
+    names = list(maps)
+    F = frames.shape[0]
+    lines = [w for part in title.split("\n") for w in textwrap.wrap(part, 40 * F + 20)] if title else []
+    fig = Figure(figsize=(2.3 * F + 1.2, 2.3 * len(names) + 0.3 + 0.16 * len(lines)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(names), F, squeeze=False)
+    top = 1 - (0.35 + 0.16 * len(lines)) / fig.get_figheight()
+    fig.subplots_adjust(left=0.06, right=0.84, bottom=0.03, top=top, wspace=0.05, hspace=0.08)
+    n_real_px = max(1, int(frame_mask.sum()) * frames.shape[1] * frames.shape[2])
+    rel = {k: np.asarray(m) * n_real_px for k, m in maps.items()}
+    # one colour range for all panels: the smallest to the largest value on a real frame
+    vals = np.concatenate([m[np.asarray(frame_mask, bool)].ravel() for m in rel.values()]) if frame_mask.any() else np.zeros(1)
+    vmin, vmax = float(vals.min()), float(vals.max())
+    vmax = vmax if vmax > vmin else vmin + 1.0
+    im = None
+    for r, name in enumerate(names):
+        for f in range(F):
+            ax = axes[r, f]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if not frame_mask[f]:
+                ax.text(0.5, 0.5, "no frame\n(padding)", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+                continue
+            im = draw_overlay(ax, frames[f], rel[name][f], vmin, vmax)
+            if r == 0:
+                t = f"frame {f}" + (f" ({1000 * frame_times[f]:+.0f} ms)" if frame_times is not None else "")
+                t += f"\n{column_notes[f]}" if column_notes is not None else ""
+                ax.set_title(t, fontsize=8)
+            if f == 0:
+                ax.set_ylabel((row_labels or names)[r], fontsize=8)
+    if im is not None:
+        cb = fig.colorbar(im, cax=fig.add_axes([0.87, 0.08, 0.02, top - 0.12]))
+        cb.set_label("attention (x uniform over the real pixels)", fontsize=8)
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=7, x=0.02, ha="left")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+# ------------------------------------------------------------------------------------- pipeline
+def _sidecar_paths(png: Path) -> Dict[str, Path]:
+    stem = png.with_suffix("")
+    return {
+        "raw": Path(f"{stem}_raw.npy"),
+        "rollout": Path(f"{stem}_rollout.npy"),
+        "frames": Path(f"{stem}_frames.npy"),
+        "per_window_raw": Path(f"{stem}_per_window_raw.npy"),
+        "per_window_rollout": Path(f"{stem}_per_window_rollout.npy"),
+        "json": Path(f"{stem}.json"),
+    }
+
+
+def run_attention_map(
+    model_dir,
+    data_path,
+    output,
+    *,
+    units: Optional[Sequence[int]] = None,
+    window_index: Optional[int] = None,
+    split: str = "test",
+    max_windows: Optional[int] = None,
+    modality: Optional[str] = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> Dict[str, object]:
+    """``neuroformer attention-map``: the visual attention map of a trained video-conditioned
+    model on the non-overlapping windows of one split, written as a figure and arrays.
+
+    Writes ``output`` (PNG: rows raw / rollout, one column per frame of the window) and beside it
+    ``<stem>_raw.npy`` and ``<stem>_rollout.npy`` ``(num_frames, H, W)`` float64 (the maps shown),
+    ``<stem>_frames.npy`` (the background frames: the window's own with ``window_index``, else
+    the mean over the windows), ``<stem>_per_window_{raw,rollout}.npy`` ``(n_windows, num_frames,
+    H, W)`` float32 and ``<stem>.json`` (selection, readout definitions, normalisation, shapes,
+    counts). Each file is written to a temporary name and renamed; the PNG comes last.
+
+    Args:
+        model_dir: directory written by ``neuroformer train`` (its ``splits.json`` says which
+            windows belong to ``split``).
+        data_path: the recording with frames the model was trained on (e.g. written by
+            ``neuroformer render-gratings``).
+        units: unit indices into the recording; ``None``: the population.
+        window_index: one window (index into the split's windows, in time order); ``None``: the
+            mean over the windows.
+        split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
+        max_windows: the first this many windows of the split (``None``: all).
+        modality, batch_size, device: see :func:`visual_attention_maps`.
+        overwrite: replace existing output files.
+
+    Returns:
+        the report written to the JSON file.
+
+    Raises:
+        FileExistsError: an output file exists, without ``overwrite``.
+        ValueError: no video modality; bad units, split, window index; units without spikes.
+    """
+    from ..generation import load_pretrained
+    from ..io import load_recording
+    from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
+
+    png = Path(output)
+    if png.suffix.lower() != ".png":
+        raise ValueError(f"--output: expected a .png path, got {str(png)!r}")
+    side = _sidecar_paths(png)
+    targets = [png, *side.values()]
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"--output: {existing} exist; pass --overwrite to replace them")
+    if split not in (*SPLITS, "all"):
+        raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
+    if max_windows is not None and max_windows < 1:
+        raise ValueError(f"max_windows: expected an integer >= 1, got {max_windows}")
+    model, tokenizer, plan = load_pretrained(model_dir)
+    video = video_modality(model.config, modality)  # fail before reading the data
+    model.to(device)
+    rec = load_recording(data_path)
+    starts, clips = [], []
+    for s in (list(SPLITS) if split == "all" else [split]):
+        check_split_in_recording(plan, s, rec)
+        a, c = window_starts_for_split(plan, s, model.config, stride=model.config.current_window)
+        starts.append(a)
+        clips.append(c)
+    starts, clips = np.concatenate(starts), np.concatenate(clips)
+    order = np.argsort(starts, kind="stable")
+    starts, clips = starts[order], clips[order]
+    n_available = int(starts.size)
+    if max_windows is not None:
+        starts, clips = starts[:max_windows], clips[:max_windows]
+    if window_index is not None:
+        if not 0 <= window_index < starts.size:
+            raise ValueError(f"window_index: expected 0..{starts.size - 1} (the {split} windows"
+                             f"{' after --max-windows' if max_windows else ''}), got {window_index}")
+        starts, clips = starts[window_index:window_index + 1], clips[window_index:window_index + 1]
+    res = visual_attention_maps(model, tokenizer, rec, starts,
+                                past_clip_starts=clips if plan.mode == "trials" else None, units=units,
+                                modality=video["name"], batch_size=batch_size, device=device)
+    pooled = {r: pool_windows(res[f"maps_{r}"], res["n_queries"]) for r in READOUTS}
+    fm = res["frame_mask"]
+    if window_index is not None:
+        background, bg_mask, bg_times = res["frames"][0], fm[0], res["frame_times"][0]
+        bg_desc = "the window's own frames"
+        notes = None
+    else:
+        # mean over windows of each frame slot, over the windows where that slot holds a real frame
+        cnt = fm.sum(0)
+        background = (res["frames"].sum(0) / np.maximum(cnt, 1)[:, None, None]).astype(np.float32)
+        bg_mask, bg_times = cnt > 0, None
+        bg_desc = "mean of the windows' frames per frame slot"
+        # a slot that is padding in some windows gets nothing from them: say how often it is real
+        notes = [f"a real frame in {int(c)}/{starts.size} windows" for c in cnt]
+    sel = "population (every unit)" if units is None else f"units {list(units)}"
+    win = (f"window {window_index} of the {split} split (start {starts[0]:.3f} s)" if window_index is not None
+           else f"mean over {starts.size} {split} windows ({int(res['n_queries'].sum())} spike tokens)")
+    title = (f"Visual attention of {sel}, {win}; query = position whose input token is the unit's spike\n"
+             f"raw = last stage layer, mean over heads; rollout = prod over {res['n_stage_layers']} stage layer(s) of "
+             f"(0.5 own + 0.5 A)" + (" = raw (one layer)" if res["n_stage_layers"] == 1 else "")
+             + f"; map sums to 1 over all pixels of the window; background: {bg_desc}")
+    share = {r: float(np.nansum(res[f"video_share_{r}"] * res["n_queries"]) / max(1, res["n_queries"].sum()))
+             for r in READOUTS}
+    corr = [patch_luminance_correlation(res["maps_raw"][i], res["frames"][i], fm[i], res["patch_size"])
+            for i in range(starts.size) if res["n_queries"][i] > 0]
+    report = {
+        "model": str(model_dir),
+        "data": str(data_path),
+        "modality": res["modality"],
+        "selection": {"units": None if units is None else list(units), "population": units is None,
+                      "query": "position whose input token is a selected unit's spike (BOS/EOS/padding never)"},
+        "split": split,
+        "window_index": window_index,
+        "window_starts_s": starts.tolist(),
+        "n_windows": int(starts.size),
+        "n_windows_available": n_available,
+        "n_windows_with_queries": int((res["n_queries"] > 0).sum()),
+        "n_queries": int(res["n_queries"].sum()),
+        "readouts": READOUT_DEFINITIONS,
+        "n_stage_layers": res["n_stage_layers"],
+        "normalisation": NORMALISATION,
+        "mean_video_share": share,
+        "mean_patch_luminance_correlation_raw": float(np.nanmean(corr)) if np.isfinite(corr).any() else None,
+        "background": bg_desc,
+        "grid": list(res["grid"]),
+        "patch_size": list(res["patch_size"]),
+        "shapes": {"raw": list(pooled["raw"].shape), "rollout": list(pooled["rollout"].shape),
+                   "frames": list(background.shape), "per_window": list(res["maps_raw"].shape)},
+        "files": {k: p.name for k, p in side.items()} | {"figure": png.name},
+    }
+    png.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"raw": pooled["raw"], "rollout": pooled["rollout"], "frames": background,
+              "per_window_raw": res["maps_raw"].astype(np.float32),
+              "per_window_rollout": res["maps_rollout"].astype(np.float32)}
+    tmp = []
+    try:
+        for k, arr in arrays.items():
+            t = side[k].with_name(f".{side[k].name}.{os.getpid()}.tmp")
+            tmp.append(t)
+            with open(t, "wb") as fh:
+                np.save(fh, arr)
+            os.replace(t, side[k])
+        t = side["json"].with_name(f".{side['json'].name}.{os.getpid()}.tmp")
+        tmp.append(t)
+        t.write_text(json.dumps(report, indent=1))
+        os.replace(t, side["json"])
+        visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes)
+    finally:
+        for t in tmp:
+            if t.exists():
+                t.unlink()
+    return report
+
+
+__all__ = [
+    "READOUTS",
+    "READOUT_DEFINITIONS",
+    "NORMALISATION",
+    "video_modality",
+    "visual_attention_maps",
+    "pool_windows",
+    "patch_luminance_correlation",
+    "draw_overlay",
+    "visual_attention_figure",
+    "run_attention_map",
+]

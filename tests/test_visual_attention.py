@@ -1,0 +1,202 @@
+"""Visual attention maps (issue 9): on a tiny model trained on the Allen gratings with rendered
+grating video, the modality-stage attention of spike tokens over the frame patches, mapped to
+pixels, has the frame's shape per frame, sums to 1 over the window's real pixels, matches a
+by-hand computation from ``modality_attentions``, changes when the frames change, and the
+``neuroformer attention-map`` command writes the figure and arrays beside it without
+overwriting; a model without video is refused naming the problem."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import hf_neuroformer as nf
+from hf_neuroformer.analysis.visual_attention import (
+    patch_luminance_correlation,
+    pool_windows,
+    video_modality,
+    visual_attention_maps,
+)
+from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
+from hf_neuroformer.training import TrainingConfig, train
+
+ALLEN = "allen_vcn_gratings"
+# non-square patches (8 rows x 4 columns of pixels) so a transposed mapping cannot pass
+VIDEO = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 3,
+         "patch_size": [1, 8, 4], "window": [-0.02, 0.01]}
+
+
+def small_config(**kw):
+    base = dict(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
+                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                intermediate_size=64, hidden_dropout=0.0)
+    base.update(kw)
+    return nf.NeuroformerConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def allen_video(shared_data):
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
+    return render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16)))
+
+
+@pytest.fixture(scope="module")
+def trained(allen_video, tmp_path_factory):
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.windows import window_starts_for_split
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("allen_video_att")
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO],
+                       num_modality_layers=2)
+    train(allen_video, out, cfg, TrainingConfig(max_steps=4, batch_size=16, eval_every=4, learning_rate=3e-3),
+          overwrite=True, progress=False)
+    model, tok, plan = load_pretrained(out)
+    starts, clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+    # two test trials: their first windows hold a grey pre-trial frame, the later ones only grating frames
+    return out, model, tok, starts[:20], clips[:20]
+
+
+@pytest.fixture(scope="module")
+def maps(trained, allen_video):
+    _, model, tok, starts, clips = trained
+    return visual_attention_maps(model, tok, allen_video, starts, past_clip_starts=clips)
+
+
+def test_maps_have_the_frames_shape_and_sum_to_one_per_window(maps):
+    n = len(maps["window_starts"])
+    assert maps["frames"].shape == (n, 3, 16, 16)
+    assert maps["n_queries"].sum() > 50 and (maps["n_queries"] > 0).sum() >= n - 2
+    has = maps["n_queries"] > 0
+    for r in ("raw", "rollout"):
+        m = maps[f"maps_{r}"]
+        assert m.shape == (n, 3, 16, 16) and (m >= 0).all()
+        np.testing.assert_allclose(m[has].sum((1, 2, 3)), 1.0, atol=1e-9)
+        assert (m[~has] == 0).all()
+        # each (8 x 4)-pixel patch holds one value: the patch's weight spread evenly
+        blocks = m.reshape(n, 3, 2, 8, 4, 4)
+        assert np.allclose(blocks, blocks[:, :, :, :1, :, :1])
+        # padding frames get nothing; the pooled map sums to 1 too
+        assert (m * ~maps["frame_mask"][:, :, None, None] == 0).all()
+        np.testing.assert_allclose(pool_windows(m, maps["n_queries"]).sum(), 1.0, atol=1e-9)
+        share = maps[f"video_share_{r}"][has]
+        assert ((share > 0) & (share <= 1 + 1e-9)).all()
+    # two stage layers: the rollout weighs the first layer in, so it differs from the raw map,
+    # and half of each query's rollout stays on its own token for the first layer, a quarter after two
+    assert np.abs(maps["maps_rollout"] - maps["maps_raw"]).max() > 1e-6
+    assert (maps["video_share_rollout"][has] < 0.75 + 1e-9).all()
+    # at least one window begins with a missing frame slot (a clip of 2 real frames)
+    assert (~maps["frame_mask"]).any()
+
+
+def test_raw_map_matches_modality_attentions_by_hand(trained, allen_video, maps):
+    from hf_neuroformer.windows import NeuroformerCollator, tokenize_windows
+
+    _, model, tok, starts, clips = trained
+    i = int(np.argmax(maps["n_queries"]))
+    cols = tokenize_windows(allen_video, tok, starts[i:i + 1], clips[i:i + 1], config=model.config)
+    batch = NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, model.config.modalities)(
+        [{k: cols[k][0] for k in cols}])
+    with torch.no_grad():
+        att = model.eval()(**batch, output_attentions=True).modality_attentions
+    assert len(att) == 2 and att[-1].shape[-1] == 1 + 3 * 2 * 4
+    a = att[-1][0].double().mean(0).numpy()[:, 1:]  # (T, 24 patches), null token dropped
+    ids = batch["input_ids"][0].numpy()
+    spikes = np.isin(ids, tok.unit_token_ids(allen_video))  # query = a spike token (no BOS / EOS)
+    real = np.repeat(batch["modality_inputs"]["video"]["mask"][0].numpy(), 8)
+    w = a[spikes] * real
+    w = (w / w.sum(1, keepdims=True)).mean(0).reshape(3, 2, 4)
+    expected = np.kron(w, np.ones((8, 4))) / 32.0  # (3, 16, 16)
+    assert spikes.sum() == maps["n_queries"][i]
+    np.testing.assert_allclose(maps["maps_raw"][i], expected, atol=1e-9)
+    # rollout with two stage layers: r = 0.25 own + 0.25 A_1 + 0.5 A_2, video part renormalised
+    a1 = att[0][0].double().mean(0).numpy()[:, 1:]
+    r = (0.25 * a1 + 0.5 * a)[spikes] * real
+    share = r.sum(1)
+    r = (r / share[:, None]).mean(0).reshape(3, 2, 4)
+    np.testing.assert_allclose(maps["maps_rollout"][i], np.kron(r, np.ones((8, 4))) / 32.0, atol=1e-9)
+    np.testing.assert_allclose(maps["video_share_rollout"][i], share.mean(), atol=1e-9)
+
+
+def test_the_map_changes_when_the_frames_change(trained, allen_video, maps):
+    _, model, tok, starts, clips = trained
+    stim = allen_video.stimulus
+    flipped = replace(allen_video, stimulus=replace(stim, frames=np.ascontiguousarray(stim.frames[:, :, ::-1])))
+    other = visual_attention_maps(model, tok, flipped, starts, past_clip_starts=clips)
+    np.testing.assert_array_equal(other["n_queries"], maps["n_queries"])  # same spikes, same queries
+    np.testing.assert_allclose(other["frames"], maps["frames"][..., ::-1])
+    # the grey pre-trial frames are the same either way; the grating frames are not
+    grating = maps["frame_mask"] & (np.abs(maps["frames"]).max((2, 3)) > 0)
+    diff = np.abs(other["maps_raw"] - maps["maps_raw"]).max((2, 3))
+    assert diff[grating].max() > 1e-5
+    # a map anti-correlated with a frame's patches reads as negative, a copy of them as positive
+    f, fm = maps["frames"][5], maps["frame_mask"][5]
+    assert patch_luminance_correlation(np.clip(f, 0, None) + 1e-3, f, fm, (1, 8, 4)) > 0.5
+    assert patch_luminance_correlation(np.clip(-f, 0, None) + 1e-3, f, fm, (1, 8, 4)) < -0.5
+
+
+def test_units_select_their_own_spike_tokens(trained, allen_video, maps):
+    _, model, tok, starts, clips = trained
+    t = allen_video.spike_times
+    k = np.searchsorted(starts, t, side="right") - 1  # the window each spike falls in, if any
+    inside = (k >= 0) & (t < starts[np.clip(k, 0, None)] + 0.01)
+    counts = np.bincount(allen_video.unit_ids[inside], minlength=100)
+    top = [int(u) for u in np.argsort(counts)[::-1][:2]]
+    one = visual_attention_maps(model, tok, allen_video, starts, past_clip_starts=clips, units=top[:1])
+    two = visual_attention_maps(model, tok, allen_video, starts, past_clip_starts=clips, units=top)
+    assert 0 < one["n_queries"].sum() < two["n_queries"].sum() < maps["n_queries"].sum()
+    assert one["n_queries"].sum() == counts[top[0]] and two["n_queries"].sum() == counts[top].sum()
+    assert np.abs(pool_windows(one["maps_raw"], one["n_queries"])
+                  - pool_windows(maps["maps_raw"], maps["n_queries"])).max() > 1e-7
+    with pytest.raises(ValueError, match=r"units: expected unit indices in 0\.\.99 of the recording, got \[100\]"):
+        visual_attention_maps(model, tok, allen_video, starts[:2], units=[3, 100])
+    silent = int(np.flatnonzero(counts == 0)[0])
+    none = visual_attention_maps(model, tok, allen_video, starts, past_clip_starts=clips, units=[silent])
+    with pytest.raises(ValueError, match="units: the selected units have no spike token"):
+        pool_windows(none["maps_raw"], none["n_queries"])
+
+
+def test_a_model_without_video_is_refused():
+    cfg = small_config(modalities=[{"name": "ori", "source": "trial:orientation_deg", "kind": "categorical"}])
+    with pytest.raises(ValueError, match=r"model: config\.modalities has no video modality \(kind 'video'; its "
+                                         r"modalities are \[\('ori', 'categorical'\)\]\)"):
+        video_modality(cfg)
+    model = nf.NeuroformerForPreTraining(small_config())
+    with pytest.raises(ValueError, match="has no video modality"):
+        visual_attention_maps(model, None, None, [0.0])
+
+
+def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(trained, allen_video, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    out_dir = trained[0]
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    png = tmp_path / "fig" / "att.png"
+    args = ["attention-map", "--model", str(out_dir), "--data", str(data), "--output", str(png), "--max-windows", "12"]
+    assert main(args) == 0
+    assert "spike tokens in" in capsys.readouterr().out
+    rep = json.loads((tmp_path / "fig" / "att.json").read_text())
+    assert rep["n_windows"] == 12 and rep["selection"]["population"] and rep["n_stage_layers"] == 2
+    assert rep["shapes"]["raw"] == [3, 16, 16] and rep["shapes"]["per_window"] == [12, 3, 16, 16]
+    raw = np.load(tmp_path / "fig" / "att_raw.npy")
+    assert raw.shape == (3, 16, 16) and raw.sum() == pytest.approx(1.0)
+    assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    units = ",".join(str(u) for u in range(80))
+    assert main(args + ["--overwrite", "--units", units, "--window-index", "3"]) == 0
+    rep = json.loads((tmp_path / "fig" / "att.json").read_text())
+    assert rep["selection"]["units"] == list(range(80)) and rep["n_windows"] == 1 and rep["window_index"] == 3
+    assert rep["background"] == "the window's own frames"
+    assert main(args + ["--overwrite", "--window-index", "12"]) == 2
+    assert "window_index: expected 0..11" in capsys.readouterr().err
+    # no leftover temporary files
+    assert not [p.name for p in (tmp_path / "fig").iterdir() if p.name.startswith(".")]
