@@ -288,8 +288,8 @@ def test_saved_model_reloads_with_automodel_and_reads_the_orientation(trained, a
         generate_spikes(model, tok, allen, starts, conditioning={"orientation": [0, 0, 0]}, progress=False)
 
 
-@pytest.mark.parametrize("name", ["allen_orientation.yaml", "a2929_head_direction.yaml",
-                                  "a2929_head_direction_contrastive.yaml", "default.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (__import__("pathlib").Path(__file__).resolve().parents[1]
+                                                          / "configs").glob("*.yaml")))
 def test_example_configs_load(name):
     from pathlib import Path
 
