@@ -228,7 +228,7 @@ def main(argv=None) -> int:
 
     lines = [
         START,
-        "## Multimodal: orientation as input (Allen gratings)",
+        "## Multimodal: orientation or rendered video as input (Allen gratings)",
         "",
         f"`python scripts/benchmark_multimodal.py --steps {args.steps} --samples {args.samples} --workers "
         f"{args.workers}` ({out['date']}, one thread per model). Same windows, split, seed, steps and batch for the "
@@ -271,6 +271,15 @@ def main(argv=None) -> int:
     lines += [
         "| recorded, odd vs even test trials | " + " | ".join(f"{half[k]:.3f}" for k in oris)
         + f" | {np.mean(list(half.values())):.3f} | " + " | ".join("-" for _ in oris) + f" | - | {recorded_per_trial:.0f} |",
+        "",
+        f"Conditioned minus unconditioned test unit-id NLL: orientation {o['test_id_nll'] - u['test_id_nll']:+.3f}, "
+        f"video {v['test_id_nll'] - u['test_id_nll']:+.3f} nats per spike token; orientation-specific PSTH r: "
+        f"{u['r_orientation_specific_mean']:.3f} (unconditioned), {o['r_orientation_specific_mean']:.3f} (orientation), "
+        f"{v['r_orientation_specific_mean']:.3f} (video). The generated PSTHs can correlate with the recorded test PSTHs "
+        "more than the recorded odd and even test trials do with each other because they average "
+        f"{args.samples} samples of every test trial, which removes most of the trial-to-trial noise; the split-half "
+        "figure is for scale, not a ceiling. One seed; each model's checkpoint was chosen on the validation split "
+        "(best step in brackets).",
         "",
         END,
     ]
