@@ -7,8 +7,8 @@ and steps (only the inputs differ):
   keeps its length, so the windows and split are the same, but holds only its BOS token; the
   past spikes dropped this way are counted in ``n_truncated_past_spikes``);
 * ``+past``: plus the past window's spikes;
-* ``+stimulus``: plus the config's modalities read from the stimulus or the trial table
-  (``source`` ``stimulus:`` / ``trial:``);
+* ``+stimulus``: plus the config's modalities read from the stimulus (ids or video frames), the
+  trial table or the event streams (``source`` ``stimulus:`` / ``trial:`` / ``events:``);
 * ``+behaviour``: plus its ``behaviour:`` modalities;
 * ``+contrastive``: every modality, with the contrastive loss on.
 
