@@ -315,6 +315,13 @@ def build_model_card(
     if "n_truncated_spikes" in metrics:
         data_lines.append(f"- Truncated spikes (beyond the block size): {metrics['n_truncated_spikes']} "
                           f"(past window: {metrics.get('n_truncated_past_spikes', '?')}).")
+    for m in config.get("modalities") or []:
+        extra = (f", {m['num_frames']} frames of {m['frame_shape'][0]}x{m['frame_shape'][1]} px, patches "
+                 f"{'x'.join(str(v) for v in m['patch_size'])}" if m.get("kind") == "video" else "")
+        data_lines.append(f"- Input modality `{m['name']}`: `{m['source']}`, {m['kind']}, window {m['window']} s "
+                          f"relative to the current window{extra}.")
+    if metrics.get("stimulus_description"):
+        data_lines.append(f"- Stimulus frames: {metrics['stimulus_description']}")
     if datasets:
         data_lines.append("- Windows on the Hub: " + ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets))
 

@@ -827,6 +827,10 @@ def train(
             "total_time_s": time.time() - t_start,
             "split_mode": plan.mode,
             "recording": manifest["recording"] if streamed else repr(recording),
+            # what the stimulus frames are (e.g. rendered gratings and the values assumed), for the model card
+            **({"stimulus_description": recording.stimulus.description}
+               if (not streamed and any(m["kind"] == "video" for m in config.modalities)
+                   and recording.stimulus is not None and recording.stimulus.description) else {}),
             "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
         })
