@@ -149,7 +149,8 @@ def main(argv=None) -> int:
         f"{CURRENT * 1000:.0f} ms current window, {PAST * 1000:.0f} ms past, {DT * 1000:.0f} ms dt bins. Same split, "
         "seed, steps and batch (32) for both; the checkpoint is chosen on validation. The event model reads the ripple "
         f"onsets (594 in the file) in [-{PAST * 1000:.0f} ms, window end) as tokens of one class, one cross-attention "
-        f"stage. Truncated spikes: {b['n_truncated_spikes']}. Raw numbers: `benchmarks/events_a2929.json`.",
+        f"stage. Truncated spikes: {b['n_truncated_spikes']}. Raw numbers: "
+        f"`{Path(args.json).resolve().relative_to(ROOT) if Path(args.json).resolve().is_relative_to(ROOT) else args.json}`.",
         "",
         "| model | parameters | test unit-id NLL (per spike) | test dt NLL | test window NLL, all (per window) | "
         "near ripples | elsewhere | steps (best) | train s |",

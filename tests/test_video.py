@@ -215,3 +215,20 @@ def test_example_video_config_loads():
 
     cfg, training = load_yaml_config(Path(__file__).resolve().parents[1] / "configs" / "allen_video.yaml")
     assert cfg.modalities[0]["kind"] == "video" and cfg.modalities[0]["patch_size"] == [1, 8, 8]
+
+
+def test_non_finite_frames_and_aliasing_gratings_are_refused():
+    from hf_neuroformer.recording import RecordingValidationError
+
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    frames = rec.stimulus.frames.copy()
+    frames[7, 1, 2] = np.nan
+    with pytest.raises(RecordingValidationError, match=r"stimulus\.frames: expected finite grey levels, 1 frame\(s\) "
+                                                       r"hold NaN .* frame 7 \(onset 0.7"):
+        replace(rec, stimulus=replace(rec.stimulus, frames=frames))
+    with pytest.raises(RecordingValidationError, match=r"stimulus\.frame_times: expected finite, strictly increasing"):
+        replace(rec, stimulus=replace(rec.stimulus, frame_times=np.arange(10)[::-1] * 0.1))
+    with pytest.raises(ValueError, match=r"spatial_frequency: 0.3 cycles/deg is above the pixel grid's limit of 0.25"):
+        GratingParams(spatial_frequency=0.3).validate()
+    with pytest.raises(ValueError, match=r"temporal_frequency: expected >= 0 Hz, got -1"):
+        GratingParams(temporal_frequency=-1.0).validate()

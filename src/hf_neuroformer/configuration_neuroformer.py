@@ -318,7 +318,8 @@ class NeuroformerConfig(PreTrainedConfig):
             ``num_frames`` (int, required: each window reads the latest ``num_frames`` frames
             shown during ``[window[0], window[1])``, i.e. whose onset is before the window's end
             and which are still on screen at its start; fewer are zero-padded and masked; more
-            are dropped, earliest first, and counted); ``patch_size`` ([frames, height, width],
+            are dropped, earliest first, and counted in ``metrics.json``
+            ``n_truncated_modality_tokens`` as frames; ``max_tokens`` does not apply); ``patch_size`` ([frames, height, width],
             default [1, 4, 4]: a Conv3d with that kernel and stride turns the clip into
             patch tokens; it must divide ``[num_frames, height, width]``); ``num_layers`` (int,
             default 1: bidirectional self-attention layers over the patch tokens); ``normalization``

@@ -257,6 +257,30 @@ class SpikeRecording:
             if ts.size and not np.all(np.isfinite(ts)):
                 raise RecordingValidationError(f"behaviour[{name!r}].timestamps: expected finite values")
         self._validate_events()
+        self._validate_frames()
+
+    def _validate_frames(self) -> None:
+        """Stimulus frames: ``(n, H, W)`` finite grey levels, one finite, strictly increasing onset
+        (s) per frame. A NaN pixel would make every window that reads the frame NaN (losses,
+        likelihoods, sampling), so it is refused here, naming the first bad frame."""
+        stim = self.stimulus
+        if stim is None or stim.frames is None:
+            return
+        frames = np.asarray(stim.frames)
+        if frames.ndim != 3:
+            raise RecordingValidationError(f"stimulus.frames: expected (n_frames, height, width) grey levels, got "
+                                           f"shape {frames.shape}")
+        if stim.frame_times is None or len(stim.frame_times) != len(frames):
+            raise RecordingValidationError(f"stimulus.frame_times: expected one onset per frame ({len(frames)}), got "
+                                           f"{None if stim.frame_times is None else len(stim.frame_times)}")
+        ft = np.asarray(stim.frame_times, dtype=np.float64)
+        if ft.size and (not np.all(np.isfinite(ft)) or np.any(np.diff(ft) <= 0)):
+            raise RecordingValidationError("stimulus.frame_times: expected finite, strictly increasing onsets (s)")
+        bad = ~np.isfinite(frames.reshape(len(frames), -1)).all(1) if frames.size else np.zeros(0, bool)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise RecordingValidationError(f"stimulus.frames: expected finite grey levels, {int(bad.sum())} frame(s) "
+                                           f"hold NaN or infinite pixels, the first is frame {k} (onset {ft[k]} s)")
 
     def _validate_events(self) -> None:
         """Event streams: 1-D finite ascending times inside the time domain, one label per time."""

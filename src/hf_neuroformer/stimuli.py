@@ -54,14 +54,24 @@ class GratingParams:
                 f"angle (bars perpendicular to it); mean grey (0) between trials.")
 
     def validate(self) -> None:
-        """Raise ValueError naming the field that is out of range."""
-        checks = {"frame_rate": self.frame_rate > 0, "spatial_frequency": self.spatial_frequency > 0,
-                  "temporal_frequency": self.temporal_frequency >= 0, "contrast": 0 <= self.contrast <= 1,
-                  "frame_shape": len(self.frame_shape) == 2 and all(int(v) >= 1 for v in self.frame_shape),
-                  "field_of_view": len(self.field_of_view) == 2 and all(v > 0 for v in self.field_of_view)}
-        for name, ok in checks.items():
+        """Raise ValueError naming the field that is out of range and the range expected."""
+        checks = {"frame_rate": (self.frame_rate > 0, "> 0 Hz"),
+                  "spatial_frequency": (self.spatial_frequency > 0, "> 0 cycles/deg"),
+                  "temporal_frequency": (self.temporal_frequency >= 0, ">= 0 Hz"),
+                  "contrast": (0 <= self.contrast <= 1, "in [0, 1]"),
+                  "frame_shape": (len(self.frame_shape) == 2 and all(int(v) >= 1 for v in self.frame_shape),
+                                  "(height, width) >= 1 px"),
+                  "field_of_view": (len(self.field_of_view) == 2 and all(v > 0 for v in self.field_of_view),
+                                    "(height, width) > 0 deg")}
+        for name, (ok, expected) in checks.items():
             if not ok:
-                raise ValueError(f"GratingParams.{name}: out of range, got {getattr(self, name)!r}")
+                raise ValueError(f"GratingParams.{name}: expected {expected}, got {getattr(self, name)!r}")
+        # the pixel grid samples the grating: above half a cycle per pixel it aliases
+        nyquist = min(h / fov for h, fov in zip(self.frame_shape, self.field_of_view)) / 2
+        if self.spatial_frequency > nyquist:
+            raise ValueError(f"GratingParams.spatial_frequency: {self.spatial_frequency} cycles/deg is above the pixel "
+                             f"grid's limit of {nyquist:g} cycles/deg ({self.frame_shape} px over {self.field_of_view} "
+                             "deg) and would alias; use more pixels or a smaller field of view")
 
 
 def render_drifting_gratings(recording: SpikeRecording, column: str = "orientation_deg",
