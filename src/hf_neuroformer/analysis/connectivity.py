@@ -88,19 +88,12 @@ import numpy as np
 import torch
 
 from ..recording import SpikeRecording
+from ._batches import attention_batches, unit_lookup
 
 READOUTS = ("last_layer", "mean", "rollout")
 
 
 # ------------------------------------------------------------------------------------- attention
-def _unit_lookup(tokenizer, recording: SpikeRecording, vocab_size: int) -> np.ndarray:
-    """``(vocab_size,)`` int64: token id -> unit index in ``recording`` (-1 for special tokens)."""
-    lut = np.full(vocab_size, -1, dtype=np.int64)
-    ids = np.asarray(tokenizer.unit_token_ids(recording), dtype=np.int64)
-    lut[ids] = np.arange(recording.n_units)
-    return lut
-
-
 @torch.no_grad()
 def attention_connectivity(
     model,
@@ -140,36 +133,20 @@ def attention_connectivity(
     Raises:
         ValueError: unknown ``query``; no windows.
     """
-    from ..windows import NeuroformerCollator, batch_to_device, tokenize_windows
-
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     if starts.size == 0:
         raise ValueError("window_starts: expected at least one window, got none")
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    # a model with modality inputs reads them from the recording, as in training
-    cols = tokenize_windows(recording, tokenizer, starts, clips, config=model.config)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                                  model.config.modalities)
-    was_training = model.training
-    model.eval()
     if device is None:
         device = next(model.parameters()).device
     cfg = model.config
     n = recording.n_units
-    lut = torch.as_tensor(_unit_lookup(tokenizer, recording, cfg.vocab_size), device=device)
+    lut = torch.as_tensor(unit_lookup(tokenizer, recording, cfg.vocab_size), device=device)
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
-    for b0 in range(0, len(starts), batch_size):
-        rows = [{k: cols[k][i] for k in cols} for i in range(b0, min(len(starts), b0 + batch_size))]
-        batch = batch_to_device(collate(rows), device)
-        out = model(
-            input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
-            past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
-            past_attention_mask=batch["past_attention_mask"], output_attentions=True,
-            **({"modality_inputs": batch["modality_inputs"]} if "modality_inputs" in batch else {}),
-        )
+    for _, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device):
         ids, pids = batch["input_ids"], batch["past_input_ids"]
         am, pam = batch["attention_mask"].bool(), batch["past_attention_mask"].bool()
         B, T = ids.shape
@@ -227,7 +204,6 @@ def attention_connectivity(
             m = m[valid]
             total = m.sum(-1, keepdim=True)
             mass[name].index_add_(0, rows_unit, m / torch.where(total > 0, total, torch.ones_like(total)))
-    model.train(was_training)
     result: Dict[str, object] = {"n_queries": n_queries.cpu().numpy(), "n_windows": int(len(starts))}
     off = ~np.eye(n, dtype=bool)
     nq = result["n_queries"]

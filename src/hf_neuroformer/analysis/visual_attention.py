@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from ..recording import SpikeRecording
+from ._batches import attention_batches, unit_lookup
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -188,8 +189,6 @@ def visual_attention_maps(
         ValueError: the model has no video modality; a unit index outside ``recording``; no
             windows.
     """
-    from ..windows import NeuroformerCollator, batch_to_device, tokenize_windows
-
     video = video_modality(model.config, modality)
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     if starts.size == 0:
@@ -201,16 +200,9 @@ def visual_attention_maps(
         if not units or bad:
             raise ValueError(f"units: expected unit indices in 0..{n - 1} of the recording, got {bad or units}")
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    cols = tokenize_windows(recording, tokenizer, starts, clips, config=model.config)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                                  model.config.modalities)
-    was_training = model.training
-    model.eval()
     if device is None:
         device = next(model.parameters()).device
-    lut = np.full(model.config.vocab_size, -1, dtype=np.int64)
-    lut[np.asarray(tokenizer.unit_token_ids(recording), dtype=np.int64)] = np.arange(n)
-    lut = torch.as_tensor(lut, device=device)
+    lut = torch.as_tensor(unit_lookup(tokenizer, recording, model.config.vocab_size), device=device)
     selected = torch.zeros(n + 1, dtype=torch.bool, device=device)  # last slot: "not a unit"
     selected[:n] = True if units is None else False
     if units is not None:
@@ -227,15 +219,7 @@ def visual_attention_maps(
     frame_mask = np.zeros((W, nf_), dtype=bool)
     frame_times = np.zeros((W, nf_))
     n_stage_layers = model.config.num_modality_layers
-    for b0 in range(0, W, batch_size):
-        idx = range(b0, min(W, b0 + batch_size))
-        batch = batch_to_device(collate([{k: cols[k][i] for k in cols} for i in idx]), device)
-        out = model(
-            input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
-            past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
-            past_attention_mask=batch["past_attention_mask"], modality_inputs=batch["modality_inputs"],
-            output_attentions=True,
-        )
+    for idx, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device):
         vin = batch["modality_inputs"][video["name"]]
         layers, col, n_tok = _stage_layout(model, video, batch["modality_inputs"])
         att = [out.modality_attentions[i].double().mean(1) for i in layers]  # (B, T, 1 + n_kv) per layer
@@ -268,7 +252,6 @@ def visual_attention_maps(
         frames[list(idx)] = vin["frames"].float().cpu().numpy() * fmask[:, :, None, None].cpu().numpy()
         frame_mask[list(idx)] = fmask.cpu().numpy()
         frame_times[list(idx)] = vin["times"].double().cpu().numpy()
-    model.train(was_training)
     result: Dict[str, object] = {f"maps_{r}": maps[r] for r in READOUTS}
     result.update({f"video_share_{r}": share[r] for r in READOUTS})
     result.update(n_queries=n_queries, frames=frames, frame_mask=frame_mask, frame_times=frame_times,
