@@ -61,3 +61,14 @@ def loopback_hub(monkeypatch):
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture(scope="session")
+def allen_video():
+    """100 units of the Allen gratings with grating frames rendered at 16 x 16 px (assumed
+    nominal grating values, :class:`hf_neuroformer.stimuli.GratingParams`), rendered once."""
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
+
+    rec = read_allen_gratings(shared_path("allen_vcn_gratings")).select_units(range(100))
+    return render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16)))

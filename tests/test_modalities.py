@@ -16,18 +16,11 @@ from hf_neuroformer.modalities import fit_modalities, modality_columns
 from hf_neuroformer.modeling_neuroformer import NeuroformerModalityEmbedding
 from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets, plan_splits
+from tiny_configs import small_config
 
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 ORIENTATION = {"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical"}
-
-
-def small_config(**kw):
-    base = dict(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
-                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
-                intermediate_size=64, hidden_dropout=0.0)
-    base.update(kw)
-    return nf.NeuroformerConfig(**base)
 
 
 @pytest.fixture(scope="module")

@@ -12,33 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-import hf_neuroformer as nf
 from hf_neuroformer.modalities import modality_columns
 from hf_neuroformer.modeling_neuroformer import NeuroformerVideoEmbedding
 from hf_neuroformer.recording import SpikeRecording, Stimulus
 from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
 from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+from tiny_configs import small_config
 
 ALLEN = "allen_vcn_gratings"
 VIDEO = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 2,
          "patch_size": [1, 8, 8], "window": [-0.02, 0.01]}
-
-
-def small_config(**kw):
-    base = dict(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
-                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
-                intermediate_size=64, hidden_dropout=0.0)
-    base.update(kw)
-    return nf.NeuroformerConfig(**base)
-
-
-@pytest.fixture(scope="module")
-def allen_video(shared_data):
-    from hf_neuroformer.io import read_allen_gratings
-
-    rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
-    return render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16)))
 
 
 def _ramp_recording(frame_times, shape=(4, 4)):

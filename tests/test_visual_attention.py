@@ -21,29 +21,12 @@ from hf_neuroformer.analysis.visual_attention import (
     video_modality,
     visual_attention_maps,
 )
-from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
 from hf_neuroformer.training import TrainingConfig, train
+from tiny_configs import small_config
 
-ALLEN = "allen_vcn_gratings"
 # non-square patches (8 rows x 4 columns of pixels) so a transposed mapping cannot pass
 VIDEO = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 3,
          "patch_size": [1, 8, 4], "window": [-0.02, 0.01]}
-
-
-def small_config(**kw):
-    base = dict(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
-                max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
-                intermediate_size=64, hidden_dropout=0.0)
-    base.update(kw)
-    return nf.NeuroformerConfig(**base)
-
-
-@pytest.fixture(scope="module")
-def allen_video(shared_data):
-    from hf_neuroformer.io import read_allen_gratings
-
-    rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
-    return render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16)))
 
 
 @pytest.fixture(scope="module")
