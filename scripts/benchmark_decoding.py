@@ -75,10 +75,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import data_root, replace_section  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
-DATA = Path(os.environ.get("NEUROFORMER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_root()
 FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
 RUN_SPEED = 15.0  # px/s, window-mean speed of the nelpy run windows kept
 STEINMETZ_UNITS, STEINMETZ_MIN_RATE = 64, 2.0

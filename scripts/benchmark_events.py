@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 import tempfile
 import time
@@ -42,15 +41,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from benchmarks_md import data_root  # noqa: E402
 
 START, END = "<!-- events-a2929:start -->", "<!-- events-a2929:end -->"
 CURRENT, PAST, DT = 0.05, 0.25, 0.005
 NEAR = 0.1  # s: a test window is "near a ripple" when its start lies within this of an onset
-
-
-def data_root() -> Path:
-    env = os.environ.get("NEUROFORMER_SHARED_DATA")
-    return Path(env) if env else (ROOT.parent / "shared" / "data").resolve()
 
 
 def make_config(with_events: bool, seed: int):

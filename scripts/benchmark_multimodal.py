@@ -52,13 +52,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from benchmarks_md import data_root  # noqa: E402
 
 START, END = "<!-- multimodal-allen:start -->", "<!-- multimodal-allen:end -->"
-
-
-def data_root() -> Path:
-    env = os.environ.get("NEUROFORMER_SHARED_DATA")
-    return Path(env) if env else (ROOT.parent / "shared" / "data").resolve()
 
 
 MODELS = ("unconditioned", "orientation", "video")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 import tempfile
 import time
@@ -37,13 +36,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from benchmarks_md import data_root  # noqa: E402
 
 START, END = "<!-- multimodal-a2929:start -->", "<!-- multimodal-a2929:end -->"
-
-
-def data_root() -> Path:
-    env = os.environ.get("NEUROFORMER_SHARED_DATA")
-    return Path(env) if env else (ROOT.parent / "shared" / "data").resolve()
 
 
 def make_config(with_hd: bool, seed: int):

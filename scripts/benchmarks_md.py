@@ -1,10 +1,18 @@
-"""Replace one script's section of BENCHMARKS.md between its markers, keeping the rest."""
+"""Helpers shared by the benchmark scripts: where the shared recordings are, and replacing one
+script's section of BENCHMARKS.md between its markers, keeping the rest."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 HEADER = "# Benchmarks\n\nEach section is written by the script it names.\n"
+
+
+def data_root() -> Path:
+    """The shared recordings: ``$NEUROFORMER_SHARED_DATA``, else ``<repo>/../shared/data``."""
+    env = os.environ.get("NEUROFORMER_SHARED_DATA")
+    return Path(env) if env else (Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:
