@@ -95,15 +95,12 @@ def _frames_track(recording: SpikeRecording, mod: dict, where: str) -> ModalityT
     stim = recording.stimulus
     if stim is None or stim.frames is None or stim.frame_times is None:
         raise ValueError(f"{where}.source: 'stimulus:frames' is not in the recording; {_available(recording)}")
+    # SpikeRecording.validate has checked the frames: (n, H, W), finite, one increasing onset each
     frames, ft = stim.frames, np.asarray(stim.frame_times, dtype=np.float64)
     h, w = mod["frame_shape"]
-    if frames.ndim != 3 or tuple(frames.shape[1:]) != (h, w):
+    if tuple(frames.shape[1:]) != (h, w):
         raise ValueError(f"{where}.frame_shape: expected frames of shape (n_frames, {h}, {w}) (grey levels), the "
                          f"recording's stimulus.frames has shape {tuple(frames.shape)}")
-    if len(ft) != len(frames):
-        raise ValueError(f"{where}.source: {len(frames)} frames but {len(ft)} frame_times")
-    if len(ft) and (not np.all(np.isfinite(ft)) or np.any(np.diff(ft) <= 0)):
-        raise ValueError(f"{where}.source: stimulus.frame_times must be finite and strictly increasing (s)")
     step = float(np.median(np.diff(ft))) if len(ft) > 1 else np.inf
     ends = np.append(ft[1:], ft[-1] + step) if len(ft) else ft
     return ModalityTrack("frames", ft, None, frames, frame_ends=ends)
@@ -265,9 +262,7 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     if len(inside) == 0:
         raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split")
     pick = inside[np.linspace(0, len(inside) - 1, min(len(inside), max_frames)).round().astype(np.int64)]
-    px = np.asarray(track.values[np.unique(pick)], dtype=np.float64)
-    if not np.all(np.isfinite(px)):
-        raise ValueError(f"{_where(i, mod)}: NaN or infinite pixels in the training split's frames")
+    px = np.asarray(track.values[np.unique(pick)], dtype=np.float64)  # finite: checked by SpikeRecording.validate
     mean, std = float(px.mean()), float(px.std())
     if std <= 1e-12:
         warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; std set to 1")
