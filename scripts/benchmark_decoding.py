@@ -272,6 +272,7 @@ def finetune_task(args):
         m = finetune(pre_dir, rec, [target], output_dir=out, fraction=fraction, seed=seed, max_steps=steps,
                      from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True,
                      learning_rate=opts["learning_rate"], select_on=opts["select_on"],
+                     eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
                      use_cpu=opts["device"] == "cpu")
     prefix = f"test/{target.name}/"
     vprefix = f"validation/{target.name}/"
@@ -406,10 +407,13 @@ def run_line(run: dict, kind: str) -> str:
     cw = run.get("class_weight")
     sel = "validation loss" if run.get("select_on") in ("loss", None) else "the validation metric of the table"
     loss = (f"{'class-weighted (balanced)' if cw else 'unweighted'} cross-entropy; " if kind == "classification" else "")
+    aux = (f", auxiliary next-spike loss weight {run['generative_loss_weight']:g}"
+           if run.get("generative_loss_weight") else "")
+    every = f", evaluated every {run['eval_steps']} steps" if run.get("eval_steps") else ""
     return (f"Run: {where}{when}, {run.get('machine')}, {run.get('workers')} worker process(es) x 1 thread, "
             f"device {run.get('device', 'cpu')}{took}. Neuroformer {run.get('model')}, pretrained "
             f"{run.get('pretrain_steps')} steps{' (' + run['pretraining'] + ')' if run.get('pretraining') else ''}, fine-tuned {run.get('finetune_steps')} steps (AdamW "
-            f"{run.get('learning_rate', 5e-4):g}); {loss}checkpoint chosen on {sel}.")
+            f"{run.get('learning_rate', 5e-4):g}{aux}); {loss}checkpoint chosen on {sel}{every}.")
 
 
 def write_section(results, summary, fractions, png_rel):
@@ -565,6 +569,10 @@ def main(argv=None):
     p.add_argument("--pretrain-steps", type=int, default=1000)
     p.add_argument("--finetune-steps", type=int, default=120)
     p.add_argument("--learning-rate", type=float, default=5e-4, help="fine-tuning AdamW learning rate")
+    p.add_argument("--eval-steps", type=int, default=None,
+                   help="fine-tuning: validate (and keep a checkpoint) every this many steps; default finetune-steps // 10")
+    p.add_argument("--generative-loss-weight", type=float, default=0.0,
+                   help="fine-tuning: weight of the auxiliary next-spike loss (finetune's generative_loss_weight)")
     p.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
     p.add_argument("--intermediate-size", type=int, default=MODEL["intermediate_size"])
     p.add_argument("--num-attention-heads", type=int, default=MODEL["num_attention_heads"])
@@ -620,7 +628,7 @@ def main(argv=None):
     model = dict(hidden_size=args.hidden_size, intermediate_size=args.intermediate_size,
                  num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
     opts = dict(quick=args.quick, model=model, device=args.device, learning_rate=args.learning_rate,
-                select_on=args.select_on, class_weight=None if args.class_weight == "none" else args.class_weight)
+                eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on, class_weight=None if args.class_weight == "none" else args.class_weight)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     bench = out if args.quick else ROOT / "benchmarks"
@@ -644,7 +652,8 @@ def main(argv=None):
                workers=args.workers, device=args.device, model=", ".join(f"{k}={v}" for k, v in model.items()),
                pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
                learning_rate=args.learning_rate, class_weight=opts["class_weight"], select_on=args.select_on,
-               datasets_in_this_invocation=names)
+               eval_steps=args.eval_steps or max(1, args.finetune_steps // 10),
+               generative_loss_weight=args.generative_loss_weight, datasets_in_this_invocation=names)
     for n in names:
         rec, cfg, mask, notes = load_dataset(n, args.quick, model)
         print(f"[decoding] {n}: {notes['n_units']} units, {notes['n_spikes']} spikes, "
