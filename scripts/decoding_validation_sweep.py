@@ -1,0 +1,69 @@
+"""Choose the decoding benchmark's fine-tuning settings on the VALIDATION split only (issue 4).
+
+    python scripts/decoding_validation_sweep.py --dataset a2929 --steps 2000 --eval-steps 100
+    python scripts/decoding_validation_sweep.py --dataset nelpy --steps 500 --eval-steps 25 \\
+        --generative-loss-weight 0.5 --seeds 0,1,2
+
+Runs ``finetune`` exactly as ``scripts/benchmark_decoding.py`` does (same recording, windows,
+mask, split plan, pretrained checkpoint from its ``--output-dir``), for the settings given, and
+prints and appends to ``benchmarks/decoding_validation_sweep.jsonl`` ONLY the validation metrics
+of the checkpoint that validation selected, with the settings and the best step. The test
+metrics that ``finetune`` also computes are discarded here, so that a choice made from this
+file cannot have looked at the test split.
+
+Needs the pretrained checkpoints of a benchmark run (``runs/benchmark_decoding/<dataset>/pretrained``;
+``python scripts/benchmark_decoding.py --datasets <dataset>`` writes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark_decoding as bd  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", required=True, choices=list(bd.DATASETS))
+    p.add_argument("--init", default="pretrained", choices=("pretrained", "scratch"))
+    p.add_argument("--fraction", type=float, default=1.0)
+    p.add_argument("--seeds", default="0", help="comma-separated")
+    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--eval-steps", type=int, default=None)
+    p.add_argument("--generative-loss-weight", type=float, default=0.0)
+    p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
+                   help="the benchmark's --output-dir (holds <dataset>/pretrained)")
+    p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"))
+    args = p.parse_args(argv)
+
+    pre = Path(args.runs_dir) / args.dataset / "pretrained"
+    if not (pre / "model.safetensors").is_file():
+        raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run "
+                         f"`python scripts/benchmark_decoding.py --datasets {args.dataset}` first")
+    opts = dict(quick=False, model=None, class_weight="balanced", learning_rate=args.learning_rate,
+                select_on="auto", device="cpu", eval_steps=args.eval_steps,
+                generative_loss_weight=args.generative_loss_weight)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        out = Path(args.runs_dir) / args.dataset / f"sweep_{args.init}_{args.fraction}_{seed}"
+        t0 = time.perf_counter()
+        _, r = bd.finetune_task((args.dataset, str(pre), str(out), args.fraction, seed, args.init, args.steps, opts))
+        row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,
+               "steps": args.steps, "learning_rate": args.learning_rate, "eval_steps": args.eval_steps,
+               "generative_loss_weight": args.generative_loss_weight,
+               "best_step": r["best_step"], "validation": r["validation"],
+               "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
+        print(json.dumps(row), flush=True)
+        with open(args.log, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
