@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def main(argv=None) -> int:
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight)
     for seed in (int(s) for s in args.seeds.split(",")):
-        out = Path(args.runs_dir) / args.dataset / f"sweep_{args.init}_{args.fraction}_{seed}"
+        # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints
+        out = Path(tempfile.mkdtemp(prefix=f"sweep_{args.init}_{args.fraction}_{seed}_", dir=Path(args.runs_dir) / args.dataset))
         t0 = time.perf_counter()
         _, r = bd.finetune_task((args.dataset, str(pre), str(out), args.fraction, seed, args.init, args.steps, opts))
         row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,
