@@ -8,8 +8,9 @@ Runs ``finetune`` exactly as ``scripts/benchmark_decoding.py`` does (same record
 mask, split plan, pretrained checkpoint from its ``--output-dir``), for the settings given, and
 prints and appends to ``benchmarks/decoding_validation_sweep.jsonl`` ONLY the validation metrics
 of the checkpoint that validation selected, with the settings and the best step. The test
-metrics that ``finetune`` also computes are discarded here, so that a choice made from this
-file cannot have looked at the test split.
+metrics that ``finetune`` also computes are discarded here (and each run's output directory, whose
+``metrics.json`` holds them, is deleted after the run), so that a choice made from this file
+cannot have looked at the test split.
 
 Needs the pretrained checkpoints of a benchmark run (``runs/benchmark_decoding/<dataset>/pretrained``;
 ``python scripts/benchmark_decoding.py --datasets <dataset>`` writes them).
@@ -52,10 +53,13 @@ def main(argv=None) -> int:
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight)
     for seed in (int(s) for s in args.seeds.split(",")):
-        # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints
-        out = Path(tempfile.mkdtemp(prefix=f"sweep_{args.init}_{args.fraction}_{seed}_", dir=Path(args.runs_dir) / args.dataset))
+        # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
+        # deleted afterwards, because finetune also writes the test metrics into its metrics.json there
         t0 = time.perf_counter()
-        _, r = bd.finetune_task((args.dataset, str(pre), str(out), args.fraction, seed, args.init, args.steps, opts))
+        with tempfile.TemporaryDirectory(prefix=f"sweep_{args.init}_{args.fraction}_{seed}_",
+                                         dir=Path(args.runs_dir) / args.dataset) as out:
+            _, r = bd.finetune_task((args.dataset, str(pre), out, args.fraction, seed, args.init, args.steps, opts))
+        r.pop("test")
         row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,
                "steps": args.steps, "learning_rate": args.learning_rate, "eval_steps": args.eval_steps,
                "generative_loss_weight": args.generative_loss_weight,
