@@ -30,29 +30,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
 
 
+def _seeds(text: str) -> list:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", required=True, choices=list(bd.DATASETS))
     p.add_argument("--init", default="pretrained", choices=("pretrained", "scratch"))
-    p.add_argument("--fraction", type=float, default=1.0)
-    p.add_argument("--seeds", default="0", help="comma-separated")
-    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--fraction", type=float, default=1.0,
+                   help="share of the training windows (first contiguous block), as the benchmark's --fractions")
+    p.add_argument("--seeds", default="0", type=_seeds, help="comma-separated integers, e.g. 0,1,2 (default 0)")
+    p.add_argument("--steps", type=int, default=120, help="fine-tuning steps (the benchmark's --finetune-steps)")
     p.add_argument("--learning-rate", type=float, default=5e-4)
-    p.add_argument("--eval-steps", type=int, default=None)
-    p.add_argument("--generative-loss-weight", type=float, default=0.0)
+    p.add_argument("--eval-steps", type=int, default=None,
+                   help="validate and keep a checkpoint every this many steps; default steps // 10")
+    p.add_argument("--generative-loss-weight", type=float, default=0.0,
+                   help="weight of the auxiliary next-spike loss")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
-                   help="the benchmark's --output-dir (holds <dataset>/pretrained)")
-    p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"))
+                   help="the benchmark's --output-dir (holds <dataset>/pretrained); default %(default)s")
+    p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
+                   help="JSON-lines file each run's row is appended to; default: the committed log %(default)s")
     args = p.parse_args(argv)
 
     pre = Path(args.runs_dir) / args.dataset / "pretrained"
     if not (pre / "model.safetensors").is_file():
         raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run "
-                         f"`python scripts/benchmark_decoding.py --datasets {args.dataset}` first")
+                         f"`python scripts/benchmark_decoding.py --datasets {args.dataset} --output-dir {args.runs_dir}` "
+                         "first (or point --runs-dir at that script's --output-dir)")
     opts = dict(quick=False, model=None, class_weight="balanced", learning_rate=args.learning_rate,
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight)
-    for seed in (int(s) for s in args.seeds.split(",")):
+    written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
+    for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
         # deleted afterwards, because finetune also writes the test metrics into its metrics.json there
         t0 = time.perf_counter()
@@ -64,6 +77,7 @@ def main(argv=None) -> int:
                "steps": args.steps, "learning_rate": args.learning_rate, "eval_steps": args.eval_steps,
                "generative_loss_weight": args.generative_loss_weight,
                "best_step": r["best_step"], "validation": r["validation"],
+               "pretrained": {"dir": str(pre), "written": written},
                "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}
         print(json.dumps(row), flush=True)
         with open(args.log, "a") as fh:
