@@ -63,6 +63,7 @@ timings), ``benchmarks/decoding_fewshot.png`` and the "Behaviour decoding" secti
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -273,7 +274,7 @@ def finetune_task(args):
                      from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True,
                      learning_rate=opts["learning_rate"], select_on=opts["select_on"],
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
-                     use_cpu=opts["device"] == "cpu")
+                     config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
     prefix = f"test/{target.name}/"
     vprefix = f"validation/{target.name}/"
     metrics = {k[len(prefix):]: float(v) for k, v in m.items() if k.startswith(prefix)}
@@ -294,8 +295,14 @@ def baselines_task(args):
     from hf_neuroformer.windows import SplitPlan
 
     rec, cfg, mask, _ = load_dataset(name, opts["quick"], opts["model"])
-    key = ("dsd", name, opts["quick"], tuple(sorted(opts["model"].items())))
+    sets = dict(opts.get("config_overrides") or {})
+    key = ("dsd", name, opts["quick"], tuple(sorted(opts["model"].items())), json.dumps(sets, sort_keys=True))
     if key not in _CACHE:
+        # the fine-tuning settings (window_stride: the training windows) apply to the baselines' rows too,
+        # so that every method reads the same windows
+        cfg = copy.deepcopy(cfg)
+        for k, v in sets.items():
+            setattr(cfg, k, v)
         tok = NeuroformerTokenizer.from_pretrained(pre_dir)
         plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
         check_plan(mask, plan)
@@ -410,10 +417,11 @@ def run_line(run: dict, kind: str) -> str:
     aux = (f", auxiliary next-spike loss weight {run['generative_loss_weight']:g}"
            if run.get("generative_loss_weight") else "")
     every = f", evaluated every {run['eval_steps']} steps" if run.get("eval_steps") else ""
+    sets = "".join(f", {k}={v}" for k, v in (run.get("config_overrides") or {}).items())
     return (f"Run: {where}{when}, {run.get('machine')}, {run.get('workers')} worker process(es) x 1 thread, "
             f"device {run.get('device', 'cpu')}{took}. Neuroformer {run.get('model')}, pretrained "
             f"{run.get('pretrain_steps')} steps{' (' + run['pretraining'] + ')' if run.get('pretraining') else ''}, fine-tuned {run.get('finetune_steps')} steps (AdamW "
-            f"{run.get('learning_rate', 5e-4):g}{aux}); {loss}checkpoint chosen on {sel}{every}.")
+            f"{run.get('learning_rate', 5e-4):g}{aux}{sets}); {loss}checkpoint chosen on {sel}{every}.")
 
 
 def write_section(results, summary, fractions, png_rel):
@@ -439,15 +447,19 @@ def write_section(results, summary, fractions, png_rel):
         cfg = spec["config"]
         parts.append(f"### {spec['title']}\n")
         parts.append(run_line(r.get("run") or legacy_run(meta), kind) + "\n")
+        stride = ((r.get("run") or {}).get("config_overrides") or {}).get("window_stride")
+        overlap = (f" Training windows start every {stride * 1000:.0f} ms (they overlap; the same rows for every method); "
+                   "validation and test windows tile their split." if stride else "")
         parts.append(f"{label} ({'higher' if higher else 'lower'} is better). Windows {cfg['current_window'] * 1000:.0f} ms, "
-                     f"past {cfg['past_window'] * 1000:.0f} ms; {r['notes'].get('n_units')} units. Windows decoded: "
+                     f"past {cfg['past_window'] * 1000:.0f} ms; {r['notes'].get('n_units')} units.{overlap} Windows decoded: "
                      f"{counts} (removed: {dropped}).")
         for k in ("running", "track", "units"):
             if k in r["notes"]:
                 parts[-1] += f" {k.capitalize()}: {r['notes'][k]}."
         mc = r["notes"].get("mask_counts")
         if mc:
-            parts[-1] += " The mask, per split (windows: not running / running but off the track / kept): " + "; ".join(
+            parts[-1] += (" The mask, per split" + (" (on windows that tile each split)" if stride else "") +
+                          " (windows: not running / running but off the track / kept): ") + "; ".join(
                 f"{sp} {c['windows']}: {c['not_running']} / {c['running_off_track']} / {c['kept']}" for sp, c in mc.items())
             if r["notes"].get("test_off_track_seconds"):
                 parts[-1] += (" (test windows off the track start at "
@@ -557,6 +569,17 @@ def legacy_run(meta: dict) -> dict:
                 learning_rate=5e-4, class_weight=None, select_on="loss", date=None)
 
 
+def config_setting(text: str):
+    """``KEY=VALUE`` of ``--set`` -> ``(key, value)``; VALUE is read as JSON (0.3, null, "current") or kept as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. hidden_dropout=0.3, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shortened recordings, 2 fractions, 1 seed, few steps; "
@@ -573,6 +596,9 @@ def main(argv=None):
                    help="fine-tuning: validate (and keep a checkpoint) every this many steps; default finetune-steps // 10")
     p.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="fine-tuning: weight of the auxiliary next-spike loss (finetune's generative_loss_weight)")
+    p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=config_setting,
+                   default=[], help="fine-tuning config setting (finetune's config_overrides; keys in "
+                   "hf_neuroformer.finetuning.FINETUNE_CONFIG_KEYS), repeatable, e.g. --set hidden_dropout=0.3")
     p.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
     p.add_argument("--intermediate-size", type=int, default=MODEL["intermediate_size"])
     p.add_argument("--num-attention-heads", type=int, default=MODEL["num_attention_heads"])
@@ -628,7 +654,9 @@ def main(argv=None):
     model = dict(hidden_size=args.hidden_size, intermediate_size=args.intermediate_size,
                  num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
     opts = dict(quick=args.quick, model=model, device=args.device, learning_rate=args.learning_rate,
-                eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on, class_weight=None if args.class_weight == "none" else args.class_weight)
+                eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight,
+                config_overrides=dict(args.config_overrides), select_on=args.select_on,
+                class_weight=None if args.class_weight == "none" else args.class_weight)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     bench = out if args.quick else ROOT / "benchmarks"
@@ -653,7 +681,8 @@ def main(argv=None):
                pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
                learning_rate=args.learning_rate, class_weight=opts["class_weight"], select_on=args.select_on,
                eval_steps=args.eval_steps or max(1, args.finetune_steps // 10),
-               generative_loss_weight=args.generative_loss_weight, datasets_in_this_invocation=names)
+               generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
+               datasets_in_this_invocation=names)
     for n in names:
         rec, cfg, mask, notes = load_dataset(n, args.quick, model)
         print(f"[decoding] {n}: {notes['n_units']} units, {notes['n_spikes']} spikes, "

@@ -50,6 +50,9 @@ def main(argv=None) -> int:
                    help="validate and keep a checkpoint every this many steps; default steps // 10")
     p.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="weight of the auxiliary next-spike loss")
+    p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=bd.config_setting,
+                   default=[], help="fine-tuning config setting, repeatable (the benchmark's --set), "
+                   "e.g. --set hidden_dropout=0.3")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <dataset>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
                          "first (or point --runs-dir at that script's --output-dir)")
     opts = dict(quick=False, model=None, class_weight="balanced", learning_rate=args.learning_rate,
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
-                generative_loss_weight=args.generative_loss_weight)
+                generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides))
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -76,6 +79,7 @@ def main(argv=None) -> int:
         row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,
                "steps": args.steps, "learning_rate": args.learning_rate, "eval_steps": args.eval_steps,
                "generative_loss_weight": args.generative_loss_weight,
+               **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},
                "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -382,3 +382,29 @@ def test_auxiliary_generative_loss_reuses_the_pretraining_heads(a2929, pretraine
         gen = pre(**{k: v for k, v in batch.items() if k not in ("labels", "token_labels")},
                   labels=batch["token_labels"]).loss
     torch.testing.assert_close(with_aux - without, 0.5 * gen)
+
+
+def test_finetune_config_overrides_reach_the_decoder_and_bad_ones_are_refused(a2929, pretrained, tmp_path):
+    """``config_overrides``: the training windows overlap with ``window_stride`` while validation and test
+    keep tiling their split; the dropout lands in the saved decoder's config; a key that would change a
+    backbone weight, or an out-of-range value, is refused before any training and writes nothing."""
+    targets = [DecodingTarget("x", "regression")]
+    base = finetune(pretrained, a2929, targets, output_dir=tmp_path / "base", max_steps=1, batch_size=16, seed=0)
+    out = tmp_path / "strided"
+    m = finetune(pretrained, a2929, targets, output_dir=out, max_steps=1, batch_size=16, seed=0,
+                 config_overrides={"window_stride": 0.05, "hidden_dropout": 0.3})
+    rep, rep0 = m["decoding_report"], base["decoding_report"]
+    assert 1.8 * rep0["train"]["n_windows_before"] <= rep["train"]["n_windows_before"] <= 2 * rep0["train"]["n_windows_before"] + 20
+    for split in ("validation", "test"):
+        assert rep[split]["n_windows_before"] == rep0[split]["n_windows_before"]
+        assert m[f"{split}/x/n"] == base[f"{split}/x/n"]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["hidden_dropout"] == 0.3 and saved["window_stride"] == 0.05
+    assert m["config_overrides"] == {"window_stride": 0.05, "hidden_dropout": 0.3}
+    with pytest.raises(ValueError, match=r"config_overrides: \['hidden_size'\].*allowed keys"):
+        finetune(pretrained, a2929, targets, output_dir=tmp_path / "bad1", max_steps=1,
+                 config_overrides={"hidden_size": 32})
+    with pytest.raises(ValueError, match=r"hidden_dropout: expected a dropout probability in \[0, 1\), got 1.5"):
+        finetune(pretrained, a2929, targets, output_dir=tmp_path / "bad2", max_steps=1,
+                 config_overrides={"hidden_dropout": 1.5})
+    assert not (tmp_path / "bad1" / "model.safetensors").exists() and not (tmp_path / "bad2" / "model.safetensors").exists()

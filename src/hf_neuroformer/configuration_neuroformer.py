@@ -219,8 +219,11 @@ class NeuroformerConfig(PreTrainedConfig):
             predicted token by token, s. The paper's visual-cortex runs used 0.05 s.
         past_window (float, default 1.0): length of the past window that precedes the current
             window and conditions it through cross-attention, s.
-        window_stride (float or None, default None): step between successive current windows,
-            s; ``None`` means ``current_window`` (non-overlapping current windows).
+        window_stride (float or None, default None): step between successive TRAINING current
+            windows, s; ``None`` means ``current_window`` (non-overlapping). A smaller step gives
+            overlapping, shifted views of the same spikes. Validation and test windows always tile
+            their split (step ``current_window``), whatever this is, so what is scored does not
+            depend on it.
         dt_resolution (float, default 0.005): width of a dt bin, s. A spike at offset ``dt``
             inside its window gets ``dt_id = floor(dt / dt_resolution)``; decoding places it at
             the bin centre, so the round-trip error is at most ``dt_resolution / 2``.
@@ -575,6 +578,10 @@ class NeuroformerConfig(PreTrainedConfig):
             )
         if self.split_by not in ("auto", "time", "trials"):
             raise ValueError(f"NeuroformerConfig.split_by: expected 'auto', 'time' or 'trials', got {self.split_by!r}")
+        for name in ("hidden_dropout", "attention_dropout"):
+            rate = getattr(self, name)
+            if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+                raise ValueError(f"NeuroformerConfig.{name}: expected a dropout probability in [0, 1), got {rate!r}")
         if self.decoding_pool not in ("current", "current+past"):
             raise ValueError(
                 f"NeuroformerConfig.decoding_pool: expected 'current' or 'current+past', got {self.decoding_pool!r}"

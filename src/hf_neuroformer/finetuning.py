@@ -53,6 +53,8 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import SPLITS, SplitPlan, plan_splits, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
+#: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
+FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
 #: per target kind: the validation metric that selects the checkpoint with ``select_on="auto"``
 #: (one target), and whether greater is better; the primary metric of the decoding benchmark.
@@ -196,6 +198,7 @@ def finetune(
     warmup_steps: int = 0,
     eval_steps: Optional[int] = None,
     generative_loss_weight: float = 0.0,
+    config_overrides: Optional[Dict[str, object]] = None,
     select_on: Optional[str] = "auto",
     overwrite: bool = False,
     keep_checkpoints: bool = False,
@@ -232,6 +235,9 @@ def finetune(
             ``max(1, max_steps // 10)``.
         generative_loss_weight: ``config.decoding_generative_loss_weight`` (auxiliary
             next-spike loss; default 0 = off).
+        config_overrides: fine-tuning settings of the decoder's config that leave the backbone's
+            weights loadable, ``{key: value}`` with keys among :data:`FINETUNE_CONFIG_KEYS`
+            (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``); default none.
         select_on: the validation metric that selects the checkpoint (see
             :func:`selection_metric`): ``"auto"`` (default; one target: balanced accuracy /
             R² / mean angular error by kind; several targets: the loss), ``"loss"``, or
@@ -254,7 +260,8 @@ def finetune(
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a class label unseen in training, ...
         ValueError: bad ``fraction``, ``batch_size`` not a multiple of
-            ``gradient_accumulation_steps``, or no validation windows.
+            ``gradient_accumulation_steps``, a ``config_overrides`` key outside
+            :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
     """
     from transformers import set_seed
 
@@ -266,6 +273,11 @@ def finetune(
                          f"got {batch_size}")
     if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
         raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
+    config_overrides = dict(config_overrides or {})
+    bad = sorted(set(config_overrides) - set(FINETUNE_CONFIG_KEYS))
+    if bad:
+        raise ValueError(f"config_overrides: {bad} cannot be changed at fine-tuning (the backbone's weights would not "
+                         f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}")
     plan_source = "given"
     if model_dir is not None:
         model_dir = Path(model_dir)
@@ -283,6 +295,9 @@ def finetune(
         tokenizer.add_units(recording)
         cfg.vocab_size = len(tokenizer)
         from_scratch = True
+    for k, v in config_overrides.items():  # a bad value fails here, naming the field, before any tokenizing
+        setattr(cfg, k, v)
+    cfg._check()
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
@@ -293,7 +308,8 @@ def finetune(
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
     tdicts = target_dicts(targets, report, train_ds)
-    overrides = dict(decoding_targets=tdicts, decoding_generative_loss_weight=float(generative_loss_weight))
+    overrides = dict(config_overrides, decoding_targets=tdicts,
+                     decoding_generative_loss_weight=float(generative_loss_weight))
     set_seed(seed)
     load_report = None
     if from_scratch:
@@ -341,7 +357,7 @@ def finetune(
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds),
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
-        load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
+        config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
     )
     log = list(trainer.state.log_history)
     model = trainer.model

@@ -205,8 +205,9 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     trial start each window's past is clipped to (else NaN).
 
     ``stride`` (s) is the step between windows; default ``config.stride`` (training windows,
-    which may overlap). Generation and bits per spike pass ``config.current_window`` to tile
-    the split with non-overlapping windows.
+    which may overlap). :func:`build_window_datasets` (its validation and test splits),
+    generation and bits per spike pass ``config.current_window`` to tile the split with
+    non-overlapping windows.
     """
     starts, clips = [], []
     w, p = config.current_window, config.past_window
@@ -265,7 +266,10 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
     Raises:
         ValueError: a split with a non-zero fraction has no window.
     """
-    starts, clips = window_starts_for_split(plan, split, config)
+    # training windows step by config.stride (they may overlap: more, shifted views of the same spikes);
+    # validation and test windows always tile their split, so what is scored does not depend on that choice
+    starts, clips = window_starts_for_split(plan, split, config,
+                                            stride=None if split == "train" else config.current_window)
     if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
         raise ValueError(
             f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
@@ -280,7 +284,9 @@ def build_window_datasets(
     config: NeuroformerConfig,
     plan: Optional[SplitPlan] = None,
 ):
-    """Windows of every split as a ``datasets.DatasetDict``.
+    """Windows of every split as a ``datasets.DatasetDict``: the training windows step by
+    ``config.stride`` (overlapping when ``window_stride < current_window``), the validation and
+    test windows by ``current_window`` (they tile their split).
 
     Columns: ``window_start`` (float64 s), ``input_ids``, ``dt_ids``, ``past_input_ids``,
     ``past_dt_ids`` (int lists), ``n_spikes``, ``n_truncated``, ``n_past_truncated`` (int),
