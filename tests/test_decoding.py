@@ -25,7 +25,7 @@ from hf_neuroformer.decoding import (
     target_dicts,
     target_values,
 )
-from hf_neuroformer.finetuning import build_trainer, finetune
+from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, finetune
 from hf_neuroformer.metrics.decoding import decoding_metrics
 from hf_neuroformer.training import TrainingConfig, train
 
@@ -408,3 +408,25 @@ def test_finetune_config_overrides_reach_the_decoder_and_bad_ones_are_refused(a2
         finetune(pretrained, a2929, targets, output_dir=tmp_path / "bad2", max_steps=1,
                  config_overrides={"hidden_dropout": 1.5})
     assert not (tmp_path / "bad1" / "model.safetensors").exists() and not (tmp_path / "bad2" / "model.safetensors").exists()
+
+
+def test_config_overrides_of_the_wrong_type_are_refused_by_name(a2929, pretrained, tmp_path):
+    """Not a mapping, a head width that is not an integer (text, float, bool): a ValueError naming the field,
+    before anything is written; a refused setting leaves the config as it was."""
+    targets = [DecodingTarget("x", "regression")]
+    bad = [("hidden_dropout=0.3", r"config_overrides: expected a mapping"),
+           ({"decoding_head_hidden_size": "64"}, r"decoding_head_hidden_size: expected an integer >= 0 or None, got '64'"),
+           ({"decoding_head_hidden_size": 1.5}, r"decoding_head_hidden_size: expected an integer >= 0 or None, got 1.5"),
+           ({"decoding_head_hidden_size": True}, r"decoding_head_hidden_size: expected an integer >= 0 or None, got True"),
+           ({"window_stride": "0.05"}, r"window_stride: expected a positive number, got '0.05'")]
+    for i, (overrides, match) in enumerate(bad):
+        with pytest.raises(ValueError, match=match):
+            finetune(pretrained, a2929, targets, output_dir=tmp_path / f"bad{i}", max_steps=1, config_overrides=overrides)
+        assert not (tmp_path / f"bad{i}").exists()
+    cfg = nf.NeuroformerConfig(**TINY)
+    with pytest.raises(ValueError, match=r"hidden_dropout: expected a dropout probability"):
+        apply_config_overrides(cfg, {"attention_dropout": 0.2, "hidden_dropout": 1.0})
+    assert cfg.attention_dropout == nf.NeuroformerConfig(**TINY).attention_dropout
+    assert apply_config_overrides(cfg, {"decoding_head_hidden_size": 0, "window_stride": None}) == {
+        "decoding_head_hidden_size": 0, "window_stride": None}
+    assert cfg.decoding_head_hidden_size == 0 and cfg.stride == cfg.current_window

@@ -9,6 +9,7 @@ the past window's spikes; two heads predict the next unit id and its dt.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 from transformers import PreTrainedConfig
@@ -586,10 +587,9 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(
                 f"NeuroformerConfig.decoding_pool: expected 'current' or 'current+past', got {self.decoding_pool!r}"
             )
-        if self.decoding_head_hidden_size is not None and self.decoding_head_hidden_size < 0:
-            raise ValueError(
-                f"NeuroformerConfig.decoding_head_hidden_size: expected >= 0 or None, got {self.decoding_head_hidden_size}"
-            )
+        dh = self.decoding_head_hidden_size
+        if dh is not None and not (isinstance(dh, numbers.Integral) and not isinstance(dh, bool) and dh >= 0):
+            raise ValueError(f"NeuroformerConfig.decoding_head_hidden_size: expected an integer >= 0 or None, got {dh!r}")
         if not (math.isfinite(self.decoding_generative_loss_weight) and self.decoding_generative_loss_weight >= 0):
             raise ValueError(
                 "NeuroformerConfig.decoding_generative_loss_weight: expected a finite number >= 0, got "

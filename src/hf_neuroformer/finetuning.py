@@ -35,7 +35,7 @@ import math
 import shutil
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -55,6 +55,50 @@ from .windows import SPLITS, SplitPlan, plan_splits, window_starts_for_split
 CHECKPOINT_DIR = "checkpoints"
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
 FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
+
+
+def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, object]:
+    """Set fine-tuning settings on ``config`` (in place) after checking all of them.
+
+    Args:
+        config: the decoder's :class:`NeuroformerConfig` (changed only when every setting passes).
+        overrides: ``{key: value}`` (a mapping, or None for none) with keys among
+            :data:`FINETUNE_CONFIG_KEYS`: ``hidden_dropout`` / ``attention_dropout`` (a
+            probability in [0, 1)), ``decoding_pool`` (``"current"`` or ``"current+past"``),
+            ``decoding_head_hidden_size`` (an integer >= 0 or None), ``window_stride`` (s, > 0,
+            or None: the step of the TRAINING windows only; validation and test windows tile
+            their split whatever it is).
+
+    Returns:
+        The settings as a plain dict.
+
+    Raises:
+        ValueError: ``overrides`` is not a mapping, a key is outside :data:`FINETUNE_CONFIG_KEYS`,
+            or a value the config refuses (the message names the field and the expectation).
+    """
+    overrides = _override_keys(overrides)
+    trial = copy.deepcopy(config)
+    for k, v in overrides.items():
+        setattr(trial, k, v)
+    trial._check()  # a bad value fails here, naming the field, and leaves ``config`` as it was
+    for k, v in overrides.items():
+        setattr(config, k, v)
+    return overrides
+
+
+def _override_keys(overrides) -> Dict[str, object]:
+    """``overrides`` as a dict after checking its type and keys (not the values)."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise ValueError(f"config_overrides: expected a mapping {{key: value}} with keys among "
+                         f"{list(FINETUNE_CONFIG_KEYS)}, got {type(overrides).__name__} {overrides!r}")
+    bad = sorted(map(str, set(overrides) - set(FINETUNE_CONFIG_KEYS)))
+    if bad:
+        raise ValueError(f"config_overrides: {bad} cannot be changed at fine-tuning (the backbone's weights would not "
+                         f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}")
+    return dict(overrides)
+
 
 #: per target kind: the validation metric that selects the checkpoint with ``select_on="auto"``
 #: (one target), and whether greater is better; the primary metric of the decoding benchmark.
@@ -237,7 +281,9 @@ def finetune(
             next-spike loss; default 0 = off).
         config_overrides: fine-tuning settings of the decoder's config that leave the backbone's
             weights loadable, ``{key: value}`` with keys among :data:`FINETUNE_CONFIG_KEYS`
-            (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``); default none.
+            (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``, ``window_stride``:
+            the step of the training windows only), checked by :func:`apply_config_overrides`
+            before anything is read or written; default none.
         select_on: the validation metric that selects the checkpoint (see
             :func:`selection_metric`): ``"auto"`` (default; one target: balanced accuracy /
             R² / mean angular error by kind; several targets: the loss), ``"loss"``, or
@@ -260,7 +306,7 @@ def finetune(
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a class label unseen in training, ...
         ValueError: bad ``fraction``, ``batch_size`` not a multiple of
-            ``gradient_accumulation_steps``, a ``config_overrides`` key outside
+            ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
     """
     from transformers import set_seed
@@ -273,11 +319,7 @@ def finetune(
                          f"got {batch_size}")
     if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
         raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
-    config_overrides = dict(config_overrides or {})
-    bad = sorted(set(config_overrides) - set(FINETUNE_CONFIG_KEYS))
-    if bad:
-        raise ValueError(f"config_overrides: {bad} cannot be changed at fine-tuning (the backbone's weights would not "
-                         f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}")
+    config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
     if model_dir is not None:
         model_dir = Path(model_dir)
@@ -295,9 +337,8 @@ def finetune(
         tokenizer.add_units(recording)
         cfg.vocab_size = len(tokenizer)
         from_scratch = True
-    for k, v in config_overrides.items():  # a bad value fails here, naming the field, before any tokenizing
-        setattr(cfg, k, v)
-    cfg._check()
+    # a bad value fails here, naming the field, before any tokenizing or writing
+    config_overrides = apply_config_overrides(cfg, config_overrides)
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
@@ -390,4 +431,5 @@ def _json_default(o):
     return str(o)
 
 
-__all__ = ["finetune", "build_trainer", "make_compute_metrics", "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
+__all__ = ["finetune", "apply_config_overrides", "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
+           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
