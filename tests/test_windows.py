@@ -327,6 +327,33 @@ def test_build_window_datasets_a2929(a2929):
     assert sum(dsd[s].num_rows for s in SPLITS) > 4000
 
 
+def test_window_stride_steps_only_the_training_windows(sim, tmp_path):
+    """``window_stride`` < ``current_window``: the training windows overlap (step = stride), while the
+    validation and test windows tile their split exactly as without it (same starts, same tokens), in the
+    in-memory datasets and in a prepared directory; expected starts recomputed from the segments."""
+    from hf_neuroformer.windows import prepare_windows
+
+    tiled_cfg, strided_cfg = small_config(), small_config(window_stride=0.05)
+    tok = tokenizer_for(sim, tiled_cfg)
+    tiled, plan = build_window_datasets(sim, tok, tiled_cfg)
+    strided, plan2 = build_window_datasets(sim, tok, strided_cfg, plan)
+    w, p = tiled_cfg.current_window, tiled_cfg.past_window
+
+    def expected(split, step):
+        return np.concatenate([np.arange(a + p, b - w + EPS, step) for a, b in plan.segments[split]])
+
+    np.testing.assert_allclose(strided["train"]["window_start"][:], expected("train", 0.05), atol=1e-8)
+    np.testing.assert_allclose(tiled["train"]["window_start"][:], expected("train", w), atol=1e-8)
+    assert strided["train"].num_rows >= 2 * tiled["train"].num_rows - len(plan.segments["train"])
+    for split in ("validation", "test"):
+        np.testing.assert_allclose(strided[split]["window_start"][:], expected(split, w), atol=1e-8)
+        a, b = strided[split][:], tiled[split][:]
+        a.pop("past_clip_start"), b.pop("past_clip_start")  # NaN != NaN
+        assert a == b
+    manifest = prepare_windows(sim, tmp_path / "prepared", strided_cfg, tok, plan, progress=False)
+    assert {s: manifest["splits"][s]["n_windows"] for s in SPLITS} == {s: strided[s].num_rows for s in SPLITS}
+
+
 def test_unknown_unit_in_tokenizer_fails(sim):
     cfg = small_config()
     tok = NeuroformerTokenizer.from_config(cfg, ["simulated/unit0"])
