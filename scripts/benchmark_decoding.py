@@ -13,7 +13,9 @@ worker sharing it; the baselines (scikit-learn, and the small GRU) stay on the C
 ``--device cpu`` (default) hides any GPU from the workers. Without ``--fresh`` the datasets run
 replace theirs in ``benchmarks/decoding.json`` and the others are kept as they are; each dataset
 records its own run (commit, date, machine, workers, device, model, steps) and the section prints
-it. The model size (``--hidden-size`` ...), ``--finetune-steps`` and ``--learning-rate`` are flags;
+it. The model size (``--hidden-size`` ...), ``--finetune-steps``, ``--learning-rate`` and the fine-tuning
+config settings (``--set KEY=VALUE``, e.g. ``--set window_stride=0.125``: overlapping training
+windows, for the baselines too; validation and test windows always tile their split) are flags;
 their defaults are the settings of the first run, NOT chosen on test numbers; if you change them,
 choose on the validation metrics, which the JSON keeps per run (``neuroformer.*.validation``).
 
@@ -300,9 +302,10 @@ def baselines_task(args):
     if key not in _CACHE:
         # the fine-tuning settings (window_stride: the training windows) apply to the baselines' rows too,
         # so that every method reads the same windows
+        from hf_neuroformer.finetuning import apply_config_overrides
+
         cfg = copy.deepcopy(cfg)
-        for k, v in sets.items():
-            setattr(cfg, k, v)
+        apply_config_overrides(cfg, sets)
         tok = NeuroformerTokenizer.from_pretrained(pre_dir)
         plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
         check_plan(mask, plan)
@@ -572,16 +575,45 @@ def legacy_run(meta: dict) -> dict:
 def config_setting(text: str):
     """``KEY=VALUE`` of ``--set`` -> ``(key, value)``; VALUE is read as JSON (0.3, null, "current") or kept as text."""
     key, sep, value = text.partition("=")
+    key = key.strip()
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. hidden_dropout=0.3, got {text!r}")
     try:
-        return key.strip(), json.loads(value)
+        return key, json.loads(value)
     except json.JSONDecodeError:
-        return key.strip(), value
+        return key, value
+
+
+#: the ``--set`` help of this script and of decoding_validation_sweep.py
+SET_HELP = ("fine-tuning config setting (finetune's config_overrides), repeatable; KEY one of hidden_dropout, "
+            "attention_dropout (a probability in [0, 1)), decoding_pool (current or current+past), "
+            "decoding_head_hidden_size (an integer >= 0; 0 = a linear head), window_stride (s > 0: the step of the "
+            "TRAINING windows of every method; validation and test windows tile their split); VALUE is read as JSON "
+            "(0.3, null), else as text; e.g. --set window_stride=0.125")
+
+
+def check_settings(parser, pairs, names, model=None) -> dict:
+    """The ``--set`` pairs as a dict, checked against the config of each dataset in ``names``
+    before anything runs; a key given twice, one outside ``FINETUNE_CONFIG_KEYS`` or a value the
+    config refuses is a ``parser.error`` naming it."""
+    from hf_neuroformer import NeuroformerConfig
+    from hf_neuroformer.finetuning import apply_config_overrides
+
+    sets = {}
+    for k, v in pairs:
+        if k in sets:
+            parser.error(f"--set: {k} given twice ({sets[k]!r} and {v!r})")
+        sets[k] = v
+    for n in names:
+        try:
+            apply_config_overrides(NeuroformerConfig(**DATASETS[n]["config"], **dict(model or MODEL)), sets)
+        except ValueError as err:
+            parser.error(f"--set: {err}")
+    return sets
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--quick", action="store_true", help="shortened recordings, 2 fractions, 1 seed, few steps; "
                    "writes only into --output-dir")
     p.add_argument("--datasets", default="nelpy,a2929,steinmetz",
@@ -597,8 +629,7 @@ def main(argv=None):
     p.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="fine-tuning: weight of the auxiliary next-spike loss (finetune's generative_loss_weight)")
     p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=config_setting,
-                   default=[], help="fine-tuning config setting (finetune's config_overrides; keys in "
-                   "hf_neuroformer.finetuning.FINETUNE_CONFIG_KEYS), repeatable, e.g. --set hidden_dropout=0.3")
+                   default=[], help=SET_HELP)
     p.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
     p.add_argument("--intermediate-size", type=int, default=MODEL["intermediate_size"])
     p.add_argument("--num-attention-heads", type=int, default=MODEL["num_attention_heads"])
@@ -633,6 +664,10 @@ def main(argv=None):
     for n in names:
         if n not in DATASETS:
             raise SystemExit(f"--datasets: unknown {n!r}; expected some of {list(DATASETS)}")
+    model = dict(hidden_size=args.hidden_size, intermediate_size=args.intermediate_size,
+                 num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
+    # before any pretraining or baseline fit (with --no-model nothing else would look at them)
+    args.config_overrides = check_settings(p, args.config_overrides, names, model)
     fractions = tuple(float(f) for f in args.fractions.split(",")) if args.fractions else FRACTIONS
     seeds = tuple(range(args.seeds))
     if args.quick:
@@ -651,8 +686,6 @@ def main(argv=None):
 
         if not torch.cuda.is_available():
             raise SystemExit("--device cuda: torch sees no CUDA device")
-    model = dict(hidden_size=args.hidden_size, intermediate_size=args.intermediate_size,
-                 num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
     opts = dict(quick=args.quick, model=model, device=args.device, learning_rate=args.learning_rate,
                 eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight,
                 config_overrides=dict(args.config_overrides), select_on=args.select_on,

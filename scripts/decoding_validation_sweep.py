@@ -51,13 +51,13 @@ def main(argv=None) -> int:
     p.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="weight of the auxiliary next-spike loss")
     p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=bd.config_setting,
-                   default=[], help="fine-tuning config setting, repeatable (the benchmark's --set), "
-                   "e.g. --set hidden_dropout=0.3")
+                   default=[], help=bd.SET_HELP + " (the benchmark's --set)")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <dataset>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
                    help="JSON-lines file each run's row is appended to; default: the committed log %(default)s")
     args = p.parse_args(argv)
+    args.config_overrides = bd.check_settings(p, args.config_overrides, [args.dataset])  # before any run
 
     pre = Path(args.runs_dir) / args.dataset / "pretrained"
     if not (pre / "model.safetensors").is_file():
