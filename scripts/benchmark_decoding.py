@@ -573,15 +573,13 @@ def legacy_run(meta: dict) -> dict:
 
 
 def config_setting(text: str):
-    """``KEY=VALUE`` of ``--set`` -> ``(key, value)``; VALUE is read as JSON (0.3, null, "current") or kept as text."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. hidden_dropout=0.3, got {text!r}")
+    """``KEY=VALUE`` of ``--set`` -> ``(key, value)`` (:func:`hf_neuroformer.finetuning.parse_config_setting`)."""
+    from hf_neuroformer.finetuning import parse_config_setting
+
     try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+        return parse_config_setting(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 #: the ``--set`` help of this script and of decoding_validation_sweep.py

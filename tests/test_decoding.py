@@ -269,13 +269,28 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     out = tmp_path / "cli-decoder"
     rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
                "--target", "ry", "--fraction", "0.5", "--max-steps", "2", "--eval-steps", "2", "--batch-size", "8",
-               "--output-dir", str(out), "--seed", "3"])
+               "--output-dir", str(out), "--seed", "3", "--set", "hidden_dropout=0.2", "--set", "decoding_pool=current"])
     text = capsys.readouterr().out
     assert rc == 0 and "test/ry/mean_angular_error_deg" in text and "dropped:" in text
     m = json.loads((out / "metrics.json").read_text())
     assert m["targets"][0]["kind"] == "circular"  # inferred: ry is in rad
     assert m["fraction"] == 0.5 and m["n_train_windows"] == round(0.5 * m["n_train_windows_full"]) and m["seed"] == 3
     assert (out / "decoding_report.json").is_file() and (out / "model.safetensors").is_file()
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["hidden_dropout"] == 0.2 and saved["decoding_pool"] == "current"
+    assert m["config_overrides"] == {"hidden_dropout": 0.2, "decoding_pool": "current"}
+    # a bad --set is refused, naming the field, before the recording is read or anything is written
+    for bad, msg in ((["--set", "num_hidden_layers=3"], "allowed keys"),
+                     (["--set", "hidden_dropout=2"], "hidden_dropout: expected a dropout probability"),
+                     (["--set", "hidden_dropout=0.1", "--set", "hidden_dropout=0.2"], "given twice")):
+        rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--target", "ry",
+                   "--output-dir", str(tmp_path / "refused"), *bad])
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err, (bad, err)
+        assert not (tmp_path / "refused").exists()
+    with pytest.raises(SystemExit):  # argparse: not KEY=VALUE
+        main(["finetune", "--model", str(pretrained), "--target", "ry", "--set", "hidden_dropout"])
+    assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):

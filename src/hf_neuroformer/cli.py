@@ -18,7 +18,8 @@
                          [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
-                         [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC] [--overwrite]
+                         [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC]
+                         [--set KEY=VALUE ...] [--overwrite]
     neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output PNG [--split test]
                          [--projected MODALITY] [--batch-size B] [--overwrite]
     neuroformer ablate   --config FILE.yaml [--data PATH] [--epoch NAME] --output TABLE.md [--max-steps N]
@@ -45,6 +46,16 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+
+
+def _config_setting(text):
+    """argparse ``type`` of ``--set KEY=VALUE`` (see :func:`hf_neuroformer.finetuning.parse_config_setting`)."""
+    from .finetuning import parse_config_setting
+
+    try:
+        return parse_config_setting(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _load_data(path, epoch):
@@ -266,7 +277,8 @@ def cmd_prepare(args) -> int:
 
 def cmd_finetune(args) -> int:
     from .decoding import DecodingTarget, infer_kind
-    from .finetuning import finetune
+    from .configuration_neuroformer import NeuroformerConfig
+    from .finetuning import apply_config_overrides, finetune
     from .training import check_output_dir
 
     names = [n.strip() for n in args.target.split(",") if n.strip()]
@@ -278,6 +290,10 @@ def cmd_finetune(args) -> int:
     if not Path(args.model, "config.json").is_file():
         raise FileNotFoundError(f"--model: {args.model!r} has no config.json; expected a directory written by "
                                 "'neuroformer train'")
+    sets = dict(args.config_overrides)
+    if len(sets) != len(args.config_overrides):
+        raise ValueError(f"--set: a key is given twice: {[k for k, _ in args.config_overrides]}")
+    apply_config_overrides(NeuroformerConfig.from_pretrained(args.model), sets)  # a bad --set fails before any work
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
@@ -288,7 +304,7 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        overwrite=args.overwrite,
+        config_overrides=sets, overwrite=args.overwrite,
     )
     print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
           "metrics.json, decoding_report.json)")
@@ -603,6 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--select-on", default="auto",
                    help="validation metric choosing the checkpoint: auto (one target: balanced_accuracy / r2 / "
                         "mean angular error by kind; several: loss), loss, or <target>/<metric> (default: %(default)s)")
+    f.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=_config_setting,
+                   default=[], help="fine-tuning config setting, repeatable: hidden_dropout, attention_dropout "
+                   "(a probability in [0, 1)), decoding_pool (current or current+past), decoding_head_hidden_size "
+                   "(integer >= 0; 0 = a linear head), window_stride (s > 0, the step of the TRAINING windows; "
+                   "validation and test tile their split); VALUE is read as JSON, else as text")
     f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
 

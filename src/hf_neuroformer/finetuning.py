@@ -86,6 +86,24 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
     return overrides
 
 
+def parse_config_setting(text: str):
+    """``"KEY=VALUE"`` (a ``--set`` argument) -> ``(key, value)``: VALUE read as JSON (``0.3``,
+    ``null``, ``"current"``), else kept as text (``current+past``); the key is not checked here
+    (:func:`apply_config_overrides` does).
+
+    Raises:
+        ValueError: no ``=`` or an empty KEY.
+    """
+    key, sep, value = str(text).partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"expected KEY=VALUE, e.g. hidden_dropout=0.3, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _override_keys(overrides) -> Dict[str, object]:
     """``overrides`` as a dict after checking its type and keys (not the values)."""
     if overrides is None:
@@ -431,5 +449,5 @@ def _json_default(o):
     return str(o)
 
 
-__all__ = ["finetune", "apply_config_overrides", "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
+__all__ = ["finetune", "apply_config_overrides", "parse_config_setting", "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
