@@ -445,3 +445,7 @@ def test_config_overrides_of_the_wrong_type_are_refused_by_name(a2929, pretraine
     assert apply_config_overrides(cfg, {"decoding_head_hidden_size": 0, "window_stride": None}) == {
         "decoding_head_hidden_size": 0, "window_stride": None}
     assert cfg.decoding_head_hidden_size == 0 and cfg.stride == cfg.current_window
+    # the constructor refuses a fractional head width too, instead of truncating it, and stores a numpy integer as int
+    with pytest.raises(ValueError, match=r"decoding_head_hidden_size: expected an integer >= 0 or None, got 1.5"):
+        nf.NeuroformerConfig(**TINY, decoding_head_hidden_size=1.5)
+    assert type(nf.NeuroformerConfig(**TINY, decoding_head_hidden_size=np.int64(8)).decoding_head_hidden_size) is int

@@ -451,7 +451,8 @@ class NeuroformerConfig(PreTrainedConfig):
         self.split_stratify_by = split_stratify_by
         self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
         self.decoding_pool = decoding_pool
-        self.decoding_head_hidden_size = None if decoding_head_hidden_size is None else int(decoding_head_hidden_size)
+        dh = decoding_head_hidden_size  # an integer >= 0 or None (checked in _check; 1.5 is refused, not truncated)
+        self.decoding_head_hidden_size = int(dh) if isinstance(dh, numbers.Integral) and not isinstance(dh, bool) else dh
         self.decoding_generative_loss_weight = float(decoding_generative_loss_weight)
         if modalities is not None and not isinstance(modalities, (list, tuple)):
             raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
