@@ -449,3 +449,16 @@ def test_config_overrides_of_the_wrong_type_are_refused_by_name(a2929, pretraine
     with pytest.raises(ValueError, match=r"decoding_head_hidden_size: expected an integer >= 0 or None, got 1.5"):
         nf.NeuroformerConfig(**TINY, decoding_head_hidden_size=1.5)
     assert type(nf.NeuroformerConfig(**TINY, decoding_head_hidden_size=np.int64(8)).decoding_head_hidden_size) is int
+    # a bool is not a stride or a rate (--set window_stride=true / hidden_dropout=false were taken as 1 s / 0)
+    for overrides, match in (({"window_stride": True}, r"window_stride: expected a positive number, got True"),
+                             ({"hidden_dropout": False}, r"hidden_dropout: expected a dropout probability in \[0, 1\), got False")):
+        with pytest.raises(ValueError, match=match):
+            apply_config_overrides(cfg, overrides)
+    # numpy scalars are stored as Python numbers, so the config (and metrics.json) serialise; before, an
+    # np.int64 head width failed in json.dumps inside from_pretrained and an np.float32 stride was refused
+    got = apply_config_overrides(cfg, {"decoding_head_hidden_size": np.int64(8), "window_stride": np.float32(0.05),
+                                       "hidden_dropout": np.float64(0.1)})
+    assert {k: type(v) for k, v in got.items()} == {"decoding_head_hidden_size": int, "window_stride": float,
+                                                     "hidden_dropout": float}
+    assert type(cfg.decoding_head_hidden_size) is int and cfg.window_stride == pytest.approx(0.05)
+    assert json.loads(cfg.to_json_string())["decoding_head_hidden_size"] == 8

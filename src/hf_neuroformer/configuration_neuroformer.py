@@ -540,7 +540,7 @@ class NeuroformerConfig(PreTrainedConfig):
     def _check(self) -> None:
         def positive(name):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
                 raise ValueError(f"NeuroformerConfig.{name}: expected a positive number, got {v!r}")
 
         for name in ("current_window", "dt_resolution", "hidden_size", "num_attention_heads",
@@ -582,7 +582,7 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.split_by: expected 'auto', 'time' or 'trials', got {self.split_by!r}")
         for name in ("hidden_dropout", "attention_dropout"):
             rate = getattr(self, name)
-            if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+            if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0.0 <= rate < 1.0):
                 raise ValueError(f"NeuroformerConfig.{name}: expected a dropout probability in [0, 1), got {rate!r}")
         if self.decoding_pool not in ("current", "current+past"):
             raise ValueError(

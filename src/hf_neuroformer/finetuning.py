@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import shutil
 import warnings
 from pathlib import Path
@@ -70,13 +71,15 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
             their split whatever it is).
 
     Returns:
-        The settings as a plain dict.
+        The settings as a plain dict (a numpy integer / float given as a value becomes a Python
+        ``int`` / ``float``, as the constructor stores it, so the config and ``metrics.json``
+        serialise).
 
     Raises:
         ValueError: ``overrides`` is not a mapping, a key is outside :data:`FINETUNE_CONFIG_KEYS`,
             or a value the config refuses (the message names the field and the expectation).
     """
-    overrides = _override_keys(overrides)
+    overrides = {k: _plain_number(v) for k, v in _override_keys(overrides).items()}
     trial = copy.deepcopy(config)
     for k, v in overrides.items():
         setattr(trial, k, v)
@@ -84,6 +87,14 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
     for k, v in overrides.items():
         setattr(config, k, v)
     return overrides
+
+
+def _plain_number(value):
+    """A numpy integer / float scalar as a Python ``int`` / ``float``; a bool or anything else unchanged
+    (left to :meth:`NeuroformerConfig._check`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def parse_config_setting(text: str):
