@@ -282,7 +282,8 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     # a bad --set is refused, naming the field, before the recording is read or anything is written
     for bad, msg in ((["--set", "num_hidden_layers=3"], "allowed keys"),
                      (["--set", "hidden_dropout=2"], "hidden_dropout: expected a dropout probability"),
-                     (["--set", "hidden_dropout=0.1", "--set", "hidden_dropout=0.2"], "given twice")):
+                     (["--set", "hidden_dropout=0.1", "--set", "hidden_dropout=0.2"], "--set: hidden_dropout given twice (0.1 and 0.2)"),
+                     (["--set", "window_stride=true"], "--set: NeuroformerConfig.window_stride: expected a positive number, got True")):
         rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--target", "ry",
                    "--output-dir", str(tmp_path / "refused"), *bad])
         err = capsys.readouterr().err
@@ -291,6 +292,12 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     with pytest.raises(SystemExit):  # argparse: not KEY=VALUE
         main(["finetune", "--model", str(pretrained), "--target", "ry", "--set", "hidden_dropout"])
     assert "expected KEY=VALUE" in capsys.readouterr().err
+    broken = tmp_path / "broken"  # a config.json that is not JSON: an error naming --model, not a traceback
+    broken.mkdir()
+    (broken / "config.json").write_text("{")
+    rc = main(["finetune", "--model", str(broken), "--target", "ry", "--output-dir", str(tmp_path / "refused"),
+               "--set", "hidden_dropout=0.1"])
+    assert rc == 2 and "--model: " in capsys.readouterr().err and not (tmp_path / "refused").exists()
 
 
 def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):

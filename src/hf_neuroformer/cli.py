@@ -290,10 +290,19 @@ def cmd_finetune(args) -> int:
     if not Path(args.model, "config.json").is_file():
         raise FileNotFoundError(f"--model: {args.model!r} has no config.json; expected a directory written by "
                                 "'neuroformer train'")
-    sets = dict(args.config_overrides)
-    if len(sets) != len(args.config_overrides):
-        raise ValueError(f"--set: a key is given twice: {[k for k, _ in args.config_overrides]}")
-    apply_config_overrides(NeuroformerConfig.from_pretrained(args.model), sets)  # a bad --set fails before any work
+    try:
+        base = NeuroformerConfig.from_pretrained(args.model)
+    except OSError as err:  # transformers' error for a config.json that is not JSON
+        raise ValueError(f"--model: {err}") from None
+    sets = {}
+    for k, v in args.config_overrides:
+        if k in sets:
+            raise ValueError(f"--set: {k} given twice ({sets[k]!r} and {v!r})")
+        sets[k] = v
+    try:
+        apply_config_overrides(base, sets)  # a bad --set fails before any work
+    except ValueError as err:
+        raise ValueError(f"--set: {err}") from None
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
@@ -622,8 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=_config_setting,
                    default=[], help="fine-tuning config setting, repeatable: hidden_dropout, attention_dropout "
                    "(a probability in [0, 1)), decoding_pool (current or current+past), decoding_head_hidden_size "
-                   "(integer >= 0; 0 = a linear head), window_stride (s > 0, the step of the TRAINING windows; "
-                   "validation and test tile their split); VALUE is read as JSON, else as text")
+                   "(integer >= 0; 0 = a linear head; null = hidden_size), window_stride (s > 0, the step of the "
+                   "TRAINING windows, null = current_window; validation and test tile their split); VALUE is read as "
+                   "JSON (0.3, null), else as text; e.g. --set window_stride=0.05")
     f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
 
