@@ -595,18 +595,14 @@ def check_settings(parser, pairs, names, model=None) -> dict:
     before anything runs; a key given twice, one outside ``FINETUNE_CONFIG_KEYS`` or a value the
     config refuses is a ``parser.error`` naming it."""
     from hf_neuroformer import NeuroformerConfig
-    from hf_neuroformer.finetuning import apply_config_overrides
+    from hf_neuroformer.finetuning import apply_config_overrides, config_settings
 
-    sets = {}
-    for k, v in pairs:
-        if k in sets:
-            parser.error(f"--set: {k} given twice ({sets[k]!r} and {v!r})")
-        sets[k] = v
-    for n in names:
-        try:
+    try:
+        sets = config_settings(pairs)
+        for n in names:
             apply_config_overrides(NeuroformerConfig(**DATASETS[n]["config"], **dict(model or MODEL)), sets)
-        except ValueError as err:
-            parser.error(f"--set: {err}")
+    except ValueError as err:
+        parser.error(f"--set: {err}")
     return sets
 
 

@@ -278,7 +278,7 @@ def cmd_prepare(args) -> int:
 def cmd_finetune(args) -> int:
     from .decoding import DecodingTarget, infer_kind
     from .configuration_neuroformer import NeuroformerConfig
-    from .finetuning import apply_config_overrides, finetune
+    from .finetuning import apply_config_overrides, config_settings, finetune
     from .training import check_output_dir
 
     names = [n.strip() for n in args.target.split(",") if n.strip()]
@@ -294,12 +294,8 @@ def cmd_finetune(args) -> int:
         base = NeuroformerConfig.from_pretrained(args.model)
     except OSError as err:  # transformers' error for a config.json that is not JSON
         raise ValueError(f"--model: {err}") from None
-    sets = {}
-    for k, v in args.config_overrides:
-        if k in sets:
-            raise ValueError(f"--set: {k} given twice ({sets[k]!r} and {v!r})")
-        sets[k] = v
     try:
+        sets = config_settings(args.config_overrides)
         apply_config_overrides(base, sets)  # a bad --set fails before any work
     except ValueError as err:
         raise ValueError(f"--set: {err}") from None

@@ -115,6 +115,20 @@ def parse_config_setting(text: str):
         return key, value
 
 
+def config_settings(pairs) -> Dict[str, object]:
+    """``(key, value)`` pairs (e.g. from :func:`parse_config_setting`) as a dict, in order.
+
+    Raises:
+        ValueError: a key given twice (names it and both values).
+    """
+    settings: Dict[str, object] = {}
+    for k, v in pairs:
+        if k in settings:
+            raise ValueError(f"{k} given twice ({settings[k]!r} and {v!r})")
+        settings[k] = v
+    return settings
+
+
 def _override_keys(overrides) -> Dict[str, object]:
     """``overrides`` as a dict after checking its type and keys (not the values)."""
     if overrides is None:
@@ -460,5 +474,6 @@ def _json_default(o):
     return str(o)
 
 
-__all__ = ["finetune", "apply_config_overrides", "parse_config_setting", "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
+__all__ = ["finetune", "apply_config_overrides", "parse_config_setting", "config_settings",
+           "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
