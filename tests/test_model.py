@@ -1,5 +1,6 @@
 """The network: shapes, causality, attention back-ends, losses, vocabulary growth."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -159,3 +160,11 @@ def test_config_rejects_bad_values():
         nf.NeuroformerConfig(past_window=1.0, split_gap=0.5)
     with pytest.raises(ValueError, match="split_fractions"):
         nf.NeuroformerConfig(split_fractions=(0.5, 0.5, 0.5))
+    # integer fields: a fraction, text or a bool is refused by name instead of truncated; 64.0 and numpy ints are fine
+    for kw, shown in (({"hidden_size": 16.5}, "16.5"), ({"num_hidden_layers": "2"}, "'2'"),
+                      ({"max_past_length": True}, "True"), ({"num_modality_layers": 1.5}, "1.5")):
+        (name,) = kw
+        with pytest.raises(ValueError, match=rf"NeuroformerConfig\.{name}: expected an integer, got {shown}"):
+            nf.NeuroformerConfig(**kw)
+    c = nf.NeuroformerConfig(hidden_size=64.0, num_hidden_layers=np.int64(3))
+    assert (c.hidden_size, c.num_hidden_layers) == (64, 3) and type(c.num_hidden_layers) is int

@@ -212,6 +212,21 @@ def _normalize_video(m: dict, where: str) -> None:
             raise ValueError(f"{where}.{key}: a video modality has no {key}")
 
 
+def _whole_number(name: str, value) -> int:
+    """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
+    with no fractional part (``64.0``); anything else (``16.5``, ``"16"``, ``True``) is refused
+    instead of being truncated.
+
+    Raises:
+        ValueError: naming ``NeuroformerConfig.<name>`` and the value.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"NeuroformerConfig.{name}: expected an integer, got {value!r}")
+
+
 class NeuroformerConfig(PreTrainedConfig):
     r"""Configuration of a Neuroformer.
 
@@ -419,14 +434,14 @@ class NeuroformerConfig(PreTrainedConfig):
         self.past_window = float(past_window)
         self.window_stride = None if window_stride is None else float(window_stride)
         self.dt_resolution = float(dt_resolution)
-        self.max_window_length = int(max_window_length)
-        self.max_past_length = int(max_past_length)
-        self.vocab_size = int(vocab_size)
-        self.hidden_size = int(hidden_size)
-        self.num_attention_heads = int(num_attention_heads)
-        self.num_past_layers = int(num_past_layers)
-        self.num_hidden_layers = int(num_hidden_layers)
-        self.intermediate_size = int(intermediate_size)
+        self.max_window_length = _whole_number("max_window_length", max_window_length)
+        self.max_past_length = _whole_number("max_past_length", max_past_length)
+        self.vocab_size = _whole_number("vocab_size", vocab_size)
+        self.hidden_size = _whole_number("hidden_size", hidden_size)
+        self.num_attention_heads = _whole_number("num_attention_heads", num_attention_heads)
+        self.num_past_layers = _whole_number("num_past_layers", num_past_layers)
+        self.num_hidden_layers = _whole_number("num_hidden_layers", num_hidden_layers)
+        self.intermediate_size = _whole_number("intermediate_size", intermediate_size)
         self.hidden_act = hidden_act
         self.hidden_dropout = float(hidden_dropout)
         self.attention_dropout = float(attention_dropout)
@@ -438,14 +453,14 @@ class NeuroformerConfig(PreTrainedConfig):
             if temporal_max_period is not None
             else 4.0 * (self.past_window + self.current_window)
         )
-        self.num_temporal_frequencies = int(num_temporal_frequencies)
+        self.num_temporal_frequencies = _whole_number("num_temporal_frequencies", num_temporal_frequencies)
         self.dt_loss_weight = float(dt_loss_weight)
         self.dt_conditioned_on_unit = bool(dt_conditioned_on_unit)
         self.split_fractions = [float(x) for x in split_fractions]
         self.split_block_length = float(split_block_length)
         self.split_gap = float(split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
-        self.split_seed = int(split_seed)
+        self.split_seed = _whole_number("split_seed", split_seed)
         if split_stratify_by is not None and not (isinstance(split_stratify_by, str) and split_stratify_by):
             raise ValueError(f"NeuroformerConfig.split_stratify_by: expected None or a trial column name, got {split_stratify_by!r}")
         self.split_stratify_by = split_stratify_by
@@ -463,7 +478,7 @@ class NeuroformerConfig(PreTrainedConfig):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"NeuroformerConfig.modalities: names must be unique, repeated: {dup}")
-        self.num_modality_layers = int(num_modality_layers)
+        self.num_modality_layers = _whole_number("num_modality_layers", num_modality_layers)
         if self.num_modality_layers < 1:
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
