@@ -212,6 +212,11 @@ def _normalize_video(m: dict, where: str) -> None:
             raise ValueError(f"{where}.{key}: a video modality has no {key}")
 
 
+def _is_integer(value) -> bool:
+    """True for a Python or numpy integer, False for a bool (an ``int`` subclass) and everything else."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _whole_number(name: str, value) -> int:
     """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
     with no fractional part (``64.0``); anything else (``16.5``, ``"16"``, ``True``) is refused
@@ -220,7 +225,7 @@ def _whole_number(name: str, value) -> int:
     Raises:
         ValueError: naming ``NeuroformerConfig.<name>`` and the value.
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if _is_integer(value):
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
         return int(value)
@@ -467,7 +472,7 @@ class NeuroformerConfig(PreTrainedConfig):
         self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
         self.decoding_pool = decoding_pool
         dh = decoding_head_hidden_size  # an integer >= 0 or None (checked in _check; 1.5 is refused, not truncated)
-        self.decoding_head_hidden_size = int(dh) if isinstance(dh, numbers.Integral) and not isinstance(dh, bool) else dh
+        self.decoding_head_hidden_size = int(dh) if _is_integer(dh) else dh
         self.decoding_generative_loss_weight = float(decoding_generative_loss_weight)
         if modalities is not None and not isinstance(modalities, (list, tuple)):
             raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
@@ -604,7 +609,7 @@ class NeuroformerConfig(PreTrainedConfig):
                 f"NeuroformerConfig.decoding_pool: expected 'current' or 'current+past', got {self.decoding_pool!r}"
             )
         dh = self.decoding_head_hidden_size
-        if dh is not None and not (isinstance(dh, numbers.Integral) and not isinstance(dh, bool) and dh >= 0):
+        if dh is not None and not (_is_integer(dh) and dh >= 0):
             raise ValueError(f"NeuroformerConfig.decoding_head_hidden_size: expected an integer >= 0 or None, got {dh!r}")
         if not (math.isfinite(self.decoding_generative_loss_weight) and self.decoding_generative_loss_weight >= 0):
             raise ValueError(
