@@ -584,7 +584,7 @@ def config_setting(text: str):
 
 #: the ``--set`` help of this script and of decoding_validation_sweep.py
 SET_HELP = ("fine-tuning config setting (finetune's config_overrides), repeatable; KEY one of hidden_dropout, "
-            "attention_dropout (a probability in [0, 1)), decoding_pool (current or current+past), "
+            "attention_dropout (a probability in [0, 1)), decoding_pool (current, current+past or attention), "
             "decoding_head_hidden_size (an integer >= 0; 0 = a linear head), window_stride (s > 0: the step of the "
             "TRAINING windows of every method; validation and test windows tile their split); VALUE is read as JSON "
             "(0.3, null), else as text; e.g. --set window_stride=0.125")

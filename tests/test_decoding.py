@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -469,3 +470,55 @@ def test_config_overrides_of_the_wrong_type_are_refused_by_name(a2929, pretraine
                                                      "hidden_dropout": float}
     assert type(cfg.decoding_head_hidden_size) is int and cfg.window_stride == pytest.approx(0.05)
     assert json.loads(cfg.to_json_string())["decoding_head_hidden_size"] == 8
+
+
+def test_attention_pool_loads_initialised_ignores_padding_and_reloads(a2929, pretrained, tmp_path):
+    """``decoding_pool="attention"``: the new read-out is initialised (not left empty) when a pretraining
+    checkpoint is loaded, puts zero weight on padding (extra padding leaves every prediction unchanged),
+    and a fine-tuned decoder with it reloads with the same predictions."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, rep = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model, info = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, rep), decoding_pool="attention", output_loading_info=True)
+    assert not info["unexpected_keys"]
+    assert {k.split(".")[0] for k in info["missing_keys"]} == {"decoding_heads", "attention_pool"}
+    q = model.attention_pool.q_proj.weight
+    assert torch.isfinite(q).all() and 0.5 * cfg.initializer_range < float(q.detach().std()) < 2 * cfg.initializer_range
+    model.eval()
+    items = [dsd["train"][i] for i in range(12)]
+    batch = DecodingCollator(["target_x"])(items)
+    padded = {k: v for k, v in batch.items()}
+    for key, mask in (("input_ids", "attention_mask"), ("past_input_ids", "past_attention_mask")):
+        extra = 7
+        pad = torch.full((batch[key].shape[0], extra), cfg.pad_token_id, dtype=batch[key].dtype)
+        padded[key] = torch.cat([batch[key], pad], 1)
+        padded[mask] = torch.cat([batch[mask], torch.zeros_like(pad, dtype=batch[mask].dtype)], 1)
+        dt_key = "dt_ids" if key == "input_ids" else "past_dt_ids"
+        padded[dt_key] = torch.cat([batch[dt_key], torch.zeros_like(pad, dtype=batch[dt_key].dtype)], 1)
+    for key in ("token_labels", "dt_labels"):
+        if key in batch:
+            padded[key] = torch.cat([batch[key], torch.full((batch[key].shape[0], 7), -100, dtype=batch[key].dtype)], 1)
+    with torch.no_grad():
+        out = model.neuroformer(**{k: padded[k] for k in ("input_ids", "dt_ids", "attention_mask", "past_input_ids",
+                                                          "past_dt_ids", "past_attention_mask")})
+        _, w = model.attention_pool(out.last_hidden_state, padded["attention_mask"], out.past_hidden_state,
+                                    padded["past_attention_mask"], return_weights=True)
+        real = torch.cat([padded["attention_mask"], padded["past_attention_mask"]], 1).bool()
+        assert float(w.masked_select(~real[:, None, :].expand_as(w)).abs().max()) == 0.0
+        torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)))
+        torch.testing.assert_close(model(**padded).predictions, model(**batch).predictions, atol=1e-5, rtol=1e-5)
+
+    out_dir = tmp_path / "attn"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the load report names only the new heads and read-out: no warning
+        m = finetune(pretrained, a2929, targets, output_dir=out_dir, max_steps=2, batch_size=16, seed=0,
+                     config_overrides={"decoding_pool": "attention"})
+    assert json.loads((out_dir / "config.json").read_text())["decoding_pool"] == "attention"
+    assert np.isfinite(m["test/x/r2"])
+    a = nf.NeuroformerForBehaviorDecoding.from_pretrained(out_dir).eval()
+    b = nf.NeuroformerForBehaviorDecoding.from_pretrained(out_dir).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(a(**batch).predictions, b(**batch).predictions)
+    torch.testing.assert_close(a.attention_pool.q_proj.weight, b.attention_pool.q_proj.weight)

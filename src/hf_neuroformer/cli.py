@@ -626,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "mean angular error by kind; several: loss), loss, or <target>/<metric> (default: %(default)s)")
     f.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=_config_setting,
                    default=[], help="fine-tuning config setting, repeatable: hidden_dropout, attention_dropout "
-                   "(a probability in [0, 1)), decoding_pool (current or current+past), decoding_head_hidden_size "
+                   "(a probability in [0, 1)), decoding_pool (current, current+past or attention), decoding_head_hidden_size "
                    "(integer >= 0; 0 = a linear head; null = hidden_size), window_stride (s > 0, the step of the "
                    "TRAINING windows, null = current_window; validation and test tile their split); VALUE is read as "
                    "JSON (0.3, null), else as text; e.g. --set window_stride=0.05")

@@ -16,6 +16,8 @@ from transformers import PreTrainedConfig
 
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
+#: What NeuroformerForBehaviorDecoding's heads read (see ``decoding_pool``).
+DECODING_POOLS = ("current", "current+past", "attention")
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
 MODALITY_ROLES = ("input",)
 #: Normalisations of a continuous modality.
@@ -298,7 +300,13 @@ class NeuroformerConfig(PreTrainedConfig):
             of the decoder states over the real current-window tokens (BOS, spikes, EOS; no
             padding), ``"current+past"`` = that concatenated with the mean of the past-window
             encoding over its real tokens (a window without spikes still has BOS/EOS states,
-            which see the past through cross-attention; the past mean gives it directly).
+            which see the past through cross-attention; the past mean gives it directly),
+            ``"attention"`` = one learned query attends (``num_attention_heads`` heads) over the
+            real tokens of both, the current window's decoder states and the past-window
+            encoding, each tagged with a learned stream embedding, so the read-out can weight
+            spikes by unit and time instead of averaging them (an attentive read-out such as
+            the output queries of POYO, Azabou et al.,
+            NeurIPS 2023, which cross-attend to the encoded spikes).
         decoding_head_hidden_size (int or None, default None = ``hidden_size``): width of the
             hidden layer of each decoding head (pooled -> Linear -> GELU -> dropout -> Linear);
             0 = a single linear layer.
@@ -604,9 +612,9 @@ class NeuroformerConfig(PreTrainedConfig):
             rate = getattr(self, name)
             if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0.0 <= rate < 1.0):
                 raise ValueError(f"NeuroformerConfig.{name}: expected a dropout probability in [0, 1), got {rate!r}")
-        if self.decoding_pool not in ("current", "current+past"):
+        if self.decoding_pool not in DECODING_POOLS:
             raise ValueError(
-                f"NeuroformerConfig.decoding_pool: expected 'current' or 'current+past', got {self.decoding_pool!r}"
+                f"NeuroformerConfig.decoding_pool: expected one of {list(DECODING_POOLS)}, got {self.decoding_pool!r}"
             )
         dh = self.decoding_head_hidden_size
         if dh is not None and not (_is_integer(dh) and dh >= 0):

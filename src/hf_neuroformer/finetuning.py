@@ -405,7 +405,8 @@ def finetune(
     else:
         model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True, **overrides)
         load_report = {k: sorted(v) for k, v in info.items()}
-        new = [k for k in load_report["missing_keys"] if not k.startswith("decoding_heads.")]
+        # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
+        new = [k for k in load_report["missing_keys"] if not k.startswith(("decoding_heads.", "attention_pool."))]
         if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
             warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
 

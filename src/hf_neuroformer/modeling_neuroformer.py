@@ -1244,6 +1244,52 @@ class NeuroformerDecodingHead(nn.Module):
         return self.net(x)
 
 
+class NeuroformerAttentionPool(nn.Module):
+    """Attentive read-out for ``decoding_pool="attention"``: one learned query attends over the
+    real tokens of the current window's final decoder states and the past-window encoding.
+
+    Each state gets a learned stream embedding (0 = current window, 1 = past window) and a
+    LayerNorm; the query, keys and values are linear maps of ``hidden_size``, split into
+    ``num_attention_heads`` heads; padding is masked out (``-inf`` before the softmax), so the
+    pooled vector never reads a padding position. Built from ``nn.Linear`` / ``nn.Embedding`` /
+    ``nn.LayerNorm`` only, so that ``from_pretrained`` initialises it with the model's
+    ``initializer_range`` when a pretraining checkpoint does not have it.
+
+    Input: ``current (batch, L, hidden)`` with ``current_mask (batch, L)`` and ``past (batch, P,
+    hidden)`` with ``past_mask (batch, P)`` (True/1 = real token). Output: ``(batch, hidden)``;
+    with ``return_weights`` also the attention ``(batch, heads, L + P)`` (zero on padding).
+    """
+
+    def __init__(self, config: NeuroformerConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.query = nn.Embedding(1, h)
+        self.stream_embeddings = nn.Embedding(2, h)
+        self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.q_proj = nn.Linear(h, h)
+        self.k_proj = nn.Linear(h, h)
+        self.v_proj = nn.Linear(h, h)
+        self.o_proj = nn.Linear(h, h)
+        self.dropout = nn.Dropout(config.attention_dropout)
+
+    def forward(self, current, current_mask, past, past_mask, return_weights: bool = False):
+        b, h = current.shape[0], current.shape[-1]
+        nh = self.num_heads
+        kv = torch.cat([current + self.stream_embeddings.weight[0], past + self.stream_embeddings.weight[1]], 1)
+        kv = self.norm(kv)
+        mask = torch.cat([current_mask.bool(), past_mask.bool()], 1)  # (b, L + P)
+        q = self.q_proj(self.query.weight).view(1, nh, 1, h // nh)  # (1, heads, 1, d)
+        k = self.k_proj(kv).view(b, -1, nh, h // nh).transpose(1, 2)  # (b, heads, L+P, d)
+        v = self.v_proj(kv).view(b, -1, nh, h // nh).transpose(1, 2)
+        scores = (q * k).sum(-1) / math.sqrt(h // nh)  # (b, heads, L+P)
+        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        weights = torch.softmax(scores.float(), -1).to(v.dtype)
+        pooled = (self.dropout(weights)[..., None] * v).sum(2).reshape(b, h)
+        pooled = self.o_proj(pooled)
+        return (pooled, weights) if return_weights else pooled
+
+
 class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
     """Neuroformer backbone + one decoding head per behavioural target (paper Sec. 3.4,
     "downstream decoding": the pretrained network is fine-tuned to predict behaviour).
@@ -1257,7 +1303,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
        padding), concatenated (``"current+past"``, default) with the mean of the past-window
        encoding over its real tokens (``past_attention_mask``). A window without spikes still
        pools its BOS/EOS states, which read the past window through cross-attention, and the
-       past mean.
+       past mean. ``"attention"``: a learned query attends over the real tokens of both
+       instead (:class:`NeuroformerAttentionPool`).
     3. One head per entry of ``config.decoding_targets``: regression (MSE on the value
        standardised with the TRAIN mean/std stored in the target), classification
        (cross-entropy, each window weighted by its class's entry of the target's
@@ -1284,6 +1331,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         self.neuroformer = NeuroformerModel(config)
         h = config.hidden_size
         pooled = 2 * h if config.decoding_pool == "current+past" else h
+        self.attention_pool = NeuroformerAttentionPool(config) if config.decoding_pool == "attention" else None
         hidden = h if config.decoding_head_hidden_size is None else config.decoding_head_hidden_size
         self.decoding_heads = nn.ModuleList(
             [NeuroformerDecodingHead(pooled, hidden, _head_width(t), config.hidden_dropout) for t in config.decoding_targets]
@@ -1306,10 +1354,15 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
 
     def pool(self, out, attention_mask: torch.Tensor, past_attention_mask: torch.Tensor) -> torch.Tensor:
         """``(batch, pooled_size)`` masked means (see the class docstring, step 2)."""
+        if past_attention_mask is None:  # the backbone read every past position as real
+            past_attention_mask = torch.ones(out.past_hidden_state.shape[:2], dtype=torch.bool,
+                                             device=out.past_hidden_state.device)
         am = attention_mask.to(out.last_hidden_state.dtype).unsqueeze(-1)
         cur = (out.last_hidden_state * am).sum(1) / am.sum(1).clamp(min=1.0)
         if self.config.decoding_pool == "current":
             return cur
+        if self.config.decoding_pool == "attention":
+            return self.attention_pool(out.last_hidden_state, attention_mask, out.past_hidden_state, past_attention_mask)
         pm = past_attention_mask.to(out.past_hidden_state.dtype).unsqueeze(-1)
         past = (out.past_hidden_state * pm).sum(1) / pm.sum(1).clamp(min=1.0)
         return torch.cat([cur, past], -1)
