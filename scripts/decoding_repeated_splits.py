@@ -1,0 +1,314 @@
+"""Behaviour decoding over repeated block splits: how much of a Neuroformer-vs-baseline gap on ONE
+test split is the split (issue 4).
+
+    python scripts/decoding_repeated_splits.py                       # nelpy, split seeds 1-8 (~25 min, 2 cores)
+    python scripts/decoding_repeated_splits.py --set decoding_pool=current+past   # another read-out, kept beside
+    python scripts/decoding_repeated_splits.py --report-only         # table + figure again from the JSON
+
+The decoding benchmark (``scripts/benchmark_decoding.py``) scores every method on one pre-declared
+test split (``split_seed`` 0: 15 % of the 30-s blocks). On nelpy that split is ~1 min of running,
+and its validation partner ranked the methods differently from it. This script repeats the
+benchmark's whole protocol on other random assignments of the same 30-s blocks to
+train/validation/test (``NeuroformerConfig.split_seed`` = 1, 2, ...; the same 70/15/15 fractions,
+blocks, windows, mask rule and model): for each split seed it pretrains a Neuroformer on that
+split's training blocks (no labels), refits the nelpy track on that split's training windows,
+fine-tunes from the checkpoint and from scratch (fine-tuning seed 0; checkpoint chosen on that
+split's validation blocks), fits every baseline on the same rows, and scores each once on that
+split's test blocks. Seed 0, the benchmark's split, is left out by default: its numbers are in
+``benchmarks/decoding.json`` and it is the split whose results were already seen.
+
+Nothing is chosen here. The fine-tuning settings default to the ones the benchmark's run of the
+dataset recorded (``benchmarks/decoding.json`` -> ``datasets.<name>.run``: steps, learning rate,
+auxiliary loss weight, ``--set`` config settings), which were chosen on the split-0 validation
+split; ``--set`` replaces config settings, and each distinct setting is kept as its own entry of
+the JSON, so variants sit side by side.
+
+Statistics, per fraction of the training windows (the first contiguous block, as the benchmark):
+mean +/- sd over split seeds; paired differences (Neuroformer pretrained minus each other method,
+per split seed), how many split seeds the difference is > 0 on (lower-is-better metrics: < 0),
+and the two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``, exact for these n).
+
+Writes ``benchmarks/decoding_repeated_splits.json``, ``benchmarks/decoding_repeated_splits.png``
+and the "Decoding over repeated block splits" section of ``BENCHMARKS.md``. Runs go under
+``runs/decoding_repeated_splits/<dataset>/split<seed>/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark_decoding as bd  # noqa: E402
+from benchmarks_md import replace_section  # noqa: E402
+
+START = "<!-- decoding-repeated-splits:start -->"
+END = "<!-- decoding-repeated-splits:end -->"
+JSON = ROOT / "benchmarks" / "decoding_repeated_splits.json"
+PNG = ROOT / "benchmarks" / "decoding_repeated_splits.png"
+BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
+LABELS = {"neuroformer_pretrained": "Neuroformer pretrained + fine-tuned", "neuroformer_scratch": "Neuroformer from scratch",
+          "ridge": "Ridge", "lasso": "Lasso", "glm": "GLM", "mlp": "MLP", "gru": "GRU"}
+
+
+def _seeds(text: str) -> list:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,3, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct split seeds, got {text!r}")
+    return seeds
+
+
+def _fractions(text: str) -> list:
+    try:
+        fr = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0.05,1.0, got {text!r}") from None
+    if not fr or any(not (0 < f <= 1) for f in fr):
+        raise argparse.ArgumentTypeError(f"expected fractions in (0, 1], got {text!r}")
+    return fr
+
+
+def benchmark_settings(name: str) -> dict:
+    """The fine-tuning settings the decoding benchmark recorded for ``name`` (its run line)."""
+    path = ROOT / "benchmarks" / "decoding.json"
+    run = json.loads(path.read_text())["datasets"].get(name, {}).get("run") if path.is_file() else None
+    if not run:
+        raise SystemExit(f"{path}: no benchmark run of {name!r} to take the fine-tuning settings from; run "
+                         f"`python scripts/benchmark_decoding.py --datasets {name}` first")
+    keys = ("pretrain_steps", "finetune_steps", "learning_rate", "eval_steps", "generative_loss_weight",
+            "class_weight", "select_on", "config_overrides", "commit")
+    return {k: run.get(k) for k in keys}
+
+
+def paired(results: dict, split_seeds: list, fraction: str, metric: str, higher: bool, a: str, b: str) -> dict:
+    """Per-split differences ``a - b`` of ``metric`` and their summary (wins for ``a``, Wilcoxon p)."""
+    from scipy.stats import wilcoxon
+
+    d = []
+    for s in split_seeds:
+        r = results[str(s)].get(fraction, {})
+        if a in r and b in r and np.isfinite(r[a][metric]) and np.isfinite(r[b][metric]):
+            d.append(r[a][metric] - r[b][metric])
+    d = np.asarray(d)
+    wins = int((d > 0).sum() if higher else (d < 0).sum())
+    p = float(wilcoxon(d).pvalue) if len(d) >= 2 and np.any(d != 0) else float("nan")
+    return {"diff": d.tolist(), "mean": float(d.mean()) if len(d) else float("nan"),
+            "sd": float(d.std(ddof=1)) if len(d) > 1 else float("nan"), "wins": wins, "n": int(len(d)), "wilcoxon_p": p}
+
+
+def summarise(entry: dict) -> dict:
+    name = entry["dataset"]
+    metric, _, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
+    seeds = entry["split_seeds"]
+    out = {}
+    for f in entry["fractions"]:
+        fk = str(f)
+        methods = {}
+        for m in ("neuroformer_pretrained", "neuroformer_scratch") + BASELINES:
+            v = [entry["results"][str(s)][fk][m][metric] for s in seeds if m in entry["results"][str(s)].get(fk, {})]
+            methods[m] = {"mean": float(np.mean(v)) if v else float("nan"),
+                          "sd": float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), "n": len(v), "per_split": v}
+        others = [m for m in ("neuroformer_scratch",) + BASELINES]
+        out[fk] = {"methods": methods, "paired": {m: paired(entry["results"], seeds, fk, metric, higher,
+                                                            "neuroformer_pretrained", m) for m in others}}
+    return out
+
+
+def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, workers: int, out: Path) -> dict:
+    model = dict(bd.MODEL)
+    opts_base = dict(quick=False, device="cpu", learning_rate=settings["learning_rate"],
+                     eval_steps=settings["eval_steps"], generative_loss_weight=settings["generative_loss_weight"],
+                     config_overrides=dict(settings["config_overrides"] or {}), select_on=settings["select_on"],
+                     class_weight=settings["class_weight"])
+    opts = {s: dict(opts_base, model=dict(model, split_seed=s)) for s in split_seeds}
+    pre = {s: out / name / f"split{s}" / "pretrained" for s in split_seeds}
+    t0 = time.perf_counter()
+    todo = [(name, str(pre[s]), settings["pretrain_steps"], opts[s]) for s in split_seeds
+            if not (pre[s] / "model.safetensors").is_file()]
+    pretraining = {}
+    for s, (_, info) in zip([t[1] for t in todo], bd.run_pool(bd.pretrain_task, todo, workers, "pretraining")):
+        pretraining[s] = info
+    # the split plans (and the nelpy track fitted on each split's training windows), for the record
+    plans = {}
+    for s in split_seeds:
+        plan = json.loads((pre[s] / "splits.json").read_text())
+        _, _, _, notes = bd.load_dataset(name, False, opts[s]["model"])
+        plans[str(s)] = {"test_segments": plan.get("segments", {}).get("test"), "mask_counts": notes.get("mask_counts")}
+    results = {str(s): {str(f): {} for f in fractions} for s in split_seeds}
+    base_tasks = [(name, str(pre[s]), f, (0,), opts[s]) for s in split_seeds for f in fractions]
+    metric = bd.PRIMARY[bd.DATASETS[name]["kind"]][0]
+    for task, ((_, f), res) in zip(base_tasks, bd.run_pool(bd.baselines_task, base_tasks, workers, "baselines")):
+        s = task[4]["model"]["split_seed"]
+        for b in BASELINES:
+            if b in res["results"]:
+                results[str(s)][str(f)][b] = res["results"][b]["per_seed"][0]
+        results[str(s)][str(f)]["n_train_windows"] = res.get("n_train")
+        results[str(s)][str(f)]["n_test_windows"] = res.get("n_test")
+    ft = [(name, str(pre[s]), str(out / name / f"split{s}" / f"ft_{init}_{f}"), f, 0, init, settings["finetune_steps"],
+           opts[s]) for f in sorted(fractions, reverse=True) for s in split_seeds for init in ("pretrained", "scratch")]
+    for task, ((_, f, _, init), r) in zip(ft, bd.run_pool(bd.finetune_task, ft, workers, "fine-tuning")):
+        s = task[7]["model"]["split_seed"]
+        results[str(s)][str(f)][f"neuroformer_{init}"] = {**r["test"], "validation_" + metric: r["validation"].get(metric),
+                                                          "best_step": r["best_step"]}
+    return {"dataset": name, "split_seeds": split_seeds, "fractions": fractions, "settings": settings,
+            "run": {"commit": bd.git_commit(), "date": time.strftime("%Y-%m-%d"), "machine": bd.machine_description("cpu"),
+                    "workers": workers, "minutes": (time.perf_counter() - t0) / 60,
+                    "model": ", ".join(f"{k}={v}" for k, v in model.items()),
+                    "pretraining_reused": [s for s in split_seeds if str(pre[s]) not in pretraining]},
+            "plans": plans, "results": results}
+
+
+def entry_key(e: dict) -> str:
+    return json.dumps([e["dataset"], e["settings"].get("config_overrides") or {}], sort_keys=True)
+
+
+def _f(v, d=3):
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.{d}f}"
+
+
+def write_section(doc: dict) -> str:
+    lines = [START, "## Decoding over repeated block splits", "",
+             "Written by `scripts/decoding_repeated_splits.py`: the decoding benchmark's whole protocol (pretraining, "
+             "track fit, fine-tuning from the checkpoint and from scratch, every baseline on the same rows) repeated on "
+             "other random assignments of the same 30-s blocks to train / validation / test (`split_seed` 1, 2, ...; "
+             "70/15/15). One fine-tuning seed (0) per split; settings as the benchmark's run of the dataset (chosen on "
+             "split 0's validation), nothing chosen here. Paired: Neuroformer pretrained minus the method, per split "
+             "seed; wins = split seeds where Neuroformer pretrained is better; p = two-sided Wilcoxon signed-rank "
+             "(`scipy.stats.wilcoxon`).", ""]
+    for e in doc["entries"]:
+        name = e["dataset"]
+        metric, label, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
+        st, run = e["settings"], e["run"]
+        sets = ", ".join(f"{k}={v}" for k, v in (st.get("config_overrides") or {}).items()) or "none"
+        lines += [f"### {name}, {bd.DATASETS[name]['target']} ({label}), settings: {sets}", "",
+                  f"Run: commit `{run['commit']}` on {run['date']}, {run['machine']}, {run['workers']} worker process(es) "
+                  f"x 1 thread, {run['minutes']:.1f} min. Neuroformer {run['model']}, pretrained {st['pretrain_steps']} steps "
+                  f"per split, fine-tuned {st['finetune_steps']} steps (AdamW {st['learning_rate']:g}, auxiliary "
+                  f"next-spike loss weight {st['generative_loss_weight']:g}, {sets}; checkpoint on that split's "
+                  f"validation {metric}, every {st['eval_steps']} steps). Split seeds {', '.join(map(str, e['split_seeds']))}.", ""]
+        s = e["summary"]
+        fr = [str(f) for f in e["fractions"]]
+        lines += ["| method | " + " | ".join(f"{float(f):.0%}" for f in fr) + " |", "|---" * (len(fr) + 1) + "|"]
+        for m in ("neuroformer_pretrained", "neuroformer_scratch") + BASELINES:
+            lines.append(f"| {LABELS[m]} | " + " | ".join(
+                f"{_f(s[f]['methods'][m]['mean'])} ± {_f(s[f]['methods'][m]['sd'])}" for f in fr) + " |")
+        lines += ["", "Neuroformer pretrained minus ... (mean ± sd of the per-split difference; wins / splits; p):", "",
+                  "| vs | " + " | ".join(f"{float(f):.0%}" for f in fr) + " |", "|---" * (len(fr) + 1) + "|"]
+        for m in ("neuroformer_scratch",) + BASELINES:
+            cells = []
+            for f in fr:
+                p = s[f]["paired"][m]
+                cells.append(f"{p['mean']:+.3f} ± {_f(p['sd'])}; {p['wins']}/{p['n']}; p={_f(p['wilcoxon_p'], 3)}")
+            lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+        full = str(1.0) if str(1.0) in s else fr[-1]
+        per = [(sd, e["results"][str(sd)][full]) for sd in e["split_seeds"]]
+        lines += ["", f"Per split seed at {float(full):.0%} ({metric}; Neuroformer pretrained / GRU / scratch; test windows): "
+                  + "; ".join(f"{sd}: {_f(r['neuroformer_pretrained'][metric])} / {_f(r['gru'][metric])} / "
+                              f"{_f(r['neuroformer_scratch'][metric])} ({r.get('n_test_windows')})" for sd, r in per) + "."]
+        lines += [""] + list(e.get("notes_md", [])) + ([""] if e.get("notes_md") else [])
+    lines += [f"![repeated splits]({PNG.relative_to(ROOT).as_posix()})", "", END]
+    return "\n".join(lines)
+
+
+def plot(doc: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = doc["entries"]
+    fig, axes = plt.subplots(len(entries), 2, figsize=(11, 4 * len(entries)), squeeze=False)
+    for row, e in zip(axes, entries):
+        name = e["dataset"]
+        metric, label, _ = bd.PRIMARY[bd.DATASETS[name]["kind"]]
+        sets = ", ".join(f"{k}={v}" for k, v in (e["settings"].get("config_overrides") or {}).items())
+        full = str(1.0) if str(1.0) in e["summary"] else str(e["fractions"][-1])
+        ax = row[0]
+        methods = ("neuroformer_pretrained", "neuroformer_scratch") + BASELINES
+        for sd in e["split_seeds"]:
+            r = e["results"][str(sd)][full]
+            ax.plot(range(len(methods)), [r.get(m, {}).get(metric, np.nan) for m in methods], "o-", alpha=0.5, lw=1)
+        ax.set_xticks(range(len(methods)), [LABELS[m].replace("Neuroformer ", "NF ").replace(" + fine-tuned", "")
+                                             for m in methods], rotation=30, ha="right")
+        ax.set_ylabel(f"test {label}")
+        ax.set_title(f"{name}, {float(full):.0%} of train: one line per split seed\n({sets})", fontsize=9)
+        ax = row[1]
+        fr = [str(f) for f in e["fractions"]]
+        for j, other in enumerate(("neuroformer_scratch", "gru")):
+            for i, f in enumerate(fr):
+                d = e["summary"][f]["paired"][other]["diff"]
+                ax.scatter(np.full(len(d), i + (j - 0.5) * 0.25), d, s=18, color=f"C{j}",
+                           label=f"minus {LABELS[other]}" if i == 0 else None)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(range(len(fr)), [f"{float(f):.0%}" for f in fr])
+        ax.set_xlabel("fraction of training windows")
+        ax.set_ylabel(f"NF pretrained minus method ({label})")
+        ax.set_title("paired differences per split seed", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render(doc: dict) -> None:
+    for e in doc["entries"]:
+        e["summary"] = summarise(e)
+    JSON.write_text(json.dumps(doc, indent=1))
+    plot(doc, PNG)
+    section = write_section(doc)
+    replace_section(ROOT / "BENCHMARKS.md", START, END, section)
+    print(section)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    p.add_argument("--dataset", default="nelpy", choices=list(bd.DATASETS))
+    p.add_argument("--split-seeds", type=_seeds, default=list(range(1, 9)),
+                   help="comma-separated split seeds (NeuroformerConfig.split_seed); default 1-8 (0 is the benchmark's)")
+    p.add_argument("--fractions", type=_fractions, default=[0.01, 0.05, 0.1, 1.0],
+                   help="fractions of the training windows (first contiguous block); default %(default)s")
+    p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=bd.config_setting,
+                   default=[], help="replaces one of the benchmark run's config settings; " + bd.SET_HELP)
+    p.add_argument("--workers", type=int, default=2, help="worker processes (each one torch / BLAS thread)")
+    p.add_argument("--output-dir", default=str(ROOT / "runs" / "decoding_repeated_splits"),
+                   help="runs go under <output-dir>/<dataset>/split<seed>/; a split's pretrained checkpoint there is "
+                        "reused (pretraining does not read the fine-tuning settings)")
+    p.add_argument("--report-only", action="store_true", help=f"rewrite the table and figure from {JSON.name}")
+    args = p.parse_args(argv)
+    doc = json.loads(JSON.read_text()) if JSON.is_file() else {"entries": []}
+    if args.report_only:
+        if not doc["entries"]:
+            raise SystemExit(f"{JSON}: nothing to report; run without --report-only first")
+        render(doc)
+        return 0
+    settings = benchmark_settings(args.dataset)
+    sets = dict(settings["config_overrides"] or {})
+    sets.update(bd.check_settings(p, args.config_overrides, [args.dataset]))
+    settings["config_overrides"] = sets
+    print(f"[repeated splits] {args.dataset}: split seeds {args.split_seeds}, fractions {args.fractions}, settings "
+          f"{settings}", flush=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    bd._threads()
+    entry = run_entry(args.dataset, args.split_seeds, args.fractions, settings, args.workers, Path(args.output_dir))
+    old = [e for e in doc["entries"] if entry_key(e) == entry_key(entry)]
+    if old:
+        entry["notes_md"] = []  # a rerun drops the notes written for the old numbers
+    doc["entries"] = [e for e in doc["entries"] if entry_key(e) != entry_key(entry)] + [entry]
+    render(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
