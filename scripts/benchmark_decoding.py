@@ -321,7 +321,8 @@ def baselines_task(args):
 
 
 def run_pool(fn, tasks, jobs, desc):
-    """Run ``fn`` over ``tasks`` (in ``jobs`` spawned processes when > 1) with a tqdm bar."""
+    """Run ``fn`` over ``tasks`` (in ``jobs`` spawned processes when > 1) with a tqdm bar; the results
+    come back in the order of ``tasks`` (whatever order the workers finish in), so callers may zip them."""
     from tqdm.auto import tqdm
 
     out = []
@@ -335,7 +336,8 @@ def run_pool(fn, tasks, jobs, desc):
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
         futs = [ex.submit(fn, t) for t in tasks]
         for f in tqdm(as_completed(futs), total=len(futs), desc=desc):
-            out.append(f.result())
+            f.result()  # a failed task raises here, as soon as it fails
+        out = [f.result() for f in futs]
     return out
 
 

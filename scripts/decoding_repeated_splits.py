@@ -147,8 +147,11 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
     results = {str(s): {str(f): {} for f in fractions} for s in split_seeds}
     base_tasks = [(name, str(pre[s]), f, (0,), opts[s]) for s in split_seeds for f in fractions]
     metric = bd.PRIMARY[bd.DATASETS[name]["kind"]][0]
+    # run_pool returns results in task order; the checks guard the pairing of each result with its split seed
     for task, ((_, f), res) in zip(base_tasks, bd.run_pool(bd.baselines_task, base_tasks, workers, "baselines")):
         s = task[4]["model"]["split_seed"]
+        if f != task[2]:
+            raise RuntimeError(f"baselines: result for fraction {f} paired with the task of fraction {task[2]}")
         for b in BASELINES:
             if b in res["results"]:
                 results[str(s)][str(f)][b] = res["results"][b]["per_seed"][0]
@@ -158,6 +161,8 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
            opts[s]) for f in sorted(fractions, reverse=True) for s in split_seeds for init in ("pretrained", "scratch")]
     for task, ((_, f, _, init), r) in zip(ft, bd.run_pool(bd.finetune_task, ft, workers, "fine-tuning")):
         s = task[7]["model"]["split_seed"]
+        if (f, init) != (task[3], task[5]):
+            raise RuntimeError(f"fine-tuning: result ({f}, {init}) paired with the task ({task[3]}, {task[5]})")
         results[str(s)][str(f)][f"neuroformer_{init}"] = {**r["test"], "validation_" + metric: r["validation"].get(metric),
                                                           "best_step": r["best_step"]}
     return {"dataset": name, "split_seeds": split_seeds, "fractions": fractions, "settings": settings,
