@@ -85,6 +85,10 @@ def benchmark_settings(name: str) -> dict:
     if not run:
         raise SystemExit(f"{path}: no benchmark run of {name!r} to take the fine-tuning settings from; run "
                          f"`python scripts/benchmark_decoding.py --datasets {name}` first")
+    model = ", ".join(f"{k}={v}" for k, v in bd.MODEL.items())
+    if run.get("model") != model:  # this script builds bd.MODEL; the benchmark may have run with --hidden-size ...
+        raise SystemExit(f"{path}: the benchmark's run of {name!r} used the model {run.get('model')!r}, this script "
+                         f"builds {model!r}; rerun the benchmark with the default model first")
     keys = ("pretrain_steps", "finetune_steps", "learning_rate", "eval_steps", "generative_loss_weight",
             "class_weight", "select_on", "config_overrides", "commit")
     return {k: run.get(k) for k in keys}
