@@ -509,6 +509,15 @@ def test_attention_pool_loads_initialised_ignores_padding_and_reloads(a2929, pre
         assert float(w.masked_select(~real[:, None, :].expand_as(w)).abs().max()) == 0.0
         torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)))
         torch.testing.assert_close(model(**padded).predictions, model(**batch).predictions, atol=1e-5, rtol=1e-5)
+        # a row with no real token in either window (the tokenizer never builds one: BOS in both) reads nothing:
+        # zero weights and a finite vector, not a softmax over nothing (NaN, which poisons the batch's loss)
+        cm, pm = padded["attention_mask"].clone(), padded["past_attention_mask"].clone()
+        cm[0], pm[0] = 0, 0
+        p0, w0 = model.attention_pool(out.last_hidden_state, cm, out.past_hidden_state, pm, return_weights=True)
+        p1 = model.attention_pool(out.last_hidden_state, padded["attention_mask"], out.past_hidden_state,
+                                  padded["past_attention_mask"])
+        assert torch.isfinite(p0).all() and float(w0[0].abs().max()) == 0.0
+        torch.testing.assert_close(p0[1:], p1[1:])
 
     out_dir = tmp_path / "attn"
     with warnings.catch_warnings():

@@ -1251,13 +1251,23 @@ class NeuroformerAttentionPool(nn.Module):
     Each state gets a learned stream embedding (0 = current window, 1 = past window) and a
     LayerNorm; the query, keys and values are linear maps of ``hidden_size``, split into
     ``num_attention_heads`` heads; padding is masked out (``-inf`` before the softmax), so the
-    pooled vector never reads a padding position. Built from ``nn.Linear`` / ``nn.Embedding`` /
-    ``nn.LayerNorm`` only, so that ``from_pretrained`` initialises it with the model's
-    ``initializer_range`` when a pretraining checkpoint does not have it.
+    pooled vector never reads a padding position. A row with no real token in either window
+    (never built by the tokenizer: both windows start with BOS) gets zero weights everywhere,
+    so its pooled vector is ``o_proj``'s bias (as the mean pool gives zeros) instead of NaN,
+    which would make the whole batch's loss and gradients NaN. Built from ``nn.Linear`` /
+    ``nn.Embedding`` / ``nn.LayerNorm`` only, so that ``from_pretrained`` initialises it with the
+    model's ``initializer_range`` when a pretraining checkpoint does not have it.
+
+    A single learned query per window, as attention pooling by a learned seed vector (Set
+    Transformer's PMA, Lee et al., ICML 2019); POYO (Azabou et al., NeurIPS 2023, arXiv
+    2310.16046) reads its outputs with learned queries too, one per output timestamp, which
+    cross-attend to its PerceiverIO latent tokens rather than to the spike tokens themselves.
 
     Input: ``current (batch, L, hidden)`` with ``current_mask (batch, L)`` and ``past (batch, P,
-    hidden)`` with ``past_mask (batch, P)`` (True/1 = real token). Output: ``(batch, hidden)``;
-    with ``return_weights`` also the attention ``(batch, heads, L + P)`` (zero on padding).
+    hidden)`` with ``past_mask (batch, P)`` (bool or 0/1 of any dtype; True/1 = real token).
+    Output: ``(batch, hidden)`` in the dtype of the projections (float32, or the autocast
+    dtype); with ``return_weights`` also the attention ``(batch, heads, L + P)`` (zero on
+    padding; each row sums to 1, or to 0 for a row without real tokens).
     """
 
     def __init__(self, config: NeuroformerConfig):
@@ -1283,8 +1293,9 @@ class NeuroformerAttentionPool(nn.Module):
         k = self.k_proj(kv).view(b, -1, nh, h // nh).transpose(1, 2)  # (b, heads, L+P, d)
         v = self.v_proj(kv).view(b, -1, nh, h // nh).transpose(1, 2)
         scores = (q * k).sum(-1) / math.sqrt(h // nh)  # (b, heads, L+P)
-        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        weights = torch.softmax(scores.float(), -1).to(v.dtype)
+        empty = ~mask.any(1)  # (b,) no real token at all: zero weights, not a softmax over nothing (NaN)
+        scores = scores.masked_fill(~(mask | empty[:, None])[:, None, :], float("-inf"))
+        weights = torch.softmax(scores.float(), -1).masked_fill(empty[:, None, None], 0.0).to(v.dtype)
         pooled = (self.dropout(weights)[..., None] * v).sum(2).reshape(b, h)
         pooled = self.o_proj(pooled)
         return (pooled, weights) if return_weights else pooled
