@@ -304,9 +304,10 @@ class NeuroformerConfig(PreTrainedConfig):
             ``"attention"`` = one learned query attends (``num_attention_heads`` heads) over the
             real tokens of both, the current window's decoder states and the past-window
             encoding, each tagged with a learned stream embedding, so the read-out can weight
-            spikes by unit and time instead of averaging them (an attentive read-out such as
-            the output queries of POYO, Azabou et al.,
-            NeurIPS 2023, which cross-attend to the encoded spikes).
+            spikes by unit and time instead of averaging them (attention pooling by a learned
+            query, as Set Transformer's PMA, Lee et al., ICML 2019; POYO, Azabou et al.,
+            NeurIPS 2023, also reads out with learned queries, one per output timestamp,
+            cross-attending to its PerceiverIO latents).
         decoding_head_hidden_size (int or None, default None = ``hidden_size``): width of the
             hidden layer of each decoding head (pooled -> Linear -> GELU -> dropout -> Linear);
             0 = a single linear layer.
