@@ -26,7 +26,8 @@ the JSON, so variants sit side by side.
 Statistics, per fraction of the training windows (the first contiguous block, as the benchmark):
 mean +/- sd over split seeds; paired differences (Neuroformer pretrained minus each other method,
 per split seed), how many split seeds the difference is > 0 on (lower-is-better metrics: < 0),
-and the two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``, exact for these n).
+and the two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``: exact for these n when no
+difference is zero or tied, else its normal approximation).
 
 Writes ``benchmarks/decoding_repeated_splits.json``, ``benchmarks/decoding_repeated_splits.png``
 and the "Decoding over repeated block splits" section of ``BENCHMARKS.md``. Runs go under
@@ -120,12 +121,32 @@ def summarise(entry: dict) -> dict:
         methods = {}
         for m in ("neuroformer_pretrained", "neuroformer_scratch") + BASELINES:
             v = [entry["results"][str(s)][fk][m][metric] for s in seeds if m in entry["results"][str(s)].get(fk, {})]
+            v = [x for x in v if x is not None and np.isfinite(x)]  # the table says n when some are missing
             methods[m] = {"mean": float(np.mean(v)) if v else float("nan"),
                           "sd": float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), "n": len(v), "per_split": v}
         others = [m for m in ("neuroformer_scratch",) + BASELINES]
         out[fk] = {"methods": methods, "paired": {m: paired(entry["results"], seeds, fk, metric, higher,
                                                             "neuroformer_pretrained", m) for m in others}}
     return out
+
+
+def check_reusable(pre: Path, model: dict, steps: int) -> None:
+    """A pretrained checkpoint found on disk is reused only if it is this script's: the same
+    architecture and split seed (``config.json``) and the same number of steps (``metrics.json``)."""
+    cfg = json.loads((pre / "config.json").read_text())
+    wrong = {k: (cfg.get(k), v) for k, v in model.items() if cfg.get(k) != v}
+    done = json.loads((pre / "metrics.json").read_text()).get("total_steps") if (pre / "metrics.json").is_file() else None
+    if done != steps:
+        wrong["pretraining steps"] = (done, steps)
+    if wrong:
+        raise SystemExit(f"--output-dir: the checkpoint {pre} was not pretrained with these settings "
+                         f"(found, wanted: {wrong}); delete it or give another --output-dir")
+
+
+def _same_task(got: tuple, expected: tuple) -> None:
+    if tuple(got) != tuple(expected):
+        raise RuntimeError(f"run_pool returned the result of task {got!r} in the place of task {expected!r}: results "
+                           "would be assigned to the wrong split seed")
 
 
 def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, workers: int, out: Path) -> dict:
@@ -137,11 +158,19 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
     opts = {s: dict(opts_base, model=dict(model, split_seed=s)) for s in split_seeds}
     pre = {s: out / name / f"split{s}" / "pretrained" for s in split_seeds}
     t0 = time.perf_counter()
+    for s in split_seeds:
+        if (pre[s] / "model.safetensors").is_file():
+            check_reusable(pre[s], dict(model, split_seed=s), settings["pretrain_steps"])
     todo = [(name, str(pre[s]), settings["pretrain_steps"], opts[s]) for s in split_seeds
             if not (pre[s] / "model.safetensors").is_file()]
     pretraining = {}
     for s, (_, info) in zip([t[1] for t in todo], bd.run_pool(bd.pretrain_task, todo, workers, "pretraining")):
         pretraining[s] = info
+    keep = ("validation/id_nll", "test/id_nll", "test/unigram_id_nll", "best_step", "total_steps", "train_time_s")
+    pretrain_record = {}
+    for s in split_seeds:
+        m = json.loads((pre[s] / "metrics.json").read_text())
+        pretrain_record[str(s)] = {"reused": str(pre[s]) not in pretraining, **{k: m.get(k) for k in keep}}
     # the split plans (and the nelpy track fitted on each split's training windows), for the record
     plans = {}
     for s in split_seeds:
@@ -151,11 +180,11 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
     results = {str(s): {str(f): {} for f in fractions} for s in split_seeds}
     base_tasks = [(name, str(pre[s]), f, (0,), opts[s]) for s in split_seeds for f in fractions]
     metric = bd.PRIMARY[bd.DATASETS[name]["kind"]][0]
-    # run_pool returns results in task order; the checks guard the pairing of each result with its split seed
-    for task, ((_, f), res) in zip(base_tasks, bd.run_pool(bd.baselines_task, base_tasks, workers, "baselines")):
-        s = task[4]["model"]["split_seed"]
-        if f != task[2]:
-            raise RuntimeError(f"baselines: result for fraction {f} paired with the task of fraction {task[2]}")
+    # the results carry no split seed: it is the task's, so run_pool must (and does) return them in task order;
+    # what they do carry is checked against the task, so that a reordering fails loudly instead of mixing splits
+    for task, (key, res) in zip(base_tasks, bd.run_pool(bd.baselines_task, base_tasks, workers, "baselines")):
+        _same_task(key, (task[0], task[2]))
+        f, s = task[2], task[4]["model"]["split_seed"]
         for b in BASELINES:
             if b in res["results"]:
                 results[str(s)][str(f)][b] = res["results"][b]["per_seed"][0]
@@ -163,10 +192,9 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
         results[str(s)][str(f)]["n_test_windows"] = res.get("n_test")
     ft = [(name, str(pre[s]), str(out / name / f"split{s}" / f"ft_{init}_{f}"), f, 0, init, settings["finetune_steps"],
            opts[s]) for f in sorted(fractions, reverse=True) for s in split_seeds for init in ("pretrained", "scratch")]
-    for task, ((_, f, _, init), r) in zip(ft, bd.run_pool(bd.finetune_task, ft, workers, "fine-tuning")):
-        s = task[7]["model"]["split_seed"]
-        if (f, init) != (task[3], task[5]):
-            raise RuntimeError(f"fine-tuning: result ({f}, {init}) paired with the task ({task[3]}, {task[5]})")
+    for task, (key, r) in zip(ft, bd.run_pool(bd.finetune_task, ft, workers, "fine-tuning")):
+        _same_task(key, (task[0], task[3], task[4], task[5]))
+        f, init, s = task[3], task[5], task[7]["model"]["split_seed"]
         results[str(s)][str(f)][f"neuroformer_{init}"] = {**r["test"], "validation_" + metric: r["validation"].get(metric),
                                                           "best_step": r["best_step"]}
     return {"dataset": name, "split_seeds": split_seeds, "fractions": fractions, "settings": settings,
@@ -174,15 +202,22 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
                     "workers": workers, "minutes": (time.perf_counter() - t0) / 60,
                     "model": ", ".join(f"{k}={v}" for k, v in model.items()),
                     "pretraining_reused": [s for s in split_seeds if str(pre[s]) not in pretraining]},
-            "plans": plans, "results": results}
+            "pretraining": pretrain_record, "plans": plans, "results": results}
 
 
 def entry_key(e: dict) -> str:
-    return json.dumps([e["dataset"], e["settings"].get("config_overrides") or {}], sort_keys=True)
+    """Entries with the same dataset, settings, split seeds and fractions replace each other; others sit beside."""
+    return json.dumps([e["dataset"], e["settings"].get("config_overrides") or {}, e["split_seeds"], e["fractions"]],
+                      sort_keys=True)
 
 
 def _f(v, d=3):
     return "n/a" if v is None or not np.isfinite(v) else f"{v:.{d}f}"
+
+
+def _cell(m: dict, n_splits: int) -> str:
+    """``mean ± sd``, with ``(n=k)`` when only k of the split seeds gave a finite value."""
+    return f"{_f(m['mean'])} ± {_f(m['sd'])}" + (f" (n={m['n']})" if m["n"] != n_splits else "")
 
 
 def write_section(doc: dict) -> str:
@@ -209,8 +244,7 @@ def write_section(doc: dict) -> str:
         fr = [str(f) for f in e["fractions"]]
         lines += ["| method | " + " | ".join(f"{float(f):.0%}" for f in fr) + " |", "|---" * (len(fr) + 1) + "|"]
         for m in ("neuroformer_pretrained", "neuroformer_scratch") + BASELINES:
-            lines.append(f"| {LABELS[m]} | " + " | ".join(
-                f"{_f(s[f]['methods'][m]['mean'])} ± {_f(s[f]['methods'][m]['sd'])}" for f in fr) + " |")
+            lines.append(f"| {LABELS[m]} | " + " | ".join(_cell(s[f]["methods"][m], len(e["split_seeds"])) for f in fr) + " |")
         lines += ["", "Neuroformer pretrained minus ... (mean ± sd of the per-split difference; wins / splits; p):", "",
                   "| vs | " + " | ".join(f"{float(f):.0%}" for f in fr) + " |", "|---" * (len(fr) + 1) + "|"]
         for m in ("neuroformer_scratch",) + BASELINES:
