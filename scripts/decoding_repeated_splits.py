@@ -234,11 +234,12 @@ def write_section(doc: dict) -> str:
         metric, label, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
         st, run = e["settings"], e["run"]
         sets = ", ".join(f"{k}={v}" for k, v in (st.get("config_overrides") or {}).items()) or "none"
-        lines += [f"### {name}, {bd.DATASETS[name]['target']} ({label}), settings: {sets}", "",
+        lines += [f"### {name}, {bd.DATASETS[name]['target']} ({label}), config settings: {sets}", "",
                   f"Run: commit `{run['commit']}` on {run['date']}, {run['machine']}, {run['workers']} worker process(es) "
                   f"x 1 thread, {run['minutes']:.1f} min. Neuroformer {run['model']}, pretrained {st['pretrain_steps']} steps "
                   f"per split, fine-tuned {st['finetune_steps']} steps (AdamW {st['learning_rate']:g}, auxiliary "
-                  f"next-spike loss weight {st['generative_loss_weight']:g}, {sets}; checkpoint on that split's "
+                  f"next-spike loss weight {st['generative_loss_weight']:g}{', ' + sets if sets != 'none' else ''}; "
+                  "checkpoint on that split's "
                   f"validation {metric}, every {st['eval_steps']} steps). Split seeds {', '.join(map(str, e['split_seeds']))}.", ""]
         s = e["summary"]
         fr = [str(f) for f in e["fractions"]]
@@ -273,8 +274,8 @@ def plot(doc: dict, path: Path) -> None:
     fig, axes = plt.subplots(len(entries), 2, figsize=(11, 4 * len(entries)), squeeze=False)
     for row, e in zip(axes, entries):
         name = e["dataset"]
-        metric, label, _ = bd.PRIMARY[bd.DATASETS[name]["kind"]]
-        sets = ", ".join(f"{k}={v}" for k, v in (e["settings"].get("config_overrides") or {}).items())
+        metric, label, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
+        sets = ", ".join(f"{k}={v}" for k, v in (e["settings"].get("config_overrides") or {}).items()) or "no config settings"
         full = str(1.0) if str(1.0) in e["summary"] else str(e["fractions"][-1])
         ax = row[0]
         methods = ("neuroformer_pretrained", "neuroformer_scratch") + BASELINES
@@ -295,7 +296,7 @@ def plot(doc: dict, path: Path) -> None:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xticks(range(len(fr)), [f"{float(f):.0%}" for f in fr])
         ax.set_xlabel("fraction of training windows")
-        ax.set_ylabel(f"NF pretrained minus method ({label})")
+        ax.set_ylabel(f"NF pretrained minus method ({label})\n{'above' if higher else 'below'} 0: NF pretrained better")
         ax.set_title("paired differences per split seed", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
