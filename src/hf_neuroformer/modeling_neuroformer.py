@@ -1364,16 +1364,16 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         return self.config.decoding_targets
 
     def pool(self, out, attention_mask: torch.Tensor, past_attention_mask: torch.Tensor) -> torch.Tensor:
-        """``(batch, pooled_size)`` masked means (see the class docstring, step 2)."""
+        """``(batch, pooled_size)``: masked means, or the attentive read-out (see the class docstring, step 2)."""
         if past_attention_mask is None:  # the backbone read every past position as real
             past_attention_mask = torch.ones(out.past_hidden_state.shape[:2], dtype=torch.bool,
                                              device=out.past_hidden_state.device)
+        if self.config.decoding_pool == "attention":
+            return self.attention_pool(out.last_hidden_state, attention_mask, out.past_hidden_state, past_attention_mask)
         am = attention_mask.to(out.last_hidden_state.dtype).unsqueeze(-1)
         cur = (out.last_hidden_state * am).sum(1) / am.sum(1).clamp(min=1.0)
         if self.config.decoding_pool == "current":
             return cur
-        if self.config.decoding_pool == "attention":
-            return self.attention_pool(out.last_hidden_state, attention_mask, out.past_hidden_state, past_attention_mask)
         pm = past_attention_mask.to(out.past_hidden_state.dtype).unsqueeze(-1)
         past = (out.past_hidden_state * pm).sum(1) / pm.sum(1).clamp(min=1.0)
         return torch.cat([cur, past], -1)
