@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .modeling_neuroformer import retrieval_top1
-from .windows import batch_to_device
+from .windows import batch_to_device, trial_at
 
 __all__ = ["evaluate_retrieval", "window_latents", "window_values"]
 
@@ -147,11 +147,9 @@ def window_values(recording, variable: str, starts, window: float):
         if recording.trials is None or col not in info:
             raise ValueError(f"--color-by: {variable!r} is not a trial column of the recording "
                              f"(trial columns: {sorted(info)})")
-        tr = np.asarray(recording.trials, dtype=np.float64)
         vals = np.asarray(info[col], dtype=np.float64)
-        k = np.searchsorted(tr[:, 0], starts, side="right") - 1
-        ok = (k >= 0) & (starts < tr[np.clip(k, 0, None), 1])
-        return np.where(ok, vals[np.clip(k, 0, None)], np.nan), False, ""
+        k = trial_at(recording.trials, starts)
+        return np.where(k >= 0, vals[np.clip(k, 0, None)], np.nan), False, ""
     if variable not in recording.behaviour:
         raise ValueError(f"--color-by: {variable!r} is not a behaviour variable of the recording (behaviour: "
                          f"{sorted(recording.behaviour)}; trial columns as trial:<column>)")

@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .windows import SPLITS, NeuroformerCollator, build_window_datasets
+from .windows import SPLITS, NeuroformerCollator, build_window_datasets, trial_at
 
 KINDS = ("regression", "classification", "circular")
 #: values of :attr:`DecodingTarget.class_weight`
@@ -140,13 +140,9 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         labels = np.asarray(recording.trial_info[col])
         if labels.dtype.kind not in "biuf":
             raise DecodingTargetError(f"target {target.name!r}: expected numeric trial labels, got dtype {labels.dtype}")
-        trials = recording.trials
-        order = np.argsort(trials[:, 0], kind="stable")
-        k = np.searchsorted(trials[order, 0], starts, side="right") - 1
+        idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
         out = np.full(len(starts), np.nan)
-        ok = k >= 0
-        idx = order[np.clip(k, 0, None)]
-        ok &= starts < trials[idx, 1]
+        ok = idx >= 0
         out[ok] = labels[idx[ok]].astype(np.float64)
         return out
     if target.name not in recording.behaviour:

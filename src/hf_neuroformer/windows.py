@@ -56,6 +56,33 @@ class SplitPlan:
         }
 
 
+WINDOW_GRID = 1e-9  # s: window starts are rounded to this grid (window_starts_for_split)
+
+
+def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
+    """``(n,)`` int64 index of the trial that contains each time, -1 where none does.
+
+    A time counts as inside trial ``[start, stop)`` when ``start - tolerance <= t < stop``.
+    The tolerance is the 1 ns grid that window starts are rounded to: a trial starting at
+    ``1.4000000000000001`` s has its first window at ``1.4`` s, which a strict comparison would
+    put before the trial (and, with abutting trials, in the previous one).
+
+    Args:
+        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` s, any order; where trials overlap,
+            the one with the latest start wins.
+        times: ``(n,)`` float64 s.
+    """
+    trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
+    times = np.asarray(times, dtype=np.float64)
+    if len(trials) == 0:
+        return np.full(times.shape, -1, dtype=np.int64)
+    order = np.argsort(trials[:, 0], kind="stable")
+    k = np.searchsorted(trials[order, 0], times + tolerance, side="right") - 1
+    idx = order[np.clip(k, 0, None)]
+    ok = (k >= 0) & (times < trials[idx, 1])
+    return np.where(ok, idx, -1).astype(np.int64)
+
+
 def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
     counts = [int(np.floor(f * n)) for f in fractions]
     for i, f in enumerate(fractions):  # every split with a non-zero fraction gets one item
@@ -219,7 +246,7 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
         n = int(np.floor((b - first - w) / step + 1e-9)) + 1
         if n <= 0:
             continue
-        s = np.round(first + step * np.arange(n), 9)  # 1 ns grid, as the tokenizer's window edges
+        s = np.round(first + step * np.arange(n), 9)  # WINDOW_GRID (1 ns), as the tokenizer's window edges
         starts.append(s)
         clips.append(np.full(n, a if plan.mode == "trials" else np.nan))
     if not starts:
