@@ -445,3 +445,22 @@ def test_overlapping_trials_go_to_the_same_split():
         for i in range(len(trials) - 1):
             if trials[i + 1, 0] < trials[i, 1]:
                 assert where[i] == where[i + 1], (seed, i)
+
+
+def test_stratifying_by_a_column_with_nan_labels_is_refused_not_dropped(shared_data):
+    """Zheng et al. 2022: ``stimCategory`` is set for the 90 encoding clips only (NaN for the 360
+    recognition / time-discrimination trials). Stratifying the whole session by it used to put
+    just the 90 labelled trials in any split and drop the rest without a word."""
+    rec = hf_neuroformer.io.load_recording(shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"))
+    labels = np.asarray(rec.trial_info["stimCategory"], dtype=float)
+    n_nan = int(np.isnan(labels).sum())
+    assert 0 < n_nan < len(labels)
+    cfg = small_config(current_window=0.1, past_window=0.3, split_by="trials", split_stratify_by="stimCategory")
+    with pytest.raises(ValueError, match=rf"split_stratify_by: .*'stimCategory' is NaN for {n_nan} of {len(labels)} trials"):
+        plan_splits(rec, cfg)
+    # the encoding epoch holds exactly the labelled trials: every one of them lands in a split
+    enc = hf_neuroformer.io.load_recording(shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"),
+                                           epoch="encoding_table")
+    plan = plan_splits(enc, cfg)
+    assigned = np.sort(np.concatenate([plan.trial_index[s] for s in SPLITS]))
+    assert np.array_equal(assigned, np.arange(len(enc.trials)))

@@ -137,6 +137,14 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
                 raise ValueError(f"split_stratify_by: {strat!r} is not a trial column of the recording; it has "
                                  f"{sorted(recording.trial_info)}")
             col = np.asarray(recording.trial_info[strat])
+            if col.dtype.kind == "f" and np.isnan(col).any():
+                # np.unique keeps NaN as a value but `labels == nan` matches nothing: these trials
+                # would silently fall out of every split
+                raise ValueError(
+                    f"split_stratify_by: the trial column {strat!r} is NaN for {int(np.isnan(col).sum())} of "
+                    f"{len(col)} trials, which could not be assigned to any split; keep only the trials that "
+                    "have a label (an epoch or interval that holds them, e.g. --epoch) or stratify by another column"
+                )
             labels = np.asarray([col[g[0]] for g in groups])  # a group of overlapping trials: its first trial
             strata = [np.flatnonzero(labels == v) for v in np.unique(labels)]
         picked = {name: [] for name in SPLITS}
