@@ -113,6 +113,17 @@ def test_bad_input():
         fit_baseline("ridge", X[:3], np.zeros(3), "regression")
     with pytest.raises(BaselineInputError, match="n_bins"):
         fit_baseline("gru", X, np.zeros(10), "regression", n_bins=3)
+    with pytest.raises(BaselineInputError, match=r"y_train \(circular\): expected angles in radians"):
+        fit_baseline("ridge", X, np.linspace(0, 350, 10), "circular")  # degrees
+    with pytest.raises(BaselineInputError, match="whole-number class indices"):
+        fit_baseline("glm", X, np.r_[np.zeros(5), np.full(5, 1.5)], "classification")
+    # the baselines' history is the model's past window in current-window bins: a past window that
+    # is not a whole number of them is refused (0.04 s / 0.1 s used to round to no history at all)
+    assert n_history_bins(SimpleNamespace(past_window=0.3, current_window=0.1)) == 3
+    assert n_history_bins(SimpleNamespace(past_window=0.0, current_window=0.1)) == 0
+    for past in (0.04, 0.25, 0.35):
+        with pytest.raises(BaselineInputError, match="past_window: .*whole number of current windows"):
+            n_history_bins(SimpleNamespace(past_window=past, current_window=0.1))
     folds = blocked_folds(10, 5)
     assert len(folds) == 5 and all(np.all(np.diff(va) == 1) for _, va in folds)
     assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(10))

@@ -554,3 +554,24 @@ def test_every_trial_window_gets_its_trial_label_despite_float_round_off(steinme
     for split in ("train", "validation", "test"):
         assert report[split]["n_dropped_nan"] == {"trial:motorLabel": 0}, (split, report[split])
         assert report[split]["n_dropped"] == 0
+
+
+def test_circular_target_in_degrees_is_refused_before_training(a2929):
+    """Head direction in degrees was accepted as a circular target and decoded at chance (the ridge
+    baseline's error went from 23 deg to 88 deg): refused, whether the unit says so or not."""
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    assert ry.unit.strip().lower().startswith("rad")
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour,
+                     "ry_deg": BehaviourSeries(ry.timestamps, np.degrees(ry.values), "deg"),
+                     "ry_unlabelled": BehaviourSeries(ry.timestamps, np.degrees(ry.values), "")}
+    starts = np.arange(700.0, 710.0, 0.1)
+    with pytest.raises(DecodingTargetError, match=r"'ry_deg' \(circular\): the series is in 'deg'.*deg2rad"):
+        target_values(rec, DecodingTarget("ry_deg", "circular"), starts, 0.1)
+    with pytest.raises(DecodingTargetError, match=r"'ry_unlabelled' \(circular\): expected angles in radians"):
+        target_values(rec, DecodingTarget("ry_unlabelled", "circular"), starts, 0.1)
+    # radians pass; the same numbers as a regression target are not angles and pass too
+    assert np.isfinite(target_values(rec, DecodingTarget("ry", "circular"), starts, 0.1)).all()
+    assert np.isfinite(target_values(rec, DecodingTarget("ry_unlabelled", "regression"), starts, 0.1)).all()

@@ -57,3 +57,18 @@ def test_bad_inputs():
         decoding_metrics([1.0, np.nan], [1.0, 2.0], "regression")
     with pytest.raises(DecodingMetricsInputError, match="at least one"):
         decoding_metrics([], [], "circular")
+
+
+def test_degrees_non_integer_labels_and_constant_truth_are_not_scored_silently():
+    deg = np.array([0.0, 90.0, 180.0, 270.0])
+    # a 10 deg error in degrees would read as ~147 deg if taken for radians
+    with pytest.raises(DecodingMetricsInputError, match=r"y_true: expected angles in radians .*deg2rad"):
+        decoding_metrics(deg, deg + 10, "circular")
+    assert decoding_metrics(np.deg2rad(deg), np.deg2rad(deg + 10), "circular")["mean_angular_error_deg"] == pytest.approx(10)
+    # class labels must be whole numbers: 0.4 / 1.6 / 2.2 used to be truncated to 0 / 1 / 2 (accuracy 1.0)
+    with pytest.raises(DecodingMetricsInputError, match="y_pred: expected whole-number class labels"):
+        decoding_metrics([0, 1, 2], [0.4, 1.6, 2.2], "classification")
+    assert decoding_metrics([0.0, 1.0, 2.0], [0, 1, 1], "classification")["accuracy"] == pytest.approx(2 / 3)
+    # R² of a constant truth is undefined: NaN (sklearn's force_finite gave 0.0)
+    m = decoding_metrics([3.0, 3.0, 3.0], [2.0, 3.0, 4.0], "regression")
+    assert math.isnan(m["r2"]) and math.isnan(m["pearson_r"]) and m["mae"] == pytest.approx(2 / 3)

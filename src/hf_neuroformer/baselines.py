@@ -5,7 +5,7 @@ Features
 :func:`binned_count_features` reads the spike counts back from the *same dataset rows* that the
 Neuroformer decoder is trained and tested on (``input_ids``, ``past_input_ids``,
 ``past_dt_ids``): one bin is the current window (``current_window`` s) and the past window is
-cut into ``n_history_bins = round(past_window / current_window)`` bins of the same width,
+cut into ``n_history_bins = past_window / current_window`` bins of the same width (a whole number, else refused),
 counted back from the window start. So the bin size and history length of every baseline are
 the model's window and past window, and the train / validation / test windows (and the few-shot
 training blocks) are the model's.
@@ -62,7 +62,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .metrics.decoding import decoding_metrics
+from .metrics.decoding import decoding_metrics, radians_problem
 
 #: Names accepted by :func:`fit_baseline`, in report order.
 BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
@@ -76,8 +76,22 @@ class BaselineInputError(ValueError):
 
 # ---------------------------------------------------------------------------------------- features
 def n_history_bins(config) -> int:
-    """``round(past_window / current_window)``: bins of the past window, each ``current_window`` wide."""
-    return int(round(float(config.past_window) / float(config.current_window)))
+    """``past_window / current_window``: bins of the past window, each ``current_window`` wide.
+
+    Raises:
+        BaselineInputError: the past window is not a whole number of current windows (to 1e-6):
+            the baselines would read a different history than the model (e.g. no history at all
+            for a 0.04 s past with 0.1 s windows).
+    """
+    ratio = float(config.past_window) / float(config.current_window)
+    n = int(round(ratio))
+    if abs(ratio - n) > 1e-6:
+        raise BaselineInputError(
+            f"past_window: the baselines bin the past window in current_window-wide bins, so it must be a whole "
+            f"number of current windows; got past_window={config.past_window} s, current_window="
+            f"{config.current_window} s (ratio {ratio:.4g}); choose e.g. past_window={max(n, 1) * config.current_window:g}"
+        )
+    return n
 
 
 def binned_count_features(ds, tokenizer, config) -> np.ndarray:
@@ -375,6 +389,10 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         raise BaselineInputError("X_train, y_train: expected finite values (drop windows with NaN targets first)")
     if len(X) < 4:
         raise BaselineInputError(f"X_train: expected at least 4 training windows, got {len(X)}")
+    if kind == "circular" and (problem := radians_problem(y)):
+        raise BaselineInputError(f"y_train (circular): {problem}")
+    if kind == "classification" and np.any(y.astype(np.float64) % 1 != 0):
+        raise BaselineInputError("y_train (classification): expected whole-number class indices")
     scaler = StandardScaler().fit(np.log1p(X))
     Z = scaler.transform(np.log1p(X))
     folds = blocked_folds(len(Z))

@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .metrics.decoding import radians_problem
 from .windows import SPLITS, NeuroformerCollator, build_window_datasets, trial_at
 
 KINDS = ("regression", "classification", "circular")
@@ -48,7 +49,8 @@ class DecodingTarget:
     Attributes:
         name: key of ``recording.behaviour`` (a :class:`~hf_neuroformer.recording.BehaviourSeries`)
             or ``"trial:<column>"`` for ``recording.trial_info[column]``.
-        kind: ``"regression"``, ``"classification"`` or ``"circular"`` (radians).
+        kind: ``"regression"``, ``"classification"`` or ``"circular"`` (radians, within
+            ``[-2 pi, 2 pi]``; a series whose ``unit`` is degrees, or larger values, are refused).
         num_classes: classification: set by :func:`build_decoding_datasets` from the TRAIN
             split's labels (classes = sorted unique train labels).
         column: which column of a 2-D ``BehaviourSeries.values`` (required when it has more
@@ -129,8 +131,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     labels (not yet class indices).
 
     Raises:
-        DecodingTargetError: the target is not in the recording (lists the available ones), or
-            a 2-D series without ``column``.
+        DecodingTargetError: the target is not in the recording (lists the available ones), a
+            2-D series without ``column``, or a circular target that is not in radians.
     """
     starts = np.asarray(starts, dtype=np.float64)
     if target.name.startswith("trial:"):
@@ -140,6 +142,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         labels = np.asarray(recording.trial_info[col])
         if labels.dtype.kind not in "biuf":
             raise DecodingTargetError(f"target {target.name!r}: expected numeric trial labels, got dtype {labels.dtype}")
+        if target.kind == "circular" and (problem := radians_problem(labels)):
+            raise DecodingTargetError(f"target {target.name!r} (circular): {problem}")
         idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
         out = np.full(len(starts), np.nan)
         ok = idx >= 0
@@ -164,6 +168,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             vals = vals[:, int(target.column)]
     elif target.column not in (None, 0):
         raise DecodingTargetError(f"target {target.name!r}: column {target.column} given for a 1-D series")
+    if target.kind == "circular" and (problem := radians_problem(vals, series.unit)):
+        raise DecodingTargetError(f"target {target.name!r} (circular): {problem}")
     out = np.full(len(starts), np.nan)
     if ts.size == 0:
         return out

@@ -9,7 +9,7 @@ Definitions (``y`` = truth, ``\hat y`` = prediction, ``n`` windows)
 regression
     ``r2``: coefficient of determination ``1 - sum (y - \hat y)^2 / sum (y - mean y)^2``
     (:func:`sklearn.metrics.r2_score`; can be negative; for 2-D targets the uniform average over
-    columns). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
+    columns; NaN when a column of ``y`` is constant, where it is undefined). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
     (:func:`scipy.stats.pearsonr`; mean over columns for 2-D targets; NaN when either side is
     constant). ``rmse`` and ``mae`` in the target's unit.
 classification
@@ -64,13 +64,37 @@ def _check_finite(name: str, a: np.ndarray) -> None:
         )
 
 
+#: Largest |angle| (rad) a circular target may hold: one turn either way, plus round-off.
+MAX_ABS_ANGLE = 2 * math.pi + 1e-6
+_DEGREE_UNITS = ("deg", "degree", "degrees", "°")
+
+
+def radians_problem(values, unit: str | None = None) -> str | None:
+    """Why ``values`` (angles) cannot be radians, or None when they can.
+
+    Circular targets are in radians (the heads predict (cos, sin) of the angle). Angles given in
+    degrees are accepted by every formula and silently give chance-level errors (a 10 deg error
+    reads as 147 deg), so they are refused: a ``unit`` of ``deg``/``degree(s)``, or any finite
+    ``|value| > 2 pi``.
+    """
+    if unit is not None and str(unit).strip().lower() in _DEGREE_UNITS:
+        return f"the series is in {unit!r}; circular targets are in radians (convert with np.deg2rad)"
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size and float(np.abs(v).max()) > MAX_ABS_ANGLE:
+        return (f"expected angles in radians within [-2 pi, 2 pi], got values up to {float(np.abs(v).max()):.4g}; "
+                "degrees? convert with np.deg2rad; unwrapped radians? wrap them with np.mod(v, 2 * np.pi)")
+    return None
+
+
 def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
     """Score decoded behaviour against the recorded behaviour.
 
     Args:
         y_true: recorded target per window. ``regression``: float ``(n,)`` or ``(n, k)`` in the
             target's unit; ``classification``: integer class labels ``(n,)``; ``circular``:
-            angles ``(n,)`` in radians (any range; differences are wrapped).
+            angles ``(n,)`` in radians within ``[-2 pi, 2 pi]`` (differences are wrapped, so
+            ``y_pred`` may lie in any range).
         y_pred: decoded target, same layout as ``y_true``; for ``classification`` also accepted
             as scores ``(n, n_classes)`` (logits or probabilities; the argmax is the predicted
             class index, so labels must then be class indices ``0..n_classes-1``); for
@@ -86,7 +110,9 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
 
     Raises:
         DecodingMetricsInputError: unknown ``kind``; no windows; ``y_true`` and ``y_pred`` of
-            different lengths or shapes; NaN or inf in either (named with the first window).
+            different lengths or shapes; NaN or inf in either (named with the first window);
+            classification labels that are not whole numbers; circular ``y_true`` beyond
+            ``2 pi`` in absolute value (degrees, see :func:`radians_problem`).
     """
     if kind not in DECODING_KINDS:
         raise DecodingMetricsInputError(f"kind: expected one of {list(DECODING_KINDS)}, got {kind!r}")
@@ -113,6 +139,13 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             raise DecodingMetricsInputError(
                 f"y_pred: expected labels (n,) or class scores (n, n_classes), got {y_pred.shape}"
             )
+        for name, a in (("y_true", y_true), ("y_pred", y_pred)):
+            frac = a.astype(np.float64) % 1 != 0
+            if frac.any():
+                raise DecodingMetricsInputError(
+                    f"{name}: expected whole-number class labels, got {a[frac][:3].tolist()} "
+                    f"({int(frac.sum())} windows); pass class indices, or class scores (n, n_classes) as y_pred"
+                )
         y_true = y_true.astype(np.int64)
         y_pred = y_pred.astype(np.int64)
         with warnings.catch_warnings():
@@ -131,6 +164,9 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             raise DecodingMetricsInputError(
                 f"y_pred: expected angles (n,) or (cos, sin) pairs (n, 2), got {y_pred.shape}"
             )
+        problem = radians_problem(y_true)  # the recorded angles; predictions may be unwrapped
+        if problem:
+            raise DecodingMetricsInputError(f"y_true: {problem}")
         d = wrap_angle(y_pred - y_true.astype(np.float64))
         err = np.abs(d)
         return {
@@ -162,7 +198,8 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             rs.append(float(stats.pearsonr(t2[:, j], p2[:, j])[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # r2 with < 2 samples warns and returns NaN
-        r2 = float(r2_score(t2, p2)) if len(t2) >= 2 else float("nan")
+        # undefined (NaN) for a constant truth, not sklearn's force_finite 0.0 / 1.0
+        r2 = float(r2_score(t2, p2)) if len(t2) >= 2 and np.all(np.ptp(t2, axis=0) > 0) else float("nan")
     err = p2 - t2
     return {
         "r2": r2,
