@@ -575,3 +575,30 @@ def test_circular_target_in_degrees_is_refused_before_training(a2929):
     # radians pass; the same numbers as a regression target are not angles and pass too
     assert np.isfinite(target_values(rec, DecodingTarget("ry", "circular"), starts, 0.1)).all()
     assert np.isfinite(target_values(rec, DecodingTarget("ry_unlabelled", "regression"), starts, 0.1)).all()
+
+
+def test_missing_labels_leave_the_loss_and_trainers_item_count(a2929, pretrained, tmp_path):
+    """NaN = no label: it is left out of the loss sum AND of its count. The count used to include
+    NaN (``labels != -100``), so 4 NaN labels of 8 halved the loss (0.62 against 1.24 for the same
+    4 labelled windows alone)."""
+    from hf_neuroformer.finetuning import DecodingTrainer
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), hidden_dropout=0.0).eval()
+    collate = DecodingCollator(["target_x"], cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id)
+    batch = collate([dsd["train"][i] for i in range(8)])
+    with torch.no_grad():
+        full = model(**batch).loss.item()
+        part = {**batch, "labels": batch["labels"].clone()}
+        part["labels"][:4] = float("nan")
+        with_nan = model(**part).loss.item()
+        alone = model(**collate([dsd["train"][i] for i in range(4, 8)])).loss.item()
+    assert with_nan == pytest.approx(alone, rel=1e-5) and with_nan != pytest.approx(full, rel=1e-3)
+    # Trainer's num_items_in_batch (gradient accumulation) counts the same entries
+    trainer = build_trainer(model, dsd["train"], None, tmp_path / "t", per_device_train_batch_size=8, max_steps=1)
+    assert isinstance(trainer, DecodingTrainer)
+    assert int(trainer._get_num_items_in_batch([part, batch], torch.device("cpu"))) == 4 + 8

@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
+import torch
+from transformers import Trainer
 
 from .configuration_neuroformer import NeuroformerConfig
 from .decoding import (
@@ -211,6 +213,23 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     return compute_metrics
 
 
+class DecodingTrainer(Trainer):
+    """``Trainer`` whose ``num_items_in_batch`` counts finite label entries.
+
+    ``Trainer`` counts ``labels != -100``; here a missing label is NaN (and -100 is an ordinary
+    regression value), so it is handed a proxy that is -100 exactly where a label is NaN, and the
+    rest of its counting (across processes included) is unchanged. :func:`build_trainer` makes one.
+    """
+
+    def _get_num_items_in_batch(self, batch_samples, device):
+        proxy = [
+            {**b, "labels": torch.where(torch.isfinite(b["labels"]), 0, -100)}
+            if isinstance(b, Mapping) and torch.is_tensor(b.get("labels")) else b
+            for b in batch_samples
+        ]
+        return super()._get_num_items_in_batch(proxy, device)
+
+
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, **training_args):
     """A ``transformers.Trainer`` for a :class:`NeuroformerForBehaviorDecoding`.
 
@@ -218,7 +237,7 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     lists and ``target_<name>`` columns), ``label_names=["labels"]`` (only the decoding targets
     go to ``compute_metrics``), ``report_to=[]``, plus ``training_args``.
     """
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
 
     cfg = model.config
     targets = cfg.decoding_targets
@@ -228,7 +247,7 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
-    return Trainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+    return DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                    data_collator=collator, compute_metrics=make_compute_metrics(targets))
 
 
@@ -247,6 +266,9 @@ def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
         if used.size and used.max() >= n:
             return None
         segs = {s: recording.trials[plan.trial_index[s]] for s in plan.segments}
+        for s, seg in segs.items():  # the same indices must name the same trials (not a re-ordered recording)
+            if plan.segments[s].shape != seg.shape or not np.allclose(plan.segments[s], seg, rtol=0, atol=1e-9):
+                return None
         return SplitPlan("trials", segs, dict(plan.trial_index))
     sup = recording.support
     segs = {}

@@ -1329,8 +1329,9 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
        silently.
 
     Loss under gradient accumulation: ``accepts_loss_kwargs = True``; ``Trainer`` passes
-    ``num_items_in_batch``, the number of label entries (``labels != -100``, i.e. windows x
-    targets) over all micro-batches of the optimisation step, and the loss of a micro-batch is
+    ``num_items_in_batch``, the number of label entries (finite ``labels``, i.e. windows x
+    targets less the missing ones, counted by :class:`hf_neuroformer.finetuning.DecodingTrainer`)
+    over all micro-batches of the optimisation step, and the loss of a micro-batch is
     its SUM of per-window losses divided by that count, so the accumulated gradient equals the
     gradient of one large batch.
     """
@@ -1404,8 +1405,9 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             token_labels / dt_labels: ``(batch, seq_len)`` next-spike labels as
                 ``NeuroformerForPreTraining``'s ``labels`` / ``dt_labels``, for the auxiliary
                 generative loss (used only when ``config.decoding_generative_loss_weight > 0``).
-            num_items_in_batch: label entries of the whole optimisation step (``Trainer``
-                counts ``labels != -100`` over its micro-batches); default: those of this batch.
+            num_items_in_batch: finite label entries of the whole optimisation step
+                (``DecodingTrainer`` counts them over its micro-batches; a plain ``Trainer``
+                counts ``labels != -100``, which includes NaN); default: those of this batch.
 
         Returns:
             :class:`NeuroformerDecodingOutput`. ``loss = n_targets * sum_k w_k * sum_b l_kb /
@@ -1463,7 +1465,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                     f"labels: expected (batch, n_targets) = {tuple(predictions.shape)} for targets "
                     f"{[t['name'] for t in targets]}, got {tuple(labels.shape)}"
                 )
-            n_local = labels.ne(-100).sum()
+            n_local = torch.isfinite(labels).sum()  # NaN = no label: neither in the sum nor in the count
             denom = num_items_in_batch if num_items_in_batch is not None else n_local
             denom = torch.as_tensor(denom, dtype=torch.float32, device=labels.device).clamp(min=1.0)
             total = raw[0].sum() * 0.0
