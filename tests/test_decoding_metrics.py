@@ -72,3 +72,22 @@ def test_degrees_non_integer_labels_and_constant_truth_are_not_scored_silently()
     # R² of a constant truth is undefined: NaN (sklearn's force_finite gave 0.0)
     m = decoding_metrics([3.0, 3.0, 3.0], [2.0, 3.0, 4.0], "regression")
     assert math.isnan(m["r2"]) and math.isnan(m["pearson_r"]) and m["mae"] == pytest.approx(2 / 3)
+
+
+def test_undefined_metrics_are_written_as_null_in_strict_json(tmp_path):
+    """``finetune``'s metrics.json (and every report written through ``write_json``) holds NaN as
+    ``null``: a bare ``NaN`` is not JSON, and strict readers refuse the whole file."""
+    import json
+
+    from hf_neuroformer.jsonio import write_json
+
+    m = decoding_metrics([3.0, 3.0, 3.0], [2.0, 3.0, 4.0], "regression")  # r2 and pearson_r undefined
+    path = write_json(tmp_path / "metrics.json", {"test": m, "n": np.int64(3), "ids": np.arange(2)})
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    back = json.loads(path.read_text(), parse_constant=refuse)
+    assert back["test"]["r2"] is None and back["test"]["mae"] == pytest.approx(2 / 3)
+    assert back["n"] == 3 and back["ids"] == [0, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind

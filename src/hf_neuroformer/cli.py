@@ -47,6 +47,8 @@ import json
 import sys
 from pathlib import Path
 
+from .jsonio import json_safe
+
 
 def _config_setting(text):
     """argparse ``type`` of ``--set KEY=VALUE`` (see :func:`hf_neuroformer.finetuning.parse_config_setting`)."""
@@ -149,19 +151,6 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _json_safe(value):
-    """NaN / inf -> None, numpy scalars -> Python, recursively (strict JSON)."""
-    import math
-
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 #: The figures ``neuroformer evaluate`` prints: (JSON key, what it is).
@@ -245,7 +234,7 @@ def cmd_evaluate(args) -> int:
     _print_fidelity(metrics)
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
+        tmp.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
         tmp.replace(out)
         print(f"[neuroformer] wrote {out} (all metrics, per-unit values included; undefined values as null)")
     if figure is not None:
@@ -359,7 +348,7 @@ def cmd_embed(args) -> int:
     with open(tmp_npy, "wb") as f:
         np.save(f, latents)
     tmp_meta = meta.with_name(f".{meta.name}.tmp")
-    tmp_meta.write_text(json.dumps(_json_safe({
+    tmp_meta.write_text(json.dumps(json_safe({
         "model": str(args.model), "split": args.split, "color_by": args.color_by, "unit": unit,
         "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
         "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),
@@ -397,7 +386,7 @@ def cmd_ablate(args) -> int:
               f"{training.batch_size}, seed {training.seed}; test split, checkpoint chosen on validation.\n")
     text = ablation_markdown(result, header)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(_json_safe(result), indent=2))
+    out.with_suffix(".json").write_text(json.dumps(json_safe(result), indent=2))
     print(text)
     print(f"[neuroformer] wrote {out} and {out.with_suffix('.json')}")
     return 0

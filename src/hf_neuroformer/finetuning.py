@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import numbers
 import shutil
 import warnings
@@ -50,6 +49,7 @@ from .decoding import (
     fraction_of_train,
     target_dicts,
 )
+from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -472,7 +472,7 @@ def finetune(
     tokenizer.save_pretrained(out)
     for name, obj in (("metrics.json", metrics), ("decoding_report.json", report), ("splits.json", plan.to_dict()),
                       ("training_log.json", log)):
-        (out / name).write_text(json.dumps(obj, indent=2, default=_json_default))
+        write_json(out / name, obj)  # strict JSON: an undefined metric (NaN) is written as null
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
@@ -485,16 +485,6 @@ def _step_of(path) -> Optional[int]:
         return int(str(path).rstrip("/").rsplit("-", 1)[-1])
     except ValueError:
         return None
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o) if math.isfinite(o) else None
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 __all__ = ["finetune", "apply_config_overrides", "parse_config_setting", "config_settings",

@@ -80,13 +80,13 @@ estimate ranks ``M[i, j]`` above ``M[j, i]`` (ties count one half).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..jsonio import write_json
 from ..recording import SpikeRecording
 from ._batches import attention_batches, unit_lookup
 
@@ -617,7 +617,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")}},
         "matrix_convention": "target x source: M[i, j] = influence of unit j on unit i",
     }
-    (out / "scores.json").write_text(json.dumps(_json_safe(report), indent=1))
+    write_json(out / "scores.json", report, indent=1)
     connectivity_figure(
         {"truth": net.weights, "attention (mean over layers, heads)": mats["attention_mean"],
          "correlation": mats["correlation"], "CCG asymmetry": mats["ccg_asymmetry"], "Poisson GLM": mats["glm"]},
@@ -625,18 +625,6 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
     )
     return report
-
-
-def _json_safe(v):
-    import math
-
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 __all__ = [
