@@ -602,3 +602,20 @@ def test_missing_labels_leave_the_loss_and_trainers_item_count(a2929, pretrained
     trainer = build_trainer(model, dsd["train"], None, tmp_path / "t", per_device_train_batch_size=8, max_steps=1)
     assert isinstance(trainer, DecodingTrainer)
     assert int(trainer._get_num_items_in_batch([part, batch], torch.device("cpu"))) == 4 + 8
+
+
+def test_finetune_feeds_the_configs_modalities_and_refuses_a_target_it_reads(a2929, tmp_path):
+    """A config with ``modalities`` used to fail inside ``Trainer.train()`` (the decoding collator
+    built no ``modality_inputs``). Now the modality reaches the model; and decoding a variable the
+    model also reads as an input is refused, since it would be given the answer."""
+    mod = {"name": "head_direction", "source": "behaviour:ry", "kind": "continuous", "window": [-0.3, 0.0],
+           "normalization": "circular"}
+    cfg = nf.NeuroformerConfig(**{**TINY, "modalities": [mod]})
+    m = finetune(None, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "ok", config=cfg,
+                 max_steps=2, eval_steps=2, batch_size=8, seed=0, progress=False)
+    assert np.isfinite(m["test/x/r2"]) and m["total_steps"] == 2
+    saved = nf.NeuroformerConfig.from_pretrained(tmp_path / "ok")
+    assert [x["name"] for x in saved.modalities] == ["head_direction"]
+    with pytest.raises(DecodingTargetError, match=r"target 'ry': the model reads 'behaviour:ry' as its input modality"):
+        finetune(None, a2929, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "leak", config=cfg,
+                 max_steps=2, batch_size=8)

@@ -234,9 +234,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
 
     Raises:
         DecodingTargetError: a target missing from the recording (the message lists the
-            available ones), a class label in validation/test that the train split does not
-            have, fewer than 2 classes in train, duplicate target names, or a train split left
-            without windows.
+            available ones), a target that the config also reads as an input modality, a class
+            label in validation/test that the train split does not have, fewer than 2 classes in
+            train, duplicate target names, or a train split left without windows.
     """
     import datasets
 
@@ -248,6 +248,13 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         raise DecodingTargetError(f"targets: expected distinct names, got {names}")
     for t in targets:  # fail on a missing target before tokenizing anything
         target_values(recording, t, np.zeros(0), config.current_window)
+        source = t.name if t.name.startswith("trial:") else f"behaviour:{t.name}"
+        for mod in config.modalities or []:
+            if mod.get("source") == source:
+                raise DecodingTargetError(
+                    f"target {t.name!r}: the model reads {source!r} as its input modality {mod['name']!r}, so it would "
+                    "decode the answer it is given; decode another variable, or use a model without that modality"
+                )
     dsd, plan = build_window_datasets(recording, tokenizer, config, plan)
     report: Dict[str, object] = {"split_plan": plan.to_dict()}
     values: Dict[str, Dict[str, np.ndarray]] = {}
@@ -398,13 +405,15 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
 class DecodingCollator(NeuroformerCollator):
     """:class:`~hf_neuroformer.windows.NeuroformerCollator` plus the decoding targets.
 
-    Output: the window tensors of the parent, with its next-spike labels renamed
-    ``token_labels`` (``dt_labels`` kept), and ``labels`` ``(B, n_targets)`` float32 = the
-    ``target_<name>`` columns in target order (class indices as floats).
+    Output: the window tensors of the parent (``modality_inputs`` too, given the config's
+    ``modalities``), with its next-spike labels renamed ``token_labels`` (``dt_labels`` kept), and
+    ``labels`` ``(B, n_targets)`` float32 = the ``target_<name>`` columns in target order (class
+    indices as floats).
     """
 
-    def __init__(self, target_columns: Sequence[str], pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2):
-        super().__init__(pad_token_id, bos_token_id, eos_token_id)
+    def __init__(self, target_columns: Sequence[str], pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2,
+                 modalities=None):
+        super().__init__(pad_token_id, bos_token_id, eos_token_id, modalities=modalities)
         self.target_columns = list(target_columns)
 
     def __call__(self, examples):

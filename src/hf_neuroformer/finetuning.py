@@ -243,7 +243,7 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     targets = cfg.decoding_targets
     if collator is None:
         collator = DecodingCollator([f"target_{t['name']}" for t in targets], cfg.pad_token_id, cfg.bos_token_id,
-                                    cfg.eos_token_id)
+                                    cfg.eos_token_id, modalities=cfg.modalities)
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
