@@ -53,6 +53,10 @@ def test_train_writes_model_and_metrics(trained):
     splits = json.loads((d / "model" / "splits.json").read_text())
     assert splits["mode"] == "time"
     assert all(600.0 <= a < b <= 1200.0 for s in splits["segments"].values() for a, b in s)
+    # what no current window covers is counted: in time mode at least the first past window (1 s) of each segment
+    for s, segs in splits["segments"].items():
+        assert m["seconds_outside_windows_by_split"][s] >= len(segs) * 1.0 - 1e-6, s
+        assert 0 < m["n_spikes_outside_windows_by_split"][s] < m["n_spikes_by_split"][s], s
 
 
 def test_train_refuses_to_overwrite(trained):

@@ -35,7 +35,7 @@ from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities
 from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
-                      plan_splits, window_starts_for_split)
+                      plan_splits, spikes_outside_windows, window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -555,6 +555,8 @@ def train(
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
+        outside = spikes_outside_windows(recording, plan, config,
+                                         {s: np.asarray(dsets[s]["window_start"]) for s in SPLITS})
     collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
     if main:
         for name, by_split in mod_trunc.items():
@@ -819,6 +821,9 @@ def train(
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
             **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
             "n_spikes_by_split": n_spikes,
+            **({"n_spikes_outside_windows_by_split": {s: v["n_spikes_outside_windows"] for s, v in outside.items()},
+                "seconds_outside_windows_by_split": {s: round(v["seconds_outside_windows"], 6)
+                                                     for s, v in outside.items()}} if not streamed else {}),
             **({"n_train_windows_unused": n_unused} if streamed else {}),
             "checkpoint_selection": selection,
             "best_step": best_step,

@@ -313,6 +313,60 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
     return starts, (clips if plan.mode == "trials" else None)
 
 
+def _union_length(iv: np.ndarray) -> float:
+    """Total length (s) of the union of ``(n, 2)`` intervals."""
+    if len(iv) == 0:
+        return 0.0
+    iv = iv[np.argsort(iv[:, 0])]
+    total, (a, b) = 0.0, iv[0]
+    for x, y in iv[1:]:
+        if x > b:
+            total, a, b = total + (b - a), x, y
+        else:
+            b = max(b, y)
+    return float(total + (b - a))
+
+
+def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: NeuroformerConfig,
+                           starts_by_split: Dict[str, np.ndarray]) -> Dict[str, Dict[str, float]]:
+    """What of each split no current window covers: never tokenized as a current window, so never
+    trained on or scored.
+
+    In time mode that is the first past window of each segment (read only as past) and the rest
+    at its end shorter than a window; in trial mode the rest of each trial after its last whole
+    window (e.g. 0.11 s of a 1.01 s trial cut into 0.3 s windows) and any trial shorter than one
+    window.
+
+    Args:
+        starts_by_split: split -> ``(n,)`` float64 current-window starts (s), e.g. the
+            ``window_start`` column of :func:`build_window_datasets`' datasets.
+
+    Returns:
+        split -> ``{"n_spikes": spikes inside the split's segments, "n_spikes_outside_windows":
+        those in no current window, "seconds": segment length (s), "seconds_outside_windows"}``.
+    """
+    w = float(config.current_window)
+    out = {}
+    for split in SPLITS:
+        seg = np.asarray(plan.segments[split], dtype=np.float64).reshape(-1, 2)
+        starts = np.sort(np.asarray(starts_by_split.get(split, np.zeros(0)), dtype=np.float64))
+        t = recording.spike_times
+        if len(seg):  # segments may overlap (overlapping trials): a spike counts once
+            seg = seg[np.argsort(seg[:, 0])]
+            k = np.searchsorted(seg[:, 0], t + WINDOW_GRID, side="right") - 1
+            ends = np.maximum.accumulate(seg[:, 1])
+            t = t[(k >= 0) & (t < ends[np.clip(k, 0, None)])]
+        else:
+            t = t[:0]
+        j = np.searchsorted(starts, t + WINDOW_GRID, side="right") - 1  # the latest window starting at or before t
+        covered = (j >= 0) & (t < starts[np.clip(j, 0, None)] + w) if len(starts) else np.zeros(len(t), bool)
+        sec = _union_length(seg)  # the union of the segments against the union of the windows
+        win = _union_length(np.stack([starts, starts + w], 1)) if len(starts) else 0.0
+        out[split] = {"n_spikes": int(len(t)), "n_spikes_outside_windows": int((~covered).sum()),
+                      "seconds": float(sec), "seconds_outside_windows": float(max(sec - win, 0.0))}
+    return out
+
+
 def build_window_datasets(
     recording: SpikeRecording,
     tokenizer: NeuroformerTokenizer,
@@ -645,6 +699,8 @@ __all__ = [
     "window_starts_for_split",
     "tokenize_windows",
     "build_window_datasets",
+    "spikes_outside_windows",
+    "trial_at",
     "NeuroformerCollator",
     "SPLITS",
 ]
