@@ -7,6 +7,7 @@ absolute on the recording's clock), rates are Hz, angles are radians.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -18,6 +19,48 @@ class RecordingValidationError(ValueError):
 
     The message names the field, the offending index or value, and what was expected.
     """
+
+
+def _as_unit_indices(unit_ids) -> np.ndarray:
+    """``unit_ids`` as a 1-D int64 array; a ``RecordingValidationError`` for text, booleans,
+    non-integer or non-finite values (the message names ``unit_ids`` and the first bad spike)."""
+    arr = np.asarray(unit_ids).reshape(-1)
+    if not arr.size:
+        return arr.astype(np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "O":
+        if any(isinstance(v, (str, bytes)) for v in arr):
+            arr = arr.astype(str)
+        else:
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                arr = arr.astype(str)
+    if arr.dtype.kind != "f":
+        k = 0
+        raise RecordingValidationError(
+            f"unit_ids: expected integer unit indices in [0, n_units), got dtype {arr.dtype} (spike {k} has "
+            f"{str(arr[k])!r}); to label units by name pass the indices here and the names as unit_names=, or build "
+            "the recording with hf_neuroformer.io.from_dataframe, which maps labels to indices"
+        )
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+    if bad.size:
+        raise RecordingValidationError(
+            f"unit_ids: expected integer unit indices, got non-integer values (spike {bad[0]} has "
+            f"{arr[bad[0]]}; {bad.size} in all)"
+        )
+    return arr.astype(np.int64)
+
+
+def _as_name_list(names, what: str) -> list:
+    """A list of per-unit names; a single string is refused (it would be split into characters)."""
+    if isinstance(names, (str, bytes)) or (isinstance(names, np.ndarray) and names.ndim == 0):
+        raise RecordingValidationError(
+            f"{what}: expected a sequence with one string per unit, got the single string {names!r} "
+            f"(write [{names!r}] for one unit)"
+        )
+    return list(names)
 
 
 @dataclass
@@ -105,9 +148,18 @@ class SpikeRecording:
             ``len(unit_names)`` (units may have no spikes).
         unit_areas: brain area per unit (``""`` where unknown).
         time_domain: ``(start, stop)`` seconds the recording covers; default spans the spikes.
-        epochs: name -> ``(start, stop)`` seconds (e.g. ``{"wake": (600.0, 1200.0)}``).
-        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds, or ``None``.
-        trial_info: per-trial columns (name -> ``(n_trials,)`` array).
+        epochs: name -> ``(start, stop)`` seconds (e.g. ``{"wake": (600.0, 1200.0)}``), finite,
+            ``stop > start``, inside ``time_domain``. Any string is a name (``"1"``, ``""`` too).
+        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds, or ``None``; finite,
+            ``stop > start``, inside ``time_domain`` and ordered by start time (ties and overlaps
+            allowed). Unsorted trials are refused rather than sorted here, so that trial ``i`` is
+            the same trial in every copy of the recording (NWB files, ``splits.json``
+            ``trial_index``); sort ``trials`` and every ``trial_info`` column together first.
+        trial_info: per-trial columns (name -> ``(n_trials,)`` array); only with ``trials``.
+            Numeric columns can be decoding targets (``"trial:<name>"``); string columns (e.g.
+            Zheng's ``task`` or ``boundary_type``) are kept and round-trip through NWB, but cannot
+            be classification targets as they are (``hf_neuroformer.decoding`` expects numeric
+            trial labels): map them to integer codes in a new column first.
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.
         events: name -> :class:`EventSeries` (point events: times in s, optional labels).
@@ -118,7 +170,11 @@ class SpikeRecording:
 
     Raises:
         RecordingValidationError: on unsorted, negative or non-finite spike times, unit indices
-            outside ``[0, n_units)``, mismatched lengths, behaviour timestamps that do not
+            outside ``[0, n_units)`` or not integers (text, booleans, fractions), ``unit_names`` /
+            ``unit_areas`` given as one string, mismatched lengths; epochs that are not finite or
+            lie outside the time domain (the message names ``epochs[name]``); trials that are not
+            finite, not ordered by start or outside the time domain (names ``trials[i]``);
+            ``trial_info`` without ``trials``; behaviour timestamps that do not
             strictly increase, or a time domain that does not contain the spikes; event times
             that are not 1-D, finite, ascending and inside the time domain, or event labels
             whose length differs from the times (the message names ``events[name]`` and the
@@ -141,20 +197,14 @@ class SpikeRecording:
 
     def __post_init__(self):
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
-        self.unit_ids = np.asarray(self.unit_ids).reshape(-1)
-        if self.unit_ids.size and not np.issubdtype(self.unit_ids.dtype, np.integer):
-            if not np.all(np.equal(np.mod(self.unit_ids, 1), 0)):
-                raise RecordingValidationError(
-                    "unit_ids: expected integer unit indices, got non-integer values"
-                )
-        self.unit_ids = self.unit_ids.astype(np.int64)
+        self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
             n = int(self.unit_ids.max()) + 1 if self.unit_ids.size else 0
             self.unit_names = [f"unit{i}" for i in range(n)]
-        self.unit_names = [str(n) for n in self.unit_names]
+        self.unit_names = [str(n) for n in _as_name_list(self.unit_names, "unit_names")]
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
-        self.unit_areas = [str(a) for a in self.unit_areas]
+        self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]
         if self.trials is not None:
             self.trials = np.asarray(self.trials, dtype=np.float64).reshape(-1, 2)
         if self.time_domain is None and self.spike_times.size:
@@ -230,12 +280,49 @@ class SpikeRecording:
                     raise RecordingValidationError(
                         f"time_support: expected it to contain every spike, spike {k} at {st[k]} s lies outside"
                     )
+        td = self.time_domain
         for name, (a, b) in self.epochs.items():
+            if not (np.isfinite(a) and np.isfinite(b)):
+                raise RecordingValidationError(f"epochs[{name!r}]: expected finite (start, stop) seconds, got ({a}, {b})")
             if not b > a:
                 raise RecordingValidationError(f"epochs[{name!r}]: expected stop > start, got ({a}, {b})")
-        if self.trials is not None:
-            if np.any(~np.isfinite(self.trials)) or np.any(self.trials[:, 1] <= self.trials[:, 0]):
-                raise RecordingValidationError("trials: expected finite [start, stop) rows with stop > start")
+            if td is not None and (a < td[0] or b > td[1]):
+                raise RecordingValidationError(
+                    f"epochs[{name!r}]: expected an interval inside the time domain [{td[0]}, {td[1]}] s, got "
+                    f"({a}, {b}); clip it, or widen time_domain"
+                )
+        if self.trials is None:
+            if self.trial_info:
+                raise RecordingValidationError(
+                    f"trial_info: given ({sorted(self.trial_info)}) but trials is None; pass trials= "
+                    "((n_trials, 2) [start, stop) seconds) with one trial_info value per trial"
+                )
+        else:
+            tr = self.trials
+            bad = np.flatnonzero(~np.isfinite(tr).all(1) | (tr[:, 1] <= tr[:, 0]))
+            if bad.size:
+                i = bad[0]
+                raise RecordingValidationError(
+                    f"trials[{i}]: expected finite [start, stop) seconds with stop > start, got "
+                    f"({tr[i, 0]}, {tr[i, 1]}) ({bad.size} such trials in all)"
+                )
+            dec = np.flatnonzero(np.diff(tr[:, 0]) < 0)
+            if dec.size:
+                i = dec[0] + 1
+                raise RecordingValidationError(
+                    f"trials[{i}]: expected trials ordered by start time, trial {i} starts at {tr[i, 0]} s, before "
+                    f"trial {i - 1} ({tr[i - 1, 0]} s); sort trials and every trial_info column with the same "
+                    "order (np.argsort(trials[:, 0], kind='stable')) so that trial indices are the same in every "
+                    "copy of the recording (NWB files keep this order)"
+                )
+            if td is not None:
+                out = np.flatnonzero((tr[:, 0] < td[0]) | (tr[:, 1] > td[1]))
+                if out.size:
+                    i = out[0]
+                    raise RecordingValidationError(
+                        f"trials[{i}]: expected a trial inside the time domain [{td[0]}, {td[1]}] s, got "
+                        f"({tr[i, 0]}, {tr[i, 1]}) ({out.size} trials outside in all)"
+                    )
             for key, col in self.trial_info.items():
                 if len(col) != len(self.trials):
                     raise RecordingValidationError(
@@ -362,13 +449,27 @@ class SpikeRecording:
         return [self.spike_times[self.unit_ids == u] for u in range(self.n_units)]
 
     def binned_counts(self, bin_size: float, start: float | None = None, stop: float | None = None) -> np.ndarray:
-        """``(n_bins, n_units)`` int64 spike counts in bins of ``bin_size`` seconds."""
-        if not bin_size > 0:
-            raise ValueError(f"bin_size: expected a positive number of seconds, got {bin_size}")
+        """``(n_bins, n_units)`` int64 spike counts in bins of ``bin_size`` seconds.
+
+        Bins start at ``start`` (default ``time_domain[0]``); ``n_bins = floor((stop - start) /
+        bin_size)`` full bins up to ``stop`` (default ``time_domain[1]``), so ``n_bins`` is 0 when
+        ``bin_size > stop - start``.
+
+        Raises:
+            ValueError: ``bin_size`` is not a finite number of seconds > 0; ``start`` / ``stop``
+                are not finite or ``stop < start``; the recording has no time domain and
+                ``start`` / ``stop`` are not given.
+        """
+        if not (np.isfinite(bin_size) and bin_size > 0):
+            raise ValueError(f"bin_size: expected a finite positive number of seconds, got {bin_size}")
         if self.time_domain is None and (start is None or stop is None):
             raise ValueError("binned_counts: the recording has no time_domain; pass start and stop (s)")
         t0 = self.time_domain[0] if start is None else start
         t1 = self.time_domain[1] if stop is None else stop
+        if not (np.isfinite(t0) and np.isfinite(t1)):
+            raise ValueError(f"start / stop: expected finite seconds, got start={t0}, stop={t1}")
+        if t1 < t0:
+            raise ValueError(f"start / stop: expected stop >= start, got start={t0}, stop={t1}")
         n_bins = int(np.floor((t1 - t0) / bin_size + 1e-9))
         counts = np.zeros((max(n_bins, 0), self.n_units), dtype=np.int64)
         if n_bins <= 0:
@@ -383,7 +484,12 @@ class SpikeRecording:
         """The part of the recording in ``[start, stop)`` seconds (absolute times kept).
 
         Behaviour samples, event times, trials and stimulus intervals are restricted to those that
-        lie in the interval. Raises ``ValueError`` if ``stop <= start``.
+        lie in the interval. Epochs are clipped to it. A trial that the interval covers only in
+        part is dropped (its windows would run past the interval); the number dropped is given in
+        a ``UserWarning`` (nothing is dropped silently).
+
+        Raises:
+            ValueError: ``stop <= start``, or the interval lies outside the time domain.
         """
         if not stop > start:
             raise ValueError(f"restrict: expected stop > start, got start={start}, stop={stop}")
@@ -399,6 +505,12 @@ class SpikeRecording:
         trials, info = None, {}
         if self.trials is not None:
             m = (self.trials[:, 0] >= start) & (self.trials[:, 1] <= stop)
+            partial = int(np.sum(~m & (self.trials[:, 0] < stop) & (self.trials[:, 1] > start)))
+            if partial:
+                warnings.warn(
+                    f"restrict({start}, {stop}): dropped {partial} of {len(self.trials)} trials that the interval "
+                    f"covers only in part; {int(m.sum())} trials lie wholly inside and are kept"
+                )
             trials = self.trials[m]
             info = {k: np.asarray(v)[m] for k, v in self.trial_info.items()}
         stim = self.stimulus
