@@ -23,7 +23,8 @@ What :func:`read_nwb` maps where
 * ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
   ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
   row numbers as pynapple writes them for unnamed intervals). Repeated names get
-  ``"_1"``, ``"_2"`` ... suffixes.
+  ``"_1"``, ``"_2"`` ... suffixes. In a file written by :func:`write_nwb` the tag is the name
+  as it is: ``"1"`` or ``""`` stay ``"1"`` and ``""`` (the row-number rule is for other files).
 * Every other table in ``intervals`` (not ``epochs``, not ``time_domain``) -> ``epochs[table]``
   spanning ``(first start, last stop)`` of its rows, so that ``select_epoch("encoding_table")``
   works. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
@@ -32,27 +33,39 @@ What :func:`read_nwb` maps where
 * Trials: ``nwbfile.trials`` when present; otherwise every interval table that carries per-row
   columns besides ``start_time`` / ``stop_time`` / ``tags`` / ``timeseries`` (a task table),
   concatenated and sorted by start time, with ``trial_info["task"]`` = the table name (minus a
-  ``_table`` suffix). ``trial_info`` holds every 1-D numeric, boolean or string column (bytes
-  are decoded); a column missing from one table is NaN (numeric) or ``""`` (string) there.
-  Ragged or reference columns are skipped with a warning.
+  ``_table`` suffix). One table keeps its row order when its rows are ordered by start time (as
+  :func:`write_nwb` writes them); otherwise its rows are sorted, with a warning giving the count
+  moved (a :class:`SpikeRecording` holds its trials ordered by start). ``trial_info`` holds
+  every 1-D numeric, boolean or string column (bytes are decoded); a column missing from one
+  table is NaN (numeric) or ``""`` (string) there. Ragged or reference columns are skipped with
+  a warning. String columns (Zheng's ``task``, ``boundary_type``) are kept as they are; they
+  cannot be classification targets (``"trial:<name>"`` needs numeric labels): map them to
+  integer codes in a new ``trial_info`` column first.
 * Categorical stimulus: the table written by :func:`write_nwb` (``stimulus`` with columns
   ``stimulus_id`` / ``stimulus_name``), else the first interval table with a clip / stimulus
   name column (``Clip_name``, ``clip_name``, ``stimulus_name``, ``stim_name``, ``image_name``)
   -> ``Stimulus(ids, intervals, names)`` with names = sorted distinct values, ids = index in
-  ``names``.
+  ``names``; in a file of ours the full list of names (ids with no interval too) comes from
+  the ``hf_neuroformer_stimulus_names`` scratch entry and the description from the table's.
 * ``time_domain``: the single row of an interval table named ``time_domain`` (written by
   :func:`write_nwb`); otherwise ``(min(first spike, first epoch / trial start),
   max(just after the last spike, last epoch / trial stop))``.
-* ``session``: the ``session`` argument, else the file's ``identifier``, else the file stem.
+* ``session``: the ``session`` argument, else (a file of ours) its ``session_id``, else the
+  file's ``identifier``, else the file stem.
 * Point events -> ``events`` (see :mod:`hf_neuroformer.io.nwb_events`): every ``EventsTable``
   (``nwbfile.events``), every interval table but ``epochs`` / ``trials`` / time supports at its
   rows' start times, ``boundary<k>_time`` columns, and ``AnnotationSeries`` (which are therefore not behaviour). NaN times are dropped,
   unsorted ones sorted and events outside the time domain dropped, each counted in a warning
   (:func:`hf_neuroformer.events.clean_events`).
 
-A file written by :func:`write_nwb` (it has the ``time_domain`` table) is read back exactly:
-its ``epochs`` table is then taken as the complete set of epochs (no table spans are added),
-so that write -> read reproduces ``epochs``.
+A file written by :func:`write_nwb` (its ``source_script`` is ``"hf_neuroformer.io.write_nwb"``,
+or, for files written before that mark, it has the ``time_domain`` table) is read back exactly
+(see :func:`write_nwb` for the list): its ``epochs`` table is then taken as the complete set of
+epochs (no table spans are added, tags are names as they are), so that write -> read
+reproduces ``epochs``.
+
+A file that is not HDF5, or HDF5 that is not NWB, raises a ``RecordingValidationError`` naming
+the file.
 
 Files in ``shared/data``, as found
 ----------------------------------
@@ -109,6 +122,13 @@ _STIMULUS_NAME_COLUMNS = ("stimulus_name", "Clip_name", "clip_name", "stim_name"
 _INTERVAL_BASE_COLUMNS = {"start_time", "stop_time", "tags", "timeseries"}
 _NAME_COLUMNS = ("label", "name", "epoch_name")
 _UNIT_PLACEHOLDER = "n/a"  # written when a BehaviourSeries has no unit; read back as ""
+#: ``source_script`` of every file :func:`write_nwb` writes: marks a file as ours even when the
+#: recording has no time domain (older files are recognised by their ``time_domain`` table).
+WRITER_MARK = "hf_neuroformer.io.write_nwb"
+#: ``ScratchData`` holding a categorical stimulus' full list of names (index = id), so that names
+#: of ids with no interval survive; :func:`read_nwb_scratch` leaves it out.
+STIMULUS_NAMES_SCRATCH = "hf_neuroformer_stimulus_names"
+_STIMULUS_TABLE_DESCRIPTION = "categorical stimulus intervals"
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -323,10 +343,22 @@ def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
 
 
 # ---------------------------------------------------------------------------------- intervals
-def _read_epochs_table(table) -> Dict[str, Tuple[float, float]]:
+def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, float]]:
+    """``name -> (start, stop)`` of an ``epochs`` table.
+
+    In a file written by :func:`write_nwb` (``ours``) every row's single tag is its name, taken
+    as it is (``"1"`` and ``""`` included). In other files tags that are only row numbers (as
+    pynapple writes for unnamed intervals) or empty give ``"epoch{i}"``.
+    """
     starts, stops = _interval_bounds(table)
+    if ours and "tags" in table.colnames:
+        names = ["_".join(str(v) for v in _decode(np.atleast_1d(t)).ravel()) for t in table["tags"][:]]
+        out: Dict[str, Tuple[float, float]] = {}
+        for a, b, nm in zip(starts, stops, names):
+            out[_unique_name(nm, out)] = (float(a), float(b))
+        return out
     names = _row_names(table) or [""] * len(starts)
-    out: Dict[str, Tuple[float, float]] = {}
+    out = {}
     for i, (a, b, nm) in enumerate(zip(starts, stops, names)):
         out[_unique_name(nm or f"epoch{i}", out)] = (float(a), float(b))
     return out
@@ -369,10 +401,18 @@ def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
     if tagged:
         info["task"] = np.array(task, dtype=object)
     order = np.argsort(trials[:, 0], kind="stable")
+    moved = int(np.sum(order != np.arange(order.size)))
+    if moved and not tagged:
+        warnings.warn(
+            f"trials: the rows of interval table {tables[0][0]!r} are not ordered by start time; sorted them "
+            f"({moved} of {order.size} rows moved), so trial i is the i-th trial by start, not row i of the file"
+        )
     return trials[order], {k: v[order] for k, v in info.items()}
 
 
-def _read_stimulus(table, name_col: str, tname: str) -> Stimulus:
+def _read_stimulus(table, name_col: str, tname: str, all_names: Optional[List[str]] = None) -> Stimulus:
+    """Categorical stimulus of an interval table. ``all_names``: the full list of names written
+    by :func:`write_nwb` (ids with no interval included), which takes precedence."""
     starts, stops = _interval_bounds(table)
     vals = _simple_column(table, name_col)
     if vals is None:
@@ -384,11 +424,16 @@ def _read_stimulus(table, name_col: str, tname: str) -> Stimulus:
         names = [f"id{k}" for k in range(n)]
         for i, v in zip(ids, vals):
             names[int(i)] = str(v)
+        if all_names is not None and len(all_names) >= n:
+            names = list(all_names)
     else:
         names = sorted(set(vals.tolist()))
         lookup = {v: i for i, v in enumerate(names)}
         ids = np.array([lookup[v] for v in vals], dtype=np.int64)
-    return Stimulus(ids=ids, intervals=np.stack([starts, stops], axis=1), names=names)
+    description = None
+    if tname == STIMULUS_TABLE and table.description and table.description != _STIMULUS_TABLE_DESCRIPTION:
+        description = str(table.description)
+    return Stimulus(ids=ids, intervals=np.stack([starts, stops], axis=1), names=names, description=description)
 
 
 # ---------------------------------------------------------------------------------- reader
@@ -422,6 +467,38 @@ def _read_frames(nwb):
     return found
 
 
+def _check_hdf5(path: Path) -> None:
+    """Refuse a file that is not HDF5 with a message naming it (h5py's own is 'file signature not found')."""
+    import h5py
+
+    if not h5py.is_hdf5(str(path)):
+        raise RecordingValidationError(
+            f"{path}: expected an NWB file (HDF5, as written by pynwb), the file is not HDF5 (size "
+            f"{path.stat().st_size} bytes); NWB Zarr stores and other formats are not read here"
+        )
+
+
+def _open_nwb(path: Path):
+    from pynwb import NWBHDF5IO
+
+    try:
+        return NWBHDF5IO(str(path), "r")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RecordingValidationError(
+            f"{path}: expected a readable NWB file, pynwb could not open it ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _read_file(io, path: Path):
+    """``io.read()`` with a message that names the file when the HDF5 file is not valid NWB."""
+    try:
+        return io.read()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RecordingValidationError(
+            f"{path}: expected an NWB file, the HDF5 file could not be read as NWB ({type(e).__name__}: {e})"
+        ) from e
+
+
 def read_nwb(
     path,
     session: Optional[str] = None,
@@ -449,27 +526,27 @@ def read_nwb(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        RecordingValidationError: the file has no units table, an empty one, or no
+        RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
+            the file); the file has no units table, an empty one, or no
             ``spike_times`` column (message names ``units``); or the data break an invariant
             of :class:`SpikeRecording`.
         KeyError: a table named in ``trial_tables`` / ``stimulus_table`` does not exist.
     """
-    from pynwb import NWBHDF5IO
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"NWB file not found: {path}")
-    with NWBHDF5IO(str(path), "r") as io:
-        nwb = io.read()
+    _check_hdf5(path)
+    with _open_nwb(path) as io:
+        nwb = _read_file(io, path)
         spike_times, unit_ids, names, areas = _read_units(nwb, path)
         behaviour = _read_behaviour(nwb)
         frames = _read_frames(nwb)
 
         intervals = dict(nwb.intervals.items()) if nwb.intervals is not None else {}
-        ours = TIME_DOMAIN_TABLE in intervals
+        ours = TIME_DOMAIN_TABLE in intervals or str(nwb.source_script or "") == WRITER_MARK
         epochs: Dict[str, Tuple[float, float]] = {}
         if nwb.epochs is not None and len(nwb.epochs):
-            epochs.update(_read_epochs_table(nwb.epochs))
+            epochs.update(_read_epochs_table(nwb.epochs, ours))
 
         time_domain = None
         if ours:
@@ -495,9 +572,12 @@ def read_nwb(
                     if col is not None and len(table):
                         stimulus_table = (tname, col)
                         break
+        all_names = None
+        if ours and STIMULUS_NAMES_SCRATCH in nwb.scratch:
+            all_names = [str(v) for v in _decode(np.atleast_1d(np.asarray(nwb.scratch[STIMULUS_NAMES_SCRATCH].data[()])))]
         if stimulus_table is not None:
             tname, col = stimulus_table
-            stim = _read_stimulus(intervals[tname], col, tname)
+            stim = _read_stimulus(intervals[tname], col, tname, all_names)
         if frames is not None:
             stim = Stimulus(frames=frames[0], frame_times=frames[1], description=frames[2],
                             ids=None if stim is None else stim.ids, intervals=None if stim is None else stim.intervals,
@@ -544,7 +624,10 @@ def read_nwb(
         raw_events = read_events(nwb, intervals, ours, _simple_column, _row_names)
 
         if session is None:
-            session = str(nwb.identifier or "") or path.stem
+            if ours and nwb.session_id is not None:  # write_nwb stores the session there ("" included)
+                session = str(nwb.session_id)
+            else:
+                session = str(nwb.identifier or "") or path.stem
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
@@ -605,14 +688,35 @@ def write_nwb(
     """Write a :class:`SpikeRecording` to an NWB file (atomically) with pynwb.
 
     Layout: ``units`` (one row per unit, ``spike_times`` float64 s, ``location`` = area,
-    ``unit_name``); ``epochs`` (one row per epoch, ``tags=[name]``); ``trials`` with every simple
-    ``trial_info`` column (1-D numeric, boolean or string; others skipped with a warning);
-    behaviour as ``TimeSeries`` in processing module ``behavior``; a categorical stimulus as
-    interval table ``stimulus`` (``stimulus_id``, ``stimulus_name``; frames are not written, with
-    a warning); each event stream as an ``EventsTable`` of its name in ``nwbfile.events`` (see
-    :mod:`hf_neuroformer.io.nwb_events`); and interval table ``time_domain`` with one row.
-    :func:`read_nwb` gives back the same spike times, unit ids, names, areas, epochs, trials,
-    behaviour, events and time domain.
+    ``unit_name``); ``epochs`` (one row per epoch, in order, ``tags=[name]``); ``trials`` (one
+    row per trial, in order) with every simple ``trial_info`` column; behaviour as
+    ``TimeSeries`` in processing module ``behavior`` (unit ``"n/a"`` when the series has none);
+    stimulus frames as the ``ImageSeries`` ``frames`` in ``nwbfile.stimulus`` (float32, with
+    their onsets and description); a categorical stimulus as interval table ``stimulus``
+    (``stimulus_id``, ``stimulus_name``; the stimulus description as the table's) plus its full
+    list of names as ``ScratchData`` ``hf_neuroformer_stimulus_names``; each event stream as an
+    ``EventsTable`` of its name in ``nwbfile.events`` (see :mod:`hf_neuroformer.io.nwb_events`);
+    interval tables ``time_domain`` (one row) and ``time_support``; the session as
+    ``session_id`` (and ``identifier``; a random UUID there when the session is ``""``, which
+    NWB does not allow as an identifier); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
+    which tells :func:`read_nwb` the file is its own.
+
+    What :func:`read_nwb` gives back exactly (bitwise for floats):
+
+    * ``spike_times``, ``unit_ids``, ``unit_names``, ``unit_areas`` (units with no spikes too);
+    * ``epochs``: every name (all-digit names such as ``"1"`` and ``""`` included), in order;
+      in a file of ours no other interval table is added as an epoch;
+    * ``trials`` in the same order (a :class:`SpikeRecording` keeps its trials ordered by
+      start, so trial ``i`` stays trial ``i`` and a saved ``splits.json`` ``trial_index`` stays
+      valid) and each simple ``trial_info`` column: 1-D numeric (NaN kept), boolean or string;
+    * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too); ``events`` (times, labels,
+      description); ``time_domain``; ``time_support``; ``session`` (``""`` too);
+    * ``stimulus``: ``ids``, ``intervals``, ``names`` (names of ids with no interval too) and
+      ``description``; frames and frame times.
+
+    Not kept (each with a warning at write time): ``trial_info`` columns named ``start_time``,
+    ``stop_time``, ``tags``, ``timeseries`` or ``id`` (reserved by NWB), and columns that are not
+    1-D numeric, boolean or string (object arrays of mixed types, 2-D columns).
 
     The file is written to a temporary file in the same folder, then moved into place with
     ``os.replace``, so a reader never sees a half-written file.
@@ -627,13 +731,16 @@ def write_nwb(
         scratch: optional ``name -> (array, description)`` written as ``ScratchData`` in the
             file's ``scratch`` space (e.g. a simulation's ground-truth weight matrix, see
             :func:`hf_neuroformer.simulation.write_network`); :func:`read_nwb` ignores it,
-            :func:`read_nwb_scratch` reads it back.
+            :func:`read_nwb_scratch` reads it back. The name ``hf_neuroformer_stimulus_names``
+            is reserved.
 
     Returns:
         The path written.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ValueError: ``scratch`` uses the reserved name.
+        RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`.
     """
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.epoch import TimeIntervals
@@ -643,12 +750,16 @@ def write_nwb(
         raise FileExistsError(
             f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
         )
+    if scratch and STIMULUS_NAMES_SCRATCH in scratch:
+        raise ValueError(f"scratch: the name {STIMULUS_NAMES_SCRATCH!r} is reserved by write_nwb; choose another")
     recording.validate()
     nwb = NWBFile(
         session_description=description,
         identifier=str(recording.session) or str(uuid.uuid4()),
         session_id=str(recording.session),
         session_start_time=session_start_time or datetime.now(timezone.utc),
+        source_script=WRITER_MARK,
+        source_script_file_name="hf_neuroformer/io/nwb.py",
     )
     # units
     nwb.add_unit_column("location", "brain area of the unit ('' where unknown)")
@@ -692,7 +803,7 @@ def write_nwb(
                                          timestamps=np.asarray(stim.frame_times, dtype=np.float64),
                                          unit="grey level", description=stim.description or "stimulus frames"))
         if stim.ids is not None and stim.intervals is not None:
-            table = TimeIntervals(name=STIMULUS_TABLE, description="categorical stimulus intervals")
+            table = TimeIntervals(name=STIMULUS_TABLE, description=stim.description or _STIMULUS_TABLE_DESCRIPTION)
             table.add_column("stimulus_id", "category index (into the stimulus names)")
             table.add_column("stimulus_name", "category name")
             names = stim.names or []
@@ -700,6 +811,12 @@ def write_nwb(
                 nm = names[int(i)] if int(i) < len(names) else f"id{int(i)}"
                 table.add_interval(start_time=float(a), stop_time=float(b), stimulus_id=int(i), stimulus_name=nm)
             nwb.add_time_intervals(table)
+            if stim.names:
+                from pynwb.core import ScratchData
+
+                nwb.add_scratch(ScratchData(name=STIMULUS_NAMES_SCRATCH, data=[str(v) for v in stim.names],
+                                            description="hf_neuroformer: names of the categorical stimulus, "
+                                                        "index = stimulus id"))
     write_events(nwb, recording)
     # time domain
     if recording.time_domain is not None:
@@ -737,7 +854,8 @@ def write_nwb(
 
 def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     """``name -> array`` of every ``ScratchData`` in an NWB file's ``scratch`` space (as written
-    by :func:`write_nwb` ``scratch=``); ``{}`` when there is none.
+    by :func:`write_nwb` ``scratch=``); ``{}`` when there is none. The stimulus names that
+    :func:`write_nwb` keeps there (``hf_neuroformer_stimulus_names``) are left out.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -752,7 +870,7 @@ def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         for name, obj in nwb.scratch.items():
-            if isinstance(obj, ScratchData):
+            if isinstance(obj, ScratchData) and name != STIMULUS_NAMES_SCRATCH:
                 data = obj.data
                 if isinstance(data, (str, bytes)):  # a single string is read back as a scalar
                     out[name] = np.array([data.decode() if isinstance(data, bytes) else data])

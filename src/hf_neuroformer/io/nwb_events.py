@@ -176,7 +176,12 @@ def write_events(nwb, recording: SpikeRecording) -> None:
                 labels = [str(v) for v in lab]
             else:
                 raise ValueError(f"events[{name!r}].labels: expected integers, floats or strings, got dtype {lab.dtype}")
-            table.add_column("label", "label of each event")
+            if len(ev.times):
+                table.add_column("label", "label of each event")
+            else:  # no rows to infer the column's dtype from
+                empty = np.zeros(0, dtype=np.int64 if lab.dtype.kind in "iub" else
+                                 np.float64 if lab.dtype.kind == "f" else str)
+                table.add_column("label", "label of each event", data=empty)
         for i, t in enumerate(ev.times):
             row = {} if labels is None else {"label": labels[i]}
             table.add_event(timestamp=float(t), **row)
