@@ -10,6 +10,7 @@ simultaneously), so coupling between units is not physiological.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,38 +66,82 @@ def read_npz(path, **kwargs) -> SpikeRecording:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        RecordingValidationError: a required key is missing (the message names it and lists the
-            keys found), or the arrays break an invariant of :class:`SpikeRecording`.
+        RecordingValidationError: the file is not a zip archive (``.npz``), a member cannot be
+            read as a ``.npy`` array or holds pickled objects (the message names the key and the
+            file); a required key is missing (the message names it and lists the keys found);
+            ``spike_times`` is not numeric; or the arrays break an invariant of
+            :class:`SpikeRecording`.
     """
     import warnings
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"npz file not found: {path}")
-    with np.load(path, allow_pickle=False) as z:
+    if not zipfile.is_zipfile(path):
+        raise RecordingValidationError(
+            f"{path}: expected a .npz archive (a zip of .npy arrays, as numpy.savez and write_npz write), "
+            "the file is not a zip archive"
+        )
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise RecordingValidationError(f"{path}: expected a readable .npz archive ({type(e).__name__}: {e})") from e
+    with npz as z:
         keys = set(z.files)
         for req in ("spike_times", "unit_ids"):
             if req not in keys:
                 raise RecordingValidationError(
                     f"{req}: expected a key {req!r} in {path}, found keys {sorted(keys)}"
                 )
-        fields = {"spike_times": z["spike_times"], "unit_ids": z["unit_ids"]}
+        st = _npz_member(z, "spike_times", path)
+        if st.dtype.kind not in "biuf":
+            raise RecordingValidationError(
+                f"spike_times: expected numeric spike times in seconds in {path}, got dtype {st.dtype}"
+            )
+        fields = {"spike_times": st, "unit_ids": _npz_member(z, "unit_ids", path)}
         if "unit_names" in keys:
-            fields["unit_names"] = [str(v) for v in z["unit_names"]]
+            fields["unit_names"] = [str(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
         if "unit_areas" in keys:
-            fields["unit_areas"] = [str(v) for v in z["unit_areas"]]
+            fields["unit_areas"] = [str(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
         if "time_domain" in keys:
-            td = np.asarray(z["time_domain"], dtype=np.float64).reshape(-1)
+            td = _npz_member(z, "time_domain", path)
+            try:
+                td = np.asarray(td, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError) as e:
+                raise RecordingValidationError(
+                    f"time_domain: expected 2 numbers (start, stop) in seconds in {path}, got dtype {td.dtype}"
+                ) from e
             if td.shape != (2,):
                 raise RecordingValidationError(f"time_domain: expected 2 values (start, stop) in {path}, got {td.shape}")
             fields["time_domain"] = (float(td[0]), float(td[1]))
         if "session" in keys:
-            fields["session"] = str(z["session"])
+            ses = _npz_member(z, "session", path)
+            if ses.size != 1:
+                raise RecordingValidationError(f"session: expected one string in {path}, got shape {ses.shape}")
+            fields["session"] = str(ses.reshape(-1)[0])
         extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
     fields.update(kwargs)
     return from_arrays(**fields)
+
+
+def _npz_member(z, key: str, path: Path) -> np.ndarray:
+    """``z[key]`` as an array; a ``RecordingValidationError`` naming the key and file when the
+    member is corrupt, holds pickled objects or is not a ``.npy`` array."""
+    try:
+        value = z[key]
+    except ValueError as e:
+        what = "holds pickled Python objects (not read, allow_pickle=False)" if "pickle" in str(e).lower() \
+            else f"cannot be read ({e})"
+        raise RecordingValidationError(
+            f"{key}: expected a numeric or string array in {path}, the member {what}") from e
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise RecordingValidationError(
+            f"{key}: expected a readable array in {path}, the member is corrupt ({type(e).__name__}: {e})") from e
+    if not isinstance(value, np.ndarray):
+        raise RecordingValidationError(f"{key}: expected a .npy array in {path}, the member is not one")
+    return value
 
 
 def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
@@ -139,13 +184,26 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
 
     Raises:
         RecordingValidationError: a column is missing (names it and lists the columns) or has
-            missing values, or the spikes break an invariant of :class:`SpikeRecording`.
+            missing values, the time column holds something other than numbers (names the first
+            such row and its value), or the spikes break an invariant of :class:`SpikeRecording`.
     """
     import pandas as pd
 
     for c in (time_col, unit_col):
         if c not in df.columns:
             raise RecordingValidationError(f"{c}: expected a column {c!r}, found columns {list(df.columns)}")
+    raw_times = df[time_col]
+    if pd.api.types.is_bool_dtype(raw_times.dtype) or not pd.api.types.is_numeric_dtype(raw_times.dtype):
+        num = pd.to_numeric(raw_times, errors="coerce")
+        bad = np.ones(len(raw_times), dtype=bool) if pd.api.types.is_bool_dtype(raw_times.dtype) else (
+            num.isna().to_numpy() & raw_times.notna().to_numpy())
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise RecordingValidationError(
+                f"{time_col}: expected spike times in seconds (numbers), row {i} holds {raw_times.iloc[i]!r} "
+                f"({int(bad.sum())} non-numeric rows in all)"
+            )
+        raw_times = num
     units = df[unit_col]
     if units.isna().any():
         i = int(np.flatnonzero(units.isna().to_numpy())[0])
@@ -156,7 +214,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     else:
         names = [str(u) for u in uniques]
     kwargs.setdefault("unit_names", names)
-    return from_arrays(df[time_col].to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
+    return from_arrays(raw_times.to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
 
 
 def read_allen_gratings(

@@ -24,10 +24,14 @@ import numpy as np
 
 from ..recording import RecordingValidationError, SpikeRecording
 
-__all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP"]
+__all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
 
 #: Silent gap between consecutive trials, seconds, when trials are laid on one clock.
 DEFAULT_TRIAL_GAP = 0.1
+#: Most spikes :func:`from_binned_counts` lays out (the int32 range, 2.1e9; each spike takes
+#: about 40 bytes while it is placed). Real binned data sets hold far fewer (Steinmetz: 4.9e5);
+#: a larger total means the array is not spike counts (e.g. rates, or a wrong dtype).
+MAX_TOTAL_SPIKES = 2**31 - 1
 
 
 def _check_counts(counts) -> np.ndarray:
@@ -53,6 +57,13 @@ def _check_counts(counts) -> np.ndarray:
     if neg.size:
         i = tuple(int(x) for x in neg[0])
         raise RecordingValidationError(f"counts: expected non-negative spike counts, counts{list(i)} is {arr[i]}")
+    total = float(arr.sum(dtype=np.float64)) if arr.size else 0.0
+    if total > MAX_TOTAL_SPIKES:
+        i = tuple(int(x) for x in np.unravel_index(int(np.argmax(arr)), arr.shape))
+        raise RecordingValidationError(
+            f"counts: expected spike counts, got {total:.3g} spikes in all (more than {MAX_TOTAL_SPIKES:.3g}, "
+            f"MAX_TOTAL_SPIKES; the largest is counts{list(i)} = {arr[i]}); rates or a wrong dtype?"
+        )
     return arr.astype(np.int64)
 
 
@@ -92,7 +103,8 @@ def from_binned_counts(
 
     Raises:
         RecordingValidationError: ``counts`` is not 3-D, not finite, not integer-valued or
-            negative; ``bin_size`` is not a finite positive number; ``trial_gap`` is negative;
+            negative, or holds more than :data:`MAX_TOTAL_SPIKES` spikes in all; ``bin_size`` is
+            not a finite positive number; ``trial_gap`` is negative;
             ``placement`` is unknown (each message names the field).
     """
     arr = _check_counts(counts)
