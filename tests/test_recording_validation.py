@@ -1,0 +1,237 @@
+"""SpikeRecording validation, exact NWB write -> read round trips, and odd files.
+
+Break-the-API report findings 5 (NWB round trip), 11 (validation gaps) and 15 (odd files give
+library tracebacks). Files come from ../shared/data (or are damaged copies of what the readers
+make of them); pure validation uses small synthetic recordings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_neuroformer.io import from_binned_counts, from_dataframe, load_recording, read_npz, read_nwb, write_npz, write_nwb
+from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
+from hf_neuroformer.recording import EventSeries, RecordingValidationError, SpikeRecording, Stimulus
+
+ALLEN = "allen_vcn_gratings"
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
+STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def _small(**kw):
+    base = dict(spike_times=[0.1, 0.2, 0.3, 0.35], unit_ids=[0, 1, 0, 2], time_domain=(0.0, 1.0))
+    base.update(kw)
+    return SpikeRecording(**base)
+
+
+# ------------------------------------------------------------------ finding 11: validation
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(epochs={"late": (5.0, 10.0)}), "epochs['late']"),
+    (dict(epochs={"open": (0.0, np.inf)}), "epochs['open']"),
+    (dict(epochs={"early": (-1.0, 0.5)}), "epochs['early']"),
+    (dict(trials=[[0.0, 0.4], [5.0, 6.0]]), "trials[1]"),
+    (dict(trials=[[0.0, 0.4], [0.5, np.inf]]), "trials[1]"),
+    (dict(trials=[[0.5, 0.9], [0.0, 0.4]]), "trials[1]"),
+    (dict(trial_info={"side": np.array([1, 2, 3])}), "trial_info"),
+    (dict(unit_ids=["a", "b", "a", "c"]), "unit_ids"),
+    (dict(unit_ids=np.array(["0", 1, 0, 2], dtype=object)), "unit_ids"),
+    (dict(unit_ids=[True, False, True, False]), "unit_ids"),
+    (dict(unit_names="abc"), "unit_names"),
+    (dict(unit_names=["a", "b", "c"], unit_areas="ca1"), "unit_areas"),
+])
+def test_recording_refuses_with_the_field_named(kwargs, field):
+    with pytest.raises(RecordingValidationError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        _small(**kwargs)
+
+
+def test_unsorted_trials_error_says_how_to_sort():
+    with pytest.raises(RecordingValidationError, match="ordered by start") as e:
+        _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})
+    assert "argsort" in str(e.value)
+
+
+def test_trials_and_epochs_touching_the_domain_edges_are_fine():
+    rec = _small(epochs={"all": (0.0, 1.0), "1": (0.0, 0.5), "": (0.5, 1.0)},
+                 trials=[[0.0, 0.5], [0.5, 1.0], [0.5, 0.7]], trial_info={"k": np.array([1, 2, 3])})
+    assert rec.select_epoch("1").n_spikes == 4 and rec.select_epoch("").n_spikes == 0
+
+
+def test_restrict_counts_partly_covered_trials(shared_data):
+    zheng = _quiet(read_nwb, shared_data(ZHENG))
+    tr = zheng.trials
+    a, b = 0.5 * (tr[10, 0] + tr[10, 1]), 0.5 * (tr[20, 0] + tr[20, 1])  # cut through trials 10 and 20
+    partly = int(np.sum((tr[:, 0] < b) & (tr[:, 1] > a) & ~((tr[:, 0] >= a) & (tr[:, 1] <= b))))
+    assert partly >= 2
+    with pytest.warns(UserWarning, match=f"dropped {partly} of {len(tr)} trials"):
+        part = zheng.restrict(a, b)
+    inside = (tr[:, 0] >= a) & (tr[:, 1] <= b)
+    np.testing.assert_array_equal(part.trials, tr[inside])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an epoch that holds whole trials drops nothing and says nothing
+        zheng.select_epoch("encoding_table")
+
+
+def test_binned_counts_refuses_inf_bins_and_reversed_ranges():
+    rec = _small()
+    with pytest.raises(ValueError, match="bin_size"):
+        rec.binned_counts(np.inf)
+    with pytest.raises(ValueError, match="stop >= start"):
+        rec.binned_counts(0.1, start=1.0, stop=0.0)
+    with pytest.raises(ValueError, match="finite"):
+        rec.binned_counts(0.1, start=0.0, stop=np.inf)
+    assert rec.binned_counts(0.1).sum() == 4
+
+
+def test_every_reader_still_loads_the_shared_recordings(shared_data):
+    """The stricter validation refuses none of the real recordings (and their epochs)."""
+    a = _quiet(load_recording, shared_data(A2929))
+    assert a.n_spikes == 98794 and {"sleep", "wake"} <= set(a.epochs)
+    for name in a.epochs:
+        _quiet(a.select_epoch, name)
+    nel = _quiet(load_recording, shared_data("nelpy_hippocampus/linear-track"))
+    assert nel.n_units == 31 and set(nel.epochs) == {"run", "rest"}
+    assert _quiet(load_recording, shared_data(STEINMETZ)).trials.shape == (247, 2)
+    assert load_recording(shared_data(ALLEN)).trials.shape == (200, 2)
+    z = _quiet(load_recording, shared_data(ZHENG))
+    assert z.trials.shape == (450, 2) and np.all(np.diff(z.trials[:, 0]) >= 0)
+
+
+# ------------------------------------------------------------------ finding 5: NWB round trip
+def _assert_same(a: SpikeRecording, b: SpikeRecording):
+    np.testing.assert_array_equal(a.spike_times, b.spike_times)
+    np.testing.assert_array_equal(a.unit_ids, b.unit_ids)
+    assert a.unit_names == b.unit_names and a.unit_areas == b.unit_areas
+    assert list(a.epochs.items()) == list(b.epochs.items())
+    assert a.session == b.session and a.time_domain == b.time_domain
+    np.testing.assert_array_equal(a.trials, b.trials)
+    assert sorted(a.trial_info) == sorted(b.trial_info)
+    for k in a.trial_info:
+        assert list(a.trial_info[k]) == list(b.trial_info[k]), k
+    sa, sb = a.stimulus, b.stimulus
+    assert sa.names == sb.names and sa.description == sb.description
+    np.testing.assert_array_equal(sa.ids, sb.ids)
+    np.testing.assert_array_equal(sa.intervals, sb.intervals)
+    assert sorted(a.events) == sorted(b.events)
+    for k in a.events:
+        np.testing.assert_array_equal(a.events[k].times, b.events[k].times)
+
+
+def test_nwb_round_trip_is_exact_for_digit_and_empty_names_and_sessions(shared_data, tmp_path):
+    allen = load_recording(shared_data(ALLEN)).select_units(range(20)).restrict(0.0, 4.0)  # trials 0..19
+    stim = allen.stimulus
+    keep = stim.ids != 1  # id 1 ("45deg") keeps its name but no interval
+    rec = dataclasses.replace(
+        allen,
+        epochs={"1": (0.0, 2.0), "2": (2.0, 4.0), "": (1.0, 3.0), "007": (0.5, 0.7)},
+        session="",
+        stimulus=Stimulus(ids=stim.ids[keep], intervals=stim.intervals[keep], names=stim.names,
+                          description="drifting gratings, 4 orientations"),
+        events={"onsets": EventSeries(allen.trials[:, 0], allen.trial_info["orientation_deg"]),
+                "none": EventSeries(np.zeros(0), np.zeros(0, dtype=object))},
+    )
+    assert rec.stimulus.names == ["0deg", "45deg", "90deg", "135deg"] and 1 not in rec.stimulus.ids
+    back = _quiet(read_nwb, write_nwb(rec, tmp_path / "allen.nwb"))
+    _assert_same(rec, back)
+    assert back.select_epoch("1").trials.shape == (10, 2) and back.select_epoch("").n_spikes > 0
+    assert back.session == ""
+
+
+def test_nwb_round_trip_keeps_trial_order_of_the_zheng_tasks(shared_data, tmp_path):
+    """Trials of three interval tables, concatenated by start: trial i is the same trial after the trip."""
+    z = _quiet(read_nwb, shared_data(ZHENG))
+    back = _quiet(read_nwb, write_nwb(z, tmp_path / "z.nwb"))
+    np.testing.assert_array_equal(back.trials, z.trials)
+    for k in ("task", "stimCategory", "boundary_type"):
+        assert [str(v) for v in back.trial_info[k]] == [str(v) for v in z.trial_info[k]], k
+    assert back.session == z.session and list(back.epochs) == list(z.epochs)
+
+
+def _foreign_file(path, epoch_tags, trial_starts):
+    """An NWB file written by plain pynwb (not by write_nwb)."""
+    from pynwb import NWBHDF5IO, NWBFile
+
+    nwb = NWBFile(session_description="foreign", identifier="foreign-1",
+                  session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.1, 0.5, 1.5])
+    for i, tag in enumerate(epoch_tags):
+        nwb.add_epoch(start_time=float(i), stop_time=float(i) + 1.0, tags=[tag])
+    nwb.add_trial_column("k", "trial number in the file")
+    for i, s in enumerate(trial_starts):
+        nwb.add_trial(start_time=float(s), stop_time=float(s) + 0.2, k=i)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def test_foreign_files_keep_pynapple_row_numbers_and_sort_trials_with_a_count(tmp_path):
+    path = _foreign_file(tmp_path / "f.nwb", ["0", "1"], [1.0, 0.2, 0.6])
+    with pytest.warns(UserWarning, match=r"not ordered by start time; sorted them \(3 of 3 rows moved\)"):
+        rec = read_nwb(path)
+    assert {"epoch0", "epoch1"} <= set(rec.epochs) and not {"0", "1"} & set(rec.epochs)  # row numbers, not names
+    np.testing.assert_array_equal(rec.trials[:, 0], [0.2, 0.6, 1.0])
+    np.testing.assert_array_equal(rec.trial_info["k"], [1, 2, 0])  # info follows its trial
+    assert rec.session == "foreign-1"
+
+
+# ------------------------------------------------------------------ finding 15: odd files
+def test_odd_nwb_files_name_the_file(shared_data, tmp_path):
+    not_hdf5 = tmp_path / "labels.nwb"
+    shutil.copyfile(shared_data(ALLEN) / "stim_label.npy", not_hdf5)
+    with pytest.raises(RecordingValidationError, match="labels.nwb: expected an NWB file.*not HDF5"):
+        load_recording(not_hdf5)
+    with pytest.raises(RecordingValidationError, match="NS_sp_count.mat: expected an NWB file"):
+        read_nwb(shared_data(STEINMETZ))  # HDF5, but MATLAB, not NWB
+
+
+def test_odd_npz_files_name_the_file_and_key(shared_data, tmp_path):
+    allen = load_recording(shared_data(ALLEN)).select_units(range(10))
+    good = write_npz(allen, tmp_path / "good.npz")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(RecordingValidationError, match="cut.npz: expected a .npz archive"):
+        read_npz(cut)
+    text = tmp_path / "text.npz"
+    shutil.copyfile(shared_data("README.md"), text)
+    with pytest.raises(RecordingValidationError, match="text.npz: expected a .npz archive") as e:
+        read_npz(text)
+    assert "pickled" not in str(e.value)
+    np.savez(tmp_path / "obj.npz", spike_times=np.array([0.1, "x"], dtype=object), unit_ids=[0, 1])
+    with pytest.raises(RecordingValidationError, match="spike_times: .*pickled"):
+        read_npz(tmp_path / "obj.npz")
+    np.savez(tmp_path / "strs.npz", spike_times=np.array(["0.1", "0.2"]), unit_ids=[0, 1])
+    with pytest.raises(RecordingValidationError, match="spike_times: expected numeric"):
+        read_npz(tmp_path / "strs.npz")
+    assert read_npz(good).n_spikes == allen.n_spikes
+
+
+def test_dataframe_with_text_in_the_time_column(shared_data):
+    rec = _quiet(read_nwb, shared_data(A2929)).select_units(range(2)).restrict(0.0, 5.0)
+    df = pd.DataFrame({"time": rec.spike_times.astype(object), "unit": rec.unit_ids})
+    df.loc[3, "time"] = "n/a"
+    with pytest.raises(RecordingValidationError, match=r"time: expected spike times in seconds \(numbers\), "
+                                                       r"row 3 holds 'n/a' \(1 non-numeric rows in all\)"):
+        from_dataframe(df)
+    df.loc[3, "time"] = rec.spike_times[3]
+    assert from_dataframe(df).n_spikes == rec.n_spikes
+
+
+@pytest.mark.parametrize("counts", [np.full((1, 1, 1), 1e20), np.full((2, 1, 1), 2**62, dtype=np.int64),
+                                    np.full((1, 1, 1), 2**63 + 5, dtype=np.uint64)])
+def test_absurd_binned_counts_are_refused(counts):
+    with pytest.raises(RecordingValidationError, match="counts: expected spike counts, got .* spikes in all"):
+        from_binned_counts(counts, 0.01)
+    assert MAX_TOTAL_SPIKES < 1e10
