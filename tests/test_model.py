@@ -168,3 +168,31 @@ def test_config_rejects_bad_values():
             nf.NeuroformerConfig(**kw)
     c = nf.NeuroformerConfig(hidden_size=64.0, num_hidden_layers=np.int64(3))
     assert (c.hidden_size, c.num_hidden_layers) == (64, 3) and type(c.num_hidden_layers) is int
+
+
+FLOAT_FIELDS = ("current_window", "past_window", "window_stride", "dt_resolution", "hidden_dropout",
+                "attention_dropout", "layer_norm_eps", "initializer_range", "temporal_min_period",
+                "temporal_max_period", "dt_loss_weight", "split_block_length", "split_gap",
+                "decoding_generative_loss_weight", "contrastive_loss_weight", "contrastive_temperature")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_config_refuses_nan_and_inf_in_every_float_field(bad):
+    """``x < bound`` is False for NaN: split_gap, split_fractions, dt_loss_weight (and others) took NaN."""
+    for name in FLOAT_FIELDS:
+        with pytest.raises(ValueError, match=rf"NeuroformerConfig\.{name}: expected"):
+            nf.NeuroformerConfig(**{name: bad})
+    for i in range(3):
+        fr = [0.5, 0.25, 0.25]
+        fr[i] = bad
+        with pytest.raises(ValueError, match=rf"NeuroformerConfig\.split_fractions\[{i}\]: expected a finite"):
+            nf.NeuroformerConfig(split_fractions=fr)
+    for key in ("weight", "mean", "std"):
+        target = {"name": "x", "kind": "regression", "weight": 1.0, "mean": 0.0, "std": 1.0, key: bad}
+        with pytest.raises(ValueError, match=rf"NeuroformerConfig\.decoding_targets\[0\]\.{key} \('x'\): expected"):
+            nf.NeuroformerConfig(decoding_targets=[target])
+    # a value set after construction (apply_config_overrides sets, then checks) is caught by _check too
+    c = nf.NeuroformerConfig()
+    c.dt_loss_weight = bad
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.dt_loss_weight: expected a finite number >= 0"):
+        c._check()

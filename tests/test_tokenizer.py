@@ -9,6 +9,8 @@ current spikes and the latest past spikes.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -186,6 +188,27 @@ def test_unit_token_ids_missing_unit_names_add_units():
 def test_unit_token_with_whitespace_rejected():
     with pytest.raises(ValueError, match="whitespace"):
         NeuroformerTokenizer(unit_tokens=["sess/unit 1"])
+
+
+@pytest.mark.parametrize("field, value, expect", [
+    ("past_window", float("nan"), "a finite number >= 0"), ("past_window", float("inf"), "a finite number >= 0"),
+    ("current_window", float("nan"), "a positive number"), ("current_window", float("inf"), "a positive number"),
+    ("dt_resolution", float("nan"), "a positive number"), ("max_window_length", 2, ">= 3"),
+    ("max_past_length", 0, ">= 1"), ("max_window_length", 16.5, "an integer")])
+def test_window_settings_follow_the_config_rule(field, value, expect):
+    """NaN / inf windows failed later in math.ceil; max_window_length < 3 and max_past_length < 1 were accepted
+    and encode_window then reported nonsense (1 spike with n_truncated=2). Same rule, same words as the config."""
+    with pytest.raises(ValueError, match=rf"NeuroformerTokenizer\.{field}: expected {re.escape(expect)}"):
+        make_tok(**{field: value})
+    with pytest.raises(ValueError, match=rf"NeuroformerConfig\.{field}: expected {re.escape(expect)}"):
+        hf_neuroformer.NeuroformerConfig(**{field: value})
+
+
+def test_smallest_token_budgets_count_truncation_right():
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.1, max_window_length=3, max_past_length=1)
+    enc = tok.encode_window(np.array([4.95, 5.01, 5.02]), np.array([3, 4, 5]), 5.0)
+    assert enc["input_ids"] == [BOS, 4] and enc["n_spikes"] == 2 and enc["n_truncated"] == 1
+    assert enc["past_input_ids"] == [BOS] and enc["n_past_truncated"] == 1
 
 
 # --------------------------------------------------------------------------- truncation

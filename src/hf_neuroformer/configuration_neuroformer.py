@@ -219,19 +219,84 @@ def _is_integer(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _whole_number(name: str, value) -> int:
+def _whole_number(name: str, value, owner: str = "NeuroformerConfig") -> int:
     """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
     with no fractional part (``64.0``); anything else (``16.5``, ``"16"``, ``True``) is refused
     instead of being truncated.
 
     Raises:
-        ValueError: naming ``NeuroformerConfig.<name>`` and the value.
+        ValueError: naming ``<owner>.<name>`` and the value.
     """
     if _is_integer(value):
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
         return int(value)
-    raise ValueError(f"NeuroformerConfig.{name}: expected an integer, got {value!r}")
+    raise ValueError(f"{owner}.{name}: expected an integer, got {value!r}")
+
+
+def checked_float(name: str, value, expectation: str, ok=None, owner: str = "NeuroformerConfig") -> float:
+    """``value`` of the float field ``name`` as a ``float``, refused unless it is a real number
+    (numpy ones too; not a bool, not text), finite and ``ok(value)``.
+
+    Every float field of :class:`NeuroformerConfig` (and the tokenizer's windows) goes through this
+    one rule: NaN compares False with every bound, so a check written only as ``x < bound`` lets it
+    through (a NaN ``split_gap`` left no gap between splits, a NaN ``dt_loss_weight`` made the loss
+    NaN).
+
+    Args:
+        name: the field (used in the message, e.g. ``"split_fractions[1]"``).
+        value: the value to check.
+        expectation: what is expected, in words (``"a positive number"``).
+        ok: optional predicate on the float value (the range); None = any finite number.
+        owner: the class named in the message.
+
+    Raises:
+        ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (
+            ok is not None and not ok(float(value))):
+        raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
+    return float(value)
+
+
+#: Window and token-budget fields that the config and the tokenizer share (and must agree on).
+WINDOW_FIELDS = ("current_window", "past_window", "dt_resolution", "max_window_length", "max_past_length")
+
+
+def check_window_settings(owner: str, *, current_window, past_window, dt_resolution, max_window_length,
+                          max_past_length) -> dict:
+    """The rule for the window settings shared by :class:`NeuroformerConfig` and
+    :class:`~hf_neuroformer.NeuroformerTokenizer`.
+
+    Args:
+        owner: the class named in the messages.
+        current_window: current window length, s, finite and > 0.
+        past_window: past window length, s, finite and >= 0.
+        dt_resolution: dt bin width, s, finite, > 0 and <= ``current_window``.
+        max_window_length: current-window tokens, an integer >= 3 (BOS, one spike, EOS).
+        max_past_length: past-window tokens, an integer >= 1 (the leading BOS).
+
+    Returns:
+        ``{field: value}`` for :data:`WINDOW_FIELDS` (floats in seconds, ints).
+
+    Raises:
+        ValueError: naming ``<owner>.<field>``, the value and the expectation (NaN and inf included).
+    """
+    out = {
+        "current_window": checked_float("current_window", current_window, "a positive number", lambda v: v > 0, owner),
+        "past_window": checked_float("past_window", past_window, "a finite number >= 0 (s)", lambda v: v >= 0, owner),
+        "dt_resolution": checked_float("dt_resolution", dt_resolution, "a positive number", lambda v: v > 0, owner),
+        "max_window_length": _whole_number("max_window_length", max_window_length, owner),
+        "max_past_length": _whole_number("max_past_length", max_past_length, owner),
+    }
+    if out["dt_resolution"] > out["current_window"]:
+        raise ValueError(f"{owner}.dt_resolution: expected <= current_window ({out['current_window']} s), "
+                         f"got {out['dt_resolution']} s")
+    if out["max_window_length"] < 3:
+        raise ValueError(f"{owner}.max_window_length: expected >= 3 (BOS, one spike, EOS), got {out['max_window_length']}")
+    if out["max_past_length"] < 1:
+        raise ValueError(f"{owner}.max_past_length: expected >= 1 (the leading BOS), got {out['max_past_length']}")
+    return out
 
 
 class NeuroformerConfig(PreTrainedConfig):
@@ -393,7 +458,10 @@ class NeuroformerConfig(PreTrainedConfig):
 
     Raises:
         ValueError: naming the field, when a value is out of range (non-positive windows or
-            resolution, ``hidden_size`` not divisible by ``num_attention_heads``, etc.).
+            resolution, ``hidden_size`` not divisible by ``num_attention_heads``, etc.), and for
+            NaN or infinite values of every float field (windows, resolution, periods, dropouts,
+            loss weights, ``split_fractions`` entries, ``split_gap``, decoding-target weight /
+            mean / std), see :func:`checked_float`.
     """
 
     model_type = "neuroformer"
@@ -450,6 +518,8 @@ class NeuroformerConfig(PreTrainedConfig):
         self.dt_resolution = float(dt_resolution)
         self.max_window_length = _whole_number("max_window_length", max_window_length)
         self.max_past_length = _whole_number("max_past_length", max_past_length)
+        # the windows first: the defaults below and the modality windows are built from them
+        check_window_settings("NeuroformerConfig", **{f: getattr(self, f) for f in WINDOW_FIELDS})
         self.vocab_size = _whole_number("vocab_size", vocab_size)
         self.hidden_size = _whole_number("hidden_size", hidden_size)
         self.num_attention_heads = _whole_number("num_attention_heads", num_attention_heads)
@@ -572,47 +642,45 @@ class NeuroformerConfig(PreTrainedConfig):
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
                 raise ValueError(f"NeuroformerConfig.{name}: expected a positive number, got {v!r}")
 
-        for name in ("current_window", "dt_resolution", "hidden_size", "num_attention_heads",
-                     "intermediate_size", "num_hidden_layers", "split_block_length",
-                     "temporal_min_period", "temporal_max_period", "num_temporal_frequencies"):
+        def real(name, expectation, ok):
+            checked_float(name, getattr(self, name), expectation, ok)
+
+        check_window_settings("NeuroformerConfig", **{f: getattr(self, f) for f in WINDOW_FIELDS})
+        for name in ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers",
+                     "num_temporal_frequencies"):
             positive(name)
-        if self.past_window < 0:
-            raise ValueError(f"NeuroformerConfig.past_window: expected >= 0 s, got {self.past_window}")
+        # every float field: NaN and inf are refused by checked_float, whatever the range
+        for name in ("split_block_length", "temporal_min_period", "temporal_max_period", "layer_norm_eps"):
+            real(name, "a positive number", lambda v: v > 0)
         if self.window_stride is not None:
-            positive("window_stride")
-        if self.dt_resolution > self.current_window:
-            raise ValueError(
-                f"NeuroformerConfig.dt_resolution: expected <= current_window ({self.current_window} s), "
-                f"got {self.dt_resolution} s"
-            )
+            real("window_stride", "a positive number", lambda v: v > 0)
+        for name in ("initializer_range", "dt_loss_weight"):
+            real(name, "a finite number >= 0", lambda v: v >= 0)
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"NeuroformerConfig.hidden_size: expected a multiple of num_attention_heads "
                 f"({self.num_attention_heads}), got {self.hidden_size}"
             )
-        if self.max_window_length < 3:
-            raise ValueError(f"NeuroformerConfig.max_window_length: expected >= 3 (BOS, one spike, EOS), got {self.max_window_length}")
-        if self.max_past_length < 1:
-            raise ValueError(f"NeuroformerConfig.max_past_length: expected >= 1, got {self.max_past_length}")
         if self.num_past_layers < 0:
             raise ValueError(f"NeuroformerConfig.num_past_layers: expected >= 0, got {self.num_past_layers}")
         fr = self.split_fractions
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+        if not isinstance(fr, (list, tuple)) or len(fr) != 3:
+            raise ValueError(f"NeuroformerConfig.split_fractions: expected three fractions (train, validation, test), "
+                             f"got {fr!r}")
+        for i, f in enumerate(fr):
+            checked_float(f"split_fractions[{i}]", f, "a finite fraction >= 0", lambda v: v >= 0)
+        if abs(sum(fr) - 1.0) > 1e-6:
             raise ValueError(
                 f"NeuroformerConfig.split_fractions: expected three non-negative fractions "
                 f"(train, validation, test) summing to 1, got {fr}"
             )
-        if self.split_gap < self.past_window:
-            raise ValueError(
-                f"NeuroformerConfig.split_gap: expected at least past_window ({self.past_window} s) so that "
-                f"no window reads spikes of another split, got {self.split_gap} s"
-            )
+        pw = self.past_window
+        real("split_gap", f"a finite number of seconds, at least past_window ({pw} s) so that no window reads "
+                          "spikes of another split", lambda v: v >= pw)
         if self.split_by not in ("auto", "time", "trials"):
             raise ValueError(f"NeuroformerConfig.split_by: expected 'auto', 'time' or 'trials', got {self.split_by!r}")
         for name in ("hidden_dropout", "attention_dropout"):
-            rate = getattr(self, name)
-            if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0.0 <= rate < 1.0):
-                raise ValueError(f"NeuroformerConfig.{name}: expected a dropout probability in [0, 1), got {rate!r}")
+            real(name, "a dropout probability in [0, 1)", lambda v: 0.0 <= v < 1.0)
         if self.decoding_pool not in DECODING_POOLS:
             raise ValueError(
                 f"NeuroformerConfig.decoding_pool: expected one of {list(DECODING_POOLS)}, got {self.decoding_pool!r}"
@@ -620,11 +688,7 @@ class NeuroformerConfig(PreTrainedConfig):
         dh = self.decoding_head_hidden_size
         if dh is not None and not (_is_integer(dh) and dh >= 0):
             raise ValueError(f"NeuroformerConfig.decoding_head_hidden_size: expected an integer >= 0 or None, got {dh!r}")
-        if not (math.isfinite(self.decoding_generative_loss_weight) and self.decoding_generative_loss_weight >= 0):
-            raise ValueError(
-                "NeuroformerConfig.decoding_generative_loss_weight: expected a finite number >= 0, got "
-                f"{self.decoding_generative_loss_weight}"
-            )
+        real("decoding_generative_loss_weight", "a finite number >= 0", lambda v: v >= 0)
         for i, t in enumerate(self.decoding_targets):
             if "name" not in t or t.get("kind") not in ("regression", "classification", "circular"):
                 raise ValueError(
@@ -636,6 +700,14 @@ class NeuroformerConfig(PreTrainedConfig):
                     f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): a classification target needs "
                     f"num_classes >= 2 (the classes of the training split), got {t.get('num_classes')!r}"
                 )
+            where = f"decoding_targets[{i}].{{}} ({t['name']!r})"
+            if t.get("weight") is not None:
+                checked_float(where.format("weight"), t["weight"], "a finite loss weight >= 0", lambda v: v >= 0)
+            if t.get("mean") is not None:
+                checked_float(where.format("mean"), t["mean"], "a finite number (the training split's mean)")
+            if t.get("std") is not None:
+                checked_float(where.format("std"), t["std"], "a finite number > 0 (the training split's std)",
+                              lambda v: v > 0)
             cw = t.get("class_weights")
             if t["kind"] == "classification" and cw is not None:
                 ok = isinstance(cw, (list, tuple)) and len(cw) == t["num_classes"]
@@ -649,4 +721,5 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
 
 
-__all__ = ["NeuroformerConfig", "normalize_modality", "MODALITY_KEYS", "VIDEO_KEYS"]
+__all__ = ["NeuroformerConfig", "normalize_modality", "checked_float", "check_window_settings", "MODALITY_KEYS",
+           "VIDEO_KEYS", "WINDOW_FIELDS"]

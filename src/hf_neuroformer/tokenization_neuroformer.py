@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
+from .configuration_neuroformer import check_window_settings
+
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
 
@@ -39,6 +41,12 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         past_window (float): past window length, s.
         max_window_length (int): maximum current-window tokens including BOS and EOS.
         max_past_length (int): maximum past-window tokens including the leading BOS.
+
+    The window settings follow :class:`NeuroformerConfig`'s rule
+    (:func:`~hf_neuroformer.configuration_neuroformer.check_window_settings`): finite windows
+    (``current_window > 0``, ``past_window >= 0``), ``0 < dt_resolution <= current_window``,
+    integer ``max_window_length >= 3`` and ``max_past_length >= 1``; anything else is a
+    ``ValueError`` naming the field.
 
     The three specials are ``<pad>`` (id 0), ``<bos>`` (1) and ``<eos>`` (2). Text input is a
     whitespace-separated list of unit tokens, e.g. ``tokenizer("session0/unit3 session0/unit7")``.
@@ -77,18 +85,18 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         self.ids_to_tokens: Dict[int, str] = {i: t for t, i in self.vocab.items()}
         if unit_tokens:
             self._append_units(unit_tokens)
-        if not dt_resolution > 0 or not current_window > 0 or past_window < 0:
-            raise ValueError(
-                "dt_resolution and current_window: expected positive seconds and past_window >= 0, got "
-                f"{dt_resolution}, {current_window}, {past_window}"
-            )
-        self.dt_resolution = float(dt_resolution)
-        self.current_window = float(current_window)
-        self.past_window = float(past_window)
-        self.max_past_length = int(max_past_length)
-        kwargs.setdefault("model_max_length", int(max_window_length))
+        # the config's rule (NaN / inf windows, max_window_length < 3, max_past_length < 1 refused)
+        win = check_window_settings(
+            "NeuroformerTokenizer", current_window=current_window, past_window=past_window,
+            dt_resolution=dt_resolution, max_window_length=max_window_length, max_past_length=max_past_length,
+        )
+        self.dt_resolution = win["dt_resolution"]
+        self.current_window = win["current_window"]
+        self.past_window = win["past_window"]
+        self.max_past_length = win["max_past_length"]
+        kwargs.setdefault("model_max_length", win["max_window_length"])
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
-        self.max_window_length = int(max_window_length)
+        self.max_window_length = win["max_window_length"]
 
     # ------------------------------------------------------------------ vocabulary
     @classmethod
