@@ -52,7 +52,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
-from .tokenization_neuroformer import NeuroformerTokenizer
+from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import NeuroformerCollator, tokenize_windows
 
 MODES = ("teacher_forced", "free_running")
@@ -356,7 +356,10 @@ def generate_spikes(
             past would then come from the recording).
 
     Raises:
-        ValueError: windows that overlap, are not a 1-D sequence of finite times, or lie
+        ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
+            ``model.config.vocab_size``, or other window settings; see
+            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
+            windows that overlap, are not a 1-D sequence of finite times, or lie
             outside the recording's time domain; a past clip after its window's start; an
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
             ``num_samples`` below 1; a non-integer seed; ``max_spikes`` beyond the model's
@@ -366,6 +369,7 @@ def generate_spikes(
 
     t_start = time.perf_counter()
     settings = SamplingSettings(temperature, top_k, top_p, dt_temperature, dt_top_k, dt_top_p, greedy)
+    check_tokenizer_matches_config(tokenizer, model.config)
     _check_conditioning(model, conditioning)
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")

@@ -28,7 +28,7 @@ import torch
 
 from .generation import allowed_token_mask
 from .recording import SpikeRecording
-from .tokenization_neuroformer import NeuroformerTokenizer
+from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import NeuroformerCollator, tokenize_windows
 
 
@@ -57,7 +57,13 @@ def window_log_likelihoods(
         windows), ``id_log_likelihood`` and ``dt_log_likelihood`` (its two parts),
         ``n_spikes`` (int64, spikes in the window) and ``truncated`` (bool, the window held
         more than ``max_window_length - 2`` spikes).
+
+    Raises:
+        ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
+            ``model.config.vocab_size``, or other window settings; see
+            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`).
     """
+    check_tokenizer_matches_config(tokenizer, model.config)
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
     cols = tokenize_windows(recording, tokenizer, starts, clips, model.config)
@@ -153,9 +159,11 @@ def split_bits_per_spike(
         ``n_windows``, ``n_windows_truncated``.
 
     Raises:
-        ValueError: an unknown split, a split without windows, or a recording that does not
+        ValueError: a tokenizer that does not match the model (see :func:`window_log_likelihoods`),
+            an unknown split, a split without windows, or a recording that does not
             cover the model's windows (another recording or epoch).
     """
+    check_tokenizer_matches_config(tokenizer, model.config)
     from .metrics.bits_per_spike import (
         bits_per_spike,
         homogeneous_poisson_log_likelihood,

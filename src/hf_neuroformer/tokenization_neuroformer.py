@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-from .configuration_neuroformer import check_window_settings
+from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
@@ -338,4 +338,48 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
 
 
-__all__ = ["NeuroformerTokenizer", "UnknownUnitError"]
+def check_tokenizer_matches_config(tokenizer: NeuroformerTokenizer, config) -> None:
+    """Refuse a tokenizer that does not belong to the model whose config is ``config``.
+
+    Used up front by generation (:func:`hf_neuroformer.generation.generate_spikes`) and the
+    likelihood (:func:`hf_neuroformer.likelihood.window_log_likelihoods`), which read the
+    tokenizer's vocabulary and windows next to the model's heads: a grown vocabulary failed deep
+    inside with a numpy ``IndexError``, and another ``current_window`` / ``dt_resolution`` decoded
+    the model's dt bins into wrong spike times without an error.
+
+    Args:
+        tokenizer: a :class:`NeuroformerTokenizer`.
+        config: the model's :class:`~hf_neuroformer.NeuroformerConfig` (``model.config``).
+
+    Raises:
+        ValueError: ``len(tokenizer) != config.vocab_size`` (a tokenizer grown with
+            :meth:`NeuroformerTokenizer.add_units` needs ``model.resize_unit_embeddings(len(tokenizer))``;
+            a smaller one is another tokenizer), or a window setting of
+            :data:`~hf_neuroformer.configuration_neuroformer.WINDOW_FIELDS` (``current_window``,
+            ``past_window``, ``dt_resolution``, ``max_window_length``, ``max_past_length``) that
+            differs from the config's; the message gives both values.
+    """
+    n, v = len(tokenizer), int(config.vocab_size)
+    if n > v:
+        raise ValueError(
+            f"tokenizer: len(tokenizer) = {n} tokens, but model.config.vocab_size = {v}: the tokenizer holds units "
+            "the model has no embedding for (added with tokenizer.add_units); grow the model first with "
+            "model.resize_unit_embeddings(len(tokenizer))"
+        )
+    if n < v:
+        raise ValueError(
+            f"tokenizer: len(tokenizer) = {n} tokens, but model.config.vocab_size = {v}: not the model's tokenizer "
+            "(its unit ids would name other units); use the tokenizer saved with the model"
+        )
+    for field in WINDOW_FIELDS:
+        mine, theirs = getattr(tokenizer, field, None), getattr(config, field)
+        same = isinstance(mine, (int, float)) and math.isclose(float(mine), float(theirs), rel_tol=1e-9, abs_tol=0.0)
+        if not same:
+            raise ValueError(
+                f"tokenizer.{field} = {mine!r}, but model.config.{field} = {theirs!r}: the tokenizer's windows do not "
+                "match the model's; use the tokenizer saved with the model (or "
+                "NeuroformerTokenizer.from_config(model.config) with add_units)"
+            )
+
+
+__all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config"]

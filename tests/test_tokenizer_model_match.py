@@ -1,0 +1,92 @@
+"""Generation and the likelihood refuse a tokenizer that does not belong to the model.
+
+A tokenizer grown with ``add_units`` (a new session) without ``model.resize_unit_embeddings``
+made ``generate_spikes`` fail with a numpy ``IndexError`` deep inside, and a tokenizer with other
+window settings (``current_window``, ``dt_resolution``, ...) was accepted and decoded the model's
+dt bins into wrong spike times. Both paths now check up front, with one helper
+(``check_tokenizer_matches_config``), and a saved checkpoint with its own tokenizer still works.
+Real data: the A2929 head-direction recording (wake, 40 s).
+"""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForPreTraining, AutoTokenizer
+
+import hf_neuroformer as nf
+from hf_neuroformer.configuration_neuroformer import WINDOW_FIELDS
+from hf_neuroformer.io import read_nwb
+from hf_neuroformer.likelihood import window_log_likelihoods
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+STARTS = [680.0, 680.1, 680.2]
+
+
+@pytest.fixture(scope="module")
+def saved(shared_data, tmp_path_factory):
+    rec = read_nwb(shared_data(A2929)).select_epoch("wake").restrict(670.0, 710.0)
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                               max_past_length=48, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    d = tmp_path_factory.mktemp("ckpt")
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return rec, d
+
+
+def _load(d):
+    return AutoModelForPreTraining.from_pretrained(d).eval(), AutoTokenizer.from_pretrained(d)
+
+
+def test_a_checkpoint_with_its_own_tokenizer_passes(saved):
+    rec, d = saved
+    model, tok = _load(d)
+    g = nf.generate_spikes(model, tok, rec, STARTS, seed=0, progress=False)
+    assert g.generation_stats["n_windows"] == len(STARTS)
+    ll = window_log_likelihoods(model, tok, rec, STARTS)
+    assert np.all(np.isfinite(ll["log_likelihood"]))
+
+
+def test_a_grown_tokenizer_is_refused_until_the_model_is_resized(saved):
+    rec, d = saved
+    model, tok = _load(d)
+    other = rec.select_units(range(4))
+    other.session = "another-session"
+    tok.add_units(other)  # a new session's units: the model has no embedding for them yet
+    n, v = len(tok), model.config.vocab_size
+    assert n == v + 4
+    msg = rf"len\(tokenizer\) = {n} tokens, but model\.config\.vocab_size = {v}.*resize_unit_embeddings"
+    with pytest.raises(ValueError, match=msg):
+        nf.generate_spikes(model, tok, rec, STARTS, progress=False)
+    with pytest.raises(ValueError, match=msg):
+        window_log_likelihoods(model, tok, rec, STARTS)
+    # a tokenizer smaller than the model's vocabulary is another tokenizer: refused too
+    model2, tok2 = _load(d)
+    model2.resize_unit_embeddings(n)
+    with pytest.raises(ValueError, match=rf"len\(tokenizer\) = {v} tokens, but model\.config\.vocab_size = {n}"):
+        nf.generate_spikes(model2, tok2, rec, STARTS, progress=False)
+    # the fix the message names makes both paths work, on the new session's units too
+    model.resize_unit_embeddings(len(tok))
+    assert nf.generate_spikes(model, tok, other, STARTS, seed=0, progress=False).n_units == 4
+    assert window_log_likelihoods(model, tok, other, STARTS)["log_likelihood"].shape == (len(STARTS),)
+
+
+@pytest.mark.parametrize("field, value", [("current_window", 0.05), ("dt_resolution", 0.005), ("past_window", 0.5),
+                                          ("max_window_length", 32), ("max_past_length", 64)])
+def test_a_tokenizer_with_other_windows_is_refused(saved, field, value):
+    rec, d = saved
+    model, tok = _load(d)
+    # e.g. an AutoTokenizer loaded from another run's directory
+    other = nf.NeuroformerTokenizer(**{**{f: getattr(model.config, f) for f in WINDOW_FIELDS}, field: value})
+    other.add_units(rec)
+    assert len(other) == len(tok)  # same vocabulary, other windows
+    msg = rf"tokenizer\.{field} = {value}, but model\.config\.{field} = {getattr(model.config, field)}"
+    with pytest.raises(ValueError, match=msg):
+        nf.generate_spikes(model, other, rec, STARTS, progress=False)
+    with pytest.raises(ValueError, match=msg):
+        window_log_likelihoods(model, other, rec, STARTS)
