@@ -87,6 +87,21 @@ def test_top_p_and_temperature_validation(setup):
         nf.generate_spikes(model, tok, rec, [10.0, 10.05], progress=False)
 
 
+def test_tiny_temperature_approaches_greedy_instead_of_crashing(setup):
+    """logits / 1e-45 overflowed to inf and torch.multinomial raised on NaN probabilities; now the
+    largest logit is subtracted first, so a tiny temperature (either head) gives the greedy spikes."""
+    rec, tok, model, _, starts = setup
+    greedy = nf.generate_spikes(model, tok, rec, starts[:10], greedy=True, progress=False)
+    assert greedy.n_spikes > 0
+    for kw in ({"temperature": 1e-45}, {"temperature": 5e-324}, {"temperature": 1e-30, "dt_temperature": 1e-300}):
+        for use_cache in (True, False):
+            g = nf.generate_spikes(model, tok, rec, starts[:10], seed=3, progress=False, use_cache=use_cache, **kw)
+            np.testing.assert_array_equal(g.spike_times, greedy.spike_times)
+            np.testing.assert_array_equal(g.unit_ids, greedy.unit_ids)
+    # a huge temperature still samples (flat, but finite probabilities)
+    assert nf.generate_spikes(model, tok, rec, starts[:3], temperature=1e300, progress=False).n_spikes >= 0
+
+
 def test_generate_split_rejects_another_recording(setup):
     rec, tok, model, plan, _ = setup
     shifted = rec.restrict(0.0, 10.0)

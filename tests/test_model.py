@@ -113,6 +113,16 @@ def test_bad_ids_raise_clear_errors(batch_and_model):
         model(**bad)
     with pytest.raises(ValueError, match="past_input_ids"):
         model(input_ids=batch["input_ids"], dt_ids=batch["dt_ids"])
+    # the past window's bins are range-checked like dt_ids (999 was accepted silently)
+    n_past = model.config.num_past_dt_bins
+    for value in (n_past, 999, -1):
+        bad = dict(batch)
+        bad["past_dt_ids"] = batch["past_dt_ids"].clone()
+        bad["past_dt_ids"][0, 0] = value
+        with pytest.raises(ValueError, match=rf"past_dt_ids: expected ids in \[0, {n_past}\), got values in"):
+            model(**bad)
+    bad["past_dt_ids"][0, 0] = n_past - 1  # the last past bin is fine
+    model(**bad)
 
 
 def test_generate_refuses_and_points_to_generate_spikes(batch_and_model):

@@ -60,8 +60,20 @@ ORDERS = ("free", "canonical")
 
 
 def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """Temperature, then top-k, then top-p (nucleus) filtering of ``(batch, n)`` logits."""
-    logits = logits / temperature
+    """Temperature, then top-k, then top-p (nucleus) filtering of ``(batch, n)`` logits.
+
+    Returns float64 logits whose largest entry per row is 0 (``-inf`` for banned entries). The
+    temperature divides ``logits - max``, in float64, so a tiny temperature (``1e-45``) cannot
+    overflow to ``+inf`` (which made ``inf - inf = NaN`` in the softmax and failed in
+    ``torch.multinomial``): the largest logit stays 0 and the others go to ``-inf``, so sampling
+    approaches the greedy choice (ties at the maximum share the mass).
+    """
+    logits = logits.double()
+    top = logits.amax(-1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # a row with every entry banned stays -inf
+    shifted = logits - top
+    # 0 / temperature is 0 even when the temperature rounds to 0 (0 / 0 would be NaN)
+    logits = torch.where(shifted == 0, shifted, shifted / temperature)
     if top_k and top_k > 0:
         k = min(top_k, logits.shape[-1])
         kth = torch.topk(logits, k, dim=-1).values[..., -1:]

@@ -862,8 +862,14 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
 
         Returns:
             ``(past_hidden_state (batch, past_len, hidden), attentions tuple or None)``.
+
+        Raises:
+            ValueError: ``past_input_ids`` outside ``[0, vocab_size)`` or ``past_dt_ids`` outside
+                ``[0, max(num_past_dt_bins, 1))``, naming the field and the range found.
         """
         self._check_ids("past_input_ids", past_input_ids, self.config.vocab_size)
+        # the tokenizer's past bins: [0, ceil(past_window / dt_resolution)), at least bin 0 (BOS)
+        self._check_ids("past_dt_ids", past_dt_ids, max(self.config.num_past_dt_bins, 1))
         if past_attention_mask is None:
             past_attention_mask = past_input_ids.ne(self.config.pad_token_id)
         pm = past_attention_mask.bool()
