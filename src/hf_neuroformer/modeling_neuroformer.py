@@ -792,7 +792,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
             raise ValueError(
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
-                + ("; grow the model with resize_token_embeddings(len(tokenizer))" if "input_ids" in name else "")
+                + ("; grow the model with model.resize_unit_embeddings(len(tokenizer))" if "input_ids" in name else "")
             )
 
     def current_times(self, dt_ids: torch.Tensor) -> torch.Tensor:
