@@ -619,3 +619,40 @@ def test_finetune_feeds_the_configs_modalities_and_refuses_a_target_it_reads(a29
     with pytest.raises(DecodingTargetError, match=r"target 'ry': the model reads 'behaviour:ry' as its input modality"):
         finetune(None, a2929, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "leak", config=cfg,
                  max_steps=2, batch_size=8)
+
+
+def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929, pretrained, tmp_path):
+    """``max_steps=0`` used to train 1 step silently, a negative auxiliary weight ran as 0 and saved a
+    config that ``from_pretrained`` then refused; batch size 0 or a negative learning rate failed
+    late inside Trainer, after the output folder had been claimed."""
+    bad = [({"max_steps": 0}, r"max_steps: expected a whole number >= 1, got 0"),
+           ({"eval_steps": 0}, r"eval_steps: expected a whole number >= 1"),
+           ({"batch_size": 0}, r"batch_size: expected a whole number >= 1, got 0"),
+           ({"gradient_accumulation_steps": 0}, r"gradient_accumulation_steps: expected a whole number >= 1"),
+           ({"learning_rate": -1.0}, r"learning_rate: expected a finite number > 0, got -1.0"),
+           ({"generative_loss_weight": -1.0}, r"generative_loss_weight: expected a finite number >= 0 \(0 = off\), got -1.0"),
+           ({"generative_loss_weight": float("nan")}, r"generative_loss_weight: expected a finite number >= 0"),
+           ({"fraction": 1.5}, r"fraction: expected a number in \(0, 1\], got 1.5"),
+           ({"max_steps": 3.7}, r"max_steps: expected a whole number >= 1, got 3.7")]
+    for kw, msg in bad:
+        out = tmp_path / "never"
+        with pytest.raises(ValueError, match=msg):
+            finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, **kw)
+        assert not out.exists(), kw
+
+
+def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_refused(a2929, pretrained):
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    cfg.max_window_length = 4  # BOS + 2 spikes + EOS: most 100 ms windows of A2929 hold more
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression")])
+    for split in ("train", "validation", "test"):
+        n = np.asarray(dsd[split]["n_spikes"])
+        assert report[split]["n_spikes"] == n.sum()
+        assert report[split]["n_truncated_spikes"] == np.maximum(n - 2, 0).sum() > 0, split
+        assert report[split]["n_truncated_past_spikes"] == sum(dsd[split]["n_past_truncated"])
+    # a continuous variable as classes: one short error, not a list of every value as "unseen labels"
+    with pytest.raises(DecodingTargetError, match=r"'x' \(classification\): \d+ distinct training values, .*kind 'regression'") as e:
+        build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "classification")])
+    assert len(str(e.value)) < 400

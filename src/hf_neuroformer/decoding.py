@@ -202,6 +202,12 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     return out
 
 
+def _head(values, n: int = 10) -> str:
+    """The first ``n`` values as a list, then how many more: error messages stay one readable line."""
+    shown = [_scalar(v) for v in values[:n]]
+    return f"{shown}" + (f" and {len(values) - n} more" if len(values) > n else "")
+
+
 def _scalar(v):
     f = float(v)
     return int(f) if f == int(f) else f
@@ -226,8 +232,10 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         ``target_<name>``: float64 value (regression), float64 angle in rad in ``[-pi, pi)``
         (circular), int64 class index (classification). Rows stay in time order. ``report``:
         ``report[split] = {"n_windows_before", "n_dropped_mask", "n_dropped_nan": {name: n},
-        "n_dropped", "n_windows"}`` (a window NaN for several targets counts once in
-        ``n_dropped`` and under each of those targets), ``report["targets"][name] = {"kind",
+        "n_dropped", "n_windows", "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}``
+        (a window NaN for several targets counts once in ``n_dropped`` and under each of those
+        targets; the spike counts are over the kept windows: current-window spikes, and those cut
+        by ``max_window_length`` / ``max_past_length``), ``report["targets"][name] = {"kind",
         "column", "weight", "mean", "std"}`` (train statistics of the value; the circular mean and
         resultant length for circular targets) plus ``"num_classes"``, ``"classes"`` and the
         train ``"class_counts"`` for classification, and ``report["split_plan"]``.
@@ -272,8 +280,13 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         ok = m.copy()
         for v in vals.values():
             ok &= np.isfinite(v)
+        kept = np.flatnonzero(ok)
+        col = lambda name: np.asarray(dsd[split][name], dtype=np.int64)[kept] if len(kept) else np.zeros(0, np.int64)  # noqa: E731
         report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_dropped_nan": nan,
-                         "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok))}
+                         "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok)),
+                         # of the windows kept: spikes that did not fit max_window_length / max_past_length
+                         "n_spikes": int(col("n_spikes").sum()), "n_truncated_spikes": int(col("n_truncated").sum()),
+                         "n_truncated_past_spikes": int(col("n_past_truncated").sum())}
         values[split], keep[split] = {k: v[ok] for k, v in vals.items()}, ok
     if report["train"]["n_windows"] == 0:
         raise DecodingTargetError(f"targets {names}: no training window left after dropping undefined targets "
@@ -284,6 +297,13 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         info = {"kind": t.kind, "column": t.column, "weight": float(t.weight)}
         if t.kind == "classification":
             classes = np.unique(tr)
+            if np.any(classes % 1 != 0):
+                frac = classes[classes % 1 != 0]
+                raise DecodingTargetError(
+                    f"target {t.name!r} (classification): {len(classes)} distinct training values, {len(frac)} of them "
+                    f"not whole numbers (e.g. {[_scalar(v) for v in frac[:5]]}); classification needs class labels: "
+                    "decode it as kind 'regression' (or 'circular' for angles in radians)"
+                )
             if len(classes) < 2:
                 raise DecodingTargetError(
                     f"target {t.name!r}: the train split has {len(classes)} class(es) {classes.tolist()}; "
@@ -293,8 +313,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                 unseen = np.setdiff1d(np.unique(values[split][t.name]), classes)
                 if unseen.size:
                     raise DecodingTargetError(
-                        f"target {t.name!r}: label(s) {[_scalar(u) for u in unseen]} in the {split} split never occur "
-                        f"in the train split (train classes {[_scalar(c) for c in classes]}); a classifier cannot "
+                        f"target {t.name!r}: label(s) {_head(unseen)} in the {split} split never occur "
+                        f"in the train split (train classes {_head(classes)}); a classifier cannot "
                         "predict them: merge or drop those labels, or choose another split"
                     )
             t.classes = [_scalar(c) for c in classes]

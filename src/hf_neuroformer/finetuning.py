@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import numbers
 import shutil
 import warnings
@@ -287,6 +288,10 @@ def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
     return out
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
 def finetune(
     model_dir,
     recording,
@@ -370,20 +375,37 @@ def finetune(
         FileExistsError: ``output_dir`` holds a model and ``overwrite`` is False.
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a class label unseen in training, ...
-        ValueError: bad ``fraction``, ``batch_size`` not a multiple of
-            ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
+        ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
+            ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``
+            or ``generative_loss_weight`` (all checked before ``output_dir`` is touched),
+            ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
     """
     from transformers import set_seed
 
     from .training import check_output_dir
 
-    out = check_output_dir(output_dir, overwrite)
+    # every setting is checked before the output folder is claimed or anything is read
+    for name, value in (("max_steps", max_steps), ("batch_size", batch_size),
+                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
+    if eval_steps is not None and (not _is_int(eval_steps) or eval_steps < 1):
+        raise ValueError(f"eval_steps: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
+    if not _is_int(warmup_steps) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps: expected a whole number >= 0, got {warmup_steps!r}")
+    for name, value, ok, expect in (
+        ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),
+        ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number >= 0"),
+        ("generative_loss_weight", generative_loss_weight, lambda v: v >= 0, "a finite number >= 0 (0 = off)"),
+        ("fraction", fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and ok(value)):
+            raise ValueError(f"{name}: expected {expect}, got {value!r}")
     if batch_size % gradient_accumulation_steps:
         raise ValueError(f"batch_size: expected a multiple of gradient_accumulation_steps={gradient_accumulation_steps}, "
                          f"got {batch_size}")
-    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
-        raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
+    out = check_output_dir(output_dir, overwrite)
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
     if model_dir is not None:
@@ -410,6 +432,13 @@ def finetune(
     targets = list(targets)
     dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask)
     train_ds = fraction_of_train(dsd["train"], fraction)
+    for split in SPLITS:  # as train() does: a model that never sees part of each window should say so
+        r = report[split]
+        if r["n_truncated_spikes"]:
+            warnings.warn(
+                f"{split}: {r['n_truncated_spikes']} of {r['n_spikes']} current-window spikes truncated (windows longer "
+                f"than max_window_length={cfg.max_window_length} tokens); counted in decoding_report.json"
+            )
     if len(dsd["validation"]) == 0:
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
