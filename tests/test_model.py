@@ -206,3 +206,24 @@ def test_config_refuses_nan_and_inf_in_every_float_field(bad):
     c.dt_loss_weight = bad
     with pytest.raises(ValueError, match=r"NeuroformerConfig\.dt_loss_weight: expected a finite number >= 0"):
         c._check()
+
+
+def test_config_bool_fields_take_only_true_or_false():
+    """YAML ``dt_conditioned_on_unit: "no"`` became True (a non-empty string is truthy)."""
+    for name in ("dt_conditioned_on_unit", "contrastive_learnable_temperature"):
+        for bad in ("no", "false", "False", 0, 1, None):
+            with pytest.raises(ValueError, match=rf"NeuroformerConfig\.{name}: expected true or false, got"):
+                nf.NeuroformerConfig(**{name: bad})
+        assert getattr(nf.NeuroformerConfig(**{name: False}), name) is False
+    mod = {"name": "ry", "source": "behaviour:ry", "kind": "continuous", "allow_future": "false"}
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('ry'\)\.allow_future: expected true or false"):
+        nf.NeuroformerConfig(modalities=[mod])
+    # set after construction (as apply_config_overrides does), _check refuses it too
+    c = nf.NeuroformerConfig()
+    c.dt_conditioned_on_unit = "false"
+    with pytest.raises(ValueError, match=r"dt_conditioned_on_unit: expected true or false"):
+        c._check()
+    c = nf.NeuroformerConfig()
+    c.hidden_size = 3.7
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.hidden_size: expected an integer >= 1, got 3.7"):
+        c._check()

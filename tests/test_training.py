@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 import hf_neuroformer as nf
@@ -183,3 +184,36 @@ def test_activation_checkpointing_recomputes_layers_and_keeps_gradients(rec):
         calls[checkpointing] = n[0]
     assert calls[True] == 2 * calls[False]  # every layer ran again in the backward pass
     assert max((grads[True][k] - grads[False][k]).abs().max().item() for k in grads[False]) < 1e-6
+
+
+def test_training_config_checks_bool_int_and_float_fields(tmp_path):
+    """``torch_compile: "false"`` switched compilation on, ``max_steps: 3.7`` ran 3 steps."""
+    for name in ("torch_compile", "activation_checkpointing"):
+        for bad in ("false", "no", 0):
+            with pytest.raises(ValueError, match=rf"training\.{name}: expected true or false, got"):
+                TrainingConfig(**{name: bad})
+    for name in ("max_steps", "batch_size", "max_epochs", "eval_batch_size", "generation_batch_size",
+                 "gradient_accumulation_steps", "save_total_limit", "shuffle_buffer_size", "eval_every", "save_every"):
+        with pytest.raises(ValueError, match=rf"training\.{name}: expected an integer >= 1.*, got 3.7"):
+            TrainingConfig(**{name: 3.7})
+        with pytest.raises(ValueError, match=rf"training\.{name}: expected an integer"):
+            TrainingConfig(**{name: True})
+    tc = TrainingConfig(max_steps=30.0, seed=np.int64(2))
+    assert (tc.max_steps, tc.seed) == (30, 2) and type(tc.max_steps) is int and type(tc.seed) is int
+    for name in ("learning_rate", "weight_decay", "max_grad_norm", "warmup_ratio", "generation_temperature",
+                 "generation_top_p"):
+        with pytest.raises(ValueError, match=rf"training\.{name}: expected"):
+            TrainingConfig(**{name: float("nan")})
+    # the YAML spellings: unquoted `no` is YAML 1.1 False, taken as "no"; quoted "false" is refused
+    p = tmp_path / "c.yaml"
+    p.write_text("training:\n  mixed_precision: no\n  max_steps: 5\n")
+    assert load_yaml_config(p)[1].mixed_precision == "no"
+    p.write_text("dt_conditioned_on_unit: \"no\"\n")
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.dt_conditioned_on_unit: expected true or false, got 'no'"):
+        load_yaml_config(p)
+    p.write_text("training:\n  torch_compile: \"false\"\n")
+    with pytest.raises(ValueError, match=r"training\.torch_compile: expected true or false, got 'false'"):
+        load_yaml_config(p)
+    p.write_text("training:\n  max_steps: 3.7\n")
+    with pytest.raises(ValueError, match=r"training\.max_steps: expected an integer >= 1, got 3.7"):
+        load_yaml_config(p)

@@ -105,9 +105,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     w0, w1 = float(window[0]), float(window[1])
     if not w1 > w0:
         raise ValueError(f"{where}.window: expected end > start, got [{w0}, {w1}]")
-    allow_future = m.get("allow_future", False)
-    if not isinstance(allow_future, bool):
-        raise ValueError(f"{where}.allow_future: expected true or false, got {allow_future!r}")
+    allow_future = checked_bool("allow_future", m.get("allow_future", False), owner=where)
     m["allow_future"] = allow_future
     if w1 > current_window + 1e-12 and not allow_future:
         raise ValueError(
@@ -219,19 +217,53 @@ def _is_integer(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _whole_number(name: str, value, owner: str = "NeuroformerConfig") -> int:
+def checked_int(name: str, value, expectation: str = "an integer", ok=None, owner: str = "NeuroformerConfig") -> int:
     """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
-    with no fractional part (``64.0``); anything else (``16.5``, ``"16"``, ``True``) is refused
-    instead of being truncated.
+    with no fractional part (``64.0``, as YAML or JSON may write it), and ``ok(value)``; anything
+    else (``16.5``, ``3.7``, ``"16"``, ``True``, NaN) is refused instead of being truncated.
+
+    The one rule for every integer field of :class:`NeuroformerConfig` and
+    :class:`~hf_neuroformer.training.TrainingConfig` (``max_steps: 3.7`` used to run 3 steps).
+
+    Args:
+        name: the field (used in the message).
+        value: the value to check.
+        expectation: what is expected, in words (``"an integer >= 1"``).
+        ok: optional predicate on the ``int`` value (the range); None = any integer.
+        owner: the class (or YAML section, ``"training"``) named in the message.
 
     Raises:
-        ValueError: naming ``<owner>.<name>`` and the value.
+        ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"``.
     """
     if _is_integer(value):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
-        return int(value)
-    raise ValueError(f"{owner}.{name}: expected an integer, got {value!r}")
+        out = int(value)
+    elif (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+          and float(value).is_integer()):
+        out = int(value)
+    else:
+        raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
+    if ok is not None and not ok(out):
+        raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
+    return out
+
+
+def checked_bool(name: str, value, owner: str = "NeuroformerConfig") -> bool:
+    """``value`` of the boolean field ``name``, refused unless it is a real ``bool`` (YAML
+    ``true`` / ``false``, JSON ``true`` / ``false``).
+
+    The one rule for every boolean field of :class:`NeuroformerConfig` and
+    :class:`~hf_neuroformer.training.TrainingConfig`: a string such as ``"no"`` or ``"false"`` is
+    truthy, so ``bool(value)`` turned ``dt_conditioned_on_unit: "no"`` into True and
+    ``torch_compile: "false"`` switched compilation on; ``0`` / ``1`` are refused as well (a
+    number is not a yes/no answer in a YAML file).
+
+    Raises:
+        ValueError: ``"<owner>.<name>: expected true or false, got <value>"``.
+    """
+    if not isinstance(value, bool):
+        hint = " (quoted in the YAML file? write true or false without quotes)" if isinstance(value, str) else ""
+        raise ValueError(f"{owner}.{name}: expected true or false, got {value!r}{hint}")
+    return value
 
 
 def checked_float(name: str, value, expectation: str, ok=None, owner: str = "NeuroformerConfig") -> float:
@@ -286,8 +318,8 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
         "current_window": checked_float("current_window", current_window, "a positive number", lambda v: v > 0, owner),
         "past_window": checked_float("past_window", past_window, "a finite number >= 0 (s)", lambda v: v >= 0, owner),
         "dt_resolution": checked_float("dt_resolution", dt_resolution, "a positive number", lambda v: v > 0, owner),
-        "max_window_length": _whole_number("max_window_length", max_window_length, owner),
-        "max_past_length": _whole_number("max_past_length", max_past_length, owner),
+        "max_window_length": checked_int("max_window_length", max_window_length, owner=owner),
+        "max_past_length": checked_int("max_past_length", max_past_length, owner=owner),
     }
     if out["dt_resolution"] > out["current_window"]:
         raise ValueError(f"{owner}.dt_resolution: expected <= current_window ({out['current_window']} s), "
@@ -461,7 +493,11 @@ class NeuroformerConfig(PreTrainedConfig):
             resolution, ``hidden_size`` not divisible by ``num_attention_heads``, etc.), and for
             NaN or infinite values of every float field (windows, resolution, periods, dropouts,
             loss weights, ``split_fractions`` entries, ``split_gap``, decoding-target weight /
-            mean / std), see :func:`checked_float`.
+            mean / std), see :func:`checked_float`; for an integer field that is not integral
+            (``3.7``, ``"2"``, ``True``; ``64.0`` is taken), see :func:`checked_int`; for a boolean
+            field (``dt_conditioned_on_unit``, ``contrastive_learnable_temperature``, a modality's
+            ``allow_future``) that is not a real ``bool`` (``"no"`` / ``"false"`` are truthy
+            strings), see :func:`checked_bool`.
     """
 
     model_type = "neuroformer"
@@ -516,16 +552,16 @@ class NeuroformerConfig(PreTrainedConfig):
         self.past_window = float(past_window)
         self.window_stride = None if window_stride is None else float(window_stride)
         self.dt_resolution = float(dt_resolution)
-        self.max_window_length = _whole_number("max_window_length", max_window_length)
-        self.max_past_length = _whole_number("max_past_length", max_past_length)
+        self.max_window_length = checked_int("max_window_length", max_window_length)
+        self.max_past_length = checked_int("max_past_length", max_past_length)
         # the windows first: the defaults below and the modality windows are built from them
         check_window_settings("NeuroformerConfig", **{f: getattr(self, f) for f in WINDOW_FIELDS})
-        self.vocab_size = _whole_number("vocab_size", vocab_size)
-        self.hidden_size = _whole_number("hidden_size", hidden_size)
-        self.num_attention_heads = _whole_number("num_attention_heads", num_attention_heads)
-        self.num_past_layers = _whole_number("num_past_layers", num_past_layers)
-        self.num_hidden_layers = _whole_number("num_hidden_layers", num_hidden_layers)
-        self.intermediate_size = _whole_number("intermediate_size", intermediate_size)
+        self.vocab_size = checked_int("vocab_size", vocab_size)
+        self.hidden_size = checked_int("hidden_size", hidden_size)
+        self.num_attention_heads = checked_int("num_attention_heads", num_attention_heads)
+        self.num_past_layers = checked_int("num_past_layers", num_past_layers)
+        self.num_hidden_layers = checked_int("num_hidden_layers", num_hidden_layers)
+        self.intermediate_size = checked_int("intermediate_size", intermediate_size)
         self.hidden_act = hidden_act
         self.hidden_dropout = float(hidden_dropout)
         self.attention_dropout = float(attention_dropout)
@@ -537,14 +573,14 @@ class NeuroformerConfig(PreTrainedConfig):
             if temporal_max_period is not None
             else 4.0 * (self.past_window + self.current_window)
         )
-        self.num_temporal_frequencies = _whole_number("num_temporal_frequencies", num_temporal_frequencies)
+        self.num_temporal_frequencies = checked_int("num_temporal_frequencies", num_temporal_frequencies)
         self.dt_loss_weight = float(dt_loss_weight)
-        self.dt_conditioned_on_unit = bool(dt_conditioned_on_unit)
+        self.dt_conditioned_on_unit = checked_bool("dt_conditioned_on_unit", dt_conditioned_on_unit)
         self.split_fractions = [float(x) for x in split_fractions]
         self.split_block_length = float(split_block_length)
         self.split_gap = float(split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
-        self.split_seed = _whole_number("split_seed", split_seed)
+        self.split_seed = checked_int("split_seed", split_seed)
         if split_stratify_by is not None and not (isinstance(split_stratify_by, str) and split_stratify_by):
             raise ValueError(f"NeuroformerConfig.split_stratify_by: expected None or a trial column name, got {split_stratify_by!r}")
         self.split_stratify_by = split_stratify_by
@@ -562,7 +598,7 @@ class NeuroformerConfig(PreTrainedConfig):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"NeuroformerConfig.modalities: names must be unique, repeated: {dup}")
-        self.num_modality_layers = _whole_number("num_modality_layers", num_modality_layers)
+        self.num_modality_layers = checked_int("num_modality_layers", num_modality_layers)
         if self.num_modality_layers < 1:
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
@@ -583,9 +619,7 @@ class NeuroformerConfig(PreTrainedConfig):
                 math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
         self.contrastive_temperature = float(temperature)
-        if not isinstance(learnable, bool):
-            raise ValueError(f"NeuroformerConfig.contrastive_learnable_temperature: expected true or false, got {learnable!r}")
-        self.contrastive_learnable_temperature = learnable
+        self.contrastive_learnable_temperature = checked_bool("contrastive_learnable_temperature", learnable)
         known = [m["name"] for m in self.modalities]
         if names is not None:
             if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names) or not names:
@@ -637,18 +671,18 @@ class NeuroformerConfig(PreTrainedConfig):
         return [(b, [m["name"] for m in self.modalities if m["block"] == b]) for b in blocks]
 
     def _check(self) -> None:
-        def positive(name):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
-                raise ValueError(f"NeuroformerConfig.{name}: expected a positive number, got {v!r}")
-
         def real(name, expectation, ok):
             checked_float(name, getattr(self, name), expectation, ok)
 
         check_window_settings("NeuroformerConfig", **{f: getattr(self, f) for f in WINDOW_FIELDS})
+        # a value set after construction (apply_config_overrides) meets the same rules as the constructor's
         for name in ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers",
-                     "num_temporal_frequencies"):
-            positive(name)
+                     "num_temporal_frequencies", "num_modality_layers"):
+            checked_int(name, getattr(self, name), "an integer >= 1", lambda v: v >= 1)
+        for name in ("num_past_layers", "split_seed"):
+            checked_int(name, getattr(self, name))
+        for name in ("dt_conditioned_on_unit", "contrastive_learnable_temperature"):
+            checked_bool(name, getattr(self, name))
         # every float field: NaN and inf are refused by checked_float, whatever the range
         for name in ("split_block_length", "temporal_min_period", "temporal_max_period", "layer_norm_eps"):
             real(name, "a positive number", lambda v: v > 0)
@@ -721,5 +755,5 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
 
 
-__all__ = ["NeuroformerConfig", "normalize_modality", "checked_float", "check_window_settings", "MODALITY_KEYS",
+__all__ = ["NeuroformerConfig", "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
            "VIDEO_KEYS", "WINDOW_FIELDS"]

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .configuration_neuroformer import NeuroformerConfig
+from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_float, checked_int
 from .generation import generate_spikes
 from .metrics import TokenBaselines, compare_recordings
 from .modeling_neuroformer import NeuroformerForPreTraining
@@ -60,7 +60,8 @@ class TrainingConfig:
         warmup_ratio: fraction of the steps with linear warm-up before the cosine decay.
         max_grad_norm: gradient clipping norm.
         eval_every: validate every this many steps (``None``: once per epoch).
-        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (Accelerate).
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (Accelerate). ``False`` is taken as
+            ``"no"``: YAML 1.1 reads an unquoted ``mixed_precision: no`` as the boolean False.
         seed: seed of initialisation, shuffling and sampling.
         generation_temperature, generation_top_p: sampling for the test-split generation.
         generation_batch_size: windows generated in parallel.
@@ -90,6 +91,14 @@ class TrainingConfig:
             prepare``), windows are shuffled in a buffer of this many windows (``datasets``
             ``IterableDataset.shuffle``, reseeded every epoch) after the shard order is shuffled;
             memory holds the buffer, not the recording.
+
+    Every field is checked on construction (also by ``dataclasses.replace``): booleans must be
+    real ``bool`` (``"false"`` is refused, see
+    :func:`~hf_neuroformer.configuration_neuroformer.checked_bool`), integer fields integers
+    (``3.0`` is taken, ``3.7`` refused), float fields finite numbers in their range.
+
+    Raises:
+        ValueError: ``"training.<field>: expected ..., got ..."`` naming the first bad field.
     """
 
     learning_rate: float = 1e-3
@@ -116,23 +125,40 @@ class TrainingConfig:
     shuffle_buffer_size: int = 2048
 
     def __post_init__(self):
+        # one rule per type (configuration_neuroformer's checked_*): a string is never a bool
+        # ("false" is truthy: it switched torch_compile on), 3.7 is never an integer step count
+        if self.mixed_precision is False:
+            self.mixed_precision = "no"  # YAML reads an unquoted `mixed_precision: no` as False
         if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision: expected 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+            raise ValueError(f"training.mixed_precision: expected 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             raise ValueError(f"training.attn_implementation: expected one of {list(ATTN_IMPLEMENTATIONS)}, "
                              f"got {self.attn_implementation!r}")
-        for name in ("gradient_accumulation_steps", "save_total_limit"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
-                raise ValueError(f"training.{name}: expected an integer >= 1, got {v!r}")
-        if self.save_every is not None and not (isinstance(self.save_every, int) and self.save_every >= 1):
-            raise ValueError(f"training.save_every: expected an integer >= 1 or None, got {self.save_every!r}")
-        for name in ("learning_rate", "batch_size", "max_epochs", "max_steps", "eval_batch_size", "generation_batch_size"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v > 0):
-                raise ValueError(f"training.{name}: expected a positive number, got {v!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"training.warmup_ratio: expected a value in [0, 1), got {self.warmup_ratio}")
+        if not (isinstance(self.torch_compile_backend, str) and self.torch_compile_backend):
+            raise ValueError(f"training.torch_compile_backend: expected a backend name, got {self.torch_compile_backend!r}")
+        for name in ("activation_checkpointing", "torch_compile"):
+            setattr(self, name, checked_bool(name, getattr(self, name), owner="training"))
+        for name in ("batch_size", "max_epochs", "max_steps", "eval_batch_size", "generation_batch_size",
+                     "gradient_accumulation_steps", "save_total_limit", "shuffle_buffer_size"):
+            setattr(self, name, checked_int(name, getattr(self, name), "an integer >= 1", lambda v: v >= 1,
+                                            owner="training"))
+        for name in ("eval_every", "save_every"):
+            if getattr(self, name) is not None:
+                setattr(self, name, checked_int(name, getattr(self, name), "an integer >= 1 or None",
+                                                lambda v: v >= 1, owner="training"))
+        self.seed = checked_int("seed", self.seed, "an integer >= 0", lambda v: v >= 0, owner="training")
+        self.learning_rate = checked_float("learning_rate", self.learning_rate, "a positive number",
+                                           lambda v: v > 0, owner="training")
+        self.weight_decay = checked_float("weight_decay", self.weight_decay, "a finite number >= 0",
+                                          lambda v: v >= 0, owner="training")
+        self.max_grad_norm = checked_float("max_grad_norm", self.max_grad_norm, "a positive number (0 would zero "
+                                           "every gradient)", lambda v: v > 0, owner="training")
+        self.warmup_ratio = checked_float("warmup_ratio", self.warmup_ratio, "a value in [0, 1)",
+                                          lambda v: 0 <= v < 1, owner="training")
+        self.generation_temperature = checked_float("generation_temperature", self.generation_temperature,
+                                                    "a positive number", lambda v: v > 0, owner="training")
+        self.generation_top_p = checked_float("generation_top_p", self.generation_top_p, "a value in (0, 1]",
+                                              lambda v: 0 < v <= 1, owner="training")
 
 
 def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
