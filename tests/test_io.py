@@ -449,3 +449,29 @@ def test_select_units_keeps_their_spikes_and_renumbers(shared_data):
     for bad, msg in [([], "empty"), ([3, 3], "repeats"), ([806], "outside"), (["nope"], "not a unit name")]:
         with pytest.raises(ValueError, match=msg):
             rec.select_units(bad)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_atomic_outputs_get_the_umask_permissions(a2929, tmp_path, umask):
+    """write_nwb went through mkstemp (0600) and prepare_windows through mkdtemp (0700): a
+    generated NWB file or a prepared folder was private on a shared filesystem."""
+    import stat
+
+    import hf_neuroformer as nf
+    from hf_neuroformer.windows import prepare_windows
+
+    part = _quiet(a2929.select_epoch, "wake").restrict(700.0, 760.0)
+    old = os.umask(umask)
+    try:
+        nwb = write_nwb(part, tmp_path / "gen.nwb")
+        cfg = nf.NeuroformerConfig(split_block_length=5.0, max_past_length=128)
+        prepare_windows(part, tmp_path / "prep", cfg, progress=False)
+        plain_file, plain_dir = tmp_path / "plain.txt", tmp_path / "plain_dir"
+        plain_file.write_text("x")
+        plain_dir.mkdir()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(nwb.stat().st_mode) == stat.S_IMODE(plain_file.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "prep").stat().st_mode) == stat.S_IMODE(plain_dir.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((tmp_path / "prep" / "manifest.json").stat().st_mode) == 0o666 & ~umask
+    assert _quiet(read_nwb, nwb).n_spikes == part.n_spikes

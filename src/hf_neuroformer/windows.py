@@ -454,7 +454,9 @@ def prepare_windows(
     and ``manifest.json`` (format, recording, per split: windows, spikes, truncated spikes and
     the shards with their rows and sha256). Each shard is tokenized and written on its own, so
     memory holds one shard's windows at a time. The directory is written beside its final place
-    and renamed into it, so a failed run leaves no half-written output.
+    and renamed into it, so a failed run leaves no half-written output; the folder gets the
+    permissions a plain ``mkdir`` gives under the process umask (``0755`` under umask 022;
+    ``tempfile.mkdtemp`` alone gave ``0700``), see :func:`hf_neuroformer.io.permissions.as_created`.
 
     Args:
         recording: the spikes (one session).
@@ -503,6 +505,9 @@ def prepare_windows(
         fit_modalities(recording, config, plan, overwrite=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    from .io.permissions import as_created
+
+    as_created(tmp)  # mkdtemp makes it 0700: the folder a plain mkdir() gives (0755 under umask 022)
     bars_were_on = not datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()  # one bar per split (below), not one per Parquet file
     try:

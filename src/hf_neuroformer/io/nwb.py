@@ -111,6 +111,7 @@ import numpy as np
 
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
 from .nwb_events import read_events, write_events
+from .permissions import as_created
 
 __all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
@@ -719,7 +720,9 @@ def write_nwb(
     1-D numeric, boolean or string (object arrays of mixed types, 2-D columns).
 
     The file is written to a temporary file in the same folder, then moved into place with
-    ``os.replace``, so a reader never sees a half-written file.
+    ``os.replace``, so a reader never sees a half-written file; it gets the permissions a plain
+    new file gets under the process umask (``0644`` under umask 022; ``mkstemp`` alone gave
+    ``0600``), see :func:`hf_neuroformer.io.permissions.as_created`.
 
     Args:
         recording: the recording.
@@ -842,6 +845,7 @@ def write_nwb(
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp.nwb")
     os.close(fd)
     try:
+        as_created(tmp)  # mkstemp makes it 0600: give it the umask's bits, as a plain open() would
         with NWBHDF5IO(tmp, "w") as io:
             io.write(nwb)
         os.replace(tmp, path)
