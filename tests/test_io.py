@@ -475,3 +475,30 @@ def test_atomic_outputs_get_the_umask_permissions(a2929, tmp_path, umask):
     assert stat.S_IMODE((tmp_path / "prep").stat().st_mode) == stat.S_IMODE(plain_dir.stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((tmp_path / "prep" / "manifest.json").stat().st_mode) == 0o666 & ~umask
     assert _quiet(read_nwb, nwb).n_spikes == part.n_spikes
+
+
+def test_interval_table_epoch_selects_the_union_of_its_rows(a2929, tmp_path):
+    """--epoch sleep_ripples took the span of the 594 ripples (0.736-599.738 s: 46521 spikes, nearly
+    all of sleep) instead of the 37.6 s inside them."""
+    from hf_neuroformer import NeuroformerConfig
+    from hf_neuroformer.windows import plan_splits
+
+    rows = a2929.epoch_intervals["sleep_ripples"]
+    assert rows.shape == (594, 2) and a2929.epochs["sleep_ripples"] == (rows[:, 0].min(), rows[:, 1].max())
+    st = a2929.spike_times
+    by_hand = int(sum(np.sum((st >= a) & (st < b)) for a, b in rows))  # the ripples do not overlap
+    rip = a2929.select_epoch("sleep_ripples")
+    assert rip.n_spikes == by_hand < 0.2 * a2929.select_epoch("sleep").n_spikes
+    assert rip.duration == pytest.approx(float(np.sum(rows[:, 1] - rows[:, 0]))) and 37.0 < rip.duration < 38.5
+    assert len(rip.support) == 594 and rip.time_domain == a2929.epochs["sleep_ripples"]
+    assert len(rip.events["sleep_ripples"].times) == 594  # every onset lies in its ripple
+    beh = rip.behaviour["sleep_ripples"].timestamps  # the ripple peaks
+    assert beh.size == 594
+    # a 63 ms ripple cannot hold a window with a 1 s past: the planner refuses, naming the numbers
+    with pytest.raises(ValueError, match=r"blocks of 0\.021 s are too short .* covers 37\.6"):
+        plan_splits(rip, NeuroformerConfig())
+    # one-interval epochs are unchanged, and the rows survive write_nwb -> read_nwb
+    part = _quiet(a2929.restrict, 100.0, 200.0)
+    back = _quiet(read_nwb, write_nwb(part, tmp_path / "part.nwb"))
+    np.testing.assert_array_equal(back.epoch_intervals["sleep_ripples"], part.epoch_intervals["sleep_ripples"])
+    assert back.select_epoch("sleep_ripples").n_spikes == part.select_epoch("sleep_ripples").n_spikes > 0

@@ -167,6 +167,11 @@ class SpikeRecording:
         time_support: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds where the recording
             is defined (e.g. the windows a generator filled), sorted and non-overlapping;
             ``None`` means the whole ``time_domain``.
+        epoch_intervals: name -> ``(n, 2)`` float64 ``[start, stop)`` rows, seconds, for an
+            epoch made of several intervals (an NWB interval table such as A2929's
+            ``sleep_ripples``: 594 rows). ``epochs[name]`` is then their span (first start, last
+            stop) and :meth:`select_epoch` selects the union of the rows, not the span. Every
+            name must be an epoch; rows finite, ``stop > start``, inside ``epochs[name]``.
 
     Raises:
         RecordingValidationError: on unsorted, negative or non-finite spike times, unit indices
@@ -194,6 +199,7 @@ class SpikeRecording:
     session: str = "session0"
     time_support: Optional[np.ndarray] = None
     events: Dict[str, EventSeries] = field(default_factory=dict)
+    epoch_intervals: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
@@ -214,6 +220,8 @@ class SpikeRecording:
         self.epochs = {str(k): (float(v[0]), float(v[1])) for k, v in self.epochs.items()}
         if self.time_support is not None:
             self.time_support = np.asarray(self.time_support, dtype=np.float64).reshape(-1, 2)
+        self.epoch_intervals = {str(k): np.asarray(v, dtype=np.float64).reshape(-1, 2)
+                                for k, v in self.epoch_intervals.items()}
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -290,6 +298,20 @@ class SpikeRecording:
                 raise RecordingValidationError(
                     f"epochs[{name!r}]: expected an interval inside the time domain [{td[0]}, {td[1]}] s, got "
                     f"({a}, {b}); clip it, or widen time_domain"
+                )
+        for name, rows in self.epoch_intervals.items():
+            if name not in self.epochs:
+                raise RecordingValidationError(
+                    f"epoch_intervals[{name!r}]: expected the name of an epoch (epochs[{name!r}] = the rows' span), "
+                    f"this recording has epochs {sorted(self.epochs)}"
+                )
+            a, b = self.epochs[name]
+            bad = np.flatnonzero(~np.isfinite(rows).all(1) | (rows[:, 1] <= rows[:, 0])
+                                 | (rows[:, 0] < a - 1e-9) | (rows[:, 1] > b + 1e-9))
+            if bad.size:
+                raise RecordingValidationError(
+                    f"epoch_intervals[{name!r}][{bad[0]}]: expected finite [start, stop) seconds with stop > start "
+                    f"inside epochs[{name!r}] = ({a}, {b}), got ({rows[bad[0], 0]}, {rows[bad[0], 1]})"
                 )
         if self.trials is None:
             if self.trial_info:
@@ -533,6 +555,11 @@ class SpikeRecording:
         if self.time_support is not None:
             sup = np.clip(self.time_support, start, stop)
             support = sup[sup[:, 1] > sup[:, 0]]
+        epoch_intervals = {}
+        for k, rows in self.epoch_intervals.items():
+            if k in epochs:
+                clipped = np.clip(rows, max(start, epochs[k][0]), min(stop, epochs[k][1]))
+                epoch_intervals[k] = clipped[clipped[:, 1] > clipped[:, 0]]
         events = {}
         for k, ev in self.events.items():
             m = (ev.times >= start) & (ev.times < stop)
@@ -551,6 +578,7 @@ class SpikeRecording:
             session=self.session,
             time_support=support,
             events=events,
+            epoch_intervals=epoch_intervals,
         )
 
     def select_units(self, units) -> "SpikeRecording":
@@ -601,10 +629,27 @@ class SpikeRecording:
             session=self.session,
             time_support=None if self.time_support is None else self.time_support.copy(),
             events=dict(self.events),
+            epoch_intervals={k: v.copy() for k, v in self.epoch_intervals.items()},
         )
 
     def select_epoch(self, name: str) -> "SpikeRecording":
         """Restrict to a named epoch (or interval) of :attr:`epochs`.
+
+        An epoch of one interval (``"wake"``: 600-1200 s) gives :meth:`restrict` over it. An
+        epoch made of several intervals (:attr:`epoch_intervals`, e.g. an NWB interval table:
+        A2929's ``"sleep_ripples"``, 594 ripples of 21-286 ms, 37.6 s in all, spanning
+        0.736-599.738 s) gives their union, not their span: the recording keeps only the spikes,
+        behaviour samples, events and frames inside the intervals; ``time_support`` becomes the
+        merged intervals (intersected with any support already there), so ``duration`` and
+        firing rates count only the time inside them, and the split planner
+        (:func:`~hf_neuroformer.windows.plan_splits`, time blocks along ``support``), the
+        windows (a window and its past lie inside one interval) and generation (the model's split
+        segments) never read the gaps between the intervals. Trials that do not lie wholly inside
+        one interval are dropped and counted in a ``UserWarning``; ``time_domain`` is the span.
+        Intervals shorter than a window with its past (ripples, with a 1 s past window) leave no
+        window: the split planner then refuses the recording, naming the block length. For the
+        span itself, select an epoch that covers it (A2929: ``"sleep"`` or
+        ``"sleep_ripples_timesupport"``) or call ``restrict(*recording.epochs[name])``.
 
         Raises:
             KeyError: naming the epochs that exist when ``name`` is not one of them.
@@ -614,7 +659,67 @@ class SpikeRecording:
                 f"epoch {name!r} not found; this recording has epochs {sorted(self.epochs)}"
             )
         a, b = self.epochs[name]
-        return self.restrict(a, b)
+        rows = self.epoch_intervals.get(name)
+        iv = None if rows is None else _merge_intervals(rows)
+        if iv is None or len(iv) < 2:
+            return self.restrict(a, b)
+        # the rows' own span (after a restrict() the epoch's span may be wider than its clipped rows)
+        return self.restrict(iv[0, 0], iv[-1, 1])._restrict_to_union(iv, f"select_epoch({name!r})")
+
+    def _restrict_to_union(self, iv: np.ndarray, what: str) -> "SpikeRecording":
+        """The part of this recording inside the sorted, non-overlapping intervals ``iv``
+        (``(n, 2)`` seconds, inside the time domain); see :meth:`select_epoch`."""
+
+        def inside(t):
+            t = np.asarray(t, dtype=np.float64)
+            k = np.searchsorted(iv[:, 0], t, side="right") - 1
+            return (k >= 0) & (t < iv[np.clip(k, 0, None), 1])
+
+        keep = inside(self.spike_times)
+        beh = {k: BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
+               for k, s in self.behaviour.items() for m in [inside(s.timestamps)]}
+        events = {k: EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
+                  for k, ev in self.events.items() for m in [inside(ev.times)]}
+        trials, info = self.trials, dict(self.trial_info)
+        if trials is not None:
+            k = np.searchsorted(iv[:, 0], trials[:, 0], side="right") - 1
+            m = (k >= 0) & (trials[:, 1] <= iv[np.clip(k, 0, None), 1] + 1e-9)
+            if not m.all():
+                warnings.warn(
+                    f"{what}: dropped {int((~m).sum())} of {len(trials)} trials that do not lie wholly inside one of "
+                    f"the {len(iv)} intervals; {int(m.sum())} are kept"
+                )
+            trials = trials[m]
+            info = {c: np.asarray(v)[m] for c, v in self.trial_info.items()}
+        stim = self.stimulus
+        if stim is not None:
+            frames, ft, ids, ivs = stim.frames, stim.frame_times, stim.ids, stim.intervals
+            if ft is not None:
+                m = inside(ft)
+                ft, frames = ft[m], None if frames is None else frames[m]
+            if ivs is not None:  # a presentation that overlaps an interval is kept, as restrict() does
+                k = np.searchsorted(iv[:, 0], ivs[:, 1], side="left") - 1
+                m = (k >= 0) & (ivs[:, 0] < iv[np.clip(k, 0, None), 1])
+                ivs, ids = ivs[m], None if ids is None else np.asarray(ids)[m]
+            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=ivs, names=stim.names,
+                            description=stim.description)
+        support = _intersect_intervals(self.support, iv)
+        return SpikeRecording(
+            spike_times=self.spike_times[keep],
+            unit_ids=self.unit_ids[keep],
+            unit_names=list(self.unit_names),
+            unit_areas=list(self.unit_areas),
+            time_domain=(float(iv[0, 0]), float(iv[-1, 1])),
+            epochs=dict(self.epochs),
+            trials=trials,
+            trial_info=info,
+            behaviour=beh,
+            stimulus=stim,
+            session=self.session,
+            time_support=support,
+            events=events,
+            epoch_intervals={k: v.copy() for k, v in self.epoch_intervals.items()},
+        )
 
     def __repr__(self) -> str:
         td = "None" if self.time_domain is None else f"({self.time_domain[0]:.3f}, {self.time_domain[1]:.3f}) s"
@@ -624,6 +729,33 @@ class SpikeRecording:
             f"n_trials={0 if self.trials is None else len(self.trials)}, behaviour={sorted(self.behaviour)}"
             + (f", events={sorted(self.events)})" if self.events else ")")
         )
+
+
+def _merge_intervals(rows: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` intervals sorted by start with overlapping or touching ones merged."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    out: List[List[float]] = []
+    for a, b in rows:
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def _intersect_intervals(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Intersection of two sorted, non-overlapping ``(n, 2)`` interval lists."""
+    out, i, j = [], 0, 0
+    while i < len(x) and j < len(y):
+        a, b = max(x[i, 0], y[j, 0]), min(x[i, 1], y[j, 1])
+        if b > a:
+            out.append((a, b))
+        if x[i, 1] < y[j, 1]:
+            i += 1
+        else:
+            j += 1
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
 
 
 def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:

@@ -62,7 +62,13 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
     Args:
         path: file or folder; the reader is chosen by suffix (see :data:`SUPPORTED_FORMATS`).
         epoch: when given, return ``recording.select_epoch(epoch)`` (e.g. ``"wake"``); for NWB
-            files the epochs include every named interval (see :func:`read_nwb`).
+            files the epochs include every named interval and every interval table (see
+            :func:`read_nwb`). An epoch made of several intervals (an interval table such as
+            A2929's ``"sleep_ripples"``, 594 ripples) selects the union of its intervals, not
+            their span: only the spikes, behaviour and events inside them, with
+            ``time_support`` = the intervals, so splits, windows and generation stay inside them
+            (see :meth:`SpikeRecording.select_epoch`; for the span, pass an epoch that covers it,
+            e.g. ``"sleep"``).
         **kwargs: passed to the reader (e.g. ``session=`` for NWB, ``bin_size=`` / ``seed=``
             for ``.mat``, ``inter_trial_gap=`` for Allen, ``time_col=`` / ``unit_col=`` for
             tables).

@@ -26,8 +26,10 @@ What :func:`read_nwb` maps where
   ``"_1"``, ``"_2"`` ... suffixes. In a file written by :func:`write_nwb` the tag is the name
   as it is: ``"1"`` or ``""`` stay ``"1"`` and ``""`` (the row-number rule is for other files).
 * Every other table in ``intervals`` (not ``epochs``, not ``time_domain``) -> ``epochs[table]``
-  spanning ``(first start, last stop)`` of its rows, so that ``select_epoch("encoding_table")``
-  works. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
+  spanning ``(first start, last stop)`` of its rows, and, when it has several rows, its rows ->
+  ``epoch_intervals[table]``, so that ``select_epoch("sleep_ripples")`` selects the union of the
+  594 ripples (37.6 s), not their span (0.736-599.738 s, nearly the whole sleep epoch); see
+  :meth:`SpikeRecording.select_epoch`. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
   are not just row numbers), each row is also an epoch (``"table:name"`` when the bare name is
   taken).
 * Trials: ``nwbfile.trials`` when present; otherwise every interval table that carries per-row
@@ -72,8 +74,8 @@ Files in ``shared/data``, as found
 * ``A2929-200711.nwb`` (pynapple): 15 units (``location`` ``adn`` x 7, ``ca1`` x 8), 98,794
   spikes in [0.008, 1199.97] s. ``epochs`` = ``sleep`` (0, 600) and ``wake`` (600, 1200) (from
   tags). Other interval tables: ``position_time_support`` (670.64, 1199.99),
-  ``sleep_ripples`` (594 rows, tags are row numbers), ``sleep_ripples_timesupport`` (0, 600) ->
-  spans in ``epochs``. No trials. Behaviour: ``CompassDirection`` ``rx`` / ``ry`` / ``rz``
+  ``sleep_ripples`` (594 rows, tags are row numbers; 37.6 s in all), ``sleep_ripples_timesupport``
+  (0, 600) -> spans in ``epochs``, the 594 ripple rows in ``epoch_intervals["sleep_ripples"]``. No trials. Behaviour: ``CompassDirection`` ``rx`` / ``ry`` / ``rz``
   (radian, 63,527 samples, 670.64-1199.99 s), ``Position`` ``x`` / ``y`` / ``z`` (no unit), and
   the ``sleep_ripples`` TimeSeries (594 samples, unit ``s``: timestamps are the ripple peaks,
   inside each ripple interval, the values are not documented). time_domain = (0, 1200).
@@ -117,6 +119,8 @@ __all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
 TIME_DOMAIN_TABLE = "time_domain"
 TIME_SUPPORT_TABLE = "time_support"
+#: Interval table of :func:`write_nwb` holding ``SpikeRecording.epoch_intervals`` (tag = epoch name).
+EPOCH_INTERVALS_TABLE = "epoch_intervals"
 STIMULUS_TABLE = "stimulus"
 BEHAVIOUR_MODULE = "behavior"
 _STIMULUS_NAME_COLUMNS = ("stimulus_name", "Clip_name", "clip_name", "stim_name", "image_name")
@@ -546,6 +550,9 @@ def read_nwb(
         intervals = dict(nwb.intervals.items()) if nwb.intervals is not None else {}
         ours = TIME_DOMAIN_TABLE in intervals or str(nwb.source_script or "") == WRITER_MARK
         epochs: Dict[str, Tuple[float, float]] = {}
+        epoch_intervals: Dict[str, np.ndarray] = {}
+        if ours and EPOCH_INTERVALS_TABLE in intervals:
+            epoch_intervals = _read_epoch_intervals(intervals[EPOCH_INTERVALS_TABLE])
         if nwb.epochs is not None and len(nwb.epochs):
             epochs.update(_read_epochs_table(nwb.epochs, ours))
 
@@ -614,6 +621,9 @@ def read_nwb(
                     warnings.warn(f"epochs: interval table {tname!r} not added as an epoch, the name is taken")
                 else:
                     epochs[tname] = (float(a[ok].min()), float(b[ok].max()))
+                    if ok.sum() > 1:  # select_epoch(tname) takes the union of the rows, not the span
+                        rows = np.stack([a[ok], b[ok]], 1).astype(np.float64)
+                        epoch_intervals[tname] = rows[np.argsort(rows[:, 0], kind="stable")]
                 row_names = _row_names(table)
                 if row_names is not None and tname != STIMULUS_TABLE:
                     for nm, s, e, good in zip(row_names, a, b, ok):
@@ -659,7 +669,19 @@ def read_nwb(
         stimulus=stim,
         session=session,
         time_support=time_support,
+        epoch_intervals=epoch_intervals,
     )
+
+
+def _read_epoch_intervals(table) -> Dict[str, np.ndarray]:
+    """``name -> (n, 2)`` rows of the ``epoch_intervals`` table :func:`write_nwb` writes (one
+    row per interval, its single tag = the epoch's name, rows in order)."""
+    a, b = _interval_bounds(table)
+    tags = [t[0] if len(t) else "" for t in table["tags"][:]] if len(table) else []
+    out: Dict[str, list] = {}
+    for name, s, e in zip(tags, a, b):
+        out.setdefault(str(name), []).append((float(s), float(e)))
+    return {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------- writer
@@ -697,7 +719,8 @@ def write_nwb(
     (``stimulus_id``, ``stimulus_name``; the stimulus description as the table's) plus its full
     list of names as ``ScratchData`` ``hf_neuroformer_stimulus_names``; each event stream as an
     ``EventsTable`` of its name in ``nwbfile.events`` (see :mod:`hf_neuroformer.io.nwb_events`);
-    interval tables ``time_domain`` (one row) and ``time_support``; the session as
+    interval tables ``time_domain`` (one row), ``time_support`` and ``epoch_intervals`` (the
+    rows of :attr:`SpikeRecording.epoch_intervals`, tag = epoch name); the session as
     ``session_id`` (and ``identifier``; a random UUID there when the session is ``""``, which
     NWB does not allow as an identifier); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
     which tells :func:`read_nwb` the file is its own.
@@ -706,7 +729,7 @@ def write_nwb(
 
     * ``spike_times``, ``unit_ids``, ``unit_names``, ``unit_areas`` (units with no spikes too);
     * ``epochs``: every name (all-digit names such as ``"1"`` and ``""`` included), in order;
-      in a file of ours no other interval table is added as an epoch;
+      in a file of ours no other interval table is added as an epoch; ``epoch_intervals``;
     * ``trials`` in the same order (a :class:`SpikeRecording` keeps its trials ordered by
       start, so trial ``i`` stays trial ``i`` and a saved ``splits.json`` ``trial_index`` stays
       valid) and each simple ``trial_info`` column: 1-D numeric (NaN kept), boolean or string;
@@ -834,6 +857,14 @@ def write_nwb(
         for a, b in recording.time_support:
             ts.add_interval(start_time=float(a), stop_time=float(b))
         nwb.add_time_intervals(ts)
+    if any(len(rows) for rows in recording.epoch_intervals.values()):
+        ei = TimeIntervals(name=EPOCH_INTERVALS_TABLE,
+                           description="intervals of the epochs made of several intervals (tag = epoch name); "
+                                       "select_epoch takes their union")
+        for name, rows in recording.epoch_intervals.items():
+            for a, b in rows:
+                ei.add_interval(start_time=float(a), stop_time=float(b), tags=[name])
+        nwb.add_time_intervals(ei)
 
     if scratch:
         from pynwb.core import ScratchData
