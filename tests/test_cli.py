@@ -40,7 +40,9 @@ def test_train_writes_model_and_metrics(trained):
     d, _, res = trained
     for f in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json", "metrics.json", "splits.json"):
         assert (d / "model" / f).is_file(), f
-    m = json.loads((d / "model" / "metrics.json").read_text())
+    text = (d / "model" / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text  # strict JSON: undefined values are null
+    m = json.loads(text)
     for k in ("test/id_nll", "test/dt_nll", "test/unigram_id_nll", "test/markov_id_nll", "test/marginal_dt_nll",
               "test/id_f1", "test/rate_corr", "n_test_windows", "n_truncated_spikes"):
         assert k in m, k

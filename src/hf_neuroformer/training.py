@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_float, checked_int
 from .generation import generate_spikes
+from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
@@ -222,9 +223,9 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        for name, obj in extra_json.items():
+        for name, obj in extra_json.items():  # strict JSON: an undefined metric (NaN) is written as null
             with open(tmp / name, "w") as f:
-                json.dump(obj, f, indent=2, default=_json_default)
+                json.dump(json_safe(obj), f, indent=2, allow_nan=False)
         for p in tmp.iterdir():
             os.replace(p, out / p.name)
     finally:

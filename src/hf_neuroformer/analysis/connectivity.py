@@ -86,6 +86,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
 from ._batches import attention_batches, unit_lookup
@@ -582,7 +583,7 @@ def run_connectivity(
 
     final = out
     final.parent.mkdir(parents=True, exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    out = as_created(Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent)))  # umask bits, not 0700
     try:
         for name, m in mats.items():
             np.save(out / f"{name}.npy", m)
