@@ -169,6 +169,14 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     segments: Dict[str, list] = {s: [] for s in SPLITS}
     sup = recording.support
     total = float(np.sum(sup[:, 1] - sup[:, 0]))
+    longest = float(np.max(sup[:, 1] - sup[:, 0])) if len(sup) else 0.0
+    if len(sup) > 1 and longest < config.past_window + config.current_window:
+        raise ValueError(
+            f"recording: its time support is {len(sup)} intervals ({total:.3f} s in all) of at most {longest:.3f} s "
+            f"(an epoch made of many short intervals, e.g. ripples), and none holds a window with its past "
+            f"({config.past_window + config.current_window:g} s); use a shorter past_window / current_window, or "
+            "select an epoch that spans the intervals"
+        )
     target = max(total / max(int(round(total / config.split_block_length)), 1), 1e-12)
     edges = []  # contiguous blocks of about split_block_length s along the support
     for lo, hi in sup:
