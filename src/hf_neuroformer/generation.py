@@ -44,6 +44,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -341,8 +342,8 @@ def generate_spikes(
         greedy: take the most likely unit and dt instead of sampling.
         seed: seed of the sampler; same model, windows, settings and batch size give the same
             spikes, cached or not.
-        max_spikes: most spikes per window (default ``max_window_length - 1``, the window's
-            token budget); a window that reaches it without EOS is counted as capped.
+        max_spikes: most spikes per window, 1 .. ``max_window_length - 1`` (default the latter,
+            the window's token budget); a window that reaches it without EOS is counted as capped.
         min_spikes: EOS is not sampled before this many spikes (for benchmarks).
         use_cache: KV-cached engine (default) or the uncached reference path.
         conditioning: reserved. The inputs of a model with ``config.modalities`` are read from
@@ -374,8 +375,8 @@ def generate_spikes(
             windows that overlap, are not a 1-D sequence of finite times, or lie
             outside the recording's time domain; a past clip after its window's start; an
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
-            ``num_samples`` below 1; a non-integer seed; ``max_spikes`` beyond the model's
-            window; or conditioning on a modality the model was not trained with.
+            ``num_samples`` below 1; a non-integer seed; ``max_spikes`` below 1 or beyond the
+            model's window; or conditioning on a modality the model was not trained with.
     """
     from tqdm.auto import tqdm
 
@@ -392,8 +393,8 @@ def generate_spikes(
     cfg = model.config
     limit = cfg.max_window_length - 1
     max_spikes = limit if max_spikes is None else int(max_spikes)
-    if not 0 <= max_spikes <= limit:
-        raise ValueError(f"max_spikes: expected 0..{limit} (max_window_length - 1), got {max_spikes}")
+    if not 1 <= max_spikes <= limit:  # 0 would generate nothing and count every window as capped
+        raise ValueError(f"max_spikes: expected an integer in 1..{limit} (max_window_length - 1), got {max_spikes}")
     if not 0 <= min_spikes <= max_spikes:
         raise ValueError(f"min_spikes: expected 0..max_spikes={max_spikes}, got {min_spikes}")
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
@@ -577,29 +578,167 @@ def generate_spikes(
     return out[0] if num_samples == 1 else out
 
 
-def load_pretrained(model_dir):
-    """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
+#: Files of a model directory written by ``neuroformer train`` that :func:`load_pretrained` reads.
+MODEL_DIR_FILES = {
+    "config.json": "the model config",
+    "model.safetensors": "the weights",
+    "vocab.json": "the unit vocabulary",
+    "tokenizer_config.json": "the tokenizer settings",
+}
+#: Modules of :class:`~hf_neuroformer.NeuroformerForPreTraining` that predict the next spike
+#: (unit id and dt); a fine-tuned decoder saves them only with ``decoding_generative_loss_weight > 0``.
+NEXT_SPIKE_HEADS = ("id_head", "dt_head", "dt_unit_embeddings")
+
+
+def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> Path:
+    """Refuse, before anything is loaded, a directory that is not a model written by ``neuroformer train``.
+
+    Args:
+        model_dir: the directory.
+        flag: the option or argument named in the messages.
+        weights: also require ``model.safetensors`` and read its header (False: config and
+            tokenizer only, e.g. ``finetune --from-scratch``).
+
+    Returns:
+        The directory as a :class:`~pathlib.Path`.
 
     Raises:
-        FileNotFoundError: if the directory or its ``splits.json`` is missing.
+        FileNotFoundError: the directory, or one of :data:`MODEL_DIR_FILES`, is missing (named
+            with what it holds).
+        ValueError: ``model.safetensors`` is not a readable safetensors file (truncated or damaged).
+    """
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by 'neuroformer train'")
+    missing = [f"{f} ({what})" for f, what in MODEL_DIR_FILES.items()
+               if (weights or f != "model.safetensors") and not (d / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{flag}: {str(d)!r} has no {' and no '.join(missing)}; expected a directory written "
+                                "by 'neuroformer train'")
+    if weights:
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(d / "model.safetensors"), framework="pt") as f:
+                f.keys()
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} is not a readable safetensors file ({err}); "
+                             "the weights are damaged or incomplete (an interrupted copy?)") from None
+    return d
+
+
+def _read_model_config(d, flag: str):
+    from .configuration_neuroformer import NeuroformerConfig
+
+    try:
+        return NeuroformerConfig.from_pretrained(d)
+    except OSError as err:  # transformers' error for a config.json that is not JSON
+        raise ValueError(f"{flag}: {str(d / 'config.json')!r} cannot be read as a model config ({err})") from None
+    except ValueError as err:  # a field the config refuses
+        raise ValueError(f"{flag}: {str(d / 'config.json')!r}: {err}") from None
+
+
+def is_decoder_config(config) -> bool:
+    """True for the config of a fine-tuned :class:`~hf_neuroformer.NeuroformerForBehaviorDecoding`."""
+    return bool(getattr(config, "decoding_targets", None)) or "NeuroformerForBehaviorDecoding" in (
+        getattr(config, "architectures", None) or [])
+
+
+def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model"):
+    """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
+
+    The model is a :class:`~hf_neuroformer.NeuroformerForPreTraining`. transformers initialises
+    any weight missing from ``model.safetensors`` at random (and only logs it); here every
+    missing weight is refused, so that generation, bits per spike and likelihoods never run on
+    random heads. A fine-tuned decoder directory (``neuroformer finetune``) holds the next-spike
+    heads only when it was fine-tuned with ``decoding_generative_loss_weight > 0``.
+
+    Args:
+        model_dir: the directory.
+        next_spike_heads: require the next-spike heads (:data:`NEXT_SPIKE_HEADS`); False for uses
+            of the backbone alone (embeddings), which then also take a fine-tuned decoder.
+        flag: the option named in the messages.
+
+    Raises:
+        FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing.
+        ValueError: ``config.json`` is not a valid config, ``model.safetensors`` is damaged, the
+            directory is a fine-tuned decoder without next-spike heads (names the directory and
+            what to pass instead), or other weights are missing from the file.
     """
     import json
-    from pathlib import Path
 
+    from safetensors import SafetensorError
     from transformers import AutoModelForPreTraining, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from .windows import SplitPlan
 
-    d = Path(model_dir)
-    if not (d / "config.json").is_file():
-        raise FileNotFoundError(f"--model: {str(d)!r} holds no config.json; expected a directory written by 'neuroformer train'")
-    model = AutoModelForPreTraining.from_pretrained(d)
-    tokenizer = AutoTokenizer.from_pretrained(d)
+    d = check_model_dir(model_dir, flag)
+    config = _read_model_config(d, flag)
     plan_file = d / "splits.json"
     if not plan_file.is_file():
-        raise FileNotFoundError(f"--model: {str(plan_file)!r} is missing; it records which windows are test windows")
+        raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the loading report is judged below instead of printed
+    try:
+        model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True)
+    except (OSError, SafetensorError, RuntimeError) as err:
+        raise ValueError(f"{flag}: the weights in {str(d / 'model.safetensors')!r} cannot be loaded "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
+                                                           for k in info.get("mismatched_keys", ()))
+    heads = [k for k in missing if k.split(".")[0] in NEXT_SPIKE_HEADS]
+    other = [k for k in missing if k not in heads]
+    if heads and next_spike_heads:
+        if is_decoder_config(config):
+            targets = [t.get("name") for t in (config.decoding_targets or [])]
+            raise ValueError(
+                f"{flag}: {str(d)!r} is a fine-tuned decoder (NeuroformerForBehaviorDecoding, targets {targets}); its "
+                "next-spike heads (id_head, dt_head) were not saved (decoding_generative_loss_weight = 0), so it can "
+                "neither generate spikes nor score them: pass the pretrained model it was fine-tuned from (the "
+                "directory written by 'neuroformer train')"
+            )
+        raise ValueError(f"{flag}: {str(d)!r} holds no weights for the next-spike heads ({', '.join(heads)}); they "
+                         "would be random: expected a directory written by 'neuroformer train'")
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} lacks {len(other)} of the model's weights "
+                         f"({shown}); they would be random: expected a directory written by 'neuroformer train' "
+                         "with the same code version")
+    tokenizer = AutoTokenizer.from_pretrained(d)
     plan = SplitPlan.from_dict(json.loads(plan_file.read_text()))
     return model, tokenizer, plan
+
+
+def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--data") -> None:
+    """Refuse a recording whose units are not the ones the model was trained on.
+
+    The unit vocabulary holds ``"<session>/<unit name>"`` entries
+    (:meth:`~hf_neuroformer.NeuroformerTokenizer.unit_token`), so another session, or the same
+    session read with other unit names, has units the model has no embedding for.
+
+    Raises:
+        ValueError: naming how many units are foreign, the first few, the model's session(s) and
+            unit count, and what to pass instead.
+    """
+    vocab = tokenizer.get_vocab()
+    tokens = tokenizer.recording_unit_tokens(recording)
+    foreign = [t for t in tokens if t not in vocab]
+    if not foreign:
+        return
+    specials = set(tokenizer.all_special_tokens)
+    known = [t for t in vocab if t not in specials]
+    sessions = sorted({t.rsplit("/", 1)[0] for t in known if "/" in t})
+    shown = ", ".join(repr(t) for t in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
+    raise ValueError(
+        f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
+        f"{len(tokens)} units (session {recording.session!r}: {shown}) are unknown to it; the model knows "
+        f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
+        "(and --epoch) it was trained on"
+    )
 
 
 def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", **kwargs) -> SpikeRecording:
@@ -620,4 +759,5 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     )
 
 
-__all__ = ["MODES", "ORDERS", "SamplingSettings", "generate_spikes", "generate_split", "load_pretrained", "sample_window_tokens"]
+__all__ = ["MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "check_recording_units",
+           "generate_spikes", "generate_split", "is_decoder_config", "load_pretrained", "sample_window_tokens"]
