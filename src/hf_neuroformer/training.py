@@ -168,18 +168,31 @@ def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: naming any key that is not a known field.
+        ValueError: the file is not valid YAML (names the line and column), the document or its
+            ``training:`` entry is not a mapping, or a key is not a known field (named).
     """
     import yaml
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--config: no such file {str(path)!r}")
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a YAML text file ({err})") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of config fields, got {type(raw).__name__}")
-    train_raw = raw.pop("training", {}) or {}
+    train_raw = raw.pop("training", {})
+    train_raw = {} if train_raw is None else train_raw
+    if not isinstance(train_raw, dict):
+        raise ValueError(f"{path}: training: expected a mapping of training fields (e.g. 'training: {{max_steps: "
+                         f"100}}'), got {type(train_raw).__name__} {train_raw!r}")
     import inspect
 
     # only NeuroformerConfig's own fields (vocab_size comes from the tokenizer, not the file)
@@ -649,10 +662,7 @@ def train(
     if resume:
         last = latest_checkpoint(output_dir)
         state = json.loads((last / "trainer_state.json").read_text())
-        for key, value in fingerprint.items():
-            if state["fingerprint"].get(key) != value:
-                raise ValueError(f"resume: checkpoint {str(last)!r} was written with {key}={state['fingerprint'].get(key)!r}, "
-                                 f"this run has {value!r}; resume with the same model config and launch shape")
+        _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
         changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                    if state["training"].get(k) != v}
         if changed:
@@ -881,6 +891,29 @@ def train(
         )
     accelerator.wait_for_everyone()
     return metrics
+
+
+def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
+    """Refuse to resume a checkpoint written with another model config or launch shape.
+
+    Raises:
+        ValueError: naming the first differing model-config field (or launch setting) with both
+            values, and all differing fields, not the two whole configs.
+    """
+    old_cfg, new_cfg = stored.get("config") or {}, now["config"]
+    diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
+            if old_cfg.get(k) != new_cfg.get(k)}
+    if diff:
+        field, (was, got) = next(iter(diff.items()))
+        raise ValueError(
+            f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
+            f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
+            "(the same --config), or start afresh with --overwrite or another --output-dir"
+        )
+    for key, value in now.items():
+        if key != "config" and stored.get(key) != value:
+            raise ValueError(f"resume: checkpoint {str(checkpoint)!r} was written with {key}={stored.get(key)!r}, "
+                             f"this run has {value!r}; resume with the same launch shape")
 
 
 def _config_fingerprint(config: NeuroformerConfig) -> dict:
