@@ -60,7 +60,24 @@ def _config_setting(text):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _load_data(path, epoch):
+def _read_error(err: Exception, flag: str, path) -> ValueError:
+    """A reader's error as one line that names the option and the file (the readers' own
+    messages, e.g. pandas' "No columns to parse from file", do not always say which file)."""
+    msg = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+    if isinstance(err, OSError) and getattr(err, "strerror", None) and not msg.startswith(str(path)):
+        msg = err.strerror  # "[Errno 13] Permission denied: 'x'" -> "Permission denied"
+    where = f"{flag}: " if str(path) in msg else f"{flag}: {str(path)!r}: "
+    return ValueError(where + msg)
+
+
+def _load_data(path, epoch, flag: str = "--data"):
+    """The recording of ``--data`` (or ``--real``) and ``--epoch``; the built-in simulated one without a path.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: anything the readers refuse (a file that is not what its extension says, a
+            CSV without numbers, an unknown epoch, ...), as one line naming ``flag`` and the file.
+    """
     if path is None:
         from .simulation import default_recording
 
@@ -70,7 +87,40 @@ def _load_data(path, epoch):
         return rec
     from .io import load_recording
 
-    return load_recording(path, epoch=epoch)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{flag}: no such file or directory {str(path)!r}")
+    try:
+        return load_recording(path, epoch=epoch)
+    except (ValueError, KeyError, OSError) as err:  # the package's errors are ValueErrors; h5py/pandas raise OSError too
+        raise _read_error(err, flag, path) from None
+
+
+def _read_generated(path, flag: str = "--generated"):
+    """A generated NWB file (``neuroformer generate --output``) as a recording, errors as :func:`_load_data`."""
+    from .io import read_nwb
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{flag}: no such file {str(path)!r}")
+    try:
+        return read_nwb(path)
+    except (ValueError, KeyError, OSError) as err:
+        raise _read_error(err, flag, path) from None
+
+
+def _load_model(args, *, next_spike_heads: bool = True):
+    """``load_pretrained(--model)``, checked before any data is read (missing files, damaged
+    weights, a fine-tuned decoder without next-spike heads: one-line errors naming --model)."""
+    from .generation import load_pretrained
+
+    return load_pretrained(args.model, next_spike_heads=next_spike_heads, flag="--model")
+
+
+def _check_units(tokenizer, rec, args, flag: str = "--data") -> None:
+    from .generation import check_recording_units
+
+    if getattr(args, flag.lstrip("-"), None) is None:
+        flag += " (not given: the built-in simulated recording)"
+    check_recording_units(tokenizer, rec, model_dir=args.model, flag=flag)
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -106,6 +156,13 @@ def cmd_train(args) -> int:
     if args.compile:
         overrides["torch_compile"] = True
     training = dataclasses.replace(training, **overrides)
+    if training.attn_implementation == "flash_attention_2":
+        from .training import _check_attn_implementation
+
+        try:
+            _check_attn_implementation(training.attn_implementation)  # always refuses, with the reason
+        except ImportError as err:
+            raise ValueError(f"--attn-implementation: {err}") from None
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     if args.resume:
         latest_checkpoint(args.output_dir)
@@ -129,14 +186,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .generation import generate_split, load_pretrained
+    from .generation import generate_split
     from .io import write_nwb
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"--output: {str(out)!r} exists; pass --overwrite to replace it")
-    model, tokenizer, plan = load_pretrained(args.model)
+    _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
+    if args.max_spikes is not None and args.max_spikes < 1:
+        raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
+                         f"got {args.max_spikes}")
+    model, tokenizer, plan = _load_model(args)
     rec = _load_data(args.data, args.epoch)
+    _check_units(tokenizer, rec, args)
     generated = generate_split(
         model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
@@ -181,7 +241,12 @@ def _print_fidelity(metrics: dict) -> None:
 
 
 def _check_new_file(path, flag: str, overwrite: bool) -> None:
-    if path is not None and path.exists() and not overwrite:
+    """Refuse an output file path that exists (without ``--overwrite``) or is a directory (always)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"{flag}: {str(path)!r} is a directory; expected a file name")
+    if path.exists() and not overwrite:
         raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
 
 
@@ -200,7 +265,6 @@ def _bits_per_spike_keys(bps: dict, split: str) -> dict:
 
 
 def cmd_evaluate(args) -> int:
-    from .io import read_nwb
     from .metrics import compare_recordings
 
     out = Path(args.output) if args.output else None
@@ -214,15 +278,17 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--figure: {str(figure)!r} is also the --output JSON file; pass another --figure path")
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(figure, "--figure", args.overwrite)
-    real = _load_data(args.real, args.epoch)
-    generated = read_nwb(args.generated)
+    # the model first: a directory that cannot score spikes fails before the metrics are computed
+    model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
+    real = _load_data(args.real, args.epoch, flag="--real")
+    if args.model:
+        _check_units(tokenizer, real, args, flag="--real")
+    generated = _read_generated(args.generated)
     metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                  min_isis=args.min_isis)
     if args.model:
-        from .generation import load_pretrained
         from .likelihood import split_bits_per_spike
 
-        model, tokenizer, plan = load_pretrained(args.model)
         bps = split_bits_per_spike(model, tokenizer, real, plan, args.split)
         metrics.update(_bits_per_spike_keys(bps, args.split))
         held_out = "held-out " if args.split != "train" else ""
@@ -264,10 +330,32 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def _check_finetune_flags(args) -> None:
+    """The numeric finetune options, checked before the model or the data is read."""
+    import math
+
+    for flag, value in (("--max-steps", args.max_steps), ("--batch-size", args.batch_size),
+                        ("--gradient-accumulation-steps", args.gradient_accumulation_steps),
+                        ("--eval-steps", args.eval_steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag}: expected an integer >= 1, got {value}")
+    if args.batch_size % args.gradient_accumulation_steps:
+        raise ValueError(f"--batch-size: expected a multiple of --gradient-accumulation-steps="
+                         f"{args.gradient_accumulation_steps}, got {args.batch_size}")
+    for flag, value, ok, expect in (
+        ("--learning-rate", args.learning_rate, lambda v: v > 0, "a number > 0"),
+        ("--fraction", args.fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        ("--generative-loss-weight", args.generative_loss_weight, lambda v: v >= 0, "a number >= 0 (0 = off)"),
+    ):
+        if not (math.isfinite(value) and ok(value)):
+            raise ValueError(f"{flag}: expected {expect}, got {value}")
+
+
 def cmd_finetune(args) -> int:
     from .decoding import DecodingTarget, infer_kind
-    from .configuration_neuroformer import NeuroformerConfig
     from .finetuning import apply_config_overrides, config_settings, finetune
+    from .generation import _read_model_config, check_model_dir
+    from .tokenization_neuroformer import NeuroformerTokenizer
     from .training import check_output_dir
 
     names = [n.strip() for n in args.target.split(",") if n.strip()]
@@ -276,13 +364,9 @@ def cmd_finetune(args) -> int:
     kinds = [k.strip() for k in args.kind.split(",")] if args.kind else None
     if kinds is not None and len(kinds) != len(names):
         raise ValueError(f"--kind: expected one kind per --target ({len(names)}), got {len(kinds)}: {args.kind!r}")
-    if not Path(args.model, "config.json").is_file():
-        raise FileNotFoundError(f"--model: {args.model!r} has no config.json; expected a directory written by "
-                                "'neuroformer train'")
-    try:
-        base = NeuroformerConfig.from_pretrained(args.model)
-    except OSError as err:  # transformers' error for a config.json that is not JSON
-        raise ValueError(f"--model: {err}") from None
+    _check_finetune_flags(args)
+    check_model_dir(args.model, "--model", weights=not args.from_scratch)
+    base = _read_model_config(Path(args.model), "--model")
     try:
         sets = config_settings(args.config_overrides)
         apply_config_overrides(base, sets)  # a bad --set fails before any work
@@ -290,6 +374,7 @@ def cmd_finetune(args) -> int:
         raise ValueError(f"--set: {err}") from None
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
+    _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
     targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), class_weight=cw) for i, n in enumerate(names)]
@@ -315,7 +400,6 @@ def cmd_embed(args) -> int:
     from sklearn.decomposition import PCA
 
     from .contrastive import window_latents, window_values
-    from .generation import load_pretrained
     from .plotting import plot_latents_3d
     from .windows import NeuroformerCollator, check_split_in_recording, tokenize_windows, window_features, \
         window_starts_for_split
@@ -324,9 +408,11 @@ def cmd_embed(args) -> int:
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
     for path, flag in ((out, "--output"), (npy, "--output (.npy beside it)"), (meta, "--output (.json beside it)")):
         _check_new_file(path, flag, args.overwrite)  # fail before loading anything
-    model, tokenizer, plan = load_pretrained(args.model)
+    # the backbone only: a fine-tuned decoder's embeddings are fine too
+    model, tokenizer, plan = _load_model(args, next_spike_heads=False)
     config = model.config
     rec = _load_data(args.data, args.epoch)
+    _check_units(tokenizer, rec, args)
     check_split_in_recording(plan, args.split, rec)
     starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
     if len(starts) < 4:
@@ -552,8 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sampler whose probabilities bits/spike scores (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=256, help="windows generated in parallel (default: %(default)s)")
     g.add_argument("--max-spikes", type=int,
-                   help="cap on spikes per generated window (default: the model's max_window_length); capped "
-                        "windows are counted in the summary line")
+                   help="cap on spikes per generated window, 1 .. the model's max_window_length - 1 (default: "
+                        "the latter); capped windows are counted in the summary line")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=cmd_generate)
 
