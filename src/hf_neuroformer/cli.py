@@ -280,10 +280,10 @@ def cmd_evaluate(args) -> int:
     _check_new_file(figure, "--figure", args.overwrite)
     # the model first: a directory that cannot score spikes fails before the metrics are computed
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
+    generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
     real = _load_data(args.real, args.epoch, flag="--real")
     if args.model:
         _check_units(tokenizer, real, args, flag="--real")
-    generated = _read_generated(args.generated)
     metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                  min_isis=args.min_isis)
     if args.model:

@@ -678,8 +678,9 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     plan_file = d / "splits.json"
     if not plan_file.is_file():
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # the loading report is judged below instead of printed
+    hf_logging.disable_progress_bar()  # (and a one-file load needs no progress bar)
     try:
         model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True)
     except (OSError, SafetensorError, RuntimeError) as err:
@@ -687,6 +688,8 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
     missing = sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
                                                            for k in info.get("mismatched_keys", ()))
     heads = [k for k in missing if k.split(".")[0] in NEXT_SPIKE_HEADS]

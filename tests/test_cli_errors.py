@@ -1,0 +1,212 @@
+"""Bad input to the `neuroformer` command gets one line naming the flag (or file) and the
+expectation, exit status 2, no traceback, and nothing written: a fine-tuned decoder given as a
+generative model, damaged model directories, files that are not what they say, bad finetune
+numbers (checked before the data is read), YAML errors, an --output that is a directory, a
+recording whose units are not the model's, and a resume with another model config.
+
+Most calls go through ``cli.main`` in this process (the same code as the console script; an
+uncaught exception fails the test); a few run the real command in a subprocess to check stderr
+holds no traceback and no transformers loading report.
+"""
+
+import shutil
+
+import pytest
+import torch
+
+from hf_neuroformer import cli
+from hf_neuroformer.decoding import DecodingTarget
+from hf_neuroformer.finetuning import finetune
+from hf_neuroformer.generation import generate_spikes, load_pretrained
+from hf_neuroformer.io import load_recording
+from hf_neuroformer.training import TrainingConfig, train
+
+from test_cli import run_cli
+from tiny_configs import small_config
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+def tiny_config(**kw):
+    # A2929's windows (0.1 s current, 1 s past) with a small network
+    return small_config(current_window=0.1, past_window=1.0, dt_resolution=0.005, max_window_length=64,
+                        max_past_length=128, **kw)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, shared_data):
+    """A pretrained model (2 steps, checkpoints kept) and a decoder fine-tuned from it (1 step)."""
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("cli_errors")
+    nwb = shared_data(A2929)
+    rec = load_recording(nwb, epoch="wake")
+    train(rec, d / "pre", tiny_config(), TrainingConfig(max_steps=2, save_every=1, batch_size=32, eval_batch_size=256,
+                                                        generation_batch_size=512), progress=False)
+    finetune(d / "pre", rec, [DecodingTarget("ry", "circular")], output_dir=d / "dec", max_steps=1, batch_size=32)
+    return d, nwb, rec
+
+
+def err_of(capsys, *argv):
+    rc = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err, err
+    last = err.rstrip("\n").split("\n")[-1]  # (warnings of the readers may come before it)
+    assert last.startswith(f"neuroformer {argv[0]}: error: "), err
+    return last
+
+
+def test_pretrained_model_loads_with_every_weight(models):
+    d, _, _ = models
+    model, tokenizer, plan = load_pretrained(d / "pre")
+    assert type(model).__name__ == "NeuroformerForPreTraining"
+    assert len(tokenizer) == model.config.vocab_size
+
+
+def test_finetuned_decoder_is_not_a_generative_model(models, capsys, tmp_path):
+    d, nwb, _ = models
+    dec = d / "dec"
+    assert "NeuroformerForBehaviorDecoding" in (dec / "config.json").read_text()
+    with pytest.raises(ValueError, match="fine-tuned decoder"):
+        load_pretrained(dec)
+    err = err_of(capsys, "generate", "--model", dec, "--data", nwb, "--epoch", "wake", "--output", tmp_path / "g.nwb")
+    assert str(dec) in err and "fine-tuned decoder" in err and "pretrained model" in err
+    assert not (tmp_path / "g.nwb").exists()
+    # bits per spike: refused before the recordings are read (the generated file need not exist)
+    err = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", tmp_path / "none.nwb",
+                 "--model", dec, "--output", tmp_path / "e.json")
+    assert "fine-tuned decoder" in err and not (tmp_path / "e.json").exists()
+    # the real command: no traceback, no transformers LOAD REPORT of newly initialised heads
+    res = run_cli("generate", "--model", dec, "--data", nwb, "--epoch", "wake", "--output", tmp_path / "g.nwb")
+    assert res.returncode == 2 and "fine-tuned decoder" in res.stderr
+    assert "Traceback" not in res.stderr and "MISSING" not in res.stderr, res.stderr[-2000:]
+
+
+def test_missing_next_spike_heads_are_refused(models, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    d, _, _ = models
+    bad = tmp_path / "nohead"
+    shutil.copytree(d / "pre", bad, ignore=shutil.ignore_patterns("checkpoints"))
+    weights = {k: v for k, v in load_file(bad / "model.safetensors").items() if not k.startswith("id_head.")}
+    save_file(weights, bad / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="id_head"):
+        load_pretrained(bad)
+
+
+def damage(src, dst, how):
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
+    if how == "no weights":
+        (dst / "model.safetensors").unlink()
+        return "no model.safetensors"
+    if how == "config not JSON":
+        (dst / "config.json").write_text("{ not json")
+        return "config.json"
+    if how == "truncated weights":
+        data = (dst / "model.safetensors").read_bytes()
+        (dst / "model.safetensors").write_bytes(data[: len(data) // 2])
+        return "model.safetensors"
+    (dst / "vocab.json").unlink()
+    (dst / "tokenizer_config.json").unlink()
+    return "no vocab.json"
+
+
+@pytest.mark.parametrize("how", ["no weights", "config not JSON", "truncated weights", "no tokenizer"])
+def test_damaged_model_dir_is_one_line(models, capsys, tmp_path, how):
+    d, nwb, _ = models
+    bad = tmp_path / "bad"
+    expected = damage(d / "pre", bad, how)
+    missing = tmp_path / "missing.nwb"  # the model is checked before any data is read
+    for argv in (["generate", "--model", bad, "--data", missing, "--output", tmp_path / "g.nwb"],
+                 ["evaluate", "--real", missing, "--generated", missing, "--model", bad],
+                 ["finetune", "--model", bad, "--data", missing, "--target", "ry", "--output-dir", tmp_path / "f"]):
+        err = err_of(capsys, *argv)
+        assert "--model" in err and str(bad) in err and expected in err, (argv[0], err)
+    assert not (tmp_path / "g.nwb").exists() and not (tmp_path / "f").exists()
+
+
+def test_recording_of_other_units_names_the_model_session(models, capsys, shared_data, tmp_path):
+    d, _, _ = models
+    other = shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb")
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", other, "--output", tmp_path / "g.nwb")
+    assert "not the ones the model" in err and "A2929-200711" in err
+    assert "add_units" not in err
+    err = err_of(capsys, "finetune", "--model", d / "pre", "--data", other, "--target", "x",
+                 "--output-dir", tmp_path / "f")
+    assert "not the ones the model" in err and "A2929-200711" in err and "add_units" not in err
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--batch-size", "0"), ("--learning-rate", "-1"), ("--learning-rate", "0"), ("--fraction", "1.5"),
+    ("--fraction", "0"), ("--eval-steps", "0"), ("--max-steps", "0"), ("--gradient-accumulation-steps", "0"),
+    ("--generative-loss-weight", "-1"),
+])
+def test_finetune_numbers_checked_before_loading(models, capsys, tmp_path, flag, value):
+    d, _, _ = models
+    # --data does not exist: the flag must be refused before the recording (or the model) is read
+    err = err_of(capsys, "finetune", "--model", d / "pre", "--data", tmp_path / "missing.nwb", "--target", "ry",
+                 "--output-dir", tmp_path / "f", flag, value)
+    assert err.split(": error: ")[1].startswith(f"{flag}: expected"), err
+    assert not (tmp_path / "f").exists()
+
+
+def test_files_that_are_not_what_they_say(capsys, tmp_path, shared_data):
+    fake = tmp_path / "fake.nwb"
+    shutil.copy(shared_data("README.md"), fake)  # text, not HDF5
+    err = err_of(capsys, "train", "--data", fake, "--output-dir", tmp_path / "t")
+    assert "--data" in err and str(fake) in err and "HDF5" in err
+    real = shared_data(A2929)
+    for flag, argv in (("--generated", ["--real", real, "--generated", fake]),
+                       ("--real", ["--real", fake, "--generated", real])):
+        err = err_of(capsys, "evaluate", *argv)
+        assert err.split(": error: ")[1].startswith(flag) and str(fake) in err, err
+    empty = tmp_path / "spikes.csv"
+    empty.write_text("")
+    err = err_of(capsys, "train", "--data", empty, "--output-dir", tmp_path / "t")
+    assert "--data" in err and str(empty) in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_yaml_errors_name_the_file(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hidden_size: [64\n")
+    err = err_of(capsys, "train", "--config", bad, "--output-dir", tmp_path / "t")
+    assert str(bad) in err and "YAML" in err and "line" in err
+    five = tmp_path / "five.yaml"
+    five.write_text("training: 5\n")
+    err = err_of(capsys, "train", "--config", five, "--output-dir", tmp_path / "t")
+    assert str(five) in err and "training: expected a mapping" in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_flash_attention_refused_with_the_reason(capsys, tmp_path):
+    err = err_of(capsys, "train", "--attn-implementation", "flash_attention_2", "--output-dir", tmp_path / "t")
+    assert "flash_attention_2" in err and "sdpa" in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_generate_output_and_max_spikes(models, capsys, tmp_path):
+    d, nwb, rec = models
+    (tmp_path / "somedir").mkdir()
+    err = err_of(capsys, "generate", "--model", d / "pre", "--output", tmp_path / "somedir", "--overwrite")
+    assert "--output" in err and "is a directory" in err
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", nwb, "--epoch", "wake",
+                 "--output", tmp_path / "g.nwb", "--max-spikes", "0")
+    assert "--max-spikes: expected an integer >= 1" in err and not (tmp_path / "g.nwb").exists()
+    model, tok, _ = load_pretrained(d / "pre")
+    for bad in (0, 64):
+        with pytest.raises(ValueError, match=r"max_spikes: expected an integer in 1\.\.63"):
+            generate_spikes(model, tok, rec, [700.0], max_spikes=bad, progress=False)
+
+
+def test_resume_with_another_config_names_the_field(models, tmp_path):
+    d, _, rec = models
+    run = tmp_path / "run"
+    shutil.copytree(d / "pre" / "checkpoints", run / "checkpoints")  # an interrupted run: checkpoints only
+    with pytest.raises(ValueError) as info:
+        train(rec, run, tiny_config(hidden_size=16), TrainingConfig(max_steps=2, save_every=1, batch_size=32),
+              progress=False, resume=True)
+    msg = str(info.value)
+    assert "config.hidden_size=32" in msg and "16" in msg and "'hidden_size': (32, 16)" in msg
+    assert "intermediate_size" not in msg  # the unchanged fields are not dumped
