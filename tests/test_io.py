@@ -503,3 +503,34 @@ def test_interval_table_epoch_selects_the_union_of_its_rows(a2929, tmp_path):
     back = _quiet(read_nwb, write_nwb(part, tmp_path / "part.nwb"))
     np.testing.assert_array_equal(back.epoch_intervals["sleep_ripples"], part.epoch_intervals["sleep_ripples"])
     assert back.select_epoch("sleep_ripples").n_spikes == part.select_epoch("sleep_ripples").n_spikes > 0
+
+
+def test_ripple_epoch_splits_keep_every_interval_that_holds_a_window(shared_data):
+    """An epoch of 594 ripples (21-286 ms): one ripple too short for a window used to refuse the
+    whole epoch ("blocks of 0.021 s are too short"). Now intervals shorter than a window with its
+    past are left out and counted, ripples closer than the split gap go to one split together,
+    and every window with its past lies inside one ripple of one split."""
+    from hf_neuroformer import NeuroformerConfig
+    from hf_neuroformer.windows import SPLITS, plan_splits, window_starts_for_split
+
+    rip = _quiet(load_recording, shared_data(A2929), epoch="sleep_ripples")
+    sup = rip.support
+    cfg = NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002, split_block_length=1.0)
+    span = cfg.current_window + cfg.past_window
+    n_short = int(np.sum(np.diff(sup, axis=1) < span))
+    assert 0 < n_short < len(sup)
+    with pytest.warns(UserWarning, match=rf"{n_short} of the {len(sup)} intervals .* shorter than a window with its past"):
+        plan = plan_splits(rip, cfg)
+    owner = {}
+    for s in SPLITS:
+        starts, _ = window_starts_for_split(plan, s, cfg, stride=cfg.current_window)
+        assert len(starts) > 50, s
+        k = np.searchsorted(sup[:, 0], starts - cfg.past_window + 1e-9, side="right") - 1
+        assert np.all(starts + cfg.current_window <= sup[k, 1] + 1e-9), s  # window and past inside one ripple
+        for i in np.unique(k):
+            owner.setdefault(int(i), set()).add(s)
+    assert all(len(v) == 1 for v in owner.values())
+    # ripples closer than the split gap never sit in different splits
+    for i in range(len(sup) - 1):
+        if sup[i + 1, 0] - sup[i, 1] < cfg.split_gap and i in owner and i + 1 in owner:
+            assert owner[i] == owner[i + 1], i

@@ -169,14 +169,28 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     segments: Dict[str, list] = {s: [] for s in SPLITS}
     sup = recording.support
     total = float(np.sum(sup[:, 1] - sup[:, 0]))
+    span = config.past_window + config.current_window  # a window with its past lies inside one segment
     longest = float(np.max(sup[:, 1] - sup[:, 0])) if len(sup) else 0.0
-    if len(sup) > 1 and longest < config.past_window + config.current_window:
+    if len(sup) > 1 and longest < span:
         raise ValueError(
             f"recording: its time support is {len(sup)} intervals ({total:.3f} s in all) of at most {longest:.3f} s "
             f"(an epoch made of many short intervals, e.g. ripples), and none holds a window with its past "
-            f"({config.past_window + config.current_window:g} s); use a shorter past_window / current_window, or "
-            "select an epoch that spans the intervals"
+            f"({span:g} s); use a shorter past_window / current_window, or select an epoch that spans the intervals"
         )
+    short = (sup[:, 1] - sup[:, 0]) < span
+    if len(sup) > 1 and short.any():
+        # an interval that cannot hold one window with its past gives no window in any split: left out, counted
+        import warnings
+
+        n_sp = int(sum(np.searchsorted(recording.spike_times, b) - np.searchsorted(recording.spike_times, a)
+                       for a, b in sup[short]))
+        warnings.warn(
+            f"recording: {int(short.sum())} of the {len(sup)} intervals of its time support "
+            f"({float(np.sum(sup[short, 1] - sup[short, 0])):.3f} s, {n_sp} spikes) are shorter than a window with its "
+            f"past ({span:g} s), so they hold no window; they are left out of the splits"
+        )
+        sup = sup[~short]
+        total = float(np.sum(sup[:, 1] - sup[:, 0]))
     target = max(total / max(int(round(total / config.split_block_length)), 1), 1e-12)
     edges = []  # contiguous blocks of about split_block_length s along the support
     for lo, hi in sup:
@@ -187,14 +201,29 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         lo, hi = sup[0, 0], sup[-1, 1]
         e = np.linspace(lo, hi, n_needed + 1)
         edges = [(a, b) for a, b in zip(e[:-1], e[1:])]
-    n_blocks = len(edges)
-    block_len = min(b - a for a, b in edges)
-    if block_len <= config.split_gap + config.past_window + config.current_window:
+    # blocks cut from one interval touch (hole 0) and get the split gap between them where their
+    # splits differ; intervals closer than the gap (short holes in the support) cannot be
+    # separated by a split boundary, so they form one group that goes to one split, as
+    # overlapping trials do. A block must hold a window with its past, plus the gap when it
+    # touches the block before it.
+    holes = [np.inf] + [a - pb for (a, _), (_, pb) in zip(edges[1:], edges[:-1])]
+    groups: List[List[int]] = []
+    for i, h in enumerate(holes):
+        if groups and 1e-9 <= h < config.split_gap:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    need = [span + (config.split_gap if h < 1e-9 else 0.0) for h in holes]
+    bad = [i for i, ((a, b), n) in enumerate(zip(edges, need)) if b - a <= n]
+    if bad:
+        a, b = edges[bad[0]]
         raise ValueError(
-            f"split_block_length: blocks of {block_len:.3f} s are too short for the split gap "
-            f"({config.split_gap} s) plus one window with its past ({config.past_window + config.current_window} s); "
+            f"split_block_length: blocks of {b - a:.3f} s are too short for the split gap "
+            f"({config.split_gap} s) plus one window with its past ({span} s); "
             f"the recording covers {total:.3f} s. Use a longer recording or shorter windows."
         )
+    n_blocks = len(groups)
+    block_len = min(edges[g[-1]][1] - edges[g[0]][0] for g in groups)
     counts = _counts_from_fractions(n_blocks, fr)
     if n_blocks < 10:
         import warnings
@@ -203,7 +232,10 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             f"split_block_length: only {n_blocks} blocks of {block_len:.2f} s, so the split fractions {fr} are "
             f"approximate ({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits"
         )
-    labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
+    group_labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
+    labels = np.empty(len(edges), dtype=np.int64)
+    for g, lab in zip(groups, group_labels):
+        labels[g] = lab
     prev_label, prev_end = None, None
     for (a, b), lab in zip(edges, labels):
         name = SPLITS[int(lab)]
