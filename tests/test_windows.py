@@ -485,3 +485,12 @@ def test_trial_tails_that_no_window_covers_are_counted(shared_data):
         assert out[s]["n_spikes_outside_windows"] == tails, s
         assert out[s]["seconds_outside_windows"] == pytest.approx(secs, abs=1e-6), s
         assert 0.05 < tails / out[s]["n_spikes"] < 0.2  # ~12 % with these trial lengths
+
+
+def test_no_window_fits_is_one_short_line(shared_data):
+    """Windows longer than every trial: the error named all 140 segments on one ~5 KB line."""
+    rec = hf_neuroformer.io.read_allen_gratings(shared_data("allen_vcn_gratings"))
+    cfg = small_config(current_window=0.15, past_window=0.1, split_by="trials")
+    with pytest.raises(ValueError, match=r"no window fits in its \d+ segments \(longest 0\.\d+ s; a window needs 0\.15 s\)") as e:
+        build_window_datasets(rec, tokenizer_for(rec, cfg), cfg)
+    assert len(str(e.value)) < 200

@@ -347,8 +347,11 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
                                             stride=None if split == "train" else config.current_window)
     if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
         raise ValueError(
-            f"split {split!r}: no window fits (segments {plan.segments[split].tolist()}); "
-            "use shorter windows or a longer recording"
+            f"split {split!r}: no window fits in its {len(plan.segments[split])} segments (longest "
+            f"{float(np.max(np.diff(plan.segments[split], axis=1), initial=0.0)):.3f} s; "
+            + (f"a window needs {config.current_window:g} s); " if plan.mode == "trials" else
+               f"a window with its past needs {config.current_window + config.past_window:g} s); ")
+            + "use shorter windows or a longer recording"
         )
     return starts, (clips if plan.mode == "trials" else None)
 
