@@ -290,6 +290,16 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
         err = capsys.readouterr().err
         assert rc == 2 and msg in err, (bad, err)
         assert not (tmp_path / "refused").exists()
+    # a repeated --target counts every time (it kept only the last); the decoder just written decodes
+    # ry only, so asking it for ry and x is refused by name (it crashed inside transformers)
+    rc = main(["finetune", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake",
+               "--target", "ry", "--target", "x", "--output-dir", str(tmp_path / "refused")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a decoder fine-tuned for [('ry', 'circular')], not for [('ry', 'circular'), ('x', 'regression')]" in err
+    assert not (tmp_path / "refused").exists()
+    rc = main(["finetune", "--model", str(pretrained), "--target", "ry", "--target", "ry",
+               "--output-dir", str(tmp_path / "refused")])
+    assert rc == 2 and "--target: each target once" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: not KEY=VALUE
         main(["finetune", "--model", str(pretrained), "--target", "ry", "--set", "hidden_dropout"])
     assert "expected KEY=VALUE" in capsys.readouterr().err

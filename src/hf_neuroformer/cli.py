@@ -358,10 +358,13 @@ def cmd_finetune(args) -> int:
     from .tokenization_neuroformer import NeuroformerTokenizer
     from .training import check_output_dir
 
-    names = [n.strip() for n in args.target.split(",") if n.strip()]
+    # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
+    names = [n.strip() for t in args.target for n in t.split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--target: each target once, got {names}")
     if not names:
         raise ValueError("--target: expected one or more variable names separated by commas")
-    kinds = [k.strip() for k in args.kind.split(",")] if args.kind else None
+    kinds = [k.strip() for kd in args.kind for k in kd.split(",")] if args.kind else None
     if kinds is not None and len(kinds) != len(names):
         raise ValueError(f"--kind: expected one kind per --target ({len(names)}), got {len(kinds)}: {args.kind!r}")
     _check_finetune_flags(args)
@@ -677,10 +680,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="same architecture, tokenizer and splits as --model, random weights (baseline for few-shot)")
     f.add_argument("--data", help="the recording with the behaviour (default: built-in simulated)")
     f.add_argument("--epoch", help="restrict to this named epoch / interval (e.g. wake)")
-    f.add_argument("--target", required=True,
-                   help="behaviour variable(s) to decode, comma-separated; trial columns as trial:<column>")
-    f.add_argument("--kind", help="regression|classification|circular per target, comma-separated (default: trial "
-                                  "columns classification, series in rad circular, else regression)")
+    f.add_argument("--target", required=True, action="append",
+                   help="behaviour variable(s) to decode, comma-separated (or --target repeated); trial columns as "
+                        "trial:<column>")
+    f.add_argument("--kind", action="append",
+                   help="regression|classification|circular per target, comma-separated or repeated like --target "
+                        "(default: trial columns classification, series in rad circular, else regression)")
     f.add_argument("--fraction", type=float, default=1.0,
                    help="share of the training windows, first contiguous block in time (default: %(default)s)")
     f.add_argument("--output-dir", default="neuroformer-decoder", help="where the model goes (default: %(default)s)")

@@ -411,6 +411,15 @@ def finetune(
     if model_dir is not None:
         model_dir = Path(model_dir)
         cfg = NeuroformerConfig.from_pretrained(model_dir)
+        before = [(t["name"], t["kind"]) for t in (cfg.decoding_targets or [])]
+        wanted = [(t.name, t.kind) for t in targets]
+        if before and before != wanted:
+            # its heads are shaped for other targets: loading them fails deep inside transformers
+            raise ValueError(
+                f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, not for {wanted}; fine-tune the "
+                "pretrained model it came from (neuroformer train output) for new targets, or give the same targets "
+                "to continue fine-tuning this one"
+            )
         tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
         if plan is None and (model_dir / "splits.json").is_file():
             plan = _plan_within(SplitPlan.from_dict(json.loads((model_dir / "splits.json").read_text())), recording, cfg)
