@@ -50,6 +50,7 @@ from .decoding import (
     fraction_of_train,
     target_dicts,
 )
+from .generation import quiet_loading
 from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
@@ -463,7 +464,8 @@ def finetune(
         mcfg._check()
         model = NeuroformerForBehaviorDecoding(mcfg)
     else:
-        model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True, **overrides)
+        with quiet_loading():  # the report is kept in metrics.json and warned about below when not clean
+            model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True, **overrides)
         load_report = {k: sorted(v) for k, v in info.items()}
         # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
         new = [k for k in load_report["missing_keys"] if not k.startswith(("decoding_heads.", "attention_pool."))]

@@ -41,6 +41,8 @@ Two sources for each window's past window:
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 import warnings
 from dataclasses import dataclass
@@ -644,6 +646,23 @@ def is_decoder_config(config) -> bool:
         getattr(config, "architectures", None) or [])
 
 
+@contextlib.contextmanager
+def quiet_loading():
+    """transformers' loading report table and progress bar off inside the block (the callers read
+    ``output_loading_info`` and act on it themselves), restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
 def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model"):
     """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
 
@@ -669,7 +688,6 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
 
     from safetensors import SafetensorError
     from transformers import AutoModelForPreTraining, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     from .windows import SplitPlan
 
@@ -678,18 +696,12 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     plan_file = d / "splits.json"
     if not plan_file.is_file():
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
-    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()  # the loading report is judged below instead of printed
-    hf_logging.disable_progress_bar()  # (and a one-file load needs no progress bar)
     try:
-        model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True)
+        with quiet_loading():  # the loading report is judged below instead of printed
+            model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True)
     except (OSError, SafetensorError, RuntimeError) as err:
         raise ValueError(f"{flag}: the weights in {str(d / 'model.safetensors')!r} cannot be loaded "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bar:
-            hf_logging.enable_progress_bar()
     missing = sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
                                                            for k in info.get("mismatched_keys", ()))
     heads = [k for k in missing if k.split(".")[0] in NEXT_SPIKE_HEADS]
