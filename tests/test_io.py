@@ -530,6 +530,10 @@ def test_ripple_epoch_splits_keep_every_interval_that_holds_a_window(shared_data
         for i in np.unique(k):
             owner.setdefault(int(i), set()).add(s)
     assert all(len(v) == 1 for v in owner.values())
+    # a split gap so large that the ripples form fewer groups than splits: refused, naming split_gap
+    with pytest.raises(ValueError, match=r"split_gap: the \d+ intervals .* form only \d group\(s\) .* for 3 splits"):
+        _quiet(plan_splits, rip, NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002,
+                                                  split_block_length=1.0, split_gap=50.0))
     # ripples closer than the split gap never sit in different splits
     for i in range(len(sup) - 1):
         if sup[i + 1, 0] - sup[i, 1] < cfg.split_gap and i in owner and i + 1 in owner:

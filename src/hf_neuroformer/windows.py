@@ -111,7 +111,9 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     )
     if use_trials:
         if recording.trials is None or len(recording.trials) < 3:
-            raise ValueError("split_by='trials': expected a recording with at least 3 trials")
+            n = 0 if recording.trials is None else len(recording.trials)
+            raise ValueError(f"split_by='trials': expected a recording with at least 3 trials, this one has {n}"
+                             + ("; split_by='time' splits it by time blocks" if n == 0 else ""))
         trials = recording.trials
         # trials that overlap in time share spikes: they go to the same split, as one group
         order = np.argsort(trials[:, 0], kind="stable")
@@ -221,6 +223,13 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             f"split_block_length: blocks of {b - a:.3f} s are too short for the split gap "
             f"({config.split_gap} s) plus one window with its past ({span} s); "
             f"the recording covers {total:.3f} s. Use a longer recording or shorter windows."
+        )
+    if len(groups) < n_needed:
+        raise ValueError(
+            f"split_gap: the {len(sup)} intervals of the time support lie closer together than split_gap "
+            f"({config.split_gap} s), so they form only {len(groups)} group(s) that can go to different splits, for "
+            f"{n_needed} splits with a non-zero fraction; use a smaller split_gap (at least past_window, "
+            f"{config.past_window} s)"
         )
     n_blocks = len(groups)
     block_len = min(edges[g[-1]][1] - edges[g[0]][0] for g in groups)
