@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hf_neuroformer.jsonio import json_safe
+
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- visual-attention:start -->", "<!-- visual-attention:end -->"
 FIGURE = REPO / "benchmarks" / "figures" / "allen_visual_attention.png"
@@ -349,20 +351,6 @@ def render(out) -> str:
     return "\n".join(lines)
 
 
-def _json_safe(v):
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _json_safe(v.tolist())
-    if isinstance(v, (np.floating, float)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
 def main(argv=None) -> int:
     sys.path.insert(0, str(REPO / "scripts"))
     from benchmarks_md import replace_section
@@ -436,10 +424,10 @@ def main(argv=None) -> int:
         "per_orientation": {o: {k: v for k, v in e.items() if k not in ("maps", "frames")} for o, e in per.items()},
         "note": args.note or (json.loads(JSON.read_text()).get("note") if JSON.exists() else None),
     }
-    JSON.write_text(json.dumps(_json_safe(out), indent=1))
+    JSON.write_text(json.dumps(json_safe(out), indent=1))
     if not args.out_dir:
         replace_section(REPO / "BENCHMARKS.md", START, END, render(json.loads(JSON.read_text())))
-    print(json.dumps(_json_safe(stats), indent=1))
+    print(json.dumps(json_safe(stats), indent=1))
     print(f"[figure] wrote {FIGURE} ({FIGURE.stat().st_size / 1024:.0f} KB), {ONSET}, {JSON}"
           + ("" if args.out_dir else ", BENCHMARKS.md section"))
     return 0
