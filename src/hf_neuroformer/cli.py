@@ -330,30 +330,9 @@ def cmd_prepare(args) -> int:
     return 0
 
 
-def _check_finetune_flags(args) -> None:
-    """The numeric finetune options, checked before the model or the data is read."""
-    import math
-
-    for flag, value in (("--max-steps", args.max_steps), ("--batch-size", args.batch_size),
-                        ("--gradient-accumulation-steps", args.gradient_accumulation_steps),
-                        ("--eval-steps", args.eval_steps)):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag}: expected an integer >= 1, got {value}")
-    if args.batch_size % args.gradient_accumulation_steps:
-        raise ValueError(f"--batch-size: expected a multiple of --gradient-accumulation-steps="
-                         f"{args.gradient_accumulation_steps}, got {args.batch_size}")
-    for flag, value, ok, expect in (
-        ("--learning-rate", args.learning_rate, lambda v: v > 0, "a number > 0"),
-        ("--fraction", args.fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
-        ("--generative-loss-weight", args.generative_loss_weight, lambda v: v >= 0, "a number >= 0 (0 = off)"),
-    ):
-        if not (math.isfinite(value) and ok(value)):
-            raise ValueError(f"{flag}: expected {expect}, got {value}")
-
-
 def cmd_finetune(args) -> int:
     from .decoding import DecodingTarget, infer_kind
-    from .finetuning import apply_config_overrides, config_settings, finetune
+    from .finetuning import apply_config_overrides, check_finetune_settings, config_settings, finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
     from .training import check_output_dir
@@ -367,7 +346,11 @@ def cmd_finetune(args) -> int:
     kinds = [k.strip() for kd in args.kind for k in kd.split(",")] if args.kind else None
     if kinds is not None and len(kinds) != len(names):
         raise ValueError(f"--kind: expected one kind per --target ({len(names)}), got {len(kinds)}: {args.kind!r}")
-    _check_finetune_flags(args)
+    # the numbers first, named by their flags, before the model or the data is read
+    check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
+                            gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
+                            learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
+                            fraction=args.fraction, label=lambda name: "--" + name.replace("_", "-"))
     check_model_dir(args.model, "--model", weights=not args.from_scratch)
     base = _read_model_config(Path(args.model), "--model")
     try:

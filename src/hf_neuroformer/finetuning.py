@@ -293,6 +293,40 @@ def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
+                            learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
+                            label: Callable[[str], str] = lambda name: name) -> None:
+    """The numeric settings of :func:`finetune`, checked before anything is read or written
+    (``neuroformer finetune`` calls it with ``label`` turning ``max_steps`` into ``--max-steps``).
+
+    Raises:
+        ValueError: naming the setting (``label(name)``) and what it expects: whole numbers >= 1
+            for ``max_steps``, ``batch_size``, ``gradient_accumulation_steps``, ``eval_steps`` (or
+            None); ``warmup_steps`` >= 0; finite ``learning_rate`` > 0, ``weight_decay`` >= 0,
+            ``generative_loss_weight`` >= 0; ``fraction`` in (0, 1]; ``batch_size`` a multiple of
+            ``gradient_accumulation_steps``.
+    """
+    for name, value in (("max_steps", max_steps), ("batch_size", batch_size),
+                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{label(name)}: expected a whole number >= 1, got {value!r}")
+    if eval_steps is not None and (not _is_int(eval_steps) or eval_steps < 1):
+        raise ValueError(f"{label('eval_steps')}: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
+    if not _is_int(warmup_steps) or warmup_steps < 0:
+        raise ValueError(f"{label('warmup_steps')}: expected a whole number >= 0, got {warmup_steps!r}")
+    for name, value, ok, expect in (
+        ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),
+        ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number >= 0"),
+        ("generative_loss_weight", generative_loss_weight, lambda v: v >= 0, "a finite number >= 0 (0 = off)"),
+        ("fraction", fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and ok(value)):
+            raise ValueError(f"{label(name)}: expected {expect}, got {value!r}")
+    if batch_size % gradient_accumulation_steps:
+        raise ValueError(f"{label('batch_size')}: expected a multiple of {label('gradient_accumulation_steps')}="
+                         f"{gradient_accumulation_steps}, got {batch_size}")
+
+
 def finetune(
     model_dir,
     recording,
@@ -387,25 +421,9 @@ def finetune(
     from .training import check_output_dir
 
     # every setting is checked before the output folder is claimed or anything is read
-    for name, value in (("max_steps", max_steps), ("batch_size", batch_size),
-                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
-    if eval_steps is not None and (not _is_int(eval_steps) or eval_steps < 1):
-        raise ValueError(f"eval_steps: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
-    if not _is_int(warmup_steps) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps: expected a whole number >= 0, got {warmup_steps!r}")
-    for name, value, ok, expect in (
-        ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),
-        ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number >= 0"),
-        ("generative_loss_weight", generative_loss_weight, lambda v: v >= 0, "a finite number >= 0 (0 = off)"),
-        ("fraction", fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    ):
-        if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and ok(value)):
-            raise ValueError(f"{name}: expected {expect}, got {value!r}")
-    if batch_size % gradient_accumulation_steps:
-        raise ValueError(f"batch_size: expected a multiple of gradient_accumulation_steps={gradient_accumulation_steps}, "
-                         f"got {batch_size}")
+    check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
+                            eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
+                            weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction)
     out = check_output_dir(output_dir, overwrite)
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
@@ -527,6 +545,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
