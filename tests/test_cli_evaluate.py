@@ -5,12 +5,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import hf_neuroformer as nf
 from hf_neuroformer import cli
 from hf_neuroformer.io import write_npz, write_nwb
 from hf_neuroformer.windows import plan_splits, window_starts_for_split
+
+from tiny_configs import untrained_model
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +21,7 @@ def tiny(tmp_path_factory):
     cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=16,
                                max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32,
                                split_block_length=5.0)
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(rec)
-    cfg.vocab_size = len(tok)
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval()
+    tok, model = untrained_model(rec, cfg)
     plan = plan_splits(rec, cfg)
     model.save_pretrained(d / "model")
     tok.save_pretrained(d / "model")

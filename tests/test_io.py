@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from datetime import datetime, timezone
 
 import h5py
@@ -25,31 +24,29 @@ from hf_neuroformer.io import (
 )
 from hf_neuroformer.recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
 
+from tiny_configs import quiet
+
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
 STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
 ALLEN = "allen_vcn_gratings"
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def a2929(shared_data):
-    return _quiet(read_nwb, shared_data(A2929))
+    return quiet(read_nwb, shared_data(A2929))
 
 
 @pytest.fixture(scope="module")
 def zheng(shared_data):
-    return _quiet(read_nwb, shared_data(ZHENG))
+    return quiet(read_nwb, shared_data(ZHENG))
 
 
 @pytest.fixture(scope="module")
 def steinmetz(shared_data):
-    return _quiet(read_steinmetz_spcount, shared_data(STEINMETZ), bin_size=0.01, seed=0)
+    return quiet(read_steinmetz_spcount, shared_data(STEINMETZ), bin_size=0.01, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +86,7 @@ def test_a2929_head_angle_behaviour(a2929):
 
 
 def test_a2929_select_wake_epoch(shared_data, a2929):
-    wake = _quiet(load_recording, shared_data(A2929), epoch="wake")
+    wake = quiet(load_recording, shared_data(A2929), epoch="wake")
     expected = np.sum((a2929.spike_times >= 600.0) & (a2929.spike_times < 1200.0))
     assert wake.time_domain == (600.0, 1200.0)
     assert wake.n_spikes == expected > 0
@@ -258,7 +255,7 @@ def test_nwb_round_trip_small(tmp_path):
 def test_nwb_round_trip_a2929_and_overwrite(tmp_path, a2929):
     path = tmp_path / "a2929.nwb"
     write_nwb(a2929, path)
-    _assert_same(a2929, _quiet(read_nwb, path))
+    _assert_same(a2929, quiet(read_nwb, path))
     with pytest.raises(FileExistsError, match="overwrite=True"):
         write_nwb(a2929, path)
     wake = a2929.select_epoch("wake")
@@ -460,7 +457,7 @@ def test_atomic_outputs_get_the_umask_permissions(a2929, tmp_path, umask):
     import hf_neuroformer as nf
     from hf_neuroformer.windows import prepare_windows
 
-    part = _quiet(a2929.select_epoch, "wake").restrict(700.0, 760.0)
+    part = quiet(a2929.select_epoch, "wake").restrict(700.0, 760.0)
     old = os.umask(umask)
     try:
         nwb = write_nwb(part, tmp_path / "gen.nwb")
@@ -474,7 +471,7 @@ def test_atomic_outputs_get_the_umask_permissions(a2929, tmp_path, umask):
     assert stat.S_IMODE(nwb.stat().st_mode) == stat.S_IMODE(plain_file.stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "prep").stat().st_mode) == stat.S_IMODE(plain_dir.stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((tmp_path / "prep" / "manifest.json").stat().st_mode) == 0o666 & ~umask
-    assert _quiet(read_nwb, nwb).n_spikes == part.n_spikes
+    assert quiet(read_nwb, nwb).n_spikes == part.n_spikes
 
 
 def test_interval_table_epoch_selects_the_union_of_its_rows(a2929, tmp_path):
@@ -499,8 +496,8 @@ def test_interval_table_epoch_selects_the_union_of_its_rows(a2929, tmp_path):
                                          r"with its past \(1\.1 s\)"):
         plan_splits(rip, NeuroformerConfig())
     # one-interval epochs are unchanged, and the rows survive write_nwb -> read_nwb
-    part = _quiet(a2929.restrict, 100.0, 200.0)
-    back = _quiet(read_nwb, write_nwb(part, tmp_path / "part.nwb"))
+    part = quiet(a2929.restrict, 100.0, 200.0)
+    back = quiet(read_nwb, write_nwb(part, tmp_path / "part.nwb"))
     np.testing.assert_array_equal(back.epoch_intervals["sleep_ripples"], part.epoch_intervals["sleep_ripples"])
     assert back.select_epoch("sleep_ripples").n_spikes == part.select_epoch("sleep_ripples").n_spikes > 0
 
@@ -513,7 +510,7 @@ def test_ripple_epoch_splits_keep_every_interval_that_holds_a_window(shared_data
     from hf_neuroformer import NeuroformerConfig
     from hf_neuroformer.windows import SPLITS, plan_splits, window_starts_for_split
 
-    rip = _quiet(load_recording, shared_data(A2929), epoch="sleep_ripples")
+    rip = quiet(load_recording, shared_data(A2929), epoch="sleep_ripples")
     sup = rip.support
     cfg = NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002, split_block_length=1.0)
     span = cfg.current_window + cfg.past_window
@@ -532,7 +529,7 @@ def test_ripple_epoch_splits_keep_every_interval_that_holds_a_window(shared_data
     assert all(len(v) == 1 for v in owner.values())
     # a split gap so large that the ripples form fewer groups than splits: refused, naming split_gap
     with pytest.raises(ValueError, match=r"split_gap: the \d+ intervals .* form only \d group\(s\) .* for 3 splits"):
-        _quiet(plan_splits, rip, NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002,
+        quiet(plan_splits, rip, NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002,
                                                   split_block_length=1.0, split_gap=50.0))
     # ripples closer than the split gap never sit in different splits
     for i in range(len(sup) - 1):

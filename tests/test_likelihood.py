@@ -8,6 +8,8 @@ import hf_neuroformer as nf
 from hf_neuroformer.likelihood import split_bits_per_spike, window_log_likelihoods
 from hf_neuroformer.windows import plan_splits
 
+from tiny_configs import untrained_model
+
 
 @pytest.fixture(scope="module")
 def small():
@@ -15,11 +17,7 @@ def small():
     cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=16,
                                max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32,
                                split_block_length=5.0)
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(rec)
-    cfg.vocab_size = len(tok)
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval()
+    tok, model = untrained_model(rec, cfg)
     return rec, tok, model, cfg
 
 

@@ -20,16 +20,14 @@ from hf_neuroformer.io import from_binned_counts, from_dataframe, load_recording
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
 from hf_neuroformer.recording import EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
+from tiny_configs import quiet
+
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
 STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
 
 
 def _small(**kw):
@@ -71,7 +69,7 @@ def test_trials_and_epochs_touching_the_domain_edges_are_fine():
 
 
 def test_restrict_counts_partly_covered_trials(shared_data):
-    zheng = _quiet(read_nwb, shared_data(ZHENG))
+    zheng = quiet(read_nwb, shared_data(ZHENG))
     tr = zheng.trials
     a, b = 0.5 * (tr[10, 0] + tr[10, 1]), 0.5 * (tr[20, 0] + tr[20, 1])  # cut through trials 10 and 20
     partly = int(np.sum((tr[:, 0] < b) & (tr[:, 1] > a) & ~((tr[:, 0] >= a) & (tr[:, 1] <= b))))
@@ -98,15 +96,15 @@ def test_binned_counts_refuses_inf_bins_and_reversed_ranges():
 
 def test_every_reader_still_loads_the_shared_recordings(shared_data):
     """The stricter validation refuses none of the real recordings (and their epochs)."""
-    a = _quiet(load_recording, shared_data(A2929))
+    a = quiet(load_recording, shared_data(A2929))
     assert a.n_spikes == 98794 and {"sleep", "wake"} <= set(a.epochs)
     for name in a.epochs:
-        _quiet(a.select_epoch, name)
-    nel = _quiet(load_recording, shared_data("nelpy_hippocampus/linear-track"))
+        quiet(a.select_epoch, name)
+    nel = quiet(load_recording, shared_data("nelpy_hippocampus/linear-track"))
     assert nel.n_units == 31 and set(nel.epochs) == {"run", "rest"}
-    assert _quiet(load_recording, shared_data(STEINMETZ)).trials.shape == (247, 2)
+    assert quiet(load_recording, shared_data(STEINMETZ)).trials.shape == (247, 2)
     assert load_recording(shared_data(ALLEN)).trials.shape == (200, 2)
-    z = _quiet(load_recording, shared_data(ZHENG))
+    z = quiet(load_recording, shared_data(ZHENG))
     assert z.trials.shape == (450, 2) and np.all(np.diff(z.trials[:, 0]) >= 0)
 
 
@@ -144,7 +142,7 @@ def test_nwb_round_trip_is_exact_for_digit_and_empty_names_and_sessions(shared_d
                 "none": EventSeries(np.zeros(0), np.zeros(0, dtype=object))},
     )
     assert rec.stimulus.names == ["0deg", "45deg", "90deg", "135deg"] and 1 not in rec.stimulus.ids
-    back = _quiet(read_nwb, write_nwb(rec, tmp_path / "allen.nwb"))
+    back = quiet(read_nwb, write_nwb(rec, tmp_path / "allen.nwb"))
     _assert_same(rec, back)
     assert back.select_epoch("1").trials.shape == (10, 2) and back.select_epoch("").n_spikes > 0
     assert back.session == ""
@@ -152,8 +150,8 @@ def test_nwb_round_trip_is_exact_for_digit_and_empty_names_and_sessions(shared_d
 
 def test_nwb_round_trip_keeps_trial_order_of_the_zheng_tasks(shared_data, tmp_path):
     """Trials of three interval tables, concatenated by start: trial i is the same trial after the trip."""
-    z = _quiet(read_nwb, shared_data(ZHENG))
-    back = _quiet(read_nwb, write_nwb(z, tmp_path / "z.nwb"))
+    z = quiet(read_nwb, shared_data(ZHENG))
+    back = quiet(read_nwb, write_nwb(z, tmp_path / "z.nwb"))
     np.testing.assert_array_equal(back.trials, z.trials)
     for k in ("task", "stimCategory", "boundary_type"):
         assert [str(v) for v in back.trial_info[k]] == [str(v) for v in z.trial_info[k]], k
@@ -219,7 +217,7 @@ def test_odd_npz_files_name_the_file_and_key(shared_data, tmp_path):
 
 
 def test_dataframe_with_text_in_the_time_column(shared_data):
-    rec = _quiet(read_nwb, shared_data(A2929)).select_units(range(2)).restrict(0.0, 5.0)
+    rec = quiet(read_nwb, shared_data(A2929)).select_units(range(2)).restrict(0.0, 5.0)
     df = pd.DataFrame({"time": rec.spike_times.astype(object), "unit": rec.unit_ids})
     df.loc[3, "time"] = "n/a"
     with pytest.raises(RecordingValidationError, match=r"time: expected spike times in seconds \(numbers\), "

@@ -10,13 +10,14 @@ Real data: the A2929 head-direction recording (wake, 40 s).
 
 import numpy as np
 import pytest
-import torch
 from transformers import AutoModelForPreTraining, AutoTokenizer
 
 import hf_neuroformer as nf
 from hf_neuroformer.configuration_neuroformer import WINDOW_FIELDS
 from hf_neuroformer.io import read_nwb
 from hf_neuroformer.likelihood import window_log_likelihoods
+
+from tiny_configs import untrained_model
 
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 STARTS = [680.0, 680.1, 680.2]
@@ -28,11 +29,7 @@ def saved(shared_data, tmp_path_factory):
     cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
                                max_past_length=48, hidden_size=16, num_attention_heads=2, intermediate_size=32,
                                split_block_length=5.0)
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(rec)
-    cfg.vocab_size = len(tok)
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval()
+    tok, model = untrained_model(rec, cfg)
     d = tmp_path_factory.mktemp("ckpt")
     model.save_pretrained(d)
     tok.save_pretrained(d)

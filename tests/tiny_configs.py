@@ -1,5 +1,10 @@
-"""A tiny NeuroformerConfig for the modality tests (Allen-sized windows: 10 ms current, 20 ms
-past), shared by test_modalities, test_video and test_visual_attention."""
+"""Small pieces shared by the tests: a tiny NeuroformerConfig for the modality tests (Allen-sized
+windows: 10 ms current, 20 ms past; test_modalities, test_video, test_visual_attention,
+test_cli_errors), an untrained model with its tokenizer for a recording, and a quiet call."""
+
+import warnings
+
+import torch
 
 import hf_neuroformer as nf
 
@@ -10,3 +15,20 @@ def small_config(**kw):
                 intermediate_size=64, hidden_dropout=0.0)
     base.update(kw)
     return nf.NeuroformerConfig(**base)
+
+
+def untrained_model(recording, config, seed: int = 0):
+    """``(tokenizer, model)``: a tokenizer holding ``recording``'s units, ``config.vocab_size`` set to
+    its length, and a seeded, untrained ``NeuroformerForPreTraining`` in eval mode."""
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(recording)
+    config.vocab_size = len(tok)
+    torch.manual_seed(seed)
+    return tok, nf.NeuroformerForPreTraining(config).eval()
+
+
+def quiet(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with warnings silenced (readers of real files warn about skipped parts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
