@@ -96,6 +96,10 @@ DATASETS = {
         config=dict(current_window=0.25, past_window=1.0, dt_resolution=0.01, max_window_length=64,
                     max_past_length=128, split_block_length=30.0),
     ),
+    "nelpy_speed": dict(
+        title="nelpy linear track, running speed (px/s) while running",
+        target="speed", kind="regression", recording="nelpy",
+    ),
     "a2929": dict(
         title="A2929 head direction (wake), circular",
         target="ry", kind="circular",
@@ -109,6 +113,16 @@ DATASETS = {
                     max_past_length=256, split_by="trials"),
     ),
 }
+# nelpy_speed: the same recording, windows, mask, split plan and pretrained checkpoint as nelpy; only the target differs
+DATASETS["nelpy_speed"]["config"] = DATASETS["nelpy"]["config"]
+
+
+def source_of(name: str) -> str:
+    """The dataset whose recording, window mask and pretrained checkpoint ``name`` uses (itself unless
+    its entry names a ``recording``): datasets that differ only in the target share one pretraining."""
+    return DATASETS[name].get("recording", name)
+
+
 PRIMARY = {"regression": ("r2", "R²", True), "circular": ("mean_angular_error_deg", "mean angular error (deg)", False),
            "classification": ("balanced_accuracy", "balanced accuracy", True)}
 SECONDARY = {"regression": "pearson_r", "circular": "median_angular_error_deg", "classification": "accuracy"}
@@ -169,7 +183,7 @@ def load_dataset(name: str, quick: bool = False, model: dict | None = None):
     mask, notes = None, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the readers' notes on skipped fields and the one duplicate video frame
-        if name == "nelpy":
+        if source_of(name) == "nelpy":
             rec = load_recording(DATA / "nelpy_hippocampus" / "linear-track", epoch="run")
             if quick:
                 rec = rec.restrict(rec.time_domain[0], rec.time_domain[0] + 400.0)
@@ -720,19 +734,23 @@ def main(argv=None):
                                   "kind": DATASETS[n]["kind"], "neuroformer": {}, "baselines": {}, "run": dict(run)}
 
     # 1. generative pretraining (it also fixes the split plan that every method then uses)
-    pre = {n: out / n / "pretrained" for n in names}
-    todo = [(n, str(pre[n]), args.pretrain_steps, opts) for n in names
-            if not (args.reuse_pretrained and (pre[n] / "model.safetensors").is_file())]
+    #    (datasets that differ only in the target share one: source_of)
+    pre = {n: out / source_of(n) / "pretrained" for n in names}
+    sources = list(dict.fromkeys(source_of(n) for n in names))
+    todo = [(src, str(out / src / "pretrained"), args.pretrain_steps, opts) for src in sources
+            if not (args.reuse_pretrained and (out / src / "pretrained" / "model.safetensors").is_file())]
     for n in names:
-        if n not in [t[0] for t in todo]:  # reused: say so, with the checkpoint's own metrics and date
+        if source_of(n) not in [t[0] for t in todo]:  # reused: say so, with the checkpoint's own metrics and date
             m = json.loads((pre[n] / "metrics.json").read_text()) if (pre[n] / "metrics.json").is_file() else {}
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre[n] / "model.safetensors").stat().st_mtime))
             results["datasets"][n]["pretraining"] = {"reused": str(pre[n]), "written": when,
                                                      **{k: m.get(k) for k in ("validation/id_nll", "test/id_nll")}}
             results["datasets"][n]["run"]["pretraining"] = f"reused checkpoint written {when}"
-    for n, info in run_pool(pretrain_task, todo, args.workers, "pretraining"):
-        results["datasets"][n]["pretraining"] = info
-        print(f"[decoding] {n}: pretrained in {info['seconds']:.0f} s, test id nll {info['test/id_nll']}", flush=True)
+    for src, info in run_pool(pretrain_task, todo, args.workers, "pretraining"):
+        for n in names:
+            if source_of(n) == src:
+                results["datasets"][n]["pretraining"] = info
+        print(f"[decoding] {src}: pretrained in {info['seconds']:.0f} s, test id nll {info['test/id_nll']}", flush=True)
 
     # 2. baselines, every fraction (all seeds inside one task)
     for (n, f), res in run_pool(baselines_task, [(n, str(pre[n]), f, seeds, opts) for n in names

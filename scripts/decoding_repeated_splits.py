@@ -156,7 +156,7 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
                      config_overrides=dict(settings["config_overrides"] or {}), select_on=settings["select_on"],
                      class_weight=settings["class_weight"])
     opts = {s: dict(opts_base, model=dict(model, split_seed=s)) for s in split_seeds}
-    pre = {s: out / name / f"split{s}" / "pretrained" for s in split_seeds}
+    pre = {s: out / bd.source_of(name) / f"split{s}" / "pretrained" for s in split_seeds}
     t0 = time.perf_counter()
     for s in split_seeds:
         if (pre[s] / "model.safetensors").is_file():
