@@ -224,8 +224,8 @@ def write_section(doc: dict) -> str:
     lines = [START, "## Decoding over repeated block splits", "",
              "Written by `scripts/decoding_repeated_splits.py`: the decoding benchmark's whole protocol (pretraining, "
              "track fit, fine-tuning from the checkpoint and from scratch, every baseline on the same rows) repeated on "
-             "other random assignments of the same 30-s blocks to train / validation / test (`split_seed` 1, 2, ...; "
-             "70/15/15). One fine-tuning seed (0) per split; settings as the benchmark's run of the dataset (chosen on "
+             "other random assignments of the same 30-s blocks (Steinmetz: the same whole trials) to train / validation / "
+             "test (`split_seed` 1, 2, ...; 70/15/15). One fine-tuning seed (0) per split; settings as the benchmark's run of the dataset (chosen on "
              "split 0's validation), nothing chosen here. Paired: Neuroformer pretrained minus the method, per split "
              "seed; wins = split seeds where Neuroformer pretrained is better; p = two-sided Wilcoxon signed-rank "
              "(`scipy.stats.wilcoxon`).", ""]
