@@ -21,7 +21,7 @@ choose on the validation metrics, which the JSON keeps per run (``neuroformer.*.
 
 Protocol
 --------
-Three real recordings, one target each:
+Three real recordings; one target each, two for nelpy:
 
 * ``nelpy``: rat CA1 on a linear track (``../shared/data/nelpy_hippocampus/linear-track``, 31
   units), epoch ``run`` (the ~16 min before the tracker freezes). Target: LED position ``x``
@@ -32,6 +32,8 @@ Three real recordings, one target each:
   the TRAINING split's running windows: this removes the animal being carried onto the track in
   training and lifted off it at the end of the last test block); the JSON and the table say how
   many windows each condition removes per split.
+* ``nelpy_speed``: the same recording, windows, mask, split plan and pretrained checkpoint as
+  ``nelpy`` (:func:`source_of`); target: the window-mean running ``speed`` (px/s, regression).
 * ``a2929``: pynapple A2929 (15 units, 7 head-direction cells), epoch ``wake``. Target: head
   direction ``ry`` (the yaw, rad; ``rx`` and ``rz`` are pitch and roll and barely move: a
   constant guess of ``rz`` scores ~6 deg), circular: decoded as (cos, sin), error = wrapped
@@ -626,7 +628,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--quick", action="store_true", help="shortened recordings, 2 fractions, 1 seed, few steps; "
                    "writes only into --output-dir")
-    p.add_argument("--datasets", default="nelpy,a2929,steinmetz",
+    p.add_argument("--datasets", default="nelpy,nelpy_speed,a2929,steinmetz",
                    help="comma-separated subset; the others keep their results in benchmarks/decoding.json")
     p.add_argument("--fresh", action="store_true", help="do not merge into the existing benchmarks/decoding.json")
     p.add_argument("--fractions", default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
