@@ -517,7 +517,12 @@ def plot(results, summary, fractions, path):
     import matplotlib.pyplot as plt
 
     names = list(summary)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    ncols = len(names) if len(names) <= 3 else 2  # four panels in a row are too small to read
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 4 * nrows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    axes = [list(axes.flat[:len(names)])]
     styles = {"neuroformer_pretrained": dict(color="C3", lw=2.5, marker="o"),
               "neuroformer_scratch": dict(color="C3", lw=1.5, ls="--", marker="o", mfc="white")}
     for ax, name in zip(axes[0], names):
