@@ -288,15 +288,16 @@ class LoopbackHub:
         }
 
     def fail_next(self, route: str, status: int = 500, message: str = "loopback failure", *,
-                  times: int = 1) -> None:
-        """Make the next ``times`` requests of ``route`` answer ``status`` with ``{"error": message}``.
+                  times: int = 1, after: int = 0) -> None:
+        """Make the next ``times`` requests of ``route`` answer ``status`` with ``{"error": message}``,
+        after letting ``after`` requests of that route through (e.g. ``after=1``: the second commit).
 
         ``route`` is one of :data:`ROUTES`. Raises ``ValueError`` for an unknown route.
         """
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
         with self._lock:
-            self._failures.setdefault(route, []).extend([(int(status), message)] * int(times))
+            self._failures.setdefault(route, []).extend([None] * int(after) + [(int(status), message)] * int(times))
 
     def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> dict:
         """``{path: bytes}`` of a repo at a revision (branch or commit sha).

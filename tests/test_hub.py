@@ -277,3 +277,42 @@ def test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named(train
                          env={**{k: v for k, v in os.environ.items() if k != "HF_TOKEN"}, **env})
     assert res.returncode == 2, res.stderr[-2000:]
     assert "HTTP 401" in res.stderr and "set HF_TOKEN" in res.stderr, res.stderr[-2000:]
+
+
+def test_windows_dataset_goes_to_the_models_branch_and_a_failed_model_commit_says_the_dataset_went_up(
+        trained, loopback_hub, tmp_path):
+    """Break-test findings: with ``revision`` the model went to the branch but its windows to the
+    dataset repository's ``main`` (a later push of another model to ``main`` replaced them); a
+    model commit failing after the dataset commit said nothing of the dataset already pushed; a
+    model that reads modalities got prepare's advice instead of "push without the windows"."""
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+
+    push_to_hub(model_dir, "lab/branch-windows", revision="dev", recording=rec,
+                dataset_repo_id="lab/branch-windows-data", **kw)
+    on_dev = loopback_hub.files("lab/branch-windows-data", repo_type="dataset", revision="dev")
+    on_main = loopback_hub.files("lab/branch-windows-data", repo_type="dataset")
+    assert any(f.endswith(".parquet") for f in on_dev), sorted(on_dev)
+    assert not any(f.endswith(".parquet") for f in on_main), sorted(on_main)
+    assert 'load_dataset("lab/branch-windows-data", revision="dev")' in on_dev["README.md"].decode()
+
+    # the dataset commit is the first commit of the push, the model's the second
+    loopback_hub.fail_next("commit", 500, "disk full", after=1)
+    with pytest.raises(HubPushError, match=r"uploading the model .* HTTP 500.*windows dataset was already committed "
+                                           r"to 'lab/late-fail-data'"):
+        push_to_hub(model_dir, "lab/late-fail", recording=rec, dataset_repo_id="lab/late-fail-data", **kw)
+    assert any(f.endswith(".parquet") for f in loopback_hub.files("lab/late-fail-data", repo_type="dataset"))
+    assert "config.json" not in loopback_hub.files("lab/late-fail")
+
+    import shutil
+
+    with_modality = tmp_path / "with-modality"
+    shutil.copytree(model_dir, with_modality)
+    cfg = json.loads((with_modality / "config.json").read_text())
+    cfg["modalities"] = [{"name": "head_direction", "kind": "behaviour"}]
+    (with_modality / "config.json").write_text(json.dumps(cfg))
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=r"reads modalities \(head_direction\).*push the model without its windows"):
+        push_to_hub(with_modality, "lab/mod", recording=rec, dataset_repo_id="lab/mod-data", **kw)
+    assert len(loopback_hub.requests) == n_requests, "refused before any request"

@@ -387,11 +387,13 @@ def _api(endpoint: Optional[str], token):
 
 
 @contextlib.contextmanager
-def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None) -> Iterator[None]:
-    """Turn the Hub client's errors into :class:`HubPushError` naming the step and the server."""
+def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None, already: str = "") -> Iterator[None]:
+    """Turn the Hub client's errors into :class:`HubPushError` naming the step and the server;
+    ``already``: what an earlier step of the same push has committed (said in the message)."""
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
     untouched = f"; the local model directory {str(model_dir)!r} was not changed" if model_dir is not None else ""
+    untouched += f"; {already}" if already else ""
     try:
         yield
     except HfHubHTTPError as e:
@@ -436,6 +438,8 @@ def push_to_hub(
         repo_id: ``NAMESPACE/NAME`` of the model repository (created if missing).
         private: create the repositories as private.
         revision: branch to commit to (created from ``main`` if missing); ``None`` = ``main``.
+            The windows dataset goes to the same branch of the dataset repository, so that a
+            model and its windows on one branch stay together.
         token: Hub token; ``None`` uses the saved login / ``HF_TOKEN``.
         endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
         license: Hub licence id for the card (default ``"other"``; use the recording's).
@@ -451,7 +455,8 @@ def push_to_hub(
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
         ValueError: a malformed repo id, ``recording`` without ``dataset_repo_id`` (or the
-            reverse), ``num_shards`` < 1, or a recording that does not cover the model's splits.
+            reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
+            modalities, or a recording that does not cover the model's splits.
         HubPushError: the server refused or could not be reached (step, status and message).
     """
     src = check_model_dir(model_dir)
@@ -460,8 +465,15 @@ def push_to_hub(
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
     if dataset_repo_id is not None:
         check_repo_id(dataset_repo_id, "dataset_repo_id")
-    if not isinstance(num_shards, int) or num_shards < 1:
+    if not isinstance(num_shards, int) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
+    if dataset_repo_id is not None:
+        modalities = json.loads((src / "config.json").read_text()).get("modalities") or []
+        if modalities:
+            names = ", ".join(str(m.get("name", "?")) if isinstance(m, dict) else str(m) for m in modalities)
+            raise ValueError(f"dataset_repo_id (CLI: --data / --dataset-repo-id): {str(src)!r} reads modalities "
+                             f"({names}), and windows with modality inputs cannot be pushed as a dataset yet; push the "
+                             "model without its windows dataset")
     api = _api(endpoint, token)
 
     dataset_result = (None, None)
@@ -473,14 +485,17 @@ def push_to_hub(
             dstage = Path(tmp) / "dataset"
             dstage.mkdir()
             write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
-                                 license=license, model_repo_id=repo_id, data_description=data_description)
+                                 license=license, model_repo_id=repo_id, data_description=data_description,
+                                 revision=revision)
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision)
         card.save(stage / "README.md")
         files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
-        # the model repository (and branch) first: a refusal there stops the push before the
-        # dataset is uploaded, so no dataset is left pointing at a model that does not exist
+        # Order: create the model repository (and branch) first, so that a refusal there (no rights,
+        # bad name) stops the push before anything is committed; then commit the windows dataset;
+        # then the model, last, so that a model card never links to windows that failed to upload.
+        # If the model commit fails after the dataset commit, the error says the dataset went up.
         with _hub_errors("creating the model repository", repo_id, api, src):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision not in (None, "main"):
@@ -491,14 +506,19 @@ def push_to_hub(
         if dataset_repo_id is not None:
             with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
                 api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
+            if revision not in (None, "main"):
+                with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
+                    api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
             with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
                 # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
                 # and load twice: delete every old shard that this push does not overwrite
                 dinfo = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
-                                          commit_message=f"Windows of {repo_id} (hf_neuroformer)",
+                                          revision=revision, commit_message=f"Windows of {repo_id} (hf_neuroformer)",
                                           delete_patterns=["data/*.parquet"])
             dataset_result = (dataset_repo_id, dinfo.commit_url)
-        with _hub_errors("uploading the model", repo_id, api, src):
+        already = (f"the windows dataset was already committed to {dataset_repo_id!r} ({dataset_result[1]}); "
+                   "push again to add the model" if dataset_result[0] else "")
+        with _hub_errors("uploading the model", repo_id, api, src, already=already):
             # a run file of an earlier push that this model directory lacks would describe another
             # model: delete the run files this push does not overwrite
             info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
@@ -511,13 +531,14 @@ def push_to_hub(
 
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
                          license: str = "other", model_repo_id: Optional[str] = None,
-                         data_description: Optional[str] = None) -> Dict[str, int]:
+                         data_description: Optional[str] = None, revision: Optional[str] = None) -> Dict[str, int]:
     """Write the model's train / validation / test windows of ``recording`` as a
     :func:`~hf_neuroformer.windows.prepare_windows` directory (Parquet shards
     ``data/<split>-<i>-of-<n>.parquet``, ``manifest.json``, the config, tokenizer and
     ``splits.json``) plus a dataset card whose ``configs`` metadata maps the shards to splits,
     into ``out_dir`` (replaced). A clone of the dataset repository is therefore also a prepared
-    directory for streamed training.
+    directory for streamed training. ``revision``: the branch it is pushed to; the card's
+    loading code then passes ``revision=`` (``None`` or ``"main"``: not needed).
 
     The windows are those of the model's ``splits.json`` with its config and tokenizer, i.e.
     exactly what training read (columns of :func:`~hf_neuroformer.windows.build_window_datasets`).
@@ -580,7 +601,8 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         "",
         "```python",
         "from datasets import load_dataset",
-        f'windows = load_dataset("{repo_id}")',
+        f'windows = load_dataset("{repo_id}"'
+        + (f', revision="{revision}"' if revision not in (None, "main") else "") + ")",
         "```",
     ])
     DatasetCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + body).save(out / "README.md")
