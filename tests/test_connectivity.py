@@ -152,10 +152,11 @@ training:
 """
 
 
-def test_simulate_train_connectivity_cli(tmp_path, capsys):
+def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     """The commands in-process (cli.main), to spare the suite four interpreter starts."""
     from hf_neuroformer.cli import main
 
+    monkeypatch.chdir(tmp_path)
     nwb = tmp_path / "sim.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
                  "--duration", "60", "--seed", "2", "--output", str(nwb)]) == 0
@@ -186,3 +187,25 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys):
     assert (out / "connectivity.png").stat().st_size > 10_000
     assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    # --overwrite replaces only an earlier connectivity output: never the model, the working
+    # directory (which held the model, the recording and the notes) or a folder with other files
+    (tmp_path / "notes.txt").write_text("precious")
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    model_bytes = (tmp_path / "model" / "model.safetensors").read_bytes()
+    for output, why in ((str(tmp_path / "model"), "holds a model"), (".", "working directory"),
+                        (str(tmp_path), "working directory")):
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", output,
+                     "--overwrite"]) == 2, output
+        err = capsys.readouterr().err
+        assert err.startswith("neuroformer connectivity: error: --output:") and why in err, err
+    (out / "mine.txt").write_text("mine")
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
+                 "--overwrite"]) == 2
+    assert "does not write ('mine.txt')" in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == sorted(before + ["conn/mine.txt"])
+    assert (tmp_path / "model" / "model.safetensors").read_bytes() == model_bytes
+    (out / "mine.txt").unlink()
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
+                 "--overwrite", "--max-windows", "100"]) == 0
+    assert json.loads((out / "scores.json").read_text())["n_windows"] == 100
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before  # no folder beside it

@@ -127,3 +127,71 @@ def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tm
               TrainingConfig(max_steps=1), progress=False)
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         train(tmp_path, tmp_path / "m2", None, TrainingConfig(max_steps=1), progress=False)
+
+
+# --- what --overwrite may replace, and shards checked against the manifest (break test, findings 1, 2, 8, 11)
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+@pytest.fixture(scope="module")
+def short_rec(shared_data):
+    rec = load_recording(shared_data(A2929), epoch="wake")
+    return rec.restrict(rec.support[0, 0], rec.support[0, 0] + 60.0)
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_overwrite_never_deletes_a_folder_prepare_did_not_write(shared_data, short_rec, tmp_path, monkeypatch, capsys):
+    from hf_neuroformer.cli import main
+
+    nwb = str(shared_data(A2929))
+    sandbox = tmp_path / "sandbox"
+    (sandbox / "keep").mkdir(parents=True)
+    (sandbox / "keep" / "notes.txt").write_text("precious")
+    model = sandbox / "model"  # what 'neuroformer train' leaves
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json", "metrics.json"):
+        (model / name).write_text("{}")
+    (sandbox / "afile").write_text("not a folder")
+    monkeypatch.chdir(sandbox / "keep")
+    before = _files(sandbox)
+    # each refused up front (before the recording is loaded), in one line naming --output
+    for output, why in ((".", "working directory"), ("..", "working directory"), (str(sandbox / "keep"), "working"),
+                        (str(model), "holds a model"), (str(sandbox / "afile"), "not a folder")):
+        assert main(["prepare", "--data", nwb, "--epoch", "wake", "--output", output, "--overwrite"]) == 2, output
+        err = capsys.readouterr().err
+        assert err.startswith("neuroformer prepare: error: --output:") and why in err and err.count("\n") == 1, err
+    monkeypatch.chdir(sandbox)
+    with pytest.raises(FileExistsError, match="--output: 'keep' is not an earlier output of 'neuroformer prepare'"):
+        prepare_windows(short_rec, "keep", nf.NeuroformerConfig(**TINY), overwrite=True, progress=False)
+    assert _files(sandbox) == before  # nothing deleted, no temporary folder left
+    assert (sandbox / "afile").read_text() == "not a folder"
+
+
+def test_overwrite_replaces_an_earlier_prepare_output_whole(short_rec, tmp_path):
+    cfg = nf.NeuroformerConfig(**TINY)
+    out = tmp_path / "prep"
+    out.mkdir()  # an empty folder is filled (nothing in it to lose)
+    prepare_windows(short_rec, out, cfg, num_shards=3, progress=False)
+    three = _files(out)
+    assert "data/train-00002-of-00003.parquet" in three
+    with pytest.raises(FileExistsError, match="not empty.*--overwrite"):
+        prepare_windows(short_rec, out, cfg, num_shards=2, progress=False)
+    manifest = prepare_windows(short_rec, out, cfg, num_shards=2, overwrite=True, progress=False)
+    assert _files(out) == [f.replace("of-00003", "of-00002") for f in three if "-00002-of-" not in f]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert _files(tmp_path) == ["prep", *("prep/" + f for f in _files(out))]  # no old or temporary folder beside it
+    # a failure while writing the new windows leaves the earlier output as it was
+    stranger = NeuroformerTokenizer.from_config(cfg)  # holds none of the recording's units
+    with pytest.raises(ValueError):
+        prepare_windows(short_rec, out, cfg, tokenizer=stranger, num_shards=1, overwrite=True, progress=False)
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert _files(tmp_path) == ["prep", *("prep/" + f for f in _files(out))]
+    # a file prepare does not write is not deleted by --overwrite
+    (out / "data" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"does not write \('data/notes.txt'\)"):
+        prepare_windows(short_rec, out, cfg, overwrite=True, progress=False)
+    assert (out / "data" / "notes.txt").read_text() == "mine"

@@ -314,11 +314,10 @@ def cmd_evaluate(args) -> int:
 def cmd_prepare(args) -> int:
     from .configuration_neuroformer import NeuroformerConfig
     from .training import load_yaml_config
-    from .windows import prepare_windows
+    from .io.output_folder import check_output_folder
+    from .windows import prepare_output_spec, prepare_windows
 
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:  # fail before loading anything
-        raise FileExistsError(f"--output: {str(out)!r} exists; choose another directory or pass --overwrite")
+    out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)  # before loading
     config = load_yaml_config(args.config)[0] if args.config else NeuroformerConfig()
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")

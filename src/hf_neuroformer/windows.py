@@ -486,6 +486,28 @@ def window_features(config: Optional[NeuroformerConfig] = None):
 PREPARED_FORMAT = "hf_neuroformer.prepared_windows/1"
 
 
+def _is_prepared_manifest(folder) -> bool:
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads((Path(folder) / "manifest.json").read_text()).get("format") == PREPARED_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def prepare_output_spec():
+    """What :func:`prepare_windows` writes (:class:`hf_neuroformer.io.output_folder.OutputFolderSpec`):
+    only such a folder is replaced by ``overwrite``."""
+    from .io.output_folder import OutputFolderSpec
+
+    return OutputFolderSpec(
+        command="prepare", marker="manifest.json", is_own=_is_prepared_manifest,
+        patterns=("manifest.json", "config.json", "splits.json", "vocab.json", "tokenizer_config.json",
+                  "special_tokens_map.json", "added_tokens.json", "data", "data/*.parquet"),
+    )
+
+
 def prepare_windows(
     recording: SpikeRecording,
     output_dir,
@@ -512,7 +534,9 @@ def prepare_windows(
 
     Args:
         recording: the spikes (one session).
-        output_dir: must not exist (or ``overwrite``).
+        output_dir: a new or empty folder; with ``overwrite`` also an earlier output of this
+            function (its ``manifest.json`` and files only; never the working directory, a folder
+            above it, or a folder holding a model), which is replaced once the new one is written.
         config: window and split settings (default ``NeuroformerConfig()``); its
             ``vocab_size`` is set to the tokenizer's.
         tokenizer: default: a new one from ``config`` holding the recording's units.
@@ -523,12 +547,12 @@ def prepare_windows(
         The manifest (also written as ``manifest.json``).
 
     Raises:
-        FileExistsError: ``output_dir`` exists and ``overwrite`` is False.
+        FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
+            ``overwrite`` may not replace (see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
         ValueError: ``num_shards`` < 1, or a split with a non-zero fraction has no window.
     """
     import hashlib
     import json
-    import os
     import shutil
     import tempfile
     from pathlib import Path
@@ -536,11 +560,12 @@ def prepare_windows(
     import datasets
     from tqdm.auto import tqdm
 
+    from .io.output_folder import check_output_folder, move_into_place
+
     if not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
-    out = Path(output_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"--output: {str(out)!r} exists; choose another directory or pass --overwrite")
+    spec = prepare_output_spec()
+    out = check_output_folder(output_dir, spec, overwrite=overwrite)
     check_not_empty(recording)
     config = config if config is not None else NeuroformerConfig()
     if config.modalities:
@@ -587,9 +612,8 @@ def prepare_windows(
         tokenizer.save_pretrained(tmp)
         (tmp / "splits.json").write_text(json.dumps(plan.to_dict(), indent=2))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        check_output_folder(out, spec, overwrite=overwrite)  # again: it may have changed while we wrote
+        move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if bars_were_on:

@@ -86,6 +86,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place
 from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
@@ -482,6 +483,28 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
 
 
 # ------------------------------------------------------------------------------------- pipeline
+#: The matrices :func:`run_connectivity` writes (``<name>.npy``).
+CONNECTIVITY_MATRICES = ("truth", "attention_last_layer", "attention_mean", "attention_rollout", "uniform_control",
+                         "correlation", "ccg_asymmetry", "glm")
+
+
+def _is_connectivity_scores(folder) -> bool:
+    import json
+
+    try:
+        report = json.loads((Path(folder) / "scores.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and "scores" in report and "matrix_convention" in report
+
+
+#: What :func:`run_connectivity` writes: only such a folder is replaced by ``overwrite``.
+CONNECTIVITY_OUTPUT = OutputFolderSpec(
+    command="connectivity", marker="scores.json", is_own=_is_connectivity_scores,
+    patterns=("scores.json", "connectivity.png", *(f"{m}.npy" for m in CONNECTIVITY_MATRICES)),
+)
+
+
 def run_connectivity(
     model_dir,
     data_path,
@@ -516,22 +539,23 @@ def run_connectivity(
         n_lags: CCG / GLM history length in bins.
         batch_size, device: the attention pass.
         glm_max_bins, n_jobs: see :func:`glm_connectivity`.
-        overwrite: replace an existing ``output_dir``.
+        overwrite: replace an earlier output of this function in ``output_dir`` (only that: its
+            ``scores.json``, matrices and figure; never the working directory, a folder above it
+            or a model; see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
 
     Returns:
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings).
 
     Raises:
-        FileExistsError: ``output_dir`` exists and is not empty, without ``overwrite``.
+        FileExistsError: ``output_dir`` is not empty, without ``overwrite``, or is a folder
+            ``overwrite`` may not replace.
         FileNotFoundError / ValueError: from loading the model or the ground truth.
     """
     from ..generation import load_pretrained
     from ..simulation import read_network
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
-    out = Path(output_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"--output: {str(out)!r} exists and is not empty; pass --overwrite to replace it")
+    out = check_output_folder(output_dir, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # before any work
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
     net = read_network(data_path)
@@ -577,7 +601,6 @@ def run_connectivity(
     }
     # everything is written into a folder beside ``out`` and renamed into place at the end, so
     # a failed run leaves no half-written output, and --overwrite leaves no stale file behind
-    import os
     import shutil
     import tempfile
 
@@ -589,9 +612,8 @@ def run_connectivity(
             np.save(out / f"{name}.npy", m)
         report = _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path,
                                           model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(out, final)
+        check_output_folder(final, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # again: it may have changed meanwhile
+        move_into_place(out, final)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return report

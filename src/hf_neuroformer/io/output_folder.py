@@ -1,0 +1,120 @@
+"""Output folders that a command replaces as a whole (``neuroformer prepare``,
+``neuroformer connectivity``): what ``--overwrite`` may delete, and the swap into place.
+
+A folder is written in full beside its final place (``tempfile.mkdtemp``), then renamed into it.
+With ``--overwrite`` the old folder is deleted, so it must be recognisably an earlier output of
+the same command: a marker file of that command (``manifest.json`` of prepared windows,
+``scores.json`` of connectivity), no file the command does not write, and nothing of a model.
+The working directory and the folders above it are always refused (``--output .`` with
+``--overwrite`` once deleted the whole working directory). ``neuroformer train`` does not use
+this: it replaces the model files of its ``--output-dir`` one by one
+(:func:`hf_neuroformer.training.check_output_dir`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Tuple
+
+__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "move_into_place"]
+
+#: Files whose presence means a folder holds a trained model (``neuroformer train`` writes them).
+MODEL_MARKERS = ("model.safetensors", "pytorch_model.bin", "metrics.json", "training_config.json",
+                 "training_log.json")
+
+
+@dataclass(frozen=True)
+class OutputFolderSpec:
+    """What one command writes into its output folder.
+
+    Attributes:
+        command: the ``neuroformer`` sub-command, for messages (e.g. ``"prepare"``).
+        marker: the file (relative path) every output of the command holds, e.g. ``"manifest.json"``.
+        is_own: ``is_own(folder) -> bool``: the marker's content is the command's (e.g. the
+            manifest's ``format``); it is called only when the marker file exists.
+        patterns: ``fnmatch`` patterns of every relative path (POSIX, files and folders) the command
+            writes, matched at the same depth (``*`` does not cross a ``/``); anything else in the
+            folder is refused rather than deleted.
+    """
+
+    command: str
+    marker: str
+    is_own: Callable[[Path], bool]
+    patterns: Tuple[str, ...]
+
+
+def _first(items, n: int = 3) -> str:
+    items = sorted(items)
+    return ", ".join(repr(i) for i in items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: str = "--output") -> Path:
+    """Refuse an output folder that this command must not write or replace; call it before any
+    work, and again just before :func:`move_into_place`.
+
+    Accepted: a path that does not exist, an empty folder, and (only with ``overwrite``) an
+    earlier output of the same command (see :class:`OutputFolderSpec`).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        FileExistsError: one line naming ``flag`` and what to do: the path is the working
+            directory or a folder above it, is a symbolic link, is not a folder, is not empty
+            (without ``overwrite``), holds a model, is not an output of ``spec.command``, or holds
+            files ``spec.command`` does not write.
+    """
+    out = Path(path)
+    cwd = Path.cwd().resolve()
+    where = out.resolve()
+    if where == cwd or where in cwd.parents:
+        raise FileExistsError(f"{flag}: {str(path)!r} is the working directory or a folder above it; name a new "
+                              "folder for the output (e.g. a subfolder)")
+    if out.is_symlink():
+        raise FileExistsError(f"{flag}: {str(path)!r} is a symbolic link; name a new folder (or the folder itself)")
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise FileExistsError(f"{flag}: {str(path)!r} exists and is not a folder; name a new folder")
+    if not any(out.iterdir()):
+        return out
+    if not overwrite:
+        raise FileExistsError(f"{flag}: {str(path)!r} exists and is not empty; choose another folder, or pass "
+                              f"--overwrite to replace an earlier output of 'neuroformer {spec.command}'")
+    model = [f for f in MODEL_MARKERS if (out / f).exists()] + [p.name for p in out.glob("checkpoint-*")]
+    if model:
+        raise FileExistsError(f"{flag}: {str(path)!r} holds a model ({_first(model)}); --overwrite replaces only an "
+                              f"earlier output of 'neuroformer {spec.command}', so choose another folder")
+    if not (out / spec.marker).is_file() or not spec.is_own(out):
+        raise FileExistsError(f"{flag}: {str(path)!r} is not an earlier output of 'neuroformer {spec.command}' (no "
+                              f"{spec.marker} of it), and --overwrite replaces only that; choose another folder")
+    foreign = [e for e in (p.relative_to(out).as_posix() for p in out.rglob("*"))
+               if not any(fnmatch.fnmatchcase(e, q) and e.count("/") == q.count("/") for q in spec.patterns)]
+    if foreign:
+        raise FileExistsError(f"{flag}: {str(path)!r} holds files 'neuroformer {spec.command}' does not write "
+                              f"({_first(foreign)}), which --overwrite would delete; move them out or choose "
+                              "another folder")
+    return out
+
+
+def move_into_place(tmp, final) -> None:
+    """Rename the finished folder ``tmp`` to ``final`` (both in one parent folder). An existing
+    ``final`` is first renamed aside and deleted only once ``tmp`` is in place; if that rename
+    fails, the old folder is put back, so a failure never leaves neither."""
+    tmp, final = Path(tmp), Path(final)
+    if not final.exists():
+        os.replace(tmp, final)
+        return
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:12]}")
+    os.rename(final, old)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.rename(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
