@@ -195,3 +195,14 @@ def test_overwrite_replaces_an_earlier_prepare_output_whole(short_rec, tmp_path)
     with pytest.raises(FileExistsError, match=r"does not write \('data/notes.txt'\)"):
         prepare_windows(short_rec, out, cfg, overwrite=True, progress=False)
     assert (out / "data" / "notes.txt").read_text() == "mine"
+
+
+def test_num_shards_checked_before_loading(tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    assert main(["prepare", "--data", str(tmp_path / "absent.nwb"), "--output", str(tmp_path / "p"),
+                 "--num-shards", "0"]) == 2
+    assert "--num-shards: expected an integer >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="num_shards"):
+        prepare_windows(None, tmp_path / "p", num_shards=True)
+    assert not (tmp_path / "p").exists()

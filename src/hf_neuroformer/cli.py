@@ -317,7 +317,9 @@ def cmd_prepare(args) -> int:
     from .io.output_folder import check_output_folder
     from .windows import prepare_output_spec, prepare_windows
 
-    out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)  # before loading
+    if args.num_shards < 1:  # fail before loading anything
+        raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
+    out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
     config = load_yaml_config(args.config)[0] if args.config else NeuroformerConfig()
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")

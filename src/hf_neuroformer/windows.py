@@ -562,7 +562,7 @@ def prepare_windows(
 
     from .io.output_folder import check_output_folder, move_into_place
 
-    if not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
+    if not isinstance(num_shards, (int, np.integer)) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
     spec = prepare_output_spec()
     out = check_output_folder(output_dir, spec, overwrite=overwrite)
