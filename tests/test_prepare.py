@@ -206,3 +206,53 @@ def test_num_shards_checked_before_loading(tmp_path, capsys):
     with pytest.raises(ValueError, match="num_shards"):
         prepare_windows(None, tmp_path / "p", num_shards=True)
     assert not (tmp_path / "p").exists()
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_replaced_shard_is_refused(tiny_prepared, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.training import TrainingConfig, train
+
+    manifest = json.loads((tiny_prepared / "manifest.json").read_text())
+    rows = {s: [sh["n_rows"] for sh in manifest["splits"][s]["shards"]] for s in SPLITS}
+    # a test shard copied over a training shard (the break test's case): other rows
+    bad = _copy(tiny_prepared, tmp_path / "swapped")
+    (bad / "data/test-00000-of-00002.parquet").replace(bad / "data/train-00001-of-00002.parquet")
+    (bad / "data/test-00000-of-00002.parquet").write_bytes(
+        (tiny_prepared / "data/test-00000-of-00002.parquet").read_bytes())
+    want = (rf"recording \(--data\): shard '.*train-00001-of-00002.parquet' holds {rows['test'][0]} rows, "
+            rf"the manifest lists {rows['train'][1]}")
+    with pytest.raises(ValueError, match=want):
+        train(bad, tmp_path / "m", None, TrainingConfig(max_steps=1), progress=False)
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(ValueError, match="train-00001-of-00002.parquet' holds"):
+        load_prepared(bad, "train")
+    from hf_neuroformer.windows import verify_prepared
+
+    assert verify_prepared(tiny_prepared) == {s: sum(r) for s, r in rows.items()}
+    # the same rows, other windows: the sha256 tells them apart; a manifest without sha256 checks rows only
+    same = _copy(tiny_prepared, tmp_path / "same_rows")
+    t0 = same / "data/train-00000-of-00002.parquet"
+    t1 = same / "data/train-00001-of-00002.parquet"
+    assert rows["train"][0] == rows["train"][1]
+    t0.write_bytes(t1.read_bytes())
+    with pytest.raises(ValueError, match=r"train-00000-of-00002.parquet' has sha256 [0-9a-f]{64}, the manifest lists"):
+        verify_prepared(same, ["train"])
+    old = json.loads((same / "manifest.json").read_text())
+    for entry in old["splits"].values():
+        for shard in entry["shards"]:
+            del shard["sha256"]
+    (same / "manifest.json").write_text(json.dumps(old))
+    assert verify_prepared(same)["train"] == sum(rows["train"])
+    # a missing shard names the CLI flag
+    gone = _copy(tiny_prepared, tmp_path / "gone")
+    (gone / "data/validation-00001-of-00002.parquet").unlink()
+    assert main(["train", "--data", str(gone), "--output-dir", str(tmp_path / "m2"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "validation-00001-of-00002.parquet" in err and "--prepared" not in err

@@ -36,7 +36,7 @@ from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities
 from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
-                      plan_splits, spikes_outside_windows, window_starts_for_split)
+                      plan_splits, spikes_outside_windows, verify_prepared, window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -363,8 +363,13 @@ NETWORK_FIELDS = (
 )
 
 
+#: How messages about a prepared directory name it: ``train``'s argument and the CLI flag.
+PREPARED_FIELD = "recording (--data)"
+
+
 def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
-    """Config, tokenizer, split plan and manifest of a prepared directory (see :func:`train`)."""
+    """Config, tokenizer, split plan, manifest and the rows of each split's shards (checked
+    against the manifest) of a prepared directory (see :func:`train`)."""
     from .windows import PREPARED_FORMAT, SplitPlan
 
     if not (prepared / "manifest.json").is_file():
@@ -400,7 +405,9 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
         config.vocab_size = stored.vocab_size
     tokenizer = NeuroformerTokenizer.from_pretrained(prepared)
     plan = SplitPlan.from_dict(json.loads((prepared / "splits.json").read_text()))
-    return config, tokenizer, plan, manifest
+    # every shard against the manifest (rows, sha256): a shard swapped for another split's is refused
+    rows = verify_prepared(prepared, SPLITS, field=PREPARED_FIELD)
+    return config, tokenizer, plan, manifest, rows
 
 
 def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, skip: int = 0):
@@ -534,7 +541,7 @@ def train(
         latest_checkpoint(output_dir)
     if streamed:
         prepared = Path(recording)
-        config, tokenizer, plan, manifest = _prepared_setup(prepared, config)
+        config, tokenizer, plan, manifest, prepared_rows = _prepared_setup(prepared, config)
     else:
         check_not_empty(recording)
     _check_attn_implementation(training.attn_implementation)
@@ -575,8 +582,8 @@ def train(
         if config.modalities:
             raise ValueError("config.modalities: training from a prepared directory does not carry modality inputs "
                              "yet; train on the recording itself (neuroformer train --data RECORDING)")
-        dsets = {s: load_prepared(prepared, s, streaming=True) for s in SPLITS}
-        n_windows = {s: int(manifest["splits"][s]["n_windows"]) for s in SPLITS}
+        dsets = {s: load_prepared(prepared, s, streaming=True, verify=False, field=PREPARED_FIELD) for s in SPLITS}
+        n_windows = dict(prepared_rows)  # the rows in the shards, checked against the manifest
         mod_trunc = {}
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
         ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}

@@ -621,35 +621,113 @@ def prepare_windows(
     return manifest
 
 
-def load_prepared(prepared_dir, split: str, streaming: bool = True):
+def _read_prepared_manifest(d, field: str) -> dict:
+    import json
+
+    if not (d / "manifest.json").is_file():
+        raise FileNotFoundError(f"{field}: {str(d)!r} has no manifest.json; write it with 'neuroformer prepare'")
+    manifest = json.loads((d / "manifest.json").read_text())
+    if manifest.get("format") != PREPARED_FORMAT:
+        raise ValueError(f"{field}: manifest format {manifest.get('format')!r}, expected {PREPARED_FORMAT!r}")
+    return manifest
+
+
+def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, field: str = "prepared_dir"
+                    ) -> Dict[str, int]:
+    """Check the shards of a :func:`prepare_windows` directory against its manifest: every shard
+    is present, holds the rows the manifest lists (read from its Parquet footer) and, where the
+    manifest records one, has its sha256 (manifests without it are checked by rows only); each
+    split's rows add up to its ``n_windows``. A shard copied over from another split or another
+    run, or half written, is refused rather than trained on.
+
+    Args:
+        splits: the splits to check (default: all in the manifest).
+        field: the name of the folder argument in messages (``"--data"`` from ``neuroformer train``).
+
+    Returns:
+        split -> windows (rows) in its shards, as read.
+
+    Raises:
+        FileNotFoundError: no ``manifest.json``, or a listed shard is missing.
+        ValueError: an unknown split or manifest format, or a shard whose rows or sha256 differ
+            from the manifest (naming the shard, the expected and the found value).
+    """
+    import hashlib
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    d = Path(prepared_dir)
+    manifest = _read_prepared_manifest(d, field)
+    rows = {}
+    for split in (manifest["splits"] if splits is None else splits):
+        if split not in manifest["splits"]:
+            raise ValueError(f"split: {split!r} is not in {str(d)!r}; it holds {sorted(manifest['splits'])}")
+        entry = manifest["splits"][split]
+        missing = [str(d / s["path"]) for s in entry["shards"] if not (d / s["path"]).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{field}: shard(s) missing from the prepared directory: {missing}; prepare "
+                                    "the windows again (neuroformer prepare)")
+        total = 0
+        for shard in entry["shards"]:
+            path = d / shard["path"]
+            try:
+                found = pq.ParquetFile(path).metadata.num_rows
+            except Exception as err:  # not Parquet, or cut short: pyarrow raises its own error types
+                raise ValueError(f"{field}: shard {str(path)!r} is not a readable Parquet file ({err}); prepare "
+                                 "the windows again (neuroformer prepare)") from None
+            if found != int(shard["n_rows"]):
+                raise ValueError(f"{field}: shard {str(path)!r} holds {found} rows, the manifest lists "
+                                 f"{int(shard['n_rows'])}; it is not the shard 'neuroformer prepare' wrote, "
+                                 "prepare the windows again")
+            if shard.get("sha256"):
+                with open(path, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+                if digest != shard["sha256"]:
+                    raise ValueError(f"{field}: shard {str(path)!r} has sha256 {digest}, the manifest lists "
+                                     f"{shard['sha256']}; it is not the shard 'neuroformer prepare' wrote, "
+                                     "prepare the windows again")
+            total += found
+        if total != int(entry["n_windows"]):
+            raise ValueError(f"{field}: the {split} shards hold {total} rows, the manifest lists "
+                             f"n_windows={int(entry['n_windows'])}; prepare the windows again")
+        rows[split] = total
+    return rows
+
+
+def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: bool = True,
+                  field: str = "prepared_dir"):
     """One split of a :func:`prepare_windows` directory as a ``datasets`` (Iterable)Dataset.
 
     With ``streaming=True`` the Parquet shards are read lazily (``datasets.IterableDataset``),
     so memory holds a batch of rows, not the split; for several processes, pass the result to
     ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks).
 
+    Args:
+        verify: check the split's shards against the manifest first (:func:`verify_prepared`;
+            this reads each shard once for its sha256). ``False`` when the caller has done so.
+        field: the name of the folder argument in messages.
+
     Raises:
         FileNotFoundError: no ``manifest.json`` (not a prepared directory) or a listed shard is
             missing.
-        ValueError: an unknown split or manifest format.
+        ValueError: an unknown split or manifest format, or (``verify``) a shard that differs
+            from the manifest.
     """
-    import json
     from pathlib import Path
 
     import datasets
 
     d = Path(prepared_dir)
-    if not (d / "manifest.json").is_file():
-        raise FileNotFoundError(f"--prepared: {str(d)!r} has no manifest.json; write it with 'neuroformer prepare'")
-    manifest = json.loads((d / "manifest.json").read_text())
-    if manifest.get("format") != PREPARED_FORMAT:
-        raise ValueError(f"--prepared: manifest format {manifest.get('format')!r}, expected {PREPARED_FORMAT!r}")
+    manifest = _read_prepared_manifest(d, field)
     if split not in manifest["splits"]:
         raise ValueError(f"split: {split!r} is not in {str(d)!r}; it holds {sorted(manifest['splits'])}")
+    if verify:
+        verify_prepared(d, [split], field=field)
     files = [str(d / s["path"]) for s in manifest["splits"][split]["shards"]]
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise FileNotFoundError(f"--prepared: shard(s) missing: {missing}")
+        raise FileNotFoundError(f"{field}: shard(s) missing from the prepared directory: {missing}")
     config = None
     if (d / "config.json").is_file():
         config = NeuroformerConfig.from_pretrained(d)
@@ -781,6 +859,7 @@ __all__ = [
     "tokenize_windows",
     "build_window_datasets",
     "spikes_outside_windows",
+    "verify_prepared",
     "trial_at",
     "NeuroformerCollator",
     "SPLITS",
