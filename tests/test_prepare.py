@@ -11,7 +11,8 @@ from datasets.distributed import split_dataset_by_node
 import hf_neuroformer as nf
 from hf_neuroformer.io import load_recording
 from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
-from hf_neuroformer.windows import SPLITS, SplitPlan, build_window_datasets, load_prepared, prepare_windows
+from hf_neuroformer.windows import (SPLITS, SplitPlan, build_window_datasets, load_prepared, prepare_windows,
+                                   spikes_outside_windows)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,7 @@ def test_shards_hold_the_in_memory_windows(prepared):
     cfg = nf.NeuroformerConfig.from_pretrained(out)
     plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
     in_memory, _ = build_window_datasets(rec, tok, cfg, plan)
+    outside = spikes_outside_windows(rec, plan, cfg, {s: in_memory[s]["window_start"] for s in SPLITS})
     for split in SPLITS:
         entry = manifest["splits"][split]
         assert len(entry["shards"]) == 3
@@ -37,6 +39,9 @@ def test_shards_hold_the_in_memory_windows(prepared):
             assert hashlib.sha256((out / shard["path"]).read_bytes()).hexdigest() == shard["sha256"]
         assert sum(s["n_rows"] for s in entry["shards"]) == entry["n_windows"] == len(in_memory[split])
         assert entry["n_spikes"] == sum(in_memory[split]["n_spikes"])
+        # the spikes no current window covers, as in-memory training counts them (its metrics.json)
+        assert entry["n_spikes_outside_windows"] == outside[split]["n_spikes_outside_windows"] > 0
+        assert entry["seconds_outside_windows"] == round(outside[split]["seconds_outside_windows"], 6)
         table = load_prepared(out, split, streaming=False)
         assert table.features == in_memory[split].features
         pd.testing.assert_frame_equal(table.to_pandas(), in_memory[split].to_pandas())
@@ -98,6 +103,10 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
     metrics = train(tiny_prepared, tmp_path / "full", None, tc, progress=False,
                     on_step_end=lambda s, loss: losses["full"].append(loss))
     assert metrics["data"].startswith("streamed") and metrics["n_train_windows_unused"] == 0
+    manifest = json.loads((tiny_prepared / "manifest.json").read_text())["splits"]
+    assert metrics["n_spikes_outside_windows_by_split"] == {s: manifest[s]["n_spikes_outside_windows"] for s in SPLITS}
+    assert metrics["seconds_outside_windows_by_split"] == {s: manifest[s]["seconds_outside_windows"] for s in SPLITS}
+    assert metrics["n_train_windows"] == manifest["train"]["n_windows"]
     assert metrics["test/id_nll"] < metrics["test/unigram_id_nll"] + 1.0  # scored, finite, sane
     assert "not run" in metrics["test/generation"]
 

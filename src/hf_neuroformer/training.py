@@ -588,6 +588,10 @@ def train(
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
         ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
         n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
+        # written by 'neuroformer prepare' since it counts them; an older manifest has none
+        outside = ({s: {k: manifest["splits"][s][k] for k in ("n_spikes_outside_windows", "seconds_outside_windows")}
+                    for s in SPLITS}
+                   if all("n_spikes_outside_windows" in manifest["splits"][s] for s in SPLITS) else None)
     else:
         tokenizer = NeuroformerTokenizer.from_config(config)
         tokenizer.add_units(recording)
@@ -867,7 +871,7 @@ def train(
             "n_spikes_by_split": n_spikes,
             **({"n_spikes_outside_windows_by_split": {s: v["n_spikes_outside_windows"] for s, v in outside.items()},
                 "seconds_outside_windows_by_split": {s: round(v["seconds_outside_windows"], 6)
-                                                     for s, v in outside.items()}} if not streamed else {}),
+                                                     for s, v in outside.items()}} if outside is not None else {}),
             **({"n_train_windows_unused": n_unused} if streamed else {}),
             "checkpoint_selection": selection,
             "best_step": best_step,

@@ -525,8 +525,9 @@ def prepare_windows(
     Layout of ``output_dir``: ``data/<split>-<i:05d>-of-<n:05d>.parquet`` (columns of
     :func:`window_features`, contiguous blocks of windows in time order), ``config.json``,
     ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
-    and ``manifest.json`` (format, recording, per split: windows, spikes, truncated spikes and
-    the shards with their rows and sha256). Each shard is tokenized and written on its own, so
+    and ``manifest.json`` (format, recording, per split: windows, spikes, truncated spikes, the
+    spikes and seconds outside every current window (:func:`spikes_outside_windows`) and the
+    shards with their rows and sha256). Each shard is tokenized and written on its own, so
     memory holds one shard's windows at a time. The directory is written beside its final place
     and renamed into it, so a failed run leaves no half-written output; the folder gets the
     permissions a plain ``mkdir`` gives under the process umask (``0755`` under umask 022;
@@ -592,8 +593,10 @@ def prepare_windows(
         manifest = {"format": PREPARED_FORMAT, "recording": repr(recording), "session": recording.session,
                     "num_shards": int(num_shards), "splits": {}}
         features = window_features(config)
+        all_starts = {split: _split_windows(plan, split, config) for split in SPLITS}
+        outside = spikes_outside_windows(recording, plan, config, {s: v[0] for s, v in all_starts.items()})
         for split in SPLITS:
-            starts, clips = _split_windows(plan, split, config)
+            starts, clips = all_starts[split]
             n = max(1, min(int(num_shards), len(starts)))
             entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0,
                      "n_truncated_past_spikes": 0, "shards": []}
@@ -607,6 +610,8 @@ def prepare_windows(
                 entry["n_truncated_past_spikes"] += int(sum(cols["n_past_truncated"]))
                 entry["shards"].append({"path": name, "n_rows": int(len(idx)),
                                         "sha256": hashlib.sha256((tmp / name).read_bytes()).hexdigest()})
+            entry["n_spikes_outside_windows"] = outside[split]["n_spikes_outside_windows"]
+            entry["seconds_outside_windows"] = round(outside[split]["seconds_outside_windows"], 6)
             manifest["splits"][split] = entry
         config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
