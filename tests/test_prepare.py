@@ -193,6 +193,10 @@ def test_overwrite_replaces_an_earlier_prepare_output_whole(short_rec, tmp_path)
     assert _files(out) == [f.replace("of-00003", "of-00002") for f in three if "-00002-of-" not in f]
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert _files(tmp_path) == ["prep", *("prep/" + f for f in _files(out))]  # no old or temporary folder beside it
+    # the dataset card 'push' writes beside the windows (hub.write_window_dataset) is part of that output
+    (out / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
+    manifest = prepare_windows(short_rec, out, cfg, num_shards=2, overwrite=True, progress=False)
+    assert not (out / "README.md").exists()
     # a failure while writing the new windows leaves the earlier output as it was
     stranger = NeuroformerTokenizer.from_config(cfg)  # holds none of the recording's units
     with pytest.raises(ValueError):

@@ -498,13 +498,14 @@ def _is_prepared_manifest(folder) -> bool:
 
 def prepare_output_spec():
     """What :func:`prepare_windows` writes (:class:`hf_neuroformer.io.output_folder.OutputFolderSpec`):
-    only such a folder is replaced by ``overwrite``."""
+    only such a folder is replaced by ``overwrite``. ``README.md`` is the dataset card that
+    :func:`hf_neuroformer.hub.write_window_dataset` adds to the same folder."""
     from .io.output_folder import OutputFolderSpec
 
     return OutputFolderSpec(
         command="prepare", marker="manifest.json", is_own=_is_prepared_manifest,
         patterns=("manifest.json", "config.json", "splits.json", "vocab.json", "tokenizer_config.json",
-                  "special_tokens_map.json", "added_tokens.json", "data", "data/*.parquet"),
+                  "special_tokens_map.json", "added_tokens.json", "data", "data/*.parquet", "README.md"),
     )
 
 
