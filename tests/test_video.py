@@ -131,6 +131,50 @@ def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_dat
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_every_allen_trial_gets_the_same_frames_from_its_start(shared_data):
+    # trial starts are stored as k * 0.2 s (0.6000000000000001) and frame onsets as k / 60 (0.6):
+    # a strict comparison started the grating one frame late, or left it on one frame past the end
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN))
+    params = GratingParams(frame_shape=(8, 8))
+    v = render_drifting_gratings(rec, params=params).stimulus
+    shown = np.abs(v.frames).reshape(len(v.frames), -1).max(axis=1) > 0
+    t = v.frame_times
+    in_trial = np.zeros(len(t), dtype=bool)
+    counts = []
+    for i, (a, b) in enumerate(rec.trials):
+        idx = np.flatnonzero(np.isclose(t, a, atol=1e-6) | ((t > a) & (t < b) & ~np.isclose(t, b, atol=1e-6)))
+        in_trial[idx] = True
+        counts.append(int(shown[idx].sum()))
+        assert idx.size == 6 and abs(t[idx[0]] - a) < 1e-6, (i, a, t[idx])  # the onset is the trial start
+        # the first frame is the grating at 0 s into the trial (the docstring's formula)
+        th = np.deg2rad(rec.trial_info["orientation_deg"][i])
+        y = (np.arange(8)[::-1] + 0.5) / 8 * 64 - 32
+        yy, xx = np.meshgrid(y, y[::-1], indexing="ij")
+        expected = 0.8 * np.sin(2 * np.pi * 0.04 * (xx * np.cos(th) + yy * np.sin(th)))
+        np.testing.assert_allclose(v.frames[idx[0]], expected, atol=1e-6)
+    assert set(counts) == {6}, np.unique(counts, return_counts=True)  # 100 ms at 60 Hz
+    assert not shown[~in_trial].any()  # mean grey between trials, never one frame past the end
+
+
+def test_render_gratings_refuses_a_frame_rate_that_skips_trials_and_frames_too_big(shared_data, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "g.nwb"
+    # 1 Hz over 100 ms trials: 160 of the 200 trials would get no grating frame at all
+    assert main(["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out),
+                 "--frame-rate", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--frame-rate" in err and "160 of 200 trials get no frame" in err and ">= 10 Hz" in err, err
+    # 2400 frames of 4000 x 4000 float32 = 143 GiB: refused before anything is allocated
+    assert main(["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out),
+                 "--height", "4000", "--width", "4000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--height/--width" in err and "143.1 GiB" in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
 def test_rendered_orientations_differ_and_drift():
     rec = SpikeRecording(spike_times=np.array([0.01]), unit_ids=np.array([0]), time_domain=(0.0, 0.4),
                          trials=np.array([[0.0, 0.1], [0.2, 0.3]]), trial_info={"orientation_deg": np.array([0, 90])})

@@ -11,6 +11,7 @@ gives the sentence, and ``neuroformer render-gratings`` writes it into the NWB f
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
@@ -19,6 +20,18 @@ import numpy as np
 from .recording import SpikeRecording, Stimulus
 
 __all__ = ["GratingParams", "render_drifting_gratings"]
+
+# s: the tolerance on frame onsets against trial edges, the 1 ns grid of window starts
+# (hf_neuroformer.windows.WINDOW_GRID, not imported: that module pulls in torch)
+FRAME_GRID = 1e-9
+
+
+def _memory_bytes() -> Optional[int]:
+    """This machine's physical memory in bytes, or ``None`` where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,10 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     (degrees; the grating drifts along that angle) at ``t = onset - start`` s into the trial:
     ``contrast * sin(2 pi (sf * (x cos th + y sin th) - tf * t) + phase)`` with ``(x, y)`` the
     pixel centre in degrees from the frame centre (y up). Other frames are mean grey (0).
+    Onsets are compared with trial edges to 1 ns (``FRAME_GRID``, the grid of window starts in
+    :mod:`hf_neuroformer.windows`): a trial stored as ``[0.6000000000000001, 0.7000000000000001)``
+    s holds the frames at 0.6 .. 0.6833 s, so every 100 ms Allen trial gets exactly 6 frames at
+    60 Hz (a strict comparison gave 5, 6 or 7, the grating one frame late or one frame too long).
 
     Args:
         recording: a recording with ``trials`` and ``trial_info[column]`` (e.g. from
@@ -98,8 +115,11 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         intervals, spikes, trials and behaviour are those of ``recording``.
 
     Raises:
-        ValueError: no trials, the column is missing, an orientation is not finite, or a
-            parameter is out of range.
+        ValueError: no trials, the column is missing, an orientation is not finite, a
+            parameter is out of range; ``frame_rate`` so low that a trial gets no frame (every
+            trial shows its grating at least once, or the stimulus would vanish silently);
+            ``frame_shape`` x the number of frames more than half of this machine's memory
+            (checked before anything is allocated; the message gives the size).
     """
     params = params or GratingParams()
     params.validate()
@@ -112,18 +132,32 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     t0, t1 = recording.time_domain if recording.time_domain is not None else (
         0.0, float(recording.spike_times[-1]) if recording.spike_times.size else 0.0)
     n_frames = int(np.floor((t1 - t0) * params.frame_rate + 1e-9))
-    frame_times = t0 + np.arange(n_frames) / params.frame_rate
     h, w = (int(v) for v in params.frame_shape)
+    need, mem = n_frames * h * w * 4, _memory_bytes()  # float32 frames
+    if mem is not None and need > mem // 2:
+        raise ValueError(f"GratingParams.frame_shape (--height/--width): {n_frames} frames of {h}x{w} px at "
+                         f"{params.frame_rate:g} Hz need {need / 2**30:.1f} GiB as float32, more than half of this "
+                         f"machine's {mem / 2**30:.1f} GiB of memory; use fewer pixels or a lower frame rate")
+    frame_times = t0 + np.arange(n_frames) / params.frame_rate
+    trials = recording.trials
+    # windows.trial_at's 1 ns tolerance, on both edges: start - 1 ns <= onset < stop - 1 ns
+    k = np.searchsorted(trials[:, 0], frame_times + FRAME_GRID, side="right") - 1
+    inside = (k >= 0) & (frame_times < trials[np.clip(k, 0, None), 1] - FRAME_GRID)
+    shown = np.bincount(k[inside], minlength=len(trials))
+    if (shown == 0).any():
+        bad = np.flatnonzero(shown == 0)
+        dur = trials[:, 1] - trials[:, 0]
+        raise ValueError(f"GratingParams.frame_rate (--frame-rate): at {params.frame_rate:g} Hz, {bad.size} of "
+                         f"{len(trials)} trials get no frame (first: trial {int(bad[0])}, "
+                         f"[{trials[bad[0], 0]:g}, {trials[bad[0], 1]:g}) s), so their stimulus would vanish; the "
+                         f"shortest trial lasts {dur.min():g} s: use a frame rate >= {1 / dur.min():g} Hz")
     fov_h, fov_w = params.field_of_view
     y = (np.arange(h)[::-1] + 0.5) / h * fov_h - fov_h / 2  # degrees, row 0 at the top
     x = (np.arange(w) + 0.5) / w * fov_w - fov_w / 2
     yy, xx = np.meshgrid(y, x, indexing="ij")
     frames = np.zeros((n_frames, h, w), dtype=np.float32)
-    trials = recording.trials
-    k = np.searchsorted(trials[:, 0], frame_times, side="right") - 1
-    inside = (k >= 0) & (frame_times < trials[np.clip(k, 0, None), 1])
     for f in np.flatnonzero(inside):
-        th, t = theta[k[f]], frame_times[f] - trials[k[f], 0]
+        th, t = theta[k[f]], max(0.0, frame_times[f] - trials[k[f], 0])  # -1e-16 at onset
         arg = 2 * np.pi * (params.spatial_frequency * (xx * np.cos(th) + yy * np.sin(th))
                            - params.temporal_frequency * t) + params.phase
         frames[f] = params.contrast * np.sin(arg)
