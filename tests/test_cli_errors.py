@@ -210,3 +210,25 @@ def test_resume_with_another_config_names_the_field(models, tmp_path):
     msg = str(info.value)
     assert "config.hidden_size=32" in msg and "16" in msg and "'hidden_size': (32, 16)" in msg
     assert "intermediate_size" not in msg  # the unchanged fields are not dumped
+
+
+PASS_CASES = [(c, f, v) for c in ("embed", "connectivity", "attention-map")
+              for f, v in (("--batch-size", "0"), ("--batch-size", "-3"), ("--max-windows", "0"),
+                           ("--max-windows", "-4"), ("--device", "cuda"))
+              if c != "embed" or f == "--batch-size"]  # embed has neither --max-windows nor --device
+
+
+@pytest.mark.parametrize("command, flag, value", PASS_CASES)
+def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, value):
+    # 0 gave "range() arg 3 must not be zero", -3 no windows and a PCA error (embed), a negative
+    # --max-windows dropped the last windows silently (connectivity), cuda an AssertionError
+    if flag == "--device" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: --device cuda is valid here")
+    out = tmp_path / ("out.png" if command != "connectivity" else "out")
+    extra = ["--color-by", "ry"] if command == "embed" else []
+    err = err_of(capsys, command, "--model", tmp_path / "no-model", "--data", tmp_path / "missing.nwb",
+                 "--output", out, *extra, flag, value)
+    msg = err.split(": error: ")[1]
+    assert msg.startswith(f"{flag}: "), err
+    assert ("expected an integer >= 1" in msg) if flag != "--device" else ("not available" in msg), err
+    assert not out.exists()

@@ -7,6 +7,7 @@ import pytest
 
 from hf_neuroformer.analysis.connectivity import (
     ccg_asymmetry,
+    connectivity_figure,
     correlation_connectivity,
     glm_connectivity,
     score_connectivity,
@@ -169,7 +170,7 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     out = tmp_path / "conn"
     assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
-                 "--max-windows", "400"]) == 0
+                 "--max-windows", "400", "--corr-bin-size", "0.005"]) == 0
     printed = capsys.readouterr().out
     assert "attention_mean" in printed and "glm" in printed
     for name in ("truth", "attention_last_layer", "attention_mean", "attention_rollout", "uniform_control",
@@ -178,6 +179,10 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
         assert m.shape == (30, 30) and np.isfinite(m).all(), name
     report = json.loads((out / "scores.json").read_text())
     assert report["n_windows"] == 400 and report["hub_units"] == [7, 22]
+    # --corr-bin-size sets the correlation's bins (--bin-size left it at 0.01 s), --bin-size CCG / GLM's
+    assert report["corr_bin_size_s"] == 0.005 and report["bin_size_s"] == 0.002
+    np.testing.assert_allclose(np.load(out / "correlation.npy"),
+                               correlation_connectivity(read_nwb(nwb), 0.005, np.asarray(report["segments_s"])))
     assert report["scores"]["truth"]["hub_auroc"] == 1.0
     assert 0.0 <= report["scores"]["attention_mean"]["hub_auroc"] <= 1.0
     # double-centred: rows and columns of the attention matrix average to ~0 off the diagonal
@@ -209,3 +214,46 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
                  "--overwrite", "--max-windows", "100"]) == 0
     assert json.loads((out / "scores.json").read_text())["n_windows"] == 100
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before  # no folder beside it
+    # refused, naming the flag: a negative --max-windows was a slice (all but the last 4), 0 an
+    # IndexError; 5 s bins x 5 lags is longer than every segment (the baselines fell below chance)
+    bad = tmp_path / "bad"
+    for flags, expected in ((["--max-windows", "-4"], "--max-windows: expected an integer >= 1"),
+                            (["--max-windows", "0"], "--max-windows: expected an integer >= 1"),
+                            (["--batch-size", "0"], "--batch-size: expected an integer >= 1"),
+                            (["--bin-size", "5"], "--bin-size: the CCG / GLM history (5 lags x 5 s) = 25 s is longer"),
+                            (["--corr-bin-size", "30"], "--corr-bin-size: the correlation bin = 30 s is longer")):
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(bad),
+                     *flags]) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"neuroformer connectivity: error: {expected}"), err
+    assert not bad.exists()
+    # the API: 2.5 windows failed inside numpy
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+    with pytest.raises(ValueError, match=r"max_windows: expected an integer >= 1, got 2\.5"):
+        run_connectivity(tmp_path / "model", nwb, bad, max_windows=2.5)
+    with pytest.raises(ValueError, match=r"corr_bin_size \(--corr-bin-size\): expected a finite"):
+        run_connectivity(tmp_path / "model", nwb, bad, corr_bin_size=float("nan"))
+    # a simulated recording of other units: the CLI's advice, not the tokenizer's add_units
+    other = tmp_path / "glm.nwb"
+    assert main(["simulate", "--kind", "glm", "--units", "30", "--duration", "5", "--output", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(other), "--output", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "--data: this recording's units are not the ones the model" in err and "add_units" not in err, err
+    assert not bad.exists()
+
+
+def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
+    # the 1st-99th percentile scale drew the inhibitory edges like unconnected pairs and clipped
+    # the hub weights to the colour of random edges
+    w = glm_net.weights
+    assert (w < 0).any() and w.max() > 2 * np.percentile(w[w > 0], 50)
+    fig = connectivity_figure({"truth": w, "estimate": w}, hub_units=glm_net.hub_units, full_range=("truth",))
+    im = fig.axes[0].images[0]
+    lim = np.abs(w).max()
+    assert im.get_clim() == pytest.approx((-lim, lim)) and im.get_cmap().name == "RdBu_r"
+    colour = lambda v: tuple(im.to_rgba(np.array([[v]]))[0, 0])  # noqa: E731
+    i, j = np.argwhere(w == w.min())[0]
+    assert colour(w[i, j]) != colour(0.0)  # an inhibitory edge is not drawn as "no edge"
+    assert colour(w.max()) != colour(np.percentile(w[w > 0], 50))  # hub weights are not clipped
+    assert abs(colour(0.0)[0] - colour(0.0)[2]) < 0.05  # 0 is the neutral middle of the scale

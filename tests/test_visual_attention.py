@@ -183,3 +183,27 @@ def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(traine
     assert "window_index: expected 0..11" in capsys.readouterr().err
     # no leftover temporary files
     assert not [p.name for p in (tmp_path / "fig").iterdir() if p.name.startswith(".")]
+
+
+def test_attention_map_refuses_fractional_units_windows_and_other_units(trained, allen_video, tmp_path, capsys):
+    from hf_neuroformer.analysis.visual_attention import run_attention_map
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    out_dir = trained[0]
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    png = tmp_path / "att.png"
+    # 3.7 ran as unit 3 while the title and JSON said "units [3.7]"; 2.5 windows failed in numpy
+    with pytest.raises(ValueError, match=r"units: expected integer unit indices of the recording, got \[3\.7\]"):
+        run_attention_map(out_dir, data, png, units=[3.7])
+    with pytest.raises(ValueError, match=r"max_windows: expected an integer >= 1, got 2\.5"):
+        run_attention_map(out_dir, data, png, max_windows=2.5)
+    assert not png.exists()
+    # a recording of other units: the CLI's advice (as embed's), not "call tokenizer.add_units"
+    other = tmp_path / "other.nwb"
+    write_nwb(replace(allen_video, session="another-session"), other)
+    assert main(["attention-map", "--model", str(out_dir), "--data", str(other), "--output", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert "--data: this recording's units are not the ones the model" in err and "add_units" not in err, err
+    assert not png.exists()

@@ -30,7 +30,7 @@
     neuroformer simulate --kind hub|hub-glm|glm --output OUT.nwb [--units N] [--hubs H] [--targets-per-hub K]
                          [--duration S] [--seed S] [--codegen numpy|cython] [--overwrite]
     neuroformer connectivity --model DIR --data SIM.nwb --output DIR [--split test] [--max-windows N]
-                         [--bin-size S] [--device cpu|cuda] [--overwrite]
+                         [--bin-size S] [--corr-bin-size S] [--device cpu|cuda] [--overwrite]
     neuroformer attention-map --model DIR --data PATH --output PNG [--units 3,17] [--window-index K]
                          [--split test] [--max-windows N] [--modality NAME] [--device cpu|cuda] [--overwrite]
 
@@ -121,6 +121,11 @@ def _check_units(tokenizer, rec, args, flag: str = "--data") -> None:
     if getattr(args, flag.lstrip("-"), None) is None:
         flag += " (not given: the built-in simulated recording)"
     check_recording_units(tokenizer, rec, model_dir=args.model, flag=flag)
+
+
+def _flag(name: str) -> str:
+    """``batch_size`` -> ``--batch-size`` (errors of the library's checks name the flag)."""
+    return "--" + name.replace("_", "-")
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -386,6 +391,7 @@ def cmd_embed(args) -> int:
     import numpy as np
     from sklearn.decomposition import PCA
 
+    from .analysis._batches import check_pass_settings
     from .contrastive import window_latents, window_values
     from .plotting import plot_latents_3d
     from .windows import NeuroformerCollator, check_split_in_recording, tokenize_windows, window_features, \
@@ -395,6 +401,7 @@ def cmd_embed(args) -> int:
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
     for path, flag in ((out, "--output"), (npy, "--output (.npy beside it)"), (meta, "--output (.json beside it)")):
         _check_new_file(path, flag, args.overwrite)  # fail before loading anything
+    check_pass_settings(batch_size=args.batch_size, label=_flag)  # -3 gave no windows and a PCA error
     # the backbone only: a fine-tuned decoder's embeddings are fine too
     model, tokenizer, plan = _load_model(args, next_spike_heads=False)
     config = model.config
@@ -537,11 +544,13 @@ def cmd_render_gratings(args) -> int:
 
 
 def cmd_connectivity(args) -> int:
+    from .analysis._batches import check_pass_settings
     from .analysis.connectivity import run_connectivity
 
+    check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
     report = run_connectivity(args.model, args.data, args.output, split=args.split, max_windows=args.max_windows,
-                              bin_size=args.bin_size, device=args.device, batch_size=args.batch_size,
-                              overwrite=args.overwrite)
+                              bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
+                              batch_size=args.batch_size, overwrite=args.overwrite)
     print(f"[neuroformer] wrote {args.output}/ (matrices .npy, scores.json, connectivity.png)")
     for name, sc in report["scores"].items():
         print(f"  {name:<22s} AUROC(hub) {sc['hub_auroc']:.3f}  AUPRC(hub) {sc['hub_auprc']:.3f}  "
@@ -560,8 +569,10 @@ def _unit_list(text: str):
 
 
 def cmd_attention_map(args) -> int:
+    from .analysis._batches import check_pass_settings
     from .analysis.visual_attention import run_attention_map
 
+    check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
     rep = run_attention_map(args.model, args.data, args.output, units=args.units, window_index=args.window_index,
                             split=args.split, max_windows=args.max_windows, modality=args.modality,
                             batch_size=args.batch_size, device=args.device, overwrite=args.overwrite)
@@ -785,7 +796,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="windows whose attention is aggregated; baselines use the same time span (default: %(default)s)")
     c.add_argument("--max-windows", type=int, help="cap on windows aggregated (default: all)")
     c.add_argument("--bin-size", type=float, default=0.002,
-                   help="bin width for the correlation, CCG and GLM baselines, s (default: %(default)s)")
+                   help="bin width of the CCG and GLM baselines, s; their history is 5 such bins (default: "
+                        "%(default)s)")
+    c.add_argument("--corr-bin-size", type=float, default=0.01,
+                   help="bin width of the (zero-lag) correlation baseline, s (default: %(default)s)")
     c.add_argument("--batch-size", type=int, default=64)
     c.add_argument("--device", default="cpu", help="torch device for the attention pass (default: %(default)s)")
     c.add_argument("--overwrite", action="store_true")

@@ -3,11 +3,67 @@ recording's windows, batch by batch."""
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+import numbers
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..recording import SpikeRecording
+
+
+def is_whole_number(value) -> bool:
+    """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_pass_settings(*, batch_size=None, max_windows=None, device=None,
+                        label: Callable[[str], str] = lambda name: name) -> None:
+    """The settings of a pass of a trained model over windows (``embed``, ``connectivity``,
+    ``attention-map``), checked before the model or the data is read; ``None`` skips one.
+    The CLI passes ``label`` turning ``batch_size`` into ``--batch-size``.
+
+    Raises:
+        ValueError: naming the setting (``label(name)``): ``batch_size`` and ``max_windows`` must
+            be whole numbers >= 1 (a negative ``max_windows`` was used as a slice and dropped the
+            last windows, 0 left none, 2.5 failed inside numpy); ``device`` must be a torch device
+            that this machine has (``"cuda"`` without CUDA failed with an AssertionError).
+    """
+    for name, value in (("batch_size", batch_size), ("max_windows", max_windows)):
+        if value is not None and (not is_whole_number(value) or value < 1):
+            raise ValueError(f"{label(name)}: expected an integer >= 1, got {value!r}")
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"{label('device')}: expected a torch device such as 'cpu' or 'cuda', got {device!r} "
+                         f"({err})") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    if not available.get(dev.type, True):
+        raise ValueError(f"{label('device')}: {device!r} is not available on this machine "
+                         f"(torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}); use 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"{label('device')}: {device!r} does not exist; this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+
+
+def check_unit_indices(units: Optional[Sequence], label: str = "units") -> Optional[list]:
+    """``units`` as a list of Python ints (``None`` stays ``None``).
+
+    Raises:
+        ValueError: naming ``label``, when an entry is not a whole number (3.7 was truncated to 3
+            while the report kept 3.7) or the list is empty.
+    """
+    if units is None:
+        return None
+    units = list(units)
+    bad = [u for u in units if not is_whole_number(u)]
+    if bad or not units:
+        raise ValueError(f"{label}: expected integer unit indices of the recording, got {bad or units}")
+    return [int(u) for u in units]
 
 
 def unit_lookup(tokenizer, recording: SpikeRecording, vocab_size: int) -> np.ndarray:

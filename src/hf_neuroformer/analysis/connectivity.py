@@ -90,7 +90,7 @@ from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_
 from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
-from ._batches import attention_batches, unit_lookup
+from ._batches import attention_batches, check_pass_settings, is_whole_number, unit_lookup
 
 READOUTS = ("last_layer", "mean", "rollout")
 
@@ -438,10 +438,15 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
 
 
 # ------------------------------------------------------------------------------------- figure
-def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, title: str = ""):
+def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, title: str = "",
+                        full_range: Sequence[str] = ()):
     """Side-by-side heat maps (target rows x source columns), one per ``panels`` entry, each
-    with its own colour range (1st-99th percentile of the off-diagonal values, symmetric around
-    0 when the matrix has both signs). Hub units are marked with ticks on the source axis.
+    with its own colour range: the 1st-99th percentile of the off-diagonal values (symmetric
+    around 0 when the matrix has both signs), except for the panels named in ``full_range``
+    (the ground truth), drawn over their whole range on a diverging scale centred at 0
+    (``RdBu_r``, limits +-max|w|), so inhibitory edges show blue, unconnected pairs white, and
+    hub weights far above the random edges are not clipped to the same colour. Hub units are
+    marked with ticks on the source axis.
 
     Returns:
         the :class:`matplotlib.figure.Figure` (written atomically to ``path`` when given).
@@ -461,12 +466,16 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         vals = m[off]
         vals = vals[np.isfinite(vals)]
         np.fill_diagonal(m, np.nan)
-        lo, hi = (np.percentile(vals, [1, 99]) if vals.size else (0.0, 1.0))
-        if lo < 0 < hi:
-            lim = max(-lo, hi)
+        if name in full_range:
+            lim = float(np.abs(vals).max()) if vals.size and np.abs(vals).max() > 0 else 1.0
             im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         else:
-            im = ax.imshow(m, cmap="viridis", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+            lo, hi = (np.percentile(vals, [1, 99]) if vals.size else (0.0, 1.0))
+            if lo < 0 < hi:
+                lim = max(-lo, hi)
+                im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            else:
+                im = ax.imshow(m, cmap="viridis", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("source unit j")
         ax.set_ylabel("target unit i")
@@ -534,8 +543,12 @@ def run_connectivity(
         split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``: the windows whose
             attention is aggregated (non-overlapping, stride = current window); the baselines
             use the same time span (the split's segments).
-        max_windows: cap on the windows (the first ones in time); ``None``: all.
-        bin_size: baseline bins for CCG and GLM, s; ``corr_bin_size``: for the correlation, s.
+        max_windows: cap on the windows (the first ones in time), an integer >= 1; ``None``: all.
+        bin_size: bin width of the CCG and GLM baselines, s (``neuroformer connectivity
+            --bin-size``); their history is ``n_lags * bin_size`` s.
+        corr_bin_size: bin width of the correlation baseline, s (``--corr-bin-size``). It is
+            separate because the zero-lag correlation needs coarser bins than the lagged
+            baselines to see coincident spikes; ``--bin-size`` does not change it.
         n_lags: CCG / GLM history length in bins.
         batch_size, device: the attention pass.
         glm_max_bins, n_jobs: see :func:`glm_connectivity`.
@@ -550,17 +563,29 @@ def run_connectivity(
         FileExistsError: ``output_dir`` is not empty, without ``overwrite``, or is a folder
             ``overwrite`` may not replace.
         FileNotFoundError / ValueError: from loading the model or the ground truth.
+        ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1; ``device`` not
+            on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
+            is read); the CCG / GLM history ``n_lags * bin_size``, or ``corr_bin_size``, longer
+            than the shortest segment of the split (those baselines would see no full history in
+            it: at 5 s bins their AUROC fell below chance without a word).
     """
-    from ..generation import load_pretrained
+    from ..generation import check_recording_units, load_pretrained
     from ..simulation import read_network
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
     out = check_output_folder(output_dir, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # before any work
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
+    check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
+    if not is_whole_number(n_lags) or n_lags < 1:
+        raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
+    for name, flag, value in (("bin_size", "--bin-size", bin_size), ("corr_bin_size", "--corr-bin-size", corr_bin_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
     net = read_network(data_path)
     rec = net.recording
     model, tokenizer, plan = load_pretrained(model_dir)
+    check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")  # not the tokenizer's API advice
     model.to(device)
     splits = list(SPLITS) if split == "all" else [split]
     starts, clips, segs = [], [], []
@@ -577,6 +602,13 @@ def run_connectivity(
     segments = np.concatenate(segs)
     segments = segments[np.argsort(segments[:, 0])]
     n_windows_available = int(starts.size)
+    shortest = float((segments[:, 1] - segments[:, 0]).min())
+    for flag, span, what in (("--bin-size", n_lags * bin_size, f"the CCG / GLM history ({n_lags} lags x {bin_size:g} s)"),
+                             ("--corr-bin-size", corr_bin_size, "the correlation bin")):
+        if span > shortest:
+            raise ValueError(f"{flag}: {what} = {span:g} s is longer than the shortest of the {split!r} split's "
+                             f"{len(segments)} segments ({shortest:g} s), so that baseline would not see it; use a "
+                             f"smaller {flag}")
     if max_windows is not None and starts.size > max_windows:
         starts, clips = starts[:max_windows], clips[:max_windows]
         # the baselines see the same span as the aggregated windows
@@ -644,7 +676,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
     connectivity_figure(
         {"truth": net.weights, "attention (mean over layers, heads)": mats["attention_mean"],
          "correlation": mats["correlation"], "CCG asymmetry": mats["ccg_asymmetry"], "Poisson GLM": mats["glm"]},
-        hub_units=net.hub_units, path=out / "connectivity.png",
+        hub_units=net.hub_units, path=out / "connectivity.png", full_range=("truth",),
         title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
     )
     return report

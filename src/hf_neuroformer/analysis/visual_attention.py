@@ -61,7 +61,7 @@ import numpy as np
 import torch
 
 from ..recording import SpikeRecording
-from ._batches import attention_batches, unit_lookup
+from ._batches import attention_batches, check_pass_settings, check_unit_indices, unit_lookup
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -195,7 +195,7 @@ def visual_attention_maps(
         raise ValueError("window_starts: expected at least one window, got none")
     n = recording.n_units
     if units is not None:
-        units = [int(u) for u in units]
+        units = check_unit_indices(units)
         bad = [u for u in units if not 0 <= u < n]
         if not units or bad:
             raise ValueError(f"units: expected unit indices in 0..{n - 1} of the recording, got {bad or units}")
@@ -433,7 +433,7 @@ def run_attention_map(
         FileExistsError: an output file exists, without ``overwrite``.
         ValueError: no video modality; bad units, split, window index; units without spikes.
     """
-    from ..generation import load_pretrained
+    from ..generation import check_recording_units, load_pretrained
     from ..io import load_recording
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
@@ -447,12 +447,13 @@ def run_attention_map(
         raise FileExistsError(f"--output: {existing} exist; pass --overwrite to replace them")
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
-    if max_windows is not None and max_windows < 1:
-        raise ValueError(f"max_windows: expected an integer >= 1, got {max_windows}")
+    check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
+    units = check_unit_indices(units)  # before any work: 3.7 is no unit index
     model, tokenizer, plan = load_pretrained(model_dir)
     video = video_modality(model.config, modality)  # fail before reading the data
     model.to(device)
     rec = load_recording(data_path)
+    check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")  # not the tokenizer's API advice
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
         check_split_in_recording(plan, s, rec)
