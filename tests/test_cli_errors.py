@@ -232,3 +232,31 @@ def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, v
     assert msg.startswith(f"{flag}: "), err
     assert ("expected an integer >= 1" in msg) if flag != "--device" else ("not available" in msg), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--kind", "hub-glm", "--units", "20", "--hubs", "1", "--targets-per-hub", "5", "--duration", "inf"],
+     "--duration: expected a finite number of seconds in (0, 3600]"),
+    (["--kind", "hub-glm", "--units", "20", "--hubs", "1", "--targets-per-hub", "5", "--duration", "1e9"],
+     "--duration: expected a finite number of seconds in (0, 3600]"),
+    (["--kind", "glm", "--units", "20", "--duration", "5", "--seed", "-1"], "--seed: expected an integer >= 0"),
+    (["--kind", "glm", "--units", "20", "--duration", "0.001"], "--duration: expected at least one simulation bin"),
+    (["--kind", "glm", "--units", "20", "--hubs", "7", "--targets-per-hub", "99", "--duration", "5"],
+     "--hubs/--targets-per-hub: only for --kind hub or hub-glm"),
+    (["--kind", "glm", "--units", "20", "--targets-per-hub", "3", "--duration", "5"],
+     "--targets-per-hub: only for --kind hub or hub-glm"),
+])
+def test_simulate_numbers_name_their_flag(capsys, tmp_path, argv, expected):
+    out = tmp_path / "s.nwb"
+    err = err_of(capsys, "simulate", *argv, "--output", out)
+    assert err.split(": error: ")[1].startswith(expected), err
+    assert not out.exists()
+
+
+def test_simulators_refuse_infinite_and_sub_bin_durations():
+    from hf_neuroformer.simulation import HubNetworkParams, simulate_coupled_network, simulate_hub_glm
+
+    with pytest.raises(ValueError, match="duration: expected a finite positive number"):
+        simulate_hub_glm(HubNetworkParams(n_units=20, n_hubs=1, targets_per_hub=5), duration=float("inf"))
+    with pytest.raises(ValueError, match=r"duration: expected at least one bin of 0\.002 s"):
+        simulate_coupled_network(n_units=5, duration=0.0009)

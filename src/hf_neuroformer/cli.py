@@ -502,14 +502,42 @@ def cmd_push(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from .simulation import HubNetworkParams, simulate_coupled_network, simulate_hub_glm, simulate_hub_network, write_network
+    import math
+
+    from .simulation import MAX_CLI_DURATION, HubNetworkParams, simulate_coupled_network, simulate_hub_glm, \
+        simulate_hub_network, write_network
+    from .stimuli import _memory_bytes
 
     out = Path(args.output)
     _check_new_file(out, "--output", args.overwrite)
+    # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever)
+    if args.seed < 0:
+        raise ValueError(f"--seed: expected an integer >= 0 (numpy's default_rng), got {args.seed}")
+    if not (math.isfinite(args.duration) and 0 < args.duration <= MAX_CLI_DURATION):
+        raise ValueError(f"--duration: expected a finite number of seconds in (0, {MAX_CLI_DURATION:g}] "
+                         f"(hf_neuroformer.simulation.MAX_CLI_DURATION; longer: call the simulator functions), "
+                         f"got {args.duration:g}")
+    if args.units < 1:
+        raise ValueError(f"--units: expected an integer >= 1, got {args.units}")
+    if args.kind == "glm":
+        hub_flags = [f for f, v in (("--hubs", args.hubs), ("--targets-per-hub", args.targets_per_hub)) if v is not None]
+        if hub_flags:  # they were silently ignored
+            raise ValueError(f"{'/'.join(hub_flags)}: only for --kind hub or hub-glm; the glm kind has no hubs")
+        bin_size = 0.002  # simulate_coupled_network's default
+    else:
+        bin_size = HubNetworkParams.glm_bin_size if args.kind == "hub-glm" else HubNetworkParams.dt
+    if args.kind != "hub" and round(args.duration / bin_size) < 1:
+        raise ValueError(f"--duration: expected at least one simulation bin ({bin_size:g} s), got {args.duration:g}")
+    mem = _memory_bytes()
+    need = round(args.duration / bin_size) * (args.units + 4) * 8 if args.kind == "glm" else 0
+    if mem is not None and need > mem // 2:
+        raise ValueError(f"--duration/--units: the glm kind draws {need / 2**30:.1f} GiB of random numbers up "
+                         f"front, more than half of this machine's {mem / 2**30:.1f} GiB; simulate less time or "
+                         "fewer units")
     if args.kind == "glm":
         net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed)
     else:
-        params = HubNetworkParams(n_units=args.units, n_hubs=args.hubs)
+        params = HubNetworkParams(n_units=args.units, n_hubs=3 if args.hubs is None else args.hubs)
         if args.targets_per_hub is not None:
             params.targets_per_hub = args.targets_per_hub
         params.validate()
@@ -759,9 +787,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "GLM; glm: the built-in coupled GLM with assemblies (default: %(default)s)")
     s.add_argument("--output", required=True, help="output .nwb file")
     s.add_argument("--units", type=int, default=300, help="number of units (default: %(default)s)")
-    s.add_argument("--hubs", type=int, default=3, help="number of hub units (default: %(default)s)")
-    s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block (default: 30)")
-    s.add_argument("--duration", type=float, default=600.0, help="simulated time, s (default: %(default)s)")
+    s.add_argument("--hubs", type=int, help="number of hub units, hub kinds only (default: 3)")
+    s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block, hub kinds only (default: 30)")
+    s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "
+                   "(simulation.MAX_CLI_DURATION; default: %(default)s)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--codegen", default="numpy", choices=["numpy", "cython"],
                    help="brian2 code generation target for --kind hub (default: %(default)s)")

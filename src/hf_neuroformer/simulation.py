@@ -33,6 +33,13 @@ import numpy as np
 
 from .recording import SpikeRecording
 
+# s: the longest simulation ``neuroformer simulate`` accepts. The simulators step through time in
+# Python (glm, hub-glm: 1-2 ms bins, about 1 s of wall time per 100 s simulated at 40 units) or
+# brian2 (hub: 0.1 ms steps, about 0.5 s per simulated second at 300 units), and ``glm`` draws its
+# random numbers for every bin up front (n_bins x n_units float64): an hour is already long for
+# either; call the functions themselves for more.
+MAX_CLI_DURATION = 3600.0
+
 
 @dataclass
 class SimulatedNetwork:
@@ -104,9 +111,10 @@ def simulate_coupled_network(
     Raises:
         ValueError: for non-positive sizes or durations.
     """
-    if n_units < 1 or n_assemblies < 1 or not duration > 0 or not bin_size > 0 or not tau > 0:
+    if n_units < 1 or n_assemblies < 1 or not np.isfinite(duration) or not duration > 0 or not bin_size > 0 \
+            or not tau > 0:
         raise ValueError(
-            f"simulate_coupled_network: expected n_units >= 1 and positive duration, bin_size, tau; got "
+            f"simulate_coupled_network: expected n_units >= 1 and positive duration (finite), bin_size, tau; got "
             f"{n_units}, {duration}, {bin_size}, {tau}"
         )
     rng = np.random.default_rng(seed)
@@ -120,6 +128,8 @@ def simulate_coupled_network(
     assembly = np.arange(n_units) % max(int(n_assemblies), 1)
 
     n_bins = int(round(duration / bin_size))
+    if n_bins < 1:
+        raise ValueError(f"duration: expected at least one bin of {bin_size} s, got {duration} s")
     decay = np.exp(-bin_size / tau)
     ou_a = np.exp(-bin_size / drive_timescale)
     ou_noise = rng.normal(0, np.sqrt(1 - ou_a**2), (n_bins, max(int(n_assemblies), 1)))
@@ -304,8 +314,8 @@ def simulate_hub_network(
     """
     params = params or HubNetworkParams()
     params.validate()
-    if not duration > 0:
-        raise ValueError(f"duration: expected a positive number of seconds, got {duration}")
+    if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration: expected a finite positive number of seconds, got {duration}")
     if codegen_target not in ("numpy", "cython"):
         raise ValueError(f"codegen_target: expected 'numpy' or 'cython', got {codegen_target!r}")
     import brian2 as b2
@@ -377,8 +387,8 @@ def simulate_hub_glm(
     """
     params = params or HubNetworkParams()
     params.validate()
-    if not duration > 0:
-        raise ValueError(f"duration: expected a positive number of seconds, got {duration}")
+    if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration: expected a finite positive number of seconds, got {duration}")
     rng = np.random.default_rng(seed)
     weights, kind, hubs = hub_layout(params, rng)
     n = params.n_units
@@ -389,6 +399,8 @@ def simulate_hub_glm(
     rate *= rng.uniform(0.7, 1.3, n)
     bin_size = params.glm_bin_size
     n_bins = int(round(duration / bin_size))
+    if n_bins < 1:
+        raise ValueError(f"duration: expected at least one bin of {bin_size} s (glm_bin_size), got {duration} s")
     decay = np.exp(-bin_size / params.tau_syn)
     trace = np.zeros(n)
     fired_bins, fired_units = [], []
@@ -490,6 +502,7 @@ def default_recording(seed: int = 0) -> SpikeRecording:
 
 
 __all__ = [
+    "MAX_CLI_DURATION",
     "SimulatedNetwork",
     "simulate_coupled_network",
     "default_recording",
