@@ -796,3 +796,25 @@ def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz,
     n_files = len(list(tmp_path.iterdir()))
     assert main(["evaluate", "--real", str(real_path), "--generated", str(gen_path)]) == 0
     assert "id_f1" in capsys.readouterr().out and len(list(tmp_path.iterdir())) == n_files
+
+
+def test_latent_plot_shows_every_axis_label():
+    # "PC 3" sat under the colour bar, clipped (figs of `neuroformer embed`)
+    from hf_neuroformer.plotting import plot_latents_3d
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(300, 3)) * [10.0, 3.0, 0.5]
+    values = rng.uniform(0, 2 * np.pi, 300)
+    values[:20] = np.nan
+    fig = plot_latents_3d(coords, values, label="ry (rad)", circular=True, title="latents")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    ax, cbar = fig.axes
+    cbar_box = cbar.get_tightbbox(r)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        box = axis.label.get_window_extent(r)
+        assert axis.label.get_text().startswith("PC ")
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1), axis.label.get_text()
+        assert not box.overlaps(cbar_box), axis.label.get_text()
+        ticks = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+        assert not any(box.overlaps(t) for t in ticks), axis.label.get_text()

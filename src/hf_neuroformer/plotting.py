@@ -207,10 +207,12 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         ax.legend(loc="upper left")
     kw = dict(cmap="twilight", vmin=0.0, vmax=2 * np.pi) if circular else dict(cmap="viridis")
     sc = ax.scatter(*coords[ok].T, s=5, c=values[ok], **kw)
-    fig.colorbar(sc, ax=ax, shrink=0.6, label=label)
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    ax.set_zlabel("PC 3")
+    # the axis labels sit outside their tick labels (labelpad), and the colour bar further right
+    # than the default so the "PC 3" label is not clipped under it
+    fig.colorbar(sc, ax=ax, shrink=0.6, label=label, pad=0.12)
+    ax.set_xlabel("PC 1", labelpad=10)
+    ax.set_ylabel("PC 2", labelpad=10)
+    ax.set_zlabel("PC 3", labelpad=10)
     ax.set_title(title, fontsize=9)
     if path is not None:
         save_figure(fig, path)
