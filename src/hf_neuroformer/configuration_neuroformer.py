@@ -217,6 +217,13 @@ def _is_integer(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_whole_number(value) -> bool:
+    """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float: the test for
+    counts passed to functions (batch sizes, step counts, window counts); config fields, which may
+    come from YAML as ``64.0``, go through :func:`checked_int` instead."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def checked_int(name: str, value, expectation: str = "an integer", ok=None, owner: str = "NeuroformerConfig") -> int:
     """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
     with no fractional part (``64.0``, as YAML or JSON may write it), and ``ok(value)``; anything

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from .configuration_neuroformer import NeuroformerConfig
+from .configuration_neuroformer import NeuroformerConfig, is_whole_number
 from .decoding import (
     DecodingCollator,
     DecodingTarget,
@@ -289,10 +289,6 @@ def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
     return out
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
 def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
                             learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
                             label: Callable[[str], str] = lambda name: name) -> None:
@@ -308,11 +304,11 @@ def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_step
     """
     for name, value in (("max_steps", max_steps), ("batch_size", batch_size),
                         ("gradient_accumulation_steps", gradient_accumulation_steps)):
-        if not _is_int(value) or value < 1:
+        if not is_whole_number(value) or value < 1:
             raise ValueError(f"{label(name)}: expected a whole number >= 1, got {value!r}")
-    if eval_steps is not None and (not _is_int(eval_steps) or eval_steps < 1):
+    if eval_steps is not None and (not is_whole_number(eval_steps) or eval_steps < 1):
         raise ValueError(f"{label('eval_steps')}: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
-    if not _is_int(warmup_steps) or warmup_steps < 0:
+    if not is_whole_number(warmup_steps) or warmup_steps < 0:
         raise ValueError(f"{label('warmup_steps')}: expected a whole number >= 0, got {warmup_steps!r}")
     for name, value, ok, expect in (
         ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),

@@ -3,17 +3,12 @@ recording's windows, batch by batch."""
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..configuration_neuroformer import is_whole_number
 from ..recording import SpikeRecording
-
-
-def is_whole_number(value) -> bool:
-    """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_pass_settings(*, batch_size=None, max_windows=None, device=None,
