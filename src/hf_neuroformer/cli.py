@@ -356,7 +356,7 @@ def cmd_finetune(args) -> int:
     check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
                             gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
                             learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
-                            fraction=args.fraction, label=lambda name: "--" + name.replace("_", "-"))
+                            fraction=args.fraction, label=_flag)
     check_model_dir(args.model, "--model", weights=not args.from_scratch)
     base = _read_model_config(Path(args.model), "--model")
     try:
