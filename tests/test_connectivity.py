@@ -2,6 +2,8 @@
 `neuroformer simulate` / `neuroformer connectivity` commands end to end (issue 5)."""
 
 import json
+import warnings
+
 import numpy as np
 import pytest
 
@@ -169,8 +171,11 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
                  str(tmp_path / "model"), "--max-steps", "40", "--seed", "0"]) == 0
     capsys.readouterr()
     out = tmp_path / "conn"
-    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
-                 "--max-windows", "400", "--corr-bin-size", "0.005"]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
+                     "--max-windows", "400", "--corr-bin-size", "0.005"]) == 0
+    assert not [w for w in caught if "not the spikes it was trained on" in str(w.message)]  # the training file
     printed = capsys.readouterr().out
     assert "attention_mean" in printed and "glm" in printed
     for name in ("truth", "attention_last_layer", "attention_mean", "attention_rollout", "uniform_control",
@@ -241,6 +246,15 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "--data: this recording's units are not the ones the model" in err and "add_units" not in err, err
     assert not bad.exists()
+    # the same units, re-simulated with another seed (the break test's mistake): scored, with a warning
+    resim = tmp_path / "resim.nwb"
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
+                 "--duration", "60", "--seed", "3", "--output", str(resim)]) == 0
+    stored = json.loads((tmp_path / "model" / "metrics.json").read_text())["split_spikes"]
+    with pytest.warns(UserWarning, match=r"--data: this recording has the units of the model .* but not the spikes "
+                                         rf"it was trained on: .* the training recording held {stored['n_spikes']}"):
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(resim), "--output", str(bad),
+                     "--max-windows", "50"]) == 0
 
 
 def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):

@@ -93,7 +93,7 @@ def tiny_prepared(tmp_path_factory, shared_data):
     return out
 
 
-def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp_path):
+def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp_path, shared_data):
     from safetensors.torch import load_file
 
     from hf_neuroformer.training import TrainingConfig, train
@@ -107,6 +107,14 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
     assert metrics["n_spikes_outside_windows_by_split"] == {s: manifest[s]["n_spikes_outside_windows"] for s in SPLITS}
     assert metrics["seconds_outside_windows_by_split"] == {s: manifest[s]["seconds_outside_windows"] for s in SPLITS}
     assert metrics["n_train_windows"] == manifest["train"]["n_windows"]
+    # the fingerprint of the spikes in the split segments: the one in-memory training of the same recording
+    # and plan records, so commands that read the model with a recording can tell a re-simulated file
+    from hf_neuroformer.windows import SplitPlan, split_spikes_digest
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    plan = SplitPlan.from_dict(json.loads((tiny_prepared / "splits.json").read_text()))
+    assert metrics["split_spikes"] == split_spikes_digest(rec, plan)
+    assert metrics["split_spikes"]["n_spikes"] == sum(manifest[s]["n_spikes"] for s in SPLITS) + sum(
+        manifest[s]["n_spikes_outside_windows"] for s in SPLITS)
     assert metrics["test/id_nll"] < metrics["test/unigram_id_nll"] + 1.0  # scored, finite, sane
     assert "not run" in metrics["test/generation"]
 

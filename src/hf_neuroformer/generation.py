@@ -734,6 +734,14 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     (:meth:`~hf_neuroformer.NeuroformerTokenizer.unit_token`), so another session, or the same
     session read with other unit names, has units the model has no embedding for.
 
+    With ``model_dir``, a recording with the model's units but other spikes is also noticed:
+    when the model's ``metrics.json`` holds the fingerprint of the spikes inside its split
+    segments (``split_spikes``, :func:`hf_neuroformer.windows.split_spikes_digest`; models
+    trained before it was recorded have none and are not checked) and this recording's differs,
+    a ``UserWarning`` says so (e.g. a network re-simulated over the same file: the model was not
+    trained on these spikes, and scores against this recording's ground truth describe another
+    network). A warning, not an error: scoring a model on new data of the same units is allowed.
+
     Raises:
         ValueError: naming how many units are foreign, the first few, the model's session(s) and
             unit count, and what to pass instead.
@@ -742,6 +750,8 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     tokens = tokenizer.recording_unit_tokens(recording)
     foreign = [t for t in tokens if t not in vocab]
     if not foreign:
+        if model_dir is not None:
+            _warn_if_other_spikes(recording, model_dir, flag)
         return
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
@@ -754,6 +764,31 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
         f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
         "(and --epoch) it was trained on"
     )
+
+
+def _warn_if_other_spikes(recording: SpikeRecording, model_dir, flag: str) -> None:
+    """The ``split_spikes`` check of :func:`check_recording_units` (see there)."""
+    import json
+
+    from .windows import SplitPlan, split_spikes_digest
+
+    d = Path(model_dir)
+    try:
+        stored = json.loads((d / "metrics.json").read_text()).get("split_spikes")
+        plan = SplitPlan.from_dict(json.loads((d / "splits.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return  # no record to compare with (load_pretrained has checked what it needs)
+    if not isinstance(stored, dict) or "sha256" not in stored:
+        return
+    now = split_spikes_digest(recording, plan)
+    if now["sha256"] != stored["sha256"]:
+        warnings.warn(
+            f"{flag}: this recording has the units of the model {str(model_dir)!r} but not the spikes it was trained "
+            f"on: inside the model's split segments it holds {now['n_spikes']} spikes, the training recording held "
+            f"{stored.get('n_spikes', '?')}"
+            + (" (same count, other times or units)" if now["n_spikes"] == stored.get("n_spikes") else "")
+            + "; was the file re-simulated or re-exported? Results on it are not results on the training data",
+            UserWarning, stacklevel=3)
 
 
 def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", **kwargs) -> SpikeRecording:

@@ -36,7 +36,8 @@ from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities
 from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
-                      plan_splits, spikes_outside_windows, verify_prepared, window_starts_for_split)
+                      plan_splits, spikes_outside_windows, split_spikes_digest, verify_prepared,
+                      window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -880,6 +881,9 @@ def train(
             "total_time_s": time.time() - t_start,
             "split_mode": plan.mode,
             "recording": manifest["recording"] if streamed else repr(recording),
+            # what commands reading this model with a recording compare (windows.split_spikes_digest)
+            **({"split_spikes": manifest["split_spikes"]} if streamed and "split_spikes" in manifest else {}),
+            **({"split_spikes": split_spikes_digest(recording, plan)} if not streamed else {}),
             # what the stimulus frames are (e.g. rendered gratings and the values assumed), for the model card
             **({"stimulus_description": recording.stimulus.description}
                if (not streamed and any(m["kind"] == "video" for m in config.modalities)

@@ -419,6 +419,37 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
     return out
 
 
+def split_spikes_digest(recording: SpikeRecording, plan: SplitPlan) -> Dict[str, object]:
+    """A fingerprint of the spikes a model was trained and scored on: those inside the segments of
+    any split of ``plan``, with their units.
+
+    ``neuroformer train`` stores it in ``metrics.json`` (``split_spikes``) and ``neuroformer
+    prepare`` in ``manifest.json``; the commands that read a model together with a recording
+    (:func:`hf_neuroformer.generation.check_recording_units`) compare it, so a recording that
+    has the model's unit names but other spikes (e.g. a network re-simulated over the same file)
+    is noticed. The digest depends only on the spikes inside the segments, so the same file
+    read with another ``--epoch`` that still holds the segments gives the same value.
+
+    Returns:
+        ``{"n_spikes": int, "sha256": str}``: the count of those spikes and the sha256 of their
+        times (float64 s, bytes in native little-endian order), unit names and unit indices.
+    """
+    import hashlib
+
+    segs = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()]
+                          + [np.zeros((0, 2))])
+    t = recording.spike_times
+    inside = np.zeros(t.shape, dtype=bool)
+    for a, b in segs:
+        lo, hi = np.searchsorted(t, [a, b], side="left")
+        inside[lo:hi] = True
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(t[inside], dtype="<f8").tobytes())
+    h.update(np.ascontiguousarray(recording.unit_ids[inside], dtype="<i8").tobytes())
+    h.update("\n".join(recording.unit_names).encode())
+    return {"n_spikes": int(inside.sum()), "sha256": h.hexdigest()}
+
+
 def build_window_datasets(
     recording: SpikeRecording,
     tokenizer: NeuroformerTokenizer,
@@ -592,7 +623,8 @@ def prepare_windows(
     try:
         (tmp / "data").mkdir()
         manifest = {"format": PREPARED_FORMAT, "recording": repr(recording), "session": recording.session,
-                    "num_shards": int(num_shards), "splits": {}}
+                    "split_spikes": split_spikes_digest(recording, plan), "num_shards": int(num_shards),
+                    "splits": {}}
         features = window_features(config)
         all_starts = {split: _split_windows(plan, split, config) for split in SPLITS}
         outside = spikes_outside_windows(recording, plan, config, {s: v[0] for s, v in all_starts.items()})
