@@ -245,11 +245,27 @@ def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, v
      "--hubs/--targets-per-hub: only for --kind hub or hub-glm"),
     (["--kind", "glm", "--units", "20", "--targets-per-hub", "3", "--duration", "5"],
      "--targets-per-hub: only for --kind hub or hub-glm"),
+    (["--kind", "hub-glm", "--units", "20", "--duration", "5", "--codegen", "cython"], "--codegen: only for --kind hub"),
+    (["--kind", "glm", "--units", "20", "--duration", "5", "--codegen", "numpy"], "--codegen: only for --kind hub"),
 ])
 def test_simulate_numbers_name_their_flag(capsys, tmp_path, argv, expected):
     out = tmp_path / "s.nwb"
     err = err_of(capsys, "simulate", *argv, "--output", out)
     assert err.split(": error: ")[1].startswith(expected), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "--kind", "glm", "--units", "5", "--duration", "1"],
+    ["render-gratings", "--data", "missing-folder"],
+    ["generate", "--model", "no-model"],
+])
+def test_nwb_writers_refuse_other_file_names(capsys, tmp_path, argv):
+    # simulate --output x.txt wrote an NWB file named .txt (break test); refused before any work
+    out = tmp_path / "x.txt"
+    err = err_of(capsys, *argv, "--output", out)
+    assert err.split(": error: ")[1].startswith(
+        f"--output: this command writes NWB; expected a file name ending in .nwb, got {str(out)!r}"), err
     assert not out.exists()
 
 

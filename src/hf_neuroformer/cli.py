@@ -46,6 +46,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 from .jsonio import json_safe
 
@@ -195,7 +196,7 @@ def cmd_generate(args) -> int:
     from .io import write_nwb
 
     out = Path(args.output)
-    _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
+    _check_new_file(out, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
     if args.max_spikes is not None and args.max_spikes < 1:
         raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
                          f"got {args.max_spikes}")
@@ -245,12 +246,17 @@ def _print_fidelity(metrics: dict) -> None:
         print(f"  (psth_corr_mean is NaN: {metrics['psth_reason']})")
 
 
-def _check_new_file(path, flag: str, overwrite: bool) -> None:
-    """Refuse an output file path that exists (without ``--overwrite``) or is a directory (always)."""
+def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = None) -> None:
+    """Refuse an output file path that exists (without ``--overwrite``) or is a directory (always),
+    and with ``suffix`` (e.g. ``".nwb"``) one whose name ends otherwise (``simulate --output x.txt``
+    wrote an NWB file under a name that other tools would misread)."""
     if path is None:
         return
     if path.is_dir():
         raise ValueError(f"{flag}: {str(path)!r} is a directory; expected a file name")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise ValueError(f"{flag}: this command writes {suffix.lstrip('.').upper()}; expected a file name ending in "
+                         f"{suffix}, got {str(path)!r}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
 
@@ -509,7 +515,7 @@ def cmd_simulate(args) -> int:
     from .stimuli import _memory_bytes
 
     out = Path(args.output)
-    _check_new_file(out, "--output", args.overwrite)
+    _check_new_file(out, "--output", args.overwrite, suffix=".nwb")
     # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever)
     if args.seed < 0:
         raise ValueError(f"--seed: expected an integer >= 0 (numpy's default_rng), got {args.seed}")
@@ -526,6 +532,8 @@ def cmd_simulate(args) -> int:
         bin_size = 0.002  # simulate_coupled_network's default
     else:
         bin_size = HubNetworkParams.glm_bin_size if args.kind == "hub-glm" else HubNetworkParams.dt
+    if args.kind != "hub" and args.codegen is not None:  # it was silently ignored
+        raise ValueError(f"--codegen: only for --kind hub (brian2); the {args.kind} kind is simulated in numpy")
     if args.kind != "hub" and round(args.duration / bin_size) < 1:
         raise ValueError(f"--duration: expected at least one simulation bin ({bin_size:g} s), got {args.duration:g}")
     mem = _memory_bytes()
@@ -542,7 +550,8 @@ def cmd_simulate(args) -> int:
             params.targets_per_hub = args.targets_per_hub
         params.validate()
         if args.kind == "hub":
-            net = simulate_hub_network(params, duration=args.duration, seed=args.seed, codegen_target=args.codegen)
+            net = simulate_hub_network(params, duration=args.duration, seed=args.seed,
+                                       codegen_target=args.codegen or "numpy")
         else:
             net = simulate_hub_glm(params, duration=args.duration, seed=args.seed)
     write_network(net, out, overwrite=args.overwrite)
@@ -559,7 +568,7 @@ def cmd_render_gratings(args) -> int:
     from .stimuli import GratingParams, render_drifting_gratings
 
     out = Path(args.output)
-    _check_new_file(out, "--output", args.overwrite)
+    _check_new_file(out, "--output", args.overwrite, suffix=".nwb")
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
                            temporal_frequency=args.temporal_frequency, contrast=args.contrast)
@@ -792,8 +801,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "
                    "(simulation.MAX_CLI_DURATION; default: %(default)s)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--codegen", default="numpy", choices=["numpy", "cython"],
-                   help="brian2 code generation target for --kind hub (default: %(default)s)")
+    s.add_argument("--codegen", choices=["numpy", "cython"],
+                   help="brian2 code generation target, --kind hub only (default: numpy)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_simulate)
     v = sub.add_parser("render-gratings", help="render drifting-grating frames from each trial's orientation "
