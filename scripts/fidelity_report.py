@@ -200,7 +200,7 @@ def main(argv=None):
         "truncated windows left out; derivation in `hf_neuroformer/metrics/bits_per_spike.py`).\n"
         f"- Token NLL on test windows: unit id {tm.get('test/id_nll', float('nan')):.3f} nats "
         f"(unigram {tm.get('test/unigram_id_nll', float('nan')):.3f}, Markov {tm.get('test/markov_id_nll', float('nan')):.3f}); "
-        f"dt {tm.get('test/dt_nll', float('nan')):.3f} (marginal {tm.get('test/marginal_dt_nll', float('nan')):.3f}).\n\n"
+        f"dt {tm.get('test/dt_nll', float('nan')):.3f} (marginal {tm.get('test/marginal_dt_nll', float('nan')):.3f}, Markov {tm.get('test/markov_dt_nll', float('nan')):.3f}).\n\n"
         + "\n".join(lines)
         + "\n\nHow reproducible the recorded PSTH itself is: odd vs even test trials correlate at r = "
         f"{ceiling['split_half_psth_corr_10ms']:.3f} (10 ms bins) and {ceiling['split_half_psth_corr_50ms']:.3f} "

@@ -44,9 +44,11 @@ def test_train_writes_model_and_metrics(trained):
     assert "NaN" not in text and "Infinity" not in text  # strict JSON: undefined values are null
     m = json.loads(text)
     for k in ("test/id_nll", "test/dt_nll", "test/unigram_id_nll", "test/markov_id_nll", "test/marginal_dt_nll",
-              "test/id_f1", "test/rate_corr", "n_test_windows", "n_truncated_spikes"):
+              "test/markov_dt_nll", "test/id_f1", "test/rate_corr", "n_test_windows", "n_truncated_spikes"):
         assert k in m, k
     assert m["total_steps"] == 15
+    # spikes are tokenized in dt order: knowing the previous spike's dt bin must beat the marginal
+    assert m["test/markov_dt_nll"] < m["test/marginal_dt_nll"]
     assert m["n_test_windows"] > 100
     assert np.isfinite(m["test/id_nll"]) and m["test/id_nll"] > 0
     # the Markov baseline beats the unigram on head-direction cells (bursting, tuning)

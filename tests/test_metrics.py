@@ -239,6 +239,11 @@ def test_token_baselines_by_hand():
     assert out["markov_id_nll"] == pytest.approx(-(math.log(2 / 6) + math.log(1 / 4) + math.log(1 / 4)) / 3)
     # dt: train bins (0:1, 1:2, 2:1, 3:1) + 1 -> (2, 3, 2, 2)/9; test bins 1, 3, 0
     assert out["marginal_dt_nll"] == pytest.approx(-(math.log(3 / 9) + math.log(2 / 9) + math.log(2 / 9)) / 3)
+    # Markov dt rows (+1 over the 4 bins), context = previous spike's dt in the same window:
+    #   window start: (0:1, 1:1) -> (2, 2, 1, 1)/6; after 0: (2:1) -> (1, 1, 2, 1)/5; after 1: (1:1, 3:1) -> (1, 2, 1, 2)/6
+    # test: P(1 | start) = 2/6, P(3 | 1) = 2/6, P(0 | start) = 2/6 (the past's dt is not the context)
+    assert out["markov_dt_nll"] == pytest.approx(math.log(3))
+    assert tb.p_dt_bi.sum(1) == pytest.approx(np.ones(5))
     # the smoothed distributions put no mass on specials or on the non-unit id 6
     assert tb.p_uni[[0, 1, 2, 6]].sum() == 0 and tb.p_uni.sum() == pytest.approx(1.0)
 
@@ -268,6 +273,10 @@ def test_token_baselines_alpha_and_markov_context():
     out2 = tb.score(ex2)
     assert out2["markov_id_nll"] == pytest.approx(-(math.log(0.5 / 2.5) + math.log(1.5 / 3.5)) / 2)
     assert out2["marginal_dt_nll"] == pytest.approx(-(math.log(1.5 / 8) + math.log(1.5 / 8)) / 2)
+    # Markov dt (+0.5 over 4 bins; train dt sequences [0, 1, 1, 3] and [2, 2]):
+    #   start (0:1, 2:1) -> (1.5, .5, 1.5, .5)/4; after 0 (1:1) -> (.5, 1.5, .5, .5)/3
+    assert out["markov_dt_nll"] == pytest.approx(-math.log(0.5 / 4))
+    assert out2["markov_dt_nll"] == pytest.approx(-(math.log(1.5 / 4) + math.log(0.5 / 3)) / 2)
 
 
 def test_token_baselines_edge_cases():

@@ -59,6 +59,7 @@ METRIC_NAMES = {
     "unigram_id_nll": "unigram baseline unit-id NLL",
     "markov_id_nll": "first-order Markov baseline unit-id NLL",
     "marginal_dt_nll": "marginal dt baseline NLL",
+    "markov_dt_nll": "first-order Markov dt baseline NLL (previous spike's dt bin in the window)",
     "id_f1": "unit-id F1 (generated vs recorded, per window)",
     "rate_corr": "firing-rate correlation over units (generated vs recorded)",
     "binned_count_corr_mean": "mean per-unit binned-count correlation",

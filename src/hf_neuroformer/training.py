@@ -827,6 +827,7 @@ def train(
                 "test/unigram_id_nll": btest["unigram_id_nll"],
                 "test/markov_id_nll": btest["markov_id_nll"],
                 "test/marginal_dt_nll": btest["marginal_dt_nll"],
+                "test/markov_dt_nll": btest["markov_dt_nll"],
                 "test/n_spike_tokens": test["n_spike_tokens"],
             })
             if getattr(model, "contrastive", None) is not None:
