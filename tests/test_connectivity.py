@@ -271,3 +271,6 @@ def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
     assert colour(w[i, j]) != colour(0.0)  # an inhibitory edge is not drawn as "no edge"
     assert colour(w.max()) != colour(np.percentile(w[w > 0], 50))  # hub weights are not clipped
     assert abs(colour(0.0)[0] - colour(0.0)[2]) < 0.05  # 0 is the neutral middle of the scale
+    # a median random edge is visibly coloured, not white, next to the hub weights
+    med = np.median(np.abs(w[(w != 0) & ~np.eye(len(w), dtype=bool)]))
+    assert np.abs(np.array(colour(med)) - np.array(colour(0.0))).max() > 0.3  # linear scale: 0.13

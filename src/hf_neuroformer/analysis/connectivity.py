@@ -444,8 +444,10 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
     with its own colour range: the 1st-99th percentile of the off-diagonal values (symmetric
     around 0 when the matrix has both signs), except for the panels named in ``full_range``
     (the ground truth), drawn over their whole range on a diverging scale centred at 0
-    (``RdBu_r``, limits +-max|w|), so inhibitory edges show blue, unconnected pairs white, and
-    hub weights far above the random edges are not clipped to the same colour. Hub units are
+    (``RdBu_r``, limits +-max|w|; linear up to the median non-zero |w|, logarithmic above it:
+    ``matplotlib.colors.SymLogNorm``), so inhibitory edges show blue, unconnected pairs white,
+    hub weights far above the random edges are not clipped to the same colour, and the random
+    edges do not fade to white beside them. Hub units are
     marked with ticks on the source axis.
 
     Returns:
@@ -467,8 +469,15 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         vals = vals[np.isfinite(vals)]
         np.fill_diagonal(m, np.nan)
         if name in full_range:
+            from matplotlib.colors import SymLogNorm
+
             lim = float(np.abs(vals).max()) if vals.size and np.abs(vals).max() > 0 else 1.0
-            im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            nonzero = np.abs(vals[vals != 0])
+            # linear up to the median edge weight, logarithmic above: the weak edges stay visible
+            # next to hub weights ~10x larger (a linear scale drew them white)
+            thresh = float(np.median(nonzero)) if nonzero.size else lim
+            im = ax.imshow(m, cmap="RdBu_r", norm=SymLogNorm(thresh, vmin=-lim, vmax=lim, base=10),
+                           interpolation="nearest")
         else:
             lo, hi = (np.percentile(vals, [1, 99]) if vals.size else (0.0, 1.0))
             if lo < 0 < hi:
