@@ -20,6 +20,9 @@ def test_regression_hand_computed():
     assert m["rmse"] == pytest.approx(1.0)
     assert m["mae"] == pytest.approx(0.5)
     assert m["n"] == 4
+    # what r2 divides by, in the target's unit: sd of [0, 1, 2, 3] = sqrt(1.25)
+    assert m["target_sd"] == pytest.approx(math.sqrt(1.25))
+    assert m["r2"] == pytest.approx(1 - m["rmse"] ** 2 / m["target_sd"] ** 2)
     perfect = decoding_metrics(y, y, "regression")
     assert perfect["r2"] == pytest.approx(1.0) and perfect["pearson_r"] == pytest.approx(1.0)
     const = decoding_metrics(y, np.full(4, 1.5), "regression")

@@ -11,7 +11,11 @@ regression
     (:func:`sklearn.metrics.r2_score`; can be negative; for 2-D targets the uniform average over
     columns; NaN when a column of ``y`` is constant, where it is undefined). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
     (:func:`scipy.stats.pearsonr`; mean over columns for 2-D targets; NaN when either side is
-    constant). ``rmse`` and ``mae`` in the target's unit.
+    constant). ``rmse`` and ``mae`` in the target's unit. ``target_sd``: the standard deviation
+    of ``y`` over the scored windows (ddof 0, the target's unit; mean over columns for 2-D
+    targets), what ``r2`` divides by (for one column ``r2 = 1 - rmse^2 / target_sd^2``): on a
+    time-blocked test split the target can vary much less than in training, so a small error
+    can still give a very negative ``r2``; report it beside ``r2``.
 classification
     ``accuracy``: fraction of windows whose predicted class equals the true class.
     ``balanced_accuracy``: mean over the classes present in ``y`` of the per-class recall
@@ -103,7 +107,7 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
         kind: ``"regression"``, ``"classification"`` or ``"circular"``.
 
     Returns:
-        dict of floats. regression: ``r2``, ``pearson_r``, ``rmse``, ``mae``, ``n``;
+        dict of floats. regression: ``r2``, ``pearson_r``, ``rmse``, ``mae``, ``target_sd``, ``n``;
         classification: ``accuracy``, ``balanced_accuracy``, ``n``; circular:
         ``mean_angular_error_rad``, ``median_angular_error_rad``, ``mean_angular_error_deg``,
         ``median_angular_error_deg``, ``circular_r``, ``n``. Definitions in the module docstring.
@@ -206,6 +210,7 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
         "pearson_r": float(np.mean(rs)),
         "rmse": float(np.sqrt(np.mean(err ** 2))),
         "mae": float(np.mean(np.abs(err))),
+        "target_sd": float(np.mean(t2.std(axis=0))),
         "n": n,
     }
 
