@@ -108,6 +108,56 @@ def test_generate_then_evaluate(trained):
     assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
 
 
+def test_bits_per_spike_against_the_scored_windows_rates(trained):
+    """A2929, time-blocked split: bits/spike against Poisson units at the test windows' own rates
+    (nlb_tools' null) equals a by-hand numpy/scipy computation, and differs from the train-rate
+    figure because the rates drift between the train and test blocks."""
+    from scipy import stats
+
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.likelihood import split_bits_per_spike
+    from hf_neuroformer.windows import window_starts_for_split
+
+    d, nwb, _ = trained
+    model, tok, plan = load_pretrained(d / "model")
+    rec = load_recording(nwb, epoch="wake")
+    out = split_bits_per_spike(model, tok, rec, plan, "test")
+    cfg = model.config
+    w, dt = cfg.current_window, cfg.dt_resolution
+    n_bins = int(np.ceil(w / dt - 1e-9))
+    widths = np.minimum((np.arange(n_bins) + 1) * dt, w) - np.arange(n_bins) * dt
+
+    def counts(split):  # (windows, units, dt bins) spike counts, by hand
+        starts, _ = window_starts_for_split(plan, split, cfg, stride=w)
+        c = np.zeros((len(starts), rec.n_units, n_bins))
+        for i, s in enumerate(starts):
+            a, b = np.searchsorted(rec.spike_times, [s, round(s + w, 9)])
+            k = np.clip(np.floor((rec.spike_times[a:b] - s) / dt + 1e-9).astype(int), 0, n_bins - 1)
+            np.add.at(c[i], (rec.unit_ids[a:b], k), 1)
+        return c
+
+    test, train = counts("test"), counts("train")
+    keep = test.sum((1, 2)) <= cfg.max_window_length - 2  # windows that fit the token budget
+    test = test[keep]
+    assert out["n_windows"] == len(test) and out["n_windows_truncated"] == int((~keep).sum())
+    n_spikes = int(test.sum())
+    assert out["n_spikes"] == n_spikes > 1000
+    own_rates = test.sum((0, 2)) / (len(test) * w)
+    train_rates = np.maximum(train.sum((0, 2)), 0.5) / (len(train) * w)
+    own_null = stats.poisson.logpmf(test, own_rates[None, :, None] * widths[None, None]).sum()
+    train_null = stats.poisson.logpmf(test, train_rates[None, :, None] * widths[None, None]).sum()
+    assert out["null_scored_rates_log_likelihood_nats"] == pytest.approx(own_null, rel=1e-10)
+    assert out["null_log_likelihood_nats"] == pytest.approx(train_null, rel=1e-10)
+    scored = (out["model_log_likelihood_nats"] - own_null) / (n_spikes * np.log(2))
+    assert out["bits_per_spike_scored_rates_null"] == pytest.approx(scored, rel=1e-9)
+    # the rates drift between the blocks (A2929: some units double), so the two figures differ
+    assert np.max(np.abs(np.log(own_rates / train_rates))) > np.log(1.5)
+    assert out["bits_per_spike"] - out["bits_per_spike_scored_rates_null"] > 0.02
+    print(f"A2929 bits/spike: train-rate null {out['bits_per_spike']:.4f}, "
+          f"scored-rates null {out['bits_per_spike_scored_rates_null']:.4f}")
+
+
 def test_generate_with_wrong_recording_is_refused(trained, shared_data):
     d, nwb, _ = trained
     res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "sleep", "--output", d / "x.nwb")

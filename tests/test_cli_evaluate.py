@@ -34,13 +34,22 @@ def tiny(tmp_path_factory):
     return d, len(n_train)
 
 
-def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny):
+def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny, capsys):
     d, n_train = tiny
     out = d / "eval.json"
     rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
                    "--output", str(out), "--model", str(d / "model"), "--split", "train"])
     assert rc == 0
+    printed = capsys.readouterr().out
     ev = json.loads(out.read_text())
+    # both nulls, under their own names (not prefixed into bits_per_spike_bits_per_spike_...), each
+    # printed with the null it uses
+    assert not [k for k in ev if k.startswith(("bits_per_spike_bits", "bits_per_spike_null"))]
+    scored = (ev["model_log_likelihood_nats"] - ev["null_scored_rates_log_likelihood_nats"]) / (
+        ev["bits_per_spike_n_spikes"] * np.log(2))
+    assert ev["bits_per_spike_scored_rates_null"] == pytest.approx(scored)
+    assert "train-split rates" in printed and "rates in these train windows (nlb_tools' null)" in printed
+    assert f"{ev['bits_per_spike_scored_rates_null']:.4f}" in printed
     # fidelity: the 20 generated windows; bits per spike: the model's train windows
     assert ev["n_windows"] == 20
     assert ev["bits_per_spike_n_windows"] == n_train != 20
@@ -55,3 +64,4 @@ def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
                    "--psth-bin-size", "-1"])
     assert rc == 2
     assert "psth_bin_size" in capsys.readouterr().err
+

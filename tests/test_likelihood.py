@@ -76,6 +76,30 @@ def test_split_bits_per_spike_is_consistent(small):
         split_bits_per_spike(model, tok, rec.restrict(0.0, 20.0), plan, "test")
 
 
+def test_scored_rates_null_with_a_unit_silent_in_the_scored_windows(small):
+    """The scored-rates null (NLB's reference null: rates of the spikes being scored) gives a silent
+    unit rate 0 and stays finite; being the maximum-likelihood homogeneous rates on those windows,
+    it is never beaten by the train-rate null, so its bits/spike is never higher."""
+    rec, tok, model, cfg = small
+    plan = plan_splits(rec, cfg)
+    in_test = np.zeros(rec.n_spikes, dtype=bool)
+    for a, b in plan.segments["test"]:
+        in_test |= (rec.spike_times >= a) & (rec.spike_times < b)
+    drop = in_test & (rec.unit_ids == 3)
+    assert drop.sum() > 10  # unit 3 fires in the test block of the recording
+    silent = nf.SpikeRecording(spike_times=rec.spike_times[~drop], unit_ids=rec.unit_ids[~drop],
+                               unit_names=rec.unit_names, time_domain=rec.time_domain, session=rec.session)
+    for r in (rec, silent):
+        out = split_bits_per_spike(model, tok, r, plan, "test")
+        for key in ("bits_per_spike", "bits_per_spike_scored_rates_null", "null_scored_rates_log_likelihood_nats"):
+            assert np.isfinite(out[key]), key
+        expected = (out["model_log_likelihood_nats"] - out["null_scored_rates_log_likelihood_nats"]) / (
+            out["n_spikes"] * np.log(2))
+        assert out["bits_per_spike_scored_rates_null"] == pytest.approx(expected)
+        assert out["null_scored_rates_log_likelihood_nats"] >= out["null_log_likelihood_nats"]
+        assert out["bits_per_spike_scored_rates_null"] <= out["bits_per_spike"]
+
+
 @pytest.mark.parametrize("conditioned", [True, False])
 def test_scores_are_the_generator_probabilities_of_count_arrays(conditioned):
     """Every outcome with <= 2 spikes (2 units x 2 dt bins): exp(log-likelihood) matches the frequency

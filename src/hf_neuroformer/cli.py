@@ -266,13 +266,26 @@ def _bits_per_spike_keys(bps: dict, split: str) -> dict:
 
     Its ``n_windows`` / ``n_spikes`` count the model's ``split`` windows, not the generated
     windows that the fidelity metrics' ``n_windows`` counts, so they get a ``bits_per_spike_``
-    prefix (and the scored split is recorded) instead of overwriting the fidelity counts.
+    prefix (and the scored split is recorded) instead of overwriting the fidelity counts. Keys
+    that already name bits per spike (``bits_per_spike``, ``bits_per_spike_scored_rates_null``)
+    and the log-likelihood sums (``..._nats``) keep their names.
     """
-    out = {"bits_per_spike": bps["bits_per_spike"], "bits_per_spike_split": split}
+    out = {"bits_per_spike_split": split}
     for k, v in bps.items():
-        if k != "bits_per_spike":
-            out[k if k.endswith("_nats") else f"bits_per_spike_{k}"] = v
+        keep = k.startswith("bits_per_spike") or k.endswith("_nats")
+        out[k if keep else f"bits_per_spike_{k}"] = v
     return out
+
+
+def _print_bits_per_spike(bps: dict, model, split: str) -> None:
+    """The two bits-per-spike figures of :func:`~hf_neuroformer.likelihood.split_bits_per_spike`,
+    each labelled with the null it is measured against."""
+    held_out = "held-out " if split != "train" else ""
+    print(f"[neuroformer] {held_out}bits/spike of {model} on its {split} windows, forward prediction "
+          f"({bps['n_spikes']} spikes, {bps['n_windows']} windows, {bps['n_windows_truncated']} truncated left out):")
+    print(f"  {'bits_per_spike':<34s} {bps['bits_per_spike']:>8.4f}   vs Poisson units at their train-split rates")
+    print(f"  {'bits_per_spike_scored_rates_null':<34s} {bps['bits_per_spike_scored_rates_null']:>8.4f}   "
+          f"vs Poisson units at their rates in these {split} windows (nlb_tools' null)")
 
 
 def cmd_evaluate(args) -> int:
@@ -302,10 +315,7 @@ def cmd_evaluate(args) -> int:
 
         bps = split_bits_per_spike(model, tokenizer, real, plan, args.split)
         metrics.update(_bits_per_spike_keys(bps, args.split))
-        held_out = "held-out " if args.split != "train" else ""
-        print(f"[neuroformer] {held_out}bits/spike of {args.model} on its {args.split} windows: "
-              f"{bps['bits_per_spike']:.4f} ({bps['n_spikes']} spikes, {bps['n_windows']} windows, "
-              f"{bps['n_windows_truncated']} truncated left out)")
+        _print_bits_per_spike(bps, args.model, args.split)
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
           f"over {metrics['support_duration_s']:.1f} s of generated windows ({metrics['n_units']} units):")
     _print_fidelity(metrics)
@@ -682,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--real", help="the real recording (default: built-in simulated)")
     e.add_argument("--epoch")
     e.add_argument("--generated", required=True, help=".nwb written by 'neuroformer generate'")
-    e.add_argument("--model", help="also score this model's held-out bits per spike on --real (its --split windows)")
+    e.add_argument("--model", help="also score this model's held-out bits per spike on --real (its --split windows) "
+                                   "against Poisson units at train-split rates and at the scored windows' rates")
     e.add_argument("--split", default="test", choices=["train", "validation", "test"],
                    help="windows scored for bits per spike with --model (default: %(default)s)")
     e.add_argument("--output", help="write the metrics as JSON here")

@@ -33,19 +33,34 @@ is Poisson with mean ``lambda_u * Delta_k``, independently over units and bins, 
 
     log L_null(window) = sum_{u,k} [ n[u,k] log(lambda_u Delta_k) - lambda_u Delta_k - log(n[u,k]!) ]
 
-(:func:`homogeneous_poisson_log_likelihood`), with ``lambda_u`` fitted on the *training*
-windows (:func:`poisson_rates_from_windows`, with a floor so that a unit silent in training does
-not make a test spike impossible).
+(:func:`homogeneous_poisson_log_likelihood`). Two choices of ``lambda_u`` are reported by
+:func:`hf_neuroformer.likelihood.split_bits_per_spike`:
+
+* *train-rate null* (``bits_per_spike``): ``lambda_u`` fitted on the *training* windows
+  (:func:`poisson_rates_from_windows`, with a floor so that a unit silent in training does not
+  make a test spike impossible). With time-blocked splits the rates drift between blocks, so this
+  null is mis-calibrated on the test block, and a model that sees the recorded past window gets
+  the current rates for free: part of its figure is that drift.
+* *scored-rates null* (``bits_per_spike_scored_rates_null``): ``lambda_u`` fitted on the very
+  windows being scored (``floor_count=0``), the null of the Neural Latents Benchmark's reference
+  code (``nlb_tools.evaluation.bits_per_spike`` takes the null's mean rates from the spikes it
+  scores). A unit silent in the scored windows gets rate 0 and contributes 0 (no spike term, no
+  ``-lambda Delta`` term).
 
 Bits per spike
 --------------
-Pei et al. 2021, "Neural Latents Benchmark '21", Sec. 3.2 (the co-smoothing bits/spike): the
+The formula is that of Pei et al. 2021, "Neural Latents Benchmark '21", Sec. 3.2: the
 log-likelihood gained over the per-unit mean-rate Poisson model, in bits, per spike,
 
     bits/spike = (sum_w log L_model(w) - sum_w log L_null(w)) / (ln 2 * sum_w n_spikes(w))
 
 (:func:`bits_per_spike`), summed over the same windows on both sides. 0 means no better than a
 constant rate per unit; positive is better. All log-likelihoods here are in nats.
+
+What is predicted differs from NLB's co-smoothing (held-out neurons predicted from held-in
+neurons in the same bins): here every unit's spikes in the current window are predicted from the
+recorded past window of all units (forward prediction, teacher-forced past), so only the formula
+is NLB's, not the task, and the figures are not comparable with NLB co-smoothing scores.
 """
 
 from __future__ import annotations
@@ -119,7 +134,8 @@ def poisson_rates_from_windows(recording: SpikeRecording, window_starts, window_
     it has a finite log-likelihood under the null.
 
     Args:
-        recording: the spikes (normally the training split's).
+        recording: the spikes (the training split's for the train-rate null; the scored
+            windows' own, with ``floor_count=0``, for the scored-rates null).
         window_starts: ``(n_windows,)`` float64 window starts, s.
         window_length: window length ``W``, s.
         floor_count: pseudo-count, >= 0 (0 disables the floor).
