@@ -106,6 +106,41 @@ def test_generate_then_evaluate(trained):
     test_len = sum(b - a for a, b in splits["segments"]["test"])
     # the generated windows cover the test segments minus each segment's first past window
     assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
+    _check_isi_ks_floor(d, nwb, out, ev, res.stdout)
+
+
+def _check_isi_ks_floor(d, nwb, generated_path, ev, stdout):
+    """The ISI KS floor of A2929 (grid read from the generated file, no --model): > 0, printed next
+    to the statistic, and equal to scipy's KS of one unit's recorded ISIs against the same spikes
+    moved to their dt-bin centres (computed here by hand)."""
+    from scipy import stats
+
+    from hf_neuroformer.io import load_recording, read_nwb
+
+    cfg = json.loads((d / "model" / "config.json").read_text())
+    w, dt = cfg["current_window"], cfg["dt_resolution"]
+    assert ev["isi_ks_floor_source"] == "the generated file" and ev["isi_ks_floor_dt_resolution_s"] == dt
+    assert ev["isi_ks_floor_reason"] is None and ev["isi_ks_floor_mean"] > 0.02
+    assert "isi_ks_floor_mean" in stdout and "(0 = same)" not in stdout
+    assert f"{ev['isi_ks_floor_mean']:.4f}" in stdout
+    rec = load_recording(nwb, epoch="wake")
+    sup = read_nwb(generated_path).support
+    seg = np.concatenate([[0], np.cumsum(sup[1:, 0] > sup[:-1, 1] + 1e-9)])  # touching windows: one segment
+    u = int(np.argmax(ev["isi_n_real_per_unit"]))
+    t = rec.spike_times[rec.unit_ids == u]
+    row = np.searchsorted(sup[:, 0], t, side="right") - 1
+    inside = (row >= 0) & (t < sup[np.maximum(row, 0), 1])
+    t, row = t[inside], row[inside]
+    start = sup[row, 0]
+    k = np.minimum(np.floor((t - start) / dt + 1e-9), np.ceil(w / dt - 1e-9) - 1)
+    snapped = start + (k * dt + np.minimum((k + 1) * dt, w)) / 2
+    same_segment = seg[row][1:] == seg[row][:-1]
+    isi_real, isi_snapped = np.diff(t)[same_segment], np.diff(snapped)[same_segment]
+    assert isi_real.size == ev["isi_n_real_per_unit"][u] > 100
+    floor = stats.ks_2samp(isi_real, isi_snapped).statistic
+    assert floor > 0 and ev["isi_ks_floor_per_unit"][u] == pytest.approx(floor, abs=1e-12)
+    print(f"A2929 ISI KS: model {ev['isi_ks_mean']:.4f}, floor {ev['isi_ks_floor_mean']:.4f} "
+          f"(unit {u}: {floor:.4f} over {isi_real.size} ISIs)")
 
 
 def test_bits_per_spike_against_the_scored_windows_rates(trained):

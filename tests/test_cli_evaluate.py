@@ -50,6 +50,9 @@ def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny, capsys):
     assert ev["bits_per_spike_scored_rates_null"] == pytest.approx(scored)
     assert "train-split rates" in printed and "rates in these train windows (nlb_tools' null)" in printed
     assert f"{ev['bits_per_spike_scored_rates_null']:.4f}" in printed
+    # the generated file (written here without the grid) gets the ISI KS floor's grid from --model
+    assert ev["isi_ks_floor_source"] == "--model's config" and ev["isi_ks_floor_dt_resolution_s"] == 0.02
+    assert ev["isi_ks_floor_reason"] is None and "isi_ks_floor_mean" in printed and "(0 = same)" not in printed
     # fidelity: the 20 generated windows; bits per spike: the model's train windows
     assert ev["n_windows"] == 20
     assert ev["bits_per_spike_n_windows"] == n_train != 20
@@ -65,3 +68,14 @@ def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
     assert rc == 2
     assert "psth_bin_size" in capsys.readouterr().err
 
+
+def test_isi_ks_floor_without_a_grid_says_so(tiny, capsys):
+    """A generated file that does not record its grid, and no --model: the floor is not guessed."""
+    d, _ = tiny
+    out = d / "eval_nogrid.json"
+    assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
+                     "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    ev = json.loads(out.read_text())
+    assert ev["isi_ks_floor_mean"] is None and ev["isi_ks_floor_source"] is None
+    assert "--model" in ev["isi_ks_floor_reason"] and "isi_ks_floor_mean is NaN" in printed

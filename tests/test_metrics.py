@@ -40,6 +40,7 @@ from hf_neuroformer.metrics import (
     pairwise_correlation_structure,
     poisson_rates_from_windows,
     psth_correlation,
+    snap_to_dt_bin_centres,
     support_segments,
     trial_psth,
     unit_id_f1,
@@ -350,6 +351,67 @@ def test_isis_never_cross_a_gap_by_hand():
     assert math.isnan(nothing["isi_ks_mean"]) and nothing["isi_n_units_too_few"] == 3
     with pytest.raises(FidelityInputError, match="min_isis"):
         isi_distance(real, gen, min_isis=0)
+
+
+def test_snap_to_dt_bin_centres_matches_the_tokenizer():
+    # 0.1 s windows, 0.03 s dt bins: bins [0, .03), [.03, .06), [.06, .09) and the partial [.09, .1)
+    sup = np.array([[1.0, 1.1], [1.1, 1.2], [2.0, 2.1]])
+    times = [1.005, 1.03, 1.0599, 1.095, 1.1, 1.19, 1.5, 2.07]
+    real = rec([(t, k % 3) for k, t in enumerate(times)], (0.0, 3.0))
+    snapped = snap_to_dt_bin_centres(real, sup, 0.1, 0.03)
+    # 1.5 lies outside every window; 1.1 is the start of the second window (bin 0 there)
+    by_hand = [1.015, 1.045, 1.045, 1.095, 1.115, 1.195, 2.075]
+    np.testing.assert_allclose(snapped.spike_times, by_hand, atol=1e-12)
+    assert snapped.unit_ids.tolist() == [0, 1, 2, 0, 1, 2, 1]
+    np.testing.assert_array_equal(snapped.support, sup)
+    tok = NeuroformerTokenizer(unit_tokens=[], dt_resolution=0.03, current_window=0.1, past_window=0.0)
+    inside = np.array([t for t in times if t != 1.5])
+    start = sup[np.searchsorted(sup[:, 0], inside, side="right") - 1, 0]
+    np.testing.assert_allclose(snapped.spike_times, start + tok.id_to_dt(tok.dt_to_id(inside - start)), atol=1e-12)
+    with pytest.raises(FidelityInputError, match="window_length"):
+        snap_to_dt_bin_centres(real, sup, 0.2, 0.03)
+    with pytest.raises(FidelityInputError, match="dt_resolution"):
+        snap_to_dt_bin_centres(real, sup, 0.1, 0.0)
+
+
+def test_isi_ks_floor_by_hand():
+    """The floor is the KS statistic of the recorded ISIs against the recorded spikes moved to their
+    dt-bin centres; a generator that reproduced every spike's bin scores exactly the floor, not 0."""
+    rng = np.random.default_rng(4)
+    sup = np.round(np.stack([np.arange(40) * 0.1, np.arange(1, 41) * 0.1], 1), 9)  # one 4 s segment
+    t = np.sort(rng.uniform(0.0, 4.0, 300))
+    u = rng.choice(3, size=300, p=[0.6, 0.3, 0.1])
+    real = SpikeRecording(t, u, unit_names=list(NAMES), time_domain=(0.0, 4.0))
+    perfect = snap_to_dt_bin_centres(real, sup, 0.1, 0.02)
+    out = isi_distance(real, perfect, min_isis=20, window_length=0.1, dt_resolution=0.02)
+    assert out["isi_ks_floor_reason"] is None and out["isi_ks_floor_dt_resolution_s"] == 0.02
+    assert out["isi_ks_floor_per_unit"] == out["isi_ks_per_unit"]
+    for k in range(3):
+        own = np.diff(t[u == k])
+        snapped = np.diff(np.sort((np.floor(t[u == k] / 0.02) + 0.5) * 0.02))
+        assert out["isi_ks_floor_per_unit"][k] == pytest.approx(stats.ks_2samp(own, snapped).statistic)
+    assert out["isi_ks_floor_mean"] == pytest.approx(np.mean(out["isi_ks_floor_per_unit"]))
+    assert out["isi_ks_floor_mean"] > 0.0
+    # the floor summary runs over the units that have an isi_ks value: a generator too sparse for unit 2
+    sparse = SpikeRecording.from_unsorted(perfect.spike_times[perfect.unit_ids != 2],
+                                          perfect.unit_ids[perfect.unit_ids != 2], unit_names=list(NAMES),
+                                          time_domain=perfect.time_domain, time_support=sup)
+    out2 = isi_distance(real, sparse, min_isis=20, window_length=0.1, dt_resolution=0.02)
+    assert out2["isi_ks_per_unit"][2] is None and out2["isi_ks_floor_per_unit"][2] is not None
+    assert out2["isi_ks_floor_mean"] == pytest.approx(np.mean(out["isi_ks_floor_per_unit"][:2]))
+    # without the grid, or with one the generated spikes do not lie on: NaN and the reason, no guess
+    gen_off_grid = SpikeRecording(t, u, unit_names=list(NAMES), time_domain=(0.0, 4.0), time_support=sup)
+    for kw, why in (({}, "unknown"), (dict(window_length=0.1, dt_resolution=0.02), "not at the centres"),
+                    (dict(window_length=0.1, dt_resolution=0.03), "not at the centres"),
+                    (dict(window_length=0.2, dt_resolution=0.02), "window_length")):
+        gen = gen_off_grid if "centres" in why else perfect
+        o = isi_distance(real, gen, min_isis=20, **kw)
+        assert math.isnan(o["isi_ks_floor_mean"]) and why in o["isi_ks_floor_reason"], kw
+        assert o["isi_ks_floor_per_unit"] == [None] * 3
+    with pytest.raises(FidelityInputError, match="window_length, dt_resolution"):
+        isi_distance(real, perfect, window_length=0.1)
+    with pytest.raises(FidelityInputError, match="dt_resolution"):
+        compare_recordings(real, perfect, window_length=0.1, dt_resolution=-0.02)
 
 
 # --------------------------------------------------------------------------- PSTH

@@ -809,5 +809,36 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     )
 
 
-__all__ = ["MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "check_recording_units",
-           "generate_spikes", "generate_split", "is_decoder_config", "load_pretrained", "sample_window_tokens"]
+#: ``ScratchData`` names under which ``neuroformer generate`` records, in the NWB file it writes, the
+#: window grid its spikes lie on (the model's ``current_window`` and ``dt_resolution``, s), so that
+#: ``neuroformer evaluate`` can compute the ISI KS floor of dt-bin quantisation without the model.
+GRID_SCRATCH = {
+    "current_window": "hf_neuroformer_current_window",
+    "dt_resolution": "hf_neuroformer_dt_resolution",
+}
+
+
+def grid_scratch(config) -> dict:
+    """``write_nwb(scratch=...)`` entries recording a model's window grid (:data:`GRID_SCRATCH`)."""
+    return {
+        GRID_SCRATCH["current_window"]: (np.array([float(config.current_window)]),
+                                         "current_window of the model that generated these spikes, s"),
+        GRID_SCRATCH["dt_resolution"]: (np.array([float(config.dt_resolution)]),
+                                        "dt_resolution of the model that generated these spikes, s "
+                                        "(spikes lie at the centres of its dt bins)"),
+    }
+
+
+def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
+    """``(current_window, dt_resolution)`` in s from :func:`~hf_neuroformer.io.read_nwb_scratch`'s
+    dict, or None when the file does not record them (not written by ``neuroformer generate``,
+    or by an older version)."""
+    names = (GRID_SCRATCH["current_window"], GRID_SCRATCH["dt_resolution"])
+    if not all(n in scratch for n in names):
+        return None
+    return tuple(float(np.asarray(scratch[n]).reshape(-1)[0]) for n in names)
+
+
+__all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
+           "check_recording_units", "generate_spikes", "generate_split", "grid_scratch", "is_decoder_config",
+           "load_pretrained", "read_grid_scratch", "sample_window_tokens"]

@@ -42,6 +42,11 @@ Args:
     min_isis: fewest ISIs a unit needs on both sides for its KS statistic (default 20).
     fano_mode: "bins" (default) or "trials".
     min_trial_coverage: fraction of a trial the support must cover for trial metrics (default 0.95).
+    window_length, dt_resolution: optional, the generator's current window and dt bin width (s):
+        with both, isi_ks_floor_mean / isi_ks_floor_median give the ISI KS statistic between the
+        recorded spikes and the recorded spikes moved to their dt-bin centres: what a model that
+        put every recorded spike in its right dt bin gets, since generated spikes are decoded at
+        dt-bin centres (0 is out of reach); without them NaN.
 
 Returns:
     the flat dict of hf_neuroformer.metrics.compare_recordings, e.g. rate_corr,
@@ -97,7 +102,7 @@ class SpikeTrainFidelity(evaluate.Metric):
 
     def _compute(self, predictions, references, support=None, trials=None, real_time_domain=None,
                  unit_names=None, bin_size=0.1, psth_bin_size=0.01, min_isis=20, fano_mode="bins",
-                 min_trial_coverage=0.95):
+                 min_trial_coverage=0.95, window_length=None, dt_resolution=None):
         if support is None:
             raise ValueError("support: expected the generated windows as (n_windows, 2) [start, stop) seconds, got None")
         support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
@@ -121,4 +126,5 @@ class SpikeTrainFidelity(evaluate.Metric):
         real = _recording(references, names, tuple(real_time_domain), trials=trials)
         return compare_recordings(real, generated, bin_size=bin_size, psth_bin_size=psth_bin_size,
                                   min_isis=min_isis, fano_mode=fano_mode,
-                                  min_trial_coverage=min_trial_coverage)
+                                  min_trial_coverage=min_trial_coverage, window_length=window_length,
+                                  dt_resolution=dt_resolution)
