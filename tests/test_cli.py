@@ -229,3 +229,13 @@ def test_free_running_generation_and_bits_per_spike(trained):
 def test_train_resume_without_checkpoint_fails_before_loading_data(tmp_path):
     res = run_cli("train", "--resume", "--output-dir", tmp_path / "run", "--data", tmp_path / "missing.nwb", timeout=120)
     assert res.returncode == 2 and "no checkpoint" in res.stderr and "--save-every" in res.stderr
+
+
+def test_cli_warnings_read_like_its_errors(tmp_path):
+    # the main job on the built-in data warns about its 5 split blocks; the warning printed as
+    # "path/windows.py:240: UserWarning: ..." plus the source line, unlike the command's errors
+    res = run_cli("train", "--output-dir", tmp_path / "qs", "--max-steps", "2", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = [ln for ln in res.stderr.splitlines() if "split_block_length: only 5 blocks" in ln]
+    assert len(lines) == 1 and lines[0].startswith("neuroformer train: warning: split_block_length:"), res.stderr[-2000:]
+    assert "windows.py" not in res.stderr and "warnings.warn(" not in res.stderr

@@ -906,13 +906,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from .hub import HubPushError
 
+    import warnings
+
     args = build_parser().parse_args(argv)
+    # warnings read like the errors: "neuroformer train: warning: <message>", without Python's
+    # "path/file.py:240: UserWarning:" and the source line (restored afterwards, for in-process callers)
+    plain = warnings.formatwarning
+
+    def _format(message, category, filename, lineno, line=None):
+        if issubclass(category, UserWarning) and "hf_neuroformer" in filename:  # ours; others keep their origin
+            return f"neuroformer {args.command}: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = _format
     try:
         return args.func(args)
     except (FileExistsError, FileNotFoundError, ValueError, KeyError, HubPushError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"neuroformer {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = plain
 
 
 if __name__ == "__main__":
