@@ -239,3 +239,48 @@ def test_cli_warnings_read_like_its_errors(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if "split_block_length: only 5 blocks" in ln]
     assert len(lines) == 1 and lines[0].startswith("neuroformer train: warning: split_block_length:"), res.stderr[-2000:]
     assert "windows.py" not in res.stderr and "warnings.warn(" not in res.stderr
+
+
+def test_training_spikes_check_per_split(trained):
+    """The model's record of its training spikes (split_spikes) against recordings of the same
+    units: the same file re-read, with its units in another order, or cut to the test split is
+    "same spikes" (the break test found false alarms for the last two); one test spike moved by
+    1 ms is "other spikes" in the test split, with a warning; a wrong epoch covers no split."""
+    import warnings
+
+    from hf_neuroformer import SpikeRecording
+    from hf_neuroformer.generation import check_recording_units, load_pretrained
+    from hf_neuroformer.io import load_recording
+
+    d, nwb, _ = trained
+    _, tok, plan = load_pretrained(d / "model")
+    rec = load_recording(nwb, epoch="wake")
+
+    def check(r):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = check_recording_units(tok, r, model_dir=d / "model")
+        return out, [str(w.message) for w in caught if "not the spikes" in str(w.message)]
+
+    out, warned = check(rec)
+    assert out["status"] == "same spikes" and sorted(out["splits_compared"]) == ["test", "train", "validation"]
+    assert not warned
+    reordered = rec.select_units(list(reversed(rec.unit_names)))
+    assert reordered.unit_names != rec.unit_names
+    assert check(reordered) == ({"status": "same spikes", "splits_compared": out["splits_compared"],
+                                 "splits_differing": [], "n_spikes": {}}, [])
+    seg = plan.segments["test"]
+    cut = rec.restrict(float(seg[:, 0].min()), float(seg[:, 1].max()))
+    out_cut, warned = check(cut)
+    assert out_cut["status"] == "same spikes" and out_cut["splits_compared"] == ["test"] and not warned
+    t = rec.spike_times.copy()
+    k = int(np.searchsorted(t, seg[0, 0] + 1.0))  # a spike inside the first test segment
+    t[k] += 0.001
+    moved = SpikeRecording.from_unsorted(t, rec.unit_ids, unit_names=list(rec.unit_names),
+                                         time_domain=rec.time_domain, session=rec.session)
+    out_moved, warned = check(moved)
+    assert out_moved["status"] == "other spikes" and out_moved["splits_differing"] == ["test"]
+    assert len(warned) == 1 and "in its test split" in warned[0] and "pass the recording the model was trained on" in warned[0]
+    sleep = load_recording(nwb, epoch="sleep")
+    out_sleep, warned = check(sleep)
+    assert out_sleep["status"] == "not comparable" and not warned

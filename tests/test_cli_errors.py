@@ -267,6 +267,10 @@ def test_nwb_writers_refuse_other_file_names(capsys, tmp_path, argv):
     assert err.split(": error: ")[1].startswith(
         f"--output: this command writes NWB; expected a file name ending in .nwb, got {str(out)!r}"), err
     assert not out.exists()
+    # "x.nwb/" named a directory, and a file x.nwb was written
+    err = err_of(capsys, *argv, "--output", f"{tmp_path / 'x.nwb'}/")
+    assert "--output: " in err and "names a directory (trailing slash)" in err, err
+    assert not (tmp_path / "x.nwb").exists()
 
 
 def test_simulators_refuse_infinite_and_sub_bin_durations():

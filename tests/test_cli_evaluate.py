@@ -38,7 +38,7 @@ def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny, capsys):
     d, n_train = tiny
     out = d / "eval.json"
     rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
-                   "--output", str(out), "--model", str(d / "model"), "--split", "train"])
+                   "--output", str(out), "--model", str(d / "model"), "--split", "train", "--min-isis", "2"])
     assert rc == 0
     printed = capsys.readouterr().out
     ev = json.loads(out.read_text())
@@ -53,6 +53,8 @@ def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny, capsys):
     # the generated file (written here without the grid) gets the ISI KS floor's grid from --model
     assert ev["isi_ks_floor_source"] == "--model's config" and ev["isi_ks_floor_dt_resolution_s"] == 0.02
     assert ev["isi_ks_floor_reason"] is None and "isi_ks_floor_mean" in printed and "(0 = same)" not in printed
+    # this model directory was written without train() (no metrics.json): nothing to compare with, said so
+    assert ev["model_training_spikes_check"]["status"] == "not recorded"
     # fidelity: the 20 generated windows; bits per spike: the model's train windows
     assert ev["n_windows"] == 20
     assert ev["bits_per_spike_n_windows"] == n_train != 20
@@ -79,3 +81,16 @@ def test_isi_ks_floor_without_a_grid_says_so(tiny, capsys):
     ev = json.loads(out.read_text())
     assert ev["isi_ks_floor_mean"] is None and ev["isi_ks_floor_source"] is None
     assert "--model" in ev["isi_ks_floor_reason"] and "isi_ks_floor_mean is NaN" in printed
+
+
+def test_isi_ks_floor_with_no_unit_to_score_says_why(tiny, capsys):
+    """The floor was computed but every unit had too few ISIs: NaN with a reason, not a NaN
+    printed as if the floor existed (break test)."""
+    d, _ = tiny
+    out = d / "eval_fewisis.json"
+    assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
+                     "--output", str(out), "--model", str(d / "model"), "--min-isis", "100000"]) == 0
+    printed = capsys.readouterr().out
+    ev = json.loads(out.read_text())
+    assert ev["isi_ks_floor_mean"] is None and "no unit has >= 100000 ISIs" in ev["isi_ks_floor_reason"]
+    assert "isi_ks_floor_mean is NaN: no unit has" in printed

@@ -250,11 +250,16 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     resim = tmp_path / "resim.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
                  "--duration", "60", "--seed", "3", "--output", str(resim)]) == 0
-    stored = json.loads((tmp_path / "model" / "metrics.json").read_text())["split_spikes"]
+    stored = json.loads((tmp_path / "model" / "metrics.json").read_text())["split_spikes"]["splits"]
     with pytest.warns(UserWarning, match=r"--data: this recording has the units of the model .* but not the spikes "
-                                         rf"it was trained on: .* the training recording held {stored['n_spikes']}"):
+                                         rf"it was trained on, in its train / validation / test split \(train: \d+ "
+                                         rf"here, {stored['train']['n_spikes']} at training"):
         assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(resim), "--output", str(bad),
                      "--max-windows", "50"]) == 0
+    # and on record beside the scores, which now describe another network than the model's
+    check = json.loads((bad / "scores.json").read_text())["model_training_spikes_check"]
+    assert check["status"] == "other spikes" and check["splits_differing"] == ["train", "validation", "test"]
+    assert json.loads((out / "scores.json").read_text())["model_training_spikes_check"]["status"] == "same spikes"
 
 
 def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
@@ -274,3 +279,7 @@ def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
     # a median random edge is visibly coloured, not white, next to the hub weights
     med = np.median(np.abs(w[(w != 0) & ~np.eye(len(w), dtype=bool)]))
     assert np.abs(np.array(colour(med)) - np.array(colour(0.0))).max() > 0.3  # linear scale: 0.13
+    # weights so small that the log scale cannot draw them (subnormal floats) still give a figure
+    tiny = np.zeros((4, 4))
+    tiny[0, 1], tiny[2, 3] = 5e-324, -5e-324
+    assert connectivity_figure({"truth": tiny}, full_range=("truth",)).axes[0].images

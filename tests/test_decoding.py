@@ -68,7 +68,7 @@ def finetuned(a2929, pretrained, tmp_path_factory):
     return out, metrics
 
 
-def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(finetuned):
+def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(finetuned, a2929):
     out, m = finetuned
     for split in ("validation", "test"):
         for key in ("ry/mean_angular_error_rad", "ry/median_angular_error_rad", "ry/mean_angular_error_deg",
@@ -82,6 +82,15 @@ def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(fi
     assert rep["missing_keys"] and all(k.startswith("decoding_heads.") for k in rep["missing_keys"])
     assert m["split_plan_source"] == "checkpoint splits.json"
     assert json.loads((out / "metrics.json").read_text())["test/x/r2"] == pytest.approx(m["test/x/r2"])
+    # the decoder records the spikes it was fine-tuned and scored on, like a pretrained model, so the
+    # commands that read it with a recording can compare (embed with a changed recording was silent)
+    from hf_neuroformer.generation import check_recording_units
+    from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
+    from hf_neuroformer.windows import SplitPlan, split_spikes_digest
+    rec = a2929
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    assert m["split_spikes"] == split_spikes_digest(rec, plan) and set(m["split_spikes"]["splits"]) == set(plan.segments)
+    assert check_recording_units(NeuroformerTokenizer.from_pretrained(out), rec, model_dir=out)["status"] == "same spikes"
     assert not (out / "checkpoints").exists()
     # the regression head is standardised with train statistics stored in the config
     cfg = json.loads((out / "config.json").read_text())

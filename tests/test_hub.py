@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -316,3 +317,23 @@ def test_windows_dataset_goes_to_the_models_branch_and_a_failed_model_commit_say
     with pytest.raises(ValueError, match=r"reads modalities \(head_direction\).*push the model without its windows"):
         push_to_hub(with_modality, "lab/mod", recording=rec, dataset_repo_id="lab/mod-data", **kw)
     assert len(loopback_hub.requests) == n_requests, "refused before any request"
+
+
+def test_window_dataset_of_other_spikes_is_refused(trained, tmp_path):
+    """The dataset card says the windows are the model's: a recording with the model's units but
+    other spikes (re-simulated, re-exported) is refused before anything is written (the break
+    test published such windows)."""
+    from hf_neuroformer.hub import write_window_dataset
+
+    d, nwb, rec, metrics = trained
+    plan = load_pretrained(d / "model")[2]
+    t = rec.spike_times.copy()
+    k = int(np.searchsorted(t, plan.segments["validation"][0, 0] + 1.0))
+    t[k] += 0.001  # one validation spike, 1 ms later
+    moved = nf.SpikeRecording.from_unsorted(t, rec.unit_ids, unit_names=list(rec.unit_names),
+                                            time_domain=rec.time_domain, session=rec.session)
+    with pytest.raises(ValueError, match=r"other spikes in its validation split than the model was trained on"):
+        write_window_dataset(d / "model", moved, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+    counts = write_window_dataset(d / "model", rec, tmp_path / "ds")  # the training recording itself
+    assert counts["test"] == metrics["n_test_windows"]

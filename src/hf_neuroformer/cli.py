@@ -116,12 +116,14 @@ def _load_model(args, *, next_spike_heads: bool = True):
     return load_pretrained(args.model, next_spike_heads=next_spike_heads, flag="--model")
 
 
-def _check_units(tokenizer, rec, args, flag: str = "--data") -> None:
+def _check_units(tokenizer, rec, args, flag: str = "--data") -> dict:
+    """:func:`~hf_neuroformer.generation.check_recording_units` with the flag named; returns its
+    comparison of the recording's spikes with the model's training spikes (for the output file)."""
     from .generation import check_recording_units
 
     if getattr(args, flag.lstrip("-"), None) is None:
         flag += " (not given: the built-in simulated recording)"
-    check_recording_units(tokenizer, rec, model_dir=args.model, flag=flag)
+    return check_recording_units(tokenizer, rec, model_dir=args.model, flag=flag)
 
 
 def _flag(name: str) -> str:
@@ -196,7 +198,7 @@ def cmd_generate(args) -> int:
     from .io import write_nwb
 
     out = Path(args.output)
-    _check_new_file(out, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
+    _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
     if args.max_spikes is not None and args.max_spikes < 1:
         raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
                          f"got {args.max_spikes}")
@@ -258,6 +260,9 @@ def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = No
     wrote an NWB file under a name that other tools would misread)."""
     if path is None:
         return
+    if isinstance(path, str) and path.endswith(("/", os.sep)):  # Path() drops the slash: "x.nwb/" wrote a file x.nwb
+        raise ValueError(f"{flag}: {path!r} names a directory (trailing slash); expected a file name")
+    path = Path(path)
     if path.is_dir():
         raise ValueError(f"{flag}: {str(path)!r} is a directory; expected a file name")
     if suffix is not None and path.suffix.lower() != suffix:
@@ -327,13 +332,14 @@ def cmd_evaluate(args) -> int:
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
     real = _load_data(args.real, args.epoch, flag="--real")
-    if args.model:
-        _check_units(tokenizer, real, args, flag="--real")
+    spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
     grid, source = _generator_grid(args.generated, model)
     metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                  min_isis=args.min_isis, window_length=grid[0] if grid else None,
                                  dt_resolution=grid[1] if grid else None)
     metrics["isi_ks_floor_source"] = source
+    if spikes_check is not None:  # --real against the model's record of its training spikes
+        metrics["model_training_spikes_check"] = spikes_check
     if grid is None:
         metrics["isi_ks_floor_reason"] += (
             f": {args.generated} does not record them (written otherwise than by this version of 'neuroformer "
@@ -450,7 +456,7 @@ def cmd_embed(args) -> int:
     model, tokenizer, plan = _load_model(args, next_spike_heads=False)
     config = model.config
     rec = _load_data(args.data, args.epoch)
-    _check_units(tokenizer, rec, args)
+    spikes_check = _check_units(tokenizer, rec, args)
     check_split_in_recording(plan, args.split, rec)
     starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
     if len(starts) < 4:
@@ -477,6 +483,7 @@ def cmd_embed(args) -> int:
         "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
         "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),
         "pca_explained_variance_ratio": ev.tolist(), "n_windows_without_color": int(np.isnan(values).sum()),
+        "model_training_spikes_check": spikes_check,
     }), indent=1))
     os.replace(tmp_npy, npy)
     os.replace(tmp_meta, meta)
@@ -553,7 +560,7 @@ def cmd_simulate(args) -> int:
     from .stimuli import _memory_bytes
 
     out = Path(args.output)
-    _check_new_file(out, "--output", args.overwrite, suffix=".nwb")
+    _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
     # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever)
     if args.seed < 0:
         raise ValueError(f"--seed: expected an integer >= 0 (numpy's default_rng), got {args.seed}")
@@ -606,7 +613,7 @@ def cmd_render_gratings(args) -> int:
     from .stimuli import GratingParams, render_drifting_gratings
 
     out = Path(args.output)
-    _check_new_file(out, "--output", args.overwrite, suffix=".nwb")
+    _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
                            temporal_frequency=args.temporal_frequency, contrast=args.contrast)

@@ -55,7 +55,7 @@ from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import SPLITS, SplitPlan, plan_splits, window_starts_for_split
+from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
@@ -519,6 +519,8 @@ def finetune(
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds),
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
         config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
+        # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
+        split_spikes=split_spikes_digest(recording, plan),
     )
     log = list(trainer.state.log_history)
     model = trainer.model

@@ -727,20 +727,27 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     return model, tokenizer, plan
 
 
-def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--data") -> None:
-    """Refuse a recording whose units are not the ones the model was trained on.
+def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--data") -> Optional[dict]:
+    """Refuse a recording whose units are not the ones the model was trained on, and compare its
+    spikes with the model's record of its training spikes.
 
     The unit vocabulary holds ``"<session>/<unit name>"`` entries
     (:meth:`~hf_neuroformer.NeuroformerTokenizer.unit_token`), so another session, or the same
     session read with other unit names, has units the model has no embedding for.
 
     With ``model_dir``, a recording with the model's units but other spikes is also noticed:
-    when the model's ``metrics.json`` holds the fingerprint of the spikes inside its split
-    segments (``split_spikes``, :func:`hf_neuroformer.windows.split_spikes_digest`; models
-    trained before it was recorded have none and are not checked) and this recording's differs,
-    a ``UserWarning`` says so (e.g. a network re-simulated over the same file: the model was not
-    trained on these spikes, and scores against this recording's ground truth describe another
-    network). A warning, not an error: scoring a model on new data of the same units is allowed.
+    the model's ``metrics.json`` holds the fingerprint of the spikes inside each split's
+    segments (``split_spikes``, :func:`hf_neuroformer.windows.split_spikes_digest`), and when a
+    split this recording covers has other spikes a ``UserWarning`` names it (e.g. a network
+    re-simulated over the same file: the model was not trained on these spikes, and scores
+    against this recording's ground truth describe another network). A warning, not an error:
+    scoring a model on new data of the same units is allowed; the returned comparison is for
+    the command's output file, so that the mismatch is on record beside the results.
+
+    Returns:
+        None without ``model_dir``; else :func:`hf_neuroformer.windows.compare_split_spikes`'s
+        dict (``status`` ``"same spikes"``, ``"other spikes"``, ``"not comparable"`` or
+        ``"not recorded"``).
 
     Raises:
         ValueError: naming how many units are foreign, the first few, the model's session(s) and
@@ -750,9 +757,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     tokens = tokenizer.recording_unit_tokens(recording)
     foreign = [t for t in tokens if t not in vocab]
     if not foreign:
-        if model_dir is not None:
-            _warn_if_other_spikes(recording, model_dir, flag)
-        return
+        return None if model_dir is None else _check_training_spikes(recording, model_dir, flag)
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
     sessions = sorted({t.rsplit("/", 1)[0] for t in known if "/" in t})
@@ -766,29 +771,29 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     )
 
 
-def _warn_if_other_spikes(recording: SpikeRecording, model_dir, flag: str) -> None:
+def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> dict:
     """The ``split_spikes`` check of :func:`check_recording_units` (see there)."""
     import json
 
-    from .windows import SplitPlan, split_spikes_digest
+    from .windows import SplitPlan, compare_split_spikes
 
     d = Path(model_dir)
     try:
         stored = json.loads((d / "metrics.json").read_text()).get("split_spikes")
         plan = SplitPlan.from_dict(json.loads((d / "splits.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return  # no record to compare with (load_pretrained has checked what it needs)
-    if not isinstance(stored, dict) or "sha256" not in stored:
-        return
-    now = split_spikes_digest(recording, plan)
-    if now["sha256"] != stored["sha256"]:
+        # no record to compare with (load_pretrained has checked what it needs)
+        return {"status": "not recorded", "splits_compared": [], "splits_differing": []}
+    result = compare_split_spikes(recording, plan, stored)
+    if result["status"] == "other spikes":
+        counts = "; ".join(f"{s}: {a} here, {b} at training" for s, (a, b) in result["n_spikes"].items())
         warnings.warn(
             f"{flag}: this recording has the units of the model {str(model_dir)!r} but not the spikes it was trained "
-            f"on: inside the model's split segments it holds {now['n_spikes']} spikes, the training recording held "
-            f"{stored.get('n_spikes', '?')}"
-            + (" (same count, other times or units)" if now["n_spikes"] == stored.get("n_spikes") else "")
-            + "; was the file re-simulated or re-exported? Results on it are not results on the training data",
+            f"on, in its {' / '.join(result['splits_differing'])} split ({counts}), as when a file is re-simulated "
+            "or re-exported over the training file. Results on it are not results on the model's own data; pass "
+            "the recording the model was trained on to reproduce them",
             UserWarning, stacklevel=3)
+    return result
 
 
 def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", **kwargs) -> SpikeRecording:

@@ -549,8 +549,9 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
 
     Raises:
         FileNotFoundError: the model directory has no ``splits.json``.
-        ValueError: the recording's units are not the model's (another session), or it does not
-            cover the model's splits.
+        ValueError: the recording's units are not the model's (another session), it does not
+            cover the model's splits, or it has other spikes in them than the model's record of
+            its training spikes (``split_spikes`` in ``metrics.json``).
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -568,6 +569,19 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         )
     for split in SPLITS:
         check_split_in_recording(plan, split, recording)
+    from .windows import compare_split_spikes
+
+    # a card saying "the model's windows" over the spikes of another (re-simulated, re-exported) file
+    # would be a false statement in public: refused, where the other commands only warn
+    stored = json.loads((Path(model_dir) / "metrics.json").read_text()).get("split_spikes") \
+        if (Path(model_dir) / "metrics.json").is_file() else None
+    same = compare_split_spikes(recording, plan, stored)
+    if same["status"] == "other spikes":
+        raise ValueError(
+            f"recording: it has the units of the model {str(model_dir)!r} but other spikes in its "
+            f"{' / '.join(same['splits_differing'])} split than the model was trained on (re-simulated or "
+            "re-exported?); pass the recording the model was trained on, whose windows the dataset card describes"
+        )
     out = Path(out_dir)
     manifest = prepare_windows(recording, out, model.config, tokenizer, plan, num_shards=num_shards,
                                overwrite=True, progress=False)

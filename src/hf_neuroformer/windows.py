@@ -419,35 +419,79 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
     return out
 
 
-def split_spikes_digest(recording: SpikeRecording, plan: SplitPlan) -> Dict[str, object]:
-    """A fingerprint of the spikes a model was trained and scored on: those inside the segments of
-    any split of ``plan``, with their units.
-
-    ``neuroformer train`` stores it in ``metrics.json`` (``split_spikes``) and ``neuroformer
-    prepare`` in ``manifest.json``; the commands that read a model together with a recording
-    (:func:`hf_neuroformer.generation.check_recording_units`) compare it, so a recording that
-    has the model's unit names but other spikes (e.g. a network re-simulated over the same file)
-    is noticed. The digest depends only on the spikes inside the segments, so the same file
-    read with another ``--epoch`` that still holds the segments gives the same value.
-
-    Returns:
-        ``{"n_spikes": int, "sha256": str}``: the count of those spikes and the sha256 of their
-        times (float64 s, bytes in native little-endian order), unit names and unit indices.
-    """
+def _spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, object]:
+    """``{"n_spikes", "sha256"}`` of the spikes inside ``segments`` (see :func:`split_spikes_digest`)."""
     import hashlib
 
-    segs = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()]
-                          + [np.zeros((0, 2))])
     t = recording.spike_times
     inside = np.zeros(t.shape, dtype=bool)
-    for a, b in segs:
+    for a, b in np.asarray(segments, dtype=np.float64).reshape(-1, 2):
         lo, hi = np.searchsorted(t, [a, b], side="left")
         inside[lo:hi] = True
+    names = np.asarray(recording.unit_names, dtype=object)[recording.unit_ids[inside]].astype(str)
+    times = t[inside]
+    order = np.lexsort((names, times))  # by time, ties by unit name: independent of the unit order
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(t[inside], dtype="<f8").tobytes())
-    h.update(np.ascontiguousarray(recording.unit_ids[inside], dtype="<i8").tobytes())
-    h.update("\n".join(recording.unit_names).encode())
+    h.update(np.ascontiguousarray(times[order], dtype="<f8").tobytes())
+    h.update("\n".join(names[order].tolist()).encode())
     return {"n_spikes": int(inside.sum()), "sha256": h.hexdigest()}
+
+
+def split_spikes_digest(recording: SpikeRecording, plan: SplitPlan) -> Dict[str, object]:
+    """A fingerprint of the spikes a model was trained and scored on: per split, those inside the
+    split's segments, with the names of their units.
+
+    ``neuroformer train`` and ``neuroformer finetune`` store it in ``metrics.json``
+    (``split_spikes``) and ``neuroformer prepare`` in ``manifest.json``; the commands that read a
+    model together with a recording compare it (:func:`compare_split_spikes`), so a recording
+    that has the model's unit names but other spikes (e.g. a network re-simulated over the same
+    file) is noticed. It depends only on the spikes inside the segments and on unit names, not
+    on unit order, so the same file read with another ``--epoch`` that still holds the segments,
+    or re-exported with its units in another order, gives the same value.
+
+    Returns:
+        ``{"n_spikes": int, "sha256": str, "splits": {split: {"n_spikes": int, "sha256": str}}}``:
+        over all splits' segments and per split; the sha256 is of the spikes' times (float64 s,
+        little-endian bytes) and unit names, sorted by time then name.
+    """
+    segs = [np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()]
+    out = _spikes_digest(recording, np.concatenate(segs + [np.zeros((0, 2))]))
+    out["splits"] = {name: _spikes_digest(recording, seg) for name, seg in plan.segments.items()}
+    return out
+
+
+def compare_split_spikes(recording: SpikeRecording, plan: SplitPlan, stored) -> Dict[str, object]:
+    """Compare a recording with a model's stored :func:`split_spikes_digest`, split by split.
+
+    Only the splits whose segments the recording covers are compared (a file cut to the test
+    split, or read with another epoch, is not a mismatch for the splits it leaves out; commands
+    that need those splits refuse them on their own, see :func:`check_split_in_recording`).
+
+    Returns:
+        ``{"status": ..., "splits_compared": [...], "splits_differing": [...], "n_spikes":
+        {split: [here, at training]} (differing splits only)}``; ``status`` is ``"same spikes"``,
+        ``"other spikes"`` (some compared split differs), ``"not comparable"`` (the recording
+        covers none of the splits) or ``"not recorded"`` (``stored`` has no per-split digest:
+        a model written before it was recorded).
+    """
+    if not isinstance(stored, dict) or not isinstance(stored.get("splits"), dict):
+        return {"status": "not recorded", "splits_compared": [], "splits_differing": []}
+    compared, differing, counts = [], [], {}
+    for name, seg in plan.segments.items():
+        old = stored["splits"].get(name)
+        if not isinstance(old, dict) or "sha256" not in old:
+            continue
+        try:
+            check_split_in_recording(plan, name, recording)
+        except ValueError:
+            continue
+        compared.append(name)
+        now = _spikes_digest(recording, seg)
+        if now["sha256"] != old["sha256"]:
+            differing.append(name)
+            counts[name] = [now["n_spikes"], old.get("n_spikes")]
+    status = "not comparable" if not compared else ("other spikes" if differing else "same spikes")
+    return {"status": status, "splits_compared": compared, "splits_differing": differing, "n_spikes": counts}
 
 
 def build_window_datasets(

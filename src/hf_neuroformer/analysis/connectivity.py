@@ -476,8 +476,12 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
             # linear up to the median edge weight, logarithmic above: the weak edges stay visible
             # next to hub weights ~10x larger (a linear scale drew them white)
             thresh = float(np.median(nonzero)) if nonzero.size else lim
-            im = ax.imshow(m, cmap="RdBu_r", norm=SymLogNorm(thresh, vmin=-lim, vmax=lim, base=10),
-                           interpolation="nearest")
+            # near-subnormal weights (~1e-320) break SymLogNorm's inverse in the colour bar: linear then
+            norm = SymLogNorm(thresh, vmin=-lim, vmax=lim, base=10) if thresh > 1e-200 else None
+            if norm is None:
+                im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            else:
+                im = ax.imshow(m, cmap="RdBu_r", norm=norm, interpolation="nearest")
         else:
             lo, hi = (np.percentile(vals, [1, 99]) if vals.size else (0.0, 1.0))
             if lo < 0 < hi:
@@ -594,7 +598,8 @@ def run_connectivity(
     net = read_network(data_path)
     rec = net.recording
     model, tokenizer, plan = load_pretrained(model_dir)
-    check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")  # not the tokenizer's API advice
+    # not the tokenizer's API advice; the spikes check goes into scores.json beside the scores
+    spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")
     model.to(device)
     splits = list(SPLITS) if split == "all" else [split]
     starts, clips, segs = [], [], []
@@ -652,7 +657,8 @@ def run_connectivity(
         for name, m in mats.items():
             np.save(out / f"{name}.npy", m)
         report = _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path,
-                                          model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins)
+                                          model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins,
+                                          spikes_check)
         check_output_folder(final, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # again: it may have changed meanwhile
         move_into_place(out, final)
     finally:
@@ -661,12 +667,15 @@ def run_connectivity(
 
 
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
-                             split, bin_size, corr_bin_size, n_lags, glm_max_bins):
+                             split, bin_size, corr_bin_size, n_lags, glm_max_bins, spikes_check=None):
     scores = {name: score_connectivity(m, net.weights, net.edge_kind) for name, m in mats.items()}
     report = {
         "scores": scores,
         "data": str(data_path),
         "model": str(model_dir),
+        # the recording against the model's record of its training spikes: "other spikes" means the
+        # truth above is not the network the model was trained on
+        "model_training_spikes_check": spikes_check,
         "split": split,
         "n_windows": int(starts.size),
         "n_windows_available": n_windows_available,

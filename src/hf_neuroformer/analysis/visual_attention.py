@@ -453,7 +453,7 @@ def run_attention_map(
     video = video_modality(model.config, modality)  # fail before reading the data
     model.to(device)
     rec = load_recording(data_path)
-    check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")  # not the tokenizer's API advice
+    spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")  # not the API advice
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
         check_split_in_recording(plan, s, rec)
@@ -502,6 +502,7 @@ def run_attention_map(
     report = {
         "model": str(model_dir),
         "data": str(data_path),
+        "model_training_spikes_check": spikes_check,
         "modality": res["modality"],
         "selection": {"units": None if units is None else list(units), "population": units is None,
                       "query": "position whose input token is a selected unit's spike (BOS/EOS/padding never)"},

@@ -585,6 +585,10 @@ def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int 
                 if ir[k].size >= min_isis:
                     floor[k] = stats.ks_2samp(ir[k], ir_snapped[k]).statistic
     same_units = np.where(np.isfinite(ks), floor, np.nan)
+    if reason is None and not np.isfinite(same_units).any():
+        # computed, but no unit has min_isis ISIs on both sides: say so rather than leave NaN unexplained
+        reason = (f"no unit has >= {int(min_isis)} ISIs in both recordings (the KS statistic is NaN for every unit), "
+                  "so there is no floor to compare with")
     return {
         "isi_ks_per_unit": _as_list(ks),
         "isi_ks_pvalue_per_unit": _as_list(pv),
