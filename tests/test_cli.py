@@ -284,3 +284,32 @@ def test_training_spikes_check_per_split(trained):
     sleep = load_recording(nwb, epoch="sleep")
     out_sleep, warned = check(sleep)
     assert out_sleep["status"] == "not comparable" and not warned
+
+
+def test_evaluate_notices_a_real_recording_other_than_the_generation_source(trained, tmp_path):
+    """generate records which recorded spikes its windows came from; evaluate against a recording
+    of the same units with other spikes warns and says so in its JSON, even without --model
+    (the break test scored a re-simulated network's file silently)."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import load_recording, write_nwb
+    from hf_neuroformer import SpikeRecording
+
+    d, nwb, _ = trained
+    gen = tmp_path / "g.nwb"
+    assert main(["generate", "--model", str(d / "model"), "--data", str(nwb), "--epoch", "wake", "--output",
+                 str(gen), "--split", "test", "--max-spikes", "8"]) == 0
+    assert main(["evaluate", "--real", str(nwb), "--epoch", "wake", "--generated", str(gen),
+                 "--output", str(tmp_path / "same.json")]) == 0
+    assert json.loads((tmp_path / "same.json").read_text())["real_is_generation_source"] is True
+    rec = load_recording(nwb, epoch="wake")
+    support = load_recording(gen).support
+    t = rec.spike_times.copy()
+    k = int(np.searchsorted(t, support[0, 0]))  # the first recorded spike inside the generated windows
+    t[k] = (t[k] + min(t[k + 1], support[0, 1])) / 2
+    moved = SpikeRecording.from_unsorted(t, rec.unit_ids, unit_names=list(rec.unit_names),
+                                         time_domain=rec.time_domain, session=rec.session)
+    write_nwb(moved, tmp_path / "moved.nwb")
+    with pytest.warns(UserWarning, match="--real: inside the generated windows it holds other spikes"):
+        assert main(["evaluate", "--real", str(tmp_path / "moved.nwb"), "--generated", str(gen),
+                     "--output", str(tmp_path / "other.json")]) == 0
+    assert json.loads((tmp_path / "other.json").read_text())["real_is_generation_source"] is False

@@ -44,6 +44,7 @@ import argparse
 import os
 import dataclasses
 import json
+import warnings
 import sys
 from pathlib import Path
 from typing import Optional
@@ -194,7 +195,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .generation import generate_split, grid_scratch
+    from .generation import generate_split, grid_scratch, source_scratch
     from .io import write_nwb
 
     out = Path(args.output)
@@ -211,7 +212,9 @@ def cmd_generate(args) -> int:
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
         max_spikes=args.max_spikes,
     )
-    write_nwb(generated, out, overwrite=args.overwrite, scratch=grid_scratch(model.config))  # for evaluate's ISI floor
+    # for evaluate: the grid (ISI floor) and which recorded spikes these windows came from
+    write_nwb(generated, out, overwrite=args.overwrite,
+              scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support)})
     st = generated.generation_stats
     print(f"[neuroformer] generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
           f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, {st['spikes_per_second']:.0f} spikes/s; "
@@ -338,6 +341,17 @@ def cmd_evaluate(args) -> int:
                                  min_isis=args.min_isis, window_length=grid[0] if grid else None,
                                  dt_resolution=grid[1] if grid else None)
     metrics["isi_ks_floor_source"] = source
+    from .generation import source_matches
+    from .io import read_nwb_scratch
+
+    same_source = source_matches(real, generated.support, read_nwb_scratch(args.generated))
+    metrics["real_is_generation_source"] = same_source  # None: the file does not record it
+    if same_source is False:
+        warnings.warn(
+            f"--real: inside the generated windows it holds other spikes than the recording {args.generated} was "
+            "generated from (a re-simulated or re-exported file with the same units?); the metrics compare the "
+            "generated spikes with a recording the model never conditioned on; pass the recording given to "
+            "'neuroformer generate --data'", UserWarning, stacklevel=2)
     if spikes_check is not None:  # --real against the model's record of its training spikes
         metrics["model_training_spikes_check"] = spikes_check
     if grid is None:
@@ -912,8 +926,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .hub import HubPushError
-
-    import warnings
 
     args = build_parser().parse_args(argv)
     # warnings read like the errors: "neuroformer train: warning: <message>", without Python's

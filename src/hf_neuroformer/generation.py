@@ -822,6 +822,36 @@ GRID_SCRATCH = {
     "dt_resolution": "hf_neuroformer_dt_resolution",
 }
 
+#: ``scratch`` name of the fingerprint of the recorded spikes the generated windows were made from
+#: (:func:`source_scratch`).
+SOURCE_SCRATCH = "hf_neuroformer_source_spikes_sha256"
+
+
+def source_scratch(recording: SpikeRecording, support) -> dict:
+    """``write_nwb(scratch=...)`` entry recording which spikes a generated file was made from:
+    the sha256 (32 bytes as uint8) of :func:`hf_neuroformer.windows.spikes_digest` of the
+    recording inside the generated windows (``support``, ``(n, 2)`` s). ``neuroformer evaluate``
+    compares it with ``--real``, so scoring against another recording of the same units (a
+    re-simulated file) is noticed even without ``--model``."""
+    from .windows import spikes_digest
+
+    d = spikes_digest(recording, support)
+    return {SOURCE_SCRATCH: (np.frombuffer(bytes.fromhex(d["sha256"]), dtype=np.uint8).copy(),
+                             f"sha256 of the recorded spikes (times, unit names) inside these windows, "
+                             f"{d['n_spikes']} spikes: the recording these spikes were generated from")}
+
+
+def source_matches(recording: SpikeRecording, support, scratch: Mapping[str, np.ndarray]) -> Optional[bool]:
+    """Whether ``recording``'s spikes inside ``support`` are those a generated file was made from
+    (:func:`source_scratch`); None when the file does not record it."""
+    from .windows import spikes_digest
+
+    if SOURCE_SCRATCH not in scratch:
+        return None
+    stored = bytes(np.asarray(scratch[SOURCE_SCRATCH], dtype=np.uint8).reshape(-1)).hex()
+    return spikes_digest(recording, support)["sha256"] == stored
+
+
 
 def grid_scratch(config) -> dict:
     """``write_nwb(scratch=...)`` entries recording a model's window grid (:data:`GRID_SCRATCH`)."""
@@ -845,5 +875,6 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
-           "check_recording_units", "generate_spikes", "generate_split", "grid_scratch", "is_decoder_config",
-           "load_pretrained", "read_grid_scratch", "sample_window_tokens"]
+           "SOURCE_SCRATCH", "check_recording_units", "generate_spikes", "generate_split", "grid_scratch",
+           "is_decoder_config", "load_pretrained", "read_grid_scratch", "sample_window_tokens", "source_matches",
+           "source_scratch"]

@@ -419,8 +419,9 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
     return out
 
 
-def _spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, object]:
-    """``{"n_spikes", "sha256"}`` of the spikes inside ``segments`` (see :func:`split_spikes_digest`)."""
+def spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, object]:
+    """``{"n_spikes", "sha256"}`` of the spikes inside ``segments`` (``(n, 2)`` s, ``[start, stop)``):
+    their times and unit names, sorted by time then name (see :func:`split_spikes_digest`)."""
     import hashlib
 
     t = recording.spike_times
@@ -455,8 +456,8 @@ def split_spikes_digest(recording: SpikeRecording, plan: SplitPlan) -> Dict[str,
         little-endian bytes) and unit names, sorted by time then name.
     """
     segs = [np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()]
-    out = _spikes_digest(recording, np.concatenate(segs + [np.zeros((0, 2))]))
-    out["splits"] = {name: _spikes_digest(recording, seg) for name, seg in plan.segments.items()}
+    out = spikes_digest(recording, np.concatenate(segs + [np.zeros((0, 2))]))
+    out["splits"] = {name: spikes_digest(recording, seg) for name, seg in plan.segments.items()}
     return out
 
 
@@ -486,7 +487,7 @@ def compare_split_spikes(recording: SpikeRecording, plan: SplitPlan, stored) -> 
         except ValueError:
             continue
         compared.append(name)
-        now = _spikes_digest(recording, seg)
+        now = spikes_digest(recording, seg)
         if now["sha256"] != old["sha256"]:
             differing.append(name)
             counts[name] = [now["n_spikes"], old.get("n_spikes")]
