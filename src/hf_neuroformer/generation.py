@@ -771,8 +771,10 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     )
 
 
-def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> dict:
-    """The ``split_spikes`` check of :func:`check_recording_units` (see there)."""
+def compare_with_training_spikes(recording: SpikeRecording, model_dir) -> dict:
+    """:func:`hf_neuroformer.windows.compare_split_spikes` of ``recording`` against the model
+    directory's ``metrics.json`` record (``split_spikes``) and ``splits.json``; status ``"not
+    recorded"`` when either is missing or unreadable."""
     import json
 
     from .windows import SplitPlan, compare_split_spikes
@@ -784,7 +786,12 @@ def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> d
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         # no record to compare with (load_pretrained has checked what it needs)
         return {"status": "not recorded", "splits_compared": [], "splits_differing": []}
-    result = compare_split_spikes(recording, plan, stored)
+    return compare_split_spikes(recording, plan, stored)
+
+
+def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> dict:
+    """The ``split_spikes`` check of :func:`check_recording_units` (see there)."""
+    result = compare_with_training_spikes(recording, model_dir)
     if result["status"] == "other spikes":
         counts = "; ".join(f"{s}: {a} here, {b} at training" for s, (a, b) in result["n_spikes"].items())
         warnings.warn(
@@ -875,6 +882,6 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
-           "SOURCE_SCRATCH", "check_recording_units", "generate_spikes", "generate_split", "grid_scratch",
+           "SOURCE_SCRATCH", "check_recording_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
            "is_decoder_config", "load_pretrained", "read_grid_scratch", "sample_window_tokens", "source_matches",
            "source_scratch"]

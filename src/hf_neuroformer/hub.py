@@ -555,7 +555,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    from .generation import load_pretrained
+    from .generation import compare_with_training_spikes, load_pretrained
     from .windows import SPLITS, check_split_in_recording, prepare_windows, window_features
 
     model, tokenizer, plan = load_pretrained(model_dir)
@@ -569,13 +569,9 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         )
     for split in SPLITS:
         check_split_in_recording(plan, split, recording)
-    from .windows import compare_split_spikes
-
     # a card saying "the model's windows" over the spikes of another (re-simulated, re-exported) file
     # would be a false statement in public: refused, where the other commands only warn
-    stored = json.loads((Path(model_dir) / "metrics.json").read_text()).get("split_spikes") \
-        if (Path(model_dir) / "metrics.json").is_file() else None
-    same = compare_split_spikes(recording, plan, stored)
+    same = compare_with_training_spikes(recording, model_dir)
     if same["status"] == "other spikes":
         raise ValueError(
             f"recording: it has the units of the model {str(model_dir)!r} but other spikes in its "
