@@ -302,14 +302,14 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
           f"vs Poisson units at their rates in these {split} windows (nlb_tools' null)")
 
 
-def _generator_grid(generated_path, model):
+def _generator_grid(scratch, model):
     """``((current_window, dt_resolution), source)`` of the grid the generated spikes lie on, for
-    the ISI KS floor: from the generated file (written there by ``neuroformer generate``), else
-    from the ``--model`` config; ``(None, None)`` when neither is available (the output says so)."""
+    the ISI KS floor: from the generated file's ``scratch`` (written there by ``neuroformer
+    generate``), else from the ``--model`` config; ``(None, None)`` when neither is available
+    (the output says so)."""
     from .generation import read_grid_scratch
-    from .io import read_nwb_scratch
 
-    grid = read_grid_scratch(read_nwb_scratch(generated_path))
+    grid = read_grid_scratch(scratch)
     if grid is not None:
         return grid, "the generated file"
     if model is not None:
@@ -318,6 +318,8 @@ def _generator_grid(generated_path, model):
 
 
 def cmd_evaluate(args) -> int:
+    from .generation import source_matches
+    from .io import read_nwb_scratch
     from .metrics import compare_recordings
 
     out = Path(args.output) if args.output else None
@@ -336,15 +338,13 @@ def cmd_evaluate(args) -> int:
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
     real = _load_data(args.real, args.epoch, flag="--real")
     spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
-    grid, source = _generator_grid(args.generated, model)
+    scratch = read_nwb_scratch(args.generated)  # what generate recorded: its grid, its source spikes
+    grid, source = _generator_grid(scratch, model)
     metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                  min_isis=args.min_isis, window_length=grid[0] if grid else None,
                                  dt_resolution=grid[1] if grid else None)
     metrics["isi_ks_floor_source"] = source
-    from .generation import source_matches
-    from .io import read_nwb_scratch
-
-    same_source = source_matches(real, generated.support, read_nwb_scratch(args.generated))
+    same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it
     if same_source is False:
         warnings.warn(
