@@ -859,7 +859,6 @@ def source_matches(recording: SpikeRecording, support, scratch: Mapping[str, np.
     return spikes_digest(recording, support)["sha256"] == stored
 
 
-
 def grid_scratch(config) -> dict:
     """``write_nwb(scratch=...)`` entries recording a model's window grid (:data:`GRID_SCRATCH`)."""
     return {

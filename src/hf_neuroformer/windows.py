@@ -429,12 +429,17 @@ def spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, 
     for a, b in np.asarray(segments, dtype=np.float64).reshape(-1, 2):
         lo, hi = np.searchsorted(t, [a, b], side="left")
         inside[lo:hi] = True
-    names = np.asarray(recording.unit_names, dtype=object)[recording.unit_ids[inside]].astype(str)
+    # each unit by the rank of its name, so that the digest does not depend on the unit order (and
+    # holds 8 bytes per spike, not a name string); the sorted names themselves are hashed too
+    sorted_names = sorted(recording.unit_names)
+    rank = {name: i for i, name in enumerate(sorted_names)}
+    unit_rank = np.array([rank[n] for n in recording.unit_names], dtype=np.int64)[recording.unit_ids[inside]]
     times = t[inside]
-    order = np.lexsort((names, times))  # by time, ties by unit name: independent of the unit order
+    order = np.lexsort((unit_rank, times))  # by time, ties by unit name
     h = hashlib.sha256()
+    h.update("\n".join(sorted_names).encode())
     h.update(np.ascontiguousarray(times[order], dtype="<f8").tobytes())
-    h.update("\n".join(names[order].tolist()).encode())
+    h.update(np.ascontiguousarray(unit_rank[order], dtype="<i8").tobytes())
     return {"n_spikes": int(inside.sum()), "sha256": h.hexdigest()}
 
 
@@ -452,8 +457,9 @@ def split_spikes_digest(recording: SpikeRecording, plan: SplitPlan) -> Dict[str,
 
     Returns:
         ``{"n_spikes": int, "sha256": str, "splits": {split: {"n_spikes": int, "sha256": str}}}``:
-        over all splits' segments and per split; the sha256 is of the spikes' times (float64 s,
-        little-endian bytes) and unit names, sorted by time then name.
+        over all splits' segments and per split; the sha256 is of the sorted unit names and of the
+        spikes' times (float64 s, little-endian bytes) and units (the rank of their name), sorted
+        by time then name.
     """
     segs = [np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()]
     out = spikes_digest(recording, np.concatenate(segs + [np.zeros((0, 2))]))
