@@ -281,12 +281,13 @@ def test_training_spikes_check_per_split(trained):
     out_moved, warned = check(moved)
     assert out_moved["status"] == "other spikes" and out_moved["splits_differing"] == ["test"]
     assert len(warned) == 1 and "in its test split" in warned[0] and "pass the recording the model was trained on" in warned[0]
+    assert "(same count, other times or units)" in warned[0]  # equal counts did read like a false alarm
     sleep = load_recording(nwb, epoch="sleep")
     out_sleep, warned = check(sleep)
     assert out_sleep["status"] == "not comparable" and not warned
 
 
-def test_evaluate_notices_a_real_recording_other_than_the_generation_source(trained, tmp_path):
+def test_evaluate_notices_a_real_recording_other_than_the_generation_source(trained, tmp_path, capsys):
     """generate records which recorded spikes its windows came from; evaluate against a recording
     of the same units with other spikes warns and says so in its JSON, even without --model
     (the break test scored a re-simulated network's file silently)."""
@@ -313,3 +314,7 @@ def test_evaluate_notices_a_real_recording_other_than_the_generation_source(trai
         assert main(["evaluate", "--real", str(tmp_path / "moved.nwb"), "--generated", str(gen),
                      "--output", str(tmp_path / "other.json")]) == 0
     assert json.loads((tmp_path / "other.json").read_text())["real_is_generation_source"] is False
+    # --real forgotten: the built-in simulated recording was used; the error says so, not only "units differ"
+    assert main(["evaluate", "--generated", str(gen)]) == 2
+    err = capsys.readouterr().err
+    assert "--real: not given, so the built-in simulated recording (16 units) was used" in err, err

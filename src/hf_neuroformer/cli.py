@@ -340,6 +340,11 @@ def cmd_evaluate(args) -> int:
     spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
     scratch = read_nwb_scratch(args.generated)  # what generate recorded: its grid, its source spikes
     grid, source = _generator_grid(scratch, model)
+    if args.real is None and list(real.unit_names) != list(generated.unit_names):
+        # the pair check below would only say the unit lists differ
+        raise ValueError(f"--real: not given, so the built-in simulated recording ({real.n_units} units) was used, but "
+                         f"{args.generated} has {generated.n_units} units of session {generated.session!r}; pass the "
+                         "recording it was generated from as --real (and its --epoch)")
     metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                  min_isis=args.min_isis, window_length=grid[0] if grid else None,
                                  dt_resolution=grid[1] if grid else None)

@@ -793,7 +793,8 @@ def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> d
     """The ``split_spikes`` check of :func:`check_recording_units` (see there)."""
     result = compare_with_training_spikes(recording, model_dir)
     if result["status"] == "other spikes":
-        counts = "; ".join(f"{s}: {a} here, {b} at training" for s, (a, b) in result["n_spikes"].items())
+        counts = "; ".join(f"{s}: {a} here, {b} at training" + (" (same count, other times or units)" if a == b else "")
+                           for s, (a, b) in result["n_spikes"].items())
         warnings.warn(
             f"{flag}: this recording has the units of the model {str(model_dir)!r} but not the spikes it was trained "
             f"on, in its {' / '.join(result['splits_differing'])} split ({counts}), as when a file is re-simulated "
