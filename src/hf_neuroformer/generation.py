@@ -849,6 +849,30 @@ def source_scratch(recording: SpikeRecording, support) -> dict:
                              f"{d['n_spikes']} spikes: the recording these spikes were generated from")}
 
 
+#: ``scratch`` name of the settings a generated file was made with (:func:`settings_scratch`).
+SETTINGS_SCRATCH = "hf_neuroformer_generation_settings_json"
+
+
+def settings_scratch(settings: dict) -> dict:
+    """``write_nwb(scratch=...)`` entry holding ``settings`` (model directory, split, mode,
+    order, seed and sampling settings of ``neuroformer generate``) as UTF-8 JSON bytes (uint8),
+    so that ``neuroformer evaluate`` can say what it scores and refuse to mix two models or splits."""
+    import json
+
+    raw = json.dumps(settings, sort_keys=True).encode()
+    return {SETTINGS_SCRATCH: (np.frombuffer(raw, dtype=np.uint8).copy(),
+                               "settings of 'neuroformer generate' that wrote these spikes (UTF-8 JSON)")}
+
+
+def read_settings_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[dict]:
+    """The settings :func:`settings_scratch` recorded, or None when the file does not hold them."""
+    import json
+
+    if SETTINGS_SCRATCH not in scratch:
+        return None
+    return json.loads(bytes(np.asarray(scratch[SETTINGS_SCRATCH], dtype=np.uint8).reshape(-1)).decode())
+
+
 def source_matches(recording: SpikeRecording, support, scratch: Mapping[str, np.ndarray]) -> Optional[bool]:
     """Whether ``recording``'s spikes inside ``support`` are those a generated file was made from
     (:func:`source_scratch`); None when the file does not record it."""
@@ -882,6 +906,6 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
-           "SOURCE_SCRATCH", "check_recording_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
-           "is_decoder_config", "load_pretrained", "read_grid_scratch", "sample_window_tokens", "source_matches",
-           "source_scratch"]
+           "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
+           "is_decoder_config", "load_pretrained", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
+           "settings_scratch", "source_matches", "source_scratch"]
