@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import warnings
 
 import numpy as np
@@ -280,8 +281,14 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
                "--target", "ry", "--fraction", "0.5", "--max-steps", "2", "--eval-steps", "2", "--batch-size", "8",
                "--output-dir", str(out), "--seed", "3", "--set", "hidden_dropout=0.2", "--set", "decoding_pool=current"])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert rc == 0 and "test/ry/mean_angular_error_deg" in text and "dropped:" in text
+    # one line per evaluation, as train prints its steps; no save bar per checkpoint
+    lines = re.findall(r"^step \d+: .*$", text, re.M)
+    assert len(lines) == 1 and re.fullmatch(r"step 2: train loss [0-9.]+  val loss [0-9.]+  val ry/mean_angular_error_"
+                                            r"(deg|rad) [0-9.]+", lines[0]), text
+    assert "Writing model shards" not in captured.err
     m = json.loads((out / "metrics.json").read_text())
     assert m["targets"][0]["kind"] == "circular"  # inferred: ry is in rad
     assert m["fraction"] == 0.5 and m["n_train_windows"] == round(0.5 * m["n_train_windows_full"]) and m["seed"] == 3

@@ -473,7 +473,7 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        config_overrides=sets, overwrite=args.overwrite,
+        config_overrides=sets, overwrite=args.overwrite, log_evaluations=True,
     )
     print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
           "metrics.json, decoding_report.json)")

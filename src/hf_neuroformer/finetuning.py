@@ -29,6 +29,8 @@ recording (which split was used is written to ``metrics.json``).
 
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import json
 import math
@@ -40,7 +42,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from .configuration_neuroformer import NeuroformerConfig, is_whole_number
 from .decoding import (
@@ -348,6 +350,7 @@ def finetune(
     overwrite: bool = False,
     keep_checkpoints: bool = False,
     progress: bool = False,
+    log_evaluations: bool = False,
     **training_args,
 ) -> Dict[str, object]:
     """Fine-tune (or train from scratch) a behaviour decoder and score it once on the test split.
@@ -391,7 +394,9 @@ def finetune(
             ``"<target>/<metric>"``.
         overwrite: replace a model already in ``output_dir``.
         keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
-        progress: Trainer's progress bars.
+        progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
+        log_evaluations: print one line per evaluation (step, train and validation loss, the
+            selection metric), as ``neuroformer train`` does; ``neuroformer finetune`` sets it.
         **training_args: more ``transformers.TrainingArguments`` fields.
 
     Returns:
@@ -504,7 +509,10 @@ def finetune(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    if log_evaluations:
+        trainer.add_callback(_EvaluationLines(best_metric))
+    with _save_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
+        trainer.train()
     best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
     val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
     test = trainer.predict(dsd["test"], metric_key_prefix="test").metrics if len(dsd["test"]) else {}
@@ -524,7 +532,8 @@ def finetune(
     )
     log = list(trainer.state.log_history)
     model = trainer.model
-    model.save_pretrained(out)
+    with _save_bars(progress):
+        model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     for name, obj in (("metrics.json", metrics), ("decoding_report.json", report), ("splits.json", plan.to_dict()),
                       ("training_log.json", log)):
@@ -532,6 +541,41 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
+
+
+@contextlib.contextmanager
+def _save_bars(on: bool):
+    """transformers' progress bars (its "Writing model shards" bar of every save) off unless ``on``."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+class _EvaluationLines(TrainerCallback):
+    """Prints ``step N: train loss X  val loss Y  val <metric> Z`` at every evaluation, as
+    ``neuroformer train`` prints its steps."""
+
+    def __init__(self, metric: str):
+        self.metric = metric
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        if "eval_loss" not in metrics:  # the final validation / test passes have other prefixes
+            return
+        train = [h["loss"] for h in state.log_history if "loss" in h]
+        key = f"eval_{self.metric}"
+        print(f"step {state.global_step}: "
+              + (f"train loss {train[-1]:.4f}  " if train else "")
+              + f"val loss {metrics['eval_loss']:.4f}"
+              + (f"  val {self.metric} {metrics[key]:.4f}" if key in metrics and self.metric != "loss" else ""),
+              flush=True)
 
 
 def _step_of(path) -> Optional[int]:
