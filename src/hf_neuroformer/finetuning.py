@@ -30,7 +30,6 @@ recording (which split was used is written to ``metrics.json``).
 from __future__ import annotations
 
 import contextlib
-
 import copy
 import json
 import math
