@@ -163,7 +163,13 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     nwb = tmp_path / "sim.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
                  "--duration", "60", "--seed", "2", "--output", str(nwb)]) == 0
-    assert "hubs [7, 22]" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "hubs [7, 22]" in printed
+    # every edge counted, split by sign; connectivity's "all" scores the excitatory ones
+    from hf_neuroformer.simulation import read_network
+    w = read_network(nwb).weights[~np.eye(30, dtype=bool)]
+    assert f"{int((w != 0).sum())} directed edges ({int((w > 0).sum())} excitatory, {int((w < 0).sum())} inhibitory;" \
+        in printed, printed
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--output", str(nwb)]) == 2  # no overwrite
     assert "--output" in capsys.readouterr().err
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
@@ -177,7 +183,10 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
                      "--max-windows", "400", "--corr-bin-size", "0.005"]) == 0
     assert not [w for w in caught if "not the spikes it was trained on" in str(w.message)]  # the training file
     printed = capsys.readouterr().out
-    assert "attention_mean" in printed and "glm" in printed
+    assert "attention_mean" in printed and "glm" in printed and "AUROC(all excitatory)" in printed
+    scores = json.loads((out / "scores.json").read_text())["scores"]
+    control_as_good = scores["uniform_control"]["hub_auprc"] >= scores["attention_mean"]["hub_auprc"]
+    assert ("note: the uniform-attention control" in printed) == control_as_good
     for name in ("truth", "attention_last_layer", "attention_mean", "attention_rollout", "uniform_control",
                  "correlation", "ccg_asymmetry", "glm"):
         m = np.load(out / f"{name}.npy")
