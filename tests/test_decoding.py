@@ -684,3 +684,14 @@ def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_
     with pytest.raises(DecodingTargetError, match=r"'x' \(classification\): \d+ distinct training values, .*kind 'regression'") as e:
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "classification")])
     assert len(str(e.value)) < 400
+
+
+def test_event_stream_with_no_samples_as_target_says_so(a2929, pretrained, tmp_path):
+    # sleep_ripples is a behaviour series with no samples in the wake epoch and an event stream: the
+    # error named only the dropped-window counts (README walkthrough)
+    assert a2929.behaviour["sleep_ripples"].timestamps.size == 0 and "sleep_ripples" in a2929.events
+    with pytest.raises(DecodingTargetError, match=r"no training window left.*'sleep_ripples' has no samples in this "
+                                                  r"recording \(epoch\); it is also an event stream"):
+        finetune(pretrained, a2929, [DecodingTarget("sleep_ripples", "regression")], output_dir=tmp_path / "d",
+                 max_steps=1)
+    assert not (tmp_path / "d").exists()

@@ -289,8 +289,16 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                          "n_truncated_past_spikes": int(col("n_past_truncated").sum())}
         values[split], keep[split] = {k: v[ok] for k, v in vals.items()}, ok
     if report["train"]["n_windows"] == 0:
+        why = []
+        for t in targets:  # say which target is undefined everywhere, and why when it can be told
+            if t.name.startswith("trial:") or t.name not in recording.behaviour:
+                continue
+            if np.asarray(recording.behaviour[t.name].timestamps).size == 0:
+                why.append(f"{t.name!r} has no samples in this recording (epoch)"
+                           + ("; it is also an event stream (recording.events): decode a behaviour series or a "
+                              "trial column" if t.name in (recording.events or {}) else ""))
         raise DecodingTargetError(f"targets {names}: no training window left after dropping undefined targets "
-                                  f"and the window mask ({report['train']})")
+                                  f"and the window mask ({report['train']})" + ("; " + "; ".join(why) if why else ""))
     tinfo: Dict[str, dict] = {}
     for t in targets:
         tr = values["train"][t.name]
