@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats
 
 from ..recording import SpikeRecording
+from .bits_per_spike import dt_bin_widths
 
 #: Tolerance (s) for "touching" support rows and for a trial edge lying on a segment edge: the
 #: generated windows lie on a 1 ns grid (see ``NeuroformerTokenizer.encode_window``).
@@ -459,10 +460,9 @@ def _snapped_times(recording: SpikeRecording, support: np.ndarray, window_length
     inside = row >= 0
     inside[inside] = t[inside] < support[row[inside], 1]
     start = support[row[inside], 0]
-    n_bins = int(np.ceil(window_length / dt_resolution - 1e-9))
-    k = np.clip(np.floor((t[inside] - start) / dt_resolution + 1e-9), 0, n_bins - 1)
-    lo = k * dt_resolution
-    return inside, start + (lo + np.minimum(lo + dt_resolution, window_length)) / 2
+    widths = dt_bin_widths(window_length, dt_resolution)  # the last bin is partial when dt does not divide W
+    k = np.clip(np.floor((t[inside] - start) / dt_resolution + 1e-9).astype(np.int64), 0, len(widths) - 1)
+    return inside, start + k * dt_resolution + widths[k] / 2
 
 
 def snap_to_dt_bin_centres(recording: SpikeRecording, support, window_length: float,
