@@ -231,13 +231,26 @@ def test_train_resume_without_checkpoint_fails_before_loading_data(tmp_path):
     assert res.returncode == 2 and "no checkpoint" in res.stderr and "--save-every" in res.stderr
 
 
-def test_cli_warnings_read_like_its_errors(tmp_path):
-    # the main job on the built-in data warns about its 5 split blocks; the warning printed as
-    # "path/windows.py:240: UserWarning: ..." plus the source line, unlike the command's errors
+def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_path):
+    # The README's main job on the built-in 140-s recording warned that the 30-s default blocks
+    # gave only 5 split blocks (0.6 / 0.2 / 0.2 for 0.7 / 0.15 / 0.15); without --config it now
+    # uses 10-s blocks (14 blocks: 10 / 2 / 2) and says so.
     res = run_cli("train", "--output-dir", tmp_path / "qs", "--max-steps", "2", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "split_block_length 10 s for the 140-s built-in recording" in res.stdout, res.stdout[-2000:]
+    assert "split_block_length" not in res.stderr, res.stderr[-2000:]
+    plan = json.loads((tmp_path / "qs" / "splits.json").read_text())
+    assert json.loads((tmp_path / "qs" / "config.json").read_text())["split_block_length"] == 10.0
+    seconds = {s: sum(b - a for a, b in seg) for s, seg in plan["segments"].items()}
+    assert abs(seconds["train"] / sum(seconds.values()) - 0.7) < 0.05, seconds  # 5 blocks gave 0.6
+    # A config that asks for 30-s blocks on the same data gets the warning, printed like the
+    # command's errors, not as "path/windows.py:240: UserWarning: ..." plus the source line.
+    cfg = tmp_path / "blocks30.yaml"
+    cfg.write_text("split_block_length: 30.0\n")
+    res = run_cli("prepare", "--config", cfg, "--output", tmp_path / "prep", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
     lines = [ln for ln in res.stderr.splitlines() if "split_block_length: only 5 blocks" in ln]
-    assert len(lines) == 1 and lines[0].startswith("neuroformer train: warning: split_block_length:"), res.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("neuroformer prepare: warning: split_block_length:"), res.stderr[-2000:]
     assert "windows.py" not in res.stderr and "warnings.warn(" not in res.stderr
 
 

@@ -97,6 +97,22 @@ def _load_data(path, epoch, flag: str = "--data"):
         raise _read_error(err, flag, path) from None
 
 
+def _default_config(data_path):
+    """``NeuroformerConfig()`` when no ``--config`` is given; for the built-in simulated
+    recording (no ``--data``) with ``split_block_length`` =
+    :data:`~hf_neuroformer.simulation.DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH` (10 s), since the
+    30-s default cuts its 140 s into only 5 blocks. Prints which one it is."""
+    from .configuration_neuroformer import NeuroformerConfig
+
+    if data_path is not None:
+        return NeuroformerConfig()
+    from .simulation import DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH as block
+
+    print(f"[neuroformer] config: defaults, with split_block_length {block:g} s for the 140-s built-in recording "
+          f"(the 30-s default would cut it into only 5 split blocks)")
+    return NeuroformerConfig(split_block_length=block)
+
+
 def _read_generated(path, flag: str = "--generated"):
     """A generated NWB file (``neuroformer generate --output``) as a recording, errors as :func:`_load_data`."""
     from .io import read_nwb
@@ -141,13 +157,12 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def cmd_train(args) -> int:
-    from .configuration_neuroformer import NeuroformerConfig
     from .training import TrainingConfig, check_output_dir, latest_checkpoint, load_yaml_config, train
 
     if args.config:
         config, training = load_yaml_config(args.config)
     else:
-        config, training = NeuroformerConfig(), TrainingConfig()
+        config, training = _default_config(args.data), TrainingConfig()
     overrides = {}
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
@@ -416,7 +431,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .configuration_neuroformer import NeuroformerConfig
     from .training import load_yaml_config
     from .io.output_folder import check_output_folder
     from .windows import prepare_output_spec, prepare_windows
@@ -424,7 +438,7 @@ def cmd_prepare(args) -> int:
     if args.num_shards < 1:  # fail before loading anything
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
-    config = load_yaml_config(args.config)[0] if args.config else NeuroformerConfig()
+    config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
