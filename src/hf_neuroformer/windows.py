@@ -238,8 +238,9 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         import warnings
 
         warnings.warn(
-            f"split_block_length: only {n_blocks} blocks of {block_len:.2f} s, so the split fractions {fr} are "
-            f"approximate ({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits"
+            f"split_block_length: only {n_blocks} blocks (the shortest {block_len:.2f} s: {config.split_block_length:g} s "
+            f"evened out to tile the {total:.2f} s of the recording), so the split fractions {fr} are approximate "
+            f"({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits"
         )
     group_labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
     labels = np.empty(len(edges), dtype=np.int64)
