@@ -28,15 +28,45 @@ def test_checkpoint_is_chosen_on_validation(rec, tmp_path):
     # the saved model is the selected one: its validation loss is the logged best
     assert m["validation/loss"] == pytest.approx(best["validation/loss"], rel=1e-5)
     assert all(isinstance(v, (int, float, str, dict)) for v in m.values())
+    # the figures beside the model: loss curves and recorded vs generated test spikes
+    for name in ("training_curves.png", "test_generation.png"):
+        assert (tmp_path / "m" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_training_curves_draw_the_log():
+    from hf_neuroformer.plotting import PlottingInputError, plot_training_curves
+
+    log = [{"step": s, "epoch": 0, "train_loss": 5.0 - s / 10, "validation/loss": 4.0 + (s - 6) ** 2 / 100,
+            "validation/id_nll": 2.0 + s / 100, "validation/dt_nll": 1.5 - s / 100} for s in (3, 6, 9)]
+    fig = plot_training_curves(log, best_step=6)
+    left, right = fig.axes
+    lines = {ln.get_label(): ln for ax in (left, right) for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines["train (running mean)"].get_ydata(), [4.7, 4.4, 4.1])
+    np.testing.assert_allclose(lines["validation"].get_ydata(), [4.09, 4.0, 4.09])
+    np.testing.assert_allclose(lines["unit id"].get_ydata(), [2.03, 2.06, 2.09])
+    np.testing.assert_allclose(lines["dt"].get_ydata(), [1.47, 1.44, 1.41])
+    kept = [ln for ln in left.get_lines() if ln.get_label().startswith("kept: step 6")]
+    assert len(kept) == 1 and list(kept[0].get_xdata()) == [6, 6]
+    with pytest.raises(PlottingInputError, match="log: expected at least one"):
+        plot_training_curves([])
+    with pytest.raises(PlottingInputError, match=r"log\[1\]: missing \['validation/dt_nll'\]"):
+        plot_training_curves([log[0], {k: v for k, v in log[1].items() if k != "validation/dt_nll"}])
 
 
 def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.0, 0.15]})
+    # an earlier run's loss curves in the directory: refused without overwrite, and removed with
+    # it, since this run has no validation passes to draw (no stale figure beside the new model)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "training_curves.png").write_bytes(b"an earlier run's figure")
+    with pytest.raises(FileExistsError, match="training_curves.png"):
+        train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=5, batch_size=16), progress=False)
     with pytest.warns(UserWarning, match="no validation"):
-        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=5, batch_size=16), progress=False)
+        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=5, batch_size=16), progress=False, overwrite=True)
     assert m["checkpoint_selection"].startswith("last step")
     assert m["best_step"] == m["total_steps"] == 5
     assert "validation/loss" not in m and math.isfinite(m["test/id_nll"])
+    assert not (tmp_path / "m" / "training_curves.png").exists() and (tmp_path / "m" / "test_generation.png").is_file()
 
 
 def test_no_test_split_still_saves_the_model(rec, tmp_path):

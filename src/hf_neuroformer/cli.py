@@ -204,7 +204,11 @@ def cmd_train(args) -> int:
         print(f"[neuroformer] data: {rec}")
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
     if metrics:
-        print(f"[neuroformer] wrote {args.output_dir}/ (config.json, model.safetensors, tokenizer, metrics.json)")
+        from .training import RUN_FIGURES
+
+        figs = [f for f in RUN_FIGURES if (Path(args.output_dir) / f).is_file()]
+        print(f"[neuroformer] wrote {args.output_dir}/ (config.json, model.safetensors, tokenizer, metrics.json"
+              + "".join(f", {f}" for f in figs) + ")")
         _print_metrics(metrics)
     return 0
 

@@ -175,7 +175,61 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     return fig
 
 
-__all__ = ["PlottingInputError", "plot_fidelity", "save_figure"]
+def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None = None,
+                         selection: str = "lowest validation loss") -> Figure:
+    """Loss curves of a ``train`` run: what ``training_log.json`` holds, drawn.
+
+    Left: the running training loss (exponential moving average of the step losses, weight 0.05
+    per step, as the progress bar shows it) and the validation loss (the training objective on the
+    validation windows: unit-id NLL over every label, EOS included, plus the weighted dt NLL),
+    nats. Right: the validation unit-id and dt NLL per spike token, nats. A dashed line marks the
+    step whose weights were kept.
+
+    Args:
+        log: the entries of ``training_log.json``: dicts with ``step``, ``train_loss``,
+            ``validation/loss``, ``validation/id_nll`` and ``validation/dt_nll`` (one per
+            validation pass).
+        path: when given, the figure is also written there (format from the suffix, atomic).
+        best_step: the step of the kept checkpoint (``metrics.json`` ``best_step``); None: no mark.
+        selection: how that step was chosen, for the legend.
+
+    Returns:
+        the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
+
+    Raises:
+        PlottingInputError: ``log`` is empty or an entry lacks one of the keys above.
+    """
+    keys = ("step", "train_loss", "validation/loss", "validation/id_nll", "validation/dt_nll")
+    if not len(log):
+        raise PlottingInputError("log: expected at least one validation entry (training_log.json is empty: "
+                                 "no validation split?)")
+    for i, entry in enumerate(log):
+        missing = [k for k in keys if k not in entry]
+        if missing:
+            raise PlottingInputError(f"log[{i}]: missing {missing}; expected the keys {list(keys)}")
+    col = {k: np.array([float(e[k]) if e[k] is not None else np.nan for e in log]) for k in keys}
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_l, ax_r = fig.subplots(1, 2, sharex=True)
+    ax_l.plot(col["step"], col["train_loss"], color="tab:blue", marker=".", label="train (running mean)")
+    ax_l.plot(col["step"], col["validation/loss"], color="tab:red", marker=".", label="validation")
+    ax_l.set_ylabel("loss (nats)")
+    ax_l.set_title("training objective", fontsize=10)
+    ax_r.plot(col["step"], col["validation/id_nll"], color="tab:purple", marker=".", label="unit id")
+    ax_r.plot(col["step"], col["validation/dt_nll"], color="tab:green", marker=".", label="dt")
+    ax_r.set_ylabel("validation NLL (nats / spike)")
+    ax_r.set_title("validation, per spike token", fontsize=10)
+    for ax in (ax_l, ax_r):
+        if best_step is not None:
+            ax.axvline(best_step, color="0.4", ls="--", lw=1, label=f"kept: step {best_step} ({selection})")
+        ax.set_xlabel("optimisation step")
+        ax.legend(fontsize=7, frameon=False)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+__all__ = ["PlottingInputError", "plot_fidelity", "plot_training_curves", "save_figure"]
 
 
 def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,

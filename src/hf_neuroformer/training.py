@@ -31,6 +31,7 @@ from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_
 from .generation import generate_spikes
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
+from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -46,6 +47,9 @@ CHECKPOINT_DIR = "checkpoints"
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
+#: Figures ``train`` writes beside the model: the loss curves (when there is a validation split)
+#: and recorded vs generated test spikes (when the test split was generated).
+RUN_FIGURES = ("training_curves.png", "test_generation.png")
 
 
 @dataclass
@@ -218,7 +222,7 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir: {str(out)!r} exists and is not a directory")
-    found = [f for f in MODEL_FILES if (out / f).exists()]
+    found = [f for f in MODEL_FILES + RUN_FIGURES if (out / f).exists()]
     if found and not overwrite:
         raise FileExistsError(
             f"output_dir: {str(out)!r} already holds a model ({', '.join(found)}); choose another directory "
@@ -227,12 +231,21 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     return out
 
 
-def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False) -> None:
-    """Write the model, tokenizer and JSON files into ``output_dir`` without leaving a half-written
-    checkpoint: everything is written to a temporary folder beside it, then moved file by file
-    with ``os.replace``."""
+def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False,
+                    figures: Optional[Dict[str, object]] = None) -> None:
+    """Write the model, tokenizer, JSON files and figures into ``output_dir`` without leaving a
+    half-written checkpoint: everything is written to a temporary folder beside it, then moved
+    file by file with ``os.replace``.
+
+    Args:
+        figures: file name -> :class:`matplotlib.figure.Figure`, written with ``savefig`` (format
+            from the suffix). A name of :data:`RUN_FIGURES` that an earlier run left in
+            ``output_dir`` and this call does not write is removed, so no figure of another
+            run stays beside the new model.
+    """
     out = check_output_dir(output_dir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    figures = figures or {}
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=out))
     try:
         model.save_pretrained(tmp)
@@ -240,8 +253,13 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         for name, obj in extra_json.items():  # strict JSON: an undefined metric (NaN) is written as null
             with open(tmp / name, "w") as f:
                 json.dump(json_safe(obj), f, indent=2, allow_nan=False)
+        for name, fig in figures.items():
+            fig.savefig(tmp / name, dpi=120)
         for p in tmp.iterdir():
             os.replace(p, out / p.name)
+        for name in RUN_FIGURES:
+            if name not in figures and (out / name).is_file():
+                (out / name).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -808,6 +826,7 @@ def train(
         on_train_end(model)
 
     metrics: Dict[str, object] = {}
+    figures: Dict[str, object] = {}
     if accelerator.is_main_process:
         model.eval()
         if has_val:
@@ -852,6 +871,7 @@ def train(
                 progress=progress,
             )
             fid = compare_recordings(recording, generated)
+            figures["test_generation.png"] = plot_fidelity(recording, generated)
             metrics.update({
                 "test/id_f1": fid["id_f1"],
                 "test/rate_corr": fid["rate_corr"],
@@ -893,6 +913,8 @@ def train(
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
+        if log:
+            figures["training_curves.png"] = plot_training_curves(log, best_step=best_step, selection=selection)
         save_atomically(
             output_dir,
             model,
@@ -904,6 +926,7 @@ def train(
                 "training_config.json": dataclasses.asdict(training),
             },
             overwrite=overwrite,
+            figures=figures,
         )
     accelerator.wait_for_everyone()
     return metrics
