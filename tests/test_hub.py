@@ -88,8 +88,17 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
     files = loopback_hub.files("lab/neuroformer-tiny")
     for name in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json", "generation_config.json",
                  "README.md", "metrics.json", "splits.json", "configuration_neuroformer.py",
-                 "modeling_neuroformer.py", "tokenization_neuroformer.py"):
+                 "modeling_neuroformer.py", "tokenization_neuroformer.py", "training_curves.png",
+                 "test_generation.png"):
         assert name in files, f"{name} not pushed: {sorted(files)}"
+    # the run's figures travel byte for byte and the card shows them
+    from hf_neuroformer.hub import CARD_FIGURES
+    from hf_neuroformer.training import RUN_FIGURES
+
+    assert set(CARD_FIGURES) == set(RUN_FIGURES)
+    for name in RUN_FIGURES:
+        assert files[name] == (model_dir / name).read_bytes(), name
+        assert f"![{name}]({name})" in files["README.md"].decode(), name
     # only the three self-contained files travel as remote code
     assert sorted(f for f in files if f.endswith(".py")) == [
         "configuration_neuroformer.py", "modeling_neuroformer.py", "tokenization_neuroformer.py"]
@@ -242,8 +251,13 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
     bare = tmp_path / "no-metrics"
     shutil.copytree(model_dir, bare)
     (bare / "metrics.json").unlink()
+    (bare / "test_generation.png").unlink()
     push_to_hub(bare, "lab/repushed", **kw)
     assert "metrics.json" not in loopback_hub.files("lab/repushed"), "a stale metrics.json of the earlier push stayed"
+    repushed = loopback_hub.files("lab/repushed")
+    assert "test_generation.png" not in repushed, "a stale figure of the earlier push stayed"
+    assert "![test_generation.png]" not in repushed["README.md"].decode()
+    assert "![training_curves.png](training_curves.png)" in repushed["README.md"].decode()
 
     n_requests = len(loopback_hub.requests)
     other = dataclasses.replace(rec, session="another-session")

@@ -13,7 +13,8 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
 - ``generation_config.json``: the sampling defaults of
   :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository;
 - the run's ``metrics.json``, ``splits.json``, ``training_config.json`` and
-  ``training_log.json`` when present;
+  ``training_log.json``, and its figures ``training_curves.png`` and ``test_generation.png``
+  (shown in the model card), when present;
 - ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
   (``model-index`` holds every float metric of the ``test/`` and ``validation/`` splits).
 
@@ -46,8 +47,15 @@ AUTO_MAP = {
 
 #: Files of a ``neuroformer train`` directory that a push needs (the model and its tokenizer).
 REQUIRED_FILES = ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json")
+#: The figures of a run (``training.RUN_FIGURES``), with the caption the model card gives them.
+CARD_FIGURES = {
+    "training_curves.png": "Training and validation loss, and the validation unit-id and dt NLL per step "
+                           "(the kept step dashed).",
+    "test_generation.png": "Recorded (black) and generated (orange) spikes of the most active units in the test "
+                           "windows: rasters, then binned rates.",
+}
 #: Run records copied beside the model when present.
-RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json")
+RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json", *CARD_FIGURES)
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card_template.md"
 
@@ -346,6 +354,9 @@ def build_model_card(
         rows.append(f"| {split} | {METRIC_NAMES.get(name, name)} (`{key}`) | {value:.4f} |")
     if len(rows) == 2:
         rows = ["No metrics.json in the model directory."]
+    figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
+    if figures:
+        rows += ["", "### Figures", "", *(f + "\n" for f in figures)]
 
     return ModelCard.from_template(
         card_data,
