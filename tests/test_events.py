@@ -250,8 +250,16 @@ def test_labelled_events_are_classes(sleep):
     cfg = small_config(split_block_length=30.0, modalities=[{**RIPPLES, "source": "events:kind"}])
     fit_modalities(rec, cfg, plan_splits(rec, cfg))
     assert cfg.modalities[0]["classes"] == ["early", "late"]
-    cols = modality_columns(rec, cfg, [0.85, 400.0 - 0.0])
+    # a window holding two early ripples and one holding a late one: the ids follow the labels
+    # (the window at 400.0 s this test used held no ripple, so a reader that ignored the labels and
+    # gave every event class 0 passed)
+    late = float(t[t >= 300][0])
+    cols = modality_columns(rec, cfg, [0.85, round(late - 0.02, 9)])
     assert cols["mod_ripples_ids"][0] == [0, 0]
+    assert len(cols["mod_ripples_ids"][1]) >= 1 and set(cols["mod_ripples_ids"][1]) == {1}
+    # a late ripple relabelled "early" reads as class 0 in the same window
+    relabelled = dataclasses.replace(rec, events={"kind": EventSeries(t, np.where(t <= late, "early", "late").astype(object))})
+    assert modality_columns(relabelled, cfg, [round(late - 0.02, 9)])["mod_ripples_ids"][0][-1] == 0
 
 
 def test_example_event_configs_load():
