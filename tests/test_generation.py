@@ -56,11 +56,17 @@ def test_generated_recording_is_well_formed(setup):
     assert g.generation_stats["n_windows"] == len(starts)
 
 
-def test_greedy_is_deterministic_and_time_ordered(setup):
+def test_greedy_is_deterministic_and_is_not_sampling(setup):
+    # (was "..._and_time_ordered" and checked only g1 == g2, which two empty outputs, or a greedy
+    # flag that was ignored along with the seed, also pass)
     rec, tok, model, _, starts = setup
     g1 = nf.generate_spikes(model, tok, rec, starts[:20], greedy=True, seed=0, progress=False)
     g2 = nf.generate_spikes(model, tok, rec, starts[:20], greedy=True, seed=99, progress=False)
+    assert g1.n_spikes > 0
     np.testing.assert_array_equal(g1.spike_times, g2.spike_times)
+    np.testing.assert_array_equal(g1.unit_ids, g2.unit_ids)
+    sampled = nf.generate_spikes(model, tok, rec, starts[:20], seed=0, progress=False)
+    assert g1.n_spikes != sampled.n_spikes or not np.array_equal(g1.unit_ids, sampled.unit_ids)
 
 
 def test_sampling_follows_the_model_distribution(setup):
@@ -98,16 +104,29 @@ def test_tiny_temperature_approaches_greedy_instead_of_crashing(setup):
             g = nf.generate_spikes(model, tok, rec, starts[:10], seed=3, progress=False, use_cache=use_cache, **kw)
             np.testing.assert_array_equal(g.spike_times, greedy.spike_times)
             np.testing.assert_array_equal(g.unit_ids, greedy.unit_ids)
-    # a huge temperature still samples (flat, but finite probabilities)
-    assert nf.generate_spikes(model, tok, rec, starts[:3], temperature=1e300, progress=False).n_spikes >= 0
+    # a huge temperature still samples, from flat but finite probabilities: a model whose id head
+    # favours unit 2 (> 80 % of its spikes at temperature 1) no longer does
+    import copy
+
+    biased = copy.deepcopy(model)
+    with torch.no_grad():
+        biased.id_head.bias[int(tok.unit_token_ids(rec)[2])] += 8.0
+    hot = nf.generate_spikes(biased, tok, rec, starts[:20], temperature=1e300, seed=0, progress=False)
+    cool = nf.generate_spikes(biased, tok, rec, starts[:20], temperature=1.0, seed=0, progress=False)
+    assert np.mean(cool.unit_ids == 2) > 0.8
+    assert hot.n_spikes > 20 and np.mean(hot.unit_ids == 2) < 0.4
+    assert set(hot.unit_ids.tolist()) == set(range(rec.n_units))
 
 
 def test_generate_split_rejects_another_recording(setup):
     rec, tok, model, plan, _ = setup
     shifted = rec.restrict(0.0, 10.0)
-    if plan.segments["test"][:, 1].max() > 10.0:
-        with pytest.raises(ValueError, match="recording"):
-            generate_split(model, tok, shifted, plan, "test", progress=False)
+    # the test segments must reach past 10 s, or the refusal below is never exercised (it sat
+    # under an `if` that would have skipped it silently)
+    assert plan.segments["test"][:, 1].max() > 10.0
+    with pytest.raises(ValueError, match=r"recording: the test windows of this model span \[.*\] s but the recording "
+                                         r"covers \[0\.000, 10\.000\] s"):
+        generate_split(model, tok, shifted, plan, "test", progress=False)
     g = generate_split(model, tok, rec, plan, "test", progress=False, seed=0)
     assert g.generation_stats["n_windows"] > 0
 
