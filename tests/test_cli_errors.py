@@ -58,9 +58,18 @@ def err_of(capsys, *argv):
 
 def test_pretrained_model_loads_with_every_weight(models):
     d, _, _ = models
+    from safetensors.torch import load_file
+
     model, tokenizer, plan = load_pretrained(d / "pre")
     assert type(model).__name__ == "NeuroformerForPreTraining"
     assert len(tokenizer) == model.config.vocab_size
+    # every parameter comes from model.safetensors, none is left at a fresh initialisation (the
+    # test checked only the class and the vocabulary size)
+    saved = load_file(d / "pre" / "model.safetensors")
+    params = dict(model.named_parameters())
+    assert set(params) <= set(saved), sorted(set(params) - set(saved))
+    for k, p in params.items():
+        assert torch.equal(p.detach(), saved[k]), k
 
 
 def test_finetuned_decoder_is_not_a_generative_model(models, capsys, tmp_path):
