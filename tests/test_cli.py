@@ -197,7 +197,12 @@ def test_generate_with_wrong_recording_is_refused(trained, shared_data):
     d, nwb, _ = trained
     res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "sleep", "--output", d / "x.nwb")
     assert res.returncode == 2
-    assert "recording" in res.stderr
+    # the whole reason, in one line, not just the word "recording" (which any error could hold)
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neuroformer generate: error: recording: the test windows of this "
+                                               "model span ["), res.stderr
+    assert "but the recording covers [0.000, 600.000] s" in err[0] and "Traceback" not in res.stderr
+    assert not (d / "x.nwb").exists()
 
 
 def test_free_running_generation_and_bits_per_spike(trained):
