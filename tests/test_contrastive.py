@@ -161,13 +161,44 @@ def trained(a2929, tmp_path_factory):
     return out, metrics
 
 
-def test_training_with_contrastive_reports_held_out_retrieval(trained):
-    _, m = trained
-    for key in ("neural_to_modality_top1", "modality_to_neural_top1", "chance"):
-        v = m[f"test/retrieval/head_direction/{key}"]
-        assert 0.0 <= v <= 1.0
-    assert m["test/retrieval/head_direction/n_windows"] > 100
-    assert m["test/retrieval/head_direction/chance"] == pytest.approx(1 / 32, rel=0.3)
+def test_training_with_contrastive_reports_held_out_retrieval(trained, a2929):
+    """The reported figures are the top-1 retrieval of the saved model on the test windows, in
+    seeded groups of 32, recomputed here with numpy cosines (only ranges were checked before, which
+    a figure from the training windows or from another checkpoint also passes)."""
+    from hf_neuroformer.generation import load_pretrained
+
+    out, m = trained
+    r = {k: m[f"test/retrieval/head_direction/{k}"] for k in (
+        "neural_to_modality_top1", "modality_to_neural_top1", "chance", "n_windows", "n_windows_without_tokens")}
+    # held out: every test window is scored or counted (head direction at ~120 Hz: none lacks a sample)
+    assert r["n_windows"] + r["n_windows_without_tokens"] == m["n_test_windows"] > 100
+    assert r["n_windows_without_tokens"] == 0
+    n = r["n_windows"]
+    assert r["chance"] == pytest.approx(math.ceil(n / 32) / n)  # k queries at 1/k in each group
+    model, tok, plan = load_pretrained(out)
+    model.eval()
+    test = build_window_datasets(a2929, tok, model.config, plan)[0]["test"]
+    assert len(test) == n
+    collate = NeuroformerCollator(modalities=model.config.modalities)
+    order = np.random.default_rng(0).permutation(n)  # TrainingConfig(seed=0)
+    hits = np.zeros(2)
+    head = model.contrastive
+    with torch.no_grad():
+        for i in range(0, n, 32):
+            b = collate([test[int(j)] for j in order[i:i + 32]])
+            a = model.get_neural_embeddings(**{k: b[k] for k in ("input_ids", "dt_ids", "attention_mask",
+                                                                 "past_input_ids", "past_dt_ids", "past_attention_mask")},
+                                            projected="head_direction").numpy()
+            emb, valid = model.neuroformer.get_modality_embeddings(b["modality_inputs"])["head_direction"]
+            assert bool(valid.all())
+            mm = head.modality_projections["head_direction"](emb).numpy()
+            a = a / np.linalg.norm(a, axis=1, keepdims=True)
+            mm = mm / np.linalg.norm(mm, axis=1, keepdims=True)
+            sim = a @ mm.T
+            own = np.arange(len(sim))
+            hits += [(sim.argmax(1) == own).sum(), (sim.argmax(0) == own).sum()]
+    assert r["neural_to_modality_top1"] == pytest.approx(hits[0] / n, abs=1e-12)
+    assert r["modality_to_neural_top1"] == pytest.approx(hits[1] / n, abs=1e-12)
     assert math.isfinite(m["test/id_nll"])
 
 
