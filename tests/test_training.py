@@ -84,9 +84,16 @@ def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
 
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
+    from safetensors.torch import load_file
+
+    got = {}
     with pytest.warns(UserWarning, match="no test"):
-        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=3, batch_size=16), progress=False)
-    assert (tmp_path / "m" / "model.safetensors").is_file()
+        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=3, batch_size=16), progress=False,
+                  on_train_end=_weights(got, "final"))
+    # the saved file holds the trained model's weights (a file's existence alone was checked)
+    saved = load_file(tmp_path / "m" / "model.safetensors")
+    assert set(got["final"]) <= set(saved)
+    assert all(torch.equal(saved[k], v) for k, v in got["final"].items())
     assert not any(k.startswith("test/") for k in m)
 
 
