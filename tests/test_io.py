@@ -55,6 +55,9 @@ def allen(shared_data):
 
 
 # ------------------------------------------------------------------------------ A2929 (pynapple)
+# Unit, spike and trial counts of the shared files are those listed in ../shared/data/README.md;
+# sample counts and times not listed there (63_527 head-angle samples, the position time support)
+# are regression pins from an earlier read of the same files.
 def test_a2929_units_spikes_areas(a2929):
     assert a2929.n_units == 15
     assert a2929.n_spikes == 98_794

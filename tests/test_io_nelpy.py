@@ -25,6 +25,8 @@ def track(shared_data):
 
 
 def test_units_spikes_clock(track):
+    # 31 units and 28,829 spikes: ../shared/data/README.md; the clock values are regression pins
+    # from an earlier read of the same files
     folder, rec, msgs = track
     assert rec.n_units == 31
     assert rec.n_spikes == 28829
