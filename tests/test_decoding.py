@@ -169,6 +169,22 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
     m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
                  output_dir=tmp_path / "d", max_steps=3, eval_steps=3, batch_size=16, seed=1)
     assert m["init"] == "scratch" and m["split_plan_source"] == "planned on this recording"
+    # the reported test figures are those of the saved decoder on the test windows, recomputed here
+    # with numpy / scikit-learn (only 0 <= x <= 1 was checked before)
+    from sklearn.metrics import balanced_accuracy_score
+
+    dec = nf.NeuroformerForBehaviorDecoding.from_pretrained(tmp_path / "d").eval()
+    tok = nf.NeuroformerTokenizer.from_pretrained(tmp_path / "d")
+    plan = nf.windows.SplitPlan.from_dict(json.loads((tmp_path / "d" / "splits.json").read_text()))
+    dsd, _ = build_decoding_datasets(steinmetz, tok, dec.config, plan, [DecodingTarget("trial:motorLabel", "classification")])
+    test = dsd["test"]
+    batch = DecodingCollator(["target_trial:motorLabel"])([test[i] for i in range(len(test))])
+    with torch.no_grad():
+        logits = dec(**batch).logits.numpy()
+    y, pred = batch["labels"][:, 0].numpy().astype(int), logits.argmax(-1)
+    assert len(y) == m["test/trial:motorLabel/n"] > 50
+    assert m["test/trial:motorLabel/accuracy"] == pytest.approx(np.mean(pred == y))
+    assert m["test/trial:motorLabel/balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
     for split in ("validation", "test"):
         assert 0 <= m[f"{split}/trial:motorLabel/accuracy"] <= 1
         assert 0 <= m[f"{split}/trial:motorLabel/balanced_accuracy"] <= 1
