@@ -685,6 +685,29 @@ def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929
         assert not out.exists(), kw
 
 
+def test_finetune_over_a_train_directory_leaves_none_of_its_run_files(a2929, pretrained, tmp_path):
+    """A decoder written with overwrite over a 'neuroformer train' directory kept that run's
+    training_curves.png, test_generation.png and training_config.json beside it, and the model
+    card of a push showed the pretraining run's loss curves and generated spikes as the decoder's."""
+    import shutil
+
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    out = tmp_path / "dir"
+    shutil.copytree(pretrained, out)
+    before = {p.name for p in out.iterdir()}
+    assert {"training_curves.png", "test_generation.png", "training_config.json"} <= before, before
+    finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=2, eval_steps=2,
+             batch_size=16, seed=0, overwrite=True)
+    after = {p.name for p in out.iterdir()}
+    assert not after & {"training_curves.png", "test_generation.png", "training_config.json"}, after
+    assert {"model.safetensors", "metrics.json", "decoding_report.json", "training_log.json"} <= after, after
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    card = str(build_model_card(stage, "lab/decoder", save_for_hub(out, stage)))
+    assert "x/r2" in card and "![" not in card and "### Figures" not in card
+
+
 def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_refused(a2929, pretrained):
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     cfg.max_window_length = 4  # BOS + 2 spikes + EOS: most 100 ms windows of A2929 hold more

@@ -56,9 +56,13 @@ from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
+from .training import RUN_FIGURES
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
+#: Files a ``neuroformer train`` run writes and :func:`finetune` does not: removed from an
+#: overwritten output directory, so none of another run stays beside the decoder.
+STALE_RUN_FILES = ("training_config.json", *RUN_FIGURES)
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
 FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
@@ -537,6 +541,12 @@ def finetune(
     for name, obj in (("metrics.json", metrics), ("decoding_report.json", report), ("splits.json", plan.to_dict()),
                       ("training_log.json", log)):
         write_json(out / name, obj)  # strict JSON: an undefined metric (NaN) is written as null
+    # an earlier run's files that this one does not write (--overwrite over a 'neuroformer train'
+    # directory): its loss curves, test-generation figure and training settings would otherwise
+    # stay beside the decoder, and 'neuroformer push' would show them on its card
+    for name in STALE_RUN_FILES:
+        if (out / name).is_file():
+            (out / name).unlink()
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
