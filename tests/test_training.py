@@ -82,6 +82,41 @@ def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
     assert not (tmp_path / "m" / "training_curves.png").exists() and (tmp_path / "m" / "test_generation.png").is_file()
 
 
+def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec, tmp_path):
+    # 15-ms trials split by whole trials: the test-generation figure asked for 2 PSTH bins of
+    # 10 ms, raised PlottingInputError after training, and nothing at all was written
+    import dataclasses
+
+    starts = np.arange(0.0, 39.0, 0.2)
+    short = dataclasses.replace(rec, trials=np.stack([starts, starts + 0.015], 1))
+    cfg = nf.NeuroformerConfig(**{**TINY, "current_window": 0.005, "past_window": 0.01, "dt_resolution": 0.001,
+                                  "split_by": "trials"})
+    m = train(short, tmp_path / "m", cfg, TrainingConfig(max_steps=3, batch_size=16), progress=False)
+    assert m["split_mode"] == "trials" and m["n_test_windows"] > 0
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    assert (tmp_path / "m" / "test_generation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # any figure that cannot be drawn is left out with a warning naming it, never the model
+    from hf_neuroformer.plotting import plot_training_curves
+    from hf_neuroformer.training import _draw_figure
+
+    figures = {}
+    with pytest.warns(UserWarning, match=r"training_curves.png: not drawn \(PlottingInputError: log: expected"):
+        _draw_figure(figures, "training_curves.png", plot_training_curves, [])
+    assert figures == {}
+    # the default PSTH bin follows the trial length: a tenth of the 15 ms covered
+    from hf_neuroformer.generation import generate_spikes
+    from hf_neuroformer.plotting import plot_fidelity
+    from hf_neuroformer.windows import plan_splits, window_starts_for_split
+
+    model = nf.NeuroformerForPreTraining.from_pretrained(tmp_path / "m")
+    tok = nf.NeuroformerTokenizer.from_pretrained(tmp_path / "m")
+    plan = plan_splits(short, model.config)
+    starts, clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+    gen = generate_spikes(model, tok, short, starts, past_clip_starts=clips, seed=0, progress=False)
+    fig = plot_fidelity(short, gen)
+    assert "1.5 ms bins" in fig.get_suptitle(), fig.get_suptitle()
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

@@ -106,8 +106,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         units: unit indices to show; default the ``n_units`` units with the most recorded spikes
             inside the support.
         n_units: how many units to choose when ``units`` is not given.
-        bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs, 0.1 s for rates over
-            time.
+        bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs (a tenth of the
+            covered trial length when that is shorter than 0.1 s), 0.1 s for rates over time.
         duration: length of the raster (and rate-over-time) stretch, s.
         min_trial_coverage: see :func:`~hf_neuroformer.metrics.fidelity.usable_trials`.
 
@@ -144,7 +144,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     ax_g.set_xlabel("time (s)")
 
     if len(used):
-        bs = 0.01 if bin_size is None else float(bin_size)
+        # default 10 ms, finer for trials shorter than 0.1 s (a 15-ms trial had no 2 bins of 10 ms)
+        bs = min(0.01, length / 10) if bin_size is None else float(bin_size)
         if length < 2 * bs:
             raise PlottingInputError(f"bin_size: expected at least 2 bins of {bs} s in the covered trial length ({length} s)")
         pr, pg = trial_psth(real, used, bs, length), trial_psth(generated, used, bs, length)

@@ -871,7 +871,7 @@ def train(
                 progress=progress,
             )
             fid = compare_recordings(recording, generated)
-            figures["test_generation.png"] = plot_fidelity(recording, generated)
+            _draw_figure(figures, "test_generation.png", plot_fidelity, recording, generated)
             metrics.update({
                 "test/id_f1": fid["id_f1"],
                 "test/rate_corr": fid["rate_corr"],
@@ -914,7 +914,8 @@ def train(
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         if log:
-            figures["training_curves.png"] = plot_training_curves(log, best_step=best_step, selection=selection)
+            _draw_figure(figures, "training_curves.png", plot_training_curves, log, best_step=best_step,
+                         selection=selection)
         save_atomically(
             output_dir,
             model,
@@ -930,6 +931,17 @@ def train(
         )
     accelerator.wait_for_everyone()
     return metrics
+
+
+def _draw_figure(figures: Dict[str, object], name: str, plot: Callable, *args, **kwargs) -> None:
+    """``figures[name] = plot(*args, **kwargs)``; a figure that cannot be drawn (bad input to the
+    plot, e.g. trials too short for its bins) is left out with a warning naming it, so the
+    trained model and its metrics are still written."""
+    try:
+        figures[name] = plot(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001 - a figure must never cost the trained model
+        warnings.warn(f"{name}: not drawn ({type(err).__name__}: {err}); the model and metrics.json are written "
+                      "without it")
 
 
 def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
