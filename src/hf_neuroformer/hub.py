@@ -52,7 +52,7 @@ CARD_FIGURES = {
     "training_curves.png": "Training and validation loss, and the validation unit-id and dt NLL per step "
                            "(the kept step dashed).",
     "test_generation.png": "Recorded (black) and generated (orange) spikes of the most active units in the test "
-                           "windows: rasters, then binned rates.",
+                           "windows: rasters, then trial-aligned PSTHs (data with trials) or binned rates.",
 }
 #: Run records copied beside the model when present.
 RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json", *CARD_FIGURES)
