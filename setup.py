@@ -31,7 +31,7 @@ setup(
         "scipy",
         "scikit-learn",  # decoding metrics and the classical decoding baselines (issue 4)
         "pandas",
-        "matplotlib",
+        "matplotlib>=3.8",  # Figure.get_suptitle
         "pyyaml",
         "tqdm",
     ],

@@ -429,8 +429,9 @@ def cmd_evaluate(args) -> int:
     if figure is not None:
         from .plotting import plot_fidelity
 
-        plot_fidelity(real, generated, path=figure)
-        print(f"[neuroformer] wrote {figure} (rasters and PSTHs of the most active units)")
+        fig = plot_fidelity(real, generated, path=figure)
+        what = "trial-aligned PSTHs" if "PSTH" in fig.get_suptitle() else "binned rates over time"
+        print(f"[neuroformer] wrote {figure} (rasters and {what} of the most active units)")
     return 0
 
 

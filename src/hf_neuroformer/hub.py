@@ -63,7 +63,7 @@ TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card_template.md"
 METRIC_NAMES = {
     "id_nll": "unit-id NLL (nats/spike)",
     "dt_nll": "dt NLL (nats/spike)",
-    "loss": "loss (unit-id + dt NLL)",
+    "loss": "training objective",
     "unigram_id_nll": "unigram baseline unit-id NLL",
     "markov_id_nll": "first-order Markov baseline unit-id NLL",
     "marginal_dt_nll": "marginal dt baseline NLL",
