@@ -102,7 +102,11 @@ def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(fi
 def test_saved_decoder_reloads_with_same_predictions_and_test_metrics(finetuned, a2929):
     from transformers import AutoModelForSequenceClassification
 
+    import stat
+
     out, m = finetuned
+    # readable like config.json beside it (safetensors 0.8 writes its files 0600)
+    assert stat.S_IMODE((out / "model.safetensors").stat().st_mode) == stat.S_IMODE((out / "config.json").stat().st_mode)
     model, info = nf.NeuroformerForBehaviorDecoding.from_pretrained(out, output_loading_info=True)
     assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys"))
     auto = AutoModelForSequenceClassification.from_pretrained(out)

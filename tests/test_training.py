@@ -41,6 +41,17 @@ def test_checkpoint_is_chosen_on_validation(rec, tmp_path):
     assert all(np.array_equal(saved[k].numpy(), at[best["step"]][k].numpy()) for k in saved)
     assert not all(np.array_equal(saved[k].numpy(), at[12][k].numpy()) for k in saved)
     assert all(isinstance(v, (int, float, str, dict)) for v in m.values())
+    # model.safetensors as readable as config.json beside it (safetensors 0.8 writes 0600 files),
+    # in the output and in a resumable checkpoint
+    import stat
+
+    def mode(p):
+        return stat.S_IMODE(p.stat().st_mode)
+
+    assert mode(tmp_path / "m" / "model.safetensors") == mode(tmp_path / "m" / "config.json")
+    step_dir = ckpt / f"step-{best['step']:08d}"
+    for p in step_dir.glob("*.safetensors"):
+        assert mode(p) == mode(step_dir / "trainer_state.json"), p.name
     # the figures beside the model: loss curves and recorded vs generated test spikes
     for name in ("training_curves.png", "test_generation.png"):
         assert (tmp_path / "m" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -56,7 +56,7 @@ from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .training import RUN_FIGURES
+from .training import RUN_FIGURES, open_up_safetensors
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
@@ -537,6 +537,7 @@ def finetune(
     model = trainer.model
     with _save_bars(progress):
         model.save_pretrained(out)
+    open_up_safetensors(out)
     tokenizer.save_pretrained(out)
     for name, obj in (("metrics.json", metrics), ("decoding_report.json", report), ("splits.json", plan.to_dict()),
                       ("training_log.json", log)):

@@ -231,6 +231,26 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     return out
 
 
+def umask_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: ``0o666`` masked by the process umask."""
+    mask = os.umask(0o077)  # reading the umask means setting it; a restrictive value meanwhile
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def open_up_safetensors(folder) -> None:
+    """Give every ``*.safetensors`` file under ``folder`` the mode of an ordinary new file.
+
+    safetensors 0.8 writes through a temporary file that it creates with mode 0600 and renames
+    into place (safetensors/safetensors issue #782, open as of 2026-12), so ``model.safetensors``
+    was readable by its owner only while ``config.json`` beside it followed the umask: a lab
+    member could see a shared model directory but not load it."""
+    mode = umask_file_mode()
+    for p in Path(folder).rglob("*.safetensors"):
+        if p.is_file():
+            os.chmod(p, mode)
+
+
 def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False,
                     figures: Optional[Dict[str, object]] = None) -> None:
     """Write the model, tokenizer, JSON files and figures into ``output_dir`` without leaving a
@@ -255,6 +275,7 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
                 json.dump(json_safe(obj), f, indent=2, allow_nan=False)
         for name, fig in figures.items():
             fig.savefig(tmp / name, dpi=120)
+        open_up_safetensors(tmp)
         for p in tmp.iterdir():
             os.replace(p, out / p.name)
         for name in RUN_FIGURES:
@@ -996,6 +1017,7 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
             json.dump(trainer_state, f, indent=1, default=_json_default)
         if best_state is not None:
             save_file(best_state, str(tmp / "best_model.safetensors"))
+        open_up_safetensors(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
