@@ -83,6 +83,7 @@ def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(fi
     assert rep["missing_keys"] and all(k.startswith("decoding_heads.") for k in rep["missing_keys"])
     assert m["split_plan_source"] == "checkpoint splits.json"
     assert json.loads((out / "metrics.json").read_text())["test/x/r2"] == pytest.approx(m["test/x/r2"])
+    assert (out / "test_decoding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # decoded vs recorded, drawn
     # the decoder records the spikes it was fine-tuned and scored on, like a pretrained model, so the
     # commands that read it with a recording can compare (embed with a changed recording was silent)
     from hf_neuroformer.generation import check_recording_units
@@ -168,6 +169,36 @@ def test_gradient_accumulation_4_equals_one_4x_batch(a2929, pretrained, tmp_path
     assert first_loss[4] == pytest.approx(first_loss[1], rel=1e-4)
 
 
+def test_decoding_figure_draws_what_was_decoded():
+    """plot_decoding: a regression panel holds the recorded and decoded values in time order, with
+    a break between test blocks; a circular one holds wrapped degrees; a classification one is
+    the row-normalised confusion matrix; NaN labels are left out and counted in the title."""
+    from hf_neuroformer.plotting import PlottingInputError, plot_decoding
+
+    t = np.array([10.0, 10.1, 10.2, 50.0, 50.1, 50.2])[::-1]  # two blocks, given out of order
+    y = np.array([[1.0, 0.0, 0], [2.0, np.pi / 2, 1], [3.0, np.pi, 1], [4.0, -np.pi / 2, 0],
+                  [5.0, 3 * np.pi, 2], [np.nan, 0.1, 2]])[::-1]
+    p = np.array([[1.5, 0.1, 0], [2.5, np.pi / 2, 1], [3.5, np.pi, 0], [4.5, -np.pi / 2, 0],
+                  [5.5, np.pi, 2], [6.0, 0.1, 2]])[::-1]
+    targets = [{"name": "x", "kind": "regression"}, {"name": "hd", "kind": "circular"},
+               {"name": "choice", "kind": "classification", "classes": [-1, 0, 1]}]
+    fig = plot_decoding(t, y, p, targets, metrics={"test/x/r2": 0.25, "test/choice/balanced_accuracy": 0.5})
+    ax_x, ax_hd, ax_c = fig.axes[:3]
+    rec, dec = ax_x.get_lines()[:2]
+    np.testing.assert_array_equal(rec.get_xdata(), [10.0, 10.1, 10.2, np.nan, 50.0, 50.1])
+    np.testing.assert_array_equal(dec.get_ydata(), [1.5, 2.5, 3.5, np.nan, 4.5, 5.5])
+    assert ax_x.get_title() == "x (regression), 5 test windows; R² 0.250"
+    np.testing.assert_allclose(ax_hd.get_lines()[0].get_ydata(), [0, 90, 180, -90, 180, 0.1 * 180 / np.pi], atol=1e-9)
+    np.testing.assert_allclose(np.abs(ax_hd.get_lines()[1].get_ydata()), [0.1 * 180 / np.pi, 90, 180, 90, 180,
+                                                                          0.1 * 180 / np.pi], atol=1e-9)
+    cm = ax_c.images[0].get_array()
+    np.testing.assert_allclose(cm, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
+    assert [tk.get_text() for tk in ax_c.get_xticklabels()] == ["-1", "0", "1"]
+    assert ax_c.get_title().endswith("balanced accuracy 0.500")
+    with pytest.raises(PlottingInputError, match=r"expected shape \(6, 3\)"):
+        plot_decoding(t, y[:, :2], p, targets)
+
+
 def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
     m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
@@ -192,6 +223,7 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
     for split in ("validation", "test"):
         assert 0 <= m[f"{split}/trial:motorLabel/accuracy"] <= 1
         assert 0 <= m[f"{split}/trial:motorLabel/balanced_accuracy"] <= 1
+    assert (tmp_path / "d" / "test_decoding.png").is_file()  # the confusion matrix of the test windows
     t = m["targets"][0]
     assert t["num_classes"] == 3 and t["classes"] == [-1, 0, 1]
     # like the baselines: class-weighted loss by default, checkpoint chosen on balanced accuracy
@@ -709,7 +741,9 @@ def test_finetune_over_a_train_directory_leaves_none_of_its_run_files(a2929, pre
     stage = tmp_path / "stage"
     stage.mkdir()
     card = str(build_model_card(stage, "lab/decoder", save_for_hub(out, stage)))
-    assert "x/r2" in card and "![" not in card and "### Figures" not in card
+    # the card shows the decoder's own figure only
+    assert "x/r2" in card and "![test_decoding.png](test_decoding.png)" in card
+    assert "![training_curves.png]" not in card and "![test_generation.png]" not in card
 
 
 def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_refused(a2929, pretrained):

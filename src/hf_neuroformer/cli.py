@@ -495,8 +495,9 @@ def cmd_finetune(args) -> int:
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
         config_overrides=sets, overwrite=args.overwrite, log_evaluations=True,
     )
+    fig = ", test_decoding.png" if (Path(args.output_dir) / "test_decoding.png").is_file() else ""
     print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
-          "metrics.json, decoding_report.json)")
+          f"metrics.json, decoding_report.json{fig})")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "

@@ -56,13 +56,14 @@ from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
+from .plotting import plot_decoding
 from .training import RUN_FIGURES, open_up_safetensors
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
 #: Files a ``neuroformer train`` run writes and :func:`finetune` does not: removed from an
 #: overwritten output directory, so none of another run stays beside the decoder.
-STALE_RUN_FILES = ("training_config.json", *RUN_FIGURES)
+STALE_RUN_FILES = ("training_config.json", *(f for f in RUN_FIGURES if f != "test_decoding.png"))
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
 FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
@@ -368,7 +369,8 @@ def finetune(
             losses summed with each target's ``weight``).
         output_dir: receives ``config.json`` (with ``decoding_targets``), ``model.safetensors``,
             the tokenizer, ``metrics.json``, ``decoding_report.json``, ``splits.json``,
-            ``training_log.json``.
+            ``training_log.json`` and ``test_decoding.png`` (decoded vs recorded behaviour on
+            the test windows, :func:`~hf_neuroformer.plotting.plot_decoding`).
         fraction: share of the training windows used, as the first contiguous block in time
             (few-shot protocol), in ``(0, 1]``.
         seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout.
@@ -518,7 +520,8 @@ def finetune(
         trainer.train()
     best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
     val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
-    test = trainer.predict(dsd["test"], metric_key_prefix="test").metrics if len(dsd["test"]) else {}
+    test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
+    test = test_out.metrics if test_out is not None else {}
     metrics: Dict[str, object] = {}
     for prefix, m in (("validation", val), ("test", test)):
         for k, v in m.items():
@@ -548,6 +551,14 @@ def finetune(
     for name in STALE_RUN_FILES:
         if (out / name).is_file():
             (out / name).unlink()
+    figure = out / "test_decoding.png"
+    if test_out is not None:
+        preds = test_out.predictions
+        preds = preds[0] if isinstance(preds, (tuple, list)) else preds
+        plot_decoding(np.asarray(dsd["test"]["window_start"], dtype=np.float64), test_out.label_ids, preds, tdicts,
+                      metrics=metrics, path=figure)
+    elif figure.is_file():  # an earlier run's figure; this run has no test windows
+        figure.unlink()
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics

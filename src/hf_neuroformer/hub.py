@@ -53,6 +53,8 @@ CARD_FIGURES = {
                            "(the kept step dashed).",
     "test_generation.png": "Recorded (black) and generated (orange) spikes of the most active units in the test "
                            "windows: rasters, then trial-aligned PSTHs (data with trials) or binned rates.",
+    "test_decoding.png": "Decoded (orange) and recorded (black) behaviour on the test windows; classification "
+                         "targets as a confusion matrix, rows normalised to the recorded class.",
 }
 #: Run records copied beside the model when present.
 RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json", *CARD_FIGURES)

@@ -230,7 +230,102 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     return fig
 
 
-__all__ = ["PlottingInputError", "plot_fidelity", "plot_training_curves", "save_figure"]
+def _break_at_gaps(t: np.ndarray, *ys: np.ndarray):
+    """``t`` and ``ys`` with a NaN row inserted wherever consecutive ``t`` are more than 1.5
+    median steps apart, so a line plot does not join separate test blocks."""
+    if len(t) < 2:
+        return (t, *ys)
+    step = np.median(np.diff(t))
+    cut = np.flatnonzero(np.diff(t) > 1.5 * step) + 1
+    return tuple(np.insert(np.asarray(a, dtype=np.float64), cut, np.nan) for a in (t, *ys))
+
+
+def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.ndarray, targets: Sequence[dict],
+                  metrics: dict | None = None, split: str = "test", path=None) -> Figure:
+    """Decoded against recorded behaviour, one panel per target.
+
+    Regression: the target over time, recorded (black) and decoded (colour), a line per
+    contiguous block of windows. Circular: the same in degrees, as points (no lines across the
+    wrap at ±180°). Classification: the confusion matrix, rows normalised to the recorded class
+    (scikit-learn ``ConfusionMatrixDisplay``), so a decoder that always answers the majority class
+    shows as one bright column.
+
+    Args:
+        window_start: ``(n,)`` float64 start of each decoded window, s.
+        labels: ``(n, n_targets)`` recorded values in the targets' order (class indices for
+            classification, radians for circular); NaN = undefined, left out of that panel.
+        predictions: ``(n, n_targets)`` decoded values, same units.
+        targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``).
+        metrics: ``metrics.json`` of the run: ``<split>/<name>/r2``, ``.../mean_angular_error_deg``
+            or ``.../balanced_accuracy`` go into the panel titles when present.
+        split: the split the windows come from, for the titles.
+        path: when given, the figure is also written there (format from the suffix, atomic).
+
+    Returns:
+        the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
+
+    Raises:
+        PlottingInputError: shapes that do not match ``targets``, or an unknown target kind.
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    t = np.asarray(window_start, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64).reshape(len(t), -1) if len(t) else np.zeros((0, len(targets)))
+    p = np.asarray(predictions, dtype=np.float64).reshape(len(t), -1) if len(t) else np.zeros((0, len(targets)))
+    if y.shape != (len(t), len(targets)) or p.shape != y.shape:
+        raise PlottingInputError(f"labels / predictions: expected shape ({len(t)}, {len(targets)}) for {len(t)} "
+                                 f"windows and {len(targets)} targets, got {y.shape} and {p.shape}")
+    metrics = metrics or {}
+    order = np.argsort(t, kind="stable")
+    t, y, p = t[order], y[order], p[order]
+    fig = Figure(figsize=(10.0, 2.9 * len(targets) + 0.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    for k, target in enumerate(targets):
+        name, kind = target["name"], target["kind"]
+        ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
+        score = ""
+        for key, label, fmt in (("r2", "R²", "{:.3f}"), ("mean_angular_error_deg", "mean angular error", "{:.1f}°"),
+                                ("balanced_accuracy", "balanced accuracy", "{:.3f}")):
+            v = metrics.get(f"{split}/{name}/{key}")
+            if v is not None:
+                score = f"; {label} {fmt.format(v)}"
+        title = f"{name} ({kind}), {int(ok.sum())} {split} windows{score}"
+        if kind == "classification":
+            ax = fig.add_subplot(len(targets), 2, 2 * k + 1)
+            classes = [str(c) for c in target.get("classes", [])] or None
+            n_cls = len(classes) if classes else int(max(y[ok, k].max(initial=0), p[ok, k].max(initial=0))) + 1
+            ConfusionMatrixDisplay.from_predictions(
+                y[ok, k].astype(np.int64), p[ok, k].astype(np.int64), labels=list(range(n_cls)),
+                display_labels=classes, normalize="true", ax=ax, colorbar=False, values_format=".2f")
+            ax.set_xlabel("decoded")
+            ax.set_ylabel("recorded")
+        elif kind in ("regression", "circular"):
+            ax = fig.add_subplot(len(targets), 1, k + 1)
+            tt, yy, pp = t[ok], y[ok, k], p[ok, k]
+            if kind == "circular":
+                yy = np.degrees(np.angle(np.exp(1j * yy)))
+                pp = np.degrees(np.angle(np.exp(1j * pp)))
+                ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label="recorded")
+                ax.plot(tt, pp, ".", color=GENERATED_COLOR, ms=3, label="decoded")
+                ax.set_ylim(-185, 185)
+                ax.set_yticks([-180, -90, 0, 90, 180])
+                ax.set_ylabel(f"{name} (deg)")
+            else:
+                tt, yy, pp = _break_at_gaps(tt, yy, pp)
+                ax.plot(tt, yy, color=REAL_COLOR, lw=1.6, label="recorded")
+                ax.plot(tt, pp, color=GENERATED_COLOR, lw=1.0, label="decoded")
+                ax.set_ylabel(name)
+            ax.set_xlabel("window start (s)")
+            ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        else:
+            raise PlottingInputError(f"targets[{k}].kind: expected regression, classification or circular, got {kind!r}")
+        ax.set_title(title, fontsize=9)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+__all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_training_curves", "save_figure"]
 
 
 def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,

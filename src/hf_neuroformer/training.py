@@ -47,9 +47,11 @@ CHECKPOINT_DIR = "checkpoints"
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
-#: Figures ``train`` writes beside the model: the loss curves (when there is a validation split)
-#: and recorded vs generated test spikes (when the test split was generated).
-RUN_FIGURES = ("training_curves.png", "test_generation.png")
+#: Figures a run writes beside its model: ``train``'s loss curves (when there is a validation
+#: split) and recorded vs generated test spikes (when the test split was generated), and
+#: ``finetune``'s decoded vs recorded behaviour on the test split. A run removes the ones it does
+#: not write, so none of another run stays beside a model.
+RUN_FIGURES = ("training_curves.png", "test_generation.png", "test_decoding.png")
 
 
 @dataclass
