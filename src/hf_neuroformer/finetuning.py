@@ -552,13 +552,17 @@ def finetune(
         if (out / name).is_file():
             (out / name).unlink()
     figure = out / "test_decoding.png"
+    if figure.is_file():  # an earlier run's figure
+        figure.unlink()
     if test_out is not None:
         preds = test_out.predictions
         preds = preds[0] if isinstance(preds, (tuple, list)) else preds
-        plot_decoding(np.asarray(dsd["test"]["window_start"], dtype=np.float64), test_out.label_ids, preds, tdicts,
-                      metrics=metrics, path=figure)
-    elif figure.is_file():  # an earlier run's figure; this run has no test windows
-        figure.unlink()
+        try:
+            plot_decoding(np.asarray(dsd["test"]["window_start"], dtype=np.float64), test_out.label_ids, preds,
+                          tdicts, metrics=metrics, path=figure)
+        except Exception as err:  # noqa: BLE001 - the decoder and its metrics are already written
+            warnings.warn(f"test_decoding.png: not drawn ({type(err).__name__}: {err}); the decoder and "
+                          "metrics.json are written without it")
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
