@@ -813,8 +813,9 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
     assert len(axes) == 2 + 4
     # the 4 most active units, most active first, on the raster's y axis
     counts = np.bincount(steinmetz.unit_ids, minlength=steinmetz.n_units)
-    top = [steinmetz.unit_names[i] for i in np.argsort(-counts, kind="stable")[:4]]
-    assert [t.get_text() for t in axes[0].get_yticklabels()] == top
+    top = [f"{steinmetz.unit_names[i]} ({steinmetz.unit_areas[i]})" if steinmetz.unit_areas[i] else
+           steinmetz.unit_names[i] for i in np.argsort(-counts, kind="stable")[:4]]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == top  # with the brain area
     assert axes[1].get_xlabel() == "time (s)"
     assert all(a.get_ylabel() == "rate (Hz)" and a.get_xlabel() == "time from trial start (s)" for a in axes[2:])
     # without trials: binned rate over time, and nothing written without a path
@@ -822,6 +823,15 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
                                time_domain=steinmetz.time_domain)
     fig2 = plot_fidelity(no_trials, variants["jittered"], units=[3, 0])
     assert [a.get_xlabel() for a in fig2.get_axes()[2:]] == ["time (s)", "time (s)"]
+    # without trials the default units are the most active in the stretch the rasters show (over
+    # the whole support, a unit could be silent there and its row empty)
+    fig3 = plot_fidelity(no_trials, variants["jittered"], n_units=3, duration=2.0)
+    lo, hi = fig3.get_axes()[0].get_xlim()
+    a, b = np.searchsorted(no_trials.spike_times, [lo, hi])
+    shown = np.bincount(no_trials.unit_ids[a:b], minlength=no_trials.n_units)
+    want = [no_trials.unit_names[i] for i in np.lexsort((np.arange(no_trials.n_units), -shown))[:3]]
+    assert [t.get_text() for t in fig3.get_axes()[0].get_yticklabels()] == want
+    assert want != [no_trials.unit_names[i] for i in np.argsort(-counts, kind="stable")[:3]]  # the rule matters here
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fid.png"]
     with pytest.raises(PlottingInputError, match="units"):
         plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])

@@ -72,13 +72,19 @@ def _choose_units(real: SpikeRecording, support: np.ndarray, units, n_units: int
     return order[: min(int(n_units), real.n_units)]
 
 
+def _unit_label(rec: SpikeRecording, k: int) -> str:
+    """The unit's name, with its brain area when the recording has one (e.g. ``unit5 (adn)``)."""
+    area = rec.unit_areas[k] if k < len(rec.unit_areas) else ""
+    return f"{rec.unit_names[k]} ({area})" if area and area not in ("unknown", "") else str(rec.unit_names[k])
+
+
 def _raster(ax, rec: SpikeRecording, units: np.ndarray, start: float, stop: float, color: str, title: str):
     a, b = np.searchsorted(rec.spike_times, [start, stop], side="left")
     t, u = rec.spike_times[a:b], rec.unit_ids[a:b]
     trains = [t[u == k] for k in units]
     ax.eventplot(trains, lineoffsets=np.arange(len(units)), linelengths=0.8, colors=color, linewidths=0.8)
     ax.set_yticks(np.arange(len(units)))
-    ax.set_yticklabels([rec.unit_names[k] for k in units], fontsize=7)
+    ax.set_yticklabels([_unit_label(rec, k) for k in units], fontsize=7)
     ax.set_ylim(-0.6, len(units) - 0.4)
     ax.invert_yaxis()
     ax.set_xlim(start, stop)
@@ -104,7 +110,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         generated: the generated spikes (its ``support`` rows are the generated windows).
         path: when given, the figure is also written there (format from the suffix, atomic).
         units: unit indices to show; default the ``n_units`` units with the most recorded spikes
-            inside the support.
+            inside the support (with trials) or inside the raster's stretch (without).
         n_units: how many units to choose when ``units`` is not given.
         bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs (a tenth of the
             covered trial length when that is shorter than 0.1 s), 0.1 s for rates over time.
@@ -124,7 +130,6 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     if bin_size is not None and not (np.isfinite(bin_size) and bin_size > 0):
         raise PlottingInputError(f"bin_size: expected a positive number of seconds, got {bin_size}")
     support = generated.support
-    sel = _choose_units(real, support, units, n_units)
     segs = support_segments(support)
     longest = segs[int(np.argmax(segs[:, 1] - segs[:, 0]))]
     start, stop = float(longest[0]), float(min(longest[1], longest[0] + duration))
@@ -132,6 +137,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     used, length = np.zeros((0, 2)), float("nan")
     if real.trials is not None and len(real.trials):
         used, length, _, _ = usable_trials(real.trials, support, min_trial_coverage)
+    # the units to show: the most active over the trials the PSTHs average, else over the stretch
+    # the rasters and rates show (chosen over the whole support, a unit could be silent there)
+    sel = _choose_units(real, support if len(used) else np.array([[start, stop]]), units, n_units)
     n_cols = min(3, len(sel))
     n_rows = int(np.ceil(len(sel) / n_cols))
     fig = Figure(figsize=(4.0 * n_cols, 2.2 * n_rows + 0.35 * len(sel) * 2 + 1.2), layout="constrained")
@@ -164,7 +172,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         ax = fig.add_subplot(grid[2 + i // n_cols, i % n_cols])
         ax.plot(x, pr[:, u], color=REAL_COLOR, lw=1.8, label="recorded")
         ax.plot(x, pg[:, u], color=GENERATED_COLOR, lw=1.0, label="generated")
-        ax.set_title(str(real.unit_names[u]), fontsize=8)
+        ax.set_title(_unit_label(real, u), fontsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel("rate (Hz)", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -224,7 +232,7 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
         if best_step is not None:
             ax.axvline(best_step, color="0.4", ls="--", lw=1, label=f"kept: step {best_step} ({selection})")
         ax.set_xlabel("optimisation step")
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(fontsize=7, frameon=True, framealpha=0.8, loc="best")
     if path is not None:
         save_figure(fig, path)
     return fig
