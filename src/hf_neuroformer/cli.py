@@ -204,11 +204,10 @@ def cmd_train(args) -> int:
         print(f"[neuroformer] data: {rec}")
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
     if metrics:
-        from .training import RUN_FIGURES
+        from .training import MODEL_FILES, RUN_FIGURES
 
-        figs = [f for f in RUN_FIGURES if (Path(args.output_dir) / f).is_file()]
-        print(f"[neuroformer] wrote {args.output_dir}/ (config.json, model.safetensors, tokenizer, metrics.json"
-              + "".join(f", {f}" for f in figs) + ")")
+        files = [f for f in MODEL_FILES + RUN_FIGURES if (Path(args.output_dir) / f).is_file()]
+        print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(files)})")
         _print_metrics(metrics)
     return 0
 
@@ -759,9 +758,12 @@ def build_parser() -> argparse.ArgumentParser:
                                   "default: the built-in simulated network")
     t.add_argument("--epoch", help="restrict to this named epoch / interval of the recording (e.g. wake)")
     t.add_argument("--output-dir", default="neuroformer-model", help="where the model goes (default: %(default)s)")
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--max-epochs", type=int)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--max-steps", type=int, help="optimisation steps at most (default: the config's "
+                   "training.max_steps, 3000); training ends at whichever of --max-steps and --max-epochs comes first")
+    t.add_argument("--max-epochs", type=int, help="passes over the training windows at most (default: the config's "
+                   "training.max_epochs, 12)")
+    t.add_argument("--seed", type=int, help="seed of initialisation, shuffling, dropout and test-split sampling "
+                   "(default: the config's training.seed, 0)")
     t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
                    help="bf16 on CPUs and recent GPUs; fp16 (GPU only) with Accelerate's loss scaling")
     t.add_argument("--batch-size", type=int, help="windows per optimisation step, over all processes")
@@ -782,8 +784,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
     g.add_argument("--epoch")
     g.add_argument("--output", required=True, help="output .nwb file")
-    g.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--split", default="test", choices=["train", "validation", "test"],
+                   help="whose windows to generate, from the model's splits.json (default: test)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0)
