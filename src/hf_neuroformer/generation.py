@@ -380,7 +380,7 @@ def generate_spikes(
             ``num_samples`` below 1; a non-integer seed; ``max_spikes`` below 1 or beyond the
             model's window; or conditioning on a modality the model was not trained with.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     t_start = time.perf_counter()
     settings = SamplingSettings(temperature, top_k, top_p, dt_temperature, dt_top_k, dt_top_p, greedy)

@@ -560,7 +560,7 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
     from safetensors.torch import load_file, save_file
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     streamed = not isinstance(recording, SpikeRecording)
@@ -808,8 +808,8 @@ def train(
             step += 1
             loss_value = step_loss.item()
             running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
+            bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
             bar.update(1)
-            bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch)
             if has_val and (step % eval_every == 0 or step == total_steps):
                 val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size,
                                         n_windows["validation"])

@@ -643,7 +643,7 @@ def prepare_windows(
     from pathlib import Path
 
     import datasets
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     from .io.output_folder import check_output_folder, move_into_place
 
