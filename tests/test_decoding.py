@@ -772,3 +772,20 @@ def test_event_stream_with_no_samples_as_target_says_so(a2929, pretrained, tmp_p
         finetune(pretrained, a2929, [DecodingTarget("sleep_ripples", "regression")], output_dir=tmp_path / "d",
                  max_steps=1)
     assert not (tmp_path / "d").exists()
+
+
+def test_decoding_figure_panels_do_not_overlap():
+    """A confusion matrix below a time-series panel (multitask decoder) stays in its own row: with
+    the panels on two different grids the square matrix was drawn over the regression panel."""
+    from hf_neuroformer.plotting import plot_decoding
+
+    t = np.arange(40) * 0.1
+    rng = np.random.default_rng(0)
+    y = np.stack([rng.normal(size=40), rng.uniform(-np.pi, np.pi, 40), rng.integers(0, 3, 40)], 1)
+    targets = [{"name": "hd", "kind": "circular"}, {"name": "x", "kind": "regression"},
+               {"name": "choice", "kind": "classification", "classes": [-1, 0, 1]}]
+    fig = plot_decoding(t, y, y[::-1].copy(), targets)
+    fig.canvas.draw()
+    boxes = [ax.get_tightbbox(fig.canvas.get_renderer()) for ax in fig.axes[:3]]
+    for upper, lower in zip(boxes, boxes[1:]):
+        assert lower.y1 <= upper.y0 + 1.0, (upper, lower)  # display pixels, y upwards

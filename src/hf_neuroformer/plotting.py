@@ -288,6 +288,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     t, y, p = t[order], y[order], p[order]
     fig = Figure(figsize=(10.0, 2.9 * len(targets) + 0.4), layout="constrained")
     FigureCanvasAgg(fig)
+    # one grid for every panel: time series span its row, a confusion matrix takes the left half
+    # (panels on two grids were laid out independently, and a matrix was drawn over its neighbour)
+    grid = fig.add_gridspec(len(targets), 2) if len(targets) else None
     for k, target in enumerate(targets):
         name, kind = target["name"], target["kind"]
         ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
@@ -299,7 +302,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
                 score = f"; {label} {fmt.format(v)}"
         title = f"{name} ({kind}), {int(ok.sum())} {split} windows{score}"
         if kind == "classification":
-            ax = fig.add_subplot(len(targets), 2, 2 * k + 1)
+            ax = fig.add_subplot(grid[k, 0])
             classes = [str(c) for c in target.get("classes", [])] or None
             n_cls = len(classes) if classes else int(max(y[ok, k].max(initial=0), p[ok, k].max(initial=0))) + 1
             ConfusionMatrixDisplay.from_predictions(
@@ -308,7 +311,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             ax.set_xlabel("decoded")
             ax.set_ylabel("recorded")
         elif kind in ("regression", "circular"):
-            ax = fig.add_subplot(len(targets), 1, k + 1)
+            ax = fig.add_subplot(grid[k, :])
             tt, yy, pp = t[ok], y[ok, k], p[ok, k]
             if kind == "circular":
                 yy = np.degrees(np.angle(np.exp(1j * yy)))
