@@ -180,10 +180,11 @@ def test_decoding_figure_draws_what_was_decoded():
                   [5.0, 3 * np.pi, 2], [np.nan, 0.1, 2]])[::-1]
     p = np.array([[1.5, 0.1, 0], [2.5, np.pi / 2, 1], [3.5, np.pi, 0], [4.5, -np.pi / 2, 0],
                   [5.5, np.pi, 2], [6.0, 0.1, 2]])[::-1]
-    targets = [{"name": "x", "kind": "regression"}, {"name": "hd", "kind": "circular"},
+    targets = [{"name": "x", "kind": "regression", "unit": "px"}, {"name": "hd", "kind": "circular"},
                {"name": "choice", "kind": "classification", "classes": [-1, 0, 1]}]
     fig = plot_decoding(t, y, p, targets, metrics={"test/x/r2": 0.25, "test/choice/balanced_accuracy": 0.5})
     ax_x, ax_hd, ax_c = fig.axes[:3]
+    assert ax_x.get_ylabel() == "x (px)" and ax_hd.get_ylabel() == "hd (deg)"  # the behaviour's unit
     rec, dec = ax_x.get_lines()[:2]
     np.testing.assert_array_equal(rec.get_xdata(), [10.0, 10.1, 10.2, np.nan, 50.0, 50.1])
     np.testing.assert_array_equal(dec.get_ydata(), [1.5, 2.5, 3.5, np.nan, 4.5, 5.5])

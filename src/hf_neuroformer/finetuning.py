@@ -558,8 +558,10 @@ def finetune(
         preds = test_out.predictions
         preds = preds[0] if isinstance(preds, (tuple, list)) else preds
         try:
+            # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
+            shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
             plot_decoding(np.asarray(dsd["test"]["window_start"], dtype=np.float64), test_out.label_ids, preds,
-                          tdicts, metrics=metrics, path=figure)
+                          shown, metrics=metrics, path=figure)
         except Exception as err:  # noqa: BLE001 - the decoder and its metrics are already written
             warnings.warn(f"test_decoding.png: not drawn ({type(err).__name__}: {err}); the decoder and "
                           "metrics.json are written without it")

@@ -263,7 +263,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         labels: ``(n, n_targets)`` recorded values in the targets' order (class indices for
             classification, radians for circular); NaN = undefined, left out of that panel.
         predictions: ``(n, n_targets)`` decoded values, same units.
-        targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``).
+        targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``), each
+            optionally with ``unit`` (the behaviour series' unit, e.g. ``px``) for the y axis.
         metrics: ``metrics.json`` of the run: ``<split>/<name>/r2``, ``.../mean_angular_error_deg``
             or ``.../balanced_accuracy`` go into the panel titles when present.
         split: the split the windows come from, for the titles.
@@ -325,7 +326,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
                 tt, yy, pp = _break_at_gaps(tt, yy, pp)
                 ax.plot(tt, yy, color=REAL_COLOR, lw=1.6, label="recorded")
                 ax.plot(tt, pp, color=GENERATED_COLOR, lw=1.0, label="decoded")
-                ax.set_ylabel(name)
+                unit = str(target.get("unit") or "").strip()
+                ax.set_ylabel(f"{name} ({unit})" if unit else name)
             ax.set_xlabel("window start (s)")
             ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         else:
