@@ -186,7 +186,12 @@ def test_decoding_figure_draws_what_was_decoded():
     ax_x, ax_hd, ax_c = fig.axes[:3]
     assert ax_x.get_ylabel() == "x (px)" and ax_hd.get_ylabel() == "hd (deg)"  # the behaviour's unit
     rec, dec = ax_x.get_lines()[:2]
-    np.testing.assert_array_equal(rec.get_xdata(), [10.0, 10.1, 10.2, np.nan, 50.0, 50.1])
+    # the 39.8-s gap between the two blocks is cut: seconds from the first window, the second block
+    # 5 steps after the first, behind a dotted line labelled with its recording time
+    np.testing.assert_allclose(rec.get_xdata(), [0.0, 0.1, 0.2, np.nan, 0.7, 0.8], atol=1e-9)
+    cuts = [ln for ln in ax_x.get_lines() if ln.get_linestyle() == ":"]
+    assert len(cuts) == 1 and cuts[0].get_xdata()[0] == pytest.approx(0.45)
+    assert [a.get_text() for a in ax_x.texts] == ["50 s"] and "from the first one at 10 s" in ax_x.get_xlabel()
     np.testing.assert_array_equal(dec.get_ydata(), [1.5, 2.5, 3.5, np.nan, 4.5, 5.5])
     assert ax_x.get_title() == "x (regression), 5 test windows; R² 0.250"
     np.testing.assert_allclose(ax_hd.get_lines()[0].get_ydata(), [0, 90, 180, -90, 180, 0.1 * 180 / np.pi], atol=1e-9)
@@ -196,6 +201,11 @@ def test_decoding_figure_draws_what_was_decoded():
     np.testing.assert_allclose(cm, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
     assert [tk.get_text() for tk in ax_c.get_xticklabels()] == ["-1", "0", "1"]
     assert ax_c.get_title().endswith("balanced accuracy 0.500")
+    # blocks longer than the gaps between them: real time, nothing cut
+    near = plot_decoding(np.array([10.0, 10.1, 10.2, 10.5, 10.6]), np.arange(5.0)[:, None], np.arange(5.0)[:, None],
+                         targets[:1])
+    assert not near.axes[0].texts and near.axes[0].get_xlabel() == "window start (s)"
+    np.testing.assert_allclose(near.axes[0].get_lines()[0].get_xdata(), [10.0, 10.1, 10.2, np.nan, 10.5, 10.6])
     with pytest.raises(PlottingInputError, match=r"expected shape \(6, 3\)"):
         plot_decoding(t, y[:, :2], p, targets)
 

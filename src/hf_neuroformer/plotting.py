@@ -238,6 +238,31 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     return fig
 
 
+def _joined_blocks(t: np.ndarray):
+    """Positions on a time axis that skips the long gaps between blocks of windows.
+
+    ``t``: sorted window starts, s. A gap is long when consecutive starts lie more than 10
+    median steps apart (shorter ones, e.g. windows left out by a mask, stay as they are and only
+    break the line). When the long gaps take more time than the rest of the span (test blocks
+    spread over a long recording), they are cut: the positions become seconds from the first
+    window with each long gap shrunk to 5 steps. Returns ``(x, joins)``: ``x`` the positions
+    (``t`` itself when nothing is cut) and ``joins`` a list of ``(x position, start time of the
+    next window)`` at every cut (empty when none)."""
+    if len(t) < 2:
+        return t, []
+    step = float(np.median(np.diff(t)))
+    gaps = np.diff(t)
+    long = np.flatnonzero(gaps > 10 * step)
+    cut_time = float(np.sum(gaps[long] - 5 * step))
+    if not len(long) or cut_time <= (t[-1] - t[0]) - cut_time:
+        return t, []
+    shrink = np.zeros(len(t))
+    shrink[long + 1] = gaps[long] - 5 * step
+    x = t - t[0] - np.cumsum(shrink)
+    joins = [(float(x[i + 1] - 2.5 * step), float(t[i + 1])) for i in long]
+    return x, joins
+
+
 def _break_at_gaps(t: np.ndarray, *ys: np.ndarray):
     """``t`` and ``ys`` with a NaN row inserted wherever consecutive ``t`` are more than 1.5
     median steps apart, so a line plot does not join separate test blocks."""
@@ -254,7 +279,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
 
     Regression: the target over time, recorded (black) and decoded (colour), a line per
     contiguous block of windows. Circular: the same in degrees, as points (no lines across the
-    wrap at ±180°). Classification: the confusion matrix, rows normalised to the recorded class
+    wrap at ±180°). When the long gaps between blocks of windows take more time than the blocks,
+    the time axis cuts them: seconds from the first window, dotted lines at the cuts labelled with
+    the recording time after each. Classification: the confusion matrix, rows normalised to the recorded class
     (scikit-learn ``ConfusionMatrixDisplay``), so a decoder that always answers the majority class
     shows as one bright column.
 
@@ -287,6 +314,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     metrics = metrics or {}
     order = np.argsort(t, kind="stable")
     t, y, p = t[order], y[order], p[order]
+    x_all, joins = _joined_blocks(t)  # a time axis without the long gaps between test blocks
     fig = Figure(figsize=(10.0, 2.9 * len(targets) + 0.4), layout="constrained")
     FigureCanvasAgg(fig)
     # one grid for every panel: time series span its row, a confusion matrix takes the left half
@@ -313,7 +341,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             ax.set_ylabel("recorded")
         elif kind in ("regression", "circular"):
             ax = fig.add_subplot(grid[k, :])
-            tt, yy, pp = t[ok], y[ok, k], p[ok, k]
+            tt, yy, pp = x_all[ok], y[ok, k], p[ok, k]
             if kind == "circular":
                 yy = np.degrees(np.angle(np.exp(1j * yy)))
                 pp = np.degrees(np.angle(np.exp(1j * pp)))
@@ -328,7 +356,19 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
                 ax.plot(tt, pp, color=GENERATED_COLOR, lw=1.0, label="decoded")
                 unit = str(target.get("unit") or "").strip()
                 ax.set_ylabel(f"{name} ({unit})" if unit else name)
-            ax.set_xlabel("window start (s)")
+            if joins:
+                span = max(float(x_all[-1] - x_all[0]), 1e-9)
+                last = -np.inf
+                for xj, tj in joins:
+                    ax.axvline(xj, color="0.5", ls=":", lw=1)
+                    if (xj - last) / span > 0.06:  # labels of nearby cuts would overlap: the first one only
+                        ax.annotate(f"{tj:.0f} s", (xj, 1.0), xycoords=("data", "axes fraction"), fontsize=6,
+                                    color="0.35", ha="left", va="bottom")
+                        last = xj
+                ax.set_xlabel(f"time in the {split} windows (s) from the first one at {t[0]:.0f} s; long gaps cut at "
+                              "the dotted lines (labels: recording time after the cut)")
+            else:
+                ax.set_xlabel("window start (s)")
             ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         else:
             raise PlottingInputError(f"targets[{k}].kind: expected regression, classification or circular, got {kind!r}")
