@@ -199,6 +199,11 @@ def test_decoding_figure_draws_what_was_decoded():
                                                                           0.1 * 180 / np.pi], atol=1e-9)
     cm = ax_c.images[0].get_array()
     np.testing.assert_allclose(cm, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
+    # fractions on a fixed 0-1 colour scale: a near-chance matrix (all cells 0.5) is not stretched
+    # to look like a confident one, and a classification-only figure is half as wide
+    half = plot_decoding(np.arange(4.0), np.array([[0.0], [0.0], [1.0], [1.0]]), np.array([[0.0], [1.0], [0.0], [1.0]]),
+                         targets[2:])
+    assert half.axes[0].images[0].get_clim() == (0.0, 1.0) and half.get_size_inches()[0] < 6
     assert [tk.get_text() for tk in ax_c.get_xticklabels()] == ["-1", "0", "1"]
     assert ax_c.get_title().endswith("balanced accuracy 0.500")
     # blocks longer than the gaps between them: real time, nothing cut

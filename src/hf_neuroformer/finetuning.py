@@ -369,8 +369,8 @@ def finetune(
             losses summed with each target's ``weight``).
         output_dir: receives ``config.json`` (with ``decoding_targets``), ``model.safetensors``,
             the tokenizer, ``metrics.json``, ``decoding_report.json``, ``splits.json``,
-            ``training_log.json`` and ``test_decoding.png`` (decoded vs recorded behaviour on
-            the test windows, :func:`~hf_neuroformer.plotting.plot_decoding`).
+            ``training_log.json`` and, when the test split has windows, ``test_decoding.png``
+            (decoded vs recorded behaviour on them, :func:`~hf_neuroformer.plotting.plot_decoding`).
         fraction: share of the training windows used, as the first contiguous block in time
             (few-shot protocol), in ``(0, 1]``.
         seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout.

@@ -315,11 +315,12 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     order = np.argsort(t, kind="stable")
     t, y, p = t[order], y[order], p[order]
     x_all, joins = _joined_blocks(t)  # a time axis without the long gaps between test blocks
-    fig = Figure(figsize=(10.0, 2.9 * len(targets) + 0.4), layout="constrained")
+    only_classes = bool(targets) and all(tg["kind"] == "classification" for tg in targets)
+    fig = Figure(figsize=(5.5 if only_classes else 10.0, 2.9 * len(targets) + 0.4), layout="constrained")
     FigureCanvasAgg(fig)
     # one grid for every panel: time series span its row, a confusion matrix takes the left half
     # (panels on two grids were laid out independently, and a matrix was drawn over its neighbour)
-    grid = fig.add_gridspec(len(targets), 2) if len(targets) else None
+    grid = fig.add_gridspec(len(targets), 1 if only_classes else 2) if len(targets) else None
     for k, target in enumerate(targets):
         name, kind = target["name"], target["kind"]
         ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
@@ -336,8 +337,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             n_cls = len(classes) if classes else int(max(y[ok, k].max(initial=0), p[ok, k].max(initial=0))) + 1
             ConfusionMatrixDisplay.from_predictions(
                 y[ok, k].astype(np.int64), p[ok, k].astype(np.int64), labels=list(range(n_cls)),
-                display_labels=classes, normalize="true", ax=ax, colorbar=False, values_format=".2f")
-            ax.set_xlabel("decoded")
+                display_labels=classes, normalize="true", ax=ax, colorbar=False, values_format=".2f",
+                im_kw={"vmin": 0.0, "vmax": 1.0})  # colours on the 0-1 scale of the fractions, not stretched
+            ax.set_xlabel("decoded (each row: fractions of that recorded class)")
             ax.set_ylabel("recorded")
         elif kind in ("regression", "circular"):
             ax = fig.add_subplot(grid[k, :])
