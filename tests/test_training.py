@@ -108,19 +108,20 @@ def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec
     assert (tmp_path / "m" / "test_generation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # any figure that cannot be drawn is left out with a warning naming it, never the model
     from hf_neuroformer.plotting import plot_training_curves
-    from hf_neuroformer.training import _draw_figure
+    from hf_neuroformer.training import draw_figure, save_atomically
 
-    figures = {}
     with pytest.warns(UserWarning, match=r"training_curves.png: not drawn \(PlottingInputError: log: expected"):
-        _draw_figure(figures, "training_curves.png", plot_training_curves, [])
-    assert figures == {}
+        fig = draw_figure("training_curves.png", plot_training_curves, [])
+    assert fig is None
+    model = nf.NeuroformerForPreTraining.from_pretrained(tmp_path / "m")
+    tok = nf.NeuroformerTokenizer.from_pretrained(tmp_path / "m")
+    save_atomically(tmp_path / "m", model, tok, {}, overwrite=True, figures={"training_curves.png": fig})
+    assert not (tmp_path / "m" / "training_curves.png").exists()  # a figure not drawn is not written
     # the default PSTH bin follows the trial length: a tenth of the 15 ms covered
     from hf_neuroformer.generation import generate_spikes
     from hf_neuroformer.plotting import plot_fidelity
     from hf_neuroformer.windows import plan_splits, window_starts_for_split
 
-    model = nf.NeuroformerForPreTraining.from_pretrained(tmp_path / "m")
-    tok = nf.NeuroformerTokenizer.from_pretrained(tmp_path / "m")
     plan = plan_splits(short, model.config)
     starts, clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
     gen = generate_spikes(model, tok, short, starts, past_clip_starts=clips, seed=0, progress=False)

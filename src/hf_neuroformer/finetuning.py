@@ -57,13 +57,13 @@ from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
-from .training import RUN_FIGURES, open_up_safetensors
+from .training import RUN_FIGURES, draw_figure, open_up_safetensors
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
-#: Files a ``neuroformer train`` run writes and :func:`finetune` does not: removed from an
-#: overwritten output directory, so none of another run stays beside the decoder.
-STALE_RUN_FILES = ("training_config.json", *(f for f in RUN_FIGURES if f != "test_decoding.png"))
+#: Files of an earlier run that :func:`finetune` removes from an overwritten output directory
+#: before writing its own figure, so none of another run stays beside the decoder.
+STALE_RUN_FILES = ("training_config.json", *RUN_FIGURES)
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
 FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
@@ -551,20 +551,13 @@ def finetune(
     for name in STALE_RUN_FILES:
         if (out / name).is_file():
             (out / name).unlink()
-    figure = out / "test_decoding.png"
-    if figure.is_file():  # an earlier run's figure
-        figure.unlink()
     if test_out is not None:
         preds = test_out.predictions
         preds = preds[0] if isinstance(preds, (tuple, list)) else preds
-        try:
-            # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
-            shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-            plot_decoding(np.asarray(dsd["test"]["window_start"], dtype=np.float64), test_out.label_ids, preds,
-                          shown, metrics=metrics, path=figure)
-        except Exception as err:  # noqa: BLE001 - the decoder and its metrics are already written
-            warnings.warn(f"test_decoding.png: not drawn ({type(err).__name__}: {err}); the decoder and "
-                          "metrics.json are written without it")
+        # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
+        shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
+        draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
+                    test_out.label_ids, preds, shown, metrics=metrics, path=out / "test_decoding.png")
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics

@@ -13,8 +13,9 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
 - ``generation_config.json``: the sampling defaults of
   :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository;
 - the run's ``metrics.json``, ``splits.json``, ``training_config.json`` and
-  ``training_log.json``, and its figures ``training_curves.png`` and ``test_generation.png``
-  (shown in the model card), when present;
+  ``training_log.json``, and its figures (:data:`CARD_FIGURES`: ``training_curves.png`` and
+  ``test_generation.png`` of ``train``, ``test_decoding.png`` of ``finetune``; shown in the
+  model card), when present;
 - ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
   (``model-index`` holds every float metric of the ``test/`` and ``validation/`` splits).
 

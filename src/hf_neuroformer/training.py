@@ -260,14 +260,14 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     file by file with ``os.replace``.
 
     Args:
-        figures: file name -> :class:`matplotlib.figure.Figure`, written with ``savefig`` (format
-            from the suffix). A name of :data:`RUN_FIGURES` that an earlier run left in
+        figures: file name -> :class:`matplotlib.figure.Figure` (or None: not drawn), written
+            with ``savefig`` (format from the suffix). A name of :data:`RUN_FIGURES` that an earlier run left in
             ``output_dir`` and this call does not write is removed, so no figure of another
             run stays beside the new model.
     """
     out = check_output_dir(output_dir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    figures = figures or {}
+    figures = {name: fig for name, fig in (figures or {}).items() if fig is not None}  # None: not drawn
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=out))
     try:
         model.save_pretrained(tmp)
@@ -894,7 +894,7 @@ def train(
                 progress=progress,
             )
             fid = compare_recordings(recording, generated)
-            _draw_figure(figures, "test_generation.png", plot_fidelity, recording, generated)
+            figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording, generated)
             metrics.update({
                 "test/id_f1": fid["id_f1"],
                 "test/rate_corr": fid["rate_corr"],
@@ -937,8 +937,8 @@ def train(
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         if log:
-            _draw_figure(figures, "training_curves.png", plot_training_curves, log, best_step=best_step,
-                         selection=selection)
+            figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
+                                                         best_step=best_step, selection=selection)
         save_atomically(
             output_dir,
             model,
@@ -956,15 +956,16 @@ def train(
     return metrics
 
 
-def _draw_figure(figures: Dict[str, object], name: str, plot: Callable, *args, **kwargs) -> None:
-    """``figures[name] = plot(*args, **kwargs)``; a figure that cannot be drawn (bad input to the
-    plot, e.g. trials too short for its bins) is left out with a warning naming it, so the
-    trained model and its metrics are still written."""
+def draw_figure(name: str, plot: Callable, *args, **kwargs):
+    """``plot(*args, **kwargs)``, or None with a warning naming ``name`` when the figure cannot be
+    drawn (bad input to the plot, e.g. trials too short for its bins): a figure must never cost
+    the trained model and its metrics, which ``train`` and ``finetune`` write without it."""
     try:
-        figures[name] = plot(*args, **kwargs)
-    except Exception as err:  # noqa: BLE001 - a figure must never cost the trained model
+        return plot(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001 - see the docstring
         warnings.warn(f"{name}: not drawn ({type(err).__name__}: {err}); the model and metrics.json are written "
                       "without it")
+        return None
 
 
 def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
