@@ -194,7 +194,8 @@ def test_decoding_figure_draws_what_was_decoded():
     assert [a.get_text() for a in ax_x.texts] == ["50 s"] and "from the first one at 10 s" in ax_x.get_xlabel()
     np.testing.assert_array_equal(dec.get_ydata(), [1.5, 2.5, 3.5, np.nan, 4.5, 5.5])
     assert ax_x.get_title() == "x (regression), 5 test windows; R² 0.250"
-    np.testing.assert_allclose(ax_hd.get_lines()[0].get_ydata(), [0, 90, 180, -90, 180, 0.1 * 180 / np.pi], atol=1e-9)
+    # wrapped into [-180, 180) as the angular metrics wrap (metrics.decoding.wrap_angle): pi and 3 pi at -180
+    np.testing.assert_allclose(ax_hd.get_lines()[0].get_ydata(), [0, 90, -180, -90, -180, 0.1 * 180 / np.pi], atol=1e-9)
     np.testing.assert_allclose(np.abs(ax_hd.get_lines()[1].get_ydata()), [0.1 * 180 / np.pi, 90, 180, 90, 180,
                                                                           0.1 * 180 / np.pi], atol=1e-9)
     cm = ax_c.images[0].get_array()

@@ -75,7 +75,7 @@ def _choose_units(real: SpikeRecording, support: np.ndarray, units, n_units: int
 def _unit_label(rec: SpikeRecording, k: int) -> str:
     """The unit's name, with its brain area when the recording has one (e.g. ``unit5 (adn)``)."""
     area = rec.unit_areas[k] if k < len(rec.unit_areas) else ""
-    return f"{rec.unit_names[k]} ({area})" if area and area not in ("unknown", "") else str(rec.unit_names[k])
+    return f"{rec.unit_names[k]} ({area})" if area and area != "unknown" else str(rec.unit_names[k])
 
 
 def _raster(ax, rec: SpikeRecording, units: np.ndarray, start: float, stop: float, color: str, title: str):
@@ -305,6 +305,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     """
     from sklearn.metrics import ConfusionMatrixDisplay
 
+    from .metrics.decoding import wrap_angle
+
     t = np.asarray(window_start, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64).reshape(len(t), -1) if len(t) else np.zeros((0, len(targets)))
     p = np.asarray(predictions, dtype=np.float64).reshape(len(t), -1) if len(t) else np.zeros((0, len(targets)))
@@ -345,8 +347,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             ax = fig.add_subplot(grid[k, :])
             tt, yy, pp = x_all[ok], y[ok, k], p[ok, k]
             if kind == "circular":
-                yy = np.degrees(np.angle(np.exp(1j * yy)))
-                pp = np.degrees(np.angle(np.exp(1j * pp)))
+                yy, pp = np.degrees(wrap_angle(yy)), np.degrees(wrap_angle(pp))
                 ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label="recorded")
                 ax.plot(tt, pp, ".", color=GENERATED_COLOR, ms=3, label="decoded")
                 ax.set_ylim(-185, 185)
