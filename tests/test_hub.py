@@ -171,6 +171,25 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
         assert pulled[split].features == local[split].features, split
         assert len(pulled[split]) == len(local[split]) > 0
         pd.testing.assert_frame_equal(pulled[split].to_pandas(), local[split].to_pandas())
+
+    # with the package: AutoProcessor on the Hub repo gives the batch the reference logits came from
+    script = textwrap.dedent(f"""
+        import torch, hf_neuroformer
+        from hf_neuroformer.io import load_recording
+        from transformers import AutoProcessor
+        processor = AutoProcessor.from_pretrained("lab/neuroformer-tiny")
+        assert type(processor).__name__ == "NeuroformerProcessor", type(processor)
+        rec = load_recording({str(nwb)!r}, epoch="wake")
+        batch = processor(rec, {list(rows["window_start"])!r})
+        ref = torch.load({str(tmp_path / 'ref.pt')!r})["batch"]
+        assert set(batch) == set(ref), (sorted(batch), sorted(ref))
+        for k in ref:
+            assert torch.equal(batch[k], ref[k]), k
+        print("processor ok", len(processor.tokenizer))
+    """)
+    res = _run(script, {**env, "HF_HUB_CACHE": str(tmp_path / "hub-cache")})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1] == f"processor ok {len(tok)}"
     assert loopback_hub.unhandled == [], loopback_hub.unhandled
 
 

@@ -1,7 +1,8 @@
 """hf_neuroformer: Neuroformer (Antoniades et al., ICLR 2024) in the Hugging Face ecosystem.
 
-Importing the package registers the model with ``AutoConfig``, ``AutoTokenizer``, ``AutoModel``,
-``AutoModelForPreTraining``, ``AutoModelForCausalLM`` and (behaviour decoding)
+Importing the package registers the model with ``AutoConfig``, ``AutoTokenizer``,
+``AutoProcessor`` (:class:`NeuroformerProcessor`: windows of a recording -> input tensors),
+``AutoModel``, ``AutoModelForPreTraining``, ``AutoModelForCausalLM`` and (behaviour decoding)
 ``AutoModelForSequenceClassification``.
 """
 
@@ -11,6 +12,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForPreTraining,
     AutoModelForSequenceClassification,
+    AutoProcessor,
     AutoTokenizer,
 )
 
@@ -26,6 +28,7 @@ from .modeling_neuroformer import (
     NeuroformerPreTrainedModel,
     NeuroformerPreTrainingOutput,
 )
+from .processing_neuroformer import NeuroformerProcessor, TruncatedWindowsWarning
 from .recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 from .simulation import (
     HubNetworkParams,
@@ -44,6 +47,7 @@ __version__ = "0.1.0"
 
 AutoConfig.register("neuroformer", NeuroformerConfig, exist_ok=True)
 AutoTokenizer.register(NeuroformerConfig, slow_tokenizer_class=NeuroformerTokenizer, exist_ok=True)
+AutoProcessor.register(NeuroformerConfig, NeuroformerProcessor, exist_ok=True)
 AutoModel.register(NeuroformerConfig, NeuroformerModel, exist_ok=True)
 AutoModelForPreTraining.register(NeuroformerConfig, NeuroformerForPreTraining, exist_ok=True)
 AutoModelForCausalLM.register(NeuroformerConfig, NeuroformerForPreTraining, exist_ok=True)
@@ -54,6 +58,8 @@ __all__ = [
     "NeuroformerConfig",
     "NeuroformerTokenizer",
     "UnknownUnitError",
+    "NeuroformerProcessor",
+    "TruncatedWindowsWarning",
     "NeuroformerModel",
     "NeuroformerForPreTraining",
     "NeuroformerPreTrainedModel",

@@ -1,0 +1,224 @@
+"""NeuroformerProcessor: a recording and window starts -> the model's input tensors.
+
+The Hugging Face processor of Neuroformer (``AutoProcessor.from_pretrained(run_dir)`` after
+``import hf_neuroformer``). It holds the run's :class:`NeuroformerTokenizer` (unit vocabulary,
+window lengths, dt bins) and the specifications of the modality inputs (``config.modalities``:
+sources, windows, classes), and turns windows of a :class:`SpikeRecording` into the padded
+batch that ``NeuroformerModel`` / ``NeuroformerFor...`` take: the same tokenization
+(:func:`hf_neuroformer.windows.tokenize_windows`) and padding
+(:class:`hf_neuroformer.windows.NeuroformerCollator`) as training, so ``model(**inputs)`` scores
+a window as training and evaluation do (Antoniades et al. 2024, arXiv 2311.00136, Sec. 3.1: the
+spikes of the current window as unit-id + dt tokens, the spikes of the past window beside them).
+
+A ``neuroformer train`` directory has no ``processor_config.json``: :meth:`from_pretrained`
+reads the modality specifications from its ``config.json`` (the one place a run stores them).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from transformers import ProcessorMixin
+from transformers.utils import cached_file
+
+from .recording import SpikeRecording
+from .tokenization_neuroformer import NeuroformerTokenizer
+from .windows import NeuroformerCollator, tokenize_windows
+
+
+class TruncatedWindowsWarning(UserWarning):
+    """Windows held more spikes than their token blocks. The tokenizer keeps the first
+    ``max_window_length - 2`` spikes of a current window (without EOS then: the window goes on)
+    and the latest ``max_past_length - 1`` of a past window."""
+
+
+class _ModalitySpecs:
+    """The one config field :func:`~hf_neuroformer.modalities.modality_columns` reads."""
+
+    def __init__(self, modalities):
+        self.modalities = modalities
+
+
+class NeuroformerProcessor(ProcessorMixin):
+    r"""Turns windows of a spike recording into Neuroformer's input tensors.
+
+    Args:
+        tokenizer: the model's :class:`NeuroformerTokenizer` (its vocabulary must hold the
+            recording's units; its window settings are the model's).
+        modalities: ``config.modalities`` of the model (list of dicts, fitted: categorical
+            ``classes`` filled in by training), or ``None`` / ``[]`` for a spikes-only model.
+
+    Calling the processor (see :meth:`__call__`) gives ``input_ids``, ``dt_ids``,
+    ``attention_mask``, ``labels``, ``dt_labels``, ``past_input_ids``, ``past_dt_ids``,
+    ``past_attention_mask`` (and ``modality_inputs`` with modalities): ``model(**inputs)``
+    returns the next-spike loss of those windows with a ``NeuroformerForPreTraining``.
+
+    Example::
+
+        import hf_neuroformer
+        from transformers import AutoModelForPreTraining, AutoProcessor
+        processor = AutoProcessor.from_pretrained("runs/a2929")
+        model = AutoModelForPreTraining.from_pretrained("runs/a2929")
+        inputs = processor(recording, window_starts=[900.0, 900.1])
+        loss = model(**inputs).loss
+    """
+
+    def __init__(self, tokenizer: Optional[NeuroformerTokenizer] = None, modalities: Optional[List[dict]] = None,
+                 **kwargs):
+        if not isinstance(tokenizer, NeuroformerTokenizer):
+            raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}")
+        if modalities is not None and not (isinstance(modalities, list) and all(isinstance(m, dict) for m in modalities)):
+            raise TypeError("modalities: expected None or a list of modality dicts (NeuroformerConfig.modalities), "
+                            f"got {type(modalities).__name__}")
+        self.modalities = copy.deepcopy(modalities) if modalities else []
+        super().__init__(tokenizer, **kwargs)
+
+    @classmethod
+    def from_config(cls, tokenizer: NeuroformerTokenizer, config) -> "NeuroformerProcessor":
+        """The processor of a model: ``tokenizer`` and ``config.modalities`` (a NeuroformerConfig).
+
+        Raises:
+            ValueError: the tokenizer's vocabulary or window settings do not match ``config``
+                (:func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`).
+        """
+        from .tokenization_neuroformer import check_tokenizer_matches_config
+
+        check_tokenizer_matches_config(tokenizer, config)
+        return cls(tokenizer, modalities=config.modalities)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "NeuroformerProcessor":
+        """Load the tokenizer and the modality specifications of a saved processor or model.
+
+        ``processor_config.json`` (written by :meth:`save_pretrained`) when the directory or Hub
+        repo has one; otherwise the ``modalities`` of its ``config.json`` (a ``neuroformer train``
+        or ``finetune`` directory, a pushed model). Hub arguments (``revision``, ``token``,
+        ``cache_dir``, ``local_files_only``...) are passed on.
+
+        Raises:
+            OSError: neither file exists there, or the tokenizer files are missing.
+        """
+        processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision",
+                                      "subfolder") if k in kwargs}
+        if _file(pretrained_model_name_or_path, "processor_config.json", hub) is None:
+            config_file = _file(pretrained_model_name_or_path, "config.json", hub)
+            if config_file is None:
+                raise OSError(f"{pretrained_model_name_or_path}: neither processor_config.json nor config.json; "
+                              "expected a neuroformer train / finetune directory or a saved NeuroformerProcessor")
+            with open(config_file, encoding="utf-8") as f:
+                processor.modalities = copy.deepcopy(json.load(f).get("modalities") or [])
+        return processor
+
+    def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
+                 past_clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
+        """The windows as columns (one list entry per window), as :func:`build_window_datasets`
+        stores them: ``window_start``, ``input_ids``, ``dt_ids``, ``past_input_ids``,
+        ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``,
+        ``past_clip_start`` and the ``mod_*`` columns of the modalities.
+
+        Args and errors: see :meth:`__call__`.
+        """
+        if not isinstance(recording, SpikeRecording):
+            raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
+                            f"got {type(recording).__name__}")
+        starts = np.asarray(window_starts, dtype=np.float64)
+        if starts.ndim != 1 or starts.size == 0:
+            raise ValueError(f"window_starts: expected a non-empty 1-D sequence of seconds, got shape {starts.shape}")
+        bad = np.flatnonzero(~np.isfinite(starts))
+        if bad.size:
+            raise ValueError(f"window_starts: expected finite seconds; index {int(bad[0])} is {starts[bad[0]]}")
+        clips = None
+        if past_clip_starts is not None:
+            clips = np.asarray(past_clip_starts, dtype=np.float64)
+            if clips.shape != starts.shape:
+                raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got shape "
+                                 f"{clips.shape}")
+            late = np.flatnonzero(clips > starts)
+            if late.size:
+                i = int(late[0])
+                raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
+                                 "(expected the trial start, at or before the window; NaN for no clip)")
+        return tokenize_windows(recording, self.tokenizer, starts, clips, _ModalitySpecs(self.modalities))
+
+    def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
+                 past_clip_starts: Optional[Sequence[float]] = None, *, return_tensors: str = "pt",
+                 device=None) -> Dict[str, object]:
+        """Tokenize and pad the windows of ``recording`` that start at ``window_starts``.
+
+        Args:
+            recording: the spikes (and, for a model with modality inputs, the behaviour, stimuli
+                or events it reads), e.g. from :func:`hf_neuroformer.io.load_recording`.
+            window_starts: ``(n_windows,)`` current-window starts, s (float64, finite). Each
+                window covers ``[start, start + current_window)``, its past
+                ``[start - past_window, start)``.
+            past_clip_starts: optional ``(n_windows,)`` s: the past window starts no earlier
+                than this (the trial start in trial mode); NaN for no clip.
+            return_tensors: only ``"pt"`` (PyTorch).
+            device: move every tensor there (``torch.device`` or str); default CPU.
+
+        Returns:
+            dict of ``torch.int64`` tensors, ``B = n_windows``, ``T`` / ``P`` the longest current /
+            past token sequence: ``input_ids``, ``dt_ids``, ``attention_mask``, ``labels``,
+            ``dt_labels`` ``(B, T)``; ``past_input_ids``, ``past_dt_ids``,
+            ``past_attention_mask`` ``(B, P)``; with modalities ``modality_inputs`` (name ->
+            dict of tensors, see :class:`~hf_neuroformer.windows.NeuroformerCollator`).
+
+        Raises:
+            TypeError: ``recording`` is not a SpikeRecording.
+            ValueError: empty, non-1-D or non-finite ``window_starts``; ``past_clip_starts`` of
+                another length or after its window; ``return_tensors`` other than ``"pt"``; a
+                modality source missing from the recording.
+            UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
+
+        Warns:
+            TruncatedWindowsWarning: windows held more spikes than the token blocks; says how
+                many windows and spikes (the model's ``max_window_length`` / ``max_past_length``).
+        """
+        if return_tensors != "pt":
+            raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
+        cols = self.tokenize(recording, window_starts, past_clip_starts)
+        n_cur, n_past = np.asarray(cols["n_truncated"]), np.asarray(cols["n_past_truncated"])
+        if n_cur.any() or n_past.any():
+            warnings.warn(
+                f"{int((n_cur > 0).sum())} of {len(n_cur)} windows held more spikes than max_window_length - 2 = "
+                f"{self.tokenizer.max_window_length - 2} ({int(n_cur.sum())} spikes left out, the latest), and "
+                f"{int((n_past > 0).sum())} past windows more than max_past_length - 1 = "
+                f"{self.tokenizer.max_past_length - 1} ({int(n_past.sum())} spikes left out, the earliest)",
+                TruncatedWindowsWarning, stacklevel=2)
+        keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
+        rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
+        batch = self.collator(rows)
+        if device is not None:
+            from .windows import batch_to_device
+
+            batch = batch_to_device(batch, torch.device(device))
+        return batch
+
+    @property
+    def collator(self) -> NeuroformerCollator:
+        """The padding of training (:class:`~hf_neuroformer.windows.NeuroformerCollator`) for
+        window rows such as :meth:`tokenize`'s or a window dataset's."""
+        tok = self.tokenizer
+        return NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities)
+
+    @property
+    def model_input_names(self) -> List[str]:
+        return ["input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask"]
+
+
+def _file(path_or_repo, name: str, hub: dict) -> Optional[str]:
+    """Local path of ``name`` in a directory or Hub repo, or None when it has none."""
+    if os.path.isdir(str(path_or_repo)):
+        p = os.path.join(str(path_or_repo), hub.get("subfolder") or "", name)
+        return p if os.path.isfile(p) else None
+    return cached_file(path_or_repo, name, _raise_exceptions_for_missing_entries=False, **hub)
+
+
+__all__ = ["NeuroformerProcessor", "TruncatedWindowsWarning"]

@@ -1,0 +1,146 @@
+"""NeuroformerProcessor: AutoProcessor on a saved model, the same tensors as training's windows,
+the model's loss from ``model(**processor(...))``, save / reload, and the errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForPreTraining, AutoProcessor
+
+import hf_neuroformer as nf
+from hf_neuroformer.processing_neuroformer import TruncatedWindowsWarning
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+from tiny_configs import quiet, untrained_model
+
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+# head direction as a circular input, and a categorical label of 20-s blocks (fitted classes)
+HEAD_DIRECTION = {"name": "head_direction", "source": "behaviour:ry", "kind": "continuous",
+                  "normalization": "circular", "bin_size": 0.05}
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    from hf_neuroformer.io import load_recording
+
+    return quiet(load_recording, shared_data(A2929), epoch="wake").restrict(700.0, 820.0)
+
+
+@pytest.fixture(scope="module")
+def saved(a2929, tmp_path_factory):
+    """A model with a head-direction input, saved as ``train`` saves one (no processor_config.json),
+    and its window datasets."""
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=48,
+                                  max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64, hidden_dropout=0.0, split_block_length=10.0,
+                                  modalities=[dict(HEAD_DIRECTION)])
+    tok, model = untrained_model(a2929, config)
+    data, plan = build_window_datasets(a2929, tok, config)  # fits the modality statistics into config
+    model.config.modalities = config.modalities
+    out = tmp_path_factory.mktemp("run")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out, data, model
+
+
+def test_auto_processor_gives_the_training_tensors_and_loss(a2929, saved):
+    out, data, model = saved
+    assert not (out / "processor_config.json").exists()
+    processor = AutoProcessor.from_pretrained(out)
+    assert isinstance(processor, nf.NeuroformerProcessor)
+    # the modality specifications come from config.json, fitted statistics included
+    assert processor.modalities == json.loads((out / "config.json").read_text())["modalities"]
+    assert processor.modalities[0]["name"] == "head_direction"
+    test = data["test"]
+    rows = [test[i] for i in range(len(test))]
+    expected = NeuroformerCollator(0, 1, 2, model.config.modalities)(rows)
+    got = processor(a2929, test["window_start"], test["past_clip_start"])
+    assert set(got) == set(expected)
+    for k, v in expected.items():
+        if k == "modality_inputs":
+            assert set(got[k]) == {"head_direction"}
+            for kk, vv in v["head_direction"].items():
+                assert torch.equal(got[k]["head_direction"][kk], vv), kk
+        else:
+            assert torch.equal(got[k], v), k
+    assert got["modality_inputs"]["head_direction"]["mask"].any()  # the input was really read
+    reloaded = AutoModelForPreTraining.from_pretrained(out).eval()
+    with torch.no_grad():
+        loss = reloaded(**got).loss
+        ref = reloaded(**expected).loss
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(ref.item(), abs=1e-6)
+    # a window's loss depends on its own spikes: two other windows give another loss
+    with torch.no_grad():
+        other = reloaded(**processor(a2929, test["window_start"][:2])).loss
+    assert other.item() != pytest.approx(loss.item(), abs=1e-4)
+
+
+def test_save_and_reload_keep_vocabulary_and_modalities(saved, tmp_path):
+    out, _, model = saved
+    processor = nf.NeuroformerProcessor.from_pretrained(out)
+    processor.save_pretrained(tmp_path / "p")
+    written = json.loads((tmp_path / "p" / "processor_config.json").read_text())
+    assert written["modalities"] == model.config.modalities
+    again = AutoProcessor.from_pretrained(tmp_path / "p")  # no config.json there: processor_config.json
+    assert isinstance(again, nf.NeuroformerProcessor)
+    assert again.modalities == model.config.modalities
+    assert again.tokenizer.get_vocab() == processor.tokenizer.get_vocab()
+    assert (again.tokenizer.current_window, again.tokenizer.past_window) == (0.1, 0.3)
+
+
+def test_from_config_checks_the_tokenizer(a2929):
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, hidden_size=32,
+                                  num_attention_heads=2, num_hidden_layers=1, intermediate_size=64)
+    tok, _ = untrained_model(a2929, config)
+    processor = nf.NeuroformerProcessor.from_config(tok, config)
+    assert processor.modalities == []
+    with pytest.raises(ValueError, match="current_window"):
+        nf.NeuroformerProcessor.from_config(tok, nf.NeuroformerConfig(current_window=0.2, past_window=0.3,
+                                                                       dt_resolution=0.01,
+                                                                       vocab_size=config.vocab_size))
+
+
+def test_bad_input_names_the_field(a2929, saved):
+    processor = AutoProcessor.from_pretrained(saved[0])
+    with pytest.raises(TypeError, match="recording: expected a SpikeRecording"):
+        processor(np.zeros(3), [750.0])
+    with pytest.raises(ValueError, match="window_starts: expected a non-empty 1-D"):
+        processor(a2929, [])
+    with pytest.raises(ValueError, match=r"window_starts: expected finite seconds; index 1 is nan"):
+        processor(a2929, [750.0, float("nan")])
+    with pytest.raises(ValueError, match="past_clip_starts: expected one value per window"):
+        processor(a2929, [750.0, 751.0], [700.0])
+    with pytest.raises(ValueError, match="past_clip_starts: index 0 is 751.0 s, after its window start"):
+        processor(a2929, [750.0], [751.0])
+    with pytest.raises(ValueError, match="return_tensors: only 'pt'"):
+        processor(a2929, [750.0], return_tensors="np")
+    with pytest.raises(TypeError, match="tokenizer: expected a NeuroformerTokenizer"):
+        nf.NeuroformerProcessor(None)
+    # a recording whose units the vocabulary lacks
+    with pytest.raises(nf.UnknownUnitError):
+        processor(dataclasses.replace(a2929, session="another-session"), [750.0])
+    # a recording without the modality's source
+    with pytest.raises(ValueError, match="ry"):
+        processor(dataclasses.replace(a2929, behaviour={}), [750.0])
+
+
+def test_truncated_windows_are_counted(a2929):
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=3,
+                                  max_past_length=2, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64)
+    tok, _ = untrained_model(a2929, config)
+    processor = nf.NeuroformerProcessor.from_config(tok, config)
+    starts = np.arange(750.0, 752.0, 0.1)
+    cols = processor.tokenize(a2929, starts)
+    n_cur = int(np.sum(np.asarray(cols["n_spikes"]) > 1))
+    assert n_cur > 0  # the recording is dense enough for the check to mean something
+    with pytest.warns(TruncatedWindowsWarning, match=rf"{n_cur} of {len(starts)} windows held more spikes"):
+        batch = processor(a2929, starts)
+    full = np.asarray(cols["n_spikes"]) > 1
+    # a truncated window is BOS and its first spike, without EOS (the window goes on)
+    assert batch["attention_mask"][full].sum(1).tolist() == [2] * n_cur
+    assert not (batch["input_ids"][full] == processor.tokenizer.eos_token_id).any()
+    assert (batch["past_attention_mask"].sum(1) <= 2).all()
