@@ -851,6 +851,77 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
         plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])
 
 
+def test_plot_fidelity_raster_units_fire_in_the_drawn_trial(shared_data, tmp_path):
+    """With trials the rasters draw one trial, but the units were the most active over all the
+    generated trials: in Allen's 100-ms trials some of them are silent in the drawn one, and
+    their raster rows were empty. A tiny model trained a few steps on 100 Allen units, its test
+    trials generated: every row now has spikes in the drawn trial."""
+    import sys
+    import warnings
+
+    import torch
+
+    from hf_neuroformer.generation import generate_split, load_pretrained
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.plotting import plot_fidelity
+    from hf_neuroformer.training import TrainingConfig, train
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_configs import small_config
+
+    torch.set_num_threads(1)
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(rec, tmp_path / "m", small_config(split_by="trials"), TrainingConfig(max_steps=3, batch_size=16),
+              progress=False)
+    model, tok, plan = load_pretrained(tmp_path / "m")
+    gen = generate_split(model, tok, rec, plan, "test", seed=0, progress=False)
+    n = 30
+    fig = plot_fidelity(rec, gen, n_units=n)
+    ax_r, ax_g = fig.get_axes()[:2]
+    lo, hi = ax_r.get_xlim()
+    trial = np.flatnonzero((rec.trials[:, 0] <= lo + 1e-9) & (rec.trials[:, 1] >= hi - 1e-9))
+    assert len(trial) == 1, (lo, hi)  # the rasters draw one test trial
+    shown = [rec.unit_names.index(t.get_text()) for t in ax_r.get_yticklabels()]
+
+    def counts(r, a, b):
+        i, j = np.searchsorted(r.spike_times, [a, b])
+        return np.bincount(r.unit_ids[i:j], minlength=r.n_units)
+
+    in_trial = counts(rec, lo, hi)
+    over_support = sum(counts(rec, a, b) for a, b in support_segments(gen.support))
+    old_rule = np.lexsort((np.arange(rec.n_units), -over_support))[:n]
+    assert (in_trial[old_rule] == 0).sum() >= 3, "the rule matters here: the most active units include silent ones"
+    assert (in_trial > 0).sum() >= n  # enough units fire in the drawn trial to fill every row with recorded spikes
+    # every row of the rasters has spikes in the drawn trial: recorded ones here (read off the figure)
+    rows_r = [c.get_positions() for c in ax_r.collections]
+    rows_g = [c.get_positions() for c in ax_g.collections]
+    assert len(shown) == len(rows_r) == len(rows_g) == n
+    assert all(len(r) > 0 for r in rows_r), [len(r) for r in rows_r]
+    assert all(lo <= t < hi for r in rows_r + rows_g for t in r)
+    # the PSTH panels stay the most active units: ranked by spikes over the generated trials, and
+    # no unit left out fires in the drawn trial with more spikes over them than one shown
+    assert list(over_support[shown]) == sorted(over_support[shown], reverse=True)
+    left_out = np.setdiff1d(np.flatnonzero(in_trial > 0), shown)
+    assert over_support[left_out].max() <= over_support[shown].min()
+    assert [a.get_title() for a in fig.get_axes()[2:]] == [rec.unit_names[u] for u in shown]
+    assert f"recorded vs generated: {n} units; PSTH over" in fig.get_suptitle()
+    # every unit asked for: the model's spikes reach all 100 units in the drawn trial, so all are
+    # shown, those with recorded spikes there first
+    fig = plot_fidelity(rec, gen, n_units=rec.n_units)
+    rows = [rec.unit_names.index(t.get_text()) for t in fig.get_axes()[0].get_yticklabels()]
+    k = int((in_trial > 0).sum())
+    assert sorted(rows) == list(range(rec.n_units)) and all(in_trial[rows[:k]] > 0) and not any(in_trial[rows[k:]])
+    # the recorded spikes of the generated windows as "generated": only the units that fire in the
+    # drawn trial are shown, and the title says how many of those asked
+    same = generated_from(rec, rec.spike_times, rec.unit_ids, gen.support)
+    fig = plot_fidelity(rec, same, n_units=rec.n_units)
+    rows = [rec.unit_names.index(t.get_text()) for t in fig.get_axes()[0].get_yticklabels()]
+    assert fig.get_axes()[0].get_xlim() == (lo, hi) and sorted(rows) == list(np.flatnonzero(in_trial))
+    assert f"{k} units (of {rec.n_units} asked: only {k} fire" in fig.get_suptitle()
+
+
 # --------------------------------------------------------------------------- CLI
 def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz, variants, tmp_path, capsys):
     from hf_neuroformer.cli import main

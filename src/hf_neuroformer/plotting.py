@@ -54,7 +54,13 @@ def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
     return path
 
 
-def _choose_units(real: SpikeRecording, support: np.ndarray, units, n_units: int) -> np.ndarray:
+def _choose_units(real: SpikeRecording, generated: SpikeRecording, ranked_over: np.ndarray, stretch: np.ndarray,
+                  units, n_units: int) -> np.ndarray:
+    """The units of :func:`plot_fidelity`: ``units`` as given, or up to ``n_units`` units that fire
+    in the rasters' ``stretch`` (``(1, 2)`` s): those with recorded spikes there first, then those
+    with generated spikes only, each group ordered by recorded spikes inside ``ranked_over``
+    (``(n, 2)`` s, sorted rows), most first, ties by index. When no unit fires in the stretch, the
+    ``n_units`` most active inside ``ranked_over``."""
     if units is not None:
         sel = np.asarray(list(units), dtype=np.int64).reshape(-1)
         bad = np.flatnonzero((sel < 0) | (sel >= real.n_units))
@@ -67,9 +73,12 @@ def _choose_units(real: SpikeRecording, support: np.ndarray, units, n_units: int
         return sel
     if isinstance(n_units, bool) or int(n_units) != n_units or n_units < 1:
         raise PlottingInputError(f"n_units: expected an integer >= 1, got {n_units}")
-    counts = _counts_in_sorted_bins(real, support).sum(0)
-    order = np.lexsort((np.arange(real.n_units), -counts))  # most active first, ties by index
-    return order[: min(int(n_units), real.n_units)]
+    rank = _counts_in_sorted_bins(real, ranked_over).sum(0)
+    in_real = _counts_in_sorted_bins(real, stretch).sum(0) > 0
+    firing = in_real | (_counts_in_sorted_bins(generated, stretch).sum(0) > 0)
+    order = np.lexsort((np.arange(real.n_units), -rank, ~in_real, ~firing))  # last key first
+    n_firing = int(firing.sum())
+    return order[: min(int(n_units), n_firing if n_firing else real.n_units)]
 
 
 def _unit_label(rec: SpikeRecording, k: int) -> str:
@@ -109,8 +118,12 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         real: the recorded spikes.
         generated: the generated spikes (its ``support`` rows are the generated windows).
         path: when given, the figure is also written there (format from the suffix, atomic).
-        units: unit indices to show; default the ``n_units`` units with the most recorded spikes
-            inside the support (with trials) or inside the raster's stretch (without).
+        units: unit indices to show; default up to ``n_units`` units that fire in the rasters'
+            stretch (so no raster row is empty in both panels): first those with recorded spikes
+            there, then those with generated spikes only, each group ordered by recorded spikes
+            inside the support (with trials: the PSTHs' trials) or inside the stretch (without),
+            most first. Fewer than ``n_units`` when fewer fire there (the title says so); when
+            none does, the ``n_units`` most active.
         n_units: how many units to choose when ``units`` is not given.
         bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs (a tenth of the
             covered trial length when that is shorter than 0.1 s), 0.1 s for rates over time.
@@ -137,9 +150,11 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     used, length = np.zeros((0, 2)), float("nan")
     if real.trials is not None and len(real.trials):
         used, length, _, _ = usable_trials(real.trials, support, min_trial_coverage)
-    # the units to show: the most active over the trials the PSTHs average, else over the stretch
-    # the rasters and rates show (chosen over the whole support, a unit could be silent there)
-    sel = _choose_units(real, support if len(used) else np.array([[start, stop]]), units, n_units)
+    # the units to show fire in the stretch the rasters draw (one trial, with trials: the most
+    # active over all the trials could be silent in it, an empty row), ranked by their activity
+    # over the trials the PSTHs average, else over the stretch the rates show
+    stretch = np.array([[start, stop]])
+    sel = _choose_units(real, generated, support if len(used) else stretch, stretch, units, n_units)
     n_cols = min(3, len(sel))
     n_rows = int(np.ceil(len(sel) / n_cols))
     fig = Figure(figsize=(4.0 * n_cols, 2.2 * n_rows + 0.35 * len(sel) * 2 + 1.2), layout="constrained")
@@ -178,7 +193,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=7, frameon=False)
-    fig.suptitle(f"recorded vs generated: {len(sel)} units; {what}", fontsize=10)
+    few = (f" (of {int(n_units)} asked: only {len(sel)} fire in the rasters' stretch)"
+           if units is None and len(sel) < min(int(n_units), real.n_units) else "")
+    fig.suptitle(f"recorded vs generated: {len(sel)} units{few}; {what}", fontsize=10)
     if path is not None:
         save_figure(fig, path)
     return fig
