@@ -79,18 +79,51 @@ def test_training_curves_draw_the_log():
 
 def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.0, 0.15]})
-    # an earlier run's loss curves in the directory: refused without overwrite, and removed with
-    # it, since this run has no validation passes to draw (no stale figure beside the new model)
+    # an earlier run's loss curves in the directory: refused without overwrite, and replaced with
+    # this run's (no stale figure beside the new model)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "training_curves.png").write_bytes(b"an earlier run's figure")
+    tc = TrainingConfig(max_steps=5, batch_size=16, eval_every=2)
     with pytest.raises(FileExistsError, match="training_curves.png"):
-        train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=5, batch_size=16), progress=False)
+        train(rec, tmp_path / "m", cfg, tc, progress=False)
+    losses = []
     with pytest.warns(UserWarning, match="no validation"):
-        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=5, batch_size=16), progress=False, overwrite=True)
+        m = train(rec, tmp_path / "m", cfg, tc, progress=False, overwrite=True,
+                  on_step_end=lambda s, loss: losses.append(loss))
     assert m["checkpoint_selection"].startswith("last step")
     assert m["best_step"] == m["total_steps"] == 5
     assert "validation/loss" not in m and math.isfinite(m["test/id_nll"])
-    assert not (tmp_path / "m" / "training_curves.png").exists() and (tmp_path / "m" / "test_generation.png").is_file()
+    assert (tmp_path / "m" / "test_generation.png").is_file()
+    # without validation the log still records the running training loss every eval_every steps
+    # and at the last one (it was empty, and no training_curves.png was written)
+    log = json.loads((tmp_path / "m" / "training_log.json").read_text())
+    assert [e["step"] for e in log] == [2, 4, 5] and all(set(e) == {"step", "epoch", "train_loss"} for e in log)
+    running = [losses[0]]
+    for x in losses[1:]:
+        running.append(0.95 * running[-1] + 0.05 * x)
+    assert [e["train_loss"] for e in log] == pytest.approx([running[1], running[3], running[4]], rel=1e-6)
+    assert (tmp_path / "m" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_curves_without_validation_draw_the_training_loss():
+    from hf_neuroformer.plotting import PlottingInputError, plot_training_curves
+
+    log = [{"step": s, "epoch": 0, "train_loss": 5.0 - s / 10} for s in (2, 4, 5)]
+    fig = plot_training_curves(log, best_step=None, selection="last step (no validation split)")
+    (ax,) = fig.axes
+    assert [ln.get_label() for ln in ax.get_lines()] == ["train (running mean)"]  # no kept-step mark
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [2, 4, 5])
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [4.8, 4.6, 4.5])
+    assert "no validation split" in ax.get_title()
+    # a kept step, when one is given, is still marked
+    fig = plot_training_curves(log, best_step=5, selection="last step (no validation split)")
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()][1] == "kept: step 5 (last step (no validation split))"
+    with pytest.raises(PlottingInputError, match=r"log\[1\]: missing \['train_loss'\]"):
+        plot_training_curves([log[0], {"step": 4, "epoch": 0}])
+    # one entry with validation figures: every entry must have them
+    with pytest.raises(PlottingInputError, match=r"log\[0\]: missing \['validation/loss', "):
+        plot_training_curves([log[0], {**log[1], "validation/loss": 4.0, "validation/id_nll": 2.0,
+                                       "validation/dt_nll": 1.5}])
 
 
 def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec, tmp_path):

@@ -51,7 +51,8 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "vocab.json", "tokenizer_c
 #: The figures of a run (``training.RUN_FIGURES``), with the caption the model card gives them.
 CARD_FIGURES = {
     "training_curves.png": "Training and validation loss, and the validation unit-id and dt NLL per step "
-                           "(the kept step dashed).",
+                           "(the kept step dashed); the training loss alone when the run had no validation "
+                           "split.",
     "test_generation.png": "Recorded (black) and generated (orange) spikes of the most active units in the test "
                            "windows: rasters, then trial-aligned PSTHs (data with trials) or binned rates.",
     "test_decoding.png": "Decoded (orange) and recorded (black) behaviour on the test windows; classification "

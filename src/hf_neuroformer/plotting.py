@@ -205,47 +205,61 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
                          selection: str = "lowest validation loss") -> Figure:
     """Loss curves of a ``train`` run: what ``training_log.json`` holds, drawn.
 
-    Left: the running training loss (exponential moving average of the step losses, weight 0.05
-    per step, as the progress bar shows it) and the validation loss (the training objective on the
-    validation windows: unit-id NLL over every label, EOS included, plus the weighted dt NLL),
-    nats. Right: the validation unit-id and dt NLL per spike token, nats. A dashed line marks the
-    step whose weights were kept.
+    With a validation split: left, the running training loss (exponential moving average of the
+    step losses, weight 0.05 per step, as the progress bar shows it) and the validation loss (the
+    training objective on the validation windows: unit-id NLL over every label, EOS included,
+    plus the weighted dt NLL), nats; right, the validation unit-id and dt NLL per spike token,
+    nats. Without one (entries without validation keys, as ``train`` writes when
+    ``split_fractions`` gives validation 0): the running training loss alone, one panel whose
+    title says there was no validation split. A dashed line marks ``best_step`` when given.
 
     Args:
-        log: the entries of ``training_log.json``: dicts with ``step``, ``train_loss``,
-            ``validation/loss``, ``validation/id_nll`` and ``validation/dt_nll`` (one per
-            validation pass).
+        log: the entries of ``training_log.json``: dicts with ``step`` and ``train_loss``, and
+            either all of ``validation/loss``, ``validation/id_nll`` and ``validation/dt_nll``
+            in every entry (a run with a validation split) or none of them in any (a run
+            without). Other keys (``epoch``) are ignored.
         path: when given, the figure is also written there (format from the suffix, atomic).
-        best_step: the step of the kept checkpoint (``metrics.json`` ``best_step``); None: no mark.
+        best_step: the step of the kept checkpoint (``metrics.json`` ``best_step``); None: no mark
+            (``train`` passes None without a validation split, where no step was chosen).
         selection: how that step was chosen, for the legend.
 
     Returns:
         the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
 
     Raises:
-        PlottingInputError: ``log`` is empty or an entry lacks one of the keys above.
+        PlottingInputError: ``log`` is empty, an entry lacks ``step`` or ``train_loss``, or some
+            entries have validation keys and an entry lacks one of them (named).
     """
-    keys = ("step", "train_loss", "validation/loss", "validation/id_nll", "validation/dt_nll")
+    base, val_keys = ("step", "train_loss"), ("validation/loss", "validation/id_nll", "validation/dt_nll")
     if not len(log):
-        raise PlottingInputError("log: expected at least one validation entry (training_log.json is empty: "
-                                 "no validation split?)")
+        raise PlottingInputError("log: expected at least one entry (training_log.json is empty)")
+    has_val = any(k in entry for entry in log for k in val_keys)
+    keys = base + val_keys if has_val else base
     for i, entry in enumerate(log):
         missing = [k for k in keys if k not in entry]
         if missing:
             raise PlottingInputError(f"log[{i}]: missing {missing}; expected the keys {list(keys)}")
     col = {k: np.array([float(e[k]) if e[k] is not None else np.nan for e in log]) for k in keys}
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    fig = Figure(figsize=(9.0, 3.4) if has_val else (5.0, 3.4), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_l, ax_r = fig.subplots(1, 2, sharex=True)
+    if has_val:
+        ax_l, ax_r = fig.subplots(1, 2, sharex=True)
+        axes = (ax_l, ax_r)
+    else:
+        ax_l = fig.subplots(1, 1)
+        axes = (ax_l,)
     ax_l.plot(col["step"], col["train_loss"], color="tab:blue", marker=".", label="train (running mean)")
-    ax_l.plot(col["step"], col["validation/loss"], color="tab:red", marker=".", label="validation")
     ax_l.set_ylabel("loss (nats)")
-    ax_l.set_title("training objective", fontsize=10)
-    ax_r.plot(col["step"], col["validation/id_nll"], color="tab:purple", marker=".", label="unit id")
-    ax_r.plot(col["step"], col["validation/dt_nll"], color="tab:green", marker=".", label="dt")
-    ax_r.set_ylabel("validation NLL (nats / spike)")
-    ax_r.set_title("validation, per spike token", fontsize=10)
-    for ax in (ax_l, ax_r):
+    if has_val:
+        ax_l.plot(col["step"], col["validation/loss"], color="tab:red", marker=".", label="validation")
+        ax_l.set_title("training objective", fontsize=10)
+        ax_r.plot(col["step"], col["validation/id_nll"], color="tab:purple", marker=".", label="unit id")
+        ax_r.plot(col["step"], col["validation/dt_nll"], color="tab:green", marker=".", label="dt")
+        ax_r.set_ylabel("validation NLL (nats / spike)")
+        ax_r.set_title("validation, per spike token", fontsize=10)
+    else:
+        ax_l.set_title("training objective (no validation split)", fontsize=10)
+    for ax in axes:
         if best_step is not None:
             ax.axvline(best_step, color="0.4", ls="--", lw=1, label=f"kept: step {best_step} ({selection})")
         ax.set_xlabel("optimisation step")

@@ -47,8 +47,9 @@ CHECKPOINT_DIR = "checkpoints"
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
-#: Figures a run writes beside its model: ``train``'s loss curves (when there is a validation
-#: split) and recorded vs generated test spikes (when the test split was generated), and
+#: Figures a run writes beside its model: ``train``'s loss curves (the training loss alone when
+#: there is no validation split) and recorded vs generated test spikes (when the test split was
+#: generated), and
 #: ``finetune``'s decoded vs recorded behaviour on the test split. A run removes the ones it does
 #: not write, so none of another run stays beside a model.
 RUN_FIGURES = ("training_curves.png", "test_generation.png", "test_decoding.png")
@@ -67,7 +68,10 @@ class TrainingConfig:
         max_steps: cap on optimisation steps.
         warmup_ratio: fraction of the steps with linear warm-up before the cosine decay.
         max_grad_norm: gradient clipping norm.
-        eval_every: validate every this many steps (``None``: once per epoch).
+        eval_every: validate every this many steps (``None``: once per epoch), and at the last
+            step. ``training_log.json`` gets an entry at these steps with the running training
+            loss, also when there is no validation split (then the entry has no validation
+            figures), so ``training_curves.png`` draws the training loss of every run.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (Accelerate). ``False`` is taken as
             ``"no"``: YAML 1.1 reads an unquoted ``mixed_precision: no`` as the boolean False.
         seed: seed of initialisation, shuffling and sampling.
@@ -526,8 +530,15 @@ def train(
             the first process runs out of windows; the windows left on the others are counted
             (``n_train_windows_unused``).
         output_dir: gets ``config.json``, ``model.safetensors``, tokenizer files,
-            ``metrics.json``, ``splits.json`` and ``training_log.json`` (main process only), and
-            with ``training.save_every`` the resumable checkpoints in ``checkpoints/``.
+            ``metrics.json``, ``splits.json``, ``training_config.json``, ``training_log.json``
+            (an entry every ``training.eval_every`` steps and at the last step: ``step``,
+            ``epoch``, ``train_loss``, the running mean of the step losses that the progress bar
+            shows (exponential, weight 0.05 per step), nats, and with a validation split
+            ``validation/loss``, ``validation/id_nll``, ``validation/dt_nll``), the figures
+            ``training_curves.png`` (:func:`~hf_neuroformer.plotting.plot_training_curves`; the
+            training loss alone without a validation split) and ``test_generation.png`` (when
+            the test split was generated) (main process only), and with ``training.save_every``
+            the resumable checkpoints in ``checkpoints/``.
         config: model and window settings (default :class:`NeuroformerConfig`).
         training: optimisation settings (default :class:`TrainingConfig`).
         overwrite: replace a model (and earlier checkpoints) already in ``output_dir``.
@@ -810,7 +821,11 @@ def train(
             running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
             bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
             bar.update(1)
-            if has_val and (step % eval_every == 0 or step == total_steps):
+            at_eval = step % eval_every == 0 or step == total_steps
+            if at_eval and not has_val:
+                # nothing to validate on: the running training loss alone, for the loss curve
+                log.append({"step": step, "epoch": step_epoch, "train_loss": running})
+            elif at_eval:
                 val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size,
                                         n_windows["validation"])
                 model.train()
@@ -937,8 +952,10 @@ def train(
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         if log:
+            # without a validation split no step was chosen (the last one is kept): no mark
             figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
-                                                         best_step=best_step, selection=selection)
+                                                         best_step=best_step if has_val else None,
+                                                         selection=selection)
         save_atomically(
             output_dir,
             model,
