@@ -765,7 +765,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
     raise ValueError(
         f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
-        f"{len(tokens)} units (session {recording.session!r}: {shown}) are unknown to it; the model knows "
+        f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model; the model knows "
         f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
         "(and --epoch) it was trained on"
     )

@@ -570,18 +570,11 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    from .generation import compare_with_training_spikes, load_pretrained
+    from .generation import check_recording_units, compare_with_training_spikes, load_pretrained
     from .windows import SPLITS, check_split_in_recording, prepare_windows, window_features
 
     model, tokenizer, plan = load_pretrained(model_dir)
-    vocab = tokenizer.get_vocab()
-    foreign = [t for t in tokenizer.recording_unit_tokens(recording) if t not in vocab]
-    if foreign:
-        raise ValueError(
-            f"recording: {len(foreign)} of the {recording.n_units} units of session {recording.session!r} "
-            f"(first: {foreign[0]!r}) are not units of this model ({len(vocab) - 3} units); pass the recording "
-            "(and epoch) the model was trained on"
-        )
+    check_recording_units(tokenizer, recording, flag="recording")  # the spikes are compared below, refused
     for split in SPLITS:
         check_split_in_recording(plan, split, recording)
     # a card saying "the model's windows" over the spikes of another (re-simulated, re-exported) file
