@@ -7,6 +7,7 @@ absolute on the recording's clock), rates are Hz, angles are radians.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -564,18 +565,17 @@ class SpikeRecording:
         for k, ev in self.events.items():
             m = (ev.times >= start) & (ev.times < stop)
             events[k] = EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
-        return SpikeRecording(
+        # the units and the session are kept (the constructor copies the name lists)
+        return dataclasses.replace(
+            self,
             spike_times=self.spike_times[lo:hi],
             unit_ids=self.unit_ids[lo:hi],
-            unit_names=list(self.unit_names),
-            unit_areas=list(self.unit_areas),
             time_domain=(float(start), float(stop)),
             epochs=epochs,
             trials=trials,
             trial_info=info,
             behaviour=beh,
             stimulus=stim,
-            session=self.session,
             time_support=support,
             events=events,
             epoch_intervals=epoch_intervals,
@@ -704,18 +704,17 @@ class SpikeRecording:
             stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=ivs, names=stim.names,
                             description=stim.description)
         support = _intersect_intervals(self.support, iv)
-        return SpikeRecording(
+        # the units, the session and the epochs are kept (the constructor copies the name lists
+        # and the epochs mapping)
+        return dataclasses.replace(
+            self,
             spike_times=self.spike_times[keep],
             unit_ids=self.unit_ids[keep],
-            unit_names=list(self.unit_names),
-            unit_areas=list(self.unit_areas),
             time_domain=(float(iv[0, 0]), float(iv[-1, 1])),
-            epochs=dict(self.epochs),
             trials=trials,
             trial_info=info,
             behaviour=beh,
             stimulus=stim,
-            session=self.session,
             time_support=support,
             events=events,
             epoch_intervals={k: v.copy() for k, v in self.epoch_intervals.items()},
