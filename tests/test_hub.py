@@ -368,5 +368,11 @@ def test_window_dataset_of_other_spikes_is_refused(trained, tmp_path):
     with pytest.raises(ValueError, match=r"other spikes in its validation split than the model was trained on"):
         write_window_dataset(d / "model", moved, tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+    other_session = nf.SpikeRecording.from_unsorted(rec.spike_times, rec.unit_ids, unit_names=list(rec.unit_names),
+                                                    time_domain=rec.time_domain, session="another")
+    with pytest.raises(ValueError, match=r"^recording: this recording's units are not the ones the model was "
+                                         r"trained on: .* pass the recording \(and epoch\) it was trained on$"):
+        write_window_dataset(d / "model", other_session, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
     counts = write_window_dataset(d / "model", rec, tmp_path / "ds")  # the training recording itself
     assert counts["test"] == metrics["n_test_windows"]

@@ -767,7 +767,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
         f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
         f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model; the model knows "
         f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
-        "(and --epoch) it was trained on"
+        f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) it was trained on"
     )
 
 
