@@ -144,3 +144,46 @@ def test_truncated_windows_are_counted(a2929):
     assert batch["attention_mask"][full].sum(1).tolist() == [2] * n_cur
     assert not (batch["input_ids"][full] == processor.tokenizer.eos_token_id).any()
     assert (batch["past_attention_mask"].sum(1) <= 2).all()
+
+
+ALLEN = "allen_vcn_gratings"
+ORIENTATION = {"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical",
+               "window": [-0.02, 0.01]}
+
+
+@pytest.fixture(scope="module")
+def allen_trials(shared_data):
+    """100 Allen units in trial mode (past clipped at each trial's start) with the grating
+    orientation as a categorical input: recording, fitted config, tokenizer, windows, plan."""
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
+    config = nf.NeuroformerConfig(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
+                                  max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64, hidden_dropout=0.0, split_by="trials",
+                                  modalities=[dict(ORIENTATION)])
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    config.vocab_size = len(tok)
+    data, plan = build_window_datasets(rec, tok, config)  # fits the orientation classes into config
+    return rec, config, tok, data, plan
+
+
+def test_trial_mode_windows_are_the_training_windows(allen_trials):
+    """Trial starts such as 2.8000000000000003 s clip windows that start at 2.8 s (window starts
+    lie on the 1 ns grid): the processor took that for a clip after the window and refused the
+    split's own windows."""
+    rec, config, tok, data, plan = allen_trials
+    assert plan.mode == "trials"
+    test = data["test"]
+    clips, starts = np.asarray(test["past_clip_start"]), np.asarray(test["window_start"])
+    assert (clips > starts).any()  # the case: a clip a hair after its window's start
+    processor = nf.NeuroformerProcessor.from_config(tok, config)
+    got = processor(rec, starts, clips)
+    expected = processor.collator([test[i] for i in range(len(test))])
+    for k in ("input_ids", "dt_ids", "past_input_ids", "past_attention_mask", "labels", "dt_labels"):
+        assert torch.equal(got[k], expected[k]), k
+    assert torch.equal(got["modality_inputs"]["orientation"]["ids"], expected["modality_inputs"]["orientation"]["ids"])
+    # a clip after the window by more than the grid is still refused
+    with pytest.raises(ValueError, match="past_clip_starts: index 0"):
+        processor(rec, starts[:1], starts[:1] + 1e-6)

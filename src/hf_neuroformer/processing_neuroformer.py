@@ -29,7 +29,7 @@ from transformers.utils import cached_file
 
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import NeuroformerCollator, tokenize_windows
+from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -140,7 +140,9 @@ class NeuroformerProcessor(ProcessorMixin):
             if clips.shape != starts.shape:
                 raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got shape "
                                  f"{clips.shape}")
-            late = np.flatnonzero(clips > starts)
+            # window starts lie on a 1 ns grid (window_starts_for_split rounds them): a trial start
+            # such as 2.8000000000000003 s clips its first window at 2.8 s (trial_at's tolerance)
+            late = np.flatnonzero(clips > starts + WINDOW_GRID)
             if late.size:
                 i = int(late[0])
                 raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
@@ -173,7 +175,7 @@ class NeuroformerProcessor(ProcessorMixin):
         Raises:
             TypeError: ``recording`` is not a SpikeRecording.
             ValueError: empty, non-1-D or non-finite ``window_starts``; ``past_clip_starts`` of
-                another length or after its window; ``return_tensors`` other than ``"pt"``; a
+                another length or more than 1 ns (the window grid) after its window; ``return_tensors`` other than ``"pt"``; a
                 modality source missing from the recording.
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
 
