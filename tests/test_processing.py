@@ -91,6 +91,40 @@ def test_save_and_reload_keep_vocabulary_and_modalities(saved, tmp_path):
     assert (again.tokenizer.current_window, again.tokenizer.past_window) == (0.1, 0.3)
 
 
+
+def test_config_json_is_the_models_word(saved, tmp_path):
+    """A processor saved into a run directory, then ``train --overwrite`` with other modalities in
+    the same directory: the old processor_config.json stayed beside the new config.json and gave
+    the old modalities (another window, other statistics or classes) without a word. And a
+    directory without tokenizer files gave a processor with an empty vocabulary and default
+    windows."""
+    import shutil
+
+    out, _, model = saved
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    stale = nf.NeuroformerProcessor.from_pretrained(run)
+    stale.modalities[0]["window"] = [0.0, 0.05]  # what an earlier run in this directory had
+    stale.save_pretrained(run)
+    with pytest.warns(UserWarning, match="processor_config.json holds other modalities than config.json"):
+        processor = AutoProcessor.from_pretrained(run)
+    assert processor.modalities == model.config.modalities
+    # saving the processor into the run directory keeps the tokenizer loadable
+    assert nf.NeuroformerTokenizer.from_pretrained(run).get_vocab() == processor.tokenizer.get_vocab()
+
+    bare = tmp_path / "no-tokenizer"
+    bare.mkdir()
+    shutil.copy(out / "config.json", bare / "config.json")
+    with pytest.raises(OSError, match="no vocab.json"):
+        AutoProcessor.from_pretrained(bare)
+    other = tmp_path / "other-vocabulary"
+    shutil.copytree(out, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["vocab_size"] += 5
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="not the model's tokenizer"):
+        AutoProcessor.from_pretrained(other)
+
 def test_from_config_checks_the_tokenizer(a2929):
     config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, hidden_size=32,
                                   num_attention_heads=2, num_hidden_layers=1, intermediate_size=64)

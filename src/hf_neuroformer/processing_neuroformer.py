@@ -17,7 +17,6 @@ reads the modality specifications from its ``config.json`` (the one place a run 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import warnings
 from typing import Dict, List, Optional, Sequence
@@ -96,24 +95,47 @@ class NeuroformerProcessor(ProcessorMixin):
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "NeuroformerProcessor":
         """Load the tokenizer and the modality specifications of a saved processor or model.
 
-        ``processor_config.json`` (written by :meth:`save_pretrained`) when the directory or Hub
-        repo has one; otherwise the ``modalities`` of its ``config.json`` (a ``neuroformer train``
-        or ``finetune`` directory, a pushed model). Hub arguments (``revision``, ``token``,
-        ``cache_dir``, ``local_files_only``...) are passed on.
+        With a ``config.json`` there (a ``neuroformer train`` / ``finetune`` / ``prepare``
+        directory, a pushed model) the modalities are its ``modalities`` (the model's, fitted
+        statistics and classes included), and the tokenizer must match it
+        (:func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`); a
+        ``processor_config.json`` beside it that says otherwise (left by an earlier run in the
+        same directory) is ignored with a warning. Without ``config.json`` (a directory written by
+        :meth:`save_pretrained` alone) they come from ``processor_config.json``. Hub arguments
+        (``revision``, ``token``, ``cache_dir``, ``local_files_only``...) are passed on.
 
         Raises:
-            OSError: neither file exists there, or the tokenizer files are missing.
+            OSError: neither file exists there, or the tokenizer's ``vocab.json`` is missing.
+            ValueError: the tokenizer does not match ``config.json`` (vocabulary size or window
+                settings).
+
+        Warns:
+            UserWarning: ``processor_config.json`` holds other modalities than ``config.json``.
         """
-        processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        from .configuration_neuroformer import NeuroformerConfig
+        from .tokenization_neuroformer import check_tokenizer_matches_config
+
         hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision",
                                       "subfolder") if k in kwargs}
-        if _file(pretrained_model_name_or_path, "processor_config.json", hub) is None:
-            config_file = _file(pretrained_model_name_or_path, "config.json", hub)
-            if config_file is None:
-                raise OSError(f"{pretrained_model_name_or_path}: neither processor_config.json nor config.json; "
-                              "expected a neuroformer train / finetune directory or a saved NeuroformerProcessor")
-            with open(config_file, encoding="utf-8") as f:
-                processor.modalities = copy.deepcopy(json.load(f).get("modalities") or [])
+        has_processor_config = _file(pretrained_model_name_or_path, "processor_config.json", hub) is not None
+        config_file = _file(pretrained_model_name_or_path, "config.json", hub)
+        if not has_processor_config and config_file is None:
+            raise OSError(f"{pretrained_model_name_or_path}: neither processor_config.json nor config.json; "
+                          "expected a neuroformer train / finetune directory or a saved NeuroformerProcessor")
+        if _file(pretrained_model_name_or_path, "vocab.json", hub) is None:
+            # without it the tokenizer would load with the specials only and default windows
+            raise OSError(f"{pretrained_model_name_or_path}: no vocab.json (the tokenizer's unit vocabulary); "
+                          "expected the tokenizer files saved with the model (tokenizer.save_pretrained)")
+        processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if config_file is not None:
+            config = NeuroformerConfig.from_json_file(config_file)
+            modalities = copy.deepcopy(config.modalities or [])
+            if has_processor_config and processor.modalities != modalities:
+                warnings.warn(f"{pretrained_model_name_or_path}: processor_config.json holds other modalities than "
+                              "config.json (left by an earlier run in this directory?); using config.json's, the "
+                              "model's", UserWarning, stacklevel=2)
+            processor.modalities = modalities
+            check_tokenizer_matches_config(processor.tokenizer, config)
         return processor
 
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
