@@ -161,6 +161,31 @@ def test_bad_input_names_the_field(a2929, saved):
         processor(dataclasses.replace(a2929, behaviour={}), [750.0])
 
 
+
+def test_windows_outside_the_recorded_time_are_refused(a2929, saved, shared_data):
+    """A window after the recording's end, before its start, or in a gap of its time support was
+    tokenized as an empty window (BOS, EOS) and scored as silence."""
+    from hf_neuroformer.io import load_recording
+
+    processor = AutoProcessor.from_pretrained(saved[0])
+    lo, hi = a2929.time_domain  # (700, 820) s
+    with pytest.raises(ValueError, match=r"window_starts: index 1, window \[5000.0, 5000.1\) s, is not inside"):
+        processor(a2929, [750.0, 5000.0])
+    with pytest.raises(ValueError, match="window_starts: index 0"):
+        processor(a2929, [lo - 0.05])
+    with pytest.raises(ValueError, match="window_starts: index 0"):
+        processor(a2929, [hi - 0.05])  # ends 50 ms after the recording
+    processor(a2929, [lo, hi - 0.1])  # the first and the last whole window are fine
+    # the sleep ripples epoch: 594 intervals with gaps between them
+    ripples = quiet(load_recording, shared_data(A2929), epoch="sleep_ripples")
+    tok = nf.NeuroformerTokenizer(current_window=0.05, past_window=0.25, dt_resolution=0.005)
+    tok.add_units(ripples)
+    by_ripples = nf.NeuroformerProcessor(tok)
+    (a, b), (c, _) = ripples.time_support[:2]
+    assert len(by_ripples(ripples, [a])["input_ids"]) == 1
+    with pytest.raises(ValueError, match="time support"):
+        by_ripples(ripples, [(b + c) / 2])
+
 def test_truncated_windows_are_counted(a2929):
     config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=3,
                                   max_past_length=2, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,

@@ -156,6 +156,19 @@ class NeuroformerProcessor(ProcessorMixin):
         bad = np.flatnonzero(~np.isfinite(starts))
         if bad.size:
             raise ValueError(f"window_starts: expected finite seconds; index {int(bad[0])} is {starts[bad[0]]}")
+        # a current window outside the recorded time would be read as silence and scored as such
+        w = self.tokenizer.current_window
+        sup = recording.support
+        if len(sup):
+            k = np.searchsorted(sup[:, 0], starts + WINDOW_GRID, side="right") - 1
+            ends = np.round(starts + w, 9)
+            out = np.flatnonzero((k < 0) | (ends > sup[np.clip(k, 0, None), 1] + WINDOW_GRID))
+            if out.size:
+                i = int(out[0])
+                raise ValueError(
+                    f"window_starts: index {i}, window [{starts[i]}, {ends[i]}) s, is not inside the recorded time "
+                    f"({len(sup)} interval(s) of the recording's time support, {sup[0, 0]:g} to {sup[-1, 1]:g} s); "
+                    f"{out.size} of {starts.size} windows are not: each current window must lie inside one interval")
         clips = None
         if past_clip_starts is not None:
             clips = np.asarray(past_clip_starts, dtype=np.float64)
@@ -179,9 +192,10 @@ class NeuroformerProcessor(ProcessorMixin):
         Args:
             recording: the spikes (and, for a model with modality inputs, the behaviour, stimuli
                 or events it reads), e.g. from :func:`hf_neuroformer.io.load_recording`.
-            window_starts: ``(n_windows,)`` current-window starts, s (float64, finite). Each
-                window covers ``[start, start + current_window)``, its past
-                ``[start - past_window, start)``.
+            window_starts: ``(n_windows,)`` current-window starts, s (float64, finite), in any
+                order. Each window covers ``[start, start + current_window)``, which must lie
+                inside one interval of ``recording.support`` (the time support, else the time
+                domain); its past ``[start - past_window, start)`` is read where recorded.
             past_clip_starts: optional ``(n_windows,)`` s: the past window starts no earlier
                 than this (the trial start in trial mode); NaN for no clip.
             return_tensors: only ``"pt"`` (PyTorch).
@@ -196,9 +210,11 @@ class NeuroformerProcessor(ProcessorMixin):
 
         Raises:
             TypeError: ``recording`` is not a SpikeRecording.
-            ValueError: empty, non-1-D or non-finite ``window_starts``; ``past_clip_starts`` of
-                another length or more than 1 ns (the window grid) after its window; ``return_tensors`` other than ``"pt"``; a
-                modality source missing from the recording.
+            ValueError: empty, non-1-D or non-finite ``window_starts``, or a current window
+                outside the recorded time (before, after, or in a gap of the time support, which
+                would be read as silence); ``past_clip_starts`` of another length or more than
+                1 ns (the window grid) after its window; ``return_tensors`` other than ``"pt"``;
+                a modality source missing from the recording.
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
 
         Warns:
