@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForPreTraining, AutoProcessor
+from transformers import AutoModel, AutoModelForPreTraining, AutoProcessor
 
 import hf_neuroformer as nf
 from hf_neuroformer.processing_neuroformer import TruncatedWindowsWarning
@@ -124,6 +124,38 @@ def test_config_json_is_the_models_word(saved, tmp_path):
     (other / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="not the model's tokenizer"):
         AutoProcessor.from_pretrained(other)
+
+
+def test_decoder_and_base_model_take_the_inputs(a2929, saved, tmp_path):
+    """A fine-tuned decoder (``neuroformer finetune`` directory) reads ``labels`` as its behaviour
+    targets: ``decoder(**processor(...))`` failed on the next-spike labels ("labels: expected
+    (batch, n_targets) = (2, 1) ... got (2, 3)"). NeuroformerModel (AutoModel) takes no labels."""
+    out, _, model = saved
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(),
+                                             "decoding_targets": [{"name": "ry", "kind": "circular"}]})
+    torch.manual_seed(0)
+    decoder = nf.NeuroformerForBehaviorDecoding(config).eval()
+    decoder.save_pretrained(tmp_path)
+    nf.NeuroformerTokenizer.from_pretrained(out).save_pretrained(tmp_path)
+    processor = AutoProcessor.from_pretrained(tmp_path)
+    assert processor.decoding
+    inputs = processor(a2929, [750.0, 750.1])
+    assert "labels" not in inputs
+    reference = AutoProcessor.from_pretrained(out)(a2929, [750.0, 750.1])
+    assert torch.equal(inputs["token_labels"], reference["labels"])
+    with torch.no_grad():
+        pred = decoder(**inputs)
+        scored = decoder(**inputs, labels=torch.tensor([[0.5], [1.0]]))
+    assert pred.predictions.shape == (2, 1) and pred.loss is None and torch.isfinite(scored.loss)
+    # saved alone (no config.json), the processor keeps knowing it serves a decoder
+    processor.save_pretrained(tmp_path / "alone")
+    assert AutoProcessor.from_pretrained(tmp_path / "alone").decoding
+    # the backbone: no labels
+    base = AutoModel.from_pretrained(out).eval()
+    bare = AutoProcessor.from_pretrained(out)(a2929, [750.0, 750.1], return_labels=False)
+    assert "labels" not in bare and "dt_labels" not in bare
+    with torch.no_grad():
+        assert base(**bare).last_hidden_state.shape[:2] == bare["input_ids"].shape
 
 def test_from_config_checks_the_tokenizer(a2929):
     config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, hidden_size=32,

@@ -52,11 +52,17 @@ class NeuroformerProcessor(ProcessorMixin):
             recording's units; its window settings are the model's).
         modalities: ``config.modalities`` of the model (list of dicts, fitted: categorical
             ``classes`` filled in by training), or ``None`` / ``[]`` for a spikes-only model.
+        decoding: the model is a ``NeuroformerForBehaviorDecoding`` (a ``neuroformer finetune``
+            directory: ``config.decoding_targets`` set), whose ``labels`` are the behaviour
+            targets: the next-spike labels are then returned as ``token_labels`` (as
+            :class:`~hf_neuroformer.decoding.DecodingCollator` gives them).
 
     Calling the processor (see :meth:`__call__`) gives ``input_ids``, ``dt_ids``,
     ``attention_mask``, ``labels``, ``dt_labels``, ``past_input_ids``, ``past_dt_ids``,
     ``past_attention_mask`` (and ``modality_inputs`` with modalities): ``model(**inputs)``
-    returns the next-spike loss of those windows with a ``NeuroformerForPreTraining``.
+    returns the next-spike loss of those windows with a ``NeuroformerForPreTraining``, the
+    behaviour predictions with a decoder (``token_labels`` in place of ``labels``), and the
+    hidden states with a ``NeuroformerModel`` (``AutoModel``) given ``return_labels=False``.
 
     Example::
 
@@ -69,18 +75,20 @@ class NeuroformerProcessor(ProcessorMixin):
     """
 
     def __init__(self, tokenizer: Optional[NeuroformerTokenizer] = None, modalities: Optional[List[dict]] = None,
-                 **kwargs):
+                 decoding: bool = False, **kwargs):
         if not isinstance(tokenizer, NeuroformerTokenizer):
             raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}")
         if modalities is not None and not (isinstance(modalities, list) and all(isinstance(m, dict) for m in modalities)):
             raise TypeError("modalities: expected None or a list of modality dicts (NeuroformerConfig.modalities), "
                             f"got {type(modalities).__name__}")
         self.modalities = copy.deepcopy(modalities) if modalities else []
+        self.decoding = bool(decoding)
         super().__init__(tokenizer, **kwargs)
 
     @classmethod
     def from_config(cls, tokenizer: NeuroformerTokenizer, config) -> "NeuroformerProcessor":
-        """The processor of a model: ``tokenizer`` and ``config.modalities`` (a NeuroformerConfig).
+        """The processor of a model: ``tokenizer``, ``config.modalities`` and, for a decoder
+        (``config.decoding_targets``), ``decoding=True`` (``config``: a NeuroformerConfig).
 
         Raises:
             ValueError: the tokenizer's vocabulary or window settings do not match ``config``
@@ -89,7 +97,7 @@ class NeuroformerProcessor(ProcessorMixin):
         from .tokenization_neuroformer import check_tokenizer_matches_config
 
         check_tokenizer_matches_config(tokenizer, config)
-        return cls(tokenizer, modalities=config.modalities)
+        return cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "NeuroformerProcessor":
@@ -135,6 +143,7 @@ class NeuroformerProcessor(ProcessorMixin):
                               "config.json (left by an earlier run in this directory?); using config.json's, the "
                               "model's", UserWarning, stacklevel=2)
             processor.modalities = modalities
+            processor.decoding = bool(config.decoding_targets)
             check_tokenizer_matches_config(processor.tokenizer, config)
         return processor
 
@@ -186,7 +195,7 @@ class NeuroformerProcessor(ProcessorMixin):
 
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts: Optional[Sequence[float]] = None, *, return_tensors: str = "pt",
-                 device=None) -> Dict[str, object]:
+                 return_labels: bool = True, device=None) -> Dict[str, object]:
         """Tokenize and pad the windows of ``recording`` that start at ``window_starts``.
 
         Args:
@@ -199,12 +208,16 @@ class NeuroformerProcessor(ProcessorMixin):
             past_clip_starts: optional ``(n_windows,)`` s: the past window starts no earlier
                 than this (the trial start in trial mode); NaN for no clip.
             return_tensors: only ``"pt"`` (PyTorch).
+            return_labels: give the next-spike ``labels`` and ``dt_labels`` (``token_labels`` and
+                ``dt_labels`` for a decoder); False for a ``NeuroformerModel``, whose forward
+                takes no labels.
             device: move every tensor there (``torch.device`` or str); default CPU.
 
         Returns:
             dict of ``torch.int64`` tensors, ``B = n_windows``, ``T`` / ``P`` the longest current /
-            past token sequence: ``input_ids``, ``dt_ids``, ``attention_mask``, ``labels``,
-            ``dt_labels`` ``(B, T)``; ``past_input_ids``, ``past_dt_ids``,
+            past token sequence: ``input_ids``, ``dt_ids``, ``attention_mask``, ``labels``
+            (``-100`` at padding; ``token_labels`` for a decoder), ``dt_labels`` (``-100`` at
+            BOS, EOS, padding) ``(B, T)``; ``past_input_ids``, ``past_dt_ids``,
             ``past_attention_mask`` ``(B, P)``; with modalities ``modality_inputs`` (name ->
             dict of tensors, see :class:`~hf_neuroformer.windows.NeuroformerCollator`).
 
@@ -235,6 +248,10 @@ class NeuroformerProcessor(ProcessorMixin):
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
         batch = self.collator(rows)
+        if not return_labels:
+            del batch["labels"], batch["dt_labels"]
+        elif self.decoding:  # a decoder's labels are the behaviour targets
+            batch["token_labels"] = batch.pop("labels")
         if device is not None:
             from .windows import batch_to_device
 
