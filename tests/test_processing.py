@@ -278,3 +278,21 @@ def test_trial_mode_windows_are_the_training_windows(allen_trials):
     # a clip after the window by more than the grid is still refused
     with pytest.raises(ValueError, match="past_clip_starts: index 0"):
         processor(rec, starts[:1], starts[:1] + 1e-6)
+
+
+def test_truncated_modality_tokens_are_counted(a2929):
+    """Head direction at 120 Hz gives ~12 samples per 100-ms window; with max_tokens 4 the earliest
+    8 of each window were dropped without a word (training prints them, the processor did not)."""
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=48,
+                                  max_past_length=96, modalities=[{**HEAD_DIRECTION, "bin_size": None, "max_tokens": 4}])
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(a2929)
+    config.vocab_size = len(tok)
+    processor = nf.NeuroformerProcessor.from_config(tok, config)
+    starts = [750.0, 750.1, 750.2]
+    dropped = processor.tokenize(a2929, starts)["mod_head_direction_n_truncated"]
+    assert min(dropped) > 0
+    with pytest.warns(TruncatedWindowsWarning, match=rf"modality 'head_direction': 3 of 3 windows held more tokens than "
+                                                      rf"max_tokens = 4 \({sum(dropped)} left out, the earliest\)"):
+        batch = processor(a2929, starts)
+    assert batch["modality_inputs"]["head_direction"]["mask"].sum(1).tolist() == [4, 4, 4]

@@ -26,15 +26,17 @@ import torch
 from transformers import ProcessorMixin
 from transformers.utils import cached_file
 
+from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows
 
 
 class TruncatedWindowsWarning(UserWarning):
-    """Windows held more spikes than their token blocks. The tokenizer keeps the first
-    ``max_window_length - 2`` spikes of a current window (without EOS then: the window goes on)
-    and the latest ``max_past_length - 1`` of a past window."""
+    """Windows held more spikes than their token blocks, or more modality tokens than a modality
+    keeps. The tokenizer keeps the first ``max_window_length - 2`` spikes of a current window
+    (without EOS then: the window goes on) and the latest ``max_past_length - 1`` of a past
+    window; a modality keeps its latest ``max_tokens`` tokens (``num_frames`` frames for video)."""
 
 
 class _ModalitySpecs:
@@ -233,6 +235,8 @@ class NeuroformerProcessor(ProcessorMixin):
         Warns:
             TruncatedWindowsWarning: windows held more spikes than the token blocks; says how
                 many windows and spikes (the model's ``max_window_length`` / ``max_past_length``).
+                One more per modality whose windows held more than its ``max_tokens`` tokens
+                (``num_frames`` frames), with the counts.
         """
         if return_tensors != "pt":
             raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
@@ -245,6 +249,14 @@ class NeuroformerProcessor(ProcessorMixin):
                 f"{int((n_past > 0).sum())} past windows more than max_past_length - 1 = "
                 f"{self.tokenizer.max_past_length - 1} ({int(n_past.sum())} spikes left out, the earliest)",
                 TruncatedWindowsWarning, stacklevel=2)
+        for mod in self.modalities:  # as training reports them: modality tokens beyond max_tokens / num_frames
+            n_mod = np.asarray(cols[modality_column_names(mod)[2]])
+            if n_mod.any():
+                what = (f"frames than num_frames = {mod['num_frames']}" if mod["kind"] == "video"
+                        else f"tokens than max_tokens = {mod['max_tokens']}")
+                warnings.warn(f"modality {mod['name']!r}: {int((n_mod > 0).sum())} of {len(n_mod)} windows held more "
+                              f"{what} ({int(n_mod.sum())} left out, the earliest)", TruncatedWindowsWarning,
+                              stacklevel=2)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
         batch = self.collator(rows)
