@@ -249,8 +249,9 @@ def allen_trials(shared_data):
     from hf_neuroformer.io import read_allen_gratings
 
     rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(100))
-    config = nf.NeuroformerConfig(current_window=0.01, past_window=0.02, dt_resolution=0.002, max_window_length=64,
-                                  max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+    # 100-ms trials 100 ms apart: a 150-ms past window reaches into the trial before unless clipped
+    config = nf.NeuroformerConfig(current_window=0.01, past_window=0.15, dt_resolution=0.002, max_window_length=64,
+                                  max_past_length=256, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
                                   intermediate_size=64, hidden_dropout=0.0, split_by="trials",
                                   modalities=[dict(ORIENTATION)])
     tok = nf.NeuroformerTokenizer.from_config(config)
@@ -275,6 +276,13 @@ def test_trial_mode_windows_are_the_training_windows(allen_trials):
     for k in ("input_ids", "dt_ids", "past_input_ids", "past_attention_mask", "labels", "dt_labels"):
         assert torch.equal(got[k], expected[k]), k
     assert torch.equal(got["modality_inputs"]["orientation"]["ids"], expected["modality_inputs"]["orientation"]["ids"])
+    # "trials": each window clipped at its trial's start, as training did; without a clip the past
+    # reads the trial before
+    assert all(torch.equal(processor(rec, starts, "trials")[k], got[k]) for k in got if k != "modality_inputs")
+    unclipped = processor(rec, starts)
+    assert unclipped["past_attention_mask"].sum() > got["past_attention_mask"].sum()
+    with pytest.raises(ValueError, match="past_clip_starts='trials': the recording has no trials"):
+        processor(dataclasses.replace(rec, trials=None, trial_info={}), starts, "trials")
     # a clip after the window by more than the grid is still refused
     with pytest.raises(ValueError, match="past_clip_starts: index 0"):
         processor(rec, starts[:1], starts[:1] + 1e-6)

@@ -29,7 +29,7 @@ from transformers.utils import cached_file
 from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows
+from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows, trial_at
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -150,7 +150,7 @@ class NeuroformerProcessor(ProcessorMixin):
         return processor
 
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
-                 past_clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
+                 past_clip_starts=None) -> Dict[str, list]:
         """The windows as columns (one list entry per window), as :func:`build_window_datasets`
         stores them: ``window_start``, ``input_ids``, ``dt_ids``, ``past_input_ids``,
         ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``,
@@ -181,6 +181,14 @@ class NeuroformerProcessor(ProcessorMixin):
                     f"({len(sup)} interval(s) of the recording's time support, {sup[0, 0]:g} to {sup[-1, 1]:g} s); "
                     f"{out.size} of {starts.size} windows are not: each current window must lie inside one interval")
         clips = None
+        if isinstance(past_clip_starts, str):
+            if past_clip_starts != "trials":
+                raise ValueError(f"past_clip_starts: expected 'trials', seconds per window or None, got "
+                                 f"{past_clip_starts!r}")
+            if recording.trials is None or len(recording.trials) == 0:
+                raise ValueError("past_clip_starts='trials': the recording has no trials")
+            k = trial_at(recording.trials, starts)  # the trial each window starts in (latest start wins)
+            past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
         if past_clip_starts is not None:
             clips = np.asarray(past_clip_starts, dtype=np.float64)
             if clips.shape != starts.shape:
@@ -196,7 +204,7 @@ class NeuroformerProcessor(ProcessorMixin):
         return tokenize_windows(recording, self.tokenizer, starts, clips, _ModalitySpecs(self.modalities))
 
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
-                 past_clip_starts: Optional[Sequence[float]] = None, *, return_tensors: str = "pt",
+                 past_clip_starts=None, *, return_tensors: str = "pt",
                  return_labels: bool = True, device=None) -> Dict[str, object]:
         """Tokenize and pad the windows of ``recording`` that start at ``window_starts``.
 
@@ -207,8 +215,14 @@ class NeuroformerProcessor(ProcessorMixin):
                 order. Each window covers ``[start, start + current_window)``, which must lie
                 inside one interval of ``recording.support`` (the time support, else the time
                 domain); its past ``[start - past_window, start)`` is read where recorded.
-            past_clip_starts: optional ``(n_windows,)`` s: the past window starts no earlier
-                than this (the trial start in trial mode); NaN for no clip.
+            past_clip_starts: ``None`` (the whole past window), ``"trials"``, or ``(n_windows,)``
+                seconds: the past window starts no earlier than this (NaN for no clip). A model
+                trained in trial mode (``splits.json`` ``"mode": "trials"``: ``split_by`` trials,
+                or ``auto`` with at least 3 trials) saw each window's past clipped at its trial's
+                start; ``"trials"`` does that (the start of the trial each window starts in,
+                :func:`~hf_neuroformer.windows.trial_at`; no clip outside every trial), as does
+                the ``past_clip_start`` column of its window datasets. Without it the past reads
+                across the trial start and the windows are not scored as training scored them.
             return_tensors: only ``"pt"`` (PyTorch).
             return_labels: give the next-spike ``labels`` and ``dt_labels`` (``token_labels`` and
                 ``dt_labels`` for a decoder); False for a ``NeuroformerModel``, whose forward
@@ -227,9 +241,10 @@ class NeuroformerProcessor(ProcessorMixin):
             TypeError: ``recording`` is not a SpikeRecording.
             ValueError: empty, non-1-D or non-finite ``window_starts``, or a current window
                 outside the recorded time (before, after, or in a gap of the time support, which
-                would be read as silence); ``past_clip_starts`` of another length or more than
-                1 ns (the window grid) after its window; ``return_tensors`` other than ``"pt"``;
-                a modality source missing from the recording.
+                would be read as silence); ``past_clip_starts`` of another length, more than
+                1 ns (the window grid) after its window, or ``"trials"`` without trials;
+                ``return_tensors`` other than ``"pt"``; a modality source missing from the
+                recording.
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
 
         Warns:
