@@ -497,3 +497,18 @@ def test_no_window_fits_is_one_short_line(shared_data):
     with pytest.raises(ValueError, match=r"no window fits in its \d+ segments \(longest 0\.\d+ s; a window needs 0\.15 s\)") as e:
         build_window_datasets(rec, tokenizer_for(rec, cfg), cfg)
     assert len(str(e.value)) < 200
+
+
+def test_split_warning_says_when_blocks_were_cut_finer_than_asked():
+    """A recording shorter than one block per split is cut into equal blocks, one per split; the
+    warning said the asked block length was 'evened out' to tile it (35 s 'evened out' into 10-s
+    blocks read as a bug)."""
+    rec = hf_neuroformer.default_recording().restrict(0.0, 30.0)
+    cfg = NeuroformerConfig(current_window=0.1, past_window=0.2, split_block_length=35.0)
+    with pytest.warns(UserWarning, match=r"only 3 blocks \(the shortest 10\.00 s: the 30\.00 s of the recording hold "
+                                         r"fewer 35-s blocks than the 3 splits, so it was cut into 3 equal blocks\)"):
+        plan = plan_splits(rec, cfg)
+    assert all(len(plan.segments[s]) == 1 for s in ("train", "validation", "test"))
+    cfg = NeuroformerConfig(current_window=0.1, past_window=0.2, split_block_length=7.0)
+    with pytest.warns(UserWarning, match=r"only 4 blocks \(the shortest 7\.50 s: 7 s evened out to tile the 30\.00 s"):
+        plan_splits(rec, cfg)

@@ -199,7 +199,8 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         e = np.linspace(lo, hi, max(int(round((hi - lo) / target)), 1) + 1)
         edges.extend(zip(e[:-1], e[1:]))
     n_needed = sum(1 for f in fr if f > 0)
-    if len(edges) < n_needed:  # too short for one block per split: cut finer
+    cut_finer = len(edges) < n_needed
+    if cut_finer:  # too short for one block per split: cut finer
         lo, hi = sup[0, 0], sup[-1, 1]
         e = np.linspace(lo, hi, n_needed + 1)
         edges = [(a, b) for a, b in zip(e[:-1], e[1:])]
@@ -237,9 +238,12 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     if n_blocks < 10:
         import warnings
 
+        how = (f"the {total:.2f} s of the recording hold fewer {config.split_block_length:g}-s blocks than the "
+               f"{n_needed} splits, so it was cut into {n_needed} equal blocks" if cut_finer else
+               f"{config.split_block_length:g} s evened out to tile the {total:.2f} s of the recording")
         warnings.warn(
-            f"split_block_length: only {n_blocks} blocks (the shortest {block_len:.2f} s: {config.split_block_length:g} s "
-            f"evened out to tile the {total:.2f} s of the recording), so the split fractions {fr} are approximate "
+            f"split_block_length: only {n_blocks} blocks (the shortest {block_len:.2f} s: {how}), so the split "
+            f"fractions {fr} are approximate "
             f"({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits"
         )
     group_labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
