@@ -289,3 +289,22 @@ def test_simulators_refuse_infinite_and_sub_bin_durations():
         simulate_hub_glm(HubNetworkParams(n_units=20, n_hubs=1, targets_per_hub=5), duration=float("inf"))
     with pytest.raises(ValueError, match=r"duration: expected at least one bin of 0\.002 s"):
         simulate_coupled_network(n_units=5, duration=0.0009)
+
+
+def test_version_is_one_line_with_the_libraries(capsys):
+    """``neuroformer --version``: the package's version (the installed distribution's, so setup.py
+    and ``__version__`` agree) and the versions a bug report needs, on one line."""
+    from importlib.metadata import version
+
+    import transformers
+
+    import hf_neuroformer
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert version("hf_neuroformer") == hf_neuroformer.__version__
+    assert out.startswith(f"hf_neuroformer {hf_neuroformer.__version__} (torch {torch.__version__}, "
+                          f"transformers {transformers.__version__}, ")

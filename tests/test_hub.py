@@ -177,14 +177,16 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
         import torch, hf_neuroformer
         from hf_neuroformer.io import load_recording
         from transformers import AutoProcessor
-        processor = AutoProcessor.from_pretrained("lab/neuroformer-tiny")
-        assert type(processor).__name__ == "NeuroformerProcessor", type(processor)
         rec = load_recording({str(nwb)!r}, epoch="wake")
-        batch = processor(rec, {list(rows["window_start"])!r})
         ref = torch.load({str(tmp_path / 'ref.pt')!r})["batch"]
-        assert set(batch) == set(ref), (sorted(batch), sorted(ref))
-        for k in ref:
-            assert torch.equal(batch[k], ref[k]), k
+        # as the card's load line says (trust_remote_code=True) and without it
+        for kwargs in ({{}}, {{"trust_remote_code": True}}):
+            processor = AutoProcessor.from_pretrained("lab/neuroformer-tiny", **kwargs)
+            assert type(processor).__name__ == "NeuroformerProcessor", type(processor)
+            batch = processor(rec, {list(rows["window_start"])!r})
+            assert set(batch) == set(ref), (sorted(batch), sorted(ref))
+            for k in ref:
+                assert torch.equal(batch[k], ref[k]), k
         print("processor ok", len(processor.tokenizer))
     """)
     res = _run(script, {**env, "HF_HUB_CACHE": str(tmp_path / "hub-cache")})

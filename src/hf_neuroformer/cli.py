@@ -747,8 +747,37 @@ def cmd_attention_map(args) -> int:
     return 0
 
 
+def _version_line() -> str:
+    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    libs = []
+    for name in ("torch", "transformers", "accelerate", "datasets", "huggingface_hub", "pynwb"):
+        try:
+            libs.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            libs.append(f"{name} not installed")
+    return f"hf_neuroformer {__version__} ({', '.join(libs)}; Python {sys.version.split()[0]})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: :func:`_version_line` on one line (argparse's own action wraps it to the
+    terminal width), then exit 0."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
+    p.add_argument("--version", action=_VersionAction,
+                   help="print the package version and those of the libraries it runs on, then exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics")
