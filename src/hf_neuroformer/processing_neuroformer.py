@@ -112,9 +112,8 @@ class NeuroformerProcessor(ProcessorMixin):
         ``processor_config.json`` beside it that says otherwise (left by an earlier run in the
         same directory) is ignored with a warning. Without ``config.json`` (a directory written by
         :meth:`save_pretrained` alone) they come from ``processor_config.json``. Hub arguments
-        (``revision``, ``token``, ``cache_dir``, ``local_files_only``...) are passed on;
-        ``trust_remote_code`` is ignored: the tokenizer is the installed package's class, not a
-        pushed repository's copy of it.
+        (``revision``, ``token``, ``cache_dir``, ``local_files_only``, ``trust_remote_code``...)
+        are passed on.
 
         Raises:
             OSError: neither file exists there, or the tokenizer's ``vocab.json`` is missing.
@@ -138,9 +137,6 @@ class NeuroformerProcessor(ProcessorMixin):
             # without it the tokenizer would load with the specials only and default windows
             raise OSError(f"{pretrained_model_name_or_path}: no vocab.json (the tokenizer's unit vocabulary); "
                           "expected the tokenizer files saved with the model (tokenizer.save_pretrained)")
-        # this class is the package's, so is its tokenizer: with trust_remote_code=True (the load line of
-        # a pushed model's card) AutoTokenizer would take the repository's tokenization_neuroformer.py copy
-        kwargs.pop("trust_remote_code", None)
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         if config_file is not None:
             config = NeuroformerConfig.from_json_file(config_file)
