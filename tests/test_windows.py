@@ -512,3 +512,27 @@ def test_split_warning_says_when_blocks_were_cut_finer_than_asked():
     cfg = NeuroformerConfig(current_window=0.1, past_window=0.2, split_block_length=7.0)
     with pytest.warns(UserWarning, match=r"only 4 blocks \(the shortest 7\.50 s: 7 s evened out to tile the 30\.00 s"):
         plan_splits(rec, cfg)
+
+
+def test_blocks_cut_finer_stay_inside_a_support_with_a_hole(a2929):
+    """Two 10-s stretches of A2929, 50 s apart, are shorter than one 30-s block per split: the
+    finer cut spanned the hole (0-70 s in three 23-s blocks), so a whole split lay in it and got
+    windows with no recorded time and no spike. Each interval is cut instead."""
+    t0 = a2929.support[0, 0]
+    sup = np.array([[t0, t0 + 10.0], [t0 + 60.0, t0 + 70.0]])
+    keep = np.zeros(a2929.n_spikes, bool)
+    for a, b in sup:
+        keep |= (a2929.spike_times >= a) & (a2929.spike_times < b)
+    rec = SpikeRecording(spike_times=a2929.spike_times[keep], unit_ids=a2929.unit_ids[keep],
+                         unit_names=list(a2929.unit_names), time_domain=(sup[0, 0], sup[-1, 1]), time_support=sup)
+    cfg = NeuroformerConfig(current_window=0.1, past_window=0.2)
+    with pytest.warns(UserWarning, match=r"only 4 blocks \(the shortest 5\.00 s: the 20\.00 s of the recording hold "
+                                         r"fewer 30-s blocks than the 3 splits, so its 2 intervals were cut into 4 blocks\)"):
+        plan = plan_splits(rec, cfg)
+    for s in SPLITS:
+        seg = plan.segments[s]
+        assert len(seg), s
+        inside = [(a >= sup[:, 0] - 1e-9) & (b <= sup[:, 1] + 1e-9) for a, b in seg]
+        assert all(x.any() for x in inside), (s, seg)
+        n = sum(int(np.sum((rec.spike_times >= a) & (rec.spike_times < b))) for a, b in seg)
+        assert n > 100, (s, n)

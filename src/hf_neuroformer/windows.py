@@ -200,10 +200,16 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         edges.extend(zip(e[:-1], e[1:]))
     n_needed = sum(1 for f in fr if f > 0)
     cut_finer = len(edges) < n_needed
-    if cut_finer:  # too short for one block per split: cut finer
-        lo, hi = sup[0, 0], sup[-1, 1]
-        e = np.linspace(lo, hi, n_needed + 1)
-        edges = [(a, b) for a, b in zip(e[:-1], e[1:])]
+    if cut_finer:
+        # too short for one block per split: cut each interval into equal blocks, their number in
+        # proportion to its length and rounded up, so there are at least as many as splits (one
+        # interval: n_needed blocks). Cutting the span from the first start to the last stop put
+        # whole blocks, and a split, in a hole of the support: windows without recorded time
+        pieces = np.maximum(np.ceil((sup[:, 1] - sup[:, 0]) * n_needed / total - 1e-9), 1).astype(int)
+        edges = []
+        for (lo, hi), k in zip(sup, pieces):
+            e = np.linspace(lo, hi, k + 1)
+            edges.extend(zip(e[:-1], e[1:]))
     # blocks cut from one interval touch (hole 0) and get the split gap between them where their
     # splits differ; intervals closer than the gap (short holes in the support) cannot be
     # separated by a split boundary, so they form one group that goes to one split, as
@@ -238,8 +244,10 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     if n_blocks < 10:
         import warnings
 
+        cut = (f"it was cut into {len(edges)} equal blocks" if len(sup) == 1 else
+               f"its {len(sup)} intervals were cut into {len(edges)} blocks")
         how = (f"the {total:.2f} s of the recording hold fewer {config.split_block_length:g}-s blocks than the "
-               f"{n_needed} splits, so it was cut into {n_needed} equal blocks" if cut_finer else
+               f"{n_needed} splits, so {cut}" if cut_finer else
                f"{config.split_block_length:g} s evened out to tile the {total:.2f} s of the recording")
         warnings.warn(
             f"split_block_length: only {n_blocks} blocks (the shortest {block_len:.2f} s: {how}), so the split "
