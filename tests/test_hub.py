@@ -13,6 +13,7 @@ loopback Hub server of ``tests/hub_server.py`` (issue 8).
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -378,3 +379,18 @@ def test_window_dataset_of_other_spikes_is_refused(trained, tmp_path):
     assert not (tmp_path / "ds").exists()
     counts = write_window_dataset(d / "model", rec, tmp_path / "ds")  # the training recording itself
     assert counts["test"] == metrics["n_test_windows"]
+
+
+def test_cli_push_names_the_flags_for_a_foreign_recording(trained, shared_data, tmp_path, capsys):
+    """``neuroformer push --data`` with another session's recording: the refusal names ``--data``
+    and ``--epoch`` (push_to_hub's own check, for Python callers, said "recording: ... (and
+    epoch)" to the command line), before any request."""
+    from hf_neuroformer import cli
+
+    d, _, _, _ = trained
+    code = cli.main(["push", "--model", str(d / "model"), "--repo-id", "lab/x", "--data",
+                     str(shared_data("allen_vcn_gratings")), "--dataset-repo-id", "lab/x-windows"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(r"^neuroformer push: error: --data: this recording's units are not the ones the model was trained "
+                     r"on: 1000 of its 1000 units .* pass the recording \(and --epoch\) it was trained on$", err, re.M), err

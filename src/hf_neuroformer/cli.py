@@ -604,6 +604,13 @@ def cmd_push(args) -> int:
     if args.num_shards < 1:
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     rec = _load_data(args.data, args.epoch) if args.data is not None else None
+    if rec is not None:
+        # foreign units named by the flags (push_to_hub's own check speaks to Python callers:
+        # "recording: ... (and epoch)"); its spike comparison is left to push_to_hub, which refuses
+        from .generation import check_recording_units
+        from .tokenization_neuroformer import NeuroformerTokenizer
+
+        check_recording_units(NeuroformerTokenizer.from_pretrained(args.model), rec, flag="--data")
     result = push_to_hub(
         args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
         license=args.license, data_description=args.provenance, recording=rec,
