@@ -922,6 +922,29 @@ def test_plot_fidelity_raster_units_fire_in_the_drawn_trial(shared_data, tmp_pat
     assert f"{k} units (of {rec.n_units} asked: only {k} fire" in fig.get_suptitle()
 
 
+
+def test_plot_fidelity_title_says_when_no_unit_fires_in_the_drawn_trial(shared_data):
+    """Five Allen units are silent in trial 102 (recorded and "generated"): the rasters draw it with
+    every row empty, and the title said only "3 units", the empty-row look the unit choice was
+    meant to end; it now says none of them fires there."""
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.plotting import plot_fidelity
+
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(5))
+    win = rec.trials[[102, 103, 104, 106]]
+    gen = generated_from(rec, rec.spike_times, rec.unit_ids, win)
+    a, b = np.searchsorted(rec.spike_times, win[0])
+    assert a == b and gen.n_spikes > 0  # silent in the drawn trial, not in the others
+    fig = plot_fidelity(rec, gen, n_units=3)
+    assert fig.get_axes()[0].get_xlim() == tuple(win[0])
+    assert all(len(c.get_positions()) == 0 for ax in fig.get_axes()[:2] for c in ax.collections)
+    assert "3 units (none of them fires in the rasters' stretch); PSTH over 4 trials" in fig.get_suptitle()
+    fig = plot_fidelity(rec, gen, units=[0, 1])  # units given: the same words
+    assert "2 units (none of them fires in the rasters' stretch)" in fig.get_suptitle()
+    # one that fires: no such words
+    assert "none" not in plot_fidelity(rec, generated_from(rec, rec.spike_times, rec.unit_ids, win[1:]),
+                                       n_units=3).get_suptitle()
+
 # --------------------------------------------------------------------------- CLI
 def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz, variants, tmp_path, capsys):
     from hf_neuroformer.cli import main

@@ -123,7 +123,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
             there, then those with generated spikes only, each group ordered by recorded spikes
             inside the support (with trials: the PSTHs' trials) or inside the stretch (without),
             most first. Fewer than ``n_units`` when fewer fire there (the title says so); when
-            none does, the ``n_units`` most active.
+            none does, the ``n_units`` most active (the title says that none of those shown
+            fires there, as it does for ``units`` given).
         n_units: how many units to choose when ``units`` is not given.
         bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs (a tenth of the
             covered trial length when that is shorter than 0.1 s), 0.1 s for rates over time.
@@ -195,6 +196,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
             ax.legend(fontsize=7, frameon=False)
     few = (f" (of {int(n_units)} asked: only {len(sel)} fire in the rasters' stretch)"
            if units is None and len(sel) < min(int(n_units), real.n_units) else "")
+    if not any(_counts_in_sorted_bins(r, stretch)[0, sel].any() for r in (real, generated)):
+        # empty rasters say why, or they look like a bug (a silent model on sparse data)
+        few = " (none of them fires in the rasters' stretch)"
     fig.suptitle(f"recorded vs generated: {len(sel)} units{few}; {what}", fontsize=10)
     if path is not None:
         save_figure(fig, path)
