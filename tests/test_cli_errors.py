@@ -11,6 +11,7 @@ holds no traceback and no transformers loading report.
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -308,3 +309,5 @@ def test_version_is_one_line_with_the_libraries(capsys):
     assert version("hf_neuroformer") == hf_neuroformer.__version__
     assert out.startswith(f"hf_neuroformer {hf_neuroformer.__version__} (torch {torch.__version__}, "
                           f"transformers {transformers.__version__}, ")
+    # numpy: setup.py pins numpy<2.4 because brian2 2.9 does not import with 2.4, so a report needs it
+    assert f", numpy {np.__version__}; Python " in out

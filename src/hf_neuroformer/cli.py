@@ -755,13 +755,14 @@ def cmd_attention_map(args) -> int:
 
 
 def _version_line() -> str:
-    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs."""
+    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs (numpy too: its
+    version decides whether brian2 imports, see setup.py)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
 
     libs = []
-    for name in ("torch", "transformers", "accelerate", "datasets", "huggingface_hub", "pynwb"):
+    for name in ("torch", "transformers", "accelerate", "datasets", "huggingface_hub", "pynwb", "numpy"):
         try:
             libs.append(f"{name} {version(name)}")
         except PackageNotFoundError:
