@@ -103,6 +103,14 @@ def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
         running.append(0.95 * running[-1] + 0.05 * x)
     assert [e["train_loss"] for e in log] == pytest.approx([running[1], running[3], running[4]], rel=1e-6)
     assert (tmp_path / "m" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the model card says which step was kept and how (it said "best on validation: 5" and "the
+    # lowest validation loss" of a run that had no validation split)
+    from hf_neuroformer.hub import build_model_card
+
+    card = str(build_model_card(tmp_path / "m", "lab/no-val", m))
+    assert "steps: 5 (kept: step 5, last step (no validation split))" in card
+    assert "The checkpoint kept: step 5, last step (no validation split); the test split" in card
+    assert "best on validation" not in card and "lowest validation loss" not in card
 
 
 def test_training_curves_without_validation_draw_the_training_loss():

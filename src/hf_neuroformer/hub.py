@@ -342,9 +342,14 @@ def build_model_card(
                   "current_window", "past_window", "dt_resolution", "max_window_length", "max_past_length",
                   "dt_conditioned_on_unit")
     model_cfg = {k: config[k] for k in model_keys if k in config}
+    # how the kept step was chosen: a run without a validation split keeps its last step (and a
+    # decoder may select on another validation metric), so "best on validation" is not a given
+    selection = metrics.get("checkpoint_selection")
+    kept = (f"kept: step {metrics.get('best_step', '?')}, {selection}" if selection
+            else f"best on validation: {metrics.get('best_step', '?')}")
     training_lines = [
         f"- Parameters: {metrics.get('num_parameters', '?')}; steps: {metrics.get('total_steps', '?')} "
-        f"(best on validation: {metrics.get('best_step', '?')}); training time {_seconds(metrics.get('train_time_s'))}.",
+        f"({kept}); training time {_seconds(metrics.get('train_time_s'))}.",
         "- Model configuration (excerpt of `config.json`):",
         "", "```json", json.dumps(model_cfg, indent=2), "```", "",
     ]
@@ -373,6 +378,8 @@ def build_model_card(
         data_section="\n".join(data_lines),
         training_section="\n".join(training_lines),
         results_table="\n".join(rows),
+        checkpoint_sentence=(f"The checkpoint kept: step {metrics.get('best_step', '?')}, {selection}" if selection
+                             else "The checkpoint is the one with the lowest validation loss"),
         n_units=_n_units(stage),
     )
 
