@@ -254,6 +254,8 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(other), "--output", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "--data: this recording's units are not the ones the model" in err and "add_units" not in err, err
+    # this command has no --epoch: the advice names none
+    assert err.rstrip().endswith("pass the recording it was trained on") and "--epoch" not in err, err
     assert not bad.exists()
     # the same units, re-simulated with another seed (the break test's mistake): scored, with a warning
     resim = tmp_path / "resim.nwb"

@@ -206,4 +206,6 @@ def test_attention_map_refuses_fractional_units_windows_and_other_units(trained,
     assert main(["attention-map", "--model", str(out_dir), "--data", str(other), "--output", str(png)]) == 2
     err = capsys.readouterr().err
     assert "--data: this recording's units are not the ones the model" in err and "add_units" not in err, err
+    # this command has no --epoch: the advice names none
+    assert err.rstrip().endswith("pass the recording it was trained on") and "--epoch" not in err, err
     assert not png.exists()

@@ -727,7 +727,8 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     return model, tokenizer, plan
 
 
-def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--data") -> Optional[dict]:
+def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--data",
+                          epoch: bool = True) -> Optional[dict]:
     """Refuse a recording whose units are not the ones the model was trained on, and compare its
     spikes with the model's record of its training spikes.
 
@@ -743,6 +744,10 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     against this recording's ground truth describe another network). A warning, not an error:
     scoring a model on new data of the same units is allowed; the returned comparison is for
     the command's output file, so that the mismatch is on record beside the results.
+
+    The refusal names ``flag`` and advises passing the recording the model was trained on, "(and
+    --epoch)" for a command-line flag, "(and epoch)" for a Python argument; ``epoch=False`` leaves
+    the epoch out, for the commands that have no ``--epoch`` (``connectivity``, ``attention-map``).
 
     Returns:
         None without ``model_dir``; else :func:`hf_neuroformer.windows.compare_split_spikes`'s
@@ -763,11 +768,12 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     sessions = sorted({t.rsplit("/", 1)[0] for t in known if "/" in t})
     shown = ", ".join(repr(t) for t in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
+    and_epoch = f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) " if epoch else ""
     raise ValueError(
         f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
         f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model; the model knows "
         f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
-        f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) it was trained on"
+        f"{and_epoch}it was trained on"
     )
 
 

@@ -598,8 +598,9 @@ def run_connectivity(
     net = read_network(data_path)
     rec = net.recording
     model, tokenizer, plan = load_pretrained(model_dir)
-    # not the tokenizer's API advice; the spikes check goes into scores.json beside the scores
-    spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")
+    # not the tokenizer's API advice (nor --epoch: this command has none); the spikes check goes
+    # into scores.json beside the scores
+    spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
     model.to(device)
     splits = list(SPLITS) if split == "all" else [split]
     starts, clips, segs = [], [], []

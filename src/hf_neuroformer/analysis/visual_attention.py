@@ -453,7 +453,8 @@ def run_attention_map(
     video = video_modality(model.config, modality)  # fail before reading the data
     model.to(device)
     rec = load_recording(data_path)
-    spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data")  # not the API advice
+    # not the API advice; this command has no --epoch to advise
+    spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
         check_split_in_recording(plan, s, rec)
