@@ -17,6 +17,7 @@ reads the modality specifications from its ``config.json`` (the one place a run 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import warnings
 from typing import Dict, List, Optional, Sequence
@@ -58,6 +59,10 @@ class NeuroformerProcessor(ProcessorMixin):
             directory: ``config.decoding_targets`` set), whose ``labels`` are the behaviour
             targets: the next-spike labels are then returned as ``token_labels`` (as
             :class:`~hf_neuroformer.decoding.DecodingCollator` gives them).
+        split_mode: how the model's splits were planned (``splits.json`` ``"mode"``):
+            ``"trials"`` (each window's past was clipped at its trial's start, so the default
+            ``past_clip_starts="auto"`` does that too), ``"time"``, or ``None`` (unknown: no clip
+            unless asked).
 
     Calling the processor (see :meth:`__call__`) gives ``input_ids``, ``dt_ids``,
     ``attention_mask``, ``labels``, ``dt_labels``, ``past_input_ids``, ``past_dt_ids``,
@@ -77,20 +82,25 @@ class NeuroformerProcessor(ProcessorMixin):
     """
 
     def __init__(self, tokenizer: Optional[NeuroformerTokenizer] = None, modalities: Optional[List[dict]] = None,
-                 decoding: bool = False, **kwargs):
+                 decoding: bool = False, split_mode: Optional[str] = None, **kwargs):
         if not isinstance(tokenizer, NeuroformerTokenizer):
             raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}")
         if modalities is not None and not (isinstance(modalities, list) and all(isinstance(m, dict) for m in modalities)):
             raise TypeError("modalities: expected None or a list of modality dicts (NeuroformerConfig.modalities), "
                             f"got {type(modalities).__name__}")
         self.modalities = copy.deepcopy(modalities) if modalities else []
+        if split_mode not in (None, "trials", "time"):
+            raise ValueError(f"split_mode: expected 'trials', 'time' or None, got {split_mode!r}")
         self.decoding = bool(decoding)
+        self.split_mode = split_mode
         super().__init__(tokenizer, **kwargs)
 
     @classmethod
-    def from_config(cls, tokenizer: NeuroformerTokenizer, config) -> "NeuroformerProcessor":
+    def from_config(cls, tokenizer: NeuroformerTokenizer, config, split_mode: Optional[str] = None
+                    ) -> "NeuroformerProcessor":
         """The processor of a model: ``tokenizer``, ``config.modalities`` and, for a decoder
-        (``config.decoding_targets``), ``decoding=True`` (``config``: a NeuroformerConfig).
+        (``config.decoding_targets``), ``decoding=True`` (``config``: a NeuroformerConfig);
+        ``split_mode``: the model's ``SplitPlan.mode`` (see the class).
 
         Raises:
             ValueError: the tokenizer's vocabulary or window settings do not match ``config``
@@ -99,7 +109,8 @@ class NeuroformerProcessor(ProcessorMixin):
         from .tokenization_neuroformer import check_tokenizer_matches_config
 
         check_tokenizer_matches_config(tokenizer, config)
-        return cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets))
+        return cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets),
+                   split_mode=split_mode)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "NeuroformerProcessor":
@@ -111,7 +122,9 @@ class NeuroformerProcessor(ProcessorMixin):
         (:func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`); a
         ``processor_config.json`` beside it that says otherwise (left by an earlier run in the
         same directory) is ignored with a warning. Without ``config.json`` (a directory written by
-        :meth:`save_pretrained` alone) they come from ``processor_config.json``. Hub arguments
+        :meth:`save_pretrained` alone) they come from ``processor_config.json``. ``split_mode`` comes
+        from the ``splits.json`` beside them when there is one (``train`` and ``finetune`` write it,
+        ``neuroformer push`` uploads it). Hub arguments
         (``revision``, ``token``, ``cache_dir``, ``local_files_only``, ``trust_remote_code``...)
         are passed on.
 
@@ -148,10 +161,14 @@ class NeuroformerProcessor(ProcessorMixin):
             processor.modalities = modalities
             processor.decoding = bool(config.decoding_targets)
             check_tokenizer_matches_config(processor.tokenizer, config)
+        splits_file = _file(pretrained_model_name_or_path, "splits.json", hub)
+        if splits_file is not None:
+            with open(splits_file, encoding="utf-8") as f:
+                processor.split_mode = json.load(f).get("mode")
         return processor
 
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
-                 past_clip_starts=None) -> Dict[str, list]:
+                 past_clip_starts="auto") -> Dict[str, list]:
         """The windows as columns (one list entry per window), as :func:`build_window_datasets`
         stores them: ``window_start``, ``input_ids``, ``dt_ids``, ``past_input_ids``,
         ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``,
@@ -182,9 +199,16 @@ class NeuroformerProcessor(ProcessorMixin):
                     f"({len(sup)} interval(s) of the recording's time support, {sup[0, 0]:g} to {sup[-1, 1]:g} s); "
                     f"{out.size} of {starts.size} windows are not: each current window must lie inside one interval")
         clips = None
+        has_trials = recording.trials is not None and len(recording.trials) > 0
+        if isinstance(past_clip_starts, str) and past_clip_starts == "auto":
+            past_clip_starts = "trials" if self.split_mode == "trials" and has_trials else None
+            if self.split_mode == "trials" and not has_trials:
+                warnings.warn("the model was trained with each window's past clipped at its trial's start "
+                              "(splits.json mode 'trials'), but this recording has no trials: the past windows are "
+                              "not clipped", UserWarning, stacklevel=3)
         if isinstance(past_clip_starts, str):
             if past_clip_starts != "trials":
-                raise ValueError(f"past_clip_starts: expected 'trials', seconds per window or None, got "
+                raise ValueError(f"past_clip_starts: expected 'auto', 'trials', seconds per window or None, got "
                                  f"{past_clip_starts!r}")
             if recording.trials is None or len(recording.trials) == 0:
                 raise ValueError("past_clip_starts='trials': the recording has no trials")
@@ -205,7 +229,7 @@ class NeuroformerProcessor(ProcessorMixin):
         return tokenize_windows(recording, self.tokenizer, starts, clips, _ModalitySpecs(self.modalities))
 
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
-                 past_clip_starts=None, *, return_tensors: str = "pt",
+                 past_clip_starts="auto", *, return_tensors: str = "pt",
                  return_labels: bool = True, device=None) -> Dict[str, object]:
         """Tokenize and pad the windows of ``recording`` that start at ``window_starts``.
 
@@ -216,14 +240,16 @@ class NeuroformerProcessor(ProcessorMixin):
                 order. Each window covers ``[start, start + current_window)``, which must lie
                 inside one interval of ``recording.support`` (the time support, else the time
                 domain); its past ``[start - past_window, start)`` is read where recorded.
-            past_clip_starts: ``None`` (the whole past window), ``"trials"``, or ``(n_windows,)``
-                seconds: the past window starts no earlier than this (NaN for no clip). A model
-                trained in trial mode (``splits.json`` ``"mode": "trials"``: ``split_by`` trials,
-                or ``auto`` with at least 3 trials) saw each window's past clipped at its trial's
-                start; ``"trials"`` does that (the start of the trial each window starts in,
-                :func:`~hf_neuroformer.windows.trial_at`; no clip outside every trial), as does
-                the ``past_clip_start`` column of its window datasets. Without it the past reads
-                across the trial start and the windows are not scored as training scored them.
+            past_clip_starts: ``"auto"`` (default), ``"trials"``, ``None`` (the whole past
+                window), or ``(n_windows,)`` seconds: the past window starts no earlier than this
+                (NaN for no clip). A model trained in trial mode (``splits.json`` ``"mode":
+                "trials"``: ``split_by`` trials, or ``auto`` with at least 3 trials) saw each
+                window's past clipped at its trial's start; ``"trials"`` does that (the start of
+                the trial each window starts in, :func:`~hf_neuroformer.windows.trial_at`; no clip
+                outside every trial), as does the ``past_clip_start`` column of its window
+                datasets. ``"auto"`` is ``"trials"`` when the processor's ``split_mode`` is
+                ``"trials"`` and the recording has trials (with a warning when it has none), else
+                ``None``.
             return_tensors: only ``"pt"`` (PyTorch).
             return_labels: give the next-spike ``labels`` and ``dt_labels`` (``token_labels`` and
                 ``dt_labels`` for a decoder); False for a ``NeuroformerModel``, whose forward
@@ -243,7 +269,8 @@ class NeuroformerProcessor(ProcessorMixin):
             ValueError: empty, non-1-D or non-finite ``window_starts``, or a current window
                 outside the recorded time (before, after, or in a gap of the time support, which
                 would be read as silence); ``past_clip_starts`` of another length, more than
-                1 ns (the window grid) after its window, or ``"trials"`` without trials;
+                1 ns (the window grid) after its window, ``"trials"`` without trials, or another
+                string;
                 ``return_tensors`` other than ``"pt"``; a modality source missing from the
                 recording.
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
