@@ -128,6 +128,14 @@ def test_training_curves_without_validation_draw_the_training_loss():
     assert [ln.get_label() for ln in fig.axes[0].get_lines()][1] == "kept: step 5 (last step (no validation split))"
     with pytest.raises(PlottingInputError, match=r"log\[1\]: missing \['train_loss'\]"):
         plot_training_curves([log[0], {"step": 4, "epoch": 0}])
+    # one point (a run shorter than one epoch validates once): the axis starts at step 0 and the
+    # title says why there is one point (the walk saw a lone dot on ticks 28.5-31.5)
+    one = {"step": 30, "epoch": 0, "train_loss": 4.0, "validation/loss": 4.2, "validation/id_nll": 2.0,
+           "validation/dt_nll": 1.5}
+    fig = plot_training_curves([one], best_step=30)
+    assert all(ax.get_xlim()[0] == 0 and ax.get_xlim()[1] >= 30 for ax in fig.axes)
+    assert "one validation pass (step 30): training.eval_every" in fig._suptitle.get_text()
+    assert plot_training_curves(log)._suptitle is None
     # one entry with validation figures: every entry must have them
     with pytest.raises(PlottingInputError, match=r"log\[0\]: missing \['validation/loss', "):
         plot_training_curves([log[0], {**log[1], "validation/loss": 4.0, "validation/id_nll": 2.0,

@@ -268,6 +268,11 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
             ax.axvline(best_step, color="0.4", ls="--", lw=1, label=f"kept: step {best_step} ({selection})")
         ax.set_xlabel("optimisation step")
         ax.legend(fontsize=7, frameon=True, framealpha=0.8, loc="best")
+        if len(log) == 1:  # one point: from step 0, not a +-1.5-step window around it
+            ax.set_xlim(0, max(1.0, 1.05 * float(col["step"][0])))
+    if len(log) == 1:
+        fig.suptitle(f"one {'validation pass' if has_val else 'logged step'} (step {int(col['step'][0])}): "
+                     "training.eval_every sets how often (default once per epoch)", fontsize=8)
     if path is not None:
         save_figure(fig, path)
     return fig
