@@ -372,3 +372,26 @@ def test_training_config_checks_bool_int_and_float_fields(tmp_path):
     p.write_text("training:\n  max_steps: 3.7\n")
     with pytest.raises(ValueError, match=r"training\.max_steps: expected an integer >= 1, got 3.7"):
         load_yaml_config(p)
+
+
+def test_progress_false_prints_no_transformers_bars(rec, tmp_path, capfd):
+    """progress=False means quiet: transformers' own "Writing model shards" (save_pretrained) and
+    "Loading weights" (from_pretrained) bars printed anyway (README walk)."""
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+    from transformers.utils import logging as hf_logging
+
+    import dataclasses
+
+    # the simulated recording has no behaviour: decode a slow wave as a regression target
+    t = np.arange(0.0, 40.0, 0.05)
+    with_behaviour = dataclasses.replace(rec, behaviour={"wave": nf.BehaviourSeries(t, np.sin(t / 3.0))})
+    capfd.readouterr()
+    train(with_behaviour, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=8),
+          progress=False)
+    finetune(tmp_path / "m", with_behaviour, [DecodingTarget("wave", "regression")], output_dir=tmp_path / "d",
+             max_steps=2, progress=False)
+    err = capfd.readouterr().err
+    assert "Writing model shards" not in err and "Loading weights" not in err, err[-2000:]
+    assert (tmp_path / "d" / "model.safetensors").is_file()
+    assert hf_logging.is_progress_bar_enabled()  # the process-wide switch is restored

@@ -29,7 +29,6 @@ recording (which split was used is written to ``metrics.json``).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -57,6 +56,7 @@ from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
+from .progress import transformers_progress_bars
 from .training import RUN_FIGURES, draw_figure, open_up_safetensors
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
@@ -488,7 +488,8 @@ def finetune(
         mcfg._check()
         model = NeuroformerForBehaviorDecoding(mcfg)
     else:
-        with quiet_loading():  # the report is kept in metrics.json and warned about below when not clean
+        # the report is kept in metrics.json and warned about below when not clean
+        with quiet_loading(), transformers_progress_bars(progress):
             model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True, **overrides)
         load_report = {k: sorted(v) for k, v in info.items()}
         # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
@@ -516,7 +517,7 @@ def finetune(
         trainer.remove_callback(PrinterCallback)
     if log_evaluations:
         trainer.add_callback(_EvaluationLines(best_metric))
-    with _save_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
+    with transformers_progress_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
         trainer.train()
     best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
     val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
@@ -538,7 +539,7 @@ def finetune(
     )
     log = list(trainer.state.log_history)
     model = trainer.model
-    with _save_bars(progress):
+    with transformers_progress_bars(progress):
         model.save_pretrained(out)
     open_up_safetensors(out)
     tokenizer.save_pretrained(out)
@@ -561,21 +562,6 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
-
-
-@contextlib.contextmanager
-def _save_bars(on: bool):
-    """transformers' progress bars (its "Writing model shards" bar of every save) off unless ``on``."""
-    from transformers.utils import logging as hf_logging
-
-    was = hf_logging.is_progress_bar_enabled()
-    if not on:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
 
 
 class _EvaluationLines(TrainerCallback):

@@ -7,6 +7,7 @@ standard error is not a terminal the bar is redrawn at most every ``LOG_INTERVAL
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 #: Seconds between redraws of a bar whose output goes to a file or pipe.
@@ -24,4 +25,21 @@ def progress_bar(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-__all__ = ["LOG_INTERVAL_S", "progress_bar"]
+@contextlib.contextmanager
+def transformers_progress_bars(on: bool):
+    """transformers' own progress bars ("Loading weights" of ``from_pretrained``, "Writing model
+    shards" of ``save_pretrained``) off inside the block unless ``on``; their earlier state is
+    restored afterwards (``transformers.utils.logging`` holds it process-wide)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+__all__ = ["LOG_INTERVAL_S", "progress_bar", "transformers_progress_bars"]

@@ -571,7 +571,7 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
     from safetensors.torch import load_file, save_file
-    from .progress import progress_bar as tqdm
+    from .progress import progress_bar as tqdm, transformers_progress_bars
     from transformers import get_cosine_schedule_with_warmup
 
     streamed = not isinstance(recording, SpikeRecording)
@@ -956,19 +956,20 @@ def train(
             figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
                                                          best_step=best_step if has_val else None,
                                                          selection=selection)
-        save_atomically(
-            output_dir,
-            model,
-            tokenizer,
-            {
-                "metrics.json": metrics,
-                "splits.json": plan.to_dict(),
-                "training_log.json": log,
-                "training_config.json": dataclasses.asdict(training),
-            },
-            overwrite=overwrite,
-            figures=figures,
-        )
+        with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
+            save_atomically(
+                output_dir,
+                model,
+                tokenizer,
+                {
+                    "metrics.json": metrics,
+                    "splits.json": plan.to_dict(),
+                    "training_log.json": log,
+                    "training_config.json": dataclasses.asdict(training),
+                },
+                overwrite=overwrite,
+                figures=figures,
+            )
     accelerator.wait_for_everyone()
     return metrics
 
