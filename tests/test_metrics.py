@@ -832,6 +832,17 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
     assert [t.get_text() for t in axes[0].get_yticklabels()] == top  # with the brain area
     assert axes[1].get_xlabel() == "time (s)"
     assert all(a.get_ylabel() == "rate (Hz)" and a.get_xlabel() == "time from trial start (s)" for a in axes[2:])
+    assert "the shortest covered" not in fig._suptitle.get_text()  # trials of one length
+    # trials of several lengths: the PSTHs stop at the shortest, and the title says so
+    import dataclasses
+
+    mixed = steinmetz.trials.copy()
+    mixed[::2, 1] -= 0.3
+    fig_m = plot_fidelity(dataclasses.replace(steinmetz, trials=mixed), variants["jittered"], n_units=2)
+    shortest = float(np.min(mixed[:, 1] - mixed[:, 0]))
+    assert fig_m.get_axes()[2].get_lines()[0].get_xdata().max() < shortest
+    assert (f"their first {shortest:.2f} s (the shortest covered; trials last up to 1.01 s)"
+            in fig_m._suptitle.get_text())
     # without trials: binned rate over time, and nothing written without a path
     no_trials = SpikeRecording(steinmetz.spike_times, steinmetz.unit_ids, unit_names=steinmetz.unit_names,
                                time_domain=steinmetz.time_domain)

@@ -175,7 +175,12 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         pr, pg = trial_psth(real, used, bs, length), trial_psth(generated, used, bs, length)
         x = (np.arange(pr.shape[0]) + 0.5) * bs
         xlabel = "time from trial start (s)"
-        what = f"PSTH over {len(used)} trials, {bs * 1e3:g} ms bins"
+        # trials of several lengths are all cut to the shortest covered one: say so, since the
+        # curves stop there (mixed 1.5-8.5 s Zheng trials drew PSTHs of 1.5 s under a plain title)
+        longest = float(np.max(used[:, 1] - used[:, 0]))
+        what = (f"PSTH over {len(used)} trials, {bs * 1e3:g} ms bins"
+                + (f", their first {length:.2f} s (the shortest covered; trials last up to {longest:.2f} s)"
+                   if longest > 1.1 * length else ""))
     else:
         bs = 0.1 if bin_size is None else float(bin_size)
         bins, _ = _tile(np.array([[start, stop]]), bs)
