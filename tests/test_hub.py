@@ -394,3 +394,11 @@ def test_cli_push_names_the_flags_for_a_foreign_recording(trained, shared_data, 
     assert code == 2
     assert re.search(r"^neuroformer push: error: --data: this recording's units are not the ones the model was trained "
                      r"on: 1000 of its 1000 units .* pass the recording \(and --epoch\) it was trained on$", err, re.M), err
+    # the model's units, another epoch: its splits lie outside the recording, named by the flags too
+    code = cli.main(["push", "--model", str(d / "model"), "--repo-id", "lab/x", "--data", str(shared_data(A2929)),
+                     "--epoch", "sleep", "--dataset-repo-id", "lab/x-windows"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(r"^neuroformer push: error: --data: the train windows of this model span \[.*\] s but the "
+                     r"recording covers \[.*\] s; pass the recording \(and --epoch\) the model was trained on$",
+                     err, re.M), err

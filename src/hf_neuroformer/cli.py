@@ -525,7 +525,7 @@ def cmd_embed(args) -> int:
     config = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args)
-    check_split_in_recording(plan, args.split, rec)
+    check_split_in_recording(plan, args.split, rec, flag="--data")
     starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
     if len(starts) < 4:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
@@ -605,12 +605,18 @@ def cmd_push(args) -> int:
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     rec = _load_data(args.data, args.epoch) if args.data is not None else None
     if rec is not None:
-        # foreign units named by the flags (push_to_hub's own check speaks to Python callers:
-        # "recording: ... (and epoch)"); its spike comparison is left to push_to_hub, which refuses
+        # foreign units and splits outside the recording named by the flags (push_to_hub's own checks
+        # speak to Python callers: "recording: ... (and epoch)"); its spike comparison is left to push_to_hub
         from .generation import check_recording_units
         from .tokenization_neuroformer import NeuroformerTokenizer
 
+        from .windows import SPLITS, SplitPlan, check_split_in_recording
+
         check_recording_units(NeuroformerTokenizer.from_pretrained(args.model), rec, flag="--data")
+        if (Path(args.model) / "splits.json").is_file():  # without it push_to_hub says what is missing
+            plan = SplitPlan.from_dict(json.loads((Path(args.model) / "splits.json").read_text()))
+            for split in SPLITS:  # the windows pushed are the model's: every split must lie in the recording
+                check_split_in_recording(plan, split, rec, flag="--data")
     result = push_to_hub(
         args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
         license=args.license, data_description=args.provenance, recording=rec,

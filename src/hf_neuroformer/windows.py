@@ -278,9 +278,12 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     )
 
 
-def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording) -> None:
+def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording, flag: str = "recording") -> None:
     """Refuse a recording that does not cover ``plan``'s ``split`` segments (another recording
     or epoch than the model was trained on).
+
+    ``flag`` names the recording in the message: ``"recording"`` for Python callers, the
+    command-line option (``"--data"``) for a command, which is then told to pass ``--epoch``.
 
     Raises:
         ValueError: ``split`` is not a split of ``plan``, or its segments reach outside
@@ -292,8 +295,9 @@ def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecord
     lo, hi = recording.time_domain
     if len(seg) and (seg[:, 0].min() < lo - 1e-9 or seg[:, 1].max() > hi + 1e-9):
         raise ValueError(
-            f"recording: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but "
-            f"the recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and epoch) the model was trained on"
+            f"{flag}: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but "
+            f"the recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and "
+            f"{'--epoch' if flag.startswith('--') else 'epoch'}) the model was trained on"
         )
 
 
