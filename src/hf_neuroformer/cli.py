@@ -609,7 +609,6 @@ def cmd_push(args) -> int:
         # speak to Python callers: "recording: ... (and epoch)"); its spike comparison is left to push_to_hub
         from .generation import check_recording_units
         from .tokenization_neuroformer import NeuroformerTokenizer
-
         from .windows import SPLITS, SplitPlan, check_split_in_recording
 
         check_recording_units(NeuroformerTokenizer.from_pretrained(args.model), rec, flag="--data")
