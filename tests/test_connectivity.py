@@ -2,6 +2,7 @@
 `neuroformer simulate` / `neuroformer connectivity` commands end to end (issue 5)."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -271,6 +272,16 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     check = json.loads((bad / "scores.json").read_text())["model_training_spikes_check"]
     assert check["status"] == "other spikes" and check["splits_differing"] == ["train", "validation", "test"]
     assert json.loads((out / "scores.json").read_text())["model_training_spikes_check"]["status"] == "same spikes"
+    # the same units over a shorter time: the model's splits lie outside it, named by the flag, no --epoch advised
+    short = tmp_path / "short.nwb"
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
+                 "--duration", "10", "--seed", "4", "--output", str(short)]) == 0
+    capsys.readouterr()
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(short), "--output",
+                 str(tmp_path / "bad2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.match(r"neuroformer connectivity: error: --data: the \w+ windows of this model span \[.*\] s but the "
+                    r"recording covers \[.*\] s; pass the recording the model was trained on$", err), err
 
 
 def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):

@@ -278,12 +278,15 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     )
 
 
-def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording, flag: str = "recording") -> None:
+def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording, flag: str = "recording",
+                             epoch: bool = True) -> None:
     """Refuse a recording that does not cover ``plan``'s ``split`` segments (another recording
     or epoch than the model was trained on).
 
     ``flag`` names the recording in the message: ``"recording"`` for Python callers, the
-    command-line option (``"--data"``) for a command, which is then told to pass ``--epoch``.
+    command-line option (``"--data"``) for a command, which is then told to pass ``--epoch``;
+    ``epoch=False`` leaves the epoch out (commands without ``--epoch``: ``connectivity``,
+    ``attention-map``).
 
     Raises:
         ValueError: ``split`` is not a split of ``plan``, or its segments reach outside
@@ -296,8 +299,9 @@ def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecord
     if len(seg) and (seg[:, 0].min() < lo - 1e-9 or seg[:, 1].max() > hi + 1e-9):
         raise ValueError(
             f"{flag}: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but "
-            f"the recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording (and "
-            f"{'--epoch' if flag.startswith('--') else 'epoch'}) the model was trained on"
+            f"the recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording "
+            + (f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) " if epoch else "")
+            + "the model was trained on"
         )
 
 

@@ -605,7 +605,7 @@ def run_connectivity(
     splits = list(SPLITS) if split == "all" else [split]
     starts, clips, segs = [], [], []
     for s in splits:
-        check_split_in_recording(plan, s, rec)
+        check_split_in_recording(plan, s, rec, flag="--data", epoch=False)  # no --epoch here
         a, c = window_starts_for_split(plan, s, model.config, stride=model.config.current_window)
         starts.append(a)
         clips.append(c)

@@ -457,7 +457,7 @@ def run_attention_map(
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
-        check_split_in_recording(plan, s, rec)
+        check_split_in_recording(plan, s, rec, flag="--data", epoch=False)  # no --epoch here
         a, c = window_starts_for_split(plan, s, model.config, stride=model.config.current_window)
         starts.append(a)
         clips.append(c)
