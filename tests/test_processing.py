@@ -343,3 +343,29 @@ def test_trial_mode_model_clips_the_past_at_trial_starts_by_default(shared_data,
     # saved and reloaded without splits.json beside it: processor_config.json keeps the mode
     processor.save_pretrained(tmp_path / "p")
     assert AutoProcessor.from_pretrained(tmp_path / "p").split_mode == "trials"
+
+
+def test_windows_inside_overlapping_trials_are_counted_not_silently_clipped(shared_data):
+    """Zheng 2022 trials 94 and 95 overlap (1260.23-1261.78 s and 1261.55-1263.08 s): training
+    made windows of both, each clipped at its own trial's start, so a window of trial 94 at
+    1261.632 s saw its past from 1260.23 s; 'auto' clipped it at 1261.55 s without a word."""
+    from hf_neuroformer.io import load_recording
+
+    rec = quiet(load_recording, shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb")).restrict(1240.0, 1300.0)
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.5, dt_resolution=0.01, max_window_length=64,
+                                  max_past_length=256, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64, split_by="trials")
+    tok, _ = untrained_model(rec, config)
+    data, plan = build_window_datasets(rec, tok, config)
+    train = data["train"]
+    i = int(np.argmin(np.abs(np.asarray(train["window_start"]) - 1261.632234)))
+    row = train[i]
+    assert abs(row["window_start"] - 1261.632234) < 1e-6 and abs(row["past_clip_start"] - 1260.232234) < 1e-6
+    processor = nf.NeuroformerProcessor.from_config(tok, config, split_mode=plan.mode)
+    with pytest.warns(UserWarning, match=r"1 of 2 windows start inside more than one trial"):
+        clipped = processor(rec, [row["window_start"], 1250.0])
+    assert clipped["past_attention_mask"][0].sum() < len(row["past_input_ids"])  # clipped later than training
+    exact = processor(rec, [row["window_start"]], [row["past_clip_start"]])
+    expected = NeuroformerCollator()([row])
+    for k in expected:
+        assert torch.equal(exact[k], expected[k]), k

@@ -214,6 +214,21 @@ class NeuroformerProcessor(ProcessorMixin):
                 raise ValueError("past_clip_starts='trials': the recording has no trials")
             k = trial_at(recording.trials, starts)  # the trial each window starts in (latest start wins)
             past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
+            # a window inside two overlapping trials: training made windows of each trial, each clipped at its own
+            # trial's start; a start alone cannot say which of them is meant
+            tr = np.asarray(recording.trials, dtype=np.float64)
+            n_in = np.zeros(starts.size, dtype=np.int64)
+            for a, b in tr:
+                n_in += (starts + WINDOW_GRID >= a) & (starts < b)
+            many = np.flatnonzero(n_in > 1)
+            if many.size:
+                i = int(many[0])
+                warnings.warn(
+                    f"past_clip_starts: {many.size} of {starts.size} windows start inside more than one trial "
+                    f"(overlapping trials; first: window {i} at {starts[i]} s); their past is clipped at the latest "
+                    "trial start, while training made windows of each of those trials clipped at its own start: to "
+                    "score the windows of a split as training did, pass the clip starts "
+                    "hf_neuroformer.windows.window_starts_for_split returns", UserWarning, stacklevel=3)
         if past_clip_starts is not None:
             clips = np.asarray(past_clip_starts, dtype=np.float64)
             if clips.shape != starts.shape:
@@ -246,8 +261,10 @@ class NeuroformerProcessor(ProcessorMixin):
                 "trials"``: ``split_by`` trials, or ``auto`` with at least 3 trials) saw each
                 window's past clipped at its trial's start; ``"trials"`` does that (the start of
                 the trial each window starts in, :func:`~hf_neuroformer.windows.trial_at`; no clip
-                outside every trial), as does the ``past_clip_start`` column of its window
-                datasets. ``"auto"`` is ``"trials"`` when the processor's ``split_mode`` is
+                outside every trial; the latest-starting one where trials overlap, with a warning:
+                training made windows of each overlapping trial, each clipped at its own start, so
+                there pass the clip starts of :func:`~hf_neuroformer.windows.window_starts_for_split`),
+                as does the ``past_clip_start`` column of its window datasets. ``"auto"`` is ``"trials"`` when the processor's ``split_mode`` is
                 ``"trials"`` and the recording has trials (with a warning when it has none), else
                 ``None``.
             return_tensors: only ``"pt"`` (PyTorch).
@@ -280,6 +297,9 @@ class NeuroformerProcessor(ProcessorMixin):
                 many windows and spikes (the model's ``max_window_length`` / ``max_past_length``).
                 One more per modality whose windows held more than its ``max_tokens`` tokens
                 (``num_frames`` frames), with the counts.
+            UserWarning: with ``past_clip_starts`` ``"auto"`` or ``"trials"``, windows that start
+                inside more than one (overlapping) trial, counted; with ``"auto"``, a model planned
+                by trials given a recording without trials (no clip).
         """
         if return_tensors != "pt":
             raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
