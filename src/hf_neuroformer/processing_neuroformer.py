@@ -216,10 +216,10 @@ class NeuroformerProcessor(ProcessorMixin):
             past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
             # a window inside two overlapping trials: training made windows of each trial, each clipped at its own
             # trial's start; a start alone cannot say which of them is meant
+            # trials holding each start: those begun by it minus those ended by it (stop > start for every trial)
             tr = np.asarray(recording.trials, dtype=np.float64)
-            n_in = np.zeros(starts.size, dtype=np.int64)
-            for a, b in tr:
-                n_in += (starts + WINDOW_GRID >= a) & (starts < b)
+            n_in = (np.searchsorted(np.sort(tr[:, 0]), starts + WINDOW_GRID, side="right")
+                    - np.searchsorted(np.sort(tr[:, 1]), starts, side="right"))
             many = np.flatnonzero(n_in > 1)
             if many.size:
                 i = int(many[0])
@@ -264,9 +264,9 @@ class NeuroformerProcessor(ProcessorMixin):
                 outside every trial; the latest-starting one where trials overlap, with a warning:
                 training made windows of each overlapping trial, each clipped at its own start, so
                 there pass the clip starts of :func:`~hf_neuroformer.windows.window_starts_for_split`),
-                as does the ``past_clip_start`` column of its window datasets. ``"auto"`` is ``"trials"`` when the processor's ``split_mode`` is
-                ``"trials"`` and the recording has trials (with a warning when it has none), else
-                ``None``.
+                as does the ``past_clip_start`` column of its window datasets. ``"auto"`` is
+                ``"trials"`` when the processor's ``split_mode`` is ``"trials"`` and the recording
+                has trials (with a warning when it has none), else ``None``.
             return_tensors: only ``"pt"`` (PyTorch).
             return_labels: give the next-spike ``labels`` and ``dt_labels`` (``token_labels`` and
                 ``dt_labels`` for a decoder); False for a ``NeuroformerModel``, whose forward
