@@ -306,17 +306,23 @@ def test_truncated_modality_tokens_are_counted(a2929):
     assert batch["modality_inputs"]["head_direction"]["mask"].sum(1).tolist() == [4, 4, 4]
 
 
+def _zheng_trials(shared_data, start: float, stop: float):
+    """Zheng 2022 (human MTL) between ``start`` and ``stop`` s (trials with recorded time between
+    them, so a past window can cross a trial start) and a tiny config planned by trials."""
+    from hf_neuroformer.io import load_recording
+
+    rec = quiet(load_recording, shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb")).restrict(start, stop)
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.5, dt_resolution=0.01, max_window_length=64,
+                                  max_past_length=256, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64, split_by="trials")
+    return rec, config
+
+
 def test_trial_mode_model_clips_the_past_at_trial_starts_by_default(shared_data, tmp_path):
     """A model planned by trials saw each window's past clipped at its trial's start; the processor
     reads that from splits.json and does the same unless told otherwise (a new user left
     past_clip_starts out and scored 21 % more past tokens than training did, without a word)."""
-    from hf_neuroformer.io import load_recording
-
-    # Zheng 2022 (human MTL): trials with recorded time between them, so a past window can cross a trial start
-    rec = quiet(load_recording, shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb")).restrict(0.0, 200.0)
-    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.5, dt_resolution=0.01, max_window_length=64,
-                                  max_past_length=256, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
-                                  intermediate_size=64, split_by="trials")
+    rec, config = _zheng_trials(shared_data, 0.0, 200.0)
     tok, model = untrained_model(rec, config)
     data, plan = build_window_datasets(rec, tok, config)
     assert plan.mode == "trials"
@@ -349,12 +355,7 @@ def test_windows_inside_overlapping_trials_are_counted_not_silently_clipped(shar
     """Zheng 2022 trials 94 and 95 overlap (1260.23-1261.78 s and 1261.55-1263.08 s): training
     made windows of both, each clipped at its own trial's start, so a window of trial 94 at
     1261.632 s saw its past from 1260.23 s; 'auto' clipped it at 1261.55 s without a word."""
-    from hf_neuroformer.io import load_recording
-
-    rec = quiet(load_recording, shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb")).restrict(1240.0, 1300.0)
-    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.5, dt_resolution=0.01, max_window_length=64,
-                                  max_past_length=256, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
-                                  intermediate_size=64, split_by="trials")
+    rec, config = _zheng_trials(shared_data, 1240.0, 1300.0)
     tok, _ = untrained_model(rec, config)
     data, plan = build_window_datasets(rec, tok, config)
     train = data["train"]

@@ -56,7 +56,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import NeuroformerCollator, tokenize_windows
+from .windows import NeuroformerCollator, and_epoch, tokenize_windows
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -768,12 +768,11 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     sessions = sorted({t.rsplit("/", 1)[0] for t in known if "/" in t})
     shown = ", ".join(repr(t) for t in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
-    and_epoch = f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) " if epoch else ""
     raise ValueError(
         f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
         f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model; the model knows "
         f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
-        f"{and_epoch}it was trained on"
+        f"{and_epoch(flag, epoch)}it was trained on"
     )
 
 

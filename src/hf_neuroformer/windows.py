@@ -278,6 +278,13 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     )
 
 
+def and_epoch(flag: str, epoch: bool = True) -> str:
+    """The ``"(and --epoch) "`` of a "pass the recording ... the model was trained on" advice:
+    ``--epoch`` for a command-line ``flag`` (``"--data"``), ``epoch`` for a Python argument, nothing
+    for a command without ``--epoch`` (``epoch=False``)."""
+    return f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) " if epoch else ""
+
+
 def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording, flag: str = "recording",
                              epoch: bool = True) -> None:
     """Refuse a recording that does not cover ``plan``'s ``split`` segments (another recording
@@ -300,8 +307,7 @@ def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecord
         raise ValueError(
             f"{flag}: the {split} windows of this model span [{seg[:, 0].min():.3f}, {seg[:, 1].max():.3f}] s but "
             f"the recording covers [{lo:.3f}, {hi:.3f}] s; pass the recording "
-            + (f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) " if epoch else "")
-            + "the model was trained on"
+            + and_epoch(flag, epoch) + "the model was trained on"
         )
 
 
