@@ -148,3 +148,15 @@ def test_scores_are_the_generator_probabilities_of_count_arrays(conditioned):
     print(f"enumerated outcomes: model mass {total_p:.3f}, generated {seen:.3f}, chi2 {chi2:.1f} over {len(outcomes)}")
     assert chi2 < 40  # 15 outcomes: P(chi2_15 > 40) < 0.001 when the scores are the generator's probabilities
     assert 0.3 < total_p and abs(seen - total_p) < 0.01
+
+
+def test_window_outside_the_recorded_time_is_refused_not_scored_as_silence(small):
+    """The windows go through NeuroformerProcessor.tokenize: a window past the end of the
+    recording (or in a gap of its support) held no recorded spikes and used to get the
+    log-probability of an empty window."""
+    rec, tok, model, _ = small
+    end = float(rec.time_domain[1])
+    with pytest.raises(ValueError, match=r"window_starts: index 1.*not inside the recorded time"):
+        window_log_likelihoods(model, tok, rec, [10.0, end - 0.05])
+    with pytest.raises(ValueError, match="past_clip_starts: index 0"):
+        window_log_likelihoods(model, tok, rec, [10.0], past_clip_starts=[10.5])

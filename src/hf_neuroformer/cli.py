@@ -512,8 +512,8 @@ def cmd_embed(args) -> int:
     from .analysis._batches import check_pass_settings
     from .contrastive import window_latents, window_values
     from .plotting import plot_latents_3d
-    from .windows import NeuroformerCollator, check_split_in_recording, tokenize_windows, window_features, \
-        window_starts_for_split
+    from .processing_neuroformer import NeuroformerProcessor
+    from .windows import check_split_in_recording, window_features, window_starts_for_split
 
     out = Path(args.output)
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
@@ -532,10 +532,10 @@ def cmd_embed(args) -> int:
     values, circular, unit = window_values(rec, args.color_by, starts, config.current_window)
     import datasets
 
-    cols = tokenize_windows(rec, tokenizer, starts, clips if plan.mode == "trials" else None, config)
+    processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
+    cols = processor.tokenize(rec, starts, clips if plan.mode == "trials" else None)
     ds = datasets.Dataset.from_dict(cols, features=window_features(config))
-    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
-    latents = window_latents(model, ds, collator, batch_size=args.batch_size, projected=args.projected)
+    latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected)
     out.parent.mkdir(parents=True, exist_ok=True)
     pca = PCA(n_components=3, random_state=0)
     coords = pca.fit_transform(latents)

@@ -31,8 +31,8 @@ import torch
 
 from .generation import allowed_token_mask
 from .recording import SpikeRecording
+from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import NeuroformerCollator, tokenize_windows
 
 
 @torch.no_grad()
@@ -64,14 +64,16 @@ def window_log_likelihoods(
     Raises:
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
             ``model.config.vocab_size``, or other window settings; see
-            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`).
+            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
+            non-finite or empty ``window_starts``, a window outside the recorded time (it would
+            be scored as silence), a ``past_clip_starts`` after its window (the checks of
+            :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows).
     """
-    check_tokenizer_matches_config(tokenizer, model.config)
+    processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    cols = tokenize_windows(recording, tokenizer, starts, clips, model.config)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                                  model.config.modalities)
+    cols = processor.tokenize(recording, starts, clips)
+    collate = processor.collator
     mod_keys = [k for k in cols if k.startswith("mod_")]
     was_training = model.training
     model.eval()

@@ -81,11 +81,12 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
     Yields:
         ``(window indices, collated batch on device, model output)`` per ``batch_size`` windows.
     """
-    from ..windows import NeuroformerCollator, batch_to_device, tokenize_windows
+    from ..processing_neuroformer import NeuroformerProcessor
+    from ..windows import batch_to_device
 
-    cols = tokenize_windows(recording, tokenizer, starts, past_clip_starts, config=model.config)
-    collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                                  model.config.modalities)
+    processor = NeuroformerProcessor.from_config(tokenizer, model.config)
+    cols = processor.tokenize(recording, starts, past_clip_starts)
+    collate = processor.collator
     was_training = model.training
     model.eval()
     try:
