@@ -934,10 +934,11 @@ def test_plot_fidelity_raster_units_fire_in_the_drawn_trial(shared_data, tmp_pat
 
 
 
-def test_plot_fidelity_title_says_when_no_unit_fires_in_the_drawn_trial(shared_data):
-    """Five Allen units are silent in trial 102 (recorded and "generated"): the rasters draw it with
-    every row empty, and the title said only "3 units", the empty-row look the unit choice was
-    meant to end; it now says none of them fires there."""
+def test_plot_fidelity_rasters_draw_a_trial_where_a_unit_fires_and_say_when_none_does(shared_data):
+    """Five Allen units are silent in trial 102 (recorded and "generated"). The rasters drew the
+    first trial of the generated windows, 102, with every row empty, though the units fire in
+    the other generated trials; they now draw the first trial where a unit fires. When no unit
+    fires in any generated window, the title says so (it said only "3 units")."""
     from hf_neuroformer.io import read_allen_gratings
     from hf_neuroformer.plotting import plot_fidelity
 
@@ -945,16 +946,52 @@ def test_plot_fidelity_title_says_when_no_unit_fires_in_the_drawn_trial(shared_d
     win = rec.trials[[102, 103, 104, 106]]
     gen = generated_from(rec, rec.spike_times, rec.unit_ids, win)
     a, b = np.searchsorted(rec.spike_times, win[0])
-    assert a == b and gen.n_spikes > 0  # silent in the drawn trial, not in the others
+    assert a == b and gen.n_spikes > 0  # silent in the first trial, not in the others
+    assert np.allclose(win[:, 1] - win[:, 0], win[0, 1] - win[0, 0])  # equal lengths: time order decides
     fig = plot_fidelity(rec, gen, n_units=3)
+    lo, hi = fig.get_axes()[0].get_xlim()
+    fires = [k for k in range(1, 4) if np.diff(np.searchsorted(rec.spike_times, win[k]))[0] > 0]
+    assert (lo, hi) == tuple(win[fires[0]])  # the first generated trial where a unit fires
+    rows = [len(c.get_positions()) for ax in fig.get_axes()[:2] for c in ax.collections]
+    assert sum(rows) > 0 and "none" not in fig.get_suptitle()
+    # units given: the first trial where one of them fires
+    for u in range(rec.n_units):
+        t = rec.spike_times[rec.unit_ids == u]
+        first = next((k for k in range(4) if ((t >= win[k, 0]) & (t < win[k, 1])).any()), None)
+        if first is None:
+            continue
+        assert plot_fidelity(rec, gen, units=[u]).get_axes()[0].get_xlim() == tuple(win[first]), u
+    # the only generated trial is the silent one: drawn, and the title says why the rows are empty
+    silent = generated_from(rec, rec.spike_times, rec.unit_ids, win[:1])
+    fig = plot_fidelity(rec, silent, n_units=3)
     assert fig.get_axes()[0].get_xlim() == tuple(win[0])
     assert all(len(c.get_positions()) == 0 for ax in fig.get_axes()[:2] for c in ax.collections)
-    assert "3 units (none of them fires in the rasters' stretch); PSTH over 4 trials" in fig.get_suptitle()
-    fig = plot_fidelity(rec, gen, units=[0, 1])  # units given: the same words
+    assert "3 units (none of them fires in the rasters' stretch); PSTH over 1 trials" in fig.get_suptitle()
+    fig = plot_fidelity(rec, silent, units=[0, 1])  # units given: the same words
     assert "2 units (none of them fires in the rasters' stretch)" in fig.get_suptitle()
-    # one that fires: no such words
-    assert "none" not in plot_fidelity(rec, generated_from(rec, rec.spike_times, rec.unit_ids, win[1:]),
-                                       n_units=3).get_suptitle()
+
+
+def test_plot_fidelity_rasters_skip_a_silent_stretch_without_trials(steinmetz, variants):
+    """Without trials the stretch is cut from the longest generated segment: when its first
+    ``duration`` s hold no spike of the shown units, the next stretch that does is drawn."""
+    import dataclasses
+
+    from hf_neuroformer.plotting import plot_fidelity
+
+    no_trials = dataclasses.replace(steinmetz, trials=None)
+    gen = variants["jittered"]
+    segs = support_segments(gen.support)
+    a = float(segs[np.argmax(segs[:, 1] - segs[:, 0]), 0])
+    u, d = 0, 0.05
+    t = no_trials.spike_times[no_trials.unit_ids == u]
+    stretches = [(a + k * d, a + (k + 1) * d) for k in range(200)]
+    assert stretches[-1][1] <= segs[:, 1].max()
+    first_real = next(k for k, (x, y) in enumerate(stretches) if ((t >= x) & (t < y)).any())
+    assert first_real > 0, "the longest segment's first stretch must be silent for unit 0 for this test to matter"
+    lo, hi = plot_fidelity(no_trials, gen, units=[u], duration=d).get_axes()[0].get_xlim()
+    assert np.isclose(lo, stretches[first_real][0]) and np.isclose(hi, stretches[first_real][1])
+    assert "none" not in plot_fidelity(no_trials, gen, units=[u], duration=d).get_suptitle()
+
 
 # --------------------------------------------------------------------------- CLI
 def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz, variants, tmp_path, capsys):

@@ -81,6 +81,35 @@ def _choose_units(real: SpikeRecording, generated: SpikeRecording, ranked_over: 
     return order[: min(int(n_units), n_firing if n_firing else real.n_units)]
 
 
+def _raster_stretch(real: SpikeRecording, generated: SpikeRecording, segments: np.ndarray, duration: float,
+                    units) -> tuple[float, float]:
+    """``(start, stop)``, s, of the rasters of :func:`plot_fidelity`: ``duration`` s of one segment
+    of the generated support. Candidates: each segment cut into consecutive stretches of
+    ``duration`` s from its start (the last one shorter), the longest segments first (ties in time
+    order), in time order inside a segment. Taken: the first candidate where a unit (of ``units``,
+    when given) has a recorded spike, else the first where one has a generated spike, else the
+    first candidate (the longest segment's start), so that sparse data or a silent first trial
+    does not draw empty rasters when spikes exist elsewhere in the generated windows."""
+    lengths = segments[:, 1] - segments[:, 0]
+    rows, rank = [], []
+    for k, (a, b) in enumerate(segments):  # rows in time order: sorted, non-overlapping
+        n = max(1, int(np.ceil((b - a) / duration - 1e-9)))
+        starts = a + duration * np.arange(n)
+        rows.append(np.stack([starts, np.minimum(starts + duration, b)], 1))
+        rank.append(np.full(n, k))
+    rows, seg = np.concatenate(rows), np.concatenate(rank)
+    order = np.lexsort((np.arange(len(rows)), -lengths[seg]))  # longest segment first, then time
+    mask = np.zeros(real.n_units, dtype=bool)
+    mask[np.arange(real.n_units) if units is None else np.asarray(list(units), dtype=np.int64).reshape(-1)] = True
+    for rec in (real, generated):
+        t = rec.spike_times[mask[rec.unit_ids]]
+        has = np.searchsorted(t, rows[:, 1], side="left") > np.searchsorted(t, rows[:, 0], side="left")
+        hit = np.flatnonzero(has[order])
+        if hit.size:
+            return float(rows[order[hit[0]], 0]), float(rows[order[hit[0]], 1])
+    return float(rows[order[0], 0]), float(rows[order[0], 1])
+
+
 def _unit_label(rec: SpikeRecording, k: int) -> str:
     """The unit's name, with its brain area when the recording has one (e.g. ``unit5 (adn)``)."""
     area = rec.unit_areas[k] if k < len(rec.unit_areas) else ""
@@ -107,8 +136,10 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     """Recorded vs generated spikes: rasters and PSTH (or rate) overlays for a few units.
 
     Top: raster of the recorded spikes and raster of the generated spikes of the chosen units
-    over one stretch of the generated support (the longest contiguous segment, its first
-    ``duration`` s). Below, one panel per unit: recorded (black) and generated (orange) firing
+    over one stretch of ``duration`` s of the generated support: the first one, from the
+    longest contiguous segment to the shortest, in which a unit (of ``units``, when given) has a
+    recorded spike, else a generated one, else the longest segment's first ``duration`` s (with
+    trials, a segment is usually one trial: the first trial where a unit fires). Below, one panel per unit: recorded (black) and generated (orange) firing
     rate, Hz: the trial-aligned PSTH (:func:`~hf_neuroformer.metrics.fidelity.trial_psth`)
     over the real recording's trials that the support covers
     (:func:`~hf_neuroformer.metrics.fidelity.usable_trials`), when there are any; otherwise the
@@ -145,8 +176,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         raise PlottingInputError(f"bin_size: expected a positive number of seconds, got {bin_size}")
     support = generated.support
     segs = support_segments(support)
-    longest = segs[int(np.argmax(segs[:, 1] - segs[:, 0]))]
-    start, stop = float(longest[0]), float(min(longest[1], longest[0] + duration))
+    if units is not None:  # checked before the stretch search reads them
+        _choose_units(real, generated, segs[:1], segs[:1], units, n_units)
+    start, stop = _raster_stretch(real, generated, segs, float(duration), units)
 
     used, length = np.zeros((0, 2)), float("nan")
     if real.trials is not None and len(real.trials):
