@@ -39,6 +39,15 @@ def test_output_shapes(batch_and_model):
     assert out.dt_logits.shape == (b, t, model.config.num_dt_bins)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     assert torch.allclose(out.loss, out.id_loss + model.config.dt_loss_weight * out.dt_loss)
+    # the two losses by hand, from the documented rule (position i predicts token i + 1; -100 is
+    # left out; mean over the labelled targets), not from the parts the model returns: the sum
+    # above alone also holds for a loss without the shift or over the padding
+    for logits, labels, got in ((out.logits, batch["labels"], out.id_loss),
+                                (out.dt_logits, batch["dt_labels"], out.dt_loss)):
+        logp = torch.log_softmax(logits.double(), -1)
+        terms = [-logp[i, j, labels[i, j + 1]] for i in range(b) for j in range(t - 1) if labels[i, j + 1] != -100]
+        assert len(terms) > b  # several labelled targets per window
+        assert got.item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-5)
 
 
 def test_causal_future_tokens_do_not_change_past_logits(batch_and_model):
