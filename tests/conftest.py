@@ -1,8 +1,8 @@
 """Shared test helpers: where the real recordings in ``../shared/data`` live.
 
 ``shared_path(rel)`` resolves a path under the shared data folder: ``$NEUROFORMER_SHARED_DATA``
-when set, else ``<repo root>/../shared/data``. A missing file fails the test when ``CI=true``
-(the folder is always present in CI) and skips it elsewhere.
+when set, else ``<repo root>/../shared/data``. A missing file fails the test, in CI and
+elsewhere: a skipped test would read as "nothing wrong" on a machine without the recordings.
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ def shared_data_root() -> Path:
 def shared_path(rel: str) -> Path:
     """Absolute path of ``rel`` inside the shared data folder.
 
-    Fails the test (``CI=true``) or skips it (elsewhere) when the file or folder is missing.
+    Fails the test (never skips it) when the file or folder is missing.
     """
     path = shared_data_root() / rel
     if not path.exists():
         msg = (f"shared data file missing: {path} (set NEUROFORMER_SHARED_DATA to the folder "
                "holding the shared recordings)")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        pytest.fail(msg)
     return path
 
 

@@ -421,16 +421,19 @@ def test_npz_round_trip(tmp_path):
 
 
 # ------------------------------------------------------------------------------ conftest helper
-def test_shared_path_skips_or_fails(monkeypatch, tmp_path):
+def test_shared_path_fails_never_skips(monkeypatch, tmp_path):
+    """A missing recording fails the test, with or without CI=true (outside CI it was skipped, so
+    a machine without ../shared/data reported the data tests as skipped instead of failed)."""
     from conftest import shared_path
 
     monkeypatch.setenv("NEUROFORMER_SHARED_DATA", str(tmp_path))
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="missing"):
-        shared_path("absent.nwb")
-    monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception):
-        shared_path("absent.nwb")
+    for ci in ("true", None):
+        if ci is None:
+            monkeypatch.delenv("CI", raising=False)
+        else:
+            monkeypatch.setenv("CI", ci)
+        with pytest.raises(pytest.fail.Exception, match=r"shared data file missing: .*absent\.nwb"):
+            shared_path("absent.nwb")
     (tmp_path / "present.npz").write_bytes(b"")
     assert shared_path("present.npz") == tmp_path / "present.npz"
 
