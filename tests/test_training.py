@@ -1,5 +1,6 @@
 """train(): checkpoint selection, splits without validation or test, output protection, bf16."""
 
+import contextlib
 import json
 import math
 
@@ -231,14 +232,38 @@ def _weights(store, key):
     return lambda model: store.__setitem__(key, {k: v.detach().clone() for k, v in model.state_dict().items()})
 
 
+@contextlib.contextmanager
+def _training_attention_calls():
+    """``[(batch rows, attention implementation)]`` of every training-mode attention call made
+    inside the block, observed with a global forward pre-hook (the real modules run unchanged)."""
+    from hf_neuroformer.modeling_neuroformer import NeuroformerAttention
+
+    calls = []
+
+    def hook(module, args):
+        if isinstance(module, NeuroformerAttention) and module.training:
+            calls.append((int(args[0].shape[0]), module.config._attn_implementation))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
 def test_gradient_accumulation_is_the_same_update_as_one_large_batch(rec, tmp_path):
     # no dropout and no warm-up: the two runs differ only in how the 16 windows of a step are fed
     cfg = nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0})
-    got = {}
+    got, calls = {}, {}
     for ga in (1, 4):
-        train(rec, tmp_path / f"ga{ga}", cfg,
-              TrainingConfig(max_steps=2, batch_size=16, warmup_ratio=0.0, gradient_accumulation_steps=ga),
-              progress=False, on_train_end=_weights(got, ga))
+        with _training_attention_calls() as calls[ga]:
+            train(rec, tmp_path / f"ga{ga}", cfg,
+                  TrainingConfig(max_steps=2, batch_size=16, warmup_ratio=0.0, gradient_accumulation_steps=ga),
+                  progress=False, on_train_end=_weights(got, ga))
+    # the accumulated run really fed micro-batches of 4, four times as many (equal weights alone
+    # also came out of a run that ignored gradient_accumulation_steps and fed the 16 at once)
+    assert {n for n, _ in calls[1]} == {16} and {n for n, _ in calls[4]} == {4}
+    assert len(calls[4]) == 4 * len(calls[1]) > 0
     diff = max((got[1][k] - got[4][k]).abs().max().item() for k in got[1])
     print(f"max |param(1 x 16) - param(4 x 4)| after 2 steps: {diff:.3g}")
     assert diff < 1e-5
@@ -307,11 +332,15 @@ def test_attention_implementation_choice(rec, tmp_path):
     with pytest.raises((ImportError, ValueError), match="flash"):
         train(rec, tmp_path / "fa", nf.NeuroformerConfig(**TINY),
               TrainingConfig(max_steps=1, attn_implementation="flash_attention_2"), progress=False)
-    got = {}
+    got, calls = {}, {}
     for impl in ("sdpa", "eager"):
-        train(rec, tmp_path / impl, nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}),
-              TrainingConfig(max_steps=2, batch_size=16, attn_implementation=impl), progress=False,
-              on_train_end=_weights(got, impl))
+        with _training_attention_calls() as calls[impl]:
+            train(rec, tmp_path / impl, nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}),
+                  TrainingConfig(max_steps=2, batch_size=16, attn_implementation=impl), progress=False,
+                  on_train_end=_weights(got, impl))
+        # the asked implementation reached every attention call of the training steps (equal
+        # weights alone also came out of two runs that both ignored the setting)
+        assert calls[impl] and {a for _, a in calls[impl]} == {impl}, (impl, {a for _, a in calls[impl]})
     assert max((got["sdpa"][k] - got["eager"][k]).abs().max().item() for k in got["sdpa"]) < 1e-5
 
 
