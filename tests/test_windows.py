@@ -170,11 +170,18 @@ def test_time_plan_properties(t0, duration, block, past, current, extra_gap, str
                             split_block_length=block, split_gap=past + extra_gap,
                             split_fractions=fractions, split_seed=seed, split_by="time")
     rec = SpikeRecording(np.array([t0 + duration / 2]), np.array([0]), time_domain=(t0, t0 + duration))
+    # the documented rule: about split_block_length-s blocks, at least one per split with a non-zero
+    # fraction; refused only when such a block cannot hold a window with its past plus the split gap
+    # (an `except: return` alone let a planner that refused too often pass every example)
+    n_blocks = max(int(round(duration / block)), sum(f > 0 for f in fractions))
+    room = duration / n_blocks - (past + current + cfg.split_gap)
     try:
         plan = plan_splits(rec, cfg)
     except ValueError as err:
         assert "too short" in str(err)
+        assert room <= 1e-6, (room, str(err))
         return
+    assert room > -1e-6, room
     check_time_plan(plan, rec, cfg)
     if fractions[2] == 0:
         assert len(plan.segments["test"]) == 0
