@@ -6,7 +6,7 @@ import torch
 
 import hf_neuroformer as nf
 from hf_neuroformer.likelihood import split_bits_per_spike, window_log_likelihoods
-from hf_neuroformer.windows import plan_splits
+from hf_neuroformer.windows import plan_splits, window_starts_for_split
 
 from tiny_configs import untrained_model
 
@@ -67,6 +67,17 @@ def test_split_bits_per_spike_is_consistent(small):
     assert out["n_windows"] > 0 and out["n_spikes"] > 0
     expected = (out["model_log_likelihood_nats"] - out["null_log_likelihood_nats"]) / (out["n_spikes"] * np.log(2))
     assert out["bits_per_spike"] == pytest.approx(expected)
+    # the model side from its parts, not from the figures split_bits_per_spike returns (the formula
+    # above also holds for another split's windows or the id term alone): the tiled test windows,
+    # each scored by window_log_likelihoods, truncated ones left out, spikes counted by hand
+    starts, _ = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    ll = window_log_likelihoods(model, tok, rec, starts)
+    keep = ~ll["truncated"]
+    assert out["n_windows"] == int(keep.sum()) and out["n_windows_truncated"] == int((~keep).sum())
+    assert out["model_log_likelihood_nats"] == pytest.approx(float(ll["log_likelihood"][keep].sum()), rel=1e-6)
+    t = rec.spike_times
+    by_hand = [np.searchsorted(t, round(s + cfg.current_window, 9)) - np.searchsorted(t, s) for s in starts[keep]]
+    assert out["n_spikes"] == sum(by_hand)
     # an untrained model is worse than the rate-matched Poisson null
     assert out["bits_per_spike"] < 0
     with pytest.raises(ValueError, match="split"):
