@@ -806,3 +806,24 @@ def test_decoding_figure_panels_do_not_overlap():
     boxes = [ax.get_tightbbox(fig.canvas.get_renderer()) for ax in fig.axes[:3]]
     for upper, lower in zip(boxes, boxes[1:]):
         assert lower.y1 <= upper.y0 + 1.0, (upper, lower)  # display pixels, y upwards
+
+
+def test_python_finetune_refuses_a_folder_that_is_no_model_and_targets_that_are_not_decoding_targets(
+        a2929, pretrained, tmp_path):
+    """Break test: finetune(empty_dir, ...) read a default config and an empty vocabulary and failed
+    with "call tokenizer.add_units(recording) first"; a missing folder was "Repo id must be in the
+    form ..."; targets=["ry"] or a lone DecodingTarget failed with AttributeError / TypeError deep
+    inside. Each is now refused by name, before anything is written."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    ry = DecodingTarget("ry", "circular")
+    with pytest.raises(FileNotFoundError, match=r"model_dir: '.*empty' has no config.json"):
+        finetune(empty, a2929, [ry], output_dir=tmp_path / "o", max_steps=1)
+    with pytest.raises(FileNotFoundError, match=r"model_dir: '.*nope' is not a directory"):
+        finetune(tmp_path / "nope", a2929, [ry], output_dir=tmp_path / "o", max_steps=1)
+    for bad in ("ry", ["ry"], ry, [("ry", "circular")]):
+        with pytest.raises(TypeError, match=r"targets: expected a list of DecodingTarget\(name, kind\)"):
+            finetune(pretrained, a2929, bad, output_dir=tmp_path / "o", max_steps=1)
+    with pytest.raises(DecodingTargetError, match=r"DecodingTarget\(3\).name: expected a str"):
+        DecodingTarget(3, "regression")
+    assert not (tmp_path / "o").exists()

@@ -65,6 +65,10 @@ class DecodingTarget:
             the counts of the TRAINING windows actually used (the few-shot block); None = no
             weighting. Ignored for other kinds. The weights are stored in the target's
             ``config.decoding_targets`` entry (:func:`target_dicts`).
+
+    Raises:
+        DecodingTargetError: ``name`` not a non-empty str, ``kind`` not in :data:`KINDS`, ``weight``
+            not a finite number >= 0, ``class_weight`` not in :data:`CLASS_WEIGHTS`.
     """
 
     name: str
@@ -76,6 +80,9 @@ class DecodingTarget:
     class_weight: Optional[str] = "balanced"
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise DecodingTargetError(f"DecodingTarget({self.name!r}).name: expected a str (a behaviour series, or "
+                                      f"'trial:<column>'), got {type(self.name).__name__} {self.name!r}")
         if self.kind not in KINDS:
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).kind: expected one of {KINDS}, got {self.kind!r}")
         if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):

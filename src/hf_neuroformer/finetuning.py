@@ -50,7 +50,7 @@ from .decoding import (
     fraction_of_train,
     target_dicts,
 )
-from .generation import quiet_loading
+from .generation import check_model_dir, quiet_loading
 from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
@@ -295,6 +295,27 @@ def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
     return out
 
 
+def check_targets(targets) -> list:
+    """``targets`` as a list after checking that it is a list (or tuple) of
+    :class:`~hf_neuroformer.decoding.DecodingTarget`.
+
+    Raises:
+        TypeError: a single target, a name (str) or anything else that is not a sequence of
+            ``DecodingTarget`` (the message shows how to build one). An empty list is left to
+            :func:`~hf_neuroformer.decoding.build_decoding_datasets` (a DecodingTargetError).
+    """
+    example = "e.g. [DecodingTarget('ry', 'circular'), DecodingTarget('x', 'regression')]"
+    if not isinstance(targets, (list, tuple)):
+        raise TypeError(f"targets: expected a list of DecodingTarget(name, kind), {example}, got "
+                        f"{type(targets).__name__} {targets!r}")
+    bad = [t for t in targets if not isinstance(t, DecodingTarget)]
+    if bad:
+        raise TypeError(f"targets: expected a list of DecodingTarget(name, kind), {example}; got "
+                        f"{type(bad[0]).__name__} {bad[0]!r} in it (hf_neuroformer.decoding.infer_kind(recording, "
+                        "name) gives a behaviour series' default kind)")
+    return list(targets)
+
+
 def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
                             learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
                             label: Callable[[str], str] = lambda name: name) -> None:
@@ -414,6 +435,9 @@ def finetune(
 
     Raises:
         FileExistsError: ``output_dir`` holds a model and ``overwrite`` is False.
+        FileNotFoundError: ``model_dir`` is not a folder holding config.json, model.safetensors (not
+            needed with ``from_scratch``), vocab.json and tokenizer_config.json.
+        TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a class label unseen in training, ...
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
@@ -430,6 +454,9 @@ def finetune(
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction)
+    targets = check_targets(targets)
+    if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
+        check_model_dir(model_dir, "model_dir", weights=not from_scratch)
     out = check_output_dir(output_dir, overwrite)
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
@@ -463,7 +490,6 @@ def finetune(
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
-    targets = list(targets)
     dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask)
     train_ds = fraction_of_train(dsd["train"], fraction)
     for split in SPLITS:  # as train() does: a model that never sees part of each window should say so
@@ -593,6 +619,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "check_targets", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
