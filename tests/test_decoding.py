@@ -827,3 +827,27 @@ def test_python_finetune_refuses_a_folder_that_is_no_model_and_targets_that_are_
     with pytest.raises(DecodingTargetError, match=r"DecodingTarget\(3\).name: expected a str"):
         DecodingTarget(3, "regression")
     assert not (tmp_path / "o").exists()
+
+
+def test_finetune_into_its_own_model_folder_is_refused_and_leaves_the_model(a2929, pretrained, shared_data, tmp_path,
+                                                                           capsys):
+    """Break test: ``neuroformer finetune --model runs/a --output-dir runs/a --overwrite`` wrote the
+    decoder over the pretrained model it started from (its weights, config, metrics, splits.json and
+    figures gone); the pretrained checkpoint is the input, never an output."""
+    import hashlib
+    import shutil
+
+    from hf_neuroformer.cli import main
+
+    d = tmp_path / "pre"
+    shutil.copytree(pretrained, d)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir()}
+    with pytest.raises(ValueError, match=r"output_dir: '.*pre' is model_dir, the model being fine-tuned"):
+        finetune(d, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "." / "pre", max_steps=1,
+                 overwrite=True)
+    rc = main(["finetune", "--model", str(d), "--data", str(shared_data(A2929)), "--epoch", "wake", "--target", "x",
+               "--max-steps", "1", "--output-dir", str(d) + "/", "--overwrite"])
+    captured = capsys.readouterr()
+    assert rc == 2 and "--output-dir: " in captured.err and "is --model, the model being fine-tuned" in captured.err
+    assert "data:" not in captured.out  # refused before the recording was read
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir()} == before

@@ -455,7 +455,8 @@ def cmd_prepare(args) -> int:
 
 def cmd_finetune(args) -> int:
     from .decoding import DecodingTarget, infer_kind
-    from .finetuning import apply_config_overrides, check_finetune_settings, config_settings, finetune
+    from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
+        finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
     from .training import check_output_dir
@@ -481,6 +482,7 @@ def cmd_finetune(args) -> int:
         apply_config_overrides(base, sets)  # a bad --set fails before any work
     except ValueError as err:
         raise ValueError(f"--set: {err}") from None
+    check_output_not_model(args.output_dir, args.model, {"output_dir": "--output-dir", "model_dir": "--model"}.get)
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)

@@ -316,6 +316,23 @@ def check_targets(targets) -> list:
     return list(targets)
 
 
+def check_output_not_model(output_dir, model_dir, label: Callable[[str], str] = lambda name: name) -> None:
+    """Refuse an ``output_dir`` that is ``model_dir`` itself (after resolving links and ``..``):
+    the decoder would be written over the checkpoint it is fine-tuned from, ``overwrite`` or not.
+
+    Args:
+        label: names the two in the message (``neuroformer finetune``: ``--output-dir``, ``--model``).
+
+    Raises:
+        ValueError: naming both and what to do.
+    """
+    if model_dir is not None and Path(output_dir).resolve() == Path(model_dir).resolve():
+        raise ValueError(
+            f"{label('output_dir')}: {str(output_dir)!r} is {label('model_dir')}, the model being fine-tuned; the decoder "
+            f"would replace its weights, config, metrics and splits.json; choose another {label('output_dir')}"
+        )
+
+
 def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
                             learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
                             label: Callable[[str], str] = lambda name: name) -> None:
@@ -435,6 +452,7 @@ def finetune(
 
     Raises:
         FileExistsError: ``output_dir`` holds a model and ``overwrite`` is False.
+        ValueError: ``output_dir`` is ``model_dir`` (overwrite or not: the input checkpoint is kept).
         FileNotFoundError: ``model_dir`` is not a folder holding config.json, model.safetensors (not
             needed with ``from_scratch``), vocab.json and tokenizer_config.json.
         TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
@@ -457,6 +475,7 @@ def finetune(
     targets = check_targets(targets)
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
         check_model_dir(model_dir, "model_dir", weights=not from_scratch)
+    check_output_not_model(output_dir, model_dir)
     out = check_output_dir(output_dir, overwrite)
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
@@ -619,6 +638,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "check_targets", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
