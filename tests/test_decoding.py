@@ -851,3 +851,26 @@ def test_finetune_into_its_own_model_folder_is_refused_and_leaves_the_model(a292
     assert rc == 2 and "--output-dir: " in captured.err and "is --model, the model being fine-tuned" in captured.err
     assert "data:" not in captured.out  # refused before the recording was read
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir()} == before
+
+
+def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2929, pretrained, steinmetz, tmp_path):
+    """Break test: ``--fraction 1e-9`` kept one training window; its regression target had sd 0, which
+    was replaced by 1 without a word (train loss 0.0000), and a classification block holding one
+    class trained a head that can only learn that class. Both go on (as the baselines do with a
+    constant prediction), but are warned about and recorded in metrics.json."""
+    with pytest.warns(UserWarning, match=r"target 'x': the 1 training window\(s\) used \(fraction 1e-06\) hold one "
+                                         r"value .*standardised with sd 1"):
+        m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "r",
+                     fraction=1e-6, max_steps=1, batch_size=8)
+    assert m["n_train_windows"] == 1 and "hold one value" in m["target_notes"]["x"]
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["target_notes"] == m["target_notes"]
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    with pytest.warns(UserWarning, match=r"target 'trial:motorLabel': the 1 training window\(s\) used \(fraction "
+                                         r"1e-06\) hold one class \(-?\d\) of the train split's \[-1, 0, 1\]"):
+        m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
+                     output_dir=tmp_path / "c", fraction=1e-6, max_steps=1, batch_size=8)
+    assert "hold one class" in m["target_notes"]["trial:motorLabel"]
+    # a block with spread: no note
+    m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "ok", fraction=0.1,
+                 max_steps=1, batch_size=8)
+    assert m["target_notes"] == {}

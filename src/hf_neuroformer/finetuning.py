@@ -316,6 +316,30 @@ def check_targets(targets) -> list:
     return list(targets)
 
 
+def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, fraction: float) -> Dict[str, str]:
+    """``{target name: note}`` for the targets that the training windows used (``train_ds``, e.g. a
+    few-shot block) give nothing to learn from: a regression target with one value (its sd,
+    0, is replaced by 1 for standardising) or a classification target with one class of the
+    train split's. Fine-tuning goes on (the head learns a constant, as the baselines fit a
+    constant prediction); :func:`finetune` warns with each note and writes them to
+    ``metrics.json`` (``target_notes``). Circular targets get no note."""
+    notes = {}
+    n = len(train_ds)
+    for t in targets:
+        if t.kind == "circular":
+            continue
+        v = np.asarray(train_ds[t.column_name], dtype=np.float64)
+        head = f"target {t.name!r}: the {n} training window(s) used (fraction {fraction:g}) hold"
+        if t.kind == "regression" and float(np.std(v)) <= 1e-12:
+            notes[t.name] = (f"{head} one value ({float(v[0]):g}), so it is standardised with sd 1 and the head can only "
+                             "learn a constant; use a larger fraction")
+        elif t.kind == "classification" and np.unique(v).size < 2:
+            classes = report["targets"][t.name]["classes"]
+            notes[t.name] = (f"{head} one class ({classes[int(v[0])]}) of the train split's {classes}, so the head can "
+                             "only learn that class; use a larger fraction")
+    return notes
+
+
 def check_output_not_model(output_dir, model_dir, label: Callable[[str], str] = lambda name: name) -> None:
     """Refuse an ``output_dir`` that is ``model_dir`` itself (after resolving links and ``..``):
     the decoder would be written over the checkpoint it is fine-tuned from, ``overwrite`` or not.
@@ -447,7 +471,8 @@ def finetune(
         ``validation/<target>/<metric>`` (decoding metrics of the selected checkpoint),
         ``test/loss``, ``validation/loss``, ``best_step``, ``total_steps``, ``init``
         (``"pretrained"`` or ``"scratch"``), ``fraction``, ``seed``, ``n_train_windows``,
-        ``split_plan_source``, ``load_report`` (missing / unexpected keys of the checkpoint
+        ``split_plan_source``, ``target_notes`` (:func:`target_notes`: targets without spread in
+            the training windows used, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
         load), ``decoding_report`` (window counts and drops per split, target statistics).
 
     Raises:
@@ -522,6 +547,9 @@ def finetune(
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
     tdicts = target_dicts(targets, report, train_ds)
+    notes = target_notes(targets, report, train_ds, fraction)
+    for note in notes.values():
+        warnings.warn(note)
     overrides = dict(config_overrides, decoding_targets=tdicts,
                      decoding_generative_loss_weight=float(generative_loss_weight))
     set_seed(seed)
@@ -576,7 +604,7 @@ def finetune(
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
-        fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds),
+        fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
         config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
         # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
