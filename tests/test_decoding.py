@@ -874,3 +874,17 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "ok", fraction=0.1,
                  max_steps=1, batch_size=8)
     assert m["target_notes"] == {}
+
+
+def test_an_angle_decoded_as_regression_is_warned_about(a2929, pretrained):
+    """Break test: ``--target ry --kind regression`` trained and scored a plain regression on the head
+    direction without a word, though ry is in radians and wraps (A2929 wake: 0.001 to 6.276 rad,
+    so 0.01 and 6.27 rad, nearly the same heading, are 6.26 apart for MSE and R²)."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    with pytest.warns(UserWarning, match=r"target 'ry' \(regression\): the series is in radian and its training "
+                                         r"values span [0-9.]+ rad \(more than pi\).*decode it as kind 'circular'"):
+        build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "regression")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")])

@@ -24,6 +24,7 @@ removed by an optional ``window_mask`` and those dropped for each target's NaN.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -252,6 +253,10 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             available ones), a target that the config also reads as an input modality, a class
             label in validation/test that the train split does not have, fewer than 2 classes in
             train, duplicate target names, or a train split left without windows.
+
+    Warns:
+        UserWarning: a regression target that is a series in radians whose training values
+            span more than pi (it wraps; decode it as ``"circular"``).
     """
     import datasets
 
@@ -343,6 +348,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             info.update(mean=math.atan2(s, c), resultant_length=math.hypot(c, s))
         else:
             info.update(mean=float(np.mean(tr)), std=float(np.std(tr)))
+            _warn_if_wrapping_angle(recording, t, tr)
         tinfo[t.name] = info
     report["targets"] = tinfo
     out = {}
@@ -356,6 +362,21 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             ds = ds.add_column(t.column_name, v.tolist(), feature=feat)
         out[split] = ds
     return datasets.DatasetDict(out), report
+
+
+def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.ndarray) -> None:
+    """Warn when a regression target is a behaviour series in radians whose training values span
+    more than pi: it wraps, so MSE and R² take nearly equal angles near 0 and 2 pi as far apart."""
+    if target.name.startswith("trial:") or target.name not in recording.behaviour or train_values.size == 0:
+        return
+    unit = recording.behaviour[target.name].unit.strip().lower()
+    span = float(np.ptp(train_values))
+    if unit in ("rad", "radian", "radians") and span > math.pi:
+        warnings.warn(
+            f"target {target.name!r} (regression): the series is in {unit} and its training values span {span:.3f} "
+            "rad (more than pi), so it wraps: a regression takes nearly equal angles at both ends of the range as far "
+            "apart; decode it as kind 'circular' (--kind circular), unless it is not an angle"
+        )
 
 
 def fraction_of_train(ds_train, fraction: float):
