@@ -888,3 +888,33 @@ def test_an_angle_decoded_as_regression_is_warned_about(a2929, pretrained):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")])
+
+
+def test_cli_bad_kind_is_named_by_its_flag_before_the_recording_is_read(pretrained, shared_data, tmp_path, capsys):
+    """Break test: ``--kind circ`` failed after the recording was read, as
+    "DecodingTarget('ry').kind: ...", naming no flag; an empty entry (``--kind circular,``) too."""
+    from hf_neuroformer.cli import main
+
+    for kind in ("circ", "circular,"):
+        targets = "ry" if kind == "circ" else "ry,x"
+        rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
+                   "--target", targets, "--kind", kind, "--output-dir", str(tmp_path / "o")])
+        captured = capsys.readouterr()
+        assert rc == 2 and "--kind: expected one of regression, classification, circular per target, got " in captured.err
+        assert "data:" not in captured.out and not (tmp_path / "o").exists()
+
+
+def test_numpy_numbers_are_numbers_for_fraction_and_target_weight(a2929, pretrained):
+    """Break test: fraction=np.float32(0.5) passed finetune's check, then failed after tokenizing with
+    "fraction: expected a number in (0, 1], got np.float32(0.5)"; DecodingTarget(weight=np.float32(2))
+    was refused as not a number, and weight=True taken as 1."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    dsd, _ = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression")])
+    assert len(fraction_of_train(dsd["train"], np.float32(0.5))) == round(0.5 * len(dsd["train"]))
+    assert DecodingTarget("x", "regression", weight=np.float32(2)).weight == 2.0
+    for bad in (True, float("nan"), "2"):
+        with pytest.raises(DecodingTargetError, match=r"weight: expected a finite number >= 0"):
+            DecodingTarget("x", "regression", weight=bad)
+    with pytest.raises(ValueError, match=r"fraction: expected a number in \(0, 1\], got True"):
+        fraction_of_train(dsd["train"], True)

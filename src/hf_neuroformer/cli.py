@@ -454,7 +454,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from .decoding import DecodingTarget, infer_kind
+    from .decoding import KINDS, DecodingTarget, infer_kind
     from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
         finetune
     from .generation import _read_model_config, check_model_dir
@@ -470,6 +470,9 @@ def cmd_finetune(args) -> int:
     kinds = [k.strip() for kd in args.kind for k in kd.split(",")] if args.kind else None
     if kinds is not None and len(kinds) != len(names):
         raise ValueError(f"--kind: expected one kind per --target ({len(names)}), got {len(kinds)}: {args.kind!r}")
+    bad = [k for k in kinds or [] if k not in KINDS]
+    if bad:  # before the recording is read, named by the flag
+        raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
     # the numbers first, named by their flags, before the model or the data is read
     check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
                             gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,

@@ -24,6 +24,7 @@ removed by an optional ``window_mask`` and those dropped for each target's NaN.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -86,12 +87,13 @@ class DecodingTarget:
                                       f"'trial:<column>'), got {type(self.name).__name__} {self.name!r}")
         if self.kind not in KINDS:
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).kind: expected one of {KINDS}, got {self.kind!r}")
-        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
+        if not (_is_real(self.weight) and math.isfinite(self.weight) and self.weight >= 0):
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).weight: expected a finite number >= 0, got {self.weight!r}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise DecodingTargetError(
                 f"DecodingTarget({self.name!r}).class_weight: expected one of {CLASS_WEIGHTS}, got {self.class_weight!r}"
             )
+        self.weight = float(self.weight)  # a numpy number too; config.json and metrics.json keep a plain float
 
     @property
     def column_name(self) -> str:
@@ -208,6 +210,11 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     if circ:
         out = np.mod(out + np.pi, 2 * np.pi) - np.pi
     return out
+
+
+def _is_real(value) -> bool:
+    """A real number (Python or numpy, int or float), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _head(values, n: int = 10) -> str:
@@ -386,7 +393,7 @@ def fraction_of_train(ds_train, fraction: float):
     Raises:
         ValueError: ``fraction`` not in ``(0, 1]`` or an empty dataset.
     """
-    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+    if not (_is_real(fraction) and 0 < fraction <= 1):
         raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
     n = len(ds_train)
     if n == 0:
