@@ -918,3 +918,20 @@ def test_numpy_numbers_are_numbers_for_fraction_and_target_weight(a2929, pretrai
             DecodingTarget("x", "regression", weight=bad)
     with pytest.raises(ValueError, match=r"fraction: expected a number in \(0, 1\], got True"):
         fraction_of_train(dsd["train"], True)
+
+
+def test_python_finetune_names_a_recording_of_other_units_and_all_zero_target_weights(
+        a2929, pretrained, steinmetz, tmp_path):
+    """Break test: finetune(a2929_model, other_recording, ...) failed after the model was read with
+    "unit 0 ... is not in the tokenizer's vocabulary; call tokenizer.add_units(recording) first"
+    (advice that does not apply to a pretrained vocabulary; the CLI named --data); targets whose
+    weights are all 0 trained for max_steps on a loss of 0 and reported the untrained heads."""
+    with pytest.raises(ValueError, match=r"recording: this recording's units are not the ones the model was trained "
+                                         r"on: 20 of its 20 units \(session 'NS_sp_count'.*pass the recording \(and "
+                                         r"epoch\) it was trained on"):
+        finetune(pretrained, steinmetz, [DecodingTarget("trial:motorLabel", "classification")],
+                 output_dir=tmp_path / "o", max_steps=1)
+    with pytest.raises(ValueError, match=r"targets: every weight is 0 \(\{'x': 0.0, 'ry': 0.0\}\); the loss would be 0"):
+        finetune(pretrained, a2929, [DecodingTarget("x", "regression", weight=0), DecodingTarget("ry", "circular", weight=0)],
+                 output_dir=tmp_path / "o", max_steps=1)
+    assert not (tmp_path / "o").exists()

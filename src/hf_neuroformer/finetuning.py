@@ -50,7 +50,7 @@ from .decoding import (
     fraction_of_train,
     target_dicts,
 )
-from .generation import check_model_dir, quiet_loading
+from .generation import check_model_dir, check_recording_units, quiet_loading
 from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
@@ -303,6 +303,7 @@ def check_targets(targets) -> list:
         TypeError: a single target, a name (str) or anything else that is not a sequence of
             ``DecodingTarget`` (the message shows how to build one). An empty list is left to
             :func:`~hf_neuroformer.decoding.build_decoding_datasets` (a DecodingTargetError).
+        ValueError: every target's ``weight`` is 0 (nothing would be trained).
     """
     example = "e.g. [DecodingTarget('ry', 'circular'), DecodingTarget('x', 'regression')]"
     if not isinstance(targets, (list, tuple)):
@@ -313,6 +314,9 @@ def check_targets(targets) -> list:
         raise TypeError(f"targets: expected a list of DecodingTarget(name, kind), {example}; got "
                         f"{type(bad[0]).__name__} {bad[0]!r} in it (hf_neuroformer.decoding.infer_kind(recording, "
                         "name) gives a behaviour series' default kind)")
+    if targets and all(t.weight == 0 for t in targets):
+        raise ValueError(f"targets: every weight is 0 ({ {t.name: t.weight for t in targets} }); the loss would be 0 "
+                         "and the heads would stay as initialised; give at least one target a weight > 0")
     return list(targets)
 
 
@@ -481,6 +485,8 @@ def finetune(
         FileNotFoundError: ``model_dir`` is not a folder holding config.json, model.safetensors (not
             needed with ``from_scratch``), vocab.json and tokenizer_config.json.
         TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
+        ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
+            the model's session), or every target's ``weight`` is 0.
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a class label unseen in training, ...
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
@@ -517,6 +523,8 @@ def finetune(
                 "to continue fine-tuning this one"
             )
         tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
+        # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
+        check_recording_units(tokenizer, recording, flag="recording")
         if plan is None and (model_dir / "splits.json").is_file():
             plan = _plan_within(SplitPlan.from_dict(json.loads((model_dir / "splits.json").read_text())), recording, cfg)
             plan_source = "checkpoint splits.json"
