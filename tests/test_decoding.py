@@ -935,3 +935,28 @@ def test_python_finetune_names_a_recording_of_other_units_and_all_zero_target_we
         finetune(pretrained, a2929, [DecodingTarget("x", "regression", weight=0), DecodingTarget("ry", "circular", weight=0)],
                  output_dir=tmp_path / "o", max_steps=1)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_save_that_fails_leaves_the_earlier_run_whole(a2929, pretrained, tmp_path, monkeypatch):
+    """The decoder was saved straight into the output folder, file after file: a failure while
+    saving over an earlier run (a full disk, here the tokenizer's save raising) left the new
+    weights beside the old config and tokenizer. It is now written to a temporary folder first,
+    as train() does, so the earlier run's files are all still the earlier run's."""
+    import shutil
+
+    from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
+
+    out = tmp_path / "dir"
+    shutil.copytree(pretrained, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(NeuroformerTokenizer, "save_pretrained", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=2, eval_steps=2,
+                 batch_size=16, seed=0, overwrite=True, progress=False)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before, sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".tmp-save-")]

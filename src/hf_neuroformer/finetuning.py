@@ -51,13 +51,12 @@ from .decoding import (
     target_dicts,
 )
 from .generation import check_model_dir, check_recording_units, quiet_loading
-from .jsonio import write_json
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .training import RUN_FIGURES, draw_figure, open_up_safetensors
+from .training import RUN_FIGURES, draw_figure, save_atomically
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
@@ -619,27 +618,26 @@ def finetune(
         split_spikes=split_spikes_digest(recording, plan),
     )
     log = list(trainer.state.log_history)
-    model = trainer.model
-    with transformers_progress_bars(progress):
-        model.save_pretrained(out)
-    open_up_safetensors(out)
-    tokenizer.save_pretrained(out)
-    for name, obj in (("metrics.json", metrics), ("decoding_report.json", report), ("splits.json", plan.to_dict()),
-                      ("training_log.json", log)):
-        write_json(out / name, obj)  # strict JSON: an undefined metric (NaN) is written as null
-    # an earlier run's files that this one does not write (--overwrite over a 'neuroformer train'
-    # directory): its loss curves, test-generation figure and training settings would otherwise
-    # stay beside the decoder, and 'neuroformer push' would show them on its card
-    for name in STALE_RUN_FILES:
-        if (out / name).is_file():
-            (out / name).unlink()
+    figure = None
     if test_out is not None:
         preds = test_out.predictions
         preds = preds[0] if isinstance(preds, (tuple, list)) else preds
         # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
         shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-        draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
-                    test_out.label_ids, preds, shown, metrics=metrics, path=out / "test_decoding.png")
+        figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
+                             test_out.label_ids, preds, shown, metrics=metrics)
+    # as train() saves: everything into a temporary folder beside the output, then moved into place
+    # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
+    # an earlier run's figures that this one does not draw are removed (the loss curves and
+    # test-generation figure of a 'neuroformer train' directory written over with --overwrite)
+    with transformers_progress_bars(progress):
+        save_atomically(out, trainer.model, tokenizer, {
+            "metrics.json": metrics, "decoding_report.json": report, "splits.json": plan.to_dict(),
+            "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure})
+    # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
+    for name in STALE_RUN_FILES:
+        if name not in RUN_FIGURES and (out / name).is_file():
+            (out / name).unlink()
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
