@@ -311,3 +311,17 @@ def test_version_is_one_line_with_the_libraries(capsys):
                           f"transformers {transformers.__version__}, ")
     # numpy: setup.py pins numpy<2.4 because brian2 2.9 does not import with 2.4, so a report needs it
     assert f", numpy {np.__version__}; Python " in out
+
+
+def test_every_option_of_every_command_has_help_text():
+    """A README walk found `generate --temperature/--top-p/--top-k/--epoch`, `train
+    --attn-implementation` and a dozen more listed by `--help` with no word on what they do."""
+    import argparse
+
+    from hf_neuroformer.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = {name: [a.option_strings[-1] for a in p._actions if a.option_strings and not a.help]
+               for name, p in sub.choices.items()}
+    assert not {k: v for k, v in missing.items() if v}
+    assert len(sub.choices) >= 12  # every command was looked at

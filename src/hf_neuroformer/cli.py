@@ -792,6 +792,11 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+#: --epoch's help, for every command that reads a recording
+EPOCH_HELP = ("restrict the recording to this named epoch / interval (e.g. wake); an interval table of many rows "
+              "(e.g. sleep_ripples) selects their union; give the epoch the model was trained on")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
     p.add_argument("--version", action=_VersionAction,
@@ -819,7 +824,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save-every", type=int, help="write a resumable checkpoint to --output-dir/checkpoints every N steps")
     t.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch)")
-    t.add_argument("--attn-implementation", choices=["sdpa", "eager", "flash_attention_2"])
+    t.add_argument("--attn-implementation", choices=["sdpa", "eager", "flash_attention_2"],
+                   help="attention kernels: sdpa (default; fused kernels where torch has them) or eager (needed for "
+                        "attention maps); flash_attention_2 is refused with its reason (flash-attn kernels do not take "
+                        "this model's masks yet)")
     t.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute activations in the backward pass (less memory, more compute)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (training.torch_compile_backend)")
@@ -829,14 +837,18 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="sample spikes for the windows of a split and write them to NWB")
     g.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     g.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
-    g.add_argument("--epoch")
+    g.add_argument("--epoch", help=EPOCH_HELP)
     g.add_argument("--output", required=True, help="output .nwb file")
     g.add_argument("--split", default="test", choices=["train", "validation", "test"],
                    help="whose windows to generate, from the model's splits.json (default: test)")
     g.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="unit-id sampling temperature (> 0; default 1: the model's distribution)")
+    g.add_argument("--top-p", type=float, default=1.0,
+                   help="unit-id nucleus sampling: keep the most probable units up to this total probability "
+                        "(0 < P <= 1; default 1: all)")
+    g.add_argument("--top-k", type=int, default=0,
+                   help="unit-id sampling from the K most probable tokens only (default 0: all)")
     g.add_argument("--dt-temperature", type=float, help="dt head temperature (default: --temperature)")
     g.add_argument("--dt-top-p", type=float, help="dt head top-p (default: --top-p)")
     g.add_argument("--dt-top-k", type=int, help="dt head top-k (default: --top-k)")
@@ -849,12 +861,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-spikes", type=int,
                    help="cap on spikes per generated window, 1 .. the model's max_window_length - 1 (default: "
                         "the latter); capped windows are counted in the summary line")
-    g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("evaluate", help="compare a generated recording with the real one")
     e.add_argument("--real", help="the real recording (default: built-in simulated)")
-    e.add_argument("--epoch")
+    e.add_argument("--epoch", help=EPOCH_HELP)
     e.add_argument("--generated", required=True, help=".nwb written by 'neuroformer generate'")
     e.add_argument("--model", help="also score this model's held-out bits per spike on --real (its --split windows) "
                                    "against Poisson units at train-split rates and at the scored windows' rates; its "
@@ -870,16 +882,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--psth-bin-size", type=float, default=0.01, help="PSTH bin width, s (default: %(default)s)")
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
-    e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
     r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields)")
     r.add_argument("--data", help="recording (default: built-in simulated)")
-    r.add_argument("--epoch")
+    r.add_argument("--epoch", help=EPOCH_HELP)
     r.add_argument("--output", required=True, help="new directory for the shards and manifest.json")
     r.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
-    r.add_argument("--overwrite", action="store_true")
+    r.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     r.set_defaults(func=cmd_prepare)
 
     f = sub.add_parser("finetune", help="fine-tune a pretrained model to decode behaviour (Trainer) and score the test split")
@@ -897,11 +909,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--fraction", type=float, default=1.0,
                    help="share of the training windows, first contiguous block in time (default: %(default)s)")
     f.add_argument("--output-dir", default="neuroformer-decoder", help="where the model goes (default: %(default)s)")
-    f.add_argument("--max-steps", type=int, default=500)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--max-steps", type=int, default=500, help="optimizer steps (default: 500)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the new heads, shuffling and dropout (default: 0)")
     f.add_argument("--batch-size", type=int, default=32, help="windows per optimisation step (default: %(default)s)")
-    f.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    f.add_argument("--learning-rate", type=float, default=5e-4)
+    f.add_argument("--gradient-accumulation-steps", type=int, default=1,
+                   help="micro-batches per optimizer step; --batch-size is the total (default: 1)")
+    f.add_argument("--learning-rate", type=float, default=5e-4, help="AdamW learning rate (default: 5e-4)")
     f.add_argument("--eval-steps", type=int, help="validate (and keep the best checkpoint) every N steps "
                                                   "(default: max-steps / 10)")
     f.add_argument("--generative-loss-weight", type=float, default=0.0,
@@ -924,30 +937,31 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
     m.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     m.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
-    m.add_argument("--epoch")
+    m.add_argument("--epoch", help=EPOCH_HELP)
     m.add_argument("--color-by", required=True, help="behaviour variable (mean over each window; circular mean for "
                                                      "radians) or trial:<column>")
     m.add_argument("--output", required=True, help="PNG; the latents go to the same name with .npy, the window "
                                                    "starts, colours and PCA coordinates with .json")
-    m.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    m.add_argument("--split", default="test", choices=["train", "validation", "test"],
+                   help="whose windows to embed, from the model's splits.json (default: test)")
     m.add_argument("--projected", help="a contrastive modality: embed after its neural projection (default: the "
                                        "pooled decoder states)")
-    m.add_argument("--batch-size", type=int, default=128)
-    m.add_argument("--overwrite", action="store_true")
+    m.add_argument("--batch-size", type=int, default=128, help="windows per forward pass (default: 128)")
+    m.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     m.set_defaults(func=cmd_embed)
 
     a = sub.add_parser("ablate", help="train state-only, +past, +stimulus, +behaviour, +contrastive on one split "
                                       "and write a markdown table of test NLLs and F1")
     a.add_argument("--config", required=True, help="YAML config of the full model (its modalities choose the variants)")
     a.add_argument("--data", help="recording (default: built-in simulated)")
-    a.add_argument("--epoch")
+    a.add_argument("--epoch", help=EPOCH_HELP)
     a.add_argument("--output", required=True, help="markdown table (the figures also go to the same name with .json)")
     a.add_argument("--max-steps", type=int, help="steps per variant (default: the config's training.max_steps)")
-    a.add_argument("--seed", type=int)
+    a.add_argument("--seed", type=int, help="training seed of every variant (default: the config's)")
     a.add_argument("--contrastive-loss-weight", type=float, default=0.5,
                    help="weight of +contrastive when the config's contrastive_loss_weight is 0 (default: %(default)s)")
     a.add_argument("--work-dir", help="keep the variants' models here (default: a temporary folder, removed)")
-    a.add_argument("--overwrite", action="store_true")
+    a.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     a.set_defaults(func=cmd_ablate)
 
     h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
@@ -960,9 +974,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--license", default="other",
                    help="Hub licence id for the model card; use the recording's licence (default: %(default)s)")
     h.add_argument("--provenance", help="where the recording comes from (lab, paper, licence), for the model card")
-    h.add_argument("--commit-message")
+    h.add_argument("--commit-message", help="the Hub commit's message (default: \"Upload Neuroformer model (hf_neuroformer)\")")
     h.add_argument("--data", help="the recording the model was trained on, to push its windows as a dataset")
-    h.add_argument("--epoch")
+    h.add_argument("--epoch", help=EPOCH_HELP)
     h.add_argument("--dataset-repo-id", help="dataset repository for the windows, NAMESPACE/NAME")
     h.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
     h.set_defaults(func=cmd_push)
@@ -976,10 +990,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block, hub kinds only (default: 30)")
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "
                    "(simulation.MAX_CLI_DURATION; default: %(default)s)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the wiring and the spikes (default: 0)")
     s.add_argument("--codegen", choices=["numpy", "cython"],
                    help="brian2 code generation target, --kind hub only (default: numpy)")
-    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     s.set_defaults(func=cmd_simulate)
     v = sub.add_parser("render-gratings", help="render drifting-grating frames from each trial's orientation "
                        "(assumed nominal spatial/temporal frequency) and write spikes + frames to NWB")
@@ -998,7 +1012,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--temporal-frequency", type=float, default=2.0,
                    help="ASSUMED drift Hz (not stored in the data; default: %(default)s, one of Allen's)")
     v.add_argument("--contrast", type=float, default=0.8, help="(default: %(default)s)")
-    v.add_argument("--overwrite", action="store_true")
+    v.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     v.set_defaults(func=cmd_render_gratings)
 
     c = sub.add_parser("connectivity", help="directed connectivity from attention vs correlation, CCG and GLM, "
@@ -1014,9 +1028,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s)")
     c.add_argument("--corr-bin-size", type=float, default=0.01,
                    help="bin width of the (zero-lag) correlation baseline, s (default: %(default)s)")
-    c.add_argument("--batch-size", type=int, default=64)
+    c.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: 64)")
     c.add_argument("--device", default="cpu", help="torch device for the attention pass (default: %(default)s)")
-    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     c.set_defaults(func=cmd_connectivity)
 
     m = sub.add_parser("attention-map", help="attention of spike tokens over a video modality's frames, in pixels, "
@@ -1032,9 +1046,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="windows used (non-overlapping; default: %(default)s)")
     m.add_argument("--max-windows", type=int, help="the first N windows of the split (default: all)")
     m.add_argument("--modality", help="the video modality's name (default: the model's only one)")
-    m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: 64)")
     m.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    m.add_argument("--overwrite", action="store_true")
+    m.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     m.set_defaults(func=cmd_attention_map)
     return p
 
