@@ -198,6 +198,15 @@ def test_decoding_figure_draws_what_was_decoded():
     np.testing.assert_allclose(ax_hd.get_lines()[0].get_ydata(), [0, 90, -180, -90, -180, 0.1 * 180 / np.pi], atol=1e-9)
     np.testing.assert_allclose(np.abs(ax_hd.get_lines()[1].get_ydata()), [0.1 * 180 / np.pi, 90, 180, 90, 180,
                                                                           0.1 * 180 / np.pi], atol=1e-9)
+    assert ax_hd.get_ylim() == (-185, 185)
+    # angles recorded in [0, 2 pi) (A2929's ry) are drawn in [0, 360), as the recording holds them
+    # (they were drawn in [-180, 180), and embed's colours show the same angles from 0 to 2 pi)
+    ry = np.array([[0.1], [np.pi], [6.2]])
+    fig_ry = plot_decoding(np.arange(3.0), ry, np.array([[6.2], [-np.pi / 2], [0.1]]), [targets[1]])
+    rec_ry, dec_ry = fig_ry.axes[0].get_lines()[:2]
+    np.testing.assert_allclose(rec_ry.get_ydata(), np.degrees(ry[:, 0]), atol=1e-9)
+    np.testing.assert_allclose(dec_ry.get_ydata(), [np.degrees(6.2), 270, np.degrees(0.1)], atol=1e-9)
+    assert fig_ry.axes[0].get_ylim() == (-5, 365)
     cm = ax_c.images[0].get_array()
     np.testing.assert_allclose(cm, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
     # fractions on a fixed 0-1 colour scale: a near-chance matrix (all cells 0.5) is not stretched

@@ -356,7 +356,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
 
     Regression: the target over time, recorded (black) and decoded (colour), a line per
     contiguous block of windows. Circular: the same in degrees, as points (no lines across the
-    wrap at ±180°). When the long gaps between blocks of windows take more time than the blocks,
+    wrap), in [0, 360) when every recorded angle lies in [0, 2 pi) (as A2929's head direction is
+    recorded), else in [-180, 180). When the long gaps between blocks of windows take more time than the blocks,
     the time axis cuts them: seconds from the first window, dotted lines at the cuts labelled with
     the recording time after each. Classification: the confusion matrix, rows normalised to the recorded class
     (scikit-learn ``ConfusionMatrixDisplay``), so a decoder that always answers the majority class
@@ -424,11 +425,14 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             ax = fig.add_subplot(grid[k, :])
             tt, yy, pp = x_all[ok], y[ok, k], p[ok, k]
             if kind == "circular":
-                yy, pp = np.degrees(wrap_angle(yy)), np.degrees(wrap_angle(pp))
+                # the recording's own range: [0, 360) for angles recorded in [0, 2 pi) (A2929's ry,
+                # which other figures, e.g. embed's colours, show that way), else [-180, 180)
+                low = 0.0 if yy.size and np.nanmin(yy) >= 0 and np.nanmax(yy) < 2 * np.pi else -180.0
+                yy, pp = (np.degrees(wrap_angle(v)) % 360 if low == 0 else np.degrees(wrap_angle(v)) for v in (yy, pp))
                 ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label="recorded")
                 ax.plot(tt, pp, ".", color=GENERATED_COLOR, ms=3, label="decoded")
-                ax.set_ylim(-185, 185)
-                ax.set_yticks([-180, -90, 0, 90, 180])
+                ax.set_ylim(low - 5, low + 365)
+                ax.set_yticks(low + np.array([0, 90, 180, 270, 360]))
                 ax.set_ylabel(f"{name} (deg)")
             else:
                 tt, yy, pp = _break_at_gaps(tt, yy, pp)
