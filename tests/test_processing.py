@@ -370,3 +370,29 @@ def test_windows_inside_overlapping_trials_are_counted_not_silently_clipped(shar
     expected = NeuroformerCollator()([row])
     for k in expected:
         assert torch.equal(exact[k], expected[k]), k
+
+
+def test_trainer_trains_and_evaluates_on_the_processors_dataset(a2929, saved, tmp_path):
+    """The HF route for new windows: ``processor.to_dataset`` + ``processor.collator`` in
+    ``transformers.Trainer``. Its evaluation loss on the test windows (one batch) is the model's
+    loss on ``processor(...)`` of the same windows, and two training steps change the weights."""
+    from transformers import Trainer, TrainingArguments
+
+    out, data, _ = saved
+    processor = AutoProcessor.from_pretrained(out)
+    model = AutoModelForPreTraining.from_pretrained(out)
+    starts = data["test"]["window_start"][:24]
+    ds = processor.to_dataset(a2929, starts)
+    assert len(ds) == 24 and ds.features == data["test"].features  # training's schema, modality columns too
+    assert ds["input_ids"] == data["test"]["input_ids"][:24]
+    args = TrainingArguments(output_dir=str(tmp_path / "t"), per_device_train_batch_size=8, per_device_eval_batch_size=64,
+                             max_steps=2, learning_rate=1e-3, report_to=[], remove_unused_columns=False,
+                             save_strategy="no", use_cpu=True, disable_tqdm=True, seed=0)
+    trainer = Trainer(model=model, args=args, train_dataset=ds, eval_dataset=ds, data_collator=processor.collator)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        direct = model.eval()(**processor(a2929, starts)).loss.item()
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(direct, rel=1e-5)
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())

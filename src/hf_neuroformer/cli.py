@@ -518,7 +518,7 @@ def cmd_embed(args) -> int:
     from .contrastive import window_latents, window_values
     from .plotting import plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
-    from .windows import check_split_in_recording, window_features, window_starts_for_split
+    from .windows import check_split_in_recording, window_starts_for_split
 
     out = Path(args.output)
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
@@ -535,11 +535,8 @@ def cmd_embed(args) -> int:
     if len(starts) < 4:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
     values, circular, unit = window_values(rec, args.color_by, starts, config.current_window)
-    import datasets
-
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
-    cols = processor.tokenize(rec, starts, clips if plan.mode == "trials" else None)
-    ds = datasets.Dataset.from_dict(cols, features=window_features(config))
+    ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None)
     latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected)
     out.parent.mkdir(parents=True, exist_ok=True)
     pca = PCA(n_components=3, random_state=0)

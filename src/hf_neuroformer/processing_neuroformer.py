@@ -333,6 +333,26 @@ class NeuroformerProcessor(ProcessorMixin):
             batch = batch_to_device(batch, torch.device(device))
         return batch
 
+    def to_dataset(self, recording: SpikeRecording, window_starts: Sequence[float], past_clip_starts="auto"):
+        """The windows as a ``datasets.Dataset``, one row per window: the columns of
+        :meth:`tokenize`, with the fixed schema of training's window tables
+        (:func:`~hf_neuroformer.windows.window_features`). With :attr:`collator` as
+        ``data_collator`` it is what ``transformers.Trainer`` takes to train or evaluate a
+        ``NeuroformerForPreTraining`` on these windows (next-spike loss; ``TrainingArguments(
+        remove_unused_columns=False)``, since the collator reads columns that are not forward
+        arguments). A decoder's behaviour labels are not here: see
+        :func:`hf_neuroformer.decoding.build_decoding_datasets`.
+
+        Args and errors: see :meth:`__call__`. Truncation is not warned about here; the
+        ``n_truncated`` / ``n_past_truncated`` columns count it per window.
+        """
+        import datasets
+
+        from .windows import window_features
+
+        cols = self.tokenize(recording, window_starts, past_clip_starts)
+        return datasets.Dataset.from_dict(cols, features=window_features(_ModalitySpecs(self.modalities)))
+
     @property
     def collator(self) -> NeuroformerCollator:
         """The padding of training (:class:`~hf_neuroformer.windows.NeuroformerCollator`) for
