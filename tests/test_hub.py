@@ -402,3 +402,39 @@ def test_cli_push_names_the_flags_for_a_foreign_recording(trained, shared_data, 
     assert re.search(r"^neuroformer push: error: --data: the train windows of this model span \[.*\] s but the "
                      r"recording covers \[.*\] s; pass the recording \(and --epoch\) the model was trained on$",
                      err, re.M), err
+
+
+@pytest.fixture(scope="module")
+def decoder(trained, tmp_path_factory):
+    """A behaviour decoder fine-tuned for 1 step from ``trained`` (``neuroformer finetune`` output;
+    its ``metrics.json`` records the absolute ``model_dir`` it started from)."""
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+
+    d, _, rec, _ = trained
+    out = tmp_path_factory.mktemp("hub-decoder") / "decoder"
+    metrics = finetune(d / "model", rec, [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")],
+                       output_dir=out, max_steps=1, batch_size=16, seed=0)
+    return out, metrics
+
+
+def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
+    """Break test: a decoder's ``metrics.json`` holds ``model_dir`` (the absolute path of the
+    pretrained model on this machine, e.g. a home folder with the user name) and the push
+    published it as is. Every pushed file is searched for the machine's paths."""
+    d, _, _, _ = trained
+    out, metrics = decoder
+    assert metrics["model_dir"] == str(d / "model") and str(d).startswith("/")
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(out), "--repo-id", "lab/decoder-paths"],
+               loopback_hub.env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    files = loopback_hub.files("lab/decoder-paths")
+    roots = {str(d), str(out.parent), os.path.expanduser("~")}
+    for name, data in files.items():
+        for root in roots:
+            assert root.encode() not in data, f"{name} publishes the local path {root!r}"
+    pushed = json.loads(files["metrics.json"])
+    assert pushed["model_dir"] == "model"  # the directory's name, not where it lies
+    assert {k: v for k, v in pushed.items() if k != "model_dir"} == \
+        {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k != "model_dir"}
+    assert f"local path not published: metrics.json: {str(d / 'model')!r} -> 'model'" in res.stdout, res.stdout

@@ -628,6 +628,8 @@ def cmd_push(args) -> int:
               f"({result.commit_url})")
     else:
         print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
+    for line in result.redacted:
+        print(f"[neuroformer] local path not published: {line}")
     if result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
     print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")

@@ -13,7 +13,7 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
 - ``generation_config.json``: the sampling defaults of
   :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository;
 - the run's ``metrics.json``, ``splits.json``, ``training_config.json`` and
-  ``training_log.json``, and its figures (:data:`CARD_FIGURES`: ``training_curves.png`` and
+  ``training_log.json`` (absolute local paths in them replaced by their last component), and its figures (:data:`CARD_FIGURES`: ``training_curves.png`` and
   ``test_generation.png`` of ``train``, ``test_decoding.png`` of ``finetune``; shown in the
   model card), when present;
 - ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
@@ -33,7 +33,7 @@ import json
 import math
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -99,6 +99,8 @@ class PushResult:
         dataset_repo_id: the window dataset repository, or ``None``.
         dataset_commit_url: URL of the dataset commit, or ``None``.
         unchanged: the repository already held exactly these files, so no commit was made.
+        redacted: absolute local paths replaced in the pushed JSON files, one line each
+            (:func:`redact_local_paths`; e.g. a decoder's ``model_dir`` in ``metrics.json``).
     """
 
     repo_id: str
@@ -108,6 +110,7 @@ class PushResult:
     dataset_repo_id: Optional[str] = None
     dataset_commit_url: Optional[str] = None
     unchanged: bool = False
+    redacted: List[str] = field(default_factory=list)
 
 
 def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
@@ -178,12 +181,14 @@ def remote_code_registered() -> Iterator[None]:
                 cls._auto_class = old
 
 
-def save_for_hub(model_dir, stage_dir) -> Dict[str, object]:
+def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> Dict[str, object]:
     """Write the files of a model repository (model, tokenizer, remote code, run records,
     generation defaults) into ``stage_dir``; the model card is written by :func:`push_to_hub`.
+    Absolute local paths in the staged JSON files are replaced by their last component
+    (:func:`redact_local_paths`); ``redacted``, when given, receives one line per replacement.
 
     Returns:
-        ``metrics.json`` as a dict (empty if the run has none).
+        the staged ``metrics.json`` as a dict (empty if the run has none).
     """
     import shutil
 
@@ -201,7 +206,63 @@ def save_for_hub(model_dir, stage_dir) -> Dict[str, object]:
     for name in RUN_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, stage / name)
-    return json.loads((src / "metrics.json").read_text()) if (src / "metrics.json").is_file() else {}
+    found = redact_local_paths(stage)
+    if redacted is not None:
+        redacted.extend(found)
+    return json.loads((stage / "metrics.json").read_text()) if (stage / "metrics.json").is_file() else {}
+
+
+# an absolute POSIX path (``/a/b``, not ``n/s``: no word character before the slash) or a Windows
+# drive path (``C:\a\b``); the characters that end it are those that end a path in a message
+_PATH_CHARS = r"[^\s'\"/\\:,;()\[\]{}<>=|]+"
+_ABS_PATH = re.compile(rf"(?<![\w.~\-/])(?:/(?:{_PATH_CHARS}/)*{_PATH_CHARS}|[A-Za-z]:[\\/](?:{_PATH_CHARS}[\\/])*{_PATH_CHARS})")
+
+
+def _local_path_name(match: "re.Match") -> Optional[str]:
+    """The last component of a matched absolute path that points into this machine's file system
+    (a POSIX path whose first folder exists here, or any drive path), else ``None``."""
+    text = match.group(0)
+    if text.startswith("/"):
+        first = text.strip("/").split("/")[0]
+        if not Path("/" + first).is_dir():
+            return None
+    return re.split(r"[\\/]", text)[-1]
+
+
+def redact_local_paths(stage_dir) -> List[str]:
+    """Replace every absolute local path in the JSON files of ``stage_dir`` (run records such as
+    ``metrics.json``: a decoder's ``model_dir``, a streamed run's prepared directory) by its last
+    component, so that a pushed repository does not publish the layout of this machine (user
+    names, home and project folders). A JSON file is rewritten only when something was replaced.
+
+    Returns:
+        one line per replacement, ``"<file>: '<path>' -> '<name>'"`` (said by ``neuroformer push``).
+    """
+    stage = Path(stage_dir)
+    done: List[str] = []
+
+    def clean(value, where):
+        if isinstance(value, str):
+            def repl(m):
+                name = _local_path_name(m)
+                if name is None:
+                    return m.group(0)
+                done.append(f"{where}: {m.group(0)!r} -> {name!r}")
+                return name
+            return _ABS_PATH.sub(repl, value)
+        if isinstance(value, list):
+            return [clean(v, where) for v in value]
+        if isinstance(value, dict):
+            return {clean(k, where): clean(v, where) for k, v in value.items()}
+        return value
+
+    for path in sorted(stage.rglob("*.json")):
+        where = str(path.relative_to(stage))
+        n = len(done)
+        data = clean(json.loads(path.read_text()), where)
+        if len(done) > n:
+            path.write_text(json.dumps(data, indent=2) + "\n")
+    return done
 
 
 def model_class(model_dir):
@@ -503,13 +564,15 @@ def push_to_hub(
     with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as tmp:
         stage = Path(tmp) / "model"
         stage.mkdir()
-        metrics = save_for_hub(src, stage)
+        redacted: List[str] = []
+        metrics = save_for_hub(src, stage, redacted)
         if dataset_repo_id is not None:
             dstage = Path(tmp) / "dataset"
             dstage.mkdir()
             write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
                                  license=license, model_repo_id=repo_id, data_description=data_description,
                                  revision=revision)
+            redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision)
@@ -549,7 +612,7 @@ def push_to_hub(
                                      delete_patterns=list(RUN_FILES))
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
-                      unchanged=info.oid == head_before)
+                      unchanged=info.oid == head_before, redacted=redacted)
 
 
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
