@@ -438,3 +438,41 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
     assert {k: v for k, v in pushed.items() if k != "model_dir"} == \
         {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k != "model_dir"}
     assert f"local path not published: metrics.json: {str(d / 'model')!r} -> 'model'" in res.stdout, res.stdout
+
+
+def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub):
+    """Break test: ``--private`` with a repository that already exists and is public pushed the
+    model into the public repository (``create_repo(exist_ok=True)`` keeps the visibility) and
+    said nothing; the same for the windows dataset repository."""
+    from huggingface_hub import HfApi
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+    api.create_repo("lab/public-model")
+    with pytest.raises(ValueError, match=r"^private \(CLI: --private\): the model repository 'lab/public-model' at .* "
+                                         r"already exists and is public.*nothing was uploaded"):
+        push_to_hub(model_dir, "lab/public-model", private=True, recording=rec,
+                    dataset_repo_id="lab/public-model-windows", **kw)
+    assert sorted(loopback_hub.files("lab/public-model")) == [".gitattributes"]
+    assert api.model_info("lab/public-model").private is False
+    with pytest.raises(KeyError):  # nor the dataset repository created
+        loopback_hub.files("lab/public-model-windows", repo_type="dataset")
+
+    api.create_repo("lab/public-windows", repo_type="dataset")
+    with pytest.raises(ValueError, match=r"the dataset repository 'lab/public-windows' .* already exists and is public"):
+        push_to_hub(model_dir, "lab/private-model", private=True, recording=rec, dataset_repo_id="lab/public-windows",
+                    **kw)
+    assert sorted(loopback_hub.files("lab/public-windows", repo_type="dataset")) == [".gitattributes"]
+    assert sorted(loopback_hub.files("lab/private-model")) == [".gitattributes"]
+
+    # the CLI names the flag, exit code 2
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/public-model",
+                "--private"], loopback_hub.env())
+    assert res.returncode == 2 and "neuroformer push: error: private (CLI: --private)" in res.stderr, res.stderr[-2000:]
+    # a new repository is created private, and pushing to it again privately works
+    push_to_hub(model_dir, "lab/new-private", private=True, **kw)
+    push_to_hub(model_dir, "lab/new-private", private=True, **kw)
+    assert api.model_info("lab/new-private").private is True
+    assert "config.json" in loopback_hub.files("lab/new-private")

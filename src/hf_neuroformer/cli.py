@@ -968,7 +968,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the saved login or HF_TOKEN. The model directory is not modified.")
     h.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     h.add_argument("--repo-id", required=True, help="model repository, NAMESPACE/NAME (created if missing)")
-    h.add_argument("--private", action="store_true", help="create the repositories as private")
+    h.add_argument("--private", action="store_true", help="create the repositories as private (an existing public repository is refused, not made private)")
     h.add_argument("--revision", help="branch to commit to (created if missing; default main)")
     h.add_argument("--license", default="other",
                    help="Hub licence id for the model card; use the recording's licence (default: %(default)s)")

@@ -498,6 +498,19 @@ def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None, 
         raise
 
 
+def _check_private(private: bool, repo_id: str, repo_type: str, info, api) -> None:
+    """Refuse a private push into a repository that already exists and is public (``create_repo``
+    with ``exist_ok`` leaves an existing repository's visibility as it is)."""
+    if private and info.private is False:
+        settings = f"HfApi().update_repo_settings({repo_id!r}, private=True" + \
+            (", repo_type='dataset')" if repo_type == "dataset" else ")")
+        raise ValueError(
+            f"private (CLI: --private): the {repo_type} repository {repo_id!r} at {api.endpoint} already exists and "
+            f"is public, so this push would publish its files; nothing was uploaded. Make it private first "
+            f"({settings}) or push without --private"
+        )
+
+
 def push_to_hub(
     model_dir,
     repo_id: str,
@@ -520,7 +533,8 @@ def push_to_hub(
         model_dir: directory written by ``neuroformer train`` (``config.json``,
             ``model.safetensors``, tokenizer files; ``metrics.json`` etc. when present).
         repo_id: ``NAMESPACE/NAME`` of the model repository (created if missing).
-        private: create the repositories as private.
+        private: create the repositories as private; an existing public repository is refused
+            (``ValueError``, before any upload), since its visibility would not change.
         revision: branch to commit to (created from ``main`` if missing); ``None`` = ``main``.
             The windows dataset goes to the same branch of the dataset repository, so that a
             model and its windows on one branch stay together.
@@ -538,7 +552,8 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, ``recording`` without ``dataset_repo_id`` (or the
+        ValueError: a malformed repo id, ``private`` with an existing public repository,
+            ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
             modalities, or a recording that does not cover the model's splits.
         HubPushError: the server refused or could not be reached (step, status and message).
@@ -588,10 +603,16 @@ def push_to_hub(
             with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
         with _hub_errors("reading the model repository", repo_id, api, src):
-            head_before = api.repo_info(repo_id, revision=revision).sha
+            repo_info = api.repo_info(repo_id, revision=revision)
+        head_before = repo_info.sha
+        _check_private(private, repo_id, "model", repo_info, api)
         if dataset_repo_id is not None:
             with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
                 api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
+            if private:
+                with _hub_errors("reading the dataset repository", dataset_repo_id, api, src):
+                    dataset_info = api.repo_info(dataset_repo_id, repo_type="dataset")
+                _check_private(private, dataset_repo_id, "dataset", dataset_info, api)
             if revision not in (None, "main"):
                 with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
                     api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
