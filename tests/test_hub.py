@@ -476,3 +476,44 @@ def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_
     push_to_hub(model_dir, "lab/new-private", private=True, **kw)
     assert api.model_info("lab/new-private").private is True
     assert "config.json" in loopback_hub.files("lab/new-private")
+
+
+def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
+    """Break test: the card of a pushed decoder (``neuroformer finetune`` output) said "pretrained
+    for next-spike prediction", "nats per spike token" and "baselines", filed its decoding
+    metrics under the task ``next-spike-prediction``, listed the window counts ``<target>/n`` as
+    metrics and named the dataset after the repository (metrics.json has no recording)."""
+    from huggingface_hub import ModelCard
+
+    d, _, _, _ = trained
+    out, metrics = decoder
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    push_to_hub(out, "lab/decoder-card", **kw)
+    card = ModelCard(loopback_hub.files("lab/decoder-card")["README.md"].decode())
+    results = card.data.eval_results
+    assert {r.task_type for r in results} == {"behaviour-decoding"}
+    assert {r.task_name for r in results} == {"Behaviour decoding: ry (circular), x (regression)"}
+    got = {f"{r.dataset_split}/{r.metric_type}": r.metric_value for r in results}
+    assert got == card_metrics(metrics)
+    assert {"test/loss", "test/ry/mean_angular_error_rad", "test/x/r2", "validation/x/rmse"} <= set(got), sorted(got)
+    assert not [k for k in got if k.endswith("/n")], sorted(got)
+    assert {r.dataset_name for r in results} == {"A2929-200711"}
+    names = {r.metric_type: r.metric_name for r in results if r.dataset_split == "test"}
+    assert names["ry/mean_angular_error_rad"] == "test ry: mean angular error (rad)"
+    assert names["x/r2"] == "test x: R^2"
+    text = card.text
+    for wrong in ("pretrained for next-spike prediction", "Nats per spike", "baselines"):
+        assert wrong not in text, wrong
+    assert "fine-tuned to decode behaviour (ry (circular), x (regression))" in text
+    assert "Fine-tuned from the pretrained model `model`" in text
+    assert "AutoModelForSequenceClassification.from_pretrained(\"lab/decoder-card\", trust_remote_code=True)" in text
+    assert "| test | x: R^2 (`test/x/r2`) |" in text
+    for split in ("train", "validation", "test"):  # the windows and spikes the decoder was scored on
+        rep = metrics["decoding_report"][split]
+        assert f"- {split}: {rep['n_windows']} windows, {rep['n_spikes']} spikes." in text, split
+
+    # the pretraining model's card keeps its task and wording
+    push_to_hub(d / "model", "lab/pretrained-card", **kw)
+    card = ModelCard(loopback_hub.files("lab/pretrained-card")["README.md"].decode())
+    assert {r.task_type for r in card.data.eval_results} == {"next-spike-prediction"}
+    assert "pretrained for next-spike prediction" in card.text and "Nats per spike token" in card.text

@@ -80,6 +80,35 @@ METRIC_NAMES = {
 
 TASK_TYPE = "next-spike-prediction"
 TASK_NAME = "Next-spike prediction (unit id and dt)"
+#: the model-index task of a behaviour decoder (``neuroformer finetune`` output)
+DECODING_TASK_TYPE = "behaviour-decoding"
+
+#: metric key of a decoding target (``<split>/<target>/<metric>``, without split and target) ->
+#: what it is, for a decoder's model card (:func:`hf_neuroformer.metrics.decoding.decoding_metrics`).
+DECODING_METRIC_NAMES = {
+    "mean_angular_error_rad": "mean angular error (rad)",
+    "median_angular_error_rad": "median angular error (rad)",
+    "mean_angular_error_deg": "mean angular error (deg)",
+    "median_angular_error_deg": "median angular error (deg)",
+    "circular_r": "circular correlation",
+    "r2": "R^2",
+    "pearson_r": "Pearson r",
+    "rmse": "RMSE (target units)",
+    "mae": "MAE (target units)",
+    "target_sd": "SD of the recorded target (target units)",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+}
+
+PRETRAINING_DESCRIPTION = (
+    "pretrained for next-spike prediction: for each spike of the current window it predicts the unit\n"
+    "that fires (unit id) and its time offset in the window (dt), attending to the spikes of the past\n"
+    "window."
+)
+PRETRAINING_RESULTS_NOTE = (
+    "Nats per spike token unless stated; the baselines are fitted on the train split and scored on\n"
+    "the same tokens."
+)
 
 
 class HubPushError(RuntimeError):
@@ -302,13 +331,28 @@ def generation_defaults():
 
 def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
     """The metrics a model card reports: every finite float of ``metrics.json`` whose key is
-    ``test/...`` or ``validation/...`` (counts such as ``test/n_spike_tokens`` are left out)."""
+    ``test/...`` or ``validation/...``. Counts are left out: integers such as
+    ``test/n_spike_tokens``, and a decoder's window counts ``<split>/<target>/n`` (floats)."""
     out = {}
     for k, v in metrics.items():
         split, _, name = k.partition("/")
+        last = name.rsplit("/", 1)[-1]
+        if last == "n" or last.startswith("n_"):
+            continue
         if split in ("test", "validation") and name and isinstance(v, float) and math.isfinite(v):
             out[k] = v
     return out
+
+
+def _metric_name(name: str, decoder: bool) -> str:
+    """What a metric key (without the split) is, for the model card."""
+    if decoder:
+        if name == "loss":
+            return "decoding loss (the targets' weighted losses, summed)"
+        target, _, metric = name.rpartition("/")
+        if target:
+            return f"{target}: {DECODING_METRIC_NAMES.get(metric, metric)}"
+    return METRIC_NAMES.get(name, name)
 
 
 def _seconds(value) -> str:
@@ -353,17 +397,22 @@ def build_model_card(
 
     stage = Path(stage_dir)
     config = json.loads((stage / "config.json").read_text())
+    targets = [t for t in config.get("decoding_targets") or [] if isinstance(t, dict)]
+    decoder = bool(config.get("decoding_targets"))
+    target_list = ", ".join(f"{t.get('name', '?')} ({t.get('kind', '?')})" for t in targets)
+    task_type, task_name = ((DECODING_TASK_TYPE, f"Behaviour decoding: {target_list}") if decoder
+                            else (TASK_TYPE, TASK_NAME))
     training = json.loads((stage / "training_config.json").read_text()) if (stage / "training_config.json").is_file() else {}
     splits = json.loads((stage / "splits.json").read_text()) if (stage / "splits.json").is_file() else None
-    session = _session_of(metrics, default=repo_id.split("/")[-1])
+    session = _session_of(metrics, default=_vocab_session(stage) or repo_id.split("/")[-1])
     dataset_type = datasets[0] if datasets else "spike-recording"
 
     results = []
     for key, value in card_metrics(metrics).items():
         split, _, name = key.partition("/")
         results.append(EvalResult(
-            task_type=TASK_TYPE, task_name=TASK_NAME, dataset_type=dataset_type, dataset_name=session,
-            dataset_split=split, metric_type=name, metric_name=f"{split} {METRIC_NAMES.get(name, name)}",
+            task_type=task_type, task_name=task_name, dataset_type=dataset_type, dataset_name=session,
+            dataset_split=split, metric_type=name, metric_name=f"{split} {_metric_name(name, decoder)}",
             metric_value=value,
         ))
     card_data = ModelCardData(
@@ -375,15 +424,29 @@ def build_model_card(
         eval_results=results or None,
     )
 
-    data_lines = [f"- Recording: `{metrics.get('recording', 'not recorded in metrics.json')}`."]
+    data_lines = [f"- Recording: `{metrics['recording']}`." if "recording" in metrics
+                  else f"- Recording: session `{session}` (the units of the tokenizer)."]
+    if decoder:
+        data_lines.append(f"- Decoding targets (behaviour series of the recording, one value per window): {target_list}.")
+        if metrics.get("init") == "pretrained" and metrics.get("model_dir"):
+            data_lines.append(f"- Fine-tuned from the pretrained model `{metrics['model_dir']}`"
+                              + (f" on {metrics['fraction']:.0%} of the training windows" if
+                                 isinstance(metrics.get("fraction"), float) and metrics["fraction"] < 1 else "") + ".")
+        elif metrics.get("init") == "scratch":
+            data_lines.append("- Trained from scratch (no pretraining).")
     if data_description:
         data_lines.append(f"- Provenance: {data_description}")
     if splits is not None:
         n = {s: len(v) for s, v in splits.get("segments", {}).items()}
         data_lines.append(f"- Splits by {splits.get('mode')}: " + ", ".join(f"{s} {k} segments" for s, k in n.items())
                           + " (`splits.json`).")
+    report = metrics.get("decoding_report") if decoder and isinstance(metrics.get("decoding_report"), dict) else {}
     for s in ("train", "validation", "test"):
-        if f"n_{s}_windows" in metrics:
+        if isinstance(report.get(s), dict) and "n_windows" in report[s]:
+            used = (f" ({metrics['n_train_windows']} used for training)" if s == "train" and
+                    metrics.get("n_train_windows") not in (None, report[s]["n_windows"]) else "")
+            data_lines.append(f"- {s}: {report[s]['n_windows']} windows{used}, {report[s].get('n_spikes', '?')} spikes.")
+        elif f"n_{s}_windows" in metrics:
             data_lines.append(f"- {s}: {metrics[f'n_{s}_windows']} windows, "
                               f"{metrics.get('n_spikes_by_split', {}).get(s, '?')} spikes.")
     if "n_truncated_spikes" in metrics:
@@ -421,7 +484,7 @@ def build_model_card(
     rows = ["| split | metric | value |", "|---|---|---|"]
     for key, value in card_metrics(metrics).items():
         split, _, name = key.partition("/")
-        rows.append(f"| {split} | {METRIC_NAMES.get(name, name)} (`{key}`) | {value:.4f} |")
+        rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | {value:.4f} |")
     if len(rows) == 2:
         rows = ["No metrics.json in the model directory."]
     figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
@@ -442,6 +505,11 @@ def build_model_card(
         checkpoint_sentence=(f"The checkpoint kept: step {metrics.get('best_step', '?')}, {selection}" if selection
                              else "The checkpoint is the one with the lowest validation loss"),
         n_units=_n_units(stage),
+        model_description=(f"fine-tuned to decode behaviour ({target_list}) from the spikes of a window\n"
+                           "(and of the past window): a head per target reads the pooled hidden states."
+                           if decoder else PRETRAINING_DESCRIPTION),
+        results_note=("One row per target and metric, on the windows of the stated split; the decoding loss\n"
+                      "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE),
     )
 
 
@@ -450,6 +518,14 @@ def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
     ``'lab/m', revision='dev', trust_remote_code=True`` (``revision`` only off ``main``)."""
     rev = f", revision={quote}{revision}{quote}" if revision not in (None, "main") else ""
     return f"{quote}{repo_id}{quote}{rev}, trust_remote_code=True"
+
+
+def _vocab_session(stage: Path) -> Optional[str]:
+    """The session of the staged vocabulary's unit tokens (``"<session>/<unit>"``), when they
+    are all of one session, else ``None``."""
+    vocab = json.loads((stage / "vocab.json").read_text())
+    sessions = {t.rsplit("/", 1)[0] for t in vocab if "/" in t and not (t.startswith("<") and t.endswith(">"))}
+    return sessions.pop() if len(sessions) == 1 else None
 
 
 def _n_units(stage: Path):
