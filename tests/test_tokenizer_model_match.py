@@ -87,3 +87,38 @@ def test_a_tokenizer_with_other_windows_is_refused(saved, field, value):
         nf.generate_spikes(model, other, rec, STARTS, progress=False)
     with pytest.raises(ValueError, match=msg):
         window_log_likelihoods(model, other, rec, STARTS)
+
+
+def test_resize_token_embeddings_grows_every_unit_table_and_round_trips(saved, tmp_path):
+    """Break test: the transformers call after adding tokens, ``model.resize_token_embeddings(
+    len(tokenizer))``, raised ``AttributeError: ... no attribute 'lm_head'`` on
+    NeuroformerForPreTraining (after growing the input embedding), and the generic resize would
+    have left the dt head's unit embedding at the old size. It now grows the unit embedding, the
+    id head and the dt head's unit embedding, keeps the old rows, and saves and reloads with the
+    grown tokenizer."""
+    import torch
+
+    rec, d = saved
+    model, tok = _load(d)
+    v = model.config.vocab_size
+    old = {k: t.clone() for k, t in model.state_dict().items()}
+    other = rec.select_units(range(4))
+    other.session = "another-session"
+    new_ids = tok.add_units(other)
+    emb = model.resize_token_embeddings(len(tok))
+    assert emb is model.get_input_embeddings() and emb.num_embeddings == len(tok) == v + 4
+    assert model.config.vocab_size == v + 4
+    assert model.id_head.out_features == v + 4 and model.dt_unit_embeddings.num_embeddings == v + 4
+    state = model.state_dict()
+    for k, t in old.items():  # the old rows are kept, every other weight untouched
+        assert torch.equal(state[k][tuple(slice(0, n) for n in t.shape)], t), k
+    model.save_pretrained(tmp_path / "grown")
+    tok.save_pretrained(tmp_path / "grown")
+    model2, tok2 = _load(tmp_path / "grown")
+    assert len(tok2) == v + 4 and tok2.convert_tokens_to_ids(tok.convert_ids_to_tokens(new_ids)) == new_ids
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    assert window_log_likelihoods(model2, tok2, other, STARTS)["log_likelihood"].shape == (len(STARTS),)
+    assert model.resize_token_embeddings() is model.get_input_embeddings()  # None keeps the size
+    assert model.resize_token_embeddings(v + 5, pad_to_multiple_of=8).num_embeddings == 8 * -(-(v + 5) // 8)
+    with pytest.raises(ValueError, match=r"new_num_tokens: expected >= current vocab_size .* got 3"):
+        model.resize_token_embeddings(3)

@@ -1086,6 +1086,38 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             self.dt_unit_embeddings = new_dt_emb
         self.config.vocab_size = new_vocab_size
 
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """The transformers API for :meth:`resize_unit_embeddings`: grows the unit embedding, the
+        id head and the dt head's unit embedding together (transformers' generic resize knows
+        only the input and output embeddings, and looked for an ``lm_head``).
+
+        Args:
+            new_num_tokens: the new vocabulary size (e.g. ``len(tokenizer)`` after
+                ``tokenizer.add_units``); ``None`` keeps it.
+            pad_to_multiple_of: round the size up to a multiple of this.
+            mean_resizing: accepted for the transformers signature; new rows are always
+                initialised like fresh weights (normal, ``config.initializer_range``).
+
+        Returns:
+            the unit embedding (``nn.Embedding`` of ``(vocab_size, hidden_size)``).
+
+        Raises:
+            ValueError: a size below the current ``vocab_size`` (units cannot be removed), or a
+                ``pad_to_multiple_of`` that is not a positive integer.
+        """
+        n = self.config.vocab_size if new_num_tokens is None else int(new_num_tokens)
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+                raise ValueError(f"pad_to_multiple_of: expected a positive integer, got {pad_to_multiple_of!r}")
+            n = -(-n // pad_to_multiple_of) * pad_to_multiple_of
+        if n < self.config.vocab_size:
+            raise ValueError(f"new_num_tokens: expected >= current vocab_size {self.config.vocab_size} (units cannot "
+                             f"be removed), got {n}")
+        if n != self.config.vocab_size:
+            self.resize_unit_embeddings(n)
+        return self.get_input_embeddings()
+
     def forward(
         self,
         input_ids: torch.LongTensor,
