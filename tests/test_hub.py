@@ -333,6 +333,15 @@ def test_windows_dataset_goes_to_the_models_branch_and_a_failed_model_commit_say
     assert any(f.endswith(".parquet") for f in on_dev), sorted(on_dev)
     assert not any(f.endswith(".parquet") for f in on_main), sorted(on_main)
     assert 'load_dataset("lab/branch-windows-data", revision="dev")' in on_dev["README.md"].decode()
+    # each card links to the other repository's branch, not to its main (empty, or another model's)
+    assert "[lab/branch-windows](https://huggingface.co/lab/branch-windows/tree/dev) (branch `dev`)" in \
+        on_dev["README.md"].decode()
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(loopback_hub.files("lab/branch-windows", revision="dev")["README.md"].decode())
+    assert "[lab/branch-windows-data](https://huggingface.co/datasets/lab/branch-windows-data/tree/dev) (branch `dev`: " \
+           '`load_dataset("lab/branch-windows-data", revision="dev")`)' in card.text
+    assert {r.dataset_revision for r in card.data.eval_results} == {"dev"}
 
     # the dataset commit is the first commit of the push, the model's the second
     loopback_hub.fail_next("commit", 500, "disk full", after=1)

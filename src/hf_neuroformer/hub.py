@@ -405,6 +405,7 @@ def build_model_card(
     training = json.loads((stage / "training_config.json").read_text()) if (stage / "training_config.json").is_file() else {}
     splits = json.loads((stage / "splits.json").read_text()) if (stage / "splits.json").is_file() else None
     session = _session_of(metrics, default=_vocab_session(stage) or repo_id.split("/")[-1])
+    branch = revision if revision not in (None, "main") else None
     dataset_type = datasets[0] if datasets else "spike-recording"
 
     results = []
@@ -413,7 +414,7 @@ def build_model_card(
         results.append(EvalResult(
             task_type=task_type, task_name=task_name, dataset_type=dataset_type, dataset_name=session,
             dataset_split=split, metric_type=name, metric_name=f"{split} {_metric_name(name, decoder)}",
-            metric_value=value,
+            metric_value=value, dataset_revision=branch if datasets else None,
         ))
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
@@ -460,7 +461,10 @@ def build_model_card(
     if metrics.get("stimulus_description"):
         data_lines.append(f"- Stimulus frames: {metrics['stimulus_description']}")
     if datasets:
-        data_lines.append("- Windows on the Hub: " + ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets))
+        # the windows of a branch push are on the same branch of the dataset repository
+        data_lines.append("- Windows on the Hub: " + ", ".join(
+            f"[{d}](https://huggingface.co/datasets/{d}{f'/tree/{branch}' if branch else ''})" for d in datasets)
+            + (f" (branch `{branch}`: `load_dataset(\"{datasets[0]}\", revision=\"{branch}\")`)" if branch else "") + ".")
 
     model_keys = ("hidden_size", "num_attention_heads", "num_past_layers", "num_hidden_layers", "vocab_size",
                   "current_window", "past_window", "dt_resolution", "max_window_length", "max_past_length",
@@ -771,7 +775,9 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         f"# {repo_id.split('/')[-1] or 'Neuroformer windows'}",
         "",
         "Tokenized spike windows for Neuroformer next-spike pretraining, written by `hf_neuroformer`"
-        + (f" for the model [{model_repo_id}](https://huggingface.co/{model_repo_id})" if model_repo_id else "") + ".",
+        + (f" for the model [{model_repo_id}](https://huggingface.co/{model_repo_id}"
+           + (f"/tree/{revision}" if revision not in (None, "main") else "")
+           + ")" + (f" (branch `{revision}`)" if revision not in (None, "main") else "") if model_repo_id else "") + ".",
         "",
         f"- Recording: `{recording!r}`.",
         *([f"- Provenance: {data_description}"] if data_description else []),
