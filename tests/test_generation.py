@@ -377,3 +377,29 @@ def test_canonical_order_keeps_the_tokenizer_order_free_order_does_not_have_to()
         assert bool((dts[:, 1:][spike] >= dts[:, :-1][spike]).all())  # time order in both
         descents[canonical] = int(same_bin_descent.sum())
     assert descents[True] == 0 and descents[False] > 0
+
+
+def test_window_in_a_hole_of_the_time_support_is_refused(shared_data):
+    """A2929 read with --epoch sleep_ripples: its time support is 594 ripple intervals, and the
+    spikes between them are not in the recording. A current window between two ripples lies inside
+    the time domain but not in the recorded time: generate_spikes conditioned it on a past read as
+    silence and returned spikes for it (window_log_likelihoods, through the processor, refuses the
+    same window), and evaluate then compared them with the recording's "silence" there."""
+    from tiny_configs import quiet, small_config, untrained_model
+
+    from hf_neuroformer.io import load_recording
+
+    rec = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"),
+                epoch="sleep_ripples")
+    sup = rec.support
+    assert len(sup) > 100
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.04, dt_resolution=0.005))
+    hole = float(sup[10, 1]) + 0.001  # after the 11th ripple, before the 12th
+    inside = float(sup[10, 0])
+    assert sup[11, 0] > hole + 0.02 and sup[10, 1] - sup[10, 0] > 0.02
+    assert rec.time_domain[0] < hole < rec.time_domain[1]
+    g = nf.generate_spikes(model, tok, rec, [inside], seed=0, progress=False)  # a ripple window is fine
+    assert g.generation_stats["n_windows"] == 1
+    with pytest.raises(ValueError, match=r"window_starts: window 1 .* not inside the recorded time .*594 "
+                                         r"interval"):
+        nf.generate_spikes(model, tok, rec, [inside, hole], progress=False)

@@ -1055,3 +1055,30 @@ def test_latent_plot_shows_every_axis_label():
         assert not box.overlaps(cbar_box), axis.label.get_text()
         ticks = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
         assert not any(box.overlaps(t) for t in ticks), axis.label.get_text()
+
+
+def test_generated_windows_in_a_hole_of_the_real_time_support_are_refused(shared_data):
+    """A2929 read with --epoch sleep_ripples holds spikes only inside its 594 ripple intervals. A
+    generated window between two ripples lies inside its time domain, which was all the pair check
+    looked at, and the metrics then compared the generated spikes there with an unrecorded silence
+    (real rate 0, id F1 0) without a word."""
+    from hf_neuroformer.io import load_recording
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        real = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="sleep_ripples")
+    sup = real.support
+    assert len(sup) == 594
+    ripple = np.array([[sup[10, 0], sup[10, 0] + 0.02]])
+    hole = np.array([[sup[10, 1] + 0.001, sup[10, 1] + 0.021]])
+    assert hole[0, 1] < sup[11, 0] and real.time_domain[0] < hole[0, 0] < real.time_domain[1]
+    ok = generated_from(real, real.spike_times, real.unit_ids, ripple)  # the recorded spikes of one ripple window
+    assert compare_recordings(real, ok)["n_windows"] == 1
+    both = np.concatenate([ripple, hole])
+    bad = generated_from(real, np.array([ripple[0, 0] + 0.01, hole[0, 0] + 0.01]), np.array([0, 1]), both)
+    for fn in (compare_recordings, firing_rate_correlation, unit_id_f1):
+        with pytest.raises(FidelityInputError, match=r"generated.time_support: 1 of the 2 generated windows are not "
+                                                      r"inside the real recording's time support \(594 intervals\)"):
+            fn(real, bad)

@@ -56,7 +56,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import NeuroformerCollator, and_epoch, tokenize_windows
+from .windows import NeuroformerCollator, and_epoch, tokenize_windows, windows_outside_support
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -374,8 +374,9 @@ def generate_spikes(
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
             ``model.config.vocab_size``, or other window settings; see
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
-            windows that overlap, are not a 1-D sequence of finite times, or lie
-            outside the recording's time domain; a past clip after its window's start; an
+            windows that overlap, are not a 1-D sequence of finite times, lie
+            outside the recording's time domain or in a hole of its time support (between two
+            intervals of an epoch union, where it holds no spikes); a past clip after its window's start; an
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
             ``num_samples`` below 1; a non-integer seed; ``max_spikes`` below 1 or beyond the
             model's window; or conditioning on a modality the model was not trained with.
@@ -417,6 +418,19 @@ def generate_spikes(
             raise ValueError(
                 f"window_starts: window {out_of[0]} [{starts[out_of[0]]:.4f}, {starts[out_of[0]] + w:.4f}) s lies outside "
                 f"the recording's time domain [{lo:.4f}, {hi:.4f}] s; every window must lie inside the recording"
+            )
+    if recording.time_support is not None and starts.size:
+        # inside the time domain but in a hole of the time support (an epoch union): the recording
+        # holds no spikes there, so the past would be read as silence (window_log_likelihoods refuses
+        # the same windows)
+        sup = recording.support
+        gap = windows_outside_support(sup, starts, w)
+        if gap.size:
+            i = int(gap[0])
+            raise ValueError(
+                f"window_starts: window {i} [{starts[i]:.4f}, {starts[i] + w:.4f}) s is not inside the recorded time "
+                f"(the {len(sup)} interval(s) of the recording's time support, {sup[0, 0]:g} to {sup[-1, 1]:g} s); "
+                f"{gap.size} of {starts.size} windows are not: each current window must lie inside one interval"
             )
     srt = np.sort(starts)
     if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):

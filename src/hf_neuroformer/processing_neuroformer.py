@@ -30,7 +30,7 @@ from transformers.utils import cached_file
 from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows, trial_at
+from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows, trial_at, windows_outside_support
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -189,9 +189,8 @@ class NeuroformerProcessor(ProcessorMixin):
         w = self.tokenizer.current_window
         sup = recording.support
         if len(sup):
-            k = np.searchsorted(sup[:, 0], starts + WINDOW_GRID, side="right") - 1
             ends = np.round(starts + w, 9)
-            out = np.flatnonzero((k < 0) | (ends > sup[np.clip(k, 0, None), 1] + WINDOW_GRID))
+            out = windows_outside_support(sup, starts, w)
             if out.size:
                 i = int(out[0])
                 raise ValueError(

@@ -59,6 +59,29 @@ class SplitPlan:
 WINDOW_GRID = 1e-9  # s: window starts are rounded to this grid (window_starts_for_split)
 
 
+def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: float) -> np.ndarray:
+    """Indices of the current windows ``[s, round(s + window, 9))`` that do not lie inside one
+    interval of ``support`` (a recording's ``support``, ``(n, 2)`` s, sorted): such a window lies
+    in a hole of the recorded time (between two intervals of an epoch union) or outside it, where
+    the recording holds no spikes, so its spikes and its past would be read as silence.
+
+    Args:
+        support: ``(n_intervals, 2)`` float64 ``[start, stop)`` s.
+        starts: ``(n_windows,)`` float64 window starts, s.
+        window: window length, s.
+
+    Returns:
+        ``(n_bad,)`` int64 indices into ``starts``, ascending (empty when ``support`` is empty).
+    """
+    support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+    starts = np.asarray(starts, dtype=np.float64).reshape(-1)
+    if len(support) == 0 or starts.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = np.searchsorted(support[:, 0], starts + WINDOW_GRID, side="right") - 1
+    ends = np.round(starts + window, 9)
+    return np.flatnonzero((k < 0) | (ends > support[np.clip(k, 0, None), 1] + WINDOW_GRID)).astype(np.int64)
+
+
 def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
     """``(n,)`` int64 index of the trial that contains each time, -1 where none does.
 

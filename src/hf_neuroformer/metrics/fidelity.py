@@ -70,6 +70,19 @@ def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
             f"covers [{real.time_domain[0]:.3f}, {real.time_domain[1]:.3f}] s; pass the recording (and --epoch) "
             "the spikes were generated from"
         )
+    # inside the time domain is not enough: in a hole of the recording's time support (between two
+    # intervals of an epoch union) it holds no spikes, and the generated spikes there would be
+    # compared with a silence that was never recorded
+    rs, gs = real.support, generated.support
+    k = np.searchsorted(rs[:, 0], gs[:, 0] + EDGE_TOLERANCE, side="right") - 1
+    hole = np.flatnonzero((k < 0) | (gs[:, 1] > rs[np.clip(k, 0, None), 1] + EDGE_TOLERANCE))
+    if hole.size:
+        i = int(hole[0])
+        raise FidelityInputError(
+            f"generated.time_support: {hole.size} of the {len(gs)} generated windows are not inside the real "
+            f"recording's time support ({len(rs)} intervals), where it holds no spikes; window {i} is "
+            f"[{gs[i, 0]:.4f}, {gs[i, 1]:.4f}) s; pass the recording (and --epoch) the spikes were generated from"
+        )
 
 
 def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
@@ -812,7 +825,8 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
 
     Raises:
         FidelityInputError: the recordings have different units, the generated recording has no
-            support, or its windows lie outside the recording's time domain; a bad
+            support, or its windows lie outside the recording's time domain or in a hole of its
+            time support (between two intervals of an epoch union); a bad
             ``window_length`` / ``dt_resolution`` (see :func:`isi_distance`).
     """
     # check the bin widths up front, under their own names (psth_correlation calls its own
