@@ -210,6 +210,37 @@ def test_generate_output_and_max_spikes(models, capsys, tmp_path):
             generate_spikes(model, tok, rec, [700.0], max_spikes=bad, progress=False)
 
 
+def test_outputs_never_replace_the_inputs(models, capsys, tmp_path):
+    """--overwrite replaces old outputs, not the files the command reads: 'generate --data X.nwb
+    --output X.nwb --overwrite' replaced the recording with the generated spikes (the only copy of
+    the data, gone), and 'evaluate --output/--figure' could replace --generated or --real."""
+    import hashlib
+
+    d, nwb, rec = models
+    data = tmp_path / "recording.nwb"  # a copy: the old code destroyed the file it was given
+    shutil.copy(nwb, data)
+
+    def digest(p):
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    before = digest(data)
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", data, "--epoch", "wake", "--output", data,
+                 "--overwrite")
+    assert "--output" in err and "--data" in err and "the file this command reads" in err
+    assert digest(data) == before
+    gen = tmp_path / "gen.nwb"
+    assert cli.main(["generate", "--model", str(d / "pre"), "--data", str(data), "--epoch", "wake",
+                     "--output", str(gen)]) == 0
+    capsys.readouterr()
+    gen_before = digest(gen)
+    for flags, named in ((["--output", gen], "--generated"), (["--output", tmp_path / "e.json", "--figure", data],
+                                                                "--real"), (["--figure", gen], "--generated")):
+        err = err_of(capsys, "evaluate", "--real", data, "--epoch", "wake", "--generated", gen, *flags, "--overwrite")
+        assert named in err and "the file this command reads" in err, err
+    assert digest(data) == before and digest(gen) == gen_before
+    assert not (tmp_path / "e.json").exists()
+
+
 def test_resume_with_another_config_names_the_field(models, tmp_path):
     d, _, rec = models
     run = tmp_path / "run"

@@ -225,6 +225,7 @@ def cmd_generate(args) -> int:
     from .io import write_nwb
 
     out = Path(args.output)
+    _check_not_an_input(args.output, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
     _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
     if args.max_spikes is not None and args.max_spikes < 1:
         raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
@@ -308,6 +309,26 @@ def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = No
         raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
 
 
+def _check_not_an_input(path, flag: str, inputs: dict) -> None:
+    """Refuse an output path that is one of the files the command reads (``inputs``: flag ->
+    path or None), with or without ``--overwrite``: ``generate --data X.nwb --output X.nwb
+    --overwrite`` replaced the recording with the generated spikes. Paths are compared after
+    resolving links and ``..`` (and as the same file on disk when both exist)."""
+    if path is None:
+        return
+    out = Path(path)
+    for name, src in inputs.items():
+        if src is None:
+            continue
+        src = Path(src)
+        same = out.resolve() == src.resolve()
+        if not same and out.exists() and src.exists():
+            same = os.path.samefile(out, src)
+        if same:
+            raise ValueError(f"{flag}: {str(path)!r} is {name} {str(src)!r}, the file this command reads; "
+                             "--overwrite replaces old outputs, never an input: pass another file name")
+
+
 def _bits_per_spike_keys(bps: dict, split: str) -> dict:
     """``split_bits_per_spike`` output -> evaluate JSON keys, its counts prefixed.
 
@@ -364,6 +385,8 @@ def cmd_evaluate(args) -> int:
         figure = None
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         raise ValueError(f"--figure: {str(figure)!r} is also the --output JSON file; pass another --figure path")
+    for path, flag in ((out, "--output"), (figure, "--figure")):  # before "exists; pass --overwrite"
+        _check_not_an_input(path, flag, {"--generated": args.generated, "--real": args.real})
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(figure, "--figure", args.overwrite)
     # the model first: a directory that cannot score spikes fails before the metrics are computed
