@@ -403,3 +403,25 @@ def test_window_in_a_hole_of_the_time_support_is_refused(shared_data):
     with pytest.raises(ValueError, match=r"window_starts: window 1 .* not inside the recorded time .*594 "
                                          r"interval"):
         nf.generate_spikes(model, tok, rec, [inside, hole], progress=False)
+
+
+def test_top_p_keeps_the_smallest_prefix_that_reaches_it_even_with_ties():
+    """_filter_logits documents "keep the smallest prefix whose mass reaches top_p" (transformers'
+    TopPLogitsWarper keeps the same set). With tied probabilities it kept one token more: 8 equal
+    units and top_p 0.25 kept 3 (mass 0.375), top_p 0.5 kept 5."""
+    from hf_neuroformer.generation import _filter_logits
+
+    flat = torch.zeros(1, 8)
+    for p, n in ((0.125, 1), (0.25, 2), (0.5, 4), (0.75, 6), (0.8, 7), (1.0, 8)):
+        kept = torch.isfinite(_filter_logits(flat, 1.0, 0, p))
+        assert int(kept.sum()) == n, (p, int(kept.sum()))
+    # without ties: probabilities 0.5, 0.25, 0.125, 0.125 (exact in binary)
+    logits = torch.log(torch.tensor([[0.125, 0.5, 0.125, 0.25]], dtype=torch.float64))
+    for p, keep in ((0.4, [1]), (0.5, [1]), (0.6, [1, 3]), (0.75, [1, 3]), (0.9, [0, 1, 2, 3])):
+        kept = torch.isfinite(_filter_logits(logits, 1.0, 0, p))[0]
+        assert sorted(torch.nonzero(kept).flatten().tolist()) == keep, (p, kept)
+    kept = torch.isfinite(_filter_logits(logits, 1.0, 0, 0.76))[0]  # one of the two tied 0.125 tokens
+    assert int(kept.sum()) == 3 and bool(kept[1]) and bool(kept[3])
+    # banned entries (-inf) stay banned and never count towards the mass
+    banned = torch.tensor([[0.0, float("-inf"), 0.0, float("-inf")]])
+    assert torch.isfinite(_filter_logits(banned, 1.0, 0, 0.5)).sum() == 1

@@ -85,7 +85,9 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
         sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
         probs = torch.softmax(sorted_logits, dim=-1)
         cum = probs.cumsum(-1)
-        remove = cum - probs > top_p  # keep the smallest prefix whose mass reaches top_p
+        # keep the smallest prefix whose mass reaches top_p: a token goes once the mass before it
+        # has reached top_p (">" kept one tied token too many: 8 equal units, top_p 0.25 kept 3)
+        remove = cum - probs >= top_p
         sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
     return logits
