@@ -380,8 +380,9 @@ def generate_spikes(
             outside the recording's time domain or in a hole of its time support (between two
             intervals of an epoch union, where it holds no spikes); a past clip after its window's start; an
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
-            ``num_samples`` below 1; a non-integer seed; ``max_spikes`` below 1 or beyond the
-            model's window; or conditioning on a modality the model was not trained with.
+            ``num_samples`` below 1; a seed that is not an integer in [-2**63, 2**64) (the range
+            of ``torch.Generator.manual_seed``); ``max_spikes`` below 1 or beyond the model's
+            window; or conditioning on a modality the model was not trained with.
     """
     from .progress import progress_bar as tqdm
 
@@ -406,6 +407,8 @@ def generate_spikes(
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
+    if not -(2 ** 63) <= int(seed) < 2 ** 64:  # torch.Generator.manual_seed's range ("Overflow when unpacking long long")
+        raise ValueError(f"seed: expected an integer in [-2**63, 2**64), got {seed}")
     starts = np.asarray(window_starts, dtype=np.float64)
     if starts.ndim != 1:
         raise ValueError(f"window_starts: expected a 1-D sequence of window starts (s), got shape {starts.shape}")
