@@ -171,3 +171,26 @@ def test_window_outside_the_recorded_time_is_refused_not_scored_as_silence(small
         window_log_likelihoods(model, tok, rec, [10.0, end - 0.05])
     with pytest.raises(ValueError, match="past_clip_starts: index 0"):
         window_log_likelihoods(model, tok, rec, [10.0], past_clip_starts=[10.5])
+
+
+def test_a_generated_recording_is_scored_like_the_recorded_one(small):
+    """generate_spikes names its output's session '<session>-generated' (and '-sample<k>' with
+    several samples); the model's tokenizer refused it (UnknownUnitError), so a model could not
+    score or re-tokenize its own spikes. It now reads them as the source session's units."""
+    import dataclasses
+
+    rec, tok, model, _ = small
+    starts = 20.0 + 0.1 * np.arange(8)
+    gens = nf.generate_spikes(model, tok, rec, starts, num_samples=2, seed=1, progress=False)
+    assert [g.session for g in gens] == [f"{rec.session}-generated-sample0", f"{rec.session}-generated-sample1"]
+    for gen in gens:
+        assert gen.n_spikes > 0
+        as_recorded = dataclasses.replace(gen, session=rec.session)
+        got = window_log_likelihoods(model, tok, gen, starts)
+        ref = window_log_likelihoods(model, tok, as_recorded, starts)
+        np.testing.assert_array_equal(got["log_likelihood"], ref["log_likelihood"])
+        np.testing.assert_array_equal(tok.unit_token_ids(gen), tok.unit_token_ids(rec))
+    # another session's units are still refused, and so is a generated session of unknown units
+    other = dataclasses.replace(gens[0], session="elsewhere-generated")
+    with pytest.raises(nf.UnknownUnitError, match="elsewhere-generated"):
+        tok.unit_token_ids(other)
