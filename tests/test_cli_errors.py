@@ -356,3 +356,16 @@ def test_every_option_of_every_command_has_help_text():
                for name, p in sub.choices.items()}
     assert not {k: v for k, v in missing.items() if v}
     assert len(sub.choices) >= 12  # every command was looked at
+
+
+def test_generate_sampling_flags_are_named_by_flag_before_the_model_is_read(tmp_path, capsys):
+    """The break test saw `--temperature 0` refused as 'temperature: ...' (the Python field) after
+    the model and the recording had been read; the model directory here does not exist, so an
+    error about it would mean the flags were checked too late."""
+    missing = tmp_path / "no-model"
+    for argv, flag in ((["--temperature", "0"], "--temperature:"), (["--top-p", "1.5"], "--top-p:"),
+                       (["--dt-top-k", "-1"], "--dt-top-k:"), (["--seed", str(2 ** 64)], "--seed:")):
+        err = err_of(capsys, "generate", "--model", missing, "--output", tmp_path / "g.nwb", *argv)
+        assert err.startswith(f"neuroformer generate: error: {flag}"), err
+        assert "no-model" not in err
+    assert not (tmp_path / "g.nwb").exists()

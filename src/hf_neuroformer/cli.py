@@ -220,6 +220,24 @@ def _weights_sha256(model_dir) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def _check_sampling_flags(args) -> None:
+    """``generate``'s sampling flags, checked as :class:`~hf_neuroformer.generation.SamplingSettings`
+    and :func:`~hf_neuroformer.generation.generate_spikes` check them, but named by their flags.
+
+    Raises:
+        ValueError: ``--temperature: ...`` (``--top-p``, ``--top-k``, ``--dt-*``, ``--seed``).
+    """
+    from .generation import SEED_RANGE, SamplingSettings
+
+    try:
+        SamplingSettings(args.temperature, args.top_k, args.top_p, args.dt_temperature, args.dt_top_k, args.dt_top_p)
+    except ValueError as err:
+        name, _, rest = str(err).partition(":")
+        raise ValueError(f"{_flag(name)}:{rest}") from None
+    if not SEED_RANGE[0] <= args.seed < SEED_RANGE[1]:
+        raise ValueError(f"--seed: expected an integer in [-2**63, 2**64), got {args.seed}")
+
+
 def cmd_generate(args) -> int:
     from .generation import generate_split, grid_scratch, settings_scratch, source_scratch
     from .io import write_nwb
@@ -230,6 +248,7 @@ def cmd_generate(args) -> int:
     if args.max_spikes is not None and args.max_spikes < 1:
         raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
                          f"got {args.max_spikes}")
+    _check_sampling_flags(args)  # named by their flags, before the model and the data are read
     model, tokenizer, plan = _load_model(args)
     rec = _load_data(args.data, args.epoch)
     _check_units(tokenizer, rec, args)

@@ -93,6 +93,10 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
     return logits
 
 
+#: seeds torch.Generator.manual_seed takes, [low, high) (outside: "Overflow when unpacking long long")
+SEED_RANGE = (-(2 ** 63), 2 ** 64)
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     """Sampling controls of the two heads (``dt_*`` None: same as the unit-id head).
@@ -407,7 +411,7 @@ def generate_spikes(
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
-    if not -(2 ** 63) <= int(seed) < 2 ** 64:  # torch.Generator.manual_seed's range ("Overflow when unpacking long long")
+    if not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]:
         raise ValueError(f"seed: expected an integer in [-2**63, 2**64), got {seed}")
     starts = np.asarray(window_starts, dtype=np.float64)
     if starts.ndim != 1:
