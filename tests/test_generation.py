@@ -402,7 +402,7 @@ def test_window_in_a_hole_of_the_time_support_is_refused(shared_data):
     assert rec.time_domain[0] < hole < rec.time_domain[1]
     g = nf.generate_spikes(model, tok, rec, [inside], seed=0, progress=False)  # a ripple window is fine
     assert g.generation_stats["n_windows"] == 1
-    with pytest.raises(ValueError, match=r"window_starts: window 1 .* not inside the recorded time .*594 "
+    with pytest.raises(ValueError, match=r"window_starts: index 1, window .* not inside the recorded time .*594 "
                                          r"interval"):
         nf.generate_spikes(model, tok, rec, [inside, hole], progress=False)
 

@@ -56,7 +56,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import NeuroformerCollator, and_epoch, tokenize_windows, windows_outside_support
+from .windows import NeuroformerCollator, and_epoch, check_windows_in_support, tokenize_windows
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -432,15 +432,7 @@ def generate_spikes(
         # inside the time domain but in a hole of the time support (an epoch union): the recording
         # holds no spikes there, so the past would be read as silence (window_log_likelihoods refuses
         # the same windows)
-        sup = recording.support
-        gap = windows_outside_support(sup, starts, w)
-        if gap.size:
-            i = int(gap[0])
-            raise ValueError(
-                f"window_starts: window {i} [{starts[i]:.4f}, {starts[i] + w:.4f}) s is not inside the recorded time "
-                f"(the {len(sup)} interval(s) of the recording's time support, {sup[0, 0]:g} to {sup[-1, 1]:g} s); "
-                f"{gap.size} of {starts.size} windows are not: each current window must lie inside one interval"
-            )
+        check_windows_in_support(recording.support, starts, w)
     srt = np.sort(starts)
     if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
         raise ValueError("window_starts: expected non-overlapping current windows (starts at least current_window apart)")

@@ -30,7 +30,7 @@ from transformers.utils import cached_file
 from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import WINDOW_GRID, NeuroformerCollator, tokenize_windows, trial_at, windows_outside_support
+from .windows import WINDOW_GRID, NeuroformerCollator, check_windows_in_support, tokenize_windows, trial_at
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -186,17 +186,7 @@ class NeuroformerProcessor(ProcessorMixin):
         if bad.size:
             raise ValueError(f"window_starts: expected finite seconds; index {int(bad[0])} is {starts[bad[0]]}")
         # a current window outside the recorded time would be read as silence and scored as such
-        w = self.tokenizer.current_window
-        sup = recording.support
-        if len(sup):
-            ends = np.round(starts + w, 9)
-            out = windows_outside_support(sup, starts, w)
-            if out.size:
-                i = int(out[0])
-                raise ValueError(
-                    f"window_starts: index {i}, window [{starts[i]}, {ends[i]}) s, is not inside the recorded time "
-                    f"({len(sup)} interval(s) of the recording's time support, {sup[0, 0]:g} to {sup[-1, 1]:g} s); "
-                    f"{out.size} of {starts.size} windows are not: each current window must lie inside one interval")
+        check_windows_in_support(recording.support, starts, self.tokenizer.current_window)
         clips = None
         has_trials = recording.trials is not None and len(recording.trials) > 0
         if isinstance(past_clip_starts, str) and past_clip_starts == "auto":

@@ -82,6 +82,25 @@ def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: flo
     return np.flatnonzero((k < 0) | (ends > support[np.clip(k, 0, None), 1] + WINDOW_GRID)).astype(np.int64)
 
 
+def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: float) -> None:
+    """Refuse current windows that :func:`windows_outside_support` finds (a recording's spikes
+    and past would be read as silence there).
+
+    Raises:
+        ValueError: ``window_starts: index i, window [s, e) s, is not inside the recorded time``
+            with the support's extent and how many windows are outside it.
+    """
+    out = windows_outside_support(support, starts, window)
+    if out.size:
+        support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+        i = int(out[0])
+        s = float(starts[i])
+        raise ValueError(
+            f"window_starts: index {i}, window [{s}, {round(s + window, 9)}) s, is not inside the recorded time "
+            f"({len(support)} interval(s) of the recording's time support, {support[0, 0]:g} to {support[-1, 1]:g} "
+            f"s); {out.size} of {len(starts)} windows are not: each current window must lie inside one interval")
+
+
 def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
     """``(n,)`` int64 index of the trial that contains each time, -1 where none does.
 
