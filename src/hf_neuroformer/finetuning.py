@@ -56,13 +56,14 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .training import RUN_FIGURES, draw_figure, save_atomically
+from .training import draw_figure, save_atomically
 from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
 
 CHECKPOINT_DIR = "checkpoints"
-#: Files of an earlier run that :func:`finetune` removes from an overwritten output directory
-#: before writing its own figure, so none of another run stays beside the decoder.
-STALE_RUN_FILES = ("training_config.json", *RUN_FIGURES)
+#: Files of an earlier 'neuroformer train' run that :func:`finetune` removes from an overwritten
+#: output directory (its figures are removed by :func:`~hf_neuroformer.training.save_atomically`),
+#: so none of another run stays beside the decoder.
+STALE_RUN_FILES = ("training_config.json",)
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
 FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
@@ -636,7 +637,7 @@ def finetune(
             "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure})
     # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
     for name in STALE_RUN_FILES:
-        if name not in RUN_FIGURES and (out / name).is_file():
+        if (out / name).is_file():
             (out / name).unlink()
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
