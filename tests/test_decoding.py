@@ -969,3 +969,20 @@ def test_a_save_that_fails_leaves_the_earlier_run_whole(a2929, pretrained, tmp_p
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before, sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     assert not [p.name for p in out.iterdir() if p.name.startswith(".tmp-save-")]
+
+
+def test_a_decoder_loaded_without_targets_says_it_has_no_head(pretrained, finetuned):
+    """AutoModelForSequenceClassification on a pretraining checkpoint with num_labels=3 loaded a
+    decoder with no head and no word about it (num_labels is not read); forward refused only
+    later. It now warns at load; a fine-tuned decoder loads without that warning."""
+    import warnings
+
+    from transformers import AutoModelForSequenceClassification
+
+    with pytest.warns(UserWarning, match="decoding_targets is empty.*num_labels is not used"):
+        model = AutoModelForSequenceClassification.from_pretrained(pretrained, num_labels=3)
+    assert len(model.decoding_heads) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AutoModelForSequenceClassification.from_pretrained(finetuned[0])
+    assert not [w for w in caught if "decoding_targets is empty" in str(w.message)]

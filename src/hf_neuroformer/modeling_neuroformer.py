@@ -21,6 +21,7 @@ when attention weights are requested).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -1378,6 +1379,13 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
 
     def __init__(self, config: NeuroformerConfig):
         super().__init__(config)
+        if not config.decoding_targets:
+            # e.g. AutoModelForSequenceClassification.from_pretrained(<pretraining checkpoint>, num_labels=3):
+            # num_labels is not read, and forward would refuse only later
+            warnings.warn("NeuroformerForBehaviorDecoding: config.decoding_targets is empty, so the model has no "
+                          "decoding head (num_labels is not used); pass decoding_targets=[{'name': ..., 'kind': ...}] "
+                          "or fine-tune with hf_neuroformer.finetuning.finetune / neuroformer finetune", UserWarning,
+                          stacklevel=2)
         self.neuroformer = NeuroformerModel(config)
         h = config.hidden_size
         pooled = 2 * h if config.decoding_pool == "current+past" else h
