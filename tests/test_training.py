@@ -314,6 +314,23 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path):
     assert [e["step"] for e in log[1]] == [e["step"] for e in log[0]] == [3, 6, 9, 10]
 
 
+def test_resume_on_other_data_is_refused(rec, tmp_path):
+    # same units (same vocabulary, same config) but other spikes: resuming used to train the steps
+    # after the checkpoint on the other recording and write a model claiming to be trained on it
+    other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+
+    def interrupt(step, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=interrupt)
+    with pytest.raises(ValueError, match=r"resume: .*step-00000002.* other data .*--data.*spikes_sha256"):
+        train(other, tmp_path / "m", cfg, tc, progress=False, resume=True)
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
 def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
     with pytest.raises(FileNotFoundError, match="save_every"):
         train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1), progress=False,

@@ -562,8 +562,9 @@ def train(
         FileNotFoundError: if ``resume`` and ``output_dir`` holds no checkpoint.
         ValueError: if ``batch_size`` is not a multiple of ``gradient_accumulation_steps`` times
             the number of processes, if a checkpoint was written with another model config or
-            launch shape, or for fp16 on a CPU (Accelerate applies neither autocast nor loss
-            scaling there, so the run would silently be float32; use bf16).
+            launch shape or on other data (other spikes in a split, other windows or shards), or
+            for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
+            run would silently be float32; use bf16).
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
             whose window settings differ from the prepared directory's.
@@ -721,8 +722,12 @@ def train(
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
     step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
+    # the spikes of every split (and, streamed, the shards): resuming on other data would train the
+    # steps after the checkpoint on another recording than those before it, silently
+    spikes_digest = manifest.get("split_spikes") if streamed else split_spikes_digest(recording, plan)
     fingerprint = {"config": _config_fingerprint(config), "num_processes": world, "micro_batch_size": micro_batch,
-                   "gradient_accumulation_steps": ga}
+                   "gradient_accumulation_steps": ga,
+                   "data": _data_fingerprint(spikes_digest, n_windows, manifest if streamed else None)}
     if resume:
         last = latest_checkpoint(output_dir)
         state = json.loads((last / "trainer_state.json").read_text())
@@ -942,7 +947,7 @@ def train(
             "recording": manifest["recording"] if streamed else repr(recording),
             # what commands reading this model with a recording compare (windows.split_spikes_digest)
             **({"split_spikes": manifest["split_spikes"]} if streamed and "split_spikes" in manifest else {}),
-            **({"split_spikes": split_spikes_digest(recording, plan)} if not streamed else {}),
+            **({"split_spikes": spikes_digest} if not streamed else {}),
             # what the stimulus frames are (e.g. rendered gratings and the values assumed), for the model card
             **({"stimulus_description": recording.stimulus.description}
                if (not streamed and any(m["kind"] == "video" for m in config.modalities)
@@ -993,6 +998,21 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
         ValueError: naming the first differing model-config field (or launch setting) with both
             values, and all differing fields, not the two whole configs.
     """
+    if "data" in stored and stored["data"] != now["data"]:
+        was, got = stored["data"], now["data"]
+        what = []
+        for k in sorted(set(was) | set(got)):
+            a, b = was.get(k), got.get(k)
+            if a != b and isinstance(a, dict) and isinstance(b, dict):
+                what.append(f"{k} of " + ", ".join(s for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)))
+            elif a != b:
+                what.append(k)
+        windows = f" (windows per split: checkpoint {was.get('n_windows')}, now {got.get('n_windows')})"
+        raise ValueError(
+            f"resume: checkpoint {str(checkpoint)!r} was trained on other data than this run's recording (--data, "
+            f"--epoch): {'; '.join(what)} differ{windows}; resume with the recording (and epoch) the run started "
+            "on, or start afresh with --overwrite or another --output-dir"
+        )
     old_cfg, new_cfg = stored.get("config") or {}, now["config"]
     diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
             if old_cfg.get(k) != new_cfg.get(k)}
@@ -1004,9 +1024,22 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
             "(the same --config), or start afresh with --overwrite or another --output-dir"
         )
     for key, value in now.items():
-        if key != "config" and stored.get(key) != value:
+        if key not in ("config", "data") and stored.get(key) != value:
             raise ValueError(f"resume: checkpoint {str(checkpoint)!r} was written with {key}={stored.get(key)!r}, "
                              f"this run has {value!r}; resume with the same launch shape")
+
+
+def _data_fingerprint(spikes_digest, n_windows: Dict[str, int], manifest: Optional[dict] = None) -> dict:
+    """What a checkpoint's training data is, to compare on resume: the windows per split, the
+    sha256 of each split's spikes (:func:`~hf_neuroformer.windows.split_spikes_digest`) and, for
+    a prepared directory (``manifest``), the sha256 of each split's shards."""
+    out = {"n_windows": {s: int(n) for s, n in n_windows.items()}}
+    if isinstance(spikes_digest, dict) and isinstance(spikes_digest.get("splits"), dict):
+        out["spikes_sha256"] = {s: d.get("sha256") for s, d in spikes_digest["splits"].items()}
+    if manifest is not None:
+        out["shards_sha256"] = {s: [sh.get("sha256") for sh in e.get("shards", [])]
+                                for s, e in manifest.get("splits", {}).items()}
+    return out
 
 
 def _config_fingerprint(config: NeuroformerConfig) -> dict:
