@@ -228,6 +228,30 @@ def test_yaml_rejects_generic_and_misspelled_keys(tmp_path):
             load_yaml_config(p)
 
 
+def test_yaml_values_of_the_wrong_type_name_their_field(tmp_path):
+    # these failed with messages naming no field ("'float' object is not iterable", "could not
+    # convert string to float: '.'", "foo" from the model after the data was read), or were taken
+    # as text turned into numbers
+    for text, message in [
+        ("split_fractions: 0.7\n", r"NeuroformerConfig\.split_fractions: expected three fractions"),
+        ("split_fractions: '0.7,0.15,0.15'\n", r"NeuroformerConfig\.split_fractions: expected three fractions"),
+        ("split_fractions: [0.7, '0.15', 0.15]\n", r"NeuroformerConfig\.split_fractions\[1\]: expected a number"),
+        ("hidden_dropout: null\n", r"NeuroformerConfig\.hidden_dropout: expected a number, got None"),
+        ("hidden_dropout: '0.1'\n", r"NeuroformerConfig\.hidden_dropout: expected a number, got '0\.1' \(quoted"),
+        ("current_window: '0.05'\n", r"NeuroformerConfig\.current_window: expected a number"),
+        ("split_block_length: [30]\n", r"NeuroformerConfig\.split_block_length: expected a number"),
+        ("hidden_act: foo\n", r"NeuroformerConfig\.hidden_act: expected an activation name .* got 'foo'"),
+        ("decoding_targets: foo\n", r"NeuroformerConfig\.decoding_targets: expected None or a list of mappings"),
+    ]:
+        p = tmp_path / "c.yaml"
+        p.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load_yaml_config(p)
+    p.write_text("hidden_act: relu\nsplit_fractions: [0.8, 0.1, 0.1]\nhidden_dropout: 0\n")
+    cfg = load_yaml_config(p)[0]
+    assert (cfg.hidden_act, cfg.split_fractions, cfg.hidden_dropout) == ("relu", [0.8, 0.1, 0.1], 0.0)
+
+
 def _weights(store, key):
     return lambda model: store.__setitem__(key, {k: v.detach().clone() for k, v in model.state_dict().items()})
 

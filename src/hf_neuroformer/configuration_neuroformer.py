@@ -273,6 +273,17 @@ def checked_bool(name: str, value, owner: str = "NeuroformerConfig") -> bool:
     return value
 
 
+def _number(name: str, value) -> float:
+    """``float(value)`` for a real number (numpy ones too; NaN and inf are left to the range checks
+    of ``_check``), else ``ValueError`` naming ``NeuroformerConfig.<name>``: ``float()`` took text
+    (``"0.1"`` from a quoted YAML value) and failed on ``None`` or a list with a message that named
+    no field."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (quoted in the YAML file? write the number without quotes)" if isinstance(value, str) else ""
+        raise ValueError(f"NeuroformerConfig.{name}: expected a number, got {value!r}{hint}")
+    return float(value)
+
+
 def checked_float(name: str, value, expectation: str, ok=None, owner: str = "NeuroformerConfig") -> float:
     """``value`` of the float field ``name`` as a ``float``, refused unless it is a real number
     (numpy ones too; not a bool, not text), finite and ``ok(value)``.
@@ -555,10 +566,10 @@ class NeuroformerConfig(PreTrainedConfig):
         eos_token_id: int = 2,
         **kwargs,
     ):
-        self.current_window = float(current_window)
-        self.past_window = float(past_window)
-        self.window_stride = None if window_stride is None else float(window_stride)
-        self.dt_resolution = float(dt_resolution)
+        self.current_window = _number("current_window", current_window)
+        self.past_window = _number("past_window", past_window)
+        self.window_stride = None if window_stride is None else _number("window_stride", window_stride)
+        self.dt_resolution = _number("dt_resolution", dt_resolution)
         self.max_window_length = checked_int("max_window_length", max_window_length)
         self.max_past_length = checked_int("max_past_length", max_past_length)
         # the windows first: the defaults below and the modality windows are built from them
@@ -569,33 +580,46 @@ class NeuroformerConfig(PreTrainedConfig):
         self.num_past_layers = checked_int("num_past_layers", num_past_layers)
         self.num_hidden_layers = checked_int("num_hidden_layers", num_hidden_layers)
         self.intermediate_size = checked_int("intermediate_size", intermediate_size)
+        from transformers.activations import ACT2FN
+
+        if not (isinstance(hidden_act, str) and hidden_act in ACT2FN):
+            raise ValueError(f"NeuroformerConfig.hidden_act: expected an activation name of transformers' ACT2FN "
+                             f"(e.g. 'gelu', 'relu', 'silu'), got {hidden_act!r}")
         self.hidden_act = hidden_act
-        self.hidden_dropout = float(hidden_dropout)
-        self.attention_dropout = float(attention_dropout)
-        self.layer_norm_eps = float(layer_norm_eps)
-        self.initializer_range = float(initializer_range)
-        self.temporal_min_period = float(temporal_min_period) if temporal_min_period is not None else self.dt_resolution
+        self.hidden_dropout = _number("hidden_dropout", hidden_dropout)
+        self.attention_dropout = _number("attention_dropout", attention_dropout)
+        self.layer_norm_eps = _number("layer_norm_eps", layer_norm_eps)
+        self.initializer_range = _number("initializer_range", initializer_range)
+        self.temporal_min_period = (_number("temporal_min_period", temporal_min_period) if temporal_min_period is not None
+                                    else self.dt_resolution)
         self.temporal_max_period = (
-            float(temporal_max_period)
+            _number("temporal_max_period", temporal_max_period)
             if temporal_max_period is not None
             else 4.0 * (self.past_window + self.current_window)
         )
         self.num_temporal_frequencies = checked_int("num_temporal_frequencies", num_temporal_frequencies)
-        self.dt_loss_weight = float(dt_loss_weight)
+        self.dt_loss_weight = _number("dt_loss_weight", dt_loss_weight)
         self.dt_conditioned_on_unit = checked_bool("dt_conditioned_on_unit", dt_conditioned_on_unit)
-        self.split_fractions = [float(x) for x in split_fractions]
-        self.split_block_length = float(split_block_length)
-        self.split_gap = float(split_gap) if split_gap is not None else self.past_window
+        if not (isinstance(split_fractions, (list, tuple)) and len(split_fractions) == 3):
+            raise ValueError(f"NeuroformerConfig.split_fractions: expected three fractions (train, validation, test), "
+                             f"e.g. [0.7, 0.15, 0.15], got {split_fractions!r}")
+        self.split_fractions = [_number(f"split_fractions[{i}]", x) for i, x in enumerate(split_fractions)]
+        self.split_block_length = _number("split_block_length", split_block_length)
+        self.split_gap = _number("split_gap", split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
         self.split_seed = checked_int("split_seed", split_seed)
         if split_stratify_by is not None and not (isinstance(split_stratify_by, str) and split_stratify_by):
             raise ValueError(f"NeuroformerConfig.split_stratify_by: expected None or a trial column name, got {split_stratify_by!r}")
         self.split_stratify_by = split_stratify_by
+        if decoding_targets is not None and not (isinstance(decoding_targets, (list, tuple))
+                                                 and all(isinstance(t, dict) for t in decoding_targets)):
+            raise ValueError(f"NeuroformerConfig.decoding_targets: expected None or a list of mappings with 'name' and "
+                             f"'kind', got {decoding_targets!r}")
         self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
         self.decoding_pool = decoding_pool
         dh = decoding_head_hidden_size  # an integer >= 0 or None (checked in _check; 1.5 is refused, not truncated)
         self.decoding_head_hidden_size = int(dh) if _is_integer(dh) else dh
-        self.decoding_generative_loss_weight = float(decoding_generative_loss_weight)
+        self.decoding_generative_loss_weight = _number("decoding_generative_loss_weight", decoding_generative_loss_weight)
         if modalities is not None and not isinstance(modalities, (list, tuple)):
             raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
         self.modalities = [
