@@ -219,6 +219,27 @@ def test_bf16_mixed_precision_trains_on_cpu(rec, tmp_path):
     assert m["bf16"]["validation/loss"] == pytest.approx(m["no"]["validation/loss"], abs=0.05)
 
 
+def test_accelerate_launch_mixed_precision_is_used(rec, tmp_path, monkeypatch):
+    # `accelerate launch --mixed_precision bf16 -m hf_neuroformer.cli train ...` (README, Scaling)
+    # sets ACCELERATE_MIXED_PRECISION=bf16; train passed its own "no" to Accelerator, which then
+    # ignores the launcher's setting: the run was float32 and training_config.json said "no"
+    cfg = {**TINY, "hidden_dropout": 0.0}
+    got = {}
+    train(rec, tmp_path / "bf16", nf.NeuroformerConfig(**cfg), TrainingConfig(max_steps=3, batch_size=16,
+          mixed_precision="bf16"), progress=False, on_train_end=_weights(got, "bf16"))
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    train(rec, tmp_path / "launch", nf.NeuroformerConfig(**cfg), TrainingConfig(max_steps=3, batch_size=16),
+          progress=False, on_train_end=_weights(got, "launch"))
+    assert json.loads((tmp_path / "launch" / "training_config.json").read_text())["mixed_precision"] == "bf16"
+    assert all(torch.equal(got["bf16"][k], got["launch"][k]) for k in got["bf16"])
+    # the launcher and the training config asking for two different precisions: refused, naming both
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    with pytest.raises(ValueError, match=r"training\.mixed_precision \(--mixed-precision\): 'bf16'.*'fp16'.*"
+                                         r"ACCELERATE_MIXED_PRECISION"):
+        train(rec, tmp_path / "both", nf.NeuroformerConfig(**cfg),
+              TrainingConfig(max_steps=1, batch_size=16, mixed_precision="bf16"), progress=False)
+
+
 def test_yaml_rejects_generic_and_misspelled_keys(tmp_path):
     for text, word in [("hiden_size: 8\n", "hiden_size"), ("vocab_size: 9\n", "vocab_size"),
                        ("training:\n  lr: 0.1\n", "lr")]:

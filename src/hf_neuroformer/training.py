@@ -477,6 +477,37 @@ def _check_attn_implementation(name: str) -> None:
                      "flash-attn kernels do not take yet; use 'sdpa' (default), which picks fused kernels itself")
 
 
+def _launcher_precision(training: TrainingConfig) -> TrainingConfig:
+    """``training`` with the precision that ``accelerate launch --mixed_precision`` asked for.
+
+    The launcher passes its precision as ``ACCELERATE_MIXED_PRECISION``, which Accelerate reads
+    only when ``Accelerator(mixed_precision=None)``; ``train`` always passes
+    ``training.mixed_precision`` (default ``"no"``), so ``accelerate launch --mixed_precision
+    bf16 ... train`` (the README's command) silently ran in float32. The launcher's bf16 / fp16
+    is taken when ``training.mixed_precision`` is ``"no"`` (and written to
+    ``training_config.json``); a launcher ``"no"`` (its default) leaves ``training`` as it is.
+
+    Raises:
+        ValueError: the launcher's value is not a precision, or both ask for a different one
+            of bf16 / fp16 (naming both and the flags).
+    """
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "").strip().lower()
+    if launcher in ("", "no", training.mixed_precision):
+        return training
+    if launcher not in ("bf16", "fp16"):
+        raise ValueError(f"ACCELERATE_MIXED_PRECISION (accelerate launch --mixed_precision): expected 'no', 'bf16' "
+                         f"or 'fp16' for training, got {launcher!r}")
+    if training.mixed_precision != "no":
+        raise ValueError(
+            f"training.mixed_precision (--mixed-precision): {training.mixed_precision!r}, but the launcher asks for "
+            f"{launcher!r} (accelerate launch --mixed_precision, ACCELERATE_MIXED_PRECISION); give one precision"
+        )
+    if os.environ.get("RANK", "0") == "0":
+        print(f"[neuroformer] mixed precision {launcher} (accelerate launch --mixed_precision; "
+              "training.mixed_precision was 'no')")
+    return dataclasses.replace(training, mixed_precision=launcher)
+
+
 def _checkpoints(root: Path):
     """Completed checkpoints under ``root``, oldest first."""
     if not root.is_dir():
@@ -599,6 +630,7 @@ def train(
     else:
         check_not_empty(recording)
     _check_attn_implementation(training.attn_implementation)
+    training = _launcher_precision(training)
     set_seed(training.seed)
     from accelerate.state import AcceleratorState, GradientState
 
