@@ -273,6 +273,25 @@ def test_yaml_values_of_the_wrong_type_name_their_field(tmp_path):
     assert (cfg.hidden_act, cfg.split_fractions, cfg.hidden_dropout) == ("relu", [0.8, 0.1, 0.1], 0.0)
 
 
+def test_yaml_key_given_twice_is_refused_not_the_first_dropped(tmp_path):
+    # PyYAML keeps the last value of a repeated key: a second training: section at the end of a
+    # config silently dropped the first one's learning_rate and batch_size
+    p = tmp_path / "c.yaml"
+    p.write_text("hidden_size: 16\ntraining:\n  learning_rate: 0.01\n  batch_size: 8\nnum_attention_heads: 2\n"
+                 "training:\n  max_steps: 5\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: not valid YAML at line 6, column 1: key 'training' given twice "
+                                         r"\(first at line 2\)"):
+        load_yaml_config(p)
+    p.write_text("training:\n  max_steps: 5\n  seed: 1\n  max_steps: 7\n")
+    with pytest.raises(ValueError, match=r"line 4.*key 'max_steps' given twice \(first at line 2\)"):
+        load_yaml_config(p)
+    # the same key in different mappings (two modalities) is not a repeat
+    p.write_text("modalities:\n  - {name: a, source: 'behaviour:x', kind: continuous}\n"
+                 "  - {name: b, source: 'behaviour:y', kind: continuous}\ntraining: {max_steps: 5}\n")
+    cfg, tc = load_yaml_config(p)
+    assert [m["name"] for m in cfg.modalities] == ["a", "b"] and tc.max_steps == 5
+
+
 def _weights(store, key):
     return lambda model: store.__setitem__(key, {k: v.detach().clone() for k, v in model.state_dict().items()})
 

@@ -173,13 +173,37 @@ class TrainingConfig:
                                               lambda v: 0 < v <= 1, owner="training")
 
 
+def _unique_key_loader():
+    """A ``yaml.SafeLoader`` that refuses a key given twice in one mapping: PyYAML keeps the
+    last value silently, so a second ``training:`` section at the end of a config dropped every
+    setting of the first one."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: SafeLoader's own error says so
+                    break
+                if first != key_node.start_mark.line + 1:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} given twice (first at line {first}); keep one", key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
     """Read a YAML config: top-level keys are :class:`NeuroformerConfig` fields, the optional
     ``training:`` mapping holds :class:`TrainingConfig` fields.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: the file is not valid YAML (names the line and column), the document or its
+        ValueError: the file is not valid YAML (names the line and column), a key is given
+            twice in one mapping (e.g. two ``training:`` sections; names both lines), the document or its
             ``training:`` entry is not a mapping, or a key is not a known field (named).
     """
     import yaml
@@ -189,7 +213,7 @@ def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
         raise FileNotFoundError(f"--config: no such file {str(path)!r}")
     try:
         with open(path) as f:
-            raw = yaml.safe_load(f) or {}
+            raw = yaml.load(f, Loader=_unique_key_loader()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
