@@ -1,6 +1,7 @@
 """train(): checkpoint selection, splits without validation or test, output protection, bf16."""
 
 import contextlib
+import dataclasses
 import json
 import math
 
@@ -393,6 +394,30 @@ def test_resume_on_other_data_is_refused(rec, tmp_path):
     with pytest.raises(ValueError, match=r"resume: .*step-00000002.* other data .*--data.*spikes_sha256"):
         train(other, tmp_path / "m", cfg, tc, progress=False, resume=True)
     assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_resume_with_another_learning_rate_is_refused(rec, tmp_path):
+    # the restored optimizer / scheduler keep the checkpoint's learning rate and weight decay: a
+    # resumed run with learning_rate 0.05 trained at 1e-3 (the same weights to the bit) while its
+    # training_config.json said 0.05
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+
+    def interrupt(step, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=interrupt)
+    for field, value in (("learning_rate", 0.05), ("weight_decay", 0.5)):
+        with pytest.raises(ValueError, match=rf"training\.{field}: checkpoint .*step-00000002.* {field}=.*this run has "
+                                             rf"{value}.*resume with {field}="):
+            train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, **{field: value}), progress=False, resume=True)
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+    # settings the resumed run does use (here the evaluation cadence) are still taken, with a warning
+    with pytest.warns(UserWarning, match="eval_every"):
+        m = train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, eval_every=1), progress=False, resume=True)
+    assert m["total_steps"] == 4
+    assert json.loads((tmp_path / "m" / "training_config.json").read_text())["learning_rate"] == tc.learning_rate
 
 
 def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):

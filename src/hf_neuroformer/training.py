@@ -433,6 +433,11 @@ NETWORK_FIELDS = (
 )
 
 
+#: TrainingConfig fields held by the optimizer and scheduler states that ``resume`` restores
+#: (AdamW's param groups, the scheduler's base learning rates): resuming with other values is refused.
+STATE_TRAINING_FIELDS = ("learning_rate", "weight_decay")
+
+
 #: How messages about a prepared directory name it: ``train``'s argument and the CLI flag.
 PREPARED_FIELD = "recording (--data)"
 
@@ -618,6 +623,9 @@ def train(
         ValueError: if ``batch_size`` is not a multiple of ``gradient_accumulation_steps`` times
             the number of processes, if a checkpoint was written with another model config or
             launch shape or on other data (other spikes in a split, other windows or shards), or
+            with another ``learning_rate`` / ``weight_decay`` (the restored optimizer and
+            scheduler keep the checkpoint's; other training settings that differ are warned
+            about and used), or
             for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
             run would silently be float32; use bf16).
         RecordingValidationError: if the recording has no spikes.
@@ -790,6 +798,17 @@ def train(
         _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
         changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                    if state["training"].get(k) != v}
+        # the restored optimizer and scheduler states carry these: another value would be ignored
+        # while training_config.json recorded it
+        kept = {k: changed[k] for k in STATE_TRAINING_FIELDS if k in changed}
+        if kept:
+            field, (was, got) = next(iter(kept.items()))
+            raise ValueError(
+                f"training.{field}: checkpoint {str(last)!r} was trained with {field}={was!r}, this run has {got!r} "
+                f"(all: {kept}); a resumed run continues the checkpoint's optimizer and learning-rate schedule, "
+                f"which keep the checkpoint's values: resume with {field}={was!r}, or start afresh with --overwrite "
+                "or another --output-dir"
+            )
         if changed:
             warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
         accelerator.load_state(str(last))
