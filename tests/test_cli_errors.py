@@ -275,6 +275,16 @@ def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, v
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flag, value", [("--max-steps", "0"), ("--max-epochs", "-1"), ("--batch-size", "0"),
+                                         ("--save-every", "0"), ("--seed", "-1"), ("--gradient-accumulation-steps", "0")])
+def test_train_numbers_name_their_flag(capsys, tmp_path, flag, value):
+    # they were named as the TrainingConfig field ("training.max_steps: expected ..."), unlike
+    # the other commands' flags
+    err = err_of(capsys, "train", "--output-dir", tmp_path / "m", flag, value)
+    assert err.split(": error: ")[1].startswith(f"{flag}: expected an integer >= "), err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["--kind", "hub-glm", "--units", "20", "--hubs", "1", "--targets-per-hub", "5", "--duration", "inf"],
      "--duration: expected a finite number of seconds in (0, 3600]"),

@@ -179,7 +179,14 @@ def cmd_train(args) -> int:
         overrides["activation_checkpointing"] = True
     if args.compile:
         overrides["torch_compile"] = True
-    training = dataclasses.replace(training, **overrides)
+    try:
+        training = dataclasses.replace(training, **overrides)
+    except ValueError as err:  # "training.max_steps: expected ..." -> "--max-steps: expected ..." for a flag's value
+        field = str(err).split(":", 1)[0].removeprefix("training.")
+        if field not in overrides:
+            raise
+        flag = {"torch_compile": "--compile"}.get(field, "--" + field.replace("_", "-"))
+        raise ValueError(f"{flag}:{str(err).split(':', 1)[1]}") from None
     if training.attn_implementation == "flash_attention_2":
         from .training import _check_attn_implementation
 
