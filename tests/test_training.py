@@ -213,6 +213,8 @@ def test_bf16_mixed_precision_trains_on_cpu(rec, tmp_path):
                       TrainingConfig(max_steps=3, batch_size=16, mixed_precision=mp), progress=False,
                       on_train_end=_weights(got, mp))
     assert math.isfinite(m["bf16"]["test/id_nll"]) and math.isfinite(m["bf16"]["validation/loss"])
+    # metrics.json says which precision the steps ran in (it was only in training_config.json)
+    assert [m[mp]["mixed_precision"] for mp in ("no", "bf16")] == ["no", "bf16"]
     assert all(v.dtype == torch.float32 for v in got["bf16"].values())  # autocast: fp32 master weights
     diff = max((got["no"][k] - got["bf16"][k]).abs().max().item() for k in got["no"])
     print(f"max |param fp32 - param bf16| after 3 steps: {diff:.3g}")

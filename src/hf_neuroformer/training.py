@@ -1029,6 +1029,8 @@ def train(
                    and recording.stimulus is not None and recording.stimulus.description) else {}),
             "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
+            # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision)
+            "mixed_precision": training.mixed_precision,
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         if log:
