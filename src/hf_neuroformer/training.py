@@ -1134,7 +1134,9 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
     optimizer, scheduler and scaler from the main process, each process's RNG states); the main
     process adds ``trainer_state.json`` (loop position, log, selection) and the
     validation-selected weights, then renames the folder into place, so a crash leaves either
-    the whole checkpoint or none. With several machines, ``root`` must be on a shared filesystem.
+    the whole checkpoint or none (a half-written ``.tmp-step-*`` folder is never resumed from and
+    is removed at the next completed save). With several machines, ``root`` must be on a shared
+    filesystem.
     """
     final, tmp = root / f"step-{step:08d}", root / f".tmp-step-{step:08d}"
     if accelerator.is_main_process:
@@ -1154,6 +1156,10 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
         os.replace(tmp, final)
         for old in _checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
+        # half-written checkpoints of a run killed while saving (never resumed from): gone once a
+        # whole one exists, so they do not pile up beside it
+        for stale in root.glob(".tmp-step-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
