@@ -387,18 +387,22 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path):
     assert [e["step"] for e in log[1]] == [e["step"] for e in log[0]] == [3, 6, 9, 10]
 
 
-def test_resume_on_other_data_is_refused(rec, tmp_path):
-    # same units (same vocabulary, same config) but other spikes: resuming used to train the steps
-    # after the checkpoint on the other recording and write a model claiming to be trained on it
-    other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
-
+def _train_until_interrupted_at_step_2(rec, out, cfg, tc):
+    """A run stopped by an exception after step 2 (its step-2 checkpoint written), to resume."""
     def interrupt(step, loss):
         if step == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=interrupt)
+        train(rec, out, cfg, tc, progress=False, on_step_end=interrupt)
+
+
+def test_resume_on_other_data_is_refused(rec, tmp_path):
+    # same units (same vocabulary, same config) but other spikes: resuming used to train the steps
+    # after the checkpoint on the other recording and write a model claiming to be trained on it
+    other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     with pytest.raises(ValueError, match=r"resume: .*step-00000002.* other data .*--data.*spikes_sha256"):
         train(other, tmp_path / "m", cfg, tc, progress=False, resume=True)
     assert not (tmp_path / "m" / "model.safetensors").exists()
@@ -409,13 +413,7 @@ def test_resume_with_another_learning_rate_is_refused(rec, tmp_path):
     # resumed run with learning_rate 0.05 trained at 1e-3 (the same weights to the bit) while its
     # training_config.json said 0.05
     cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
-
-    def interrupt(step, loss):
-        if step == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=interrupt)
+    _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     for field, value in (("learning_rate", 0.05), ("weight_decay", 0.5)):
         with pytest.raises(ValueError, match=rf"training\.{field}: checkpoint .*step-00000002.* {field}=.*this run has "
                                              rf"{value}.*resume with {field}="):
