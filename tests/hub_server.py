@@ -34,7 +34,8 @@ Endpoints (``{type}`` is ``models``, ``datasets`` or ``spaces``; ``{prefix}`` is
   ``oid`` (git sha1, or sha256 for LFS) of the file already at that path, so unchanged files
   are skipped by the client.
 - ``POST /api/validate-yaml`` [validate_yaml]: 400 when README.md's front matter is not a YAML
-  mapping, else no errors.
+  mapping, or when ``LoopbackHub.known_licenses`` is a set and the ``license`` field is not in
+  it (the Hub checks the id against its list); else no errors.
 - ``POST /api/{type}/{id}/commit/{branch}`` [commit]: NDJSON ``header`` (``parentCommit``
   checked: 412 when it is not the branch head), ``file`` (base64), ``lfsFile`` (the object must
   have been uploaded to this repo), ``deletedFile``, ``deletedFolder``; each commit gets a new
@@ -69,7 +70,8 @@ What it does NOT check or implement:
   400), no tags, no multipart LFS transfer, no LFS download API; LFS objects are stored per
   repo, so copying an LFS file from another repo fails (400); no Spaces runtime, no dataset viewer (``datasets`` asks
   ``datasets-server.127.0.0.1``, which does not resolve, and falls back), no safetensors
-  metadata, no discussions; the README YAML is not validated against the Hub's schema;
+  metadata, no discussions; the README YAML is not validated against the Hub's schema (only
+  the licence id, when ``known_licenses`` is set);
 - state lives in memory and is lost when the server stops.
 
 Note: ``huggingface_hub`` retries 408/429/5xx on the routes it calls through ``http_backoff``
@@ -215,10 +217,13 @@ class LoopbackHub:
             without the query string).
         unhandled: ``(method, path)`` of requests no route matched (answered 404).
         username: the whoami user, and the namespace of repos created without one.
+        known_licenses: ``None`` (licence ids not checked) or the set of ids that
+            ``validate-yaml`` accepts, to stand for the Hub's licence list in a test.
     """
 
     def __init__(self, username: str = "user"):
         self.username = username
+        self.known_licenses: set | None = None
         self.url = ""
         self.requests: list = []
         self.unhandled: list = []
@@ -562,6 +567,10 @@ class LoopbackHub:
                     return _json({"errors": [{"message": f"invalid YAML: {e}"}]}, 400)
                 if data is not None and not isinstance(data, dict):
                     return _json({"errors": [{"message": "metadata must be a YAML mapping"}]}, 400)
+                known = self.known_licenses
+                if known is not None and isinstance(data, dict) and "license" in data and data["license"] not in known:
+                    return _json({"errors": [{"message": f'"license" must be one of [{", ".join(sorted(known))}]'}]},
+                                 400)
         return _json({"errors": [], "warnings": []})
 
     def _h_info(self, req, rtype, rid, revision) -> _Response:

@@ -334,12 +334,12 @@ def test_windows_dataset_goes_to_the_models_branch_and_a_failed_model_commit_say
     assert not any(f.endswith(".parquet") for f in on_main), sorted(on_main)
     assert 'load_dataset("lab/branch-windows-data", revision="dev")' in on_dev["README.md"].decode()
     # each card links to the other repository's branch, not to its main (empty, or another model's)
-    assert "[lab/branch-windows](https://huggingface.co/lab/branch-windows/tree/dev) (branch `dev`)" in \
+    assert f"[lab/branch-windows]({loopback_hub.url}/lab/branch-windows/tree/dev) (branch `dev`)" in \
         on_dev["README.md"].decode()
     from huggingface_hub import ModelCard
 
     card = ModelCard(loopback_hub.files("lab/branch-windows", revision="dev")["README.md"].decode())
-    assert "[lab/branch-windows-data](https://huggingface.co/datasets/lab/branch-windows-data/tree/dev) (branch `dev`: " \
+    assert f"[lab/branch-windows-data]({loopback_hub.url}/datasets/lab/branch-windows-data/tree/dev) (branch `dev`: " \
            '`load_dataset("lab/branch-windows-data", revision="dev")`)' in card.text
     assert {r.dataset_revision for r in card.data.eval_results} == {"dev"}
 
@@ -526,3 +526,57 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
     card = ModelCard(loopback_hub.files("lab/pretrained-card")["README.md"].decode())
     assert {r.task_type for r in card.data.eval_results} == {"next-spike-prediction"}
     assert "pretrained for next-spike prediction" in card.text and "Nats per spike token" in card.text
+
+
+def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_files_are_named(
+        trained, loopback_hub, tmp_path):
+    """Break-test leftovers of the Hub side: ``--license`` went unchecked (a malformed or unknown
+    id reached the card), card links always pointed to huggingface.co whatever the endpoint, and
+    files already in the repository that a push did not write stayed without a word."""
+    from huggingface_hub import HfApi
+
+    from hf_neuroformer.hub import check_license
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=r"license \(CLI: --license\): .*got 'CC-BY-4.0'; did you mean 'cc-by-4.0'"):
+        push_to_hub(model_dir, "lab/licensed", license="CC-BY-4.0", **kw)
+    for bad in ("MIT License", "", None, 4):
+        with pytest.raises(ValueError, match="expected a Hub licence id"):
+            check_license(bad, "--license")
+    assert len(loopback_hub.requests) == n_requests, "a malformed licence must be refused before any request"
+
+    # an id of the right shape that the Hub does not know: the Hub's validation refuses it before
+    # any repository (model or dataset) is created
+    loopback_hub.known_licenses = {"cc-by-4.0", "mit", "other"}
+    with pytest.raises(ValueError, match=r"refused the model card's metadata: \"license\" must be one of .*"
+                                         r"nothing was uploaded"):
+        push_to_hub(model_dir, "lab/licensed", license="cc-by-4.1", recording=rec,
+                    dataset_repo_id="lab/licensed-windows", **kw)
+    api = HfApi(**kw)
+    assert not api.repo_exists("lab/licensed") and not api.repo_exists("lab/licensed-windows", repo_type="dataset")
+
+    result = push_to_hub(model_dir, "lab/licensed", license="cc-by-4.0", recording=rec,
+                         dataset_repo_id="lab/licensed-windows", **kw)
+    card = loopback_hub.files("lab/licensed")["README.md"].decode()
+    dcard = loopback_hub.files("lab/licensed-windows", repo_type="dataset")["README.md"].decode()
+    assert "license: cc-by-4.0" in card and "license: cc-by-4.0" in dcard
+    assert f"]({loopback_hub.url}/datasets/lab/licensed-windows)" in card, card
+    assert f"]({loopback_hub.url}/lab/licensed)" in dcard, dcard
+    assert "huggingface.co/datasets" not in card and "https://huggingface.co/lab" not in dcard
+    assert result.kept == []
+
+    # a file someone added to the repository: the next push leaves it and says so
+    api.upload_file(path_or_fileobj=b"analysis notes", path_in_repo="notes/analysis.txt", repo_id="lab/licensed")
+    again = push_to_hub(model_dir, "lab/licensed", license="cc-by-4.0", **kw)
+    assert again.kept == ["notes/analysis.txt"]
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/licensed",
+                "--license", "cc-by-4.0"], loopback_hub.env())
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "1 file(s) already in lab/licensed were not written by this push and stay there: notes/analysis.txt" \
+        in res.stdout, res.stdout
+    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/licensed",
+                "--license", "Apache 2.0"], loopback_hub.env())
+    assert res.returncode == 2 and "--license: expected a Hub licence id" in res.stderr, res.stderr[-2000:]

@@ -643,11 +643,12 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from .hub import auto_class_name, check_model_dir, check_repo_id, load_args, push_to_hub
+    from .hub import auto_class_name, check_license, check_model_dir, check_repo_id, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model)
     check_repo_id(args.repo_id, "--repo-id")
+    check_license(args.license, "--license")
     if (args.data is None) != (args.dataset_repo_id is None):
         raise ValueError("--data and --dataset-repo-id: give both to push the windows dataset, or neither")
     if args.dataset_repo_id is not None:
@@ -679,6 +680,9 @@ def cmd_push(args) -> int:
         print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
     for line in result.redacted:
         print(f"[neuroformer] local path not published: {line}")
+    if result.kept:
+        print(f"[neuroformer] {len(result.kept)} file(s) already in {result.repo_id} were not written by this push "
+              f"and stay there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
     if result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
     print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
@@ -1020,7 +1024,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--private", action="store_true", help="create the repositories as private (an existing public repository is refused, not made private)")
     h.add_argument("--revision", help="branch to commit to (created if missing; default main)")
     h.add_argument("--license", default="other",
-                   help="Hub licence id for the model card; use the recording's licence (default: %(default)s)")
+                   help="Hub licence id for the cards, lowercase (e.g. cc-by-4.0, mit); use the recording's licence; the Hub "
+                        "checks it before anything is uploaded (default: %(default)s)")
     h.add_argument("--provenance", help="where the recording comes from (lab, paper, licence), for the model card")
     h.add_argument("--commit-message", help="the Hub commit's message (default: \"Upload Neuroformer model (hf_neuroformer)\")")
     h.add_argument("--data", help="the recording the model was trained on, to push its windows as a dataset")

@@ -130,6 +130,9 @@ class PushResult:
         unchanged: the repository already held exactly these files, so no commit was made.
         redacted: absolute local paths replaced in the pushed JSON files, one line each
             (:func:`redact_local_paths`; e.g. a decoder's ``model_dir`` in ``metrics.json``).
+        kept: files of the model repository (at ``revision``) that this push did not write and
+            left there, e.g. a user's notebook or a file of an older layout (``.gitattributes``
+            not listed); they stay beside the new model, so the caller says so.
     """
 
     repo_id: str
@@ -140,6 +143,33 @@ class PushResult:
     dataset_commit_url: Optional[str] = None
     unchanged: bool = False
     redacted: List[str] = field(default_factory=list)
+    kept: List[str] = field(default_factory=list)
+
+
+#: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
+#: the Hub's identifiers are lowercase (https://huggingface.co/docs/hub/repositories-licenses)
+_LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+
+
+def check_license(license, flag: str = "license") -> str:
+    """Check the shape of a Hub licence id before anything is staged or sent.
+
+    Whether the id is one the Hub knows is asked of the Hub itself (its card validation, see
+    :func:`push_to_hub`); this catches what cannot be one: not a string, empty, upper case or
+    spaces (``"CC-BY-4.0"``, ``"MIT License"``).
+
+    Raises:
+        ValueError: naming ``flag`` and, where lowercasing gives an id, suggesting it.
+    """
+    if isinstance(license, str) and _LICENSE_ID.match(license):
+        return license
+    hint = ""
+    if isinstance(license, str):
+        guess = license.strip().lower()
+        if guess != license and _LICENSE_ID.match(guess):
+            hint = f"; did you mean {guess!r}?"
+    raise ValueError(f"{flag}: expected a Hub licence id (lowercase letters, digits, '.', '+', '-', e.g. 'cc-by-4.0', "
+                     f"'mit', or 'other' with the licence named in the provenance), got {license!r}{hint}")
 
 
 def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
@@ -373,6 +403,7 @@ def build_model_card(
     datasets: Optional[List[str]] = None,
     data_description: Optional[str] = None,
     revision: Optional[str] = None,
+    hub_url: str = "https://huggingface.co",
 ):
     """A ``huggingface_hub.ModelCard`` for a staged model repository.
 
@@ -390,6 +421,8 @@ def build_model_card(
         data_description: free text about the recording's provenance, put in the card.
         revision: the branch the card is pushed to; its "How to load" code then passes
             ``revision=`` (``None`` or ``"main"``: not needed).
+        hub_url: the Hub the card is pushed to, for its links (``push_to_hub`` passes its
+            endpoint, so a card on a private Hub links there).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -463,7 +496,7 @@ def build_model_card(
     if datasets:
         # the windows of a branch push are on the same branch of the dataset repository
         data_lines.append("- Windows on the Hub: " + ", ".join(
-            f"[{d}](https://huggingface.co/datasets/{d}{f'/tree/{branch}' if branch else ''})" for d in datasets)
+            f"[{d}]({hub_url.rstrip('/')}/datasets/{d}{f'/tree/{branch}' if branch else ''})" for d in datasets)
             + (f" (branch `{branch}`: `load_dataset(\"{datasets[0]}\", revision=\"{branch}\")`)" if branch else "") + ".")
 
     model_keys = ("hidden_size", "num_attention_heads", "num_past_layers", "num_hidden_layers", "vocab_size",
@@ -578,6 +611,32 @@ def _hub_errors(step: str, repo_id: str, api, model_dir: Optional[Path] = None, 
         raise
 
 
+def _validate_card(api, text: str, repo_type: str) -> None:
+    """Ask the Hub at ``api.endpoint`` whether a card's YAML metadata is valid (the request of
+    ``huggingface_hub.RepoCard.validate``, sent to this endpoint rather than ``HF_ENDPOINT``).
+
+    Raises:
+        ValueError: the Hub answered 400 (its message, and the flag most likely at fault).
+        huggingface_hub.errors.HfHubHTTPError: any other refusal (turned into
+            :class:`HubPushError` by the caller).
+    """
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    headers = {**build_hf_headers(token=api.token, library_name="hf_neuroformer"), "Accept": "text/plain"}
+    response = get_session().post(f"{api.endpoint}/api/validate-yaml", json={"repoType": repo_type, "content": text},
+                                  headers=headers)
+    if response.status_code == 400:
+        try:
+            message = "; ".join(str(e.get("message", e)) for e in response.json().get("errors", []))
+        except Exception:  # not JSON: the Hub answers text/plain when asked to
+            message = ""
+        raise ValueError(f"license (CLI: --license) or card metadata: the Hub at {api.endpoint} refused the {repo_type} "
+                         f"card's metadata: {(message or response.text.strip())[:1000]}; nothing was uploaded. Use a Hub licence id "
+                         "(https://huggingface.co/docs/hub/repositories-licenses), or 'other' and name the licence in "
+                         "--provenance")
+    hf_raise_for_status(response)
+
+
 def _check_private(private: bool, repo_id: str, repo_type: str, info, api) -> None:
     """Refuse a private push into a repository that already exists and is public (``create_repo``
     with ``exist_ok`` leaves an existing repository's visibility as it is)."""
@@ -620,7 +679,11 @@ def push_to_hub(
             model and its windows on one branch stay together.
         token: Hub token; ``None`` uses the saved login / ``HF_TOKEN``.
         endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
-        license: Hub licence id for the card (default ``"other"``; use the recording's).
+        license: Hub licence id for the cards (default ``"other"``; use the recording's). Its
+            shape is checked first (:func:`check_license`); then, before anything is created or
+            uploaded, the Hub validates the cards' metadata (``POST /api/validate-yaml``, the
+            check ``huggingface_hub.RepoCard.validate`` runs), so an id the Hub does not know
+            is refused with its message and nothing is committed.
         data_description: the recording's provenance, for the model card and the dataset card.
         recording: the :class:`~hf_neuroformer.recording.SpikeRecording` the model was trained
             on; with ``dataset_repo_id``, its windows (the model's own split plan) are pushed.
@@ -628,11 +691,12 @@ def push_to_hub(
         num_shards: Parquet shards per split (>= 1).
 
     Returns:
-        :class:`PushResult`.
+        :class:`PushResult` (``kept``: files already in the repository that this push left there).
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, ``private`` with an existing public repository,
+        ValueError: a malformed repo id or licence id, cards whose metadata the Hub refuses,
+            ``private`` with an existing public repository,
             ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
             modalities, or a recording that does not cover the model's splits.
@@ -640,6 +704,7 @@ def push_to_hub(
     """
     src = check_model_dir(model_dir)
     check_repo_id(repo_id, "repo_id")
+    check_license(license, "license (CLI: --license)")
     if (recording is None) != (dataset_repo_id is None):
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
     if dataset_repo_id is not None:
@@ -666,12 +731,19 @@ def push_to_hub(
             dstage.mkdir()
             write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
                                  license=license, model_repo_id=repo_id, data_description=data_description,
-                                 revision=revision)
+                                 revision=revision, hub_url=api.endpoint)
             redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
-                                data_description=data_description, revision=revision)
+                                data_description=data_description, revision=revision, hub_url=api.endpoint)
         card.save(stage / "README.md")
+        # the Hub's own check of the cards' metadata (licence id, model-index, configs), before
+        # anything is created: an unknown licence must not fail the model commit after the dataset's
+        with _hub_errors("validating the model card", repo_id, api, src):
+            _validate_card(api, (stage / "README.md").read_text(), "model")
+        if dataset_repo_id is not None:
+            with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
+                _validate_card(api, (dstage / "README.md").read_text(), "dataset")
         files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
         # Order: create the model repository (and branch) first, so that a refusal there (no rights,
         # bad name) stops the push before anything is committed; then commit the windows dataset;
@@ -711,14 +783,18 @@ def push_to_hub(
             info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
                                      commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
                                      delete_patterns=list(RUN_FILES))
+        with _hub_errors("listing the model repository", repo_id, api, src,
+                         already=f"the model was committed ({info.commit_url})"):
+            kept = sorted(set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"})
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
-                      unchanged=info.oid == head_before, redacted=redacted)
+                      unchanged=info.oid == head_before, redacted=redacted, kept=kept)
 
 
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
                          license: str = "other", model_repo_id: Optional[str] = None,
-                         data_description: Optional[str] = None, revision: Optional[str] = None) -> Dict[str, int]:
+                         data_description: Optional[str] = None, revision: Optional[str] = None,
+                         hub_url: str = "https://huggingface.co") -> Dict[str, int]:
     """Write the model's train / validation / test windows of ``recording`` as a
     :func:`~hf_neuroformer.windows.prepare_windows` directory (Parquet shards
     ``data/<split>-<i>-of-<n>.parquet``, ``manifest.json``, the config, tokenizer and
@@ -775,7 +851,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         f"# {repo_id.split('/')[-1] or 'Neuroformer windows'}",
         "",
         "Tokenized spike windows for Neuroformer next-spike pretraining, written by `hf_neuroformer`"
-        + (f" for the model [{model_repo_id}](https://huggingface.co/{model_repo_id}"
+        + (f" for the model [{model_repo_id}]({hub_url.rstrip('/')}/{model_repo_id}"
            + (f"/tree/{revision}" if revision not in (None, "main") else "")
            + ")" + (f" (branch `{revision}`)" if revision not in (None, "main") else "") if model_repo_id else "") + ".",
         "",
