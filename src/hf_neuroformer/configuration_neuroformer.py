@@ -8,11 +8,24 @@ the past window's spikes; two heads predict the next unit id and its dt.
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 import re
 
 from transformers import PreTrainedConfig
+
+
+def finish_interrupted_save_of(name_or_path) -> None:
+    """Complete an interrupted save into the local folder ``name_or_path`` before it is read
+    (:func:`hf_neuroformer.save_journal.finish_interrupted_save`): called by the Neuroformer
+    classes' ``from_pretrained``. A no-op for a Hub repo id, and in the remote code of a Hub
+    repository (it comes without the package: a pushed repository is uploaded whole)."""
+    try:  # imported by name, so transformers' remote-code copy does not count it as a needed file
+        journal = importlib.import_module(f"{__package__}.save_journal")
+    except ImportError:
+        return
+    journal.finish_interrupted_save_of(name_or_path)
 
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
@@ -519,6 +532,13 @@ class NeuroformerConfig(PreTrainedConfig):
     """
 
     model_type = "neuroformer"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedConfig.from_pretrained``, after completing an interrupted save into a local
+        folder (:func:`finish_interrupted_save_of`), so ``config.json`` is never an older run's."""
+        finish_interrupted_save_of(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def __init__(
         self,

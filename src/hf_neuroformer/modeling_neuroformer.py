@@ -35,7 +35,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
-from .configuration_neuroformer import NeuroformerConfig
+from .configuration_neuroformer import NeuroformerConfig, finish_interrupted_save_of
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -611,6 +611,14 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["NeuroformerDecoderLayer", "NeuroformerEncoderLayer"]
     # Trainer must divide the loss by gradient-accumulation steps itself (GUIDE sec. 6).
     accepts_loss_kwargs = False
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, after completing an interrupted save into a local
+        folder (:func:`~hf_neuroformer.configuration_neuroformer.finish_interrupted_save_of`), so
+        the weights and ``config.json`` read are those of one model, never a mix of two runs."""
+        finish_interrupted_save_of(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
 
 class NeuroformerModel(NeuroformerPreTrainedModel):

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings
+from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
@@ -101,6 +101,13 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         kwargs.setdefault("model_max_length", win["max_window_length"])
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
         self.max_window_length = win["max_window_length"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedTokenizer.from_pretrained``, after completing an interrupted save into a local
+        folder (:func:`~hf_neuroformer.configuration_neuroformer.finish_interrupted_save_of`)."""
+        finish_interrupted_save_of(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     # ------------------------------------------------------------------ vocabulary
     @classmethod

@@ -7,8 +7,8 @@ the same command: a marker file of that command (``manifest.json`` of prepared w
 ``scores.json`` of connectivity), no file the command does not write, and nothing of a model.
 The working directory and the folders above it are always refused (``--output .`` with
 ``--overwrite`` once deleted the whole working directory). ``neuroformer train`` does not use
-this: it replaces the model files of its ``--output-dir`` one by one
-(:func:`hf_neuroformer.training.check_output_dir`).
+this: it replaces the model files of its ``--output-dir`` under a journal
+(:func:`hf_neuroformer.training.save_atomically`, :mod:`hf_neuroformer.save_journal`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,135 @@
+"""Replace the files of a model folder as one step that a killed process cannot leave half done.
+
+A model folder (``neuroformer train`` / ``finetune`` output) holds its files side by side
+(``config.json``, ``model.safetensors``, tokenizer files, JSON files, figures) next to
+``checkpoints/``, so the folder itself cannot be renamed into place; its files are moved one
+by one. :func:`replace_files` makes that a transaction:
+
+1. every new file is written (and flushed to disk) in a staging folder ``.tmp-save-*`` inside
+   the model folder: until step 2 a crash leaves the old model untouched;
+2. the journal ``.save-in-progress.json`` (the staging folder, the files it holds and the files
+   to delete) is written beside them and renamed into place: this rename commits the save;
+3. the files are moved out of the staging folder (``os.replace``), the files to delete are
+   deleted, the staging folder and then the journal are removed.
+
+A process killed during step 3 leaves the journal; :func:`finish_interrupted_save` completes the
+moves (the files already moved are the new ones, the others are still staged), so the folder
+holds the whole new model and never a mix of new and old files. It is called before a folder
+is read by ``NeuroformerConfig`` / ``NeuroformerPreTrainedModel`` / ``NeuroformerTokenizer``
+``.from_pretrained`` and before ``train`` / ``finetune`` check or write an output folder.
+(``AutoConfig.from_pretrained`` reads ``config.json`` through transformers' own base class, before
+any Neuroformer class is reached.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["SAVE_JOURNAL", "STAGING_PREFIX", "replace_files", "finish_interrupted_save"]
+
+#: The journal of a committed save whose files are still being moved into place.
+SAVE_JOURNAL = ".save-in-progress.json"
+#: The prefix of a staging folder (``tempfile.mkdtemp(prefix=...)`` inside the model folder).
+STAGING_PREFIX = ".tmp-save-"
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    """Flush ``path`` (a file, or a directory's entries) to disk; a no-op where the OS refuses."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. directories on Windows, some network filesystems
+        pass
+    finally:
+        os.close(fd)
+
+
+def replace_files(folder, staged, remove: Iterable[str] = ()) -> None:
+    """Move every file of ``staged`` into ``folder`` and delete the files ``remove`` of ``folder``,
+    all or nothing (see the module docstring).
+
+    Args:
+        folder: the model folder (existing).
+        staged: a folder directly inside ``folder`` whose name starts with :data:`STAGING_PREFIX`,
+            holding only plain files (the new model); it is removed at the end.
+        remove: names of files in ``folder`` to delete with the move (e.g. a figure of an earlier
+            run that the new one does not have); names ``staged`` holds are replaced, not deleted.
+
+    Raises:
+        ValueError: if ``staged`` is not such a folder or holds a sub-folder.
+    """
+    folder, staged = Path(folder), Path(staged)
+    if staged.parent.resolve() != folder.resolve() or not staged.name.startswith(STAGING_PREFIX):
+        raise ValueError(f"staged: expected a folder {STAGING_PREFIX}* directly inside {str(folder)!r}, got {str(staged)!r}")
+    names = sorted(p.name for p in staged.iterdir())
+    if any(not (staged / n).is_file() for n in names):
+        raise ValueError(f"staged: {str(staged)!r} holds something other than plain files: {names}")
+    for n in names:
+        _fsync(staged / n)
+    _fsync(staged, directory=True)
+    journal = {"staged": staged.name, "files": names, "remove": sorted(set(remove) - set(names))}
+    tmp = folder / (SAVE_JOURNAL + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(journal, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / SAVE_JOURNAL)  # the commit point
+    _fsync(folder, directory=True)
+    finish_interrupted_save(folder)
+
+
+def finish_interrupted_save(folder) -> bool:
+    """Complete a save into ``folder`` that was killed after it committed (its journal is there).
+
+    Returns:
+        True when a save was completed, False when ``folder`` holds no journal (nothing to do).
+
+    Raises:
+        ValueError: if the journal is not one :func:`replace_files` writes (names outside the folder).
+        OSError: naming the folder and the journal when the moves cannot be done (e.g. a
+            read-only folder): its files are then a mix of the new model and the old one.
+    """
+    folder = Path(folder)
+    path = folder / SAVE_JOURNAL
+    try:
+        journal = json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    staged, files, remove = journal.get("staged"), journal.get("files"), journal.get("remove")
+    names = [staged, *(files or []), *(remove or [])]
+    if (not isinstance(staged, str) or not staged.startswith(STAGING_PREFIX) or not isinstance(files, list)
+            or not isinstance(remove, list)
+            or any(not isinstance(n, str) or n in ("", ".", "..") or "/" in n or "\\" in n for n in names)):
+        raise ValueError(f"{str(path)!r}: not a save journal of hf_neuroformer ({journal!r}); delete it if the "
+                         "folder's files are known to be whole")
+    try:
+        for name in files:
+            try:
+                os.replace(folder / staged / name, folder / name)
+            except FileNotFoundError:  # moved before the interruption
+                pass
+        for name in remove:
+            (folder / name).unlink(missing_ok=True)
+        _fsync(folder, directory=True)
+        shutil.rmtree(folder / staged, ignore_errors=True)
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise OSError(f"{str(folder)!r}: a save into this folder was interrupted ({SAVE_JOURNAL} is there) and cannot "
+                      f"be completed ({type(err).__name__}: {err}); its files are a mix of two models until the "
+                      "folder can be written and it is loaded again") from err
+    (folder / (SAVE_JOURNAL + ".tmp")).unlink(missing_ok=True)
+    return True
+
+
+def finish_interrupted_save_of(name_or_path) -> None:
+    """:func:`finish_interrupted_save` for a ``from_pretrained`` argument that is a local folder
+    (a Hub repo id or a missing path is left to ``from_pretrained``)."""
+    if isinstance(name_or_path, (str, os.PathLike)) and os.path.isdir(name_or_path):
+        finish_interrupted_save(name_or_path)
