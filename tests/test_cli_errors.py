@@ -253,6 +253,24 @@ def test_resume_with_another_config_names_the_field(models, tmp_path):
     assert "intermediate_size" not in msg  # the unchanged fields are not dumped
 
 
+def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, capsys, tmp_path):
+    # a finished run (model + checkpoints) was refused with --resume ("already holds a model");
+    # the data path does not exist: every answer below comes before the recording is read
+    d, _, _ = models
+    run, missing = tmp_path / "run", tmp_path / "missing.nwb"
+    shutil.copytree(d / "pre", run)
+    before = (run / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "--output-dir", str(run), "--max-steps", "2", "--data", str(missing)]) == 0
+    assert "nothing to do" in capsys.readouterr().out and (run / "model.safetensors").read_bytes() == before
+    err = err_of(capsys, "train", "--resume", "--output-dir", run, "--max-steps", 1, "--data", missing)
+    assert "--max-steps (training.max_steps): 1" in err and "is at step 2" in err and "--max-steps 2 or more" in err
+    shutil.rmtree(run / "checkpoints")
+    err = err_of(capsys, "train", "--resume", "--output-dir", run, "--max-steps", 4, "--data", missing)
+    assert "holds a finished model" in err and "no checkpoint" in err and "--save-every" in err
+    assert (run / "model.safetensors").read_bytes() == before
+
+
 PASS_CASES = [(c, f, v) for c in ("embed", "connectivity", "attention-map")
               for f, v in (("--batch-size", "0"), ("--batch-size", "-3"), ("--max-windows", "0"),
                            ("--max-windows", "-4"), ("--device", "cuda"))

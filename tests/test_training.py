@@ -536,3 +536,113 @@ def test_progress_false_prints_no_transformers_bars(rec, tmp_path, capfd):
     assert "Writing model shards" not in err and "Loading weights" not in err, err[-2000:]
     assert (tmp_path / "d" / "model.safetensors").is_file()
     assert hf_logging.is_progress_bar_enabled()  # the process-wide switch is restored
+
+
+@pytest.fixture(scope="module")
+def finished_run(rec, tmp_path_factory):
+    """A finished 2-step run with its step-2 checkpoint (``save_every=2``); tests copy it."""
+    out = tmp_path_factory.mktemp("finished") / "m"
+    train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2),
+          progress=False)
+    return out
+
+
+def _files(folder):
+    """name -> bytes of the files directly in ``folder``."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, tmp_path, capsys):
+    # a run trained 2 steps, resumed with max_steps=4: refused before ("already holds a model"),
+    # and --overwrite deleted its checkpoints
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    old = _files(out)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2)
+    # at its own max_steps: nothing to do, said so, the model untouched, its metrics returned
+    m = train(rec, out, cfg, tc, progress=False, resume=True)
+    assert "nothing to do" in capsys.readouterr().out
+    assert _files(out) == old and m == json.loads(old["metrics.json"])
+    # a longer run that fails midway: the old model stays, whole
+    def interrupt(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, out, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True, on_step_end=interrupt)
+    assert _files(out) == old
+    steps = []
+    m = train(rec, out, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True,
+              on_step_end=lambda s, loss: steps.append(s))
+    assert steps == [3, 4] and m["total_steps"] == 4  # continued from the step-2 checkpoint
+    new = _files(out)
+    assert set(new) == set(old)  # the documented layout, nothing left of the save
+    assert new["model.safetensors"] != old["model.safetensors"]
+    assert json.loads(new["metrics.json"]) == json.loads(json.dumps(m))
+    assert [e["step"] for e in json.loads(new["training_log.json"])] == [2, 4]
+    assert json.loads(new["training_config.json"])["max_steps"] == 4
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
+
+
+def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, tmp_path):
+    import shutil
+
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16, save_every=2)
+    # checkpoints without a model (a run killed after its step-2 checkpoint): max_steps below the
+    # checkpoint's step was trained to nothing and saved as a 2-step model, behind a warning
+    cut = tmp_path / "cut"
+    shutil.copytree(finished_run / "checkpoints", cut / "checkpoints")
+    with pytest.raises(ValueError, match=r"--max-steps \(training\.max_steps\): 1, but the newest checkpoint "
+                                         r".*step-00000002.* is at step 2.*resume with --max-steps 2 or more"):
+        train(rec, cut, cfg, tc, progress=False, resume=True)
+    assert [p.name for p in cut.iterdir()] == ["checkpoints"]
+    # a model without checkpoints (deleted): named, with what to do
+    done = tmp_path / "done"
+    shutil.copytree(finished_run, done)
+    shutil.rmtree(done / "checkpoints")
+    old = _files(done)
+    with pytest.raises(FileNotFoundError, match=r"resume: .* holds a finished model \(config.json, model.safetensors.*"
+                                                r"but no checkpoint in .*checkpoints.*--save-every"):
+        train(rec, done, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True)
+    assert _files(done) == old
+
+
+def test_final_save_killed_while_moving_files_leaves_one_whole_model(rec, finished_run, tmp_path, monkeypatch):
+    # the model files were moved out of the temporary folder one by one: a run killed between two
+    # moves left the new model's first file beside the old model's others (and, for an exception,
+    # deleted the new ones not yet moved)
+    import os
+    import shutil
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    real_replace, moved = os.replace, []
+
+    class Killed(BaseException):
+        pass
+
+    def replace(src, dst):
+        if os.path.basename(os.path.dirname(src)).startswith(".tmp-save-"):
+            if moved:  # killed after the first file of the model
+                raise Killed
+            moved.append(os.path.basename(src))
+        return real_replace(src, dst)
+
+    got = {}
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(Killed):
+        train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2),
+              progress=False, resume=True, on_train_end=_weights(got, "new"))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert len(moved) == 1
+    # loading the folder completes the move: the new weights with the new run's metrics
+    model = nf.NeuroformerForPreTraining.from_pretrained(out)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in got["new"].items())
+    assert json.loads((out / "metrics.json").read_text())["total_steps"] == 4
+    assert json.loads((out / "training_config.json").read_text())["max_steps"] == 4
+    assert not (out / SAVE_JOURNAL).exists() and not list(out.glob(".tmp-save-*"))
+    assert len(nf.NeuroformerTokenizer.from_pretrained(out)) == model.config.vocab_size

@@ -157,7 +157,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def cmd_train(args) -> int:
-    from .training import TrainingConfig, check_output_dir, latest_checkpoint, load_yaml_config, train
+    from .training import TrainingConfig, check_output_dir, check_resume, load_yaml_config, train
 
     if args.config:
         config, training = load_yaml_config(args.config)
@@ -194,9 +194,15 @@ def cmd_train(args) -> int:
             _check_attn_implementation(training.attn_implementation)  # always refuses, with the reason
         except ImportError as err:
             raise ValueError(f"--attn-implementation: {err}") from None
-    check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
-    if args.resume:
-        latest_checkpoint(args.output_dir)
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
+    if args.resume:  # fail (or find nothing to do) before loading anything
+        done = check_resume(args.output_dir, training)
+        if done:
+            print(f"[neuroformer] {done}")
+            return 0
+    else:
+        check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     if args.data is not None and (Path(args.data) / "manifest.json").is_file():
         # a 'neuroformer prepare' directory: stream its windows; its config fixes the windows
         rec = args.data
@@ -875,7 +881,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="micro-batches per optimisation step (each process loads batch-size / (N * processes))")
     t.add_argument("--save-every", type=int, help="write a resumable checkpoint to --output-dir/checkpoints every N steps")
     t.add_argument("--resume", action="store_true",
-                   help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch)")
+                   help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch); "
+                        "a finished run is extended with a larger --max-steps (its model replaced at the end), and has "
+                        "nothing to do at its own --max-steps")
     t.add_argument("--attn-implementation", choices=["sdpa", "eager", "flash_attention_2"],
                    help="attention kernels: sdpa (default; fused kernels where torch has them) or eager (needed for "
                         "attention maps); flash_attention_2 is refused with its reason (flash-attn kernels do not take "

@@ -34,6 +34,7 @@ from .metrics import TokenBaselines, compare_recordings
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
+from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities
 from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
@@ -252,6 +253,7 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir: {str(out)!r} exists and is not a directory")
+    finish_interrupted_save(out)  # a save killed after its commit: the folder holds its new model
     found = [f for f in MODEL_FILES + RUN_FIGURES if (out / f).exists()]
     if found and not overwrite:
         raise FileExistsError(
@@ -284,8 +286,12 @@ def open_up_safetensors(folder) -> None:
 def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False,
                     figures: Optional[Dict[str, object]] = None) -> None:
     """Write the model, tokenizer, JSON files and figures into ``output_dir`` without leaving a
-    half-written checkpoint: everything is written to a temporary folder beside it, then moved
-    file by file with ``os.replace``.
+    half-written model: everything is written to a staging folder ``.tmp-save-*`` inside it, then
+    moved into place as one transaction (:func:`hf_neuroformer.save_journal.replace_files`): a
+    process killed before the journal ``.save-in-progress.json`` is committed leaves the old model
+    untouched, one killed after it leaves a journal that the next ``from_pretrained`` of the
+    Neuroformer classes (or the next ``train`` / ``finetune`` into ``output_dir``) completes, so
+    the folder never holds a mix of the new model's files and the old one's.
 
     Args:
         figures: file name -> :class:`matplotlib.figure.Figure` (or None: not drawn), written
@@ -296,7 +302,7 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     out = check_output_dir(output_dir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     figures = {name: fig for name, fig in (figures or {}).items() if fig is not None}  # None: not drawn
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=out))
+    tmp = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -306,13 +312,14 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         for name, fig in figures.items():
             fig.savefig(tmp / name, dpi=120)
         open_up_safetensors(tmp)
-        for p in tmp.iterdir():
-            os.replace(p, out / p.name)
-        for name in RUN_FIGURES:
-            if name not in figures and (out / name).is_file():
-                (out / name).unlink()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # not committed: the old model is whole
+        raise
+    # from here on the save is committed: a failure leaves the journal, to be completed
+    replace_files(out, tmp, remove=[name for name in RUN_FIGURES if name not in figures])
+    # staging folders of saves killed before their commit (never part of a model)
+    for stale in out.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _json_default(o):
@@ -557,6 +564,49 @@ def latest_checkpoint(output_dir) -> Path:
     return found[-1]
 
 
+def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
+    """Check before anything is loaded or written that ``train(..., resume=True)`` can continue
+    the run in ``output_dir`` with ``training.max_steps``.
+
+    A run that finished (its model is in ``output_dir``) is extended by resuming it with a larger
+    ``max_steps``: the model files are replaced when the longer run ends (see
+    :func:`save_atomically`). Resumed with a ``max_steps`` equal to its newest checkpoint's step
+    it has nothing to do.
+
+    Returns:
+        None when training is to go on, or the message saying there is nothing to do (the
+        folder holds the finished model of a run whose newest checkpoint is at ``max_steps``).
+
+    Raises:
+        FileNotFoundError: if ``output_dir`` holds no checkpoint (naming the model files when it
+            holds a finished model: it cannot be extended, only trained afresh).
+        ValueError: if ``training.max_steps`` is below the newest checkpoint's step.
+    """
+    out = check_output_dir(output_dir, overwrite=True)  # completes an interrupted save
+    found = [f for f in MODEL_FILES + RUN_FIGURES if (out / f).exists()]
+    ckpt_root = out / CHECKPOINT_DIR
+    if found and not _checkpoints(ckpt_root):
+        raise FileNotFoundError(
+            f"resume: {str(out)!r} holds a finished model ({', '.join(found)}) but no checkpoint in "
+            f"{str(ckpt_root)!r} to continue from (deleted, or the run had no training.save_every / --save-every); "
+            "a model cannot be extended without its optimizer state: train afresh with --save-every N, into "
+            "another --output-dir or with --overwrite (which replaces this model)"
+        )
+    last = latest_checkpoint(out)
+    step = int(json.loads((last / "trainer_state.json").read_text())["step"])
+    if training.max_steps < step:
+        raise ValueError(
+            f"--max-steps (training.max_steps): {training.max_steps}, but the newest checkpoint {str(last)!r} is at "
+            f"step {step}: a resumed run cannot end before its checkpoint; resume with --max-steps {step} or more "
+            "(to end at the checkpoint, or extend the run), or start afresh with --overwrite or another --output-dir"
+        )
+    if found and training.max_steps == step:
+        return (f"resume: nothing to do: the run in {str(out)!r} finished at step {step} (checkpoint {last.name}) and "
+                f"--max-steps (training.max_steps) is {step}; its model is left as it is. To train on, resume with "
+                "a larger --max-steps")
+    return None
+
+
 def train(
     recording,
     output_dir,
@@ -607,6 +657,13 @@ def train(
             optimizer, scheduler, gradient scaler and RNG states (Accelerate ``load_state``),
             the position in the epoch's shuffled order, the training log and the
             validation-selected weights. The run then ends as the uninterrupted run would have.
+            A finished run (its model in ``output_dir``) is extended by resuming it with a larger
+            ``max_steps`` (``max_epochs``): the learning rate then follows the cosine schedule of
+            a run of the new length from the checkpoint's step, and the model files are replaced
+            when the longer run ends (the old model stays, whole, until then; see
+            :func:`save_atomically`). Resumed at its own ``max_steps`` (no step left) it has
+            nothing to do: it says so, leaves the model as it is and returns its ``metrics.json``
+            (``on_train_end`` is not called). See :func:`check_resume`.
         on_step_end: called on every process after each optimisation step with the step
             number and the step's training loss (the same on every process).
         on_train_end: called on every process with the final (selected, unwrapped) model
@@ -619,7 +676,10 @@ def train(
     Raises:
         FileExistsError: if ``output_dir`` holds a model, or checkpoints while ``resume`` is
             False, and ``overwrite`` is False (checked before any training).
-        FileNotFoundError: if ``resume`` and ``output_dir`` holds no checkpoint.
+        FileNotFoundError: if ``resume`` and ``output_dir`` holds no checkpoint (also when it
+            holds a finished model whose checkpoints were deleted: named, with what to do).
+        ValueError: if ``resume`` and ``max_steps`` (or ``max_epochs``) ends before the newest
+            checkpoint's step (before anything is loaded or written).
         ValueError: if ``batch_size`` is not a multiple of ``gradient_accumulation_steps`` times
             the number of processes, if a checkpoint was written with another model config or
             launch shape or on other data (other spikes in a split, other windows or shards), or
@@ -648,14 +708,19 @@ def train(
     ckpt_root = output_dir / CHECKPOINT_DIR
     if resume and overwrite:
         raise ValueError("resume and overwrite: give one of them (overwrite starts afresh, resume continues)")
-    check_output_dir(output_dir, overwrite)
+    if resume:
+        done = check_resume(output_dir, training)
+        if done:
+            return _nothing_to_do(output_dir, done)
+        # a finished run, extended: its model files are replaced when this run ends
+        finished = any((output_dir / f).exists() for f in MODEL_FILES + RUN_FIGURES)
+    else:
+        check_output_dir(output_dir, overwrite)
     if not resume and not overwrite and _checkpoints(ckpt_root):
         raise FileExistsError(
             f"output_dir: {str(output_dir)!r} holds checkpoints of an earlier run ({_checkpoints(ckpt_root)[-1].name}); "
             "pass --resume (resume=True) to continue it, or --overwrite (overwrite=True) to start afresh"
         )
-    if resume:
-        latest_checkpoint(output_dir)
     if streamed:
         prepared = Path(recording)
         config, tokenizer, plan, manifest, prepared_rows = _prepared_setup(prepared, config)
@@ -809,9 +874,34 @@ def train(
                 f"which keep the checkpoint's values: resume with {field}={was!r}, or start afresh with --overwrite "
                 "or another --output-dir"
             )
+        if state["step"] > total_steps:  # max_steps was checked by check_resume: max_epochs is lower
+            raise ValueError(
+                f"--max-epochs (training.max_epochs): {training.max_epochs} epochs of {steps_per_epoch} steps end at "
+                f"step {total_steps}, before the newest checkpoint {str(last)!r} at step {state['step']} (epoch "
+                f"{state['epoch']}); resume with a larger --max-epochs, or start afresh with --overwrite or another "
+                "--output-dir"
+            )
+        if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
+            return _nothing_to_do(output_dir, (
+                f"resume: nothing to do: the run in {str(output_dir)!r} finished at step {state['step']} (checkpoint "
+                f"{last.name}, epoch {state['epoch']}) and this run would end there too (--max-steps "
+                f"{training.max_steps}, --max-epochs {training.max_epochs} of {steps_per_epoch} steps); its model is "
+                "left as it is. To train on, resume with a larger --max-steps and --max-epochs"))
+        extended = {k: changed[k] for k in ("max_steps", "max_epochs") if k in changed}
+        changed = {k: v for k, v in changed.items() if k not in extended}
         if changed:
             warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
         accelerator.load_state(str(last))
+        if extended:
+            # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
+            # not restored), but the optimizer holds the learning rate of the checkpoint's
+            # schedule (near 0 at the end of a finished run's cosine): set it on the new one
+            for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * fn(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+            if main:
+                print(f"[neuroformer] resume: {', '.join(f'{k} {a} -> {b}' for k, (a, b) in extended.items())}: "
+                      f"the learning rate follows the schedule of a {total_steps}-step run from step {state['step']}")
         step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
         log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
         # the checkpoint holds the total over processes; it is carried on the main process
@@ -1049,11 +1139,21 @@ def train(
                     "training_log.json": log,
                     "training_config.json": dataclasses.asdict(training),
                 },
-                overwrite=overwrite,
+                overwrite=overwrite or resume,  # resuming a finished run replaces its model
                 figures=figures,
             )
     accelerator.wait_for_everyone()
     return metrics
+
+
+def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
+    """A resumed run that has no step left and whose model is already written: ``message``
+    printed (main process) and the model's ``metrics.json`` returned (``{}`` on the others)."""
+    if os.environ.get("RANK", "0") != "0":
+        return {}
+    print(f"[neuroformer] {message}")
+    path = output_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def draw_figure(name: str, plot: Callable, *args, **kwargs):
