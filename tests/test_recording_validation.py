@@ -62,6 +62,17 @@ def test_unsorted_trials_error_says_how_to_sort():
     assert "argsort" in str(e.value)
 
 
+@pytest.mark.parametrize("times, units, msg", [
+    ([0.3, np.nan, 0.1], [0, 0, 0], r"spike_times: expected finite values, spike 1 \(in the order given\) is nan"),
+    ([0.3, 0.2, -0.1], [0, 0, 0], r"spike_times: expected times >= 0 s, spike 2 \(in the order given\)"),
+    ([0.1, 0.3, 0.2], [0, 1.5, 0], r"unit_ids: expected integer unit indices, got non-integer values \(spike 1 has 1.5"),
+])
+def test_from_arrays_names_the_bad_spike_in_the_order_given(times, units, msg):
+    # the spikes used to be sorted first: a NaN sorted last and 1.5 became "spike 0"
+    with pytest.raises(RecordingValidationError, match=msg):
+        SpikeRecording.from_unsorted(times, units)
+
+
 def test_trials_and_epochs_touching_the_domain_edges_are_fine():
     rec = _small(epochs={"all": (0.0, 1.0), "1": (0.0, 0.5), "": (0.5, 1.0)},
                  trials=[[0.0, 0.5], [0.5, 1.0], [0.5, 0.7]], trial_info={"k": np.array([1, 2, 3])})

@@ -428,13 +428,34 @@ class SpikeRecording:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_unsorted(cls, spike_times, unit_ids, **kwargs) -> "SpikeRecording":
-        """Build a recording from spikes in any order: sorts by time, then unit index."""
+        """Build a recording from spikes in any order: sorts by time, then unit index.
+
+        Non-finite or negative times and unit ids that are not integers are refused before the
+        sort, so the spike index in the message is the position in the arrays given (after the
+        sort a NaN moved to the end and the index named a different spike).
+
+        Raises:
+            RecordingValidationError: as :class:`SpikeRecording`.
+        """
         st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
         ui = np.asarray(unit_ids).reshape(-1)
         if st.shape != ui.shape:
             raise RecordingValidationError(
                 f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
             )
+        bad = np.flatnonzero(~np.isfinite(st))
+        if bad.size:
+            raise RecordingValidationError(
+                f"spike_times: expected finite values, spike {bad[0]} (in the order given) is {st[bad[0]]} "
+                f"({bad.size} non-finite in all)"
+            )
+        neg = np.flatnonzero(st < 0)
+        if neg.size:
+            raise RecordingValidationError(
+                f"spike_times: expected times >= 0 s, spike {neg[0]} (in the order given) is at {st[neg[0]]} s "
+                f"({neg.size} negative in all)"
+            )
+        ui = _as_unit_indices(ui)
         order = np.lexsort((ui, st))
         return cls(spike_times=st[order], unit_ids=ui[order], **kwargs)
 
