@@ -303,6 +303,32 @@ def test_nwb_with_empty_units_table(tmp_path):
     assert "empty units table" in str(err.value)
 
 
+@pytest.mark.parametrize("bad, what", [(np.nan, "finite values"), (np.inf, "finite values"),
+                                       (-0.5, "times >= 0 s")])
+def test_nwb_bad_spike_time_names_the_unit_and_its_index(tmp_path, bad, what):
+    # the error named "spike 2" of the recording sorted by time (a NaN sorts last), not where it is
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.2])
+    nwb.add_unit(spike_times=[0.3, bad, 0.4], id=7)
+    path = _write(nwb, tmp_path / "bad.nwb")
+    with pytest.raises(RecordingValidationError, match=r"units\[1\] \('unit7'\)\.spike_times\[1\]: expected "
+                                                       + what.replace(" ", r"\s")):
+        read_nwb(path)
+
+
+def test_nwb_repeated_spike_times_and_obs_intervals_are_reported(tmp_path):
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.2, 0.2, 5.0], obs_intervals=[[0.0, 1.0]])  # 5.0: outside its interval
+    nwb.add_unit(spike_times=[0.15, 2.0], obs_intervals=[[0.0, 6.0]])
+    path = _write(nwb, tmp_path / "obs.nwb")
+    with pytest.warns(UserWarning) as rec_w:
+        rec = read_nwb(path)
+    msgs = [str(w.message) for w in rec_w]
+    assert any("1 spike times in 1 unit(s)" in m and "'unit0': 1" in m for m in msgs), msgs
+    assert any("obs_intervals" in m and "1 of 2 units" in m and "1 spikes lie outside" in m for m in msgs), msgs
+    assert rec.n_spikes == 6  # repeats and spikes outside obs_intervals are kept
+
+
 def test_missing_files_name_the_path(tmp_path):
     for fn in (read_nwb, read_npz, read_steinmetz_spcount, load_recording):
         with pytest.raises(FileNotFoundError, match="nope"):

@@ -6,7 +6,12 @@ What :func:`read_nwb` maps where
   Unit index = row of the units table. Unit name = the ``unit_name`` (or ``name``) column when
   present, else ``"unit{id}"`` with the table's row id. Brain area = the units ``location``
   column, else the ``location`` of the unit's ``electrode_group``, else the ``location`` of the
-  unit's row(s) in the ``electrodes`` table, else ``""``.
+  unit's row(s) in the ``electrodes`` table, else ``""``. A NaN, infinite or negative spike
+  time is refused naming ``units[row]`` (name) and its index in that unit's ``spike_times``;
+  spike times that repeat exactly inside one unit are kept and counted in a warning. A units
+  ``obs_intervals`` column is not applied (every unit is taken as observed over the whole
+  recording): a warning gives the units not observed over the span of the spikes and the
+  spikes outside their unit's intervals.
 * Every ``TimeSeries`` / ``SpatialSeries`` in ``acquisition`` and in each ``processing`` module,
   also inside containers such as ``Position``, ``CompassDirection`` or ``BehavioralTimeSeries``
   -> ``behaviour[name]``. Values are ``data * conversion + offset`` (the series' ``unit``);
@@ -203,6 +208,84 @@ def _interval_bounds(table) -> Tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------- units
+def _unit_and_index(k: int, ends: np.ndarray) -> Tuple[int, int]:
+    """Row of the units table and index inside that unit's spike_times of flat spike ``k``."""
+    row = int(np.searchsorted(ends, k, side="right"))
+    return row, int(k - (ends[row - 1] if row else 0))
+
+
+def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str], path) -> None:
+    """Refuse NaN / infinite / negative spike times naming the unit (row and name) and the spike's
+    index in that unit's ``spike_times``; warn (with counts) about spike times that repeat
+    exactly inside one unit (a unit cannot fire twice at once: usually a merge or export
+    artefact). Repeats are kept: each is a token of its window."""
+    for bad, what in ((np.flatnonzero(~np.isfinite(flat)), "finite values"),
+                      (np.flatnonzero(flat < 0), "times >= 0 s (relative to session_start_time)")):
+        if bad.size:
+            row, i = _unit_and_index(int(bad[0]), ends)
+            n_units_bad = np.unique(np.searchsorted(ends, bad, side="right")).size
+            raise RecordingValidationError(
+                f"units[{row}] ({names[row]!r}).spike_times[{i}]: expected {what}, got {flat[bad[0]]} in {path} "
+                f"({bad.size} such spike times in {n_units_bad} unit(s))"
+            )
+    starts = np.concatenate([[0], ends[:-1]])
+    dup = {}
+    for row, (a, b) in enumerate(zip(starts, ends)):
+        if b - a > 1:
+            t = np.sort(flat[a:b])
+            k = int(np.sum(t[1:] == t[:-1]))
+            if k:
+                dup[names[row]] = k
+    if dup:
+        first = ", ".join(f"{nm!r}: {k}" for nm, k in list(dup.items())[:5])
+        warnings.warn(
+            f"units: {sum(dup.values())} spike times in {len(dup)} unit(s) of {path} repeat a spike time of the "
+            f"same unit exactly ({first}{', ...' if len(dup) > 5 else ''}); kept, each as its own token "
+            "(a unit cannot fire twice at once: check the spike sorting export)"
+        )
+
+
+def _warn_obs_intervals(units, flat: np.ndarray, unit_ids: np.ndarray, names: List[str], path) -> None:
+    """Warn when the units table has ``obs_intervals``: they are not applied (windows outside a
+    unit's observation intervals read it as silent), and count the spikes that lie outside
+    their unit's intervals."""
+    if "obs_intervals" not in units.colnames:
+        return
+    col = units["obs_intervals"]
+    try:
+        ends = np.asarray(col.data[:], dtype=np.int64)
+        rows = np.asarray(col.target.data[:], dtype=np.float64).reshape(-1, 2)
+    except Exception:  # noqa: BLE001 - an unreadable column: say so and go on
+        warnings.warn(f"units: obs_intervals in {path} could not be read; they are not applied")
+        return
+    starts = np.concatenate([[0], ends[:-1]])
+    span = (float(flat.min()), float(flat.max())) if flat.size else None
+    outside, partial = 0, 0
+    for u, (a, b) in enumerate(zip(starts, ends)):
+        if b == a:  # no intervals given for this unit: nothing to apply
+            continue
+        iv = rows[a:b][np.argsort(rows[a:b, 0], kind="stable")]
+        t = flat[unit_ids == u]
+        k = np.searchsorted(iv[:, 0], t, side="right") - 1
+        outside += int(np.sum((k < 0) | (t >= iv[np.clip(k, 0, None), 1])))
+        if span is not None:
+            s0, s1 = span
+            k0 = int(np.searchsorted(iv[:, 0], s0, side="right")) - 1
+            covered = k0 >= 0 and iv[k0, 1] > s1  # one interval holds the span of all the spikes
+            partial += int(not covered)
+    if not partial and not outside:
+        return
+    lo = float(rows[:, 0].min()) if rows.size else float("nan")
+    hi = float(rows[:, 1].max()) if rows.size else float("nan")
+    warnings.warn(
+        f"units: the units table of {path} has obs_intervals ({len(rows)} intervals, {lo:g} to {hi:g} s) that "
+        f"read_nwb does not apply: {partial} of {len(names)} units were not observed over the whole span of the "
+        f"spikes, and every unit is taken as observed over the whole recording, so a window outside "
+        f"a unit's intervals reads it as silent; {outside} spikes lie outside their unit's obs_intervals. Select "
+        "the time all units were observed (SpikeRecording.restrict, or --epoch with an epoch that covers it)"
+    )
+
+
 def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]]:
     units = nwb.units
     if units is None or len(units) == 0:
@@ -242,6 +325,8 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
             fixed.append(nm2)
         warnings.warn(f"units: unit names in {path} repeat; made them unique with _1, _2 ... suffixes")
         names = fixed
+    _check_unit_spike_times(flat, ends, names, path)
+    _warn_obs_intervals(units, flat, unit_ids, names, path)
 
     areas = [""] * n
     if "location" in cols and _simple_column(units, "location") is not None:
