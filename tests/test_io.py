@@ -196,6 +196,37 @@ def test_allen_gratings(shared_data, allen):
     assert allen.unit_names[:2] == ["unit0", "unit1"]
 
 
+def _allen_copy(shared_data, tmp_path, ii=None, labels=None):
+    src = shared_data(ALLEN)
+    d = tmp_path / "allen"
+    d.mkdir()
+    np.save(d / "spike_times.npy", np.load(src / "spike_times.npy"))
+    np.save(d / "ii_spike_times.npy", np.load(src / "ii_spike_times.npy") if ii is None else ii)
+    np.save(d / "stim_label.npy", np.load(src / "stim_label.npy") if labels is None else labels)
+    return d
+
+
+@pytest.mark.parametrize("shift, msg", [(-5, r"spike 58 is indexed by 0 blocks \(no block\); 5 spikes are in no block"),
+                                        (3, r"spike 63 is indexed by 2 blocks \(\[0, 82\], \[0, 83\]\)")])
+def test_allen_blocks_must_index_every_spike_once(shared_data, tmp_path, shift, msg):
+    # a block cut short silently dropped its last spikes; a block run long gave them to two units
+    ii = np.load(shared_data(ALLEN) / "ii_spike_times.npy").copy()
+    assert ii[0, 82].tolist() == [56, 63]
+    ii[0, 82, 1] += shift
+    with pytest.raises(RecordingValidationError, match=r"ii_spike_times: expected the \[start, stop\) blocks to "
+                                                       r"index every spike of spike_times exactly once, " + msg):
+        read_allen_gratings(_allen_copy(shared_data, tmp_path, ii=ii))
+
+
+def test_allen_keeps_fractional_orientations(shared_data, tmp_path):
+    # 22.5 deg was cut to 22 (trial_info) and named "22deg"
+    labels = np.load(shared_data(ALLEN) / "stim_label.npy").astype(np.float64)
+    labels[labels == 45] = 22.5
+    rec = read_allen_gratings(_allen_copy(shared_data, tmp_path, labels=labels))
+    assert rec.stimulus.names == ["0deg", "22.5deg", "90deg", "135deg"]
+    np.testing.assert_array_equal(rec.trial_info["orientation_deg"], labels)
+
+
 def test_load_recording_dispatch(shared_data):
     rec = load_recording(shared_data(ALLEN), inter_trial_gap=0.05)
     assert rec.trials[1, 0] == pytest.approx(0.15)

@@ -238,13 +238,16 @@ def read_allen_gratings(
 
     Returns:
         SpikeRecording with 1000 units ``"unit{i}"``, ``trials`` ``(200, 2)``,
-        ``trial_info["orientation_deg"]`` int64 ``(200,)``, ``stimulus`` with ``ids`` = index
-        of the orientation among the sorted distinct orientations (0..3), ``intervals`` = the
-        trials and ``names`` like ``"0deg"``; ``time_domain = (0, n_trials * T)``.
+        ``trial_info["orientation_deg"]`` ``(200,)`` (int64 when every orientation is a whole
+        number of degrees, else float64), ``stimulus`` with ``ids`` = index of the orientation
+        among the sorted distinct orientations (0..3), ``intervals`` = the trials and ``names``
+        like ``"0deg"`` (``"22.5deg"``); ``time_domain = (0, n_trials * T)``.
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing.
-        RecordingValidationError: inconsistent shapes, or a spike outside ``[0, trial_duration)``.
+        RecordingValidationError: inconsistent shapes; ``ii_spike_times`` blocks that leave a spike
+            out or index it twice (names the spike and the blocks); ``stim_label`` not numeric
+            or not finite; or a spike outside ``[0, trial_duration)``.
     """
     folder = Path(folder)
     files = {k: folder / f"{k}.npy" for k in ("spike_times", "ii_spike_times", "stim_label")}
@@ -256,7 +259,12 @@ def read_allen_gratings(
             f"trial_duration / inter_trial_gap: expected > 0 and >= 0 s, got {trial_duration}, {inter_trial_gap}"
         )
     st = np.load(files["spike_times"]).astype(np.float64)
-    ii = np.load(files["ii_spike_times"]).astype(np.int64)
+    ii = np.load(files["ii_spike_times"])
+    if ii.dtype.kind not in "iu" and not (ii.dtype.kind == "f" and np.all(np.isfinite(ii)) and np.all(ii == np.round(ii))):
+        raise RecordingValidationError(
+            f"ii_spike_times: expected integer [start, stop) indices, got dtype {ii.dtype}"
+            + (" with non-integer values" if ii.dtype.kind == "f" else ""))
+    ii = ii.astype(np.int64)
     labels = np.load(files["stim_label"]).reshape(-1)
     if ii.ndim != 3 or ii.shape[2] != 2:
         raise RecordingValidationError(f"ii_spike_times: expected shape (trials, units, 2), got {ii.shape}")
@@ -267,7 +275,31 @@ def read_allen_gratings(
         raise RecordingValidationError(
             f"ii_spike_times: expected [start, stop) index pairs within [0, {st.size}] with stop >= start"
         )
-    outside = np.flatnonzero((st < 0) | (st >= trial_duration))
+    # every spike must belong to exactly one (trial, unit) block: a spike no block points at was
+    # dropped, one that two blocks share was given to two units (or trials)
+    cover = np.zeros(st.size + 1, dtype=np.int64)
+    pairs = ii.reshape(-1, 2)
+    np.add.at(cover, pairs[:, 0], 1)
+    np.add.at(cover, pairs[:, 1], -1)
+    cover = np.cumsum(cover)[:-1]
+    wrong = np.flatnonzero(cover != 1)
+    if wrong.size:
+        j = int(wrong[0])
+        hits = np.argwhere((ii[..., 0] <= j) & (j < ii[..., 1]))
+        where = ", ".join(f"[{int(t)}, {int(u)}]" for t, u in hits[:3]) or "no block"
+        raise RecordingValidationError(
+            f"ii_spike_times: expected the [start, stop) blocks to index every spike of spike_times exactly once, "
+            f"spike {j} is indexed by {int(cover[j])} blocks ({where}); {int(np.sum(cover == 0))} spikes are in no "
+            f"block and {int(np.sum(cover > 1))} in more than one"
+        )
+    if labels.dtype.kind not in "biuf":
+        raise RecordingValidationError(f"stim_label: expected numeric orientations in degrees, got dtype {labels.dtype}")
+    if not np.all(np.isfinite(labels)):
+        k = int(np.flatnonzero(~np.isfinite(labels))[0])
+        raise RecordingValidationError(f"stim_label: expected finite orientations in degrees, trial {k} has {labels[k]}")
+    # integer degrees stay int64; others (22.5) stay float64: int() cut 22.5 to 22 and named it "22deg"
+    labels = labels.astype(np.int64) if np.all(labels == np.round(labels)) else labels.astype(np.float64)
+    outside = np.flatnonzero(~((st >= 0) & (st < trial_duration)))  # NaN too
     if outside.size:
         raise RecordingValidationError(
             f"spike_times: expected times in [0, {trial_duration}) s from trial onset, spike {outside[0]} is "
@@ -286,14 +318,14 @@ def read_allen_gratings(
     trials = np.stack([onsets, onsets + trial_duration], axis=1)
     orientations = sorted(np.unique(labels).tolist())
     ids = np.searchsorted(orientations, labels).astype(np.int64)
-    stim = Stimulus(ids=ids, intervals=trials.copy(), names=[f"{int(o)}deg" for o in orientations])
+    stim = Stimulus(ids=ids, intervals=trials.copy(), names=[f"{o:g}deg" for o in orientations])
     return SpikeRecording.from_unsorted(
         times,
         unit_of,
         unit_names=[f"unit{i}" for i in range(n_units)],
         time_domain=(0.0, float(n_trials * period)),
         trials=trials,
-        trial_info={"orientation_deg": labels.astype(np.int64)},
+        trial_info={"orientation_deg": labels},
         stimulus=stim,
         session=session,
     )
