@@ -39,6 +39,15 @@ def test_units_spikes_clock(track):
     assert any("dropped 1 position record" in m for m in msgs)
 
 
+def test_units_without_spikes_are_named_in_a_warning(track):
+    # 37 unit structs in spikes.mat, 6 of them with an empty 'time' (counted with scipy.io.loadmat):
+    # they were left out without a word
+    _, rec, msgs = track
+    hit = [m for m in msgs if "left out 6 unit(s)" in m]
+    assert len(hit) == 1 and "31 units with spikes" in hit[0], msgs
+    assert not set(rec.unit_names) & {n.strip() for n in hit[0].split("(")[1].split(")")[0].split(",")}
+
+
 def test_position_speed_and_epochs(track):
     folder, rec, _ = track
     times, xy, header = read_position_tracking(folder / "trajectory.videoPositionTracking")

@@ -6,7 +6,9 @@ The folder holds two files (format as found, see ``../shared/data/README.md``):
     ``spikes`` is a cell array of 13 tetrodes; each non-empty tetrode holds a cell array of
     units, each a struct with ``time`` (spike times, s), ``timerange`` (start, stop of the
     recording, s) and ``meanrate`` (Hz). Empty tetrodes and empty unit slots are skipped. Units
-    are named ``tt<tetrode>_u<slot>`` (1-based, MATLAB's numbering), area ``"CA1"``.
+    are named ``tt<tetrode>_u<slot>`` (1-based, MATLAB's numbering), area ``"CA1"``. Unit structs
+    with no spike time (6 in this file: 37 structs, 31 units with spikes) are left out, named and
+    counted in a warning.
 ``trajectory.videoPositionTracking``
     A text header ending with the line ``<End settings>``, then little-endian records
     ``<uint32 time><uint16 x><uint16 y><uint16 x2><uint16 y2>``; time in ticks of the 30 kHz
@@ -255,7 +257,7 @@ def read_nelpy_linear_track(
     mat = scipy.io.loadmat(folder / "spikes.mat", squeeze_me=True, struct_as_record=False)
     if "spikes" not in mat:
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: expected a variable 'spikes' (cell array of tetrodes)")
-    trains, names, ranges = [], [], []
+    trains, names, ranges, silent = [], [], [], []
     for i, tetrode in enumerate(np.atleast_1d(mat["spikes"])):
         for j, unit in enumerate(np.atleast_1d(tetrode)):
             if isinstance(unit, np.ndarray) and unit.size == 0:
@@ -266,13 +268,17 @@ def read_nelpy_linear_track(
                 )
             t = np.atleast_1d(np.asarray(unit.time, dtype=np.float64)).ravel()
             if t.size == 0:
-                continue  # unit slot without spikes
+                silent.append(f"tt{i + 1}_u{j + 1}")  # a unit struct without spikes: left out, counted below
+                continue
             trains.append(t)
             names.append(f"tt{i + 1}_u{j + 1}")
             if hasattr(unit, "timerange"):
                 ranges.append(np.asarray(unit.timerange, dtype=np.float64).ravel()[:2])
     if not trains:
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: no unit with spikes")
+    if silent:
+        warnings.warn(f"read_nelpy_linear_track: left out {len(silent)} unit(s) of {folder / 'spikes.mat'} with no "
+                      f"spike time ({', '.join(silent)}); {len(trains)} units with spikes are read")
     st = np.concatenate(trains)
     ui = np.concatenate([np.full(len(t), k, dtype=np.int64) for k, t in enumerate(trains)])
     lo, hi = float(st.min()), float(np.nextafter(st.max(), np.inf))
