@@ -437,9 +437,23 @@ def test_binned_counts_layout_and_placement():
 def test_steinmetz_file_in_other_orientation(tmp_path):
     counts = np.random.default_rng(0).integers(0, 3, size=(4, 5, 6)).astype(float)
     path = _write_mat(tmp_path / "t.mat", {"sp_count": counts.transpose(2, 1, 0), "label": np.array([[1.0, 0.0, -1.0, 1.0]])})
-    rec = load_recording(path, bin_size=0.02)
+    with pytest.warns(UserWarning, match=r"read as \(units, bins, trials\) and transposed to \(4, 5, 6\)"):
+        rec = load_recording(path, bin_size=0.02)
     assert rec.n_units == 6 and rec.trials.shape == (4, 2) and rec.n_spikes == counts.sum()
     np.testing.assert_array_equal(rec.trial_info["label"], [1, 0, -1, 1])
+
+
+def test_steinmetz_per_unit_vectors_do_not_flip_the_trial_axis(tmp_path):
+    # (4 trials, 5 bins, 6 units) with two per-trial labels and three per-unit vectors: the majority
+    # of vector lengths (6) made the reader transpose it into 6 trials of 4 units, without a word
+    counts = np.random.default_rng(0).integers(0, 3, size=(4, 5, 6)).astype(float)
+    per_unit = {f"unit_{k}": np.arange(6.0).reshape(6, 1) for k in ("depth", "area", "quality")}
+    path = _write_mat(tmp_path / "t.mat", {"sp_count": counts, "label": np.ones((4, 1)), "motorLabel": np.zeros((4, 1)),
+                                           **per_unit})
+    with pytest.warns(UserWarning, match="skipped dataset 'unit_depth'"):
+        rec = load_recording(path, bin_size=0.02)
+    assert rec.trials.shape == (4, 2) and rec.n_units == 6
+    np.testing.assert_array_equal(rec.binned_counts(0.02, *rec.trials[1]), counts[1])
 
 
 # ------------------------------------------------------------------------------ arrays / tables

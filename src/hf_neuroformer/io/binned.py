@@ -159,7 +159,9 @@ def read_steinmetz_spcount(
 
     The trial axis of ``sp_count`` is found from the per-trial label vectors: the file holds
     ``(trials, bins, units)`` as h5py reads it; an array stored the other way round
-    (``(units, bins, trials)``, as MATLAB writes without transposing) is transposed. Every other
+    (``(units, bins, trials)``, as MATLAB writes without transposing) is transposed, with a
+    warning, when no vector dataset has as many values as its first axis and some have as many
+    as its last (per-unit vectors beside the labels do not flip it). Every other
     dataset with one value per trial becomes ``trial_info[name]`` (``.ravel()``; int64 when
     integer-valued, else float64); other datasets are skipped with a warning.
 
@@ -197,9 +199,18 @@ def read_steinmetz_spcount(
         others = {k: np.asarray(v[()]) for k, v in f.items() if k != "sp_count" and isinstance(v, h5py.Dataset)}
     if counts.ndim != 3:
         raise RecordingValidationError(f"sp_count: expected a 3-D array (trials, bins, units), got shape {counts.shape}")
-    per_trial_sizes = [v.size for v in others.values() if v.size > 1 and v.ndim <= 2 and min(v.shape) == 1]
-    n_lab = max(set(per_trial_sizes), key=per_trial_sizes.count) if per_trial_sizes else None
-    if n_lab is not None and counts.shape[0] != n_lab and counts.shape[2] == n_lab:
+    # vectors (one value per trial, or per unit: a file may hold both) tell the trial axis. The array
+    # is taken as stored (trials, bins, units) unless no vector fits its first axis and some fit its
+    # last: a majority vote turned (247, 101, 806) into 806 "trials" when per-unit vectors outnumbered
+    # the per-trial labels
+    vec_sizes = {v.size for v in others.values() if v.size > 1 and v.ndim <= 2 and min(v.shape) == 1}
+    if counts.shape[0] not in vec_sizes and counts.shape[2] in vec_sizes and counts.shape[0] != counts.shape[2]:
+        fits = sorted(k for k, v in others.items() if v.size == counts.shape[2] and v.ndim <= 2 and min(v.shape) == 1)
+        warnings.warn(
+            f"read_steinmetz_spcount: sp_count of shape {counts.shape} in {path} read as (units, bins, trials) and "
+            f"transposed to {counts.shape[::-1]}: the per-trial vectors {fits} have {counts.shape[2]} values, none "
+            f"has {counts.shape[0]}"
+        )
         counts = counts.transpose(2, 1, 0)
     n_trials = counts.shape[0]
     info: Dict[str, np.ndarray] = {}
