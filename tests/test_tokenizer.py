@@ -54,7 +54,8 @@ def windows(draw):
 def test_encode_decode_round_trip(case):
     dt_res, cw, w0, offsets, units, out_off, out_units = case
     tok = make_tok(dt_resolution=dt_res, current_window=cw, past_window=0.5, max_window_length=200)
-    w1 = round(w0 + cw, 9)  # documented: a window's end lies on a 1 ns grid
+    w0 = round(w0, 9)  # documented: a window's start and end lie on a 1 ns grid
+    w1 = round(w0 + cw, 9)
     t_in = w0 + offsets * cw
     keep = (t_in >= w0) & (t_in < w1)  # float rounding may push w0 + offset onto w1
     t_in, u_in = t_in[keep], units[keep]
@@ -260,6 +261,18 @@ def test_half_open_windows_and_past_clip():
     assert clipped["input_ids"] == enc["input_ids"]
     # a clip before the past window start changes nothing
     assert tok.encode_window(t, u, w0, past_clip_start=0.0) == enc
+
+
+def test_windows_tiled_with_arange_starts_count_every_spike_once():
+    # np.arange(0, 1, 0.05)[6] is 0.30000000000000004: a spike at 0.3 s (tick 9000 of a 30 kHz
+    # clock) lay after [0.25, 0.3) and before that window's start, so no window held it
+    tok = make_tok(dt_resolution=0.01, current_window=0.05, past_window=0.0)
+    t = np.arange(0, 30000, 3) / 30000.0  # every 3rd tick of a 30 kHz clock in [0, 1) s
+    u = np.full(t.size, 3)
+    starts = np.arange(0.0, 1.0 - 1e-12, 0.05)
+    assert starts[6] != 0.3 and np.any(t == 0.3)
+    counts = [tok.encode_window(t, u, s)["n_spikes"] for s in starts]
+    assert sum(counts) == t.size
 
 
 # --------------------------------------------------------------------------- persistence

@@ -277,8 +277,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             spike_tokens: ``(n_spikes,)`` int64 unit token id of each spike
                 (``tokenizer.unit_token_ids(recording)[recording.unit_ids]``).
             window_start: start of the current window, s. The current window is
-                ``[window_start, window_start + current_window)`` (its end rounded to the
-                nearest nanosecond, so adjacent windows share their edge exactly) and the past window
+                ``[window_start, window_start + current_window)`` (start and end rounded to the
+                nearest nanosecond, so adjacent windows share their edge exactly, also for starts
+                made with ``np.arange``) and the past window
                 ``[window_start - past_window, window_start)``.
             past_clip_start: if given, past spikes before this time are left out (used to keep
                 a trial's past inside the trial).
@@ -294,7 +295,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         # the end is put on a 1 ns grid: window starts made by hf_neuroformer.windows lie on that
         # grid, so one window's end is exactly the next window's start and no spike is counted
         # in two adjacent windows
-        w0 = float(window_start)
+        # the start goes on the same grid: np.arange(0, T, 0.05)[6] is 0.30000000000000004, and a
+        # spike at 0.3 s (tick 9000 of a 30 kHz clock) fell in neither [0.25, 0.3) nor that window
+        w0 = round(float(window_start), 9)
         w1 = round(w0 + self.current_window, 9)
         p0 = w0 - self.past_window
         if past_clip_start is not None:

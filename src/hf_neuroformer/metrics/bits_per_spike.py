@@ -90,11 +90,12 @@ def _starts(window_starts) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(s))
     if bad.size:
         raise BitsPerSpikeInputError(f"window_starts: expected finite seconds, window {bad[0]} starts at {s[bad[0]]}")
-    return s
+    return np.round(s, 9)  # the tokenizer's 1 ns grid (encode_window rounds the start and the end)
 
 
 def _window_spikes(recording: SpikeRecording, starts: np.ndarray, window_length: float):
-    """``(window index, spike index)`` of every spike in every window ``[s, round(s + W, 9))``.
+    """``(window index, spike index)`` of every spike in every window ``[s, round(s + W, 9))``
+    (``s`` already on the 1 ns grid, see :func:`_starts`).
 
     Windows may overlap (a spike is then listed once per window holding it).
     """
