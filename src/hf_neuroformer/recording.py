@@ -430,13 +430,21 @@ class SpikeRecording:
     def from_unsorted(cls, spike_times, unit_ids, **kwargs) -> "SpikeRecording":
         """Build a recording from spikes in any order: sorts by time, then unit index.
 
-        Non-finite or negative times and unit ids that are not integers are refused before the
-        sort, so the spike index in the message is the position in the arrays given (after the
+        Arrays of more than one non-singleton dimension are refused (``(n,)``, ``(n, 1)`` and
+        ``(1, n)`` are taken as ``n`` spikes). Non-finite or negative times and unit ids that are
+        not integers are refused before the sort, so the spike index in the message is the position in the arrays given (after the
         sort a NaN moved to the end and the index named a different spike).
 
         Raises:
             RecordingValidationError: as :class:`SpikeRecording`.
         """
+        for name, value in (("spike_times", spike_times), ("unit_ids", unit_ids)):
+            shape = np.shape(value)
+            if sum(d != 1 for d in shape) > 1:  # (n,), (n, 1) and (1, n) are one spike per entry
+                raise RecordingValidationError(
+                    f"{name}: expected a 1-D array (n_spikes,), got shape {shape}; flattening it would pair "
+                    "spike times and unit ids by their position in memory"
+                )
         st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
         ui = np.asarray(unit_ids).reshape(-1)
         if st.shape != ui.shape:
