@@ -10,12 +10,17 @@ simultaneously), so coupling between units is not physiological.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..recording import RecordingValidationError, SpikeRecording, Stimulus
+
+#: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
+#: sample ticks: :func:`from_arrays` warns
+SPAN_WARNING_SECONDS = 86_400.0
 
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
 
@@ -37,10 +42,14 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
     Returns:
         SpikeRecording sorted by time, then unit index.
 
+    Warns:
+        UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day):
+            times in milliseconds or sample ticks read as seconds (they are kept as given).
+
     Raises:
-        RecordingValidationError: mismatched lengths, non-finite or negative times, unit indices
-            out of range (see :class:`SpikeRecording`); event labels whose length differs from
-            their times.
+        RecordingValidationError: mismatched lengths, arrays of more than one dimension,
+            non-finite or negative times, unit indices out of range (see
+            :class:`SpikeRecording`); event labels whose length differs from their times.
     """
     if events:
         from ..events import clean_events
@@ -50,7 +59,15 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
         if td is None and st.size and np.all(np.isfinite(st)):
             td = (float(st.min()), float(np.nextafter(st.max(), np.inf)))
         kwargs["events"] = clean_events(events, td, "from_arrays")
-    return SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
+    rec = SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
+    if rec.n_spikes and rec.spike_times[-1] - rec.spike_times[0] > SPAN_WARNING_SECONDS:
+        span = float(rec.spike_times[-1] - rec.spike_times[0])
+        warnings.warn(
+            f"spike_times: they span {span:.6g} s ({span / 86_400:.1f} days) and are read as seconds; if they are "
+            "in milliseconds or sample ticks, divide them first (e.g. by 1000, or by the sampling rate in Hz)",
+            UserWarning, stacklevel=2,
+        )
+    return rec
 
 
 def read_npz(path, **kwargs) -> SpikeRecording:
