@@ -92,6 +92,10 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             rec = read_allen_gratings(path, **kwargs)
         elif is_nelpy_linear_track(path):
             rec = read_nelpy_linear_track(path, **kwargs)
+        elif (path.parent / "manifest.json").is_file() and path.name == "data":
+            raise ValueError(f"unsupported recording folder {path}: it holds the shards of the prepared directory "
+                             f"{path.parent} (neuroformer prepare); pass that directory, the one holding "
+                             "manifest.json, to train on its windows")
         else:
             raise ValueError(f"unsupported recording folder {path}: supported formats are {supported}")
     elif suffix == ".nwb":
