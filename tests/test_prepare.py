@@ -136,6 +136,13 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
+def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_prepared):
+    # `train --data prepared/data` said only "unsupported recording folder" (break test leftover)
+    with pytest.raises(ValueError, match=r"holds the shards of the prepared directory .*prepared.*pass that "
+                                         r"directory, the one holding manifest.json"):
+        load_recording(tiny_prepared / "data")
+
+
 def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tmp_path):
     from hf_neuroformer.training import TrainingConfig, train
 

@@ -73,6 +73,33 @@ def test_from_arrays_names_the_bad_spike_in_the_order_given(times, units, msg):
         SpikeRecording.from_unsorted(times, units)
 
 
+def test_multi_dimensional_spike_arrays_are_refused_not_flattened():
+    # (2, 3) times and (3, 2) unit ids have the same size: flattened, each time got another spike's unit
+    times = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    with pytest.raises(RecordingValidationError, match=r"spike_times: expected a 1-D array \(n_spikes,\), got shape "
+                                                       r"\(2, 3\)"):
+        SpikeRecording.from_unsorted(times, np.zeros((3, 2), dtype=int))
+    with pytest.raises(RecordingValidationError, match=r"unit_ids: expected a 1-D array .*got shape \(3, 2\)"):
+        SpikeRecording.from_unsorted(times.reshape(-1), np.zeros((3, 2), dtype=int))
+    # MATLAB-style column and row vectors are n spikes
+    rec = SpikeRecording.from_unsorted(times.reshape(-1, 1), np.arange(6).reshape(1, -1) % 2)
+    assert rec.n_spikes == 6 and rec.unit_ids.tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_spike_times_spanning_days_are_flagged_as_probably_not_seconds():
+    from hf_neuroformer.io import from_arrays
+
+    rng = np.random.default_rng(0)
+    seconds = np.sort(rng.uniform(0, 1800.0, 500))  # a 30-min session
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_arrays(seconds, rng.integers(0, 3, 500))
+    with pytest.warns(UserWarning, match=r"spike_times: they span .* s \(20\.\d days\) and are read as seconds; "
+                                         r"if they are in milliseconds"):
+        rec = from_arrays(seconds * 1000.0, rng.integers(0, 3, 500))
+    assert rec.spike_times.max() == pytest.approx(seconds.max() * 1000.0)  # kept as given
+
+
 def test_trials_and_epochs_touching_the_domain_edges_are_fine():
     rec = _small(epochs={"all": (0.0, 1.0), "1": (0.0, 0.5), "": (0.5, 1.0)},
                  trials=[[0.0, 0.5], [0.5, 1.0], [0.5, 0.7]], trial_info={"k": np.array([1, 2, 3])})
