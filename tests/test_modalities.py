@@ -124,6 +124,25 @@ def test_missing_source_names_it_and_lists_what_the_recording_has(allen):
         build_window_datasets(allen, tok, cfg)
 
 
+def test_series_without_samples_in_the_training_split_is_named_with_its_span(a2929):
+    """A behaviour series on another clock (head direction shifted by 1000 s) has no sample inside
+    the training split: refused naming the source and where its samples and the split lie (it
+    raised numpy's "cannot reshape array of size 0" before)."""
+    from hf_neuroformer.recording import BehaviourSeries
+
+    series = a2929.behaviour["ry"]
+    shifted = nf.SpikeRecording(a2929.spike_times, a2929.unit_ids, unit_names=a2929.unit_names,
+                                time_domain=a2929.time_domain,
+                                behaviour={"ry": BehaviourSeries(series.timestamps + 1000.0, series.values, "rad")})
+    for norm in ("zscore", "circular"):
+        cfg = small_config(split_block_length=10.0, modalities=[{"name": "hd", "source": "behaviour:ry",
+                                                                  "kind": "continuous", "normalization": norm}])
+        with pytest.raises(ValueError, match=r"\('hd'\): no finite value of 'behaviour:ry' inside the training split "
+                                             r"\(its \d+ value\(s\) lie in \[17\d\d.*\] s, the training split's \d+ "
+                                             r"segment\(s\) in \[7\d\d.*, 7\d\d.*\] s; times must be seconds"):
+            fit_modalities(shifted, cfg, plan_splits(shifted, cfg))
+
+
 def test_no_value_at_or_after_the_window_end_is_read(a2929):
     """Head direction over [-50 ms, current window end): every token lies inside, and changing
     every sample from the window's end on leaves the window's tokens unchanged."""

@@ -176,6 +176,20 @@ def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return (k >= 0) & (t < seg[np.clip(k, 0, None), 1])
 
 
+def _spans(track: ModalityTrack, train: np.ndarray) -> str:
+    """Where a modality's values and the training split lie, s (for the 'no value inside the
+    training split' errors: a series on another clock or in other units shows here)."""
+    if track.kind == "intervals":
+        n, lo, hi = len(track.intervals), track.intervals[:, 0], track.intervals[:, 1]
+    else:
+        n, lo, hi = len(track.times), track.times, track.times
+    have = (f"its {n} value(s) lie in [{float(np.min(lo)):g}, {float(np.max(hi)):g}] s" if n
+            else "it has no values")
+    split = (f"the training split's {len(train)} segment(s) in [{float(train[:, 0].min()):g}, "
+             f"{float(train[:, 1].max()):g}] s" if len(train) else "the training split is empty")
+    return f"{have}, {split}; times must be seconds on the spikes' clock"
+
+
 def _label(v):
     """A label as a JSON scalar (numpy ints/floats/strings -> Python)."""
     if isinstance(v, np.generic):
@@ -225,16 +239,18 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             inside = np.array([bool(np.any((train[:, 1] > a) & (train[:, 0] < b))) for a, b in iv], dtype=bool)
         vals = track.values[inside]
         if mod["kind"] == "continuous":
-            finite = np.all(np.isfinite(np.asarray(vals, dtype=float).reshape(len(vals), -1)), axis=1)
-            n_bad_all = int(np.sum(~np.all(np.isfinite(np.asarray(track.values, dtype=float).reshape(
-                len(track.values), -1)), axis=1)))
+            # modality_track gives continuous values as (n, num_features) float64, also when n is 0
+            # (a reshape(0, -1) of no samples raised numpy's "cannot reshape array of size 0")
+            finite = np.all(np.isfinite(vals), axis=1)
+            n_bad_all = int(np.sum(~np.all(np.isfinite(track.values), axis=1)))
             if n_bad_all:  # missing samples are read as no token; say how many there are
                 warnings.warn(f"{_where(i, mod)}: {n_bad_all} of {len(track.values)} samples of {mod['source']!r} are "
                               f"NaN or infinite ({int(np.sum(~finite))} inside the training split); windows read them "
                               "as missing (no token for that sample)")
             vals = vals[finite]
             if len(vals) == 0:
-                raise ValueError(f"{_where(i, mod)}: no finite value of {mod['source']!r} inside the training split")
+                raise ValueError(f"{_where(i, mod)}: no finite value of {mod['source']!r} inside the training split "
+                                 f"({_spans(track, train)})")
             if mod["normalization"] == "zscore":
                 mean, std = vals.mean(0), vals.std(0)
                 if np.any(std <= 1e-12):
@@ -243,7 +259,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
                 mod["mean"], mod["std"] = [float(x) for x in mean], [float(x) for x in std]
         else:
             if len(vals) == 0:
-                raise ValueError(f"{_where(i, mod)}: no label of {mod['source']!r} inside the training split")
+                raise ValueError(f"{_where(i, mod)}: no label of {mod['source']!r} inside the training split "
+                                 f"({_spans(track, train)})")
             nan = [v for v in vals if isinstance(_label(v), float) and not np.isfinite(_label(v))]
             if nan:
                 raise ValueError(f"{_where(i, mod)}: {len(nan)} of {len(vals)} labels of {mod['source']!r} in the "
@@ -260,7 +277,8 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
         return
     inside = np.flatnonzero(_in_segments(track.times, train))
     if len(inside) == 0:
-        raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split")
+        raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split "
+                         f"({_spans(track, train)})")
     pick = inside[np.linspace(0, len(inside) - 1, min(len(inside), max_frames)).round().astype(np.int64)]
     px = np.asarray(track.values[np.unique(pick)], dtype=np.float64)  # finite: checked by SpikeRecording.validate
     mean, std = float(px.mean()), float(px.std())
