@@ -293,6 +293,20 @@ def test_tiny_model_trains_with_an_event_modality(trained):
     assert log[-1]["validation/loss"] < log[0]["validation/loss"]
     assert np.isfinite(metrics["test/id_nll"])
     assert set(metrics["n_truncated_modality_tokens"]) == {"ripples"}
+    # windows with no ripple onset in [start - 0.25 s, start + 0.05 s) read only the null token: counted
+    # per split, as a numpy recount over the run's own window starts gives
+    from hf_neuroformer.windows import SplitPlan, window_starts_for_split
+
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    cfg = nf.NeuroformerConfig.from_pretrained(out)
+    t = rec.events["sleep_ripples"].times
+    expected = {}
+    for split in ("train", "validation", "test"):
+        s = window_starts_for_split(plan, split, cfg)[0]
+        has = np.searchsorted(t, s + 0.05, side="left") > np.searchsorted(t, s - 0.25, side="left")
+        expected[split] = int((~has).sum())
+    assert metrics["n_windows_without_modality_tokens"] == {"ripples": expected}
+    assert 0 < expected["train"] < metrics["n_train_windows"]
     saved = json.loads((out / "config.json").read_text())
     assert saved["modalities"][0]["source"] == "events:sleep_ripples"
     assert saved["modalities"][0]["classes"] == ["sleep_ripples"]

@@ -36,7 +36,7 @@ from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .modalities import fit_modalities
+from .modalities import fit_modalities, modality_column_names
 from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
                       plan_splits, spikes_outside_windows, split_spikes_digest, verify_prepared,
                       window_starts_for_split)
@@ -767,7 +767,7 @@ def train(
                              "yet; train on the recording itself (neuroformer train --data RECORDING)")
         dsets = {s: load_prepared(prepared, s, streaming=True, verify=False, field=PREPARED_FIELD) for s in SPLITS}
         n_windows = dict(prepared_rows)  # the rows in the shards, checked against the manifest
-        mod_trunc = {}
+        mod_trunc, mod_empty = {}, {}
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
         ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
         n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
@@ -786,6 +786,10 @@ def train(
         n_windows = {s: len(dsets[s]) for s in SPLITS}
         mod_trunc = {m["name"]: {s: int(np.sum(dsets[s][f"mod_{m['name']}_n_truncated"])) for s in SPLITS}
                      for m in config.modalities}
+        # windows that read no value of a modality (only its learned null token): a series sampled far
+        # more slowly than the window, NaN runs, a gap, or timestamps on another clock show up here
+        mod_empty = {m["name"]: {s: int(sum(len(t) == 0 for t in dsets[s][modality_column_names(m)[0]]))
+                                 for s in SPLITS} for m in config.modalities}
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
@@ -798,6 +802,12 @@ def train(
                 kind = next(m["kind"] for m in config.modalities if m["name"] == name)
                 what = "frames beyond num_frames" if kind == "video" else "tokens beyond max_tokens"
                 print(f"[neuroformer] modality {name!r}: {what} dropped (earliest first) per split {by_split}")
+        for name, by_split in mod_empty.items():
+            if any(by_split.values()):
+                w0, w1 = next(m["window"] for m in config.modalities if m["name"] == name)
+                print(f"[neuroformer] modality {name!r}: windows without any value in their modality window "
+                      f"[{w0:g}, {w1:g}) s (they read only the learned null token) per split {by_split}, of "
+                      f"{n_windows}")
         for s in SPLITS:
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
@@ -1098,6 +1108,7 @@ def train(
             "n_truncated_spikes_by_split": trunc,
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
             **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
+            **({"n_windows_without_modality_tokens": mod_empty} if mod_empty else {}),
             "n_spikes_by_split": n_spikes,
             **({"n_spikes_outside_windows_by_split": {s: v["n_spikes_outside_windows"] for s, v in outside.items()},
                 "seconds_outside_windows_by_split": {s: round(v["seconds_outside_windows"], 6)
