@@ -272,6 +272,30 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     check = json.loads((bad / "scores.json").read_text())["model_training_spikes_check"]
     assert check["status"] == "other spikes" and check["splits_differing"] == ["train", "validation", "test"]
     assert json.loads((out / "scores.json").read_text())["model_training_spikes_check"]["status"] == "same spikes"
+    # units that never fire (a hub among them): counted with the true edges no method can see, printed
+    import dataclasses
+
+    net = read_network(nwb)
+    assert net.edge_kind is not None and (net.edge_kind[:, 7] == 1).sum() == 6  # hub 7's 6 edges
+    keep = ~np.isin(net.recording.unit_ids, [3, 7, 10])
+    silent_nwb = tmp_path / "silent.nwb"
+    write_network(dataclasses.replace(net, recording=dataclasses.replace(
+        net.recording, spike_times=net.recording.spike_times[keep], unit_ids=net.recording.unit_ids[keep])), silent_nwb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "Mean of empty slice" leaked from the unqueried rows
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(silent_nwb), "--output",
+                     str(tmp_path / "silent"), "--max-windows", "200", "--corr-bin-size", "0.005"]) == 0
+    rep = json.loads((tmp_path / "silent" / "scores.json").read_text())
+    silent = rep["units_without_spikes"]
+    assert {3, 7, 10} <= set(silent)
+    touch = np.zeros((30, 30), dtype=bool)
+    touch[silent, :] = touch[:, silent] = True
+    off = ~np.eye(30, dtype=bool)
+    assert rep["n_hub_edges_of_silent_units"] == int(((net.edge_kind == 1) & touch & off).sum()) >= 6
+    assert rep["n_excitatory_edges_of_silent_units"] == int(((net.weights > 0) & touch & off).sum())
+    assert np.all(np.load(tmp_path / "silent" / "attention_mean.npy")[silent] == 0)
+    printed = capsys.readouterr().out
+    assert f"note: {len(silent)} unit(s) fire no spike in the analysed span (units {silent}" in printed, printed
     # the same units over a shorter time: the model's splits lie outside it, named by the flag, no --epoch advised
     short = tmp_path / "short.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
@@ -282,6 +306,26 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert re.match(r"neuroformer connectivity: error: --data: the \w+ windows of this model span \[.*\] s but the "
                     r"recording covers \[.*\] s; pass the recording the model was trained on$", err), err
+
+
+def test_a_network_of_one_unit_is_refused_before_any_work(tmp_path, capsys):
+    """A 1-unit network has no pair to score: simulate refused it for the hub kinds only (naming no
+    flag), and connectivity trained and scored it to NaN everywhere without a word."""
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.simulation import simulate_coupled_network
+
+    for kind in ("glm", "hub-glm"):
+        assert main(["simulate", "--kind", kind, "--units", "1", "--duration", "5", "--output",
+                     str(tmp_path / "one.nwb")]) == 2
+        assert "error: --units: expected an integer >= 2" in capsys.readouterr().err
+    assert not (tmp_path / "one.nwb").exists()
+    one = tmp_path / "one.nwb"
+    write_network(simulate_coupled_network(n_units=1, duration=5.0, seed=0), one)
+    with pytest.raises(ValueError, match=r"--data\): the simulated network has 1 unit\(s\); connectivity scores "
+                                         r"directed pairs of units and needs at least 2"):
+        run_connectivity(tmp_path / "no-model", one, tmp_path / "conn")
+    assert not (tmp_path / "conn").exists()
 
 
 def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):

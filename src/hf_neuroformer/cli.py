@@ -713,8 +713,9 @@ def cmd_simulate(args) -> int:
         raise ValueError(f"--duration: expected a finite number of seconds in (0, {MAX_CLI_DURATION:g}] "
                          f"(hf_neuroformer.simulation.MAX_CLI_DURATION; longer: call the simulator functions), "
                          f"got {args.duration:g}")
-    if args.units < 1:
-        raise ValueError(f"--units: expected an integer >= 1, got {args.units}")
+    if args.units < 2:  # a 1-unit glm network trained and scored to NaN everywhere without a word
+        raise ValueError(f"--units: expected an integer >= 2 (a network with a directed edge to recover), got "
+                         f"{args.units}")
     if args.kind == "glm":
         hub_flags = [f for f, v in (("--hubs", args.hubs), ("--targets-per-hub", args.targets_per_hub)) if v is not None]
         if hub_flags:  # they were silently ignored
@@ -784,6 +785,17 @@ def cmd_connectivity(args) -> int:
     for name, sc in report["scores"].items():
         print(f"  {name:<22s} AUROC(hub) {sc['hub_auroc']:.3f}  AUPRC(hub) {sc['hub_auprc']:.3f}  "
               f"direction(hub) {sc['hub_direction_accuracy']:.3f}  AUROC(all excitatory) {sc['auroc']:.3f}")
+    truth = report["scores"]["truth"]
+    if not (truth["n_edges"] and truth["n_unconnected"]):
+        print(f"  note: AUROC / AUPRC (all excitatory) are undefined (nan): the ground truth has {truth['n_edges']} "
+              f"excitatory edges and {truth['n_unconnected']} unconnected pairs; both are needed")
+    silent = report["units_without_spikes"]
+    if silent:
+        print(f"  note: {len(silent)} unit(s) fire no spike in the analysed span (units {silent[:20]}"
+              f"{' ...' if len(silent) > 20 else ''}): no method can see their "
+              f"{report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
+              f"({report['n_hub_edges_of_silent_units']} hub edge(s)), which are still scored; their attention rows "
+              "are 0")
     sc = report["scores"]
     if "uniform_control" in sc and "attention_mean" in sc and \
             sc["uniform_control"]["hub_auprc"] >= sc["attention_mean"]["hub_auprc"]:
@@ -1046,7 +1058,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hub: brian2 LIF hub network (reference); hub-glm: the same layout as a fast point-process "
                         "GLM; glm: the built-in coupled GLM with assemblies (default: %(default)s)")
     s.add_argument("--output", required=True, help="output .nwb file")
-    s.add_argument("--units", type=int, default=300, help="number of units (default: %(default)s)")
+    s.add_argument("--units", type=int, default=300, help="number of units, at least 2 (default: %(default)s)")
     s.add_argument("--hubs", type=int, help="number of hub units, hub kinds only (default: 3)")
     s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block, hub kinds only (default: 30)")
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "

@@ -80,6 +80,7 @@ estimate ranks ``M[i, j]`` above ``M[j, i]`` (ties count one half).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -228,7 +229,8 @@ def _double_centre(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if not use.any():
         return np.zeros_like(m)
     x = np.where(use, m, np.nan)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice": a unit never queried (0 below)
         col = np.nanmean(x, 0)
         row = np.nanmean(x, 1)
     col = np.nan_to_num(col)
@@ -570,12 +572,17 @@ def run_connectivity(
             or a model; see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
 
     Returns:
-        the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings).
+        the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
+        ``units_without_spikes``: units with no spike in the analysed span, whose rows of the
+        attention matrices are 0 and whose true edges, counted in
+        ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``, no method
+        can see but every score still includes).
 
     Raises:
         FileExistsError: ``output_dir`` is not empty, without ``overwrite``, or is a folder
             ``overwrite`` may not replace.
-        FileNotFoundError / ValueError: from loading the model or the ground truth.
+        FileNotFoundError / ValueError: from loading the model or the ground truth; a network of fewer than
+            2 units (no pair to score).
         ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1; ``device`` not
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
             is read); the CCG / GLM history ``n_lags * bin_size``, or ``corr_bin_size``, longer
@@ -597,6 +604,9 @@ def run_connectivity(
             raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
     net = read_network(data_path)
     rec = net.recording
+    if rec.n_units < 2:  # every score would be NaN: there is no pair of units
+        raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
+                         "directed pairs of units and needs at least 2")
     model, tokenizer, plan = load_pretrained(model_dir)
     # not the tokenizer's API advice (nor --epoch: this command has none); the spikes check goes
     # into scores.json beside the scores
@@ -670,6 +680,17 @@ def run_connectivity(
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
                              split, bin_size, corr_bin_size, n_lags, glm_max_bins, spikes_check=None):
     scores = {name: score_connectivity(m, net.weights, net.edge_kind) for name, m in mats.items()}
+    # units without a spike in the analysed span: nothing can see their edges, yet they are scored
+    n_in = np.zeros(rec.n_units, dtype=np.int64)
+    for a, b in segments:
+        i0, i1 = np.searchsorted(rec.spike_times, [a, b], side="left")
+        n_in += np.bincount(rec.unit_ids[i0:i1], minlength=rec.n_units)
+    silent = np.flatnonzero(n_in == 0)
+    off = ~np.eye(rec.n_units, dtype=bool)
+    touch = np.zeros((rec.n_units, rec.n_units), dtype=bool)
+    touch[silent, :] = True
+    touch[:, silent] = True
+    kind = np.asarray(net.edge_kind) if net.edge_kind is not None else np.zeros(touch.shape, dtype=np.int8)
     report = {
         "scores": scores,
         "data": str(data_path),
@@ -682,6 +703,9 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "n_windows_available": n_windows_available,
         "n_query_rows": int(att["n_queries"].sum()),
         "n_pairs_unseen": att["n_pairs_unseen"],
+        "units_without_spikes": silent.tolist(),
+        "n_excitatory_edges_of_silent_units": int(((net.weights > 0) & off & touch).sum()),
+        "n_hub_edges_of_silent_units": int(((kind == 1) & off & touch).sum()),
         "segments_s": segments.tolist(),
         "bin_size_s": bin_size,
         "corr_bin_size_s": corr_bin_size,
