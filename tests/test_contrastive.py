@@ -52,6 +52,19 @@ def batch(a2929):
 
 # ---------------------------------------------------------------- off by default, trap 9
 
+@pytest.mark.parametrize("batch_size, ga", [(1, 1), (4, 4)])
+def test_a_micro_batch_of_one_window_is_refused_with_a_contrastive_loss(a2929, tmp_path, batch_size, ga):
+    """InfoNCE contrasts the windows of a micro-batch: one window made it 0 on every step, and the
+    run trained without the contrastive loss it asked for, silently."""
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    with pytest.raises(ValueError, match=rf"training.batch_size: {batch_size} windows per step over "
+                                         rf"gradient_accumulation_steps \* processes = {ga} \* 1 leaves 1 window per "
+                                         r"micro-batch; contrastive_loss_weight 0.5 .* needs at least 2"):
+        train(a2929, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=batch_size,
+                                                        gradient_accumulation_steps=ga), progress=False)
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
 @pytest.mark.parametrize("weight", [True, {"on": 1}, "0.5", -0.1, float("nan")])
 def test_truthy_objects_never_turn_the_contrastive_loss_on(weight):
     with pytest.raises(ValueError, match="contrastive_loss_weight"):

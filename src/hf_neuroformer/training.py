@@ -681,7 +681,8 @@ def train(
         ValueError: if ``resume`` and ``max_steps`` (or ``max_epochs``) ends before the newest
             checkpoint's step (before anything is loaded or written).
         ValueError: if ``batch_size`` is not a multiple of ``gradient_accumulation_steps`` times
-            the number of processes, if a checkpoint was written with another model config or
+            the number of processes, or leaves fewer than 2 windows per micro-batch with a
+            contrastive loss (InfoNCE needs two windows to contrast), if a checkpoint was written with another model config or
             launch shape or on other data (other spikes in a split, other windows or shards), or
             with another ``learning_rate`` / ``weight_decay`` (the restored optimizer and
             scheduler keep the checkpoint's; other training settings that differ are warned
@@ -757,6 +758,14 @@ def train(
             f"{training.batch_size} (batch_size counts the windows of one optimisation step over all processes)"
         )
     micro_batch = training.batch_size // (ga * world)
+    if config is not None and config.contrastive_modality_names() and micro_batch < 2:
+        # InfoNCE contrasts the windows of one micro-batch: with one window it was 0 on every step,
+        # so a run asked for the contrastive loss trained without it and said nothing
+        raise ValueError(
+            f"training.batch_size: {training.batch_size} windows per step over gradient_accumulation_steps * processes "
+            f"= {ga} * {world} leaves {micro_batch} window per micro-batch; contrastive_loss_weight "
+            f"{config.contrastive_loss_weight} contrasts the windows of a micro-batch and needs at least 2 (raise "
+            "batch_size or lower gradient_accumulation_steps)")
     t_start = time.time()
 
     if streamed:
