@@ -260,3 +260,20 @@ def test_non_finite_frames_and_aliasing_gratings_are_refused():
         GratingParams(spatial_frequency=0.3).validate()
     with pytest.raises(ValueError, match=r"temporal_frequency: expected >= 0 Hz, got -1"):
         GratingParams(temporal_frequency=-1.0).validate()
+
+
+def test_frames_that_float32_cannot_hold_are_refused_naming_the_dtype_or_frame():
+    """Windows read frames as float32: complex frames lost their imaginary part (a numpy warning per
+    window), object frames failed inside isfinite, float64 beyond float32's range became inf."""
+    from hf_neuroformer.recording import RecordingValidationError
+
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    for frames, match in (
+            (rec.stimulus.frames.astype(np.complex64) + 1j, r"expected real grey levels .* got dtype complex64"),
+            (rec.stimulus.frames.astype(object), r"expected real grey levels .* got dtype object"),
+            (np.where(np.arange(10)[:, None, None] == 4, 1e300, rec.stimulus.frames.astype(np.float64)),
+             r"expected grey levels within float32's range .* frame 4 \(onset 0.4")):
+        with pytest.raises(RecordingValidationError, match=r"stimulus\.frames: " + match):
+            replace(rec, stimulus=replace(rec.stimulus, frames=frames))
+    for dtype in (np.uint8, np.int16, bool, np.float64):  # real grey levels of any of these are read
+        replace(rec, stimulus=replace(rec.stimulus, frames=rec.stimulus.frames.astype(dtype)))

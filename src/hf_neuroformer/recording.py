@@ -386,6 +386,19 @@ class SpikeRecording:
         ft = np.asarray(stim.frame_times, dtype=np.float64)
         if ft.size and (not np.all(np.isfinite(ft)) or np.any(np.diff(ft) <= 0)):
             raise RecordingValidationError("stimulus.frame_times: expected finite, strictly increasing onsets (s)")
+        # windows read the frames as float32: complex grey levels lost their imaginary part (numpy warned
+        # once per window), object arrays failed inside isfinite, and float64 values beyond float32 became inf
+        if frames.dtype.kind not in "biuf":
+            raise RecordingValidationError(f"stimulus.frames: expected real grey levels (bool, integer or float "
+                                           f"dtype), got dtype {frames.dtype}")
+        if frames.dtype.kind == "f" and frames.dtype.itemsize > 4 and frames.size:
+            with np.errstate(invalid="ignore"):
+                big = np.abs(frames.reshape(len(frames), -1)) > np.finfo(np.float32).max
+            if big.any():
+                k = int(np.flatnonzero(big.any(1))[0])
+                raise RecordingValidationError(f"stimulus.frames: expected grey levels within float32's range "
+                                               f"(|x| <= {np.finfo(np.float32).max:.3g}; windows read frames as "
+                                               f"float32), frame {k} (onset {ft[k]} s) holds larger values")
         bad = ~np.isfinite(frames.reshape(len(frames), -1)).all(1) if frames.size else np.zeros(0, bool)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
