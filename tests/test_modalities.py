@@ -189,6 +189,31 @@ def test_trial_labels_cover_their_window_and_stratified_split(allen):
     assert gap["mod_orientation_ids"] == [[]]
 
 
+def test_trial_mode_windows_read_no_value_from_before_their_trial(allen):
+    """Split by trials, each window's past spikes stop at its trial's start; its modality window
+    [-0.15, 0.01) s reached 0.05 s into the previous trial (100 ms trials 100 ms apart) and read
+    that trial's orientation, another split's trial maybe."""
+    mod = {**ORIENTATION, "window": [-0.15, 0.01]}
+    cfg = small_config(split_by="trials", past_window=0.15, modalities=[mod])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(allen)
+    cfg.vocab_size = len(tok)
+    plan = plan_splits(allen, cfg)
+    fit_modalities(allen, cfg, plan)
+    ds, plan = build_window_datasets(allen, tok, cfg, plan)
+    orient = np.asarray(allen.trial_info["orientation_deg"])
+    classes = np.asarray(cfg.modalities[0]["classes"])
+    trial_starts = allen.trials[:, 0]
+    n_checked = 0
+    for row in ds["test"].select(range(0, len(ds["test"]), 5)):
+        s, clip = row["window_start"], row["past_clip_start"]
+        k = int(np.flatnonzero(np.isclose(trial_starts, clip))[0])
+        assert min(row["mod_orientation_times"]) >= clip - s - 1e-9
+        assert np.all(classes[row["mod_orientation_ids"]] == orient[k]), (s, k)
+        n_checked += s - clip < 0.1  # windows whose modality window reaches before their trial
+    assert n_checked > 10
+
+
 def test_time_split_refuses_stratification(a2929):
     cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
                        split_stratify_by="orientation_deg")

@@ -461,7 +461,7 @@ def generate_spikes(
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
         from .modalities import modality_columns
 
-        mod_cols = modality_columns(recording, cfg, starts)
+        mod_cols = modality_columns(recording, cfg, starts, clips)
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)

@@ -24,7 +24,8 @@ For every current window starting at ``s`` a modality gives tokens for the value
 overlaps that span, placed at ``max(interval start, s + window[0])``. Token times are stored in
 seconds relative to ``s``. Nothing at or after ``s + window[1]`` is read, and
 ``NeuroformerConfig`` refuses ``window[1] > current_window`` unless ``allow_future`` is set, so
-no value from after the predicted spikes enters unless asked for (GUIDE trap 4).
+no value from after the predicted spikes enters unless asked for (GUIDE trap 4). In trial mode
+the span also starts no earlier than the window's trial start (``clip_starts``), as its past does.
 
 Normalisation statistics (``mean`` / ``std``) and categorical ``classes`` come from the
 TRAINING split only (:func:`fit_modalities`) and are written into the config, so a saved model
@@ -288,13 +289,13 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     mod["mean"], mod["std"] = [mean], [std]
 
 
-def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray):
+def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray, los: np.ndarray):
     """Frames of each window: (times, frames, n_truncated) lists (see modality_columns)."""
-    w0, w1 = mod["window"]
+    w1 = mod["window"][1]
     n = mod["num_frames"]
     times_l, frames_l, ntr_l = [], [], []
-    for s in starts:
-        idx = track.frames_shown(s + w0, round(s + w1, 9))
+    for s, lo in zip(starts, los):
+        idx = track.frames_shown(lo, round(s + w1, 9))
         n_tr = max(0, len(idx) - n)
         idx = idx[n_tr:]
         times_l.append([float(x) for x in track.times[idx] - s])
@@ -332,8 +333,13 @@ def _circular_mean(x: np.ndarray) -> np.ndarray:
     return np.arctan2(np.sin(x).mean(0), np.cos(x).mean(0))
 
 
-def modality_columns(recording: SpikeRecording, config, starts: Sequence[float]) -> Dict[str, list]:
+def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
+                     clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
     """The modality tokens of the current windows starting at ``starts`` (s).
+
+    ``clip_starts`` (``(n,)`` s, NaN for none; trial mode: each window's trial start, as its past
+    spikes are clipped): nothing before it is read, so a window never reads the values of the
+    previous trial (another split's, maybe); an interval that overlaps the clip is placed at it.
 
     For each modality (see the module docstring): ``mod_<name>_times`` (list of float, s relative
     to the window start, in ``[window[0], window[1])``), ``mod_<name>_values`` (continuous: list
@@ -351,12 +357,17 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float])
             ``classes`` were not fitted, or a label that is not one of them.
     """
     starts = np.asarray(starts, dtype=np.float64).reshape(-1)
+    clips = (np.full(starts.shape, -np.inf) if clip_starts is None
+             else np.nan_to_num(np.asarray(clip_starts, dtype=np.float64).reshape(-1), nan=-np.inf))
+    if clips.shape != starts.shape:
+        raise ValueError(f"clip_starts: expected one value per window ({starts.size}), got shape {clips.shape}")
     cols: Dict[str, list] = {}
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
         track = modality_track(recording, mod, i)
+        los = np.maximum(starts + mod["window"][0], clips)
         if track.kind == "frames":
-            cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts)
+            cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los)
             continue
         w0, w1 = mod["window"]
         categorical = mod["kind"] == "categorical"
@@ -367,8 +378,8 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float])
                                  "(recording, config, plan) on the training split first")
             index = {c: k for k, c in enumerate(mod["classes"])}
         times_l, vals_l, ntr_l = [], [], []
-        for s in starts:
-            lo, hi = s + w0, round(s + w1, 9)
+        for s, lo in zip(starts, los):
+            hi = round(s + w1, 9)
             idx = track.in_span(lo, hi)
             if track.kind == "samples":
                 tt = track.times[idx] - s
@@ -392,7 +403,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float])
                     ub = np.unique(b)
                     mean = _circular_mean if mod["normalization"] == "circular" else (lambda x: x.mean(0))
                     vv = np.stack([mean(vv[b == k]) for k in ub])
-                    tt = w0 + ub * mod["bin_size"]
+                    tt = np.maximum(w0 + ub * mod["bin_size"], lo - s)  # a bin cut by the clip starts at it
             n_tr = max(0, len(tt) - mod["max_tokens"])
             times_l.append([float(x) for x in tt[n_tr:]])
             vals_l.append(vv[n_tr:].tolist())

@@ -409,7 +409,7 @@ def tokenize_windows(
     if config is not None and config.modalities:
         from .modalities import modality_columns
 
-        cols.update(modality_columns(recording, config, starts))
+        cols.update(modality_columns(recording, config, starts, clip_starts))
     return cols
 
 
