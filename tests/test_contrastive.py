@@ -131,6 +131,24 @@ def test_retrieval_is_perfect_on_identical_and_chance_like_on_unrelated():
     assert ab < 0.2 and ba < 0.2
 
 
+def test_a_window_alone_in_its_retrieval_group_is_not_counted_as_without_tokens(a2929):
+    """3 windows with head-direction tokens in groups of 2: the third has tokens but no candidate
+    to retrieve among; it was counted as a window without tokens."""
+    from hf_neuroformer.contrastive import evaluate_retrieval
+
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    ds, _ = build_window_datasets(a2929, tok, cfg)
+    rows = ds["test"].select(range(3))
+    assert all(len(t) for t in rows["mod_head_direction_times"])
+    torch.manual_seed(0)
+    r = evaluate_retrieval(nf.NeuroformerForPreTraining(cfg), rows, NeuroformerCollator(modalities=cfg.modalities),
+                           batch_size=2)["head_direction"]
+    assert (r["n_windows"], r["n_windows_without_tokens"], r["n_windows_alone_in_group"]) == (2, 0, 1)
+
+
 # ---------------------------------------------------------------- neural embeddings
 
 def test_neural_embeddings_shapes_padding_and_no_modality_leak(batch):

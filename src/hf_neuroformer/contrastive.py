@@ -41,7 +41,9 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
     The windows of ``dataset`` (a ``datasets.Dataset`` of one split, e.g. test) are put in a
     seeded random order and cut into groups of ``batch_size``; inside each group every window's
     neural embedding retrieves the most similar modality embedding (cosine) and the reverse. A
-    hit is the window's own pair. Windows without a token of the modality are left out (counted).
+    hit is the window's own pair. Windows without a token of the modality are left out (counted),
+    and so is a window whose group holds no other window with a token (nothing to retrieve among;
+    counted apart).
 
     Args:
         model: a :class:`~hf_neuroformer.NeuroformerForPreTraining` with contrastive projections
@@ -51,7 +53,7 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
 
     Returns:
         ``{modality: {"neural_to_modality_top1", "modality_to_neural_top1", "chance",
-        "n_windows", "n_windows_without_tokens", "group_size"}}``. Ties go to the lowest index,
+        "n_windows", "n_windows_without_tokens", "n_windows_alone_in_group", "group_size"}}``. Ties go to the lowest index,
         so for a categorical modality (all windows of one class share one embedding) the
         neural -> modality figure is bounded by about one over the windows per class in a group.
 
@@ -66,7 +68,8 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
     device = device or next(model.parameters()).device
     model.eval()
     order = np.random.default_rng(seed).permutation(len(dataset))
-    acc = {n: [0.0, 0.0, 0.0, 0, 0] for n in head.names}  # hits n->m, hits m->n, sum of 1/group, n, n_missing
+    # hits n->m, hits m->n, sum of 1/group, n, n without tokens, n alone in their group
+    acc = {n: [0.0, 0.0, 0.0, 0, 0, 0] for n in head.names}
     for b in _batches(dataset, collator, order, batch_size):
         b = batch_to_device(b, device)
         h = model.neuroformer.get_neural_embeddings(**_neural_inputs(b))
@@ -75,8 +78,8 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
             emb, valid = pooled[name]
             k = int(valid.sum())
             acc[name][4] += int((~valid).sum())
-            if k < 2:
-                acc[name][4] += k
+            if k < 2:  # one window with tokens: it has tokens, but no other candidate to retrieve among
+                acc[name][5] += k
                 continue
             a = head.neural_projections[name](h[valid])
             m = head.modality_projections[name](emb[valid])
@@ -86,13 +89,14 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
             acc[name][2] += 1.0  # k queries at chance 1/k each
             acc[name][3] += k
     out = {}
-    for name, (nm, mn, ch, n, miss) in acc.items():
+    for name, (nm, mn, ch, n, miss, alone) in acc.items():
         out[name] = {
             "neural_to_modality_top1": nm / n if n else float("nan"),
             "modality_to_neural_top1": mn / n if n else float("nan"),
             "chance": ch / n if n else float("nan"),
             "n_windows": n,
             "n_windows_without_tokens": miss,
+            "n_windows_alone_in_group": alone,
             "group_size": batch_size,
         }
     return out
