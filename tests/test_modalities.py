@@ -213,6 +213,24 @@ def test_trial_mode_windows_read_no_value_from_before_their_trial(allen):
         n_checked += s - clip < 0.1  # windows whose modality window reaches before their trial
     assert n_checked > 10
 
+    # the gap before the window's own trial (the grey screen of a grating experiment) is still read:
+    # a series sampled everywhere gives the onset window values from the previous trial's end on
+    import dataclasses
+
+    from hf_neuroformer.recording import BehaviourSeries
+
+    t = np.arange(0.0, float(allen.trials[-1, 1]), 0.005)
+    rec = dataclasses.replace(allen, behaviour={"v": BehaviourSeries(t, np.sin(t), "a.u.")})
+    onsets = allen.trials[1:4, 0]
+    cfg_v = small_config(split_by="trials", past_window=0.15, modalities=[
+        {"name": "v", "source": "behaviour:v", "kind": "continuous", "window": [-0.15, 0.01], "mean": [0.0],
+         "std": [1.0]}])
+    cols = modality_columns(rec, cfg_v, onsets, clip_starts=onsets)
+    for k, times in enumerate(cols["mod_v_times"]):
+        gap_start = allen.trials[k, 1] - onsets[k]  # previous trial's end, relative to the onset
+        assert gap_start < -0.05
+        assert min(times) == pytest.approx(gap_start, abs=0.0051), (k, min(times), gap_start)
+
 
 def test_time_split_refuses_stratification(a2929):
     cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,

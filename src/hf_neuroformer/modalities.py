@@ -25,7 +25,9 @@ overlaps that span, placed at ``max(interval start, s + window[0])``. Token time
 seconds relative to ``s``. Nothing at or after ``s + window[1]`` is read, and
 ``NeuroformerConfig`` refuses ``window[1] > current_window`` unless ``allow_future`` is set, so
 no value from after the predicted spikes enters unless asked for (GUIDE trap 4). In trial mode
-the span also starts no earlier than the window's trial start (``clip_starts``), as its past does.
+the span also starts no earlier than the end of the trial before the window's trial
+(``clip_starts``): nothing of another trial (another split's, maybe) is read, while the gap before
+the trial (e.g. the grey screen before a grating) is, as it is the trial's own stimulus history.
 
 Normalisation statistics (``mean`` / ``std``) and categorical ``classes`` come from the
 TRAINING split only (:func:`fit_modalities`) and are written into the config, so a saved model
@@ -333,13 +335,28 @@ def _circular_mean(x: np.ndarray) -> np.ndarray:
     return np.arctan2(np.sin(x).mean(0), np.cos(x).mean(0))
 
 
+def _previous_trial_ends(recording: SpikeRecording, clips: np.ndarray) -> np.ndarray:
+    """For each trial start in ``clips`` (s; ``-inf`` for none): the end of the latest trial of
+    ``recording`` that ends at or before it (``-inf`` when none does), or the clip itself when the
+    recording has no trials."""
+    trials = getattr(recording, "trials", None)
+    if trials is None or len(trials) == 0:
+        return clips
+    ends = np.sort(np.asarray(trials, dtype=np.float64)[:, 1])
+    idx = np.searchsorted(ends, clips + 1e-9, side="right") - 1  # 1 ns: abutting trials
+    bound = np.where(idx >= 0, ends[np.clip(idx, 0, None)], -np.inf)
+    return np.where(np.isfinite(clips), np.minimum(bound, clips), clips)
+
+
 def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                      clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
     """The modality tokens of the current windows starting at ``starts`` (s).
 
-    ``clip_starts`` (``(n,)`` s, NaN for none; trial mode: each window's trial start, as its past
-    spikes are clipped): nothing before it is read, so a window never reads the values of the
-    previous trial (another split's, maybe); an interval that overlaps the clip is placed at it.
+    ``clip_starts`` (``(n,)`` s, NaN for none; trial mode: each window's trial start, where its
+    past spikes are clipped): nothing before the end of the latest trial of ``recording`` that ends
+    at or before it is read (the clip itself when trials abut or the recording has no trials), so
+    a window never reads the values of the previous trial (another split's, maybe) but does read
+    the inter-trial gap before its own trial; an interval that overlaps that bound is placed at it.
 
     For each modality (see the module docstring): ``mod_<name>_times`` (list of float, s relative
     to the window start, in ``[window[0], window[1])``), ``mod_<name>_values`` (continuous: list
@@ -361,6 +378,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
              else np.nan_to_num(np.asarray(clip_starts, dtype=np.float64).reshape(-1), nan=-np.inf))
     if clips.shape != starts.shape:
         raise ValueError(f"clip_starts: expected one value per window ({starts.size}), got shape {clips.shape}")
+    clips = _previous_trial_ends(recording, clips)
     cols: Dict[str, list] = {}
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
