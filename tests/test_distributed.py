@@ -119,9 +119,12 @@ def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
     assert metrics["n_train_windows_unused"] >= 2, metrics["n_train_windows_unused"]
 
 
-def test_contrastive_loss_under_two_ranks_with_one_window_per_micro_batch(shared_data, tmp_path):
-    """With one window per rank and step, InfoNCE has nothing to contrast and is skipped; the
-    projections must still take part in the graph, or DDP stalls on the next step."""
+def test_contrastive_loss_under_two_ranks_with_micro_batches_too_small_for_infonce(shared_data, tmp_path):
+    """Two windows per rank and step, in the first 150 s of the wake epoch where the head is
+    tracked only from 670.6 s (about half the windows have no head direction): a rank whose two
+    windows hold fewer than two with values skips InfoNCE while the other may not; the projections
+    must still take part in the graph, or DDP stalls on the next step. (One window per micro-batch
+    is refused before training since the contrastive loss would never run: test_contrastive.)"""
     ranks, w = _run_two_ranks(str(shared_data(A2929)), tmp_path, WORKER_CONTRASTIVE="1", WORKER_TRAINING=json.dumps(
-        {"max_steps": 3, "batch_size": 2, "eval_every": 100, "save_every": None}))
+        {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}))
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and len(ranks[0]["losses"]) == 3
