@@ -151,9 +151,9 @@ class LinearTrack:
     to fit is the analysis's choice; ``scripts/benchmark_decoding.py`` fits the window-mean
     positions of the TRAINING split's running windows (test plays no part). There, the distances
     form a continuum up to 59 px (99th percentile 54 px; the track is not quite straight and the
-    LED is on the head) and then jump to 86-281 px for the 7 windows in which the animal is
-    carried onto the track (25.2-26.8 s into the run); the default rule (81 px) falls in that
-    gap. (Tukey's far-out fence, ``Q3 + 3 IQR`` = 48 px, was tried first and rejected because it
+    LED is on the head) and then jump to 88-281 px for the 7 windows in which the animal is
+    carried onto the track (window starts 25.25-26.75 s into the run); the default rule (81 px)
+    falls in that gap (``scripts/benchmark_provenance.py`` recomputes these numbers). (Tukey's far-out fence, ``Q3 + 3 IQR`` = 48 px, was tried first and rejected because it
     cuts into that continuum of ordinary running windows.)
 
     Attributes:
