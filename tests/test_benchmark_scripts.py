@@ -3,7 +3,8 @@
 ``scripts/decoding_repeated_splits.py`` zips its tasks with ``run_pool``'s results (the results
 carry no split seed), so a pool that returned them in completion order assigned baselines and
 fine-tuning runs to the wrong split seeds. No recording is read here: the property is the
-pool's, whatever the task computes.
+pool's, whatever the task computes. Also ``scripts/benchmark_provenance.py``'s overlap measures, on
+the stored split plans (JSON only).
 """
 
 from __future__ import annotations
@@ -25,3 +26,33 @@ def _later_tasks_finish_first(i: int) -> int:
 def test_run_pool_returns_results_in_task_order_with_two_workers():
     assert bd.run_pool(_later_tasks_finish_first, [0, 1, 2, 3], 2, "order") == [0, 1, 2, 3]
     assert bd.run_pool(_later_tasks_finish_first, [3, 2], 1, "order") == [3, 2]
+
+
+def test_provenance_jaccard_on_known_intervals_and_the_stored_split_plans():
+    """``scripts/benchmark_provenance.py``'s overlap measures: by length for intervals (overlapping
+    intervals of one set counted once), exactly for window starts; and on the stored plans of the
+    repeated splits they give the numbers the BENCHMARKS.md notes quote (test blocks 0.10, 22 / 14
+    distinct stretches). Reads JSON only."""
+    import itertools
+    import json
+
+    import numpy as np
+    import pytest
+
+    import benchmark_provenance as bp
+
+    assert bp.interval_jaccard([[0, 10], [20, 30]], [[5, 25]]) == pytest.approx(10 / 30)
+    assert bp.interval_jaccard([[0, 10], [5, 15]], [[0, 15]]) == pytest.approx(1.0)
+    assert bp.interval_jaccard([[0, 1]], [[2, 3]]) == 0.0
+    assert bp.set_jaccard([0.0, 0.25, 0.5], [0.25, 0.5, 0.75, 1.0]) == pytest.approx(2 / 5)
+    with pytest.raises(ValueError, match="start <= stop"):
+        bp.interval_jaccard([[2, 1]], [[0, 1]])
+    doc = json.loads(bp.SPLITS_JSON.read_text())
+    got = {}
+    for e in doc["entries"]:
+        if e["dataset"] in ("nelpy", "a2929") and e["dataset"] not in got:
+            segs = {s: e["plans"][str(s)]["test_segments"] for s in e["split_seeds"]}
+            j = [bp.interval_jaccard(segs[a], segs[b]) for a, b in itertools.combinations(e["split_seeds"], 2)]
+            distinct = {tuple(np.round(x, 6)) for v in segs.values() for x in v}
+            got[e["dataset"]] = (round(float(np.mean(j)), 2), len(distinct))
+    assert got == {"nelpy": (0.10, 22), "a2929": (0.10, 14)}
