@@ -1,8 +1,8 @@
 """Numbers quoted in the notes of BENCHMARKS.md that no stored JSON held, recomputed from the shared
 recordings and the stored split plans, so that they can be re-derived from the repository.
 
-    python scripts/benchmark_provenance.py                          # (a) and (b), ~20 s on one core
-    python scripts/benchmark_provenance.py --validation-baselines   # and (c), ~1 min more
+    python scripts/benchmark_provenance.py                          # (a) and (b), ~15 s on one core
+    python scripts/benchmark_provenance.py --validation-baselines   # and (c), ~10 s more
 
 (a) ``split_overlap``: how much the test sets of the repeated block splits
     (``scripts/decoding_repeated_splits.py``; split plans stored in
@@ -287,7 +287,7 @@ DESCRIPTIONS = {
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--validation-baselines", action="store_true",
-                   help="also recompute (c), the baselines on the nelpy validation split (~1 min on one core)")
+                   help="also recompute (c), the baselines on the nelpy validation split (~10 s on one core)")
     p.add_argument("--output", default=str(OUT), help="the JSON written (default %(default)s)")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
