@@ -397,3 +397,28 @@ def test_generate_sampling_flags_are_named_by_flag_before_the_model_is_read(tmp_
         assert err.startswith(f"neuroformer generate: error: {flag}"), err
         assert "no-model" not in err
     assert not (tmp_path / "g.nwb").exists()
+
+
+def test_train_resume_with_nothing_left_does_not_claim_to_write(models, capsys, tmp_path, monkeypatch):
+    # a run ended by --max-epochs, resumed with the default --max-steps: train() says "nothing to
+    # do" and returns the old metrics.json; the command then printed "wrote <dir>/ (config.json,
+    # model.safetensors, ...)" although no file was touched
+    from pathlib import Path
+
+    import hf_neuroformer.training as training_mod
+
+    d, nwb, _ = models
+    run = tmp_path / "run"
+    shutil.copytree(d / "pre", run)
+    before = (run / "model.safetensors").read_bytes()
+
+    def finished(rec, output_dir, *args, **kwargs):
+        return training_mod._nothing_to_do(Path(output_dir), "resume: nothing to do: (stand-in)")
+
+    monkeypatch.setattr(training_mod, "train", finished)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "--output-dir", str(run), "--max-steps", "5", "--data", str(nwb),
+                     "--epoch", "wake"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to do" in out and "unchanged" in out and "wrote" not in out, out
+    assert (run / "model.safetensors").read_bytes() == before

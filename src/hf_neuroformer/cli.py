@@ -156,6 +156,15 @@ def _print_metrics(metrics: dict) -> None:
             print(f"  {k:<34s} {v}")
 
 
+def _file_stamp(path: Path):
+    """(inode, mtime_ns, size) of ``path``, None when absent: a model file replaced by a save differs."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def cmd_train(args) -> int:
     from .training import TrainingConfig, check_output_dir, check_resume, load_yaml_config, train
 
@@ -215,12 +224,19 @@ def cmd_train(args) -> int:
     else:
         rec = _load_data(args.data, args.epoch)
         print(f"[neuroformer] data: {rec}")
+    weights = Path(args.output_dir) / "model.safetensors"
+    before = _file_stamp(weights)
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
     if metrics:
         from .training import MODEL_FILES, RUN_FIGURES
 
-        files = [f for f in MODEL_FILES + RUN_FIGURES if (Path(args.output_dir) / f).is_file()]
-        print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(files)})")
+        if before is not None and _file_stamp(weights) == before:
+            # a resumed run with no step left (max_epochs reached): train() said "nothing to do"
+            # and returned the finished run's metrics; "wrote" would claim files it never touched
+            print(f"[neuroformer] {args.output_dir}/ unchanged; the finished run's metrics.json:")
+        else:
+            files = [f for f in MODEL_FILES + RUN_FIGURES if (Path(args.output_dir) / f).is_file()]
+            print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(files)})")
         _print_metrics(metrics)
     return 0
 
