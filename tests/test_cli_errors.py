@@ -422,3 +422,19 @@ def test_train_resume_with_nothing_left_does_not_claim_to_write(models, capsys, 
     out = capsys.readouterr().out
     assert "nothing to do" in out and "unchanged" in out and "wrote" not in out, out
     assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_generated_file_with_repeated_bin_centre_times_is_read_without_the_sorting_warning(tmp_path):
+    # generated spikes sit at dt-bin centres: a unit sampled twice in a bin repeats its time.
+    # 'neuroformer evaluate' on the README's quick-start gen.nwb warned "check the spike sorting export"
+    import warnings
+
+    from hf_neuroformer.io import from_arrays, write_nwb
+
+    path = tmp_path / "gen.nwb"
+    write_nwb(from_arrays(np.array([0.0025, 0.0025, 0.0125]), np.array([0, 0, 1]), session="s-generated"), path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = cli._read_generated(path)
+    assert rec.n_spikes == 3
+    assert not [w for w in caught if "repeat a spike time" in str(w.message)], [str(w.message) for w in caught]
