@@ -141,6 +141,13 @@ def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_
     with pytest.raises(ValueError, match=r"holds the shards of the prepared directory .*prepared.*pass that "
                                          r"directory, the one holding manifest.json"):
         load_recording(tiny_prepared / "data")
+    # a shard said "time: expected a column 'time', found columns ['window_start', ...]", the
+    # manifest "unsupported recording format '.json'"
+    shard = sorted((tiny_prepared / "data").glob("*.parquet"))[0]
+    for part in (shard, tiny_prepared / "manifest.json"):
+        with pytest.raises(ValueError, match=r"is part of the prepared directory .*prepared.*pass that "
+                                             r"directory, the one holding manifest.json"):
+            load_recording(part)
 
 
 def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tmp_path):

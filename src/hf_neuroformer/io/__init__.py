@@ -56,6 +56,19 @@ SUPPORTED_FORMATS = (
 _DATAFRAME_KW = ("time_col", "unit_col")
 
 
+def _prepared_directory_of(path: Path) -> Optional[Path]:
+    """The ``neuroformer prepare`` directory that ``path`` lies in (its ``data/`` folder, a shard
+    in it, or its ``manifest.json``), else None."""
+    if path.name == "manifest.json" and path.is_file():
+        return path.parent
+    if path.is_dir() and path.name == "data" and (path.parent / "manifest.json").is_file():
+        return path.parent
+    if path.is_file() and path.suffix == ".parquet" and path.parent.name == "data" \
+            and (path.parent.parent / "manifest.json").is_file():
+        return path.parent.parent
+    return None
+
+
 def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
     """Load a recording from any supported file or folder.
 
@@ -87,15 +100,18 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         raise FileNotFoundError(f"recording not found: {path}")
     suffix = path.suffix.lower()
     supported = "; ".join(SUPPORTED_FORMATS)
+    prepared = _prepared_directory_of(path)
+    if prepared is not None:  # a shard or the manifest of a 'neuroformer prepare' output, not a recording
+        what = "folder" if path.is_dir() else "file"
+        role = "holds the shards of" if path.is_dir() else "is part of"
+        raise ValueError(f"unsupported recording {what} {path}: it {role} the prepared directory {prepared} "
+                         "(neuroformer prepare); pass that directory, the one holding manifest.json, to train on "
+                         "its windows")
     if path.is_dir():
         if (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists():
             rec = read_allen_gratings(path, **kwargs)
         elif is_nelpy_linear_track(path):
             rec = read_nelpy_linear_track(path, **kwargs)
-        elif (path.parent / "manifest.json").is_file() and path.name == "data":
-            raise ValueError(f"unsupported recording folder {path}: it holds the shards of the prepared directory "
-                             f"{path.parent} (neuroformer prepare); pass that directory, the one holding "
-                             "manifest.json, to train on its windows")
         else:
             raise ValueError(f"unsupported recording folder {path}: supported formats are {supported}")
     elif suffix == ".nwb":
