@@ -148,6 +148,10 @@ def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_
         with pytest.raises(ValueError, match=r"is part of the prepared directory .*prepared.*pass that "
                                              r"directory, the one holding manifest.json"):
             load_recording(part)
+    # the directory itself where a recording is needed (push / generate / evaluate --data) said only
+    # "unsupported recording folder ...: supported formats are ..."
+    with pytest.raises(ValueError, match=r"is a prepared directory \(neuroformer prepare\).*needs the recording"):
+        load_recording(tiny_prepared)
 
 
 def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tmp_path):

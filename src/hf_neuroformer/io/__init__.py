@@ -107,6 +107,10 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         raise ValueError(f"unsupported recording {what} {path}: it {role} the prepared directory {prepared} "
                          "(neuroformer prepare); pass that directory, the one holding manifest.json, to train on "
                          "its windows")
+    if path.is_dir() and (path / "manifest.json").is_file() and (path / "data").is_dir():
+        raise ValueError(f"unsupported recording folder {path}: it is a prepared directory (neuroformer prepare), "
+                         "windows rather than a recording; only 'neuroformer train --data' streams it, every other "
+                         "reader needs the recording it was prepared from")
     if path.is_dir():
         if (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists():
             rec = read_allen_gratings(path, **kwargs)
