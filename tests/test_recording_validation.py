@@ -98,6 +98,14 @@ def test_spike_times_spanning_days_are_flagged_as_probably_not_seconds():
                                          r"if they are in milliseconds"):
         rec = from_arrays(seconds * 1000.0, rng.integers(0, 3, 500))
     assert rec.spike_times.max() == pytest.approx(seconds.max() * 1000.0)  # kept as given
+    # a 1-min session in ms spans 60000 "s", under a day: it trained silently on ~400k empty windows
+    minute = np.sort(rng.uniform(0, 60.0, 3000))
+    with pytest.warns(UserWarning, match=r"spike_times: they span .* h\) at a mean of .* spikes/s per unit.*"
+                                         r"if they are in milliseconds"):
+        from_arrays(minute * 1000.0, rng.integers(0, 10, 3000))
+    with warnings.catch_warnings():  # a sparse but real 2-h session (0.5 Hz per unit) is not flagged
+        warnings.simplefilter("error")
+        from_arrays(np.sort(rng.uniform(0, 7200.0, 36000)), rng.integers(0, 10, 36000))
 
 
 def test_trials_and_epochs_touching_the_domain_edges_are_fine():

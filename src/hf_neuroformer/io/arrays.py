@@ -21,6 +21,9 @@ from ..recording import RecordingValidationError, SpikeRecording, Stimulus
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
 SPAN_WARNING_SECONDS = 86_400.0
+#: spikes spanning more than an hour at a mean below this rate per unit are flagged too (times in ms)
+SLOW_SPAN_SECONDS = 3_600.0
+SLOW_RATE_HZ = 0.05
 
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
 
@@ -43,8 +46,9 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
         SpikeRecording sorted by time, then unit index.
 
     Warns:
-        UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day):
-            times in milliseconds or sample ticks read as seconds (they are kept as given).
+        UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day), or
+            more than an hour at a mean below :data:`SLOW_RATE_HZ` spikes/s per unit: times in
+            milliseconds or sample ticks read as seconds (they are kept as given).
 
     Raises:
         RecordingValidationError: mismatched lengths, arrays of more than one dimension,
@@ -60,11 +64,20 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
             td = (float(st.min()), float(np.nextafter(st.max(), np.inf)))
         kwargs["events"] = clean_events(events, td, "from_arrays")
     rec = SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
-    if rec.n_spikes and rec.spike_times[-1] - rec.spike_times[0] > SPAN_WARNING_SECONDS:
-        span = float(rec.spike_times[-1] - rec.spike_times[0])
+    span = float(rec.spike_times[-1] - rec.spike_times[0]) if rec.n_spikes else 0.0
+    rate = rec.n_spikes / (max(rec.n_units, 1) * span) if span > 0 else float("inf")
+    if span > SPAN_WARNING_SECONDS:
         warnings.warn(
             f"spike_times: they span {span:.6g} s ({span / 86_400:.1f} days) and are read as seconds; if they are "
             "in milliseconds or sample ticks, divide them first (e.g. by 1000, or by the sampling rate in Hz)",
+            UserWarning, stacklevel=2,
+        )
+    elif span > SLOW_SPAN_SECONDS and rate < SLOW_RATE_HZ:
+        # a 1-min session in milliseconds spans 60000 "s" (under a day) at a fraction of the rate
+        warnings.warn(
+            f"spike_times: they span {span:.6g} s ({span / 3600:.1f} h) at a mean of {rate:.3g} spikes/s per unit, "
+            "and are read as seconds; if they are in milliseconds or sample ticks, divide them first (e.g. by 1000, "
+            "or by the sampling rate in Hz)",
             UserWarning, stacklevel=2,
         )
     return rec
