@@ -263,6 +263,9 @@ def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, c
     capsys.readouterr()
     assert cli.main(["train", "--resume", "--output-dir", str(run), "--max-steps", "2", "--data", str(missing)]) == 0
     assert "nothing to do" in capsys.readouterr().out and (run / "model.safetensors").read_bytes() == before
+    # without --max-steps the run keeps its own (2), not the default 3000 (which extended it, walk finding)
+    assert cli.main(["train", "--resume", "--output-dir", str(run), "--data", str(missing)]) == 0
+    assert "nothing to do" in capsys.readouterr().out and (run / "model.safetensors").read_bytes() == before
     err = err_of(capsys, "train", "--resume", "--output-dir", run, "--max-steps", 1, "--data", missing)
     assert "--max-steps (training.max_steps): 1" in err and "is at step 2" in err and "--max-steps 2 or more" in err
     shutil.rmtree(run / "checkpoints")

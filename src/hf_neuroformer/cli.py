@@ -170,12 +170,17 @@ def _file_stamp(path: Path):
 
 
 def cmd_train(args) -> int:
-    from .training import TrainingConfig, check_output_dir, check_resume, load_yaml_config, train
+    from .training import TrainingConfig, check_output_dir, check_resume, checkpoint_training_config, \
+        load_yaml_config, train
 
     if args.config:
         config, training = load_yaml_config(args.config)
     else:
         config, training = _default_config(args.data), TrainingConfig()
+    if args.resume and not args.overwrite:
+        # a resumed run keeps its own training settings; only the flags given here change them
+        # (left out, --max-steps fell back to 3000 and --save-every to none, extending the run)
+        training = checkpoint_training_config(args.output_dir) or training
     overrides = {}
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps

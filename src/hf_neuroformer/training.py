@@ -564,6 +564,19 @@ def latest_checkpoint(output_dir) -> Path:
     return found[-1]
 
 
+def checkpoint_training_config(output_dir) -> Optional["TrainingConfig"]:
+    """The training settings the newest checkpoint in ``output_dir/checkpoints`` was written with
+    (``trainer_state.json``), or None when there is no checkpoint. ``neuroformer train --resume``
+    starts from these, so a flag left out on resuming keeps the run's value instead of falling
+    back to the default (e.g. ``max_steps`` 3000 for a run started with ``--max-steps 300``)."""
+    found = _checkpoints(Path(output_dir) / CHECKPOINT_DIR)
+    if not found:
+        return None
+    stored = json.loads((found[-1] / "trainer_state.json").read_text()).get("training") or {}
+    names = {f.name for f in dataclasses.fields(TrainingConfig)}
+    return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
+
+
 def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
     """Check before anything is loaded or written that ``train(..., resume=True)`` can continue
     the run in ``output_dir`` with ``training.max_steps``.
