@@ -154,6 +154,15 @@ def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_
         load_recording(tiny_prepared)
 
 
+def test_a_model_directory_passed_as_data_is_named_as_such(tmp_path):
+    # `train --data runs/a` (a model) listed the supported formats only (README walk finding)
+    model = tmp_path / "run"
+    nf.NeuroformerForPreTraining(nf.NeuroformerConfig(**TINY, vocab_size=8)).save_pretrained(model)
+    with pytest.raises(ValueError, match=r"it is a model directory .*pass it as --model .*recording it was trained on "
+                                         r"as --data"):
+        load_recording(model)
+
+
 def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tmp_path):
     from hf_neuroformer.training import TrainingConfig, train
 

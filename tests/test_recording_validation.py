@@ -86,6 +86,22 @@ def test_multi_dimensional_spike_arrays_are_refused_not_flattened():
     assert rec.n_spikes == 6 and rec.unit_ids.tolist() == [0, 1, 0, 1, 0, 1]
 
 
+def test_ragged_spike_trains_and_ids_from_one_get_a_pointed_message(tmp_path):
+    from hf_neuroformer.io import from_arrays
+
+    trains = [np.array([0.1, 0.5]), np.array([0.2, 0.3, 0.9])]  # one array per unit: numpy's raw error before
+    with pytest.raises(RecordingValidationError, match=r"spike_times: expected one flat array .*ragged.*"
+                                                       r"np.concatenate\(trains\)"):
+        SpikeRecording.from_unsorted(trains, [0, 1])
+    with pytest.warns(UserWarning, match=r"unit_ids: the smallest is 1, so unit\(s\) 0..0 are kept as units without "
+                                         r"spikes.*subtract 1"):
+        rec = from_arrays([0.1, 0.2, 0.3], [1, 2, 1])
+    assert rec.n_units == 3 and rec.unit_ids.tolist() == [1, 2, 1]  # kept as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # named units: the ids are the user's choice
+        from_arrays([0.1, 0.2, 0.3], [1, 2, 1], unit_names=["silent", "a", "b"])
+
+
 def test_spike_times_spanning_days_are_flagged_as_probably_not_seconds():
     from hf_neuroformer.io import from_arrays
 

@@ -452,7 +452,14 @@ class SpikeRecording:
             RecordingValidationError: as :class:`SpikeRecording`.
         """
         for name, value in (("spike_times", spike_times), ("unit_ids", unit_ids)):
-            shape = np.shape(value)
+            try:
+                shape = np.shape(value)
+            except ValueError:  # numpy: "inhomogeneous shape" (a list of arrays of different lengths)
+                raise RecordingValidationError(
+                    f"{name}: expected one flat array (n_spikes,), got a ragged sequence (e.g. one array per unit); "
+                    "concatenate them, and give unit_ids as the unit index of each spike: "
+                    "np.concatenate(trains), np.concatenate([np.full(len(t), k) for k, t in enumerate(trains)])"
+                ) from None
             if sum(d != 1 for d in shape) > 1:  # (n,), (n, 1) and (1, n) are one spike per entry
                 raise RecordingValidationError(
                     f"{name}: expected a 1-D array (n_spikes,), got shape {shape}; flattening it would pair "

@@ -46,6 +46,8 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
         SpikeRecording sorted by time, then unit index.
 
     Warns:
+        UserWarning: when the smallest unit id is above 0 and no ``unit_names`` are given (ids
+            counted from 1 leave an empty unit 0).
         UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day), or
             more than an hour at a mean below :data:`SLOW_RATE_HZ` spikes/s per unit: times in
             milliseconds or sample ticks read as seconds (they are kept as given).
@@ -64,6 +66,14 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
             td = (float(st.min()), float(np.nextafter(st.max(), np.inf)))
         kwargs["events"] = clean_events(events, td, "from_arrays")
     rec = SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
+    low = int(rec.unit_ids.min()) if rec.n_spikes else 0
+    if low > 0 and kwargs.get("unit_names") is None:
+        warnings.warn(
+            f"unit_ids: the smallest is {low}, so unit(s) 0..{low - 1} are kept as units without spikes (a unit id "
+            "is an index from 0); if your ids start at 1 (MATLAB, Kilosort cluster numbers), subtract 1, or map "
+            "labels to indices with hf_neuroformer.io.from_dataframe",
+            UserWarning, stacklevel=2,
+        )
     span = float(rec.spike_times[-1] - rec.spike_times[0]) if rec.n_spikes else 0.0
     rate = rec.n_spikes / (max(rec.n_units, 1) * span) if span > 0 else float("inf")
     if span > SPAN_WARNING_SECONDS:
