@@ -237,15 +237,14 @@ def cmd_train(args) -> int:
     before = _file_stamp(weights)
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
     if metrics:
-        from .training import MODEL_FILES, RUN_FIGURES
+        from .training import model_files_in
 
         if before is not None and _file_stamp(weights) == before:
             # a resumed run with no step left (max_epochs reached): train() said "nothing to do"
             # and returned the finished run's metrics; "wrote" would claim files it never touched
             print(f"[neuroformer] {args.output_dir}/ unchanged; the finished run's metrics.json:")
         else:
-            files = [f for f in MODEL_FILES + RUN_FIGURES if (Path(args.output_dir) / f).is_file()]
-            print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(files)})")
+            print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(model_files_in(args.output_dir))})")
         _print_metrics(metrics)
     return 0
 

@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -54,6 +54,12 @@ MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json",
 #: ``finetune``'s decoded vs recorded behaviour on the test split. A run removes the ones it does
 #: not write, so none of another run stays beside a model.
 RUN_FIGURES = ("training_curves.png", "test_generation.png", "test_decoding.png")
+
+
+def model_files_in(folder) -> List[str]:
+    """The files of :data:`MODEL_FILES` and :data:`RUN_FIGURES` that ``folder`` holds (a model, or
+    part of one, is there when this is not empty)."""
+    return [f for f in MODEL_FILES + RUN_FIGURES if (Path(folder) / f).exists()]
 
 
 @dataclass
@@ -254,7 +260,7 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir: {str(out)!r} exists and is not a directory")
     finish_interrupted_save(out)  # a save killed after its commit: the folder holds its new model
-    found = [f for f in MODEL_FILES + RUN_FIGURES if (out / f).exists()]
+    found = model_files_in(out)
     if found and not overwrite:
         raise FileExistsError(
             f"output_dir: {str(out)!r} already holds a model ({', '.join(found)}); choose another directory "
@@ -596,7 +602,7 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
         ValueError: if ``training.max_steps`` is below the newest checkpoint's step.
     """
     out = check_output_dir(output_dir, overwrite=True)  # completes an interrupted save
-    found = [f for f in MODEL_FILES + RUN_FIGURES if (out / f).exists()]
+    found = model_files_in(out)
     ckpt_root = out / CHECKPOINT_DIR
     if found and not _checkpoints(ckpt_root):
         raise FileNotFoundError(
@@ -727,7 +733,7 @@ def train(
         if done:
             return _nothing_to_do(output_dir, done)
         # a finished run, extended: its model files are replaced when this run ends
-        finished = any((output_dir / f).exists() for f in MODEL_FILES + RUN_FIGURES)
+        finished = bool(model_files_in(output_dir))
     else:
         check_output_dir(output_dir, overwrite)
     if not resume and not overwrite and _checkpoints(ckpt_root):
