@@ -76,20 +76,18 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
         )
     span = float(rec.spike_times[-1] - rec.spike_times[0]) if rec.n_spikes else 0.0
     rate = rec.n_spikes / (max(rec.n_units, 1) * span) if span > 0 else float("inf")
+    # over a day, or (a 1-min session in milliseconds spans 60000 "s") over an hour at a fraction of the rate
     if span > SPAN_WARNING_SECONDS:
-        warnings.warn(
-            f"spike_times: they span {span:.6g} s ({span / 86_400:.1f} days) and are read as seconds; if they are "
-            "in milliseconds or sample ticks, divide them first (e.g. by 1000, or by the sampling rate in Hz)",
-            UserWarning, stacklevel=2,
-        )
+        how_long = f"({span / 86_400:.1f} days)"
     elif span > SLOW_SPAN_SECONDS and rate < SLOW_RATE_HZ:
-        # a 1-min session in milliseconds spans 60000 "s" (under a day) at a fraction of the rate
-        warnings.warn(
-            f"spike_times: they span {span:.6g} s ({span / 3600:.1f} h) at a mean of {rate:.3g} spikes/s per unit, "
-            "and are read as seconds; if they are in milliseconds or sample ticks, divide them first (e.g. by 1000, "
-            "or by the sampling rate in Hz)",
-            UserWarning, stacklevel=2,
-        )
+        how_long = f"({span / 3600:.1f} h) at a mean of {rate:.3g} spikes/s per unit,"
+    else:
+        return rec
+    warnings.warn(
+        f"spike_times: they span {span:.6g} s {how_long} and are read as seconds; if they are in milliseconds or "
+        "sample ticks, divide them first (e.g. by 1000, or by the sampling rate in Hz)",
+        UserWarning, stacklevel=2,
+    )
     return rec
 
 
