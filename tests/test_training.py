@@ -168,6 +168,12 @@ def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec
     tok = nf.NeuroformerTokenizer.from_pretrained(tmp_path / "m")
     save_atomically(tmp_path / "m", model, tok, {}, overwrite=True, figures={"training_curves.png": fig})
     assert not (tmp_path / "m" / "training_curves.png").exists()  # a figure not drawn is not written
+    # the shards (and index) of a model saved there before are removed with the move: they stayed
+    # beside the new single-file model
+    model.save_pretrained(tmp_path / "m", max_shard_size="20KB")
+    assert len(list((tmp_path / "m").glob("model-*-of-*.safetensors"))) > 1
+    save_atomically(tmp_path / "m", model, tok, {}, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "m").glob("model*")) == ["model.safetensors"]
     # the default PSTH bin follows the trial length: a tenth of the 15 ms covered
     from hf_neuroformer.generation import generate_spikes
     from hf_neuroformer.plotting import plot_fidelity

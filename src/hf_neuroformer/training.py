@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import fnmatch
 import itertools
 import json
 import math
@@ -289,6 +290,14 @@ def open_up_safetensors(folder) -> None:
             os.chmod(p, mode)
 
 
+#: Weight files of any layout transformers reads (one file or shards with their index, safetensors or
+#: pickle): those of an earlier model that the new save does not write are removed with the move, so
+#: no shard of another model stays beside the new one (``from_pretrained`` would skip them while a
+#: single ``model.safetensors`` is there, but they would fill the folder and mislead a reader).
+_WEIGHT_FILE_PATTERNS = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
+                         "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
+
+
 def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False,
                     figures: Optional[Dict[str, object]] = None) -> None:
     """Write the model, tokenizer, JSON files and figures into ``output_dir`` without leaving a
@@ -322,7 +331,10 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         shutil.rmtree(tmp, ignore_errors=True)  # not committed: the old model is whole
         raise
     # from here on the save is committed: a failure leaves the journal, to be completed
-    replace_files(out, tmp, remove=[name for name in RUN_FIGURES if name not in figures])
+    written = {p.name for p in tmp.iterdir()}
+    stale_weights = [p.name for p in out.iterdir() if p.is_file() and p.name not in written
+                     and any(fnmatch.fnmatch(p.name, pat) for pat in _WEIGHT_FILE_PATTERNS)]
+    replace_files(out, tmp, remove=[name for name in RUN_FIGURES if name not in figures] + stale_weights)
     # staging folders of saves killed before their commit (never part of a model)
     for stale in out.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(stale, ignore_errors=True)
