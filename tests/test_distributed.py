@@ -110,13 +110,18 @@ def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
     rows = [s["n_rows"] for s in manifest["splits"]["train"]["shards"]]
     assert rows[0] != rows[1], rows  # unequal shares, so the trimming path runs
     ranks, w = _run_two_ranks(str(prepared), tmp_path, WORKER_TRAINING=json.dumps(
-        {"max_steps": 25, "batch_size": 32, "gradient_accumulation_steps": 2, "eval_every": 10, "save_every": None,
-         "shuffle_buffer_size": 64}))
+        {"max_steps": 1000, "max_epochs": 3, "batch_size": 4, "gradient_accumulation_steps": 2, "eval_every": 40,
+         "save_every": 100, "shuffle_buffer_size": 64}))
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and ranks[0]["losses"] == ranks[1]["losses"]
     log = json.loads((tmp_path / "out" / "training_log.json").read_text())
     assert max(e["epoch"] for e in log) >= 2  # several epoch ends were crossed
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n_train_windows_unused"] >= 2, metrics["n_train_windows_unused"]
+    # the run ends with its epochs, before the step count planned from the larger share (an upper
+    # bound): its last step is still validated and checkpointed (it was neither)
+    last = metrics["total_steps"]
+    assert log[-1]["step"] == last and "validation/loss" in log[-1], log[-1]
+    assert (tmp_path / "out" / "checkpoints" / f"step-{last:08d}").is_dir()
 
 
 def test_contrastive_loss_under_two_ranks_with_micro_batches_too_small_for_infonce(shared_data, tmp_path):

@@ -97,7 +97,8 @@ class TrainingConfig:
             be the same update as one large batch.
         save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
             scheduler, RNG states, plus the data position and the validation selection) every
-            this many steps into ``output_dir/checkpoints/step-NNNNNNNN`` (``None``: none).
+            this many steps and at the last step into ``output_dir/checkpoints/step-NNNNNNNN``
+            (``None``: none).
         save_total_limit: keep only this many most recent checkpoints.
         attn_implementation: ``"sdpa"`` (default) or ``"eager"``; ``"flash_attention_2"`` is
             refused with an error naming what is missing (the package, or support in this
@@ -978,6 +979,26 @@ def train(
         }
         _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
 
+    def log_and_validate(step_epoch):
+        """A ``training_log.json`` entry for this step: the running training loss and, with a
+        validation split, its figures (the lowest validation loss keeps its weights)."""
+        nonlocal best_val, best_step, best_state
+        if not has_val:  # nothing to validate on: the running training loss alone, for the loss curve
+            log.append({"step": step, "epoch": step_epoch, "train_loss": running})
+            return
+        val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size,
+                                n_windows["validation"])
+        model.train()
+        log.append({"step": step, "epoch": step_epoch, "train_loss": running,
+                    **{f"validation/{k}": v for k, v in val.items()}})
+        if val["loss"] < best_val:
+            best_val, best_step = val["loss"], step
+            best_state = {k: v.detach().cpu().clone() for k, v in bare_model().state_dict().items()}
+        if main:
+            bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
+                      f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
+
+    first_step = step
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main))
     while step < total_steps and epoch < training.max_epochs:
         model.train()
@@ -1041,28 +1062,20 @@ def train(
             running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
             bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
             bar.update(1)
-            at_eval = step % eval_every == 0 or step == total_steps
-            if at_eval and not has_val:
-                # nothing to validate on: the running training loss alone, for the loss curve
-                log.append({"step": step, "epoch": step_epoch, "train_loss": running})
-            elif at_eval:
-                val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size,
-                                        n_windows["validation"])
-                model.train()
-                log.append({"step": step, "epoch": step_epoch, "train_loss": running,
-                            **{f"validation/{k}": v for k, v in val.items()}})
-                if val["loss"] < best_val:
-                    best_val, best_step = val["loss"], step
-                    best_state = {k: v.detach().cpu().clone() for k, v in bare_model().state_dict().items()}
-                if main:
-                    bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
-                              f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
+            if step % eval_every == 0 or step == total_steps:
+                log_and_validate(step_epoch)
             if training.save_every and (step % training.save_every == 0 or step == total_steps):
                 save_checkpoint()
             if on_step_end is not None:
                 on_step_end(step, loss_value)
             if epoch_done:
                 break
+    # a streamed run over several processes can end with its epochs before total_steps (planned
+    # from the larger share, an upper bound): its last step is validated and checkpointed too
+    if step > first_step and (not log or log[-1]["step"] != step):
+        log_and_validate(step_epoch)
+    if training.save_every and step > first_step and step % training.save_every and step != total_steps:
+        save_checkpoint()
     bar.close()
     accelerator.wait_for_everyone()
     if streamed and world > 1:
