@@ -159,13 +159,16 @@ def check_license(license, flag: str = "license") -> str:
     spaces (``"CC-BY-4.0"``, ``"MIT License"``).
 
     Raises:
-        ValueError: naming ``flag`` and, where lowercasing gives an id, suggesting it.
+        ValueError: naming ``flag`` and, where lowercasing and joining the words with ``-`` gives
+            an id (``"CC BY 4.0"`` -> ``"cc-by-4.0"``, ``"MIT License"`` -> ``"mit"``), suggesting it;
+            whether the Hub knows the suggestion is left to its validation.
     """
     if isinstance(license, str) and _LICENSE_ID.match(license):
         return license
     hint = ""
-    if isinstance(license, str):
-        guess = license.strip().lower()
+    if isinstance(license, str):  # lower case, words joined by '-', a trailing "licen[cs]e" dropped
+        words = license.strip().lower().split()
+        guess = "-".join(words[:-1] if len(words) > 1 and words[-1] in ("license", "licence") else words)
         if guess != license and _LICENSE_ID.match(guess):
             hint = f"; did you mean {guess!r}?"
     raise ValueError(f"{flag}: expected a Hub licence id (lowercase letters, digits, '.', '+', '-', e.g. 'cc-by-4.0', "
