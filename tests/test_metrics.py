@@ -162,6 +162,26 @@ def test_binned_count_correlation_spike_on_bin_edge():
         binned_count_correlation(real, gen, bin_size=0.0)
 
 
+
+def test_bins_are_half_open_for_a_spike_on_an_edge_that_float_arithmetic_moves():
+    """0.0 + 3 * 0.1 is 0.30000000000000004: a spike at 0.3 s (tick 9000 of a 30 kHz clock, or any
+    ms-clock spike at a bin edge) starts bin 3 of [0, 0.4) in 0.1 s bins, as it starts the generated
+    window [0.3, 0.4) that unit_id_f1 counts it in. It was counted in bin 2 by the binned metrics and
+    the PSTH (about a third of the edges k * 0.1 lie just above k / 10)."""
+    sup = np.array([[0.0, 0.1], [0.1, 0.2], [0.2, 0.3], [0.3, 0.4]])
+    real = SpikeRecording.from_unsorted([0.05, 0.3], [1, 0], unit_names=list(NAMES), time_domain=(0.0, 1.0),
+                                        trials=np.array([[0.0, 0.4]]))
+    gen = rec([(0.35, 0), (0.05, 1)], (0.0, 0.4), sup)
+    assert unit_id_f1(real, gen)["id_f1"] == pytest.approx(1.0)  # window [0.3, 0.4) holds unit a on both sides
+    # counts of unit a in the 4 bins: real (0, 0, 0, 1) like generated, r = 1 (was (0, 0, 1, 0): r = -1/3)
+    assert binned_count_correlation(real, gen, bin_size=0.1)["binned_count_corr_per_unit"][0] == pytest.approx(1.0)
+    assert psth_correlation(real, gen, bin_size=0.1)["psth_corr_per_unit"][0] == pytest.approx(1.0)
+    np.testing.assert_array_equal(trial_psth(real, np.array([[0.0, 0.4]]), 0.1, 0.4)[:, 0], [0, 0, 0, 10.0])
+    # a trial start off the 1 ns grid keeps its own edges: 0.7 s is the start of bin 6 of a trial at 0.1 s
+    one = SpikeRecording.from_unsorted([0.7], [0], unit_names=list(NAMES), time_domain=(0.0, 2.0))
+    assert np.flatnonzero(trial_psth(one, np.array([[0.1, 1.1]]), 0.1, 1.0)[:, 0]).tolist() == [6]
+
+
 # --------------------------------------------------------------------------- compare_recordings
 def test_compare_identical_recordings():
     rng = np.random.default_rng(0)

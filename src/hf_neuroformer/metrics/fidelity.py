@@ -146,6 +146,8 @@ def _tile(segments: np.ndarray, bin_size: float) -> tuple[np.ndarray, int]:
     """Bins of ``bin_size`` s tiling each segment from its start; ``(bins, n_partial_dropped)``.
 
     Consecutive bins share their edge exactly; a trailing partial bin is left out and counted.
+    Edges after the segment start lie on the 1 ns grid of the generated windows (``0.0 + 3 * 0.1``
+    is ``0.30000000000000004``, which put a spike at 0.3 s in the bin before the window it starts).
     """
     bins, partial = [], 0
     for a, b in segments:
@@ -153,7 +155,8 @@ def _tile(segments: np.ndarray, bin_size: float) -> tuple[np.ndarray, int]:
         if a + n * bin_size < b - 1e-9:
             partial += 1
         if n > 0:
-            edges = a + bin_size * np.arange(n + 1)
+            edges = np.round(a + bin_size * np.arange(n + 1), 9)
+            edges[0] = a
             bins.append(np.stack([edges[:-1], edges[1:]], 1))
     return (np.concatenate(bins) if bins else np.zeros((0, 2))), partial
 
@@ -317,7 +320,9 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
     """Trial-averaged peri-stimulus time histogram of every unit, aligned on trial starts.
 
     Bin ``k`` covers ``[start + k*bin_size, start + (k+1)*bin_size)`` of each trial, for
-    ``k < floor(duration / bin_size)``; spikes after the last full bin are not counted.
+    ``k < floor(duration / bin_size)``; spikes after the last full bin are not counted. A spike
+    at ``t`` is in bin ``floor((t - start) / bin_size + 1e-9)`` (the tokenizer's dt-bin rule), so a
+    spike on an edge stays in the bin it starts although ``(0.3 - 0.0) / 0.1`` is ``2.999...``.
 
     Args:
         recording: the spikes.
@@ -341,11 +346,11 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
         return counts
     t = recording.spike_times
     for start in trials[:, 0]:
-        stop = start + n_bins * bin_size
-        a, b = np.searchsorted(t, [start, stop], side="left")
+        a, b = np.searchsorted(t, [start, start + (n_bins + 1) * bin_size], side="left")
         if b > a:
-            k = np.clip(np.floor((t[a:b] - start) / bin_size).astype(np.int64), 0, n_bins - 1)
-            np.add.at(counts, (k, recording.unit_ids[a:b]), 1)
+            k = np.floor((t[a:b] - start) / bin_size + 1e-9).astype(np.int64)
+            ok = k < n_bins
+            np.add.at(counts, (k[ok], recording.unit_ids[a:b][ok]), 1)
     return counts / (len(trials) * bin_size)
 
 
