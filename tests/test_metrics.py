@@ -818,6 +818,19 @@ def test_evaluate_modules_load_offline_and_match_the_functions(steinmetz, varian
     assert list((tmp_path / "hf").rglob("bits_per_spike.py"))
 
 
+
+def test_bits_per_spike_module_refuses_fractional_spike_counts_like_the_function(tmp_path):
+    """n_spikes = 1.5 (expected counts rate * dt, say) was cast to 1 by the module's int64 feature
+    before bits_per_spike could refuse it: 1.44 bits/spike instead of an error naming n_spikes."""
+    metric = load_metric("bits_per_spike", cache_dir=str(tmp_path))
+    with pytest.raises(BitsPerSpikeInputError, match="n_spikes"):
+        bits_per_spike([-1.0, -2.0], [-2.0, -3.0], [1.5, 1.5])
+    with pytest.raises(BitsPerSpikeInputError, match="n_spikes"):
+        metric.compute(model_log_likelihood=[-1.0, -2.0], null_log_likelihood=[-2.0, -3.0], n_spikes=[1.5, 1.5])
+    out = metric.compute(model_log_likelihood=[-1.0, -2.0], null_log_likelihood=[-2.0, -3.0], n_spikes=[1, 2])
+    assert out["bits_per_spike"] == pytest.approx(2.0 / (3 * math.log(2))) and out["n_spikes"] == 3
+    assert isinstance(out["n_spikes"], int)
+
 def test_metric_modules_are_package_data():
     for name in METRIC_NAMES:
         assert (evaluate_module_path(name) / f"{name}.py").is_file()

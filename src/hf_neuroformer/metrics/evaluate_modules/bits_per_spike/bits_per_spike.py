@@ -27,7 +27,8 @@ Args:
     model_log_likelihood: float64 log-likelihood of the window under the model, nats (the
         log-probability of its canonical token sequence, EOS included, given the past window).
     null_log_likelihood: float64 log-likelihood of the window under the Poisson null, nats.
-    n_spikes: int64 number of spikes in the window.
+    n_spikes: number of spikes in the window, a whole number (read as float64 so that a fractional
+        value is refused by ``bits_per_spike``, naming ``n_spikes``, instead of being truncated).
 
 Returns:
     bits_per_spike (NaN when there are no spikes), model_log_likelihood_sum,
@@ -68,7 +69,8 @@ class BitsPerSpike(evaluate.Metric):
             features=datasets.Features({
                 "model_log_likelihood": datasets.Value("float64"),
                 "null_log_likelihood": datasets.Value("float64"),
-                "n_spikes": datasets.Value("int64"),
+                # float64, not int64: the int64 feature truncated 1.5 to 1 before the check below saw it
+                "n_spikes": datasets.Value("float64"),
             }),
             reference_urls=["https://arxiv.org/abs/2109.04463"],
         )
@@ -76,9 +78,10 @@ class BitsPerSpike(evaluate.Metric):
     def _compute(self, model_log_likelihood, null_log_likelihood, n_spikes):
         m = np.asarray(model_log_likelihood, dtype=np.float64)
         z = np.asarray(null_log_likelihood, dtype=np.float64)
-        n = np.asarray(n_spikes, dtype=np.int64)
+        n = np.asarray(n_spikes, dtype=np.float64)
+        bps = bits_per_spike(m, z, n)  # refuses negative or fractional counts, naming n_spikes
         return {
-            "bits_per_spike": bits_per_spike(m, z, n),
+            "bits_per_spike": bps,
             "model_log_likelihood_sum": float(m.sum()),
             "null_log_likelihood_sum": float(z.sum()),
             "n_spikes": int(n.sum()),
