@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hf_neuroformer.analysis.connectivity import (
+    binned_counts,
     ccg_asymmetry,
     connectivity_figure,
     correlation_connectivity,
@@ -46,6 +47,20 @@ def test_layout_has_hub_blocks_and_no_back_edges():
     assert np.all(np.diag(w) == 0)
     assert (kind == 2).sum() > 0 and np.all(np.abs(w[kind == 2]) < 3)
 
+
+
+def test_binned_counts_put_a_spike_on_a_bin_edge_in_the_bin_it_starts():
+    """(0.3 - 0) / 0.1 is 2.9999999999999996: a spike at 0.3 s starts bin 3 of 0.1 s bins but was
+    counted in bin 2 (brian2 spike times lie on its 0.2 ms grid, so about 1 in 10 of them sits on a
+    2 ms edge, and a few of those moved one bin back)."""
+    from hf_neuroformer import SpikeRecording
+
+    rec = SpikeRecording(np.array([0.1, 0.3, 0.7]), np.array([0, 1, 0]), unit_names=["a", "b"], time_domain=(0.0, 1.0))
+    x = binned_counts(rec, 0.1).toarray()
+    assert x[:, 0].nonzero()[0].tolist() == [1, 7] and x[:, 1].nonzero()[0].tolist() == [3]
+    # the same edges inside a later segment, after the gap bins
+    x = binned_counts(rec, 0.1, segments=[[0.0, 0.2], [0.2, 1.0]], gap_bins=1).toarray()
+    assert x[:, 0].nonzero()[0].tolist() == [1, 8] and x[:, 1].nonzero()[0].tolist() == [4]
 
 def test_params_errors_name_the_field():
     with pytest.raises(ValueError, match="targets_per_hub"):

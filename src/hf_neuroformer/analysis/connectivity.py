@@ -263,7 +263,8 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
             continue
         i0, i1 = np.searchsorted(recording.spike_times, [a, a + nb * bin_size], side="left")
         t = recording.spike_times[i0:i1]
-        rows.append(offset + np.minimum(((t - a) / bin_size).astype(np.int64), nb - 1))
+        # + 1e-9 (the tokenizer's rule): (0.3 - 0) / 0.1 is 2.999..., and a spike on an edge starts its bin
+        rows.append(offset + np.minimum(np.floor((t - a) / bin_size + 1e-9).astype(np.int64), nb - 1))
         cols.append(recording.unit_ids[i0:i1])
         offset += nb + gap_bins
     if offset == 0:
