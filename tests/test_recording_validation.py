@@ -156,6 +156,13 @@ def test_binned_counts_refuses_inf_bins_and_reversed_ranges():
     assert rec.binned_counts(0.1).sum() == 4
 
 
+def test_binned_counts_put_a_spike_on_an_edge_in_the_bin_it_starts():
+    # (0.3 - 0.0) / 0.1 is 2.999...: the spike at 0.3 s was counted in bin 2, [0.2, 0.3)
+    rec = SpikeRecording(np.array([1.0 - 1e-10, 1.3, 1.7]), np.array([0, 0, 0]), time_domain=(0.0, 3.0))
+    counts = rec.binned_counts(0.1, start=1.0, stop=2.0)[:, 0]
+    assert counts.tolist() == [0, 0, 0, 1, 0, 0, 0, 1, 0, 0]  # the spike before start is in no bin
+
+
 def test_every_reader_still_loads_the_shared_recordings(shared_data):
     """The stricter validation refuses none of the real recordings (and their epochs)."""
     a = quiet(load_recording, shared_data(A2929))

@@ -546,8 +546,10 @@ class SpikeRecording:
         counts = np.zeros((max(n_bins, 0), self.n_units), dtype=np.int64)
         if n_bins <= 0:
             return counts
-        b = np.floor((self.spike_times - t0) / bin_size).astype(np.int64)
-        keep = (b >= 0) & (b < n_bins)
+        # + 1e-9 (the tokenizer's dt-bin rule): (0.3 - 0.0) / 0.1 is 2.999..., and a spike on an
+        # edge belongs to the bin it starts
+        b = np.floor((self.spike_times - t0) / bin_size + 1e-9).astype(np.int64)
+        keep = (self.spike_times >= t0) & (b < n_bins)
         np.add.at(counts, (b[keep], self.unit_ids[keep]), 1)
         return counts
 
