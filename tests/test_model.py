@@ -236,3 +236,37 @@ def test_config_bool_fields_take_only_true_or_false():
     c.hidden_size = 3.7
     with pytest.raises(ValueError, match=r"NeuroformerConfig\.hidden_size: expected an integer >= 1, got 3.7"):
         c._check()
+
+
+def test_past_spikes_in_a_partial_last_bin_are_embedded_before_the_current_window(shared_data):
+    """A past window that dt_resolution does not divide ends in a partial bin (tokenizer bins are
+    anchored at the past window's start): its spikes lie in [-(past_window mod res), 0) s, and the
+    model must place them there, at the centre of that part, as ``current_times`` does for the
+    current window's last bin. They were embedded at bin start + res / 2, after the current
+    window's start (+5 ms here), i.e. at the time of current-window spikes."""
+    from hf_neuroformer.io import load_recording
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    cw, pw, res = 0.1, 0.045, 0.02  # past bins [0, 20), [20, 40), [40, 45) ms from its start
+    cfg = tiny_config(current_window=cw, past_window=pw, dt_resolution=res, max_past_length=400)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    model = nf.NeuroformerModel(cfg).eval()
+    tokens = tok.unit_token_ids(rec)[rec.unit_ids]
+    n_last, worst = 0, 0.0
+    for w0 in 700.0 + cw * np.arange(200):
+        enc = tok.encode_window(rec.spike_times, tokens, w0)
+        true_rel = np.sort(rec.spike_times[(rec.spike_times >= w0 - pw) & (rec.spike_times < w0)] - w0)
+        bins = torch.tensor(enc["past_dt_ids"][1:])
+        got = model.past_times(bins).double().numpy()
+        assert np.all(got < 0), f"past spikes embedded at {got.max()} s, not before the current window"
+        # the bin's part inside the past window, by hand: [k * res, min((k + 1) * res, pw)) - pw
+        lo = bins.numpy() * res - pw
+        hi = np.minimum((bins.numpy() + 1) * res, pw) - pw
+        np.testing.assert_allclose(got, (lo + hi) / 2, atol=1e-7)
+        worst = max(worst, float(np.abs(np.sort(got) - true_rel).max(initial=0.0)))
+        n_last += int((bins == cfg.num_past_dt_bins - 1).sum())
+    assert n_last > 20  # the partial bin really held spikes
+    assert worst <= res / 2 + 1e-7  # every past spike within half a bin of its recorded time
+

@@ -811,8 +811,17 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         return (lo + torch.clamp(lo + self.config.dt_resolution, max=self.config.current_window)) / 2
 
     def past_times(self, past_dt_ids: torch.Tensor) -> torch.Tensor:
-        """Past bin ids -> seconds relative to the current window start (negative)."""
-        return (past_dt_ids.float() + 0.5) * self.config.dt_resolution - self.config.past_window
+        """Past bin ids -> seconds relative to the current window start (negative): the centre of
+        the bin's part inside the past window. The tokenizer's past bins start at the past
+        window's start, so the last one is partial when ``dt_resolution`` does not divide
+        ``past_window``; its plain centre fell after the current window's start. With
+        ``past_window == 0`` (BOS only) the BOS keeps ``+dt_resolution / 2``."""
+        res, pw = self.config.dt_resolution, self.config.past_window
+        t = (past_dt_ids.float() + 0.5) * res - pw
+        last = self.config.num_past_dt_bins - 1
+        if last >= 0 and (last + 1) * res > pw + 1e-9 * res:  # a partial last bin: [last * res, pw)
+            t = torch.where(past_dt_ids == last, torch.full_like(t, (last * res - pw) / 2), t)
+        return t
 
     def embed_current(self, input_ids: torch.LongTensor, dt_ids: torch.LongTensor, positions: torch.LongTensor):
         """Input embedding of current-window tokens: unit + position + temporal (dt in seconds).
