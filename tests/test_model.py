@@ -270,3 +270,13 @@ def test_past_spikes_in_a_partial_last_bin_are_embedded_before_the_current_windo
     assert n_last > 20  # the partial bin really held spikes
     assert worst <= res / 2 + 1e-7  # every past spike within half a bin of its recorded time
 
+
+def test_int32_ids_and_labels_give_the_int64_outputs(batch_and_model):
+    """int32 tensors (numpy's default int on some platforms) are ids like int64 ones: the loss
+    failed inside F.cross_entropy ("expected target dtype to be Long") for int32 labels."""
+    batch, model, _ = batch_and_model
+    with torch.no_grad():
+        ref = model(**batch)
+        out = model(**{k: v.int() for k, v in batch.items()})
+    assert torch.equal(out.logits, ref.logits) and torch.equal(out.dt_logits, ref.dt_logits)
+    assert out.loss.item() == ref.loss.item() and out.dt_loss.item() == ref.dt_loss.item()

@@ -1601,7 +1601,7 @@ def _generation_module():
 def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of ``logits[:, :-1]`` against ``labels[:, 1:]`` (nats), ignoring -100."""
     lg = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-    tg = labels[:, 1:].reshape(-1)
+    tg = labels[:, 1:].reshape(-1).long()  # int32 labels too (cross_entropy takes only int64 targets)
     if not bool((tg != -100).any()):
         return lg.sum() * 0.0
     return F.cross_entropy(lg, tg, ignore_index=-100)
