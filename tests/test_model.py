@@ -280,3 +280,17 @@ def test_int32_ids_and_labels_give_the_int64_outputs(batch_and_model):
         out = model(**{k: v.int() for k, v in batch.items()})
     assert torch.equal(out.logits, ref.logits) and torch.equal(out.dt_logits, ref.dt_logits)
     assert out.loss.item() == ref.loss.item() and out.dt_loss.item() == ref.dt_loss.item()
+
+
+@pytest.mark.parametrize("field,value", [("pad_token_id", 5), ("bos_token_id", 0), ("eos_token_id", None),
+                                         ("pad_token_id", 1.5)])
+def test_config_refuses_special_token_ids_the_tokenizer_does_not_use(field, value):
+    """The tokenizer's specials are fixed (<pad> 0, <bos> 1, <eos> 2) and unit tokens start at 3:
+    a config with pad_token_id 5 was accepted, and the model then treated unit 5's spikes as
+    padding (zero embedding, masked out when no attention_mask is given) without an error."""
+    with pytest.raises(ValueError, match=rf"NeuroformerConfig\.{field}: expected {'012'[['pad', 'bos', 'eos'].index(field[:3])]}"):
+        tiny_config(**{field: value})
+    cfg = tiny_config()
+    assert (cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id) == (0, 1, 2)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)

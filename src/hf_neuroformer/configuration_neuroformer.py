@@ -362,6 +362,24 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
     return out
 
 
+#: The tokenizer's special token ids (fixed; unit tokens start at 3).
+SPECIAL_TOKEN_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+
+
+def _special_id(name: str, value) -> int:
+    """``value`` of ``pad_token_id`` / ``bos_token_id`` / ``eos_token_id`` as an ``int``, refused
+    unless it is the tokenizer's fixed id (:data:`SPECIAL_TOKEN_IDS`): another pad id made the
+    model take a unit's spikes for padding.
+
+    Raises:
+        ValueError: ``"NeuroformerConfig.<name>: expected <id> ..., got <value>"``.
+    """
+    want = SPECIAL_TOKEN_IDS[name]
+    token = {"pad_token_id": "<pad>", "bos_token_id": "<bos>", "eos_token_id": "<eos>"}[name]
+    return checked_int(name, value, f"{want} (NeuroformerTokenizer's fixed {token} id; unit tokens start at 3)",
+                       lambda v: v == want)
+
+
 class NeuroformerConfig(PreTrainedConfig):
     r"""Configuration of a Neuroformer.
 
@@ -386,7 +404,8 @@ class NeuroformerConfig(PreTrainedConfig):
     Vocabulary:
         vocab_size (int): number of unit-id tokens, specials included (pad, bos, eos first).
             Set from the tokenizer; grows when units of new sessions are added.
-        pad_token_id, bos_token_id, eos_token_id (int, default 0, 1, 2).
+        pad_token_id, bos_token_id, eos_token_id (int, 0, 1, 2): the tokenizer's fixed special
+            ids; any other value is a ``ValueError``.
 
     Network:
         hidden_size (int, default 128): width of every embedding.
@@ -654,9 +673,9 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
                               contrastive_modalities, contrastive_projection_size)
-        super().__init__(
-            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
-        )
+        specials = {name: _special_id(name, value) for name, value in
+                    (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id), ("eos_token_id", eos_token_id))}
+        super().__init__(**specials, **kwargs)
         self._check()
 
     def _set_contrastive(self, weight, temperature, learnable, names, projection_size) -> None:
@@ -804,6 +823,8 @@ class NeuroformerConfig(PreTrainedConfig):
                     )
         if self.vocab_size < self.num_special_tokens:
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
+        for name in SPECIAL_TOKEN_IDS:
+            _special_id(name, getattr(self, name, None))
 
 
 __all__ = ["NeuroformerConfig", "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
