@@ -294,3 +294,45 @@ def test_config_refuses_special_token_ids_the_tokenizer_does_not_use(field, valu
     assert (cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id) == (0, 1, 2)
     tok = nf.NeuroformerTokenizer.from_config(cfg)
     assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
+
+
+@pytest.mark.parametrize("field,make", [
+    ("dt_ids", lambda b: b["dt_ids"][:1]),                              # (1, T): broadcast over the batch
+    ("dt_ids", lambda b: b["dt_ids"][0]),                               # (T,)
+    ("dt_ids", lambda b: b["dt_ids"][:, :1]),                           # (B, 1): broadcast over the tokens
+    ("past_dt_ids", lambda b: b["past_dt_ids"][:1]),
+    ("past_dt_ids", lambda b: b["past_dt_ids"][:, :1]),
+    ("attention_mask", lambda b: b["attention_mask"][:1]),
+    ("past_attention_mask", lambda b: b["past_attention_mask"][:1]),
+    ("past_attention_mask", lambda b: b["past_attention_mask"][:, :-1]),
+    ("past_input_ids", lambda b: b["past_input_ids"][:1]),
+    ("labels", lambda b: b["labels"][:, :-1]),
+    ("dt_labels", lambda b: b["dt_labels"][:1]),
+])
+def test_mismatched_input_shapes_are_refused_naming_the_field(batch_and_model, field, make):
+    """dt_ids, past_dt_ids and the attention masks were added to or combined with the ids by
+    broadcasting: a (1, T) or (B, 1) dt_ids ran without an error, every window reading the first
+    window's dt bins (or every token its window's first bin); labels of another shape failed in
+    F.cross_entropy with a message naming no field."""
+    batch, model, _ = batch_and_model
+    bad = dict(batch)
+    bad[field] = make(batch)
+    if field == "past_input_ids":  # the whole past of one window for a batch of 8
+        bad.update(past_dt_ids=batch["past_dt_ids"][:1], past_attention_mask=batch["past_attention_mask"][:1])
+    with pytest.raises(ValueError, match=rf"^{field}: expected"):
+        model(**bad)
+
+
+@pytest.mark.parametrize("field,value", [("labels", "vocab"), ("labels", -1), ("dt_labels", "bins"), ("dt_labels", -5)])
+def test_labels_outside_their_head_are_refused_naming_the_field(batch_and_model, field, value):
+    """A target outside the head's classes (other than -100) failed in F.cross_entropy with
+    'Target 19 is out of bounds' (a device-side assert on a GPU), naming no field."""
+    batch, model, _ = batch_and_model
+    high = {"vocab": model.config.vocab_size, "bins": model.config.num_dt_bins}.get(value, value)
+    bad = dict(batch)
+    bad[field] = batch[field].clone()
+    i, j = (bad[field][:, 1:] != -100).nonzero()[0].tolist()  # a target the loss reads
+    bad[field][i, j + 1] = high
+    n = model.config.vocab_size if field == "labels" else model.config.num_dt_bins
+    with pytest.raises(ValueError, match=rf"^{field}: expected -100 \(no target\) or ids in \[0, {n}\), got {high}"):
+        model(**bad)

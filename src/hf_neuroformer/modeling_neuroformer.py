@@ -741,7 +741,12 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             ValueError: ids outside the vocabulary / dt range, or no past given.
         """
         cfg = self.config
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids: expected (batch, seq_len) token ids, got shape {tuple(input_ids.shape)}")
         b, t = input_ids.shape
+        self._check_shape("dt_ids", dt_ids, input_ids.shape, "the shape of input_ids")
+        self._check_shape("attention_mask", attention_mask, input_ids.shape, "the shape of input_ids")
+        self._check_past_inputs(b, past_input_ids, past_dt_ids, past_attention_mask, past_hidden_state)
         if t > cfg.max_window_length:
             raise ValueError(f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens, got {t}")
         self._check_ids("input_ids", input_ids, cfg.vocab_size)
@@ -803,6 +808,28 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
                 + ("; grow the model with model.resize_unit_embeddings(len(tokenizer))" if "input_ids" in name else "")
             )
+
+    @staticmethod
+    def _check_shape(name: str, tensor: Optional[torch.Tensor], shape, what: str) -> None:
+        """Refuse ``tensor`` (None passes) unless its shape is ``shape``: the dt bins and masks are
+        added to / combined with the ids by broadcasting, so a ``(1, T)`` or ``(B, 1)`` one ran
+        without an error and gave every window the first window's bins (or every token its first)."""
+        if tensor is not None and tuple(tensor.shape) != tuple(shape):
+            raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {tuple(tensor.shape)}")
+
+    def _check_past_inputs(self, batch: int, past_input_ids, past_dt_ids, past_attention_mask,
+                           past_hidden_state) -> None:
+        """Shapes of the past-window inputs of a batch of ``batch`` windows (see :meth:`forward`)."""
+        if past_hidden_state is not None:
+            if past_hidden_state.dim() != 3 or past_hidden_state.shape[0] != batch:
+                raise ValueError(f"past_hidden_state: expected ({batch}, past_len, {self.config.hidden_size}) (one "
+                                 f"past encoding per window of input_ids), got {tuple(past_hidden_state.shape)}")
+            self._check_shape("past_attention_mask", past_attention_mask, past_hidden_state.shape[:2],
+                              "one flag per token of past_hidden_state")
+            return
+        if past_input_ids is not None and (past_input_ids.dim() != 2 or past_input_ids.shape[0] != batch):
+            raise ValueError(f"past_input_ids: expected ({batch}, past_len) (one past window per window of "
+                             f"input_ids), got {tuple(past_input_ids.shape)}")
 
     def current_times(self, dt_ids: torch.Tensor) -> torch.Tensor:
         """dt bin ids of the current window -> seconds from the window start (centre of the
@@ -885,6 +912,10 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             ValueError: ``past_input_ids`` outside ``[0, vocab_size)`` or ``past_dt_ids`` outside
                 ``[0, max(num_past_dt_bins, 1))``, naming the field and the range found.
         """
+        if past_input_ids.dim() != 2:
+            raise ValueError(f"past_input_ids: expected (batch, past_len) token ids, got shape {tuple(past_input_ids.shape)}")
+        self._check_shape("past_dt_ids", past_dt_ids, past_input_ids.shape, "the shape of past_input_ids")
+        self._check_shape("past_attention_mask", past_attention_mask, past_input_ids.shape, "the shape of past_input_ids")
         self._check_ids("past_input_ids", past_input_ids, self.config.vocab_size)
         # the tokenizer's past bins: [0, ceil(past_window / dt_resolution)), at least bin 0 (BOS)
         self._check_ids("past_dt_ids", past_dt_ids, max(self.config.num_past_dt_bins, 1))
@@ -952,7 +983,11 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if cache is None and use_cache:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         offset = cache.get_seq_length() if cache is not None else 0
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids: expected (batch, seq_len) token ids, got shape {tuple(input_ids.shape)}")
         b, t = input_ids.shape
+        self._check_shape("dt_ids", dt_ids, input_ids.shape, "the shape of input_ids")
+        self._check_past_inputs(b, past_input_ids, past_dt_ids, past_attention_mask, past_hidden_state)
         if offset + t > cfg.max_window_length:
             raise ValueError(
                 f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens in a window, got "
@@ -967,9 +1002,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 attention_mask = torch.cat(
                     [torch.ones(b, offset, dtype=torch.bool, device=input_ids.device), new_real], 1
                 )
-        elif attention_mask.shape[1] != offset + t:
+        elif tuple(attention_mask.shape) != (b, offset + t):
             raise ValueError(
-                f"attention_mask: expected (batch, {offset + t}) covering {offset} cached + {t} new tokens, "
+                f"attention_mask: expected ({b}, {offset + t}) covering {offset} cached + {t} new tokens, "
                 f"got {tuple(attention_mask.shape)}"
             )
         past_attns = None
@@ -1195,8 +1230,8 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         loss = id_loss = dt_loss = None
         if labels is not None or dt_labels is not None:
             zero = logits.sum() * 0.0
-            id_loss = _shifted_ce(logits, labels) if labels is not None else zero
-            dt_loss = _shifted_ce(dt_logits, dt_labels) if dt_labels is not None else zero
+            id_loss = _shifted_ce(logits, labels, "labels") if labels is not None else zero
+            dt_loss = _shifted_ce(dt_logits, dt_labels, "dt_labels") if dt_labels is not None else zero
             loss = id_loss + self.config.dt_loss_weight * dt_loss
         contrastive_loss = None
         if output_contrastive_loss is None:
@@ -1561,10 +1596,10 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             if w_gen > 0 and (token_labels is not None or dt_labels is not None):
                 h = out.last_hidden_state
                 zero = h.sum() * 0.0
-                id_loss = _shifted_ce(self.id_head(h), token_labels) if token_labels is not None else zero
+                id_loss = _shifted_ce(self.id_head(h), token_labels, "token_labels") if token_labels is not None else zero
                 nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], cfg.pad_token_id)], 1)
                 hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
-                dt_loss = _shifted_ce(self.dt_head(hd), dt_labels) if dt_labels is not None else zero
+                dt_loss = _shifted_ce(self.dt_head(hd), dt_labels, "dt_labels") if dt_labels is not None else zero
                 loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * (n_local.float() / denom)
         return NeuroformerDecodingOutput(
             loss=loss,
@@ -1598,9 +1633,22 @@ def _generation_module():
         ) from e
 
 
-def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of ``logits[:, :-1]`` against ``labels[:, 1:]`` (nats), ignoring -100."""
-    lg = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor, name: str = "labels") -> torch.Tensor:
+    """Mean cross-entropy of ``logits[:, :-1]`` against ``labels[:, 1:]`` (nats), ignoring -100.
+
+    Raises:
+        ValueError: naming ``name``, for labels of another shape than ``logits.shape[:2]`` (the
+            input ids) or a target outside ``[0, n_classes)`` other than -100.
+    """
+    n = logits.shape[-1]
+    if tuple(labels.shape) != tuple(logits.shape[:2]):
+        raise ValueError(f"{name}: expected shape {tuple(logits.shape[:2])} (aligned with input_ids), got "
+                         f"{tuple(labels.shape)}")
+    bad = labels.ne(-100) & (labels.lt(0) | labels.ge(n))
+    if bool(bad.any()):
+        raise ValueError(f"{name}: expected -100 (no target) or ids in [0, {n}), got {int(labels[bad][0])} at "
+                         f"{tuple(int(i) for i in bad.nonzero()[0])}")
+    lg = logits[:, :-1].reshape(-1, n).float()
     tg = labels[:, 1:].reshape(-1).long()  # int32 labels too (cross_entropy takes only int64 targets)
     if not bool((tg != -100).any()):
         return lg.sum() * 0.0
