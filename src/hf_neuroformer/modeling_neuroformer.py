@@ -958,7 +958,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             past_input_ids / past_dt_ids / past_attention_mask: ``(batch, past_len)`` past-window
                 tokens (BOS first); needed unless ``past_hidden_state`` is given.
             past_hidden_state: ``(batch, past_len, hidden)`` output of :meth:`encode_past`, to
-                reuse the past encoding across generation steps.
+                reuse the past encoding across generation steps. Pass the ``past_attention_mask``
+                of padded past windows with it: without one every past token counts as real, and
+                the padding's states would be attended to.
             cache: an :class:`~transformers.EncoderDecoderCache` holding the keys/values of the
                 tokens already seen (transformers' cache convention; ``past_key_values`` is
                 accepted as the older name). ``input_ids`` / ``dt_ids`` are then only the new
@@ -974,8 +976,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
 
         Raises:
             ValueError: if ids fall outside the vocabulary / dt range, the window grows past
-                ``max_window_length``, the attention mask has the wrong length, the past is
-                missing, or the modality inputs do not match ``config.modalities``.
+                ``max_window_length``, ``dt_ids`` or a mask differs in shape from its ids (or
+                the past from the batch of ``input_ids``), the past is missing, or the modality
+                inputs do not match ``config.modalities``; each names the field.
         """
         cfg = self.config
         if cache is None:
@@ -1206,6 +1209,11 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
 
         Returns:
             :class:`NeuroformerPreTrainingOutput`; ``loss`` when either label is given.
+
+        Raises:
+            ValueError: as :meth:`NeuroformerModel.forward`, and ``labels`` / ``dt_labels`` of
+                another shape than ``input_ids`` or with a target outside ``[0, vocab_size)`` /
+                ``[0, num_dt_bins)`` other than -100 (int32 labels are taken as int64).
         """
         out = self.neuroformer(
             input_ids=input_ids,
