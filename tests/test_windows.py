@@ -543,3 +543,19 @@ def test_blocks_cut_finer_stay_inside_a_support_with_a_hole(a2929):
         assert all(x.any() for x in inside), (s, seg)
         n = sum(int(np.sum((rec.spike_times >= a) & (rec.spike_times < b))) for a, b in seg)
         assert n > 100, (s, n)
+
+
+def test_one_binning_rule_puts_a_time_on_an_edge_in_the_bin_it_starts():
+    # every binning site of the package goes through hf_neuroformer.binning; naive floor((t - a) / w)
+    # puts about a third of the edges k * 0.1 one bin back ((0.3 - 0.0) / 0.1 = 2.999...)
+    from hf_neuroformer.binning import bin_index, n_bins_covering, n_full_bins
+
+    k = np.arange(200)
+    naive = np.floor((0.0 + k * 0.1) / 0.1).astype(np.int64)
+    assert (naive != k).sum() > 0  # the float trap is real on this grid
+    assert bin_index(0.0 + k * 0.1, 0.1).tolist() == k.tolist()
+    assert bin_index(np.nextafter(0.3, 0.0) - 1e-9, 0.1) == 2  # just before an edge stays before it
+    assert bin_index(np.array([[0.05, 0.15]]), 0.1).tolist() == [[0, 1]]
+    assert bin_index(-0.05, 0.1) == -1  # not clipped: callers decide what lies outside
+    assert (n_full_bins(0.3, 0.1), n_full_bins(0.35, 0.1), n_full_bins(0.0, 0.1)) == (3, 3, 0)
+    assert (n_bins_covering(0.3, 0.1), n_bins_covering(0.35, 0.1), n_bins_covering(0.0, 0.1)) == (3, 4, 0)

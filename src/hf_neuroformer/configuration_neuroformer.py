@@ -15,6 +15,8 @@ import re
 
 from transformers import PreTrainedConfig
 
+from .binning import n_bins_covering
+
 
 def finish_interrupted_save_of(name_or_path) -> None:
     """Complete an interrupted save into the local folder ``name_or_path`` before it is read
@@ -724,7 +726,7 @@ class NeuroformerConfig(PreTrainedConfig):
     @property
     def num_dt_bins(self) -> int:
         """Number of dt classes of the current window: ``ceil(current_window / dt_resolution)``."""
-        return int(math.ceil(self.current_window / self.dt_resolution - 1e-9))
+        return n_bins_covering(self.current_window, self.dt_resolution)
 
     @property
     def num_past_dt_bins(self) -> int:

@@ -42,6 +42,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .binning import bin_index
 from .recording import SpikeRecording
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
@@ -417,7 +418,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                 ok = np.all(np.isfinite(vv), axis=1)
                 tt, vv = tt[ok], vv[ok]
                 if mod["bin_size"] is not None and len(tt):
-                    b = np.floor((tt - w0) / mod["bin_size"] + 1e-9).astype(np.int64)
+                    b = bin_index(tt - w0, mod["bin_size"])
                     ub = np.unique(b)
                     mean = _circular_mean if mod["normalization"] == "circular" else (lambda x: x.mean(0))
                     vv = np.stack([mean(vv[b == k]) for k in ub])

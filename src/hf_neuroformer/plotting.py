@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .binning import n_bins_covering
 from .metrics.fidelity import (
     _check_pair,
     _counts_in_sorted_bins,
@@ -93,7 +94,7 @@ def _raster_stretch(real: SpikeRecording, generated: SpikeRecording, segments: n
     lengths = segments[:, 1] - segments[:, 0]
     rows, rank = [], []
     for k, (a, b) in enumerate(segments):  # rows in time order: sorted, non-overlapping
-        n = max(1, int(np.ceil((b - a) / duration - 1e-9)))
+        n = max(1, n_bins_covering(b - a, duration))
         starts = a + duration * np.arange(n)
         rows.append(np.stack([starts, np.minimum(starts + duration, b)], 1))
         rank.append(np.full(n, k))

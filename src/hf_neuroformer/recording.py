@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .binning import bin_index, n_full_bins
+
 
 class RecordingValidationError(ValueError):
     """Raised when a recording's fields break an invariant.
@@ -542,13 +544,11 @@ class SpikeRecording:
             raise ValueError(f"start / stop: expected finite seconds, got start={t0}, stop={t1}")
         if t1 < t0:
             raise ValueError(f"start / stop: expected stop >= start, got start={t0}, stop={t1}")
-        n_bins = int(np.floor((t1 - t0) / bin_size + 1e-9))
+        n_bins = n_full_bins(t1 - t0, bin_size)
         counts = np.zeros((max(n_bins, 0), self.n_units), dtype=np.int64)
         if n_bins <= 0:
             return counts
-        # + 1e-9 (the tokenizer's dt-bin rule): (0.3 - 0.0) / 0.1 is 2.999..., and a spike on an
-        # edge belongs to the bin it starts
-        b = np.floor((self.spike_times - t0) / bin_size + 1e-9).astype(np.int64)
+        b = bin_index(self.spike_times - t0, bin_size)  # a spike on an edge starts its bin
         keep = (self.spike_times >= t0) & (b < n_bins)
         np.add.at(counts, (b[keep], self.unit_ids[keep]), 1)
         return counts

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
+from .binning import bin_index, n_bins_covering
 from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
@@ -242,15 +243,15 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     # ------------------------------------------------------------------ dt quantisation
     @property
     def num_dt_bins(self) -> int:
-        return int(math.ceil(self.current_window / self.dt_resolution - 1e-9))
+        return n_bins_covering(self.current_window, self.dt_resolution)
 
     @property
     def num_past_dt_bins(self) -> int:
-        return max(int(math.ceil(self.past_window / self.dt_resolution - 1e-9)), 1)
+        return max(n_bins_covering(self.past_window, self.dt_resolution), 1)
 
     def dt_to_id(self, dt: np.ndarray) -> np.ndarray:
         """dt in seconds from the window start -> dt bin id, clipped to ``[0, num_dt_bins)``."""
-        ids = np.floor(np.asarray(dt, dtype=np.float64) / self.dt_resolution + 1e-9).astype(np.int64)
+        ids = bin_index(dt, self.dt_resolution)  # a dt on a bin edge starts its bin
         return np.clip(ids, 0, self.num_dt_bins - 1)
 
     def id_to_dt(self, dt_ids: np.ndarray) -> np.ndarray:
@@ -321,9 +322,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         past_t = spike_times[i_p:i0]
         past_u = np.asarray(spike_tokens[i_p:i0], dtype=np.int64)
-        pdt = np.clip(
-            np.floor((past_t - p0) / self.dt_resolution + 1e-9).astype(np.int64), 0, self.num_past_dt_bins - 1
-        )
+        pdt = np.clip(bin_index(past_t - p0, self.dt_resolution), 0, self.num_past_dt_bins - 1)
         order = np.lexsort((past_u, pdt))
         past_u, pdt = past_u[order], pdt[order]
         pcap = self.max_past_length - 1

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .binning import n_full_bins
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -369,7 +370,7 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
         raise ValueError(f"stride: expected a positive number of seconds, got {stride}")
     for a, b in plan.segments[split]:
         first = a if plan.mode == "trials" else a + p
-        n = int(np.floor((b - first - w) / step + 1e-9)) + 1
+        n = n_full_bins(b - first - w, step) + 1
         if n <= 0:
             continue
         s = np.round(first + step * np.arange(n), 9)  # WINDOW_GRID (1 ns), as the tokenizer's window edges

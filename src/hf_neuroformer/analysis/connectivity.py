@@ -87,6 +87,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..binning import bin_index, n_full_bins
 from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place
 from ..io.permissions import as_created
 from ..jsonio import write_json
@@ -258,13 +259,12 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
     segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
     rows, cols, offset = [], [], 0
     for a, b in segments:
-        nb = int(np.floor((b - a) / bin_size + 1e-9))
+        nb = n_full_bins(b - a, bin_size)
         if nb <= 0:
             continue
         i0, i1 = np.searchsorted(recording.spike_times, [a, a + nb * bin_size], side="left")
         t = recording.spike_times[i0:i1]
-        # + 1e-9 (the tokenizer's rule): (0.3 - 0) / 0.1 is 2.999..., and a spike on an edge starts its bin
-        rows.append(offset + np.minimum(np.floor((t - a) / bin_size + 1e-9).astype(np.int64), nb - 1))
+        rows.append(offset + np.minimum(bin_index(t - a, bin_size), nb - 1))  # a spike on an edge starts its bin
         cols.append(recording.unit_ids[i0:i1])
         offset += nb + gap_bins
     if offset == 0:

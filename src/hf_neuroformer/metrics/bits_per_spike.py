@@ -70,6 +70,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
+from ..binning import bin_index, n_bins_covering
 from ..recording import SpikeRecording
 
 
@@ -164,7 +165,7 @@ def dt_bin_widths(window_length: float, dt_resolution: float) -> np.ndarray:
     ``num_dt_bins``); every bin is ``dt_resolution`` wide except a partial last one."""
     window_length = _positive(window_length, "window_length")
     dt_resolution = _positive(dt_resolution, "dt_resolution")
-    k = math.ceil(window_length / dt_resolution - 1e-9)
+    k = n_bins_covering(window_length, dt_resolution)
     lo = np.arange(k) * dt_resolution
     return np.minimum(lo + dt_resolution, window_length) - lo
 
@@ -206,7 +207,7 @@ def homogeneous_poisson_log_likelihood(recording: SpikeRecording, window_starts,
     n_bins = len(widths)
     win, spike_idx, _ = _window_spikes(recording, starts, window_length)
     dt = recording.spike_times[spike_idx] - starts[win]
-    k = np.clip(np.floor(dt / dt_resolution + 1e-9).astype(np.int64), 0, n_bins - 1)  # tokenizer.dt_to_id
+    k = np.clip(bin_index(dt, dt_resolution), 0, n_bins - 1)  # tokenizer.dt_to_id
     u = recording.unit_ids[spike_idx]
     ll = np.full(len(starts), -float(np.sum(rates) * widths.sum()))  # sum_{u,k} lambda_u Delta_k
     if win.size:

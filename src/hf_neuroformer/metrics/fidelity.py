@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from ..binning import bin_index, n_full_bins
 from ..recording import SpikeRecording
 from .bits_per_spike import dt_bin_widths
 
@@ -151,7 +152,7 @@ def _tile(segments: np.ndarray, bin_size: float) -> tuple[np.ndarray, int]:
     """
     bins, partial = [], 0
     for a, b in segments:
-        n = int(np.floor((b - a) / bin_size + 1e-9))
+        n = n_full_bins(b - a, bin_size)
         if a + n * bin_size < b - 1e-9:
             partial += 1
         if n > 0:
@@ -340,7 +341,7 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
     bin_size = _check_bin_size(bin_size)
     duration = _check_bin_size(duration, "duration")
     trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
-    n_bins = int(np.floor(duration / bin_size + 1e-9))
+    n_bins = n_full_bins(duration, bin_size)
     counts = np.zeros((n_bins, recording.n_units), dtype=np.float64)
     if n_bins == 0 or len(trials) == 0:
         return counts
@@ -348,7 +349,7 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
     for start in trials[:, 0]:
         a, b = np.searchsorted(t, [start, start + (n_bins + 1) * bin_size], side="left")
         if b > a:
-            k = np.floor((t[a:b] - start) / bin_size + 1e-9).astype(np.int64)
+            k = bin_index(t[a:b] - start, bin_size)
             ok = k < n_bins
             np.add.at(counts, (k[ok], recording.unit_ids[a:b][ok]), 1)
     return counts / (len(trials) * bin_size)
@@ -399,7 +400,7 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
         out["psth_reason"] = (f"none of the {len(trials)} trials is covered (>= {min_trial_coverage:g} of it) "
                               "by the generated windows")
         return out
-    n_bins = int(np.floor(duration / bin_size + 1e-9))
+    n_bins = n_full_bins(duration, bin_size)
     out.update(psth_n_trials_used=len(used), psth_duration_s=duration, psth_n_bins=n_bins,
                psth_n_trials_cut=n_cut)
     if n_bins < 2:
@@ -481,7 +482,7 @@ def _snapped_times(recording: SpikeRecording, support: np.ndarray, window_length
     inside[inside] = t[inside] < support[row[inside], 1]
     start = support[row[inside], 0]
     widths = dt_bin_widths(window_length, dt_resolution)  # the last bin is partial when dt does not divide W
-    k = np.clip(np.floor((t[inside] - start) / dt_resolution + 1e-9).astype(np.int64), 0, len(widths) - 1)
+    k = np.clip(bin_index(t[inside] - start, dt_resolution), 0, len(widths) - 1)
     return inside, start + k * dt_resolution + widths[k] / 2
 
 

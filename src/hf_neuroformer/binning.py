@@ -1,0 +1,53 @@
+"""The one rule by which a time is put into a bin, shared by every part of the package that bins.
+
+Bins are half-open, ``[start + k * width, start + (k + 1) * width)``, and a time on an edge
+belongs to the bin it starts. Computed naively, ``floor((t - start) / width)`` breaks that rule
+for about a third of the edges: ``(0.3 - 0.0) / 0.1`` is ``2.9999999999999996``, so a spike at
+0.3 s (a 30 kHz clock's tick 9000) would land in bin 2. Every bin index here is therefore
+``floor(offset / width + BIN_EDGE_TOLERANCE)``, and every bin count
+``floor(span / width + BIN_EDGE_TOLERANCE)`` (full bins) or ``ceil(span / width -
+BIN_EDGE_TOLERANCE)`` (bins covering the span, the last one possibly partial). This is the
+tokenizer's dt-bin rule (``NeuroformerTokenizer.dt_to_id``), which fidelity, bits per spike,
+connectivity, modality binning and ``SpikeRecording.binned_counts`` follow, so that a spike's
+bin is the same wherever it is counted.
+
+The tolerance is in units of the bin width (1e-9 bin): far above float64 rounding for
+recordings of days at ms bins, far below any real spike-time resolution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["BIN_EDGE_TOLERANCE", "bin_index", "n_full_bins", "n_bins_covering"]
+
+#: Tolerance, in bin widths, for a time on a bin edge (see the module docstring).
+BIN_EDGE_TOLERANCE = 1e-9
+
+
+def bin_index(offset, width: float) -> np.ndarray:
+    """Index of the bin of width ``width`` s that holds each ``offset`` s (from the bins' start).
+
+    Args:
+        offset: float array (any shape) or scalar, seconds from the first bin's start.
+        width: bin width, seconds (> 0; not checked here, callers check their own field).
+
+    Returns:
+        int64 array of ``offset``'s shape: ``floor(offset / width + 1e-9)``; not clipped
+        (negative before the start, ``>= n`` past ``n`` bins).
+    """
+    return np.floor(np.asarray(offset, dtype=np.float64) / width + BIN_EDGE_TOLERANCE).astype(np.int64)
+
+
+def n_full_bins(span: float, width: float) -> int:
+    """Number of whole bins of ``width`` s in ``span`` s: ``floor(span / width + 1e-9)`` (a span
+    of 0.3 s holds 3 bins of 0.1 s)."""
+    return int(math.floor(span / width + BIN_EDGE_TOLERANCE))
+
+
+def n_bins_covering(span: float, width: float) -> int:
+    """Number of bins of ``width`` s needed to cover ``span`` s, the last possibly partial:
+    ``ceil(span / width - 1e-9)`` (0.3 s needs 3 bins of 0.1 s, 0.35 s needs 4)."""
+    return int(math.ceil(span / width - BIN_EDGE_TOLERANCE))
