@@ -189,6 +189,28 @@ def test_trial_labels_cover_their_window_and_stratified_split(allen):
     assert gap["mod_orientation_ids"] == [[]]
 
 
+def test_an_interval_that_ended_at_the_modality_window_start_is_not_read(allen):
+    """Trial 0 shows [0, 0.1) s, trial 1 [0.2, 0.3) s. A window starting at 0.12 s with the modality
+    window [-0.02, 0.01) spans [0.10, 0.13) s: no stimulus is on. In floats 0.12 - 0.02 is
+    0.09999999999999999, so trial 0's label was read (at -0.02 s): 92 of 3966 windows of a time
+    split read the trial before theirs."""
+    mods = [{**ORIENTATION, "window": [-0.02, 0.01]},
+            {"name": "sid", "source": "stimulus:ids", "kind": "categorical", "window": [-0.02, 0.01]}]
+    cfg = small_config(modalities=mods)
+    cfg.modalities[0]["classes"], cfg.modalities[1]["classes"] = [0, 45, 90, 135], [0, 1, 2, 3]
+    starts = np.round(np.arange(0.0, 39.99, 0.01), 9)
+    cols = modality_columns(allen, cfg, starts)
+    k12 = int(np.flatnonzero(starts == 0.12)[0])
+    assert cols["mod_orientation_ids"][k12] == [] and cols["mod_sid_ids"][k12] == []
+    trials = allen.trials
+    for name in ("orientation", "sid"):
+        n_wrong = 0
+        for s, ids in zip(starts, cols[f"mod_{name}_ids"]):
+            on = np.flatnonzero((trials[:, 1] > s - 0.02 + 1e-9) & (trials[:, 0] < s + 0.01 - 1e-9))
+            n_wrong += len(ids) != len(on)
+        assert n_wrong == 0, name
+
+
 def test_trial_mode_windows_read_no_value_from_before_their_trial(allen):
     """Split by trials, each window's past spikes stop at its trial's start; its modality window
     [-0.15, 0.01) s reached 0.05 s into the previous trial (100 ms trials 100 ms apart) and read

@@ -76,6 +76,25 @@ def test_frame_window_holds_the_frames_on_screen_and_never_a_later_one():
     assert batch["mask"].tolist() == [[False, False, True]] and float(batch["frames"][0, 2, 0, 0]) == 2.0
 
 
+def test_frame_window_reads_no_frame_that_left_the_screen_before_its_start(allen_video):
+    """60 Hz Allen frames, modality window [-0.02, 0.01) s: the window starting at 0.12 s spans
+    [0.10, 0.13) s and sees frames 6 (0.100 s) and 7 (0.117 s). In floats 0.12 - 0.02 is
+    0.09999999999999999, one ulp before frame 6's onset, so frame 5 (0.083-0.100 s, off screen
+    for the whole span) was read too: 37 of 2786 windows of a time split's training set."""
+    cfg = small_config(modalities=[{**VIDEO, "num_frames": 3}])
+    starts = np.round(np.arange(0.0, 20.0, 0.01), 9)
+    cols = modality_columns(allen_video, cfg, starts)
+    ft = allen_video.stimulus.frame_times
+    k12 = int(np.flatnonzero(starts == 0.12)[0])
+    np.testing.assert_allclose(starts[k12] + np.asarray(cols["mod_video_times"][k12]), ft[[6, 7]])
+    # every frame read was on screen during [s - 0.02, s + 0.01): its successor's onset lies after s - 0.02
+    stale = 0
+    for s, times in zip(starts, cols["mod_video_times"]):
+        idx = np.searchsorted(ft, s + np.asarray(times) - 1e-9)  # index of each frame read
+        stale += int(np.sum(ft[idx + 1] <= s - 0.02 + 1e-9))
+    assert stale == 0
+
+
 def test_patch_tokens_get_the_3d_positional_encoding():
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8], "patch_size": [1, 4, 4], "num_layers": 0,
                                     "mean": [0.0], "std": [1.0]}])

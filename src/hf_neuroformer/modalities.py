@@ -49,6 +49,12 @@ __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_column
            "modality_column_names"]
 
 
+# s: half the 1 ns grid that window starts and span edges are rounded to
+# (hf_neuroformer.windows.WINDOW_GRID, not imported: that module pulls in torch); interval and
+# frame edges closer than this to a span edge are that edge (float sums such as 0.2 + 0.1 miss it)
+EDGE_TOLERANCE = 0.5e-9
+
+
 @dataclass
 class ModalityTrack:
     """The values of one modality on the recording's clock.
@@ -68,19 +74,22 @@ class ModalityTrack:
 
     def frames_shown(self, lo: float, hi: float) -> np.ndarray:
         """Indices of the frames (kind ``"frames"``) on screen at some time in ``[lo, hi)``:
-        onset ``< hi`` and end ``> lo``, in time order."""
-        b = int(np.searchsorted(self.times, hi, side="left"))
-        a = max(0, int(np.searchsorted(self.times, lo, side="right")) - 1)
+        onset ``< hi`` and end ``> lo``, in time order; edges closer than ``EDGE_TOLERANCE``
+        count as equal (a frame that ends at ``0.30000000000000004`` s is off screen at 0.3 s)."""
+        b = int(np.searchsorted(self.times, hi - EDGE_TOLERANCE, side="left"))
+        a = max(0, int(np.searchsorted(self.times, lo + EDGE_TOLERANCE, side="right")) - 1)
         idx = np.arange(a, b)
-        return idx[self.frame_ends[idx] > lo]
+        return idx[self.frame_ends[idx] > lo + EDGE_TOLERANCE]
 
     def in_span(self, lo: float, hi: float) -> np.ndarray:
-        """Indices of the entries in ``[lo, hi)`` (samples) or overlapping it (intervals)."""
+        """Indices of the entries in ``[lo, hi)`` (samples) or overlapping it (intervals; edges
+        closer than ``EDGE_TOLERANCE`` count as equal: a trial stored as ``[0.2,
+        0.30000000000000004)`` s does not overlap ``[0.3, 0.33)``)."""
         if self.kind == "samples":
             a, b = np.searchsorted(self.times, [lo, hi], side="left")
             return np.arange(a, b)
         iv = self.intervals
-        return np.flatnonzero((iv[:, 1] > lo) & (iv[:, 0] < hi))
+        return np.flatnonzero((iv[:, 1] > lo + EDGE_TOLERANCE) & (iv[:, 0] < hi - EDGE_TOLERANCE))
 
 
 def _where(i: int, mod: dict) -> str:
@@ -384,7 +393,9 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
         track = modality_track(recording, mod, i)
-        los = np.maximum(starts + mod["window"][0], clips)
+        # both span edges on the 1 ns grid of window starts (the end is rounded below): 0.12 - 0.02 is
+        # 0.09999999999999999 in floats, and an interval or frame that ended at 0.1 s was read
+        los = np.maximum(np.round(starts + mod["window"][0], 9), clips)
         if track.kind == "frames":
             cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los)
             continue
