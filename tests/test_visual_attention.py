@@ -124,6 +124,24 @@ def test_the_map_changes_when_the_frames_change(trained, allen_video, maps):
     assert patch_luminance_correlation(np.clip(-f, 0, None) + 1e-3, f, fm, (1, 8, 4)) < -0.5
 
 
+def test_patch_luminance_is_the_mean_over_the_patch_real_frames(allen_video):
+    """Two-frame patches (pt = 2) in a window whose first frame slot is padding: the first patch's
+    grey level is its one real frame's, not the mean with the padding slot's zeros (which halved
+    it, so a map that copies the patches' grey levels correlated 0.948 with them instead of 1)."""
+    frames = np.zeros((4, 16, 16), dtype=np.float32)
+    frames[1:] = allen_video.stimulus.frames[61:64]  # three grating frames of trial 1
+    assert np.abs(frames[1:]).max((1, 2)).min() > 0.5
+    mask = np.array([False, True, True, True])
+    lum = np.stack([frames[1], frames[2:].mean(0)]).reshape(2, 2, 8, 4, 4).mean((2, 4))  # (time, row, col)
+    w = lum - lum.min() + 0.1
+    w = w / w.sum()
+    m = np.zeros((4, 16, 16))
+    m[1] = np.kron(w[0], np.ones((8, 4))) / 32  # a patch's weight spread over its real frames' pixels
+    m[2] = m[3] = np.kron(w[1], np.ones((8, 4))) / 64
+    assert m.sum() == pytest.approx(1.0)
+    assert patch_luminance_correlation(m, frames, mask, (2, 8, 4)) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_units_select_their_own_spike_tokens(trained, allen_video, maps):
     _, model, tok, starts, clips = trained
     t = allen_video.spike_times

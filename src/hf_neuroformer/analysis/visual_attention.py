@@ -278,12 +278,16 @@ def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask
     """Pearson correlation, over the real patches of one window, between the attention on a patch
     (the map summed over the patch's pixels) and the patch's mean grey level: positive when the
     attention sits on the bright stripes of a grating, negative on the dark ones, near 0 when it
-    ignores them. NaN when either is constant."""
+    ignores them. A patch's grey level is the mean over its pixels in its REAL frames (a padding
+    frame of a ``pt > 1`` patch does not count). NaN when either is constant."""
     pt, ph, pw = patch
     F, H, Wd = map_.shape
     a = map_.reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5))
-    lum = frames.reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).mean((1, 3, 5))
-    real = frame_mask.reshape(F // pt, pt).any(1)
+    fm = np.asarray(frame_mask, dtype=bool)
+    n_real = fm.reshape(F // pt, pt).sum(1)  # real frames per time patch
+    lum = (np.asarray(frames, dtype=np.float64) * fm[:, None, None]).reshape(
+        F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5)) / (np.maximum(n_real, 1)[:, None, None] * ph * pw)
+    real = n_real > 0
     a, lum = a[real].ravel(), lum[real].ravel()
     if a.size < 2 or a.std() == 0 or lum.std() == 0:
         return float("nan")
