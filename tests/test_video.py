@@ -95,6 +95,26 @@ def test_frame_window_reads_no_frame_that_left_the_screen_before_its_start(allen
     assert stale == 0
 
 
+def test_pixel_statistics_come_from_the_frames_shown_in_the_training_trials(allen_video):
+    """Split by trials: the z-score statistics are those of the 6 grating frames of each training
+    trial (60 Hz frames, 100 ms trials every 200 ms: trial j shows frames 12 j .. 12 j + 5). A
+    trial stored as [0.6000000000000001, 0.7000000000000001) s lost its first frame (0.6 s) and
+    one stored as [0.2, 0.30000000000000004) gained the grey frame at 0.3 s: 863 frames instead of
+    840, std 0.543 instead of 0.566 at 32 x 32 px."""
+    from hf_neuroformer.modalities import fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
+    plan = plan_splits(allen_video, cfg)
+    fit_modalities(allen_video, cfg, plan)
+    train = np.asarray(plan.trial_index["train"])
+    idx = (12 * train[:, None] + np.arange(6)).ravel()
+    px = allen_video.stimulus.frames[idx].astype(np.float64)
+    assert np.abs(px).max((1, 2)).min() > 0.5  # all grating frames, none of the grey gap
+    mod = cfg.modalities[0]
+    np.testing.assert_allclose([mod["mean"][0], mod["std"][0]], [px.mean(), px.std()], rtol=1e-12)
+
+
 def test_patch_tokens_get_the_3d_positional_encoding():
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8], "patch_size": [1, 4, 4], "num_layers": 0,
                                     "mean": [0.0], "std": [1.0]}])

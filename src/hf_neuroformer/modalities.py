@@ -182,11 +182,13 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
 
 
 def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """``t`` inside one of the ``[start, stop)`` segments, edges within ``EDGE_TOLERANCE`` counting
+    as equal (a frame at 0.6 s is inside the trial [0.6000000000000001, 0.7000000000000001) s)."""
     if len(segments) == 0:
         return np.zeros(t.shape, dtype=bool)
     seg = segments[np.argsort(segments[:, 0])]
-    k = np.searchsorted(seg[:, 0], t, side="right") - 1
-    return (k >= 0) & (t < seg[np.clip(k, 0, None), 1])
+    k = np.searchsorted(seg[:, 0], t + EDGE_TOLERANCE, side="right") - 1
+    return (k >= 0) & (t < seg[np.clip(k, 0, None), 1] - EDGE_TOLERANCE)
 
 
 def _spans(track: ModalityTrack, train: np.ndarray) -> str:
