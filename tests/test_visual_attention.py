@@ -142,6 +142,25 @@ def test_patch_luminance_is_the_mean_over_the_patch_real_frames(allen_video):
     assert patch_luminance_correlation(m, frames, mask, (2, 8, 4)) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_pooled_figure_draws_even_attention_at_one_x_uniform_on_every_frame(maps):
+    """The windows differ in which frame slots are real (the first slot is padding in some). A
+    model that attends evenly over each window's real pixels must show as 1 x uniform on every
+    real pixel of the pooled figure; dividing by one flat 1 / (n_slots H W) drew it well below 1
+    on the first slot and above 1 on the others, as if the earliest frame were ignored."""
+    from hf_neuroformer.analysis.visual_attention import uniform_map, visual_attention_figure
+
+    fm, nq = maps["frame_mask"], maps["n_queries"]
+    assert (~fm[nq > 0]).any() and fm.any(0).all()
+    even = fm[:, :, None, None] / np.maximum(fm.sum(1), 1)[:, None, None, None] / 256.0 * np.ones((1, 1, 16, 16))
+    pooled = pool_windows(even, nq)
+    assert pooled.sum() == pytest.approx(1.0) and pooled[0].max() < 0.9 * pooled[-1].min()
+    reference = uniform_map(fm, nq, (16, 16))
+    np.testing.assert_allclose(reference, pooled, rtol=1e-12)
+    fig = visual_attention_figure({"raw": pooled}, maps["frames"].mean(0), fm.any(0), uniform=reference)
+    for ax in fig.axes[:3]:  # the three frame panels (the colour bar comes last)
+        np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), 1.0, rtol=1e-9)
+
+
 def test_units_select_their_own_spike_tokens(trained, allen_video, maps):
     _, model, tok, starts, clips = trained
     t = allen_video.spike_times

@@ -274,6 +274,34 @@ def pool_windows(maps: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
     return np.tensordot(nq, maps, axes=(0, 0)) / nq.sum()
 
 
+def uniform_map(frame_mask: np.ndarray, n_queries: np.ndarray, frame_shape) -> np.ndarray:
+    """The pooled map of attention spread evenly over each query's real pixels: the reference of
+    the figures' "x uniform" scale.
+
+    Each window's uniform map is ``1 / (n_real_frames * H * W)`` on its real frames (0 on padding
+    slots); they are pooled like :func:`pool_windows` pools the maps. Where windows differ in
+    which frame slots are real, this is not flat: a slot that is real in 18 of 30 windows holds
+    0.6 of what a slot real in all of them holds, so dividing a pooled map by one flat
+    ``1 / (n_slots * H * W)`` drew an evenly attending model as ignoring that slot.
+
+    Args:
+        frame_mask: ``(n_windows, num_frames)`` bool real frames.
+        n_queries: ``(n_windows,)`` the windows' query counts (weights).
+        frame_shape: ``(H, W)`` pixels.
+
+    Returns:
+        ``(num_frames, H, W)`` float64, sums to 1.
+
+    Raises:
+        ValueError: no window has a selected query.
+    """
+    fm = np.asarray(frame_mask, dtype=bool)
+    h, w = (int(v) for v in frame_shape)
+    per = fm / np.maximum(fm.sum(1, keepdims=True), 1) / (h * w)  # (n_windows, num_frames) per pixel
+    pooled = pool_windows(per, n_queries)
+    return np.broadcast_to(pooled[:, None, None], (fm.shape[1], h, w)).copy()
+
+
 def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask: np.ndarray, patch) -> float:
     """Pearson correlation, over the real patches of one window, between the attention on a patch
     (the map summed over the patch's pixels) and the patch's mean grey level: positive when the
@@ -315,7 +343,8 @@ def draw_overlay(ax, frame: np.ndarray, map_: np.ndarray, vmin: float, vmax: flo
 
 
 def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, frame_mask: np.ndarray,
-                            frame_times=None, title: str = "", path=None, row_labels=None, column_notes=None):
+                            frame_times=None, title: str = "", path=None, row_labels=None, column_notes=None,
+                            uniform: Optional[np.ndarray] = None):
     """Overlay pixel maps on frames: one column per frame of the window, one row per ``maps``
     entry (readout), the map drawn as multiples of uniform attention over the real pixels, the
     frame as white edge lines with its bright side dotted (:func:`draw_overlay`).
@@ -329,6 +358,9 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
         path: write the PNG atomically there when given.
         row_labels: optional labels per row (default: the readout names).
         column_notes: optional text per frame, added to the column titles.
+        uniform: optional ``(num_frames, H, W)`` map of uniform attention that the maps are
+            divided by; default ``1 / (n real frames * H * W)`` on the real frames (one window).
+            Maps pooled over windows whose real frames differ need :func:`uniform_map`.
 
     Returns:
         the :class:`matplotlib.figure.Figure`.
@@ -348,8 +380,13 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
     axes = fig.subplots(len(names), F, squeeze=False)
     top = 1 - (0.35 + 0.16 * len(lines)) / fig.get_figheight()
     fig.subplots_adjust(left=0.06, right=0.84, bottom=0.03, top=top, wspace=0.05, hspace=0.08)
-    n_real_px = max(1, int(frame_mask.sum()) * frames.shape[1] * frames.shape[2])
-    rel = {k: np.asarray(m) * n_real_px for k, m in maps.items()}
+    if uniform is None:
+        n_real_px = max(1, int(frame_mask.sum()) * frames.shape[1] * frames.shape[2])
+        rel = {k: np.asarray(m) * n_real_px for k, m in maps.items()}
+    else:
+        u = np.asarray(uniform, dtype=np.float64)
+        rel = {k: np.divide(np.asarray(m, dtype=np.float64), u, out=np.zeros(u.shape), where=u > 0)
+               for k, m in maps.items()}
     # one colour range for all panels: the smallest to the largest value on a real frame
     vals = np.concatenate([m[np.asarray(frame_mask, bool)].ravel() for m in rel.values()]) if frame_mask.any() else np.zeros(1)
     vmin, vmax = float(vals.min()), float(vals.max())
@@ -484,7 +521,7 @@ def run_attention_map(
     if window_index is not None:
         background, bg_mask, bg_times = res["frames"][0], fm[0], res["frame_times"][0]
         bg_desc = "the window's own frames"
-        notes = None
+        notes = uniform = None
     else:
         # mean over windows of each frame slot, over the windows where that slot holds a real frame
         cnt = fm.sum(0)
@@ -493,6 +530,8 @@ def run_attention_map(
         bg_desc = "mean of the windows' frames per frame slot"
         # a slot that is padding in some windows gets nothing from them: say how often it is real
         notes = [f"a real frame in {int(c)}/{starts.size} windows" for c in cnt]
+        # the figure's "x uniform": the pooled uniform map of these windows (not flat where slots are padding)
+        uniform = uniform_map(fm, res["n_queries"], background.shape[1:])
     sel = "population (every unit)" if units is None else f"units {list(units)}"
     win = (f"window {window_index} of the {split} split (start {starts[0]:.3f} s)" if window_index is not None
            else f"mean over {starts.size} {split} windows ({int(res['n_queries'].sum())} spike tokens)")
@@ -546,7 +585,8 @@ def run_attention_map(
         tmp.append(t)
         t.write_text(json.dumps(report, indent=1))
         os.replace(t, side["json"])
-        visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes)
+        visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes,
+                                uniform=uniform)
     finally:
         for t in tmp:
             if t.exists():
@@ -561,6 +601,7 @@ __all__ = [
     "video_modality",
     "visual_attention_maps",
     "pool_windows",
+    "uniform_map",
     "patch_luminance_correlation",
     "draw_overlay",
     "visual_attention_figure",
