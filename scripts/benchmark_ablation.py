@@ -3,13 +3,14 @@
 Runs :func:`hf_neuroformer.ablation.run_ablation` (state-only, +past, +stimulus, +behaviour,
 +contrastive, whichever apply to the config's modalities; same split, seed and steps) and writes
 ``benchmarks/ablation_<name>.json`` and the ``ablation-<name>`` section of ``BENCHMARKS.md``.
-One thread.
+One thread. ``--seeds 0,1,2`` trains every variant once per seed (each variant starting from the
+previous one's weights within a seed) and gives mean +/- sd and the paired difference to +past.
 
 Usage (the A2929 run in BENCHMARKS.md)::
 
     PYTHONPATH=src python scripts/benchmark_ablation.py --name a2929 \\
         --config configs/a2929_head_direction.yaml \\
-        --data ../shared/data/pynapple_A2929_headdirection/A2929-200711.nwb --epoch position_time_support --steps 300
+        --data ../shared/data/pynapple_A2929_headdirection/A2929-200711.nwb --epoch position_time_support --steps 300 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--epoch")
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds (default: 0)")
     p.add_argument("--contrastive-loss-weight", type=float, default=0.5)
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
     args = p.parse_args()
@@ -50,7 +52,8 @@ def main() -> int:
     training = dataclasses.replace(training, max_steps=args.steps)
     rec = load_recording(args.data, epoch=args.epoch)
     t0 = time.time()
-    result = run_ablation(rec, config, training, contrastive_loss_weight=args.contrastive_loss_weight)
+    seeds = [int(x) for x in args.seeds.split(",")]
+    result = run_ablation(rec, config, training, contrastive_loss_weight=args.contrastive_loss_weight, seeds=seeds)
     wall = time.time() - t0
     result.update({"config": args.config, "data": args.data, "epoch": args.epoch, "steps": args.steps,
                    "wall_s": wall, "date": datetime.date.today().isoformat(), "threads": 1})
@@ -59,10 +62,12 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2, default=str))
     cmd = (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data "
            f"{'../' + str(Path(args.data).relative_to(ROOT.parent)) if Path(args.data).is_absolute() and ROOT.parent in Path(args.data).parents else args.data}"
-           f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}")
+           f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}"
+           f"{f' --seeds {args.seeds}' if len(seeds) > 1 else ''}")
     header = (f"## Ablation: {args.name}\n\n`{cmd}` ({result['date']}, one thread, {wall / 60:.1f} min for all "
-              f"variants; same as `neuroformer ablate --config {args.config} --data ... --max-steps {args.steps}`). "
-              f"Every variant: the config's windows, split, seed ({training.seed}), batch ({training.batch_size}) and "
+              f"variants{' and seeds' if len(seeds) > 1 else ''}; same as `neuroformer ablate --config {args.config} --data ... "
+              f"--max-steps {args.steps}{f' --seeds {args.seeds}' if len(seeds) > 1 else ''}`). "
+              f"Every variant: the config's windows, split, seed{'s' if len(seeds) > 1 else ''} ({args.seeds}), batch ({training.batch_size}) and "
               f"at most {args.steps} steps, checkpoint chosen on validation, figures on the test split. Unit-id F1: "
               "`train`'s, from generating every test window (recorded past). Raw numbers: "
               f"`benchmarks/ablation_{args.name}.json`.\n")

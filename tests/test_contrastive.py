@@ -282,3 +282,54 @@ def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
     assert len({r["n_test_spike_tokens"] for r in rows.values()}) == 1
     assert main(["ablate", "--config", str(cfg), "--data", str(data), "--max-steps", "3", "--output", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(
+        a2929, tmp_path, capsys):
+    """A model with a modality drew the modality's modules from the seeded stream first, so its
+    shared weights (unit embeddings, decoder, heads) started elsewhere than +past's: the
+    ablation's differences held a seed-to-seed part. Each variant now starts from the previous
+    one's weights (train(initial_state=...)), and several seeds give mean +/- sd and the paired
+    difference to +past."""
+    from hf_neuroformer.ablation import ablation_markdown, run_ablation
+
+    rec = a2929.restrict(700.0, 720.0)  # 20 s in 2 s blocks: small splits, quick runs
+    tc = TrainingConfig(max_steps=1, batch_size=16, generation_batch_size=512)
+    began = {}
+
+    def keep(name):
+        return lambda model: began.__setitem__(name, {k: v.clone() for k, v in model.state_dict().items()})
+
+    train(rec, tmp_path / "past", hd_config(modalities=[], split_block_length=2.0), tc, progress=False,
+          on_train_start=keep("past"))
+    train(rec, tmp_path / "alone", hd_config(split_block_length=2.0), tc, progress=False, on_train_start=keep("alone"))
+    m = train(rec, tmp_path / "paired", hd_config(split_block_length=2.0), tc, progress=False,
+              initial_state=began["past"], on_train_start=keep("paired"))
+    shared = [k for k in began["past"] if k in began["alone"]]
+    assert len(shared) == m["n_initial_tensors_given"] and len(shared) < len(began["alone"])
+    assert sum(not torch.equal(began["alone"][k], began["past"][k]) for k in shared) > 0  # the old start
+    assert all(torch.equal(began["paired"][k], began["past"][k]) for k in shared)
+    # the modality's own modules keep their initialisation
+    own = [k for k in began["alone"] if k not in began["past"]]
+    assert all(torch.equal(began["paired"][k], began["alone"][k]) for k in own)
+
+    # two seeds (state-only and +past: no modality, to keep it quick)
+    res = run_ablation(rec, hd_config(modalities=[], split_block_length=2.0), tc, seeds=[0, 1])
+    assert res["seeds"] == [0, 1] and res["same_split"] and [r["variant"] for r in res["rows"]] == ["state-only", "+past"]
+    for j, row in enumerate(res["rows"]):
+        runs = [res["per_seed"][s][j] for s in (0, 1)]
+        past = [res["per_seed"][s][1] for s in (0, 1)]
+        assert row["id_nll"] == pytest.approx((runs[0]["id_nll"] + runs[1]["id_nll"]) / 2)
+        assert row["id_nll_sd"] == pytest.approx(abs(runs[0]["id_nll"] - runs[1]["id_nll"]) / math.sqrt(2))
+        assert row["id_nll_vs_past"] == pytest.approx(np.mean([a["id_nll"] - b["id_nll"] for a, b in zip(runs, past)]))
+    assert res["rows"][0]["n_initial_tensors_given"] is None  # the first variant starts fresh
+    assert res["per_seed"][1][1]["n_initial_tensors_given"] == len(began["past"])
+    text = ablation_markdown(res)
+    assert "Mean ± sd over seeds 0, 1" in text and "unit-id NLL − +past (paired)" in text
+    assert f"{res['rows'][0]['id_nll_vs_past']:+.4f} ± " in text
+    with pytest.raises(ValueError, match="seeds: expected distinct integers"):
+        run_ablation(rec, hd_config(), tc, seeds=[0, 0])
+    out = tmp_path / "t.md"
+    for bad, said in ((["--seed", "1", "--seeds", "0,1"], "give one of them"), (["--seeds", "0,x"], "comma-separated")):
+        assert main(["ablate", "--config", "missing.yaml", "--output", str(out)] + bad) == 2
+        assert said in capsys.readouterr().err

@@ -15,16 +15,21 @@ and steps (only the inputs differ):
 Variants that do not apply (no stimulus modality, no behaviour modality, no modality at all)
 are skipped and listed with the reason.
 
-Initial weights: ``state-only`` and ``+past`` start from the same weights. A variant with
-modalities builds their modules from the same seeded random stream before the model's weights
-are initialised, so its shared weights (unit embeddings, decoder, heads) start from other random
-values: the difference to ``+past`` holds a seed-to-seed part (A2929, ``+past`` at 300 steps:
-test unit-id NLL 1.4687 with seed 0, 1.4704 with seed 1).
+Initial weights are paired: each variant starts from the previous variant's starting weights
+(every parameter of the same name and shape: unit embeddings, past encoder, decoder, heads, and
+the modality modules already there), so adding an input changes only the weights of that input's
+new modules. (Built alone, a model with modalities drew their modules from the seeded random
+stream first, and 22 of 55 shared tensors started from other values than ``+past``: the
+difference between variants then held a seed-to-seed part, on A2929 ``+past`` at 300 steps
+1.4687 nats with seed 0 and 1.4704 with seed 1.) With several ``seeds`` every variant is trained
+once per seed (the pairing within a seed) and the table gives mean +/- sd over seeds and the
+paired difference to ``+past``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -88,61 +93,121 @@ def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float 
 
 
 def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
-                 progress: bool = False, overwrite: bool = False) -> Dict[str, object]:
+                 progress: bool = False, overwrite: bool = False, seeds=None) -> Dict[str, object]:
     """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
 
-    Every variant uses ``training`` unchanged (seed, steps, batch) and the split of the same
-    config fields, so the test windows are the same; this is checked (the saved ``splits.json``
-    of every variant must be equal) and recorded. Test unit-id F1 is the one ``train`` computes
-    by generating every test window (recorded past, ``training.generation_*`` sampling).
+    Every variant uses ``training`` unchanged (steps, batch) and the split of the same config
+    fields, so the test windows are the same; this is checked (the saved ``splits.json`` of every
+    variant and seed must be equal) and recorded. Each variant starts from the previous variant's
+    starting weights (``train(initial_state=...)``, see the module docstring). Test unit-id F1 is
+    the one ``train`` computes by generating every test window (recorded past,
+    ``training.generation_*`` sampling).
 
     Args:
-        work_dir: where the models are written (one sub-folder per variant; default a temporary
-            folder removed at the end). Models already there are replaced only with ``overwrite``
-            (otherwise ``FileExistsError`` before any training).
+        work_dir: where the models are written (one sub-folder per variant, and per seed with
+            several seeds; default a temporary folder removed at the end). Models already there
+            are replaced only with ``overwrite`` (otherwise ``FileExistsError`` before any training).
+        seeds: training seeds (distinct integers); every variant is trained once per seed.
+            Default: ``[training.seed]``.
 
     Returns:
-        ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "skipped": [...], "same_split": bool,
-        "contrastive_loss_weight": float}``.
+        ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "per_seed": {seed: rows},
+        "seeds": [...], "skipped": [...], "same_split": bool, "contrastive_loss_weight": float}``;
+        a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
+        seed) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
+        difference to ``+past``) for ``id_nll``, ``dt_nll`` and ``id_f1``.
+
+    Raises:
+        ValueError: ``seeds`` empty, repeated or not integers.
     """
     from .training import train
 
+    seeds = [training.seed] if seeds is None else list(seeds)
+    if (not seeds or any(not isinstance(x, int) or isinstance(x, bool) for x in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"seeds: expected distinct integers (at least one), got {seeds!r}")
     variants, skipped = ablation_variants(config, contrastive_loss_weight)
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="neuroformer-ablate-")
         work_dir = tmp.name
     work_dir = Path(work_dir)
+
+    def folder(seed, i, name):
+        sub = f"{i}-{name.strip('+')}"
+        return work_dir / sub if len(seeds) == 1 else work_dir / f"seed-{seed}" / sub
+
     if tmp is None and not overwrite:
         from .training import check_output_dir
 
-        for i, (name, _) in enumerate(variants):
-            check_output_dir(work_dir / f"{i}-{name.strip('+')}", False)
-    rows, plans = [], []
+        for seed in seeds:
+            for i, (name, _) in enumerate(variants):
+                check_output_dir(folder(seed, i, name), False)
+    per_seed, plans = {}, []
     try:
-        for i, (name, cfg) in enumerate(variants):
-            out = work_dir / f"{i}-{name.strip('+')}"
-            print(f"[neuroformer] ablate: training {name} ({len(cfg.modalities)} modalities, "
-                  f"contrastive weight {cfg.contrastive_loss_weight})", flush=True)
-            m = train(recording, out, cfg, training, overwrite=tmp is not None or overwrite, progress=progress)
-            plans.append(json.loads((out / "splits.json").read_text()))
-            row = {
-                "variant": name,
-                "modalities": [mm["name"] for mm in cfg.modalities],
-                "id_nll": m.get("test/id_nll"), "dt_nll": m.get("test/dt_nll"), "id_f1": m.get("test/id_f1"),
-                "n_test_spike_tokens": m.get("test/n_spike_tokens"), "n_test_windows": m.get("n_test_windows"),
-                "n_truncated_past_spikes": m.get("n_truncated_past_spikes"), "best_step": m.get("best_step"),
-                "total_steps": m.get("total_steps"), "train_time_s": m.get("train_time_s"),
-                "num_parameters": m.get("num_parameters"),
-            }
-            row.update({k[len("test/retrieval/"):]: v for k, v in m.items() if k.startswith("test/retrieval/")})
-            rows.append(row)
+        for seed in seeds:
+            run = dataclasses.replace(training, seed=seed)
+            start: Optional[dict] = None
+            rows = per_seed[seed] = []
+            for i, (name, cfg) in enumerate(variants):
+                out = folder(seed, i, name)
+                print(f"[neuroformer] ablate: training {name} ({len(cfg.modalities)} modalities, "
+                      f"contrastive weight {cfg.contrastive_loss_weight}, seed {seed})", flush=True)
+                began: dict = {}
+                m = train(recording, out, cfg, run, overwrite=tmp is not None or overwrite, progress=progress,
+                          initial_state=start,
+                          on_train_start=lambda model: began.update(
+                              {k: v.detach().clone() for k, v in model.state_dict().items()}))
+                start = {**(start or {}), **began}  # the next variant starts from these
+                plans.append(json.loads((out / "splits.json").read_text()))
+                row = {
+                    "variant": name,
+                    "modalities": [mm["name"] for mm in cfg.modalities],
+                    "id_nll": m.get("test/id_nll"), "dt_nll": m.get("test/dt_nll"), "id_f1": m.get("test/id_f1"),
+                    "n_test_spike_tokens": m.get("test/n_spike_tokens"), "n_test_windows": m.get("n_test_windows"),
+                    "n_truncated_past_spikes": m.get("n_truncated_past_spikes"), "best_step": m.get("best_step"),
+                    "total_steps": m.get("total_steps"), "train_time_s": m.get("train_time_s"),
+                    "num_parameters": m.get("num_parameters"),
+                    "n_initial_tensors_given": m.get("n_initial_tensors_given"),
+                }
+                row.update({k[len("test/retrieval/"):]: v for k, v in m.items() if k.startswith("test/retrieval/")})
+                rows.append(row)
     finally:
         if tmp is not None:
             tmp.cleanup()
     cw = next((c.contrastive_loss_weight for n, c in variants if n == "+contrastive"), None)
-    return {"rows": rows, "skipped": skipped, "same_split": all(p == plans[0] for p in plans),
-            "contrastive_loss_weight": cw}
+    return {"rows": _over_seeds(per_seed), "per_seed": per_seed, "seeds": seeds, "skipped": skipped,
+            "same_split": all(p == plans[0] for p in plans), "contrastive_loss_weight": cw}
+
+
+def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
+    """One row per variant: the figures' mean over seeds, their sd and the paired difference to
+    ``+past`` (see :func:`run_ablation`)."""
+    import numpy as np
+
+    runs = list(per_seed.values())
+    out = []
+    for j, first in enumerate(runs[0]):
+        rows = [r[j] for r in runs]
+        row = dict(first)
+        for key, value in first.items():  # figures (floats) are averaged; counts are the first seed's
+            vals = [r[key] for r in rows]
+            if isinstance(value, float) and all(isinstance(v, (int, float)) for v in vals):
+                row[key] = float(np.mean(vals))
+        for key in ("id_nll", "dt_nll", "id_f1"):
+            vals = [r[key] for r in rows]
+            ok = all(v is not None for v in vals)
+            row[key + "_sd"] = float(np.std(vals, ddof=1)) if ok and len(vals) > 1 else None
+            past = [next((p for p in run if p["variant"] == "+past"), None) for run in runs]
+            if ok and all(p is not None and p[key] is not None for p in past):
+                d = [v - p[key] for v, p in zip(vals, past)]
+                row[key + "_vs_past"] = float(np.mean(d))
+                row[key + "_vs_past_sd"] = float(np.std(d, ddof=1)) if len(d) > 1 else None
+            else:
+                row[key + "_vs_past"] = row[key + "_vs_past_sd"] = None
+        row["best_step"] = [r["best_step"] for r in rows] if len(rows) > 1 else first["best_step"]
+        out.append(row)
+    return out
 
 
 def _f(v, nd=4):
@@ -150,8 +215,10 @@ def _f(v, nd=4):
 
 
 def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -> str:
-    """The ablation as a markdown table (lowest NLLs and highest F1 in bold)."""
+    """The ablation as a markdown table (lowest NLLs and highest F1 in bold; with several seeds
+    mean +/- sd over seeds and the paired difference of the unit-id NLL to ``+past``)."""
     rows = result["rows"]
+    several = len(result.get("seeds") or [None]) > 1
     best = {}
     for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max)):
         vals = [r[key] for r in rows if r[key] is not None]
@@ -159,19 +226,33 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
 
     def cell(r, key):
         s = _f(r[key])
+        if several and r.get(key + "_sd") is not None:
+            s += f" ± {_f(r[key + '_sd'])}"
         return f"**{s}**" if r[key] is not None and r[key] == best[key] else s
 
+    def paired(r):
+        if r["variant"] == "+past" or r.get("id_nll_vs_past") is None:
+            return "—"
+        s = f"{r['id_nll_vs_past']:+.4f}"
+        return s + (f" ± {_f(r['id_nll_vs_past_sd'])}" if r.get("id_nll_vs_past_sd") is not None else "")
+
     lines = [header] if header else []
-    lines += ["| variant | inputs | test unit-id NLL (nats/spike) | test dt NLL | test unit-id F1 | best step | train s |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+    if several:
+        lines += [f"Mean ± sd over seeds {', '.join(str(x) for x in result['seeds'])} (each variant starts from the "
+                  "previous one's weights within a seed); the paired column is the per-seed difference of the test "
+                  "unit-id NLL to +past (negative: the input helps).", ""]
+    lines += ["| variant | inputs | test unit-id NLL (nats/spike) | " + ("unit-id NLL − +past (paired) | " if several else "")
+              + "test dt NLL | test unit-id F1 | best step | train s |",
+              "|---|---|---:|" + ("---:|" if several else "") + "---:|---:|---:|---:|"]
     for r in rows:
         inputs = "current window" + ("" if r["variant"] == "state-only" else " + past")
         if r["modalities"]:
             inputs += " + " + ", ".join(r["modalities"])
         if r["variant"] == "+contrastive":
             inputs += f" + InfoNCE (weight {result['contrastive_loss_weight']})"
-        lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | {cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | "
-                     f"{r['best_step']} | {_f(r['train_time_s'], 0)} |")
+        step = ", ".join(str(x) for x in r["best_step"]) if isinstance(r["best_step"], list) else r["best_step"]
+        lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | " + (f"{paired(r)} | " if several else "")
+                     + f"{cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | {step} | {_f(r['train_time_s'], 0)} |")
     lines.append("")
     n_tok = {r["n_test_spike_tokens"] for r in rows}
     lines.append(f"Same split for every variant: {'yes' if result['same_split'] else 'NO'} "
@@ -180,7 +261,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         for key, value in r.items():
             if key.endswith("/neural_to_modality_top1"):
                 name = key.split("/")[0]
-                lines.append(f"Held-out retrieval ({r['variant']}, {name}): neural -> {name} top-1 {value:.3f}, "
+                lines.append(f"Held-out retrieval ({r['variant']}, {name}{', mean over seeds' if several else ''}): "
+                             f"neural -> {name} top-1 {value:.3f}, "
                              f"{name} -> neural {r[name + '/modality_to_neural_top1']:.3f}, chance "
                              f"{r[name + '/chance']:.3f} (groups of {r[name + '/group_size']} test windows).")
     for name, reason in result["skipped"]:

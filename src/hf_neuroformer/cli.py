@@ -23,7 +23,7 @@
     neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output PNG [--split test]
                          [--projected MODALITY] [--batch-size B] [--overwrite]
     neuroformer ablate   --config FILE.yaml [--data PATH] [--epoch NAME] --output TABLE.md [--max-steps N]
-                         [--seed S] [--contrastive-loss-weight W] [--work-dir DIR] [--overwrite]
+                         [--seed S | --seeds S,S,...] [--contrastive-loss-weight W] [--work-dir DIR] [--overwrite]
     neuroformer push     --model DIR --repo-id NAMESPACE/NAME [--private] [--revision BRANCH]
                          [--license ID] [--provenance TEXT] [--commit-message TEXT]
                          [--data PATH [--epoch NAME] --dataset-repo-id NAMESPACE/NAME [--num-shards K]]
@@ -654,16 +654,27 @@ def cmd_ablate(args) -> int:
     out = Path(args.output)
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
+    seeds = None
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise ValueError("--seed / --seeds: give one of them (--seeds 0,1,2 trains every variant once per seed)")
+        try:
+            seeds = [int(x) for x in args.seeds.split(",")]
+        except ValueError:
+            raise ValueError(f"--seeds: expected comma-separated integers such as 0,1,2, got {args.seeds!r}") from None
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"--seeds: expected distinct seeds, got {args.seeds!r}")
     config, training = load_yaml_config(args.config)
     overrides = {k: v for k, v in (("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
     training = dataclasses.replace(training, **overrides)
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
-    result = run_ablation(rec, config, training, work_dir=args.work_dir,
+    result = run_ablation(rec, config, training, work_dir=args.work_dir, seeds=seeds,
                           contrastive_loss_weight=args.contrastive_loss_weight, overwrite=args.overwrite)
+    seed_text = f"seeds {args.seeds}" if seeds else f"seed {training.seed}"
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
               f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
-              f"{training.batch_size}, seed {training.seed}; test split, checkpoint chosen on validation.\n")
+              f"{training.batch_size}, {seed_text}; test split, checkpoint chosen on validation.\n")
     text = ablation_markdown(result, header)
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(json_safe(result), indent=2))
@@ -1054,6 +1065,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output", required=True, help="markdown table (the figures also go to the same name with .json)")
     a.add_argument("--max-steps", type=int, help="steps per variant (default: the config's training.max_steps)")
     a.add_argument("--seed", type=int, help="training seed of every variant (default: the config's)")
+    a.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2: every variant is trained once per seed and the "
+                                   "table gives mean ± sd and the paired difference to +past")
     a.add_argument("--contrastive-loss-weight", type=float, default=0.5,
                    help="weight of +contrastive when the config's contrastive_loss_weight is 0 (default: %(default)s)")
     a.add_argument("--work-dir", help="keep the variants' models here (default: a temporary folder, removed)")

@@ -649,6 +649,8 @@ def train(
     resume: bool = False,
     on_step_end: Optional[Callable[[int, float], None]] = None,
     on_train_end: Optional[Callable[[torch.nn.Module], None]] = None,
+    initial_state: Optional[Dict[str, torch.Tensor]] = None,
+    on_train_start: Optional[Callable[[torch.nn.Module], None]] = None,
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
 
@@ -700,6 +702,15 @@ def train(
             number and the step's training loss (the same on every process).
         on_train_end: called on every process with the final (selected, unwrapped) model
             before it is scored and saved.
+        initial_state: parameter name -> tensor, the starting values of the parameters of the
+            freshly initialised model with the same name and shape (the others keep their
+            initialisation; a resumed run starts from its checkpoint instead). The ablation
+            gives each variant the previous variant's starting weights, so that adding an input
+            changes only the weights of that input's modules (without it the modality modules
+            drew from the seeded random stream first and 22 of 55 shared tensors started
+            elsewhere). ``metrics.json`` records how many were taken (``n_initial_tensors_given``).
+        on_train_start: called on every process with the initialised model (after
+            ``initial_state``) before the first step of a fresh run (not when resuming).
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
@@ -856,6 +867,14 @@ def train(
 
     config._attn_implementation = training.attn_implementation
     model = NeuroformerForPreTraining(config)
+    n_initial = None
+    if initial_state is not None and not resume:
+        own = model.state_dict()
+        given = {k: v for k, v in initial_state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        model.load_state_dict(given, strict=False)
+        n_initial = len(given)
+    if on_train_start is not None and not resume:
+        on_train_start(model)
     if training.activation_checkpointing:
         model.activation_checkpointing_enable()
     train_ds = dsets["train"]
@@ -1183,6 +1202,7 @@ def train(
                    and recording.stimulus is not None and recording.stimulus.description) else {}),
             "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
+            **({"n_initial_tensors_given": n_initial} if n_initial is not None else {}),
             # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision)
             "mixed_precision": training.mixed_precision,
         })
