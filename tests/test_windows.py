@@ -559,3 +559,13 @@ def test_one_binning_rule_puts_a_time_on_an_edge_in_the_bin_it_starts():
     assert bin_index(-0.05, 0.1) == -1  # not clipped: callers decide what lies outside
     assert (n_full_bins(0.3, 0.1), n_full_bins(0.35, 0.1), n_full_bins(0.0, 0.1)) == (3, 3, 0)
     assert (n_bins_covering(0.3, 0.1), n_bins_covering(0.35, 0.1), n_bins_covering(0.0, 0.1)) == (3, 4, 0)
+
+
+def test_window_starts_for_an_unknown_split_names_the_splits(sim):
+    # a user asking for "val" (the field's usual short name) got a bare KeyError: 'val'
+    cfg = small_config()
+    plan = plan_splits(sim, cfg)
+    with pytest.raises(KeyError, match=r"split: expected one of \['test', 'train', 'validation'\], got 'val'"):
+        window_starts_for_split(plan, "val", cfg)
+    starts, clips = window_starts_for_split(plan, "validation", cfg)
+    assert starts.dtype == np.float64 and starts.shape == clips.shape and len(starts) > 0

@@ -362,7 +362,25 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     which may overlap). :func:`build_window_datasets` (its validation and test splits),
     generation and bits per spike pass ``config.current_window`` to tile the split with
     non-overlapping windows.
+
+    Args:
+        plan: the split plan (e.g. ``SplitPlan.from_dict(json.load(open("<model>/splits.json")))``).
+        split: a key of ``plan.segments``: ``"train"``, ``"validation"`` or ``"test"``.
+        config: the model's :class:`NeuroformerConfig` (``current_window``, ``past_window``,
+            ``stride``, s).
+        stride: step between window starts, s, > 0; default ``config.stride``.
+
+    Returns:
+        ``(starts, clip_starts)``, two ``(n_windows,)`` float64 arrays in s, in time order;
+        both empty when no segment of the split holds a whole window (after its past window,
+        in time mode).
+
+    Raises:
+        KeyError: ``split`` is not a split of ``plan`` (the message lists them).
+        ValueError: ``stride`` is not a positive number of seconds.
     """
+    if split not in plan.segments:
+        raise KeyError(f"split: expected one of {sorted(plan.segments)}, got {split!r}")
     starts, clips = [], []
     w, p = config.current_window, config.past_window
     step = config.stride if stride is None else float(stride)
