@@ -8,7 +8,9 @@ What :func:`read_nwb` maps where
   column, else the ``location`` of the unit's ``electrode_group``, else the ``location`` of the
   unit's row(s) in the ``electrodes`` table, else ``""``. A NaN, infinite or negative spike
   time is refused naming ``units[row]`` (name) and its index in that unit's ``spike_times``;
-  spike times that repeat exactly inside one unit are kept and counted in a warning. A units
+  spike times that repeat exactly inside one unit are kept and counted in a warning (not for a
+  file :func:`write_nwb` wrote from generated spikes, session ``"<session>-generated"``: they
+  lie at dt-bin centres, so a unit sampled twice in one bin repeats its time by design). A units
   ``obs_intervals`` column is not applied (every unit is taken as observed over the whole
   recording): a warning gives the units not observed over the span of the spikes and the
   spikes outside their unit's intervals.
@@ -214,11 +216,23 @@ def _unit_and_index(k: int, ends: np.ndarray) -> Tuple[int, int]:
     return row, int(k - (ends[row - 1] if row else 0))
 
 
-def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str], path) -> None:
+def _is_generated_file(nwb) -> bool:
+    """A file :func:`write_nwb` wrote from :func:`hf_neuroformer.generate_spikes` output (session
+    ``"<session>-generated"`` or ``"<session>-generated-sample<k>"``)."""
+    import re
+
+    return (str(nwb.source_script or "") == WRITER_MARK
+            and re.search(r"-generated(-sample\d+)?$", str(nwb.session_id or "")) is not None)
+
+
+def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str], path,
+                            generated: bool = False) -> None:
     """Refuse NaN / infinite / negative spike times naming the unit (row and name) and the spike's
     index in that unit's ``spike_times``; warn (with counts) about spike times that repeat
     exactly inside one unit (a unit cannot fire twice at once: usually a merge or export
-    artefact). Repeats are kept: each is a token of its window."""
+    artefact). Repeats are kept: each is a token of its window. Not warned for a ``generated``
+    file: generated spikes lie at dt-bin centres, so a unit sampled twice in one bin repeats its
+    time by design."""
     for bad, what in ((np.flatnonzero(~np.isfinite(flat)), "finite values"),
                       (np.flatnonzero(flat < 0), "times >= 0 s (relative to session_start_time)")):
         if bad.size:
@@ -236,7 +250,7 @@ def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str]
             k = int(np.sum(t[1:] == t[:-1]))
             if k:
                 dup[names[row]] = k
-    if dup:
+    if dup and not generated:
         first = ", ".join(f"{nm!r}: {k}" for nm, k in list(dup.items())[:5])
         warnings.warn(
             f"units: {sum(dup.values())} spike times in {len(dup)} unit(s) of {path} repeat a spike time of the "
@@ -325,7 +339,7 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
             fixed.append(nm2)
         warnings.warn(f"units: unit names in {path} repeat; made them unique with _1, _2 ... suffixes")
         names = fixed
-    _check_unit_spike_times(flat, ends, names, path)
+    _check_unit_spike_times(flat, ends, names, path, generated=_is_generated_file(nwb))
     _warn_obs_intervals(units, flat, unit_ids, names, path)
 
     areas = [""] * n
