@@ -514,7 +514,9 @@ class SpikeRecording:
         return float(np.sum(sup[:, 1] - sup[:, 0]))
 
     def firing_rates(self) -> np.ndarray:
-        """``(n_units,)`` float64 mean firing rate of each unit over the time domain, Hz."""
+        """``(n_units,)`` float64 mean firing rate of each unit, Hz: its spike count over
+        :attr:`duration`, the summed length of :attr:`support` (``time_support`` when set, e.g. a
+        generated recording's windows; else the time domain)."""
         counts = np.bincount(self.unit_ids, minlength=self.n_units).astype(np.float64)
         return counts / max(self.duration, 1e-12)
 
