@@ -831,6 +831,34 @@ def test_bits_per_spike_module_refuses_fractional_spike_counts_like_the_function
     assert out["bits_per_spike"] == pytest.approx(2.0 / (3 * math.log(2))) and out["n_spikes"] == 3
     assert isinstance(out["n_spikes"], int)
 
+def test_fidelity_module_names_support_and_predictions_in_its_errors(steinmetz, variants, tmp_path):
+    """Bad ``support`` rows or generated spikes outside it were refused by the recordings built from
+    them, naming ``time_domain`` / ``time_support`` (arguments the caller never passed), and windows
+    given out of order failed with 'time_domain: ... got (t, t)'."""
+    real, gen = steinmetz, variants["jittered"]
+    fid = load_metric("spike_train_fidelity", cache_dir=str(tmp_path))
+    preds = [gen.spike_times[gen.unit_ids == k] for k in range(real.n_units)]
+    refs = [real.spike_times[real.unit_ids == k] for k in range(real.n_units)]
+    sup = np.asarray(gen.support)
+    kw = dict(real_time_domain=tuple(real.time_domain), bin_size=0.1, min_isis=10)
+    want = fid.compute(predictions=preds, references=refs, support=sup.tolist(), **kw)
+    shuffled = fid.compute(predictions=preds, references=refs, support=sup[::-1].tolist(), **kw)
+    assert shuffled["id_f1"] == want["id_f1"] and shuffled["n_generated_spikes"] == want["n_generated_spikes"]
+    overlapping = sup.copy()
+    overlapping[0, 1] = overlapping[1, 0] + 0.01
+    with pytest.raises(ValueError, match=r"^support: expected non-overlapping windows"):
+        fid.compute(predictions=preds, references=refs, support=overlapping.tolist(), **kw)
+    with pytest.raises(ValueError, match=r"^support\[0\]: expected finite \[start, stop\) seconds with stop > start"):
+        fid.compute(predictions=preds, references=refs, support=[[sup[0, 1], sup[0, 0]], *sup[1:].tolist()], **kw)
+    with pytest.raises(ValueError, match=r"^support: expected \(n_windows, 2\).*shape \(2,\)"):
+        fid.compute(predictions=preds, references=refs, support=sup[0].tolist(), **kw)
+    k = next(u for u in range(real.n_units) if len(preds[u]))
+    outside = [*preds[:k], np.append(preds[k], sup[-1, 1] + 1.0), *preds[k + 1:]]
+    with pytest.raises(ValueError, match=rf"^predictions\[{k}\]\[{len(preds[k])}\]: expected generated spike "
+                                         r"times inside `support`"):
+        fid.compute(predictions=outside, references=refs, support=sup.tolist(), **kw)
+
+
 def test_metric_modules_are_package_data():
     for name in METRIC_NAMES:
         assert (evaluate_module_path(name) / f"{name}.py").is_file()

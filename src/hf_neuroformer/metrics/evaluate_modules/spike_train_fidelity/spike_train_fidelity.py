@@ -28,8 +28,10 @@ Args:
     predictions: list of float64 sequences: the generated spike times (s) of each unit.
     references: list of float64 sequences: the recorded spike times (s) of each unit, on the
         same clock (recorded spikes outside `support` are ignored).
-    support: (n_windows, 2) list of [start, stop) seconds: the generated windows (sorted,
-        non-overlapping; touching windows are merged into contiguous segments). Required.
+    support: (n_windows, 2) list of [start, stop) seconds: the generated windows (non-overlapping,
+        in any order; touching windows are merged into contiguous segments). Required; a bad shape,
+        a row with stop <= start or not finite, or overlapping rows raise a ValueError naming
+        `support`.
     trials: optional (n_trials, 2) [start, stop) seconds of the recording's trials, for the
         PSTH (trials the support covers less than `min_trial_coverage` of are skipped and
         counted).
@@ -83,6 +85,33 @@ def _recording(trains, unit_names, time_domain, time_support=None, trials=None):
     )
 
 
+def _check_support(support) -> np.ndarray:
+    """``support`` as a ``(n_windows, 2)`` float64 array sorted by start, or a ValueError naming
+    ``support`` (its shape, or the first bad row): the errors of the recordings built from it named
+    ``time_domain`` / ``time_support``, which the caller never passed."""
+    try:
+        arr = np.asarray(support, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("support: expected (n_windows, 2) [start, stop) seconds, got rows of unequal length "
+                         "or non-numbers") from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"support: expected (n_windows, 2) [start, stop) seconds, got shape {arr.shape}")
+    if len(arr) == 0:
+        raise ValueError("support: expected at least one generated window, got none")
+    bad = np.flatnonzero(~np.all(np.isfinite(arr), axis=1) | ~(arr[:, 1] > arr[:, 0]))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"support[{i}]: expected finite [start, stop) seconds with stop > start, "
+                         f"got {arr[i].tolist()}")
+    arr = arr[np.argsort(arr[:, 0], kind="stable")]
+    over = np.flatnonzero(arr[1:, 0] < arr[:-1, 1])
+    if over.size:
+        i = int(over[0])
+        raise ValueError(f"support: expected non-overlapping windows, got {arr[i].tolist()} and "
+                         f"{arr[i + 1].tolist()} (after sorting by start)")
+    return arr
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class SpikeTrainFidelity(evaluate.Metric):
     """Spike-train fidelity metrics (see the module's description)."""
@@ -105,9 +134,7 @@ class SpikeTrainFidelity(evaluate.Metric):
                  min_trial_coverage=0.95, window_length=None, dt_resolution=None):
         if support is None:
             raise ValueError("support: expected the generated windows as (n_windows, 2) [start, stop) seconds, got None")
-        support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
-        if len(support) == 0:
-            raise ValueError("support: expected at least one generated window, got none")
+        support = _check_support(support)
         if len(predictions) != len(references):
             raise ValueError(f"predictions: expected one spike train per unit as in references ({len(references)}), "
                              f"got {len(predictions)}")
@@ -115,6 +142,14 @@ class SpikeTrainFidelity(evaluate.Metric):
         names = list(unit_names) if unit_names is not None else [f"unit{k}" for k in range(n_units)]
         if len(names) != n_units:
             raise ValueError(f"unit_names: expected {n_units} names (one per example), got {len(names)}")
+        for u, t in enumerate(predictions):
+            t = np.asarray(t, dtype=np.float64).reshape(-1)
+            row = np.searchsorted(support[:, 0], t, side="right") - 1
+            outside = np.flatnonzero((row < 0) | ~(t < support[np.maximum(row, 0), 1]))
+            if outside.size:
+                k = int(outside[0])
+                raise ValueError(f"predictions[{u}][{k}]: expected generated spike times inside `support` "
+                                 f"(the generated windows), got {t[k]} s ({outside.size} such times in this unit)")
         gen_domain = (float(support[0, 0]), float(support[-1, 1]))
         if real_time_domain is None:
             lo, hi = gen_domain
