@@ -100,9 +100,14 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
     for name in ("training_curves.png", "test_generation.png"):  # what train writes (finetune: test_decoding.png)
         assert files[name] == (model_dir / name).read_bytes(), name
         assert f"![{name}]({name})" in files["README.md"].decode(), name
-    # only the three self-contained files travel as remote code
-    assert sorted(f for f in files if f.endswith(".py")) == [
-        "configuration_neuroformer.py", "modeling_neuroformer.py", "tokenization_neuroformer.py"]
+    # only the self-contained files travel as remote code: the three classes' modules and binning.py,
+    # which the config and tokenizer import; the card names each file trust_remote_code runs
+    remote = sorted(f for f in files if f.endswith(".py"))
+    assert remote == ["binning.py", "configuration_neuroformer.py", "modeling_neuroformer.py",
+                      "tokenization_neuroformer.py"]
+    card_text = " ".join(files["README.md"].decode().split())
+    runs = card_text.split("`trust_remote_code=True` runs the", 1)[1].split("read them first", 1)[0]
+    assert all(f"`{f}`" in runs for f in remote), runs
     auto_map = json.loads(files["config.json"])["auto_map"]
     assert set(auto_map) >= {"AutoConfig", "AutoModel", "AutoModelForPreTraining", "AutoModelForCausalLM"}
     shards = sorted(f for f in loopback_hub.files("lab/neuroformer-tiny-windows", repo_type="dataset")

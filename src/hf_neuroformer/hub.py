@@ -7,9 +7,10 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``);
 - ``configuration_neuroformer.py``, ``modeling_neuroformer.py`` and
   ``tokenization_neuroformer.py``, copied by transformers' ``register_for_auto_class``
-  machinery, so that ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)``
-  works where ``hf_neuroformer`` is not installed (these files import only each other,
-  ``torch``, ``numpy`` and ``transformers``);
+  machinery with the module they import relatively, ``binning.py``, so that
+  ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)`` works where
+  ``hf_neuroformer`` is not installed (these files import only each other, ``torch``, ``numpy``
+  and ``transformers``; the model card names all four);
 - ``generation_config.json``: the sampling defaults of
   :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository;
 - the run's ``metrics.json``, ``splits.json``, ``training_config.json`` and
