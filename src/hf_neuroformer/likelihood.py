@@ -50,7 +50,9 @@ def window_log_likelihoods(
     Args:
         model: a :class:`NeuroformerForPreTraining`.
         tokenizer: its tokenizer.
-        recording: the recording whose windows are scored.
+        recording: the recording whose windows are scored; the past windows are read from it
+            too, so where it holds no data (outside its ``support``, e.g. before the first window
+            of a generated recording) the past is empty.
         window_starts: ``(n_windows,)`` starts, s.
         past_clip_starts: optional per-window clip of the past (trial starts), s.
         batch_size: windows per forward pass.
