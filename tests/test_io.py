@@ -635,3 +635,12 @@ def test_read_nwb_of_generated_spikes_does_not_blame_spike_sorting(tmp_path):
         msgs = [str(w.message) for w in caught if "repeat a spike time" in str(w.message)]
         assert bool(msgs) == warned, (session, msgs)
         assert rec.n_spikes == 3 and rec.session == session  # the repeat is kept either way
+
+
+def test_write_nwb_of_a_list_of_samples_names_recording(tmp_path):
+    # generate_spikes(..., num_samples=2) returns a list; write_nwb of it failed with
+    # "AttributeError: 'list' object has no attribute 'validate'"
+    rec = from_arrays(np.array([0.0025, 0.0125]), np.array([0, 1]), session="s-generated-sample0")
+    with pytest.raises(TypeError, match=r"^recording: expected a SpikeRecording, got list \(2 recordings, .*num_samples"):
+        write_nwb([rec, rec], tmp_path / "gen.nwb")
+    assert not (tmp_path / "gen.nwb").exists()

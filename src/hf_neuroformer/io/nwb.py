@@ -863,6 +863,9 @@ def write_nwb(
         The path written.
 
     Raises:
+        TypeError: ``recording`` is not a :class:`SpikeRecording` (e.g. the list that
+            :func:`hf_neuroformer.generate_spikes` returns with ``num_samples > 1``: write each
+            sample to its own file).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         ValueError: ``scratch`` uses the reserved name.
         RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`.
@@ -870,6 +873,12 @@ def write_nwb(
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.epoch import TimeIntervals
 
+    if not isinstance(recording, SpikeRecording):
+        hint = ""
+        if isinstance(recording, (list, tuple)) and recording and all(isinstance(r, SpikeRecording) for r in recording):
+            hint = (f" ({len(recording)} recordings, as generate_spikes returns for num_samples > 1: write each "
+                    "sample to its own file)")
+        raise TypeError(f"recording: expected a SpikeRecording, got {type(recording).__name__}{hint}")
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(
