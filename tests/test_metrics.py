@@ -819,6 +819,16 @@ def test_evaluate_modules_load_offline_and_match_the_functions(steinmetz, varian
 
 
 
+def test_nan_model_log_likelihood_says_where_it_comes_from():
+    """window_log_likelihoods gives NaN for truncated windows; passing its array on unfiltered was
+    refused with 'expected finite values, window 0 has nan', not saying why or what to leave out."""
+    with pytest.raises(BitsPerSpikeInputError, match=r"model_log_likelihood: expected finite values, window 1 has nan "
+                                                     r"\(2 NaN windows; .*truncated"):
+        bits_per_spike([-1.0, np.nan, np.nan], [-2.0, -3.0, -3.0], [1, 70, 70])
+    with pytest.raises(BitsPerSpikeInputError, match=r"null_log_likelihood: expected finite values, window 0 has -inf$"):
+        bits_per_spike([-1.0], [-np.inf], [1])
+
+
 def test_bits_per_spike_module_refuses_fractional_spike_counts_like_the_function(tmp_path):
     """n_spikes = 1.5 (expected counts rate * dt, say) was cast to 1 by the module's int64 feature
     before bits_per_spike could refuse it: 1.44 bits/spike instead of an error naming n_spikes."""

@@ -255,7 +255,11 @@ def bits_per_spike(model_log_likelihood, null_log_likelihood, n_spikes) -> float
             )
         bad = np.flatnonzero(~np.isfinite(a))
         if bad.size:
-            raise BitsPerSpikeInputError(f"{name}: expected finite values, window {bad[0]} has {a[bad[0]]}")
+            hint = ""
+            if name == "model_log_likelihood" and np.isnan(a[bad[0]]):
+                hint = (f" ({bad.size} NaN windows; window_log_likelihoods gives NaN for truncated windows: "
+                        "leave out those where its 'truncated' is True, as split_bits_per_spike does)")
+            raise BitsPerSpikeInputError(f"{name}: expected finite values, window {bad[0]} has {a[bad[0]]}{hint}")
     bad = np.flatnonzero((n < 0) | (n != np.round(n)))
     if bad.size:
         raise BitsPerSpikeInputError(f"n_spikes: expected integer counts >= 0, window {bad[0]} has {n[bad[0]]}")
