@@ -201,6 +201,32 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
     assert loopback_hub.unhandled == [], loopback_hub.unhandled
 
 
+def test_transformers_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loopback_hub):
+    """model.push_to_hub (transformers' way) pushed weights and config only, without a word: the
+    repository then failed to load without the package ("model type `neuroformer` ...")."""
+    d, _, _, _ = trained
+    script = textwrap.dedent(f"""
+        import warnings
+        import hf_neuroformer
+        from hf_neuroformer.hub import remote_code_registered
+        from transformers import AutoModelForPreTraining
+        model = AutoModelForPreTraining.from_pretrained({str(d / "model")!r})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.push_to_hub("lab/plain-push")
+        print("PLAIN", any("without remote code" in str(w.message) for w in caught))
+        with remote_code_registered(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.push_to_hub("lab/registered-push")
+        print("REGISTERED", any("without remote code" in str(w.message) for w in caught))
+    """)
+    res = _run(script, loopback_hub.env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "PLAIN True" in res.stdout and "REGISTERED False" in res.stdout, res.stdout
+    assert "modeling_neuroformer.py" not in loopback_hub.files("lab/plain-push")
+    assert "modeling_neuroformer.py" in loopback_hub.files("lab/registered-push")
+
+
 def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopback_hub, tmp_path):
     d, _, _, _ = trained
     model_dir = d / "model"

@@ -620,6 +620,27 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         finish_interrupted_save_of(pretrained_model_name_or_path)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
+    def push_to_hub(self, *args, **kwargs):
+        """transformers' ``push_to_hub``, with a warning when the classes are not registered for
+        remote code: the repository then gets the weights and ``config.json`` only (no
+        ``auto_map``, no model code, no tokenizer, no run records or card), so
+        ``from_pretrained(repo, trust_remote_code=True)`` fails where ``hf_neuroformer`` is not
+        installed ("model type `neuroformer` ... not recognize"). ``hf_neuroformer.push_to_hub(
+        model_dir, repo_id)`` / ``neuroformer push`` push the whole model directory.
+
+        Warns:
+            UserWarning: the class has no auto class registered (``register_for_auto_class``).
+        """
+        if getattr(type(self), "_auto_class", None) is None:
+            warnings.warn(
+                f"{type(self).__name__}.push_to_hub uploads the weights and config.json without remote code "
+                "(no auto_map, no model code, no tokenizer or model card): the repository loads only where "
+                "hf_neuroformer is installed. To share a model directory as the README describes, use "
+                "hf_neuroformer.push_to_hub(model_dir, repo_id) or 'neuroformer push'",
+                UserWarning, stacklevel=2,
+            )
+        return super().push_to_hub(*args, **kwargs)
+
 
 class NeuroformerModel(NeuroformerPreTrainedModel):
     """Past-window encoder + current-window decoder (no heads). See the module docstring."""
