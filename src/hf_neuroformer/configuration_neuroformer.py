@@ -731,7 +731,7 @@ class NeuroformerConfig(PreTrainedConfig):
     @property
     def num_past_dt_bins(self) -> int:
         """Number of time bins of the past window."""
-        return int(math.ceil(self.past_window / self.dt_resolution - 1e-9))
+        return n_bins_covering(self.past_window, self.dt_resolution)
 
     @property
     def num_special_tokens(self) -> int:
