@@ -35,6 +35,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
+from .binning import n_bins_covering, n_full_bins
 from .configuration_neuroformer import NeuroformerConfig, finish_interrupted_save_of
 
 
@@ -762,12 +763,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             ValueError: ids outside the vocabulary / dt range, or no past given.
         """
         cfg = self.config
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids: expected (batch, seq_len) token ids, got shape {tuple(input_ids.shape)}")
-        b, t = input_ids.shape
-        self._check_shape("dt_ids", dt_ids, input_ids.shape, "the shape of input_ids")
-        self._check_shape("attention_mask", attention_mask, input_ids.shape, "the shape of input_ids")
-        self._check_past_inputs(b, past_input_ids, past_dt_ids, past_attention_mask, past_hidden_state)
+        b, t = self._check_window_shapes(input_ids, dt_ids, past_input_ids, past_dt_ids, past_attention_mask,
+                                         past_hidden_state, attention_mask=attention_mask)
         if t > cfg.max_window_length:
             raise ValueError(f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens, got {t}")
         self._check_ids("input_ids", input_ids, cfg.vocab_size)
@@ -838,19 +835,27 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if tensor is not None and tuple(tensor.shape) != tuple(shape):
             raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {tuple(tensor.shape)}")
 
-    def _check_past_inputs(self, batch: int, past_input_ids, past_dt_ids, past_attention_mask,
-                           past_hidden_state) -> None:
-        """Shapes of the past-window inputs of a batch of ``batch`` windows (see :meth:`forward`)."""
+    def _check_window_shapes(self, input_ids, dt_ids, past_input_ids, past_dt_ids, past_attention_mask,
+                             past_hidden_state, attention_mask=None) -> Tuple[int, int]:
+        """``(batch, seq_len)`` of ``input_ids``, after checking that it is 2-D, that ``dt_ids``
+        (and ``attention_mask``, when given) has its shape and that the past-window inputs hold
+        one past per window (see :meth:`forward`, which checks its attention mask itself: its
+        length counts the cached tokens too)."""
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids: expected (batch, seq_len) token ids, got shape {tuple(input_ids.shape)}")
+        self._check_shape("dt_ids", dt_ids, input_ids.shape, "the shape of input_ids")
+        self._check_shape("attention_mask", attention_mask, input_ids.shape, "the shape of input_ids")
+        batch = input_ids.shape[0]
         if past_hidden_state is not None:
             if past_hidden_state.dim() != 3 or past_hidden_state.shape[0] != batch:
                 raise ValueError(f"past_hidden_state: expected ({batch}, past_len, {self.config.hidden_size}) (one "
                                  f"past encoding per window of input_ids), got {tuple(past_hidden_state.shape)}")
             self._check_shape("past_attention_mask", past_attention_mask, past_hidden_state.shape[:2],
                               "one flag per token of past_hidden_state")
-            return
-        if past_input_ids is not None and (past_input_ids.dim() != 2 or past_input_ids.shape[0] != batch):
+        elif past_input_ids is not None and (past_input_ids.dim() != 2 or past_input_ids.shape[0] != batch):
             raise ValueError(f"past_input_ids: expected ({batch}, past_len) (one past window per window of "
                              f"input_ids), got {tuple(past_input_ids.shape)}")
+        return tuple(input_ids.shape)
 
     def current_times(self, dt_ids: torch.Tensor) -> torch.Tensor:
         """dt bin ids of the current window -> seconds from the window start (centre of the
@@ -867,7 +872,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         res, pw = self.config.dt_resolution, self.config.past_window
         t = (past_dt_ids.float() + 0.5) * res - pw
         last = self.config.num_past_dt_bins - 1
-        if last >= 0 and (last + 1) * res > pw + 1e-9 * res:  # a partial last bin: [last * res, pw)
+        if n_full_bins(pw, res) < n_bins_covering(pw, res):  # a partial last bin: [last * res, pw)
             t = torch.where(past_dt_ids == last, torch.full_like(t, (last * res - pw) / 2), t)
         return t
 
@@ -1007,11 +1012,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if cache is None and use_cache:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         offset = cache.get_seq_length() if cache is not None else 0
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids: expected (batch, seq_len) token ids, got shape {tuple(input_ids.shape)}")
-        b, t = input_ids.shape
-        self._check_shape("dt_ids", dt_ids, input_ids.shape, "the shape of input_ids")
-        self._check_past_inputs(b, past_input_ids, past_dt_ids, past_attention_mask, past_hidden_state)
+        b, t = self._check_window_shapes(input_ids, dt_ids, past_input_ids, past_dt_ids, past_attention_mask,
+                                         past_hidden_state)
         if offset + t > cfg.max_window_length:
             raise ValueError(
                 f"input_ids: expected at most max_window_length={cfg.max_window_length} tokens in a window, got "
