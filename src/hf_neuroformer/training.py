@@ -55,6 +55,8 @@ MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json",
 #: ``finetune``'s decoded vs recorded behaviour on the test split. A run removes the ones it does
 #: not write, so none of another run stays beside a model.
 RUN_FIGURES = ("training_curves.png", "test_generation.png", "test_decoding.png")
+#: The way out that every resume refusal offers (the CLI flag and the Python argument).
+START_AFRESH = "start afresh with --overwrite (overwrite=True) or another --output-dir"
 
 
 def model_files_in(folder) -> List[str]:
@@ -630,8 +632,7 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
         raise ValueError(
             f"--max-steps (training.max_steps): {training.max_steps}, but the newest checkpoint {str(last)!r} is at "
             f"step {step}: a resumed run cannot end before its checkpoint; resume with --max-steps {step} or more "
-            "(to end at the checkpoint, or extend the run), or start afresh with --overwrite (overwrite=True) or another "
-            "--output-dir"
+            f"(to end at the checkpoint, or extend the run), or {START_AFRESH}"
         )
     if found and training.max_steps == step:
         return (f"resume: nothing to do: the run in {str(out)!r} finished at step {step} (checkpoint {last.name}) and "
@@ -942,15 +943,13 @@ def train(
             raise ValueError(
                 f"training.{field}: checkpoint {str(last)!r} was trained with {field}={was!r}, this run has {got!r} "
                 f"(all: {kept}); a resumed run continues the checkpoint's optimizer and learning-rate schedule, "
-                f"which keep the checkpoint's values: resume with {field}={was!r}, or start afresh with --overwrite "
-                "(overwrite=True) or another --output-dir"
+                f"which keep the checkpoint's values: resume with {field}={was!r}, or {START_AFRESH}"
             )
         if state["step"] > total_steps:  # max_steps was checked by check_resume: max_epochs is lower
             raise ValueError(
                 f"--max-epochs (training.max_epochs): {training.max_epochs} epochs of {steps_per_epoch} steps end at "
                 f"step {total_steps}, before the newest checkpoint {str(last)!r} at step {state['step']} (epoch "
-                f"{state['epoch']}); resume with a larger --max-epochs, or start afresh with --overwrite "
-                "(overwrite=True) or another --output-dir"
+                f"{state['epoch']}); resume with a larger --max-epochs, or {START_AFRESH}"
             )
         if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
             return _nothing_to_do(output_dir, (
@@ -1273,7 +1272,7 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
         raise ValueError(
             f"resume: checkpoint {str(checkpoint)!r} was trained on other data than this run's recording (--data, "
             f"--epoch): {'; '.join(what)} differ{windows}; resume with the recording (and epoch) the run started "
-            "on, or start afresh with --overwrite (overwrite=True) or another --output-dir"
+            f"on, or {START_AFRESH}"
         )
     old_cfg, new_cfg = stored.get("config") or {}, now["config"]
     diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
@@ -1283,7 +1282,7 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
         raise ValueError(
             f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
             f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
-            "(the same --config), or start afresh with --overwrite (overwrite=True) or another --output-dir"
+            f"(the same --config), or {START_AFRESH}"
         )
     for key, value in now.items():
         if key not in ("config", "data") and stored.get(key) != value:
