@@ -60,17 +60,15 @@ DECODING_JSON = ROOT / "benchmarks" / "decoding.json"
 
 # --------------------------------------------------------------------------------------- overlap
 def _union(iv) -> np.ndarray:
-    """``(m, 2)`` sorted, disjoint union of ``(n, 2)`` float ``[start, stop)`` intervals (s)."""
+    """``(m, 2)`` sorted, disjoint union of ``(n, 2)`` float ``[start, stop)`` intervals (s): the
+    rows sorted by start and merged where they touch or overlap (``support_segments`` with no
+    tolerance)."""
+    from hf_neuroformer.metrics.fidelity import support_segments
+
     iv = np.asarray(iv, dtype=np.float64).reshape(-1, 2)
     if np.any(iv[:, 1] < iv[:, 0]):
         raise ValueError(f"intervals: expected start <= stop, got {iv[iv[:, 1] < iv[:, 0]][:3].tolist()}")
-    out = []
-    for a, b in iv[np.argsort(iv[:, 0], kind="stable")]:
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+    return support_segments(iv[np.argsort(iv[:, 0], kind="stable")], tolerance=0.0)
 
 
 def interval_jaccard(a, b) -> float:
