@@ -186,6 +186,7 @@ def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
     import numpy as np
 
     runs = list(per_seed.values())
+    past = [next((p for p in run if p["variant"] == "+past"), None) for run in runs]  # per seed
     out = []
     for j, first in enumerate(runs[0]):
         rows = [r[j] for r in runs]
@@ -198,7 +199,6 @@ def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
             vals = [r[key] for r in rows]
             ok = all(v is not None for v in vals)
             row[key + "_sd"] = float(np.std(vals, ddof=1)) if ok and len(vals) > 1 else None
-            past = [next((p for p in run if p["variant"] == "+past"), None) for run in runs]
             if ok and all(p is not None and p[key] is not None for p in past):
                 d = [v - p[key] for v, p in zip(vals, past)]
                 row[key + "_vs_past"] = float(np.mean(d))
