@@ -384,3 +384,58 @@ def test_nan_trial_labels_are_refused_with_their_count(allen):
     rec = dataclasses.replace(allen, trial_info={**allen.trial_info, "orientation_deg": orient})
     with pytest.raises(ValueError, match=r"orientation.*3 of .* labels .* NaN"):
         fit_modalities(rec, cfg, plan)
+
+
+def test_a_future_modality_window_reads_nothing_after_its_trial(allen):
+    """Split by trials with ``allow_future``: the modality window [0, 0.15) s of a window in a 100 ms
+    trial reached into the next trial (100 ms later) and read its orientation, another split's
+    trial maybe (88 of the 980 tokens of the Allen train windows came from validation or test
+    trials). The span now ends at the window's own trial's end."""
+    mod = {**ORIENTATION, "window": [0.0, 0.15], "allow_future": True}
+    cfg = small_config(split_by="trials", modalities=[mod])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(allen)
+    cfg.vocab_size = len(tok)
+    plan = plan_splits(allen, cfg)
+    fit_modalities(allen, cfg, plan)
+    ds, plan = build_window_datasets(allen, tok, cfg, plan)
+    orient = np.asarray(allen.trial_info["orientation_deg"])
+    classes = np.asarray(cfg.modalities[0]["classes"])
+    trials = allen.trials
+    n_reaching = 0
+    for split in ("train", "validation", "test"):
+        for row in ds[split]:
+            s = row["window_start"]
+            k = int(np.flatnonzero(np.isclose(trials[:, 0], row["past_clip_start"]))[0])
+            assert k in plan.trial_index[split]
+            times = np.asarray(row["mod_orientation_times"])
+            assert times.size == 1 and np.all(s + times < trials[k, 1]), (split, s, k, times)
+            assert np.all(classes[row["mod_orientation_ids"]] == orient[k]), (split, s, k)
+            n_reaching += s + 0.15 > trials[k + 1, 0] if k + 1 < len(trials) else 0
+    assert n_reaching > 100  # windows whose modality window reaches the next trial's start
+
+
+def test_a_future_modality_window_stays_inside_its_time_block(a2929):
+    """Split by time blocks with ``allow_future``: the last windows of a block read head direction
+    up to 0.9 s after the block's end, across the split gap (0.2 s) into another split's block.
+    A window now also needs its modality window inside its block, as it needs its past."""
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+           "window": [0.0, 1.0], "allow_future": True, "bin_size": 0.1}
+    cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
+                       split_by="time", modalities=[mod])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    plan = plan_splits(a2929, cfg)
+    fit_modalities(a2929, cfg, plan)
+    ds, plan = build_window_datasets(a2929, tok, cfg, plan)
+    for split in ("train", "validation", "test"):
+        seg = plan.segments[split]
+        starts = np.asarray(ds[split]["window_start"])
+        assert len(starts)
+        # the whole modality window [s, s + 1) of every window lies inside one block of its split
+        inside = (starts[:, None] >= seg[None, :, 0] - 1e-9) & (starts[:, None] + 1.0 <= seg[None, :, 1] + 1e-9)
+        assert np.all(inside.sum(1) == 1), (split, starts[inside.sum(1) != 1][:5])
+        for s, times in zip(starts, ds[split]["mod_hd_times"]):
+            t = s + np.asarray(times)
+            assert np.all(((t[:, None] >= seg[None, :, 0]) & (t[:, None] < seg[None, :, 1])).any(1)), (split, s)

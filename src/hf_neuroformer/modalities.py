@@ -26,8 +26,11 @@ seconds relative to ``s``. Nothing at or after ``s + window[1]`` is read, and
 ``NeuroformerConfig`` refuses ``window[1] > current_window`` unless ``allow_future`` is set, so
 no value from after the predicted spikes enters unless asked for (GUIDE trap 4). In trial mode
 the span also starts no earlier than the end of the trial before the window's trial
-(``clip_starts``): nothing of another trial (another split's, maybe) is read, while the gap before
-the trial (e.g. the grey screen before a grating) is, as it is the trial's own stimulus history.
+(``clip_starts``) and, when it reaches past the current window (``allow_future``), ends no later
+than the end of the window's own trial: nothing of another trial (another split's, maybe) is
+read, while the gap before the trial (e.g. the grey screen before a grating) is, as it is the
+trial's own stimulus history. In time mode a window with such a future span is only made where
+the span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
 
 Normalisation statistics (``mean`` / ``std``) and categorical ``classes`` come from the
 TRAINING split only (:func:`fit_modalities`) and are written into the config, so a saved model
@@ -303,13 +306,13 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     mod["mean"], mod["std"] = [mean], [std]
 
 
-def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray, los: np.ndarray):
-    """Frames of each window: (times, frames, n_truncated) lists (see modality_columns)."""
-    w1 = mod["window"][1]
+def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray, los: np.ndarray, his: np.ndarray):
+    """Frames of each window, shown during ``[los[i], his[i])``: (times, frames, n_truncated)
+    lists (see modality_columns)."""
     n = mod["num_frames"]
     times_l, frames_l, ntr_l = [], [], []
-    for s, lo in zip(starts, los):
-        idx = track.frames_shown(lo, round(s + w1, 9))
+    for s, lo, hi in zip(starts, los, his):
+        idx = track.frames_shown(lo, hi)
         n_tr = max(0, len(idx) - n)
         idx = idx[n_tr:]
         times_l.append([float(x) for x in track.times[idx] - s])
@@ -360,6 +363,22 @@ def _previous_trial_ends(recording: SpikeRecording, clips: np.ndarray) -> np.nda
     return np.where(np.isfinite(clips), np.minimum(bound, clips), clips)
 
 
+def _own_trial_ends(recording: SpikeRecording, clips: np.ndarray) -> np.ndarray:
+    """For each trial start in ``clips`` (s; ``-inf`` for none): the end of the trial of
+    ``recording`` that starts there (the latest-starting trial holding it, within 1 ns), ``inf``
+    when none does, the clip is ``-inf`` or the recording has no trials."""
+    trials = getattr(recording, "trials", None)
+    out = np.full(clips.shape, np.inf)
+    if trials is None or len(trials) == 0:
+        return out
+    from .windows import trial_at  # not at module level: windows imports torch
+
+    ok = np.isfinite(clips)
+    k = trial_at(np.asarray(trials, dtype=np.float64), clips[ok])
+    out[np.flatnonzero(ok)[k >= 0]] = np.asarray(trials, dtype=np.float64)[k[k >= 0], 1]
+    return out
+
+
 def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                      clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
     """The modality tokens of the current windows starting at ``starts`` (s).
@@ -369,6 +388,8 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
     at or before it is read (the clip itself when trials abut or the recording has no trials), so
     a window never reads the values of the previous trial (another split's, maybe) but does read
     the inter-trial gap before its own trial; an interval that overlaps that bound is placed at it.
+    A span that reaches past the current window (``allow_future``) ends at the end of the trial
+    that starts at the clip, so neither is the next trial read (nor the gap after the trial).
 
     For each modality (see the module docstring): ``mod_<name>_times`` (list of float, s relative
     to the window start, in ``[window[0], window[1])``), ``mod_<name>_values`` (continuous: list
@@ -390,6 +411,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
              else np.nan_to_num(np.asarray(clip_starts, dtype=np.float64).reshape(-1), nan=-np.inf))
     if clips.shape != starts.shape:
         raise ValueError(f"clip_starts: expected one value per window ({starts.size}), got shape {clips.shape}")
+    ends = _own_trial_ends(recording, clips)  # a future window (allow_future) stops at its trial's end
     clips = _previous_trial_ends(recording, clips)
     cols: Dict[str, list] = {}
     for i, mod in enumerate(config.modalities):
@@ -398,10 +420,11 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
         # both span edges on the 1 ns grid of window starts (the end is rounded below): 0.12 - 0.02 is
         # 0.09999999999999999 in floats, and an interval or frame that ended at 0.1 s was read
         los = np.maximum(np.round(starts + mod["window"][0], 9), clips)
+        his = np.minimum(np.round(starts + mod["window"][1], 9), ends)
         if track.kind == "frames":
-            cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los)
+            cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los, his)
             continue
-        w0, w1 = mod["window"]
+        w0 = mod["window"][0]
         categorical = mod["kind"] == "categorical"
         index = None
         if categorical:
@@ -410,8 +433,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                                  "(recording, config, plan) on the training split first")
             index = {c: k for k, c in enumerate(mod["classes"])}
         times_l, vals_l, ntr_l = [], [], []
-        for s, lo in zip(starts, los):
-            hi = round(s + w1, 9)
+        for s, lo, hi in zip(starts, los, his):
             idx = track.in_span(lo, hi)
             if track.kind == "samples":
                 tt = track.times[idx] - s

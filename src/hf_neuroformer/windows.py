@@ -6,7 +6,8 @@ time. Here a recording is cut into contiguous time blocks of ``config.split_bloc
 a seeded permutation, and at every boundary between splits ``config.split_gap`` s (at least the
 past window) are left out, so no window of one split (past window included) reads a spike of
 another split. In trial mode trials that overlap in time go to the same split, and each window's
-past is clipped to its own trial.
+past is clipped to its own trial. A modality window that reads past the current window
+(``allow_future``) stays inside the window's block (time mode, :func:`window_reach`) or trial.
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ class SplitPlan:
 
 
 WINDOW_GRID = 1e-9  # s: window starts are rounded to this grid (window_starts_for_split)
+
+
+def window_reach(config: NeuroformerConfig) -> float:
+    """How far after its start (s) a window reads: ``current_window``, or the latest modality
+    ``window`` end when a modality reads past the current window (``allow_future``). In time mode
+    a window needs ``[start - past_window, start + window_reach)`` inside one segment of its split
+    (:func:`window_starts_for_split`), so that a future modality window does not read the split
+    gap and the next block (another split's, maybe); in trial mode
+    :func:`hf_neuroformer.modalities.modality_columns` ends it at the window's trial's end."""
+    ends = [float(m["window"][1]) for m in (config.modalities or []) if m.get("window") is not None]
+    return max([float(config.current_window)] + ends)
 
 
 def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: float) -> np.ndarray:
@@ -214,7 +226,8 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     segments: Dict[str, list] = {s: [] for s in SPLITS}
     sup = recording.support
     total = float(np.sum(sup[:, 1] - sup[:, 0]))
-    span = config.past_window + config.current_window  # a window with its past lies inside one segment
+    # a window with its past (and a future modality window, see window_reach) lies inside one segment
+    span = config.past_window + window_reach(config)
     longest = float(np.max(sup[:, 1] - sup[:, 0])) if len(sup) else 0.0
     if len(sup) > 1 and longest < span:
         raise ValueError(
@@ -373,7 +386,8 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     Returns:
         ``(starts, clip_starts)``, two ``(n_windows,)`` float64 arrays in s, in time order;
         both empty when no segment of the split holds a whole window (after its past window,
-        in time mode).
+        in time mode). In time mode a window also needs its :func:`window_reach` (a future
+        modality window, ``allow_future``) inside the segment.
 
     Raises:
         KeyError: ``split`` is not a split of ``plan`` (the message lists them).
@@ -386,9 +400,11 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     step = config.stride if stride is None else float(stride)
     if not step > 0:
         raise ValueError(f"stride: expected a positive number of seconds, got {stride}")
+    # time mode: the window's reach (a future modality window too) must end inside the segment
+    reach = w if plan.mode == "trials" else window_reach(config)
     for a, b in plan.segments[split]:
         first = a if plan.mode == "trials" else a + p
-        n = n_full_bins(b - first - w, step) + 1
+        n = n_full_bins(b - first - reach, step) + 1
         if n <= 0:
             continue
         s = np.round(first + step * np.arange(n), 9)  # WINDOW_GRID (1 ns), as the tokenizer's window edges
@@ -447,7 +463,7 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
             f"split {split!r}: no window fits in its {len(plan.segments[split])} segments (longest "
             f"{float(np.max(np.diff(plan.segments[split], axis=1), initial=0.0)):.3f} s; "
             + (f"a window needs {config.current_window:g} s); " if plan.mode == "trials" else
-               f"a window with its past needs {config.current_window + config.past_window:g} s); ")
+               f"a window with its past needs {window_reach(config) + config.past_window:g} s); ")
             + "use shorter windows or a longer recording"
         )
     return starts, (clips if plan.mode == "trials" else None)
