@@ -389,7 +389,8 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
     a window never reads the values of the previous trial (another split's, maybe) but does read
     the inter-trial gap before its own trial; an interval that overlaps that bound is placed at it.
     A span that reaches past the current window (``allow_future``) ends at the end of the trial
-    that starts at the clip, so neither is the next trial read (nor the gap after the trial).
+    that starts at the clip (or at the current window's end, if that is later), so neither is the
+    next trial read nor the gap after the trial.
 
     For each modality (see the module docstring): ``mod_<name>_times`` (list of float, s relative
     to the window start, in ``[window[0], window[1])``), ``mod_<name>_values`` (continuous: list
@@ -420,7 +421,9 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
         # both span edges on the 1 ns grid of window starts (the end is rounded below): 0.12 - 0.02 is
         # 0.09999999999999999 in floats, and an interval or frame that ended at 0.1 s was read
         los = np.maximum(np.round(starts + mod["window"][0], 9), clips)
-        his = np.minimum(np.round(starts + mod["window"][1], 9), ends)
+        # a future span (allow_future) stops at the trial's end; the current window itself is never cut
+        his = np.minimum(np.round(starts + mod["window"][1], 9),
+                         np.maximum(ends, np.round(starts + config.current_window, 9)))
         if track.kind == "frames":
             cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los, his)
             continue

@@ -41,10 +41,12 @@ class TruncatedWindowsWarning(UserWarning):
 
 
 class _ModalitySpecs:
-    """The one config field :func:`~hf_neuroformer.modalities.modality_columns` reads."""
+    """The config fields :func:`~hf_neuroformer.modalities.modality_columns` reads: the modalities
+    and the current window (s; where a future modality window, ``allow_future``, may be cut)."""
 
-    def __init__(self, modalities):
+    def __init__(self, modalities, current_window=None):
         self.modalities = modalities
+        self.current_window = current_window
 
 
 class NeuroformerProcessor(ProcessorMixin):
@@ -230,7 +232,8 @@ class NeuroformerProcessor(ProcessorMixin):
                 i = int(late[0])
                 raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
                                  "(expected the trial start, at or before the window; NaN for no clip)")
-        return tokenize_windows(recording, self.tokenizer, starts, clips, _ModalitySpecs(self.modalities))
+        return tokenize_windows(recording, self.tokenizer, starts, clips,
+                                _ModalitySpecs(self.modalities, self.tokenizer.current_window))
 
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts="auto", *, return_tensors: str = "pt",
