@@ -533,6 +533,9 @@ class NeuroformerConfig(PreTrainedConfig):
             assigned to splits, s (ignored when splitting by trials).
         split_gap (float or None): seconds left out at each boundary between splits; default
             and minimum ``past_window``, so no window of one split reads spikes of another.
+            Ignored when splitting by trials: whole trials are the units, each window lies inside
+            its trial and its past is clipped at the trial's start (trials of different splits
+            can then lie closer than ``split_gap``, e.g. 0.1 s apart on Steinmetz).
         split_by (str, default "auto"): "time", "trials", or "auto" (trials when present).
         split_seed (int, default 0): seed of the block/trial assignment.
         split_stratify_by (str or None, default None): a ``trial_info`` column; when splitting by
