@@ -489,7 +489,7 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
     trained on or scored.
 
     In time mode that is the first past window of each segment (read only as past) and the rest
-    at its end shorter than a window; in trial mode the rest of each trial after its last whole
+    at its end shorter than a window (than :func:`window_reach`, with a future modality window); in trial mode the rest of each trial after its last whole
     window (e.g. 0.11 s of a 1.01 s trial cut into 0.3 s windows) and any trial shorter than one
     window.
 
