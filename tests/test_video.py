@@ -115,6 +115,29 @@ def test_pixel_statistics_come_from_the_frames_shown_in_the_training_trials(alle
     np.testing.assert_allclose([mod["mean"][0], mod["std"][0]], [px.mean(), px.std()], rtol=1e-12)
 
 
+def test_pixel_statistics_count_a_frame_shown_from_before_the_training_split_into_it():
+    """A frame is read by the training windows whenever it is on screen inside the training split,
+    so it counts in the pixel statistics though its onset lies before the split (before, only
+    onsets inside counted: mean 2 / std 0, a constant warned about). Also a single frame
+    (on screen until the end) counts; before, the fit was refused."""
+    from hf_neuroformer.modalities import fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    rec = _ramp_recording([0.0, 0.35, 0.5, 0.8], shape=(16, 16))  # frame i is all i; ends 0.35, 0.5, 0.8, 1.15
+    cfg = small_config(modalities=[VIDEO])
+    with pytest.warns(UserWarning, match="split_block_length"):
+        plan = plan_splits(rec, cfg)
+    np.testing.assert_allclose(plan.segments["train"], [[0.35 + 0.02 / 6, 2 / 3]])  # frames 1 and 2 on screen
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["mean"] == pytest.approx([1.5]) and cfg.modalities[0]["std"] == pytest.approx([0.5])
+    one = _ramp_recording([0.1], shape=(16, 16))
+    one.stimulus.frames[:] = np.arange(16)[:, None]
+    cfg = small_config(modalities=[VIDEO])
+    with pytest.warns(UserWarning, match="split_block_length"):
+        fit_modalities(one, cfg, plan_splits(one, cfg))
+    assert cfg.modalities[0]["mean"] == pytest.approx([7.5]) and cfg.modalities[0]["std"] == pytest.approx([np.arange(16).std()])
+
+
 def test_patch_tokens_get_the_3d_positional_encoding():
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8], "patch_size": [1, 4, 4], "num_layers": 0,
                                     "mean": [0.0], "std": [1.0]}])

@@ -29,12 +29,13 @@ the span also starts no earlier than the end of the trial before the window's tr
 (``clip_starts``) and, when it reaches past the current window (``allow_future``), ends no later
 than the end of the window's own trial: nothing of another trial (another split's, maybe) is
 read, while the gap before the trial (e.g. the grey screen before a grating) is, as it is the
-trial's own stimulus history. In time mode a window with such a future span is only made where
-the span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
+trial's own stimulus history (so is a frame still on screen after the previous trial ended: it
+is what the gap shows). In time mode a window with such a future span is only made where the
+span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
 
-Normalisation statistics (``mean`` / ``std``) and categorical ``classes`` come from the
-TRAINING split only (:func:`fit_modalities`) and are written into the config, so a saved model
-normalises new data the same way.
+Normalisation statistics (``mean`` / ``std``; video: of the frames on screen inside the training
+split) and categorical ``classes`` come from the TRAINING split only (:func:`fit_modalities`) and
+are written into the config, so a saved model normalises new data the same way.
 """
 
 from __future__ import annotations
@@ -288,12 +289,26 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             mod["classes"] = labels
 
 
+def _on_screen_in_segments(track: ModalityTrack, segments: np.ndarray) -> np.ndarray:
+    """``(n_frames,)`` bool: the frame is on screen at some time inside one of the ``[start, stop)``
+    segments (onset ``< stop`` and end ``> start``, edges within ``EDGE_TOLERANCE`` counting as
+    equal), as :meth:`ModalityTrack.frames_shown` reads frames for a window. A frame shown from
+    before a segment into it counts; one that leaves the screen at the segment's start does not."""
+    if len(segments) == 0:
+        return np.zeros(track.times.shape, dtype=bool)
+    seg = segments[np.argsort(segments[:, 0])]
+    # the latest segment starting before the frame leaves the screen; segments do not overlap, so
+    # an earlier one ends before it and overlaps the frame only if this one does
+    k = np.searchsorted(seg[:, 0], track.frame_ends - EDGE_TOLERANCE, side="left") - 1
+    return (k >= 0) & (track.times < seg[np.clip(k, 0, None), 1] - EDGE_TOLERANCE)
+
+
 def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_frames: int = 4096) -> None:
-    """Pixel mean / std of the frames shown inside the training segments (an evenly spaced subset
-    of at most ``max_frames`` frames)."""
+    """Pixel mean / std of the frames on screen inside the training segments (an evenly spaced
+    subset of at most ``max_frames`` frames): the frames that training windows read."""
     if mod["normalization"] != "zscore":
         return
-    inside = np.flatnonzero(_in_segments(track.times, train))
+    inside = np.flatnonzero(_on_screen_in_segments(track, train))
     if len(inside) == 0:
         raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split "
                          f"({_spans(track, train)})")
@@ -358,7 +373,7 @@ def _previous_trial_ends(recording: SpikeRecording, clips: np.ndarray) -> np.nda
     if trials is None or len(trials) == 0:
         return clips
     ends = np.sort(np.asarray(trials, dtype=np.float64)[:, 1])
-    idx = np.searchsorted(ends, clips + 1e-9, side="right") - 1  # 1 ns: abutting trials
+    idx = np.searchsorted(ends, clips + EDGE_TOLERANCE, side="right") - 1  # abutting trials
     bound = np.where(idx >= 0, ends[np.clip(idx, 0, None)], -np.inf)
     return np.where(np.isfinite(clips), np.minimum(bound, clips), clips)
 
