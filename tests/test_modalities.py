@@ -439,3 +439,21 @@ def test_a_future_modality_window_stays_inside_its_time_block(a2929):
         for s, times in zip(starts, ds[split]["mod_hd_times"]):
             t = s + np.asarray(times)
             assert np.all(((t[:, None] >= seg[None, :, 0]) & (t[:, None] < seg[None, :, 1])).any(1)), (split, s)
+
+
+def test_classes_come_from_intervals_overlapping_the_training_split_not_ones_ending_at_its_start():
+    """A test trial stored as [0.0, 0.1 + 0.2 = 0.30000000000000004) s ends at the training trial's
+    start (0.3 s) as windows read it (``ModalityTrack.in_span``), so its label 'a' is not a training
+    class; compared exactly, it overlapped and 'a' was fitted as a class the training split never had."""
+    from hf_neuroformer.windows import SplitPlan
+
+    rec = nf.SpikeRecording(spike_times=np.array([0.05, 0.4]), unit_ids=np.array([0, 1]), time_domain=(0.0, 0.6),
+                         trials=np.array([[0.0, 0.1 + 0.2], [0.3, 0.6]]),
+                         trial_info={"label": np.array(["a", "b"], dtype=object)})
+    cfg = small_config(modalities=[{"name": "lab", "source": "trial:label", "kind": "categorical",
+                                    "window": [-0.02, 0.0]}])
+    none = np.zeros((0, 2))
+    plan = SplitPlan("trials", {"train": np.array([[0.3, 0.6]]), "validation": none, "test": np.array([[0.0, 0.1 + 0.2]])},
+                     {"train": np.array([1]), "validation": np.zeros(0, dtype=np.int64), "test": np.array([0])})
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == ["b"]

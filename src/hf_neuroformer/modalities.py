@@ -253,9 +253,10 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             continue
         if track.kind == "samples":
             inside = _in_segments(track.times, train)
-        else:
-            iv = track.intervals
-            inside = np.array([bool(np.any((train[:, 1] > a) & (train[:, 0] < b))) for a, b in iv], dtype=bool)
+        else:  # overlapping a training segment, edges within EDGE_TOLERANCE equal (as in_span reads them)
+            inside = np.zeros(len(track.intervals), dtype=bool)
+            for a, b in train:
+                inside[track.in_span(a, b)] = True
         vals = track.values[inside]
         if mod["kind"] == "continuous":
             # modality_track gives continuous values as (n, num_features) float64, also when n is 0
