@@ -457,3 +457,42 @@ def test_classes_come_from_intervals_overlapping_the_training_split_not_ones_end
                      {"train": np.array([1]), "validation": np.zeros(0, dtype=np.int64), "test": np.array([0])})
     fit_modalities(rec, cfg, plan)
     assert cfg.modalities[0]["classes"] == ["b"]
+
+
+def test_a_window_gives_the_same_logits_alone_as_in_a_batch_padded_to_more_modality_tokens(a2929):
+    """40 % of the head-direction samples are NaN, so windows hold 7 to 14 tokens: in one batch the
+    shorter ones are padded. Each window alone gives the same logits at its real positions (the
+    padded modality tokens are masked everywhere), with weights of std 0.2 so that a leak shows."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    ry = a2929.behaviour["ry"]
+    v = np.asarray(ry.values, dtype=float).copy()
+    v[rng.random(len(v)) < 0.4] = np.nan
+    rec = replace(a2929, behaviour={**a2929.behaviour, "ry": nf.recording.BehaviourSeries(ry.timestamps, v, ry.unit)})
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+           "window": [-0.05, 0.1]}
+    cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
+                       modalities=[mod])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    ds, _ = build_window_datasets(rec, tok, cfg)
+    rows = [ds["train"][i] for i in range(0, 240, 10)]
+    counts = [len(r["mod_hd_times"]) for r in rows]
+    assert max(counts) - min(counts) >= 4
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    for p in model.parameters():
+        if p.dim() > 1:
+            torch.nn.init.normal_(p, std=0.2)
+    collate = NeuroformerCollator(modalities=cfg.modalities)
+    batch = collate(rows)
+    with torch.no_grad():
+        both = model(**batch)
+        for i, row in enumerate(rows):
+            one = model(**collate([row]))
+            n = int(batch["attention_mask"][i].sum())  # real positions come first
+            assert (both.logits[i, :n] - one.logits[0, :n]).abs().max() < 1e-4
+            assert (both.dt_logits[i, :n] - one.dt_logits[0, :n]).abs().max() < 1e-4
+    assert (both.logits[0] - both.logits[1]).abs().max() > 0.1  # the windows differ: the check has teeth
