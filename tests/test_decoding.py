@@ -986,3 +986,22 @@ def test_a_decoder_loaded_without_targets_says_it_has_no_head(pretrained, finetu
         warnings.simplefilter("always")
         AutoModelForSequenceClassification.from_pretrained(finetuned[0])
     assert not [w for w in caught if "decoding_targets is empty" in str(w.message)]
+
+
+def test_a_checkpoint_plan_that_leaves_a_split_empty_is_replaced_with_a_warning_that_scores_are_not_held_out(
+        a2929, pretrained, tmp_path):
+    """Fine-tuning on a part of the pretraining recording that lies in the checkpoint's training
+    split only: its splits.json leaves validation and test without windows, so splits are planned
+    anew on that part, and the new test windows hold spikes the model was pretrained on. The
+    warning says so (it only said that it planned anew) and metrics.json records the source."""
+    from hf_neuroformer.windows import SplitPlan
+
+    plan = SplitPlan.from_dict(json.loads((pretrained / "splits.json").read_text()))
+    seg = max(plan.segments["train"], key=lambda ab: ab[1] - ab[0])
+    assert seg[1] - seg[0] >= 44.9  # three 15-s blocks: room for three splits
+    part = a2929.restrict(float(seg[0]), float(seg[1]))
+    with pytest.warns(UserWarning, match=r"leaves a split of this recording without windows.*not held out from "
+                                         r"pretraining.*split_plan_source"):
+        m = finetune(pretrained, part, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "d", max_steps=1,
+                     eval_steps=1, batch_size=8, seed=0)
+    assert m["split_plan_source"] == "planned on this recording"

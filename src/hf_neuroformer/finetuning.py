@@ -530,7 +530,11 @@ def finetune(
             plan_source = "checkpoint splits.json"
             if plan is None:
                 warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} leaves a split of this recording "
-                              "without windows; planning splits on this recording instead")
+                              "without windows; planning splits on this recording instead. If the model was "
+                              "pretrained on this recording, its new validation and test windows may hold spikes it "
+                              "was trained on, so their scores are not held out from pretraining (metrics.json: "
+                              "split_plan_source); fine-tune on the recording (and epoch) it was pretrained on, or "
+                              "give plan= (a SplitPlan whose splits each hold windows), to keep them apart")
     else:
         cfg = copy.deepcopy(config) if config is not None else NeuroformerConfig()
         tokenizer = NeuroformerTokenizer.from_config(cfg)
