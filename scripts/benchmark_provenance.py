@@ -1,7 +1,7 @@
 """Numbers quoted in the notes of BENCHMARKS.md that no stored JSON held, recomputed from the shared
 recordings and the stored split plans, so that they can be re-derived from the repository.
 
-    python scripts/benchmark_provenance.py                          # (a) and (b), ~15 s on one core
+    python scripts/benchmark_provenance.py                          # (a), (b) and (d), ~20 s on one core
     python scripts/benchmark_provenance.py --validation-baselines   # and (c), ~10 s more
 
 (a) ``split_overlap``: how much the test sets of the repeated block splits
@@ -26,6 +26,9 @@ recordings and the stored split plans, so that they can be re-derived from the r
     benchmark's rows (the config settings of its run in ``benchmarks/decoding.json``: training
     windows every 125 ms), and the GRU with tiling training windows. The same rows scored on test
     must reproduce the stored test R² of ridge, lasso and the GLM (deterministic).
+(d) ``steinmetz_unit_rates``: the Steinmetz benchmark draws its 64 units among those firing
+    >= 2 Hz over the whole session, test trials included (no label is read); the rates of the
+    drawn units on split 0's training trials alone, and the candidates of that train-only rule.
 
 Writes ``benchmarks/provenance.json`` (a section not recomputed in this invocation is kept as it
 was). Reuses the benchmark scripts' functions: ``benchmark_decoding.load_dataset`` /
@@ -260,6 +263,42 @@ def validation_baselines(seeds=(0, 1, 2)) -> dict:
             "tiling": score(tiling, "validation", ("gru",))}
 
 
+# --------------------------------------------------------------------------------------- Steinmetz units
+def steinmetz_unit_rates() -> dict:
+    """The Steinmetz benchmark draws its 64 units among those firing >= STEINMETZ_MIN_RATE Hz over
+    the whole session (``SpikeRecording.firing_rates``: spikes / the support's seconds), test
+    trials included (no label is read). The rates of those 64 units on split 0's training trials
+    alone, and how many units that train-only rule would have made candidates."""
+    import copy
+
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.windows import plan_splits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = load_recording(bd.DATA / "steinmetz2019_spcount" / "NS_sp_count.mat", bin_size=0.01, seed=0)
+        rec, cfg, _, notes = bd.load_dataset("steinmetz")
+    session = full.firing_rates()
+    cand = np.flatnonzero(session >= bd.STEINMETZ_MIN_RATE)
+    units = np.sort(np.random.default_rng(0).choice(cand, bd.STEINMETZ_UNITS, replace=False))
+    if rec.n_units != len(units) or rec.n_spikes != int(np.isin(full.unit_ids, units).sum()):
+        raise RuntimeError("the units drawn here are not the benchmark's (benchmark_decoding.load_dataset)")
+    c = copy.deepcopy(cfg)
+    c.split_seed = 0
+    train = plan_splits(rec, c).segments["train"]
+    counts = np.zeros(full.n_units)
+    for a, b in train:
+        lo, hi = np.searchsorted(full.spike_times, [a, b], side="left")
+        np.add.at(counts, full.unit_ids[lo:hi], 1)
+    train_rate = counts / float(np.sum(train[:, 1] - train[:, 0]))
+    return {"min_rate_hz": bd.STEINMETZ_MIN_RATE, "n_units": int(full.n_units), "candidates_whole_session": int(len(cand)),
+            "candidates_train_trials_only": int(np.sum(train_rate >= bd.STEINMETZ_MIN_RATE)),
+            "n_train_trials_s": float(np.sum(train[:, 1] - train[:, 0])),
+            "drawn_units_passing_on_train_trials_only": int(np.sum(train_rate[units] >= bd.STEINMETZ_MIN_RATE)),
+            "drawn_units_min_train_rate_hz": float(train_rate[units].min()),
+            "drawn_units_min_session_rate_hz": float(session[units].min())}
+
+
 # --------------------------------------------------------------------------------------- main
 DESCRIPTIONS = {
     "split_overlap": "(a) Test sets of the repeated block splits (decoding_repeated_splits.json): contiguous test "
@@ -279,6 +318,9 @@ DESCRIPTIONS = {
                             "test_split='validation'), seeds 0-2) on the benchmark's rows (its run's config settings, "
                             "training windows every 125 ms), and the GRU with tiling training windows; ridge, lasso "
                             "and GLM on test checked against decoding.json.",
+    "steinmetz_unit_rates": "(d) The Steinmetz benchmark's 64 units are drawn (seed 0) among those firing >= 2 Hz over the "
+                            "whole session, test trials included (no label read): their rates on split 0's training "
+                            "trials alone (spikes / the trials' seconds), and the candidates of that train-only rule.",
 }
 
 
@@ -303,10 +345,11 @@ def main(argv=None) -> int:
             overlap[e["dataset"]] = split_overlap(e)
     doc["split_overlap"] = {"description": DESCRIPTIONS["split_overlap"], **stamp, **overlap}
     doc["nelpy_track_fit"] = {"description": DESCRIPTIONS["nelpy_track_fit"], **stamp, **nelpy_track_fit()}
+    doc["steinmetz_unit_rates"] = {"description": DESCRIPTIONS["steinmetz_unit_rates"], **stamp, **steinmetz_unit_rates()}
     if args.validation_baselines:
         doc["validation_baselines"] = {"description": DESCRIPTIONS["validation_baselines"], **stamp,
                                        **validation_baselines()}
-    doc = {k: doc[k] for k in ("split_overlap", "nelpy_track_fit", "validation_baselines") if k in doc}
+    doc = {k: doc[k] for k in ("split_overlap", "nelpy_track_fit", "validation_baselines", "steinmetz_unit_rates") if k in doc}
     out.write_text(json.dumps(doc, indent=1) + "\n")
     for name, o in overlap.items():
         print(f"[provenance] {name}: {o['test_stretches_per_split'][0]}-{o['test_stretches_per_split'][1]} test stretches "
@@ -323,6 +366,10 @@ def main(argv=None) -> int:
         print("[provenance] validation R² (windows every 125 ms): " + ", ".join(
             f"{b} {r['mean']:.3f} ({' / '.join(f'{x:.3f}' for x in r['per_seed'])})" for b, r in vb["strided"]["r2"].items())
             + f"; GRU with tiling windows {vb['tiling']['r2']['gru']['mean']:.3f}")
+    su = doc["steinmetz_unit_rates"]
+    print(f"[provenance] Steinmetz: {su['drawn_units_passing_on_train_trials_only']} of the 64 drawn units fire >= "
+          f"{su['min_rate_hz']} Hz on the training trials alone (lowest {su['drawn_units_min_train_rate_hz']:.2f} Hz); "
+          f"candidates {su['candidates_whole_session']} (session) vs {su['candidates_train_trials_only']} (train trials)")
     print(f"[provenance] wrote {out} in {time.perf_counter() - t:.0f} s")
     return 0
 
