@@ -200,7 +200,7 @@ def load_dataset(name: str, quick: bool = False, model: dict | None = None):
             units = np.sort(np.random.default_rng(0).choice(cand, STEINMETZ_UNITS, replace=False))
             rec = full.select_units(units)
             notes["units"] = (f"{STEINMETZ_UNITS} of {full.n_units} units, drawn with seed 0 among the {len(cand)} "
-                              f"firing >= {STEINMETZ_MIN_RATE} Hz")
+                              f"firing >= {STEINMETZ_MIN_RATE} Hz over the whole session, test trials included (no labels read)")
     notes.update(n_units=rec.n_units, n_spikes=rec.n_spikes, time_domain=list(rec.time_domain))
     _CACHE[key] = (rec, cfg, mask, notes)
     return _CACHE[key]
