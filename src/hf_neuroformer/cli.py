@@ -652,6 +652,9 @@ def cmd_ablate(args) -> int:
     from .training import load_yaml_config
 
     out = Path(args.output)
+    if out.suffix.lower() == ".json":  # the figures' .json would replace the table, after every variant trained
+        raise ValueError(f"--output: the markdown table's figures go to the same name with .json, so {str(out)!r} "
+                         "would be both; expected a markdown file name such as ablation.md")
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
     seeds = None
