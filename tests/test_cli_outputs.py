@@ -7,9 +7,11 @@ The calls go through ``cli.main`` in this process (the code of the console scrip
 would be read is a missing file, so an error about it means the flag was checked too late.
 """
 
+import pytest
+
 from hf_neuroformer import cli
 
-
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 
 
 def err_of(capsys, *argv):
@@ -32,3 +34,25 @@ def test_ablate_output_json_would_be_replaced_by_its_own_figures(capsys, tmp_pat
                  "--output", out)
     assert msg.startswith("--output: ") and ".json" in msg and "markdown" in msg, msg
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["e.json", "e.txt", "e"])
+def test_evaluate_figure_format_checked_before_any_work(capsys, tmp_path, shared_data, name):
+    # `evaluate --output e.json --figure e.txt` computed the metrics, wrote e.json, then failed
+    # with matplotlib's "Format 'txt' is not supported" (no flag named): a half-written output
+    out, fig = tmp_path / "m.json", tmp_path / name
+    msg = err_of(capsys, "evaluate", "--real", shared_data(A2929), "--epoch", "wake", "--generated",
+                 tmp_path / "missing.nwb", "--output", out, "--figure", fig)
+    assert msg.startswith("--figure: expected a figure file name ending in an image format"), msg
+    assert not out.exists() and not fig.exists()
+
+
+@pytest.mark.parametrize("name", ["emb.json", "emb.npy", "emb.txt", "emb"])
+def test_embed_output_must_be_a_figure_name(capsys, tmp_path, name):
+    # `embed --output emb.json` wrote emb.npy and the metadata emb.json, then tried to draw the
+    # figure over emb.json and failed ("Format 'json' is not supported"), exit 2 with two files left
+    out = tmp_path / name
+    msg = err_of(capsys, "embed", "--model", tmp_path / "no-model", "--data", tmp_path / "missing.nwb",
+                 "--color-by", "ry", "--output", out)
+    assert msg.startswith("--output: expected a figure file name ending in an image format"), msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

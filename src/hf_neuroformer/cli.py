@@ -365,6 +365,19 @@ def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = No
         raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
 
 
+def _check_figure_file(path, flag: str) -> None:
+    """Refuse a figure file name whose suffix is not a format matplotlib writes (``.png``,
+    ``.pdf``, ``.svg``, ...), before any work: the figure is written last, so ``--figure x.json``
+    failed with matplotlib's "Format 'json' is not supported" (no flag named) after the metrics
+    were computed and the other outputs written."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lstrip(".").lower() not in formats:
+        raise ValueError(f"{flag}: expected a figure file name ending in an image format matplotlib writes "
+                         f"(.png, .pdf, .svg, ...: {', '.join(sorted(formats))}), got {str(path)!r}")
+
+
 def _check_not_an_input(path, flag: str, inputs: dict) -> None:
     """Refuse an output path that is one of the files the command reads (``inputs``: flag ->
     path or None), with or without ``--overwrite``: ``generate --data X.nwb --output X.nwb
@@ -445,6 +458,8 @@ def cmd_evaluate(args) -> int:
         _check_not_an_input(path, flag, {"--generated": args.generated, "--real": args.real})
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(figure, "--figure", args.overwrite)
+    if figure is not None:
+        _check_figure_file(figure, "--figure")
     # the model first: a directory that cannot score spikes fails before the metrics are computed
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
@@ -600,6 +615,7 @@ def cmd_embed(args) -> int:
     from .windows import check_split_in_recording, window_starts_for_split
 
     out = Path(args.output)
+    _check_figure_file(out, "--output")  # x.json / x.npy were also the names of the latents and metadata files
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
     for path, flag in ((out, "--output"), (npy, "--output (.npy beside it)"), (meta, "--output (.json beside it)")):
         _check_new_file(path, flag, args.overwrite)  # fail before loading anything
