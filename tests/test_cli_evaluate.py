@@ -68,7 +68,7 @@ def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
     rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
                    "--psth-bin-size", "-1"])
     assert rc == 2
-    assert "psth_bin_size" in capsys.readouterr().err
+    assert "--psth-bin-size: " in capsys.readouterr().err
 
 
 def test_isi_ks_floor_without_a_grid_says_so(tiny, capsys):

@@ -56,3 +56,59 @@ def test_embed_output_must_be_a_figure_name(capsys, tmp_path, name):
                  "--color-by", "ry", "--output", out)
     assert msg.startswith("--output: expected a figure file name ending in an image format"), msg
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # the library's checks named the Python field (n_hubs, targets_per_hub, GratingParams.frame_rate,
+    # training.max_steps), not the flag the user typed (or left at its default)
+    (["simulate", "--kind", "hub-glm", "--units", "20", "--hubs", "-1", "--duration", "5"], "--hubs: expected"),
+    (["simulate", "--kind", "hub-glm", "--units", "20", "--duration", "5"], "--targets-per-hub: expected"),
+    (["render-gratings", "--data", "allen_vcn_gratings", "--frame-rate", "-6"], "--frame-rate: expected"),
+    (["render-gratings", "--data", "allen_vcn_gratings", "--height", "0"], "--height/--width: expected"),
+    (["ablate", "--config", "c.yaml", "--data", A2929, "--max-steps", "0"], "--max-steps: expected an integer >= 1"),
+])
+def test_library_errors_name_the_flag(capsys, tmp_path, shared_data, argv, expected):
+    (tmp_path / "c.yaml").write_text("hidden_size: 16\n")
+    argv = [tmp_path / a if a == "c.yaml" else shared_data(a) if a in (A2929, "allen_vcn_gratings") else a
+            for a in argv]
+    out = tmp_path / ("o.md" if argv[0] == "ablate" else "o.nwb")
+    msg = err_of(capsys, *argv, "--output", out)
+    assert msg.startswith(expected), msg
+    assert not out.exists()
+
+
+def test_field_named_by_the_config_file_keeps_its_name(capsys, tmp_path, shared_data):
+    # training.max_steps from the --config file (no --max-steps given) is not the flag's value
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\ntraining:\n  max_steps: 0\n")
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", shared_data(A2929), "--output", tmp_path / "o.md")
+    assert msg.startswith("training.max_steps: expected an integer >= 1"), msg
+
+
+def test_generate_batch_size_and_max_spikes_name_their_flag(capsys, tmp_path, shared_data):
+    """`generate --batch-size 0` said 'batch_size: expected ...' and `--max-spikes 1000` 'max_spikes:
+    expected an integer in 1..63' (after the model and the recording were read)."""
+    import torch
+
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.training import TrainingConfig, train
+    from tiny_configs import small_config
+
+    torch.set_num_threads(1)
+    nwb = shared_data(A2929)
+    train(load_recording(nwb, epoch="wake"), tmp_path / "m",
+          small_config(current_window=0.1, past_window=1.0, dt_resolution=0.005, max_past_length=128),
+          TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512), progress=False)
+    for flag, value, expected in (("--batch-size", "0", "--batch-size: expected an integer >= 1"),
+                                  ("--max-spikes", "1000", "--max-spikes: expected an integer in 1..63")):
+        msg = err_of(capsys, "generate", "--model", tmp_path / "m", "--data", nwb, "--epoch", "wake",
+                     "--output", tmp_path / "g.nwb", flag, value)
+        assert msg.startswith(expected), msg
+    assert not (tmp_path / "g.nwb").exists()
+
+
+def test_output_dir_is_named_by_its_flag(capsys, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"")
+    msg = err_of(capsys, "train", "--output-dir", tmp_path / "m")
+    assert msg.startswith("--output-dir: "), msg

@@ -217,7 +217,7 @@ def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(traine
     assert rep["selection"]["units"] == list(range(80)) and rep["n_windows"] == 1 and rep["window_index"] == 3
     assert rep["background"] == "the window's own frames"
     assert main(args + ["--overwrite", "--window-index", "12"]) == 2
-    assert "window_index: expected 0..11" in capsys.readouterr().err
+    assert "--window-index: expected 0..11" in capsys.readouterr().err
     # no leftover temporary files
     assert not [p.name for p in (tmp_path / "fig").iterdir() if p.name.startswith(".")]
 

@@ -1182,10 +1182,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: library field names whose flag has another name (``HubNetworkParams.n_hubs`` is ``--hubs``)
+_FIELD_FLAGS = {"n_hubs": "--hubs", "frame_shape": "--height/--width", "field_of_view": "--fov-height/--fov-width"}
+
+
+def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
+    """A library error that opens with the Python name of a value a flag gave (``batch_size: expected
+    ...``, ``training.max_steps: ...``, ``n_hubs: ...``, ``GratingParams.frame_rate: ...``) opened
+    with the flag instead (``--batch-size: expected ...``), as the rules for errors ask.
+
+    Only names that are an option of ``parser`` (the command's subparser) or in :data:`_FIELD_FLAGS`
+    are replaced, and only when the message does not name the flag already; a ``training.`` field
+    only when its flag was given (else the value came from the --config file, which the message
+    names as it is)."""
+    import re
+
+    m = re.match(r"(training\.|[A-Z][A-Za-z]+\.)?([a-z][a-z0-9_]*)(?=: | \(| ')", message)
+    if m is None:
+        return message
+    prefix, name = m.groups()
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"}
+    flag = _FIELD_FLAGS.get(name) or flags.get(name)
+    if flag is None or flag.split("/")[0] in message:
+        return message
+    if prefix == "training." and getattr(args, name, None) is None:
+        return message
+    return flag + message[m.end():]
+
+
 def main(argv=None) -> int:
     from .hub import HubPushError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
     # warnings read like the errors: "neuroformer train: warning: <message>", without Python's
     # "path/file.py:240: UserWarning:" and the source line (restored afterwards, for in-process callers)
     plain = warnings.formatwarning
@@ -1200,7 +1230,7 @@ def main(argv=None) -> int:
         return args.func(args)
     except (FileExistsError, FileNotFoundError, ValueError, KeyError, HubPushError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"neuroformer {args.command}: error: {msg}", file=sys.stderr)
+        print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = plain
