@@ -85,9 +85,9 @@ def test_field_named_by_the_config_file_keeps_its_name(capsys, tmp_path, shared_
     assert msg.startswith("training.max_steps: expected an integer >= 1"), msg
 
 
-def test_generate_batch_size_and_max_spikes_name_their_flag(capsys, tmp_path, shared_data):
-    """`generate --batch-size 0` said 'batch_size: expected ...' and `--max-spikes 1000` 'max_spikes:
-    expected an integer in 1..63' (after the model and the recording were read)."""
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, shared_data):
+    """A model trained for 1 step on A2929 wake (tiny network)."""
     import torch
 
     from hf_neuroformer.io import load_recording
@@ -95,13 +95,20 @@ def test_generate_batch_size_and_max_spikes_name_their_flag(capsys, tmp_path, sh
     from tiny_configs import small_config
 
     torch.set_num_threads(1)
-    nwb = shared_data(A2929)
-    train(load_recording(nwb, epoch="wake"), tmp_path / "m",
+    out = tmp_path_factory.mktemp("cli_outputs") / "m"
+    train(load_recording(shared_data(A2929), epoch="wake"), out,
           small_config(current_window=0.1, past_window=1.0, dt_resolution=0.005, max_past_length=128),
           TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512), progress=False)
+    return out
+
+
+def test_generate_batch_size_and_max_spikes_name_their_flag(capsys, tmp_path, shared_data, tiny_model):
+    """`generate --batch-size 0` said 'batch_size: expected ...' and `--max-spikes 1000` 'max_spikes:
+    expected an integer in 1..63' (after the model and the recording were read)."""
+    nwb = shared_data(A2929)
     for flag, value, expected in (("--batch-size", "0", "--batch-size: expected an integer >= 1"),
                                   ("--max-spikes", "1000", "--max-spikes: expected an integer in 1..63")):
-        msg = err_of(capsys, "generate", "--model", tmp_path / "m", "--data", nwb, "--epoch", "wake",
+        msg = err_of(capsys, "generate", "--model", tiny_model, "--data", nwb, "--epoch", "wake",
                      "--output", tmp_path / "g.nwb", flag, value)
         assert msg.startswith(expected), msg
     assert not (tmp_path / "g.nwb").exists()
@@ -112,3 +119,30 @@ def test_output_dir_is_named_by_its_flag(capsys, tmp_path):
     (tmp_path / "m" / "model.safetensors").write_bytes(b"")
     msg = err_of(capsys, "train", "--output-dir", tmp_path / "m")
     assert msg.startswith("--output-dir: "), msg
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "missing.nwb", "--output-dir", "FILE/m"],
+    ["finetune", "--model", "MODEL", "--data", "missing.nwb", "--target", "ry", "--output-dir", "FILE/m"],
+    ["generate", "--model", "no-model", "--data", "missing.nwb", "--output", "FILE/g.nwb"],
+    ["evaluate", "--real", "missing.nwb", "--generated", "missing.nwb", "--output", "FILE/e.json"],
+    ["evaluate", "--real", "missing.nwb", "--generated", "missing.nwb", "--figure", "FILE/sub/e.png"],
+    ["prepare", "--data", "missing.nwb", "--output", "FILE/p"],
+    ["embed", "--model", "no-model", "--data", "missing.nwb", "--color-by", "ry", "--output", "FILE/e.png"],
+    ["ablate", "--config", "FILE", "--data", "missing.nwb", "--output", "FILE/t.md"],
+    ["simulate", "--kind", "glm", "--units", "5", "--duration", "1", "--output", "FILE/s.nwb"],
+    ["connectivity", "--model", "no-model", "--data", "missing.nwb", "--output", "FILE/c"],
+    ["attention-map", "--model", "no-model", "--data", "missing.nwb", "--output", "FILE/a.png"],
+])
+def test_output_under_a_file_is_refused_before_any_work(capsys, tmp_path, tiny_model, argv):
+    # `train --output-dir run.yaml/m` trained, then died with a NotADirectoryError traceback
+    # (exit 1); evaluate the same after computing every metric; generate said only
+    # "[Errno 17] File exists: 'run.yaml'" after sampling every window
+    file = tmp_path / "run.yaml"
+    file.write_text("hidden_size: 16\n")
+    argv = [str(a).replace("FILE", str(file)) if "FILE" in str(a) else tmp_path / a if a.endswith(".nwb") else
+            tiny_model if a == "MODEL" else a for a in argv]
+    flag = argv[next(i for i, a in enumerate(argv) if str(a).startswith(str(file) + "/")) - 1]
+    msg = err_of(capsys, *argv)
+    assert msg.startswith(f"{flag}: {str(file)!r} is a file, not a folder"), msg
+    assert file.read_text() == "hidden_size: 16\n"

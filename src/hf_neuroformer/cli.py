@@ -363,6 +363,9 @@ def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = No
                          f"{suffix}, got {str(path)!r}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{flag}: {str(path)!r} exists; pass --overwrite to replace it")
+    from .io.output_folder import check_writable_parent
+
+    check_writable_parent(path, flag)  # under a file or a read-only folder: it failed after all the work
 
 
 def _check_figure_file(path, flag: str) -> None:
@@ -1228,7 +1231,7 @@ def main(argv=None) -> int:
     warnings.formatwarning = _format
     try:
         return args.func(args)
-    except (FileExistsError, FileNotFoundError, ValueError, KeyError, HubPushError) as err:
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError, KeyError, HubPushError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2

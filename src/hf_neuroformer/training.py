@@ -258,11 +258,16 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     """Refuse to write over a directory that already holds a model, unless ``overwrite``.
 
     Raises:
-        FileExistsError: naming the directory, the files found and the ``--overwrite`` flag.
+        FileExistsError: naming the directory, the files found and the ``--overwrite`` flag; or a
+            path above it that is a file (:func:`~hf_neuroformer.io.output_folder.check_writable_parent`).
+        PermissionError: the nearest existing folder is not writable.
     """
+    from .io.output_folder import check_writable_parent
+
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir: {str(out)!r} exists and is not a directory")
+    check_writable_parent(out, "output_dir")  # a path under a file failed after the whole run
     finish_interrupted_save(out)  # a save killed after its commit: the folder holds its new model
     found = model_files_in(out)
     if found and not overwrite:

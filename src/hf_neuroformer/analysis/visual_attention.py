@@ -486,6 +486,9 @@ def run_attention_map(
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"--output: {existing} exist; pass --overwrite to replace them")
+    from ..io.output_folder import check_writable_parent
+
+    check_writable_parent(png, "--output")
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
     check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Tuple
 
-__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "move_into_place"]
+__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "check_writable_parent", "move_into_place"]
 
 #: Files whose presence means a folder holds a trained model (``neuroformer train`` writes them).
 MODEL_MARKERS = ("model.safetensors", "pytorch_model.bin", "metrics.json", "training_config.json",
@@ -46,6 +46,30 @@ class OutputFolderSpec:
     marker: str
     is_own: Callable[[Path], bool]
     patterns: Tuple[str, ...]
+
+
+def check_writable_parent(path, flag: str) -> None:
+    """Refuse an output ``path`` (file or folder) that cannot be created, before any work: the
+    nearest existing folder at or above it must be a folder this process may write in.
+
+    Outputs are written last, so a path under a file (``--output-dir run.yaml/m``) or in a folder
+    without write permission failed after the whole run, with a traceback
+    (``NotADirectoryError``, ``PermissionError``) or a bare ``[Errno 17] File exists``.
+
+    Raises:
+        FileExistsError: a path above ``path`` is a file, not a folder (named, with ``flag``).
+        PermissionError: the nearest existing folder is not writable (named, with ``flag``).
+    """
+    out = Path(path).absolute()
+    where = out if out.is_dir() else out.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise FileExistsError(f"{flag}: {str(where)!r} is a file, not a folder, so {str(path)!r} cannot be created "
+                              "in it; name a path in a folder")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise PermissionError(f"{flag}: no permission to write in {str(where)!r}, so {str(path)!r} cannot be "
+                              "written; name a path in a folder you can write to")
 
 
 def _first(items, n: int = 3) -> str:
@@ -77,6 +101,7 @@ def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: 
                               "folder for the output (e.g. a subfolder)")
     if out.is_symlink():
         raise FileExistsError(f"{flag}: {str(path)!r} is a symbolic link; name a new folder (or the folder itself)")
+    check_writable_parent(out, flag)
     if not out.exists():
         return out
     if not out.is_dir():
