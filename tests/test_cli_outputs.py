@@ -146,3 +146,31 @@ def test_output_under_a_file_is_refused_before_any_work(capsys, tmp_path, tiny_m
     msg = err_of(capsys, *argv)
     assert msg.startswith(f"{flag}: {str(file)!r} is a file, not a folder"), msg
     assert file.read_text() == "hidden_size: 16\n"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, shared_data):
+    """Ctrl-C during `train` printed a KeyboardInterrupt traceback from inside Accelerate and exited
+    through the signal (-2); now one line, exit status 130, and no half-written model folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 1.0\nmax_past_length: 128\nhidden_size: 16\n"
+                   "num_attention_heads: 2\nnum_hidden_layers: 1\nintermediate_size: 32\n"
+                   "training:\n  max_steps: 100000\n  max_epochs: 1000\n")
+    out = tmp_path / "m"
+    p = subprocess.Popen([sys.executable, "-m", "hf_neuroformer.cli", "train", "--config", str(cfg), "--data",
+                          str(shared_data(A2929)), "--epoch", "wake", "--output-dir", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.stdout.readline().startswith("[neuroformer] data:")  # the recording is read; training starts
+    time.sleep(3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "\nneuroformer train: interrupted\n" in err, err[-2000:]
+    assert not out.exists()
