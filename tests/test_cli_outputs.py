@@ -174,3 +174,12 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, shared_data):
     assert p.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "\nneuroformer train: interrupted\n" in err, err[-2000:]
     assert not out.exists()
+
+
+def test_evaluate_output_png_names_output_not_the_figure_never_given(capsys, tmp_path):
+    # `evaluate --output eval.png` (no --figure) said "--figure: 'eval.png' is also the --output JSON
+    # file; pass another --figure path", blaming a flag the user never gave
+    out = tmp_path / "eval.png"
+    msg = err_of(capsys, "evaluate", "--generated", tmp_path / "missing.nwb", "--output", out)
+    assert msg.startswith(f"--output: {str(out)!r} is the metrics JSON") and ".json" in msg, msg
+    assert not out.exists()

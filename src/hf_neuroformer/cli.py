@@ -456,6 +456,9 @@ def cmd_evaluate(args) -> int:
     else:
         figure = None
     if out is not None and figure is not None and out.resolve() == figure.resolve():
+        if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself
+            raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "
+                             "the same file; name the JSON with .json (e.g. eval.json), or pass --figure")
         raise ValueError(f"--figure: {str(figure)!r} is also the --output JSON file; pass another --figure path")
     for path, flag in ((out, "--output"), (figure, "--figure")):  # before "exists; pass --overwrite"
         _check_not_an_input(path, flag, {"--generated": args.generated, "--real": args.real})
