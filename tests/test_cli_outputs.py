@@ -183,3 +183,12 @@ def test_evaluate_output_png_names_output_not_the_figure_never_given(capsys, tmp
     msg = err_of(capsys, "evaluate", "--generated", tmp_path / "missing.nwb", "--output", out)
     assert msg.startswith(f"--output: {str(out)!r} is the metrics JSON") and ".json" in msg, msg
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--bin-size", "0"), ("--bin-size", "nan"), ("--psth-bin-size", "-1"),
+                                         ("--min-isis", "0")])
+def test_evaluate_numbers_checked_before_the_recordings_are_read(capsys, tmp_path, flag, value):
+    # they were checked inside compare_recordings, after --generated, --real (and --model) were read
+    msg = err_of(capsys, "evaluate", "--real", tmp_path / "missing.nwb", "--generated", tmp_path / "missing.nwb",
+                 flag, value)
+    assert msg.startswith(f"{flag}: expected "), msg
