@@ -192,3 +192,13 @@ def test_evaluate_numbers_checked_before_the_recordings_are_read(capsys, tmp_pat
     msg = err_of(capsys, "evaluate", "--real", tmp_path / "missing.nwb", "--generated", tmp_path / "missing.nwb",
                  flag, value)
     assert msg.startswith(f"{flag}: expected "), msg
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf"])
+def test_ablate_contrastive_weight_checked_before_the_recording_is_read(capsys, tmp_path, value):
+    # nan and -1 were refused after the recording was read; inf was accepted (an infinite loss)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output", tmp_path / "t.md",
+                 "--contrastive-loss-weight", value)
+    assert msg.startswith("--contrastive-loss-weight: expected a finite number > 0"), msg

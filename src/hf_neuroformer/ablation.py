@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -82,8 +83,9 @@ def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float 
         skipped.append(("+behaviour", "no behaviour modality in the config"))
     if config.modalities:
         w = config.contrastive_loss_weight if config.contrastive_loss_weight > 0 else contrastive_loss_weight
-        if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0):
-            raise ValueError(f"contrastive_loss_weight: expected a number > 0 for the +contrastive variant, got {w!r}")
+        if not (isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0):
+            raise ValueError(f"contrastive_loss_weight: expected a finite number > 0 for the +contrastive variant, "
+                             f"got {w!r}")
         c = variant(stim + beh, weight=w)
         c.contrastive_modalities = config.contrastive_modalities
         variants.append(("+contrastive", c))
