@@ -199,7 +199,7 @@ def test_generate_with_wrong_recording_is_refused(trained, shared_data):
     assert res.returncode == 2
     # the whole reason, in one line, not just the word "recording" (which any error could hold)
     err = res.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("neuroformer generate: error: recording: the test windows of this "
+    assert len(err) == 1 and err[0].startswith("neuroformer generate: error: --data: the test windows of this "
                                                "model span ["), res.stderr
     assert "but the recording covers [0.000, 600.000] s" in err[0] and "Traceback" not in res.stderr
     assert not (d / "x.nwb").exists()

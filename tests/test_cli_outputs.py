@@ -202,3 +202,25 @@ def test_ablate_contrastive_weight_checked_before_the_recording_is_read(capsys, 
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output", tmp_path / "t.md",
                  "--contrastive-loss-weight", value)
     assert msg.startswith("--contrastive-loss-weight: expected a finite number > 0"), msg
+
+
+def test_another_epoch_is_named_by_data_and_real(capsys, tmp_path, shared_data, tiny_model):
+    """The model was trained on the wake epoch; the sleep epoch holds none of its windows.
+    generate said 'recording: ... pass the recording (and epoch)' and evaluate
+    'generated.time_support: ...', where embed already said '--data: ... (and --epoch)'."""
+    nwb = shared_data(A2929)
+    out = tmp_path / "g.nwb"
+    msg = err_of(capsys, "generate", "--model", tiny_model, "--data", nwb, "--epoch", "sleep", "--output", out)
+    assert msg.startswith("--data: the test windows of this model span") and "--epoch" in msg, msg
+    assert not out.exists()
+    assert cli.main(["generate", "--model", str(tiny_model), "--data", str(nwb), "--epoch", "wake", "--output",
+                     str(out), "--batch-size", "512"]) == 0
+    capsys.readouterr()
+    msg = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "sleep", "--generated", out)
+    assert msg.startswith("--real: the generated windows span") and "--epoch" in msg, msg
+
+
+def test_generate_batch_size_checked_before_the_model_is_read(capsys, tmp_path):
+    msg = err_of(capsys, "generate", "--model", tmp_path / "no-model", "--output", tmp_path / "g.nwb",
+                 "--batch-size", "0")
+    assert msg.startswith("--batch-size: expected an integer >= 1"), msg

@@ -286,9 +286,14 @@ def cmd_generate(args) -> int:
         raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
                          f"got {args.max_spikes}")
     _check_sampling_flags(args)  # named by their flags, before the model and the data are read
+    from .windows import check_split_in_recording
+
+    if args.batch_size < 1:  # it was refused as 'batch_size:' after the model and the recording were read
+        raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     model, tokenizer, plan = _load_model(args)
     rec = _load_data(args.data, args.epoch)
     _check_units(tokenizer, rec, args)
+    check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
     generated = generate_split(
         model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
@@ -498,9 +503,14 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--real: not given, so the built-in simulated recording ({real.n_units} units) was used, but "
                          f"{args.generated} has {generated.n_units} units of session {generated.session!r}; pass the "
                          "recording it was generated from as --real (and its --epoch)")
-    metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
-                                 min_isis=args.min_isis, window_length=grid[0] if grid else None,
-                                 dt_resolution=grid[1] if grid else None)
+    try:
+        metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
+                                     min_isis=args.min_isis, window_length=grid[0] if grid else None,
+                                     dt_resolution=grid[1] if grid else None)
+    except ValueError as err:  # the generated windows outside --real (another epoch): name the flag
+        if not str(err).startswith("generated.time_support:"):
+            raise
+        raise ValueError("--real:" + str(err).removeprefix("generated.time_support:")) from None
     metrics["isi_ks_floor_source"] = source
     same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it
