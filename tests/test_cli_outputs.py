@@ -224,3 +224,18 @@ def test_generate_batch_size_checked_before_the_model_is_read(capsys, tmp_path):
     msg = err_of(capsys, "generate", "--model", tmp_path / "no-model", "--output", tmp_path / "g.nwb",
                  "--batch-size", "0")
     assert msg.startswith("--batch-size: expected an integer >= 1"), msg
+
+
+def test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model(capsys, tmp_path, shared_data,
+                                                                                tiny_model):
+    """`--select-on ry/r2` for a circular target said only '... with a target of ['ry'] and its metric'
+    (which metrics?); a decoder given as --model for other targets was named 'model_dir:'."""
+    nwb = shared_data(A2929)
+    base = ["finetune", "--model", tiny_model, "--data", nwb, "--epoch", "wake", "--max-steps", "1",
+            "--batch-size", "16"]
+    msg = err_of(capsys, *base, "--target", "ry", "--select-on", "ry/r2", "--output-dir", tmp_path / "a")
+    assert msg.startswith("--select-on: ") and "ry/mean_angular_error_deg" in msg, msg
+    assert cli.main([str(a) for a in base] + ["--target", "x", "--output-dir", str(tmp_path / "dec")]) == 0
+    capsys.readouterr()
+    msg = err_of(capsys, *base[:2], tmp_path / "dec", *base[3:], "--target", "ry", "--output-dir", tmp_path / "b")
+    assert msg.startswith(f"--model: '{tmp_path / 'dec'}' is a decoder fine-tuned for"), msg

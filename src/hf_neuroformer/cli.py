@@ -1212,7 +1212,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: library field names whose flag has another name (``HubNetworkParams.n_hubs`` is ``--hubs``)
-_FIELD_FLAGS = {"n_hubs": "--hubs", "frame_shape": "--height/--width", "field_of_view": "--fov-height/--fov-width"}
+_FIELD_FLAGS = {"n_hubs": "--hubs", "frame_shape": "--height/--width", "field_of_view": "--fov-height/--fov-width",
+                "model_dir": "--model"}
 
 
 def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:

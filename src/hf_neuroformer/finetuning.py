@@ -187,9 +187,10 @@ def selection_metric(targets: Sequence[dict], select_on: Optional[str] = "auto")
                  "circular": ("mean_angular_error_deg", "median_angular_error_deg", "mean_angular_error_rad",
                               "median_angular_error_rad")}
         if name not in kinds or metric not in known[kinds[name]]:
+            choices = [f"{n}/{m}" for n, k in kinds.items() for m in known[k]]
             raise ValueError(
                 f"select_on: expected 'auto', 'loss' or '<target>/<metric>' with a target of {list(kinds)} and "
-                f"its metric, got {select_on!r}"
+                f"its metric (one of {', '.join(choices)}), got {select_on!r}"
             )
         greater = "angular_error" not in metric
     return select_on, greater, f"{'highest' if greater else 'lowest'} validation {select_on}"
