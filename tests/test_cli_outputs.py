@@ -239,3 +239,21 @@ def test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model(ca
     capsys.readouterr()
     msg = err_of(capsys, *base[:2], tmp_path / "dec", *base[3:], "--target", "ry", "--output-dir", tmp_path / "b")
     assert msg.startswith(f"--model: '{tmp_path / 'dec'}' is a decoder fine-tuned for"), msg
+
+
+def test_train_numeric_options_state_their_default():
+    """`train --help` gave no default for --batch-size, --gradient-accumulation-steps, --save-every,
+    --mixed-precision and --config, while --max-steps, --max-epochs and --seed gave theirs."""
+    import argparse
+
+    from hf_neuroformer.cli import build_parser
+    from hf_neuroformer.training import TrainingConfig
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.option_strings[-1]: a.help for a in sub.choices["train"]._actions if a.option_strings}
+    t = TrainingConfig()
+    for flag, default in (("--batch-size", t.batch_size), ("--gradient-accumulation-steps", t.gradient_accumulation_steps),
+                          ("--max-steps", t.max_steps), ("--max-epochs", t.max_epochs), ("--seed", t.seed),
+                          ("--mixed-precision", t.mixed_precision), ("--save-every", "none")):
+        assert f"default: the config's training.{flag[2:].replace('-', '_')}, {default}" in helps[flag], flag
+    assert "default: " in helps["--config"]

@@ -957,7 +957,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics")
-    t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section")
+    t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section "
+                   "(default: NeuroformerConfig's defaults, as in configs/default.yaml)")
     t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen folder, or a "
                    "'neuroformer prepare' directory, whose windows are then streamed); "
                                   "default: the built-in simulated network")
@@ -970,11 +971,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="seed of initialisation, shuffling, dropout and test-split sampling "
                    "(default: the config's training.seed, 0)")
     t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
-                   help="bf16 on CPUs and recent GPUs; fp16 (GPU only) with Accelerate's loss scaling")
-    t.add_argument("--batch-size", type=int, help="windows per optimisation step, over all processes")
+                   help="bf16 on CPUs and recent GPUs; fp16 (GPU only) with Accelerate's loss scaling (default: the "
+                        "config's training.mixed_precision, no = float32)")
+    t.add_argument("--batch-size", type=int, help="windows per optimisation step, over all processes (default: the "
+                   "config's training.batch_size, 32)")
     t.add_argument("--gradient-accumulation-steps", type=int,
-                   help="micro-batches per optimisation step (each process loads batch-size / (N * processes))")
-    t.add_argument("--save-every", type=int, help="write a resumable checkpoint to --output-dir/checkpoints every N steps")
+                   help="micro-batches per optimisation step (each process loads batch-size / (N * processes); "
+                        "default: the config's training.gradient_accumulation_steps, 1)")
+    t.add_argument("--save-every", type=int, help="write a resumable checkpoint to --output-dir/checkpoints every N "
+                   "steps (default: the config's training.save_every, none: no checkpoints, so no --resume)")
     t.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch); "
                         "a finished run is extended with a larger --max-steps (its model replaced at the end), and has "
