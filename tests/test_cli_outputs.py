@@ -257,3 +257,21 @@ def test_train_numeric_options_state_their_default():
                           ("--mixed-precision", t.mixed_precision), ("--save-every", "none")):
         assert f"default: the config's training.{flag[2:].replace('-', '_')}, {default}" in helps[flag], flag
     assert "default: " in helps["--config"]
+
+
+def test_config_mistakes_and_a_missing_render_gratings_recording_name_what_to_fix(tmp_path, capsys):
+    """A folder as --config said 'no such file'; a misspelt config field was only listed as unknown
+    (now with the closest field); render-gratings' missing --data said 'recording not found'
+    without naming the flag."""
+    from hf_neuroformer.cli import main
+
+    assert main(["train", "--config", str(tmp_path), "--output-dir", str(tmp_path / "m")]) == 2
+    assert f"--config: '{tmp_path}' is a folder; expected a YAML file" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("past_windw: 1.0\nfoo_bar: 2\n")
+    assert main(["train", "--config", str(bad), "--output-dir", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown NeuroformerConfig field(s) ['foo_bar', 'past_windw'] (did you mean 'past_windw' -> 'past_window'?)" in err
+    assert main(["render-gratings", "--data", str(tmp_path / "none.nwb"), "--output", str(tmp_path / "v.nwb")]) == 2
+    assert "--data: no such file or directory" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "v.nwb").exists()

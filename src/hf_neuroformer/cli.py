@@ -840,7 +840,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_render_gratings(args) -> int:
-    from .io import load_recording, write_nwb
+    from .io import write_nwb
     from .stimuli import GratingParams, render_drifting_gratings
 
     out = Path(args.output)
@@ -848,7 +848,7 @@ def cmd_render_gratings(args) -> int:
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
                            temporal_frequency=args.temporal_frequency, contrast=args.contrast)
-    rec = render_drifting_gratings(load_recording(args.data), column=args.column, params=params)
+    rec = render_drifting_gratings(_load_data(args.data, None), column=args.column, params=params)
     write_nwb(rec, out, overwrite=args.overwrite)
     f = rec.stimulus.frames
     print(f"[neuroformer] rendered {f.shape[0]} frames of {f.shape[1]}x{f.shape[2]} px at {args.frame_rate:g} Hz; "

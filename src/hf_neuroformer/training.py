@@ -220,6 +220,8 @@ def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"--config: {str(path)!r} is a folder; expected a YAML file such as configs/default.yaml")
     if not path.is_file():
         raise FileNotFoundError(f"--config: no such file {str(path)!r}")
     try:
@@ -246,7 +248,13 @@ def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
                    if p not in ("self", "kwargs", "vocab_size")}
     unknown = sorted(set(raw) - known_model)
     if unknown:
-        raise ValueError(f"{path}: unknown NeuroformerConfig field(s) {unknown}")
+        import difflib
+
+        close = {u: difflib.get_close_matches(u, known_model, n=1) for u in unknown}
+        hints = [f"{u!r} -> {c[0]!r}" for u, c in close.items() if c]
+        raise ValueError(f"{path}: unknown NeuroformerConfig field(s) {unknown}"
+                         + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+                         + "; NeuroformerConfig's docstring lists the fields")
     known_train = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = sorted(set(train_raw) - known_train)
     if unknown:
