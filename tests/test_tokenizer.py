@@ -107,6 +107,18 @@ def test_dt_bins_helpers():
     np.testing.assert_allclose(times, 7.0 + tok.id_to_dt(np.array([1, 2])))
 
 
+def test_id_to_dt_refuses_ids_outside_the_window():
+    """An id past the last dt class (or negative) has no bin inside the window; it used to be
+    decoded to a time outside it (id 5 of 3 classes -> 0.015 s in a 0.01 s window)."""
+    tok = make_tok(dt_resolution=0.004, current_window=0.01)  # 3 classes
+    for bad in (3, 5, -1):
+        with pytest.raises(ValueError, match=r"dt_ids: expected dt bin ids in \[0, 3\)"):
+            tok.id_to_dt(np.array([0, bad]))
+        with pytest.raises(ValueError, match="dt_ids"):
+            tok.decode_window([BOS, 3, 4, EOS], [0, 1, bad, 0], 7.0)
+    assert tok.id_to_dt(np.array([], dtype=np.int64)).shape == (0,)
+
+
 # --------------------------------------------------------------------------- ordering
 def test_order_is_dt_bin_then_unit_id():
     tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.0)

@@ -192,6 +192,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
     @property
     def vocab_size(self) -> int:
+        """Number of tokens: the 3 specials (pad, BOS, EOS) plus one per unit."""
         return len(self.vocab)
 
     def get_vocab(self) -> Dict[str, int]:
@@ -243,22 +244,41 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     # ------------------------------------------------------------------ dt quantisation
     @property
     def num_dt_bins(self) -> int:
+        """Number of current-window dt classes, ``ceil(current_window / dt_resolution)`` (the
+        last bin is partial when ``dt_resolution`` does not divide ``current_window``)."""
         return n_bins_covering(self.current_window, self.dt_resolution)
 
     @property
     def num_past_dt_bins(self) -> int:
+        """Number of past-window dt bins, ``ceil(past_window / dt_resolution)``, at least 1
+        (the BOS's bin when ``past_window == 0``)."""
         return max(n_bins_covering(self.past_window, self.dt_resolution), 1)
 
     def dt_to_id(self, dt: np.ndarray) -> np.ndarray:
-        """dt in seconds from the window start -> dt bin id, clipped to ``[0, num_dt_bins)``."""
+        """dt in seconds from the window start -> dt bin id, clipped to ``[0, num_dt_bins)``.
+
+        ``dt``: float array (any shape), finite seconds (not checked: NaN maps to bin 0).
+        Returns an int64 array of ``dt``'s shape: ``floor(dt / dt_resolution)`` (a dt on a bin
+        edge starts its bin), clipped.
+        """
         ids = bin_index(dt, self.dt_resolution)  # a dt on a bin edge starts its bin
         return np.clip(ids, 0, self.num_dt_bins - 1)
 
     def id_to_dt(self, dt_ids: np.ndarray) -> np.ndarray:
         """dt bin id -> seconds from the window start: the centre of the bin's part that lies
         inside the window (the last bin is partial when ``dt_resolution`` does not divide
-        ``current_window``), so a decoded spike never leaves its window."""
+        ``current_window``), so a decoded spike never leaves its window.
+
+        ``dt_ids``: int array (any shape) or scalar; returns float64 seconds of its shape.
+
+        Raises:
+            ValueError: an id outside ``[0, num_dt_bins)`` (its centre would lie outside the
+                window).
+        """
         ids = np.asarray(dt_ids, dtype=np.float64)
+        if ids.size and (not np.all(np.isfinite(ids)) or ids.min() < 0 or ids.max() >= self.num_dt_bins):
+            bad = ids[~(np.isfinite(ids) & (ids >= 0) & (ids < self.num_dt_bins))].ravel()[0]
+            raise ValueError(f"dt_ids: expected dt bin ids in [0, {self.num_dt_bins}) (num_dt_bins), got {bad:g}")
         lo = ids * self.dt_resolution
         hi = np.minimum(lo + self.dt_resolution, self.current_window)
         return (lo + hi) / 2
@@ -343,13 +363,16 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         """Tokens of one current window -> spikes.
 
         Args:
-            input_ids: token ids (specials are skipped; decoding stops at EOS or pad).
-            dt_ids: dt bin id per token.
+            input_ids: ``(seq_len,)`` token ids (specials are skipped; decoding stops at EOS or pad).
+            dt_ids: ``(seq_len,)`` dt bin id per token, in ``[0, num_dt_bins)``.
             window_start: start of the window, s.
 
         Returns:
             ``(spike_times, unit_tokens)``: ``(n,)`` float64 seconds at the dt bin centres and
             ``(n,)`` int64 unit token ids.
+
+        Raises:
+            ValueError: a decoded token's dt id outside ``[0, num_dt_bins)`` (:meth:`id_to_dt`).
         """
         times, units = [], []
         for tok, dt in zip(input_ids, dt_ids):
