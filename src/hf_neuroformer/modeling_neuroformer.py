@@ -287,6 +287,21 @@ class NeuroformerModalityEmbedding(nn.Module):
         return x
 
     def forward(self, inputs: dict) -> torch.Tensor:
+        """Embed one modality's tokens.
+
+        Args:
+            inputs: ``{"times": (batch, n_tokens) float seconds from the current window's start,
+                "ids": (batch, n_tokens) int64 class indices}`` (categorical) or ``"values":
+                (batch, n_tokens, num_features)`` float raw values (continuous; radians for
+                ``"circular"``); ``"mask"`` is read by :meth:`embed`, not here.
+
+        Returns:
+            ``(batch, n_tokens, hidden_size)`` float tensor.
+
+        Raises:
+            ValueError: ``ids`` missing or outside ``[0, len(classes))``; ``values`` missing or
+                not ``(batch, n_tokens, num_features)``; as :meth:`value_features`.
+        """
         name = self.modality["name"]
         if self.kind == "categorical":
             ids = inputs.get("ids")
@@ -453,6 +468,14 @@ class NeuroformerModalityStage(nn.Module):
         self.layers = nn.ModuleList([NeuroformerModalityLayer(config, i) for i in range(config.num_modality_layers)])
 
     def forward(self, x, kv, allowed, output_attentions=False):
+        """``x`` ``(batch, seq_len, hidden_size)`` current-window tokens cross-attend to ``kv``
+        ``(batch, 1 + n_tokens, hidden_size)`` (null token first) where ``allowed`` (bool,
+        broadcastable to ``(batch, 1, seq_len, 1 + n_tokens)``) is True.
+
+        Returns:
+            ``(x, weights)``: updated ``(batch, seq_len, hidden_size)`` tokens and one attention
+            weight tensor per layer (None unless ``output_attentions``).
+        """
         weights = []
         for layer in self.layers:
             x, w = layer(x, kv, allowed, output_attentions=output_attentions)
@@ -602,6 +625,10 @@ class NeuroformerContrastiveHead(nn.Module):
 
 
 class NeuroformerPreTrainedModel(PreTrainedModel):
+    """Base class of the Neuroformer models: ties them to :class:`NeuroformerConfig`, weight
+    initialisation, ``save_pretrained`` / ``from_pretrained`` and the sdpa / eager attention
+    choice (transformers' ``PreTrainedModel``)."""
+
     config_class = NeuroformerConfig
     config: NeuroformerConfig
     base_model_prefix = "neuroformer"
@@ -815,9 +842,11 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         return out
 
     def get_input_embeddings(self):
+        """The unit-token embedding, ``nn.Embedding(vocab_size, hidden_size)``."""
         return self.unit_embeddings
 
     def set_input_embeddings(self, value):
+        """Replace the unit-token embedding (an ``nn.Embedding(n, hidden_size)``)."""
         self.unit_embeddings = value
 
     def _check_ids(self, name: str, ids: torch.Tensor, high: int) -> None:
@@ -859,7 +888,10 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
 
     def current_times(self, dt_ids: torch.Tensor) -> torch.Tensor:
         """dt bin ids of the current window -> seconds from the window start (centre of the
-        bin's part inside the window, as ``NeuroformerTokenizer.id_to_dt``)."""
+        bin's part inside the window, as ``NeuroformerTokenizer.id_to_dt``).
+
+        ``dt_ids``: int tensor (any shape); returns float32 seconds of its shape. Ids are not
+        range-checked here (:meth:`forward` checks them)."""
         lo = dt_ids.float() * self.config.dt_resolution
         return (lo + torch.clamp(lo + self.config.dt_resolution, max=self.config.current_window)) / 2
 
@@ -868,7 +900,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         the bin's part inside the past window. The tokenizer's past bins start at the past
         window's start, so the last one is partial when ``dt_resolution`` does not divide
         ``past_window``; its plain centre fell after the current window's start. With
-        ``past_window == 0`` (BOS only) the BOS keeps ``+dt_resolution / 2``."""
+        ``past_window == 0`` (BOS only) the BOS keeps ``+dt_resolution / 2``.
+
+        ``past_dt_ids``: int tensor (any shape); returns float32 seconds of its shape."""
         res, pw = self.config.dt_resolution, self.config.past_window
         t = (past_dt_ids.float() + 0.5) * res - pw
         last = self.config.num_past_dt_bins - 1
@@ -1117,6 +1151,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         return self.contrastive.neural_projections[projected](h)
 
     def get_output_embeddings(self):
+        """The unit-id head, ``nn.Linear(hidden_size, vocab_size)`` (next-spike unit logits)."""
         return self.id_head
 
     def dt_logits_given_unit(self, hidden: torch.Tensor, next_ids: torch.LongTensor) -> torch.Tensor:
@@ -1139,6 +1174,9 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
 
         Existing rows are kept; new rows are initialised like fresh weights. Used when
         ``tokenizer.add_units`` added the units of a new session.
+
+        Raises:
+            ValueError: ``new_vocab_size`` below the current ``config.vocab_size``.
         """
         old = self.config.vocab_size
         if new_vocab_size < old:
@@ -1298,6 +1336,9 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
 
         Use :func:`hf_neuroformer.generation.generate_spikes` (or ``model.generate_spikes``),
         which samples the unit id and dt jointly.
+
+        Raises:
+            NotImplementedError: always.
         """
         raise NotImplementedError(
             "NeuroformerForPreTraining.generate: the generic token loop cannot sample unit id and dt "
@@ -1491,6 +1532,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
 
     @property
     def decoding_targets(self) -> list:
+        """``config.decoding_targets``: one spec dict per decoded quantity, in ``labels``' column
+        order (see :class:`NeuroformerConfig`)."""
         return self.config.decoding_targets
 
     def pool(self, out, attention_mask: torch.Tensor, past_attention_mask: torch.Tensor) -> torch.Tensor:
