@@ -60,6 +60,17 @@ class TokenBaselines:
         self.fitted = False
 
     def fit(self, examples: Iterable[dict]) -> "TokenBaselines":
+        """Count the spike tokens of ``examples`` (train windows) and smooth; returns ``self``.
+
+        Args:
+            examples: window rows with ``input_ids``, ``dt_ids`` (``(seq_len,)`` ints, dt ids in
+                ``[0, num_dt_bins)``) and ``past_input_ids``, as :func:`~hf_neuroformer.windows.build_window_datasets`
+                stores them.
+
+        Raises:
+            IndexError: a token id ``>= vocab_size`` or a dt id ``>= num_dt_bins`` (not checked
+                up front; numpy's indexing error).
+        """
         v = self.vocab_size
         self.uni = np.zeros(v)
         self.bi = np.zeros((v + 1, v))  # row v = "no previous spike"
@@ -83,7 +94,16 @@ class TokenBaselines:
         return self
 
     def score(self, examples: Iterable[dict]) -> Dict[str, float]:
-        """Mean NLL (nats per spike token) of each baseline on ``examples``."""
+        """Mean NLL (nats per spike token) of each baseline on ``examples`` (rows as :meth:`fit`).
+
+        Returns:
+            ``{"unigram_id_nll", "markov_id_nll", "marginal_dt_nll", "markov_dt_nll"}`` floats
+            (NaN when there is no spike token) and ``"n_spike_tokens"`` int.
+
+        Raises:
+            RuntimeError: :meth:`fit` was not called.
+            ValueError: a spike token that is not one of ``unit_token_ids``.
+        """
         if not self.fitted:
             raise RuntimeError("TokenBaselines.score: call fit(train_examples) first")
         v = self.vocab_size
