@@ -738,6 +738,7 @@ class NeuroformerConfig(PreTrainedConfig):
 
     @property
     def num_special_tokens(self) -> int:
+        """3: pad (id 0), BOS (1), EOS (2), before the unit tokens (as the tokenizer)."""
         return 3
 
     def modality_blocks(self):

@@ -128,6 +128,8 @@ class SamplingSettings:
                 raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {v}")
 
     def for_head(self, head: str):
+        """``(temperature, top_k, top_p)`` of ``head``: ``"id"`` -> the unit-id head's; any other
+        value -> the dt head's (each ``dt_*`` that is None falls back to the id head's)."""
         if head == "id":
             return self.temperature, self.top_k, self.top_p
         return (

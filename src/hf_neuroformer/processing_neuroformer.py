@@ -354,6 +354,8 @@ class NeuroformerProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> List[str]:
+        """Names of the window tensors :meth:`__call__` returns that the model's ``forward``
+        reads (labels and modality inputs aside)."""
         return ["input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask"]
 
 

@@ -492,10 +492,12 @@ class SpikeRecording:
     # ------------------------------------------------------------------ properties
     @property
     def n_units(self) -> int:
+        """Number of units (``len(unit_names)``), spiking or not."""
         return len(self.unit_names)
 
     @property
     def n_spikes(self) -> int:
+        """Number of spikes of all units (``spike_times.size``)."""
         return int(self.spike_times.size)
 
     @property

@@ -51,6 +51,8 @@ class SplitPlan:
         )
 
     def to_dict(self) -> dict:
+        """JSON-ready form (lists for arrays) as written to ``splits.json``; :meth:`from_dict`
+        reads it back."""
         return {
             "mode": self.mode,
             "segments": {k: v.tolist() for k, v in self.segments.items()},

@@ -213,6 +213,8 @@ class LinearTrack:
         return np.isfinite(d) & (d <= self.half_width)
 
     def to_dict(self) -> dict:
+        """JSON-ready attributes: ``centre`` / ``axis`` as 2-lists, ``start``, ``stop``,
+        ``half_width`` in px."""
         return {"centre": self.centre.tolist(), "axis": self.axis.tolist(), "start": self.start, "stop": self.stop,
                 "half_width": self.half_width}
 
