@@ -259,7 +259,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         DecodingTargetError: a target missing from the recording (the message lists the
             available ones), a target that the config also reads as an input modality, a class
             label in validation/test that the train split does not have, fewer than 2 classes in
-            train, duplicate target names, or a train split left without windows.
+            train, no or duplicate target names, or a train split left without windows.
+        ValueError: ``window_mask`` returned another shape than one flag per window of a split.
 
     Warns:
         UserWarning: a regression target that is a series in radians whose training values

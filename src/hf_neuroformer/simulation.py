@@ -379,7 +379,8 @@ def simulate_hub_glm(
     ``G = glm_gain * W / hub_weight`` off the diagonal and ``-glm_refractory`` on it;
     ``rate_i`` is ``glm_base_rate`` (hubs ``glm_hub_rate``) times ``U(0.7, 1.3)``.
 
-    Args / Raises: as :func:`simulate_hub_network` (no brian2 needed).
+    Args / Raises: as :func:`simulate_hub_network` (no brian2 needed), and ValueError when
+    ``duration`` is shorter than one ``glm_bin_size`` bin.
 
     Returns:
         :class:`SimulatedNetwork` with ``kind="hub-glm"``; ``weights`` = the layout's ``W``

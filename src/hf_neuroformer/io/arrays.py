@@ -286,6 +286,7 @@ def read_allen_gratings(
         RecordingValidationError: inconsistent shapes; ``ii_spike_times`` blocks that leave a spike
             out or index it twice (names the spike and the blocks); ``stim_label`` not numeric
             or not finite; or a spike outside ``[0, trial_duration)``.
+        ValueError: ``trial_duration`` not > 0 or ``inter_trial_gap`` not >= 0 (NaN included).
     """
     folder = Path(folder)
     files = {k: folder / f"{k}.npy" for k in ("spike_times", "ii_spike_times", "stim_label")}

@@ -247,6 +247,7 @@ def read_nelpy_linear_track(
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
         RecordingValidationError: no unit with spikes, a unit without a ``time`` field, or a
             malformed tracking file.
+        ValueError: ``speed_sigma`` not >= 0 (NaN included).
     """
     import scipy.io
 
