@@ -205,7 +205,17 @@ class FittedBaseline:
         return self.model.predict(Z)
 
     def predict(self, X) -> np.ndarray:
-        """Decoded target per window: float (regression), int class index, or angle in rad."""
+        """Decoded target per window.
+
+        Args:
+            X: ``(n_windows, n_features)`` spike counts, the feature layout the baseline was
+                fitted on (:func:`binned_count_features`).
+
+        Returns:
+            ``(n_windows,)``: float64 value (regression), int64 class index (classification),
+            or float64 angle in rad in ``[-pi, pi]`` (circular, ``arctan2`` of the decoded
+            ``(cos, sin)``).
+        """
         X = np.asarray(X, dtype=np.float64)
         if self.constant is not None:
             return np.full(len(X), self.constant, dtype=np.int64)

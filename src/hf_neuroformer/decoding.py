@@ -481,6 +481,8 @@ class DecodingCollator(NeuroformerCollator):
         self.target_columns = list(target_columns)
 
     def __call__(self, examples):
+        """Pad ``examples`` (window rows with ``target_<name>`` columns) into the batch tensors
+        listed in the class docstring."""
         import torch
 
         batch = super().__call__(examples)

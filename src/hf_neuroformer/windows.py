@@ -1022,6 +1022,7 @@ class NeuroformerCollator:
         return out
 
     def __call__(self, examples: List[dict]) -> Dict[str, torch.Tensor]:
+        """Pad ``examples`` (window rows) into the batch tensors listed in the class docstring."""
         ids = self._pad([e["input_ids"] for e in examples], self.pad)
         dts = self._pad([e["dt_ids"] for e in examples], 0)
         am = self._pad([[1] * len(e["input_ids"]) for e in examples], 0)

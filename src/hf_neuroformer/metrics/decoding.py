@@ -54,7 +54,10 @@ def wrap_angle(a: np.ndarray) -> np.ndarray:
 
 
 def angular_error(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Absolute wrapped angular difference ``|wrap(y_pred - y_true)|`` (rad, in ``[0, pi]``)."""
+    """Absolute wrapped angular difference ``|wrap(y_pred - y_true)|`` (rad, in ``[0, pi]``).
+
+    ``y_true``, ``y_pred``: float arrays of radians, same (or broadcastable) shape; returns
+    float64 of the broadcast shape (NaN where an input is NaN)."""
     return np.abs(wrap_angle(np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)))
 
 

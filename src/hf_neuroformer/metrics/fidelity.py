@@ -359,7 +359,8 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
                      trials: np.ndarray | None = None, min_trial_coverage: float = 0.95) -> dict[str, object]:
     """Per-unit Pearson r between the recorded and generated trial-averaged PSTHs.
 
-    The trials are the real recording's ``trials`` rows (or ``trials``) that the generated
+    The trials are the real recording's ``trials`` rows (or the ``trials`` argument, an
+    ``(n_trials, 2)`` float64 array of ``[start, stop)`` s) that the generated
     support covers (:func:`usable_trials`: the segment holding the trial start covers at least
     ``min_trial_coverage`` of the trial; ``1.0`` keeps only trials fully inside); the others are
     skipped and counted in ``psth_n_trials_outside_support``. PSTHs are aligned on trial starts
@@ -661,8 +662,8 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
     counts in bins of ``bin_size`` s tiling each segment of the generated support (trailing
     partial bins left out, counted in ``fano_n_partial_bins_dropped``). ``mode="trials"``: one
     count per trial, the trial-to-trial variability: the real recording's ``trials`` (or
-    ``trials``) covered by the support (:func:`usable_trials`; others counted in
-    ``fano_n_trials_outside_support``), each counted over ``[start, start + L)`` with ``L`` the
+    the ``trials`` argument, ``(n_trials, 2)`` float64 ``[start, stop)`` s) covered by the
+    support (:func:`usable_trials`; others counted in ``fano_n_trials_outside_support``), each counted over ``[start, start + L)`` with ``L`` the
     shortest covered trial length; ``bin_size`` is then unused. The variance is the sample
     variance (``ddof=1``), so a Poisson process gives 1 on average. A unit's Fano factor is
     undefined (``None``) when its mean count is 0 or there are fewer than 2 counts.
