@@ -173,6 +173,15 @@ def test_window_outside_the_recorded_time_is_refused_not_scored_as_silence(small
         window_log_likelihoods(model, tok, rec, [10.0], past_clip_starts=[10.5])
 
 
+def test_batch_size_below_one_is_refused_not_scored_as_zero(small):
+    """batch_size=-1 skipped the scoring loop and returned log-likelihood 0 (probability 1) for
+    every window; 0 failed inside range() without naming the field."""
+    rec, tok, model, _ = small
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
+            window_log_likelihoods(model, tok, rec, [10.0], batch_size=bad)
+
+
 def test_a_generated_recording_is_scored_like_the_recorded_one(small):
     """generate_spikes names its output's session '<session>-generated' (and '-sample<k>' with
     several samples); the model's tokenizer refused it (UnknownUnitError), so a model could not

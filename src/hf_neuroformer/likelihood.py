@@ -55,7 +55,7 @@ def window_log_likelihoods(
             of a generated recording) the past is empty.
         window_starts: ``(n_windows,)`` starts, s.
         past_clip_starts: optional per-window clip of the past (trial starts), s.
-        batch_size: windows per forward pass.
+        batch_size: windows per forward pass, an integer >= 1.
 
     Returns:
         dict of ``(n_windows,)`` arrays: ``log_likelihood`` (float64 nats; NaN for truncated
@@ -69,8 +69,11 @@ def window_log_likelihoods(
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
             non-finite or empty ``window_starts``, a window outside the recorded time (it would
             be scored as silence), a ``past_clip_starts`` after its window (the checks of
-            :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows).
+            :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
+            a ``batch_size`` that is not an integer >= 1.
     """
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
