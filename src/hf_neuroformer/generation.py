@@ -338,8 +338,9 @@ def generate_spikes(
         recording: supplies the past windows (teacher-forced; or the warm start before each chain
             when free-running) and the unit list of the output.
         window_starts: ``(n_windows,)`` current-window starts, s; windows must not overlap.
-        past_clip_starts: optional per-window time before which past spikes are ignored (s;
-            the trial start in trial mode).
+            Empty: a recording without spikes, windows or time domain (not an error).
+        past_clip_starts: optional ``(n_windows,)`` times before which past spikes are ignored
+            (s; the trial start in trial mode; NaN: no clip).
         mode: ``"teacher_forced"`` (past from the recording) or ``"free_running"`` (past from
             the generated spikes; see the module docstring).
         order: ``"free"`` (default) or ``"canonical"``, the order of spikes inside a dt bin (see
