@@ -248,7 +248,7 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
     empty bins so that lagged products never pair bins of different segments.
 
     Raises:
-        ValueError: non-positive ``bin_size``; no bin fits.
+        ValueError: ``bin_size`` not > 0 (NaN included); no bin fits in ``segments``.
     """
     import scipy.sparse as sp
 
@@ -280,6 +280,11 @@ def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, 
     """Pearson correlation of binned spike counts, ``(n_units, n_units)`` float64, symmetric
     (undirected), diagonal 0; units without spikes get 0.
 
+    Args:
+        recording: the spikes.
+        bin_size: bin width, s.
+        segments: ``(n, 2)`` float ``[start, stop)`` s to bin (default the time domain).
+
     Raises:
         ValueError: as :func:`binned_counts`.
     """
@@ -297,6 +302,13 @@ def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, 
 def ccg_asymmetry(recording: SpikeRecording, bin_size: float = 0.002, n_lags: int = 5, segments=None) -> np.ndarray:
     """Cross-correlogram asymmetry (see the module docstring), ``(n_units, n_units)`` float64,
     target x source, antisymmetric; 0 where a unit has no spikes.
+
+    Args:
+        recording: the spikes.
+        bin_size: bin width, s.
+        n_lags: lags counted, in bins (1..``n_lags`` bins after / before), an integer >= 1.
+        segments: ``(n, 2)`` float ``[start, stop)`` s to bin (default the time domain); lags
+            never pair bins of different segments.
 
     Raises:
         ValueError: ``n_lags < 1``; as :func:`binned_counts`.

@@ -263,6 +263,7 @@ def visual_attention_maps(
 def pool_windows(maps: np.ndarray, n_queries: np.ndarray) -> np.ndarray:
     """Mean over windows weighted by their query counts (= the mean over all selected spike
     tokens): ``(n_windows, num_frames, H, W) -> (num_frames, H, W)``; sums to 1 like each map.
+    ``n_queries``: ``(n_windows,)`` the windows' query counts (weights).
 
     Raises:
         ValueError: no window has a selected query.
@@ -307,7 +308,14 @@ def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask
     (the map summed over the patch's pixels) and the patch's mean grey level: positive when the
     attention sits on the bright stripes of a grating, negative on the dark ones, near 0 when it
     ignores them. A patch's grey level is the mean over its pixels in its REAL frames (a padding
-    frame of a ``pt > 1`` patch does not count). NaN when either is constant."""
+    frame of a ``pt > 1`` patch does not count). NaN when either is constant.
+
+    Args:
+        map_: ``(num_frames, H, W)`` float attention map of the window.
+        frames: ``(num_frames, H, W)`` float grey levels of its frames.
+        frame_mask: ``(num_frames,)`` bool, True for real frames.
+        patch: ``(pt, ph, pw)`` patch size (frames, pixels, pixels), dividing the map's shape.
+    """
     pt, ph, pw = patch
     F, H, Wd = map_.shape
     a = map_.reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5))
@@ -326,8 +334,9 @@ def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask
 def draw_overlay(ax, frame: np.ndarray, map_: np.ndarray, vmin: float, vmax: float):
     """Draw one map over one frame on ``ax``: the map in colour (``inferno``, ``vmin..vmax``),
     the frame on top as white lines where its grey level crosses its mean (the edges between
-    bright and dark regions, e.g. a grating's stripes) with the bright side dotted. Returns the
-    map's image (for a colour bar)."""
+    bright and dark regions, e.g. a grating's stripes) with the bright side dotted. ``frame`` and
+    ``map_`` are ``(H, W)`` float arrays (grey levels; attention). Returns the map's image (for a
+    colour bar)."""
     import matplotlib
 
     im = ax.imshow(map_, cmap="inferno", vmin=vmin, vmax=vmax, interpolation="nearest")
