@@ -450,6 +450,11 @@ class SpikeRecording:
         not integers are refused before the sort, so the spike index in the message is the position in the arrays given (after the
         sort a NaN moved to the end and the index named a different spike).
 
+        Args:
+            spike_times: ``(n_spikes,)`` float spike times, s (>= 0, finite).
+            unit_ids: ``(n_spikes,)`` integer unit index of each spike.
+            **kwargs: the other fields of :class:`SpikeRecording`.
+
         Raises:
             RecordingValidationError: as :class:`SpikeRecording`.
         """

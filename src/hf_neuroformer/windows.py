@@ -429,6 +429,17 @@ def tokenize_windows(
     With a ``config`` that has ``modalities``, the columns of
     :func:`hf_neuroformer.modalities.modality_columns` are added (their statistics and classes
     must be fitted, see :func:`hf_neuroformer.modalities.fit_modalities`).
+
+    Args:
+        starts: ``(n_windows,)`` float current-window starts, s.
+        clip_starts: ``(n_windows,)`` float past-clip times, s (NaN: no clip), or None.
+
+    Returns:
+        the columns of :func:`build_window_datasets`, one list entry per window.
+
+    The starts are not checked here: a NaN start or a window outside the recording tokenizes
+    as an empty window (``[BOS, EOS]``). :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`
+    refuses both.
     """
     spike_tokens = tokenizer.unit_token_ids(recording)[recording.unit_ids]
     cols: Dict[str, list] = {k: [] for k in (
