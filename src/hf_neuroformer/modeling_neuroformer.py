@@ -266,7 +266,9 @@ class NeuroformerModalityEmbedding(nn.Module):
         self.modality_vector = nn.Parameter(torch.zeros(h))
 
     def value_features(self, values: torch.Tensor) -> torch.Tensor:
-        """``(..., num_features)`` raw values -> the normalised features the MLP reads.
+        """``(..., num_features)`` raw values -> the normalised float32 features the MLP reads:
+        ``(..., num_features)``, or ``(..., 2 * num_features)`` ``(cos, sin)`` for ``"circular"``
+        (values in radians).
 
         Raises:
             ValueError: ``"zscore"`` without fitted ``mean`` / ``std``.
