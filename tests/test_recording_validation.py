@@ -145,6 +145,37 @@ def test_restrict_counts_partly_covered_trials(shared_data):
         zheng.select_epoch("encoding_table")
 
 
+def test_restrict_past_the_recorded_time_does_not_extend_the_time_domain(shared_data):
+    """restrict(39, 45) of the Allen recording (time domain [0, 40) s) returned time domain
+    (39, 45): 5 s that were never recorded counted as recorded, so the processor accepted
+    windows there and read them as silence."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.io.arrays import read_allen_gratings
+
+    from tiny_configs import small_config
+
+    rec = quiet(read_allen_gratings, shared_data(ALLEN)).select_units(range(5))
+    assert rec.time_domain == (0.0, 40.0)
+    part = quiet(rec.restrict, 39.0, 45.0)
+    assert part.time_domain == (39.0, 40.0)
+    assert quiet(rec.restrict, -1.0, 2.0).time_domain == (0.0, 2.0)
+    assert quiet(rec.restrict, 1.0, 2.0).time_domain == (1.0, 2.0)
+    tok = nf.NeuroformerTokenizer.from_config(small_config())
+    tok.add_units(part)
+    cfg = small_config(vocab_size=len(tok))
+    with pytest.raises(ValueError, match="not inside the recorded time"):
+        nf.NeuroformerProcessor.from_config(tok, cfg)(part, [42.0])
+
+
+def test_select_units_refuses_bool_and_float_indices(shared_data):
+    """select_units([0.5]) took unit 0 and select_units([True]) unit 1, silently."""
+    rec = quiet(load_recording, shared_data(STEINMETZ))
+    for bad in (0.5, 1.0, True, np.True_, np.float64(2.0)):
+        with pytest.raises(ValueError, match="units: expected unit indices"):
+            rec.select_units([bad])
+    assert rec.select_units([np.int64(3), 4]).unit_names == [rec.unit_names[3], rec.unit_names[4]]
+
+
 def test_binned_counts_refuses_inf_bins_and_reversed_ranges():
     rec = _small()
     with pytest.raises(ValueError, match="bin_size"):

@@ -8,6 +8,7 @@ absolute on the recording's clock), rates are Hz, angles are radians.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -564,7 +565,9 @@ class SpikeRecording:
 
     # ------------------------------------------------------------------ restriction
     def restrict(self, start: float, stop: float) -> "SpikeRecording":
-        """The part of the recording in ``[start, stop)`` seconds (absolute times kept).
+        """The part of the recording in ``[start, stop)`` seconds (absolute times kept); its time
+        domain is ``[start, stop)`` clipped to this recording's (an interval that reaches past the
+        recorded time does not extend it, so windows there are not taken for recorded silence).
 
         Behaviour samples, event times, trials and stimulus intervals are restricted to those that
         lie in the interval. Epochs are clipped to it. A trial that the interval covers only in
@@ -630,7 +633,8 @@ class SpikeRecording:
             self,
             spike_times=self.spike_times[lo:hi],
             unit_ids=self.unit_ids[lo:hi],
-            time_domain=(float(start), float(stop)),
+            time_domain=((float(start), float(stop)) if self.time_domain is None else
+                         (max(float(start), self.time_domain[0]), min(float(stop), self.time_domain[1]))),
             epochs=epochs,
             trials=trials,
             trial_info=info,
@@ -645,15 +649,16 @@ class SpikeRecording:
         """The spikes of a subset of units, renumbered ``0..len(units)-1`` in the order given.
 
         Args:
-            units: unit indices (``int``) or unit names (``str``), no repeats.
+            units: unit indices (integers, numpy's included; not bool or float) or unit names
+                (``str``), no repeats.
 
         Returns:
             A :class:`SpikeRecording` with the same clock, trials, epochs, behaviour, stimulus,
             events and time support, and only these units (names and areas kept).
 
         Raises:
-            ValueError: a name or index that is not a unit of this recording, a repeated unit,
-                or an empty selection.
+            ValueError: a name or index that is not a unit of this recording, an entry that is
+                neither a name nor an integer index, a repeated unit, or an empty selection.
         """
         sel = list(units)
         if not sel:
@@ -666,6 +671,9 @@ class SpikeRecording:
                     raise ValueError(f"units: {u!r} is not a unit name of this recording ({self.n_units} units)")
                 idx.append(index[u])
             else:
+                if isinstance(u, (bool, np.bool_)) or not isinstance(u, numbers.Integral):
+                    raise ValueError(f"units: expected unit indices (int) or names (str), got {u!r} "
+                                     f"({type(u).__name__})")
                 i = int(u)
                 if not 0 <= i < self.n_units:
                     raise ValueError(f"units: index {i} is outside [0, {self.n_units})")
