@@ -1111,7 +1111,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
 
 
 class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
-    """Neuroformer with the next-unit-id head and the next-dt head (generative pretraining).
+    """Neuroformer with the next-unit-id head and the next-dt head (generative pretraining;
+    Antoniades et al. 2024, arXiv 2311.00136, Sec. 3.3, see the module docstring).
 
     The loss follows the causal-LM convention: ``labels`` and ``dt_labels`` are aligned with
     ``input_ids`` and shifted inside the model (position ``i`` predicts token ``i + 1``);

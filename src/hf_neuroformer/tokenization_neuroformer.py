@@ -35,7 +35,8 @@ class UnknownUnitError(ValueError):
 
 
 class NeuroformerTokenizer(PreTrainedTokenizer):
-    r"""Unit-id vocabulary plus dt quantisation for Neuroformer windows.
+    r"""Unit-id vocabulary plus dt quantisation for Neuroformer windows (Antoniades et al. 2024,
+    arXiv 2311.00136, Sec. 3.1; the rules are in the module docstring).
 
     Args:
         vocab_file (str, optional): ``vocab.json`` mapping token -> id (as saved by
