@@ -747,6 +747,8 @@ def train(
             about and used), or
             for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
             run would silently be float32; use bf16).
+        ValueError: ``resume`` and ``overwrite`` both True; a train split without windows;
+            ``config.modalities`` with a prepared directory (it carries no modality inputs).
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
             whose window settings differ from the prepared directory's.
