@@ -203,6 +203,15 @@ def test_unit_token_with_whitespace_rejected():
         NeuroformerTokenizer(unit_tokens=["sess/unit 1"])
 
 
+def test_a_special_token_is_not_taken_as_a_unit():
+    """add_units(['<pad>']) returned [0], the pad id, as if '<pad>' were a known unit."""
+    tok = NeuroformerTokenizer(unit_tokens=["s/0"])
+    for special in (tok.pad_token, tok.bos_token, tok.eos_token):
+        with pytest.raises(ValueError, match="is a special token"):
+            tok.add_units([special])
+    assert tok.add_units(["s/0", "s/1"]) == [3, 4]
+
+
 @pytest.mark.parametrize("field, value, expect", [
     ("past_window", float("nan"), "a finite number >= 0"), ("past_window", float("inf"), "a finite number >= 0"),
     ("current_window", float("nan"), "a positive number"), ("current_window", float("inf"), "a positive number"),

@@ -151,6 +151,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             tok = str(tok)
             if any(c.isspace() for c in tok):
                 raise ValueError(f"unit token {tok!r}: expected no whitespace in a unit name")
+            if self.vocab.get(tok, 3) < 3:  # ids 0-2: pad, BOS, EOS; it was returned as a known "unit"
+                raise ValueError(f"unit token {tok!r}: is a special token (pad / BOS / EOS), not a unit name")
             if tok not in self.vocab:
                 self.vocab[tok] = len(self.vocab)
                 self.ids_to_tokens[self.vocab[tok]] = tok
