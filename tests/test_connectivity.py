@@ -364,3 +364,13 @@ def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
     tiny = np.zeros((4, 4))
     tiny[0, 1], tiny[2, 3] = 5e-324, -5e-324
     assert connectivity_figure({"truth": tiny}, full_range=("truth",)).axes[0].images
+
+
+def test_a_fractional_or_boolean_lag_count_is_refused_by_name():
+    """ccg_asymmetry(n_lags=2.5) failed inside numpy with "'float' object cannot be interpreted as an
+    integer" and n_lags=True counted one lag; both name n_lags now (glm_connectivity too)."""
+    rec = simulate_hub_glm(HubNetworkParams(**SMALL), duration=5.0, seed=0).recording
+    for fn in (ccg_asymmetry, glm_connectivity):
+        for bad in (2.5, True):
+            with pytest.raises(ValueError, match=r"n_lags: expected an integer >= 1"):
+                fn(rec, n_lags=bad)

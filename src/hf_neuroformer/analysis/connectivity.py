@@ -311,10 +311,10 @@ def ccg_asymmetry(recording: SpikeRecording, bin_size: float = 0.002, n_lags: in
             never pair bins of different segments.
 
     Raises:
-        ValueError: ``n_lags < 1``; as :func:`binned_counts`.
+        ValueError: ``n_lags`` not an integer >= 1; as :func:`binned_counts`.
     """
-    if n_lags < 1:
-        raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags}")
+    if not is_whole_number(n_lags) or n_lags < 1:
+        raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
     x = binned_counts(recording, bin_size, segments, gap_bins=n_lags).astype(np.float64).tocsr()
     nb, n = x.shape
     fwd = np.zeros((n, n))
@@ -367,8 +367,8 @@ def glm_connectivity(
     """
     from joblib import Parallel, delayed
 
-    if n_lags < 1:
-        raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags}")
+    if not is_whole_number(n_lags) or n_lags < 1:
+        raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
     x = binned_counts(recording, bin_size, segments, gap_bins=n_lags).astype(np.float64).toarray()
     if max_bins is not None and x.shape[0] > max_bins + n_lags:
         x = x[: max_bins + n_lags]
