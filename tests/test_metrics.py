@@ -502,6 +502,18 @@ def test_usable_trials_coverage():
         usable_trials(np.array([[0.0, 1.0], [2.0, 2.0]]), sup)
 
 
+
+def test_psth_and_fano_name_their_own_min_trial_coverage_argument():
+    """A bad ``min_trial_coverage`` was reported as ``min_coverage``, the name of a helper the
+    caller never called."""
+    sup = np.array([[0.5, 0.9], [1.0, 1.4]])
+    real = SpikeRecording(np.array([0.6, 1.1]), np.array([0, 0]), unit_names=list(NAMES), time_domain=(0.0, 2.0),
+                          trials=sup.copy())
+    gen = rec([(0.6, 0)], (0.0, 2.0), sup)
+    for fn, kw in ((psth_correlation, {}), (fano_factor, {"mode": "trials"})):
+        with pytest.raises(FidelityInputError, match=r"^min_trial_coverage: expected a fraction in \(0, 1\], got 1.5"):
+            fn(real, gen, min_trial_coverage=1.5, **kw)
+
 # --------------------------------------------------------------------------- Fano factor
 def test_fano_factor_by_hand():
     edges = np.arange(5) * 0.25  # support [0, 1): 4 bins of 0.25 s

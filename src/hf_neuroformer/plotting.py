@@ -183,7 +183,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
 
     used, length = np.zeros((0, 2)), float("nan")
     if real.trials is not None and len(real.trials):
-        used, length, _, _ = usable_trials(real.trials, support, min_trial_coverage)
+        used, length, _, _ = usable_trials(real.trials, support, min_trial_coverage, "min_trial_coverage")
     # the units to show fire in the stretch the rasters draw (one trial, with trials: the most
     # active over all the trials could be silent in it, an empty row), ranked by their activity
     # over the trials the PSTHs average, else over the stretch the rates show

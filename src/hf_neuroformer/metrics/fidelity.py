@@ -176,7 +176,7 @@ def _trial_coverage(trials: np.ndarray, segments: np.ndarray) -> tuple[np.ndarra
     return covered / (trials[:, 1] - trials[:, 0]), covered
 
 
-def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float = 0.95):
+def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float = 0.95, field: str = "min_coverage"):
     """The trials a trial-aligned metric can use on a generated support, and their common length.
 
     A trial is used when the contiguous support segment holding its start covers at least
@@ -189,6 +189,7 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
         trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds.
         support: ``(n, 2)`` float64 generated windows, s (merged with :func:`support_segments`).
         min_coverage: fraction of a trial that must be covered, in ``(0, 1]``.
+        field: the caller's name for ``min_coverage``, for the error message.
 
     Returns:
         ``(used, duration, n_skipped, n_cut)``: ``(n_used, 2)`` float64 trial rows used,
@@ -206,7 +207,7 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
     if bad.size:
         raise FidelityInputError(f"trials: expected finite rows with stop > start, trial {bad[0]} is {trials[bad[0]].tolist()}")
     if not (0 < min_coverage <= 1):
-        raise FidelityInputError(f"min_coverage: expected a fraction in (0, 1], got {min_coverage}")
+        raise FidelityInputError(f"{field}: expected a fraction in (0, 1], got {min_coverage}")
     frac, covered = _trial_coverage(trials, support_segments(support))
     ok = frac >= min_coverage - 1e-9
     if not ok.any():
@@ -395,7 +396,7 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
     if trials is None or len(trials) == 0:
         out["psth_reason"] = "the real recording has no trials"
         return out
-    used, duration, n_skipped, n_cut = usable_trials(trials, generated.support, min_trial_coverage)
+    used, duration, n_skipped, n_cut = usable_trials(trials, generated.support, min_trial_coverage, "min_trial_coverage")
     out["psth_n_trials_outside_support"] = n_skipped
     if len(used) == 0:
         out["psth_reason"] = (f"none of the {len(trials)} trials is covered (>= {min_trial_coverage:g} of it) "
@@ -695,7 +696,7 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
         if trials is None or len(trials) == 0:
             reason = "the real recording has no trials"
         else:
-            used, duration, outside, _ = usable_trials(trials, segs, min_trial_coverage)
+            used, duration, outside, _ = usable_trials(trials, segs, min_trial_coverage, "min_trial_coverage")
             if len(used) == 0:
                 reason = f"none of the {len(trials)} trials is covered by the generated windows"
             else:
