@@ -38,6 +38,17 @@ def a2929(shared_data):
     return load_recording(shared_data(A2929), epoch="wake").restrict(700.0, 760.0)
 
 
+def _fitted_windows(rec, cfg):
+    """``(DatasetDict, SplitPlan)`` of ``rec`` with ``cfg`` (its vocabulary and modality
+    statistics filled in, in place), as ``train`` builds them."""
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    return build_window_datasets(rec, tok, cfg, plan)
+
+
 # ---------------------------------------------------------------- config and YAML
 
 def test_yaml_modalities_map_one_to_one_and_round_trip(tmp_path):
@@ -217,12 +228,7 @@ def test_trial_mode_windows_read_no_value_from_before_their_trial(allen):
     that trial's orientation, another split's trial maybe."""
     mod = {**ORIENTATION, "window": [-0.15, 0.01]}
     cfg = small_config(split_by="trials", past_window=0.15, modalities=[mod])
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(allen)
-    cfg.vocab_size = len(tok)
-    plan = plan_splits(allen, cfg)
-    fit_modalities(allen, cfg, plan)
-    ds, plan = build_window_datasets(allen, tok, cfg, plan)
+    ds, plan = _fitted_windows(allen, cfg)
     orient = np.asarray(allen.trial_info["orientation_deg"])
     classes = np.asarray(cfg.modalities[0]["classes"])
     trial_starts = allen.trials[:, 0]
@@ -393,12 +399,7 @@ def test_a_future_modality_window_reads_nothing_after_its_trial(allen):
     trials). The span now ends at the window's own trial's end."""
     mod = {**ORIENTATION, "window": [0.0, 0.15], "allow_future": True}
     cfg = small_config(split_by="trials", modalities=[mod])
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(allen)
-    cfg.vocab_size = len(tok)
-    plan = plan_splits(allen, cfg)
-    fit_modalities(allen, cfg, plan)
-    ds, plan = build_window_datasets(allen, tok, cfg, plan)
+    ds, plan = _fitted_windows(allen, cfg)
     orient = np.asarray(allen.trial_info["orientation_deg"])
     classes = np.asarray(cfg.modalities[0]["classes"])
     trials = allen.trials
@@ -423,12 +424,7 @@ def test_a_future_modality_window_stays_inside_its_time_block(a2929):
            "window": [0.0, 1.0], "allow_future": True, "bin_size": 0.1}
     cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
                        split_by="time", modalities=[mod])
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(a2929)
-    cfg.vocab_size = len(tok)
-    plan = plan_splits(a2929, cfg)
-    fit_modalities(a2929, cfg, plan)
-    ds, plan = build_window_datasets(a2929, tok, cfg, plan)
+    ds, plan = _fitted_windows(a2929, cfg)
     for split in ("train", "validation", "test"):
         seg = plan.segments[split]
         starts = np.asarray(ds[split]["window_start"])
