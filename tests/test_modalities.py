@@ -297,10 +297,7 @@ def test_different_head_directions_change_the_model_output(a2929):
            "window": [-0.05, 0.1]}
     cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
                        modalities=[mod])
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(a2929)
-    cfg.vocab_size = len(tok)
-    ds, _ = build_window_datasets(a2929, tok, cfg)
+    ds, _ = _fitted_windows(a2929, cfg)
     rows = [ds["train"][i] for i in range(4)]
     batch = NeuroformerCollator(modalities=cfg.modalities)(rows)
     model = nf.NeuroformerForPreTraining(cfg).eval()
@@ -470,10 +467,7 @@ def test_a_window_gives_the_same_logits_alone_as_in_a_batch_padded_to_more_modal
            "window": [-0.05, 0.1]}
     cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0,
                        modalities=[mod])
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(rec)
-    cfg.vocab_size = len(tok)
-    ds, _ = build_window_datasets(rec, tok, cfg)
+    ds, _ = _fitted_windows(rec, cfg)
     rows = [ds["train"][i] for i in range(0, 240, 10)]
     counts = [len(r["mod_hd_times"]) for r in rows]
     assert max(counts) - min(counts) >= 4
