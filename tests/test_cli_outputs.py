@@ -275,3 +275,18 @@ def test_config_mistakes_and_a_missing_render_gratings_recording_name_what_to_fi
     assert main(["render-gratings", "--data", str(tmp_path / "none.nwb"), "--output", str(tmp_path / "v.nwb")]) == 2
     assert "--data: no such file or directory" in capsys.readouterr().err
     assert not (tmp_path / "m").exists() and not (tmp_path / "v.nwb").exists()
+
+
+def test_an_empty_item_in_a_comma_list_is_refused_as_seeds_are(tmp_path, capsys):
+    """'--target ry,,x' and '--units 3,,17' dropped the empty item silently (an item left out by
+    mistake, maybe), while '--seeds 0,,1' was refused; all three are refused now, before any work."""
+    from hf_neuroformer.cli import main
+
+    assert main(["finetune", "--model", str(tmp_path), "--data", str(tmp_path / "x.nwb"), "--target", "ry,,x",
+                 "--output-dir", str(tmp_path / "d")]) == 2
+    assert "--target: an empty item in 'ry,,x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["attention-map", "--model", str(tmp_path), "--data", str(tmp_path / "x.nwb"), "--units", "3,,17",
+              "--output", str(tmp_path / "a.png")])
+    assert exit_.value.code == 2 and "argument --units: an empty item in '3,,17'" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists() and not (tmp_path / "a.png").exists()

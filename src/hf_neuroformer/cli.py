@@ -580,7 +580,11 @@ def cmd_finetune(args) -> int:
     from .training import check_output_dir
 
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
-    names = [n.strip() for t in args.target for n in t.split(",") if n.strip()]
+    names = [n.strip() for t in args.target for n in t.split(",")]
+    if "" in names and any(names):  # 'ry,,x' / 'ry,x,': an item left out by mistake, maybe
+        raise ValueError(f"--target: an empty item in {','.join(args.target)!r}; expected variable names separated "
+                         "by single commas")
+    names = [n for n in names if n]
     if len(set(names)) != len(names):
         raise ValueError(f"--target: each target once, got {names}")
     if not names:
@@ -890,7 +894,11 @@ def cmd_connectivity(args) -> int:
 
 def _unit_list(text: str):
     try:
-        units = [int(u) for u in text.split(",") if u.strip()]
+        items = [u.strip() for u in text.split(",")]
+        if "" in items and any(items):  # '3,,17': an index left out by mistake, maybe
+            raise argparse.ArgumentTypeError(f"an empty item in {text!r}; expected unit indices separated by single "
+                                             "commas, such as 3,17")
+        units = [int(u) for u in items if u]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated unit indices such as 3,17, got {text!r}")
     if not units:
