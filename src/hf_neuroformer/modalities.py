@@ -290,26 +290,15 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             mod["classes"] = labels
 
 
-def _on_screen_in_segments(track: ModalityTrack, segments: np.ndarray) -> np.ndarray:
-    """``(n_frames,)`` bool: the frame is on screen at some time inside one of the ``[start, stop)``
-    segments (onset ``< stop`` and end ``> start``, edges within ``EDGE_TOLERANCE`` counting as
-    equal), as :meth:`ModalityTrack.frames_shown` reads frames for a window. A frame shown from
-    before a segment into it counts; one that leaves the screen at the segment's start does not."""
-    if len(segments) == 0:
-        return np.zeros(track.times.shape, dtype=bool)
-    seg = segments[np.argsort(segments[:, 0])]
-    # the latest segment starting before the frame leaves the screen; segments do not overlap, so
-    # an earlier one ends before it and overlaps the frame only if this one does
-    k = np.searchsorted(seg[:, 0], track.frame_ends - EDGE_TOLERANCE, side="left") - 1
-    return (k >= 0) & (track.times < seg[np.clip(k, 0, None), 1] - EDGE_TOLERANCE)
-
-
 def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_frames: int = 4096) -> None:
     """Pixel mean / std of the frames on screen inside the training segments (an evenly spaced
     subset of at most ``max_frames`` frames): the frames that training windows read."""
     if mod["normalization"] != "zscore":
         return
-    inside = np.flatnonzero(_on_screen_in_segments(track, train))
+    shown = np.zeros(len(track.times), dtype=bool)
+    for a, b in train:  # on screen inside a segment, as frames_shown reads them for a window
+        shown[track.frames_shown(a, b)] = True
+    inside = np.flatnonzero(shown)
     if len(inside) == 0:
         raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split "
                          f"({_spans(track, train)})")
