@@ -462,12 +462,11 @@ def cmd_evaluate(args) -> int:
         figure = None
     from .metrics.fidelity import _check_bin_size, _check_min_isis
 
-    try:  # the numbers first: they were refused only after both recordings (and the model) were read
-        _check_bin_size(args.bin_size, "--bin-size")
-        _check_bin_size(args.psth_bin_size, "--psth-bin-size")
-        _check_min_isis(args.min_isis)
-    except ValueError as err:
-        raise ValueError(str(err).replace("min_isis:", "--min-isis:", 1)) from None
+    # the numbers first: they were refused only after both recordings (and the model) were read
+    # ('min_isis:' is named --min-isis by main, as every field that has a flag)
+    _check_bin_size(args.bin_size, "--bin-size")
+    _check_bin_size(args.psth_bin_size, "--psth-bin-size")
+    _check_min_isis(args.min_isis)
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself
             raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "
