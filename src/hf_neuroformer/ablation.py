@@ -38,11 +38,23 @@ from typing import Dict, List, Optional, Tuple
 
 from .configuration_neuroformer import NeuroformerConfig
 
-__all__ = ["ablation_variants", "run_ablation", "ablation_markdown"]
+__all__ = ["ablation_variants", "check_contrastive_loss_weight", "run_ablation", "ablation_markdown"]
 
 
 def _kind(mod: dict) -> str:
     return "behaviour" if mod["source"].startswith("behaviour:") else "stimulus"
+
+
+def check_contrastive_loss_weight(weight) -> None:
+    """Refuse a ``+contrastive`` weight that is not a finite number > 0 (``neuroformer ablate``
+    checks its flag with this before reading the data).
+
+    Raises:
+        ValueError: naming ``contrastive_loss_weight`` (nan, inf, <= 0, a bool or not a number).
+    """
+    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0):
+        raise ValueError(f"contrastive_loss_weight: expected a finite number > 0 for the +contrastive variant, "
+                         f"got {weight!r}")
 
 
 def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float = 0.5
@@ -83,9 +95,7 @@ def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float 
         skipped.append(("+behaviour", "no behaviour modality in the config"))
     if config.modalities:
         w = config.contrastive_loss_weight if config.contrastive_loss_weight > 0 else contrastive_loss_weight
-        if not (isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0):
-            raise ValueError(f"contrastive_loss_weight: expected a finite number > 0 for the +contrastive variant, "
-                             f"got {w!r}")
+        check_contrastive_loss_weight(w)
         c = variant(stim + beh, weight=w)
         c.contrastive_modalities = config.contrastive_modalities
         variants.append(("+contrastive", c))

@@ -691,7 +691,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from .ablation import ablation_markdown, run_ablation
+    from .ablation import ablation_markdown, check_contrastive_loss_weight, run_ablation
     from .training import load_yaml_config
 
     out = Path(args.output)
@@ -710,11 +710,8 @@ def cmd_ablate(args) -> int:
             raise ValueError(f"--seeds: expected comma-separated integers such as 0,1,2, got {args.seeds!r}") from None
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"--seeds: expected distinct seeds, got {args.seeds!r}")
-    import math
-
-    if not (math.isfinite(args.contrastive_loss_weight) and args.contrastive_loss_weight > 0):
-        # checked after the recording was read (nan, -1), or not at all (inf trained with an infinite loss)
-        raise ValueError(f"--contrastive-loss-weight: expected a finite number > 0, got {args.contrastive_loss_weight}")
+    # checked after the recording was read (nan, -1), or not at all (inf); named by its flag in main
+    check_contrastive_loss_weight(args.contrastive_loss_weight)
     config, training = load_yaml_config(args.config)
     overrides = {k: v for k, v in (("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
     training = dataclasses.replace(training, **overrides)
