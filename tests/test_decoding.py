@@ -434,6 +434,85 @@ def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
     assert torch.isfinite(model(**batch).loss)
 
 
+def test_sparse_target_never_takes_a_sample_across_a_split_boundary(a2929):
+    """A window with no sample inside took the nearest sample within 2 sampling intervals, which
+    for a series sampled more sparsely than the windows could lie in the split gap or in another
+    split's block: a training window labelled from the test split. The fallback now reads only the
+    window's own split segment, and a window left without a usable sample is undefined, dropped and
+    counted. A2929 position x decimated to one sample per ~1.7 s, with a 4 s tracking hole before
+    the end of a training block that another split follows."""
+    from hf_neuroformer.windows import plan_splits, window_segments
+
+    cfg = nf.NeuroformerConfig(**TINY)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    x = a2929.behaviour["x"]
+    plan = plan_splits(a2929, cfg)
+    other = np.concatenate([plan.segments[s][:, 0] for s in ("validation", "test")])
+    # a training block whose end another split's block follows across the split gap
+    edge = [b for _, b in plan.segments["train"] if np.any(np.abs(other - b - cfg.split_gap) < 1e-6)][0]
+    ts, vals = x.timestamps[::200], x.values[::200]
+    hole = (ts >= edge - 4.0) & (ts < edge)
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "x": nf.BehaviourSeries(ts[~hole], vals[~hole], x.unit)}
+    ts, vals = ts[~hole], vals[~hole].reshape(-1)
+    tol = 2 * np.median(np.diff(ts))  # the fallback's reach, about 3.3 s
+    left, right = ts[np.searchsorted(ts, edge) - 1], ts[np.searchsorted(ts, edge)]
+    # windows ending at the edge: the sample after it (another split's, or the gap's) is close enough,
+    # the one before the hole is not
+    assert edge - 0.5 - left > tol and right - edge < tol - 0.5
+    target = DecodingTarget("x", "regression")
+    dsd, rep = build_decoding_datasets(rec, tok, cfg, plan, [target])
+    for split in ("train", "validation", "test"):
+        kept = np.asarray(dsd[split]["window_start"])
+        bounds = window_segments(plan, split, kept)
+        labels = np.asarray(dsd[split]["target_x"])
+        # no window holds two samples: every label is one sample's value (cumsum rounding aside), from the window's own segment
+        for (lo, hi), v in zip(bounds, labels):
+            own = vals[(ts >= lo) & (ts < hi)]
+            assert np.any(np.isclose(own, v, rtol=0, atol=1e-9)), (split, lo, hi, v)
+        assert rep[split]["n_dropped_nan"]["x"] == rep[split]["n_dropped"] == rep[split]["n_windows_before"] - len(kept)
+    with pytest.raises(ValueError, match=r"starts: the window at .* lies in no segment of the 'train' split"):
+        window_segments(plan, "train", [edge + 0.1])  # in the split gap: no window of this plan
+    # the training windows starting in the last 0.5 s of the block: undefined (they took the sample
+    # across the edge), dropped and counted
+    kept = np.asarray(dsd["train"]["window_start"])
+    assert not np.any((kept >= edge - 0.5) & (kept < edge))
+    assert rep["train"]["n_dropped_nan"]["x"] >= 5
+
+
+def test_sparse_target_in_trial_mode_reads_only_the_windows_own_trial(steinmetz):
+    """Trial mode: the fallback sample comes from the window's own trial, never from the trial
+    before or after (another split's, maybe). The Steinmetz trials (1.01 s, 0.1 s apart) with a
+    series sampled once per trial, 0.75 through it, whose value is the trial's index; every 5th
+    trial has no sample. A window at a trial's start is nearer the previous trial's sample (0.40 s)
+    than its own (0.71 s); a window of a trial without a sample has no usable one."""
+    from hf_neuroformer.windows import trial_at
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(steinmetz)
+    trials = steinmetz.trials
+    sampled = np.arange(len(trials)) % 5 != 0
+    t = trials[:, 0] + 0.75 * (trials[:, 1] - trials[:, 0])
+    rec = copy.copy(steinmetz)
+    rec.behaviour = {**steinmetz.behaviour,
+                     "trial_id": nf.BehaviourSeries(t[sampled], np.flatnonzero(sampled).astype(np.float64), "")}
+    dsd, rep = build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("trial_id", "regression")])
+    assert json.loads(json.dumps(rep["split_plan"]))["mode"] == "trials"
+    plan = nf.windows.SplitPlan.from_dict(rep["split_plan"])
+    for split in ("train", "validation", "test"):
+        kept = np.asarray(dsd[split]["window_start"])
+        own = trial_at(trials, kept)
+        np.testing.assert_array_equal(np.asarray(dsd[split]["target_trial_id"]), own)  # each window: its own trial
+        # every window of an unsampled trial is undefined, dropped and counted; no other window is
+        every = nf.windows.window_starts_for_split(plan, split, cfg, None if split == "train" else cfg.current_window)[0]
+        n_unsampled = int(np.sum(~sampled[trial_at(trials, every)]))
+        assert len(every) == rep[split]["n_windows_before"] and n_unsampled > 0
+        assert rep[split]["n_dropped_nan"]["trial_id"] == rep[split]["n_dropped"] == n_unsampled
+        assert len(kept) == len(every) - n_unsampled
+
+
 def test_class_label_unseen_in_training_is_a_clear_error(steinmetz):
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
     tok = nf.NeuroformerTokenizer.from_config(cfg)

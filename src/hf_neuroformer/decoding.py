@@ -10,9 +10,14 @@ Value of a target in a window (current window ``[start, start + current_window)`
 
 * behaviour series (``recording.behaviour[name]``): the mean of the samples inside the current
   window (the circular mean, ``atan2(mean sin, mean cos)``, for circular targets; NaN samples
-  ignored). When no sample falls inside, the sample nearest the window's centre, if it lies
-  within ``max(current_window, 2 * median sampling interval)`` of the centre; otherwise the
-  value is undefined (NaN), e.g. in a tracking gap or before tracking started.
+  ignored). When no sample falls inside, the finite sample nearest the window's centre, if it
+  lies within ``max(current_window, 2 * median sampling interval)`` of the centre AND inside the
+  window's own segment of the split plan (:func:`hf_neuroformer.windows.window_segments`: its
+  block of the split in time mode, its trial in trial mode); otherwise the value is undefined
+  (NaN), e.g. in a tracking gap, before tracking started, or where the nearest sample of a series
+  sampled more sparsely than the windows lies across a split boundary (in the split gap or in
+  another split's block: reading it would leak another split's behaviour into this window's
+  label).
 * trial column (``"trial:<column>"``, ``recording.trial_info[column]``): the label of the
   trial whose ``[start, stop)`` holds the window start (NaN when none does).
 
@@ -32,7 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .metrics.decoding import radians_problem
-from .windows import SPLITS, NeuroformerCollator, build_window_datasets, trial_at
+from .windows import SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, window_segments
 
 KINDS = ("regression", "classification", "circular")
 #: values of :attr:`DecodingTarget.class_weight`
@@ -135,16 +140,30 @@ def _missing(recording, target: DecodingTarget) -> DecodingTargetError:
     )
 
 
-def target_values(recording, target: DecodingTarget, starts: np.ndarray, current_window: float) -> np.ndarray:
+def target_values(recording, target: DecodingTarget, starts: np.ndarray, current_window: float,
+                  bounds: Optional[np.ndarray] = None) -> np.ndarray:
     """``(n_windows,)`` float64 value of ``target`` in each current window starting at ``starts``
     (s), NaN where undefined (rules in the module docstring). Classification labels are the raw
     labels (not yet class indices).
 
+    Args:
+        bounds: optional ``(n_windows, 2)`` float64 ``[start, stop)`` s per window (its split
+            segment, :func:`hf_neuroformer.windows.window_segments`): a window with no sample
+            inside takes the nearest sample only from inside its bounds (within 1 ns at the start),
+            else it is undefined. None: any sample close enough (no split plan to respect).
+            Trial-column targets ignore it (a window's label is that of the trial it starts in).
+
     Raises:
         DecodingTargetError: the target is not in the recording (lists the available ones), a
             2-D series without ``column``, or a circular target that is not in radians.
+        ValueError: ``bounds`` not of shape ``(n_windows, 2)``.
     """
     starts = np.asarray(starts, dtype=np.float64)
+    if bounds is not None:
+        bounds = np.asarray(bounds, dtype=np.float64)
+        if bounds.shape != (starts.size, 2):
+            raise ValueError(f"bounds: expected shape ({starts.size}, 2), one [start, stop) per window, "
+                             f"got {bounds.shape}")
     if target.name.startswith("trial:"):
         col = target.name[len("trial:"):]
         if recording.trials is None or col not in recording.trial_info:
@@ -194,7 +213,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     inside = n > 0
     means = [(c[hi] - c[lo])[inside] / n[inside] for c in csum]
     out[inside] = np.arctan2(means[1], means[0]) if circ else means[0]
-    # no sample inside: the nearest finite sample to the window centre, if close enough
+    # no sample inside: the nearest finite sample to the window centre, if close enough and (with
+    # bounds) inside the window's own split segment, never one across a split boundary
     rest = np.flatnonzero(~inside)
     if rest.size:
         fts, fv = ts[finite], vals[finite]
@@ -202,10 +222,16 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             tol = max(current_window, 2.0 * float(np.median(np.diff(ts)))) if ts.size > 1 else current_window
             centre = starts[rest] + current_window / 2
             j = np.clip(np.searchsorted(fts, centre), 1, max(fts.size - 1, 1))
+            # the nearest finite sample on each side of the centre: if the one on a side lies
+            # outside the bounds, so does every sample further out on that side
             cand = np.stack([np.clip(j - 1, 0, fts.size - 1), np.clip(j, 0, fts.size - 1)], 1)
             dist = np.abs(fts[cand] - centre[:, None])
-            best = cand[np.arange(len(rest)), np.argmin(dist, 1)]
-            close = np.abs(fts[best] - centre) <= tol
+            if bounds is not None:
+                lo, hi = bounds[rest, :1], bounds[rest, 1:]
+                dist = np.where((fts[cand] >= lo - WINDOW_GRID) & (fts[cand] < hi), dist, np.inf)
+            pick = np.argmin(dist, 1)
+            best = cand[np.arange(len(rest)), pick]
+            close = dist[np.arange(len(rest)), pick] <= tol
             out[rest[close]] = fv[best[close]]
     if circ:
         out = np.mod(out + np.pi, 2 * np.pi) - np.pi
@@ -295,7 +321,10 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             m = np.asarray(window_mask(recording, starts), dtype=bool).reshape(-1)
             if m.shape != (n0,):
                 raise ValueError(f"window_mask: expected a ({n0},) bool array for the {split} windows, got shape {m.shape}")
-        vals = {t.name: target_values(recording, t, starts, config.current_window) for t in targets}
+        # a window's value is read from its own split segment (trial, in trial mode) only
+        bounds = window_segments(plan, split, starts, np.asarray(dsd[split]["past_clip_start"], dtype=np.float64),
+                                 config.current_window)
+        vals = {t.name: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
         ok = m.copy()
         for v in vals.values():

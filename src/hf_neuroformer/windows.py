@@ -417,6 +417,56 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     return np.concatenate(starts), np.concatenate(clips)
 
 
+def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None, current_window: float = 0.0) -> np.ndarray:
+    """``(n_windows, 2)`` float64 ``[start, stop)`` s: the segment of ``plan``'s ``split`` that
+    holds each window, the stretch of time a window's values may be read from without reading
+    another split's (or, in trial mode, another trial's).
+
+    In time mode it is the block segment of the split that holds the window (the segments of one
+    split are disjoint); in trial mode the window's own trial: the split's trial that starts at
+    the window's ``clip_starts`` entry (within 1 ns, :data:`WINDOW_GRID`) and holds the current
+    window ``[start, start + current_window)`` (the longest, when trials share that start).
+
+    Args:
+        plan: the split plan the windows were made from.
+        split: a key of ``plan.segments``.
+        starts: ``(n_windows,)`` float current-window starts, s.
+        clip_starts: ``(n_windows,)`` float trial starts (trial mode, the ``past_clip_start``
+            column); ignored in time mode.
+        current_window: s, the current window length.
+
+    Raises:
+        KeyError: ``split`` is not a split of ``plan``.
+        ValueError: ``clip_starts`` missing or of another length in trial mode, or a window that no
+            segment of the split holds (windows not made from this plan).
+    """
+    if split not in plan.segments:
+        raise KeyError(f"split: expected one of {sorted(plan.segments)}, got {split!r}")
+    starts = np.asarray(starts, dtype=np.float64).reshape(-1)
+    seg = np.asarray(plan.segments[split], dtype=np.float64).reshape(-1, 2)
+    trials = plan.mode == "trials"
+    if trials:
+        if clip_starts is None or np.shape(clip_starts) != starts.shape:
+            raise ValueError(f"clip_starts: expected one trial start per window ({starts.size}) in trial mode, got "
+                             f"{None if clip_starts is None else np.shape(clip_starts)}")
+        clips = np.asarray(clip_starts, dtype=np.float64).reshape(-1)
+    out = np.full((starts.size, 2), np.nan)
+    ends = starts + float(current_window)
+    for a, b in seg[np.argsort(seg[:, 0] - seg[:, 1], kind="stable")]:  # longest first
+        free = np.isnan(out[:, 0])
+        fits = free & (starts >= a - WINDOW_GRID) & (ends <= b + WINDOW_GRID)
+        if trials:
+            fits &= np.abs(clips - a) <= WINDOW_GRID
+        out[fits] = (a, b)
+    missing = np.flatnonzero(np.isnan(out[:, 0]))
+    if missing.size:
+        i = int(missing[0])
+        raise ValueError(f"starts: the window at {starts[i]} s (index {i}; {missing.size} of {starts.size} windows) "
+                         f"lies in no {'trial' if trials else 'segment'} of the {split!r} split of this plan; "
+                         "pass the windows made from this plan (window_starts_for_split)")
+    return out
+
+
 def tokenize_windows(
     recording: SpikeRecording,
     tokenizer: NeuroformerTokenizer,
@@ -1063,6 +1113,7 @@ __all__ = [
     "plan_splits",
     "check_split_in_recording",
     "window_starts_for_split",
+    "window_segments",
     "tokenize_windows",
     "build_window_datasets",
     "spikes_outside_windows",
