@@ -290,3 +290,55 @@ def test_an_empty_item_in_a_comma_list_is_refused_as_seeds_are(tmp_path, capsys)
               "--output", str(tmp_path / "a.png")])
     assert exit_.value.code == 2 and "argument --units: an empty item in '3,,17'" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() and not (tmp_path / "a.png").exists()
+
+
+STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
+
+
+@pytest.fixture(scope="module")
+def steinmetz_model(tmp_path_factory, shared_data):
+    """A model trained for 1 step on the Steinmetz subset (trials; integer trial labels)."""
+    import torch
+
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.training import TrainingConfig, train
+    from tiny_configs import quiet, small_config
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("cli_outputs_steinmetz") / "m"
+    quiet(train, quiet(load_recording, shared_data(STEINMETZ)), out,
+          small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, max_window_length=128),
+          TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512), progress=False)
+    return out
+
+
+def test_finetune_kind_that_the_values_do_not_fit_is_refused_before_the_model_is_read(capsys, tmp_path, shared_data,
+                                                                                       steinmetz_model, tiny_model):
+    """`--kind circular` of a class label (Steinmetz wheel choice -1/0/1) was accepted silently and
+    decoded the labels as angles of -1, 0 and 1 rad; `--kind classification` of a continuous series
+    (A2929 position x) was refused only after every window was tokenized. Both are refused now,
+    naming --kind, the target and what the kind expects, before any work; regression of the labels
+    (numbers, maybe ordinal) and circular of the head direction still pass the check."""
+    mat = shared_data(STEINMETZ)
+    base = ["finetune", "--model", steinmetz_model, "--data", mat, "--max-steps", "1", "--batch-size", "16"]
+    for col, labels in (("motorLabel", "[-1, 0, 1]"), ("rawLabel", "[1, 2, 3]")):
+        msg = err_of(capsys, *base, "--target", f"trial:{col}", "--kind", "circular", "--output-dir", tmp_path / "c")
+        assert msg.startswith(f"--kind circular for --target 'trial:{col}': expected angles in radians, a numeric "
+                              "series"), msg
+        assert f"whole numbers (3 distinct: {labels})" in msg and "kind 'classification'" in msg, msg
+    nwb = shared_data(A2929)
+    msg = err_of(capsys, "finetune", "--model", tiny_model, "--data", nwb, "--epoch", "wake", "--target", "x",
+                 "--kind", "classification", "--output-dir", tmp_path / "x")
+    assert msg.startswith("--kind classification for --target 'x': expected class labels (whole numbers), but ")
+    assert "kind 'regression'" in msg, msg
+    assert not (tmp_path / "c").exists() and not (tmp_path / "x").exists()
+    # what still passes the check: regression and classification of the labels, circular of the head direction
+    from hf_neuroformer.decoding import DecodingTarget, kind_problem
+    from hf_neuroformer.io import load_recording
+
+    st = load_recording(mat)
+    for kind in ("regression", "classification"):
+        assert kind_problem(st, DecodingTarget("trial:motorLabel", kind)) is None
+    a = load_recording(nwb, epoch="wake")
+    assert kind_problem(a, DecodingTarget("ry", "circular")) is None
+    assert kind_problem(a, DecodingTarget("x", "regression")) is None

@@ -762,6 +762,22 @@ def test_circular_target_in_degrees_is_refused_before_training(a2929):
     assert np.isfinite(target_values(rec, DecodingTarget("ry_unlabelled", "regression"), starts, 0.1)).all()
 
 
+def test_class_labels_as_a_circular_target_are_refused(steinmetz):
+    """The wheel choice -1/0/1 as a circular target was decoded as angles of -1, 0 and 1 rad (circular
+    mean, angular errors in degrees); whole-number labels are class codes, not radians: refused
+    before any window is tokenized. As classes or numbers they still pass."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(steinmetz)
+    with pytest.raises(DecodingTargetError, match=r"'trial:motorLabel' \(circular\): expected angles in radians, a "
+                                                  r"numeric series .* whole numbers \(3 distinct: \[-1, 0, 1\]\)"):
+        build_decoding_datasets(steinmetz, tok, cfg, None, [DecodingTarget("trial:motorLabel", "circular")])
+    starts = np.asarray(steinmetz.trials[:5, 0])
+    for kind in ("classification", "regression"):
+        v = target_values(steinmetz, DecodingTarget("trial:motorLabel", kind), starts, cfg.current_window)
+        np.testing.assert_array_equal(v, steinmetz.trial_info["motorLabel"][:5])
+
+
 def test_missing_labels_leave_the_loss_and_trainers_item_count(a2929, pretrained, tmp_path):
     """NaN = no label: it is left out of the loss sum AND of its count. The count used to include
     NaN (``labels != -100``), so 4 NaN labels of 8 halved the loss (0.62 against 1.24 for the same
@@ -862,9 +878,19 @@ def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_
         assert report[split]["n_spikes"] == n.sum()
         assert report[split]["n_truncated_spikes"] == np.maximum(n - 2, 0).sum() > 0, split
         assert report[split]["n_truncated_past_spikes"] == sum(dsd[split]["n_past_truncated"])
-    # a continuous variable as classes: one short error, not a list of every value as "unseen labels"
-    with pytest.raises(DecodingTargetError, match=r"'x' \(classification\): \d+ distinct training values, .*kind 'regression'") as e:
+    # a continuous variable as classes: one short error, not a list of every value as "unseen labels";
+    # refused from the recorded values, before any window is made (kind_problem)
+    with pytest.raises(DecodingTargetError, match=r"'x' \(classification\): expected class labels \(whole numbers\), "
+                                                  r"but \d+ of its \d+ distinct values are not whole.*kind 'regression'") as e:
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "classification")])
+    assert len(str(e.value)) < 400
+    # whole-number samples whose window means are not (x in thousandths: a series that changes inside a
+    # window) pass that check and are refused from the training windows' values
+    x = a2929.behaviour["x"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "x_int": nf.BehaviourSeries(x.timestamps, np.round(x.values * 1000), "")}
+    with pytest.raises(DecodingTargetError, match=r"'x_int' \(classification\): \d+ distinct training values, .*kind 'regression'") as e:
+        build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x_int", "classification")])
     assert len(str(e.value)) < 400
 
 

@@ -571,7 +571,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from .decoding import KINDS, DecodingTarget, infer_kind
+    from .decoding import KINDS, DecodingTarget, infer_kind, kind_problem
     from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
         finetune
     from .generation import _read_model_config, check_model_dir
@@ -613,6 +613,11 @@ def cmd_finetune(args) -> int:
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
     targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), class_weight=cw) for i, n in enumerate(names)]
+    for t in targets:  # a kind the values do not fit (class labels as angles ...), before the model is read
+        if problem := kind_problem(rec, t):
+            raise ValueError(f"--kind {t.kind} for --target {t.name!r}: {problem}" if kinds else
+                             f"--target {t.name!r}: the default kind {t.kind!r} (trial columns classification, series in "
+                             f"rad circular, else regression) does not fit: {problem}; choose one with --kind")
     metrics = finetune(
         args.model, rec, targets, output_dir=args.output_dir, fraction=args.fraction, seed=args.seed,
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
@@ -1069,7 +1074,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "trial:<column>")
     f.add_argument("--kind", action="append",
                    help="regression|classification|circular per target, comma-separated or repeated like --target "
-                        "(default: trial columns classification, series in rad circular, else regression)")
+                        "(default: trial columns classification, series in rad circular, else regression); refused "
+                        "where the values do not fit: circular needs angles in radians (not whole-number class labels), "
+                        "classification whole-number labels")
     f.add_argument("--fraction", type=float, default=1.0,
                    help="share of the training windows, first contiguous block in time (default: %(default)s)")
     f.add_argument("--output-dir", default="neuroformer-decoder", help="where the model goes (default: %(default)s)")

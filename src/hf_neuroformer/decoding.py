@@ -140,30 +140,15 @@ def _missing(recording, target: DecodingTarget) -> DecodingTargetError:
     )
 
 
-def target_values(recording, target: DecodingTarget, starts: np.ndarray, current_window: float,
-                  bounds: Optional[np.ndarray] = None) -> np.ndarray:
-    """``(n_windows,)`` float64 value of ``target`` in each current window starting at ``starts``
-    (s), NaN where undefined (rules in the module docstring). Classification labels are the raw
-    labels (not yet class indices).
-
-    Args:
-        bounds: optional ``(n_windows, 2)`` float64 ``[start, stop)`` s per window (its split
-            segment, :func:`hf_neuroformer.windows.window_segments`): a window with no sample
-            inside takes the nearest sample only from inside its bounds (within 1 ns at the start),
-            else it is undefined. None: any sample close enough (no split plan to respect).
-            Trial-column targets ignore it (a window's label is that of the trial it starts in).
+def _raw_values(recording, target: DecodingTarget):
+    """``(values, unit, timestamps)`` of ``target`` as recorded: a trial column's ``(n_trials,)``
+    labels (unit and timestamps None), or a behaviour series' ``(n_samples,)`` float64 values (the
+    ``column`` of a 2-D series), its unit and its ``(n_samples,)`` timestamps, s.
 
     Raises:
-        DecodingTargetError: the target is not in the recording (lists the available ones), a
-            2-D series without ``column``, or a circular target that is not in radians.
-        ValueError: ``bounds`` not of shape ``(n_windows, 2)``.
+        DecodingTargetError: the target is not in the recording, trial labels that are not
+            numeric, a 2-D series without ``column`` or a column out of range.
     """
-    starts = np.asarray(starts, dtype=np.float64)
-    if bounds is not None:
-        bounds = np.asarray(bounds, dtype=np.float64)
-        if bounds.shape != (starts.size, 2):
-            raise ValueError(f"bounds: expected shape ({starts.size}, 2), one [start, stop) per window, "
-                             f"got {bounds.shape}")
     if target.name.startswith("trial:"):
         col = target.name[len("trial:"):]
         if recording.trials is None or col not in recording.trial_info:
@@ -171,13 +156,7 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         labels = np.asarray(recording.trial_info[col])
         if labels.dtype.kind not in "biuf":
             raise DecodingTargetError(f"target {target.name!r}: expected numeric trial labels, got dtype {labels.dtype}")
-        if target.kind == "circular" and (problem := radians_problem(labels)):
-            raise DecodingTargetError(f"target {target.name!r} (circular): {problem}")
-        idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
-        out = np.full(len(starts), np.nan)
-        ok = idx >= 0
-        out[ok] = labels[idx[ok]].astype(np.float64)
-        return out
+        return labels, None, None
     if target.name not in recording.behaviour:
         raise _missing(recording, target)
     series = recording.behaviour[target.name]
@@ -197,8 +176,96 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             vals = vals[:, int(target.column)]
     elif target.column not in (None, 0):
         raise DecodingTargetError(f"target {target.name!r}: column {target.column} given for a 1-D series")
-    if target.kind == "circular" and (problem := radians_problem(vals, series.unit)):
-        raise DecodingTargetError(f"target {target.name!r} (circular): {problem}")
+    return vals, series.unit, ts
+
+
+def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
+    """Why ``target.kind`` does not fit the target's recorded values, or None when it may.
+
+    The kind says what the numbers mean, and only the combinations that are wrong whatever the
+    numbers mean are refused (all finite values of the trial column / series are read, before any
+    window is made):
+
+    * ``"circular"``: angles in radians, a numeric series (e.g. a head direction). Refused: a
+      series in degrees or values beyond 2 pi (:func:`hf_neuroformer.metrics.decoding.radians_problem`),
+      and values that are all whole numbers (an integer dtype, or floats such as -1/0/1): class
+      labels or condition codes, not angles (no real angle series sits on whole radians).
+    * ``"classification"``: class labels, whole numbers (trial conditions, a discrete state).
+      Refused: any value that is not a whole number, i.e. a continuous series (e.g. a position with
+      thousands of distinct values); decode it as ``"regression"``. Whole-number labels pass
+      whatever their number (a frame or image index may have hundreds of classes); a label of
+      validation/test that train lacks is refused later (:func:`build_decoding_datasets`), and so
+      are window means that are not whole numbers (a series that changes inside a window).
+    * ``"regression"``: any numeric values. Whole-number labels pass too: binary or ordinal codes
+      (correct 0/1, contrast level 1/2/3, a confidence rating) are numbers a regression may
+      predict, and a nominal code cannot be told from them by its values.
+
+    Args:
+        recording: the :class:`~hf_neuroformer.recording.SpikeRecording`.
+        target: the :class:`DecodingTarget`.
+
+    Returns:
+        one line naming what was found and what the kind expects, or None.
+
+    Raises:
+        DecodingTargetError: the target is not in the recording (lists the available ones),
+            non-numeric trial labels, a 2-D series without ``column``.
+    """
+    vals, unit, _ = _raw_values(recording, target)
+    v = np.asarray(vals, dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    whole = v.size > 0 and bool(np.all(v % 1 == 0))
+    if target.kind == "circular":
+        if problem := radians_problem(vals, unit):
+            return problem
+        if whole:
+            u = np.unique(v)
+            return (f"expected angles in radians, a numeric series such as a head direction, but all "
+                    f"{v.size} values are whole numbers ({len(u)} distinct: {_head(u)}), class labels or condition "
+                    "codes rather than angles; decode class labels as kind 'classification'")
+    elif target.kind == "classification" and v.size and not whole:
+        frac = np.unique(v[v % 1 != 0])
+        return (f"expected class labels (whole numbers), but {frac.size} of its {np.unique(v).size} distinct values are "
+                f"not whole numbers (e.g. {_head(frac, 5)}), a continuous variable; decode it as kind 'regression' "
+                "(or 'circular' for angles in radians)")
+    return None
+
+
+def target_values(recording, target: DecodingTarget, starts: np.ndarray, current_window: float,
+                  bounds: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(n_windows,)`` float64 value of ``target`` in each current window starting at ``starts``
+    (s), NaN where undefined (rules in the module docstring). Classification labels are the raw
+    labels (not yet class indices).
+
+    Args:
+        bounds: optional ``(n_windows, 2)`` float64 ``[start, stop)`` s per window (its split
+            segment, :func:`hf_neuroformer.windows.window_segments`): a window with no sample
+            inside takes the nearest sample only from inside its bounds (within 1 ns at the start),
+            else it is undefined. None: any sample close enough (no split plan to respect).
+            Trial-column targets ignore it (a window's label is that of the trial it starts in).
+
+    Raises:
+        DecodingTargetError: the target is not in the recording (lists the available ones), a
+            2-D series without ``column``, or a kind its values do not fit (:func:`kind_problem`:
+            a circular target not in radians or made of whole-number labels, a classification
+            target with values that are not whole numbers).
+        ValueError: ``bounds`` not of shape ``(n_windows, 2)``.
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    if bounds is not None:
+        bounds = np.asarray(bounds, dtype=np.float64)
+        if bounds.shape != (starts.size, 2):
+            raise ValueError(f"bounds: expected shape ({starts.size}, 2), one [start, stop) per window, "
+                             f"got {bounds.shape}")
+    if problem := kind_problem(recording, target):
+        raise DecodingTargetError(f"target {target.name!r} ({target.kind}): {problem}")
+    vals, _, ts = _raw_values(recording, target)
+    if ts is None:  # a trial column
+        idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
+        out = np.full(len(starts), np.nan)
+        ok = idx >= 0
+        out[ok] = vals[idx[ok]].astype(np.float64)
+        return out
     out = np.full(len(starts), np.nan)
     if ts.size == 0:
         return out
@@ -527,6 +594,7 @@ __all__ = [
     "DecodingCollator",
     "available_targets",
     "infer_kind",
+    "kind_problem",
     "target_values",
     "build_decoding_datasets",
     "fraction_of_train",
