@@ -100,6 +100,14 @@ def test_dt_bins_helpers():
     dt = np.array([0.0, 0.0039, 0.004, 0.0079, 0.0081, 0.0099])
     np.testing.assert_array_equal(tok.dt_to_id(dt), [0, 0, 1, 1, 2, 2])
     np.testing.assert_array_equal(tok.dt_to_id(np.array([-0.001, 0.5])), [0, 2])  # clipped
+    # NaN and inf have no bin: they were mapped silently to bin 0 (+inf too, though past the window)
+    for bad, shown in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")):
+        with pytest.raises(ValueError, match=rf"^dt: expected finite seconds from the window start, got {shown} at "
+                                             r"flat index 1 \(1 of 3 values are NaN or infinite\)"):
+            tok.dt_to_id(np.array([0.001, bad, 0.002]))
+    with pytest.raises(ValueError, match=r"^dt: .*got nan at flat index 0 \(1 of 1 values"):
+        tok.dt_to_id(float("nan"))
+    assert tok.dt_to_id(0.0042) == 1 and tok.dt_to_id(np.zeros((2, 0))).shape == (2, 0)
     # the last bin is partial ([0.008, 0.01)): its centre is 0.009, inside the window
     np.testing.assert_allclose(tok.id_to_dt(np.array([0, 1, 2])), [0.002, 0.006, 0.009])
     # decode places a spike at the same bin centre as id_to_dt

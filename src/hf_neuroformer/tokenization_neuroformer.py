@@ -260,10 +260,21 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     def dt_to_id(self, dt: np.ndarray) -> np.ndarray:
         """dt in seconds from the window start -> dt bin id, clipped to ``[0, num_dt_bins)``.
 
-        ``dt``: float array (any shape), finite seconds (not checked: NaN maps to bin 0).
+        ``dt``: float array (any shape) or scalar, finite seconds.
         Returns an int64 array of ``dt``'s shape: ``floor(dt / dt_resolution)`` (a dt on a bin
-        edge starts its bin), clipped.
+        edge starts its bin), clipped (a dt before the window is bin 0, one past it the last bin).
+
+        Raises:
+            ValueError: a NaN or infinite ``dt`` (it has no bin; NaN and inf were mapped to bin 0,
+                the casts of NaN/inf to int64 being undefined). The message gives how many and the
+                index of the first.
         """
+        dt = np.asarray(dt, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(dt.reshape(-1)))
+        if bad.size:
+            first = int(bad[0])
+            raise ValueError(f"dt: expected finite seconds from the window start, got {dt.reshape(-1)[first]} at flat "
+                             f"index {first} ({bad.size} of {dt.size} values are NaN or infinite)")
         ids = bin_index(dt, self.dt_resolution)  # a dt on a bin edge starts its bin
         return np.clip(ids, 0, self.num_dt_bins - 1)
 
