@@ -427,3 +427,25 @@ def test_top_p_keeps_the_smallest_prefix_that_reaches_it_even_with_ties():
     # banned entries (-inf) stay banned and never count towards the mass
     banned = torch.tensor([[0.0, float("-inf"), 0.0, float("-inf")]])
     assert torch.isfinite(_filter_logits(banned, 1.0, 0, 0.5)).sum() == 1
+
+
+def test_no_window_starts_is_an_error_as_for_the_processor(shared_data):
+    """generate_spikes([]) returned an empty recording (no spikes, no windows), which reads as "the
+    model generated nothing", while the processor, the likelihood and the attention analyses refuse
+    empty window_starts. Refused here too, saying what to pass. A2929 wake, an untrained tiny model."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.processing_neuroformer import NeuroformerProcessor
+    from tiny_configs import quiet, small_config, untrained_model
+
+    rec = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    cfg = small_config(current_window=0.1, past_window=0.3, dt_resolution=0.01)
+    tok, model = untrained_model(rec, cfg)
+    for empty in ([], np.zeros(0), ()):
+        with pytest.raises(ValueError, match=r"^window_starts: expected at least one window start \(s\), got none; "
+                                             r"pass the starts of the windows to generate, e\.g\. window_starts_for_split"):
+            nf.generate_spikes(model, tok, rec, empty, progress=False)
+        with pytest.raises(ValueError, match=r"^window_starts: expected a non-empty 1-D sequence"):
+            NeuroformerProcessor.from_config(tok, cfg).tokenize(rec, empty)
+    # one window is enough, and gives one window of the recording's units
+    g = nf.generate_spikes(model, tok, rec, [700.0], seed=0, progress=False)
+    assert g.generation_stats["n_windows"] == 1 and g.n_units == rec.n_units

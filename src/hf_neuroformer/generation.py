@@ -337,8 +337,9 @@ def generate_spikes(
         tokenizer: the model's tokenizer (same windows and vocabulary).
         recording: supplies the past windows (teacher-forced; or the warm start before each chain
             when free-running) and the unit list of the output.
-        window_starts: ``(n_windows,)`` current-window starts, s; windows must not overlap.
-            Empty: a recording without spikes, windows or time domain (not an error).
+        window_starts: ``(n_windows,)`` current-window starts, s, at least one; windows must not
+            overlap. Empty is an error, as for the processor, the likelihood and the attention
+            analyses (an empty result would read as "the model generated no spikes").
         past_clip_starts: optional ``(n_windows,)`` times before which past spikes are ignored
             (s; the trial start in trial mode; NaN: no clip).
         mode: ``"teacher_forced"`` (past from the recording) or ``"free_running"`` (past from
@@ -383,7 +384,7 @@ def generate_spikes(
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
             ``model.config.vocab_size``, or other window settings; see
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
-            windows that overlap, are not a 1-D sequence of finite times, lie
+            no window (empty ``window_starts``); windows that overlap, are not a 1-D sequence of finite times, lie
             outside the recording's time domain or in a hole of its time support (between two
             intervals of an epoch union, where it holds no spikes); a past clip after its window's start; an
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
@@ -419,6 +420,10 @@ def generate_spikes(
     starts = np.asarray(window_starts, dtype=np.float64)
     if starts.ndim != 1:
         raise ValueError(f"window_starts: expected a 1-D sequence of window starts (s), got shape {starts.shape}")
+    if starts.size == 0:
+        raise ValueError("window_starts: expected at least one window start (s), got none; pass the starts of the "
+                         "windows to generate, e.g. window_starts_for_split(plan, 'test', config, "
+                         "stride=config.current_window)[0] (hf_neuroformer.windows), or generate_split")
     bad = np.flatnonzero(~np.isfinite(starts))
     if bad.size:
         raise ValueError(f"window_starts: expected finite times (s), window {bad[0]} starts at {starts[bad[0]]}")
