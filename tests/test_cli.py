@@ -1,8 +1,19 @@
-"""The `neuroformer` command end to end on a real recording: train -> generate -> evaluate."""
+"""The `neuroformer` command end to end on a real recording: train -> generate -> evaluate.
 
+Most calls go through ``cli.main`` in this process (the same code as the console script, whose
+exit status is ``main``'s return value; an uncaught exception fails the test), to spare the
+suite an interpreter start (about 5 s) per call. ``run_cli`` runs the real command in a
+subprocess where the test is about what a fresh process prints: a refusal's stderr holding one
+line and no traceback, and warnings formatted like the command's errors (``main`` installs the
+format; under pytest warnings are recorded instead of printed).
+"""
+
+import contextlib
+import io
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -21,17 +32,35 @@ training:
 
 
 def run_cli(*args, timeout=600):
+    """The command in a fresh interpreter: ``subprocess.CompletedProcess`` (text stdout/stderr)."""
     return subprocess.run([sys.executable, "-m", "hf_neuroformer.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
 
 
+def main_cli(capsys, *args):
+    """``cli.main`` in this process: ``(exit status, stdout, stderr)`` of the call."""
+    from hf_neuroformer.cli import main
+
+    capsys.readouterr()  # what earlier calls printed is not this call's
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shared_data):
+    """``(folder, A2929 path, result)``: ``neuroformer train`` (15 steps, seed 3) run in this
+    process; ``result.returncode`` / ``.stdout`` / ``.stderr`` as ``run_cli`` gives them."""
+    from hf_neuroformer.cli import main
+
     d = tmp_path_factory.mktemp("cli")
     nwb = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
     (d / "tiny.yaml").write_text(TINY_YAML)
-    res = run_cli("train", "--config", d / "tiny.yaml", "--data", nwb, "--epoch", "wake",
-                  "--output-dir", d / "model", "--max-steps", 15, "--seed", 3)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in ("train", "--config", d / "tiny.yaml", "--data", nwb, "--epoch", "wake",
+                                      "--output-dir", d / "model", "--max-steps", 15, "--seed", 3)])
+    res = subprocess.CompletedProcess(["neuroformer", "train"], code, out.getvalue(), err.getvalue())
     assert res.returncode == 0, res.stderr[-3000:]
     return d, nwb, res
 
@@ -63,28 +92,29 @@ def test_train_writes_model_and_metrics(trained):
         assert 0 < m["n_spikes_outside_windows_by_split"][s] < m["n_spikes_by_split"][s], s
 
 
-def test_train_refuses_to_overwrite(trained):
+def test_train_refuses_to_overwrite(trained, capsys):
     d, nwb, _ = trained
     before = (d / "model" / "model.safetensors").read_bytes()
-    res = run_cli("train", "--data", nwb, "--epoch", "wake", "--output-dir", d / "model", "--max-steps", 1)
-    assert res.returncode == 2
-    assert "--overwrite" in res.stderr and "already holds a model" in res.stderr
+    code, _, err = main_cli(capsys, "train", "--data", nwb, "--epoch", "wake", "--output-dir", d / "model",
+                            "--max-steps", 1)
+    assert code == 2
+    assert "--overwrite" in err and "already holds a model" in err
     assert (d / "model" / "model.safetensors").read_bytes() == before
 
 
-def test_unknown_epoch_names_the_choices(trained):
+def test_unknown_epoch_names_the_choices(trained, capsys):
     d, nwb, _ = trained
-    res = run_cli("train", "--data", nwb, "--epoch", "nap", "--output-dir", d / "other")
-    assert res.returncode == 2
-    assert "nap" in res.stderr and "wake" in res.stderr
+    code, _, err = main_cli(capsys, "train", "--data", nwb, "--epoch", "nap", "--output-dir", d / "other")
+    assert code == 2
+    assert "nap" in err and "wake" in err
 
 
-def test_generate_then_evaluate(trained):
+def test_generate_then_evaluate(trained, capsys):
     d, nwb, _ = trained
     out = d / "gen.nwb"
-    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", out,
-                  "--split", "test", "--seed", 1)
-    assert res.returncode == 0, res.stderr[-3000:]
+    code, _, err = main_cli(capsys, "generate", "--model", d / "model", "--data", nwb, "--epoch", "wake",
+                            "--output", out, "--split", "test", "--seed", 1)
+    assert code == 0, err[-3000:]
     with NWBHDF5IO(str(out), "r") as io:  # opens with plain pynwb
         f = io.read()
         assert len(f.units) == 15
@@ -92,12 +122,16 @@ def test_generate_then_evaluate(trained):
         assert n_spikes > 0
         assert "time_support" in f.intervals
     # refusing to overwrite the generated file
-    res2 = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", out)
-    assert res2.returncode == 2 and "--overwrite" in res2.stderr
+    before = out.read_bytes()
+    code, _, err = main_cli(capsys, "generate", "--model", d / "model", "--data", nwb, "--epoch", "wake",
+                            "--output", out)
+    assert code == 2 and "--overwrite" in err
+    assert out.read_bytes() == before
 
-    res = run_cli("evaluate", "--real", nwb, "--epoch", "wake", "--generated", out, "--output", d / "eval.json")
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "rate_corr" in res.stdout and "id_f1" in res.stdout
+    code, stdout, err = main_cli(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", out,
+                                 "--output", d / "eval.json")
+    assert code == 0, err[-3000:]
+    assert "rate_corr" in stdout and "id_f1" in stdout
     ev = json.loads((d / "eval.json").read_text())
     assert 0.0 <= ev["id_f1"] <= 1.0
     assert -1.0 <= ev["rate_corr"] <= 1.0
@@ -106,7 +140,7 @@ def test_generate_then_evaluate(trained):
     test_len = sum(b - a for a, b in splits["segments"]["test"])
     # the generated windows cover the test segments minus each segment's first past window
     assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
-    _check_isi_ks_floor(d, nwb, out, ev, res.stdout)
+    _check_isi_ks_floor(d, nwb, out, ev, stdout)
 
 
 def _check_isi_ks_floor(d, nwb, generated_path, ev, stdout):
@@ -205,21 +239,22 @@ def test_generate_with_wrong_recording_is_refused(trained, shared_data):
     assert not (d / "x.nwb").exists()
 
 
-def test_free_running_generation_and_bits_per_spike(trained):
+def test_free_running_generation_and_bits_per_spike(trained, capsys):
     d, nwb, _ = trained
     out = d / "gen_free.nwb"
-    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", out,
-                  "--mode", "free_running", "--dt-temperature", "0.8", "--seed", 2, "--max-spikes", 16)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "free-running past" in res.stdout
+    code, stdout, err = main_cli(capsys, "generate", "--model", d / "model", "--data", nwb, "--epoch", "wake",
+                                 "--output", out, "--mode", "free_running", "--dt-temperature", "0.8", "--seed", 2,
+                                 "--max-spikes", 16)
+    assert code == 0, err[-3000:]
+    assert "free-running past" in stdout
     # (--max-spikes: a barely trained model fills its windows, and 860 chained windows of up to
     # 64 spikes took minutes)
-    res = run_cli("evaluate", "--real", nwb, "--epoch", "wake", "--generated", out, "--output", d / "eval_free.json",
-                  "--model", d / "model")
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "bits/spike" in res.stdout
+    code, stdout, err = main_cli(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", out,
+                                 "--output", d / "eval_free.json", "--model", d / "model")
+    assert code == 0, err[-3000:]
+    assert "bits/spike" in stdout
     # A2929 has no trials: the figure's panels are binned rates, and the line says so (it said PSTHs)
-    assert "eval_free.png (rasters and binned rates over time of the most active units)" in res.stdout, res.stdout
+    assert "eval_free.png (rasters and binned rates over time of the most active units)" in stdout, stdout
 
     def no_nan(token):
         raise AssertionError(f"non-standard JSON constant {token}")
@@ -228,30 +263,36 @@ def test_free_running_generation_and_bits_per_spike(trained):
     assert np.isfinite(ev["bits_per_spike"]) and ev["bits_per_spike_n_windows"] > 0 and ev["bits_per_spike_n_spikes"] > 0
     assert ev["model_log_likelihood_nats"] < 0 and ev["null_log_likelihood_nats"] < 0
     assert (d / "eval_free.png").is_file()
-    res = run_cli("generate", "--model", d / "model", "--data", nwb, "--epoch", "wake", "--output", d / "bad.nwb",
-                  "--temperature", "0")
-    assert res.returncode == 2 and "temperature" in res.stderr and not (d / "bad.nwb").exists()
+    code, _, err = main_cli(capsys, "generate", "--model", d / "model", "--data", nwb, "--epoch", "wake",
+                            "--output", d / "bad.nwb", "--temperature", "0")
+    assert code == 2 and "temperature" in err and not (d / "bad.nwb").exists()
 
 
-def test_train_resume_without_checkpoint_fails_before_loading_data(tmp_path):
-    res = run_cli("train", "--resume", "--output-dir", tmp_path / "run", "--data", tmp_path / "missing.nwb", timeout=120)
-    assert res.returncode == 2 and "no checkpoint" in res.stderr and "--save-every" in res.stderr
+def test_train_resume_without_checkpoint_fails_before_loading_data(tmp_path, capsys):
+    code, _, err = main_cli(capsys, "train", "--resume", "--output-dir", tmp_path / "run", "--data",
+                            tmp_path / "missing.nwb")
+    assert code == 2 and "no checkpoint" in err and "--save-every" in err
 
 
-def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_path):
+def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_path, capsys):
     # The README's main job on the built-in 140-s recording warned that the 30-s default blocks
     # gave only 5 split blocks (0.6 / 0.2 / 0.2 for 0.7 / 0.15 / 0.15); without --config it now
-    # uses 10-s blocks (14 blocks: 10 / 2 / 2) and says so.
-    res = run_cli("train", "--output-dir", tmp_path / "qs", "--max-steps", "2", timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "split_block_length 10 s for the 140-s built-in recording" in res.stdout, res.stdout[-2000:]
-    assert "split_block_length" not in res.stderr, res.stderr[-2000:]
+    # uses 10-s blocks (14 blocks: 10 / 2 / 2) and says so. (In this process: a warning is
+    # recorded here instead of printed, so both stderr and the recorded warnings are searched.)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, stdout, err = main_cli(capsys, "train", "--output-dir", tmp_path / "qs", "--max-steps", "2")
+    assert code == 0, err[-3000:]
+    assert "split_block_length 10 s for the 140-s built-in recording" in stdout, stdout[-2000:]
+    assert "split_block_length" not in err, err[-2000:]
+    assert not [str(w.message) for w in caught if "split_block_length" in str(w.message)]
     plan = json.loads((tmp_path / "qs" / "splits.json").read_text())
     assert json.loads((tmp_path / "qs" / "config.json").read_text())["split_block_length"] == 10.0
     seconds = {s: sum(b - a for a, b in seg) for s, seg in plan["segments"].items()}
     assert abs(seconds["train"] / sum(seconds.values()) - 0.7) < 0.05, seconds  # 5 blocks gave 0.6
     # A config that asks for 30-s blocks on the same data gets the warning, printed like the
-    # command's errors, not as "path/windows.py:240: UserWarning: ..." plus the source line.
+    # command's errors, not as "path/windows.py:240: UserWarning: ..." plus the source line
+    # (a fresh process: what the user's terminal shows).
     cfg = tmp_path / "blocks30.yaml"
     cfg.write_text("split_block_length: 30.0\n")
     res = run_cli("prepare", "--config", cfg, "--output", tmp_path / "prep", timeout=300)
