@@ -227,7 +227,7 @@ def test_transformers_push_to_hub_warns_that_it_pushes_no_remote_code(trained, l
     assert "modeling_neuroformer.py" in loopback_hub.files("lab/registered-push")
 
 
-def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopback_hub, tmp_path):
+def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopback_hub, tmp_path, capsys):
     d, _, _, _ = trained
     model_dir = d / "model"
     before = _tree_digest(model_dir)
@@ -267,13 +267,17 @@ def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopbac
     with pytest.raises(HubPushError, match="could not reach"):
         push_to_hub(model_dir, "lab/unreachable", endpoint=f"http://127.0.0.1:{port}", token="hf_loopback_token")
 
-    # the CLI says the same in one line, exit code 2
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(tmp_path / "empty"), "--repo-id", "lab/x"],
-               loopback_hub.env())
-    assert res.returncode == 2 and "neuroformer push: error: --model:" in res.stderr, res.stderr[-2000:]
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "not a repo"],
-               loopback_hub.env())
-    assert res.returncode == 2 and "--repo-id: 'not a repo' is not a Hub repository id" in res.stderr, res.stderr
+    # the CLI says the same in one line, exit code 2 (cli.main in this process: both are refused
+    # before any request, so no Hub endpoint is needed: a request would go to huggingface.co and fail otherwise)
+    from hf_neuroformer import cli
+
+    capsys.readouterr()
+    code = cli.main(["push", "--model", str(tmp_path / "empty"), "--repo-id", "lab/x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "neuroformer push: error: --model:" in err, err[-2000:]
+    code = cli.main(["push", "--model", str(model_dir), "--repo-id", "not a repo"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--repo-id: 'not a repo' is not a Hub repository id" in err, err
 
     assert _tree_digest(model_dir) == before, "a failed push modified the local model directory"
 
@@ -560,7 +564,7 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
 
 
 def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_files_are_named(
-        trained, loopback_hub, tmp_path):
+        trained, loopback_hub, tmp_path, capsys):
     """Break-test leftovers of the Hub side: ``--license`` went unchecked (a malformed or unknown
     id reached the card), card links always pointed to huggingface.co whatever the endpoint, and
     files already in the repository that a push did not write stayed without a word."""
@@ -611,6 +615,11 @@ def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_fil
     assert res.returncode == 0, res.stderr[-2000:]
     assert "1 file(s) already in lab/licensed were not written by this push and stay there: notes/analysis.txt" \
         in res.stdout, res.stdout
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/licensed",
-                "--license", "Apache 2.0"], loopback_hub.env())
-    assert res.returncode == 2 and "--license: expected a Hub licence id" in res.stderr, res.stderr[-2000:]
+    # a malformed licence is refused before any request: cli.main in this process, no endpoint needed
+    # (a request would go to huggingface.co and fail otherwise)
+    from hf_neuroformer import cli
+
+    capsys.readouterr()
+    code = cli.main(["push", "--model", str(model_dir), "--repo-id", "lab/licensed", "--license", "Apache 2.0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--license: expected a Hub licence id" in err, err[-2000:]
