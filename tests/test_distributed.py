@@ -109,9 +109,12 @@ def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
     manifest = prepare_windows(rec, prepared, nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
     rows = [s["n_rows"] for s in manifest["splits"]["train"]["shards"]]
     assert rows[0] != rows[1], rows  # unequal shares, so the trimming path runs
+    # 4 windows per rank and micro-batch, 2 micro-batches a step: 38 micro-batches on one rank, 38 and
+    # a 1-window one on the other, so 19 steps an epoch, and 57 in all, neither a multiple of eval_every
+    # or save_every (validated and saved mid-run, in the second and third epoch as well)
     ranks, w = _run_two_ranks(str(prepared), tmp_path, WORKER_TRAINING=json.dumps(
-        {"max_steps": 1000, "max_epochs": 3, "batch_size": 4, "gradient_accumulation_steps": 2, "eval_every": 40,
-         "save_every": 100, "shuffle_buffer_size": 64}))
+        {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 2, "eval_every": 10,
+         "save_every": 25, "shuffle_buffer_size": 64}))
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and ranks[0]["losses"] == ranks[1]["losses"]
     log = json.loads((tmp_path / "out" / "training_log.json").read_text())
     assert max(e["epoch"] for e in log) >= 2  # several epoch ends were crossed
