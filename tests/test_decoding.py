@@ -481,6 +481,26 @@ def test_sparse_target_never_takes_a_sample_across_a_split_boundary(a2929):
     assert rep["train"]["n_dropped_nan"]["x"] >= 5
 
 
+def test_window_segments_places_every_window_of_the_plan_with_a_stride_over_a_second():
+    """window_starts_for_split keeps a window whose end passes its segment's stop by up to 1e-9 of
+    a stride (n_full_bins' bin-edge tolerance), more than window_segments' 1 ns for a stride over
+    1 s: a 2-s window ending 1.5 ns past its trial / block was refused ("lies in no trial"), so
+    build_decoding_datasets failed on a plan it had made. A window is now placed by its start."""
+    from hf_neuroformer.windows import SplitPlan, window_segments, window_starts_for_split
+
+    cfg = nf.NeuroformerConfig(current_window=2.0, past_window=0.0, window_stride=2.0, dt_resolution=0.1)
+    segs = np.array([[0.0, 4.0 - 1.5e-9], [10.0, 30.0 - 8e-9]])
+    for mode in ("trials", "time"):
+        plan = SplitPlan(mode, {"train": segs, "validation": np.zeros((0, 2)), "test": np.zeros((0, 2))},
+                         {k: np.zeros(0, np.int64) for k in ("train", "validation", "test")})
+        starts, clips = window_starts_for_split(plan, "train", cfg)
+        assert starts[1] == 2.0 and starts[1] + cfg.current_window > segs[0, 1] + 1e-9  # past the stop by 1.5 ns
+        bounds = window_segments(plan, "train", starts, clips, cfg.current_window)
+        np.testing.assert_array_equal(bounds, segs[(starts >= 10.0).astype(int)])
+        with pytest.raises(ValueError, match="lies in no"):  # a start outside every segment still is refused
+            window_segments(plan, "train", [5.0], [5.0], cfg.current_window)
+
+
 def test_sparse_target_in_trial_mode_reads_only_the_windows_own_trial(steinmetz):
     """Trial mode: the fallback sample comes from the window's own trial, never from the trial
     before or after (another split's, maybe). The Steinmetz trials (1.01 s, 0.1 s apart) with a

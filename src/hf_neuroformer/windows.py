@@ -422,10 +422,14 @@ def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None, curre
     holds each window, the stretch of time a window's values may be read from without reading
     another split's (or, in trial mode, another trial's).
 
-    In time mode it is the block segment of the split that holds the window (the segments of one
-    split are disjoint); in trial mode the window's own trial: the split's trial that starts at
-    the window's ``clip_starts`` entry (within 1 ns, :data:`WINDOW_GRID`) and holds the current
-    window ``[start, start + current_window)`` (the longest, when trials share that start).
+    In time mode it is the block segment of the split that holds the window's start (the segments
+    of one split are disjoint); in trial mode the window's own trial: the split's trial that starts
+    at the window's ``clip_starts`` entry (within 1 ns, :data:`WINDOW_GRID`) and holds the window's
+    start (the longest, when trials share that start). A segment holds a start ``s`` when
+    ``a - 1 ns <= s < b``. The window's end is not compared with ``b``: the windows of
+    :func:`window_starts_for_split` end inside their segment only up to its bin-edge tolerance
+    (``1e-9`` of a stride, :func:`hf_neuroformer.binning.n_full_bins`), more than 1 ns for a
+    stride over 1 s.
 
     Args:
         plan: the split plan the windows were made from.
@@ -433,7 +437,8 @@ def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None, curre
         starts: ``(n_windows,)`` float current-window starts, s.
         clip_starts: ``(n_windows,)`` float trial starts (trial mode, the ``past_clip_start``
             column); ignored in time mode.
-        current_window: s, the current window length.
+        current_window: s, the current window length (unused: the start alone places a window;
+            kept for callers that pass it).
 
     Raises:
         KeyError: ``split`` is not a split of ``plan``.
@@ -451,10 +456,9 @@ def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None, curre
                              f"{None if clip_starts is None else np.shape(clip_starts)}")
         clips = np.asarray(clip_starts, dtype=np.float64).reshape(-1)
     out = np.full((starts.size, 2), np.nan)
-    ends = starts + float(current_window)
     for a, b in seg[np.argsort(seg[:, 0] - seg[:, 1], kind="stable")]:  # longest first
         free = np.isnan(out[:, 0])
-        fits = free & (starts >= a - WINDOW_GRID) & (ends <= b + WINDOW_GRID)
+        fits = free & (starts >= a - WINDOW_GRID) & (starts < b)
         if trials:
             fits &= np.abs(clips - a) <= WINDOW_GRID
         out[fits] = (a, b)
