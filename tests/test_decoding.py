@@ -495,10 +495,10 @@ def test_window_segments_places_every_window_of_the_plan_with_a_stride_over_a_se
                          {k: np.zeros(0, np.int64) for k in ("train", "validation", "test")})
         starts, clips = window_starts_for_split(plan, "train", cfg)
         assert starts[1] == 2.0 and starts[1] + cfg.current_window > segs[0, 1] + 1e-9  # past the stop by 1.5 ns
-        bounds = window_segments(plan, "train", starts, clips, cfg.current_window)
+        bounds = window_segments(plan, "train", starts, clips)
         np.testing.assert_array_equal(bounds, segs[(starts >= 10.0).astype(int)])
         with pytest.raises(ValueError, match="lies in no"):  # a start outside every segment still is refused
-            window_segments(plan, "train", [5.0], [5.0], cfg.current_window)
+            window_segments(plan, "train", [5.0], [5.0])
 
 
 def test_sparse_target_in_trial_mode_reads_only_the_windows_own_trial(steinmetz):

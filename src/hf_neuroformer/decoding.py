@@ -389,8 +389,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             if m.shape != (n0,):
                 raise ValueError(f"window_mask: expected a ({n0},) bool array for the {split} windows, got shape {m.shape}")
         # a window's value is read from its own split segment (trial, in trial mode) only
-        bounds = window_segments(plan, split, starts, np.asarray(dsd[split]["past_clip_start"], dtype=np.float64),
-                                 config.current_window)
+        bounds = window_segments(plan, split, starts, np.asarray(dsd[split]["past_clip_start"], dtype=np.float64))
         vals = {t.name: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
         ok = m.copy()

@@ -417,7 +417,7 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     return np.concatenate(starts), np.concatenate(clips)
 
 
-def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None, current_window: float = 0.0) -> np.ndarray:
+def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None) -> np.ndarray:
     """``(n_windows, 2)`` float64 ``[start, stop)`` s: the segment of ``plan``'s ``split`` that
     holds each window, the stretch of time a window's values may be read from without reading
     another split's (or, in trial mode, another trial's).
@@ -437,8 +437,6 @@ def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None, curre
         starts: ``(n_windows,)`` float current-window starts, s.
         clip_starts: ``(n_windows,)`` float trial starts (trial mode, the ``past_clip_start``
             column); ignored in time mode.
-        current_window: s, the current window length (unused: the start alone places a window;
-            kept for callers that pass it).
 
     Raises:
         KeyError: ``split`` is not a split of ``plan``.
