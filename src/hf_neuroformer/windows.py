@@ -453,13 +453,21 @@ def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None) -> np
             raise ValueError(f"clip_starts: expected one trial start per window ({starts.size}) in trial mode, got "
                              f"{None if clip_starts is None else np.shape(clip_starts)}")
         clips = np.asarray(clip_starts, dtype=np.float64).reshape(-1)
+    seg = seg[np.lexsort((seg[:, 0] - seg[:, 1], seg[:, 0]))]  # by start; longest first among equal starts
+    a, b = seg[:, 0], seg[:, 1]
     out = np.full((starts.size, 2), np.nan)
-    for a, b in seg[np.argsort(seg[:, 0] - seg[:, 1], kind="stable")]:  # longest first
-        free = np.isnan(out[:, 0])
-        fits = free & (starts >= a - WINDOW_GRID) & (starts < b)
-        if trials:
-            fits &= np.abs(clips - a) <= WINDOW_GRID
-        out[fits] = (a, b)
+    if trials:  # the trials starting at the window's clip (within 1 ns): the longest that holds its start
+        lo = np.searchsorted(a, clips - WINDOW_GRID, "left")
+        hi = np.searchsorted(a, clips + WINDOW_GRID, "right")
+        best = np.full(starts.size, -np.inf)
+        for k in range(int(np.max(hi - lo, initial=0))):
+            j = np.minimum(lo + k, len(a) - 1)
+            fits = (lo + k < hi) & (starts >= a[j] - WINDOW_GRID) & (starts < b[j]) & (b[j] - a[j] > best)
+            out[fits], best[fits] = seg[j[fits]], (b - a)[j[fits]]
+    elif len(a):  # the segments of one split are disjoint: the last one starting at or before the window
+        j = np.maximum(np.searchsorted(a - WINDOW_GRID, starts, "right") - 1, 0)
+        fits = (starts >= a[j] - WINDOW_GRID) & (starts < b[j])
+        out[fits] = seg[j[fits]]
     missing = np.flatnonzero(np.isnan(out[:, 0]))
     if missing.size:
         i = int(missing[0])
