@@ -782,6 +782,37 @@ def test_circular_target_in_degrees_is_refused_before_training(a2929):
     assert np.isfinite(target_values(rec, DecodingTarget("ry_unlabelled", "regression"), starts, 0.1)).all()
 
 
+def test_a_2d_series_is_decoded_by_column_and_a_missing_column_says_how_to_pick_one(a2929, pretrained, tmp_path, capsys):
+    """An NWB SpatialSeries of position is often (n, 2): its columns are targets one at a time; without a
+    column the error says how to pick one in Python and that the command decodes 1-D series (the hint
+    named only DecodingTarget(column=...), which a command-line user cannot give)."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x, y = a2929.behaviour["x"], a2929.behaviour["y"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "position": BehaviourSeries(x.timestamps, np.stack([x.values, y.values], 1), "m")}
+    starts = np.arange(700.0, 710.0, 0.1)
+    for k, name in enumerate(("x", "y")):
+        np.testing.assert_array_equal(target_values(rec, DecodingTarget("position", "regression", column=k), starts, 0.1),
+                                      target_values(rec, DecodingTarget(name, "regression"), starts, 0.1))
+    with pytest.raises(DecodingTargetError, match=r"'position': the series has 2 columns; pick one in Python with "
+                                                  r"DecodingTarget\('position', kind, column=k\), k in \[0, 2\) \(the "
+                                                  r"neuroformer command decodes 1-D series"):
+        target_values(rec, DecodingTarget("position", "regression"), starts, 0.1)
+    # the command, on an NWB file holding the (n, 2) series: exit 2, the same one-line error, nothing written
+    from hf_neuroformer.io import write_nwb
+
+    path = tmp_path / "position2d.nwb"
+    write_nwb(rec, path)
+    capsys.readouterr()
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "position",
+               "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "the series has 2 columns" in err and "the neuroformer command decodes 1-D series" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_class_labels_as_a_circular_target_are_refused(steinmetz):
     """The wheel choice -1/0/1 as a circular target was decoded as angles of -1, 0 and 1 rad (circular
     mean, angular errors in degrees); whole-number labels are class codes, not radians: refused

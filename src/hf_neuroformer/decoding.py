@@ -165,7 +165,9 @@ def _raw_values(recording, target: DecodingTarget):
         if target.column is None:
             if vals.shape[1] != 1:
                 raise DecodingTargetError(
-                    f"target {target.name!r}: the series has {vals.shape[1]} columns; give DecodingTarget(column=...)"
+                    f"target {target.name!r}: the series has {vals.shape[1]} columns; pick one in Python with "
+                    f"DecodingTarget({target.name!r}, kind, column=k), k in [0, {vals.shape[1]}) (the neuroformer command "
+                    "decodes 1-D series and trial columns; one column per target, so decode the columns one at a time)"
                 )
             vals = vals[:, 0]
         else:
