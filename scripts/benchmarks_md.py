@@ -1,9 +1,11 @@
-"""Helpers shared by the benchmark scripts: where the shared recordings are, and replacing one
-script's section of BENCHMARKS.md between its markers, keeping the rest."""
+"""Helpers shared by the benchmark scripts: where the shared recordings are, writing an output
+file atomically, and replacing one script's section of BENCHMARKS.md between its markers,
+keeping the rest."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 HEADER = "# Benchmarks\n\nEach section is written by the script it names.\n"
@@ -15,19 +17,47 @@ def data_root() -> Path:
     return Path(env) if env else (Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, moved into place,
+    so an interrupted run leaves the old file or the new one, never a partial one. The parent
+    folder is created if missing. Returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:
     """Write ``section`` (which begins with ``start`` and ends with ``end``) into ``path``.
 
-    An existing ``start`` ... ``end`` block is replaced in place; otherwise the section is
-    appended. The file is written to a temporary name and moved into place.
+    An existing ``start`` ... ``end`` block is replaced in place and the text around it kept;
+    a file with neither marker gets the section appended (a missing file starts from
+    ``HEADER``). Written atomically (``write_atomic``).
+
+    Raises:
+        ValueError: ``section`` does not begin with ``start`` and end with ``end``; or ``path``
+            holds a marker more than once, only one of the two, or ``end`` before ``start``
+            (replacing or appending there would delete or duplicate text, so nothing is written).
     """
     path = Path(path)
+    if not (section.startswith(start) and section.rstrip("\n").endswith(end)):
+        raise ValueError(f"section: must begin with {start!r} and end with {end!r}")
     text = path.read_text() if path.exists() else HEADER
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
+    n_start, n_end = text.count(start), text.count(end)
+    if (n_start, n_end) == (0, 0):
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    elif (n_start, n_end) == (1, 1) and text.index(start) < text.index(end):
+        text = text[: text.index(start)] + section.rstrip("\n") + text[text.index(end) + len(end):]
+    else:
+        raise ValueError(f"{path}: expected {start!r} once followed by {end!r} once (or neither), found "
+                         f"{n_start} start and {n_end} end marker(s)"
+                         + (" with the end first" if (n_start, n_end) == (1, 1) else "")
+                         + "; fix the markers by hand, nothing was written")
+    return write_atomic(path, text)

@@ -56,3 +56,40 @@ def test_provenance_jaccard_on_known_intervals_and_the_stored_split_plans():
             distinct = {tuple(np.round(x, 6)) for v in segs.values() for x in v}
             got[e["dataset"]] = (round(float(np.mean(j)), 2), len(distinct))
     assert got == {"nelpy": (0.10, 22), "a2929": (0.10, 14)}
+
+
+def test_replace_section_refuses_broken_markers_and_keeps_hand_written_text(tmp_path):
+    """BENCHMARKS.md with a section's end marker lost (or a marker twice, or the end first):
+    ``replace_section`` used to append a second copy, and the next run then replaced everything
+    from the orphan start to the new end, deleting the hand-written note and another script's
+    section in between. Now it raises naming the file and the markers and leaves the file as is;
+    a well-formed section is replaced with the text around it kept."""
+    import pytest
+
+    from benchmarks_md import replace_section
+
+    S, E = "<!-- a:start -->", "<!-- a:end -->"
+    other = "<!-- b:start -->\nb\n<!-- b:end -->\n"
+    broken = {
+        "end lost": f"# B\n{S}\nold\nhand-written note\n{other}",
+        "twice": f"{S}\nold1\n{E}\nnote\n{S}\nold2\n{E}\n",
+        "end first": f"{E}\nnote\n{S}\nold\n",
+    }
+    for why, text in broken.items():
+        p = tmp_path / f"{why}.md"
+        p.write_text(text)
+        for _ in range(2):  # the second run is the one that deleted text
+            with pytest.raises(ValueError, match="a:start.*a:end"):
+                replace_section(p, S, E, f"{S}\nNEW\n{E}")
+        assert p.read_text() == text, why
+    with pytest.raises(ValueError, match="section: must begin"):
+        replace_section(tmp_path / "x.md", S, E, "NEW without markers")
+    p = tmp_path / "ok.md"
+    p.write_text(f"intro\n{S}\nold\n{E}\nafter note\n{other}")
+    for _ in range(2):
+        replace_section(p, S, E, f"{S}\nNEW\n{E}")
+    assert p.read_text() == f"intro\n{S}\nNEW\n{E}\nafter note\n{other}"
+    p = tmp_path / "missing" / "dir" / "new.md"  # --markdown in a folder not made yet
+    replace_section(p, S, E, f"{S}\nNEW\n{E}")
+    assert p.read_text().endswith(f"\n\n{S}\nNEW\n{E}\n")
+    assert sorted(x.name for x in p.parent.iterdir()) == ["new.md"]  # no temporary left behind
