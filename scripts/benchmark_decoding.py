@@ -595,6 +595,28 @@ def legacy_run(meta: dict) -> dict:
                 learning_rate=5e-4, class_weight=None, select_on="loss", date=None)
 
 
+def fractions_arg(text: str) -> tuple:
+    """``--fractions``: comma-separated fractions of the training windows, each in (0, 1]."""
+    try:
+        fr = tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0.05,1.0, got {text!r}") from None
+    if not fr or any(not (0 < f <= 1) for f in fr):
+        raise argparse.ArgumentTypeError(f"expected fractions in (0, 1], got {text!r}")
+    return fr
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``--seeds``, ``--workers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def config_setting(text: str):
     """``KEY=VALUE`` of ``--set`` -> ``(key, value)`` (:func:`hf_neuroformer.finetuning.parse_config_setting`)."""
     from hf_neuroformer.finetuning import parse_config_setting
@@ -636,8 +658,8 @@ def main(argv=None):
     p.add_argument("--datasets", default="nelpy,nelpy_speed,a2929,steinmetz",
                    help="comma-separated subset; the others keep their results in benchmarks/decoding.json")
     p.add_argument("--fresh", action="store_true", help="do not merge into the existing benchmarks/decoding.json")
-    p.add_argument("--fractions", default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--fractions", type=fractions_arg, default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
+    p.add_argument("--seeds", type=positive_int, default=3, help="fine-tuning seeds 0..N-1 (>= 1)")
     p.add_argument("--pretrain-steps", type=int, default=1000)
     p.add_argument("--finetune-steps", type=int, default=120)
     p.add_argument("--learning-rate", type=float, default=5e-4, help="fine-tuning AdamW learning rate")
@@ -655,7 +677,7 @@ def main(argv=None):
                    help="Neuroformer classification loss (the baselines always use 'balanced')")
     p.add_argument("--select-on", default="auto", help="fine-tuning checkpoint selection (finetune's select_on): "
                    "auto = the validation metric reported here; or loss")
-    p.add_argument("--workers", "--jobs", dest="workers", type=int, default=2,
+    p.add_argument("--workers", "--jobs", dest="workers", type=positive_int, default=2,
                    help="worker processes (each one torch / BLAS thread)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where pretraining and fine-tuning run (baselines always on CPU); with cuda every worker "
@@ -678,6 +700,8 @@ def main(argv=None):
         return
 
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    if not names:
+        p.error(f"--datasets: expected some of {list(DATASETS)}, got {args.datasets!r}")
     for n in names:
         if n not in DATASETS:
             raise SystemExit(f"--datasets: unknown {n!r}; expected some of {list(DATASETS)}")
@@ -685,10 +709,10 @@ def main(argv=None):
                  num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
     # before any pretraining or baseline fit (with --no-model nothing else would look at them)
     args.config_overrides = check_settings(p, args.config_overrides, names, model)
-    fractions = tuple(float(f) for f in args.fractions.split(",")) if args.fractions else FRACTIONS
+    fractions = args.fractions or FRACTIONS
     seeds = tuple(range(args.seeds))
     if args.quick:
-        fractions = tuple(float(f) for f in args.fractions.split(",")) if args.fractions else (0.05, 1.0)
+        fractions = args.fractions or (0.05, 1.0)
         seeds = tuple(range(min(args.seeds, 1)))
         args.pretrain_steps, args.finetune_steps = min(args.pretrain_steps, 40), min(args.finetune_steps, 10)
     # every worker: one thread; the device choice is inherited by the spawned workers

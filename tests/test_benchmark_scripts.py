@@ -93,3 +93,22 @@ def test_replace_section_refuses_broken_markers_and_keeps_hand_written_text(tmp_
     replace_section(p, S, E, f"{S}\nNEW\n{E}")
     assert p.read_text().endswith(f"\n\n{S}\nNEW\n{E}\n")
     assert sorted(x.name for x in p.parent.iterdir()) == ["new.md"]  # no temporary left behind
+
+
+def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys):
+    """``--fractions abc`` was a bare ValueError traceback, ``--datasets ,`` a ZeroDivisionError
+    after the setup, and ``--fractions 0,2`` / ``--seeds 0`` / ``--workers 0`` started pretraining;
+    each is now a usage error (exit 2) naming the flag, before anything is loaded or written."""
+    import re
+
+    import pytest
+
+    cases = [("--fractions", "abc", "comma-separated fractions"), ("--datasets", ",", "expected some of"),
+             ("--fractions", "0,2", r"in \(0, 1\]"), ("--fractions", "1.5", r"in \(0, 1\]"),
+             ("--seeds", "0", ">= 1"), ("--seeds", "x", ">= 1"), ("--workers", "0", ">= 1")]
+    for flag, value, expect in cases:
+        with pytest.raises(SystemExit) as exc:
+            bd.main(["--quick", "--no-model", "--output-dir", "/nonexistent/never-written", flag, value])
+        assert exc.value.code == 2, (flag, value)
+        err = capsys.readouterr().err
+        assert flag in err and re.search(expect, err), (flag, value, err)
