@@ -43,7 +43,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from benchmarks_md import replace_section
+    from benchmarks_md import replace_section, write_atomic
     from hf_neuroformer.ablation import ablation_markdown, run_ablation
     from hf_neuroformer.io import load_recording
     from hf_neuroformer.training import load_yaml_config
@@ -59,7 +59,7 @@ def main() -> int:
                    "wall_s": wall, "date": datetime.date.today().isoformat(), "threads": 1})
     out = ROOT / "benchmarks" / f"ablation_{args.name}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
+    write_atomic(out, json.dumps(result, indent=2, default=str))
     cmd = (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data "
            f"{'../' + str(Path(args.data).relative_to(ROOT.parent)) if Path(args.data).is_absolute() and ROOT.parent in Path(args.data).parents else args.data}"
            f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}"

@@ -85,13 +85,13 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report_only:
-        from benchmarks_md import replace_section
+        from benchmarks_md import replace_section, write_atomic
 
         path = REPO / "benchmarks" / "connectivity.json"
         out = json.loads(path.read_text())
         if args.note:
             out["note"] = args.note
-            path.write_text(json.dumps(out, indent=1))
+            write_atomic(path, json.dumps(out, indent=1))
         replace_section(REPO / "BENCHMARKS.md", START, END, render(out))
         print("[benchmark] rebuilt the BENCHMARKS.md section from benchmarks/connectivity.json")
         return 0
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)")
-    from benchmarks_md import replace_section
+    from benchmarks_md import replace_section, write_atomic
 
     from hf_neuroformer import NeuroformerConfig
     from hf_neuroformer.analysis.connectivity import run_connectivity
@@ -195,11 +195,11 @@ def main(argv=None) -> int:
     }
     if args.no_write:
         print(f"[benchmark] --no-write: results only in {work}")
-        (work / "connectivity.json").write_text(json.dumps(out, indent=1, default=float))
+        write_atomic((work / "connectivity.json"), json.dumps(out, indent=1, default=float))
         return 0
     bench = REPO / "benchmarks"
     bench.mkdir(exist_ok=True)
-    (bench / "connectivity.json").write_text(json.dumps(out, indent=1, default=float))
+    write_atomic((bench / "connectivity.json"), json.dumps(out, indent=1, default=float))
     fig = bench / "connectivity_hub.png"
     fig.write_bytes((work / "connectivity" / "connectivity.png").read_bytes())
     replace_section(REPO / "BENCHMARKS.md", START, END, render(out))

@@ -80,7 +80,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import data_root, replace_section  # noqa: E402
+from benchmarks_md import data_root, replace_section, savefig_atomic, write_atomic  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
 DATA = data_root()
@@ -550,7 +550,7 @@ def plot(results, summary, fractions, path):
     for ax in axes[0]:
         ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    savefig_atomic(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -810,7 +810,7 @@ def main(argv=None):
     results["summary"] = {n: {m: {f: {k: list(v) for k, v in d.items()} for f, d in fs.items()}
                               for m, fs in s.items()} for n, s in summary.items()}
     results["findings"] = findings(results, summary, fractions)
-    jpath.write_text(json.dumps(results, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    write_atomic(jpath, json.dumps(results, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     plot(results, summary, fractions, ppath)
     section = write_section(results, summary, fractions, "benchmarks/decoding_fewshot.png")
     if args.quick:

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from benchmarks_md import replace_section
+    from benchmarks_md import replace_section, write_atomic
     from hf_neuroformer.generation import load_pretrained
     from hf_neuroformer.likelihood import window_log_likelihoods
     from hf_neuroformer.training import TrainingConfig, train
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
            "data": "A2929-200711 sleep epoch (0-600 s), 8 ca1 units; events: sleep_ripples onsets (594)",
            "current_window": CURRENT, "past_window": PAST, "dt_resolution": DT, "near_ripple_s": NEAR, "models": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2))
+    write_atomic(Path(args.json), json.dumps(out, indent=2))
     a, b = rows["no_events"], rows["ripples"]
     better = b["test_id_nll"] < a["test_id_nll"]
     better_w = b["test_windows"]["all"]["nll_per_window"] < a["test_windows"]["all"]["nll_per_window"]

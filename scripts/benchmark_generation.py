@@ -43,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import replace_section, write_atomic  # noqa: E402
 START, END = "<!-- generation-speed:start -->", "<!-- generation-speed:end -->"
 WINDOW_SPIKES = 100
 ORIGINAL_SPIKES_PER_S = 10.0  # the measurement of the original generator, batch 1, same machine kind
@@ -246,9 +246,7 @@ def main(argv=None):
         return 0
     out_dir = ROOT / "benchmarks"
     out_dir.mkdir(exist_ok=True)
-    tmp = out_dir / "generation.json.tmp"
-    tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    tmp.replace(out_dir / "generation.json")
+    write_atomic(out_dir / "generation.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     section = (
         f"{START}\n## Generation speed\n\n"
         f"`python scripts/benchmark_generation.py` ({meta['date']}, {meta['machine']}, torch {meta['torch']}, "

@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args(argv)
 
-    from benchmarks_md import replace_section
+    from benchmarks_md import replace_section, write_atomic
 
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
         "models": rows,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2))
+    write_atomic(Path(args.json), json.dumps(out, indent=2))
 
     u, o, v = rows["unconditioned"], rows["orientation"], rows["video"]
     oris = sorted(real)

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from benchmarks_md import replace_section
+    from benchmarks_md import replace_section, write_atomic
     from hf_neuroformer.generation import generate_split, load_pretrained
     from hf_neuroformer.io import load_recording
     from hf_neuroformer.training import TrainingConfig, train
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     out = {"date": datetime.date.today().isoformat(), "steps": args.steps, "learning_rate": args.lr, "seed": args.seed,
            "data": "A2929-200711 wake, position_time_support (670.6-1200 s)", "models": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2))
+    write_atomic(Path(args.json), json.dumps(out, indent=2))
     u, h = rows["unconditioned"], rows["head_direction"]
     names = list(h["tuning_r_adn"])
     lines = [

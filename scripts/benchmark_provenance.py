@@ -55,6 +55,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
+from benchmarks_md import write_atomic  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "provenance.json"
 SPLITS_JSON = ROOT / "benchmarks" / "decoding_repeated_splits.json"
@@ -350,7 +351,7 @@ def main(argv=None) -> int:
         doc["validation_baselines"] = {"description": DESCRIPTIONS["validation_baselines"], **stamp,
                                        **validation_baselines()}
     doc = {k: doc[k] for k in ("split_overlap", "nelpy_track_fit", "validation_baselines", "steinmetz_unit_rates") if k in doc}
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_atomic(out, json.dumps(doc, indent=1) + "\n")
     for name, o in overlap.items():
         print(f"[provenance] {name}: {o['test_stretches_per_split'][0]}-{o['test_stretches_per_split'][1]} test stretches "
               f"per split, {o['distinct_test_stretches']} distinct; mean Jaccard test blocks "

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark_training import _peak_rss_mib  # noqa: E402  (one reading of VmHWM for both scripts)
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- streaming-memory:start -->", "<!-- streaming-memory:end -->"
 MODEL = dict(current_window=0.05, past_window=0.25, dt_resolution=0.005, max_window_length=80, max_past_length=320,
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
             "torch": torch.__version__, "units": args.units, "rate": args.rate, "duration": args.duration,
             "steps": args.steps, "batch": args.batch, "shuffle_buffer_size": TrainingConfig().shuffle_buffer_size}
     out = ROOT / "benchmarks" / "streaming_memory.json"
-    out.write_text(json.dumps({"meta": meta, "model": MODEL, "results": results}, indent=2))
+    write_atomic(out, json.dumps({"meta": meta, "model": MODEL, "results": results}, indent=2))
     replace_section(ROOT / "BENCHMARKS.md", START, END, _section(results, meta))
     print(f"wrote {out} and the streaming-memory section of BENCHMARKS.md")
     return 0

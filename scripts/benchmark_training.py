@@ -46,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- training-speed:start -->", "<!-- training-speed:end -->"
 #: The issue's measurement of the original Neuroformer at these shapes on this kind of machine.
@@ -378,7 +378,7 @@ def main(argv=None) -> int:
     if out.is_file():  # keep the earlier results of the cases not run now
         merged = {**json.loads(out.read_text())["results"], **results}
         merged = {k: merged[k] for k in CASES if k in merged}
-    out.write_text(json.dumps({"meta": meta, "original": ORIGINAL, "model": MODEL, "video": VIDEO,
+    write_atomic(out, json.dumps({"meta": meta, "original": ORIGINAL, "model": MODEL, "video": VIDEO,
                                "batch_size": BATCH, "results": merged}, indent=2))
     replace_section(ROOT / "BENCHMARKS.md", START, END, _section(merged, meta))
     print(f"wrote {out} and the training-speed section of BENCHMARKS.md")

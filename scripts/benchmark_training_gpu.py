@@ -39,6 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import benchmark_training as bt  # noqa: E402
+from benchmarks_md import write_atomic  # noqa: E402
 
 #: Dense BF16 tensor-core peak, TFLOP/s (NVIDIA H100 SXM / H200 datasheets: 1,979 with sparsity).
 PEAK_BF16_TFLOPS = {"H200": 989.4, "H100": 989.4}
@@ -207,7 +208,7 @@ def main(argv=None) -> int:
         if runs:
             med = statistics.median(r["spike_tokens_per_s"] for r in runs)
             results.append({"kind": kind, "case": kw, "runs": runs, "median_spike_tokens_per_s": med})
-        (out / "training_gpu.json").write_text(json.dumps(
+        write_atomic((out / "training_gpu.json"), json.dumps(
             {"gpu": name, "peak_bf16_tflops": peak, "torch": torch.__version__, "cuda": torch.version.cuda,
              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
              "model": bt.MODEL, "results": results}, indent=2))

@@ -17,21 +17,30 @@ def data_root() -> Path:
     return Path(env) if env else (Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, moved into place,
+def write_atomic(path: Path, text: str | bytes) -> Path:
+    """Write ``text`` (str, or bytes such as a PNG) to ``path`` through a temporary file in the same folder, moved into place,
     so an interrupted run leaves the old file or the new one, never a partial one. The parent
     folder is created if missing. Returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def savefig_atomic(fig, path: Path, **kwargs) -> Path:
+    """``fig.savefig`` (format from ``path``'s suffix) through ``write_atomic``."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+    return write_atomic(path, buf.getvalue())
 
 
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:

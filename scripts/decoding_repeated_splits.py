@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import replace_section, savefig_atomic, write_atomic  # noqa: E402
 
 START = "<!-- decoding-repeated-splits:start -->"
 END = "<!-- decoding-repeated-splits:end -->"
@@ -338,7 +338,7 @@ def plot(doc: dict, path: Path) -> None:
             ax.set_title("paired differences per split seed", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    savefig_atomic(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -347,7 +347,7 @@ def render(doc: dict) -> None:
         e["summary"] = summarise(e)
         if "validation_share_of_test" not in e:  # entries written before it was recorded
             e["validation_share_of_test"] = validation_share_of_test(e["dataset"], e["split_seeds"])
-    JSON.write_text(json.dumps(doc, indent=1))
+    write_atomic(JSON, json.dumps(doc, indent=1))
     plot(doc, PNG)
     section = write_section(doc)
     replace_section(ROOT / "BENCHMARKS.md", START, END, section)

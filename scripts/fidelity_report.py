@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import replace_section  # noqa: E402
+from benchmarks_md import replace_section, write_atomic  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "steinmetz2019_spcount" / "NS_sp_count.mat"
 START, END = "<!-- generation-fidelity:start -->", "<!-- generation-fidelity:end -->"
 N_UNITS, MIN_RATE_HZ = 64, 2.0
@@ -180,9 +180,7 @@ def main(argv=None):
         "bits_per_spike": bps, "fidelity": results, "figures": figures, "psth_split_half": ceiling,
         "seconds": time.perf_counter() - t_all,
     }
-    tmp = bench / "fidelity_steinmetz.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2, default=float))
-    tmp.replace(bench / "fidelity_steinmetz.json")
+    write_atomic(bench / "fidelity_steinmetz.json", json.dumps(report, indent=2, default=float))
 
     cols = ("teacher_forced", "free_running", "teacher_forced_canonical", "poisson_surrogate")
     lines = ["| metric | teacher-forced past | free-running | teacher-forced, canonical order | Poisson surrogate |",

@@ -353,7 +353,7 @@ def render(out) -> str:
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(REPO / "scripts"))
-    from benchmarks_md import replace_section
+    from benchmarks_md import replace_section, write_atomic
 
     global FIGURE, ONSET, JSON
     args = parse_args(argv)
@@ -361,7 +361,7 @@ def main(argv=None) -> int:
         out = json.loads(JSON.read_text())
         if args.note:
             out["note"] = args.note
-            JSON.write_text(json.dumps(out, indent=1))
+            write_atomic(JSON, json.dumps(out, indent=1))
         replace_section(REPO / "BENCHMARKS.md", START, END, render(out))
         print(f"[figure] rebuilt the BENCHMARKS.md section from {JSON}")
         return 0
@@ -424,7 +424,7 @@ def main(argv=None) -> int:
         "per_orientation": {o: {k: v for k, v in e.items() if k not in ("maps", "frames")} for o, e in per.items()},
         "note": args.note or (json.loads(JSON.read_text()).get("note") if JSON.exists() else None),
     }
-    JSON.write_text(json.dumps(json_safe(out), indent=1))
+    write_atomic(JSON, json.dumps(json_safe(out), indent=1))
     if not args.out_dir:
         replace_section(REPO / "BENCHMARKS.md", START, END, render(json.loads(JSON.read_text())))
     print(json.dumps(json_safe(stats), indent=1))

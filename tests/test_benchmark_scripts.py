@@ -112,3 +112,31 @@ def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys):
         assert exc.value.code == 2, (flag, value)
         err = capsys.readouterr().err
         assert flag in err and re.search(expect, err), (flag, value, err)
+
+
+def test_benchmark_outputs_are_written_atomically(tmp_path):
+    """An interrupted write (here: text that cannot be encoded, failing mid-write) leaves the old
+    JSON as it was and no temporary file; the scripts write their JSON through ``write_atomic``
+    (``Path.write_text`` truncated the old file first, so a run killed while writing lost every
+    dataset's results) and the decoding figure through ``savefig_atomic``."""
+    import json
+    import re
+
+    import pytest
+
+    from benchmarks_md import write_atomic
+
+    p = tmp_path / "decoding.json"
+    p.write_text('{"datasets": {"nelpy": 1}}')
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(p, '{"datasets": {"a2929": "\ud800"}}')
+    assert p.read_text() == '{"datasets": {"nelpy": 1}}'
+    assert [x.name for x in tmp_path.iterdir()] == ["decoding.json"]
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    offenders = [f"{f.name}:{i}" for f in sorted(scripts.glob("*.py")) if f.name != "benchmarks_md.py" for i, line in
+                 enumerate(f.read_text().splitlines(), 1) if re.search(r"\.write_text\(json\.dumps|\bfig\.savefig\(", line)]
+    assert offenders == []
+    results = json.loads((scripts.parent / "benchmarks" / "decoding.json").read_text())
+    fractions = tuple(results["meta"]["fractions"])
+    bd.plot(results, bd.summarise(results, fractions), fractions, tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
