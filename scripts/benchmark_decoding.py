@@ -575,13 +575,19 @@ def machine_description(device: str) -> str:
     return text
 
 
-def git_commit() -> str:
-    """Short HEAD commit, with ``+uncommitted`` when tracked files differ from it."""
+#: the paths whose changes make a run's code differ from its commit (outputs such as BENCHMARKS.md
+#: and benchmarks/ do not: an earlier dataset's run rewrites them before the next one stamps)
+CODE_PATHS = ("src", "scripts", "pyproject.toml")
+
+
+def git_commit(root: Path = ROOT) -> str:
+    """Short HEAD commit of the repository at ``root``, with ``+uncommitted`` when the code
+    (``CODE_PATHS``: changed, staged or new untracked files) differs from it; ``unknown`` outside git."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                                 text=True).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal", "--", *CODE_PATHS],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "unknown"
     return commit + ("+uncommitted" if dirty else "")

@@ -140,3 +140,32 @@ def test_benchmark_outputs_are_written_atomically(tmp_path):
     fractions = tuple(results["meta"]["fractions"])
     bd.plot(results, bd.summarise(results, fractions), fractions, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_git_commit_stamp_counts_code_changes_not_benchmark_outputs(tmp_path):
+    """The ``run.commit`` stamp: rewriting BENCHMARKS.md or benchmarks/*.json (what the previous
+    dataset's run just did) marked the next run ``+uncommitted`` though its code was the commit's,
+    while a new, not yet added module under src/ left it clean. Now only code counts, untracked
+    files included."""
+    import subprocess
+
+    def git(*a):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    for rel in ("src/pkg/a.py", "scripts/s.py", "BENCHMARKS.md", "benchmarks/decoding.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "c")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / "BENCHMARKS.md").write_text("y\n")
+    (tmp_path / "benchmarks" / "decoding.json").write_text("y\n")
+    assert bd.git_commit(tmp_path) == head
+    (tmp_path / "src" / "pkg" / "b.py").write_text("new\n")
+    assert bd.git_commit(tmp_path) == head + "+uncommitted"
+    (tmp_path / "src" / "pkg" / "b.py").unlink()
+    (tmp_path / "scripts" / "s.py").write_text("changed\n")
+    assert bd.git_commit(tmp_path) == head + "+uncommitted"
