@@ -37,11 +37,19 @@ def _seeds(text: str) -> list:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
 
 
+def _fraction(text: str) -> float:
+    """``--fraction``: one fraction in (0, 1] (:func:`benchmark_decoding.fractions_arg`)."""
+    fr = bd.fractions_arg(text)
+    if len(fr) != 1:
+        raise argparse.ArgumentTypeError(f"expected one fraction in (0, 1], got {text!r}")
+    return fr[0]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", required=True, choices=list(bd.DATASETS))
     p.add_argument("--init", default="pretrained", choices=("pretrained", "scratch"))
-    p.add_argument("--fraction", type=float, default=1.0,
+    p.add_argument("--fraction", type=_fraction, default=1.0,
                    help="share of the training windows (first contiguous block), as the benchmark's --fractions")
     p.add_argument("--seeds", default="0", type=_seeds, help="comma-separated integers, e.g. 0,1,2 (default 0)")
     p.add_argument("--steps", type=int, default=120, help="fine-tuning steps (the benchmark's --finetune-steps)")
@@ -58,6 +66,8 @@ def main(argv=None) -> int:
                    help="JSON-lines file each run's row is appended to; default: the committed log %(default)s")
     args = p.parse_args(argv)
     args.config_overrides = bd.check_settings(p, args.config_overrides, [args.dataset])  # before any run
+    if not Path(args.log).parent.is_dir():  # else the first row would fail after its fine-tuning run
+        p.error(f"--log: the folder {Path(args.log).parent} does not exist")
 
     pre = Path(args.runs_dir) / args.dataset / "pretrained"
     if not (pre / "model.safetensors").is_file():

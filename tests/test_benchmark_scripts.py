@@ -169,3 +169,20 @@ def test_git_commit_stamp_counts_code_changes_not_benchmark_outputs(tmp_path):
     (tmp_path / "src" / "pkg" / "b.py").unlink()
     (tmp_path / "scripts" / "s.py").write_text("changed\n")
     assert bd.git_commit(tmp_path) == head + "+uncommitted"
+
+
+def test_validation_sweep_checks_fraction_and_log_before_any_run(tmp_path, capsys):
+    """``--fraction 0`` / ``2`` were accepted, and a ``--log`` in a missing folder failed only when
+    the first row was appended, after its fine-tuning run; both are usage errors naming the flag."""
+    import decoding_validation_sweep as vs
+
+    base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs")]
+    for extra, flag in ((["--fraction", "0"], "--fraction"), (["--fraction", "2"], "--fraction"),
+                        (["--fraction", "0.5,1"], "--fraction"), (["--log", str(tmp_path / "missing" / "l.jsonl")], "--log")):
+        try:
+            vs.main(base + extra)
+        except SystemExit as exc:
+            code = exc.code
+        assert code == 2, extra
+        assert flag in capsys.readouterr().err, extra
+    assert not (tmp_path / "missing").exists()
