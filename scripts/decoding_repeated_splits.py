@@ -294,6 +294,30 @@ def write_section(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def merge_entry(doc: dict, entry: dict) -> dict:
+    """Put ``entry`` into ``doc["entries"]``: in place of the entries with its ``entry_key`` (at the
+    first one's position), else at the end; the others are kept as they are. The notes written
+    for a replaced entry's numbers are not shown any more but kept, with that run's commit and
+    date, in ``entry["superseded_notes"]`` (a list, oldest first), and said so on stdout."""
+    key = entry_key(entry)
+    old = [e for e in doc["entries"] if entry_key(e) == key]
+    superseded = []
+    for e in old:
+        superseded += e.get("superseded_notes", [])
+        if e.get("notes_md"):
+            superseded.append({"commit": e.get("run", {}).get("commit"), "date": e.get("run", {}).get("date"),
+                               "notes_md": e["notes_md"]})
+            print(f"[repeated splits] the {len(e['notes_md'])} notes of the replaced {e['dataset']} entry (run "
+                  f"{e.get('run', {}).get('commit')}) are kept under superseded_notes, not shown", flush=True)
+    if superseded:
+        entry["superseded_notes"] = superseded
+    entry["notes_md"] = []
+    at = next((i for i, e in enumerate(doc["entries"]) if entry_key(e) == key), len(doc["entries"]))
+    rest = [e for e in doc["entries"] if entry_key(e) != key]
+    doc["entries"] = rest[:at] + [entry] + rest[at:]
+    return doc
+
+
 def plot(doc: dict, path: Path) -> None:
     import matplotlib
 
@@ -386,10 +410,7 @@ def main(argv=None) -> int:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     bd._threads()
     entry = run_entry(args.dataset, args.split_seeds, args.fractions, settings, args.workers, Path(args.output_dir))
-    old = [e for e in doc["entries"] if entry_key(e) == entry_key(entry)]
-    if old:
-        entry["notes_md"] = []  # a rerun drops the notes written for the old numbers
-    doc["entries"] = [e for e in doc["entries"] if entry_key(e) != entry_key(entry)] + [entry]
+    merge_entry(doc, entry)
     render(doc)
     return 0
 

@@ -186,3 +186,31 @@ def test_validation_sweep_checks_fraction_and_log_before_any_run(tmp_path, capsy
         assert code == 2, extra
         assert flag in capsys.readouterr().err, extra
     assert not (tmp_path / "missing").exists()
+
+
+def test_repeated_splits_rerun_keeps_other_entries_and_the_old_notes():
+    """A rerun of one entry of ``decoding_repeated_splits.json`` (here: the stored file's first
+    entry, rerun as is) replaces that entry in place, keeps every other entry unchanged, and
+    keeps the replaced entry's hand-written notes (with its run's commit) under
+    ``superseded_notes``; they were silently dropped."""
+    import copy
+    import json
+
+    import decoding_repeated_splits as rs
+
+    doc = json.loads(rs.JSON.read_text())
+    before = copy.deepcopy(doc["entries"])
+    assert before[0]["notes_md"]
+    rerun = {**copy.deepcopy(before[0]), "notes_md": [], "run": {"commit": "new", "date": "today"}}
+    rs.merge_entry(doc, rerun)
+    assert [rs.entry_key(e) for e in doc["entries"]] == [rs.entry_key(e) for e in before]
+    assert doc["entries"][1:] == before[1:]
+    assert doc["entries"][0]["run"]["commit"] == "new" and doc["entries"][0]["notes_md"] == []
+    assert doc["entries"][0]["superseded_notes"] == [{"commit": before[0]["run"]["commit"],
+                                                      "date": before[0]["run"]["date"], "notes_md": before[0]["notes_md"]}]
+    second = {**copy.deepcopy(before[0]), "notes_md": [], "run": {"commit": "newer", "date": "later"}}
+    rs.merge_entry(doc, second)  # a note-less rerun keeps the older superseded notes
+    assert doc["entries"][0]["superseded_notes"][0]["notes_md"] == before[0]["notes_md"]
+    new = {**copy.deepcopy(before[0]), "split_seeds": [99]}
+    rs.merge_entry(doc, new)
+    assert len(doc["entries"]) == len(before) + 1 and doc["entries"][-1]["split_seeds"] == [99]
