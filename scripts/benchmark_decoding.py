@@ -623,6 +623,30 @@ def positive_int(text: str) -> int:
     return value
 
 
+def carry_over(old: dict, names: list) -> dict:
+    """What a run of the datasets ``names`` keeps from the JSON ``old`` it merges into:
+    ``{"datasets": {name: record}}`` for every other dataset (as it was; a record written before
+    runs were recorded per dataset gets ``legacy_run``), and ``{"superseded_notes": {name: [...]}}``
+    for each rerun dataset: its earlier ``superseded_notes`` plus, when it had hand-written
+    ``notes_md`` (about the numbers being replaced), ``{"commit", "date", "notes_md"}`` of that run,
+    so they are not shown any more but not lost either (a line on stdout says so)."""
+    kept, superseded = {}, {}
+    for n, r in old["datasets"].items():
+        if n not in names:
+            r.setdefault("run", legacy_run(old["meta"]))
+            kept[n] = r
+            continue
+        notes = list(r.get("superseded_notes", []))
+        if r.get("notes_md"):
+            run = r.get("run") or {}
+            notes.append({"commit": run.get("commit"), "date": run.get("date"), "notes_md": r["notes_md"]})
+            print(f"[decoding] {n}: the {len(r['notes_md'])} notes written for the replaced results (run "
+                  f"{run.get('commit')}) are kept under superseded_notes in the JSON, not shown", flush=True)
+        if notes:
+            superseded[n] = notes
+    return {"datasets": kept, "superseded_notes": superseded}
+
+
 def config_setting(text: str):
     """``KEY=VALUE`` of ``--set`` -> ``(key, value)`` (:func:`hf_neuroformer.finetuning.parse_config_setting`)."""
     from hf_neuroformer.finetuning import parse_config_setting
@@ -746,15 +770,15 @@ def main(argv=None):
 
     meta = dict(seeds=list(seeds), fractions=list(fractions), quick=args.quick)
     results = {"meta": meta, "datasets": {}}
+    superseded = {}  # rerun dataset -> the notes of its replaced results (carry_over)
     if jpath.is_file() and not args.fresh and not args.quick:
         old = json.loads(jpath.read_text())
         if old["meta"].get("fractions") != list(fractions) or old["meta"].get("seeds") != list(seeds):
             raise SystemExit(f"{jpath} holds fractions {old['meta'].get('fractions')} / seeds {old['meta'].get('seeds')}; "
                              "this run's differ: rerun every dataset with --fresh, or match them")
-        for n, r in old["datasets"].items():
-            if n not in names:
-                r.setdefault("run", legacy_run(old["meta"]))
-                results["datasets"][n] = r
+        carried = carry_over(old, names)
+        results["datasets"].update(carried["datasets"])
+        superseded = carried["superseded_notes"]
         results["meta"]["notes"] = old["meta"].get("notes", [])
     run = dict(commit=git_commit(), date=time.strftime("%Y-%m-%d"), machine=machine_description(args.device),
                workers=args.workers, device=args.device, model=", ".join(f"{k}={v}" for k, v in model.items()),
@@ -769,6 +793,8 @@ def main(argv=None):
               f"{notes['time_domain'][1] - notes['time_domain'][0]:.0f} s", flush=True)
         results["datasets"][n] = {"notes": notes, "config": DATASETS[n]["config"], "target": DATASETS[n]["target"],
                                   "kind": DATASETS[n]["kind"], "neuroformer": {}, "baselines": {}, "run": dict(run)}
+        if n in superseded:
+            results["datasets"][n]["superseded_notes"] = superseded[n]
 
     # 1. generative pretraining (it also fixes the split plan that every method then uses)
     #    (datasets that differ only in the target share one: source_of)

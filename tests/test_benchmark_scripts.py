@@ -214,3 +214,22 @@ def test_repeated_splits_rerun_keeps_other_entries_and_the_old_notes():
     new = {**copy.deepcopy(before[0]), "split_seeds": [99]}
     rs.merge_entry(doc, new)
     assert len(doc["entries"]) == len(before) + 1 and doc["entries"][-1]["split_seeds"] == [99]
+
+
+def test_decoding_rerun_of_one_dataset_keeps_the_others_and_its_old_notes():
+    """Merging a rerun of nelpy into the stored ``benchmarks/decoding.json``: the other datasets
+    are kept as they were, and nelpy's hand-written notes about the replaced numbers are kept
+    (with that run's commit) as superseded notes; the rerun dataset's record used to be rebuilt
+    from scratch, silently dropping them."""
+    import copy
+    import json
+
+    old = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "decoding.json").read_text())
+    before = copy.deepcopy(old)
+    got = bd.carry_over(old, ["nelpy"])
+    assert sorted(got["datasets"]) == sorted(n for n in before["datasets"] if n != "nelpy")
+    assert all(got["datasets"][n] == before["datasets"][n] for n in got["datasets"])
+    nelpy = before["datasets"]["nelpy"]
+    assert got["superseded_notes"]["nelpy"][-1] == {"commit": nelpy["run"]["commit"], "date": nelpy["run"]["date"],
+                                                    "notes_md": nelpy["notes_md"]}
+    assert set(got["superseded_notes"]) == {"nelpy"}
