@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,14 +29,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
+def _seeds(text: str) -> list:
+    """``--seeds``: comma-separated distinct integers."""
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct integers, got {text!r}")
+    return seeds
+
+
+def _name(text: str) -> str:
+    """``--name``: letters, digits, '-' and '_' (it names the JSON file and the section markers)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise argparse.ArgumentTypeError(f"expected letters, digits, '-' or '_' (it names benchmarks/ablation_<name>.json "
+                                         f"and the BENCHMARKS.md markers), got {text!r}")
+    return text
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, type=_name)
     p.add_argument("--config", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--epoch")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--seeds", default="0", help="comma-separated training seeds (default: 0)")
+    p.add_argument("--seeds", default=[0], type=_seeds, help="comma-separated training seeds (default: 0)")
     p.add_argument("--contrastive-loss-weight", type=float, default=0.5)
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
     args = p.parse_args()
@@ -52,7 +72,7 @@ def main() -> int:
     training = dataclasses.replace(training, max_steps=args.steps)
     rec = load_recording(args.data, epoch=args.epoch)
     t0 = time.time()
-    seeds = [int(x) for x in args.seeds.split(",")]
+    seeds = args.seeds
     result = run_ablation(rec, config, training, contrastive_loss_weight=args.contrastive_loss_weight, seeds=seeds)
     wall = time.time() - t0
     result.update({"config": args.config, "data": args.data, "epoch": args.epoch, "steps": args.steps,

@@ -233,3 +233,17 @@ def test_decoding_rerun_of_one_dataset_keeps_the_others_and_its_old_notes():
     assert got["superseded_notes"]["nelpy"][-1] == {"commit": nelpy["run"]["commit"], "date": nelpy["run"]["date"],
                                                     "notes_md": nelpy["notes_md"]}
     assert set(got["superseded_notes"]) == {"nelpy"}
+
+
+def test_benchmark_ablation_checks_seeds_and_name_when_parsed():
+    """``--seeds x`` was parsed only after the config and recording were loaded (a bare ValueError),
+    and ``--name ../x`` would have written ``benchmarks/ablation_../x.json``; both are usage
+    errors (exit 2) naming the flag, before anything is read."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_ablation.py"
+    for flag, value in (("--seeds", "x"), ("--seeds", "1,1"), ("--name", "../x")):
+        args = {"--name": "t", "--seeds": "0", flag: value}
+        proc = subprocess.run([sys.executable, str(script), "--config", "/nonexistent.yaml", "--data", "/nonexistent",
+                               *[x for kv in args.items() for x in kv]], capture_output=True, text=True)
+        assert proc.returncode == 2 and f"argument {flag}" in proc.stderr, (flag, value, proc.stderr[-300:])
