@@ -80,7 +80,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import data_root, replace_section, savefig_atomic, write_atomic  # noqa: E402
+from benchmarks_md import data_root, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
 DATA = data_root()
@@ -550,7 +550,9 @@ def plot(results, summary, fractions, path):
     for ax in axes[0]:
         ax.legend(fontsize=6)
     fig.tight_layout()
-    savefig_atomic(fig, path, dpi=110)
+    from hf_neuroformer.plotting import save_figure
+
+    save_figure(fig, path, dpi=110)  # atomic
     plt.close(fig)
 
 
@@ -575,9 +577,9 @@ def machine_description(device: str) -> str:
     return text
 
 
-#: the paths whose changes make a run's code differ from its commit (outputs such as BENCHMARKS.md
+#: the paths whose changes make a run's code or settings differ from its commit (outputs such as BENCHMARKS.md
 #: and benchmarks/ do not: an earlier dataset's run rewrites them before the next one stamps)
-CODE_PATHS = ("src", "scripts", "pyproject.toml")
+CODE_PATHS = ("src", "scripts", "configs", "setup.py", "pyproject.toml")
 
 
 def git_commit(root: Path = ROOT) -> str:

@@ -34,15 +34,6 @@ def write_atomic(path: Path, text: str | bytes) -> Path:
     return path
 
 
-def savefig_atomic(fig, path: Path, **kwargs) -> Path:
-    """``fig.savefig`` (format from ``path``'s suffix) through ``write_atomic``."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
-    return write_atomic(path, buf.getvalue())
-
-
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:
     """Write ``section`` (which begins with ``start`` and ends with ``end``) into ``path``.
 

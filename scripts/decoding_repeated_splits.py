@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
-from benchmarks_md import replace_section, savefig_atomic, write_atomic  # noqa: E402
+from benchmarks_md import replace_section, write_atomic  # noqa: E402
 
 START = "<!-- decoding-repeated-splits:start -->"
 END = "<!-- decoding-repeated-splits:end -->"
@@ -362,7 +362,9 @@ def plot(doc: dict, path: Path) -> None:
             ax.set_title("paired differences per split seed", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    savefig_atomic(fig, path, dpi=120)
+    from hf_neuroformer.plotting import save_figure
+
+    save_figure(fig, path, dpi=120)  # atomic
     plt.close(fig)
 
 

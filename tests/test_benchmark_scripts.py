@@ -118,7 +118,7 @@ def test_benchmark_outputs_are_written_atomically(tmp_path):
     """An interrupted write (here: text that cannot be encoded, failing mid-write) leaves the old
     JSON as it was and no temporary file; the scripts write their JSON through ``write_atomic``
     (``Path.write_text`` truncated the old file first, so a run killed while writing lost every
-    dataset's results) and the decoding figure through ``savefig_atomic``."""
+    dataset's results) and the decoding figure through ``hf_neuroformer.plotting.save_figure`` (atomic)."""
     import json
     import re
 
