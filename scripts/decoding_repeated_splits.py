@@ -69,16 +69,6 @@ def _seeds(text: str) -> list:
     return seeds
 
 
-def _fractions(text: str) -> list:
-    try:
-        fr = [float(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0.05,1.0, got {text!r}") from None
-    if not fr or any(not (0 < f <= 1) for f in fr):
-        raise argparse.ArgumentTypeError(f"expected fractions in (0, 1], got {text!r}")
-    return fr
-
-
 def benchmark_settings(name: str) -> dict:
     """The fine-tuning settings the decoding benchmark recorded for ``name`` (its run line)."""
     path = ROOT / "benchmarks" / "decoding.json"
@@ -385,7 +375,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="nelpy", choices=list(bd.DATASETS))
     p.add_argument("--split-seeds", type=_seeds, default=list(range(1, 9)),
                    help="comma-separated split seeds (NeuroformerConfig.split_seed); default 1-8 (0 is the benchmark's)")
-    p.add_argument("--fractions", type=_fractions, default=[0.01, 0.05, 0.1, 1.0],
+    p.add_argument("--fractions", type=lambda t: list(bd.fractions_arg(t)), default=[0.01, 0.05, 0.1, 1.0],
                    help="fractions of the training windows (first contiguous block); default %(default)s")
     p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=bd.config_setting,
                    default=[], help="replaces one of the benchmark run's config settings; " + bd.SET_HELP)
