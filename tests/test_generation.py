@@ -297,7 +297,8 @@ def test_window_and_option_checks_name_the_field(setup):
     rec, tok, model, _, starts = setup
     lo, hi = rec.time_domain
     cases = [
-        ({"batch_size": 0}, "batch_size"), ({"batch_size": -1}, "batch_size"), ({"seed": None}, "seed"),
+        ({"batch_size": 0}, "batch_size"), ({"batch_size": -1}, "batch_size"), ({"batch_size": 16.0}, "batch_size"),
+        ({"batch_size": float("nan")}, "batch_size"), ({"seed": None}, "seed"),
         ({"seed": 2 ** 64}, r"seed: expected an integer in \[-2\*\*63, 2\*\*64\)"),
         ({"seed": -(2 ** 63) - 1}, r"seed: expected an integer in"),
     ]

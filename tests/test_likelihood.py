@@ -177,7 +177,7 @@ def test_batch_size_below_one_is_refused_not_scored_as_zero(small):
     """batch_size=-1 skipped the scoring loop and returned log-likelihood 0 (probability 1) for
     every window; 0 failed inside range() without naming the field."""
     rec, tok, model, _ = small
-    for bad in (0, -1, 2.5, True):
+    for bad in (0, -1, 2.5, True, 16.0, float("nan")):  # 16.0 failed inside range(), NaN inside int()
         with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
             window_log_likelihoods(model, tok, rec, [10.0], batch_size=bad)
 

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from .configuration_neuroformer import is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -411,7 +412,7 @@ def generate_spikes(
         raise ValueError(f"max_spikes: expected an integer in 1..{limit} (max_window_length - 1), got {max_spikes}")
     if not 0 <= min_spikes <= max_spikes:
         raise ValueError(f"min_spikes: expected 0..max_spikes={max_spikes}, got {min_spikes}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+    if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed: expected an integer, got {seed!r}")

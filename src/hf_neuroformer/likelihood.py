@@ -29,6 +29,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from .configuration_neuroformer import is_whole_number
 from .generation import allowed_token_mask
 from .recording import SpikeRecording
 from .processing_neuroformer import NeuroformerProcessor
@@ -72,7 +73,7 @@ def window_log_likelihoods(
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
             a ``batch_size`` that is not an integer >= 1.
     """
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+    if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
