@@ -214,6 +214,11 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
             non-numeric trial labels, a 2-D series without ``column``.
     """
     vals, unit, _ = _raw_values(recording, target)
+    return _values_problem(target, vals, unit)
+
+
+def _values_problem(target: DecodingTarget, vals, unit) -> Optional[str]:
+    """:func:`kind_problem` on values already read (``_raw_values``)."""
     v = np.asarray(vals, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     whole = v.size > 0 and bool(np.all(v % 1 == 0))
@@ -259,9 +264,9 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         if bounds.shape != (starts.size, 2):
             raise ValueError(f"bounds: expected shape ({starts.size}, 2), one [start, stop) per window, "
                              f"got {bounds.shape}")
-    if problem := kind_problem(recording, target):
+    vals, unit, ts = _raw_values(recording, target)
+    if problem := _values_problem(target, vals, unit):
         raise DecodingTargetError(f"target {target.name!r} ({target.kind}): {problem}")
-    vals, _, ts = _raw_values(recording, target)
     if ts is None:  # a trial column
         idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
         out = np.full(len(starts), np.nan)
