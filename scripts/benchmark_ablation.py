@@ -27,17 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-
-
-def _seeds(text: str) -> list:
-    """``--seeds``: comma-separated distinct integers."""
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected distinct integers, got {text!r}")
-    return seeds
+from benchmarks_md import seeds_arg  # noqa: E402
 
 
 def _name(text: str) -> str:
@@ -55,7 +45,7 @@ def main() -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--epoch")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--seeds", default=[0], type=_seeds, help="comma-separated training seeds (default: 0)")
+    p.add_argument("--seeds", default=[0], type=lambda t: seeds_arg(t, "integers"), help="comma-separated training seeds (default: 0)")
     p.add_argument("--contrastive-loss-weight", type=float, default=0.5)
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
     args = p.parse_args()

@@ -34,6 +34,23 @@ def write_atomic(path: Path, text: str | bytes) -> Path:
     return path
 
 
+def seeds_arg(text: str, what: str = "seeds", example: str = "0,1,2") -> list:
+    """An argparse ``type``: comma-separated distinct integers (``--seeds``, ``--split-seeds``).
+
+    Raises:
+        argparse.ArgumentTypeError: an item that is not an integer, no item, or a repeated one.
+    """
+    import argparse
+
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as {example}, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct {what}, got {text!r}")
+    return seeds
+
+
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:
     """Write ``section`` (which begins with ``start`` and ends with ``end``) into ``path``.
 

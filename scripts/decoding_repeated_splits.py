@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
-from benchmarks_md import replace_section, write_atomic  # noqa: E402
+from benchmarks_md import replace_section, seeds_arg, write_atomic  # noqa: E402
 
 START = "<!-- decoding-repeated-splits:start -->"
 END = "<!-- decoding-repeated-splits:end -->"
@@ -57,16 +57,6 @@ PNG = ROOT / "benchmarks" / "decoding_repeated_splits.png"
 BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
 LABELS = {"neuroformer_pretrained": "Neuroformer pretrained + fine-tuned", "neuroformer_scratch": "Neuroformer from scratch",
           "ridge": "Ridge", "lasso": "Lasso", "glm": "GLM", "mlp": "MLP", "gru": "GRU"}
-
-
-def _seeds(text: str) -> list:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,3, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected distinct split seeds, got {text!r}")
-    return seeds
 
 
 def benchmark_settings(name: str) -> dict:
@@ -373,7 +363,7 @@ def render(doc: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--dataset", default="nelpy", choices=list(bd.DATASETS))
-    p.add_argument("--split-seeds", type=_seeds, default=list(range(1, 9)),
+    p.add_argument("--split-seeds", type=lambda t: seeds_arg(t, "split seeds", "1,2,3"), default=list(range(1, 9)),
                    help="comma-separated split seeds (NeuroformerConfig.split_seed); default 1-8 (0 is the benchmark's)")
     p.add_argument("--fractions", type=lambda t: list(bd.fractions_arg(t)), default=[0.01, 0.05, 0.1, 1.0],
                    help="fractions of the training windows (first contiguous block); default %(default)s")
