@@ -80,7 +80,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import data_root, replace_section, write_atomic  # noqa: E402
+from benchmarks_md import data_root, names_arg, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
 DATA = data_root()
@@ -687,8 +687,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--quick", action="store_true", help="shortened recordings, 2 fractions, 1 seed, few steps; "
                    "writes only into --output-dir")
-    p.add_argument("--datasets", default="nelpy,nelpy_speed,a2929,steinmetz",
-                   help="comma-separated subset; the others keep their results in benchmarks/decoding.json")
+    p.add_argument("--datasets", default=",".join(DATASETS), type=lambda t: names_arg(t, DATASETS, "datasets"),
+                   help=f"comma-separated subset of {','.join(DATASETS)} (default: all); the others keep their "
+                        "results in benchmarks/decoding.json")
     p.add_argument("--fresh", action="store_true", help="do not merge into the existing benchmarks/decoding.json")
     p.add_argument("--fractions", type=fractions_arg, default=None, help="comma-separated, default 0.01,0.05,0.1,0.2,1.0")
     p.add_argument("--seeds", type=positive_int, default=3, help="fine-tuning seeds 0..N-1 (>= 1)")
@@ -731,12 +732,7 @@ def main(argv=None):
         print(section)
         return
 
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    if not names:
-        p.error(f"--datasets: expected some of {list(DATASETS)}, got {args.datasets!r}")
-    for n in names:
-        if n not in DATASETS:
-            raise SystemExit(f"--datasets: unknown {n!r}; expected some of {list(DATASETS)}")
+    names = args.datasets
     model = dict(hidden_size=args.hidden_size, intermediate_size=args.intermediate_size,
                  num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
     # before any pretraining or baseline fit (with --no-model nothing else would look at them)

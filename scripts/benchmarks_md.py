@@ -51,6 +51,24 @@ def seeds_arg(text: str, what: str = "seeds", example: str = "0,1,2") -> list:
     return seeds
 
 
+def names_arg(text: str, allowed, what: str = "names") -> list:
+    """An argparse ``type``: comma-separated distinct names, each one of ``allowed`` (``--datasets``).
+
+    Raises:
+        argparse.ArgumentTypeError: an item not in ``allowed`` (the message lists them), no item,
+            or a repeated one.
+    """
+    import argparse
+
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [x for x in names if x not in allowed]
+    if unknown or not names or len(set(names)) != len(names):
+        why = f"unknown {', '.join(map(repr, unknown))}; " if unknown else ""
+        raise argparse.ArgumentTypeError(f"{why}expected distinct {what} among {list(allowed)}, comma-separated, "
+                                         f"got {text!r}")
+    return names
+
+
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:
     """Write ``section`` (which begins with ``start`` and ends with ``end``) into ``path``.
 

@@ -98,12 +98,17 @@ def test_replace_section_refuses_broken_markers_and_keeps_hand_written_text(tmp_
 def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys):
     """``--fractions abc`` was a bare ValueError traceback, ``--datasets ,`` a ZeroDivisionError
     after the setup, and ``--fractions 0,2`` / ``--seeds 0`` / ``--workers 0`` started pretraining;
-    each is now a usage error (exit 2) naming the flag, before anything is loaded or written."""
+    ``--datasets foo`` exited 1 with a bare message, and ``--datasets nelpy,nelpy`` ran nelpy twice;
+    each is now a usage error (exit 2) naming the flag (and, for --datasets, the allowed names),
+    before anything is loaded or written."""
     import re
 
     import pytest
 
-    cases = [("--fractions", "abc", "comma-separated fractions"), ("--datasets", ",", "expected some of"),
+    allowed = re.escape(str(list(bd.DATASETS)))
+    cases = [("--fractions", "abc", "comma-separated fractions"), ("--datasets", ",", "expected distinct datasets among " + allowed),
+             ("--datasets", "foo", "unknown 'foo'; expected distinct datasets among " + allowed),
+             ("--datasets", "nelpy,nelpy", "expected distinct datasets among " + allowed),
              ("--fractions", "0,2", r"in \(0, 1\]"), ("--fractions", "1.5", r"in \(0, 1\]"),
              ("--seeds", "0", ">= 1"), ("--seeds", "x", ">= 1"), ("--workers", "0", ">= 1")]
     for flag, value, expect in cases:
