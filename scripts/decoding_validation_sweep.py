@@ -28,13 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
-
-
-def _seeds(text: str) -> list:
-    try:
-        return [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+from benchmarks_md import seeds_arg  # noqa: E402
 
 
 def _fraction(text: str) -> float:
@@ -51,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--init", default="pretrained", choices=("pretrained", "scratch"))
     p.add_argument("--fraction", type=_fraction, default=1.0,
                    help="share of the training windows (first contiguous block), as the benchmark's --fractions")
-    p.add_argument("--seeds", default="0", type=_seeds, help="comma-separated integers, e.g. 0,1,2 (default 0)")
+    p.add_argument("--seeds", default="0", type=seeds_arg, help="comma-separated integers, e.g. 0,1,2 (default 0)")
     p.add_argument("--steps", type=int, default=120, help="fine-tuning steps (the benchmark's --finetune-steps)")
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--eval-steps", type=int, default=None,

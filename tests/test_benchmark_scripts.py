@@ -176,14 +176,17 @@ def test_git_commit_stamp_counts_code_changes_not_benchmark_outputs(tmp_path):
     assert bd.git_commit(tmp_path) == head + "+uncommitted"
 
 
-def test_validation_sweep_checks_fraction_and_log_before_any_run(tmp_path, capsys):
-    """``--fraction 0`` / ``2`` were accepted, and a ``--log`` in a missing folder failed only when
-    the first row was appended, after its fine-tuning run; both are usage errors naming the flag."""
+def test_validation_sweep_checks_fraction_seeds_and_log_before_any_run(tmp_path, capsys):
+    """``--fraction 0`` / ``2`` were accepted, ``--seeds 1,1`` ran seed 1 twice (its own seed parser,
+    not ``benchmarks_md.seeds_arg``), and a ``--log`` in a missing folder failed only when the first
+    row was appended, after its fine-tuning run; all are usage errors naming the flag."""
     import decoding_validation_sweep as vs
 
     base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs")]
     for extra, flag in ((["--fraction", "0"], "--fraction"), (["--fraction", "2"], "--fraction"),
-                        (["--fraction", "0.5,1"], "--fraction"), (["--log", str(tmp_path / "missing" / "l.jsonl")], "--log")):
+                        (["--fraction", "0.5,1"], "--fraction"), (["--seeds", "1,1"], "--seeds"),
+                        (["--seeds", "x"], "--seeds"), (["--seeds", ","], "--seeds"),
+                        (["--log", str(tmp_path / "missing" / "l.jsonl")], "--log")):
         try:
             vs.main(base + extra)
         except SystemExit as exc:
