@@ -604,13 +604,20 @@ def legacy_run(meta: dict) -> dict:
 
 
 def fractions_arg(text: str) -> tuple:
-    """``--fractions``: comma-separated fractions of the training windows, each in (0, 1]."""
+    """``--fractions``: comma-separated distinct fractions of the training windows, each in (0, 1].
+
+    Raises:
+        argparse.ArgumentTypeError: an item that is not a number, none, one outside (0, 1], or a
+            repeated one (it would run its tasks twice and count its seeds twice in mean and sd).
+    """
     try:
         fr = tuple(float(s) for s in text.split(",") if s.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0.05,1.0, got {text!r}") from None
     if not fr or any(not (0 < f <= 1) for f in fr):
         raise argparse.ArgumentTypeError(f"expected fractions in (0, 1], got {text!r}")
+    if len(set(fr)) != len(fr):
+        raise argparse.ArgumentTypeError(f"expected distinct fractions in (0, 1], got {text!r}")
     return fr
 
 

@@ -328,6 +328,8 @@ def main(argv=None) -> int:
     ap.add_argument("--render", action="store_true", help="rewrite the BENCHMARKS.md section from benchmarks/training.json")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     args = ap.parse_args(argv)
+    if len(set(args.precisions)) != len(args.precisions):  # a repeated case ran twice, the first run's results dropped
+        ap.error(f"--precisions: expected distinct cases, got {' '.join(args.precisions)}")
     if args.case:
         print("RESULT " + json.dumps(run_case(**json.loads(args.case))))
         return 0

@@ -95,7 +95,7 @@ def test_replace_section_refuses_broken_markers_and_keeps_hand_written_text(tmp_
     assert sorted(x.name for x in p.parent.iterdir()) == ["new.md"]  # no temporary left behind
 
 
-def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys):
+def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys, tmp_path):
     """``--fractions abc`` was a bare ValueError traceback, ``--datasets ,`` a ZeroDivisionError
     after the setup, and ``--fractions 0,2`` / ``--seeds 0`` / ``--workers 0`` started pretraining;
     ``--datasets foo`` exited 1 with a bare message, and ``--datasets nelpy,nelpy`` ran nelpy twice;
@@ -109,11 +109,14 @@ def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys):
     cases = [("--fractions", "abc", "comma-separated fractions"), ("--datasets", ",", "expected distinct datasets among " + allowed),
              ("--datasets", "foo", "unknown 'foo'; expected distinct datasets among " + allowed),
              ("--datasets", "nelpy,nelpy", "expected distinct datasets among " + allowed),
-             ("--fractions", "0,2", r"in \(0, 1\]"), ("--fractions", "1.5", r"in \(0, 1\]"),
+             ("--fractions", "0,2", r"in \(0, 1\]"), ("--fractions", "0.1,0.10", r"distinct fractions"), ("--fractions", "1.5", r"in \(0, 1\]"),
              ("--seeds", "0", ">= 1"), ("--seeds", "x", ">= 1"), ("--workers", "0", ">= 1")]
+    # an --output-dir under a file cannot be made, even as root (a flag the code let through then
+    # stops at its mkdir, instead of running the --quick benchmark into a new /nonexistent folder)
+    (tmp_path / "file").write_text("")
     for flag, value, expect in cases:
         with pytest.raises(SystemExit) as exc:
-            bd.main(["--quick", "--no-model", "--output-dir", "/nonexistent/never-written", flag, value])
+            bd.main(["--quick", "--no-model", "--output-dir", str(tmp_path / "file" / "out"), flag, value])
         assert exc.value.code == 2, (flag, value)
         err = capsys.readouterr().err
         assert flag in err and re.search(expect, err), (flag, value, err)
@@ -255,3 +258,17 @@ def test_benchmark_ablation_checks_seeds_and_name_when_parsed():
         proc = subprocess.run([sys.executable, str(script), "--config", "/nonexistent.yaml", "--data", "/nonexistent",
                                *[x for kv in args.items() for x in kv]], capture_output=True, text=True)
         assert proc.returncode == 2 and f"argument {flag}" in proc.stderr, (flag, value, proc.stderr[-300:])
+
+
+def test_benchmark_training_refuses_a_repeated_case(capsys):
+    """``--precisions fp32 fp32`` ran fp32 twice and kept only the second run's results (the first
+    silently dropped); it is a usage error (exit 2) naming the flag, before any run. (``--threads 0``
+    makes the old code's first run fail at once instead of benchmarking.)"""
+    import pytest
+
+    import benchmark_training as bt
+
+    with pytest.raises(SystemExit) as exc:
+        bt.main(["--precisions", "fp32", "fp32", "--threads", "0", "--runs", "1"])
+    assert exc.value.code == 2
+    assert "--precisions: expected distinct cases" in capsys.readouterr().err
