@@ -2,7 +2,8 @@
 
 Runs :func:`hf_neuroformer.ablation.run_ablation` (state-only, +past, +stimulus, +behaviour,
 +contrastive, whichever apply to the config's modalities; same split, seed and steps) and writes
-``benchmarks/ablation_<name>.json`` and the ``ablation-<name>`` section of ``BENCHMARKS.md``.
+``benchmarks/ablation_<name>.json`` (``--json``) and the ``ablation-<name>`` section of ``BENCHMARKS.md``
+(``--markdown``), as ``benchmark_events.py`` and ``benchmark_multimodal*.py`` do.
 One thread. ``--seeds 0,1,2`` trains every variant once per seed (each variant starting from the
 previous one's weights within a seed) and gives mean +/- sd and the paired difference to +past.
 
@@ -38,7 +39,8 @@ def _name(text: str) -> str:
     return text
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line (``--json`` and ``--markdown`` as in ``benchmark_events.py``)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", required=True, type=_name)
     p.add_argument("--config", required=True)
@@ -47,8 +49,30 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--seeds", default=[0], type=lambda t: seeds_arg(t, "integers"), help="comma-separated training seeds (default: 0)")
     p.add_argument("--contrastive-loss-weight", type=float, default=0.5)
-    p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"))
-    args = p.parse_args()
+    p.add_argument("--json", default=None,
+                   help=f"the results JSON (default: {ROOT / 'benchmarks'}/ablation_<name>.json)")
+    p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help="the file whose section is replaced "
+                   "(default %(default)s)")
+    return p
+
+
+def json_path(args) -> Path:
+    """Where the results JSON goes: ``--json``, else ``benchmarks/ablation_<name>.json`` of the repository."""
+    return Path(args.json) if args.json else ROOT / "benchmarks" / f"ablation_{args.name}.json"
+
+
+def command_line(args) -> str:
+    """The command that reproduces the run, as BENCHMARKS.md shows it (``--seeds 0,1,2`` as typed,
+    a ``--data`` beside the repository as ``../...``; ``--json`` / ``--markdown`` left out)."""
+    data = Path(args.data)
+    shown = "../" + str(data.relative_to(ROOT.parent)) if data.is_absolute() and ROOT.parent in data.parents else args.data
+    return (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data {shown}"
+            f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}"
+            f"{' --seeds ' + ','.join(map(str, args.seeds)) if len(args.seeds) > 1 else ''}")
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
@@ -67,20 +91,17 @@ def main() -> int:
     wall = time.time() - t0
     result.update({"config": args.config, "data": args.data, "epoch": args.epoch, "steps": args.steps,
                    "wall_s": wall, "date": datetime.date.today().isoformat(), "threads": 1})
-    out = ROOT / "benchmarks" / f"ablation_{args.name}.json"
-    out.parent.mkdir(exist_ok=True)
-    write_atomic(out, json.dumps(result, indent=2, default=str))
-    cmd = (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data "
-           f"{'../' + str(Path(args.data).relative_to(ROOT.parent)) if Path(args.data).is_absolute() and ROOT.parent in Path(args.data).parents else args.data}"
-           f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}"
-           f"{f' --seeds {args.seeds}' if len(seeds) > 1 else ''}")
+    out = json_path(args)
+    write_atomic(out, json.dumps(result, indent=2, default=str))  # makes the folder if missing
+    shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
+    cmd, seeds_text = command_line(args), ",".join(map(str, seeds))
     header = (f"## Ablation: {args.name}\n\n`{cmd}` ({result['date']}, one thread, {wall / 60:.1f} min for all "
               f"variants{' and seeds' if len(seeds) > 1 else ''}; same as `neuroformer ablate --config {args.config} --data ... "
-              f"--max-steps {args.steps}{f' --seeds {args.seeds}' if len(seeds) > 1 else ''}`). "
-              f"Every variant: the config's windows, split, seed{'s' if len(seeds) > 1 else ''} ({args.seeds}), batch ({training.batch_size}) and "
+              f"--max-steps {args.steps}{f' --seeds {seeds_text}' if len(seeds) > 1 else ''}`). "
+              f"Every variant: the config's windows, split, seed{'s' if len(seeds) > 1 else ''} ({seeds_text}), batch ({training.batch_size}) and "
               f"at most {args.steps} steps, checkpoint chosen on validation, figures on the test split. Unit-id F1: "
               "`train`'s, from generating every test window (recorded past). Raw numbers: "
-              f"`benchmarks/ablation_{args.name}.json`.\n")
+              f"`{shown}`.\n")
     start, end = f"<!-- ablation-{args.name}:start -->", f"<!-- ablation-{args.name}:end -->"
     replace_section(Path(args.markdown), start, end, f"{start}\n{ablation_markdown(result, header)}{end}")
     print(ablation_markdown(result, header))

@@ -272,3 +272,21 @@ def test_benchmark_training_refuses_a_repeated_case(capsys):
         bt.main(["--precisions", "fp32", "fp32", "--threads", "0", "--runs", "1"])
     assert exc.value.code == 2
     assert "--precisions: expected distinct cases" in capsys.readouterr().err
+
+
+def test_benchmark_ablation_json_follows_its_flag_and_the_command_shows_the_seeds_as_typed():
+    """``--markdown PATH`` moved the table but the JSON still went to benchmarks/ablation_<name>.json
+    with no flag for it; it now has ``--json``, as benchmark_events / benchmark_multimodal*, with the
+    default stated in --help. The reproduce command in the section printed ``--seeds [0, 1, 2]`` (a
+    list since seeds_arg) where ``--seeds 0,1,2`` was typed."""
+    import benchmark_ablation as ba
+
+    p = ba.parser()
+    base = ["--name", "t", "--config", "c.yaml", "--data", str(ba.ROOT.parent / "shared" / "d.nwb")]
+    assert ba.json_path(p.parse_args(base)) == ba.ROOT / "benchmarks" / "ablation_t.json"
+    assert ba.json_path(p.parse_args(base + ["--json", "/tmp/x/a.json"])) == Path("/tmp/x/a.json")
+    assert "ablation_<name>.json" in " ".join(p.format_help().split())
+    cmd = ba.command_line(p.parse_args(base + ["--seeds", "0,1,2", "--json", "/tmp/x/a.json"]))
+    assert cmd == ("python scripts/benchmark_ablation.py --name t --config c.yaml --data ../shared/d.nwb "
+                   "--steps 300 --seeds 0,1,2")
+    assert "--seeds" not in ba.command_line(p.parse_args(base))
