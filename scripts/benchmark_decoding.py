@@ -80,7 +80,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import data_root, names_arg, replace_section, write_atomic  # noqa: E402
+from benchmarks_md import data_root, kept_records, names_arg, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
 DATA = data_root()
@@ -639,11 +639,10 @@ def carry_over(old: dict, names: list) -> dict:
     for each rerun dataset: its earlier ``superseded_notes`` plus, when it had hand-written
     ``notes_md`` (about the numbers being replaced), ``{"commit", "date", "notes_md"}`` of that run,
     so they are not shown any more but not lost either (a line on stdout says so)."""
-    kept, superseded = {}, {}
+    kept = kept_records(old["datasets"], names, lambda r: legacy_run(old["meta"]))
+    superseded = {}
     for n, r in old["datasets"].items():
         if n not in names:
-            r.setdefault("run", legacy_run(old["meta"]))
-            kept[n] = r
             continue
         notes = list(r.get("superseded_notes", []))
         if r.get("notes_md"):

@@ -18,8 +18,10 @@ layers), about 5.0 G multiply-adds per window against the original's 5.3 G. The 
 have no video (see the section text for their work counts).
 
 ``--precisions`` runs some cases only; their results replace those cases in
-``benchmarks/training.json`` and the other cases' earlier results are kept (each case records
-its date and load average).
+``benchmarks/training.json`` and the other cases' earlier results are kept, as
+``benchmark_decoding.py --datasets`` does: each case records its own ``run`` (commit, date,
+machine, cores, torch; threads, steps and warm-up are in its runs) and the section prints one
+line per run naming its cases, so a kept case is never shown under the newest run's metadata.
 
 Each run is its own Python process (``torch.set_num_threads``, ``OMP_NUM_THREADS``): the first
 ``--warmup`` steps are not timed; the timed steps run from the end of the last warm-up step to
@@ -46,7 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import replace_section, write_atomic  # noqa: E402
+from benchmarks_md import group_by_run, kept_records, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- training-speed:start -->", "<!-- training-speed:end -->"
 #: The issue's measurement of the original Neuroformer at these shapes on this kind of machine.
@@ -156,13 +158,59 @@ def _summary(runs):
     return {k: stat(k) for k in keys}
 
 
+#: what a case's ``run`` records (threads, steps and warm-up steps are in each of its runs)
+RUN_KEYS = ("commit", "date", "machine", "cpus", "torch")
+
+
+def legacy_run(meta: dict, res: dict) -> dict:
+    """The ``run`` of a case written before runs were recorded per case: the file's ``meta`` (the
+    newest run's) when the case carries that run's date, else only the case's own date (None if it
+    has none): its machine, torch and commit were not recorded."""
+    if res.get("date") and res["date"] == meta.get("date"):
+        return {k: meta.get(k) for k in RUN_KEYS}
+    return {k: res.get("date") if k == "date" else None for k in RUN_KEYS}
+
+
+def case_run(res: dict, meta: dict) -> dict:
+    """A case's run with its threads / timed steps / warm-up steps (from its first run record)."""
+    r0 = res["runs"][0]
+    return {**(res.get("run") or legacy_run(meta, res)),
+            "threads": r0["threads"], "steps": r0["steps"], "warmup": r0["warmup_steps"]}
+
+
+def merge_results(old: dict | None, results: dict, meta: dict) -> dict:
+    """The ``results`` of this run (each case given ``run``, from ``meta``) and, from the JSON
+    ``old`` (None: no file yet), the earlier results of the cases not run now, each with its own
+    run (:func:`benchmarks_md.kept_records`); in ``CASES`` order."""
+    for res in results.values():
+        res["run"] = {k: meta.get(k) for k in RUN_KEYS}
+    merged = dict(results)
+    if old is not None:
+        merged.update(kept_records(old["results"], results, lambda r: legacy_run(old["meta"], r)))
+    return {k: merged[k] for k in CASES if k in merged}
+
+
+def _run_line(run: dict) -> str:
+    """One run's metadata, for the section."""
+    if run.get("machine") is None:
+        what = (f"an earlier run{' on ' + run['date'] if run.get('date') else ''} (its machine, torch and commit "
+                "were not recorded per case then)")
+    else:
+        what = (f"{run['date']}, commit `{run.get('commit') or 'not recorded'}`, {run['machine']}, "
+                f"torch {run['torch']}")
+    return (f"{what}; {run['threads']} threads, {run['steps']} timed steps after {run['warmup']} warm-up steps "
+            "per run")
+
+
 def _section(results, meta) -> str:
     rows = []
+    runs = {prec: case_run(res, meta) for prec, res in results.items()}
     for prec, res in results.items():
         s = res["summary"]
         tok, sps, step, rss = s["spike_tokens_per_s"], s["samples_per_s"], s["s_per_step"], s["peak_rss_mib"]
+        when = f"on {runs[prec]['date'][:10]}" if runs[prec].get("date") else ", date not recorded"
         rows.append(
-            f"| this package, {prec} ({len(res['runs'])} runs on {res.get('date', meta['date'])[:10]}; "
+            f"| this package, {prec} ({len(res['runs'])} runs{' ' if runs[prec].get('date') else ''}{when}; "
             f"{CASES.get(prec, (0, 0, 6))[2]} past-encoder layers, "
             f"{res['runs'][0]['parameters'] / 1e6:.1f} M parameters) | {tok['median']:.0f} ({tok['min']:.0f}-{tok['max']:.0f}) "
             f"| {sps['median']:.2f} ({sps['min']:.2f}-{sps['max']:.2f}) "
@@ -172,13 +220,21 @@ def _section(results, meta) -> str:
     first = next(iter(results.values()))["runs"][0]
     loads = [x for res in results.values() for r in res["runs"]
              for x in (r["load_avg_1min_before"], r["load_avg_1min_after"])]
+    groups = group_by_run(runs)
+    cpus = sorted({r["cpus"] for r in runs.values() if r.get("cpus")})
+    if len(groups) == 1:
+        where = [f"Run: {_run_line(groups[0][0])}."]
+    else:  # cases kept from earlier runs (--precisions): each under the run that measured it
+        where = ["Cases by the run that measured them (`--precisions` reruns some cases and keeps the others' "
+                 "results):", "", *[f"- {', '.join(names)}: {_run_line(run)}." for run, names in groups]]
     return "\n".join([
         START,
         "## Training speed (`scripts/benchmark_training.py`)",
         "",
-        f"Machine: {meta['machine']}; torch {meta['torch']}; {meta['threads']} threads; median (range) of "
-        f"{meta['runs']} runs of {meta['steps']} timed steps after {meta['warmup']} warm-up steps, each run its "
-        "own process, through the unchanged `train()` loop (data loading, Accelerate, AdamW, clipping included).",
+        *where,
+        "",
+        "Median (range) over each case's runs (the count is in its row), each run its own process, through the "
+        "unchanged `train()` loop (data loading, Accelerate, AdamW, clipping included).",
         "",
         f"Shapes (the issue's reference): 500 units, 0.05 s current window with a 100-token block "
         f"({first['spikes_per_window']:.1f} spikes per window measured, Poisson, 98 on average before truncation), "
@@ -213,7 +269,8 @@ def _section(results, meta) -> str:
         f"| original Neuroformer (issue 7, same machine kind, median of 3) | ~{ORIGINAL['spike_tokens_per_s']:.0f} "
         f"| ~{ORIGINAL['samples_per_s']:.0f} | ~{ORIGINAL['s_per_step']} | - | 1x |",
         "",
-        f"1-minute load average around the runs: {min(loads):.1f} to {max(loads):.1f} on {meta['cpus']} cores "
+        f"1-minute load average around the runs: {min(loads):.1f} to {max(loads):.1f}"
+        f"{' on ' + ' / '.join(map(str, cpus)) + ' cores' if cpus else ''} "
         "(other work on the machine shows here and widens the ranges).",
         "",
         "Spike tokens = non-pad current-window tokens (BOS, spikes, EOS) of the timed batches, as the issue "
@@ -365,21 +422,18 @@ def main(argv=None) -> int:
         return 0
     import torch
 
+    from benchmark_decoding import git_commit
+
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.machine())
     bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text()
-    meta = {"machine": f"{cpu}{' (avx512_bf16)' if bf16 else ''}, {os.cpu_count()} cores visible",
+    meta = {"commit": git_commit(), "machine": f"{cpu}{' (avx512_bf16)' if bf16 else ''}, {os.cpu_count()} cores visible",
             "cpus": os.cpu_count(),
             "torch": torch.__version__, "threads": args.threads, "runs": args.runs, "steps": args.steps,
             "warmup": args.warmup, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out = ROOT / "benchmarks" / "training.json"
     out.parent.mkdir(exist_ok=True)
-    for res in results.values():
-        res["date"] = meta["date"]
-    merged = results
-    if out.is_file():  # keep the earlier results of the cases not run now
-        merged = {**json.loads(out.read_text())["results"], **results}
-        merged = {k: merged[k] for k in CASES if k in merged}
+    merged = merge_results(json.loads(out.read_text()) if out.is_file() else None, results, meta)
     write_atomic(out, json.dumps({"meta": meta, "original": ORIGINAL, "model": MODEL, "video": VIDEO,
                                "batch_size": BATCH, "results": merged}, indent=2))
     replace_section(ROOT / "BENCHMARKS.md", START, END, _section(merged, meta))

@@ -4,6 +4,7 @@ keeping the rest."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -67,6 +68,29 @@ def names_arg(text: str, allowed, what: str = "names") -> list:
         raise argparse.ArgumentTypeError(f"{why}expected distinct {what} among {list(allowed)}, comma-separated, "
                                          f"got {text!r}")
     return names
+
+
+def kept_records(old: dict, rerun, legacy_run) -> dict:
+    """What a run of the records ``rerun`` keeps from ``old`` (name -> record dict, as read from
+    the script's JSON): every other record, each with the ``run`` (commit, date, machine ...) that
+    produced it; a record written before runs were recorded per record gets ``legacy_run(record)``.
+    Used by the scripts whose cases or datasets can be rerun one at a time and merged
+    (``benchmark_decoding.py``, ``benchmark_training.py``), so each record keeps its own run."""
+    kept = {}
+    for name, record in old.items():
+        if name not in rerun:
+            record.setdefault("run", legacy_run(record))
+            kept[name] = record
+    return kept
+
+
+def group_by_run(runs: dict) -> list:
+    """``[(run, [names])]``: the names of ``runs`` (name -> run dict) grouped by equal run, in the
+    order each run first appears; for one line of metadata per run instead of per record."""
+    groups: dict = {}
+    for name, run in runs.items():
+        groups.setdefault(json.dumps(run, sort_keys=True, default=str), (run, []))[1].append(name)
+    return list(groups.values())
 
 
 def replace_section(path: Path, start: str, end: str, section: str) -> Path:

@@ -290,3 +290,44 @@ def test_benchmark_ablation_json_follows_its_flag_and_the_command_shows_the_seed
     assert cmd == ("python scripts/benchmark_ablation.py --name t --config c.yaml --data ../shared/d.nwb "
                    "--steps 300 --seeds 0,1,2")
     assert "--seeds" not in ba.command_line(p.parse_args(base))
+
+
+def test_training_rerun_of_one_case_keeps_each_case_under_its_own_run():
+    """``benchmark_training.py --precisions fp32`` merged into the stored ``benchmarks/training.json``:
+    the section printed ONE 'Machine: ...' line (the newest run's machine, torch, threads, steps)
+    over every case, kept ones included, and dated each kept row with the newest run's date when
+    it had none. Now each case keeps its own ``run`` and the section names the cases of each run."""
+    import copy
+    import json
+
+    import benchmark_training as bt
+
+    old = json.loads((bt.ROOT / "benchmarks" / "training.json").read_text())
+    stored = copy.deepcopy(old["results"])
+    meta = {**old["meta"], "commit": "abc1234", "machine": "NEW MACHINE, 16 cores visible", "cpus": 16,
+            "torch": "9.9", "date": "2026-12-02 03:00 UTC"}
+    new = {"fp32": copy.deepcopy(stored["fp32"])}
+    new["fp32"].pop("date", None)
+    merged = bt.merge_results(old, new, meta)
+    assert list(merged) == [k for k in bt.CASES if k in stored]
+    assert merged["fp32"]["run"] == {"commit": "abc1234", "date": "2026-12-02 03:00 UTC",
+                                     "machine": "NEW MACHINE, 16 cores visible", "cpus": 16, "torch": "9.9"}
+    video = "fp32 orig-layout+video"  # written by the run the stored meta describes
+    assert merged[video]["run"]["machine"] == old["meta"]["machine"]
+    assert merged[video]["run"]["date"] == old["meta"]["date"]
+    assert merged["bf16"]["run"]["machine"] is None and merged["bf16"]["run"]["date"] is None  # not recorded
+    lines = bt._section(merged, meta).splitlines()
+    new_line = [ln for ln in lines if "NEW MACHINE" in ln]
+    assert new_line == [f"- fp32: 2026-12-02 03:00 UTC, commit `abc1234`, NEW MACHINE, 16 cores visible, torch 9.9; "
+                        f"{stored['fp32']['runs'][0]['threads']} threads, 4 timed steps after 2 warm-up steps per run."]
+    assert any(ln.startswith("- fp32 orig-layout+video, bf16 orig-layout+video: " + old["meta"]["date"])
+               and old["meta"]["machine"] in ln for ln in lines)
+    assert any(ln.startswith("- bf16, bf16+ckpt, fp32 orig-layout, bf16 orig-layout: an earlier run") for ln in lines)
+    rows = {ln.split(" (")[0]: ln for ln in lines if ln.startswith("| this package")}
+    assert "runs on 2026-12-02" in rows["| this package, fp32"]
+    assert "2026-12-02" not in rows["| this package, bf16"] and "date not recorded" in rows["| this package, bf16"]
+    assert "2026-12-02" not in rows[f"| this package, {video}"]
+    merged_again = bt.merge_results(json.loads(json.dumps({"meta": meta, "results": merged})),
+                                    {"bf16": copy.deepcopy(stored["bf16"])}, {**meta, "commit": "def5678"})
+    assert merged_again["fp32"]["run"]["commit"] == "abc1234"  # a recorded run is kept as it is
+    assert merged_again["bf16"]["run"]["commit"] == "def5678"
