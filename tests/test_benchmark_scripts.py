@@ -303,6 +303,9 @@ def test_training_rerun_of_one_case_keeps_each_case_under_its_own_run():
     import benchmark_training as bt
 
     old = json.loads((bt.ROOT / "benchmarks" / "training.json").read_text())
+    assert all(bt.case_run(r, old["meta"])["machine"] for r in old["results"].values())  # each stored case: its run
+    for name in ("fp32", "bf16", "bf16+ckpt", "fp32 orig-layout", "bf16 orig-layout"):
+        del old["results"][name]["run"]  # as written before runs were recorded per case (the stored runs are recovered)
     stored = copy.deepcopy(old["results"])
     meta = {**old["meta"], "commit": "abc1234", "machine": "NEW MACHINE, 16 cores visible", "cpus": 16,
             "torch": "9.9", "date": "2026-12-02 03:00 UTC"}
