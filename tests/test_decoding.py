@@ -22,8 +22,10 @@ from hf_neuroformer.decoding import (
     DecodingCollator,
     DecodingTarget,
     DecodingTargetError,
+    KINDS,
     build_decoding_datasets,
     fraction_of_train,
+    kind_problem,
     target_dicts,
     target_values,
 )
@@ -811,6 +813,28 @@ def test_a_2d_series_is_decoded_by_column_and_a_missing_column_says_how_to_pick_
     err = capsys.readouterr().err
     assert rc == 2 and "the series has 2 columns" in err and "the neuroformer command decodes 1-D series" in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_constant_target_is_refused_as_constant_whatever_its_kind(a2929):
+    """A series whose finite values are all equal (all zeros) was refused for kind circular as
+    "whole numbers ... class labels" (misleading) and passed as a regression target (a head fitted to
+    one value, R² undefined); now every kind says it is a constant with nothing to decode."""
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x = a2929.behaviour["x"]
+    rec = copy.copy(a2929)
+    still = np.zeros(x.values.shape)
+    still[::7] = np.nan  # NaN samples are not values
+    rec.behaviour = {**a2929.behaviour, "still": BehaviourSeries(x.timestamps, still, "rad"),
+                     "level": BehaviourSeries(x.timestamps, np.full(x.values.shape, 0.25), "m")}
+    n = int(np.isfinite(still).sum())
+    starts = np.arange(700.0, 710.0, 0.1)
+    for kind in KINDS:
+        with pytest.raises(DecodingTargetError, match=rf"'still' \({kind}\): all {n} finite values equal 0, a constant: "
+                                                      "nothing to decode"):
+            target_values(rec, DecodingTarget("still", kind), starts, 0.1)
+    assert kind_problem(rec, DecodingTarget("level", "regression")).startswith(
+        f"all {x.values.size} finite values equal 0.25, a constant: nothing to decode")
 
 
 def test_class_labels_as_a_circular_target_are_refused(steinmetz):

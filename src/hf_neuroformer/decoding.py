@@ -188,6 +188,7 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
     numbers mean are refused (all finite values of the trial column / series are read, before any
     window is made):
 
+    * any kind: a constant (all finite values equal): nothing to decode.
     * ``"circular"``: angles in radians, a numeric series (e.g. a head direction). Refused: a
       series in degrees or values beyond 2 pi (:func:`hf_neuroformer.metrics.decoding.radians_problem`),
       and values that are all whole numbers (an integer dtype, or floats such as -1/0/1): class
@@ -221,6 +222,9 @@ def _values_problem(target: DecodingTarget, vals, unit) -> Optional[str]:
     """:func:`kind_problem` on values already read (``_raw_values``)."""
     v = np.asarray(vals, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
+    if v.size and v.min() == v.max():  # any kind: one value says nothing about the windows
+        return (f"all {v.size} finite values equal {_scalar(v[0])}, a constant: nothing to decode; choose a variable "
+                "that changes over the recording (or epoch)")
     whole = v.size > 0 and bool(np.all(v % 1 == 0))
     if target.kind == "circular":
         if problem := radians_problem(vals, unit):
