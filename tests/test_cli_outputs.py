@@ -285,6 +285,18 @@ def test_an_empty_item_in_a_comma_list_is_refused_as_seeds_are(tmp_path, capsys)
     assert main(["finetune", "--model", str(tmp_path), "--data", str(tmp_path / "x.nwb"), "--target", "ry,,x",
                  "--output-dir", str(tmp_path / "d")]) == 2
     assert "--target: an empty item in 'ry,,x'" in capsys.readouterr().err
+    # every comma-separated flag says the same (one helper): --kind had no check at all
+    for flag, value, said in (("--kind", "regression,,circular", "--kind: an empty item in 'regression,,circular'; "
+                                                                "expected kinds separated by single commas"),
+                              ("--target", ",", "--target: expected variable names separated by commas, such as "
+                                                "x,ry or position[1], got ','")):
+        args = ["--target", "ry,x", "--kind", value] if flag == "--kind" else ["--target", value]
+        assert main(["finetune", "--model", str(tmp_path), "--data", str(tmp_path / "x.nwb"), *args,
+                     "--output-dir", str(tmp_path / "d")]) == 2
+        assert said in capsys.readouterr().err
+    assert main(["ablate", "--config", "missing.yaml", "--output", str(tmp_path / "t.md"), "--seeds", "0,,1"]) == 2
+    assert "--seeds: an empty item in '0,,1'; expected integers separated by single commas, such as 0,1,2" in \
+        capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["attention-map", "--model", str(tmp_path), "--data", str(tmp_path / "x.nwb"), "--units", "3,,17",
               "--output", str(tmp_path / "a.png")])

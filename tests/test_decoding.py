@@ -24,6 +24,7 @@ from hf_neuroformer.decoding import (
     DecodingTargetError,
     KINDS,
     build_decoding_datasets,
+    expand_columns,
     fraction_of_train,
     kind_problem,
     target_dicts,
@@ -784,34 +785,118 @@ def test_circular_target_in_degrees_is_refused_before_training(a2929):
     assert np.isfinite(target_values(rec, DecodingTarget("ry_unlabelled", "regression"), starts, 0.1)).all()
 
 
-def test_a_2d_series_is_decoded_by_column_and_a_missing_column_says_how_to_pick_one(a2929, pretrained, tmp_path, capsys):
-    """An NWB SpatialSeries of position is often (n, 2): its columns are targets one at a time; without a
-    column the error says how to pick one in Python and that the command decodes 1-D series (the hint
-    named only DecodingTarget(column=...), which a command-line user cannot give)."""
-    from hf_neuroformer.cli import main
+@pytest.fixture(scope="module")
+def position2d(a2929, tmp_path_factory):
+    """``(rec, path)``: the A2929 recording plus its real x and y as one (n, 2) series 'position' (as
+    an NWB SpatialSeries of position often is), and that recording written as an NWB file."""
+    from hf_neuroformer.io import write_nwb
     from hf_neuroformer.recording import BehaviourSeries
 
     x, y = a2929.behaviour["x"], a2929.behaviour["y"]
     rec = copy.copy(a2929)
     rec.behaviour = {**a2929.behaviour, "position": BehaviourSeries(x.timestamps, np.stack([x.values, y.values], 1), "m")}
+    path = tmp_path_factory.mktemp("pos2d") / "position2d.nwb"
+    write_nwb(rec, path)
+    return rec, path
+
+
+def test_a_2d_series_is_decoded_by_column_and_a_missing_column_says_how_to_pick_one(position2d):
+    """An NWB SpatialSeries of position is often (n, 2): each column is a target of its own, labelled
+    position[k] (dataset column, metric keys); without a column the error says how to pick one, in
+    Python and on the command line, and expand_columns makes one target per column."""
+    rec, _ = position2d
     starts = np.arange(700.0, 710.0, 0.1)
     for k, name in enumerate(("x", "y")):
-        np.testing.assert_array_equal(target_values(rec, DecodingTarget("position", "regression", column=k), starts, 0.1),
+        t = DecodingTarget("position", "regression", column=k)
+        assert (t.label, t.column_name) == (f"position[{k}]", f"target_position[{k}]")
+        np.testing.assert_array_equal(target_values(rec, t, starts, 0.1),
                                       target_values(rec, DecodingTarget(name, "regression"), starts, 0.1))
-    with pytest.raises(DecodingTargetError, match=r"'position': the series has 2 columns; pick one in Python with "
-                                                  r"DecodingTarget\('position', kind, column=k\), k in \[0, 2\) \(the "
-                                                  r"neuroformer command decodes 1-D series"):
+    with pytest.raises(DecodingTargetError, match=r"'position': the series has 2 columns; pick one with "
+                                                  r"DecodingTarget\('position', kind, column=k\), k in \[0, 2\), or take "
+                                                  r"one target per column with expand_columns \(the neuroformer command: "
+                                                  r"--target position decodes every column"):
         target_values(rec, DecodingTarget("position", "regression"), starts, 0.1)
-    # the command, on an NWB file holding the (n, 2) series: exit 2, the same one-line error, nothing written
-    from hf_neuroformer.io import write_nwb
+    given = [DecodingTarget("position", "regression", weight=2.0), DecodingTarget("ry", "circular")]
+    out = expand_columns(rec, given)
+    assert [(t.label, t.kind, t.column, t.weight) for t in out] == [
+        ("position[0]", "regression", 0, 2.0), ("position[1]", "regression", 1, 2.0), ("ry", "circular", None, 1.0)]
+    assert given[0].column is None  # the given targets are not changed
+    for bad, said in (([DecodingTarget("position", "regression", column=2)], r"'position\[2\]': column 2 outside \[0, 2\)"),
+                      ([DecodingTarget("x", "regression", column=1)], r"'x\[1\]': column 1 given for a 1-D series"),
+                      ([DecodingTarget("position", "regression"), DecodingTarget("position", "regression", column=0)],
+                       r"targets 'position' and 'position\[0\]' both decode column 0 of 'position'"),
+                      ([DecodingTarget("x", "regression"), DecodingTarget("x", "regression", column=0)],
+                       r"targets 'x' and 'x\[0\]' both decode column 0 of 'x'")):
+        with pytest.raises(DecodingTargetError, match=said):
+            expand_columns(rec, bad)
+    assert [t.label for t in expand_columns(rec, [DecodingTarget("x", "regression", column=0)])] == ["x[0]"]
 
-    path = tmp_path / "position2d.nwb"
-    write_nwb(rec, path)
+
+def test_the_command_decodes_every_column_of_a_2d_series(position2d, pretrained, tmp_path, capsys):
+    """'neuroformer finetune --target position' on an NWB file whose position is (n, 2) refused it
+    ("pick one in Python"); now each column is a target, position[0] and position[1] (dataset
+    columns, metric keys, config.decoding_targets, the printed table), and the saved decoder reloads
+    and scores by the same names. --target 'position[1]' decodes that column alone."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import load_recording
+
+    _, path = position2d
+    out = tmp_path / "both"
+    base = ["finetune", "--model", str(pretrained), "--data", str(path), "--max-steps", "1",
+            "--eval-steps", "1", "--batch-size", "8"]
     capsys.readouterr()
-    rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "position",
-               "--output-dir", str(tmp_path / "o")])
+    rc = main(base + ["--target", "position,ry", "--kind", "regression,circular", "--output-dir", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "targets: position[0] (regression), position[1] (regression), ry (circular)" in text
+    assert "test/position[0]/r2" in text and "test/position[1]/r2" in text and "test/ry/mean_angular_error_deg" in text
+    m = json.loads((out / "metrics.json").read_text())
+    assert {"test/position[0]/r2", "test/position[1]/r2", "validation/position[1]/pearson_r"} <= set(m)
+    cfg = json.loads((out / "config.json").read_text())
+    assert [(t["name"], t["column"], t["kind"]) for t in cfg["decoding_targets"]] == [
+        ("position", 0, "regression"), ("position", 1, "regression"), ("ry", None, "circular")]
+    assert cfg["decoding_targets"][0]["mean"] != cfg["decoding_targets"][1]["mean"]  # x and y, not one column twice
+    # the saved decoder reloads and is scored under the same names (collator columns, metric keys)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(out)
+    tok = nf.NeuroformerTokenizer.from_pretrained(out)
+    plan = nf.windows.SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    rec = load_recording(path)  # the recording the command read
+    targets = expand_columns(rec, [DecodingTarget("position", "regression"), DecodingTarget("ry", "circular")])
+    dsd, _ = build_decoding_datasets(rec, tok, model.config, plan, targets)
+    assert {"target_position[0]", "target_position[1]", "target_ry"} <= set(dsd["test"].column_names)
+    ev = build_trainer(model, None, dsd["test"], tmp_path / "ev", per_device_eval_batch_size=64).evaluate()
+    assert ev["eval_position[1]/r2"] == pytest.approx(m["test/position[1]/r2"], rel=1e-4, abs=1e-6)
+    # one column: its own name; --kind per --target item applies to each column of a 2-D item
+    one = tmp_path / "one"
+    assert main(base + ["--target", "position[1]", "--output-dir", str(one)]) == 0
+    m1 = json.loads((one / "metrics.json").read_text())
+    assert "test/position[1]/r2" in m1 and not any(k.startswith("test/position[0]") for k in m1)
+    assert [(t["name"], t["column"]) for t in json.loads((one / "config.json").read_text())["decoding_targets"]] == [
+        ("position", 1)]
+
+
+@pytest.mark.parametrize("target,kind,said", [
+    ("position[2]", None, r"--target: target 'position\[2\]': column 2 outside \[0, 2\)"),
+    ("x[1]", None, r"--target: target 'x\[1\]': column 1 given for a 1-D series"),
+    ("position,position[0]", None, r"--target: targets 'position' and 'position\[0\]' both decode column 0 of 'position'"),
+    ("x,x[0]", None, r"--target: targets 'x' and 'x\[0\]' both decode column 0 of 'x'"),
+    ("position[1],position[1]", None, r"--target: each target once, got \['position\[1\]', 'position\[1\]'\]"),
+    ("position,ry", "regression", r"--kind: expected one kind per --target item \(2; a 2-D series' kind applies to each "
+                                  r"of its columns\), got 1"),
+    ("position[", None, r"--target: 'position\[' is not NAME or NAME\[k\]; expected .* NAME\[k\] with k an integer >= 0"),
+    ("position[a]", None, r"--target: 'position\[a\]' is not NAME or NAME\[k\]"),
+    ("position[-1]", None, r"--target: 'position\[-1\]' is not NAME or NAME\[k\]"),
+    ("position]", None, r"--target: 'position\]' is not NAME or NAME\[k\]"),
+], ids=["out-of-range", "1-D", "twice", "1-D-twice", "same-item", "kind-count", "open", "letter", "negative", "close"])
+def test_the_command_refuses_a_bad_column_of_a_target(position2d, pretrained, tmp_path, capsys, target, kind, said):
+    """Each refusal: exit 2, one line naming the flag and what was expected, nothing written."""
+    from hf_neuroformer.cli import main
+
+    capsys.readouterr()
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(position2d[1]), "--target", target]
+              + (["--kind", kind] if kind else []) + ["--output-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert rc == 2 and "the series has 2 columns" in err and "the neuroformer command decodes 1-D series" in err, err
+    assert rc == 2 and re.search(said, err) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
 
 
@@ -1084,12 +1169,13 @@ def test_cli_bad_kind_is_named_by_its_flag_before_the_recording_is_read(pretrain
     "DecodingTarget('ry').kind: ...", naming no flag; an empty entry (``--kind circular,``) too."""
     from hf_neuroformer.cli import main
 
-    for kind in ("circ", "circular,"):
+    for kind, said in (("circ", "--kind: expected one of regression, classification, circular per target, got "),
+                       ("circular,", "--kind: an empty item in 'circular,'; expected kinds separated by single commas")):
         targets = "ry" if kind == "circ" else "ry,x"
         rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
                    "--target", targets, "--kind", kind, "--output-dir", str(tmp_path / "o")])
         captured = capsys.readouterr()
-        assert rc == 2 and "--kind: expected one of regression, classification, circular per target, got " in captured.err
+        assert rc == 2 and said in captured.err
         assert "data:" not in captured.out and not (tmp_path / "o").exists()
 
 

@@ -14,7 +14,7 @@
                          [--overwrite]
     neuroformer prepare  [--config FILE.yaml] [--data PATH] [--epoch NAME] --output DIR [--num-shards K]
                          [--overwrite]
-    neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR[,VAR...]
+    neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR|VAR[k][,...]
                          [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
@@ -33,6 +33,10 @@
                          [--bin-size S] [--corr-bin-size S] [--device cpu|cuda] [--overwrite]
     neuroformer attention-map --model DIR --data PATH --output PNG [--units 3,17] [--window-index K]
                          [--split test] [--max-windows N] [--modality NAME] [--device cpu|cuda] [--overwrite]
+
+``finetune --target``: a behaviour series, ``trial:<column>``, or ``NAME[k]`` for column k of a 2-D
+series; a 2-D series without ``[k]`` is decoded column by column, as targets ``NAME[0]``, ``NAME[1]``, ...
+``--kind``: one kind per ``--target`` item; a 2-D item's kind applies to each of its columns.
 
 Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``neuroformer train
 --data DIR`` with a ``neuroformer prepare`` directory streams its windows from the Parquet shards.
@@ -570,8 +574,46 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> list:
+    """The items of the comma-separated value ``text`` of ``flag``, stripped, in order (str).
+
+    Raises:
+        ValueError: an empty item (``'a,,b'``, ``'a,'``: one left out by mistake, maybe), or no
+            item at all (``''``, ``','``); the message opens with ``flag`` (none when None, for an
+            argparse ``type``, which names the flag itself) and names ``what`` is expected, such
+            as ``example``.
+    """
+    where = f"{flag}: " if flag else ""
+    items = [t.strip() for t in text.split(",")]
+    if not any(items):
+        raise ValueError(f"{where}expected {what} separated by commas, such as {example}, got {text!r}")
+    if "" in items:
+        raise ValueError(f"{where}an empty item in {text!r}; expected {what} separated by single commas, such as "
+                         f"{example}")
+    return items
+
+
+def _target_item(text: str):
+    """``(name, column)`` of one ``--target`` item: ``x`` -> ``("x", None)``, ``position[1]`` ->
+    ``("position", 1)``; whether the column exists is the library's check (``expand_columns``).
+
+    Raises:
+        ValueError: a bracket that is not ``NAME[k]`` with ``k`` an integer >= 0 (``position[``,
+            ``position[a]``, ``position[-1]``), naming ``--target``.
+    """
+    import re
+
+    if "[" not in text and "]" not in text:
+        return text, None
+    m = re.fullmatch(r"([^\[\]]+)\[\s*(\d+)\s*\]", text)
+    if m is None:
+        raise ValueError(f"--target: {text!r} is not NAME or NAME[k]; expected a variable name, or a column of a 2-D "
+                         "series as NAME[k] with k an integer >= 0, such as position[1]")
+    return m.group(1).strip(), int(m.group(2))
+
+
 def cmd_finetune(args) -> int:
-    from .decoding import KINDS, DecodingTarget, infer_kind, kind_problem
+    from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem
     from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
         finetune
     from .generation import _read_model_config, check_model_dir
@@ -579,18 +621,14 @@ def cmd_finetune(args) -> int:
     from .training import check_output_dir
 
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
-    names = [n.strip() for t in args.target for n in t.split(",")]
-    if "" in names and any(names):  # 'ry,,x' / 'ry,x,': an item left out by mistake, maybe
-        raise ValueError(f"--target: an empty item in {','.join(args.target)!r}; expected variable names separated "
-                         "by single commas")
-    names = [n for n in names if n]
-    if len(set(names)) != len(names):
-        raise ValueError(f"--target: each target once, got {names}")
-    if not names:
-        raise ValueError("--target: expected one or more variable names separated by commas")
-    kinds = [k.strip() for kd in args.kind for k in kd.split(",")] if args.kind else None
-    if kinds is not None and len(kinds) != len(names):
-        raise ValueError(f"--kind: expected one kind per --target ({len(names)}), got {len(kinds)}: {args.kind!r}")
+    items = [_target_item(n) for n in _comma_items(",".join(args.target), "--target", "variable names",
+                                                   "x,ry or position[1]")]
+    if len(set(items)) != len(items):
+        raise ValueError(f"--target: each target once, got {[n if c is None else f'{n}[{c}]' for n, c in items]}")
+    kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
+    if kinds is not None and len(kinds) != len(items):
+        raise ValueError(f"--kind: expected one kind per --target item ({len(items)}; a 2-D series' kind applies to "
+                         f"each of its columns), got {len(kinds)}: {args.kind!r}")
     bad = [k for k in kinds or [] if k not in KINDS]
     if bad:  # before the recording is read, named by the flag
         raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
@@ -612,12 +650,19 @@ def cmd_finetune(args) -> int:
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
-    targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), class_weight=cw) for i, n in enumerate(names)]
+    targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), column=c, class_weight=cw)
+               for i, (n, c) in enumerate(items)]
+    try:  # a 2-D series without [k]: one target per column, named position[0], position[1], ...
+        targets = expand_columns(rec, targets)
+    except DecodingTargetError as err:
+        raise ValueError(f"--target: {err}") from None
     for t in targets:  # a kind the values do not fit (class labels as angles ...), before the model is read
         if problem := kind_problem(rec, t):
-            raise ValueError(f"--kind {t.kind} for --target {t.name!r}: {problem}" if kinds else
-                             f"--target {t.name!r}: the default kind {t.kind!r} (trial columns classification, series in "
-                             f"rad circular, else regression) does not fit: {problem}; choose one with --kind")
+            raise ValueError(f"--kind {t.kind} for --target {t.label!r}: {problem}" if kinds else
+                             f"--target {t.label!r}: the default kind {t.kind!r} (trial columns classification, series "
+                             f"in rad circular, else regression) does not fit: {problem}; choose one with --kind")
+    if len(targets) > len(items):
+        print(f"[neuroformer] targets: {', '.join(f'{t.label} ({t.kind})' for t in targets)}")
     metrics = finetune(
         args.model, rec, targets, output_dir=args.output_dir, fraction=args.fraction, seed=args.seed,
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
@@ -709,8 +754,9 @@ def cmd_ablate(args) -> int:
     if args.seeds is not None:
         if args.seed is not None:
             raise ValueError("--seed / --seeds: give one of them (--seeds 0,1,2 trains every variant once per seed)")
+        items = _comma_items(args.seeds, "--seeds", "integers", "0,1,2")
         try:
-            seeds = [int(x) for x in args.seeds.split(",")]
+            seeds = [int(x) for x in items]
         except ValueError:
             raise ValueError(f"--seeds: expected comma-separated integers such as 0,1,2, got {args.seeds!r}") from None
         if len(set(seeds)) != len(seeds):
@@ -894,17 +940,15 @@ def cmd_connectivity(args) -> int:
 
 
 def _unit_list(text: str):
+    """argparse ``type`` of ``--units``: ``[int, ...]`` from ``3,17``."""
     try:
-        items = [u.strip() for u in text.split(",")]
-        if "" in items and any(items):  # '3,,17': an index left out by mistake, maybe
-            raise argparse.ArgumentTypeError(f"an empty item in {text!r}; expected unit indices separated by single "
-                                             "commas, such as 3,17")
-        units = [int(u) for u in items if u]
+        items = _comma_items(text, None, "unit indices", "3,17")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    try:
+        return [int(u) for u in items]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated unit indices such as 3,17, got {text!r}")
-    if not units:
-        raise argparse.ArgumentTypeError(f"expected at least one unit index, got {text!r}")
-    return units
+        raise argparse.ArgumentTypeError(f"expected comma-separated unit indices such as 3,17, got {text!r}") from None
 
 
 def cmd_attention_map(args) -> int:
@@ -1071,12 +1115,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--epoch", help="restrict to this named epoch / interval (e.g. wake)")
     f.add_argument("--target", required=True, action="append",
                    help="behaviour variable(s) to decode, comma-separated (or --target repeated); trial columns as "
-                        "trial:<column>")
+                        "trial:<column>; a 2-D series (e.g. position, (n, 2)) decodes every column, as targets "
+                        "position[0], position[1] (metrics position[0]/r2 ...), or one column as 'position[1]'")
     f.add_argument("--kind", action="append",
-                   help="regression|classification|circular per target, comma-separated or repeated like --target "
+                   help="regression|classification|circular, one per --target item (a 2-D series' kind applies to "
+                        "each of its columns), comma-separated or repeated like --target "
                         "(default: trial columns classification, series in rad circular, else regression); refused "
                         "where the values do not fit: circular needs angles in radians (not whole-number class labels), "
-                        "classification whole-number labels")
+                        "classification whole-number labels; a constant target is refused whatever its kind")
     f.add_argument("--fraction", type=float, default=1.0,
                    help="share of the training windows, first contiguous block in time (default: %(default)s)")
     f.add_argument("--output-dir", default="neuroformer-decoder", help="where the model goes (default: %(default)s)")

@@ -436,7 +436,8 @@ class NeuroformerConfig(PreTrainedConfig):
         decoding_targets (list of dict, default []): one dict per decoded variable, in head
             order: ``name`` (recording behaviour key or ``"trial:<column>"``), ``kind``
             (``"regression"``, ``"classification"`` or ``"circular"``, radians), ``column``
-            (column of a 2-D behaviour series or None), ``weight`` (loss weight, default 1),
+            (column of a 2-D behaviour series or None; with a column the target is labelled
+            ``name[column]`` in the dataset and the metric keys, :func:`hf_neuroformer.decoding.target_label`), ``weight`` (loss weight, default 1),
             ``mean`` / ``std`` (regression: TRAIN-split statistics the head is standardised
             with), ``num_classes`` and ``classes`` (classification: the sorted TRAIN labels;
             class index ``i`` means ``classes[i]``), ``class_weight`` (classification:

@@ -28,6 +28,7 @@ removed by an optional ``window_mask`` and those dropped for each target's NaN.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import warnings
@@ -101,9 +102,24 @@ class DecodingTarget:
         self.weight = float(self.weight)  # a numpy number too; config.json and metrics.json keep a plain float
 
     @property
+    def label(self) -> str:
+        """What the target is called in the dataset, the metrics and the reports:
+        :func:`target_label` of ``name`` and ``column`` (``"position[1]"`` for column 1, ``name``
+        without a column)."""
+        return target_label(self.name, self.column)
+
+    @property
     def column_name(self) -> str:
-        """The dataset column holding this target: ``target_<name>``."""
-        return f"target_{self.name}"
+        """The dataset column holding this target: ``target_<label>`` (``target_position[1]``)."""
+        return f"target_{self.label}"
+
+
+def target_label(name: str, column: Optional[int] = None) -> str:
+    """A target's label from its ``name`` and ``column`` (e.g. of a ``config.decoding_targets``
+    entry): ``name`` when ``column`` is None, else ``"<name>[<column>]"``. Every column of a 2-D
+    series gets its own label, so two columns of one series are two distinct targets (dataset
+    columns ``target_<label>``, metric keys ``<label>/<metric>``)."""
+    return name if column is None else f"{name}[{int(column)}]"
 
 
 def available_targets(recording) -> List[str]:
@@ -147,12 +163,16 @@ def _raw_values(recording, target: DecodingTarget):
 
     Raises:
         DecodingTargetError: the target is not in the recording, trial labels that are not
-            numeric, a 2-D series without ``column`` or a column out of range.
+            numeric, a 2-D series without ``column``, a column out of range, or a column other
+            than 0 for a 1-D series or a trial column.
     """
     if target.name.startswith("trial:"):
         col = target.name[len("trial:"):]
         if recording.trials is None or col not in recording.trial_info:
             raise _missing(recording, target)
+        if target.column not in (None, 0):
+            raise DecodingTargetError(f"target {target.label!r}: column {target.column} given for a trial column "
+                                      f"({target.name!r} has one column, 0)")
         labels = np.asarray(recording.trial_info[col])
         if labels.dtype.kind not in "biuf":
             raise DecodingTargetError(f"target {target.name!r}: expected numeric trial labels, got dtype {labels.dtype}")
@@ -165,20 +185,68 @@ def _raw_values(recording, target: DecodingTarget):
         if target.column is None:
             if vals.shape[1] != 1:
                 raise DecodingTargetError(
-                    f"target {target.name!r}: the series has {vals.shape[1]} columns; pick one in Python with "
-                    f"DecodingTarget({target.name!r}, kind, column=k), k in [0, {vals.shape[1]}) (the neuroformer command "
-                    "decodes 1-D series and trial columns; one column per target, so decode the columns one at a time)"
+                    f"target {target.name!r}: the series has {vals.shape[1]} columns; pick one with "
+                    f"DecodingTarget({target.name!r}, kind, column=k), k in [0, {vals.shape[1]}), or take one target per "
+                    f"column with expand_columns (the neuroformer command: --target {target.name} decodes every column, "
+                    f"--target '{target.name}[k]' column k)"
                 )
             vals = vals[:, 0]
         else:
             if not 0 <= int(target.column) < vals.shape[1]:
                 raise DecodingTargetError(
-                    f"target {target.name!r}: column {target.column} outside [0, {vals.shape[1]})"
+                    f"target {target.label!r}: column {target.column} outside [0, {vals.shape[1]}) (the series "
+                    f"{target.name!r} has {vals.shape[1]} columns)"
                 )
             vals = vals[:, int(target.column)]
     elif target.column not in (None, 0):
-        raise DecodingTargetError(f"target {target.name!r}: column {target.column} given for a 1-D series")
+        raise DecodingTargetError(f"target {target.label!r}: column {target.column} given for a 1-D series "
+                                  f"({target.name!r} has one column, 0)")
     return vals, series.unit, ts
+
+
+def expand_columns(recording, targets: Sequence[DecodingTarget]) -> List[DecodingTarget]:
+    """``targets`` with every column of a 2-D behaviour series made its own target.
+
+    A target without ``column`` whose series ``values`` has shape ``(n_samples, c)``, ``c > 1``
+    (e.g. an NWB SpatialSeries of position, ``(n, 2)``), becomes ``c`` targets, columns
+    ``0 .. c-1`` in order, labelled ``"<name>[k]"`` (:func:`target_label`), each a copy of it
+    (same kind, weight, class_weight). Every other target is kept as it is: a 1-D series or an
+    ``(n, 1)`` one, a trial column, or a target with a column. Each target is checked against
+    the recording (:func:`_raw_values`) before anything is returned.
+
+    Args:
+        recording: the :class:`~hf_neuroformer.recording.SpikeRecording`.
+        targets: :class:`DecodingTarget` list, in the order wanted.
+
+    Returns:
+        a new list of :class:`DecodingTarget` (the given objects are not changed).
+
+    Raises:
+        DecodingTargetError: a target not in the recording (lists the available ones), a column
+            outside ``[0, c)``, a column other than 0 for a 1-D series or a trial column, or two
+            targets reading the same column of one series (``position`` and ``position[0]``;
+            ``x`` and ``x[0]`` for a 1-D ``x``).
+    """
+    out: List[DecodingTarget] = []
+    given: Dict[Tuple[str, int], str] = {}  # (name, column read) -> the target as given
+    for t in targets:
+        if t.name.startswith("trial:") or t.name not in recording.behaviour or t.column is not None:
+            parts = [t]
+        else:
+            vals = recording.behaviour[t.name].values
+            n_cols = vals.shape[1] if np.ndim(vals) == 2 else 1
+            parts = [dataclasses.replace(t, column=k) for k in range(n_cols)] if n_cols > 1 else [t]
+        for p in parts:
+            _raw_values(recording, p)  # missing target, column out of range, a column of a 1-D series
+            key = (p.name, 0 if p.column is None else int(p.column))
+            if key in given:
+                raise DecodingTargetError(
+                    f"targets {given[key]!r} and {t.label!r} both decode column {key[1]} of {t.name!r}; give each "
+                    "column once"
+                )
+            given[key] = t.label
+            out.append(p)
+    return out
 
 
 def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
@@ -270,7 +338,7 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
                              f"got {bounds.shape}")
     vals, unit, ts = _raw_values(recording, target)
     if problem := _values_problem(target, vals, unit):
-        raise DecodingTargetError(f"target {target.name!r} ({target.kind}): {problem}")
+        raise DecodingTargetError(f"target {target.label!r} ({target.kind}): {problem}")
     if ts is None:  # a trial column
         idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
         out = np.full(len(starts), np.nan)
@@ -375,16 +443,16 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     targets = list(targets)
     if not targets:
         raise DecodingTargetError("targets: expected at least one DecodingTarget")
-    names = [t.name for t in targets]
+    names = [t.label for t in targets]
     if len(set(names)) != len(names):
-        raise DecodingTargetError(f"targets: expected distinct names, got {names}")
+        raise DecodingTargetError(f"targets: expected distinct names (name[column] for a column), got {names}")
     for t in targets:  # fail on a missing target before tokenizing anything
         target_values(recording, t, np.zeros(0), config.current_window)
         source = t.name if t.name.startswith("trial:") else f"behaviour:{t.name}"
         for mod in config.modalities or []:
             if mod.get("source") == source:
                 raise DecodingTargetError(
-                    f"target {t.name!r}: the model reads {source!r} as its input modality {mod['name']!r}, so it would "
+                    f"target {t.label!r}: the model reads {source!r} as its input modality {mod['name']!r}, so it would "
                     "decode the answer it is given; decode another variable, or use a model without that modality"
                 )
     dsd, plan = build_window_datasets(recording, tokenizer, config, plan)
@@ -401,7 +469,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                 raise ValueError(f"window_mask: expected a ({n0},) bool array for the {split} windows, got shape {m.shape}")
         # a window's value is read from its own split segment (trial, in trial mode) only
         bounds = window_segments(plan, split, starts, np.asarray(dsd[split]["past_clip_start"], dtype=np.float64))
-        vals = {t.name: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
+        vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
         ok = m.copy()
         for v in vals.values():
@@ -427,43 +495,43 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                                   f"and the window mask ({report['train']})" + ("; " + "; ".join(why) if why else ""))
     tinfo: Dict[str, dict] = {}
     for t in targets:
-        tr = values["train"][t.name]
+        tr = values["train"][t.label]
         info = {"kind": t.kind, "column": t.column, "weight": float(t.weight)}
         if t.kind == "classification":
             classes = np.unique(tr)
             if np.any(classes % 1 != 0):
                 frac = classes[classes % 1 != 0]
                 raise DecodingTargetError(
-                    f"target {t.name!r} (classification): {len(classes)} distinct training values, {len(frac)} of them "
+                    f"target {t.label!r} (classification): {len(classes)} distinct training values, {len(frac)} of them "
                     f"not whole numbers (e.g. {[_scalar(v) for v in frac[:5]]}); classification needs class labels: "
                     "decode it as kind 'regression' (or 'circular' for angles in radians)"
                 )
             if len(classes) < 2:
                 raise DecodingTargetError(
-                    f"target {t.name!r}: the train split has {len(classes)} class(es) {classes.tolist()}; "
+                    f"target {t.label!r}: the train split has {len(classes)} class(es) {classes.tolist()}; "
                     "classification needs at least 2"
                 )
             for split in SPLITS:
-                unseen = np.setdiff1d(np.unique(values[split][t.name]), classes)
+                unseen = np.setdiff1d(np.unique(values[split][t.label]), classes)
                 if unseen.size:
                     raise DecodingTargetError(
-                        f"target {t.name!r}: label(s) {_head(unseen)} in the {split} split never occur "
+                        f"target {t.label!r}: label(s) {_head(unseen)} in the {split} split never occur "
                         f"in the train split (train classes {_head(classes)}); a classifier cannot "
                         "predict them: merge or drop those labels, or choose another split"
                     )
             t.classes = [_scalar(c) for c in classes]
             t.num_classes = len(classes)
             for split in SPLITS:
-                values[split][t.name] = np.searchsorted(classes, values[split][t.name]).astype(np.int64)
+                values[split][t.label] = np.searchsorted(classes, values[split][t.label]).astype(np.int64)
             info.update(num_classes=t.num_classes, classes=list(t.classes),
-                        class_counts=np.bincount(values["train"][t.name], minlength=t.num_classes).tolist())
+                        class_counts=np.bincount(values["train"][t.label], minlength=t.num_classes).tolist())
         elif t.kind == "circular":
             c, s = float(np.mean(np.cos(tr))), float(np.mean(np.sin(tr)))
             info.update(mean=math.atan2(s, c), resultant_length=math.hypot(c, s))
         else:
             info.update(mean=float(np.mean(tr)), std=float(np.std(tr)))
             _warn_if_wrapping_angle(recording, t, tr)
-        tinfo[t.name] = info
+        tinfo[t.label] = info
     report["targets"] = tinfo
     out = {}
     for split in SPLITS:
@@ -471,7 +539,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         if not keep[split].all():
             ds = ds.select(np.flatnonzero(keep[split]))
         for t in targets:
-            v = values[split][t.name]
+            v = values[split][t.label]
             feat = datasets.Value("int64") if t.kind == "classification" else datasets.Value("float64")
             ds = ds.add_column(t.column_name, v.tolist(), feature=feat)
         out[split] = ds
@@ -487,7 +555,7 @@ def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.
     span = float(np.ptp(train_values))
     if unit in ("rad", "radian", "radians") and span > math.pi:
         warnings.warn(
-            f"target {target.name!r} (regression): the series is in {unit} and its training values span {span:.3f} "
+            f"target {target.label!r} (regression): the series is in {unit} and its training values span {span:.3f} "
             "rad (more than pi), so it wraps: a regression takes nearly equal angles at both ends of the range as far "
             "apart; decode it as kind 'circular' (--kind circular), unless it is not an angle"
         )
@@ -551,7 +619,7 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     when ``class_weight == "balanced"``, else None (plain cross-entropy)."""
     out = []
     for t in targets:
-        info = report["targets"][t.name]
+        info = report["targets"][t.label]
         d = {"name": t.name, "kind": t.kind, "column": t.column, "weight": float(t.weight)}
         if t.kind == "classification":
             k = int(info["num_classes"])
@@ -603,6 +671,8 @@ __all__ = [
     "DecodingTargetError",
     "DecodingCollator",
     "available_targets",
+    "expand_columns",
+    "target_label",
     "infer_kind",
     "kind_problem",
     "target_values",

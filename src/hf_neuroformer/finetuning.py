@@ -49,6 +49,7 @@ from .decoding import (
     build_decoding_datasets,
     fraction_of_train,
     target_dicts,
+    target_label,
 )
 from .generation import check_model_dir, check_recording_units, quiet_loading
 from .metrics.decoding import decoding_metrics
@@ -179,10 +180,10 @@ def selection_metric(targets: Sequence[dict], select_on: Optional[str] = "auto")
     if select_on == "auto":
         t = targets[0]
         metric, greater = SELECTION_METRICS[t["kind"]]
-        select_on = f"{t['name']}/{metric}"
+        select_on = f"{target_label(t['name'], t.get('column'))}/{metric}"
     else:
         name, _, metric = str(select_on).rpartition("/")
-        kinds = {t["name"]: t["kind"] for t in targets}
+        kinds = {target_label(t["name"], t.get("column")): t["kind"] for t in targets}
         known = {"regression": ("r2", "pearson_r"), "classification": ("accuracy", "balanced_accuracy"),
                  "circular": ("mean_angular_error_deg", "median_angular_error_deg", "mean_angular_error_rad",
                               "median_angular_error_rad")}
@@ -216,7 +217,7 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
             if t["kind"] == "classification":
                 y, pred = y.astype(np.int64), pred.astype(np.int64)
             for key, v in decoding_metrics(y, pred, t["kind"]).items():
-                out[f"{t['name']}/{key}"] = float(v)
+                out[f"{target_label(t['name'], t.get('column'))}/{key}"] = float(v)
         return out
 
     return compute_metrics
@@ -251,7 +252,8 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     cfg = model.config
     targets = cfg.decoding_targets
     if collator is None:
-        collator = DecodingCollator([f"target_{t['name']}" for t in targets], cfg.pad_token_id, cfg.bos_token_id,
+        columns = [f"target_{target_label(t['name'], t.get('column'))}" for t in targets]
+        collator = DecodingCollator(columns, cfg.pad_token_id, cfg.bos_token_id,
                                     cfg.eos_token_id, modalities=cfg.modalities)
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
@@ -316,7 +318,7 @@ def check_targets(targets) -> list:
                         f"{type(bad[0]).__name__} {bad[0]!r} in it (hf_neuroformer.decoding.infer_kind(recording, "
                         "name) gives a behaviour series' default kind)")
     if targets and all(t.weight == 0 for t in targets):
-        raise ValueError(f"targets: every weight is 0 ({ {t.name: t.weight for t in targets} }); the loss would be 0 "
+        raise ValueError(f"targets: every weight is 0 ({ {t.label: t.weight for t in targets} }); the loss would be 0 "
                          "and the heads would stay as initialised; give at least one target a weight > 0")
     return list(targets)
 
@@ -334,13 +336,13 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
         if t.kind == "circular":
             continue
         v = np.asarray(train_ds[t.column_name], dtype=np.float64)
-        head = f"target {t.name!r}: the {n} training window(s) used (fraction {fraction:g}) hold"
+        head = f"target {t.label!r}: the {n} training window(s) used (fraction {fraction:g}) hold"
         if t.kind == "regression" and float(np.std(v)) <= 1e-12:
-            notes[t.name] = (f"{head} one value ({float(v[0]):g}), so it is standardised with sd 1 and the head can only "
+            notes[t.label] = (f"{head} one value ({float(v[0]):g}), so it is standardised with sd 1 and the head can only "
                              "learn a constant; use a larger fraction")
         elif t.kind == "classification" and np.unique(v).size < 2:
-            classes = report["targets"][t.name]["classes"]
-            notes[t.name] = (f"{head} one class ({classes[int(v[0])]}) of the train split's {classes}, so the head can "
+            classes = report["targets"][t.label]["classes"]
+            notes[t.label] = (f"{head} one class ({classes[int(v[0])]}) of the train split's {classes}, so the head can "
                              "only learn that class; use a larger fraction")
     return notes
 
@@ -514,8 +516,8 @@ def finetune(
     if model_dir is not None:
         model_dir = Path(model_dir)
         cfg = NeuroformerConfig.from_pretrained(model_dir)
-        before = [(t["name"], t["kind"]) for t in (cfg.decoding_targets or [])]
-        wanted = [(t.name, t.kind) for t in targets]
+        before = [(target_label(t["name"], t.get("column")), t["kind"]) for t in (cfg.decoding_targets or [])]
+        wanted = [(t.label, t.kind) for t in targets]
         if before and before != wanted:
             # its heads are shaped for other targets: loading them fails deep inside transformers
             raise ValueError(

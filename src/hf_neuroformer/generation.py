@@ -732,7 +732,9 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     other = [k for k in missing if k not in heads]
     if heads and next_spike_heads:
         if is_decoder_config(config):
-            targets = [t.get("name") for t in (config.decoding_targets or [])]
+            from .decoding import target_label
+
+            targets = [target_label(t.get("name"), t.get("column")) for t in (config.decoding_targets or [])]
             raise ValueError(
                 f"{flag}: {str(d)!r} is a fine-tuned decoder (NeuroformerForBehaviorDecoding, targets {targets}); its "
                 "next-spike heads (id_head, dt_head) were not saved (decoding_generative_loss_weight = 0), so it can "

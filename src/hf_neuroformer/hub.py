@@ -431,12 +431,13 @@ def build_model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     from . import __version__
+    from .decoding import target_label
 
     stage = Path(stage_dir)
     config = json.loads((stage / "config.json").read_text())
     targets = [t for t in config.get("decoding_targets") or [] if isinstance(t, dict)]
     decoder = bool(config.get("decoding_targets"))
-    target_list = ", ".join(f"{t.get('name', '?')} ({t.get('kind', '?')})" for t in targets)
+    target_list = ", ".join(f"{target_label(t.get('name', '?'), t.get('column'))} ({t.get('kind', '?')})" for t in targets)
     task_type, task_name = ((DECODING_TASK_TYPE, f"Behaviour decoding: {target_list}") if decoder
                             else (TASK_TYPE, TASK_NAME))
     training = json.loads((stage / "training_config.json").read_text()) if (stage / "training_config.json").is_file() else {}

@@ -384,6 +384,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     """
     from sklearn.metrics import ConfusionMatrixDisplay
 
+    from .decoding import target_label
     from .metrics.decoding import wrap_angle
 
     t = np.asarray(window_start, dtype=np.float64)
@@ -403,7 +404,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     # (panels on two grids were laid out independently, and a matrix was drawn over its neighbour)
     grid = fig.add_gridspec(len(targets), 1 if only_classes else 2) if len(targets) else None
     for k, target in enumerate(targets):
-        name, kind = target["name"], target["kind"]
+        name, kind = target_label(target["name"], target.get("column")), target["kind"]
         ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
         score = ""
         for key, label, fmt in (("r2", "R²", "{:.3f}"), ("mean_angular_error_deg", "mean angular error", "{:.1f}°"),
