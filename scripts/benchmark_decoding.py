@@ -293,8 +293,8 @@ def finetune_task(args):
                      learning_rate=opts["learning_rate"], select_on=opts["select_on"],
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
                      config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
-    prefix = f"test/{target.name}/"
-    vprefix = f"validation/{target.name}/"
+    prefix = f"test/{target.label}/"
+    vprefix = f"validation/{target.label}/"
     metrics = {k[len(prefix):]: float(v) for k, v in m.items() if k.startswith(prefix)}
     val = {k[len(vprefix):]: float(v) for k, v in m.items() if k.startswith(vprefix)}
     return (name, fraction, seed, init), {"test": metrics, "validation": val, "best_step": m.get("best_step"),

@@ -866,6 +866,12 @@ def test_the_command_decodes_every_column_of_a_2d_series(position2d, pretrained,
     assert {"target_position[0]", "target_position[1]", "target_ry"} <= set(dsd["test"].column_names)
     ev = build_trainer(model, None, dsd["test"], tmp_path / "ev", per_device_eval_batch_size=64).evaluate()
     assert ev["eval_position[1]/r2"] == pytest.approx(m["test/position[1]/r2"], rel=1e-4, abs=1e-6)
+    # the baselines read the same column (they looked for 'target_position' and refused)
+    from hf_neuroformer.baselines import evaluate_baselines
+
+    ridge = [evaluate_baselines(dsd, tok, model.config, t, seeds=(0,), baselines=("ridge",)) for t in targets[:2]]
+    assert [r["target"] for r in ridge] == ["position[0]", "position[1]"]
+    assert ridge[0]["results"]["ridge"]["mean"]["r2"] != ridge[1]["results"]["ridge"]["mean"]["r2"]  # x, then y
     # one column: its own name; --kind per --target item applies to each column of a 2-D item
     one = tmp_path / "one"
     assert main(base + ["--target", "position[1]", "--output-dir", str(one)]) == 0

@@ -537,7 +537,7 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     Raises:
         BaselineInputError: the target column is missing, or an unknown baseline name.
     """
-    col = f"target_{target.name}"
+    col = target.column_name  # target_<label>: target_position[1] for a column of a 2-D series
     for split in ("train", test_split):
         if split not in dsd or col not in dsd[split].column_names:
             raise BaselineInputError(f"dsd[{split!r}]: expected column {col!r} (build it with "
@@ -555,7 +555,7 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     if kind == "classification" and k is None:
         k = int(max(ytr.max(), yte.max())) + 1
     out: Dict[str, Any] = {
-        "target": target.name, "kind": kind, "train_fraction": float(train_fraction),
+        "target": target.label, "kind": kind, "train_fraction": float(train_fraction),
         "n_train": int(len(train)), "n_test": int(len(test)), "n_features": int(Xtr.shape[1]),
         "n_history_bins": n_bins - 1, "results": {},
     }
