@@ -1201,6 +1201,22 @@ def test_numpy_numbers_are_numbers_for_fraction_and_target_weight(a2929, pretrai
         fraction_of_train(dsd["train"], True)
 
 
+def test_a_column_is_an_integer_index_numpy_ones_included(position2d):
+    """Break test: DecodingTarget(column=np.int64(1)) (a column taken from np.arange) decoded and
+    trained, then the save failed with "Object of type int64 is not JSON serializable"; column=1.7
+    read column 1 and stored 1.7 in config.json, column="1" stored "1", column=True stored true.
+    The column is now an int, and anything but an integer >= 0 is refused naming the field."""
+    rec, _ = position2d
+    t = DecodingTarget("position", "regression", column=np.int64(1))
+    assert type(t.column) is int and t.column == 1 and t.label == "position[1]"
+    assert type(target_dicts([t], {"targets": {"position[1]": {"mean": 0.0, "std": 1.0}}})[0]["column"]) is int
+    json.dumps(target_dicts([t], {"targets": {"position[1]": {"mean": 0.0, "std": 1.0}}}))  # what config.json keeps
+    for bad in (1.7, 1.0, "1", True, np.bool_(True), -1):
+        with pytest.raises(DecodingTargetError, match=r"DecodingTarget\('position'\)\.column: expected None or an "
+                                                      r"integer >= 0"):
+            DecodingTarget("position", "regression", column=bad)
+
+
 def test_python_finetune_names_a_recording_of_other_units_and_all_zero_target_weights(
         a2929, pretrained, steinmetz, tmp_path):
     """Break test: finetune(a2929_model, other_recording, ...) failed after the model was read with

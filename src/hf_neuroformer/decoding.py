@@ -76,7 +76,8 @@ class DecodingTarget:
 
     Raises:
         DecodingTargetError: ``name`` not a non-empty str, ``kind`` not in :data:`KINDS`, ``weight``
-            not a finite number >= 0, ``class_weight`` not in :data:`CLASS_WEIGHTS`.
+            not a finite number >= 0, ``column`` not None or an integer >= 0 (numpy integers are
+            kept as ``int``), ``class_weight`` not in :data:`CLASS_WEIGHTS`.
     """
 
     name: str
@@ -100,6 +101,14 @@ class DecodingTarget:
                 f"DecodingTarget({self.name!r}).class_weight: expected one of {CLASS_WEIGHTS}, got {self.class_weight!r}"
             )
         self.weight = float(self.weight)  # a numpy number too; config.json and metrics.json keep a plain float
+        if self.column is not None:  # np.int64 (from np.arange) failed the save after training; 1.7 read column 1
+            if (isinstance(self.column, (bool, np.bool_)) or not isinstance(self.column, numbers.Integral)
+                    or self.column < 0):
+                raise DecodingTargetError(
+                    f"DecodingTarget({self.name!r}).column: expected None or an integer >= 0 (a column of a 2-D "
+                    f"series), got {type(self.column).__name__} {self.column!r}"
+                )
+            self.column = int(self.column)
 
     @property
     def label(self) -> str:
