@@ -928,6 +928,32 @@ def test_a_constant_target_is_refused_as_constant_whatever_its_kind(a2929):
         f"all {x.values.size} finite values equal 0.25, a constant: nothing to decode")
 
 
+@pytest.mark.parametrize("kind", [None, "regression"])
+def test_the_command_refuses_a_constant_column_by_its_label_without_blaming_the_kind(a2929, pretrained, tmp_path,
+                                                                                       capsys, kind):
+    """Break test: --target position, whose column 1 is all zeros, was refused with "the default
+    kind 'regression' ... does not fit: ... a constant: nothing to decode; choose one with --kind"
+    (and with --kind, as "--kind regression for --target ..."), though no kind fits a constant: the
+    refusal names the column's label and says nothing of --kind."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x = a2929.behaviour["x"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour,
+                     "position": BehaviourSeries(x.timestamps, np.stack([x.values, np.zeros(x.values.shape)], 1), "m")}
+    path = tmp_path / "still.nwb"
+    write_nwb(rec, path)
+    capsys.readouterr()
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "position"]
+              + (["--kind", kind] if kind else []) + ["--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(rf"--target 'position\[1\]': all {x.values.size} finite values equal 0, a constant: "
+                                 "nothing to decode", err), err
+    assert "--kind" not in err and not (tmp_path / "o").exists()
+
+
 def test_class_labels_as_a_circular_target_are_refused(steinmetz):
     """The wheel choice -1/0/1 as a circular target was decoded as angles of -1, 0 and 1 rad (circular
     mean, angular errors in degrees); whole-number labels are class codes, not radians: refused

@@ -658,6 +658,8 @@ def cmd_finetune(args) -> int:
         raise ValueError(f"--target: {err}") from None
     for t in targets:  # a kind the values do not fit (class labels as angles ...), before the model is read
         if problem := kind_problem(rec, t):
+            if all(kind_problem(rec, dataclasses.replace(t, kind=k)) for k in KINDS if k != t.kind):
+                raise ValueError(f"--target {t.label!r}: {problem}")  # no kind fits (a constant): --kind cannot help
             raise ValueError(f"--kind {t.kind} for --target {t.label!r}: {problem}" if kinds else
                              f"--target {t.label!r}: the default kind {t.kind!r} (trial columns classification, series "
                              f"in rad circular, else regression) does not fit: {problem}; choose one with --kind")
