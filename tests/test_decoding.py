@@ -906,6 +906,31 @@ def test_the_command_refuses_a_bad_column_of_a_target(position2d, pretrained, tm
     assert not (tmp_path / "o").exists()
 
 
+def test_the_command_decodes_a_series_whose_own_name_has_brackets(a2929, pretrained, tmp_path, capsys):
+    """Break test: an NWB series may be named with brackets, e.g. 'head[0]' (a 1-D series, listed
+    by the recording): --target 'head[0]' was read as column 0 of a series 'head' and refused with
+    "'head': not in this recording; available targets: ['head[0]', ...]". A --target item that is
+    a behaviour series' own name is that series."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.recording import BehaviourSeries
+
+    y = a2929.behaviour["y"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "head[0]": BehaviourSeries(y.timestamps, y.values, "m")}
+    path = tmp_path / "bracket.nwb"
+    write_nwb(rec, path)
+    out = tmp_path / "o"
+    capsys.readouterr()
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "head[0]", "--max-steps", "1",
+               "--eval-steps", "1", "--batch-size", "8", "--output-dir", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert [(t["name"], t["column"]) for t in json.loads((out / "config.json").read_text())["decoding_targets"]] == [
+        ("head[0]", None)]
+    assert "test/head[0]/r2" in json.loads((out / "metrics.json").read_text())
+
+
 def test_a_constant_target_is_refused_as_constant_whatever_its_kind(a2929):
     """A series whose finite values are all equal (all zeros) was refused for kind circular as
     "whole numbers ... class labels" (misleading) and passed as a regression target (a head fitted to

@@ -35,7 +35,8 @@
                          [--split test] [--max-windows N] [--modality NAME] [--device cpu|cuda] [--overwrite]
 
 ``finetune --target``: a behaviour series, ``trial:<column>``, or ``NAME[k]`` for column k of a 2-D
-series; a 2-D series without ``[k]`` is decoded column by column, as targets ``NAME[0]``, ``NAME[1]``, ...
+series (a series whose own name is ``NAME[k]`` is that series); a 2-D series without ``[k]`` is decoded
+column by column, as targets ``NAME[0]``, ``NAME[1]``, ...
 ``--kind``: one kind per ``--target`` item; a 2-D item's kind applies to each of its columns.
 
 Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``neuroformer train
@@ -621,8 +622,8 @@ def cmd_finetune(args) -> int:
     from .training import check_output_dir
 
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
-    items = [_target_item(n) for n in _comma_items(",".join(args.target), "--target", "variable names",
-                                                   "x,ry or position[1]")]
+    texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
+    items = [_target_item(n) for n in texts]
     if len(set(items)) != len(items):
         raise ValueError(f"--target: each target once, got {[n if c is None else f'{n}[{c}]' for n, c in items]}")
     kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
@@ -650,6 +651,9 @@ def cmd_finetune(args) -> int:
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
+    # a series named with brackets ('head[0]', as an NWB file may name one) is itself, not a column of 'head'
+    items = [(text, None) if c is not None and text in rec.behaviour else (n, c)
+             for text, (n, c) in zip(texts, items)]
     targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), column=c, class_weight=cw)
                for i, (n, c) in enumerate(items)]
     try:  # a 2-D series without [k]: one target per column, named position[0], position[1], ...
