@@ -333,3 +333,33 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
     for bad, said in ((["--seed", "1", "--seeds", "0,1"], "give one of them"), (["--seeds", "0,x"], "comma-separated")):
         assert main(["ablate", "--config", "missing.yaml", "--output", str(out)] + bad) == 2
         assert said in capsys.readouterr().err
+
+
+def test_color_by_a_column_of_a_2d_series_by_its_label(a2929):
+    """Break test: --color-by position on an (n, 2) series (an NWB SpatialSeries of position)
+    coloured by column 0 under the label 'position', saying nothing, and --color-by 'position[1]'
+    (the label neuroformer finetune gives that column) was refused as not a behaviour variable.
+    Now 'position[k]' colours by column k, and a bare 2-D name is refused naming how to pick one."""
+    import copy
+
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x, y = a2929.behaviour["x"], a2929.behaviour["y"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "position": BehaviourSeries(x.timestamps, np.stack([x.values, y.values], 1), "m"),
+                     "one": BehaviourSeries(x.timestamps, y.values[:, None], "m")}
+    starts = np.arange(710.0, 720.0, 0.1)
+    for k, name in enumerate(("x", "y")):
+        got, circular, unit = window_values(rec, f"position[{k}]", starts, 0.1)
+        np.testing.assert_array_equal(got, window_values(rec, name, starts, 0.1)[0])
+        assert (circular, unit) == (False, "m") and np.isfinite(got).any()
+    np.testing.assert_array_equal(window_values(rec, "one", starts, 0.1)[0], window_values(rec, "y", starts, 0.1)[0])
+    with pytest.raises(ValueError, match=r"--color-by: 'position' has 2 columns; pick one as 'position\[k\]', k in "
+                                         r"\[0, 2\)"):
+        window_values(rec, "position", starts, 0.1)
+    for bad, said in (("position[2]", r"--color-by: 'position\[2\]': column 2 outside \[0, 2\)"),
+                      ("x[1]", r"--color-by: 'x\[1\]': column 1 given for a 1-D series"),
+                      ("nothing[0]", r"--color-by: 'nothing\[0\]' is not a behaviour variable")):
+        with pytest.raises(ValueError, match=said):
+            window_values(rec, bad, starts, 0.1)

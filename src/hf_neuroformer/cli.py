@@ -1162,7 +1162,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
     m.add_argument("--epoch", help=EPOCH_HELP)
     m.add_argument("--color-by", required=True, help="behaviour variable (mean over each window; circular mean for "
-                                                     "radians) or trial:<column>")
+                                                     "radians), NAME[k] for column k of a 2-D series (e.g. "
+                                                     "'position[1]'), or trial:<column>")
     m.add_argument("--output", required=True, help="PNG; the latents go to the same name with .npy, the window "
                                                    "starts, colours and PCA coordinates with .json")
     m.add_argument("--split", default="test", choices=["train", "validation", "test"],

@@ -9,6 +9,7 @@ split (:func:`window_latents`, behind ``neuroformer embed``).
 
 from __future__ import annotations
 
+import re
 from typing import Dict, Optional
 
 import numpy as np
@@ -132,8 +133,9 @@ def window_values(recording, variable: str, starts, window: float):
     Args:
         recording: a :class:`~hf_neuroformer.SpikeRecording`.
         variable: a behaviour key (its samples in ``[start, start + window)`` are averaged; a
-            series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``; the
-            first column of a 2-D series) or ``"trial:<column>"`` (the column of the trial that
+            series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``),
+            ``"NAME[k]"`` for column ``k`` of a 2-D series (as ``neuroformer finetune`` labels it; a
+            series whose own name that is comes first), or ``"trial:<column>"`` (the column of the trial that
             contains the window's start).
         starts: ``(n,)`` window starts, s.
         window: window length, s.
@@ -142,7 +144,8 @@ def window_values(recording, variable: str, starts, window: float):
         ``(values (n,) float64, NaN where undefined, circular: bool, unit: str)``.
 
     Raises:
-        ValueError: naming the variable and listing what the recording has.
+        ValueError: naming the variable and listing what the recording has; a 2-D series without a
+            column (``NAME[k]``), or a column it does not have.
     """
     starts = np.asarray(starts, dtype=np.float64)
     if variable.startswith("trial:"):
@@ -154,12 +157,24 @@ def window_values(recording, variable: str, starts, window: float):
         vals = np.asarray(info[col], dtype=np.float64)
         k = trial_at(recording.trials, starts)
         return np.where(k >= 0, vals[np.clip(k, 0, None)], np.nan), False, ""
-    if variable not in recording.behaviour:
-        raise ValueError(f"--color-by: {variable!r} is not a behaviour variable of the recording (behaviour: "
-                         f"{sorted(recording.behaviour)}; trial columns as trial:<column>)")
-    series = recording.behaviour[variable]
+    name, column = variable, None
+    if variable not in recording.behaviour:  # NAME[k]: column k of a 2-D series, as neuroformer finetune labels it
+        m = re.fullmatch(r"([^\[\]]+)\[(\d+)\]", variable)
+        if m is None or m.group(1) not in recording.behaviour:
+            raise ValueError(f"--color-by: {variable!r} is not a behaviour variable of the recording (behaviour: "
+                             f"{sorted(recording.behaviour)}; trial columns as trial:<column>; a column of a 2-D "
+                             "series as NAME[k])")
+        name, column = m.group(1), int(m.group(2))
+    series = recording.behaviour[name]
     t = series.timestamps
-    v = series.values if series.values.ndim == 1 else series.values[:, 0]
+    n_cols = series.values.shape[1] if series.values.ndim == 2 else 1
+    if column is None and n_cols > 1:
+        raise ValueError(f"--color-by: {variable!r} has {n_cols} columns; pick one as '{variable}[k]', k in "
+                         f"[0, {n_cols}) (e.g. --color-by '{variable}[1]')")
+    if column is not None and column >= n_cols:
+        raise ValueError(f"--color-by: {variable!r}: column {column} " + (
+            f"outside [0, {n_cols})" if n_cols > 1 else f"given for a 1-D series ({name!r} has one column, 0)"))
+    v = series.values if series.values.ndim == 1 else series.values[:, column or 0]
     circular = series.unit.strip().lower() in ("rad", "radian", "radians")
     lo = np.searchsorted(t, starts, side="left")
     hi = np.searchsorted(t, starts + window, side="left")
