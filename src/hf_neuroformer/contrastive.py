@@ -135,7 +135,7 @@ def window_values(recording, variable: str, starts, window: float):
         variable: a behaviour key (its samples in ``[start, start + window)`` are averaged; a
             series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``),
             ``"NAME[k]"`` for column ``k`` of a 2-D series (as ``neuroformer finetune`` labels it; a
-            series whose own name that is comes first), or ``"trial:<column>"`` (the column of the trial that
+            series named so itself is that series), or ``"trial:<column>"`` (the column of the trial that
             contains the window's start).
         starts: ``(n,)`` window starts, s.
         window: window length, s.
