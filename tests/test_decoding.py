@@ -979,6 +979,39 @@ def test_the_command_refuses_a_constant_column_by_its_label_without_blaming_the_
     assert "--kind" not in err and not (tmp_path / "o").exists()
 
 
+def test_a_column_without_a_finite_value_is_refused_before_any_window(a2929, pretrained, shared_data, tmp_path,
+                                                                       capsys):
+    """Break test: --target position whose column 1 is all NaN (a tracker that lost one axis) passed
+    every check, tokenized every window and then failed with "no training window left ...
+    'n_dropped_nan': {'position[0]': 0, 'position[1]': 1182}"; the column is now refused first, by
+    its label, for every kind: no finite value, nothing to decode (as x and y of the nelpy track in
+    its rest epoch are)."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x = a2929.behaviour["x"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "position": BehaviourSeries(
+        x.timestamps, np.stack([x.values, np.full(x.values.shape, np.nan)], 1), "m")}
+    for kind in KINDS:
+        assert kind_problem(rec, DecodingTarget("position", kind, column=1)).startswith(
+            f"all {x.values.size} values are NaN (no finite value): nothing to decode")
+    assert kind_problem(rec, DecodingTarget("position", "regression", column=0)) is None
+    from hf_neuroformer.io import load_recording  # the nelpy track's rest epoch: x and y are all NaN there
+
+    rest = load_recording(shared_data("nelpy_hippocampus/linear-track"), epoch="rest")
+    assert "(no finite value): nothing to decode" in kind_problem(rest, DecodingTarget("x", "regression"))
+    path = tmp_path / "lost.nwb"
+    write_nwb(rec, path)
+    capsys.readouterr()
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "position",
+               "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--target 'position[1]': all " in err and "no finite value" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_class_labels_as_a_circular_target_are_refused(steinmetz):
     """The wheel choice -1/0/1 as a circular target was decoded as angles of -1, 0 and 1 rad (circular
     mean, angular errors in degrees); whole-number labels are class codes, not radians: refused

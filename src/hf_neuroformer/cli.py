@@ -1128,7 +1128,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "each of its columns), comma-separated or repeated like --target "
                         "(default: trial columns classification, series in rad circular, else regression); refused "
                         "where the values do not fit: circular needs angles in radians (not whole-number class labels), "
-                        "classification whole-number labels; a constant target is refused whatever its kind")
+                        "classification whole-number labels; a constant or all-NaN target is refused whatever its kind")
     f.add_argument("--fraction", type=float, default=1.0,
                    help="share of the training windows, first contiguous block in time (default: %(default)s)")
     f.add_argument("--output-dir", default="neuroformer-decoder", help="where the model goes (default: %(default)s)")

@@ -265,7 +265,8 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
     numbers mean are refused (all finite values of the trial column / series are read, before any
     window is made):
 
-    * any kind: a constant (all finite values equal): nothing to decode.
+    * any kind: a constant (all finite values equal), or samples none of which is finite (all NaN):
+      nothing to decode.
     * ``"circular"``: angles in radians, a numeric series (e.g. a head direction). Refused: a
       series in degrees or values beyond 2 pi (:func:`hf_neuroformer.metrics.decoding.radians_problem`),
       and values that are all whole numbers (an integer dtype, or floats such as -1/0/1): class
@@ -298,7 +299,11 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
 def _values_problem(target: DecodingTarget, vals, unit) -> Optional[str]:
     """:func:`kind_problem` on values already read (``_raw_values``)."""
     v = np.asarray(vals, dtype=np.float64).reshape(-1)
+    n_samples = v.size
     v = v[np.isfinite(v)]
+    if n_samples and not v.size:  # any kind: samples, none of them a value (a series without samples is named later)
+        return (f"all {n_samples} values are NaN (no finite value): nothing to decode; choose a variable with values in "
+                "the recording (or epoch)")
     if v.size and v.min() == v.max():  # any kind: one value says nothing about the windows
         return (f"all {v.size} finite values equal {_scalar(v[0])}, a constant: nothing to decode; choose a variable "
                 "that changes over the recording (or epoch)")
