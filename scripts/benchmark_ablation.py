@@ -63,12 +63,15 @@ def json_path(args) -> Path:
 
 def command_line(args) -> str:
     """The command that reproduces the run, as BENCHMARKS.md shows it (``--seeds 0,1,2`` as typed,
-    a ``--data`` beside the repository as ``../...``; ``--json`` / ``--markdown`` left out)."""
+    a ``--data`` beside the repository as ``../...``, ``--contrastive-loss-weight`` when not the
+    default 0.5; ``--json`` / ``--markdown`` left out)."""
     data = Path(args.data)
     shown = "../" + str(data.relative_to(ROOT.parent)) if data.is_absolute() and ROOT.parent in data.parents else args.data
     return (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data {shown}"
             f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}"
-            f"{' --seeds ' + ','.join(map(str, args.seeds)) if len(args.seeds) > 1 else ''}")
+            f"{' --seeds ' + ','.join(map(str, args.seeds)) if len(args.seeds) > 1 else ''}"
+            # the +contrastive variant's loss weight: a non-default one changes that row
+            f"{f' --contrastive-loss-weight {args.contrastive_loss_weight:g}' if args.contrastive_loss_weight != parser().get_default('contrastive_loss_weight') else ''}")
 
 
 def main(argv=None) -> int:

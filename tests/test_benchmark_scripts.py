@@ -290,6 +290,10 @@ def test_benchmark_ablation_json_follows_its_flag_and_the_command_shows_the_seed
     assert cmd == ("python scripts/benchmark_ablation.py --name t --config c.yaml --data ../shared/d.nwb "
                    "--steps 300 --seeds 0,1,2")
     assert "--seeds" not in ba.command_line(p.parse_args(base))
+    # a non-default contrastive weight changes the +contrastive row: the command must carry it
+    assert ba.command_line(p.parse_args(base + ["--contrastive-loss-weight", "0.1"])).endswith(
+        "--steps 300 --contrastive-loss-weight 0.1")
+    assert "--contrastive-loss-weight" not in ba.command_line(p.parse_args(base))
 
 
 def test_training_rerun_of_one_case_keeps_each_case_under_its_own_run():
