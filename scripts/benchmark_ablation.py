@@ -67,11 +67,11 @@ def command_line(args) -> str:
     default 0.5; ``--json`` / ``--markdown`` left out)."""
     data = Path(args.data)
     shown = "../" + str(data.relative_to(ROOT.parent)) if data.is_absolute() and ROOT.parent in data.parents else args.data
+    weight = args.contrastive_loss_weight  # the +contrastive variant's loss weight: a non-default one changes that row
+    weight_flag = f" --contrastive-loss-weight {weight:g}" if weight != parser().get_default("contrastive_loss_weight") else ""
     return (f"python scripts/benchmark_ablation.py --name {args.name} --config {args.config} --data {shown}"
             f"{f' --epoch {args.epoch}' if args.epoch else ''} --steps {args.steps}"
-            f"{' --seeds ' + ','.join(map(str, args.seeds)) if len(args.seeds) > 1 else ''}"
-            # the +contrastive variant's loss weight: a non-default one changes that row
-            f"{f' --contrastive-loss-weight {args.contrastive_loss_weight:g}' if args.contrastive_loss_weight != parser().get_default('contrastive_loss_weight') else ''}")
+            f"{' --seeds ' + ','.join(map(str, args.seeds)) if len(args.seeds) > 1 else ''}{weight_flag}")
 
 
 def main(argv=None) -> int:
