@@ -354,3 +354,27 @@ def test_finetune_kind_that_the_values_do_not_fit_is_refused_before_the_model_is
     a = load_recording(nwb, epoch="wake")
     assert kind_problem(a, DecodingTarget("ry", "circular")) is None
     assert kind_problem(a, DecodingTarget("x", "regression")) is None
+
+
+def test_finetune_decodes_a_trial_column_whose_own_name_has_brackets(capsys, tmp_path, shared_data, steinmetz_model):
+    """Break test: a trial column named with brackets ('choice[0]', as an NWB trials table may name
+    one) was read by --target 'trial:choice[0]' as column 0 of a trial column 'choice' and refused
+    as not in the recording; a --target item that is a trial column's own name is that column."""
+    import copy
+    import json
+
+    from hf_neuroformer.io import load_recording, write_nwb
+    from tiny_configs import quiet
+
+    st = quiet(load_recording, shared_data(STEINMETZ))
+    rec = copy.copy(st)
+    rec.trial_info = {**st.trial_info, "choice[0]": st.trial_info["motorLabel"]}
+    path = tmp_path / "trials.nwb"
+    quiet(write_nwb, rec, path)
+    out = tmp_path / "o"
+    capsys.readouterr()
+    rc = quiet(cli.main, ["finetune", "--model", str(steinmetz_model), "--data", str(path), "--target", "trial:choice[0]",
+                          "--max-steps", "1", "--eval-steps", "1", "--batch-size", "16", "--output-dir", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert [(t["name"], t["column"]) for t in json.loads((out / "config.json").read_text())["decoding_targets"]] == [
+        ("trial:choice[0]", None)]

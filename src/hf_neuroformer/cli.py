@@ -651,9 +651,10 @@ def cmd_finetune(args) -> int:
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
-    # a series named with brackets ('head[0]', as an NWB file may name one) is itself, not a column of 'head'
-    items = [(text, None) if c is not None and text in rec.behaviour else (n, c)
-             for text, (n, c) in zip(texts, items)]
+    # a series (trial column) named with brackets ('head[0]', as an NWB file may name one) is itself, not a
+    # column of 'head'
+    own = set(rec.behaviour) | ({f"trial:{col}" for col in rec.trial_info or {}} if rec.trials is not None else set())
+    items = [(text, None) if c is not None and text in own else (n, c) for text, (n, c) in zip(texts, items)]
     targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), column=c, class_weight=cw)
                for i, (n, c) in enumerate(items)]
     try:  # a 2-D series without [k]: one target per column, named position[0], position[1], ...
