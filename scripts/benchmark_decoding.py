@@ -80,7 +80,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import data_root, kept_records, names_arg, replace_section, write_atomic  # noqa: E402
+from benchmarks_md import comma_items, data_root, kept_records, names_arg, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
 DATA = data_root()
@@ -607,11 +607,11 @@ def fractions_arg(text: str) -> tuple:
     """``--fractions``: comma-separated distinct fractions of the training windows, each in (0, 1].
 
     Raises:
-        argparse.ArgumentTypeError: an item that is not a number, none, one outside (0, 1], or a
-            repeated one (it would run its tasks twice and count its seeds twice in mean and sd).
+        argparse.ArgumentTypeError: an item that is not a number, none, an empty one, one outside
+            (0, 1], or a repeated one (it would run its tasks twice and count its seeds twice in mean and sd).
     """
     try:
-        fr = tuple(float(s) for s in text.split(",") if s.strip())
+        fr = tuple(float(s) for s in comma_items(text, "fractions", "0.05,1.0"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0.05,1.0, got {text!r}") from None
     if not fr or any(not (0 < f <= 1) for f in fr):

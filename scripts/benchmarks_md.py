@@ -35,16 +35,34 @@ def write_atomic(path: Path, text: str | bytes) -> Path:
     return path
 
 
+def comma_items(text: str, what: str, example: str) -> list:
+    """The stripped items of the comma-separated ``text`` (str), as the ``neuroformer`` command
+    reads its lists (``cli._comma_items``); ``[]`` for a blank ``text``.
+
+    Raises:
+        argparse.ArgumentTypeError: an empty item among others (``'0,,1'``, ``'0,'``: one left
+            out by mistake, maybe), naming ``what`` is expected, such as ``example``.
+    """
+    import argparse
+
+    items = [x.strip() for x in text.split(",")]
+    if "" in items and any(items):
+        raise argparse.ArgumentTypeError(f"an empty item in {text!r}; expected {what} separated by single commas, "
+                                         f"such as {example}")
+    return [x for x in items if x]
+
+
 def seeds_arg(text: str, what: str = "seeds", example: str = "0,1,2") -> list:
     """An argparse ``type``: comma-separated distinct integers (``--seeds``, ``--split-seeds``).
 
     Raises:
-        argparse.ArgumentTypeError: an item that is not an integer, no item, or a repeated one.
+        argparse.ArgumentTypeError: an item that is not an integer, no item, an empty one, or a
+            repeated one.
     """
     import argparse
 
     try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
+        seeds = [int(x) for x in comma_items(text, what, example)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as {example}, got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
@@ -57,11 +75,11 @@ def names_arg(text: str, allowed, what: str = "names") -> list:
 
     Raises:
         argparse.ArgumentTypeError: an item not in ``allowed`` (the message lists them), no item,
-            or a repeated one.
+            an empty one, or a repeated one.
     """
     import argparse
 
-    names = [x.strip() for x in text.split(",") if x.strip()]
+    names = comma_items(text, what, ",".join(list(allowed)[:2]))
     unknown = [x for x in names if x not in allowed]
     if unknown or not names or len(set(names)) != len(names):
         why = f"unknown {', '.join(map(repr, unknown))}; " if unknown else ""

@@ -110,7 +110,10 @@ def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys, tmp_path):
              ("--datasets", "foo", "unknown 'foo'; expected distinct datasets among " + allowed),
              ("--datasets", "nelpy,nelpy", "expected distinct datasets among " + allowed),
              ("--fractions", "0,2", r"in \(0, 1\]"), ("--fractions", "0.1,0.10", r"distinct fractions"), ("--fractions", "1.5", r"in \(0, 1\]"),
-             ("--seeds", "0", ">= 1"), ("--seeds", "x", ">= 1"), ("--workers", "0", ">= 1")]
+             ("--seeds", "0", ">= 1"), ("--seeds", "x", ">= 1"), ("--workers", "0", ">= 1"),
+             # an empty item (one left out by mistake, maybe) was dropped: 'nelpy,,a2929' ran two datasets
+             ("--datasets", "nelpy,,a2929", "an empty item in 'nelpy,,a2929'"),
+             ("--fractions", "0.1,,1", "an empty item in '0.1,,1'")]
     # an --output-dir under a file cannot be made, even as root (a flag the code let through then
     # stops at its mkdir, instead of running the --quick benchmark into a new /nonexistent folder)
     (tmp_path / "file").write_text("")
@@ -253,6 +256,14 @@ def test_benchmark_ablation_checks_seeds_and_name_when_parsed():
     import subprocess
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_ablation.py"
+    import argparse
+
+    import pytest
+    from benchmarks_md import seeds_arg
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"an empty item in '0,,1'"):
+        seeds_arg("0,,1")  # as the neuroformer command refuses one; it ran seeds 0 and 1
+    assert seeds_arg(" 0, 1 ") == [0, 1]
     for flag, value in (("--seeds", "x"), ("--seeds", "1,1"), ("--name", "../x")):
         args = {"--name": "t", "--seeds": "0", flag: value}
         proc = subprocess.run([sys.executable, str(script), "--config", "/nonexistent.yaml", "--data", "/nonexistent",
