@@ -594,27 +594,9 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
     return items
 
 
-def _target_item(text: str):
-    """``(name, column)`` of one ``--target`` item: ``x`` -> ``("x", None)``, ``position[1]`` ->
-    ``("position", 1)``; whether the column exists is the library's check (``expand_columns``).
-
-    Raises:
-        ValueError: a bracket that is not ``NAME[k]`` with ``k`` an integer >= 0 (``position[``,
-            ``position[a]``, ``position[-1]``), naming ``--target``.
-    """
-    import re
-
-    if "[" not in text and "]" not in text:
-        return text, None
-    m = re.fullmatch(r"([^\[\]]+)\[\s*(\d+)\s*\]", text)
-    if m is None:
-        raise ValueError(f"--target: {text!r} is not NAME or NAME[k]; expected a variable name, or a column of a 2-D "
-                         "series as NAME[k] with k an integer >= 0, such as position[1]")
-    return m.group(1).strip(), int(m.group(2))
-
-
 def cmd_finetune(args) -> int:
-    from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem
+    from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
+        parse_target_label
     from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
         finetune
     from .generation import _read_model_config, check_model_dir
@@ -623,7 +605,10 @@ def cmd_finetune(args) -> int:
 
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
     texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
-    items = [_target_item(n) for n in texts]
+    try:  # the form of each item now (NAME or NAME[k]); against the recording's own names once it is read
+        items = [parse_target_label(n) for n in texts]
+    except DecodingTargetError as err:
+        raise ValueError(f"--target: {err}") from None
     if len(set(items)) != len(items):
         raise ValueError(f"--target: each target once, got {[n if c is None else f'{n}[{c}]' for n, c in items]}")
     kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
@@ -651,10 +636,7 @@ def cmd_finetune(args) -> int:
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
-    # a series (trial column) named with brackets ('head[0]', as an NWB file may name one) is itself, not a
-    # column of 'head'
-    own = set(rec.behaviour) | ({f"trial:{col}" for col in rec.trial_info or {}} if rec.trials is not None else set())
-    items = [(text, None) if c is not None and text in own else (n, c) for text, (n, c) in zip(texts, items)]
+    items = [parse_target_label(n, rec) for n in texts]  # a series named 'head[0]' is itself, not a column of 'head'
     targets = [DecodingTarget(n, kinds[i] if kinds else infer_kind(rec, n), column=c, class_weight=cw)
                for i, (n, c) in enumerate(items)]
     try:  # a 2-D series without [k]: one target per column, named position[0], position[1], ...

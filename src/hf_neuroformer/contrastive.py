@@ -9,12 +9,12 @@ split (:func:`window_latents`, behind ``neuroformer embed``).
 
 from __future__ import annotations
 
-import re
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 
+from .decoding import DecodingTargetError, parse_target_label
 from .modeling_neuroformer import retrieval_top1
 from .windows import batch_to_device, trial_at
 
@@ -157,14 +157,14 @@ def window_values(recording, variable: str, starts, window: float):
         vals = np.asarray(info[col], dtype=np.float64)
         k = trial_at(recording.trials, starts)
         return np.where(k >= 0, vals[np.clip(k, 0, None)], np.nan), False, ""
-    name, column = variable, None
-    if variable not in recording.behaviour:  # NAME[k]: column k of a 2-D series, as neuroformer finetune labels it
-        m = re.fullmatch(r"([^\[\]]+)\[(\d+)\]", variable)
-        if m is None or m.group(1) not in recording.behaviour:
-            raise ValueError(f"--color-by: {variable!r} is not a behaviour variable of the recording (behaviour: "
-                             f"{sorted(recording.behaviour)}; trial columns as trial:<column>; a column of a 2-D "
-                             "series as NAME[k])")
-        name, column = m.group(1), int(m.group(2))
+    try:  # NAME[k]: column k of a 2-D series, as neuroformer finetune labels it
+        name, column = parse_target_label(variable, recording)
+    except DecodingTargetError:
+        name, column = None, None
+    if name not in recording.behaviour:
+        raise ValueError(f"--color-by: {variable!r} is not a behaviour variable of the recording (behaviour: "
+                         f"{sorted(recording.behaviour)}; trial columns as trial:<column>; a column of a 2-D "
+                         "series as NAME[k])")
     series = recording.behaviour[name]
     t = series.timestamps
     n_cols = series.values.shape[1] if series.values.ndim == 2 else 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -129,6 +130,29 @@ def target_label(name: str, column: Optional[int] = None) -> str:
     series gets its own label, so two columns of one series are two distinct targets (dataset
     columns ``target_<label>``, metric keys ``<label>/<metric>``)."""
     return name if column is None else f"{name}[{int(column)}]"
+
+
+def parse_target_label(text: str, recording=None) -> Tuple[str, Optional[int]]:
+    """``(name, column)`` of a target label, the inverse of :func:`target_label`: ``"x"`` ->
+    ``("x", None)``, ``"position[1]"`` -> ``("position", 1)`` (spaces inside the brackets allowed).
+    With ``recording``, a behaviour series or ``"trial:<column>"`` whose own name is ``text``
+    (an NWB series may be named ``head[0]``) is that variable: ``(text, None)``. Whether the
+    name and column exist is checked where the values are read (:func:`expand_columns`).
+
+    Raises:
+        DecodingTargetError: ``text`` has a bracket but is not ``NAME[k]`` with ``k`` an integer
+            >= 0 (``position[``, ``position[a]``, ``position[-1]``) and is no variable's own name.
+    """
+    if recording is not None and (text in recording.behaviour or (
+            text.startswith("trial:") and recording.trials is not None and text[6:] in (recording.trial_info or {}))):
+        return text, None
+    if "[" not in text and "]" not in text:
+        return text, None
+    m = re.fullmatch(r"([^\[\]]+)\[\s*(\d+)\s*\]", text)
+    if m is None:
+        raise DecodingTargetError(f"{text!r} is not NAME or NAME[k]; expected a variable name, or a column of a 2-D "
+                                  "series as NAME[k] with k an integer >= 0, such as position[1]")
+    return m.group(1).strip(), int(m.group(2))
 
 
 def available_targets(recording) -> List[str]:
@@ -686,6 +710,7 @@ __all__ = [
     "DecodingCollator",
     "available_targets",
     "expand_columns",
+    "parse_target_label",
     "target_label",
     "infer_kind",
     "kind_problem",
