@@ -405,3 +405,23 @@ def test_evaluate_notices_a_real_recording_other_than_the_generation_source(trai
     assert main(["evaluate", "--generated", str(gen)]) == 2
     err = capsys.readouterr().err
     assert "--real: not given, so the built-in simulated recording (16 units) was used" in err, err
+
+
+def test_generate_records_the_sampling_settings_it_used(trained, tmp_path):
+    """The settings generate writes into the file (and evaluate copies into its JSON) are the ones
+    sampled with: an unset --dt-top-k / --dt-temperature / --dt-top-p takes the unit-id head's value
+    and an unset --max-spikes is max_window_length - 1; both were recorded as null, which reads as
+    'no top-k on the dt head' and 'no cap'."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.generation import read_settings_scratch
+    from hf_neuroformer.io import read_nwb_scratch
+
+    d, nwb, _ = trained
+    gen = tmp_path / "g.nwb"
+    assert main(["generate", "--model", str(d / "model"), "--data", str(nwb), "--epoch", "wake", "--output",
+                 str(gen), "--top-k", "3", "--temperature", "0.7", "--dt-top-p", "0.9"]) == 0
+    s = read_settings_scratch(read_nwb_scratch(gen))
+    cap = json.loads((d / "model" / "config.json").read_text())["max_window_length"] - 1
+    assert (s["top_k"], s["temperature"], s["top_p"]) == (3, 0.7, 1.0)
+    assert (s["dt_top_k"], s["dt_temperature"], s["dt_top_p"]) == (3, 0.7, 0.9)
+    assert s["max_spikes"] == cap

@@ -305,12 +305,19 @@ def cmd_generate(args) -> int:
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
         max_spikes=args.max_spikes,
     )
-    # for evaluate: the grid (ISI floor), which recorded spikes these windows came from, and how
+    # for evaluate: the grid (ISI floor), which recorded spikes these windows came from, and how.
+    # The settings used, not the flags: an unset --dt-* (the unit-id head's value) or --max-spikes
+    # (max_window_length - 1) was recorded as null, which reads as "off" / "no cap"
+    from .generation import SamplingSettings
+
+    dt_temperature, dt_top_k, dt_top_p = SamplingSettings(
+        args.temperature, args.top_k, args.top_p, args.dt_temperature, args.dt_top_k, args.dt_top_p).for_head("dt")
     settings = {"model": str(Path(args.model).resolve()), "model_weights_sha256": _weights_sha256(args.model),
                 "split": args.split, "mode": args.mode,
                 "order": args.order, "seed": args.seed,
-                **{k: getattr(args, k) for k in ("temperature", "top_p", "top_k", "dt_temperature", "dt_top_p",
-                                                 "dt_top_k", "max_spikes")}}
+                "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
+                "dt_temperature": dt_temperature, "dt_top_p": dt_top_p, "dt_top_k": dt_top_k,
+                "max_spikes": (model.config.max_window_length - 1 if args.max_spikes is None else args.max_spikes)}
     write_nwb(generated, out, overwrite=args.overwrite,
               scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                        **settings_scratch(settings)})
