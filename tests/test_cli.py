@@ -425,3 +425,31 @@ def test_generate_records_the_sampling_settings_it_used(trained, tmp_path):
     assert (s["top_k"], s["temperature"], s["top_p"]) == (3, 0.7, 1.0)
     assert (s["dt_top_k"], s["dt_temperature"], s["dt_top_p"]) == (3, 0.7, 0.9)
     assert s["max_spikes"] == cap
+
+
+def test_outputs_never_replace_the_model_files(trained, tmp_path, capsys):
+    """evaluate --output / --figure, and embed's figure and the .json beside it, naming a file of
+    the --model directory are refused even with --overwrite: 'evaluate --model M --output
+    M/config.json --overwrite' replaced the model's config with the metrics, and the model then
+    failed to load with a message about its weights. Other names in the folder stay allowed."""
+    d, nwb, _ = trained
+    model = d / "model"
+    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    gen = tmp_path / "g.nwb"
+    code, _, err = main_cli(capsys, "generate", "--model", model, "--data", nwb, "--epoch", "wake",
+                            "--output", gen, "--max-spikes", 8)
+    assert code == 0, err[-3000:]
+    ev = ("evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen, "--model", model, "--overwrite")
+    code, _, err = main_cli(capsys, *ev, "--output", model / "config.json")
+    assert code == 2 and "--output:" in err and "config.json of the --model directory" in err
+    code, _, err = main_cli(capsys, *ev, "--output", tmp_path / "e.json", "--figure", model / "training_curves.png")
+    assert code == 2 and "--figure:" in err and "training_curves.png of the --model directory" in err
+    emb = ("embed", "--model", model, "--data", nwb, "--epoch", "wake", "--color-by", "ry", "--overwrite")
+    code, _, err = main_cli(capsys, *emb, "--output", model / "config.png")
+    assert code == 2 and "--output (.json beside it):" in err and "config.json of the --model directory" in err
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
+    code, _, err = main_cli(capsys, *ev, "--output", model / "eval.json")  # another name in the folder: allowed
+    assert code == 0, err[-3000:]
+    assert json.loads((model / "eval.json").read_text())["n_units"] == 15
+    for name in ("eval.json", "eval.png"):
+        (model / name).unlink()

@@ -418,6 +418,26 @@ def _check_not_an_input(path, flag: str, inputs: dict) -> None:
                              "--overwrite replaces old outputs, never an input: pass another file name")
 
 
+def _check_not_a_model_file(path, flag: str, model_dir) -> None:
+    """Refuse an output path that is one of the files of the ``--model`` directory the command
+    reads (its config, weights, tokenizer, run records and figures), with or without
+    ``--overwrite``: ``evaluate --model runs/a --output runs/a/config.json --overwrite`` (or
+    ``embed`` / ``attention-map --output runs/a/config.png``, whose JSON goes to
+    ``runs/a/config.json``) replaced the model's config with the metrics, and the model then
+    failed to load with a message about its weights. Other names inside the directory
+    (``runs/a/eval.json``) stay allowed."""
+    if path is None or model_dir is None:
+        return
+    from .generation import MODEL_DIR_FILES
+    from .training import MODEL_FILES, RUN_FIGURES
+
+    out = Path(path)
+    names = {*MODEL_DIR_FILES, *MODEL_FILES, *RUN_FIGURES, "generation_config.json", "decoding_report.json"}
+    if out.name in names and out.parent.resolve() == Path(model_dir).resolve():
+        raise ValueError(f"{flag}: {str(path)!r} is {out.name} of the --model directory {str(model_dir)!r}; "
+                         "--overwrite replaces old outputs, never a file of the model: pass another file name")
+
+
 def _bits_per_spike_keys(bps: dict, split: str) -> dict:
     """``split_bits_per_spike`` output -> evaluate JSON keys, its counts prefixed.
 
@@ -486,6 +506,7 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--figure: {str(figure)!r} is also the --output JSON file; pass another --figure path")
     for path, flag in ((out, "--output"), (figure, "--figure")):  # before "exists; pass --overwrite"
         _check_not_an_input(path, flag, {"--generated": args.generated, "--real": args.real})
+        _check_not_a_model_file(path, flag, args.model)
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(figure, "--figure", args.overwrite)
     if figure is not None:
@@ -691,6 +712,7 @@ def cmd_embed(args) -> int:
     _check_figure_file(out, "--output")  # x.json / x.npy were also the names of the latents and metadata files
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
     for path, flag in ((out, "--output"), (npy, "--output (.npy beside it)"), (meta, "--output (.json beside it)")):
+        _check_not_a_model_file(path, flag, args.model)
         _check_new_file(path, flag, args.overwrite)  # fail before loading anything
     check_pass_settings(batch_size=args.batch_size, label=_flag)  # -3 gave no windows and a PCA error
     # the backbone only: a fine-tuned decoder's embeddings are fine too
@@ -952,6 +974,9 @@ def cmd_attention_map(args) -> int:
     from .analysis.visual_attention import run_attention_map
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
+    out = Path(args.output)  # the figure and, beside it, the .json (the .npy names are no model file)
+    for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
+        _check_not_a_model_file(path, flag, args.model)
     rep = run_attention_map(args.model, args.data, args.output, units=args.units, window_index=args.window_index,
                             split=args.split, max_windows=args.max_windows, modality=args.modality,
                             batch_size=args.batch_size, device=args.device, overwrite=args.overwrite)
