@@ -9,6 +9,7 @@ uncaught exception fails the test); a few run the real command in a subprocess t
 holds no traceback and no transformers loading report.
 """
 
+import json
 import shutil
 
 import numpy as np
@@ -112,6 +113,15 @@ def damage(src, dst, how):
     if how == "config not JSON":
         (dst / "config.json").write_text("{ not json")
         return "config.json"
+    # another JSON in its place (evaluate's metrics once replaced it): it loaded as the default
+    # config and the weights were blamed ("model.safetensors cannot be loaded"); a JSON list
+    # failed with a TypeError traceback inside transformers
+    if how == "config another JSON":
+        (dst / "config.json").write_text(json.dumps({"rate_corr": 0.5, "n_units": 15}))
+        return "config.json' is not a Neuroformer model config (model_type None"
+    if how == "config a JSON list":
+        (dst / "config.json").write_text("[1, 2]")
+        return "config.json' is not a Neuroformer model config (model_type None"
     if how == "truncated weights":
         data = (dst / "model.safetensors").read_bytes()
         (dst / "model.safetensors").write_bytes(data[: len(data) // 2])
@@ -121,7 +131,8 @@ def damage(src, dst, how):
     return "no vocab.json"
 
 
-@pytest.mark.parametrize("how", ["no weights", "config not JSON", "truncated weights", "no tokenizer"])
+@pytest.mark.parametrize("how", ["no weights", "config not JSON", "config another JSON", "config a JSON list",
+                                 "truncated weights", "no tokenizer"])
 def test_damaged_model_dir_is_one_line(models, capsys, tmp_path, how):
     d, nwb, _ = models
     bad = tmp_path / "bad"

@@ -654,14 +654,30 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
 
 
 def _read_model_config(d, flag: str):
+    import json
+
     from .configuration_neuroformer import NeuroformerConfig
 
+    path = Path(d) / "config.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):  # not JSON: transformers' OSError below says so
+        raw = None
+    else:
+        # another JSON in its place (evaluate's metrics written over it) loaded as the default
+        # config, and the weights then failed with a size mismatch blamed on model.safetensors;
+        # a JSON list failed inside transformers with a TypeError traceback
+        model_type = raw.get("model_type") if isinstance(raw, dict) else None
+        if model_type != NeuroformerConfig.model_type:
+            what = f"keys {sorted(raw)[:6]}..." if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
+            raise ValueError(f"{flag}: {str(path)!r} is not a Neuroformer model config (model_type {model_type!r}, "
+                             f"expected {NeuroformerConfig.model_type!r}; it holds {what})")
     try:
         return NeuroformerConfig.from_pretrained(d)
     except OSError as err:  # transformers' error for a config.json that is not JSON
-        raise ValueError(f"{flag}: {str(d / 'config.json')!r} cannot be read as a model config ({err})") from None
+        raise ValueError(f"{flag}: {str(path)!r} cannot be read as a model config ({err})") from None
     except ValueError as err:  # a field the config refuses
-        raise ValueError(f"{flag}: {str(d / 'config.json')!r}: {err}") from None
+        raise ValueError(f"{flag}: {str(path)!r}: {err}") from None
 
 
 def is_decoder_config(config) -> bool:
