@@ -117,6 +117,19 @@ def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
         read_network(tmp_path / "plain.nwb")
 
 
+def test_glm_kind_records_its_parameters_in_the_file(tmp_path):
+    """The glm kind keeps its parameters, as the hub kinds do: 'neuroformer simulate --kind glm
+    --units 12 --duration 60' wrote an empty parameter record, and connectivity's scores.json
+    then said n_units, duration and seed null."""
+    from hf_neuroformer.simulation import simulate_coupled_network
+
+    net = simulate_coupled_network(n_units=5, duration=3.0, seed=7)
+    back = read_network(write_network(net, tmp_path / "glm.nwb"))
+    assert back.kind == "glm"
+    assert (back.params["n_units"], back.params["duration"], back.params["seed"]) == (5, 3.0, 7)
+    assert back.params["connection_prob"] == 0.2 and back.params["base_rate_range"] == [0.5, 3.0]
+
+
 def test_scores_are_one_for_the_truth_and_chance_for_a_shuffle():
     w, kind, _ = hub_layout(HubNetworkParams(n_units=100, n_hubs=3, targets_per_hub=20), np.random.default_rng(1))
     s = score_connectivity(w, w, kind)

@@ -163,7 +163,15 @@ def simulate_coupled_network(
         time_domain=(0.0, float(n_bins * bin_size)),
         session="simulated",
     )
-    return SimulatedNetwork(recording=rec, weights=weights, base_rates=base)
+    # recorded like the hub kinds' parameters (write_network keeps them in the file, connectivity's
+    # scores.json reports them): without them a glm file said n_units, duration and seed null
+    params = {"n_units": int(n_units), "duration": float(duration), "bin_size": float(bin_size), "tau": float(tau),
+              "connection_prob": float(connection_prob), "coupling_strength": float(coupling_strength),
+              "refractory_strength": float(refractory_strength), "drive_strength": float(drive_strength),
+              "drive_timescale": float(drive_timescale), "n_assemblies": int(n_assemblies),
+              "base_rate_range": [float(x) for x in base_rate_range],
+              "seed": int(seed) if isinstance(seed, (int, np.integer)) else None}
+    return SimulatedNetwork(recording=rec, weights=weights, base_rates=base, params=params)
 
 
 # ---------------------------------------------------------------------------------- hub networks
