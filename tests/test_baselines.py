@@ -18,6 +18,7 @@ from hf_neuroformer.baselines import (
     fit_baseline,
     n_history_bins,
 )
+from hf_neuroformer.decoding import DecodingTarget
 from hf_neuroformer.io import load_recording
 from hf_neuroformer.windows import build_window_datasets
 
@@ -73,7 +74,7 @@ def test_features_are_the_windows_counts(hd):
 
 def test_all_baselines_decode_head_direction(hd):
     rec, tok, cfg, dsd = hd
-    target = SimpleNamespace(name="hd", kind="circular", num_classes=None)
+    target = DecodingTarget("hd", "circular")
     res = evaluate_baselines(dsd, tok, cfg, target, seeds=(0,))
     assert set(res["results"]) == set(BASELINES)
     assert res["n_test"] == len(dsd["test"]) and res["n_history_bins"] == 3
@@ -89,7 +90,7 @@ def test_all_baselines_decode_head_direction(hd):
 
 def test_classification_and_seeds(hd):
     rec, tok, cfg, dsd = hd
-    target = SimpleNamespace(name="quadrant", kind="classification", num_classes=4)
+    target = DecodingTarget("quadrant", "classification", num_classes=4)
     res = evaluate_baselines(dsd, tok, cfg, target, seeds=(0, 1), baselines=("glm", "gru"))
     for name, r in res["results"].items():
         assert r["mean"]["balanced_accuracy"] > 0.6, name  # chance 0.25; 0.85-0.89 measured
