@@ -307,6 +307,22 @@ def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, v
     assert not out.exists()
 
 
+@pytest.mark.parametrize("units, expected", [("3,3", "expected distinct unit indices, got '3,3' (unit(s) [3]"),
+                                              ("1,3,1,3", "(unit(s) [1, 3] more than once)"),
+                                              ("3,,4", "an empty item in '3,,4'")])
+def test_attention_map_units_are_distinct(capsys, tmp_path, units, expected):
+    # '--units 3,3' was accepted and printed "units [3, 3]" (each unit's spikes still counted once)
+    out = tmp_path / "out.png"
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it (the flag's type), exit status 2
+        cli.main(["attention-map", "--model", str(tmp_path / "no-model"), "--data", str(tmp_path / "missing.nwb"),
+                  "--output", str(out), "--units", units])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.rstrip("\n").split("\n")[-1]
+    assert err.startswith("neuroformer attention-map: error: argument --units: "), err
+    assert expected in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("flag, value", [("--max-steps", "0"), ("--max-epochs", "-1"), ("--batch-size", "0"),
                                          ("--save-every", "0"), ("--seed", "-1"), ("--gradient-accumulation-steps", "0")])
 def test_train_numbers_name_their_flag(capsys, tmp_path, flag, value):

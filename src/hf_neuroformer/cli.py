@@ -958,15 +958,25 @@ def cmd_connectivity(args) -> int:
 
 
 def _unit_list(text: str):
-    """argparse ``type`` of ``--units``: ``[int, ...]`` from ``3,17``."""
+    """argparse ``type`` of ``--units``: ``[int, ...]`` from ``3,17``.
+
+    Raises:
+        argparse.ArgumentTypeError: an empty item, an item that is not an integer, or a unit named
+            twice (``3,3``: the selection would count its spikes once anyway, so a repeat is a typo).
+    """
     try:
         items = _comma_items(text, None, "unit indices", "3,17")
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     try:
-        return [int(u) for u in items]
+        units = [int(u) for u in items]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated unit indices such as 3,17, got {text!r}") from None
+    repeated = sorted({u for u in units if units.count(u) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"expected distinct unit indices, got {text!r} (unit(s) {repeated} more "
+                                         "than once)")
+    return units
 
 
 def cmd_attention_map(args) -> int:
@@ -1280,8 +1290,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", required=True, help="directory written by 'neuroformer train' (a video-conditioned model)")
     m.add_argument("--data", required=True, help="the recording with frames the model was trained on")
     m.add_argument("--output", required=True, help="figure .png; the arrays (.npy) and a .json go beside it")
-    m.add_argument("--units", type=_unit_list, help="comma-separated unit indices of the recording (default: the "
-                                                    "whole population)")
+    m.add_argument("--units", type=_unit_list, help="comma-separated unit indices of the recording, each once "
+                                                    "(default: the whole population)")
     m.add_argument("--window-index", type=int, help="one window (index into the split's windows in time order; "
                                                     "default: the mean over the windows)")
     m.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
