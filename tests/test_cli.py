@@ -453,3 +453,46 @@ def test_outputs_never_replace_the_model_files(trained, tmp_path, capsys):
     assert json.loads((model / "eval.json").read_text())["n_units"] == 15
     for name in ("eval.json", "eval.png"):
         (model / name).unlink()
+
+
+@pytest.fixture(scope="module")
+def gen_validation(trained):
+    """``(folder, A2929 path, file)``: ``neuroformer generate --split validation`` of the trained
+    model (at most 8 spikes a window, to be quick)."""
+    from hf_neuroformer.cli import main
+
+    d, nwb, _ = trained
+    gen = d / "gen_validation.nwb"
+    assert main(["generate", "--model", str(d / "model"), "--data", str(nwb), "--epoch", "wake", "--output",
+                 str(gen), "--split", "validation", "--max-spikes", "8"]) == 0
+    return d, nwb, gen
+
+
+def test_evaluate_scores_the_split_the_file_was_generated_from(gen_validation, capsys, tmp_path):
+    """Without --split, evaluate --model scores the split recorded in the generated file and says
+    so (it refused "--split 'test' vs 'validation'" until --split validation was passed); an
+    explicit --split that disagrees is still refused."""
+    d, nwb, gen = gen_validation
+    base = ["evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen, "--model", d / "model"]
+    code, out, err = main_cli(capsys, *base, "--output", tmp_path / "ev.json")
+    assert code == 0, err[-3000:]
+    assert f"--split not given: scoring the 'validation' split (the split {gen} was generated from)" in out, out
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["bits_per_spike_split"] == "validation"
+    code, _, err = main_cli(capsys, *base, "--split", "test")
+    assert code == 2 and "--split 'test' vs 'validation'" in err, err
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--bin-size", "100", "--bin-size: 100 s leaves 0 whole bin(s) in the generated windows"),
+    ("--bin-size", "1e6", "and the binned-count correlation, Fano factor and pairwise correlations need at least 2"),
+])
+def test_evaluate_refuses_a_bin_longer_than_the_generated_windows(gen_validation, capsys, tmp_path, flag, value,
+                                                                   expected):
+    # a bin longer than the scored span gave NaN metrics with n_bins 0 (connectivity refused one)
+    d, nwb, gen = gen_validation
+    code, _, err = main_cli(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen,
+                            "--output", tmp_path / "ev.json", flag, value)
+    assert code == 2, err[-3000:]
+    assert expected in err and "expected a bin of at most" in err, err
+    assert not (tmp_path / "ev.json").exists()

@@ -492,10 +492,13 @@ def cmd_evaluate(args) -> int:
         figure = out.with_suffix(".png")
     else:
         figure = None
-    from .metrics.fidelity import _check_bin_size, _check_min_isis
+    from .metrics.fidelity import _check_bin_size, _check_min_isis, check_bins_fit, support_segments
 
     # the numbers first: they were refused only after both recordings (and the model) were read
     # ('min_isis:' is named --min-isis by main, as every field that has a flag)
+    chosen = {"--bin-size": args.bin_size is not None, "--psth-bin-size": args.psth_bin_size is not None}
+    args.bin_size = 0.1 if args.bin_size is None else args.bin_size
+    args.psth_bin_size = 0.01 if args.psth_bin_size is None else args.psth_bin_size
     _check_bin_size(args.bin_size, "--bin-size")
     _check_bin_size(args.psth_bin_size, "--psth-bin-size")
     _check_min_isis(args.min_isis)
@@ -518,6 +521,12 @@ def cmd_evaluate(args) -> int:
     spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
     scratch = read_nwb_scratch(args.generated)  # what generate recorded: grid, source spikes, settings
     settings = read_settings_scratch(scratch)
+    if args.split is None:  # the generated file's split: bits per spike on the windows that were generated
+        args.split = settings["split"] if settings is not None else "test"
+        if args.model:
+            print(f"[neuroformer] --split not given: scoring the {args.split!r} split "
+                  + (f"(the split {args.generated} was generated from)" if settings is not None else
+                     f"(the default; {args.generated} does not record the split it was generated from)"))
     if args.model and settings is not None:
         # bits per spike of one model (and split) printed above the fidelity of another's samples
         mixed = [f"--model {str(Path(args.model).resolve())!r} has other weights than {settings['model']!r}"
@@ -535,6 +544,11 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--real: not given, so the built-in simulated recording ({real.n_units} units) was used, but "
                          f"{args.generated} has {generated.n_units} units of session {generated.session!r}; pass the "
                          "recording it was generated from as --real (and its --epoch)")
+    # a chosen bin longer than the windows gave NaN metrics with n_bins 0; the default is not refused (windows
+    # shorter than 0.2 s, e.g. ripples, still get the other metrics)
+    if chosen["--bin-size"]:
+        check_bins_fit(args.bin_size, support_segments(generated.support), "--bin-size",
+                       "the binned-count correlation, Fano factor and pairwise correlations")
     try:
         metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                      min_isis=args.min_isis, window_length=grid[0] if grid else None,
@@ -543,6 +557,11 @@ def cmd_evaluate(args) -> int:
         if not str(err).startswith("generated.time_support:"):
             raise
         raise ValueError("--real:" + str(err).removeprefix("generated.time_support:")) from None
+    if chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < 2:
+        raise ValueError(
+            f"--psth-bin-size: {args.psth_bin_size:g} s leaves {metrics['psth_n_bins']} whole bin(s) in the covered "
+            f"trial length ({metrics['psth_duration_s']:g} s, {metrics['psth_n_trials_used']} trials), and the PSTH "
+            f"correlation needs at least 2; expected a bin of at most {metrics['psth_duration_s'] / 2:.6g} s")
     metrics["isi_ks_floor_source"] = source
     same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it
@@ -1115,15 +1134,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="also score this model's held-out bits per spike on --real (its --split windows) "
                                    "against Poisson units at train-split rates and at the scored windows' rates; its "
                                    "config also gives the ISI KS floor's dt grid when --generated does not record it")
-    e.add_argument("--split", default="test", choices=["train", "validation", "test"],
-                   help="windows scored for bits per spike with --model (default: %(default)s)")
+    e.add_argument("--split", choices=["train", "validation", "test"],
+                   help="windows scored for bits per spike with --model (default: the split the --generated file "
+                        "was generated from, as generate recorded it; test for a file that does not record it)")
     e.add_argument("--output", help="write the metrics as JSON here")
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
                                     "no figure without either)")
-    e.add_argument("--bin-size", type=float, default=0.1,
-                   help="bin width for count correlations, Fano factors and pairwise correlations, s "
-                        "(default: %(default)s)")
-    e.add_argument("--psth-bin-size", type=float, default=0.01, help="PSTH bin width, s (default: %(default)s)")
+    e.add_argument("--bin-size", type=float,
+                   help="bin width for count correlations, Fano factors and pairwise correlations, s; a given one "
+                        "must fit at least 2 bins in the generated windows (default: 0.1)")
+    e.add_argument("--psth-bin-size", type=float,
+                   help="PSTH bin width, s; a given one must fit at least 2 bins in the covered trials (default: 0.01)")
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")

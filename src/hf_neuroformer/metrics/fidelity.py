@@ -92,6 +92,28 @@ def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
     return float(bin_size)
 
 
+def check_bins_fit(bin_size: float, segments: np.ndarray, field: str, what: str, need: int = 2) -> None:
+    """Refuse a ``bin_size`` (s) that tiles ``segments`` (``(n, 2)`` float64 s) with fewer than
+    ``need`` whole bins, which ``what`` (the metrics that use it) needs; an empty ``segments``
+    passes (the caller's own checks name that).
+
+    Raises:
+        FidelityInputError: ``field: ...`` naming the bins it leaves, the segments' lengths and the
+            largest bin width that gives ``need`` bins.
+    """
+    lengths = (segments[:, 1] - segments[:, 0]) if len(segments) else np.zeros(0)
+    if not len(lengths) or sum(n_full_bins(x, bin_size) for x in lengths) >= need:
+        return
+    fits = [x / m for x in lengths for m in range(1, need + 1)
+            if sum(n_full_bins(y, x / m) for y in lengths) >= need]
+    longest = max(fits) if fits else None
+    raise FidelityInputError(
+        f"{field}: {bin_size:g} s leaves {sum(n_full_bins(x, bin_size) for x in lengths)} whole bin(s) in the "
+        f"generated windows ({len(lengths)} contiguous segment(s), longest {lengths.max():g} s, "
+        f"{lengths.sum():g} s in all; no bin spans a gap), and {what} need at least {need}; expected a bin "
+        + (f"of at most {longest:.6g} s" if longest else "shorter than the windows"))
+
+
 def _counts_in_intervals(rec: SpikeRecording, intervals: np.ndarray) -> np.ndarray:
     """``(n_intervals, n_units)`` int64 spike counts of ``rec`` in each ``[start, stop)`` row.
 
@@ -835,7 +857,9 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
         FidelityInputError: the recordings have different units, the generated recording has no
             support, or its windows lie outside the recording's time domain or in a hole of its
             time support (between two intervals of an epoch union); a bad
-            ``window_length`` / ``dt_resolution`` (see :func:`isi_distance`).
+            ``window_length`` / ``dt_resolution`` (see :func:`isi_distance`). A ``bin_size``
+            too long for the windows is not refused here (the binned metrics are NaN with
+            ``n_bins`` 0); :func:`check_bins_fit` refuses one.
     """
     # check the bin widths up front, under their own names (psth_correlation calls its own
     # argument bin_size, which would name the wrong option)
@@ -868,6 +892,7 @@ __all__ = [
     "pairwise_correlation_structure",
     "psth_correlation",
     "snap_to_dt_bin_centres",
+    "check_bins_fit",
     "support_segments",
     "trial_psth",
     "unit_id_f1",
