@@ -387,3 +387,38 @@ def test_a_fractional_or_boolean_lag_count_is_refused_by_name():
         for bad in (2.5, True):
             with pytest.raises(ValueError, match=r"n_lags: expected an integer >= 1"):
                 fn(rec, n_lags=bad)
+
+
+def test_connectivity_data_without_ground_truth_names_data(tmp_path, capsys, shared_data):
+    # a real recording as --data said "ground_truth_weights: expected the NWB scratch data ..."
+    from hf_neuroformer.cli import main
+
+    nwb = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
+    assert main(["connectivity", "--model", str(tmp_path / "no-model"), "--data", str(nwb),
+                 "--output", str(tmp_path / "conn")]) == 2
+    err = capsys.readouterr().err.rstrip("\n").split("\n")[-1]
+    assert err.startswith(f"neuroformer connectivity: error: data_path (--data): {nwb} holds no ground-truth "
+                          "weights"), err
+    assert "only a file written by 'neuroformer simulate' stores" in err, err
+
+
+def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypatch):
+    """A glm network has no hub units: its hub scores were a bare 'AUROC(hub) nan'."""
+    from hf_neuroformer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    nwb = tmp_path / "glm.nwb"
+    assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
+                 "--output", str(nwb)]) == 0
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
+                 str(tmp_path / "model"), "--max-steps", "1", "--seed", "0"]) == 0
+    capsys.readouterr()
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+                 str(tmp_path / "conn"), "--max-windows", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "AUROC(hub) nan" not in printed and "AUROC(hub) n/a" in printed, printed
+    assert "note: the hub scores are undefined (n/a; null in scores.json, with hub_reason): no hub units" in printed
+    scores = json.loads((tmp_path / "conn" / "scores.json").read_text())["scores"]
+    for sc in scores.values():
+        assert sc["hub_auroc"] is None and sc["hub_reason"].startswith("no hub units"), sc

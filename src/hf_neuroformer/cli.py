@@ -946,6 +946,8 @@ def cmd_render_gratings(args) -> int:
 
 def cmd_connectivity(args) -> int:
     from .analysis._batches import check_pass_settings
+    import math
+
     from .analysis.connectivity import run_connectivity
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
@@ -953,12 +955,18 @@ def cmd_connectivity(args) -> int:
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
                               batch_size=args.batch_size, overwrite=args.overwrite)
     print(f"[neuroformer] wrote {args.output}/ (matrices .npy, scores.json, connectivity.png)")
+    def num(v):  # undefined scores: 'n/a', with the reason printed below (null in scores.json)
+        return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
+
     for name, sc in report["scores"].items():
-        print(f"  {name:<22s} AUROC(hub) {sc['hub_auroc']:.3f}  AUPRC(hub) {sc['hub_auprc']:.3f}  "
-              f"direction(hub) {sc['hub_direction_accuracy']:.3f}  AUROC(all excitatory) {sc['auroc']:.3f}")
+        print(f"  {name:<22s} AUROC(hub) {num(sc['hub_auroc'])}  AUPRC(hub) {num(sc['hub_auprc'])}  "
+              f"direction(hub) {num(sc['hub_direction_accuracy'])}  AUROC(all excitatory) {num(sc['auroc'])}")
     truth = report["scores"]["truth"]
+    if truth.get("hub_reason"):
+        print(f"  note: the hub scores are undefined (n/a; null in scores.json, with hub_reason): "
+              f"{truth['hub_reason']}")
     if not (truth["n_edges"] and truth["n_unconnected"]):
-        print(f"  note: AUROC / AUPRC (all excitatory) are undefined (nan): the ground truth has {truth['n_edges']} "
+        print(f"  note: AUROC / AUPRC (all excitatory) are undefined (n/a): the ground truth has {truth['n_edges']} "
               f"excitatory edges and {truth['n_unconnected']} unconnected pairs; both are needed")
     silent = report["units_without_spikes"]
     if silent:

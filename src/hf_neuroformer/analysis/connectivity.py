@@ -412,7 +412,8 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
 
     Returns:
         dict of floats (NaN where a set is empty) and the counts ``n_edges``, ``n_hub_edges``,
-        ``n_unconnected``.
+        ``n_unconnected``; ``hub_reason``: None when the hub scores are defined, else why not
+        (str: no hub units, or hub edges but no unconnected pair).
 
     Raises:
         ValueError: shapes differ or are not square.
@@ -445,10 +446,15 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         k = np.asarray(edge_kind)
         auc((k == 1) & off, (k == 0) & off, "hub_")
         out["n_hub_edges"] = int(((k == 1) & off).sum())
+        n_none = int(((k == 0) & off).sum())
+        out["hub_reason"] = None if n_none else (
+            f"one class only: {out['n_hub_edges']} hub edges and no unconnected pair to rank them against")
     else:
         for key in ("hub_auroc", "hub_auprc", "hub_prevalence", "hub_direction_accuracy"):
             out[key] = float("nan")
         out["n_hub_edges"] = 0
+        out["hub_reason"] = ("no hub units: the network has no hub edges (edge kinds not recorded)" if edge_kind is None
+                             else "no hub units: the network has no hub edges")
     return out
 
 
@@ -615,7 +621,14 @@ def run_connectivity(
     for name, flag, value in (("bin_size", "--bin-size", bin_size), ("corr_bin_size", "--corr-bin-size", corr_bin_size)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
-    net = read_network(data_path)
+    try:
+        net = read_network(data_path)
+    except ValueError as err:
+        if "ground_truth_weights: expected the NWB scratch data" not in str(err):
+            raise
+        raise ValueError(f"data_path (--data): {data_path} holds no ground-truth weights; connectivity scores the "
+                         "estimates against the true weights, which only a file written by 'neuroformer simulate' "
+                         "stores: pass one as --data") from None
     rec = net.recording
     if rec.n_units < 2:  # every score would be NaN: there is no pair of units
         raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
