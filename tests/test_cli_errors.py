@@ -307,6 +307,18 @@ def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, v
     assert not out.exists()
 
 
+def test_embed_color_by_a_variable_without_samples_in_the_windows_is_refused(models, capsys, tmp_path):
+    # sleep_ripples has no sample in the wake windows: embed exited 0 with an all-grey plot and
+    # only printed "860 windows without a value"
+    d, nwb, _ = models
+    out = tmp_path / "emb.png"
+    err = err_of(capsys, "embed", "--model", d / "pre", "--data", nwb, "--epoch", "wake", "--color-by",
+                 "sleep_ripples", "--output", out)
+    assert "--color-by: 'sleep_ripples' has no sample in any of the" in err, err
+    assert "test windows (--split test) of --epoch 'wake'" in err, err
+    assert not out.exists() and not out.with_suffix(".npy").exists()
+
+
 @pytest.mark.parametrize("units, expected", [("3,3", "expected distinct unit indices, got '3,3' (unit(s) [3]"),
                                               ("1,3,1,3", "(unit(s) [1, 3] more than once)"),
                                               ("3,,4", "an empty item in '3,,4'")])

@@ -744,6 +744,11 @@ def cmd_embed(args) -> int:
     if len(starts) < 4:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
     values, circular, unit = window_values(rec, args.color_by, starts, config.current_window)
+    if np.isnan(values).all():  # an all-grey plot after the latents were computed, and only a count said so
+        where = f"--epoch {args.epoch!r}" if args.epoch else "the whole recording (no --epoch)"
+        raise ValueError(f"--color-by: {args.color_by!r} has no sample in any of the {len(starts)} {args.split} "
+                         f"windows (--split {args.split}) of {where}, so no window would get a colour; pass a "
+                         "variable recorded during those windows, or the --epoch / --split where it is recorded")
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
     ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None)
     latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected)
