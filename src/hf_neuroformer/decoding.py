@@ -228,7 +228,7 @@ def _raw_values(recording, target: DecodingTarget):
             if not 0 <= int(target.column) < vals.shape[1]:
                 raise DecodingTargetError(
                     f"target {target.label!r}: column {target.column} outside [0, {vals.shape[1]}) (the series "
-                    f"{target.name!r} has {vals.shape[1]} columns)"
+                    f"{target.name!r} has {vals.shape[1]} column{'' if vals.shape[1] == 1 else 's'})"
                 )
             vals = vals[:, int(target.column)]
     elif target.column not in (None, 0):
@@ -261,7 +261,7 @@ def expand_columns(recording, targets: Sequence[DecodingTarget]) -> List[Decodin
             ``x`` and ``x[0]`` for a 1-D ``x``).
     """
     out: List[DecodingTarget] = []
-    given: Dict[Tuple[str, int], str] = {}  # (name, column read) -> the target as given
+    given: List[str] = []  # the label of the target each one of ``out`` comes from, as given
     for t in targets:
         if t.name.startswith("trial:") or t.name not in recording.behaviour or t.column is not None:
             parts = [t]
@@ -271,15 +271,34 @@ def expand_columns(recording, targets: Sequence[DecodingTarget]) -> List[Decodin
             parts = [dataclasses.replace(t, column=k) for k in range(n_cols)] if n_cols > 1 else [t]
         for p in parts:
             _raw_values(recording, p)  # missing target, column out of range, a column of a 1-D series
-            key = (p.name, 0 if p.column is None else int(p.column))
-            if key in given:
-                raise DecodingTargetError(
-                    f"targets {given[key]!r} and {t.label!r} both decode column {key[1]} of {t.name!r}; give each "
-                    "column once"
-                )
-            given[key] = t.label
             out.append(p)
+            given.append(t.label)
+    check_each_column_once(out, given)
     return out
+
+
+def check_each_column_once(targets: Sequence[DecodingTarget], given: Optional[Sequence[str]] = None) -> None:
+    """Refuse two targets reading the same column of one variable, the one rule of
+    :func:`expand_columns` and :func:`build_decoding_datasets`: a target reads column
+    ``column`` of ``name``, or column 0 without ``column`` (``x`` and ``x[0]`` of a 1-D ``x`` read
+    the same values), so ``(name, column or 0)`` must differ between targets.
+
+    Args:
+        targets: the :class:`DecodingTarget` list, with columns expanded or not.
+        given: optional, the label to name each target by in the message (:func:`expand_columns`:
+            the target as given, ``position`` for ``position[0]``); default its own label.
+
+    Raises:
+        DecodingTargetError: naming both targets, the column and the variable.
+    """
+    seen: Dict[Tuple[str, int], str] = {}
+    for i, t in enumerate(targets):
+        said = given[i] if given is not None else t.label
+        key = (t.name, 0 if t.column is None else int(t.column))
+        if key in seen:
+            raise DecodingTargetError(f"targets {seen[key]!r} and {said!r} both decode column {key[1]} of {t.name!r}; "
+                                      "give each column once")
+        seen[key] = said
 
 
 def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
@@ -469,7 +488,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         DecodingTargetError: a target missing from the recording (the message lists the
             available ones), a target that the config also reads as an input modality, a class
             label in validation/test that the train split does not have, fewer than 2 classes in
-            train, no or duplicate target names, or a train split left without windows.
+            train, no or duplicate target names, two targets reading the same column of one
+            variable (:func:`check_each_column_once`: ``x`` and ``x[0]`` of a 1-D ``x``), or a
+            train split left without windows.
         ValueError: ``window_mask`` returned another shape than one flag per window of a split.
 
     Warns:
@@ -481,8 +502,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     targets = list(targets)
     if not targets:
         raise DecodingTargetError("targets: expected at least one DecodingTarget")
+    check_each_column_once(targets)  # x and x[0] of a 1-D x: one column decoded twice
     names = [t.label for t in targets]
-    if len(set(names)) != len(names):
+    if len(set(names)) != len(names):  # a 1-D series named 'head[0]' and column 0 of a 2-D 'head'
         raise DecodingTargetError(f"targets: expected distinct names (name[column] for a column), got {names}")
     for t in targets:  # fail on a missing target before tokenizing anything
         target_values(recording, t, np.zeros(0), config.current_window)
@@ -709,6 +731,7 @@ __all__ = [
     "DecodingTargetError",
     "DecodingCollator",
     "available_targets",
+    "check_each_column_once",
     "expand_columns",
     "parse_target_label",
     "target_label",
