@@ -1240,6 +1240,23 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     assert m["target_notes"] == {}
 
 
+
+def test_a_few_shot_block_holding_one_angle_is_warned_and_recorded(a2929, pretrained, tmp_path):
+    """Break test: a few-shot block whose head direction is one angle (one window: resultant length
+    1) trained a circular head that can only learn that angle, without a word, while a regression
+    target without spread got a note; it now gets one too (warned, metrics.json target_notes)."""
+    with pytest.warns(UserWarning, match=r"target 'ry': the 1 training window\(s\) used \(fraction 1e-06\) hold one "
+                                         r"angle \(-?[0-9.]+ rad, resultant length 1\), so the head can only learn "
+                                         r"that angle; use a larger fraction"):
+        m = finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "c", fraction=1e-6,
+                     max_steps=1, batch_size=8)
+    assert m["n_train_windows"] == 1 and "hold one angle" in m["target_notes"]["ry"]
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["target_notes"] == m["target_notes"]
+    m = finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "ok", fraction=0.1,
+                 max_steps=1, batch_size=8)
+    assert m["target_notes"] == {}
+
+
 def test_an_angle_decoded_as_regression_is_warned_about(a2929, pretrained):
     """Break test: ``--target ry --kind regression`` trained and scored a plain regression on the head
     direction without a word, though ry is in radians and wraps (A2929 wake: 0.001 to 6.276 rad,
@@ -1299,6 +1316,73 @@ def test_a_column_is_an_integer_index_numpy_ones_included(position2d):
         with pytest.raises(DecodingTargetError, match=r"DecodingTarget\('position'\)\.column: expected None or an "
                                                       r"integer >= 0"):
             DecodingTarget("position", "regression", column=bad)
+
+
+
+def test_python_finetune_decodes_every_column_of_a_2d_series_and_refines_the_decoder(position2d, pretrained, tmp_path):
+    """Break test: finetune(model, rec, [DecodingTarget("position", "regression")]) on an (n, 2)
+    position was refused ("the series has 2 columns; pick one ... or expand_columns") while
+    'neuroformer finetune --target position' decoded every column; the Python API now expands the
+    columns itself, and the decoder it wrote is refined with the same target as given."""
+    rec, _ = position2d
+    given = [DecodingTarget("position", "regression")]
+    m = finetune(pretrained, rec, given, output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=8)
+    assert {"test/position[0]/r2", "test/position[1]/r2"} <= set(m)
+    assert [(t["name"], t["column"]) for t in m["targets"]] == [("position", 0), ("position", 1)]
+    assert given[0].column is None  # the given target is not changed
+    m2 = finetune(tmp_path / "d", rec, given, output_dir=tmp_path / "d2", max_steps=1, eval_steps=1, batch_size=8)
+    assert [(t["name"], t["column"]) for t in m2["targets"]] == [("position", 0), ("position", 1)]
+    assert m2["model_dir"] == str(tmp_path / "d")
+
+
+def test_two_targets_reading_one_column_are_refused_by_build_decoding_datasets_too(a2929, pretrained):
+    """Break test: build_decoding_datasets took DecodingTarget("x") and DecodingTarget("x", column=0)
+    on the 1-D x (one column read twice, as 'x' and 'x[0]') and decoded both; only expand_columns
+    refused the pair. The rule is one check, before any window is tokenized."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    pair = [DecodingTarget("x", "regression"), DecodingTarget("x", "regression", column=0)]
+    for call in (lambda: build_decoding_datasets(a2929, tok, cfg, None, pair), lambda: expand_columns(a2929, pair)):
+        with pytest.raises(DecodingTargetError, match=r"targets 'x' and 'x\[0\]' both decode column 0 of 'x'; give each "
+                                                      r"column once"):
+            call()
+
+
+def test_a_column_out_of_range_of_a_one_column_series_says_1_column(a2929):
+    """Break test: column 1 of an (n, 1) series said "(the series 'x1' has 1 columns)"."""
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x = a2929.behaviour["x"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "x1": BehaviourSeries(x.timestamps, x.values[:, None], "m")}
+    with pytest.raises(DecodingTargetError, match=r"target 'x1\[1\]': column 1 outside \[0, 1\) \(the series 'x1' has "
+                                                  r"1 column\)$"):
+        target_values(rec, DecodingTarget("x1", "regression", column=1), np.zeros(0), 0.1)
+
+
+def test_an_unknown_select_on_target_is_refused_before_any_window_or_model(position2d, pretrained, tmp_path, capsys):
+    """Break test: finetune(..., select_on="position/r2") for the targets position[0], position[1]
+    (and 'neuroformer finetune --select-on position/r2') was refused only after every window was
+    tokenized and the model loaded; it is refused once the targets are known, with the same
+    message, before the output folder is touched."""
+    from hf_neuroformer.cli import main
+
+    rec, path = position2d
+    said = r"select_on: expected 'auto', 'loss' or '<target>/<metric>' with a target of \['position\[0\]', 'position\[1\]'\]"
+    with pytest.raises(ValueError, match=said):
+        finetune(pretrained, rec, [DecodingTarget("position", "regression", column=0),
+                                   DecodingTarget("position", "regression", column=1)],
+                 output_dir=tmp_path / "o", select_on="position/r2", max_steps=1, window_mask=_no_window_expected)
+    capsys.readouterr()
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "position", "--select-on",
+               "position/r2", "--max-steps", "1", "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search("--select-on: " + said[len("select_on: "):], err), err
+    assert not (tmp_path / "o").exists()
+
+
+def _no_window_expected(recording, starts):
+    raise AssertionError("windows were tokenized and masked before select_on was checked")
 
 
 def test_python_finetune_names_a_recording_of_other_units_and_all_zero_target_weights(

@@ -47,6 +47,7 @@ from .decoding import (
     DecodingCollator,
     DecodingTarget,
     build_decoding_datasets,
+    expand_columns,
     fraction_of_train,
     target_dicts,
     target_label,
@@ -329,15 +330,21 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     0, is replaced by 1 for standardising) or a classification target with one class of the
     train split's. Fine-tuning goes on (the head learns a constant, as the baselines fit a
     constant prediction); :func:`finetune` warns with each note and writes them to
-    ``metrics.json`` (``target_notes``). Circular targets get no note."""
+    ``metrics.json`` (``target_notes``). A circular target gets one when its training angles
+    are all one angle (resultant length 1, each within 1e-12 rad of the first, ``-pi`` and ``pi``
+    the same angle): the head can only learn that angle. Angles that barely move (resultant
+    length near 1 but spread) get none, as a regression target with a small sd gets none."""
     notes = {}
     n = len(train_ds)
     for t in targets:
-        if t.kind == "circular":
-            continue
         v = np.asarray(train_ds[t.column_name], dtype=np.float64)
         head = f"target {t.label!r}: the {n} training window(s) used (fraction {fraction:g}) hold"
-        if t.kind == "regression" and float(np.std(v)) <= 1e-12:
+        if t.kind == "circular":
+            if v.size and float(np.max(np.abs(np.angle(np.exp(1j * (v - v[0])))))) <= 1e-12:
+                r = float(np.hypot(np.mean(np.cos(v)), np.mean(np.sin(v))))
+                notes[t.label] = (f"{head} one angle ({float(v[0]):.4f} rad, resultant length {r:.6g}), so the head can "
+                                  "only learn that angle; use a larger fraction")
+        elif t.kind == "regression" and float(np.std(v)) <= 1e-12:
             notes[t.label] = (f"{head} one value ({float(v[0]):g}), so it is standardised with sd 1 and the head can only "
                              "learn a constant; use a larger fraction")
         elif t.kind == "classification" and np.unique(v).size < 2:
@@ -435,7 +442,11 @@ def finetune(
         recording: the :class:`~hf_neuroformer.recording.SpikeRecording` holding the spikes and
             the targets (its units must be in the checkpoint's tokenizer).
         targets: :class:`~hf_neuroformer.decoding.DecodingTarget` list (several = multitask,
-            losses summed with each target's ``weight``).
+            losses summed with each target's ``weight``). A target without ``column`` on a 2-D
+            behaviour series ``(n_samples, c)`` is decoded column by column, as ``c`` targets
+            ``<name>[0]`` .. ``<name>[c-1]`` (:func:`~hf_neuroformer.decoding.expand_columns`,
+            as ``neuroformer finetune --target position`` does; the given 2-D target is not
+            changed); so a decoder fine-tuned for ``position`` is refined with the same list.
         output_dir: receives ``config.json`` (with ``decoding_targets``), ``model.safetensors``,
             the tokenizer, ``metrics.json``, ``decoding_report.json``, ``splits.json``,
             ``training_log.json`` and, when the test split has windows, ``test_decoding.png``
@@ -465,7 +476,8 @@ def finetune(
         select_on: the validation metric that selects the checkpoint (see
             :func:`selection_metric`): ``"auto"`` (default; one target: balanced accuracy /
             R² / mean angular error by kind; several targets: the loss), ``"loss"``, or
-            ``"<target>/<metric>"``.
+            ``"<target>/<metric>"`` (a column's label: ``position[1]/r2``); checked once the
+            targets are known, before any window is tokenized or the model is read.
         overwrite: replace a model already in ``output_dir``.
         keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
@@ -491,7 +503,10 @@ def finetune(
         ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
             the model's session), or every target's ``weight`` is 0.
         DecodingTargetError: a target missing from the recording (lists the available ones),
-            a class label unseen in training, ...
+            a column out of range, two targets reading one column (``position`` and
+            ``position[0]``), a class label unseen in training, ...
+        ValueError: ``select_on`` naming no target or a metric its kind lacks (before anything
+            is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``
             or ``generative_loss_weight`` (all checked before ``output_dir`` is touched),
@@ -507,6 +522,11 @@ def finetune(
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction)
     targets = check_targets(targets)
+    # a 2-D series without a column: one target per column (position[0], position[1]), as the
+    # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
+    targets = expand_columns(recording, targets)
+    # a select_on naming no target (or a metric its kind lacks) fails now, not after tokenizing and loading
+    selection_metric([{"name": t.name, "kind": t.kind, "column": t.column} for t in targets], select_on)
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
         check_model_dir(model_dir, "model_dir", weights=not from_scratch)
     check_output_not_model(output_dir, model_dir)
