@@ -455,6 +455,31 @@ def test_outputs_never_replace_the_model_files(trained, tmp_path, capsys):
         (model / name).unlink()
 
 
+def test_evaluate_without_model_never_replaces_the_files_of_the_model_that_generated(trained, tmp_path, capsys):
+    """evaluate without --model (the README's form) still knows the model: the --generated file
+    records its directory. 'evaluate --generated g.nwb --output M/config.json --overwrite' wrote the
+    metrics over that model's config.json (the --model check alone did not see it); refused now,
+    naming the flag, the file and the recorded directory, for --output and the default figure."""
+    d, nwb, _ = trained
+    model = d / "model"
+    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    gen = tmp_path / "g.nwb"
+    code, _, err = main_cli(capsys, "generate", "--model", model, "--data", nwb, "--epoch", "wake",
+                            "--output", gen, "--max-spikes", 8)
+    assert code == 0, err[-3000:]
+    ev = ("evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen, "--overwrite")
+    code, _, err = main_cli(capsys, *ev, "--output", model / "config.json")
+    assert code == 2 and "--output:" in err and "config.json of the model directory" in err
+    assert str(model.resolve()) in err and "it generated" in err
+    code, _, err = main_cli(capsys, *ev, "--output", model / "training_curves.json")  # its default figure
+    assert code == 2 and "training_curves.png of the model directory" in err
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
+    code, _, err = main_cli(capsys, *ev, "--output", model / "eval2.json")  # another name in the folder: allowed
+    assert code == 0, err[-3000:]
+    for name in ("eval2.json", "eval2.png"):
+        (model / name).unlink()
+
+
 @pytest.fixture(scope="module")
 def gen_validation(trained):
     """``(folder, A2929 path, file)``: ``neuroformer generate --split validation`` of the trained

@@ -418,14 +418,16 @@ def _check_not_an_input(path, flag: str, inputs: dict) -> None:
                              "--overwrite replaces old outputs, never an input: pass another file name")
 
 
-def _check_not_a_model_file(path, flag: str, model_dir) -> None:
+def _check_not_a_model_file(path, flag: str, model_dir, what: str = "the --model directory", note: str = "") -> None:
     """Refuse an output path that is one of the files of the ``--model`` directory the command
     reads (its config, weights, tokenizer, run records and figures), with or without
     ``--overwrite``: ``evaluate --model runs/a --output runs/a/config.json --overwrite`` (or
     ``embed`` / ``attention-map --output runs/a/config.png``, whose JSON goes to
     ``runs/a/config.json``) replaced the model's config with the metrics, and the model then
     failed to load with a message about its weights. Other names inside the directory
-    (``runs/a/eval.json``) stay allowed."""
+    (``runs/a/eval.json``) stay allowed. ``what`` names the directory in the message and ``note``
+    follows its path (evaluate without ``--model``: the model directory the ``--generated`` file
+    records)."""
     if path is None or model_dir is None:
         return
     from .generation import MODEL_DIR_FILES
@@ -434,7 +436,7 @@ def _check_not_a_model_file(path, flag: str, model_dir) -> None:
     out = Path(path)
     names = {*MODEL_DIR_FILES, *MODEL_FILES, *RUN_FIGURES, "generation_config.json", "decoding_report.json"}
     if out.name in names and out.parent.resolve() == Path(model_dir).resolve():
-        raise ValueError(f"{flag}: {str(path)!r} is {out.name} of the --model directory {str(model_dir)!r}; "
+        raise ValueError(f"{flag}: {str(path)!r} is {out.name} of {what} {str(model_dir)!r}{note}; "
                          "--overwrite replaces old outputs, never a file of the model: pass another file name")
 
 
@@ -521,6 +523,13 @@ def cmd_evaluate(args) -> int:
     spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
     scratch = read_nwb_scratch(args.generated)  # what generate recorded: grid, source spikes, settings
     settings = read_settings_scratch(scratch)
+    if not args.model and settings is not None and settings.get("model"):
+        # without --model, the model that generated the file is still the one whose files an output
+        # must not replace ('evaluate --generated g.nwb --output runs/a/config.json --overwrite', the
+        # README's form without --model, wrote the metrics over the model's config)
+        for path, flag in ((out, "--output"), (figure, "--figure")):
+            _check_not_a_model_file(path, flag, settings["model"], "the model directory",
+                                    f" (it generated {args.generated}, as the file records)")
     if args.split is None:  # the generated file's split: bits per spike on the windows that were generated
         args.split = settings["split"] if settings is not None else "test"
         if args.model:
