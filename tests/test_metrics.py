@@ -373,6 +373,23 @@ def test_isis_never_cross_a_gap_by_hand():
         isi_distance(real, gen, min_isis=0)
 
 
+def test_the_longest_bin_check_bins_fit_suggests_fits():
+    """The refusal's "expected a bin of at most X s" is a value that passes: X was printed with 6
+    significant digits, rounded up for a segment of 0.123456789 s (0.0617284 > 0.06172839...), and
+    that bin was refused again (1 whole bin)."""
+    import re
+
+    from hf_neuroformer.metrics.fidelity import FidelityInputError, check_bins_fit
+
+    for length in (0.123456789, 28.0, 0.3):
+        seg = np.array([[600.0, 600.0 + length]])
+        with pytest.raises(FidelityInputError, match="expected a bin of at most") as info:
+            check_bins_fit(1e6, seg, "--bin-size", "the binned metrics")
+        suggested = float(re.search(r"at most (\S+) s", str(info.value)).group(1))
+        assert suggested > 0.99 * length / 2, (length, suggested)
+        check_bins_fit(suggested, seg, "--bin-size", "the binned metrics")  # the suggested bin fits
+
+
 def test_snap_to_dt_bin_centres_matches_the_tokenizer():
     # 0.1 s windows, 0.03 s dt bins: bins [0, .03), [.03, .06), [.06, .09) and the partial [.09, .1)
     sup = np.array([[1.0, 1.1], [1.1, 1.2], [2.0, 2.1]])

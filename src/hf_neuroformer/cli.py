@@ -494,7 +494,7 @@ def cmd_evaluate(args) -> int:
         figure = out.with_suffix(".png")
     else:
         figure = None
-    from .metrics.fidelity import _check_bin_size, _check_min_isis, check_bins_fit, support_segments
+    from .metrics.fidelity import _check_bin_size, _check_min_isis, check_bins_fit, support_segments, width_at_most
 
     # the numbers first: they were refused only after both recordings (and the model) were read
     # ('min_isis:' is named --min-isis by main, as every field that has a flag)
@@ -570,7 +570,7 @@ def cmd_evaluate(args) -> int:
         raise ValueError(
             f"--psth-bin-size: {args.psth_bin_size:g} s leaves {metrics['psth_n_bins']} whole bin(s) in the covered "
             f"trial length ({metrics['psth_duration_s']:g} s, {metrics['psth_n_trials_used']} trials), and the PSTH "
-            f"correlation needs at least 2; expected a bin of at most {metrics['psth_duration_s'] / 2:.6g} s")
+            f"correlation needs at least 2; expected a bin of at most {width_at_most(metrics['psth_duration_s'] / 2)} s")
     metrics["isi_ks_floor_source"] = source
     same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it

@@ -111,7 +111,14 @@ def check_bins_fit(bin_size: float, segments: np.ndarray, field: str, what: str,
         f"{field}: {bin_size:g} s leaves {sum(n_full_bins(x, bin_size) for x in lengths)} whole bin(s) in the "
         f"generated windows ({len(lengths)} contiguous segment(s), longest {lengths.max():g} s, "
         f"{lengths.sum():g} s in all; no bin spans a gap), and {what} need at least {need}; expected a bin "
-        + (f"of at most {longest:.6g} s" if longest else "shorter than the windows"))
+        + (f"of at most {width_at_most(longest)} s" if longest else "shorter than the windows"))
+
+
+def width_at_most(width: float) -> str:
+    """``width`` (s) printed for an "at most" bound: 6 significant digits unless that rounds up
+    (0.0617283945 -> '0.0617284', which holds one bin fewer than the bound says), else in full."""
+    text = f"{width:.6g}"
+    return text if float(text) <= width else repr(float(width))
 
 
 def _counts_in_intervals(rec: SpikeRecording, intervals: np.ndarray) -> np.ndarray:
