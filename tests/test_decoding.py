@@ -1381,6 +1381,15 @@ def test_an_unknown_select_on_target_is_refused_before_any_window_or_model(posit
     assert not (tmp_path / "o").exists()
 
 
+def test_no_targets_is_refused_as_such_not_as_a_select_on_naming_no_target(a2929, pretrained, tmp_path):
+    """finetune(..., [], select_on="x/r2") blamed select_on ("with a target of [] ... (one of )"),
+    since select_on is now checked before the datasets; the empty list is refused as itself."""
+    with pytest.raises(DecodingTargetError, match=r"^targets: expected at least one DecodingTarget$"):
+        finetune(pretrained, a2929, [], output_dir=tmp_path / "o", select_on="x/r2", max_steps=1,
+                 window_mask=_no_window_expected)
+    assert not (tmp_path / "o").exists()
+
+
 def _no_window_expected(recording, starts):
     raise AssertionError("windows were tokenized and masked before select_on was checked")
 

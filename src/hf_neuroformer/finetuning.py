@@ -46,6 +46,7 @@ from .configuration_neuroformer import NeuroformerConfig, is_whole_number
 from .decoding import (
     DecodingCollator,
     DecodingTarget,
+    DecodingTargetError,
     build_decoding_datasets,
     expand_columns,
     fraction_of_train,
@@ -525,6 +526,8 @@ def finetune(
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
     # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
     targets = expand_columns(recording, targets)
+    if not targets:  # before select_on, which would blame itself ("a target of []") for an empty list
+        raise DecodingTargetError("targets: expected at least one DecodingTarget")
     # a select_on naming no target (or a metric its kind lacks) fails now, not after tokenizing and loading
     selection_metric([{"name": t.name, "kind": t.kind, "column": t.column} for t in targets], select_on)
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
