@@ -431,7 +431,9 @@ def test_outputs_never_replace_the_model_files(trained, tmp_path, capsys):
     """evaluate --output / --figure, and embed's figure and the .json beside it, naming a file of
     the --model directory are refused even with --overwrite: 'evaluate --model M --output
     M/config.json --overwrite' replaced the model's config with the metrics, and the model then
-    failed to load with a message about its weights. Other names in the folder stay allowed."""
+    failed to load with a message about its weights. Without --model (the README's form) the
+    model directory the --generated file records is guarded the same way: it was not, and the
+    metrics went over that model's config.json. Other names in the folder stay allowed."""
     d, nwb, _ = trained
     model = d / "model"
     before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
@@ -447,36 +449,18 @@ def test_outputs_never_replace_the_model_files(trained, tmp_path, capsys):
     emb = ("embed", "--model", model, "--data", nwb, "--epoch", "wake", "--color-by", "ry", "--overwrite")
     code, _, err = main_cli(capsys, *emb, "--output", model / "config.png")
     assert code == 2 and "--output (.json beside it):" in err and "config.json of the --model directory" in err
+    # without --model (the README's form) the --generated file records the model's directory
+    ev_no_model = tuple(a for a in ev if a not in ("--model", model))
+    code, _, err = main_cli(capsys, *ev_no_model, "--output", model / "config.json")
+    assert code == 2 and "--output:" in err and "config.json of the model directory" in err
+    assert str(model.resolve()) in err and "it generated" in err
+    code, _, err = main_cli(capsys, *ev_no_model, "--output", model / "training_curves.json")  # its default figure
+    assert code == 2 and "training_curves.png of the model directory" in err
     assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
     code, _, err = main_cli(capsys, *ev, "--output", model / "eval.json")  # another name in the folder: allowed
     assert code == 0, err[-3000:]
     assert json.loads((model / "eval.json").read_text())["n_units"] == 15
     for name in ("eval.json", "eval.png"):
-        (model / name).unlink()
-
-
-def test_evaluate_without_model_never_replaces_the_files_of_the_model_that_generated(trained, tmp_path, capsys):
-    """evaluate without --model (the README's form) still knows the model: the --generated file
-    records its directory. 'evaluate --generated g.nwb --output M/config.json --overwrite' wrote the
-    metrics over that model's config.json (the --model check alone did not see it); refused now,
-    naming the flag, the file and the recorded directory, for --output and the default figure."""
-    d, nwb, _ = trained
-    model = d / "model"
-    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
-    gen = tmp_path / "g.nwb"
-    code, _, err = main_cli(capsys, "generate", "--model", model, "--data", nwb, "--epoch", "wake",
-                            "--output", gen, "--max-spikes", 8)
-    assert code == 0, err[-3000:]
-    ev = ("evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen, "--overwrite")
-    code, _, err = main_cli(capsys, *ev, "--output", model / "config.json")
-    assert code == 2 and "--output:" in err and "config.json of the model directory" in err
-    assert str(model.resolve()) in err and "it generated" in err
-    code, _, err = main_cli(capsys, *ev, "--output", model / "training_curves.json")  # its default figure
-    assert code == 2 and "training_curves.png of the model directory" in err
-    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
-    code, _, err = main_cli(capsys, *ev, "--output", model / "eval2.json")  # another name in the folder: allowed
-    assert code == 0, err[-3000:]
-    for name in ("eval2.json", "eval2.png"):
         (model / name).unlink()
 
 
