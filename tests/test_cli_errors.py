@@ -252,6 +252,29 @@ def test_outputs_never_replace_the_inputs(models, capsys, tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+def test_default_figure_refusals_say_it_came_from_output(models, capsys, tmp_path):
+    """evaluate without --figure writes the figure to --output with .png; a refusal of that file
+    said '--figure: ...', a flag the user never gave ('--output M/training_curves.json' is refused
+    because M/training_curves.png is the model's figure)."""
+    d, nwb, _ = models
+    gen = tmp_path / "none.nwb"  # refused before any file is read
+    err = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen, "--model", d / "pre",
+                 "--output", d / "pre" / "training_curves.json")
+    assert err.split("error: ", 1)[1].startswith(
+        f"--figure (default: --output with .png): {str(d / 'pre' / 'training_curves.png')!r} is training_curves.png "
+        "of the --model directory"), err
+    assert not (d / "pre" / "training_curves.json").exists()
+    (tmp_path / "e.png").write_bytes(b"an older figure")
+    err = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen,
+                 "--output", tmp_path / "e.json")
+    assert f"--figure (default: --output with .png): {str(tmp_path / 'e.png')!r} exists; pass --overwrite" in err, err
+    # a --figure the user named keeps the plain flag
+    err = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen,
+                 "--output", tmp_path / "f.json", "--figure", tmp_path / "e.png")
+    assert f"error: --figure: {str(tmp_path / 'e.png')!r} exists" in err, err
+    assert not (tmp_path / "e.json").exists() and not (tmp_path / "f.json").exists()
+
+
 def test_resume_with_another_config_names_the_field(models, tmp_path):
     d, _, rec = models
     run = tmp_path / "run"

@@ -1122,7 +1122,7 @@ def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz,
     out.unlink()
     assert main(args) == 2  # the figure alone still blocks (checked before anything is loaded)
     err = capsys.readouterr().err
-    assert "--figure" in err and not out.exists() and fig.read_bytes() == fig_before
+    assert "--figure (default: --output with .png)" in err and not out.exists() and fig.read_bytes() == fig_before
     assert main(args + ["--overwrite", "--bin-size", "0.2"]) == 0
     assert json.loads(out.read_text())["bin_size_s"] == 0.2 and out.read_bytes() != json_before
     # an explicit --figure path, and no figure without --output or --figure

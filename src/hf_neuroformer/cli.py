@@ -494,6 +494,9 @@ def cmd_evaluate(args) -> int:
         figure = out.with_suffix(".png")
     else:
         figure = None
+    # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
+    # flag the user never gave ('evaluate --output M/training_curves.json')
+    fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
     from .metrics.fidelity import _check_bin_size, _check_min_isis, check_bins_fit, support_segments, width_at_most
 
     # the numbers first: they were refused only after both recordings (and the model) were read
@@ -509,13 +512,13 @@ def cmd_evaluate(args) -> int:
             raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "
                              "the same file; name the JSON with .json (e.g. eval.json), or pass --figure")
         raise ValueError(f"--figure: {str(figure)!r} is also the --output JSON file; pass another --figure path")
-    for path, flag in ((out, "--output"), (figure, "--figure")):  # before "exists; pass --overwrite"
+    for path, flag in ((out, "--output"), (figure, fig_flag)):  # before "exists; pass --overwrite"
         _check_not_an_input(path, flag, {"--generated": args.generated, "--real": args.real})
         _check_not_a_model_file(path, flag, args.model)
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
-    _check_new_file(figure, "--figure", args.overwrite)
+    _check_new_file(figure, fig_flag, args.overwrite)
     if figure is not None:
-        _check_figure_file(figure, "--figure")
+        _check_figure_file(figure, fig_flag)
     # the model first: a directory that cannot score spikes fails before the metrics are computed
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
@@ -527,7 +530,7 @@ def cmd_evaluate(args) -> int:
         # without --model, the model that generated the file is still the one whose files an output
         # must not replace ('evaluate --generated g.nwb --output runs/a/config.json --overwrite', the
         # README's form without --model, wrote the metrics over the model's config)
-        for path, flag in ((out, "--output"), (figure, "--figure")):
+        for path, flag in ((out, "--output"), (figure, fig_flag)):
             _check_not_a_model_file(path, flag, settings["model"], "the model directory",
                                     f" (it generated {args.generated}, as the file records)")
     if args.split is None:  # the generated file's split: bits per spike on the windows that were generated
