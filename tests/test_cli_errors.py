@@ -338,7 +338,17 @@ def test_embed_color_by_a_variable_without_samples_in_the_windows_is_refused(mod
     err = err_of(capsys, "embed", "--model", d / "pre", "--data", nwb, "--epoch", "wake", "--color-by",
                  "sleep_ripples", "--output", out)
     assert "--color-by: 'sleep_ripples' has no sample in any of the" in err, err
-    assert "test windows (--split test) of --epoch 'wake'" in err, err
+    plan = d / "pre" / "splits.json"
+    assert f"test windows (--split test) of the model's split plan ({plan}), read over --epoch 'wake'" in err, err
+    assert not out.exists() and not out.with_suffix(".npy").exists()
+    # without --epoch the windows are still the model's (its wake windows), not 'the whole recording', and
+    # another --epoch cannot move them: the message said both ('of the whole recording (no --epoch) ... or
+    # the --epoch / --split where it is recorded')
+    err = err_of(capsys, "embed", "--model", d / "pre", "--data", nwb, "--color-by", "sleep_ripples", "--output", out)
+    assert f"test windows (--split test) of the model's split plan ({plan}: the time it was trained on; no " \
+           "--epoch given)" in err, err
+    assert "whole recording" not in err and "pass a variable recorded during those windows, or another --split " \
+           "(the windows come from the model, so another --epoch cannot move them)" in err, err
     assert not out.exists() and not out.with_suffix(".npy").exists()
 
 

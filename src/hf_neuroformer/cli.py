@@ -757,10 +757,15 @@ def cmd_embed(args) -> int:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
     values, circular, unit = window_values(rec, args.color_by, starts, config.current_window)
     if np.isnan(values).all():  # an all-grey plot after the latents were computed, and only a count said so
-        where = f"--epoch {args.epoch!r}" if args.epoch else "the whole recording (no --epoch)"
+        # the windows are the model's (its splits.json), wherever --epoch reads the recording: another --epoch
+        # cannot move them (one without them is refused above), so only the variable or --split can help
+        plan_file = Path(args.model) / "splits.json"
+        where = (f"the model's split plan ({plan_file}), read over --epoch {args.epoch!r}" if args.epoch else
+                 f"the model's split plan ({plan_file}: the time it was trained on; no --epoch given)")
         raise ValueError(f"--color-by: {args.color_by!r} has no sample in any of the {len(starts)} {args.split} "
                          f"windows (--split {args.split}) of {where}, so no window would get a colour; pass a "
-                         "variable recorded during those windows, or the --epoch / --split where it is recorded")
+                         "variable recorded during those windows, or another --split (the windows come from the "
+                         "model, so another --epoch cannot move them)")
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
     ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None)
     latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected)
