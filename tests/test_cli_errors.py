@@ -426,6 +426,23 @@ def test_simulators_refuse_infinite_and_sub_bin_durations():
         simulate_coupled_network(n_units=5, duration=0.0009)
 
 
+def test_binned_simulators_record_the_simulated_duration():
+    # duration=1.0015 at 2 ms bins simulates 501 bins (0..1.002 s) and recorded params['duration'] 1.0015,
+    # not the span of the recording it returned
+    from hf_neuroformer.simulation import HubNetworkParams, simulate_coupled_network, simulate_hub_glm
+
+    net = simulate_coupled_network(n_units=5, duration=1.0015, seed=1)
+    assert net.recording.time_domain[1] == pytest.approx(1.002, abs=1e-12)
+    assert net.params["duration"] == net.recording.time_domain[1]
+    assert net.params["duration_requested"] == 1.0015
+    glm = simulate_hub_glm(HubNetworkParams(n_units=20, n_hubs=1, targets_per_hub=5), duration=1.0015, seed=1)
+    assert glm.params["duration"] == glm.recording.time_domain[1] != 1.0015  # whole 1 ms bins
+    assert abs(glm.params["duration"] - 1.0015) <= 0.0005 + 1e-12
+    assert glm.params["duration_requested"] == 1.0015
+    # a whole number of bins: nothing to add
+    assert "duration_requested" not in simulate_coupled_network(n_units=5, duration=1.0, seed=1).params
+
+
 def test_version_is_one_line_with_the_libraries(capsys):
     """``neuroformer --version``: the package's version (the installed distribution's, so setup.py
     and ``__version__`` agree) and the versions a bug report needs, on one line."""

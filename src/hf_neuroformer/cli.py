@@ -1292,7 +1292,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hubs", type=int, help="number of hub units, hub kinds only (default: 3)")
     s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block, hub kinds only (default: 30)")
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "
-                   "(simulation.MAX_CLI_DURATION; default: %(default)s)")
+                   "(simulation.MAX_CLI_DURATION; default: %(default)s); the glm and hub-glm kinds round it to "
+                   "whole bins and record the simulated span as the duration")
     s.add_argument("--seed", type=int, default=0, help="seed of the wiring and the spikes (default: 0)")
     s.add_argument("--codegen", choices=["numpy", "cython"],
                    help="brian2 code generation target, --kind hub only (default: numpy)")

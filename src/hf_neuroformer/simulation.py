@@ -73,6 +73,19 @@ class SimulatedNetwork:
         self.edge_kind = np.asarray(self.edge_kind, dtype=np.int8)
 
 
+
+def _durations(requested: float, n_bins: int, bin_size: float) -> dict:
+    """The ``params`` duration entries of a binned simulator: ``duration`` is the simulated span
+    ``n_bins * bin_size`` (s, the recording's ``time_domain`` end, as the hub LIF kind records the
+    span it ran), and ``duration_requested`` the requested value when whole bins changed it by more
+    than 1 ns (``duration=1.0015`` at 2 ms bins simulates 1.002 s, and recorded 1.0015)."""
+    simulated = float(n_bins * bin_size)
+    out = {"duration": simulated}
+    if abs(simulated - float(requested)) > 1e-9:
+        out["duration_requested"] = float(requested)
+    return out
+
+
 def simulate_coupled_network(
     n_units: int = 16,
     duration: float = 240.0,
@@ -91,7 +104,8 @@ def simulate_coupled_network(
 
     Args:
         n_units: number of units.
-        duration: simulated time, s.
+        duration: simulated time, s, rounded to whole ``bin_size`` bins (``params["duration"]``
+            records the simulated span, ``params["duration_requested"]`` this value when they differ).
         bin_size: integration step, s (one spike per unit per bin at most).
         tau: decay time constant of the synaptic trace, s.
         connection_prob: probability of a directed connection j -> i (no self-connections).
@@ -105,8 +119,8 @@ def simulate_coupled_network(
         seed: RNG seed; the same seed gives the same spikes and weights.
 
     Returns:
-        :class:`SimulatedNetwork`, whose recording has ``time_domain=(0, duration)`` and
-        session ``"simulated"``.
+        :class:`SimulatedNetwork`, whose recording has ``time_domain=(0, n_bins * bin_size)``
+        (``n_bins = round(duration / bin_size)``) and session ``"simulated"``.
 
     Raises:
         ValueError: for non-positive sizes or durations.
@@ -165,7 +179,8 @@ def simulate_coupled_network(
     )
     # recorded like the hub kinds' parameters (write_network keeps them in the file, connectivity's
     # scores.json reports them): without them a glm file said n_units, duration and seed null
-    params = {"n_units": int(n_units), "duration": float(duration), "bin_size": float(bin_size), "tau": float(tau),
+    params = {"n_units": int(n_units), **_durations(duration, n_bins, bin_size), "bin_size": float(bin_size),
+              "tau": float(tau),
               "connection_prob": float(connection_prob), "coupling_strength": float(coupling_strength),
               "refractory_strength": float(refractory_strength), "drive_strength": float(drive_strength),
               "drive_timescale": float(drive_timescale), "n_assemblies": int(n_assemblies),
@@ -388,7 +403,9 @@ def simulate_hub_glm(
     ``rate_i`` is ``glm_base_rate`` (hubs ``glm_hub_rate``) times ``U(0.7, 1.3)``.
 
     Args / Raises: as :func:`simulate_hub_network` (no brian2 needed), and ValueError when
-    ``duration`` is shorter than one ``glm_bin_size`` bin.
+    ``duration`` is shorter than one ``glm_bin_size`` bin. ``duration`` is rounded to whole bins:
+    ``params["duration"]`` records the simulated span (the recording's ``time_domain`` end),
+    ``params["duration_requested"]`` the requested value when they differ.
 
     Returns:
         :class:`SimulatedNetwork` with ``kind="hub-glm"``; ``weights`` = the layout's ``W``
@@ -433,7 +450,8 @@ def simulate_hub_glm(
         session="simulated-hub-glm",
     )
     return SimulatedNetwork(recording=rec, weights=weights, base_rates=rate, hub_units=hubs, edge_kind=kind,
-                            kind="hub-glm", params={**asdict(params), "duration": float(duration), "seed": int(seed)})
+                            kind="hub-glm", params={**asdict(params), **_durations(duration, n_bins, bin_size),
+                                                    "seed": int(seed)})
 
 
 #: NWB scratch names that carry a simulated network's ground truth
