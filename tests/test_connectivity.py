@@ -117,6 +117,25 @@ def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
         read_network(tmp_path / "plain.nwb")
 
 
+def test_connectivity_data_that_is_not_a_simulated_nwb_names_data(shared_data, tmp_path, capsys):
+    """--data given a .mat file or a directory: the reader's message ('the file is not HDF5 (size
+    4096 bytes)' for a directory) did not name --data nor say what connectivity reads."""
+    from hf_neuroformer.cli import main
+
+    mat = shared_data("nelpy_hippocampus/linear-track/spikes.mat")
+    folder = mat.parent
+    for data, said in ((mat, "the file is not HDF5"), (folder, "is a directory")):
+        rc = main(["connectivity", "--model", str(tmp_path / "no_model"), "--data", str(data),
+                   "--output", str(tmp_path / "out")])
+        last = capsys.readouterr().err.strip().split("\n")[-1]
+        assert rc == 2
+        assert last.startswith(f"neuroformer connectivity: error: data_path (--data): {data}"), last
+        assert said in last and "expected the NWB file of a simulated network, as 'neuroformer simulate' writes " \
+                                 "it" in last, last
+        assert "size 4096" not in last
+    assert not (tmp_path / "out").exists()
+
+
 def test_glm_kind_records_its_parameters_in_the_file(tmp_path):
     """The glm kind keeps its parameters, as the hub kinds do: 'neuroformer simulate --kind glm
     --units 12 --duration 60' wrote an empty parameter record, and connectivity's scores.json

@@ -493,14 +493,23 @@ def read_network(path) -> SimulatedNetwork:
     """Read a file written by :func:`write_network` back into a :class:`SimulatedNetwork`.
 
     Raises:
-        ValueError: the file has no ``ground_truth_weights`` scratch data, or its shape does not
-            match the number of units.
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
+            an NWB file written by ``neuroformer simulate`` is expected; the file has no
+            ``ground_truth_weights`` scratch data, or its shape does not match the number of units.
     """
     import json
+    from pathlib import Path
 
     from .io.nwb import read_nwb, read_nwb_scratch
 
-    rec = read_nwb(path)
+    expected = "expected the NWB file of a simulated network, as 'neuroformer simulate' writes it"
+    if Path(path).is_dir():  # read_nwb said 'the file is not HDF5 (size 4096 bytes)'
+        raise ValueError(f"{path}: is a directory; {expected}")
+    try:
+        rec = read_nwb(path)
+    except ValueError as err:
+        raise ValueError(f"{err}; {expected}") from None
     sc = read_nwb_scratch(path)
     if "ground_truth_weights" not in sc:
         raise ValueError(f"{path}: ground_truth_weights: expected the NWB scratch data written by "

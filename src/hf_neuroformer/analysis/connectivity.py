@@ -600,8 +600,9 @@ def run_connectivity(
     Raises:
         FileExistsError: ``output_dir`` is not empty, without ``overwrite``, or is a folder
             ``overwrite`` may not replace.
-        FileNotFoundError / ValueError: from loading the model or the ground truth; a network of fewer than
-            2 units (no pair to score).
+        FileNotFoundError / ValueError: from loading the model or the ground truth (``data_path (--data):``
+            a missing file, a directory, a file that is not an NWB file written by ``neuroformer
+            simulate``); a network of fewer than 2 units (no pair to score).
         ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1; ``device`` not
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
             is read); the CCG / GLM history ``n_lags * bin_size``, or ``corr_bin_size``, longer
@@ -623,9 +624,11 @@ def run_connectivity(
             raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
     try:
         net = read_network(data_path)
-    except ValueError as err:
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"data_path (--data): {err}") from None
+    except ValueError as err:  # a directory, a .mat, ...: the reader's message did not name --data
         if "ground_truth_weights: expected the NWB scratch data" not in str(err):
-            raise
+            raise ValueError(f"data_path (--data): {err}") from None
         raise ValueError(f"data_path (--data): {data_path} holds no ground-truth weights; connectivity scores the "
                          "estimates against the true weights, which only a file written by 'neuroformer simulate' "
                          "stores: pass one as --data") from None
