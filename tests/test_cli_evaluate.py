@@ -94,3 +94,31 @@ def test_isi_ks_floor_with_no_unit_to_score_says_why(tiny, capsys):
     ev = json.loads(out.read_text())
     assert ev["isi_ks_floor_mean"] is None and "no unit has >= 100000 ISIs" in ev["isi_ks_floor_reason"]
     assert "isi_ks_floor_mean is NaN: no unit has" in printed
+
+
+def test_default_bin_size_longer_than_the_windows_is_noted(tiny, capsys):
+    """One generated 0.1 s window holds 1 whole bin of the default --bin-size (0.1 s), and the
+    binned metrics need 2: they came out NaN (n_bins 1) without a word. The default is not refused
+    (the other metrics are still useful), but a note says which metrics and why; the JSON is as before."""
+    d, _ = tiny
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.io import load_recording
+
+    model, tok, plan = load_pretrained(d / "model")
+    rec = load_recording(d / "real.npz")
+    starts, _ = window_starts_for_split(plan, "test", model.config)
+    write_nwb(nf.generate_spikes(model, tok, rec, starts[:1], seed=0, progress=False), d / "gen_one.nwb")
+    out = d / "eval_one.json"
+    assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen_one.nwb"),
+                     "--output", str(out), "--figure", str(d / "eval_one.png")]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads(out.read_text())
+    assert metrics["n_bins"] == 1 and metrics["binned_count_corr_mean"] is None and metrics["pairwise_corr_r"] is None
+    notes = [line for line in printed.splitlines() if line.strip().startswith("note: ")]
+    assert len(notes) == 1, printed
+    assert "binned_count_corr_mean" in notes[0] and "pairwise_corr_r" in notes[0], notes
+    assert "the default --bin-size 0.1 s leaves 1 whole bin(s) in the generated windows" in notes[0], notes
+    assert "; pass a --bin-size of at most 0.0499" in notes[0], notes  # the window is 25.6..25.7 s in float
+    # windows that hold the bins: no note
+    assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb")]) == 0
+    assert "note: " not in capsys.readouterr().out

@@ -350,6 +350,10 @@ MAIN_FIDELITY_METRICS = (
 )
 
 
+#: The evaluate metrics computed on --bin-size bins (the Fano factor unless trial-aligned).
+BINNED_METRICS = ("binned_count_corr_mean", "fano_corr", "fano_mean_abs_diff", "pairwise_corr_r")
+
+
 def _print_fidelity(metrics: dict) -> None:
     for key, what in MAIN_FIDELITY_METRICS:
         v = metrics.get(key)
@@ -483,6 +487,8 @@ def _generator_grid(scratch, model):
 
 
 def cmd_evaluate(args) -> int:
+    import math
+
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .metrics import compare_recordings
@@ -497,7 +503,8 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    from .metrics.fidelity import _check_bin_size, _check_min_isis, check_bins_fit, support_segments, width_at_most
+    from .metrics.fidelity import (FidelityInputError, _check_bin_size, _check_min_isis, check_bins_fit,
+                                   support_segments, width_at_most)
 
     # the numbers first: they were refused only after both recordings (and the model) were read
     # ('min_isis:' is named --min-isis by main, as every field that has a flag)
@@ -558,9 +565,15 @@ def cmd_evaluate(args) -> int:
                          "recording it was generated from as --real (and its --epoch)")
     # a chosen bin longer than the windows gave NaN metrics with n_bins 0; the default is not refused (windows
     # shorter than 0.2 s, e.g. ripples, still get the other metrics)
+    binned_what = "the binned-count correlation, Fano factor and pairwise correlations"
+    bins_note = None
     if chosen["--bin-size"]:
-        check_bins_fit(args.bin_size, support_segments(generated.support), "--bin-size",
-                       "the binned-count correlation, Fano factor and pairwise correlations")
+        check_bins_fit(args.bin_size, support_segments(generated.support), "--bin-size", binned_what)
+    else:  # ... but said so: they came out NaN with n_bins 0 (or 1) and no word
+        try:
+            check_bins_fit(args.bin_size, support_segments(generated.support), "--bin-size", binned_what)
+        except FidelityInputError as err:  # '0.1 s leaves 1 whole bin(s) ...; expected a bin of at most X s'
+            bins_note = str(err).removeprefix("--bin-size: ").rsplit("; expected a bin ", 1)
     try:
         metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                      min_isis=args.min_isis, window_length=grid[0] if grid else None,
@@ -601,6 +614,11 @@ def cmd_evaluate(args) -> int:
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
           f"over {metrics['support_duration_s']:.1f} s of generated windows ({metrics['n_units']} units{made}):")
     _print_fidelity(metrics)
+    undefined = [k for k in BINNED_METRICS if isinstance(metrics.get(k), float) and math.isnan(metrics[k])
+                 and (metrics.get("fano_mode") == "bins" or not k.startswith("fano"))]  # trial Fano: no bins
+    if bins_note is not None and undefined:
+        print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size "
+              f"{bins_note[0]}; pass a --bin-size {bins_note[-1]} for them (the other metrics do not use it)")
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
@@ -1172,7 +1190,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "no figure without either)")
     e.add_argument("--bin-size", type=float,
                    help="bin width for count correlations, Fano factors and pairwise correlations, s; a given one "
-                        "must fit at least 2 bins in the generated windows (default: 0.1)")
+                        "must fit at least 2 bins in the generated windows (default: 0.1; when it does not fit, a note "
+                        "names the metrics left undefined)")
     e.add_argument("--psth-bin-size", type=float,
                    help="PSTH bin width, s; a given one must fit at least 2 bins in the covered trials (default: 0.01)")
     e.add_argument("--min-isis", type=int, default=20,
