@@ -503,7 +503,7 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    from .metrics.fidelity import (FidelityInputError, _check_bin_size, _check_min_isis, check_bins_fit,
+    from .metrics.fidelity import (_check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
                                    support_segments, width_at_most)
 
     # the numbers first: they were refused only after both recordings (and the model) were read
@@ -570,10 +570,7 @@ def cmd_evaluate(args) -> int:
     if chosen["--bin-size"]:
         check_bins_fit(args.bin_size, support_segments(generated.support), "--bin-size", binned_what)
     else:  # ... but said so: they came out NaN with n_bins 0 (or 1) and no word
-        try:
-            check_bins_fit(args.bin_size, support_segments(generated.support), "--bin-size", binned_what)
-        except FidelityInputError as err:  # '0.1 s leaves 1 whole bin(s) ...; expected a bin of at most X s'
-            bins_note = str(err).removeprefix("--bin-size: ").rsplit("; expected a bin ", 1)
+        bins_note = bins_fit_problem(args.bin_size, support_segments(generated.support), binned_what)
     try:
         metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                      min_isis=args.min_isis, window_length=grid[0] if grid else None,
@@ -617,8 +614,10 @@ def cmd_evaluate(args) -> int:
     undefined = [k for k in BINNED_METRICS if isinstance(metrics.get(k), float) and math.isnan(metrics[k])
                  and (metrics.get("fano_mode") == "bins" or not k.startswith("fano"))]  # trial Fano: no bins
     if bins_note is not None and undefined:
-        print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size "
-              f"{bins_note[0]}; pass a --bin-size {bins_note[-1]} for them (the other metrics do not use it)")
+        why, longest = bins_note
+        fix = f"of at most {width_at_most(longest)} s" if longest else "shorter than the windows"
+        print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size {why}; "
+              f"pass a --bin-size {fix} for them (the other metrics do not use it)")
     if out is not None:
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))

@@ -31,6 +31,8 @@ function                                  what it compares
 
 from __future__ import annotations
 
+import math
+
 import warnings
 
 import numpy as np
@@ -92,32 +94,52 @@ def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
     return float(bin_size)
 
 
+def bins_fit_problem(bin_size: float, segments: np.ndarray, what: str, need: int = 2):
+    """Why ``bin_size`` (s) is too long for ``segments`` (``(n, 2)`` float64 s), or None.
+
+    Returns:
+        None when ``bin_size`` tiles the segments with at least ``need`` whole bins (no bin
+        spans a gap) or ``segments`` is empty (the caller's own checks name that); else
+        ``(why, longest)``: ``why`` (str) names the whole bins it leaves, the segments' lengths
+        and that ``what`` (the metrics that use it) need ``need``; ``longest`` (float s, or None
+        when no width gives ``need`` bins) is the largest bin width that does.
+    """
+    lengths = (segments[:, 1] - segments[:, 0]) if len(segments) else np.zeros(0)
+    n_bins = sum(n_full_bins(x, bin_size) for x in lengths)
+    if not len(lengths) or n_bins >= need:
+        return None
+    fits = [x / m for x in lengths for m in range(1, need + 1)
+            if sum(n_full_bins(y, x / m) for y in lengths) >= need]
+    why = (f"{bin_size:g} s leaves {n_bins} whole bin(s) in the generated windows ({len(lengths)} contiguous "
+           f"segment(s), longest {lengths.max():g} s, {lengths.sum():g} s in all; no bin spans a gap), and {what} "
+           f"need at least {need}")
+    return why, (max(fits) if fits else None)
+
+
 def check_bins_fit(bin_size: float, segments: np.ndarray, field: str, what: str, need: int = 2) -> None:
     """Refuse a ``bin_size`` (s) that tiles ``segments`` (``(n, 2)`` float64 s) with fewer than
-    ``need`` whole bins, which ``what`` (the metrics that use it) needs; an empty ``segments``
-    passes (the caller's own checks name that).
+    ``need`` whole bins, which ``what`` (the metrics that use it) needs (:func:`bins_fit_problem`).
 
     Raises:
         FidelityInputError: ``field: ...`` naming the bins it leaves, the segments' lengths and the
             largest bin width that gives ``need`` bins.
     """
-    lengths = (segments[:, 1] - segments[:, 0]) if len(segments) else np.zeros(0)
-    if not len(lengths) or sum(n_full_bins(x, bin_size) for x in lengths) >= need:
-        return
-    fits = [x / m for x in lengths for m in range(1, need + 1)
-            if sum(n_full_bins(y, x / m) for y in lengths) >= need]
-    longest = max(fits) if fits else None
-    raise FidelityInputError(
-        f"{field}: {bin_size:g} s leaves {sum(n_full_bins(x, bin_size) for x in lengths)} whole bin(s) in the "
-        f"generated windows ({len(lengths)} contiguous segment(s), longest {lengths.max():g} s, "
-        f"{lengths.sum():g} s in all; no bin spans a gap), and {what} need at least {need}; expected a bin "
-        + (f"of at most {width_at_most(longest)} s" if longest else "shorter than the windows"))
+    problem = bins_fit_problem(bin_size, segments, what, need)
+    if problem is not None:
+        why, longest = problem
+        raise FidelityInputError(f"{field}: {why}; expected a bin "
+                                 + (f"of at most {width_at_most(longest)} s" if longest else "shorter than the windows"))
 
 
 def width_at_most(width: float) -> str:
-    """``width`` (s) printed for an "at most" bound: 6 significant digits unless that rounds up
-    (0.0617283945 -> '0.0617284', which holds one bin fewer than the bound says), else in full."""
+    """``width`` (s, > 0) printed for an "at most" bound, with 6 significant digits rounded down,
+    so the printed bin fits too (0.0617283945 -> '0.0617283', not '0.0617284', which holds one bin
+    fewer; 0.049999999999998934 -> '0.0499999', not '0.05'); in full if even that rounds up."""
     text = f"{width:.6g}"
+    if float(text) <= width:
+        return text
+    digits = 5 - math.floor(math.log10(width))
+    text = f"{math.floor(width * 10 ** digits) / 10 ** digits:.6g}"
     return text if float(text) <= width else repr(float(width))
 
 
@@ -899,6 +921,7 @@ __all__ = [
     "pairwise_correlation_structure",
     "psth_correlation",
     "snap_to_dt_bin_centres",
+    "bins_fit_problem",
     "check_bins_fit",
     "support_segments",
     "trial_psth",
