@@ -889,11 +889,13 @@ def test_the_command_decodes_every_column_of_a_2d_series(position2d, pretrained,
     ("position[1],position[1]", None, r"--target: each target once, got \['position\[1\]', 'position\[1\]'\]"),
     ("position,ry", "regression", r"--kind: expected one kind per --target item \(2; a 2-D series' kind applies to each "
                                   r"of its columns\), got 1"),
+    ("ry", "regression,circular", r"--kind: expected one kind per --target item \(1; .*\), got 2: "
+                                  r"\['regression', 'circular'\]$"),  # the kinds as counted, not the flag's text
     ("position[", None, r"--target: 'position\[' is not NAME or NAME\[k\]; expected .* NAME\[k\] with k an integer >= 0"),
     ("position[a]", None, r"--target: 'position\[a\]' is not NAME or NAME\[k\]"),
     ("position[-1]", None, r"--target: 'position\[-1\]' is not NAME or NAME\[k\]"),
     ("position]", None, r"--target: 'position\]' is not NAME or NAME\[k\]"),
-], ids=["out-of-range", "1-D", "twice", "1-D-twice", "same-item", "kind-count", "open", "letter", "negative", "close"])
+], ids=["out-of-range", "1-D", "twice", "1-D-twice", "same-item", "kind-count", "kind-list", "open", "letter", "negative", "close"])
 def test_the_command_refuses_a_bad_column_of_a_target(position2d, pretrained, tmp_path, capsys, target, kind, said):
     """Each refusal: exit 2, one line naming the flag and what was expected, nothing written."""
     from hf_neuroformer.cli import main

@@ -690,7 +690,7 @@ def cmd_finetune(args) -> int:
     kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
     if kinds is not None and len(kinds) != len(items):
         raise ValueError(f"--kind: expected one kind per --target item ({len(items)}; a 2-D series' kind applies to "
-                         f"each of its columns), got {len(kinds)}: {args.kind!r}")
+                         f"each of its columns), got {len(kinds)}: {kinds}")
     bad = [k for k in kinds or [] if k not in KINDS]
     if bad:  # before the recording is read, named by the flag
         raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
@@ -1096,8 +1096,10 @@ class _VersionAction(argparse.Action):
 
 
 #: --epoch's help, for every command that reads a recording
-EPOCH_HELP = ("restrict the recording to this named epoch / interval (e.g. wake); an interval table of many rows "
-              "(e.g. sleep_ripples) selects their union; give the epoch the model was trained on")
+EPOCH_WHAT = ("restrict the recording to this named epoch / interval (e.g. wake); an interval table of many rows "
+              "(e.g. sleep_ripples) selects their union")
+#: --epoch of the commands that read a trained --model
+EPOCH_HELP = EPOCH_WHAT + "; give the epoch the model was trained on"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1201,7 +1203,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
     r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields)")
     r.add_argument("--data", help="recording (default: built-in simulated)")
-    r.add_argument("--epoch", help=EPOCH_HELP)
+    r.add_argument("--epoch", help=EPOCH_WHAT + "; the windows are fixed here ('train --data DIR' refuses --epoch)")
     r.add_argument("--output", required=True, help="new directory for the shards and manifest.json")
     r.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
     r.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
@@ -1272,7 +1274,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and write a markdown table of test NLLs and F1")
     a.add_argument("--config", required=True, help="YAML config of the full model (its modalities choose the variants)")
     a.add_argument("--data", help="recording (default: built-in simulated)")
-    a.add_argument("--epoch", help=EPOCH_HELP)
+    a.add_argument("--epoch", help=EPOCH_WHAT + "; every variant is trained and scored on it")
     a.add_argument("--output", required=True, help="markdown table (the figures also go to the same name with .json)")
     a.add_argument("--max-steps", type=int, help="steps per variant (default: the config's training.max_steps)")
     a.add_argument("--seed", type=int, help="training seed of every variant (default: the config's)")
