@@ -483,6 +483,35 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
         {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k != "model_dir"}
     assert f"local path not published: metrics.json: {str(d / 'model')!r} -> 'model'" in res.stdout, res.stdout
 
+    # Break test: the decoder (fine-tuned with decoding_generative_loss_weight 0, so no next-spike
+    # heads saved) was mapped to AutoModelForPreTraining / AutoModelForCausalLM, which loaded it with
+    # random id/dt heads, and got the sampler's generation_config.json; its decoding_report.json
+    # (a run record) was not pushed
+    assert json.loads((out / "config.json").read_text())["decoding_generative_loss_weight"] == 0
+    assert set(json.loads(files["config.json"])["auto_map"]) == {
+        "AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
+    assert "generation_config.json" not in files, sorted(files)
+    assert json.loads(files["decoding_report.json"]) == json.loads((out / "decoding_report.json").read_text())
+    card = files["README.md"].decode()
+    assert "This decoder cannot generate or score spikes" in card and "neuroformer generate" not in card
+
+    # a decoder fine-tuned with decoding_generative_loss_weight > 0 saves trained next-spike heads:
+    # it keeps the pretraining Auto classes and the generation defaults (staged only, not pushed)
+    from hf_neuroformer.hub import has_next_spike_heads, save_for_hub
+    from hf_neuroformer.modeling_neuroformer import NeuroformerForBehaviorDecoding
+
+    gen = out.parent / "decoder-gen"
+    cfg = nf.NeuroformerConfig.from_pretrained(out)
+    cfg.decoding_generative_loss_weight = 0.5
+    NeuroformerForBehaviorDecoding(cfg).save_pretrained(gen)
+    for name in ("vocab.json", "tokenizer_config.json"):
+        (gen / name).write_bytes((out / name).read_bytes())
+    assert has_next_spike_heads(gen) and has_next_spike_heads(d / "model") and not has_next_spike_heads(out)
+    save_for_hub(gen, out.parent / "decoder-gen-stage")
+    auto_map = json.loads((out.parent / "decoder-gen-stage" / "config.json").read_text())["auto_map"]
+    assert {"AutoModelForPreTraining", "AutoModelForCausalLM", "AutoModelForSequenceClassification"} <= set(auto_map)
+    assert (out.parent / "decoder-gen-stage" / "generation_config.json").is_file()
+
 
 def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub):
     """Break test: ``--private`` with a repository that already exists and is public pushed the
@@ -561,6 +590,7 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
     card = ModelCard(loopback_hub.files("lab/pretrained-card")["README.md"].decode())
     assert {r.task_type for r in card.data.eval_results} == {"next-spike-prediction"}
     assert "pretrained for next-spike prediction" in card.text and "Nats per spike token" in card.text
+    assert "need the package: `neuroformer generate --model <local dir> ...`." in card.text
 
 
 def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_files_are_named(

@@ -3,18 +3,23 @@
 Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_folder``,
 ``ModelCard`` / ``ModelCardData``), never hand-made HTTP. What a pushed model repository holds:
 
-- ``model.safetensors``, ``config.json`` (with an ``auto_map`` for every Auto class below),
+- ``model.safetensors``, ``config.json`` (with an ``auto_map`` for the Auto classes of
+  :data:`AUTO_MAP`; a fine-tuned decoder without next-spike heads, see
+  :func:`has_next_spike_heads`, maps only those of :data:`DECODER_AUTO_MAP`),
   ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``);
 - ``configuration_neuroformer.py``, ``modeling_neuroformer.py`` and
   ``tokenization_neuroformer.py``, copied by transformers' ``register_for_auto_class``
   machinery with the module they import relatively, ``binning.py``, so that
-  ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)`` works where
-  ``hf_neuroformer`` is not installed (these files import only each other, ``torch``, ``numpy``
-  and ``transformers``; the model card names all four);
+  ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)`` (a decoder:
+  ``AutoModelForSequenceClassification``) works where ``hf_neuroformer`` is not installed (these
+  files import only each other, ``torch``, ``numpy`` and ``transformers``; the model card names
+  all four);
 - ``generation_config.json``: the sampling defaults of
-  :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository;
-- the run's ``metrics.json``, ``splits.json``, ``training_config.json`` and
-  ``training_log.json`` (absolute local paths in them replaced by their last component), and its figures (:data:`CARD_FIGURES`: ``training_curves.png`` and
+  :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository; not for a
+  decoder without next-spike heads, which cannot generate;
+- the run's ``metrics.json``, ``splits.json``, ``training_config.json``, ``training_log.json``
+  and a decoder's ``decoding_report.json`` (absolute local paths in them replaced by their last
+  component), and its figures (:data:`CARD_FIGURES`: ``training_curves.png`` and
   ``test_generation.png`` of ``train``, ``test_decoding.png`` of ``finetune``; shown in the
   model card), when present;
 - ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
@@ -46,6 +51,13 @@ AUTO_MAP = {
     "AutoModelForCausalLM": "modeling_neuroformer.NeuroformerForPreTraining",
     "AutoModelForSequenceClassification": "modeling_neuroformer.NeuroformerForBehaviorDecoding",
 }
+#: The Auto classes of a fine-tuned decoder whose ``model.safetensors`` has no next-spike heads
+#: (``decoding_generative_loss_weight == 0``): ``AutoModelForPreTraining`` / ``AutoModelForCausalLM``
+#: would load it with newly initialised ``id_head`` / ``dt_head``, so they are not mapped.
+DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
+                    if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification")}
+#: The sampler's defaults (:func:`generation_defaults`), staged only for a model with next-spike heads.
+GENERATION_CONFIG = "generation_config.json"
 
 #: Files of a ``neuroformer train`` directory that a push needs (the model and its tokenizer).
 REQUIRED_FILES = ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json")
@@ -60,7 +72,8 @@ CARD_FIGURES = {
                          "targets as a confusion matrix, rows normalised to the recorded class.",
 }
 #: Run records copied beside the model when present.
-RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json", *CARD_FIGURES)
+RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json", "decoding_report.json",
+             *CARD_FIGURES)
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card_template.md"
 
@@ -110,6 +123,14 @@ PRETRAINING_RESULTS_NOTE = (
     "Nats per spike token unless stated; the baselines are fitted on the train split and scored on\n"
     "the same tokens."
 )
+
+#: the model card's sentence on spike generation (a model with next-spike heads) ...
+GENERATION_NOTE = ("Spike generation, fidelity metrics and bits\nper spike need the package: "
+                   "`neuroformer generate --model <local dir> ...`.")
+#: ... and for a decoder fine-tuned without them (``decoding_generative_loss_weight`` 0)
+NO_HEADS_NOTE = ("This decoder cannot generate or score spikes: its\nnext-spike heads (`id_head`, `dt_head`) "
+                 "were not saved (`decoding_generative_loss_weight` 0), so\n`AutoModelForPreTraining` is not "
+                 "mapped and there is no `generation_config.json`.")
 
 
 class HubPushError(RuntimeError):
@@ -244,11 +265,39 @@ def remote_code_registered() -> Iterator[None]:
                 cls._auto_class = old
 
 
+def has_next_spike_heads(model_dir) -> bool:
+    """Whether ``model_dir/model.safetensors`` holds the next-spike heads
+    (:data:`hf_neuroformer.generation.NEXT_SPIKE_HEADS`: ``id_head``, ``dt_head`` and, with
+    ``config.dt_conditioned_on_unit``, ``dt_unit_embeddings``).
+
+    True for a ``neuroformer train`` directory and for a decoder fine-tuned with
+    ``decoding_generative_loss_weight > 0`` (its heads are trained and saved); False for a decoder
+    fine-tuned with weight 0, whose heads a ``NeuroformerForPreTraining`` load would initialise at
+    random. Read from the safetensors header (the file itself is not loaded).
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a model directory (:func:`check_model_dir`).
+    """
+    from safetensors import safe_open
+
+    d = check_model_dir(model_dir)
+    cfg = json.loads((d / "config.json").read_text())
+    with safe_open(str(d / "model.safetensors"), framework="pt") as f:
+        modules = {k.split(".")[0] for k in f.keys()}
+    needed = {"id_head", "dt_head"} | ({"dt_unit_embeddings"} if cfg.get("dt_conditioned_on_unit", True) else set())
+    return needed <= modules
+
+
 def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> Dict[str, object]:
     """Write the files of a model repository (model, tokenizer, remote code, run records,
     generation defaults) into ``stage_dir``; the model card is written by :func:`push_to_hub`.
     Absolute local paths in the staged JSON files are replaced by their last component
     (:func:`redact_local_paths`); ``redacted``, when given, receives one line per replacement.
+
+    A model without next-spike heads (a decoder fine-tuned with ``decoding_generative_loss_weight
+    == 0``, :func:`has_next_spike_heads`) gets the ``auto_map`` of :data:`DECODER_AUTO_MAP` (no
+    ``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random heads)
+    and no ``generation_config.json``.
 
     Returns:
         the staged ``metrics.json`` as a dict (empty if the run has none).
@@ -259,13 +308,15 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
 
     src = check_model_dir(model_dir)
     stage = Path(stage_dir)
+    heads = has_next_spike_heads(src)
     model = model_class(src).from_pretrained(src)
     tokenizer = NeuroformerTokenizer.from_pretrained(src)
-    model.config.auto_map = dict(AUTO_MAP)
+    model.config.auto_map = dict(AUTO_MAP if heads else DECODER_AUTO_MAP)
     with remote_code_registered():
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
-    generation_defaults().save_pretrained(stage)
+    if heads:
+        generation_defaults().save_pretrained(stage)
     for name in RUN_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, stage / name)
@@ -552,6 +603,7 @@ def build_model_card(
                            if decoder else PRETRAINING_DESCRIPTION),
         results_note=("One row per target and metric, on the windows of the stated split; the decoding loss\n"
                       "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE),
+        generation_note=(NO_HEADS_NOTE if not has_next_spike_heads(stage) else GENERATION_NOTE),
     )
 
 
@@ -784,10 +836,11 @@ def push_to_hub(
                    "push again to add the model" if dataset_result[0] else "")
         with _hub_errors("uploading the model", repo_id, api, src, already=already):
             # a run file of an earlier push that this model directory lacks would describe another
-            # model: delete the run files this push does not overwrite
+            # model (and an earlier push's generation_config.json does not fit a decoder without
+            # next-spike heads): delete the ones this push does not overwrite
             info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
                                      commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
-                                     delete_patterns=list(RUN_FILES))
+                                     delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
         with _hub_errors("listing the model repository", repo_id, api, src,
                          already=f"the model was committed ({info.commit_url})"):
             kept = sorted(set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"})
