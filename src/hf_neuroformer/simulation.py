@@ -73,7 +73,6 @@ class SimulatedNetwork:
         self.edge_kind = np.asarray(self.edge_kind, dtype=np.int8)
 
 
-
 def _durations(requested: float, n_bins: int, bin_size: float) -> dict:
     """The ``params`` duration entries of a binned simulator: ``duration`` is the simulated span
     ``n_bins * bin_size`` (s, the recording's ``time_domain`` end, as the hub LIF kind records the
