@@ -170,8 +170,8 @@ def main(argv=None) -> int:
     timings["connectivity_s"] = time.perf_counter() - t0
     for name, _ in ROWS:
         s = report["scores"][name]
-        print(f"  {name:<22s} hub AUROC {s['hub_auroc']:.3f} AUPRC {s['hub_auprc']:.3f} direction "
-              f"{s['hub_direction_accuracy']:.3f} | all-edges AUROC {s['auroc']:.3f} direction {s['direction_accuracy']:.3f}")
+        print(f"  {name:<22s} hub AUROC {_f(s['hub_auroc'])} AUPRC {_f(s['hub_auprc'])} direction "
+              f"{_f(s['hub_direction_accuracy'])} | all-edges AUROC {_f(s['auroc'])} direction {_f(s['direction_accuracy'])}")
 
     out = {
         "command": "python " + " ".join(shlex.quote(a) for a in [f"scripts/{Path(__file__).name}", *(argv or sys.argv[1:])]),

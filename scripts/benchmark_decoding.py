@@ -80,7 +80,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import comma_items, data_root, kept_records, names_arg, replace_section, write_atomic  # noqa: E402
+from benchmarks_md import comma_items, data_root, int_at_least, kept_records, names_arg, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- behaviour-decoding:start -->", "<!-- behaviour-decoding:end -->"
 DATA = data_root()
@@ -621,15 +621,8 @@ def fractions_arg(text: str) -> tuple:
     return fr
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (``--seeds``, ``--workers``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+#: An integer >= 1 (``--seeds``, ``--workers``).
+positive_int = int_at_least(1)
 
 
 def carry_over(old: dict, names: list) -> dict:

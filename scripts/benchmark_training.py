@@ -48,7 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import group_by_run, kept_records, replace_section, write_atomic  # noqa: E402
+from benchmarks_md import group_by_run, int_at_least, kept_records, replace_section, write_atomic  # noqa: E402
 
 START, END = "<!-- training-speed:start -->", "<!-- training-speed:end -->"
 #: The issue's measurement of the original Neuroformer at these shapes on this kind of machine.
@@ -374,10 +374,10 @@ def _gpu_section() -> list:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=4, help="timed steps per run")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int_at_least(1), default=3)
+    ap.add_argument("--steps", type=int_at_least(1), default=4, help="timed steps per run")
+    ap.add_argument("--warmup", type=int_at_least(0), default=2, help="untimed steps first")
+    ap.add_argument("--threads", type=int_at_least(1), default=2)
     ap.add_argument("--precisions", nargs="+", default=list(CASES), choices=list(CASES),
                     help="cases: fp32, bf16 (autocast), bf16+ckpt (with activation checkpointing)")
     ap.add_argument("--ckpt-runs", type=int, default=1, help="runs of the bf16+ckpt (memory) case")

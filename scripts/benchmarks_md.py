@@ -70,6 +70,26 @@ def seeds_arg(text: str, what: str = "seeds", example: str = "0,1,2") -> list:
     return seeds
 
 
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer >= ``minimum`` (``--runs``, ``--workers``: 1; ``--warmup``: 0).
+
+    Raises (the type it returns):
+        argparse.ArgumentTypeError: not an integer, or below ``minimum``.
+    """
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
 def names_arg(text: str, allowed, what: str = "names") -> list:
     """An argparse ``type``: comma-separated distinct names, each one of ``allowed`` (``--datasets``).
 

@@ -273,16 +273,23 @@ def test_benchmark_ablation_checks_seeds_and_name_when_parsed():
 
 def test_benchmark_training_refuses_a_repeated_case(capsys):
     """``--precisions fp32 fp32`` ran fp32 twice and kept only the second run's results (the first
-    silently dropped); it is a usage error (exit 2) naming the flag, before any run. (``--threads 0``
-    makes the old code's first run fail at once instead of benchmarking.)"""
+    silently dropped); it is a usage error (exit 2) naming the flag, before any run. So are counts
+    below their minimum: ``--runs 0`` failed in ``statistics.median`` after the cases, ``--threads 0``
+    in the first run."""
     import pytest
 
     import benchmark_training as bt
 
     with pytest.raises(SystemExit) as exc:
-        bt.main(["--precisions", "fp32", "fp32", "--threads", "0", "--runs", "1"])
+        bt.main(["--precisions", "fp32", "fp32", "--runs", "1", "--steps", "1", "--warmup", "0"])
     assert exc.value.code == 2
     assert "--precisions: expected distinct cases" in capsys.readouterr().err
+    for flag, bad, least in (("--runs", "0", 1), ("--steps", "-1", 1), ("--warmup", "-1", 0), ("--threads", "0", 1),
+                             ("--runs", "2.5", 1)):
+        with pytest.raises(SystemExit) as exc:
+            bt.main(["--precisions", "fp32", flag, bad])
+        assert exc.value.code == 2
+        assert f"argument {flag}: expected an integer >= {least}, got '{bad}'" in capsys.readouterr().err
 
 
 def test_benchmark_ablation_json_follows_its_flag_and_the_command_shows_the_seeds_as_typed():

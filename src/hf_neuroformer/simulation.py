@@ -453,6 +453,11 @@ def simulate_hub_glm(
                                                     "seed": int(seed)})
 
 
+class MissingGroundTruthError(ValueError):
+    """An NWB file without a simulated network's ground truth (``ground_truth_weights``): a
+    recording, not a file written by ``neuroformer simulate`` (:func:`write_network`)."""
+
+
 #: NWB scratch names that carry a simulated network's ground truth
 GROUND_TRUTH_SCRATCH = {
     "ground_truth_weights": "directed connectivity, target x source: weights[i, j] = synaptic weight from unit j "
@@ -493,9 +498,10 @@ def read_network(path) -> SimulatedNetwork:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        MissingGroundTruthError: the file has no ``ground_truth_weights`` scratch data.
         ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
-            an NWB file written by ``neuroformer simulate`` is expected; the file has no
-            ``ground_truth_weights`` scratch data, or its shape does not match the number of units.
+            an NWB file written by ``neuroformer simulate`` is expected; the weights' shape does not
+            match the number of units.
     """
     import json
     from pathlib import Path
@@ -511,7 +517,7 @@ def read_network(path) -> SimulatedNetwork:
         raise ValueError(f"{err}; {expected}") from None
     sc = read_nwb_scratch(path)
     if "ground_truth_weights" not in sc:
-        raise ValueError(f"{path}: ground_truth_weights: expected the NWB scratch data written by "
+        raise MissingGroundTruthError(f"{path}: ground_truth_weights: expected the NWB scratch data written by "
                          f"'neuroformer simulate' (found {sorted(sc)})")
     w = np.asarray(sc["ground_truth_weights"], dtype=np.float64)
     if w.shape != (rec.n_units, rec.n_units):
@@ -556,5 +562,6 @@ __all__ = [
     "simulate_hub_glm",
     "write_network",
     "read_network",
+    "MissingGroundTruthError",
     "GROUND_TRUTH_SCRATCH",
 ]

@@ -610,7 +610,7 @@ def run_connectivity(
             it: at 5 s bins their AUROC fell below chance without a word).
     """
     from ..generation import check_recording_units, load_pretrained
-    from ..simulation import read_network
+    from ..simulation import MissingGroundTruthError, read_network
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
     out = check_output_folder(output_dir, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # before any work
@@ -626,12 +626,12 @@ def run_connectivity(
         net = read_network(data_path)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"data_path (--data): {err}") from None
-    except ValueError as err:  # a directory, a .mat, ...: the reader's message did not name --data
-        if "ground_truth_weights: expected the NWB scratch data" not in str(err):
-            raise ValueError(f"data_path (--data): {err}") from None
+    except MissingGroundTruthError:
         raise ValueError(f"data_path (--data): {data_path} holds no ground-truth weights; connectivity scores the "
                          "estimates against the true weights, which only a file written by 'neuroformer simulate' "
                          "stores: pass one as --data") from None
+    except ValueError as err:  # a directory, a .mat, ...: the reader's message did not name --data
+        raise ValueError(f"data_path (--data): {err}") from None
     rec = net.recording
     if rec.n_units < 2:  # every score would be NaN: there is no pair of units
         raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
