@@ -308,7 +308,7 @@ def cmd_generate(args) -> int:
     # for evaluate: the grid (ISI floor), which recorded spikes these windows came from, and how.
     # The settings used, not the flags: an unset --dt-* (the unit-id head's value) or --max-spikes
     # (max_window_length - 1) was recorded as null, which reads as "off" / "no cap"
-    from .generation import SamplingSettings
+    from .generation import SamplingSettings, max_spikes_limit
 
     dt_temperature, dt_top_k, dt_top_p = SamplingSettings(
         args.temperature, args.top_k, args.top_p, args.dt_temperature, args.dt_top_k, args.dt_top_p).for_head("dt")
@@ -317,7 +317,7 @@ def cmd_generate(args) -> int:
                 "order": args.order, "seed": args.seed,
                 "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
                 "dt_temperature": dt_temperature, "dt_top_p": dt_top_p, "dt_top_k": dt_top_k,
-                "max_spikes": (model.config.max_window_length - 1 if args.max_spikes is None else args.max_spikes)}
+                "max_spikes": max_spikes_limit(model.config) if args.max_spikes is None else args.max_spikes}
     write_nwb(generated, out, overwrite=args.overwrite,
               scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                        **settings_scratch(settings)})
@@ -672,7 +672,7 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
 
 def cmd_finetune(args) -> int:
     from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
-        parse_target_label
+        parse_target_label, target_label
     from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
         finetune
     from .generation import _read_model_config, check_model_dir
@@ -686,7 +686,7 @@ def cmd_finetune(args) -> int:
     except DecodingTargetError as err:
         raise ValueError(f"--target: {err}") from None
     if len(set(items)) != len(items):
-        raise ValueError(f"--target: each target once, got {[n if c is None else f'{n}[{c}]' for n, c in items]}")
+        raise ValueError(f"--target: each target once, got {[target_label(n, c) for n, c in items]}")
     kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
     if kinds is not None and len(kinds) != len(items):
         raise ValueError(f"--kind: expected one kind per --target item ({len(items)}; a 2-D series' kind applies to "

@@ -305,6 +305,12 @@ def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> L
     return chains
 
 
+def max_spikes_limit(config) -> int:
+    """The most spikes :func:`generate_spikes` may put in a window, and its default
+    ``max_spikes``: ``config.max_window_length - 1``."""
+    return int(config.max_window_length) - 1
+
+
 @torch.no_grad()
 def generate_spikes(
     model,
@@ -406,7 +412,7 @@ def generate_spikes(
     if int(num_samples) != num_samples or num_samples < 1:
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
     cfg = model.config
-    limit = cfg.max_window_length - 1
+    limit = max_spikes_limit(cfg)
     max_spikes = limit if max_spikes is None else int(max_spikes)
     if not 1 <= max_spikes <= limit:  # 0 would generate nothing and count every window as capped
         raise ValueError(f"max_spikes: expected an integer in 1..{limit} (max_window_length - 1), got {max_spikes}")
@@ -954,5 +960,5 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
-           "is_decoder_config", "load_pretrained", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
+           "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch"]

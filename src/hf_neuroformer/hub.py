@@ -280,11 +280,14 @@ def has_next_spike_heads(model_dir) -> bool:
     """
     from safetensors import safe_open
 
+    from .generation import NEXT_SPIKE_HEADS
+
     d = check_model_dir(model_dir)
     cfg = json.loads((d / "config.json").read_text())
     with safe_open(str(d / "model.safetensors"), framework="pt") as f:
         modules = {k.split(".")[0] for k in f.keys()}
-    needed = {"id_head", "dt_head"} | ({"dt_unit_embeddings"} if cfg.get("dt_conditioned_on_unit", True) else set())
+    # dt_unit_embeddings exists only with dt_conditioned_on_unit (default True, so absent from a saved config)
+    needed = {h for h in NEXT_SPIKE_HEADS if h != "dt_unit_embeddings" or cfg.get("dt_conditioned_on_unit", True)}
     return needed <= modules
 
 
