@@ -185,14 +185,27 @@ def _npz_member(z, key: str, path: Path) -> np.ndarray:
 def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     """Write the spikes, unit names / areas, time domain and session of a recording to ``.npz``.
 
-    Epochs, trials, behaviour and stimulus are not stored (use :func:`~hf_neuroformer.io.write_nwb`).
+    The time support, epochs, trials, behaviour, stimulus and events are not stored (use
+    :func:`~hf_neuroformer.io.write_nwb`); a recording that holds any of them is still written,
+    with a ``UserWarning`` naming each one left out.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
     """
+    import warnings
+
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    left_out = [name for name, held in (
+        ("time_support", recording.time_support is not None), ("epochs", bool(recording.epochs)),
+        ("trials", recording.trials is not None),
+        ("trial_info", bool(recording.trial_info)), ("behaviour", bool(recording.behaviour)),
+        ("stimulus", recording.stimulus is not None), ("events", bool(recording.events))) if held]
+    if left_out:
+        warnings.warn(f"write_npz: {path} stores the spikes, units, time domain and session only; not written: "
+                      f"{', '.join(left_out)} (read back, they are missing: no trial-aligned PSTH, no behaviour to "
+                      "decode); use write_nwb to keep them", UserWarning, stacklevel=2)
     extra = {}
     if recording.time_domain is not None:
         extra["time_domain"] = np.asarray(recording.time_domain, dtype=np.float64)
