@@ -71,6 +71,33 @@ def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
     assert "--psth-bin-size: " in capsys.readouterr().err
 
 
+def test_psth_bin_size_that_leaves_under_two_bins_in_the_trials_is_refused(tiny, capsys):
+    """Trials as long as one generated window (0.1 s) and --psth-bin-size 0.06 s: one whole bin, and the
+    PSTH correlation needs two. A chosen bin is refused with the longest that fits, which is then
+    scored."""
+    from dataclasses import replace
+
+    from hf_neuroformer.io import load_recording, read_nwb
+
+    d, _ = tiny
+    gen = read_nwb(d / "gen.nwb")
+    real = load_recording(d / "real.npz")
+    write_nwb(replace(real, trials=gen.support[:5].copy()), d / "real_trials.nwb")  # .npz holds no trials
+    args = ["evaluate", "--real", str(d / "real_trials.nwb"), "--generated", str(d / "gen.nwb")]
+    assert cli.main(args + ["--psth-bin-size", "0.06", "--output", str(d / "psth_refused.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--psth-bin-size: 0.06 s leaves 1 whole bin(s) in the covered trial length" in err, err
+    assert ", 5 trials), and the PSTH correlation needs at least 2" in err, err
+    suggested = err.split("expected a bin of at most ")[1].split(" s")[0]
+    assert float(suggested) <= 0.05, err
+    assert not (d / "psth_refused.json").exists()
+    # the suggested bin fits: two bins per trial, scored
+    assert cli.main(args + ["--psth-bin-size", suggested, "--output", str(d / "psth_fits.json")]) == 0
+    metrics = json.loads((d / "psth_fits.json").read_text())
+    assert metrics["psth_n_bins"] == 2, metrics
+    assert metrics["psth_n_trials_used"] == 5 and metrics["psth_corr_mean"] is not None, metrics
+
+
 def test_isi_ks_floor_without_a_grid_says_so(tiny, capsys):
     """A generated file that does not record its grid, and no --model: the floor is not guessed."""
     d, _ = tiny
