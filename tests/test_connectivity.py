@@ -172,6 +172,24 @@ def test_scores_are_one_for_the_truth_and_chance_for_a_shuffle():
         score_connectivity(w[:5, :5], w, kind)
 
 
+def test_hub_scores_without_an_unconnected_pair_or_a_hub_edge_say_why():
+    """Hub edges ranked against no unconnected pair, or a network whose edge kinds hold no hub edge:
+    the hub scores are NaN and ``hub_reason`` says which, while the excitatory scores stay defined."""
+    w = np.array([[0.0, 2.0, 0.5], [2.0, 0.0, 0.0], [0.5, 2.0, 0.0]])
+    kind = np.array([[0, 1, 2], [1, 0, 0], [2, 1, 0]])  # every off-diagonal pair but (1, 2) is an edge
+    s = score_connectivity(w, w, kind)
+    assert s["hub_reason"] is None and s["n_hub_edges"] == 3 and s["hub_auroc"] == 1.0
+    kind[1, 2] = 2  # now no off-diagonal pair is unconnected by kind: nothing to rank hub edges against
+    s = score_connectivity(w, w, kind)
+    assert s["hub_reason"] == "one class only: 3 hub edges and no unconnected pair to rank them against", s
+    assert np.isnan(s["hub_auroc"]) and np.isnan(s["hub_auprc"]) and s["n_hub_edges"] == 3
+    assert s["auroc"] == 1.0  # (1, 2) still has weight 0: the excitatory edges are ranked against it
+    s = score_connectivity(w, w, np.where(kind == 1, 2, kind))
+    assert s["hub_reason"] == "no hub units: the network has no hub edges", s
+    assert np.isnan(s["hub_auroc"]) and s["n_hub_edges"] == 0
+    assert score_connectivity(w, w)["hub_reason"].endswith("(edge kinds not recorded)")
+
+
 def test_baselines_recover_hub_edges(glm_net):
     rec, w, kind = glm_net.recording, glm_net.weights, glm_net.edge_kind
     corr = correlation_connectivity(rec, 0.01)
