@@ -333,3 +333,31 @@ def test_absurd_binned_counts_are_refused(counts):
     with pytest.raises(RecordingValidationError, match="counts: expected spike counts, got .* spikes in all"):
         from_binned_counts(counts, 0.01)
     assert MAX_TOTAL_SPIKES < 1e10
+
+
+# ------------------------------------------------------------------ behaviour series given by hand
+def test_behaviour_series_that_are_not_one_or_two_dimensional_numbers_are_refused_by_name(shared_data):
+    """A tuple in place of a BehaviourSeries failed in validate() with "'tuple' object has no
+    attribute 'timestamps'"; text values with numpy's "could not convert string to float"; and
+    (n, 2, 2) values were accepted, then failed deep in decoding ("too many indices for array")."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.recording import BehaviourSeries
+
+    rec = quiet(load_recording, shared_data(A2929), epoch="wake")
+    ry = rec.behaviour["ry"]
+    ts, v = ry.timestamps[:400], ry.values[:400]
+    base = dict(spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=rec.unit_names,
+                time_domain=rec.time_domain)
+    with pytest.raises(RecordingValidationError, match=r"behaviour\['hd'\]: expected a BehaviourSeries"):
+        SpikeRecording(**base, behaviour={"hd": (ts, v)})
+    with pytest.raises(RecordingValidationError, match=r"behaviour\['hd'\]\.values: expected \(n_samples,\)"):
+        SpikeRecording(**base, behaviour={"hd": BehaviourSeries(ts, np.stack([v] * 4, 1).reshape(-1, 2, 2))})
+    with pytest.raises(RecordingValidationError, match=r"BehaviourSeries\.values: expected numeric samples"):
+        BehaviourSeries(ts, np.where(v > 0, "left", "right"))
+    with pytest.raises(RecordingValidationError, match=r"BehaviourSeries\.values: expected numeric samples"):
+        BehaviourSeries(ts, v + 1j)
+    with pytest.raises(RecordingValidationError, match=r"BehaviourSeries\.timestamps: expected times in seconds"):
+        BehaviourSeries(ts.astype(str), v)
+    # what stays accepted: (n,), (n, k), integer and object-of-number values
+    for values in (v, np.stack([v, v], 1), (v > 0).astype(int), v.astype(object)):
+        SpikeRecording(**base, behaviour={"hd": BehaviourSeries(ts, values)})

@@ -67,6 +67,23 @@ def _as_name_list(names, what: str) -> list:
     return list(names)
 
 
+def _as_float64(x, what: str, expected: str) -> np.ndarray:
+    """``x`` as a float64 array; a ``RecordingValidationError`` naming ``what`` for text, complex
+    numbers or objects that are not numbers (numpy said only "could not convert string to float",
+    or dropped the imaginary part with a warning)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind in "biuf":
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "O":
+        try:
+            if not any(isinstance(v, (str, bytes, complex)) for v in arr.reshape(-1)):
+                return arr.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise RecordingValidationError(f"{what}: expected {expected} (a real numeric array), got dtype {arr.dtype}"
+                                   + (f" (first value {arr.reshape(-1)[0]!r})" if arr.size else ""))
+
+
 @dataclass
 class BehaviourSeries:
     """A sampled behavioural variable (e.g. head angle, running speed).
@@ -75,6 +92,10 @@ class BehaviourSeries:
         timestamps: ``(n_samples,)`` float64, seconds, strictly increasing.
         values: ``(n_samples,)`` or ``(n_samples, n_dims)`` float64.
         unit: physical unit of ``values`` (``"rad"``, ``"cm/s"``, ``"px"`` ...).
+
+    Raises:
+        RecordingValidationError: ``timestamps`` or ``values`` that are not real numbers (text,
+            complex). Shapes are checked by :meth:`SpikeRecording.validate`.
     """
 
     timestamps: np.ndarray
@@ -82,8 +103,8 @@ class BehaviourSeries:
     unit: str = ""
 
     def __post_init__(self):
-        self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
-        self.values = np.asarray(self.values, dtype=np.float64)
+        self.timestamps = _as_float64(self.timestamps, "BehaviourSeries.timestamps", "times in seconds")
+        self.values = _as_float64(self.values, "BehaviourSeries.values", "numeric samples")
 
 
 @dataclass
@@ -183,8 +204,9 @@ class SpikeRecording:
             ``unit_areas`` given as one string, mismatched lengths; epochs that are not finite or
             lie outside the time domain (the message names ``epochs[name]``); trials that are not
             finite, not ordered by start or outside the time domain (names ``trials[i]``);
-            ``trial_info`` without ``trials``; behaviour timestamps that do not
-            strictly increase, or a time domain that does not contain the spikes; event times
+            ``trial_info`` without ``trials``; a ``behaviour`` entry that is not a
+            :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
+            per timestamp, timestamps that do not strictly increase, or a time domain that does not contain the spikes; event times
             that are not 1-D, finite, ascending and inside the time domain, or event labels
             whose length differs from the times (the message names ``events[name]`` and the
             first offending index).
@@ -355,6 +377,14 @@ class SpikeRecording:
                         f"trial_info[{key!r}]: expected {len(self.trials)} values (one per trial), got {len(col)}"
                     )
         for name, series in self.behaviour.items():
+            if not isinstance(series, BehaviourSeries):
+                raise RecordingValidationError(
+                    f"behaviour[{name!r}]: expected a BehaviourSeries(timestamps, values, unit), got "
+                    f"{type(series).__name__}")
+            if series.values.ndim not in (1, 2):
+                raise RecordingValidationError(
+                    f"behaviour[{name!r}].values: expected (n_samples,) or (n_samples, n_dims), got shape "
+                    f"{series.values.shape}; reshape it to (n_samples, n_dims) or give one series per variable")
             ts = series.timestamps
             if ts.ndim != 1 or series.values.shape[0] != ts.shape[0]:
                 raise RecordingValidationError(
