@@ -361,3 +361,33 @@ def test_behaviour_series_that_are_not_one_or_two_dimensional_numbers_are_refuse
     # what stays accepted: (n,), (n, k), integer and object-of-number values
     for values in (v, np.stack([v, v], 1), (v > 0).astype(int), v.astype(object)):
         SpikeRecording(**base, behaviour={"hd": BehaviourSeries(ts, values)})
+
+
+def test_interval_arrays_of_another_shape_are_refused_not_reshaped(shared_data):
+    """trials / time_support / epoch_intervals went through reshape(-1, 2): a 1-D list of the 200
+    Allen trial onsets became 100 trials [onset k, onset k+1] without a word, and a (200, 3) trial
+    table (start, stop, orientation) 300 rows mixing degrees and seconds; a time_domain or epoch
+    of three values kept the first two; a scalar trial_info column failed with "object of type
+    'int' has no len()"."""
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN))
+    base = dict(spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=rec.unit_names,
+                time_domain=rec.time_domain)
+    onsets, ori = rec.trials[:, 0], rec.trial_info["orientation_deg"]
+    cases = [
+        (dict(trials=onsets), r"trials: expected an \(n, 2\) array .* got shape \(200,\); a 1-D array of onsets"),
+        (dict(trials=np.column_stack([rec.trials, ori])), r"trials: expected an \(n, 2\) array .* shape \(200, 3\)"),
+        (dict(trials=rec.trials.T), r"trials: .* shape \(2, 200\); .* transpose"),
+        (dict(time_support=[[0.0, 20.0, 40.0]]), r"time_support: expected an \(n, 2\) array"),
+        (dict(epochs={"first": (0.0, 20.0, 40.0)}), r"epochs\['first'\]: expected two values"),
+        (dict(time_domain=(0.0, 40.0, 80.0)), r"time_domain: expected two values"),
+        (dict(trials=rec.trials, trial_info={"orientation_deg": 90}), r"trial_info\['orientation_deg'\]: expected 200"),
+    ]
+    for kwargs, msg in cases:
+        with pytest.raises(RecordingValidationError, match=msg):
+            SpikeRecording(**{**base, **kwargs})
+    # what stays accepted: (n, 2) rows, one (2,) pair, an empty table
+    assert len(SpikeRecording(**base, trials=rec.trials, trial_info={"o": ori}).trials) == 200
+    assert SpikeRecording(**base, trials=rec.trials[3]).trials.shape == (1, 2)
+    assert SpikeRecording(**base, trials=np.zeros(0)).trials.shape == (0, 2)

@@ -84,6 +84,44 @@ def _as_float64(x, what: str, expected: str) -> np.ndarray:
                                    + (f" (first value {arr.reshape(-1)[0]!r})" if arr.size else ""))
 
 
+def _as_interval_rows(x, what: str) -> np.ndarray:
+    """``x`` as ``(n, 2)`` float64 ``[start, stop)`` rows. ``(n, 2)``, one ``(2,)`` interval and an
+    empty array are taken; any other shape is a ``RecordingValidationError`` naming ``what``:
+    ``reshape(-1, 2)`` silently paired the values of a ``(n, 3)`` table (start, stop, label) or of
+    a 1-D list of onsets into wrong intervals."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise RecordingValidationError(f"{what}: expected (n, 2) [start, stop) seconds, got values that are not "
+                                       f"numbers ({e})") from None
+    if arr.size == 0:
+        return arr.reshape(0, 2)
+    if arr.shape == (2,):
+        return arr.reshape(1, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise RecordingValidationError(
+            f"{what}: expected an (n, 2) array of [start, stop) seconds (one row per interval), got shape {arr.shape}"
+            + ("; a 1-D array of onsets needs the stops too: np.stack([starts, stops], axis=1)" if arr.ndim == 1 else
+               "; rows of (start, stop) are expected: transpose it (.T)" if arr.ndim == 2 and arr.shape[0] == 2 else
+               "; keep the start and stop columns only" + (" (other columns of a trial table go in trial_info)"
+                                                           if what == "trials" else "")
+               if arr.ndim == 2 else ""))
+    return arr
+
+
+def _as_start_stop(x, what: str) -> Tuple[float, float]:
+    """``x`` as one ``(start, stop)`` pair of floats; a ``RecordingValidationError`` naming
+    ``what`` for any other number of values (the first two of three were kept silently)."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise RecordingValidationError(f"{what}: expected (start, stop) seconds, got {x!r} ({e})") from None
+    if arr.shape != (2,):
+        raise RecordingValidationError(f"{what}: expected two values (start, stop) in seconds, got {x!r} "
+                                       f"(shape {arr.shape})")
+    return float(arr[0]), float(arr[1])
+
+
 @dataclass
 class BehaviourSeries:
     """A sampled behavioural variable (e.g. head angle, running speed).
@@ -173,6 +211,9 @@ class SpikeRecording:
             ``len(unit_names)`` (units may have no spikes).
         unit_areas: brain area per unit (``""`` where unknown).
         time_domain: ``(start, stop)`` seconds the recording covers; default spans the spikes.
+            Intervals (``time_domain``, each ``epochs`` value, every row of ``trials``,
+            ``time_support`` and ``epoch_intervals``) are pairs of numbers; a ``(n, 3)`` table or a
+            1-D list of onsets is refused, not reshaped (a single ``(2,)`` pair is one row).
         epochs: name -> ``(start, stop)`` seconds (e.g. ``{"wake": (600.0, 1200.0)}``), finite,
             ``stop > start``, inside ``time_domain``. Any string is a name (``"1"``, ``""`` too).
         trials: ``(n_trials, 2)`` float64 ``[start, stop)`` seconds, or ``None``; finite,
@@ -204,7 +245,9 @@ class SpikeRecording:
             ``unit_areas`` given as one string, mismatched lengths; epochs that are not finite or
             lie outside the time domain (the message names ``epochs[name]``); trials that are not
             finite, not ordered by start or outside the time domain (names ``trials[i]``);
-            ``trial_info`` without ``trials``; a ``behaviour`` entry that is not a
+            ``trial_info`` without ``trials``, or a ``trial_info`` column that is not one value
+            per trial; interval arrays of another shape than ``(n, 2)`` (names the field and
+            the shape); a ``behaviour`` entry that is not a
             :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
             per timestamp, timestamps that do not strictly increase, or a time domain that does not contain the spikes; event times
             that are not 1-D, finite, ascending and inside the time domain, or event labels
@@ -238,15 +281,15 @@ class SpikeRecording:
             self.unit_areas = [""] * len(self.unit_names)
         self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]
         if self.trials is not None:
-            self.trials = np.asarray(self.trials, dtype=np.float64).reshape(-1, 2)
+            self.trials = _as_interval_rows(self.trials, "trials")
         if self.time_domain is None and self.spike_times.size:
             self.time_domain = (float(self.spike_times[0]), float(np.nextafter(self.spike_times[-1], np.inf)))
         if self.time_domain is not None:
-            self.time_domain = (float(self.time_domain[0]), float(self.time_domain[1]))
-        self.epochs = {str(k): (float(v[0]), float(v[1])) for k, v in self.epochs.items()}
+            self.time_domain = _as_start_stop(self.time_domain, "time_domain")
+        self.epochs = {str(k): _as_start_stop(v, f"epochs[{str(k)!r}]") for k, v in self.epochs.items()}
         if self.time_support is not None:
-            self.time_support = np.asarray(self.time_support, dtype=np.float64).reshape(-1, 2)
-        self.epoch_intervals = {str(k): np.asarray(v, dtype=np.float64).reshape(-1, 2)
+            self.time_support = _as_interval_rows(self.time_support, "time_support")
+        self.epoch_intervals = {str(k): _as_interval_rows(v, f"epoch_intervals[{str(k)!r}]")
                                 for k, v in self.epoch_intervals.items()}
         self.validate()
 
@@ -372,6 +415,10 @@ class SpikeRecording:
                         f"({tr[i, 0]}, {tr[i, 1]}) ({out.size} trials outside in all)"
                     )
             for key, col in self.trial_info.items():
+                if np.ndim(col) == 0:
+                    raise RecordingValidationError(
+                        f"trial_info[{key!r}]: expected {len(self.trials)} values (one per trial), got the single "
+                        f"value {col!r}")
                 if len(col) != len(self.trials):
                     raise RecordingValidationError(
                         f"trial_info[{key!r}]: expected {len(self.trials)} values (one per trial), got {len(col)}"
