@@ -391,3 +391,24 @@ def test_interval_arrays_of_another_shape_are_refused_not_reshaped(shared_data):
     assert len(SpikeRecording(**base, trials=rec.trials, trial_info={"o": ori}).trials) == 200
     assert SpikeRecording(**base, trials=rec.trials[3]).trials.shape == (1, 2)
     assert SpikeRecording(**base, trials=np.zeros(0)).trials.shape == (0, 2)
+
+
+def test_from_arrays_warns_about_gaps_between_unit_ids(shared_data):
+    """Curated cluster numbers (0, 3, 17, 40, 41) given as unit ids made 42 units, 37 of them
+    without spikes, without a word (only ids starting above 0 were flagged)."""
+    from hf_neuroformer.io import from_arrays, read_allen_gratings
+
+    allen = read_allen_gratings(shared_data(ALLEN))
+    rec = allen.select_units(np.unique(allen.unit_ids)[:5].tolist())  # five units that fire
+    clusters = np.array([0, 3, 17, 40, 41])
+    ids = clusters[rec.unit_ids]
+    with pytest.warns(UserWarning, match=rf"unit_ids: {clusters[-1] + 1 - len(clusters)} of the {clusters[-1] + 1} "
+                                         rf"unit indices 0..{clusters[-1]} have no spikes \(e.g. 1, 2, 4, 5, 6\).*"
+                                         r"np.unique\(unit_ids, return_inverse=True\)"):
+        out = from_arrays(rec.spike_times, ids)
+    assert out.n_units == clusters[-1] + 1 and out.n_spikes == rec.n_spikes  # kept as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, dense = np.unique(ids, return_inverse=True)
+        assert from_arrays(rec.spike_times, dense).n_units == len(clusters)
+        from_arrays(rec.spike_times, ids, unit_names=[f"c{k}" for k in range(clusters[-1] + 1)])
