@@ -276,6 +276,12 @@ def test_max_and_min_spikes_fix_the_window_length(setup):
     assert g.n_spikes == 35 and g.generation_stats["n_capped_windows"] == 5
     with pytest.raises(ValueError, match="max_spikes"):
         nf.generate_spikes(model, tok, rec, starts[:5], max_spikes=model.config.max_window_length, progress=False)
+    # fractions were cut by int(): max_spikes=2.7 generated windows of 2 spikes, without a word
+    for kw, field in [({"max_spikes": 2.7}, r"max_spikes: expected an integer in 1\.\.\d+ .*got 2\.7"),
+                      ({"min_spikes": 1.5}, r"min_spikes: expected an integer in 0\.\.max_spikes=\d+, got 1\.5"),
+                      ({"max_spikes": True}, r"max_spikes: .*got True")]:
+        with pytest.raises(ValueError, match=field):
+            nf.generate_spikes(model, tok, rec, starts[:5], progress=False, **kw)
 
 
 def test_bad_sampling_and_conditioning_requests_are_refused(setup):

@@ -361,9 +361,10 @@ def generate_spikes(
         greedy: take the most likely unit and dt instead of sampling.
         seed: seed of the sampler; same model, windows, settings and batch size give the same
             spikes, cached or not.
-        max_spikes: most spikes per window, 1 .. ``max_window_length - 1`` (default the latter,
-            the window's token budget); a window that reaches it without EOS is counted as capped.
-        min_spikes: EOS is not sampled before this many spikes (for benchmarks).
+        max_spikes: most spikes per window, an integer in 1 .. ``max_window_length - 1`` (default
+            the latter, the window's token budget); a window that reaches it without EOS is counted as capped.
+        min_spikes: EOS is not sampled before this many spikes (an integer in 0 .. ``max_spikes``;
+            for benchmarks).
         use_cache: KV-cached engine (default) or the uncached reference path.
         conditioning: reserved. The inputs of a model with ``config.modalities`` are read from
             ``recording`` for every window (each modality's ``source`` over its ``window``), so an
@@ -396,8 +397,9 @@ def generate_spikes(
             intervals of an epoch union, where it holds no spikes); a past clip after its window's start; an
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
             ``num_samples`` below 1; a seed that is not an integer in [-2**63, 2**64) (the range
-            of ``torch.Generator.manual_seed``); ``max_spikes`` below 1 or beyond the model's
-            window; or conditioning on a modality the model was not trained with.
+            of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
+            (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
+            ``min_spikes`` outside 0 .. ``max_spikes``; or conditioning on a modality the model was not trained with.
     """
     from .progress import progress_bar as tqdm
 
@@ -413,11 +415,14 @@ def generate_spikes(
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
     cfg = model.config
     limit = max_spikes_limit(cfg)
+    # int() cut max_spikes=2.7 to 2 without a word (the rule for counts: whole numbers only)
+    if max_spikes is not None and (not is_whole_number(max_spikes) or not 1 <= max_spikes <= limit):
+        # 0 would generate nothing and count every window as capped
+        raise ValueError(f"max_spikes: expected an integer in 1..{limit} (max_window_length - 1), got {max_spikes!r}")
     max_spikes = limit if max_spikes is None else int(max_spikes)
-    if not 1 <= max_spikes <= limit:  # 0 would generate nothing and count every window as capped
-        raise ValueError(f"max_spikes: expected an integer in 1..{limit} (max_window_length - 1), got {max_spikes}")
-    if not 0 <= min_spikes <= max_spikes:
-        raise ValueError(f"min_spikes: expected 0..max_spikes={max_spikes}, got {min_spikes}")
+    if not is_whole_number(min_spikes) or not 0 <= min_spikes <= max_spikes:
+        raise ValueError(f"min_spikes: expected an integer in 0..max_spikes={max_spikes}, got {min_spikes!r}")
+    min_spikes = int(min_spikes)
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
