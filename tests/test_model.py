@@ -134,6 +134,17 @@ def test_bad_ids_raise_clear_errors(batch_and_model):
     model(**bad)
 
 
+@pytest.mark.parametrize("field", ["input_ids", "dt_ids", "past_input_ids", "past_dt_ids", "labels", "dt_labels"])
+def test_float_ids_and_labels_are_refused_naming_the_field(batch_and_model, field):
+    """Tensors built from float arrays: float input_ids failed inside nn.Embedding ("Expected tensor
+    for argument #1 'indices' ..."), float dt ids and labels were cut to ids (3.7 -> 3) without a word."""
+    batch, model, _ = batch_and_model
+    bad = dict(batch)
+    bad[field] = batch[field].float() + 0.7 * (batch[field] >= 0)
+    with pytest.raises(ValueError, match=rf"{field}: expected integer ids \(torch.int64.*got dtype torch.float32"):
+        model(**bad)
+
+
 def test_generate_refuses_and_points_to_generate_spikes(batch_and_model):
     _, model, _ = batch_and_model
     with pytest.raises(NotImplementedError, match="generate_spikes"):

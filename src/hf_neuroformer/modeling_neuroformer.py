@@ -852,6 +852,11 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         self.unit_embeddings = value
 
     def _check_ids(self, name: str, ids: torch.Tensor, high: int) -> None:
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            # a float input_ids failed inside nn.Embedding ("Expected tensor for argument #1 'indices'
+            # ..."), and float dt ids were cast to bins without a word
+            raise ValueError(f"{name}: expected integer ids (torch.int64), got dtype {ids.dtype}; convert with "
+                             ".long() after checking the values are whole numbers")
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
             raise ValueError(
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
@@ -1037,7 +1042,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 decoder layers; their attention weights are in ``modality_attentions``.
 
         Raises:
-            ValueError: if ids fall outside the vocabulary / dt range, the window grows past
+            ValueError: if ids are not integer tensors (float, bool) or fall outside the
+                vocabulary / dt range, the window grows past
                 ``max_window_length``, ``dt_ids`` or a mask differs in shape from its ids (or
                 the past from the batch of ``input_ids``), the past is missing, or the modality
                 inputs do not match ``config.modalities``; each names the field.
@@ -1275,8 +1281,8 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             :class:`NeuroformerPreTrainingOutput`; ``loss`` when either label is given.
 
         Raises:
-            ValueError: as :meth:`NeuroformerModel.forward`, and ``labels`` / ``dt_labels`` of
-                another shape than ``input_ids`` or with a target outside ``[0, vocab_size)`` /
+            ValueError: as :meth:`NeuroformerModel.forward`, and ``labels`` / ``dt_labels`` that
+                are not integer tensors, of another shape than ``input_ids`` or with a target outside ``[0, vocab_size)`` /
                 ``[0, num_dt_bins)`` other than -100 (int32 labels are taken as int64).
         """
         out = self.neuroformer(
@@ -1714,10 +1720,13 @@ def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor, name: str = "labels"
     """Mean cross-entropy of ``logits[:, :-1]`` against ``labels[:, 1:]`` (nats), ignoring -100.
 
     Raises:
-        ValueError: naming ``name``, for labels of another shape than ``logits.shape[:2]`` (the
-            input ids) or a target outside ``[0, n_classes)`` other than -100.
+        ValueError: naming ``name``, for labels that are not integers, of another shape than
+            ``logits.shape[:2]`` (the input ids) or a target outside ``[0, n_classes)`` other than -100.
     """
     n = logits.shape[-1]
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        # float labels were cut to ids by .long() below (3.7 -> 3) without a word
+        raise ValueError(f"{name}: expected integer ids (torch.int64, -100 for no target), got dtype {labels.dtype}")
     if tuple(labels.shape) != tuple(logits.shape[:2]):
         raise ValueError(f"{name}: expected shape {tuple(logits.shape[:2])} (aligned with input_ids), got "
                          f"{tuple(labels.shape)}")
