@@ -344,3 +344,26 @@ def test_add_units_grows_and_keeps_ids():
     assert all(after[k] == v for k, v in before.items())
     assert tok.add_units(["new/a"]) == [11] and len(tok) == len(after)
     assert tok.convert_ids_to_tokens([11, 12]) == ["new/a", "new/b"]
+
+
+def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
+    """An NWB file's identifier (the default session) such as 'A2929 200711' made
+    add_units(recording) fail with "unit token 'A2929 200711/...': expected no whitespace in a unit
+    name", sending the user to unit names that held none."""
+    import dataclasses
+    import warnings
+
+    from hf_neuroformer.io import read_nwb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), session="A2929 200711")
+    with pytest.raises(ValueError, match=r"recording\.session: 'A2929 200711' holds whitespace.*"
+                                         r"session='A2929_200711'"):
+        NeuroformerTokenizer().add_units(rec)
+    names = list(rec.unit_names)
+    names[3] = "adn cell"
+    spaced = dataclasses.replace(rec, session="A2929", unit_names=names)
+    with pytest.raises(ValueError, match=r"recording\.unit_names: unit 3 \('adn cell'\) holds whitespace"):
+        NeuroformerTokenizer().add_units(spaced)
+    assert len(NeuroformerTokenizer().add_units(dataclasses.replace(rec, session="A2929_200711"))) == rec.n_units

@@ -169,8 +169,14 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         Returns:
             The token id of each given unit. A model trained before the call needs
             ``model.resize_unit_embeddings(len(tokenizer))`` to use the new units.
+
+        Raises:
+            ValueError: a unit token with whitespace (text input splits at it); for a recording,
+                the message names ``recording.session`` or the unit in ``recording.unit_names``
+                that holds it.
         """
         if hasattr(recording_or_tokens, "unit_names"):
+            _check_no_whitespace(recording_or_tokens)
             tokens = self.recording_unit_tokens(recording_or_tokens)
         else:
             tokens = list(recording_or_tokens)
@@ -398,6 +404,26 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+
+
+def _check_no_whitespace(recording) -> None:
+    """Refuse a recording whose session or a unit name holds whitespace, naming which: the unit
+    token ``"<session>/<unit name>"`` cannot hold it, and the token-level message ("expected no
+    whitespace in a unit name") sent users looking at unit names when the session ("Mouse 12",
+    an NWB identifier) held the space."""
+    session = str(recording.session)
+    if any(c.isspace() for c in session):
+        fixed = "_".join(session.split())
+        raise ValueError(
+            f"recording.session: {session!r} holds whitespace, which a unit token ('<session>/<unit name>') cannot; "
+            f"rename the session, e.g. dataclasses.replace(recording, session={fixed!r}) (or read_nwb(path, "
+            f"session={fixed!r}))")
+    for i, name in enumerate(recording.unit_names):
+        if any(c.isspace() for c in str(name)):
+            raise ValueError(
+                f"recording.unit_names: unit {i} ({str(name)!r}) holds whitespace, which a unit token "
+                "('<session>/<unit name>') cannot; rename the units, e.g. dataclasses.replace(recording, "
+                "unit_names=['_'.join(n.split()) for n in recording.unit_names])")
 
 
 def check_tokenizer_matches_config(tokenizer: NeuroformerTokenizer, config) -> None:
