@@ -21,6 +21,7 @@ from hf_neuroformer.simulation import (
     HubNetworkParams,
     hub_layout,
     read_network,
+    simulate_coupled_network,
     simulate_hub_glm,
     simulate_hub_network,
     write_network,
@@ -69,6 +70,21 @@ def test_params_errors_name_the_field():
         HubNetworkParams(n_units=10, n_hubs=10).validate()
     with pytest.raises(ValueError, match="duration"):
         simulate_hub_glm(HubNetworkParams(**SMALL), duration=0)
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(n_units=2.5), r"n_units: expected an integer >= 1, got 2.5"),  # numpy TypeError before
+    (dict(n_assemblies=0), r"n_assemblies: expected an integer >= 1, got 0"),  # message named n_units, duration...
+    (dict(drive_timescale=0.0), r"drive_timescale: expected a finite number of seconds > 0"),  # ZeroDivisionError
+    (dict(connection_prob=2.0), r"connection_prob: expected a probability in \[0, 1\], got 2.0"),  # ran
+    (dict(base_rate_range=(-1.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # ran: those units never fired
+    (dict(base_rate_range=(3.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # numpy's 'high - low < 0'
+    (dict(coupling_strength=float("nan")), r"coupling_strength: expected a finite number"),  # ran, no spikes
+    (dict(seed=1.5), r"seed: expected an integer"),  # numpy's SeedSequence TypeError
+])
+def test_coupled_network_arguments_are_refused_by_name(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        simulate_coupled_network(**{"n_units": 4, "duration": 2.0, **kwargs})
 
 
 def test_glm_kind_is_deterministic_per_seed():

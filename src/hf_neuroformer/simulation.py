@@ -26,6 +26,8 @@ that layout:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -85,6 +87,39 @@ def _durations(requested: float, n_bins: int, bin_size: float) -> dict:
     return out
 
 
+def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, drive_timescale, connection_prob,
+                         coupling_strength, refractory_strength, drive_strength, base_rate_range, seed) -> None:
+    """The arguments of :func:`simulate_coupled_network`, each refused by name: one combined message
+    named neither ``n_assemblies`` nor its value, ``n_units=2.5`` failed inside numpy, a
+    ``drive_timescale`` of 0 divided by zero, a ``connection_prob`` of 2 or negative rates ran (the
+    units with a negative rate never fired) and a reversed ``base_rate_range`` gave numpy's
+    "high - low < 0"."""
+    def real(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+    for name, v in (("n_units", n_units), ("n_assemblies", n_assemblies)):
+        if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1):
+            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+    for name, v in (("duration", duration), ("bin_size", bin_size), ("tau", tau), ("drive_timescale", drive_timescale)):
+        if not (real(v) and v > 0):
+            raise ValueError(f"{name}: expected a finite number of seconds > 0, got {v!r}")
+    if not (real(connection_prob) and 0 <= connection_prob <= 1):
+        raise ValueError(f"connection_prob: expected a probability in [0, 1], got {connection_prob!r}")
+    for name, v in (("coupling_strength", coupling_strength), ("refractory_strength", refractory_strength),
+                    ("drive_strength", drive_strength)):
+        if not real(v):
+            raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    try:
+        low, high = base_rate_range
+    except (TypeError, ValueError):
+        raise ValueError(f"base_rate_range: expected (low, high) rates in Hz, got {base_rate_range!r}") from None
+    if not (real(low) and real(high) and 0 <= low <= high):
+        raise ValueError(f"base_rate_range: expected (low, high) finite rates in Hz with 0 <= low <= high, got "
+                         f"{base_rate_range!r}")
+    if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        raise ValueError(f"seed: expected an integer (or None: fresh entropy), got {seed!r}")
+
+
 def simulate_coupled_network(
     n_units: int = 16,
     duration: float = 240.0,
@@ -122,14 +157,17 @@ def simulate_coupled_network(
         (``n_bins = round(duration / bin_size)``) and session ``"simulated"``.
 
     Raises:
-        ValueError: for non-positive sizes or durations.
+        ValueError: naming the argument: ``n_units`` / ``n_assemblies`` not an integer >= 1;
+            ``duration``, ``bin_size``, ``tau``, ``drive_timescale`` not finite and > 0 (or
+            ``duration`` shorter than one bin); ``connection_prob`` outside [0, 1];
+            ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite;
+            ``base_rate_range`` not two finite rates with ``0 <= low <= high``; ``seed`` not an
+            integer or None.
     """
-    if n_units < 1 or n_assemblies < 1 or not np.isfinite(duration) or not duration > 0 or not bin_size > 0 \
-            or not tau > 0:
-        raise ValueError(
-            f"simulate_coupled_network: expected n_units >= 1 and positive duration (finite), bin_size, tau; got "
-            f"{n_units}, {duration}, {bin_size}, {tau}"
-        )
+    _check_glm_arguments(n_units=n_units, n_assemblies=n_assemblies, duration=duration, bin_size=bin_size, tau=tau,
+                         drive_timescale=drive_timescale, connection_prob=connection_prob,
+                         coupling_strength=coupling_strength, refractory_strength=refractory_strength,
+                         drive_strength=drive_strength, base_rate_range=base_rate_range, seed=seed)
     rng = np.random.default_rng(seed)
     conn = rng.random((n_units, n_units)) < connection_prob
     np.fill_diagonal(conn, False)
