@@ -486,3 +486,26 @@ def test_a_window_gives_the_same_logits_alone_as_in_a_batch_padded_to_more_modal
             assert (both.logits[i, :n] - one.logits[0, :n]).abs().max() < 1e-4
             assert (both.dt_logits[i, :n] - one.dt_logits[0, :n]).abs().max() < 1e-4
     assert (both.logits[0] - both.logits[1]).abs().max() > 0.1  # the windows differ: the check has teeth
+
+
+def test_a_circular_modality_refuses_a_series_in_degrees(a2929):
+    """The head direction in degrees (unit 'deg') as a 'circular' input trained without a word on
+    cos/sin of degrees, while decoding refuses the same series as a circular target."""
+    import dataclasses
+
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    rec = dataclasses.replace(a2929, behaviour={"ry": BehaviourSeries(ry.timestamps, np.degrees(ry.values), "deg")})
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+           "window": [-0.05, 0.05]}
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, split_block_length=5.0,
+                       modalities=[mod])
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('hd'\)\.normalization: 'circular' embeds angles in "
+                                         r"radians .* behaviour\['ry'\] is in 'deg'; convert it with np.deg2rad"):
+        _fitted_windows(rec, cfg)
+    # z-scored degrees are fine (no angle assumed), and the radians series as before
+    _fitted_windows(rec, small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, split_block_length=5.0,
+                                      modalities=[{**mod, "normalization": "zscore"}]))
+    _fitted_windows(a2929, small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005,
+                                        split_block_length=5.0, modalities=[dict(mod)]))

@@ -136,7 +136,8 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
 
     Raises:
         ValueError: the source is not in the recording (the message lists what is), the column
-            is out of range, or the number of features differs from ``num_features``.
+            is out of range, the number of features differs from ``num_features``, or a
+            ``"circular"`` modality reads a behaviour series whose ``unit`` is degrees.
     """
     where = _where(index, mod)
     prefix, key = mod["source"].split(":", 1)
@@ -146,6 +147,16 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
         if key not in recording.behaviour:
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
         s = recording.behaviour[key]
+        if mod["kind"] == "continuous" and mod.get("normalization") == "circular":
+            from .metrics.decoding import _DEGREE_UNITS
+
+            # cos/sin of degrees is a wrong embedding that trains without a word (decoding refuses
+            # the same series as a circular target); only the unit is checked: unwrapped radians
+            # beyond 2 pi are fine angles here
+            if str(s.unit).strip().lower() in _DEGREE_UNITS:
+                raise ValueError(f"{where}.normalization: 'circular' embeds angles in radians as (cos, sin), but "
+                                 f"behaviour[{key!r}] is in {s.unit!r}; convert it with np.deg2rad (and set its unit "
+                                 "to 'rad')")
         track = ModalityTrack("samples", s.timestamps, None, s.values)
     elif prefix == "events":
         if key not in recording.events:
