@@ -696,12 +696,18 @@ def build_window_datasets(
     and classes into ``config`` (in place; statistics already in the config are kept). Train windows are not pre-shuffled here; the
     training loader reshuffles them every epoch with a seeded generator.
 
+    Only whole windows are made: a trial (trial mode) shorter than ``current_window`` gives no
+    window, nor does the end of a trial or block after its last whole window, and their spikes
+    are in no row, without a warning here; :func:`spikes_outside_windows` counts them per split
+    (``train`` writes that count to ``metrics.json``, ``n_spikes_outside_windows_by_split``).
+
     Returns:
-        ``(DatasetDict, SplitPlan)``.
+        ``(DatasetDict, SplitPlan)``; a split whose fraction is 0 has an empty dataset.
 
     Raises:
         RecordingValidationError: if the recording has no spikes.
-        ValueError: if a split has no windows.
+        ValueError: if a split with a non-zero fraction has no window (every one of its trials
+            or blocks is shorter than a window).
     """
     import datasets
 
