@@ -412,3 +412,25 @@ def test_from_arrays_warns_about_gaps_between_unit_ids(shared_data):
         _, dense = np.unique(ids, return_inverse=True)
         assert from_arrays(rec.spike_times, dense).n_units == len(clusters)
         from_arrays(rec.spike_times, ids, unit_names=[f"c{k}" for k in range(clusters[-1] + 1)])
+
+
+def test_stimulus_intervals_and_ids_are_checked_when_the_recording_is_built(shared_data):
+    """A 1-D Stimulus.intervals (the onsets only) was accepted and failed later in restrict() with
+    numpy's "too many indices for array"; ids of another length than the intervals were accepted."""
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN))
+    stim = rec.stimulus
+    base = dict(spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=rec.unit_names,
+                time_domain=rec.time_domain)
+    cases = [
+        (dataclasses.replace(stim, intervals=stim.intervals[:, 0]), r"stimulus\.intervals: expected an \(n, 2\) array"),
+        (dataclasses.replace(stim, ids=stim.ids[:-1]), r"stimulus\.ids: expected one id per interval \(200\), got shape"),
+        (dataclasses.replace(stim, intervals=stim.intervals[:, ::-1]), r"stimulus\.intervals\[0\]: expected finite"),
+        (dataclasses.replace(stim, intervals=None), r"stimulus\.ids: given without stimulus\.intervals"),
+    ]
+    for bad, msg in cases:
+        with pytest.raises(RecordingValidationError, match=msg):
+            SpikeRecording(**base, stimulus=bad)
+    ok = SpikeRecording(**base, stimulus=stim)
+    assert ok.restrict(0.0, 10.0).stimulus.intervals.shape == (50, 2)

@@ -249,7 +249,9 @@ class SpikeRecording:
             per trial; interval arrays of another shape than ``(n, 2)`` (names the field and
             the shape); a ``behaviour`` entry that is not a
             :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
-            per timestamp, timestamps that do not strictly increase, or a time domain that does not contain the spikes; event times
+            per timestamp, timestamps that do not strictly increase; ``stimulus.intervals`` that are
+            not finite ``(n, 2)`` rows with ``stop > start``, ``stimulus.ids`` without one id per
+            interval; or a time domain that does not contain the spikes; event times
             that are not 1-D, finite, ascending and inside the time domain, or event labels
             whose length differs from the times (the message names ``events[name]`` and the
             first offending index).
@@ -291,6 +293,10 @@ class SpikeRecording:
             self.time_support = _as_interval_rows(self.time_support, "time_support")
         self.epoch_intervals = {str(k): _as_interval_rows(v, f"epoch_intervals[{str(k)!r}]")
                                 for k, v in self.epoch_intervals.items()}
+        if self.stimulus is not None and self.stimulus.intervals is not None:
+            # a copy: the caller's Stimulus is left as given
+            self.stimulus = dataclasses.replace(
+                self.stimulus, intervals=_as_interval_rows(self.stimulus.intervals, "stimulus.intervals"))
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -447,7 +453,31 @@ class SpikeRecording:
             if ts.size and not np.all(np.isfinite(ts)):
                 raise RecordingValidationError(f"behaviour[{name!r}].timestamps: expected finite values")
         self._validate_events()
+        self._validate_stimulus_intervals()
         self._validate_frames()
+
+    def _validate_stimulus_intervals(self) -> None:
+        """Categorical stimulus: finite ``[start, stop)`` rows with ``stop > start`` and one id per
+        row. Unchecked, a 1-D ``intervals`` failed later inside :meth:`restrict` (numpy's "too many
+        indices for array") and ids of another length than the intervals were accepted."""
+        stim = self.stimulus
+        if stim is None:
+            return
+        iv = stim.intervals
+        if stim.ids is not None and iv is None:
+            raise RecordingValidationError("stimulus.ids: given without stimulus.intervals; expected an (n, 2) "
+                                           "[start, stop) row (s) per id")
+        if iv is None:
+            return
+        bad = np.flatnonzero(~np.isfinite(iv).all(1) | (iv[:, 1] <= iv[:, 0]))
+        if bad.size:
+            i = bad[0]
+            raise RecordingValidationError(
+                f"stimulus.intervals[{i}]: expected finite [start, stop) seconds with stop > start, got "
+                f"({iv[i, 0]}, {iv[i, 1]}) ({bad.size} such rows in all)")
+        if stim.ids is not None and np.shape(stim.ids) != (len(iv),):
+            raise RecordingValidationError(
+                f"stimulus.ids: expected one id per interval ({len(iv)}), got shape {np.shape(stim.ids)}")
 
     def _validate_frames(self) -> None:
         """Stimulus frames: ``(n, H, W)`` finite grey levels, one finite, strictly increasing onset
