@@ -316,6 +316,26 @@ def _write(nwb, path):
     return path
 
 
+def test_nwb_identifier_with_whitespace_becomes_a_usable_session(tmp_path):
+    """An identifier such as "Mouse 12 day 3" was taken as the session, and every unit token
+    ("<session>/<unit>") was then refused for its whitespace, which `neuroformer train --data`
+    could not rename; a session read from the file has whitespace runs replaced by "_"."""
+    from pynwb import NWBFile
+
+    from hf_neuroformer import NeuroformerTokenizer
+
+    nwb = NWBFile(session_description="test", identifier="Mouse 12  day\t3",
+                  session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.1, 0.2])
+    path = _write(nwb, tmp_path / "spaced.nwb")
+    rec = read_nwb(path)
+    assert rec.session == "Mouse_12_day_3"
+    NeuroformerTokenizer().add_units(rec)  # refused before: "recording.session: ... holds whitespace"
+    assert read_nwb(path, session="mine").session == "mine"  # a given session is kept as given
+    ours = write_nwb(replace(rec, session="a b"), tmp_path / "ours.nwb")  # write_nwb's session_id too
+    assert read_nwb(ours).session == "a_b"
+
+
 def test_nwb_without_units_table(tmp_path):
     nwb = _nwbfile()
     nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])

@@ -60,7 +60,9 @@ What :func:`read_nwb` maps where
   :func:`write_nwb`); otherwise ``(min(first spike, first epoch / trial start),
   max(just after the last spike, last epoch / trial stop))``.
 * ``session``: the ``session`` argument, else (a file of ours) its ``session_id``, else the
-  file's ``identifier``, else the file stem.
+  file's ``identifier``, else the file stem; a session read from the file has each run of
+  whitespace replaced by ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``), since a unit token
+  ``"<session>/<unit name>"`` cannot hold whitespace and the command has no flag to rename it.
 * Point events -> ``events`` (see :mod:`hf_neuroformer.io.nwb_events`): every ``EventsTable``
   (``nwbfile.events``), every interval table but ``epochs`` / ``trials`` / time supports at its
   rows' start times, ``boundary<k>_time`` columns, and ``AnnotationSeries`` (which are therefore not behaviour). NaN times are dropped,
@@ -616,7 +618,8 @@ def read_nwb(
 
     Args:
         path: the ``.nwb`` file.
-        session: session identifier; default the file's ``identifier``, else the file stem.
+        session: session identifier; default the file's ``identifier``, else the file stem,
+            with whitespace replaced by ``_`` (see the module docstring); a given one is kept.
         trial_tables: names of interval tables to use as trials (concatenated, with
             ``trial_info["task"]`` naming the table when there are several); default
             ``["trials"]`` when the file has ``nwbfile.trials``, else every interval table with
@@ -738,6 +741,9 @@ def read_nwb(
                 session = str(nwb.session_id)
             else:
                 session = str(nwb.identifier or "") or path.stem
+            # an identifier such as "Mouse 12 day 3" made every unit token refused for its whitespace,
+            # and `neuroformer train --data` had no way to rename it
+            session = "_".join(session.split()) if session.strip() else session
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
