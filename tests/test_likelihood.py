@@ -173,6 +173,24 @@ def test_window_outside_the_recorded_time_is_refused_not_scored_as_silence(small
         window_log_likelihoods(model, tok, rec, [10.0], past_clip_starts=[10.5])
 
 
+def test_window_starts_that_are_not_one_list_are_refused_not_flattened(small):
+    """A (n_trials, k) grid of starts (or a (n, 1) column) was flattened into one list of windows
+    by window_log_likelihoods and the attention maps, while the processor and generate_spikes
+    refused it; every entry point now refuses it by name."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+
+    rec, tok, model, _ = small
+    grid = np.array([[10.0, 11.0], [12.0, 13.0]])
+    with pytest.raises(ValueError, match=r"window_starts: expected a 1-D sequence of window starts \(s\), got "
+                                         r"shape \(2, 2\); pass np.ravel"):
+        window_log_likelihoods(model, tok, rec, grid)
+    with pytest.raises(ValueError, match=r"window_starts: expected a 1-D .* got shape \(2, 2\)"):
+        attention_connectivity(model, tok, rec, grid)
+    with pytest.raises(ValueError, match=r"past_clip_starts: expected a 1-D .* got shape \(1, 1\)"):
+        nf.generate_spikes(model, tok, rec, [10.0], past_clip_starts=[[9.5]], progress=False)
+    assert window_log_likelihoods(model, tok, rec, grid.ravel())["log_likelihood"].shape == (4,)
+
+
 def test_batch_size_below_one_is_refused_not_scored_as_zero(small):
     """batch_size=-1 skipped the scoring loop and returned log-likelihood 0 (probability 1) for
     every window; 0 failed inside range() without naming the field."""

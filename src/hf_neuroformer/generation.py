@@ -57,7 +57,7 @@ from .configuration_neuroformer import is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import NeuroformerCollator, and_epoch, check_windows_in_support, tokenize_windows
+from .windows import NeuroformerCollator, and_epoch, check_windows_in_support, tokenize_windows, window_starts_array
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -429,9 +429,7 @@ def generate_spikes(
         raise ValueError(f"seed: expected an integer, got {seed!r}")
     if not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]:
         raise ValueError(f"seed: expected an integer in [-2**63, 2**64), got {seed}")
-    starts = np.asarray(window_starts, dtype=np.float64)
-    if starts.ndim != 1:
-        raise ValueError(f"window_starts: expected a 1-D sequence of window starts (s), got shape {starts.shape}")
+    starts = window_starts_array(window_starts)
     if starts.size == 0:
         raise ValueError("window_starts: expected at least one window start (s), got none; pass the starts of the "
                          "windows to generate, e.g. window_starts_for_split(plan, 'test', config, "
@@ -456,7 +454,7 @@ def generate_spikes(
     srt = np.sort(starts)
     if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
         raise ValueError("window_starts: expected non-overlapping current windows (starts at least current_window apart)")
-    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64).reshape(-1)
+    clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts")
     if clips is not None:
         if clips.shape != starts.shape:
             raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got {clips.size}")

@@ -34,6 +34,7 @@ from .generation import allowed_token_mask
 from .recording import SpikeRecording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
+from .windows import window_starts_array
 
 
 @torch.no_grad()
@@ -68,7 +69,7 @@ def window_log_likelihoods(
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
             ``model.config.vocab_size``, or other window settings; see
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
-            non-finite or empty ``window_starts``, a window outside the recorded time (it would
+            ``window_starts`` that are not 1-D, non-finite or empty, a window outside the recorded time (it would
             be scored as silence), a ``past_clip_starts`` after its window (the checks of
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
             a ``batch_size`` that is not an integer >= 1.
@@ -76,7 +77,7 @@ def window_log_likelihoods(
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
-    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    starts = window_starts_array(window_starts)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
     cols = processor.tokenize(recording, starts, clips)
     collate = processor.collator

@@ -74,6 +74,20 @@ def window_reach(config: NeuroformerConfig) -> float:
     return max([float(config.current_window)] + ends)
 
 
+def window_starts_array(window_starts, name: str = "window_starts") -> np.ndarray:
+    """``window_starts`` as a ``(n_windows,)`` float64 array of seconds.
+
+    Raises:
+        ValueError: naming ``name``, for anything but a 1-D sequence (a ``(n, 1)`` column or a
+            ``(n_trials, k)`` grid of starts was flattened into one list of windows without a word).
+    """
+    starts = np.asarray(window_starts, dtype=np.float64)
+    if starts.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of window starts (s), got shape {starts.shape}; pass "
+                         "np.ravel(starts) if one list of windows is meant")
+    return starts
+
+
 def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: float) -> np.ndarray:
     """Indices of the current windows ``[s, round(s + window, 9))`` that do not lie inside one
     interval of ``support`` (a recording's ``support``, ``(n, 2)`` s, sorted): such a window lies
@@ -1129,6 +1143,7 @@ __all__ = [
     "plan_splits",
     "check_split_in_recording",
     "window_starts_for_split",
+    "window_starts_array",
     "window_segments",
     "tokenize_windows",
     "build_window_datasets",

@@ -92,6 +92,7 @@ from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_
 from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
+from ..windows import window_starts_array
 from ._batches import attention_batches, check_pass_settings, is_whole_number, unit_lookup
 
 READOUTS = ("last_layer", "mean", "rollout")
@@ -139,7 +140,7 @@ def attention_connectivity(
     """
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
-    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    starts = window_starts_array(window_starts)
     if starts.size == 0:
         raise ValueError("window_starts: expected at least one window, got none")
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)

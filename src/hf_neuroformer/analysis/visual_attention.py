@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from ..recording import SpikeRecording
+from ..windows import window_starts_array
 from ._batches import attention_batches, check_pass_settings, check_unit_indices, unit_lookup
 
 READOUTS = ("raw", "rollout")
@@ -190,7 +191,7 @@ def visual_attention_maps(
             windows.
     """
     video = video_modality(model.config, modality)
-    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    starts = window_starts_array(window_starts)
     if starts.size == 0:
         raise ValueError("window_starts: expected at least one window, got none")
     n = recording.n_units
