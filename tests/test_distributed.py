@@ -99,22 +99,24 @@ def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
 
 
 def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
-    """Two ranks whose shares of the streamed windows differ (2 shards of 42 s: one rank holds one
+    """Two ranks whose shares of the streamed windows differ (2 shards of 23 s: one rank holds one
     more window) cross several epoch ends in step: the min-reduce trims the longer rank and counts
     what it leaves unused."""
     worker = _worker_module()
     rec = worker.recording(shared_data(A2929))
-    rec = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 42.0)
+    rec = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 23.0)
     prepared = tmp_path / "prepared"
     manifest = prepare_windows(rec, prepared, nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
     rows = [s["n_rows"] for s in manifest["splits"]["train"]["shards"]]
     assert rows[0] != rows[1], rows  # unequal shares, so the trimming path runs
-    # 4 windows per rank and micro-batch, 2 micro-batches a step: 38 micro-batches on one rank, 38 and
-    # a 1-window one on the other, so 19 steps an epoch, and 57 in all, neither a multiple of eval_every
-    # or save_every (validated and saved mid-run, in the second and third epoch as well)
+    # 4 windows per rank and micro-batch, 2 micro-batches a step: 16 micro-batches on one rank (64
+    # windows), 16 and a 1-window one on the other (65), so 8 steps an epoch, and 24 in all, neither a
+    # multiple of eval_every or save_every (validated at 5, 10, 15, 20 and saved at 7, 14, 21: mid-run,
+    # in the second and third epoch as well). (42 s, 19 steps an epoch, took twice as long.)
+    assert sorted(rows) == [64, 65], rows
     ranks, w = _run_two_ranks(str(prepared), tmp_path, WORKER_TRAINING=json.dumps(
-        {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 2, "eval_every": 10,
-         "save_every": 25, "shuffle_buffer_size": 64}))
+        {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 2, "eval_every": 5,
+         "save_every": 7, "shuffle_buffer_size": 64}))
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and ranks[0]["losses"] == ranks[1]["losses"]
     log = json.loads((tmp_path / "out" / "training_log.json").read_text())
     assert max(e["epoch"] for e in log) >= 2  # several epoch ends were crossed
@@ -123,6 +125,7 @@ def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
     # the run ends with its epochs, before the step count planned from the larger share (an upper
     # bound): its last step is still validated and checkpointed (it was neither)
     last = metrics["total_steps"]
+    assert last == 24, last  # 3 epochs of 8 steps (the plan from the larger share: 27)
     assert log[-1]["step"] == last and "validation/loss" in log[-1], log[-1]
     assert (tmp_path / "out" / "checkpoints" / f"step-{last:08d}").is_dir()
 
