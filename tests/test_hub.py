@@ -282,7 +282,8 @@ def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopbac
     assert _tree_digest(model_dir) == before, "a failed push modified the local model directory"
 
 
-def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loopback_hub, tmp_path):
+def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loopback_hub, tmp_path, capsys,
+                                                                 monkeypatch):
     """Review findings: pushing again with fewer shards (or without a run file) must not leave the
     old shards (``data/<split>-*.parquet`` would load every row twice) or a stale ``metrics.json``;
     a recording of another session is refused as such before any request; the dataset card has
@@ -325,12 +326,22 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
     push_to_hub(model_dir, "lab/repushed", revision="dev", **kw)
     card = loopback_hub.files("lab/repushed", revision="dev")["README.md"].decode()
     assert 'from_pretrained("lab/repushed", revision="dev", trust_remote_code=True)' in card
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/repushed",
-                "--revision", "dev"], loopback_hub.env())
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "from_pretrained('lab/repushed', revision='dev', trust_remote_code=True)" in res.stdout, res.stdout
+    # the CLI in this process (a fresh process pushes in test_push_then_load_without_the_package and
+    # test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named): HF_ENDPOINT is read
+    # when huggingface_hub is imported, so its constant is pointed at the loopback hub here
+    import huggingface_hub.constants
+
+    from hf_neuroformer import cli
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", loopback_hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+    capsys.readouterr()
+    code = cli.main(["push", "--model", str(model_dir), "--repo-id", "lab/repushed", "--revision", "dev"])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr[-2000:]
+    assert "from_pretrained('lab/repushed', revision='dev', trust_remote_code=True)" in stdout, stdout
     # the same files again: no commit, and the CLI says so instead of "pushed"
-    assert "already holds these" in res.stdout and "] pushed" not in res.stdout, res.stdout
+    assert "already holds these" in stdout and "] pushed" not in stdout, stdout
 
 
 def test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named(trained, loopback_hub, tmp_path):
