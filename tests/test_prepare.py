@@ -133,7 +133,11 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
           on_step_end=lambda s, loss: losses["cut"].append(loss))
     assert losses["cut"] == pytest.approx(losses["full"], abs=1e-6)
     a, b = (load_file(tmp_path / r / "model.safetensors") for r in ("full", "cut"))
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    # a wrong resume (a batch replayed or skipped, the optimizer state lost) changes the losses above
+    # and moves weights by about one Adam step (~learning_rate, 1e-3); the weights were once 2.3e-5
+    # apart with every loss equal within 1e-6, twice in many runs, each time under heavy CPU load
+    # (a profiler or plugin loaded): float noise, not a resume fault, so they are held to 1e-4
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
 
 
 def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_prepared):
