@@ -64,13 +64,21 @@ def test_unsorted_trials_error_says_how_to_sort():
 
 @pytest.mark.parametrize("times, units, msg", [
     ([0.3, np.nan, 0.1], [0, 0, 0], r"spike_times: expected finite values, spike 1 \(in the order given\) is nan"),
-    ([0.3, 0.2, -0.1], [0, 0, 0], r"spike_times: expected times >= 0 s, spike 2 \(in the order given\)"),
+    ([0.3, 0.2, -0.1], [0, 0, 0], r"spike_times: expected times >= 0 s, spike 2 \(in the order given\) .*"
+                                  r"negative in all\); spike times are seconds on one session clock .*trial's event"),
     ([0.1, 0.3, 0.2], [0, 1.5, 0], r"unit_ids: expected integer unit indices, got non-integer values \(spike 1 has 1.5"),
 ])
 def test_from_arrays_names_the_bad_spike_in_the_order_given(times, units, msg):
     # the spikes used to be sorted first: a NaN sorted last and 1.5 became "spike 0"
     with pytest.raises(RecordingValidationError, match=msg):
         SpikeRecording.from_unsorted(times, units)
+
+
+def test_negative_times_in_a_recording_say_which_clock_is_expected():
+    """Trial-aligned times (-0.5 s before each onset) were refused with 'expected times >= 0 s' alone."""
+    with pytest.raises(RecordingValidationError, match=r"spike 0 is at -0.5 s; spike times are seconds on one session "
+                                                       r"clock .*added back .*shifting by its first time"):
+        SpikeRecording(np.array([-0.5, 0.2]), np.array([0, 0]))
 
 
 def test_multi_dimensional_spike_arrays_are_refused_not_flattened():

@@ -57,6 +57,14 @@ def _as_unit_indices(unit_ids) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+# negative times are most often trial-aligned times (relative to each stimulus onset): the windows,
+# splits and trials need one session clock
+NEGATIVE_TIMES_HINT = ("spike times are seconds on one session clock (from the recording's start); times aligned "
+                       "to each trial's event need that event's session time added back (and the trials given as "
+                       "[start, stop) on the same clock), and a clock that starts below 0 needs shifting by its "
+                       "first time")
+
+
 def _as_name_list(names, what: str) -> list:
     """A list of per-unit names; a single string is refused (it would be split into characters)."""
     if isinstance(names, (str, bytes)) or (isinstance(names, np.ndarray) and names.ndim == 0):
@@ -316,7 +324,7 @@ class SpikeRecording:
             neg = np.flatnonzero(st < 0)
             if neg.size:
                 raise RecordingValidationError(
-                    f"spike_times: expected times >= 0 s, spike {neg[0]} is at {st[neg[0]]} s"
+                    f"spike_times: expected times >= 0 s, spike {neg[0]} is at {st[neg[0]]} s; {NEGATIVE_TIMES_HINT}"
                 )
             dec = np.flatnonzero(np.diff(st) < 0)
             if dec.size:
@@ -596,7 +604,7 @@ class SpikeRecording:
         if neg.size:
             raise RecordingValidationError(
                 f"spike_times: expected times >= 0 s, spike {neg[0]} (in the order given) is at {st[neg[0]]} s "
-                f"({neg.size} negative in all)"
+                f"({neg.size} negative in all); {NEGATIVE_TIMES_HINT}"
             )
         ui = _as_unit_indices(ui)
         order = np.lexsort((ui, st))
