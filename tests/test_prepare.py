@@ -44,11 +44,17 @@ def test_shards_hold_the_in_memory_windows(prepared):
         assert entry["seconds_outside_windows"] == round(outside[split]["seconds_outside_windows"], 6)
         table = load_prepared(out, split, streaming=False)
         assert table.features == in_memory[split].features
-        pd.testing.assert_frame_equal(table.to_pandas(), in_memory[split].to_pandas())
+        # validation and test: contiguous blocks, the in-memory rows in time order; train: window k in
+        # shard k mod 3, so the shards give rows 0, 3, 6, ..., then 1, 4, ..., then 2, 5, ...
+        order = ([k for i in range(3) for k in range(i, len(in_memory[split]), 3)] if split == "train"
+                 else list(range(len(in_memory[split]))))
+        expected = in_memory[split].select(order)
+        pd.testing.assert_frame_equal(table.to_pandas(), expected.to_pandas())
         # streamed: the same rows in the same order
         streamed = list(load_prepared(out, split, streaming=True))
-        assert [r["window_start"] for r in streamed] == in_memory[split]["window_start"]
-        assert [r["input_ids"] for r in streamed] == in_memory[split]["input_ids"]
+        assert [r["window_start"] for r in streamed] == expected["window_start"]
+        assert [r["input_ids"] for r in streamed] == expected["input_ids"]
+    assert manifest["train_shard_layout"] == "interleaved"
     # the training counts of this recording (metrics.json of the A2929 model card)
     assert [manifest["splits"][s]["n_windows"] for s in SPLITS] == [4130, 840, 860]
 
@@ -138,6 +144,36 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
     # apart with every loss equal within 1e-6, twice in many runs, each time under heavy CPU load
     # (a profiler or plugin loaded): float noise, not a resume fault, so they are held to 1e-4
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+
+
+def test_streamed_epochs_end_without_the_datasets_pause(tiny_prepared, tmp_path, monkeypatch):
+    """Several shards read at once made datasets 5.x sleep 5 s (SLEEP_TIME_ON_THREADS_SHUTDOWN) at
+    every epoch's end and at the end of the run; interleaved train shards are read one at a time,
+    with no reader threads and no pause. datasets' sleep is recorded here (and still run)."""
+    import time as real_time
+
+    import datasets.iterable_dataset as iterable_dataset
+
+    from hf_neuroformer.training import TrainingConfig, train
+
+    slept = []
+
+    class RecordingTime:  # datasets' own module reference to time, with sleep recorded
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        @staticmethod
+        def sleep(seconds):
+            slept.append(seconds)
+            real_time.sleep(seconds)
+
+    monkeypatch.setattr(iterable_dataset, "time", RecordingTime())
+    n_train = json.loads((tiny_prepared / "manifest.json").read_text())["splits"]["train"]["n_windows"]
+    tc = TrainingConfig(max_steps=2 * -(-n_train // 64) + 1, batch_size=64, eval_every=1000, save_every=1000,
+                        shuffle_buffer_size=64)  # two whole epochs and a step of the third
+    metrics = train(tiny_prepared, tmp_path / "m", None, tc, progress=False)
+    assert metrics["data"].startswith("streamed") and metrics["total_steps"] == tc.max_steps
+    assert slept == [], slept
 
 
 def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_prepared):

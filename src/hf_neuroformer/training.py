@@ -38,8 +38,8 @@ from .recording import SpikeRecording, check_not_empty
 from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, modality_column_names
-from .windows import (SPLITS, NeuroformerCollator, batch_to_device, build_window_datasets, load_prepared,
-                      plan_splits, spikes_outside_windows, split_spikes_digest, verify_prepared,
+from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets,
+                      load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest, verify_prepared,
                       window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
@@ -904,7 +904,8 @@ def train(
     gen = torch.Generator().manual_seed(training.seed)
     if streamed:
         # shard order and a bounded shuffle buffer, both reseeded per epoch (set_epoch below)
-        train_ds = train_ds.shuffle(seed=training.seed, buffer_size=training.shuffle_buffer_size)
+        train_ds = train_ds.shuffle(seed=training.seed, buffer_size=training.shuffle_buffer_size,
+                                    **_buffer_input_shards(train_ds, manifest))
         if world > 1:
             train_ds = split_dataset_by_node(train_ds, rank=accelerator.process_index, world_size=world)
         loader = None
@@ -1303,6 +1304,26 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
         if key not in ("config", "data") and stored.get(key) != value:
             raise ValueError(f"resume: checkpoint {str(checkpoint)!r} was written with {key}={stored.get(key)!r}, "
                              f"this run has {value!r}; resume with the same launch shape")
+
+
+def _buffer_input_shards(dataset, manifest: dict) -> dict:
+    """``shuffle``'s ``max_buffer_input_shards`` for a prepared directory: 1 (the buffer is filled
+    from one shard at a time) when every train shard spans the whole split (``train_shard_layout:
+    "interleaved"``, :func:`~hf_neuroformer.windows.prepare_windows`, or a single train shard),
+    else ``datasets``' default (up to 10 shards read at once by threads). With several shards read
+    at once, ``datasets`` 5.x pauses 5 s at the end of every epoch
+    (``config.SLEEP_TIME_ON_THREADS_SHUTDOWN``, its guard against a pyarrow hang when the reader
+    threads shut down, apache/arrow#45214); one shard at a time uses no reader threads and no
+    pause. Several contiguous shards (a directory prepared before the interleaved layout) keep the
+    default, so that the buffer does not hold one stretch of time."""
+    import inspect
+
+    one_shard = len(manifest["splits"]["train"]["shards"]) == 1
+    if manifest.get("train_shard_layout") != TRAIN_SHARD_LAYOUT and not one_shard:
+        return {}
+    if "max_buffer_input_shards" not in inspect.signature(dataset.shuffle).parameters:  # an older datasets
+        return {}
+    return {"max_buffer_input_shards": 1}
 
 
 def _data_fingerprint(spikes_digest, n_windows: Dict[str, int], manifest: Optional[dict] = None) -> dict:

@@ -763,6 +763,8 @@ def window_features(config: Optional[NeuroformerConfig] = None):
 
 #: ``manifest.json`` ``format`` of a directory written by :func:`prepare_windows`.
 PREPARED_FORMAT = "hf_neuroformer.prepared_windows/1"
+# how prepare_windows deals the train split's windows to shards: window k to shard k mod n (see its docstring)
+TRAIN_SHARD_LAYOUT = "interleaved"
 
 
 def _is_prepared_manifest(folder) -> bool:
@@ -803,7 +805,12 @@ def prepare_windows(
     streams them (``neuroformer prepare``).
 
     Layout of ``output_dir``: ``data/<split>-<i:05d>-of-<n:05d>.parquet`` (columns of
-    :func:`window_features`, contiguous blocks of windows in time order), ``config.json``,
+    :func:`window_features`; the validation and test shards are contiguous blocks of windows in
+    time order; in the train split, which training shuffles, window ``k`` (in time order) goes to
+    shard ``k mod n``, so that every train shard spans the whole split and a streamed shuffle
+    buffer filled from one shard at a time mixes windows from all of it: ``train_shard_layout:
+    "interleaved"`` in the manifest, absent from a directory written before, whose train shards
+    are contiguous too), ``config.json``,
     ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
     and ``manifest.json`` (format, recording, per split: windows, spikes, truncated spikes, the
     spikes and seconds outside every current window (:func:`spikes_outside_windows`) and the
@@ -872,7 +879,7 @@ def prepare_windows(
         (tmp / "data").mkdir()
         manifest = {"format": PREPARED_FORMAT, "recording": repr(recording), "session": recording.session,
                     "split_spikes": split_spikes_digest(recording, plan), "num_shards": int(num_shards),
-                    "splits": {}}
+                    "train_shard_layout": TRAIN_SHARD_LAYOUT, "splits": {}}
         features = window_features(config)
         all_starts = {split: _split_windows(plan, split, config) for split in SPLITS}
         outside = spikes_outside_windows(recording, plan, config, {s: v[0] for s, v in all_starts.items()})
@@ -881,8 +888,10 @@ def prepare_windows(
             n = max(1, min(int(num_shards), len(starts)))
             entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0,
                      "n_truncated_past_spikes": 0, "shards": []}
-            for i, idx in enumerate(tqdm(np.array_split(np.arange(len(starts)), n), desc=f"prepare {split}",
-                                         disable=not progress, unit="shard")):
+            # train: window k -> shard k mod n; validation, test: contiguous blocks (rows in time order in each)
+            blocks = ([np.arange(k, len(starts), n) for k in range(n)] if split == "train" else
+                      np.array_split(np.arange(len(starts)), n))
+            for i, idx in enumerate(tqdm(blocks, desc=f"prepare {split}", disable=not progress, unit="shard")):
                 cols = tokenize_windows(recording, tokenizer, starts[idx], None if clips is None else clips[idx], config)
                 name = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
                 datasets.Dataset.from_dict(cols, features=features).to_parquet(str(tmp / name))
