@@ -336,6 +336,28 @@ def test_nwb_identifier_with_whitespace_becomes_a_usable_session(tmp_path):
     assert read_nwb(ours).session == "a_b"
 
 
+def test_nwb_stimulus_rows_without_a_span_are_dropped_and_counted(tmp_path):
+    """A foreign interval table with a stimulus-name column and a row whose stop is NaN (the epochs
+    skip such rows): since SpikeRecording checks stimulus.intervals, read_nwb refused the whole file
+    ("stimulus.intervals[2]: expected finite ..."), which was read before; the row is dropped with
+    its count, the other presentations kept with their names."""
+    from pynwb.epoch import TimeIntervals
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    nwb.add_trial(start_time=1.0, stop_time=2.0)  # the trials; the presentations table is the stimulus
+    table = TimeIntervals(name="presentations", description="clips")
+    table.add_column("stimulus_name", "clip")
+    for i in range(5):
+        table.add_row(start_time=10.0 * i, stop_time=np.nan if i == 2 else 10.0 * i + 1, stimulus_name=f"c{i % 2}")
+    nwb.add_time_intervals(table)
+    path = _write(nwb, tmp_path / "nan_stop.nwb")
+    with pytest.warns(UserWarning, match=r"stimulus: dropped 1 of 5 rows of interval table 'presentations'"):
+        rec = read_nwb(path)
+    np.testing.assert_array_equal(rec.stimulus.intervals, [[0, 1], [10, 11], [30, 31], [40, 41]])
+    assert [rec.stimulus.names[i] for i in rec.stimulus.ids] == ["c0", "c1", "c1", "c0"]
+
+
 def test_nwb_without_units_table(tmp_path):
     nwb = _nwbfile()
     nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])

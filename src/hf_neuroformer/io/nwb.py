@@ -56,6 +56,7 @@ What :func:`read_nwb` maps where
   -> ``Stimulus(ids, intervals, names)`` with names = sorted distinct values, ids = index in
   ``names``; in a file of ours the full list of names (ids with no interval too) comes from
   the ``hf_neuroformer_stimulus_names`` scratch entry and the description from the table's.
+  Rows with a NaN start or stop are dropped, with their count in a ``UserWarning``.
 * ``time_domain``: the single row of an interval table named ``time_domain`` (written by
   :func:`write_nwb`); otherwise ``(min(first spike, first epoch / trial start),
   max(just after the last spike, last epoch / trial stop))``.
@@ -524,8 +525,15 @@ def _read_stimulus(table, name_col: str, tname: str, all_names: Optional[List[st
     if vals is None:
         raise RecordingValidationError(f"intervals[{tname!r}].{name_col}: expected a 1-D column of names")
     vals = np.array([str(v) for v in vals], dtype=object)
+    # a row with a NaN bound is no span (as for the epochs; an interval table of events); kept, it
+    # made the whole file unreadable (SpikeRecording refuses such a stimulus interval)
+    ok = np.isfinite(starts) & np.isfinite(stops)
+    if not ok.all():
+        warnings.warn(f"stimulus: dropped {int((~ok).sum())} of {ok.size} rows of interval table {tname!r} with a "
+                      "non-finite start or stop time (no span to present the stimulus over)")
+    starts, stops, vals = starts[ok], stops[ok], vals[ok]
     if tname == STIMULUS_TABLE and "stimulus_id" in table.colnames:
-        ids = np.asarray(table["stimulus_id"].data[:], dtype=np.int64)
+        ids = np.asarray(table["stimulus_id"].data[:], dtype=np.int64)[ok]
         n = int(ids.max()) + 1 if ids.size else 0
         names = [f"id{k}" for k in range(n)]
         for i, v in zip(ids, vals):
