@@ -442,3 +442,28 @@ def test_stimulus_intervals_and_ids_are_checked_when_the_recording_is_built(shar
             SpikeRecording(**base, stimulus=bad)
     ok = SpikeRecording(**base, stimulus=stim)
     assert ok.restrict(0.0, 10.0).stimulus.intervals.shape == (50, 2)
+
+
+def test_stimulus_ids_must_be_category_indices(shared_data, tmp_path):
+    """stimulus.ids index stimulus.names; only their count was checked: write_nwb then cut 0.5 to
+    id 0 and gave id -1 the last name without a word, and failed on a text id with int()'s
+    'invalid literal'. Whole floats (a pandas column) are still ids."""
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN))
+    stim = rec.stimulus
+    base = dict(spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=rec.unit_names,
+                time_domain=rec.time_domain)
+    ids = stim.ids
+    cases = [
+        (np.where(np.arange(ids.size) == 3, 0.5, ids), r"stimulus\.ids\[3\]: expected an integer category index >= 0"),
+        (np.where(np.arange(ids.size) == 4, -1, ids), r"stimulus\.ids\[4\]: expected an integer category index >= 0"),
+        (np.array([stim.names[i] for i in ids]), r"stimulus\.ids\[0\]: expected an integer .*np\.unique\(labels"),
+        (np.where(np.arange(ids.size) == 5, len(stim.names), ids), r"stimulus\.ids\[5\]: id 4 has no name"),
+    ]
+    for bad, msg in cases:
+        with pytest.raises(RecordingValidationError, match=msg):
+            SpikeRecording(**base, stimulus=dataclasses.replace(stim, ids=bad))
+    ok = SpikeRecording(**base, stimulus=dataclasses.replace(stim, ids=ids.astype(np.float64)))
+    back = read_nwb(write_nwb(ok, tmp_path / "whole_float_ids.nwb"))
+    np.testing.assert_array_equal(back.stimulus.ids, ids)

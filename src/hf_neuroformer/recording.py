@@ -259,7 +259,7 @@ class SpikeRecording:
             :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
             per timestamp, timestamps that do not strictly increase; ``stimulus.intervals`` that are
             not finite ``(n, 2)`` rows with ``stop > start``, ``stimulus.ids`` without one id per
-            interval; or a time domain that does not contain the spikes; event times
+            interval, or an id that is not an integer >= 0 (or has no entry in ``stimulus.names``); or a time domain that does not contain the spikes; event times
             that are not 1-D, finite, ascending and inside the time domain, or event labels
             whose length differs from the times (the message names ``events[name]`` and the
             first offending index).
@@ -486,6 +486,25 @@ class SpikeRecording:
         if stim.ids is not None and np.shape(stim.ids) != (len(iv),):
             raise RecordingValidationError(
                 f"stimulus.ids: expected one id per interval ({len(iv)}), got shape {np.shape(stim.ids)}")
+        if stim.ids is not None and len(iv):
+            # an id indexes stimulus.names: write_nwb cut 0.5 to 0 and gave -1 the last name without a
+            # word, and failed on a text id with int()'s "invalid literal"
+            ids = np.asarray(stim.ids)
+            try:
+                f = ids.astype(np.float64) if ids.dtype.kind in "biufO" else None
+            except (TypeError, ValueError):
+                f = None
+            bad = np.arange(len(ids)) if f is None else np.flatnonzero(~np.isfinite(f) | (f < 0) | (f != np.round(f)))
+            if bad.size:
+                i = bad[0]
+                raise RecordingValidationError(
+                    f"stimulus.ids[{i}]: expected an integer category index >= 0 (into stimulus.names), got "
+                    f"{ids[i]!r}; map labels to indices first, e.g. names, ids = np.unique(labels, return_inverse=True)")
+            if stim.names is not None and f.max() >= len(stim.names):
+                i = int(np.argmax(f))
+                raise RecordingValidationError(
+                    f"stimulus.ids[{i}]: id {int(f[i])} has no name (stimulus.names holds {len(stim.names)}); "
+                    "expected ids in 0..len(names)-1")
 
     def _validate_frames(self) -> None:
         """Stimulus frames: ``(n, H, W)`` finite grey levels, one finite, strictly increasing onset
