@@ -145,6 +145,19 @@ def test_float_ids_and_labels_are_refused_naming_the_field(batch_and_model, fiel
         model(**bad)
 
 
+@pytest.mark.parametrize("field", ["input_ids", "past_input_ids"])
+def test_narrow_integer_unit_ids_are_refused_naming_the_field(batch_and_model, field):
+    """nn.Embedding takes int64 / int32 indices only: int16 or uint8 unit ids (ids kept small on
+    disk) failed inside it ("Expected tensor for argument #1 'indices' ...: Long, Int"), past the
+    float check; int32 ids still run and give the int64 loss."""
+    batch, model, _ = batch_and_model
+    for dtype in (torch.int16, torch.uint8):
+        with pytest.raises(ValueError, match=rf"{field}: expected integer ids \(torch.int64 or int32\), got dtype "
+                                             rf"{dtype}; convert with \.long\(\)"):
+            model(**{**batch, field: batch[field].to(dtype)})
+    assert torch.equal(model(**{**batch, field: batch[field].int()}).loss, model(**batch).loss)
+
+
 def test_generate_refuses_and_points_to_generate_spikes(batch_and_model):
     _, model, _ = batch_and_model
     with pytest.raises(NotImplementedError, match="generate_spikes"):

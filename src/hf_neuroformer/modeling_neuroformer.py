@@ -857,6 +857,11 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             # ..."), and float dt ids were cast to bins without a word
             raise ValueError(f"{name}: expected integer ids (torch.int64), got dtype {ids.dtype}; convert with "
                              ".long() after checking the values are whole numbers")
+        if "input_ids" in name and ids.dtype not in (torch.int64, torch.int32):
+            # the unit ids index nn.Embedding, which takes int64 / int32 only: int16 or uint8 ids failed
+            # inside it ("Expected tensor for argument #1 'indices' to have one of ...: Long, Int")
+            raise ValueError(f"{name}: expected integer ids (torch.int64 or int32), got dtype {ids.dtype}; convert "
+                             "with .long()")
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
             raise ValueError(
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
@@ -1042,7 +1047,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 decoder layers; their attention weights are in ``modality_attentions``.
 
         Raises:
-            ValueError: if ids are not integer tensors (float, bool) or fall outside the
+            ValueError: if ids are not integer tensors (float, bool; unit ids int64 or int32) or fall outside the
                 vocabulary / dt range, the window grows past
                 ``max_window_length``, ``dt_ids`` or a mask differs in shape from its ids (or
                 the past from the batch of ``input_ids``), the past is missing, or the modality
