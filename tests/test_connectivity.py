@@ -81,6 +81,7 @@ def test_params_errors_name_the_field():
     (dict(base_rate_range=(3.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # numpy's 'high - low < 0'
     (dict(coupling_strength=float("nan")), r"coupling_strength: expected a finite number"),  # ran, no spikes
     (dict(seed=1.5), r"seed: expected an integer"),  # numpy's SeedSequence TypeError
+    (dict(seed=-1), r"seed: expected an integer >= 0 \(or None: fresh entropy\), got -1"),  # numpy's 'expected non-negative integer'
 ])
 def test_coupled_network_arguments_are_refused_by_name(kwargs, msg):
     with pytest.raises(ValueError, match=msg):

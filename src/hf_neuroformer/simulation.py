@@ -116,8 +116,9 @@ def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, driv
     if not (real(low) and real(high) and 0 <= low <= high):
         raise ValueError(f"base_rate_range: expected (low, high) finite rates in Hz with 0 <= low <= high, got "
                          f"{base_rate_range!r}")
-    if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        raise ValueError(f"seed: expected an integer (or None: fresh entropy), got {seed!r}")
+    # a negative seed failed inside numpy ("expected non-negative integer"), naming no argument
+    if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+        raise ValueError(f"seed: expected an integer >= 0 (or None: fresh entropy), got {seed!r}")
 
 
 def simulate_coupled_network(
@@ -162,7 +163,7 @@ def simulate_coupled_network(
             ``duration`` shorter than one bin); ``connection_prob`` outside [0, 1];
             ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite;
             ``base_rate_range`` not two finite rates with ``0 <= low <= high``; ``seed`` not an
-            integer or None.
+            integer >= 0 or None.
     """
     _check_glm_arguments(n_units=n_units, n_assemblies=n_assemblies, duration=duration, bin_size=bin_size, tau=tau,
                          drive_timescale=drive_timescale, connection_prob=connection_prob,
