@@ -63,7 +63,8 @@ What :func:`read_nwb` maps where
 * ``session``: the ``session`` argument, else (a file of ours) its ``session_id``, else the
   file's ``identifier``, else the file stem; a session read from the file has each run of
   whitespace replaced by ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``), since a unit token
-  ``"<session>/<unit name>"`` cannot hold whitespace and the command has no flag to rename it.
+  ``"<session>/<unit name>"`` cannot hold whitespace and the command has no flag to rename it
+  (one of whitespace only, ``"   "``, gives the file stem).
 * Point events -> ``events`` (see :mod:`hf_neuroformer.io.nwb_events`): every ``EventsTable``
   (``nwbfile.events``), every interval table but ``epochs`` / ``trials`` / time supports at its
   rows' start times, ``boundary<k>_time`` columns, and ``AnnotationSeries`` (which are therefore not behaviour). NaN times are dropped,
@@ -751,7 +752,9 @@ def read_nwb(
                 session = str(nwb.identifier or "") or path.stem
             # an identifier such as "Mouse 12 day 3" made every unit token refused for its whitespace,
             # and `neuroformer train --data` had no way to rename it
-            session = "_".join(session.split()) if session.strip() else session
+            # (one of only whitespace, such as an identifier "   ", became "" there: the file stem instead;
+            # an empty session stored by write_nwb stays "")
+            session = "_".join(session.split()) if session.strip() else (session and path.stem)
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
