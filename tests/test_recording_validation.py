@@ -387,6 +387,9 @@ def test_interval_arrays_of_another_shape_are_refused_not_reshaped(shared_data):
         (dict(trials=onsets), r"trials: expected an \(n, 2\) array .* got shape \(200,\); a 1-D array of onsets"),
         (dict(trials=np.column_stack([rec.trials, ori])), r"trials: expected an \(n, 2\) array .* shape \(200, 3\)"),
         (dict(trials=rec.trials.T), r"trials: .* shape \(2, 200\); .* transpose"),
+        # two trials of (start, stop, orientation): the message said only 'transpose it (.T)', giving 3 trials
+        (dict(trials=np.column_stack([rec.trials, ori])[:2]),
+         r"trials: .* shape \(2, 3\); .* transpose .* keep the start and stop columns only \(other columns of a trial"),
         (dict(time_support=[[0.0, 20.0, 40.0]]), r"time_support: expected an \(n, 2\) array"),
         (dict(epochs={"first": (0.0, 20.0, 40.0)}), r"epochs\['first'\]: expected two values"),
         (dict(time_domain=(0.0, 40.0, 80.0)), r"time_domain: expected two values"),

@@ -107,13 +107,14 @@ def _as_interval_rows(x, what: str) -> np.ndarray:
     if arr.shape == (2,):
         return arr.reshape(1, 2)
     if arr.ndim != 2 or arr.shape[1] != 2:
+        # a (2, k) array is [starts, stops] of k intervals or a table of 2 intervals with k columns
+        keep = "keep the start and stop columns only" + (" (other columns of a trial table go in trial_info)"
+                                                          if what == "trials" else "")
         raise RecordingValidationError(
             f"{what}: expected an (n, 2) array of [start, stop) seconds (one row per interval), got shape {arr.shape}"
             + ("; a 1-D array of onsets needs the stops too: np.stack([starts, stops], axis=1)" if arr.ndim == 1 else
-               "; rows of (start, stop) are expected: transpose it (.T)" if arr.ndim == 2 and arr.shape[0] == 2 else
-               "; keep the start and stop columns only" + (" (other columns of a trial table go in trial_info)"
-                                                           if what == "trials" else "")
-               if arr.ndim == 2 else ""))
+               f"; if its rows are [starts, stops], transpose it (.T); if each row is one interval, {keep}"
+               if arr.ndim == 2 and arr.shape[0] == 2 else f"; {keep}" if arr.ndim == 2 else ""))
     return arr
 
 
