@@ -547,8 +547,12 @@ def test_npz_round_trip(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         write_npz(plain, tmp_path / "plain.npz")  # nothing left out: no warning
-    with pytest.warns(UserWarning, match=r"only; not written: time_support \("):
+    # a generated recording loses only its time support: the consequence named is that one (it said "no
+    # trial-aligned PSTH, no behaviour to decode" for every recording)
+    with pytest.warns(UserWarning, match=r"only; not written: time_support \(read back: the time between its "
+                      r"intervals \(e\.g\. generated windows\) reads as recorded silence\); use write_nwb") as got:
         write_npz(replace(plain, time_support=np.array([[0.0, 10.0]])), tmp_path / "support.npz")
+    assert "PSTH" not in str(got[0].message) and "behaviour" not in str(got[0].message)
     np.savez(tmp_path / "bad.npz", spike_times=np.zeros(2))
     with pytest.raises(RecordingValidationError, match="unit_ids"):
         read_npz(tmp_path / "bad.npz")

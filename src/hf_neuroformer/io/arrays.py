@@ -218,9 +218,14 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
         ("trial_info", bool(recording.trial_info)), ("behaviour", bool(recording.behaviour)),
         ("stimulus", recording.stimulus is not None), ("events", bool(recording.events))) if held]
     if left_out:
+        # what the file then lacks, for what is left out (a generated recording loses only its time support:
+        # the PSTH and behaviour named for every recording did not apply)
+        lost = [what for name, what in (
+            ("time_support", "the time between its intervals (e.g. generated windows) reads as recorded silence"),
+            ("trials", "no trial-aligned PSTH"), ("behaviour", "no behaviour to decode")) if name in left_out]
         warnings.warn(f"write_npz: {path} stores the spikes, units, time domain and session only; not written: "
-                      f"{', '.join(left_out)} (read back, they are missing: no trial-aligned PSTH, no behaviour to "
-                      "decode); use write_nwb to keep them", UserWarning, stacklevel=2)
+                      f"{', '.join(left_out)}" + (f" (read back: {'; '.join(lost)})" if lost else "")
+                      + "; use write_nwb to keep them", UserWarning, stacklevel=2)
     extra = {}
     if recording.time_domain is not None:
         extra["time_domain"] = np.asarray(recording.time_domain, dtype=np.float64)
