@@ -423,6 +423,13 @@ def test_from_arrays_warns_about_gaps_between_unit_ids(shared_data):
         _, dense = np.unique(ids, return_inverse=True)
         assert from_arrays(rec.spike_times, dense).n_units == len(clusters)
         from_arrays(rec.spike_times, ids, unit_names=[f"c{k}" for k in range(clusters[-1] + 1)])
+    # cluster numbers that start above 0 (3, 17, 40, 41, 42): the 'smallest is 3' warning counted only units
+    # 0..2 and said "subtract 1", which leaves the other 35 empty units; the gap warning counts all 38
+    with pytest.warns(UserWarning, match=r"unit_ids: 38 of the 43 unit indices 0\.\.42 have no spikes") as got:
+        from_arrays(rec.spike_times, np.array([3, 17, 40, 41, 42])[rec.unit_ids])
+    assert not any("subtract 1" in str(w.message) for w in got)
+    with pytest.warns(UserWarning, match=r"unit_ids: the smallest is 1, so unit\(s\) 0\.\.0 .* subtract 1"):
+        from_arrays(rec.spike_times, dense + 1)  # counted from 1 without other gaps: that warning stays
 
 
 def test_stimulus_intervals_and_ids_are_checked_when_the_recording_is_built(shared_data):

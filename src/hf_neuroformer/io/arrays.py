@@ -46,10 +46,10 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
         SpikeRecording sorted by time, then unit index.
 
     Warns:
-        UserWarning: when the smallest unit id is above 0 and no ``unit_names`` are given (ids
-            counted from 1 leave an empty unit 0); else, without ``unit_names``, when some unit
-            index below the largest has no spikes (ids with gaps, such as the cluster numbers of
-            curated units, leave empty units), with their count.
+        UserWarning: without ``unit_names``, when the ids run without gaps from a smallest id
+            above 0 (ids counted from 1 leave an empty unit 0); else when some unit index below
+            the largest has no spikes (ids with gaps, such as the cluster numbers of curated
+            units, leave empty units), with their count.
         UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day), or
             more than an hour at a mean below :data:`SLOW_RATE_HZ` spikes/s per unit: times in
             milliseconds or sample ticks read as seconds (they are kept as given).
@@ -69,26 +69,28 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
         kwargs["events"] = clean_events(events, td, "from_arrays")
     rec = SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
     low = int(rec.unit_ids.min()) if rec.n_spikes else 0
-    if low > 0 and kwargs.get("unit_names") is None:
+    # ids with gaps (the cluster numbers of curated units: 0, 3, 17, 250) make every missing number a unit
+    # without spikes, which the vocabulary, the model and every per-unit metric then carry
+    silent = (np.flatnonzero(np.bincount(rec.unit_ids, minlength=rec.n_units) == 0)
+              if rec.n_spikes and kwargs.get("unit_names") is None else np.zeros(0, dtype=np.int64))
+    if low > 0 and silent.size == low:
+        # ids counted from 1 (or low) without other gaps; with gaps too (3, 17, 40) this said "units 0..2" and
+        # "subtract 1", which left the 35 other empty units
         warnings.warn(
             f"unit_ids: the smallest is {low}, so unit(s) 0..{low - 1} are kept as units without spikes (a unit id "
             "is an index from 0); if your ids start at 1 (MATLAB, Kilosort cluster numbers), subtract 1, or map "
             "labels to indices with hf_neuroformer.io.from_dataframe",
             UserWarning, stacklevel=2,
         )
-    elif rec.n_spikes and kwargs.get("unit_names") is None:
-        # ids with gaps (the cluster numbers of curated units: 0, 3, 17, 250) make every missing number a unit
-        # without spikes, which the vocabulary, the model and every per-unit metric then carry
-        silent = np.flatnonzero(np.bincount(rec.unit_ids, minlength=rec.n_units) == 0)
-        if silent.size:
-            warnings.warn(
-                f"unit_ids: {silent.size} of the {rec.n_units} unit indices 0..{rec.n_units - 1} have no spikes "
-                f"(e.g. {', '.join(str(int(u)) for u in silent[:5])}); a unit id is an index from 0, so gaps between "
-                "ids (cluster numbers of curated units) are kept as units without spikes; map the ids to "
-                "0..n-1 first (np.unique(unit_ids, return_inverse=True), or hf_neuroformer.io.from_dataframe, which "
-                "keeps the ids as names), or pass unit_names= to keep the empty units without this warning",
-                UserWarning, stacklevel=2,
-            )
+    elif silent.size:
+        warnings.warn(
+            f"unit_ids: {silent.size} of the {rec.n_units} unit indices 0..{rec.n_units - 1} have no spikes "
+            f"(e.g. {', '.join(str(int(u)) for u in silent[:5])}); a unit id is an index from 0, so gaps between "
+            "ids (cluster numbers of curated units) are kept as units without spikes; map the ids to "
+            "0..n-1 first (np.unique(unit_ids, return_inverse=True), or hf_neuroformer.io.from_dataframe, which "
+            "keeps the ids as names), or pass unit_names= to keep the empty units without this warning",
+            UserWarning, stacklevel=2,
+        )
     span = float(rec.spike_times[-1] - rec.spike_times[0]) if rec.n_spikes else 0.0
     rate = rec.n_spikes / (max(rec.n_units, 1) * span) if span > 0 else float("inf")
     # over a day, or (a 1-min session in milliseconds spans 60000 "s") over an hour at a fraction of the rate
