@@ -136,7 +136,8 @@ def attention_connectivity(
         (off-diagonal pairs never in the same context: uniform mass 0).
 
     Raises:
-        ValueError: unknown ``query``; no windows.
+        ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
+            ``(n_trials, k)`` grid is refused, not flattened); no windows.
     """
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")

@@ -187,8 +187,8 @@ def visual_attention_maps(
         ``patch_size``, ``n_stage_layers``.
 
     Raises:
-        ValueError: the model has no video modality; a unit index outside ``recording``; no
-            windows.
+        ValueError: the model has no video modality; a unit index outside ``recording``;
+            ``window_starts`` that are not 1-D (refused, not flattened); no windows.
     """
     video = video_modality(model.config, modality)
     starts = window_starts_array(window_starts)
