@@ -450,6 +450,12 @@ def test_stimulus_intervals_and_ids_are_checked_when_the_recording_is_built(shar
     for bad, msg in cases:
         with pytest.raises(RecordingValidationError, match=msg):
             SpikeRecording(**base, stimulus=bad)
+    # not a Stimulus: "'dict' object has no attribute 'intervals'" (as a behaviour entry that is not a
+    # BehaviourSeries, refused by name)
+    for bad in ({"ids": stim.ids, "intervals": stim.intervals}, (stim.ids, stim.intervals)):
+        with pytest.raises(RecordingValidationError, match=rf"stimulus: expected a Stimulus\(ids=, intervals=, "
+                                                           rf"names=\) .*, got {type(bad).__name__}"):
+            SpikeRecording(**base, stimulus=bad)
     ok = SpikeRecording(**base, stimulus=stim)
     assert ok.restrict(0.0, 10.0).stimulus.intervals.shape == (50, 2)
 

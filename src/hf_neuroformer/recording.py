@@ -258,7 +258,8 @@ class SpikeRecording:
             per trial; interval arrays of another shape than ``(n, 2)`` (names the field and
             the shape); a ``behaviour`` entry that is not a
             :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
-            per timestamp, timestamps that do not strictly increase; ``stimulus.intervals`` that are
+            per timestamp, timestamps that do not strictly increase; a ``stimulus`` that is not a
+            :class:`Stimulus`; ``stimulus.intervals`` that are
             not finite ``(n, 2)`` rows with ``stop > start``, ``stimulus.ids`` without one id per
             interval, or an id that is not an integer >= 0 (or has no entry in ``stimulus.names``); or a time domain that does not contain the spikes; event times
             that are not 1-D, finite, ascending and inside the time domain, or event labels
@@ -302,6 +303,11 @@ class SpikeRecording:
             self.time_support = _as_interval_rows(self.time_support, "time_support")
         self.epoch_intervals = {str(k): _as_interval_rows(v, f"epoch_intervals[{str(k)!r}]")
                                 for k, v in self.epoch_intervals.items()}
+        if self.stimulus is not None and not isinstance(self.stimulus, Stimulus):
+            # a dict or (ids, intervals) tuple failed with "'dict' object has no attribute 'intervals'"
+            raise RecordingValidationError(
+                f"stimulus: expected a Stimulus(ids=, intervals=, names=) or Stimulus(frames=, frame_times=), got "
+                f"{type(self.stimulus).__name__}")
         if self.stimulus is not None and self.stimulus.intervals is not None:
             # a copy: the caller's Stimulus is left as given
             self.stimulus = dataclasses.replace(
