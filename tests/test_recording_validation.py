@@ -74,6 +74,23 @@ def test_from_arrays_names_the_bad_spike_in_the_order_given(times, units, msg):
         SpikeRecording.from_unsorted(times, units)
 
 
+def test_none_for_a_mapping_field_is_none_and_a_non_mapping_is_named():
+    """epochs=None (or behaviour / events / trial_info / epoch_intervals) failed with "'NoneType'
+    object has no attribute 'items'"; a list of pairs where a dict belongs failed the same way."""
+    rec = SpikeRecording(np.array([0.1, 0.2]), np.array([0, 0]), epochs=None, trial_info=None, behaviour=None,
+                         events=None, epoch_intervals=None)
+    assert rec.epochs == {} and rec.behaviour == {} and rec.events == {} and rec.trial_info == {}
+    assert rec.select_units([0]).n_spikes == 2
+    with pytest.raises(RecordingValidationError, match=r"epochs: expected a dict \(name -> \(start, stop\) seconds\) "
+                                                       r"or None, got list"):
+        SpikeRecording(np.array([0.1]), np.array([0]), epochs=[("wake", (0.0, 1.0))])
+    from types import MappingProxyType
+
+    ro = SpikeRecording(np.array([0.1]), np.array([0]), time_domain=(0.0, 1.0),
+                        epochs=MappingProxyType({"wake": (0.0, 1.0)}))
+    assert ro.epochs == {"wake": (0.0, 1.0)} and isinstance(ro.epochs, dict)
+
+
 def test_negative_times_in_a_recording_say_which_clock_is_expected():
     """Trial-aligned times (-0.5 s before each onset) were refused with 'expected times >= 0 s' alone."""
     with pytest.raises(RecordingValidationError, match=r"spike 0 is at -0.5 s; spike times are seconds on one session "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -249,7 +250,8 @@ class SpikeRecording:
             name must be an epoch; rows finite, ``stop > start``, inside ``epochs[name]``.
 
     Raises:
-        RecordingValidationError: on unsorted, negative or non-finite spike times, unit indices
+        RecordingValidationError: ``epochs``, ``trial_info``, ``behaviour``, ``events`` or
+            ``epoch_intervals`` not a dict (``None`` is taken as empty); unsorted, negative or non-finite spike times, unit indices
             outside ``[0, n_units)`` or not integers (text, booleans, fractions), ``unit_names`` /
             ``unit_areas`` given as one string, mismatched lengths; epochs that are not finite or
             lie outside the time domain (the message names ``epochs[name]``); trials that are not
@@ -283,6 +285,18 @@ class SpikeRecording:
     epoch_intervals: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
+        # None for a mapping field means "none" (epochs=None failed with "'NoneType' object has no
+        # attribute 'items'"); anything else that is not a mapping is refused by name
+        for name, what in (("epochs", "name -> (start, stop) seconds"), ("trial_info", "column -> one value per trial"),
+                           ("behaviour", "name -> BehaviourSeries"), ("events", "name -> EventSeries"),
+                           ("epoch_intervals", "epoch name -> (n, 2) [start, stop) seconds")):
+            value = getattr(self, name)
+            if value is None:
+                setattr(self, name, {})
+            elif not isinstance(value, Mapping):
+                raise RecordingValidationError(f"{name}: expected a dict ({what}) or None, got {type(value).__name__}")
+            elif not isinstance(value, dict):
+                setattr(self, name, dict(value))
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
         self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
