@@ -453,7 +453,14 @@ def generate_spikes(
         check_windows_in_support(recording.support, starts, w)
     srt = np.sort(starts)
     if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
-        raise ValueError("window_starts: expected non-overlapping current windows (starts at least current_window apart)")
+        k = int(np.flatnonzero(np.diff(srt) < w - 1e-9)[0])
+        # float32 starts a window apart (0.3, 0.4 -> 0.30000001, 0.40000001) come out 6e-9 s short of it
+        given = str(getattr(window_starts, "dtype", "")).replace("torch.", "")
+        raise ValueError(
+            "window_starts: expected non-overlapping current windows (starts at least current_window apart); "
+            f"{float(srt[k])!r} s and {float(srt[k + 1])!r} s are {srt[k + 1] - srt[k]:.9g} s apart, current_window {w} s"
+            + (f"; the starts were given as {given}, whose rounding moves them off the window grid: pass float64 "
+               "starts" if given in ("float32", "float16", "bfloat16") else ""))
     clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts")
     if clips is not None:
         if clips.shape != starts.shape:
