@@ -251,22 +251,22 @@ class SpikeRecording:
 
     Raises:
         RecordingValidationError: ``epochs``, ``trial_info``, ``behaviour``, ``events`` or
-            ``epoch_intervals`` not a dict (``None`` is taken as empty); unsorted, negative or non-finite spike times, unit indices
-            outside ``[0, n_units)`` or not integers (text, booleans, fractions), ``unit_names`` /
-            ``unit_areas`` given as one string, mismatched lengths; epochs that are not finite or
-            lie outside the time domain (the message names ``epochs[name]``); trials that are not
-            finite, not ordered by start or outside the time domain (names ``trials[i]``);
-            ``trial_info`` without ``trials``, or a ``trial_info`` column that is not one value
-            per trial; interval arrays of another shape than ``(n, 2)`` (names the field and
-            the shape); a ``behaviour`` entry that is not a
+            ``epoch_intervals`` not a dict (``None`` is taken as empty); unsorted, negative or
+            non-finite spike times, unit indices outside ``[0, n_units)`` or not integers (text,
+            booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, mismatched
+            lengths; epochs that are not finite or lie outside the time domain (the message names
+            ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
+            domain (names ``trials[i]``); ``trial_info`` without ``trials``, or a ``trial_info``
+            column that is not one value per trial; interval arrays of another shape than
+            ``(n, 2)`` (names the field and the shape); a ``behaviour`` entry that is not a
             :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
             per timestamp, timestamps that do not strictly increase; a ``stimulus`` that is not a
-            :class:`Stimulus`; ``stimulus.intervals`` that are
-            not finite ``(n, 2)`` rows with ``stop > start``, ``stimulus.ids`` without one id per
-            interval, or an id that is not an integer >= 0 (or has no entry in ``stimulus.names``); or a time domain that does not contain the spikes; event times
-            that are not 1-D, finite, ascending and inside the time domain, or event labels
-            whose length differs from the times (the message names ``events[name]`` and the
-            first offending index).
+            :class:`Stimulus`; ``stimulus.intervals`` that are not finite ``(n, 2)`` rows with
+            ``stop > start``, ``stimulus.ids`` without one id per interval, or an id that is not an
+            integer >= 0 (or has no entry in ``stimulus.names``); a time domain that does not
+            contain the spikes; event times that are not 1-D, finite, ascending and inside the time
+            domain, or event labels whose length differs from the times (the message names
+            ``events[name]`` and the first offending index).
     """
 
     spike_times: np.ndarray
