@@ -366,6 +366,96 @@ def test_nwb_stimulus_rows_without_a_span_are_dropped_and_counted(tmp_path):
     assert [rec.stimulus.names[i] for i in rec.stimulus.ids] == ["c0", "c1", "c1", "c0"]
 
 
+def _trials_file(tmp_path, name, rows):
+    """A foreign NWB file with one unit and a trials table of ``rows`` (start, stop), with a numeric
+    column ``k`` (row number in the file) and a string column ``side``."""
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    nwb.add_trial_column("k", "row number in the file")
+    nwb.add_trial_column("side", "a string column")
+    for i, (a, b) in enumerate(rows):
+        nwb.add_trial(start_time=float(a), stop_time=float(b), k=i, side=f"s{i}")
+    return _write(nwb, tmp_path / name)
+
+
+def test_nwb_trials_with_a_nan_start_or_stop_are_dropped_with_their_trial_info(tmp_path):
+    """A foreign trials table with a NaN start (row 1) and a NaN stop (row 3), rows out of order:
+    read_nwb refused the whole file ("trials[3]: expected finite [start, stop) ...", after a sort
+    warning that counted the NaN row as moved); the two rows are dropped with a count naming the
+    table, the others sorted by start with every trial_info column (numeric and string) in step."""
+    path = _trials_file(tmp_path, "nan_trials.nwb", [(5, 6), (np.nan, 4), (1, 2), (3, np.nan), (7, 8)])
+    with pytest.warns(UserWarning) as rec_w:
+        rec = read_nwb(path)
+    msgs = [str(w.message) for w in rec_w]
+    assert ("trials: dropped 2 of 5 rows of interval table 'trials' with a non-finite start or stop time"
+            in msgs), msgs
+    np.testing.assert_array_equal(rec.trials, [[1, 2], [5, 6], [7, 8]])
+    np.testing.assert_array_equal(rec.trial_info["k"], [2, 0, 4])
+    assert list(rec.trial_info["side"]) == ["s2", "s0", "s4"]
+    assert any("(2 of 3 rows moved)" in m for m in msgs), msgs  # the sort counts kept rows only
+
+
+def test_nwb_zero_length_trials_are_dropped_and_counted(tmp_path):
+    """A foreign trials table with a row whose stop equals its start: read_nwb refused the whole
+    file (from the trials table read as an epoch: "epoch_intervals['trials'][1]: expected ... stop >
+    start"); the row is dropped from trials (with its trial_info) and from the epoch, counted."""
+    path = _trials_file(tmp_path, "zero_trials.nwb", [(1, 2), (3, 3), (5, 6)])
+    with pytest.warns(UserWarning, match=r"trials: dropped 1 of 3 rows of interval table 'trials' of zero "
+                                         r"length \(stop == start\)"):
+        rec = read_nwb(path)
+    np.testing.assert_array_equal(rec.trials, [[1, 2], [5, 6]])
+    np.testing.assert_array_equal(rec.trial_info["k"], [0, 2])
+    np.testing.assert_array_equal(rec.epoch_intervals["trials"], [[1, 2], [5, 6]])
+
+
+def test_nwb_trials_with_stop_before_start_are_dropped_and_counted(tmp_path):
+    """A foreign trials table with a row whose stop is before its start: the whole file was
+    refused ("epoch_intervals['trials'][1]: ... got (4.0, 3.0)", a message about an epoch, not the
+    trial); such a row is no span either: dropped with its trial_info, counted under its own reason."""
+    path = _trials_file(tmp_path, "reversed_trials.nwb", [(1, 2), (4, 3), (5, 6)])
+    with pytest.warns(UserWarning, match=r"trials: dropped 1 of 3 rows of interval table 'trials' with a stop "
+                                         r"before the start"):
+        rec = read_nwb(path)
+    np.testing.assert_array_equal(rec.trials, [[1, 2], [5, 6]])
+    assert list(rec.trial_info["side"]) == ["s0", "s2"]
+
+
+def _interval_table_file(tmp_path, name, rows):
+    from pynwb.epoch import TimeIntervals
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    table = TimeIntervals(name="ripples", description="events as intervals")
+    for a, b in rows:
+        table.add_row(start_time=float(a), stop_time=float(b))
+    nwb.add_time_intervals(table)
+    return _write(nwb, tmp_path / name)
+
+
+def test_nwb_zero_length_rows_of_an_epoch_table_are_dropped_and_counted(tmp_path):
+    """An interval table (read as an epoch of several rows, epoch_intervals) with a row whose stop
+    equals its start (an event stored as an interval): read_nwb refused the whole file
+    ("epoch_intervals['ripples'][1]: expected ... stop > start"); the row, which covers no time, is
+    dropped with a count, the epoch keeps the other rows (still an event, read from start times)."""
+    path = _interval_table_file(tmp_path, "zero_rows.nwb", [(1, 2), (3, 3), (5, 6)])
+    with pytest.warns(UserWarning, match=r"epochs: dropped 1 of 3 rows of interval table 'ripples' of zero "
+                                         r"length \(stop == start\)"):
+        rec = read_nwb(path)
+    assert rec.epochs["ripples"] == (1.0, 6.0)
+    np.testing.assert_array_equal(rec.epoch_intervals["ripples"], [[1, 2], [5, 6]])
+
+
+def test_nwb_nan_rows_of_an_epoch_table_are_counted(tmp_path):
+    """An interval table with a NaN stop in one row: the row was left out of epoch_intervals
+    without a word (a NaN start was only counted among the events); it is now counted, naming the
+    table."""
+    path = _interval_table_file(tmp_path, "nan_rows.nwb", [(1, 2), (3, np.nan), (5, 6)])
+    with pytest.warns(UserWarning, match=r"epochs: dropped 1 of 3 rows of interval table 'ripples' with a "
+                                         r"non-finite start or stop time"):
+        rec = read_nwb(path)
+    np.testing.assert_array_equal(rec.epoch_intervals["ripples"], [[1, 2], [5, 6]])
+
+
 def test_nwb_without_units_table(tmp_path):
     nwb = _nwbfile()
     nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])

@@ -38,13 +38,17 @@ What :func:`read_nwb` maps where
   594 ripples (37.6 s), not their span (0.736-599.738 s, nearly the whole sleep epoch); see
   :meth:`SpikeRecording.select_epoch`. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
   are not just row numbers), each row is also an epoch (``"table:name"`` when the bare name is
-  taken).
+  taken). Rows that are no span (a NaN start or stop, ``stop == start``, ``stop < start``) are
+  left out, with their count per reason in a ``UserWarning`` (``"epochs: dropped ..."``).
 * Trials: ``nwbfile.trials`` when present; otherwise every interval table that carries per-row
   columns besides ``start_time`` / ``stop_time`` / ``tags`` / ``timeseries`` (a task table),
   concatenated and sorted by start time, with ``trial_info["task"]`` = the table name (minus a
   ``_table`` suffix). One table keeps its row order when its rows are ordered by start time (as
   :func:`write_nwb` writes them); otherwise its rows are sorted, with a warning giving the count
-  moved (a :class:`SpikeRecording` holds its trials ordered by start). ``trial_info`` holds
+  moved (a :class:`SpikeRecording` holds its trials ordered by start). Rows that are no span
+  (a NaN start or stop, ``stop == start``, ``stop < start``) are dropped first, with their
+  ``trial_info`` values, and counted per reason in a ``UserWarning`` (``"trials: dropped ..."``);
+  trial ``i`` is then the ``i``-th kept trial. ``trial_info`` holds
   every 1-D numeric, boolean or string column (bytes are decoded); a column missing from one
   table is NaN (numeric) or ``""`` (string) there. Ragged or reference columns are skipped with
   a warning. String columns (Zheng's ``task``, ``boundary_type``) are kept as they are; they
@@ -211,6 +215,22 @@ def _unique_name(name: str, taken) -> str:
 def _interval_bounds(table) -> Tuple[np.ndarray, np.ndarray]:
     return (np.asarray(table["start_time"].data[:], dtype=np.float64),
             np.asarray(table["stop_time"].data[:], dtype=np.float64))
+
+
+def _usable_rows(starts: np.ndarray, stops: np.ndarray, what: str, tname: str) -> np.ndarray:
+    """``(n,)`` bool mask of the rows of interval table ``tname`` that are a span (finite start and
+    stop, ``stop > start``); each other kind of row is counted in a ``UserWarning`` that starts
+    with ``what`` (``"trials"``, ``"epochs"``). Such a row, kept, made :class:`SpikeRecording`
+    refuse the whole foreign file; a recording built by hand still refuses it."""
+    finite = np.isfinite(starts) & np.isfinite(stops)
+    with np.errstate(invalid="ignore"):
+        kinds = ((~finite, "with a non-finite start or stop time"),
+                 (finite & (stops == starts), "of zero length (stop == start)"),
+                 (finite & (stops < starts), "with a stop before the start"))
+    for mask, why in kinds:
+        if mask.any():
+            warnings.warn(f"{what}: dropped {int(mask.sum())} of {mask.size} rows of interval table {tname!r} {why}")
+    return finite & ~kinds[1][0] & ~kinds[2][0]
 
 
 # ---------------------------------------------------------------------------------- units
@@ -473,13 +493,15 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
 
 
 def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
-    """Concatenate interval tables into ``(trials, trial_info)`` sorted by start time."""
+    """Concatenate interval tables into ``(trials, trial_info)`` sorted by start time; rows that
+    are no span (see :func:`_usable_rows`) are dropped with their ``trial_info`` values, counted."""
     starts, stops, cols, task = [], [], [], []
     for tname, table in tables:
         a, b = _interval_bounds(table)
-        starts.append(a)
-        stops.append(b)
-        task.extend([tname[: -len("_table")] if tname.endswith("_table") else tname] * len(a))
+        ok = _usable_rows(a, b, "trials", tname)  # the same rows of every trial_info column go too
+        starts.append(a[ok])
+        stops.append(b[ok])
+        task.extend([tname[: -len("_table")] if tname.endswith("_table") else tname] * int(ok.sum()))
         c = {}
         for name in table.colnames:
             if name in ("start_time", "stop_time"):
@@ -491,7 +513,7 @@ def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
                 warnings.warn(f"trial_info: skipped column {name!r} of interval table {tname!r}: not a 1-D "
                               "numeric or string column (ragged or reference)")
                 continue
-            c[name] = vals
+            c[name] = vals[ok]
         cols.append(c)
     n_rows = [len(a) for a in starts]
     trials = np.stack([np.concatenate(starts), np.concatenate(stops)], axis=1)
@@ -725,7 +747,9 @@ def read_nwb(
                 if tname in ("epochs", TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE) or not len(table):
                     continue
                 a, b = _interval_bounds(table)
-                ok = np.isfinite(a) & np.isfinite(b)  # rows with a NaN bound are not spans (events: counted)
+                # rows that are no span (a NaN bound, stop <= start) are dropped, counted: kept, one made the
+                # whole file unreadable (epochs / epoch_intervals need stop > start)
+                ok = _usable_rows(a, b, "epochs", tname)
                 if not ok.any():
                     continue
                 if tname in epochs:
