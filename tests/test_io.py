@@ -456,6 +456,43 @@ def test_nwb_nan_rows_of_an_epoch_table_are_counted(tmp_path):
     np.testing.assert_array_equal(rec.epoch_intervals["ripples"], [[1, 2], [5, 6]])
 
 
+def test_nwb_epochs_table_rows_without_a_span_are_dropped_and_counted(tmp_path):
+    """A foreign ``epochs`` table with a NaN start in one row: read_nwb refused the whole file
+    ("epochs['b']: expected finite (start, stop) seconds, got (nan, 3.0)") though the other interval
+    tables skip such rows; the row is dropped with a count, an unnamed row keeps its file row number."""
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["a"])
+    nwb.add_epoch(start_time=np.nan, stop_time=3.0, tags=["b"])
+    nwb.add_epoch(start_time=4.0, stop_time=5.0, tags=[])
+    path = _write(nwb, tmp_path / "nan_epoch.nwb")
+    with pytest.warns(UserWarning, match=r"epochs: dropped 1 of 3 rows of interval table 'epochs' with a "
+                                         r"non-finite start or stop time"):
+        rec = read_nwb(path)
+    assert rec.epochs == {"a": (0.0, 1.0), "epoch2": (4.0, 5.0)}
+
+
+def test_nwb_zero_length_stimulus_rows_are_dropped_and_counted(tmp_path):
+    """A stimulus-name interval table with a row whose stop equals its start: 141b949 dropped only
+    NaN rows, so the whole file was still refused ("stimulus.intervals[1]: ... stop > start"); the
+    row is dropped with a count, the other presentations kept with their names."""
+    from pynwb.epoch import TimeIntervals
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    table = TimeIntervals(name="presentations", description="clips")
+    table.add_column("stimulus_name", "clip")
+    for i, (a, b) in enumerate([(0, 1), (10, 10), (20, 21)]):
+        table.add_row(start_time=float(a), stop_time=float(b), stimulus_name=f"c{i}")
+    nwb.add_time_intervals(table)
+    path = _write(nwb, tmp_path / "zero_stim.nwb")
+    with pytest.warns(UserWarning, match=r"stimulus: dropped 1 of 3 rows of interval table 'presentations' of "
+                                         r"zero length"):
+        rec = read_nwb(path)
+    np.testing.assert_array_equal(rec.stimulus.intervals, [[0, 1], [20, 21]])
+    assert [rec.stimulus.names[i] for i in rec.stimulus.ids] == ["c0", "c2"]
+
+
 def test_nwb_without_units_table(tmp_path):
     nwb = _nwbfile()
     nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])

@@ -32,6 +32,8 @@ What :func:`read_nwb` maps where
   row numbers as pynapple writes them for unnamed intervals). Repeated names get
   ``"_1"``, ``"_2"`` ... suffixes. In a file written by :func:`write_nwb` the tag is the name
   as it is: ``"1"`` or ``""`` stay ``"1"`` and ``""`` (the row-number rule is for other files).
+  In other files rows with a NaN start or stop, ``stop == start`` or ``stop < start`` are
+  dropped, counted per reason in a ``UserWarning``.
 * Every other table in ``intervals`` (not ``epochs``, not ``time_domain``) -> ``epochs[table]``
   spanning ``(first start, last stop)`` of its rows, and, when it has several rows, its rows ->
   ``epoch_intervals[table]``, so that ``select_epoch("sleep_ripples")`` selects the union of the
@@ -60,7 +62,8 @@ What :func:`read_nwb` maps where
   -> ``Stimulus(ids, intervals, names)`` with names = sorted distinct values, ids = index in
   ``names``; in a file of ours the full list of names (ids with no interval too) comes from
   the ``hf_neuroformer_stimulus_names`` scratch entry and the description from the table's.
-  Rows with a NaN start or stop are dropped, with their count in a ``UserWarning``.
+  Rows with a NaN start or stop, ``stop == start`` or ``stop < start`` are dropped, with their
+  count per reason in a ``UserWarning``.
 * ``time_domain``: the single row of an interval table named ``time_domain`` (written by
   :func:`write_nwb`); otherwise ``(min(first spike, first epoch / trial start),
   max(just after the last spike, last epoch / trial stop))``.
@@ -476,7 +479,8 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
 
     In a file written by :func:`write_nwb` (``ours``) every row's single tag is its name, taken
     as it is (``"1"`` and ``""`` included). In other files tags that are only row numbers (as
-    pynapple writes for unnamed intervals) or empty give ``"epoch{i}"``.
+    pynapple writes for unnamed intervals) or empty give ``"epoch{i}"`` (``i`` = row in the file);
+    there rows that are no span (NaN bound, ``stop <= start``) are dropped, counted in a warning.
     """
     starts, stops = _interval_bounds(table)
     if ours and "tags" in table.colnames:
@@ -486,9 +490,11 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
             out[_unique_name(nm, out)] = (float(a), float(b))
         return out
     names = _row_names(table) or [""] * len(starts)
+    ok = _usable_rows(starts, stops, "epochs", "epochs")  # kept, one such row made the whole file unreadable
     out = {}
-    for i, (a, b, nm) in enumerate(zip(starts, stops, names)):
-        out[_unique_name(nm or f"epoch{i}", out)] = (float(a), float(b))
+    for i, (a, b, nm, good) in enumerate(zip(starts, stops, names, ok)):
+        if good:
+            out[_unique_name(nm or f"epoch{i}", out)] = (float(a), float(b))
     return out
 
 
@@ -548,12 +554,9 @@ def _read_stimulus(table, name_col: str, tname: str, all_names: Optional[List[st
     if vals is None:
         raise RecordingValidationError(f"intervals[{tname!r}].{name_col}: expected a 1-D column of names")
     vals = np.array([str(v) for v in vals], dtype=object)
-    # a row with a NaN bound is no span (as for the epochs; an interval table of events); kept, it
+    # a row with a NaN bound or stop <= start is no span (as for the epochs and trials); kept, it
     # made the whole file unreadable (SpikeRecording refuses such a stimulus interval)
-    ok = np.isfinite(starts) & np.isfinite(stops)
-    if not ok.all():
-        warnings.warn(f"stimulus: dropped {int((~ok).sum())} of {ok.size} rows of interval table {tname!r} with a "
-                      "non-finite start or stop time (no span to present the stimulus over)")
+    ok = _usable_rows(starts, stops, "stimulus", tname)
     starts, stops, vals = starts[ok], stops[ok], vals[ok]
     if tname == STIMULUS_TABLE and "stimulus_id" in table.colnames:
         ids = np.asarray(table["stimulus_id"].data[:], dtype=np.int64)[ok]
