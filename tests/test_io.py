@@ -493,6 +493,29 @@ def test_nwb_zero_length_stimulus_rows_are_dropped_and_counted(tmp_path):
     assert [rec.stimulus.names[i] for i in rec.stimulus.ids] == ["c0", "c2"]
 
 
+def test_nwb_unit_names_with_whitespace_become_usable_tokens(tmp_path):
+    """Unit names such as "unit 0" were kept, and every unit token was refused for its whitespace,
+    which `neuroformer train --data` could not rename; they become "unit_0" (or "unit_0_1" when
+    another unit is already "unit_0")."""
+    from hf_neuroformer import NeuroformerTokenizer
+
+    nwb = _nwbfile()
+    nwb.add_unit_column("unit_name", "name")
+    for i, name in enumerate(["unit 0", "unit_0", "CA1 cell\t7"]):
+        nwb.add_unit(spike_times=[0.1 + i, 0.2 + i], unit_name=name)
+    path = _write(nwb, tmp_path / "spaced_units.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(path)
+    said = [str(w.message) for w in caught]
+    assert [m for m in said if m.startswith("units:")] == [
+        f"units: 2 unit name(s) in {path} hold whitespace, replaced by '_' (e.g. 'unit_0_1'), since a unit token "
+        "'<session>/<unit name>' cannot hold it"], said
+    # the unit already named "unit_0" keeps its name; the replaced one that would repeat it gets the suffix
+    assert rec.unit_names == ["unit_0_1", "unit_0", "CA1_cell_7"]
+    assert len(NeuroformerTokenizer().add_units(rec)) == 3  # refused before: "holds whitespace"
+
+
 def test_nwb_without_units_table(tmp_path):
     nwb = _nwbfile()
     nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])

@@ -4,7 +4,9 @@ What :func:`read_nwb` maps where
 --------------------------------
 * ``units`` table -> ``spike_times`` / ``unit_ids`` (sorted by time, then unit index).
   Unit index = row of the units table. Unit name = the ``unit_name`` (or ``name``) column when
-  present, else ``"unit{id}"`` with the table's row id. Brain area = the units ``location``
+  present, else ``"unit{id}"`` with the table's row id; whitespace in a name is replaced by
+  ``_`` (a unit token ``"<session>/<unit name>"`` cannot hold it), with a warning giving the count;
+  a replaced name that another unit already has gets a ``_1``, ``_2`` ... suffix. Brain area = the units ``location``
   column, else the ``location`` of the unit's ``electrode_group``, else the ``location`` of the
   unit's row(s) in the ``electrodes`` table, else ``""``. A NaN, infinite or negative spike
   time is refused naming ``units[row]`` (name) and its index in that unit's ``spike_times``;
@@ -357,6 +359,17 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
                 break
     if names is None:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
+    spaced = [i for i, nm in enumerate(names) if any(c.isspace() for c in nm)]
+    if spaced:
+        # a unit token "<session>/<unit name>" cannot hold whitespace: names such as "unit 0" made the file
+        # untrainable from the command, which has no flag to rename units; a replaced name that another unit
+        # already has gets the suffix, not that unit
+        taken = {nm for i, nm in enumerate(names) if i not in set(spaced)}
+        for i in spaced:
+            names[i] = _unique_name("_".join(names[i].split()) or "unit", taken)
+            taken.add(names[i])
+        warnings.warn(f"units: {len(spaced)} unit name(s) in {path} hold whitespace, replaced by '_' (e.g. "
+                      f"{names[spaced[0]]!r}), since a unit token '<session>/<unit name>' cannot hold it")
     if len(set(names)) != len(names):
         seen: set = set()
         fixed = []
