@@ -516,6 +516,22 @@ def test_nwb_unit_names_with_whitespace_become_usable_tokens(tmp_path):
     assert len(NeuroformerTokenizer().add_units(rec)) == 3  # refused before: "holds whitespace"
 
 
+def test_dataframe_unit_labels_with_whitespace_become_usable_tokens(tmp_path):
+    """A CSV whose unit labels are "cell 1" gave unit names every unit token refused for their
+    whitespace (`neuroformer train --data spikes.csv` could not rename them)."""
+    from hf_neuroformer import NeuroformerTokenizer
+
+    df = pd.DataFrame({"time": [0.1, 0.2, 0.3], "unit": ["cell 1", "cell_1", "cell 2"]})
+    with pytest.warns(UserWarning, match=r"unit: 2 unit label\(s\) hold whitespace, replaced by '_' in the unit names "
+                                         r"\(e.g. 'cell 1' -> 'cell_1_1'\)"):
+        rec = from_dataframe(df)
+    assert rec.unit_names == ["cell_1_1", "cell_2", "cell_1"]  # labels sorted; "cell_1" keeps its own name
+    assert len(NeuroformerTokenizer().add_units(rec)) == 3
+    df.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.warns(UserWarning, match="hold whitespace"):
+        assert load_recording(tmp_path / "s.csv").unit_names == rec.unit_names
+
+
 def test_nwb_without_units_table(tmp_path):
     nwb = _nwbfile()
     nwb.add_epoch(start_time=0.0, stop_time=1.0, tags=["run"])

@@ -66,6 +66,26 @@ NEGATIVE_TIMES_HINT = ("spike times are seconds on one session clock (from the r
                        "first time")
 
 
+def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
+    """``names`` with each run of whitespace replaced by ``_`` (a unit token
+    ``"<session>/<unit name>"`` cannot hold whitespace), and the indices of the names changed.
+    A replaced name that another, unchanged name already is gets a ``_1``, ``_2`` ... suffix
+    (that other name keeps its own); a name of whitespace only becomes ``"unit"``. Used by the
+    readers, whose names come from a file the command-line user cannot rename from the command."""
+    names = [str(n) for n in names]
+    changed = [i for i, n in enumerate(names) if any(c.isspace() for c in n)]
+    taken = set(names) - {names[i] for i in changed}
+    for i in changed:
+        base = "_".join(names[i].split()) or "unit"
+        new, k = base, 0
+        while new in taken:
+            k += 1
+            new = f"{base}_{k}"
+        names[i] = new
+        taken.add(new)
+    return names, changed
+
+
 def _as_name_list(names, what: str) -> list:
     """A list of per-unit names; a single string is refused (it would be split into characters)."""
     if isinstance(names, (str, bytes)) or (isinstance(names, np.ndarray) and names.ndim == 0):
@@ -989,4 +1009,5 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
         )
 
 
-__all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty"]
+__all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
+           "names_without_whitespace"]

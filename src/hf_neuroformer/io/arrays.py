@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..recording import RecordingValidationError, SpikeRecording, Stimulus
+from ..recording import RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -252,7 +252,9 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
         time_col: column of spike times, seconds.
         unit_col: column of unit labels: names (strings) or integer ids. Distinct labels are
             sorted and mapped to indices ``0..n_units-1``; names are kept as ``unit_names``
-            (integer ids ``k`` become ``"unit{k}"``).
+            (integer ids ``k`` become ``"unit{k}"``), with whitespace replaced by ``_`` (a unit
+            token cannot hold it; see :func:`~hf_neuroformer.recording.names_without_whitespace`)
+            and a ``UserWarning`` giving the count.
         **kwargs: other :class:`SpikeRecording` fields.
 
     Raises:
@@ -285,7 +287,13 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     if pd.api.types.is_integer_dtype(units.dtype):
         names = [f"unit{int(u)}" for u in uniques]
     else:
-        names = [str(u) for u in uniques]
+        # labels such as "cell 1" made every unit token refused (`neuroformer train --data spikes.csv` has no
+        # flag to rename units)
+        names, spaced = names_without_whitespace([str(u) for u in uniques])
+        if spaced and "unit_names" not in kwargs:
+            warnings.warn(f"{unit_col}: {len(spaced)} unit label(s) hold whitespace, replaced by '_' in the unit names "
+                          f"(e.g. {str(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
+                          "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
     kwargs.setdefault("unit_names", names)
     return from_arrays(raw_times.to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
 

@@ -131,7 +131,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -359,15 +359,9 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
                 break
     if names is None:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
-    spaced = [i for i, nm in enumerate(names) if any(c.isspace() for c in nm)]
+    # names such as "unit 0" made the file untrainable from the command, which has no flag to rename units
+    names, spaced = names_without_whitespace(names)
     if spaced:
-        # a unit token "<session>/<unit name>" cannot hold whitespace: names such as "unit 0" made the file
-        # untrainable from the command, which has no flag to rename units; a replaced name that another unit
-        # already has gets the suffix, not that unit
-        taken = {nm for i, nm in enumerate(names) if i not in set(spaced)}
-        for i in spaced:
-            names[i] = _unique_name("_".join(names[i].split()) or "unit", taken)
-            taken.add(names[i])
         warnings.warn(f"units: {len(spaced)} unit name(s) in {path} hold whitespace, replaced by '_' (e.g. "
                       f"{names[spaced[0]]!r}), since a unit token '<session>/<unit name>' cannot hold it")
     if len(set(names)) != len(names):
