@@ -176,6 +176,29 @@ def test_streamed_epochs_end_without_the_datasets_pause(tiny_prepared, tmp_path,
     assert slept == [], slept
 
 
+def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_prepared, tmp_path):
+    """A manifest without train_shard_layout (contiguous train shards, written before b101082) keeps
+    datasets' default shuffle (several shards at once), so its buffer does not hold one stretch of
+    time; one train shard needs no interleaving either way."""
+    import shutil
+
+    from hf_neuroformer.training import TrainingConfig, _buffer_input_shards, train
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_prepared, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    assert _buffer_input_shards(load_prepared(old, "train"), manifest) == {"max_buffer_input_shards": 1}
+    del manifest["train_shard_layout"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert _buffer_input_shards(load_prepared(old, "train"), manifest) == {}
+    one = dict(manifest, splits=dict(manifest["splits"], train=dict(manifest["splits"]["train"],
+                                                                     shards=manifest["splits"]["train"]["shards"][:1])))
+    assert _buffer_input_shards(load_prepared(old, "train"), one) == {"max_buffer_input_shards": 1}
+    tc = TrainingConfig(max_steps=2, batch_size=16, eval_every=1000, save_every=1000, shuffle_buffer_size=64)
+    metrics = train(old, tmp_path / "m", None, tc, progress=False)
+    assert metrics["data"].startswith("streamed") and metrics["total_steps"] == 2
+
+
 def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_prepared):
     # `train --data prepared/data` said only "unsupported recording folder" (break test leftover)
     with pytest.raises(ValueError, match=r"holds the shards of the prepared directory .*prepared.*pass that "
