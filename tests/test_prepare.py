@@ -193,10 +193,37 @@ def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_pr
     assert _buffer_input_shards(load_prepared(old, "train"), manifest) == {}
     one = dict(manifest, splits=dict(manifest["splits"], train=dict(manifest["splits"]["train"],
                                                                      shards=manifest["splits"]["train"]["shards"][:1])))
-    assert _buffer_input_shards(load_prepared(old, "train"), one) == {"max_buffer_input_shards": 1}
+    assert _buffer_input_shards(load_prepared(old, "train"), one) == {}  # see the test below
     tc = TrainingConfig(max_steps=2, batch_size=16, eval_every=1000, save_every=1000, shuffle_buffer_size=64)
     metrics = train(old, tmp_path / "m", None, tc, progress=False)
     assert metrics["data"].startswith("streamed") and metrics["total_steps"] == 2
+
+
+def test_a_one_shard_directory_prepared_before_keeps_its_epoch_order(tmp_path, shared_data):
+    """One train shard read with max_buffer_input_shards=1 comes in another order than with datasets'
+    default (the buffer is rebatched otherwise), so a directory prepared before the interleaved layout
+    with one train shard (prepare's default) keeps the default: a checkpoint written before b101082
+    resumes on the rest of its epoch, not on other windows (some twice, some never)."""
+    from hf_neuroformer.training import TrainingConfig, _buffer_input_shards
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    rec = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 120.0)
+    out = tmp_path / "one"
+    manifest = prepare_windows(rec, out, nf.NeuroformerConfig(**TINY), num_shards=1, progress=False)
+    del manifest["train_shard_layout"]  # as written before b101082
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    tc = TrainingConfig(shuffle_buffer_size=64)
+    ds = load_prepared(out, "train")
+
+    def orders(**kw):
+        shuffled = ds.shuffle(seed=tc.seed, buffer_size=tc.shuffle_buffer_size, **kw)
+        for epoch in range(3):
+            shuffled.set_epoch(epoch)
+            yield [r["window_start"] for r in shuffled]
+
+    before = list(orders())  # what training shuffled before b101082
+    assert before != list(orders(max_buffer_input_shards=1))  # why the default is kept
+    assert list(orders(**_buffer_input_shards(ds, manifest))) == before
 
 
 def test_the_shards_folder_of_a_prepared_directory_points_to_the_directory(tiny_prepared):

@@ -1309,17 +1309,18 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
 def _buffer_input_shards(dataset, manifest: dict) -> dict:
     """``shuffle``'s ``max_buffer_input_shards`` for a prepared directory: 1 (the buffer is filled
     from one shard at a time) when every train shard spans the whole split (``train_shard_layout:
-    "interleaved"``, :func:`~hf_neuroformer.windows.prepare_windows`, or a single train shard),
-    else ``datasets``' default (up to 10 shards read at once by threads). With several shards read
-    at once, ``datasets`` 5.x pauses 5 s at the end of every epoch
-    (``config.SLEEP_TIME_ON_THREADS_SHUTDOWN``, its guard against a pyarrow hang when the reader
-    threads shut down, apache/arrow#45214); one shard at a time uses no reader threads and no
-    pause. Several contiguous shards (a directory prepared before the interleaved layout) keep the
-    default, so that the buffer does not hold one stretch of time."""
+    "interleaved"``, :func:`~hf_neuroformer.windows.prepare_windows`), else ``datasets``' default
+    (up to 10 shards read at once by threads). With shards read by threads, ``datasets`` 5.x pauses
+    5 s at the end of every epoch (``config.SLEEP_TIME_ON_THREADS_SHUTDOWN``, its guard against a
+    pyarrow hang when the reader threads shut down, apache/arrow#45214); one shard at a time uses
+    no reader threads and no pause. A directory prepared before the interleaved layout (no
+    ``train_shard_layout``) keeps the default, even with one train shard: several contiguous
+    shards so that the buffer does not hold one stretch of time, and one shard because the two
+    settings give one shard's windows in different orders (another rebatching of the buffer), so
+    a checkpoint written before would resume on other batches than the rest of its epoch."""
     import inspect
 
-    one_shard = len(manifest["splits"]["train"]["shards"]) == 1
-    if manifest.get("train_shard_layout") != TRAIN_SHARD_LAYOUT and not one_shard:
+    if manifest.get("train_shard_layout") != TRAIN_SHARD_LAYOUT:
         return {}
     if "max_buffer_input_shards" not in inspect.signature(dataset.shuffle).parameters:  # an older datasets
         return {}
