@@ -73,7 +73,7 @@ What :func:`read_nwb` maps where
   file's ``identifier``, else the file stem; a session read from the file has each run of
   whitespace replaced by ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``), since a unit token
   ``"<session>/<unit name>"`` cannot hold whitespace and the command has no flag to rename it
-  (one of whitespace only, ``"   "``, gives the file stem).
+  (one of whitespace only, ``"   "``, gives the file stem, its whitespace replaced too).
 * Point events -> ``events`` (see :mod:`hf_neuroformer.io.nwb_events`): every ``EventsTable``
   (``nwbfile.events``), every interval table but ``epochs`` / ``trials`` / time supports at its
   rows' start times, ``boundary<k>_time`` columns, and ``AnnotationSeries`` (which are therefore not behaviour). NaN times are dropped,
@@ -786,9 +786,9 @@ def read_nwb(
                 session = str(nwb.identifier or "") or path.stem
             # an identifier such as "Mouse 12 day 3" made every unit token refused for its whitespace,
             # and `neuroformer train --data` had no way to rename it
-            # (one of only whitespace, such as an identifier "   ", became "" there: the file stem instead;
-            # an empty session stored by write_nwb stays "")
-            session = "_".join(session.split()) if session.strip() else (session and path.stem)
+            # (one of only whitespace, such as an identifier "   ", became "" there: the file stem instead, with
+            # its whitespace replaced as well; an empty session stored by write_nwb stays "")
+            session = "_".join((session if session.strip() else session and path.stem).split())
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
