@@ -517,8 +517,8 @@ def test_nwb_unit_names_with_whitespace_become_usable_tokens(tmp_path):
         rec = read_nwb(path)
     said = [str(w.message) for w in caught]
     assert [m for m in said if m.startswith("units:")] == [
-        f"units: 2 unit name(s) in {path} hold whitespace, replaced by '_' (e.g. 'unit_0_1'), since a unit token "
-        "'<session>/<unit name>' cannot hold it"], said
+        f"units: 2 unit name(s) in {path} hold whitespace, replaced by '_' (e.g. 'unit 0' -> 'unit_0_1'), since a "
+        "unit token '<session>/<unit name>' cannot hold it"], said  # the file's name too: 'unit_0_1' alone is in none
     # the unit already named "unit_0" keeps its name; the replaced one that would repeat it gets the suffix
     assert rec.unit_names == ["unit_0_1", "unit_0", "CA1_cell_7"]
     assert len(NeuroformerTokenizer().add_units(rec)) == 3  # refused before: "holds whitespace"

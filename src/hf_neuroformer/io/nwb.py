@@ -360,10 +360,12 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
     if names is None:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
     # names such as "unit 0" made the file untrainable from the command, which has no flag to rename units
+    given = names
     names, spaced = names_without_whitespace(names)
-    if spaced:
+    if spaced:  # the name in the file and its replacement, as from_dataframe says it
         warnings.warn(f"units: {len(spaced)} unit name(s) in {path} hold whitespace, replaced by '_' (e.g. "
-                      f"{names[spaced[0]]!r}), since a unit token '<session>/<unit name>' cannot hold it")
+                      f"{given[spaced[0]]!r} -> {names[spaced[0]]!r}), since a unit token '<session>/<unit name>' "
+                      "cannot hold it")
     if len(set(names)) != len(names):
         seen: set = set()
         fixed = []
