@@ -335,21 +335,15 @@ def test_nwb_identifier_with_whitespace_becomes_a_usable_session(tmp_path):
     ours = write_nwb(replace(rec, session="a b"), tmp_path / "ours.nwb")  # write_nwb's session_id too
     assert read_nwb(ours).session == "a_b"
     # an identifier of whitespace only gave the session "   ", refused the same way (and the message could
-    # only suggest session=''): the file stem instead
-    blank = NWBFile(session_description="test", identifier="   ",
-                    session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
-    blank.add_unit(spike_times=[0.1, 0.2])
-    rec = read_nwb(_write(blank, tmp_path / "blank_id.nwb"))
-    assert rec.session == "blank_id"
-    NeuroformerTokenizer().add_units(rec)
-    # a file stem taken for it has its whitespace replaced too, as a stem taken for an empty identifier
-    # has (dedac62 took the stem "blank id" as it is, refused by the tokenizer)
-    blank = NWBFile(session_description="test", identifier="   ",
-                    session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
-    blank.add_unit(spike_times=[0.1, 0.2])
-    rec = read_nwb(_write(blank, tmp_path / "blank id.nwb"))
-    assert rec.session == "blank_id"
-    NeuroformerTokenizer().add_units(rec)
+    # only suggest session=''): the file stem instead, with its whitespace replaced too, as a stem taken
+    # for an empty identifier has (dedac62 took the stem "blank id" as it is, refused by the tokenizer)
+    for stem in ("blank_id", "blank id"):
+        blank = NWBFile(session_description="test", identifier="   ",
+                        session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        blank.add_unit(spike_times=[0.1, 0.2])
+        rec = read_nwb(_write(blank, tmp_path / f"{stem}.nwb"))
+        assert rec.session == "blank_id", stem
+        NeuroformerTokenizer().add_units(rec)
 
 
 def test_nwb_stimulus_rows_without_a_span_are_dropped_and_counted(tmp_path):
