@@ -509,3 +509,20 @@ def test_a_circular_modality_refuses_a_series_in_degrees(a2929):
                                       modalities=[{**mod, "normalization": "zscore"}]))
     _fitted_windows(a2929, small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005,
                                         split_block_length=5.0, modalities=[dict(mod)]))
+
+
+def test_a_circular_modality_refuses_a_trial_column_in_degrees(allen):
+    """Allen's orientation_deg (0..135 here, a trial column: no unit) as a 'circular' input trained on
+    cos/sin of degrees without a word; in radians it is taken."""
+    import dataclasses
+
+    mod = {"name": "ori", "source": "trial:orientation_deg", "kind": "continuous", "normalization": "circular"}
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, modalities=[mod])
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('ori'\)\.normalization: 'circular' embeds angles in "
+                                         r"radians .* trial_info\['orientation_deg'\]: expected angles in radians "
+                                         r"within \[-2 pi, 2 pi\], got values up to 135; degrees\? convert with np.deg2rad"):
+        _fitted_windows(allen, cfg)
+    rad = dataclasses.replace(allen, trial_info={"orientation": np.deg2rad(allen.trial_info["orientation_deg"])})
+    ds, _ = _fitted_windows(rad, small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005,
+                                              modalities=[{**mod, "source": "trial:orientation"}]))
+    assert len(ds["train"]) > 0

@@ -123,6 +123,10 @@ def _frames_track(recording: SpikeRecording, mod: dict, where: str) -> ModalityT
     return ModalityTrack("frames", ft, None, frames, frame_ends=ends)
 
 
+def _is_circular(mod: dict) -> bool:
+    return mod["kind"] == "continuous" and mod.get("normalization") == "circular"
+
+
 def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> ModalityTrack:
     """Read one modality's values from ``recording``.
 
@@ -137,7 +141,9 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
     Raises:
         ValueError: the source is not in the recording (the message lists what is), the column
             is out of range, the number of features differs from ``num_features``, or a
-            ``"circular"`` modality reads a behaviour series whose ``unit`` is degrees.
+            ``"circular"`` modality reads a behaviour series whose ``unit`` is degrees or a trial
+            column with a value beyond 2 pi (degrees;
+            :func:`hf_neuroformer.metrics.decoding.radians_problem`).
     """
     where = _where(index, mod)
     prefix, key = mod["source"].split(":", 1)
@@ -147,7 +153,7 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
         if key not in recording.behaviour:
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
         s = recording.behaviour[key]
-        if mod["kind"] == "continuous" and mod.get("normalization") == "circular":
+        if _is_circular(mod):
             from .metrics.decoding import _DEGREE_UNITS
 
             # cos/sin of degrees is a wrong embedding that trains without a word (decoding refuses
@@ -167,7 +173,16 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
     elif prefix == "trial":
         if recording.trials is None or key not in recording.trial_info:
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
-        track = ModalityTrack("intervals", None, recording.trials, np.asarray(recording.trial_info[key]))
+        values = np.asarray(recording.trial_info[key])
+        if _is_circular(mod) and values.dtype.kind in "biuf":
+            from .metrics.decoding import radians_problem
+
+            # a trial column has no unit: Allen's orientation_deg (0..315) trained as cos/sin of degrees
+            # without a word; one value per trial is not an unwrapped trace, so the decoding rule applies
+            if problem := radians_problem(values):
+                raise ValueError(f"{where}.normalization: 'circular' embeds angles in radians as (cos, sin), but "
+                                 f"trial_info[{key!r}]: {problem}")
+        track = ModalityTrack("intervals", None, recording.trials, values)
     else:
         stim = recording.stimulus
         if stim is None or stim.ids is None or stim.intervals is None:
