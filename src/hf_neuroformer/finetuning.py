@@ -306,8 +306,9 @@ def check_targets(targets) -> list:
 
     Raises:
         TypeError: a single target, a name (str) or anything else that is not a sequence of
-            ``DecodingTarget`` (the message shows how to build one). An empty list is left to
-            :func:`~hf_neuroformer.decoding.build_decoding_datasets` (a DecodingTargetError).
+            ``DecodingTarget`` (the message shows how to build one).
+        DecodingTargetError: an empty list (as :func:`~hf_neuroformer.decoding.build_decoding_datasets`
+            says it; checked here, before ``select_on``, which would blame itself for it).
         ValueError: every target's ``weight`` is 0 (nothing would be trained).
     """
     example = "e.g. [DecodingTarget('ry', 'circular'), DecodingTarget('x', 'regression')]"
@@ -319,7 +320,9 @@ def check_targets(targets) -> list:
         raise TypeError(f"targets: expected a list of DecodingTarget(name, kind), {example}; got "
                         f"{type(bad[0]).__name__} {bad[0]!r} in it (hf_neuroformer.decoding.infer_kind(recording, "
                         "name) gives a behaviour series' default kind)")
-    if targets and all(t.weight == 0 for t in targets):
+    if not targets:
+        raise DecodingTargetError("targets: expected at least one DecodingTarget")
+    if all(t.weight == 0 for t in targets):
         raise ValueError(f"targets: every weight is 0 ({ {t.label: t.weight for t in targets} }); the loss would be 0 "
                          "and the heads would stay as initialised; give at least one target a weight > 0")
     return list(targets)
@@ -526,8 +529,6 @@ def finetune(
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
     # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
     targets = expand_columns(recording, targets)
-    if not targets:  # before select_on, which would blame itself ("a target of []") for an empty list
-        raise DecodingTargetError("targets: expected at least one DecodingTarget")
     # a select_on naming no target (or a metric its kind lacks) fails now, not after tokenizing and loading
     selection_metric([{"name": t.name, "kind": t.kind, "column": t.column} for t in targets], select_on)
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
