@@ -154,12 +154,12 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
         s = recording.behaviour[key]
         if _is_circular(mod):
-            from .metrics.decoding import _DEGREE_UNITS
+            from .metrics.decoding import unit_is_degrees
 
             # cos/sin of degrees is a wrong embedding that trains without a word (decoding refuses
             # the same series as a circular target); only the unit is checked: unwrapped radians
             # beyond 2 pi are fine angles here
-            if str(s.unit).strip().lower() in _DEGREE_UNITS:
+            if unit_is_degrees(s.unit):
                 raise ValueError(f"{where}.normalization: 'circular' embeds angles in radians as (cos, sin), but "
                                  f"behaviour[{key!r}] is in {s.unit!r}; convert it with np.deg2rad (and set its unit "
                                  "to 'rad')")

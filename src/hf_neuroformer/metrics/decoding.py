@@ -76,6 +76,11 @@ MAX_ABS_ANGLE = 2 * math.pi + 1e-6
 _DEGREE_UNITS = ("deg", "degree", "degrees", "°")
 
 
+def unit_is_degrees(unit) -> bool:
+    """Whether a series' ``unit`` (str or None) names degrees (``deg``, ``degree(s)``, ``°``)."""
+    return unit is not None and str(unit).strip().lower() in _DEGREE_UNITS
+
+
 def radians_problem(values, unit: str | None = None) -> str | None:
     """Why ``values`` (angles) cannot be radians, or None when they can.
 
@@ -84,7 +89,7 @@ def radians_problem(values, unit: str | None = None) -> str | None:
     reads as 147 deg), so they are refused: a ``unit`` of ``deg``/``degree(s)``, or any finite
     ``|value| > 2 pi``.
     """
-    if unit is not None and str(unit).strip().lower() in _DEGREE_UNITS:
+    if unit_is_degrees(unit):
         return f"the series is in {unit!r}; circular targets are in radians (convert with np.deg2rad)"
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
