@@ -984,9 +984,9 @@ def cmd_render_gratings(args) -> int:
 
 
 def cmd_connectivity(args) -> int:
-    from .analysis._batches import check_pass_settings
     import math
 
+    from .analysis._batches import check_pass_settings
     from .analysis.connectivity import run_connectivity
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
@@ -994,6 +994,7 @@ def cmd_connectivity(args) -> int:
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
                               batch_size=args.batch_size, overwrite=args.overwrite)
     print(f"[neuroformer] wrote {args.output}/ (matrices .npy, scores.json, connectivity.png)")
+
     def num(v):  # undefined scores: 'n/a', with the reason printed below (null in scores.json)
         return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
 

@@ -209,8 +209,6 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
     """
-    import warnings
-
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")

@@ -32,7 +32,6 @@ function                                  what it compares
 from __future__ import annotations
 
 import math
-
 import warnings
 
 import numpy as np
