@@ -56,6 +56,12 @@ def test_recording_refuses_with_the_field_named(kwargs, field):
         _small(**kwargs)
 
 
+def test_repeated_unit_names_are_named_with_their_indices():
+    # the message said only "found duplicates": which of 300 names, it did not say
+    with pytest.raises(RecordingValidationError, match=r"unit_names: .*repeated: 'b' at indices \[1, 2\]"):
+        _small(unit_names=["a", "b", "b"])
+
+
 def test_unsorted_trials_error_says_how_to_sort():
     with pytest.raises(RecordingValidationError, match="ordered by start") as e:
         _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})

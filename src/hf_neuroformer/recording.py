@@ -386,7 +386,15 @@ class SpikeRecording:
                 f"unit_areas: expected {len(self.unit_names)} entries (one per unit), got {len(self.unit_areas)}"
             )
         if len(set(self.unit_names)) != len(self.unit_names):
-            raise RecordingValidationError("unit_names: expected unique names, found duplicates")
+            seen: Dict[str, List[int]] = {}
+            for i, name in enumerate(self.unit_names):
+                seen.setdefault(name, []).append(i)
+            dups = [(name, idx) for name, idx in seen.items() if len(idx) > 1]
+            shown = "; ".join(f"{name!r} at indices {idx[:5]}" for name, idx in dups[:3])
+            more = f" (and {len(dups) - 3} more names)" if len(dups) > 3 else ""
+            raise RecordingValidationError(
+                f"unit_names: expected one different name per unit; repeated: {shown}{more}"
+            )
         if self.time_domain is not None:
             t0, t1 = self.time_domain
             if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
