@@ -35,6 +35,9 @@ setup(
         "pyyaml",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    extras_require={
+        "phy": ["spikeinterface>=0.102"],  # Kilosort / Phy folders (hf_neuroformer.io.read_phy)
+        "test": ["pytest", "hypothesis", "spikeinterface>=0.102"],
+    },
     entry_points={"console_scripts": ["neuroformer=hf_neuroformer.cli:main"]},
 )

@@ -1112,8 +1112,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics")
     t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section "
                    "(default: NeuroformerConfig's defaults, as in configs/default.yaml)")
-    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen folder, or a "
-                   "'neuroformer prepare' directory, whose windows are then streamed); "
+    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen, nelpy or "
+                   "Kilosort / Phy folder, or a 'neuroformer prepare' directory, whose windows are then streamed); "
                                   "default: the built-in simulated network")
     t.add_argument("--epoch", help="restrict to this named epoch / interval of the recording (e.g. wake)")
     t.add_argument("--output-dir", default="neuroformer-model", help="where the model goes (default: %(default)s)")

@@ -11,6 +11,8 @@ folder with ``spike_times.npy`` +                  :func:`read_allen_gratings`
 ``*.csv`` / ``*.parquet`` (one row per spike)      :func:`from_dataframe` (pandas)
 folder with ``spikes.mat`` +                       :func:`read_nelpy_linear_track` (nelpy
 ``trajectory.videoPositionTracking``               linear track: x, y, speed, run/rest)
+folder with ``params.py`` + ``spike_times.npy``    :func:`read_phy` (Kilosort / Phy spike
+(Kilosort / Phy output)                            sorting; spikeinterface)
 =================================================  =========================================
 
 :func:`load_recording` picks the reader from the path.
@@ -26,6 +28,7 @@ from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, 
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
 from .nwb import read_nwb, read_nwb_scratch, write_nwb
+from .phy import is_phy_folder, read_phy
 
 __all__ = [
     "load_recording",
@@ -40,6 +43,7 @@ __all__ = [
     "from_binned_counts",
     "read_steinmetz_spcount",
     "read_nelpy_linear_track",
+    "read_phy",
     "DEFAULT_TRIAL_GAP",
     "SUPPORTED_FORMATS",
 ]
@@ -51,6 +55,7 @@ SUPPORTED_FORMATS = (
     "folder with spike_times.npy + ii_spike_times.npy (+ stim_label.npy): Allen gratings",
     ".csv / .parquet (one row per spike: columns time, unit)",
     "folder with spikes.mat + trajectory.videoPositionTracking: nelpy linear track",
+    "folder with params.py + spike_times.npy (+ spike_clusters.npy, cluster_group.tsv): Kilosort / Phy",
 )
 
 _DATAFRAME_KW = ("time_col", "unit_col")
@@ -114,6 +119,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
     if path.is_dir():
         if (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists():
             rec = read_allen_gratings(path, **kwargs)
+        elif is_phy_folder(path):
+            rec = read_phy(path, **kwargs)
         elif is_nelpy_linear_track(path):
             rec = read_nelpy_linear_track(path, **kwargs)
         elif (path / "config.json").is_file() and any((path / f).is_file() for f in ("model.safetensors",

@@ -1,0 +1,119 @@
+"""Kilosort / Phy folders (``hf_neuroformer.io.read_phy``, through spikeinterface).
+
+No sorter output is among the shared recordings, so each test writes one in the format
+Kilosort and Phy write (``spike_times.npy`` in samples, ``spike_clusters.npy``, ``params.py``,
+``cluster_group.tsv``) from the real spikes of the pynapple A2929 wake epoch, and checks that
+reading it gives those spikes back.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hf_neuroformer.io import load_recording, read_phy
+
+from tiny_configs import quiet
+
+FS = 20000.0
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+
+
+@pytest.fixture(scope="module")
+def a2929(shared_data):
+    return quiet(load_recording, shared_data(A2929), epoch="wake")
+
+
+def _write_phy(folder, rec, groups=("good", "mua", "noise"), listed=None, params="sample_rate = 20000.\n"):
+    """A Phy folder of ``rec``'s spikes: cluster id ``3 * unit + 5`` (gaps, first id above 0),
+    samples as Kilosort stores them (``(n, 1)`` uint64), cluster k labelled ``groups[k % 3]``;
+    ``listed``: the cluster ids the group table lists (default all)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "spike_times.npy", np.round(rec.spike_times * FS).astype(np.uint64)[:, None])
+    np.save(folder / "spike_clusters.npy", (3 * rec.unit_ids + 5).astype(np.int32))
+    (folder / "params.py").write_text("dat_path = 'temp_wh.dat'\nn_channels_dat = 64\ndtype = 'int16'\n"
+                                      "offset = 0\nhp_filtered = True\n" + params)
+    ids = 3 * np.arange(rec.n_units) + 5 if listed is None else listed
+    rows = [f"{c}\t{groups[k % len(groups)]}" for k, c in enumerate(ids)]
+    (folder / "cluster_group.tsv").write_text("cluster_id\tgroup\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_phy_folder_gives_the_sorted_spikes_back_without_noise_clusters(a2929, tmp_path):
+    folder = _write_phy(tmp_path / "mouse 12", a2929)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        rec = load_recording(folder)
+    noise = [k for k in range(a2929.n_units) if k % 3 == 2]
+    n_noise_spikes = int(np.isin(a2929.unit_ids, noise).sum())
+    assert [str(m.message) for m in w] == [
+        f"read_phy: left out {len(noise)} clusters labelled 'noise' ({n_noise_spikes} spikes; exclude_groups=() "
+        "keeps them)"]
+    kept = [k for k in range(a2929.n_units) if k % 3 != 2]
+    assert rec.unit_names == [str(3 * k + 5) for k in kept]
+    assert rec.session == "mouse_12"  # the folder's name, whitespace replaced (a unit token holds none)
+    assert rec.time_domain[0] == 0.0  # sample 0 is the recording's start, not the first spike
+    for new, old in enumerate(kept):
+        got = rec.spike_times[rec.unit_ids == new]
+        want = a2929.spike_times[a2929.unit_ids == old]
+        assert got.size == want.size
+        np.testing.assert_allclose(got, want, atol=0.5 / FS + 1e-12)  # rounded to the sample clock
+
+
+def test_exclude_groups_empty_keeps_every_cluster_and_spike(a2929, tmp_path):
+    folder = _write_phy(tmp_path / "ks", a2929)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left out, nothing to warn about
+        rec = read_phy(folder, exclude_groups=())
+    assert rec.n_units == a2929.n_units and rec.spike_times.size == a2929.spike_times.size
+    np.testing.assert_array_equal(np.bincount(rec.unit_ids), np.bincount(a2929.unit_ids))
+    # one group name as a string is one group, not its letters
+    n_mua = len(range(1, a2929.n_units, 3))
+    with pytest.warns(UserWarning, match=f"left out {n_mua} clusters labelled 'mua'"):
+        assert read_phy(folder, exclude_groups="mua", session="s").n_units == a2929.n_units - n_mua
+
+
+def test_spikes_of_clusters_no_table_lists_are_counted(a2929, tmp_path):
+    # a cluster_group.tsv that misses a cluster: spikeinterface leaves its spikes out
+    listed = 3 * np.arange(1, a2929.n_units) + 5
+    folder = _write_phy(tmp_path / "ks", a2929, groups=("good",), listed=listed)
+    with pytest.warns(UserWarning, match=rf"left out {int((a2929.unit_ids == 0).sum())} of "
+                                         rf"{a2929.spike_times.size} spikes whose cluster no cluster table"):
+        rec = read_phy(folder)
+    assert rec.n_units == a2929.n_units - 1 and rec.unit_names[0] == "8"
+
+
+@pytest.mark.parametrize("remove, params, error, match", [
+    ("params.py", "", FileNotFoundError, r"no params.py \(expected the folder Kilosort wrote"),
+    (None, "", ValueError, r"params.py: no sample_rate \(expected a line such as 'sample_rate = 30000.0'"),
+    (None, "sample_rate = 0\n", ValueError, r"sample_rate: expected a positive number of Hz, got 0"),
+])
+def test_a_broken_folder_names_what_is_missing(a2929, tmp_path, remove, params, error, match):
+    folder = _write_phy(tmp_path / "ks", a2929, params=params)
+    if remove:
+        (folder / remove).unlink()
+    with pytest.raises(error, match=match):
+        load_recording(folder)  # spike_clusters.npy without params.py is still taken for a Phy folder
+
+
+def test_exclude_groups_refuses_what_is_not_a_name(a2929, tmp_path):
+    folder = _write_phy(tmp_path / "ks", a2929)
+    with pytest.raises(ValueError, match=r"exclude_groups: expected cluster group names .* got \[2\]"):
+        read_phy(folder, exclude_groups=["noise", 2])
+
+
+def test_train_reads_a_phy_folder_from_the_command(a2929, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    folder = _write_phy(tmp_path / "ks", a2929)
+    (tmp_path / "tiny.yaml").write_text("hidden_size: 16\nnum_attention_heads: 2\nintermediate_size: 32\n"
+                                        "max_past_length: 64\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main([str(a) for a in ("train", "--config", tmp_path / "tiny.yaml", "--data", folder,
+                                      "--output-dir", tmp_path / "run", "--max-steps", 2)])
+    assert code == 0, capsys.readouterr().err[-2000:]
+    vocab = (tmp_path / "run" / "vocab.json").read_text()
+    assert '"ks/5"' in vocab and '"ks/11"' not in vocab  # cluster 11 is labelled noise
