@@ -651,6 +651,38 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from .inspection import describe_recording, format_description
+    from .jsonio import write_json
+    from .training import load_yaml_config
+
+    inputs = {"--data": args.data, "--config": args.config}
+    if args.output is not None:
+        _check_not_an_input(args.output, "--output", inputs)
+        _check_new_file(args.output, "--output", args.overwrite, suffix=".json")
+    if args.figure is not None:
+        _check_figure_file(args.figure, "--figure")
+        _check_not_an_input(args.figure, "--figure", inputs)
+        _check_new_file(args.figure, "--figure", args.overwrite)
+        if args.output is not None and Path(args.figure).resolve() == Path(args.output).resolve():
+            raise ValueError(f"--figure: {args.figure!r} is also --output; name two files")
+    config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
+    rec = _load_data(args.data, args.epoch)
+    desc = describe_recording(rec, config)
+    print(format_description(desc))
+    if args.output is not None:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.output, desc)
+        print(f"[neuroformer] wrote {args.output}")
+    if args.figure is not None:
+        from .plotting import plot_recording
+
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        plot_recording(rec, config, path=args.figure)
+        print(f"[neuroformer] wrote {args.figure}")
+    return 0
+
+
 def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> list:
     """The items of the comma-separated value ``text`` of ``flag``, stripped, in order (str).
 
@@ -1200,6 +1232,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     e.set_defaults(func=cmd_evaluate)
+
+    i = sub.add_parser("inspect", help="what a recording holds (units, rates, epochs, trials, behaviour) and how "
+                       "many spikes training's windows would hold and cut")
+    i.add_argument("--data", help="recording, any format 'train --data' reads (default: built-in simulated)")
+    i.add_argument("--epoch", help=EPOCH_WHAT)
+    i.add_argument("--config", help="YAML file of the settings the windows are judged by (NeuroformerConfig fields, "
+                   "as for train; default: the defaults train would use)")
+    i.add_argument("--output", help="also write the summary (per-unit rates too) to this JSON file")
+    i.add_argument("--figure", help="also draw a raster, the firing rates and the spikes per window (PNG, PDF, ...)")
+    i.add_argument("--overwrite", action="store_true", help="replace --output / --figure if they exist")
+    i.set_defaults(func=cmd_inspect)
 
     r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
     r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields)")

@@ -316,6 +316,89 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     return fig
 
 
+def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: float = 10.0,
+                   max_units: int = 40) -> Figure:
+    """What ``neuroformer inspect --figure`` draws: a raster, the firing rates and the spikes per
+    training window against the model's token budget.
+
+    Top: raster of the ``max_units`` most active units (most active on top) over the first
+    ``stretch`` seconds of the recording's first support interval. Bottom left: each unit's
+    mean firing rate (Hz, :meth:`SpikeRecording.firing_rates`), sorted. Bottom right: histogram
+    of the spikes per current window and per past window of the training split
+    (:func:`hf_neuroformer.inspection.split_window_counts`), with the budget
+    (``max_window_length - 2`` and ``max_past_length - 1`` spikes) marked; when training would
+    refuse the recording, that panel gives the reason instead.
+
+    Args:
+        recording: the recording.
+        config: :class:`~hf_neuroformer.configuration_neuroformer.NeuroformerConfig` of the
+            windows; default ``NeuroformerConfig()``.
+        path: when given, the figure is also written there (format from the suffix, atomic).
+        stretch: raster length, s, > 0.
+        max_units: units in the raster, an integer >= 1.
+
+    Returns:
+        the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
+
+    Raises:
+        PlottingInputError: ``stretch`` not a positive number, ``max_units`` not an integer
+            >= 1, or a recording without units or without support.
+    """
+    from .configuration_neuroformer import NeuroformerConfig
+    from .inspection import split_window_counts
+
+    if not (isinstance(stretch, (int, float)) and np.isfinite(stretch) and stretch > 0):
+        raise PlottingInputError(f"stretch: expected a positive number of seconds, got {stretch!r}")
+    if isinstance(max_units, bool) or not isinstance(max_units, (int, np.integer)) or max_units < 1:
+        raise PlottingInputError(f"max_units: expected an integer >= 1, got {max_units!r}")
+    if recording.n_units == 0 or len(recording.support) == 0:
+        raise PlottingInputError("recording: expected units and a time domain (nothing to draw)")
+    config = NeuroformerConfig() if config is None else config
+    rates = recording.firing_rates()
+    fig = Figure(figsize=(10.0, 7.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.4, 1.0])
+    ax_r = fig.add_subplot(grid[0, :])
+    a = float(recording.support[0, 0])
+    b = min(float(recording.support[0, 1]), a + float(stretch))
+    units = np.argsort(-rates, kind="stable")[:max_units]
+    _raster(ax_r, recording, units, a, b, REAL_COLOR,
+            f"{recording.session}: {len(units)} most active of {recording.n_units} units, {a:.2f}-{b:.2f} s")
+    ax_r.set_xlabel("time (s)")
+    ax_f = fig.add_subplot(grid[1, 0])
+    ax_f.plot(np.arange(recording.n_units), np.sort(rates)[::-1], color="tab:blue", marker="." if
+              recording.n_units <= 100 else None)
+    ax_f.set_xlabel("unit (sorted by firing rate)")
+    ax_f.set_ylabel("firing rate (Hz)")
+    ax_f.set_title(f"median {np.median(rates):.2f} Hz; {int(np.sum(rates == 0))} units without spikes",
+                   fontsize=9, loc="left")
+    ax_w = fig.add_subplot(grid[1, 1])
+    try:
+        _, counts = split_window_counts(recording, config)
+    except ValueError as err:
+        ax_w.axis("off")
+        ax_w.text(0, 1, "training would refuse this recording:\n" + str(err), va="top", ha="left", fontsize=7,
+                  wrap=True, transform=ax_w.transAxes)
+    else:
+        n, p = counts["train"]
+        cap, pcap = config.max_window_length - 2, config.max_past_length - 1
+        top = max(int(n.max(initial=0)), int(p.max(initial=0)), cap, pcap) + 1
+        bins = np.linspace(0, top, min(top, 60) + 1)
+        ax_w.hist(n, bins=bins, color="tab:blue", alpha=0.6, label=f"current window ({config.current_window:g} s)")
+        ax_w.hist(p, bins=bins, color="tab:gray", alpha=0.5, label=f"past window ({config.past_window:g} s)")
+        ax_w.axvline(cap, color="tab:blue", ls="--", lw=1, label=f"budget: {cap} (max_window_length - 2)")
+        ax_w.axvline(pcap, color="0.3", ls=":", lw=1, label=f"past budget: {pcap} (max_past_length - 1)")
+        ax_w.set_xlabel("spikes per window (training split)")
+        ax_w.set_ylabel("windows")
+        cut = int(np.sum(np.maximum(n - cap, 0)))
+        ax_w.set_title(f"{n.size} training windows; {cut} of {int(n.sum())} spikes over the budget", fontsize=9,
+                       loc="left")
+        ax_w.legend(fontsize=7)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
 def _joined_blocks(t: np.ndarray):
     """Positions on a time axis that skips the long gaps between blocks of windows.
 

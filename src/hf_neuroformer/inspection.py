@@ -1,0 +1,303 @@
+"""What a recording holds, before a model is trained on it (``neuroformer inspect``).
+
+:func:`describe_recording` summarises a :class:`~hf_neuroformer.recording.SpikeRecording`:
+units and firing rates, epochs (for ``--epoch``), trials and their columns (``--target
+trial:<column>``), behaviour series (``--target <name>``), stimulus and events, and, for a
+:class:`~hf_neuroformer.configuration_neuroformer.NeuroformerConfig`, the splits and windows
+training would make and how many of their spikes the token budget (``max_window_length``,
+``max_past_length``) would cut. :func:`format_description` prints it; :func:`plot_recording`
+draws a raster, the firing rates and the spikes per window against the budget.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .configuration_neuroformer import NeuroformerConfig
+from .recording import SpikeRecording
+
+# distinct values of a trial column listed in the summary
+MAX_LISTED_VALUES = 8
+
+
+def _stats(x: np.ndarray) -> Dict[str, float]:
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return {"mean": float("nan"), "median": float("nan"), "p99": float("nan"), "min": float("nan"),
+                "max": float("nan")}
+    return {"mean": float(x.mean()), "median": float(np.median(x)), "p99": float(np.percentile(x, 99)),
+            "min": float(x.min()), "max": float(x.max())}
+
+
+def _spikes_in(rec: SpikeRecording, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """``(n,)`` int64 number of spikes (all units) in each ``[start, stop)``."""
+    lo = np.searchsorted(rec.spike_times, starts, side="left")
+    hi = np.searchsorted(rec.spike_times, stops, side="left")
+    return np.maximum(hi - lo, 0).astype(np.int64)
+
+
+def _epoch_spikes(rec: SpikeRecording, name: str) -> int:
+    rows = rec.epoch_intervals.get(name)
+    rows = np.asarray([rec.epochs[name]]) if rows is None else np.asarray(rows, dtype=np.float64)
+    return int(_spikes_in(rec, rows[:, 0], rows[:, 1]).sum())
+
+
+def _trial_columns(rec: SpikeRecording) -> List[dict]:
+    out = []
+    for name, col in rec.trial_info.items():
+        col = np.asarray(col)
+        numeric = col.dtype.kind in "biuf"
+        if numeric:
+            missing = int(np.isnan(col.astype(np.float64)).sum()) if col.dtype.kind == "f" else 0
+            present = col[~np.isnan(col.astype(np.float64))] if missing else col
+        else:
+            text = col.astype(str)
+            is_missing = np.isin(text, ["", "nan", "None"])
+            missing, present = int(is_missing.sum()), text[~is_missing]
+        values = np.unique(present)  # sorted
+        out.append({
+            "name": name,
+            "kind": "numeric" if numeric else "text",
+            "n_values": int(values.size),
+            # the values of a label column; for a column of many numbers (times, reaction times) its range
+            "values": values.tolist() if values.size <= MAX_LISTED_VALUES or not numeric
+            else [values[0].item(), values[-1].item()],
+            "n_missing": missing,
+            # decoding reads numeric trial columns only (hf_neuroformer.decoding)
+            "target": f"trial:{name}" if numeric else None,
+        })
+    return out
+
+
+def _behaviour(rec: SpikeRecording) -> List[dict]:
+    out = []
+    for name, series in rec.behaviour.items():
+        ts = np.asarray(series.timestamps, dtype=np.float64)
+        vals = np.asarray(series.values, dtype=np.float64)
+        vals2 = vals.reshape(len(ts), vals.shape[1] if vals.ndim == 2 else 1)  # (n_samples, n_dims); n may be 0
+        bad = ~np.isfinite(vals2).all(axis=1)
+        dt = np.diff(ts)
+        out.append({
+            "name": name,
+            "unit": series.unit,
+            "n_samples": int(ts.size),
+            "n_dims": int(vals2.shape[1]),
+            "start_s": float(ts[0]) if ts.size else float("nan"),
+            "stop_s": float(ts[-1]) if ts.size else float("nan"),
+            "sample_rate_hz": float(1.0 / np.median(dt)) if dt.size else float("nan"),
+            "n_missing": int(bad.sum()),
+            "min": float(np.nanmin(vals2)) if (~bad).any() else float("nan"),
+            "max": float(np.nanmax(vals2)) if (~bad).any() else float("nan"),
+            "target": name if vals2.shape[1] == 1 else f"{name} (columns {name}[0] .. {name}[{vals2.shape[1] - 1}])",
+        })
+    return out
+
+
+def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
+    """``(plan, counts)``: the split plan training would make
+    (:func:`~hf_neuroformer.windows.plan_splits`) and, per split, two ``(n_windows,)`` int64
+    arrays: the spikes in each current window and in its past window (clipped at the trial's
+    start in trial mode), for the windows training reads (train: every ``config.stride``;
+    validation / test: tiled).
+
+    Raises:
+        ValueError: as training would: no split plan fits the recording, or a split holds no window.
+    """
+    from .windows import SPLITS, _split_windows, plan_splits
+
+    plan = plan_splits(rec, config)
+    counts = {}
+    for split in SPLITS:
+        starts, clips = _split_windows(plan, split, config)
+        n = _spikes_in(rec, starts, starts + config.current_window)
+        past_from = starts - config.past_window
+        if clips is not None:
+            past_from = np.maximum(past_from, clips)  # trial mode: the past stops at the trial's start
+        counts[split] = (n, _spikes_in(rec, past_from, starts))
+    return plan, counts
+
+
+def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
+    """The splits and windows training would make (:func:`~hf_neuroformer.windows.plan_splits`),
+    and the spikes per window against the token budget; ``{"error": message}`` when training
+    would refuse the recording."""
+    cap, pcap = config.max_window_length - 2, config.max_past_length - 1  # BOS + EOS; the past's BOS
+    out = {"current_window_s": config.current_window, "past_window_s": config.past_window,
+           "stride_s": config.stride, "max_window_length": config.max_window_length,
+           "max_past_length": config.max_past_length, "max_spikes_per_window": cap,
+           "max_spikes_per_past_window": pcap}
+    try:
+        plan, counts = split_window_counts(rec, config)
+    except ValueError as err:
+        out["error"] = str(err)
+        return out
+    splits = {}
+    for split, (n, p) in counts.items():
+        splits[split] = {
+            "n_windows": int(n.size),
+            "duration_s": float(np.sum(np.diff(plan.segments[split], axis=1))) if len(plan.segments[split])
+            else 0.0,
+            "spikes_per_window": _stats(n),
+            "n_windows_truncated": int(np.sum(n > cap)),
+            "n_spikes_truncated": int(np.sum(np.maximum(n - cap, 0))),
+            "n_spikes": int(n.sum()),
+            "spikes_per_past_window": _stats(p),
+            "n_past_windows_truncated": int(np.sum(p > pcap)),
+        }
+    out["split_mode"] = plan.mode
+    out["splits"] = splits
+    train = splits["train"]
+    # a budget that holds 99 % of the training windows (and their pasts) whole
+    out["suggested_max_window_length"] = int(np.ceil(train["spikes_per_window"]["p99"])) + 2 \
+        if train["n_windows"] else None
+    out["suggested_max_past_length"] = int(np.ceil(train["spikes_per_past_window"]["p99"])) + 1 \
+        if train["n_windows"] else None
+    return out
+
+
+def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerConfig] = None) -> dict:
+    """Summary of what ``recording`` holds, as a JSON-ready dict.
+
+    Args:
+        recording: the recording (e.g. from :func:`hf_neuroformer.io.load_recording`).
+        config: the model settings the windows are judged by; default ``NeuroformerConfig()``.
+
+    Returns:
+        dict with ``session``, ``n_units``, ``n_silent_units`` (no spike), ``n_spikes``,
+        ``time_domain_s``, ``duration_s`` (summed length of ``recording.support``),
+        ``firing_rate_hz`` (``median`` / ``min`` / ``max`` over units, ``population``: all
+        spikes over the duration; Hz) and ``unit_firing_rate_hz`` (name -> Hz); ``epochs``
+        (name, start / stop / duration s, ``n_intervals``, ``n_spikes``); ``trials`` (``None``
+        or ``n_trials``, ``duration_s`` statistics, ``columns``: kind, distinct values,
+        missing count, the ``--target`` that decodes it); ``behaviour`` (unit, samples,
+        dimensions, span s, median sample rate Hz, samples with NaN, range, ``--target``);
+        ``stimulus`` and ``events`` (counts); ``windows``: the config's windows and token
+        budget, and per split (``train`` / ``validation`` / ``test``, as
+        :func:`~hf_neuroformer.windows.plan_splits` cuts them) the number of windows, spikes
+        per current and past window (mean, median, 99th percentile, min, max) and how many
+        windows and spikes the budget would truncate (``max_window_length - 2`` spikes per
+        window, ``max_past_length - 1`` per past window), plus ``suggested_max_window_length``
+        / ``suggested_max_past_length`` that hold 99 % of the training windows whole; or
+        ``windows["error"]``, the message with which training would refuse the recording.
+        Training windows step by ``config.stride`` (they may overlap, so their spikes may be
+        counted more than once); validation and test windows tile their split.
+    """
+    rec = recording
+    config = NeuroformerConfig() if config is None else config
+    duration = rec.duration
+    rates = rec.firing_rates() if duration > 0 else np.full(rec.n_units, np.nan)
+    counts = np.bincount(rec.unit_ids, minlength=rec.n_units)
+    trials = None
+    if rec.trials is not None and len(rec.trials):
+        trials = {"n_trials": int(len(rec.trials)), "duration_s": _stats(np.diff(rec.trials, axis=1).ravel()),
+                  "columns": _trial_columns(rec)}
+    stim = None
+    if rec.stimulus is not None:
+        s = rec.stimulus
+        stim = {"n_intervals": 0 if s.intervals is None else int(len(s.intervals)),
+                "n_names": 0 if s.names is None else len(s.names),
+                "n_frames": 0 if s.frames is None else int(len(s.frames))}
+    return {
+        "session": rec.session,
+        "n_units": rec.n_units,
+        "n_silent_units": int(np.sum(counts == 0)),
+        "n_spikes": rec.n_spikes,
+        "time_domain_s": None if rec.time_domain is None else [float(v) for v in rec.time_domain],
+        "duration_s": duration,
+        "n_support_intervals": int(len(rec.support)),
+        "firing_rate_hz": {**{k: v for k, v in _stats(rates).items() if k in ("median", "min", "max")},
+                           "population": rec.n_spikes / duration if duration > 0 else float("nan")},
+        "unit_firing_rate_hz": dict(zip(rec.unit_names, rates.tolist())),
+        "epochs": [{"name": name, "start_s": float(a), "stop_s": float(b), "duration_s": float(b - a),
+                    "n_intervals": int(len(rec.epoch_intervals.get(name, [[a, b]]))),
+                    "n_spikes": _epoch_spikes(rec, name)} for name, (a, b) in rec.epochs.items()],
+        "trials": trials,
+        "behaviour": _behaviour(rec),
+        "stimulus": stim,
+        "events": [{"name": name, "n_events": int(len(ev))} for name, ev in rec.events.items()],
+        "windows": _windows(rec, config),
+    }
+
+
+def _fmt_stats(s: Dict[str, float]) -> str:
+    return f"mean {s['mean']:.1f}, median {s['median']:g}, 99th percentile {s['p99']:.0f}, max {s['max']:g}"
+
+
+def format_description(desc: dict) -> str:
+    """The text ``neuroformer inspect`` prints for a :func:`describe_recording` result."""
+    lines = []
+    td = desc["time_domain_s"]
+    fr = desc["firing_rate_hz"]
+    lines.append(f"session {desc['session']}: {desc['n_units']} units ({desc['n_silent_units']} without spikes), "
+                 f"{desc['n_spikes']} spikes, {desc['duration_s']:.1f} s"
+                 + (f" ({td[0]:.3f}-{td[1]:.3f} s" + (f", {desc['n_support_intervals']} intervals)"
+                                                     if desc["n_support_intervals"] > 1 else ")") if td else ""))
+    lines.append(f"firing rate per unit: median {fr['median']:.2f} Hz (min {fr['min']:.2f}, max {fr['max']:.2f}); "
+                 f"population {fr['population']:.1f} spikes/s")
+    if desc["epochs"]:
+        lines.append("epochs (--epoch NAME):")
+        for e in desc["epochs"]:
+            many = f", {e['n_intervals']} intervals" if e["n_intervals"] > 1 else ""
+            lines.append(f"  {e['name']}: {e['start_s']:.3f}-{e['stop_s']:.3f} s ({e['duration_s']:.1f} s{many}), "
+                         f"{e['n_spikes']} spikes")
+    else:
+        lines.append("epochs: none")
+    tr = desc["trials"]
+    if tr:
+        d = tr["duration_s"]
+        lines.append(f"trials: {tr['n_trials']}, {d['min']:.3f}-{d['max']:.3f} s long (median {d['median']:.3f} s)")
+        for c in tr["columns"]:
+            if c["kind"] == "numeric" and c["n_values"] > MAX_LISTED_VALUES:
+                vals, more = f"{c['values'][0]:g} to {c['values'][1]:g}", ""
+            else:
+                shown = c["values"][:MAX_LISTED_VALUES]
+                vals = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in shown)
+                more = ", ..." if c["n_values"] > len(shown) else ""
+            miss = f"; {c['n_missing']} missing" if c["n_missing"] else ""
+            how = f"--target {c['target']}" if c["target"] else "text: map it to integer codes to decode it"
+            lines.append(f"  {c['name']} ({c['kind']}, {c['n_values']} values: {vals}{more}{miss}) [{how}]")
+    else:
+        lines.append("trials: none")
+    if desc["behaviour"]:
+        lines.append("behaviour:")
+        for b in desc["behaviour"]:
+            if not b["n_samples"]:
+                lines.append(f"  {b['name']}: no samples here [not a target here]")
+                continue
+            unit = f" {b['unit']}" if b["unit"] else ""
+            dims = f", {b['n_dims']} columns" if b["n_dims"] > 1 else ""
+            miss = f", {b['n_missing']} samples with NaN" if b["n_missing"] else ""
+            lines.append(f"  {b['name']}: {b['n_samples']} samples at ~{b['sample_rate_hz']:.3g} Hz{dims}, "
+                         f"{b['start_s']:.3f}-{b['stop_s']:.3f} s, range {b['min']:.4g} to {b['max']:.4g}{unit}"
+                         f"{miss} [--target {b['target']}]")
+    else:
+        lines.append("behaviour: none")
+    if desc["stimulus"]:
+        s = desc["stimulus"]
+        lines.append(f"stimulus: {s['n_intervals']} intervals of {s['n_names']} kinds, {s['n_frames']} frames")
+    if desc["events"]:
+        lines.append("events: " + ", ".join(f"{e['name']} ({e['n_events']})" for e in desc["events"]))
+    w = desc["windows"]
+    mode = {"trials": "; split by whole trials", "time": "; split by time blocks"}.get(w.get("split_mode"), "")
+    lines.append(f"windows: current {w['current_window_s']:g} s, past {w['past_window_s']:g} s, stride "
+                 f"{w['stride_s']:g} s; budget {w['max_spikes_per_window']} spikes per window "
+                 f"(max_window_length {w['max_window_length']}), {w['max_spikes_per_past_window']} per past window "
+                 f"(max_past_length {w['max_past_length']}){mode}")
+    if "error" in w:
+        lines.append(f"  training would refuse this recording with these settings: {w['error']}")
+        return "\n".join(lines)
+    for split, s in w["splits"].items():
+        lines.append(f"  {split} ({s['duration_s']:.1f} s, {s['n_windows']} windows): spikes per window "
+                     f"{_fmt_stats(s['spikes_per_window'])}; {s['n_windows_truncated']} windows truncated "
+                     f"({s['n_spikes_truncated']} of {s['n_spikes']} spikes)")
+        lines.append(f"      spikes per past window {_fmt_stats(s['spikes_per_past_window'])}; "
+                     f"{s['n_past_windows_truncated']} past windows truncated")
+    if w.get("suggested_max_window_length") is not None:
+        lines.append(f"  a budget holding 99 % of the training windows whole: max_window_length "
+                     f"{w['suggested_max_window_length']}, max_past_length {w['suggested_max_past_length']}")
+    return "\n".join(lines)
+
+
+__all__ = ["describe_recording", "format_description"]

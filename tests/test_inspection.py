@@ -1,0 +1,106 @@
+"""``neuroformer inspect`` / ``hf_neuroformer.inspection`` on the shared recordings.
+
+The window counts are checked against the tokenized windows training builds
+(``build_window_datasets``), so that what inspect says would be cut is what training cuts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hf_neuroformer import NeuroformerConfig, NeuroformerTokenizer
+from hf_neuroformer.inspection import describe_recording, format_description
+from hf_neuroformer.io import load_recording
+from hf_neuroformer.windows import build_window_datasets
+
+from tiny_configs import quiet
+
+ALLEN = "allen_vcn_gratings"
+A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
+
+
+def test_window_counts_are_what_training_tokenizes_and_cuts(shared_data):
+    # Allen: 1000 units, trial mode, ~770 spikes per 0.1-s window against a 62-spike budget
+    rec = quiet(load_recording, shared_data(ALLEN))
+    config = NeuroformerConfig(max_window_length=300)
+    desc = describe_recording(rec, config)
+    tok = NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    dsets, plan = quiet(build_window_datasets, rec, tok, config)
+    w = desc["windows"]
+    assert w["split_mode"] == plan.mode == "trials"
+    for split, ds in dsets.items():
+        s = w["splits"][split]
+        assert s["n_windows"] == len(ds) > 0
+        assert s["n_spikes"] == int(np.sum(ds["n_spikes"]))
+        assert s["n_spikes_truncated"] == int(np.sum(ds["n_truncated"])) > 0
+        assert s["n_windows_truncated"] == int(np.sum(np.asarray(ds["n_truncated"]) > 0))
+        assert s["n_past_windows_truncated"] == int(np.sum(np.asarray(ds["n_past_truncated"]) > 0))
+    # the suggested budget holds 99 % of the training windows whole
+    n = np.asarray(dsets["train"]["n_spikes"])
+    assert np.mean(n <= w["suggested_max_window_length"] - 2) >= 0.99
+    assert np.mean(n <= w["suggested_max_window_length"] - 3) < 0.99
+
+
+def test_summary_names_epochs_targets_and_rates(shared_data):
+    rec = quiet(load_recording, shared_data(A2929))
+    desc = describe_recording(rec)
+    assert desc["n_units"] == 15 and desc["n_spikes"] == rec.n_spikes
+    wake = next(e for e in desc["epochs"] if e["name"] == "wake")
+    assert wake["duration_s"] == pytest.approx(600.0)
+    assert wake["n_spikes"] == rec.select_epoch("wake").n_spikes
+    ripples = next(e for e in desc["epochs"] if e["name"] == "sleep_ripples")
+    assert ripples["n_intervals"] == 594  # a union of intervals, counted inside them only
+    assert ripples["n_spikes"] == quiet(rec.select_epoch, "sleep_ripples").n_spikes
+    rates = desc["unit_firing_rate_hz"]
+    np.testing.assert_allclose([rates[n] for n in rec.unit_names], np.bincount(rec.unit_ids) / 1200.0)
+    ry = next(b for b in desc["behaviour"] if b["name"] == "ry")
+    assert ry["unit"] == "radian" and ry["n_samples"] == len(rec.behaviour["ry"].timestamps)
+    assert ry["sample_rate_hz"] == pytest.approx(120, rel=0.01)
+    text = format_description(desc)
+    assert "epochs (--epoch NAME):" in text and "[--target ry]" in text
+
+
+def test_trial_columns_show_labels_ranges_and_missing_values(shared_data):
+    desc = describe_recording(quiet(load_recording, shared_data(ZHENG)))
+    cols = {c["name"]: c for c in desc["trials"]["columns"]}
+    assert desc["trials"]["n_trials"] == 450
+    assert cols["stimCategory"]["values"] == [0.0, 1.0, 2.0] and cols["stimCategory"]["n_missing"] == 360
+    assert cols["stimCategory"]["target"] == "trial:stimCategory"
+    assert cols["task"]["kind"] == "text" and cols["task"]["target"] is None  # decoding reads numbers only
+    rt = cols["RT"]  # 355 reaction times: a range, not a list
+    assert rt["n_values"] == 355 and len(rt["values"]) == 2 and rt["values"][0] < rt["values"][1]
+    text = format_description(desc)
+    assert "  task (text, 3 values: encoding, recognition, timediscrimination) [text: map it" in text
+
+
+def test_a_recording_training_would_refuse_says_why(shared_data):
+    rec = quiet(load_recording, shared_data(A2929)).restrict(600.0, 603.0)
+    desc = describe_recording(rec)
+    assert "error" in desc["windows"] and "splits" not in desc["windows"]
+    text = format_description(desc)
+    assert "training would refuse this recording with these settings: split_block_length:" in text
+    assert "  ry: no samples here" in text  # before the tracking starts (670.6 s): no NaN printed as a range
+
+
+def test_inspect_command_writes_json_and_figure_and_keeps_them(shared_data, tmp_path, capsys):
+    from hf_neuroformer.cli import main
+
+    nwb = shared_data(A2929)
+    out, fig = tmp_path / "a2929.json", tmp_path / "a2929.png"
+    assert main(["inspect", "--data", str(nwb), "--epoch", "wake", "--output", str(out), "--figure", str(fig)]) == 0
+    printed = capsys.readouterr().out
+    desc = json.loads(out.read_text())
+    assert desc["n_spikes"] == quiet(load_recording, nwb, epoch="wake").n_spikes
+    assert f"{desc['n_spikes']} spikes" in printed and fig.read_bytes()[:4] == b"\x89PNG"
+    before = out.read_text()
+    assert main(["inspect", "--data", str(nwb), "--output", str(out)]) == 2  # exists: refused, kept
+    assert "--output" in capsys.readouterr().err and out.read_text() == before
+    # never the recording itself, --overwrite or not
+    assert main(["inspect", "--data", str(nwb), "--figure", str(nwb) + ".png", "--output", str(nwb),
+                 "--overwrite"]) == 2
+    assert "the file this command reads" in capsys.readouterr().err
