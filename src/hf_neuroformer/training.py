@@ -881,6 +881,9 @@ def train(
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
                       f"(windows longer than max_window_length={config.max_window_length} tokens)")
+        if any(trunc.values()):
+            print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
+                  "that holds 99 % of the training windows whole")
 
     config._attn_implementation = training.attn_implementation
     model = NeuroformerForPreTraining(config)
