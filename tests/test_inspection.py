@@ -63,6 +63,7 @@ def test_summary_names_epochs_targets_and_rates(shared_data):
     assert ry["sample_rate_hz"] == pytest.approx(120, rel=0.01)
     text = format_description(desc)
     assert "epochs (--epoch NAME):" in text and "[--target ry]" in text
+    assert rec.summary() == text
 
 
 def test_trial_columns_show_labels_ranges_and_missing_values(shared_data):

@@ -971,6 +971,16 @@ class SpikeRecording:
             epoch_intervals={k: v.copy() for k, v in self.epoch_intervals.items()},
         )
 
+    def summary(self, config=None) -> str:
+        """What ``neuroformer inspect`` prints: units and firing rates, epochs, trial columns,
+        behaviour series, and per split the spikes per window against the token budget of
+        ``config`` (a :class:`~hf_neuroformer.configuration_neuroformer.NeuroformerConfig`;
+        default ``NeuroformerConfig()``). The numbers as a dict:
+        :func:`hf_neuroformer.inspection.describe_recording`."""
+        from .inspection import describe_recording, format_description
+
+        return format_description(describe_recording(self, config))
+
     def __repr__(self) -> str:
         td = "None" if self.time_domain is None else f"({self.time_domain[0]:.3f}, {self.time_domain[1]:.3f}) s"
         return (
