@@ -94,3 +94,17 @@ def test_undefined_metrics_are_written_as_null_in_strict_json(tmp_path):
     assert back["test"]["r2"] is None and back["test"]["mae"] == pytest.approx(2 / 3)
     assert back["n"] == 3 and back["ids"] == [0, 1]
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
+
+
+def test_circular_r_is_the_resultant_length_of_the_errors_and_the_model_card_says_so():
+    """A decoder off by a constant 90 deg has circular_r 1: the figure is the concentration of the
+    errors, not a correlation; the model card labelled it "circular correlation" (a reader takes
+    1.00 for a perfect decoder beside a 90 deg mean error)."""
+    from hf_neuroformer.hub import DECODING_METRIC_NAMES
+
+    y = np.linspace(-3.0, 3.0, 50)
+    m = decoding_metrics(y, y + np.pi / 2, "circular")
+    assert m["circular_r"] == pytest.approx(1.0)
+    assert m["mean_angular_error_deg"] == pytest.approx(90.0)
+    label = DECODING_METRIC_NAMES["circular_r"]
+    assert "resultant length" in label and "correlation" not in label.replace("not a correlation", "")
