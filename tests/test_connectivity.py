@@ -476,3 +476,41 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     scores = json.loads((tmp_path / "conn" / "scores.json").read_text())["scores"]
     for sc in scores.values():
         assert sc["hub_auroc"] is None and sc["hub_reason"].startswith("no hub units"), sc
+
+
+def test_ccg_expected_count_is_over_the_recorded_bins_not_the_gap_bins():
+    """Two 1 s segments of 10 ms bins (200 recorded bins; binned_counts puts n_lags = 2 empty
+    bins after each, 204 rows): unit b fires one bin after each of unit a's 40 spikes, so
+    C_ba(+) = 40, C_ba(-) = 0 and E = 2 * 40 * 40 / 200 = 16: asymmetry 2.5. The old code divided
+    by the 204 rows (2.45), a figure that shrank with every segment the split was cut into."""
+    from hf_neuroformer.recording import SpikeRecording
+
+    a = np.concatenate([0.0005 + 0.05 * np.arange(20), 2.0005 + 0.05 * np.arange(20)])
+    t = np.concatenate([a, a + 0.01])
+    u = np.repeat([0, 1], 40)
+    order = np.argsort(t, kind="stable")
+    rec = SpikeRecording(t[order], u[order], unit_names=["a", "b"], time_domain=(0.0, 3.0))
+    segs = np.array([[0.0, 1.0], [2.0, 3.0]])
+    assert binned_counts(rec, 0.01, segs, gap_bins=2).shape[0] == 204
+    m = ccg_asymmetry(rec, 0.01, 2, segs)
+    assert m[1, 0] == pytest.approx(40 / (2 * 40 * 40 / 200))
+    assert m[0, 1] == pytest.approx(-m[1, 0])
+
+
+def test_auroc_and_auprc_are_the_mann_whitney_share_and_step_average_precision():
+    """By hand: positives score 0.9, 0.4 (tie with a negative), negatives 0.8, 0.4, 0.1.
+    AUROC = (pairs ranked right + 1/2 ties) / 6 = (3 + 1 + 0.5) / 6. Average precision ranks
+    0.9 (P 1, R 0.5), 0.8, then the tied 0.4s together (P 2/4, R 1): AP = 0.5 * 1 + 0.5 * 0.5."""
+    w = np.zeros((3, 3))
+    est = np.zeros((3, 3))
+    pairs = [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0)]  # (2, 1) stays unscored below
+    scores = [0.9, 0.4, 0.8, 0.4, 0.1]
+    for (i, j), s in zip(pairs, scores):
+        est[i, j] = s
+    w[0, 1] = w[0, 2] = 1.0
+    w[2, 1] = -1.0  # inhibitory: in neither set
+    out = score_connectivity(est, w)
+    assert out["n_edges"] == 2 and out["n_unconnected"] == 3
+    assert out["auroc"] == pytest.approx(4.5 / 6)
+    assert out["auprc"] == pytest.approx(0.75)
+    assert out["prevalence"] == pytest.approx(0.4)

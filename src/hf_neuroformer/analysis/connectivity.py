@@ -67,8 +67,8 @@ empty bins are put between them)
   symmetric).
 * :func:`ccg_asymmetry`: cross-correlogram asymmetry, ``(C_ij(+) - C_ij(-)) / E_ij`` where
   ``C_ij(+)`` counts spikes of ``i`` 1..``n_lags`` bins after spikes of ``j``, ``C_ij(-)`` before,
-  and ``E_ij = n_lags * N_i * N_j / n_bins`` the count expected for independent units (directed,
-  antisymmetric).
+  and ``E_ij = n_lags * N_i * N_j / n_bins`` the count expected for independent units, ``n_bins``
+  the recorded bins (the empty gap bins not counted) (directed, antisymmetric).
 * :func:`glm_connectivity`: Poisson GLM coupling, one scikit-learn ``PoissonRegressor`` per
   target unit on the counts of every unit (itself included) summed over the previous ``n_lags``
   bins; ``M[i, j]`` is the coefficient of unit ``j``'s history in unit ``i``'s model (directed).
@@ -278,6 +278,15 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
     return x
 
 
+def _n_binned_segments(recording: SpikeRecording, bin_size: float, segments=None) -> int:
+    """How many of ``segments`` (default the time domain) hold at least one whole bin, i.e. get
+    ``gap_bins`` empty bins after them in :func:`binned_counts`."""
+    if segments is None:
+        segments = np.asarray([recording.time_domain], dtype=np.float64)
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    return sum(n_full_bins(b - a, bin_size) > 0 for a, b in segments)
+
+
 def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, segments=None) -> np.ndarray:
     """Pearson correlation of binned spike counts, ``(n_units, n_units)`` float64, symmetric
     (undirected), diagonal 0; units without spikes get 0.
@@ -318,7 +327,10 @@ def ccg_asymmetry(recording: SpikeRecording, bin_size: float = 0.002, n_lags: in
     if not is_whole_number(n_lags) or n_lags < 1:
         raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
     x = binned_counts(recording, bin_size, segments, gap_bins=n_lags).astype(np.float64).tocsr()
-    nb, n = x.shape
+    n = x.shape[1]
+    # E_ij is over the recorded bins: the n_lags empty bins put after each segment hold no spikes
+    # by construction (counting them made every entry larger by the share of gap bins)
+    nb = x.shape[0] - n_lags * _n_binned_segments(recording, bin_size, segments)
     fwd = np.zeros((n, n))
     for k in range(1, n_lags + 1):
         fwd += (x[k:].T @ x[:-k]).toarray()  # [i, j]: spikes of i k bins after spikes of j
@@ -404,7 +416,11 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     ``hub_auprc``: hub edges (``edge_kind == 1``) against unconnected pairs (``edge_kind == 0``).
     ``direction_accuracy`` / ``hub_direction_accuracy``: share of those true edges ``i <- j``
     with ``estimate[i, j] > estimate[j, i]`` (ties count 1/2; 0.5 for a symmetric estimate).
-    AUPRC's chance level is the share of positives, reported as ``*_prevalence``.
+    ``auprc`` is scikit-learn's average precision (``average_precision_score``: the sum over
+    score thresholds of precision times the increase in recall, a step function, not the
+    trapezoidal area under the PR curve, which is optimistic); ``auroc`` is
+    ``roc_auc_score`` (ties count 1/2). AUPRC's chance level is the share of positives,
+    reported as ``*_prevalence``.
 
     Args:
         estimate: ``(n, n)`` target x source; NaN is treated as the lowest score.
