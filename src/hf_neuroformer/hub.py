@@ -104,7 +104,7 @@ DECODING_METRIC_NAMES = {
     "median_angular_error_rad": "median angular error (rad)",
     "mean_angular_error_deg": "mean angular error (deg)",
     "median_angular_error_deg": "median angular error (deg)",
-    "circular_r": "mean resultant length of the angular errors (1 = every error the same, even a constant offset; not a correlation)",
+    "circular_r": "mean resultant length of the angular errors (not a correlation)",
     "r2": "R^2",
     "pearson_r": "Pearson r",
     "rmse": "RMSE (target units)",
