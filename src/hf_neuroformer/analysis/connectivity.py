@@ -75,7 +75,8 @@ empty bins are put between them)
 
 Scores (:func:`score_connectivity`): AUROC and AUPRC (scikit-learn) for separating true edges
 from unconnected pairs, and direction accuracy: the share of true edges ``i <- j`` where the
-estimate ranks ``M[i, j]`` above ``M[j, i]`` (ties count one half).
+estimate ranks ``M[i, j]`` above ``M[j, i]`` (ties count one half; reciprocal edges, true in both
+directions, are left out).
 """
 
 from __future__ import annotations
@@ -415,7 +416,11 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     unconnected pairs (``weights == 0``); inhibitory edges are in neither set. ``hub_auroc`` /
     ``hub_auprc``: hub edges (``edge_kind == 1``) against unconnected pairs (``edge_kind == 0``).
     ``direction_accuracy`` / ``hub_direction_accuracy``: share of those true edges ``i <- j``
-    with ``estimate[i, j] > estimate[j, i]`` (ties count 1/2; 0.5 for a symmetric estimate).
+    with ``estimate[i, j] > estimate[j, i]`` (ties count 1/2; 0.5 for a symmetric estimate),
+    over the edges whose reverse ``j <- i`` is not also in the set: for a reciprocal pair no
+    estimate can rank both edges above their reverse, so they are left out (counted in
+    ``n_reciprocal_edges`` / ``hub_n_reciprocal_edges``, both edges of a pair) and the ground
+    truth scores 1.
     ``auprc`` is scikit-learn's average precision (``average_precision_score``: the sum over
     score thresholds of precision times the increase in recall, a step function, not the
     trapezoidal area under the PR curve, which is optimistic); ``auroc`` is
@@ -430,7 +435,7 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
 
     Returns:
         dict of floats (NaN where a set is empty) and the counts ``n_edges``, ``n_hub_edges``,
-        ``n_unconnected``; ``hub_reason``: None when the hub scores are defined, else why not
+        ``n_unconnected``, ``n_reciprocal_edges``, ``hub_n_reciprocal_edges``; ``hub_reason``: None when the hub scores are defined, else why not
         (str: no hub units, or hub edges but no unconnected pair).
 
     Raises:
@@ -453,8 +458,13 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         out[f"{prefix}auroc"] = float(roc_auc_score(y, s)) if ok else float("nan")
         out[f"{prefix}auprc"] = float(average_precision_score(y, s)) if ok else float("nan")
         out[f"{prefix}prevalence"] = float(y.mean()) if y.size else float("nan")
-        r, c = np.nonzero(pos)
+        # an edge whose reverse is also in the set (i <- j and j <- i both true) has no right
+        # direction: no estimate can rank both above their reverse, so the truth itself scored
+        # below 1 (0.994 on the default hub layout's weak reciprocal edges); leave those out
+        one_way = pos & ~pos.T
+        r, c = np.nonzero(one_way)
         out[f"{prefix}direction_accuracy"] = _ranked_direction(est, r, c)
+        out[f"{prefix}n_reciprocal_edges"] = int((pos & pos.T).sum())
 
     none = (w == 0) & off
     auc((w > 0) & off, none, "")
@@ -471,6 +481,7 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         for key in ("hub_auroc", "hub_auprc", "hub_prevalence", "hub_direction_accuracy"):
             out[key] = float("nan")
         out["n_hub_edges"] = 0
+        out["hub_n_reciprocal_edges"] = 0
         out["hub_reason"] = ("no hub units: the network has no hub edges (edge kinds not recorded)" if edge_kind is None
                              else "no hub units: the network has no hub edges")
     return out
