@@ -565,6 +565,21 @@ def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_
     assert "config.json" in loopback_hub.files("lab/new-private")
 
 
+def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):
+    """The audit saw a NaN metric (null in metrics.json: R^2 of a target constant over the test
+    windows) vanish from the card without a word: card_metrics keeps finite values only."""
+    from hf_neuroformer.hub import build_model_card
+
+    out, metrics = decoder
+    metrics = {**metrics, "test/x/r2": None, "test/x/pearson_r": float("nan")}
+    card = build_model_card(out, "lab/undefined", metrics)
+    for key in ("test/x/r2", "test/x/pearson_r"):
+        assert f"(`{key}`) | undefined (null in metrics.json) |" in card.text, key
+    # the model-index metadata (which cannot hold NaN) lists only the defined ones
+    listed = {f"{r.dataset_split}/{r.metric_type}" for r in card.data.eval_results}
+    assert "test/x/r2" not in listed and "test/x/rmse" in listed
+
+
 def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
     """Break test: the card of a pushed decoder (``neuroformer finetune`` output) said "pretrained
     for next-spike prediction", "nats per spike token" and "baselines", filed its decoding

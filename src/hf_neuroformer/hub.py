@@ -417,19 +417,28 @@ def generation_defaults():
     return GenerationConfig(do_sample=not greedy, **{k: v for k, v in values.items()})
 
 
+def _is_card_key(key: str) -> bool:
+    """A ``test/...`` or ``validation/...`` key that is not a count (``test/n_spike_tokens``, a
+    decoder's window counts ``<split>/<target>/n``)."""
+    split, _, name = key.partition("/")
+    last = name.rsplit("/", 1)[-1]
+    return split in ("test", "validation") and bool(name) and not (last == "n" or last.startswith("n_"))
+
+
 def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
     """The metrics a model card reports: every finite float of ``metrics.json`` whose key is
     ``test/...`` or ``validation/...``. Counts are left out: integers such as
     ``test/n_spike_tokens``, and a decoder's window counts ``<split>/<target>/n`` (floats)."""
-    out = {}
-    for k, v in metrics.items():
-        split, _, name = k.partition("/")
-        last = name.rsplit("/", 1)[-1]
-        if last == "n" or last.startswith("n_"):
-            continue
-        if split in ("test", "validation") and name and isinstance(v, float) and math.isfinite(v):
-            out[k] = v
-    return out
+    return {k: v for k, v in metrics.items() if _is_card_key(k) and isinstance(v, float) and math.isfinite(v)}
+
+
+def undefined_card_metrics(metrics: Dict[str, object]) -> List[str]:
+    """The keys of :func:`card_metrics`' kind whose value is undefined: ``null`` in
+    ``metrics.json`` (NaN when computed, e.g. R² of a target constant over the test windows) or a
+    non-finite float. The card lists them as undefined rather than leaving them out unnoticed;
+    the Hub's model-index metadata cannot hold them."""
+    return [k for k, v in metrics.items() if _is_card_key(k)
+            and (v is None or (isinstance(v, float) and not math.isfinite(v)))]
 
 
 def _metric_name(name: str, decoder: bool) -> str:
@@ -581,6 +590,9 @@ def build_model_card(
     for key, value in card_metrics(metrics).items():
         split, _, name = key.partition("/")
         rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | {value:.4f} |")
+    for key in undefined_card_metrics(metrics):
+        split, _, name = key.partition("/")
+        rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | undefined (null in metrics.json) |")
     if len(rows) == 2:
         rows = ["No metrics.json in the model directory."]
     figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
