@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from hf_neuroformer.io import load_recording, read_phy
+from hf_neuroformer.recording import RecordingValidationError
 
 from tiny_configs import quiet
 
@@ -117,3 +118,57 @@ def test_train_reads_a_phy_folder_from_the_command(a2929, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err[-2000:]
     vocab = (tmp_path / "run" / "vocab.json").read_text()
     assert '"ks/5"' in vocab and '"ks/11"' not in vocab  # cluster 11 is labelled noise
+
+
+def test_a_cluster_phy_merged_is_kept_though_cluster_KSLabel_misses_it(a2929, tmp_path):
+    # After a merge in Phy the new cluster (here 100, of clusters 5 and 8) is in cluster_group.tsv but not in
+    # Kilosort's cluster_KSLabel.tsv, which still lists 5 and 8 (now without spikes). spikeinterface's inner join
+    # of the tables dropped cluster 100 and its spikes as "listed by no table".
+    folder = _write_phy(tmp_path / "ks", a2929, groups=("good",))
+    clusters = np.load(folder / "spike_clusters.npy")
+    merged = np.isin(clusters, [5, 8])
+    np.save(folder / "spike_clusters.npy", np.where(merged, 100, clusters).astype(np.int32))
+    ids = [3 * k + 5 for k in range(2, a2929.n_units)] + [100]
+    (folder / "cluster_group.tsv").write_text("cluster_id\tgroup\n" + "".join(f"{c}\tgood\n" for c in ids))
+    (folder / "cluster_KSLabel.tsv").write_text(
+        "cluster_id\tKSLabel\n" + "".join(f"{3 * k + 5}\tmua\n" for k in range(a2929.n_units)))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        rec = read_phy(folder)
+    assert [str(m.message) for m in w] == [
+        "read_phy: left out 2 clusters that a cluster table (cluster_group.tsv, cluster_KSLabel.tsv) lists but that "
+        "have no spike in spike_clusters.npy (merged or split away in Phy): 5, 8"]
+    assert rec.unit_names[-1] == "100" and "5" not in rec.unit_names
+    assert rec.n_spikes == a2929.n_spikes
+    assert int((rec.unit_ids == rec.n_units - 1).sum()) == int(merged.sum())
+
+
+def test_phy1_tab_separated_cluster_groups_csv_excludes_noise(a2929, tmp_path):
+    # Phy 1 (template-gui) wrote the labels to cluster_groups.csv, tab-separated despite the suffix; read as
+    # comma-separated it has no cluster_id column, and its noise clusters were kept without a word
+    folder = _write_phy(tmp_path / "ks", a2929)
+    (folder / "cluster_group.tsv").rename(folder / "cluster_groups.csv")
+    n_noise = len(range(2, a2929.n_units, 3))
+    with pytest.warns(UserWarning, match=f"left out {n_noise} clusters labelled 'noise'"):
+        rec = read_phy(folder)
+    assert rec.n_units == a2929.n_units - n_noise
+
+
+@pytest.mark.parametrize("change, error, match", [
+    # Kilosort users edit dat_path to the Windows path of their .bin; '\U' in a plain string is a SyntaxError
+    ("params", ValueError, r"params.py: line 1 is not valid Python: .*needs a raw string: dat_path = r'C:"),
+    ("mismatch", ValueError, r"spike_times.npy holds \d+ spikes but spike_clusters.npy \d+ \(one cluster per spike"),
+    ("empty", RecordingValidationError, r"spike_times.npy holds no spike"),
+])
+def test_a_malformed_sort_is_named_not_a_numpy_error(a2929, tmp_path, change, error, match):
+    folder = _write_phy(tmp_path / "ks", a2929)
+    if change == "params":
+        text = (folder / "params.py").read_text()
+        (folder / "params.py").write_text("dat_path = 'C:\\Users\\lab\\rec.bin'\n" + text.split("\n", 1)[1])
+    elif change == "mismatch":
+        np.save(folder / "spike_clusters.npy", np.load(folder / "spike_clusters.npy")[:-3])
+    else:
+        np.save(folder / "spike_times.npy", np.zeros((0, 1), np.uint64))
+        np.save(folder / "spike_clusters.npy", np.zeros(0, np.int32))
+    with pytest.raises(error, match=match):
+        quiet(read_phy, folder)

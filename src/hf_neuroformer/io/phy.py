@@ -13,11 +13,12 @@ https://phy.readthedocs.io/en/latest/sorting_user_guide/, and read by
     ``(n_spikes,)`` int: each spike's cluster id after curation (without it, Kilosort's
     ``spike_templates.npy``: the template ids before curation).
 ``cluster_group.tsv`` / ``cluster_info.tsv`` / ``cluster_KSLabel.tsv`` (optional)
-    One row per cluster (``cluster_id``): ``group`` is the curator's label (``good``, ``mua``,
+    One row per cluster (``cluster_id``; ``id`` in older ``cluster_info.tsv``; Phy 1 wrote a
+    tab-separated ``cluster_groups.csv``): ``group`` is the curator's label (``good``, ``mua``,
     ``noise``, ``unsorted``), ``KSLabel`` Kilosort's own.
 
-spikeinterface reads the files; this module turns its sorting into a :class:`SpikeRecording`
-and says what it leaves out.
+spikeinterface reads ``params.py`` (as Phy does, executing it); this module reads the spikes
+and tables, turns them into a :class:`SpikeRecording` and says what it leaves out.
 """
 
 from __future__ import annotations
@@ -54,36 +55,115 @@ def _groups(exclude_groups) -> Tuple[str, ...]:
     return groups
 
 
+def _read_params(folder: Path) -> float:
+    """``sample_rate`` (Hz) of ``folder/params.py``, read as Phy reads it (executed as Python,
+    through spikeinterface's ``read_python``)."""
+    try:
+        from spikeinterface.core import read_python
+    except ImportError as e:
+        raise ImportError('reading a Phy / Kilosort folder needs spikeinterface: pip install "hf_neuroformer[phy]" '
+                          "(or pip install spikeinterface)") from e
+    path = folder / "params.py"
+    try:
+        params = read_python(path)
+    except SyntaxError as e:
+        line = (e.text or "").strip()
+        hint = (" (a Windows path with backslashes needs a raw string: dat_path = r'C:\\...', or forward "
+                "slashes)") if "\\" in line else ""
+        raise ValueError(f"{path}: line {e.lineno} is not valid Python: {line!r}: {e.msg}{hint}") from None
+    if "sample_rate" not in params:
+        raise ValueError(f"{path}: no sample_rate (expected a line such as 'sample_rate = 30000.0', in Hz)")
+    try:
+        fs = float(params["sample_rate"])
+    except (TypeError, ValueError):
+        fs = float("nan")
+    if not (np.isfinite(fs) and fs > 0):
+        raise ValueError(f"{path}: sample_rate: expected a positive number of Hz, got {params['sample_rate']!r}")
+    return fs
+
+
+def _cluster_tables(folder: Path):
+    """``(tables, listed, labels)`` from the cluster tables of ``folder``: every ``.tsv`` / ``.csv``
+    with a ``cluster_id`` column (``cluster_info`` also with ``id``), its separator read from
+    its header line (Phy 1 wrote a tab-separated ``cluster_groups.csv``). ``tables``: the file
+    names; ``listed``: the set of cluster ids any table lists (an outer join: Phy leaves a
+    cluster it made by a merge or split out of ``cluster_KSLabel.tsv``); ``labels``: cluster id
+    -> curation label (``group`` column, ``cluster_group`` before ``cluster_info``; blank is no
+    label)."""
+    import pandas as pd
+
+    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".tsv", ".csv")),
+                   key=lambda p: (not p.name.startswith("cluster_group"), p.name))
+    tables, listed, labels = [], set(), {}
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+        sep = "\t" if "\t" in header else ","
+        cols = [c.strip() for c in header.strip().split(sep)]
+        id_col = "cluster_id" if "cluster_id" in cols else "id" if "id" in cols and "cluster_info" in path.name \
+            else None
+        if id_col is None:
+            continue  # not a cluster table
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        table.columns = [c.strip() for c in table.columns]
+        raw = table[id_col].str.strip()
+        ids = pd.to_numeric(raw, errors="coerce")
+        bad = ids.isna() | (ids != ids.round())
+        if bad.any():
+            raise ValueError(f"{path}: column {id_col!r}: expected integer cluster ids, got "
+                             f"{raw[bad].tolist()[:5]!r} (row {int(np.flatnonzero(bad.to_numpy())[0]) + 2})")
+        ids = ids.astype(np.int64).to_numpy()
+        tables.append(path.name)
+        listed.update(ids.tolist())
+        if "group" in table.columns:
+            for c, g in zip(ids.tolist(), table["group"].str.strip()):
+                if g and g.lower() not in ("nan", "none") and c not in labels:
+                    labels[c] = g
+    return tables, listed, labels
+
+
 def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Optional[str] = None,
              time_domain: Optional[Tuple[float, float]] = None) -> SpikeRecording:
-    """Read a Kilosort / Phy output folder into a recording (spikeinterface's ``read_phy``).
+    """Read a Kilosort / Phy output folder into a recording.
+
+    ``params.py`` is read through spikeinterface (``read_python``, as Phy executes it); the
+    spikes and cluster tables directly, as :func:`spikeinterface.extractors.read_phy` would but
+    joining the tables on the union of their clusters (spikeinterface's inner join drops a
+    cluster that one table misses, such as a cluster Phy made by a merge, absent from
+    ``cluster_KSLabel.tsv``) and reading Phy 1's tab-separated ``cluster_groups.csv``.
 
     Args:
         folder: the folder holding ``params.py`` and ``spike_times.npy`` (see the module text).
         exclude_groups: curation labels (``cluster_group.tsv`` / ``cluster_info.tsv`` column
             ``group``, compared exactly) whose clusters are left out, with their spikes; default
             ``("noise",)``, as Phy's own exports do; ``()`` keeps every cluster. Clusters without
-            a ``group`` label (no curation file) are kept.
+            a ``group`` label (no curation file, or a blank label) are kept.
         session: session name; default the folder's name (whitespace replaced by ``_``).
         time_domain: ``(start, stop)`` in seconds; default from sample 0 to one sample after
             the last spike of any cluster in ``spike_times.npy`` (the folder does not store the
             recording's length: pass ``(0, n_samples / sample_rate)`` for the whole recording).
 
     Returns:
-        SpikeRecording: one unit per kept cluster, in ascending cluster id, named by its id
-        (cluster 17 is unit ``"17"``); spike times ``sample_index / sample_rate`` seconds (float64).
+        SpikeRecording: one unit per kept cluster (a cluster with spikes that any table lists,
+        or, without tables, any cluster with spikes), in ascending cluster id, named by its id (cluster 17
+        is unit ``"17"``); spike times ``sample_index / sample_rate`` seconds (float64).
 
     Warns:
         UserWarning: the number of clusters and spikes left out by ``exclude_groups`` (per
-            group), and of spikes whose cluster no cluster table lists (spikeinterface leaves
-            them out).
+            group), of spikes whose cluster no cluster table lists (left out, as Phy and
+            spikeinterface do), naming the tables, and of listed clusters without spikes
+            (left out: Phy keeps the ids of clusters merged away in its tables).
 
     Raises:
         ImportError: spikeinterface is not installed (``pip install "hf_neuroformer[phy]"``).
-        FileNotFoundError: ``params.py`` or ``spike_times.npy`` is missing.
-        ValueError: ``params.py`` has no positive ``sample_rate``; ``exclude_groups`` holds
-            something other than strings.
-        RecordingValidationError: the spikes are not a valid recording (see :func:`from_arrays`).
+        FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
+            ``spike_templates.npy`` are missing.
+        ValueError: ``params.py`` is not valid Python or has no positive ``sample_rate``;
+            ``spike_times.npy`` and the cluster file differ in length or hold other than one
+            non-negative integer per spike; a cluster table's id column holds other than
+            integers; ``exclude_groups`` holds something other than strings.
+        RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; the spikes are not a valid
+            recording (see :func:`from_arrays`).
     """
     folder = Path(folder)
     missing = [f for f in ("params.py", "spike_times.npy") if not (folder / f).is_file()]
@@ -91,55 +171,68 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         raise FileNotFoundError(f"Phy / Kilosort folder {folder}: no {' or '.join(missing)} (expected the folder "
                                 "Kilosort wrote, with params.py and spike_times.npy)")
     groups = _groups(exclude_groups)
-    try:
-        import spikeinterface.extractors as se
-    except ImportError as e:
-        raise ImportError('reading a Phy / Kilosort folder needs spikeinterface: pip install "hf_neuroformer[phy]" '
-                          "(or pip install spikeinterface)") from e
-    try:
-        sorting = se.read_phy(folder, exclude_cluster_groups=None, load_all_cluster_properties=True)
-    except KeyError as e:
-        if e.args and e.args[0] == "sample_rate":
-            raise ValueError(f"{folder / 'params.py'}: no sample_rate (expected a line such as "
-                             "'sample_rate = 30000.0', in Hz)") from None
-        raise
-    fs = float(sorting.sampling_frequency)
-    if not (np.isfinite(fs) and fs > 0):
-        raise ValueError(f"{folder / 'params.py'}: sample_rate: expected a positive number of Hz, got {fs}")
+    fs = _read_params(folder)
+    cluster_file = next((f for f in ("spike_clusters.npy", "spike_templates.npy") if (folder / f).is_file()), None)
+    if cluster_file is None:
+        raise FileNotFoundError(f"Phy / Kilosort folder {folder}: no spike_clusters.npy or spike_templates.npy "
+                                "(each spike's cluster)")
+    samples = np.load(folder / "spike_times.npy")
+    clusters = np.load(folder / cluster_file)
+    for name, a in (("spike_times.npy", samples), (cluster_file, clusters)):
+        if a.ndim > 2 or (a.ndim == 2 and a.shape[1] != 1) or a.dtype.kind not in "iuf":
+            raise ValueError(f"{folder / name}: expected one integer per spike, shape (n,) or (n, 1), got "
+                             f"shape {a.shape} dtype {a.dtype}")
+    samples, clusters = samples.reshape(-1), clusters.reshape(-1)
+    if samples.size != clusters.size:
+        raise ValueError(f"{folder}: spike_times.npy holds {samples.size} spikes but {cluster_file} {clusters.size} "
+                         "(one cluster per spike expected; were they written by the same sort?)")
+    for name, a in (("spike_times.npy", samples), (cluster_file, clusters)):
+        if a.size and (a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a)))
+                       or np.min(a) < 0):
+            raise ValueError(f"{folder / name}: expected non-negative integers, got values such as "
+                             f"{a[(a < 0) | ~np.isfinite(a) | (a != np.round(a))][:3].tolist()}")
+    clusters = clusters.astype(np.int64)
+    if not samples.size:
+        raise RecordingValidationError(f"{folder / 'spike_times.npy'} holds no spike (did the sort finish?)")
 
-    spikes = sorting.to_spike_vector()
-    all_samples = np.load(folder / "spike_times.npy", mmap_mode="r")
-    n_in_file = int(all_samples.size)
+    tables, listed, labels = _cluster_tables(folder)
+    n_in_file = int(samples.size)
     if time_domain is None and n_in_file:
-        time_domain = (0.0, (float(np.max(all_samples)) + 1.0) / fs)
-    if spikes.size < n_in_file:
-        warnings.warn(f"read_phy: left out {n_in_file - spikes.size} of {n_in_file} spikes whose cluster no cluster "
-                      f"table of {folder} lists (cluster_group.tsv / cluster_info.tsv)")
+        time_domain = (0.0, (float(np.max(samples)) + 1.0) / fs)
+    if not tables:
+        listed = set(np.unique(clusters).tolist())
+    cluster_ids = np.array(sorted(listed), dtype=np.int64)
+    unlisted = ~np.isin(clusters, cluster_ids)
+    if unlisted.any():
+        ids = np.unique(clusters[unlisted])
+        warnings.warn(f"read_phy: left out {int(unlisted.sum())} of {n_in_file} spikes whose cluster no cluster "
+                      f"table of {folder} lists ({', '.join(tables)}): {ids.size} clusters "
+                      f"({', '.join(map(str, ids[:10].tolist()))}{', ...' if ids.size > 10 else ''})")
 
-    cluster_ids = np.asarray(sorting.unit_ids).astype(np.int64)
-    counts = np.bincount(spikes["unit_index"], minlength=cluster_ids.size)
+    counts = np.bincount(np.searchsorted(cluster_ids, clusters[~unlisted]), minlength=cluster_ids.size)
+    if n_in_file and not counts.all():
+        empty = cluster_ids[counts == 0]
+        warnings.warn(f"read_phy: left out {empty.size} clusters that a cluster table ({', '.join(tables)}) lists "
+                      f"but that have no spike in {cluster_file} (merged or split away in Phy): "
+                      f"{', '.join(map(str, empty[:10].tolist()))}{', ...' if empty.size > 10 else ''}")
+        cluster_ids, counts = cluster_ids[counts > 0], counts[counts > 0]
     keep = np.ones(cluster_ids.size, dtype=bool)
-    quality = sorting.get_property("quality")
-    if quality is not None and groups:
-        quality = np.asarray(quality).astype(str)
-        for g in groups:
-            hit = quality == g
-            if hit.any():
-                warnings.warn(f"read_phy: left out {int(hit.sum())} clusters labelled {g!r} "
-                              f"({int(counts[hit].sum())} spikes; exclude_groups=() keeps them)")
-            keep &= ~hit
+    quality = np.array([labels.get(int(c), "") for c in cluster_ids], dtype=object)
+    for g in groups:
+        hit = quality == g
+        if hit.any():
+            warnings.warn(f"read_phy: left out {int(hit.sum())} clusters labelled {g!r} "
+                          f"({int(counts[hit].sum())} spikes; exclude_groups=() keeps them)")
+        keep &= ~hit
     if not keep.any():
         raise RecordingValidationError(f"read_phy: every cluster of {folder} is labelled one of {groups} "
                                        "(exclude_groups); no unit is left")
 
-    order = np.argsort(cluster_ids, kind="stable")
-    order = order[keep[order]]  # kept clusters, ascending id
-    new_index = np.full(cluster_ids.size, -1, dtype=np.int64)
-    new_index[order] = np.arange(order.size)
-    units = new_index[spikes["unit_index"]]
-    kept = units >= 0
-    times = spikes["sample_index"][kept].astype(np.float64) / fs
+    kept_ids = cluster_ids[keep]
+    spike_kept = np.isin(clusters, kept_ids)
+    units = np.searchsorted(kept_ids, clusters[spike_kept])
+    times = samples[spike_kept].astype(np.float64) / fs
     if session is None:
         session = names_without_whitespace([folder.resolve().name])[0][0]
-    return from_arrays(times, units[kept], unit_names=[str(c) for c in cluster_ids[order]],
+    return from_arrays(times, units, unit_names=[str(c) for c in kept_ids],
                        session=session, time_domain=time_domain)
