@@ -105,3 +105,41 @@ def test_inspect_command_writes_json_and_figure_and_keeps_them(shared_data, tmp_
     assert main(["inspect", "--data", str(nwb), "--figure", str(nwb) + ".png", "--output", str(nwb),
                  "--overwrite"]) == 2
     assert "the file this command reads" in capsys.readouterr().err
+
+
+def test_a_column_without_a_value_in_the_epoch_is_not_offered_as_a_target(shared_data):
+    # Zheng's recognition trials have no stimCategory / clip (those label the encoding trials): decoding
+    # drops every window of a trial whose value is not finite, so no window would be left
+    desc = describe_recording(quiet(load_recording, shared_data(ZHENG), epoch="recognition_table"))
+    cols = {c["name"]: c for c in desc["trials"]["columns"]}
+    assert cols["stimCategory"]["n_values"] == 0 and cols["stimCategory"]["n_missing"] == 180
+    assert cols["stimCategory"]["target"] is None and cols["resp_value"]["target"] == "trial:resp_value"
+    text = format_description(desc)
+    assert "  stimCategory (numeric, 0 values: none; 180 missing) [no value: nothing to decode]" in text
+    assert "  Clip_name (text, 0 values: none; 180 missing) [no value: nothing to decode]" in text
+
+
+def test_an_epoch_without_spikes_is_refused_as_training_refuses_it(shared_data):
+    # A2929's real spikes with an epoch after its last spike (a recording whose sorter lost the units late)
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.recording import BehaviourSeries, RecordingValidationError
+
+    rec = quiet(load_recording, shared_data(A2929), epoch="wake")
+    early = rec.spike_times < 900.0
+    ts = np.arange(600.0, 1200.0, 0.5)
+    rec = from_arrays(rec.spike_times[early], rec.unit_ids[early], unit_names=rec.unit_names, time_domain=(600., 1200.),
+                      epochs={"late": (900.0, 1200.0)},
+                      behaviour={"speed": BehaviourSeries(ts, np.full(ts.size, np.nan), "cm/s")})  # tracking lost
+    late = rec.select_epoch("late")
+    config = NeuroformerConfig()
+    tok = NeuroformerTokenizer.from_config(config)
+    tok.add_units(late)
+    with pytest.raises(RecordingValidationError, match="expected at least one spike"):
+        build_window_datasets(late, tok, config)
+    desc = describe_recording(late, config)
+    assert "expected at least one spike" in desc["windows"]["error"] and "splits" not in desc["windows"]
+    assert desc["behaviour"][0]["target"] is None  # no finite sample: nothing to decode
+    text = format_description(desc)
+    assert "training would refuse this recording with these settings: recording.spike_times" in text
+    assert "speed: 600 samples at ~2 Hz, 900.000-1199.500 s, no finite value, 600 samples with NaN " \
+           "[nothing to decode]" in text

@@ -50,8 +50,9 @@ def _trial_columns(rec: SpikeRecording) -> List[dict]:
         col = np.asarray(col)
         numeric = col.dtype.kind in "biuf"
         if numeric:
-            missing = int(np.isnan(col.astype(np.float64)).sum()) if col.dtype.kind == "f" else 0
-            present = col[~np.isnan(col.astype(np.float64))] if missing else col
+            # decoding drops the windows of a trial whose value is not finite (NaN, inf)
+            is_missing = ~np.isfinite(col.astype(np.float64))
+            missing, present = int(is_missing.sum()), col[~is_missing]
         else:
             text = col.astype(str)
             is_missing = np.isin(text, ["", "nan", "None"])
@@ -65,8 +66,8 @@ def _trial_columns(rec: SpikeRecording) -> List[dict]:
             "values": values.tolist() if values.size <= MAX_LISTED_VALUES or not numeric
             else [values[0].item(), values[-1].item()],
             "n_missing": missing,
-            # decoding reads numeric trial columns only (hf_neuroformer.decoding)
-            "target": f"trial:{name}" if numeric else None,
+            # decoding reads numeric trial columns only (hf_neuroformer.decoding), and of them the finite values
+            "target": f"trial:{name}" if numeric and values.size else None,
         })
     return out
 
@@ -90,7 +91,9 @@ def _behaviour(rec: SpikeRecording) -> List[dict]:
             "n_missing": int(bad.sum()),
             "min": float(np.nanmin(vals2)) if (~bad).any() else float("nan"),
             "max": float(np.nanmax(vals2)) if (~bad).any() else float("nan"),
-            "target": name if vals2.shape[1] == 1 else f"{name} (columns {name}[0] .. {name}[{vals2.shape[1] - 1}])",
+            # no finite sample: decoding would drop every window
+            "target": None if bad.all() else name if vals2.shape[1] == 1
+            else f"{name} (columns {name}[0] .. {name}[{vals2.shape[1] - 1}])",
         })
     return out
 
@@ -103,10 +106,14 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
     validation / test: tiled).
 
     Raises:
-        ValueError: as training would: no split plan fits the recording, or a split holds no window.
+        ValueError: as training would: the recording has no spike
+            (:class:`~hf_neuroformer.recording.RecordingValidationError`, e.g. an ``--epoch`` without
+            spikes), no split plan fits the recording, or a split holds no window.
     """
+    from .recording import check_not_empty
     from .windows import SPLITS, _split_windows, plan_splits
 
+    check_not_empty(rec)  # build_window_datasets refuses an empty recording first
     plan = plan_splits(rec, config)
     counts = {}
     for split in SPLITS:
@@ -171,8 +178,10 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         spikes over the duration; Hz) and ``unit_firing_rate_hz`` (name -> Hz); ``epochs``
         (name, start / stop / duration s, ``n_intervals``, ``n_spikes``); ``trials`` (``None``
         or ``n_trials``, ``duration_s`` statistics, ``columns``: kind, distinct values,
-        missing count, the ``--target`` that decodes it); ``behaviour`` (unit, samples,
-        dimensions, span s, median sample rate Hz, samples with NaN, range, ``--target``);
+        missing count (NaN, inf, blank), the ``--target`` that decodes it: ``None`` for text or
+        a column without a finite value); ``behaviour`` (unit, samples, dimensions, span s,
+        median sample rate Hz, samples with NaN, range, ``--target``: ``None`` without a finite
+        sample);
         ``stimulus`` and ``events`` (counts); ``windows``: the config's windows and token
         budget, and per split (``train`` / ``validation`` / ``test``, as
         :func:`~hf_neuroformer.windows.plan_splits` cuts them) the number of windows, spikes
@@ -253,10 +262,11 @@ def format_description(desc: dict) -> str:
                 vals, more = f"{c['values'][0]:g} to {c['values'][1]:g}", ""
             else:
                 shown = c["values"][:MAX_LISTED_VALUES]
-                vals = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in shown)
+                vals = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in shown) or "none"
                 more = ", ..." if c["n_values"] > len(shown) else ""
             miss = f"; {c['n_missing']} missing" if c["n_missing"] else ""
-            how = f"--target {c['target']}" if c["target"] else "text: map it to integer codes to decode it"
+            how = f"--target {c['target']}" if c["target"] else "no value: nothing to decode" \
+                if not c["n_values"] else "text: map it to integer codes to decode it"
             lines.append(f"  {c['name']} ({c['kind']}, {c['n_values']} values: {vals}{more}{miss}) [{how}]")
     else:
         lines.append("trials: none")
@@ -269,9 +279,10 @@ def format_description(desc: dict) -> str:
             unit = f" {b['unit']}" if b["unit"] else ""
             dims = f", {b['n_dims']} columns" if b["n_dims"] > 1 else ""
             miss = f", {b['n_missing']} samples with NaN" if b["n_missing"] else ""
+            rng = f"range {b['min']:.4g} to {b['max']:.4g}{unit}" if b["target"] else "no finite value"
+            how = f"--target {b['target']}" if b["target"] else "nothing to decode"
             lines.append(f"  {b['name']}: {b['n_samples']} samples at ~{b['sample_rate_hz']:.3g} Hz{dims}, "
-                         f"{b['start_s']:.3f}-{b['stop_s']:.3f} s, range {b['min']:.4g} to {b['max']:.4g}{unit}"
-                         f"{miss} [--target {b['target']}]")
+                         f"{b['start_s']:.3f}-{b['stop_s']:.3f} s, {rng}{miss} [{how}]")
     else:
         lines.append("behaviour: none")
     if desc["stimulus"]:
