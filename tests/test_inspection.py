@@ -143,3 +143,21 @@ def test_an_epoch_without_spikes_is_refused_as_training_refuses_it(shared_data):
     assert "training would refuse this recording with these settings: recording.spike_times" in text
     assert "speed: 600 samples at ~2 Hz, 900.000-1199.500 s, no finite value, 600 samples with NaN " \
            "[nothing to decode]" in text
+
+
+def test_an_epoch_of_many_intervals_is_as_long_and_holds_the_spikes_select_epoch_gives(shared_data):
+    # Zheng's recognition trials overlap 3 times (a spike in two rows was counted twice), and span 627.9 s
+    # of which they fill 274.5 s; A2929's 594 ripples span 599 s and last 37.6 s
+    for path, name in ((ZHENG, "recognition_table"), (A2929, "sleep_ripples")):
+        rec = quiet(load_recording, shared_data(path))
+        epoch = next(e for e in describe_recording(rec)["epochs"] if e["name"] == name)
+        chosen = quiet(rec.select_epoch, name)
+        assert epoch["n_spikes"] == chosen.n_spikes
+        assert epoch["duration_s"] == pytest.approx(chosen.duration, abs=1e-9)
+        assert epoch["duration_s"] < 0.5 * (epoch["stop_s"] - epoch["start_s"])
+    # after --epoch sleep_ripples, the epoch "sleep" holds the ripples only
+    rip = quiet(load_recording, shared_data(A2929), epoch="sleep_ripples")
+    sleep = next(e for e in describe_recording(rip)["epochs"] if e["name"] == "sleep")
+    assert sleep["duration_s"] == pytest.approx(rip.duration) and sleep["n_spikes"] == rip.n_spikes
+    assert "  sleep_ripples: 0.736-599.738 s (37.6 s in 594 intervals), 5740 spikes" in \
+        format_description(describe_recording(rip))

@@ -38,10 +38,28 @@ def _spikes_in(rec: SpikeRecording, starts: np.ndarray, stops: np.ndarray) -> np
     return np.maximum(hi - lo, 0).astype(np.int64)
 
 
-def _epoch_spikes(rec: SpikeRecording, name: str) -> int:
+def _epoch(rec: SpikeRecording, name: str) -> dict:
+    """``n_intervals``, ``duration_s`` (the summed length of the union of the epoch's intervals
+    within the recording's support, not their span: 594 ripples over 599 s last 37.6 s) and
+    ``n_spikes`` (in that union; a spike in two overlapping rows counts once) of epoch ``name``."""
     rows = rec.epoch_intervals.get(name)
-    rows = np.asarray([rec.epochs[name]]) if rows is None else np.asarray(rows, dtype=np.float64)
-    return int(_spikes_in(rec, rows[:, 0], rows[:, 1]).sum())
+    rows = np.asarray([rec.epochs[name]], dtype=np.float64) if rows is None else np.asarray(rows, dtype=np.float64)
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    merged = []
+    for a, b in rows:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    merged = np.asarray(merged, dtype=np.float64).reshape(-1, 2)
+    # within the recording's support (after --epoch ripples, the epoch "sleep" holds the ripples only)
+    sup = np.asarray(rec.support, dtype=np.float64).reshape(-1, 2)
+    lo = np.maximum(merged[:, None, 0], sup[None, :, 0])
+    hi = np.minimum(merged[:, None, 1], sup[None, :, 1])
+    ok = hi > lo
+    merged = np.stack([lo[ok], hi[ok]], axis=1)
+    return {"n_intervals": int(len(rows)), "duration_s": float(np.sum(merged[:, 1] - merged[:, 0])),
+            "n_spikes": int(_spikes_in(rec, merged[:, 0], merged[:, 1]).sum())}
 
 
 def _trial_columns(rec: SpikeRecording) -> List[dict]:
@@ -176,7 +194,8 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         ``time_domain_s``, ``duration_s`` (summed length of ``recording.support``),
         ``firing_rate_hz`` (``median`` / ``min`` / ``max`` over units, ``population``: all
         spikes over the duration; Hz) and ``unit_firing_rate_hz`` (name -> Hz); ``epochs``
-        (name, start / stop / duration s, ``n_intervals``, ``n_spikes``); ``trials`` (``None``
+        (name, start / stop s, ``n_intervals``, ``duration_s``: the summed length of its
+        intervals within the recording's support, not their span, ``n_spikes``); ``trials`` (``None``
         or ``n_trials``, ``duration_s`` statistics, ``columns``: kind, distinct values,
         missing count (NaN, inf, blank), the ``--target`` that decodes it: ``None`` for text or
         a column without a finite value); ``behaviour`` (unit, samples, dimensions, span s,
@@ -219,9 +238,8 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         "firing_rate_hz": {**{k: v for k, v in _stats(rates).items() if k in ("median", "min", "max")},
                            "population": rec.n_spikes / duration if duration > 0 else float("nan")},
         "unit_firing_rate_hz": dict(zip(rec.unit_names, rates.tolist())),
-        "epochs": [{"name": name, "start_s": float(a), "stop_s": float(b), "duration_s": float(b - a),
-                    "n_intervals": int(len(rec.epoch_intervals.get(name, [[a, b]]))),
-                    "n_spikes": _epoch_spikes(rec, name)} for name, (a, b) in rec.epochs.items()],
+        "epochs": [{"name": name, "start_s": float(a), "stop_s": float(b), **_epoch(rec, name)}
+                   for name, (a, b) in rec.epochs.items()],
         "trials": trials,
         "behaviour": _behaviour(rec),
         "stimulus": stim,
@@ -248,7 +266,7 @@ def format_description(desc: dict) -> str:
     if desc["epochs"]:
         lines.append("epochs (--epoch NAME):")
         for e in desc["epochs"]:
-            many = f", {e['n_intervals']} intervals" if e["n_intervals"] > 1 else ""
+            many = f" in {e['n_intervals']} intervals" if e["n_intervals"] > 1 else ""
             lines.append(f"  {e['name']}: {e['start_s']:.3f}-{e['stop_s']:.3f} s ({e['duration_s']:.1f} s{many}), "
                          f"{e['n_spikes']} spikes")
     else:
