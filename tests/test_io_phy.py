@@ -143,11 +143,17 @@ def test_a_cluster_phy_merged_is_kept_though_cluster_KSLabel_misses_it(a2929, tm
     assert int((rec.unit_ids == rec.n_units - 1).sum()) == int(merged.sum())
 
 
-def test_phy1_tab_separated_cluster_groups_csv_excludes_noise(a2929, tmp_path):
+@pytest.mark.parametrize("table", ["phy1 csv", "excel"])
+def test_phy1_tab_separated_cluster_groups_csv_excludes_noise(a2929, tmp_path, table):
     # Phy 1 (template-gui) wrote the labels to cluster_groups.csv, tab-separated despite the suffix; read as
-    # comma-separated it has no cluster_id column, and its noise clusters were kept without a word
+    # comma-separated it has no cluster_id column, and its noise clusters were kept without a word.
+    # A table relabelled in Excel and saved back opens with a byte-order mark and ends lines with CRLF.
     folder = _write_phy(tmp_path / "ks", a2929)
-    (folder / "cluster_group.tsv").rename(folder / "cluster_groups.csv")
+    if table == "phy1 csv":
+        (folder / "cluster_group.tsv").rename(folder / "cluster_groups.csv")
+    else:
+        text = (folder / "cluster_group.tsv").read_text().replace("\n", "\r\n")
+        (folder / "cluster_group.tsv").write_bytes(b"\xef\xbb\xbf" + text.encode())
     n_noise = len(range(2, a2929.n_units, 3))
     with pytest.warns(UserWarning, match=f"left out {n_noise} clusters labelled 'noise'"):
         rec = read_phy(folder)

@@ -96,7 +96,7 @@ def _cluster_tables(folder: Path):
                    key=lambda p: (not p.name.startswith("cluster_group"), p.name))
     tables, listed, labels = [], set(), {}
     for path in files:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:  # -sig: a table saved by Excel opens with a BOM
             header = f.readline()
         sep = "\t" if "\t" in header else ","
         cols = [c.strip() for c in header.strip().split(sep)]
@@ -104,7 +104,7 @@ def _cluster_tables(folder: Path):
             else None
         if id_col is None:
             continue  # not a cluster table
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         table.columns = [c.strip() for c in table.columns]
         raw = table[id_col].str.strip()
         ids = pd.to_numeric(raw, errors="coerce")
