@@ -161,3 +161,14 @@ def test_an_epoch_of_many_intervals_is_as_long_and_holds_the_spikes_select_epoch
     assert sleep["duration_s"] == pytest.approx(rip.duration) and sleep["n_spikes"] == rip.n_spikes
     assert "  sleep_ripples: 0.736-599.738 s (37.6 s in 594 intervals), 5740 spikes" in \
         format_description(describe_recording(rip))
+
+
+def test_the_suggested_budget_is_one_the_config_takes_for_mostly_empty_windows(shared_data):
+    # nelpy's rest epoch at 14 spikes/s in 0.5-ms windows: 99 % of the windows are empty
+    rec = quiet(load_recording, shared_data("nelpy_hippocampus/linear-track"), epoch="rest")
+    kw = dict(current_window=0.0005, past_window=0.002, dt_resolution=0.0005)
+    w = describe_recording(rec, NeuroformerConfig(**kw))["windows"]
+    assert w["splits"]["train"]["spikes_per_window"]["p99"] == 0
+    assert w["suggested_max_window_length"] == 3
+    NeuroformerConfig(**kw, max_window_length=w["suggested_max_window_length"],
+                      max_past_length=w["suggested_max_past_length"])  # the config takes what inspect suggests

@@ -175,7 +175,8 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     out["splits"] = splits
     train = splits["train"]
     # a budget that holds 99 % of the training windows (and their pasts) whole
-    out["suggested_max_window_length"] = int(np.ceil(train["spikes_per_window"]["p99"])) + 2 \
+    # at least 3, the least NeuroformerConfig takes (BOS, one spike, EOS), for windows that are mostly empty
+    out["suggested_max_window_length"] = max(3, int(np.ceil(train["spikes_per_window"]["p99"])) + 2) \
         if train["n_windows"] else None
     out["suggested_max_past_length"] = int(np.ceil(train["spikes_per_past_window"]["p99"])) + 1 \
         if train["n_windows"] else None
