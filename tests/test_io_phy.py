@@ -178,3 +178,16 @@ def test_a_malformed_sort_is_named_not_a_numpy_error(a2929, tmp_path, change, er
         np.save(folder / "spike_clusters.npy", np.zeros(0, np.int32))
     with pytest.raises(error, match=match):
         quiet(read_phy, folder)
+
+
+def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
+    # Kilosort 2 can detect one spike twice: the same sample, the same cluster; other readers (NWB) say so
+    folder = _write_phy(tmp_path / "ks", a2929, groups=("good",))
+    samples, clusters = np.load(folder / "spike_times.npy"), np.load(folder / "spike_clusters.npy")
+    twice = np.flatnonzero(clusters == 8)[:7]
+    np.save(folder / "spike_times.npy", np.concatenate([samples, samples[twice]]))
+    np.save(folder / "spike_clusters.npy", np.concatenate([clusters, clusters[twice]]))
+    with pytest.warns(UserWarning, match=r"7 spikes in 1 clusters of .* repeat a sample of the same cluster exactly "
+                                         r"\(8: 7\); kept"):
+        rec = read_phy(folder)
+    assert rec.n_spikes == a2929.n_spikes + 7

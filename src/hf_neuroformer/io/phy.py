@@ -152,7 +152,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         UserWarning: the number of clusters and spikes left out by ``exclude_groups`` (per
             group), of spikes whose cluster no cluster table lists (left out, as Phy and
             spikeinterface do), naming the tables, and of listed clusters without spikes
-            (left out: Phy keeps the ids of clusters merged away in its tables).
+            (left out: Phy keeps the ids of clusters merged away in its tables); spikes that
+            repeat a sample of the same cluster (kept), per cluster.
 
     Raises:
         ImportError: spikeinterface is not installed (``pip install "hf_neuroformer[phy]"``).
@@ -232,6 +233,16 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     spike_kept = np.isin(clusters, kept_ids)
     units = np.searchsorted(kept_ids, clusters[spike_kept])
     times = samples[spike_kept].astype(np.float64) / fs
+    kept_samples = samples[spike_kept]
+    order = np.lexsort((kept_samples, units))
+    same = (np.diff(units[order]) == 0) & (np.diff(kept_samples[order]) == 0)
+    if same.any():  # Kilosort 2 can detect one spike twice; a unit cannot fire twice at once
+        per = np.bincount(units[order][1:][same], minlength=kept_ids.size)
+        worst = np.argsort(-per, kind="stable")[:5]
+        first = ", ".join(f"{kept_ids[i]}: {per[i]}" for i in worst if per[i])
+        warnings.warn(f"read_phy: {int(same.sum())} spikes in {int(np.sum(per > 0))} clusters of {folder} repeat a "
+                      f"sample of the same cluster exactly ({first}{', ...' if np.sum(per > 0) > 5 else ''}); kept, "
+                      "each as its own token (duplicates of the sort: remove them before reading to drop them)")
     if session is None:
         session = names_without_whitespace([folder.resolve().name])[0][0]
     return from_arrays(times, units, unit_names=[str(c) for c in kept_ids],
