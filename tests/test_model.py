@@ -360,3 +360,31 @@ def test_labels_outside_their_head_are_refused_naming_the_field(batch_and_model,
     n = model.config.vocab_size if field == "labels" else model.config.num_dt_bins
     with pytest.raises(ValueError, match=rf"^{field}: expected -100 \(no target\) or ids in \[0, {n}\), got {high}"):
         model(**bad)
+
+
+
+def test_set_attn_implementation_switches_the_attention_back_end(batch_and_model, tmp_path):
+    """transformers' set_attn_implementation() looks for ALL_ATTENTION_FUNCTIONS.get_interface( in
+    the model's source; without it, set_attn_implementation("eager") logged a line and kept sdpa."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    batch, model, _ = batch_and_model
+    model.save_pretrained(tmp_path)
+    m = nf.NeuroformerForPreTraining.from_pretrained(tmp_path).eval()
+    assert m.config._attn_implementation == "sdpa"
+    ref = m(**batch).logits
+    m.set_attn_implementation("eager")
+    assert m.config._attn_implementation == "eager"
+    assert torch.allclose(m(**batch).logits, ref, atol=1e-5)
+    calls = []
+
+    def counting_sdpa(*args, **kwargs):
+        calls.append(1)
+        return sdpa_attention_forward(*args, **kwargs)
+
+    AttentionInterface.register("neuroformer_test_counting", counting_sdpa)
+    m.set_attn_implementation("neuroformer_test_counting")
+    assert torch.allclose(m(**batch).logits, ref, atol=1e-5)
+    cfg = m.config  # past encoder self-attention + decoder self- and cross-attention, per layer
+    assert len(calls) == cfg.num_past_layers + 2 * cfg.num_hidden_layers

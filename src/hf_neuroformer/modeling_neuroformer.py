@@ -162,8 +162,10 @@ class NeuroformerAttention(nn.Module):
                     cache.is_updated[self.layer_idx] = True
                 else:
                     k, v = cache.self_attention_cache.update(k, v, self.layer_idx)
+        # through get_interface, as transformers' models do: its set_attn_implementation() looks for
+        # this call in the source and, without it, kept the old back-end (a log line, no error)
         impl = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
-        fn: Callable = eager_attention_forward if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
+        fn: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(impl, eager_attention_forward)
         out, weights = fn(
             self,
             q,
