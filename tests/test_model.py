@@ -388,3 +388,32 @@ def test_set_attn_implementation_switches_the_attention_back_end(batch_and_model
     assert torch.allclose(m(**batch).logits, ref, atol=1e-5)
     cfg = m.config  # past encoder self-attention + decoder self- and cross-attention, per layer
     assert len(calls) == cfg.num_past_layers + 2 * cfg.num_hidden_layers
+
+
+
+
+def test_return_dict_false_gives_the_output_fields_as_a_tuple(batch_and_model):
+    """return_dict=False (and config.return_dict False) was ignored: the output stayed a dict, so
+    ``loss, logits, *_ = model(..., return_dict=False)`` bound the key names 'loss', 'logits'."""
+    batch, model, ds = batch_and_model
+    out = model(**batch)
+    got = model(**batch, return_dict=False)
+    assert isinstance(got, tuple)
+    loss, id_loss, dt_loss, logits, dt_logits, past = got
+    for a, b in ((loss, out.loss), (id_loss, out.id_loss), (dt_loss, out.dt_loss), (logits, out.logits),
+                 (dt_logits, out.dt_logits), (past, out.past_hidden_state)):
+        assert torch.equal(a, b)
+    inputs = {k: v for k, v in batch.items() if "labels" not in k}
+    base = model.neuroformer(**inputs, return_dict=False)
+    assert isinstance(base, tuple) and torch.equal(base[1], out.past_hidden_state)
+    from hf_neuroformer.training import evaluate_token_nll
+
+    nll = evaluate_token_nll(model, ds["test"], NeuroformerCollator(), batch_size=8)
+    model.config.return_dict = False
+    try:
+        assert isinstance(model(**batch), tuple)
+        assert torch.equal(model(**batch, return_dict=True).logits, out.logits)
+        # the package's own callers ask for the dict whatever the config says
+        assert evaluate_token_nll(model, ds["test"], NeuroformerCollator(), batch_size=8) == nll
+    finally:
+        model.config.return_dict = True

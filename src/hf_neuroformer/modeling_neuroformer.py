@@ -644,6 +644,16 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
     # Trainer must divide the loss by gradient-accumulation steps itself (GUIDE sec. 6).
     accepts_loss_kwargs = False
 
+    def _output(self, output: ModelOutput, return_dict: Optional[bool]):
+        """``output``, or ``output.to_tuple()`` (its fields that are not None, in order) when
+        ``return_dict`` is False, or None with ``config.return_dict`` False (transformers' rule):
+        the output was returned as a dict whatever ``return_dict`` said, and unpacking it
+        (``loss, logits = model(..., return_dict=False)[:2]`` worked, ``loss, logits, *_ = ...``
+        gave the key names ``'loss'``, ``'logits'``)."""
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        return output if return_dict is not False else output.to_tuple()
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """``PreTrainedModel.from_pretrained``, after completing an interrupted save into a local
@@ -1111,7 +1121,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         x, hiddens, attns, cross = self.decode(
             x, self_allowed, past_hidden_state, cross_allowed, cache=cache, output_attentions=output_attentions
         )
-        return NeuroformerModelOutput(
+        return self._output(NeuroformerModelOutput(
             last_hidden_state=x,
             past_hidden_state=past_hidden_state,
             cache=cache if (use_cache or cache is not None) else None,
@@ -1120,7 +1130,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             cross_attentions=tuple(cross) if output_attentions else None,
             past_attentions=past_attns,
             modality_attentions=tuple(modality_attns) if (output_attentions and modality_attns) else None,
-        )
+        ), return_dict)
 
 
 class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
@@ -1305,6 +1315,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             modality_inputs=modality_inputs,
+            return_dict=True,
         )
         h = out.last_hidden_state
         logits = self.id_head(h)
@@ -1331,7 +1342,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             contrastive_loss = self.contrastive(neural, pooled)
             if loss is not None:
                 loss = loss + self.config.contrastive_loss_weight * contrastive_loss
-        return NeuroformerPreTrainingOutput(
+        return self._output(NeuroformerPreTrainingOutput(
             loss=loss,
             id_loss=id_loss,
             dt_loss=dt_loss,
@@ -1345,7 +1356,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             past_attentions=out.past_attentions,
             contrastive_loss=contrastive_loss,
             modality_attentions=out.modality_attentions,
-        )
+        ), return_dict)
 
     def generate(self, *args, **kwargs):
         """Refused: transformers' token loop samples only ``logits`` and would drop ``dt``.
@@ -1630,6 +1641,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             modality_inputs=modality_inputs,
+            return_dict=True,
         )
         pooled = self.pool(out, attention_mask, past_attention_mask)
         raw = [head(pooled).float() for head in self.decoding_heads]
@@ -1691,7 +1703,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                 hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
                 dt_loss = _shifted_ce(self.dt_head(hd), dt_labels, "dt_labels") if dt_labels is not None else zero
                 loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * (n_local.float() / denom)
-        return NeuroformerDecodingOutput(
+        return self._output(NeuroformerDecodingOutput(
             loss=loss,
             predictions=predictions,
             logits=torch.cat(raw, -1),
@@ -1699,7 +1711,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             hidden_states=out.hidden_states,
             attentions=out.attentions,
             cross_attentions=out.cross_attentions,
-        )
+        ), return_dict)
 
 
 def _generation_module():

@@ -96,7 +96,7 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
             out = model(
                 input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
                 past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
-                past_attention_mask=batch["past_attention_mask"], output_attentions=True,
+                past_attention_mask=batch["past_attention_mask"], output_attentions=True, return_dict=True,
                 **({"modality_inputs": batch["modality_inputs"]} if "modality_inputs" in batch else {}),
             )
             yield idx, batch, out
