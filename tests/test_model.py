@@ -417,3 +417,23 @@ def test_return_dict_false_gives_the_output_fields_as_a_tuple(batch_and_model):
         assert evaluate_token_nll(model, ds["test"], NeuroformerCollator(), batch_size=8) == nll
     finally:
         model.config.return_dict = True
+
+
+@pytest.mark.parametrize("override,field", [(dict(num_attention_heads=5), "hidden_size"),
+                                            (dict(dt_resolution=0.0), "dt_resolution"),
+                                            (dict(hidden_dropout=1.5), "hidden_dropout")])
+def test_from_pretrained_overrides_meet_the_config_checks(batch_and_model, tmp_path, override, field):
+    """from_pretrained(path, **overrides) set the values on the finished config, past its checks:
+    num_attention_heads=5 with hidden_size 32 failed inside attention ("shape '[8, 5, 5, 6]' is
+    invalid"), dt_resolution=0 with a ZeroDivisionError."""
+    from transformers import AutoConfig
+
+    _, model, _ = batch_and_model
+    model.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=rf"^NeuroformerConfig\.{field}: expected"):
+        AutoConfig.from_pretrained(tmp_path, **override)
+    with pytest.raises(ValueError, match=rf"^NeuroformerConfig\.{field}: expected"):
+        nf.NeuroformerForPreTraining.from_pretrained(tmp_path, **override)
+    # a good override is still applied, and an unknown key is still returned unused
+    cfg, unused = AutoConfig.from_pretrained(tmp_path, hidden_dropout=0.25, no_such_field=1, return_unused_kwargs=True)
+    assert cfg.hidden_dropout == 0.25 and unused == {"no_such_field": 1}

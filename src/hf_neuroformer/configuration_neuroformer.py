@@ -9,6 +9,7 @@ the past window's spikes; two heads predict the next unit id and its dt.
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import numbers
 import re
@@ -557,6 +558,22 @@ class NeuroformerConfig(PreTrainedConfig):
     """
 
     model_type = "neuroformer"
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        """``PreTrainedConfig.from_dict``, with the overrides that are constructor arguments
+        (``from_pretrained(path, num_attention_heads=8)``, also through a model's
+        ``from_pretrained``) passed to the constructor, so they meet its checks: transformers
+        set them on the finished config, and a bad one failed deep inside the model
+        (``num_attention_heads=5`` with ``hidden_size=32``: "shape '[8, 5, 5, 6]' is invalid",
+        ``dt_resolution=0``: ZeroDivisionError).
+
+        Raises:
+            ValueError: as the constructor, naming the field.
+        """
+        params = inspect.signature(cls.__init__).parameters
+        own = {k: kwargs.pop(k) for k in list(kwargs)
+               if k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self"}
+        return super().from_dict({**config_dict, **own}, **kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
