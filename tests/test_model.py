@@ -437,3 +437,23 @@ def test_from_pretrained_overrides_meet_the_config_checks(batch_and_model, tmp_p
     # a good override is still applied, and an unknown key is still returned unused
     cfg, unused = AutoConfig.from_pretrained(tmp_path, hidden_dropout=0.25, no_such_field=1, return_unused_kwargs=True)
     assert cfg.hidden_dropout == 0.25 and unused == {"no_such_field": 1}
+
+
+def test_trainer_predict_gives_logits_and_dt_logits(batch_and_model, tmp_path):
+    """Trainer.predict's predictions began with id_loss and dt_loss, one scalar per batch, and
+    ended with the past encodings padded across batches with -100 (a value a hidden state holds)."""
+    from transformers import Trainer, TrainingArguments
+
+    _, model, ds = batch_and_model
+    test = ds["test"].select(range(12))
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, per_device_eval_batch_size=5, report_to=[],
+                             remove_unused_columns=False)
+    pred = Trainer(model=model, args=args, data_collator=NeuroformerCollator()).predict(test)
+    logits, dt_logits = pred.predictions
+    t = logits.shape[1]
+    assert logits.shape == (12, t, model.config.vocab_size)
+    assert dt_logits.shape == (12, t, model.config.num_dt_bins)
+    labels, dt_labels = pred.label_ids
+    assert labels.shape == dt_labels.shape == (12, t)
+    assert np.isfinite(pred.metrics["test_loss"])
+

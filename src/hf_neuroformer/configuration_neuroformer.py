@@ -558,6 +558,12 @@ class NeuroformerConfig(PreTrainedConfig):
     """
 
     model_type = "neuroformer"
+    #: Output fields that ``Trainer.evaluate`` / ``predict`` leave out of ``predictions``: the
+    #: decoding cache, the past-window encoding (its length differs between batches, so Trainer
+    #: padded it with -100, a value a hidden state can hold) and the per-batch loss parts (one
+    #: scalar per batch, not per window). ``predictions`` is then ``(logits, dt_logits)``.
+    keys_to_ignore_at_inference = ["cache", "past_hidden_state", "id_loss", "dt_loss", "contrastive_loss"]
+
     @classmethod
     def from_dict(cls, config_dict, **kwargs):
         """``PreTrainedConfig.from_dict``, with the overrides that are constructor arguments
