@@ -457,3 +457,22 @@ def test_trainer_predict_gives_logits_and_dt_logits(batch_and_model, tmp_path):
     assert labels.shape == dt_labels.shape == (12, t)
     assert np.isfinite(pred.metrics["test_loss"])
 
+
+
+def test_unknown_config_fields_are_named_in_a_warning(tmp_path):
+    """NeuroformerConfig(hiden_size=64) kept the typo as an attribute nothing reads and built a
+    128-wide model without a word (transformers keeps unknown keys; the YAML reader refuses them)."""
+    import warnings
+
+    from transformers import AutoConfig
+
+    with pytest.warns(UserWarning, match=r"unknown field\(s\) \['hiden_size'\].*'hiden_size' -> 'hidden_size'"):
+        cfg = nf.NeuroformerConfig(hiden_size=64)
+    assert cfg.hidden_size == 128
+    # transformers' own keys, and a save / reload with auto_map, warn about nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cfg = nf.NeuroformerConfig(return_dict=False, output_hidden_states=True, num_labels=3, dtype="bfloat16")
+        cfg.auto_map = {"AutoConfig": "configuration_neuroformer.NeuroformerConfig"}
+        cfg.save_pretrained(tmp_path)
+        AutoConfig.from_pretrained(tmp_path, attn_implementation="eager", dtype="auto")

@@ -369,6 +369,41 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
 SPECIAL_TOKEN_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
 
 
+def _transformers_config_keys() -> set:
+    """Keys that ``PreTrainedConfig`` itself takes or keeps (its attributes and annotations, the
+    generation settings it drops, what ``from_pretrained`` / ``save_pretrained`` /
+    ``register_for_auto_class`` pass or write)."""
+    keys = set(vars(PreTrainedConfig()))
+    for klass in PreTrainedConfig.__mro__:
+        keys |= set(getattr(klass, "__annotations__", {}))
+    try:
+        from transformers import GenerationConfig
+
+        keys |= set(GenerationConfig._get_default_generation_params())
+    except (ImportError, AttributeError):
+        pass
+    return keys | {"name_or_path", "_name_or_path", "_commit_hash", "output_attentions", "attn_implementation",
+                   "experts_implementation", "per_layer_config", "torch_dtype", "num_labels", "auto_map",
+                   "custom_pipelines", "tokenizer_class", "_from_auto", "_from_pipeline", "model_type"}
+
+
+def _warn_unknown_fields(kwargs: dict, own) -> None:
+    """Warn about keyword arguments that are neither NeuroformerConfig fields (``own``) nor keys of
+    transformers' ``PreTrainedConfig``: they are kept as attributes (transformers' rule, so a
+    config.json with extra keys still loads) but nothing reads them, so
+    ``NeuroformerConfig(hiden_size=64)`` built a 128-wide model without a word."""
+    unknown = sorted(set(kwargs) - _transformers_config_keys())
+    if not unknown:
+        return
+    import difflib
+    import warnings
+
+    hints = [f"{u!r} -> {c[0]!r}" for u in unknown for c in [difflib.get_close_matches(u, own, n=1)] if c]
+    warnings.warn(f"NeuroformerConfig: unknown field(s) {unknown} are kept as attributes but nothing reads them"
+                  + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+                  + "; NeuroformerConfig's docstring lists the fields", UserWarning, stacklevel=3)
+
+
 def _special_id(name: str, value) -> int:
     """``value`` of ``pad_token_id`` / ``bos_token_id`` / ``eos_token_id`` as an ``int``, refused
     unless it is the tokenizer's fixed id (:data:`SPECIAL_TOKEN_IDS`): another pad id made the
@@ -702,6 +737,8 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
                               contrastive_modalities, contrastive_projection_size)
+        _warn_unknown_fields(kwargs, [p for p in inspect.signature(type(self).__init__).parameters
+                                      if p not in ("self", "kwargs")])
         specials = {name: _special_id(name, value) for name, value in
                     (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id), ("eos_token_id", eos_token_id))}
         super().__init__(**specials, **kwargs)
