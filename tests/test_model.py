@@ -476,3 +476,22 @@ def test_unknown_config_fields_are_named_in_a_warning(tmp_path):
         cfg.auto_map = {"AutoConfig": "configuration_neuroformer.NeuroformerConfig"}
         cfg.save_pretrained(tmp_path)
         AutoConfig.from_pretrained(tmp_path, attn_implementation="eager", dtype="auto")
+
+
+def test_config_output_attentions_and_hidden_states_are_honoured(batch_and_model, tmp_path):
+    """from_pretrained(path, output_attentions=True) switched attention to eager and still returned
+    no attention weights (forward read a missing argument as False, not as config.output_attentions)."""
+    batch, model, _ = batch_and_model
+    want = model(**batch, output_attentions=True, output_hidden_states=True)
+    model.save_pretrained(tmp_path)
+    m = nf.NeuroformerForPreTraining.from_pretrained(tmp_path, output_attentions=True).eval()
+    got = m(**batch)
+    assert got.attentions is not None and got.hidden_states is None
+    for a, b in zip(got.attentions + got.cross_attentions + got.past_attentions,
+                    want.attentions + want.cross_attentions + want.past_attentions):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert m(**batch, output_attentions=False).attentions is None  # the argument wins
+    m.config.output_hidden_states = True
+    got = m.neuroformer(**{k: v for k, v in batch.items() if "labels" not in k})
+    assert len(got.hidden_states) == model.config.num_hidden_layers + 1
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got.hidden_states, want.hidden_states))

@@ -224,7 +224,7 @@ def sample_window_tokens(
             o = nfm(
                 input_ids=ids, dt_ids=dts, attention_mask=ids.ne(pad_token_id), past_input_ids=past_input_ids,
                 past_dt_ids=past_dt_ids, past_attention_mask=past_attention_mask, modality_inputs=modality_inputs,
-                return_dict=True,
+                return_dict=True, output_attentions=False, output_hidden_states=False,
             )
             h = o.last_hidden_state[:, -1]
         id_logits = model.id_head(h).float()

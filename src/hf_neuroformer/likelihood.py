@@ -104,6 +104,7 @@ def window_log_likelihoods(
             input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
             past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
             past_attention_mask=batch["past_attention_mask"], modality_inputs=mod_in, return_dict=True,
+            output_attentions=False, output_hidden_states=False,
         )
         ids, dts = batch["input_ids"], batch["dt_ids"]
         prev_id, prev_dt = ids[:, :-1], dts[:, :-1]

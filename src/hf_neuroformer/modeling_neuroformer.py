@@ -644,6 +644,17 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
     # Trainer must divide the loss by gradient-accumulation steps itself (GUIDE sec. 6).
     accepts_loss_kwargs = False
 
+    def _wanted_outputs(self, output_attentions: Optional[bool], output_hidden_states: Optional[bool]):
+        """``(output_attentions, output_hidden_states)`` as bools: the arguments, or where None
+        ``config.output_attentions`` / ``config.output_hidden_states`` (transformers' rule; they
+        were read as False, so ``from_pretrained(path, output_attentions=True)`` switched attention
+        to eager and still returned no attention weights)."""
+        if output_attentions is None:
+            output_attentions = getattr(self.config, "output_attentions", False)
+        if output_hidden_states is None:
+            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        return bool(output_attentions), bool(output_hidden_states)
+
     def _output(self, output: ModelOutput, return_dict: Optional[bool]):
         """``output``, or ``output.to_tuple()`` (its fields that are not None, in order) when
         ``return_dict`` is False, or None with ``config.return_dict`` False (transformers' rule):
@@ -1026,8 +1037,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         past_hidden_state: Optional[torch.Tensor] = None,
         cache: Optional[EncoderDecoderCache] = None,
         use_cache: bool = False,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         past_key_values: Optional[EncoderDecoderCache] = None,
         modality_inputs: Optional[dict] = None,
@@ -1052,7 +1063,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 ``(batch, cache_len + seq_len)`` (None: every cached token is real).
             use_cache: return the cache in ``output.cache`` (a new one is made when ``cache`` is
                 None), so the next call feeds only the next token.
-            output_attentions: return attention weights (switches attention to eager).
+            output_attentions: return attention weights (switches attention to eager); None:
+                ``config.output_attentions`` (likewise ``output_hidden_states``).
             modality_inputs: the modality tokens of each window (see :meth:`encode_modalities`);
                 required when ``config.modalities`` is not empty. The stages
                 (:meth:`fuse_modalities`) run on the embedded current-window tokens before the
@@ -1066,6 +1078,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 inputs do not match ``config.modalities``; each names the field.
         """
         cfg = self.config
+        output_attentions, output_hidden_states = self._wanted_outputs(output_attentions, output_hidden_states)
         if cache is None:
             cache = past_key_values
         if cache is None and use_cache:
@@ -1274,8 +1287,8 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         dt_labels: Optional[torch.LongTensor] = None,
         cache: Optional[EncoderDecoderCache] = None,
         use_cache: bool = False,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         past_key_values: Optional[EncoderDecoderCache] = None,
         modality_inputs: Optional[dict] = None,
@@ -1590,8 +1603,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         token_labels: Optional[torch.LongTensor] = None,
         dt_labels: Optional[torch.LongTensor] = None,
         num_items_in_batch: Optional[torch.Tensor] = None,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         modality_inputs: Optional[dict] = None,
     ) -> NeuroformerDecodingOutput:
@@ -1620,6 +1633,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                 class index outside ``[0, num_classes)``.
         """
         cfg = self.config
+        output_attentions, output_hidden_states = self._wanted_outputs(output_attentions, output_hidden_states)
         targets = cfg.decoding_targets
         if not targets:
             raise ValueError(

@@ -373,7 +373,7 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
     n_spk = n_lab = 0
     for b in _eval_batches(dataset, collator, batch_size, start, stop):
         b = batch_to_device(b, device)
-        out = model(**b, return_dict=True)
+        out = model(**b, return_dict=True, output_attentions=False, output_hidden_states=False)
         lg = torch.log_softmax(out.logits[:, :-1].float(), -1)
         dlg = torch.log_softmax(out.dt_logits[:, :-1].float(), -1)
         lab, dlab = b["labels"][:, 1:], b["dt_labels"][:, 1:]
@@ -1072,7 +1072,7 @@ def train(
             for batch in group:
                 with accelerator.accumulate(model):
                     labels, dt_labels = batch.pop("labels"), batch.pop("dt_labels")
-                    out = model(**batch, return_dict=True)
+                    out = model(**batch, return_dict=True, output_attentions=False, output_hidden_states=False)
                     # this micro-batch's share of the mean over the whole step's tokens
                     loss = (_shifted_ce_sum(out.logits, labels) / n_id
                             + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt)
