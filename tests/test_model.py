@@ -495,3 +495,27 @@ def test_config_output_attentions_and_hidden_states_are_honoured(batch_and_model
     got = m.neuroformer(**{k: v for k, v in batch.items() if "labels" not in k})
     assert len(got.hidden_states) == model.config.num_hidden_layers + 1
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got.hidden_states, want.hidden_states))
+
+
+def test_evaluation_helpers_give_the_model_its_training_mode_back(batch_and_model):
+    """evaluate_token_nll left a training model in eval mode (dropout off for the rest of a
+    training loop), and generate_spikes did when it raised (here: a recording of other units)."""
+    import copy
+
+    from hf_neuroformer.tokenization_neuroformer import UnknownUnitError
+    from hf_neuroformer.training import evaluate_token_nll
+
+    _, model, ds = batch_and_model
+    m = copy.deepcopy(model).train()
+    rec = nf.simulate_coupled_network(n_units=8, duration=60.0, seed=1).recording
+    tok = nf.NeuroformerTokenizer.from_config(m.config)
+    tok.add_units(rec)
+    evaluate_token_nll(m, ds["test"], NeuroformerCollator(), batch_size=8)
+    assert m.training
+    other = copy.deepcopy(rec)
+    other.session = "elsewhere"
+    with pytest.raises(UnknownUnitError):
+        nf.generate_spikes(m, tok, other, window_starts=[1.0], seed=0)
+    assert m.training and all(x.training for x in m.modules())
+    nf.generate_spikes(m.eval(), tok, rec, window_starts=[1.0], seed=0)
+    assert not m.training

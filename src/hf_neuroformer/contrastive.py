@@ -16,7 +16,7 @@ import torch
 
 from .decoding import DecodingTargetError, parse_target_label
 from .modeling_neuroformer import retrieval_top1
-from .windows import batch_to_device, trial_at
+from .windows import batch_to_device, keeps_training_mode, trial_at
 
 __all__ = ["evaluate_retrieval", "window_latents", "window_values"]
 
@@ -34,6 +34,7 @@ def _neural_inputs(b):
                               "past_attention_mask")}
 
 
+@keeps_training_mode
 @torch.no_grad()
 def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int = 0,
                        device=None) -> Dict[str, Dict[str, float]]:
@@ -103,6 +104,7 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
     return out
 
 
+@keeps_training_mode
 @torch.no_grad()
 def window_latents(model, dataset, collator, batch_size: int = 128, projected: Optional[str] = None,
                    device=None) -> np.ndarray:

@@ -57,7 +57,8 @@ from .configuration_neuroformer import is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import NeuroformerCollator, and_epoch, check_windows_in_support, tokenize_windows, window_starts_array
+from .windows import (NeuroformerCollator, and_epoch, check_windows_in_support, keeps_training_mode, tokenize_windows,
+                      window_starts_array)
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -312,6 +313,7 @@ def max_spikes_limit(config) -> int:
     return int(config.max_window_length) - 1
 
 
+@keeps_training_mode
 @torch.no_grad()
 def generate_spikes(
     model,
@@ -473,8 +475,7 @@ def generate_spikes(
                 f"starts at {starts[late[0]]:.4f} s but its past is clipped at {clips[late[0]]:.4f} s"
             )
 
-    model_was_training = model.training
-    model.eval()
+    model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     unit_tokens = tokenizer.unit_token_ids(recording)
     token_to_unit = np.full(cfg.vocab_size, -1, dtype=np.int64)
@@ -580,8 +581,6 @@ def generate_spikes(
             for (r, i), row in zip(jobs, rows):
                 store(r, i, *row)
     bar.close()
-    if model_was_training:
-        model.train()
 
     by_start = np.argsort(starts, kind="stable")
     sup = np.stack([starts[by_start], np.round(starts[by_start] + w, 9)], 1) if n else np.zeros((0, 2))

@@ -34,9 +34,10 @@ from .generation import allowed_token_mask
 from .recording import SpikeRecording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import window_starts_array
+from .windows import keeps_training_mode, window_starts_array
 
 
+@keeps_training_mode
 @torch.no_grad()
 def window_log_likelihoods(
     model,
@@ -82,8 +83,7 @@ def window_log_likelihoods(
     cols = processor.tokenize(recording, starts, clips)
     collate = processor.collator
     mod_keys = [k for k in cols if k.startswith("mod_")]
-    was_training = model.training
-    model.eval()
+    model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config
     allowed = allowed_token_mask(tokenizer, recording, cfg.vocab_size, device)
@@ -128,8 +128,6 @@ def window_log_likelihoods(
                             lenient.gather(-1, nxt_dt[..., None])[..., 0]).masked_fill(~spike, 0.0)
         id_ll[b0:b0 + len(rows)] = tok_lp.sum(1).double().cpu().numpy()
         dt_ll[b0:b0 + len(rows)] = dt_lp.sum(1).double().cpu().numpy()
-    if was_training:
-        model.train()
     truncated = np.asarray(cols["n_truncated"], dtype=np.int64) > 0
     total = id_ll + dt_ll
     total[truncated] = np.nan

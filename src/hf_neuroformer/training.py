@@ -38,7 +38,7 @@ from .recording import SpikeRecording, check_not_empty
 from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, modality_column_names
-from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets,
+from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets, keeps_training_mode,
                       load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest, verify_prepared,
                       window_starts_for_split)
 
@@ -429,6 +429,7 @@ def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float
 
 
 @torch.no_grad()
+@keeps_training_mode
 def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None) -> Dict[str, float]:
     """Mean next-spike NLL (nats per spike token) of ``model`` on a window dataset.
 

@@ -1030,6 +1030,27 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
                                  features=window_features(config))
 
 
+def keeps_training_mode(fn):
+    """Decorator for functions that put their ``model`` (first argument, or ``model=``) in eval
+    mode: the model's training mode on entry comes back on exit, also when the function raises
+    (an unknown unit, an interrupt). ``evaluate_token_nll``, ``evaluate_retrieval`` and
+    ``window_latents`` left a training model in eval mode (dropout off for the rest of a training
+    loop), and ``generate_spikes`` / ``window_log_likelihoods`` did when they raised."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        model = args[0] if args else kwargs.get("model")
+        was_training = getattr(model, "training", None)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_training is not None:
+                model.train(was_training)
+
+    return wrapper
+
+
 def batch_to_device(batch, device):
     """A collated batch (tensors, and the nested ``modality_inputs`` dicts of
     :class:`NeuroformerCollator`) moved to ``device``."""
@@ -1148,6 +1169,7 @@ class NeuroformerCollator:
 
 
 __all__ = [
+    "keeps_training_mode",
     "SplitPlan",
     "plan_splits",
     "check_split_in_recording",
