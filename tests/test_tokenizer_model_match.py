@@ -119,6 +119,13 @@ def test_resize_token_embeddings_grows_every_unit_table_and_round_trips(saved, t
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
     assert window_log_likelihoods(model2, tok2, other, STARTS)["log_likelihood"].shape == (len(STARTS),)
     assert model.resize_token_embeddings() is model.get_input_embeddings()  # None keeps the size
-    assert model.resize_token_embeddings(v + 5, pad_to_multiple_of=8).num_embeddings == 8 * -(-(v + 5) // 8)
+    # rounding up would leave vocab_size != len(tokenizer): the processor and generate_spikes then
+    # refused the model as "not the model's tokenizer", and the unused rows took softmax mass
+    n = len(tok)
+    with pytest.raises(ValueError, match=rf"^pad_to_multiple_of: rounding the unit vocabulary up from {n} to "
+                                         rf"{8 * -(-n // 8)} rows is not supported"):
+        model.resize_token_embeddings(n, pad_to_multiple_of=8)
+    assert model.config.vocab_size == n and model.id_head.out_features == n
+    assert model.resize_token_embeddings(n, pad_to_multiple_of=n).num_embeddings == n  # already a multiple
     with pytest.raises(ValueError, match=r"new_num_tokens: expected >= current vocab_size .* got 3"):
         model.resize_token_embeddings(3)

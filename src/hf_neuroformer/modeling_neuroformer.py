@@ -1251,7 +1251,8 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         Args:
             new_num_tokens: the new vocabulary size (e.g. ``len(tokenizer)`` after
                 ``tokenizer.add_units``); ``None`` keeps it.
-            pad_to_multiple_of: round the size up to a multiple of this.
+            pad_to_multiple_of: accepted when the size already is a multiple of it; rounding up
+                is refused (see Raises).
             mean_resizing: accepted for the transformers signature; new rows are always
                 initialised like fresh weights (normal, ``config.initializer_range``).
 
@@ -1259,14 +1260,25 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
             the unit embedding (``nn.Embedding`` of ``(vocab_size, hidden_size)``).
 
         Raises:
-            ValueError: a size below the current ``vocab_size`` (units cannot be removed), or a
-                ``pad_to_multiple_of`` that is not a positive integer.
+            ValueError: a size below the current ``vocab_size`` (units cannot be removed), a
+                ``pad_to_multiple_of`` that is not a positive integer, or one that would round the
+                size up: the unit vocabulary must equal ``len(tokenizer)``. The padded model was
+                refused by the processor, ``generate_spikes`` and ``window_log_likelihoods`` as
+                "not the model's tokenizer", and its unused rows took probability in the unit-id
+                softmax (another loss than the unpadded model's on the same windows).
         """
         n = self.config.vocab_size if new_num_tokens is None else int(new_num_tokens)
         if pad_to_multiple_of is not None:
             if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
                 raise ValueError(f"pad_to_multiple_of: expected a positive integer, got {pad_to_multiple_of!r}")
-            n = -(-n // pad_to_multiple_of) * pad_to_multiple_of
+            padded = -(-n // pad_to_multiple_of) * pad_to_multiple_of
+            if padded != n:
+                raise ValueError(
+                    f"pad_to_multiple_of: rounding the unit vocabulary up from {n} to {padded} rows is not supported: "
+                    "the model's vocab_size must equal len(tokenizer) (the processor, generate_spikes and "
+                    "window_log_likelihoods check it, and unused rows would take probability in the unit-id "
+                    "softmax); call resize_token_embeddings(len(tokenizer)) without pad_to_multiple_of"
+                )
         if n < self.config.vocab_size:
             raise ValueError(f"new_num_tokens: expected >= current vocab_size {self.config.vocab_size} (units cannot "
                              f"be removed), got {n}")
