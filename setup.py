@@ -35,9 +35,6 @@ setup(
         "pyyaml",
         "tqdm",
     ],
-    extras_require={
-        "phy": ["spikeinterface>=0.102"],  # Kilosort / Phy folders (hf_neuroformer.io.read_phy)
-        "test": ["pytest", "hypothesis", "spikeinterface>=0.102"],
-    },
+    extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={"console_scripts": ["neuroformer=hf_neuroformer.cli:main"]},
 )

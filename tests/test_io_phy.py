@@ -1,4 +1,4 @@
-"""Kilosort / Phy folders (``hf_neuroformer.io.read_phy``, through spikeinterface).
+"""Kilosort / Phy folders (``hf_neuroformer.io.read_phy``).
 
 No sorter output is among the shared recordings, so each test writes one in the format
 Kilosort and Phy write (``spike_times.npy`` in samples, ``spike_clusters.npy``, ``params.py``,

@@ -12,7 +12,7 @@ folder with ``spike_times.npy`` +                  :func:`read_allen_gratings`
 folder with ``spikes.mat`` +                       :func:`read_nelpy_linear_track` (nelpy
 ``trajectory.videoPositionTracking``               linear track: x, y, speed, run/rest)
 folder with ``params.py`` + ``spike_times.npy``    :func:`read_phy` (Kilosort / Phy spike
-(Kilosort / Phy output)                            sorting; spikeinterface)
+(Kilosort / Phy output)                            sorting: spikes, cluster labels)
 =================================================  =========================================
 
 :func:`load_recording` picks the reader from the path.

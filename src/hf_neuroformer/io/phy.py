@@ -1,8 +1,7 @@
-"""Reader for spike-sorting output in the Phy / Kilosort folder format (via spikeinterface).
+"""Reader for spike-sorting output in the Phy / Kilosort folder format.
 
-The folder (written by Kilosort 1-4 and curated in Phy; format as documented by Phy,
-https://phy.readthedocs.io/en/latest/sorting_user_guide/, and read by
-:func:`spikeinterface.extractors.read_phy`) holds:
+The folder (written by Kilosort 1-4 and curated in Phy; the format as spikeinterface's
+``read_phy`` reads it, spikeinterface 0.105, and as the Phy documentation describes it) holds:
 
 ``params.py``
     Python assignments; ``sample_rate`` (Hz) is the one used here.
@@ -17,8 +16,8 @@ https://phy.readthedocs.io/en/latest/sorting_user_guide/, and read by
     tab-separated ``cluster_groups.csv``): ``group`` is the curator's label (``good``, ``mua``,
     ``noise``, ``unsorted``), ``KSLabel`` Kilosort's own.
 
-spikeinterface reads ``params.py`` (as Phy does, executing it); this module reads the spikes
-and tables, turns them into a :class:`SpikeRecording` and says what it leaves out.
+``params.py`` is run as Python (as Phy does); numpy and pandas read the spikes and tables; this
+module turns them into a :class:`SpikeRecording` and says what it leaves out.
 """
 
 from __future__ import annotations
@@ -56,21 +55,21 @@ def _groups(exclude_groups) -> Tuple[str, ...]:
 
 
 def _read_params(folder: Path) -> float:
-    """``sample_rate`` (Hz) of ``folder/params.py``, read as Phy reads it (executed as Python,
-    through spikeinterface's ``read_python``)."""
-    try:
-        from spikeinterface.core import read_python
-    except ImportError as e:
-        raise ImportError('reading a Phy / Kilosort folder needs spikeinterface: pip install "hf_neuroformer[phy]" '
-                          "(or pip install spikeinterface)") from e
+    """``sample_rate`` (Hz) of ``folder/params.py``, read as Phy reads it: executed as Python
+    (:func:`runpy.run_path`), its names compared without case (as spikeinterface's
+    ``read_python`` does)."""
+    import runpy
+
     path = folder / "params.py"
     try:
-        params = read_python(path)
+        params = {str(k).lower(): v for k, v in runpy.run_path(str(path)).items() if not str(k).startswith("__")}
     except SyntaxError as e:
         line = (e.text or "").strip()
         hint = (" (a Windows path with backslashes needs a raw string: dat_path = r'C:\\...', or forward "
                 "slashes)") if "\\" in line else ""
         raise ValueError(f"{path}: line {e.lineno} is not valid Python: {line!r}: {e.msg}{hint}") from None
+    except Exception as e:  # a name it does not define, an import it cannot make: the file, not the folder, is wrong
+        raise ValueError(f"{path}: could not be run as Python ({type(e).__name__}: {e})") from None
     if "sample_rate" not in params:
         raise ValueError(f"{path}: no sample_rate (expected a line such as 'sample_rate = 30000.0', in Hz)")
     try:
@@ -126,11 +125,11 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
              time_domain: Optional[Tuple[float, float]] = None) -> SpikeRecording:
     """Read a Kilosort / Phy output folder into a recording.
 
-    ``params.py`` is read through spikeinterface (``read_python``, as Phy executes it); the
-    spikes and cluster tables directly, as :func:`spikeinterface.extractors.read_phy` would but
-    joining the tables on the union of their clusters (spikeinterface's inner join drops a
-    cluster that one table misses, such as a cluster Phy made by a merge, absent from
-    ``cluster_KSLabel.tsv``) and reading Phy 1's tab-separated ``cluster_groups.csv``.
+    ``params.py`` is run as Python (as Phy does); the spikes and cluster tables are read with
+    numpy and pandas as spikeinterface's ``read_phy`` reads them, except that the tables are
+    joined on the union of their clusters (spikeinterface's inner join drops a cluster that one
+    table misses, such as a cluster Phy made by a merge, absent from ``cluster_KSLabel.tsv``,
+    with its spikes) and Phy 1's tab-separated ``cluster_groups.csv`` is read.
 
     Args:
         folder: the folder holding ``params.py`` and ``spike_times.npy`` (see the module text).
@@ -156,10 +155,10 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             repeat a sample of the same cluster (kept), per cluster.
 
     Raises:
-        ImportError: spikeinterface is not installed (``pip install "hf_neuroformer[phy]"``).
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
             ``spike_templates.npy`` are missing.
-        ValueError: ``params.py`` is not valid Python or has no positive ``sample_rate``;
+        ValueError: ``params.py`` is not valid Python, fails when run, or has no positive
+            ``sample_rate``;
             ``spike_times.npy`` and the cluster file differ in length or hold other than one
             non-negative integer per spike; a cluster table's id column holds other than
             integers; ``exclude_groups`` holds something other than strings.
