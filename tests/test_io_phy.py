@@ -191,3 +191,25 @@ def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
                                          r"\(8: 7\); kept"):
         rec = read_phy(folder)
     assert rec.n_spikes == a2929.n_spikes + 7
+
+
+def test_the_folder_above_a_phy_folder_names_it(a2929, tmp_path):
+    # Kilosort 4 writes its Phy folder into <data folder>/kilosort4: the folder a user passes as --data is often
+    # the one above it, which said only 'unsupported recording folder' with the list of formats
+    _write_phy(tmp_path / "session" / "kilosort4", a2929)
+    (tmp_path / "session" / "video").mkdir()
+    with pytest.raises(ValueError, match=r"unsupported recording folder .*session: .*Its subfolder "
+                                         r".*kilosort4 holds a Kilosort / Phy folder: pass it as the recording"):
+        load_recording(tmp_path / "session")
+    with pytest.raises(ValueError, match=r"unsupported recording folder") as err:
+        load_recording(tmp_path / "session" / "video")  # nothing below it: no hint
+    assert "subfolder" not in str(err.value)
+
+
+def test_an_epoch_of_a_phy_folder_says_it_has_none(a2929, tmp_path):
+    # the error listed 'epochs []'; a sorter's folder has no epochs, so say that and what to do
+    folder = _write_phy(tmp_path / "ks", a2929)
+    with pytest.raises(KeyError, match=r"epoch 'wake' not found; this recording has no epochs .*leave the epoch out"):
+        quiet(load_recording, folder, epoch="wake")
+    with pytest.raises(KeyError, match=r"epoch 'run' not found; this recording has epochs \['position_time_support', "):
+        a2929.select_epoch("run")

@@ -903,12 +903,14 @@ class SpikeRecording:
         ``"sleep_ripples_timesupport"``) or call ``restrict(*recording.epochs[name])``.
 
         Raises:
-            KeyError: naming the epochs that exist when ``name`` is not one of them.
+            KeyError: naming the epochs that exist when ``name`` is not one of them (or saying
+                that there are none).
         """
         if name not in self.epochs:
-            raise KeyError(
-                f"epoch {name!r} not found; this recording has epochs {sorted(self.epochs)}"
-            )
+            has = (f"this recording has epochs {sorted(self.epochs)}" if self.epochs else
+                   "this recording has no epochs (named intervals; a Kilosort / Phy folder has none): leave the "
+                   "epoch out to use the whole recording")
+            raise KeyError(f"epoch {name!r} not found; {has}")
         a, b = self.epochs[name]
         rows = self.epoch_intervals.get(name)
         iv = None if rows is None else _merge_intervals(rows)

@@ -74,6 +74,30 @@ def _prepared_directory_of(path: Path) -> Optional[Path]:
     return None
 
 
+def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
+    """``"; its subfolder X holds a Kilosort / Phy folder: pass that"`` for the immediate
+    subfolders of ``path`` that a folder reader recognises (Kilosort 4 writes its Phy folder into
+    ``<data folder>/kilosort4``, so the folder a user passes is often the one above it); ``""``
+    when there is none. At most ``limit`` are named (str)."""
+    found = []
+    try:
+        subs = sorted(p for p in path.iterdir() if p.is_dir())
+    except OSError:
+        return ""
+    for sub in subs:
+        if (sub / "spike_times.npy").exists() and (sub / "ii_spike_times.npy").exists():
+            found.append((sub, "Allen gratings folder"))
+        elif is_phy_folder(sub):
+            found.append((sub, "Kilosort / Phy folder"))
+        elif is_nelpy_linear_track(sub):
+            found.append((sub, "nelpy linear-track folder"))
+    if not found:
+        return ""
+    named = "; ".join(f"{sub} holds a {what}" for sub, what in found[:limit])
+    more = f" (and {len(found) - limit} more)" if len(found) > limit else ""
+    return f". Its subfolder{'s' if len(found) > 1 else ''} {named}{more}: pass {'one' if len(found) > 1 else 'it'} as the recording"
+
+
 def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
     """Load a recording from any supported file or folder.
 
@@ -129,7 +153,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
                              "weights), not a recording; pass it as --model (Python: the model_dir argument), and "
                              "the recording it was trained on as --data")
         else:
-            raise ValueError(f"unsupported recording folder {path}: supported formats are {supported}")
+            raise ValueError(f"unsupported recording folder {path}: supported formats are {supported}"
+                             f"{_recording_subfolders_hint(path)}")
     elif suffix == ".nwb":
         rec = read_nwb(path, **kwargs)
     elif suffix == ".npz":
