@@ -213,3 +213,14 @@ def test_an_epoch_of_a_phy_folder_says_it_has_none(a2929, tmp_path):
         quiet(load_recording, folder, epoch="wake")
     with pytest.raises(KeyError, match=r"epoch 'run' not found; this recording has epochs \['position_time_support', "):
         a2929.select_epoch("run")
+
+
+@pytest.mark.parametrize("name", ["kilosort4", "sorter_output", "Kilosort4"])
+def test_a_sorter_named_output_folder_takes_its_parent_into_the_session(a2929, tmp_path, name):
+    # Kilosort 4 writes every sort into <data folder>/kilosort4 (spikeinterface into .../sorter_output): named by
+    # the folder alone, every session was 'kilosort4' and their clusters the same tokens ('kilosort4/5')
+    rec = quiet(load_recording, _write_phy(tmp_path / "mouse 3 day2" / name, a2929))
+    assert rec.session == f"mouse_3_day2_{name}"
+    assert quiet(read_phy, tmp_path / "mouse 3 day2" / name, session="m3").session == "m3"
+    other = quiet(load_recording, _write_phy(tmp_path / "mouse 4" / name, a2929))
+    assert other.session != rec.session

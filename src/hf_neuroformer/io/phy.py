@@ -44,6 +44,24 @@ def is_phy_folder(path) -> bool:
         (path / f).is_file() for f in ("params.py", "spike_clusters.npy", "spike_templates.npy"))
 
 
+# folder names a sorter gives every output it writes: Kilosort 4 (<data folder>/kilosort4) and
+# spikeinterface's run_sorter (<output folder>/sorter_output); as a session name they would give the
+# units of every session sorted this way the same tokens ("kilosort4/12")
+SORTER_FOLDER_NAMES = ("kilosort4", "sorter_output")
+
+
+def default_phy_session(folder) -> str:
+    """The session name :func:`read_phy` gives ``folder`` without ``session=`` (str): the folder's
+    name, or ``"<parent>_<name>"`` when the name is one of :data:`SORTER_FOLDER_NAMES` (compared
+    without case), each run of whitespace replaced by ``_`` (a unit token holds none). A unit's
+    token is ``"<session>/<cluster id>"``, so two sessions read under one name would share them."""
+    path = Path(folder).resolve()
+    name = path.name
+    if name.lower() in SORTER_FOLDER_NAMES and path.parent.name:
+        name = f"{path.parent.name}_{name}"
+    return names_without_whitespace([name])[0][0]
+
+
 def _groups(exclude_groups) -> Tuple[str, ...]:
     if isinstance(exclude_groups, str):
         return (exclude_groups,)
@@ -137,7 +155,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``group``, compared exactly) whose clusters are left out, with their spikes; default
             ``("noise",)``, as Phy's own exports do; ``()`` keeps every cluster. Clusters without
             a ``group`` label (no curation file, or a blank label) are kept.
-        session: session name; default the folder's name (whitespace replaced by ``_``).
+        session: session name; default :func:`default_phy_session` (the folder's name, with its parent's
+            in front when the name is one a sorter gives every output, such as ``kilosort4``).
         time_domain: ``(start, stop)`` in seconds; default from sample 0 to one sample after
             the last spike of any cluster in ``spike_times.npy`` (the folder does not store the
             recording's length: pass ``(0, n_samples / sample_rate)`` for the whole recording).
@@ -243,6 +262,6 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                       f"sample of the same cluster exactly ({first}{', ...' if np.sum(per > 0) > 5 else ''}); kept, "
                       "each as its own token (duplicates of the sort: remove them before reading to drop them)")
     if session is None:
-        session = names_without_whitespace([folder.resolve().name])[0][0]
+        session = default_phy_session(folder)
     return from_arrays(times, units, unit_names=[str(c) for c in kept_ids],
                        session=session, time_domain=time_domain)
