@@ -198,12 +198,12 @@ def test_the_folder_above_a_phy_folder_names_it(a2929, tmp_path):
     # the one above it, which said only 'unsupported recording folder' with the list of formats
     _write_phy(tmp_path / "session" / "kilosort4", a2929)
     (tmp_path / "session" / "video").mkdir()
-    with pytest.raises(ValueError, match=r"unsupported recording folder .*session: .*Its subfolder "
-                                         r".*kilosort4 holds a Kilosort / Phy folder: pass it as the recording"):
+    with pytest.raises(ValueError, match=r"unsupported recording folder .*session: .*A recording one folder down: "
+                                         r".*kilosort4 \(Kilosort / Phy folder\); pass it as the recording"):
         load_recording(tmp_path / "session")
     with pytest.raises(ValueError, match=r"unsupported recording folder") as err:
         load_recording(tmp_path / "session" / "video")  # nothing below it: no hint
-    assert "subfolder" not in str(err.value)
+    assert "one folder down" not in str(err.value)
 
 
 def test_an_epoch_of_a_phy_folder_says_it_has_none(a2929, tmp_path):

@@ -75,7 +75,7 @@ def _prepared_directory_of(path: Path) -> Optional[Path]:
 
 
 def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
-    """``"; its subfolder X holds a Kilosort / Phy folder: pass that"`` for the immediate
+    """``". A recording one folder down: X (Kilosort / Phy folder); pass it ..."`` for the immediate
     subfolders of ``path`` that a folder reader recognises (Kilosort 4 writes its Phy folder into
     ``<data folder>/kilosort4``, so the folder a user passes is often the one above it); ``""``
     when there is none. At most ``limit`` are named (str)."""
@@ -93,9 +93,11 @@ def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
             found.append((sub, "nelpy linear-track folder"))
     if not found:
         return ""
-    named = "; ".join(f"{sub} holds a {what}" for sub, what in found[:limit])
-    more = f" (and {len(found) - limit} more)" if len(found) > limit else ""
-    return f". Its subfolder{'s' if len(found) > 1 else ''} {named}{more}: pass {'one' if len(found) > 1 else 'it'} as the recording"
+    named = ", ".join(f"{sub} ({what})" for sub, what in found[:limit])
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    if len(found) == 1:
+        return f". A recording one folder down: {named}; pass it as the recording"
+    return f". Recordings one folder down: {named}{more}; pass one as the recording"
 
 
 def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
