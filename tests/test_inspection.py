@@ -172,3 +172,30 @@ def test_the_suggested_budget_is_one_the_config_takes_for_mostly_empty_windows(s
     assert w["suggested_max_window_length"] == 3
     NeuroformerConfig(**kw, max_window_length=w["suggested_max_window_length"],
                       max_past_length=w["suggested_max_past_length"])  # the config takes what inspect suggests
+
+
+def test_a_modality_training_would_refuse_is_named(shared_data, tmp_path):
+    # inspect --config with modalities said nothing of a source the recording lacks, or of one without a value in
+    # the training split, and reported the windows as fine; train then refused at once (README walk finding)
+    from pathlib import Path
+
+    from hf_neuroformer.training import load_yaml_config, train
+
+    config = load_yaml_config(Path(__file__).resolve().parents[1] / "configs" / "a2929_head_direction.yaml")[0]
+    sleep = quiet(load_recording, shared_data(A2929), epoch="sleep")  # ry is tracked in wake only
+    desc = describe_recording(sleep, config)
+    want = "modalities[0] ('head_direction'): no finite value of 'behaviour:ry' inside the training split"
+    assert want in desc["windows"]["error"] and "splits" not in desc["windows"]
+    assert "training would refuse this recording with these settings: NeuroformerConfig.modalities[0]" in \
+        format_description(desc)
+    with pytest.raises(ValueError, match=r"no finite value of 'behaviour:ry' inside the training split"):
+        quiet(train, sleep, tmp_path / "m", config)  # what inspect says is what training says
+    spikes_only = sleep.select_units(list(range(sleep.n_units)))
+    spikes_only.behaviour = {}
+    assert "'behaviour:ry' is not in the recording; the recording has behaviour []" in \
+        describe_recording(spikes_only, config)["windows"]["error"]
+    config.modalities[0]["normalization"] = "zscore"  # fitting sets its mean and std
+    before = json.dumps(config.modalities, sort_keys=True)
+    wake = describe_recording(quiet(load_recording, shared_data(A2929), epoch="position_time_support"), config)
+    assert "error" not in wake["windows"]
+    assert json.dumps(config.modalities, sort_keys=True) == before  # fitted on a copy: the caller's config untouched

@@ -126,13 +126,21 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
     Raises:
         ValueError: as training would: the recording has no spike
             (:class:`~hf_neuroformer.recording.RecordingValidationError`, e.g. an ``--epoch`` without
-            spikes), no split plan fits the recording, or a split holds no window.
+            spikes), no split plan fits the recording, a modality of ``config.modalities`` has no
+            source in the recording or no value in the training split
+            (:func:`~hf_neuroformer.modalities.fit_modalities`, run on a copy of ``config``), or a
+            split holds no window.
     """
+    import copy
+
+    from .modalities import fit_modalities
     from .recording import check_not_empty
     from .windows import SPLITS, _split_windows, plan_splits
 
     check_not_empty(rec)  # build_window_datasets refuses an empty recording first
     plan = plan_splits(rec, config)
+    if config.modalities:  # training fits them here, and refuses a source the recording lacks
+        fit_modalities(rec, copy.deepcopy(config), plan, overwrite=True)
     counts = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config)
