@@ -199,3 +199,21 @@ def test_a_modality_training_would_refuse_is_named(shared_data, tmp_path):
     wake = describe_recording(quiet(load_recording, shared_data(A2929), epoch="position_time_support"), config)
     assert "error" not in wake["windows"]
     assert json.dumps(config.modalities, sort_keys=True) == before  # fitted on a copy: the caller's config untouched
+
+
+def test_the_inspect_raster_starts_where_the_units_fire(shared_data):
+    # a Phy folder's time starts at sample 0; a sort whose first spike comes 600 s later (the A2929 wake spikes,
+    # as tests/test_io_phy.py writes them) drew an empty 0-10 s raster (README walk finding)
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.plotting import plot_recording
+
+    wake = quiet(load_recording, shared_data(A2929), epoch="wake")
+    rec = from_arrays(wake.spike_times, wake.unit_ids, unit_names=wake.unit_names, time_domain=(0.0, 1200.0))
+    raster = plot_recording(rec, stretch=7.0).axes[0]
+    first = float(rec.spike_times[0])  # 600.006 s
+    a, b = raster.get_xlim()
+    assert a == 595.0 and b == 602.0 and a <= first < b  # the 7-s stretch from time 0 that holds the first spike
+    assert "595.00-602.00 s" in raster.get_title(loc="left")
+    assert sum(len(c.get_positions()) for c in raster.collections) > 0  # spikes drawn
+    # spikes from the start: the start, as before
+    assert plot_recording(wake, stretch=7.0).axes[0].get_xlim() == (600.0, 607.0)

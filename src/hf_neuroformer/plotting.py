@@ -316,13 +316,29 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     return fig
 
 
+def _first_stretch_with_spikes(rec: SpikeRecording, units: np.ndarray, stretch: float) -> tuple[float, float]:
+    """``(start, stop)``, s: the stretch of ``stretch`` s holding the first spike of ``units`` inside
+    ``rec.support``, stretches cut from its interval's start (the last one of an interval
+    shorter); the first interval's first stretch when those units have no spike there."""
+    sup = np.asarray(rec.support, dtype=np.float64)
+    t = rec.spike_times[np.isin(rec.unit_ids, units)]
+    for lo, hi in sup:  # intervals in time order
+        i = np.searchsorted(t, lo, side="left")
+        if i < t.size and t[i] < hi:
+            a = lo + stretch * np.floor((t[i] - lo) / stretch)
+            return float(a), float(min(hi, a + stretch))
+    return float(sup[0, 0]), float(min(sup[0, 1], sup[0, 0] + stretch))
+
+
 def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: float = 10.0,
                    max_units: int = 40) -> Figure:
     """What ``neuroformer inspect --figure`` draws: a raster, the firing rates and the spikes per
     training window against the model's token budget.
 
-    Top: raster of the ``max_units`` most active units (most active on top) over the first
-    ``stretch`` seconds of the recording's first support interval. Bottom left: each unit's
+    Top: raster of the ``max_units`` most active units (most active on top) over ``stretch``
+    seconds: the first of the consecutive stretches cut from each support interval's start in
+    which one of them fires (a sort whose first spike comes long after sample 0 drew an empty
+    raster), or the first interval's start when none fires. Bottom left: each unit's
     mean firing rate (Hz, :meth:`SpikeRecording.firing_rates`), sorted. Bottom right: histogram
     of the spikes per current window and per past window of the training split
     (:func:`hf_neuroformer.inspection.split_window_counts`), with the budget
@@ -359,9 +375,8 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, 2, height_ratios=[1.4, 1.0])
     ax_r = fig.add_subplot(grid[0, :])
-    a = float(recording.support[0, 0])
-    b = min(float(recording.support[0, 1]), a + float(stretch))
     units = np.argsort(-rates, kind="stable")[:max_units]
+    a, b = _first_stretch_with_spikes(recording, units, float(stretch))
     _raster(ax_r, recording, units, a, b, REAL_COLOR,
             f"{recording.session}: {len(units)} most active of {recording.n_units} units, {a:.2f}-{b:.2f} s")
     ax_r.set_xlabel("time (s)")
