@@ -103,6 +103,41 @@ def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(fi
     assert x["std"] > 0 and np.isfinite(x["mean"])
 
 
+def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpoint(finetuned, pretrained, a2929,
+                                                                                      tmp_path):
+    """A pretrained checkpoint saved with output_attentions / output_hidden_states True and return_dict
+    False (after from_pretrained(path, output_attentions=True) for a figure) fine-tunes as the plain one:
+    Trainer calls model(**inputs), which read them from the config, trained with eager attention and
+    failed in evaluation gathering attention weights of windows of other lengths."""
+    import shutil
+
+    src = tmp_path / "pre"
+    shutil.copytree(pretrained, src)
+    cfg = json.loads((src / "config.json").read_text())
+    cfg.update(output_attentions=True, output_hidden_states=True, return_dict=False)
+    (src / "config.json").write_text(json.dumps(cfg))
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    m = finetune(src, a2929, targets, output_dir=tmp_path / "dec", max_steps=4, eval_steps=2, batch_size=16, seed=0)
+    base = finetuned[1]
+    keys = [k for k in base if k.startswith(("validation/", "test/"))]
+    assert keys and {k: m[k] for k in keys} == pytest.approx({k: base[k] for k in keys}, rel=1e-5, nan_ok=True)
+    # build_trainer on a decoder whose config asks for attention weights and tuples: evaluate as without
+    out = finetuned[0]
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(out)
+    tok = nf.NeuroformerTokenizer.from_pretrained(out)
+    plan = nf.windows.SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    dsd, _ = build_decoding_datasets(a2929, tok, model.config, plan, expand_columns(a2929, targets))
+    plain = build_trainer(model, None, dsd["test"], tmp_path / "ev0", per_device_eval_batch_size=16).evaluate()
+    shutil.copytree(out, tmp_path / "asks")
+    cfg = json.loads((tmp_path / "asks" / "config.json").read_text())
+    cfg.update(output_attentions=True, output_hidden_states=True, return_dict=False)
+    (tmp_path / "asks" / "config.json").write_text(json.dumps(cfg))
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(tmp_path / "asks")
+    asked = build_trainer(model, None, dsd["test"], tmp_path / "ev1", per_device_eval_batch_size=16).evaluate()
+    keys = [k for k in plain if not k.endswith(("_runtime", "_per_second", "_time"))]
+    assert {k: asked[k] for k in keys} == pytest.approx({k: plain[k] for k in keys}, rel=1e-5, nan_ok=True)
+
+
 def test_saved_decoder_reloads_with_same_predictions_and_test_metrics(finetuned, a2929):
     from transformers import AutoModelForSequenceClassification
 

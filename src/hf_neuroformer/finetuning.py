@@ -226,7 +226,8 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
 
 
 class DecodingTrainer(Trainer):
-    """``Trainer`` whose ``num_items_in_batch`` counts finite label entries.
+    """``Trainer`` whose ``num_items_in_batch`` counts finite label entries, and whose model calls
+    ask for the output dict without attention weights or hidden states, whatever the config says.
 
     ``Trainer`` counts ``labels != -100``; here a missing label is NaN (and -100 is an ordinary
     regression value), so it is handed a proxy that is -100 exactly where a label is NaN, and the
@@ -240,6 +241,18 @@ class DecodingTrainer(Trainer):
             for b in batch_samples
         ]
         return super()._get_num_items_in_batch(proxy, device)
+
+    def _prepare_inputs(self, inputs):
+        """``Trainer._prepare_inputs``, asking the model for its output dict without attention
+        weights or hidden states: ``Trainer`` calls ``model(**inputs)``, so a checkpoint saved with
+        ``output_attentions=True`` (e.g. after ``from_pretrained(path, output_attentions=True)``
+        for an attention figure) trained with eager attention and gathered every batch's weights
+        in evaluation, where windows of other lengths failed ("Sizes of tensors must match"); with
+        ``return_dict=False`` ``keys_to_ignore_at_inference`` did not apply."""
+        inputs = super()._prepare_inputs(inputs)
+        if isinstance(inputs, Mapping):
+            inputs = {**inputs, "return_dict": True, "output_attentions": False, "output_hidden_states": False}
+        return inputs
 
 
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, **training_args):
@@ -589,8 +602,12 @@ def finetune(
     notes = target_notes(targets, report, train_ds, fraction)
     for note in notes.values():
         warnings.warn(note)
+    # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
+    # from_pretrained(path, output_attentions=True) for an attention figure) reloads with sdpa, and Trainer's
+    # save_pretrained of the decoder refused that pair ("output_attentions ... not supported ... sdpa")
     overrides = dict(config_overrides, decoding_targets=tdicts,
-                     decoding_generative_loss_weight=float(generative_loss_weight))
+                     decoding_generative_loss_weight=float(generative_loss_weight),
+                     output_attentions=False, output_hidden_states=False, return_dict=True)
     set_seed(seed)
     load_report = None
     if from_scratch:
