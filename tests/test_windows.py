@@ -569,3 +569,48 @@ def test_window_starts_for_an_unknown_split_names_the_splits(sim):
         window_starts_for_split(plan, "val", cfg)
     starts, clips = window_starts_for_split(plan, "validation", cfg)
     assert starts.dtype == np.float64 and starts.shape == clips.shape and len(starts) > 0
+
+
+def test_keeps_training_mode_restores_after_generators_and_by_name():
+    """keeps_training_mode gave the mode back when the call returned: a generator function's model
+    was left in eval mode once iterated, a returned generator's batches ran in training mode
+    (dropout on), and ``f(x, model=m)`` restored nothing (it read the first argument)."""
+    import torch
+
+    from hf_neuroformer.windows import keeps_training_mode
+
+    model = hf_neuroformer.NeuroformerForPreTraining(hf_neuroformer.NeuroformerConfig(
+        current_window=0.05, past_window=0.1, dt_resolution=0.005, hidden_size=16, num_attention_heads=2,
+        num_hidden_layers=1, intermediate_size=32, vocab_size=8))
+
+    @keeps_training_mode
+    @torch.no_grad()
+    def gen(model, n):
+        model.eval()
+        for _ in range(n):
+            yield model.training
+
+    @keeps_training_mode
+    def returns_gen(model, n):
+        model.eval()
+        return (model.training for _ in range(n))
+
+    @keeps_training_mode
+    def second(x, model=None):
+        model.eval()
+        return model.training
+
+    for fn in (gen, returns_gen):
+        model.train()
+        assert list(fn(model, 2)) == [False, False] and model.training, fn.__name__
+        model.train()
+        it = fn(model=model, n=3)
+        assert next(it) is False
+        it.close()
+        assert model.training, fn.__name__
+    model.train()
+    assert second(1, model=model) is False and model.training
+    model.train()
+    assert second(1, model) is False and model.training
+    model.eval()
+    assert list(gen(model, 1)) == [False] and not model.training

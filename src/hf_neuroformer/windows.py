@@ -1031,22 +1031,60 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
 
 
 def keeps_training_mode(fn):
-    """Decorator for functions that put their ``model`` (first argument, or ``model=``) in eval
-    mode: the model's training mode on entry comes back on exit, also when the function raises
-    (an unknown unit, an interrupt). ``evaluate_token_nll``, ``evaluate_retrieval`` and
-    ``window_latents`` left a training model in eval mode (dropout off for the rest of a training
-    loop), and ``generate_spikes`` / ``window_log_likelihoods`` did when they raised."""
+    """Decorator for functions that put their ``model`` (the argument named ``model``, else the
+    first argument) in eval mode: the model's training mode on entry comes back on exit, also when
+    the function raises (an unknown unit, an interrupt). ``evaluate_token_nll``,
+    ``evaluate_retrieval`` and ``window_latents`` left a training model in eval mode (dropout off
+    for the rest of a training loop), and ``generate_spikes`` / ``window_log_likelihoods`` did
+    when they raised.
+
+    A generator function gets the mode back when it is exhausted or closed (its body runs only
+    while it is iterated), and so does a generator a function returns: restoring the mode when
+    the call returned left a generator function's model in eval mode, and would run a returned
+    generator's batches in training mode (dropout on)."""
     import functools
+    import inspect
+
+    params = inspect.signature(fn).parameters
+
+    def model_of(args, kwargs):
+        if "model" in kwargs:
+            return kwargs["model"]
+        names = [n for n, p in params.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        i = names.index("model") if "model" in names else 0
+        return args[i] if i < len(args) else None
+
+    def restore(model, mode):
+        if mode is not None:
+            model.train(mode)
+
+    def restoring(gen, model, mode):
+        try:
+            return (yield from gen)
+        finally:
+            restore(model, mode)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator_wrapper(*args, **kwargs):
+            model = model_of(args, kwargs)
+            return (yield from restoring(fn(*args, **kwargs), model, getattr(model, "training", None)))
+
+        return generator_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        model = args[0] if args else kwargs.get("model")
-        was_training = getattr(model, "training", None)
+        model = model_of(args, kwargs)
+        mode = getattr(model, "training", None)
         try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_training is not None:
-                model.train(was_training)
+            out = fn(*args, **kwargs)
+        except BaseException:
+            restore(model, mode)
+            raise
+        if inspect.isgenerator(out):
+            return restoring(out, model, mode)
+        restore(model, mode)
+        return out
 
     return wrapper
 
