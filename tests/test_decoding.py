@@ -117,7 +117,8 @@ def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpo
     cfg.update(output_attentions=True, output_hidden_states=True, return_dict=False)
     (src / "config.json").write_text(json.dumps(cfg))
     targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
-    m = finetune(src, a2929, targets, output_dir=tmp_path / "dec", max_steps=4, eval_steps=2, batch_size=16, seed=0)
+    with pytest.warns(UserWarning, match="resets output_attentions"):
+        m = finetune(src, a2929, targets, output_dir=tmp_path / "dec", max_steps=4, eval_steps=2, batch_size=16, seed=0)
     base = finetuned[1]
     keys = [k for k in base if k.startswith(("validation/", "test/"))]
     assert keys and {k: m[k] for k in keys} == pytest.approx({k: base[k] for k in keys}, rel=1e-5, nan_ok=True)

@@ -463,6 +463,24 @@ def test_attention_implementation_choice(rec, tmp_path):
     assert max((got["sdpa"][k] - got["eager"][k]).abs().max().item() for k in got["sdpa"]) < 1e-5
 
 
+def test_output_settings_in_the_config_neither_change_training_nor_fail_its_save(rec, tmp_path):
+    """A config with output_attentions / output_hidden_states True and return_dict False (forward
+    reads them since c16b07b) trains to the same weights as the plain one; the run failed at its
+    final save, transformers refusing output_attentions=True with sdpa (StrictDataclass
+    validate_output_attentions), after the whole training."""
+    got = {}
+    train(rec, tmp_path / "plain", nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}),
+          TrainingConfig(max_steps=2, batch_size=16), progress=False, on_train_end=_weights(got, "plain"))
+    asks = nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}, output_attentions=True, output_hidden_states=True,
+                                return_dict=False)
+    with pytest.warns(UserWarning, match="config.output_attentions=True is dropped"):
+        train(rec, tmp_path / "asks", asks, TrainingConfig(max_steps=2, batch_size=16), progress=False,
+              on_train_end=_weights(got, "asks"))
+    assert max((got["plain"][k] - got["asks"][k]).abs().max().item() for k in got["plain"]) == 0.0
+    saved = json.loads((tmp_path / "asks" / "config.json").read_text())
+    assert not saved.get("output_attentions", False) and saved.get("return_dict", True) is False, saved
+
+
 def test_activation_checkpointing_recomputes_layers_and_keeps_gradients(rec):
     from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
 

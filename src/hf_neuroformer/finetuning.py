@@ -605,6 +605,10 @@ def finetune(
     # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
     # from_pretrained(path, output_attentions=True) for an attention figure) reloads with sdpa, and Trainer's
     # save_pretrained of the decoder refused that pair ("output_attentions ... not supported ... sdpa")
+    if cfg.output_attentions or cfg.output_hidden_states or cfg.return_dict is False:
+        warnings.warn("the decoder's config resets output_attentions / output_hidden_states to False and return_dict "
+                      f"to True (were {cfg.output_attentions} / {cfg.output_hidden_states} / {cfg.return_dict}); pass "
+                      "them to from_pretrained when loading the decoder")
     overrides = dict(config_overrides, decoding_targets=tdicts,
                      decoding_generative_loss_weight=float(generative_loss_weight),
                      output_attentions=False, output_hidden_states=False, return_dict=True)

@@ -886,6 +886,12 @@ def train(
             print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
                   "that holds 99 % of the training windows whole")
 
+    if config.output_attentions and training.attn_implementation != "eager":
+        # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
+        warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
+                      f"{training.attn_implementation!r}, which transformers refuses to save with output_attentions=True "
+                      "(training never reads it); load the model with from_pretrained(path, output_attentions=True)")
+        config.output_attentions = False
     config._attn_implementation = training.attn_implementation
     model = NeuroformerForPreTraining(config)
     n_initial = None
