@@ -478,6 +478,25 @@ def test_unknown_config_fields_are_named_in_a_warning(tmp_path):
         AutoConfig.from_pretrained(tmp_path, attn_implementation="eager", dtype="auto")
 
 
+def test_unknown_overrides_of_from_pretrained_are_named_in_a_warning(tmp_path):
+    """AutoConfig.from_pretrained(path, hiden_size=64) dropped the typo without a word (transformers
+    returns overrides that are no attribute only to return_unused_kwargs=True) and kept hidden_size."""
+    import warnings
+
+    from transformers import AutoConfig
+
+    nf.NeuroformerConfig(hidden_size=32, num_attention_heads=2).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match=r"unknown field\(s\) \['hiden_size'\] were ignored.*'hiden_size' -> 'hidden_size'"):
+        cfg = AutoConfig.from_pretrained(tmp_path, hiden_size=64)
+    assert cfg.hidden_size == 32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cfg, unused = nf.NeuroformerConfig.from_pretrained(tmp_path, hiden_size=64, return_unused_kwargs=True)
+        assert unused == {"hiden_size": 64}
+        cfg = AutoConfig.from_pretrained(tmp_path, hidden_size=64, output_attentions=True, return_dict=False)
+        assert (cfg.hidden_size, cfg.output_attentions, cfg.return_dict) == (64, True, False)
+
+
 def test_config_output_attentions_and_hidden_states_are_honoured(batch_and_model, tmp_path):
     """from_pretrained(path, output_attentions=True) switched attention to eager and still returned
     no attention weights (forward read a missing argument as False, not as config.output_attentions)."""

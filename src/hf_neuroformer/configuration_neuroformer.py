@@ -387,7 +387,8 @@ def _transformers_config_keys() -> set:
                    "custom_pipelines", "tokenizer_class", "_from_auto", "_from_pipeline", "model_type"}
 
 
-def _warn_unknown_fields(kwargs: dict, own) -> None:
+def _warn_unknown_fields(kwargs: dict, own, fate: str = "are kept as attributes but nothing reads them",
+                         stacklevel: int = 3) -> None:
     """Warn about keyword arguments that are neither NeuroformerConfig fields (``own``) nor keys of
     transformers' ``PreTrainedConfig``: they are kept as attributes (transformers' rule, so a
     config.json with extra keys still loads) but nothing reads them, so
@@ -399,9 +400,9 @@ def _warn_unknown_fields(kwargs: dict, own) -> None:
     import warnings
 
     hints = [f"{u!r} -> {c[0]!r}" for u in unknown for c in [difflib.get_close_matches(u, own, n=1)] if c]
-    warnings.warn(f"NeuroformerConfig: unknown field(s) {unknown} are kept as attributes but nothing reads them"
+    warnings.warn(f"NeuroformerConfig: unknown field(s) {unknown} {fate}"
                   + (f" (did you mean {', '.join(hints)}?)" if hints else "")
-                  + "; NeuroformerConfig's docstring lists the fields", UserWarning, stacklevel=3)
+                  + "; NeuroformerConfig's docstring lists the fields", UserWarning, stacklevel=stacklevel)
 
 
 def _special_id(name: str, value) -> int:
@@ -614,7 +615,14 @@ class NeuroformerConfig(PreTrainedConfig):
         params = inspect.signature(cls.__init__).parameters
         own = {k: kwargs.pop(k) for k in list(kwargs)
                if k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self"}
-        return super().from_dict({**config_dict, **own}, **kwargs)
+        if kwargs.pop("return_unused_kwargs", False):
+            return super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
+        # transformers drops the overrides that are no attribute without a word when the caller does
+        # not ask for them back: from_pretrained(path, hiden_size=64) kept hidden_size 128
+        config, unused = super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
+        _warn_unknown_fields(unused, [p for p in params if p not in ("self", "kwargs")],
+                             fate="were ignored (not config fields)", stacklevel=4)
+        return config
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
