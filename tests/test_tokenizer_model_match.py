@@ -129,3 +129,30 @@ def test_resize_token_embeddings_grows_every_unit_table_and_round_trips(saved, t
     assert model.resize_token_embeddings(n, pad_to_multiple_of=n).num_embeddings == n  # already a multiple
     with pytest.raises(ValueError, match=r"new_num_tokens: expected >= current vocab_size .* got 3"):
         model.resize_token_embeddings(3)
+
+
+def test_decoder_and_backbone_resize_like_the_pretraining_model():
+    """NeuroformerModel and NeuroformerForBehaviorDecoding had transformers' generic resize: it
+    rounded the unit vocabulary up with pad_to_multiple_of (refused by the pretraining model since
+    8d6c04a) and left the decoder's generative id head and dt unit embedding at the old size, so
+    a new unit's token failed in them."""
+    import copy
+
+    import torch
+
+    cfg = nf.NeuroformerConfig(current_window=0.05, past_window=0.1, dt_resolution=0.005, hidden_size=16,
+                               num_attention_heads=2, num_hidden_layers=1, intermediate_size=32, vocab_size=10,
+                               decoding_generative_loss_weight=0.5,
+                               decoding_targets=[{"name": "x", "kind": "regression", "mean": 0.0, "std": 1.0}])
+    torch.manual_seed(0)
+    for model in (nf.NeuroformerModel(copy.deepcopy(cfg)), nf.NeuroformerForBehaviorDecoding(copy.deepcopy(cfg))):
+        name = type(model).__name__
+        before = model.get_input_embeddings().weight.detach().clone()
+        with pytest.raises(ValueError, match=r"^pad_to_multiple_of: rounding the unit vocabulary up from 13 to 16"):
+            model.resize_token_embeddings(13, pad_to_multiple_of=8)
+        assert model.config.vocab_size == 10, name
+        emb = model.resize_token_embeddings(13)
+        assert emb.num_embeddings == model.config.vocab_size == 13, name
+        assert torch.equal(emb.weight[:10], before), name
+        if isinstance(model, nf.NeuroformerForBehaviorDecoding):
+            assert model.id_head.out_features == model.dt_unit_embeddings.num_embeddings == 13

@@ -665,6 +665,90 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
             return_dict = getattr(self.config, "return_dict", True)
         return output if return_dict is not False else output.to_tuple()
 
+    def resize_unit_embeddings(self, new_vocab_size: int) -> None:
+        """Grow the unit vocabulary (the unit embedding and, where the model has them, the id head
+        and the dt head's unit embedding) to ``new_vocab_size`` tokens.
+
+        Existing rows are kept; new rows are initialised like fresh weights. Used when
+        ``tokenizer.add_units`` added the units of a new session.
+
+        Raises:
+            ValueError: ``new_vocab_size`` below the current ``config.vocab_size``.
+        """
+        old = self.config.vocab_size
+        if new_vocab_size < old:
+            raise ValueError(f"new_vocab_size: expected >= current vocab_size {old}, got {new_vocab_size}")
+        std = self.config.initializer_range
+        emb = self.get_input_embeddings()
+        new_emb = nn.Embedding(new_vocab_size, emb.embedding_dim, padding_idx=emb.padding_idx).to(emb.weight)
+        with torch.no_grad():
+            new_emb.weight.normal_(0, std)
+            new_emb.weight[:old] = emb.weight
+        self.set_input_embeddings(new_emb)
+        if getattr(self, "id_head", None) is not None:
+            new_head = nn.Linear(self.config.hidden_size, new_vocab_size).to(self.id_head.weight)
+            with torch.no_grad():
+                new_head.weight.normal_(0, std)
+                new_head.bias.zero_()
+                new_head.weight[:old] = self.id_head.weight
+                new_head.bias[:old] = self.id_head.bias
+            self.id_head = new_head
+        if getattr(self, "dt_unit_embeddings", None) is not None:
+            dt_emb = self.dt_unit_embeddings
+            new_dt_emb = nn.Embedding(new_vocab_size, dt_emb.embedding_dim, padding_idx=dt_emb.padding_idx).to(dt_emb.weight)
+            with torch.no_grad():
+                new_dt_emb.weight.normal_(0, std)
+                new_dt_emb.weight[:old] = dt_emb.weight
+            self.dt_unit_embeddings = new_dt_emb
+        self.config.vocab_size = new_vocab_size
+
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """The transformers API for :meth:`resize_unit_embeddings`: grows the unit embedding, the
+        id head and the dt head's unit embedding together (transformers' generic resize knows
+        only the input and output embeddings, and looked for an ``lm_head``). The same in
+        ``NeuroformerModel`` and ``NeuroformerForBehaviorDecoding`` (with its generative heads),
+        which had transformers' generic resize: it rounded up with ``pad_to_multiple_of`` and left
+        the decoder's id head at the old size.
+
+        Args:
+            new_num_tokens: the new vocabulary size (e.g. ``len(tokenizer)`` after
+                ``tokenizer.add_units``); ``None`` keeps it.
+            pad_to_multiple_of: accepted when the size already is a multiple of it; rounding up
+                is refused (see Raises).
+            mean_resizing: accepted for the transformers signature; new rows are always
+                initialised like fresh weights (normal, ``config.initializer_range``).
+
+        Returns:
+            the unit embedding (``nn.Embedding`` of ``(vocab_size, hidden_size)``).
+
+        Raises:
+            ValueError: a size below the current ``vocab_size`` (units cannot be removed), a
+                ``pad_to_multiple_of`` that is not a positive integer, or one that would round the
+                size up: the unit vocabulary must equal ``len(tokenizer)``. The padded model was
+                refused by the processor, ``generate_spikes`` and ``window_log_likelihoods`` as
+                "not the model's tokenizer", and its unused rows took probability in the unit-id
+                softmax (another loss than the unpadded model's on the same windows).
+        """
+        n = self.config.vocab_size if new_num_tokens is None else int(new_num_tokens)
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+                raise ValueError(f"pad_to_multiple_of: expected a positive integer, got {pad_to_multiple_of!r}")
+            padded = -(-n // pad_to_multiple_of) * pad_to_multiple_of
+            if padded != n:
+                raise ValueError(
+                    f"pad_to_multiple_of: rounding the unit vocabulary up from {n} to {padded} rows is not supported: "
+                    "the model's vocab_size must equal len(tokenizer) (the processor, generate_spikes and "
+                    "window_log_likelihoods check it, and unused rows would take probability in the unit-id "
+                    "softmax); call resize_token_embeddings(len(tokenizer)) without pad_to_multiple_of"
+                )
+        if n < self.config.vocab_size:
+            raise ValueError(f"new_num_tokens: expected >= current vocab_size {self.config.vocab_size} (units cannot "
+                             f"be removed), got {n}")
+        if n != self.config.vocab_size:
+            self.resize_unit_embeddings(n)
+        return self.get_input_embeddings()
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """``PreTrainedModel.from_pretrained``, after completing an interrupted save into a local
@@ -1207,84 +1291,6 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         if self.dt_unit_embeddings is not None:
             hidden = hidden + self.dt_unit_embeddings(next_ids)
         return self.dt_head(hidden)
-
-    def resize_unit_embeddings(self, new_vocab_size: int) -> None:
-        """Grow the unit vocabulary (embedding and id head) to ``new_vocab_size`` tokens.
-
-        Existing rows are kept; new rows are initialised like fresh weights. Used when
-        ``tokenizer.add_units`` added the units of a new session.
-
-        Raises:
-            ValueError: ``new_vocab_size`` below the current ``config.vocab_size``.
-        """
-        old = self.config.vocab_size
-        if new_vocab_size < old:
-            raise ValueError(f"new_vocab_size: expected >= current vocab_size {old}, got {new_vocab_size}")
-        std = self.config.initializer_range
-        emb = self.neuroformer.unit_embeddings
-        new_emb = nn.Embedding(new_vocab_size, emb.embedding_dim, padding_idx=emb.padding_idx).to(emb.weight)
-        new_head = nn.Linear(self.config.hidden_size, new_vocab_size).to(self.id_head.weight)
-        with torch.no_grad():
-            new_emb.weight.normal_(0, std)
-            new_emb.weight[:old] = emb.weight
-            new_head.weight.normal_(0, std)
-            new_head.bias.zero_()
-            new_head.weight[:old] = self.id_head.weight
-            new_head.bias[:old] = self.id_head.bias
-        self.neuroformer.unit_embeddings = new_emb
-        self.id_head = new_head
-        if self.dt_unit_embeddings is not None:
-            dt_emb = self.dt_unit_embeddings
-            new_dt_emb = nn.Embedding(new_vocab_size, dt_emb.embedding_dim, padding_idx=dt_emb.padding_idx).to(dt_emb.weight)
-            with torch.no_grad():
-                new_dt_emb.weight.normal_(0, std)
-                new_dt_emb.weight[:old] = dt_emb.weight
-            self.dt_unit_embeddings = new_dt_emb
-        self.config.vocab_size = new_vocab_size
-
-    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
-                                mean_resizing: bool = True) -> nn.Embedding:
-        """The transformers API for :meth:`resize_unit_embeddings`: grows the unit embedding, the
-        id head and the dt head's unit embedding together (transformers' generic resize knows
-        only the input and output embeddings, and looked for an ``lm_head``).
-
-        Args:
-            new_num_tokens: the new vocabulary size (e.g. ``len(tokenizer)`` after
-                ``tokenizer.add_units``); ``None`` keeps it.
-            pad_to_multiple_of: accepted when the size already is a multiple of it; rounding up
-                is refused (see Raises).
-            mean_resizing: accepted for the transformers signature; new rows are always
-                initialised like fresh weights (normal, ``config.initializer_range``).
-
-        Returns:
-            the unit embedding (``nn.Embedding`` of ``(vocab_size, hidden_size)``).
-
-        Raises:
-            ValueError: a size below the current ``vocab_size`` (units cannot be removed), a
-                ``pad_to_multiple_of`` that is not a positive integer, or one that would round the
-                size up: the unit vocabulary must equal ``len(tokenizer)``. The padded model was
-                refused by the processor, ``generate_spikes`` and ``window_log_likelihoods`` as
-                "not the model's tokenizer", and its unused rows took probability in the unit-id
-                softmax (another loss than the unpadded model's on the same windows).
-        """
-        n = self.config.vocab_size if new_num_tokens is None else int(new_num_tokens)
-        if pad_to_multiple_of is not None:
-            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
-                raise ValueError(f"pad_to_multiple_of: expected a positive integer, got {pad_to_multiple_of!r}")
-            padded = -(-n // pad_to_multiple_of) * pad_to_multiple_of
-            if padded != n:
-                raise ValueError(
-                    f"pad_to_multiple_of: rounding the unit vocabulary up from {n} to {padded} rows is not supported: "
-                    "the model's vocab_size must equal len(tokenizer) (the processor, generate_spikes and "
-                    "window_log_likelihoods check it, and unused rows would take probability in the unit-id "
-                    "softmax); call resize_token_embeddings(len(tokenizer)) without pad_to_multiple_of"
-                )
-        if n < self.config.vocab_size:
-            raise ValueError(f"new_num_tokens: expected >= current vocab_size {self.config.vocab_size} (units cannot "
-                             f"be removed), got {n}")
-        if n != self.config.vocab_size:
-            self.resize_unit_embeddings(n)
-        return self.get_input_embeddings()
 
     def forward(
         self,
