@@ -38,9 +38,9 @@ from .recording import SpikeRecording, check_not_empty
 from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, modality_column_names
-from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets, keeps_training_mode,
-                      load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest, verify_prepared,
-                      window_starts_for_split)
+from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets,
+                      keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
+                      verify_prepared, window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
