@@ -74,6 +74,11 @@ def _prepared_directory_of(path: Path) -> Optional[Path]:
     return None
 
 
+def _is_allen_folder(path: Path) -> bool:
+    """A folder :func:`read_allen_gratings` reads: ``spike_times.npy`` and ``ii_spike_times.npy``."""
+    return (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists()
+
+
 def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
     """``". A recording one folder down: X (Kilosort / Phy folder); pass it ..."`` for the immediate
     subfolders of ``path`` that a folder reader recognises (Kilosort 4 writes its Phy folder into
@@ -85,7 +90,7 @@ def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
     except OSError:
         return ""
     for sub in subs:
-        if (sub / "spike_times.npy").exists() and (sub / "ii_spike_times.npy").exists():
+        if _is_allen_folder(sub):
             found.append((sub, "Allen gratings folder"))
         elif is_phy_folder(sub):
             found.append((sub, "Kilosort / Phy folder"))
@@ -143,7 +148,7 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
                          "windows rather than a recording; only 'neuroformer train --data' streams it, every other "
                          "reader needs the recording it was prepared from")
     if path.is_dir():
-        if (path / "spike_times.npy").exists() and (path / "ii_spike_times.npy").exists():
+        if _is_allen_folder(path):
             rec = read_allen_gratings(path, **kwargs)
         elif is_phy_folder(path):
             rec = read_phy(path, **kwargs)
