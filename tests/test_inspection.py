@@ -217,3 +217,104 @@ def test_the_inspect_raster_starts_where_the_units_fire(shared_data):
     assert sum(len(c.get_positions()) for c in raster.collections) > 0  # spikes drawn
     # spikes from the start: the start, as before
     assert plot_recording(wake, stretch=7.0).axes[0].get_xlim() == (600.0, 607.0)
+
+
+def _presence_by_histogram(times, units, n_units, a, b, n_bins):
+    """(n_units, n_bins) bool: a spike of the unit in each of n_bins equal bins of [a, b)."""
+    edges = np.linspace(a, b, n_bins + 1)
+    return np.stack([np.histogram(times[units == u], edges)[0] > 0 for u in range(n_units)])
+
+
+def test_presence_ratio_is_the_share_of_equal_bins_with_a_spike(shared_data):
+    # A2929 over its 1200 s: 100 bins of 12 s; three units fire in fewer than 90 of them
+    rec = quiet(load_recording, shared_data(A2929))
+    desc = describe_recording(rec)
+    want = _presence_by_histogram(rec.spike_times, rec.unit_ids, rec.n_units, 0.0, 1200.0, 100).mean(axis=1)
+    got = desc["unit_presence_ratio"]
+    np.testing.assert_allclose([got[n] for n in rec.unit_names], want)
+    pr = desc["presence_ratio"]
+    assert pr["n_bins"] == 100 and pr["bin_s"] == pytest.approx(12.0) and pr["median"] == pytest.approx(np.median(want))
+    low = [rec.unit_names[i] for i in np.argsort(want, kind="stable") if want[i] < 0.9]
+    assert pr["units_below"] == low and len(low) == 3
+    text = format_description(desc)
+    line = next(x for x in text.splitlines() if x.startswith("presence ratio"))
+    assert line == (f"presence ratio (share of 100 bins of 12 s with a spike): median {np.median(want):.2f}; 3 of 15 "
+                    f"units below 0.9: " + ", ".join(f"{n} ({got[n]:.2f})" for n in low))
+    assert "longest stretch without any spike" not in text  # 0.43 s at most: shorter than a window with its past
+    # a support of two intervals, 200 s each (restricted oddly): its 100 bins are 4 s of support, 50 in each interval,
+    # the 400 s between them left out
+    from hf_neuroformer.io import from_arrays
+
+    keep = ((rec.spike_times >= 100) & (rec.spike_times < 300)) | ((rec.spike_times >= 700) & (rec.spike_times < 900))
+    t, u = rec.spike_times[keep], rec.unit_ids[keep]
+    two = from_arrays(t, u, unit_names=rec.unit_names, time_domain=(0.0, 1200.0),
+                      time_support=[[100.0, 300.0], [700.0, 900.0]])
+    want = np.concatenate([_presence_by_histogram(t, u, rec.n_units, 100.0, 300.0, 50),
+                           _presence_by_histogram(t, u, rec.n_units, 700.0, 900.0, 50)], axis=1).mean(axis=1)
+    got = describe_recording(two)["unit_presence_ratio"]
+    np.testing.assert_allclose([got[n] for n in rec.unit_names], want)
+    # binned over 100-900 s instead, the 400 s gap would hold half of the bins, all without spikes: no unit above 0.51
+    assert max(want) == 1.0
+
+
+def test_units_without_spikes_in_a_split_are_named(shared_data):
+    # A2929's wake with unit3 lost wherever the training split is (a unit the sorter only finds late), and unit7
+    # without any spike: unit3 is a token the model would meet in validation / test only
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.windows import plan_splits
+
+    wake = quiet(load_recording, shared_data(A2929), epoch="wake")
+    config = NeuroformerConfig()
+    train = plan_splits(wake, config).segments["train"]
+    in_train = np.zeros(wake.n_spikes, dtype=bool)
+    for a, b in train:
+        in_train |= (wake.spike_times >= a) & (wake.spike_times < b)
+    drop = ((wake.unit_ids == 3) & in_train) | (wake.unit_ids == 7)
+    rec = from_arrays(wake.spike_times[~drop], wake.unit_ids[~drop], unit_names=wake.unit_names,
+                      time_domain=(600.0, 1200.0))
+    plan = plan_splits(rec, config)
+    np.testing.assert_array_equal(plan.segments["train"], train)
+    desc = describe_recording(rec, config)
+    for split, s in desc["windows"]["splits"].items():
+        seg = plan.segments[split]
+        inside = np.zeros(rec.n_spikes, dtype=bool)
+        for a, b in seg:
+            inside |= (rec.spike_times >= a) & (rec.spike_times < b)
+        want = [n for i, n in enumerate(rec.unit_names) if not np.any(inside & (rec.unit_ids == i))]
+        assert s["units_without_spikes"] == want
+    assert desc["windows"]["splits"]["train"]["units_without_spikes"] == ["unit3", "unit7"]
+    assert desc["windows"]["splits"]["test"]["units_without_spikes"] == ["unit7"]
+    text = format_description(desc)
+    assert "      2 units without a spike in train: unit3, unit7 (1 of them with spikes in another split: tokens the " \
+           "model never learns)" in text
+    assert "      1 units without a spike in test: unit7" in text
+    # nothing said when every unit fires in every split
+    assert "without a spike in" not in format_description(describe_recording(wake, config))
+
+
+def test_the_longest_stretch_without_spikes_is_found_and_said_when_long(shared_data):
+    from hf_neuroformer.io import from_arrays
+
+    # A2929's wake with the spikes of 812.5-861.25 s cut out (the sort lost every unit for 49 s)
+    wake = quiet(load_recording, shared_data(A2929), epoch="wake")
+    cut = (wake.spike_times >= 812.5) & (wake.spike_times < 861.25)
+    rec = from_arrays(wake.spike_times[~cut], wake.unit_ids[~cut], unit_names=wake.unit_names,
+                      time_domain=(600.0, 1200.0))
+    edges = np.concatenate([[600.0], rec.spike_times, [1200.0]])
+    k = int(np.argmax(np.diff(edges)))
+    desc = describe_recording(rec)
+    assert desc["longest_silence"]["duration_s"] == pytest.approx(edges[k + 1] - edges[k])
+    assert desc["longest_silence"]["start_s"] == edges[k] < 812.5 and edges[k + 1] >= 861.25
+    assert f"longest stretch without any spike: {edges[k + 1] - edges[k]:.3f} s from {edges[k]:.3f} s (a window " \
+           "with its past spans 1.1 s)" in format_description(desc)
+    # A2929's 594 ripples: inside each interval (from its start to its first spike, between spikes, from the last
+    # spike to its end), never across the gap between two ripples
+    rip = quiet(load_recording, shared_data(A2929), epoch="sleep_ripples")
+    best, start = 0.0, None
+    for a, b in rip.support:
+        e = np.concatenate([[a], rip.spike_times[(rip.spike_times >= a) & (rip.spike_times < b)], [b]])
+        j = int(np.argmax(np.diff(e)))
+        if e[j + 1] - e[j] > best:
+            best, start = e[j + 1] - e[j], e[j]
+    got = describe_recording(rip)["longest_silence"]
+    assert got["duration_s"] == pytest.approx(best) and got["start_s"] == start and best < 1.0

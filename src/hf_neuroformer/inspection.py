@@ -20,6 +20,12 @@ from .recording import SpikeRecording
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
+# presence ratio: equal bins over the support (as the Allen ecephys quality metrics), and the ratio below which a
+# unit is named (the threshold commonly used for "complete" units)
+PRESENCE_BINS = 100
+PRESENCE_THRESHOLD = 0.9
+# units named in a text line (the JSON lists them all)
+MAX_NAMED_UNITS = 5
 
 
 def _stats(x: np.ndarray) -> Dict[str, float]:
@@ -36,6 +42,65 @@ def _spikes_in(rec: SpikeRecording, starts: np.ndarray, stops: np.ndarray) -> np
     lo = np.searchsorted(rec.spike_times, starts, side="left")
     hi = np.searchsorted(rec.spike_times, stops, side="left")
     return np.maximum(hi - lo, 0).astype(np.int64)
+
+
+def presence_ratio(rec: SpikeRecording, n_bins: int = PRESENCE_BINS) -> np.ndarray:
+    """``(n_units,)`` float64 presence ratio of each unit: the fraction of ``n_bins`` equal time
+    bins over the recording's support in which the unit fires at least one spike (in [0, 1]; 0 for
+    a unit without spikes; NaN for every unit when the support is empty).
+
+    The spike-sorting quality metric of the Allen Brain Observatory Visual Coding - Neuropixels
+    quality metrics (``presence_ratio`` in AllenInstitute/ecephys_spike_sorting, 100 equal blocks
+    of the recording) and SpikeInterface's ``compute_presence_ratios``
+    (spikeinterface.qualitymetrics, "the proportion of discrete time bins in which at least one
+    spike occurred"; complete units are expected at 0.9 or more). SpikeInterface bins by duration
+    (60 s) instead; 100 equal bins keep the ratio comparable across recordings of any length.
+    A support of several intervals (``time_support``, e.g. after ``--epoch``) is binned along its
+    summed length, the gaps between its intervals left out, so a bin may hold parts of two intervals.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins: expected a positive number of bins, got {n_bins}")
+    sup = np.asarray(rec.support, dtype=np.float64).reshape(-1, 2)
+    total = float(np.sum(sup[:, 1] - sup[:, 0]))
+    if total <= 0:
+        return np.full(rec.n_units, np.nan)
+    t = np.asarray(rec.spike_times, dtype=np.float64)
+    # each spike's time along the support, its gaps removed (every spike lies inside the support)
+    row = np.clip(np.searchsorted(sup[:, 0], t, side="right") - 1, 0, len(sup) - 1)
+    before = np.concatenate([[0.0], np.cumsum(sup[:, 1] - sup[:, 0])[:-1]])
+    along = before[row] + (t - sup[row, 0])
+    b = np.clip(np.floor(along / total * n_bins).astype(np.int64), 0, n_bins - 1)
+    hit = np.zeros((rec.n_units, n_bins), dtype=bool)
+    hit[np.asarray(rec.unit_ids, dtype=np.int64), b] = True
+    return hit.sum(axis=1) / n_bins
+
+
+def longest_silence(rec: SpikeRecording) -> dict:
+    """The longest stretch inside the support without any spike (all units): ``{"duration_s",
+    "start_s"}`` (s; the earliest such stretch on a tie). A stretch runs between two spikes, or
+    from an interval's start to its first spike, or from its last spike to the interval's end; it
+    never spans the gap between two intervals of the support. ``{"duration_s": 0.0, "start_s":
+    None}`` for an empty support."""
+    best = (0.0, None)
+    t = np.asarray(rec.spike_times, dtype=np.float64)
+    for a, b in np.asarray(rec.support, dtype=np.float64).reshape(-1, 2):
+        inside = t[np.searchsorted(t, a, side="left"):np.searchsorted(t, b, side="left")]
+        edges = np.concatenate([[a], inside, [b]])
+        gaps = np.diff(edges)
+        k = int(np.argmax(gaps))
+        if gaps[k] > best[0]:
+            best = (float(gaps[k]), float(edges[k]))
+    return {"duration_s": best[0], "start_s": best[1]}
+
+
+def _units_in(rec: SpikeRecording, segments: np.ndarray) -> np.ndarray:
+    """``(n_units,)`` int64 spikes of each unit inside the union of ``(n, 2)`` ``[start, stop)``
+    segments (which may overlap: a spike in two counts once)."""
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    t = rec.spike_times
+    # segments holding each spike: those started at or before it less those stopped at or before it
+    n_in = np.searchsorted(np.sort(seg[:, 0]), t, side="right") - np.searchsorted(np.sort(seg[:, 1]), t, side="right")
+    return np.bincount(np.asarray(rec.unit_ids)[n_in > 0], minlength=rec.n_units).astype(np.int64)
 
 
 def _epoch(rec: SpikeRecording, name: str) -> dict:
@@ -167,7 +232,9 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
         out["error"] = str(err)
         return out
     splits = {}
+    names = np.asarray(rec.unit_names, dtype=object)
     for split, (n, p) in counts.items():
+        per_unit = _units_in(rec, plan.segments[split])
         splits[split] = {
             "n_windows": int(n.size),
             "duration_s": float(np.sum(np.diff(plan.segments[split], axis=1))) if len(plan.segments[split])
@@ -178,6 +245,8 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
             "n_spikes": int(n.sum()),
             "spikes_per_past_window": _stats(p),
             "n_past_windows_truncated": int(np.sum(p > pcap)),
+            # units with no spike inside the split's segments (a token absent from this split)
+            "units_without_spikes": [str(u) for u in names[per_unit == 0]],
         }
     out["split_mode"] = plan.mode
     out["splits"] = splits
@@ -219,12 +288,27 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         / ``suggested_max_past_length`` that hold 99 % of the training windows whole; or
         ``windows["error"]``, the message with which training would refuse the recording.
         Training windows step by ``config.stride`` (they may overlap, so their spikes may be
-        counted more than once); validation and test windows tile their split.
+        counted more than once); validation and test windows tile their split. Each split also
+        lists ``units_without_spikes``: the names of the units without a spike inside its
+        segments (``plan.segments``: time blocks, or trials; past windows included), e.g. a unit
+        that drifted out of the recording before the training split ends is a token the model
+        never learns.
+
+        Unit presence: ``unit_presence_ratio`` (name -> fraction in [0, 1] of
+        ``PRESENCE_BINS`` = 100 equal bins over the support with a spike, see
+        :func:`presence_ratio`; NaN for an empty support) and ``presence_ratio``: ``n_bins``,
+        ``bin_s`` (s), ``threshold`` (0.9), ``median`` over units and ``units_below`` (names of
+        the units below the threshold, lowest ratio first). ``longest_silence``: the longest
+        stretch of the support without any spike, ``duration_s`` and ``start_s`` (s; see
+        :func:`longest_silence`).
     """
     rec = recording
     config = NeuroformerConfig() if config is None else config
     duration = rec.duration
     rates = rec.firing_rates() if duration > 0 else np.full(rec.n_units, np.nan)
+    presence = presence_ratio(rec)
+    low = np.flatnonzero(presence < PRESENCE_THRESHOLD)
+    low = low[np.argsort(presence[low], kind="stable")]
     counts = np.bincount(rec.unit_ids, minlength=rec.n_units)
     trials = None
     if rec.trials is not None and len(rec.trials):
@@ -247,6 +331,11 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         "firing_rate_hz": {**{k: v for k, v in _stats(rates).items() if k in ("median", "min", "max")},
                            "population": rec.n_spikes / duration if duration > 0 else float("nan")},
         "unit_firing_rate_hz": dict(zip(rec.unit_names, rates.tolist())),
+        "unit_presence_ratio": dict(zip(rec.unit_names, presence.tolist())),
+        "presence_ratio": {"n_bins": PRESENCE_BINS, "bin_s": duration / PRESENCE_BINS, "threshold": PRESENCE_THRESHOLD,
+                           "median": float(np.median(presence)) if presence.size else float("nan"),
+                           "units_below": [rec.unit_names[i] for i in low]},
+        "longest_silence": longest_silence(rec),
         "epochs": [{"name": name, "start_s": float(a), "stop_s": float(b), **_epoch(rec, name)}
                    for name, (a, b) in rec.epochs.items()],
         "trials": trials,
@@ -255,6 +344,12 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         "events": [{"name": name, "n_events": int(len(ev))} for name, ev in rec.events.items()],
         "windows": _windows(rec, config),
     }
+
+
+def _named(names: List[str], value: Optional[Dict[str, float]] = None) -> str:
+    """The first ``MAX_NAMED_UNITS`` of ``names`` (with ``value[name]`` when given), then ``...``."""
+    shown = [f"{n} ({value[n]:.2f})" if value is not None else str(n) for n in names[:MAX_NAMED_UNITS]]
+    return ", ".join(shown) + (", ..." if len(names) > MAX_NAMED_UNITS else "")
 
 
 def _fmt_stats(s: Dict[str, float]) -> str:
@@ -272,6 +367,18 @@ def format_description(desc: dict) -> str:
                                                      if desc["n_support_intervals"] > 1 else ")") if td else ""))
     lines.append(f"firing rate per unit: median {fr['median']:.2f} Hz (min {fr['min']:.2f}, max {fr['max']:.2f}); "
                  f"population {fr['population']:.1f} spikes/s")
+    pr = desc["presence_ratio"]
+    if desc["n_units"] and np.isfinite(pr["median"]):
+        below = pr["units_below"]
+        lines.append(f"presence ratio (share of {pr['n_bins']} bins of {pr['bin_s']:.3g} s with a spike): median "
+                     f"{pr['median']:.2f}; " + (f"{len(below)} of {desc['n_units']} units below {pr['threshold']:g}: "
+                                                + _named(below, desc["unit_presence_ratio"]) if below
+                                                else f"no unit below {pr['threshold']:g}"))
+    silence, w = desc["longest_silence"], desc["windows"]
+    span = w["past_window_s"] + w["current_window_s"]
+    if silence["start_s"] is not None and silence["duration_s"] > span:
+        lines.append(f"longest stretch without any spike: {silence['duration_s']:.3f} s from {silence['start_s']:.3f} s "
+                     f"(a window with its past spans {span:g} s)")
     if desc["epochs"]:
         lines.append("epochs (--epoch NAME):")
         for e in desc["epochs"]:
@@ -332,10 +439,19 @@ def format_description(desc: dict) -> str:
                      f"({s['n_spikes_truncated']} of {s['n_spikes']} spikes)")
         lines.append(f"      spikes per past window {_fmt_stats(s['spikes_per_past_window'])}; "
                      f"{s['n_past_windows_truncated']} past windows truncated")
+        absent = s["units_without_spikes"]
+        if absent:
+            note = ""
+            if split == "train":
+                others = [u for u in absent if not all(u in w["splits"][o]["units_without_spikes"]
+                                                       for o in w["splits"] if o != "train")]
+                if others:
+                    note = f" ({len(others)} of them with spikes in another split: tokens the model never learns)"
+            lines.append(f"      {len(absent)} units without a spike in {split}: {_named(absent)}{note}")
     if w.get("suggested_max_window_length") is not None:
         lines.append(f"  a budget holding 99 % of the training windows whole: max_window_length "
                      f"{w['suggested_max_window_length']}, max_past_length {w['suggested_max_past_length']}")
     return "\n".join(lines)
 
 
-__all__ = ["describe_recording", "format_description"]
+__all__ = ["describe_recording", "format_description", "longest_silence", "presence_ratio"]
