@@ -44,6 +44,8 @@ def test_window_counts_are_what_training_tokenizes_and_cuts(shared_data):
     n = np.asarray(dsets["train"]["n_spikes"])
     assert np.mean(n <= w["suggested_max_window_length"] - 2) >= 0.99
     assert np.mean(n <= w["suggested_max_window_length"] - 3) < 0.99
+    # 40 s in 100 presence bins: the ratio says more about the rate than about drift, and the text says so
+    assert "(bins of 0.4 s, a short recording: a unit firing below about 2.5 Hz" in format_description(desc)
 
 
 def test_summary_names_epochs_targets_and_rates(shared_data):
@@ -241,6 +243,7 @@ def test_presence_ratio_is_the_share_of_equal_bins_with_a_spike(shared_data):
     assert line == (f"presence ratio (share of 100 bins of 12 s with a spike): median {np.median(want):.2f}; 3 of 15 "
                     f"units below 0.9: " + ", ".join(f"{n} ({got[n]:.2f})" for n in low))
     assert "longest stretch without any spike" not in text  # 0.43 s at most: shorter than a window with its past
+    assert "a short recording" not in text  # 12-s bins: no note that the ratio measures the rate
     # a support of two intervals, 200 s each (restricted oddly): its 100 bins are 4 s of support, 50 in each interval,
     # the 400 s between them left out
     from hf_neuroformer.io import from_arrays

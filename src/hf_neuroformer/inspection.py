@@ -24,6 +24,8 @@ MAX_LISTED_VALUES = 8
 # unit is named (the threshold commonly used for "complete" units)
 PRESENCE_BINS = 100
 PRESENCE_THRESHOLD = 0.9
+# presence bins shorter than this (s) get a note: they measure a unit's rate more than its drift
+SHORT_PRESENCE_BIN_S = 10.0
 # units named in a text line (the JSON lists them all)
 MAX_NAMED_UNITS = 5
 
@@ -374,6 +376,10 @@ def format_description(desc: dict) -> str:
                      f"{pr['median']:.2f}; " + (f"{len(below)} of {desc['n_units']} units below {pr['threshold']:g}: "
                                                 + _named(below, desc["unit_presence_ratio"]) if below
                                                 else f"no unit below {pr['threshold']:g}"))
+        if below and pr["bin_s"] < SHORT_PRESENCE_BIN_S:
+            # drift shows over minutes (SpikeInterface bins by 60 s); bins of a short recording mostly measure the rate
+            lines.append(f"  (bins of {pr['bin_s']:.3g} s, a short recording: a unit firing below about "
+                         f"{1 / pr['bin_s']:.2g} Hz misses bins without having drifted out)")
     silence, w = desc["longest_silence"], desc["windows"]
     span = w["past_window_s"] + w["current_window_s"]
     if silence["start_s"] is not None and silence["duration_s"] > span:
