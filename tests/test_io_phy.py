@@ -224,3 +224,20 @@ def test_a_sorter_named_output_folder_takes_its_parent_into_the_session(a2929, t
     assert quiet(read_phy, tmp_path / "mouse 3 day2" / name, session="m3").session == "m3"
     other = quiet(load_recording, _write_phy(tmp_path / "mouse 4" / name, a2929))
     assert other.session != rec.session
+
+
+def test_the_recording_ends_where_the_raw_data_file_ends(a2929, tmp_path):
+    # params.py names the binary the sort was made from (64 int16 channels, no header); its size
+    # gives the recording's length, which the spikes alone cannot (silence after the last spike)
+    folder = _write_phy(tmp_path / "ks", a2929)
+    n_samples = int(np.round(a2929.spike_times[-1] * FS)) + 1 + int(5 * FS)  # 5 s after the last spike
+    with open(folder / "temp_wh.dat", "wb") as f:
+        f.truncate(n_samples * 64 * 2)  # sparse: no disk used
+    rec = quiet(read_phy, folder)
+    assert rec.time_domain == (0.0, n_samples / FS)
+    # a binary shorter than the last spike is not this sort's: said, and the spikes decide
+    with open(folder / "temp_wh.dat", "wb") as f:
+        f.truncate(1000 * 64 * 2)
+    with pytest.warns(UserWarning, match=r"holds 1000 samples per channel, but a spike lies at sample"):
+        rec = read_phy(folder, exclude_groups=())
+    assert rec.time_domain[1] == pytest.approx((np.round(a2929.spike_times[-1] * FS) + 1) / FS)

@@ -72,10 +72,10 @@ def _groups(exclude_groups) -> Tuple[str, ...]:
     return groups
 
 
-def _read_params(folder: Path) -> float:
-    """``sample_rate`` (Hz) of ``folder/params.py``, read as Phy reads it: executed as Python
-    (:func:`runpy.run_path`), its names compared without case (as spikeinterface's
-    ``read_python`` does)."""
+def _read_params(folder: Path) -> Tuple[float, dict]:
+    """``(sample_rate, params)``: the sample rate (Hz) and every name of ``folder/params.py``
+    (lower case), read as Phy reads it: executed as Python (:func:`runpy.run_path`), its names
+    compared without case (as spikeinterface's ``read_python`` does)."""
     import runpy
 
     path = folder / "params.py"
@@ -96,7 +96,27 @@ def _read_params(folder: Path) -> float:
         fs = float("nan")
     if not (np.isfinite(fs) and fs > 0):
         raise ValueError(f"{path}: sample_rate: expected a positive number of Hz, got {params['sample_rate']!r}")
-    return fs
+    return fs, params
+
+
+def _raw_data_samples(folder: Path, params: dict) -> Optional[int]:
+    """Samples per channel of the raw recording the sort was made from: the size of the files
+    ``params.py`` names as ``dat_path`` (one path or a list, relative to ``folder`` unless
+    absolute; ``offset`` header bytes skipped), over ``n_channels_dat`` channels of ``dtype``
+    (default int16); None when a file is missing (the binary often stays on the acquisition
+    machine) or the settings do not describe one."""
+    paths = params.get("dat_path")
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    try:
+        n_channels = int(params["n_channels_dat"])
+        itemsize = np.dtype(params.get("dtype", "int16")).itemsize
+        offset = int(params.get("offset", 0) or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+    files = [Path(p) if Path(p).is_absolute() else folder / p for p in paths]
+    if not files or n_channels < 1 or not all(f.is_file() for f in files):
+        return None
+    return sum((f.stat().st_size - offset) // (n_channels * itemsize) for f in files)
 
 
 def _cluster_tables(folder: Path):
@@ -157,9 +177,11 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             a ``group`` label (no curation file, or a blank label) are kept.
         session: session name; default :func:`default_phy_session` (the folder's name, with its parent's
             in front when the name is one a sorter gives every output, such as ``kilosort4``).
-        time_domain: ``(start, stop)`` in seconds; default from sample 0 to one sample after
-            the last spike of any cluster in ``spike_times.npy`` (the folder does not store the
-            recording's length: pass ``(0, n_samples / sample_rate)`` for the whole recording).
+        time_domain: ``(start, stop)`` in seconds; default from sample 0 to the end of the raw
+            data file ``params.py`` names (``dat_path``, ``n_channels_dat``, ``dtype``,
+            ``offset``) when it is there, else to one sample after the last spike of any cluster
+            in ``spike_times.npy`` (the sort alone does not store the recording's length: pass
+            ``(0, n_samples / sample_rate)`` then for the whole recording).
 
     Returns:
         SpikeRecording: one unit per kept cluster (a cluster with spikes that any table lists,
@@ -171,7 +193,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             group), of spikes whose cluster no cluster table lists (left out, as Phy and
             spikeinterface do), naming the tables, and of listed clusters without spikes
             (left out: Phy keeps the ids of clusters merged away in its tables); spikes that
-            repeat a sample of the same cluster (kept), per cluster.
+            repeat a sample of the same cluster (kept), per cluster; a raw data file shorter than
+            the last spike (the recording then ends after the last spike).
 
     Raises:
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
@@ -190,7 +213,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         raise FileNotFoundError(f"Phy / Kilosort folder {folder}: no {' or '.join(missing)} (expected the folder "
                                 "Kilosort wrote, with params.py and spike_times.npy)")
     groups = _groups(exclude_groups)
-    fs = _read_params(folder)
+    fs, params = _read_params(folder)
     cluster_file = next((f for f in ("spike_clusters.npy", "spike_templates.npy") if (folder / f).is_file()), None)
     if cluster_file is None:
         raise FileNotFoundError(f"Phy / Kilosort folder {folder}: no spike_clusters.npy or spike_templates.npy "
@@ -217,7 +240,14 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     tables, listed, labels = _cluster_tables(folder)
     n_in_file = int(samples.size)
     if time_domain is None and n_in_file:
-        time_domain = (0.0, (float(np.max(samples)) + 1.0) / fs)
+        last = int(np.max(samples)) + 1
+        n_raw = _raw_data_samples(folder, params)
+        if n_raw is not None and n_raw < last:
+            warnings.warn(f"read_phy: the raw data params.py names ({params.get('dat_path')!r}) holds {n_raw} samples "
+                          f"per channel, but a spike lies at sample {last - 1}; not the sort's data (or other "
+                          "n_channels_dat / dtype / offset): the recording is taken to end after the last spike")
+            n_raw = None
+        time_domain = (0.0, (n_raw if n_raw is not None else last) / fs)
     if not tables:
         listed = set(np.unique(clusters).tolist())
     cluster_ids = np.array(sorted(listed), dtype=np.int64)
