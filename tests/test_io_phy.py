@@ -241,3 +241,43 @@ def test_the_recording_ends_where_the_raw_data_file_ends(a2929, tmp_path):
     with pytest.warns(UserWarning, match=r"holds 1000 samples per channel, but a spike lies at sample"):
         rec = read_phy(folder, exclude_groups=())
     assert rec.time_domain[1] == pytest.approx((np.round(a2929.spike_times[-1] * FS) + 1) / FS)
+
+
+@pytest.mark.parametrize("params, size, match", [
+    # settings that do not describe the file beside the sort: said, naming the field, and the spikes end the recording
+    ("dtype = 'int17'\n", 64 * 2, r"dtype: expected the name of a numeric NumPy type.*got 'int17'"),
+    ("dtype = 'str'\n", 64 * 2, r"dtype: expected.*got 'str'"),  # itemsize 0: was a ZeroDivisionError
+    ("dtype = None\n", 64 * 2, r"dtype: expected.*got None"),  # np.dtype(None) is float64: was read as 8 bytes
+    ("n_channels_dat = 0\n", 64 * 2, r"n_channels_dat: expected the number of channels.*got 0"),
+    ("del n_channels_dat\n", 64 * 2, r"n_channels_dat: expected.*got None"),
+    ("n_channels_dat = 64.5\n", 64 * 2, r"n_channels_dat: expected.*whole number >= 1, got 64.5"),
+    ("offset = -1280\n", 64 * 2, r"offset: expected the bytes of header.*got -1280"),
+    ("offset = 10**9\n", 64 * 2 * 1000, r"offset: expected at most the size of .*temp_wh.dat \(128000 bytes\), "
+                                        r"got 1000000000"),  # was 'holds -7812 samples per channel'
+    ("dat_path = 5\n", 0, r"dat_path: expected a file name or a list of file names, got 5"),  # was a TypeError
+])
+def test_raw_data_settings_that_do_not_describe_the_file_are_named(a2929, tmp_path, params, size, match):
+    folder = _write_phy(tmp_path / "ks", a2929, params="sample_rate = 20000.\n" + params)
+    with open(folder / "temp_wh.dat", "wb") as f:
+        f.truncate(size)
+    with pytest.warns(UserWarning, match=match):
+        rec = read_phy(folder, exclude_groups=())
+    assert rec.time_domain[1] == pytest.approx((np.round(a2929.spike_times[-1] * FS) + 1) / FS)
+
+
+def test_raw_data_as_a_list_a_numpy_type_and_a_size_not_whole_samples(a2929, tmp_path):
+    last = int(np.round(a2929.spike_times[-1] * FS)) + 1
+    # two files (Phy concatenates them), float32 as np.float32 in a params.py that imports numpy, a 256-byte header each
+    folder = _write_phy(tmp_path / "ks", a2929, params="sample_rate = 20000.\nimport numpy as np\ndtype = np.float32\n"
+                        "offset = 256\ndat_path = ['a.bin', 'b.bin']\n")
+    for name, n in (("a.bin", last), ("b.bin", 1000)):
+        with open(folder / name, "wb") as f:
+            f.truncate(256 + n * 64 * 4)
+    assert quiet(read_phy, folder).time_domain == (0.0, (last + 1000) / FS)
+    # 3 bytes more than whole samples: other settings than the file's, said; its whole samples counted
+    with open(folder / "b.bin", "wb") as f:
+        f.truncate(256 + 1000 * 64 * 4 + 3)
+    with pytest.warns(UserWarning, match=r"b.bin: 256003 bytes of samples \(after offset 256\) are not a whole number "
+                                         r"of samples of n_channels_dat 64 x dtype float32 \(256 bytes\)"):
+        rec = read_phy(folder, exclude_groups=())
+    assert rec.time_domain == (0.0, (last + 1000) / FS)

@@ -99,24 +99,75 @@ def _read_params(folder: Path) -> Tuple[float, dict]:
     return fs, params
 
 
+def _whole(value, least: int) -> Optional[int]:
+    """``value`` as an int when it is a whole number (int, or a float without a fraction, not a
+    bool) of at least ``least``, else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    if not np.isfinite(value) or float(value) != int(value) or int(value) < least:
+        return None
+    return int(value)
+
+
 def _raw_data_samples(folder: Path, params: dict) -> Optional[int]:
     """Samples per channel of the raw recording the sort was made from: the size of the files
     ``params.py`` names as ``dat_path`` (one path or a list, relative to ``folder`` unless
-    absolute; ``offset`` header bytes skipped), over ``n_channels_dat`` channels of ``dtype``
-    (default int16); None when a file is missing (the binary often stays on the acquisition
-    machine) or the settings do not describe one."""
+    absolute; ``offset`` header bytes skipped in each), over ``n_channels_dat`` channels of
+    ``dtype`` (default int16); None when no file is named or one is missing (the binary often
+    stays on the acquisition machine; an empty name names none).
+
+    Warns (``UserWarning``, naming the field and the expectation) and returns None when the files
+    are there but ``params.py`` does not describe them: ``dat_path`` not a path or list of paths,
+    ``n_channels_dat`` missing or not a positive whole number, ``dtype`` not the name of a numeric
+    NumPy type, ``offset`` not a whole number of bytes >= 0 or past the end of a file. Warns (and
+    counts the whole samples) when a file's data is not a whole number of samples of
+    ``n_channels_dat`` x ``dtype`` (other settings than the file was written with)."""
+    where = folder / "params.py"
     paths = params.get("dat_path")
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    if paths is None:
+        return None
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not (isinstance(paths, (list, tuple)) and all(isinstance(p, (str, Path)) for p in paths)):
+        warnings.warn(f"read_phy: {where}: dat_path: expected a file name or a list of file names, got {paths!r}; "
+                      "the raw data file does not end the recording (it ends after the last spike)")
+        return None
+    # an empty name ('' : no binary was written beside the sort) names no file
+    files = [Path(p) if Path(p).is_absolute() else folder / p for p in paths if str(p)]
+    if not files or not all(f.is_file() for f in files):
+        return None
+
+    def unusable(field: str, expected: str) -> None:
+        warnings.warn(f"read_phy: {where}: {field}: expected {expected}, got {params.get(field)!r}; the raw data "
+                      f"file(s) {[str(f) for f in files]} do not end the recording (it ends after the last spike)")
+
+    n_channels = _whole(params.get("n_channels_dat"), 1)
+    if n_channels is None:
+        return unusable("n_channels_dat", "the number of channels in the raw data file, a whole number >= 1")
+    dtype = params.get("dtype", "int16")
     try:
-        n_channels = int(params["n_channels_dat"])
-        itemsize = np.dtype(params.get("dtype", "int16")).itemsize
-        offset = int(params.get("offset", 0) or 0)
-    except (KeyError, TypeError, ValueError):
-        return None
-    files = [Path(p) if Path(p).is_absolute() else folder / p for p in paths]
-    if not files or n_channels < 1 or not all(f.is_file() for f in files):
-        return None
-    return sum((f.stat().st_size - offset) // (n_channels * itemsize) for f in files)
+        # a name ('int16'), or a NumPy type (np.int16, in a params.py that imports numpy)
+        numpy_type = isinstance(dtype, type) and issubclass(dtype, np.generic)
+        dtype = np.dtype(dtype) if isinstance(dtype, (str, np.dtype)) or numpy_type else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "iuf":
+        return unusable("dtype", "the name of a numeric NumPy type of the samples, such as 'int16'")
+    offset = _whole(params.get("offset", 0) or 0, 0)
+    if offset is None:
+        return unusable("offset", "the bytes of header before the samples, a whole number >= 0")
+    frame = n_channels * dtype.itemsize
+    total = 0
+    for f in files:
+        size = f.stat().st_size
+        if size < offset:
+            return unusable("offset", f"at most the size of {f} ({size} bytes)")
+        if (size - offset) % frame:
+            warnings.warn(f"read_phy: {f}: {size - offset} bytes of samples (after offset {offset}) are not a whole "
+                          f"number of samples of n_channels_dat {n_channels} x dtype {dtype.name} ({frame} bytes): "
+                          "params.py may not describe the file; its whole samples are counted")
+        total += (size - offset) // frame
+    return total
 
 
 def _cluster_tables(folder: Path):
@@ -194,7 +245,9 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             spikeinterface do), naming the tables, and of listed clusters without spikes
             (left out: Phy keeps the ids of clusters merged away in its tables); spikes that
             repeat a sample of the same cluster (kept), per cluster; a raw data file shorter than
-            the last spike (the recording then ends after the last spike).
+            the last spike, or raw data settings that do not describe the files beside the sort
+            (``dat_path``, ``n_channels_dat``, ``dtype``, ``offset``, named; the recording then
+            ends after the last spike); a raw data file that is not a whole number of samples.
 
     Raises:
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
