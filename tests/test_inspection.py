@@ -45,7 +45,13 @@ def test_window_counts_are_what_training_tokenizes_and_cuts(shared_data):
     assert np.mean(n <= w["suggested_max_window_length"] - 2) >= 0.99
     assert np.mean(n <= w["suggested_max_window_length"] - 3) < 0.99
     # 40 s in 100 presence bins: the ratio says more about the rate than about drift, and the text says so
-    assert "(bins of 0.4 s, a short recording: a unit firing below about 2.5 Hz" in format_description(desc)
+    # a steady unit misses a 0.4-s bin with probability exp(-0.4 r): below 0.9 for r under ln(10) / 0.4 = 5.8 Hz, not
+    # 1 / 0.4 = 2.5 Hz (222 of Allen's 239 units firing 2.5-5.8 Hz are below 0.9)
+    assert "(bins of 0.4 s, a short recording: a unit firing steadily below about 5.8 Hz misses more than 10% of them " \
+           "without having drifted out)" in format_description(desc)
+    rates, ratio = rec.firing_rates(), np.array([desc["unit_presence_ratio"][n] for n in rec.unit_names])
+    between = (rates > 2.5) & (rates < np.log(10) / 0.4)
+    assert np.mean(ratio[between] < 0.9) > 0.9
 
 
 def test_summary_names_epochs_targets_and_rates(shared_data):

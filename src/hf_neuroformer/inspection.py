@@ -378,8 +378,12 @@ def format_description(desc: dict) -> str:
                                                 else f"no unit below {pr['threshold']:g}"))
         if below and pr["bin_s"] < SHORT_PRESENCE_BIN_S:
             # drift shows over minutes (SpikeInterface bins by 60 s); bins of a short recording mostly measure the rate
-            lines.append(f"  (bins of {pr['bin_s']:.3g} s, a short recording: a unit firing below about "
-                         f"{1 / pr['bin_s']:.2g} Hz misses bins without having drifted out)")
+            # a steady (Poisson) unit of rate r misses a bin with probability exp(-r * bin_s): it falls below the
+            # threshold without drifting when r < -ln(1 - threshold) / bin_s (2.3 / bin_s at 0.9), not 1 / bin_s
+            steady = -np.log(1.0 - pr["threshold"]) / pr["bin_s"]
+            lines.append(f"  (bins of {pr['bin_s']:.3g} s, a short recording: a unit firing steadily below about "
+                         f"{steady:.2g} Hz misses more than {1 - pr['threshold']:.0%} of them without having "
+                         "drifted out)")
     silence, w = desc["longest_silence"], desc["windows"]
     span = w["past_window_s"] + w["current_window_s"]
     if silence["start_s"] is not None and silence["duration_s"] > span:
