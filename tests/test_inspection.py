@@ -327,3 +327,30 @@ def test_the_longest_stretch_without_spikes_is_found_and_said_when_long(shared_d
             best, start = e[j + 1] - e[j], e[j]
     got = describe_recording(rip)["longest_silence"]
     assert got["duration_s"] == pytest.approx(best) and got["start_s"] == start and best < 1.0
+
+
+def test_a_unit_firing_only_in_past_windows_of_a_split_is_named(shared_data):
+    # A2929's wake with unit3 kept in the training split only where a training window's past reaches but no current
+    # window does (the first past_window_s of each training block): context there, never a spike the model predicts
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.windows import _split_windows, plan_splits
+
+    wake = quiet(load_recording, shared_data(A2929), epoch="wake")
+    config = NeuroformerConfig()
+    plan = plan_splits(wake, config)
+    starts, _ = _split_windows(plan, "train", config)
+    in_current = np.zeros(wake.n_spikes, dtype=bool)
+    for a in starts:
+        in_current |= (wake.spike_times >= a) & (wake.spike_times < a + config.current_window)
+    in_train = np.zeros(wake.n_spikes, dtype=bool)
+    for a, b in plan.segments["train"]:
+        in_train |= (wake.spike_times >= a) & (wake.spike_times < b)
+    drop = (wake.unit_ids == 3) & in_train & in_current
+    assert np.sum((wake.unit_ids == 3) & in_train & ~in_current) > 0  # unit3 keeps spikes in training past windows
+    rec = from_arrays(wake.spike_times[~drop], wake.unit_ids[~drop], unit_names=wake.unit_names,
+                      time_domain=(600.0, 1200.0))
+    np.testing.assert_array_equal(plan_splits(rec, config).segments["train"], plan.segments["train"])
+    desc = describe_recording(rec, config)
+    assert desc["windows"]["splits"]["train"]["units_without_spikes"] == ["unit3"]
+    assert "      1 units without a spike in train: unit3 (1 of them with spikes in another split: tokens the model " \
+           "never learns)" in format_description(desc)

@@ -233,10 +233,14 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     except ValueError as err:
         out["error"] = str(err)
         return out
+    from .windows import _split_windows
+
     splits = {}
     names = np.asarray(rec.unit_names, dtype=object)
     for split, (n, p) in counts.items():
-        per_unit = _units_in(rec, plan.segments[split])
+        # the units the split's current windows hold: a spike only in a past window is context, never a target
+        starts, _ = _split_windows(plan, split, config)
+        per_unit = _units_in(rec, np.stack([starts, starts + config.current_window], axis=1))
         splits[split] = {
             "n_windows": int(n.size),
             "duration_s": float(np.sum(np.diff(plan.segments[split], axis=1))) if len(plan.segments[split])
@@ -247,7 +251,7 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
             "n_spikes": int(n.sum()),
             "spikes_per_past_window": _stats(p),
             "n_past_windows_truncated": int(np.sum(p > pcap)),
-            # units with no spike inside the split's segments (a token absent from this split)
+            # units with no spike in the split's current windows (a token this split never asks for)
             "units_without_spikes": [str(u) for u in names[per_unit == 0]],
         }
     out["split_mode"] = plan.mode
@@ -291,8 +295,8 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         ``windows["error"]``, the message with which training would refuse the recording.
         Training windows step by ``config.stride`` (they may overlap, so their spikes may be
         counted more than once); validation and test windows tile their split. Each split also
-        lists ``units_without_spikes``: the names of the units without a spike inside its
-        segments (``plan.segments``: time blocks, or trials; past windows included), e.g. a unit
+        lists ``units_without_spikes``: the names of the units without a spike in any of its
+        current windows (a spike in a past window only is context, never predicted), e.g. a unit
         that drifted out of the recording before the training split ends is a token the model
         never learns.
 
