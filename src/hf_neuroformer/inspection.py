@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import SpikeRecording
+from .recording import SpikeRecording, _intersect_intervals, _merge_intervals
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -109,22 +109,10 @@ def _epoch(rec: SpikeRecording, name: str) -> dict:
     """``n_intervals``, ``duration_s`` (the summed length of the union of the epoch's intervals
     within the recording's support, not their span: 594 ripples over 599 s last 37.6 s) and
     ``n_spikes`` (in that union; a spike in two overlapping rows counts once) of epoch ``name``."""
-    rows = rec.epoch_intervals.get(name)
-    rows = np.asarray([rec.epochs[name]], dtype=np.float64) if rows is None else np.asarray(rows, dtype=np.float64)
-    rows = rows[np.argsort(rows[:, 0], kind="stable")]
-    merged = []
-    for a, b in rows:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    merged = np.asarray(merged, dtype=np.float64).reshape(-1, 2)
-    # within the recording's support (after --epoch ripples, the epoch "sleep" holds the ripples only)
-    sup = np.asarray(rec.support, dtype=np.float64).reshape(-1, 2)
-    lo = np.maximum(merged[:, None, 0], sup[None, :, 0])
-    hi = np.minimum(merged[:, None, 1], sup[None, :, 1])
-    ok = hi > lo
-    merged = np.stack([lo[ok], hi[ok]], axis=1)
+    rows = rec.epoch_intervals.get(name, [rec.epochs[name]])
+    # the union of the rows, within the recording's support (after --epoch ripples, the epoch "sleep" holds
+    # the ripples only), as select_epoch takes them
+    merged = _intersect_intervals(_merge_intervals(rows), rec.support)
     return {"n_intervals": int(len(rows)), "duration_s": float(np.sum(merged[:, 1] - merged[:, 0])),
             "n_spikes": int(_spikes_in(rec, merged[:, 0], merged[:, 1]).sum())}
 
@@ -198,6 +186,13 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
             (:func:`~hf_neuroformer.modalities.fit_modalities`, run on a copy of ``config``), or a
             split holds no window.
     """
+    plan, windows = _split_windows_and_counts(rec, config)
+    return plan, {split: (n, p) for split, (_, n, p) in windows.items()}
+
+
+def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
+    """:func:`split_window_counts` with each split's window starts too: ``(plan, {split: (starts,
+    n, p)})``; raises as it does."""
     import copy
 
     from .modalities import fit_modalities
@@ -208,15 +203,15 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
     plan = plan_splits(rec, config)
     if config.modalities:  # training fits them here, and refuses a source the recording lacks
         fit_modalities(rec, copy.deepcopy(config), plan, overwrite=True)
-    counts = {}
+    out = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config)
         n = _spikes_in(rec, starts, starts + config.current_window)
         past_from = starts - config.past_window
         if clips is not None:
             past_from = np.maximum(past_from, clips)  # trial mode: the past stops at the trial's start
-        counts[split] = (n, _spikes_in(rec, past_from, starts))
-    return plan, counts
+        out[split] = (starts, n, _spikes_in(rec, past_from, starts))
+    return plan, out
 
 
 def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
@@ -229,17 +224,14 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
            "max_past_length": config.max_past_length, "max_spikes_per_window": cap,
            "max_spikes_per_past_window": pcap}
     try:
-        plan, counts = split_window_counts(rec, config)
+        plan, windows = _split_windows_and_counts(rec, config)
     except ValueError as err:
         out["error"] = str(err)
         return out
-    from .windows import _split_windows
-
     splits = {}
     names = np.asarray(rec.unit_names, dtype=object)
-    for split, (n, p) in counts.items():
+    for split, (starts, n, p) in windows.items():
         # the units the split's current windows hold: a spike only in a past window is context, never a target
-        starts, _ = _split_windows(plan, split, config)
         per_unit = _units_in(rec, np.stack([starts, starts + config.current_window], axis=1))
         splits[split] = {
             "n_windows": int(n.size),
