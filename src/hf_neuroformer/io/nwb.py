@@ -787,10 +787,10 @@ def read_nwb(
             else:
                 session = str(nwb.identifier or "") or path.stem
             # an identifier such as "Mouse 12 day 3" made every unit token refused for its whitespace,
-            # and `neuroformer train --data` had no way to rename it
-            # (one of only whitespace, such as an identifier "   ", became "" there: the file stem instead, with
+            # and `neuroformer train --data` had no way to rename it; the readers' rule for names
+            # (one of only whitespace, such as an identifier "   ", gives the file stem instead, with
             # its whitespace replaced as well; an empty session stored by write_nwb stays "")
-            session = "_".join((session if session.strip() else session and path.stem).split())
+            session = names_without_whitespace([session if session.strip() or not session else path.stem])[0][0]
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
