@@ -8,6 +8,7 @@ the past window's spikes; two heads predict the next unit id and its dt.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
@@ -369,7 +370,8 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
 SPECIAL_TOKEN_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
 
 
-def _transformers_config_keys() -> set:
+@functools.lru_cache(maxsize=None)
+def _transformers_config_keys() -> frozenset:
     """Keys that ``PreTrainedConfig`` itself takes or keeps (its attributes and annotations, the
     generation settings it drops, what ``from_pretrained`` / ``save_pretrained`` /
     ``register_for_auto_class`` pass or write)."""
@@ -382,23 +384,27 @@ def _transformers_config_keys() -> set:
         keys |= set(GenerationConfig._get_default_generation_params())
     except (ImportError, AttributeError):
         pass
-    return keys | {"name_or_path", "_name_or_path", "_commit_hash", "output_attentions", "attn_implementation",
-                   "experts_implementation", "per_layer_config", "torch_dtype", "num_labels", "auto_map",
-                   "custom_pipelines", "tokenizer_class", "_from_auto", "_from_pipeline", "model_type"}
+    return frozenset(keys) | {"name_or_path", "_name_or_path", "_commit_hash", "output_attentions",
+                              "attn_implementation", "experts_implementation", "per_layer_config", "torch_dtype",
+                              "num_labels", "auto_map", "custom_pipelines", "tokenizer_class", "_from_auto",
+                              "_from_pipeline", "model_type"}
 
 
-def _warn_unknown_fields(kwargs: dict, own, fate: str = "are kept as attributes but nothing reads them",
+def _warn_unknown_fields(kwargs: dict, cls, fate: str = "are kept as attributes but nothing reads them",
                          stacklevel: int = 3) -> None:
-    """Warn about keyword arguments that are neither NeuroformerConfig fields (``own``) nor keys of
-    transformers' ``PreTrainedConfig``: they are kept as attributes (transformers' rule, so a
-    config.json with extra keys still loads) but nothing reads them, so
+    """Warn about keyword arguments that are neither fields of ``cls`` (its constructor's arguments)
+    nor keys of transformers' ``PreTrainedConfig``: they are kept as attributes (transformers'
+    rule, so a config.json with extra keys still loads) but nothing reads them, so
     ``NeuroformerConfig(hiden_size=64)`` built a 128-wide model without a word."""
+    if not kwargs:
+        return
     unknown = sorted(set(kwargs) - _transformers_config_keys())
     if not unknown:
         return
     import difflib
     import warnings
 
+    own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
     hints = [f"{u!r} -> {c[0]!r}" for u in unknown for c in [difflib.get_close_matches(u, own, n=1)] if c]
     warnings.warn(f"NeuroformerConfig: unknown field(s) {unknown} {fate}"
                   + (f" (did you mean {', '.join(hints)}?)" if hints else "")
@@ -620,8 +626,7 @@ class NeuroformerConfig(PreTrainedConfig):
         # transformers drops the overrides that are no attribute without a word when the caller does
         # not ask for them back: from_pretrained(path, hiden_size=64) kept hidden_size 128
         config, unused = super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
-        _warn_unknown_fields(unused, [p for p in params if p not in ("self", "kwargs")],
-                             fate="were ignored (not config fields)", stacklevel=4)
+        _warn_unknown_fields(unused, cls, fate="were ignored (not config fields)", stacklevel=4)
         return config
 
     @classmethod
@@ -745,8 +750,7 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
                               contrastive_modalities, contrastive_projection_size)
-        _warn_unknown_fields(kwargs, [p for p in inspect.signature(type(self).__init__).parameters
-                                      if p not in ("self", "kwargs")])
+        _warn_unknown_fields(kwargs, type(self))
         specials = {name: _special_id(name, value) for name, value in
                     (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id), ("eos_token_id", eos_token_id))}
         super().__init__(**specials, **kwargs)
