@@ -62,6 +62,11 @@ def default_phy_session(folder) -> str:
     return names_without_whitespace([name])[0][0]
 
 
+def _some(ids: np.ndarray, k: int = 10) -> str:
+    """The first ``k`` cluster ids of ``ids``, comma-separated, then ``...`` when there are more."""
+    return ", ".join(map(str, ids[:k].tolist())) + (", ..." if ids.size > k else "")
+
+
 def _groups(exclude_groups) -> Tuple[str, ...]:
     if isinstance(exclude_groups, str):
         return (exclude_groups,)
@@ -292,7 +297,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
 
     tables, listed, labels = _cluster_tables(folder)
     n_in_file = int(samples.size)
-    if time_domain is None and n_in_file:
+    if time_domain is None:  # (the sort holds spikes: an empty one is refused above)
         last = int(np.max(samples)) + 1
         n_raw = _raw_data_samples(folder, params)
         if n_raw is not None and n_raw < last:
@@ -308,15 +313,13 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     if unlisted.any():
         ids = np.unique(clusters[unlisted])
         warnings.warn(f"read_phy: left out {int(unlisted.sum())} of {n_in_file} spikes whose cluster no cluster "
-                      f"table of {folder} lists ({', '.join(tables)}): {ids.size} clusters "
-                      f"({', '.join(map(str, ids[:10].tolist()))}{', ...' if ids.size > 10 else ''})")
+                      f"table of {folder} lists ({', '.join(tables)}): {ids.size} clusters ({_some(ids)})")
 
     counts = np.bincount(np.searchsorted(cluster_ids, clusters[~unlisted]), minlength=cluster_ids.size)
-    if n_in_file and not counts.all():
+    if not counts.all():
         empty = cluster_ids[counts == 0]
         warnings.warn(f"read_phy: left out {empty.size} clusters that a cluster table ({', '.join(tables)}) lists "
-                      f"but that have no spike in {cluster_file} (merged or split away in Phy): "
-                      f"{', '.join(map(str, empty[:10].tolist()))}{', ...' if empty.size > 10 else ''}")
+                      f"but that have no spike in {cluster_file} (merged or split away in Phy): {_some(empty)}")
         cluster_ids, counts = cluster_ids[counts > 0], counts[counts > 0]
     keep = np.ones(cluster_ids.size, dtype=bool)
     quality = np.array([labels.get(int(c), "") for c in cluster_ids], dtype=object)
