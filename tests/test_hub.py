@@ -240,8 +240,16 @@ def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopbac
     with pytest.raises(FileNotFoundError, match="not a directory"):
         push_to_hub(tmp_path / "nothing-here", "lab/x", **kw)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="lacks config.json"):
+    with pytest.raises(FileNotFoundError, match="model_dir: .*empty' has no config.json"):
         push_to_hub(tmp_path / "empty", "lab/x", **kw)
+    # damaged weights are refused before any request (the old check only looked for the file)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for f in ("config.json", "vocab.json", "tokenizer_config.json"):
+        (damaged / f).write_bytes((model_dir / f).read_bytes())
+    (damaged / "model.safetensors").write_bytes((model_dir / "model.safetensors").read_bytes()[:100])
+    with pytest.raises(ValueError, match="model_dir: .*model.safetensors' is not a readable safetensors file"):
+        push_to_hub(damaged, "lab/x", **kw)
     for bad in ("no-namespace", "lab/a/b", "lab/has space", "lab/double--dash", "lab/" + "x" * 100):
         with pytest.raises(ValueError, match="repo_id: .* is not a Hub repository id"):
             push_to_hub(model_dir, bad, **kw)

@@ -894,7 +894,7 @@ def cmd_push(args) -> int:
     from .hub import auto_class_name, check_license, check_model_dir, check_repo_id, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
-    check_model_dir(args.model)
+    check_model_dir(args.model, "--model")
     check_repo_id(args.repo_id, "--repo-id")
     check_license(args.license, "--license")
     if (args.data is None) != (args.dataset_repo_id is None):

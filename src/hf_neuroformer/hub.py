@@ -59,8 +59,6 @@ DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
 #: The sampler's defaults (:func:`generation_defaults`), staged only for a model with next-spike heads.
 GENERATION_CONFIG = "generation_config.json"
 
-#: Files of a ``neuroformer train`` directory that a push needs (the model and its tokenizer).
-REQUIRED_FILES = ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json")
 #: The figures of a run (``training.RUN_FIGURES``), with the caption the model card gives them.
 CARD_FIGURES = {
     "training_curves.png": "Training and validation loss, and the validation unit-id and dt NLL per step "
@@ -217,21 +215,23 @@ def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
     return repo_id
 
 
-def check_model_dir(model_dir) -> Path:
-    """Return the directory if it holds a model written by ``neuroformer train``.
+def check_model_dir(model_dir, flag: str = "model_dir") -> Path:
+    """Return the directory if it holds a model written by ``neuroformer train`` (or
+    ``finetune``), checked as every command that loads one checks it:
+    :func:`hf_neuroformer.generation.check_model_dir` (config, weights, vocabulary and tokenizer
+    settings present; the weights a readable safetensors file).
+
+    Args:
+        model_dir: the directory.
+        flag: the argument or option named in the messages (``--model`` from the command line).
 
     Raises:
         FileNotFoundError: naming the directory and the missing files.
+        ValueError: ``model.safetensors`` is damaged or incomplete.
     """
-    d = Path(model_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"--model: {str(d)!r} is not a directory; expected one written by 'neuroformer train'")
-    missing = [f for f in REQUIRED_FILES if not (d / f).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"--model: {str(d)!r} lacks {', '.join(missing)}; expected a directory written by 'neuroformer train'"
-        )
-    return d
+    from .generation import check_model_dir as check
+
+    return check(model_dir, flag)
 
 
 @contextlib.contextmanager
