@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from hf_neuroformer import jsonio
 
 HEADER = "# Benchmarks\n\nEach section is written by the script it names.\n"
 
@@ -19,20 +20,10 @@ def data_root() -> Path:
 
 
 def write_atomic(path: Path, text: str | bytes) -> Path:
-    """Write ``text`` (str, or bytes such as a PNG) to ``path`` through a temporary file in the same folder, moved into place,
-    so an interrupted run leaves the old file or the new one, never a partial one. The parent
-    folder is created if missing. Returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``text`` (str, or bytes such as a PNG) to ``path`` atomically, creating the parent
+    folder if missing: the package's :func:`hf_neuroformer.jsonio.write_atomic` (an interrupted run
+    leaves the old file or the new one, never a partial one). Returns ``path``."""
+    return jsonio.write_atomic(path, text, make_parent=True)
 
 
 def comma_items(text: str, what: str, example: str) -> list:

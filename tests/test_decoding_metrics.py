@@ -96,6 +96,34 @@ def test_undefined_metrics_are_written_as_null_in_strict_json(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
 
 
+def test_write_atomic_keeps_the_old_file_on_a_failed_write_and_gives_ordinary_permissions(tmp_path):
+    """``jsonio.write_atomic``, which the package's reports, figures, vocabulary and the benchmark
+    scripts write through: a write that fails midway leaves the old file and no temporary file;
+    a new file gets the umask's mode like the files beside it (``tempfile.mkstemp``, which the
+    scripts used, makes owner-only files)."""
+    import os
+    import stat
+
+    from hf_neuroformer.jsonio import write_atomic
+
+    p = tmp_path / "report.json"
+    p.write_text("old")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(p, "\ud800")
+    assert p.read_text() == "old" and [x.name for x in tmp_path.iterdir()] == ["report.json"]
+    with pytest.raises(TypeError, match="data: expected str or bytes"):
+        write_atomic(p, {"a": 1})
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "missing" / "x.json", "{}")
+    assert write_atomic(tmp_path / "made" / "x.png", b"\x89PNG", make_parent=True).read_bytes() == b"\x89PNG"
+    old = os.umask(0o022)
+    try:
+        mode = stat.S_IMODE(write_atomic(tmp_path / "new.json", "{}").stat().st_mode)
+    finally:
+        os.umask(old)
+    assert mode == 0o644
+
+
 def test_circular_r_is_the_resultant_length_of_the_errors_and_the_model_card_says_so():
     """A decoder off by a constant 90 deg has circular_r 1: the figure is the concentration of the
     errors, not a correlation; the model card labelled it "circular correlation" (a reader takes

@@ -46,6 +46,7 @@ Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``n
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import dataclasses
 import json
@@ -54,7 +55,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .jsonio import json_safe
+from .jsonio import json_safe, write_atomic, write_json
 
 
 def _config_setting(text):
@@ -619,9 +620,7 @@ def cmd_evaluate(args) -> int:
         print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size {why}; "
               f"pass a --bin-size {fix} for them (the other metrics do not use it)")
     if out is not None:
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
-        tmp.replace(out)
+        write_json(out, metrics)
         print(f"[neuroformer] wrote {out} (all metrics, per-unit values included; undefined values as null)")
     if figure is not None:
         from .plotting import plot_fidelity
@@ -653,7 +652,6 @@ def cmd_prepare(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .inspection import describe_recording, format_description
-    from .jsonio import write_json
     from .training import load_yaml_config
 
     inputs = {"--data": args.data, "--config": args.config}
@@ -824,19 +822,17 @@ def cmd_embed(args) -> int:
     ev = pca.explained_variance_ratio_
     what = f"projected for {args.projected!r}" if args.projected else "pooled decoder states, spikes only"
     # the arrays first, each to a temporary name moved into place, the figure (atomic too) last
-    tmp_npy = npy.with_name(f".{npy.name}.tmp")
-    with open(tmp_npy, "wb") as f:
-        np.save(f, latents)
-    tmp_meta = meta.with_name(f".{meta.name}.tmp")
-    tmp_meta.write_text(json.dumps(json_safe({
+    buf = io.BytesIO()
+    np.save(buf, latents)
+    meta_text = json.dumps(json_safe({
         "model": str(args.model), "split": args.split, "color_by": args.color_by, "unit": unit,
         "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
         "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),
         "pca_explained_variance_ratio": ev.tolist(), "n_windows_without_color": int(np.isnan(values).sum()),
         "model_training_spikes_check": spikes_check,
-    }), indent=1))
-    os.replace(tmp_npy, npy)
-    os.replace(tmp_meta, meta)
+    }), indent=1)
+    write_atomic(npy, buf.getvalue())
+    write_atomic(meta, meta_text)
     plot_latents_3d(coords, values, label=f"{args.color_by}" + (f" ({unit})" if unit else ""), circular=circular,
                     title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
                           f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
@@ -883,8 +879,8 @@ def cmd_ablate(args) -> int:
               f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
               f"{training.batch_size}, {seed_text}; test split, checkpoint chosen on validation.\n")
     text = ablation_markdown(result, header)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(json_safe(result), indent=2))
+    write_atomic(out, text)
+    write_json(out.with_suffix(".json"), result)
     print(text)
     print(f"[neuroformer] wrote {out} and {out.with_suffix('.json')}")
     return 0

@@ -33,14 +33,46 @@ def json_safe(value):
     return str(value)
 
 
-def write_json(path, obj, indent: int = 2) -> Path:
-    """Write ``json_safe(obj)`` as strict JSON to ``path`` atomically (a temporary file in the same
-    folder, then renamed over it), so a reader never sees half a file. Returns the path."""
+def write_atomic(path, data, make_parent: bool = False) -> Path:
+    """Write ``data`` (``str``, written as UTF-8, or ``bytes``, e.g. a PNG or an ``.npy``) to
+    ``path`` atomically: into a temporary file in the same folder (``.<name>.<pid>.tmp``, created
+    with the process umask like any other file, not mkstemp's owner-only mode), then renamed over
+    ``path`` (``os.replace``). A reader, or a run interrupted mid-write, sees the old file or the
+    new one, never half of one; the temporary file is removed if the write fails.
+
+    Args:
+        path: the file to write (replaced if it exists; callers that must not overwrite check first).
+        data: ``str`` or ``bytes``.
+        make_parent: create the parent folder if missing (default: it must exist).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TypeError: ``data`` is neither ``str`` nor ``bytes``.
+        FileNotFoundError: the parent folder is missing and ``make_parent`` is False.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(json_safe(obj), indent=indent, allow_nan=False))
-    os.replace(tmp, path)
+    if not isinstance(data, (str, bytes)):
+        raise TypeError(f"data: expected str or bytes to write to {str(path)!r}, got {type(data).__name__}")
+    if make_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-__all__ = ["json_safe", "write_json"]
+def write_json(path, obj, indent: int = 2) -> Path:
+    """Write ``json_safe(obj)`` as strict JSON to ``path`` with :func:`write_atomic`, so a reader
+    never sees half a file. Returns the path."""
+    return write_atomic(path, json.dumps(json_safe(obj), indent=indent, allow_nan=False))
+
+
+__all__ = ["json_safe", "write_atomic", "write_json"]

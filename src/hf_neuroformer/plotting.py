@@ -8,7 +8,7 @@ same folder, then ``os.replace``), so a reader never sees a half-written file.
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .binning import n_bins_covering
+from .jsonio import write_atomic
 from .metrics.fidelity import (
     _check_pair,
     _counts_in_sorted_bins,
@@ -45,14 +46,9 @@ def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi)
+    return write_atomic(path, buf.getvalue())
 
 
 def _choose_units(real: SpikeRecording, generated: SpikeRecording, ranked_over: np.ndarray, stretch: np.ndarray,
