@@ -191,6 +191,30 @@ def test_window_starts_that_are_not_one_list_are_refused_not_flattened(small):
     assert window_log_likelihoods(model, tok, rec, grid.ravel())["log_likelihood"].shape == (4,)
 
 
+def test_every_entry_point_refuses_no_window_starts_and_nan_starts_with_one_message(small):
+    """The processor, generate_spikes, window_log_likelihoods and attention_connectivity check
+    window starts with one function (windows.window_starts_array): no starts, or a NaN / infinite
+    start, get the same message naming ``window_starts`` from each (the processor said "non-empty
+    1-D sequence of seconds", connectivity "at least one window", generation "finite times")."""
+    from hf_neuroformer import NeuroformerProcessor
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+
+    rec, tok, model, _ = small
+    calls = {
+        "processor": lambda s: NeuroformerProcessor.from_config(tok, model.config)(rec, s),
+        "generate_spikes": lambda s: nf.generate_spikes(model, tok, rec, s, progress=False),
+        "window_log_likelihoods": lambda s: window_log_likelihoods(model, tok, rec, s),
+        "attention_connectivity": lambda s: attention_connectivity(model, tok, rec, s),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"^window_starts: expected at least one window start \(s\), got none"):
+            call([])
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(ValueError, match=rf"^window_starts: expected finite times \(s\), window 1 starts at "
+                                                 rf"{bad}$"):
+                call([10.0, bad])
+
+
 def test_batch_size_below_one_is_refused_not_scored_as_zero(small):
     """batch_size=-1 skipped the scoring loop and returned log-likelihood 0 (probability 1) for
     every window; 0 failed inside range() without naming the field."""

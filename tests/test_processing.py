@@ -173,9 +173,9 @@ def test_bad_input_names_the_field(a2929, saved):
     processor = AutoProcessor.from_pretrained(saved[0])
     with pytest.raises(TypeError, match="recording: expected a SpikeRecording"):
         processor(np.zeros(3), [750.0])
-    with pytest.raises(ValueError, match="window_starts: expected a non-empty 1-D"):
+    with pytest.raises(ValueError, match=r"window_starts: expected at least one window start \(s\), got none"):
         processor(a2929, [])
-    with pytest.raises(ValueError, match=r"window_starts: expected finite seconds; index 1 is nan"):
+    with pytest.raises(ValueError, match=r"window_starts: expected finite times \(s\), window 1 starts at nan"):
         processor(a2929, [750.0, float("nan")])
     with pytest.raises(ValueError, match="past_clip_starts: expected one value per window"):
         processor(a2929, [750.0, 751.0], [700.0])

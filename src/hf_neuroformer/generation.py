@@ -432,14 +432,9 @@ def generate_spikes(
         raise ValueError(f"seed: expected an integer, got {seed!r}")
     if not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]:
         raise ValueError(f"seed: expected an integer in [-2**63, 2**64), got {seed}")
-    starts = window_starts_array(window_starts)
-    if starts.size == 0:
-        raise ValueError("window_starts: expected at least one window start (s), got none; pass the starts of the "
-                         "windows to generate, e.g. window_starts_for_split(plan, 'test', config, "
-                         "stride=config.current_window)[0] (hf_neuroformer.windows), or generate_split")
-    bad = np.flatnonzero(~np.isfinite(starts))
-    if bad.size:
-        raise ValueError(f"window_starts: expected finite times (s), window {bad[0]} starts at {starts[bad[0]]}")
+    starts = window_starts_array(
+        window_starts, empty_hint="pass the starts of the windows to generate, e.g. window_starts_for_split(plan, "
+        "'test', config, stride=config.current_window)[0] (hf_neuroformer.windows), or generate_split")
     w = tokenizer.current_window
     if recording.time_domain is not None and starts.size:
         lo, hi = recording.time_domain
@@ -464,7 +459,8 @@ def generate_spikes(
             f"{float(srt[k])!r} s and {float(srt[k + 1])!r} s are {srt[k + 1] - srt[k]:.9g} s apart, current_window {w} s"
             + (f"; the starts were given as {given}, whose rounding moves them off the window grid: pass float64 "
                "starts" if given in ("float32", "float16", "bfloat16") else ""))
-    clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts")
+    clips = (None if past_clip_starts is None
+             else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
     if clips is not None:
         if clips.shape != starts.shape:
             raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got {clips.size}")

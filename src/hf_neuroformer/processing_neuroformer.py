@@ -30,7 +30,8 @@ from transformers.utils import cached_file
 from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import WINDOW_GRID, NeuroformerCollator, check_windows_in_support, tokenize_windows, trial_at
+from .windows import (WINDOW_GRID, NeuroformerCollator, check_windows_in_support, tokenize_windows, trial_at,
+                      window_starts_array)
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -181,12 +182,7 @@ class NeuroformerProcessor(ProcessorMixin):
         if not isinstance(recording, SpikeRecording):
             raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
                             f"got {type(recording).__name__}")
-        starts = np.asarray(window_starts, dtype=np.float64)
-        if starts.ndim != 1 or starts.size == 0:
-            raise ValueError(f"window_starts: expected a non-empty 1-D sequence of seconds, got shape {starts.shape}")
-        bad = np.flatnonzero(~np.isfinite(starts))
-        if bad.size:
-            raise ValueError(f"window_starts: expected finite seconds; index {int(bad[0])} is {starts[bad[0]]}")
+        starts = window_starts_array(window_starts)
         # a current window outside the recorded time would be read as silence and scored as such
         check_windows_in_support(recording.support, starts, self.tokenizer.current_window)
         clips = None

@@ -74,17 +74,35 @@ def window_reach(config: NeuroformerConfig) -> float:
     return max([float(config.current_window)] + ends)
 
 
-def window_starts_array(window_starts, name: str = "window_starts") -> np.ndarray:
-    """``window_starts`` as a ``(n_windows,)`` float64 array of seconds.
+def window_starts_array(window_starts, name: str = "window_starts", *, clip_starts: bool = False,
+                        empty_hint: str = "") -> np.ndarray:
+    """``window_starts`` as a ``(n_windows,)`` float64 array of seconds, checked as every function
+    that takes window starts checks them (processor, generation, likelihood, attention analyses).
+
+    Args:
+        window_starts: one start per window, s.
+        name: the argument named in the messages.
+        clip_starts: the values are past-clip starts (``past_clip_starts``): NaN ("no clip") is
+            allowed, and so is an empty array; otherwise at least one start, all finite.
+        empty_hint: appended to the message for no starts (how to get them).
 
     Raises:
         ValueError: naming ``name``, for anything but a 1-D sequence (a ``(n, 1)`` column or a
-            ``(n_trials, k)`` grid of starts was flattened into one list of windows without a word).
+            ``(n_trials, k)`` grid of starts was flattened into one list of windows without a word),
+            for no starts, or for a NaN / infinite start.
     """
     starts = np.asarray(window_starts, dtype=np.float64)
     if starts.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of window starts (s), got shape {starts.shape}; pass "
                          "np.ravel(starts) if one list of windows is meant")
+    if clip_starts:
+        return starts
+    if starts.size == 0:
+        raise ValueError(f"{name}: expected at least one window start (s), got none" + (f"; {empty_hint}" if empty_hint
+                                                                                        else ""))
+    bad = np.flatnonzero(~np.isfinite(starts))
+    if bad.size:
+        raise ValueError(f"{name}: expected finite times (s), window {bad[0]} starts at {starts[bad[0]]}")
     return starts
 
 

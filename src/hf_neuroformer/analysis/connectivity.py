@@ -143,8 +143,6 @@ def attention_connectivity(
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
     starts = window_starts_array(window_starts)
-    if starts.size == 0:
-        raise ValueError("window_starts: expected at least one window, got none")
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
     if device is None:
         device = next(model.parameters()).device

@@ -192,8 +192,6 @@ def visual_attention_maps(
     """
     video = video_modality(model.config, modality)
     starts = window_starts_array(window_starts)
-    if starts.size == 0:
-        raise ValueError("window_starts: expected at least one window, got none")
     n = recording.n_units
     if units is not None:
         units = check_unit_indices(units)
