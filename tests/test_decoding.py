@@ -87,6 +87,19 @@ def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(fi
     assert m["split_plan_source"] == "checkpoint splits.json"
     assert json.loads((out / "metrics.json").read_text())["test/x/r2"] == pytest.approx(m["test/x/r2"])
     assert (out / "test_decoding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # decoded vs recorded, drawn
+    # the decoded and recorded values per test window, as a table: its rows give back the reported metrics
+    import pandas as pd
+    from sklearn.metrics import r2_score
+
+    table = pd.read_csv(out / "test_predictions.csv")
+    assert list(table.columns) == ["window_start_s", "window_stop_s", "ry", "ry_predicted", "ry_error_rad", "x",
+                                   "x_predicted"]
+    assert len(table) == m["test/x/n"] and np.all(np.diff(table["window_start_s"]) > 0)
+    assert np.allclose(table["window_stop_s"] - table["window_start_s"], 0.1)
+    assert m["test/x/r2"] == pytest.approx(r2_score(table["x"], table["x_predicted"]), rel=1e-5)
+    err = np.angle(np.exp(1j * (table["ry_predicted"] - table["ry"])))
+    assert np.allclose(np.abs(table["ry_error_rad"]), np.abs(err), atol=1e-6)
+    assert m["test/ry/mean_angular_error_rad"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
     # the decoder records the spikes it was fine-tuned and scored on, like a pretrained model, so the
     # commands that read it with a recording can compare (embed with a changed recording was silent)
     from hf_neuroformer.generation import check_recording_units
@@ -101,6 +114,37 @@ def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(fi
     cfg = json.loads((out / "config.json").read_text())
     x = [t for t in cfg["decoding_targets"] if t["name"] == "x"][0]
     assert x["std"] > 0 and np.isfinite(x["mean"])
+
+
+def test_a_save_without_the_predictions_table_removes_an_earlier_runs(finetuned, tmp_path):
+    """test_predictions.csv belongs to the run that wrote it: a model saved over a decoder's folder
+    without one (train --overwrite) removes it, as it removes the decoder's figure, so no decoded
+    values of another model stay beside the new one."""
+    import shutil
+
+    from hf_neuroformer.training import model_files_in, save_atomically
+
+    d = tmp_path / "over"
+    shutil.copytree(finetuned[0], d)
+    assert "test_predictions.csv" in model_files_in(d)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(d)
+    tok = nf.NeuroformerTokenizer.from_pretrained(d)
+    save_atomically(d, model, tok, {"metrics.json": {}}, overwrite=True)
+    assert not (d / "test_predictions.csv").exists() and not (d / "test_decoding.png").exists()
+    save_atomically(d, model, tok, {"metrics.json": {}}, overwrite=True, tables={"test_predictions.csv": "a\n1\n"})
+    assert (d / "test_predictions.csv").read_text() == "a\n1\n"
+
+
+def test_prediction_table_refuses_mismatched_shapes_and_class_indices():
+    from hf_neuroformer.decoding import prediction_table
+
+    targets = [{"name": "choice", "kind": "classification", "classes": ["left", "right"]}]
+    t = prediction_table([0.2, 0.1], 0.1, [[1], [0]], [[0], [1]], targets)
+    assert t["choice"].tolist() == ["left", "right"] and t["choice_predicted"].tolist() == ["right", "left"]
+    with pytest.raises(ValueError, match=r"labels / predictions: expected shape \(2, 1\)"):
+        prediction_table([0.2, 0.1], 0.1, [[1, 0], [0, 1]], [[0], [1]], targets)
+    with pytest.raises(ValueError, match=r"of 'choice': expected class indices in \[0, 2\)"):
+        prediction_table([0.2, 0.1], 0.1, [[2], [0]], [[0], [1]], targets)
 
 
 def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpoint(finetuned, pretrained, a2929,
@@ -289,6 +333,14 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
         assert 0 <= m[f"{split}/trial:motorLabel/accuracy"] <= 1
         assert 0 <= m[f"{split}/trial:motorLabel/balanced_accuracy"] <= 1
     assert (tmp_path / "d" / "test_decoding.png").is_file()  # the confusion matrix of the test windows
+    # the table holds the class labels themselves (-1 / 0 / 1), recorded and predicted, in time order
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "d" / "test_predictions.csv")
+    order = np.argsort(np.asarray(test["window_start"]), kind="stable")
+    classes = np.array([-1, 0, 1])
+    assert table["trial:motorLabel"].tolist() == classes[y[order]].tolist()
+    assert table["trial:motorLabel_predicted"].tolist() == classes[pred[order]].tolist()
     t = m["targets"][0]
     assert t["num_classes"] == 3 and t["classes"] == [-1, 0, 1]
     # like the baselines: class-weighted loss by default, checkpoint chosen on balanced accuracy

@@ -514,6 +514,7 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
         "AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
     assert "generation_config.json" not in files, sorted(files)
     assert json.loads(files["decoding_report.json"]) == json.loads((out / "decoding_report.json").read_text())
+    assert files["test_predictions.csv"] == (out / "test_predictions.csv").read_bytes()  # the decoded test windows
     card = files["README.md"].decode()
     assert "This decoder cannot generate or score spikes" in card and "neuroformer generate" not in card
 

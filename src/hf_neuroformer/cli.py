@@ -436,10 +436,11 @@ def _check_not_a_model_file(path, flag: str, model_dir, what: str = "the --model
     if path is None or model_dir is None:
         return
     from .generation import MODEL_DIR_FILES
-    from .training import MODEL_FILES, RUN_FIGURES
+    from .training import MODEL_FILES, RUN_FIGURES, RUN_TABLES
 
     out = Path(path)
-    names = {*MODEL_DIR_FILES, *MODEL_FILES, *RUN_FIGURES, "generation_config.json", "decoding_report.json"}
+    names = {*MODEL_DIR_FILES, *MODEL_FILES, *RUN_FIGURES, *RUN_TABLES, "generation_config.json",
+             "decoding_report.json"}
     if out.name in names and out.parent.resolve() == Path(model_dir).resolve():
         raise ValueError(f"{flag}: {str(path)!r} is {out.name} of {what} {str(model_dir)!r}{note}; "
                          "--overwrite replaces old outputs, never a file of the model: pass another file name")
@@ -765,9 +766,11 @@ def cmd_finetune(args) -> int:
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
         config_overrides=sets, overwrite=args.overwrite, log_evaluations=True,
     )
-    fig = ", test_decoding.png" if (Path(args.output_dir) / "test_decoding.png").is_file() else ""
+    # recorded and decoded values per test window, and their figure (no test windows: neither)
+    extra = "".join(f", {name}" for name in ("test_predictions.csv", "test_decoding.png")
+                    if (Path(args.output_dir) / name).is_file())
     print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
-          f"metrics.json, decoding_report.json{fig})")
+          f"metrics.json, decoding_report.json{extra})")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "

@@ -700,6 +700,59 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     return out
 
 
+def prediction_table(window_start, current_window: float, labels, predictions, targets: Sequence[dict]):
+    """One row per decoded window: when it is, what was recorded and what the decoder predicted.
+
+    Args:
+        window_start: ``(n,)`` current-window starts, s.
+        current_window: the window length, s (``window_stop_s`` = start + this).
+        labels: ``(n, n_targets)`` recorded values in the targets' order, as the decoding
+            datasets hold them (class indices for classification, radians for circular targets).
+        predictions: ``(n, n_targets)`` the decoder's ``predictions`` (same units and indices).
+        targets: the ``config.decoding_targets`` dicts (``name``, ``column``, ``kind``,
+            ``classes``), in the model's order.
+
+    Returns:
+        a :class:`pandas.DataFrame` sorted by time with ``window_start_s``, ``window_stop_s`` and,
+        per target label (``position[0]``, ``ry``, ``trial:choice``), ``<label>`` (recorded) and
+        ``<label>_predicted``: regression values in the behaviour's unit; circular angles in
+        radians (the recorded value as stored, the prediction ``atan2``'s, in (-pi, pi]) and
+        ``<label>_error_rad`` (predicted minus recorded, wrapped to [-pi, pi)); classification
+        the class labels themselves (not indices). ``finetune`` writes it as
+        ``test_predictions.csv``.
+
+    Raises:
+        ValueError: shapes that do not match ``targets``, or a class index outside ``classes``.
+    """
+    import pandas as pd
+
+    t = np.asarray(window_start, dtype=np.float64).reshape(-1)
+    n, k = len(t), len(targets)
+    y = np.asarray(labels, dtype=np.float64).reshape(n, -1) if n else np.zeros((0, k))
+    p = np.asarray(predictions, dtype=np.float64).reshape(n, -1) if n else np.zeros((0, k))
+    if y.shape != (n, k) or p.shape != (n, k):
+        raise ValueError(f"labels / predictions: expected shape ({n}, {k}) for {n} windows and {k} targets, got "
+                         f"{y.shape} / {p.shape}")
+    order = np.argsort(t, kind="stable")
+    cols = {"window_start_s": t[order], "window_stop_s": t[order] + float(current_window)}
+    for j, target in enumerate(targets):
+        label = target_label(target["name"], target.get("column"))
+        rec, pred = y[order, j], p[order, j]
+        if target["kind"] == "classification":
+            classes = list(target["classes"])
+            idx = np.stack([rec, pred])
+            if np.any((idx < 0) | (idx >= len(classes)) | (idx % 1 != 0)):
+                raise ValueError(f"labels / predictions of {label!r}: expected class indices in [0, {len(classes)})")
+            cols[label] = [classes[int(i)] for i in rec]
+            cols[f"{label}_predicted"] = [classes[int(i)] for i in pred]
+        else:
+            cols[label] = rec
+            cols[f"{label}_predicted"] = pred
+            if target["kind"] == "circular":
+                cols[f"{label}_error_rad"] = (pred - rec + np.pi) % (2 * np.pi) - np.pi
+    return pd.DataFrame(cols)
+
+
 class DecodingCollator(NeuroformerCollator):
     """:class:`~hf_neuroformer.windows.NeuroformerCollator` plus the decoding targets.
 
@@ -727,6 +780,7 @@ class DecodingCollator(NeuroformerCollator):
 
 
 __all__ = [
+    "prediction_table",
     "DecodingTarget",
     "DecodingTargetError",
     "DecodingCollator",

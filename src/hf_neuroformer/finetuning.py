@@ -50,6 +50,7 @@ from .decoding import (
     build_decoding_datasets,
     expand_columns,
     fraction_of_train,
+    prediction_table,
     target_dicts,
     target_label,
 )
@@ -671,10 +672,13 @@ def finetune(
         split_spikes=split_spikes_digest(recording, plan),
     )
     log = list(trainer.state.log_history)
-    figure = None
+    figure, tables = None, {}
     if test_out is not None:
         preds = test_out.predictions
         preds = preds[0] if isinstance(preds, (tuple, list)) else preds
+        tables["test_predictions.csv"] = prediction_table(
+            np.asarray(dsd["test"]["window_start"], dtype=np.float64), cfg.current_window, test_out.label_ids,
+            preds, tdicts).to_csv(index=False)
         # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
         shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
         figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
@@ -686,7 +690,8 @@ def finetune(
     with transformers_progress_bars(progress):
         save_atomically(out, trainer.model, tokenizer, {
             "metrics.json": metrics, "decoding_report.json": report, "splits.json": plan.to_dict(),
-            "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure})
+            "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure},
+            tables=tables)
     # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
     for name in STALE_RUN_FILES:
         if (out / name).is_file():

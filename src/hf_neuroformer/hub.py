@@ -71,7 +71,7 @@ CARD_FIGURES = {
 }
 #: Run records copied beside the model when present.
 RUN_FILES = ("metrics.json", "splits.json", "training_config.json", "training_log.json", "decoding_report.json",
-             *CARD_FIGURES)
+             "test_predictions.csv", *CARD_FIGURES)
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card_template.md"
 

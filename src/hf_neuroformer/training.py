@@ -55,14 +55,18 @@ MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json",
 #: ``finetune``'s decoded vs recorded behaviour on the test split. A run removes the ones it does
 #: not write, so none of another run stays beside a model.
 RUN_FIGURES = ("training_curves.png", "test_generation.png", "test_decoding.png")
+#: Tables a run writes beside its model: ``finetune``'s decoded and recorded behaviour per test
+#: window (:func:`hf_neuroformer.decoding.prediction_table`). Removed, like the figures, by a run
+#: that does not write them.
+RUN_TABLES = ("test_predictions.csv",)
 #: The way out that every resume refusal offers (the CLI flag and the Python argument).
 START_AFRESH = "start afresh with --overwrite (overwrite=True) or another --output-dir"
 
 
 def model_files_in(folder) -> List[str]:
-    """The files of :data:`MODEL_FILES` and :data:`RUN_FIGURES` that ``folder`` holds (a model, or
-    part of one, is there when this is not empty)."""
-    return [f for f in MODEL_FILES + RUN_FIGURES if (Path(folder) / f).exists()]
+    """The files of :data:`MODEL_FILES`, :data:`RUN_FIGURES` and :data:`RUN_TABLES` that ``folder``
+    holds (a model, or part of one, is there when this is not empty)."""
+    return [f for f in MODEL_FILES + RUN_FIGURES + RUN_TABLES if (Path(folder) / f).exists()]
 
 
 @dataclass
@@ -315,7 +319,7 @@ _WEIGHT_FILE_PATTERNS = ("model.safetensors", "model-*-of-*.safetensors", "model
 
 
 def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False,
-                    figures: Optional[Dict[str, object]] = None) -> None:
+                    figures: Optional[Dict[str, object]] = None, tables: Optional[Dict[str, str]] = None) -> None:
     """Write the model, tokenizer, JSON files and figures into ``output_dir`` without leaving a
     half-written model: everything is written to a staging folder ``.tmp-save-*`` inside it, then
     moved into place as one transaction (:func:`hf_neuroformer.save_journal.replace_files`): a
@@ -329,6 +333,8 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
             with ``savefig`` (format from the suffix). A name of :data:`RUN_FIGURES` that an earlier run left in
             ``output_dir`` and this call does not write is removed, so no figure of another
             run stays beside the new model.
+        tables: file name -> text (CSV), written as given; a name of :data:`RUN_TABLES` that
+            this call does not write is removed, as for the figures.
     """
     out = check_output_dir(output_dir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -342,6 +348,8 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
                 json.dump(json_safe(obj), f, indent=2, allow_nan=False)
         for name, fig in figures.items():
             fig.savefig(tmp / name, dpi=120)
+        for name, text in (tables or {}).items():
+            (tmp / name).write_text(text)
         open_up_safetensors(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # not committed: the old model is whole
@@ -350,7 +358,9 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     written = {p.name for p in tmp.iterdir()}
     stale_weights = [p.name for p in out.iterdir() if p.is_file() and p.name not in written
                      and any(fnmatch.fnmatch(p.name, pat) for pat in _WEIGHT_FILE_PATTERNS)]
-    replace_files(out, tmp, remove=[name for name in RUN_FIGURES if name not in figures] + stale_weights)
+    stale_outputs = [name for name in RUN_FIGURES if name not in figures] + [
+        name for name in RUN_TABLES if name not in (tables or {})]
+    replace_files(out, tmp, remove=stale_outputs + stale_weights)
     # staging folders of saves killed before their commit (never part of a model)
     for stale in out.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(stale, ignore_errors=True)
