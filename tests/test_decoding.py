@@ -138,13 +138,88 @@ def test_a_save_without_the_predictions_table_removes_an_earlier_runs(finetuned,
 def test_prediction_table_refuses_mismatched_shapes_and_class_indices():
     from hf_neuroformer.decoding import prediction_table
 
-    targets = [{"name": "choice", "kind": "classification", "classes": ["left", "right"]}]
-    t = prediction_table([0.2, 0.1], 0.1, [[1], [0]], [[0], [1]], targets)
-    assert t["choice"].tolist() == ["left", "right"] and t["choice_predicted"].tolist() == ["right", "left"]
-    with pytest.raises(ValueError, match=r"labels / predictions: expected shape \(2, 1\)"):
-        prediction_table([0.2, 0.1], 0.1, [[1, 0], [0, 1]], [[0], [1]], targets)
-    with pytest.raises(ValueError, match=r"of 'choice': expected class indices in \[0, 2\)"):
-        prediction_table([0.2, 0.1], 0.1, [[2], [0]], [[0], [1]], targets)
+    targets = [{"name": "choice", "kind": "classification", "classes": [-1, 1]}]
+    t = prediction_table([0.2, 0.1, 0.3], 0.1, [[0], [1], [1]], targets, recorded=[[1.0], [-1.0], [np.nan]])
+    assert t["window_start_s"].tolist() == [0.1, 0.2, 0.3]
+    assert t["choice"].tolist()[:2] == [-1, 1] and t["choice"].isna().tolist() == [False, False, True]
+    assert t["choice_predicted"].tolist() == [1, -1, 1]
+    assert list(prediction_table([0.1], 0.1, [[0]], targets).columns) == ["window_start_s", "window_stop_s",
+                                                                         "choice_predicted"]
+    with pytest.raises(ValueError, match=r"recorded: expected shape \(3, 1\)"):
+        prediction_table([0.2, 0.1, 0.3], 0.1, [[0], [1], [1]], targets, recorded=[[1.0, 2.0]] * 3)
+    with pytest.raises(ValueError, match=r"predictions of 'choice': expected class indices in \[0, 2\)"):
+        prediction_table([0.2, 0.1], 0.1, [[2], [0]], targets)
+
+
+def test_decode_windows_gives_back_the_test_metrics_and_labels_each_window_with_its_split(finetuned, a2929):
+    """decode_windows on the decoder's own test windows reproduces finetune's test metrics and its
+    test_predictions.csv; over windows tiling the whole recording each window is labelled with the
+    split whose segment holds it (past window included), so train windows are not mistaken for
+    held-out ones."""
+    import pandas as pd
+    from sklearn.metrics import r2_score
+
+    from hf_neuroformer.finetuning import decode_windows, load_decoder, split_of_windows, windows_tiling
+    from hf_neuroformer.windows import window_starts_for_split
+
+    out, m = finetuned
+    model, tok, plan = load_decoder(out)
+    cfg = model.config
+    starts, _ = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    model.train()
+    table, info = decode_windows(model, tok, a2929, starts, plan=plan)
+    assert model.training  # the caller's mode comes back
+    assert info["recorded_targets"] == ["ry", "x"] and info["missing_targets"] == {}
+    assert (table["split"] == "test").all() and len(table) == m["test/x/n"]
+    assert m["test/x/r2"] == pytest.approx(r2_score(table["x"], table["x_predicted"]), rel=1e-5)
+    assert m["test/ry/mean_angular_error_rad"] == pytest.approx(np.abs(table["ry_error_rad"]).mean(), rel=1e-5)
+    saved = pd.read_csv(out / "test_predictions.csv")
+    assert np.allclose(saved["x_predicted"], table["x_predicted"], rtol=1e-5)
+    assert (table["n_spikes"] >= 0).all() and (table["n_truncated"] >= 0).all()
+
+    all_starts, _ = windows_tiling(a2929, cfg)
+    whole, _ = decode_windows(model, tok, a2929, all_starts, plan=plan, recorded=False)
+    assert [c for c in whole.columns if c in ("ry", "x")] == []  # recorded=False: predictions only
+    assert set(whole["split"]) <= {"train", "validation", "test", ""} and {"train", "test"} <= set(whole["split"])
+    for split, seg in plan.segments.items():
+        seg = np.asarray(seg)
+        s = whole.loc[whole["split"] == split, "window_start_s"].to_numpy()
+        inside = ((s[:, None] - cfg.past_window >= seg[None, :, 0] - 1e-9)
+                  & (s[:, None] + cfg.current_window <= seg[None, :, 1] + 1e-9)).any(1)
+        assert inside.all(), split
+    # by hand: a window whose past reaches back over a split boundary belongs to neither split
+    toy = nf.windows.SplitPlan("time", {"train": np.array([[0.0, 10.0]]), "test": np.array([[10.0, 20.0]])},
+                               {"train": np.zeros(0, dtype=np.int64), "test": np.zeros(0, dtype=np.int64)})
+    got = split_of_windows(toy, [5.0, 9.95, 10.1, 10.3, 19.9, 25.0], cfg)
+    assert got.tolist() == ["train", "", "", "test", "test", ""]
+
+
+def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, pretrained, shared_data, tmp_path,
+                                                                      capsys):
+    """neuroformer decode applies a decoder fine-tuned on wake to the sleep epoch: every window is
+    outside the decoder's splits, the head direction is predicted where none was recorded."""
+    import pandas as pd
+
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "sleep.csv"
+    args = ["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "sleep",
+            "--output", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert len(table) > 1000 and table["split"].isna().all()  # "" in the CSV: in no split of the decoder
+    assert np.isfinite(table["ry_predicted"]).all() and np.isfinite(table["x_predicted"]).all()
+    assert "ry: predicted only, the recording has no value of it in these windows" in text
+    step = np.diff(table["window_start_s"])  # windows tile the epoch: 0.1 s apart, more across a gap
+    assert (step > 0.1 - 1e-6).all() and np.isclose(step, 0.1).mean() > 0.99
+    assert main(args) == 2 and "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["decode", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--output",
+                 str(tmp_path / "x.csv")]) == 2
+    assert "is not a fine-tuned decoder" in capsys.readouterr().err
+    assert main(args[:-1] + [str(tmp_path / "x.tsv")]) == 2
+    assert "expected a file name ending in .csv" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.tsv").exists()
 
 
 def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpoint(finetuned, pretrained, a2929,

@@ -779,6 +779,78 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_decode(args) -> int:
+    import numpy as np
+
+    from .analysis._batches import check_pass_settings
+    from .decoding import target_label
+    from .finetuning import decode_windows, load_decoder, windows_tiling
+    from .metrics.decoding import decoding_metrics
+    from .windows import check_split_in_recording, window_starts_for_split
+
+    out = Path(args.output)
+    _check_not_a_model_file(out, "--output", args.model)
+    _check_new_file(out, "--output", args.overwrite, suffix=".csv")  # fail before loading anything
+    check_pass_settings(batch_size=args.batch_size, label=_flag)
+    model, tokenizer, plan = load_decoder(args.model, "--model")
+    cfg = model.config
+    rec = _load_data(args.data, args.epoch)
+    spikes_check = _check_units(tokenizer, rec, args)
+    if args.split:
+        check_split_in_recording(plan, args.split, rec, flag="--data")
+        starts, clips = window_starts_for_split(plan, args.split, cfg, stride=cfg.current_window)
+        where = f"the decoder's {args.split} windows"
+    else:
+        starts, clips = windows_tiling(rec, cfg, plan.mode)
+        where = ("every trial" if plan.mode == "trials" else "the recorded time") + (
+            f" of --epoch {args.epoch!r}" if args.epoch else "")
+    if not len(starts):
+        raise ValueError(f"--data: no window fits in {where}: each needs {cfg.current_window} s"
+                         + ("" if plan.mode == "trials" else f" after a {cfg.past_window} s past window"))
+    table, info = decode_windows(model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
+                                 batch_size=args.batch_size, plan=plan, progress=True)
+    write_atomic(out, table.to_csv(index=False))
+    other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
+    print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "
+          f"({info['n_truncated_windows']} with spikes beyond the token budget, cut)")
+    counts = table["split"].value_counts()
+    print("  windows by the decoder's split: " + ", ".join(f"{k or 'none'} {int(v)}" for k, v in counts.items())
+          + (" (by time only: these are not the spikes the decoder was fine-tuned on)" if other else "")
+          + "; scored below: test windows and those outside every split (the decoder was fitted and selected on "
+            "the train and validation windows)")
+    for label, why in info["missing_targets"].items():
+        print(f"  {label}: predicted only, no recorded value ({why.splitlines()[0]})")
+    for t in cfg.decoding_targets:
+        label = target_label(t["name"], t.get("column"))
+        if label not in info["recorded_targets"]:
+            continue
+        y, p = table[label].to_numpy(), table[f"{label}_predicted"].to_numpy()
+        has = np.asarray([v is not None and v == v for v in y])
+        if not has.any():
+            print(f"  {label}: predicted only, the recording has no value of it in these windows")
+        for name, rows in (("test", table["split"].to_numpy() == "test"),
+                           ("other (outside the decoder's splits)", table["split"].to_numpy() == "")):
+            rows = rows & has
+            if not rows.any():
+                continue
+            yy, pp = y[rows], p[rows]
+            if t["kind"] == "classification":  # labels -> indices of the decoder's classes (unseen: left out)
+                classes = list(t["classes"])
+                known = np.asarray([v in classes for v in yy])
+                yy = np.asarray([classes.index(v) for v in yy[known]])
+                pp = np.asarray([classes.index(v) for v in pp[known]])
+                if not len(yy):
+                    continue
+            m = decoding_metrics(np.asarray(yy, dtype=np.float64), np.asarray(pp, dtype=np.float64), t["kind"])
+            shown = {k: v for k, v in m.items() if k in ("r2", "pearson_r", "mean_angular_error_deg",
+                                                        "median_angular_error_deg", "accuracy", "balanced_accuracy")}
+            print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()))
+    print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
+          "recorded one where the recording has it, n_spikes, n_truncated, split)")
+    return 0
+
+
 def cmd_embed(args) -> int:
     import numpy as np
     from sklearn.decomposition import PCA
@@ -1295,6 +1367,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "JSON (0.3, null), else as text; e.g. --set window_stride=0.05")
     f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
+
+    dc = sub.add_parser("decode", help="decode behaviour with a fine-tuned decoder over a whole recording (or epoch, "
+                                       "or one of its splits) and write a CSV of decoded and recorded values")
+    dc.add_argument("--model", required=True, help="directory written by 'neuroformer finetune'")
+    dc.add_argument("--data", help="the recording to decode: the one the decoder was fine-tuned on (e.g. another "
+                                   "--epoch of it) or one with the same units (default: built-in simulated)")
+    dc.add_argument("--epoch", help=EPOCH_WHAT + " (e.g. sleep, for a decoder fine-tuned on wake)")
+    dc.add_argument("--split", choices=["train", "validation", "test"],
+                    help="decode only the decoder's windows of this split (default: windows tiling the whole "
+                         "recording or --epoch, each labelled with the decoder's split it lies in)")
+    dc.add_argument("--output", required=True, help="CSV: one row per window")
+    dc.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
+    dc.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without it)")
+    dc.set_defaults(func=cmd_decode)
 
     m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
     m.add_argument("--model", required=True, help="directory written by 'neuroformer train'")

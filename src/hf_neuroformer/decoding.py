@@ -700,55 +700,64 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     return out
 
 
-def prediction_table(window_start, current_window: float, labels, predictions, targets: Sequence[dict]):
-    """One row per decoded window: when it is, what was recorded and what the decoder predicted.
+def prediction_table(window_start, current_window: float, predictions, targets: Sequence[dict], recorded=None):
+    """One row per decoded window: when it is, what the decoder predicted and (given) what was recorded.
 
     Args:
         window_start: ``(n,)`` current-window starts, s.
         current_window: the window length, s (``window_stop_s`` = start + this).
-        labels: ``(n, n_targets)`` recorded values in the targets' order, as the decoding
-            datasets hold them (class indices for classification, radians for circular targets).
-        predictions: ``(n, n_targets)`` the decoder's ``predictions`` (same units and indices).
+        predictions: ``(n, n_targets)`` the decoder's ``predictions`` in the targets' order:
+            values in the behaviour's unit, class indices, angles in radians.
         targets: the ``config.decoding_targets`` dicts (``name``, ``column``, ``kind``,
             ``classes``), in the model's order.
+        recorded: optional ``(n, n_targets)`` float recorded values (:func:`target_values`):
+            the behaviour's unit, the class labels themselves (not indices), radians; NaN where
+            undefined (an empty cell in a CSV).
 
     Returns:
         a :class:`pandas.DataFrame` sorted by time with ``window_start_s``, ``window_stop_s`` and,
-        per target label (``position[0]``, ``ry``, ``trial:choice``), ``<label>`` (recorded) and
-        ``<label>_predicted``: regression values in the behaviour's unit; circular angles in
-        radians (the recorded value as stored, the prediction ``atan2``'s, in (-pi, pi]) and
-        ``<label>_error_rad`` (predicted minus recorded, wrapped to [-pi, pi)); classification
-        the class labels themselves (not indices). ``finetune`` writes it as
-        ``test_predictions.csv``.
+        per target label (``position[0]``, ``ry``, ``trial:choice``), ``<label>`` (recorded, with
+        ``recorded``) and ``<label>_predicted`` (classification: the class label, not its index;
+        circular: ``atan2``'s angle in (-pi, pi]); a circular target with ``recorded`` also gets
+        ``<label>_error_rad``, predicted minus recorded wrapped to [-pi, pi). ``finetune`` writes
+        it as ``test_predictions.csv``, ``neuroformer decode`` as its ``--output``.
 
     Raises:
-        ValueError: shapes that do not match ``targets``, or a class index outside ``classes``.
+        ValueError: shapes that do not match ``targets``, or a predicted class index outside
+            ``classes``.
     """
     import pandas as pd
 
     t = np.asarray(window_start, dtype=np.float64).reshape(-1)
     n, k = len(t), len(targets)
-    y = np.asarray(labels, dtype=np.float64).reshape(n, -1) if n else np.zeros((0, k))
-    p = np.asarray(predictions, dtype=np.float64).reshape(n, -1) if n else np.zeros((0, k))
-    if y.shape != (n, k) or p.shape != (n, k):
-        raise ValueError(f"labels / predictions: expected shape ({n}, {k}) for {n} windows and {k} targets, got "
-                         f"{y.shape} / {p.shape}")
+
+    def table(a, what):
+        a = np.asarray(a, dtype=np.float64).reshape(n, -1) if n else np.zeros((0, k))
+        if a.shape != (n, k):
+            raise ValueError(f"{what}: expected shape ({n}, {k}) for {n} windows and {k} targets, got {a.shape}")
+        return a
+
+    p = table(predictions, "predictions")
+    y = None if recorded is None else table(recorded, "recorded")
     order = np.argsort(t, kind="stable")
-    cols = {"window_start_s": t[order], "window_stop_s": t[order] + float(current_window)}
+    # stops on the 1 ns window grid (705.8, not 705.8000000000001)
+    cols = {"window_start_s": t[order], "window_stop_s": np.round(t[order] + float(current_window), 9)}
     for j, target in enumerate(targets):
         label = target_label(target["name"], target.get("column"))
-        rec, pred = y[order, j], p[order, j]
+        pred = p[order, j]
+        rec = None if y is None else y[order, j]
         if target["kind"] == "classification":
             classes = list(target["classes"])
-            idx = np.stack([rec, pred])
-            if np.any((idx < 0) | (idx >= len(classes)) | (idx % 1 != 0)):
-                raise ValueError(f"labels / predictions of {label!r}: expected class indices in [0, {len(classes)})")
-            cols[label] = [classes[int(i)] for i in rec]
+            if np.any((pred < 0) | (pred >= len(classes)) | (pred % 1 != 0)):
+                raise ValueError(f"predictions of {label!r}: expected class indices in [0, {len(classes)})")
+            if rec is not None:  # the label as the decoder's classes write it (1, not 1.0), else as recorded
+                cols[label] = [None if not np.isfinite(v) else next((c for c in classes if c == v), v) for v in rec]
             cols[f"{label}_predicted"] = [classes[int(i)] for i in pred]
         else:
-            cols[label] = rec
+            if rec is not None:
+                cols[label] = rec
             cols[f"{label}_predicted"] = pred
-            if target["kind"] == "circular":
+            if target["kind"] == "circular" and rec is not None:
                 cols[f"{label}_error_rad"] = (pred - rec + np.pi) % (2 * np.pi) - np.pi
     return pd.DataFrame(cols)
 

@@ -61,7 +61,8 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .training import draw_figure, save_atomically
-from .windows import SPLITS, SplitPlan, plan_splits, split_spikes_digest, window_starts_for_split
+from .windows import (SPLITS, SplitPlan, batch_to_device, keeps_training_mode, plan_splits, split_spikes_digest,
+                      WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
 CHECKPOINT_DIR = "checkpoints"
 #: Files of an earlier 'neuroformer train' run that :func:`finetune` removes from an overwritten
@@ -676,9 +677,13 @@ def finetune(
     if test_out is not None:
         preds = test_out.predictions
         preds = preds[0] if isinstance(preds, (tuple, list)) else preds
+        recorded = np.array(test_out.label_ids, dtype=np.float64).reshape(len(preds), -1)
+        for j, d in enumerate(tdicts):  # class indices -> the class labels themselves
+            if d["kind"] == "classification":
+                recorded[:, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[:, j].astype(np.int64)]
         tables["test_predictions.csv"] = prediction_table(
-            np.asarray(dsd["test"]["window_start"], dtype=np.float64), cfg.current_window, test_out.label_ids,
-            preds, tdicts).to_csv(index=False)
+            np.asarray(dsd["test"]["window_start"], dtype=np.float64), cfg.current_window, preds, tdicts,
+            recorded=recorded).to_csv(index=False)
         # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
         shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
         figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
@@ -699,6 +704,174 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
+
+
+def load_decoder(model_dir, flag: str = "model_dir"):
+    """Load ``(decoder, tokenizer, split_plan)`` from a directory written by ``neuroformer finetune``.
+
+    Every weight of :class:`~hf_neuroformer.NeuroformerForBehaviorDecoding` must come from the
+    file (transformers would initialise a missing one at random and only log it).
+
+    Raises:
+        FileNotFoundError: the directory, its model files or ``splits.json`` missing.
+        ValueError: ``model.safetensors`` damaged; a directory that is not a fine-tuned decoder
+            (no ``decoding_targets`` in its config: a pretrained model, which ``neuroformer
+            finetune`` turns into one); weights missing from the file.
+    """
+    from .generation import _read_model_config, is_decoder_config
+
+    d = check_model_dir(model_dir, flag)
+    config = _read_model_config(d, flag)
+    if not is_decoder_config(config):
+        raise ValueError(f"{flag}: {str(d)!r} is not a fine-tuned decoder (its config.json has no decoding_targets); "
+                         "fine-tune it first: neuroformer finetune --model DIR --data PATH --target NAME")
+    plan_file = d / "splits.json"
+    if not plan_file.is_file():
+        raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records the windows the decoder was "
+                                "fine-tuned and tested on")
+    with quiet_loading():  # the loading report is judged below instead of printed
+        model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True)
+    missing = sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
+                                                           for k in info.get("mismatched_keys", ()))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} lacks {len(missing)} of the decoder's weights "
+                         f"({shown}); they would be random: expected a directory written by 'neuroformer finetune'")
+    tokenizer = NeuroformerTokenizer.from_pretrained(d)
+    return model, tokenizer, SplitPlan.from_dict(json.loads(plan_file.read_text()))
+
+
+def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time"):
+    """``(starts, clip_starts)``: non-overlapping windows (stride ``current_window``) that tile a
+    whole recording as training tiles a split: in time mode each interval of
+    ``recording.support`` (after :meth:`~hf_neuroformer.SpikeRecording.select_epoch`, the
+    epoch's), each window with its whole past window inside the interval; in trial mode
+    ``recording.trials``, each window's past clipped at its trial's start.
+
+    Raises:
+        ValueError: trial mode on a recording without trials.
+    """
+    if mode == "trials":
+        if recording.trials is None or len(recording.trials) == 0:
+            raise ValueError("the decoder was fine-tuned on trials (splits.json mode 'trials'), but this recording "
+                             "has no trials to tile")
+        segments = np.asarray(recording.trials, dtype=np.float64)
+    else:
+        segments = np.asarray(recording.support, dtype=np.float64).reshape(-1, 2)
+    plan = SplitPlan(mode, {"all": segments}, {"all": np.arange(len(segments)) if mode == "trials" else
+                                                      np.zeros(0, dtype=np.int64)})
+    return window_starts_for_split(plan, "all", config, stride=config.current_window)
+
+
+def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig) -> np.ndarray:
+    """``(n_windows,)`` the split of ``plan`` (``"train"``, ``"validation"``, ``"test"``) whose
+    segment holds each window whole, ``""`` for a window in no split or across two (its past
+    window included in time mode, as :func:`~hf_neuroformer.windows.window_starts_for_split`
+    requires). Meaningful for windows of the recording the plan was made on: a decoder's metrics
+    hold only for its ``"test"`` windows, the others it was fitted or selected on."""
+    starts = window_starts_array(starts)
+    past = 0.0 if plan.mode == "trials" else float(config.past_window)
+    reach = float(config.current_window) if plan.mode == "trials" else window_reach(config)
+    out = np.full(len(starts), "", dtype=object)
+    for split, seg in plan.segments.items():
+        seg = np.asarray(seg, dtype=np.float64).reshape(-1, 2)
+        seg = seg[np.argsort(seg[:, 0], kind="stable")]
+        if not len(seg):
+            continue
+        lo, hi = starts - past, starts + reach
+        k = np.searchsorted(seg[:, 0], lo + WINDOW_GRID, side="right") - 1  # the last segment starting by lo
+        ok = k >= 0
+        inside = np.zeros(len(starts), dtype=bool)
+        inside[ok] = hi[ok] <= seg[k[ok], 1] + WINDOW_GRID
+        out[inside & (out == "")] = split
+    return out
+
+
+@keeps_training_mode
+@torch.no_grad()
+def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_starts=None, batch_size: int = 64,
+                   recorded: bool = True, plan: Optional[SplitPlan] = None, progress: bool = False):
+    """Decode the behaviour of each window with a fine-tuned decoder.
+
+    Args:
+        model: a :class:`~hf_neuroformer.NeuroformerForBehaviorDecoding` (:func:`load_decoder`).
+        tokenizer: its tokenizer (the recording's units must be in its vocabulary).
+        recording: the recording whose windows are decoded (another epoch of the training
+            recording, e.g. sleep for a decoder fine-tuned on wake, or a recording of the same units).
+        window_starts: ``(n_windows,)`` current-window starts, s (:func:`windows_tiling`, or
+            :func:`~hf_neuroformer.windows.window_starts_for_split` for one of the decoder's splits).
+        past_clip_starts: optional ``(n_windows,)`` trial start per window's past, s (NaN: no clip).
+        batch_size: windows per forward pass, an integer >= 1.
+        recorded: also read each target's recorded value per window where the recording has the
+            target (:func:`~hf_neuroformer.decoding.target_values`, as fine-tuning read its labels).
+        plan: the decoder's split plan (:func:`load_decoder`): adds a ``split`` column
+            (:func:`split_of_windows`), for windows of the recording it was fine-tuned on.
+        progress: a progress bar over the batches.
+
+    Returns:
+        ``(table, info)``: ``table`` the :func:`~hf_neuroformer.decoding.prediction_table` of the
+        windows in time order (recorded columns only for targets the recording has), plus
+        ``n_spikes`` and ``n_truncated`` (spikes the token budget cut) per window and, with
+        ``plan``, ``split``; ``info`` a dict
+        with ``recorded_targets`` (labels), ``missing_targets`` (label -> why no recorded value:
+        the target is not in the recording, or its values do not fit the decoder's kind) and
+        ``n_truncated_windows``.
+
+    Raises:
+        ValueError: bad window starts or clips (the processor's checks), a recording whose units
+            the tokenizer lacks, a ``batch_size`` that is not an integer >= 1.
+    """
+    from .decoding import target_label, target_values
+    from .processing_neuroformer import NeuroformerProcessor
+    from .progress import progress_bar
+
+    if not is_whole_number(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    cfg = model.config
+    targets = list(cfg.decoding_targets or [])
+    processor = NeuroformerProcessor.from_config(tokenizer, cfg)
+    starts = window_starts_array(window_starts)
+    clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts",
+                                                                       clip_starts=True)
+    cols = processor.tokenize(recording, starts, clips)
+    mod_keys = [k for k in cols if k.startswith("mod_")]
+    model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
+    device = next(model.parameters()).device
+    n = len(starts)
+    preds = np.zeros((n, len(targets)))
+    for b0 in progress_bar(range(0, n, batch_size), desc="decoding windows", unit="batch", disable=not progress):
+        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", *mod_keys)}
+                for i in range(b0, min(n, b0 + batch_size))]
+        batch = batch_to_device(processor.collator(rows), device)
+        mod_in = batch.pop("modality_inputs", None)
+        out = model(input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
+                    past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
+                    past_attention_mask=batch["past_attention_mask"], modality_inputs=mod_in, return_dict=True,
+                    output_attentions=False, output_hidden_states=False)
+        preds[b0:b0 + len(rows)] = out.predictions.double().cpu().numpy()
+    rec_values, have, missing = None, [], {}
+    if recorded:
+        rec_values = np.full((n, len(targets)), np.nan)
+        for j, t in enumerate(targets):
+            target = DecodingTarget(t["name"], t["kind"], column=t.get("column"))
+            try:
+                rec_values[:, j] = target_values(recording, target, starts, cfg.current_window)
+                have.append(target.label)
+            except DecodingTargetError as err:  # not in this recording, or not readable as the decoder's kind
+                missing[target.label] = str(err)
+    else:
+        missing = {target_label(t["name"], t.get("column")): "recorded=False" for t in targets}
+    table = prediction_table(starts, cfg.current_window, preds, targets, recorded=rec_values)
+    if rec_values is not None:  # no recorded column (rather than an empty one) for a target the recording lacks
+        table = table.drop(columns=[c for label in missing for c in (label, f"{label}_error_rad") if c in table.columns])
+    order = np.argsort(starts, kind="stable")
+    table["n_spikes"] = np.asarray(cols["n_spikes"], dtype=np.int64)[order]
+    table["n_truncated"] = np.asarray(cols["n_truncated"], dtype=np.int64)[order]
+    if plan is not None:
+        table["split"] = split_of_windows(plan, starts[order], cfg)
+    info = {"recorded_targets": have, "missing_targets": missing,
+            "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum())}
+    return table, info
 
 
 class _EvaluationLines(TrainerCallback):
@@ -730,6 +903,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
