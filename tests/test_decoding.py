@@ -205,8 +205,9 @@ def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, 
     out = tmp_path / "sleep.csv"
     args = ["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "sleep",
             "--output", str(out)]
-    assert main(args) == 0
+    assert main(args + ["--figure", str(tmp_path / "sleep.png")]) == 0
     text = capsys.readouterr().out
+    assert (tmp_path / "sleep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pd.read_csv(out)
     assert len(table) > 1000 and table["split"].isna().all()  # "" in the CSV: in no split of the decoder
     assert np.isfinite(table["ry_predicted"]).all() and np.isfinite(table["x_predicted"]).all()
@@ -219,6 +220,8 @@ def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, 
     assert "is not a fine-tuned decoder" in capsys.readouterr().err
     assert main(args[:-1] + [str(tmp_path / "x.tsv")]) == 2
     assert "expected a file name ending in .csv" in capsys.readouterr().err
+    assert main(args[:-1] + [str(tmp_path / "x.csv"), "--figure", str(tmp_path / "x.json")]) == 2
+    assert "--figure" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.tsv").exists()
 
 
@@ -330,7 +333,8 @@ def test_gradient_accumulation_4_equals_one_4x_batch(a2929, pretrained, tmp_path
 def test_decoding_figure_draws_what_was_decoded():
     """plot_decoding: a regression panel holds the recorded and decoded values in time order, with
     a break between test blocks; a circular one holds wrapped degrees; a classification one is
-    the row-normalised confusion matrix; NaN labels are left out and counted in the title."""
+    the row-normalised confusion matrix; a NaN label breaks the recorded line, keeps the decoded
+    value (neuroformer decode draws epochs without the behaviour) and is counted in the title."""
     from hf_neuroformer.plotting import PlottingInputError, plot_decoding
 
     t = np.array([10.0, 10.1, 10.2, 50.0, 50.1, 50.2])[::-1]  # two blocks, given out of order
@@ -346,12 +350,14 @@ def test_decoding_figure_draws_what_was_decoded():
     rec, dec = ax_x.get_lines()[:2]
     # the 39.8-s gap between the two blocks is cut: seconds from the first window, the second block
     # 5 steps after the first, behind a dotted line labelled with its recording time
-    np.testing.assert_allclose(rec.get_xdata(), [0.0, 0.1, 0.2, np.nan, 0.7, 0.8], atol=1e-9)
+    np.testing.assert_allclose(rec.get_xdata(), [0.0, 0.1, 0.2, np.nan, 0.7, 0.8, 0.9], atol=1e-9)
+    # the window without a recorded value (50.2 s) keeps its decoded value; the recorded line breaks there
+    np.testing.assert_array_equal(rec.get_ydata(), [1.0, 2.0, 3.0, np.nan, 4.0, 5.0, np.nan])
     cuts = [ln for ln in ax_x.get_lines() if ln.get_linestyle() == ":"]
     assert len(cuts) == 1 and cuts[0].get_xdata()[0] == pytest.approx(0.45)
     assert [a.get_text() for a in ax_x.texts] == ["50 s"] and "from the first one at 10 s" in ax_x.get_xlabel()
-    np.testing.assert_array_equal(dec.get_ydata(), [1.5, 2.5, 3.5, np.nan, 4.5, 5.5])
-    assert ax_x.get_title() == "x (regression), 5 test windows; R² 0.250"
+    np.testing.assert_array_equal(dec.get_ydata(), [1.5, 2.5, 3.5, np.nan, 4.5, 5.5, 6.0])
+    assert ax_x.get_title() == "x (regression), 6 test windows, 5 with a recorded value; R² 0.250"
     # wrapped into [-180, 180) as the angular metrics wrap (metrics.decoding.wrap_angle): pi and 3 pi at -180
     np.testing.assert_allclose(ax_hd.get_lines()[0].get_ydata(), [0, 90, -180, -90, -180, 0.1 * 180 / np.pi], atol=1e-9)
     np.testing.assert_allclose(np.abs(ax_hd.get_lines()[1].get_ydata()), [0.1 * 180 / np.pi, 90, 180, 90, 180,
@@ -381,6 +387,12 @@ def test_decoding_figure_draws_what_was_decoded():
     np.testing.assert_allclose(near.axes[0].get_lines()[0].get_xdata(), [10.0, 10.1, 10.2, np.nan, 10.5, 10.6])
     with pytest.raises(PlottingInputError, match=r"expected shape \(6, 3\)"):
         plot_decoding(t, y[:, :2], p, targets)
+    # nothing recorded (sleep): the decoded angles alone, a classification panel that says why it is empty
+    none = plot_decoding(np.arange(3.0), np.full((3, 2), np.nan), np.array([[0.1, 0], [1.0, 1], [2.0, 2]]),
+                         targets[1:], split="decoded")
+    assert none.axes[0].get_title() == "hd (circular), 3 decoded windows, 0 with a recorded value"
+    np.testing.assert_allclose(none.axes[0].get_lines()[1].get_ydata(), np.degrees([0.1, 1.0, 2.0]))
+    assert "no recorded choice" in none.axes[1].texts[0].get_text()
 
 
 def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):

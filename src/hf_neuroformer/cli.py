@@ -791,6 +791,12 @@ def cmd_decode(args) -> int:
     out = Path(args.output)
     _check_not_a_model_file(out, "--output", args.model)
     _check_new_file(out, "--output", args.overwrite, suffix=".csv")  # fail before loading anything
+    if args.figure is not None:
+        _check_figure_file(args.figure, "--figure")
+        _check_not_a_model_file(args.figure, "--figure", args.model)
+        _check_new_file(args.figure, "--figure", args.overwrite)
+        if Path(args.figure).resolve() == out.resolve():
+            raise ValueError("--figure: the same file as --output; expected another file name")
     check_pass_settings(batch_size=args.batch_size, label=_flag)
     model, tokenizer, plan = load_decoder(args.model, "--model")
     cfg = model.config
@@ -848,6 +854,24 @@ def cmd_decode(args) -> int:
                   + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()))
     print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
           "recorded one where the recording has it, n_spikes, n_truncated, split)")
+    if args.figure is not None:
+        from .plotting import plot_decoding
+
+        recorded = np.full((len(table), len(cfg.decoding_targets)), np.nan)
+        decoded = np.zeros_like(recorded)
+        for j, t in enumerate(cfg.decoding_targets):  # class labels -> indices of the decoder's classes
+            label = target_label(t["name"], t.get("column"))
+            index = {c: i for i, c in enumerate(t.get("classes") or [])}
+            as_index = (lambda v: index.get(v, np.nan)) if t["kind"] == "classification" else float
+            decoded[:, j] = [as_index(v) for v in table[f"{label}_predicted"]]
+            if label in table.columns:
+                recorded[:, j] = [np.nan if v is None or v != v else as_index(v) for v in table[label]]
+        unit = {name: getattr(series, "unit", "") for name, series in getattr(rec, "behaviour", {}).items()}
+        plot_decoding(table["window_start_s"].to_numpy(), recorded, decoded,
+                      [dict(t, unit=unit.get(t["name"], "")) for t in cfg.decoding_targets],
+                      split=args.split or "decoded", path=args.figure)
+        print(f"[neuroformer] wrote {args.figure} (decoded and recorded values over time; classification: the "
+              "confusion matrix of the windows with a recorded class)")
     return 0
 
 
@@ -1378,6 +1402,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decode only the decoder's windows of this split (default: windows tiling the whole "
                          "recording or --epoch, each labelled with the decoder's split it lies in)")
     dc.add_argument("--output", required=True, help="CSV: one row per window")
+    dc.add_argument("--figure", help="also draw the decoded (and recorded) values over time (PNG, PDF, SVG)")
     dc.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
     dc.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without it)")
     dc.set_defaults(func=cmd_decode)

@@ -461,7 +461,10 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     Args:
         window_start: ``(n,)`` float64 start of each decoded window, s.
         labels: ``(n, n_targets)`` recorded values in the targets' order (class indices for
-            classification, radians for circular); NaN = undefined, left out of that panel.
+            classification, radians for circular); NaN = undefined: the recorded line is broken
+            there and the decoded value still drawn (regression, circular; the title counts the
+            windows with a recorded value), the window is left out of a confusion matrix (a
+            panel without any recorded class says so).
         predictions: ``(n, n_targets)`` decoded values, same units.
         targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``), each
             optionally with ``unit`` (the behaviour series' unit, e.g. ``px``) for the y axis.
@@ -500,14 +503,23 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     for k, target in enumerate(targets):
         name, kind = target_label(target["name"], target.get("column")), target["kind"]
         ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
+        decoded = np.isfinite(p[:, k])  # time series: every decoded window, the recorded line broken where NaN
         score = ""
         for key, label, fmt in (("r2", "R²", "{:.3f}"), ("mean_angular_error_deg", "mean angular error", "{:.1f}°"),
                                 ("balanced_accuracy", "balanced accuracy", "{:.3f}")):
             v = metrics.get(f"{split}/{name}/{key}")
             if v is not None:
                 score = f"; {label} {fmt.format(v)}"
-        title = f"{name} ({kind}), {int(ok.sum())} {split} windows{score}"
-        if kind == "classification":
+        n_shown = int(ok.sum()) if kind == "classification" else int(decoded.sum())
+        recorded_note = "" if kind == "classification" or ok.sum() == n_shown else (
+            f", {int(ok.sum())} with a recorded value")
+        title = f"{name} ({kind}), {n_shown} {split} windows{recorded_note}{score}"
+        if kind == "classification" and not ok.any():
+            ax = fig.add_subplot(grid[k, 0])
+            ax.text(0.5, 0.5, f"no recorded {name} in these windows:\nno confusion matrix", ha="center",
+                    va="center", transform=ax.transAxes, fontsize=8)
+            ax.set_axis_off()
+        elif kind == "classification":
             ax = fig.add_subplot(grid[k, 0])
             classes = [str(c) for c in target.get("classes", [])] or None
             n_cls = len(classes) if classes else int(max(y[ok, k].max(initial=0), p[ok, k].max(initial=0))) + 1
@@ -519,11 +531,12 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             ax.set_ylabel("recorded")
         elif kind in ("regression", "circular"):
             ax = fig.add_subplot(grid[k, :])
-            tt, yy, pp = x_all[ok], y[ok, k], p[ok, k]
+            tt, yy, pp = x_all[decoded], y[decoded, k], p[decoded, k]
             if kind == "circular":
                 # the recording's own range: [0, 360) for angles recorded in [0, 2 pi) (A2929's ry,
                 # which other figures, e.g. embed's colours, show that way), else [-180, 180)
-                low = 0.0 if yy.size and np.nanmin(yy) >= 0 and np.nanmax(yy) < 2 * np.pi else -180.0
+                known = yy[np.isfinite(yy)]
+                low = 0.0 if known.size and known.min() >= 0 and known.max() < 2 * np.pi else -180.0
                 yy, pp = (np.degrees(wrap_angle(v)) % 360 if low == 0 else np.degrees(wrap_angle(v)) for v in (yy, pp))
                 ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label="recorded")
                 ax.plot(tt, pp, ".", color=GENERATED_COLOR, ms=3, label="decoded")
