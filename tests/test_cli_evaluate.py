@@ -149,3 +149,24 @@ def test_default_bin_size_longer_than_the_windows_is_noted(tiny, capsys):
     # windows that hold the bins: no note
     assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb")]) == 0
     assert "note: " not in capsys.readouterr().out
+
+
+def test_generate_records_the_batch_size_the_seed_depends_on(tiny, capsys):
+    """The same --seed with another --batch-size gives other spikes (the rows of a batch share the
+    sampler's draws), so the file's record of how it was made must hold the batch size: two files
+    with different spikes carried the same settings, and neither could be reproduced from them."""
+    from hf_neuroformer.generation import read_settings_scratch
+    from hf_neuroformer.io import read_nwb, read_nwb_scratch
+
+    d, _ = tiny
+    files = {}
+    for b in (256, 3):
+        out = d / f"gen_batch{b}.nwb"
+        assert cli.main(["generate", "--model", str(d / "model"), "--data", str(d / "real.npz"), "--output", str(out),
+                         "--seed", "7", "--batch-size", str(b)]) == 0
+        files[b] = (read_nwb(out), read_settings_scratch(read_nwb_scratch(out)))
+    capsys.readouterr()
+    (big, s_big), (small, s_small) = files[256], files[3]
+    assert not (big.n_spikes == small.n_spikes and np.array_equal(big.spike_times, small.spike_times))
+    assert (s_big["batch_size"], s_small["batch_size"]) == (256, 3)
+    assert s_big["seed"] == s_small["seed"] == 7

@@ -318,7 +318,10 @@ def cmd_generate(args) -> int:
                 "order": args.order, "seed": args.seed,
                 "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
                 "dt_temperature": dt_temperature, "dt_top_p": dt_top_p, "dt_top_k": dt_top_k,
-                "max_spikes": max_spikes_limit(model.config) if args.max_spikes is None else args.max_spikes}
+                "max_spikes": max_spikes_limit(model.config) if args.max_spikes is None else args.max_spikes,
+                # the seed's draws are shared by the rows of a batch, so the same seed with another
+                # --batch-size gives other spikes: without it the record did not say how to reproduce them
+                "batch_size": args.batch_size}
     write_nwb(generated, out, overwrite=args.overwrite,
               scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                        **settings_scratch(settings)})
@@ -1297,7 +1300,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--order", default="free", choices=["free", "canonical"],
                    help="order of spikes inside a dt bin: free, or the tokenizer's (unit token id), which is the "
                         "sampler whose probabilities bits/spike scores (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=256, help="windows generated in parallel (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=256,
+                   help="windows generated in parallel; the samples depend on it (the same --seed with another "
+                        "--batch-size gives other spikes), so it is recorded in the file (default: %(default)s)")
     g.add_argument("--max-spikes", type=int,
                    help="cap on spikes per generated window, 1 .. the model's max_window_length - 1 (default: "
                         "the latter); capped windows are counted in the summary line")

@@ -914,8 +914,9 @@ SETTINGS_SCRATCH = "hf_neuroformer_generation_settings_json"
 
 def settings_scratch(settings: dict) -> dict:
     """``write_nwb(scratch=...)`` entry holding ``settings`` (model directory, split, mode,
-    order, seed and sampling settings of ``neuroformer generate``) as UTF-8 JSON bytes (uint8),
-    so that ``neuroformer evaluate`` can say what it scores and refuse to mix two models or splits."""
+    order, seed, sampling settings, spike cap and batch size of ``neuroformer generate``) as
+    UTF-8 JSON bytes (uint8), so that ``neuroformer evaluate`` can say what it scores and refuse
+    to mix two models or splits."""
     import json
 
     raw = json.dumps(settings, sort_keys=True).encode()
