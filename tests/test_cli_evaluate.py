@@ -170,3 +170,30 @@ def test_generate_records_the_batch_size_the_seed_depends_on(tiny, capsys):
     assert not (big.n_spikes == small.n_spikes and np.array_equal(big.spike_times, small.spike_times))
     assert (s_big["batch_size"], s_small["batch_size"]) == (256, 3)
     assert s_big["seed"] == s_small["seed"] == 7
+
+
+def test_real_recording_of_other_units_is_refused_naming_the_flag(tiny, capsys, tmp_path):
+    """--real holding other units than --generated (another recording, or the same names in another
+    order) is refused naming --real and where the lists differ; it failed in compare_recordings as
+    'generated.unit_names: expected the real recording's 5 units (['unit0', 'unit1', 'unit2']...),
+    got 4 (['unit0', 'unit1', 'unit2']...)', naming no flag and showing the same names on both sides."""
+    from hf_neuroformer import SpikeRecording
+    from hf_neuroformer.io import load_recording
+
+    d, _ = tiny
+    rec = load_recording(d / "real.npz")
+    other = nf.simulate_coupled_network(n_units=5, duration=60.0, seed=5).recording
+    order = np.array([1, 0, 2, 3])  # unit k of the new file is unit order[k] of the old one
+    inverse = np.argsort(order)
+    swapped = SpikeRecording.from_unsorted(rec.spike_times, inverse[rec.unit_ids],
+                                           unit_names=[rec.unit_names[k] for k in order],
+                                           time_domain=rec.time_domain, session=rec.session)
+    cases = ((other, "5 units (session", "1 units of --real are not in --generated ('unit4')"),
+             (swapped, "4 units", f"the same names in another order, unit 0 is {rec.unit_names[1]!r} in --real"))
+    for k, (real, *expected) in enumerate(cases):
+        write_npz(real, tmp_path / f"real{k}.npz")
+        rc = cli.main(["evaluate", "--real", str(tmp_path / f"real{k}.npz"), "--generated", str(d / "gen.nwb")])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert "error: --real: its units are not those of --generated" in err, err
+        assert all(e in err for e in expected), err

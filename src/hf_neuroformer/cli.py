@@ -491,6 +491,26 @@ def _generator_grid(scratch, model):
     return None, None
 
 
+def _unit_list_difference(real, generated) -> str:
+    """Where the unit names of ``real`` (``--real``) and ``generated`` (``--generated``) differ, in
+    words: the names only one holds (the first few), or the first position where the same names
+    come in another order."""
+    r, g = list(real.unit_names), list(generated.unit_names)
+
+    def some(names):
+        return ", ".join(repr(x) for x in names[:3]) + (", ..." if len(names) > 3 else "")
+
+    head = (f"--real has {len(r)} units (session {real.session!r}), --generated {len(g)} "
+            f"(session {generated.session!r})")
+    only_g, only_r = [x for x in g if x not in set(r)], [x for x in r if x not in set(g)]
+    if not only_g and not only_r and len(r) == len(g):
+        i = next(k for k, (a, b) in enumerate(zip(r, g)) if a != b)
+        return f"{head}: the same names in another order, unit {i} is {r[i]!r} in --real and {g[i]!r} in --generated"
+    parts = [f"{len(only_g)} generated units are not in --real ({some(only_g)})" if only_g else "",
+             f"{len(only_r)} units of --real are not in --generated ({some(only_r)})" if only_r else ""]
+    return head + ": " + "; ".join(p for p in parts if p)
+
+
 def cmd_evaluate(args) -> int:
     import math
 
@@ -568,6 +588,13 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--real: not given, so the built-in simulated recording ({real.n_units} units) was used, but "
                          f"{args.generated} has {generated.n_units} units of session {generated.session!r}; pass the "
                          "recording it was generated from as --real (and its --epoch)")
+    if list(real.unit_names) != list(generated.unit_names):
+        # compare_recordings refused them as 'generated.unit_names: expected the real recording's 15 units
+        # (['unit0', 'unit1', 'unit2']...), got 16 (['unit0', 'unit1', 'unit2']...)', naming no flag and
+        # showing the same names on both sides
+        raise ValueError(f"--real: its units are not those of --generated {args.generated} "
+                         f"({_unit_list_difference(real, generated)}); pass the recording it was generated from as "
+                         "--real (and its --epoch)")
     # a chosen bin longer than the windows gave NaN metrics with n_bins 0; the default is not refused (windows
     # shorter than 0.2 s, e.g. ripples, still get the other metrics)
     binned_what = "the binned-count correlation, Fano factor and pairwise correlations"
