@@ -197,3 +197,16 @@ def test_real_recording_of_other_units_is_refused_naming_the_flag(tiny, capsys, 
         assert rc == 2
         assert "error: --real: its units are not those of --generated" in err, err
         assert all(e in err for e in expected), err
+
+
+def test_bits_per_spike_scoring_shows_progress(tiny, capsys):
+    """evaluate --model scores every window of the split with the model (A2929's 1780 test windows:
+    5-16 s on 2 CPU cores, a full-size model longer) and showed nothing meanwhile; a bar now runs
+    over the windows, as generate's does."""
+    d, n_train = tiny
+    rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"),
+                   "--model", str(d / "model"), "--split", "train", "--min-isis", "2"])
+    assert rc == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "scoring windows (log-likelihood)" in err, err
+    assert f"{n_train}/{n_train}" in err, err
