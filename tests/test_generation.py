@@ -462,3 +462,28 @@ def test_no_window_starts_is_an_error_as_for_the_processor(shared_data):
     # one window is enough, and gives one window of the recording's units
     g = nf.generate_spikes(model, tok, rec, [700.0], seed=0, progress=False)
     assert g.generation_stats["n_windows"] == 1 and g.n_units == rec.n_units
+
+
+def test_a_recording_with_only_some_of_the_session_units_warns(setup):
+    """A recording holding some of the units the model knows of its session (noisy units dropped
+    from the file) was accepted without a word: generation samples only the units present, so the
+    probability of the missing ones goes to the others. It warns naming them; a full session of a
+    multi-session vocabulary (this tokenizer also knows session 'other') does not warn."""
+    import warnings
+
+    from hf_neuroformer import SpikeRecording
+    from hf_neuroformer.generation import check_recording_units
+
+    rec, tok, model, plan, starts = setup
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_recording_units(tok, rec) is None  # every unit of its session: silent
+    keep = rec.unit_ids < 4
+    sub = SpikeRecording.from_unsorted(rec.spike_times[keep], rec.unit_ids[keep], unit_names=list(rec.unit_names[:4]),
+                                       time_domain=rec.time_domain, session=rec.session)
+    with pytest.warns(UserWarning, match=r"--data: this recording holds 4 of the 6 units the model was trained on in "
+                                         r"session '.*'; 2 are missing \('.*/unit4', '.*/unit5'\)"):
+        check_recording_units(tok, sub)
+    # the units present are all generation samples: the missing ones never appear
+    gen = nf.generate_spikes(model, tok, sub, starts[:10], seed=0, progress=False)
+    assert gen.n_units == 4 and set(np.unique(gen.unit_ids)) <= set(range(4))

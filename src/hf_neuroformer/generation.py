@@ -803,6 +803,10 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     --epoch)" for a command-line flag, "(and epoch)" for a Python argument; ``epoch=False`` leaves
     the epoch out, for the commands that have no ``--epoch`` (``connectivity``, ``attention-map``).
 
+    A recording that holds only some of the units the model knows of its session is accepted
+    with a ``UserWarning`` naming the missing ones (generation samples only the units present,
+    so the others' probability inflates their rates, and the pasts lack the missing spikes).
+
     Returns:
         None without ``model_dir``; else :func:`hf_neuroformer.windows.compare_split_spikes`'s
         dict (``status`` ``"same spikes"``, ``"other spikes"``, ``"not comparable"`` or
@@ -816,6 +820,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     tokens = tokenizer.recording_unit_tokens(recording)
     foreign = [t for t in tokens if t not in vocab]
     if not foreign:
+        _warn_missing_units(tokens, vocab, model_dir, flag)
         return None if model_dir is None else _check_training_spikes(recording, model_dir, flag)
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
@@ -828,6 +833,28 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
         f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; pass the recording "
         f"{and_epoch(flag, epoch)}it was trained on"
     )
+
+
+def _warn_missing_units(tokens: Sequence[str], vocab: Mapping[str, int], model_dir, flag: str) -> None:
+    """Warn when a recording holds only some of the units the model knows of its session(s)
+    (``tokens``: its unit tokens ``"<session>/<unit name>"``): generation then samples only the
+    units present (the unit-id head's probability of the others is spread over them, so their
+    rates come out inflated), and every past window lacks the missing units' spikes, while the
+    model was trained with them. Another session of a multi-session model is not a missing unit."""
+    sessions = {t.rsplit("/", 1)[0] for t in tokens}
+    present = set(tokens)
+    missing = [t for t in vocab if "/" in t and t.rsplit("/", 1)[0] in sessions and t not in present]
+    if not missing:
+        return
+    model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
+    shown = ", ".join(repr(t) for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    warnings.warn(
+        f"{flag}: this recording holds {len(present)} of the {len(present) + len(missing)} units {model} was "
+        f"trained on in session {', '.join(repr(x) for x in sorted(sessions))}; {len(missing)} are missing ({shown}). "
+        "Generation samples only the units present (the probability the model gives the missing ones goes to "
+        "the others, inflating their rates), scoring leaves the missing ones out, and every past window lacks "
+        "their spikes; pass the recording with all its units to reproduce the model's conditions",
+        UserWarning, stacklevel=3)
 
 
 def compare_with_training_spikes(recording: SpikeRecording, model_dir) -> dict:
