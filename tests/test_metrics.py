@@ -1182,3 +1182,19 @@ def test_generated_windows_in_a_hole_of_the_real_time_support_are_refused(shared
         with pytest.raises(FidelityInputError, match=r"generated.time_support: 1 of the 2 generated windows are not "
                                                       r"inside the real recording's time support \(594 intervals\)"):
             fn(real, bad)
+
+
+def test_plot_fidelity_psth_bins_follow_the_psth_rule_on_a_float_trial_length():
+    """A trial covered for 0.7 - 0.6 = 0.09999999999999998 s holds 2 PSTH bins of 0.05 s by
+    trial_psth's rule (n_full_bins, with its 1e-9 guard; psth_correlation scores 2 bins), but
+    plot_fidelity refused the bin with 'expected at least 2 bins' ('length < 2 * bin_size')."""
+    from hf_neuroformer.plotting import plot_fidelity
+
+    trials = np.array([[0.6, 0.7]])
+    real = SpikeRecording.from_unsorted(np.array([0.61, 0.62, 0.68]), np.array([0, 1, 0]), unit_names=list(NAMES),
+                                        time_domain=(0.0, 1.0), trials=trials)
+    gen = SpikeRecording.from_unsorted(np.array([0.615, 0.675]), np.array([0, 1]), unit_names=list(NAMES),
+                                       time_domain=(0.6, 0.7), time_support=trials.copy())
+    assert psth_correlation(real, gen, bin_size=0.05)["psth_n_bins"] == 2
+    fig = plot_fidelity(real, gen, bin_size=0.05)
+    assert "PSTH over 1 trials, 50 ms bins" in fig.get_suptitle()

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .binning import n_bins_covering
+from .binning import n_bins_covering, n_full_bins
 from .jsonio import write_atomic
 from .metrics.fidelity import (
     _check_pair,
@@ -199,7 +199,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     if len(used):
         # default 10 ms, finer for trials shorter than 0.1 s (a 15-ms trial had no 2 bins of 10 ms)
         bs = min(0.01, length / 10) if bin_size is None else float(bin_size)
-        if length < 2 * bs:
+        # the PSTH's own rule (trial_psth: n_full_bins, with its 1e-9 guard): 'length < 2 * bs' refused 0.05 s
+        # bins in trials covered for 0.09999999999999787 s, which psth_correlation scores as 2 bins
+        if n_full_bins(length, bs) < 2:
             raise PlottingInputError(f"bin_size: expected at least 2 bins of {bs} s in the covered trial length ({length} s)")
         pr, pg = trial_psth(real, used, bs, length), trial_psth(generated, used, bs, length)
         x = (np.arange(pr.shape[0]) + 0.5) * bs
