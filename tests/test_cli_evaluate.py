@@ -210,3 +210,25 @@ def test_bits_per_spike_scoring_shows_progress(tiny, capsys):
     err = capsys.readouterr().err.replace("\r", "\n")
     assert "scoring windows (log-likelihood)" in err, err
     assert f"{n_train}/{n_train}" in err, err
+
+
+def test_figure_uses_the_bins_the_metrics_used(tiny, capsys):
+    """--psth-bin-size / --bin-size set the bins of psth_corr / binned_count_corr but not the figure's,
+    which drew 10 ms PSTHs and 0.1 s rates whatever they said: its curves were not the ones scored.
+    A chosen bin now reaches the figure (the printed line names the figure's bins); the defaults stay."""
+    from dataclasses import replace
+
+    from hf_neuroformer.io import load_recording, read_nwb
+
+    d, _ = tiny
+    gen = read_nwb(d / "gen.nwb")
+    write_nwb(replace(load_recording(d / "real.npz"), trials=gen.support[:5].copy()), d / "real_trials_fig.nwb")
+    runs = ((["--real", str(d / "real.npz"), "--bin-size", "0.5"], "binned rate, 500 ms bins"),
+            (["--real", str(d / "real.npz")], "binned rate, 100 ms bins"),
+            (["--real", str(d / "real_trials_fig.nwb"), "--psth-bin-size", "0.05"], "PSTH over 5 trials, 50 ms bins"),
+            (["--real", str(d / "real_trials_fig.nwb")], "PSTH over 5 trials, 10 ms bins"))
+    for k, (extra, expected) in enumerate(runs):
+        assert cli.main(["evaluate", "--generated", str(d / "gen.nwb"), "--figure", str(d / f"fig{k}.png"),
+                         *extra]) == 0
+        out = capsys.readouterr().out
+        assert f"wrote {d / f'fig{k}.png'} (rasters and" in out and expected in out, out

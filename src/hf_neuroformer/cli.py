@@ -656,9 +656,19 @@ def cmd_evaluate(args) -> int:
     if figure is not None:
         from .plotting import plot_fidelity
 
-        fig = plot_fidelity(real, generated, path=figure)
-        what = "trial-aligned PSTHs" if "PSTH" in fig.get_suptitle() else "binned rates over time"
-        print(f"[neuroformer] wrote {figure} (rasters and {what} of the most active units)")
+        # the bins the metrics used, when chosen: the figure drew 10 ms PSTHs / 0.1 s rates whatever
+        # --psth-bin-size / --bin-size said, so its curves were not those psth_corr / binned_count_corr scored
+        # (the defaults stay the figure's own: finer PSTH bins for trials shorter than 0.1 s)
+        fig_bin, duration = None, 5.0
+        if metrics["psth_n_trials_used"]:
+            fig_bin = args.psth_bin_size if chosen["--psth-bin-size"] else None
+        elif chosen["--bin-size"]:
+            fig_bin, duration = args.bin_size, max(5.0, 2 * args.bin_size)  # at least 2 bins where the segment allows
+        fig = plot_fidelity(real, generated, path=figure, bin_size=fig_bin, duration=duration)
+        title = fig.get_suptitle()
+        what = "trial-aligned PSTHs" if "PSTH" in title else "binned rates over time"
+        bins = title.split("; ", 1)[1] if "; " in title else ""  # e.g. 'PSTH over 28 trials, 10 ms bins'
+        print(f"[neuroformer] wrote {figure} (rasters and {what} of the most active units)" + (f"; {bins}" if bins else ""))
     return 0
 
 
