@@ -487,3 +487,33 @@ def test_a_recording_with_only_some_of_the_session_units_warns(setup):
     # the units present are all generation samples: the missing ones never appear
     gen = nf.generate_spikes(model, tok, sub, starts[:10], seed=0, progress=False)
     assert gen.n_units == 4 and set(np.unique(gen.unit_ids)) <= set(range(4))
+
+
+def test_windows_generated_without_their_modality_input_are_counted(shared_data):
+    """A2929's head direction starts at 670.6 s, 70 s into the wake epoch: windows before it read no
+    value and are generated from the learned null token, not conditioned on the behaviour. train
+    counts such windows per split; generation said nothing. generation_stats now counts them."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.modalities import fit_modalities
+
+    from tiny_configs import small_config, untrained_model
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake").restrict(
+        660.0, 690.0)
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular",
+           "window": [-0.05, 0.05]}
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, split_block_length=5.0,
+                       max_window_length=48, max_past_length=96, modalities=[mod])
+    tok, model = untrained_model(rec, cfg)
+    fit_modalities(rec, cfg, plan_splits(rec, cfg))
+    first_sample = float(rec.behaviour["ry"].timestamps[0])
+    starts = np.round(np.arange(668.0, 673.0, 0.05), 9)  # 100 windows, the head direction starts inside
+    # a window reads [start - 0.05, start + 0.05): empty when that ends at or before the first sample
+    expected = int(np.sum(starts + 0.05 <= first_sample))
+    assert 0 < expected < len(starts)
+    gen = nf.generate_spikes(model, tok, rec, starts, seed=0, progress=False, max_spikes=3)
+    assert gen.generation_stats["n_windows_without_modality_tokens"] == {"hd": expected}
+    # a model without modalities has no such count
+    tok0, model0 = untrained_model(rec, small_config())
+    assert "n_windows_without_modality_tokens" not in nf.generate_spikes(
+        model0, tok0, rec, [680.0], seed=0, progress=False).generation_stats

@@ -330,6 +330,11 @@ def cmd_generate(args) -> int:
           f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, sampled at {st['spikes_per_second']:.0f} "
           "generated spikes per second of compute; "
           f"{st['n_capped_windows']} windows reached the spike cap); wrote {out}")
+    for name, k in st.get("n_windows_without_modality_tokens", {}).items():
+        if k:  # as train prints it per split: these windows were generated without their input
+            print(f"[neuroformer] modality {name!r}: {k} of the {st['n_windows']} windows have no value in their "
+                  "modality window (NaN, a gap, or a series that starts later), so they were generated from the "
+                  "model's learned null token, not conditioned on it")
     return 0
 
 

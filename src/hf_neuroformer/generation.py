@@ -385,7 +385,9 @@ def generate_spikes(
         (all samples / wall time); and per window in ``window_starts`` order:
         ``n_past_recorded`` / ``n_past_generated`` (past spikes from each source, after the
         clip, before truncation) and ``n_past_truncated`` (oldest past spikes dropped to fit
-        ``max_past_length``).
+        ``max_past_length``); for a model with modalities, ``n_windows_without_modality_tokens``
+        (modality name -> windows that read no value of it, only its learned null token: not
+        conditioned on it).
 
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
@@ -480,11 +482,15 @@ def generate_spikes(
     gen = torch.Generator(device=device).manual_seed(int(seed))
     collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                                   cfg.modalities)
-    mod_cols = {}
+    mod_cols, mod_empty = {}, {}
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
-        from .modalities import modality_columns
+        from .modalities import modality_column_names, modality_columns
 
         mod_cols = modality_columns(recording, cfg, starts, clips)
+        # windows that read no value of a modality (NaN runs, a series that starts late, a gap): the
+        # model reads only its learned null token there, i.e. these windows are not conditioned on it
+        mod_empty = {m["name"]: int(sum(len(t) == 0 for t in mod_cols[modality_column_names(m)[0]]))
+                     for m in cfg.modalities}
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)
@@ -611,6 +617,7 @@ def generate_spikes(
             "n_past_recorded": n_past_rec[r].tolist(),
             "n_past_generated": n_past_gen[r].tolist(),
             "n_past_truncated": n_past_trunc[r].tolist(),
+            **({"n_windows_without_modality_tokens": dict(mod_empty)} if mod_empty else {}),
         }
         out.append(rec)
     return out[0] if num_samples == 1 else out
