@@ -321,7 +321,10 @@ def cmd_generate(args) -> int:
                 "max_spikes": max_spikes_limit(model.config) if args.max_spikes is None else args.max_spikes,
                 # the seed's draws are shared by the rows of a batch, so the same seed with another
                 # --batch-size gives other spikes: without it the record did not say how to reproduce them
-                "batch_size": args.batch_size}
+                "batch_size": args.batch_size,
+                # a result, not a setting, but evaluate needs it: windows cut at the cap bias every metric low
+                "n_capped_windows": int(generated.generation_stats["n_capped_windows"]),
+                "n_windows": int(generated.generation_stats["n_windows"])}
     write_nwb(generated, out, overwrite=args.overwrite,
               scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                        **settings_scratch(settings)})
@@ -631,6 +634,10 @@ def cmd_evaluate(args) -> int:
             "generated from (a re-simulated or re-exported file with the same units?); the metrics compare the "
             "generated spikes with a recording the model never conditioned on; pass the recording given to "
             "'neuroformer generate --data'", UserWarning, stacklevel=2)
+    # windows that reached the spike cap were cut there (no EOS): their counts, rates and ISIs are biased
+    # low, which generate printed but evaluate, reading the file later, did not say
+    capped = settings.get("n_capped_windows") if settings is not None else None
+    metrics["n_capped_generated_windows"] = capped  # None: the file does not record it
     if spikes_check is not None:  # --real against the model's record of its training spikes
         metrics["model_training_spikes_check"] = spikes_check
     if grid is None:
@@ -655,6 +662,10 @@ def cmd_evaluate(args) -> int:
         fix = f"of at most {width_at_most(longest)} s" if longest else "shorter than the windows"
         print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size {why}; "
               f"pass a --bin-size {fix} for them (the other metrics do not use it)")
+    if capped:
+        print(f"  note: {capped} of the {settings.get('n_windows', '?')} generated windows reached the spike cap "
+              f"(max_spikes {settings.get('max_spikes')}) and were cut there, so the generated counts and rates are "
+              "biased low in them (n_capped_generated_windows)")
     if out is not None:
         write_json(out, metrics)
         print(f"[neuroformer] wrote {out} (all metrics, per-unit values included; undefined values as null)")
