@@ -258,3 +258,24 @@ def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny
                      str(d / "uncapped.json")]) == 0
     assert json.loads((d / "uncapped.json").read_text())["n_capped_generated_windows"] is None
     assert "spike cap" not in capsys.readouterr().out
+
+
+def test_a_model_folder_with_another_runs_tokenizer_is_refused_naming_model(tiny, capsys, tmp_path):
+    """A --model folder whose vocab.json comes from another run (files of two runs copied together)
+    was refused as a wrong --data ('this recording's units are not the ones the model ... was
+    trained on'), sending the user to the recording; load_pretrained now checks the tokenizer
+    against config.json and names --model."""
+    import shutil
+
+    d, _ = tiny
+    mixed = tmp_path / "mixed"
+    shutil.copytree(d / "model", mixed)
+    vocab = json.loads((mixed / "vocab.json").read_text())
+    last = max(vocab, key=vocab.get)
+    (mixed / "vocab.json").write_text(json.dumps({k: v for k, v in vocab.items() if k != last}))
+    rc = cli.main(["generate", "--model", str(mixed), "--data", str(d / "real.npz"), "--output", str(tmp_path / "g.nwb")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"error: --model: {str(mixed)!r}: its tokenizer files (vocab.json, tokenizer_config.json) do not belong" in err
+    assert "len(tokenizer) = " in err and "--data" not in err, err
+    assert not (tmp_path / "g.nwb").exists()

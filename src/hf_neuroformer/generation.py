@@ -741,7 +741,8 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
         FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing.
         ValueError: ``config.json`` is not a valid config, ``model.safetensors`` is damaged, the
             directory is a fine-tuned decoder without next-spike heads (names the directory and
-            what to pass instead), or other weights are missing from the file.
+            what to pass instead), other weights are missing from the file, or the tokenizer
+            files do not match the config (another vocabulary size or window settings).
     """
     import json
 
@@ -784,6 +785,12 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
                          f"({shown}); they would be random: expected a directory written by 'neuroformer train' "
                          "with the same code version")
     tokenizer = AutoTokenizer.from_pretrained(d)
+    try:  # files of two runs in one folder: the unit check then blamed the recording ('not the units ...')
+        check_tokenizer_matches_config(tokenizer, model.config)
+    except ValueError as err:
+        raise ValueError(f"{flag}: {str(d)!r}: its tokenizer files (vocab.json, tokenizer_config.json) do not belong "
+                         f"to its config.json / weights ({err}); expected the files of one 'neuroformer train' "
+                         "run") from None
     plan = SplitPlan.from_dict(json.loads(plan_file.read_text()))
     return model, tokenizer, plan
 
