@@ -15,12 +15,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from hf_neuroformer import cli
 from hf_neuroformer.decoding import DecodingTarget
 from hf_neuroformer.finetuning import finetune
 from hf_neuroformer.generation import generate_spikes, load_pretrained
 from hf_neuroformer.io import load_recording
+from hf_neuroformer.configuration_neuroformer import NeuroformerConfig
 from hf_neuroformer.training import TrainingConfig, train
 
 from test_cli import run_cli
@@ -305,6 +307,31 @@ def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, c
     shutil.rmtree(run / "checkpoints")
     err = err_of(capsys, "train", "--resume", "--output-dir", run, "--max-steps", 4, "--data", missing)
     assert "holds a finished model" in err and "no checkpoint" in err and "--save-every" in err
+    assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_train_resume_takes_the_training_fields_of_the_config_given_again(models, capsys, tmp_path):
+    # 'neuroformer train --config run.yaml --resume' replaced the whole training: section of the file
+    # by the checkpoint's settings: 'max_steps: 4' there was dropped silently ("nothing to do ...
+    # --max-steps (training.max_steps) is 2", exit 0), so a run could not be extended from its config
+    d, _, _ = models
+    run, missing = tmp_path / "run", tmp_path / "missing.nwb"
+    shutil.copytree(d / "pre", run)
+    before = (run / "model.safetensors").read_bytes()
+    fields = {k: v for k, v in tiny_config().to_diff_dict().items() if k in NeuroformerConfig.__init__.__code__.co_varnames
+              and k != "vocab_size"}
+    yaml_path = tmp_path / "run.yaml"
+    yaml_path.write_text(yaml.safe_dump({**fields, "training": {"max_steps": 1}}))
+    capsys.readouterr()
+    err = err_of(capsys, "train", "--resume", "--config", yaml_path, "--output-dir", run, "--data", missing)
+    assert "--max-steps (training.max_steps): 1" in err and "is at step 2" in err, err
+    # a flag still wins over the file, and the fields the file leaves out keep the checkpoint's values
+    assert cli.main(["train", "--resume", "--config", str(yaml_path), "--output-dir", str(run), "--max-steps", "2",
+                     "--data", str(missing)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    yaml_path.write_text(yaml.safe_dump({**fields, "training": {"max_steps": 4}}))
+    err = err_of(capsys, "train", "--resume", "--config", yaml_path, "--output-dir", run, "--data", missing)
+    assert "--data: no such file" in err, err  # the run goes on: the missing recording is read next
     assert (run / "model.safetensors").read_bytes() == before
 
 

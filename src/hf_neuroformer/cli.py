@@ -179,14 +179,19 @@ def cmd_train(args) -> int:
     from .training import TrainingConfig, check_output_dir, check_resume, checkpoint_training_config, \
         load_yaml_config, train
 
+    given = ()  # the training fields that --config's training: section sets
     if args.config:
-        config, training = load_yaml_config(args.config)
+        config, training, given = load_yaml_config(args.config, training_fields=True)
     else:
         config, training = _default_config(args.data), TrainingConfig()
     if args.resume and not args.overwrite:
-        # a resumed run keeps its own training settings; only the flags given here change them
-        # (left out, --max-steps fell back to 3000 and --save-every to none, extending the run)
-        training = checkpoint_training_config(args.output_dir) or training
+        # a resumed run keeps its own training settings; only the flags given here and the fields
+        # of --config's training: section change them (left out, --max-steps fell back to 3000 and
+        # --save-every to none, extending the run; and a training: section of --config was dropped
+        # silently, so 'max_steps: 600' in the file did not extend a 300-step run)
+        stored = checkpoint_training_config(args.output_dir)
+        if stored is not None:
+            training = dataclasses.replace(stored, **{k: getattr(training, k) for k in given})
     overrides = {}
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
@@ -1317,7 +1322,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save-every", type=int, help="write a resumable checkpoint to --output-dir/checkpoints every N "
                    "steps (default: the config's training.save_every, none: no checkpoints, so no --resume)")
     t.add_argument("--resume", action="store_true",
-                   help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch); "
+                   help="continue from the newest checkpoint in --output-dir/checkpoints (same config and launch), with its "
+                        "training settings except the flags and --config training: fields given; "
                         "a finished run is extended with a larger --max-steps (its model replaced at the end), and has "
                         "nothing to do at its own --max-steps")
     t.add_argument("--attn-implementation", choices=["sdpa", "eager", "flash_attention_2"],

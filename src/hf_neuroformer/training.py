@@ -211,9 +211,14 @@ def _unique_key_loader():
     return UniqueKeyLoader
 
 
-def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
+def load_yaml_config(path, *, training_fields: bool = False) -> Tuple:
     """Read a YAML config: top-level keys are :class:`NeuroformerConfig` fields, the optional
     ``training:`` mapping holds :class:`TrainingConfig` fields.
+
+    Returns:
+        ``(config, training)``; with ``training_fields=True`` also the names of the training
+        fields the file gives (a tuple, file order), which ``neuroformer train --resume`` applies
+        over the checkpoint's settings (the others keep the checkpoint's values, not the defaults).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -263,7 +268,8 @@ def load_yaml_config(path) -> Tuple[NeuroformerConfig, TrainingConfig]:
     unknown = sorted(set(train_raw) - known_train)
     if unknown:
         raise ValueError(f"{path}: unknown training field(s) {unknown}; known: {sorted(known_train)}")
-    return NeuroformerConfig(**raw), TrainingConfig(**train_raw)
+    config, training = NeuroformerConfig(**raw), TrainingConfig(**train_raw)
+    return (config, training, tuple(train_raw)) if training_fields else (config, training)
 
 
 def check_output_dir(output_dir, overwrite: bool = False) -> Path:
