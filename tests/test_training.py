@@ -282,6 +282,28 @@ def test_yaml_values_of_the_wrong_type_name_their_field(tmp_path):
     assert (cfg.hidden_act, cfg.split_fractions, cfg.hidden_dropout) == ("relu", [0.8, 0.1, 0.1], 0.0)
 
 
+def test_yaml_numbers_in_exponent_notation_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads 1e-3 and 1.0e5 as strings: 'learning_rate: 3e-4' was refused with
+    # "expected a positive number, got '3e-4'", and a JSON config (JSON is YAML) with 1e-05 with
+    # "got '1e-05' (quoted in the YAML file? ...)" though nothing was quoted
+    p = tmp_path / "c.yaml"
+    p.write_text("layer_norm_eps: 1e-6\ncurrent_window: 1.0e-1\ntraining:\n  learning_rate: 3e-4\n"
+                 "  weight_decay: 1.0e-2\n  max_steps: 2E3\n")
+    cfg, tc = load_yaml_config(p)
+    assert (cfg.layer_norm_eps, cfg.current_window) == (1e-6, 0.1)
+    assert (tc.learning_rate, tc.weight_decay, tc.max_steps) == (3e-4, 0.01, 2000)
+    p.write_text(json.dumps({"layer_norm_eps": 1e-05, "training": {"learning_rate": 5e-05}}))
+    cfg, tc = load_yaml_config(p)
+    assert (cfg.layer_norm_eps, tc.learning_rate) == (1e-05, 5e-05)
+    # a quoted number is still text, refused with the hint; other strings stay strings
+    p.write_text("training:\n  learning_rate: '3e-4'\n")
+    with pytest.raises(ValueError, match=r"training\.learning_rate: expected a positive number, got '3e-4'"):
+        load_yaml_config(p)
+    p.write_text("hidden_act: 1e-3x\n")
+    with pytest.raises(ValueError, match=r"hidden_act: expected an activation name .* got '1e-3x'"):
+        load_yaml_config(p)
+
+
 def test_yaml_key_given_twice_is_refused_not_the_first_dropped(tmp_path):
     # PyYAML keeps the last value of a repeated key: a second training: section at the end of a
     # config silently dropped the first one's learning_rate and batch_size

@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -188,10 +189,17 @@ class TrainingConfig:
                                               lambda v: 0 < v <= 1, owner="training")
 
 
+#: Numbers in exponent notation that PyYAML (YAML 1.1) reads as strings: without a dot (``1e-3``,
+#: ``5E4``) or with an unsigned exponent (``1.0e5``). YAML 1.2 and JSON read them as floats.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
 def _unique_key_loader():
     """A ``yaml.SafeLoader`` that refuses a key given twice in one mapping: PyYAML keeps the
     last value silently, so a second ``training:`` section at the end of a config dropped every
-    setting of the first one."""
+    setting of the first one. It also reads ``1e-3`` / ``1.0e5`` as floats (YAML 1.2, JSON): PyYAML
+    follows YAML 1.1, which needs a dot and a signed exponent, so ``learning_rate: 1e-3`` was the
+    string ``'1e-3'`` and refused ("expected a positive number, got '1e-3'")."""
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
@@ -208,6 +216,7 @@ def _unique_key_loader():
                         None, None, f"key {key!r} given twice (first at line {first}); keep one", key_node.start_mark)
             return super().construct_mapping(node, deep=deep)
 
+    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
     return UniqueKeyLoader
 
 
