@@ -633,6 +633,42 @@ def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, t
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
 
 
+def test_extension_stopped_before_writing_its_model_is_completed_on_resume(rec, finished_run, tmp_path, capsys):
+    # an extension (max_steps 2 -> 4) killed after its step-4 checkpoint, before its model was written
+    # (test scoring and generation take seconds there): resumed with the same command it said "nothing
+    # to do: the run finished at step 4 ... its model is left as it is", and the folder kept the
+    # step-2 model and metrics for good
+    import shutil
+
+    from hf_neuroformer.training import check_resume
+
+    out, ref = tmp_path / "m", tmp_path / "ref"
+    shutil.copytree(finished_run, out)
+    shutil.copytree(finished_run, ref)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    train(rec, ref, cfg, tc, progress=False, resume=True)  # the uninterrupted extension
+
+    def stop(model):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, out, cfg, tc, progress=False, resume=True, on_train_end=stop)
+    assert (out / "checkpoints" / "step-00000004").is_dir()
+    assert json.loads((out / "metrics.json").read_text())["total_steps"] == 2  # the old model is still there
+    capsys.readouterr()
+    assert check_resume(out, tc) is None  # not "nothing to do"
+    steps = []
+    m = train(rec, out, cfg, tc, progress=False, resume=True, on_step_end=lambda s, loss: steps.append(s))
+    said = capsys.readouterr().out
+    assert "nothing to do" not in said and "is not the one of checkpoint step-00000004" in said, said
+    assert steps == [] and m["total_steps"] == 4
+    assert _files(out)["model.safetensors"] == _files(ref)["model.safetensors"]
+    assert json.loads((out / "training_log.json").read_text()) == json.loads((ref / "training_log.json").read_text())
+    # now the folder holds the step-4 model: nothing left to do
+    train(rec, out, cfg, tc, progress=False, resume=True)
+    assert "nothing to do" in capsys.readouterr().out
+
+
 def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, tmp_path):
     import shutil
 

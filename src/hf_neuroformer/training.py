@@ -637,6 +637,33 @@ def checkpoint_training_config(output_dir) -> Optional["TrainingConfig"]:
     return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
 
 
+def model_is_from_checkpoint(output_dir, checkpoint) -> bool:
+    """Whether the model in ``output_dir`` is what its run wrote at the end of ``checkpoint``:
+    ``metrics.json``'s ``total_steps`` is the checkpoint's step and every tensor of
+    ``model.safetensors`` equals the checkpoint's selected weights (``best_model.safetensors``; the
+    last weights, ``model.safetensors``, for a run without validation split).
+
+    False for the model of an earlier, shorter run whose extension (``--resume --max-steps``) was
+    interrupted after its last checkpoint and before its model was written (the step-300 model
+    beside a step-600 checkpoint), for the model that an ``--overwrite`` run was to replace, and
+    for a folder missing ``model.safetensors`` or ``metrics.json``: a resumed run then has no step
+    left, but still scores and writes the checkpoint's model instead of saying "nothing to do".
+    """
+    from safetensors.torch import load_file
+
+    out, checkpoint = Path(output_dir), Path(checkpoint)
+    try:
+        step = int(json.loads((checkpoint / "trainer_state.json").read_text())["step"])
+        if json.loads((out / "metrics.json").read_text()).get("total_steps") != step:
+            return False
+        saved = load_file(str(out / "model.safetensors"))
+        ref_path = checkpoint / "best_model.safetensors"
+        ref = load_file(str(ref_path if ref_path.is_file() else checkpoint / "model.safetensors"))
+    except (OSError, ValueError, KeyError, TypeError):  # missing or unreadable files: not that model
+        return False
+    return all(k in ref and ref[k].shape == v.shape and torch.equal(ref[k].to(v.dtype), v) for k, v in saved.items())
+
+
 def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
     """Check before anything is loaded or written that ``train(..., resume=True)`` can continue
     the run in ``output_dir`` with ``training.max_steps``.
@@ -673,7 +700,7 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             f"step {step}: a resumed run cannot end before its checkpoint; resume with --max-steps {step} or more "
             f"(to end at the checkpoint, or extend the run), or {START_AFRESH}"
         )
-    if found and training.max_steps == step:
+    if found and training.max_steps == step and model_is_from_checkpoint(out, last):
         return (f"resume: nothing to do: the run in {str(out)!r} finished at step {step} (checkpoint {last.name}) and "
                 f"--max-steps (training.max_steps) is {step}; its model is left as it is. To train on, resume with "
                 "a larger --max-steps")
@@ -799,8 +826,10 @@ def train(
         done = check_resume(output_dir, training)
         if done:
             return _nothing_to_do(output_dir, done)
-        # a finished run, extended: its model files are replaced when this run ends
-        finished = bool(model_files_in(output_dir))
+        # a finished run, extended: its model files are replaced when this run ends. A model that
+        # is not the newest checkpoint's result (an extension killed after its last checkpoint)
+        # is not finished: it is replaced by the checkpoint's, even with no step left
+        finished = bool(model_files_in(output_dir)) and model_is_from_checkpoint(output_dir, latest_checkpoint(output_dir))
     else:
         check_output_dir(output_dir, overwrite)
     if not resume and not overwrite and _checkpoints(ckpt_root):
@@ -1032,6 +1061,10 @@ def train(
             best_state = load_file(str(last / "best_model.safetensors"))
         if main:
             print(f"[neuroformer] resumed from {last} (step {step} of {total_steps}, epoch {epoch})")
+            if not finished and model_files_in(output_dir):
+                print(f"[neuroformer] resume: the model in {str(output_dir)!r} is not the one of checkpoint {last.name} "
+                      "(a run stopped after its last checkpoint, before writing its model); it is replaced when this "
+                      "run ends")
     elif overwrite and main and ckpt_root.exists():
         shutil.rmtree(ckpt_root)
     accelerator.wait_for_everyone()
