@@ -228,6 +228,36 @@ def test_bf16_mixed_precision_trains_on_cpu(rec, tmp_path):
     assert m["bf16"]["validation/loss"] == pytest.approx(m["no"]["validation/loss"], abs=0.05)
 
 
+def test_bf16_stays_on_after_validation_and_resumes_like_the_uninterrupted_run(rec, tmp_path):
+    # validation took accelerate's autocast wrapper off the model for good (unwrap_model with
+    # keep_fp32_wrapper=False): a bf16 run trained in float32 after its first validation while
+    # metrics.json said bf16, and a resumed run went back to bf16 until its next validation, so its
+    # weights differed from the uninterrupted run's
+    dtypes = []
+
+    def watch(model):  # the id head's output dtype in every forward, training or validation
+        model.id_head.register_forward_hook(lambda mod, inp, out: dtypes.append((mod.training, out.dtype)))
+
+    tc = TrainingConfig(max_steps=4, batch_size=16, mixed_precision="bf16", eval_every=1, save_every=2,
+                        generation_batch_size=64)
+    train(rec, tmp_path / "full", nf.NeuroformerConfig(**TINY), tc, progress=False, on_train_start=watch,
+          on_step_end=lambda step, loss: dtypes.append(("step", step)))
+    steps = [d for d in dtypes if d[0] == "step"]
+    assert len(steps) == 4
+    by_phase = {phase: {d for t, d in dtypes[:dtypes.index(steps[-1])] if t == phase} for phase in (True, False)}
+    assert by_phase == {True: {torch.bfloat16}, False: {torch.float32}}, dtypes  # train bf16, validation fp32
+
+    def stop(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, tmp_path / "cut", nf.NeuroformerConfig(**TINY), tc, progress=False, on_step_end=stop)
+    train(rec, tmp_path / "cut", nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)
+    for name in ("model.safetensors", "training_log.json"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
 def test_accelerate_launch_mixed_precision_is_used(rec, tmp_path, monkeypatch):
     # `accelerate launch --mixed_precision bf16 -m hf_neuroformer.cli train ...` (README, Scaling)
     # sets ACCELERATE_MIXED_PRECISION=bf16; train passed its own "no" to Accelerator, which then

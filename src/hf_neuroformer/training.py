@@ -9,6 +9,7 @@ truncated spikes are counted and reported (trap 10).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import fnmatch
@@ -998,7 +999,9 @@ def train(
     eval_every = training.eval_every or steps_per_epoch
 
     def bare_model():
-        # without Accelerate's autocast wrapper: evaluation and generation run in float32
+        # without Accelerate's autocast wrapper: evaluation and generation run in float32. This
+        # removes the wrapper from the model for good (accelerate's unwrap_model), so it is called
+        # once training is over; validation runs inside _float32_forward, which puts it back
         return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
@@ -1089,14 +1092,15 @@ def train(
         if not has_val:  # nothing to validate on: the running training loss alone, for the loss curve
             log.append({"step": step, "epoch": step_epoch, "train_loss": running})
             return
-        val = _evaluate_sharded(accelerator, bare_model(), dsets["validation"], collator, training.eval_batch_size,
-                                n_windows["validation"])
+        with _float32_forward(accelerator, model) as fp32_model:
+            val = _evaluate_sharded(accelerator, fp32_model, dsets["validation"], collator, training.eval_batch_size,
+                                    n_windows["validation"])
         model.train()
         log.append({"step": step, "epoch": step_epoch, "train_loss": running,
                     **{f"validation/{k}": v for k, v in val.items()}})
         if val["loss"] < best_val:
             best_val, best_step = val["loss"], step
-            best_state = {k: v.detach().cpu().clone() for k, v in bare_model().state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
         if main:
             bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
                       f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
@@ -1312,6 +1316,27 @@ def train(
             )
     accelerator.wait_for_everyone()
     return metrics
+
+
+@contextlib.contextmanager
+def _float32_forward(accelerator, model):
+    """``model`` unwrapped (DDP, compile) and without Accelerate's mixed-precision forward wrapper
+    (autocast) inside the block; the wrapper is put back after it.
+
+    ``accelerator.unwrap_model(model, keep_fp32_wrapper=False)`` takes the wrapper off the model
+    object itself, for good: validation called it, so a bf16 run trained under autocast only until
+    its first validation (``eval_every``, default once per epoch) and in float32 after it, while
+    ``metrics.json`` said ``mixed_precision: bf16``; a run resumed from a checkpoint went back to
+    bf16 until its next validation, so it no longer matched the uninterrupted run.
+    """
+    inner = accelerator.unwrap_model(model, keep_torch_compile=False)  # what holds the wrapper
+    saved = {k: inner.__dict__[k] for k in ("forward", "_original_forward") if k in inner.__dict__}
+    try:
+        yield accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    finally:
+        for k in ("forward", "_original_forward"):
+            inner.__dict__.pop(k, None)
+        inner.__dict__.update(saved)
 
 
 def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
