@@ -699,6 +699,27 @@ def test_extension_stopped_before_writing_its_model_is_completed_on_resume(rec, 
     assert "nothing to do" in capsys.readouterr().out
 
 
+def test_resume_with_another_batch_size_names_the_settings(rec, finished_run, tmp_path):
+    # refused as "written with micro_batch_size=16, this run has 32; resume with the same launch
+    # shape": micro_batch_size is no setting, and --batch-size, which the user changed, was not named
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    old = _files(out)
+    for kw, now in [({"batch_size": 32}, "batch_size 32 = 32 windows per micro-batch x gradient_accumulation_steps 1"),
+                    ({"batch_size": 32, "gradient_accumulation_steps": 2},
+                     "batch_size 32 = 16 windows per micro-batch x gradient_accumulation_steps 2")]:
+        tc = TrainingConfig(max_steps=4, save_every=2, **kw)
+        with pytest.raises(ValueError) as info:
+            train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)
+        msg = str(info.value)
+        assert "written with batch_size 16 = 16 windows per micro-batch x gradient_accumulation_steps 1 x 1 process" in msg
+        assert f"this run has {now}" in msg and "--batch-size (training.batch_size)" in msg, msg
+        assert "start afresh" in msg
+    assert _files(out) == old
+
+
 def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, tmp_path):
     import shutil
 

@@ -1393,10 +1393,22 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
             f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
             f"(the same --config), or {START_AFRESH}"
         )
+    launch = ("micro_batch_size", "gradient_accumulation_steps", "num_processes")
+    if all(isinstance(stored.get(k), int) for k in launch) and any(stored[k] != now[k] for k in launch):
+        # micro_batch_size is no setting of its own: name the ones it comes from
+        def shape(d):
+            return (f"batch_size {d['micro_batch_size'] * d['gradient_accumulation_steps'] * d['num_processes']} = "
+                    f"{d['micro_batch_size']} windows per micro-batch x gradient_accumulation_steps "
+                    f"{d['gradient_accumulation_steps']} x {d['num_processes']} process(es)")
+
+        raise ValueError(
+            f"resume: checkpoint {str(checkpoint)!r} was written with {shape(stored)}, this run has {shape(now)}; "
+            "resume with the checkpoint's --batch-size (training.batch_size), --gradient-accumulation-steps and number "
+            f"of processes (the data order and the optimizer steps depend on them), or {START_AFRESH}")
     for key, value in now.items():
         if key not in ("config", "data") and stored.get(key) != value:
             raise ValueError(f"resume: checkpoint {str(checkpoint)!r} was written with {key}={stored.get(key)!r}, "
-                             f"this run has {value!r}; resume with the same launch shape")
+                             f"this run has {value!r}; resume with the same launch shape, or {START_AFRESH}")
 
 
 def _buffer_input_shards(dataset, manifest: dict) -> dict:
