@@ -99,6 +99,25 @@ def tiny_prepared(tmp_path_factory, shared_data):
     return out
 
 
+def test_training_into_the_prepared_directory_it_reads_is_refused(tiny_prepared, capsys):
+    # 'neuroformer train --data prep --output-dir prep' was refused as "already holds a model
+    # (config.json, vocab.json, tokenizer_config.json, splits.json)", the prepared files, and with
+    # --overwrite the model's config, tokenizer and splits replaced the data folder's
+    from hf_neuroformer import cli
+    from hf_neuroformer.training import train
+
+    before = {p.name: p.read_bytes() for p in tiny_prepared.rglob("*") if p.is_file()}
+    for extra in ([], ["--overwrite"], ["--resume"]):
+        assert cli.main(["train", "--data", str(tiny_prepared), "--output-dir", str(tiny_prepared / "." / ""),
+                         *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("neuroformer train: error: --output-dir: ") and "is --data" in err, err
+        assert "the folder this command reads" in err and "pass another folder name" in err, err
+    with pytest.raises(ValueError, match=r"output_dir: .* is the prepared directory this run reads"):
+        train(tiny_prepared, tiny_prepared, overwrite=True, progress=False)
+    assert {p.name: p.read_bytes() for p in tiny_prepared.rglob("*") if p.is_file()} == before
+
+
 def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp_path, shared_data):
     from safetensors.torch import load_file
 

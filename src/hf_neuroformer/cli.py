@@ -225,6 +225,9 @@ def cmd_train(args) -> int:
             raise ValueError(f"--attn-implementation: {err}") from None
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
+    # a prepared --data folder as --output-dir: "already holds a model" (its config.json, vocab.json...),
+    # and with --overwrite the model's files replaced the data folder's
+    _check_not_an_input(args.output_dir, "--output-dir", {"--data": args.data})
     if args.resume:  # fail (or find nothing to do) before loading anything
         done = check_resume(args.output_dir, training)
         if done:
@@ -435,8 +438,9 @@ def _check_not_an_input(path, flag: str, inputs: dict) -> None:
         if not same and out.exists() and src.exists():
             same = os.path.samefile(out, src)
         if same:
-            raise ValueError(f"{flag}: {str(path)!r} is {name} {str(src)!r}, the file this command reads; "
-                             "--overwrite replaces old outputs, never an input: pass another file name")
+            what = "folder" if src.is_dir() else "file"
+            raise ValueError(f"{flag}: {str(path)!r} is {name} {str(src)!r}, the {what} this command reads; "
+                             f"--overwrite replaces old outputs, never an input: pass another {what} name")
 
 
 def _check_not_a_model_file(path, flag: str, model_dir, what: str = "the --model directory", note: str = "") -> None:

@@ -823,6 +823,11 @@ def train(
     ckpt_root = output_dir / CHECKPOINT_DIR
     if resume and overwrite:
         raise ValueError("resume and overwrite: give one of them (overwrite starts afresh, resume continues)")
+    if streamed and output_dir.is_dir() and Path(recording).is_dir() and os.path.samefile(output_dir, recording):
+        # refused as "already holds a model (config.json, vocab.json, ...)" (the prepared files), and
+        # with overwrite the model's config, tokenizer and splits replaced those of the data folder
+        raise ValueError(f"output_dir: {str(output_dir)!r} is the prepared directory this run reads ({PREPARED_FIELD}); "
+                         "overwrite replaces old outputs, never the data: choose another output directory")
     if resume:
         done = check_resume(output_dir, training)
         if done:
