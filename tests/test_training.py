@@ -720,6 +720,27 @@ def test_resume_with_another_batch_size_names_the_settings(rec, finished_run, tm
     assert _files(out) == old
 
 
+def test_model_of_a_compiled_run_is_recognised_as_its_checkpoints(finished_run, tmp_path):
+    # a torch.compile run selects its weights from the compiled module, whose state_dict keys start
+    # with '_orig_mod.': the saved model (plain keys) did not match them, so a finished compiled run
+    # resumed at its own max_steps was scored and written again instead of "nothing to do"
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from hf_neuroformer.training import latest_checkpoint, model_is_from_checkpoint
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    ckpt = latest_checkpoint(out)
+    assert model_is_from_checkpoint(out, ckpt)
+    best = load_file(str(ckpt / "best_model.safetensors"))
+    save_file({f"_orig_mod.{k}": v for k, v in best.items()}, str(ckpt / "best_model.safetensors"))
+    assert model_is_from_checkpoint(out, ckpt)
+    save_file({f"_orig_mod.{k}": v + (k == next(iter(best))) for k, v in best.items()}, str(ckpt / "best_model.safetensors"))
+    assert not model_is_from_checkpoint(out, ckpt)  # other weights
+
+
 def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, tmp_path):
     import shutil
 

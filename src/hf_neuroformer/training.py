@@ -662,6 +662,7 @@ def model_is_from_checkpoint(output_dir, checkpoint) -> bool:
         ref = load_file(str(ref_path if ref_path.is_file() else checkpoint / "model.safetensors"))
     except (OSError, ValueError, KeyError, TypeError):  # missing or unreadable files: not that model
         return False
+    ref = {k.removeprefix("_orig_mod."): v for k, v in ref.items()}  # a torch.compile run's selection
     return all(k in ref and ref[k].shape == v.shape and torch.equal(ref[k].to(v.dtype), v) for k, v in saved.items())
 
 
