@@ -330,8 +330,14 @@ def test_train_resume_takes_the_training_fields_of_the_config_given_again(models
                      "--data", str(missing)]) == 0
     assert "nothing to do" in capsys.readouterr().out
     yaml_path.write_text(yaml.safe_dump({**fields, "training": {"max_steps": 4}}))
-    err = err_of(capsys, "train", "--resume", "--config", yaml_path, "--output-dir", run, "--data", missing)
+    assert cli.main(["train", "--resume", "--config", str(yaml_path), "--output-dir", str(run), "--data",
+                     str(missing)]) == 2
+    out, err = capsys.readouterr()
     assert "--data: no such file" in err, err  # the run goes on: the missing recording is read next
+    # and says which settings the file changes (a run started with --max-steps over the file's value
+    # and resumed without the flag gets the file's)
+    assert (f"resume: --config {yaml_path} sets training.max_steps 4 (checkpoint: 2); a flag wins over the file "
+            "(e.g. --max-steps 2 keeps the checkpoint's value)") in out, out
     assert (run / "model.safetensors").read_bytes() == before
 
 

@@ -175,11 +175,17 @@ def _file_stamp(path: Path):
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+#: TrainingConfig fields that a ``neuroformer train`` flag of the same name sets (``--max-steps`` ...).
+_TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gradient_accumulation_steps", "batch_size",
+                      "save_every", "attn_implementation")
+
+
 def cmd_train(args) -> int:
     from .training import TrainingConfig, check_output_dir, check_resume, checkpoint_training_config, \
         load_yaml_config, train
 
     given = ()  # the training fields that --config's training: section sets
+    from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
     if args.config:
         config, training, given = load_yaml_config(args.config, training_fields=True)
     else:
@@ -191,7 +197,9 @@ def cmd_train(args) -> int:
         # silently, so 'max_steps: 600' in the file did not extend a 300-step run)
         stored = checkpoint_training_config(args.output_dir)
         if stored is not None:
-            training = dataclasses.replace(stored, **{k: getattr(training, k) for k in given})
+            from_file = {k: getattr(training, k) for k in given}
+            training = dataclasses.replace(stored, **from_file)
+            from_file_changed = {k: (getattr(stored, k), v) for k, v in from_file.items() if getattr(stored, k) != v}
     overrides = {}
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
@@ -216,6 +224,14 @@ def cmd_train(args) -> int:
             raise
         flag = {"torch_compile": "--compile"}.get(field, "--" + field.replace("_", "-"))
         raise ValueError(f"{flag}:{str(err).split(':', 1)[1]}") from None
+    from_file_changed = {k: v for k, v in from_file_changed.items() if k not in overrides}
+    if from_file_changed:  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
+        flagged = [k for k in from_file_changed if k in _TRAIN_FLAG_FIELDS]
+        hint = (f"a flag wins over the file (e.g. {_flag(flagged[0])} {from_file_changed[flagged[0]][0]!r} keeps the "
+                "checkpoint's value)" if flagged else "edit the file to keep the checkpoint's values")
+        print(f"[neuroformer] resume: --config {args.config} sets "
+              + ", ".join(f"training.{k} {new!r} (checkpoint: {old!r})" for k, (old, new) in from_file_changed.items())
+              + f"; {hint}")
     if training.attn_implementation == "flash_attention_2":
         from .training import _check_attn_implementation
 
