@@ -1525,6 +1525,36 @@ def test_two_targets_reading_one_column_are_refused_by_build_decoding_datasets_t
             call()
 
 
+def test_a_target_named_like_a_table_column_is_refused_before_training_and_decoding(a2929, pretrained, finetuned):
+    """Break test: a behaviour named 'split' or 'n_spikes' (or targets 'x' and 'x_predicted') was
+    fine-tuned, and its recorded column in test_predictions.csv / 'neuroformer decode''s CSV was
+    silently replaced by the split names or the spike counts (or by the other target's
+    predictions). Refused by name before any window is tokenized, and by prediction_table and
+    decode_windows for a decoder saved with such a target."""
+    from hf_neuroformer.decoding import prediction_table
+    from hf_neuroformer.finetuning import decode_windows, load_decoder, windows_tiling
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    rec = copy.copy(a2929)
+    x = a2929.behaviour["x"]
+    rec.behaviour = {**a2929.behaviour, "split": x, "n_spikes": x, "x_predicted": x}
+    for name, said in (("split", "the table's own column"), ("n_spikes", "the table's own column"),
+                       ("x_predicted", "a column of target 'x'")):
+        targets = [DecodingTarget("x", "regression"), DecodingTarget(name, "regression")]
+        with pytest.raises(DecodingTargetError, match=rf"target '{name}': its prediction-table column '{name}' is also "
+                                                      rf"{re.escape(said)}"):
+            build_decoding_datasets(rec, tok, cfg, None, targets)
+    with pytest.raises(DecodingTargetError, match=r"target 'window_start_s'"):
+        prediction_table([0.0], 0.1, [[1.0]], [{"name": "window_start_s", "kind": "regression"}], recorded=[[2.0]])
+    model, tok, plan = load_decoder(finetuned[0])  # a decoder saved (by older code) with a target named 'split'
+    model.config.decoding_targets = [dict(model.config.decoding_targets[1], name="split"),
+                                     model.config.decoding_targets[0]]
+    starts, _ = windows_tiling(rec, model.config)
+    with pytest.raises(DecodingTargetError, match=r"target 'split'"):
+        decode_windows(model, tok, rec, starts[:3], plan=plan)
+
+
 def test_a_column_out_of_range_of_a_one_column_series_says_1_column(a2929):
     """Break test: column 1 of an (n, 1) series said "(the series 'x1' has 1 columns)"."""
     from hf_neuroformer.recording import BehaviourSeries

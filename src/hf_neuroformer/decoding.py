@@ -506,6 +506,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     names = [t.label for t in targets]
     if len(set(names)) != len(names):  # a 1-D series named 'head[0]' and column 0 of a 2-D 'head'
         raise DecodingTargetError(f"targets: expected distinct names (name[column] for a column), got {names}")
+    check_table_columns(targets)  # test_predictions.csv is written after training: refuse before it
     for t in targets:  # fail on a missing target before tokenizing anything
         target_values(recording, t, np.zeros(0), config.current_window)
         source = t.name if t.name.startswith("trial:") else f"behaviour:{t.name}"
@@ -700,6 +701,38 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     return out
 
 
+#: Columns of a prediction table that belong to no target: :func:`prediction_table`'s window
+#: times and the columns ``neuroformer decode`` (:func:`~hf_neuroformer.finetuning.decode_windows`) adds.
+TABLE_COLUMNS = ("window_start_s", "window_stop_s", "n_spikes", "n_truncated", "split")
+
+
+def check_table_columns(targets) -> None:
+    """Refuse targets whose prediction-table columns would collide: a target labelled like one of
+    :data:`TABLE_COLUMNS` (a behaviour named ``split`` or ``n_spikes``), or like another target's
+    ``<label>_predicted`` / ``<label>_error_rad`` column (targets ``x`` and ``x_predicted``).
+    Without this, one column silently replaced the other in ``test_predictions.csv`` and in
+    ``neuroformer decode``'s CSV (the recorded ``split`` values became the split names).
+
+    Args:
+        targets: :class:`DecodingTarget` objects or ``config.decoding_targets`` dicts (``name``,
+            ``column``).
+
+    Raises:
+        DecodingTargetError: naming the target and the column it collides with.
+    """
+    owner: Dict[str, str] = {c: "the table's own column" for c in TABLE_COLUMNS}
+    for t in targets:
+        name, column = (t.name, t.column) if isinstance(t, DecodingTarget) else (t["name"], t.get("column"))
+        label = target_label(name, column)
+        for col in (label, f"{label}_predicted", f"{label}_error_rad"):
+            if col in owner:
+                raise DecodingTargetError(
+                    f"target {label!r}: its prediction-table column {col!r} is also {owner[col]}; a table can hold "
+                    f"only one of them: decode a variable under another name (reserved: {', '.join(TABLE_COLUMNS)}, "
+                    "and <target>_predicted / <target>_error_rad of another target)")
+            owner[col] = f"a column of target {label!r}"
+
+
 def prediction_table(window_start, current_window: float, predictions, targets: Sequence[dict], recorded=None):
     """One row per decoded window: when it is, what the decoder predicted and (given) what was recorded.
 
@@ -725,9 +758,11 @@ def prediction_table(window_start, current_window: float, predictions, targets: 
     Raises:
         ValueError: shapes that do not match ``targets``, or a predicted class index outside
             ``classes``.
+        DecodingTargetError: targets whose columns collide (:func:`check_table_columns`).
     """
     import pandas as pd
 
+    check_table_columns(targets)
     t = np.asarray(window_start, dtype=np.float64).reshape(-1)
     n, k = len(t), len(targets)
 
@@ -790,6 +825,8 @@ class DecodingCollator(NeuroformerCollator):
 
 __all__ = [
     "prediction_table",
+    "check_table_columns",
+    "TABLE_COLUMNS",
     "DecodingTarget",
     "DecodingTargetError",
     "DecodingCollator",

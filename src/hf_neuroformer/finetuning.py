@@ -820,8 +820,10 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     Raises:
         ValueError: bad window starts or clips (the processor's checks), a recording whose units
             the tokenizer lacks, a ``batch_size`` that is not an integer >= 1.
+        DecodingTargetError: a target whose table column would collide with another column
+            (:func:`~hf_neuroformer.decoding.check_table_columns`: a target named ``split``).
     """
-    from .decoding import target_label, target_values
+    from .decoding import check_table_columns, target_label, target_values
     from .processing_neuroformer import NeuroformerProcessor
     from .progress import progress_bar
 
@@ -829,6 +831,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     cfg = model.config
     targets = list(cfg.decoding_targets or [])
+    check_table_columns(targets)  # a decoder of a target named 'split' or 'n_spikes': refused before any work
     processor = NeuroformerProcessor.from_config(tokenizer, cfg)
     starts = window_starts_array(window_starts)
     clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts",
