@@ -437,6 +437,36 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
     assert saved["class_weights"] == pytest.approx(t["class_weights"])
 
 
+def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_scores(steinmetz, tmp_path, capsys):
+    """Break test: 'neuroformer decode' on a recording whose test trials hold a class the decoder
+    has none for printed 'on the 1800 test windows with a recorded value: accuracy ...' computed on
+    the 1300 others (the unseen ones dropped without a word), and wrote the unseen label 2 as 2.0."""
+    import pandas as pd
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
+             output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=16, seed=1)
+    test_trials = json.loads((tmp_path / "d" / "splits.json").read_text())["trial_index"]["test"]
+    rec = copy.copy(steinmetz)
+    labels = np.array(steinmetz.trial_info["motorLabel"]).copy()
+    labels[test_trials[:2]] = 2  # a class the decoder was not trained on
+    rec.trial_info = {**steinmetz.trial_info, "motorLabel": labels}
+    write_nwb(rec, tmp_path / "unseen.nwb")
+    out = tmp_path / "t.csv"
+    assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "unseen.nwb"), "--split", "test",
+                 "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    table = pd.read_csv(out)
+    n_unseen = int((table["trial:motorLabel"] == 2).sum())
+    assert n_unseen > 0 and not (table["trial:motorLabel"].astype(str) == "2.0").any()
+    assert (f"trial:motorLabel on the {len(table) - n_unseen} test windows with a recorded value" in text
+            and f"({n_unseen} more test windows left out: their recorded class 2 is none of the decoder's classes "
+                "[-1, 0, 1])" in text), text
+
+
 def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(steinmetz, tmp_path):
     from sklearn.utils.class_weight import compute_class_weight
 

@@ -921,18 +921,24 @@ def cmd_decode(args) -> int:
             if not rows.any():
                 continue
             yy, pp = y[rows], p[rows]
-            if t["kind"] == "classification":  # labels -> indices of the decoder's classes (unseen: left out)
+            unseen = ""
+            if t["kind"] == "classification":  # labels -> indices of the decoder's classes (unseen: left out, said)
                 classes = list(t["classes"])
                 known = np.asarray([v in classes for v in yy])
+                if not known.all():
+                    labels = sorted({str(v) for v in yy[~known]})
+                    unseen = (f" ({int((~known).sum())} more {name} windows left out: their recorded class "
+                              f"{', '.join(labels)} is none of the decoder's classes {classes})")
                 yy = np.asarray([classes.index(v) for v in yy[known]])
                 pp = np.asarray([classes.index(v) for v in pp[known]])
                 if not len(yy):
+                    print(f"  {label}: not scored on the {name} windows" + unseen)
                     continue
             m = decoding_metrics(np.asarray(yy, dtype=np.float64), np.asarray(pp, dtype=np.float64), t["kind"])
             shown = {k: v for k, v in m.items() if k in ("r2", "pearson_r", "mean_angular_error_deg",
                                                         "median_angular_error_deg", "accuracy", "balanced_accuracy")}
-            print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()))
+            print(f"  {label} on the {len(yy)} {name} windows with a recorded value: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + unseen)
     print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
           "recorded one where the recording has it, n_spikes, n_truncated, split)")
     if args.figure is not None:

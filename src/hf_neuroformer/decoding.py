@@ -786,7 +786,9 @@ def prediction_table(window_start, current_window: float, predictions, targets: 
             if np.any((pred < 0) | (pred >= len(classes)) | (pred % 1 != 0)):
                 raise ValueError(f"predictions of {label!r}: expected class indices in [0, {len(classes)})")
             if rec is not None:  # the label as the decoder's classes write it (1, not 1.0), else as recorded
-                cols[label] = [None if not np.isfinite(v) else next((c for c in classes if c == v), v) for v in rec]
+                whole = all(isinstance(c, numbers.Integral) for c in classes)  # an unseen 2 is written 2, not 2.0
+                cols[label] = [None if not np.isfinite(v) else next((c for c in classes if c == v),
+                                                                    int(v) if whole and v == int(v) else v) for v in rec]
             cols[f"{label}_predicted"] = [classes[int(i)] for i in pred]
         else:
             if rec is not None:
