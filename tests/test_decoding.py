@@ -194,6 +194,24 @@ def test_decode_windows_gives_back_the_test_metrics_and_labels_each_window_with_
     assert got.tolist() == ["train", "", "", "test", "test", ""]
 
 
+def test_decode_windows_warns_of_a_recording_holding_only_some_of_the_decoders_units(finetuned, a2929):
+    """Break test: a recording of 10 of the decoder's 15 units (passes the vocabulary check: every
+    unit it has is known) was decoded without a word, the 5 others read as silent in every window,
+    e.g. 'neuroformer decode --epoch sleep' of such a file (no training spikes to compare with)."""
+    from hf_neuroformer.finetuning import decode_windows, load_decoder, windows_tiling
+
+    model, tok, plan = load_decoder(finetuned[0])
+    starts = windows_tiling(a2929, model.config)[0][:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole recording: no warning
+        _, info = decode_windows(model, tok, a2929, starts)
+    assert info["absent_units"] == []
+    with pytest.warns(UserWarning, match=r"recording: 5 of the decoder's units of this session are not in it "
+                                         r"\('A2929-200711/unit10', .*they are read as silent"):
+        _, info = decode_windows(model, tok, a2929.select_units(range(10)), starts)
+    assert info["absent_units"] == [f"A2929-200711/unit{i}" for i in range(10, 15)]
+
+
 def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, pretrained, shared_data, tmp_path,
                                                                       capsys):
     """neuroformer decode applies a decoder fine-tuned on wake to the sleep epoch: every window is

@@ -787,6 +787,18 @@ def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig) -> np.n
     return out
 
 
+def units_absent(tokenizer, recording) -> list:
+    """The vocabulary entries (``"<session>/<unit>"``) of ``tokenizer``'s units of the recording's
+    session(s) that ``recording`` does not hold: a recording of a subset of the model's units
+    passes the vocabulary check (every unit it has is known), and the absent units are read as
+    silent. Units of other sessions of a multi-session vocabulary are not counted."""
+    have = set(tokenizer.recording_unit_tokens(recording))
+    sessions = {t.rsplit("/", 1)[0] for t in have}
+    specials = set(tokenizer.all_special_tokens)
+    return [t for t in tokenizer.get_vocab() if t not in specials and "/" in t and t not in have
+            and t.rsplit("/", 1)[0] in sessions]
+
+
 @keeps_training_mode
 @torch.no_grad()
 def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_starts=None, batch_size: int = 64,
@@ -815,7 +827,11 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         ``plan``, ``split``; ``info`` a dict
         with ``recorded_targets`` (labels), ``missing_targets`` (label -> why no recorded value:
         the target is not in the recording, or its values do not fit the decoder's kind) and
-        ``n_truncated_windows``.
+        ``n_truncated_windows`` and ``absent_units`` (:func:`units_absent`).
+
+    Warns:
+        UserWarning: the recording lacks some of the decoder's units of its session (a subset of
+            the units, e.g. re-sorted or exported without some): they are read as silent.
 
     Raises:
         ValueError: bad window starts or clips (the processor's checks), a recording whose units
@@ -837,6 +853,13 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts",
                                                                        clip_starts=True)
     cols = processor.tokenize(recording, starts, clips)
+    absent = units_absent(tokenizer, recording)
+    if absent:
+        shown = ", ".join(repr(u) for u in absent[:3]) + (", ..." if len(absent) > 3 else "")
+        warnings.warn(f"recording: {len(absent)} of the decoder's units of this session are not in it ({shown}); "
+                      "they are read as silent in every window, so the decoded values are not those of the "
+                      "recording the decoder was fine-tuned on: pass a recording with all of its units",
+                      UserWarning, stacklevel=3)
     mod_keys = [k for k in cols if k.startswith("mod_")]
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
@@ -872,7 +895,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     table["n_truncated"] = np.asarray(cols["n_truncated"], dtype=np.int64)[order]
     if plan is not None:
         table["split"] = split_of_windows(plan, starts[order], cfg)
-    info = {"recorded_targets": have, "missing_targets": missing,
+    info = {"recorded_targets": have, "missing_targets": missing, "absent_units": absent,
             "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum())}
     return table, info
 
@@ -906,6 +929,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "decode_windows", "units_absent", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
