@@ -1297,6 +1297,31 @@ def test_finetune_feeds_the_configs_modalities_and_refuses_a_target_it_reads(a29
                  max_steps=2, batch_size=8)
 
 
+def test_decode_windows_warns_of_windows_without_the_decoders_input_modality(a2929, shared_data, tmp_path):
+    """Break test: a decoder reading head direction as an input, applied to the sleep epoch (no
+    tracking), decoded every window with no input at all and said nothing: the sleep values rest
+    on the spikes alone, an input the decoder never had in fine-tuning."""
+    from hf_neuroformer.finetuning import decode_windows, load_decoder, windows_tiling
+    from hf_neuroformer.io import load_recording
+
+    mod = {"name": "head_direction", "source": "behaviour:ry", "kind": "continuous", "window": [-0.3, 0.0],
+           "normalization": "circular"}
+    cfg = nf.NeuroformerConfig(**{**TINY, "modalities": [mod]})
+    finetune(None, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d", config=cfg,
+             max_steps=1, eval_steps=1, batch_size=8, seed=0, progress=False)
+    model, tok, plan = load_decoder(tmp_path / "d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tracked windows: no warning
+        _, info = decode_windows(model, tok, a2929, windows_tiling(a2929, model.config)[0][-20:])
+    assert info["windows_without_input"] == {}
+    sleep = load_recording(shared_data(A2929), epoch="sleep").restrict(100.0, 110.0)
+    starts = windows_tiling(sleep, model.config)[0]
+    with pytest.warns(UserWarning, match=rf"{len(starts)} of {len(starts)} windows have no value of the decoder's "
+                                         r"input modality 'head_direction' \(source 'behaviour:ry'\)"):
+        table, info = decode_windows(model, tok, sleep, starts)
+    assert info["windows_without_input"] == {"head_direction": len(starts)} and len(table) == len(starts)
+
+
 def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929, pretrained, tmp_path):
     """``max_steps=0`` used to train 1 step silently, a negative auxiliary weight ran as 0 and saved a
     config that ``from_pretrained`` then refused; batch size 0 or a negative learning rate failed

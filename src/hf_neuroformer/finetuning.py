@@ -827,11 +827,13 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         ``plan``, ``split``; ``info`` a dict
         with ``recorded_targets`` (labels), ``missing_targets`` (label -> why no recorded value:
         the target is not in the recording, or its values do not fit the decoder's kind) and
-        ``n_truncated_windows`` and ``absent_units`` (:func:`units_absent`).
+        ``n_truncated_windows``, ``absent_units`` (:func:`units_absent`) and
+        ``windows_without_input`` (input modality name -> windows with no value of it).
 
     Warns:
         UserWarning: the recording lacks some of the decoder's units of its session (a subset of
-            the units, e.g. re-sorted or exported without some): they are read as silent.
+            the units, e.g. re-sorted or exported without some): they are read as silent. Windows
+            with no value of an input modality (e.g. head direction during sleep).
 
     Raises:
         ValueError: bad window starts or clips (the processor's checks), a recording whose units
@@ -861,6 +863,19 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                       "recording the decoder was fine-tuned on: pass a recording with all of its units",
                       UserWarning, stacklevel=3)
     mod_keys = [k for k in cols if k.startswith("mod_")]
+    no_input = {}  # input modalities with no value in a window: the decoder sees no input there
+    for mod in cfg.modalities or []:
+        times = cols.get(f"mod_{mod['name']}_times")
+        if times is not None and mod.get("role", "input") == "input":
+            k = sum(len(v) == 0 for v in times)
+            if k:
+                no_input[mod["name"]] = int(k)
+    if no_input:
+        warnings.warn("recording: " + "; ".join(
+            f"{k} of {len(starts)} windows have no value of the decoder's input modality {name!r} (source "
+            f"{next(m.get('source') for m in cfg.modalities if m['name'] == name)!r})" for name, k in no_input.items())
+            + ": the decoder is given no input there (as in an epoch without tracking); their decoded values rest "
+              "on the spikes alone", UserWarning, stacklevel=3)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     n = len(starts)
@@ -896,6 +911,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     if plan is not None:
         table["split"] = split_of_windows(plan, starts[order], cfg)
     info = {"recorded_targets": have, "missing_targets": missing, "absent_units": absent,
+            "windows_without_input": no_input,
             "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum())}
     return table, info
 
