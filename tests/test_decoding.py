@@ -212,6 +212,31 @@ def test_decode_windows_warns_of_a_recording_holding_only_some_of_the_decoders_u
     assert info["absent_units"] == [f"A2929-200711/unit{i}" for i in range(10, 15)]
 
 
+def test_split_of_windows_gives_overlapping_trials_windows_their_own_trials_split():
+    """Break test: in trial mode a window was given the split of the last trial starting before it
+    (the first split tried on a tie): with trials that overlap (6 of 450 in the Zheng 2022 MTL
+    file), the decoder's own test windows in the overlap were labelled train (and left out of its
+    scores), and a train window after a nested train trial was labelled test (and scored)."""
+    from hf_neuroformer.finetuning import split_of_windows
+    from hf_neuroformer.windows import SplitPlan, window_starts_for_split
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "current_window": 0.1})
+    none = np.zeros(0, dtype=np.int64)
+    plan = SplitPlan("trials", {"train": np.array([[0.0, 2.0]]), "validation": np.zeros((0, 2)),
+                                "test": np.array([[1.5, 3.5]])}, {"train": np.array([0]), "validation": none,
+                                                                  "test": np.array([1])})
+    for split in ("train", "test"):
+        starts, clips = window_starts_for_split(plan, split, cfg, stride=cfg.current_window)
+        assert set(split_of_windows(plan, starts, cfg, clips)) == {split}, split
+    starts = np.array([1.0, 1.6, 2.5])  # without the trial of each window: the overlap is in both splits
+    assert split_of_windows(plan, starts, cfg).tolist() == ["train", "", "test"]
+    nested = SplitPlan("trials", {"train": np.array([[1.0, 1.5], [1.2, 1.3]]), "validation": np.zeros((0, 2)),
+                                  "test": np.array([[0.9, 3.0]])}, {"train": np.array([0, 1]), "validation": none,
+                                                                    "test": np.array([2])})
+    assert split_of_windows(nested, [1.35], cfg, [1.0]).tolist() == ["train"]
+    assert split_of_windows(nested, [1.35], cfg, [0.9]).tolist() == ["test"]
+
+
 def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, pretrained, shared_data, tmp_path,
                                                                       capsys):
     """neuroformer decode applies a decoder fine-tuned on wake to the sleep epoch: every window is

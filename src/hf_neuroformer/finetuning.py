@@ -763,16 +763,41 @@ def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time"):
     return window_starts_for_split(plan, "all", config, stride=config.current_window)
 
 
-def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig) -> np.ndarray:
+def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_starts=None) -> np.ndarray:
     """``(n_windows,)`` the split of ``plan`` (``"train"``, ``"validation"``, ``"test"``) whose
     segment holds each window whole, ``""`` for a window in no split or across two (its past
     window included in time mode, as :func:`~hf_neuroformer.windows.window_starts_for_split`
     requires). Meaningful for windows of the recording the plan was made on: a decoder's metrics
-    hold only for its ``"test"`` windows, the others it was fitted or selected on."""
+    hold only for its ``"test"`` windows, the others it was fitted or selected on.
+
+    In trial mode a window belongs to its own trial: with ``clip_starts`` (``(n_windows,)`` s, the
+    trial start each window's past is clipped to, :func:`windows_tiling`), the split of the trial
+    that starts there (within 1 ns) and holds the window; without, the split of any trial holding
+    the window, ``""`` when trials of two splits hold it (overlapping trials: the window of a test
+    trial inside the end of a train trial was labelled train, the first split tried)."""
     starts = window_starts_array(starts)
-    past = 0.0 if plan.mode == "trials" else float(config.past_window)
-    reach = float(config.current_window) if plan.mode == "trials" else window_reach(config)
     out = np.full(len(starts), "", dtype=object)
+    if plan.mode == "trials":
+        hi = starts + float(config.current_window)
+        clips = None if clip_starts is None else window_starts_array(clip_starts, "clip_starts", clip_starts=True)
+        if clips is not None and clips.shape != starts.shape:
+            raise ValueError(f"clip_starts: expected one trial start per window ({starts.size}), got shape "
+                             f"{clips.shape}")
+        held = {}
+        for split, seg in plan.segments.items():
+            seg = np.asarray(seg, dtype=np.float64).reshape(-1, 2)
+            h = np.zeros(len(starts), dtype=bool)
+            for a, b in seg:  # a trial holds [start, start + current_window) whole
+                own = (starts >= a - WINDOW_GRID) & (hi <= b + WINDOW_GRID)
+                if clips is not None:
+                    own &= np.isnan(clips) | (np.abs(clips - a) <= WINDOW_GRID)
+                h |= own
+            held[split] = h
+        n_held = np.sum(list(held.values()), axis=0) if held else np.zeros(len(starts), dtype=int)
+        for split, h in held.items():
+            out[h & (n_held == 1)] = split
+        return out
+    past, reach = float(config.past_window), window_reach(config)
     for split, seg in plan.segments.items():
         seg = np.asarray(seg, dtype=np.float64).reshape(-1, 2)
         seg = seg[np.argsort(seg[:, 0], kind="stable")]
@@ -909,7 +934,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     table["n_spikes"] = np.asarray(cols["n_spikes"], dtype=np.int64)[order]
     table["n_truncated"] = np.asarray(cols["n_truncated"], dtype=np.int64)[order]
     if plan is not None:
-        table["split"] = split_of_windows(plan, starts[order], cfg)
+        table["split"] = split_of_windows(plan, starts[order], cfg, None if clips is None else clips[order])
     info = {"recorded_targets": have, "missing_targets": missing, "absent_units": absent,
             "windows_without_input": no_input,
             "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum())}
