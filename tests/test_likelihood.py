@@ -215,6 +215,20 @@ def test_every_entry_point_refuses_no_window_starts_and_nan_starts_with_one_mess
                 call([10.0, bad])
 
 
+def test_window_starts_that_are_not_real_numbers_are_refused_by_name(small):
+    """Break test: window_starts_array read True as 1.0 s and "1.5" as 1.5 s, and a ragged list or
+    a string failed with numpy's bare message naming no argument."""
+    from hf_neuroformer.windows import window_starts_array
+
+    rec, tok, model, _ = small
+    for bad in ([True, False], np.array(["10.0", "10.2"]), ["a"], [[10.0, 10.2], [10.4]], [10 + 1j]):
+        with pytest.raises(ValueError, match=r"^window_starts: expected window starts as real numbers \(s\)"):
+            window_log_likelihoods(model, tok, rec, bad)
+    with pytest.raises(ValueError, match=r"^past_clip_starts: expected window starts as real numbers"):
+        window_starts_array([False], "past_clip_starts", clip_starts=True)
+    assert window_starts_array(np.float32([10.5]), "x").dtype == np.float64
+
+
 def test_batch_size_below_one_is_refused_not_scored_as_zero(small):
     """batch_size=-1 skipped the scoring loop and returned log-likelihood 0 (probability 1) for
     every window; 0 failed inside range() without naming the field."""

@@ -87,11 +87,19 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
         empty_hint: appended to the message for no starts (how to get them).
 
     Raises:
-        ValueError: naming ``name``, for anything but a 1-D sequence (a ``(n, 1)`` column or a
+        ValueError: naming ``name``, for values that are not real numbers (strings, booleans,
+            complex, ragged lists), for anything but a 1-D sequence (a ``(n, 1)`` column or a
             ``(n_trials, k)`` grid of starts was flattened into one list of windows without a word),
             for no starts, or for a NaN / infinite start.
     """
-    starts = np.asarray(window_starts, dtype=np.float64)
+    try:
+        raw = np.asarray(window_starts)
+        if raw.dtype.kind in "bUSc":  # True -> 1.0 s, "1.5" -> 1.5 s, 1+2j: not times
+            raise TypeError(f"dtype {raw.dtype}")
+        starts = raw.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected window starts as real numbers (s), got {type(window_starts).__name__} "
+                         f"({str(err).splitlines()[0]})") from None
     if starts.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of window starts (s), got shape {starts.shape}; pass "
                          "np.ravel(starts) if one list of windows is meant")
