@@ -266,6 +266,11 @@ def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, 
     assert main(args[:-1] + [str(tmp_path / "x.csv"), "--figure", str(tmp_path / "x.json")]) == 2
     assert "--figure" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.tsv").exists()
+    # new folders are created, as check_writable_parent lets them through (the CSV and the figure
+    # failed after the decoding with "[Errno 2] No such file or directory: '.../.x.csv.<pid>.tmp'")
+    new = [tmp_path / "new" / "a" / "x.csv", tmp_path / "new2" / "x.png"]
+    assert main(args[:-1] + [str(new[0]), "--figure", str(new[1])]) == 0, capsys.readouterr().err
+    assert new[0].read_text().startswith("window_start_s,") and new[1].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpoint(finetuned, pretrained, a2929,

@@ -896,7 +896,7 @@ def cmd_decode(args) -> int:
                          + ("" if plan.mode == "trials" else f" after a {cfg.past_window} s past window"))
     table, info = decode_windows(model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
                                  batch_size=args.batch_size, plan=plan, progress=True)
-    write_atomic(out, table.to_csv(index=False))
+    write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
     print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "
           f"({info['n_truncated_windows']} with spikes beyond the token budget, cut)")
@@ -954,6 +954,7 @@ def cmd_decode(args) -> int:
             if label in table.columns:
                 recorded[:, j] = [np.nan if v is None or v != v else as_index(v) for v in table[label]]
         unit = {name: getattr(series, "unit", "") for name, series in getattr(rec, "behaviour", {}).items()}
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         plot_decoding(table["window_start_s"].to_numpy(), recorded, decoded,
                       [dict(t, unit=unit.get(t["name"], "")) for t in cfg.decoding_targets],
                       split=args.split or "decoded", path=args.figure)
