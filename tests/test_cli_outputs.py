@@ -218,6 +218,12 @@ def test_another_epoch_is_named_by_data_and_real(capsys, tmp_path, shared_data, 
     capsys.readouterr()
     msg = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "sleep", "--generated", out)
     assert msg.startswith("--real: the generated windows span") and "--epoch" in msg, msg
+    # outputs in new folders are written (check_writable_parent lets them through): the JSON failed
+    # after the whole evaluation with "[Errno 2] No such file or directory: '.../.e.json.<pid>.tmp'"
+    new = [tmp_path / "new" / "a" / "e.json", tmp_path / "new2" / "e.png"]
+    assert cli.main(["evaluate", "--real", str(nwb), "--epoch", "wake", "--generated", str(out), "--output",
+                     str(new[0]), "--figure", str(new[1])]) == 0, capsys.readouterr().err
+    assert new[0].read_text().startswith("{") and new[1].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_generate_batch_size_checked_before_the_model_is_read(capsys, tmp_path):

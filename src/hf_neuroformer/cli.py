@@ -692,11 +692,13 @@ def cmd_evaluate(args) -> int:
               f"(max_spikes {settings.get('max_spikes')}) and were cut there, so the generated counts and rates are "
               "biased low in them (n_capped_generated_windows)")
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # a new folder passed check_writable_parent
         write_json(out, metrics)
         print(f"[neuroformer] wrote {out} (all metrics, per-unit values included; undefined values as null)")
     if figure is not None:
         from .plotting import plot_fidelity
 
+        Path(figure).parent.mkdir(parents=True, exist_ok=True)
         # the bins the metrics used, when chosen: the figure drew 10 ms PSTHs / 0.1 s rates whatever
         # --psth-bin-size / --bin-size said, so its curves were not those psth_corr / binned_count_corr scored
         # (the defaults stay the figure's own: finer PSTH bins for trials shorter than 0.1 s)
