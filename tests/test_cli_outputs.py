@@ -36,6 +36,22 @@ def test_ablate_output_json_would_be_replaced_by_its_own_figures(capsys, tmp_pat
     assert not out.exists()
 
 
+def test_ablate_writes_its_table_into_a_new_folder(capsys, tmp_path, shared_data):
+    """Break test: 'ablate --output new/t.md' passed the output checks (a new folder may be made)
+    and failed after every variant had trained with "[Errno 2] No such file or directory:
+    '.../new/.t.md.<pid>.tmp'", no flag named, nothing written."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\ndt_resolution: 0.01\nmax_window_length: 24\n"
+                   "max_past_length: 48\nhidden_size: 16\nnum_attention_heads: 1\nintermediate_size: 32\n"
+                   "num_hidden_layers: 1\nsplit_block_length: 15.0\n")
+    out = tmp_path / "new" / "a" / "t.md"
+    rc = cli.main([str(a) for a in ("ablate", "--config", cfg, "--data", shared_data(A2929), "--epoch", "wake",
+                                    "--max-steps", 1, "--output", out, "--work-dir", tmp_path / "w")])
+    assert rc == 0, capsys.readouterr().err
+    assert "|" in out.read_text()  # the markdown table
+    assert out.with_suffix(".json").read_text().startswith("{")
+
+
 @pytest.mark.parametrize("name", ["e.json", "e.txt", "e"])
 def test_evaluate_figure_format_checked_before_any_work(capsys, tmp_path, shared_data, name):
     # `evaluate --output e.json --figure e.txt` computed the metrics, wrote e.json, then failed

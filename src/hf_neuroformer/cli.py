@@ -1068,7 +1068,7 @@ def cmd_ablate(args) -> int:
               f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
               f"{training.batch_size}, {seed_text}; test split, checkpoint chosen on validation.\n")
     text = ablation_markdown(result, header)
-    write_atomic(out, text)
+    write_atomic(out, text, make_parent=True)  # a new folder passed check_writable_parent
     write_json(out.with_suffix(".json"), result)
     print(text)
     print(f"[neuroformer] wrote {out} and {out.with_suffix('.json')}")
