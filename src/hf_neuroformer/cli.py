@@ -897,7 +897,8 @@ def cmd_decode(args) -> int:
         raise ValueError(f"--data: no window fits in {where}: each needs {cfg.current_window} s"
                          + ("" if plan.mode == "trials" else f" after a {cfg.past_window} s past window"))
     table, info = decode_windows(model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
-                                 batch_size=args.batch_size, plan=plan, progress=True)
+                                 batch_size=args.batch_size, plan=plan, progress=True,
+                                 warn_absent_units=False)  # _check_units warned
     write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
     print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "

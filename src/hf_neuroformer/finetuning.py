@@ -54,7 +54,7 @@ from .decoding import (
     target_dicts,
     target_label,
 )
-from .generation import check_model_dir, check_recording_units, quiet_loading
+from .generation import check_model_dir, check_recording_units, quiet_loading, units_absent
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -812,22 +812,11 @@ def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_st
     return out
 
 
-def units_absent(tokenizer, recording) -> list:
-    """The vocabulary entries (``"<session>/<unit>"``) of ``tokenizer``'s units of the recording's
-    session(s) that ``recording`` does not hold: a recording of a subset of the model's units
-    passes the vocabulary check (every unit it has is known), and the absent units are read as
-    silent. Units of other sessions of a multi-session vocabulary are not counted."""
-    have = set(tokenizer.recording_unit_tokens(recording))
-    sessions = {t.rsplit("/", 1)[0] for t in have}
-    specials = set(tokenizer.all_special_tokens)
-    return [t for t in tokenizer.get_vocab() if t not in specials and "/" in t and t not in have
-            and t.rsplit("/", 1)[0] in sessions]
-
-
 @keeps_training_mode
 @torch.no_grad()
 def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_starts=None, batch_size: int = 64,
-                   recorded: bool = True, plan: Optional[SplitPlan] = None, progress: bool = False):
+                   recorded: bool = True, plan: Optional[SplitPlan] = None, progress: bool = False,
+                   warn_absent_units: bool = True):
     """Decode the behaviour of each window with a fine-tuned decoder.
 
     Args:
@@ -844,6 +833,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         plan: the decoder's split plan (:func:`load_decoder`): adds a ``split`` column
             (:func:`split_of_windows`), for windows of the recording it was fine-tuned on.
         progress: a progress bar over the batches.
+        warn_absent_units: warn when the recording lacks some of the decoder's units of its
+            session (``neuroformer decode`` has warned already, through ``check_recording_units``).
 
     Returns:
         ``(table, info)``: ``table`` the :func:`~hf_neuroformer.decoding.prediction_table` of the
@@ -852,7 +843,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         ``plan``, ``split``; ``info`` a dict
         with ``recorded_targets`` (labels), ``missing_targets`` (label -> why no recorded value:
         the target is not in the recording, or its values do not fit the decoder's kind) and
-        ``n_truncated_windows``, ``absent_units`` (:func:`units_absent`) and
+        ``n_truncated_windows``, ``absent_units`` (:func:`hf_neuroformer.generation.units_absent`) and
         ``windows_without_input`` (input modality name -> windows with no value of it).
 
     Warns:
@@ -881,7 +872,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                                                                        clip_starts=True)
     cols = processor.tokenize(recording, starts, clips)
     absent = units_absent(tokenizer, recording)
-    if absent:
+    if absent and warn_absent_units:  # the command has warned already (check_recording_units)
         shown = ", ".join(repr(u) for u in absent[:3]) + (", ..." if len(absent) > 3 else "")
         warnings.warn(f"recording: {len(absent)} of the decoder's units of this session are not in it ({shown}); "
                       "they are read as silent in every window, so the decoded values are not those of the "
@@ -970,6 +961,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "decode_windows", "units_absent", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]

@@ -834,7 +834,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     tokens = tokenizer.recording_unit_tokens(recording)
     foreign = [t for t in tokens if t not in vocab]
     if not foreign:
-        _warn_missing_units(tokens, vocab, model_dir, flag)
+        _warn_missing_units(tokenizer, recording, model_dir, flag)
         return None if model_dir is None else _check_training_spikes(recording, model_dir, flag)
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
@@ -849,25 +849,37 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     )
 
 
-def _warn_missing_units(tokens: Sequence[str], vocab: Mapping[str, int], model_dir, flag: str) -> None:
+def units_absent(tokenizer, recording) -> List[str]:
+    """The vocabulary entries (``"<session>/<unit>"``) of ``tokenizer``'s units of the recording's
+    session(s) that ``recording`` does not hold. A recording of a subset of the model's units
+    passes the vocabulary check (every unit it has is known), while the absent units are read as
+    silent in every past and current window. Units of other sessions of a multi-session
+    vocabulary are not counted."""
+    have = set(tokenizer.recording_unit_tokens(recording))
+    sessions = {t.rsplit("/", 1)[0] for t in have}
+    specials = set(tokenizer.all_special_tokens)
+    return [t for t in tokenizer.get_vocab() if t not in specials and "/" in t and t not in have
+            and t.rsplit("/", 1)[0] in sessions]
+
+
+def _warn_missing_units(tokenizer, recording, model_dir, flag: str) -> None:
     """Warn when a recording holds only some of the units the model knows of its session(s)
-    (``tokens``: its unit tokens ``"<session>/<unit name>"``): generation then samples only the
-    units present (the unit-id head's probability of the others is spread over them, so their
-    rates come out inflated), and every past window lacks the missing units' spikes, while the
-    model was trained with them. Another session of a multi-session model is not a missing unit."""
-    sessions = {t.rsplit("/", 1)[0] for t in tokens}
-    present = set(tokens)
-    missing = [t for t in vocab if "/" in t and t.rsplit("/", 1)[0] in sessions and t not in present]
+    (:func:`units_absent`): generation then samples only the units present (the unit-id head's
+    probability of the others is spread over them, so their rates come out inflated), and every
+    past window lacks the missing units' spikes, while the model was trained with them."""
+    missing = units_absent(tokenizer, recording)
     if not missing:
         return
+    present = tokenizer.recording_unit_tokens(recording)
+    sessions = sorted({t.rsplit("/", 1)[0] for t in present})
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
     shown = ", ".join(repr(t) for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
     warnings.warn(
         f"{flag}: this recording holds {len(present)} of the {len(present) + len(missing)} units {model} was "
-        f"trained on in session {', '.join(repr(x) for x in sorted(sessions))}; {len(missing)} are missing ({shown}). "
+        f"trained on in session {', '.join(repr(x) for x in sessions)}; {len(missing)} are missing ({shown}). "
         "Generation samples only the units present (the probability the model gives the missing ones goes to "
-        "the others, inflating their rates), scoring leaves the missing ones out, and every past window lacks "
-        "their spikes; pass the recording with all its units to reproduce the model's conditions",
+        "the others, inflating their rates), scoring and decoding read them as silent, and every past window "
+        "lacks their spikes; pass the recording with all its units to reproduce the model's conditions",
         UserWarning, stacklevel=3)
 
 
@@ -1006,7 +1018,7 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
     return tuple(float(np.asarray(scratch[n]).reshape(-1)[0]) for n in names)
 
 
-__all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
+__all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "units_absent",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch"]
