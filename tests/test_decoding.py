@@ -237,6 +237,26 @@ def test_split_of_windows_gives_overlapping_trials_windows_their_own_trials_spli
     assert split_of_windows(nested, [1.35], cfg, [0.9]).tolist() == ["test"]
 
 
+def test_cli_decode_scores_only_test_windows_on_the_recording_the_decoder_was_fitted_on(finetuned, shared_data,
+                                                                                           tmp_path, capsys):
+    """On the fine-tuning recording, windows outside every split lie between the train and
+    validation blocks (their past reads the same spikes, their behaviour is a few hundred ms from
+    a training label): they were scored as 'outside the decoder's splits' beside the test score.
+    Only the test windows are scored there; the table still holds every window."""
+    import pandas as pd
+
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "wake.csv"
+    assert main(["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "wake",
+                 "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    table = pd.read_csv(out, keep_default_na=False)
+    assert {"train", "validation", "test", ""} <= set(table["split"])
+    assert "scored below: the test windows only" in text and "on the" in text and " test windows with a recorded" in text
+    assert "outside the decoder's splits) windows" not in text
+
+
 def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, pretrained, shared_data, tmp_path,
                                                                       capsys):
     """neuroformer decode applies a decoder fine-tuned on wake to the sleep epoch: every window is

@@ -904,10 +904,15 @@ def cmd_decode(args) -> int:
     print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "
           f"({info['n_truncated_windows']} with spikes beyond the token budget, cut)")
     counts = table["split"].value_counts()
+    # windows outside every split are held out only where none of the decoder's fitting windows is among them
+    # (another epoch or recording): between its blocks they border train / validation windows, their past
+    # window reads the same spikes and their behaviour is a few hundred ms from a training label
+    fitted = bool(table["split"].isin(["train", "validation"]).any())
     print("  windows by the decoder's split: " + ", ".join(f"{k or 'none'} {int(v)}" for k, v in counts.items())
           + (" (by time only: these are not the spikes the decoder was fine-tuned on)" if other else "")
-          + "; scored below: test windows and those outside every split (the decoder was fitted and selected on "
-            "the train and validation windows)")
+          + ("; scored below: the test windows only (the decoder was fitted and selected on the train and validation "
+             "windows, and the windows outside every split lie between them)" if fitted else
+             "; scored below: test windows and windows outside every split"))
     for label, why in info["missing_targets"].items():
         print(f"  {label}: predicted only, no recorded value ({why.splitlines()[0]})")
     for t in cfg.decoding_targets:
@@ -919,7 +924,7 @@ def cmd_decode(args) -> int:
         if not has.any():
             print(f"  {label}: predicted only, the recording has no value of it in these windows")
         for name, rows in (("test", table["split"].to_numpy() == "test"),
-                           ("other (outside the decoder's splits)", table["split"].to_numpy() == "")):
+                           ("other (outside the decoder's splits)", (table["split"].to_numpy() == "") & (not fitted))):
             rows = rows & has
             if not rows.any():
                 continue
