@@ -122,6 +122,16 @@ def test_write_atomic_keeps_the_old_file_on_a_failed_write_and_gives_ordinary_pe
     finally:
         os.umask(old)
     assert mode == 0o644
+    # a replaced file keeps its permission bits; a link is written through, not replaced by a file
+    kept = tmp_path / "kept.json"
+    kept.write_text("old")
+    kept.chmod(0o600)
+    write_atomic(kept, "new")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.read_text() == "new"
+    link = tmp_path / "link.json"
+    link.symlink_to(kept)
+    write_atomic(link, "through")
+    assert link.is_symlink() and kept.read_text() == "through"
 
 
 def test_circular_r_is_the_resultant_length_of_the_errors_and_the_model_card_says_so():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,9 @@ def write_atomic(path, data, make_parent: bool = False) -> Path:
     ``path`` atomically: into a temporary file in the same folder (``.<name>.<pid>.tmp``, created
     with the process umask like any other file, not mkstemp's owner-only mode), then renamed over
     ``path`` (``os.replace``). A reader, or a run interrupted mid-write, sees the old file or the
-    new one, never half of one; the temporary file is removed if the write fails.
+    new one, never half of one; the temporary file is removed if the write fails. A replaced file
+    keeps its permission bits; a symbolic link is written through (its target is replaced, the
+    link stays).
 
     Args:
         path: the file to write (replaced if it exists; callers that must not overwrite check first).
@@ -57,13 +60,18 @@ def write_atomic(path, data, make_parent: bool = False) -> Path:
         raise TypeError(f"data: expected str or bytes to write to {str(path)!r}, got {type(data).__name__}")
     if make_parent:
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # a link is written through (its target replaced, the link kept), an existing file keeps its mode
+    target = path.resolve() if path.is_symlink() else path
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
         else:
             tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return path
