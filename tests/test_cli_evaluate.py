@@ -279,3 +279,15 @@ def test_a_model_folder_with_another_runs_tokenizer_is_refused_naming_model(tiny
     assert f"error: --model: {str(mixed)!r}: its tokenizer files (vocab.json, tokenizer_config.json) do not belong" in err
     assert "len(tokenizer) = " in err and "--data" not in err, err
     assert not (tmp_path / "g.nwb").exists()
+
+
+def test_the_same_file_as_generated_and_real_is_warned_about(tiny, tmp_path):
+    """evaluate --generated A --real A scored a recording against itself (every correlation 1, every
+    KS distance 0) without a word."""
+    from hf_neuroformer.io import load_recording
+
+    d, _ = tiny
+    write_nwb(load_recording(d / "real.npz"), tmp_path / "real.nwb")
+    with pytest.warns(UserWarning, match=r"--generated and --real are the same file .*compares the recording with "
+                                         r"itself"):
+        assert cli.main(["evaluate", "--generated", str(tmp_path / "real.nwb"), "--real", str(tmp_path / "real.nwb")]) == 0

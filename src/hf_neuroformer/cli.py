@@ -588,6 +588,11 @@ def cmd_evaluate(args) -> int:
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
     real = _load_data(args.real, args.epoch, flag="--real")
+    if args.real is not None and Path(args.real).resolve() == Path(args.generated).resolve():
+        # every correlation and F1 came out 1 and every KS distance 0, without a word
+        warnings.warn(f"--generated and --real are the same file ({args.generated}): every metric compares the "
+                      "recording with itself (perfect scores); pass the file 'neuroformer generate --output' wrote as "
+                      "--generated", UserWarning, stacklevel=2)
     spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
     scratch = read_nwb_scratch(args.generated)  # what generate recorded: grid, source spikes, settings
     settings = read_settings_scratch(scratch)
