@@ -762,6 +762,16 @@ def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, 
                                                 r"but no checkpoint in .*checkpoints.*--save-every"):
         train(rec, done, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True)
     assert _files(done) == old
+    # a newest checkpoint without its optimizer state (copied in part): named with the older one to fall
+    # back to, before the data is read (it failed with a bare "[Errno 2] ... optimizer.bin" after it)
+    part = tmp_path / "part"
+    shutil.copytree(finished_run, part)
+    steps = sorted(c.name for c in (part / "checkpoints").iterdir())
+    (part / "checkpoints" / steps[-1] / "optimizer.bin").unlink()
+    older = f"to resume from the one before \\({steps[-2]}\\)" if len(steps) > 1 else "no older checkpoint"
+    with pytest.raises(FileNotFoundError, match=rf"resume: the newest checkpoint .*{steps[-1]}' lacks optimizer.bin "
+                                                rf"\(damaged, or copied in part\); .*{older}"):
+        train(rec, part, cfg, dataclasses.replace(tc, max_steps=8), progress=False, resume=True)
 
 
 def test_final_save_killed_while_moving_files_leaves_one_whole_model(rec, finished_run, tmp_path, monkeypatch):

@@ -48,6 +48,9 @@ from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 #: Sub-folder of the output directory holding the resumable checkpoints.
 CHECKPOINT_DIR = "checkpoints"
+#: Files every resumable checkpoint holds (loop position, weights, optimizer state; Accelerate's
+#: ``save_state`` adds the RNG states and the registered objects).
+CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.bin")
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
@@ -681,7 +684,8 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
 
     Raises:
         FileNotFoundError: if ``output_dir`` holds no checkpoint (naming the model files when it
-            holds a finished model: it cannot be extended, only trained afresh).
+            holds a finished model: it cannot be extended, only trained afresh), or its newest
+            checkpoint lacks one of :data:`CHECKPOINT_FILES` (naming the older one to fall back to).
         ValueError: if ``training.max_steps`` is below the newest checkpoint's step.
     """
     out = check_output_dir(output_dir, overwrite=True)  # completes an interrupted save
@@ -695,6 +699,15 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             "another --output-dir or with --overwrite (which replaces this model)"
         )
     last = latest_checkpoint(out)
+    lacking = [name for name in CHECKPOINT_FILES if not (last / name).is_file()]
+    if lacking:
+        # a raw "[Errno 2] No such file or directory: '.../optimizer.bin'" came only after the data was loaded
+        older = [c.name for c in _checkpoints(ckpt_root)[:-1]]
+        fallback = (f"move it out of {str(ckpt_root)!r} to resume from the one before ({older[-1]})" if older else
+                    "there is no older checkpoint to resume from")
+        raise FileNotFoundError(
+            f"resume: the newest checkpoint {str(last)!r} lacks {', '.join(lacking)} (damaged, or copied in part); "
+            f"{fallback}, or {START_AFRESH}")
     step = int(json.loads((last / "trainer_state.json").read_text())["step"])
     if training.max_steps < step:
         raise ValueError(
