@@ -48,9 +48,12 @@ from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 #: Sub-folder of the output directory holding the resumable checkpoints.
 CHECKPOINT_DIR = "checkpoints"
-#: Files every resumable checkpoint holds (loop position, weights, optimizer state; Accelerate's
-#: ``save_state`` adds the RNG states and the registered objects).
-CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.bin")
+#: What every resumable checkpoint holds: file name -> the names it may have (loop position; the
+#: weights and optimizer state as Accelerate's ``save_state`` names them, ``model.safetensors`` and
+#: ``optimizer.bin``, or sharded under FSDP); ``save_state`` adds the RNG states and registered objects.
+CHECKPOINT_FILES = {"trainer_state.json": ("trainer_state.json",),
+                    "model.safetensors": ("model*.safetensors", "pytorch_model*"),
+                    "optimizer.bin": ("optimizer*",)}
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
@@ -699,7 +702,8 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             "another --output-dir or with --overwrite (which replaces this model)"
         )
     last = latest_checkpoint(out)
-    lacking = [name for name in CHECKPOINT_FILES if not (last / name).is_file()]
+    lacking = [name for name, patterns in CHECKPOINT_FILES.items()
+               if not any(any(last.glob(pattern)) for pattern in patterns)]
     if lacking:
         # a raw "[Errno 2] No such file or directory: '.../optimizer.bin'" came only after the data was loaded
         older = [c.name for c in _checkpoints(ckpt_root)[:-1]]
