@@ -175,7 +175,8 @@ def _file_stamp(path: Path):
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-#: TrainingConfig fields that a ``neuroformer train`` flag of the same name sets (``--max-steps`` ...).
+#: TrainingConfig fields that a ``neuroformer train`` flag of the same name sets to its value
+#: (``--max-steps`` ...); ``--activation-checkpointing`` and ``--compile`` only switch theirs on.
 _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gradient_accumulation_steps", "batch_size",
                       "save_every", "attn_implementation")
 
@@ -200,18 +201,7 @@ def cmd_train(args) -> int:
             from_file = {k: getattr(training, k) for k in given}
             training = dataclasses.replace(stored, **from_file)
             from_file_changed = {k: (getattr(stored, k), v) for k, v in from_file.items() if getattr(stored, k) != v}
-    overrides = {}
-    if args.max_steps is not None:
-        overrides["max_steps"] = args.max_steps
-    if args.max_epochs is not None:
-        overrides["max_epochs"] = args.max_epochs
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.mixed_precision is not None:
-        overrides["mixed_precision"] = args.mixed_precision
-    for name in ("gradient_accumulation_steps", "batch_size", "save_every", "attn_implementation"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
+    overrides = {name: getattr(args, name) for name in _TRAIN_FLAG_FIELDS if getattr(args, name) is not None}
     if args.activation_checkpointing:
         overrides["activation_checkpointing"] = True
     if args.compile:
