@@ -910,56 +910,53 @@ def cmd_decode(args) -> int:
              "; scored below: test windows and windows outside every split"))
     for label, why in info["missing_targets"].items():
         print(f"  {label}: predicted only, no recorded value ({why.splitlines()[0]})")
-    for t in cfg.decoding_targets:
+    # the values as numbers, for the scores and then the figure: class labels -> indices of the decoder's
+    # classes (NaN for a recorded class the decoder has none for), NaN where nothing was recorded
+    targets = cfg.decoding_targets
+    recorded = np.full((len(table), len(targets)), np.nan)
+    decoded = np.zeros_like(recorded)
+    unseen = np.zeros(recorded.shape, dtype=bool)  # recorded, but a class the decoder does not know
+    split = table["split"].to_numpy()
+    for j, t in enumerate(targets):
         label = target_label(t["name"], t.get("column"))
+        index = {c: i for i, c in enumerate(t.get("classes") or [])}
+        as_number = (lambda v: index.get(v, np.nan)) if t["kind"] == "classification" else float
+        decoded[:, j] = [as_number(v) for v in table[f"{label}_predicted"]]
+        if label in table.columns:
+            has = np.asarray([v is not None and v == v for v in table[label]], dtype=bool)
+            recorded[has, j] = [as_number(v) for v in table[label].to_numpy()[has]]
+            unseen[:, j] = has & np.isnan(recorded[:, j])
         if label not in info["recorded_targets"]:
             continue
-        y, p = table[label].to_numpy(), table[f"{label}_predicted"].to_numpy()
-        has = np.asarray([v is not None and v == v for v in y])
+        has = ~np.isnan(recorded[:, j]) | unseen[:, j]  # a recorded value, known class or not
         if not has.any():
             print(f"  {label}: predicted only, the recording has no value of it in these windows")
-        for name, rows in (("test", table["split"].to_numpy() == "test"),
-                           ("other (outside the decoder's splits)", (table["split"].to_numpy() == "") & (not fitted))):
-            rows = rows & has
-            if not rows.any():
+        for name, rows in (("test", split == "test"), ("other (outside the decoder's splits)", (split == "") & (not fitted))):
+            if not (rows & has).any():
                 continue
-            yy, pp = y[rows], p[rows]
-            unseen = ""
-            if t["kind"] == "classification":  # labels -> indices of the decoder's classes (unseen: left out, said)
-                classes = list(t["classes"])
-                known = np.asarray([v in classes for v in yy])
-                if not known.all():
-                    labels = sorted({str(v) for v in yy[~known]})
-                    unseen = (f" ({int((~known).sum())} more {name} windows left out: their recorded class "
-                              f"{', '.join(labels)} is none of the decoder's classes {classes})")
-                yy = np.asarray([classes.index(v) for v in yy[known]])
-                pp = np.asarray([classes.index(v) for v in pp[known]])
-                if not len(yy):
-                    print(f"  {label}: not scored on the {name} windows" + unseen)
-                    continue
-            m = decoding_metrics(np.asarray(yy, dtype=np.float64), np.asarray(pp, dtype=np.float64), t["kind"])
+            left_out = ""
+            if (rows & unseen[:, j]).any():
+                classes = sorted({str(v) for v in table[label].to_numpy()[rows & unseen[:, j]]})
+                left_out = (f" ({int((rows & unseen[:, j]).sum())} more {name} windows left out: their recorded class "
+                            f"{', '.join(classes)} is none of the decoder's classes {list(t['classes'])})")
+            rows = rows & has & ~unseen[:, j]
+            if not rows.any():
+                print(f"  {label}: not scored on the {name} windows" + left_out)
+                continue
+            m = decoding_metrics(recorded[rows, j], decoded[rows, j], t["kind"])
             shown = {k: v for k, v in m.items() if k in ("r2", "pearson_r", "mean_angular_error_deg",
                                                         "median_angular_error_deg", "accuracy", "balanced_accuracy")}
-            print(f"  {label} on the {len(yy)} {name} windows with a recorded value: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + unseen)
+            print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + left_out)
     print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
           "recorded one where the recording has it, n_spikes, n_truncated, split)")
     if args.figure is not None:
         from .plotting import plot_decoding
 
-        recorded = np.full((len(table), len(cfg.decoding_targets)), np.nan)
-        decoded = np.zeros_like(recorded)
-        for j, t in enumerate(cfg.decoding_targets):  # class labels -> indices of the decoder's classes
-            label = target_label(t["name"], t.get("column"))
-            index = {c: i for i, c in enumerate(t.get("classes") or [])}
-            as_index = (lambda v: index.get(v, np.nan)) if t["kind"] == "classification" else float
-            decoded[:, j] = [as_index(v) for v in table[f"{label}_predicted"]]
-            if label in table.columns:
-                recorded[:, j] = [np.nan if v is None or v != v else as_index(v) for v in table[label]]
         unit = {name: getattr(series, "unit", "") for name, series in getattr(rec, "behaviour", {}).items()}
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         plot_decoding(table["window_start_s"].to_numpy(), recorded, decoded,
-                      [dict(t, unit=unit.get(t["name"], "")) for t in cfg.decoding_targets],
+                      [dict(t, unit=unit.get(t["name"], "")) for t in targets],
                       split=args.split or "decoded", path=args.figure)
         print(f"[neuroformer] wrote {args.figure} (decoded and recorded values over time; classification: the "
               "confusion matrix of the windows with a recorded class)")
