@@ -54,7 +54,8 @@ from .decoding import (
     target_dicts,
     target_label,
 )
-from .generation import check_model_dir, check_recording_units, quiet_loading, units_absent
+from .generation import (check_model_dir, check_recording_units, quiet_loading, units_absent,
+                         weights_not_loaded)
 from .metrics.decoding import decoding_metrics
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -731,8 +732,7 @@ def load_decoder(model_dir, flag: str = "model_dir"):
                                 "fine-tuned and tested on")
     with quiet_loading():  # the loading report is judged below instead of printed
         model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True)
-    missing = sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
-                                                           for k in info.get("mismatched_keys", ()))
+    missing = weights_not_loaded(info)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} lacks {len(missing)} of the decoder's weights "

@@ -722,6 +722,14 @@ def quiet_loading():
             hf_logging.enable_progress_bar()
 
 
+def weights_not_loaded(info: dict) -> List[str]:
+    """The weight names that ``from_pretrained(..., output_loading_info=True)``'s ``info`` reports
+    missing from the file or of another shape there (transformers initialises both at random and
+    only logs it), sorted: the missing ones, then the mismatched ones."""
+    return sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
+                                                         for k in info.get("mismatched_keys", ()))
+
+
 def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model"):
     """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
 
@@ -762,8 +770,7 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     except (OSError, SafetensorError, RuntimeError) as err:
         raise ValueError(f"{flag}: the weights in {str(d / 'model.safetensors')!r} cannot be loaded "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-    missing = sorted(info.get("missing_keys", ())) + sorted(k[0] if isinstance(k, tuple) else k
-                                                           for k in info.get("mismatched_keys", ()))
+    missing = weights_not_loaded(info)
     heads = [k for k in missing if k.split(".")[0] in NEXT_SPIKE_HEADS]
     other = [k for k in missing if k not in heads]
     if heads and next_spike_heads:
