@@ -62,7 +62,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .training import draw_figure, save_atomically
-from .windows import (SPLITS, SplitPlan, batch_to_device, keeps_training_mode, plan_splits, split_spikes_digest,
+from .windows import (SPLITS, SplitPlan, collated_batches, keeps_training_mode, plan_splits, split_spikes_digest,
                       WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
 CHECKPOINT_DIR = "checkpoints"
@@ -878,7 +878,6 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                       "they are read as silent in every window, so the decoded values are not those of the "
                       "recording the decoder was fine-tuned on: pass a recording with all of its units",
                       UserWarning, stacklevel=3)
-    mod_keys = [k for k in cols if k.startswith("mod_")]
     no_input = {}  # input modalities with no value in a window: the decoder sees no input there
     for mod in cfg.modalities or []:
         times = cols.get(f"mod_{mod['name']}_times")
@@ -896,16 +895,14 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     device = next(model.parameters()).device
     n = len(starts)
     preds = np.zeros((n, len(targets)))
-    for b0 in progress_bar(range(0, n, batch_size), desc="decoding windows", unit="batch", disable=not progress):
-        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", *mod_keys)}
-                for i in range(b0, min(n, b0 + batch_size))]
-        batch = batch_to_device(processor.collator(rows), device)
+    for idx, batch in progress_bar(collated_batches(cols, processor.collator, batch_size, device), desc="decoding windows",
+                                   unit="batch", total=math.ceil(n / batch_size), disable=not progress):
         mod_in = batch.pop("modality_inputs", None)
         out = model(input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
                     past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
                     past_attention_mask=batch["past_attention_mask"], modality_inputs=mod_in, return_dict=True,
                     output_attentions=False, output_hidden_states=False)
-        preds[b0:b0 + len(rows)] = out.predictions.double().cpu().numpy()
+        preds[idx.start:idx.stop] = out.predictions.double().cpu().numpy()
     rec_values, have, missing = None, [], {}
     if recorded:
         rec_values = np.full((n, len(targets)), np.nan)

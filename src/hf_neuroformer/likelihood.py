@@ -34,7 +34,7 @@ from .generation import allowed_token_mask
 from .recording import SpikeRecording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import keeps_training_mode, window_starts_array
+from .windows import collated_batches, keeps_training_mode, window_starts_array
 
 
 @keeps_training_mode
@@ -84,8 +84,6 @@ def window_log_likelihoods(
     starts = window_starts_array(window_starts)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
     cols = processor.tokenize(recording, starts, clips)
-    collate = processor.collator
-    mod_keys = [k for k in cols if k.startswith("mod_")]
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config
@@ -98,14 +96,8 @@ def window_log_likelihoods(
     from .progress import progress_bar
 
     bar = progress_bar(total=n, desc="scoring windows (log-likelihood)", unit="win", disable=not progress)
-    for b0 in range(0, n, batch_size):
-        rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", *mod_keys)}
-                for i in range(b0, min(n, b0 + batch_size))]
-        batch = collate(rows)
+    for idx, batch in collated_batches(cols, processor.collator, batch_size, device):
         mod_in = batch.pop("modality_inputs", None)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        if mod_in is not None:
-            mod_in = {k: {kk: vv.to(device) for kk, vv in v.items()} for k, v in mod_in.items()}
         out = model(
             input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
             past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
@@ -132,9 +124,9 @@ def window_log_likelihoods(
         tok_lp = id_logp.gather(-1, nxt.clamp(min=0)[..., None])[..., 0].masked_fill(~real, 0.0)
         dt_lp = torch.where(later, strict.gather(-1, nxt_dt[..., None])[..., 0],
                             lenient.gather(-1, nxt_dt[..., None])[..., 0]).masked_fill(~spike, 0.0)
-        id_ll[b0:b0 + len(rows)] = tok_lp.sum(1).double().cpu().numpy()
-        dt_ll[b0:b0 + len(rows)] = dt_lp.sum(1).double().cpu().numpy()
-        bar.update(len(rows))
+        id_ll[idx.start:idx.stop] = tok_lp.sum(1).double().cpu().numpy()
+        dt_ll[idx.start:idx.stop] = dt_lp.sum(1).double().cpu().numpy()
+        bar.update(len(idx))
     bar.close()
     truncated = np.asarray(cols["n_truncated"], dtype=np.int64) > 0
     total = id_ll + dt_ll

@@ -1123,6 +1123,28 @@ def batch_to_device(batch, device):
     return batch.to(device)
 
 
+def collated_batches(cols, collator, batch_size: int, device):
+    """Batches of tokenized windows, in order, for a model's forward pass.
+
+    Args:
+        cols: the columns of :meth:`hf_neuroformer.NeuroformerProcessor.tokenize` (one list entry
+            per window); the model inputs are read from them (token ids, dt bins, past window,
+            ``mod_*`` modality columns).
+        collator: a :class:`NeuroformerCollator` (the processor's ``collator``).
+        batch_size: windows per batch, >= 1.
+        device: where the batch tensors go.
+
+    Yields:
+        ``(window indices (range), collated batch on device)``; the batch holds
+        ``modality_inputs`` when the collator's config has modalities.
+    """
+    keys = ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", *(k for k in cols if k.startswith("mod_")))
+    n = len(cols["input_ids"])
+    for b0 in range(0, n, batch_size):
+        idx = range(b0, min(n, b0 + batch_size))
+        yield idx, batch_to_device(collator([{k: cols[k][i] for k in keys} for i in idx]), device)
+
+
 class NeuroformerCollator:
     """Pads a list of window examples into model tensors.
 

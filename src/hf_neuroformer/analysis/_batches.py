@@ -82,17 +82,14 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
         ``(window indices, collated batch on device, model output)`` per ``batch_size`` windows.
     """
     from ..processing_neuroformer import NeuroformerProcessor
-    from ..windows import batch_to_device
+    from ..windows import collated_batches
 
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)
     cols = processor.tokenize(recording, starts, past_clip_starts)
-    collate = processor.collator
     was_training = model.training
     model.eval()
     try:
-        for b0 in range(0, len(starts), batch_size):
-            idx = range(b0, min(len(starts), b0 + batch_size))
-            batch = batch_to_device(collate([{k: cols[k][i] for k in cols} for i in idx]), device)
+        for idx, batch in collated_batches(cols, processor.collator, batch_size, device):
             out = model(
                 input_ids=batch["input_ids"], dt_ids=batch["dt_ids"], attention_mask=batch["attention_mask"],
                 past_input_ids=batch["past_input_ids"], past_dt_ids=batch["past_dt_ids"],
