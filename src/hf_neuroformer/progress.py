@@ -3,22 +3,35 @@
 In a terminal a bar redraws itself in place; written to a file (``neuroformer train ... > log``,
 a batch job), every redraw is kept, and a 3000-step run left thousands of bar lines. When
 standard error is not a terminal the bar is redrawn at most every ``LOG_INTERVAL_S`` seconds.
+
+``TQDM_DISABLE=1`` in the environment turns every bar of the package off (e.g. for a batch job's
+log), as it does tqdm's own default: the package passes ``disable=`` explicitly, which tqdm lets
+win over the environment, so :func:`progress_bar` reads the variable itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 #: Seconds between redraws of a bar whose output goes to a file or pipe.
 LOG_INTERVAL_S = 30.0
 
 
+def bars_disabled_by_environment() -> bool:
+    """Whether ``TQDM_DISABLE`` is set to anything but ``""``, ``0``, ``false`` or ``no``."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def progress_bar(iterable=None, **kwargs):
     """``tqdm.auto.tqdm(iterable, **kwargs)``, redrawn at most every :data:`LOG_INTERVAL_S` s
-    when standard error is not a terminal (unless ``mininterval`` is given)."""
+    when standard error is not a terminal (unless ``mininterval`` is given); off when
+    ``TQDM_DISABLE`` is set (see :func:`bars_disabled_by_environment`), whatever ``disable`` says."""
     from tqdm.auto import tqdm
 
+    # explicit, so that tqdm's own reading of TQDM_DISABLE (bool("0") is True) does not apply
+    kwargs["disable"] = bool(kwargs.get("disable", False)) or bars_disabled_by_environment()
     stream = kwargs.get("file") or sys.stderr
     is_tty = bool(getattr(stream, "isatty", lambda: False)())
     kwargs.setdefault("mininterval", 0.1 if is_tty else LOG_INTERVAL_S)
@@ -42,4 +55,4 @@ def transformers_progress_bars(on: bool):
             hf_logging.enable_progress_bar()
 
 
-__all__ = ["LOG_INTERVAL_S", "progress_bar", "transformers_progress_bars"]
+__all__ = ["LOG_INTERVAL_S", "bars_disabled_by_environment", "progress_bar", "transformers_progress_bars"]
