@@ -460,6 +460,9 @@ def test_decoding_figure_draws_what_was_decoded():
                          targets[1:], split="decoded")
     assert none.axes[0].get_title() == "hd (circular), 3 decoded windows, 0 with a recorded value"
     np.testing.assert_allclose(none.axes[0].get_lines()[1].get_ydata(), np.degrees([0.1, 1.0, 2.0]))
+    # the legend lists what is drawn: no "recorded" entry without a recorded value
+    assert [x.get_text() for x in none.axes[0].get_legend().get_texts()] == ["decoded"]
+    assert [x.get_text() for x in fig_ry.axes[0].get_legend().get_texts()] == ["recorded", "decoded"]
     assert "no recorded choice" in none.axes[1].texts[0].get_text()
 
 

@@ -534,20 +534,22 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         elif kind in ("regression", "circular"):
             ax = fig.add_subplot(grid[k, :])
             tt, yy, pp = x_all[decoded], y[decoded, k], p[decoded, k]
+            # no recorded value (decoded during sleep): no "recorded" entry in the legend ("_": left out)
+            recorded_label = "recorded" if np.isfinite(yy).any() else "_recorded"
             if kind == "circular":
                 # the recording's own range: [0, 360) for angles recorded in [0, 2 pi) (A2929's ry,
                 # which other figures, e.g. embed's colours, show that way), else [-180, 180)
                 known = yy[np.isfinite(yy)]
                 low = 0.0 if known.size and known.min() >= 0 and known.max() < 2 * np.pi else -180.0
                 yy, pp = (np.degrees(wrap_angle(v)) % 360 if low == 0 else np.degrees(wrap_angle(v)) for v in (yy, pp))
-                ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label="recorded")
+                ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label=recorded_label)
                 ax.plot(tt, pp, ".", color=GENERATED_COLOR, ms=3, label="decoded")
                 ax.set_ylim(low - 5, low + 365)
                 ax.set_yticks(low + np.array([0, 90, 180, 270, 360]))
                 ax.set_ylabel(f"{name} (deg)")
             else:
                 tt, yy, pp = _break_at_gaps(tt, yy, pp)
-                ax.plot(tt, yy, color=REAL_COLOR, lw=1.6, label="recorded")
+                ax.plot(tt, yy, color=REAL_COLOR, lw=1.6, label=recorded_label)
                 ax.plot(tt, pp, color=GENERATED_COLOR, lw=1.0, label="decoded")
                 unit = str(target.get("unit") or "").strip()
                 ax.set_ylabel(f"{name} ({unit})" if unit else name)
