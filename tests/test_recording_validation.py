@@ -455,6 +455,26 @@ def test_from_arrays_warns_about_gaps_between_unit_ids(shared_data):
         from_arrays(rec.spike_times, dense + 1)  # counted from 1 without other gaps: that warning stays
 
 
+def test_database_unit_ids_are_refused_before_a_name_per_index_is_built(shared_data):
+    """Allen-style unit ids (about 9.5e8) given as unit_ids made one unit name per index below the
+    largest and the process was killed for memory; uint64 ids past int64 wrapped round to a negative
+    index in the message. Both are refused naming unit_ids and the mapping to indices."""
+    from hf_neuroformer.io import from_arrays, read_allen_gratings
+
+    MAX_IMPLIED_SILENT_UNITS = 100_000  # hf_neuroformer.recording.MAX_IMPLIED_SILENT_UNITS
+    allen = read_allen_gratings(shared_data(ALLEN))
+    rec = allen.select_units(np.unique(allen.unit_ids)[:5].tolist())
+    big = np.array([0, 1, 2, 3, MAX_IMPLIED_SILENT_UNITS + 10])  # small enough that the old code built it
+    with pytest.raises(RecordingValidationError, match=rf"unit_ids: the largest is {MAX_IMPLIED_SILENT_UNITS + 10}, "
+                                                      r".*without spikes .*np.unique\(unit_ids, return_inverse=True\)"):
+        from_arrays(rec.spike_times, big[rec.unit_ids])
+    with pytest.raises(RecordingValidationError, match=r"unit_ids: .*has 9223372036854775808 \(beyond int64\)"):
+        from_arrays(rec.spike_times[:2], np.array([0, 2 ** 63], dtype=np.uint64))
+    # named units keep every index (the names say how many units there are)
+    names = [f"u{k}" for k in range(MAX_IMPLIED_SILENT_UNITS + 11)]
+    assert quiet(from_arrays, rec.spike_times, big[rec.unit_ids], unit_names=names).n_units == len(names)
+
+
 def test_stimulus_intervals_and_ids_are_checked_when_the_recording_is_built(shared_data):
     """A 1-D Stimulus.intervals (the onsets only) was accepted and failed later in restrict() with
     numpy's "too many indices for array"; ids of another length than the intervals were accepted."""

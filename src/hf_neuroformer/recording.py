@@ -32,6 +32,12 @@ def _as_unit_indices(unit_ids) -> np.ndarray:
     arr = np.asarray(unit_ids).reshape(-1)
     if not arr.size:
         return arr.astype(np.int64)
+    if arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
+        # the cast to int64 wrapped such an id round to a negative index, which the message then named
+        k = int(np.argmax(arr > np.iinfo(np.int64).max))
+        raise RecordingValidationError(
+            f"unit_ids: expected unit indices in [0, n_units), spike {k} has {int(arr[k])} (beyond int64); a unit "
+            "id is an index from 0: map labels to indices with np.unique(unit_ids, return_inverse=True)")
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     if arr.dtype.kind == "O":
@@ -56,6 +62,30 @@ def _as_unit_indices(unit_ids) -> np.ndarray:
             f"{arr[bad[0]]}; {bad.size} in all)"
         )
     return arr.astype(np.int64)
+
+
+#: without ``unit_names``, ids that leave more than this many units without spikes (every index below
+#: the largest id is a unit) are refused: database ids such as the Allen unit ids (about 9.5e8) made
+#: one name per index and the process ran out of memory
+MAX_IMPLIED_SILENT_UNITS = 100_000
+
+
+def _check_implied_units(unit_ids: np.ndarray, n: int) -> None:
+    """Refuse ``unit_ids`` (int64, no ``unit_names``) that would make ``n`` units, more than
+    :data:`MAX_IMPLIED_SILENT_UNITS` of them without spikes, before the ``n`` names are built.
+
+    Raises:
+        RecordingValidationError: names ``unit_ids``, the largest id and the fix (indices from 0)."""
+    if n <= MAX_IMPLIED_SILENT_UNITS:
+        return
+    n_used = int(np.unique(unit_ids[unit_ids >= 0]).size)
+    if n - n_used > MAX_IMPLIED_SILENT_UNITS:
+        raise RecordingValidationError(
+            f"unit_ids: the largest is {n - 1}, so every index 0..{n - 1} would be a unit: {n} units, {n - n_used} "
+            f"of them without spikes (spikes come from {n_used} distinct ids); a unit id is an index from 0, not a "
+            "label such as a database or cluster id: map the ids to 0..n-1 and keep them as names (ids, idx = "
+            "np.unique(unit_ids, return_inverse=True); from_arrays(spike_times, idx, unit_names=[str(i) for i in "
+            "ids])), or use hf_neuroformer.io.from_dataframe, which does that")
 
 
 # negative times are most often trial-aligned times (relative to each stimulus onset): the windows,
@@ -321,6 +351,7 @@ class SpikeRecording:
         self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
             n = int(self.unit_ids.max()) + 1 if self.unit_ids.size else 0
+            _check_implied_units(self.unit_ids, n)
             self.unit_names = [f"unit{i}" for i in range(n)]
         self.unit_names = [str(n) for n in _as_name_list(self.unit_names, "unit_names")]
         if self.unit_areas is None:

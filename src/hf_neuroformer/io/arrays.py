@@ -57,7 +57,10 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
     Raises:
         RecordingValidationError: mismatched lengths, arrays of more than one dimension,
             non-finite or negative times, unit indices out of range (see
-            :class:`SpikeRecording`); event labels whose length differs from their times.
+            :class:`SpikeRecording`); without ``unit_names``, ids that would leave more than
+            :data:`~hf_neuroformer.recording.MAX_IMPLIED_SILENT_UNITS` units without spikes
+            (database ids such as Allen unit ids, not indices from 0); event labels whose length
+            differs from their times.
     """
     if events:
         from ..events import clean_events
