@@ -358,6 +358,21 @@ def test_dataframe_with_text_in_the_time_column(shared_data):
     assert from_dataframe(df).n_spikes == rec.n_spikes
 
 
+def test_dataframe_timedelta_times_are_seconds_and_datetimes_are_refused(shared_data):
+    """A timedelta64 time column was read as nanoseconds taken for seconds (1.5 s became 1.5e9 s,
+    with a hint to divide by 1000); a datetime64 column as epoch micro/nanoseconds."""
+    rec = quiet(read_nwb, shared_data(A2929)).restrict(600.0, 660.0)
+    df = pd.DataFrame({"time": pd.to_timedelta(rec.spike_times, unit="s"), "unit": rec.unit_ids})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'span days' warning
+        out = from_dataframe(df)
+    np.testing.assert_allclose(out.spike_times, rec.spike_times, atol=1e-9)
+    df["time"] = pd.Timestamp("2024-05-01 10:00") + df["time"]
+    with pytest.raises(RecordingValidationError, match=r"time: expected spike times in seconds from the recording's "
+                                                       r"start, got clock times \(dtype datetime64.*subtract"):
+        from_dataframe(df)
+
+
 @pytest.mark.parametrize("counts", [np.full((1, 1, 1), 1e20), np.full((2, 1, 1), 2**62, dtype=np.int64),
                                     np.full((1, 1, 1), 2**63 + 5, dtype=np.uint64)])
 def test_absurd_binned_counts_are_refused(counts):

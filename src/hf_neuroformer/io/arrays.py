@@ -250,7 +250,8 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
 
     Args:
         df: a ``pandas.DataFrame``.
-        time_col: column of spike times, seconds.
+        time_col: column of spike times, seconds (a ``timedelta64`` column is converted to
+            seconds; ``datetime64`` clock times are refused: subtract the recording's start).
         unit_col: column of unit labels: names (strings) or integer ids. Distinct labels are
             sorted and mapped to indices ``0..n_units-1``; names are kept as ``unit_names``
             (integer ids ``k`` become ``"unit{k}"``), with whitespace replaced by ``_`` (a unit
@@ -261,7 +262,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     Raises:
         RecordingValidationError: a column is missing (names it and lists the columns) or has
             missing values, the time column holds something other than numbers (names the first
-            such row and its value), or the spikes break an invariant of :class:`SpikeRecording`.
+            such row and its value) or datetimes, or the spikes break an invariant of :class:`SpikeRecording`.
     """
     import pandas as pd
 
@@ -269,6 +270,14 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
         if c not in df.columns:
             raise RecordingValidationError(f"{c}: expected a column {c!r}, found columns {list(df.columns)}")
     raw_times = df[time_col]
+    if pd.api.types.is_timedelta64_dtype(raw_times.dtype):
+        # read as numbers these were nanoseconds taken as seconds (a 10-min session spanned 19 "years")
+        raw_times = raw_times.dt.total_seconds()
+    elif pd.api.types.is_datetime64_any_dtype(raw_times.dtype):
+        raise RecordingValidationError(
+            f"{time_col}: expected spike times in seconds from the recording's start, got clock times (dtype "
+            f"{raw_times.dtype}, first {raw_times.iloc[0] if len(raw_times) else None}); subtract the recording's start "
+            f"first: df[{time_col!r}] = (df[{time_col!r}] - start).dt.total_seconds()")
     if pd.api.types.is_bool_dtype(raw_times.dtype) or not pd.api.types.is_numeric_dtype(raw_times.dtype):
         num = pd.to_numeric(raw_times, errors="coerce")
         bad = np.ones(len(raw_times), dtype=bool) if pd.api.types.is_bool_dtype(raw_times.dtype) else (
