@@ -316,6 +316,32 @@ def test_foreign_files_keep_pynapple_row_numbers_and_sort_trials_with_a_count(tm
     assert rec.session == "foreign-1"
 
 
+def test_nwb_spike_times_in_milliseconds_are_flagged_as_the_arrays_are(shared_data, tmp_path):
+    """An NWB file whose conversion wrote milliseconds (a 10-min session) read as a week of seconds
+    without a word (from_arrays warned about the same times); read_nwb names the file now."""
+    from pynwb import NWBHDF5IO, NWBFile
+
+    rec = quiet(read_nwb, shared_data(A2929)).select_units(range(4)).restrict(600.0, 1200.0)
+    path = tmp_path / "ms.nwb"
+    nwb = NWBFile(session_description="ms", identifier="ms", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    for u in range(rec.n_units):
+        nwb.add_unit(spike_times=rec.spike_times[rec.unit_ids == u] * 1000.0)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    with pytest.warns(UserWarning, match=r"units: the spike times of .*ms.nwb: they span .* \(\d\.\d days\) and are "
+                                         r"read as seconds; .*NWB spike_times are seconds"):
+        out = read_nwb(path)
+    assert out.n_spikes == rec.n_spikes  # kept as given
+    with warnings.catch_warnings():  # the same file in seconds is not flagged
+        warnings.simplefilter("error")
+        nwb = NWBFile(session_description="s", identifier="s", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        for u in range(rec.n_units):
+            nwb.add_unit(spike_times=rec.spike_times[rec.unit_ids == u])
+        with NWBHDF5IO(str(tmp_path / "s.nwb"), "w") as io:
+            io.write(nwb)
+        read_nwb(tmp_path / "s.nwb")
+
+
 # ------------------------------------------------------------------ finding 15: odd files
 def test_odd_nwb_files_name_the_file(shared_data, tmp_path):
     not_hdf5 = tmp_path / "labels.nwb"

@@ -94,21 +94,26 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
             "keeps the ids as names), or pass unit_names= to keep the empty units without this warning",
             UserWarning, stacklevel=2,
         )
+    warn_if_not_seconds(rec, "spike_times", "divide them first (e.g. by 1000, or by the sampling rate in Hz)",
+                        stacklevel=2)
+    return rec
+
+
+def warn_if_not_seconds(rec: SpikeRecording, what: str, fix: str, stacklevel: int = 2) -> None:
+    """Warn (``UserWarning`` naming ``what``, ending with ``fix``) when the spikes of ``rec`` span
+    more than :data:`SPAN_WARNING_SECONDS` (a day), or more than :data:`SLOW_SPAN_SECONDS` at a
+    mean below :data:`SLOW_RATE_HZ` spikes/s per unit: times in milliseconds or sample ticks
+    read as seconds (a 1-min session in milliseconds spans 60000 "s")."""
     span = float(rec.spike_times[-1] - rec.spike_times[0]) if rec.n_spikes else 0.0
     rate = rec.n_spikes / (max(rec.n_units, 1) * span) if span > 0 else float("inf")
-    # over a day, or (a 1-min session in milliseconds spans 60000 "s") over an hour at a fraction of the rate
     if span > SPAN_WARNING_SECONDS:
         how_long = f"({span / 86_400:.1f} days)"
     elif span > SLOW_SPAN_SECONDS and rate < SLOW_RATE_HZ:
         how_long = f"({span / 3600:.1f} h) at a mean of {rate:.3g} spikes/s per unit,"
     else:
-        return rec
-    warnings.warn(
-        f"spike_times: they span {span:.6g} s {how_long} and are read as seconds; if they are in milliseconds or "
-        "sample ticks, divide them first (e.g. by 1000, or by the sampling rate in Hz)",
-        UserWarning, stacklevel=2,
-    )
-    return rec
+        return
+    warnings.warn(f"{what}: they span {span:.6g} s {how_long} and are read as seconds; if they are in milliseconds "
+                  f"or sample ticks, {fix}", UserWarning, stacklevel=stacklevel + 1)
 
 
 def read_npz(path, **kwargs) -> SpikeRecording:

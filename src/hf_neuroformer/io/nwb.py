@@ -15,7 +15,9 @@ What :func:`read_nwb` maps where
   lie at dt-bin centres, so a unit sampled twice in one bin repeats its time by design). A units
   ``obs_intervals`` column is not applied (every unit is taken as observed over the whole
   recording): a warning gives the units not observed over the span of the spikes and the
-  spikes outside their unit's intervals.
+  spikes outside their unit's intervals. Spike times that span more than a day (or more than an
+  hour at under 0.05 spikes/s per unit) are kept and flagged in a warning naming the file: NWB
+  stores seconds, so they are probably milliseconds or sample ticks (as :func:`from_arrays` warns).
 * Every ``TimeSeries`` / ``SpatialSeries`` in ``acquisition`` and in each ``processing`` module,
   also inside containers such as ``Position``, ``CompassDirection`` or ``BehavioralTimeSeries``
   -> ``behaviour[name]``. Values are ``data * conversion + offset`` (the series' ``unit``);
@@ -132,6 +134,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace
+from .arrays import warn_if_not_seconds
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -807,7 +810,7 @@ def read_nwb(
     from ..events import clean_events
 
     events = clean_events(raw_events, time_domain, f"read_nwb({path.name})")
-    return SpikeRecording.from_unsorted(
+    rec = SpikeRecording.from_unsorted(
         spike_times,
         unit_ids,
         events=events,
@@ -823,6 +826,12 @@ def read_nwb(
         time_support=time_support,
         epoch_intervals=epoch_intervals,
     )
+    # NWB stores seconds, but a conversion that wrote milliseconds read as a week-long session of
+    # millions of empty windows without a word (from_arrays warned about the same times)
+    warn_if_not_seconds(rec, f"units: the spike times of {path}",
+                        "the file was written wrongly: NWB spike_times are seconds (rewrite the units table, or read "
+                        "the times with pynwb and pass them to hf_neuroformer.io.from_arrays divided)")
+    return rec
 
 
 def _read_epoch_intervals(table) -> Dict[str, np.ndarray]:
