@@ -457,6 +457,19 @@ def test_overlapping_trials_go_to_the_same_split():
                 assert where[i] == where[i + 1], (seed, i)
 
 
+def test_trials_chained_by_overlap_say_how_to_split_by_time(a2929):
+    """Trials padded around their events (each [onset - 1, onset + 3) s, onsets 2.5 s apart) chain into
+    one overlapping span; split_by 'auto' took them as trials and refused with no way out named."""
+    rec = a2929
+    onsets = 602.0 + 2.5 * np.arange(30)
+    rec = SpikeRecording(spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=rec.unit_names,
+                         time_domain=rec.time_domain, trials=np.stack([onsets - 1.0, onsets + 3.0], 1))
+    with pytest.raises(ValueError, match=r"got 1 from 30 trials \(trials that overlap .*: 601-677.5 s \(30 trials\)\); "
+                                         r"set split_by: time in the --config YAML"):
+        plan_splits(rec, small_config())
+    assert plan_splits(rec, small_config(split_by="time")).mode == "time"  # the way out it names works
+
+
 def test_stratifying_by_a_column_with_nan_labels_is_refused_not_dropped(shared_data):
     """Zheng et al. 2022: ``stimCategory`` is set for the 90 encoding clips only (NaN for the 360
     recognition / time-discrimination trials). Stratifying the whole session by it used to put

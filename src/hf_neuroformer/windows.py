@@ -224,9 +224,15 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
                 end = trials[i, 1]
         n = len(groups)
         if n < 3:
+            # the message named no way out: trials padded around their events chain into one overlapping span
+            spans = "; ".join(f"{trials[g, 0].min():g}-{trials[g, 1].max():g} s ({len(g)} trials)" for g in groups)
             raise ValueError(
                 f"split_by='trials': expected at least 3 groups of non-overlapping trials, got {n} "
-                f"from {len(trials)} trials"
+                f"from {len(trials)} trials (trials that overlap in time share spikes, so each chain of overlapping "
+                f"trials stays in one split: {spans}); set split_by: time in the --config YAML to split by time "
+                "blocks, or give trials that do not overlap"
+                + (" (split_by 'auto' takes trials when the recording has 3 or more)" if config.split_by == "auto"
+                   else "")
             )
         strat = getattr(config, "split_stratify_by", None)
         if strat is None:
