@@ -609,6 +609,26 @@ def test_fraction_of_train_is_the_first_contiguous_block(a2929, pretrained):
         fraction_of_train(tr, 0.0)
 
 
+def test_trial_labels_of_windows_in_overlapping_trials_are_counted_in_a_warning(a2929):
+    """Trials padded around their events overlap: a window starting in two trials took the label of
+    the later one without a word, though it may be cut from the earlier one."""
+    import dataclasses
+
+    onsets = 672.0 + 2.5 * np.arange(20)
+    trials = np.stack([onsets - 1.0, onsets + 3.0], 1)  # each overlaps the next by 1.5 s
+    rec = dataclasses.replace(a2929, trials=trials, trial_info={"cond": np.arange(20) % 2},
+                              epochs={}, epoch_intervals={})
+    starts = np.array([671.5, 674.0, 675.5])  # in trial 0 only; in trials 0 and 1; in trial 1 only
+    with pytest.warns(UserWarning, match=r"target 'trial:cond': 1 of 3 windows start inside more than one trial .*"
+                                         r"the trial that starts last"):
+        vals = target_values(rec, DecodingTarget("trial:cond", "classification"), starts, 0.1)
+    np.testing.assert_array_equal(vals, [0, 1, 1])  # labels as before: the later trial's
+    rec = dataclasses.replace(rec, trials=np.stack([onsets, onsets + 2.5], 1))  # abutting, not overlapping
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        target_values(rec, DecodingTarget("trial:cond", "classification"), onsets[:5] + 0.0, 0.1)
+
+
 def test_missing_target_names_it_and_lists_the_available_ones(a2929, pretrained):
     tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)

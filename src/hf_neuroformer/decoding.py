@@ -378,7 +378,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             segment, :func:`hf_neuroformer.windows.window_segments`): a window with no sample
             inside takes the nearest sample only from inside its bounds (within 1 ns at the start),
             else it is undefined. None: any sample close enough (no split plan to respect).
-            Trial-column targets ignore it (a window's label is that of the trial it starts in).
+            Trial-column targets ignore it (a window's label is that of the trial it starts in;
+            of overlapping trials, the one that starts last).
 
     Raises:
         DecodingTargetError: the target is not in the recording (lists the available ones), a
@@ -386,6 +387,10 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             a circular target not in radians or made of whole-number labels, a classification
             target with values that are not whole numbers).
         ValueError: ``bounds`` not of shape ``(n_windows, 2)``.
+
+    Warns:
+        UserWarning: a trial-column target with windows that start inside more than one trial
+            (overlapping trials), with their count.
     """
     starts = np.asarray(starts, dtype=np.float64)
     if bounds is not None:
@@ -398,6 +403,16 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         raise DecodingTargetError(f"target {target.label!r} ({target.kind}): {problem}")
     if ts is None:  # a trial column
         idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
+        tr = np.asarray(recording.trials, dtype=np.float64).reshape(-1, 2)
+        # trials holding each start: the latest-starting one gave the label without a word, though the
+        # window may have been cut from (and its spikes belong as much to) an earlier, overlapping trial
+        n_in = (np.searchsorted(np.sort(tr[:, 0]), starts + WINDOW_GRID, side="right")
+                - np.searchsorted(np.sort(tr[:, 1]), starts, side="right"))
+        if np.any(n_in > 1):
+            warnings.warn(f"target {target.label!r}: {int(np.sum(n_in > 1))} of {len(starts)} windows start inside "
+                          "more than one trial (the recording's trials overlap); each takes the label of the trial "
+                          "that starts last, which need not be the trial it was cut from: give trials that do not "
+                          "overlap to decode a label per trial", UserWarning, stacklevel=2)
         out = np.full(len(starts), np.nan)
         ok = idx >= 0
         out[ok] = vals[idx[ok]].astype(np.float64)
