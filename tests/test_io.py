@@ -878,3 +878,20 @@ def test_write_nwb_of_a_list_of_samples_names_recording(tmp_path):
     with pytest.raises(TypeError, match=r"^recording: expected a SpikeRecording, got list \(2 recordings, .*num_samples"):
         write_nwb([rec, rec], tmp_path / "gen.nwb")
     assert not (tmp_path / "gen.nwb").exists()
+
+
+def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_path):
+    """Every .csv / .parquet table and every .npz without a 'session' key was session 'session0', so two
+    animals' files shared unit tokens ('session0/unit0'): a model trained on one took the other for its
+    own units (generate / decode warned only that the spikes differ)."""
+    rec = a2929.select_units(range(3)).restrict(600.0, 660.0)
+    df = pd.DataFrame({"time": rec.spike_times, "unit": rec.unit_ids})
+    df.to_csv(tmp_path / "mouse 1.csv", index=False)
+    df.to_csv(tmp_path / "mouse2.csv", index=False)
+    np.savez(tmp_path / "mouse3.npz", spike_times=rec.spike_times, unit_ids=rec.unit_ids)
+    assert load_recording(tmp_path / "mouse 1.csv").session == "mouse_1"  # a token holds no whitespace
+    assert load_recording(tmp_path / "mouse2.csv").session == "mouse2"
+    assert load_recording(tmp_path / "mouse3.npz").session == "mouse3"
+    assert load_recording(tmp_path / "mouse2.csv", session="m").session == "m"  # a given one is kept
+    write_npz(rec, tmp_path / "ours.npz")
+    assert load_recording(tmp_path / "ours.npz").session == rec.session  # the stored key wins

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..recording import SpikeRecording
+from ..recording import SpikeRecording, names_without_whitespace
 from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, write_npz
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
@@ -120,7 +120,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             e.g. ``"sleep"``).
         **kwargs: passed to the reader (e.g. ``session=`` for NWB, ``bin_size=`` / ``seed=``
             for ``.mat``, ``inter_trial_gap=`` for Allen, ``time_col=`` / ``unit_col=`` for
-            tables).
+            tables). A ``.csv`` / ``.parquet`` table's session is its file stem (whitespace
+            replaced by ``_``) unless ``session=`` is given.
 
     Returns:
         SpikeRecording (times in seconds).
@@ -184,6 +185,9 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
 
         df_kw = {k: kwargs.pop(k) for k in _DATAFRAME_KW if k in kwargs}
         df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        # the file's stem, as for .npz and NWB: "session0" for every table gave two animals' files the same
+        # unit tokens, so a model trained on one took the other for its own units
+        kwargs.setdefault("session", names_without_whitespace([path.stem])[0][0])
         rec = from_dataframe(df, **df_kw, **kwargs)
     else:
         raise ValueError(f"unsupported recording format {path.suffix!r} ({path}): supported formats are {supported}")

@@ -120,8 +120,10 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     """Read a ``.npz`` file with keys ``spike_times`` and ``unit_ids``.
 
     Optional keys: ``unit_names`` (``(n_units,)`` str), ``unit_areas`` (``(n_units,)`` str),
-    ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str). Other keys are ignored with
-    a warning. The file is read with ``allow_pickle=False``.
+    ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str; without it, the file's
+    stem with whitespace replaced by ``_``, as NWB files without an identifier get, so that two
+    files do not share unit tokens ``"<session>/<unit>"``). Other keys are ignored with a warning.
+    The file is read with ``allow_pickle=False``.
 
     Args:
         path: the ``.npz`` file.
@@ -185,6 +187,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
         extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
+    # "session0" for every file without the key gave two animals' files the same unit tokens, so a model
+    # trained on one took the other for its own units (a warning about other spikes at most)
+    fields.setdefault("session", names_without_whitespace([path.stem])[0][0])
     fields.update(kwargs)
     return from_arrays(**fields)
 
