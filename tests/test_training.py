@@ -186,6 +186,22 @@ def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec
     assert "1.5 ms bins" in fig.get_suptitle(), fig.get_suptitle()
 
 
+def test_a_split_without_spikes_is_named_and_not_called_missing(rec, tmp_path):
+    """One stray spike long after the others (a clock glitch) stretched the recording to 399 s: the
+    validation block held no spike, its loss was NaN every time, and the run said "no validation
+    split" (checkpoint_selection and warning) without naming the cause."""
+    stray = nf.SpikeRecording(spike_times=np.append(rec.spike_times, 399.0), unit_ids=np.append(rec.unit_ids, 0),
+                              unit_names=rec.unit_names, session=rec.session)
+    # seed 1: train [0, 199.5) s holds the 40 s of spikes; validation [199.8, 299.3) s none
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 100.0, "split_seed": 1})
+    with pytest.warns(UserWarning) as got:
+        m = train(stray, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+    said = [str(w.message) for w in got]
+    assert any(x.startswith("split(s) ['validation'") and "hold no spike" in x and "--epoch" in x for x in said), said
+    assert not any("no validation windows" in x for x in said), said
+    assert m["checkpoint_selection"] == "last step (validation loss never finite)"
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

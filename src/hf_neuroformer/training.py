@@ -824,6 +824,11 @@ def train(
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
             whose window settings differ from the prepared directory's.
+
+    Warns:
+        UserWarning: a split whose windows hold no spike (its losses are NaN; for validation, the
+            last step is kept, ``checkpoint_selection`` "last step (validation loss never
+            finite)"); no validation windows (the last step is kept).
     """
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
@@ -963,6 +968,18 @@ def train(
         if any(trunc.values()):
             print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
                   "that holds 99 % of the training windows whole")
+        # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
+        # empty stretch scored NaN, and an empty validation split was reported as "no validation split"
+        empty = [s for s in SPLITS if n_windows[s] and not n_spikes[s]]
+        if empty:
+            warnings.warn(
+                f"split(s) {empty}: their windows ({', '.join(f'{s} {n_windows[s]}' for s in empty)}) hold no spike, "
+                "so their losses and metrics are undefined (NaN)" + ("; no checkpoint can be chosen on the validation "
+                                                                    "split: the last one is kept"
+                                                                    if "validation" in empty else "")
+                + "; 'neuroformer inspect --data ...' gives each split's spikes and the longest stretch without "
+                "any spike (a stray spike long after the others stretches the recording: select the recorded time "
+                "with --epoch, or SpikeRecording.restrict)", UserWarning, stacklevel=2)
 
     if config.output_attentions and training.attn_implementation != "eager":
         # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
@@ -1214,6 +1231,11 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
         selection = "lowest validation loss"
+    elif has_val:  # validation windows without a spike: a NaN loss every time, which no step beats
+        best_step = step
+        selection = "last step (validation loss never finite)"
+        warnings.warn("validation: the validation loss was never finite (NaN: windows without spikes), so the last "
+                      "checkpoint is kept (none was selected)")
     else:
         best_step = step
         selection = "last step (no validation split)"
