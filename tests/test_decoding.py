@@ -639,6 +639,19 @@ def test_missing_target_names_it_and_lists_the_available_ones(a2929, pretrained)
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("trial:motorLabel", "classification")])
 
 
+def test_a_series_on_another_clock_is_named_when_no_window_is_left(a2929, pretrained):
+    """Samples in Unix time beside spikes from 0: the refusal gave the window counts only."""
+    import dataclasses
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    x = a2929.behaviour["x"]
+    rec = dataclasses.replace(a2929, behaviour={"x": dataclasses.replace(x, timestamps=x.timestamps + 1.7e9)})
+    with pytest.raises(DecodingTargetError, match=r"no training window left .*'x' has its \d+ samples at 1700000670\.\d+-"
+                                                  r"\d+\.\d+ s, none inside the recorded time 670\.000-850\.000 s: another clock"):
+        build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x", "regression")])
+
+
 def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_path, capsys):
     from hf_neuroformer.cli import main
 

@@ -127,6 +127,23 @@ def test_a_column_without_a_value_in_the_epoch_is_not_offered_as_a_target(shared
     assert "  Clip_name (text, 0 values: none; 180 missing) [no value: nothing to decode]" in text
 
 
+def test_a_series_on_another_clock_is_not_offered_as_a_target(shared_data):
+    """Head angles stamped in Unix time beside spikes from 0 were listed with '--target ry', and
+    finetune then refused with window counts only: no sample lies inside the recorded time."""
+    import dataclasses
+
+    rec = quiet(load_recording, shared_data(A2929), epoch="wake")
+    ry = rec.behaviour["ry"]
+    shifted = dataclasses.replace(ry, timestamps=ry.timestamps + 1.7e9)
+    desc = describe_recording(dataclasses.replace(rec, behaviour={"ry": shifted, "rx": rec.behaviour["rx"]}))
+    got = {b["name"]: b for b in desc["behaviour"]}
+    assert got["ry"]["target"] is None and got["ry"]["n_inside_recording"] == 0
+    assert got["rx"]["target"] == "rx" and got["rx"]["n_inside_recording"] == rec.behaviour["rx"].timestamps.size
+    text = format_description(desc)
+    assert "none inside the recorded time (600.000-1200.000 s): another clock?" in text
+    assert "[--target ry]" not in text and "[--target rx]" in text
+
+
 def test_an_epoch_without_spikes_is_refused_as_training_refuses_it(shared_data):
     # A2929's real spikes with an epoch after its last spike (a recording whose sorter lost the units late)
     from hf_neuroformer.io import from_arrays

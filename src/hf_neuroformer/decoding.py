@@ -563,10 +563,17 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         for t in targets:  # say which target is undefined everywhere, and why when it can be told
             if t.name.startswith("trial:") or t.name not in recording.behaviour:
                 continue
-            if np.asarray(recording.behaviour[t.name].timestamps).size == 0:
+            ts = np.asarray(recording.behaviour[t.name].timestamps, dtype=np.float64)
+            td = recording.time_domain
+            if ts.size == 0:
                 why.append(f"{t.name!r} has no samples in this recording (epoch)"
                            + ("; it is also an event stream (recording.events): decode a behaviour series or a "
                               "trial column" if t.name in (recording.events or {}) else ""))
+            elif td is not None and not np.any((ts >= td[0]) & (ts < td[1])):
+                # Unix-time samples beside spikes from 0: the report gave only the counts
+                why.append(f"{t.name!r} has its {ts.size} samples at {ts[0]:.3f}-{ts[-1]:.3f} s, none inside the "
+                           f"recorded time {td[0]:.3f}-{td[1]:.3f} s: another clock? (NWB times are seconds from "
+                           "session_start_time; shift the series onto the spikes' clock)")
         raise DecodingTargetError(f"targets {names}: no training window left after dropping undefined targets "
                                   f"and the window mask ({report['train']})" + ("; " + "; ".join(why) if why else ""))
     tinfo: Dict[str, dict] = {}

@@ -153,6 +153,10 @@ def _behaviour(rec: SpikeRecording) -> List[dict]:
         vals2 = vals.reshape(len(ts), vals.shape[1] if vals.ndim == 2 else 1)  # (n_samples, n_dims); n may be 0
         bad = ~np.isfinite(vals2).all(axis=1)
         dt = np.diff(ts)
+        td = rec.time_domain
+        # samples on another clock (Unix time beside spikes from 0) were listed as a target that then
+        # left no training window: every window's value is read from samples inside the recorded time
+        n_inside = int(np.sum((ts >= td[0]) & (ts < td[1]))) if td is not None else int(ts.size)
         out.append({
             "name": name,
             "unit": series.unit,
@@ -162,10 +166,11 @@ def _behaviour(rec: SpikeRecording) -> List[dict]:
             "stop_s": float(ts[-1]) if ts.size else float("nan"),
             "sample_rate_hz": float(1.0 / np.median(dt)) if dt.size else float("nan"),
             "n_missing": int(bad.sum()),
+            "n_inside_recording": n_inside,
             "min": float(np.nanmin(vals2)) if (~bad).any() else float("nan"),
             "max": float(np.nanmax(vals2)) if (~bad).any() else float("nan"),
             # no finite sample: decoding would drop every window
-            "target": None if bad.all() else name if vals2.shape[1] == 1
+            "target": None if bad.all() or not n_inside else name if vals2.shape[1] == 1
             else f"{name} (columns {name}[0] .. {name}[{vals2.shape[1] - 1}])",
         })
     return out
@@ -275,8 +280,9 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         or ``n_trials``, ``duration_s`` statistics, ``columns``: kind, distinct values,
         missing count (NaN, inf, blank), the ``--target`` that decodes it: ``None`` for text or
         a column without a finite value); ``behaviour`` (unit, samples, dimensions, span s,
-        median sample rate Hz, samples with NaN, range, ``--target``: ``None`` without a finite
-        sample);
+        median sample rate Hz, samples with NaN, ``n_inside_recording``: samples inside the
+        time domain, range, ``--target``: ``None`` without a finite sample or without a sample
+        inside the time domain);
         ``stimulus`` and ``events`` (counts); ``windows``: the config's windows and token
         budget, and per split (``train`` / ``validation`` / ``test``, as
         :func:`~hf_neuroformer.windows.plan_splits` cuts them) the number of windows, spikes
@@ -419,8 +425,12 @@ def format_description(desc: dict) -> str:
             unit = f" {b['unit']}" if b["unit"] else ""
             dims = f", {b['n_dims']} columns" if b["n_dims"] > 1 else ""
             miss = f", {b['n_missing']} samples with NaN" if b["n_missing"] else ""
-            rng = f"range {b['min']:.4g} to {b['max']:.4g}{unit}" if b["target"] else "no finite value"
+            rng = f"range {b['min']:.4g} to {b['max']:.4g}{unit}" if np.isfinite(b["min"]) else "no finite value"
             how = f"--target {b['target']}" if b["target"] else "nothing to decode"
+            if not b.get("n_inside_recording", 1) and desc["time_domain_s"] is not None:
+                t0, t1 = desc["time_domain_s"]
+                rng += (f"; none inside the recorded time ({t0:.3f}-{t1:.3f} s): another clock? (NWB times are "
+                        "seconds from session_start_time)")
             lines.append(f"  {b['name']}: {b['n_samples']} samples at ~{b['sample_rate_hz']:.3g} Hz{dims}, "
                          f"{b['start_s']:.3f}-{b['stop_s']:.3f} s, {rng}{miss} [{how}]")
     else:
