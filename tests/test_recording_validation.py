@@ -218,6 +218,17 @@ def test_binned_counts_refuses_inf_bins_and_reversed_ranges():
     assert rec.binned_counts(0.1).sum() == 4
 
 
+def test_binned_counts_of_one_continuous_session_say_how_to_pass_them(shared_data):
+    """(bins, units) counts of one session were refused as 'expected a 3-D array' without the way in."""
+    rec = quiet(read_nwb, shared_data(A2929)).restrict(600.0, 630.0)
+    counts = rec.binned_counts(0.01)  # (3000 bins, 15 units)
+    with pytest.raises(RecordingValidationError, match=r"counts: expected a 3-D array \(trials, bins, units\), got shape "
+                                                       r"\(3000, 15\); one continuous recording of 3000 bins x 15 units "
+                                                       r"is one trial: pass counts\[None\]"):
+        from_binned_counts(counts, 0.01)
+    assert from_binned_counts(counts[None], 0.01).n_spikes == int(counts.sum())
+
+
 def test_binned_counts_put_a_spike_on_an_edge_in_the_bin_it_starts():
     # (0.3 - 0.0) / 0.1 is 2.999...: the spike at 0.3 s was counted in bin 2, [0.2, 0.3)
     rec = SpikeRecording(np.array([1.0 - 1e-10, 1.3, 1.7]), np.array([0, 0, 0]), time_domain=(0.0, 3.0))

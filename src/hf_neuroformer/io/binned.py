@@ -37,8 +37,11 @@ MAX_TOTAL_SPIKES = 2**31 - 1
 def _check_counts(counts) -> np.ndarray:
     arr = np.asarray(counts)
     if arr.ndim != 3:
+        # a continuous session binned as (bins, units) is the most common 2-D input: say how to pass it
+        hint = (f"; one continuous recording of {arr.shape[0]} bins x {arr.shape[1]} units is one trial: pass "
+                "counts[None] (or counts.T[None] for units x bins)") if arr.ndim == 2 else ""
         raise RecordingValidationError(
-            f"counts: expected a 3-D array (trials, bins, units), got shape {arr.shape}"
+            f"counts: expected a 3-D array (trials, bins, units), got shape {arr.shape}{hint}"
         )
     if arr.dtype.kind not in "biuf":
         raise RecordingValidationError(f"counts: expected numeric counts, got dtype {arr.dtype}")
