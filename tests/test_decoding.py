@@ -652,6 +652,18 @@ def test_a_series_on_another_clock_is_named_when_no_window_is_left(a2929, pretra
         build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x", "regression")])
 
 
+def test_a_text_trial_column_says_it_is_text_and_how_to_code_it(shared_data):
+    """Zheng's Clip_name as a classification target was refused as 'got dtype object' only."""
+    from hf_neuroformer.io import load_recording
+    from tiny_configs import quiet
+
+    rec = quiet(load_recording, shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"))
+    with pytest.raises(DecodingTargetError, match=r"'trial:Clip_name': expected numeric trial labels, got text \(dtype "
+                                                  r"object; values such as '', 'HB_1.mp4', 'HB_10.mp4', \.\.\.\); map "
+                                                  r"them to integer codes .*pandas.factorize"):
+        target_values(rec, DecodingTarget("trial:Clip_name", "classification"), np.zeros(0), 0.1)
+
+
 def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_path, capsys):
     from hf_neuroformer.cli import main
 

@@ -208,7 +208,13 @@ def _raw_values(recording, target: DecodingTarget):
                                       f"({target.name!r} has one column, 0)")
         labels = np.asarray(recording.trial_info[col])
         if labels.dtype.kind not in "biuf":
-            raise DecodingTargetError(f"target {target.name!r}: expected numeric trial labels, got dtype {labels.dtype}")
+            # "got dtype object" did not say the column was text, nor what to do with it
+            shown = sorted({str(v) for v in labels.tolist()})
+            raise DecodingTargetError(
+                f"target {target.name!r}: expected numeric trial labels, got text (dtype {labels.dtype}; values such as "
+                f"{', '.join(repr(v) for v in shown[:3])}{', ...' if len(shown) > 3 else ''}); map them to integer codes "
+                f"in a new trial column first (codes, names = pandas.factorize(trial_info[{col!r}]); in an NWB file, "
+                "add the codes as a trials column)")
         return labels, None, None
     if target.name not in recording.behaviour:
         raise _missing(recording, target)
