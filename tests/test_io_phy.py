@@ -165,6 +165,9 @@ def test_phy1_tab_separated_cluster_groups_csv_excludes_noise(a2929, tmp_path, t
     ("params", ValueError, r"params.py: line 1 is not valid Python: .*needs a raw string: dat_path = r'C:"),
     ("mismatch", ValueError, r"spike_times.npy holds \d+ spikes but spike_clusters.npy \d+ \(one cluster per spike"),
     ("empty", RecordingValidationError, r"spike_times.npy holds no spike"),
+    # a custom export wrote seconds where Phy keeps sample indices
+    ("seconds", ValueError, r"spike_times.npy: expected non-negative integers, got values such as .* \(seconds\? Phy "
+                            r"stores sample indices: write np.round\(times \* sample_rate\) with sample_rate 20000 Hz"),
 ])
 def test_a_malformed_sort_is_named_not_a_numpy_error(a2929, tmp_path, change, error, match):
     folder = _write_phy(tmp_path / "ks", a2929)
@@ -173,6 +176,8 @@ def test_a_malformed_sort_is_named_not_a_numpy_error(a2929, tmp_path, change, er
         (folder / "params.py").write_text("dat_path = 'C:\\Users\\lab\\rec.bin'\n" + text.split("\n", 1)[1])
     elif change == "mismatch":
         np.save(folder / "spike_clusters.npy", np.load(folder / "spike_clusters.npy")[:-3])
+    elif change == "seconds":
+        np.save(folder / "spike_times.npy", a2929.spike_times[:, None])
     else:
         np.save(folder / "spike_times.npy", np.zeros((0, 1), np.uint64))
         np.save(folder / "spike_clusters.npy", np.zeros(0, np.int32))

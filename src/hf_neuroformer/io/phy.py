@@ -289,8 +289,13 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     for name, a in (("spike_times.npy", samples), (cluster_file, clusters)):
         if a.size and (a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a)))
                        or np.min(a) < 0):
+            # fractions in spike_times.npy are most often seconds written where Phy keeps sample indices
+            secs = (name == "spike_times.npy" and np.all(np.isfinite(a)) and np.min(a) >= 0
+                    and np.any(a != np.round(a)))
             raise ValueError(f"{folder / name}: expected non-negative integers, got values such as "
-                             f"{a[(a < 0) | ~np.isfinite(a) | (a != np.round(a))][:3].tolist()}")
+                             f"{a[(a < 0) | ~np.isfinite(a) | (a != np.round(a))][:3].tolist()}"
+                             + (f" (seconds? Phy stores sample indices: write np.round(times * sample_rate) with "
+                                f"sample_rate {fs:g} Hz from params.py)" if secs else ""))
     clusters = clusters.astype(np.int64)
     if not samples.size:
         raise RecordingValidationError(f"{folder / 'spike_times.npy'} holds no spike (did the sort finish?)")
