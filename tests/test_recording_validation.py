@@ -155,6 +155,22 @@ def test_spike_times_spanning_days_are_flagged_as_probably_not_seconds():
         from_arrays(np.sort(rng.uniform(0, 7200.0, 36000)), rng.integers(0, 10, 36000))
 
 
+def test_trials_before_the_first_spike_say_how_to_keep_them(shared_data):
+    """Spikes and trials given to from_arrays: a trial starting before the first spike was refused as
+    outside the time domain, without saying that the default domain spans the spikes only."""
+    from hf_neuroformer.io import from_arrays
+
+    rec = quiet(read_nwb, shared_data(A2929)).restrict(600.0, 660.0)
+    first = float(rec.spike_times[0])
+    trials = np.array([[first - 0.5, first + 1.0], [10.0 + first, 12.0 + first]])
+    with pytest.raises(RecordingValidationError, match=r"trials\[0\]: expected a trial inside the time domain .*; pass "
+                                                       r"time_domain=\(start, stop\) of the whole recording \(without it "
+                                                       r"the time domain spans the spikes only"):
+        from_arrays(rec.spike_times, rec.unit_ids, trials=trials)
+    out = from_arrays(rec.spike_times, rec.unit_ids, trials=trials, time_domain=(599.0, 660.0))  # the way it names
+    assert len(out.trials) == 2
+
+
 def test_trials_and_epochs_touching_the_domain_edges_are_fine():
     rec = _small(epochs={"all": (0.0, 1.0), "1": (0.0, 0.5), "": (0.5, 1.0)},
                  trials=[[0.0, 0.5], [0.5, 1.0], [0.5, 0.7]], trial_info={"k": np.array([1, 2, 3])})

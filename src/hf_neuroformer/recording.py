@@ -506,7 +506,9 @@ class SpikeRecording:
                     i = out[0]
                     raise RecordingValidationError(
                         f"trials[{i}]: expected a trial inside the time domain [{td[0]}, {td[1]}] s, got "
-                        f"({tr[i, 0]}, {tr[i, 1]}) ({out.size} trials outside in all)"
+                        f"({tr[i, 0]}, {tr[i, 1]}) ({out.size} trials outside in all); pass time_domain=(start, "
+                        "stop) of the whole recording (without it the time domain spans the spikes only, from the "
+                        "first spike to just after the last), or leave those trials out"
                     )
             for key, col in self.trial_info.items():
                 if np.ndim(col) == 0:
