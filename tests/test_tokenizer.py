@@ -346,6 +346,30 @@ def test_add_units_grows_and_keeps_ids():
     assert tok.convert_ids_to_tokens([11, 12]) == ["new/a", "new/b"]
 
 
+def test_add_tokens_adds_units_that_resize_token_embeddings_covers(tmp_path):
+    """transformers' idiom ``tokenizer.add_tokens([...]); model.resize_token_embeddings(len(tokenizer))``:
+    the token was kept in transformers' side table with id ``len(tokenizer)`` while ``len(tokenizer)``
+    (and ``get_vocab()``, ``vocab.json``) stayed the same, so the resized model had no row for it and a
+    reload lost it. A new special token has no place in the model's three: refused, naming it."""
+    from transformers import AddedToken
+
+    tok = make_tok()
+    n = len(tok)
+    assert tok.add_tokens(["new/a", AddedToken("new/b"), "new/a", "sess/u0"]) == 2
+    assert len(tok) == n + 2 and tok.get_vocab()["new/a"] == n and tok.get_vocab()["new/b"] == n + 1
+    assert tok("new/b sess/u0")["input_ids"] == [n + 1, 3]
+    assert max(tok.convert_tokens_to_ids(["new/a", "new/b"])) < len(tok)
+    tok.save_pretrained(tmp_path)
+    assert NeuroformerTokenizer.from_pretrained(tmp_path).get_vocab() == tok.get_vocab()
+    with pytest.raises(ValueError, match="whitespace"):
+        tok.add_tokens(["new/c d"])
+    for call in (lambda: tok.add_tokens(["<mask>"], special_tokens=True),
+                 lambda: tok.add_special_tokens({"additional_special_tokens": ["<mask>"]})):
+        with pytest.raises(ValueError, match="'<mask>'.*three special tokens"):
+            call()
+    assert len(tok) == n + 2 and tok.add_special_tokens({"pad_token": "<pad>"}) == 0
+
+
 def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
     """An NWB file's identifier (the default session) such as 'A2929 200711' made
     add_units(recording) fail with "unit token 'A2929 200711/...': expected no whitespace in a unit

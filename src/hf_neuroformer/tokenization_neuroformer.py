@@ -182,6 +182,45 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             tokens = list(recording_or_tokens)
         return self._append_units(tokens)
 
+    def _add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+        """transformers' ``add_tokens`` / ``add_special_tokens``: new tokens are units.
+
+        A new non-special token is appended to the unit vocabulary as :meth:`add_units` does, so
+        ``len(tokenizer)``, ``get_vocab()`` and ``vocab.json`` hold it and the transformers idiom
+        ``tokenizer.add_tokens([...]); model.resize_token_embeddings(len(tokenizer))`` gives it an
+        embedding row. (transformers' generic path kept it in a side table: it got id
+        ``len(tokenizer)`` while ``len(tokenizer)`` stayed the same, so the resized model had no
+        row for it.) Tokens already in the vocabulary (the specials at construction, known
+        units) are left to transformers, which adds nothing for them.
+
+        Returns:
+            the number of tokens added to the vocabulary.
+
+        Raises:
+            ValueError: a new special token (``special_tokens=True``, an ``AddedToken`` with
+                ``special=True``, ``additional_special_tokens``): the model knows exactly three,
+                ``<pad>`` / ``<bos>`` / ``<eos>`` at ids 0-2; a token with whitespace.
+            TypeError: a token that is neither a ``str`` nor an ``AddedToken``.
+        """
+        known, units = [], []
+        for token in [] if new_tokens is None else new_tokens:
+            text = str(token)
+            if not isinstance(token, str) and not hasattr(token, "content"):
+                raise TypeError(f"new_tokens: expected str or AddedToken, got {type(token).__name__} ({token!r})")
+            if text == "" or text in self.vocab:
+                known.append(token)
+            elif special_tokens or getattr(token, "special", False):
+                raise ValueError(
+                    f"special token {text!r}: the tokenizer has exactly three special tokens, <pad>, <bos> and <eos> "
+                    "(ids 0-2, the ids the model's config reads); new tokens can only be units (add_units)")
+            else:
+                units.append(text)
+        n_before = len(self.vocab)
+        self._append_units(units)
+        if known:
+            super()._add_tokens(known, special_tokens=special_tokens)
+        return len(self.vocab) - n_before
+
     def unit_token_ids(self, recording) -> np.ndarray:
         """``(n_units,)`` int64 token id of each unit of ``recording`` (index = unit index).
 
