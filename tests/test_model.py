@@ -262,6 +262,27 @@ def test_config_bool_fields_take_only_true_or_false():
         c._check()
 
 
+def test_save_pretrained_refuses_a_field_set_to_a_bad_value_after_construction(batch_and_model, tmp_path):
+    """``model.config.hidden_dropout = 1.5`` then ``save_pretrained`` wrote a config.json that
+    ``from_pretrained`` refused, so the saved model could not be loaded; transformers validates its
+    own strict configs before writing (``config.validate()``). Nothing of the model is written."""
+    _, model, _ = batch_and_model
+    for name, value, said in (("hidden_dropout", 1.5, "a dropout probability in"), ("max_window_length", 2, ">= 3")):
+        config = nf.NeuroformerConfig.from_dict(model.config.to_dict())
+        setattr(config, name, value)
+        with pytest.raises(ValueError, match=rf"NeuroformerConfig\.{name}: expected {said}"):
+            config.save_pretrained(tmp_path / name)
+        assert not (tmp_path / name / "config.json").exists()
+    old = model.config.hidden_dropout
+    try:
+        model.config.hidden_dropout = 1.5
+        with pytest.raises(ValueError, match=r"NeuroformerConfig\.hidden_dropout"):
+            model.save_pretrained(tmp_path / "model")
+        assert not any((tmp_path / "model").glob("*.json")) and not any((tmp_path / "model").glob("*.safetensors"))
+    finally:
+        model.config.hidden_dropout = old
+
+
 def test_past_spikes_in_a_partial_last_bin_are_embedded_before_the_current_window(shared_data):
     """A past window that dt_resolution does not divide ends in a partial bin (tokenizer bins are
     anchored at the past window's start): its spikes lie in [-(past_window mod res), 0) s, and the

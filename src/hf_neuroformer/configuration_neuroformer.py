@@ -819,6 +819,19 @@ class NeuroformerConfig(PreTrainedConfig):
         blocks = sorted({m["block"] for m in self.modalities})
         return [(b, [m["name"] for m in self.modalities if m["block"] == b]) for b in blocks]
 
+    def validate(self) -> None:
+        """Check every field against the constructor's rules; transformers' ``save_pretrained``
+        (of the config, and so of a model) calls it before writing ``config.json``, as it does
+        for its own strict configs. A field set after construction (``config.hidden_dropout =
+        1.5``, ``model.config.hidden_size = 30``) was written unchecked, and the saved
+        ``config.json`` (and the model folder) was then refused by ``from_pretrained``.
+
+        Raises:
+            ValueError: naming the first field that breaks its rule and the expectation (the
+                constructor's messages).
+        """
+        self._check()
+
     def _check(self) -> None:
         def real(name, expectation, ok):
             checked_float(name, getattr(self, name), expectation, ok)
