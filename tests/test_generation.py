@@ -305,6 +305,24 @@ def test_bad_sampling_and_conditioning_requests_are_refused(setup):
         model.generate(torch.ones(1, 1, dtype=torch.long))
 
 
+def test_sampling_settings_of_the_wrong_type_are_refused_naming_them(setup):
+    """``greedy="false"`` (truthy) generated greedily without a word, ``top_k=True`` sampled with top-k 1,
+    ``temperature=None`` got past the check, and text (``top_p="0.9"``) failed inside numpy with a
+    message naming no argument."""
+    rec, tok, model, _, starts = setup
+    for kw, said in [({"greedy": "false"}, "greedy: expected True or False, got 'false'"),
+                     ({"greedy": 1}, "greedy: expected True or False, got 1"),
+                     ({"top_k": True}, "top_k: expected a number, got True"),
+                     ({"temperature": None}, "temperature: expected a number, got None"),
+                     ({"top_p": "0.9"}, "top_p: expected a number, got '0.9'"),
+                     ({"dt_temperature": "2"}, "dt_temperature: expected a number or None, got '2'")]:
+        with pytest.raises(ValueError, match=f"^{said}$"):
+            nf.generate_spikes(model, tok, rec, starts[:1], progress=False, **kw)
+    ok = nf.generate_spikes(model, tok, rec, starts[:1], progress=False, greedy=np.bool_(False),
+                            temperature=np.float32(1.0), top_k=np.int64(0), dt_top_p=None)
+    assert ok.n_units == rec.n_units
+
+
 def test_window_and_option_checks_name_the_field(setup):
     rec, tok, model, _, starts = setup
     lo, hi = rec.time_domain

@@ -104,7 +104,10 @@ class SamplingSettings:
     """Sampling controls of the two heads (``dt_*`` None: same as the unit-id head).
 
     Raises:
-        ValueError: a temperature <= 0, top-p outside (0, 1], or a negative top-k.
+        ValueError: a temperature <= 0, top-p outside (0, 1], or a negative top-k; a value that is
+            not a real number (text such as ``"0.9"``, a bool, or None for the unit-id head's
+            three; None is "as the unit-id head" for the ``dt_*`` ones only); ``greedy`` other than
+            True / False (``"false"`` is truthy and switched sampling off).
     """
 
     temperature: float = 1.0
@@ -116,6 +119,15 @@ class SamplingSettings:
     greedy: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.greedy, (bool, np.bool_)):
+            raise ValueError(f"greedy: expected True or False, got {self.greedy!r}")
+        for name in ("temperature", "top_k", "top_p", "dt_temperature", "dt_top_k", "dt_top_p"):
+            v = getattr(self, name)
+            if (v is None and name.startswith("dt_")) or (
+                    isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))):
+                continue
+            # text failed inside numpy with a message naming no argument; True passed as top_k 1
+            raise ValueError(f"{name}: expected a number{' or None' if name.startswith('dt_') else ''}, got {v!r}")
         for name in ("temperature", "dt_temperature"):
             v = getattr(self, name)
             if v is not None and not (np.isfinite(v) and v > 0):
@@ -400,7 +412,9 @@ def generate_spikes(
             no window (empty ``window_starts``); windows that overlap, are not a 1-D sequence of finite times, lie
             outside the recording's time domain or in a hole of its time support (between two
             intervals of an epoch union, where it holds no spikes); a past clip after its window's start; an
-            unknown mode; a temperature <= 0; a top-p outside (0, 1]; a batch size or
+            unknown mode; a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
+            not a number (text, a bool, None for the unit-id head's) or a ``greedy`` other than
+            True / False (see :class:`SamplingSettings`); a batch size or
             ``num_samples`` below 1; a seed that is not an integer in [-2**63, 2**64) (the range
             of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
