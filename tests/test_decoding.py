@@ -1378,6 +1378,35 @@ def test_missing_labels_leave_the_loss_and_trainers_item_count(a2929, pretrained
     assert int(trainer._get_num_items_in_batch([part, batch], torch.device("cpu"))) == 4 + 8
 
 
+def test_make_compute_metrics_works_in_a_plain_trainer_without_label_names(a2929, pretrained, tmp_path):
+    """A plain ``Trainer`` without ``label_names`` gathers every forward argument named like a label,
+    ``(labels, token_labels, dt_labels)``: ``make_compute_metrics`` failed on that tuple in numpy
+    ("inhomogeneous shape"), naming nothing. It scores the first, as with ``label_names=["labels"]``,
+    and labels of the wrong shape are refused naming ``label_ids`` and the fix."""
+    from transformers import EvalPrediction, Trainer, TrainingArguments
+
+    from hf_neuroformer.finetuning import make_compute_metrics
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    td = target_dicts(targets, report)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=td)
+    collate = DecodingCollator(["target_ry", "target_x"], cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id)
+    scores = []
+    for label_names in (None, ["labels"]):
+        args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=16, report_to=[], use_cpu=True,
+                                 remove_unused_columns=False, disable_tqdm=True, label_names=label_names)
+        trainer = Trainer(model=model, args=args, data_collator=collate, compute_metrics=make_compute_metrics(td))
+        scores.append(trainer.evaluate(dsd["validation"].select(range(40))))
+    assert scores[0]["eval_x/n"] == 40 and scores[0]["eval_x/r2"] == scores[1]["eval_x/r2"]
+    assert scores[0]["eval_ry/circular_r"] == scores[1]["eval_ry/circular_r"]
+    with pytest.raises(ValueError, match=r"label_ids: expected the decoding targets, shape \(3, 2\).*got \(3, 5\); "
+                                         r"give Trainer TrainingArguments\(label_names=\['labels'\]\)"):
+        make_compute_metrics(td)(EvalPrediction(np.zeros((3, 2)), np.zeros((3, 5))))
+
+
 def test_finetune_feeds_the_configs_modalities_and_refuses_a_target_it_reads(a2929, tmp_path):
     """A config with ``modalities`` used to fail inside ``Trainer.train()`` (the decoding collator
     built no ``modality_inputs``). Now the modality reaches the model; and decoding a variable the

@@ -205,14 +205,32 @@ def selection_metric(targets: Sequence[dict], select_on: Optional[str] = "auto")
 def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     """``compute_metrics`` for ``Trainer``: :func:`~hf_neuroformer.metrics.decoding.decoding_metrics`
     per target on ``predictions`` (the model's first output) against ``label_ids``; keys
-    ``"<target name>/<metric>"`` (r2, pearson_r; accuracy, balanced_accuracy; angular errors)."""
+    ``"<target name>/<metric>"`` (r2, pearson_r; accuracy, balanced_accuracy; angular errors).
+
+    ``label_ids`` is the ``labels`` array ``(n_windows, n_targets)``, or a tuple whose first entry
+    it is: a plain ``Trainer`` without ``TrainingArguments(label_names=["labels"])`` gathers every
+    forward argument named like a label, ``(labels, token_labels, dt_labels)`` in that order (the
+    tuple failed in numpy with "inhomogeneous shape", naming nothing).
+
+    Raises:
+        ValueError: ``label_ids`` (its first entry, for a tuple) is not ``(n_windows, n_targets)``
+            with one row per prediction and one column per target.
+    """
+    n_targets = len(targets)
 
     def compute_metrics(eval_pred) -> Dict[str, float]:
         preds = eval_pred.predictions
         preds = np.asarray(preds[0] if isinstance(preds, (tuple, list)) else preds, dtype=np.float64)
-        labels = np.asarray(eval_pred.label_ids, dtype=np.float64)
+        label_ids = eval_pred.label_ids
+        if isinstance(label_ids, (tuple, list)):
+            label_ids = label_ids[0]
+        labels = np.asarray(label_ids, dtype=np.float64)
         if labels.ndim == 1:
             labels = labels[:, None]
+        if labels.shape != (len(preds), n_targets):
+            raise ValueError(
+                f"label_ids: expected the decoding targets, shape ({len(preds)}, {n_targets}) (windows, targets), "
+                f"got {labels.shape}; give Trainer TrainingArguments(label_names=['labels'])")
         out = {}
         for k, t in enumerate(targets):
             y = labels[:, k]
