@@ -1133,9 +1133,12 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             input_ids: ``(batch, seq_len)`` int64 current-window tokens (BOS, unit ids, EOS, pad).
             dt_ids: ``(batch, seq_len)`` int64 dt bins of those tokens (bin width
                 ``config.dt_resolution`` s).
-            attention_mask: ``(batch, seq_len)`` 1 for real tokens, 0 for padding.
+            attention_mask: ``(batch, seq_len)`` 1 for real tokens, 0 for padding, padding on the
+                right only (positions are absolute; left padding is refused). None: the tokens
+                that are not ``pad_token_id``.
             past_input_ids / past_dt_ids / past_attention_mask: ``(batch, past_len)`` past-window
-                tokens (BOS first); needed unless ``past_hidden_state`` is given.
+                tokens (BOS first); needed unless ``past_hidden_state`` is given. The past encoder
+                has no positions, so its padding may sit on either side.
             past_hidden_state: ``(batch, past_len, hidden)`` output of :meth:`encode_past`, to
                 reuse the past encoding across generation steps. Pass the ``past_attention_mask``
                 of padded past windows with it: without one every past token counts as real, and
@@ -1158,7 +1161,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             ValueError: if ids are not integer tensors (float, bool; unit ids int64 or int32) or fall outside the
                 vocabulary / dt range, the window grows past
                 ``max_window_length``, ``dt_ids`` or a mask differs in shape from its ids (or
-                the past from the batch of ``input_ids``), the past is missing, or the modality
+                the past from the batch of ``input_ids``), ``attention_mask`` is not right-padded,
+                the past is missing, or the modality
                 inputs do not match ``config.modalities``; each names the field.
         """
         cfg = self.config
@@ -1207,6 +1211,15 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if cfg.modalities or modality_inputs:
             x, modality_attns = self.fuse_modalities(x, self.encode_modalities(modality_inputs), output_attentions)
         am = attention_mask.bool()
+        # positions are absolute (position embeddings): a left-padded row had its tokens embedded at
+        # the wrong positions and gave other logits than the same window alone, without an error
+        after_pad = am[:, 1:] & ~am[:, :-1]
+        if bool(after_pad.any()):
+            row, col = (int(v) for v in after_pad.nonzero()[0])
+            raise ValueError(
+                f"attention_mask: expected right padding (each row's real tokens first, then 0s), got a real token at "
+                f"position {col + 1} of row {row} after padding; the current window's tokens are embedded by position "
+                "(absolute), so pad on the right, as the processor and NeuroformerCollator do")
         key_pos = torch.arange(offset + t, device=x.device)
         causal = key_pos[None, :] <= pos[:, None]  # (t, offset + t)
         itself = key_pos[None, :] == pos[:, None]
