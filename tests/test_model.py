@@ -558,6 +558,23 @@ def test_config_output_attentions_and_hidden_states_are_honoured(batch_and_model
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got.hidden_states, want.hidden_states))
 
 
+def test_last_hidden_state_is_the_last_of_hidden_states(batch_and_model):
+    """transformers' convention (``hidden_states[-1]`` is ``last_hidden_state``, after the final
+    norm): the last entry was the last layer's output before the final LayerNorm, so a probe on
+    ``hidden_states[-1]`` read other features than the heads do. The others: the embeddings, then
+    each layer's output."""
+    batch, model, _ = batch_and_model
+    inputs = {k: v for k, v in batch.items() if "labels" not in k}
+    out = model.neuroformer(**inputs, output_hidden_states=True)
+    assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+    assert torch.equal(out.hidden_states[-1], out.last_hidden_state)
+    pos = torch.arange(inputs["input_ids"].shape[1])
+    first = model.neuroformer.embed_current(inputs["input_ids"], inputs["dt_ids"], pos)
+    assert torch.equal(out.hidden_states[0], first)
+    full = model(**batch, output_hidden_states=True)
+    assert torch.allclose(model.id_head(full.hidden_states[-1]), full.logits, atol=1e-6)
+
+
 def test_evaluation_helpers_give_the_model_its_training_mode_back(batch_and_model):
     """evaluate_token_nll left a training model in eval mode (dropout off for the rest of a
     training loop), and generate_spikes did when it raised (here: a recording of other units)."""

@@ -494,7 +494,11 @@ class NeuroformerModelOutput(ModelOutput):
     Attributes:
         last_hidden_state: ``(batch, seq_len, hidden_size)`` current-window states.
         past_hidden_state: ``(batch, past_len, hidden_size)`` past-window encoding.
-        hidden_states: per decoder layer (input embeddings first), if requested.
+        hidden_states: ``num_hidden_layers + 1`` tensors ``(batch, seq_len, hidden_size)``, if
+            requested: the input embeddings (after the modality stages), then each decoder
+            layer's output, the last one after the final LayerNorm, so ``hidden_states[-1]`` is
+            ``last_hidden_state`` (transformers' convention; it was the un-normalised output of
+            the last layer).
         attentions: decoder self-attention weights ``(batch, heads, seq_len, seq_len)`` per layer.
         cross_attentions: ``(batch, heads, seq_len, past_len)`` per layer.
         past_attentions: past-encoder self-attention weights per layer.
@@ -1058,8 +1062,11 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             cache: optional :class:`~transformers.EncoderDecoderCache`, updated in place.
 
         Returns:
-            ``(hidden (batch, seq_len, hidden), per-layer inputs/outputs, self-attention weights,
-            cross-attention weights)`` (weights are None unless ``output_attentions``).
+            ``(hidden (batch, seq_len, hidden), hidden states, self-attention weights,
+            cross-attention weights)`` (weights are None unless ``output_attentions``). The
+            hidden states are ``num_hidden_layers + 1`` tensors like ``hidden``: the input
+            ``x``, then each layer's output, the last one after the final LayerNorm (so it is
+            ``hidden``, transformers' convention for ``hidden_states[-1]``).
         """
         hiddens, attns, cross = [x], [], []
         for layer in self.layers:
@@ -1068,7 +1075,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             hiddens.append(x)
             attns.append(w_s)
             cross.append(w_c)
-        return self.norm(x), hiddens, attns, cross
+        x = self.norm(x)
+        hiddens[-1] = x
+        return x, hiddens, attns, cross
 
     def encode_past(
         self,
