@@ -396,3 +396,19 @@ def test_trainer_trains_and_evaluates_on_the_processors_dataset(a2929, saved, tm
     trainer.train()
     assert trainer.state.global_step == 2
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_trainer_dropping_the_modality_columns_says_which_argument_keeps_them(a2929, saved, tmp_path):
+    """``TrainingArguments`` defaults to ``remove_unused_columns=True``: Trainer drops the ``mod_*``
+    columns of ``processor.to_dataset`` (no forward argument reads them), and the collator's error
+    pointed only at build_window_datasets, which had built them."""
+    from transformers import Trainer, TrainingArguments
+
+    out, data, _ = saved
+    processor = AutoProcessor.from_pretrained(out)
+    ds = processor.to_dataset(a2929, data["test"]["window_start"][:4])
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = Trainer(model=AutoModelForPreTraining.from_pretrained(out), args=args, data_collator=processor.collator)
+    with pytest.raises(ValueError, match=r"modality 'head_direction': the window examples lack .*"
+                                         r"TrainingArguments\(remove_unused_columns=False\)"):
+        trainer.evaluate(ds)

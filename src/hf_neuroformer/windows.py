@@ -1181,7 +1181,9 @@ class NeuroformerCollator:
             missing = [c for c in (t_col, v_col) if c not in examples[0]]
             if missing:
                 raise ValueError(f"modality {mod['name']!r}: the window examples lack the column(s) {missing}; build "
-                                 "them with build_window_datasets / tokenize_windows(..., config=config)")
+                                 "them with build_window_datasets / tokenize_windows(..., config=config) / "
+                                 "processor.to_dataset; transformers.Trainer drops them (they are no forward "
+                                 "argument) unless given TrainingArguments(remove_unused_columns=False)")
             b = len(examples)
             if mod["kind"] == "video":
                 out[mod["name"]] = self._video_inputs(mod, examples, t_col, v_col)
