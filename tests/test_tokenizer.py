@@ -334,6 +334,29 @@ def test_save_and_load_round_trip(tmp_path):
         assert loaded("other/y sess/u0")["input_ids"] == [12, 3]
 
 
+@pytest.mark.parametrize("edit, said", [
+    ({"sess/u1": 3}, r"tokens 'sess/u0' and 'sess/u1' share id 3; expected each id once"),
+    ({"sess/u1": 99}, r"token 'sess/u1' has id 99; expected an integer in \[0, 11\)"),
+    ({"sess/u1": "4"}, r"token 'sess/u1' has id '4'; expected an integer in \[0, 11\)"),
+    ({"sess/u 1": 4}, r"unit token 'sess/u 1': expected no whitespace"),
+])
+def test_a_hand_edited_vocab_json_is_refused_naming_the_entry(tmp_path, edit, said):
+    """A vocab.json with a repeated, out-of-range or quoted id loaded: the tokenizer then had an id
+    without a token, refused later as "token id 4: expected an id in [0, 11)"; a unit name with a
+    space loaded too."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    make_tok().save_pretrained(tmp_path)
+    vocab = json.loads((tmp_path / "vocab.json").read_text())
+    if "sess/u 1" in edit:
+        del vocab["sess/u1"]
+    (tmp_path / "vocab.json").write_text(json.dumps({**vocab, **edit}))
+    with pytest.raises(ValueError, match=r"vocab_file '.*vocab.json': " + said):
+        AutoTokenizer.from_pretrained(tmp_path)
+
+
 def test_add_units_grows_and_keeps_ids():
     tok = make_tok()
     before = tok.get_vocab()

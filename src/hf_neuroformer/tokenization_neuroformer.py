@@ -59,6 +59,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
     Raises:
         UnknownUnitError: when a unit token is not in the vocabulary (no silent ``<unk>``).
+        ValueError: a ``vocab_file`` that is not a token -> id object with ids ``0 .. n-1``, each
+            once, the specials at 0-2 and unit tokens without whitespace (naming the entry).
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
@@ -82,6 +84,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as f:
                 vocab = json.load(f)
+            _check_vocab(vocab, vocab_file)
         else:
             vocab = {tok: i for i, tok in enumerate(specials)}
         for i, tok in enumerate(specials):
@@ -443,6 +446,31 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+
+
+def _check_vocab(vocab, vocab_file) -> None:
+    """Refuse a ``vocab.json`` that is not a token -> id mapping with ids ``0 .. n-1``, each once,
+    and unit tokens without whitespace. A hand-edited file with a repeated, skipped, negative or
+    quoted id loaded, and the tokenizer then had ``len(tokenizer)`` ids of which one had no
+    token ("token id 4: expected an id in [0, 5)"); a unit with a space loaded and could not be
+    written as text.
+
+    Raises:
+        ValueError: naming ``vocab_file``, the entry and the expectation.
+    """
+    where = f"vocab_file {os.fspath(vocab_file)!r}"
+    if not isinstance(vocab, dict):
+        raise ValueError(f"{where}: expected a JSON object mapping each token to its id, got {type(vocab).__name__}")
+    seen = {}
+    for tok, i in vocab.items():
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(vocab):
+            raise ValueError(f"{where}: token {tok!r} has id {i!r}; expected an integer in [0, {len(vocab)}) "
+                             f"(ids 0 .. n-1, each once)")
+        if i in seen:
+            raise ValueError(f"{where}: tokens {seen[i]!r} and {tok!r} share id {i}; expected each id once")
+        if any(c.isspace() for c in tok):
+            raise ValueError(f"{where}: unit token {tok!r}: expected no whitespace in a unit name")
+        seen[i] = tok
 
 
 def _check_no_whitespace(recording) -> None:
