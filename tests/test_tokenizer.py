@@ -387,10 +387,19 @@ def test_add_tokens_adds_units_that_resize_token_embeddings_covers(tmp_path):
     with pytest.raises(ValueError, match="whitespace"):
         tok.add_tokens(["new/c d"])
     for call in (lambda: tok.add_tokens(["<mask>"], special_tokens=True),
-                 lambda: tok.add_special_tokens({"additional_special_tokens": ["<mask>"]})):
+                 lambda: tok.add_special_tokens({"additional_special_tokens": ["<mask>"]}),
+                 lambda: tok.add_special_tokens({"mask_token": "<mask>"})):
         with pytest.raises(ValueError, match="'<mask>'.*three special tokens"):
             call()
+    # refused before anything changed: transformers set pad_token first, and the saved
+    # tokenizer_config.json then failed to load ("expected special token '<newpad>' at id 0")
+    with pytest.raises(ValueError, match=r"special_tokens_dict\['pad_token'\]: special token '<newpad>'"):
+        tok.add_special_tokens({"pad_token": "<newpad>"})
+    assert (tok.pad_token, tok.pad_token_id) == ("<pad>", 0)
+    assert sorted(tok.all_special_tokens) == ["<bos>", "<eos>", "<pad>"]
     assert len(tok) == n + 2 and tok.add_special_tokens({"pad_token": "<pad>"}) == 0
+    tok.save_pretrained(tmp_path / "again")
+    assert NeuroformerTokenizer.from_pretrained(tmp_path / "again").get_vocab() == tok.get_vocab()
 
 
 def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):

@@ -224,6 +224,29 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             super()._add_tokens(known, special_tokens=special_tokens)
         return len(self.vocab) - n_before
 
+    def add_special_tokens(self, special_tokens_dict, replace_extra_special_tokens: bool = True) -> int:
+        """transformers' ``add_special_tokens``, limited to the three specials the model knows:
+        restating them (``{"pad_token": "<pad>"}``) adds nothing and returns 0; anything else is
+        refused before the tokenizer changes. transformers set the attribute first and then added
+        the token, so a refused ``{"pad_token": "<newpad>"}`` left ``pad_token`` changed, and the
+        saved ``tokenizer_config.json`` could no longer be loaded.
+
+        Raises:
+            ValueError: a new special token (``mask_token``, ``additional_special_tokens``, ...) or
+                another token for ``pad_token`` / ``bos_token`` / ``eos_token`` (ids 0-2, the ids
+                the model's config reads), naming the key and the token.
+        """
+        current = {"pad_token": str(self.pad_token), "bos_token": str(self.bos_token), "eos_token": str(self.eos_token)}
+        for key, value in dict(special_tokens_dict or {}).items():
+            for token in value if isinstance(value, (list, tuple)) else [value]:
+                if current.get(key) != str(token):
+                    raise ValueError(
+                        f"special_tokens_dict[{key!r}]: special token {str(token)!r}: the tokenizer has exactly three "
+                        f"special tokens, pad_token {current['pad_token']!r} (id 0), bos_token {current['bos_token']!r} "
+                        f"(1) and eos_token {current['eos_token']!r} (2), the ids the model's config reads; new tokens "
+                        "can only be units (add_units, add_tokens)")
+        return super().add_special_tokens(special_tokens_dict, replace_extra_special_tokens)
+
     def unit_token_ids(self, recording) -> np.ndarray:
         """``(n_units,)`` int64 token id of each unit of ``recording`` (index = unit index).
 
