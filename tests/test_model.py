@@ -104,8 +104,12 @@ def test_left_padding_is_refused_and_the_past_may_be_padded_on_either_side(batch
     ref = model(**alone).logits
     past_keys = ("past_input_ids", "past_dt_ids", "past_attention_mask")
     assert torch.allclose(model(**left(past_keys, 2)).logits, ref, atol=1e-5)
+    padded = left(("input_ids", "dt_ids", "attention_mask", "labels", "dt_labels"), 2)
     with pytest.raises(ValueError, match=r"attention_mask: expected right padding .* position 2 of row 0 after padding"):
-        model(**left(("input_ids", "dt_ids", "attention_mask", "labels", "dt_labels"), 2))
+        model(**padded)
+    # the pooled embedding reads the same positions (it averaged the shifted states silently)
+    with pytest.raises(ValueError, match=r"attention_mask: expected right padding"):
+        model.get_neural_embeddings(**{k: v for k, v in padded.items() if "labels" not in k})
 
 
 def test_sdpa_and_eager_agree_and_attentions_are_returned(batch_and_model):

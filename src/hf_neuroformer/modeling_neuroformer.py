@@ -66,6 +66,24 @@ def _as_additive(mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[t
     return mask if mask.dtype == dtype else mask.to(dtype)
 
 
+def _check_right_padded(mask: torch.Tensor) -> None:
+    """Refuse a current-window ``attention_mask`` ``(batch, seq_len)`` (bool) with a real token after
+    padding. The current window's tokens are embedded by absolute position, so a left-padded row
+    had its tokens at the wrong positions and gave other logits than the same window alone,
+    without an error.
+
+    Raises:
+        ValueError: naming ``attention_mask``, the row and the position.
+    """
+    after_pad = mask[:, 1:] & ~mask[:, :-1]
+    if bool(after_pad.any()):
+        row, col = (int(v) for v in after_pad.nonzero()[0])
+        raise ValueError(
+            f"attention_mask: expected right padding (each row's real tokens first, then 0s), got a real token at "
+            f"position {col + 1} of row {row} after padding; the current window's tokens are embedded by position "
+            "(absolute), so pad on the right, as the processor and NeuroformerCollator do")
+
+
 class NeuroformerTemporalEmbedding(nn.Module):
     """Sinusoidal features of a time in seconds, projected to ``hidden_size``.
 
@@ -900,7 +918,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             ``(batch, hidden_size)`` float tensor.
 
         Raises:
-            ValueError: ids outside the vocabulary / dt range, or no past given.
+            ValueError: ids outside the vocabulary / dt range, a left-padded ``attention_mask``
+                (padding goes on the right, as in :meth:`forward`), or no past given.
         """
         cfg = self.config
         b, t = self._check_window_shapes(input_ids, dt_ids, past_input_ids, past_dt_ids, past_attention_mask,
@@ -910,6 +929,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         self._check_ids("input_ids", input_ids, cfg.vocab_size)
         self._check_ids("dt_ids", dt_ids, cfg.num_dt_bins)
         am = (input_ids.ne(cfg.pad_token_id) if attention_mask is None else attention_mask).bool()
+        _check_right_padded(am)
         if past_hidden_state is None:
             if past_input_ids is None or past_dt_ids is None:
                 raise ValueError("past_input_ids and past_dt_ids: expected the past-window tokens (BOS at least)")
@@ -1220,15 +1240,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if cfg.modalities or modality_inputs:
             x, modality_attns = self.fuse_modalities(x, self.encode_modalities(modality_inputs), output_attentions)
         am = attention_mask.bool()
-        # positions are absolute (position embeddings): a left-padded row had its tokens embedded at
-        # the wrong positions and gave other logits than the same window alone, without an error
-        after_pad = am[:, 1:] & ~am[:, :-1]
-        if bool(after_pad.any()):
-            row, col = (int(v) for v in after_pad.nonzero()[0])
-            raise ValueError(
-                f"attention_mask: expected right padding (each row's real tokens first, then 0s), got a real token at "
-                f"position {col + 1} of row {row} after padding; the current window's tokens are embedded by position "
-                "(absolute), so pad on the right, as the processor and NeuroformerCollator do")
+        _check_right_padded(am)
         key_pos = torch.arange(offset + t, device=x.device)
         causal = key_pos[None, :] <= pos[:, None]  # (t, offset + t)
         itself = key_pos[None, :] == pos[:, None]
