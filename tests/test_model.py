@@ -579,6 +579,25 @@ def test_last_hidden_state_is_the_last_of_hidden_states(batch_and_model):
     assert torch.allclose(model.id_head(full.hidden_states[-1]), full.logits, atol=1e-6)
 
 
+def test_decoder_refuses_an_infinite_label_and_leaves_nan_out(batch_and_model):
+    """NaN is "no label"; an infinite label was left out of the loss the same way, without a word
+    (a broken target column trained on the remaining windows)."""
+    batch, model, _ = batch_and_model
+    targets = [{"name": "x", "kind": "regression", "mean": 1.0, "std": 2.0}, {"name": "a", "kind": "circular"}]
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": targets})
+    decoder = nf.NeuroformerForBehaviorDecoding(config).eval()
+    inputs = {k: v for k, v in batch.items() if "labels" not in k}
+    labels = torch.tensor([[0.5, 0.3]] * inputs["input_ids"].shape[0])
+    full = decoder(**inputs, labels=labels).loss
+    labels[2, 1] = float("nan")
+    assert torch.isfinite(decoder(**inputs, labels=labels).loss) and decoder(**inputs, labels=labels).loss != full
+    for bad in (float("inf"), float("-inf")):
+        labels[3, 0] = bad
+        with pytest.raises(ValueError, match=rf"labels\[:, 0\] \('x'\): expected finite values, or NaN for no label, "
+                                             rf"got {bad} in row 3"):
+            decoder(**inputs, labels=labels)
+
+
 def test_evaluation_helpers_give_the_model_its_training_mode_back(batch_and_model):
     """evaluate_token_nll left a training model in eval mode (dropout off for the rest of a
     training loop), and generate_spikes did when it raised (here: a recording of other units)."""

@@ -1665,7 +1665,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         Args: the window tensors as :meth:`NeuroformerModel.forward`, plus
             labels: ``(batch, n_targets)`` float targets in target order: the raw value
                 (regression; standardised inside), the class index (classification, as a float)
-                or the angle in radians (circular); NaN = no label (left out of the loss).
+                or the angle in radians (circular); NaN = no label (left out of the loss); an
+                infinite value is refused.
             token_labels / dt_labels: ``(batch, seq_len)`` next-spike labels as
                 ``NeuroformerForPreTraining``'s ``labels`` / ``dt_labels``, for the auxiliary
                 generative loss (used only when ``config.decoding_generative_loss_weight > 0``).
@@ -1681,8 +1682,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             entries (exact under accumulation when micro-batches hold equal token counts).
 
         Raises:
-            ValueError: no decoding target in the config, ``labels`` of the wrong shape, or a
-                class index outside ``[0, num_classes)``.
+            ValueError: no decoding target in the config, ``labels`` of the wrong shape, an
+                infinite label, or a class index outside ``[0, num_classes)``.
         """
         cfg = self.config
         output_attentions, output_hidden_states = self._wanted_outputs(output_attentions, output_hidden_states)
@@ -1731,6 +1732,10 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                     f"labels: expected (batch, n_targets) = {tuple(predictions.shape)} for targets "
                     f"{[t['name'] for t in targets]}, got {tuple(labels.shape)}"
                 )
+            if bool(torch.isinf(labels).any()):  # it was left out of the loss as if missing, without a word
+                row, k = (int(v) for v in torch.isinf(labels).nonzero()[0])
+                raise ValueError(f"labels[:, {k}] ({targets[k]['name']!r}): expected finite values, or NaN for no label, "
+                                 f"got {labels[row, k].item()} in row {row}")
             n_local = torch.isfinite(labels).sum()  # NaN = no label: neither in the sum nor in the count
             denom = num_items_in_batch if num_items_in_batch is not None else n_local
             denom = torch.as_tensor(denom, dtype=torch.float32, device=labels.device).clamp(min=1.0)
