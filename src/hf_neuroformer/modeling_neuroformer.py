@@ -547,7 +547,9 @@ class NeuroformerPreTrainingOutput(ModelOutput):
         dt_loss: mean cross-entropy (nats) of the next dt bin over labelled positions.
         logits: ``(batch, seq_len, vocab_size)`` next-unit-id logits at each position.
         dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position.
-        cache: the decoder KV cache when ``use_cache=True`` (see :class:`NeuroformerModelOutput`).
+        past_hidden_state, cache, hidden_states, attentions, cross_attentions, past_attentions: as
+            :class:`NeuroformerModelOutput` (``cache`` when ``use_cache=True``; the others when
+            requested with ``output_hidden_states`` / ``output_attentions``).
         contrastive_loss: scalar symmetric InfoNCE (nats, mean over the contrastive modalities)
             when ``config.contrastive_loss_weight > 0`` and it was computed (training mode, or
             ``output_contrastive_loss=True``); ``loss`` then includes
