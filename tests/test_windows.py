@@ -416,6 +416,19 @@ def test_collator_padding_and_labels():
     assert b["past_attention_mask"].tolist() == [[1] * 5, [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]]
 
 
+def test_collator_refuses_rows_whose_dt_ids_do_not_match_their_ids():
+    """A row with one dt_ids entry too few was padded with bin 0 at its EOS when another row of the
+    batch was longer (the model then read a wrong time without an error); no row at all failed
+    with "max() arg is an empty sequence"."""
+    good = {"input_ids": [1, 3, 2], "dt_ids": [0, 1, 1], "past_input_ids": [1, 4], "past_dt_ids": [0, 3]}
+    for key, short, said in (("dt_ids", [0, 1], "2 dt_ids for 3 input_ids"),
+                             ("past_dt_ids", [0], "1 past_dt_ids for 2 past_input_ids")):
+        with pytest.raises(ValueError, match=rf"^examples\[0\]: expected one {key} entry per .*, got {said}$"):
+            NeuroformerCollator()([{**good, key: short}, good])
+    with pytest.raises(ValueError, match="examples: expected at least one window row, got none"):
+        NeuroformerCollator()([])
+
+
 def test_collator_on_dataset_rows(sim):
     cfg = small_config()
     tok = tokenizer_for(sim, cfg)

@@ -1237,7 +1237,20 @@ class NeuroformerCollator:
         return out
 
     def __call__(self, examples: List[dict]) -> Dict[str, torch.Tensor]:
-        """Pad ``examples`` (window rows) into the batch tensors listed in the class docstring."""
+        """Pad ``examples`` (window rows) into the batch tensors listed in the class docstring.
+
+        Raises:
+            ValueError: no example, or an example whose ``dt_ids`` (``past_dt_ids``) is not as long
+                as its ``input_ids`` (``past_input_ids``), naming the example and both lengths (a
+                short ``dt_ids`` was padded with bin 0 at real tokens when another row was longer).
+        """
+        if not len(examples):
+            raise ValueError("examples: expected at least one window row, got none")
+        for i, e in enumerate(examples):
+            for ids_key, dt_key in (("input_ids", "dt_ids"), ("past_input_ids", "past_dt_ids")):
+                if len(e[ids_key]) != len(e[dt_key]):
+                    raise ValueError(f"examples[{i}]: expected one {dt_key} entry per {ids_key} entry, got "
+                                     f"{len(e[dt_key])} {dt_key} for {len(e[ids_key])} {ids_key}")
         ids = self._pad([e["input_ids"] for e in examples], self.pad)
         dts = self._pad([e["dt_ids"] for e in examples], 0)
         am = self._pad([[1] * len(e["input_ids"]) for e in examples], 0)
