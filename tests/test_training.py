@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -200,6 +201,19 @@ def test_a_split_without_spikes_is_named_and_not_called_missing(rec, tmp_path):
     assert any(x.startswith("split(s) ['validation'") and "hold no spike" in x and "--epoch" in x for x in said), said
     assert not any("no validation windows" in x for x in said), said
     assert m["checkpoint_selection"] == "last step (validation loss never finite)"
+
+
+def test_past_windows_cut_at_max_past_length_are_counted_per_split_when_training_starts(rec, tmp_path, capsys):
+    """Spikes left out of past windows longer than max_past_length were only summed up in
+    metrics.json at the end of the run; the current-window cut was printed per split up front."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "max_past_length": 8})
+    m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+    said = capsys.readouterr().out
+    counts = {s: int(x) for s, x in re.findall(r"\[neuroformer\] (\w+): (\d+) past-window spikes left out "
+                                                r"\(past windows longer than max_past_length=8 tokens", said)}
+    assert set(counts) == {"train", "validation", "test"}, said
+    assert sum(counts.values()) == m["n_truncated_past_spikes"] > 0
+    assert "max_past_length) that holds 99 %" in said
 
 
 def test_no_test_split_still_saves_the_model(rec, tmp_path):

@@ -965,9 +965,13 @@ def train(
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
                       f"(windows longer than max_window_length={config.max_window_length} tokens)")
-        if any(trunc.values()):
+        for s in SPLITS:  # the past windows' cut spikes were only summed up in metrics.json at the end
+            if ptrunc[s]:
+                print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out (past windows longer than "
+                      f"max_past_length={config.max_past_length} tokens; counted once per window that reads them)")
+        if any(trunc.values()) or any(ptrunc.values()):
             print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
-                  "that holds 99 % of the training windows whole")
+                  "(max_past_length) that holds 99 % of the training windows (past windows) whole")
         # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
         # empty stretch scored NaN, and an empty validation split was reported as "no validation split"
         empty = [s for s in SPLITS if n_windows[s] and not n_spikes[s]]
