@@ -183,6 +183,8 @@ def test_bad_input_names_the_field(a2929, saved):
         processor(a2929, [750.0], [751.0])
     with pytest.raises(ValueError, match="return_tensors: only 'pt'"):
         processor(a2929, [750.0], return_tensors="np")
+    with pytest.raises(ValueError, match="return_labels: expected True or False, got 'no'"):
+        processor(a2929, [750.0], return_labels="no")  # truthy: the labels came back
     with pytest.raises(TypeError, match="tokenizer: expected a NeuroformerTokenizer"):
         nf.NeuroformerProcessor(None)
     # a recording whose units the vocabulary lacks

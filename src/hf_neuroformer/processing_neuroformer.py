@@ -276,7 +276,7 @@ class NeuroformerProcessor(ProcessorMixin):
                 would be read as silence); ``past_clip_starts`` of another length, more than
                 1 ns (the window grid) after its window, ``"trials"`` without trials, or another
                 string;
-                ``return_tensors`` other than ``"pt"``; a modality source missing from the
+                ``return_tensors`` other than ``"pt"``; ``return_labels`` other than True / False; a modality source missing from the
                 recording.
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
 
@@ -291,6 +291,8 @@ class NeuroformerProcessor(ProcessorMixin):
         """
         if return_tensors != "pt":
             raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
+        if not isinstance(return_labels, (bool, np.bool_)):  # "no" is truthy: labels were given
+            raise ValueError(f"return_labels: expected True or False, got {return_labels!r}")
         cols = self.tokenize(recording, window_starts, past_clip_starts)
         n_cur, n_past = np.asarray(cols["n_truncated"]), np.asarray(cols["n_past_truncated"])
         if n_cur.any() or n_past.any():
