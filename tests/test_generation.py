@@ -507,6 +507,35 @@ def test_a_recording_with_only_some_of_the_session_units_warns(setup):
     assert gen.n_units == 4 and set(np.unique(gen.unit_ids)) <= set(range(4))
 
 
+def test_a_table_read_under_its_stem_names_the_old_session0_of_a_model(tmp_path):
+    """A .csv / .parquet table and a .npz without a 'session' key were all session 'session0'; the
+    readers now name them after the file's stem, so a model trained before refused the very file it
+    was trained on, and said "pass the recording it was trained on". The refusal names the
+    session the model knows these unit names in and how to read the file as it."""
+    import pandas as pd
+
+    from hf_neuroformer.generation import check_recording_units
+    from hf_neuroformer.io import load_recording
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mouse 1.csv"
+    pd.DataFrame({"time": np.sort(rng.uniform(0, 20, 200)), "unit": rng.integers(0, 5, 200)}).to_csv(path, index=False)
+    old = load_recording(path, session="session0")  # the session such a file was read as before
+    tok = nf.NeuroformerTokenizer.from_config(nf.NeuroformerConfig())
+    tok.add_units(old)
+    rec = load_recording(path)
+    assert rec.session == "mouse_1"
+    with pytest.raises(ValueError, match=r"--data: .*session 'mouse_1'.*the model knows these unit names in session "
+                                         r"'session0'.*load_recording\(path, session='session0'\)"):
+        check_recording_units(tok, rec)
+    assert check_recording_units(tok, load_recording(path, session="session0")) is None  # the fix named works
+    # another session's units: the message stays as it was (no session to read the file as)
+    other = load_recording(path, session="session0")
+    other.unit_names = [f"n{i}" for i in range(other.n_units)]
+    with pytest.raises(ValueError, match=r"pass the recording \(and --epoch\) it was trained on$"):
+        check_recording_units(tok, other)
+
+
 def test_windows_generated_without_their_modality_input_are_counted(shared_data):
     """A2929's head direction starts at 670.6 s, 70 s into the wake epoch: windows before it read no
     value and are generated from the learned null token, not conditioned on the behaviour. train
