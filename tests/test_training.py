@@ -216,6 +216,21 @@ def test_past_windows_cut_at_max_past_length_are_counted_per_split_when_training
     assert "max_past_length) that holds 99 %" in said
 
 
+def test_a_diverged_run_is_not_said_to_have_empty_validation_windows(rec, tmp_path):
+    """The 'validation loss never finite' warning said its cause was windows without spikes; a run whose
+    losses are NaN because training diverged (here a learning rate of 1e30) has spikes in them, and
+    that message sent the user to the data. It now names divergence and the spikes the split holds."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
+    with pytest.warns(UserWarning) as got:
+        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=2, eval_every=1, batch_size=16,
+                                                           learning_rate=1e30), progress=False)
+    log = json.loads((tmp_path / "m" / "training_log.json").read_text())
+    assert all(e["validation/loss"] is None or math.isnan(e["validation/loss"]) for e in log), log
+    assert m["checkpoint_selection"] == "last step (validation loss never finite)"
+    said = [str(w.message) for w in got if str(w.message).startswith("validation: the validation loss was never")]
+    assert len(said) == 1 and "training diverged" in said[0] and "no spike" not in said[0], said
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

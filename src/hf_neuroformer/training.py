@@ -828,7 +828,9 @@ def train(
     Warns:
         UserWarning: a split whose windows hold no spike (its losses are NaN; for validation, the
             last step is kept, ``checkpoint_selection`` "last step (validation loss never
-            finite)"); no validation windows (the last step is kept).
+            finite)"); a validation loss that is NaN at every evaluation though the split holds
+            spikes (training diverged; the last step is kept the same way); no validation windows
+            (the last step is kept).
     """
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
@@ -1235,11 +1237,16 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
         selection = "lowest validation loss"
-    elif has_val:  # validation windows without a spike: a NaN loss every time, which no step beats
+    elif has_val:  # a NaN validation loss every time, which no step beats
         best_step = step
         selection = "last step (validation loss never finite)"
-        warnings.warn("validation: the validation loss was never finite (NaN: windows without spikes), so the last "
-                      "checkpoint is kept (none was selected)")
+        # windows without a spike are one cause; with spikes in them the model's losses are NaN (training diverged),
+        # and naming the empty windows sent the user looking at the data
+        why = ("its windows hold no spike" if not n_spikes["validation"] else
+               f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
+               "(see train_loss in training_log.json; lower learning_rate)")
+        warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint is "
+                      "kept (none was selected)")
     else:
         best_step = step
         selection = "last step (no validation split)"
