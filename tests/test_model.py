@@ -308,6 +308,27 @@ def test_save_pretrained_refuses_a_field_set_to_a_bad_value_after_construction(b
         model.config.hidden_dropout = old
 
 
+def test_save_pretrained_keeps_transformers_own_config_validators(batch_and_model, tmp_path):
+    """NeuroformerConfig.validate() ran only the package's field checks: overriding transformers'
+    validate() dropped its class validators, so a model loaded with eager attention and
+    output_attentions=True, switched to sdpa, saved a config.json with both (transformers refused to
+    save it before). Both kinds of check run now, the package's first."""
+    _, model, _ = batch_and_model
+    model.save_pretrained(tmp_path / "base")
+    m = nf.NeuroformerForPreTraining.from_pretrained(tmp_path / "base", attn_implementation="eager",
+                                                     output_attentions=True)
+    m.set_attn_implementation("sdpa")
+    from huggingface_hub.errors import StrictDataclassClassValidationError
+
+    with pytest.raises(StrictDataclassClassValidationError, match=r"validate_output_attentions(.|\n)*not supported "
+                                                                  r".* sdpa"):
+        m.save_pretrained(tmp_path / "m")
+    assert not (tmp_path / "m" / "config.json").exists()
+    m.config.hidden_dropout = 1.5  # the package's check comes first, naming the field
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.hidden_dropout"):
+        m.config.validate()
+
+
 def test_past_spikes_in_a_partial_last_bin_are_embedded_before_the_current_window(shared_data):
     """A past window that dt_resolution does not divide ends in a partial bin (tokenizer bins are
     anchored at the past window's start): its spikes lie in [-(past_window mod res), 0) s, and the

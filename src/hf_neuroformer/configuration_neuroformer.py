@@ -826,11 +826,18 @@ class NeuroformerConfig(PreTrainedConfig):
         1.5``, ``model.config.hidden_size = 30``) was written unchecked, and the saved
         ``config.json`` (and the model folder) was then refused by ``from_pretrained``.
 
+        transformers' own save-time validators run after these (``PreTrainedConfig.validate``),
+        so ``output_attentions=True`` with an attention implementation other than eager is still
+        refused as transformers refuses it: overriding without them let such a config be saved.
+
         Raises:
             ValueError: naming the first field that breaks its rule and the expectation (the
                 constructor's messages).
+            huggingface_hub.errors.StrictDataclassClassValidationError: transformers' own
+                validators (not a ``ValueError``), as before this override.
         """
         self._check()
+        super().validate()
 
     def _check(self) -> None:
         def real(name, expectation, ok):
