@@ -627,6 +627,15 @@ def test_trial_labels_of_windows_in_overlapping_trials_are_counted_in_a_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         target_values(rec, DecodingTarget("trial:cond", "classification"), onsets[:5] + 0.0, 0.1)
+    # abutting at a boundary off the 1 ns grid (one ulp above 673.4 s, as clock arithmetic gives): the window at
+    # the boundary's grid-rounded time belongs to the later trial (trial_at's tolerance) and overlaps nothing; it
+    # was counted in both trials and warned "the recording's trials overlap"
+    edge = np.nextafter(673.4, np.inf)
+    rec = dataclasses.replace(rec, trials=np.array([[672.0, edge], [edge, 675.0]]), trial_info={"cond": np.array([0, 1])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals = target_values(rec, DecodingTarget("trial:cond", "classification"), np.array([672.5, 673.4, 674.0]), 0.1)
+    np.testing.assert_array_equal(vals, [0, 1, 1])
 
 
 def test_missing_target_names_it_and_lists_the_available_ones(a2929, pretrained):
