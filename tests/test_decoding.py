@@ -671,6 +671,14 @@ def test_a_text_trial_column_says_it_is_text_and_how_to_code_it(shared_data):
                                                   r"object; values such as '', 'HB_1.mp4', 'HB_10.mp4', \.\.\.\); map "
                                                   r"them to integer codes .*pandas.factorize"):
         target_values(rec, DecodingTarget("trial:Clip_name", "classification"), np.zeros(0), 0.1)
+    # clock times are not text: the message called a datetime64 column text as well
+    import dataclasses
+
+    when = np.datetime64("2020-01-01T00:00") + np.arange(len(rec.trials)).astype("timedelta64[m]")
+    rec = dataclasses.replace(rec, trial_info={**rec.trial_info, "when": when})
+    with pytest.raises(DecodingTargetError, match=r"'trial:when': expected numeric trial labels, got values that are "
+                                                  r"not numbers \(dtype datetime64\[m\]; values such as '2020-01-01 00:00:00'"):
+        target_values(rec, DecodingTarget("trial:when", "classification"), np.zeros(0), 0.1)
 
 
 def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_path, capsys):

@@ -210,8 +210,10 @@ def _raw_values(recording, target: DecodingTarget):
         if labels.dtype.kind not in "biuf":
             # "got dtype object" did not say the column was text, nor what to do with it
             shown = sorted({str(v) for v in labels.tolist()})
+            # "text" only for text: a datetime64 / timedelta64 column was called text too
+            what = "text" if labels.dtype.kind in "OUS" else "values that are not numbers"
             raise DecodingTargetError(
-                f"target {target.name!r}: expected numeric trial labels, got text (dtype {labels.dtype}; values such as "
+                f"target {target.name!r}: expected numeric trial labels, got {what} (dtype {labels.dtype}; values such as "
                 f"{', '.join(repr(v) for v in shown[:3])}{', ...' if len(shown) > 3 else ''}); map them to integer codes "
                 f"in a new trial column first (codes, names = pandas.factorize(trial_info[{col!r}]); in an NWB file, "
                 "add the codes as a trials column)")
