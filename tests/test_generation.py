@@ -1,5 +1,7 @@
 """Joint unit-id + dt sampling, window by window."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -312,11 +314,14 @@ def test_sampling_settings_of_the_wrong_type_are_refused_naming_them(setup):
     rec, tok, model, _, starts = setup
     for kw, said in [({"greedy": "false"}, "greedy: expected True or False, got 'false'"),
                      ({"greedy": 1}, "greedy: expected True or False, got 1"),
-                     ({"top_k": True}, "top_k: expected a number, got True"),
-                     ({"temperature": None}, "temperature: expected a number, got None"),
-                     ({"top_p": "0.9"}, "top_p: expected a number, got '0.9'"),
-                     ({"dt_temperature": "2"}, "dt_temperature: expected a number or None, got '2'")]:
-        with pytest.raises(ValueError, match=f"^{said}$"):
+                     ({"top_k": True}, "top_k: expected a number (0 = off), got True"),
+                     # top_k=None ran as "off" before the type check: the message gives the value that is off
+                     ({"top_k": None}, "top_k: expected a number (0 = off), got None"),
+                     ({"temperature": None}, "temperature: expected a number (1 = unchanged), got None"),
+                     ({"top_p": "0.9"}, "top_p: expected a number (1 = off), got '0.9'"),
+                     ({"dt_temperature": "2"}, "dt_temperature: expected a number (1 = unchanged; None = as the "
+                                               "unit-id head's), got '2'")]:
+        with pytest.raises(ValueError, match=f"^{re.escape(said)}$"):
             nf.generate_spikes(model, tok, rec, starts[:1], progress=False, **kw)
     ok = nf.generate_spikes(model, tok, rec, starts[:1], progress=False, greedy=np.bool_(False),
                             temperature=np.float32(1.0), top_k=np.int64(0), dt_top_p=None)

@@ -127,7 +127,10 @@ class SamplingSettings:
                     isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))):
                 continue
             # text failed inside numpy with a message naming no argument; True passed as top_k 1
-            raise ValueError(f"{name}: expected a number{' or None' if name.startswith('dt_') else ''}, got {v!r}")
+            # the value that switches it off: top_k=None (transformers' "no top-k") was refused without it
+            off = {"temperature": "1 = unchanged", "top_k": "0 = off", "top_p": "1 = off"}[name.removeprefix("dt_")]
+            raise ValueError(f"{name}: expected a number ({off}" + ("; None = as the unit-id head's" if
+                             name.startswith("dt_") else "") + f"), got {v!r}")
         for name in ("temperature", "dt_temperature"):
             v = getattr(self, name)
             if v is not None and not (np.isfinite(v) and v > 0):
