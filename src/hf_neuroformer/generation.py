@@ -865,16 +865,17 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     sessions = sorted({t.rsplit("/", 1)[0] for t in known if "/" in t})
     shown = ", ".join(repr(t) for t in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
-    # the same unit names under another session: before the readers named a .csv / .parquet table and a .npz
-    # without a 'session' key after the file's stem, they were all "session0", so a model trained then refused
-    # the very file it was trained on, and "pass the recording it was trained on" named no way out
-    renamed = [s for s in sessions if all(tokenizer.unit_token(s, n) in vocab for n in recording.unit_names)]
-    fix = (f"pass the recording {and_epoch(flag, epoch)}it was trained on" if not renamed else
-           f"the model knows these unit names in session {renamed[0]!r}: if this is the recording it was trained on, "
-           f"read it as session {renamed[0]!r} (load_recording(path, session={renamed[0]!r}); for the command line, "
-           f"name the .csv / .parquet file {renamed[0]}.csv / .parquet, or write session={renamed[0]!r} into the "
-           "'.npz'); 'session0' was the session of every table and of every .npz without a 'session' key before "
-           "the readers named them after the file's stem")
+    # the same unit names under "session0": before the readers named a .csv / .parquet table and a .npz without a
+    # 'session' key after the file's stem, they were all "session0", so a model trained then refused the very file
+    # it was trained on, and "pass the recording it was trained on" named no way out. (Only "session0": generic
+    # names such as unit0.. are shared by every session, so another session is told to pass the right recording.)
+    old = "session0" in sessions and all(tokenizer.unit_token("session0", n) in vocab for n in recording.unit_names)
+    fix = (f"pass the recording {and_epoch(flag, epoch)}it was trained on" if not old else
+           "the model knows these unit names in session 'session0', the session of every .csv / .parquet table and "
+           "of every .npz without a 'session' key before the readers named them after the file's stem: if this is "
+           "the file it was trained on, read it as session 'session0' (load_recording(path, session='session0'); "
+           "on the command line name the table session0.csv / session0.parquet, or write session='session0' into "
+           f"the .npz); else pass the recording {and_epoch(flag, epoch)}it was trained on")
     raise ValueError(
         f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
         f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model; the model knows "
