@@ -837,7 +837,9 @@ class NeuroformerConfig(PreTrainedConfig):
                 validators (not a ``ValueError``), as before this override.
         """
         self._check()
-        super().validate()
+        base = getattr(super(), "validate", None)  # transformers' base validators (absent from some 5.x releases)
+        if base is not None:
+            base()
 
     def _check(self) -> None:
         def real(name, expectation, ok):
