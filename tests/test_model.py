@@ -112,6 +112,38 @@ def test_left_padding_is_refused_and_the_past_may_be_padded_on_either_side(batch
         model.get_neural_embeddings(**{k: v for k, v in padded.items() if "labels" not in k})
 
 
+def test_a_cached_row_that_ends_in_padding_is_not_told_to_pad_on_the_right(batch_and_model):
+    """Stepping a right-padded batch of windows of different lengths with the KV cache puts the shorter
+    row's new token after its padding; that is refused (its position would be wrong), but the message
+    said "pad on the right", which the batch already was. It now names the cached padding and the way out;
+    rows of equal length step on, and left padding of the new tokens gets the usual message."""
+    batch, model, _ = batch_and_model
+    lengths = batch["attention_mask"].sum(1)
+    i, j = int(lengths.argmax()), int(lengths.argmin())
+    assert lengths[i] > lengths[j]
+    n = int(lengths[i])
+    rows = {k: batch[k][[i, j]] for k in ("past_input_ids", "past_dt_ids", "past_attention_mask")}
+    nfm = model.neuroformer
+    with torch.no_grad():
+        first = nfm(input_ids=batch["input_ids"][[i, j], :n], dt_ids=batch["dt_ids"][[i, j], :n],
+                    attention_mask=batch["attention_mask"][[i, j], :n], use_cache=True, **rows)
+        mask = torch.cat([batch["attention_mask"][[i, j], :n], torch.ones(2, 1, dtype=torch.long)], 1)
+        step = dict(input_ids=torch.full((2, 1), 3), dt_ids=torch.zeros(2, 1, dtype=torch.long), **rows)
+        with pytest.raises(ValueError, match=rf"attention_mask: row 1 has padding among its {n} cached tokens and a real "
+                                             rf"new token at position {n} after it; .* step together only rows of equal "
+                                             "length"):
+            nfm(attention_mask=mask, cache=first.cache, **step)
+        same = nfm(input_ids=batch["input_ids"][[i, i], :n], dt_ids=batch["dt_ids"][[i, i], :n], use_cache=True,
+                   **{k: v[[0, 0]] for k, v in rows.items()})
+        assert nfm(cache=same.cache, **{**step, **{k: v[[0, 0]] for k, v in rows.items()}}).last_hidden_state.shape[1] == 1
+        two = dict(input_ids=torch.tensor([[0, 3], [3, 3]]), dt_ids=torch.zeros(2, 2, dtype=torch.long),
+                   **{k: v[[0, 0]] for k, v in rows.items()})
+        same = nfm(input_ids=batch["input_ids"][[i, i], :n], dt_ids=batch["dt_ids"][[i, i], :n], use_cache=True,
+                   **{k: v[[0, 0]] for k, v in rows.items()})
+        with pytest.raises(ValueError, match=r"attention_mask: expected right padding"):
+            nfm(attention_mask=torch.tensor([[1] * n + [0, 1], [1] * (n + 2)]), cache=same.cache, **two)
+
+
 def test_sdpa_and_eager_agree_and_attentions_are_returned(batch_and_model):
     batch, model, _ = batch_and_model
     out_sdpa = model(**batch)

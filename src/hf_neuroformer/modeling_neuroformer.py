@@ -66,11 +66,13 @@ def _as_additive(mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[t
     return mask if mask.dtype == dtype else mask.to(dtype)
 
 
-def _check_right_padded(mask: torch.Tensor) -> None:
+def _check_right_padded(mask: torch.Tensor, cached: int = 0) -> None:
     """Refuse a current-window ``attention_mask`` ``(batch, seq_len)`` (bool) with a real token after
     padding. The current window's tokens are embedded by absolute position, so a left-padded row
     had its tokens at the wrong positions and gave other logits than the same window alone,
-    without an error.
+    without an error. ``cached``: how many of the mask's positions are in the KV cache; a new
+    token after a cached padded one is a row continued past its end (rows of different lengths
+    stepped together), and the message says so.
 
     Raises:
         ValueError: naming ``attention_mask``, the row and the position.
@@ -78,6 +80,13 @@ def _check_right_padded(mask: torch.Tensor) -> None:
     after_pad = mask[:, 1:] & ~mask[:, :-1]
     if bool(after_pad.any()):
         row, col = (int(v) for v in after_pad.nonzero()[0])
+        if cached and col + 1 >= cached and not bool(mask[row, :cached].all()):
+            # "pad on the right" named no fix here: the prompt was right-padded, and the new token follows its padding
+            raise ValueError(
+                f"attention_mask: row {row} has padding among its {cached} cached tokens and a real new token at "
+                f"position {col + 1} after it; the tokens are embedded by absolute position, so a row that ends in "
+                "padding cannot be continued from the cache: step together only rows of equal length, or continue "
+                "that row alone (generate_spikes starts every row at BOS and pads a row only after its EOS)")
         raise ValueError(
             f"attention_mask: expected right padding (each row's real tokens first, then 0s), got a real token at "
             f"position {col + 1} of row {row} after padding; the current window's tokens are embedded by position "
@@ -1242,7 +1251,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if cfg.modalities or modality_inputs:
             x, modality_attns = self.fuse_modalities(x, self.encode_modalities(modality_inputs), output_attentions)
         am = attention_mask.bool()
-        _check_right_padded(am)
+        _check_right_padded(am, offset)
         key_pos = torch.arange(offset + t, device=x.device)
         causal = key_pos[None, :] <= pos[:, None]  # (t, offset + t)
         itself = key_pos[None, :] == pos[:, None]
