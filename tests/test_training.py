@@ -231,6 +231,19 @@ def test_a_diverged_run_is_not_said_to_have_empty_validation_windows(rec, tmp_pa
     assert len(said) == 1 and "training diverged" in said[0] and "no spike" not in said[0], said
 
 
+def test_a_diverged_run_with_a_test_split_is_saved_and_says_why_nothing_was_generated(rec, tmp_path):
+    """With a test split, the same diverged run failed after training inside torch's sampler
+    ("probability tensor contains either inf, nan or element < 0") and wrote no model."""
+    with pytest.warns(UserWarning) as got:
+        m = train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY),
+                  TrainingConfig(max_steps=2, eval_every=1, batch_size=16, learning_rate=1e30), progress=False)
+    assert math.isnan(m["test/id_nll"]) and m["test/n_spike_tokens"] > 0
+    assert m["test/generation"].startswith("not run: the model's test losses are NaN (training diverged")
+    assert not any(k in m for k in ("test/id_f1", "test/rate_corr"))
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    assert any(str(w.message).startswith("test: the selected model's test losses are NaN") for w in got)
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

@@ -830,7 +830,9 @@ def train(
             last step is kept, ``checkpoint_selection`` "last step (validation loss never
             finite)"); a validation loss that is NaN at every evaluation though the split holds
             spikes (training diverged; the last step is kept the same way); no validation windows
-            (the last step is kept).
+            (the last step is kept); test losses that are NaN though the test split holds spikes
+            (training diverged: the test split is not generated, ``test/generation`` says why, and
+            the model is still saved).
     """
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
@@ -1289,9 +1291,17 @@ def train(
                 for name, r in evaluate_retrieval(model, dsets["test"], collator, seed=training.seed).items():
                     for key, value in r.items():
                         metrics[f"test/retrieval/{name}/{key}"] = value
+        diverged = has_test and test["n_spike_tokens"] > 0 and not math.isfinite(test["id_nll"])
         if has_test and streamed:
             metrics["test/generation"] = ("not run: trained from prepared windows, without the recording; run "
                                           "'neuroformer generate' and 'neuroformer evaluate' on the recording")
+        elif diverged:
+            # sampling from NaN probabilities failed inside torch ("probability tensor contains either inf, nan
+            # or element < 0") after the whole run, and the model was never written
+            metrics["test/generation"] = ("not run: the model's test losses are NaN (training diverged: see train_loss "
+                                          "in training_log.json; lower learning_rate)")
+            warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
+                          "not generated; the model is saved as it is for inspection; lower learning_rate")
         elif has_test:
             # generation tiles the test split with non-overlapping windows, whatever the training stride
             starts, clips = window_starts_for_split(plan, "test", config, stride=config.current_window)
