@@ -374,6 +374,27 @@ def test_windows_inside_overlapping_trials_are_counted_not_silently_clipped(shar
         assert torch.equal(exact[k], expected[k]), k
 
 
+def test_abutting_trials_off_the_grid_are_not_called_overlapping():
+    """Trials [0, 0.1 * 14) and [0.1 * 14, 2.8): the boundary is 1.4000000000000001 s, and the window
+    at the grid-rounded 1.4 s lay a hair before the first trial's end, so it was counted in both and
+    processor(..., "trials") warned of overlapping trials that only touch. The count is now
+    windows.trials_holding, with the 1 ns tolerance at both ends (as decoding's trial labels)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    times = np.sort(rng.uniform(0.0, 2.8, 200))
+    rec = nf.SpikeRecording(spike_times=times, unit_ids=rng.integers(0, 3, 200), time_domain=(0.0, 2.8),
+                            trials=np.array([[0.0, 0.1 * 14], [0.1 * 14, 2.8]]))
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.01, max_window_length=40,
+                                  max_past_length=80)
+    tok, _ = untrained_model(rec, config)
+    processor = nf.NeuroformerProcessor.from_config(tok, config, split_mode="trials")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = processor(rec, [0.0, 1.4, 2.0], "trials")
+    assert out["input_ids"].shape[0] == 3
+
+
 def test_trainer_trains_and_evaluates_on_the_processors_dataset(a2929, saved, tmp_path):
     """The HF route for new windows: ``processor.to_dataset`` + ``processor.collator`` in
     ``transformers.Trainer``. Its evaluation loss on the test windows (one batch) is the model's

@@ -39,7 +39,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .metrics.decoding import radians_problem
-from .windows import SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, window_segments
+from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
+                      window_segments)
 
 KINDS = ("regression", "classification", "circular")
 #: values of :attr:`DecodingTarget.class_weight`
@@ -411,14 +412,9 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         raise DecodingTargetError(f"target {target.label!r} ({target.kind}): {problem}")
     if ts is None:  # a trial column
         idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
-        tr = np.asarray(recording.trials, dtype=np.float64).reshape(-1, 2)
         # trials holding each start: the latest-starting one gave the label without a word, though the
         # window may have been cut from (and its spikes belong as much to) an earlier, overlapping trial
-        # the ends with the same 1 ns tolerance as the starts: a window at a trial's grid-rounded start
-        # (1.4 for a trial from 1.4000000000000001 s) lies a hair before the end of the trial abutting it, and
-        # was counted in both, so abutting trials were reported as overlapping
-        n_in = (np.searchsorted(np.sort(tr[:, 0]), starts + WINDOW_GRID, side="right")
-                - np.searchsorted(np.sort(tr[:, 1]) - WINDOW_GRID, starts, side="right"))
+        n_in = trials_holding(recording.trials, starts)
         if np.any(n_in > 1):
             warnings.warn(f"target {target.label!r}: {int(np.sum(n_in > 1))} of {len(starts)} windows start inside "
                           "more than one trial (the recording's trials overlap); each takes the label of the trial "

@@ -31,7 +31,7 @@ from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import (WINDOW_GRID, NeuroformerCollator, check_windows_in_support, tokenize_windows, trial_at,
-                      window_starts_array)
+                      trials_holding, window_starts_array)
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -203,11 +203,7 @@ class NeuroformerProcessor(ProcessorMixin):
             past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
             # a window inside two overlapping trials: training made windows of each trial, each clipped at its own
             # trial's start; a start alone cannot say which of them is meant
-            # trials holding each start: those begun by it minus those ended by it (stop > start for every trial)
-            tr = np.asarray(recording.trials, dtype=np.float64)
-            n_in = (np.searchsorted(np.sort(tr[:, 0]), starts + WINDOW_GRID, side="right")
-                    - np.searchsorted(np.sort(tr[:, 1]), starts, side="right"))
-            many = np.flatnonzero(n_in > 1)
+            many = np.flatnonzero(trials_holding(recording.trials, starts) > 1)
             if many.size:
                 i = int(many[0])
                 warnings.warn(

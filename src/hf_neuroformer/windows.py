@@ -180,6 +180,24 @@ def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GR
     return np.where(ok, idx, -1).astype(np.int64)
 
 
+def trials_holding(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
+    """``(n,)`` int64 number of trials that contain each time, with :func:`trial_at`'s tolerance at
+    both ends: ``start - tolerance <= t < stop - tolerance``. More than 1 means overlapping trials,
+    where :func:`trial_at` picks the latest-starting one. The same tolerance at the end keeps a
+    window at a trial's grid-rounded start (``1.4`` s for a trial from ``1.4000000000000001`` s)
+    out of the trial abutting it, which ends there: abutting trials are not counted as overlapping.
+
+    Args:
+        trials: ``(n_trials, 2)`` float64 ``[start, stop)`` s, any order, ``stop > start``.
+        times: ``(n,)`` float64 s.
+    """
+    trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
+    times = np.asarray(times, dtype=np.float64)
+    # those begun by each time minus those ended by it
+    return (np.searchsorted(np.sort(trials[:, 0]), times + tolerance, side="right")
+            - np.searchsorted(np.sort(trials[:, 1]) - tolerance, times, side="right")).astype(np.int64)
+
+
 def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
     counts = [int(np.floor(f * n)) for f in fractions]
     for i, f in enumerate(fractions):  # every split with a non-zero fraction gets one item
