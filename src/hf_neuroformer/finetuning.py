@@ -57,6 +57,7 @@ from .decoding import (
 from .generation import (check_model_dir, check_recording_units, quiet_loading, units_absent,
                          weights_not_loaded)
 from .metrics.decoding import decoding_metrics
+from .modalities import windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
@@ -898,11 +899,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                       UserWarning, stacklevel=3)
     no_input = {}  # input modalities with no value in a window: the decoder sees no input there
     for mod in cfg.modalities or []:
-        times = cols.get(f"mod_{mod['name']}_times")
-        if times is not None and mod.get("role", "input") == "input":
-            k = sum(len(v) == 0 for v in times)
-            if k:
-                no_input[mod["name"]] = int(k)
+        if mod.get("role", "input") == "input" and (k := windows_without_values(cols, mod)):
+            no_input[mod["name"]] = k
     if no_input:
         warnings.warn("recording: " + "; ".join(
             f"{k} of {len(starts)} windows have no value of the decoder's input modality {name!r} (source "

@@ -501,13 +501,11 @@ def generate_spikes(
                                   cfg.modalities)
     mod_cols, mod_empty = {}, {}
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
-        from .modalities import modality_column_names, modality_columns
+        from .modalities import modality_columns, windows_without_values
 
         mod_cols = modality_columns(recording, cfg, starts, clips)
-        # windows that read no value of a modality (NaN runs, a series that starts late, a gap): the
-        # model reads only its learned null token there, i.e. these windows are not conditioned on it
-        mod_empty = {m["name"]: int(sum(len(t) == 0 for t in mod_cols[modality_column_names(m)[0]]))
-                     for m in cfg.modalities}
+        # windows generated from the null token alone, not conditioned on the modality
+        mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)

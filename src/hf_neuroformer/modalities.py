@@ -50,7 +50,7 @@ from .binning import bin_index
 from .recording import SpikeRecording
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
-           "modality_column_names"]
+           "modality_column_names", "windows_without_values"]
 
 
 # s: half the 1 ns grid that window starts and span edges are rounded to
@@ -358,6 +358,14 @@ def modality_column_names(mod: dict) -> List[str]:
     n = mod["name"]
     value = {"continuous": "values", "categorical": "ids", "video": "frames"}[mod["kind"]]
     return [f"mod_{n}_times", f"mod_{n}_{value}", f"mod_{n}_n_truncated"]
+
+
+def windows_without_values(cols, mod: dict) -> int:
+    """How many windows of ``cols`` (window columns: a dict of lists or a ``datasets.Dataset``)
+    hold no value of modality ``mod`` in their modality window: the model reads only the
+    modality's learned null token there, so those windows are not conditioned on it (NaN runs, a
+    series that starts late, a gap, samples far sparser than the window, another clock)."""
+    return int(sum(len(t) == 0 for t in cols[modality_column_names(mod)[0]]))
 
 
 def modality_features(config) -> dict:

@@ -39,7 +39,7 @@ from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .modalities import fit_modalities, modality_column_names
+from .modalities import fit_modalities, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets,
                       keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
                       verify_prepared, window_starts_for_split)
@@ -945,8 +945,7 @@ def train(
                      for m in config.modalities}
         # windows that read no value of a modality (only its learned null token): a series sampled far
         # more slowly than the window, NaN runs, a gap, or timestamps on another clock show up here
-        mod_empty = {m["name"]: {s: int(sum(len(t) == 0 for t in dsets[s][modality_column_names(m)[0]]))
-                                 for s in SPLITS} for m in config.modalities}
+        mod_empty = {m["name"]: {s: windows_without_values(dsets[s], m) for s in SPLITS} for m in config.modalities}
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
