@@ -211,7 +211,9 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     ``label_ids`` is the ``labels`` array ``(n_windows, n_targets)``, or a tuple whose first entry
     it is: a plain ``Trainer`` without ``TrainingArguments(label_names=["labels"])`` gathers every
     forward argument named like a label, ``(labels, token_labels, dt_labels)`` in that order (the
-    tuple failed in numpy with "inhomogeneous shape", naming nothing).
+    tuple failed in numpy with "inhomogeneous shape", naming nothing). With
+    ``TrainingArguments(eval_do_concat_batches=False)`` both come as a list with one entry per
+    batch (an array, or such a tuple); the batches are concatenated in order.
 
     Raises:
         ValueError: ``label_ids`` (its first entry, for a tuple) is not ``(n_windows, n_targets)``
@@ -219,13 +221,19 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     """
     n_targets = len(targets)
 
+    def first(output):  # a tuple of outputs or of label arrays: the first (predictions, labels)
+        return output[0] if isinstance(output, tuple) else output
+
+    def gathered(value):
+        # TrainingArguments(eval_do_concat_batches=False): a list with one entry per batch, each an
+        # array or a tuple; these failed in numpy ("inhomogeneous shape"), naming nothing
+        if isinstance(value, list):
+            return np.concatenate([np.asarray(first(b), dtype=np.float64) for b in value]) if value else np.zeros((0,))
+        return np.asarray(first(value), dtype=np.float64)
+
     def compute_metrics(eval_pred) -> Dict[str, float]:
-        preds = eval_pred.predictions
-        preds = np.asarray(preds[0] if isinstance(preds, (tuple, list)) else preds, dtype=np.float64)
-        label_ids = eval_pred.label_ids
-        if isinstance(label_ids, (tuple, list)):
-            label_ids = label_ids[0]
-        labels = np.asarray(label_ids, dtype=np.float64)
+        preds = gathered(eval_pred.predictions)
+        labels = gathered(eval_pred.label_ids)
         if labels.ndim == 1:
             labels = labels[:, None]
         if labels.shape != (len(preds), n_targets):
