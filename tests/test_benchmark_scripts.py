@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import benchmark_decoding as bd  # noqa: E402
+
+
+def _bd():
+    """``scripts/benchmark_decoding.py``, imported by the tests that use it: not at module level,
+    since each spawned worker of ``run_pool`` imports this module to find its task, and the script
+    imports ``hf_neuroformer`` (torch, transformers: about 5 s per worker)."""
+    import benchmark_decoding
+
+    return benchmark_decoding
 
 
 def _later_tasks_finish_first(i: int) -> int:
@@ -24,6 +32,7 @@ def _later_tasks_finish_first(i: int) -> int:
 
 
 def test_run_pool_returns_results_in_task_order_with_two_workers():
+    bd = _bd()
     assert bd.run_pool(_later_tasks_finish_first, [0, 1, 2, 3], 2, "order") == [0, 1, 2, 3]
     assert bd.run_pool(_later_tasks_finish_first, [3, 2], 1, "order") == [3, 2]
 
@@ -101,6 +110,7 @@ def test_benchmark_decoding_refuses_bad_flags_before_any_work(capsys, tmp_path):
     ``--datasets foo`` exited 1 with a bare message, and ``--datasets nelpy,nelpy`` ran nelpy twice;
     each is now a usage error (exit 2) naming the flag (and, for --datasets, the allowed names),
     before anything is loaded or written."""
+    bd = _bd()
     import re
 
     import pytest
@@ -130,6 +140,7 @@ def test_benchmark_outputs_are_written_atomically(tmp_path):
     JSON as it was and no temporary file; the scripts write their JSON through ``write_atomic``
     (``Path.write_text`` truncated the old file first, so a run killed while writing lost every
     dataset's results) and the decoding figure through ``hf_neuroformer.plotting.save_figure`` (atomic)."""
+    bd = _bd()
     import json
     import re
 
@@ -158,6 +169,7 @@ def test_git_commit_stamp_counts_code_changes_not_benchmark_outputs(tmp_path):
     dataset's run just did) marked the next run ``+uncommitted`` though its code was the commit's,
     while a new, not yet added module under src/ left it clean. Now only code counts, untracked
     files included."""
+    bd = _bd()
     import subprocess
 
     def git(*a):
@@ -235,6 +247,7 @@ def test_decoding_rerun_of_one_dataset_keeps_the_others_and_its_old_notes():
     are kept as they were, and nelpy's hand-written notes about the replaced numbers are kept
     (with that run's commit) as superseded notes; the rerun dataset's record used to be rebuilt
     from scratch, silently dropping them."""
+    bd = _bd()
     import copy
     import json
 
@@ -249,15 +262,14 @@ def test_decoding_rerun_of_one_dataset_keeps_the_others_and_its_old_notes():
     assert set(got["superseded_notes"]) == {"nelpy"}
 
 
-def test_benchmark_ablation_checks_seeds_and_name_when_parsed():
+def test_benchmark_ablation_checks_seeds_and_name_when_parsed(capsys):
     """``--seeds x`` was parsed only after the config and recording were loaded (a bare ValueError),
     and ``--name ../x`` would have written ``benchmarks/ablation_../x.json``; both are usage
-    errors (exit 2) naming the flag, before anything is read."""
-    import subprocess
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_ablation.py"
+    errors (exit 2) naming the flag, before anything is read. (The script's ``main`` in this
+    process, as for benchmark_training and benchmark_decoding: argparse's exit is a SystemExit.)"""
     import argparse
 
+    import benchmark_ablation as ba
     import pytest
     from benchmarks_md import seeds_arg
 
@@ -266,9 +278,11 @@ def test_benchmark_ablation_checks_seeds_and_name_when_parsed():
     assert seeds_arg(" 0, 1 ") == [0, 1]
     for flag, value in (("--seeds", "x"), ("--seeds", "1,1"), ("--name", "../x")):
         args = {"--name": "t", "--seeds": "0", flag: value}
-        proc = subprocess.run([sys.executable, str(script), "--config", "/nonexistent.yaml", "--data", "/nonexistent",
-                               *[x for kv in args.items() for x in kv]], capture_output=True, text=True)
-        assert proc.returncode == 2 and f"argument {flag}" in proc.stderr, (flag, value, proc.stderr[-300:])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            ba.main(["--config", "/nonexistent.yaml", "--data", "/nonexistent", *[x for kv in args.items() for x in kv]])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and f"argument {flag}" in err, (flag, value, err[-300:])
 
 
 def test_benchmark_training_refuses_a_repeated_case(capsys):
