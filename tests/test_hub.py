@@ -63,6 +63,25 @@ def _run(code_or_args, env, timeout=300):
                           env={**os.environ, **env})
 
 
+def _push_in_process(hub, monkeypatch, capsys, *args):
+    """``neuroformer push ARGS`` through ``cli.main`` in this process against the loopback ``hub``:
+    ``(exit status, stdout, stderr)``. ``HF_ENDPOINT`` is read when huggingface_hub is imported, so
+    its constant is pointed at the hub; the token comes from ``HF_TOKEN`` as in a fresh process.
+    (A fresh process pushes in test_push_then_load_without_the_package and
+    test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named; each other one costs an
+    interpreter start, about 5 s.)"""
+    import huggingface_hub.constants
+
+    from hf_neuroformer import cli
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+    capsys.readouterr()
+    code = cli.main(["push", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
     d, nwb, rec, metrics = trained
     model_dir = d / "model"
@@ -484,16 +503,16 @@ def decoder(trained, tmp_path_factory):
     return out, metrics
 
 
-def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
+def test_push_publishes_no_local_paths(trained, decoder, loopback_hub, monkeypatch, capsys):
     """Break test: a decoder's ``metrics.json`` holds ``model_dir`` (the absolute path of the
     pretrained model on this machine, e.g. a home folder with the user name) and the push
     published it as is. Every pushed file is searched for the machine's paths."""
     d, _, _, _ = trained
     out, metrics = decoder
     assert metrics["model_dir"] == str(d / "model") and str(d).startswith("/")
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(out), "--repo-id", "lab/decoder-paths"],
-               loopback_hub.env())
-    assert res.returncode == 0, res.stderr[-3000:]
+    code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", out,
+                                            "--repo-id", "lab/decoder-paths")
+    assert code == 0, stderr[-3000:]
     files = loopback_hub.files("lab/decoder-paths")
     roots = {str(d), str(out.parent), os.path.expanduser("~")}
     for name, data in files.items():
@@ -503,7 +522,7 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
     assert pushed["model_dir"] == "model"  # the directory's name, not where it lies
     assert {k: v for k, v in pushed.items() if k != "model_dir"} == \
         {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k != "model_dir"}
-    assert f"local path not published: metrics.json: {str(d / 'model')!r} -> 'model'" in res.stdout, res.stdout
+    assert f"local path not published: metrics.json: {str(d / 'model')!r} -> 'model'" in stdout, stdout
 
     # Break test: the decoder (fine-tuned with decoding_generative_loss_weight 0, so no next-spike
     # heads saved) was mapped to AutoModelForPreTraining / AutoModelForCausalLM, which loaded it with
@@ -536,7 +555,7 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub):
     assert (out.parent / "decoder-gen-stage" / "generation_config.json").is_file()
 
 
-def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub):
+def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub, monkeypatch, capsys):
     """Break test: ``--private`` with a repository that already exists and is public pushed the
     model into the public repository (``create_repo(exist_ok=True)`` keeps the visibility) and
     said nothing; the same for the windows dataset repository."""
@@ -564,9 +583,9 @@ def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_
     assert sorted(loopback_hub.files("lab/private-model")) == [".gitattributes"]
 
     # the CLI names the flag, exit code 2
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/public-model",
-                "--private"], loopback_hub.env())
-    assert res.returncode == 2 and "neuroformer push: error: private (CLI: --private)" in res.stderr, res.stderr[-2000:]
+    code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
+                                    "--repo-id", "lab/public-model", "--private")
+    assert code == 2 and "neuroformer push: error: private (CLI: --private)" in err, err[-2000:]
     # a new repository is created private, and pushing to it again privately works
     push_to_hub(model_dir, "lab/new-private", private=True, **kw)
     push_to_hub(model_dir, "lab/new-private", private=True, **kw)
@@ -632,7 +651,7 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
 
 
 def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_files_are_named(
-        trained, loopback_hub, tmp_path, capsys):
+        trained, loopback_hub, tmp_path, capsys, monkeypatch):
     """Break-test leftovers of the Hub side: ``--license`` went unchecked (a malformed or unknown
     id reached the card), card links always pointed to huggingface.co whatever the endpoint, and
     files already in the repository that a push did not write stayed without a word."""
@@ -678,11 +697,11 @@ def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_fil
     api.upload_file(path_or_fileobj=b"analysis notes", path_in_repo="notes/analysis.txt", repo_id="lab/licensed")
     again = push_to_hub(model_dir, "lab/licensed", license="cc-by-4.0", **kw)
     assert again.kept == ["notes/analysis.txt"]
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/licensed",
-                "--license", "cc-by-4.0"], loopback_hub.env())
-    assert res.returncode == 0, res.stderr[-2000:]
+    code, stdout, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
+                                         "--repo-id", "lab/licensed", "--license", "cc-by-4.0")
+    assert code == 0, err[-2000:]
     assert "1 file(s) already in lab/licensed were not written by this push and stay there: notes/analysis.txt" \
-        in res.stdout, res.stdout
+        in stdout, stdout
     # a malformed licence is refused before any request: cli.main in this process, no endpoint needed
     # (a request would go to huggingface.co and fail otherwise)
     from hf_neuroformer import cli
