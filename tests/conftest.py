@@ -70,3 +70,12 @@ def allen_video():
 
     rec = read_allen_gratings(shared_path("allen_vcn_gratings")).select_units(range(100))
     return render_drifting_gratings(rec, params=GratingParams(frame_shape=(16, 16)))
+
+
+def pytest_unconfigure(config):
+    """The session is over (results reported, temporary folders handled by pytest itself): let the
+    process exit without Python's final garbage collection, which took about 4.5 s after a single
+    test file (every object of torch, transformers and the tests), more after the whole suite."""
+    import gc
+
+    gc.freeze()
