@@ -166,6 +166,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
         }}))
+        import gc
+        gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
     """)
     res = _run(script, {**env, "HF_MODULES_CACHE": str(tmp_path / "modules")})
     assert res.returncode == 0, res.stderr[-3000:]
@@ -216,6 +218,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
             for k in ref:
                 assert torch.equal(batch[k], ref[k]), k
         print("processor ok", len(processor.tokenizer))
+        import gc
+        gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
     """)
     res = _run(script, {**env, "HF_HUB_CACHE": str(tmp_path / "hub-cache")})
     assert res.returncode == 0, res.stderr[-3000:]
@@ -241,6 +245,8 @@ def test_transformers_push_to_hub_warns_that_it_pushes_no_remote_code(trained, l
             warnings.simplefilter("always")
             model.push_to_hub("lab/registered-push")
         print("REGISTERED", any("without remote code" in str(w.message) for w in caught))
+        import gc
+        gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
     """)
     res = _run(script, loopback_hub.env())
     assert res.returncode == 0, res.stderr[-3000:]

@@ -806,6 +806,8 @@ out = fid.compute(
 bps = load_metric("bits_per_spike")
 out2 = bps.compute(model_log_likelihood=d["model_ll"], null_log_likelihood=d["null_ll"], n_spikes=d["n"])
 print("RESULT" + json.dumps({"fidelity": out, "bits": out2}))
+import gc
+gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
 """
 
 
