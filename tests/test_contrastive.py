@@ -212,7 +212,7 @@ def test_training_with_contrastive_reports_held_out_retrieval(trained, a2929):
     assert len(test) == n
     collate = NeuroformerCollator(modalities=model.config.modalities)
     order = np.random.default_rng(0).permutation(n)  # TrainingConfig(seed=0)
-    hits = np.zeros(2)
+    hits, near_ties = np.zeros(2), np.zeros(2)
     head = model.contrastive
     with torch.no_grad():
         for i in range(0, n, 32):
@@ -223,13 +223,20 @@ def test_training_with_contrastive_reports_held_out_retrieval(trained, a2929):
             emb, valid = model.neuroformer.get_modality_embeddings(b["modality_inputs"])["head_direction"]
             assert bool(valid.all())
             mm = head.modality_projections["head_direction"](emb).numpy()
-            a = a / np.linalg.norm(a, axis=1, keepdims=True)
-            mm = mm / np.linalg.norm(mm, axis=1, keepdims=True)
+            a = a.astype(np.float64) / np.linalg.norm(a.astype(np.float64), axis=1, keepdims=True)
+            mm = mm.astype(np.float64) / np.linalg.norm(mm.astype(np.float64), axis=1, keepdims=True)
             sim = a @ mm.T
             own = np.arange(len(sim))
             hits += [(sim.argmax(1) == own).sum(), (sim.argmax(0) == own).sum()]
-    assert r["neural_to_modality_top1"] == pytest.approx(hits[0] / n, abs=1e-12)
-    assert r["modality_to_neural_top1"] == pytest.approx(hits[1] / n, abs=1e-12)
+            # a query whose own candidate and best other candidate are within float32 round-off of
+            # each other may be called either way by the package's float32 torch matmul: 11 against
+            # 12 of 196 hits, with 25 such near ties among the neural queries of this barely trained
+            # model (windows of nearly the same head direction in a group); none among the others
+            for k, s in enumerate((sim, sim.T)):  # rows: neural queries; columns: modality queries
+                other = np.where(np.eye(len(s), dtype=bool), -np.inf, s).max(1)
+                near_ties[k] += (np.abs(s[own, own] - other) < 1e-5).sum()
+    for key, k in (("neural_to_modality_top1", 0), ("modality_to_neural_top1", 1)):
+        assert abs(r[key] * n - hits[k]) <= near_ties[k] + 1e-9, (key, r[key] * n, hits[k], near_ties[k])
     assert math.isfinite(m["test/id_nll"])
 
 
