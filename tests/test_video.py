@@ -320,7 +320,7 @@ def test_non_finite_frames_and_aliasing_gratings_are_refused():
         replace(rec, stimulus=replace(rec.stimulus, frame_times=np.arange(10)[::-1] * 0.1))
     with pytest.raises(ValueError, match=r"spatial_frequency: 0.3 cycles/deg is above the pixel grid's limit of 0.25"):
         GratingParams(spatial_frequency=0.3).validate()
-    with pytest.raises(ValueError, match=r"temporal_frequency: expected >= 0 Hz, got -1"):
+    with pytest.raises(ValueError, match=r"temporal_frequency: expected a finite number >= 0 Hz, got -1"):
         GratingParams(temporal_frequency=-1.0).validate()
 
 
@@ -339,3 +339,30 @@ def test_frames_that_float32_cannot_hold_are_refused_naming_the_dtype_or_frame()
             replace(rec, stimulus=replace(rec.stimulus, frames=frames))
     for dtype in (np.uint8, np.int16, bool, np.float64):  # real grey levels of any of these are read
         replace(rec, stimulus=replace(rec.stimulus, frames=rec.stimulus.frames.astype(dtype)))
+
+
+def test_render_gratings_refuses_infinite_parameters_and_text_columns_naming_the_flag(shared_data, tmp_path, capsys):
+    """--frame-rate inf failed with an OverflowError traceback; --temporal-frequency inf drew NaN
+    frames, refused only as 'stimulus.frames: ... NaN' (no flag named); a text trial column (Zheng's
+    clip names) failed with numpy's "could not convert string to float: 'NB_24.mp4'" (no column named)."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "g.nwb"
+    base = ["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out), "--height", "8", "--width", "8"]
+    for flag, value in (("--frame-rate", "inf"), ("--temporal-frequency", "inf"), ("--spatial-frequency", "nan"),
+                        ("--fov-height", "inf")):
+        assert main(base + [flag, value]) == 2, flag
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"neuroformer render-gratings: error: {flag}") and "finite" in err, err
+    with pytest.raises(ValueError, match=r"^GratingParams\.phase: expected a finite number of radians, got inf"):
+        GratingParams(phase=float("inf")).validate()
+    assert not out.exists()
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    rec = replace(rec, trials=np.array([[0.0, 0.3], [0.4, 0.7]]),
+                  trial_info={"clip": np.array(["NB_24.mp4", "NB_25.mp4"]), "ori": np.array([0.0, np.nan])})
+    with pytest.raises(ValueError, match=r"^column: trial column 'clip' holds <U9 values such as 'NB_24.mp4'; "
+                                         r"expected numeric orientations in degrees"):
+        render_drifting_gratings(rec, column="clip", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
+    with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 non-finite orientation\(s\) of 2 "
+                                         r"trials \(first: trial 1, nan\)"):
+        render_drifting_gratings(rec, column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))

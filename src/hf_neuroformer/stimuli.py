@@ -11,6 +11,7 @@ gives the sentence, and ``neuroformer render-gratings`` writes it into the NWB f
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
@@ -67,15 +68,23 @@ class GratingParams:
                 f"angle (bars perpendicular to it); mean grey (0) between trials.")
 
     def validate(self) -> None:
-        """Raise ValueError naming the field that is out of range and the range expected."""
-        checks = {"frame_rate": (self.frame_rate > 0, "> 0 Hz"),
-                  "spatial_frequency": (self.spatial_frequency > 0, "> 0 cycles/deg"),
-                  "temporal_frequency": (self.temporal_frequency >= 0, ">= 0 Hz"),
+        """Raise ValueError naming the field that is out of range and the range expected.
+
+        Every number must be finite: an infinite frame rate failed in ``int()`` with an
+        OverflowError traceback, and an infinite temporal frequency or phase drew NaN frames
+        (refused only when the recording was built, naming ``stimulus.frames``, not the value)."""
+        fin = math.isfinite
+        checks = {"frame_rate": (fin(self.frame_rate) and self.frame_rate > 0, "a finite number > 0 Hz"),
+                  "spatial_frequency": (fin(self.spatial_frequency) and self.spatial_frequency > 0,
+                                        "a finite number > 0 cycles/deg"),
+                  "temporal_frequency": (fin(self.temporal_frequency) and self.temporal_frequency >= 0,
+                                         "a finite number >= 0 Hz"),
                   "contrast": (0 <= self.contrast <= 1, "in [0, 1]"),
+                  "phase": (fin(self.phase), "a finite number of radians"),
                   "frame_shape": (len(self.frame_shape) == 2 and all(int(v) >= 1 for v in self.frame_shape),
                                   "(height, width) >= 1 px"),
-                  "field_of_view": (len(self.field_of_view) == 2 and all(v > 0 for v in self.field_of_view),
-                                    "(height, width) > 0 deg")}
+                  "field_of_view": (len(self.field_of_view) == 2 and all(fin(v) and v > 0 for v in self.field_of_view),
+                                    "(height, width) finite > 0 deg")}
         for name, (ok, expected) in checks.items():
             if not ok:
                 raise ValueError(f"GratingParams.{name}: expected {expected}, got {getattr(self, name)!r}")
@@ -115,20 +124,30 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         intervals, spikes, trials and behaviour are those of ``recording``.
 
     Raises:
-        ValueError: no trials, the column is missing, an orientation is not finite, a
-            parameter is out of range; ``frame_rate`` so low that a trial gets no frame (every
-            trial shows its grating at least once, or the stimulus would vanish silently);
+        ValueError: no trials, the column is missing or not numeric, an orientation is not
+            finite, a parameter is out of range or not finite (each opening with the field's
+            name: ``column: ...``, ``GratingParams.frame_rate: ...``); ``frame_rate`` so low that
+            a trial gets no frame (every trial shows its grating at least once, or the stimulus
+            would vanish silently);
             ``frame_shape`` x the number of frames more than half of this machine's memory
             (checked before anything is allocated; the message gives the size).
     """
     params = params or GratingParams()
     params.validate()
     if recording.trials is None or column not in recording.trial_info:
-        raise ValueError(f"render_drifting_gratings: column {column!r} is not a trial column of the recording "
+        raise ValueError(f"column: {column!r} is not a trial column of the recording "
                          f"(trial columns: {sorted(recording.trial_info)})")
-    theta = np.deg2rad(np.asarray(recording.trial_info[column], dtype=np.float64))
+    raw = np.asarray(recording.trial_info[column])
+    try:  # a text column (clip names) failed with numpy's "could not convert string to float: 'NB_24.mp4'"
+        theta = np.deg2rad(raw.astype(np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"column: trial column {column!r} holds {raw.dtype} values such as {raw.flat[0].tolist()!r}; "
+                         "expected numeric orientations in degrees") from None
     if not np.all(np.isfinite(theta)):
-        raise ValueError(f"render_drifting_gratings: trial_info[{column!r}] has non-finite orientations")
+        bad = np.flatnonzero(~np.isfinite(theta))
+        raise ValueError(f"column: trial column {column!r} has {bad.size} non-finite orientation(s) of "
+                         f"{len(theta)} trials (first: trial {int(bad[0])}, {raw[bad[0]].tolist()!r}); "
+                         "expected a finite orientation in degrees for every trial")
     t0, t1 = recording.time_domain if recording.time_domain is not None else (
         0.0, float(recording.spike_times[-1]) if recording.spike_times.size else 0.0)
     n_frames = int(np.floor((t1 - t0) * params.frame_rate + 1e-9))
