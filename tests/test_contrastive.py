@@ -370,3 +370,51 @@ def test_color_by_a_column_of_a_2d_series_by_its_label(a2929):
                       ("nothing[0]", r"--color-by: 'nothing\[0\]' is not a behaviour variable")):
         with pytest.raises(ValueError, match=said):
             window_values(rec, bad, starts, 0.1)
+
+
+def test_color_by_a_series_in_degrees_takes_the_circular_mean(a2929, trained, tmp_path):
+    """Break test: a head angle in degrees (unit 'degrees') was averaged linearly, so a window of
+    359 and 1 deg was coloured 180 deg, and the figure used a linear colour bar. Now a series in
+    degrees gets the circular mean in [0, 360), the same angle as the radian series' mean, on a
+    cyclic colour bar over [0, 360)."""
+    import copy
+
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.plotting import plot_latents_3d
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "ry_deg": BehaviourSeries(ry.timestamps, np.degrees(ry.values), "degrees")}
+    starts = np.arange(700.0, 760.0, 0.05)
+    rad, circ_rad, _ = window_values(rec, "ry", starts, 0.05)
+    deg, circ_deg, unit = window_values(rec, "ry_deg", starts, 0.05)
+    assert circ_rad and circ_deg and unit == "degrees"
+    ok = np.isfinite(rad)
+    assert ok.sum() > 1000 and np.array_equal(ok, np.isfinite(deg))
+    assert ((deg[ok] >= 0) & (deg[ok] < 360)).all()
+    diff = np.angle(np.exp(1j * (np.radians(deg[ok]) - rad[ok])))
+    assert np.abs(diff).max() < 1e-9
+    # windows whose samples straddle 0 deg: the linear mean put them near 180 deg
+    lo = np.searchsorted(ry.timestamps, starts[ok])
+    hi = np.searchsorted(ry.timestamps, starts[ok] + 0.05)
+    straddle = np.array([np.ptp(ry.values[a:b]) > np.pi for a, b in zip(lo, hi)])
+    assert straddle.sum() > 0
+    assert (np.minimum(deg[ok][straddle], 360 - deg[ok][straddle]) < 20).all()
+    fig = plot_latents_3d(np.random.default_rng(0).normal(size=(ok.sum(), 3)), deg[ok], label="ry_deg (degrees)",
+                          circular=True, period=360.0)
+    assert fig.axes[0].collections[-1].get_clim() == (0.0, 360.0)
+    # the command: colours in [0, 360), circular, on the 0..360 cyclic colour bar
+    data = tmp_path / "a2929_deg.nwb"
+    write_nwb(rec, data)
+    png = tmp_path / "deg.png"
+    assert main(["embed", "--model", str(trained[0]), "--data", str(data), "--color-by", "ry_deg",
+                 "--output", str(png)]) == 0
+    meta = json.loads(png.with_suffix(".json").read_text())
+    vals = np.array([np.nan if v is None else v for v in meta["color_values"]])
+    starts = np.array(meta["window_start_s"])
+    ref = window_values(rec, "ry", starts, 0.05)[0]
+    both = np.isfinite(vals) & np.isfinite(ref)
+    assert both.sum() > 50 and meta["unit"] == "degrees"
+    assert np.abs(np.angle(np.exp(1j * (np.radians(vals[both]) - ref[both])))).max() < 1e-6

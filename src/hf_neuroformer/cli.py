@@ -969,6 +969,7 @@ def cmd_embed(args) -> int:
 
     from .analysis._batches import check_pass_settings
     from .contrastive import window_latents, window_values
+    from .metrics.decoding import unit_is_degrees
     from .plotting import plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
     from .windows import check_split_in_recording, window_starts_for_split
@@ -1021,6 +1022,7 @@ def cmd_embed(args) -> int:
     write_atomic(npy, buf.getvalue())
     write_atomic(meta, meta_text)
     plot_latents_3d(coords, values, label=f"{args.color_by}" + (f" ({unit})" if unit else ""), circular=circular,
+                    period=360.0 if unit_is_degrees(unit) else 2 * np.pi,
                     title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
                           f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
                     path=out)
@@ -1503,7 +1505,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
     m.add_argument("--epoch", help=EPOCH_HELP)
     m.add_argument("--color-by", required=True, help="behaviour variable (mean over each window; circular mean for "
-                                                     "radians), NAME[k] for column k of a 2-D series (e.g. "
+                                                     "radians and degrees), NAME[k] for column k of a 2-D series (e.g. "
                                                      "'position[1]'), or trial:<column>")
     m.add_argument("--output", required=True, help="PNG; the latents go to the same name with .npy, the window "
                                                    "starts, colours and PCA coordinates with .json")

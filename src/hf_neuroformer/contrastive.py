@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .decoding import DecodingTargetError, parse_target_label
+from .metrics.decoding import unit_is_degrees
 from .modeling_neuroformer import retrieval_top1
 from .windows import batch_to_device, keeps_training_mode, trial_at
 
@@ -135,7 +136,9 @@ def window_values(recording, variable: str, starts, window: float):
     Args:
         recording: a :class:`~hf_neuroformer.SpikeRecording`.
         variable: a behaviour key (its samples in ``[start, start + window)`` are averaged; a
-            series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``),
+            series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``,
+            and one in degrees (``unit`` "deg" / "degree(s)" / "°") with the circular mean in
+            ``[0, 360)``: a linear mean put a window of 359 and 1 deg at 180 deg),
             ``"NAME[k]"`` for column ``k`` of a 2-D series (as ``neuroformer finetune`` labels it; a
             series named so itself is that series), or ``"trial:<column>"`` (the column of the trial that
             contains the window's start).
@@ -143,7 +146,9 @@ def window_values(recording, variable: str, starts, window: float):
         window: window length, s.
 
     Returns:
-        ``(values (n,) float64, NaN where undefined, circular: bool, unit: str)``.
+        ``(values (n,) float64, NaN where undefined, circular: bool, unit: str)``; ``circular`` is
+        True for radians and degrees (the period is ``2 pi`` or 360 by ``unit``, see
+        :func:`~hf_neuroformer.metrics.decoding.unit_is_degrees`).
 
     Raises:
         ValueError: naming the variable and listing what the recording has; a 2-D series without a
@@ -177,7 +182,9 @@ def window_values(recording, variable: str, starts, window: float):
         raise ValueError(f"--color-by: {variable!r}: column {column} " + (
             f"outside [0, {n_cols})" if n_cols > 1 else f"given for a 1-D series ({name!r} has one column, 0)"))
     v = series.values if series.values.ndim == 1 else series.values[:, column or 0]
-    circular = series.unit.strip().lower() in ("rad", "radian", "radians")
+    degrees = unit_is_degrees(series.unit)
+    circular = degrees or series.unit.strip().lower() in ("rad", "radian", "radians")
+    to_rad = np.pi / 180.0 if degrees else 1.0
     lo = np.searchsorted(t, starts, side="left")
     hi = np.searchsorted(t, starts + window, side="left")
     out = np.full(len(starts), np.nan)
@@ -185,6 +192,9 @@ def window_values(recording, variable: str, starts, window: float):
         seg = v[a:b]
         seg = seg[np.isfinite(seg)]
         if len(seg):
-            out[i] = (np.mod(np.arctan2(np.sin(seg).mean(), np.cos(seg).mean()), 2 * np.pi) if circular
-                      else seg.mean())
+            if circular:
+                ang = np.arctan2(np.sin(seg * to_rad).mean(), np.cos(seg * to_rad).mean())
+                out[i] = np.mod(ang / to_rad, 360.0 if degrees else 2 * np.pi)
+            else:
+                out[i] = seg.mean()
     return out, circular, series.unit

@@ -579,15 +579,18 @@ __all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_trainin
 
 
 def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,
-                    title: str = "", path=None) -> Figure:
+                    title: str = "", path=None, period: float = 2 * np.pi) -> Figure:
     """3D scatter of window latents (e.g. their first three principal components).
 
     Args:
         coords: ``(n_windows, 3)`` float coordinates.
         values: ``(n_windows,)`` float colour values (NaN: drawn in grey, counted in the legend).
         label: colour-bar label (variable and unit).
-        circular: use a cyclic colour map (angles in radians over ``[0, 2 pi)``).
+        circular: use a cyclic colour map over ``[0, period)``.
         path: write the figure here (PNG) when given.
+        period: the angle's period with ``circular``: ``2 pi`` for radians (default), 360 for
+            degrees (with ``2 pi`` a degree colour bar stopped at 6.28 and every angle above it
+            took the end colour).
 
     Raises:
         PlottingInputError: ``coords`` not ``(n, 3)`` or ``values`` of another length.
@@ -605,7 +608,7 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
     if (~ok).any():
         ax.scatter(*coords[~ok].T, s=4, c="lightgrey", label=f"undefined ({int((~ok).sum())})")
         ax.legend(loc="upper left")
-    kw = dict(cmap="twilight", vmin=0.0, vmax=2 * np.pi) if circular else dict(cmap="viridis")
+    kw = dict(cmap="twilight", vmin=0.0, vmax=float(period)) if circular else dict(cmap="viridis")
     sc = ax.scatter(*coords[ok].T, s=5, c=values[ok], **kw)
     # the axis labels sit outside their tick labels (labelpad), and the colour bar further right
     # than the default so the "PC 3" label is not clipped under it
