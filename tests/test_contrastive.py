@@ -418,3 +418,25 @@ def test_color_by_a_series_in_degrees_takes_the_circular_mean(a2929, trained, tm
     both = np.isfinite(vals) & np.isfinite(ref)
     assert both.sum() > 50 and meta["unit"] == "degrees"
     assert np.abs(np.angle(np.exp(1j * (np.radians(vals[both]) - ref[both])))).max() < 1e-6
+
+
+def test_ablation_refuses_a_modality_without_values_before_training_any_variant(a2929, tmp_path, capsys):
+    """Break test: a behaviour modality with no value in the training split (ry over a sleep epoch,
+    where head direction is not tracked) was refused only when +behaviour began, after state-only
+    and +past had trained (600 steps each with the shipped config). It is now refused before any
+    variant trains, naming the modality."""
+    import copy
+
+    from hf_neuroformer.ablation import run_ablation
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "ry": BehaviourSeries(ry.timestamps, np.full_like(ry.values, np.nan), ry.unit)}
+    tc = TrainingConfig(max_steps=1, batch_size=16, generation_batch_size=512)
+    capsys.readouterr()
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('head_direction'\): no finite value of 'behaviour:ry' "
+                                         r"inside the training split"):
+        run_ablation(rec, hd_config(), tc, work_dir=tmp_path / "work")
+    assert "training state-only" not in capsys.readouterr().out
+    assert not (tmp_path / "work").exists() or not list((tmp_path / "work").iterdir())

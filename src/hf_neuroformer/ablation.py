@@ -130,15 +130,23 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         difference to ``+past``) for ``id_nll``, ``dt_nll`` and ``id_f1``.
 
     Raises:
-        ValueError: ``seeds`` empty, repeated or not integers.
+        ValueError: ``seeds`` empty, repeated or not integers; a modality of ``config`` whose source
+            is not in ``recording`` or has no value in the training split (checked before any
+            variant trains: the spikes-only variants trained first, and the run failed only when
+            the first variant with that modality began).
     """
+    from .modalities import fit_modalities
     from .training import train
+    from .windows import plan_splits
 
     seeds = [training.seed] if seeds is None else list(seeds)
     if (not seeds or any(not isinstance(x, int) or isinstance(x, bool) for x in seeds)
             or len(set(seeds)) != len(seeds)):
         raise ValueError(f"seeds: expected distinct integers (at least one), got {seeds!r}")
     variants, skipped = ablation_variants(config, contrastive_loss_weight)
+    full = copy.deepcopy(variants[-1][1])  # every modality of the config (the last variant holds them all)
+    if full.modalities:  # the statistics train() fits first; on a copy, so each variant fits its own
+        fit_modalities(recording, full, plan_splits(recording, full), overwrite=True)
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="neuroformer-ablate-")
