@@ -246,3 +246,41 @@ def test_attention_map_refuses_fractional_units_windows_and_other_units(trained,
     # this command has no --epoch: the advice names none
     assert err.rstrip().endswith("pass the recording it was trained on") and "--epoch" not in err, err
     assert not png.exists()
+
+
+def test_attention_map_says_when_the_frames_are_not_the_ones_the_model_was_trained_on(trained, allen_video, tmp_path,
+                                                                                      capsys):
+    """Break test: gratings rendered again with other assumed values (contrast 0.2 instead of 0.8)
+    over the same spikes ran without a word; the JSON's spike check said "same spikes", and the maps
+    were the model's response to frames it never saw. The frames are now compared with the model's
+    record of them (the training split's pixel mean / std, the stimulus description): a warning
+    naming --data, and the comparison in the JSON."""
+    import warnings
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
+
+    out_dir = trained[0]
+    same, other = tmp_path / "same.nwb", tmp_path / "other.nwb"
+    write_nwb(allen_video, same)
+    write_nwb(render_drifting_gratings(allen_video, params=GratingParams(frame_shape=(16, 16), contrast=0.2)), other)
+    for data, status in ((same, "same frames"), (other, "other frames")):
+        png = tmp_path / f"{data.stem}.png"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["attention-map", "--model", str(out_dir), "--data", str(data), "--output", str(png),
+                         "--max-windows", "3"]) == 0
+        said = [str(w.message) for w in caught if "not the ones the model was trained on" in str(w.message)]
+        rep = json.loads(png.with_suffix(".json").read_text())
+        check = rep["model_training_frames_check"]
+        assert rep["model_training_spikes_check"]["status"] == "same spikes"
+        assert check["status"] == status, check
+        assert check["compared"] == ["training-split pixel mean / std", "stimulus description"]
+        if status == "same frames":
+            assert not said and check["differs"] == []
+        else:
+            assert len(said) == 1 and said[0].startswith("--data: the frames of 'video' are not the ones"), said
+            assert "pixel mean / std" in said[0] and "stimulus description" in said[0]
+            assert "contrast 0.2" in check["stimulus_description"]["recording"]
+            assert "contrast 0.8" in check["stimulus_description"]["model"]

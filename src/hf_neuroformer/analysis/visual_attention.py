@@ -438,6 +438,69 @@ def _sidecar_paths(png: Path) -> Dict[str, Path]:
     }
 
 
+def check_training_frames(recording: SpikeRecording, video: dict, plan, model_dir=None,
+                          flag: str = "--data") -> Dict[str, object]:
+    """Compare ``recording``'s frames with the model's record of the frames it was trained on.
+
+    The spike check (:func:`hf_neuroformer.generation.check_recording_units`) cannot see frames:
+    gratings rendered again with other assumed values (``render-gratings --contrast 0.2``) over
+    the same spikes passed as "same spikes", and the maps described the model's response to
+    frames it never saw. Two records are compared: the pixel mean / std of the training split's
+    frames that ``train`` stored in the video modality (``normalization: zscore``), recomputed
+    here the same way on ``recording`` (relative tolerance 1e-6), and the stimulus description
+    of the model's ``metrics.json`` (``stimulus_description``, e.g. the assumed grating values)
+    against ``recording.stimulus.description``. A ``UserWarning`` naming ``flag`` says what
+    differs (a warning, as for spikes: probing a model with other frames is allowed); the
+    returned dict is for the output file.
+
+    Args:
+        recording: the recording the maps are computed on.
+        video: the model's video modality entry (``config.modalities[i]``, with its fitted
+            ``mean`` / ``std`` for ``zscore``).
+        plan: the model's :class:`~hf_neuroformer.windows.SplitPlan` (its training segments).
+        model_dir: the model directory (its ``metrics.json``), or None.
+
+    Returns:
+        ``{"status": "same frames" | "other frames" | "not recorded", "differs": [str, ...],
+        "compared": [str, ...], "stimulus_description": {"recording": str | None, "model": str | None}}``.
+    """
+    import copy
+    import warnings
+
+    from ..modalities import _fit_video, modality_track
+
+    compared, differs = [], []
+    if video.get("normalization") == "zscore" and video.get("mean") is not None and video.get("std") is not None:
+        mod = copy.deepcopy(video)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "constant frames": train said so already
+            _fit_video(modality_track(recording, mod, 0), plan.segments["train"], mod, 0)
+        compared.append("training-split pixel mean / std")
+        old = np.asarray([*video["mean"], *video["std"]], dtype=np.float64)
+        new = np.asarray([*mod["mean"], *mod["std"]], dtype=np.float64)
+        if not np.allclose(new, old, rtol=1e-6, atol=1e-9):
+            differs.append(f"training-split pixel mean / std {new[0]:.6g} / {new[1]:.6g}, the model's "
+                           f"{old[0]:.6g} / {old[1]:.6g}")
+    trained_desc = None
+    if model_dir is not None and (Path(model_dir) / "metrics.json").is_file():
+        try:
+            trained_desc = json.loads((Path(model_dir) / "metrics.json").read_text()).get("stimulus_description")
+        except (ValueError, OSError):
+            trained_desc = None
+    desc = getattr(recording.stimulus, "description", None) if recording.stimulus is not None else None
+    if trained_desc:
+        compared.append("stimulus description")
+        if desc != trained_desc:
+            differs.append("the stimulus description (both in model_training_frames_check of the output JSON)")
+    status = "other frames" if differs else ("same frames" if compared else "not recorded")
+    if differs:
+        warnings.warn(f"{flag}: the frames of {video['name']!r} are not the ones the model was trained on: "
+                      + "; ".join(differs) + "; the attention maps describe the model's response to other frames "
+                      "(pass the recording it was trained on)", stacklevel=2)
+    return {"status": status, "differs": differs, "compared": compared,
+            "stimulus_description": {"recording": desc, "model": trained_desc}}
+
+
 def run_attention_map(
     model_dir,
     data_path,
@@ -476,7 +539,9 @@ def run_attention_map(
         overwrite: replace existing output files.
 
     Returns:
-        the report written to the JSON file.
+        the report written to the JSON file; its ``model_training_frames_check``
+        (:func:`check_training_frames`) says whether the frames are the ones the model was
+        trained on (a ``UserWarning`` when they are not).
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
@@ -507,6 +572,7 @@ def run_attention_map(
     rec = load_recording(data_path)
     # not the API advice; this command has no --epoch to advise
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
+    frames_check = check_training_frames(rec, video, plan, model_dir=model_dir, flag="--data")
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
         check_split_in_recording(plan, s, rec, flag="--data", epoch=False)  # no --epoch here
@@ -558,6 +624,7 @@ def run_attention_map(
         "model": str(model_dir),
         "data": str(data_path),
         "model_training_spikes_check": spikes_check,
+        "model_training_frames_check": frames_check,
         "modality": res["modality"],
         "selection": {"units": None if units is None else list(units), "population": units is None,
                       "query": "position whose input token is a selected unit's spike (BOS/EOS/padding never)"},
@@ -617,4 +684,5 @@ __all__ = [
     "draw_overlay",
     "visual_attention_figure",
     "run_attention_map",
+    "check_training_frames",
 ]
