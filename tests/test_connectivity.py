@@ -533,3 +533,48 @@ def test_direction_accuracy_of_the_truth_is_one_with_reciprocal_edges():
     est = np.array([[0.0, 0.2, 0.9], [0.5, 0.0, 0.0], [0.1, 0.0, 0.0]])
     s = score_connectivity(est, wt)
     assert s["direction_accuracy"] == 1.0 and s["n_reciprocal_edges"] == 2
+
+
+def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, monkeypatch):
+    """Break test: glm_connectivity keeps the first glm_max_bins (200,000) bins, 400 s at 2 ms, so
+    on the 600 s that 'neuroformer simulate' draws by default (split 'all') the GLM baseline was
+    fitted on the first two thirds while the other methods saw all of it, and scores.json and the
+    printed summary only said 'glm_max_bins: 200000'. The fitted span is now recorded and printed
+    (here with 0.05 ms bins over 20 s: 400,000 bins, the GLM fits about the first half)."""
+    from hf_neuroformer.analysis.connectivity import glm_connectivity, glm_span
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.simulation import read_network
+
+    monkeypatch.chdir(tmp_path)
+    nwb = tmp_path / "glm.nwb"
+    assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
+                 "--output", str(nwb)]) == 0
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
+                 str(tmp_path / "model"), "--max-steps", "1", "--seed", "0"]) == 0
+    capsys.readouterr()
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+                 str(tmp_path / "conn"), "--bin-size", "0.00005"]) == 0
+    printed = capsys.readouterr().out
+    rep = json.loads((tmp_path / "conn" / "scores.json").read_text())
+    fitted, binned, until = rep["glm_seconds_fitted"], rep["glm_seconds_binned"], rep["glm_fitted_until_s"]
+    assert 9.0 < fitted < 11.0 and binned > 19.0, rep
+    assert (f"note: glm was fitted on the first {fitted:g} s of the {binned:g} s analysed (until {until:g} s; at most "
+            "200000 bins of 5e-05 s); the other methods see all of it") in printed, printed
+    # the recorded span is the one fitted: the GLM over the segments cut there, without a cap, is the same
+    # (up to the n_lags empty rows after the cut), and the GLM over the whole span is not
+    segs = np.asarray(rep["segments_s"])
+    cut = segs[segs[:, 0] < until]
+    cut[-1, 1] = until
+    assert glm_span(cut, 0.00005, 5, None)["seconds_fitted"] == pytest.approx(fitted)
+    rec = read_network(nwb).recording
+    got = np.load(tmp_path / "conn" / "glm.npy")
+    near = np.abs(got - glm_connectivity(rec, 0.00005, 5, cut, max_bins=None)).max()
+    whole = np.abs(got - glm_connectivity(rec, 0.00005, 5, segs, max_bins=None)).max()
+    assert near < 1e-3 * np.abs(got).max() and whole > 100 * near, (near, whole)
+    # at the default 2 ms bins the whole span fits: nothing to say
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+                 str(tmp_path / "conn2")]) == 0
+    assert "glm was fitted on the first" not in capsys.readouterr().out
+    rep = json.loads((tmp_path / "conn2" / "scores.json").read_text())
+    assert rep["glm_seconds_fitted"] == rep["glm_seconds_binned"] > 19.0

@@ -1225,6 +1225,10 @@ def cmd_connectivity(args) -> int:
     if not (truth["n_edges"] and truth["n_unconnected"]):
         print(f"  note: AUROC / AUPRC (all excitatory) are undefined (n/a): the ground truth has {truth['n_edges']} "
               f"excitatory edges and {truth['n_unconnected']} unconnected pairs; both are needed")
+    if report["glm_seconds_fitted"] < report["glm_seconds_binned"]:  # glm_max_bins: it was said nowhere
+        print(f"  note: glm was fitted on the first {report['glm_seconds_fitted']:g} s of the "
+              f"{report['glm_seconds_binned']:g} s analysed (until {report['glm_fitted_until_s']:g} s; at most "
+              f"{report['glm_max_bins']} bins of {report['bin_size_s']:g} s); the other methods see all of it")
     silent = report["units_without_spikes"]
     if silent:
         print(f"  note: {len(silent)} unit(s) fire no spike in the analysed span (units {silent[:20]}"
@@ -1592,7 +1596,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", required=True, help=".nwb written by 'neuroformer simulate' (ground truth in scratch)")
     c.add_argument("--output", required=True, help="new directory for matrices (.npy), scores.json, connectivity.png")
     c.add_argument("--split", default="all", choices=["train", "validation", "test", "all"],
-                   help="windows whose attention is aggregated; baselines use the same time span (default: %(default)s)")
+                   help="windows whose attention is aggregated; baselines use the same time span, the GLM at most its "
+                        "first 200,000 bins (said when it is cut; default: %(default)s)")
     c.add_argument("--max-windows", type=int, help="cap on windows aggregated (default: all)")
     c.add_argument("--bin-size", type=float, default=0.002,
                    help="bin width of the CCG and GLM baselines, s; their history is 5 such bins (default: "

@@ -353,6 +353,35 @@ def _fit_one_glm(x, y, alpha: float, max_iter: int):
         return PoissonRegressor(alpha=alpha, max_iter=max_iter).fit(x, y).coef_
 
 
+def glm_span(segments, bin_size: float, n_lags: int = 5, max_bins: Optional[int] = 200_000) -> Dict[str, float]:
+    """The part of ``segments`` that :func:`glm_connectivity` fits with ``max_bins``: it keeps
+    the first ``max_bins + n_lags`` rows of :func:`binned_counts` (segments joined by ``n_lags``
+    empty bins), so on a span longer than about ``max_bins * bin_size`` s (400 s at the defaults,
+    less than the 600 s ``neuroformer simulate`` draws by default) the GLM sees only its start.
+
+    Returns:
+        ``{"seconds_binned": s of whole bins over all segments, "seconds_fitted": s of them in
+        the GLM's design, "fitted_until_s": time of the last fitted bin's end}``.
+    """
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    cap = None if max_bins is None else int(max_bins) + int(n_lags)
+    total = fitted = 0
+    offset, until = 0, None
+    nbs = [(a, n_full_bins(b - a, bin_size)) for a, b in segments]
+    n_rows = sum(nb + n_lags for _, nb in nbs if nb > 0)
+    for a, nb in nbs:
+        if nb <= 0:
+            continue
+        total += nb
+        take = nb if cap is None or n_rows <= cap else max(0, min(nb, cap - offset))
+        if take:
+            fitted += take
+            until = a + take * bin_size
+        offset += nb + n_lags
+    return {"seconds_binned": round(total * bin_size, 9), "seconds_fitted": round(fitted * bin_size, 9),
+            "fitted_until_s": None if until is None else round(until, 9)}
+
+
 def glm_connectivity(
     recording: SpikeRecording,
     bin_size: float = 0.002,
@@ -372,7 +401,8 @@ def glm_connectivity(
             coefficients are rescaled back to per-count units).
         max_iter: L-BFGS iterations per unit.
         max_bins: use at most this many bins (the first ones; ``None``: all), to bound the cost
-            (``n_units`` fits on a ``(max_bins, n_units)`` design).
+            (``n_units`` fits on a ``(max_bins, n_units)`` design); :func:`glm_span` says how
+            much of ``segments`` that leaves (``run_connectivity`` records it).
         n_jobs: parallel fits (joblib).
 
     Raises:
@@ -603,7 +633,8 @@ def run_connectivity(
             trained on, with the ground truth).
         split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``: the windows whose
             attention is aggregated (non-overlapping, stride = current window); the baselines
-            use the same time span (the split's segments).
+            use the same time span (the split's segments), the GLM only its first
+            ``glm_max_bins`` bins (recorded as ``glm_seconds_fitted`` of ``glm_seconds_binned``).
         max_windows: cap on the windows (the first ones in time), an integer >= 1; ``None``: all.
         bin_size: bin width of the CCG and GLM baselines, s (``neuroformer connectivity
             --bin-size``); their history is ``n_lags * bin_size`` s.
@@ -622,7 +653,8 @@ def run_connectivity(
         ``units_without_spikes``: units with no spike in the analysed span, whose rows of the
         attention matrices are 0 and whose true edges, counted in
         ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``, no method
-        can see but every score still includes).
+        can see but every score still includes; ``glm_seconds_fitted`` / ``glm_seconds_binned`` /
+        ``glm_fitted_until_s``: the part of the span the GLM baseline fitted, see :func:`glm_span`).
 
     Raises:
         FileExistsError: ``output_dir`` is not empty, without ``overwrite``, or is a folder
@@ -767,6 +799,8 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "corr_bin_size_s": corr_bin_size,
         "n_lags": n_lags,
         "glm_max_bins": glm_max_bins,
+        # glm_connectivity keeps the first glm_max_bins bins: on a long span it sees only its start
+        **{f"glm_{k}": v for k, v in glm_span(segments, bin_size, n_lags, glm_max_bins).items()},
         "hub_units": net.hub_units.tolist(),
         "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")}},
         "matrix_convention": "target x source: M[i, j] = influence of unit j on unit i",
@@ -788,6 +822,7 @@ __all__ = [
     "correlation_connectivity",
     "ccg_asymmetry",
     "glm_connectivity",
+    "glm_span",
     "score_connectivity",
     "connectivity_figure",
     "run_connectivity",
