@@ -284,3 +284,20 @@ def test_attention_map_says_when_the_frames_are_not_the_ones_the_model_was_train
             assert "pixel mean / std" in said[0] and "stimulus description" in said[0]
             assert "contrast 0.2" in check["stimulus_description"]["recording"]
             assert "contrast 0.8" in check["stimulus_description"]["model"]
+
+
+def test_rows_are_labelled_when_the_first_frame_slot_is_padding():
+    """Break test: 'attention-map --window-index K' on a window whose first frame slot is padding
+    (the grating's first window in a trial) drew the raw and rollout rows without their labels: the
+    row label sat on the first column's axes, which the padding panel skipped."""
+    from hf_neuroformer.analysis.visual_attention import visual_attention_figure
+
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(3, 8, 8))
+    mask = np.array([False, True, True])
+    m = np.zeros((3, 8, 8))
+    m[1:] = 1.0 / 128
+    fig = visual_attention_figure({"raw": m, "rollout": m}, frames, mask, title="t")
+    grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:6]
+    assert [grid[0].get_ylabel(), grid[3].get_ylabel()] == ["raw", "rollout"]
+    assert "no frame" in grid[0].texts[0].get_text()

@@ -405,6 +405,8 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
             ax = axes[r, f]
             ax.set_xticks([])
             ax.set_yticks([])
+            if f == 0:  # also over a padding panel: the rows of a window whose first frame is padding had no label
+                ax.set_ylabel((row_labels or names)[r], fontsize=8)
             if not frame_mask[f]:
                 ax.text(0.5, 0.5, "no frame\n(padding)", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
@@ -413,8 +415,6 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
                 t = f"frame {f}" + (f" ({1000 * frame_times[f]:+.0f} ms)" if frame_times is not None else "")
                 t += f"\n{column_notes[f]}" if column_notes is not None else ""
                 ax.set_title(t, fontsize=8)
-            if f == 0:
-                ax.set_ylabel((row_labels or names)[r], fontsize=8)
     if im is not None:
         cb = fig.colorbar(im, cax=fig.add_axes([0.87, 0.08, 0.02, top - 0.12]))
         cb.set_label("attention (x uniform over the real pixels)", fontsize=8)
