@@ -440,3 +440,22 @@ def test_ablation_refuses_a_modality_without_values_before_training_any_variant(
         run_ablation(rec, hd_config(), tc, work_dir=tmp_path / "work")
     assert "training state-only" not in capsys.readouterr().out
     assert not (tmp_path / "work").exists() or not list((tmp_path / "work").iterdir())
+
+
+def test_color_by_a_text_trial_column_names_the_column(a2929):
+    """Break test: --color-by trial:boundary_type (Zheng 2022: 'none' / 'soft' / 'hard') failed with
+    numpy's "could not convert string to float: 'hard'", naming neither the flag nor the column."""
+    import copy
+
+    from hf_neuroformer.contrastive import window_values
+
+    rec = copy.copy(a2929)
+    rec.trials = np.array([[700.0, 710.0], [720.0, 730.0], [740.0, 750.0]])
+    rec.trial_info = {"boundary_type": np.array(["hard", "none", "soft"]), "rt": np.array([0.5, 0.7, 0.9])}
+    starts = np.arange(700.0, 760.0, 1.0)
+    with pytest.raises(ValueError, match=r"^--color-by: trial column 'boundary_type' holds <U4 values \('hard', "
+                                         r"'none', 'soft'\); a colour needs numbers: pass a numeric trial column "
+                                         r"\(trial columns: \['boundary_type', 'rt'\]\)"):
+        window_values(rec, "trial:boundary_type", starts, 0.05)
+    vals, circular, unit = window_values(rec, "trial:rt", starts, 0.05)
+    assert not circular and np.isnan(vals).sum() == 30 and set(vals[np.isfinite(vals)]) == {0.5, 0.7, 0.9}

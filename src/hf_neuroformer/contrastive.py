@@ -152,7 +152,8 @@ def window_values(recording, variable: str, starts, window: float):
 
     Raises:
         ValueError: naming the variable and listing what the recording has; a 2-D series without a
-            column (``NAME[k]``), or a column it does not have.
+            column (``NAME[k]``), or a column it does not have; a trial column that is not numeric
+            (text labels have no colour scale).
     """
     starts = np.asarray(starts, dtype=np.float64)
     if variable.startswith("trial:"):
@@ -161,7 +162,15 @@ def window_values(recording, variable: str, starts, window: float):
         if recording.trials is None or col not in info:
             raise ValueError(f"--color-by: {variable!r} is not a trial column of the recording "
                              f"(trial columns: {sorted(info)})")
-        vals = np.asarray(info[col], dtype=np.float64)
+        raw = np.asarray(info[col])
+        try:  # a text column (clip names, 'hard' / 'soft') failed with numpy's "could not convert string to float"
+            vals = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            shown = sorted({str(v) for v in raw.ravel().tolist()})
+            raise ValueError(f"--color-by: trial column {col!r} holds {raw.dtype} values "
+                             f"({', '.join(repr(v) for v in shown[:5])}{', ...' if len(shown) > 5 else ''}); a colour "
+                             "needs numbers: pass a numeric trial column (trial columns: "
+                             f"{sorted(info)}) or a behaviour variable") from None
         k = trial_at(recording.trials, starts)
         return np.where(k >= 0, vals[np.clip(k, 0, None)], np.nan), False, ""
     try:  # NAME[k]: column k of a 2-D series, as neuroformer finetune labels it
