@@ -578,3 +578,26 @@ def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, 
     assert "glm was fitted on the first" not in capsys.readouterr().out
     rep = json.loads((tmp_path / "conn2" / "scores.json").read_text())
     assert rep["glm_seconds_fitted"] == rep["glm_seconds_binned"] > 19.0
+
+
+def test_a_diverged_model_is_refused_not_scored_as_chance(tmp_path, capsys, monkeypatch):
+    """Break test: a run that diverged (learning rate 1e6) is saved for inspection with NaN weights;
+    'connectivity' on it wrote attention matrices of NaN and printed their scores as AUROC 0.500 (NaN
+    ties ranked as chance), as if measured. The model is now refused, naming --model and the fix."""
+    from hf_neuroformer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    nwb = tmp_path / "glm.nwb"
+    assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
+                 "--output", str(nwb)]) == 0
+    (tmp_path / "div.yaml").write_text(TINY_YAML.replace("  batch_size: 32\n", "  batch_size: 32\n  learning_rate: 1.0e6\n"))
+    assert main(["train", "--config", str(tmp_path / "div.yaml"), "--data", str(nwb), "--output-dir",
+                 str(tmp_path / "model"), "--max-steps", "2", "--seed", "0"]) == 0
+    capsys.readouterr()
+    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+                 str(tmp_path / "conn"), "--max-windows", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"neuroformer connectivity: error: --model: {str(tmp_path / 'model')!r}: "), err
+    assert " weight tensors hold NaN or infinite values (first: neuroformer." in err, err
+    assert "training diverged" in err and "lower learning_rate" in err
+    assert not (tmp_path / "conn").exists()

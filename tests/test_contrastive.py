@@ -459,3 +459,24 @@ def test_color_by_a_text_trial_column_names_the_column(a2929):
         window_values(rec, "trial:boundary_type", starts, 0.05)
     vals, circular, unit = window_values(rec, "trial:rt", starts, 0.05)
     assert not circular and np.isnan(vals).sum() == 30 and set(vals[np.isfinite(vals)]) == {0.5, 0.7, 0.9}
+
+
+def test_embed_refuses_a_diverged_model(a2929, tmp_path, capsys):
+    """Break test: embed on a diverged run's model (saved with NaN weights) failed inside
+    scikit-learn's PCA ("Input X contains NaN"), after the latents pass; it is now refused first,
+    naming --model and the fix."""
+    from hf_neuroformer.io import write_nwb
+
+    out = tmp_path / "model"
+    with pytest.warns(UserWarning):
+        train(a2929, out, hd_config(modalities=[]), TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e6,
+                                                                   generation_batch_size=512), progress=False)
+    data = tmp_path / "a2929.nwb"
+    write_nwb(a2929, data)
+    png = tmp_path / "e.png"
+    capsys.readouterr()
+    assert main(["embed", "--model", str(out), "--data", str(data), "--color-by", "ry", "--output", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"neuroformer embed: error: --model: {str(out)!r}: "), err
+    assert "weight tensors hold NaN or infinite values" in err and "lower learning_rate" in err, err
+    assert not png.exists() and not png.with_suffix(".npy").exists()

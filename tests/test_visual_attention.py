@@ -301,3 +301,26 @@ def test_rows_are_labelled_when_the_first_frame_slot_is_padding():
     grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:6]
     assert [grid[0].get_ylabel(), grid[3].get_ylabel()] == ["raw", "rollout"]
     assert "no frame" in grid[0].texts[0].get_text()
+
+
+def test_attention_map_refuses_a_diverged_model(allen_video, tmp_path):
+    """Break test: a diverged run's model (saved with NaN weights) gave NaN maps; it is now refused
+    before the data is read, naming the model directory and the fix."""
+    import warnings
+
+    from hf_neuroformer.analysis.visual_attention import run_attention_map
+    from hf_neuroformer.io import write_nwb
+
+    out = tmp_path / "model"
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(allen_video, out, cfg, TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e6,
+                                                    generation_batch_size=512), overwrite=True, progress=False)
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    png = tmp_path / "att.png"
+    with pytest.raises(ValueError, match=r"^--model: .*: \d+ of \d+ weight tensors hold NaN or infinite values .*"
+                                         r"training diverged .* lower learning_rate"):
+        run_attention_map(out, data, png, max_windows=3)
+    assert not png.exists()

@@ -967,7 +967,7 @@ def cmd_embed(args) -> int:
     import numpy as np
     from sklearn.decomposition import PCA
 
-    from .analysis._batches import check_pass_settings
+    from .analysis._batches import check_finite_weights, check_pass_settings
     from .contrastive import window_latents, window_values
     from .metrics.decoding import unit_is_degrees
     from .plotting import plot_latents_3d
@@ -983,6 +983,7 @@ def cmd_embed(args) -> int:
     check_pass_settings(batch_size=args.batch_size, label=_flag)  # -3 gave no windows and a PCA error
     # the backbone only: a fine-tuned decoder's embeddings are fine too
     model, tokenizer, plan = _load_model(args, next_spike_heads=False)
+    check_finite_weights(model, args.model)  # NaN latents failed in scikit-learn's PCA
     config = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args)

@@ -11,6 +11,27 @@ from ..configuration_neuroformer import is_whole_number
 from ..recording import SpikeRecording
 
 
+def check_finite_weights(model, model_dir, flag: str = "--model") -> None:
+    """Refuse a model whose weights hold NaN or infinite values (a diverged run, which ``train``
+    saves as it is for inspection): the attention matrices of ``connectivity`` were all NaN and
+    scored as chance (AUROC 0.500, printed as if measured), the maps of ``attention-map`` NaN, and
+    ``embed`` failed in scikit-learn's PCA ("Input X contains NaN").
+
+    Raises:
+        ValueError: naming ``flag``, the directory, how many weight tensors are not finite and
+            the first, and what to do.
+    """
+    import torch
+
+    names = [n for n, q in model.named_parameters() if not bool(torch.isfinite(q).all())]
+    if names:
+        total = sum(1 for _ in model.parameters())
+        raise ValueError(f"{flag}: {str(model_dir)!r}: {len(names)} of {total} weight tensors hold NaN or infinite "
+                         f"values (first: {names[0]}): its training diverged (see train_loss in training_log.json), "
+                         "so every attention weight and embedding it gives would be NaN; retrain it with a lower "
+                         "learning_rate")
+
+
 def check_pass_settings(*, batch_size=None, max_windows=None, device=None,
                         label: Callable[[str], str] = lambda name: name) -> None:
     """The settings of a pass of a trained model over windows (``embed``, ``connectivity``,

@@ -94,7 +94,7 @@ from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
-from ._batches import attention_batches, check_pass_settings, is_whole_number, unit_lookup
+from ._batches import attention_batches, check_finite_weights, check_pass_settings, is_whole_number, unit_lookup
 
 READOUTS = ("last_layer", "mean", "rollout")
 
@@ -659,6 +659,8 @@ def run_connectivity(
     Raises:
         FileExistsError: ``output_dir`` is not empty, without ``overwrite``, or is a folder
             ``overwrite`` may not replace.
+        ValueError: a model whose weights are not finite (a diverged run; see
+            :func:`~hf_neuroformer.analysis._batches.check_finite_weights`).
         FileNotFoundError / ValueError: from loading the model or the ground truth (``data_path (--data):``
             a missing file, a directory, a file that is not an NWB file written by ``neuroformer
             simulate``); a network of fewer than 2 units (no pair to score).
@@ -696,6 +698,7 @@ def run_connectivity(
         raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
                          "directed pairs of units and needs at least 2")
     model, tokenizer, plan = load_pretrained(model_dir)
+    check_finite_weights(model, model_dir)  # a diverged model's NaN attention scored as chance
     # not the tokenizer's API advice (nor --epoch: this command has none); the spikes check goes
     # into scores.json beside the scores
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)

@@ -62,7 +62,8 @@ import torch
 
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
-from ._batches import attention_batches, check_pass_settings, check_unit_indices, unit_lookup
+from ._batches import attention_batches, check_finite_weights, check_pass_settings, check_unit_indices, \
+    unit_lookup
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -545,7 +546,8 @@ def run_attention_map(
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
-        ValueError: no video modality; bad units, split, window index; units without spikes.
+        ValueError: no video modality; bad units, split, window index; units without spikes; a
+            model whose weights are not finite (a diverged run).
     """
     from ..generation import check_recording_units, load_pretrained
     from ..io import load_recording
@@ -568,6 +570,7 @@ def run_attention_map(
     units = check_unit_indices(units)  # before any work: 3.7 is no unit index
     model, tokenizer, plan = load_pretrained(model_dir)
     video = video_modality(model.config, modality)  # fail before reading the data
+    check_finite_weights(model, model_dir)  # a diverged model's maps were NaN
     model.to(device)
     rec = load_recording(data_path)
     # not the API advice; this command has no --epoch to advise
