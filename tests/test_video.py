@@ -366,3 +366,22 @@ def test_render_gratings_refuses_infinite_parameters_and_text_columns_naming_the
     with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 non-finite orientation\(s\) of 2 "
                                          r"trials \(first: trial 1, nan\)"):
         render_drifting_gratings(rec, column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
+
+
+def test_rendering_over_frames_the_recording_holds_says_so(shared_data, tmp_path):
+    """Break test: render-gratings on a recording that already holds frames (a movie, or gratings
+    rendered before with other values) replaced them without a word."""
+    import warnings
+
+    from hf_neuroformer.cli import main
+
+    first, second = tmp_path / "g1.nwb", tmp_path / "g2.nwb"
+    base = ["render-gratings", "--height", "8", "--width", "8"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # nothing to replace: no warning
+        assert main(base + ["--data", str(shared_data(ALLEN)), "--output", str(first)]) == 0
+    with pytest.warns(UserWarning, match=r"render_drifting_gratings: the recording already holds 2400 frames of 8x8 "
+                                         r"px \(description: 'Drifting sinusoidal gratings .*contrast 0.8.*\); the "
+                                         r"returned recording holds the 2400 rendered frames instead \(the input is "
+                                         r"unchanged\)"):
+        assert main(base + ["--data", str(first), "--output", str(second), "--contrast", "0.2"]) == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
@@ -121,7 +122,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         A new :class:`~hf_neuroformer.SpikeRecording` with ``stimulus.frames`` ``(n_frames, H, W)``
         float32, ``stimulus.frame_times`` ``(n_frames,)`` float64 s and ``stimulus.description`` =
         ``params.describe()``; the stimulus ids and
-        intervals, spikes, trials and behaviour are those of ``recording``.
+        intervals, spikes, trials and behaviour are those of ``recording``. Frames ``recording``
+        already holds are replaced, with a ``UserWarning`` that counts them.
 
     Raises:
         ValueError: no trials, the column is missing or not numeric, an orientation is not
@@ -181,5 +183,10 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
                            - params.temporal_frequency * t) + params.phase
         frames[f] = params.contrast * np.sin(arg)
     old = recording.stimulus or Stimulus()
+    if old.frames is not None:  # they were replaced without a word (a recording with a movie, or rendered already)
+        warnings.warn(f"render_drifting_gratings: the recording already holds {len(old.frames)} frames of "
+                      f"{old.frames.shape[1]}x{old.frames.shape[2]} px (description: {old.description!r}); the "
+                      f"returned recording holds the {n_frames} rendered frames instead (the input is unchanged)",
+                      stacklevel=2)
     stim = replace(old, frames=frames, frame_times=frame_times, description=params.describe())
     return replace(recording, stimulus=stim)
