@@ -324,3 +324,23 @@ def test_attention_map_refuses_a_diverged_model(allen_video, tmp_path):
                                          r"training diverged .* lower learning_rate"):
         run_attention_map(out, data, png, max_windows=3)
     assert not png.exists()
+
+
+def test_attention_map_on_a_recording_without_frames_names_data_and_the_fix(trained, allen_video, tmp_path, capsys):
+    """Break test: --data the Allen recording before render-gratings (same spikes, no frames) failed
+    with "NeuroformerConfig.modalities[0] ('video').source: 'stimulus:frames' is not in the
+    recording", naming neither --data nor what to pass."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    data = tmp_path / "no_frames.nwb"
+    write_nwb(replace(allen_video, stimulus=replace(allen_video.stimulus, frames=None, frame_times=None,
+                                                    description=None)), data)
+    png = tmp_path / "att.png"
+    capsys.readouterr()
+    assert main(["attention-map", "--model", str(trained[0]), "--data", str(data), "--output", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"neuroformer attention-map: error: --data: {str(data)!r} holds no stimulus frames, which the model's "
+                   "video modality 'video' reads (source 'stimulus:frames'); pass the recording with frames the model "
+                   "was trained on (e.g. the file 'neuroformer render-gratings' wrote)"), err
+    assert not png.exists()

@@ -546,7 +546,8 @@ def run_attention_map(
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
-        ValueError: no video modality; bad units, split, window index; units without spikes; a
+        ValueError: no video modality; a recording without frames; bad units, split, window index;
+            units without spikes; a
             model whose weights are not finite (a diverged run).
     """
     from ..generation import check_recording_units, load_pretrained
@@ -575,6 +576,10 @@ def run_attention_map(
     rec = load_recording(data_path)
     # not the API advice; this command has no --epoch to advise
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
+    if rec.stimulus is None or rec.stimulus.frames is None:  # the config's message named neither --data nor a fix
+        raise ValueError(f"--data: {str(data_path)!r} holds no stimulus frames, which the model's video modality "
+                         f"{video['name']!r} reads (source {video['source']!r}); pass the recording with frames the "
+                         "model was trained on (e.g. the file 'neuroformer render-gratings' wrote)")
     frames_check = check_training_frames(rec, video, plan, model_dir=model_dir, flag="--data")
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
