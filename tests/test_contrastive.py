@@ -480,3 +480,26 @@ def test_embed_refuses_a_diverged_model(a2929, tmp_path, capsys):
     assert err.startswith(f"neuroformer embed: error: --model: {str(out)!r}: "), err
     assert "weight tensors hold NaN or infinite values" in err and "lower learning_rate" in err, err
     assert not png.exists() and not png.with_suffix(".npy").exists()
+
+
+def test_embed_on_a_recording_without_the_models_modality_names_data(trained, a2929, tmp_path, capsys):
+    """Break test: embed with a head-direction model on the same spikes without 'ry' (or a video
+    model on the Allen data before render-gratings) failed with "NeuroformerConfig.modalities[0]
+    ('head_direction').source: 'behaviour:ry' is not in the recording", naming neither --data nor
+    what to pass."""
+    import copy
+
+    from hf_neuroformer.io import write_nwb
+
+    rec = copy.copy(a2929)
+    rec.behaviour = {k: v for k, v in a2929.behaviour.items() if k != "ry"}
+    data = tmp_path / "no_ry.nwb"
+    write_nwb(rec, data)
+    png = tmp_path / "e.png"
+    capsys.readouterr()
+    assert main(["embed", "--model", str(trained[0]), "--data", str(data), "--color-by", "x", "--output", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer embed: error: --data: the model's modality 'head_direction' reads "
+                          "'behaviour:ry', which this recording does not hold"), err
+    assert err.endswith("pass the recording (and --epoch) the model was trained on"), err
+    assert not png.exists()

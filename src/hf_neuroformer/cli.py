@@ -970,6 +970,7 @@ def cmd_embed(args) -> int:
     from .analysis._batches import check_finite_weights, check_pass_settings
     from .contrastive import window_latents, window_values
     from .metrics.decoding import unit_is_degrees
+    from .modalities import modality_track
     from .plotting import plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
     from .windows import check_split_in_recording, window_starts_for_split
@@ -988,6 +989,13 @@ def cmd_embed(args) -> int:
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args)
     check_split_in_recording(plan, args.split, rec, flag="--data")
+    for i, mod in enumerate(config.modalities):  # the windows read every modality of the model
+        try:
+            modality_track(rec, mod, i)
+        except ValueError as err:  # the config's message named neither --data nor a fix
+            raise ValueError(f"--data: the model's modality {mod['name']!r} reads {mod['source']!r}, which this "
+                             f"recording does not hold as the model needs it ({err}); pass the recording (and --epoch) "
+                             "the model was trained on") from None
     starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
     if len(starts) < 4:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
