@@ -601,3 +601,25 @@ def test_a_diverged_model_is_refused_not_scored_as_chance(tmp_path, capsys, monk
     assert " weight tensors hold NaN or infinite values (first: neuroformer." in err, err
     assert "training diverged" in err and "lower learning_rate" in err
     assert not (tmp_path / "conn").exists()
+
+
+def test_simulate_prints_the_span_it_simulated_and_recorded(tmp_path, capsys):
+    """Break test: the glm kinds simulate whole 2 ms bins and record that span as the duration,
+    but the printed line gave --duration and the rate over it: '--duration 1.0031' printed
+    'in 1.0031 s' while the file recorded 1.004 s."""
+    import re
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.simulation import read_network
+
+    nwb = tmp_path / "glm.nwb"
+    capsys.readouterr()
+    assert main(["simulate", "--kind", "glm", "--units", "6", "--duration", "1.0031", "--output", str(nwb)]) == 0
+    out = capsys.readouterr().out
+    net = read_network(nwb)
+    assert net.params["duration"] == pytest.approx(1.004)
+    m = re.search(r"(\d+) spikes in 1\.004 s \(--duration 1\.0031 rounded to whole 0\.002-s bins\) \(([\d.]+) Hz mean\)",
+                  out)
+    assert m is not None, out
+    assert int(m.group(1)) == net.recording.n_spikes
+    assert float(m.group(2)) == pytest.approx(net.recording.n_spikes / 6 / 1.004, abs=0.005)

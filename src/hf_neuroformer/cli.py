@@ -1185,8 +1185,12 @@ def cmd_simulate(args) -> int:
     rec = net.recording
     off = ~np.eye(rec.n_units, dtype=bool)  # the glm kind's diagonal is each unit's self-history, not an edge
     n_exc, n_inh = int((net.weights[off] > 0).sum()), int((net.weights[off] < 0).sum())
-    print(f"[neuroformer] simulated {args.kind}: {rec.n_units} units, {rec.n_spikes} spikes in {args.duration:g} s "
-          f"({rec.n_spikes / rec.n_units / args.duration:.2f} Hz mean), {n_exc + n_inh} directed edges "
+    # the glm kinds simulate whole bins and record that span as the duration: the line says the file's figure
+    span = float(rec.time_domain[1] - rec.time_domain[0]) if rec.time_domain is not None else args.duration
+    rounded = f" (--duration {args.duration:g} rounded to whole {bin_size:g}-s bins)" if abs(span - args.duration) > 1e-9 \
+        else ""
+    print(f"[neuroformer] simulated {args.kind}: {rec.n_units} units, {rec.n_spikes} spikes in {span:g} s{rounded} "
+          f"({rec.n_spikes / rec.n_units / span:.2f} Hz mean), {n_exc + n_inh} directed edges "
           f"({n_exc} excitatory, {n_inh} inhibitory; connectivity scores the excitatory ones)"
           + (f", hubs {net.hub_units.tolist()}" if net.hub_units.size else "") + f"; wrote {out} (ground truth in scratch)")
     return 0
