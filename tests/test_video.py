@@ -366,6 +366,15 @@ def test_render_gratings_refuses_infinite_parameters_and_text_columns_naming_the
     with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 non-finite orientation\(s\) of 2 "
                                          r"trials \(first: trial 1, nan\)"):
         render_drifting_gratings(rec, column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
+    # pynwb reads a text trial column as an object array of str (and a missing value as None): the
+    # error message itself crashed there ('str' object has no attribute 'tolist')
+    rec = replace(rec, trial_info={"clip": np.array(["NB_24.mp4", "NB_25.mp4"], dtype=object),
+                                   "ori": np.array([0.0, None], dtype=object)})
+    with pytest.raises(ValueError, match=r"^column: trial column 'clip' holds object values such as 'NB_24.mp4'; "):
+        render_drifting_gratings(rec, column="clip", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
+    with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 non-finite orientation\(s\) of 2 "
+                                         r"trials \(first: trial 1, None\)"):
+        render_drifting_gratings(rec, column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
 
 
 def test_rendering_over_frames_the_recording_holds_says_so(shared_data, tmp_path):

@@ -97,6 +97,11 @@ class GratingParams:
                              "deg) and would alias; use more pixels or a smaller field of view")
 
 
+def _as_python(value):
+    """A numpy scalar as its Python value; anything else (the str / None of an object column) as is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def render_drifting_gratings(recording: SpikeRecording, column: str = "orientation_deg",
                              params: Optional[GratingParams] = None) -> SpikeRecording:
     """A copy of ``recording`` whose stimulus also holds rendered grating frames.
@@ -143,12 +148,12 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     try:  # a text column (clip names) failed with numpy's "could not convert string to float: 'NB_24.mp4'"
         theta = np.deg2rad(raw.astype(np.float64))
     except (TypeError, ValueError):
-        raise ValueError(f"column: trial column {column!r} holds {raw.dtype} values such as {raw.flat[0].tolist()!r}; "
+        raise ValueError(f"column: trial column {column!r} holds {raw.dtype} values such as {_as_python(raw.flat[0])!r}; "
                          "expected numeric orientations in degrees") from None
     if not np.all(np.isfinite(theta)):
         bad = np.flatnonzero(~np.isfinite(theta))
         raise ValueError(f"column: trial column {column!r} has {bad.size} non-finite orientation(s) of "
-                         f"{len(theta)} trials (first: trial {int(bad[0])}, {raw[bad[0]].tolist()!r}); "
+                         f"{len(theta)} trials (first: trial {int(bad[0])}, {_as_python(raw[bad[0]])!r}); "
                          "expected a finite orientation in degrees for every trial")
     t0, t1 = recording.time_domain if recording.time_domain is not None else (
         0.0, float(recording.spike_times[-1]) if recording.spike_times.size else 0.0)
