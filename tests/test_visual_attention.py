@@ -344,3 +344,32 @@ def test_attention_map_on_a_recording_without_frames_names_data_and_the_fix(trai
                    "video modality 'video' reads (source 'stimulus:frames'); pass the recording with frames the model "
                    "was trained on (e.g. the file 'neuroformer render-gratings' wrote)"), err
     assert not png.exists()
+
+
+@pytest.mark.parametrize("command", ["attention-map", "generate", "finetune"])
+def test_frames_of_another_size_are_refused_naming_data(trained, allen_video, tmp_path, capsys, command):
+    """Break test: gratings rendered at 24 x 20 px for a model trained on 16 x 16 frames failed in
+    every command that runs the model with "NeuroformerConfig.modalities[0] ('video').frame_shape:
+    ...", naming neither --data nor what to pass; each now refuses before building a window, with
+    one message (``modalities.check_recording_modalities``)."""
+    import warnings
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
+
+    data = tmp_path / "big.nwb"
+    write_nwb(render_drifting_gratings(allen_video, params=GratingParams(frame_shape=(24, 20))), data)
+    out = {"attention-map": ["--output", str(tmp_path / "a.png")], "generate": ["--output", str(tmp_path / "g.nwb")],
+           "finetune": ["--target", "trial:orientation_deg", "--output-dir", str(tmp_path / "ft")]}[command]
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([command, "--model", str(trained[0]), "--data", str(data), *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    epoch = "" if command == "attention-map" else "(and --epoch) "
+    assert err == (f"neuroformer {command}: error: --data: the model's modality 'video' reads 'stimulus:frames', "
+                   "which this recording does not hold as the model needs it (NeuroformerConfig.modalities[0] "
+                   "('video').frame_shape: expected frames of shape (n_frames, 16, 16) (grey levels), the recording's "
+                   f"stimulus.frames has shape (2400, 24, 20)); pass the recording {epoch}the model was trained on"), err
+    assert not any(p.exists() for p in tmp_path.iterdir() if p.name != "big.nwb")

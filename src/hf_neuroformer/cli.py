@@ -143,14 +143,20 @@ def _load_model(args, *, next_spike_heads: bool = True):
     return load_pretrained(args.model, next_spike_heads=next_spike_heads, flag="--model")
 
 
-def _check_units(tokenizer, rec, args, flag: str = "--data") -> dict:
+def _check_units(tokenizer, rec, args, flag: str = "--data", config=None) -> dict:
     """:func:`~hf_neuroformer.generation.check_recording_units` with the flag named; returns its
-    comparison of the recording's spikes with the model's training spikes (for the output file)."""
+    comparison of the recording's spikes with the model's training spikes (for the output file).
+    With the model's ``config``, also :func:`~hf_neuroformer.modalities.check_recording_modalities`
+    (the recording holds every modality the model reads, as it reads it)."""
     from .generation import check_recording_units
+    from .modalities import check_recording_modalities
 
     if getattr(args, flag.lstrip("-"), None) is None:
         flag += " (not given: the built-in simulated recording)"
-    return check_recording_units(tokenizer, rec, model_dir=args.model, flag=flag)
+    checked = check_recording_units(tokenizer, rec, model_dir=args.model, flag=flag)
+    if config is not None:
+        check_recording_modalities(config, rec, flag=flag, epoch=hasattr(args, "epoch"))
+    return checked
 
 
 def _flag(name: str) -> str:
@@ -312,7 +318,7 @@ def cmd_generate(args) -> int:
         raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     model, tokenizer, plan = _load_model(args)
     rec = _load_data(args.data, args.epoch)
-    _check_units(tokenizer, rec, args)
+    _check_units(tokenizer, rec, args, config=model.config)
     check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
     generated = generate_split(
         model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
@@ -583,7 +589,7 @@ def cmd_evaluate(args) -> int:
         warnings.warn(f"--generated and --real are the same file ({args.generated}): every metric compares the "
                       "recording with itself (perfect scores); pass the file 'neuroformer generate --output' wrote as "
                       "--generated", UserWarning, stacklevel=2)
-    spikes_check = _check_units(tokenizer, real, args, flag="--real") if args.model else None
+    spikes_check = _check_units(tokenizer, real, args, flag="--real", config=model.config) if args.model else None
     scratch = read_nwb_scratch(args.generated)  # what generate recorded: grid, source spikes, settings
     settings = read_settings_scratch(scratch)
     if not args.model and settings is not None and settings.get("model"):
@@ -818,7 +824,7 @@ def cmd_finetune(args) -> int:
     check_output_not_model(args.output_dir, args.model, {"output_dir": "--output-dir", "model_dir": "--model"}.get)
     check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
-    _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args)
+    _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args, config=base)
     print(f"[neuroformer] data: {rec}")
     cw = None if args.class_weight == "none" else args.class_weight
     items = [parse_target_label(n, rec) for n in texts]  # a series named 'head[0]' is itself, not a column of 'head'
@@ -879,7 +885,7 @@ def cmd_decode(args) -> int:
     model, tokenizer, plan = load_decoder(args.model, "--model")
     cfg = model.config
     rec = _load_data(args.data, args.epoch)
-    spikes_check = _check_units(tokenizer, rec, args)
+    spikes_check = _check_units(tokenizer, rec, args, config=cfg)
     if args.split:
         check_split_in_recording(plan, args.split, rec, flag="--data")
         starts, clips = window_starts_for_split(plan, args.split, cfg, stride=cfg.current_window)
@@ -970,7 +976,6 @@ def cmd_embed(args) -> int:
     from .analysis._batches import check_finite_weights, check_pass_settings
     from .contrastive import window_latents, window_values
     from .metrics.decoding import unit_is_degrees
-    from .modalities import modality_track
     from .plotting import plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
     from .windows import check_split_in_recording, window_starts_for_split
@@ -987,15 +992,8 @@ def cmd_embed(args) -> int:
     check_finite_weights(model, args.model)  # NaN latents failed in scikit-learn's PCA
     config = model.config
     rec = _load_data(args.data, args.epoch)
-    spikes_check = _check_units(tokenizer, rec, args)
+    spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read
     check_split_in_recording(plan, args.split, rec, flag="--data")
-    for i, mod in enumerate(config.modalities):  # the windows read every modality of the model
-        try:
-            modality_track(rec, mod, i)
-        except ValueError as err:  # the config's message named neither --data nor a fix
-            raise ValueError(f"--data: the model's modality {mod['name']!r} reads {mod['source']!r}, which this "
-                             f"recording does not hold as the model needs it ({err}); pass the recording (and --epoch) "
-                             "the model was trained on") from None
     starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
     if len(starts) < 4:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")

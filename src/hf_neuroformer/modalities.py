@@ -50,7 +50,7 @@ from .binning import bin_index
 from .recording import SpikeRecording
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
-           "modality_column_names", "windows_without_values"]
+           "modality_column_names", "windows_without_values", "check_recording_modalities"]
 
 
 # s: half the 1 ns grid that window starts and span edges are rounded to
@@ -209,6 +209,34 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
         order = np.argsort(track.intervals[:, 0], kind="stable")
         track.intervals, track.values = track.intervals[order], track.values[order]
     return track
+
+
+def check_recording_modalities(config, recording: SpikeRecording, flag: str = "--data", epoch: bool = True) -> None:
+    """Check that ``recording`` holds every modality a trained model reads, as the model reads it.
+
+    Every command that runs a trained model on a recording (``generate``, ``evaluate --model``,
+    ``finetune``, ``decode``, ``embed``, ``attention-map``, ``connectivity``) calls this before
+    building a window, so that a recording without the model's behaviour series, or with frames of
+    another size than the model's video modality, is refused naming the flag the recording came
+    from and what to pass (the config-level message of :func:`modality_track` named neither).
+
+    Args:
+        config: the model's :class:`~hf_neuroformer.NeuroformerConfig`.
+        recording: the recording the command reads.
+        flag: the command's flag (or argument name) that gave ``recording``.
+        epoch: whether to advise ``--epoch`` too (commands without that flag pass False).
+
+    Raises:
+        ValueError: opening with ``flag``; names the modality, its source and the reason
+            (:func:`modality_track`'s message).
+    """
+    for i, mod in enumerate(config.modalities or []):
+        try:
+            modality_track(recording, mod, i)
+        except ValueError as err:
+            raise ValueError(f"{flag}: the model's modality {mod['name']!r} reads {mod['source']!r}, which this "
+                             f"recording does not hold as the model needs it ({err}); pass the recording "
+                             f"{'(and --epoch) ' if epoch else ''}the model was trained on") from None
 
 
 def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:

@@ -671,6 +671,7 @@ def run_connectivity(
             it: at 5 s bins their AUROC fell below chance without a word).
     """
     from ..generation import check_recording_units, load_pretrained
+    from ..modalities import check_recording_modalities
     from ..simulation import MissingGroundTruthError, read_network
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
@@ -702,6 +703,7 @@ def run_connectivity(
     # not the tokenizer's API advice (nor --epoch: this command has none); the spikes check goes
     # into scores.json beside the scores
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
+    check_recording_modalities(model.config, rec, flag="--data", epoch=False)  # a model with behaviour input
     model.to(device)
     splits = list(SPLITS) if split == "all" else [split]
     starts, clips, segs = [], [], []

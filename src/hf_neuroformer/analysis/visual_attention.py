@@ -551,6 +551,7 @@ def run_attention_map(
             model whose weights are not finite (a diverged run).
     """
     from ..generation import check_recording_units, load_pretrained
+    from ..modalities import check_recording_modalities
     from ..io import load_recording
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
@@ -580,6 +581,8 @@ def run_attention_map(
         raise ValueError(f"--data: {str(data_path)!r} holds no stimulus frames, which the model's video modality "
                          f"{video['name']!r} reads (source {video['source']!r}); pass the recording with frames the "
                          "model was trained on (e.g. the file 'neuroformer render-gratings' wrote)")
+    # frames of another size (render-gratings --height 24 for a 16 x 16 model), a missing behaviour input
+    check_recording_modalities(model.config, rec, flag="--data", epoch=False)
     frames_check = check_training_frames(rec, video, plan, model_dir=model_dir, flag="--data")
     starts, clips = [], []
     for s in (list(SPLITS) if split == "all" else [split]):
