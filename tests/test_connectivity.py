@@ -497,6 +497,42 @@ def test_ccg_expected_count_is_over_the_recorded_bins_not_the_gap_bins():
     assert m[0, 1] == pytest.approx(-m[1, 0])
 
 
+def test_the_glm_fits_only_bins_inside_segments_not_the_gap_bins():
+    """40 segments of 50 bins of 10 ms; unit a fires once, in the last bin of each segment, unit
+    b at random in every bin. No bin inside a segment has a's spike in its history (the spike
+    ends the segment), so the fitted b <- a weight is 0. The old design also fitted the n_lags = 3
+    empty gap bins after each segment (b silent, a's spike in their history: 120 of 2,117 rows)
+    and gave b <- a a strong negative weight; it also fitted the first bins of each later segment
+    with the gap as history, while the first segment's first n_lags bins were history only."""
+    from hf_neuroformer.analysis.connectivity import glm_span
+    from hf_neuroformer.recording import SpikeRecording
+
+    rng = np.random.default_rng(0)
+    starts = np.arange(40) * 1.0
+    centres = (starts[:, None] + 0.005 + 0.01 * np.arange(50)).ravel()
+    tb = centres[rng.random(centres.size) < 0.3]
+    ta = starts + 0.495
+    t = np.concatenate([ta, tb])
+    u = np.concatenate([np.zeros(ta.size, int), np.ones(tb.size, int)])
+    order = np.argsort(t, kind="stable")
+    rec = SpikeRecording(t[order], u[order], unit_names=["a", "b"], time_domain=(0.0, 40.0))
+    segs = np.column_stack([starts, starts + 0.5])
+    w = glm_connectivity(rec, 0.01, 3, segs)
+    assert w[1, 0] == 0.0, w
+    # the fitted bins are the in-segment bins with a whole history: 40 x (50 - 3)
+    span = glm_span(segs, 0.01, 3, None)
+    assert span["bins_fitted"] == 40 * 47 and span["seconds_fitted"] == span["seconds_binned"] == pytest.approx(20.0)
+    # max_bins counts fitted bins: 100 = the 47 of each of the first two segments and 6 of the third
+    span = glm_span(segs, 0.01, 3, 100)
+    assert span["bins_fitted"] == 100 and span["fitted_until_s"] == pytest.approx(2.09)
+    assert span["seconds_fitted"] == pytest.approx(0.5 + 0.5 + 0.09)
+    cut = np.array([[0.0, 0.5], [1.0, 1.5], [2.0, 2.09]])
+    assert np.array_equal(glm_connectivity(rec, 0.01, 3, segs, max_bins=100),
+                          glm_connectivity(rec, 0.01, 3, cut, max_bins=None))
+    with pytest.raises(ValueError, match="no segment is longer than n_lags = 3 bins"):
+        glm_connectivity(rec, 0.01, 3, [[0.0, 0.03], [1.0, 1.02]])
+
+
 def test_auroc_and_auprc_are_the_mann_whitney_share_and_step_average_precision():
     """By hand: positives score 0.9, 0.4 (tie with a negative), negatives 0.8, 0.4, 0.1.
     AUROC = (pairs ranked right + 1/2 ties) / 6 = (3 + 1 + 0.5) / 6. Average precision ranks
@@ -562,7 +598,7 @@ def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, 
     assert (f"note: glm was fitted on the first {fitted:g} s of the {binned:g} s analysed (until {until:g} s; at most "
             "200000 bins of 5e-05 s); the other methods see all of it") in printed, printed
     # the recorded span is the one fitted: the GLM over the segments cut there, without a cap, is the same
-    # (up to the n_lags empty rows after the cut), and the GLM over the whole span is not
+    # (the same fitted bins), and the GLM over the whole span is not
     segs = np.asarray(rep["segments_s"])
     cut = segs[segs[:, 0] < until]
     cut[-1, 1] = until

@@ -72,6 +72,10 @@ empty bins are put between them)
 * :func:`glm_connectivity`: Poisson GLM coupling, one scikit-learn ``PoissonRegressor`` per
   target unit on the counts of every unit (itself included) summed over the previous ``n_lags``
   bins; ``M[i, j]`` is the coefficient of unit ``j``'s history in unit ``i``'s model (directed).
+  It fits only bins of the segments whose whole history lies in the same segment (a segment's
+  first ``n_lags`` bins are history only; the empty gap bins are never observations). The CCG
+  needs no such rule: the gap bins hold no spikes, so they add nothing to ``C_ij(+/-)``, and
+  ``E_ij`` leaves them out; the correlation baseline has no gap bins.
 
 Scores (:func:`score_connectivity`): AUROC and AUPRC (scikit-learn) for separating true edges
 from unconnected pairs, and direction accuracy: the share of true edges ``i <- j`` where the
@@ -243,10 +247,22 @@ def _double_centre(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------- baselines
+def _segment_bins(recording: SpikeRecording, bin_size: float, segments=None):
+    """``[(start s, n whole bins), ...]`` of the ``segments`` (default the time domain) that hold
+    at least one whole bin of ``bin_size`` s, in the given order: the blocks of rows of
+    :func:`binned_counts`."""
+    if segments is None:
+        segments = np.asarray([recording.time_domain], dtype=np.float64)
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    out = [(float(a), n_full_bins(b - a, bin_size)) for a, b in segments]
+    return [(a, nb) for a, nb in out if nb > 0]
+
+
 def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap_bins: int = 0):
     """``(n_bins, n_units)`` spike counts (scipy CSR, int32) in ``bin_size`` s bins over
     ``segments`` (``(n, 2)`` s; default the time domain), segments joined with ``gap_bins``
-    empty bins so that lagged products never pair bins of different segments.
+    empty bins so that lagged products never pair bins of different segments (each segment that
+    holds a whole bin is followed by ``gap_bins`` rows, the last one included).
 
     Raises:
         ValueError: ``bin_size`` not > 0 (NaN included); no bin fits in ``segments``.
@@ -255,21 +271,17 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
 
     if not bin_size > 0:
         raise ValueError(f"bin_size: expected a positive number of seconds, got {bin_size}")
-    if segments is None:
-        segments = np.asarray([recording.time_domain], dtype=np.float64)
-    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    blocks = _segment_bins(recording, bin_size, segments)
+    if not blocks:
+        shown = recording.time_domain if segments is None else np.asarray(segments, dtype=np.float64).tolist()
+        raise ValueError(f"segments: no bin of {bin_size} s fits in {shown}")
     rows, cols, offset = [], [], 0
-    for a, b in segments:
-        nb = n_full_bins(b - a, bin_size)
-        if nb <= 0:
-            continue
+    for a, nb in blocks:
         i0, i1 = np.searchsorted(recording.spike_times, [a, a + nb * bin_size], side="left")
         t = recording.spike_times[i0:i1]
         rows.append(offset + np.minimum(bin_index(t - a, bin_size), nb - 1))  # a spike on an edge starts its bin
         cols.append(recording.unit_ids[i0:i1])
         offset += nb + gap_bins
-    if offset == 0:
-        raise ValueError(f"segments: no bin of {bin_size} s fits in {segments.tolist()}")
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     x = sp.csr_matrix((np.ones(r.size, dtype=np.int32), (r, c)), shape=(offset, recording.n_units))
@@ -280,10 +292,7 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
 def _n_binned_segments(recording: SpikeRecording, bin_size: float, segments=None) -> int:
     """How many of ``segments`` (default the time domain) hold at least one whole bin, i.e. get
     ``gap_bins`` empty bins after them in :func:`binned_counts`."""
-    if segments is None:
-        segments = np.asarray([recording.time_domain], dtype=np.float64)
-    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-    return sum(n_full_bins(b - a, bin_size) > 0 for a, b in segments)
+    return len(_segment_bins(recording, bin_size, segments))
 
 
 def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, segments=None) -> np.ndarray:
@@ -353,33 +362,50 @@ def _fit_one_glm(x, y, alpha: float, max_iter: int):
         return PoissonRegressor(alpha=alpha, max_iter=max_iter).fit(x, y).coef_
 
 
+def _glm_rows(blocks, n_lags: int, max_bins: Optional[int]) -> np.ndarray:
+    """Rows of :func:`binned_counts` (``gap_bins=n_lags``, segment blocks ``blocks`` as from
+    :func:`_segment_bins`) that :func:`glm_connectivity` fits, int64 ascending: each segment's
+    bins from its ``n_lags``-th on (their whole history lies in the segment), never a gap bin;
+    the first ``max_bins`` of them (``None``: all)."""
+    rows, offset = [], 0
+    for _, nb in blocks:
+        rows.append(np.arange(offset + n_lags, offset + nb, dtype=np.int64))
+        offset += nb + n_lags
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return rows if max_bins is None else rows[: int(max_bins)]
+
+
 def glm_span(segments, bin_size: float, n_lags: int = 5, max_bins: Optional[int] = 200_000) -> Dict[str, float]:
-    """The part of ``segments`` that :func:`glm_connectivity` fits with ``max_bins``: it keeps
-    the first ``max_bins + n_lags`` rows of :func:`binned_counts` (segments joined by ``n_lags``
-    empty bins), so on a span longer than about ``max_bins * bin_size`` s (400 s at the defaults,
-    less than the 600 s ``neuroformer simulate`` draws by default) the GLM sees only its start.
+    """The part of ``segments`` that :func:`glm_connectivity` fits with ``max_bins``. It fits
+    each bin whose ``n_lags`` bins of history lie inside its segment (so not a segment's first
+    ``n_lags`` bins, which serve as history only), the first ``max_bins`` such bins in the order
+    of ``segments``: on a span longer than about ``max_bins * bin_size`` s (400 s at the
+    defaults, less than the 600 s ``neuroformer simulate`` draws by default) the GLM sees only
+    its start. A segment of ``n_lags`` bins or fewer has no bin to fit.
 
     Returns:
-        ``{"seconds_binned": s of whole bins over all segments, "seconds_fitted": s of them in
-        the GLM's design, "fitted_until_s": time of the last fitted bin's end}``.
+        ``{"seconds_binned": s of whole bins over all segments, "seconds_fitted": s of them the
+        GLM reads (the fitted bins and the history before them), "fitted_until_s": time of the
+        last fitted bin's end (``None``: no bin fitted), "bins_fitted": number of fitted bins
+        (the GLM's observations, at most ``max_bins``)}``.
     """
     segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-    cap = None if max_bins is None else int(max_bins) + int(n_lags)
-    total = fitted = 0
-    offset, until = 0, None
-    nbs = [(a, n_full_bins(b - a, bin_size)) for a, b in segments]
-    n_rows = sum(nb + n_lags for _, nb in nbs if nb > 0)
-    for a, nb in nbs:
+    left = None if max_bins is None else int(max_bins)
+    total = read = fitted = 0
+    until = None
+    for a, b in segments:
+        nb = n_full_bins(b - a, bin_size)
         if nb <= 0:
             continue
         total += nb
-        take = nb if cap is None or n_rows <= cap else max(0, min(nb, cap - offset))
+        take = max(0, nb - n_lags) if left is None else max(0, min(nb - n_lags, left))
         if take:
+            left = None if left is None else left - take
             fitted += take
-            until = a + take * bin_size
-        offset += nb + n_lags
-    return {"seconds_binned": round(total * bin_size, 9), "seconds_fitted": round(fitted * bin_size, 9),
-            "fitted_until_s": None if until is None else round(until, 9)}
+            read += n_lags + take
+            until = a + (n_lags + take) * bin_size
+    return {"seconds_binned": round(total * bin_size, 9), "seconds_fitted": round(read * bin_size, 9),
+            "fitted_until_s": None if until is None else round(until, 9), "bins_fitted": int(fitted)}
 
 
 def glm_connectivity(
@@ -395,31 +421,42 @@ def glm_connectivity(
     """Poisson GLM coupling weights (see the module docstring), ``(n_units, n_units)`` float64,
     target x source; the diagonal (each unit's own history) is set to 0.
 
+    The observations are the bins of ``segments`` whose ``n_lags`` bins of history lie inside
+    the same segment: a segment's first ``n_lags`` bins are history only, and the empty bins
+    :func:`binned_counts` puts between segments (so that no history crosses a segment edge) are
+    never fitted (fitting them added rows of 0 spikes with the previous segment's activity as
+    history, a bias toward negative coupling).
+
     Args:
         recording, bin_size (s), n_lags, segments: as :func:`ccg_asymmetry`.
         alpha: L2 penalty of ``PoissonRegressor`` (features are standardised first, the
             coefficients are rescaled back to per-count units).
         max_iter: L-BFGS iterations per unit.
-        max_bins: use at most this many bins (the first ones; ``None``: all), to bound the cost
+        max_bins: fit at most this many bins (the first ones; ``None``: all), to bound the cost
             (``n_units`` fits on a ``(max_bins, n_units)`` design); :func:`glm_span` says how
             much of ``segments`` that leaves (``run_connectivity`` records it).
         n_jobs: parallel fits (joblib).
 
     Raises:
-        ValueError: as :func:`ccg_asymmetry`.
+        ValueError: as :func:`ccg_asymmetry`; no segment longer than ``n_lags`` bins (no bin
+            with a whole history to fit).
     """
     from joblib import Parallel, delayed
 
     if not is_whole_number(n_lags) or n_lags < 1:
         raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
-    x = binned_counts(recording, bin_size, segments, gap_bins=n_lags).astype(np.float64).toarray()
-    if max_bins is not None and x.shape[0] > max_bins + n_lags:
-        x = x[: max_bins + n_lags]
+    x = binned_counts(recording, bin_size, segments, gap_bins=n_lags)
+    rows = _glm_rows(_segment_bins(recording, bin_size, segments), n_lags, max_bins)
+    if rows.size == 0:
+        raise ValueError(f"segments: no segment is longer than n_lags = {n_lags} bins of {bin_size} s, so no bin "
+                         "has its whole history inside its segment; pass longer segments or a smaller n_lags / "
+                         "bin_size")
+    x = x[: rows[-1] + 1].astype(np.float64).toarray()  # nothing after the last fitted bin is read
     nb, n = x.shape
     hist = np.zeros((nb, n))
     for k in range(1, n_lags + 1):
         hist[k:] += x[:-k]
-    hist, y = hist[n_lags:], x[n_lags:]
+    hist, y = hist[rows], x[rows]
     sd = hist.std(0)
     sd[sd == 0] = 1.0
     z = (hist - hist.mean(0)) / sd
