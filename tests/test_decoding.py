@@ -363,6 +363,38 @@ def test_saved_decoder_reloads_with_same_predictions_and_test_metrics(finetuned,
         torch.testing.assert_close(model2(**batch).logits, model3(**batch).logits, rtol=0, atol=0)
 
 
+def test_circular_figures_follow_the_recorded_convention_not_the_wrapped_labels(a2929, pretrained):
+    """plot_decoding drew a circular target in [0, 360) only when every window label lay in [0, pi):
+    the labels are wrapped to [-pi, pi), so A2929's ry (recorded in [0, 2 pi)) came out in
+    [-180, 180) as soon as one window pointed past 180 degrees, and an angle recorded in
+    [-pi, pi) in [0, 360) when the test windows all pointed in [0, 180). The range is now the
+    recording's convention, recorded_range_deg, saved in config.decoding_targets by target_dicts."""
+    from hf_neuroformer.decoding import circular_range_deg
+    from hf_neuroformer.plotting import PlottingInputError, plot_decoding
+
+    assert np.nanmin(a2929.behaviour["ry"].values) >= 0
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    td = target_dicts(targets, report)
+    assert td[0]["recorded_range_deg"] == [0.0, 360.0] and "recorded_range_deg" not in td[1]
+    y = np.asarray(dsd["test"]["target_ry"], dtype=np.float64)[:, None]
+    assert y.min() < 0  # the labels are wrapped: their sign does not tell the convention
+    fig = plot_decoding(np.asarray(dsd["test"]["window_start"]), y, y, td[:1])
+    assert fig.axes[0].get_ylim() == (-5, 365)
+    np.testing.assert_allclose(np.sort(fig.axes[0].get_lines()[0].get_ydata()), np.sort(np.degrees(y[:, 0]) % 360))
+    # an angle recorded in [-pi, pi) whose windows all point in [0, 180): still [-180, 180)
+    assert circular_range_deg([-3.0, 0.5, np.nan]) == [-180.0, 180.0] and circular_range_deg([]) == [-180.0, 180.0]
+    half = np.array([[0.2], [1.5], [3.0]])
+    target = {"name": "hd", "kind": "circular", "recorded_range_deg": circular_range_deg([-3.0, 0.5])}
+    assert plot_decoding(np.arange(3.0), half, half, [target]).axes[0].get_ylim() == (-185, 185)
+    # a model saved without it: the wrapped labels' own range
+    assert plot_decoding(np.arange(3.0), half, half, [{"name": "hd", "kind": "circular"}]).axes[0].get_ylim() == (-185, 185)
+    with pytest.raises(PlottingInputError, match=r"targets\[0\]\.recorded_range_deg: expected \[0, 360\]"):
+        plot_decoding(np.arange(3.0), half, half, [dict(target, recorded_range_deg=[0, 2 * np.pi])])
+
+
 def test_gradient_accumulation_4_equals_one_4x_batch(a2929, pretrained, tmp_path):
     """One SGD step on 13 windows: micro-batches of 4, 4, 4 and 1 with gradient_accumulation_steps=4
     against one batch of 13. The model normalises by Trainer's num_items_in_batch (the step's label
@@ -431,12 +463,14 @@ def test_decoding_figure_draws_what_was_decoded():
     np.testing.assert_allclose(np.abs(ax_hd.get_lines()[1].get_ydata()), [0.1 * 180 / np.pi, 90, 180, 90, 180,
                                                                           0.1 * 180 / np.pi], atol=1e-9)
     assert ax_hd.get_ylim() == (-185, 185)
-    # angles recorded in [0, 2 pi) (A2929's ry) are drawn in [0, 360), as the recording holds them
-    # (they were drawn in [-180, 180), and embed's colours show the same angles from 0 to 2 pi)
-    ry = np.array([[0.1], [np.pi], [6.2]])
-    fig_ry = plot_decoding(np.arange(3.0), ry, np.array([[6.2], [-np.pi / 2], [0.1]]), [targets[1]])
+    # angles recorded in [0, 2 pi) (A2929's ry: recorded_range_deg [0, 360] in the saved target) are
+    # drawn in [0, 360), as the recording holds them, although the window labels come wrapped to
+    # [-pi, pi) (embed's colours show the same angles from 0 to 2 pi)
+    ry = np.array([[0.1], [-np.pi], [6.2 - 2 * np.pi]])
+    fig_ry = plot_decoding(np.arange(3.0), ry, np.array([[6.2], [-np.pi / 2], [0.1]]),
+                           [dict(targets[1], recorded_range_deg=[0.0, 360.0])])
     rec_ry, dec_ry = fig_ry.axes[0].get_lines()[:2]
-    np.testing.assert_allclose(rec_ry.get_ydata(), np.degrees(ry[:, 0]), atol=1e-9)
+    np.testing.assert_allclose(rec_ry.get_ydata(), [np.degrees(0.1), 180, np.degrees(6.2)], atol=1e-9)
     np.testing.assert_allclose(dec_ry.get_ydata(), [np.degrees(6.2), 270, np.degrees(0.1)], atol=1e-9)
     assert fig_ry.axes[0].get_ylim() == (-5, 365)
     cm = ax_c.images[0].get_array()

@@ -503,7 +503,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         targets; the spike counts are over the kept windows: current-window spikes, and those cut
         by ``max_window_length`` / ``max_past_length``), ``report["targets"][name] = {"kind",
         "column", "weight", "mean", "std"}`` (train statistics of the value; the circular mean and
-        resultant length for circular targets) plus ``"num_classes"``, ``"classes"`` and the
+        resultant length for circular targets, and their ``recorded_range_deg``,
+        :func:`circular_range_deg` of all the recorded values) plus ``"num_classes"``, ``"classes"`` and the
         train ``"class_counts"`` for classification, and ``report["split_plan"]``.
 
     Raises:
@@ -617,7 +618,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                         class_counts=np.bincount(values["train"][t.label], minlength=t.num_classes).tolist())
         elif t.kind == "circular":
             c, s = float(np.mean(np.cos(tr))), float(np.mean(np.sin(tr)))
-            info.update(mean=math.atan2(s, c), resultant_length=math.hypot(c, s))
+            info.update(mean=math.atan2(s, c), resultant_length=math.hypot(c, s),
+                        recorded_range_deg=circular_range_deg(_raw_values(recording, t)[0]))
         else:
             info.update(mean=float(np.mean(tr)), std=float(np.std(tr)))
             _warn_if_wrapping_angle(recording, t, tr)
@@ -698,10 +700,25 @@ def balanced_class_weights(class_index: np.ndarray, num_classes: int) -> List[fl
     return [float(v) for v in w]
 
 
+def circular_range_deg(values) -> List[float]:
+    """The convention of a circular target's recorded angles, as the range in degrees that
+    :func:`~hf_neuroformer.plotting.plot_decoding` draws them in: ``[0.0, 360.0]`` when every
+    finite value of ``values`` (the target's raw samples in radians, before any wrapping: a
+    behaviour series' column or a trial column) is >= 0, i.e. the angle is recorded in
+    ``[0, 2 pi)`` (A2929's ``ry``), else ``[-180.0, 180.0]`` (recorded in ``[-pi, pi)``; also for
+    no finite value). The window labels, predictions and metrics are wrapped to ``[-pi, pi)``
+    whatever the convention, so the sign of the wrapped values cannot tell it.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return [0.0, 360.0] if v.size and v.min() >= 0 else [-180.0, 180.0]
+
+
 def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None) -> List[dict]:
     """The ``config.decoding_targets`` entries of ``targets``: name, kind, column, weight, and
     the train statistics the heads need (regression ``mean``/``std``; classification
-    ``num_classes``/``classes``, ``class_weight`` and ``class_weights``). With ``train_ds``
+    ``num_classes``/``classes``, ``class_weight`` and ``class_weights``); circular:
+    ``recorded_range_deg`` (:func:`circular_range_deg`, the range the figures draw it in). With ``train_ds``
     (e.g. a few-shot fraction of train) the regression statistics and the class weights are
     those of its rows instead of the whole train split's (the baselines fit on the same rows).
 
@@ -720,6 +737,8 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
                 else:
                     y = np.repeat(np.arange(k), np.asarray(info["class_counts"], dtype=np.int64))
                 d["class_weights"] = balanced_class_weights(y, k)
+        elif t.kind == "circular" and info.get("recorded_range_deg") is not None:
+            d["recorded_range_deg"] = list(info["recorded_range_deg"])  # what plot_decoding draws in
         elif t.kind == "regression":
             mean, std = info["mean"], info["std"]
             if train_ds is not None:
@@ -856,6 +875,7 @@ class DecodingCollator(NeuroformerCollator):
 
 __all__ = [
     "prediction_table",
+    "circular_range_deg",
     "check_table_columns",
     "TABLE_COLUMNS",
     "DecodingTarget",

@@ -447,14 +447,34 @@ def _break_at_gaps(t: np.ndarray, *ys: np.ndarray):
     return tuple(np.insert(np.asarray(a, dtype=np.float64), cut, np.nan) for a in (t, *ys))
 
 
+def _circular_low(recorded_range, k: int) -> float:
+    """Lower end, degrees, of the range :func:`plot_decoding` draws ``targets[k]`` in (see there)."""
+    if recorded_range is None:
+        return -180.0
+    try:
+        pair = [float(v) for v in recorded_range]
+    except (TypeError, ValueError):
+        pair = None
+    if pair not in ([0.0, 360.0], [-180.0, 180.0]):
+        raise PlottingInputError(f"targets[{k}].recorded_range_deg: expected [0, 360] (angles recorded in [0, 2 pi)) "
+                                 f"or [-180, 180] (in [-pi, pi)), got {recorded_range!r}; see "
+                                 "hf_neuroformer.decoding.circular_range_deg")
+    return pair[0]
+
+
 def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.ndarray, targets: Sequence[dict],
                   metrics: dict | None = None, split: str = "test", path=None) -> Figure:
     """Decoded against recorded behaviour, one panel per target.
 
     Regression: the target over time, recorded (black) and decoded (colour), a line per
     contiguous block of windows. Circular: the same in degrees, as points (no lines across the
-    wrap), in [0, 360) when every recorded angle lies in [0, 2 pi) (as A2929's head direction is
-    recorded), else in [-180, 180). When the long gaps between blocks of windows take more time than the blocks,
+    wrap), in the convention the angle is recorded in, the target's ``recorded_range_deg``
+    (:func:`~hf_neuroformer.decoding.circular_range_deg` of the recording's raw values, saved in
+    ``config.decoding_targets``): ``[0, 360]`` draws [0, 360) (an angle recorded in [0, 2 pi), as
+    A2929's head direction), ``[-180, 180]`` or none (a model finetuned before it was saved)
+    draws [-180, 180), the range the window labels, predictions and angular metrics are wrapped
+    to. The values passed cannot tell the convention: they are wrapped to [-pi, pi) whatever it
+    is. When the long gaps between blocks of windows take more time than the blocks,
     the time axis cuts them: seconds from the first window, dotted lines at the cuts labelled with
     the recording time after each. Classification: the confusion matrix, rows normalised to the recorded class
     (scikit-learn ``ConfusionMatrixDisplay``), so a decoder that always answers the majority class
@@ -468,8 +488,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             windows with a recorded value), the window is left out of a confusion matrix (a
             panel without any recorded class says so).
         predictions: ``(n, n_targets)`` decoded values, same units.
-        targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``), each
-            optionally with ``unit`` (the behaviour series' unit, e.g. ``px``) for the y axis.
+        targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``,
+            circular: ``recorded_range_deg``), each optionally with ``unit`` (the behaviour
+            series' unit, e.g. ``px``) for the y axis.
         metrics: ``metrics.json`` of the run: ``<split>/<name>/r2``, ``.../mean_angular_error_deg``
             or ``.../balanced_accuracy`` go into the panel titles when present.
         split: the split the windows come from, for the titles.
@@ -479,7 +500,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
 
     Raises:
-        PlottingInputError: shapes that do not match ``targets``, or an unknown target kind.
+        PlottingInputError: shapes that do not match ``targets``, an unknown target kind, or a
+            ``recorded_range_deg`` other than ``[0, 360]`` / ``[-180, 180]``.
     """
     from sklearn.metrics import ConfusionMatrixDisplay
 
@@ -537,10 +559,10 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             # no recorded value (decoded during sleep): no "recorded" entry in the legend ("_": left out)
             recorded_label = "recorded" if np.isfinite(yy).any() else "_recorded"
             if kind == "circular":
-                # the recording's own range: [0, 360) for angles recorded in [0, 2 pi) (A2929's ry,
-                # which other figures, e.g. embed's colours, show that way), else [-180, 180)
-                known = yy[np.isfinite(yy)]
-                low = 0.0 if known.size and known.min() >= 0 and known.max() < 2 * np.pi else -180.0
+                # the recording's own convention (A2929's ry in [0, 2 pi), which other figures, e.g.
+                # embed's colours, show that way), not the sign of the wrapped labels: [0, 360) was
+                # chosen only when every label happened to lie in [0, pi)
+                low = _circular_low(target.get("recorded_range_deg"), k)
                 yy, pp = (np.degrees(wrap_angle(v)) % 360 if low == 0 else np.degrees(wrap_angle(v)) for v in (yy, pp))
                 ax.plot(tt, yy, ".", color=REAL_COLOR, ms=3, label=recorded_label)
                 ax.plot(tt, pp, ".", color=GENERATED_COLOR, ms=3, label="decoded")
