@@ -20,18 +20,23 @@ setup(
         # 5.23 is the first with activation_checkpointing_enable (training.activation_checkpointing);
         # the suite passes on 5.23.0 and 5.24.0 (README, "Set-up")
         "transformers>=5.23",
-        "datasets",
-        "accelerate",
-        "safetensors",
-        "huggingface-hub",
+        "datasets>=5.1",  # 4.x: no max_buffer_input_shards; 5.0: the one-shard epoch-order test fails
+        "accelerate>=1.3",  # unwrap_model(keep_torch_compile=...); 1.2 lacks it, 1.0 lacks dynamo_plugin
+        "safetensors>=0.8",  # transformers 5.23 requires it
+        "huggingface-hub>=1.31",  # transformers 5.23 requires it; the Hub tests pass on 1.31.0
         "jinja2",  # model card templates (huggingface_hub.ModelCard.from_template)
         "evaluate",
-        "pynwb>=4.2",  # EventsTable (NWB 2.9) for event streams
+        # EventsTable (NWB 2.9) for event streams (from 4.0); 4.0 and 4.1 warn on writing rendered frames
+        # (hdmf DtypeConversionWarning, ImageSeries/num_samples int64 -> uint64)
+        "pynwb>=4.2",
         "h5py",
-        "numpy<2.4",  # brian2 2.9 does not import with numpy 2.4
+        # brian2 2.9 does not import with numpy 2.4; 1.26 fails in pyarrow (datasets), which needs 2.0
+        "numpy>=2.0,<2.4",
         "brian2>=2.9",  # reference LIF simulator of the hub networks (neuroformer simulate --kind hub)
         "scipy",
-        "scikit-learn",  # decoding metrics and the classical decoding baselines (issue 4)
+        # decoding metrics and the classical decoding baselines (issue 4); 1.8 is the first where
+        # l1_ratio alone picks the penalty (before, the "lasso" classifier would silently fit L2)
+        "scikit-learn>=1.8",
         "pandas",
         "matplotlib>=3.8",  # Figure.get_suptitle
         "pyyaml",
