@@ -25,7 +25,7 @@ setup(
         "safetensors>=0.8",  # transformers 5.23 requires it
         "huggingface-hub>=1.31",  # transformers 5.23 requires it; the Hub tests pass on 1.31.0
         "jinja2",  # model card templates (huggingface_hub.ModelCard.from_template)
-        "evaluate",
+        "evaluate>=0.4",  # 0.4.0 passes; older not tried
         # EventsTable (NWB 2.9) for event streams (from 4.0); 4.0 and 4.1 warn on writing rendered frames
         # (hdmf DtypeConversionWarning, ImageSeries/num_samples int64 -> uint64)
         "pynwb>=4.2",
@@ -33,11 +33,11 @@ setup(
         # brian2 2.9 does not import with numpy 2.4; 1.26 fails in pyarrow (datasets), which needs 2.0
         "numpy>=2.0,<2.4",
         "brian2>=2.9",  # reference LIF simulator of the hub networks (neuroformer simulate --kind hub)
-        "scipy",
+        "scipy>=1.13",  # 1.13.1 passes (the first line built for numpy 2); older not tried
         # decoding metrics and the classical decoding baselines (issue 4); 1.8 is the first where
         # l1_ratio alone picks the penalty (before, the "lasso" classifier would silently fit L2)
         "scikit-learn>=1.8",
-        "pandas",
+        "pandas>=2.2",  # 2.2.3 passes; older not tried
         "matplotlib>=3.8",  # Figure.get_suptitle
         "pyyaml",
         "tqdm",
