@@ -1,4 +1,5 @@
-"""Metrics: fidelity of generated recordings, bits per spike, count-based token baselines, decoding.
+"""Metrics: fidelity of generated recordings, bits per spike, count-based token baselines, decoding,
+and block-bootstrap confidence intervals (:mod:`.bootstrap`).
 
 The fidelity functions (:mod:`.fidelity`) and the bits-per-spike pieces (:mod:`.bits_per_spike`)
 are plain numpy/scipy functions; :func:`load_metric` loads the same computations as Hugging Face
@@ -17,11 +18,13 @@ from .bits_per_spike import (
     poisson_rates_from_windows,
     window_spike_counts,
 )
+from .bootstrap import BootstrapInputError, block_bootstrap_ci, block_sums, window_blocks
 from .decoding import (
     DECODING_KINDS,
     DecodingMetricsInputError,
     angular_error,
     decoding_metrics,
+    decoding_metrics_ci,
     wrap_angle,
 )
 from .fidelity import (
@@ -97,6 +100,11 @@ def load_metric(name: str, **kwargs):
 
 
 __all__ = [
+    "BootstrapInputError",
+    "block_bootstrap_ci",
+    "block_sums",
+    "decoding_metrics_ci",
+    "window_blocks",
     "DECODING_KINDS",
     "DecodingMetricsInputError",
     "angular_error",

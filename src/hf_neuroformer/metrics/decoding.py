@@ -223,4 +223,129 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
     }
 
 
-__all__ = ["DECODING_KINDS", "DecodingMetricsInputError", "angular_error", "decoding_metrics", "wrap_angle"]
+def _weighted_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``(m,)`` medians of ``m`` samples given as ``counts`` ``(m, U)`` of each sorted distinct
+    ``values`` ``(U,)``: the middle order statistic, or the mean of the two middle ones for an even
+    count (as :func:`numpy.median`)."""
+    c = np.cumsum(counts, axis=1)
+    n = c[:, -1:]
+    lo = values[np.minimum((c < np.floor((n + 1) / 2)).sum(axis=1), len(values) - 1)]
+    hi = values[np.minimum((c < np.ceil((n + 1) / 2)).sum(axis=1), len(values) - 1)]
+    return np.where(n[:, 0] > 0, (lo + hi) / 2, np.nan)
+
+
+def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[str, dict]:
+    r"""Block-bootstrap confidence intervals of the :func:`decoding_metrics` figures.
+
+    Each block of windows (``blocks``, e.g. from
+    :func:`~hf_neuroformer.metrics.bootstrap.window_blocks`) contributes its sufficient
+    statistics, resampled together and turned back into the metric on every resample
+    (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`): regression, the sums of ``y``,
+    ``y^2``, ``\hat y``, ``\hat y^2``, ``y \hat y``, squared and absolute errors per column
+    (``r2``, ``pearson_r``, ``rmse``, ``mae``; for 2-D targets averaged over columns as
+    :func:`decoding_metrics` does); classification, per-class window and hit counts
+    (``accuracy``, ``balanced_accuracy``); circular, the summed absolute wrapped error and
+    ``cos`` / ``sin`` of the error (``mean_angular_error_*``, ``circular_r``) and, for the
+    median, the count of each distinct error value per block (an exact median of the resample).
+
+    Args:
+        y_true, y_pred, kind: as :func:`decoding_metrics` (same checks, same layouts).
+        blocks: ``(n,)`` int block index of each window, ``0 .. n_blocks - 1``.
+        **bootstrap: passed to :func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`
+            (``n_resamples``, ``confidence``, ``seed``, ``method``, ``min_blocks``).
+
+    Returns:
+        dict metric name -> :func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci` result
+        (``interval`` in the metric's unit, or None with a ``reason``); the metrics of
+        :func:`decoding_metrics` except ``n`` and ``target_sd``.
+
+    Raises:
+        DecodingMetricsInputError: as :func:`decoding_metrics`, or ``blocks`` not one integer
+            per window.
+    """
+    from .bootstrap import block_bootstrap_ci, block_sums
+
+    decoding_metrics(y_true, y_pred, kind)  # the same checks (and messages)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    b = np.asarray(blocks)
+    if b.shape != (len(y_true),) or (b.size and (b.min() < 0 or np.any(b != np.round(b)))):
+        raise DecodingMetricsInputError(f"blocks: expected {len(y_true)} integer block indices >= 0 (one per window), "
+                                        f"got shape {b.shape}")
+    b = b.astype(np.int64)
+    nb = int(b.max(initial=-1)) + 1
+
+    def ci(statistic, *values):
+        return block_bootstrap_ci(statistic, *[block_sums(v, b, nb) for v in values], **bootstrap)
+
+    ones = np.ones((len(y_true), 1))
+    if kind == "classification":
+        if y_pred.ndim == 2:
+            y_pred = y_pred.argmax(axis=1)
+        yt, yp = y_true.astype(np.int64), y_pred.astype(np.int64)
+        classes = np.unique(yt)
+        member = (yt[:, None] == classes[None]).astype(np.float64)  # (n, C)
+        hit = member * (yp == yt)[:, None]
+
+        def balanced(n, h):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                recall = np.where(n > 0, h / n, np.nan)
+            return np.nanmean(recall, axis=1)
+
+        return {"accuracy": ci(lambda n, h: h.sum(1) / n.sum(1), member, hit),
+                "balanced_accuracy": ci(balanced, member, hit)}
+
+    if kind == "circular":
+        yp = y_pred.astype(np.float64)
+        if yp.ndim == 2:
+            yp = np.arctan2(yp[:, 1], yp[:, 0])
+        d = wrap_angle(yp - y_true.astype(np.float64))
+        err = np.abs(d)
+        values, inverse = np.unique(err, return_inverse=True)
+        onehot = np.zeros((len(err), len(values)))
+        onehot[np.arange(len(err)), inverse.reshape(-1)] = 1.0
+        mean = ci(lambda s, n: s[:, 0] / n[:, 0], err[:, None], ones)
+        median = ci(lambda c: _weighted_median(values, c), onehot)
+        deg = [{**r, "estimate": math.degrees(r["estimate"]),
+                "interval": None if r["interval"] is None else [math.degrees(v) for v in r["interval"]]}
+               for r in (mean, median)]
+        return {
+            "mean_angular_error_rad": mean,
+            "median_angular_error_rad": median,
+            "mean_angular_error_deg": deg[0],
+            "median_angular_error_deg": deg[1],
+            "circular_r": ci(lambda cs, n: np.hypot(cs[:, 0], cs[:, 1]) / n[:, 0],
+                             np.stack([np.cos(d), np.sin(d)], 1), ones),
+        }
+
+    # regression; centred on the whole split's means (r2 and r do not change, the sums lose less)
+    t = y_true.astype(np.float64).reshape(len(y_true), -1)
+    p = y_pred.astype(np.float64).reshape(len(y_pred), -1)
+    e = p - t
+    t, p = t - t.mean(0), p - p.mean(0)
+    k = t.shape[1]
+    parts = np.concatenate([t, t * t, p, p * p, t * p, e * e, np.abs(e)], axis=1)  # (n, 7k)
+
+    def split(s):
+        return [s[:, i * k:(i + 1) * k] for i in range(7)]
+
+    def r2(s, n):
+        st, stt, _, _, _, see, _ = split(s)
+        sst = stt - st * st / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.all(sst > 0, axis=1), np.mean(1 - see / sst, axis=1), np.nan)
+
+    def pearson(s, n):
+        st, stt, sp, spp, stp, _, _ = split(s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.mean((stp - st * sp / n) / np.sqrt((stt - st * st / n) * (spp - sp * sp / n)), axis=1)
+
+    return {
+        "r2": ci(r2, parts, ones),
+        "pearson_r": ci(pearson, parts, ones),
+        "rmse": ci(lambda s, n: np.sqrt(split(s)[5].sum(1) / (n[:, 0] * k)), parts, ones),
+        "mae": ci(lambda s, n: split(s)[6].sum(1) / (n[:, 0] * k), parts, ones),
+    }
+
+
+__all__ = ["DECODING_KINDS", "DecodingMetricsInputError", "angular_error", "decoding_metrics", "decoding_metrics_ci",
+           "wrap_angle"]

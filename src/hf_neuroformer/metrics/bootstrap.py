@@ -1,0 +1,273 @@
+r"""Block-bootstrap confidence intervals for test metrics (numpy / scipy).
+
+Why blocks
+----------
+Windows that follow each other in time share slow state (rates drift, behaviour is smooth), so
+they are not independent draws: resampling single windows treats ``n`` correlated windows as
+``n`` independent ones and gives intervals that are too narrow. The moving-block idea (Künsch
+1989, "The jackknife and the bootstrap for general stationary observations", Ann. Statist.
+17:1217) is to resample *contiguous blocks* long enough to hold most of the dependence; here
+the blocks do not overlap (the non-overlapping block bootstrap; Efron & Tibshirani 1993, "An
+Introduction to the Bootstrap", Sec. 8.6):
+
+* trial splits (``mode="trials"``): one block per trial (trials that overlap in time, which the
+  split plan keeps together, form one block);
+* time splits: each test segment is cut into consecutive blocks of :data:`CI_BLOCK_S` seconds
+  (10 s) of window starts, the last block of a segment shorter when 10 s does not divide it.
+
+Ratio metrics (bits per spike, NLL per spike, R², Pearson r, accuracy, ...) are not averages of
+per-block metrics: each block contributes its *sufficient statistics* (sums over its windows,
+e.g. log-likelihood gain and spike count), the blocks are resampled with replacement, the
+sums of the drawn blocks' statistics are added up (paired: all statistics of a block travel
+together) and the metric is recomputed from those totals on every resample.
+
+The interval
+------------
+:func:`scipy.stats.bootstrap` over the block indices, ``method="BCa"`` (bias-corrected and
+accelerated, Efron & Tibshirani 1993, Ch. 14): the metrics here are ratios and correlations whose
+bootstrap distributions are skewed and biased with a handful of blocks, which the percentile
+interval ignores and BCa corrects (its acceleration comes from the jackknife over blocks, so it
+costs ``n_blocks`` extra evaluations). Where BCa is undefined (every resample gives the same
+value, e.g. an accuracy of 1 in every block) the percentile interval is given and the method says
+so. ``n_resamples=2000`` with a fixed seed (0), so a rerun gives the same interval. With fewer
+than :data:`MIN_BLOCKS` blocks (5) no interval is given (None) and the reason is stated: the
+bootstrap distribution of a handful of blocks takes a handful of values, and its quantiles
+would be a misleading interval.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+#: Length (s) of a bootstrap block of a time split's windows.
+CI_BLOCK_S = 10.0
+#: Fewest blocks for which an interval is given.
+MIN_BLOCKS = 5
+#: Bootstrap resamples.
+N_RESAMPLES = 2000
+#: Confidence level of the reported intervals.
+CONFIDENCE = 0.95
+
+
+class BootstrapInputError(ValueError):
+    """A bad argument to a block-bootstrap function; the message names the field."""
+
+
+def ci_key(name: str, confidence: float = CONFIDENCE) -> str:
+    """The metrics-file key of the interval of ``name``: ``"test/r2"`` -> ``"test/r2_ci95"``."""
+    return f"{name}_ci{round(confidence * 100):d}"
+
+
+def merge_segments(segments) -> np.ndarray:
+    """``(m, 2)`` float64 ``[start, stop)`` s: the union of ``segments`` (``(n, 2)``, any order),
+    overlapping spans merged, in time order."""
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    seg = seg[np.argsort(seg[:, 0], kind="stable")]
+    out = []
+    for s, e in seg:
+        if out and s < out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S):
+    """Bootstrap block of each window, and the blocks' definition in words.
+
+    Args:
+        window_starts: ``(n_windows,)`` float64 window starts, s, each inside one of ``segments``.
+        segments: ``(n_segments, 2)`` float64 ``[start, stop)`` s of the split (a
+            :class:`~hf_neuroformer.windows.SplitPlan`'s ``segments[split]``: the trials of a trial
+            split, the time blocks of a time split).
+        mode: ``"trials"``: one block per trial (overlapping trials merged); ``"time"``: each
+            (merged) segment cut into blocks of ``block_s`` s from its start.
+        block_s: block length, s, > 0 (time mode).
+
+    Returns:
+        ``(blocks, definition)``: ``(n_windows,)`` int64 block index ``0 .. n_blocks - 1``
+        (blocks numbered in time order, empty blocks skipped) and a str saying what a block is.
+
+    Raises:
+        BootstrapInputError: an unknown ``mode``, a non-positive ``block_s``, or a window
+            outside every segment (the message names the first).
+    """
+    if mode not in ("time", "trials"):
+        raise BootstrapInputError(f"mode: expected 'time' or 'trials', got {mode!r}")
+    if not (np.isfinite(block_s) and block_s > 0):
+        raise BootstrapInputError(f"block_s: expected a positive number of seconds, got {block_s}")
+    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    seg = merge_segments(segments)
+    idx = np.searchsorted(seg[:, 0], starts + 1e-9, side="right") - 1  # 1 ns: starts lie on a 1 ns grid
+    if len(seg) == 0:
+        bad = np.arange(len(starts))
+    else:
+        bad = np.flatnonzero((idx < 0) | (starts >= seg[np.maximum(idx, 0), 1]))
+    if bad.size:
+        raise BootstrapInputError(f"window_starts: window {bad[0]} starts at {starts[bad[0]]} s, outside every "
+                                  "segment of the split")
+    if mode == "trials":
+        key = idx
+        definition = "one block per trial of the split (trials overlapping in time merged into one)"
+    else:
+        within = np.floor((starts - seg[idx, 0]) / block_s + 1e-9).astype(np.int64)
+        key = idx * (int(within.max(initial=0)) + 1) + within
+        definition = (f"consecutive {block_s:g} s of window starts in each time segment of the split (the last "
+                      "block of a segment shorter)")
+    _, blocks = np.unique(key, return_inverse=True)
+    return blocks.astype(np.int64).reshape(-1), definition
+
+
+def block_sums(values, blocks, n_blocks: Optional[int] = None) -> np.ndarray:
+    """``(n_blocks, ...)`` float64 sums of ``values`` (``(n_windows, ...)``) over the windows of
+    each block (``blocks``: ``(n_windows,)`` int block index, as :func:`window_blocks` gives)."""
+    v = np.asarray(values, dtype=np.float64)
+    b = np.asarray(blocks, dtype=np.int64)
+    n = int(b.max(initial=-1)) + 1 if n_blocks is None else int(n_blocks)
+    out = np.zeros((n,) + v.shape[1:])
+    np.add.at(out, b, v)
+    return out
+
+
+def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_resamples: int = N_RESAMPLES,
+                       confidence: float = CONFIDENCE, seed: int = 0, method: str = "BCa",
+                       min_blocks: int = MIN_BLOCKS) -> Dict[str, object]:
+    """Confidence interval of a metric by resampling whole blocks of windows (module docstring).
+
+    Args:
+        statistic: the metric from summed sufficient statistics: called with one array per
+            ``block_stats``, each of shape ``(m, *trailing)`` (the sums over the blocks of ``m``
+            resamples, or of the whole split with ``m = 1``), it returns ``(m,)`` values. E.g. bits
+            per spike: ``lambda gain, n: gain / (n * np.log(2))``.
+        *block_stats: one or more ``(n_blocks, *trailing)`` float arrays, the per-block sums
+            (:func:`block_sums`); resampled together (paired).
+        n_resamples: bootstrap resamples (default 2000).
+        confidence: confidence level in (0, 1) (default 0.95).
+        seed: seed of the resampling (numpy ``default_rng``): the same inputs give the same interval.
+        method: ``"BCa"`` (default) or ``"percentile"`` (:func:`scipy.stats.bootstrap`).
+        min_blocks: fewer blocks than this give no interval.
+
+    Returns:
+        dict: ``estimate`` (float, the metric on all blocks), ``interval`` (``[low, high]``
+        floats in the metric's unit, or None), ``reason`` (None, or why there is no interval),
+        ``n_blocks`` (int), ``method`` (str, the method used), ``n_resamples``, ``confidence``.
+
+    Raises:
+        BootstrapInputError: no ``block_stats``, arrays with different numbers of blocks, a bad
+            ``method``, ``confidence`` or ``n_resamples``.
+
+    Source: :func:`scipy.stats.bootstrap` (SciPy docs); Efron & Tibshirani (1993) Ch. 13-14;
+    Künsch (1989) for resampling blocks of a dependent series.
+    """
+    from scipy import stats
+
+    if not block_stats:
+        raise BootstrapInputError("block_stats: expected at least one (n_blocks, ...) array of per-block sums")
+    arrs = [np.asarray(a, dtype=np.float64) for a in block_stats]
+    n_blocks = arrs[0].shape[0] if arrs[0].ndim else 0
+    for i, a in enumerate(arrs):
+        if a.ndim == 0 or a.shape[0] != n_blocks:
+            raise BootstrapInputError(f"block_stats[{i}]: expected {n_blocks} blocks (rows, as block_stats[0]), "
+                                      f"got shape {a.shape}")
+    if method not in ("BCa", "percentile"):
+        raise BootstrapInputError(f"method: expected 'BCa' or 'percentile', got {method!r}")
+    if not 0 < confidence < 1:
+        raise BootstrapInputError(f"confidence: expected a level in (0, 1), got {confidence}")
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise BootstrapInputError(f"n_resamples: expected an integer >= 1, got {n_resamples}")
+
+    flat_stats = [a.reshape(n_blocks, -1) for a in arrs]
+
+    def totals(idx):  # (..., k) block indices -> each array summed over the drawn blocks: (m, *trailing)
+        idx = np.asarray(idx, dtype=np.int64)
+        flat = idx.reshape(-1, idx.shape[-1])
+        rows = np.arange(len(flat))[:, None] * n_blocks
+        counts = np.bincount((rows + flat).reshape(-1), minlength=len(flat) * n_blocks).reshape(len(flat), n_blocks)
+        counts = counts.astype(np.float64)  # how often each block was drawn, per resample
+        return [(counts @ f).reshape((len(flat),) + a.shape[1:]) for f, a in zip(flat_stats, arrs)], idx.shape[:-1]
+
+    def stat(idx, axis=-1):
+        t, lead = totals(idx)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(statistic(*t), dtype=np.float64).reshape(lead)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = float(np.asarray(statistic(*[a.sum(axis=0)[None] for a in arrs]), dtype=np.float64).reshape(-1)[0])
+    out = {"estimate": estimate, "interval": None, "reason": None, "n_blocks": int(n_blocks), "method": method,
+           "n_resamples": int(n_resamples), "confidence": float(confidence)}
+    if n_blocks < min_blocks:
+        out["reason"] = (f"{n_blocks} block(s), fewer than {min_blocks}: too few independent pieces for a "
+                         "bootstrap interval")
+        return out
+    if not math.isfinite(estimate):
+        out["reason"] = f"the metric is not finite on the whole split ({estimate})"
+        return out
+    data = (np.arange(n_blocks),)
+    width = max([n_blocks] + [f.shape[1] for f in flat_stats])
+    batch = int(max(1, min(n_resamples, 4_000_000 // width)))  # resamples at a time: ~32 MB per (m, width) array
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DegenerateDataWarning: handled below
+        res = stats.bootstrap(data, stat, n_resamples=int(n_resamples), confidence_level=confidence,
+                              method=method, vectorized=True, rng=rng, batch=batch)
+    dist = np.asarray(res.bootstrap_distribution)
+    n_bad = int((~np.isfinite(dist)).sum())
+    if n_bad:
+        out["reason"] = (f"the metric is undefined (NaN) in {n_bad} of {n_resamples} resamples of the blocks "
+                         "(e.g. a resample without spikes, or with a constant target)")
+        return out
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if method == "BCa" and not (math.isfinite(lo) and math.isfinite(hi)):
+        # every resample (nearly) equal: BCa's bias correction is undefined; the percentile interval is not
+        alpha = (1 - confidence) / 2
+        lo, hi = (float(q) for q in np.quantile(dist, [alpha, 1 - alpha]))
+        out["method"] = "percentile (BCa undefined: the bootstrap distribution is degenerate)"
+    out["interval"] = [lo, hi]
+    return out
+
+
+def ci_entries(name: str, result: Dict[str, object], confidence: float = CONFIDENCE) -> Dict[str, object]:
+    """Metrics-file keys of one interval: ``{name}_ci95`` (``[low, high]`` or None) and, when it is
+    None, ``{name}_ci95_reason`` (str); ``{name}_ci95_method`` when BCa fell back to the percentile
+    interval."""
+    key = ci_key(name, confidence)
+    out = {key: result["interval"]}
+    if result["interval"] is None:
+        out[f"{key}_reason"] = result["reason"]
+    elif result["method"] != "BCa":
+        out[f"{key}_method"] = result["method"]
+    return out
+
+
+def ci_description(prefix: str, n_blocks: int, definition: str, method: str = "BCa",
+                   confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES) -> Dict[str, object]:
+    """The keys stating once how the intervals under ``prefix`` (e.g. ``"test/"``) were made:
+    ``{prefix}ci95_n_blocks`` (int), ``{prefix}ci95_blocks`` (str, what a block is) and
+    ``{prefix}ci95_method`` (str)."""
+    key = f"{prefix}ci{round(confidence * 100):d}"
+    return {
+        f"{key}_n_blocks": int(n_blocks),
+        f"{key}_blocks": definition,
+        f"{key}_method": (f"scipy.stats.bootstrap, method {method!r}, {n_resamples} resamples of whole blocks "
+                          f"(seed 0), metric recomputed from the resampled blocks' summed sufficient statistics"),
+    }
+
+
+__all__ = [
+    "CI_BLOCK_S",
+    "CONFIDENCE",
+    "MIN_BLOCKS",
+    "N_RESAMPLES",
+    "BootstrapInputError",
+    "block_bootstrap_ci",
+    "block_sums",
+    "ci_description",
+    "ci_entries",
+    "ci_key",
+    "merge_segments",
+    "window_blocks",
+]

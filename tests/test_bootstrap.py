@@ -1,0 +1,104 @@
+"""Block-bootstrap confidence intervals (hf_neuroformer.metrics.bootstrap) against known answers."""
+
+import numpy as np
+import pytest
+
+from hf_neuroformer.metrics.bootstrap import (BootstrapInputError, block_bootstrap_ci, block_sums, ci_entries,
+                                              window_blocks)
+from hf_neuroformer.metrics.decoding import decoding_metrics, decoding_metrics_ci
+
+
+def _ratio(s, n):
+    return s[:, 0] / n[:, 0]
+
+
+def test_iid_blocks_give_the_normal_theory_width():
+    """For i.i.d. blocks the 95 % interval of a mean is about 2 * 1.96 * sd / sqrt(n_blocks) wide,
+    and it is the width of the block means, not of the (correlated) windows inside the blocks."""
+    rng = np.random.default_rng(3)
+    n_blocks, per_block = 200, 20
+    # windows of a block share an offset (sd 1) and add noise (sd 1): window-level i.i.d. theory would
+    # give a width sqrt(20 / 2) ~ 3 times too narrow
+    values = rng.normal(0, 1, n_blocks)[:, None] + rng.normal(0, 1, (n_blocks, per_block))
+    blocks = np.repeat(np.arange(n_blocks), per_block)
+    r = block_bootstrap_ci(_ratio, block_sums(values.reshape(-1, 1), blocks), block_sums(np.ones((blocks.size, 1)), blocks))
+    lo, hi = r["interval"]
+    block_means = values.mean(1)
+    expected = 2 * 1.96 * block_means.std(ddof=1) / np.sqrt(n_blocks)
+    assert hi - lo == pytest.approx(expected, rel=0.1)
+    naive = 2 * 1.96 * values.std(ddof=1) / np.sqrt(values.size)
+    assert hi - lo > 2.5 * naive
+    assert r["estimate"] == pytest.approx(values.mean()) and lo < r["estimate"] < hi
+    assert r["n_blocks"] == n_blocks and r["method"] == "BCa" and r["reason"] is None
+
+
+def test_ratio_metric_is_recomputed_from_pooled_sums_and_covers():
+    """A ratio (e.g. bits per spike = gain / spikes) is the pooled ratio of the resampled blocks'
+    sums, not a mean of per-block ratios; the BCa interval covers the true ratio about 95 % of the
+    time over repeated experiments with unequal block sizes."""
+    rng = np.random.default_rng(0)
+    true_ratio, hits, reps = 0.5, 0, 300
+    for _ in range(reps):
+        n = rng.integers(1, 60, size=30).astype(float)  # spikes per block, very unequal
+        gain = rng.normal(true_ratio * n, 2.0 * np.sqrt(n))
+        r = block_bootstrap_ci(_ratio, gain[:, None], n[:, None], n_resamples=1000, seed=1)
+        assert r["estimate"] == pytest.approx(gain.sum() / n.sum())
+        hits += r["interval"][0] <= true_ratio <= r["interval"][1]
+    assert 0.88 <= hits / reps <= 0.99
+
+
+def test_fixed_seed_reproduces_and_too_few_blocks_give_null_with_a_reason():
+    rng = np.random.default_rng(1)
+    s, n = rng.normal(size=(12, 1)), np.ones((12, 1))
+    a, b = block_bootstrap_ci(_ratio, s, n), block_bootstrap_ci(_ratio, s, n)
+    assert a == b and a["interval"] is not None
+    assert block_bootstrap_ci(_ratio, s, n, seed=5)["interval"] != a["interval"]
+    few = block_bootstrap_ci(_ratio, s[:4], n[:4])
+    assert few["interval"] is None and few["n_blocks"] == 4
+    assert few["reason"] == "4 block(s), fewer than 5: too few independent pieces for a bootstrap interval"
+    assert few["estimate"] == pytest.approx(s[:4].mean())
+    assert block_bootstrap_ci(_ratio, s[:5], n[:5])["interval"] is not None
+    assert ci_entries("test/x", few) == {"test/x_ci95": None, "test/x_ci95_reason": few["reason"]}
+    # a metric undefined in some resamples (no spikes drawn) gives no interval either, and says why
+    zero = block_bootstrap_ci(_ratio, np.r_[s[:6], np.zeros((2, 1))], np.r_[np.zeros((6, 1)), np.ones((2, 1))])
+    assert zero["interval"] is None and "undefined (NaN) in" in zero["reason"]
+    # every block the same value: BCa is undefined, the (zero-width) percentile interval is given
+    flat = block_bootstrap_ci(_ratio, np.ones((8, 1)), np.ones((8, 1)))
+    assert flat["interval"] == [1.0, 1.0] and flat["method"].startswith("percentile")
+    with pytest.raises(BootstrapInputError, match=r"block_stats\[1\]: expected 12 blocks"):
+        block_bootstrap_ci(_ratio, s, n[:3])
+
+
+def test_window_blocks_time_and_trials():
+    starts = np.r_[np.arange(0.0, 25.0, 0.5), np.arange(40.0, 52.0, 0.5)]
+    b, definition = window_blocks(starts, [[40.0, 52.0], [0.0, 25.0]], "time", block_s=10.0)
+    # [0, 10), [10, 20), [20, 25) then [40, 50), [50, 52)
+    assert np.bincount(b).tolist() == [20, 20, 10, 20, 4] and "10 s" in definition
+    assert np.all(np.diff(b) >= 0)
+    # trials: one block per trial, overlapping trials (the 2nd and 3rd) one block
+    trials = [[0.0, 1.0], [2.0, 3.0], [2.5, 3.5], [5.0, 6.0]]
+    b, definition = window_blocks([0.0, 0.5, 2.0, 3.0, 5.5], trials, "trials")
+    assert b.tolist() == [0, 0, 1, 1, 2] and "trial" in definition
+    with pytest.raises(BootstrapInputError, match=r"window_starts: window 1 starts at 4.0 s, outside every segment"):
+        window_blocks([0.0, 4.0], trials, "trials")
+
+
+@pytest.mark.parametrize("kind", ["regression", "classification", "circular"])
+def test_decoding_intervals_estimate_the_reported_metric_and_contain_it(kind):
+    rng = np.random.default_rng(2)
+    n = 301  # odd: the median is one window's error; 300 below for the even case
+    y = np.cumsum(rng.normal(size=n)) * 0.2
+    p = y + rng.normal(size=n)
+    if kind == "classification":
+        y, p = (y > 0).astype(int) + (y > 1), (p > 0).astype(int) + (p > 1)
+    elif kind == "circular":
+        y = np.mod(y, 2 * np.pi) - np.pi
+    blocks = np.arange(n) // 25
+    for m in (n, n - 1):
+        point = decoding_metrics(y[:m], p[:m], kind)
+        cis = decoding_metrics_ci(y[:m], p[:m], kind, blocks[:m])
+        assert set(cis) == set(point) - {"n", "target_sd"}
+        for key, r in cis.items():
+            assert r["estimate"] == pytest.approx(point[key], rel=1e-9, abs=1e-12), key
+            assert r["n_blocks"] == blocks[m - 1] + 1 and r["interval"] is not None, key
+            assert r["interval"][0] <= point[key] <= r["interval"][1], key
