@@ -61,6 +61,14 @@ def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny, capsys):
     assert ev["bits_per_spike_split"] == "train"
     assert ev["bits_per_spike_n_spikes"] > 0 and "n_spikes" not in ev
     assert np.isfinite(ev["bits_per_spike"])
+    # 95 % block-bootstrap intervals beside both figures, in the JSON and printed, with the blocks once
+    n_blocks = ev["bits_per_spike_ci95_n_blocks"]
+    assert n_blocks >= 5 and "10 s of window starts" in ev["bits_per_spike_ci95_blocks"]
+    for key in ("bits_per_spike", "bits_per_spike_scored_rates_null"):
+        lo, hi = ev[f"{key}_ci95"]
+        assert lo < ev[key] < hi
+        assert f"{ev[key]:>8.4f}" in printed and f"95% CI [{lo:.4f}, {hi:.4f}]" in printed
+    assert f"block bootstrap over {n_blocks} blocks" in printed
 
 
 def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):

@@ -72,6 +72,46 @@ def finetuned(a2929, pretrained, tmp_path_factory):
     return out, metrics
 
 
+def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned, capsys):
+    """metrics.json gains a 95 % interval key per test decoding metric, and the blocks once. The
+    A2929 test split is too short for five 10-s blocks, so each is null with its reason (printed
+    beside the point value); the same function on the run's own test predictions with 2-s blocks
+    gives intervals that hold the reported values."""
+    import pandas as pd
+
+    from hf_neuroformer.cli import _print_metrics
+    from hf_neuroformer.finetuning import decoding_intervals
+    from hf_neuroformer.windows import SplitPlan
+
+    out, m = finetuned
+    on_disk = json.loads((out / "metrics.json").read_text())
+    keys = {"ry": ("mean_angular_error_rad", "median_angular_error_rad", "mean_angular_error_deg",
+                   "median_angular_error_deg", "circular_r"), "x": ("r2", "pearson_r", "rmse", "mae")}
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    n_blocks = on_disk["test/ci95_n_blocks"]
+    test_s = float(np.sum(np.diff(plan.segments["test"], axis=1)))
+    assert n_blocks == sum(int(np.ceil(round((b - a) / 10.0, 6))) for a, b in plan.segments["test"]) and test_s < 50
+    assert "10 s of window starts" in on_disk["test/ci95_blocks"] and "'BCa'" in on_disk["test/ci95_method"]
+    for target, names in keys.items():
+        for name in names:
+            key = f"test/{target}/{name}"
+            assert on_disk[f"{key}_ci95"] is None and m[f"{key}_ci95"] is None, key
+            assert on_disk[f"{key}_ci95_reason"].startswith(f"{n_blocks} block(s), fewer than 5"), key
+    _print_metrics(m)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test/x/r2 "))
+    assert f"{m['test/x/r2']:.4f}  95% CI: none ({n_blocks} block(s)" in line
+    table = pd.read_csv(out / "test_predictions.csv")
+    targets = json.loads((out / "config.json").read_text())["decoding_targets"]
+    short = decoding_intervals(table[["ry_predicted", "x_predicted"]].to_numpy(), table[["ry", "x"]].to_numpy(),
+                               targets, table["window_start_s"].to_numpy(), plan, ci_block_s=2.0)
+    assert short["test/ci95_n_blocks"] >= 5
+    for target, names in keys.items():
+        for name in names:
+            key = f"test/{target}/{name}"
+            lo, hi = short[f"{key}_ci95"]
+            assert lo <= m[key] <= hi, key
+
+
 def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(finetuned, a2929):
     out, m = finetuned
     for split in ("validation", "test"):

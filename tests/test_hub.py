@@ -605,13 +605,17 @@ def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):
     from hf_neuroformer.hub import build_model_card
 
     out, metrics = decoder
-    metrics = {**metrics, "test/x/r2": None, "test/x/pearson_r": float("nan")}
+    # and a confidence interval that could not be given (null, with its reason): not an undefined metric
+    metrics = {**metrics, "test/x/r2": None, "test/x/pearson_r": float("nan"), "test/x/rmse_ci95": None,
+               "test/x/rmse_ci95_reason": "3 block(s), fewer than 5: too few independent pieces for a bootstrap interval"}
     card = build_model_card(out, "lab/undefined", metrics)
     for key in ("test/x/r2", "test/x/pearson_r"):
         assert f"(`{key}`) | undefined (null in metrics.json) |" in card.text, key
     # the model-index metadata (which cannot hold NaN) lists only the defined ones
     listed = {f"{r.dataset_split}/{r.metric_type}" for r in card.data.eval_results}
     assert "test/x/r2" not in listed and "test/x/rmse" in listed
+    assert "test/ci95_n_blocks" in metrics and "test/x/r2_ci95" in metrics  # written by finetune
+    assert "ci95" not in card.text and not [k for k in listed if "ci95" in k]
 
 
 def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):

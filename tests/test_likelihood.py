@@ -259,3 +259,27 @@ def test_a_generated_recording_is_scored_like_the_recorded_one(small):
     other = dataclasses.replace(gens[0], session="elsewhere-generated")
     with pytest.raises(nf.UnknownUnitError, match="elsewhere-generated"):
         tok.unit_token_ids(other)
+
+
+def test_split_bits_per_spike_block_bootstrap_intervals(small):
+    """95 % intervals of both bits-per-spike figures from whole blocks of test windows: with
+    1 s blocks the test split's blocks give an interval holding the point value; with the
+    default 10 s blocks the short test split is too few blocks, and the figures say so."""
+    rec, tok, model, cfg = small
+    plan = plan_splits(rec, cfg)
+    test_s = float(np.sum(np.diff(plan.segments["test"], axis=1)))
+    out = split_bits_per_spike(model, tok, rec, plan, "test", progress=False, ci_block_s=1.0)
+    starts, _ = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    seg_start = plan.segments["test"][np.searchsorted(plan.segments["test"][:, 0], starts, side="right") - 1, 0]
+    expected_blocks = len({(a, int(np.floor((s - a) / 1.0 + 1e-9))) for s, a in zip(starts, seg_start)})
+    assert out["ci95_n_blocks"] == expected_blocks >= 5
+    for key in ("bits_per_spike", "bits_per_spike_scored_rates_null"):
+        lo, hi = out[f"{key}_ci95"]
+        assert lo < out[key] < hi, key
+    assert "1 s of window starts" in out["ci95_blocks"] and "'BCa'" in out["ci95_method"]
+    again = split_bits_per_spike(model, tok, rec, plan, "test", progress=False, ci_block_s=1.0)
+    assert again["bits_per_spike_ci95"] == out["bits_per_spike_ci95"]  # fixed seed: the same interval
+    short = split_bits_per_spike(model, tok, rec, plan, "test", progress=False)
+    assert test_s < 50 and short["ci95_n_blocks"] < 5
+    assert short["bits_per_spike_ci95"] is None and "fewer than 5" in short["bits_per_spike_ci95_reason"]
+    assert short["bits_per_spike"] == out["bits_per_spike"]  # the point value does not depend on the blocks

@@ -156,6 +156,12 @@ def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec
                                   "split_by": "trials"})
     m = train(short, tmp_path / "m", cfg, TrainingConfig(max_steps=3, batch_size=16), progress=False)
     assert m["split_mode"] == "trials" and m["n_test_windows"] > 0
+    # block-bootstrap blocks of the test NLLs: one per test trial; these 15-ms trials hold a few spikes
+    # (9 in 29 trials), so some resamples draw none, the NLL is undefined there, and no interval is given
+    test_trials = json.loads((tmp_path / "m" / "splits.json").read_text())["trial_index"]["test"]
+    assert m["test/ci95_n_blocks"] == len(test_trials) >= 5 and "trial" in m["test/ci95_blocks"]
+    for key in ("test/id_nll", "test/dt_nll"):
+        assert m[f"{key}_ci95"] is None and "undefined (NaN) in" in m[f"{key}_ci95_reason"], key
     assert (tmp_path / "m" / "model.safetensors").is_file()
     assert (tmp_path / "m" / "test_generation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # any figure that cannot be drawn is left out with a warning naming it, never the model
@@ -680,6 +686,49 @@ def finished_run(rec, tmp_path_factory):
     train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2),
           progress=False)
     return out
+
+
+def test_test_nll_intervals_in_metrics_json_and_too_few_blocks(finished_run, capsys):
+    """metrics.json gains the intervals' keys without changing the others; the 40-s recording's test
+    split is a single 10-s block, so no interval is given and the reason is written and printed."""
+    from hf_neuroformer.cli import _print_metrics
+
+    m = json.loads((finished_run / "metrics.json").read_text())
+    assert np.isfinite(m["test/id_nll"]) and np.isfinite(m["test/dt_nll"])
+    assert m["test/ci95_n_blocks"] == 1 and "10 s of window starts" in m["test/ci95_blocks"]
+    assert "'BCa'" in m["test/ci95_method"] and "2000 resamples" in m["test/ci95_method"]
+    for key in ("test/id_nll", "test/dt_nll"):
+        assert m[f"{key}_ci95"] is None
+        assert m[f"{key}_ci95_reason"] == "1 block(s), fewer than 5: too few independent pieces for a bootstrap interval"
+    _print_metrics(m)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test/id_nll "))
+    assert f"{m['test/id_nll']:.4f}  95% CI: none (1 block(s), fewer than 5" in line
+
+
+def test_test_nll_intervals_from_the_trained_model_hold_the_point_values(finished_run, rec):
+    """The same pass that gives test/id_nll and test/dt_nll gives each window's sums; with 1-s blocks
+    the 40-s recording's test split has enough blocks, and each interval holds its point value."""
+    from hf_neuroformer.training import evaluate_token_nll, split_nll_intervals
+    from hf_neuroformer.windows import NeuroformerCollator, SplitPlan, build_window_datasets
+
+    m = json.loads((finished_run / "metrics.json").read_text())
+    model = nf.NeuroformerForPreTraining.from_pretrained(finished_run)
+    tok = nf.NeuroformerTokenizer.from_pretrained(finished_run)
+    plan = SplitPlan.from_dict(json.loads((finished_run / "splits.json").read_text()))
+    dsets, plan = build_window_datasets(rec, tok, model.config, plan)
+    cfg = model.config
+    out = evaluate_token_nll(model, dsets["test"], NeuroformerCollator(cfg.pad_token_id, cfg.bos_token_id,
+                                                                       cfg.eos_token_id), per_window=True)
+    w = out["windows"]
+    assert out["id_nll"] == pytest.approx(m["test/id_nll"], rel=1e-6)
+    assert out["id_nll"] == pytest.approx(w["id_nll_sum"].sum() / w["n_spike_tokens"].sum(), rel=1e-6)
+    assert w["n_spike_tokens"].sum() == m["test/n_spike_tokens"] and len(w["window_start"]) == m["n_test_windows"]
+    ci = split_nll_intervals(w, plan, ci_block_s=1.0)
+    assert ci["test/ci95_n_blocks"] >= 5
+    for key in ("test/id_nll", "test/dt_nll"):
+        lo, hi = ci[f"{key}_ci95"]
+        assert lo < out[key.split("/")[1]] < hi, key
+    assert split_nll_intervals(w, plan)["test/id_nll_ci95"] is None  # the default 10-s blocks: 1 block
 
 
 def _files(folder):

@@ -164,10 +164,23 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _ci_text(metrics: dict, key: str) -> str:
+    """``"  95% CI [lo, hi]"`` beside a figure whose ``<key>_ci95`` is in ``metrics``; the reason
+    when that interval is None; ``""`` when there is no such key."""
+    if f"{key}_ci95" not in metrics:
+        return ""
+    ci = metrics[f"{key}_ci95"]
+    if ci is None:
+        return f"  95% CI: none ({metrics.get(f'{key}_ci95_reason')})"
+    return f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
 def _print_metrics(metrics: dict) -> None:
     for k, v in metrics.items():
+        if k.endswith("_ci95_reason"):  # printed beside its figure
+            continue
         if isinstance(v, float):
-            print(f"  {k:<34s} {v:.4f}")
+            print(f"  {k:<34s} {v:.4f}{_ci_text(metrics, k)}")
         elif isinstance(v, (int, str)):
             print(f"  {k:<34s} {v}")
 
@@ -500,9 +513,13 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
     held_out = "held-out " if split != "train" else ""
     print(f"[neuroformer] {held_out}bits/spike of {model} on its {split} windows, forward prediction "
           f"({bps['n_spikes']} spikes, {bps['n_windows']} windows, {bps['n_windows_truncated']} truncated left out):")
-    print(f"  {'bits_per_spike':<34s} {bps['bits_per_spike']:>8.4f}   vs Poisson units at their train-split rates")
+    print(f"  {'bits_per_spike':<34s} {bps['bits_per_spike']:>8.4f}   vs Poisson units at their train-split rates"
+          f"{_ci_text(bps, 'bits_per_spike')}")
     print(f"  {'bits_per_spike_scored_rates_null':<34s} {bps['bits_per_spike_scored_rates_null']:>8.4f}   "
-          f"vs Poisson units at their rates in these {split} windows (nlb_tools' null)")
+          f"vs Poisson units at their rates in these {split} windows (nlb_tools' null)"
+          f"{_ci_text(bps, 'bits_per_spike_scored_rates_null')}")
+    if "ci95_n_blocks" in bps:
+        print(f"  (95% CI: block bootstrap over {bps['ci95_n_blocks']} blocks, {bps['ci95_blocks']})")
 
 
 def _generator_grid(scratch, model):

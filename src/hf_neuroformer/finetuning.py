@@ -255,6 +255,54 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     return compute_metrics
 
 
+def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_starts, plan: SplitPlan,
+                       split: str = "test", ci_block_s: float = 10.0) -> Dict[str, object]:
+    """95 % block-bootstrap intervals of a split's decoding metrics, as ``metrics.json`` keys.
+
+    Args:
+        predictions, label_ids: ``Trainer.predict``'s outputs on the split's dataset (as
+            :func:`make_compute_metrics` reads them: the first entry of a tuple; ``(n_windows,
+            n_targets)``); windows whose target is NaN are left out, as there.
+        targets: the decoder's ``config.decoding_targets`` dicts.
+        window_starts: ``(n_windows,)`` float64 start (s) of each window, in the same order.
+        plan: the :class:`~hf_neuroformer.windows.SplitPlan`; its ``split`` segments define the
+            blocks (whole trials, or ``ci_block_s`` s of a time split:
+            :func:`~hf_neuroformer.metrics.bootstrap.window_blocks`).
+
+    Returns:
+        ``{split}/<target>/<metric>_ci95`` (``[low, high]`` in the metric's unit, or None with
+        ``..._ci95_reason``) for every metric of
+        :func:`~hf_neuroformer.metrics.decoding.decoding_metrics_ci`, and once
+        ``{split}/ci95_n_blocks``, ``{split}/ci95_blocks``, ``{split}/ci95_method``.
+    """
+    from .metrics.bootstrap import ci_description, ci_entries, window_blocks
+    from .metrics.decoding import decoding_metrics_ci
+
+    def first(output):
+        output = output[0] if isinstance(output, (tuple, list)) else output
+        return np.asarray(output, dtype=np.float64)
+
+    preds, labels = first(predictions), first(label_ids)
+    preds, labels = preds.reshape(len(preds), -1), labels.reshape(len(labels), -1)
+    blocks, definition = window_blocks(window_starts, plan.segments[split], plan.mode, ci_block_s)
+    out: Dict[str, object] = {}
+    n_blocks = 0
+    for k, t in enumerate(targets):
+        ok = np.isfinite(labels[:, k])
+        y, pred = labels[ok, k], preds[ok, k]
+        if t["kind"] == "classification":
+            y, pred = y.astype(np.int64), pred.astype(np.int64)
+        if not ok.any():
+            continue
+        # the blocks of this target's windows, renumbered 0 .. n - 1
+        _, b = np.unique(blocks[ok], return_inverse=True)
+        n_blocks = max(n_blocks, int(b.max()) + 1)
+        for key, r in decoding_metrics_ci(y, pred, t["kind"], b.reshape(-1)).items():
+            out.update(ci_entries(f"{split}/{target_label(t['name'], t.get('column'))}/{key}", r))
+    out.update(ci_description(f"{split}/", n_blocks, definition))
+    return out
+
+
 class DecodingTrainer(Trainer):
     """``Trainer`` whose ``num_items_in_batch`` counts finite label entries, and whose model calls
     ask for the output dict without attention weights or hidden states, whatever the config says.
@@ -691,6 +739,9 @@ def finetune(
         for k, v in m.items():
             if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
                 metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
+    if test_out is not None:
+        metrics.update(decoding_intervals(test_out.predictions, test_out.label_ids, tdicts,
+                                          np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan))
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
@@ -983,5 +1034,5 @@ def _step_of(path) -> Optional[int]:
 
 
 __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
-           "FINETUNE_CONFIG_KEYS", "build_trainer", "make_compute_metrics",
+           "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]

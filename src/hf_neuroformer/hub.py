@@ -419,10 +419,13 @@ def generation_defaults():
 
 def _is_card_key(key: str) -> bool:
     """A ``test/...`` or ``validation/...`` key that is not a count (``test/n_spike_tokens``, a
-    decoder's window counts ``<split>/<target>/n``)."""
+    decoder's window counts ``<split>/<target>/n``) nor a confidence interval or its notes
+    (``test/id_nll_ci95``, ``test/ci95_n_blocks``)."""
     split, _, name = key.partition("/")
     last = name.rsplit("/", 1)[-1]
-    return split in ("test", "validation") and bool(name) and not (last == "n" or last.startswith("n_"))
+    # nor a confidence interval ([low, high] or null) and its notes (test/r2_ci95, test/ci95_n_blocks)
+    interval = re.search(r"(^|_)ci\d+(_|$)", last) is not None
+    return split in ("test", "validation") and bool(name) and not (last == "n" or last.startswith("n_") or interval)
 
 
 def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:

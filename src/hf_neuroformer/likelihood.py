@@ -149,6 +149,7 @@ def split_bits_per_spike(
     fit_split: str = "train",
     batch_size: int = 64,
     progress: bool = True,
+    ci_block_s: float = 10.0,
 ) -> Dict[str, float]:
     """Held-out bits per spike of the model against two homogeneous Poisson nulls.
 
@@ -177,12 +178,20 @@ def split_bits_per_spike(
         progress: show a tqdm bar while the model scores the windows (a test split of
             thousands of windows takes tens of seconds on a CPU, which ``neuroformer evaluate
             --model`` spent without a word).
+        ci_block_s: length (s) of the bootstrap blocks of a time split (a trial split's blocks
+            are its trials); see :mod:`hf_neuroformer.metrics.bootstrap`.
 
     Returns:
         dict with ``bits_per_spike`` (train-rate null), ``bits_per_spike_scored_rates_null``,
         ``model_log_likelihood_nats``, ``null_log_likelihood_nats`` (train-rate null) and
         ``null_scored_rates_log_likelihood_nats`` (sums over the scored windows, nats),
-        ``n_spikes``, ``n_windows``, ``n_windows_truncated``.
+        ``n_spikes``, ``n_windows``, ``n_windows_truncated``; and 95 % block-bootstrap intervals
+        ``bits_per_spike_ci95`` and ``bits_per_spike_scored_rates_null_ci95`` (``[low, high]``
+        bits/spike, or None with a ``..._ci95_reason``), with ``ci95_n_blocks``, ``ci95_blocks``
+        and ``ci95_method`` saying how they were made
+        (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`: the per-block log-likelihood
+        gains and spike counts are resampled in whole blocks and bits per spike recomputed from
+        their sums; the nulls' rates are held at their fitted values).
 
     Raises:
         ValueError: a tokenizer that does not match the model (see :func:`window_log_likelihoods`),
@@ -222,6 +231,19 @@ def split_bits_per_spike(
                                                       cfg.dt_resolution, own_rates)
     else:  # every window truncated: nothing scored on either side
         own_null = np.zeros(0)
+    from .metrics.bootstrap import block_bootstrap_ci, block_sums, ci_description, ci_entries, window_blocks
+
+    blocks, definition = window_blocks(starts[keep], plan.segments[split], plan.mode, ci_block_s)
+    n_blocks = int(blocks.max(initial=-1)) + 1
+
+    def per_spike_bits(gain, n):  # summed log-likelihood gain (nats) and spikes -> bits per spike
+        return gain[:, 0] / (n[:, 0] * np.log(2.0))
+
+    spikes = block_sums(n_spk[:, None], blocks, n_blocks)
+    cis = {}
+    for name, null_ll in (("bits_per_spike", null), ("bits_per_spike_scored_rates_null", own_null)):
+        gain = block_sums((model_ll - null_ll)[:, None], blocks, n_blocks)
+        cis.update(ci_entries(name, block_bootstrap_ci(per_spike_bits, gain, spikes)))
     return {
         "bits_per_spike": float(bits_per_spike(model_ll, null, n_spk)),
         "bits_per_spike_scored_rates_null": float(bits_per_spike(model_ll, own_null, n_spk)),
@@ -231,6 +253,8 @@ def split_bits_per_spike(
         "n_spikes": int(n_spk.sum()),
         "n_windows": int(keep.sum()),
         "n_windows_truncated": int((~keep).sum()),
+        **cis,
+        **ci_description("", n_blocks, definition),
     }
 
 

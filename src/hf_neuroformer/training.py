@@ -397,13 +397,19 @@ def _json_default(o):
 
 
 @torch.no_grad()
-def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: int = 0, stop: Optional[int] = None):
+def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: int = 0, stop: Optional[int] = None,
+                    windows: Optional[Dict[str, list]] = None):
     """Sums behind :func:`evaluate_token_nll` over ``dataset[start:stop]``: float64 tensor
-    ``(id NLL, dt NLL, id NLL over every label, spike tokens, labelled tokens)``."""
+    ``(id NLL, dt NLL, id NLL over every label, spike tokens, labelled tokens)``. With ``windows``
+    (a dict of lists), the same pass also appends each window's ``window_start``, ``id_nll_sum``,
+    ``dt_nll_sum`` and ``n_spike_tokens`` to it (the totals are summed as without it)."""
     model.eval()
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
-    for b in _eval_batches(dataset, collator, batch_size, start, stop):
+    for b in _eval_batches(dataset, collator, batch_size, start, stop, with_starts=windows is not None):
+        if windows is not None:
+            b, starts = b
+            windows.setdefault("window_start", []).extend(float(x) for x in starts)
         b = batch_to_device(b, device)
         out = model(**b, return_dict=True, output_attentions=False, output_hidden_states=False)
         lg = torch.log_softmax(out.logits[:, :-1].float(), -1)
@@ -412,25 +418,33 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
         spike = dlab != -100
         id_lp = lg.gather(-1, lab.clamp(min=0)[..., None])[..., 0]  # log p(next unit id)
         s_id -= id_lp[spike].sum().item()
-        s_dt -= dlg.gather(-1, dlab.clamp(min=0)[..., None])[..., 0][spike].sum().item()
+        dt_lp = dlg.gather(-1, dlab.clamp(min=0)[..., None])[..., 0]
+        s_dt -= dt_lp[spike].sum().item()
         n_spk += int(spike.sum())
+        if windows is not None:
+            windows.setdefault("id_nll_sum", []).extend((-id_lp.masked_fill(~spike, 0.0).double().sum(1)).tolist())
+            windows.setdefault("dt_nll_sum", []).extend((-dt_lp.masked_fill(~spike, 0.0).double().sum(1)).tolist())
+            windows.setdefault("n_spike_tokens", []).extend(spike.sum(1).tolist())
         valid = lab != -100
         s_loss -= id_lp[valid].sum().item()
         n_lab += int(valid.sum())
     return torch.tensor([s_id, s_dt, s_loss, n_spk, n_lab], dtype=torch.float64)
 
 
-def _eval_batches(dataset, collator, batch_size: int, start: int = 0, stop: Optional[int] = None):
+def _eval_batches(dataset, collator, batch_size: int, start: int = 0, stop: Optional[int] = None,
+                  with_starts: bool = False):
     """Collated batches of ``dataset[start:stop]`` in order; a streamed split
-    (``datasets.IterableDataset``) is read once, front to back, holding one batch at a time."""
+    (``datasets.IterableDataset``) is read once, front to back, holding one batch at a time.
+    ``with_starts``: ``(batch, window starts of its rows)`` pairs instead."""
     if isinstance(dataset, _iterable_dataset_type()):
         for rows in _row_chunks(itertools.islice(dataset, start, stop), batch_size):
-            yield collator(rows)
+            yield (collator(rows), [r["window_start"] for r in rows]) if with_starts else collator(rows)
         return
     stop = len(dataset) if stop is None else stop
     for i in range(start, stop, batch_size):
         cols = dataset[i: min(i + batch_size, stop)]
-        yield collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
+        batch = collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
+        yield (batch, cols["window_start"]) if with_starts else batch
 
 
 def _row_chunks(rows, size: int):
@@ -462,15 +476,54 @@ def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float
 
 @torch.no_grad()
 @keeps_training_mode
-def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None) -> Dict[str, float]:
+def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None,
+                       per_window: bool = False) -> Dict[str, float]:
     """Mean next-spike NLL (nats per spike token) of ``model`` on a window dataset.
 
     Scored targets are the spike tokens (not BOS/EOS): ``id_nll`` uses the full softmax over the
     vocabulary, ``dt_nll`` the dt head. ``loss`` is the training objective (EOS included).
+
+    ``per_window=True`` adds ``windows``: a dict of ``(n_windows,)`` arrays from the same pass,
+    ``window_start`` (float64 s, the dataset's column), ``id_nll_sum`` and ``dt_nll_sum``
+    (float64 nats summed over the window's spike tokens) and ``n_spike_tokens`` (int64), the
+    per-window sufficient statistics of ``id_nll`` / ``dt_nll`` (for block-bootstrap intervals).
     """
     device = device or next(model.parameters()).device
-    sums = _token_nll_sums(model, dataset, collator, batch_size, device)
-    return _nll_from_sums(sums, model.config.dt_loss_weight)
+    windows = {} if per_window else None
+    sums = _token_nll_sums(model, dataset, collator, batch_size, device, windows=windows)
+    out = _nll_from_sums(sums, model.config.dt_loss_weight)
+    if per_window:
+        out["windows"] = {"window_start": np.asarray(windows.get("window_start", []), dtype=np.float64),
+                          "id_nll_sum": np.asarray(windows.get("id_nll_sum", []), dtype=np.float64),
+                          "dt_nll_sum": np.asarray(windows.get("dt_nll_sum", []), dtype=np.float64),
+                          "n_spike_tokens": np.asarray(windows.get("n_spike_tokens", []), dtype=np.int64)}
+    return out
+
+
+def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float = 10.0) -> Dict[str, object]:
+    """95 % block-bootstrap intervals of the test ``id_nll`` and ``dt_nll`` (nats per spike token).
+
+    ``windows``: :func:`evaluate_token_nll`'s ``windows`` (``per_window=True``) on the test split;
+    ``plan``: the :class:`~hf_neuroformer.windows.SplitPlan` (its test segments define the blocks:
+    trials, or ``ci_block_s`` s of a time split). Each block's NLL sums and spike-token count are
+    resampled together and the NLL recomputed from their totals
+    (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`).
+
+    Returns:
+        ``test/id_nll_ci95``, ``test/dt_nll_ci95`` (``[low, high]`` nats, or None with a
+        ``..._ci95_reason``), ``test/ci95_n_blocks``, ``test/ci95_blocks``, ``test/ci95_method``.
+    """
+    from .metrics.bootstrap import block_bootstrap_ci, block_sums, ci_description, ci_entries, window_blocks
+
+    blocks, definition = window_blocks(windows["window_start"], plan.segments["test"], plan.mode, ci_block_s)
+    n_blocks = int(blocks.max(initial=-1)) + 1
+    n = block_sums(windows["n_spike_tokens"], blocks, n_blocks)
+    out: Dict[str, object] = {}
+    for name in ("id_nll", "dt_nll"):
+        s = block_sums(windows[f"{name}_sum"], blocks, n_blocks)
+        out.update(ci_entries(f"test/{name}", block_bootstrap_ci(lambda a, b: a / b, s, n)))
+    out.update(ci_description("test/", n_blocks, definition))
+    return out
 
 
 def _evaluate_sharded(accelerator, model, dataset, collator, batch_size: int, n: Optional[int] = None) -> Dict[str, float]:
@@ -1269,7 +1322,7 @@ def train(
             metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
                             "validation/loss": val["loss"]})
         if has_test:
-            test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size)
+            test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size, per_window=True)
             unit_tokens = (np.arange(config.num_special_tokens, len(tokenizer)) if streamed
                            else tokenizer.unit_token_ids(recording))
             base = TokenBaselines(config.vocab_size, unit_tokens, config.num_dt_bins)
@@ -1283,6 +1336,7 @@ def train(
                 "test/marginal_dt_nll": btest["marginal_dt_nll"],
                 "test/markov_dt_nll": btest["markov_dt_nll"],
                 "test/n_spike_tokens": test["n_spike_tokens"],
+                **split_nll_intervals(test["windows"], plan),
             })
             if getattr(model, "contrastive", None) is not None:
                 from .contrastive import evaluate_retrieval
