@@ -43,7 +43,9 @@ def test_checkpoint_is_chosen_on_validation(rec, tmp_path):
     at = {s: load_file(ckpt / f"step-{s:08d}" / "model.safetensors") for s in (best["step"], 12)}
     assert all(np.array_equal(saved[k].numpy(), at[best["step"]][k].numpy()) for k in saved)
     assert not all(np.array_equal(saved[k].numpy(), at[12][k].numpy()) for k in saved)
-    assert all(isinstance(v, (int, float, str, dict)) for v in m.values())
+    # (a confidence interval is a [low, high] list of floats, or None when it cannot be given)
+    assert all(isinstance(v, (int, float, str, dict)) or (k.endswith("_ci95") and (
+        v is None or (isinstance(v, list) and all(isinstance(x, float) for x in v)))) for k, v in m.items())
     # model.safetensors as readable as config.json beside it (safetensors 0.8 writes 0600 files),
     # in the output and in a resumable checkpoint
     import stat

@@ -273,7 +273,8 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
         ``{split}/<target>/<metric>_ci95`` (``[low, high]`` in the metric's unit, or None with
         ``..._ci95_reason``) for every metric of
         :func:`~hf_neuroformer.metrics.decoding.decoding_metrics_ci`, and once
-        ``{split}/ci95_n_blocks``, ``{split}/ci95_blocks``, ``{split}/ci95_method``.
+        ``{split}/ci95_n_blocks`` (the most blocks any target's windows fill: windows whose
+        target is NaN are left out), ``{split}/ci95_blocks``, ``{split}/ci95_method``.
     """
     from .metrics.bootstrap import ci_description, ci_entries, window_blocks
     from .metrics.decoding import decoding_metrics_ci

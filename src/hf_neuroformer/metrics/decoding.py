@@ -301,10 +301,10 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
         d = wrap_angle(yp - y_true.astype(np.float64))
         err = np.abs(d)
         values, inverse = np.unique(err, return_inverse=True)
-        onehot = np.zeros((len(err), len(values)))
-        onehot[np.arange(len(err)), inverse.reshape(-1)] = 1.0
+        counts = np.zeros((nb, len(values)))  # windows of each block with each distinct error
+        np.add.at(counts, (b, inverse.reshape(-1)), 1.0)
         mean = ci(lambda s, n: s[:, 0] / n[:, 0], err[:, None], ones)
-        median = ci(lambda c: _weighted_median(values, c), onehot)
+        median = block_bootstrap_ci(lambda c: _weighted_median(values, c), counts, **bootstrap)
         deg = [{**r, "estimate": math.degrees(r["estimate"]),
                 "interval": None if r["interval"] is None else [math.degrees(v) for v in r["interval"]]}
                for r in (mean, median)]
