@@ -275,6 +275,26 @@ def pretrain_task(args):
     return name, {"seconds": time.perf_counter() - t0, "steps": steps, **{k: m.get(k) for k in keep}}
 
 
+def target_metrics(m: dict, prefix: str):
+    """One target's figures from ``finetune``'s metrics ``m`` (its ``metrics.json``): ``(points,
+    intervals, reasons)``, each keyed by the metric's name under ``prefix`` (e.g. ``"test/ry/"``):
+    the point values as floats, the 95 % block-bootstrap intervals (``<metric>_ci95``: ``[low,
+    high]`` or None) and, for a None interval, its ``<metric>_ci95_reason``. The intervals (lists,
+    None) and reasons (str) were read as point values and failed ``float()``."""
+    points, intervals, reasons = {}, {}, {}
+    for k, v in m.items():
+        if not k.startswith(prefix):
+            continue
+        name = k[len(prefix):]
+        if name.endswith("_ci95"):
+            intervals[name[: -len("_ci95")]] = v
+        elif name.endswith("_ci95_reason"):
+            reasons[name[: -len("_ci95_reason")]] = v
+        elif "_ci95" not in name:
+            points[name] = float(v)
+    return points, intervals, reasons
+
+
 def finetune_task(args):
     name, pre_dir, out, fraction, seed, init, steps, opts = args
     _threads()
@@ -293,11 +313,10 @@ def finetune_task(args):
                      learning_rate=opts["learning_rate"], select_on=opts["select_on"],
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
                      config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
-    prefix = f"test/{target.label}/"
-    vprefix = f"validation/{target.label}/"
-    metrics = {k[len(prefix):]: float(v) for k, v in m.items() if k.startswith(prefix)}
-    val = {k[len(vprefix):]: float(v) for k, v in m.items() if k.startswith(vprefix)}
-    return (name, fraction, seed, init), {"test": metrics, "validation": val, "best_step": m.get("best_step"),
+    metrics, intervals, reasons = target_metrics(m, f"test/{target.label}/")
+    val, _, _ = target_metrics(m, f"validation/{target.label}/")
+    return (name, fraction, seed, init), {"test": metrics, "test_ci95": intervals, "test_ci95_reason": reasons,
+                                          "validation": val, "best_step": m.get("best_step"),
                                           "checkpoint_selection": m.get("checkpoint_selection"),
                                           "class_weights": m["targets"][0].get("class_weights"),
                                           "n_train_windows": m.get("n_train_windows"),

@@ -112,6 +112,28 @@ def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned
             assert lo <= m[key] <= hi, key
 
 
+def test_benchmark_decoding_reads_the_finetune_metrics_with_their_intervals(finetuned):
+    """scripts/benchmark_decoding.py took every ``test/<target>/...`` key of finetune's metrics as a
+    point value (``float(v)``): the ``_ci95`` intervals (null here: too few blocks) and their
+    reasons crashed it with a TypeError. Points, intervals and reasons now come apart."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import benchmark_decoding as bd
+
+    _, m = finetuned
+    assert any(not isinstance(v, float) for k, v in m.items() if k.startswith("test/x/"))  # what float() refused
+    for target, metric in (("x", "r2"), ("ry", "mean_angular_error_deg")):
+        points, intervals, reasons = bd.target_metrics(m, f"test/{target}/")
+        assert points[metric] == m[f"test/{target}/{metric}"] and all(isinstance(v, float) for v in points.values())
+        assert not any("ci95" in k for k in points)
+        assert set(intervals) == {k for k in points if k not in ("n", "target_sd")}, target
+        assert intervals[metric] is None and reasons[metric] == m[f"test/{target}/{metric}_ci95_reason"]
+    val, intervals, _ = bd.target_metrics(m, "validation/x/")
+    assert val["r2"] == m["validation/x/r2"] and intervals == {}
+
+
 def test_finetune_pretrained_checkpoint_with_trainer_reports_decoding_metrics(finetuned, a2929):
     out, m = finetuned
     for split in ("validation", "test"):
