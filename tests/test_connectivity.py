@@ -533,6 +533,30 @@ def test_the_glm_fits_only_bins_inside_segments_not_the_gap_bins():
         glm_connectivity(rec, 0.01, 3, [[0.0, 0.03], [1.0, 1.02]])
 
 
+def test_glm_max_bins_below_one_is_refused_by_the_fit_and_the_span_alike(tmp_path):
+    """A negative max_bins sliced the fitted rows from the end (max_bins=-1: every bin but the
+    last, 494 of 495 on one 1-s segment at 2 ms) while glm_span reported 0 bins fitted; 0 failed
+    with 'no segment is longer than n_lags', which is not the cause. Both now name max_bins."""
+    from hf_neuroformer.analysis.connectivity import glm_span
+    from hf_neuroformer.recording import SpikeRecording
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0.0, 1.0, 200))
+    rec = SpikeRecording(t, rng.integers(0, 2, t.size), unit_names=["a", "b"], time_domain=(0.0, 1.0))
+    for bad in (-1, 0, 2.5, 10.0, True):  # a count is an int, as n_lags (is_whole_number)
+        with pytest.raises(ValueError, match="max_bins: expected None"):
+            glm_connectivity(rec, 0.002, 5, [[0.0, 1.0]], max_bins=bad)
+        with pytest.raises(ValueError, match="max_bins: expected None"):
+            glm_span([[0.0, 1.0]], 0.002, 5, bad)
+    assert glm_span([[0.0, 1.0]], 0.002, 5, np.int64(10))["bins_fitted"] == 10
+    # run_connectivity refuses it before reading anything (it was fitted after the model's passes)
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+
+    with pytest.raises(ValueError, match="glm_max_bins: expected None"):
+        run_connectivity(tmp_path / "no_model", tmp_path / "no_data.nwb", tmp_path / "out", glm_max_bins=-1)
+    assert glm_span([[0.0, 1.0]], 0.002, 5, None)["bins_fitted"] == 495
+
+
 def test_auroc_and_auprc_are_the_mann_whitney_share_and_step_average_precision():
     """By hand: positives score 0.9, 0.4 (tie with a negative), negatives 0.8, 0.4, 0.1.
     AUROC = (pairs ranked right + 1/2 ties) / 6 = (3 + 1 + 0.5) / 6. Average precision ranks

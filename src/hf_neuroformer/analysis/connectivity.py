@@ -362,6 +362,21 @@ def _fit_one_glm(x, y, alpha: float, max_iter: int):
         return PoissonRegressor(alpha=alpha, max_iter=max_iter).fit(x, y).coef_
 
 
+def _check_max_bins(max_bins) -> Optional[int]:
+    """``max_bins`` as an int (``None`` kept); a negative one sliced the fitted rows from the end
+    (``rows[:-1]``: all but the last) while :func:`glm_span` reported no bin fitted, and 0 failed
+    with a message about the segments.
+
+    Raises:
+        ValueError: ``max_bins`` is not None nor an integer >= 1.
+    """
+    if max_bins is None:
+        return None
+    if isinstance(max_bins, bool) or not is_whole_number(max_bins) or max_bins < 1:
+        raise ValueError(f"max_bins: expected None (every bin) or an integer >= 1, got {max_bins!r}")
+    return int(max_bins)
+
+
 def _glm_rows(blocks, n_lags: int, max_bins: Optional[int]) -> np.ndarray:
     """Rows of :func:`binned_counts` (``gap_bins=n_lags``, segment blocks ``blocks`` as from
     :func:`_segment_bins`) that :func:`glm_connectivity` fits, int64 ascending: each segment's
@@ -372,7 +387,8 @@ def _glm_rows(blocks, n_lags: int, max_bins: Optional[int]) -> np.ndarray:
         rows.append(np.arange(offset + n_lags, offset + nb, dtype=np.int64))
         offset += nb + n_lags
     rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    return rows if max_bins is None else rows[: int(max_bins)]
+    max_bins = _check_max_bins(max_bins)
+    return rows if max_bins is None else rows[:max_bins]
 
 
 def glm_span(segments, bin_size: float, n_lags: int = 5, max_bins: Optional[int] = 200_000) -> Dict[str, float]:
@@ -388,9 +404,12 @@ def glm_span(segments, bin_size: float, n_lags: int = 5, max_bins: Optional[int]
         GLM reads (the fitted bins and the history before them), "fitted_until_s": time of the
         last fitted bin's end (``None``: no bin fitted), "bins_fitted": number of fitted bins
         (the GLM's observations, at most ``max_bins``)}``.
+
+    Raises:
+        ValueError: ``max_bins`` not None nor an integer >= 1.
     """
     segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-    left = None if max_bins is None else int(max_bins)
+    left = _check_max_bins(max_bins)
     total = read = fitted = 0
     until = None
     for a, b in segments:
@@ -439,12 +458,13 @@ def glm_connectivity(
 
     Raises:
         ValueError: as :func:`ccg_asymmetry`; no segment longer than ``n_lags`` bins (no bin
-            with a whole history to fit).
+            with a whole history to fit); ``max_bins`` not None nor an integer >= 1.
     """
     from joblib import Parallel, delayed
 
     if not is_whole_number(n_lags) or n_lags < 1:
         raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
+    max_bins = _check_max_bins(max_bins)
     x = binned_counts(recording, bin_size, segments, gap_bins=n_lags)
     rows = _glm_rows(_segment_bins(recording, bin_size, segments), n_lags, max_bins)
     if rows.size == 0:
@@ -701,7 +721,7 @@ def run_connectivity(
         FileNotFoundError / ValueError: from loading the model or the ground truth (``data_path (--data):``
             a missing file, a directory, a file that is not an NWB file written by ``neuroformer
             simulate``); a network of fewer than 2 units (no pair to score).
-        ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1; ``device`` not
+        ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1 (``glm_max_bins``: or None); ``device`` not
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
             is read); the CCG / GLM history ``n_lags * bin_size``, or ``corr_bin_size``, longer
             than the shortest segment of the split (those baselines would see no full history in
@@ -718,6 +738,10 @@ def run_connectivity(
     check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
     if not is_whole_number(n_lags) or n_lags < 1:
         raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
+    try:  # before the model's passes, not after them
+        _check_max_bins(glm_max_bins)
+    except ValueError as err:
+        raise ValueError(f"glm_{err}") from None
     for name, flag, value in (("bin_size", "--bin-size", bin_size), ("corr_bin_size", "--corr-bin-size", corr_bin_size)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
