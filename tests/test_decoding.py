@@ -112,6 +112,28 @@ def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned
             assert lo <= m[key] <= hi, key
 
 
+def test_finetune_with_unconcatenated_eval_batches_writes_the_same_test_results(finetuned, a2929, pretrained,
+                                                                                 tmp_path):
+    """TrainingArguments(eval_do_concat_batches=False) hands Trainer.predict's outputs over as a
+    list with one entry per batch; make_compute_metrics took it, but finetune's intervals and its
+    prediction table read the list as one array or kept its first batch, and the run failed after
+    training (numpy's 'inhomogeneous shape', or an IndexError with one-tuple batches). The run now
+    writes what the default run writes."""
+    import pandas as pd
+
+    out0, m0 = finetuned
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    m = finetune(pretrained, a2929, targets, output_dir=tmp_path / "d", max_steps=4, eval_steps=2, batch_size=16,
+                 seed=0, eval_do_concat_batches=False)
+    assert m["test/x/n"] == m0["test/x/n"] > 16  # more than one batch of test windows
+    for key in ("test/x/r2", "test/ry/mean_angular_error_deg", "test/ci95_n_blocks"):
+        assert m[key] == pytest.approx(m0[key], rel=1e-6), key
+    assert m["test/x/r2_ci95"] is None and m["test/x/r2_ci95_reason"] == m0["test/x/r2_ci95_reason"]
+    table, table0 = pd.read_csv(tmp_path / "d" / "test_predictions.csv"), pd.read_csv(out0 / "test_predictions.csv")
+    assert len(table) == len(table0) >= m["test/x/n"]
+    np.testing.assert_allclose(table["x_predicted"], table0["x_predicted"], rtol=1e-5)
+
+
 def test_benchmark_decoding_reads_the_finetune_metrics_with_their_intervals(finetuned):
     """scripts/benchmark_decoding.py took every ``test/<target>/...`` key of finetune's metrics as a
     point value (``float(v)``): the ``_ci95`` intervals (null here: too few blocks) and their

@@ -203,6 +203,21 @@ def selection_metric(targets: Sequence[dict], select_on: Optional[str] = "auto")
     return select_on, greater, f"{'highest' if greater else 'lowest'} validation {select_on}"
 
 
+def gathered_outputs(value) -> np.ndarray:
+    """``Trainer.predict`` / ``evaluate`` predictions or ``label_ids`` as one float64 array with a
+    row per window: the first entry of a tuple (the predictions among the model's outputs; the
+    ``labels`` array among the gathered label-like arguments), and with
+    ``TrainingArguments(eval_do_concat_batches=False)``, where they come as a list with one such
+    entry per batch, those entries concatenated in order (numpy failed on the list with
+    "inhomogeneous shape", and taking its first entry kept only the first batch)."""
+    def first(output):
+        return output[0] if isinstance(output, tuple) else output
+
+    if isinstance(value, list):
+        return np.concatenate([np.asarray(first(b), dtype=np.float64) for b in value]) if value else np.zeros((0,))
+    return np.asarray(first(value), dtype=np.float64)
+
+
 def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     """``compute_metrics`` for ``Trainer``: :func:`~hf_neuroformer.metrics.decoding.decoding_metrics`
     per target on ``predictions`` (the model's first output) against ``label_ids``; keys
@@ -220,16 +235,7 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
             with one row per prediction and one column per target.
     """
     n_targets = len(targets)
-
-    def first(output):  # a tuple of outputs or of label arrays: the first (predictions, labels)
-        return output[0] if isinstance(output, tuple) else output
-
-    def gathered(value):
-        # TrainingArguments(eval_do_concat_batches=False): a list with one entry per batch, each an
-        # array or a tuple; these failed in numpy ("inhomogeneous shape"), naming nothing
-        if isinstance(value, list):
-            return np.concatenate([np.asarray(first(b), dtype=np.float64) for b in value]) if value else np.zeros((0,))
-        return np.asarray(first(value), dtype=np.float64)
+    gathered = gathered_outputs
 
     def compute_metrics(eval_pred) -> Dict[str, float]:
         preds = gathered(eval_pred.predictions)
@@ -260,9 +266,10 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
     """95 % block-bootstrap intervals of a split's decoding metrics, as ``metrics.json`` keys.
 
     Args:
-        predictions, label_ids: ``Trainer.predict``'s outputs on the split's dataset (as
-            :func:`make_compute_metrics` reads them: the first entry of a tuple; ``(n_windows,
-            n_targets)``); windows whose target is NaN are left out, as there.
+        predictions, label_ids: ``Trainer.predict``'s outputs on the split's dataset, read as
+            :func:`make_compute_metrics` reads them (:func:`gathered_outputs`: the first entry of
+            a tuple, a list of batches concatenated; ``(n_windows, n_targets)``); windows whose
+            target is NaN are left out, as there.
         targets: the decoder's ``config.decoding_targets`` dicts.
         window_starts: ``(n_windows,)`` float64 start (s) of each window, in the same order.
         plan: the :class:`~hf_neuroformer.windows.SplitPlan`; its ``split`` segments define the
@@ -279,11 +286,7 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
     from .metrics.bootstrap import ci_description, ci_entries, window_blocks
     from .metrics.decoding import decoding_metrics_ci
 
-    def first(output):
-        output = output[0] if isinstance(output, (tuple, list)) else output
-        return np.asarray(output, dtype=np.float64)
-
-    preds, labels = first(predictions), first(label_ids)
+    preds, labels = gathered_outputs(predictions), gathered_outputs(label_ids)
     preds, labels = preds.reshape(len(preds), -1), labels.reshape(len(labels), -1)
     blocks, definition = window_blocks(window_starts, plan.segments[split], plan.mode, ci_block_s)
     out: Dict[str, object] = {}
@@ -740,8 +743,9 @@ def finetune(
         for k, v in m.items():
             if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
                 metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
-    if test_out is not None:
-        metrics.update(decoding_intervals(test_out.predictions, test_out.label_ids, tdicts,
+    if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
+        test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
+        metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
                                           np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan))
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
@@ -755,9 +759,8 @@ def finetune(
     log = list(trainer.state.log_history)
     figure, tables = None, {}
     if test_out is not None:
-        preds = test_out.predictions
-        preds = preds[0] if isinstance(preds, (tuple, list)) else preds
-        recorded = np.array(test_out.label_ids, dtype=np.float64).reshape(len(preds), -1)
+        preds = test_preds
+        recorded = np.array(test_labels, dtype=np.float64).reshape(len(preds), -1)
         for j, d in enumerate(tdicts):  # class indices -> the class labels themselves
             if d["kind"] == "classification":
                 recorded[:, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[:, j].astype(np.int64)]
@@ -767,7 +770,7 @@ def finetune(
         # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
         shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
         figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
-                             test_out.label_ids, preds, shown, metrics=metrics)
+                             test_labels, preds, shown, metrics=metrics)
     # as train() saves: everything into a temporary folder beside the output, then moved into place
     # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
     # an earlier run's figures that this one does not draw are removed (the loss curves and
@@ -1035,5 +1038,5 @@ def _step_of(path) -> Optional[int]:
 
 
 __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
-           "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "make_compute_metrics",
+           "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "gathered_outputs", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
