@@ -102,3 +102,15 @@ def test_decoding_intervals_estimate_the_reported_metric_and_contain_it(kind):
             assert r["estimate"] == pytest.approx(point[key], rel=1e-9, abs=1e-12), key
             assert r["n_blocks"] == blocks[m - 1] + 1 and r["interval"] is not None, key
             assert r["interval"][0] <= point[key] <= r["interval"][1], key
+
+
+def test_abutting_trials_with_an_edge_off_the_grid_stay_separate_blocks():
+    """Review: merge_segments merged spans whose start lay below the previous stop by any amount,
+    so two abutting trials stored as [1.0, 1.4000000000000001) and [1.4, 1.8) (float round-off
+    at a shared edge) became one bootstrap block; spans overlapping by more than 1 ns still merge."""
+    from hf_neuroformer.metrics.bootstrap import merge_segments, window_blocks
+
+    trials = np.array([[1.0, 1.4000000000000001], [1.4, 1.8], [1.7, 2.0]])
+    assert merge_segments(trials).tolist() == [[1.0, 1.4000000000000001], [1.4, 2.0]]
+    blocks, _ = window_blocks([1.0, 1.2, 1.4, 1.6, 1.8], trials, mode="trials")
+    assert blocks.tolist() == [0, 0, 1, 1, 1]

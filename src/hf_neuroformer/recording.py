@@ -1026,13 +1026,15 @@ class SpikeRecording:
         )
 
 
-def _merge_intervals(rows: np.ndarray) -> np.ndarray:
-    """``(n, 2)`` intervals sorted by start with overlapping or touching ones merged."""
+def _merge_intervals(rows: np.ndarray, overlap: Optional[float] = None) -> np.ndarray:
+    """``(n, 2)`` intervals sorted by start with overlapping or touching ones merged; with
+    ``overlap`` (s), only those that overlap by more than it (abutting ones stay apart, also when
+    float round-off puts a shared edge a hair inside: 1.4000000000000001 vs 1.4)."""
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
     out: List[List[float]] = []
     for a, b in rows:
-        if out and a <= out[-1][1]:
+        if out and (a <= out[-1][1] if overlap is None else a < out[-1][1] - overlap):
             out[-1][1] = max(out[-1][1], b)
         else:
             out.append([a, b])

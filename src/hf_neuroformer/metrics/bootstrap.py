@@ -64,16 +64,11 @@ def ci_key(name: str, confidence: float = CONFIDENCE) -> str:
 
 def merge_segments(segments) -> np.ndarray:
     """``(m, 2)`` float64 ``[start, stop)`` s: the union of ``segments`` (``(n, 2)``, any order),
-    overlapping spans merged, in time order."""
-    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-    seg = seg[np.argsort(seg[:, 0], kind="stable")]
-    out = []
-    for s, e in seg:
-        if out and s < out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+    spans that overlap by more than 1 ns merged (abutting trials stay separate blocks, also when
+    float round-off puts the shared edge a hair inside), in time order."""
+    from ..recording import _merge_intervals
+
+    return _merge_intervals(segments, overlap=1e-9)  # starts and edges lie on a 1 ns grid
 
 
 def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S):
