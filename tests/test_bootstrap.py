@@ -114,3 +114,35 @@ def test_abutting_trials_with_an_edge_off_the_grid_stay_separate_blocks():
     assert merge_segments(trials).tolist() == [[1.0, 1.4000000000000001], [1.4, 2.0]]
     blocks, _ = window_blocks([1.0, 1.2, 1.4, 1.6, 1.8], trials, mode="trials")
     assert blocks.tolist() == [0, 0, 1, 1, 1]
+
+
+def test_block_length_checks_counts_and_few_blocks_hint():
+    """check_block_s refuses anything but a finite number > 0, naming the argument and the value;
+    count_blocks counts window_blocks' blocks; few_blocks_hint names the longest block length that
+    gives 5 blocks in the caller's wording (ci_block_s= from Python, --ci-block-s on the command
+    line) and block_bootstrap_ci appends it to the too-few-blocks reason."""
+    from hf_neuroformer.metrics.bootstrap import check_block_s, count_blocks, few_blocks_hint
+
+    assert check_block_s(2) == 2.0 and check_block_s(np.float32(0.5)) == 0.5
+    for bad in (0, -1.0, float("nan"), float("inf"), "2", True, None):
+        with pytest.raises(BootstrapInputError, match=r"^ci_block_s: expected a finite number of seconds > 0"):
+            check_block_s(bad)
+    with pytest.raises(BootstrapInputError, match=r"^--ci-block-s: .* got -3\.0$"):
+        check_block_s(-3.0, "--ci-block-s")
+    with pytest.raises(BootstrapInputError, match=r"^block_s: .* got 0"):
+        window_blocks([0.0], [[0.0, 1.0]], "time", block_s=0)
+    starts = np.arange(0.0, 19.0, 0.1)  # one 19-s test segment: 2 blocks of 10 s, 4 of 5 s, 10 of 2 s
+    seg = [[0.0, 19.1]]
+    assert count_blocks(window_blocks(starts, seg, "time", 10.0)[0]) == 2 and count_blocks([]) == 0
+    py = few_blocks_hint(starts, seg, "time", 10.0)
+    cli = few_blocks_hint(starts, seg, "time", 10.0, option="--ci-block-s")
+    assert "e.g. ci_block_s=2 (the windows fill 10 blocks of 2 s" in py and "--ci-block-s" not in py
+    assert "e.g. --ci-block-s 2 (" in cli and "ci_block_s=" not in cli
+    assert few_blocks_hint(starts, seg, "time", 2.0) == ""  # enough blocks: nothing to add
+    trials = few_blocks_hint([0.0, 2.0], [[0.0, 1.0], [2.0, 3.0]], "trials", 10.0, option="--ci-block-s")
+    assert "blocks are its trials" in trials and "at least 5 test trials" in trials
+    assert "too few for 5 blocks at any block length" in few_blocks_hint([0.0], [[0.0, 1.0]], "time", 10.0)
+    s, n = np.ones((2, 1)), np.ones((2, 1))
+    r = block_bootstrap_ci(_ratio, s, n, hint=py)
+    assert r["interval"] is None and r["reason"] == ("2 block(s), fewer than 5: too few independent pieces for a "
+                                                     "bootstrap interval" + py)

@@ -32,7 +32,9 @@ value, e.g. an accuracy of 1 in every block) the percentile interval is given an
 so. ``n_resamples=2000`` with a fixed seed (0), so a rerun gives the same interval. With fewer
 than :data:`MIN_BLOCKS` blocks (5) no interval is given (None) and the reason is stated: the
 bootstrap distribution of a handful of blocks takes a handful of values, and its quantiles
-would be a misleading interval.
+would be a misleading interval; where shorter blocks would give enough, the reason says which
+block length to pass (:func:`few_blocks_hint`: ``ci_block_s=`` from Python, ``--ci-block-s`` on
+the command line), and the outputs record the block length used (``ci95_block_s``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,73 @@ def merge_segments(segments) -> np.ndarray:
     return _merge_intervals(segments, overlap=1e-9)  # starts and edges lie on a 1 ns grid
 
 
+def check_block_s(block_s, name: str = "ci_block_s") -> float:
+    """``block_s`` as a float after checking it is a finite number of seconds > 0.
+
+    Args:
+        block_s: the bootstrap block length, s.
+        name: how the error names the argument (``"ci_block_s"``, or a CLI flag ``"--ci-block-s"``).
+
+    Raises:
+        BootstrapInputError: not a number (a bool is refused too), NaN, infinite, 0 or negative;
+            the message names ``name`` and the value.
+    """
+    ok = isinstance(block_s, (int, float, np.integer, np.floating)) and not isinstance(block_s, (bool, np.bool_))
+    if not ok or not (math.isfinite(float(block_s)) and float(block_s) > 0):
+        raise BootstrapInputError(f"{name}: expected a finite number of seconds > 0 (the length of a bootstrap "
+                                  f"block of a time split's test windows), got {block_s!r}")
+    return float(block_s)
+
+
+def count_blocks(blocks) -> int:
+    """The number of blocks in ``blocks`` (``(n_windows,)`` int block index ``0 .. n - 1``, as
+    :func:`window_blocks` numbers them); 0 for no window."""
+    return int(np.max(np.asarray(blocks, dtype=np.int64), initial=-1)) + 1
+
+
+#: Block lengths (s) :func:`few_blocks_hint` tries, longest first.
+_HINT_BLOCK_S = (5.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+
+
+def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S,
+                    option: str = "ci_block_s=", min_blocks: int = MIN_BLOCKS) -> str:
+    """How to get an interval when the windows fill fewer than ``min_blocks`` blocks, in words.
+
+    For a time split, the longest of 5, 2, 1, 0.5, ... s (shorter than ``block_s``) at which the
+    windows fill ``min_blocks`` blocks, written as ``option`` asks: ``"ci_block_s="`` (Python,
+    the default) gives ``"ci_block_s=2"``, ``"--ci-block-s"`` (the command line) gives
+    ``"--ci-block-s 2"``; the caller passes the wording its user types, so a Python caller is
+    never told about a flag. Shorter blocks hold less of the dependence between neighbouring
+    windows, so the text says the interval is then narrower than it should be where windows are
+    correlated for longer than a block.
+
+    Args:
+        window_starts, segments, mode, block_s: as :func:`window_blocks`.
+        option: the argument's wording; one ending in ``=`` is joined to the value without a space.
+        min_blocks: the fewest blocks for an interval (:data:`MIN_BLOCKS`).
+
+    Returns:
+        ``""`` when the windows already fill ``min_blocks`` blocks; else a text starting with
+        ``"; "`` to append to the reason: the block length to pass, or (a trial split, whose
+        blocks are its trials; or too few windows for any block length) why no length helps.
+    """
+    blocks, _ = window_blocks(window_starts, segments, mode, block_s)
+    if count_blocks(blocks) >= min_blocks:
+        return ""
+    if mode == "trials":
+        return (f"; a trial split's blocks are its trials, so {option.rstrip('= ')} does not change them: an interval "
+                f"needs at least {min_blocks} test trials")
+    join = "" if option.endswith("=") else " "
+    for s in (s for s in _HINT_BLOCK_S if s < block_s):
+        n = count_blocks(window_blocks(window_starts, segments, mode, s)[0])
+        if n >= min_blocks:
+            return (f"; shorter blocks give an interval: e.g. {option}{join}{s:g} (the windows fill {n} blocks of "
+                    f"{s:g} s; "
+                    "blocks shorter than the windows' correlation time give too narrow an interval)")
+    n = len(np.asarray(window_starts).reshape(-1))
+    return f"; {n} window(s) are too few for {min_blocks} blocks at any block length ({option.rstrip('= ')})"
+
+
 def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S):
     """Bootstrap block of each window, and the blocks' definition in words.
 
@@ -93,8 +162,7 @@ def window_blocks(window_starts, segments, mode: str = "time", block_s: float = 
     """
     if mode not in ("time", "trials"):
         raise BootstrapInputError(f"mode: expected 'time' or 'trials', got {mode!r}")
-    if not (np.isfinite(block_s) and block_s > 0):
-        raise BootstrapInputError(f"block_s: expected a positive number of seconds, got {block_s}")
+    block_s = check_block_s(block_s, "block_s")
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
     seg = merge_segments(segments)
     idx = np.searchsorted(seg[:, 0], starts + 1e-9, side="right") - 1  # 1 ns: starts lie on a 1 ns grid
@@ -130,7 +198,7 @@ def block_sums(values, blocks, n_blocks: Optional[int] = None) -> np.ndarray:
 
 def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_resamples: int = N_RESAMPLES,
                        confidence: float = CONFIDENCE, seed: int = 0, method: str = "BCa",
-                       min_blocks: int = MIN_BLOCKS) -> Dict[str, object]:
+                       min_blocks: int = MIN_BLOCKS, hint: str = "") -> Dict[str, object]:
     """Confidence interval of a metric by resampling whole blocks of windows (module docstring).
 
     Args:
@@ -145,6 +213,8 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
         seed: seed of the resampling (numpy ``default_rng``): the same inputs give the same interval.
         method: ``"BCa"`` (default) or ``"percentile"`` (:func:`scipy.stats.bootstrap`).
         min_blocks: fewer blocks than this give no interval.
+        hint: appended to the reason when there are fewer than ``min_blocks`` blocks
+            (the function :func:`few_blocks_hint`'s text: which block length gives an interval).
 
     Returns:
         dict: ``estimate`` (float, the metric on all blocks), ``interval`` (``[low, high]``
@@ -196,7 +266,7 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
            "n_resamples": int(n_resamples), "confidence": float(confidence)}
     if n_blocks < min_blocks:
         out["reason"] = (f"{n_blocks} block(s), fewer than {min_blocks}: too few independent pieces for a "
-                         "bootstrap interval")
+                         "bootstrap interval") + hint
         return out
     if not math.isfinite(estimate):
         out["reason"] = f"the metric is not finite on the whole split ({estimate})"
@@ -238,17 +308,22 @@ def ci_entries(name: str, result: Dict[str, object], confidence: float = CONFIDE
     return out
 
 
-def ci_description(prefix: str, n_blocks: int, definition: str, method: str = "BCa",
-                   confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES) -> Dict[str, object]:
+def ci_description(prefix: str, n_blocks: Optional[int], definition: str, method: str = "BCa",
+                   confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
+                   block_s: Optional[float] = None) -> Dict[str, object]:
     """The keys stating once how the intervals under ``prefix`` (e.g. ``"test/"``) were made:
-    ``{prefix}ci95_n_blocks`` (int), ``{prefix}ci95_blocks`` (str, what a block is) and
-    ``{prefix}ci95_method`` (str)."""
+    ``{prefix}ci95_n_blocks`` (int; left out when ``n_blocks`` is None, for callers that count
+    the blocks per target), ``{prefix}ci95_blocks`` (str, what a block is), ``{prefix}ci95_method``
+    (str) and ``{prefix}ci95_block_s`` (``block_s``: the block length of a time split, s; None for
+    a trial split, whose blocks are its trials)."""
     key = f"{prefix}ci{round(confidence * 100):d}"
+    counts = {} if n_blocks is None else {f"{key}_n_blocks": int(n_blocks)}
     return {
-        f"{key}_n_blocks": int(n_blocks),
+        **counts,
         f"{key}_blocks": definition,
         f"{key}_method": (f"scipy.stats.bootstrap, method {method!r}, {n_resamples} resamples of whole blocks "
                           f"(seed 0), metric recomputed from the resampled blocks' summed sufficient statistics"),
+        f"{key}_block_s": None if block_s is None else float(block_s),
     }
 
 
@@ -260,9 +335,12 @@ __all__ = [
     "BootstrapInputError",
     "block_bootstrap_ci",
     "block_sums",
+    "check_block_s",
     "ci_description",
     "ci_entries",
     "ci_key",
+    "count_blocks",
+    "few_blocks_hint",
     "merge_segments",
     "window_blocks",
 ]
