@@ -290,6 +290,11 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
     assert json.loads((tmp_path / "qs" / "config.json").read_text())["split_block_length"] == 10.0
     seconds = {s: sum(b - a for a, b in seg) for s, seg in plan["segments"].items()}
     assert abs(seconds["train"] / sum(seconds.values()) - 0.7) < 0.05, seconds  # 5 blocks gave 0.6
+    # its 20-s test split is 2 blocks of 10 s: no interval, and the reason names the flag that gives one
+    m = json.loads((tmp_path / "qs" / "metrics.json").read_text())
+    assert m["test/id_nll_ci95"] is None and m["test/ci95_n_blocks"] == 2 and m["test/ci95_block_s"] == 10.0
+    assert "shorter blocks give an interval: e.g. --ci-block-s 2 (" in m["test/id_nll_ci95_reason"]
+    assert "e.g. --ci-block-s 2 (" in stdout and "ci_block_s=" not in stdout
     # A config that asks for 30-s blocks on the same data gets the warning, printed like the
     # command's errors, not as "path/windows.py:240: UserWarning: ..." plus the source line
     # (a fresh process: what the user's terminal shows).
@@ -300,6 +305,23 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
     lines = [ln for ln in res.stderr.splitlines() if "split_block_length: only 5 blocks" in ln]
     assert len(lines) == 1 and lines[0].startswith("neuroformer prepare: warning: split_block_length:"), res.stderr[-2000:]
     assert "windows.py" not in res.stderr and "warnings.warn(" not in res.stderr
+
+
+def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(tmp_path, capsys):
+    """`neuroformer train --ci-block-s 2` on the 140-s built-in recording: its 20-s test split is
+    only 2 blocks of the default 10 s (no interval), 10 blocks of 2 s, and the test NLLs get
+    intervals that hold their point values; the block length is recorded and printed."""
+    code, stdout, err = main_cli(capsys, "train", "--output-dir", tmp_path / "qs", "--max-steps", "2",
+                                 "--ci-block-s", "2")
+    assert code == 0, err[-3000:]
+    m = json.loads((tmp_path / "qs" / "metrics.json").read_text())
+    assert m["test/ci95_block_s"] == 2.0 and m["test/ci95_n_blocks"] == 10
+    assert "consecutive 2 s of window starts" in m["test/ci95_blocks"]
+    for key in ("test/id_nll", "test/dt_nll"):
+        lo, hi = m[f"{key}_ci95"]
+        assert lo < m[key] < hi and f"{key}_ci95_reason" not in m, key
+        assert f"{m[key]:.4f}  95% CI [{lo:.4f}, {hi:.4f}]" in stdout
+    assert "test/ci95_block_s                  2.0" in stdout
 
 
 def test_training_spikes_check_per_split(trained):

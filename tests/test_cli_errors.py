@@ -563,3 +563,28 @@ def test_generated_file_with_repeated_bin_centre_times_is_read_without_the_sorti
         rec = cli._read_generated(path)
     assert rec.n_spikes == 3
     assert not [w for w in caught if "repeat a spike time" in str(w.message)], [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("command, value", [("train", "0"), ("train", "-1"), ("train", "nan"), ("evaluate", "-1")])
+def test_ci_block_s_must_be_a_positive_number_of_seconds(capsys, tmp_path, command, value):
+    """--ci-block-s 0, a negative or NaN length: exit status 2, one line naming the flag and what it
+    expects, before anything is read (the model and data paths here do not exist) or written."""
+    out = tmp_path / "out"
+    argv = {"train": ["train", "--output-dir", out],
+            "finetune": ["finetune", "--model", tmp_path / "no-model", "--target", "x", "--output-dir", out],
+            "decode": ["decode", "--model", tmp_path / "no-model", "--output", tmp_path / "out.csv"],
+            "evaluate": ["evaluate", "--model", tmp_path / "no-model", "--generated", tmp_path / "g.nwb",
+                         "--output", out / "eval.json"]}[command]
+    err = err_of(capsys, *argv, "--ci-block-s", value)
+    assert err.split(": error: ")[1].startswith("--ci-block-s: expected a finite number of seconds > 0"), err
+    assert err.endswith(f"got {float(value)!r}"), err
+    assert not out.exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_evaluate_refuses_ci_block_s_without_model(capsys, tmp_path):
+    """evaluate without --model compares two recordings and gives no interval: --ci-block-s there
+    would be ignored without a word, so it is refused, naming the flag and what it needs."""
+    out = tmp_path / "eval.json"
+    err = err_of(capsys, "evaluate", "--generated", tmp_path / "g.nwb", "--output", out, "--ci-block-s", "2")
+    assert err.split(": error: ")[1].startswith("--ci-block-s: only with --model"), err
+    assert not out.exists()

@@ -299,3 +299,27 @@ def test_the_same_file_as_generated_and_real_is_warned_about(tiny, tmp_path):
     with pytest.warns(UserWarning, match=r"--generated and --real are the same file .*compares the recording with "
                                          r"itself"):
         assert cli.main(["evaluate", "--generated", str(tmp_path / "real.nwb"), "--real", str(tmp_path / "real.nwb")]) == 0
+
+
+def test_evaluate_model_ci_block_s_sets_the_bits_per_spike_blocks(tiny, capsys, tmp_path):
+    """evaluate --model --ci-block-s S: the bits-per-spike intervals resample S-s blocks of the scored
+    windows, and the JSON records S. The test split of the 60-s recording is too short for five
+    blocks of the default 10 s: no interval, and the reason names --ci-block-s (the command's words)."""
+    d, _ = tiny
+    base = ["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"), "--model", str(d / "model"),
+            "--split", "test", "--min-isis", "2"]
+    assert cli.main(base + ["--output", str(tmp_path / "default.json")]) == 0
+    printed = capsys.readouterr().out
+    ev = json.loads((tmp_path / "default.json").read_text())
+    assert ev["bits_per_spike_ci95"] is None and ev["bits_per_spike_ci95_block_s"] == 10.0
+    assert ev["bits_per_spike_ci95_n_blocks"] < 5
+    reason = ev["bits_per_spike_ci95_reason"]
+    assert "shorter blocks give an interval: e.g. --ci-block-s " in reason and "ci_block_s=" not in reason
+    assert reason in printed
+    assert cli.main(base + ["--output", str(tmp_path / "short.json"), "--ci-block-s", "1"]) == 0
+    printed = capsys.readouterr().out
+    ev = json.loads((tmp_path / "short.json").read_text())
+    assert ev["bits_per_spike_ci95_block_s"] == 1.0 and ev["bits_per_spike_ci95_n_blocks"] >= 5
+    assert "1 s of window starts" in ev["bits_per_spike_ci95_blocks"]
+    lo, hi = ev["bits_per_spike_ci95"]
+    assert lo < ev["bits_per_spike"] < hi and f"95% CI [{lo:.4f}, {hi:.4f}]" in printed

@@ -282,4 +282,8 @@ def test_split_bits_per_spike_block_bootstrap_intervals(small):
     short = split_bits_per_spike(model, tok, rec, plan, "test", progress=False)
     assert test_s < 50 and short["ci95_n_blocks"] < 5
     assert short["bits_per_spike_ci95"] is None and "fewer than 5" in short["bits_per_spike_ci95_reason"]
+    # the reason says how to get an interval in the Python call's words; the block lengths are recorded
+    assert "shorter blocks give an interval: e.g. ci_block_s=" in short["bits_per_spike_ci95_reason"]
+    assert "--ci-block-s" not in short["bits_per_spike_ci95_reason"]
+    assert short["ci95_block_s"] == 10.0 and out["ci95_block_s"] == 1.0
     assert short["bits_per_spike"] == out["bits_per_spike"]  # the point value does not depend on the blocks

@@ -162,6 +162,7 @@ def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec
     # (9 in 29 trials), so some resamples draw none, the NLL is undefined there, and no interval is given
     test_trials = json.loads((tmp_path / "m" / "splits.json").read_text())["trial_index"]["test"]
     assert m["test/ci95_n_blocks"] == len(test_trials) >= 5 and "trial" in m["test/ci95_blocks"]
+    assert m["test/ci95_block_s"] is None  # a trial split's blocks are its trials, of no set length
     for key in ("test/id_nll", "test/dt_nll"):
         assert m[f"{key}_ci95"] is None and "undefined (NaN) in" in m[f"{key}_ci95_reason"], key
     assert (tmp_path / "m" / "model.safetensors").is_file()
@@ -692,16 +693,22 @@ def finished_run(rec, tmp_path_factory):
 
 def test_test_nll_intervals_in_metrics_json_and_too_few_blocks(finished_run, capsys):
     """metrics.json gains the intervals' keys without changing the others; the 40-s recording's test
-    split is a single 10-s block, so no interval is given and the reason is written and printed."""
+    split is a single 10-s block, so no interval is given and the reason is written and printed.
+    The reason says how to get one (shorter blocks, the length that gives 5 of them) in the words
+    of the Python call that trained it (ci_block_s=, no CLI flag), and the block length is recorded."""
     from hf_neuroformer.cli import _print_metrics
 
     m = json.loads((finished_run / "metrics.json").read_text())
     assert np.isfinite(m["test/id_nll"]) and np.isfinite(m["test/dt_nll"])
     assert m["test/ci95_n_blocks"] == 1 and "10 s of window starts" in m["test/ci95_blocks"]
     assert "'BCa'" in m["test/ci95_method"] and "2000 resamples" in m["test/ci95_method"]
+    assert m["test/ci95_block_s"] == 10.0
     for key in ("test/id_nll", "test/dt_nll"):
         assert m[f"{key}_ci95"] is None
-        assert m[f"{key}_ci95_reason"] == "1 block(s), fewer than 5: too few independent pieces for a bootstrap interval"
+        reason = m[f"{key}_ci95_reason"]
+        assert reason.startswith("1 block(s), fewer than 5: too few independent pieces for a bootstrap interval; "
+                                 "shorter blocks give an interval: e.g. ci_block_s=1 (the windows fill 5 blocks of 1 s")
+        assert "--ci-block-s" not in reason
     _print_metrics(m)
     line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test/id_nll "))
     assert f"{m['test/id_nll']:.4f}  95% CI: none (1 block(s), fewer than 5" in line
@@ -726,11 +733,25 @@ def test_test_nll_intervals_from_the_trained_model_hold_the_point_values(finishe
     assert out["id_nll"] == pytest.approx(w["id_nll_sum"].sum() / w["n_spike_tokens"].sum(), rel=1e-6)
     assert w["n_spike_tokens"].sum() == m["test/n_spike_tokens"] and len(w["window_start"]) == m["n_test_windows"]
     ci = split_nll_intervals(w, plan, ci_block_s=1.0)
-    assert ci["test/ci95_n_blocks"] >= 5
+    assert ci["test/ci95_n_blocks"] >= 5 and ci["test/ci95_block_s"] == 1.0
     for key in ("test/id_nll", "test/dt_nll"):
         lo, hi = ci[f"{key}_ci95"]
         assert lo < out[key.split("/")[1]] < hi, key
     assert split_nll_intervals(w, plan)["test/id_nll_ci95"] is None  # the default 10-s blocks: 1 block
+    cli = split_nll_intervals(w, plan, ci_block_s_option="--ci-block-s")["test/id_nll_ci95_reason"]
+    assert "e.g. --ci-block-s 1 (" in cli and "ci_block_s=" not in cli  # the CLI's wording, when it passes it
+
+
+def test_train_refuses_a_bad_ci_block_s_before_writing_anything(rec, tmp_path):
+    """train(ci_block_s=) must be a finite number of seconds > 0; a bad one is refused naming the
+    argument, before the output folder is made (not after training, when the intervals are made)."""
+    from hf_neuroformer.metrics.bootstrap import BootstrapInputError
+
+    for bad in (0, -2.0, float("nan")):
+        with pytest.raises(BootstrapInputError, match=r"^ci_block_s: expected a finite number of seconds > 0"):
+            train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16),
+                  progress=False, ci_block_s=bad)
+        assert not (tmp_path / "m").exists()
 
 
 def _files(folder):

@@ -4,14 +4,14 @@
                          [--max-steps N] [--max-epochs N] [--seed S]
                          [--mixed-precision no|bf16|fp16] [--gradient-accumulation-steps N]
                          [--batch-size B] [--save-every N] [--resume] [--attn-implementation sdpa|eager]
-                         [--activation-checkpointing] [--compile] [--overwrite]
+                         [--activation-checkpointing] [--compile] [--ci-block-s S] [--overwrite]
     neuroformer generate --model DIR [--data PATH] [--epoch NAME] --output OUT.nwb [--split test]
                          [--mode teacher_forced|free_running] [--order free|canonical] [--seed S] [--temperature T]
                          [--top-p P] [--top-k K] [--dt-temperature T] [--dt-top-p P] [--dt-top-k K]
                          [--batch-size B] [--overwrite]
-    neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json] [--model DIR [--split test]]
-                         [--figure FILE.png] [--bin-size S] [--psth-bin-size S] [--min-isis N]
-                         [--overwrite]
+    neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json]
+                         [--model DIR [--split test] [--ci-block-s S]] [--figure FILE.png] [--bin-size S]
+                         [--psth-bin-size S] [--min-isis N] [--overwrite]
     neuroformer prepare  [--config FILE.yaml] [--data PATH] [--epoch NAME] --output DIR [--num-shards K]
                          [--overwrite]
     neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR|VAR[k][,...]
@@ -164,6 +164,21 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+#: How the reason of a null interval names the block length to shorten, on the command line.
+CI_BLOCK_S_FLAG = "--ci-block-s"
+
+
+def _ci_block_s(args) -> float:
+    """``--ci-block-s`` checked (a finite number of seconds > 0, the error naming the flag), or
+    the default block length (:data:`~hf_neuroformer.metrics.bootstrap.CI_BLOCK_S`, 10 s) when
+    not given. Called before anything is read or written."""
+    from .metrics.bootstrap import CI_BLOCK_S, check_block_s
+
+    if args.ci_block_s is None:
+        return CI_BLOCK_S
+    return check_block_s(args.ci_block_s, CI_BLOCK_S_FLAG)
+
+
 def _ci_text(metrics: dict, key: str) -> str:
     """``"  95% CI [lo, hi]"`` beside a figure whose ``<key>_ci95`` is in ``metrics``; the reason
     when that interval is None; ``""`` when there is no such key."""
@@ -204,6 +219,7 @@ def cmd_train(args) -> int:
     from .training import TrainingConfig, check_output_dir, check_resume, checkpoint_training_config, \
         load_yaml_config, train
 
+    ci_block_s = _ci_block_s(args)  # before anything is read or written
     given = ()  # the training fields that --config's training: section sets
     from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
     if args.config:
@@ -274,7 +290,8 @@ def cmd_train(args) -> int:
         print(f"[neuroformer] data: {rec}")
     weights = Path(args.output_dir) / "model.safetensors"
     before = _file_stamp(weights)
-    metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume)
+    metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
+                    ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG)
     if metrics:
         from .training import model_files_in
 
@@ -574,6 +591,11 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
+    if args.ci_block_s is not None and not args.model:
+        raise ValueError("--ci-block-s: only with --model: it sets the bootstrap blocks of the intervals of the "
+                         "model's bits per spike, and without --model there are no intervals (the fidelity "
+                         "metrics compare two recordings); pass --model, or leave out --ci-block-s")
+    ci_block_s = _ci_block_s(args)
     from .metrics.fidelity import (_check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
                                    support_segments, width_at_most)
 
@@ -690,7 +712,8 @@ def cmd_evaluate(args) -> int:
     if args.model:
         from .likelihood import split_bits_per_spike
 
-        bps = split_bits_per_spike(model, tokenizer, real, plan, args.split)
+        bps = split_bits_per_spike(model, tokenizer, real, plan, args.split, ci_block_s=ci_block_s,
+                                   ci_block_s_option=CI_BLOCK_S_FLAG)
         metrics.update(_bits_per_spike_keys(bps, args.split))
         _print_bits_per_spike(bps, args.model, args.split)
     made = (f", {settings['split']} windows, {settings['mode'].replace('_', '-')} past, by {settings['model']}"
@@ -1352,6 +1375,11 @@ EPOCH_WHAT = ("restrict the recording to this named epoch / interval (e.g. wake)
 EPOCH_HELP = EPOCH_WHAT + "; give the epoch the model was trained on"
 
 
+CI_HELP = ("length (s, > 0) of the blocks of consecutive test windows that the 95%% block-bootstrap intervals "
+           "resample in a time split (a trial split's blocks are its trials); fewer than 5 blocks give no interval, "
+           "with a reason naming a shorter length that gives 5 (default: 10; recorded as ci95_block_s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
     p.add_argument("--version", action=_VersionAction,
@@ -1394,6 +1422,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute activations in the backward pass (less memory, more compute)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (training.torch_compile_backend)")
+    t.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
     t.add_argument("--overwrite", action="store_true", help="replace a model (and checkpoints) already in --output-dir")
     t.set_defaults(func=cmd_train)
 
@@ -1439,6 +1468,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=["train", "validation", "test"],
                    help="windows scored for bits per spike with --model (default: the split the --generated file "
                         "was generated from, as generate recorded it; test for a file that does not record it)")
+    e.add_argument("--ci-block-s", type=float, metavar="S",
+                   help="with --model: " + CI_HELP.replace("test windows", "scored windows"))
     e.add_argument("--output", help="write the metrics as JSON here")
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
                                     "no figure without either)")

@@ -150,6 +150,7 @@ def split_bits_per_spike(
     batch_size: int = 64,
     progress: bool = True,
     ci_block_s: float = 10.0,
+    ci_block_s_option: str = "ci_block_s=",
 ) -> Dict[str, float]:
     """Held-out bits per spike of the model against two homogeneous Poisson nulls.
 
@@ -180,6 +181,8 @@ def split_bits_per_spike(
             --model`` spent without a word).
         ci_block_s: length (s) of the bootstrap blocks of a time split (a trial split's blocks
             are its trials); see :mod:`hf_neuroformer.metrics.bootstrap`.
+        ci_block_s_option: how a null interval's reason names the block length to shorten
+            (``"ci_block_s="``; ``neuroformer evaluate`` passes ``"--ci-block-s"``).
 
     Returns:
         dict with ``bits_per_spike`` (train-rate null), ``bits_per_spike_scored_rates_null``,
@@ -187,8 +190,9 @@ def split_bits_per_spike(
         ``null_scored_rates_log_likelihood_nats`` (sums over the scored windows, nats),
         ``n_spikes``, ``n_windows``, ``n_windows_truncated``; and 95 % block-bootstrap intervals
         ``bits_per_spike_ci95`` and ``bits_per_spike_scored_rates_null_ci95`` (``[low, high]``
-        bits/spike, or None with a ``..._ci95_reason``), with ``ci95_n_blocks``, ``ci95_blocks``
-        and ``ci95_method`` saying how they were made
+        bits/spike, or None with a ``..._ci95_reason``), with ``ci95_n_blocks``, ``ci95_blocks``,
+        ``ci95_method`` and ``ci95_block_s`` (``ci_block_s``; None in a trial split) saying how
+        they were made
         (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`: the per-block log-likelihood
         gains and spike counts are resampled in whole blocks and bits per spike recomputed from
         their sums; the nulls' rates are held at their fitted values).
@@ -196,8 +200,12 @@ def split_bits_per_spike(
     Raises:
         ValueError: a tokenizer that does not match the model (see :func:`window_log_likelihoods`),
             an unknown split, a split without windows, or a recording that does not
-            cover the model's windows (another recording or epoch).
+            cover the model's windows (another recording or epoch); ``ci_block_s`` not a
+            finite number > 0 (before the model scores anything).
     """
+    from .metrics.bootstrap import check_block_s
+
+    ci_block_s = check_block_s(ci_block_s)
     check_tokenizer_matches_config(tokenizer, model.config)
     from .metrics.bits_per_spike import (
         bits_per_spike,
@@ -231,10 +239,12 @@ def split_bits_per_spike(
                                                       cfg.dt_resolution, own_rates)
     else:  # every window truncated: nothing scored on either side
         own_null = np.zeros(0)
-    from .metrics.bootstrap import block_bootstrap_ci, block_sums, ci_description, ci_entries, window_blocks
+    from .metrics.bootstrap import (block_bootstrap_ci, block_sums, ci_description, ci_entries, count_blocks,
+                                    few_blocks_hint, window_blocks)
 
     blocks, definition = window_blocks(starts[keep], plan.segments[split], plan.mode, ci_block_s)
-    n_blocks = int(blocks.max(initial=-1)) + 1
+    n_blocks = count_blocks(blocks)
+    hint = few_blocks_hint(starts[keep], plan.segments[split], plan.mode, ci_block_s, ci_block_s_option)
 
     def per_spike_bits(gain, n):  # summed log-likelihood gain (nats) and spikes -> bits per spike
         return gain[:, 0] / (n[:, 0] * np.log(2.0))
@@ -243,7 +253,7 @@ def split_bits_per_spike(
     cis = {}
     for name, null_ll in (("bits_per_spike", null), ("bits_per_spike_scored_rates_null", own_null)):
         gain = block_sums((model_ll - null_ll)[:, None], blocks, n_blocks)
-        cis.update(ci_entries(name, block_bootstrap_ci(per_spike_bits, gain, spikes)))
+        cis.update(ci_entries(name, block_bootstrap_ci(per_spike_bits, gain, spikes, hint=hint)))
     return {
         "bits_per_spike": float(bits_per_spike(model_ll, null, n_spk)),
         "bits_per_spike_scored_rates_null": float(bits_per_spike(model_ll, own_null, n_spk)),
@@ -254,7 +264,7 @@ def split_bits_per_spike(
         "n_windows": int(keep.sum()),
         "n_windows_truncated": int((~keep).sum()),
         **cis,
-        **ci_description("", n_blocks, definition),
+        **ci_description("", n_blocks, definition, block_s=ci_block_s if plan.mode == "time" else None),
     }
 
 

@@ -34,6 +34,7 @@ from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_
 from .generation import generate_spikes
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
+from .metrics.bootstrap import CI_BLOCK_S, check_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
@@ -500,29 +501,40 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
     return out
 
 
-def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float = 10.0) -> Dict[str, object]:
+def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float = CI_BLOCK_S,
+                        ci_block_s_option: str = "ci_block_s=") -> Dict[str, object]:
     """95 % block-bootstrap intervals of the test ``id_nll`` and ``dt_nll`` (nats per spike token).
 
     ``windows``: :func:`evaluate_token_nll`'s ``windows`` (``per_window=True``) on the test split;
     ``plan``: the :class:`~hf_neuroformer.windows.SplitPlan` (its test segments define the blocks:
     trials, or ``ci_block_s`` s of a time split). Each block's NLL sums and spike-token count are
     resampled together and the NLL recomputed from their totals
-    (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`).
+    (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`). ``ci_block_s_option``: how a
+    null interval's reason names the block length to shorten (``"ci_block_s="`` from Python; the
+    CLI passes ``"--ci-block-s"``; :func:`~hf_neuroformer.metrics.bootstrap.few_blocks_hint`).
 
     Returns:
         ``test/id_nll_ci95``, ``test/dt_nll_ci95`` (``[low, high]`` nats, or None with a
-        ``..._ci95_reason``), ``test/ci95_n_blocks``, ``test/ci95_blocks``, ``test/ci95_method``.
-    """
-    from .metrics.bootstrap import block_bootstrap_ci, block_sums, ci_description, ci_entries, window_blocks
+        ``..._ci95_reason``), ``test/ci95_n_blocks``, ``test/ci95_blocks``, ``test/ci95_method``,
+        ``test/ci95_block_s`` (``ci_block_s`` in a time split, None in a trial split).
 
-    blocks, definition = window_blocks(windows["window_start"], plan.segments["test"], plan.mode, ci_block_s)
-    n_blocks = int(blocks.max(initial=-1)) + 1
+    Raises:
+        BootstrapInputError: ``ci_block_s`` not a finite number > 0 (named as ``ci_block_s``).
+    """
+    from .metrics.bootstrap import (block_bootstrap_ci, block_sums, check_block_s, ci_description, ci_entries,
+                                    count_blocks, few_blocks_hint, window_blocks)
+
+    ci_block_s = check_block_s(ci_block_s)
+    segments = plan.segments["test"]
+    blocks, definition = window_blocks(windows["window_start"], segments, plan.mode, ci_block_s)
+    n_blocks = count_blocks(blocks)
+    hint = few_blocks_hint(windows["window_start"], segments, plan.mode, ci_block_s, ci_block_s_option)
     n = block_sums(windows["n_spike_tokens"], blocks, n_blocks)
     out: Dict[str, object] = {}
     for name in ("id_nll", "dt_nll"):
         s = block_sums(windows[f"{name}_sum"], blocks, n_blocks)
-        out.update(ci_entries(f"test/{name}", block_bootstrap_ci(lambda a, b: a / b, s, n)))
-    out.update(ci_description("test/", n_blocks, definition))
+        out.update(ci_entries(f"test/{name}", block_bootstrap_ci(lambda a, b: a / b, s, n, hint=hint)))
+    out.update(ci_description("test/", n_blocks, definition, block_s=ci_block_s if plan.mode == "time" else None))
     return out
 
 
@@ -791,6 +803,8 @@ def train(
     on_train_end: Optional[Callable[[torch.nn.Module], None]] = None,
     initial_state: Optional[Dict[str, torch.Tensor]] = None,
     on_train_start: Optional[Callable[[torch.nn.Module], None]] = None,
+    ci_block_s: float = CI_BLOCK_S,
+    ci_block_s_option: str = "ci_block_s=",
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
 
@@ -851,6 +865,13 @@ def train(
             elsewhere). ``metrics.json`` records how many were taken (``n_initial_tensors_given``).
         on_train_start: called on every process with the initialised model (after
             ``initial_state``) before the first step of a fresh run (not when resuming).
+        ci_block_s: length (s) of the blocks of consecutive test windows that the 95 %
+            block-bootstrap intervals of the test NLLs resample in a time split (default 10; a
+            trial split's blocks are its trials); recorded as ``test/ci95_block_s``. With fewer
+            than 5 blocks (a short test split) the intervals are null and their reason names a
+            shorter length that gives 5 (:func:`split_nll_intervals`).
+        ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
+            ``neuroformer train`` passes ``"--ci-block-s"``).
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
@@ -873,6 +894,7 @@ def train(
             for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
             run would silently be float32; use bf16).
         ValueError: ``resume`` and ``overwrite`` both True; a train split without windows;
+            ``ci_block_s`` not a finite number > 0 (before anything is read or written);
             ``config.modalities`` with a prepared directory (it carries no modality inputs).
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
@@ -899,6 +921,7 @@ def train(
     elif not streamed:  # a prepared directory brings its own config
         config = NeuroformerConfig()
     training = training or TrainingConfig()
+    ci_block_s = check_block_s(ci_block_s)  # before the output folder is touched
     output_dir = Path(output_dir)
     ckpt_root = output_dir / CHECKPOINT_DIR
     if resume and overwrite:
@@ -1336,7 +1359,7 @@ def train(
                 "test/marginal_dt_nll": btest["marginal_dt_nll"],
                 "test/markov_dt_nll": btest["markov_dt_nll"],
                 "test/n_spike_tokens": test["n_spike_tokens"],
-                **split_nll_intervals(test["windows"], plan),
+                **split_nll_intervals(test["windows"], plan, ci_block_s, ci_block_s_option),
             })
             if getattr(model, "contrastive", None) is not None:
                 from .contrastive import evaluate_retrieval
