@@ -280,12 +280,16 @@ def target_metrics(m: dict, prefix: str):
     intervals, reasons)``, each keyed by the metric's name under ``prefix`` (e.g. ``"test/ry/"``):
     the point values as floats, the 95 % block-bootstrap intervals (``<metric>_ci95``: ``[low,
     high]`` or None) and, for a None interval, its ``<metric>_ci95_reason``. The intervals (lists,
-    None) and reasons (str) were read as point values and failed ``float()``."""
+    None) and reasons (str) were read as point values and failed ``float()``. The target's
+    ``ci95_n_blocks`` (how many bootstrap blocks its windows fill) is about the intervals, not a
+    metric: it is in none of the three (``finetune_task`` reports it as ``test_ci95_n_blocks``)."""
     points, intervals, reasons = {}, {}, {}
     for k, v in m.items():
         if not k.startswith(prefix):
             continue
         name = k[len(prefix):]
+        if name.startswith("ci95_"):
+            continue
         if name.endswith("_ci95"):
             intervals[name[: -len("_ci95")]] = v
         elif name.endswith("_ci95_reason"):
@@ -316,6 +320,7 @@ def finetune_task(args):
     metrics, intervals, reasons = target_metrics(m, f"test/{target.label}/")
     val, _, _ = target_metrics(m, f"validation/{target.label}/")
     return (name, fraction, seed, init), {"test": metrics, "test_ci95": intervals, "test_ci95_reason": reasons,
+                                          "test_ci95_n_blocks": m.get(f"test/{target.label}/ci95_n_blocks"),
                                           "validation": val, "best_step": m.get("best_step"),
                                           "checkpoint_selection": m.get("checkpoint_selection"),
                                           "class_weights": m["targets"][0].get("class_weights"),

@@ -565,7 +565,8 @@ def test_generated_file_with_repeated_bin_centre_times_is_read_without_the_sorti
     assert not [w for w in caught if "repeat a spike time" in str(w.message)], [str(w.message) for w in caught]
 
 
-@pytest.mark.parametrize("command, value", [("train", "0"), ("train", "-1"), ("train", "nan"), ("evaluate", "-1")])
+@pytest.mark.parametrize("command, value", [("train", "0"), ("train", "-1"), ("train", "nan"), ("finetune", "0"),
+                                            ("finetune", "-2.5"), ("decode", "0"), ("evaluate", "-1")])
 def test_ci_block_s_must_be_a_positive_number_of_seconds(capsys, tmp_path, command, value):
     """--ci-block-s 0, a negative or NaN length: exit status 2, one line naming the flag and what it
     expects, before anything is read (the model and data paths here do not exist) or written."""

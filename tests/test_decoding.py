@@ -73,10 +73,12 @@ def finetuned(a2929, pretrained, tmp_path_factory):
 
 
 def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned, capsys):
-    """metrics.json gains a 95 % interval key per test decoding metric, and the blocks once. The
-    A2929 test split is too short for five 10-s blocks, so each is null with its reason (printed
-    beside the point value); the same function on the run's own test predictions with 2-s blocks
-    gives intervals that hold the reported values."""
+    """metrics.json gains a 95 % interval key per test decoding metric, the blocks' count per target
+    (test/<target>/ci95_n_blocks: a target's NaN windows are left out, so counts may differ) and
+    their definition and length once. The A2929 test split is too short for five 10-s blocks, so
+    each is null with its reason (printed beside the point value), which names the block length
+    that gives five in the Python call's words (ci_block_s=); the same function on the run's own
+    test predictions with 2-s blocks gives intervals that hold the reported values."""
     import pandas as pd
 
     from hf_neuroformer.cli import _print_metrics
@@ -88,15 +90,19 @@ def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned
     keys = {"ry": ("mean_angular_error_rad", "median_angular_error_rad", "mean_angular_error_deg",
                    "median_angular_error_deg", "circular_r"), "x": ("r2", "pearson_r", "rmse", "mae")}
     plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
-    n_blocks = on_disk["test/ci95_n_blocks"]
+    assert "test/ci95_n_blocks" not in on_disk  # one count per target instead
+    n_blocks = on_disk["test/x/ci95_n_blocks"]
     test_s = float(np.sum(np.diff(plan.segments["test"], axis=1)))
     assert n_blocks == sum(int(np.ceil(round((b - a) / 10.0, 6))) for a, b in plan.segments["test"]) and test_s < 50
+    assert on_disk["test/ry/ci95_n_blocks"] == n_blocks and on_disk["test/ci95_block_s"] == 10.0
     assert "10 s of window starts" in on_disk["test/ci95_blocks"] and "'BCa'" in on_disk["test/ci95_method"]
     for target, names in keys.items():
         for name in names:
             key = f"test/{target}/{name}"
             assert on_disk[f"{key}_ci95"] is None and m[f"{key}_ci95"] is None, key
             assert on_disk[f"{key}_ci95_reason"].startswith(f"{n_blocks} block(s), fewer than 5"), key
+            assert "shorter blocks give an interval: e.g. ci_block_s=" in on_disk[f"{key}_ci95_reason"], key
+            assert "--ci-block-s" not in on_disk[f"{key}_ci95_reason"], key
     _print_metrics(m)
     line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test/x/r2 "))
     assert f"{m['test/x/r2']:.4f}  95% CI: none ({n_blocks} block(s)" in line
@@ -104,7 +110,15 @@ def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned
     targets = json.loads((out / "config.json").read_text())["decoding_targets"]
     short = decoding_intervals(table[["ry_predicted", "x_predicted"]].to_numpy(), table[["ry", "x"]].to_numpy(),
                                targets, table["window_start_s"].to_numpy(), plan, ci_block_s=2.0)
-    assert short["test/ci95_n_blocks"] >= 5
+    assert short["test/x/ci95_n_blocks"] >= 5 and short["test/ci95_block_s"] == 2.0
+    # a target with NaN in some windows counts only the blocks its other windows fill
+    labels = table[["ry", "x"]].to_numpy(dtype=float)
+    first = table["window_start_s"].to_numpy() < table["window_start_s"].min() + 2.0  # the first 2-s block
+    labels[first, 1] = np.nan
+    part = decoding_intervals(table[["ry_predicted", "x_predicted"]].to_numpy(), labels, targets,
+                              table["window_start_s"].to_numpy(), plan, ci_block_s=2.0)
+    assert part["test/x/ci95_n_blocks"] == short["test/x/ci95_n_blocks"] - 1
+    assert part["test/ry/ci95_n_blocks"] == short["test/ry/ci95_n_blocks"]
     for target, names in keys.items():
         for name in names:
             key = f"test/{target}/{name}"
@@ -126,7 +140,7 @@ def test_finetune_with_unconcatenated_eval_batches_writes_the_same_test_results(
     m = finetune(pretrained, a2929, targets, output_dir=tmp_path / "d", max_steps=4, eval_steps=2, batch_size=16,
                  seed=0, eval_do_concat_batches=False)
     assert m["test/x/n"] == m0["test/x/n"] > 16  # more than one batch of test windows
-    for key in ("test/x/r2", "test/ry/mean_angular_error_deg", "test/ci95_n_blocks"):
+    for key in ("test/x/r2", "test/ry/mean_angular_error_deg", "test/x/ci95_n_blocks"):
         assert m[key] == pytest.approx(m0[key], rel=1e-6), key
     assert m["test/x/r2_ci95"] is None and m["test/x/r2_ci95_reason"] == m0["test/x/r2_ci95_reason"]
     table, table0 = pd.read_csv(tmp_path / "d" / "test_predictions.csv"), pd.read_csv(out0 / "test_predictions.csv")
@@ -149,7 +163,8 @@ def test_benchmark_decoding_reads_the_finetune_metrics_with_their_intervals(fine
     for target, metric in (("x", "r2"), ("ry", "mean_angular_error_deg")):
         points, intervals, reasons = bd.target_metrics(m, f"test/{target}/")
         assert points[metric] == m[f"test/{target}/{metric}"] and all(isinstance(v, float) for v in points.values())
-        assert not any("ci95" in k for k in points)
+        assert not any("ci95" in k for k in points)  # the interval keys, and the target's ci95_n_blocks
+        assert m[f"test/{target}/ci95_n_blocks"] >= 1
         assert set(intervals) == {k for k in points if k not in ("n", "target_sd")}, target
         assert intervals[metric] is None and reasons[metric] == m[f"test/{target}/{metric}_ci95_reason"]
     val, intervals, _ = bd.target_metrics(m, "validation/x/")
@@ -2018,3 +2033,39 @@ def test_a_checkpoint_plan_that_leaves_a_split_empty_is_replaced_with_a_warning_
         m = finetune(pretrained, part, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "d", max_steps=1,
                      eval_steps=1, batch_size=8, seed=0)
     assert m["split_plan_source"] == "planned on this recording"
+
+
+def test_cli_decode_prints_test_scores_with_block_bootstrap_intervals(finetuned, shared_data, tmp_path, capsys):
+    """neuroformer decode scores the decoded windows that lie in the decoder's test split with 95 %
+    block-bootstrap intervals, as finetune does: the A2929 test split is too short for 5 blocks of
+    the default 10 s, and the reason names --ci-block-s (the command's words); with --ci-block-s 2
+    each score gets an interval holding it, over the blocks finetune's intervals use."""
+    import pandas as pd
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.finetuning import decoding_intervals
+    from hf_neuroformer.windows import SplitPlan
+
+    out, m = finetuned
+    args = ["decode", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake", "--split", "test",
+            "--output", str(tmp_path / "t.csv")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    n_blocks = m["test/x/ci95_n_blocks"]
+    assert f"95% CI: none ({n_blocks} block(s), fewer than 5" in text and re.search(r"e\.g\. --ci-block-s [\d.]+ \(", text)
+    assert "ci_block_s=" not in text
+    assert main(args + ["--ci-block-s", "2", "--overwrite"]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.strip().startswith("x on the "))
+    table = pd.read_csv(out / "test_predictions.csv")
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    targets = json.loads((out / "config.json").read_text())["decoding_targets"]
+    ref = decoding_intervals(table[["ry_predicted", "x_predicted"]].to_numpy(), table[["ry", "x"]].to_numpy(),
+                             targets, table["window_start_s"].to_numpy(), plan, ci_block_s=2.0)
+    for name in ("r2", "pearson_r"):
+        found = re.search(rf"{name} (-?[\d.]+) \[95% CI (-?[\d.]+), (-?[\d.]+)\]", line)
+        assert found, line
+        point, lo, hi = map(float, found.groups())
+        assert lo <= point <= hi
+        assert [lo, hi] == pytest.approx(ref[f"test/x/{name}_ci95"], abs=1.5e-3), name
+    assert f"block bootstrap over {ref['test/x/ci95_n_blocks']} blocks, consecutive 2 s of window starts" in text

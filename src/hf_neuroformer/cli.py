@@ -19,7 +19,9 @@
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
                          [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC]
-                         [--set KEY=VALUE ...] [--overwrite]
+                         [--set KEY=VALUE ...] [--ci-block-s S] [--overwrite]
+    neuroformer decode   --model DIR [--data PATH] [--epoch NAME] [--split train|validation|test] --output OUT.csv
+                         [--figure PNG] [--batch-size B] [--ci-block-s S] [--overwrite]
     neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output PNG [--split test]
                          [--projected MODALITY] [--batch-size B] [--overwrite]
     neuroformer ablate   --config FILE.yaml [--data PATH] [--epoch NAME] --output TABLE.md [--max-steps N]
@@ -850,6 +852,7 @@ def cmd_finetune(args) -> int:
     if bad:  # before the recording is read, named by the flag
         raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
     # the numbers first, named by their flags, before the model or the data is read
+    ci_block_s = _ci_block_s(args)
     check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
                             gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
                             learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
@@ -888,7 +891,8 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        config_overrides=sets, overwrite=args.overwrite, log_evaluations=True,
+        config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, ci_block_s=ci_block_s,
+        ci_block_s_option=CI_BLOCK_S_FLAG,
     )
     # recorded and decoded values per test window, and their figure (no test windows: neither)
     extra = "".join(f", {name}" for name in ("test_predictions.csv", "test_decoding.png")
@@ -909,9 +913,11 @@ def cmd_decode(args) -> int:
     from .analysis._batches import check_pass_settings
     from .decoding import target_label
     from .finetuning import decode_windows, load_decoder, windows_tiling
-    from .metrics.decoding import decoding_metrics
+    from .metrics.bootstrap import count_blocks, few_blocks_hint, window_blocks
+    from .metrics.decoding import decoding_metrics, decoding_metrics_ci
     from .windows import check_split_in_recording, window_starts_for_split
 
+    ci_block_s = _ci_block_s(args)  # before anything is read or written
     out = Path(args.output)
     _check_not_a_model_file(out, "--output", args.model)
     _check_new_file(out, "--output", args.overwrite, suffix=".csv")  # fail before loading anything
@@ -992,8 +998,23 @@ def cmd_decode(args) -> int:
             m = decoding_metrics(recorded[rows, j], decoded[rows, j], t["kind"])
             shown = {k: v for k, v in m.items() if k in ("r2", "pearson_r", "mean_angular_error_deg",
                                                         "median_angular_error_deg", "accuracy", "balanced_accuracy")}
+            cis, about = {}, ""
+            if name == "test":  # 95 % block-bootstrap intervals over the decoder's test blocks (as finetune's)
+                at = table["window_start_s"].to_numpy(dtype=np.float64)[rows]
+                blocks, definition = window_blocks(at, plan.segments["test"], plan.mode, ci_block_s)
+                hint = few_blocks_hint(at, plan.segments["test"], plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
+                cis = decoding_metrics_ci(recorded[rows, j], decoded[rows, j], t["kind"], blocks, hint=hint)
+                about = f"\n    (95% CI: block bootstrap over {count_blocks(blocks)} blocks, {definition})"
+                reasons = list(dict.fromkeys(cis[k]["reason"] for k in shown if cis[k]["interval"] is None))
+                if reasons:
+                    about = f"\n    95% CI: none ({'; '.join(reasons)})" + about
+
+            def score(k, v):
+                ci = cis.get(k, {}).get("interval")
+                return f"{k} {v:.3f}" + ("" if ci is None else f" [95% CI {ci[0]:.3f}, {ci[1]:.3f}]")
+
             print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + left_out)
+                  + ", ".join(score(k, v) for k, v in shown.items()) + left_out + about)
     print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
           "recorded one where the recording has it, n_spikes, n_truncated, split)")
     if args.figure is not None:
@@ -1545,6 +1566,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(integer >= 0; 0 = a linear head; null = hidden_size), window_stride (s > 0, the step of the "
                    "TRAINING windows, null = current_window; validation and test tile their split); VALUE is read as "
                    "JSON (0.3, null), else as text; e.g. --set window_stride=0.05")
+    f.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
     f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
 
@@ -1560,6 +1582,11 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--output", required=True, help="CSV: one row per window")
     dc.add_argument("--figure", help="also draw the decoded (and recorded) values over time (PNG, PDF, SVG)")
     dc.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
+    dc.add_argument("--ci-block-s", type=float, metavar="S",
+                    help="the decoded windows that lie in the decoder's test split are scored with 95%% "
+                         "block-bootstrap intervals; S: length (s, > 0) of the blocks of consecutive test windows "
+                         "they resample in a time split (a trial split's blocks are its trials); fewer than 5 blocks "
+                         "give no interval, with a reason naming a shorter length that gives 5 (default: 10)")
     dc.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without it)")
     dc.set_defaults(func=cmd_decode)
 

@@ -56,6 +56,7 @@ from .decoding import (
 )
 from .generation import (check_model_dir, check_recording_units, quiet_loading, units_absent,
                          weights_not_loaded)
+from .metrics.bootstrap import CI_BLOCK_S, check_block_s
 from .metrics.decoding import decoding_metrics
 from .modalities import windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
@@ -262,7 +263,8 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
 
 
 def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_starts, plan: SplitPlan,
-                       split: str = "test", ci_block_s: float = 10.0) -> Dict[str, object]:
+                       split: str = "test", ci_block_s: float = CI_BLOCK_S,
+                       ci_block_s_option: str = "ci_block_s=") -> Dict[str, object]:
     """95 % block-bootstrap intervals of a split's decoding metrics, as ``metrics.json`` keys.
 
     Args:
@@ -275,35 +277,46 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
         plan: the :class:`~hf_neuroformer.windows.SplitPlan`; its ``split`` segments define the
             blocks (whole trials, or ``ci_block_s`` s of a time split:
             :func:`~hf_neuroformer.metrics.bootstrap.window_blocks`).
+        ci_block_s_option: how a null interval's reason names the block length to shorten
+            (``"ci_block_s="``; ``neuroformer finetune`` passes ``"--ci-block-s"``).
 
     Returns:
         ``{split}/<target>/<metric>_ci95`` (``[low, high]`` in the metric's unit, or None with
         ``..._ci95_reason``) for every metric of
-        :func:`~hf_neuroformer.metrics.decoding.decoding_metrics_ci`, and once
-        ``{split}/ci95_n_blocks`` (the most blocks any target's windows fill: windows whose
-        target is NaN are left out), ``{split}/ci95_blocks``, ``{split}/ci95_method``.
+        :func:`~hf_neuroformer.metrics.decoding.decoding_metrics_ci`; per target
+        ``{split}/<target>/ci95_n_blocks`` (the blocks its windows fill: windows whose target is
+        NaN are left out, so targets may differ); and once ``{split}/ci95_blocks``,
+        ``{split}/ci95_method`` and ``{split}/ci95_block_s`` (``ci_block_s``; None in a trial split).
+
+    Raises:
+        BootstrapInputError: ``ci_block_s`` not a finite number > 0.
     """
-    from .metrics.bootstrap import ci_description, ci_entries, window_blocks
+    from .metrics.bootstrap import ci_description, ci_entries, count_blocks, few_blocks_hint, window_blocks
     from .metrics.decoding import decoding_metrics_ci
 
+    ci_block_s = check_block_s(ci_block_s)
     preds, labels = gathered_outputs(predictions), gathered_outputs(label_ids)
     preds, labels = preds.reshape(len(preds), -1), labels.reshape(len(labels), -1)
-    blocks, definition = window_blocks(window_starts, plan.segments[split], plan.mode, ci_block_s)
+    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    segments = plan.segments[split]
+    blocks, definition = window_blocks(starts, segments, plan.mode, ci_block_s)
     out: Dict[str, object] = {}
-    n_blocks = 0
     for k, t in enumerate(targets):
+        label = target_label(t["name"], t.get("column"))
         ok = np.isfinite(labels[:, k])
         y, pred = labels[ok, k], preds[ok, k]
         if t["kind"] == "classification":
             y, pred = y.astype(np.int64), pred.astype(np.int64)
-        if not ok.any():
-            continue
         # the blocks of this target's windows, renumbered 0 .. n - 1
         _, b = np.unique(blocks[ok], return_inverse=True)
-        n_blocks = max(n_blocks, int(b.max()) + 1)
-        for key, r in decoding_metrics_ci(y, pred, t["kind"], b.reshape(-1)).items():
-            out.update(ci_entries(f"{split}/{target_label(t['name'], t.get('column'))}/{key}", r))
-    out.update(ci_description(f"{split}/", n_blocks, definition))
+        b = b.reshape(-1)
+        out[f"{split}/{label}/ci95_n_blocks"] = count_blocks(b)
+        if not ok.any():
+            continue
+        hint = few_blocks_hint(starts[ok], segments, plan.mode, ci_block_s, ci_block_s_option)
+        for key, r in decoding_metrics_ci(y, pred, t["kind"], b, hint=hint).items():
+            out.update(ci_entries(f"{split}/{label}/{key}", r))
+    out.update(ci_description(f"{split}/", None, definition, block_s=ci_block_s if plan.mode == "time" else None))
     return out
 
 
@@ -530,6 +543,8 @@ def finetune(
     keep_checkpoints: bool = False,
     progress: bool = False,
     log_evaluations: bool = False,
+    ci_block_s: float = CI_BLOCK_S,
+    ci_block_s_option: str = "ci_block_s=",
     **training_args,
 ) -> Dict[str, object]:
     """Fine-tune (or train from scratch) a behaviour decoder and score it once on the test split.
@@ -582,6 +597,13 @@ def finetune(
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
         log_evaluations: print one line per evaluation (step, train and validation loss, the
             selection metric), as ``neuroformer train`` does; ``neuroformer finetune`` sets it.
+        ci_block_s: length (s) of the blocks of consecutive test windows that the 95 %
+            block-bootstrap intervals of the test metrics resample in a time split (default 10; a
+            trial split's blocks are its trials); recorded as ``test/ci95_block_s``. With fewer than
+            5 blocks an interval is null and its reason names a shorter length that gives 5
+            (:func:`decoding_intervals`).
+        ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
+            ``neuroformer finetune`` passes ``"--ci-block-s"``).
         **training_args: more ``transformers.TrainingArguments`` fields.
 
     Returns:
@@ -608,7 +630,7 @@ def finetune(
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``
-            or ``generative_loss_weight`` (all checked before ``output_dir`` is touched),
+            or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
     """
@@ -620,6 +642,7 @@ def finetune(
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction)
+    ci_block_s = check_block_s(ci_block_s)
     targets = check_targets(targets)
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
     # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
@@ -746,7 +769,8 @@ def finetune(
     if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
         test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
         metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
-                                          np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan))
+                                          np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan,
+                                          ci_block_s=ci_block_s, ci_block_s_option=ci_block_s_option))
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),

@@ -420,7 +420,8 @@ def generation_defaults():
 def _is_card_key(key: str) -> bool:
     """A ``test/...`` or ``validation/...`` key that is not a count (``test/n_spike_tokens``, a
     decoder's window counts ``<split>/<target>/n``) nor a confidence interval or its notes
-    (``test/id_nll_ci95``, ``test/ci95_n_blocks``)."""
+    (``test/id_nll_ci95``, ``test/ci95_n_blocks``, a decoder's ``test/<target>/ci95_n_blocks``,
+    ``test/ci95_block_s``)."""
     split, _, name = key.partition("/")
     last = name.rsplit("/", 1)[-1]
     # nor a confidence interval ([low, high] or null) and its notes (test/r2_ci95, test/ci95_n_blocks)
