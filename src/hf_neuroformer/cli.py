@@ -41,6 +41,11 @@ series (a series whose own name is ``NAME[k]`` is that series); a 2-D series wit
 column by column, as targets ``NAME[0]``, ``NAME[1]``, ...
 ``--kind``: one kind per ``--target`` item; a 2-D item's kind applies to each of its columns.
 
+``--ci-block-s S`` (``train``, ``evaluate --model``, ``finetune``, ``decode``): the length (s, > 0;
+default 10) of the blocks of consecutive test windows that the 95 % block-bootstrap intervals
+resample in a time split (a trial split's blocks are its trials); below 5 blocks an interval is
+null and its reason names a shorter length that gives 5.
+
 Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``neuroformer train
 --data DIR`` with a ``neuroformer prepare`` directory streams its windows from the Parquet shards.
 """
