@@ -24,23 +24,27 @@ setup(
         "accelerate>=1.3",  # unwrap_model(keep_torch_compile=...); 1.2 lacks it, 1.0 lacks dynamo_plugin
         "safetensors>=0.8",  # transformers 5.23 requires it
         "huggingface-hub>=1.31",  # transformers 5.23 requires it; the Hub tests pass on 1.31.0
-        "jinja2",  # model card templates (huggingface_hub.ModelCard.from_template)
+        # model card templates (huggingface_hub.ModelCard.from_template); 2.11.3 does not import with
+        # MarkupSafe 2.1+ (no soft_unicode), and transformers imports it, so neither does the package
+        "jinja2>=3.0",
         "evaluate>=0.4",  # 0.4.0 passes; older not tried
         # EventsTable (NWB 2.9) for event streams (from 4.0); 4.0 and 4.1 warn on writing rendered frames
         # (hdmf DtypeConversionWarning, ImageSeries/num_samples int64 -> uint64)
         "pynwb>=4.2",
-        "h5py",
+        "h5py>=3.11",  # 3.10.0 is built for numpy 1: with numpy 2, "numpy.dtype size changed" on import
         # brian2 2.9 does not import with numpy 2.4; 1.26 fails in pyarrow (datasets), which needs 2.0
         "numpy>=2.0,<2.4",
         "brian2>=2.9",  # reference LIF simulator of the hub networks (neuroformer simulate --kind hub)
-        "scipy>=1.13",  # 1.13.1 passes (the first line built for numpy 2); older not tried
+        # stats.bootstrap(rng=) (metrics.bootstrap, the decoding intervals) is new in 1.15; 1.13.1
+        # and 1.14.1 raise TypeError there
+        "scipy>=1.15",
         # decoding metrics and the classical decoding baselines (issue 4); 1.8 is the first where
         # l1_ratio alone picks the penalty (before, the "lasso" classifier would silently fit L2)
         "scikit-learn>=1.8",
         "pandas>=2.2",  # 2.2.3 passes; older not tried
-        "matplotlib>=3.8",  # Figure.get_suptitle
-        "pyyaml",
-        "tqdm",
+        "matplotlib>=3.8.4",  # Figure.get_suptitle (3.8); 3.8.0 to 3.8.3 require numpy<2
+        "pyyaml>=5.1",  # transformers, datasets, huggingface_hub require it; 5.1 passes the YAML config tests
+        "tqdm>=4.66.3",  # datasets 5.1 requires it; 4.66.3 passes the progress bar tests
     ],
     extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={"console_scripts": ["neuroformer=hf_neuroformer.cli:main"]},
