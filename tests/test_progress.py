@@ -7,7 +7,10 @@ import pty
 from hf_neuroformer.progress import LOG_INTERVAL_S, progress_bar
 
 
-def test_bar_into_a_file_redraws_rarely_and_in_a_terminal_often():
+def test_bar_into_a_file_redraws_rarely_and_in_a_terminal_often(monkeypatch):
+    # this test measures a live bar: TQDM_DISABLE in the shell that runs the suite (the next test
+    # shows the package honours it) would turn it off
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     log = io.StringIO()  # what `neuroformer train ... 2> log` writes into: not a terminal
     bar = progress_bar(total=1000, file=log)
     for _ in range(1000):
