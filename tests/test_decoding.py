@@ -2069,3 +2069,30 @@ def test_cli_decode_prints_test_scores_with_block_bootstrap_intervals(finetuned,
         assert lo <= point <= hi
         assert [lo, hi] == pytest.approx(ref[f"test/x/{name}_ci95"], abs=1.5e-3), name
     assert f"block bootstrap over {ref['test/x/ci95_n_blocks']} blocks, consecutive 2 s of window starts" in text
+
+
+def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz, finetuned, shared_data, tmp_path):
+    """Break test: ci_block_s=2 / --ci-block-s 2 on a trial split (Steinmetz: the bootstrap blocks
+    are its trials) and 'decode --ci-block-s 2 --split train' (no test window is scored, so no
+    interval is made) ran as if the length had been used, without a word. Each now warns that the
+    length has no effect, naming it in the caller's words; the trial split's intervals are unchanged."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    target = [DecodingTarget("trial:motorLabel", "classification")]
+    with pytest.warns(UserWarning, match=r"ci_block_s=2 has no effect: the split is by trials"):
+        m = finetune(None, steinmetz, target, config=cfg, output_dir=tmp_path / "d", max_steps=1, eval_steps=1,
+                     batch_size=16, seed=1, ci_block_s=2)
+    assert m["test/ci95_block_s"] is None and m["test/trial:motorLabel/ci95_n_blocks"] >= 5
+    write_nwb(steinmetz, tmp_path / "s.nwb")
+    args = ["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "s.nwb"), "--split", "test",
+            "--output", str(tmp_path / "t.csv")]
+    with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: the split is by trials"):
+        assert main(args + ["--ci-block-s", "2"]) == 0
+    out, _ = finetuned  # a time split, decoded on its train windows: nothing gets an interval
+    args = ["decode", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake", "--split", "train",
+            "--output", str(tmp_path / "train.csv")]
+    with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: only the scores of decoded windows in the "
+                                         r"decoder's test split get intervals.*\(--split train\)"):
+        assert main(args + ["--ci-block-s", "2"]) == 0

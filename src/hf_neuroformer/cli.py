@@ -918,7 +918,7 @@ def cmd_decode(args) -> int:
     from .analysis._batches import check_pass_settings
     from .decoding import target_label
     from .finetuning import decode_windows, load_decoder, windows_tiling
-    from .metrics.bootstrap import count_blocks, few_blocks_hint, window_blocks
+    from .metrics.bootstrap import count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
     from .windows import check_split_in_recording, window_starts_for_split
 
@@ -934,6 +934,8 @@ def cmd_decode(args) -> int:
             raise ValueError("--figure: the same file as --output; expected another file name")
     check_pass_settings(batch_size=args.batch_size, label=_flag)
     model, tokenizer, plan = load_decoder(args.model, "--model")
+    if args.ci_block_s is not None:  # a trial split's blocks are its trials: said, not ignored
+        warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
     cfg = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=cfg)
@@ -974,6 +976,7 @@ def cmd_decode(args) -> int:
     decoded = np.zeros_like(recorded)
     unseen = np.zeros(recorded.shape, dtype=bool)  # recorded, but a class the decoder does not know
     split = table["split"].to_numpy()
+    with_intervals = False  # whether any test window was scored (only those get intervals)
     for j, t in enumerate(targets):
         label = target_label(t["name"], t.get("column"))
         index = {c: i for i, c in enumerate(t.get("classes") or [])}
@@ -1005,6 +1008,7 @@ def cmd_decode(args) -> int:
                                                         "median_angular_error_deg", "accuracy", "balanced_accuracy")}
             cis, about = {}, ""
             if name == "test":  # 95 % block-bootstrap intervals over the decoder's test blocks (as finetune's)
+                with_intervals = True
                 at = table["window_start_s"].to_numpy(dtype=np.float64)[rows]
                 blocks, definition = window_blocks(at, plan.segments["test"], plan.mode, ci_block_s)
                 hint = few_blocks_hint(at, plan.segments["test"], plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
@@ -1020,6 +1024,10 @@ def cmd_decode(args) -> int:
 
             print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
                   + ", ".join(score(k, v) for k, v in shown.items()) + left_out + about)
+    if args.ci_block_s is not None and not with_intervals:
+        warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: only the scores of decoded windows in the "
+                      "decoder's test split get intervals, and no such window with a recorded value was decoded"
+                      + (f" (--split {args.split})" if args.split else ""), UserWarning)
     print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
           "recorded one where the recording has it, n_spikes, n_truncated, split)")
     if args.figure is not None:

@@ -291,10 +291,12 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
     Raises:
         BootstrapInputError: ``ci_block_s`` not a finite number > 0.
     """
-    from .metrics.bootstrap import ci_description, ci_entries, count_blocks, few_blocks_hint, window_blocks
+    from .metrics.bootstrap import (ci_description, ci_entries, count_blocks, few_blocks_hint, warn_block_s_unused,
+                                    window_blocks)
     from .metrics.decoding import decoding_metrics_ci
 
     ci_block_s = check_block_s(ci_block_s)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option)
     preds, labels = gathered_outputs(predictions), gathered_outputs(label_ids)
     preds, labels = preds.reshape(len(preds), -1), labels.reshape(len(labels), -1)
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)

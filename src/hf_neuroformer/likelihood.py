@@ -203,9 +203,10 @@ def split_bits_per_spike(
             cover the model's windows (another recording or epoch); ``ci_block_s`` not a
             finite number > 0 (before the model scores anything).
     """
-    from .metrics.bootstrap import check_block_s
+    from .metrics.bootstrap import check_block_s, warn_block_s_unused
 
     ci_block_s = check_block_s(ci_block_s)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option)
     check_tokenizer_matches_config(tokenizer, model.config)
     from .metrics.bits_per_spike import (
         bits_per_spike,

@@ -522,9 +522,10 @@ def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float 
         BootstrapInputError: ``ci_block_s`` not a finite number > 0 (named as ``ci_block_s``).
     """
     from .metrics.bootstrap import (block_bootstrap_ci, block_sums, check_block_s, ci_description, ci_entries,
-                                    count_blocks, few_blocks_hint, window_blocks)
+                                    count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks)
 
     ci_block_s = check_block_s(ci_block_s)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option)
     segments = plan.segments["test"]
     blocks, definition = window_blocks(windows["window_start"], segments, plan.mode, ci_block_s)
     n_blocks = count_blocks(blocks)

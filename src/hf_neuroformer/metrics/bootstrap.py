@@ -140,6 +140,18 @@ def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float 
     return f"; {n} window(s) are too few for {min_blocks} blocks at any block length ({option.rstrip('= ')})"
 
 
+def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=") -> None:
+    """Warn that a block length other than the default (:data:`CI_BLOCK_S`) does nothing in a
+    trial split (``mode="trials"``), whose bootstrap blocks are its trials: a user who asked for
+    ``ci_block_s=2`` (``option="ci_block_s="``) or ``--ci-block-s 2`` (``option="--ci-block-s"``)
+    is told, rather than left to find ``ci95_block_s`` null in the outputs."""
+    if mode == "trials" and float(block_s) != CI_BLOCK_S:
+        join = "" if option.endswith("=") else " "
+        warnings.warn(f"{option}{join}{float(block_s):g} has no effect: the split is by trials, and a trial split's "
+                      "bootstrap blocks are its trials (one block per trial), whatever the block length",
+                      UserWarning, stacklevel=3)
+
+
 def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S):
     """Bootstrap block of each window, and the blocks' definition in words.
 
@@ -342,5 +354,6 @@ __all__ = [
     "count_blocks",
     "few_blocks_hint",
     "merge_segments",
+    "warn_block_s_unused",
     "window_blocks",
 ]
