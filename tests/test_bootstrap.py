@@ -1,5 +1,7 @@
 """Block-bootstrap confidence intervals (hf_neuroformer.metrics.bootstrap) against known answers."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,21 @@ def test_an_interval_does_not_hang_on_the_last_bit_of_the_metric():
                       block_bootstrap_ci(lambda a, b: a / b, s * (1 + 2.2e-16), n)):
             assert other["interval"] == pytest.approx(ref["interval"], abs=1e-6 * width), case
             assert ref["interval"][0] <= ref["estimate"] <= ref["interval"][1], case
+
+
+def test_very_short_blocks_give_one_block_per_window_start():
+    """Break test: a block length accepted as a finite number > 0 but very short (ci_block_s=1e-300,
+    or a denormal) overflowed the block number (an inf cast to int64): 800 windows in two 20-s
+    segments fell into 4 blocks (with a RuntimeWarning), and the reason then said they were 'too
+    few for 5 blocks at any block length'. Every window start is now its own block, in time order."""
+    from hf_neuroformer.metrics.bootstrap import count_blocks, few_blocks_hint
+
+    starts = np.concatenate([np.arange(0.0, 20.0, 0.05), 1e4 + np.arange(0.0, 20.0, 0.05)])
+    seg = [[0.0, 20.0], [1e4, 1e4 + 20.0]]
+    assert count_blocks(window_blocks(starts, seg, "time", 2.0)[0]) == 20
+    for block_s in (1e-9, 1e-15, 1e-300, 5e-324):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow in a cast
+            blocks, definition = window_blocks(starts, seg, "time", block_s)
+        assert blocks.tolist() == list(range(len(starts))), block_s
+        assert f"consecutive {block_s:g} s" in definition and few_blocks_hint(starts, seg, "time", block_s) == ""

@@ -186,14 +186,17 @@ def window_blocks(window_starts, segments, mode: str = "time", block_s: float = 
         raise BootstrapInputError(f"window_starts: window {bad[0]} starts at {starts[bad[0]]} s, outside every "
                                   "segment of the split")
     if mode == "trials":
-        key = idx
+        key = idx[:, None]
         definition = "one block per trial of the split (trials overlapping in time merged into one)"
     else:
-        within = np.floor((starts - seg[idx, 0]) / block_s + 1e-9).astype(np.int64)
-        key = idx * (int(within.max(initial=0)) + 1) + within
+        # the block's number within its segment, as a float: an int64 of it (and idx times the most blocks)
+        # overflowed for very short blocks (1e-300 s: 4 blocks of 800 windows). Starts lie on a 1 ns grid,
+        # so a block shorter than 1 ns holds one start as a 1-ns block does, and the quotient stays finite.
+        within = np.floor((starts - seg[idx, 0]) / max(block_s, 1e-9) + 1e-9)
+        key = np.stack([idx.astype(np.float64), within], axis=1)
         definition = (f"consecutive {block_s:g} s of window starts in each time segment of the split (the last "
                       "block of a segment shorter)")
-    _, blocks = np.unique(key, return_inverse=True)
+    _, blocks = np.unique(key, axis=0, return_inverse=True)
     return blocks.astype(np.int64).reshape(-1), definition
 
 
