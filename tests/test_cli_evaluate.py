@@ -2,6 +2,7 @@
 fidelity counts and the bits-per-spike counts apart, and bad options name the flag's field."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -323,3 +324,7 @@ def test_evaluate_model_ci_block_s_sets_the_bits_per_spike_blocks(tiny, capsys, 
     assert "1 s of window starts" in ev["bits_per_spike_ci95_blocks"]
     lo, hi = ev["bits_per_spike_ci95"]
     assert lo < ev["bits_per_spike"] < hi and f"95% CI [{lo:.4f}, {hi:.4f}]" in printed
+    # the help names the key the JSON records the length under (it said ci95_block_s, which is not there)
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["evaluate"].format_help().split())
+    key = re.search(r"recorded as (\S+?)\)", help_text).group(1)
+    assert key in ev and ev[key] == 1.0, key

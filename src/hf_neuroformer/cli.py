@@ -1503,7 +1503,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="windows scored for bits per spike with --model (default: the split the --generated file "
                         "was generated from, as generate recorded it; test for a file that does not record it)")
     e.add_argument("--ci-block-s", type=float, metavar="S",
-                   help="with --model: " + CI_HELP.replace("test windows", "scored windows"))
+                   help="with --model: " + CI_HELP.replace("test windows", "scored windows")
+                   .replace("as ci95_block_s", "as bits_per_spike_ci95_block_s"))
     e.add_argument("--output", help="write the metrics as JSON here")
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
                                     "no figure without either)")
