@@ -324,6 +324,34 @@ def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(tmp_path, 
     assert "test/ci95_block_s                  2.0" in stdout
 
 
+def test_resume_with_nothing_to_do_says_the_block_length_is_not_applied(tmp_path, capsys):
+    """Break test: 'train --resume --ci-block-s 5' on a run that finished at its --max-steps has
+    nothing to do, so nothing is scored: metrics.json kept its 2-s intervals while the command said
+    only 'nothing to do', as if the 5 had been taken. It now warns that the length is not applied
+    (the CLI's words and, from Python, ci_block_s=); the same length, or none given, says nothing."""
+    from hf_neuroformer.simulation import default_recording
+    from hf_neuroformer.training import TrainingConfig, train
+
+    out = tmp_path / "qs"
+    code, _, err = main_cli(capsys, "train", "--output-dir", out, "--max-steps", "2", "--save-every", "2",
+                            "--ci-block-s", "2")
+    assert code == 0, err[-3000:]
+    with pytest.warns(UserWarning, match=r"^--ci-block-s 5 not applied: the resumed run has nothing to do.* blocks "
+                                         r"of 2 s \(test/ci95_block_s\)"):
+        code, stdout, _ = main_cli(capsys, "train", "--output-dir", out, "--max-steps", "2", "--resume",
+                                   "--ci-block-s", "5")
+    assert code == 0 and "resume: nothing to do" in stdout
+    assert json.loads((out / "metrics.json").read_text())["test/ci95_block_s"] == 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for flag in ([], ["--ci-block-s", "2"]):
+            assert main_cli(capsys, "train", "--output-dir", out, "--max-steps", "2", "--resume", *flag)[0] == 0
+    with pytest.warns(UserWarning, match=r"^ci_block_s=5 not applied"):
+        m = train(default_recording(), out, training=TrainingConfig(max_steps=2, save_every=2), resume=True,
+                  ci_block_s=5, progress=False)
+    assert m["test/ci95_block_s"] == 2.0
+
+
 def test_training_spikes_check_per_split(trained):
     """The model's record of its training spikes (split_spikes) against recordings of the same
     units: the same file re-read, with its units in another order, or cut to the test split is

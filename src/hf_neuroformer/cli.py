@@ -224,7 +224,7 @@ _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gra
 
 def cmd_train(args) -> int:
     from .training import TrainingConfig, check_output_dir, check_resume, checkpoint_training_config, \
-        load_yaml_config, train
+        load_yaml_config, train, unapplied_block_s_warning
 
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     given = ()  # the training fields that --config's training: section sets
@@ -279,6 +279,8 @@ def cmd_train(args) -> int:
     if args.resume:  # fail (or find nothing to do) before loading anything
         done = check_resume(args.output_dir, training)
         if done:
+            if args.ci_block_s is not None:  # asked for, but nothing is scored
+                unapplied_block_s_warning(args.output_dir, ci_block_s, CI_BLOCK_S_FLAG)
             print(f"[neuroformer] {done}")
             return 0
     else:

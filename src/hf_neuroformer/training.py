@@ -935,6 +935,8 @@ def train(
     if resume:
         done = check_resume(output_dir, training)
         if done:
+            if ci_block_s != CI_BLOCK_S:  # asked for, but nothing is scored
+                unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
             return _nothing_to_do(output_dir, done)
         # a finished run, extended: its model files are replaced when this run ends. A model that
         # is not the newest checkpoint's result (an extension killed after its last checkpoint)
@@ -1159,6 +1161,8 @@ def train(
                 f"{state['epoch']}); resume with a larger --max-epochs, or {START_AFRESH}"
             )
         if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
+            if ci_block_s != CI_BLOCK_S:  # asked for, but nothing is scored
+                unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
             return _nothing_to_do(output_dir, (
                 f"resume: nothing to do: the run in {str(output_dir)!r} finished at step {state['step']} (checkpoint "
                 f"{last.name}, epoch {state['epoch']}) and this run would end there too (--max-steps "
@@ -1480,6 +1484,22 @@ def _float32_forward(accelerator, model):
         for k in ("forward", "_original_forward"):
             inner.__dict__.pop(k, None)
         inner.__dict__.update(saved)
+
+
+def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_block_s=") -> None:
+    """Warn that a resumed run with nothing to do leaves ``metrics.json``'s test intervals as they
+    were: ``ci_block_s`` (named as ``option`` words it) is not applied, when the run's recorded
+    block length (``test/ci95_block_s``) is another. Nothing when the file records none (a trial
+    split, or an older run) or the same length."""
+    path = Path(output_dir) / "metrics.json"
+    recorded = json.loads(path.read_text()).get("test/ci95_block_s") if path.is_file() else None
+    if recorded is None or float(recorded) == float(ci_block_s) or os.environ.get("RANK", "0") != "0":
+        return
+    join = "" if option.endswith("=") else " "
+    warnings.warn(f"{option}{join}{float(ci_block_s):g} not applied: the resumed run has nothing to do, so nothing is "
+                  f"scored and metrics.json keeps its test intervals over blocks of {float(recorded):g} s "
+                  "(test/ci95_block_s); resume with a larger --max-steps (training.max_steps) to train on and "
+                  "score again", UserWarning, stacklevel=3)
 
 
 def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
