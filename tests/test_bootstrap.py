@@ -185,3 +185,16 @@ def test_very_short_blocks_give_one_block_per_window_start():
             blocks, definition = window_blocks(starts, seg, "time", block_s)
         assert blocks.tolist() == list(range(len(starts))), block_s
         assert f"consecutive {block_s:g} s" in definition and few_blocks_hint(starts, seg, "time", block_s) == ""
+
+
+def test_the_few_blocks_hint_looks_below_10_ms():
+    """Break test: few_blocks_hint tried 5, 2, ... 0.01 s only, so 20 windows of 1 ms with a 5-ms
+    block length (4 blocks) were told they were 'too few for 5 blocks at any block length', while
+    2-ms blocks give 10; too few windows is now said only of fewer than 5 window starts."""
+    from hf_neuroformer.metrics.bootstrap import count_blocks, few_blocks_hint
+
+    starts, seg = np.arange(0.0, 0.02, 0.001), [[0.0, 0.021]]
+    assert count_blocks(window_blocks(starts, seg, "time", 0.005)[0]) == 4
+    hint = few_blocks_hint(starts, seg, "time", 0.005, option="--ci-block-s")
+    assert "e.g. --ci-block-s 0.002 (the windows fill 10 blocks of 0.002 s" in hint, hint
+    assert "too few for 5 blocks at any block length" in few_blocks_hint(starts[:4], seg, "time", 0.005)

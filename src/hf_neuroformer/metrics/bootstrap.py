@@ -97,8 +97,11 @@ def count_blocks(blocks) -> int:
     return int(np.max(np.asarray(blocks, dtype=np.int64), initial=-1)) + 1
 
 
-#: Block lengths (s) :func:`few_blocks_hint` tries, longest first.
-_HINT_BLOCK_S = (5.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+#: Block lengths (s) :func:`few_blocks_hint` tries, longest first: 5, 2, 1, 0.5, ... down to 1 ns
+#: (the grid window starts lie on, where every window start is a block of its own); the list
+#: stopped at 0.01 s, so a shorter length with too few blocks was told "too few windows for 5
+#: blocks at any block length" where 0.002 s gave 10.
+_HINT_BLOCK_S = tuple(float(f"{m}e{e}") for e in range(0, -10, -1) for m in (5, 2, 1))
 
 
 def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S,
