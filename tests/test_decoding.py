@@ -2096,3 +2096,29 @@ def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz
     with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: only the scores of decoded windows in the "
                                          r"decoder's test split get intervals.*\(--split train\)"):
         assert main(args + ["--ci-block-s", "2"]) == 0
+
+
+def test_cli_decode_takes_the_block_length_the_decoder_was_finetuned_with(a2929, pretrained, shared_data, tmp_path,
+                                                                          capsys):
+    """decode without --ci-block-s used 10-s blocks whatever finetune had used, so a decoder
+    fine-tuned with ci_block_s=2 printed intervals in finetune's metrics.json but 'none' in decode;
+    decode now reads the length from the decoder's metrics.json (test/ci95_block_s) and prints the
+    same intervals; --ci-block-s still overrides it."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "decoder"
+    m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=1, eval_steps=1,
+                 batch_size=16, seed=0, ci_block_s=2.0)
+    assert m["test/ci95_block_s"] == 2.0 and m["test/x/r2_ci95"] is not None
+    args = ["decode", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake", "--split", "test",
+            "--output", str(tmp_path / "t.csv")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.strip().startswith("x on the "))
+    for name in ("r2", "pearson_r"):
+        found = re.search(rf"{name} (-?[\d.]+) \[95% CI (-?[\d.]+), (-?[\d.]+)\]", line)
+        assert found, line
+        assert [float(found.group(2)), float(found.group(3))] == pytest.approx(m[f"test/x/{name}_ci95"], abs=1.5e-3)
+    assert "consecutive 2 s of window starts" in text
+    assert main(args + ["--ci-block-s", "10", "--overwrite"]) == 0
+    assert "95% CI: none (" in capsys.readouterr().out

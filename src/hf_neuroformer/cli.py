@@ -42,8 +42,8 @@ column by column, as targets ``NAME[0]``, ``NAME[1]``, ...
 ``--kind``: one kind per ``--target`` item; a 2-D item's kind applies to each of its columns.
 
 ``--ci-block-s S`` (``train``, ``evaluate --model``, ``finetune``, ``decode``): the length (s, > 0;
-default 10) of the blocks of consecutive test windows that the 95 % block-bootstrap intervals
-resample in a time split (a trial split's blocks are its trials); below 5 blocks an interval is
+default 10; for ``decode``, the length the decoder was fine-tuned with) of the blocks of
+consecutive test windows that the 95 % block-bootstrap intervals resample in a time split (a trial split's blocks are its trials); below 5 blocks an interval is
 null and its reason names a shorter length that gives 5.
 
 Without ``--data`` (or ``--real``) the built-in simulated recording is used. ``neuroformer train
@@ -184,6 +184,21 @@ def _ci_block_s(args) -> float:
     if args.ci_block_s is None:
         return CI_BLOCK_S
     return check_block_s(args.ci_block_s, CI_BLOCK_S_FLAG)
+
+
+def _finetuned_block_s(model_dir) -> Optional[float]:
+    """The bootstrap block length (s) ``neuroformer finetune`` gave the decoder's test intervals
+    (``test/ci95_block_s`` of ``model_dir/metrics.json``), so that ``decode`` without
+    ``--ci-block-s`` prints the same intervals; None when the directory has no such file or key
+    (a decoder from the Hub, one fine-tuned before the key existed, a trial split)."""
+    import math
+
+    try:
+        value = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get("test/ci95_block_s")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return float(value) if ok else None
 
 
 def _ci_text(metrics: dict, key: str) -> str:
@@ -938,6 +953,8 @@ def cmd_decode(args) -> int:
     model, tokenizer, plan = load_decoder(args.model, "--model")
     if args.ci_block_s is not None:  # a trial split's blocks are its trials: said, not ignored
         warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
+    else:  # the length finetune scored the decoder's test windows with, so decode prints finetune's intervals
+        ci_block_s = _finetuned_block_s(args.model) or ci_block_s
     cfg = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=cfg)
@@ -1602,7 +1619,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the decoded windows that lie in the decoder's test split are scored with 95%% "
                          "block-bootstrap intervals; S: length (s, > 0) of the blocks of consecutive test windows "
                          "they resample in a time split (a trial split's blocks are its trials); fewer than 5 blocks "
-                         "give no interval, with a reason naming a shorter length that gives 5 (default: 10)")
+                         "give no interval, with a reason naming a shorter length that gives 5 (default: the length the "
+                         "decoder was fine-tuned with, test/ci95_block_s of its metrics.json; else 10)")
     dc.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without it)")
     dc.set_defaults(func=cmd_decode)
 
