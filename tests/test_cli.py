@@ -290,7 +290,7 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
     assert json.loads((tmp_path / "qs" / "config.json").read_text())["split_block_length"] == 10.0
     seconds = {s: sum(b - a for a, b in seg) for s, seg in plan["segments"].items()}
     assert abs(seconds["train"] / sum(seconds.values()) - 0.7) < 0.05, seconds  # 5 blocks gave 0.6
-    # its 20-s test split is 2 blocks of 10 s: no interval, and the reason names the flag that gives one
+    # its test split (two 9-s segments) is 2 blocks of 10 s: no interval, and the reason names the flag that gives one
     m = json.loads((tmp_path / "qs" / "metrics.json").read_text())
     assert m["test/id_nll_ci95"] is None and m["test/ci95_n_blocks"] == 2 and m["test/ci95_block_s"] == 10.0
     assert "shorter blocks give an interval: e.g. --ci-block-s 2 (" in m["test/id_nll_ci95_reason"]
@@ -308,8 +308,8 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
 
 
 def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(tmp_path, capsys):
-    """`neuroformer train --ci-block-s 2` on the 140-s built-in recording: its 20-s test split is
-    only 2 blocks of the default 10 s (no interval), 10 blocks of 2 s, and the test NLLs get
+    """`neuroformer train --ci-block-s 2` on the 140-s built-in recording: its test split (two 9-s
+    segments) is only 2 blocks of the default 10 s (no interval), 10 blocks of 2 s, and the test NLLs get
     intervals that hold their point values; the block length is recorded and printed."""
     code, stdout, err = main_cli(capsys, "train", "--output-dir", tmp_path / "qs", "--max-steps", "2",
                                  "--ci-block-s", "2")
