@@ -895,3 +895,35 @@ def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_
     assert load_recording(tmp_path / "mouse2.csv", session="m").session == "m"  # a given one is kept
     write_npz(rec, tmp_path / "ours.npz")
     assert load_recording(tmp_path / "ours.npz").session == rec.session  # the stored key wins
+
+
+def test_steinmetz_session_accuracy_is_kept_not_warned_about(shared_data):
+    """The subset's one-value dataset `accuracy` (the mouse's fraction of correct trials) was
+    skipped with "not one value per trial" on every command that read the file; it is the
+    session's value, kept in session_info, carried by the subsets, and shown by inspect."""
+    from hf_neuroformer.inspection import describe_recording, format_description
+    from hf_neuroformer.io import load_recording
+
+    path = shared_data(STEINMETZ)
+    with h5py.File(path, "r") as f:
+        expected = float(f["accuracy"][()].item())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = load_recording(path)
+    assert rec.session_info == {"accuracy": pytest.approx(expected)} and 0.5 < expected < 0.6
+    assert set(rec.trial_info) == {"label", "matchLabel", "motorLabel", "rawLabel", "trial_seq"}
+    for sub in (rec.select_units([0, 1]), rec.restrict(0.0, 10.0)):
+        assert sub.session_info == rec.session_info
+    text = format_description(describe_recording(rec))
+    assert f"accuracy {expected:.4g}" in text
+
+
+def test_session_info_takes_one_value_per_name():
+    rec = SpikeRecording([0.1], [0], session_info={"accuracy": np.array([[0.5]]), "mouse": "Cori", "n": np.int64(3)})
+    assert rec.session_info == {"accuracy": 0.5, "mouse": "Cori", "n": 3}
+    assert type(rec.session_info["n"]) is int
+    with pytest.raises(RecordingValidationError, match=r"session_info\['depths'\]: expected one number or text .* "
+                                                       r"shape \(3,\)"):
+        SpikeRecording([0.1], [0], session_info={"depths": np.zeros(3)})
+    with pytest.raises(RecordingValidationError, match="session_info: expected a dict"):
+        SpikeRecording([0.1], [0], session_info=[1])

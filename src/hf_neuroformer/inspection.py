@@ -304,7 +304,8 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         ``bin_s`` (s), ``threshold`` (0.9), ``median`` over units and ``units_below`` (names of
         the units below the threshold, lowest ratio first). ``longest_silence``: the longest
         stretch of the support without any spike, ``duration_s`` and ``start_s`` (s; see
-        :func:`longest_silence`).
+        :func:`longest_silence`). ``session_info``: :attr:`SpikeRecording.session_info` (name ->
+        one value for the session, e.g. Steinmetz ``accuracy``).
     """
     rec = recording
     config = NeuroformerConfig() if config is None else config
@@ -340,6 +341,7 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
                            "median": float(np.median(presence)) if presence.size else float("nan"),
                            "units_below": [rec.unit_names[i] for i in low]},
         "longest_silence": longest_silence(rec),
+        "session_info": dict(rec.session_info),
         "epochs": [{"name": name, "start_s": float(a), "stop_s": float(b), **_epoch(rec, name)}
                    for name, (a, b) in rec.epochs.items()],
         "trials": trials,
@@ -371,6 +373,10 @@ def format_description(desc: dict) -> str:
                                                      if desc["n_support_intervals"] > 1 else ")") if td else ""))
     lines.append(f"firing rate per unit: median {fr['median']:.2f} Hz (min {fr['min']:.2f}, max {fr['max']:.2f}); "
                  f"population {fr['population']:.1f} spikes/s")
+    if desc.get("session_info"):
+        lines.append("session values (one for the whole session, from the file; no model reads them): "
+                     + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in desc["session_info"].items()))
     pr = desc["presence_ratio"]
     if desc["n_units"] and np.isfinite(pr["median"]):
         below = pr["units_below"]

@@ -12,7 +12,7 @@ import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -259,6 +259,19 @@ class EventSeries:
         return int(self.times.shape[0]) if self.times.ndim else 1
 
 
+
+def _as_session_value(value, field_name: str):
+    """One number (as a Python int / float / bool) or text for :attr:`SpikeRecording.session_info`."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, numbers.Number, str)) and not isinstance(value, complex):
+        return value
+    raise RecordingValidationError(
+        f"{field_name}: expected one number or text for the whole session, got {type(value).__name__}"
+        + (f" of shape {np.shape(value)}" if hasattr(value, "shape") else ""))
+
 @dataclass
 class SpikeRecording:
     """Spike trains of a set of units on one clock.
@@ -298,6 +311,9 @@ class SpikeRecording:
             ``sleep_ripples``: 594 rows). ``epochs[name]`` is then their span (first start, last
             stop) and :meth:`select_epoch` selects the union of the rows, not the span. Every
             name must be an epoch; rows finite, ``stop > start``, inside ``epochs[name]``.
+        session_info: name -> one number or text for the whole session, as read from the file
+            (e.g. the Steinmetz subset's ``accuracy``, the fraction of correct trials). Kept and
+            shown by ``neuroformer inspect``; no model reads it.
 
     Raises:
         RecordingValidationError: ``epochs``, ``trial_info``, ``behaviour``, ``events`` or
@@ -333,13 +349,15 @@ class SpikeRecording:
     time_support: Optional[np.ndarray] = None
     events: Dict[str, EventSeries] = field(default_factory=dict)
     epoch_intervals: Dict[str, np.ndarray] = field(default_factory=dict)
+    session_info: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         # None for a mapping field means "none" (epochs=None failed with "'NoneType' object has no
         # attribute 'items'"); anything else that is not a mapping is refused by name
         for name, what in (("epochs", "name -> (start, stop) seconds"), ("trial_info", "column -> one value per trial"),
                            ("behaviour", "name -> BehaviourSeries"), ("events", "name -> EventSeries"),
-                           ("epoch_intervals", "epoch name -> (n, 2) [start, stop) seconds")):
+                           ("epoch_intervals", "epoch name -> (n, 2) [start, stop) seconds"),
+                           ("session_info", "name -> one value for the session")):
             value = getattr(self, name)
             if value is None:
                 setattr(self, name, {})
@@ -368,6 +386,8 @@ class SpikeRecording:
             self.time_support = _as_interval_rows(self.time_support, "time_support")
         self.epoch_intervals = {str(k): _as_interval_rows(v, f"epoch_intervals[{str(k)!r}]")
                                 for k, v in self.epoch_intervals.items()}
+        self.session_info = {str(k): _as_session_value(v, f"session_info[{str(k)!r}]")
+                             for k, v in self.session_info.items()}
         if self.stimulus is not None and not isinstance(self.stimulus, Stimulus):
             # a dict or (ids, intervals) tuple failed with "'dict' object has no attribute 'intervals'"
             raise RecordingValidationError(
@@ -914,6 +934,7 @@ class SpikeRecording:
             time_support=None if self.time_support is None else self.time_support.copy(),
             events=dict(self.events),
             epoch_intervals={k: v.copy() for k, v in self.epoch_intervals.items()},
+            session_info=dict(self.session_info),
         )
 
     def select_epoch(self, name: str) -> "SpikeRecording":

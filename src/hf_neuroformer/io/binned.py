@@ -166,7 +166,9 @@ def read_steinmetz_spcount(
     warning, when no vector dataset has as many values as its first axis and some have as many
     as its last (per-unit vectors beside the labels do not flip it). Every other
     dataset with one value per trial becomes ``trial_info[name]`` (``.ravel()``; int64 when
-    integer-valued, else float64); other datasets are skipped with a warning.
+    integer-valued, else float64); a numeric dataset of one value becomes
+    ``session_info[name]`` (the subset's ``accuracy``, the fraction of correct trials: 0.587);
+    other datasets are skipped with a warning.
 
     Args:
         path: ``NS_sp_count.mat``.
@@ -217,17 +219,22 @@ def read_steinmetz_spcount(
         counts = counts.transpose(2, 1, 0)
     n_trials = counts.shape[0]
     info: Dict[str, np.ndarray] = {}
+    session_info: Dict[str, float] = {}
     for name, v in others.items():
         if v.size == n_trials and v.ndim <= 2 and min(v.shape, default=1) <= 1 and v.dtype.kind in "biuf":
             col = v.ravel()
             if col.dtype.kind == "f" and np.all(np.isfinite(col)) and np.all(col == np.round(col)):
                 col = col.astype(np.int64)
             info[name] = col
+        elif v.size == 1 and v.dtype.kind in "biuf":
+            # one value for the whole session (the subset's `accuracy`: the fraction of correct
+            # trials) was skipped with a warning on every command; it is the session's, kept as such
+            session_info[name] = v.reshape(()).item()
         else:
             warnings.warn(
                 f"read_steinmetz_spcount: skipped dataset {name!r} of shape {v.shape} in {path}: not one value per trial"
             )
-    return from_binned_counts(
+    rec = from_binned_counts(
         counts,
         bin_size,
         trial_gap=trial_gap,
@@ -236,3 +243,10 @@ def read_steinmetz_spcount(
         trial_info=info,
         session=session or path.stem,
     )
+    rec.session_info = {k: _as_number(v) for k, v in session_info.items()}
+    return rec
+
+
+def _as_number(v):
+    """An integer-valued float as int, else the value (for :attr:`SpikeRecording.session_info`)."""
+    return int(v) if isinstance(v, float) and np.isfinite(v) and v == round(v) else v
