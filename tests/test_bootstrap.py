@@ -198,3 +198,23 @@ def test_the_few_blocks_hint_looks_below_10_ms():
     hint = few_blocks_hint(starts, seg, "time", 0.005, option="--ci-block-s")
     assert "e.g. --ci-block-s 0.002 (the windows fill 10 blocks of 0.002 s" in hint, hint
     assert "too few for 5 blocks at any block length" in few_blocks_hint(starts[:4], seg, "time", 0.005)
+
+
+def test_a_classifier_predicting_one_class_gets_no_balanced_accuracy_interval():
+    """A decoder that answers one class for every window scores balanced accuracy 1 / n_classes on
+    every resample; decode printed it as 0.333 [95% CI 0.333, 0.333], a zero-width interval that
+    reads as a precise estimate. Accuracy (that class's share of the windows) keeps its interval."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=200)
+    blocks = np.arange(200) // 20
+    for pred in (np.ones(200, dtype=int), np.tile([0.1, 2.0, 0.3], (200, 1))):  # labels, or logits
+        cis = decoding_metrics_ci(y, pred, "classification", blocks)
+        bal = cis["balanced_accuracy"]
+        assert bal["estimate"] == pytest.approx(1 / 3) and bal["interval"] is None
+        assert bal["reason"] == ("the decoder predicts one class for all 200 windows, so balanced accuracy is "
+                                 "1 / 3 (chance) by construction on every resample")
+        lo, hi = cis["accuracy"]["interval"]
+        assert lo < np.mean(y == 1) < hi
+    # two predicted classes: an interval as before
+    mixed = decoding_metrics_ci(y, np.r_[np.ones(199, dtype=int), 0], "classification", blocks)
+    assert mixed["balanced_accuracy"]["interval"] is not None

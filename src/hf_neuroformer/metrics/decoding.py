@@ -257,7 +257,9 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
     Returns:
         dict metric name -> :func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci` result
         (``interval`` in the metric's unit, or None with a ``reason``); the metrics of
-        :func:`decoding_metrics` except ``n`` and ``target_sd``.
+        :func:`decoding_metrics` except ``n`` and ``target_sd``. A classifier that predicts one
+        class for every window gets no ``balanced_accuracy`` interval (it is chance, ``1 /
+        n_classes``, on every resample), with that reason.
 
     Raises:
         DecodingMetricsInputError: as :func:`decoding_metrics`, or ``blocks`` not one integer
@@ -291,8 +293,16 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
                 recall = np.where(n > 0, h / n, np.nan)
             return np.nanmean(recall, axis=1)
 
-        return {"accuracy": ci(lambda n, h: h.sum(1) / n.sum(1), member, hit),
-                "balanced_accuracy": ci(balanced, member, hit)}
+        out = {"accuracy": ci(lambda n, h: h.sum(1) / n.sum(1), member, hit),
+               "balanced_accuracy": ci(balanced, member, hit)}
+        if len(classes) > 1 and len(np.unique(yp)) == 1 and out["balanced_accuracy"]["interval"] is not None:
+            # a decoder that answers one class everywhere scores 1 / (classes present) on every
+            # resample: the interval [0.333, 0.333] looked like a precise estimate
+            out["balanced_accuracy"] = dict(
+                out["balanced_accuracy"], interval=None,
+                reason=f"the decoder predicts one class for all {len(yp)} windows, so balanced accuracy is "
+                       f"1 / {len(classes)} (chance) by construction on every resample")
+        return out
 
     if kind == "circular":
         yp = y_pred.astype(np.float64)
