@@ -845,6 +845,11 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     assert m["targets"][0]["kind"] == "circular"  # inferred: ry is in rad
     assert m["fraction"] == 0.5 and m["n_train_windows"] == round(0.5 * m["n_train_windows_full"]) and m["seed"] == 3
     assert (out / "decoding_report.json").is_file() and (out / "model.safetensors").is_file()
+    # the "wrote" line names every file the run left (it left out splits.json and training_log.json)
+    wrote = re.search(r"^\[neuroformer\] wrote .*$", text, re.M).group(0)
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert {"splits.json", "training_log.json", "metrics.json"} <= set(files)
+    assert all(name in wrote for name in files), (files, wrote)
     saved = json.loads((out / "config.json").read_text())
     assert saved["hidden_dropout"] == 0.2 and saved["decoding_pool"] == "current"
     assert m["config_overrides"] == {"hidden_dropout": 0.2, "decoding_pool": "current"}

@@ -916,11 +916,10 @@ def cmd_finetune(args) -> int:
         config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, ci_block_s=ci_block_s,
         ci_block_s_option=CI_BLOCK_S_FLAG,
     )
-    # recorded and decoded values per test window, and their figure (no test windows: neither)
-    extra = "".join(f", {name}" for name in ("test_predictions.csv", "test_decoding.png")
-                    if (Path(args.output_dir) / name).is_file())
-    print(f"[neuroformer] wrote {args.output_dir}/ (config.json with decoding_targets, model.safetensors, tokenizer, "
-          f"metrics.json, decoding_report.json{extra})")
+    # every file the run left (a fixed list left out splits.json and training_log.json; the test
+    # predictions and their figure are there only when the test split has windows)
+    written = sorted(p.name for p in Path(args.output_dir).iterdir() if p.is_file())
+    print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(written)}; config.json holds decoding_targets)")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
