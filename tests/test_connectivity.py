@@ -697,3 +697,14 @@ def test_the_glm_baseline_shows_progress_over_its_unit_fits(glm_net, capsys):
     assert "fitting Poisson GLMs" in err and f"{n}/{n}" in err, err
     assert np.array_equal(w, glm_connectivity(rec, 0.002, 5, max_bins=2_000))  # the bar changes no weight
     assert "fitting Poisson GLMs" not in capsys.readouterr().err
+
+
+def test_colour_bars_say_what_each_panel_holds(glm_net):
+    """connectivity.png's colour bars had no label: a reader could not tell mV from a
+    correlation from a GLM coefficient."""
+    w = glm_net.weights
+    labels = {"truth": "synaptic weight (mV, current jump)", "estimate": "Pearson r of binned counts"}
+    fig = connectivity_figure({"truth": w, "estimate": w}, full_range=("truth",), colorbar_labels=labels)
+    images = [ax for ax in fig.axes if ax.images]
+    bars = [ax for ax in fig.axes if not ax.images]
+    assert len(images) == 2 and [ax.get_ylabel() for ax in bars] == list(labels.values())

@@ -581,7 +581,7 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
 
 # ------------------------------------------------------------------------------------- figure
 def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, title: str = "",
-                        full_range: Sequence[str] = ()):
+                        full_range: Sequence[str] = (), colorbar_labels: Optional[Dict[str, str]] = None):
     """Side-by-side heat maps (target rows x source columns), one per ``panels`` entry, each
     with its own colour range: the 1st-99th percentile of the off-diagonal values (symmetric
     around 0 when the matrix has both signs), except for the panels named in ``full_range``
@@ -590,7 +590,8 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
     ``matplotlib.colors.SymLogNorm``), so inhibitory edges show blue, unconnected pairs white,
     hub weights far above the random edges are not clipped to the same colour, and the random
     edges do not fade to white beside them. Hub units are
-    marked with ticks on the source axis.
+    marked with ticks on the source axis. ``colorbar_labels`` (panel name -> text) labels each
+    panel's colour bar with what its values are.
 
     Returns:
         the :class:`matplotlib.figure.Figure` (written atomically to ``path`` when given).
@@ -637,7 +638,9 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         if len(hub_units):
             ax.set_xticks(list(hub_units))
             ax.set_xticklabels([str(h) for h in hub_units], fontsize=7)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        if colorbar_labels and colorbar_labels.get(name):
+            cb.set_label(colorbar_labels[name], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -888,6 +891,15 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
          "correlation": mats["correlation"], "CCG asymmetry": mats["ccg_asymmetry"], "Poisson GLM": mats["glm"]},
         hub_units=net.hub_units, path=out / "connectivity.png", full_range=("truth",),
         title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
+        colorbar_labels={
+            # the LIF hub network's weights are current jumps in mV, and the hub GLM takes the same W
+            "truth": ("synaptic weight (mV, current jump)" if net.kind in ("hub", "hub-glm")
+                      else "coupling (log-rate per unit of synaptic trace)"),
+            "attention (mean over layers, heads)": "attention share, double-centred",
+            "correlation": "Pearson r of binned counts",
+            "CCG asymmetry": "(C+ - C-) / expected count",
+            "Poisson GLM": "coefficient (log-rate per history spike)",
+        },
     )
     return report
 
