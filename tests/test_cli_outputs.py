@@ -400,3 +400,22 @@ def test_finetune_decodes_a_trial_column_whose_own_name_has_brackets(capsys, tmp
     assert rc == 0, capsys.readouterr().err
     assert [(t["name"], t["column"]) for t in json.loads((out / "config.json").read_text())["decoding_targets"]] == [
         ("trial:choice[0]", None)]
+
+
+def test_ablate_shows_the_training_bar_of_every_variant(capsys, tmp_path, shared_data, monkeypatch):
+    """Walk of 'neuroformer ablate' (README: 300 steps x 4 variants x 3 seeds): train shows a bar,
+    but ablate called run_ablation with progress off, so a run of many minutes printed only one
+    'training <variant>' line per model and, with the default eval_every (once per epoch), nothing
+    else for minutes. Each variant's training now has its bar on standard error."""
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\ndt_resolution: 0.01\nmax_window_length: 24\n"
+                   "max_past_length: 48\nhidden_size: 16\nnum_attention_heads: 1\nintermediate_size: 32\n"
+                   "num_hidden_layers: 1\nsplit_block_length: 15.0\n")
+    out = tmp_path / "t.md"
+    rc = cli.main([str(a) for a in ("ablate", "--config", cfg, "--data", shared_data(A2929), "--epoch", "wake",
+                                    "--max-steps", 2, "--output", out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    # state-only and +past: one finished training bar each (tqdm's "training: 100%|...| 2/2")
+    assert err.count("| 2/2 [") >= 2 and "training: 100%" in err, err

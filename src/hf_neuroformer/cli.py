@@ -1161,7 +1161,8 @@ def cmd_ablate(args) -> int:
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     result = run_ablation(rec, config, training, work_dir=args.work_dir, seeds=seeds,
-                          contrastive_loss_weight=args.contrastive_loss_weight, overwrite=args.overwrite)
+                          contrastive_loss_weight=args.contrastive_loss_weight, overwrite=args.overwrite,
+                          progress=True)  # a bar per variant, as train shows (TQDM_DISABLE=1 turns them off)
     seed_text = f"seeds {args.seeds}" if seeds else f"seed {training.seed}"
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
               f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
