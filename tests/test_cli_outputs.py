@@ -419,3 +419,21 @@ def test_ablate_shows_the_training_bar_of_every_variant(capsys, tmp_path, shared
     assert rc == 0, err
     # state-only and +past: one finished training bar each (tqdm's "training: 100%|...| 2/2")
     assert err.count("| 2/2 [") >= 2 and "training: 100%" in err, err
+
+
+@pytest.mark.parametrize("command", ["ablate", "train"])
+def test_a_config_modality_the_recording_lacks_names_data_and_config(capsys, tmp_path, command):
+    """Walk of 'neuroformer ablate --config configs/a2929_head_direction.yaml' without --data (the
+    built-in simulated recording, which has no 'ry'): the error was the config-level
+    "NeuroformerConfig.modalities[0] ('head_direction').source: 'behaviour:ry' is not in the
+    recording; ...", naming neither --data nor --config nor a fix (train said the same)."""
+    cfg = tmp_path / "hd.yaml"
+    cfg.write_text("modalities:\n  - name: head_direction\n    source: behaviour:ry\n    kind: continuous\n"
+                   "    normalization: circular\n    window: [-0.05, 0.05]\n    bin_size: 0.01\n")
+    out = tmp_path / ("t.md" if command == "ablate" else "run")
+    argv = ["--output", out, "--max-steps", 1] if command == "ablate" else ["--output-dir", out, "--max-steps", 1]
+    msg = err_of(capsys, command, "--config", cfg, *argv)
+    assert msg.startswith("--data (not given: the built-in simulated recording): "), msg
+    assert "'head_direction'" in msg and "'behaviour:ry'" in msg and str(cfg) in msg, msg
+    assert "pass with --data" in msg, msg
+    assert not out.exists()

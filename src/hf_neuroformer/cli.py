@@ -166,6 +166,29 @@ def _check_units(tokenizer, rec, args, flag: str = "--data", config=None) -> dic
     return checked
 
 
+def _check_config_modalities(config, rec, args) -> None:
+    """Every modality of ``--config`` is in the recording of ``--data`` (``train``, ``ablate``),
+    checked right after the recording is read and before any window: the config-level message of
+    :func:`~hf_neuroformer.modalities.modality_track` ("NeuroformerConfig.modalities[0] (...).source:
+    ... is not in the recording") named neither flag nor a fix.
+
+    Raises:
+        ValueError: opening with ``--data`` (and saying when it was not given), naming the
+            modality, its source, the config file and what to pass.
+    """
+    from .modalities import modality_track
+
+    for i, mod in enumerate(getattr(config, "modalities", None) or []):
+        try:
+            modality_track(rec, mod, i)
+        except ValueError as err:
+            flag = "--data" if args.data is not None else "--data (not given: the built-in simulated recording)"
+            raise ValueError(f"{flag}: the modality {mod['name']!r} of --config {str(args.config)!r} reads "
+                             f"{mod['source']!r}, which this recording does not hold as the config needs it ({err}); "
+                             f"pass with --data{' (and --epoch)' if hasattr(args, 'epoch') else ''} a recording "
+                             "that holds it, or remove the modality from the config") from None
+
+
 def _flag(name: str) -> str:
     """``batch_size`` -> ``--batch-size`` (errors of the library's checks name the flag)."""
     return "--" + name.replace("_", "-")
@@ -312,6 +335,8 @@ def cmd_train(args) -> int:
     else:
         rec = _load_data(args.data, args.epoch)
         print(f"[neuroformer] data: {rec}")
+        if args.config:
+            _check_config_modalities(config, rec, args)
     weights = Path(args.output_dir) / "model.safetensors"
     before = _file_stamp(weights)
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
@@ -1160,6 +1185,7 @@ def cmd_ablate(args) -> int:
     training = dataclasses.replace(training, **overrides)
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
+    _check_config_modalities(config, rec, args)
     result = run_ablation(rec, config, training, work_dir=args.work_dir, seeds=seeds,
                           contrastive_loss_weight=args.contrastive_loss_weight, overwrite=args.overwrite,
                           progress=True)  # a bar per variant, as train shows (TQDM_DISABLE=1 turns them off)
