@@ -373,3 +373,19 @@ def test_frames_of_another_size_are_refused_naming_data(trained, allen_video, tm
                    "('video').frame_shape: expected frames of shape (n_frames, 16, 16) (grey levels), the recording's "
                    f"stimulus.frames has shape (2400, 24, 20)); pass the recording {epoch}the model was trained on"), err
     assert not any(p.exists() for p in tmp_path.iterdir() if p.name != "big.nwb")
+
+
+def test_attention_map_names_a_missing_data_file_by_its_flag(trained, tmp_path, capsys):
+    """Walk of the README's attention-map with a mistyped --data: the error was the reader's bare
+    "recording not found: runs/none.nwb", naming no flag (every other command says '--data: no such
+    file or directory ...')."""
+    from hf_neuroformer.cli import main
+
+    png = tmp_path / "att.png"
+    capsys.readouterr()
+    missing = tmp_path / "none.nwb"
+    assert main(["attention-map", "--model", str(trained[0]), "--data", str(missing), "--output", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"neuroformer attention-map: error: --data: no such file or directory {str(missing)!r}", err
+    assert not png.exists()
+

@@ -546,6 +546,7 @@ def run_attention_map(
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
+        FileNotFoundError: ``data_path`` does not exist (named as ``--data``).
         ValueError: no video modality; a recording without frames; bad units, split, window index;
             units without spikes; a
             model whose weights are not finite (a diverged run).
@@ -570,6 +571,8 @@ def run_attention_map(
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
     check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
     units = check_unit_indices(units)  # before any work: 3.7 is no unit index
+    if not Path(data_path).exists():  # the reader's "recording not found: x" named no flag
+        raise FileNotFoundError(f"--data: no such file or directory {str(data_path)!r}")
     model, tokenizer, plan = load_pretrained(model_dir)
     video = video_modality(model.config, modality)  # fail before reading the data
     check_finite_weights(model, model_dir)  # a diverged model's maps were NaN
