@@ -389,3 +389,22 @@ def test_attention_map_names_a_missing_data_file_by_its_flag(trained, tmp_path, 
     assert err == f"neuroformer attention-map: error: --data: no such file or directory {str(missing)!r}", err
     assert not png.exists()
 
+
+def test_attention_map_prints_where_it_wrote_each_file(trained, allen_video, tmp_path, capsys):
+    """Walk: 'wrote runs/x/att.png and att_raw.npy, att_rollout.npy, ...' gave the figure's folder
+    and bare names for the rest; each file is now named with its folder, as embed does."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    png = tmp_path / "fig" / "att.png"
+    capsys.readouterr()
+    assert main(["attention-map", "--model", str(trained[0]), "--data", str(data), "--output", str(png),
+                 "--max-windows", "4"]) == 0
+    wrote = [line for line in capsys.readouterr().out.splitlines() if "] wrote " in line]
+    assert len(wrote) == 1, wrote
+    written = sorted(p for p in (tmp_path / "fig").iterdir())
+    assert len(written) == 7, written  # the figure, five .npy, the .json
+    for path in written:
+        assert str(path) in wrote[0], (path, wrote[0])
