@@ -437,3 +437,14 @@ def test_a_config_modality_the_recording_lacks_names_data_and_config(capsys, tmp
     assert "'head_direction'" in msg and "'behaviour:ry'" in msg and str(cfg) in msg, msg
     assert "pass with --data" in msg, msg
     assert not out.exists()
+
+
+def test_ablate_refuses_a_negative_seed_in_seeds_naming_the_flag(capsys, tmp_path):
+    """Walk: 'ablate --seeds -1' read the recording and then failed with 'training.seed: expected an
+    integer >= 0, got -1', naming the Python field (--seed -1 named its flag, before any reading).
+    The data here is a missing file: an error about it would mean --seeds was checked too late."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--seeds", "0,-1",
+                 "--output", tmp_path / "t.md")
+    assert msg.startswith("--seeds: ") and "-1" in msg and ">= 0" in msg, msg

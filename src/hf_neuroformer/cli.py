@@ -1178,6 +1178,8 @@ def cmd_ablate(args) -> int:
             raise ValueError(f"--seeds: expected comma-separated integers such as 0,1,2, got {args.seeds!r}") from None
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"--seeds: expected distinct seeds, got {args.seeds!r}")
+        if min(seeds) < 0:  # TrainingConfig refused it only after the recording was read, as 'training.seed'
+            raise ValueError(f"--seeds: expected integers >= 0 (as --seed), got {args.seeds!r}")
     # checked after the recording was read (nan, -1), or not at all (inf); named by its flag in main
     check_contrastive_loss_weight(args.contrastive_loss_weight)
     config, training = load_yaml_config(args.config)
