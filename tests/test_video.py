@@ -394,3 +394,21 @@ def test_rendering_over_frames_the_recording_holds_says_so(shared_data, tmp_path
                                          r"returned recording holds the 2400 rendered frames instead \(the input is "
                                          r"unchanged\)"):
         assert main(base + ["--data", str(first), "--output", str(second), "--contrast", "0.2"]) == 0
+
+
+def test_render_gratings_refuses_to_write_over_its_own_data_file(allen_video, tmp_path, capsys):
+    """Walk: 'render-gratings --data v.nwb --output v.nwb --overwrite' replaced the recording it read
+    (a movie's frames, or gratings rendered with other values, lost), while its own warning said
+    'the input is unchanged'. --overwrite replaces old outputs, never an input (as generate)."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video.restrict(0.0, 2.0), data)
+    before = data.read_bytes()
+    for out in (data, tmp_path / "." / "v.nwb"):
+        assert main(["render-gratings", "--data", str(data), "--output", str(out), "--overwrite",
+                     "--height", "8", "--width", "8"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("neuroformer render-gratings: error: --output: ") and "--data" in err, err
+        assert data.read_bytes() == before

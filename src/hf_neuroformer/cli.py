@@ -1320,6 +1320,8 @@ def cmd_render_gratings(args) -> int:
     from .stimuli import GratingParams, render_drifting_gratings
 
     out = Path(args.output)
+    # --overwrite replaced the recording read (its frames lost) while the warning said "the input is unchanged"
+    _check_not_an_input(args.output, "--output", {"--data": args.data})
     _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
