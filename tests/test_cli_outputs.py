@@ -448,3 +448,19 @@ def test_ablate_refuses_a_negative_seed_in_seeds_naming_the_flag(capsys, tmp_pat
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--seeds", "0,-1",
                  "--output", tmp_path / "t.md")
     assert msg.startswith("--seeds: ") and "-1" in msg and ">= 0" in msg, msg
+
+
+def test_ablate_refuses_an_output_that_is_its_config_or_data(capsys, tmp_path):
+    """Walk: 'ablate --config c.yaml --output c.yaml --overwrite' trained every variant and then
+    wrote the markdown table over the config it had read (and '--output rec.nwb' would replace the
+    recording); --overwrite replaces old outputs, never an input. Refused before anything is read."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    data = tmp_path / "rec.nwb"
+    data.write_bytes(b"not read: the output check comes first")
+    for out, flag in ((cfg, "--config"), (data, "--data")):
+        before = out.read_bytes()
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", data, "--max-steps", 1, "--output", out,
+                     "--overwrite")
+        assert msg.startswith("--output: ") and f"is {flag} " in msg, msg
+        assert out.read_bytes() == before

@@ -1165,6 +1165,10 @@ def cmd_ablate(args) -> int:
     if out.suffix.lower() == ".json":  # the figures' .json would replace the table, after every variant trained
         raise ValueError(f"--output: the markdown table's figures go to the same name with .json, so {str(out)!r} "
                          "would be both; expected a markdown file name such as ablation.md")
+    # --overwrite wrote the table over the --config (or --data) it had read, after every variant trained
+    inputs = {"--config": args.config, "--data": args.data}
+    _check_not_an_input(out, "--output", inputs)
+    _check_not_an_input(out.with_suffix(".json"), "--output (.json beside it)", inputs)
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
     seeds = None
