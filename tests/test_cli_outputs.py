@@ -464,3 +464,16 @@ def test_ablate_refuses_an_output_that_is_its_config_or_data(capsys, tmp_path):
                      "--overwrite")
         assert msg.startswith("--output: ") and f"is {flag} " in msg, msg
         assert out.read_bytes() == before
+
+
+def test_decode_refuses_an_output_that_is_its_data_file(capsys, tmp_path):
+    """'decode --data spikes.csv --output spikes.csv --overwrite' (a recording read from a CSV table,
+    and decode writes CSV) would replace the recording with the decoded values. Refused before the
+    model or the data is read, as generate refuses its --data."""
+    data = tmp_path / "spikes.csv"
+    data.write_text("unit,time\n0,0.1\n")
+    before = data.read_bytes()
+    (tmp_path / "model").mkdir()  # passes the output checks' look at --model; not loaded before them
+    msg = err_of(capsys, "decode", "--model", tmp_path / "model", "--data", data, "--output", data, "--overwrite")
+    assert msg.startswith("--output: ") and "is --data " in msg, msg
+    assert data.read_bytes() == before

@@ -965,6 +965,7 @@ def cmd_decode(args) -> int:
 
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     out = Path(args.output)
+    _check_not_an_input(out, "--output", {"--data": args.data})  # a CSV recording replaced by the decoded values
     _check_not_a_model_file(out, "--output", args.model)
     _check_new_file(out, "--output", args.overwrite, suffix=".csv")  # fail before loading anything
     if args.figure is not None:
