@@ -477,3 +477,19 @@ def test_decode_refuses_an_output_that_is_its_data_file(capsys, tmp_path):
     msg = err_of(capsys, "decode", "--model", tmp_path / "model", "--data", data, "--output", data, "--overwrite")
     assert msg.startswith("--output: ") and "is --data " in msg, msg
     assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize("config_text, said", [
+    ("hidden_size: 16\n", "no modality"),
+    ("contrastive_loss_weight: 0.5\nmodalities:\n  - name: head_direction\n    source: behaviour:ry\n"
+     "    kind: continuous\n", "contrastive_loss_weight 0.5"),
+])
+def test_ablate_contrastive_weight_that_would_be_ignored_is_refused(capsys, tmp_path, config_text, said):
+    """Walk: --contrastive-loss-weight weights +contrastive only when the config's own weight is 0 and
+    it has a modality; otherwise the flag was dropped without a word (the table showed the config's
+    weight, or no +contrastive row). Refused naming the flag, before the recording is read."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config_text)
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output", tmp_path / "t.md",
+                 "--contrastive-loss-weight", "1.0")
+    assert msg.startswith("--contrastive-loss-weight: ") and said in msg, msg

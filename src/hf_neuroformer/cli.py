@@ -1158,6 +1158,10 @@ def cmd_embed(args) -> int:
     return 0
 
 
+#: ``ablate``'s +contrastive weight when neither --contrastive-loss-weight nor the config gives one
+ABLATE_CONTRASTIVE_WEIGHT = 0.5
+
+
 def cmd_ablate(args) -> int:
     from .ablation import ablation_markdown, check_contrastive_loss_weight, run_ablation
     from .training import load_yaml_config
@@ -1186,15 +1190,24 @@ def cmd_ablate(args) -> int:
         if min(seeds) < 0:  # TrainingConfig refused it only after the recording was read, as 'training.seed'
             raise ValueError(f"--seeds: expected integers >= 0 (as --seed), got {args.seeds!r}")
     # checked after the recording was read (nan, -1), or not at all (inf); named by its flag in main
-    check_contrastive_loss_weight(args.contrastive_loss_weight)
+    weight = ABLATE_CONTRASTIVE_WEIGHT if args.contrastive_loss_weight is None else args.contrastive_loss_weight
+    check_contrastive_loss_weight(weight)
     config, training = load_yaml_config(args.config)
+    if args.contrastive_loss_weight is not None:  # it was dropped without a word where it does not apply
+        if not config.modalities:
+            raise ValueError(f"--contrastive-loss-weight: --config {str(args.config)!r} has no modality, so there is "
+                             "no +contrastive variant to weight; leave the flag out")
+        if config.contrastive_loss_weight > 0 and config.contrastive_loss_weight != weight:
+            raise ValueError(f"--contrastive-loss-weight: --config {str(args.config)!r} sets contrastive_loss_weight "
+                             f"{config.contrastive_loss_weight:g}, which +contrastive uses; leave the flag out, or "
+                             "change the weight in the config")
     overrides = {k: v for k, v in (("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
     training = dataclasses.replace(training, **overrides)
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     _check_config_modalities(config, rec, args)
     result = run_ablation(rec, config, training, work_dir=args.work_dir, seeds=seeds,
-                          contrastive_loss_weight=args.contrastive_loss_weight, overwrite=args.overwrite,
+                          contrastive_loss_weight=weight, overwrite=args.overwrite,
                           progress=True)  # a bar per variant, as train shows (TQDM_DISABLE=1 turns them off)
     seed_text = f"seeds {args.seeds}" if seeds else f"seed {training.seed}"
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
@@ -1687,8 +1700,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, help="training seed of every variant (default: the config's)")
     a.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2: every variant is trained once per seed and the "
                                    "table gives mean ± sd and the paired difference to +past")
-    a.add_argument("--contrastive-loss-weight", type=float, default=0.5,
-                   help="weight of +contrastive when the config's contrastive_loss_weight is 0 (default: %(default)s)")
+    a.add_argument("--contrastive-loss-weight", type=float,
+                   help="weight of +contrastive when the config's contrastive_loss_weight is 0 (refused when the "
+                        f"config sets another weight or has no modality; default: {ABLATE_CONTRASTIVE_WEIGHT})")
     a.add_argument("--work-dir", help="keep the variants' models here (default: a temporary folder, removed)")
     a.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     a.set_defaults(func=cmd_ablate)
