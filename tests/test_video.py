@@ -412,3 +412,16 @@ def test_render_gratings_refuses_to_write_over_its_own_data_file(allen_video, tm
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.startswith("neuroformer render-gratings: error: --output: ") and "--data" in err, err
         assert data.read_bytes() == before
+
+
+def test_render_gratings_on_a_recording_without_trials_names_data(shared_data, tmp_path, capsys):
+    """Walk: render-gratings --data A2929 (no trials at all) said "--column: 'orientation_deg' is not a
+    trial column of the recording (trial columns: [])", pointing at --column, which no value can fix."""
+    from hf_neuroformer.cli import main
+
+    data = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
+    out = tmp_path / "g.nwb"
+    assert main(["render-gratings", "--data", str(data), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"neuroformer render-gratings: error: --data: {str(data)!r} has no trials"), err
+    assert "allen_vcn_gratings" in err and not out.exists()

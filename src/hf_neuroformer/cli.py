@@ -1344,7 +1344,12 @@ def cmd_render_gratings(args) -> int:
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
                            temporal_frequency=args.temporal_frequency, contrast=args.contrast)
-    rec = render_drifting_gratings(_load_data(args.data, None), column=args.column, params=params)
+    rec = _load_data(args.data, None)
+    if rec.trials is None or len(rec.trials) == 0:  # "--column: ... (trial columns: [])" named a flag no value fixes
+        raise ValueError(f"--data: {str(args.data)!r} has no trials; render-gratings draws each trial's grating from "
+                         f"its orientation (--column, default orientation_deg): pass a recording with trials, e.g. "
+                         "../shared/data/allen_vcn_gratings")
+    rec = render_drifting_gratings(rec, column=args.column, params=params)
     write_nwb(rec, out, overwrite=args.overwrite)
     f = rec.stimulus.frames
     print(f"[neuroformer] rendered {f.shape[0]} frames of {f.shape[1]}x{f.shape[2]} px at {args.frame_rate:g} Hz; "
