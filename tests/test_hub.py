@@ -721,3 +721,24 @@ def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_fil
     code = cli.main(["push", "--model", str(model_dir), "--repo-id", "lab/licensed", "--license", "Apache 2.0"])
     err = capsys.readouterr().err
     assert code == 2 and "--license: expected a Hub licence id" in err, err[-2000:]
+
+
+def test_push_without_provenance_says_the_card_names_no_source(trained, loopback_hub, monkeypatch, capsys):
+    """Walk of 'neuroformer push --model runs/quick --repo-id my-lab/quick': the card was pushed with no
+    word on where the recording comes from and licence 'other' (naming none), and the command said
+    nothing about it. It now says so after the push, and how to fix the card; not with --provenance."""
+    d, _, _, _ = trained
+    code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", d / "model",
+                                            "--repo-id", "lab/no-provenance")
+    assert code == 0, stderr[-3000:]
+    note = [line for line in stdout.splitlines() if "note: no --provenance" in line]
+    assert len(note) == 1 and "licence is 'other'" in note[0] and "--license" in note[0], stdout
+    card = loopback_hub.files("lab/no-provenance")["README.md"].decode()
+    assert "Provenance:" not in card  # what the note is about
+    code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", d / "model",
+                                            "--repo-id", "lab/no-provenance", "--license", "mit",
+                                            "--provenance", "Peyrache lab, pynapple test data, MIT")
+    assert code == 0, stderr[-3000:]
+    assert "note: no --provenance" not in stdout, stdout
+    assert "- Provenance: Peyrache lab, pynapple test data, MIT" in \
+        loopback_hub.files("lab/no-provenance")["README.md"].decode()

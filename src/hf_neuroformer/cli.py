@@ -1265,6 +1265,12 @@ def cmd_push(args) -> int:
     if result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
     print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
+    if not args.provenance:  # the card was pushed without a word on the recording's source, and nothing said so
+        licence = (" and its licence is 'other', naming none" if args.license == "other" else "")
+        print(f"[neuroformer] note: no --provenance: the model card does not say where the recording comes from"
+              f"{licence}; push again with --provenance \"lab, paper, licence\""
+              f"{' and --license ID (e.g. cc-by-4.0)' if licence else ''} to add it (unchanged files are not "
+              "uploaded again)")
     return 0
 
 
