@@ -408,3 +408,20 @@ def test_attention_map_prints_where_it_wrote_each_file(trained, allen_video, tmp
     assert len(written) == 7, written  # the figure, five .npy, the .json
     for path in written:
         assert str(path) in wrote[0], (path, wrote[0])
+
+
+def test_pooled_frame_columns_say_which_slot_is_the_oldest():
+    """Walk of the README's attention-map (mean over the test windows): the columns were titled
+    'frame 0', 'frame 1', 'frame 2' with no time (the windows' frame onsets differ), so the figure did
+    not say whether frame 0 is the earliest or the latest frame on screen. The one-window figure
+    gives each frame's onset in ms; the pooled one now names the oldest and the latest slot."""
+    from hf_neuroformer.analysis.visual_attention import visual_attention_figure
+
+    m = np.full((3, 8, 8), 1.0 / 192)
+    fig = visual_attention_figure({"raw": m}, np.zeros((3, 8, 8)), np.ones(3, bool), title="t")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_label() != "<colorbar>"][:3]
+    assert titles[0].startswith("frame 0 (oldest)") and titles[2].startswith("frame 2 (latest"), titles
+    assert titles[1].startswith("frame 1") and "oldest" not in titles[1] and "latest" not in titles[1], titles
+    one = visual_attention_figure({"raw": m}, np.zeros((3, 8, 8)), np.ones(3, bool), title="t",
+                                  frame_times=np.array([-0.033, -0.017, 0.0]))
+    assert [ax.get_title() for ax in one.axes][:3] == ["frame 0 (-33 ms)", "frame 1 (-17 ms)", "frame 2 (+0 ms)"]

@@ -362,7 +362,8 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
         maps: readout name -> ``(num_frames, H, W)`` map summing to 1 (module docstring).
         frames: ``(num_frames, H, W)`` the background frames (grey).
         frame_mask: ``(num_frames,)`` bool real frames (a padding frame's panel says so).
-        frame_times: optional ``(num_frames,)`` onsets, s relative to the window start.
+        frame_times: optional ``(num_frames,)`` onsets, s relative to the window start (without
+            them, the first and last columns are titled oldest and latest: slots are in time order).
         title: the figure title (state the selection and the readouts there).
         path: write the PNG atomically there when given.
         row_labels: optional labels per row (default: the readout names).
@@ -413,7 +414,10 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
                 continue
             im = draw_overlay(ax, frames[f], rel[name][f], vmin, vmax)
             if r == 0:
-                t = f"frame {f}" + (f" ({1000 * frame_times[f]:+.0f} ms)" if frame_times is not None else "")
+                if frame_times is not None:
+                    t = f"frame {f} ({1000 * frame_times[f]:+.0f} ms)"
+                else:  # pooled windows have no common onset: at least the slots' order (oldest first)
+                    t = f"frame {f}" + (" (oldest)" if f == 0 and F > 1 else " (latest)" if f == F - 1 and F > 1 else "")
                 t += f"\n{column_notes[f]}" if column_notes is not None else ""
                 ax.set_title(t, fontsize=8)
     if im is not None:
