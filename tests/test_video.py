@@ -425,3 +425,17 @@ def test_render_gratings_on_a_recording_without_trials_names_data(shared_data, t
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"neuroformer render-gratings: error: --data: {str(data)!r} has no trials"), err
     assert "allen_vcn_gratings" in err and not out.exists()
+
+
+def test_render_gratings_frames_too_big_for_the_frame_rate_name_frame_rate(shared_data, tmp_path, capsys):
+    """Walk: --frame-rate 100000 (4,000,000 frames of 32 x 32 px, 15 GiB; here 1e6 Hz, 153 GiB, too much anywhere) was refused as
+    'GratingParams.frame_shape (--height/--width): ...', naming only the flags of the pixels, though
+    the frame rate made the frames too many."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "g.nwb"
+    assert main(["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out),
+                 "--frame-rate", "1000000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--frame-rate" in err and "40000000 frames" in err and "--height/--width" in err, err
+    assert not out.exists()

@@ -161,9 +161,11 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     h, w = (int(v) for v in params.frame_shape)
     need, mem = n_frames * h * w * 4, _memory_bytes()  # float32 frames
     if mem is not None and need > mem // 2:
-        raise ValueError(f"GratingParams.frame_shape (--height/--width): {n_frames} frames of {h}x{w} px at "
-                         f"{params.frame_rate:g} Hz need {need / 2**30:.1f} GiB as float32, more than half of this "
-                         f"machine's {mem / 2**30:.1f} GiB of memory; use fewer pixels or a lower frame rate")
+        # named both: at --frame-rate 100000 the frame rate, not the pixels, made the frames too many
+        raise ValueError(f"GratingParams.frame_shape x frame_rate (--height/--width, --frame-rate): {n_frames} frames "
+                         f"of {h}x{w} px at {params.frame_rate:g} Hz need {need / 2**30:.1f} GiB as float32, more than "
+                         f"half of this machine's {mem / 2**30:.1f} GiB of memory; use fewer pixels (--height/--width) "
+                         "or a lower frame rate (--frame-rate)")
     frame_times = t0 + np.arange(n_frames) / params.frame_rate
     trials = recording.trials
     # windows.trial_at's 1 ns tolerance, on both edges: start - 1 ns <= onset < stop - 1 ns
