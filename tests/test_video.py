@@ -439,3 +439,19 @@ def test_render_gratings_frames_too_big_for_the_frame_rate_name_frame_rate(share
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--frame-rate" in err and "40000000 frames" in err and "--height/--width" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("tf, rate", [("40", "60"), ("30", "60"), ("8", "10")])
+def test_a_drift_the_frame_rate_cannot_show_is_refused(shared_data, tmp_path, capsys, tf, rate):
+    """Walk: the pixel grid's Nyquist limit was checked (--spatial-frequency), the frame rate's was not:
+    --temporal-frequency 40 at 60 Hz drew a grating that steps 2/3 of a cycle per frame, which is seen
+    drifting backwards at 20 Hz (and 30 at 60 Hz flickers in place, no direction). The model then
+    learns from a stimulus other than the one the file's description states."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "g.nwb"
+    assert main(["render-gratings", "--data", str(shared_data(ALLEN)), "--output", str(out),
+                 "--temporal-frequency", tf, "--frame-rate", rate, "--height", "8", "--width", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer render-gratings: error: --temporal-frequency: ") and "--frame-rate" in err, err
+    assert not out.exists()

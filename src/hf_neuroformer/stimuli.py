@@ -135,7 +135,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
             finite, a parameter is out of range or not finite (each opening with the field's
             name: ``column: ...``, ``GratingParams.frame_rate: ...``); ``frame_rate`` so low that
             a trial gets no frame (every trial shows its grating at least once, or the stimulus
-            would vanish silently);
+            would vanish silently); ``temporal_frequency`` at or above half the frame rate (the
+            frames would show the drift slower, reversed or standing: temporal aliasing);
             ``frame_shape`` x the number of frames more than half of this machine's memory
             (checked before anything is allocated; the message gives the size).
     """
@@ -179,6 +180,14 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
                          f"{len(trials)} trials get no frame (first: trial {int(bad[0])}, "
                          f"[{trials[bad[0], 0]:g}, {trials[bad[0], 1]:g}) s), so their stimulus would vanish; the "
                          f"shortest trial lasts {dur.min():g} s: use a frame rate >= {1 / dur.min():g} Hz")
+    # the frames sample the drift: at half a cycle per frame or more it is seen slower, reversed or
+    # flickering in place (40 Hz at 60 Hz frames drifts backwards at 20 Hz), not as described
+    if params.temporal_frequency > 0 and params.temporal_frequency >= params.frame_rate / 2:
+        raise ValueError(f"GratingParams.temporal_frequency: {params.temporal_frequency:g} Hz is at or above half the "
+                         f"frame rate ({params.frame_rate:g} Hz, --frame-rate): the frames would show a drift of "
+                         f"{params.temporal_frequency / params.frame_rate:.2f} cycles per frame as a slower, reversed or "
+                         "standing grating; use a temporal frequency below half the frame rate, or a higher frame "
+                         "rate")
     fov_h, fov_w = params.field_of_view
     y = (np.arange(h)[::-1] + 0.5) / h * fov_h - fov_h / 2  # degrees, row 0 at the top
     x = (np.arange(w) + 0.5) / w * fov_w - fov_w / 2
