@@ -493,3 +493,20 @@ def test_ablate_contrastive_weight_that_would_be_ignored_is_refused(capsys, tmp_
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output", tmp_path / "t.md",
                  "--contrastive-loss-weight", "1.0")
     assert msg.startswith("--contrastive-loss-weight: ") and said in msg, msg
+
+
+def test_ablate_work_dir_problems_name_the_flag_before_the_recording_is_read(capsys, tmp_path):
+    """Walk: '--work-dir runs/table.md' (a file) and a --work-dir holding the models of an earlier run
+    were refused as 'output_dir: ...', a Python name (ablate has no --output-dir), and only after the
+    recording had been read. The data here is a missing file: an error about it means too late."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    a_file = tmp_path / "table.md"
+    a_file.write_text("x")
+    held = tmp_path / "work" / "0-state-only"
+    held.mkdir(parents=True)
+    (held / "config.json").write_text("{}")
+    for work, said in ((a_file, "is a file, not a folder"), (tmp_path / "work", "already holds a model")):
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
+                     tmp_path / "t.md", "--work-dir", work)
+        assert msg.startswith("--work-dir: ") and said in msg, msg

@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .configuration_neuroformer import NeuroformerConfig
 
-__all__ = ["ablation_variants", "check_contrastive_loss_weight", "run_ablation", "ablation_markdown"]
+__all__ = ["ablation_variants", "check_contrastive_loss_weight", "run_ablation", "ablation_markdown", "variant_folder"]
 
 
 def _kind(mod: dict) -> str:
@@ -104,6 +104,13 @@ def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float 
     return variants, skipped
 
 
+def variant_folder(work_dir, seeds, seed: int, index: int, name: str) -> Path:
+    """Where :func:`run_ablation` writes variant ``index`` (``name``) of ``seed``: ``work_dir/<index>-<name>``,
+    under ``seed-<seed>/`` when there are several ``seeds``."""
+    sub = f"{index}-{name.strip('+')}"
+    return Path(work_dir) / sub if len(seeds) == 1 else Path(work_dir) / f"seed-{seed}" / sub
+
+
 def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
                  progress: bool = False, overwrite: bool = False, seeds=None) -> Dict[str, object]:
     """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
@@ -154,8 +161,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
     work_dir = Path(work_dir)
 
     def folder(seed, i, name):
-        sub = f"{i}-{name.strip('+')}"
-        return work_dir / sub if len(seeds) == 1 else work_dir / f"seed-{seed}" / sub
+        return variant_folder(work_dir, seeds, seed, i, name)
 
     if tmp is None and not overwrite:
         from .training import check_output_dir
