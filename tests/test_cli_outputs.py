@@ -510,3 +510,25 @@ def test_ablate_work_dir_problems_name_the_flag_before_the_recording_is_read(cap
         msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
                      tmp_path / "t.md", "--work-dir", work)
         assert msg.startswith("--work-dir: ") and said in msg, msg
+
+
+def test_ablate_refuses_a_table_whose_json_is_a_model_file(capsys, tmp_path):
+    """Walk: 'ablate --output runs/a2929/metrics.md --overwrite' writes its figures to
+    runs/a2929/metrics.json, the trained model's run record (config.md: its config.json, and the
+    model no longer loads). embed and attention-map refuse a file of their --model; ablate reads no
+    model, so a folder holding one (config.json and model.safetensors) is recognised as such."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    model = tmp_path / "a2929"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", "metrics.json"):
+        (model / name).write_text("{}")
+    for stem in ("metrics", "config"):
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
+                     model / f"{stem}.md", "--overwrite")
+        assert msg.startswith("--output (.json beside it): ") and f"{stem}.json" in msg, msg
+        assert (model / f"{stem}.json").read_text() == "{}"
+    # another name in that folder stays allowed (the error is then about the missing recording)
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
+                 model / "ablation.md")
+    assert msg.startswith("--data: "), msg
