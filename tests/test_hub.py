@@ -742,3 +742,18 @@ def test_push_without_provenance_says_the_card_names_no_source(trained, loopback
     assert "note: no --provenance" not in stdout, stdout
     assert "- Provenance: Peyrache lab, pynapple test data, MIT" in \
         loopback_hub.files("lab/no-provenance")["README.md"].decode()
+
+
+@pytest.mark.parametrize("revision", ["../x", "run 2", "dev.", "a//b", "feature.lock", "-", "x~1"])
+def test_a_branch_name_git_refuses_is_refused_before_any_request(trained, loopback_hub, monkeypatch, capsys,
+                                                                 revision):
+    """Walk: 'push --revision ../../x' was sent as is (repo ids and licences are checked first, a branch
+    name was not): on the Hub the repository is created before the branch, so a name git cannot store
+    left an empty repository behind and failed afterwards. Refused naming --revision, with no request."""
+    d, _, _, _ = trained
+    n = len(loopback_hub.requests)
+    code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", d / "model",
+                                            "--repo-id", "lab/bad-branch", "--revision", revision)
+    assert code == 2, stdout
+    assert stderr.strip().splitlines()[-1].startswith("neuroformer push: error: --revision: "), stderr
+    assert len(loopback_hub.requests) == n

@@ -215,6 +215,35 @@ def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
     return repo_id
 
 
+def check_revision(revision, flag: str = "revision"):
+    """Return ``revision`` (a branch to push to; ``None``: the default branch) if git can store it
+    as a branch name (the rules of ``git check-ref-format --branch``).
+
+    The Hub creates the repository before the branch, so a name it refuses there left an empty
+    repository behind; checked before any request, as repo ids are.
+
+    Raises:
+        ValueError: naming ``flag``, the value and the rule it breaks.
+    """
+    if revision is None:
+        return None
+    bad = None
+    if not isinstance(revision, str) or not revision:
+        bad = "an empty name"
+    elif any(ord(c) < 0x20 or c == "\x7f" or c in " ~^:?*[\\" for c in revision):
+        bad = "a space, a control character or one of ~ ^ : ? * [ \\"
+    elif ".." in revision or "@{" in revision or revision == "@":
+        bad = "'..', '@{' or the name '@'"
+    elif revision.startswith(("/", "-")) or revision.endswith(("/", ".")) or "//" in revision:
+        bad = "a leading '/' or '-', a trailing '/' or '.', or '//'"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in revision.split("/")):
+        bad = "a part that starts with '.' or ends with '.lock'"
+    if bad is not None:
+        raise ValueError(f"{flag}: {revision!r} is not a branch name git can store ({bad}); expected a name such "
+                         "as dev or run-2")
+    return revision
+
+
 def check_model_dir(model_dir, flag: str = "model_dir") -> Path:
     """Return the directory if it holds a model written by ``neuroformer train`` (or
     ``finetune``), checked as every command that loads one checks it:
@@ -771,7 +800,8 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id or licence id, cards whose metadata the Hub refuses,
+        ValueError: a malformed repo id, branch name (``revision``) or licence id, cards whose
+            metadata the Hub refuses,
             ``private`` with an existing public repository,
             ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
@@ -780,6 +810,7 @@ def push_to_hub(
     """
     src = check_model_dir(model_dir)
     check_repo_id(repo_id, "repo_id")
+    check_revision(revision, "revision")
     check_license(license, "license (CLI: --license)")
     if (recording is None) != (dataset_repo_id is None):
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
