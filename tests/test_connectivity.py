@@ -151,6 +151,13 @@ def test_connectivity_data_that_is_not_a_simulated_nwb_names_data(shared_data, t
                                  "it" in last, last
         assert "size 4096" not in last
     assert not (tmp_path / "out").exists()
+    # a mistyped path is worded as every other command words it (it said 'data_path (--data): NWB file not found')
+    missing = tmp_path / "none.nwb"
+    assert main(["connectivity", "--model", str(tmp_path / "no_model"), "--data", str(missing),
+                 "--output", str(tmp_path / "out")]) == 2
+    last = capsys.readouterr().err.strip().split("\n")[-1]
+    assert last == f"neuroformer connectivity: error: --data: no such file or directory {str(missing)!r}", last
+    assert not (tmp_path / "out").exists()
 
 
 def test_glm_kind_records_its_parameters_in_the_file(tmp_path):

@@ -1387,6 +1387,8 @@ def cmd_connectivity(args) -> int:
     from .analysis.connectivity import run_connectivity
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
+    if not Path(args.data).exists():  # worded as every other command's (it said 'data_path (--data): NWB file ...')
+        raise FileNotFoundError(f"--data: no such file or directory {str(args.data)!r}")
     report = run_connectivity(args.model, args.data, args.output, split=args.split, max_windows=args.max_windows,
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
                               batch_size=args.batch_size, overwrite=args.overwrite)
