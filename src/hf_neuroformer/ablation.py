@@ -177,7 +177,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
             rows = per_seed[seed] = []
             for i, (name, cfg) in enumerate(variants):
                 out = folder(seed, i, name)
-                print(f"[neuroformer] ablate: training {name} ({len(cfg.modalities)} modalities, "
+                print(f"[neuroformer] ablate: training {name} ({len(cfg.modalities)} "
+                      f"{'modality' if len(cfg.modalities) == 1 else 'modalities'}, "
                       f"contrastive weight {cfg.contrastive_loss_weight}, seed {seed})", flush=True)
                 began: dict = {}
                 m = train(recording, out, cfg, run, overwrite=tmp is not None or overwrite, progress=progress,

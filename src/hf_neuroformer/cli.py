@@ -1226,7 +1226,7 @@ def cmd_ablate(args) -> int:
                           progress=True)  # a bar per variant, as train shows (TQDM_DISABLE=1 turns them off)
     seed_text = f"seeds {args.seeds}" if seeds else f"seed {training.seed}"
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
-              f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} steps at most, batch "
+              f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} step{'' if training.max_steps == 1 else 's'} at most, batch "
               f"{training.batch_size}, {seed_text}; test split, checkpoint chosen on validation.\n")
     text = ablation_markdown(result, header)
     write_atomic(out, text, make_parent=True)  # a new folder passed check_writable_parent
@@ -1463,7 +1463,8 @@ def cmd_attention_map(args) -> int:
     sel = "population" if args.units is None else f"units {args.units}"
     share = rep["mean_video_share"]
     corr = rep["mean_patch_luminance_correlation_raw"]
-    print(f"[neuroformer] visual attention of the {sel} over {rep['modality']!r}: {rep['n_queries']} spike tokens in "
+    print(f"[neuroformer] visual attention of the {sel} over {rep['modality']!r}: {rep['n_queries']} spike "
+          f"token{'' if rep['n_queries'] == 1 else 's'} in "
           f"{rep['n_windows_with_queries']}/{rep['n_windows']} {rep['split']} windows; attention on the video "
           f"{share['raw']:.3f} (raw) / {share['rollout']:.3f} (rollout) of each query's total; patch attention vs "
           f"luminance r = {'n/a' if corr is None else f'{corr:+.3f}'}")
