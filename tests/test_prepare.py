@@ -414,3 +414,28 @@ def test_a_replaced_shard_is_refused(tiny_prepared, tmp_path, capsys):
     assert main(["train", "--data", str(gone), "--output-dir", str(tmp_path / "m2"), "--max-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "--data" in err and "validation-00001-of-00002.parquet" in err and "--prepared" not in err
+
+
+@pytest.mark.parametrize("damage", ["config.json", "vocab.json", "tokenizer_config.json", "splits.json",
+                                    "bad manifest.json", "bad splits.json", "bad config.json"])
+def test_a_prepared_directory_missing_or_damaging_a_file_is_refused_naming_it(tiny_prepared, tmp_path, damage,
+                                                                             capsys):
+    # a prepared folder without its config.json trained a default-config model until the first batch
+    # failed with "input_ids: expected ids in [0, 3)"; without vocab.json it trained on an empty unit
+    # vocabulary and wrote NaN baselines; a cut manifest.json or splits.json gave a bare
+    # JSONDecodeError / "[Errno 2]" that named no file of the folder
+    from hf_neuroformer.cli import main
+
+    bad = _copy(tiny_prepared, tmp_path / "bad")
+    name = damage.split()[-1]
+    if damage.startswith("bad "):
+        (bad / name).write_text('{"format": ')
+    else:
+        (bad / name).unlink()
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(bad), "--output-dir", str(out), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer train: error: recording (--data): "), err
+    assert repr(str(bad / name)) in err and "neuroformer prepare" in err, err
+    assert ("missing" in err) != damage.startswith("bad "), err
+    assert not out.exists()

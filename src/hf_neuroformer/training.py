@@ -585,7 +585,7 @@ PREPARED_FIELD = "recording (--data)"
 def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     """Config, tokenizer, split plan, manifest and the rows of each split's shards (checked
     against the manifest) of a prepared directory (see :func:`train`)."""
-    from .windows import PREPARED_FORMAT, SplitPlan
+    from .windows import PREPARED_FORMAT, SplitPlan, check_prepared_files
 
     if not (prepared / "manifest.json").is_file():
         if prepared.exists():
@@ -593,6 +593,8 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
                                     "directory written by 'neuroformer prepare' (prepare_windows)")
         raise FileNotFoundError(f"recording: {str(prepared)!r} does not exist; pass a SpikeRecording or a prepared "
                                 "directory")
+    # every file it reads below, before any is read (a missing config.json trained a default config)
+    check_prepared_files(prepared, PREPARED_FIELD)
     manifest = json.loads((prepared / "manifest.json").read_text())
     if manifest.get("format") != PREPARED_FORMAT:
         raise ValueError(f"recording: {str(prepared)!r} has manifest format {manifest.get('format')!r}, expected "

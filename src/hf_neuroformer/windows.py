@@ -966,12 +966,49 @@ def prepare_windows(
     return manifest
 
 
-def _read_prepared_manifest(d, field: str) -> dict:
+#: The JSON files :func:`prepare_windows` writes beside the shards, all read by streamed training:
+#: without config.json a default config trained until a batch failed; without vocab.json an empty
+#: unit vocabulary trained and scored NaN baselines (:func:`check_prepared_files`).
+PREPARED_JSON_FILES = ("manifest.json", "config.json", "vocab.json", "tokenizer_config.json", "splits.json")
+
+
+def _read_prepared_json(path, field: str) -> dict:
+    """One JSON object of a prepared directory; a file cut short or not JSON is a ValueError naming it."""
     import json
 
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{field}: {str(path)!r} is not readable JSON ({err}); prepare the windows again "
+                         "(neuroformer prepare)") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{field}: {str(path)!r} holds a JSON {type(value).__name__}, expected an object; prepare "
+                         "the windows again (neuroformer prepare)")
+    return value
+
+
+def check_prepared_files(prepared_dir, field: str = "prepared_dir") -> None:
+    """Every file of :data:`PREPARED_JSON_FILES` is in ``prepared_dir`` and holds a JSON object.
+
+    Raises:
+        FileNotFoundError: one or more are missing (all named, with the fix).
+        ValueError: one is not a JSON object (cut short, damaged), naming it.
+    """
+    from pathlib import Path
+
+    d = Path(prepared_dir)
+    missing = [str(d / n) for n in PREPARED_JSON_FILES if not (d / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{field}: file(s) missing from the prepared directory: {missing}; prepare the "
+                                "windows again (neuroformer prepare)")
+    for name in PREPARED_JSON_FILES:
+        _read_prepared_json(d / name, field)
+
+
+def _read_prepared_manifest(d, field: str) -> dict:
     if not (d / "manifest.json").is_file():
         raise FileNotFoundError(f"{field}: {str(d)!r} has no manifest.json; write it with 'neuroformer prepare'")
-    manifest = json.loads((d / "manifest.json").read_text())
+    manifest = _read_prepared_json(d / "manifest.json", field)
     if manifest.get("format") != PREPARED_FORMAT:
         raise ValueError(f"{field}: manifest format {manifest.get('format')!r}, expected {PREPARED_FORMAT!r}")
     return manifest
