@@ -235,6 +235,11 @@ def _ci_text(metrics: dict, key: str) -> str:
     return f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
+def _is_main_rank() -> bool:
+    """Whether this is the launch's main process (``RANK`` 0, or no launcher)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _print_metrics(metrics: dict) -> None:
     for k, v in metrics.items():
         if k.endswith("_ci95_reason"):  # printed beside its figure
@@ -331,10 +336,12 @@ def cmd_train(args) -> int:
                              "'neuroformer prepare'")
         if not args.config:
             config = None
-        print(f"[neuroformer] data: windows streamed from the prepared directory {args.data}")
+        if _is_main_rank():  # under torchrun every rank runs this: one line, not one per process
+            print(f"[neuroformer] data: windows streamed from the prepared directory {args.data}")
     else:
         rec = _load_data(args.data, args.epoch)
-        print(f"[neuroformer] data: {rec}")
+        if _is_main_rank():
+            print(f"[neuroformer] data: {rec}")
         if args.config:
             _check_config_modalities(config, rec, args)
     weights = Path(args.output_dir) / "model.safetensors"

@@ -987,6 +987,10 @@ def train(
             f"{training.batch_size} (batch_size counts the windows of one optimisation step over all processes)"
         )
     micro_batch = training.batch_size // (ga * world)
+    if main and world > 1:  # the result alone did not say that several processes trained
+        print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
+              f"{micro_batch} windows per process per micro-batch"
+              + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
     if config is not None and config.contrastive_modality_names() and micro_batch < 2:
         # InfoNCE contrasts the windows of one micro-batch: with one window it was 0 on every step,
         # so a run asked for the contrastive loss trained without it and said nothing
@@ -1439,6 +1443,9 @@ def train(
                    and recording.stimulus is not None and recording.stimulus.description) else {}),
             "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
             "num_parameters": int(sum(p.numel() for p in model.parameters())),
+            # the launch: processes (torchrun / accelerate launch) and windows per process per micro-batch
+            "num_processes": world,
+            "micro_batch_size": micro_batch,
             **({"n_initial_tensors_given": n_initial} if n_initial is not None else {}),
             # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision)
             "mixed_precision": training.mixed_precision,
