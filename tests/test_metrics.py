@@ -1159,6 +1159,34 @@ def test_latent_plot_shows_every_axis_label():
         assert not any(box.overlaps(t) for t in ticks), axis.label.get_text()
 
 
+def test_latent_plot_gives_a_few_repeated_values_one_colour_and_tick_each():
+    # embed --color-by trial:orientation_deg (Allen: 0/45/90/135) or trial:boundary_type (Zheng: 1/2/3)
+    # drew four categories on a continuous viridis bar ticked 0, 20, ..., 120 (or 1.25, 1.75, ...):
+    # 45 and 90 were two close greens and no tick named a value the data take
+    import matplotlib.colors as mcolors
+
+    from hf_neuroformer.plotting import plot_latents_3d
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(30, 3))
+    values = np.repeat([0.0, 45.0, 90.0, 135.0], [8, 7, 8, 7])
+    values[0] = np.nan
+    fig = plot_latents_3d(coords, values, label="trial:orientation_deg", title="latents")
+    fig.canvas.draw()
+    ax, cbar = fig.axes
+    assert [t.get_text() for t in cbar.get_yticklabels()] == ["0", "45", "90", "135"]
+    coll = ax.collections[-1]  # (its face colours are depth-sorted: the colours of its data, in order)
+    colours = coll.cmap(coll.norm(np.asarray(coll.get_array())))[:, :3]
+    by_value = {v: {tuple(np.round(c, 3)) for c in colours[values[1:] == v]} for v in (0.0, 45.0, 90.0, 135.0)}
+    assert all(len(c) == 1 for c in by_value.values()), by_value  # one colour per value
+    rgb = [np.array(next(iter(c))) for c in by_value.values()]
+    gaps = [np.abs(a - b).max() for i, a in enumerate(rgb) for b in rgb[i + 1:]]
+    assert min(gaps) > 0.2, (gaps, [mcolors.to_hex(c) for c in rgb])  # told apart at a glance
+    # many distinct values stay on the continuous bar
+    fig = plot_latents_3d(coords, rng.uniform(0, 100, 30), label="speed (px/s)")
+    assert len(fig.axes[1].get_yticklabels()) != 30 and fig.axes[0].collections[-1].get_cmap().name == "viridis"
+
+
 def test_generated_windows_in_a_hole_of_the_real_time_support_are_refused(shared_data):
     """A2929 read with --epoch sleep_ripples holds spikes only inside its 594 ripple intervals. A
     generated window between two ripples lies inside its time domain, which was all the pair check

@@ -600,8 +600,14 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
 __all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_training_curves", "save_figure"]
 
 
+#: At most this many distinct colour values, each taken by at least two windows, are drawn as
+#: categories by :func:`plot_latents_3d` (one colour and one tick per value).
+MAX_LATENT_CATEGORIES = 10
+
+
 def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,
-                    title: str = "", path=None, period: float = 2 * np.pi) -> Figure:
+                    title: str = "", path=None, period: float = 2 * np.pi,
+                    categorical: bool | None = None) -> Figure:
     """3D scatter of window latents (e.g. their first three principal components).
 
     Args:
@@ -613,6 +619,11 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         period: the angle's period with ``circular``: ``2 pi`` for radians (default), 360 for
             degrees (with ``2 pi`` a degree colour bar stopped at 6.28 and every angle above it
             took the end colour).
+        categorical: one distinct colour and one colour-bar tick per value (e.g. a grating
+            orientation 0/45/90/135, a trial's boundary type 1/2/3). ``None`` (default): when not
+            ``circular`` and the finite values take at most :data:`MAX_LATENT_CATEGORIES` values,
+            each repeated on average (at most half as many values as windows); on a continuous bar
+            such values got nearby colours and ticks that none of them takes.
 
     Raises:
         PlottingInputError: ``coords`` not ``(n, 3)`` or ``values`` of another length.
@@ -630,11 +641,24 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
     if (~ok).any():
         ax.scatter(*coords[~ok].T, s=4, c="lightgrey", label=f"undefined ({int((~ok).sum())})")
         ax.legend(loc="upper left")
-    kw = dict(cmap="twilight", vmin=0.0, vmax=float(period)) if circular else dict(cmap="viridis")
-    sc = ax.scatter(*coords[ok].T, s=5, c=values[ok], **kw)
-    # the axis labels sit outside their tick labels (labelpad), and the colour bar further right
-    # than the default so the "PC 3" label is not clipped under it
-    fig.colorbar(sc, ax=ax, shrink=0.6, label=label, pad=0.12)
+    levels = np.unique(values[ok])
+    if categorical is None:
+        categorical = not circular and 1 <= levels.size <= MAX_LATENT_CATEGORIES and 2 * levels.size <= ok.sum()
+    if categorical:
+        import matplotlib
+        from matplotlib.colors import BoundaryNorm, ListedColormap
+
+        cmap = ListedColormap(matplotlib.colormaps["tab10"](np.arange(levels.size) % 10))
+        sc = ax.scatter(*coords[ok].T, s=5, c=np.searchsorted(levels, values[ok]), cmap=cmap,
+                        norm=BoundaryNorm(np.arange(levels.size + 1) - 0.5, levels.size))
+        cb = fig.colorbar(sc, ax=ax, shrink=0.6, label=label, pad=0.12, ticks=np.arange(levels.size))
+        cb.set_ticklabels([f"{v:g}" for v in levels])
+    else:
+        kw = dict(cmap="twilight", vmin=0.0, vmax=float(period)) if circular else dict(cmap="viridis")
+        sc = ax.scatter(*coords[ok].T, s=5, c=values[ok], **kw)
+        # the axis labels sit outside their tick labels (labelpad), and the colour bar further right
+        # than the default so the "PC 3" label is not clipped under it
+        fig.colorbar(sc, ax=ax, shrink=0.6, label=label, pad=0.12)
     ax.set_xlabel("PC 1", labelpad=10)
     ax.set_ylabel("PC 2", labelpad=10)
     ax.set_zlabel("PC 3", labelpad=10)
