@@ -715,3 +715,21 @@ def test_colour_bars_say_what_each_panel_holds(glm_net):
     images = [ax for ax in fig.axes if ax.images]
     bars = [ax for ax in fig.axes if not ax.images]
     assert len(images) == 2 and [ax.get_ylabel() for ax in bars] == list(labels.values())
+
+
+@pytest.mark.parametrize("kind", ["hub", "hub-glm", "glm"])
+def test_simulate_shows_a_progress_bar_of_simulated_seconds(kind, tmp_path, capsys, monkeypatch):
+    # the README's 'simulate --kind hub --units 300 --duration 300' ran for minutes (brian2, numpy
+    # target) with no output at all until its last line: no bar said how far it was
+    from hf_neuroformer.cli import main
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    hub = ["--hubs", "1", "--targets-per-hub", "3"] if kind != "glm" else []
+    assert main(["simulate", "--kind", kind, "--units", "6", *hub, "--duration", "0.5",
+                 "--output", str(tmp_path / "s.nwb")]) == 0
+    err = capsys.readouterr().err
+    assert f"simulating {kind}" in err and "100%" in err and "0.5/0.5" in err, err
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert main(["simulate", "--kind", kind, "--units", "6", *hub, "--duration", "0.5",
+                 "--output", str(tmp_path / "t.nwb")]) == 0
+    assert "simulating" not in capsys.readouterr().err

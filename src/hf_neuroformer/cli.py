@@ -1337,7 +1337,7 @@ def cmd_simulate(args) -> int:
                          f"front, more than half of this machine's {mem / 2**30:.1f} GiB; simulate less time or "
                          "fewer units")
     if args.kind == "glm":
-        net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed)
+        net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed, progress=True)
     else:
         params = HubNetworkParams(n_units=args.units, n_hubs=3 if args.hubs is None else args.hubs)
         if args.targets_per_hub is not None:
@@ -1345,9 +1345,9 @@ def cmd_simulate(args) -> int:
         params.validate()
         if args.kind == "hub":
             net = simulate_hub_network(params, duration=args.duration, seed=args.seed,
-                                       codegen_target=args.codegen or "numpy")
+                                       codegen_target=args.codegen or "numpy", progress=True)
         else:
-            net = simulate_hub_glm(params, duration=args.duration, seed=args.seed)
+            net = simulate_hub_glm(params, duration=args.duration, seed=args.seed, progress=True)
     write_network(net, out, overwrite=args.overwrite)
     rec = net.recording
     off = ~np.eye(rec.n_units, dtype=bool)  # the glm kind's diagonal is each unit's self-history, not an edge

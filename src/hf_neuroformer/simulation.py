@@ -121,6 +121,19 @@ def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, driv
         raise ValueError(f"seed: expected an integer >= 0 (or None: fresh entropy), got {seed!r}")
 
 
+def _simulation_bar(kind: str, span: float, progress: bool):
+    """A bar of simulated seconds (``progress_bar``: off with ``TQDM_DISABLE``)."""
+    from .progress import progress_bar
+
+    return progress_bar(total=float(span), desc=f"simulating {kind}", disable=not progress,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4g}/{total:.4g} s simulated "
+                                   "[{elapsed}<{remaining}]")
+
+
+#: Bins between updates of the glm kinds' progress bars.
+_BAR_BINS = 5000
+
+
 def simulate_coupled_network(
     n_units: int = 16,
     duration: float = 240.0,
@@ -134,6 +147,7 @@ def simulate_coupled_network(
     n_assemblies: int = 4,
     base_rate_range=(0.5, 3.0),
     seed: int = 0,
+    progress: bool = False,
 ) -> SimulatedNetwork:
     """Simulate a seeded coupled GLM network.
 
@@ -152,6 +166,7 @@ def simulate_coupled_network(
         n_assemblies: number of independent drives (unit i follows drive i mod n_assemblies).
         base_rate_range: ``(low, high)`` baseline rates, Hz.
         seed: RNG seed; the same seed gives the same spikes and weights.
+        progress: show a bar of simulated seconds (``neuroformer simulate`` does).
 
     Returns:
         :class:`SimulatedNetwork`, whose recording has ``time_domain=(0, n_bins * bin_size)``
@@ -189,17 +204,20 @@ def simulate_coupled_network(
     trace = np.zeros(n_units)
     drive = np.zeros(max(int(n_assemblies), 1))
     fired_bins, fired_units = [], []
-    for t in range(n_bins):
-        drive = ou_a * drive + ou_noise[t]
-        rate = base * np.exp(np.clip(weights @ trace + loading * drive[assembly], -20, 3))
-        p = -np.expm1(-rate * bin_size)
-        spk = uniforms[t] < p
-        trace *= decay
-        if spk.any():
-            idx = np.flatnonzero(spk)
-            trace[idx] += 1.0
-            fired_bins.append(np.full(idx.size, t))
-            fired_units.append(idx)
+    with _simulation_bar("glm", n_bins * bin_size, progress) as bar:
+        for t in range(n_bins):
+            drive = ou_a * drive + ou_noise[t]
+            rate = base * np.exp(np.clip(weights @ trace + loading * drive[assembly], -20, 3))
+            p = -np.expm1(-rate * bin_size)
+            spk = uniforms[t] < p
+            trace *= decay
+            if spk.any():
+                idx = np.flatnonzero(spk)
+                trace[idx] += 1.0
+                fired_bins.append(np.full(idx.size, t))
+                fired_units.append(idx)
+            if (t + 1) % _BAR_BINS == 0 or t + 1 == n_bins:
+                bar.update((t + 1) * bin_size - bar.n)
     if fired_bins:
         b = np.concatenate(fired_bins)
         u = np.concatenate(fired_units)
@@ -343,6 +361,7 @@ def simulate_hub_network(
     duration: float = 60.0,
     seed: int = 0,
     codegen_target: str = "numpy",
+    progress: bool = False,
 ) -> SimulatedNetwork:
     """Simulate a hub network of leaky integrate-and-fire units with brian2 (the reference).
 
@@ -363,6 +382,8 @@ def simulate_hub_network(
             numbers (``brian2.seed``): the same seed gives the same spikes.
         codegen_target: brian2 code generation target, ``"numpy"`` (no compiler needed) or
             ``"cython"`` (compiles first, faster for long runs).
+        progress: show a bar of simulated seconds, redrawn every second of wall time (brian2's
+            ``report``; ``neuroformer simulate`` does).
 
     Returns:
         :class:`SimulatedNetwork` with ``kind="hub"``; ``weights`` in mV (current jumps);
@@ -414,7 +435,11 @@ def simulate_hub_network(
                          weight=params.background_weight * mV)
     mon = b2.SpikeMonitor(group)
     net = b2.Network(group, syn, bg, mon)
-    net.run(duration * second, namespace={})
+    with _simulation_bar("hub", duration, progress) as bar:
+        def report(elapsed, completed, start, run_duration):  # brian2's report callback; completed in [0, 1]
+            bar.update(float(completed) * float(duration) - bar.n)
+
+        net.run(duration * second, namespace={}, report=report, report_period=1 * second)
     times = np.asarray(mon.t / second, dtype=np.float64)
     units = np.asarray(mon.i[:], dtype=np.int64)
     rec = SpikeRecording.from_unsorted(
@@ -431,6 +456,7 @@ def simulate_hub_glm(
     params: Optional[HubNetworkParams] = None,
     duration: float = 60.0,
     seed: int = 0,
+    progress: bool = False,
 ) -> SimulatedNetwork:
     """The hub layout of :func:`hub_layout` as a discrete-time point-process GLM (fast).
 
@@ -440,7 +466,8 @@ def simulate_hub_glm(
     ``G = glm_gain * W / hub_weight`` off the diagonal and ``-glm_refractory`` on it;
     ``rate_i`` is ``glm_base_rate`` (hubs ``glm_hub_rate``) times ``U(0.7, 1.3)``.
 
-    Args / Raises: as :func:`simulate_hub_network` (no brian2 needed), and ValueError when
+    Args / Raises: as :func:`simulate_hub_network` (no brian2 needed; ``progress`` updates the bar
+    every 5000 bins), and ValueError when
     ``duration`` is shorter than one ``glm_bin_size`` bin. ``duration`` is rounded to whole bins:
     ``params["duration"]`` records the simulated span (the recording's ``time_domain`` end),
     ``params["duration_requested"]`` the requested value when they differ.
@@ -469,17 +496,20 @@ def simulate_hub_glm(
     trace = np.zeros(n)
     fired_bins, fired_units = [], []
     chunk = 10000
-    for c0 in range(0, n_bins, chunk):
-        uniforms = rng.random((min(chunk, n_bins - c0), n))
-        for k in range(uniforms.shape[0]):
-            r = rate * np.exp(np.clip(gain @ trace, -20, 3))
-            spk = uniforms[k] < -np.expm1(-r * bin_size)
-            trace *= decay
-            if spk.any():
-                idx = np.flatnonzero(spk)
-                trace[idx] += 1.0
-                fired_bins.append(np.full(idx.size, c0 + k))
-                fired_units.append(idx)
+    with _simulation_bar("hub-glm", n_bins * bin_size, progress) as bar:
+        for c0 in range(0, n_bins, chunk):
+            uniforms = rng.random((min(chunk, n_bins - c0), n))
+            for k in range(uniforms.shape[0]):
+                r = rate * np.exp(np.clip(gain @ trace, -20, 3))
+                spk = uniforms[k] < -np.expm1(-r * bin_size)
+                trace *= decay
+                if spk.any():
+                    idx = np.flatnonzero(spk)
+                    trace[idx] += 1.0
+                    fired_bins.append(np.full(idx.size, c0 + k))
+                    fired_units.append(idx)
+                if (c0 + k + 1) % _BAR_BINS == 0 or c0 + k + 1 == n_bins:
+                    bar.update((c0 + k + 1) * bin_size - bar.n)
     b = np.concatenate(fired_bins) if fired_bins else np.zeros(0, np.int64)
     u = np.concatenate(fired_units) if fired_units else np.zeros(0, np.int64)
     times = (b + rng.random(b.size)) * bin_size
