@@ -439,3 +439,30 @@ def test_a_prepared_directory_missing_or_damaging_a_file_is_refused_naming_it(ti
     assert repr(str(bad / name)) in err and "neuroformer prepare" in err, err
     assert ("missing" in err) != damage.startswith("bad "), err
     assert not out.exists()
+
+
+def test_prepare_says_which_setting_cut_spikes_and_how_to_find_one_that_does_not(shared_data, tmp_path, capsys):
+    # 'prepare --data allen_vcn_gratings' printed only "(99205 truncated)" beside the train split:
+    # no setting named, the past windows' cut spikes not counted, and no way forward, although the
+    # prepared windows fix the cut for every training run that streams them ('train' on the
+    # recording names max_window_length and points to 'neuroformer inspect')
+    from hf_neuroformer.cli import main
+
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nmax_window_length: 4\nmax_past_length: 6\n"
+                   "split_block_length: 5.0\n")
+    data = str(shared_data(A2929))
+    assert main(["prepare", "--data", data, "--epoch", "wake", "--config", str(cfg),
+                 "--output", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    train = manifest["splits"]["train"]
+    assert train["n_truncated_spikes"] > 0 and train["n_truncated_past_spikes"] > 0
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("train "))
+    assert (f"{train['n_truncated_spikes']} truncated" in line
+            and f"{train['n_truncated_past_spikes']} past" in line), line
+    assert "max_window_length=4" in out and "max_past_length=6" in out, out
+    assert f"neuroformer inspect --data {data} --epoch wake --config {cfg}" in out, out
+    # nothing cut: no note
+    assert main(["prepare", "--data", data, "--epoch", "wake", "--output", str(tmp_path / "q")]) == 0
+    assert "neuroformer inspect" not in capsys.readouterr().out

@@ -826,8 +826,18 @@ def cmd_prepare(args) -> int:
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
     for split, entry in manifest["splits"].items():
         print(f"  {split:<10s} {entry['n_windows']:>8d} windows {entry['n_spikes']:>10d} spikes "
-              f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated)")
+              f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated, "
+              f"{entry.get('n_truncated_past_spikes', 0)} past-window spikes left out)")
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
+    cut = [(k, f) for k, f in (("n_truncated_spikes", "max_window_length"), ("n_truncated_past_spikes", "max_past_length"))
+           if any(e.get(k, 0) for e in manifest["splits"].values())]
+    if cut:  # the prepared windows keep the cut for every run that streams them
+        inspect = "neuroformer inspect" + "".join(f" {flag} {v}" for flag, v in (
+            ("--data", args.data), ("--epoch", args.epoch), ("--config", args.config)) if v is not None)
+        print("[neuroformer] note: spikes were cut from windows longer than "
+              + " and ".join(f"{f}={getattr(config, f)} tokens" for _, f in cut)
+              + f"; every run that trains on these windows keeps the cut. '{inspect}' gives the values that hold "
+              "99 % of the training windows whole: set them in a --config and prepare again")
     return 0
 
 
