@@ -507,3 +507,17 @@ def test_embed_on_a_recording_without_the_models_modality_names_data(trained, a2
                           "'behaviour:ry', which this recording does not hold"), err
     assert err.endswith("pass the recording (and --epoch) the model was trained on"), err
     assert not png.exists()
+
+
+def test_color_by_on_a_recording_with_nothing_to_colour_by_says_so():
+    # embed on the README's built-in recording (no --data) listed "behaviour: []; trial columns as
+    # trial:<column>" for any --color-by, as if another name could work: none can
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.simulation import default_recording
+
+    rec = default_recording()
+    assert not rec.behaviour and rec.trials is None
+    for variable in ("speed", "trial:orientation", "x[0]"):
+        with pytest.raises(ValueError, match=r"--color-by: .*this recording has no behaviour series and no trials, so "
+                                             r"no variable can colour its windows; .*--data"):
+            window_values(rec, variable, [0.0, 1.0], 0.1)

@@ -156,6 +156,11 @@ def window_values(recording, variable: str, starts, window: float):
             (text labels have no colour scale).
     """
     starts = np.asarray(starts, dtype=np.float64)
+    if not recording.behaviour and recording.trials is None:  # e.g. the built-in simulated recording
+        raise ValueError(f"--color-by: {variable!r}: this recording has no behaviour series and no trials, so no "
+                         "variable can colour its windows; embed a model trained on a recording that has them "
+                         "(--data, e.g. A2929 with --color-by ry, or Allen gratings with --color-by "
+                         "trial:orientation_deg)")
     if variable.startswith("trial:"):
         col = variable.split(":", 1)[1]
         info = getattr(recording, "trial_info", None) or {}
