@@ -733,3 +733,17 @@ def test_simulate_shows_a_progress_bar_of_simulated_seconds(kind, tmp_path, caps
     assert main(["simulate", "--kind", kind, "--units", "6", *hub, "--duration", "0.5",
                  "--output", str(tmp_path / "t.nwb")]) == 0
     assert "simulating" not in capsys.readouterr().err
+
+
+def test_simulate_too_few_units_for_the_default_hub_blocks_says_the_largest_block_that_fits(tmp_path, capsys):
+    # 'simulate --kind hub-glm --units 40' (no --targets-per-hub given) was refused with
+    # "expected 1 <= targets_per_hub and n_hubs * targets_per_hub <= the 37 non-hub units, got 30 x 3
+    # hubs": the default 30 was never named as one, nor the value that would fit
+    from hf_neuroformer.cli import main
+
+    assert main(["simulate", "--kind", "hub-glm", "--units", "40", "--duration", "1",
+                 "--output", str(tmp_path / "s.nwb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer simulate: error: --targets-per-hub: "), err
+    assert "at most 12 with 40 units and 3 hubs" in err and "default 30" in err, err
+    assert not (tmp_path / "s.nwb").exists()

@@ -310,9 +310,14 @@ class HubNetworkParams:
         if not 0 <= self.n_hubs < self.n_units:
             raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={self.n_units}, got {self.n_hubs}")
         if self.targets_per_hub < 1 or self.n_hubs * self.targets_per_hub > self.n_units - self.n_hubs:
+            default = HubNetworkParams.targets_per_hub
+            fits = (self.n_units - self.n_hubs) // self.n_hubs if self.n_hubs else None
             raise ValueError(
                 f"targets_per_hub: expected 1 <= targets_per_hub and n_hubs * targets_per_hub <= the "
                 f"{self.n_units - self.n_hubs} non-hub units, got {self.targets_per_hub} x {self.n_hubs} hubs"
+                + (f" (default {default})" if self.targets_per_hub == default else "")
+                + (f"; at most {fits} with {self.n_units} units and {self.n_hubs} hubs: a smaller targets_per_hub, "
+                   f"fewer hubs or more units" if fits else "")
             )
         if not 0 <= self.random_prob <= 1:
             raise ValueError(f"random_prob: expected a probability in [0, 1], got {self.random_prob}")
