@@ -589,3 +589,14 @@ def test_evaluate_refuses_ci_block_s_without_model(capsys, tmp_path):
     err = err_of(capsys, "evaluate", "--generated", tmp_path / "g.nwb", "--output", out, "--ci-block-s", "2")
     assert err.split(": error: ")[1].startswith("--ci-block-s: only with --model"), err
     assert not out.exists()
+
+
+def test_an_unknown_epoch_of_a_data_file_names_the_epoch_flag(capsys, tmp_path, shared_data):
+    # 'prepare/train/embed --data A2929.nwb --epoch nosuch' said "--data: '...nwb': epoch 'nosuch' not
+    # found", blaming the file; without --data (the built-in recording) it already said "--epoch"
+    data = str(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"))
+    for cmd in (["prepare", "--output", str(tmp_path / "p")], ["inspect"]):
+        err = err_of(capsys, *cmd, "--data", data, "--epoch", "nosuch").split(": error: ", 1)[1]
+        assert err.startswith("--epoch: epoch 'nosuch' not found; this recording has epochs ["), err
+        assert "'wake'" in err and data in err, err
+    assert not (tmp_path / "p").exists()

@@ -107,6 +107,10 @@ def _load_data(path, epoch, flag: str = "--data"):
     try:
         return load_recording(path, epoch=epoch)
     except (ValueError, KeyError, OSError) as err:  # the package's errors are ValueErrors; h5py/pandas raise OSError too
+        msg = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+        if epoch is not None and isinstance(err, KeyError) and msg.startswith(f"epoch {epoch!r} not found"):
+            # the flag at fault is --epoch, not the file (it said "--data: '<file>': epoch ... not found")
+            raise ValueError(f"--epoch: {msg} ({flag} {str(path)!r})") from None
         raise _read_error(err, flag, path) from None
 
 
