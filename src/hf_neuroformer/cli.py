@@ -1149,7 +1149,8 @@ def cmd_embed(args) -> int:
                          "model, so another --epoch cannot move them)")
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
     ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None)
-    latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected)
+    latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected,
+                             progress=True, desc=f"embedding {args.split} windows")
     out.parent.mkdir(parents=True, exist_ok=True)
     pca = PCA(n_components=3, random_state=0)
     coords = pca.fit_transform(latents)

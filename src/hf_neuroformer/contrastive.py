@@ -108,23 +108,28 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
 @keeps_training_mode
 @torch.no_grad()
 def window_latents(model, dataset, collator, batch_size: int = 128, projected: Optional[str] = None,
-                   device=None) -> np.ndarray:
+                   device=None, progress: bool = False, desc: str = "embedding windows") -> np.ndarray:
     """Pooled neural embedding of every window of ``dataset``, in order.
 
     Args:
         model: a :class:`~hf_neuroformer.NeuroformerForPreTraining`.
         projected: a contrastive modality name to return the projected embedding (see
             :meth:`~hf_neuroformer.NeuroformerForPreTraining.get_neural_embeddings`), else None.
+        progress: show a bar over the windows (``desc`` names it; off with ``TQDM_DISABLE``).
 
     Returns:
         ``(n_windows, dim)`` float32 array.
     """
+    from .progress import progress_bar
+
     device = device or next(model.parameters()).device
     model.eval()
     parts = []
-    for b in _batches(dataset, collator, np.arange(len(dataset)), batch_size):
-        b = batch_to_device(b, device)
-        parts.append(model.get_neural_embeddings(**_neural_inputs(b), projected=projected).float().cpu().numpy())
+    with progress_bar(total=len(dataset), desc=desc, unit="win", disable=not progress) as bar:
+        for b in _batches(dataset, collator, np.arange(len(dataset)), batch_size):
+            b = batch_to_device(b, device)
+            parts.append(model.get_neural_embeddings(**_neural_inputs(b), projected=projected).float().cpu().numpy())
+            bar.update(len(parts[-1]))
     if not parts:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)
     return np.concatenate(parts).astype(np.float32)
