@@ -466,3 +466,18 @@ def test_prepare_says_which_setting_cut_spikes_and_how_to_find_one_that_does_not
     # nothing cut: no note
     assert main(["prepare", "--data", data, "--epoch", "wake", "--output", str(tmp_path / "q")]) == 0
     assert "neuroformer inspect" not in capsys.readouterr().out
+
+
+def test_a_prepared_directory_without_its_manifest_is_named_as_one(tiny_prepared, tmp_path, capsys):
+    # with manifest.json gone, 'train --data PREP' listed every recording format the readers know
+    # ("unsupported recording folder ...: supported formats are .nwb ...; .npz ...; ..."), not what
+    # the folder was nor what it lacked
+    from hf_neuroformer.cli import main
+
+    bad = _copy(tiny_prepared, tmp_path / "bad")
+    (bad / "manifest.json").unlink()
+    assert main(["train", "--data", str(bad), "--output-dir", str(tmp_path / "m"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "supported formats" not in err, err
+    assert "manifest.json" in err and "prepare the windows again (neuroformer prepare)" in err, err
+    assert not (tmp_path / "m").exists()

@@ -148,6 +148,11 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         raise ValueError(f"unsupported recording folder {path}: it is a prepared directory (neuroformer prepare), "
                          "windows rather than a recording; only 'neuroformer train --data' streams it, every other "
                          "reader needs the recording it was prepared from")
+    if (path.is_dir() and not (path / "manifest.json").exists() and (path / "config.json").is_file()
+            and any((path / "data").glob("*-of-*.parquet"))):  # listed every format, not what it lacked
+        raise ValueError(f"unsupported recording folder {path}: it looks like a prepared directory (neuroformer "
+                         "prepare: config.json and data/*-of-*.parquet shards) without its manifest.json, which "
+                         "lists and checks the shards; prepare the windows again (neuroformer prepare)")
     if path.is_dir():
         if _is_allen_folder(path):
             rec = read_allen_gratings(path, **kwargs)
