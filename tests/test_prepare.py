@@ -481,3 +481,17 @@ def test_a_prepared_directory_without_its_manifest_is_named_as_one(tiny_prepared
     assert "supported formats" not in err, err
     assert "manifest.json" in err and "prepare the windows again (neuroformer prepare)" in err, err
     assert not (tmp_path / "m").exists()
+
+
+def test_prepare_refuses_a_config_with_modalities_before_reading_the_recording(tmp_path, capsys):
+    # the refusal came only after the whole recording was read (its 'data:' line printed first)
+    from hf_neuroformer.cli import main
+
+    cfg = tmp_path / "hd.yaml"
+    cfg.write_text("modalities:\n  - {name: hd, source: 'behaviour:ry', kind: continuous, normalization: circular, "
+                   "window: [-0.1, 0.1], bin_size: 0.02}\n")
+    assert main(["prepare", "--config", str(cfg), "--output", str(tmp_path / "p")]) == 2
+    out, err = capsys.readouterr()
+    assert "config.modalities: prepared (streamed) windows do not carry modality inputs" in err, err
+    assert "[neuroformer] data:" not in out, out
+    assert not (tmp_path / "p").exists()

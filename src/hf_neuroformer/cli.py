@@ -825,6 +825,9 @@ def cmd_prepare(args) -> int:
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
     config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
+    if config.modalities:  # refused by prepare_windows too, but only after the whole recording was read
+        raise ValueError("config.modalities: prepared (streamed) windows do not carry modality inputs yet; train on "
+                         "the recording itself, or prepare with a config without modalities")
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
