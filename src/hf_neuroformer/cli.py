@@ -843,6 +843,8 @@ def cmd_prepare(args) -> int:
             ("--data", args.data), ("--epoch", args.epoch), ("--config", args.config)) if v is not None)
         print("[neuroformer] note: spikes were cut from windows longer than "
               + " and ".join(f"{f}={getattr(config, f)} tokens" for _, f in cut)
+              + (" (past-window spikes counted once per window that reads them)"
+                 if cut[-1][0] == "n_truncated_past_spikes" else "")
               + f"; every run that trains on these windows keeps the cut. '{inspect}' gives the values that hold "
               "99 % of the training windows whole: set them in a --config and prepare again")
     return 0
