@@ -747,3 +747,19 @@ def test_simulate_too_few_units_for_the_default_hub_blocks_says_the_largest_bloc
     assert err.startswith("neuroformer simulate: error: --targets-per-hub: "), err
     assert "at most 12 with 40 units and 3 hubs" in err and "default 30" in err, err
     assert not (tmp_path / "s.nwb").exists()
+
+
+def test_simulate_hub_seed_beyond_brian2s_range_names_the_flag(tmp_path, capsys):
+    # 'simulate --kind hub --seed 4294967296' failed with numpy's bare "Seed must be between 0 and
+    # 2**32 - 1" (from brian2.seed) after the layout was drawn, naming no flag
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_network
+
+    assert main(["simulate", "--kind", "hub", "--units", "6", "--hubs", "1", "--targets-per-hub", "3",
+                 "--duration", "0.1", "--seed", str(2**32), "--output", str(tmp_path / "s.nwb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer simulate: error: --seed: expected an integer in [0, 4294967295]"), err
+    assert "brian2" in err and "4294967296" in err, err
+    assert not (tmp_path / "s.nwb").exists()
+    with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 4294967295\]"):
+        simulate_hub_network(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3), duration=0.1, seed=2**32)

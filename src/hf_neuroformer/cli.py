@@ -1323,7 +1323,7 @@ def cmd_simulate(args) -> int:
 
     import numpy as np
 
-    from .simulation import MAX_CLI_DURATION, HubNetworkParams, simulate_coupled_network, simulate_hub_glm, \
+    from .simulation import MAX_BRIAN2_SEED, MAX_CLI_DURATION, HubNetworkParams, simulate_coupled_network, simulate_hub_glm, \
         simulate_hub_network, write_network
     from .stimuli import _memory_bytes
 
@@ -1332,6 +1332,9 @@ def cmd_simulate(args) -> int:
     # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever)
     if args.seed < 0:
         raise ValueError(f"--seed: expected an integer >= 0 (numpy's default_rng), got {args.seed}")
+    if args.kind == "hub" and args.seed > MAX_BRIAN2_SEED:
+        raise ValueError(f"--seed: expected an integer in [0, {MAX_BRIAN2_SEED}] with --kind hub (brian2.seed seeds "
+                         f"numpy's legacy generator), got {args.seed}")
     if not (math.isfinite(args.duration) and 0 < args.duration <= MAX_CLI_DURATION):
         raise ValueError(f"--duration: expected a finite number of seconds in (0, {MAX_CLI_DURATION:g}] "
                          f"(hf_neuroformer.simulation.MAX_CLI_DURATION; longer: call the simulator functions), "

@@ -361,6 +361,10 @@ def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
     return weights, kind, hubs
 
 
+#: The largest seed :func:`simulate_hub_network` takes (``brian2.seed``: numpy's legacy generator).
+MAX_BRIAN2_SEED = 2**32 - 1
+
+
 def simulate_hub_network(
     params: Optional[HubNetworkParams] = None,
     duration: float = 60.0,
@@ -396,7 +400,8 @@ def simulate_hub_network(
         ``dt`` grid).
 
     Raises:
-        ValueError: bad ``params`` field, non-positive ``duration``, unknown ``codegen_target``.
+        ValueError: bad ``params`` field, non-positive ``duration``, unknown ``codegen_target``,
+            ``seed`` outside ``[0, 2**32 - 1]``.
         ImportError: brian2 is not installed (``pip install brian2``).
     """
     params = params or HubNetworkParams()
@@ -405,6 +410,10 @@ def simulate_hub_network(
         raise ValueError(f"duration: expected a finite positive number of seconds, got {duration}")
     if codegen_target not in ("numpy", "cython"):
         raise ValueError(f"codegen_target: expected 'numpy' or 'cython', got {codegen_target!r}")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_BRIAN2_SEED):
+        # numpy's bare "Seed must be between 0 and 2**32 - 1" came from brian2.seed, after the layout was drawn
+        raise ValueError(f"seed: expected an integer in [0, {MAX_BRIAN2_SEED}] (brian2.seed seeds numpy's legacy "
+                         f"generator), got {seed!r}")
     import brian2 as b2
 
     rng = np.random.default_rng(seed)
