@@ -763,3 +763,18 @@ def test_simulate_hub_seed_beyond_brian2s_range_names_the_flag(tmp_path, capsys)
     assert not (tmp_path / "s.nwb").exists()
     with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 4294967295\]"):
         simulate_hub_network(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3), duration=0.1, seed=2**32)
+
+
+@pytest.mark.parametrize("kind", ["hub", "hub-glm", "glm"])
+def test_simulate_too_many_units_for_this_machine_is_refused_naming_units(kind, tmp_path, capsys):
+    # every kind holds several dense (units x units) float64 matrices (the wiring, its signs and
+    # magnitudes, the random draws): --units 1000000 asked numpy for terabytes and died with
+    # "Unable to allocate 7.28 TiB" (or the kernel's OOM killer) instead of naming the flag
+    from hf_neuroformer.cli import main
+
+    assert main(["simulate", "--kind", kind, "--units", "1000000", "--duration", "0.01",
+                 "--output", str(tmp_path / "s.nwb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer simulate: error: --units: 1000000 units need about "), err
+    assert "GiB" in err and "more than half of this machine's" in err, err
+    assert not (tmp_path / "s.nwb").exists()

@@ -1354,6 +1354,14 @@ def cmd_simulate(args) -> int:
     if args.kind != "hub" and round(args.duration / bin_size) < 1:
         raise ValueError(f"--duration: expected at least one simulation bin ({bin_size:g} s), got {args.duration:g}")
     mem = _memory_bytes()
+    # every kind holds several dense (units x units) float64 matrices while it wires the network
+    # (weights, signs, magnitudes, random draws: about 6 at once); --units 1000000 died in numpy's
+    # "Unable to allocate 7.28 TiB" (or the OOM killer)
+    dense = 6 * 8 * args.units ** 2
+    if mem is not None and dense > mem // 2:
+        raise ValueError(f"--units: {args.units} units need about {dense / 2**30:.1f} GiB for the dense units x units "
+                         f"wiring matrices, more than half of this machine's {mem / 2**30:.1f} GiB of memory; "
+                         "simulate fewer units")
     need = round(args.duration / bin_size) * (args.units + 4) * 8 if args.kind == "glm" else 0
     if mem is not None and need > mem // 2:
         raise ValueError(f"--duration/--units: the glm kind draws {need / 2**30:.1f} GiB of random numbers up "
