@@ -462,6 +462,8 @@ def test_prepare_says_which_setting_cut_spikes_and_how_to_find_one_that_does_not
     assert (f"{train['n_truncated_spikes']} truncated" in line
             and f"{train['n_truncated_past_spikes']} past" in line), line
     assert "max_window_length=4" in out and "max_past_length=6" in out, out
+    # more past-window spikes "left out" than the split holds: each is counted once per window reading it
+    assert "past-window spikes counted once per window that reads them" in out, out
     assert f"neuroformer inspect --data {data} --epoch wake --config {cfg}" in out, out
     # nothing cut: no note
     assert main(["prepare", "--data", data, "--epoch", "wake", "--output", str(tmp_path / "q")]) == 0
