@@ -163,3 +163,26 @@ def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shar
                       "8 windows per step"], proc.stdout
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["num_processes"] == 2 and metrics["micro_batch_size"] == 4, metrics
+
+
+def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(shared_data, tmp_path):
+    """`accelerate launch --cpu --num_processes 2` starts a single process (the README says so);
+    the run trained on one process and said nothing, so a user who missed the README's line
+    believed two had trained."""
+    import shutil
+
+    if shutil.which("accelerate") is None:
+        pytest.fail("the accelerate command is not installed (pip install accelerate)")
+    worker = _worker_module()
+    prepared = tmp_path / "prepared"
+    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
+                    num_shards=1, progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "hf_neuroformer.cli", "train", "--data", str(prepared),
+           "--output-dir", str(tmp_path / "out"), "--max-steps", "1", "--batch-size", "8"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
+    assert "started 1 process" in proc.stderr and "torchrun --standalone --nproc_per_node N" in proc.stderr, \
+        proc.stderr[-3000:]

@@ -987,6 +987,14 @@ def train(
             f"{training.batch_size} (batch_size counts the windows of one optimisation step over all processes)"
         )
     micro_batch = training.batch_size // (ga * world)
+    if (world == 1 and "ACCELERATE_MIXED_PRECISION" in os.environ and "MASTER_PORT" in os.environ
+            and "WORLD_SIZE" not in os.environ):
+        # accelerate launch sets MASTER_ADDR / MASTER_PORT only for --num_processes > 1, yet with --cpu it
+        # starts one process (no WORLD_SIZE): the run trained alone and said nothing
+        warnings.warn("accelerate launch was asked for several processes (it set MASTER_PORT) but started 1 process: "
+                      "'accelerate launch --cpu --num_processes N' runs a single process; for N CPU processes use "
+                      "'ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node N -m hf_neuroformer.cli train ...'. "
+                      "This run trains on 1 process")
     if main and world > 1:  # the result alone did not say that several processes trained
         print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
               f"{micro_batch} windows per process per micro-batch"
