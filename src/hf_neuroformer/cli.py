@@ -125,8 +125,9 @@ def _default_config(data_path):
         return NeuroformerConfig()
     from .simulation import DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH as block
 
-    print(f"[neuroformer] config: defaults, with split_block_length {block:g} s for the 140-s built-in recording "
-          f"(the 30-s default would cut it into only 5 split blocks)")
+    if _is_main_rank():  # under torchrun every rank runs this
+        print(f"[neuroformer] config: defaults, with split_block_length {block:g} s for the 140-s built-in recording "
+              f"(the 30-s default would cut it into only 5 split blocks)")
     return NeuroformerConfig(split_block_length=block)
 
 
