@@ -1423,10 +1423,14 @@ def cmd_connectivity(args) -> int:
     import math
 
     from .analysis._batches import check_pass_settings
-    from .analysis.connectivity import run_connectivity
+    from .analysis.connectivity import CONNECTIVITY_OUTPUT, run_connectivity
+    from .io.output_folder import check_output_folder
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
-    if not Path(args.data).exists():  # worded as every other command's (it said 'data_path (--data): NWB file ...')
+    # the output first (before any work, as run_connectivity does), then a mistyped --data worded as every other
+    # command's (it said 'data_path (--data): NWB file not found: ...')
+    check_output_folder(args.output, CONNECTIVITY_OUTPUT, overwrite=args.overwrite)
+    if not Path(args.data).exists():
         raise FileNotFoundError(f"--data: no such file or directory {str(args.data)!r}")
     report = run_connectivity(args.model, args.data, args.output, split=args.split, max_windows=args.max_windows,
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
