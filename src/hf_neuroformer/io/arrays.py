@@ -229,7 +229,8 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
         ("time_support", recording.time_support is not None), ("epochs", bool(recording.epochs)),
         ("trials", recording.trials is not None),
         ("trial_info", bool(recording.trial_info)), ("behaviour", bool(recording.behaviour)),
-        ("stimulus", recording.stimulus is not None), ("events", bool(recording.events))) if held]
+        ("stimulus", recording.stimulus is not None), ("events", bool(recording.events)),
+        ("session_info", bool(recording.session_info))) if held]
     if left_out:
         # what the file then lacks, for what is left out (a generated recording loses only its time support:
         # the PSTH and behaviour named for every recording did not apply)

@@ -123,6 +123,7 @@ Files in ``shared/data``, as found
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -156,6 +157,9 @@ WRITER_MARK = "hf_neuroformer.io.write_nwb"
 #: ``ScratchData`` holding a categorical stimulus' full list of names (index = id), so that names
 #: of ids with no interval survive; :func:`read_nwb_scratch` leaves it out.
 STIMULUS_NAMES_SCRATCH = "hf_neuroformer_stimulus_names"
+#: ``ScratchData`` holding :attr:`SpikeRecording.session_info` as JSON text (one value per name;
+#: dropped without a word before); :func:`read_nwb_scratch` leaves it out.
+SESSION_INFO_SCRATCH = "hf_neuroformer_session_info"
 _STIMULUS_TABLE_DESCRIPTION = "categorical stimulus intervals"
 
 
@@ -731,6 +735,11 @@ def read_nwb(
         all_names = None
         if ours and STIMULUS_NAMES_SCRATCH in nwb.scratch:
             all_names = [str(v) for v in _decode(np.atleast_1d(np.asarray(nwb.scratch[STIMULUS_NAMES_SCRATCH].data[()])))]
+        session_info = {}
+        if ours and SESSION_INFO_SCRATCH in nwb.scratch:
+            text = nwb.scratch[SESSION_INFO_SCRATCH].data
+            text = text[()] if hasattr(text, "shape") else text
+            session_info = json.loads(text.decode() if isinstance(text, bytes) else str(text))
         if stimulus_table is not None:
             tname, col = stimulus_table
             stim = _read_stimulus(intervals[tname], col, tname, all_names)
@@ -825,6 +834,7 @@ def read_nwb(
         session=session,
         time_support=time_support,
         epoch_intervals=epoch_intervals,
+        session_info=session_info,
     )
     # NWB stores seconds, but a conversion that wrote milliseconds read as a week-long session of
     # millions of empty windows without a word (from_arrays warned about the same times)
@@ -884,7 +894,8 @@ def write_nwb(
     rows of :attr:`SpikeRecording.epoch_intervals`, tag = epoch name); the session as
     ``session_id`` (and ``identifier``; a random UUID there when the session is ``""``, which
     NWB does not allow as an identifier); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
-    which tells :func:`read_nwb` the file is its own.
+    which tells :func:`read_nwb` the file is its own; :attr:`SpikeRecording.session_info` as JSON
+    text in the scratch entry ``hf_neuroformer_session_info`` (read back by :func:`read_nwb`).
 
     What :func:`read_nwb` gives back exactly (bitwise for floats):
 
@@ -946,8 +957,9 @@ def write_nwb(
         raise FileExistsError(
             f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
         )
-    if scratch and STIMULUS_NAMES_SCRATCH in scratch:
-        raise ValueError(f"scratch: the name {STIMULUS_NAMES_SCRATCH!r} is reserved by write_nwb; choose another")
+    for reserved in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH):
+        if scratch and reserved in scratch:
+            raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")
     recording.validate()
     nwb = NWBFile(
         session_description=description,
@@ -1036,6 +1048,12 @@ def write_nwb(
                 ei.add_interval(start_time=float(a), stop_time=float(b), tags=[name])
         nwb.add_time_intervals(ei)
 
+    if recording.session_info:  # one value per name: JSON keeps int / float / bool / text apart
+        from pynwb.core import ScratchData
+
+        nwb.add_scratch(ScratchData(name=SESSION_INFO_SCRATCH, data=json.dumps(recording.session_info),
+                                    description="hf_neuroformer: SpikeRecording.session_info (name -> one value for "
+                                                "the whole session) as JSON"))
     if scratch:
         from pynwb.core import ScratchData
 
@@ -1060,7 +1078,8 @@ def write_nwb(
 def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     """``name -> array`` of every ``ScratchData`` in an NWB file's ``scratch`` space (as written
     by :func:`write_nwb` ``scratch=``); ``{}`` when there is none. The stimulus names that
-    :func:`write_nwb` keeps there (``hf_neuroformer_stimulus_names``) are left out.
+    :func:`write_nwb` keeps there (``hf_neuroformer_stimulus_names``) and the session values
+    (``hf_neuroformer_session_info``) are left out.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -1075,7 +1094,7 @@ def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         for name, obj in nwb.scratch.items():
-            if isinstance(obj, ScratchData) and name != STIMULUS_NAMES_SCRATCH:
+            if isinstance(obj, ScratchData) and name not in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH):
                 data = obj.data
                 if isinstance(data, (str, bytes)):  # a single string is read back as a scalar
                     out[name] = np.array([data.decode() if isinstance(data, bytes) else data])
