@@ -757,3 +757,15 @@ def test_a_branch_name_git_refuses_is_refused_before_any_request(trained, loopba
     assert code == 2, stdout
     assert stderr.strip().splitlines()[-1].startswith("neuroformer push: error: --revision: "), stderr
     assert len(loopback_hub.requests) == n
+
+
+def test_check_revision_follows_git_branch_rules_both_ways():
+    """check_revision said it follows `git check-ref-format --branch`, but let 'HEAD' through,
+    which git refuses as a branch name (push would create the repository and then fail on the
+    branch, leaving it empty); names git takes stay allowed."""
+    from hf_neuroformer.hub import check_revision
+
+    for ok in ("feature/x", "v1.0", "refs/pr/1", "release-2024.01", "HEADS", "my-HEAD", "x/HEAD", "é"):
+        assert check_revision(ok) == ok
+    with pytest.raises(ValueError, match=r"^--revision: 'HEAD' is not a branch name git can store"):
+        check_revision("HEAD", "--revision")

@@ -232,8 +232,8 @@ def check_revision(revision, flag: str = "revision"):
         bad = "an empty name"
     elif any(ord(c) < 0x20 or c == "\x7f" or c in " ~^:?*[\\" for c in revision):
         bad = "a space, a control character or one of ~ ^ : ? * [ \\"
-    elif ".." in revision or "@{" in revision or revision == "@":
-        bad = "'..', '@{' or the name '@'"
+    elif ".." in revision or "@{" in revision or revision in ("@", "HEAD"):
+        bad = "'..', '@{' or the name '@' or 'HEAD'"
     elif revision.startswith(("/", "-")) or revision.endswith(("/", ".")) or "//" in revision:
         bad = "a leading '/' or '-', a trailing '/' or '.', or '//'"
     elif any(part.startswith(".") or part.endswith(".lock") for part in revision.split("/")):
