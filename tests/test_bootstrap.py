@@ -218,3 +218,16 @@ def test_a_classifier_predicting_one_class_gets_no_balanced_accuracy_interval():
     # two predicted classes: an interval as before
     mixed = decoding_metrics_ci(y, np.r_[np.ones(199, dtype=int), 0], "classification", blocks)
     assert mixed["balanced_accuracy"]["interval"] is not None
+
+
+def test_one_predicted_class_absent_from_the_labels_is_not_called_chance():
+    """The one-class reason said balanced accuracy was '1 / n (chance)' whatever the class; a
+    decoder answering a class that no test window has (the training split's majority class,
+    absent from the test split) scores 0 on every resample, and the reason now says so."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=200)
+    blocks = np.arange(200) // 20
+    bal = decoding_metrics_ci(y, np.full(200, 2), "classification", blocks)["balanced_accuracy"]
+    assert bal["estimate"] == 0.0 and bal["interval"] is None
+    assert "chance" not in bal["reason"] and "0 on every resample" in bal["reason"], bal["reason"]
+    assert "class 2, which no window has" in bal["reason"], bal["reason"]

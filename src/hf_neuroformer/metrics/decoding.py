@@ -259,7 +259,7 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
         (``interval`` in the metric's unit, or None with a ``reason``); the metrics of
         :func:`decoding_metrics` except ``n`` and ``target_sd``. A classifier that predicts one
         class for every window gets no ``balanced_accuracy`` interval (it is chance, ``1 /
-        n_classes``, on every resample), with that reason.
+        n_classes``, on every resample; 0 when that class is no window's label), with that reason.
 
     Raises:
         DecodingMetricsInputError: as :func:`decoding_metrics`, or ``blocks`` not one integer
@@ -298,10 +298,16 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
         if len(classes) > 1 and len(np.unique(yp)) == 1 and out["balanced_accuracy"]["interval"] is not None:
             # a decoder that answers one class everywhere scores 1 / (classes present) on every
             # resample: the interval [0.333, 0.333] looked like a precise estimate
+            # (0 when that class is none of the windows' labels, e.g. the training split's majority
+            # class missing from the test split: that is not chance)
+            if yp[0] in classes:
+                value = f"1 / {len(classes)} (chance) by construction on every resample"
+            else:
+                value = f"0 on every resample: it answers class {int(yp[0])}, which no window has"
             out["balanced_accuracy"] = dict(
                 out["balanced_accuracy"], interval=None,
                 reason=f"the decoder predicts one class for all {len(yp)} windows, so balanced accuracy is "
-                       f"1 / {len(classes)} (chance) by construction on every resample")
+                       f"{value}")
         return out
 
     if kind == "circular":
