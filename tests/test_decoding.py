@@ -2127,3 +2127,23 @@ def test_cli_decode_takes_the_block_length_the_decoder_was_finetuned_with(a2929,
     assert "consecutive 2 s of window starts" in text
     assert main(args + ["--ci-block-s", "10", "--overwrite"]) == 0
     assert "95% CI: none (" in capsys.readouterr().out
+
+
+def test_cli_finetune_wrote_line_leaves_out_files_it_did_not_write(pretrained, shared_data, tmp_path, capsys):
+    """finetune --overwrite into a folder that also held an 'evaluate --output runs/ft/eval.json'
+    (a name the model-file checks allow) listed eval.json (and a notes file) as written by the
+    run: the line named every file in the folder. It now names the files this run wrote."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "ft"
+    args = ["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
+            "--target", "ry", "--max-steps", "1", "--eval-steps", "1", "--batch-size", "8", "--output-dir", str(out)]
+    assert main(args) == 0
+    (out / "eval.json").write_text("{}")
+    (out / "notes.txt").write_text("lab notes")
+    capsys.readouterr()
+    assert main(args + ["--overwrite"]) == 0
+    wrote = re.search(r"^\[neuroformer\] wrote .*$", capsys.readouterr().out, re.M).group(0)
+    assert "eval.json" not in wrote and "notes.txt" not in wrote, wrote
+    assert all(name in wrote for name in ("config.json", "model.safetensors", "splits.json", "training_log.json")), wrote
+    assert (out / "eval.json").read_text() == "{}"  # left as it was

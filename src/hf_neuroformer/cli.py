@@ -960,6 +960,10 @@ def cmd_finetune(args) -> int:
                              f"in rad circular, else regression) does not fit: {problem}; choose one with --kind")
     if len(targets) > len(items):
         print(f"[neuroformer] targets: {', '.join(f'{t.label} ({t.kind})' for t in targets)}")
+    # the folder's files before the run: an --overwrite folder may hold others (an evaluate --output
+    # eval.json, notes) that the 'wrote' line must not claim
+    folder = Path(args.output_dir)
+    before = {p.name: _file_stamp(p) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
     metrics = finetune(
         args.model, rec, targets, output_dir=args.output_dir, fraction=args.fraction, seed=args.seed,
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
@@ -968,9 +972,9 @@ def cmd_finetune(args) -> int:
         config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, ci_block_s=ci_block_s,
         ci_block_s_option=CI_BLOCK_S_FLAG,
     )
-    # every file the run left (a fixed list left out splits.json and training_log.json; the test
-    # predictions and their figure are there only when the test split has windows)
-    written = sorted(p.name for p in Path(args.output_dir).iterdir() if p.is_file())
+    # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
+    # predictions and their figure are there only when the test split has windows): new or replaced
+    written = sorted(p.name for p in folder.iterdir() if p.is_file() and before.get(p.name) != _file_stamp(p))
     print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(written)}; config.json holds decoding_targets)")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
