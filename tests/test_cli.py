@@ -561,3 +561,24 @@ def test_evaluate_refuses_a_bin_longer_than_the_generated_windows(gen_validation
     assert code == 2, err[-3000:]
     assert expected in err and "expected a bin of at most" in err, err
     assert not (tmp_path / "ev.json").exists()
+
+
+def test_an_output_linked_to_a_model_file_is_refused(gen_test, tmp_path, capsys):
+    """The model-file guard compared only the name and folder given: 'evaluate --output
+    elsewhere/eval.json --overwrite', where eval.json is a link to the model's config.json,
+    passed it, and the metrics were written through the link over the config (outputs are
+    written through links). The guard now also looks at the link's target."""
+    d, nwb, gen = gen_test
+    model = d / "model"
+    before = (model / "config.json").read_bytes()
+    link = tmp_path / "eval.json"
+    link.symlink_to(model / "config.json")
+    ev = ("evaluate", "--real", nwb, "--epoch", "wake", "--generated", gen, "--model", model, "--overwrite")
+    code, _, err = main_cli(capsys, *ev, "--output", link)
+    assert code == 2 and "--output:" in err and "a link to config.json of the --model directory" in err, err
+    assert (model / "config.json").read_bytes() == before and link.is_symlink()
+    # a link to a file of another folder stays allowed
+    (tmp_path / "other.json").write_text("{}")
+    (tmp_path / "ok.json").symlink_to(tmp_path / "other.json")
+    from hf_neuroformer.cli import _check_not_a_model_file
+    _check_not_a_model_file(tmp_path / "ok.json", "--output", model)

@@ -564,9 +564,14 @@ def _check_not_a_model_file(path, flag: str, model_dir, what: str = "the --model
     out = Path(path)
     names = {*MODEL_DIR_FILES, *MODEL_FILES, *RUN_FIGURES, *RUN_TABLES, "generation_config.json",
              "decoding_report.json"}
-    if out.name in names and out.parent.resolve() == Path(model_dir).resolve():
-        raise ValueError(f"{flag}: {str(path)!r} is {out.name} of {what} {str(model_dir)!r}{note}; "
-                         "--overwrite replaces old outputs, never a file of the model: pass another file name")
+    folder = Path(model_dir).resolve()
+    # outputs are written through a link (jsonio.write_atomic): elsewhere/eval.json linked to the
+    # model's config.json passed a check of the name given alone
+    target = out.resolve() if out.is_symlink() else out
+    for p, link in ((out, ""), (target, "a link to ")):
+        if p.name in names and p.parent.resolve() == folder:
+            raise ValueError(f"{flag}: {str(path)!r} is {link}{p.name} of {what} {str(model_dir)!r}{note}; "
+                             "--overwrite replaces old outputs, never a file of the model: pass another file name")
 
 
 def _bits_per_spike_keys(bps: dict, split: str) -> dict:
