@@ -532,3 +532,21 @@ def test_ablate_refuses_a_table_whose_json_is_a_model_file(capsys, tmp_path):
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
                  model / "ablation.md")
     assert msg.startswith("--data: "), msg
+
+
+def test_ablate_refuses_a_table_linked_to_a_model_file(capsys, tmp_path):
+    """ablate looked for a model only in the folder of the --output path given: a table that is a
+    link into a model folder (abl.md -> runs/a2929/training_log.json) passed, and with --overwrite
+    the markdown was written through the link over the model's run record."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    model = tmp_path / "a2929"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", "training_log.json"):
+        (model / name).write_text("{}")
+    link = tmp_path / "abl.md"
+    link.symlink_to(model / "training_log.json")
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output", link,
+                 "--overwrite")
+    assert msg.startswith("--output: ") and "a link to training_log.json" in msg, msg
+    assert (model / "training_log.json").read_text() == "{}"

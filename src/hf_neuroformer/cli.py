@@ -1211,10 +1211,12 @@ def cmd_ablate(args) -> int:
     inputs = {"--config": args.config, "--data": args.data}
     _check_not_an_input(out, "--output", inputs)
     _check_not_an_input(out.with_suffix(".json"), "--output (.json beside it)", inputs)
-    if (out.parent / "config.json").is_file() and (out.parent / "model.safetensors").is_file():
-        # --output runs/a2929/metrics.md --overwrite wrote the figures over the model's metrics.json
-        for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
-            _check_not_a_model_file(path, flag, out.parent, what="the model directory")
+    # (the folder of a link's target too: the table is written through the link)
+    for folder in {out.parent, (out.resolve() if out.is_symlink() else out).parent}:
+        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+            # --output runs/a2929/metrics.md --overwrite wrote the figures over the model's metrics.json
+            for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
+                _check_not_a_model_file(path, flag, folder, what="the model directory")
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
     seeds = None
