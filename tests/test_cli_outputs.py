@@ -550,3 +550,22 @@ def test_ablate_refuses_a_table_linked_to_a_model_file(capsys, tmp_path):
                  "--overwrite")
     assert msg.startswith("--output: ") and "a link to training_log.json" in msg, msg
     assert (model / "training_log.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("command", ["ablate", "train"])
+def test_a_config_modality_without_values_in_the_epoch_names_data_and_epoch(capsys, tmp_path, shared_data, command):
+    """configs/a2929_head_direction.yaml with --epoch sleep: 'ry' is a behaviour series of the file, so
+    the --config modality check passed, but it has no sample in the sleep epoch and training then
+    failed with the config-level "NeuroformerConfig.modalities[0] ('head_direction'): no finite value
+    of 'behaviour:ry' inside the training split", naming neither --data, --epoch nor --config."""
+    cfg = tmp_path / "hd.yaml"
+    cfg.write_text("modalities:\n  - name: head_direction\n    source: behaviour:ry\n    kind: continuous\n"
+                   "    normalization: circular\n    window: [-0.05, 0.05]\n    bin_size: 0.01\n")
+    out = tmp_path / ("t.md" if command == "ablate" else "run")
+    argv = ["--output", out, "--max-steps", 1] if command == "ablate" else ["--output-dir", out, "--max-steps", 1]
+    msg = err_of(capsys, command, "--config", cfg, "--data", shared_data(A2929),
+                 "--epoch", "sleep", *argv)
+    assert msg.startswith("--data: "), msg
+    assert "'head_direction'" in msg and "'behaviour:ry'" in msg and str(cfg) in msg and "no finite value" in msg, msg
+    assert "--epoch 'sleep'" in msg, msg
+    assert not out.exists()

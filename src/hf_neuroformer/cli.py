@@ -181,17 +181,31 @@ def _check_config_modalities(config, rec, args) -> None:
         ValueError: opening with ``--data`` (and saying when it was not given), naming the
             modality, its source, the config file and what to pass.
     """
+    import numpy as np
+
     from .modalities import modality_track
 
+    flag = "--data" if args.data is not None else "--data (not given: the built-in simulated recording)"
+    epoch = getattr(args, "epoch", None)
     for i, mod in enumerate(getattr(config, "modalities", None) or []):
         try:
-            modality_track(rec, mod, i)
+            track = modality_track(rec, mod, i)
         except ValueError as err:
-            flag = "--data" if args.data is not None else "--data (not given: the built-in simulated recording)"
             raise ValueError(f"{flag}: the modality {mod['name']!r} of --config {str(args.config)!r} reads "
                              f"{mod['source']!r}, which this recording does not hold as the config needs it ({err}); "
                              f"pass with --data{' (and --epoch)' if hasattr(args, 'epoch') else ''} a recording "
                              "that holds it, or remove the modality from the config") from None
+        # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
+        # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
+        if mod["kind"] == "continuous" and track.values is not None:
+            vals = np.asarray(track.values, dtype=np.float64)
+            if not np.isfinite(vals).any():
+                where = f" in --epoch {epoch!r}" if epoch else ""
+                raise ValueError(f"{flag}: the modality {mod['name']!r} of --config {str(args.config)!r} reads "
+                                 f"{mod['source']!r}, which has no finite value{where} ({len(vals)} samples); pass "
+                                 f"a recording{' or an epoch' if hasattr(args, 'epoch') else ''} where it was recorded "
+                                 "('neuroformer inspect --data ... --epoch NAME' shows what an epoch holds), or remove the modality "
+                                 "from the config")
 
 
 def _flag(name: str) -> str:
