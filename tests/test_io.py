@@ -947,3 +947,18 @@ def test_session_info_survives_nwb_and_npz_says_it_is_left_out(shared_data, tmp_
         write_npz(rec, tmp_path / "s.npz")
     with pytest.raises(ValueError, match="reserved"):
         write_nwb(rec, tmp_path / "t.nwb", scratch={"hf_neuroformer_session_info": (np.zeros(1), "x")})
+
+
+def test_session_info_set_after_construction_is_written_as_numbers(tmp_path):
+    """session_info is validated when the recording is built, but a reader (read_steinmetz_spcount)
+    sets it afterwards: a numpy scalar put there (or a Fraction in the constructor) made write_nwb
+    fail with json's 'Object of type float32 is not JSON serializable'; values are written as
+    Python numbers, read back equal."""
+    from fractions import Fraction
+
+    rec = SpikeRecording([0.1, 0.2], [0, 0], time_domain=(0.0, 1.0), session_info={"half": Fraction(1, 2)})
+    assert rec.session_info == {"half": 0.5} and type(rec.session_info["half"]) is float
+    rec.session_info["accuracy"] = np.float32(0.25)
+    rec.session_info["n"] = np.int16(7)
+    back = read_nwb(write_nwb(rec, tmp_path / "r.nwb"))
+    assert back.session_info == {"half": 0.5, "accuracy": 0.25, "n": 7} and type(back.session_info["n"]) is int

@@ -259,18 +259,34 @@ class EventSeries:
         return int(self.times.shape[0]) if self.times.ndim else 1
 
 
-
 def _as_session_value(value, field_name: str):
     """One number (as a Python int / float / bool) or text for :attr:`SpikeRecording.session_info`."""
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(()).item()
     elif isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, (bool, numbers.Number, str)) and not isinstance(value, complex):
+    if isinstance(value, (bool, str)):
         return value
+    # as Python int / float (a Fraction or Decimal is no JSON number: write_nwb stores them as JSON)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
     raise RecordingValidationError(
         f"{field_name}: expected one number or text for the whole session, got {type(value).__name__}"
         + (f" of shape {np.shape(value)}" if hasattr(value, "shape") else ""))
+
+
+def session_values(info) -> Dict[str, Any]:
+    """``name -> value`` of :attr:`SpikeRecording.session_info` as Python int / float / bool / str
+    (what the constructor keeps; a reader that sets the field afterwards, or a numpy scalar put
+    there, is converted again by :func:`~hf_neuroformer.io.write_nwb`).
+
+    Raises:
+        RecordingValidationError: a value that is not one number or text, naming it.
+    """
+    return {str(k): _as_session_value(v, f"session_info[{str(k)!r}]") for k, v in info.items()}
+
 
 @dataclass
 class SpikeRecording:
@@ -386,8 +402,7 @@ class SpikeRecording:
             self.time_support = _as_interval_rows(self.time_support, "time_support")
         self.epoch_intervals = {str(k): _as_interval_rows(v, f"epoch_intervals[{str(k)!r}]")
                                 for k, v in self.epoch_intervals.items()}
-        self.session_info = {str(k): _as_session_value(v, f"session_info[{str(k)!r}]")
-                             for k, v in self.session_info.items()}
+        self.session_info = session_values(self.session_info)
         if self.stimulus is not None and not isinstance(self.stimulus, Stimulus):
             # a dict or (ids, intervals) tuple failed with "'dict' object has no attribute 'intervals'"
             raise RecordingValidationError(

@@ -134,7 +134,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace
+from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
+                         session_values)
 from .arrays import warn_if_not_seconds
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -1051,7 +1052,7 @@ def write_nwb(
     if recording.session_info:  # one value per name: JSON keeps int / float / bool / text apart
         from pynwb.core import ScratchData
 
-        nwb.add_scratch(ScratchData(name=SESSION_INFO_SCRATCH, data=json.dumps(recording.session_info),
+        nwb.add_scratch(ScratchData(name=SESSION_INFO_SCRATCH, data=json.dumps(session_values(recording.session_info)),
                                     description="hf_neuroformer: SpikeRecording.session_info (name -> one value for "
                                                 "the whole session) as JSON"))
     if scratch:
