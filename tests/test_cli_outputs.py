@@ -552,20 +552,30 @@ def test_ablate_refuses_a_table_linked_to_a_model_file(capsys, tmp_path):
     assert (model / "training_log.json").read_text() == "{}"
 
 
-@pytest.mark.parametrize("command", ["ablate", "train"])
-def test_a_config_modality_without_values_in_the_epoch_names_data_and_epoch(capsys, tmp_path, shared_data, command):
+HD_YAML = ("modalities:\n  - name: head_direction\n    source: behaviour:ry\n    kind: continuous\n"
+           "    normalization: circular\n    window: [-0.05, 0.05]\n    bin_size: 0.01\n")
+RIPPLES_YAML = ("modalities:\n  - name: ripples\n    source: events:sleep_ripples\n    kind: categorical\n"
+                "    window: [-0.25, 0.05]\n    max_tokens: 8\n")
+
+
+@pytest.mark.parametrize("command, yaml, epoch, said", [
+    ("ablate", HD_YAML, "sleep", "'head_direction' of --config"),
+    ("train", HD_YAML, "sleep", "'head_direction' of --config"),
+    ("train", RIPPLES_YAML, "wake", "'ripples' of --config")])
+def test_a_config_modality_without_values_in_the_epoch_names_data_and_epoch(capsys, tmp_path, shared_data, command,
+                                                                            yaml, epoch, said):
     """configs/a2929_head_direction.yaml with --epoch sleep: 'ry' is a behaviour series of the file, so
     the --config modality check passed, but it has no sample in the sleep epoch and training then
     failed with the config-level "NeuroformerConfig.modalities[0] ('head_direction'): no finite value
-    of 'behaviour:ry' inside the training split", naming neither --data, --epoch nor --config."""
-    cfg = tmp_path / "hd.yaml"
-    cfg.write_text("modalities:\n  - name: head_direction\n    source: behaviour:ry\n    kind: continuous\n"
-                   "    normalization: circular\n    window: [-0.05, 0.05]\n    bin_size: 0.01\n")
+    of 'behaviour:ry' inside the training split", naming neither --data, --epoch nor --config (the
+    ripple events of configs/a2929_sleep_ripples.yaml in --epoch wake: "no label of ...")."""
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(yaml)
     out = tmp_path / ("t.md" if command == "ablate" else "run")
     argv = ["--output", out, "--max-steps", 1] if command == "ablate" else ["--output-dir", out, "--max-steps", 1]
     msg = err_of(capsys, command, "--config", cfg, "--data", shared_data(A2929),
-                 "--epoch", "sleep", *argv)
+                 "--epoch", epoch, *argv)
     assert msg.startswith("--data: "), msg
-    assert "'head_direction'" in msg and "'behaviour:ry'" in msg and str(cfg) in msg and "no finite value" in msg, msg
-    assert "--epoch 'sleep'" in msg, msg
+    assert said in msg and str(cfg) in msg and ("no finite value" in msg or "no label" in msg), msg
+    assert f"--epoch {epoch!r}" in msg, msg
     assert not out.exists()

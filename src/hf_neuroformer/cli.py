@@ -179,7 +179,8 @@ def _check_config_modalities(config, rec, args) -> None:
 
     Raises:
         ValueError: opening with ``--data`` (and saying when it was not given), naming the
-            modality, its source, the config file and what to pass.
+            modality, its source, the config file and what to pass; also for a modality without
+            any finite value or label in the recording (a series of the file outside ``--epoch``).
     """
     import numpy as np
 
@@ -197,15 +198,21 @@ def _check_config_modalities(config, rec, args) -> None:
                              "that holds it, or remove the modality from the config") from None
         # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
         # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
-        if mod["kind"] == "continuous" and track.values is not None:
-            vals = np.asarray(track.values, dtype=np.float64)
-            if not np.isfinite(vals).any():
+        # (or A2929's 'sleep_ripples' events in --epoch wake: "no label of ...")
+        if track.kind != "frames":
+            vals = track.values
+            if mod["kind"] == "continuous":
+                none = not np.isfinite(np.asarray(vals, dtype=np.float64)).any()
+                what = "no finite value"
+            else:
+                none, what = len(vals) == 0, "no label"
+            if none:
                 where = f" in --epoch {epoch!r}" if epoch else ""
                 raise ValueError(f"{flag}: the modality {mod['name']!r} of --config {str(args.config)!r} reads "
-                                 f"{mod['source']!r}, which has no finite value{where} ({len(vals)} samples); pass "
+                                 f"{mod['source']!r}, which has {what}{where} ({len(vals)} {track.kind}); pass "
                                  f"a recording{' or an epoch' if hasattr(args, 'epoch') else ''} where it was recorded "
-                                 "('neuroformer inspect --data ... --epoch NAME' shows what an epoch holds), or remove the modality "
-                                 "from the config")
+                                 "('neuroformer inspect --data ... --epoch NAME' shows what an epoch holds), or remove "
+                                 "the modality from the config")
 
 
 def _flag(name: str) -> str:
