@@ -425,3 +425,20 @@ def test_pooled_frame_columns_say_which_slot_is_the_oldest():
     one = visual_attention_figure({"raw": m}, np.zeros((3, 8, 8)), np.ones(3, bool), title="t",
                                   frame_times=np.array([-0.033, -0.017, 0.0]))
     assert [ax.get_title() for ax in one.axes][:3] == ["frame 0 (-33 ms)", "frame 1 (-17 ms)", "frame 2 (+0 ms)"]
+
+
+@pytest.mark.parametrize("which", ["att.png", "att.json", "att_raw.npy"])
+def test_attention_map_refuses_an_output_that_is_a_directory_before_any_work(tmp_path, capsys, which):
+    """attention-map --output att.png --overwrite, where att.png (or the .json / .npy written beside
+    it) is a folder, passed every output check (it exists, and --overwrite allows that) and failed
+    only when the files were written, after the model, the recording and every window's attention;
+    it is now refused first, naming --output (the model is not even looked for)."""
+    from hf_neuroformer.cli import main
+
+    (tmp_path / which).mkdir()
+    capsys.readouterr()
+    assert main(["attention-map", "--model", str(tmp_path / "no-model"), "--data", str(tmp_path / "none.nwb"),
+                 "--output", str(tmp_path / "att.png"), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer attention-map: error: --output: ") and "is a directory" in err, err
+    assert str(tmp_path / which) in err, err

@@ -550,6 +550,7 @@ def run_attention_map(
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
+        ValueError: an output path (the figure, or a file beside it) is a directory.
         FileNotFoundError: ``data_path`` does not exist (named as ``--data``).
         ValueError: no video modality; a recording without frames; bad units, split, window index;
             units without spikes; a
@@ -565,6 +566,12 @@ def run_attention_map(
         raise ValueError(f"--output: expected a .png path, got {str(png)!r}")
     side = _sidecar_paths(png)
     targets = [png, *side.values()]
+    # a folder there passed (it exists; --overwrite allows that) and failed at the write, after all the work
+    folders = [str(p) for p in targets if p.is_dir()]
+    if folders:
+        raise ValueError(f"--output: {folders[0]!r} is a directory, where this command writes "
+                         f"{'the figure' if folders[0] == str(png) else 'a file beside the figure'}; expected "
+                         "another file name")
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"--output: {existing} exist; pass --overwrite to replace them")
