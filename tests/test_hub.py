@@ -769,3 +769,15 @@ def test_check_revision_follows_git_branch_rules_both_ways():
         assert check_revision(ok) == ok
     with pytest.raises(ValueError, match=r"^--revision: 'HEAD' is not a branch name git can store"):
         check_revision("HEAD", "--revision")
+
+
+def test_check_revision_says_a_non_text_revision_is_not_text():
+    """push_to_hub(revision=2) (a run number) was refused as '2 is not a branch name git can store
+    (an empty name)': the reason named the wrong rule; it now says a branch name is text."""
+    from hf_neuroformer.hub import check_revision
+
+    for bad in (2, b"dev"):
+        with pytest.raises(ValueError, match=r"expected the branch name as text \(str\), got (int|bytes)"):
+            check_revision(bad)
+    with pytest.raises(ValueError, match=r"an empty name"):
+        check_revision("")

@@ -227,8 +227,12 @@ def check_revision(revision, flag: str = "revision"):
     """
     if revision is None:
         return None
+    if not isinstance(revision, str):  # push_to_hub(revision=2) was told it was 'an empty name'
+        hint = f"; e.g. {str(revision)!r}" if isinstance(revision, int) and not isinstance(revision, bool) else ""
+        raise ValueError(f"{flag}: expected the branch name as text (str), got {type(revision).__name__} "
+                         f"{revision!r}{hint}")
     bad = None
-    if not isinstance(revision, str) or not revision:
+    if not revision:
         bad = "an empty name"
     elif any(ord(c) < 0x20 or c == "\x7f" or c in " ~^:?*[\\" for c in revision):
         bad = "a space, a control character or one of ~ ^ : ? * [ \\"
