@@ -184,3 +184,28 @@ def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(shar
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
     assert "started 1 process" in proc.stderr and "torchrun --standalone --nproc_per_node N" in proc.stderr, \
         proc.stderr[-3000:]
+
+
+def test_accelerate_launch_of_one_process_under_an_inherited_master_port_does_not_warn(shared_data, tmp_path):
+    """A job script (SLURM, a container) that exports MASTER_ADDR / MASTER_PORT for its own
+    reasons and runs `accelerate launch --cpu --num_processes 1` asked for one process and got
+    one; the run warned 'accelerate launch was asked for several processes ... started 1
+    process', as MASTER_PORT was taken for accelerate's own several-process setting."""
+    import shutil
+
+    if shutil.which("accelerate") is None:
+        pytest.fail("the accelerate command is not installed (pip install accelerate)")
+    worker = _worker_module()
+    prepared = tmp_path / "prepared"
+    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
+                    num_shards=1, progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": "23456"}
+    env.pop("WORLD_SIZE", None)
+    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "hf_neuroformer.cli", "train", "--data", str(prepared),
+           "--output-dir", str(tmp_path / "out"), "--max-steps", "1", "--batch-size", "8"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
+    assert "started 1 process" not in proc.stderr, proc.stderr[-3000:]

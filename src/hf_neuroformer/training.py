@@ -635,6 +635,19 @@ def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, s
         yield batch_to_device(collator(rows), device)
 
 
+def _master_port_inherited() -> bool:
+    """Whether this process's ``MASTER_PORT`` is the one its parent (the launcher) was started
+    with, i.e. exported by a job script or container rather than set by ``accelerate launch``
+    (which sets it only for several processes). Read from ``/proc/<ppid>/environ`` (Linux);
+    False where that cannot be read, so the several-process warning keeps firing there."""
+    try:
+        raw = Path(f"/proc/{os.getppid()}/environ").read_bytes()
+    except OSError:
+        return False
+    parent = dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return parent.get(b"MASTER_PORT") == os.environ["MASTER_PORT"].encode()
+
+
 def _check_attn_implementation(name: str) -> None:
     if name != "flash_attention_2":
         return
@@ -988,7 +1001,7 @@ def train(
         )
     micro_batch = training.batch_size // (ga * world)
     if (world == 1 and "ACCELERATE_MIXED_PRECISION" in os.environ and "MASTER_PORT" in os.environ
-            and "WORLD_SIZE" not in os.environ):
+            and "WORLD_SIZE" not in os.environ and not _master_port_inherited()):
         # accelerate launch sets MASTER_ADDR / MASTER_PORT only for --num_processes > 1, yet with --cpu it
         # starts one process (no WORLD_SIZE): the run trained alone and said nothing
         warnings.warn("accelerate launch was asked for several processes (it set MASTER_PORT) but started 1 process: "
