@@ -209,3 +209,23 @@ def test_accelerate_launch_of_one_process_under_an_inherited_master_port_does_no
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
     assert "started 1 process" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_the_cli_under_torchrun_prints_a_warning_once_not_once_per_rank(shared_data, tmp_path):
+    """Every rank runs train() and reached its warnings (no validation windows, settings changed
+    on resume, ...): under `torchrun --nproc_per_node 2 -m hf_neuroformer.cli train` each came
+    twice, as the data line did before; the CLI now shows the package's warnings on rank 0 only."""
+    worker = _worker_module()
+    prepared = tmp_path / "prepared"
+    prepare_windows(worker.recording(shared_data(A2929)), prepared,
+                    nf.NeuroformerConfig(**worker.TINY, split_fractions=(0.85, 0.0, 0.15)), num_shards=1,
+                    progress=False)
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "hf_neuroformer.cli", "train", "--data", str(prepared), "--output-dir", str(tmp_path / "out"),
+           "--max-steps", "2", "--batch-size", "8"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    warned = [line for line in proc.stderr.splitlines() if "no validation windows" in line]
+    assert len(warned) == 1, proc.stderr[-3000:]
+    assert warned[0].startswith("neuroformer train: warning: split_fractions:"), warned

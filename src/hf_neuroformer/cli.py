@@ -1950,6 +1950,15 @@ def main(argv=None) -> int:
         return plain(message, category, filename, lineno, line)
 
     warnings.formatwarning = _format
+    shown = warnings.showwarning
+
+    def _show(message, category, filename, lineno, file=None, line=None):
+        # under torchrun every rank runs the command and reached the same warnings of the package
+        # (no validation windows, ...): each came once per rank; rank 0 shows them, once
+        if _is_main_rank() or not (issubclass(category, UserWarning) and "hf_neuroformer" in filename):
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = _show
     try:
         return args.func(args)
     except (FileExistsError, FileNotFoundError, PermissionError, ValueError, KeyError, HubPushError) as err:
@@ -1961,6 +1970,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         warnings.formatwarning = plain
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":
