@@ -778,3 +778,17 @@ def test_simulate_too_many_units_for_this_machine_is_refused_naming_units(kind, 
     assert err.startswith("neuroformer simulate: error: --units: 1000000 units need about "), err
     assert "GiB" in err and "more than half of this machine's" in err, err
     assert not (tmp_path / "s.nwb").exists()
+
+
+def test_simulate_hubs_that_leave_no_target_say_what_fits(tmp_path, capsys):
+    # 'simulate --kind hub-glm --units 4 --hubs 3' leaves 1 non-hub unit for 3 hubs: not even one
+    # target each fits, and the message gave no way forward (its hint was shown only for a largest
+    # block >= 1; 'a smaller targets_per_hub' cannot help here)
+    from hf_neuroformer.cli import main
+
+    assert main(["simulate", "--kind", "hub-glm", "--units", "4", "--hubs", "3", "--duration", "1",
+                 "--output", str(tmp_path / "s.nwb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer simulate: error: --targets-per-hub: "), err
+    assert "not even 1 target per hub fits with 4 units and 3 hubs: fewer hubs (at most 2) or more units" in err, err
+    assert not (tmp_path / "s.nwb").exists()

@@ -317,7 +317,10 @@ class HubNetworkParams:
                 f"{self.n_units - self.n_hubs} non-hub units, got {self.targets_per_hub} x {self.n_hubs} hubs"
                 + (f" (default {default})" if self.targets_per_hub == default else "")
                 + (f"; at most {fits} with {self.n_units} units and {self.n_hubs} hubs: a smaller targets_per_hub, "
-                   f"fewer hubs or more units" if fits else "")
+                   f"fewer hubs or more units" if fits else
+                   # no block of even 1 target fits: only fewer hubs (each needs a target) or more units help
+                   f"; not even 1 target per hub fits with {self.n_units} units and {self.n_hubs} hubs: fewer hubs "
+                   f"(at most {self.n_units // 2}) or more units" if fits == 0 else "")
             )
         if not 0 <= self.random_prob <= 1:
             raise ValueError(f"random_prob: expected a probability in [0, 1], got {self.random_prob}")
