@@ -497,3 +497,25 @@ def test_prepare_refuses_a_config_with_modalities_before_reading_the_recording(t
     assert "config.modalities: prepared (streamed) windows do not carry modality inputs" in err, err
     assert "[neuroformer] data:" not in out, out
     assert not (tmp_path / "p").exists()
+
+
+def test_prepares_inspect_command_is_quoted_for_the_shell(shared_data, tmp_path, capsys):
+    # the note's 'neuroformer inspect --data ...' command was built with the paths as they are: a
+    # recording under a folder with a space ('.../my data/A2929.nwb') gave a command that, pasted
+    # into a shell, passed '.../my' as --data and 'data/A2929.nwb' as a stray argument
+    import shlex
+
+    from hf_neuroformer.cli import main
+
+    spaced = tmp_path / "my data"
+    spaced.mkdir()
+    (spaced / "A2929.nwb").symlink_to(shared_data(A2929))
+    cfg = spaced / "small cfg.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nmax_window_length: 4\nmax_past_length: 6\n"
+                   "split_block_length: 5.0\n")
+    assert main(["prepare", "--data", str(spaced / "A2929.nwb"), "--epoch", "wake", "--config", str(cfg),
+                 "--output", str(tmp_path / "p")]) == 0
+    note = next(ln for ln in capsys.readouterr().out.splitlines() if "neuroformer inspect" in ln)
+    command = note[note.index("neuroformer inspect"):].split('"', 1)[0]
+    assert shlex.split(command) == ["neuroformer", "inspect", "--data", str(spaced / "A2929.nwb"), "--epoch", "wake",
+                                    "--config", str(cfg)], note

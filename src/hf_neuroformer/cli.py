@@ -866,13 +866,16 @@ def cmd_prepare(args) -> int:
     cut = [(k, f) for k, f in (("n_truncated_spikes", "max_window_length"), ("n_truncated_past_spikes", "max_past_length"))
            if any(e.get(k, 0) for e in manifest["splits"].values())]
     if cut:  # the prepared windows keep the cut for every run that streams them
-        inspect = "neuroformer inspect" + "".join(f" {flag} {v}" for flag, v in (
+        import shlex
+
+        # quoted for the shell: a path with a space gave a command that passed half of it
+        inspect = "neuroformer inspect" + "".join(f" {flag} {shlex.quote(str(v))}" for flag, v in (
             ("--data", args.data), ("--epoch", args.epoch), ("--config", args.config)) if v is not None)
         print("[neuroformer] note: spikes were cut from windows longer than "
               + " and ".join(f"{f}={getattr(config, f)} tokens" for _, f in cut)
               + (" (past-window spikes counted once per window that reads them)"
                  if cut[-1][0] == "n_truncated_past_spikes" else "")
-              + f"; every run that trains on these windows keeps the cut. '{inspect}' gives the values that hold "
+              + f"; every run that trains on these windows keeps the cut. \"{inspect}\" gives the values that hold "
               "99 % of the training windows whole: set them in a --config and prepare again")
     return 0
 
