@@ -173,46 +173,17 @@ def _check_units(tokenizer, rec, args, flag: str = "--data", config=None) -> dic
 
 def _check_config_modalities(config, rec, args) -> None:
     """Every modality of ``--config`` is in the recording of ``--data`` (``train``, ``ablate``),
-    checked right after the recording is read and before any window: the config-level message of
-    :func:`~hf_neuroformer.modalities.modality_track` ("NeuroformerConfig.modalities[0] (...).source:
-    ... is not in the recording") named neither flag nor a fix.
+    with a value in it: :func:`~hf_neuroformer.modalities.check_recording_modalities` with the
+    config file, checked right after the recording is read and before any window.
 
     Raises:
-        ValueError: opening with ``--data`` (and saying when it was not given), naming the
-            modality, its source, the config file and what to pass; also for a modality without
-            any finite value or label in the recording (a series of the file outside ``--epoch``).
+        ValueError: opening with ``--data`` (and saying when it was not given).
     """
-    import numpy as np
-
-    from .modalities import modality_track
+    from .modalities import check_recording_modalities
 
     flag = "--data" if args.data is not None else "--data (not given: the built-in simulated recording)"
-    epoch = getattr(args, "epoch", None)
-    for i, mod in enumerate(getattr(config, "modalities", None) or []):
-        try:
-            track = modality_track(rec, mod, i)
-        except ValueError as err:
-            raise ValueError(f"{flag}: the modality {mod['name']!r} of --config {str(args.config)!r} reads "
-                             f"{mod['source']!r}, which this recording does not hold as the config needs it ({err}); "
-                             f"pass with --data{' (and --epoch)' if hasattr(args, 'epoch') else ''} a recording "
-                             "that holds it, or remove the modality from the config") from None
-        # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
-        # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
-        # (or A2929's 'sleep_ripples' events in --epoch wake: "no label of ...")
-        if track.kind != "frames":
-            vals = track.values
-            if mod["kind"] == "continuous":
-                none = not np.isfinite(np.asarray(vals, dtype=np.float64)).any()
-                what = "no finite value"
-            else:
-                none, what = len(vals) == 0, "no label"
-            if none:
-                where = f" in --epoch {epoch!r}" if epoch else ""
-                raise ValueError(f"{flag}: the modality {mod['name']!r} of --config {str(args.config)!r} reads "
-                                 f"{mod['source']!r}, which has {what}{where} ({len(vals)} {track.kind}); pass "
-                                 f"a recording{' or an epoch' if hasattr(args, 'epoch') else ''} where it was recorded "
-                                 "('neuroformer inspect --data ... --epoch NAME' shows what an epoch holds), or remove "
-                                 "the modality from the config")
+    check_recording_modalities(config, rec, flag=flag, epoch=hasattr(args, "epoch"), config_file=args.config,
+                               epoch_name=getattr(args, "epoch", None))
 
 
 def _flag(name: str) -> str:

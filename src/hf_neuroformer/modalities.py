@@ -211,32 +211,62 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
     return track
 
 
-def check_recording_modalities(config, recording: SpikeRecording, flag: str = "--data", epoch: bool = True) -> None:
-    """Check that ``recording`` holds every modality a trained model reads, as the model reads it.
+def check_recording_modalities(config, recording: SpikeRecording, flag: str = "--data", epoch: bool = True,
+                               config_file: Optional[str] = None, epoch_name: Optional[str] = None) -> None:
+    """Check that ``recording`` holds every modality a trained model (or a config to train) reads,
+    as it reads it.
 
     Every command that runs a trained model on a recording (``generate``, ``evaluate --model``,
     ``finetune``, ``decode``, ``embed``, ``attention-map``, ``connectivity``) calls this before
     building a window, so that a recording without the model's behaviour series, or with frames of
     another size than the model's video modality, is refused naming the flag the recording came
     from and what to pass (the config-level message of :func:`modality_track` named neither).
+    ``train`` and ``ablate`` call it with ``config_file`` (their ``--config``) right after the
+    recording is read: then a modality without any finite value or label in the recording (a
+    series of the file outside ``--epoch``: A2929's ``ry`` in ``sleep``) is refused too, since
+    nothing could be trained on it.
 
     Args:
-        config: the model's :class:`~hf_neuroformer.NeuroformerConfig`.
+        config: the model's :class:`~hf_neuroformer.NeuroformerConfig` (or the config to train).
         recording: the recording the command reads.
         flag: the command's flag (or argument name) that gave ``recording``.
         epoch: whether to advise ``--epoch`` too (commands without that flag pass False).
+        config_file: the ``--config`` file of a command that trains; None for a trained model.
+        epoch_name: the ``--epoch`` selected (named where a modality has no value), or None.
 
     Raises:
         ValueError: opening with ``flag``; names the modality, its source and the reason
-            (:func:`modality_track`'s message).
+            (:func:`modality_track`'s message, or no finite value / label).
     """
     for i, mod in enumerate(config.modalities or []):
+        if config_file is None:
+            whose, needs = f"the model's modality {mod['name']!r}", "the model"
+            remedy = f"pass the recording {'(and --epoch) ' if epoch else ''}the model was trained on"
+        else:
+            whose, needs = f"the modality {mod['name']!r} of --config {str(config_file)!r}", "the config"
+            remedy = (f"pass with --data{' (and --epoch)' if epoch else ''} a recording that holds it, or remove the "
+                      "modality from the config")
         try:
-            modality_track(recording, mod, i)
+            track = modality_track(recording, mod, i)
         except ValueError as err:
-            raise ValueError(f"{flag}: the model's modality {mod['name']!r} reads {mod['source']!r}, which this "
-                             f"recording does not hold as the model needs it ({err}); pass the recording "
-                             f"{'(and --epoch) ' if epoch else ''}the model was trained on") from None
+            raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which this recording does not hold as "
+                             f"{needs} needs it ({err}); {remedy}") from None
+        if config_file is None or track.kind == "frames":
+            continue
+        # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
+        # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
+        # (or A2929's 'sleep_ripples' events in --epoch wake: "no label of ...")
+        vals = track.values
+        if mod["kind"] == "continuous":
+            none, what = not np.isfinite(np.asarray(vals, dtype=np.float64)).any(), "no finite value"
+        else:
+            none, what = len(vals) == 0, "no label"
+        if none:
+            where = f" in --epoch {epoch_name!r}" if epoch_name else ""
+            raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which has {what}{where} ({len(vals)} "
+                             f"{track.kind}); pass a recording{' or an epoch' if epoch else ''} where it was recorded "
+                             "('neuroformer inspect --data ... --epoch NAME' shows what an epoch holds), or remove "
+                             "the modality from the config")
 
 
 def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:
