@@ -38,7 +38,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .configuration_neuroformer import NeuroformerConfig
 
-__all__ = ["ablation_variants", "check_contrastive_loss_weight", "run_ablation", "ablation_markdown", "variant_folder"]
+__all__ = ["ablation_variants", "check_contrastive_loss_weight", "run_ablation", "ablation_markdown",
+           "check_variant_folders", "variant_folder"]
 
 
 def _kind(mod: dict) -> str:
@@ -111,6 +112,22 @@ def variant_folder(work_dir, seeds, seed: int, index: int, name: str) -> Path:
     return Path(work_dir) / sub if len(seeds) == 1 else Path(work_dir) / f"seed-{seed}" / sub
 
 
+def check_variant_folders(work_dir, seeds, variants, overwrite: bool) -> None:
+    """:func:`~hf_neuroformer.training.check_output_dir` on every folder :func:`run_ablation` would
+    write (:func:`variant_folder` of each seed and each of ``variants``, as
+    :func:`ablation_variants` returns them).
+
+    Raises:
+        FileExistsError / PermissionError: as :func:`~hf_neuroformer.training.check_output_dir`
+            (``output_dir: ...``).
+    """
+    from .training import check_output_dir
+
+    for seed in seeds:
+        for i, (name, _) in enumerate(variants):
+            check_output_dir(variant_folder(work_dir, seeds, seed, i, name), overwrite)
+
+
 def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
                  progress: bool = False, overwrite: bool = False, seeds=None) -> Dict[str, object]:
     """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
@@ -164,11 +181,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         return variant_folder(work_dir, seeds, seed, i, name)
 
     if tmp is None and not overwrite:
-        from .training import check_output_dir
-
-        for seed in seeds:
-            for i, (name, _) in enumerate(variants):
-                check_output_dir(folder(seed, i, name), False)
+        check_variant_folders(work_dir, seeds, variants, False)
     per_seed, plans = {}, []
     try:
         for seed in seeds:

@@ -1242,16 +1242,13 @@ def cmd_ablate(args) -> int:
     overrides = {k: v for k, v in (("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
     training = dataclasses.replace(training, **overrides)
     if args.work_dir is not None:  # run_ablation refused these as 'output_dir: ...', after reading the recording
-        from .ablation import ablation_variants, variant_folder
-        from .training import check_output_dir
+        from .ablation import ablation_variants, check_variant_folders
 
-        run_seeds = seeds or [training.seed]
-        for seed in run_seeds:
-            for i, (name, _) in enumerate(ablation_variants(config, weight)[0]):
-                try:
-                    check_output_dir(variant_folder(args.work_dir, run_seeds, seed, i, name), args.overwrite)
-                except (FileExistsError, PermissionError) as err:
-                    raise type(err)("--work-dir: " + str(err).removeprefix("output_dir: ")) from None
+        try:
+            check_variant_folders(args.work_dir, seeds or [training.seed], ablation_variants(config, weight)[0],
+                                  args.overwrite)
+        except (FileExistsError, PermissionError) as err:
+            raise type(err)("--work-dir: " + str(err).removeprefix("output_dir: ")) from None
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     _check_config_modalities(config, rec, args)
