@@ -817,15 +817,13 @@ def cmd_evaluate(args) -> int:
 def cmd_prepare(args) -> int:
     from .training import load_yaml_config
     from .io.output_folder import check_output_folder
-    from .windows import prepare_output_spec, prepare_windows
+    from .windows import check_preparable_config, prepare_output_spec, prepare_windows
 
     if args.num_shards < 1:  # fail before loading anything
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
     config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
-    if config.modalities:  # refused by prepare_windows too, but only after the whole recording was read
-        raise ValueError("config.modalities: prepared (streamed) windows do not carry modality inputs yet; train on "
-                         "the recording itself, or prepare with a config without modalities")
+    check_preparable_config(config)  # prepare_windows checks it only after the whole recording was read
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)

@@ -840,6 +840,17 @@ def prepare_output_spec():
     )
 
 
+def check_preparable_config(config: NeuroformerConfig) -> None:
+    """Refuse a config that :func:`prepare_windows` cannot write windows for.
+
+    Raises:
+        ValueError: ``config.modalities`` is not empty (prepared windows carry spikes only).
+    """
+    if config.modalities:
+        raise ValueError("config.modalities: prepared (streamed) windows do not carry modality inputs yet; train on "
+                         "the recording itself, or prepare with a config without modalities")
+
+
 def prepare_windows(
     recording: SpikeRecording,
     output_dir,
@@ -906,9 +917,7 @@ def prepare_windows(
     out = check_output_folder(output_dir, spec, overwrite=overwrite)
     check_not_empty(recording)
     config = config if config is not None else NeuroformerConfig()
-    if config.modalities:
-        raise ValueError("config.modalities: prepared (streamed) windows do not carry modality inputs yet; train on "
-                         "the recording itself, or prepare with a config without modalities")
+    check_preparable_config(config)
     if tokenizer is None:
         tokenizer = NeuroformerTokenizer.from_config(config)
         tokenizer.add_units(recording)
@@ -1332,6 +1341,7 @@ class NeuroformerCollator:
 
 __all__ = [
     "keeps_training_mode",
+    "check_preparable_config",
     "SplitPlan",
     "plan_splits",
     "check_split_in_recording",
