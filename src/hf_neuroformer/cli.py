@@ -100,10 +100,9 @@ def _load_data(path, epoch, flag: str = "--data"):
         if epoch is not None:
             rec = rec.select_epoch(epoch)
         return rec
-    from .io import load_recording
+    from .io import check_input_exists, load_recording
 
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{flag}: no such file or directory {str(path)!r}")
+    check_input_exists(path, flag)
     try:
         return load_recording(path, epoch=epoch)
     except (ValueError, KeyError, OSError) as err:  # the package's errors are ValueErrors; h5py/pandas raise OSError too
@@ -1425,14 +1424,14 @@ def cmd_connectivity(args) -> int:
 
     from .analysis._batches import check_pass_settings
     from .analysis.connectivity import CONNECTIVITY_OUTPUT, run_connectivity
+    from .io import check_input_exists
     from .io.output_folder import check_output_folder
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
     # the output first (before any work, as run_connectivity does), then a mistyped --data worded as every other
     # command's (it said 'data_path (--data): NWB file not found: ...')
     check_output_folder(args.output, CONNECTIVITY_OUTPUT, overwrite=args.overwrite)
-    if not Path(args.data).exists():
-        raise FileNotFoundError(f"--data: no such file or directory {str(args.data)!r}")
+    check_input_exists(args.data, "--data")
     report = run_connectivity(args.model, args.data, args.output, split=args.split, max_windows=args.max_windows,
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
                               batch_size=args.batch_size, overwrite=args.overwrite)

@@ -558,7 +558,7 @@ def run_attention_map(
     """
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
-    from ..io import load_recording
+    from ..io import check_input_exists, load_recording
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
     png = Path(output)
@@ -582,8 +582,7 @@ def run_attention_map(
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
     check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
     units = check_unit_indices(units)  # before any work: 3.7 is no unit index
-    if not Path(data_path).exists():  # the reader's "recording not found: x" named no flag
-        raise FileNotFoundError(f"--data: no such file or directory {str(data_path)!r}")
+    check_input_exists(data_path, "--data")  # the reader's "recording not found: x" named no flag
     model, tokenizer, plan = load_pretrained(model_dir)
     video = video_modality(model.config, modality)  # fail before reading the data
     check_finite_weights(model, model_dir)  # a diverged model's maps were NaN

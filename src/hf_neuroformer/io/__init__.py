@@ -31,6 +31,7 @@ from .nwb import read_nwb, read_nwb_scratch, write_nwb
 from .phy import is_phy_folder, read_phy
 
 __all__ = [
+    "check_input_exists",
     "load_recording",
     "read_nwb",
     "write_nwb",
@@ -59,6 +60,16 @@ SUPPORTED_FORMATS = (
 )
 
 _DATAFRAME_KW = ("time_col", "unit_col")
+
+
+def check_input_exists(path, flag: str = "--data") -> Path:
+    """``Path(path)`` if it exists; else FileNotFoundError ``"<flag>: no such file or directory
+    '<path>'"``, the wording every command uses for a mistyped input path (the readers' own
+    messages named no flag)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{flag}: no such file or directory {str(path)!r}")
+    return path
 
 
 def _prepared_directory_of(path: Path) -> Optional[Path]:
