@@ -512,17 +512,24 @@ def test_ablate_work_dir_problems_name_the_flag_before_the_recording_is_read(cap
         assert msg.startswith("--work-dir: ") and said in msg, msg
 
 
+def _config_and_model_folder(tmp_path, run_file: str):
+    """A config tmp/c.yaml and a folder tmp/a2929 that looks like a trained model (config.json,
+    model.safetensors and ``run_file``, each holding '{}')."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    model = tmp_path / "a2929"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", run_file):
+        (model / name).write_text("{}")
+    return cfg, model
+
+
 def test_ablate_refuses_a_table_whose_json_is_a_model_file(capsys, tmp_path):
     """Walk: 'ablate --output runs/a2929/metrics.md --overwrite' writes its figures to
     runs/a2929/metrics.json, the trained model's run record (config.md: its config.json, and the
     model no longer loads). embed and attention-map refuse a file of their --model; ablate reads no
     model, so a folder holding one (config.json and model.safetensors) is recognised as such."""
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("hidden_size: 16\n")
-    model = tmp_path / "a2929"
-    model.mkdir()
-    for name in ("config.json", "model.safetensors", "metrics.json"):
-        (model / name).write_text("{}")
+    cfg, model = _config_and_model_folder(tmp_path, "metrics.json")
     for stem in ("metrics", "config"):
         msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
                      model / f"{stem}.md", "--overwrite")
@@ -538,12 +545,7 @@ def test_ablate_refuses_a_table_linked_to_a_model_file(capsys, tmp_path):
     """ablate looked for a model only in the folder of the --output path given: a table that is a
     link into a model folder (abl.md -> runs/a2929/training_log.json) passed, and with --overwrite
     the markdown was written through the link over the model's run record."""
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("hidden_size: 16\n")
-    model = tmp_path / "a2929"
-    model.mkdir()
-    for name in ("config.json", "model.safetensors", "training_log.json"):
-        (model / name).write_text("{}")
+    cfg, model = _config_and_model_folder(tmp_path, "training_log.json")
     link = tmp_path / "abl.md"
     link.symlink_to(model / "training_log.json")
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output", link,

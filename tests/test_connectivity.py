@@ -735,32 +735,34 @@ def test_simulate_shows_a_progress_bar_of_simulated_seconds(kind, tmp_path, caps
     assert "simulating" not in capsys.readouterr().err
 
 
+def _simulate_refused(tmp_path, capsys, *args) -> str:
+    """Run 'neuroformer simulate ARGS --output tmp/s.nwb', check it is refused (rc 2) with no
+    file written, and return the error line."""
+    from hf_neuroformer.cli import main
+
+    assert main(["simulate", *args, "--output", str(tmp_path / "s.nwb")]) == 2
+    assert not (tmp_path / "s.nwb").exists()
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_simulate_too_few_units_for_the_default_hub_blocks_says_the_largest_block_that_fits(tmp_path, capsys):
     # 'simulate --kind hub-glm --units 40' (no --targets-per-hub given) was refused with
     # "expected 1 <= targets_per_hub and n_hubs * targets_per_hub <= the 37 non-hub units, got 30 x 3
     # hubs": the default 30 was never named as one, nor the value that would fit
-    from hf_neuroformer.cli import main
-
-    assert main(["simulate", "--kind", "hub-glm", "--units", "40", "--duration", "1",
-                 "--output", str(tmp_path / "s.nwb")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    err = _simulate_refused(tmp_path, capsys, "--kind", "hub-glm", "--units", "40", "--duration", "1")
     assert err.startswith("neuroformer simulate: error: --targets-per-hub: "), err
     assert "at most 12 with 40 units and 3 hubs" in err and "default 30" in err, err
-    assert not (tmp_path / "s.nwb").exists()
 
 
 def test_simulate_hub_seed_beyond_brian2s_range_names_the_flag(tmp_path, capsys):
     # 'simulate --kind hub --seed 4294967296' failed with numpy's bare "Seed must be between 0 and
     # 2**32 - 1" (from brian2.seed) after the layout was drawn, naming no flag
-    from hf_neuroformer.cli import main
     from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_network
 
-    assert main(["simulate", "--kind", "hub", "--units", "6", "--hubs", "1", "--targets-per-hub", "3",
-                 "--duration", "0.1", "--seed", str(2**32), "--output", str(tmp_path / "s.nwb")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    err = _simulate_refused(tmp_path, capsys, "--kind", "hub", "--units", "6", "--hubs", "1", "--targets-per-hub", "3",
+                            "--duration", "0.1", "--seed", str(2**32))
     assert err.startswith("neuroformer simulate: error: --seed: expected an integer in [0, 4294967295]"), err
     assert "brian2" in err and "4294967296" in err, err
-    assert not (tmp_path / "s.nwb").exists()
     with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 4294967295\]"):
         simulate_hub_network(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3), duration=0.1, seed=2**32)
 
@@ -770,25 +772,15 @@ def test_simulate_too_many_units_for_this_machine_is_refused_naming_units(kind, 
     # every kind holds several dense (units x units) float64 matrices (the wiring, its signs and
     # magnitudes, the random draws): --units 1000000 asked numpy for terabytes and died with
     # "Unable to allocate 7.28 TiB" (or the kernel's OOM killer) instead of naming the flag
-    from hf_neuroformer.cli import main
-
-    assert main(["simulate", "--kind", kind, "--units", "1000000", "--duration", "0.01",
-                 "--output", str(tmp_path / "s.nwb")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    err = _simulate_refused(tmp_path, capsys, "--kind", kind, "--units", "1000000", "--duration", "0.01")
     assert err.startswith("neuroformer simulate: error: --units: 1000000 units need about "), err
     assert "GiB" in err and "more than half of this machine's" in err, err
-    assert not (tmp_path / "s.nwb").exists()
 
 
 def test_simulate_hubs_that_leave_no_target_say_what_fits(tmp_path, capsys):
     # 'simulate --kind hub-glm --units 4 --hubs 3' leaves 1 non-hub unit for 3 hubs: not even one
     # target each fits, and the message gave no way forward (its hint was shown only for a largest
     # block >= 1; 'a smaller targets_per_hub' cannot help here)
-    from hf_neuroformer.cli import main
-
-    assert main(["simulate", "--kind", "hub-glm", "--units", "4", "--hubs", "3", "--duration", "1",
-                 "--output", str(tmp_path / "s.nwb")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    err = _simulate_refused(tmp_path, capsys, "--kind", "hub-glm", "--units", "4", "--hubs", "3", "--duration", "1")
     assert err.startswith("neuroformer simulate: error: --targets-per-hub: "), err
     assert "not even 1 target per hub fits with 4 units and 3 hubs: fewer hubs (at most 2) or more units" in err, err
-    assert not (tmp_path / "s.nwb").exists()

@@ -163,10 +163,10 @@ def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shar
     assert metrics["num_processes"] == 2 and metrics["micro_batch_size"] == 4, metrics
 
 
-def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(shared_data, tmp_path):
-    """`accelerate launch --cpu --num_processes 2` starts a single process (the README says so);
-    the run trained on one process and said nothing, so a user who missed the README's line
-    believed two had trained."""
+def _accelerate_launch_cpu_train(shared_data, tmp_path, num_processes: int, **env_vars):
+    """`accelerate launch --cpu --num_processes N -m hf_neuroformer.cli train` for one step on
+    A2929's windows prepared in tmp_path (model in tmp_path/out), with ``env_vars`` added to the
+    environment and no WORLD_SIZE; the finished process, checked to have exited 0."""
     import shutil
 
     if shutil.which("accelerate") is None:
@@ -175,12 +175,21 @@ def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(shar
     prepared = tmp_path / "prepared"
     prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
                     num_shards=1, progress=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "-m", "hf_neuroformer.cli", "train", "--data", str(prepared),
-           "--output-dir", str(tmp_path / "out"), "--max-steps", "1", "--batch-size", "8"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", **env_vars}
+    env.pop("WORLD_SIZE", None)
+    cmd = ["accelerate", "launch", "--cpu", "--num_processes", str(num_processes), "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_neuroformer.cli", "train", "--data",
+           str(prepared), "--output-dir", str(tmp_path / "out"), "--max-steps", "1", "--batch-size", "8"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(shared_data, tmp_path):
+    """`accelerate launch --cpu --num_processes 2` starts a single process (the README says so);
+    the run trained on one process and said nothing, so a user who missed the README's line
+    believed two had trained."""
+    proc = _accelerate_launch_cpu_train(shared_data, tmp_path, 2)
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
     assert "started 1 process" in proc.stderr and "torchrun --standalone --nproc_per_node N" in proc.stderr, \
         proc.stderr[-3000:]
@@ -191,22 +200,7 @@ def test_accelerate_launch_of_one_process_under_an_inherited_master_port_does_no
     reasons and runs `accelerate launch --cpu --num_processes 1` asked for one process and got
     one; the run warned 'accelerate launch was asked for several processes ... started 1
     process', as MASTER_PORT was taken for accelerate's own several-process setting."""
-    import shutil
-
-    if shutil.which("accelerate") is None:
-        pytest.fail("the accelerate command is not installed (pip install accelerate)")
-    worker = _worker_module()
-    prepared = tmp_path / "prepared"
-    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
-                    num_shards=1, progress=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": "23456"}
-    env.pop("WORLD_SIZE", None)
-    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "-m", "hf_neuroformer.cli", "train", "--data", str(prepared),
-           "--output-dir", str(tmp_path / "out"), "--max-steps", "1", "--batch-size", "8"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _accelerate_launch_cpu_train(shared_data, tmp_path, 1, MASTER_ADDR="127.0.0.1", MASTER_PORT="23456")
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
     assert "started 1 process" not in proc.stderr, proc.stderr[-3000:]
 
