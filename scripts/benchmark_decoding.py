@@ -316,6 +316,7 @@ def finetune_task(args):
                      from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True,
                      learning_rate=opts["learning_rate"], select_on=opts["select_on"],
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
+                     freeze_backbone_steps=opts.get("freeze_backbone_steps") or 0,
                      config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
     metrics, intervals, reasons = target_metrics(m, f"test/{target.label}/")
     val, _, _ = target_metrics(m, f"validation/{target.label}/")
@@ -462,6 +463,8 @@ def run_line(run: dict, kind: str) -> str:
     aux = (f", auxiliary next-spike loss weight {run['generative_loss_weight']:g}"
            if run.get("generative_loss_weight") else "")
     every = f", evaluated every {run['eval_steps']} steps" if run.get("eval_steps") else ""
+    if run.get("freeze_backbone_steps"):
+        aux += f", backbone frozen for the first {run['freeze_backbone_steps']} steps"
     sets = "".join(f", {k}={v}" for k, v in (run.get("config_overrides") or {}).items())
     return (f"Run: {where}{when}, {run.get('machine')}, {run.get('workers')} worker process(es) x 1 thread, "
             f"device {run.get('device', 'cpu')}{took}. Neuroformer {run.get('model')}, pretrained "
@@ -723,6 +726,8 @@ def main(argv=None):
                    help="fine-tuning: validate (and keep a checkpoint) every this many steps; default finetune-steps // 10")
     p.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="fine-tuning: weight of the auxiliary next-spike loss (finetune's generative_loss_weight)")
+    p.add_argument("--freeze-backbone-steps", type=int, default=0,
+                   help="fine-tuning: only the new heads train for the first N steps (finetune's freeze_backbone_steps)")
     p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=config_setting,
                    default=[], help=SET_HELP)
     p.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
@@ -760,12 +765,18 @@ def main(argv=None):
                  num_attention_heads=args.num_attention_heads, num_hidden_layers=args.num_hidden_layers)
     # before any pretraining or baseline fit (with --no-model nothing else would look at them)
     args.config_overrides = check_settings(p, args.config_overrides, names, model)
+    if not 0 <= args.freeze_backbone_steps <= args.finetune_steps:
+        p.error(f"--freeze-backbone-steps: expected 0 to --finetune-steps={args.finetune_steps}, "
+                f"got {args.freeze_backbone_steps}")
     fractions = args.fractions or FRACTIONS
     seeds = tuple(range(args.seeds))
     if args.quick:
         fractions = args.fractions or (0.05, 1.0)
         seeds = tuple(range(min(args.seeds, 1)))
+        full = args.finetune_steps
         args.pretrain_steps, args.finetune_steps = min(args.pretrain_steps, 40), min(args.finetune_steps, 10)
+        # the same share of the (shortened) fine-tuning
+        args.freeze_backbone_steps = round(args.freeze_backbone_steps * args.finetune_steps / full)
     # every worker: one thread; the device choice is inherited by the spawned workers
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -780,6 +791,7 @@ def main(argv=None):
             raise SystemExit("--device cuda: torch sees no CUDA device")
     opts = dict(quick=args.quick, model=model, device=args.device, learning_rate=args.learning_rate,
                 eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight,
+                freeze_backbone_steps=args.freeze_backbone_steps,
                 config_overrides=dict(args.config_overrides), select_on=args.select_on,
                 class_weight=None if args.class_weight == "none" else args.class_weight)
     out = Path(args.output_dir)
@@ -807,7 +819,7 @@ def main(argv=None):
                learning_rate=args.learning_rate, class_weight=opts["class_weight"], select_on=args.select_on,
                eval_steps=args.eval_steps or max(1, args.finetune_steps // 10),
                generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
-               datasets_in_this_invocation=names)
+               freeze_backbone_steps=args.freeze_backbone_steps, datasets_in_this_invocation=names)
     for n in names:
         rec, cfg, mask, notes = load_dataset(n, args.quick, model)
         print(f"[decoding] {n}: {notes['n_units']} units, {notes['n_spikes']} spikes, "

@@ -71,7 +71,7 @@ def benchmark_settings(name: str) -> dict:
         raise SystemExit(f"{path}: the benchmark's run of {name!r} used the model {run.get('model')!r}, this script "
                          f"builds {model!r}; rerun the benchmark with the default model first")
     keys = ("pretrain_steps", "finetune_steps", "learning_rate", "eval_steps", "generative_loss_weight",
-            "class_weight", "select_on", "config_overrides", "commit")
+            "class_weight", "select_on", "config_overrides", "freeze_backbone_steps", "commit")
     return {k: run.get(k) for k in keys}
 
 
@@ -154,12 +154,14 @@ def _same_task(got: tuple, expected: tuple) -> None:
                            "would be assigned to the wrong split seed")
 
 
-def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, workers: int, out: Path) -> dict:
+def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, workers: int, out: Path,
+              pretrain_only: bool = False):
     model = dict(bd.MODEL)
     opts_base = dict(quick=False, device="cpu", learning_rate=settings["learning_rate"],
                      eval_steps=settings["eval_steps"], generative_loss_weight=settings["generative_loss_weight"],
                      config_overrides=dict(settings["config_overrides"] or {}), select_on=settings["select_on"],
-                     class_weight=settings["class_weight"])
+                     class_weight=settings["class_weight"],
+                     freeze_backbone_steps=settings.get("freeze_backbone_steps") or 0)
     opts = {s: dict(opts_base, model=dict(model, split_seed=s)) for s in split_seeds}
     pre = {s: out / bd.source_of(name) / f"split{s}" / "pretrained" for s in split_seeds}
     t0 = time.perf_counter()
@@ -171,6 +173,8 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
     pretraining = {}
     for s, (_, info) in zip([t[1] for t in todo], bd.run_pool(bd.pretrain_task, todo, workers, "pretraining")):
         pretraining[s] = info
+    if pretrain_only:
+        return None
     keep = ("validation/id_nll", "test/id_nll", "test/unigram_id_nll", "best_step", "total_steps", "train_time_s")
     pretrain_record = {}
     for s in split_seeds:
@@ -212,8 +216,10 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
 
 def entry_key(e: dict) -> str:
     """Entries with the same dataset, settings, split seeds and fractions replace each other; others sit beside."""
-    return json.dumps([e["dataset"], e["settings"].get("config_overrides") or {}, e["split_seeds"], e["fractions"]],
-                      sort_keys=True)
+    key = [e["dataset"], e["settings"].get("config_overrides") or {}, e["split_seeds"], e["fractions"]]
+    if e["settings"].get("freeze_backbone_steps"):  # entries written before it existed keep their keys
+        key.append({"freeze_backbone_steps": e["settings"]["freeze_backbone_steps"]})
+    return json.dumps(key, sort_keys=True)
 
 
 def _f(v, d=3):
@@ -239,6 +245,9 @@ def write_section(doc: dict) -> str:
         metric, label, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
         st, run = e["settings"], e["run"]
         sets = ", ".join(f"{k}={v}" for k, v in (st.get("config_overrides") or {}).items()) or "none"
+        if st.get("freeze_backbone_steps"):
+            sets = (sets if sets != "none" else "") + (", " if sets != "none" else "") + \
+                f"backbone frozen for the first {st['freeze_backbone_steps']} steps"
         lines += [f"### {name}, {bd.DATASETS[name]['target']} ({label}), config settings: {sets}", "",
                   f"Run: commit `{run['commit']}` on {run['date']}, {run['machine']}, {run['workers']} worker process(es) "
                   f"x 1 thread, {run['minutes']:.1f} min. Neuroformer {run['model']}, pretrained {st['pretrain_steps']} steps "
@@ -373,6 +382,12 @@ def main(argv=None) -> int:
     p.add_argument("--output-dir", default=str(ROOT / "runs" / "decoding_repeated_splits"),
                    help="runs go under <output-dir>/<dataset>/split<seed>/; a split's pretrained checkpoint there is "
                         "reused (pretraining does not read the fine-tuning settings)")
+    p.add_argument("--freeze-backbone-steps", type=int, default=None,
+                   help="replaces the benchmark run's freeze_backbone_steps (only the new heads train for the first "
+                        "N fine-tuning steps)")
+    p.add_argument("--pretrain-only", action="store_true",
+                   help="only pretrain the split seeds' checkpoints (for decoding_validation_sweep.py --split-seed); "
+                        "nothing is fine-tuned, scored or written to the table")
     p.add_argument("--report-only", action="store_true", help=f"rewrite the table and figure from {JSON.name}")
     args = p.parse_args(argv)
     doc = json.loads(JSON.read_text()) if JSON.is_file() else {"entries": []}
@@ -385,13 +400,22 @@ def main(argv=None) -> int:
     sets = dict(settings["config_overrides"] or {})
     sets.update(bd.check_settings(p, args.config_overrides, [args.dataset]))
     settings["config_overrides"] = sets
+    if args.freeze_backbone_steps is not None:
+        if not 0 <= args.freeze_backbone_steps <= settings["finetune_steps"]:
+            p.error(f"--freeze-backbone-steps: expected 0 to the benchmark's {settings['finetune_steps']} fine-tuning "
+                    f"steps, got {args.freeze_backbone_steps}")
+        settings["freeze_backbone_steps"] = args.freeze_backbone_steps
     print(f"[repeated splits] {args.dataset}: split seeds {args.split_seeds}, fractions {args.fractions}, settings "
           f"{settings}", flush=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     bd._threads()
-    entry = run_entry(args.dataset, args.split_seeds, args.fractions, settings, args.workers, Path(args.output_dir))
+    entry = run_entry(args.dataset, args.split_seeds, args.fractions, settings, args.workers, Path(args.output_dir),
+                      pretrain_only=args.pretrain_only)
+    if entry is None:
+        print(f"[repeated splits] pretrained checkpoints under {Path(args.output_dir) / bd.source_of(args.dataset)}")
+        return 0
     merge_entry(doc, entry)
     render(doc)
     return 0

@@ -3,6 +3,8 @@
     python scripts/decoding_validation_sweep.py --dataset a2929 --steps 2000 --eval-steps 100
     python scripts/decoding_validation_sweep.py --dataset nelpy --steps 500 --eval-steps 25 \\
         --generative-loss-weight 0.5 --seeds 0,1,2
+    python scripts/decoding_validation_sweep.py --dataset nelpy --split-seed 3 \\
+        --runs-dir runs/decoding_repeated_splits ...   # another split's validation blocks
 
 Runs ``finetune`` exactly as ``scripts/benchmark_decoding.py`` does (same recording, windows,
 mask, split plan, pretrained checkpoint from its ``--output-dir``), for the settings given, and
@@ -13,7 +15,11 @@ metrics that ``finetune`` also computes are discarded here (and each run's outpu
 cannot have looked at the test split.
 
 Needs the pretrained checkpoints of a benchmark run (``runs/benchmark_decoding/<dataset>/pretrained``;
-``python scripts/benchmark_decoding.py --datasets <dataset>`` writes them).
+``python scripts/benchmark_decoding.py --datasets <dataset>`` writes them). With ``--split-seed S``
+(another assignment of the blocks to train / validation / test, ``NeuroformerConfig.split_seed``)
+it reads ``scripts/decoding_repeated_splits.py``'s layout instead,
+``<runs-dir>/<recording>/split<S>/pretrained`` (``decoding_repeated_splits.py --pretrain-only``
+writes them).
 """
 
 from __future__ import annotations
@@ -52,8 +58,14 @@ def main(argv=None) -> int:
                    help="validate and keep a checkpoint every this many steps; default steps // 10")
     p.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="weight of the auxiliary next-spike loss")
+    p.add_argument("--freeze-backbone-steps", type=int, default=0,
+                   help="only the new heads train for the first N steps (finetune's freeze_backbone_steps; default 0)")
     p.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=bd.config_setting,
                    default=[], help=bd.SET_HELP + " (the benchmark's --set)")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="another split of the blocks (NeuroformerConfig.split_seed >= 1); reads the pretrained "
+                        "checkpoint of scripts/decoding_repeated_splits.py's layout under --runs-dir "
+                        "(<recording>/split<S>/pretrained); default: the benchmark's split 0")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <dataset>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -63,14 +75,27 @@ def main(argv=None) -> int:
     if not Path(args.log).parent.is_dir():  # else the first row would fail after its fine-tuning run
         p.error(f"--log: the folder {Path(args.log).parent} does not exist")
 
+    if not 0 <= args.freeze_backbone_steps <= args.steps:
+        p.error(f"--freeze-backbone-steps: expected 0 to --steps={args.steps}, got {args.freeze_backbone_steps}")
+    if args.split_seed is not None and args.split_seed < 1:
+        p.error(f"--split-seed: expected an integer >= 1 (leave it out for the benchmark's split 0), got {args.split_seed}")
+    model = None
     pre = Path(args.runs_dir) / args.dataset / "pretrained"
+    if args.split_seed is not None:
+        model = dict(bd.MODEL, split_seed=args.split_seed)
+        pre = Path(args.runs_dir) / bd.source_of(args.dataset) / f"split{args.split_seed}" / "pretrained"
+        if not (pre / "model.safetensors").is_file():
+            raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run `python scripts/decoding_repeated_splits.py "
+                             f"--dataset {args.dataset} --split-seeds {args.split_seed} --pretrain-only --output-dir "
+                             f"{args.runs_dir}` first")
     if not (pre / "model.safetensors").is_file():
         raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run "
                          f"`python scripts/benchmark_decoding.py --datasets {args.dataset} --output-dir {args.runs_dir}` "
                          "first (or point --runs-dir at that script's --output-dir)")
-    opts = dict(quick=False, model=None, class_weight="balanced", learning_rate=args.learning_rate,
+    opts = dict(quick=False, model=model, class_weight="balanced", learning_rate=args.learning_rate,
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
-                generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides))
+                generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
+                freeze_backbone_steps=args.freeze_backbone_steps)
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -83,6 +108,8 @@ def main(argv=None) -> int:
         row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,
                "steps": args.steps, "learning_rate": args.learning_rate, "eval_steps": args.eval_steps,
                "generative_loss_weight": args.generative_loss_weight,
+               **({"freeze_backbone_steps": args.freeze_backbone_steps} if args.freeze_backbone_steps else {}),
+               **({"split_seed": args.split_seed} if args.split_seed is not None else {}),
                **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},

@@ -529,6 +529,64 @@ def test_gradient_accumulation_4_equals_one_4x_batch(a2929, pretrained, tmp_path
     assert first_loss[4] == pytest.approx(first_loss[1], rel=1e-4)
 
 
+def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything(a2929, pretrained, tmp_path):
+    """Linear probing then fine-tuning: for the first 2 of 4 AdamW steps the backbone and its
+    next-spike heads (which the auxiliary loss reaches) keep their loaded values exactly, weight
+    decay included, while the new head and attentive read-out train; from step 3 everything moves."""
+    from transformers import TrainerCallback
+
+    from hf_neuroformer.finetuning import is_new_module_parameter
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention",
+        decoding_generative_loss_weight=0.5)
+    names = [n for n, _ in model.named_parameters()]
+    new = [n for n in names if is_new_module_parameter(n)]
+    assert any(n.startswith("attention_pool.") for n in new) and any(n.startswith("decoding_heads.") for n in new)
+    assert any(n.startswith("id_head") for n in names if n not in new)
+    snapshots = [{k: v.detach().clone() for k, v in model.named_parameters()}]
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            snapshots.append({k: v.detach().clone() for k, v in model.named_parameters()})
+
+    trainer = build_trainer(model, dsd["train"].select(range(64)), None, tmp_path / "t", freeze_backbone_steps=2,
+                            per_device_train_batch_size=16, max_steps=4, learning_rate=1e-2, weight_decay=0.1,
+                            save_strategy="no", seed=0)
+    trainer.add_callback(Snapshot())
+    trainer.train()
+    assert len(snapshots) == 5
+
+    def moved(step, which):
+        return max((snapshots[step][k] - snapshots[step - 1][k]).abs().max().item() for k in which)
+
+    backbone = [n for n in names if n not in new]
+    for step in (1, 2):
+        assert moved(step, backbone) == 0.0, step
+        assert moved(step, new) > 1e-4, step
+    for step in (3, 4):
+        assert moved(step, backbone) > 1e-4, step
+
+
+def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weights(a2929, pretrained, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "probe"
+    metrics = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=3,
+                       eval_steps=3, batch_size=16, freeze_backbone_steps=3)
+    assert metrics["freeze_backbone_steps"] == 3
+    assert json.loads((out / "metrics.json").read_text())["freeze_backbone_steps"] == 3
+    before, after = load_file(pretrained / "model.safetensors"), load_file(out / "model.safetensors")
+    shared = sorted(set(before) & set(after))
+    assert len(shared) > 10
+    assert all(torch.equal(before[k], after[k]) for k in shared)
+    assert any(k.startswith("decoding_heads.") for k in set(after) - set(before))
+
+
 def test_decoding_figure_draws_what_was_decoded():
     """plot_decoding: a regression panel holds the recorded and decoded values in time order, with
     a break between test blocks; a circular one holds wrapped degrees; a classification one is
@@ -824,6 +882,11 @@ def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_p
     rc = main(["finetune", "--model", str(pretrained), "--target", "ry,x", "--kind", "circular",
                "--output-dir", str(tmp_path / "o")])
     assert rc == 2 and "one kind per --target" in capsys.readouterr().err
+    rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
+               "--target", "ry", "--max-steps", "4", "--freeze-backbone-steps", "9", "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--freeze-backbone-steps: expected a whole number from 0 (off) to --max-steps=4" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data, tmp_path, capsys):
@@ -1622,7 +1685,10 @@ def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929
            ({"generative_loss_weight": -1.0}, r"generative_loss_weight: expected a finite number >= 0 \(0 = off\), got -1.0"),
            ({"generative_loss_weight": float("nan")}, r"generative_loss_weight: expected a finite number >= 0"),
            ({"fraction": 1.5}, r"fraction: expected a number in \(0, 1\], got 1.5"),
-           ({"max_steps": 3.7}, r"max_steps: expected a whole number >= 1, got 3.7")]
+           ({"max_steps": 3.7}, r"max_steps: expected a whole number >= 1, got 3.7"),
+           ({"freeze_backbone_steps": 5, "max_steps": 4},
+            r"freeze_backbone_steps: expected a whole number from 0 \(off\) to max_steps=4 \(the backbone never trains\), got 5"),
+           ({"freeze_backbone_steps": -1}, r"freeze_backbone_steps: expected a whole number from 0")]
     for kw, msg in bad:
         out = tmp_path / "never"
         with pytest.raises(ValueError, match=msg):

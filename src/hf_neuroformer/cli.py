@@ -18,7 +18,7 @@
                          [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
-                         [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC]
+                         [--freeze-backbone-steps N] [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC]
                          [--set KEY=VALUE ...] [--ci-block-s S] [--overwrite]
     neuroformer decode   --model DIR [--data PATH] [--epoch NAME] [--split train|validation|test] --output OUT.csv
                          [--figure PNG] [--batch-size B] [--ci-block-s S] [--overwrite]
@@ -927,7 +927,7 @@ def cmd_finetune(args) -> int:
     check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
                             gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
                             learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
-                            fraction=args.fraction, label=_flag)
+                            fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
     check_model_dir(args.model, "--model", weights=not args.from_scratch)
     base = _read_model_config(Path(args.model), "--model")
     try:
@@ -966,7 +966,7 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, ci_block_s=ci_block_s,
+        freeze_backbone_steps=args.freeze_backbone_steps, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, ci_block_s=ci_block_s,
         ci_block_s_option=CI_BLOCK_S_FLAG,
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
@@ -1710,6 +1710,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default: max-steps / 10)")
     f.add_argument("--generative-loss-weight", type=float, default=0.0,
                    help="weight of the next-spike loss kept as an auxiliary term (default: %(default)s)")
+    f.add_argument("--freeze-backbone-steps", type=int, default=0, metavar="N",
+                   help="train only the new decoding heads (and attentive read-out) for the first N steps, the "
+                        "pretrained backbone frozen, then everything (linear probing then fine-tuning); N = "
+                        "--max-steps keeps the backbone as pretrained (default: 0)")
     f.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
                    help="classification targets: cross-entropy weighted by n / (k * n_c) over the training windows "
                         "(scikit-learn's 'balanced', as the baselines), or unweighted (default: %(default)s)")

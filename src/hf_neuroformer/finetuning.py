@@ -30,6 +30,7 @@ recording (which split was used is written to ``metrics.json``).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import numbers
@@ -351,13 +352,86 @@ class DecodingTrainer(Trainer):
             inputs = {**inputs, "return_dict": True, "output_attentions": False, "output_hidden_states": False}
         return inputs
 
+    #: optimisation steps during which only the decoder's new modules train (see :func:`build_trainer`)
+    freeze_backbone_steps: int = 0
 
-def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, **training_args):
+    def create_optimizer(self, model=None):
+        """``Trainer.create_optimizer``; with ``freeze_backbone_steps`` each of its parameter groups
+        is split in two, the decoder's new modules (:data:`NEW_MODULE_PREFIXES`) and the rest (the
+        pretrained backbone and its next-spike heads), the latter marked for :meth:`create_scheduler`."""
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if not (fresh and self.freeze_backbone_steps):
+            return optimizer
+        opt_model = self.model if model is None else model
+        new_ids = {id(p) for n, p in opt_model.named_parameters() if is_new_module_parameter(n)}
+        groups = []
+        for group in optimizer.param_groups:
+            settings = {k: v for k, v in group.items() if k != "params"}
+            for frozen in (False, True):
+                params = [p for p in group["params"] if (id(p) in new_ids) != frozen]
+                if params:
+                    groups.append({**settings, "params": params, "frozen_until_step": self.freeze_backbone_steps if frozen else 0})
+        optimizer.param_groups = []  # nothing has been stepped yet: no state to carry over
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """``Trainer.create_scheduler``; with ``freeze_backbone_steps`` the groups that
+        :meth:`create_optimizer` marked get a learning rate of exactly 0 for the first that many
+        steps (AdamW then leaves them unchanged: no update, no weight decay), then the schedule's
+        rate at that step."""
+        created = self.lr_scheduler is None
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        if not (created and self.freeze_backbone_steps):
+            return scheduler
+        if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+            raise ValueError(f"freeze_backbone_steps: needs a LambdaLR schedule (lr_scheduler_type linear, cosine, "
+                             f"constant, ...), got {type(scheduler).__name__} from lr_scheduler_type="
+                             f"{self.args.lr_scheduler_type!r}")
+        groups = scheduler.optimizer.param_groups
+        for i, group in enumerate(groups):
+            until = int(group.get("frozen_until_step", 0))
+            if until:
+                scheduler.lr_lambdas[i] = functools.partial(_after_step, until, scheduler.lr_lambdas[i])
+                group["lr"] = scheduler.base_lrs[i] * scheduler.lr_lambdas[i](scheduler.last_epoch)
+        scheduler._last_lr = [g["lr"] for g in groups]
+        return scheduler
+
+
+#: parameter-name prefixes of the modules a decoder adds to a pretrained checkpoint (its heads and
+#: the attentive read-out); everything else is the pretrained backbone
+NEW_MODULE_PREFIXES = ("decoding_heads.", "attention_pool.")
+
+
+def is_new_module_parameter(name: str) -> bool:
+    """Whether a parameter name (``model.named_parameters()``, possibly under a ``module.`` wrapper
+    prefix) belongs to the decoder's new modules (:data:`NEW_MODULE_PREFIXES`)."""
+    return name.removeprefix("module.").startswith(NEW_MODULE_PREFIXES)
+
+
+def _after_step(until: int, schedule: Callable[[int], float], step: int) -> float:
+    """The learning-rate factor of a frozen group: 0 before ``until``, then ``schedule(step)``."""
+    return 0.0 if step < until else schedule(step)
+
+
+def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
+                  **training_args):
     """A ``transformers.Trainer`` for a :class:`NeuroformerForBehaviorDecoding`.
 
     ``TrainingArguments`` get ``remove_unused_columns=False`` (the collator reads the token
     lists and ``target_<name>`` columns), ``label_names=["labels"]`` (only the decoding targets
     go to ``compute_metrics``), ``report_to=[]``, plus ``training_args``.
+
+    ``freeze_backbone_steps`` (default 0): for the first that many optimisation steps only the
+    decoder's new modules (its heads and the attentive read-out, :data:`NEW_MODULE_PREFIXES`)
+    train; the pretrained backbone (and its next-spike heads) gets a learning rate of 0, then the
+    schedule's rate from that step on. This is linear probing then fine-tuning (LP-FT; Kumar et al.,
+    "Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022,
+    arXiv 2202.10054) within one run and one schedule. Equal to ``max_steps``: the backbone never
+    changes (a probe of the pretrained features). The backbone still receives gradients (so
+    several processes stay in step), and AdamW's moment estimates for it run from step 0.
     """
     from transformers import TrainingArguments
 
@@ -370,8 +444,10 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
-    return DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                   data_collator=collator, compute_metrics=make_compute_metrics(targets))
+    trainer = DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                              data_collator=collator, compute_metrics=make_compute_metrics(targets))
+    trainer.freeze_backbone_steps = int(freeze_backbone_steps)
+    return trainer
 
 
 def _has_gpu() -> bool:
@@ -487,14 +563,15 @@ def check_output_not_model(output_dir, model_dir, label: Callable[[str], str] = 
 
 def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
                             learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
-                            label: Callable[[str], str] = lambda name: name) -> None:
+                            freeze_backbone_steps=0, label: Callable[[str], str] = lambda name: name) -> None:
     """The numeric settings of :func:`finetune`, checked before anything is read or written
     (``neuroformer finetune`` calls it with ``label`` turning ``max_steps`` into ``--max-steps``).
 
     Raises:
         ValueError: naming the setting (``label(name)``) and what it expects: whole numbers >= 1
             for ``max_steps``, ``batch_size``, ``gradient_accumulation_steps``, ``eval_steps`` (or
-            None); ``warmup_steps`` >= 0; finite ``learning_rate`` > 0, ``weight_decay`` >= 0,
+            None); ``warmup_steps`` >= 0; ``freeze_backbone_steps`` a whole number in
+            ``[0, max_steps]``; finite ``learning_rate`` > 0, ``weight_decay`` >= 0,
             ``generative_loss_weight`` >= 0; ``fraction`` in (0, 1]; ``batch_size`` a multiple of
             ``gradient_accumulation_steps``.
     """
@@ -506,6 +583,9 @@ def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_step
         raise ValueError(f"{label('eval_steps')}: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
     if not is_whole_number(warmup_steps) or warmup_steps < 0:
         raise ValueError(f"{label('warmup_steps')}: expected a whole number >= 0, got {warmup_steps!r}")
+    if not is_whole_number(freeze_backbone_steps) or not 0 <= freeze_backbone_steps <= max_steps:
+        raise ValueError(f"{label('freeze_backbone_steps')}: expected a whole number from 0 (off) to "
+                         f"{label('max_steps')}={max_steps} (the backbone never trains), got {freeze_backbone_steps!r}")
     for name, value, ok, expect in (
         ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),
         ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number >= 0"),
@@ -539,6 +619,7 @@ def finetune(
     warmup_steps: int = 0,
     eval_steps: Optional[int] = None,
     generative_loss_weight: float = 0.0,
+    freeze_backbone_steps: int = 0,
     config_overrides: Optional[Dict[str, object]] = None,
     select_on: Optional[str] = "auto",
     overwrite: bool = False,
@@ -584,6 +665,11 @@ def finetune(
             ``max(1, max_steps // 10)``.
         generative_loss_weight: ``config.decoding_generative_loss_weight`` (auxiliary
             next-spike loss; default 0 = off).
+        freeze_backbone_steps: for the first that many steps only the decoder's new modules (heads,
+            attentive read-out) train and the backbone stays as loaded; then everything trains
+            (linear probing then fine-tuning, see :func:`build_trainer`); ``max_steps`` = the
+            backbone never trains. Default 0 (everything trains from step 0). From scratch the
+            frozen backbone is the random one. Recorded in ``metrics.json``.
         config_overrides: fine-tuning settings of the decoder's config that leave the backbone's
             weights loadable, ``{key: value}`` with keys among :data:`FINETUNE_CONFIG_KEYS`
             (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``, ``window_stride``:
@@ -631,8 +717,8 @@ def finetune(
         ValueError: ``select_on`` naming no target or a metric its kind lacks (before anything
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
-            ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``
-            or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
+            ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
+            ``freeze_backbone_steps`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
     """
@@ -643,7 +729,8 @@ def finetune(
     # every setting is checked before the output folder is claimed or anything is read
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
-                            weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction)
+                            weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,
+                            freeze_backbone_steps=freeze_backbone_steps)
     ci_block_s = check_block_s(ci_block_s)
     targets = check_targets(targets)
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
@@ -749,7 +836,7 @@ def finetune(
         max_steps=int(max_steps), eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
         save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
         metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
-        optim="adamw_torch", disable_tqdm=not progress, **training_args,
+        optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps, **training_args,
     )
     if not progress:  # with tqdm off, Trainer prints every log dict instead
         from transformers.trainer_callback import PrinterCallback
@@ -777,6 +864,7 @@ def finetune(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
+        freeze_backbone_steps=int(freeze_backbone_steps),
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
         config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
         # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
