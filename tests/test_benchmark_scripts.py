@@ -204,7 +204,10 @@ def test_validation_sweep_checks_fraction_seeds_and_log_before_any_run(tmp_path,
     for extra, flag in ((["--fraction", "0"], "--fraction"), (["--fraction", "2"], "--fraction"),
                         (["--fraction", "0.5,1"], "--fraction"), (["--seeds", "1,1"], "--seeds"),
                         (["--seeds", "x"], "--seeds"), (["--seeds", ","], "--seeds"),
-                        (["--log", str(tmp_path / "missing" / "l.jsonl")], "--log")):
+                        (["--log", str(tmp_path / "missing" / "l.jsonl")], "--log"),
+                        (["--steps", "100", "--freeze-backbone-steps", "101"], "--freeze-backbone-steps"),
+                        (["--freeze-backbone-steps", "-1"], "--freeze-backbone-steps"),
+                        (["--split-seed", "0"], "--split-seed")):
         try:
             vs.main(base + extra)
         except SystemExit as exc:
@@ -240,6 +243,12 @@ def test_repeated_splits_rerun_keeps_other_entries_and_the_old_notes():
     new = {**copy.deepcopy(before[0]), "split_seeds": [99]}
     rs.merge_entry(doc, new)
     assert len(doc["entries"]) == len(before) + 1 and doc["entries"][-1]["split_seeds"] == [99]
+    # a run with the backbone frozen at first sits beside the one without; 0 / missing is the same entry
+    frozen = copy.deepcopy(before[0])
+    frozen["settings"]["freeze_backbone_steps"] = 125
+    assert rs.entry_key(frozen) != rs.entry_key(before[0])
+    frozen["settings"]["freeze_backbone_steps"] = 0
+    assert rs.entry_key(frozen) == rs.entry_key(before[0])
 
 
 def test_decoding_rerun_of_one_dataset_keeps_the_others_and_its_old_notes():
