@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -219,6 +220,7 @@ def entry_key(e: dict) -> str:
     key = [e["dataset"], e["settings"].get("config_overrides") or {}, e["split_seeds"], e["fractions"]]
     if e["settings"].get("freeze_backbone_steps"):  # entries written before it existed keep their keys
         key.append({"freeze_backbone_steps": e["settings"]["freeze_backbone_steps"]})
+    key.append({"learning_rate": e["settings"].get("learning_rate")})
     return json.dumps(key, sort_keys=True)
 
 
@@ -245,6 +247,9 @@ def write_section(doc: dict) -> str:
         metric, label, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
         st, run = e["settings"], e["run"]
         sets = ", ".join(f"{k}={v}" for k, v in (st.get("config_overrides") or {}).items()) or "none"
+        if st.get("learning_rate") not in (None, 5e-4):  # finetune's default; the run line gives it too
+            sets = (sets if sets != "none" else "") + (", " if sets != "none" else "") + \
+                f"learning rate {st['learning_rate']:g}"
         if st.get("freeze_backbone_steps"):
             sets = (sets if sets != "none" else "") + (", " if sets != "none" else "") + \
                 f"backbone frozen for the first {st['freeze_backbone_steps']} steps"
@@ -382,6 +387,8 @@ def main(argv=None) -> int:
     p.add_argument("--output-dir", default=str(ROOT / "runs" / "decoding_repeated_splits"),
                    help="runs go under <output-dir>/<dataset>/split<seed>/; a split's pretrained checkpoint there is "
                         "reused (pretraining does not read the fine-tuning settings)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="replaces the benchmark run's fine-tuning learning rate (AdamW)")
     p.add_argument("--freeze-backbone-steps", type=int, default=None,
                    help="replaces the benchmark run's freeze_backbone_steps (only the new heads train for the first "
                         "N fine-tuning steps)")
@@ -400,6 +407,10 @@ def main(argv=None) -> int:
     sets = dict(settings["config_overrides"] or {})
     sets.update(bd.check_settings(p, args.config_overrides, [args.dataset]))
     settings["config_overrides"] = sets
+    if args.learning_rate is not None:
+        if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+            p.error(f"--learning-rate: expected a finite number > 0, got {args.learning_rate}")
+        settings["learning_rate"] = args.learning_rate
     if args.freeze_backbone_steps is not None:
         if not 0 <= args.freeze_backbone_steps <= settings["finetune_steps"]:
             p.error(f"--freeze-backbone-steps: expected 0 to the benchmark's {settings['finetune_steps']} fine-tuning "
