@@ -246,18 +246,18 @@ def write_section(doc: dict) -> str:
         name = e["dataset"]
         metric, label, higher = bd.PRIMARY[bd.DATASETS[name]["kind"]]
         st, run = e["settings"], e["run"]
-        sets = ", ".join(f"{k}={v}" for k, v in (st.get("config_overrides") or {}).items()) or "none"
-        if st.get("learning_rate") not in (None, 5e-4):  # finetune's default; the run line gives it too
-            sets = (sets if sets != "none" else "") + (", " if sets != "none" else "") + \
-                f"learning rate {st['learning_rate']:g}"
+        parts = [f"{k}={v}" for k, v in (st.get("config_overrides") or {}).items()]
         if st.get("freeze_backbone_steps"):
-            sets = (sets if sets != "none" else "") + (", " if sets != "none" else "") + \
-                f"backbone frozen for the first {st['freeze_backbone_steps']} steps"
+            parts.append(f"backbone frozen for the first {st['freeze_backbone_steps']} steps")
+        run_sets = ", ".join(parts) or "none"  # the run line names the learning rate itself
+        if st.get("learning_rate") not in (None, 5e-4):  # finetune's default: the header names another
+            parts.append(f"learning rate {st['learning_rate']:g}")
+        sets = ", ".join(parts) or "none"
         lines += [f"### {name}, {bd.DATASETS[name]['target']} ({label}), config settings: {sets}", "",
                   f"Run: commit `{run['commit']}` on {run['date']}, {run['machine']}, {run['workers']} worker process(es) "
                   f"x 1 thread, {run['minutes']:.1f} min. Neuroformer {run['model']}, pretrained {st['pretrain_steps']} steps "
                   f"per split, fine-tuned {st['finetune_steps']} steps (AdamW {st['learning_rate']:g}, auxiliary "
-                  f"next-spike loss weight {st['generative_loss_weight']:g}{', ' + sets if sets != 'none' else ''}; "
+                  f"next-spike loss weight {st['generative_loss_weight']:g}{', ' + run_sets if run_sets != 'none' else ''}; "
                   "checkpoint on that split's "
                   f"validation {metric}, every {st['eval_steps']} steps). Split seeds {', '.join(map(str, e['split_seeds']))}.", ""]
         share = e["validation_share_of_test"]

@@ -379,3 +379,27 @@ def test_training_rerun_of_one_case_keeps_each_case_under_its_own_run():
                                     {"bf16": copy.deepcopy(stored["bf16"])}, {**meta, "commit": "def5678"})
     assert merged_again["fp32"]["run"]["commit"] == "abc1234"  # a recorded run is kept as it is
     assert merged_again["bf16"]["run"]["commit"] == "def5678"
+
+
+def test_repeated_splits_section_names_a_learning_rate_once_per_line():
+    """An entry fine-tuned at a learning rate other than finetune's default (5e-4) is named by it
+    in its section header, and its run line gives the rate once, as AdamW's; the run line used to
+    repeat it ("AdamW 0.001, ..., learning rate 0.001"). A frozen-backbone entry names the freeze
+    in both lines."""
+    import copy
+    import json
+
+    import decoding_repeated_splits as rs
+
+    doc = json.loads(rs.JSON.read_text())
+    entry = copy.deepcopy(doc["entries"][0])
+    entry["settings"].update(learning_rate=1e-3, freeze_backbone_steps=125)
+    text = rs.write_section({"entries": [entry]})
+    header = next(line for line in text.splitlines() if line.startswith("### "))
+    run_line = next(line for line in text.splitlines() if line.startswith("Run: "))
+    assert "learning rate 0.001" in header and "backbone frozen for the first 125 steps" in header
+    assert "AdamW 0.001" in run_line and "learning rate 0.001" not in run_line
+    assert "backbone frozen for the first 125 steps" in run_line
+    entry["settings"].update(learning_rate=5e-4, freeze_backbone_steps=None)
+    text = rs.write_section({"entries": [entry]})
+    assert "learning rate" not in next(line for line in text.splitlines() if line.startswith("### "))
