@@ -587,6 +587,37 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
     assert any(k.startswith("decoding_heads.") for k in set(after) - set(before))
 
 
+def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_is_refused_before_anything_is_written(
+        a2929, pretrained, tmp_path):
+    """Break test: lr_scheduler_type="reduce_lr_on_plateau" (a ReduceLROnPlateau, which has no
+    per-group factor to hold at 0) with freeze_backbone_steps was refused only when training
+    started: after the windows were tokenized and the model loaded, with the output folder already
+    claimed (an empty checkpoints/ left in it), and the message showed the enum's repr
+    (<SchedulerType.REDUCE_ON_PLATEAU: 'reduce_lr_on_plateau'>)."""
+    msg = (r"^freeze_backbone_steps=2: holds the backbone's learning rate at 0 through a LambdaLR schedule .*but "
+           r"lr_scheduler_type='reduce_lr_on_plateau' gives a ReduceLROnPlateau; pass freeze_backbone_steps=0")
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=msg):
+        finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=4, eval_steps=2,
+                 batch_size=16, freeze_backbone_steps=2, lr_scheduler_type="reduce_lr_on_plateau")
+    assert not out.exists()
+    # build_trainer (training_args passed on to TrainingArguments) refuses it before a Trainer exists
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
+    with pytest.raises(ValueError, match=msg):
+        build_trainer(model, dsd["train"], dsd["validation"], tmp_path / "t", freeze_backbone_steps=2, max_steps=4,
+                      lr_scheduler_type="reduce_lr_on_plateau", eval_strategy="steps", eval_steps=2)
+    # the schedules it gates pass, and without freezing the plateau schedule is not its business
+    from hf_neuroformer.finetuning import check_freeze_schedule
+
+    for name in ("linear", "cosine", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt"):
+        check_freeze_schedule(2, name)
+    check_freeze_schedule(0, "reduce_lr_on_plateau")
+
+
 def test_decoding_figure_draws_what_was_decoded():
     """plot_decoding: a regression panel holds the recorded and decoded values in time order, with
     a break between test blocks; a circular one holds wrapped degrees; a classification one is

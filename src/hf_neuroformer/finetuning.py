@@ -386,10 +386,9 @@ class DecodingTrainer(Trainer):
         scheduler = super().create_scheduler(num_training_steps, optimizer)
         if not (created and self.freeze_backbone_steps):
             return scheduler
-        if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
-            raise ValueError(f"freeze_backbone_steps: needs a LambdaLR schedule (lr_scheduler_type linear, cosine, "
-                             f"constant, ...), got {type(scheduler).__name__} from lr_scheduler_type="
-                             f"{self.args.lr_scheduler_type!r}")
+        if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):  # build_trainer refused the known ones
+            raise ValueError(_ungated_schedule_message(self.freeze_backbone_steps, self.args.lr_scheduler_type,
+                                                       type(scheduler).__name__))
         groups = scheduler.optimizer.param_groups
         for i, group in enumerate(groups):
             until = int(group.get("frozen_until_step", 0))
@@ -414,6 +413,40 @@ def is_new_module_parameter(name: str) -> bool:
 def _after_step(until: int, schedule: Callable[[int], float], step: int) -> float:
     """The learning-rate factor of a frozen group: 0 before ``until``, then ``schedule(step)``."""
     return 0.0 if step < until else schedule(step)
+
+
+def _ungated_schedule_message(freeze_backbone_steps, lr_scheduler_type, got: str, label=lambda name: name) -> str:
+    name = getattr(lr_scheduler_type, "value", lr_scheduler_type)  # TrainingArguments holds a SchedulerType
+    return (f"{label('freeze_backbone_steps')}={freeze_backbone_steps}: holds the backbone's learning rate at 0 through "
+            f"a LambdaLR schedule (lr_scheduler_type 'linear', 'cosine', 'constant', ...), but lr_scheduler_type="
+            f"{name!r} gives a {got}; pass freeze_backbone_steps=0 or another lr_scheduler_type")
+
+
+def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_scheduler_kwargs=None,
+                          label: Callable[[str], str] = lambda name: name) -> None:
+    """Refuse ``freeze_backbone_steps`` > 0 with a learning-rate schedule it cannot gate (one that is
+    not a ``LambdaLR``: ``reduce_lr_on_plateau``, ``greedy``), before any data is read or any
+    folder written (:class:`DecodingTrainer` would otherwise find out when training starts). The
+    schedule is built on a throwaway one-parameter optimiser to see its type; a name or keyword
+    arguments that transformers refuses are left to ``TrainingArguments`` / ``Trainer`` to report.
+
+    Raises:
+        ValueError: naming ``freeze_backbone_steps``, the ``lr_scheduler_type`` and the schedule's class.
+    """
+    if not freeze_backbone_steps:
+        return
+    from transformers import get_scheduler
+
+    name = getattr(lr_scheduler_type, "value", lr_scheduler_type)
+    try:
+        probe = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = get_scheduler(name, optimizer=probe, num_warmup_steps=0, num_training_steps=2,
+                                 scheduler_specific_kwargs=dict(lr_scheduler_kwargs)
+                                 if isinstance(lr_scheduler_kwargs, Mapping) else {})
+    except Exception:  # not ours to judge: TrainingArguments and Trainer name what is wrong
+        return
+    if not isinstance(schedule, torch.optim.lr_scheduler.LambdaLR):
+        raise ValueError(_ungated_schedule_message(freeze_backbone_steps, name, type(schedule).__name__, label))
 
 
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
@@ -444,6 +477,7 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
+    check_freeze_schedule(freeze_backbone_steps, args.lr_scheduler_type, args.lr_scheduler_kwargs)
     trainer = DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                               data_collator=collator, compute_metrics=make_compute_metrics(targets))
     trainer.freeze_backbone_steps = int(freeze_backbone_steps)
@@ -721,6 +755,8 @@ def finetune(
             ``freeze_backbone_steps`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
+        ValueError: ``freeze_backbone_steps`` > 0 with an ``lr_scheduler_type`` (``training_args``) whose
+            schedule cannot be gated (:func:`check_freeze_schedule`; before ``output_dir`` is touched).
     """
     from transformers import set_seed
 
@@ -731,6 +767,8 @@ def finetune(
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,
                             freeze_backbone_steps=freeze_backbone_steps)
+    check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
+                          training_args.get("lr_scheduler_kwargs"))
     ci_block_s = check_block_s(ci_block_s)
     targets = check_targets(targets)
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
