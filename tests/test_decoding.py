@@ -587,7 +587,7 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
     assert any(k.startswith("decoding_heads.") for k in set(after) - set(before))
 
 
-def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_is_refused_before_anything_is_written(
+def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_or_not_a_count_is_refused_before_anything_runs(
         a2929, pretrained, tmp_path):
     """Break test: lr_scheduler_type="reduce_lr_on_plateau" (a ReduceLROnPlateau, which has no
     per-group factor to hold at 0) with freeze_backbone_steps was refused only when training
@@ -610,6 +610,10 @@ def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_is_refused_before_
     with pytest.raises(ValueError, match=msg):
         build_trainer(model, dsd["train"], dsd["validation"], tmp_path / "t", freeze_backbone_steps=2, max_steps=4,
                       lr_scheduler_type="reduce_lr_on_plateau", eval_strategy="steps", eval_steps=2)
+    # nor does it round a count: 2.5 trained as 2 frozen steps, -1 as none, True as 1
+    for bad in (2.5, -1, True):
+        with pytest.raises(ValueError, match=rf"freeze_backbone_steps: expected a whole number >= 0 \(0: off\), got {bad!r}"):
+            build_trainer(model, dsd["train"], None, tmp_path / "t", freeze_backbone_steps=bad, max_steps=4)
     # the schedules it gates pass, and without freezing the plateau schedule is not its business
     from hf_neuroformer.finetuning import check_freeze_schedule
 

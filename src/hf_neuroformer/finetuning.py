@@ -465,6 +465,10 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     arXiv 2202.10054) within one run and one schedule. Equal to ``max_steps``: the backbone never
     changes (a probe of the pretrained features). The backbone still receives gradients (so
     several processes stay in step), and AdamW's moment estimates for it run from step 0.
+
+    Raises:
+        ValueError: ``freeze_backbone_steps`` not a whole number >= 0, or > 0 with an
+            ``lr_scheduler_type`` whose schedule cannot be gated (:func:`check_freeze_schedule`).
     """
     from transformers import TrainingArguments
 
@@ -476,6 +480,8 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
                                     cfg.eos_token_id, modalities=cfg.modalities)
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
+    if not is_whole_number(freeze_backbone_steps) or freeze_backbone_steps < 0:  # int(2.5) trained as 2
+        raise ValueError(f"freeze_backbone_steps: expected a whole number >= 0 (0: off), got {freeze_backbone_steps!r}")
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
     check_freeze_schedule(freeze_backbone_steps, args.lr_scheduler_type, args.lr_scheduler_kwargs)
     trainer = DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
