@@ -586,6 +586,20 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
     assert all(torch.equal(before[k], after[k]) for k in shared)
     assert any(k.startswith("decoding_heads.") for k in set(after) - set(before))
 
+    # the model card says so: "Fine-tuned from the pretrained model" alone read as if the backbone had trained
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    staged = save_for_hub(out, stage)
+    text = str(build_model_card(stage, "lab/probe", staged))
+    assert ("- Backbone frozen throughout (3 of 3 steps, `freeze_backbone_steps`): only the decoding heads trained; "
+            "the backbone is the pretrained one, unchanged") in text
+    partly = str(build_model_card(stage, "lab/probe", {**staged, "freeze_backbone_steps": 1}))
+    assert "- Backbone frozen for the first 1 of 3 steps (`freeze_backbone_steps`): only the decoding heads trained, " \
+           "then everything" in partly
+    assert "Backbone frozen" not in str(build_model_card(stage, "lab/probe", {**staged, "freeze_backbone_steps": 0}))
+
 
 def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_or_not_a_count_is_refused_before_anything_runs(
         a2929, pretrained, tmp_path):

@@ -573,6 +573,19 @@ def build_model_card(
                                  isinstance(metrics.get("fraction"), float) and metrics["fraction"] < 1 else "") + ".")
         elif metrics.get("init") == "scratch":
             data_lines.append("- Trained from scratch (no pretraining).")
+        # linear probing first (finetune's freeze_backbone_steps): "fine-tuned from" alone read as if the
+        # backbone had trained, when with it frozen throughout only the new modules ever did
+        frozen, total = metrics.get("freeze_backbone_steps"), metrics.get("total_steps")
+        if isinstance(frozen, int) and frozen > 0:
+            new = "the decoding heads" + (" and the attentive read-out" if config.get("decoding_pool") == "attention" else "")
+            backbone = "the pretrained one" if metrics.get("init") == "pretrained" else "its random initialisation"
+            if isinstance(total, int) and frozen >= total:
+                data_lines.append(f"- Backbone frozen throughout ({total} of {total} steps, `freeze_backbone_steps`): only "
+                                  f"{new} trained; the backbone is {backbone}, unchanged (a probe of its features).")
+            else:
+                data_lines.append(f"- Backbone frozen for the first {frozen} of {total if total is not None else '?'} "
+                                  f"steps (`freeze_backbone_steps`): only {new} trained, then everything (linear "
+                                  "probing then fine-tuning).")
     if data_description:
         data_lines.append(f"- Provenance: {data_description}")
     if splits is not None:
