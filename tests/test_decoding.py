@@ -601,6 +601,35 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
     assert "Backbone frozen" not in str(build_model_card(stage, "lab/probe", {**staged, "freeze_backbone_steps": 0}))
 
 
+def test_resuming_a_frozen_run_continues_it_exactly_and_a_changed_split_is_named(a2929, pretrained, tmp_path):
+    """A checkpoint saved in the frozen phase (optimizer and scheduler kept) resumes with its four
+    parameter groups and ends on the same weights as the uninterrupted run. Break test: resuming it
+    with freeze_backbone_steps=0 (two groups) failed with torch's bare "loaded state dict has a
+    different number of parameter groups"; the error now names freeze_backbone_steps and the way out."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    train_ds = dsd["train"].select(range(48))
+    kw = dict(per_device_train_batch_size=16, max_steps=3, learning_rate=1e-2, weight_decay=0.1, save_strategy="steps",
+              save_steps=1, save_only_model=False, seed=0)
+
+    def run(name, freeze, resume=None):
+        model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
+        trainer = build_trainer(model, train_ds, None, tmp_path / name, freeze_backbone_steps=freeze, **kw)
+        trainer.train(resume_from_checkpoint=resume)
+        return {k: v.detach().clone() for k, v in model.named_parameters()}, trainer
+
+    whole, trainer = run("whole", 2)
+    assert [g["frozen_until_step"] for g in trainer.optimizer.param_groups] == [0, 2, 0, 2]
+    resumed, trainer = run("resumed", 2, resume=str(tmp_path / "whole" / "checkpoint-1"))
+    assert trainer.state.global_step == 3 and len(trainer.optimizer.param_groups) == 4
+    assert all(torch.equal(whole[k], v) for k, v in resumed.items())
+    with pytest.raises(ValueError, match=r"^resume_from_checkpoint: the optimizer state of .*checkpoint-1' does not fit "
+                                         r"this trainer's 2 parameter groups \(freeze_backbone_steps=0\): "):
+        run("unfrozen", 0, resume=str(tmp_path / "whole" / "checkpoint-1"))
+
+
 def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_or_not_a_count_is_refused_before_anything_runs(
         a2929, pretrained, tmp_path):
     """Break test: lr_scheduler_type="reduce_lr_on_plateau" (a ReduceLROnPlateau, which has no

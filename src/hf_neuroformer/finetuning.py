@@ -377,6 +377,22 @@ class DecodingTrainer(Trainer):
             optimizer.add_param_group(group)
         return optimizer
 
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        """``Trainer``'s, with torch's "loaded state dict has a different number of parameter groups"
+        explained: ``freeze_backbone_steps`` > 0 splits each group in two, so the optimizer state of
+        a checkpoint saved with it fits only a trainer with it, and one saved without only without."""
+        try:
+            super()._load_optimizer_and_scheduler(checkpoint)
+        except ValueError as err:
+            if "different number of parameter groups" not in str(err):
+                raise
+            raise ValueError(
+                f"resume_from_checkpoint: the optimizer state of {str(checkpoint)!r} does not fit this trainer's "
+                f"{len(self.optimizer.param_groups)} parameter groups (freeze_backbone_steps={self.freeze_backbone_steps}): "
+                "freeze_backbone_steps > 0 splits the backbone from the new modules, so a checkpoint saved with it "
+                "resumes only with it (a value up to the checkpoint's step trains everything from there on), and one "
+                "saved with freeze_backbone_steps=0 only with 0") from err
+
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """``Trainer.create_scheduler``; with ``freeze_backbone_steps`` the groups that
         :meth:`create_optimizer` marked get a learning rate of exactly 0 for the first that many
