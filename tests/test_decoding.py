@@ -657,6 +657,13 @@ def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_or_not_a_count_is_
     for bad in (2.5, -1, True):
         with pytest.raises(ValueError, match=rf"freeze_backbone_steps: expected a whole number >= 0 \(0: off\), got {bad!r}"):
             build_trainer(model, dsd["train"], None, tmp_path / "t", freeze_backbone_steps=bad, max_steps=4)
+    # heads the user froze (requires_grad False): Trainer leaves them out, and the frozen steps trained nothing at all
+    model.decoding_heads.requires_grad_(False)
+    trainer = build_trainer(model, dsd["train"].select(range(16)), None, tmp_path / "t", freeze_backbone_steps=1,
+                            max_steps=1, per_device_train_batch_size=16, save_strategy="no")
+    with pytest.raises(ValueError, match=r"^freeze_backbone_steps=1: no parameter the optimizer trains belongs to the "
+                                         r"decoder's new modules \(names starting decoding_heads\. / attention_pool\."):
+        trainer.train()
     # the schedules it gates pass, and without freezing the plateau schedule is not its business
     from hf_neuroformer.finetuning import check_freeze_schedule
 

@@ -358,7 +358,10 @@ class DecodingTrainer(Trainer):
     def create_optimizer(self, model=None):
         """``Trainer.create_optimizer``; with ``freeze_backbone_steps`` each of its parameter groups
         is split in two, the decoder's new modules (:data:`NEW_MODULE_PREFIXES`) and the rest (the
-        pretrained backbone and its next-spike heads), the latter marked for :meth:`create_scheduler`."""
+        pretrained backbone and its next-spike heads), the latter marked for :meth:`create_scheduler`.
+
+        Raises:
+            ValueError: no trainable parameter is one of the new modules (all would be frozen)."""
         fresh = self.optimizer is None
         optimizer = super().create_optimizer(model)
         if not (fresh and self.freeze_backbone_steps):
@@ -372,6 +375,11 @@ class DecodingTrainer(Trainer):
                 params = [p for p in group["params"] if (id(p) in new_ids) != frozen]
                 if params:
                     groups.append({**settings, "params": params, "frozen_until_step": self.freeze_backbone_steps if frozen else 0})
+        if all(g["frozen_until_step"] for g in groups):  # frozen heads, or names a wrapper prefixed
+            raise ValueError(
+                f"freeze_backbone_steps={self.freeze_backbone_steps}: no parameter the optimizer trains belongs to the "
+                f"decoder's new modules (names starting {' / '.join(NEW_MODULE_PREFIXES)}, requires_grad True), so "
+                "nothing would train in the frozen steps; pass freeze_backbone_steps=0 or leave the heads trainable")
         optimizer.param_groups = []  # nothing has been stepped yet: no state to carry over
         for group in groups:
             optimizer.add_param_group(group)
