@@ -439,15 +439,14 @@ def _after_step(until: int, schedule: Callable[[int], float], step: int) -> floa
     return 0.0 if step < until else schedule(step)
 
 
-def _ungated_schedule_message(freeze_backbone_steps, lr_scheduler_type, got: str, label=lambda name: name) -> str:
+def _ungated_schedule_message(freeze_backbone_steps, lr_scheduler_type, got: str) -> str:
     name = getattr(lr_scheduler_type, "value", lr_scheduler_type)  # TrainingArguments holds a SchedulerType
-    return (f"{label('freeze_backbone_steps')}={freeze_backbone_steps}: holds the backbone's learning rate at 0 through "
+    return (f"freeze_backbone_steps={freeze_backbone_steps}: holds the backbone's learning rate at 0 through "
             f"a LambdaLR schedule (lr_scheduler_type 'linear', 'cosine', 'constant', ...), but lr_scheduler_type="
             f"{name!r} gives a {got}; pass freeze_backbone_steps=0 or another lr_scheduler_type")
 
 
-def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_scheduler_kwargs=None,
-                          label: Callable[[str], str] = lambda name: name) -> None:
+def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_scheduler_kwargs=None) -> None:
     """Refuse ``freeze_backbone_steps`` > 0 with a learning-rate schedule it cannot gate (one that is
     not a ``LambdaLR``: ``reduce_lr_on_plateau``, ``greedy``), before any data is read or any
     folder written (:class:`DecodingTrainer` would otherwise find out when training starts). The
@@ -470,7 +469,7 @@ def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_
     except Exception:  # not ours to judge: TrainingArguments and Trainer name what is wrong
         return
     if not isinstance(schedule, torch.optim.lr_scheduler.LambdaLR):
-        raise ValueError(_ungated_schedule_message(freeze_backbone_steps, name, type(schedule).__name__, label))
+        raise ValueError(_ungated_schedule_message(freeze_backbone_steps, name, type(schedule).__name__))
 
 
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
