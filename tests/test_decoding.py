@@ -572,6 +572,61 @@ def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything
         assert moved(step, backbone) > 1e-4, step
 
 
+def test_a_frozen_backbone_neither_clips_the_new_heads_step_nor_hides_its_learning_rate(a2929, pretrained, tmp_path):
+    """Break test: while the backbone was frozen its gradients were still computed and kept, so
+    gradient clipping (max_grad_norm) measured them with the new modules' and scaled the heads'
+    step down by a norm they did not own. Now, at the optimizer step (after clipping), a frozen
+    backbone has no gradients and the heads' clipped gradients have exactly max_grad_norm's norm;
+    once the backbone trains, the whole model's do. The training log names the backbone's rate
+    (0 while frozen), since ``learning_rate`` is that of the first group, the heads'."""
+    from transformers import TrainerCallback
+
+    from hf_neuroformer.finetuning import is_new_module_parameter
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    seen = []
+
+    class AtStep(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            grads = {n: p.grad for n, p in model.named_parameters()}
+            new = [g for n, g in grads.items() if is_new_module_parameter(n)]
+            seen.append({
+                "backbone_grads": sum(g is not None for n, g in grads.items() if not is_new_module_parameter(n)),
+                "heads_norm": torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in new])).item(),
+                "all_norm": torch.linalg.vector_norm(torch.stack(
+                    [torch.linalg.vector_norm(g) for g in grads.values() if g is not None])).item(),
+            })
+
+    # with the auxiliary next-spike loss, which reaches the backbone and its next-spike heads
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention",
+        decoding_generative_loss_weight=0.5)
+    trainer = build_trainer(model, dsd["train"].select(range(64)), None, tmp_path / "partly", max_steps=4,
+                            freeze_backbone_steps=2, per_device_train_batch_size=16, learning_rate=1e-2,
+                            lr_scheduler_type="constant", max_grad_norm=0.01, save_strategy="no", seed=0,
+                            logging_steps=1)
+    trainer.add_callback(AtStep())
+    trainer.train()
+    lines = [e for e in trainer.state.log_history if "learning_rate" in e]
+    assert all(e["grad_norm"] > 0.02 for e in lines)  # clipping acted at every step
+    for step in (0, 1):  # frozen: the heads' norm alone was clipped to 0.01 (old code: 0.0094, the backbone's counted)
+        assert seen[step]["backbone_grads"] == 0, seen[step]
+        assert seen[step]["heads_norm"] == pytest.approx(0.01, rel=1e-4), seen[step]
+    for step in (2, 3):  # the backbone trains: the whole model's norm is clipped
+        assert seen[step]["backbone_grads"] > 10
+        assert seen[step]["all_norm"] == pytest.approx(0.01, rel=1e-4) and seen[step]["heads_norm"] < 0.0099
+    assert [e["learning_rate"] for e in lines] == [1e-2] * 4
+    assert [e["backbone_learning_rate"] for e in lines] == [0.0, 0.0, 1e-2, 1e-2]
+    # without a freeze the log is Trainer's own
+    trainer = build_trainer(model, dsd["train"].select(range(16)), None, tmp_path / "plain", max_steps=1,
+                            per_device_train_batch_size=16, save_strategy="no")
+    trainer.train()
+    assert not any("backbone_learning_rate" in e for e in trainer.state.log_history)
+
+
 def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weights(a2929, pretrained, tmp_path):
     from safetensors.torch import load_file
 
@@ -580,6 +635,12 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
                        eval_steps=3, batch_size=16, freeze_backbone_steps=3)
     assert metrics["freeze_backbone_steps"] == 3
     assert json.loads((out / "metrics.json").read_text())["freeze_backbone_steps"] == 3
+    # the optimisation settings are kept (metrics.json had no learning rate, so the card could not show it)
+    assert metrics["training"] == {
+        "optimizer": "adamw_torch", "learning_rate": 5e-4, "lr_scheduler_type": "linear", "warmup_steps": 0,
+        "weight_decay": 0.01, "max_grad_norm": 1.0, "batch_size": 16, "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 1, "world_size": 1, "max_steps": 3, "eval_steps": 3, "seed": 0,
+        "generative_loss_weight": 0.0, "freeze_backbone_steps": 3}
     before, after = load_file(pretrained / "model.safetensors"), load_file(out / "model.safetensors")
     shared = sorted(set(before) & set(after))
     assert len(shared) > 10
@@ -595,6 +656,7 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
     text = str(build_model_card(stage, "lab/probe", staged))
     assert ("- Backbone frozen throughout (3 of 3 steps, `freeze_backbone_steps`): only the decoding heads trained; "
             "the backbone is the pretrained one, unchanged") in text
+    assert "- Fine-tuning configuration (`metrics.json`, `training`):" in text and '"learning_rate": 0.0005' in text
     partly = str(build_model_card(stage, "lab/probe", {**staged, "freeze_backbone_steps": 1}))
     assert "- Backbone frozen for the first 1 of 3 steps (`freeze_backbone_steps`): only the decoding heads trained, " \
            "then everything" in partly
@@ -625,6 +687,9 @@ def test_resuming_a_frozen_run_continues_it_exactly_and_a_changed_split_is_named
     resumed, trainer = run("resumed", 2, resume=str(tmp_path / "whole" / "checkpoint-1"))
     assert trainer.state.global_step == 3 and len(trainer.optimizer.param_groups) == 4
     assert all(torch.equal(whole[k], v) for k, v in resumed.items())
+    # resumed with another positive value: the groups carry this trainer's value, not the checkpoint's
+    other, trainer = run("other", 1, resume=str(tmp_path / "whole" / "checkpoint-1"))
+    assert [g["frozen_until_step"] for g in trainer.optimizer.param_groups] == [0, 1, 0, 1]
     with pytest.raises(ValueError, match=r"^resume_from_checkpoint: the optimizer state of .*checkpoint-1' does not fit "
                                          r"this trainer's 2 parameter groups \(freeze_backbone_steps=0\): "):
         run("unfrozen", 0, resume=str(tmp_path / "whole" / "checkpoint-1"))

@@ -385,12 +385,54 @@ class DecodingTrainer(Trainer):
             optimizer.add_param_group(group)
         return optimizer
 
+    def _frozen_groups(self) -> list:
+        """The optimizer's parameter groups still frozen at this optimisation step (none once
+        ``global_step`` reaches ``freeze_backbone_steps``)."""
+        if not self.freeze_backbone_steps or self.optimizer is None:
+            return []
+        step = self.state.global_step
+        return [g for g in self.optimizer.param_groups if step < int(g.get("frozen_until_step", 0))]
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        """``Trainer.training_step``; while the backbone is frozen its gradients are dropped after
+        each backward pass (``grad = None``), so gradient clipping (``max_grad_norm``) and the logged
+        ``grad_norm`` cover the parameters that train, and AdamW skips the frozen ones (no moment
+        estimates gathered from steps they never took). Before, the frozen backbone's gradients
+        entered the norm and scaled down the new heads' clipped step (most with the auxiliary
+        next-spike loss, which reaches the backbone directly). The frozen groups' learning
+        rate, used by the step to come, is kept for :meth:`log` (``backbone_learning_rate``)."""
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        frozen = self._frozen_groups()
+        for group in frozen:
+            for p in group["params"]:
+                p.grad = None
+        if self.freeze_backbone_steps and self.optimizer is not None:
+            groups = [g for g in self.optimizer.param_groups if int(g.get("frozen_until_step", 0))]
+            if groups:
+                self._backbone_lr = float(groups[0]["lr"])
+        return loss
+
+    def log(self, logs, *args, **kwargs):
+        """``Trainer.log``; with ``freeze_backbone_steps`` a training log line also gives
+        ``backbone_learning_rate``, the rate of the backbone's groups at the step logged (0 while
+        frozen): ``learning_rate`` is that of the first group, the decoder's new modules."""
+        if "learning_rate" in logs and getattr(self, "_backbone_lr", None) is not None:
+            logs = {**logs, "backbone_learning_rate": self._backbone_lr}
+        return super().log(logs, *args, **kwargs)
+
     def _load_optimizer_and_scheduler(self, checkpoint):
         """``Trainer``'s, with torch's "loaded state dict has a different number of parameter groups"
         explained: ``freeze_backbone_steps`` > 0 splits each group in two, so the optimizer state of
-        a checkpoint saved with it fits only a trainer with it, and one saved without only without."""
+        a checkpoint saved with it fits only a trainer with it, and one saved without only without.
+        A checkpoint saved with another ``freeze_backbone_steps`` > 0 brings its own value back into
+        the groups' ``frozen_until_step``; this trainer's value (the one its schedule holds) is set
+        again."""
         try:
             super()._load_optimizer_and_scheduler(checkpoint)
+            if self.freeze_backbone_steps and self.optimizer is not None:
+                for group in self.optimizer.param_groups:
+                    if int(group.get("frozen_until_step", 0)):
+                        group["frozen_until_step"] = self.freeze_backbone_steps
         except ValueError as err:
             if "different number of parameter groups" not in str(err):
                 raise
@@ -932,6 +974,8 @@ def finetune(
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
         freeze_backbone_steps=int(freeze_backbone_steps),
+        # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
+        training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps),
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
         config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
         # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
@@ -968,6 +1012,27 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
+
+
+def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0) -> Dict[str, object]:
+    """The optimisation settings of a fine-tuning run, read from its ``TrainingArguments``
+    (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer, learning rate
+    and schedule, warmup, weight decay, gradient clipping, batch (windows per optimisation step
+    over all processes, and how it is split), steps, evaluation interval, seed, and the two
+    fine-tuning settings of this package."""
+    def plain(v):
+        return getattr(v, "value", v)
+
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    return {
+        "optimizer": plain(args.optim), "learning_rate": float(args.learning_rate),
+        "lr_scheduler_type": plain(args.lr_scheduler_type), "warmup_steps": plain(args.warmup_steps),
+        "weight_decay": float(args.weight_decay), "max_grad_norm": float(args.max_grad_norm),
+        "batch_size": int(per_step), "per_device_train_batch_size": int(args.per_device_train_batch_size),
+        "gradient_accumulation_steps": int(args.gradient_accumulation_steps), "world_size": int(args.world_size),
+        "max_steps": int(args.max_steps), "eval_steps": plain(args.eval_steps), "seed": int(args.seed),
+        "generative_loss_weight": float(generative_loss_weight), "freeze_backbone_steps": int(freeze_backbone_steps),
+    }
 
 
 def load_decoder(model_dir, flag: str = "model_dir"):

@@ -635,6 +635,9 @@ def build_model_card(
     if training:
         training_lines += ["- Training configuration (`training_config.json`):", "", "```json",
                            json.dumps(training, indent=2), "```"]
+    elif decoder and isinstance(metrics.get("training"), dict):  # finetune's settings (no training_config.json)
+        training_lines += ["- Fine-tuning configuration (`metrics.json`, `training`):", "", "```json",
+                           json.dumps(metrics["training"], indent=2), "```"]
 
     rows = ["| split | metric | value |", "|---|---|---|"]
     for key, value in card_metrics(metrics).items():
