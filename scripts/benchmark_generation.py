@@ -414,8 +414,10 @@ def run_gpu(args) -> int:
     return 0
 
 
-def render_gpu(path: Path) -> int:
-    """The GPU section of BENCHMARKS.md (after the CPU one), from ``path``."""
+def render_gpu(path: Path, benchmarks_md: Path = ROOT / "BENCHMARKS.md",
+               dest: Path = ROOT / "benchmarks" / "generation_gpu.json") -> int:
+    """The GPU section of ``benchmarks_md`` (after the CPU one, or in place of an earlier GPU
+    section), from ``path``, which is copied to ``dest``."""
     data = json.loads(Path(path).read_text())
     meta, rows, identity = data["meta"], data["rows"], data["identity"]
     if meta.get("quick"):
@@ -436,7 +438,7 @@ def render_gpu(path: Path) -> int:
         f"\n- cached vs reference tokens on the GPU (same seed, 16 windows of the default-size model, batch 8): "
         f"{ident}\n{GPU_END}"
     )
-    bm = ROOT / "BENCHMARKS.md"
+    bm = Path(benchmarks_md)
     text = bm.read_text()
     if GPU_START in text:
         replace_section(bm, GPU_START, GPU_END, section)
@@ -444,7 +446,7 @@ def render_gpu(path: Path) -> int:
         if END not in text:
             raise SystemExit(f"{bm}: no generation-speed section ({END}) to put the GPU section after")
         write_atomic(bm, text.replace(END, END + "\n\n" + section, 1))
-    dest = ROOT / "benchmarks" / "generation_gpu.json"
+    dest = Path(dest)
     if Path(path).resolve() != dest.resolve():
         write_atomic(dest, Path(path).read_text())
     print(f"wrote {bm} and {dest}")

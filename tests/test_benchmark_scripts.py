@@ -403,3 +403,53 @@ def test_repeated_splits_section_names_a_learning_rate_once_per_line():
     entry["settings"].update(learning_rate=5e-4, freeze_backbone_steps=None)
     text = rs.write_section({"entries": [entry]})
     assert "learning rate" not in next(line for line in text.splitlines() if line.startswith("### "))
+
+
+def test_generation_gpu_section_goes_after_the_cpu_one_and_a_rerender_replaces_it(tmp_path, capsys):
+    """``benchmark_generation.py --render-gpu``: the GPU results (written on a GPU machine by
+    ``--device cuda --out DIR``) become their own section after the CPU one, which a later CPU run
+    replaces between its own markers; rendering again replaces the GPU section instead of adding a
+    second; a --quick run is refused; the batch-1 line does not call a GPU rate a like-for-like
+    multiple of the original's CPU rate. ``--device cuda`` without ``--out`` is refused."""
+    import json
+
+    import benchmark_generation as bg
+    import pytest
+
+    def row(size, cache, batch, sps):
+        return {"size": size, "use_cache": cache, "batch": batch, "n_windows": 4, "n_parameters": 24e6 if size == "original" else 6e5,
+                "past_tokens": 1146 if size == "original" else 200, "spikes_per_second": sps, "seconds": 400 / sps,
+                "peak_extra_mib": 10.0, "floors_ms": {"weights": 0.5, "cross_attention": 0.1, "encode_per_window": 5.0} if cache and batch == 1 else None}
+
+    rows = [row("default", True, 1, 900.0), row("default", False, 1, 300.0), row("original", True, 1, 500.0),
+            row("original", False, 1, 50.0), row("original", True, 64, 20000.0)]
+    meta = {"date": "2026-12-04 16:00 UTC", "gpu": "NVIDIA H200", "torch": "2.11.0", "cuda": "13.0", "transformers": "5.17.0",
+            "quick": False}
+    identity = [{"mode": m, "greedy": g, "windows": 16, "windows_differing": 0} for m in ("teacher_forced", "free_running")
+                for g in (True, False)]
+    src = tmp_path / "generation_gpu.json"
+    src.write_text(json.dumps({"meta": meta, "rows": rows, "identity": identity}))
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(f"# B\n\n{bg.START}\n## Generation speed\n\ncpu table\n{bg.END}\n\n## Training speed\n\nkept\n")
+    dest = tmp_path / "out" / "generation_gpu.json"
+    dest.parent.mkdir()
+    assert bg.render_gpu(src, md, dest) == 0
+    text = md.read_text()
+    assert text.index(bg.END) < text.index(bg.GPU_START) < text.index(bg.GPU_END) < text.index("## Training speed")
+    assert "cpu table" in text and "kept" in text and json.loads(dest.read_text())["rows"] == rows
+    gpu = text[text.index(bg.GPU_START):text.index(bg.GPU_END)]
+    assert "### GPU: NVIDIA H200" in gpu and "original, batch 1: cached / reference = **10.0x**" in gpu
+    assert "**500 spikes/s** = 50x the original generator's ~10 spikes/s" in gpu and "not a like-for-like ratio" in gpu
+    assert "for this fp32 model on the NVIDIA H200" in gpu and "free-running sampled: 16 of 16 windows identical" in gpu
+    rows[2]["spikes_per_second"] = 700.0
+    src.write_text(json.dumps({"meta": meta, "rows": rows, "identity": identity}))
+    bg.render_gpu(src, md, dest)
+    again = md.read_text()
+    assert again.count(bg.GPU_START) == 1 and "**700 spikes/s**" in again and "**500 spikes/s**" not in again
+    src.write_text(json.dumps({"meta": {**meta, "quick": True}, "rows": rows, "identity": identity}))
+    with pytest.raises(SystemExit, match="--quick"):
+        bg.render_gpu(src, md, dest)
+    assert md.read_text() == again
+    with pytest.raises(SystemExit):
+        bg.main(["--device", "cuda"])
+    assert "--device other than cpu needs --out DIR" in capsys.readouterr().err
