@@ -674,9 +674,10 @@ def test_resuming_a_frozen_run_continues_it_exactly_and_a_changed_split_is_named
     dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
     train_ds = dsd["train"].select(range(48))
     kw = dict(per_device_train_batch_size=16, max_steps=3, learning_rate=1e-2, weight_decay=0.1, save_strategy="steps",
-              save_steps=1, save_only_model=False, seed=0)
+              save_steps=1, save_only_model=False, seed=0, logging_steps=1)
 
     def run(name, freeze, resume=None):
+        torch.manual_seed(0)  # the same new head in every run
         model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
         trainer = build_trainer(model, train_ds, None, tmp_path / name, freeze_backbone_steps=freeze, **kw)
         trainer.train(resume_from_checkpoint=resume)
@@ -687,9 +688,20 @@ def test_resuming_a_frozen_run_continues_it_exactly_and_a_changed_split_is_named
     resumed, trainer = run("resumed", 2, resume=str(tmp_path / "whole" / "checkpoint-1"))
     assert trainer.state.global_step == 3 and len(trainer.optimizer.param_groups) == 4
     assert all(torch.equal(whole[k], v) for k, v in resumed.items())
-    # resumed with another positive value: the groups carry this trainer's value, not the checkpoint's
+    # resumed with another positive value: the groups carry this trainer's value, not the checkpoint's,
+    # and so does the backbone's learning rate of the first step resumed. Break test: it kept the
+    # checkpoint's 0, so N=1 from checkpoint-1 of the N=2 run still froze step 2, and N=2 from
+    # checkpoint-1 of an N=1 run logged the backbone's rate 0.005 at step 2, frozen. Both runs agree
+    # up to checkpoint-1 (step 1 frozen in both), so the resumed run must end where the whole one does.
+    whole1, trainer = run("whole1", 1)
     other, trainer = run("other", 1, resume=str(tmp_path / "whole" / "checkpoint-1"))
     assert [g["frozen_until_step"] for g in trainer.optimizer.param_groups] == [0, 1, 0, 1]
+    assert all(torch.equal(whole1[k], v) for k, v in other.items())
+    assert [e["backbone_learning_rate"] for e in trainer.state.log_history if "learning_rate" in e] == \
+        pytest.approx([0.0, 1e-2 * 2 / 3, 1e-2 / 3])
+    _, trainer = run("longer", 2, resume=str(tmp_path / "whole1" / "checkpoint-1"))
+    assert [e["backbone_learning_rate"] for e in trainer.state.log_history if "learning_rate" in e] == \
+        pytest.approx([0.0, 0.0, 1e-2 / 3])
     with pytest.raises(ValueError, match=r"^resume_from_checkpoint: the optimizer state of .*checkpoint-1' does not fit "
                                          r"this trainer's 2 parameter groups \(freeze_backbone_steps=0\): "):
         run("unfrozen", 0, resume=str(tmp_path / "whole" / "checkpoint-1"))

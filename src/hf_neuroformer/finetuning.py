@@ -426,13 +426,21 @@ class DecodingTrainer(Trainer):
         a checkpoint saved with it fits only a trainer with it, and one saved without only without.
         A checkpoint saved with another ``freeze_backbone_steps`` > 0 brings its own value back into
         the groups' ``frozen_until_step``; this trainer's value (the one its schedule holds) is set
-        again."""
+        again, and so is the backbone groups' learning rate for the step to come, from this
+        trainer's schedule: the checkpoint's (0 while it was still frozen there) held the backbone
+        for one more step after a resume with a smaller N, and was logged as its rate while frozen
+        after one with a larger N."""
         try:
             super()._load_optimizer_and_scheduler(checkpoint)
             if self.freeze_backbone_steps and self.optimizer is not None:
-                for group in self.optimizer.param_groups:
+                scheduler = self.lr_scheduler if isinstance(self.lr_scheduler, torch.optim.lr_scheduler.LambdaLR) else None
+                for i, group in enumerate(self.optimizer.param_groups):
                     if int(group.get("frozen_until_step", 0)):
                         group["frozen_until_step"] = self.freeze_backbone_steps
+                        if scheduler is not None and checkpoint is not None:
+                            group["lr"] = scheduler.base_lrs[i] * scheduler.lr_lambdas[i](scheduler.last_epoch)
+                if scheduler is not None:
+                    scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
         except ValueError as err:
             if "different number of parameter groups" not in str(err):
                 raise
