@@ -2375,3 +2375,24 @@ def test_cli_finetune_wrote_line_leaves_out_files_it_did_not_write(pretrained, s
     assert "eval.json" not in wrote and "notes.txt" not in wrote, wrote
     assert all(name in wrote for name in ("config.json", "model.safetensors", "splits.json", "training_log.json")), wrote
     assert (out / "eval.json").read_text() == "{}"  # left as it was
+
+
+def test_finetune_training_settings_hold_plain_json_numbers(tmp_path):
+    """Break test: warmup_steps=np.int64(2) passes finetune's check (a whole number) and
+    TrainingArguments keeps it, so the ``training`` dict that finetune returns held a numpy integer
+    and ``json.dumps(metrics)`` failed ("Object of type int64 is not JSON serializable"), while
+    metrics.json (written through json_safe) said 2. A ratio (warmup 0.1, eval_steps 0.5, which
+    TrainingArguments reads as shares of max_steps) is kept as the float it is."""
+    from transformers import TrainingArguments
+
+    from hf_neuroformer.finetuning import finetune_training_settings
+
+    common = dict(output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=10, eval_strategy="steps")
+    args = TrainingArguments(warmup_steps=np.int64(2), eval_steps=np.int64(5), **common)
+    settings = finetune_training_settings(args, np.float32(0.5), np.int64(3))
+    assert json.loads(json.dumps(settings)) == settings
+    assert type(settings["warmup_steps"]) is int and settings["warmup_steps"] == 2
+    assert type(settings["eval_steps"]) is int and settings["eval_steps"] == 5
+    assert settings["generative_loss_weight"] == 0.5 and settings["freeze_backbone_steps"] == 3
+    ratio = finetune_training_settings(TrainingArguments(warmup_steps=0.1, eval_steps=0.5, **common))
+    assert (ratio["warmup_steps"], ratio["eval_steps"]) == (0.1, 0.5) and json.dumps(ratio)
