@@ -570,6 +570,10 @@ def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything
         assert moved(step, new) > 1e-4, step
     for step in (3, 4):
         assert moved(step, backbone) > 1e-4, step
+    # the frozen steps' gradients were dropped: AdamW's estimates for the backbone start at step 3
+    state, params = trainer.optimizer.state, dict(model.named_parameters())
+    assert {float(state[params[n]]["step"]) for n in backbone} == {2.0}
+    assert {float(state[params[n]]["step"]) for n in new} == {4.0}
 
 
 def test_a_frozen_backbone_neither_clips_the_new_heads_step_nor_hides_its_learning_rate(a2929, pretrained, tmp_path):

@@ -536,8 +536,11 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     schedule's rate from that step on. This is linear probing then fine-tuning (LP-FT; Kumar et al.,
     "Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022,
     arXiv 2202.10054) within one run and one schedule. Equal to ``max_steps``: the backbone never
-    changes (a probe of the pretrained features). The backbone still receives gradients (so
-    several processes stay in step), and AdamW's moment estimates for it run from step 0.
+    changes (a probe of the pretrained features). The backward pass still runs through the
+    backbone (several processes reduce its gradients as before), but while it is frozen
+    :meth:`DecodingTrainer.training_step` drops them, so gradient clipping and the logged
+    ``grad_norm`` cover only the new modules, and AdamW's moment estimates for the backbone start
+    at step ``freeze_backbone_steps`` (with N=3 of 4 steps its step count is 1, the heads' 4).
 
     Raises:
         ValueError: ``freeze_backbone_steps`` not a whole number >= 0, or > 0 with an
