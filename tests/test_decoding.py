@@ -641,7 +641,8 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
     assert json.loads((out / "metrics.json").read_text())["freeze_backbone_steps"] == 3
     # the optimisation settings are kept (metrics.json had no learning rate, so the card could not show it)
     assert metrics["training"] == {
-        "optimizer": "adamw_torch", "learning_rate": 5e-4, "lr_scheduler_type": "linear", "warmup_steps": 0,
+        "optimizer": "adamw_torch", "learning_rate": 5e-4, "lr_scheduler_type": "linear", "lr_scheduler_kwargs": {},
+        "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8, "warmup_steps": 0,
         "weight_decay": 0.01, "max_grad_norm": 1.0, "batch_size": 16, "per_device_train_batch_size": 16,
         "gradient_accumulation_steps": 1, "world_size": 1, "max_steps": 3, "eval_steps": 3, "seed": 0,
         "generative_loss_weight": 0.0, "freeze_backbone_steps": 3}
@@ -2382,7 +2383,7 @@ def test_cli_finetune_wrote_line_leaves_out_files_it_did_not_write(pretrained, s
 
 
 def test_finetune_training_settings_hold_plain_json_numbers(tmp_path):
-    """Break test: warmup_steps=np.int64(2) passes finetune's check (a whole number) and
+    """Break tests: warmup_steps=np.int64(2) passes finetune's check (a whole number) and
     TrainingArguments keeps it, so the ``training`` dict that finetune returns held a numpy integer
     and ``json.dumps(metrics)`` failed ("Object of type int64 is not JSON serializable"), while
     metrics.json (written through json_safe) said 2. A ratio (warmup 0.1, eval_steps 0.5, which
@@ -2400,3 +2401,9 @@ def test_finetune_training_settings_hold_plain_json_numbers(tmp_path):
     assert settings["generative_loss_weight"] == 0.5 and settings["freeze_backbone_steps"] == 3
     ratio = finetune_training_settings(TrainingArguments(warmup_steps=0.1, eval_steps=0.5, **common))
     assert (ratio["warmup_steps"], ratio["eval_steps"]) == (0.1, 0.5) and json.dumps(ratio)
+    # the schedule's and AdamW's own settings: a card showing "cosine_with_restarts" alone hid its 2 cycles
+    args = TrainingArguments(lr_scheduler_type="cosine_with_restarts", lr_scheduler_kwargs={"num_cycles": 2},
+                             adam_beta2=0.98, adam_epsilon=1e-6, **common)
+    settings = finetune_training_settings(args)
+    assert settings["lr_scheduler_type"] == "cosine_with_restarts" and settings["lr_scheduler_kwargs"] == {"num_cycles": 2}
+    assert (settings["adam_beta1"], settings["adam_beta2"], settings["adam_epsilon"]) == (0.9, 0.98, 1e-6)

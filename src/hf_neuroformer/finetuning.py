@@ -57,6 +57,7 @@ from .decoding import (
 )
 from .generation import (check_model_dir, check_recording_units, quiet_loading, units_absent,
                          weights_not_loaded)
+from .jsonio import json_safe
 from .metrics.bootstrap import CI_BLOCK_S, check_block_s
 from .metrics.decoding import decoding_metrics
 from .modalities import windows_without_values
@@ -1027,9 +1028,10 @@ def finetune(
 
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0) -> Dict[str, object]:
     """The optimisation settings of a fine-tuning run, read from its ``TrainingArguments``
-    (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer, learning rate
-    and schedule, warmup, weight decay, gradient clipping, batch (windows per optimisation step
-    over all processes, and how it is split), steps, evaluation interval, seed, and the two
+    (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer (and AdamW's
+    betas and epsilon), learning rate and schedule (with ``lr_scheduler_kwargs``), warmup, weight
+    decay, gradient clipping, batch (windows per optimisation step over all processes, and how it
+    is split), steps, evaluation interval, seed, and the two
     fine-tuning settings of this package."""
     def plain(v):  # an enum's value, a numpy number as Python's (warmup_steps=np.int64(2) passes finetune's
         v = getattr(v, "value", v)  # check and TrainingArguments keeps it: the returned dict failed json.dumps)
@@ -1040,7 +1042,11 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     return {
         "optimizer": plain(args.optim), "learning_rate": float(args.learning_rate),
-        "lr_scheduler_type": plain(args.lr_scheduler_type), "warmup_steps": plain(args.warmup_steps),
+        "lr_scheduler_type": plain(args.lr_scheduler_type),
+        # the schedule's own settings (cosine_with_restarts' num_cycles, polynomial's power ...) and AdamW's
+        "lr_scheduler_kwargs": json_safe(dict(args.lr_scheduler_kwargs or {})),
+        "adam_beta1": float(args.adam_beta1), "adam_beta2": float(args.adam_beta2), "adam_epsilon": float(args.adam_epsilon),
+        "warmup_steps": plain(args.warmup_steps),
         "weight_decay": float(args.weight_decay), "max_grad_norm": float(args.max_grad_norm),
         "batch_size": int(per_step), "per_device_train_batch_size": int(args.per_device_train_batch_size),
         "gradient_accumulation_steps": int(args.gradient_accumulation_steps), "world_size": int(args.world_size),
