@@ -712,6 +712,43 @@ def test_resuming_a_frozen_run_continues_it_exactly_and_a_changed_split_is_named
         run("unfrozen", 0, resume=str(tmp_path / "whole" / "checkpoint-1"))
 
 
+def test_a_frozen_backbone_keeps_no_gradient_while_its_rate_is_0_after_a_resume_that_restarts_the_schedule(
+        a2929, pretrained, tmp_path):
+    """Break test: a checkpoint saved without its optimizer and scheduler (build_trainer's default
+    save_only_model=True) resumes with Trainer's schedule started again, so the backbone's rate is
+    0 for freeze_backbone_steps more steps; the gradients were dropped by global_step instead, so at
+    the resumed run's second step the backbone's 76 gradients (rate 0) entered clipping and AdamW's
+    moment estimates. Now both follow the schedule's step: no gradient while the rate is 0."""
+    from transformers import TrainerCallback
+
+    from hf_neuroformer.finetuning import is_new_module_parameter
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    kw = dict(per_device_train_batch_size=16, max_steps=3, learning_rate=1e-2, weight_decay=0.1, save_strategy="steps",
+              save_steps=1, seed=0, logging_steps=1, freeze_backbone_steps=2)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
+    build_trainer(model, dsd["train"].select(range(48)), None, tmp_path / "whole", **kw).train()
+    assert not (tmp_path / "whole" / "checkpoint-1" / "scheduler.pt").exists()
+    seen = []
+
+    class AtStep(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            seen.append(sum(p.grad is not None for n, p in model.named_parameters() if not is_new_module_parameter(n)))
+
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
+    trainer = build_trainer(model, dsd["train"].select(range(48)), None, tmp_path / "resumed", **kw)
+    trainer.add_callback(AtStep())
+    trainer.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-1"))
+    rates = [e["backbone_learning_rate"] for e in trainer.state.log_history if "learning_rate" in e]
+    assert rates[-2:] == [0.0, 0.0]  # the restarted schedule: steps 2 and 3 are its first two
+    assert seen == [0, 0]  # old code: [0, 76]
+    backbone = [p for n, p in model.named_parameters() if not is_new_module_parameter(n)]
+    assert not any(p in trainer.optimizer.state for p in backbone)
+
+
 def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_or_not_a_count_is_refused_before_anything_runs(
         a2929, pretrained, tmp_path):
     """Break test: lr_scheduler_type="reduce_lr_on_plateau" (a ReduceLROnPlateau, which has no

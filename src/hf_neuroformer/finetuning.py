@@ -387,11 +387,17 @@ class DecodingTrainer(Trainer):
         return optimizer
 
     def _frozen_groups(self) -> list:
-        """The optimizer's parameter groups still frozen at this optimisation step (none once
-        ``global_step`` reaches ``freeze_backbone_steps``)."""
+        """The optimizer's parameter groups still frozen at this optimisation step (none once the
+        schedule's step reaches ``freeze_backbone_steps``). The step is the schedule's own
+        (``lr_scheduler.last_epoch``), the clock that holds the backbone's rate at 0: it equals
+        ``global_step`` unless the schedule restarted (a resume from a checkpoint saved without
+        its scheduler, ``save_only_model=True``) or a step was skipped (fp16 overflow), where
+        counting ``global_step`` kept the gradients of a backbone whose rate was still 0, so they
+        entered clipping and AdamW's moment estimates."""
         if not self.freeze_backbone_steps or self.optimizer is None:
             return []
-        step = self.state.global_step
+        scheduler = self.lr_scheduler
+        step = scheduler.last_epoch if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) else self.state.global_step
         return [g for g in self.optimizer.param_groups if step < int(g.get("frozen_until_step", 0))]
 
     def training_step(self, model, inputs, *args, **kwargs):
