@@ -339,7 +339,43 @@ class DecodingTrainer(Trainer):
             if isinstance(b, Mapping) and torch.is_tensor(b.get("labels")) else b
             for b in batch_samples
         ]
-        return super()._get_num_items_in_batch(proxy, device)
+        n = super()._get_num_items_in_batch(proxy, device)
+        self._aux_counts = None if n is None else self._next_spike_counts(batch_samples, device)
+        return n
+
+    def _next_spike_counts(self, batch_samples, device) -> Optional[Dict[str, torch.Tensor]]:
+        """The step's next-spike targets for the auxiliary loss, counted as ``Trainer`` counts
+        ``num_items_in_batch`` (over the micro-batches, summed over the processes when
+        ``average_tokens_across_devices``): ``{"num_id_targets_in_batch": ...,
+        "num_dt_targets_in_batch": ...}`` for the labels the batches hold, or None (no auxiliary
+        labels, or DataParallel over several GPUs in one process, where the model keeps its
+        per-batch approximation)."""
+        if self.args.n_gpu > 1:
+            return None
+        counts = {}
+        # named without "label": Trainer takes every forward argument whose name holds it for a label column
+        for key, name in (("token_labels", "num_id_targets_in_batch"), ("dt_labels", "num_dt_targets_in_batch")):
+            if not all(isinstance(b, Mapping) and torch.is_tensor(b.get(key)) for b in batch_samples):
+                continue
+            c = sum(b[key][:, 1:].ne(-100).sum() for b in batch_samples).to(device)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                c = self.accelerator.gather(c).sum()
+            counts[name] = c
+        return counts or None
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
+        """``Trainer.compute_loss``; in a training step (``num_items_in_batch`` given) the model
+        also gets the step's next-spike target counts (:meth:`_next_spike_counts`), so that the
+        auxiliary loss (``decoding_generative_loss_weight``) sums to the step's per-token mean
+        under gradient accumulation too; before, each micro-batch's own mean was weighted by its
+        share of the windows, which is not the same when micro-batches hold different numbers of
+        spikes."""
+        counts = getattr(self, "_aux_counts", None)
+        aux = getattr(getattr(self.model, "config", None), "decoding_generative_loss_weight", 0) or 0
+        if num_items_in_batch is not None and counts and aux > 0 and isinstance(inputs, Mapping):
+            inputs = {**inputs, **counts}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch, **kwargs)
 
     def _prepare_inputs(self, inputs):
         """``Trainer._prepare_inputs``, asking the model for its output dict without attention

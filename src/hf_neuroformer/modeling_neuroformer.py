@@ -1670,6 +1670,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         modality_inputs: Optional[dict] = None,
+        num_id_targets_in_batch: Optional[torch.Tensor] = None,
+        num_dt_targets_in_batch: Optional[torch.Tensor] = None,
     ) -> NeuroformerDecodingOutput:
         """Decode the behaviour of each window.
 
@@ -1684,13 +1686,21 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             num_items_in_batch: finite label entries of the whole optimisation step
                 (``DecodingTrainer`` counts them over its micro-batches; a plain ``Trainer``
                 counts ``labels != -100``, which includes NaN); default: those of this batch.
+            num_id_targets_in_batch / num_dt_targets_in_batch: the next-spike targets
+                (``token_labels[:, 1:]`` / ``dt_labels[:, 1:]`` other than -100) of the whole
+                optimisation step, over its micro-batches and processes (``DecodingTrainer``
+                counts them); with them the auxiliary term is the step's exact per-token mean.
 
         Returns:
             :class:`NeuroformerDecodingOutput`. ``loss = n_targets * sum_k w_k * sum_b l_kb /
             num_items_in_batch`` (+ the auxiliary term); without missing labels and without
-            accumulation this is ``sum_k w_k * mean_b l_kb``. The auxiliary term is the
-            batch's next-spike loss (mean over its tokens) times its share of the step's label
-            entries (exact under accumulation when micro-batches hold equal token counts).
+            accumulation this is ``sum_k w_k * mean_b l_kb``. The auxiliary term is
+            ``w_gen * (sum of the id cross-entropies / num_id_targets_in_batch + dt_loss_weight
+            * sum of the dt cross-entropies / num_dt_targets_in_batch)``, so that the micro-batches
+            of a step add up to the per-token mean of the whole step, as one batch gives; without
+            the counts (a plain call, evaluation) it is this batch's per-token mean times its
+            share of the step's label entries (exact only when micro-batches hold equal token
+            counts).
 
         Raises:
             ValueError: no decoding target in the config, ``labels`` of the wrong shape, an
@@ -1780,11 +1790,24 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             if w_gen > 0 and (token_labels is not None or dt_labels is not None):
                 h = out.last_hidden_state
                 zero = h.sum() * 0.0
-                id_loss = _shifted_ce(self.id_head(h), token_labels, "token_labels") if token_labels is not None else zero
+                # the step's token counts (DecodingTrainer): sums over them, exact under accumulation
+                exact = ((token_labels is None or num_id_targets_in_batch is not None)
+                         and (dt_labels is None or num_dt_targets_in_batch is not None))
+
+                def term(logits, y, name, count):
+                    if y is None:
+                        return zero
+                    if not exact:
+                        return _shifted_ce(logits, y, name)
+                    n = torch.as_tensor(count, dtype=torch.float32, device=logits.device).clamp(min=1.0)
+                    return _shifted_ce(logits, y, name, reduction="sum") / n
+
+                id_loss = term(self.id_head(h), token_labels, "token_labels", num_id_targets_in_batch)
                 nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], cfg.pad_token_id)], 1)
                 hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
-                dt_loss = _shifted_ce(self.dt_head(hd), dt_labels, "dt_labels") if dt_labels is not None else zero
-                loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * (n_local.float() / denom)
+                dt_loss = term(self.dt_head(hd), dt_labels, "dt_labels", num_dt_targets_in_batch)
+                share = 1.0 if exact else n_local.float() / denom
+                loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * share
         return self._output(NeuroformerDecodingOutput(
             loss=loss,
             predictions=predictions,
@@ -1817,8 +1840,9 @@ def _generation_module():
         ) from e
 
 
-def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor, name: str = "labels") -> torch.Tensor:
-    """Mean cross-entropy of ``logits[:, :-1]`` against ``labels[:, 1:]`` (nats), ignoring -100.
+def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor, name: str = "labels", reduction: str = "mean") -> torch.Tensor:
+    """Mean (or, ``reduction="sum"``, summed) cross-entropy of ``logits[:, :-1]`` against
+    ``labels[:, 1:]`` (nats), ignoring -100; 0 when no target is left.
 
     Raises:
         ValueError: naming ``name``, for labels that are not integers, of another shape than
@@ -1839,7 +1863,7 @@ def _shifted_ce(logits: torch.Tensor, labels: torch.Tensor, name: str = "labels"
     tg = labels[:, 1:].reshape(-1).long()  # int32 labels too (cross_entropy takes only int64 targets)
     if not bool((tg != -100).any()):
         return lg.sum() * 0.0
-    return F.cross_entropy(lg, tg, ignore_index=-100)
+    return F.cross_entropy(lg, tg, ignore_index=-100, reduction=reduction)
 
 
 __all__ = [
