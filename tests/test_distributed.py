@@ -18,6 +18,9 @@ from hf_neuroformer.windows import prepare_windows
 
 HERE = Path(__file__).resolve().parent
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
+# the decoder tests' tiny backbone (tests/test_decoding.py)
+DECODING_TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24, max_past_length=48,
+                     hidden_size=16, num_attention_heads=2, intermediate_size=32, split_block_length=15.0)
 
 
 def _worker_module():
@@ -223,3 +226,48 @@ def test_the_cli_under_torchrun_prints_a_warning_once_not_once_per_rank(shared_d
     warned = [line for line in proc.stderr.splitlines() if "no validation windows" in line]
     assert len(warned) == 1, proc.stderr[-3000:]
     assert warned[0].startswith("neuroformer train: warning: split_fractions:"), warned
+
+
+def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(shared_data, tmp_path):
+    """One SGD step of the decoder with the auxiliary next-spike loss (decoding_generative_loss_weight
+    0.5): two processes, each with micro-batches of 4 windows and gradient_accumulation_steps=3,
+    against one process with the same 24 windows in one batch. DecodingTrainer sums the step's
+    next-spike targets over micro-batches and processes (average_tokens_across_devices), so the
+    six micro-batches, whose windows hold different numbers of spikes, add up to the batch's
+    per-token mean; weighting each micro-batch's own mean by its share of the windows (before
+    9a0f689) moved the weights by up to 0.0045 from the one-batch step."""
+    from hf_neuroformer.decoding import DecodingTarget, build_decoding_datasets, target_dicts
+    from hf_neuroformer.io import load_recording
+
+    spec = importlib.util.spec_from_file_location("ddp_decoding_worker", HERE / "ddp_decoding_worker.py")
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    rec = load_recording(shared_data(A2929), epoch="wake").restrict(670.0, 850.0)
+    pre = tmp_path / "pre"
+    train(rec, pre, nf.NeuroformerConfig(**DECODING_TINY), TrainingConfig(max_steps=3, batch_size=16), progress=False)
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression", weight=0.5)]
+    dsd, report = build_decoding_datasets(rec, nf.NeuroformerTokenizer.from_pretrained(pre),
+                                          nf.NeuroformerConfig.from_pretrained(pre), None, targets)
+    ds = dsd["train"].select(range(200, 224))
+    assert len(set(len(x) for x in ds["input_ids"])) > 3  # windows of different spike counts
+    ds.save_to_disk(str(tmp_path / "ds"))
+    (tmp_path / "targets.json").write_text(json.dumps(target_dicts(targets, report)))
+    args = [str(pre), str(tmp_path / "ds"), str(tmp_path / "targets.json")]
+    out = tmp_path / "ddp"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(HERE / "ddp_decoding_worker.py"), *args, str(out), "4", "3"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ddp = json.loads((out / "result.json").read_text())
+    assert ddp["world_size"] == 2
+    w2 = load_file(out / "weights.safetensors")
+    before = load_file(pre / "model.safetensors")  # the backbone and its next-spike heads, as loaded
+    model, trainer = worker.one_step(*args, tmp_path / "single", 24, 1)
+    w1 = {k: v.detach() for k, v in model.named_parameters()}
+    moved = max((w1[k] - before[k]).abs().max().item() for k in before)
+    diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+    print(f"moved {moved:.3g}; max |param 1 process, 1 batch - 2 processes x 3 micro-batches|: {diff:.3g}")
+    assert moved > 1e-3
+    assert diff < 1e-5, diff
+    assert ddp["loss"] == pytest.approx(trainer.state.log_history[0]["loss"], rel=1e-4)
