@@ -1344,6 +1344,67 @@ def test_pushed_decoder_loads_as_remote_code_without_the_package(finetuned, a292
     assert info["diff"] == 0.0
 
 
+def test_decoder_pushed_before_the_step_counts_still_trains_with_the_auxiliary_loss(a2929, pretrained, tmp_path):
+    """A decoder pushed before 9a0f689 runs the remote code of its time, whose forward takes no
+    next-spike target counts; loaded with AutoModelForSequenceClassification(trust_remote_code=True)
+    and fine-tuned further through build_trainer with decoding_generative_loss_weight > 0, every
+    training step failed (TypeError: unexpected keyword argument 'num_id_targets_in_batch'), where
+    it trained before. DecodingTrainer now passes the counts only to a forward that takes them; the
+    old code keeps its per-batch approximation, exact for one batch, so the step's loss is the
+    package decoder's."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from hf_neuroformer.hub import save_for_hub
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dec = tmp_path / "decoder"
+    nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), decoding_generative_loss_weight=0.5,
+        hidden_dropout=0.0).save_pretrained(dec)
+    tok.save_pretrained(dec)
+    stage = tmp_path / "stage"
+    save_for_hub(dec, stage)
+    # the remote code as pushed before 9a0f689: no count arguments, the per-batch approximation
+    code = (stage / "modeling_neuroformer.py").read_text()
+    sig = ("        num_id_targets_in_batch: Optional[torch.Tensor] = None,\n"
+           "        num_dt_targets_in_batch: Optional[torch.Tensor] = None,\n")
+    exact = ("exact = ((token_labels is None or num_id_targets_in_batch is not None)\n"
+             "                         and (dt_labels is None or num_dt_targets_in_batch is not None))")
+    assert code.count(sig) == 1 and code.count(exact) == 1
+    (stage / "modeling_neuroformer.py").write_text(code.replace(sig, "").replace(
+        exact, "exact = num_id_targets_in_batch = num_dt_targets_in_batch = None"))
+    ds = dsd["train"].select(range(200, 212))
+    ds.save_to_disk(str(tmp_path / "ds"))
+    script = textwrap.dedent(f"""
+        import json
+        from transformers import AutoModelForSequenceClassification
+        model = AutoModelForSequenceClassification.from_pretrained({str(stage)!r}, trust_remote_code=True)
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        from datasets import load_from_disk
+        from hf_neuroformer.finetuning import build_trainer
+        trainer = build_trainer(model, load_from_disk({str(tmp_path / 'ds')!r}), None, {str(tmp_path / 'remote')!r},
+                                per_device_train_batch_size=12, max_steps=1, learning_rate=1e-3, seed=0,
+                                save_strategy="no", logging_steps=1)
+        trainer.train()
+        print(json.dumps({{"loss": trainer.state.log_history[0]["loss"]}}))
+    """)
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "TQDM_DISABLE": "1"}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    remote_loss = json.loads(r.stdout.strip().splitlines()[-1])["loss"]
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(dec)
+    trainer = build_trainer(model, ds, None, tmp_path / "local", per_device_train_batch_size=12, max_steps=1,
+                            learning_rate=1e-3, seed=0, save_strategy="no", logging_steps=1)
+    trainer.train()
+    assert remote_loss == pytest.approx(trainer.state.log_history[0]["loss"], rel=1e-5)
+
+
 def test_auxiliary_generative_loss_reuses_the_pretraining_heads(a2929, pretrained):
     tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)

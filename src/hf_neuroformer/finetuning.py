@@ -372,10 +372,27 @@ class DecodingTrainer(Trainer):
         spikes."""
         counts = getattr(self, "_aux_counts", None)
         aux = getattr(getattr(self.model, "config", None), "decoding_generative_loss_weight", 0) or 0
-        if num_items_in_batch is not None and counts and aux > 0 and isinstance(inputs, Mapping):
+        if (num_items_in_batch is not None and counts and aux > 0 and isinstance(inputs, Mapping)
+                and self._model_takes_counts(counts)):
             inputs = {**inputs, **counts}
         return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                     num_items_in_batch=num_items_in_batch, **kwargs)
+
+    def _model_takes_counts(self, counts) -> bool:
+        """Whether the model's forward takes the count arguments ``counts`` names (or ``**kwargs``).
+        A decoder pushed before they existed runs its own remote code
+        (``AutoModelForSequenceClassification.from_pretrained(repo, trust_remote_code=True)``),
+        whose forward has no such arguments: every training step failed with a TypeError; it
+        keeps its per-batch approximation instead."""
+        import inspect
+
+        try:
+            params = inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            return False
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return True
+        return all(name in params for name in counts)
 
     def _prepare_inputs(self, inputs):
         """``Trainer._prepare_inputs``, asking the model for its output dict without attention
