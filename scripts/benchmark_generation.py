@@ -70,6 +70,36 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def _synthetic_setup(size: str, duration: float, seed: int, device: str = "cpu"):
+    """``(recording, tokenizer, model)`` of one model size: Poisson spikes of ``SIZES[size]``'s units
+    over ``[0, duration)`` s (numpy seed ``seed``), enough that every past window fills the past
+    block, and an untrained ``NeuroformerForPreTraining`` (torch seed 0) in eval mode on ``device``."""
+    import numpy as np
+    import torch
+
+    import hf_neuroformer as nf
+
+    spec = SIZES[size]
+    cfg = nf.NeuroformerConfig(
+        current_window=0.1, past_window=1.0, dt_resolution=0.005, max_window_length=WINDOW_SPIKES + 2,
+        max_past_length=spec["past_tokens"] + 1, hidden_dropout=0.0,
+        **{k: spec[k] for k in ("hidden_size", "num_attention_heads", "intermediate_size", "num_past_layers",
+                                "num_hidden_layers")},
+    )
+    rng = np.random.default_rng(seed)
+    rate = 1.3 * spec["past_tokens"] / spec["n_units"]
+    n_spk = rng.poisson(rate * duration * spec["n_units"])
+    times = np.sort(rng.uniform(0, duration, n_spk))
+    rec = nf.SpikeRecording(spike_times=times, unit_ids=rng.integers(0, spec["n_units"], n_spk),
+                            unit_names=[f"u{i}" for i in range(spec["n_units"])], time_domain=(0.0, duration),
+                            session="bench")
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(0)
+    return rec, tok, nf.NeuroformerForPreTraining(cfg).eval().to(device)
+
+
 def run_case(size: str, use_cache: bool, batch: int, n_windows: int, threads: int, device: str = "cpu") -> dict:
     """One measurement, in this process. On a CUDA ``device`` the peak memory is the GPU's
     (``torch.cuda.max_memory_allocated`` during the call minus the allocation before it)."""
@@ -81,26 +111,7 @@ def run_case(size: str, use_cache: bool, batch: int, n_windows: int, threads: in
     torch.set_num_threads(threads)
     cuda = str(device).startswith("cuda")
     spec = SIZES[size]
-    cfg = nf.NeuroformerConfig(
-        current_window=0.1, past_window=1.0, dt_resolution=0.005, max_window_length=WINDOW_SPIKES + 2,
-        max_past_length=spec["past_tokens"] + 1, hidden_dropout=0.0,
-        **{k: spec[k] for k in ("hidden_size", "num_attention_heads", "intermediate_size", "num_past_layers",
-                                "num_hidden_layers")},
-    )
-    rng = np.random.default_rng(0)
-    duration = 1.0 + 0.1 * n_windows + 0.1
-    # enough recorded spikes that every past window fills the past block
-    rate = 1.3 * spec["past_tokens"] / spec["n_units"]
-    n_spk = rng.poisson(rate * duration * spec["n_units"])
-    times = np.sort(rng.uniform(0, duration, n_spk))
-    rec = nf.SpikeRecording(spike_times=times, unit_ids=rng.integers(0, spec["n_units"], n_spk),
-                            unit_names=[f"u{i}" for i in range(spec["n_units"])], time_domain=(0.0, duration),
-                            session="bench")
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(rec)
-    cfg.vocab_size = len(tok)
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval().to(device)
+    rec, tok, model = _synthetic_setup(size, 1.0 + 0.1 * n_windows + 0.1, 0, device)
     n_params = sum(p.numel() for p in model.parameters())
     starts = 1.0 + 0.1 * np.arange(n_windows)
     kw = dict(batch_size=batch, seed=0, min_spikes=WINDOW_SPIKES, max_spikes=WINDOW_SPIKES, use_cache=use_cache,
@@ -184,25 +195,7 @@ def identity_check(device: str, threads: int) -> list[dict]:
     import hf_neuroformer as nf
 
     torch.set_num_threads(threads)
-    spec = SIZES["default"]
-    cfg = nf.NeuroformerConfig(
-        current_window=0.1, past_window=1.0, dt_resolution=0.005, max_window_length=WINDOW_SPIKES + 2,
-        max_past_length=spec["past_tokens"] + 1, hidden_dropout=0.0,
-        **{k: spec[k] for k in ("hidden_size", "num_attention_heads", "intermediate_size", "num_past_layers",
-                                "num_hidden_layers")},
-    )
-    rng = np.random.default_rng(1)
-    duration = 4.0
-    n_spk = rng.poisson(1.3 * spec["past_tokens"] * duration)
-    rec = nf.SpikeRecording(spike_times=np.sort(rng.uniform(0, duration, n_spk)),
-                            unit_ids=rng.integers(0, spec["n_units"], n_spk),
-                            unit_names=[f"u{i}" for i in range(spec["n_units"])], time_domain=(0.0, duration),
-                            session="bench")
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(rec)
-    cfg.vocab_size = len(tok)
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval().to(device)
+    rec, tok, model = _synthetic_setup("default", 4.0, 1, device)
     starts = 1.0 + 0.1 * np.arange(16)
     rows = []
     for mode in ("teacher_forced", "free_running"):
