@@ -1093,10 +1093,7 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
     is split), steps, evaluation interval, seed, and the two
     fine-tuning settings of this package."""
     def plain(v):  # an enum's value, a numpy number as Python's (warmup_steps=np.int64(2) passes finetune's
-        v = getattr(v, "value", v)  # check and TrainingArguments keeps it: the returned dict failed json.dumps)
-        if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-            return int(v)
-        return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else v
+        return json_safe(getattr(v, "value", v))  # check and TrainingArguments keeps it: json.dumps failed)
 
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     return {
