@@ -2511,3 +2511,33 @@ def test_finetune_training_settings_hold_plain_json_numbers(tmp_path):
     settings = finetune_training_settings(args)
     assert settings["lr_scheduler_type"] == "cosine_with_restarts" and settings["lr_scheduler_kwargs"] == {"num_cycles": 2}
     assert (settings["adam_beta1"], settings["adam_beta2"], settings["adam_epsilon"]) == (0.9, 0.98, 1e-6)
+
+
+def test_a_direct_compute_loss_call_does_not_reuse_the_last_training_steps_spike_counts(a2929, pretrained, tmp_path):
+    """DecodingTrainer hands its step's next-spike target counts to the model with the
+    ``num_items_in_batch`` they were counted with. A later direct ``trainer.compute_loss`` on
+    another batch (user code) used the last training step's counts, so its auxiliary term was
+    normalised by another batch's spikes; it now gets the model's own per-batch loss."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), hidden_dropout=0.0,
+        decoding_generative_loss_weight=0.5)
+    trainer = build_trainer(model, dsd["train"].select(range(200, 216)), None, tmp_path / "run",
+                            per_device_train_batch_size=4, gradient_accumulation_steps=4, max_steps=1,
+                            save_strategy="no", seed=0)
+    trainer.train()
+    stored = trainer._aux_counts[1]["num_id_targets_in_batch"]
+    other = trainer.data_collator([dsd["train"][i] for i in range(400, 403)])
+    n = torch.tensor(3)
+    model.eval()
+    with torch.no_grad():
+        direct = model(**other, num_items_in_batch=n).loss
+        via_trainer = trainer.compute_loss(model, other, num_items_in_batch=n)
+        with_stale = model(**other, num_items_in_batch=n, num_id_targets_in_batch=stored,
+                           num_dt_targets_in_batch=trainer._aux_counts[1]["num_dt_targets_in_batch"]).loss
+    assert abs(with_stale.item() - direct.item()) > 1e-4  # the stale counts would change the loss
+    assert via_trainer.item() == pytest.approx(direct.item(), rel=1e-6)
+

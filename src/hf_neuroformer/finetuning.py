@@ -340,7 +340,8 @@ class DecodingTrainer(Trainer):
             for b in batch_samples
         ]
         n = super()._get_num_items_in_batch(proxy, device)
-        self._aux_counts = None if n is None else self._next_spike_counts(batch_samples, device)
+        # kept with the very object Trainer hands on to compute_loss, so that only that step's calls use them
+        self._aux_counts = None if n is None else (n, self._next_spike_counts(batch_samples, device))
         return n
 
     def _next_spike_counts(self, batch_samples, device) -> Optional[Dict[str, torch.Tensor]]:
@@ -369,8 +370,12 @@ class DecodingTrainer(Trainer):
         auxiliary loss (``decoding_generative_loss_weight``) sums to the step's per-token mean
         under gradient accumulation too; before, each micro-batch's own mean was weighted by its
         share of the windows, which is not the same when micro-batches hold different numbers of
-        spikes."""
-        counts = getattr(self, "_aux_counts", None)
+        spikes. The counts go only with the ``num_items_in_batch`` object they were counted with:
+        a direct call (user code, another batch) keeps the model's per-batch approximation rather
+        than the last training step's counts."""
+        stored = getattr(self, "_aux_counts", None)
+        counts = stored[1] if stored is not None and num_items_in_batch is not None and stored[0] is num_items_in_batch \
+            else None
         aux = getattr(getattr(self.model, "config", None), "decoding_generative_loss_weight", 0) or 0
         if (num_items_in_batch is not None and counts and aux > 0 and isinstance(inputs, Mapping)
                 and self._model_takes_counts(counts)):
