@@ -651,7 +651,7 @@ def test_finetune_with_the_backbone_frozen_throughout_keeps_the_pretrained_weigh
         "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8, "warmup_steps": 0,
         "weight_decay": 0.01, "max_grad_norm": 1.0, "batch_size": 16, "per_device_train_batch_size": 16,
         "gradient_accumulation_steps": 1, "world_size": 1, "max_steps": 3, "eval_steps": 3, "seed": 0,
-        "generative_loss_weight": 0.0, "freeze_backbone_steps": 3}
+        "data_seed": 0, "auto_find_batch_size": False, "generative_loss_weight": 0.0, "freeze_backbone_steps": 3}
     before, after = load_file(pretrained / "model.safetensors"), load_file(out / "model.safetensors")
     shared = sorted(set(before) & set(after))
     assert len(shared) > 10
@@ -2541,3 +2541,41 @@ def test_a_direct_compute_loss_call_does_not_reuse_the_last_training_steps_spike
     assert abs(with_stale.item() - direct.item()) > 1e-4  # the stale counts would change the loss
     assert via_trainer.item() == pytest.approx(direct.item(), rel=1e-6)
 
+
+
+def test_the_recorded_batch_is_the_one_that_trained_after_auto_find_batch_size_halved_it(a2929, pretrained, tmp_path):
+    """With ``auto_find_batch_size`` Trainer retries at a smaller batch after an out-of-memory
+    error (accelerate takes 90 %: 8 -> 7) and leaves ``args.per_device_train_batch_size`` as
+    asked: ``metrics.json``'s ``training`` (and the model card) said 8 windows per step where 7
+    trained. The error is
+    raised as PyTorch's CPU allocator words it, from a callback at the first step; the retry is
+    Trainer's (accelerate's ``find_executable_batch_size``)."""
+    from transformers import TrainerCallback
+
+    from hf_neuroformer.finetuning import finetune_training_settings
+
+    class OutOfMemoryOnce(TrainerCallback):
+        raised = 0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if not self.raised:
+                self.raised += 1
+                raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes.")
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
+    trainer = build_trainer(model, dsd["train"].select(range(64)), None, tmp_path / "run", per_device_train_batch_size=8,
+                            auto_find_batch_size=True, max_steps=2, save_strategy="no", seed=3)
+    callback = OutOfMemoryOnce()
+    trainer.add_callback(callback)
+    trainer.train()
+    assert callback.raised == 1 and trainer.state.global_step == 2
+    assert trainer.args.per_device_train_batch_size == 8  # Trainer leaves the asked-for value
+    settings = finetune_training_settings(trainer.args, state=trainer.state)
+    assert trainer.state.train_batch_size == 7
+    assert (settings["per_device_train_batch_size"], settings["batch_size"]) == (7, 7)
+    assert settings["auto_find_batch_size"] is True and settings["data_seed"] is None  # None: the order follows seed
+    assert finetune_training_settings(trainer.args)["per_device_train_batch_size"] == 8  # no state: as asked

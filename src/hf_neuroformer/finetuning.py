@@ -1051,7 +1051,7 @@ def finetune(
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
         freeze_backbone_steps=int(freeze_backbone_steps),
         # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
-        training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps),
+        training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state),
         n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
         config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
         # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
@@ -1090,17 +1090,26 @@ def finetune(
     return metrics
 
 
-def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0) -> Dict[str, object]:
+def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
+                               state=None) -> Dict[str, object]:
     """The optimisation settings of a fine-tuning run, read from its ``TrainingArguments``
     (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer (and AdamW's
     betas and epsilon), learning rate and schedule (with ``lr_scheduler_kwargs``), warmup, weight
     decay, gradient clipping, batch (windows per optimisation step over all processes, and how it
-    is split), steps, evaluation interval, seed, and the two
-    fine-tuning settings of this package."""
+    is split), steps, evaluation interval, seeds (``seed``; ``data_seed``, the order of the
+    training windows, ``None`` = ``seed``), and the two fine-tuning settings of this package.
+
+    ``state``: the trainer's ``TrainerState`` after training. Its ``train_batch_size`` is the
+    batch that trained: with ``auto_find_batch_size`` Trainer shrinks it (to 90 %, accelerate's
+    ``find_executable_batch_size``) after an out-of-memory error and leaves ``args.per_device_train_batch_size`` as asked, which the record would
+    otherwise give."""
     def plain(v):  # an enum's value, a numpy number as Python's (warmup_steps=np.int64(2) passes finetune's
         return json_safe(getattr(v, "value", v))  # check and TrainingArguments keeps it: json.dumps failed)
 
-    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    per_device = args.per_device_train_batch_size
+    if state is not None and getattr(state, "train_batch_size", None):
+        per_device = state.train_batch_size // max(1, args.n_gpu)  # DataParallel: Trainer's batch spans the GPUs
+    per_step = per_device * args.gradient_accumulation_steps * args.world_size
     return {
         "optimizer": plain(args.optim), "learning_rate": float(args.learning_rate),
         "lr_scheduler_type": plain(args.lr_scheduler_type),
@@ -1109,9 +1118,11 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
         "adam_beta1": float(args.adam_beta1), "adam_beta2": float(args.adam_beta2), "adam_epsilon": float(args.adam_epsilon),
         "warmup_steps": plain(args.warmup_steps),
         "weight_decay": float(args.weight_decay), "max_grad_norm": float(args.max_grad_norm),
-        "batch_size": int(per_step), "per_device_train_batch_size": int(args.per_device_train_batch_size),
+        "batch_size": int(per_step), "per_device_train_batch_size": int(per_device),
+        "auto_find_batch_size": bool(args.auto_find_batch_size),
         "gradient_accumulation_steps": int(args.gradient_accumulation_steps), "world_size": int(args.world_size),
         "max_steps": int(args.max_steps), "eval_steps": plain(args.eval_steps), "seed": int(args.seed),
+        "data_seed": plain(args.data_seed),
         "generative_loss_weight": float(generative_loss_weight), "freeze_backbone_steps": int(freeze_backbone_steps),
     }
 
