@@ -2435,8 +2435,8 @@ def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz
     out, _ = finetuned  # a time split, decoded on its train windows: nothing gets an interval
     args = ["decode", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake", "--split", "train",
             "--output", str(tmp_path / "train.csv")]
-    with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: only the scores of decoded windows in the "
-                                         r"decoder's test split get intervals.*\(--split train\)"):
+    with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: no decoded window with a recorded "
+                                         r"value was scored.*\(--split train\)"):
         assert main(args + ["--ci-block-s", "2"]) == 0
 
 
@@ -2579,3 +2579,28 @@ def test_the_recorded_batch_is_the_one_that_trained_after_auto_find_batch_size_h
     assert (settings["per_device_train_batch_size"], settings["batch_size"]) == (7, 7)
     assert settings["auto_find_batch_size"] is True and settings["data_seed"] is None  # None: the order follows seed
     assert finetune_training_settings(trainer.args)["per_device_train_batch_size"] == 8  # no state: as asked
+
+
+def test_cli_decode_scores_another_recordings_windows_with_block_bootstrap_intervals(finetuned, shared_data, tmp_path,
+                                                                                    capsys):
+    """A decoder fitted on 670-850 s of the wake epoch, decoding a later stretch (900-1100 s, written
+    as its own NWB file): every window lies outside the decoder's splits and is scored; the
+    scores came without intervals (only test windows had them). They now come with 95 %
+    block-bootstrap intervals over 10-s blocks of the windows decoded, as finetune's test scores."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import load_recording, write_nwb
+
+    later = load_recording(shared_data(A2929), epoch="wake").restrict(900.0, 1100.0)
+    write_nwb(later, tmp_path / "later.nwb")
+    assert main(["decode", "--model", str(finetuned[0]), "--data", str(tmp_path / "later.nwb"),
+                 "--output", str(tmp_path / "later.csv")]) == 0
+    text = capsys.readouterr().out
+    lines = {s.split(" on the ")[0].strip(): s for s in text.splitlines() if " windows with a recorded value: " in s}
+    assert set(lines) == {"ry", "x"}, text
+    for label, key in (("ry", "mean_angular_error_deg"), ("x", "r2")):
+        assert "other (outside the decoder's splits) windows" in lines[label]
+        found = re.search(key + r" (-?[\d.]+) \[95% CI (-?[\d.]+), (-?[\d.]+)\]", lines[label])
+        assert found and float(found[2]) <= float(found[1]) <= float(found[3]) and float(found[2]) < float(found[3])
+    blocks = [int(n) for n in re.findall(r"block bootstrap over (\d+) blocks, consecutive 10 s of window starts in each "
+                                         r"time segment decoded here", text)]
+    assert len(blocks) == 2 and all(18 <= n <= 20 for n in blocks), text  # 200 s in 10-s blocks

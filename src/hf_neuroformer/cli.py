@@ -1015,8 +1015,10 @@ def cmd_decode(args) -> int:
         check_split_in_recording(plan, args.split, rec, flag="--data")
         starts, clips = window_starts_for_split(plan, args.split, cfg, stride=cfg.current_window)
         where = f"the decoder's {args.split} windows"
+        tiled = plan.segments[args.split]  # what the windows tile: the blocks of their intervals
     else:
         starts, clips = windows_tiling(rec, cfg, plan.mode)
+        tiled = np.asarray(rec.trials if plan.mode == "trials" else rec.support, dtype=np.float64).reshape(-1, 2)
         where = ("every trial" if plan.mode == "trials" else "the recorded time") + (
             f" of --epoch {args.epoch!r}" if args.epoch else "")
     if not len(starts):
@@ -1048,7 +1050,7 @@ def cmd_decode(args) -> int:
     decoded = np.zeros_like(recorded)
     unseen = np.zeros(recorded.shape, dtype=bool)  # recorded, but a class the decoder does not know
     split = table["split"].to_numpy()
-    with_intervals = False  # whether any test window was scored (only those get intervals)
+    with_intervals = False  # whether any window was scored (those get intervals)
     for j, t in enumerate(targets):
         label = target_label(t["name"], t.get("column"))
         index = {c: i for i, c in enumerate(t.get("classes") or [])}
@@ -1079,16 +1081,19 @@ def cmd_decode(args) -> int:
             shown = {k: v for k, v in m.items() if k in ("r2", "pearson_r", "mean_angular_error_deg",
                                                         "median_angular_error_deg", "accuracy", "balanced_accuracy")}
             cis, about = {}, ""
-            if name == "test":  # 95 % block-bootstrap intervals over the decoder's test blocks (as finetune's)
-                with_intervals = True
-                at = table["window_start_s"].to_numpy(dtype=np.float64)[rows]
-                blocks, definition = window_blocks(at, plan.segments["test"], plan.mode, ci_block_s)
-                hint = few_blocks_hint(at, plan.segments["test"], plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
-                cis = decoding_metrics_ci(recorded[rows, j], decoded[rows, j], t["kind"], blocks, hint=hint)
-                about = f"\n    (95% CI: block bootstrap over {count_blocks(blocks)} blocks, {definition})"
-                reasons = list(dict.fromkeys(cis[k]["reason"] for k in shown if cis[k]["interval"] is None))
-                if reasons:
-                    about = f"\n    95% CI: none ({'; '.join(reasons)})" + about
+            # 95 % block-bootstrap intervals: over the decoder's test blocks (as finetune's), and for windows
+            # outside its splits (another epoch or recording) over blocks of the trials / intervals they tile
+            with_intervals = True
+            segments = plan.segments["test"] if name == "test" else tiled
+            at = table["window_start_s"].to_numpy(dtype=np.float64)[rows]
+            blocks, definition = window_blocks(at, segments, plan.mode, ci_block_s)
+            hint = few_blocks_hint(at, segments, plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
+            cis = decoding_metrics_ci(recorded[rows, j], decoded[rows, j], t["kind"], blocks, hint=hint)
+            definition = definition if name == "test" else definition.replace(" of the split", " decoded here")
+            about = f"\n    (95% CI: block bootstrap over {count_blocks(blocks)} blocks, {definition})"
+            reasons = list(dict.fromkeys(cis[k]["reason"] for k in shown if cis[k]["interval"] is None))
+            if reasons:
+                about = f"\n    95% CI: none ({'; '.join(reasons)})" + about
 
             def score(k, v):
                 ci = cis.get(k, {}).get("interval")
@@ -1097,8 +1102,8 @@ def cmd_decode(args) -> int:
             print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
                   + ", ".join(score(k, v) for k, v in shown.items()) + left_out + about)
     if args.ci_block_s is not None and not with_intervals:
-        warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: only the scores of decoded windows in the "
-                      "decoder's test split get intervals, and no such window with a recorded value was decoded"
+        warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: no decoded window with a recorded value was "
+                      "scored (only the decoder's test windows and windows outside all its splits are)"
                       + (f" (--split {args.split})" if args.split else ""), UserWarning)
     print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
           "recorded one where the recording has it, n_spikes, n_truncated, split)")
@@ -1743,9 +1748,10 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--figure", help="also draw the decoded (and recorded) values over time (PNG, PDF, SVG)")
     dc.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
     dc.add_argument("--ci-block-s", type=float, metavar="S",
-                    help="the decoded windows that lie in the decoder's test split are scored with 95%% "
-                         "block-bootstrap intervals; S: length (s, > 0) of the blocks of consecutive test windows "
-                         "they resample in a time split (a trial split's blocks are its trials); fewer than 5 blocks "
+                    help="the scores (of the decoded windows in the decoder's test split, or outside all its "
+                         "splits: another epoch or recording) come with 95%% block-bootstrap intervals; S: length "
+                         "(s, > 0) of the blocks of consecutive windows they resample in a time split (a trial "
+                         "split's blocks are its trials); fewer than 5 blocks "
                          "give no interval, with a reason naming a shorter length that gives 5 (default: the length the "
                          "decoder was fine-tuned with, test/ci95_block_s of its metrics.json; else 10)")
     dc.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without it)")
