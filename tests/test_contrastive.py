@@ -265,6 +265,38 @@ def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, sha
     assert "speed_of_light" in capsys.readouterr().err
 
 
+def test_embed_color_scale_picks_categorical_or_continuous_colours_and_refuses_too_many_categories(
+        trained, a2929, tmp_path, capsys):
+    """The Python API had ``categorical=``; the command could only take the automatic choice, so a
+    variable with a few values the user wanted on a colour bar (or the reverse) could not be drawn
+    so. ``--color-scale`` chooses, the ``.json`` records the choice, and categorical colours for a
+    variable with more than 10 values are refused before the latents are computed."""
+    import dataclasses
+
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.recording import BehaviourSeries
+
+    x = a2929.behaviour["x"]
+    side = BehaviourSeries(x.timestamps, (x.values > np.nanmedian(x.values)).astype(float), "")
+    data = tmp_path / "with_side.nwb"
+    write_nwb(dataclasses.replace(a2929, behaviour={**a2929.behaviour, "side": side}), data)
+    model_dir, _ = trained
+    base = ["embed", "--model", str(model_dir), "--data", str(data), "--color-by"]
+
+    def scale(name, out, *extra):
+        assert main(base + [name, "--output", str(tmp_path / out), *extra]) == 0, capsys.readouterr().err
+        return json.loads((tmp_path / out).with_suffix(".json").read_text())["color_scale"]
+
+    assert scale("side", "auto.png") == "categorical"  # two values, each repeated
+    assert scale("side", "bar.png", "--color-scale", "continuous") == "continuous"
+    assert scale("ry", "ry.png") == "circular"
+    assert scale("side", "cat.png", "--color-scale", "categorical") == "categorical"
+    assert main(base + ["ry", "--output", str(tmp_path / "no.png"), "--color-scale", "categorical"]) == 2
+    err = capsys.readouterr().err
+    assert "--color-scale categorical: 'ry' takes" in err and "more than the 10" in err
+    assert not any((tmp_path / "no").with_suffix(s).exists() for s in (".png", ".npy", ".json"))
+
+
 def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
     from hf_neuroformer.io import write_nwb
 

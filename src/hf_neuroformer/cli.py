@@ -1127,7 +1127,7 @@ def cmd_embed(args) -> int:
     from .analysis._batches import check_finite_weights, check_pass_settings
     from .contrastive import window_latents, window_values
     from .metrics.decoding import unit_is_degrees
-    from .plotting import plot_latents_3d
+    from .plotting import MAX_LATENT_CATEGORIES, latent_colours_are_categorical, plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
     from .windows import check_split_in_recording, window_starts_for_split
 
@@ -1159,6 +1159,13 @@ def cmd_embed(args) -> int:
                          f"windows (--split {args.split}) of {where}, so no window would get a colour; pass a "
                          "variable recorded during those windows, or another --split (the windows come from the "
                          "model, so another --epoch cannot move them)")
+    n_levels = int(np.unique(values[np.isfinite(values)]).size)
+    if args.color_scale == "categorical" and n_levels > MAX_LATENT_CATEGORIES:
+        raise ValueError(f"--color-scale categorical: {args.color_by!r} takes {n_levels} distinct values in the "
+                         f"{len(starts)} {args.split} windows, more than the {MAX_LATENT_CATEGORIES} that can each get "
+                         "their own colour; use --color-scale continuous (or auto)")
+    categorical = (latent_colours_are_categorical(values, circular) if args.color_scale == "auto"
+                   else args.color_scale == "categorical")
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
     ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None)
     latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected,
@@ -1174,6 +1181,7 @@ def cmd_embed(args) -> int:
     meta_text = json.dumps(json_safe({
         "model": str(args.model), "split": args.split, "color_by": args.color_by, "unit": unit,
         "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
+        "color_scale": "categorical" if categorical else ("circular" if circular else "continuous"),
         "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),
         "pca_explained_variance_ratio": ev.tolist(), "n_windows_without_color": int(np.isnan(values).sum()),
         "model_training_spikes_check": spikes_check,
@@ -1181,7 +1189,7 @@ def cmd_embed(args) -> int:
     write_atomic(npy, buf.getvalue())
     write_atomic(meta, meta_text)
     plot_latents_3d(coords, values, label=f"{args.color_by}" + (f" ({unit})" if unit else ""), circular=circular,
-                    period=360.0 if unit_is_degrees(unit) else 2 * np.pi,
+                    period=360.0 if unit_is_degrees(unit) else 2 * np.pi, categorical=categorical,
                     title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
                           f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
                     path=out)
@@ -1771,6 +1779,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--projected", help="a contrastive modality: embed after its neural projection (default: the "
                                        "pooled decoder states)")
     m.add_argument("--batch-size", type=int, default=128, help="windows per forward pass (default: 128)")
+    m.add_argument("--color-scale", default="auto", choices=["auto", "categorical", "continuous"],
+                   help="categorical: one colour and one colour-bar tick per value (at most 10 values, e.g. a "
+                        "grating orientation); continuous: a colour bar (cyclic for an angle); auto (default): "
+                        "categorical for a non-angle with at most 10 values, each repeated, else continuous")
     m.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     m.set_defaults(func=cmd_embed)
 

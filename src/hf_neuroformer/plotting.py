@@ -605,6 +605,16 @@ __all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_trainin
 MAX_LATENT_CATEGORIES = 10
 
 
+def latent_colours_are_categorical(values, circular: bool = False) -> bool:
+    """Whether :func:`plot_latents_3d` with ``categorical=None`` colours ``values`` by category:
+    not ``circular``, and the finite values take 1 to :data:`MAX_LATENT_CATEGORIES` distinct
+    values, each repeated on average (at most half as many distinct values as finite ones)."""
+    values = np.asarray(values, dtype=float)
+    ok = np.isfinite(values)
+    n = np.unique(values[ok]).size
+    return bool(not circular and 1 <= n <= MAX_LATENT_CATEGORIES and 2 * n <= ok.sum())
+
+
 def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,
                     title: str = "", path=None, period: float = 2 * np.pi,
                     categorical: bool | None = None) -> Figure:
@@ -643,7 +653,7 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         ax.legend(loc="upper left")
     levels = np.unique(values[ok])
     if categorical is None:
-        categorical = not circular and 1 <= levels.size <= MAX_LATENT_CATEGORIES and 2 * levels.size <= ok.sum()
+        categorical = latent_colours_are_categorical(values, circular)
     if categorical:
         import matplotlib
         from matplotlib.colors import BoundaryNorm, ListedColormap
