@@ -582,3 +582,10 @@ def test_an_output_linked_to_a_model_file_is_refused(gen_test, tmp_path, capsys)
     (tmp_path / "ok.json").symlink_to(tmp_path / "other.json")
     from hf_neuroformer.cli import _check_not_a_model_file
     _check_not_a_model_file(tmp_path / "ok.json", "--output", model)
+    # another case of a model file's name: the same file on macOS / Windows (the check was case-sensitive)
+    with pytest.raises(ValueError, match=r"--output: .*Config\.json' is Config\.json \(the name of config\.json on a "
+                                         r"case-insensitive file system\) of the --model directory"):
+        _check_not_a_model_file(model / "Config.json", "--output", model)
+    with pytest.raises(ValueError, match=r"MODEL\.SAFETENSORS \(the name of model\.safetensors"):
+        _check_not_a_model_file(model / "MODEL.SAFETENSORS", "--figure", model)
+    _check_not_a_model_file(model / "Eval.json", "--output", model)  # not a model file in any case

@@ -559,9 +559,13 @@ def _check_not_a_model_file(path, flag: str, model_dir, what: str = "the --model
     # outputs are written through a link (jsonio.write_atomic): elsewhere/eval.json linked to the
     # model's config.json passed a check of the name given alone
     target = out.resolve() if out.is_symlink() else out
+    # names compared without case: on a case-insensitive file system (macOS, Windows) runs/a/Config.json is
+    # runs/a/config.json, and the atomic rename of the output replaced the model's config
+    lower = {n.lower(): n for n in names}
     for p, link in ((out, ""), (target, "a link to ")):
-        if p.name in names and p.parent.resolve() == folder:
-            raise ValueError(f"{flag}: {str(path)!r} is {link}{p.name} of {what} {str(model_dir)!r}{note}; "
+        if p.name.lower() in lower and p.parent.resolve() == folder:
+            same = "" if p.name in names else f" (the name of {lower[p.name.lower()]} on a case-insensitive file system)"
+            raise ValueError(f"{flag}: {str(path)!r} is {link}{p.name}{same} of {what} {str(model_dir)!r}{note}; "
                              "--overwrite replaces old outputs, never a file of the model: pass another file name")
 
 
