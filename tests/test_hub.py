@@ -75,6 +75,9 @@ def _push_in_process(hub, monkeypatch, capsys, *args):
     from hf_neuroformer import cli
 
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    # and the download URL template built from it at import, as HF_ENDPOINT would make both
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
     capsys.readouterr()
     code = cli.main(["push", *map(str, args)])
@@ -363,17 +366,9 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
     card = loopback_hub.files("lab/repushed", revision="dev")["README.md"].decode()
     assert 'from_pretrained("lab/repushed", revision="dev", trust_remote_code=True)' in card
     # the CLI in this process (a fresh process pushes in test_push_then_load_without_the_package and
-    # test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named): HF_ENDPOINT is read
-    # when huggingface_hub is imported, so its constant is pointed at the loopback hub here
-    import huggingface_hub.constants
-
-    from hf_neuroformer import cli
-
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", loopback_hub.url)
-    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
-    capsys.readouterr()
-    code = cli.main(["push", "--model", str(model_dir), "--repo-id", "lab/repushed", "--revision", "dev"])
-    stdout, stderr = capsys.readouterr()
+    # test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named)
+    code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
+                                            "--repo-id", "lab/repushed", "--revision", "dev")
     assert code == 0, stderr[-2000:]
     assert "from_pretrained('lab/repushed', revision='dev', trust_remote_code=True)" in stdout, stdout
     # the same files again: no commit, and the CLI says so instead of "pushed"
@@ -781,3 +776,49 @@ def test_check_revision_says_a_non_text_revision_is_not_text():
             check_revision(bad)
     with pytest.raises(ValueError, match=r"an empty name"):
         check_revision("")
+
+
+def test_a_push_into_a_repository_holding_another_model_or_dataset_is_refused(trained, loopback_hub, monkeypatch,
+                                                                              capsys, tmp_path):
+    """A push into a repository that held another model (a BERT's config.json and weights) replaced
+    its config and weights without a word, and a windows push into a dataset repository of other
+    data deleted its data/*.parquet files. Both are now refused before any upload unless asked
+    (replace_other=True, --replace-other); a repository of an earlier Neuroformer push is not."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+    api.create_repo("lab/bert")
+    api.create_commit("lab/bert", [CommitOperationAdd("config.json", b'{"model_type": "bert"}'),
+                                   CommitOperationAdd("model.safetensors", b"not neuroformer")], commit_message="bert")
+    before = loopback_hub.files("lab/bert")
+    with pytest.raises(ValueError, match=r"the model repository 'lab/bert' at .* holds a model of another kind "
+                                         r"\(config.json model_type 'bert'\).*nothing was uploaded.*replace_other=True"):
+        push_to_hub(model_dir, "lab/bert", **kw)
+    assert loopback_hub.files("lab/bert") == before
+    api.create_repo("lab/sk")
+    api.create_commit("lab/sk", [CommitOperationAdd("decoder.pkl", b"pickle")], commit_message="sklearn")
+    with pytest.raises(ValueError, match=r"holds model files without a Neuroformer config.json \(decoder.pkl\)"):
+        push_to_hub(model_dir, "lab/sk", **kw)
+    api.create_repo("lab/other-data", repo_type="dataset")
+    api.create_commit("lab/other-data", [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
+                      commit_message="other data")
+    with pytest.raises(ValueError, match=r"the dataset repository 'lab/other-data' .* holds files that are not a "
+                                         r"Neuroformer windows dataset \(no manifest.json: data/train-0.parquet\)"):
+        push_to_hub(model_dir, "lab/mine", recording=rec, dataset_repo_id="lab/other-data", **kw)
+    assert sorted(loopback_hub.files("lab/other-data", repo_type="dataset")) == [".gitattributes", "data/train-0.parquet"]
+    assert sorted(loopback_hub.files("lab/mine")) == [".gitattributes"]  # nothing committed to the model either
+
+    # the CLI names the flag (exit 2); with it the push replaces the model
+    code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id", "lab/bert")
+    assert code == 2 and "model_type 'bert'" in err and "--replace-other" in err, err[-2000:]
+    code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id", "lab/bert",
+                                    "--replace-other")
+    assert code == 0, err[-2000:]
+    assert json.loads(loopback_hub.files("lab/bert")["config.json"])["model_type"] == "neuroformer"
+    # a repository of an earlier Neuroformer push, and its windows dataset, take a new push without the flag
+    push_to_hub(model_dir, "lab/mine", recording=rec, dataset_repo_id="lab/mine-windows", **kw)
+    push_to_hub(model_dir, "lab/mine", recording=rec, dataset_repo_id="lab/mine-windows", num_shards=2, **kw)
+    push_to_hub(model_dir, "lab/bert", **kw)

@@ -1312,7 +1312,7 @@ def cmd_push(args) -> int:
     result = push_to_hub(
         args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
         license=args.license, data_description=args.provenance, recording=rec,
-        dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards,
+        dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards, replace_other=args.replace_other,
     )
     if result.unchanged:
         print(f"[neuroformer] {result.repo_id} already holds these {len(result.files)} files; no new commit "
@@ -1823,6 +1823,10 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--epoch", help=EPOCH_HELP)
     h.add_argument("--dataset-repo-id", help="dataset repository for the windows, NAMESPACE/NAME")
     h.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
+    h.add_argument("--replace-other", action="store_true",
+                   help="push even into a repository holding another model (another config.json model_type, or "
+                        "weights without a config.json) or a dataset that is not a Neuroformer windows dataset; "
+                        "refused without it, since the push replaces it")
     h.set_defaults(func=cmd_push)
     s = sub.add_parser("simulate", help="simulate a network with known wiring and write spikes + ground truth to NWB")
     s.add_argument("--kind", default="hub", choices=["hub", "hub-glm", "glm"],

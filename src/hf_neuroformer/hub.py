@@ -775,6 +775,54 @@ def _check_private(private: bool, repo_id: str, repo_type: str, info, api) -> No
         )
 
 
+#: file name endings of model weights: a repository holding some without a Neuroformer ``config.json``
+#: holds another model
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf", ".pkl",
+                   ".joblib", ".keras")
+
+
+def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optional[str], info, model_dir) -> None:
+    """Refuse a push into a repository (branch ``revision``) that holds something else: a model
+    repository whose ``config.json`` is another ``model_type`` (or that has weight files and no
+    ``config.json``), a dataset repository with data files but no windows manifest of this package.
+    The commit would replace that model's config and weights (or delete that dataset's Parquet
+    files: the windows upload deletes ``data/*.parquet``) with nothing said; they would survive only
+    in the repository's history. ``replace_other=True`` (CLI ``--replace-other``) skips this."""
+    from huggingface_hub import hf_hub_download
+
+    from .configuration_neuroformer import NeuroformerConfig
+
+    files = {s.rfilename for s in (info.siblings or [])}
+    where = f"the {repo_type} repository {repo_id!r} at {api.endpoint}" + (f" (branch {revision!r})" if revision else "")
+    found = ""
+    if repo_type == "model" and "config.json" in files:
+        with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as cache, \
+                _hub_errors("reading the model repository's config.json", repo_id, api, model_dir):
+            # the endpoint the push goes to, named (HfApi.hf_hub_download builds the file's URL from the
+            # endpoint read at import when the HfApi was made without one)
+            path = hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=cache, endpoint=api.endpoint,
+                                   token=api.token)
+            try:
+                model_type = json.loads(Path(path).read_text(encoding="utf-8")).get("model_type")
+            except (ValueError, AttributeError):
+                model_type = "(unreadable)"
+        if model_type != NeuroformerConfig.model_type:
+            found = f"holds a model of another kind (config.json model_type {model_type!r})"
+    elif repo_type == "model":
+        weights = sorted(f for f in files if f.lower().endswith(WEIGHT_SUFFIXES))
+        if weights:
+            found = f"holds model files without a Neuroformer config.json ({', '.join(weights[:5])})"
+    elif "manifest.json" not in files:
+        data = sorted(f for f in files if f not in (".gitattributes", "README.md"))
+        if data:
+            found = (f"holds files that are not a Neuroformer windows dataset (no manifest.json: "
+                     f"{', '.join(data[:5])}{' ...' if len(data) > 5 else ''})")
+    if found:
+        raise ValueError(f"repo_id (CLI: --repo-id / --dataset-repo-id): {where} {found}; this push would replace it "
+                         "(its files would remain only in the repository's history), so nothing was uploaded. Push to "
+                         "another repository, or pass replace_other=True (CLI: --replace-other) to replace it")
+
+
 def push_to_hub(
     model_dir,
     repo_id: str,
@@ -789,6 +837,7 @@ def push_to_hub(
     recording=None,
     dataset_repo_id: Optional[str] = None,
     num_shards: int = 1,
+    replace_other: bool = False,
 ) -> PushResult:
     """Push a ``neuroformer train`` directory to a Hub model repository, optionally with its
     windows as a dataset repository.
@@ -814,6 +863,10 @@ def push_to_hub(
             on; with ``dataset_repo_id``, its windows (the model's own split plan) are pushed.
         dataset_repo_id: ``NAMESPACE/NAME`` of the dataset repository.
         num_shards: Parquet shards per split (>= 1).
+        replace_other: push even into a repository that holds something else (a model whose
+            ``config.json`` is another ``model_type``, weight files without a ``config.json``, a
+            dataset repository without this package's ``manifest.json``); refused by default
+            (``ValueError``, before any upload), since the push would replace it.
 
     Returns:
         :class:`PushResult` (``kept``: files already in the repository that this push left there).
@@ -822,7 +875,8 @@ def push_to_hub(
         FileNotFoundError: ``model_dir`` is not a model directory.
         ValueError: a malformed repo id, branch name (``revision``) or licence id, cards whose
             metadata the Hub refuses,
-            ``private`` with an existing public repository,
+            ``private`` with an existing public repository, a repository holding another model
+            or dataset (without ``replace_other``),
             ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
             modalities, or a recording that does not cover the model's splits.
@@ -885,6 +939,8 @@ def push_to_hub(
             repo_info = api.repo_info(repo_id, revision=revision)
         head_before = repo_info.sha
         _check_private(private, repo_id, "model", repo_info, api)
+        if not replace_other:
+            _check_not_another_repo(api, repo_id, "model", revision, repo_info, src)
         if dataset_repo_id is not None:
             with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
                 api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
@@ -895,6 +951,10 @@ def push_to_hub(
             if revision not in (None, "main"):
                 with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
                     api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
+            if not replace_other:
+                with _hub_errors("reading the dataset repository", dataset_repo_id, api, src):
+                    dataset_files = api.repo_info(dataset_repo_id, repo_type="dataset", revision=revision)
+                _check_not_another_repo(api, dataset_repo_id, "dataset", revision, dataset_files, src)
             with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
                 # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
                 # and load twice: delete every old shard that this push does not overwrite
