@@ -3,6 +3,7 @@ read back (streamed or not) exactly as ``build_window_datasets`` builds them in 
 
 import hashlib
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -519,3 +520,27 @@ def test_prepares_inspect_command_is_quoted_for_the_shell(shared_data, tmp_path,
     command = note[note.index("neuroformer inspect"):].split('"', 1)[0]
     assert shlex.split(command) == ["neuroformer", "inspect", "--data", str(spaced / "A2929.nwb"), "--epoch", "wake",
                                     "--config", str(cfg)], note
+
+
+def test_the_prepare_bar_counts_windows_not_shards(short_rec, tmp_path, capsys, monkeypatch):
+    """The bar of each split counted Parquet shards, so with the default single shard it stood at 0/1
+    for the whole split; it now counts windows, moved every PREPARE_CHUNK_WINDOWS (set to 50 here,
+    so the 60-s recording's train split is tokenized in several chunks, and the shards still hold
+    the in-memory windows)."""
+    import hf_neuroformer.windows as windows
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr(windows, "PREPARE_CHUNK_WINDOWS", 50)
+    cfg = nf.NeuroformerConfig(max_past_length=128)
+    manifest = prepare_windows(short_rec, tmp_path / "p", cfg, progress=True)
+    err = capsys.readouterr().err
+    for split in SPLITS:
+        n = manifest["splits"][split]["n_windows"]
+        assert re.search(rf"prepare {split}: 100%\|.*\| {n}/{n} \[.*window", err), err[-2000:]
+    assert manifest["splits"]["train"]["n_windows"] > 100
+    tok = NeuroformerTokenizer.from_pretrained(tmp_path / "p")
+    in_memory, _ = build_window_datasets(short_rec, tok, cfg, SplitPlan.from_dict(
+        json.loads((tmp_path / "p" / "splits.json").read_text())))
+    for split in SPLITS:
+        pd.testing.assert_frame_equal(load_prepared(tmp_path / "p", split, streaming=False).to_pandas(),
+                                      in_memory[split].to_pandas())

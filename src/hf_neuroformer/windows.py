@@ -811,6 +811,8 @@ def window_features(config: Optional[NeuroformerConfig] = None):
     })
 
 
+#: windows :func:`prepare_windows` tokenizes at a time (its progress bar moves after each such chunk)
+PREPARE_CHUNK_WINDOWS = 500
 #: ``manifest.json`` ``format`` of a directory written by :func:`prepare_windows`.
 PREPARED_FORMAT = "hf_neuroformer.prepared_windows/1"
 # how prepare_windows deals the train split's windows to shards: window k to shard k mod n (see its docstring)
@@ -950,8 +952,17 @@ def prepare_windows(
             # train: window k -> shard k mod n; validation, test: contiguous blocks (rows in time order in each)
             blocks = ([np.arange(k, len(starts), n) for k in range(n)] if split == "train" else
                       np.array_split(np.arange(len(starts)), n))
-            for i, idx in enumerate(tqdm(blocks, desc=f"prepare {split}", disable=not progress, unit="shard")):
-                cols = tokenize_windows(recording, tokenizer, starts[idx], None if clips is None else clips[idx], config)
+            # a bar over the split's windows, moved every PREPARE_CHUNK_WINDOWS: one over shards stood at 0/1 for
+            # the whole split with the default single shard
+            bar = tqdm(total=len(starts), desc=f"prepare {split}", disable=not progress, unit="window")
+            for i, idx in enumerate(blocks):
+                cols: Dict[str, list] = {}
+                for chunk in np.array_split(idx, max(1, -(-len(idx) // PREPARE_CHUNK_WINDOWS))):
+                    part = tokenize_windows(recording, tokenizer, starts[chunk],
+                                            None if clips is None else clips[chunk], config)
+                    for k, v in part.items():
+                        cols.setdefault(k, []).extend(v)
+                    bar.update(len(chunk))
                 name = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
                 datasets.Dataset.from_dict(cols, features=features).to_parquet(str(tmp / name))
                 entry["n_spikes"] += int(sum(cols["n_spikes"]))
@@ -959,6 +970,7 @@ def prepare_windows(
                 entry["n_truncated_past_spikes"] += int(sum(cols["n_past_truncated"]))
                 entry["shards"].append({"path": name, "n_rows": int(len(idx)),
                                         "sha256": hashlib.sha256((tmp / name).read_bytes()).hexdigest()})
+            bar.close()
             entry["n_spikes_outside_windows"] = outside[split]["n_spikes_outside_windows"]
             entry["seconds_outside_windows"] = round(outside[split]["seconds_outside_windows"], 6)
             manifest["splits"][split] = entry
