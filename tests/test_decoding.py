@@ -2604,3 +2604,34 @@ def test_cli_decode_scores_another_recordings_windows_with_block_bootstrap_inter
     blocks = [int(n) for n in re.findall(r"block bootstrap over (\d+) blocks, consecutive 10 s of window starts in each "
                                          r"time segment decoded here", text)]
     assert len(blocks) == 2 and all(18 <= n <= 20 for n in blocks), text  # 200 s in 10-s blocks
+
+
+def test_bootstrap_blocks_shorter_than_a_window_and_its_past_are_warned_about(a2929, pretrained, shared_data,
+                                                                              tmp_path):
+    """Blocks shorter than what one window reads (0.1 s current + 0.3 s past here) share spikes with
+    their neighbours, so the block bootstrap's intervals come out too narrow; such a length gave
+    intervals without a word. finetune (ci_block_s=0.2), decode (--ci-block-s 0.2) and the token
+    NLL intervals now warn, naming the length to reach; 0.4 s and longer stay quiet."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.training import split_nll_intervals
+    from hf_neuroformer.windows import SplitPlan
+
+    out = tmp_path / "decoder"
+    with pytest.warns(UserWarning, match=r"ci_block_s=0.2: the bootstrap blocks are shorter than what one window "
+                                         r"reads \(0.4 s of current and past window\).*too narrow"):
+        m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=1,
+                     eval_steps=1, batch_size=16, seed=0, ci_block_s=0.2)
+    assert m["test/ci95_block_s"] == 0.2
+    args = ["decode", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake", "--split", "test",
+            "--output", str(tmp_path / "t.csv")]
+    with pytest.warns(UserWarning, match=r"--ci-block-s 0.2: the bootstrap blocks are shorter"):
+        assert main(args + ["--ci-block-s", "0.2"]) == 0
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    starts = plan.segments["test"][:, 0] + 0.3  # a window at the start of each test segment
+    windows = {"window_start": starts, "id_nll_sum": np.ones(len(starts)), "dt_nll_sum": np.ones(len(starts)),
+               "n_spike_tokens": np.ones(len(starts), dtype=np.int64)}
+    with pytest.warns(UserWarning, match=r"ci_block_s=0.2: the bootstrap blocks are shorter"):
+        split_nll_intervals(windows, plan, 0.2, window_span_s=0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        split_nll_intervals(windows, plan, 0.4, window_span_s=0.4)

@@ -1009,7 +1009,7 @@ def cmd_decode(args) -> int:
     check_pass_settings(batch_size=args.batch_size, label=_flag)
     model, tokenizer, plan = load_decoder(args.model, "--model")
     if args.ci_block_s is not None:  # a trial split's blocks are its trials: said, not ignored
-        warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
+        warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG, model.config.current_window + model.config.past_window)
     else:  # the length finetune scored the decoder's test windows with, so decode prints finetune's intervals
         ci_block_s = _finetuned_block_s(args.model) or ci_block_s
     cfg = model.config

@@ -266,7 +266,8 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
 
 def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_starts, plan: SplitPlan,
                        split: str = "test", ci_block_s: float = CI_BLOCK_S,
-                       ci_block_s_option: str = "ci_block_s=") -> Dict[str, object]:
+                       ci_block_s_option: str = "ci_block_s=",
+                       window_span_s: Optional[float] = None) -> Dict[str, object]:
     """95 % block-bootstrap intervals of a split's decoding metrics, as ``metrics.json`` keys.
 
     Args:
@@ -298,7 +299,7 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
     from .metrics.decoding import decoding_metrics_ci
 
     ci_block_s = check_block_s(ci_block_s)
-    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s)
     preds, labels = gathered_outputs(predictions), gathered_outputs(label_ids)
     preds, labels = preds.reshape(len(preds), -1), labels.reshape(len(labels), -1)
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
@@ -1044,7 +1045,8 @@ def finetune(
         test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
         metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
                                           np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan,
-                                          ci_block_s=ci_block_s, ci_block_s_option=ci_block_s_option))
+                                          ci_block_s=ci_block_s, ci_block_s_option=ci_block_s_option,
+                                          window_span_s=cfg.current_window + cfg.past_window))
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
         init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),

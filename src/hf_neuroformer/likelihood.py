@@ -206,7 +206,8 @@ def split_bits_per_spike(
     from .metrics.bootstrap import check_block_s, warn_block_s_unused
 
     ci_block_s = check_block_s(ci_block_s)
-    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option,
+                        model.config.current_window + model.config.past_window)
     check_tokenizer_matches_config(tokenizer, model.config)
     from .metrics.bits_per_spike import (
         bits_per_spike,

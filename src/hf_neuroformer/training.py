@@ -502,7 +502,8 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
 
 
 def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float = CI_BLOCK_S,
-                        ci_block_s_option: str = "ci_block_s=") -> Dict[str, object]:
+                        ci_block_s_option: str = "ci_block_s=",
+                        window_span_s: Optional[float] = None) -> Dict[str, object]:
     """95 % block-bootstrap intervals of the test ``id_nll`` and ``dt_nll`` (nats per spike token).
 
     ``windows``: :func:`evaluate_token_nll`'s ``windows`` (``per_window=True``) on the test split;
@@ -525,7 +526,7 @@ def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float 
                                     count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks)
 
     ci_block_s = check_block_s(ci_block_s)
-    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s)
     segments = plan.segments["test"]
     blocks, definition = window_blocks(windows["window_start"], segments, plan.mode, ci_block_s)
     n_blocks = count_blocks(blocks)
@@ -1391,7 +1392,8 @@ def train(
                 "test/marginal_dt_nll": btest["marginal_dt_nll"],
                 "test/markov_dt_nll": btest["markov_dt_nll"],
                 "test/n_spike_tokens": test["n_spike_tokens"],
-                **split_nll_intervals(test["windows"], plan, ci_block_s, ci_block_s_option),
+                **split_nll_intervals(test["windows"], plan, ci_block_s, ci_block_s_option,
+                                      window_span_s=model.config.current_window + model.config.past_window),
             })
             if getattr(model, "contrastive", None) is not None:
                 from .contrastive import evaluate_retrieval

@@ -143,15 +143,27 @@ def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float 
     return f"; {n} window(s) are too few for {min_blocks} blocks at any block length ({option.rstrip('= ')})"
 
 
-def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=") -> None:
+def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
+                        window_span_s: Optional[float] = None) -> None:
     """Warn that a block length other than the default (:data:`CI_BLOCK_S`) does nothing in a
     trial split (``mode="trials"``), whose bootstrap blocks are its trials: a user who asked for
     ``ci_block_s=2`` (``option="ci_block_s="``) or ``--ci-block-s 2`` (``option="--ci-block-s"``)
-    is told, rather than left to find ``ci95_block_s`` null in the outputs."""
+    is told, rather than left to find ``ci95_block_s`` null in the outputs.
+
+    In a time split, with ``window_span_s`` (s: a window's current plus past window, what one
+    window reads), warn of blocks shorter than it: a window's past then reaches into the block
+    before, so neighbouring blocks share spikes, are not independent as the bootstrap assumes, and
+    the interval comes out too narrow."""
+    join = "" if option.endswith("=") else " "
     if mode == "trials" and float(block_s) != CI_BLOCK_S:
-        join = "" if option.endswith("=") else " "
         warnings.warn(f"{option}{join}{float(block_s):g} has no effect: the split is by trials, and a trial split's "
                       "bootstrap blocks are its trials (one block per trial), whatever the block length",
+                      UserWarning, stacklevel=3)
+    elif mode == "time" and window_span_s is not None and float(block_s) < float(window_span_s):
+        warnings.warn(f"{option}{join}{float(block_s):g}: the bootstrap blocks are shorter than what one window "
+                      f"reads ({float(window_span_s):g} s of current and past window), so neighbouring blocks share "
+                      "spikes and the 95 % intervals come out too narrow; use blocks of at least "
+                      f"{float(window_span_s):g} s (longer than the spikes' correlation time)",
                       UserWarning, stacklevel=3)
 
 
