@@ -371,3 +371,21 @@ def test_a_unit_firing_only_in_past_windows_of_a_split_is_named(shared_data):
     assert desc["windows"]["splits"]["train"]["units_without_spikes"] == ["unit3"]
     assert "      1 units without a spike in train: unit3 (1 of them with spikes in another split: tokens the model " \
            "never learns)" in format_description(desc)
+
+
+def test_a_spike_on_the_edge_of_two_tiled_windows_is_counted_once_as_training_counts_it(shared_data):
+    # A2929 wake, 0.1-s windows tiling 10-s blocks: window starts such as 647.7 s lie on the tokenizer's 1 ns grid,
+    # but 647.7 + 0.1 is 647.8000000000001 in floating point, so a spike at exactly 647.8 s was counted in
+    # [647.7, 647.8) as well as in [647.8, 647.9): inspect said 7515 test spikes where training tokenizes 7514
+    rec = quiet(load_recording, shared_data(A2929), epoch="wake")
+    config = NeuroformerConfig()
+    desc = describe_recording(rec, config)
+    tok = NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    dsets, plan = quiet(build_window_datasets, rec, tok, config)
+    assert plan.mode == "time"
+    for split, ds in dsets.items():
+        s = desc["windows"]["splits"][split]
+        assert s["n_windows"] == len(ds) > 0
+        assert s["n_spikes"] == int(np.sum(ds["n_spikes"])), split
+        assert s["spikes_per_window"]["max"] == int(np.max(ds["n_spikes"])), split
