@@ -2635,3 +2635,25 @@ def test_bootstrap_blocks_shorter_than_a_window_and_its_past_are_warned_about(a2
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         split_nll_intervals(windows, plan, 0.4, window_span_s=0.4)
+
+
+def test_a_behaviour_sample_on_the_edge_of_two_tiled_windows_counts_in_the_later_one_only(shared_data):
+    # A2929's head tracking at ~120 Hz has samples at exactly k * 0.1 s; 0.1-s windows tiling time start on the
+    # tokenizer's 1 ns grid, but start + 0.1 in floating point lies past the next start (647.7 + 0.1 =
+    # 647.8000000000001), so such a sample went into the mean of both windows, against "the mean of the samples
+    # inside its current window" [start, start + current_window)
+    from hf_neuroformer.io import load_recording
+
+    rec = load_recording(shared_data(A2929), epoch="wake")
+    b = rec.behaviour["x"]
+    ts, vals = np.asarray(b.timestamps, dtype=np.float64), np.asarray(b.values, dtype=np.float64).ravel()
+    starts = np.round(np.arange(671.0, 1199.0, 0.1), 9)
+    ends = np.round(starts + 0.1, 9)
+    on_edge = np.flatnonzero(np.searchsorted(ts, starts + 0.1) > np.searchsorted(ts, ends))
+    assert on_edge.size > 0  # windows whose end sample was counted: the case this test is about
+    got = target_values(rec, DecodingTarget("x", "regression"), starts, 0.1)
+    lo, hi = np.searchsorted(ts, starts), np.searchsorted(ts, ends)
+    expected = np.array([np.nanmean(vals[a:z]) if z > a else np.nan for a, z in zip(lo, hi)])
+    np.testing.assert_allclose(got[on_edge], expected[on_edge], rtol=0, atol=1e-12)
+    ok = np.isfinite(expected)
+    np.testing.assert_allclose(got[ok], expected[ok], rtol=0, atol=1e-12)

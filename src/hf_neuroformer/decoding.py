@@ -432,8 +432,9 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     comps = [np.where(finite, np.cos(vals), 0.0), np.where(finite, np.sin(vals), 0.0)] if circ else [np.where(finite, vals, 0.0)]
     csum = [np.concatenate([[0.0], np.cumsum(c)]) for c in comps]
     ccount = np.concatenate([[0], np.cumsum(finite)])
-    lo = np.searchsorted(ts, starts, side="left")
-    hi = np.searchsorted(ts, starts + current_window, side="left")
+    # the tokenizer's window edges (1 ns grid): a sample on the edge of two tiled windows is in the later one only
+    lo = np.searchsorted(ts, np.round(starts, 9), side="left")
+    hi = np.searchsorted(ts, np.round(starts + current_window, 9), side="left")
     n = ccount[hi] - ccount[lo]
     inside = n > 0
     means = [(c[hi] - c[lo])[inside] / n[inside] for c in csum]
