@@ -569,3 +569,28 @@ def test_embed_shows_a_progress_bar_over_the_windows(trained, shared_data, tmp_p
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert main(args + ["--output", str(tmp_path / "b.png")]) == 0
     assert "embedding" not in capsys.readouterr().err
+
+
+def test_color_by_counts_a_sample_on_the_edge_of_two_tiled_windows_in_the_later_one_as_decoding_does(shared_data):
+    """Break test: window_values ended each window at start + window in floating point (647.7 + 0.1 =
+    647.8000000000001), past the tokenizer's 1 ns grid, so a head-tracking sample at exactly k * 0.1 s
+    was averaged into two tiled windows, and embed coloured those windows with other values than the
+    decoding targets of the same windows."""
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.decoding import DecodingTarget, target_values
+    from hf_neuroformer.io import load_recording
+
+    rec = load_recording(shared_data(A2929), epoch="wake")
+    ts = rec.behaviour["x"].timestamps
+    starts = np.round(np.arange(671.0, 1199.0, 0.1), 9)
+    on_edge = np.flatnonzero(np.searchsorted(ts, starts + 0.1) > np.searchsorted(ts, np.round(starts + 0.1, 9)))
+    assert on_edge.size > 0
+    for name, kind in (("x", "regression"), ("ry", "circular")):
+        got = window_values(rec, name, starts, 0.1)[0]
+        expected = target_values(rec, DecodingTarget(name, kind), starts, 0.1)
+        if kind == "circular":
+            expected = np.mod(expected, 2 * np.pi)
+        np.testing.assert_allclose(got[on_edge], expected[on_edge], rtol=0, atol=1e-9)
+        ok = np.isfinite(got)
+        np.testing.assert_allclose(np.angle(np.exp(1j * (got[ok] - expected[ok]))) if kind == "circular"
+                                   else got[ok] - expected[ok], 0.0, rtol=0, atol=1e-9)

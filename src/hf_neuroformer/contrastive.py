@@ -204,8 +204,9 @@ def window_values(recording, variable: str, starts, window: float):
     degrees = unit_is_degrees(series.unit)
     circular = degrees or series.unit.strip().lower() in ("rad", "radian", "radians")
     to_rad = np.pi / 180.0 if degrees else 1.0
-    lo = np.searchsorted(t, starts, side="left")
-    hi = np.searchsorted(t, starts + window, side="left")
+    # the tokenizer's window edges (1 ns grid): a sample on the edge of two tiled windows is in the later one only
+    lo = np.searchsorted(t, np.round(starts, 9), side="left")
+    hi = np.searchsorted(t, np.round(starts + window, 9), side="left")
     out = np.full(len(starts), np.nan)
     for i, (a, b) in enumerate(zip(lo, hi)):
         seg = v[a:b]
