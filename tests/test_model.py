@@ -565,7 +565,7 @@ def test_unknown_config_fields_are_named_in_a_warning(tmp_path):
 
     from transformers import AutoConfig
 
-    with pytest.warns(UserWarning, match=r"unknown field\(s\) \['hiden_size'\].*'hiden_size' -> 'hidden_size'"):
+    with pytest.warns(UserWarning, match=r"unknown field\(s\) \['hiden_size'\].*'hidden_size' for 'hiden_size'"):
         cfg = nf.NeuroformerConfig(hiden_size=64)
     assert cfg.hidden_size == 128
     # transformers' own keys, and a save / reload with auto_map, warn about nothing
@@ -585,7 +585,7 @@ def test_unknown_overrides_of_from_pretrained_are_named_in_a_warning(tmp_path):
     from transformers import AutoConfig
 
     nf.NeuroformerConfig(hidden_size=32, num_attention_heads=2).save_pretrained(tmp_path)
-    with pytest.warns(UserWarning, match=r"unknown field\(s\) \['hiden_size'\] were ignored.*'hiden_size' -> 'hidden_size'"):
+    with pytest.warns(UserWarning, match=r"unknown field\(s\) \['hiden_size'\] were ignored.*'hidden_size' for 'hiden_size'"):
         cfg = AutoConfig.from_pretrained(tmp_path, hiden_size=64)
     assert cfg.hidden_size == 32
     with warnings.catch_warnings():

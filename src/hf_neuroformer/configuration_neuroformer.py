@@ -405,7 +405,7 @@ def _warn_unknown_fields(kwargs: dict, cls, fate: str = "are kept as attributes 
     import warnings
 
     own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
-    hints = [f"{u!r} -> {c[0]!r}" for u in unknown for c in [difflib.get_close_matches(u, own, n=1)] if c]
+    hints = [f"{c[0]!r} for {u!r}" for u in unknown for c in [difflib.get_close_matches(u, own, n=1)] if c]
     warnings.warn(f"NeuroformerConfig: unknown field(s) {unknown} {fate}"
                   + (f" (did you mean {', '.join(hints)}?)" if hints else "")
                   + "; NeuroformerConfig's docstring lists the fields", UserWarning, stacklevel=stacklevel)

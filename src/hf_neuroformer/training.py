@@ -277,7 +277,7 @@ def load_yaml_config(path, *, training_fields: bool = False) -> Tuple:
         import difflib
 
         close = {u: difflib.get_close_matches(u, known_model, n=1) for u in unknown}
-        hints = [f"{u!r} -> {c[0]!r}" for u, c in close.items() if c]
+        hints = [f"{c[0]!r} for {u!r}" for u, c in close.items() if c]
         raise ValueError(f"{path}: unknown NeuroformerConfig field(s) {unknown}"
                          + (f" (did you mean {', '.join(hints)}?)" if hints else "")
                          + "; NeuroformerConfig's docstring lists the fields")
