@@ -7,6 +7,7 @@ back from the code under test.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import datasets
 import numpy as np
@@ -640,3 +641,24 @@ def test_keeps_training_mode_restores_after_generators_and_by_name():
     assert second(1, model) is False and model.training
     model.eval()
     assert list(gen(model, 1)) == [False] and not model.training
+
+
+def test_a_recording_too_short_to_split_is_told_the_length_it_needs():
+    """The refusal of a recording too short for one block per split gave its length but not the
+    length needed; it now names it (3 splits x (window with its past + split gap)), and a recording
+    just longer than that splits."""
+    import re
+
+    cfg = NeuroformerConfig(split_by="time")
+    need = 3 * (cfg.current_window + cfg.past_window + cfg.split_gap)
+
+    def rec(duration):
+        return SpikeRecording(np.array([duration / 2]), np.array([0]), time_domain=(0.0, duration))
+
+    with pytest.raises(ValueError, match=r"one recorded interval needs more than ([\d.]+) s") as err:
+        plan_splits(rec(need - 0.01), cfg)
+    assert float(re.search(r"needs more than ([\d.]+) s", str(err.value))[1]) == pytest.approx(need, abs=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "only 3 blocks"
+        plan = plan_splits(rec(need + 0.01), cfg)
+    assert all(len(plan.segments[s]) == 1 for s in ("train", "validation", "test"))

@@ -351,7 +351,9 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         raise ValueError(
             f"split_block_length: blocks of {b - a:.3f} s are too short for the split gap "
             f"({config.split_gap} s) plus one window with its past ({span} s); "
-            f"the recording covers {total:.3f} s. Use a longer recording or shorter windows."
+            f"the recording covers {total:.3f} s, and with these settings one recorded interval needs more than "
+            f"{n_needed * (span + config.split_gap):.3f} s ({n_needed} splits x (window with its past + split gap)). "
+            "Use a longer recording or shorter windows."
         )
     if len(groups) < n_needed:
         raise ValueError(
