@@ -962,3 +962,24 @@ def test_session_info_set_after_construction_is_written_as_numbers(tmp_path):
     rec.session_info["n"] = np.int16(7)
     back = read_nwb(write_nwb(rec, tmp_path / "r.nwb"))
     assert back.session_info == {"half": 0.5, "accuracy": 0.25, "n": 7} and type(back.session_info["n"]) is int
+
+
+def test_spikes_repeating_a_units_time_in_a_table_or_arrays_are_counted_in_a_warning(tmp_path):
+    """Break test: the same unit at the same time twice in a CSV (a sorter's double detection)
+    was read without a word, where the NWB and phy readers count such repeats. A table (CSV) and
+    from_arrays now warn with the count per unit, and keep the spikes as given; a
+    spike of another unit at the same time is no repeat."""
+    times = np.array([0.5, 0.5, 0.5, 1.0, 1.25, 1.25, 2.0])
+    units = np.array([1, 1, 0, 0, 2, 2, 1])  # unit 1 twice at 0.5 s, unit 2 twice at 1.25 s; unit 0 at 0.5 s too
+    df = pd.DataFrame({"time": times, "unit": units})
+    df.to_csv(tmp_path / "spikes.csv", index=False)
+    with pytest.warns(UserWarning, match=r"spike_times: 2 spikes in 2 unit\(s\) repeat a spike time of the same unit "
+                                         r"exactly \('unit1': 1, 'unit2': 1\); kept"):
+        rec = load_recording(tmp_path / "spikes.csv")
+    assert rec.n_spikes == 7
+    with pytest.warns(UserWarning, match=r"spike_times: 2 spikes in 2 unit\(s\) repeat"):
+        from_arrays(times, units, unit_names=["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert from_arrays(times, units, unit_names=["a", "b", "c"], warn_repeated_spikes=False).n_spikes == 7
+        from_arrays(np.array([0.5, 0.5, 1.0]), np.array([0, 1, 0]), unit_names=["a", "b"])  # two units at once

@@ -28,7 +28,7 @@ SLOW_RATE_HZ = 0.05
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
 
 
-def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
+def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool = True, **kwargs) -> SpikeRecording:
     """Build a recording from spikes in any order.
 
     Args:
@@ -39,6 +39,8 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
             in any order: NaN / infinite times are dropped, the rest sorted, and events outside
             the time domain (``time_domain``, else the span of the spikes) dropped, each counted
             in a ``UserWarning`` (:func:`hf_neuroformer.events.clean_events`).
+        warn_repeated_spikes: warn of spikes that repeat a spike time of the same unit exactly
+            (default True; a reader that has already said so, such as ``read_phy``, passes False).
         **kwargs: any other :class:`SpikeRecording` field (``unit_names``, ``time_domain``,
             ``epochs``, ``trials``, ``trial_info``, ``behaviour``, ``stimulus``, ``session``).
 
@@ -50,6 +52,9 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
             above 0 (ids counted from 1 leave an empty unit 0); else when some unit index below
             the largest has no spikes (ids with gaps, such as the cluster numbers of curated
             units, leave empty units), with their count.
+        UserWarning: spikes that repeat a spike time of the same unit exactly (a unit cannot fire
+            twice at once: a sorter's double detection or a merge / export artefact), counted per
+            unit; they are kept, each a token of its window, as the NWB and phy readers keep them.
         UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day), or
             more than an hour at a mean below :data:`SLOW_RATE_HZ` spikes/s per unit: times in
             milliseconds or sample ticks read as seconds (they are kept as given).
@@ -94,6 +99,22 @@ def from_arrays(spike_times, unit_ids, events=None, **kwargs) -> SpikeRecording:
             "keeps the ids as names), or pass unit_names= to keep the empty units without this warning",
             UserWarning, stacklevel=2,
         )
+    if warn_repeated_spikes and rec.n_spikes > 1:
+        # sorted by time, then unit: a spike repeating its unit's time follows it directly
+        same = (np.diff(rec.spike_times) == 0) & (np.diff(rec.unit_ids) == 0)
+        if same.any():
+            per = np.bincount(rec.unit_ids[1:][same], minlength=rec.n_units)
+            worst = np.argsort(-per, kind="stable")[:5]
+            names = rec.unit_names
+            first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
+            n_units = int(np.sum(per > 0))
+            warnings.warn(
+                f"spike_times: {int(same.sum())} spikes in {n_units} unit(s) repeat a spike time of the same unit "
+                f"exactly ({first}{', ...' if n_units > 5 else ''}); kept, each as its own token (a unit cannot fire "
+                "twice at once: a sorter's double detection or an export artefact; drop them before reading, e.g. "
+                "df.drop_duplicates([time, unit]), to leave them out)",
+                UserWarning, stacklevel=2,
+            )
     warn_if_not_seconds(rec, "spike_times", "divide them first (e.g. by 1000, or by the sampling rate in Hz)",
                         stacklevel=2)
     return rec

@@ -354,5 +354,5 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                       "each as its own token (duplicates of the sort: remove them before reading to drop them)")
     if session is None:
         session = default_phy_session(folder)
-    return from_arrays(times, units, unit_names=[str(c) for c in kept_ids],
+    return from_arrays(times, units, unit_names=[str(c) for c in kept_ids], warn_repeated_spikes=False,
                        session=session, time_domain=time_domain)
