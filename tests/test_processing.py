@@ -435,3 +435,21 @@ def test_trainer_dropping_the_modality_columns_says_which_argument_keeps_them(a2
     with pytest.raises(ValueError, match=r"modality 'head_direction': the window examples lack .*"
                                          r"TrainingArguments\(remove_unused_columns=False\)"):
         trainer.evaluate(ds)
+
+
+def test_inputs_move_and_cast_with_to_as_transformers_processor_outputs_do(a2929, saved):
+    """``processor(...).to(device_or_dtype)``, the transformers idiom: a plain dict had no ``to``
+    (AttributeError). A dtype casts only the float tensors, the nested modality inputs included,
+    and the model still takes the result."""
+    out, data, model = saved
+    processor = AutoProcessor.from_pretrained(out)
+    starts = data["test"]["window_start"][:3]
+    inputs = processor(a2929, starts)
+    assert inputs.to("cpu") is inputs  # BatchFeature.to returns the same object
+    hd = inputs.to(torch.float64)["modality_inputs"]["head_direction"]
+    assert hd["values"].dtype == torch.float64 and hd["times"].dtype == torch.float64
+    assert hd["mask"].dtype == torch.bool and inputs["input_ids"].dtype == torch.int64
+    with torch.no_grad():
+        loss = model.double()(**inputs).loss
+    model.float()
+    assert torch.isfinite(loss)

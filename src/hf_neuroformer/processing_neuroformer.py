@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from transformers import ProcessorMixin
+from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
 from .modalities import modality_column_names
@@ -39,6 +39,23 @@ class TruncatedWindowsWarning(UserWarning):
     keeps. The tokenizer keeps the first ``max_window_length - 2`` spikes of a current window
     (without EOS then: the window goes on) and the latest ``max_past_length - 1`` of a past
     window; a modality keeps its latest ``max_tokens`` tokens (``num_frames`` frames for video)."""
+
+
+class NeuroformerBatch(BatchFeature):
+    """What :meth:`NeuroformerProcessor.__call__` returns: a ``transformers.BatchFeature`` (a
+    mapping of tensors, so ``model(**inputs)`` works), whose :meth:`to` also moves the nested
+    ``modality_inputs`` dicts, as transformers' own processors' outputs do for theirs:
+    ``processor(recording, starts).to(model.device)``. A plain dict had no ``to``."""
+
+    def to(self, *args, **kwargs) -> "NeuroformerBatch":
+        """Move the tensors (nested ones too) as ``BatchFeature.to`` does: a device moves every
+        tensor, a dtype casts only floating-point ones (ids and masks stay int64)."""
+        modality = self.data.pop("modality_inputs", None)
+        super().to(*args, **kwargs)
+        if modality is not None:
+            self.data["modality_inputs"] = {n: BatchFeature(dict(d)).to(*args, **kwargs).data
+                                            for n, d in modality.items()}
+        return self
 
 
 class _ModalitySpecs:
@@ -229,7 +246,7 @@ class NeuroformerProcessor(ProcessorMixin):
 
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts="auto", *, return_tensors: str = "pt",
-                 return_labels: bool = True, device=None) -> Dict[str, object]:
+                 return_labels: bool = True, device=None) -> NeuroformerBatch:
         """Tokenize and pad the windows of ``recording`` that start at ``window_starts``.
 
         Args:
@@ -258,7 +275,8 @@ class NeuroformerProcessor(ProcessorMixin):
             device: move every tensor there (``torch.device`` or str); default CPU.
 
         Returns:
-            dict of ``torch.int64`` tensors, ``B = n_windows``, ``T`` / ``P`` the longest current /
+            a :class:`NeuroformerBatch` (a ``BatchFeature``: a mapping with ``.to(device)``, nested
+            modality inputs included) of ``torch.int64`` tensors, ``B = n_windows``, ``T`` / ``P`` the longest current /
             past token sequence: ``input_ids``, ``dt_ids``, ``attention_mask``, ``labels``
             (``-100`` at padding; ``token_labels`` for a decoder), ``dt_labels`` (``-100`` at
             BOS, EOS, padding) ``(B, T)``; ``past_input_ids``, ``past_dt_ids``,
@@ -317,7 +335,7 @@ class NeuroformerProcessor(ProcessorMixin):
             from .windows import batch_to_device
 
             batch = batch_to_device(batch, torch.device(device))
-        return batch
+        return NeuroformerBatch(batch)
 
     def to_dataset(self, recording: SpikeRecording, window_starts: Sequence[float], past_clip_starts="auto"):
         """The windows as a ``datasets.Dataset``, one row per window: the columns of
@@ -361,4 +379,4 @@ def _file(path_or_repo, name: str, hub: dict) -> Optional[str]:
     return cached_file(path_or_repo, name, _raise_exceptions_for_missing_entries=False, **hub)
 
 
-__all__ = ["NeuroformerProcessor", "TruncatedWindowsWarning"]
+__all__ = ["NeuroformerProcessor", "NeuroformerBatch", "TruncatedWindowsWarning"]
