@@ -673,3 +673,19 @@ def test_evaluation_helpers_give_the_model_its_training_mode_back(batch_and_mode
     assert m.training and all(x.training for x in m.modules())
     nf.generate_spikes(m.eval(), tok, rec, window_starts=[1.0], seed=0)
     assert not m.training
+
+
+def test_a_loss_without_its_labels_is_none_not_zero(batch_and_model):
+    """``labels`` alone (the causal-LM idiom ``labels=input_ids``) measures no dt prediction: the
+    output said ``dt_loss = 0.0``, a perfect score that was never computed. It is now None, and
+    ``loss`` is the id loss; ``dt_labels`` alone likewise."""
+    batch, model, _ = batch_and_model
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "dt_labels")}
+    both = model(**inputs, labels=batch["labels"], dt_labels=batch["dt_labels"])
+    ids_only = model(**inputs, labels=batch["labels"])
+    assert ids_only.dt_loss is None and "dt_loss" not in ids_only.keys()
+    assert ids_only.loss.item() == pytest.approx(both.id_loss.item(), rel=1e-6)
+    dt_only = model(**inputs, dt_labels=batch["dt_labels"])
+    assert dt_only.id_loss is None
+    assert dt_only.loss.item() == pytest.approx(model.config.dt_loss_weight * both.dt_loss.item(), rel=1e-6)
+    assert model(**inputs).loss is None

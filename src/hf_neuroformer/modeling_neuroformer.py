@@ -551,9 +551,12 @@ class NeuroformerPreTrainingOutput(ModelOutput):
     """Output of :class:`NeuroformerForPreTraining`.
 
     Attributes:
-        loss: scalar, ``id_loss + dt_loss_weight * dt_loss`` when labels are given.
-        id_loss: mean cross-entropy (nats) of the next unit id over labelled positions.
-        dt_loss: mean cross-entropy (nats) of the next dt bin over labelled positions.
+        loss: scalar, ``id_loss + dt_loss_weight * dt_loss`` when labels are given (the term
+            whose labels were not given left out).
+        id_loss: mean cross-entropy (nats) of the next unit id over labelled positions; None
+            without ``labels``.
+        dt_loss: mean cross-entropy (nats) of the next dt bin over labelled positions; None
+            without ``dt_labels`` (``labels`` alone train and score the unit ids only).
         logits: ``(batch, seq_len, vocab_size)`` next-unit-id logits at each position.
         dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position.
         past_hidden_state, cache, hidden_states, attentions, cross_attentions, past_attentions: as
@@ -1401,10 +1404,16 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         dt_logits = self.dt_logits_given_unit(h, torch.cat([input_ids[:, 1:], pad], 1))
         loss = id_loss = dt_loss = None
         if labels is not None or dt_labels is not None:
-            zero = logits.sum() * 0.0
-            id_loss = _shifted_ce(logits, labels, "labels") if labels is not None else zero
-            dt_loss = _shifted_ce(dt_logits, dt_labels, "dt_labels") if dt_labels is not None else zero
-            loss = id_loss + self.config.dt_loss_weight * dt_loss
+            # a loss whose labels were not given is None, not 0: labels=input_ids alone (the causal-LM
+            # idiom) reported dt_loss = 0.0, a perfect dt prediction that was never measured
+            id_loss = _shifted_ce(logits, labels, "labels") if labels is not None else None
+            dt_loss = _shifted_ce(dt_logits, dt_labels, "dt_labels") if dt_labels is not None else None
+            if id_loss is None:
+                loss = self.config.dt_loss_weight * dt_loss
+            elif dt_loss is None:
+                loss = id_loss
+            else:
+                loss = id_loss + self.config.dt_loss_weight * dt_loss
         contrastive_loss = None
         if output_contrastive_loss is None:
             output_contrastive_loss = self.training and cache is None and past_key_values is None and not use_cache
