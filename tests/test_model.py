@@ -689,3 +689,18 @@ def test_a_loss_without_its_labels_is_none_not_zero(batch_and_model):
     assert dt_only.id_loss is None
     assert dt_only.loss.item() == pytest.approx(model.config.dt_loss_weight * both.dt_loss.item(), rel=1e-6)
     assert model(**inputs).loss is None
+
+
+def test_vocab_size_set_by_hand_is_refused_with_the_resize_call():
+    """``model.config.vocab_size = len(tokenizer)`` in place of a resize: a new unit's id passed the
+    check against the config and failed inside nn.Embedding ("IndexError: index out of range in
+    self"); the error now says what differs and which call grows the model."""
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(tiny_config(vocab_size=8)).eval()
+    model.config.vocab_size = 10
+    inputs = dict(input_ids=torch.tensor([[1, 3, 9, 2]]), dt_ids=torch.tensor([[0, 1, 2, 2]]),
+                  past_input_ids=torch.tensor([[1, 4]]), past_dt_ids=torch.tensor([[0, 3]]))
+    with pytest.raises(ValueError, match=r"vocab_size = 10, but the unit embedding has 8 rows.*resize_token_embeddings\(10\)"):
+        model(**inputs)
+    model.resize_token_embeddings(10)  # the call the message names makes the same input work
+    assert model(**inputs).logits.shape == (1, 4, 10)

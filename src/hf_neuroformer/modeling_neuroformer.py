@@ -708,10 +708,13 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         Existing rows are kept; new rows are initialised like fresh weights. Used when
         ``tokenizer.add_units`` added the units of a new session.
 
+        The current size is the unit embedding's row count (as transformers' resize reads it), so a
+        ``config.vocab_size`` set by hand beforehand does not hide the rows still missing.
+
         Raises:
-            ValueError: ``new_vocab_size`` below the current ``config.vocab_size``.
+            ValueError: ``new_vocab_size`` below the unit embedding's current row count.
         """
-        old = self.config.vocab_size
+        old = self.get_input_embeddings().num_embeddings
         if new_vocab_size < old:
             raise ValueError(f"new_vocab_size: expected >= current vocab_size {old}, got {new_vocab_size}")
         std = self.config.initializer_range
@@ -778,10 +781,11 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
                     "window_log_likelihoods check it, and unused rows would take probability in the unit-id "
                     "softmax); call resize_token_embeddings(len(tokenizer)) without pad_to_multiple_of"
                 )
-        if n < self.config.vocab_size:
-            raise ValueError(f"new_num_tokens: expected >= current vocab_size {self.config.vocab_size} (units cannot "
+        rows = self.get_input_embeddings().num_embeddings  # not config.vocab_size, which a user may have set
+        if n < rows:
+            raise ValueError(f"new_num_tokens: expected >= current vocab_size {rows} (units cannot "
                              f"be removed), got {n}")
-        if n != self.config.vocab_size:
+        if n != rows or n != self.config.vocab_size:
             self.resize_unit_embeddings(n)
         return self.get_input_embeddings()
 
@@ -1007,6 +1011,14 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             # inside it ("Expected tensor for argument #1 'indices' to have one of ...: Long, Int")
             raise ValueError(f"{name}: expected integer ids (torch.int64 or int32), got dtype {ids.dtype}; convert "
                              "with .long()")
+        rows = self.unit_embeddings.num_embeddings
+        if "input_ids" in name and rows != high:
+            # model.config.vocab_size = len(tokenizer) set by hand (in place of a resize) let ids up
+            # to the new size through, and nn.Embedding failed with "IndexError: index out of range in self"
+            raise ValueError(
+                f"model.config.vocab_size = {high}, but the unit embedding has {rows} rows: the config was changed "
+                f"without growing the model; use model.resize_token_embeddings({high}) (or "
+                "model.resize_unit_embeddings), which sets config.vocab_size and adds the rows")
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
             raise ValueError(
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
