@@ -704,3 +704,18 @@ def test_vocab_size_set_by_hand_is_refused_with_the_resize_call():
         model(**inputs)
     model.resize_token_embeddings(10)  # the call the message names makes the same input work
     assert model(**inputs).logits.shape == (1, 4, 10)
+
+
+def test_window_settings_changed_after_building_are_refused(batch_and_model):
+    """``config.current_window`` doubled on a built model: the dt head still has the old classes,
+    each now read as a bin of the longer window's first half; forward ran and returned
+    ``dt_logits`` of the old width. It now names the settings and the head's size."""
+    batch, model, _ = batch_and_model
+    old = model.config.current_window
+    model.config.current_window = 2 * old
+    try:
+        with pytest.raises(ValueError, match=r"num_dt_bins = 20 .*dt head has 10 classes"):
+            model(**{k: v for k, v in batch.items() if k not in ("labels", "dt_labels")})
+    finally:
+        model.config.current_window = old
+    assert model(**batch).dt_logits.shape[-1] == 10

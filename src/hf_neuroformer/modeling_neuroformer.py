@@ -1391,8 +1391,18 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         Raises:
             ValueError: as :meth:`NeuroformerModel.forward`, and ``labels`` / ``dt_labels`` that
                 are not integer tensors, of another shape than ``input_ids`` or with a target outside ``[0, vocab_size)`` /
-                ``[0, num_dt_bins)`` other than -100 (int32 labels are taken as int64).
+                ``[0, num_dt_bins)`` other than -100 (int32 labels are taken as int64); a
+                ``config.current_window`` / ``dt_resolution`` changed after the model was built
+                (its dt head has another number of classes than ``config.num_dt_bins``).
         """
+        if self.dt_head.out_features != self.config.num_dt_bins:
+            # config.current_window = 0.2 on a 0.1-s model: the 10-class dt head then spoke of the first
+            # half of each window only, and generate_spikes put every spike there without a word
+            raise ValueError(
+                f"model.config.num_dt_bins = {self.config.num_dt_bins} (current_window {self.config.current_window} s, "
+                f"dt_resolution {self.config.dt_resolution} s), but the dt head has {self.dt_head.out_features} "
+                "classes: the window settings were changed after the model was built; the weights hold for the "
+                "settings they were trained with (build a new model, or restore those settings)")
         out = self.neuroformer(
             input_ids=input_ids,
             dt_ids=dt_ids,
