@@ -423,3 +423,19 @@ def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
     with pytest.raises(ValueError, match=r"recording\.unit_names: unit 3 \('adn cell'\) holds whitespace"):
         NeuroformerTokenizer().add_units(spaced)
     assert len(NeuroformerTokenizer().add_units(dataclasses.replace(rec, session="A2929_200711"))) == rec.n_units
+
+
+def test_left_padding_is_refused_when_the_tokenizer_is_made(tmp_path):
+    """NeuroformerTokenizer(padding_side="left") was accepted and saved, and its pad() padded on the
+    left, which the model then refused at every batch (a window's tokens sit at absolute positions
+    from its BOS). It is refused when the tokenizer is made, also from a saved file."""
+    import json
+
+    with pytest.raises(ValueError, match=r"padding_side: expected 'right' .* got 'left'"):
+        NeuroformerTokenizer(padding_side="left")
+    tok = NeuroformerTokenizer(padding_side="right")
+    tok.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**cfg, "padding_side": "left"}))
+    with pytest.raises(ValueError, match=r"padding_side: expected 'right'"):
+        NeuroformerTokenizer.from_pretrained(tmp_path)

@@ -104,6 +104,11 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         self.past_window = win["past_window"]
         self.max_past_length = win["max_past_length"]
         kwargs.setdefault("model_max_length", win["max_window_length"])
+        if kwargs.get("padding_side", "right") != "right":
+            # accepted, saved and used by pad(), and then every padded batch refused by the model, whose
+            # current-window tokens sit at absolute positions
+            raise ValueError(f"padding_side: expected 'right' (a window's tokens are embedded by absolute position "
+                             f"from its BOS, and the model refuses left padding), got {kwargs['padding_side']!r}")
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
         self.max_window_length = win["max_window_length"]
 
