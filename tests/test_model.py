@@ -691,7 +691,7 @@ def test_a_loss_without_its_labels_is_none_not_zero(batch_and_model):
     assert model(**inputs).loss is None
 
 
-def test_vocab_size_set_by_hand_is_refused_with_the_resize_call():
+def test_vocab_size_set_by_hand_is_refused_with_the_resize_call(tmp_path):
     """``model.config.vocab_size = len(tokenizer)`` in place of a resize: a new unit's id passed the
     check against the config and failed inside nn.Embedding ("IndexError: index out of range in
     self"); the error now says what differs and which call grows the model."""
@@ -702,11 +702,17 @@ def test_vocab_size_set_by_hand_is_refused_with_the_resize_call():
                   past_input_ids=torch.tensor([[1, 4]]), past_dt_ids=torch.tensor([[0, 3]]))
     with pytest.raises(ValueError, match=r"vocab_size = 10, but the unit embedding has 8 rows.*resize_token_embeddings\(10\)"):
         model(**inputs)
+    # save_pretrained wrote a checkpoint that from_pretrained then refused (size mismatch): refused, nothing written
+    with pytest.raises(ValueError, match=r"vocab_size = 10, but the unit embedding has 8 rows.*nothing was written"):
+        model.save_pretrained(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
     model.resize_token_embeddings(10)  # the call the message names makes the same input work
     assert model(**inputs).logits.shape == (1, 4, 10)
+    model.save_pretrained(tmp_path / "m")
+    assert nf.NeuroformerForPreTraining.from_pretrained(tmp_path / "m").config.vocab_size == 10
 
 
-def test_window_settings_changed_after_building_are_refused(batch_and_model):
+def test_window_settings_changed_after_building_are_refused(batch_and_model, tmp_path):
     """``config.current_window`` doubled on a built model: the dt head still has the old classes,
     each now read as a bin of the longer window's first half; forward ran and returned
     ``dt_logits`` of the old width. It now names the settings and the head's size."""
@@ -716,6 +722,9 @@ def test_window_settings_changed_after_building_are_refused(batch_and_model):
     try:
         with pytest.raises(ValueError, match=r"num_dt_bins = 20 .*dt head has 10 classes"):
             model(**{k: v for k, v in batch.items() if k not in ("labels", "dt_labels")})
+        with pytest.raises(ValueError, match=r"num_dt_bins = 20 .*dt head has 10 classes.*nothing was written"):
+            model.save_pretrained(tmp_path / "m")  # a checkpoint from_pretrained would refuse
+        assert not (tmp_path / "m").exists()
     finally:
         model.config.current_window = old
     assert model(**batch).dt_logits.shape[-1] == 10

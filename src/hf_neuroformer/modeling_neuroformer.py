@@ -680,6 +680,29 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
     # Trainer must divide the loss by gradient-accumulation steps itself (GUIDE sec. 6).
     accepts_loss_kwargs = False
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedModel.save_pretrained``, after checking that the config still describes the
+        weights: a ``config.vocab_size`` set by hand (in place of ``resize_token_embeddings``) or a
+        ``current_window`` / ``dt_resolution`` changed after the model was built wrote a checkpoint
+        that ``from_pretrained`` then refused with transformers' size-mismatch report.
+
+        Raises:
+            ValueError: the unit embedding's rows differ from ``config.vocab_size``, or the dt head's
+                classes from ``config.num_dt_bins``; nothing is written.
+        """
+        rows = self.get_input_embeddings().num_embeddings
+        if rows != self.config.vocab_size:
+            raise ValueError(f"config.vocab_size = {self.config.vocab_size}, but the unit embedding has {rows} rows: "
+                             f"the config was changed without growing the model, and the checkpoint would not load; "
+                             f"use model.resize_token_embeddings(n), which sets both; nothing was written")
+        dt_head = getattr(self, "dt_head", None)
+        if dt_head is not None and dt_head.out_features != self.config.num_dt_bins:
+            raise ValueError(f"config.num_dt_bins = {self.config.num_dt_bins} (current_window "
+                             f"{self.config.current_window} s, dt_resolution {self.config.dt_resolution} s), but the dt "
+                             f"head has {dt_head.out_features} classes: the window settings were changed after the "
+                             "model was built, and the checkpoint would not load; restore them; nothing was written")
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def _wanted_outputs(self, output_attentions: Optional[bool], output_hidden_states: Optional[bool]):
         """``(output_attentions, output_hidden_states)`` as bools: the arguments, or where None
         ``config.output_attentions`` / ``config.output_hidden_states`` (transformers' rule; they
