@@ -28,6 +28,16 @@ SLOW_RATE_HZ = 0.05
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
 
 
+def repeated_spikes_per_unit(spike_times, unit_ids, n_units: int) -> np.ndarray:
+    """``(n_units,)`` int64: per unit, the spikes that repeat an earlier spike time (or sample) of
+    the same unit exactly (a unit cannot fire twice at once: a sorter's double detection or an
+    export artefact). ``spike_times`` and ``unit_ids`` are ``(n_spikes,)`` in any order."""
+    times, units = np.asarray(spike_times).reshape(-1), np.asarray(unit_ids, dtype=np.int64).reshape(-1)
+    order = np.lexsort((times, units))
+    same = (np.diff(units[order]) == 0) & (np.diff(times[order]) == 0)
+    return np.bincount(units[order][1:][same], minlength=n_units)
+
+
 def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool = True, **kwargs) -> SpikeRecording:
     """Build a recording from spikes in any order.
 
@@ -100,16 +110,14 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
             UserWarning, stacklevel=2,
         )
     if warn_repeated_spikes and rec.n_spikes > 1:
-        # sorted by time, then unit: a spike repeating its unit's time follows it directly
-        same = (np.diff(rec.spike_times) == 0) & (np.diff(rec.unit_ids) == 0)
-        if same.any():
-            per = np.bincount(rec.unit_ids[1:][same], minlength=rec.n_units)
+        per = repeated_spikes_per_unit(rec.spike_times, rec.unit_ids, rec.n_units)
+        if per.any():
             worst = np.argsort(-per, kind="stable")[:5]
             names = rec.unit_names
             first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
             n_units = int(np.sum(per > 0))
             warnings.warn(
-                f"spike_times: {int(same.sum())} spikes in {n_units} unit(s) repeat a spike time of the same unit "
+                f"spike_times: {int(per.sum())} spikes in {n_units} unit(s) repeat a spike time of the same unit "
                 f"exactly ({first}{', ...' if n_units > 5 else ''}); kept, each as its own token (a unit cannot fire "
                 "twice at once: a sorter's double detection or an export artefact; drop them before reading, e.g. "
                 "df.drop_duplicates([time, unit]), to leave them out)",

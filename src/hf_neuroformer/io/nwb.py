@@ -136,7 +136,7 @@ import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
                          session_values)
-from .arrays import warn_if_not_seconds
+from .arrays import repeated_spikes_per_unit, warn_if_not_seconds
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -279,14 +279,9 @@ def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str]
                 f"units[{row}] ({names[row]!r}).spike_times[{i}]: expected {what}, got {flat[bad[0]]} in {path} "
                 f"({bad.size} such spike times in {n_units_bad} unit(s))"
             )
-    starts = np.concatenate([[0], ends[:-1]])
-    dup = {}
-    for row, (a, b) in enumerate(zip(starts, ends)):
-        if b - a > 1:
-            t = np.sort(flat[a:b])
-            k = int(np.sum(t[1:] == t[:-1]))
-            if k:
-                dup[names[row]] = k
+    rows = np.repeat(np.arange(len(ends)), np.diff(np.concatenate([[0], ends])))
+    per = repeated_spikes_per_unit(flat, rows, len(ends))
+    dup = {names[row]: int(per[row]) for row in np.flatnonzero(per)}
     if dup and not generated:
         first = ", ".join(f"{nm!r}: {k}" for nm, k in list(dup.items())[:5])
         warnings.warn(

@@ -29,7 +29,7 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
-from .arrays import from_arrays
+from .arrays import from_arrays, repeated_spikes_per_unit
 
 # the labels a curator gives in Phy (cluster_group.tsv's "group")
 PHY_GROUPS = ("good", "mua", "noise", "unsorted")
@@ -342,14 +342,11 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     spike_kept = np.isin(clusters, kept_ids)
     units = np.searchsorted(kept_ids, clusters[spike_kept])
     times = samples[spike_kept].astype(np.float64) / fs
-    kept_samples = samples[spike_kept]
-    order = np.lexsort((kept_samples, units))
-    same = (np.diff(units[order]) == 0) & (np.diff(kept_samples[order]) == 0)
-    if same.any():  # Kilosort 2 can detect one spike twice; a unit cannot fire twice at once
-        per = np.bincount(units[order][1:][same], minlength=kept_ids.size)
+    per = repeated_spikes_per_unit(samples[spike_kept], units, kept_ids.size)
+    if per.any():  # Kilosort 2 can detect one spike twice; a unit cannot fire twice at once
         worst = np.argsort(-per, kind="stable")[:5]
         first = ", ".join(f"{kept_ids[i]}: {per[i]}" for i in worst if per[i])
-        warnings.warn(f"read_phy: {int(same.sum())} spikes in {int(np.sum(per > 0))} clusters of {folder} repeat a "
+        warnings.warn(f"read_phy: {int(per.sum())} spikes in {int(np.sum(per > 0))} clusters of {folder} repeat a "
                       f"sample of the same cluster exactly ({first}{', ...' if np.sum(per > 0) > 5 else ''}); kept, "
                       "each as its own token (duplicates of the sort: remove them before reading to drop them)")
     if session is None:
