@@ -1090,10 +1090,10 @@ def cmd_decode(args) -> int:
             with_intervals = True
             segments = plan.segments["test"] if name == "test" else tiled
             at = table["window_start_s"].to_numpy(dtype=np.float64)[rows]
-            blocks, definition = window_blocks(at, segments, plan.mode, ci_block_s)
+            blocks, definition = window_blocks(at, segments, plan.mode, ci_block_s,
+                                               "of the split" if name == "test" else "decoded here")
             hint = few_blocks_hint(at, segments, plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
             cis = decoding_metrics_ci(recorded[rows, j], decoded[rows, j], t["kind"], blocks, hint=hint)
-            definition = definition if name == "test" else definition.replace(" of the split", " decoded here")
             about = f"\n    (95% CI: block bootstrap over {count_blocks(blocks)} blocks, {definition})"
             reasons = list(dict.fromkeys(cis[k]["reason"] for k in shown if cis[k]["interval"] is None))
             if reasons:

@@ -1103,8 +1103,8 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
 
     ``state``: the trainer's ``TrainerState`` after training. Its ``train_batch_size`` is the
     batch that trained: with ``auto_find_batch_size`` Trainer shrinks it (to 90 %, accelerate's
-    ``find_executable_batch_size``) after an out-of-memory error and leaves ``args.per_device_train_batch_size`` as asked, which the record would
-    otherwise give."""
+    ``find_executable_batch_size``) after an out-of-memory error and leaves
+    ``args.per_device_train_batch_size`` as asked, which the record would otherwise give."""
     def plain(v):  # an enum's value, a numpy number as Python's (warmup_steps=np.int64(2) passes finetune's
         return json_safe(getattr(v, "value", v))  # check and TrainingArguments keeps it: json.dumps failed)
 

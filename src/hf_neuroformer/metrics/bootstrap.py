@@ -167,7 +167,8 @@ def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
                       UserWarning, stacklevel=3)
 
 
-def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S):
+def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S,
+                  segments_are: str = "of the split"):
     """Bootstrap block of each window, and the blocks' definition in words.
 
     Args:
@@ -178,6 +179,8 @@ def window_blocks(window_starts, segments, mode: str = "time", block_s: float = 
         mode: ``"trials"``: one block per trial (overlapping trials merged); ``"time"``: each
             (merged) segment cut into blocks of ``block_s`` s from its start.
         block_s: block length, s, > 0 (time mode).
+        segments_are: what ``segments`` are, in the definition's words (``"of the split"``; the
+            ``decode`` command's windows outside the decoder's splits: ``"decoded here"``).
 
     Returns:
         ``(blocks, definition)``: ``(n_windows,)`` int64 block index ``0 .. n_blocks - 1``
@@ -202,14 +205,14 @@ def window_blocks(window_starts, segments, mode: str = "time", block_s: float = 
                                   "segment of the split")
     if mode == "trials":
         key = idx[:, None]
-        definition = "one block per trial of the split (trials overlapping in time merged into one)"
+        definition = f"one block per trial {segments_are} (trials overlapping in time merged into one)"
     else:
         # the block's number within its segment, as a float: an int64 of it (and idx times the most blocks)
         # overflowed for very short blocks (1e-300 s: 4 blocks of 800 windows). Starts lie on a 1 ns grid,
         # so a block shorter than 1 ns holds one start as a 1-ns block does, and the quotient stays finite.
         within = np.floor((starts - seg[idx, 0]) / max(block_s, 1e-9) + 1e-9)
         key = np.stack([idx.astype(np.float64), within], axis=1)
-        definition = (f"consecutive {block_s:g} s of window starts in each time segment of the split (the last "
+        definition = (f"consecutive {block_s:g} s of window starts in each time segment {segments_are} (the last "
                       "block of a segment shorter)")
     _, blocks = np.unique(key, axis=0, return_inverse=True)
     return blocks.astype(np.int64).reshape(-1), definition
