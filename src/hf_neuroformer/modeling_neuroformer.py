@@ -690,18 +690,36 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
             ValueError: the unit embedding's rows differ from ``config.vocab_size``, or the dt head's
                 classes from ``config.num_dt_bins``; nothing is written.
         """
-        rows = self.get_input_embeddings().num_embeddings
-        if rows != self.config.vocab_size:
-            raise ValueError(f"config.vocab_size = {self.config.vocab_size}, but the unit embedding has {rows} rows: "
-                             f"the config was changed without growing the model, and the checkpoint would not load; "
-                             f"use model.resize_token_embeddings(n), which sets both; nothing was written")
-        dt_head = getattr(self, "dt_head", None)
-        if dt_head is not None and dt_head.out_features != self.config.num_dt_bins:
-            raise ValueError(f"config.num_dt_bins = {self.config.num_dt_bins} (current_window "
-                             f"{self.config.current_window} s, dt_resolution {self.config.dt_resolution} s), but the dt "
-                             f"head has {dt_head.out_features} classes: the window settings were changed after the "
-                             "model was built, and the checkpoint would not load; restore them; nothing was written")
+        self._check_config_describes_weights("; the checkpoint would not load, so nothing was written")
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _check_config_describes_weights(self, consequence: str = "") -> None:
+        """Refuse a config changed after the model was built (``consequence`` ends the message):
+        a ``config.vocab_size`` set by hand in place of ``resize_token_embeddings`` (the unit
+        embedding keeps its rows), or a ``current_window`` / ``dt_resolution`` whose
+        ``num_dt_bins`` is not the dt head's number of classes. Forward and ``save_pretrained``
+        call it.
+
+        Raises:
+            ValueError: naming the config value and the weights' size.
+        """
+        cfg, rows = self.config, self.get_input_embeddings().num_embeddings
+        if rows != cfg.vocab_size:
+            # ids up to the new size passed the id check and nn.Embedding failed with "IndexError: index
+            # out of range in self"; the checkpoint failed to load with transformers' size-mismatch report
+            raise ValueError(
+                f"model.config.vocab_size = {cfg.vocab_size}, but the unit embedding has {rows} rows: the config was "
+                f"changed without growing the model; use model.resize_token_embeddings({cfg.vocab_size}) (or "
+                f"model.resize_unit_embeddings), which sets config.vocab_size and adds the rows{consequence}")
+        dt_head = getattr(self, "dt_head", None)
+        if dt_head is not None and dt_head.out_features != cfg.num_dt_bins:
+            # config.current_window = 0.2 on a 0.1-s model: the 10-class dt head then spoke of the first
+            # half of each window only, and generate_spikes put every spike there without a word
+            raise ValueError(
+                f"model.config.num_dt_bins = {cfg.num_dt_bins} (current_window {cfg.current_window} s, "
+                f"dt_resolution {cfg.dt_resolution} s), but the dt head has {dt_head.out_features} classes: the "
+                "window settings were changed after the model was built; the weights hold for the settings they "
+                f"were trained with (build a new model, or restore those settings){consequence}")
 
     def _wanted_outputs(self, output_attentions: Optional[bool], output_hidden_states: Optional[bool]):
         """``(output_attentions, output_hidden_states)`` as bools: the arguments, or where None
@@ -1034,14 +1052,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             # inside it ("Expected tensor for argument #1 'indices' to have one of ...: Long, Int")
             raise ValueError(f"{name}: expected integer ids (torch.int64 or int32), got dtype {ids.dtype}; convert "
                              "with .long()")
-        rows = self.unit_embeddings.num_embeddings
-        if "input_ids" in name and rows != high:
-            # model.config.vocab_size = len(tokenizer) set by hand (in place of a resize) let ids up
-            # to the new size through, and nn.Embedding failed with "IndexError: index out of range in self"
-            raise ValueError(
-                f"model.config.vocab_size = {high}, but the unit embedding has {rows} rows: the config was changed "
-                f"without growing the model; use model.resize_token_embeddings({high}) (or "
-                "model.resize_unit_embeddings), which sets config.vocab_size and adds the rows")
+        if "input_ids" in name:
+            self._check_config_describes_weights()  # a vocab_size set by hand: before the ids are held to it
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
             raise ValueError(
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
@@ -1418,14 +1430,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
                 ``config.current_window`` / ``dt_resolution`` changed after the model was built
                 (its dt head has another number of classes than ``config.num_dt_bins``).
         """
-        if self.dt_head.out_features != self.config.num_dt_bins:
-            # config.current_window = 0.2 on a 0.1-s model: the 10-class dt head then spoke of the first
-            # half of each window only, and generate_spikes put every spike there without a word
-            raise ValueError(
-                f"model.config.num_dt_bins = {self.config.num_dt_bins} (current_window {self.config.current_window} s, "
-                f"dt_resolution {self.config.dt_resolution} s), but the dt head has {self.dt_head.out_features} "
-                "classes: the window settings were changed after the model was built; the weights hold for the "
-                "settings they were trained with (build a new model, or restore those settings)")
+        self._check_config_describes_weights()
         out = self.neuroformer(
             input_ids=input_ids,
             dt_ids=dt_ids,
