@@ -2115,7 +2115,6 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     assert m["target_notes"] == {}
 
 
-
 def test_a_few_shot_block_holding_one_angle_is_warned_and_recorded(a2929, pretrained, tmp_path):
     """Break test: a few-shot block whose head direction is one angle (one window: resultant length
     1) trained a circular head that can only learn that angle, without a word, while a regression
@@ -2191,7 +2190,6 @@ def test_a_column_is_an_integer_index_numpy_ones_included(position2d):
         with pytest.raises(DecodingTargetError, match=r"DecodingTarget\('position'\)\.column: expected None or an "
                                                       r"integer >= 0"):
             DecodingTarget("position", "regression", column=bad)
-
 
 
 def test_python_finetune_decodes_every_column_of_a_2d_series_and_refines_the_decoder(position2d, pretrained, tmp_path):
@@ -2540,7 +2538,6 @@ def test_a_direct_compute_loss_call_does_not_reuse_the_last_training_steps_spike
                            num_dt_targets_in_batch=trainer._aux_counts[1]["num_dt_targets_in_batch"]).loss
     assert abs(with_stale.item() - direct.item()) > 1e-4  # the stale counts would change the loss
     assert via_trainer.item() == pytest.approx(direct.item(), rel=1e-6)
-
 
 
 def test_the_recorded_batch_is_the_one_that_trained_after_auto_find_batch_size_halved_it(a2929, pretrained, tmp_path):

@@ -34,8 +34,6 @@ STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
 ALLEN = "allen_vcn_gratings"
 
 
-
-
 @pytest.fixture(scope="module")
 def a2929(shared_data):
     return quiet(read_nwb, shared_data(A2929))

@@ -461,7 +461,6 @@ def test_labels_outside_their_head_are_refused_naming_the_field(batch_and_model,
         model(**bad)
 
 
-
 def test_set_attn_implementation_switches_the_attention_back_end(batch_and_model, tmp_path):
     """transformers' set_attn_implementation() looks for ALL_ATTENTION_FUNCTIONS.get_interface( in
     the model's source; without it, set_attn_implementation("eager") logged a line and kept sdpa."""
@@ -487,8 +486,6 @@ def test_set_attn_implementation_switches_the_attention_back_end(batch_and_model
     assert torch.allclose(m(**batch).logits, ref, atol=1e-5)
     cfg = m.config  # past encoder self-attention + decoder self- and cross-attention, per layer
     assert len(calls) == cfg.num_past_layers + 2 * cfg.num_hidden_layers
-
-
 
 
 def test_return_dict_false_gives_the_output_fields_as_a_tuple(batch_and_model):
@@ -555,7 +552,6 @@ def test_trainer_predict_gives_logits_and_dt_logits(batch_and_model, tmp_path):
     labels, dt_labels = pred.label_ids
     assert labels.shape == dt_labels.shape == (12, t)
     assert np.isfinite(pred.metrics["test_loss"])
-
 
 
 def test_unknown_config_fields_are_named_in_a_warning(tmp_path):

@@ -91,7 +91,6 @@ def test_save_and_reload_keep_vocabulary_and_modalities(saved, tmp_path):
     assert (again.tokenizer.current_window, again.tokenizer.past_window) == (0.1, 0.3)
 
 
-
 def test_config_json_is_the_models_word(saved, tmp_path):
     """A processor saved into a run directory, then ``train --overwrite`` with other modalities in
     the same directory: the old processor_config.json stayed beside the new config.json and gave
@@ -193,7 +192,6 @@ def test_bad_input_names_the_field(a2929, saved):
     # a recording without the modality's source
     with pytest.raises(ValueError, match="ry"):
         processor(dataclasses.replace(a2929, behaviour={}), [750.0])
-
 
 
 def test_windows_outside_the_recorded_time_are_refused(a2929, saved, shared_data):
