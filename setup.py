@@ -46,6 +46,8 @@ setup(
         "pyyaml>=5.1",  # transformers, datasets, huggingface_hub require it; 5.1 passes the YAML config tests
         "tqdm>=4.66.3",  # datasets 5.1 requires it; 4.66.3 passes the progress bar tests
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    # pytest-xdist: the README runs the suite in two worker processes (-n 2 --dist loadfile);
+    # 3.8.0 runs the whole suite, 3.0.2 passed two test files
+    extras_require={"test": ["pytest", "hypothesis", "pytest-xdist>=3.0"]},
     entry_points={"console_scripts": ["neuroformer=hf_neuroformer.cli:main"]},
 )

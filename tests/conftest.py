@@ -79,3 +79,13 @@ def pytest_unconfigure(config):
     import gc
 
     gc.freeze()
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n 2``) each worker process keeps to one CPU thread, and so do the
+    commands it starts, so that two workers on two cores do not each spin two OpenMP threads."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
