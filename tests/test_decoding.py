@@ -2415,7 +2415,8 @@ def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz
     """Break test: ci_block_s=2 / --ci-block-s 2 on a trial split (Steinmetz: the bootstrap blocks
     are its trials) and 'decode --ci-block-s 2 --split train' (no test window is scored, so no
     interval is made) ran as if the length had been used, without a word. Each now warns that the
-    length has no effect, naming it in the caller's words; the trial split's intervals are unchanged."""
+    length has no effect, naming it in the caller's words; the trial split's intervals are unchanged.
+    The default length given by hand (10) warns too; leaving the length out does not."""
     from hf_neuroformer.cli import main
     from hf_neuroformer.io import write_nwb
 
@@ -2430,6 +2431,19 @@ def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz
             "--output", str(tmp_path / "t.csv")]
     with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: the split is by trials"):
         assert main(args + ["--ci-block-s", "2"]) == 0
+    # 10 s, the default length, given by hand was taken without a word (it equalled the default);
+    # left out (None), nothing is said
+    with pytest.warns(UserWarning, match=r"ci_block_s=10 has no effect: the split is by trials"):
+        finetune(None, steinmetz, target, config=cfg, output_dir=tmp_path / "d10", max_steps=1, eval_steps=1,
+                 batch_size=16, seed=1, ci_block_s=10)
+    args[-1] = str(tmp_path / "t10.csv")
+    with pytest.warns(UserWarning, match=r"--ci-block-s 10 has no effect: the split is by trials"):
+        assert main(args + ["--ci-block-s", "10"]) == 0
+    args[-1] = str(tmp_path / "t_default.csv")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(args) == 0
+    assert not [w for w in caught if "has no effect" in str(w.message)], [str(w.message) for w in caught]
     out, _ = finetuned  # a time split, decoded on its train windows: nothing gets an interval
     args = ["decode", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake", "--split", "train",
             "--output", str(tmp_path / "train.csv")]

@@ -194,15 +194,15 @@ def _flag(name: str) -> str:
 CI_BLOCK_S_FLAG = "--ci-block-s"
 
 
-def _ci_block_s(args) -> float:
+def _ci_block_s(args) -> Optional[float]:
     """``--ci-block-s`` checked (a finite number of seconds > 0, the error naming the flag), or
-    the default block length (:data:`~hf_neuroformer.metrics.bootstrap.CI_BLOCK_S`, 10 s) when
-    not given. Called before anything is read or written."""
-    from .metrics.bootstrap import CI_BLOCK_S, check_block_s
+    None when not given (the library then uses :data:`~hf_neuroformer.metrics.bootstrap.CI_BLOCK_S`,
+    10 s, and does not call it asked for: ``--ci-block-s 10`` on a trial split is told it has no
+    effect, the default is not). Called before anything is read or written."""
+    from .metrics.bootstrap import resolve_block_s
 
-    if args.ci_block_s is None:
-        return CI_BLOCK_S
-    return check_block_s(args.ci_block_s, CI_BLOCK_S_FLAG)
+    block_s, asked = resolve_block_s(args.ci_block_s, CI_BLOCK_S_FLAG)
+    return block_s if asked else None
 
 
 def _finetuned_block_s(model_dir) -> Optional[float]:
@@ -991,7 +991,7 @@ def cmd_decode(args) -> int:
     from .analysis._batches import check_pass_settings
     from .decoding import target_label
     from .finetuning import decode_windows, load_decoder, windows_tiling
-    from .metrics.bootstrap import count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
+    from .metrics.bootstrap import CI_BLOCK_S, count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
     from .windows import check_split_in_recording, window_starts_for_split
 
@@ -1009,9 +1009,10 @@ def cmd_decode(args) -> int:
     check_pass_settings(batch_size=args.batch_size, label=_flag)
     model, tokenizer, plan = load_decoder(args.model, "--model")
     if args.ci_block_s is not None:  # a trial split's blocks are its trials: said, not ignored
-        warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG, model.config.current_window + model.config.past_window)
+        warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG, model.config.current_window + model.config.past_window,
+                            asked=True)
     else:  # the length finetune scored the decoder's test windows with, so decode prints finetune's intervals
-        ci_block_s = _finetuned_block_s(args.model) or ci_block_s
+        ci_block_s = _finetuned_block_s(args.model) or CI_BLOCK_S
     cfg = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=cfg)

@@ -58,7 +58,7 @@ from .decoding import (
 from .generation import (check_model_dir, check_recording_units, quiet_loading, units_absent,
                          weights_not_loaded)
 from .jsonio import json_safe
-from .metrics.bootstrap import CI_BLOCK_S, check_block_s
+from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
 from .modalities import windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
@@ -265,7 +265,7 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
 
 
 def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_starts, plan: SplitPlan,
-                       split: str = "test", ci_block_s: float = CI_BLOCK_S,
+                       split: str = "test", ci_block_s: Optional[float] = None,
                        ci_block_s_option: str = "ci_block_s=",
                        window_span_s: Optional[float] = None) -> Dict[str, object]:
     """95 % block-bootstrap intervals of a split's decoding metrics, as ``metrics.json`` keys.
@@ -280,6 +280,8 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
         plan: the :class:`~hf_neuroformer.windows.SplitPlan`; its ``split`` segments define the
             blocks (whole trials, or ``ci_block_s`` s of a time split:
             :func:`~hf_neuroformer.metrics.bootstrap.window_blocks`).
+        ci_block_s: the time split's block length, s (None: 10 s, not asked for; a length given
+            on a trial split, 10 included, is warned to have no effect).
         ci_block_s_option: how a null interval's reason names the block length to shorten
             (``"ci_block_s="``; ``neuroformer finetune`` passes ``"--ci-block-s"``).
 
@@ -298,8 +300,8 @@ def decoding_intervals(predictions, label_ids, targets: Sequence[dict], window_s
                                     window_blocks)
     from .metrics.decoding import decoding_metrics_ci
 
-    ci_block_s = check_block_s(ci_block_s)
-    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s)
+    ci_block_s, asked = resolve_block_s(ci_block_s)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s, asked=asked)
     preds, labels = gathered_outputs(predictions), gathered_outputs(label_ids)
     preds, labels = preds.reshape(len(preds), -1), labels.reshape(len(labels), -1)
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
@@ -808,7 +810,7 @@ def finetune(
     keep_checkpoints: bool = False,
     progress: bool = False,
     log_evaluations: bool = False,
-    ci_block_s: float = CI_BLOCK_S,
+    ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
     **training_args,
 ) -> Dict[str, object]:
@@ -868,8 +870,9 @@ def finetune(
         log_evaluations: print one line per evaluation (step, train and validation loss, the
             selection metric), as ``neuroformer train`` does; ``neuroformer finetune`` sets it.
         ci_block_s: length (s) of the blocks of consecutive test windows that the 95 %
-            block-bootstrap intervals of the test metrics resample in a time split (default 10; a
-            trial split's blocks are its trials); recorded as ``test/ci95_block_s``. With fewer than
+            block-bootstrap intervals of the test metrics resample in a time split (None: the
+            default, 10 s; a trial split's blocks are its trials, and a length given there, 10
+            included, is warned to have no effect); recorded as ``test/ci95_block_s``. With fewer than
             5 blocks an interval is null and its reason names a shorter length that gives 5
             (:func:`decoding_intervals`).
         ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
@@ -917,7 +920,7 @@ def finetune(
                             freeze_backbone_steps=freeze_backbone_steps)
     check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
                           training_args.get("lr_scheduler_kwargs"))
-    ci_block_s = check_block_s(ci_block_s)
+    ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
     targets = check_targets(targets)
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
     # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
@@ -1045,7 +1048,8 @@ def finetune(
         test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
         metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
                                           np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan,
-                                          ci_block_s=ci_block_s, ci_block_s_option=ci_block_s_option,
+                                          ci_block_s=ci_block_s if block_s_asked else None,
+                                          ci_block_s_option=ci_block_s_option,
                                           window_span_s=cfg.current_window + cfg.past_window))
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,

@@ -149,7 +149,7 @@ def split_bits_per_spike(
     fit_split: str = "train",
     batch_size: int = 64,
     progress: bool = True,
-    ci_block_s: float = 10.0,
+    ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
 ) -> Dict[str, float]:
     """Held-out bits per spike of the model against two homogeneous Poisson nulls.
@@ -179,8 +179,9 @@ def split_bits_per_spike(
         progress: show a tqdm bar while the model scores the windows (a test split of
             thousands of windows takes tens of seconds on a CPU, which ``neuroformer evaluate
             --model`` spent without a word).
-        ci_block_s: length (s) of the bootstrap blocks of a time split (a trial split's blocks
-            are its trials); see :mod:`hf_neuroformer.metrics.bootstrap`.
+        ci_block_s: length (s) of the bootstrap blocks of a time split (None: 10 s; a trial
+            split's blocks are its trials, and a length given there, 10 included, is warned to have
+            no effect); see :mod:`hf_neuroformer.metrics.bootstrap`.
         ci_block_s_option: how a null interval's reason names the block length to shorten
             (``"ci_block_s="``; ``neuroformer evaluate`` passes ``"--ci-block-s"``).
 
@@ -203,11 +204,11 @@ def split_bits_per_spike(
             cover the model's windows (another recording or epoch); ``ci_block_s`` not a
             finite number > 0 (before the model scores anything).
     """
-    from .metrics.bootstrap import check_block_s, warn_block_s_unused
+    from .metrics.bootstrap import resolve_block_s, warn_block_s_unused
 
-    ci_block_s = check_block_s(ci_block_s)
+    ci_block_s, asked = resolve_block_s(ci_block_s)
     warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option,
-                        model.config.current_window + model.config.past_window)
+                        model.config.current_window + model.config.past_window, asked=asked)
     check_tokenizer_matches_config(tokenizer, model.config)
     from .metrics.bits_per_spike import (
         bits_per_spike,

@@ -34,7 +34,7 @@ from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_
 from .generation import generate_spikes
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
-from .metrics.bootstrap import CI_BLOCK_S, check_block_s
+from .metrics.bootstrap import resolve_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
@@ -501,7 +501,7 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
     return out
 
 
-def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float = CI_BLOCK_S,
+def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: Optional[float] = None,
                         ci_block_s_option: str = "ci_block_s=",
                         window_span_s: Optional[float] = None) -> Dict[str, object]:
     """95 % block-bootstrap intervals of the test ``id_nll`` and ``dt_nll`` (nats per spike token).
@@ -522,11 +522,11 @@ def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: float 
     Raises:
         BootstrapInputError: ``ci_block_s`` not a finite number > 0 (named as ``ci_block_s``).
     """
-    from .metrics.bootstrap import (block_bootstrap_ci, block_sums, check_block_s, ci_description, ci_entries,
-                                    count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks)
+    from .metrics.bootstrap import (block_bootstrap_ci, block_sums, ci_description, ci_entries, count_blocks,
+                                    few_blocks_hint, warn_block_s_unused, window_blocks)
 
-    ci_block_s = check_block_s(ci_block_s)
-    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s)
+    ci_block_s, asked = resolve_block_s(ci_block_s)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s, asked=asked)
     segments = plan.segments["test"]
     blocks, definition = window_blocks(windows["window_start"], segments, plan.mode, ci_block_s)
     n_blocks = count_blocks(blocks)
@@ -820,7 +820,7 @@ def train(
     on_train_end: Optional[Callable[[torch.nn.Module], None]] = None,
     initial_state: Optional[Dict[str, torch.Tensor]] = None,
     on_train_start: Optional[Callable[[torch.nn.Module], None]] = None,
-    ci_block_s: float = CI_BLOCK_S,
+    ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
@@ -883,8 +883,9 @@ def train(
         on_train_start: called on every process with the initialised model (after
             ``initial_state``) before the first step of a fresh run (not when resuming).
         ci_block_s: length (s) of the blocks of consecutive test windows that the 95 %
-            block-bootstrap intervals of the test NLLs resample in a time split (default 10; a
-            trial split's blocks are its trials); recorded as ``test/ci95_block_s``. With fewer
+            block-bootstrap intervals of the test NLLs resample in a time split (None: the default,
+            10 s; a trial split's blocks are its trials, and a length given there, 10 included,
+            is warned to have no effect); recorded as ``test/ci95_block_s``. With fewer
             than 5 blocks (a short test split) the intervals are null and their reason names a
             shorter length that gives 5 (:func:`split_nll_intervals`).
         ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
@@ -938,7 +939,7 @@ def train(
     elif not streamed:  # a prepared directory brings its own config
         config = NeuroformerConfig()
     training = training or TrainingConfig()
-    ci_block_s = check_block_s(ci_block_s)  # before the output folder is touched
+    ci_block_s, block_s_asked = resolve_block_s(ci_block_s)  # before the output folder is touched
     output_dir = Path(output_dir)
     ckpt_root = output_dir / CHECKPOINT_DIR
     if resume and overwrite:
@@ -951,7 +952,7 @@ def train(
     if resume:
         done = check_resume(output_dir, training)
         if done:
-            if ci_block_s != CI_BLOCK_S:  # asked for, but nothing is scored
+            if block_s_asked:  # asked for, but nothing is scored
                 unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
             return _nothing_to_do(output_dir, done)
         # a finished run, extended: its model files are replaced when this run ends. A model that
@@ -1189,7 +1190,7 @@ def train(
                 f"{state['epoch']}); resume with a larger --max-epochs, or {START_AFRESH}"
             )
         if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
-            if ci_block_s != CI_BLOCK_S:  # asked for, but nothing is scored
+            if block_s_asked:  # asked for, but nothing is scored
                 unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
             return _nothing_to_do(output_dir, (
                 f"resume: nothing to do: the run in {str(output_dir)!r} finished at step {state['step']} (checkpoint "
@@ -1392,7 +1393,8 @@ def train(
                 "test/marginal_dt_nll": btest["marginal_dt_nll"],
                 "test/markov_dt_nll": btest["markov_dt_nll"],
                 "test/n_spike_tokens": test["n_spike_tokens"],
-                **split_nll_intervals(test["windows"], plan, ci_block_s, ci_block_s_option,
+                **split_nll_intervals(test["windows"], plan, ci_block_s if block_s_asked else None,
+                                      ci_block_s_option,
                                       window_span_s=model.config.current_window + model.config.past_window),
             })
             if getattr(model, "contrastive", None) is not None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -89,6 +89,21 @@ def check_block_s(block_s, name: str = "ci_block_s") -> float:
         raise BootstrapInputError(f"{name}: expected a finite number of seconds > 0 (the length of a bootstrap "
                                   f"block of a time split's test windows), got {block_s!r}")
     return float(block_s)
+
+
+def resolve_block_s(block_s, name: str = "ci_block_s") -> Tuple[float, bool]:
+    """``(length, asked)``: the block length to use, s, and whether it was asked for.
+
+    ``None`` (not given) is the default :data:`CI_BLOCK_S` (10 s), not asked for; anything else is
+    checked by :func:`check_block_s` and counts as asked for, also when it equals the default, so
+    that ``--ci-block-s 10`` on a trial split is told it has no effect like any other length.
+
+    Raises:
+        BootstrapInputError: as :func:`check_block_s`.
+    """
+    if block_s is None:
+        return CI_BLOCK_S, False
+    return check_block_s(block_s, name), True
 
 
 def count_blocks(blocks) -> int:
@@ -144,7 +159,7 @@ def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float 
 
 
 def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
-                        window_span_s: Optional[float] = None) -> None:
+                        window_span_s: Optional[float] = None, asked: Optional[bool] = None) -> None:
     """Warn that a block length other than the default (:data:`CI_BLOCK_S`) does nothing in a
     trial split (``mode="trials"``), whose bootstrap blocks are its trials: a user who asked for
     ``ci_block_s=2`` (``option="ci_block_s="``) or ``--ci-block-s 2`` (``option="--ci-block-s"``)
@@ -153,9 +168,13 @@ def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
     In a time split, with ``window_span_s`` (s: a window's current plus past window, what one
     window reads), warn of blocks shorter than it: a window's past then reaches into the block
     before, so neighbouring blocks share spikes, are not independent as the bootstrap assumes, and
-    the interval comes out too narrow."""
+    the interval comes out too narrow.
+
+    ``asked``: whether the user gave the length (:func:`resolve_block_s`); None: asked for when it
+    differs from the default."""
     join = "" if option.endswith("=") else " "
-    if mode == "trials" and float(block_s) != CI_BLOCK_S:
+    asked = float(block_s) != CI_BLOCK_S if asked is None else asked
+    if mode == "trials" and asked:
         warnings.warn(f"{option}{join}{float(block_s):g} has no effect: the split is by trials, and a trial split's "
                       "bootstrap blocks are its trials (one block per trial), whatever the block length",
                       UserWarning, stacklevel=3)
