@@ -439,3 +439,22 @@ def test_left_padding_is_refused_when_the_tokenizer_is_made(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({**cfg, "padding_side": "left"}))
     with pytest.raises(ValueError, match=r"padding_side: expected 'right'"):
         NeuroformerTokenizer.from_pretrained(tmp_path)
+
+
+def test_a_model_max_length_other_than_the_window_length_is_refused(tmp_path):
+    """NeuroformerTokenizer(model_max_length=100) with max_window_length 64 was kept, so
+    pad(padding="max_length") padded windows to 100 tokens, which the model cannot embed, and a
+    smaller value cut them short. It is refused when the tokenizer is made, also from a saved file;
+    the default (max_window_length) round-trips."""
+    import json
+
+    with pytest.raises(ValueError, match=r"model_max_length: expected max_window_length \(64: .* got 100"):
+        NeuroformerTokenizer(model_max_length=100)
+    tok = NeuroformerTokenizer(max_window_length=40)
+    assert tok.model_max_length == 40
+    tok.save_pretrained(tmp_path)
+    assert NeuroformerTokenizer.from_pretrained(tmp_path).model_max_length == 40
+    cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**cfg, "model_max_length": 20}))
+    with pytest.raises(ValueError, match=r"model_max_length: expected max_window_length \(40"):
+        NeuroformerTokenizer.from_pretrained(tmp_path)

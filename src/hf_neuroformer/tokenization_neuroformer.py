@@ -104,6 +104,12 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         self.past_window = win["past_window"]
         self.max_past_length = win["max_past_length"]
         kwargs.setdefault("model_max_length", win["max_window_length"])
+        if kwargs["model_max_length"] != win["max_window_length"]:
+            # pad(padding="max_length") and truncation read model_max_length: padded past what the
+            # model embeds (refused at every batch) or cut short of it, without a word here
+            raise ValueError(f"model_max_length: expected max_window_length ({win['max_window_length']}: a window's "
+                             f"tokens with BOS and EOS, what the model embeds), got {kwargs['model_max_length']!r}; "
+                             "set max_window_length instead")
         if kwargs.get("padding_side", "right") != "right":
             # accepted, saved and used by pad(), and then every padded batch refused by the model, whose
             # current-window tokens sit at absolute positions
