@@ -40,6 +40,26 @@ def shared_data():
     return shared_path
 
 
+def metrics_keys_the_readme_leaves_out(metrics: dict) -> list:
+    """The keys of a ``metrics.json`` dict that the README's `metrics.json` section does not name
+    (in backticks). A ``split/name`` key may be named by its split-free part, and a retrieval key
+    ``test/retrieval/<name>/<key>`` by ``test/retrieval/<modality>/<key>``."""
+    import re
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### `metrics.json`"):readme.index("### Fidelity metrics")]
+    named = set(re.findall(r"`([A-Za-z0-9_/\[\]<>.]+)`", section))
+    generic = [re.sub(r"^(test/retrieval)/[^/]+/", r"\1/<modality>/", k) for k in metrics]
+    return [k for k, g in zip(metrics, generic) if not ({k, g, k.split("/", 1)[-1]} & named)]
+
+
+@pytest.fixture(scope="session")
+def readme_leaves_out():
+    """A callable ``readme_leaves_out(metrics) -> list`` of the keys the README's `metrics.json`
+    table does not explain; see :func:`metrics_keys_the_readme_leaves_out`."""
+    return metrics_keys_the_readme_leaves_out
+
+
 @pytest.fixture
 def loopback_hub(monkeypatch):
     """A started :class:`hub_server.LoopbackHub` (an in-memory Hub API on 127.0.0.1), stopped after.

@@ -192,13 +192,14 @@ def trained(a2929, tmp_path_factory):
     return out, metrics
 
 
-def test_training_with_contrastive_reports_held_out_retrieval(trained, a2929):
+def test_training_with_contrastive_reports_held_out_retrieval(trained, a2929, readme_leaves_out):
     """The reported figures are the top-1 retrieval of the saved model on the test windows, in
     seeded groups of 32, recomputed here with numpy cosines (only ranges were checked before, which
     a figure from the training windows or from another checkpoint also passes)."""
     from hf_neuroformer.generation import load_pretrained
 
     out, m = trained
+    assert not readme_leaves_out(m), readme_leaves_out(m)  # the retrieval keys, in the README's table
     r = {k: m[f"test/retrieval/head_direction/{k}"] for k in (
         "neural_to_modality_top1", "modality_to_neural_top1", "chance", "n_windows", "n_windows_without_tokens")}
     # held out: every test window is scored or counted (head direction at ~120 Hz: none lacks a sample)
@@ -328,7 +329,7 @@ def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
 
 
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(
-        a2929, tmp_path, capsys):
+        a2929, tmp_path, capsys, readme_leaves_out):
     """A model with a modality drew the modality's modules from the seeded stream first, so its
     shared weights (unit embeddings, decoder, heads) started elsewhere than +past's: the
     ablation's differences held a seed-to-seed part. Each variant now starts from the previous
@@ -350,6 +351,7 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
               initial_state=began["past"], on_train_start=keep("paired"))
     shared = [k for k in began["past"] if k in began["alone"]]
     assert len(shared) == m["n_initial_tensors_given"] and len(shared) < len(began["alone"])
+    assert not readme_leaves_out(m), readme_leaves_out(m)
     assert sum(not torch.equal(began["alone"][k], began["past"][k]) for k in shared) > 0  # the old start
     assert all(torch.equal(began["paired"][k], began["past"][k]) for k in shared)
     # the modality's own modules keep their initialisation

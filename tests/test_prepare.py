@@ -119,7 +119,7 @@ def test_training_into_the_prepared_directory_it_reads_is_refused(tiny_prepared,
     assert {p.name: p.read_bytes() for p in tiny_prepared.rglob("*") if p.is_file()} == before
 
 
-def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp_path, shared_data):
+def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp_path, shared_data, readme_leaves_out):
     from safetensors.torch import load_file
 
     from hf_neuroformer.training import TrainingConfig, train
@@ -129,6 +129,7 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
     metrics = train(tiny_prepared, tmp_path / "full", None, tc, progress=False,
                     on_step_end=lambda s, loss: losses["full"].append(loss))
     assert metrics["data"].startswith("streamed") and metrics["n_train_windows_unused"] == 0
+    assert not readme_leaves_out(metrics), readme_leaves_out(metrics)
     manifest = json.loads((tiny_prepared / "manifest.json").read_text())["splits"]
     assert metrics["n_spikes_outside_windows_by_split"] == {s: manifest[s]["n_spikes_outside_windows"] for s in SPLITS}
     assert metrics["seconds_outside_windows_by_split"] == {s: manifest[s]["seconds_outside_windows"] for s in SPLITS}

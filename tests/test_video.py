@@ -290,11 +290,12 @@ def test_tiny_video_model_trains_reloads_and_reads_its_frames(trained, allen_vid
     assert g1.n_spikes > 0 and np.array_equal(g1.spike_times, g2.spike_times)
 
 
-def test_model_card_states_the_video_input_and_the_assumed_grating_values(trained):
+def test_model_card_states_the_video_input_and_the_assumed_grating_values(trained, readme_leaves_out):
     from hf_neuroformer.hub import build_model_card
 
     out, metrics = trained
     assert "ASSUMED" in metrics["stimulus_description"]
+    assert not readme_leaves_out(metrics), readme_leaves_out(metrics)
     text = str(build_model_card(out, "someone/allen-video", metrics))
     assert "Input modality `video`: `stimulus:frames`, video" in text and "2 frames of 16x16 px" in text
     assert "Stimulus frames: Drifting sinusoidal gratings rendered from the stored orientation only" in text
