@@ -83,6 +83,14 @@ def test_contrastive_config_is_validated():
         hd_config(contrastive_learnable_temperature=1)
 
 
+
+def test_a_contrastive_modality_named_twice_is_refused():
+    """["head_direction", "head_direction"] was accepted: the head looped over the name twice, so the
+    loss weighed that modality twice against the others and held-out retrieval counted every window
+    twice (n_windows, n_windows_without_tokens doubled in metrics.json)."""
+    with pytest.raises(ValueError, match=r"contrastive_modalities: names must be unique, repeated: \['head_direction'\]"):
+        hd_config(contrastive_loss_weight=0.5, contrastive_modalities=["head_direction", "head_direction"])
+
 def test_zero_weight_adds_exactly_nothing(batch):
     cfg, b = batch
     torch.manual_seed(0)

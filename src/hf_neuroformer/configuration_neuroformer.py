@@ -567,7 +567,7 @@ class NeuroformerConfig(PreTrainedConfig):
             (initial value when learnable).
         contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``.
         contrastive_modalities (list of str or None, default None = every modality): the
-            modality names aligned with the spikes.
+            modality names aligned with the spikes, each named once.
         contrastive_projection_size (int or None, default None = ``hidden_size``): width of the
             shared space the separate linear projections map into.
 
@@ -777,6 +777,10 @@ class NeuroformerConfig(PreTrainedConfig):
             if unknown:
                 raise ValueError(f"NeuroformerConfig.contrastive_modalities: {unknown} are not modalities of this "
                                  f"config ({known})")
+            # a name given twice weighed its modality twice in the loss and counted each window twice in retrieval
+            dup = sorted({n for n in names if list(names).count(n) > 1})
+            if dup:
+                raise ValueError(f"NeuroformerConfig.contrastive_modalities: names must be unique, repeated: {dup}")
             names = list(names)
         self.contrastive_modalities = names
         if projection_size is not None and (isinstance(projection_size, bool) or not isinstance(projection_size, int)
