@@ -488,6 +488,25 @@ def test_ablation_refuses_a_modality_without_values_before_training_any_variant(
     assert not (tmp_path / "work").exists() or not list((tmp_path / "work").iterdir())
 
 
+
+def test_ablation_refuses_variants_whose_windows_differ_before_training_any_variant(a2929, tmp_path, capsys):
+    """Break test: a modality window reaching past the current window (allow_future, here 0.5 s
+    after a 50 ms window) makes time-block windows end earlier in each block, so +behaviour and
+    +contrastive had 187 test windows and state-only / +past 196 (and other training windows): the
+    rows compared NLLs over different windows while the table said "Same split for every variant:
+    yes" (splits.json, the block plan, is the same). It is refused before any variant trains."""
+    from hf_neuroformer.ablation import run_ablation
+
+    cfg = hd_config(modalities=[dict(HD, window=[-0.05, 0.5], allow_future=True)])
+    tc = TrainingConfig(max_steps=1, batch_size=16, generation_batch_size=512)
+    capsys.readouterr()
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('head_direction'\)\.window ends 0\.5 s after the window "
+                                         r"start, past the current window \(0\.05 s.*test: 187 windows with it, 196 "
+                                         r"without"):
+        run_ablation(a2929, cfg, tc, work_dir=tmp_path / "work")
+    assert "training state-only" not in capsys.readouterr().out
+    assert not (tmp_path / "work").exists() or not list((tmp_path / "work").iterdir())
+
 def test_color_by_a_text_trial_column_names_the_column(a2929):
     """Break test: --color-by trial:boundary_type (Zheng 2022: 'none' / 'soft' / 'hard') failed with
     numpy's "could not convert string to float: 'hard'", naming neither the flag nor the column."""

@@ -33,12 +33,15 @@ import dataclasses
 import json
 import math
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
+
 from .configuration_neuroformer import NeuroformerConfig
 
-__all__ = ["ablation_variants", "check_contrastive_loss_weight", "run_ablation", "ablation_markdown",
+__all__ = ["ablation_variants", "check_contrastive_loss_weight", "check_same_windows", "run_ablation", "ablation_markdown",
            "check_variant_folders", "variant_folder"]
 
 
@@ -128,6 +131,51 @@ def check_variant_folders(work_dir, seeds, variants, overwrite: bool) -> None:
             check_output_dir(variant_folder(work_dir, seeds, seed, i, name), overwrite)
 
 
+def check_same_windows(recording, variants) -> None:
+    """Refuse variants that would train or be scored on different windows.
+
+    In time blocks a window is made only where its latest modality window ends inside its block
+    (:func:`~hf_neuroformer.windows.window_reach`), so a modality window reaching past the current
+    window (``allow_future``) leaves the variants that read it fewer windows per block than the
+    spikes-only ones; the rows would then compare NLLs over different windows while the split plan
+    (``splits.json``) is the same.
+
+    Args:
+        recording: the recording :func:`run_ablation` trains on.
+        variants: ``[(name, config)]`` as :func:`ablation_variants` returns them.
+
+    Raises:
+        ValueError: naming the modality whose window reaches past the current window and the
+            windows per split with it and without it.
+    """
+    from .windows import plan_splits, window_starts_for_split
+
+    def windows(cfg):
+        with warnings.catch_warnings():  # train() gives the split's warnings once per variant itself
+            warnings.simplefilter("ignore")
+            plan = plan_splits(recording, cfg)
+        return plan, {split: window_starts_for_split(plan, split, cfg, stride=stride)[0]
+                      for split in plan.segments for stride in ([None] if split == "train" else [cfg.current_window])}
+
+    name0, cfg0 = variants[0]
+    plan0, ref = windows(cfg0)
+    for name, cfg in variants[1:]:
+        plan, got = windows(cfg)
+        differ = [s for s in ref if s not in got or len(ref[s]) != len(got[s]) or not np.array_equal(ref[s], got[s])]
+        if plan.to_dict() == plan0.to_dict() and not differ:
+            continue
+        late = [(i, m) for i, m in enumerate(cfg.modalities) if float(m["window"][1]) > cfg.current_window + 1e-12]
+        what = (", ".join(f"NeuroformerConfig.modalities[{i}] ({m['name']!r}).window ends {float(m['window'][1]):g} s "
+                          f"after the window start" for i, m in late)
+                + f", past the current window ({cfg.current_window:g} s; allow_future)") if late else "its modalities"
+        counts = "; ".join(f"{s}: {len(got.get(s, ()))} windows with it, {len(ref[s])} without" for s in differ) \
+            or "another split plan"
+        raise ValueError(f"{what}: in time blocks a window is made only where its modality window ends inside "
+                         f"its block, so {name} would train and be scored on other windows than {name0} ({counts}) "
+                         "and the rows would not compare the same windows; ablate a config whose modality windows "
+                         "end by the current window's end, or one split by trials")
+
+
 def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
                  progress: bool = False, overwrite: bool = False, seeds=None) -> Dict[str, object]:
     """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
@@ -154,7 +202,9 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         difference to ``+past``) for ``id_nll``, ``dt_nll`` and ``id_f1``.
 
     Raises:
-        ValueError: ``seeds`` empty, repeated or not integers; a modality of ``config`` whose source
+        ValueError: ``seeds`` empty, repeated or not integers; variants whose windows differ
+            (:func:`check_same_windows`: a modality window past the current window in time
+            blocks); a modality of ``config`` whose source
             is not in ``recording`` or has no value in the training split (checked before any
             variant trains: the spikes-only variants trained first, and the run failed only when
             the first variant with that modality began).
@@ -168,6 +218,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
             or len(set(seeds)) != len(seeds)):
         raise ValueError(f"seeds: expected distinct integers (at least one), got {seeds!r}")
     variants, skipped = ablation_variants(config, contrastive_loss_weight)
+    check_same_windows(recording, variants)
     full = copy.deepcopy(variants[-1][1])  # every modality of the config (the last variant holds them all)
     if full.modalities:  # the statistics train() fits first; on a copy, so each variant fits its own
         fit_modalities(recording, full, plan_splits(recording, full), overwrite=True)
@@ -223,7 +274,6 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
 def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
     """One row per variant: the figures' mean over seeds, their sd and the paired difference to
     ``+past`` (see :func:`run_ablation`)."""
-    import numpy as np
 
     runs = list(per_seed.values())
     past = [next((p for p in run if p["variant"] == "+past"), None) for run in runs]  # per seed
