@@ -507,6 +507,22 @@ def test_ablation_refuses_variants_whose_windows_differ_before_training_any_vari
     assert "training state-only" not in capsys.readouterr().out
     assert not (tmp_path / "work").exists() or not list((tmp_path / "work").iterdir())
 
+
+def test_color_by_a_trial_column_colours_a_window_in_a_trial_that_holds_a_shorter_one():
+    """Break test: with a trial nested in another ([0, 10) s and [2, 3) s, trials may overlap), a
+    window at 5 s, inside the first trial only, got no colour (NaN, grey): trial_at looked only at
+    the latest trial starting before the window, which had ended, and gave -1 ("no trial")."""
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.windows import trial_at
+
+    rec = from_arrays(np.array([0.5, 1.5, 4.5, 6.0, 8.0]), np.array([0, 1, 0, 1, 0]), time_domain=(0.0, 10.0),
+                      trials=np.array([[0.0, 10.0], [2.0, 3.0]]), trial_info={"orientation": np.array([0.0, 90.0])})
+    starts = np.array([1.0, 2.5, 5.0, 9.95, 10.0])
+    np.testing.assert_array_equal(trial_at(rec.trials, starts), [0, 1, 0, 0, -1])  # the latest start wins at 2.5 s
+    values, circular, _ = window_values(rec, "trial:orientation", starts[:4], 0.05)
+    np.testing.assert_array_equal(values, [0.0, 90.0, 0.0, 0.0])
+
 def test_color_by_a_text_trial_column_names_the_column(a2929):
     """Break test: --color-by trial:boundary_type (Zheng 2022: 'none' / 'soft' / 'hard') failed with
     numpy's "could not convert string to float: 'hard'", naming neither the flag nor the column."""

@@ -174,9 +174,17 @@ def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GR
     if len(trials) == 0:
         return np.full(times.shape, -1, dtype=np.int64)
     order = np.argsort(trials[:, 0], kind="stable")
-    k = np.searchsorted(trials[order, 0], times + tolerance, side="right") - 1
+    srt = trials[order]
+    k = np.searchsorted(srt[:, 0], times + tolerance, side="right") - 1
     idx = order[np.clip(k, 0, None)]
     ok = (k >= 0) & (times < trials[idx, 1])
+    # the latest trial starting before t may have ended while an earlier, longer one still holds t (a
+    # trial nested in another): that time was given -1. Only times before the latest stop so far can be.
+    latest_stop = np.maximum.accumulate(srt[:, 1])
+    for i in np.flatnonzero(~ok & (k >= 0) & (times < latest_stop[np.clip(k, 0, None)])):
+        holds = np.flatnonzero(times[i] < srt[: k[i] + 1, 1])
+        if holds.size:
+            idx[i], ok[i] = order[holds[-1]], True
     return np.where(ok, idx, -1).astype(np.int64)
 
 
