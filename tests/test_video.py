@@ -456,3 +456,24 @@ def test_a_drift_the_frame_rate_cannot_show_is_refused(shared_data, tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("neuroformer render-gratings: error: --temporal-frequency: ") and "--frame-rate" in err, err
     assert not out.exists()
+
+
+def test_gratings_refuse_overlapping_trials_rather_than_blank_the_outer_one():
+    """Break test (helper-123): with a trial nested in a longer one ([0, 10) and [2, 3) s) each frame
+    was drawn from the latest trial started, so after 3 s the rest of the outer trial was mean grey
+    without a word. One grating is shown at a time, so overlapping trials are refused, naming both."""
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.stimuli import render_drifting_gratings
+
+    kw = dict(time_domain=(0.0, 10.0), trial_info={"orientation_deg": np.array([0.0, 90.0])})
+    spikes, units = np.array([0.5, 1.5, 4.5, 6.0, 8.0]), np.array([0, 1, 0, 1, 0])
+    params = GratingParams(frame_rate=10.0, temporal_frequency=1.0, frame_shape=(8, 8))
+    nested = from_arrays(spikes, units, trials=np.array([[0.0, 10.0], [2.0, 3.0]]), **kw)
+    with pytest.raises(ValueError, match=r"trials: 1 trial\(s\) start before an earlier one ends \(first: trial 1, "
+                                         r"\[2, 3\) s, inside trial 0, \[0, 10\) s\)"):
+        render_drifting_gratings(nested, params=params)
+    # touching trials (the next starts where the last ends) are not an overlap
+    ok = render_drifting_gratings(from_arrays(spikes, units, trials=np.array([[0.0, 5.0], [5.0, 10.0]]), **kw),
+                                  params=params)
+    assert np.abs(ok.stimulus.frames).max(axis=(1, 2)).min() > 0  # every frame shows a grating
+

@@ -138,7 +138,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
             would vanish silently); ``temporal_frequency`` at or above half the frame rate (the
             frames would show the drift slower, reversed or standing: temporal aliasing);
             ``frame_shape`` x the number of frames more than half of this machine's memory
-            (checked before anything is allocated; the message gives the size).
+            (checked before anything is allocated; the message gives the size); trials that
+            overlap by more than 1 ns (``trials: ...``: one grating is shown at a time).
     """
     params = params or GratingParams()
     params.validate()
@@ -156,6 +157,18 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         raise ValueError(f"column: trial column {column!r} has {bad.size} non-finite orientation(s) of "
                          f"{len(theta)} trials (first: trial {int(bad[0])}, {_as_python(raw[bad[0]])!r}); "
                          "expected a finite orientation in degrees for every trial")
+    trials = np.asarray(recording.trials, dtype=np.float64)  # sorted by start (SpikeRecording's rule)
+    # one grating on the screen at a time: each frame was drawn from the latest trial started, so
+    # after a trial nested in a longer one ended the rest of the longer one was mean grey
+    ended = np.maximum.accumulate(trials[:, 1])
+    over = np.flatnonzero(trials[1:, 0] < ended[:-1] - FRAME_GRID) + 1
+    if over.size:
+        i = int(over[0])
+        j = int(np.flatnonzero(trials[:i, 1] > trials[i, 0] + FRAME_GRID)[0])
+        raise ValueError(f"trials: {over.size} trial(s) start before an earlier one ends (first: trial {i}, "
+                         f"[{trials[i, 0]:g}, {trials[i, 1]:g}) s, inside trial {j}, [{trials[j, 0]:g}, "
+                         f"{trials[j, 1]:g}) s); one grating is shown at a time, so the frames need trials that do "
+                         "not overlap: keep one presentation per time (e.g. drop the nested rows of the trial table)")
     t0, t1 = recording.time_domain if recording.time_domain is not None else (
         0.0, float(recording.spike_times[-1]) if recording.spike_times.size else 0.0)
     n_frames = int(np.floor((t1 - t0) * params.frame_rate + 1e-9))
@@ -168,7 +181,6 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
                          f"half of this machine's {mem / 2**30:.1f} GiB of memory; use fewer pixels (--height/--width) "
                          "or a lower frame rate (--frame-rate)")
     frame_times = t0 + np.arange(n_frames) / params.frame_rate
-    trials = recording.trials
     # windows.trial_at's 1 ns tolerance, on both edges: start - 1 ns <= onset < stop - 1 ns
     k = np.searchsorted(trials[:, 0], frame_times + FRAME_GRID, side="right") - 1
     inside = (k >= 0) & (frame_times < trials[np.clip(k, 0, None), 1] - FRAME_GRID)
