@@ -524,6 +524,31 @@ def test_trial_tails_that_no_window_covers_are_counted(shared_data):
         assert 0.05 < tails / out[s]["n_spikes"] < 0.2  # ~12 % with these trial lengths
 
 
+def test_spikes_outside_windows_uses_the_tokenizers_window_edges():
+    """A spike exactly at the end of a split's last window lies in no window (the tokenizer's
+    windows are [start, end) with both edges on the 1 ns grid), but spikes_outside_windows compared
+    with the unrounded start + window and counted it as covered: 50 of the 51 train spikes outside
+    the windows here. Checked against the tokenizer's own edges, spike by spike."""
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.windows import spikes_outside_windows
+
+    t = np.round(np.arange(1, 3000) * 0.01, 9)  # a spike on every 10 ms: on many window edges
+    rec = from_arrays(t, np.arange(len(t)) % 3, time_domain=(0.0, 30.0))
+    cfg = small_config(current_window=0.07, past_window=0.21, split_block_length=3.7)
+    with pytest.warns(UserWarning, match="split fractions"):
+        plan = plan_splits(rec, cfg)
+    starts = {s: window_starts_for_split(plan, s, cfg, stride=cfg.current_window)[0] for s in SPLITS}
+    out = spikes_outside_windows(rec, plan, cfg, starts)
+    tok = tokenizer_for(rec, cfg)
+    spike_tokens = tok.unit_token_ids(rec)[rec.unit_ids]
+    for s in SPLITS:
+        inside = np.zeros(len(t), bool)
+        for a, b in plan.segments[s]:
+            inside |= (t >= a) & (t < b)
+        n_in_windows = sum(tok.encode_window(t, spike_tokens, w0)["n_spikes"] for w0 in starts[s])
+        assert out[s]["n_spikes_outside_windows"] == inside.sum() - n_in_windows, s
+
+
 def test_no_window_fits_is_one_short_line(shared_data):
     """Windows longer than every trial: the error named all 140 segments on one ~5 KB line."""
     rec = hf_neuroformer.io.read_allen_gratings(shared_data("allen_vcn_gratings"))

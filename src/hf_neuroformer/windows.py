@@ -661,8 +661,13 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
             t = t[(k >= 0) & (t < ends[np.clip(k, 0, None)])]
         else:
             t = t[:0]
-        j = np.searchsorted(starts, t + WINDOW_GRID, side="right") - 1  # the latest window starting at or before t
-        covered = (j >= 0) & (t < starts[np.clip(j, 0, None)] + w) if len(starts) else np.zeros(len(t), bool)
+        # the tokenizer's window edges (NeuroformerTokenizer.encode_window): [start, end) on the 1 ns
+        # grid; an unrounded start + w (0.2 + 0.07 = 0.27000000000000002) counted a spike at the
+        # end of a split's last window as covered, though no window holds it
+        starts = np.round(starts, 9)
+        j = np.searchsorted(starts, t, side="right") - 1  # the latest window starting at or before t
+        covered = ((j >= 0) & (t < np.round(starts[np.clip(j, 0, None)] + w, 9)) if len(starts)
+                   else np.zeros(len(t), bool))
         sec = _union_length(seg)  # the union of the segments against the union of the windows
         win = _union_length(np.stack([starts, starts + w], 1)) if len(starts) else 0.0
         out[split] = {"n_spikes": int(len(t)), "n_spikes_outside_windows": int((~covered).sum()),
