@@ -784,3 +784,54 @@ def test_simulate_hubs_that_leave_no_target_say_what_fits(tmp_path, capsys):
     err = _simulate_refused(tmp_path, capsys, "--kind", "hub-glm", "--units", "4", "--hubs", "3", "--duration", "1")
     assert err.startswith("neuroformer simulate: error: --targets-per-hub: "), err
     assert "not even 1 target per hub fits with 4 units and 3 hubs: fewer hubs (at most 2) or more units" in err, err
+
+
+def _untrained_model_dir(rec, path):
+    """A model directory as ``train`` writes one (weights, tokenizer, splits.json), untrained: for
+    the checks that come before the attention pass, without a training run."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.windows import plan_splits
+    from tiny_configs import untrained_model
+
+    config = nf.NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002, max_window_length=32,
+                                  max_past_length=64, hidden_size=16, num_attention_heads=1, num_hidden_layers=1,
+                                  intermediate_size=32, split_block_length=4.0)
+    tok, model = untrained_model(rec, config)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 5 blocks: the split fractions are approximate
+        plan = plan_splits(rec, config)
+    (path / "splits.json").write_text(json.dumps(plan.to_dict()))
+    return path
+
+
+def test_max_windows_that_leave_too_short_a_span_for_a_baseline_name_the_flag(tmp_path, capsys):
+    """--max-windows 1 keeps 0.05 s (past + current window) of the first segment; the split's whole
+    segments passed the bin checks, and the correlation's 0.1-s bin (or the 5 lags x 0.01 s history)
+    then failed after the attention pass with "segments: no bin of 0.1 s fits in [[0.0, 0.05]]",
+    naming no flag."""
+    from hf_neuroformer.cli import main
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=12, n_hubs=1, targets_per_hub=4), duration=20.0, seed=0)
+    nwb = write_network(net, tmp_path / "sim.nwb")
+    model = _untrained_model_dir(net.recording, tmp_path / "model")
+    for flags, expected in (
+            (["--corr-bin-size", "0.1"], r"--max-windows: the first 1 window\(s\) cover only 0.05 s of their last "
+                                         r"segment \(\[0, 0.05\] s\), less than the correlation bin = 0.1 s "
+                                         r"\(--corr-bin-size\), .*pass --max-windows 4 or more, or a smaller "
+                                         r"--corr-bin-size$"),
+            (["--bin-size", "0.01"], r"--max-windows: .* less than the CCG / GLM history \(5 lags x 0.01 s\) and one "
+                                     r"bin to fit = 0.06 s \(--bin-size\), .*pass --max-windows 2 or more")):
+        assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
+                     "--max-windows", "1", *flags]) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert re.search(expected, err), err
+    assert not (tmp_path / "c").exists()
+    # the counts it advises are the fewest that suffice (a full pass with them takes seconds: the GLM's fits)
+    from hf_neuroformer.analysis.connectivity import _check_cut_segment
+
+    for n, bin_size, corr in ((4, 0.002, 0.1), (2, 0.01, 0.01)):
+        _check_cut_segment([0.0, 0.03 + 0.02 * n], n, 0.02, bin_size, 5, corr)
+        with pytest.raises(ValueError, match=f"pass --max-windows {n} or more"):
+            _check_cut_segment([0.0, 0.03 + 0.02 * (n - 1)], n - 1, 0.02, bin_size, 5, corr)

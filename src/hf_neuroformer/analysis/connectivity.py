@@ -92,7 +92,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from ..binning import bin_index, n_full_bins
+from ..binning import bin_index, n_bins_covering, n_full_bins
 from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place
 from ..io.permissions import as_created
 from ..jsonio import write_json
@@ -672,6 +672,32 @@ CONNECTIVITY_OUTPUT = OutputFolderSpec(
 )
 
 
+def _check_cut_segment(segment, max_windows: int, current_window: float, bin_size: float, n_lags: int,
+                       corr_bin_size: float) -> None:
+    """The last segment as ``max_windows`` cut it (``[start, end of the last kept window]`` s) must
+    still hold what each baseline needs: ``n_lags + 1`` bins of ``bin_size`` (the CCG / GLM
+    history and one bin to fit) and one bin of ``corr_bin_size``. The split's whole segments are
+    checked before the cut; a short cut one (``--max-windows 1 --corr-bin-size 0.1`` leaves
+    0.05 s) failed after the attention pass with "segments: no bin of 0.1 s fits", naming no flag,
+    or was silently left out of the baselines when other segments came before it.
+
+    Raises:
+        ValueError: naming ``--max-windows`` and the bin flag, with the number of windows that suffices.
+    """
+    a, b = (float(v) for v in segment)
+    length = b - a
+    for flag, width, need_bins, what in (
+            ("--bin-size", bin_size, n_lags + 1, f"the CCG / GLM history ({n_lags} lags x {bin_size:g} s) and one "
+                                                 "bin to fit"),
+            ("--corr-bin-size", corr_bin_size, 1, "the correlation bin")):
+        if n_full_bins(length, width) < need_bins:
+            more = n_bins_covering(need_bins * width - length, current_window)
+            raise ValueError(f"--max-windows: the first {max_windows} window(s) cover only {length:g} s of their last "
+                             f"segment ([{a:g}, {b:g}] s), less than {what} = {need_bins * width:g} s ({flag}), so "
+                             f"that baseline would not see them; pass --max-windows {max_windows + more} or more, or a "
+                             f"smaller {flag}")
+
+
 def run_connectivity(
     model_dir,
     data_path,
@@ -738,7 +764,9 @@ def run_connectivity(
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
             is read); the CCG / GLM history ``n_lags * bin_size``, or ``corr_bin_size``, longer
             than the shortest segment of the split (those baselines would see no full history in
-            it: at 5 s bins their AUROC fell below chance without a word).
+            it: at 5 s bins their AUROC fell below chance without a word); the part of the last
+            segment that ``max_windows`` keeps shorter than ``n_lags + 1`` bins of ``bin_size`` or
+            one ``corr_bin_size`` bin (before the attention pass, naming ``--max-windows``).
     """
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
@@ -807,6 +835,7 @@ def run_connectivity(
         end = float(starts[-1] + model.config.current_window)
         segments = segments[segments[:, 0] < end]
         segments[-1, 1] = min(segments[-1, 1], end)
+        _check_cut_segment(segments[-1], max_windows, model.config.current_window, bin_size, n_lags, corr_bin_size)
     # baselines also see the past windows of the first window of each segment: extend by nothing,
     # they use exactly the segments (windows' pasts lie inside segments in time mode)
     att = attention_connectivity(
