@@ -73,6 +73,28 @@ def test_params_errors_name_the_field():
 
 
 @pytest.mark.parametrize("kwargs, msg", [
+    # ran: the hub GLM's gains are W / hub_weight, so its hub edges excited their targets while the
+    # stored truth said inhibitory (and 0 divided by zero)
+    (dict(hub_weight=-12.0), r"hub_weight: expected a positive weight \(hub edges are excitatory\), got -12.0"),
+    (dict(hub_weight=0.0), r"hub_weight: expected a positive weight"),
+    (dict(hub_weight=float("nan")), r"hub_weight: expected a finite number, got nan"),  # ran: no spike at all
+    (dict(glm_gain=float("nan")), r"glm_gain: expected a finite number, got nan"),  # ran: no spike at all
+    (dict(random_weight=float("inf")), r"random_weight: expected a finite number, got inf"),
+    (dict(n_units=20.5), r"n_units: expected an integer, got 20.5"),  # numpy's TypeError
+    (dict(n_hubs=1.5), r"n_hubs: expected an integer, got 1.5"),
+    (dict(v_reset=-40.0), r"v_reset: expected a reset potential below v_threshold=-50.0 mV, got -40.0 mV"),  # ~400 Hz
+    (dict(delay=-0.001), r"delay: expected a number >= 0, got -0.001"),  # ran
+    (dict(background_inputs=-3), r"background_inputs: expected a number >= 0, got -3"),  # brian2's traceback
+])
+def test_hub_params_that_ran_silently_wrong_are_refused_by_name(kwargs, msg):
+    params = HubNetworkParams(**{"n_units": 20, "n_hubs": 1, "targets_per_hub": 5, **kwargs})
+    with pytest.raises(ValueError, match=msg):
+        params.validate()
+    with pytest.raises(ValueError, match=msg):  # before any spike is drawn
+        simulate_hub_glm(params, duration=1.0, seed=0)
+
+
+@pytest.mark.parametrize("kwargs, msg", [
     (dict(n_units=2.5), r"n_units: expected an integer >= 1, got 2.5"),  # numpy TypeError before
     (dict(n_assemblies=0), r"n_assemblies: expected an integer >= 1, got 0"),  # message named n_units, duration...
     (dict(drive_timescale=0.0), r"drive_timescale: expected a finite number of seconds > 0"),  # ZeroDivisionError

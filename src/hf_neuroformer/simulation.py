@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
 import numpy as np
@@ -304,7 +304,33 @@ class HubNetworkParams:
     glm_bin_size: float = 0.001
 
     def validate(self) -> None:
-        """Raises ValueError naming the field when a value is out of range."""
+        """Raises ValueError naming the field when a value is out of range: the counts
+        (``n_units``, ``n_hubs``, ``targets_per_hub``, ``background_inputs``) must be integers, every
+        other field a finite number; ``hub_weight > 0`` (hub edges are excitatory, and the GLM
+        kind divides by it), ``random_weight``, ``refractory``, ``delay``, ``bias_std``,
+        ``background_inputs``, ``background_rate`` >= 0, and ``v_reset < v_threshold``."""
+        for name in ("n_units", "n_hubs", "targets_per_hub", "background_inputs"):
+            v = getattr(self, name)
+            if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
+                # 20.5 units failed inside numpy ("'float' object cannot be interpreted as an integer")
+                raise ValueError(f"{name}: expected an integer, got {v!r}")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("float", float) and not (isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                                  and math.isfinite(v)):
+                # a NaN glm_gain or hub_weight ran and gave a recording without a single spike
+                raise ValueError(f"{f.name}: expected a finite number, got {v!r}")
+        if not self.hub_weight > 0:
+            # 0 divided the hub GLM's gains by zero; a negative one made the GLM's hub edges
+            # excitatory (W / hub_weight > 0) while the stored truth said inhibitory
+            raise ValueError(f"hub_weight: expected a positive weight (hub edges are excitatory), got {self.hub_weight}")
+        for name in ("random_weight", "refractory", "delay", "bias_std", "background_inputs", "background_rate"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected a number >= 0, got {getattr(self, name)}")
+        if not self.v_reset < self.v_threshold:
+            # every unit fired again as soon as its refractory period ended (about 400 Hz each)
+            raise ValueError(f"v_reset: expected a reset potential below v_threshold={self.v_threshold} mV, got "
+                             f"{self.v_reset} mV")
         if self.n_units < 2:
             raise ValueError(f"n_units: expected at least 2 units, got {self.n_units}")
         if not 0 <= self.n_hubs < self.n_units:
