@@ -110,6 +110,27 @@ def test_coupled_network_arguments_are_refused_by_name(kwargs, msg):
         simulate_coupled_network(**{"n_units": 4, "duration": 2.0, **kwargs})
 
 
+def test_hub_glm_seed_and_duration_are_checked_before_the_run(tmp_path):
+    """simulate_hub_glm checked neither: seed=None simulated the whole span and then failed with
+    "int() argument must be ... not 'NoneType'" while recording it, -1 and 1.5 failed inside numpy
+    naming no argument, and a duration of '5' in np.isfinite."""
+    p = HubNetworkParams(n_units=10, n_hubs=1, targets_per_hub=3)
+    for seed, msg in ((-1, r"seed: expected an integer >= 0 \(or None: fresh entropy\), got -1"),
+                      (1.5, r"seed: expected an integer >= 0 \(or None: fresh entropy\), got 1.5"),
+                      (True, r"seed: expected an integer >= 0")):
+        with pytest.raises(ValueError, match=msg):
+            simulate_hub_glm(p, duration=0.5, seed=seed)
+    for duration in ("5", float("inf"), None):
+        with pytest.raises(ValueError, match=r"duration: expected a finite positive number of seconds, got "):
+            simulate_hub_glm(p, duration=duration, seed=0)
+        with pytest.raises(ValueError, match=r"duration: expected a finite positive number of seconds, got "):
+            simulate_hub_network(p, duration=duration, seed=0)
+    # None: fresh entropy, as simulate_coupled_network takes it; recorded as None and written
+    net = simulate_hub_glm(p, duration=0.5, seed=None)
+    assert net.params["seed"] is None and net.recording.time_domain == (0.0, 0.5)
+    assert read_network(write_network(net, tmp_path / "n.nwb")).params["seed"] is None
+
+
 def test_glm_kind_is_deterministic_per_seed():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_glm(p, duration=10.0, seed=3)

@@ -390,6 +390,14 @@ def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
     return weights, kind, hubs
 
 
+def _check_duration(duration) -> None:
+    """Raises ValueError naming ``duration`` unless it is a finite number of seconds > 0 (a string
+    failed in ``np.isfinite`` with numpy's "ufunc 'isfinite' not supported")."""
+    if not (isinstance(duration, numbers.Real) and not isinstance(duration, bool) and math.isfinite(duration)
+            and duration > 0):
+        raise ValueError(f"duration: expected a finite positive number of seconds, got {duration!r}")
+
+
 #: The largest seed :func:`simulate_hub_network` takes (``brian2.seed``: numpy's legacy generator).
 MAX_BRIAN2_SEED = 2**32 - 1
 
@@ -435,8 +443,7 @@ def simulate_hub_network(
     """
     params = params or HubNetworkParams()
     params.validate()
-    if not (np.isfinite(duration) and duration > 0):
-        raise ValueError(f"duration: expected a finite positive number of seconds, got {duration}")
+    _check_duration(duration)
     if codegen_target not in ("numpy", "cython"):
         raise ValueError(f"codegen_target: expected 'numpy' or 'cython', got {codegen_target!r}")
     if not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_BRIAN2_SEED):
@@ -510,8 +517,8 @@ def simulate_hub_glm(
     ``rate_i`` is ``glm_base_rate`` (hubs ``glm_hub_rate``) times ``U(0.7, 1.3)``.
 
     Args / Raises: as :func:`simulate_hub_network` (no brian2 needed; ``progress`` updates the bar
-    every 5000 bins), and ValueError when
-    ``duration`` is shorter than one ``glm_bin_size`` bin. ``duration`` is rounded to whole bins:
+    every 5000 bins; ``seed`` any integer >= 0, or None for fresh entropy, recorded as None), and
+    ValueError when ``duration`` is shorter than one ``glm_bin_size`` bin. ``duration`` is rounded to whole bins:
     ``params["duration"]`` records the simulated span (the recording's ``time_domain`` end),
     ``params["duration_requested"]`` the requested value when they differ.
 
@@ -521,8 +528,11 @@ def simulate_hub_glm(
     """
     params = params or HubNetworkParams()
     params.validate()
-    if not (np.isfinite(duration) and duration > 0):
-        raise ValueError(f"duration: expected a finite positive number of seconds, got {duration}")
+    _check_duration(duration)
+    # before the run: None ran the whole simulation and then failed in int(None) recording it, -1 and
+    # 1.5 failed inside numpy naming no argument
+    if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+        raise ValueError(f"seed: expected an integer >= 0 (or None: fresh entropy), got {seed!r}")
     rng = np.random.default_rng(seed)
     weights, kind, hubs = hub_layout(params, rng)
     n = params.n_units
@@ -562,7 +572,7 @@ def simulate_hub_glm(
     )
     return SimulatedNetwork(recording=rec, weights=weights, base_rates=rate, hub_units=hubs, edge_kind=kind,
                             kind="hub-glm", params={**asdict(params), **_durations(duration, n_bins, bin_size),
-                                                    "seed": int(seed)})
+                                                    "seed": None if seed is None else int(seed)})
 
 
 class MissingGroundTruthError(ValueError):
