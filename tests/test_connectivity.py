@@ -239,6 +239,29 @@ def test_scores_are_one_for_the_truth_and_chance_for_a_shuffle():
         score_connectivity(w[:5, :5], w, kind)
 
 
+def test_scores_depend_only_on_the_order_of_the_estimate_infinities_and_nan_included():
+    """Every score ranks the estimate, so a monotone transform must leave them all unchanged: the
+    log of an estimate that is 0 somewhere (-inf there) failed in scikit-learn with "Input contains
+    infinity or a value too large for dtype('float64')", naming no argument."""
+    w, kind, _ = hub_layout(HubNetworkParams(n_units=30, n_hubs=2, targets_per_hub=6), np.random.default_rng(1))
+    rng = np.random.default_rng(0)
+    est = np.abs(w) * rng.random(w.shape) + rng.random(w.shape) * (rng.random(w.shape) < 0.5)  # 0 at about 1/4
+    assert (est == 0).sum() > 100
+    base = score_connectivity(est, w, kind)
+    with np.errstate(divide="ignore"):
+        for name, m in (("log", np.log(est)), ("-1/x", -1.0 / est), ("x with +inf on the hub edges", np.where(
+                kind == 1, np.inf, est))):
+            got = score_connectivity(m, w, kind)
+            if name.startswith("x with"):  # the hub edges only move up: every hub score is perfect
+                assert got["hub_auroc"] == 1.0 and got["hub_auprc"] == 1.0, got
+            else:
+                assert got == base, name
+    # NaN stays the lowest score, below -inf
+    nan_low = np.where(est == 0, np.nan, est)
+    assert score_connectivity(nan_low, w, kind) == score_connectivity(np.where(est == 0, -np.inf, est), w, kind) \
+        == base
+
+
 def test_hub_scores_without_an_unconnected_pair_or_a_hub_edge_say_why():
     """Hub edges ranked against no unconnected pair, or a network whose edge kinds hold no hub edge:
     the hub scores are NaN and ``hub_reason`` says which, while the excitatory scores stay defined."""

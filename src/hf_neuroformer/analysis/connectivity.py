@@ -520,7 +520,8 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     reported as ``*_prevalence``.
 
     Args:
-        estimate: ``(n, n)`` target x source; NaN is treated as the lowest score.
+        estimate: ``(n, n)`` target x source; only the order of its values counts (``+-inf``
+            rank above / below every finite value), NaN is treated as the lowest score.
         weights: ``(n, n)`` true weights, target x source.
         edge_kind: ``(n, n)`` int (0 none, 1 hub, 2 weak); without it (or without hub edges)
             the hub scores are NaN.
@@ -539,7 +540,13 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     w = np.asarray(weights, dtype=np.float64)
     if est.ndim != 2 or est.shape[0] != est.shape[1] or est.shape != w.shape:
         raise ValueError(f"estimate: expected a square matrix of the ground truth's shape {w.shape}, got {est.shape}")
-    est = np.where(np.isnan(est), np.nanmin(est) - 1 if np.isfinite(est).any() else 0.0, est)
+    # every score depends only on the order of the values, so they are replaced by their ranks:
+    # +-inf (a log of an estimate that is 0 somewhere) failed in scikit-learn ("Input contains
+    # infinity"), and NaN ranks below everything, -inf included
+    from scipy.stats import rankdata
+
+    nan = np.isnan(est)
+    est = np.where(nan, 0.0, rankdata(np.where(nan, -np.inf, est), method="average").reshape(est.shape))
     off = ~np.eye(w.shape[0], dtype=bool)
     out: Dict[str, float] = {}
 
