@@ -876,16 +876,17 @@ def test_simulate_hubs_that_leave_no_target_say_what_fits(tmp_path, capsys):
     assert "not even 1 target per hub fits with 4 units and 3 hubs: fewer hubs (at most 2) or more units" in err, err
 
 
-def _untrained_model_dir(rec, path):
+def _untrained_model_dir(rec, path, **config):
     """A model directory as ``train`` writes one (weights, tokenizer, splits.json), untrained: for
-    the checks that come before the attention pass, without a training run."""
+    the checks that come before the attention pass, without a training run. ``config``: fields of
+    the NeuroformerConfig (e.g. ``split_fractions``)."""
     import hf_neuroformer as nf
     from hf_neuroformer.windows import plan_splits
     from tiny_configs import untrained_model
 
     config = nf.NeuroformerConfig(current_window=0.02, past_window=0.03, dt_resolution=0.002, max_window_length=32,
                                   max_past_length=64, hidden_size=16, num_attention_heads=1, num_hidden_layers=1,
-                                  intermediate_size=32, split_block_length=4.0)
+                                  intermediate_size=32, split_block_length=4.0, **config)
     tok, model = untrained_model(rec, config)
     model.save_pretrained(path)
     tok.save_pretrained(path)
@@ -925,3 +926,20 @@ def test_max_windows_that_leave_too_short_a_span_for_a_baseline_name_the_flag(tm
         _check_cut_segment([0.0, 0.03 + 0.02 * n], n, 0.02, bin_size, 5, corr)
         with pytest.raises(ValueError, match=f"pass --max-windows {n} or more"):
             _check_cut_segment([0.0, 0.03 + 0.02 * (n - 1)], n - 1, 0.02, bin_size, 5, corr)
+
+
+def test_a_split_without_windows_names_split(tmp_path, capsys):
+    """split_fractions [0.8, 0, 0.2] leave the validation split empty; connectivity --split validation
+    failed with numpy's "zero-size array to reduction operation minimum which has no identity"."""
+    from hf_neuroformer.cli import main
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=12, n_hubs=1, targets_per_hub=4), duration=20.0, seed=0)
+    nwb = write_network(net, tmp_path / "sim.nwb")
+    model = _untrained_model_dir(net.recording, tmp_path / "model", split_fractions=[0.8, 0.0, 0.2])
+    assert json.loads((model / "splits.json").read_text())["segments"]["validation"] == []
+    assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
+                 "--split", "validation"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("neuroformer connectivity: error: --split: the model's 'validation' split holds 0 segment(s) and no "
+                   "window (its splits.json; split_fractions [0.8, 0.0, 0.2]); choose another --split, e.g. 'all'"), err
+    assert not (tmp_path / "c").exists()

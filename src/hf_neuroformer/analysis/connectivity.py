@@ -779,7 +779,8 @@ def run_connectivity(
             than the shortest segment of the split (those baselines would see no full history in
             it: at 5 s bins their AUROC fell below chance without a word); the part of the last
             segment that ``max_windows`` keeps shorter than ``n_lags + 1`` bins of ``bin_size`` or
-            one ``corr_bin_size`` bin (before the attention pass, naming ``--max-windows``).
+            one ``corr_bin_size`` bin (before the attention pass, naming ``--max-windows``); a
+            ``split`` that holds no window (``split_fractions`` with a 0, naming ``--split``).
     """
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
@@ -830,6 +831,11 @@ def run_connectivity(
         segs.append(plan.segments[s])
     starts = np.concatenate(starts)
     clips = np.concatenate(clips)
+    if starts.size == 0:  # numpy's "zero-size array to reduction operation minimum" below, naming no flag
+        n_segs = sum(len(s) for s in segs)
+        raise ValueError(f"--split: the model's {split!r} split holds {n_segs} segment(s) and no window "
+                         f"(its splits.json; split_fractions {list(model.config.split_fractions)}); choose another "
+                         "--split, e.g. 'all'")
     order = np.argsort(starts, kind="stable")
     starts, clips = starts[order], clips[order]
     segments = np.concatenate(segs)
