@@ -125,6 +125,9 @@ def test_hub_glm_seed_and_duration_are_checked_before_the_run(tmp_path):
             simulate_hub_glm(p, duration=duration, seed=0)
         with pytest.raises(ValueError, match=r"duration: expected a finite positive number of seconds, got "):
             simulate_hub_network(p, duration=duration, seed=0)
+    # below one brian2 step the LIF kind wrote a recording without a spike and no word
+    with pytest.raises(ValueError, match=r"duration: 5e-05 s is shorter than one simulation step \(HubNetworkParams.dt"):
+        simulate_hub_network(p, duration=0.00005, seed=0)
     # None: fresh entropy, as simulate_coupled_network takes it; recorded as None and written
     net = simulate_hub_glm(p, duration=0.5, seed=None)
     assert net.params["seed"] is None and net.recording.time_domain == (0.0, 0.5)

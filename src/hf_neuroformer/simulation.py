@@ -437,13 +437,16 @@ def simulate_hub_network(
         ``dt`` grid).
 
     Raises:
-        ValueError: bad ``params`` field, non-positive ``duration``, unknown ``codegen_target``,
-            ``seed`` outside ``[0, 2**32 - 1]``.
+        ValueError: bad ``params`` field, non-positive ``duration`` or one shorter than a step
+            (``params.dt``), unknown ``codegen_target``, ``seed`` outside ``[0, 2**32 - 1]``.
         ImportError: brian2 is not installed (``pip install brian2``).
     """
     params = params or HubNetworkParams()
     params.validate()
     _check_duration(duration)
+    if duration < params.dt:  # brian2 ran no step: a recording without a spike and no word (glm kinds refuse too)
+        raise ValueError(f"duration: {duration:g} s is shorter than one simulation step (HubNetworkParams.dt = "
+                         f"{params.dt:g} s); expected at least that")
     if codegen_target not in ("numpy", "cython"):
         raise ValueError(f"codegen_target: expected 'numpy' or 'cython', got {codegen_target!r}")
     if not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_BRIAN2_SEED):
