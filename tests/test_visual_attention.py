@@ -442,3 +442,37 @@ def test_attention_map_refuses_an_output_that_is_a_directory_before_any_work(tmp
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("neuroformer attention-map: error: --output: ") and "is a directory" in err, err
     assert str(tmp_path / which) in err, err
+
+
+def test_attention_map_on_a_split_without_windows_names_split(allen_video, tmp_path):
+    """Break test (helper-122): a split that holds no window (split_fractions [0.8, 0, 0.2]: no
+    validation trial) failed with "window_starts: expected at least one window start (s), got none",
+    naming no flag; it is refused before the attention pass, naming --split and the fractions.
+    The model is untrained: the check comes before any of its output is used."""
+    import json
+    import warnings
+
+    from hf_neuroformer.analysis.visual_attention import run_attention_map
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.windows import plan_splits
+    from tiny_configs import untrained_model
+
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO],
+                       split_fractions=[0.8, 0.0, 0.2])
+    tok, model = untrained_model(allen_video, cfg)
+    out = tmp_path / "model"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_splits(allen_video, cfg)
+    assert len(plan.segments["validation"]) == 0 and len(plan.segments["test"]) > 0
+    (out / "splits.json").write_text(json.dumps(plan.to_dict()))
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    png = tmp_path / "att.png"
+    with pytest.raises(ValueError, match=r"^--split: the model's 'validation' split holds 0 segment\(s\) and no window "
+                                         r"\(its splits.json; split_fractions \[0.8, 0.0, 0.2\]\); choose another "
+                                         r"--split"):
+        run_attention_map(out, data, png, split="validation")
+    assert not png.exists()

@@ -32,6 +32,20 @@ def check_finite_weights(model, model_dir, flag: str = "--model") -> None:
                          "learning_rate")
 
 
+def check_split_has_windows(n_windows: int, split: str, n_segments: int, split_fractions) -> None:
+    """Refuse a pass over a split that holds no window (``split_fractions`` with a 0, e.g.
+    ``[0.8, 0, 0.2]``: an empty validation split), which failed later inside numpy or the window
+    checks, naming no flag (``connectivity``, ``attention-map``).
+
+    Raises:
+        ValueError: ``"--split: the model's '<split>' split holds <n> segment(s) and no window ..."``.
+    """
+    if n_windows == 0:
+        raise ValueError(f"--split: the model's {split!r} split holds {n_segments} segment(s) and no window "
+                         f"(its splits.json; split_fractions {list(split_fractions)}); choose another "
+                         "--split, e.g. 'all'")
+
+
 def check_pass_settings(*, batch_size=None, max_windows=None, device=None,
                         label: Callable[[str], str] = lambda name: name) -> None:
     """The settings of a pass of a trained model over windows (``embed``, ``connectivity``,

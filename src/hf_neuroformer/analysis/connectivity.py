@@ -98,7 +98,8 @@ from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
-from ._batches import attention_batches, check_finite_weights, check_pass_settings, is_whole_number, unit_lookup
+from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
+                       is_whole_number, unit_lookup)
 
 READOUTS = ("last_layer", "mean", "rollout")
 
@@ -831,11 +832,8 @@ def run_connectivity(
         segs.append(plan.segments[s])
     starts = np.concatenate(starts)
     clips = np.concatenate(clips)
-    if starts.size == 0:  # numpy's "zero-size array to reduction operation minimum" below, naming no flag
-        n_segs = sum(len(s) for s in segs)
-        raise ValueError(f"--split: the model's {split!r} split holds {n_segs} segment(s) and no window "
-                         f"(its splits.json; split_fractions {list(model.config.split_fractions)}); choose another "
-                         "--split, e.g. 'all'")
+    # numpy's "zero-size array to reduction operation minimum" below, naming no flag
+    check_split_has_windows(starts.size, split, sum(len(s) for s in segs), model.config.split_fractions)
     order = np.argsort(starts, kind="stable")
     starts, clips = starts[order], clips[order]
     segments = np.concatenate(segs)

@@ -62,8 +62,8 @@ import torch
 
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
-from ._batches import attention_batches, check_finite_weights, check_pass_settings, check_unit_indices, \
-    unit_lookup
+from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
+                       check_unit_indices, unit_lookup)
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -553,7 +553,7 @@ def run_attention_map(
         ValueError: an output path (the figure, or a file beside it) is a directory.
         FileNotFoundError: ``data_path`` does not exist (named as ``--data``).
         ValueError: no video modality; a recording without frames; bad units, split, window index;
-            units without spikes; a
+            a split without windows (naming ``--split``); units without spikes; a
             model whose weights are not finite (a diverged run).
     """
     from ..generation import check_recording_units, load_pretrained
@@ -598,12 +598,16 @@ def run_attention_map(
     check_recording_modalities(model.config, rec, flag="--data", epoch=False)
     frames_check = check_training_frames(rec, video, plan, model_dir=model_dir, flag="--data")
     starts, clips = [], []
-    for s in (list(SPLITS) if split == "all" else [split]):
+    splits = list(SPLITS) if split == "all" else [split]
+    for s in splits:
         check_split_in_recording(plan, s, rec, flag="--data", epoch=False)  # no --epoch here
         a, c = window_starts_for_split(plan, s, model.config, stride=model.config.current_window)
         starts.append(a)
         clips.append(c)
     starts, clips = np.concatenate(starts), np.concatenate(clips)
+    # "window_starts: expected at least one window start (s), got none" in the pass, naming no flag
+    check_split_has_windows(starts.size, split, sum(len(plan.segments[s]) for s in splits),
+                            model.config.split_fractions)
     order = np.argsort(starts, kind="stable")
     starts, clips = starts[order], clips[order]
     n_available = int(starts.size)
