@@ -458,3 +458,16 @@ def test_a_model_max_length_other_than_the_window_length_is_refused(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({**cfg, "model_max_length": 20}))
     with pytest.raises(ValueError, match=r"model_max_length: expected max_window_length \(40"):
         NeuroformerTokenizer.from_pretrained(tmp_path)
+
+
+def test_from_pretrained_with_another_max_window_length_keeps_model_max_length_in_step(tmp_path):
+    """Break test: NeuroformerTokenizer.from_pretrained(path, max_window_length=48) on a tokenizer
+    saved with 32 was refused with 'model_max_length: expected max_window_length (48 ...), got 32;
+    set max_window_length instead' (the saved model_max_length came along), though the caller had
+    set max_window_length. The override sets both; an explicit, other model_max_length is still
+    refused."""
+    NeuroformerTokenizer(unit_tokens=["s/u1"], max_window_length=32).save_pretrained(tmp_path)
+    tok = NeuroformerTokenizer.from_pretrained(tmp_path, max_window_length=48)
+    assert (tok.max_window_length, tok.model_max_length) == (48, 48)
+    with pytest.raises(ValueError, match=r"model_max_length: expected max_window_length \(48: .* got 40"):
+        NeuroformerTokenizer.from_pretrained(tmp_path, max_window_length=48, model_max_length=40)
