@@ -160,8 +160,9 @@ def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float 
 
 def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
                         window_span_s: Optional[float] = None, asked: Optional[bool] = None) -> None:
-    """Warn that a block length other than the default (:data:`CI_BLOCK_S`) does nothing in a
-    trial split (``mode="trials"``), whose bootstrap blocks are its trials: a user who asked for
+    """Warn that a block length asked for (``asked``; without it, one other than the default
+    :data:`CI_BLOCK_S`) does nothing in a trial split (``mode="trials"``), whose bootstrap blocks
+    are its trials: a user who asked for
     ``ci_block_s=2`` (``option="ci_block_s="``) or ``--ci-block-s 2`` (``option="--ci-block-s"``)
     is told, rather than left to find ``ci95_block_s`` null in the outputs.
 
