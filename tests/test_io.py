@@ -227,6 +227,17 @@ def test_allen_keeps_fractional_orientations(shared_data, tmp_path):
     np.testing.assert_array_equal(rec.trial_info["orientation_deg"], labels)
 
 
+def test_allen_without_a_gap_between_trials(shared_data):
+    """Break test: inter_trial_gap=0 (allowed: '>= 0') failed with 'trials[199]: expected a trial
+    inside the time domain [0.0, 20.0] s, got (19.900000000000002, 20.000000000000004)': the last
+    trial's stop, onset + duration, rounded past n_trials * period. The trials are back to back,
+    each trial's stop the next one's onset, and the time domain holds them all."""
+    rec = read_allen_gratings(shared_data(ALLEN), inter_trial_gap=0.0)
+    assert rec.trials.shape == (200, 2)
+    np.testing.assert_array_equal(rec.trials[:-1, 1], rec.trials[1:, 0])
+    assert rec.time_domain[1] >= rec.trials[-1, 1] == pytest.approx(20.0)
+
+
 def test_load_recording_dispatch(shared_data):
     rec = load_recording(shared_data(ALLEN), inter_trial_gap=0.05)
     assert rec.trials[1, 0] == pytest.approx(0.15)

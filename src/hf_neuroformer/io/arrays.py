@@ -447,7 +447,10 @@ def read_allen_gratings(
     times = st[idx] + trial_of * period
 
     onsets = np.arange(n_trials) * period
-    trials = np.stack([onsets, onsets + trial_duration], axis=1)
+    stops = onsets + trial_duration
+    if inter_trial_gap == 0:  # back to back: each stop is the next onset (k * 0.1 + 0.1 rounded past it,
+        stops = np.append(onsets[1:], n_trials * period)  # and the last one past the time domain's end)
+    trials = np.stack([onsets, stops], axis=1)
     orientations = sorted(np.unique(labels).tolist())
     ids = np.searchsorted(orientations, labels).astype(np.int64)
     stim = Stimulus(ids=ids, intervals=trials.copy(), names=[f"{o:g}deg" for o in orientations])
@@ -455,7 +458,7 @@ def read_allen_gratings(
         times,
         unit_of,
         unit_names=[f"unit{i}" for i in range(n_units)],
-        time_domain=(0.0, float(n_trials * period)),
+        time_domain=(0.0, float(max(n_trials * period, stops[-1]))),
         trials=trials,
         trial_info={"orientation_deg": labels},
         stimulus=stim,
