@@ -526,3 +526,27 @@ def test_a_circular_modality_refuses_a_trial_column_in_degrees(allen):
     ds, _ = _fitted_windows(rad, small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005,
                                               modalities=[{**mod, "source": "trial:orientation"}]))
     assert len(ds["train"]) > 0
+
+
+def test_modality_statistics_read_the_samples_of_a_trial_that_holds_a_shorter_one():
+    """Break test (the trial_at fix of d0a3bfb missed this lookup): fit_modalities kept the samples
+    inside the training trials by the latest trial starting before each sample, so with trials
+    [0, 10) and [2, 3) in the training split the samples of [3, 10) s, which the windows of the
+    longer trial read, were left out of the z-score statistics (mean 1.0 instead of about 70)."""
+    from hf_neuroformer.recording import BehaviourSeries, SpikeRecording
+    from hf_neuroformer.windows import SplitPlan
+
+    t = np.arange(0.0, 16.0, 0.5)
+    v = np.where((t >= 3.0) & (t < 10.0), 100.0, 1.0)
+    trials = np.array([[0.0, 10.0], [2.0, 3.0], [11.0, 12.0], [13.0, 14.0]])
+    rec = SpikeRecording(spike_times=np.arange(0.05, 15.0, 0.1), unit_ids=np.arange(150) % 2,
+                         unit_names=["a", "b"], time_domain=(0.0, 16.0), trials=trials,
+                         behaviour={"v": BehaviourSeries(t, v, "a.u.")})
+    plan = SplitPlan("trials", {"train": trials[:2], "validation": trials[2:3], "test": trials[3:]},
+                     {"train": np.array([0, 1]), "validation": np.array([2]), "test": np.array([3])})
+    cfg = small_config(split_by="trials", modalities=[
+        {"name": "v", "source": "behaviour:v", "kind": "continuous", "normalization": "zscore"}])
+    fit_modalities(rec, cfg, plan)
+    inside = t < 10.0
+    assert cfg.modalities[0]["mean"] == [pytest.approx(float(v[inside].mean()))]
+    assert cfg.modalities[0]["std"] == [pytest.approx(float(v[inside].std()))]

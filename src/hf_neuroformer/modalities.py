@@ -276,7 +276,10 @@ def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:
         return np.zeros(t.shape, dtype=bool)
     seg = segments[np.argsort(segments[:, 0])]
     k = np.searchsorted(seg[:, 0], t + EDGE_TOLERANCE, side="right") - 1
-    return (k >= 0) & (t < seg[np.clip(k, 0, None), 1] - EDGE_TOLERANCE)
+    # the latest stop among the segments started by t, not the latest-starting segment's stop:
+    # trial segments may nest ([0, 10) and [2, 3): a sample at 5 s is inside the longer one)
+    ends = np.maximum.accumulate(seg[:, 1])
+    return (k >= 0) & (t < ends[np.clip(k, 0, None)] - EDGE_TOLERANCE)
 
 
 def _spans(track: ModalityTrack, train: np.ndarray) -> str:
