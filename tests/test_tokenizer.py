@@ -471,3 +471,20 @@ def test_from_pretrained_with_another_max_window_length_keeps_model_max_length_i
     assert (tok.max_window_length, tok.model_max_length) == (48, 48)
     with pytest.raises(ValueError, match=r"model_max_length: expected max_window_length \(48: .* got 40"):
         NeuroformerTokenizer.from_pretrained(tmp_path, max_window_length=48, model_max_length=40)
+
+
+def test_model_max_length_set_after_the_tokenizer_is_made_stays_the_window_length(tmp_path):
+    """Break test: c3db525 refused model_max_length != max_window_length when the tokenizer is
+    made, but tok.model_max_length = 100 afterwards was kept (pad(padding='max_length') padded to
+    100 tokens) and written to tokenizer_config.json, which from_pretrained then refused; so was a
+    max_window_length changed afterwards (the saved model_max_length stayed the old one). The
+    assignment is refused naming the field, and model_max_length follows max_window_length."""
+    tok = NeuroformerTokenizer(unit_tokens=["s/u1"], max_window_length=32)
+    with pytest.raises(ValueError, match=r"model_max_length: expected max_window_length \(32: .* got 100"):
+        tok.model_max_length = 100
+    assert len(tok.pad({"input_ids": [[1, 3, 2]]}, padding="max_length")["input_ids"][0]) == 32
+    tok.max_window_length = 48
+    assert tok.model_max_length == 48
+    tok.save_pretrained(tmp_path)
+    again = NeuroformerTokenizer.from_pretrained(tmp_path)
+    assert (again.max_window_length, again.model_max_length) == (48, 48)

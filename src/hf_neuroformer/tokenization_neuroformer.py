@@ -103,20 +103,37 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         self.current_window = win["current_window"]
         self.past_window = win["past_window"]
         self.max_past_length = win["max_past_length"]
+        # model_max_length is max_window_length (the property below); set before the base class
+        # assigns model_max_length, which the property's setter checks against it
+        self.max_window_length = win["max_window_length"]
         kwargs.setdefault("model_max_length", win["max_window_length"])
-        if kwargs["model_max_length"] != win["max_window_length"]:
-            # pad(padding="max_length") and truncation read model_max_length: padded past what the
-            # model embeds (refused at every batch) or cut short of it, without a word here
-            raise ValueError(f"model_max_length: expected max_window_length ({win['max_window_length']}: a window's "
-                             f"tokens with BOS and EOS, what the model embeds), got {kwargs['model_max_length']!r}; "
-                             "set max_window_length instead")
+        self._check_model_max_length(kwargs["model_max_length"])
         if kwargs.get("padding_side", "right") != "right":
             # accepted, saved and used by pad(), and then every padded batch refused by the model, whose
             # current-window tokens sit at absolute positions
             raise ValueError(f"padding_side: expected 'right' (a window's tokens are embedded by absolute position "
                              f"from its BOS, and the model refuses left padding), got {kwargs['padding_side']!r}")
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
-        self.max_window_length = win["max_window_length"]
+
+    def _check_model_max_length(self, value) -> None:
+        if value != self.max_window_length:
+            # pad(padding="max_length") and truncation read model_max_length: padded past what the
+            # model embeds (refused at every batch) or cut short of it, without a word here
+            raise ValueError(f"model_max_length: expected max_window_length ({self.max_window_length}: a window's "
+                             f"tokens with BOS and EOS, what the model embeds), got {value!r}; "
+                             "set max_window_length instead")
+
+    @property
+    def model_max_length(self) -> int:
+        """``max_window_length``: the longest token sequence of a current window (BOS and EOS
+        included), what ``pad(padding="max_length")`` and truncation read. Assigning another value
+        is refused (it was kept, and the saved ``tokenizer_config.json`` then failed to load);
+        a changed ``max_window_length`` changes it too."""
+        return self.max_window_length
+
+    @model_max_length.setter
+    def model_max_length(self, value) -> None:
+        self._check_model_max_length(value)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
