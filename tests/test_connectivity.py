@@ -946,3 +946,13 @@ def test_a_split_without_windows_names_split(tmp_path, capsys):
     assert err == ("neuroformer connectivity: error: --split: the model's 'validation' split holds 0 segment(s) and no "
                    "window (its splits.json; split_fractions [0.8, 0.0, 0.2]); choose another --split, e.g. 'all'"), err
     assert not (tmp_path / "c").exists()
+
+
+def test_hub_network_refuses_a_boolean_seed_as_the_hub_glm_does():
+    """Break test: f704d62 made simulate_hub_glm refuse seed=True (a bool is not a seed), but
+    simulate_hub_network took it as seed 1 and ran brian2; both refuse it now, before brian2 is
+    imported (no simulation runs here)."""
+    p = HubNetworkParams(n_units=10, n_hubs=1, targets_per_hub=3)
+    for seed in (True, False):
+        with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 4294967295\]"):
+            simulate_hub_network(p, duration=0.1, seed=seed)

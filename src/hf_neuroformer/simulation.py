@@ -449,7 +449,7 @@ def simulate_hub_network(
                          f"{params.dt:g} s); expected at least that")
     if codegen_target not in ("numpy", "cython"):
         raise ValueError(f"codegen_target: expected 'numpy' or 'cython', got {codegen_target!r}")
-    if not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_BRIAN2_SEED):
+    if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed <= MAX_BRIAN2_SEED):
         # numpy's bare "Seed must be between 0 and 2**32 - 1" came from brian2.seed, after the layout was drawn
         raise ValueError(f"seed: expected an integer in [0, {MAX_BRIAN2_SEED}] (brian2.seed seeds numpy's legacy "
                          f"generator), got {seed!r}")
