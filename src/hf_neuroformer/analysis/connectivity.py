@@ -456,7 +456,7 @@ def glm_connectivity(
         max_bins: fit at most this many bins (the first ones; ``None``: all), to bound the cost
             (``n_units`` fits on a ``(max_bins, n_units)`` design); :func:`glm_span` says how
             much of ``segments`` that leaves (``run_connectivity`` records it).
-        n_jobs: parallel fits (joblib); each fit uses one BLAS thread.
+        n_jobs: parallel fits (joblib; loky worker processes when > 1); each fit uses one BLAS thread.
         progress: a bar over the units' fits (``fitting Poisson GLMs``), on standard error: one
             L-BFGS fit per unit on the whole design, the slow part of ``neuroformer connectivity``
             (300 units on 60 s at 2 ms: about 30 s on 2 CPU cores).
@@ -465,7 +465,7 @@ def glm_connectivity(
         ValueError: as :func:`ccg_asymmetry`; no segment longer than ``n_lags`` bins (no bin
             with a whole history to fit); ``max_bins`` not None nor an integer >= 1.
     """
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
     if not is_whole_number(n_lags) or n_lags < 1:
         raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
@@ -493,7 +493,10 @@ def glm_connectivity(
     # at 300 units (60 s at 2 ms bins, 2 cores), with the same coefficients
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    # the limit holds in this process (n_jobs=1); loky's worker processes do not inherit it and
+    # take cpu_count // n_jobs BLAS threads each (8 per fit with n_jobs=2 on 16 cores) unless told
+    workers = {} if n_jobs == 1 else {"backend": "loky", "inner_max_num_threads": 1}
+    with threadpool_limits(limits=1, user_api="blas"), parallel_config(**workers):
         coefs = Parallel(n_jobs=n_jobs)(delayed(_fit_one_glm)(z, y[:, i], alpha, max_iter) for i in units)
     w = np.vstack(coefs) / sd[None, :]
     np.fill_diagonal(w, 0.0)
