@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["BIN_EDGE_TOLERANCE", "bin_index", "n_full_bins", "n_bins_covering"]
+__all__ = ["BIN_EDGE_TOLERANCE", "bin_index", "n_full_bins", "n_bins_covering", "on_time_grid", "window_ends"]
 
 #: Tolerance, in bin widths, for a time on a bin edge (see the module docstring).
 BIN_EDGE_TOLERANCE = 1e-9
@@ -51,3 +51,24 @@ def n_bins_covering(span: float, width: float) -> int:
     """Number of bins of ``width`` s needed to cover ``span`` s, the last possibly partial:
     ``ceil(span / width - 1e-9)`` (0.3 s needs 3 bins of 0.1 s, 0.35 s needs 4)."""
     return int(math.ceil(span / width - BIN_EDGE_TOLERANCE))
+
+
+def on_time_grid(t):
+    """``t`` (s; a float or an array) rounded to the 1 ns grid that window edges lie on.
+
+    ``NeuroformerTokenizer.encode_window`` puts a window's start and end on this grid, so that one
+    window's end is exactly the next one's start (``0.2 + 0.07`` is ``0.27000000000000002``, a
+    spike at 0.27 s would otherwise fall in neither window or in both); every other count of a
+    window's spikes (bits per spike, decoding labels, inspection, modality windows, generation)
+    rounds with this function, so that a spike is in the same window wherever it is counted.
+    Returns a float64 array (or numpy scalar).
+    """
+    return np.round(t, 9)
+
+
+def window_ends(starts, length):
+    """``(n,)`` float64 ends, s, of the windows ``[start, start + length)`` on the 1 ns grid
+    (:func:`on_time_grid`); ``starts``: ``(n,)`` or scalar window starts, s; ``length``: window
+    length(s), s (a scalar, or one per window)."""
+    return on_time_grid(np.asarray(starts, dtype=np.float64) + length)
+

@@ -14,6 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from .binning import on_time_grid, window_ends
 from .decoding import DecodingTargetError, parse_target_label
 from .metrics.decoding import unit_is_degrees
 from .modeling_neuroformer import retrieval_top1
@@ -205,8 +206,8 @@ def window_values(recording, variable: str, starts, window: float):
     circular = degrees or series.unit.strip().lower() in ("rad", "radian", "radians")
     to_rad = np.pi / 180.0 if degrees else 1.0
     # the tokenizer's window edges (1 ns grid): a sample on the edge of two tiled windows is in the later one only
-    lo = np.searchsorted(t, np.round(starts, 9), side="left")
-    hi = np.searchsorted(t, np.round(starts + window, 9), side="left")
+    lo = np.searchsorted(t, on_time_grid(starts), side="left")
+    hi = np.searchsorted(t, window_ends(starts, window), side="left")
     out = np.full(len(starts), np.nan)
     for i, (a, b) in enumerate(zip(lo, hi)):
         seg = v[a:b]

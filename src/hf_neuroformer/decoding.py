@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
                       window_segments)
@@ -433,8 +434,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     csum = [np.concatenate([[0.0], np.cumsum(c)]) for c in comps]
     ccount = np.concatenate([[0], np.cumsum(finite)])
     # the tokenizer's window edges (1 ns grid): a sample on the edge of two tiled windows is in the later one only
-    lo = np.searchsorted(ts, np.round(starts, 9), side="left")
-    hi = np.searchsorted(ts, np.round(starts + current_window, 9), side="left")
+    lo = np.searchsorted(ts, on_time_grid(starts), side="left")
+    hi = np.searchsorted(ts, window_ends(starts, current_window), side="left")
     n = ccount[hi] - ccount[lo]
     inside = n > 0
     means = [(c[hi] - c[lo])[inside] / n[inside] for c in csum]
@@ -825,7 +826,7 @@ def prediction_table(window_start, current_window: float, predictions, targets: 
     y = None if recorded is None else table(recorded, "recorded")
     order = np.argsort(t, kind="stable")
     # stops on the 1 ns window grid (705.8, not 705.8000000000001)
-    cols = {"window_start_s": t[order], "window_stop_s": np.round(t[order] + float(current_window), 9)}
+    cols = {"window_start_s": t[order], "window_stop_s": window_ends(t[order], float(current_window))}
     for j, target in enumerate(targets):
         label = target_label(target["name"], target.get("column"))
         pred = p[order, j]

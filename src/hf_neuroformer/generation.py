@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from .binning import window_ends
 from .configuration_neuroformer import is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
@@ -315,7 +316,7 @@ def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> L
         if chains:
             j = chains[-1][-1]
             same_clip = clips is None or (np.isnan(clips[i]) and np.isnan(clips[j])) or clips[i] == clips[j]
-            if abs(starts[i] - round(starts[j] + window, 9)) < 1e-9 and same_clip:
+            if abs(starts[i] - window_ends(starts[j], window)) < 1e-9 and same_clip:
                 chains[-1].append(int(i))
                 continue
         chains.append([int(i)])
@@ -600,7 +601,7 @@ def generate_spikes(
     bar.close()
 
     by_start = np.argsort(starts, kind="stable")
-    sup = np.stack([starts[by_start], np.round(starts[by_start] + w, 9)], 1) if n else np.zeros((0, 2))
+    sup = np.stack([starts[by_start], window_ends(starts[by_start], w)], 1) if n else np.zeros((0, 2))
     if n > 1:  # float round-off: a window ends where the next begins, never after
         sup[:-1, 1] = np.minimum(sup[:-1, 1], sup[1:, 0])
     seconds = time.perf_counter() - t_start

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .binning import on_time_grid, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import SpikeRecording, _intersect_intervals, _merge_intervals
 
@@ -213,8 +214,8 @@ def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
         starts, clips = _split_windows(plan, split, config)
         # the tokenizer's window edges (encode_window): start and end on the 1 ns grid, so a spike on
         # the edge of two tiled windows is counted in the later one only, as training counts it
-        starts = np.round(np.asarray(starts, dtype=np.float64), 9)
-        n = _spikes_in(rec, starts, np.round(starts + config.current_window, 9))
+        starts = on_time_grid(np.asarray(starts, dtype=np.float64))
+        n = _spikes_in(rec, starts, window_ends(starts, config.current_window))
         past_from = starts - config.past_window
         if clips is not None:
             past_from = np.maximum(past_from, clips)  # trial mode: the past stops at the trial's start
@@ -240,7 +241,7 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     names = np.asarray(rec.unit_names, dtype=object)
     for split, (starts, n, p) in windows.items():
         # the units the split's current windows hold: a spike only in a past window is context, never a target
-        per_unit = _units_in(rec, np.stack([starts, np.round(starts + config.current_window, 9)], axis=1))
+        per_unit = _units_in(rec, np.stack([starts, window_ends(starts, config.current_window)], axis=1))
         splits[split] = {
             "n_windows": int(n.size),
             "duration_s": float(np.sum(np.diff(plan.segments[split], axis=1))) if len(plan.segments[split])

@@ -46,7 +46,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .binning import bin_index
+from .binning import bin_index, on_time_grid, window_ends
 from .recording import SpikeRecording
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
@@ -520,10 +520,10 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
         track = modality_track(recording, mod, i)
         # both span edges on the 1 ns grid of window starts (the end is rounded below): 0.12 - 0.02 is
         # 0.09999999999999999 in floats, and an interval or frame that ended at 0.1 s was read
-        los = np.maximum(np.round(starts + mod["window"][0], 9), clips)
+        los = np.maximum(on_time_grid(starts + mod["window"][0]), clips)
         # a future span (allow_future) stops at the trial's end; the current window itself is never cut
-        his = np.minimum(np.round(starts + mod["window"][1], 9),
-                         np.maximum(ends, np.round(starts + config.current_window, 9)))
+        his = np.minimum(on_time_grid(starts + mod["window"][1]),
+                         np.maximum(ends, window_ends(starts, config.current_window)))
         if track.kind == "frames":
             cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los, his)
             continue

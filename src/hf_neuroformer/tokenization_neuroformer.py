@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-from .binning import bin_index, n_bins_covering
+from .binning import bin_index, n_bins_covering, on_time_grid, window_ends
 from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
@@ -437,8 +437,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         # in two adjacent windows
         # the start goes on the same grid: np.arange(0, T, 0.05)[6] is 0.30000000000000004, and a
         # spike at 0.3 s (tick 9000 of a 30 kHz clock) fell in neither [0.25, 0.3) nor that window
-        w0 = round(float(window_start), 9)
-        w1 = round(w0 + self.current_window, 9)
+        w0 = float(on_time_grid(float(window_start)))
+        w1 = float(window_ends(w0, self.current_window))
         p0 = w0 - self.past_window
         if past_clip_start is not None:
             p0c = max(p0, float(past_clip_start))

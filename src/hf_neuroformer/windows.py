@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .binning import n_full_bins
+from .binning import n_full_bins, on_time_grid, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -133,7 +133,7 @@ def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: flo
     if len(support) == 0 or starts.size == 0:
         return np.zeros(0, dtype=np.int64)
     k = np.searchsorted(support[:, 0], starts + WINDOW_GRID, side="right") - 1
-    ends = np.round(starts + window, 9)
+    ends = window_ends(starts, window)
     return np.flatnonzero((k < 0) | (ends > support[np.clip(k, 0, None), 1] + WINDOW_GRID)).astype(np.int64)
 
 
@@ -151,7 +151,7 @@ def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: fl
         i = int(out[0])
         s = float(starts[i])
         raise ValueError(
-            f"window_starts: index {i}, window [{s}, {round(s + window, 9)}) s, is not inside the recorded time "
+            f"window_starts: index {i}, window [{s}, {float(window_ends(s, window))}) s, is not inside the recorded time "
             f"({len(support)} interval(s) of the recording's time support, {support[0, 0]:g} to {support[-1, 1]:g} "
             f"s); {out.size} of {len(starts)} windows are not: each current window must lie inside one interval")
 
@@ -483,7 +483,7 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
         n = n_full_bins(b - first - reach, step) + 1
         if n <= 0:
             continue
-        s = np.round(first + step * np.arange(n), 9)  # WINDOW_GRID (1 ns), as the tokenizer's window edges
+        s = on_time_grid(first + step * np.arange(n))  # WINDOW_GRID (1 ns), as the tokenizer's window edges
         starts.append(s)
         clips.append(np.full(n, a if plan.mode == "trials" else np.nan))
     if not starts:
@@ -664,9 +664,9 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
         # the tokenizer's window edges (NeuroformerTokenizer.encode_window): [start, end) on the 1 ns
         # grid; an unrounded start + w (0.2 + 0.07 = 0.27000000000000002) counted a spike at the
         # end of a split's last window as covered, though no window holds it
-        starts = np.round(starts, 9)
+        starts = on_time_grid(starts)
         j = np.searchsorted(starts, t, side="right") - 1  # the latest window starting at or before t
-        covered = ((j >= 0) & (t < np.round(starts[np.clip(j, 0, None)] + w, 9)) if len(starts)
+        covered = ((j >= 0) & (t < window_ends(starts[np.clip(j, 0, None)], w)) if len(starts)
                    else np.zeros(len(t), bool))
         sec = _union_length(seg)  # the union of the segments against the union of the windows
         win = _union_length(np.stack([starts, starts + w], 1)) if len(starts) else 0.0

@@ -70,7 +70,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from ..binning import bin_index, n_bins_covering
+from ..binning import bin_index, n_bins_covering, on_time_grid, window_ends
 from ..recording import SpikeRecording
 
 
@@ -91,7 +91,7 @@ def _starts(window_starts) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(s))
     if bad.size:
         raise BitsPerSpikeInputError(f"window_starts: expected finite seconds, window {bad[0]} starts at {s[bad[0]]}")
-    return np.round(s, 9)  # the tokenizer's 1 ns grid (encode_window rounds the start and the end)
+    return on_time_grid(s)  # the tokenizer's 1 ns grid (encode_window rounds the start and the end)
 
 
 def _window_spikes(recording: SpikeRecording, starts: np.ndarray, window_length: float):
@@ -100,7 +100,7 @@ def _window_spikes(recording: SpikeRecording, starts: np.ndarray, window_length:
 
     Windows may overlap (a spike is then listed once per window holding it).
     """
-    ends = np.round(starts + window_length, 9)  # the tokenizer's 1 ns grid
+    ends = window_ends(starts, window_length)  # the tokenizer's 1 ns grid
     lo = np.searchsorted(recording.spike_times, starts, side="left")
     hi = np.searchsorted(recording.spike_times, ends, side="left")
     n = np.maximum(hi - lo, 0)

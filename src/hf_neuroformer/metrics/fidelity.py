@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from ..binning import bin_index, n_full_bins
+from ..binning import bin_index, n_full_bins, on_time_grid
 from ..recording import SpikeRecording
 from .bits_per_spike import dt_bin_widths
 
@@ -206,7 +206,7 @@ def _tile(segments: np.ndarray, bin_size: float) -> tuple[np.ndarray, int]:
         if a + n * bin_size < b - 1e-9:
             partial += 1
         if n > 0:
-            edges = np.round(a + bin_size * np.arange(n + 1), 9)
+            edges = on_time_grid(a + bin_size * np.arange(n + 1))
             edges[0] = a
             bins.append(np.stack([edges[:-1], edges[1:]], 1))
     return (np.concatenate(bins) if bins else np.zeros((0, 2))), partial
