@@ -710,8 +710,12 @@ def test_test_nll_intervals_in_metrics_json_and_too_few_blocks(finished_run, cap
                                  "shorter blocks give an interval: e.g. ci_block_s=1 (the windows fill 5 blocks of 1 s")
         assert "--ci-block-s" not in reason
     _print_metrics(m)
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test/id_nll "))
+    lines = capsys.readouterr().out.splitlines()
+    line = next(x for x in lines if x.strip().startswith("test/id_nll "))
     assert f"{m['test/id_nll']:.4f}  95% CI: none (1 block(s), fewer than 5" in line
+    # the same ~260-character reason on test/dt_nll's line was printed in full twice; it refers back
+    line = next(x for x in lines if x.strip().startswith("test/dt_nll "))
+    assert line.endswith(f"{m['test/dt_nll']:.4f}  95% CI: none (as for test/id_nll)"), line
 
 
 def test_test_nll_intervals_from_the_trained_model_hold_the_point_values(finished_run, rec):

@@ -220,14 +220,21 @@ def _finetuned_block_s(model_dir) -> Optional[float]:
     return float(value) if ok else None
 
 
-def _ci_text(metrics: dict, key: str) -> str:
+def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:
     """``"  95% CI [lo, hi]"`` beside a figure whose ``<key>_ci95`` is in ``metrics``; the reason
-    when that interval is None; ``""`` when there is no such key."""
+    when that interval is None; ``""`` when there is no such key. ``said``: reason -> the figure it
+    was first printed beside, for the lines of one listing: a reason already printed (the same
+    ~260 characters on test/id_nll and test/dt_nll) is then referred to, not repeated."""
     if f"{key}_ci95" not in metrics:
         return ""
     ci = metrics[f"{key}_ci95"]
     if ci is None:
-        return f"  95% CI: none ({metrics.get(f'{key}_ci95_reason')})"
+        reason = metrics.get(f"{key}_ci95_reason")
+        if said is not None and reason in said:
+            return f"  95% CI: none (as for {said[reason]})"
+        if said is not None:
+            said[reason] = key
+        return f"  95% CI: none ({reason})"
     return f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
@@ -237,11 +244,12 @@ def _is_main_rank() -> bool:
 
 
 def _print_metrics(metrics: dict) -> None:
+    said: dict = {}
     for k, v in metrics.items():
         if k.endswith("_ci95_reason"):  # printed beside its figure
             continue
         if isinstance(v, float):
-            print(f"  {k:<34s} {v:.4f}{_ci_text(metrics, k)}")
+            print(f"  {k:<34s} {v:.4f}{_ci_text(metrics, k, said)}")
         elif isinstance(v, (int, str)):
             print(f"  {k:<34s} {v}")
 
@@ -589,13 +597,14 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
     """The two bits-per-spike figures of :func:`~hf_neuroformer.likelihood.split_bits_per_spike`,
     each labelled with the null it is measured against."""
     held_out = "held-out " if split != "train" else ""
+    said: dict = {}
     print(f"[neuroformer] {held_out}bits/spike of {model} on its {split} windows, forward prediction "
           f"({bps['n_spikes']} spikes, {bps['n_windows']} windows, {bps['n_windows_truncated']} truncated left out):")
     print(f"  {'bits_per_spike':<34s} {bps['bits_per_spike']:>8.4f}   vs Poisson units at their train-split rates"
-          f"{_ci_text(bps, 'bits_per_spike')}")
+          f"{_ci_text(bps, 'bits_per_spike', said)}")
     print(f"  {'bits_per_spike_scored_rates_null':<34s} {bps['bits_per_spike_scored_rates_null']:>8.4f}   "
           f"vs Poisson units at their rates in these {split} windows (nlb_tools' null)"
-          f"{_ci_text(bps, 'bits_per_spike_scored_rates_null')}")
+          f"{_ci_text(bps, 'bits_per_spike_scored_rates_null', said)}")
     if "ci95_n_blocks" in bps:
         print(f"  (95% CI: block bootstrap over {bps['ci95_n_blocks']} blocks, {bps['ci95_blocks']})")
 
