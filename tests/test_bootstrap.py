@@ -64,9 +64,13 @@ def test_fixed_seed_reproduces_and_too_few_blocks_give_null_with_a_reason():
     # a metric undefined in some resamples (no spikes drawn) gives no interval either, and says why
     zero = block_bootstrap_ci(_ratio, np.r_[s[:6], np.zeros((2, 1))], np.r_[np.zeros((6, 1)), np.ones((2, 1))])
     assert zero["interval"] is None and "undefined (NaN) in" in zero["reason"]
-    # every block the same value: BCa is undefined, the (zero-width) percentile interval is given
+    # every block the same value: no interval (a zero-width [1, 1] read as certainty), with the reason
     flat = block_bootstrap_ci(_ratio, np.ones((8, 1)), np.ones((8, 1)))
-    assert flat["interval"] == [1.0, 1.0] and flat["method"].startswith("percentile")
+    assert flat["interval"] is None and flat["degenerate"] and "every one of the 2000 resamples" in flat["reason"]
+    # nearly the same: BCa is undefined, the percentile interval is given and named
+    near = block_bootstrap_ci(_ratio, np.r_[np.ones((7, 1)), [[1.0 + 1e-6]]], np.ones((8, 1)))
+    lo, hi = near["interval"]
+    assert 1.0 <= lo <= near["estimate"] <= hi <= 1.0 + 1e-6, near
     with pytest.raises(BootstrapInputError, match=r"block_stats\[1\]: expected 12 blocks"):
         block_bootstrap_ci(_ratio, s, n[:3])
 
@@ -215,8 +219,9 @@ def test_a_classifier_predicting_one_class_gets_no_balanced_accuracy_interval():
                                  "1 / 3 (chance) by construction on every resample")
         lo, hi = cis["accuracy"]["interval"]
         assert lo < np.mean(y == 1) < hi
-    # two predicted classes: an interval as before
-    mixed = decoding_metrics_ci(y, np.r_[np.ones(199, dtype=int), 0], "classification", blocks)
+    # two predicted classes, right on half the windows: an interval as before (the old case, one
+    # window answered 0, gave a zero-width interval when that window's label was not 0)
+    mixed = decoding_metrics_ci(y, np.where(np.arange(200) % 2 == 0, y, 1), "classification", blocks)
     assert mixed["balanced_accuracy"]["interval"] is not None
 
 
@@ -231,3 +236,24 @@ def test_one_predicted_class_absent_from_the_labels_is_not_called_chance():
     assert bal["estimate"] == 0.0 and bal["interval"] is None
     assert "chance" not in bal["reason"] and "0 on every resample" in bal["reason"], bal["reason"]
     assert "class 2, which no window has" in bal["reason"], bal["reason"]
+
+
+def test_a_metric_no_resample_moves_gets_no_zero_width_interval():
+    """Every window decoded right gives accuracy 1.0 on every resample; the percentile fallback gave
+    the interval [1.0, 1.0], which reads as certainty where the bootstrap measured nothing. It is
+    now left out, with the reason; a metric that varies keeps its interval."""
+    from hf_neuroformer.metrics.decoding import decoding_metrics_ci
+
+    y = np.repeat(np.arange(3), 20)
+    blocks = np.arange(60) // 6  # 10 blocks
+    ci = decoding_metrics_ci(y, y, "classification", blocks)
+    for name in ("accuracy", "balanced_accuracy"):
+        assert ci[name]["interval"] is None, ci[name]
+        assert ci[name]["reason"].startswith("every one of the 2000 resamples of the 10 blocks gives 1, so the "
+                                             "bootstrap cannot measure"), ci[name]["reason"]
+    wrong = y.copy()
+    wrong[::7] = (wrong[::7] + 1) % 3
+    ci = decoding_metrics_ci(y, wrong, "classification", blocks)
+    lo, hi = ci["accuracy"]["interval"]
+    assert lo < ci["accuracy"]["estimate"] < hi
+

@@ -272,7 +272,9 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
     Returns:
         dict: ``estimate`` (float, the metric on all blocks), ``interval`` (``[low, high]``
         floats in the metric's unit, or None), ``reason`` (None, or why there is no interval),
-        ``n_blocks`` (int), ``method`` (str, the method used), ``n_resamples``, ``confidence``.
+        ``n_blocks`` (int), ``method`` (str, the method used), ``n_resamples``, ``confidence``;
+        ``degenerate`` (True) when every resample gave the same value: no interval then, since a
+        zero-width one would read as certainty (e.g. accuracy 1.0 with every window right).
 
     Raises:
         BootstrapInputError: no ``block_stats``, arrays with different numbers of blocks, a bad
@@ -343,6 +345,15 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
     if n_bad:
         out["reason"] = (f"the metric is undefined (NaN) in {n_bad} of {n_resamples} resamples of the blocks "
                          "(e.g. a resample without spikes, or with a constant target)")
+        return out
+    if np.ptp(dist) == 0:
+        # every window decoded right (accuracy 1 on every resample), or another metric the blocks
+        # cannot move: the percentile fallback gave [1.0, 1.0], a zero-width interval that reads as
+        # certainty where the bootstrap measured nothing
+        out["reason"] = (f"every one of the {int(n_resamples)} resamples of the {n_blocks} blocks gives {estimate:.6g}, "
+                         "so the bootstrap cannot measure this metric's uncertainty (a zero-width interval would "
+                         "read as certainty)")
+        out["degenerate"] = True
         return out
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if method == "BCa" and not (math.isfinite(lo) and math.isfinite(hi)):

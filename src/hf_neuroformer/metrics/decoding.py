@@ -295,7 +295,8 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
 
         out = {"accuracy": ci(lambda n, h: h.sum(1) / n.sum(1), member, hit),
                "balanced_accuracy": ci(balanced, member, hit)}
-        if len(classes) > 1 and len(np.unique(yp)) == 1 and out["balanced_accuracy"]["interval"] is not None:
+        ba = out["balanced_accuracy"]
+        if len(classes) > 1 and len(np.unique(yp)) == 1 and (ba["interval"] is not None or ba.get("degenerate")):
             # a decoder that answers one class everywhere scores 1 / (classes present) on every
             # resample: the interval [0.333, 0.333] looked like a precise estimate
             # (0 when that class is none of the windows' labels, e.g. the training split's majority
