@@ -52,6 +52,21 @@ def test_ablate_writes_its_table_into_a_new_folder(capsys, tmp_path, shared_data
     assert out.with_suffix(".json").read_text().startswith("{")
 
 
+def test_ablate_refuses_a_table_inside_a_variant_folder(capsys, tmp_path, shared_data):
+    """'ablate --work-dir w --output w/0-state-only/t.md' wrote the table into the folder the first
+    variant trains into (a model folder then holding the table, pushed with it); refused before the
+    recording is read, naming the variant and a place that works."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nhidden_size: 16\nnum_attention_heads: 1\n")
+    work = tmp_path / "w"
+    for seeds, inner in (([], work / "0-state-only"), (["--seeds", "0,1"], work / "seed-1" / "1-past")):
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--max-steps", 1,
+                     "--output", inner / "sub" / "t.md", "--work-dir", work, *seeds)
+        assert msg.startswith(f"--output: {str(inner / 'sub' / 't.md')!r} is inside "), msg
+        assert f"write the table elsewhere, e.g. {str(work / 't.md')!r}" in msg, msg
+    assert not work.exists()
+
+
 @pytest.mark.parametrize("name", ["e.json", "e.txt", "e"])
 def test_evaluate_figure_format_checked_before_any_work(capsys, tmp_path, shared_data, name):
     # `evaluate --output e.json --figure e.txt` computed the metrics, wrote e.json, then failed

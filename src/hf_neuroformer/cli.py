@@ -1266,11 +1266,20 @@ def cmd_ablate(args) -> int:
     overrides = {k: v for k, v in (("max_steps", args.max_steps), ("seed", args.seed)) if v is not None}
     training = dataclasses.replace(training, **overrides)
     if args.work_dir is not None:  # run_ablation refused these as 'output_dir: ...', after reading the recording
-        from .ablation import ablation_variants, check_variant_folders
+        from .ablation import ablation_variants, check_variant_folders, variant_folder
 
+        variants = ablation_variants(config, weight)[0]
+        # the table inside a folder a variant trains into: a model folder then held the table (pushed
+        # with it), and --overwrite cleared it with the variant's old files before it was written
+        for i, (name, _) in enumerate(variants):
+            for s in seeds or [training.seed]:
+                folder = variant_folder(args.work_dir, seeds or [training.seed], s, i, name).resolve()
+                if folder == out.resolve().parent or folder in out.resolve().parents:
+                    raise ValueError(f"--output: {str(out)!r} is inside {str(folder)!r}, the folder --work-dir trains "
+                                     f"variant {name} into; write the table elsewhere, e.g. "
+                                     f"{str(Path(args.work_dir) / out.name)!r}")
         try:
-            check_variant_folders(args.work_dir, seeds or [training.seed], ablation_variants(config, weight)[0],
-                                  args.overwrite)
+            check_variant_folders(args.work_dir, seeds or [training.seed], variants, args.overwrite)
         except (FileExistsError, PermissionError) as err:
             raise type(err)("--work-dir: " + str(err).removeprefix("output_dir: ")) from None
     rec = _load_data(args.data, args.epoch)
