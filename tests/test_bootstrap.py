@@ -257,3 +257,18 @@ def test_a_metric_no_resample_moves_gets_no_zero_width_interval():
     lo, hi = ci["accuracy"]["interval"]
     assert lo < ci["accuracy"]["estimate"] < hi
 
+
+
+def test_a_constant_angular_error_states_its_value_in_the_unit_of_each_figure():
+    """Every window decoded 45 degrees off: no resample moves the angular errors, and the reason of
+    the ``*_deg`` figures quoted the radian value (``gives 0.785398`` beside 45 degrees), which
+    ``neuroformer decode`` printed under the degree figures."""
+    from hf_neuroformer.metrics.decoding import decoding_metrics_ci
+
+    y = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    ci = decoding_metrics_ci(y, y + np.pi / 4, "circular", np.arange(60) // 10, n_resamples=200)
+    for name in ("mean_angular_error", "median_angular_error"):
+        rad, deg = ci[f"{name}_rad"], ci[f"{name}_deg"]
+        assert rad["interval"] is None and deg["interval"] is None and deg["degenerate"]
+        assert "gives 0.785398," in rad["reason"], rad["reason"]
+        assert "gives 45," in deg["reason"] and "0.785" not in deg["reason"], deg["reason"]

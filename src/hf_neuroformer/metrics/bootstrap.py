@@ -350,9 +350,7 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
         # every window decoded right (accuracy 1 on every resample), or another metric the blocks
         # cannot move: the percentile fallback gave [1.0, 1.0], a zero-width interval that reads as
         # certainty where the bootstrap measured nothing
-        out["reason"] = (f"every one of the {int(n_resamples)} resamples of the {n_blocks} blocks gives {estimate:.6g}, "
-                         "so the bootstrap cannot measure this metric's uncertainty (a zero-width interval would "
-                         "read as certainty)")
+        out["reason"] = degenerate_reason(n_resamples, n_blocks, estimate)
         out["degenerate"] = True
         return out
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -363,6 +361,15 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
         out["method"] = "percentile (BCa undefined: the bootstrap distribution is degenerate)"
     out["interval"] = [lo, hi]
     return out
+
+
+def degenerate_reason(n_resamples: int, n_blocks: int, value: float) -> str:
+    """Why a metric that every resample gives as ``value`` (in the metric's unit) has no interval
+    (:func:`block_bootstrap_ci`'s ``degenerate`` results; a metric converted to another unit, such
+    as an angle in degrees, states its value in that unit)."""
+    return (f"every one of the {int(n_resamples)} resamples of the {int(n_blocks)} blocks gives {value:.6g}, "
+            "so the bootstrap cannot measure this metric's uncertainty (a zero-width interval would "
+            "read as certainty)")
 
 
 def ci_entries(name: str, result: Dict[str, object], confidence: float = CONFIDENCE) -> Dict[str, object]:
@@ -410,6 +417,7 @@ __all__ = [
     "ci_entries",
     "ci_key",
     "count_blocks",
+    "degenerate_reason",
     "few_blocks_hint",
     "merge_segments",
     "warn_block_s_unused",

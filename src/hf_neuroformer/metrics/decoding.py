@@ -265,7 +265,7 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
         DecodingMetricsInputError: as :func:`decoding_metrics`, or ``blocks`` not one integer
             per window.
     """
-    from .bootstrap import block_bootstrap_ci, block_sums
+    from .bootstrap import block_bootstrap_ci, block_sums, degenerate_reason
 
     decoding_metrics(y_true, y_pred, kind)  # the same checks (and messages)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -325,6 +325,9 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
         deg = [{**r, "estimate": math.degrees(r["estimate"]),
                 "interval": None if r["interval"] is None else [math.degrees(v) for v in r["interval"]]}
                for r in (mean, median)]
+        for r in deg:  # the reason's value in degrees too (it quoted 0.785398 beside 45 degrees)
+            if r.get("degenerate"):
+                r["reason"] = degenerate_reason(r["n_resamples"], r["n_blocks"], r["estimate"])
         return {
             "mean_angular_error_rad": mean,
             "median_angular_error_rad": median,
