@@ -67,6 +67,25 @@ def test_ablate_refuses_a_table_inside_a_variant_folder(capsys, tmp_path, shared
     assert not work.exists()
 
 
+def test_ablate_refuses_a_table_named_as_a_folder_training_creates(capsys, tmp_path, shared_data):
+    """'ablate --work-dir w --output w/0-state-only' (or w, or w/seed-1 with --seeds) passed the check
+    of fc9e398 (only a path below a variant folder was refused): every variant trained, making that
+    path a folder, and the table then could not be written there. Refused before the recording is
+    read; a table beside the variant folders is still accepted."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nhidden_size: 16\nnum_attention_heads: 1\n")
+    work = tmp_path / "w"
+    for seeds, output in (([], work / "0-state-only"), ([], work), (["--seeds", "0,1"], work / "seed-1")):
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--max-steps", 1,
+                     "--output", output, "--work-dir", work, *seeds)
+        assert msg.startswith(f"--output: {str(output)!r} is a folder --work-dir creates"), msg
+    for seeds, output in (([], work / "t.md"), (["--seeds", "0,1"], work / "seed-1" / "t.md")):
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--max-steps", 1,
+                     "--output", output, "--work-dir", work, *seeds)
+        assert msg.startswith("--data: no such file"), msg  # got past the output checks
+    assert not work.exists()
+
+
 @pytest.mark.parametrize("name", ["e.json", "e.txt", "e"])
 def test_evaluate_figure_format_checked_before_any_work(capsys, tmp_path, shared_data, name):
     # `evaluate --output e.json --figure e.txt` computed the metrics, wrote e.json, then failed

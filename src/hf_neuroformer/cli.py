@@ -1274,6 +1274,12 @@ def cmd_ablate(args) -> int:
         for i, (name, _) in enumerate(variants):
             for s in seeds or [training.seed]:
                 folder = variant_folder(args.work_dir, seeds or [training.seed], s, i, name).resolve()
+                if out.resolve() == folder or out.resolve() in folder.parents:
+                    # --output w/0-state-only (or w, or w/seed-1): a file where training makes that folder;
+                    # the table failed to be written (a directory) after every variant had trained
+                    raise ValueError(f"--output: {str(out)!r} is a folder --work-dir creates (variant {name} trains "
+                                     f"into {str(folder)!r}); expected a file name outside the variant folders, "
+                                     f"e.g. {str(Path(args.work_dir) / 'ablation.md')!r}")
                 if folder == out.resolve().parent or folder in out.resolve().parents:
                     raise ValueError(f"--output: {str(out)!r} is inside {str(folder)!r}, the folder --work-dir trains "
                                      f"variant {name} into; write the table elsewhere, e.g. "
