@@ -272,3 +272,26 @@ def test_a_constant_angular_error_states_its_value_in_the_unit_of_each_figure():
         assert rad["interval"] is None and deg["interval"] is None and deg["degenerate"]
         assert "gives 0.785398," in rad["reason"], rad["reason"]
         assert "gives 45," in deg["reason"] and "0.785" not in deg["reason"], deg["reason"]
+
+
+def test_decode_names_the_figure_of_each_different_missing_interval_reason():
+    """``neuroformer decode`` joined the reasons of the figures without an interval with '; ' on one
+    line: a decoder answering a class no window has gave 'accuracy 0.000, balanced_accuracy 0.000'
+    and two reasons, each reading as if it applied to both figures. Different reasons now name
+    their figures; one reason shared by all is printed once, as before."""
+    from hf_neuroformer.cli import _missing_intervals_text
+    from hf_neuroformer.metrics.decoding import decoding_metrics_ci
+
+    y = np.repeat(np.arange(3), 20)
+    blocks = np.arange(60) // 6
+    shown = ["accuracy", "balanced_accuracy"]
+    cis = decoding_metrics_ci(y, np.full(60, 5), "classification", blocks, n_resamples=200)
+    text = _missing_intervals_text(cis, shown)
+    assert text.startswith("95% CI: none (accuracy: every one of the 200 resamples of the 10 blocks gives 0, "), text
+    assert "; balanced_accuracy: the decoder predicts one class for all 60 windows" in text, text
+    right = decoding_metrics_ci(y, y, "classification", blocks, n_resamples=200)
+    assert _missing_intervals_text(right, shown) == f"95% CI: none ({right['accuracy']['reason']})"
+    assert right["accuracy"]["reason"] == right["balanced_accuracy"]["reason"]
+    wrong = y.copy()
+    wrong[::7] = (wrong[::7] + 1) % 3
+    assert _missing_intervals_text(decoding_metrics_ci(y, wrong, "classification", blocks), shown) == ""

@@ -238,6 +238,23 @@ def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:
     return f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
+def _missing_intervals_text(cis: dict, shown) -> str:
+    """``"95% CI: none (<reason>)"`` for the figures ``shown`` (names) whose interval in ``cis``
+    (:func:`~hf_neuroformer.metrics.decoding.decoding_metrics_ci`) is None, each reason once;
+    with different reasons, each names its figures (``accuracy: ...; balanced_accuracy: ...``:
+    joined without them, two reasons read as both applying to every figure without brackets).
+    ``""`` when every shown figure has its interval."""
+    by_reason: dict = {}
+    for k in shown:
+        if k in cis and cis[k]["interval"] is None:
+            by_reason.setdefault(cis[k]["reason"], []).append(k)
+    if not by_reason:
+        return ""
+    if len(by_reason) == 1:
+        return f"95% CI: none ({next(iter(by_reason))})"
+    return "95% CI: none (" + "; ".join(f"{', '.join(ks)}: {r}" for r, ks in by_reason.items()) + ")"
+
+
 def _is_main_rank() -> bool:
     """Whether this is the launch's main process (``RANK`` 0, or no launcher)."""
     return os.environ.get("RANK", "0") == "0"
@@ -1105,9 +1122,9 @@ def cmd_decode(args) -> int:
             hint = few_blocks_hint(at, segments, plan.mode, ci_block_s, CI_BLOCK_S_FLAG)
             cis = decoding_metrics_ci(recorded[rows, j], decoded[rows, j], t["kind"], blocks, hint=hint)
             about = f"\n    (95% CI: block bootstrap over {count_blocks(blocks)} blocks, {definition})"
-            reasons = list(dict.fromkeys(cis[k]["reason"] for k in shown if cis[k]["interval"] is None))
-            if reasons:
-                about = f"\n    95% CI: none ({'; '.join(reasons)})" + about
+            missing = _missing_intervals_text(cis, shown)
+            if missing:
+                about = f"\n    {missing}" + about
 
             def score(k, v):
                 ci = cis.get(k, {}).get("interval")
