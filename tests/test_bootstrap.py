@@ -295,3 +295,13 @@ def test_decode_names_the_figure_of_each_different_missing_interval_reason():
     wrong = y.copy()
     wrong[::7] = (wrong[::7] + 1) % 3
     assert _missing_intervals_text(decoding_metrics_ci(y, wrong, "classification", blocks), shown) == ""
+
+
+def test_one_resample_is_not_called_a_metric_no_resample_moves():
+    """n_resamples=1 (allowed): the spread of one value is 0, so the metric was called degenerate,
+    'every one of the 1 resamples of the 8 blocks gives <the estimate>', a value that resample did
+    not give. It gets no interval with its own reason."""
+    s = np.random.default_rng(1).uniform(0, 1, (8, 1))
+    r = block_bootstrap_ci(_ratio, s, np.ones((8, 1)), n_resamples=1)
+    assert r["interval"] is None and not r.get("degenerate"), r
+    assert r["reason"] == "1 resample: an interval needs at least 2 (n_resamples)", r["reason"]

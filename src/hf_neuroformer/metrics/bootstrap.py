@@ -346,11 +346,16 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
         out["reason"] = (f"the metric is undefined (NaN) in {n_bad} of {n_resamples} resamples of the blocks "
                          "(e.g. a resample without spikes, or with a constant target)")
         return out
+    if n_resamples < 2:
+        # one value has no spread: the check below called it degenerate and quoted the estimate as
+        # the value of that resample, which it is only by chance
+        out["reason"] = "1 resample: an interval needs at least 2 (n_resamples)"
+        return out
     if np.ptp(dist) == 0:
         # every window decoded right (accuracy 1 on every resample), or another metric the blocks
         # cannot move: the percentile fallback gave [1.0, 1.0], a zero-width interval that reads as
         # certainty where the bootstrap measured nothing
-        out["reason"] = degenerate_reason(n_resamples, n_blocks, estimate)
+        out["reason"] = degenerate_reason(n_resamples, n_blocks, float(dist.reshape(-1)[0]))
         out["degenerate"] = True
         return out
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
