@@ -1285,24 +1285,24 @@ def cmd_ablate(args) -> int:
     if args.work_dir is not None:  # run_ablation refused these as 'output_dir: ...', after reading the recording
         from .ablation import ablation_variants, check_variant_folders, variant_folder
 
-        variants = ablation_variants(config, weight)[0]
+        variants, run_seeds, table = ablation_variants(config, weight)[0], seeds or [training.seed], out.resolve()
         # the table inside a folder a variant trains into: a model folder then held the table (pushed
         # with it), and --overwrite cleared it with the variant's old files before it was written
         for i, (name, _) in enumerate(variants):
-            for s in seeds or [training.seed]:
-                folder = variant_folder(args.work_dir, seeds or [training.seed], s, i, name).resolve()
-                if out.resolve() == folder or out.resolve() in folder.parents:
+            for s in run_seeds:
+                folder = variant_folder(args.work_dir, run_seeds, s, i, name).resolve()
+                if table == folder or table in folder.parents:
                     # --output w/0-state-only (or w, or w/seed-1): a file where training makes that folder;
                     # the table failed to be written (a directory) after every variant had trained
                     raise ValueError(f"--output: {str(out)!r} is a folder --work-dir creates (variant {name} trains "
                                      f"into {str(folder)!r}); expected a file name outside the variant folders, "
                                      f"e.g. {str(Path(args.work_dir) / 'ablation.md')!r}")
-                if folder == out.resolve().parent or folder in out.resolve().parents:
+                if folder in table.parents:
                     raise ValueError(f"--output: {str(out)!r} is inside {str(folder)!r}, the folder --work-dir trains "
                                      f"variant {name} into; write the table elsewhere, e.g. "
                                      f"{str(Path(args.work_dir) / out.name)!r}")
         try:
-            check_variant_folders(args.work_dir, seeds or [training.seed], variants, args.overwrite)
+            check_variant_folders(args.work_dir, run_seeds, variants, args.overwrite)
         except (FileExistsError, PermissionError) as err:
             raise type(err)("--work-dir: " + str(err).removeprefix("output_dir: ")) from None
     rec = _load_data(args.data, args.epoch)
