@@ -1576,8 +1576,8 @@ def cmd_attention_map(args) -> int:
 
 
 def _version_line() -> str:
-    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs (numpy too: its
-    version decides whether brian2 imports, see setup.py)."""
+    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs (torch with its
+    build, ``+cpu`` or ``+cu124``; numpy too: its version decides whether brian2 imports, see setup.py)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
@@ -1585,6 +1585,11 @@ def _version_line() -> str:
     libs = []
     for name in ("torch", "transformers", "accelerate", "datasets", "huggingface_hub", "pynwb", "numpy"):
         try:
+            if name == "torch":  # torch.__version__ names the build (2.6.0+cu124); PyPI's metadata says 2.6.0
+                import torch
+
+                libs.append(f"torch {torch.__version__}")
+                continue
             libs.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             libs.append(f"{name} not installed")
