@@ -16,7 +16,9 @@ setup(
                   "hf_neuroformer": ["templates/*.md"]},
     python_requires=">=3.10",
     install_requires=[
-        "torch>=2.4",
+        # transformers 5.23+ requires 2.6 (below it, transformers turns PyTorch off and the package does
+        # not import: tried with 2.4.1); the whole suite passes on 2.6.0 (README, "Set-up")
+        "torch>=2.6",
         # 5.23 is the first with activation_checkpointing_enable (training.activation_checkpointing);
         # the suite passes on 5.23.0 and 5.24.0 (README, "Set-up")
         "transformers>=5.23",
