@@ -285,6 +285,32 @@ def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tm
         train(tmp_path, tmp_path / "m2", None, TrainingConfig(max_steps=1), progress=False)
 
 
+
+def test_a_config_file_for_prepared_windows_sets_only_the_fields_it_names(tiny_prepared, tmp_path, capsys):
+    # 'neuroformer train --data PREPARED --config net.yaml' built the file's config on the defaults, so a
+    # file of network fields only (or of a training: section only) differed from the prepared directory in
+    # every window field it left out, and the run was refused with 'prepare the windows again'
+    from hf_neuroformer import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hidden_size: 48\ncurrent_window: 0.05\n")
+    assert cli.main(["train", "--data", str(tiny_prepared), "--config", str(bad), "--output-dir",
+                     str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    # a window field the file sets is refused, and it is the only difference (the others keep the directory's)
+    assert "config.current_window" in err and "(all differences: {'current_window': (0.1, 0.05)})" in err, err
+    assert not (tmp_path / "m").exists()
+    from hf_neuroformer.training import config_over_prepared, load_yaml_config
+
+    net = tmp_path / "net.yaml"
+    net.write_text("hidden_size: 48\ntraining:\n  max_steps: 1\n")
+    config, training, _, given = load_yaml_config(net, training_fields=True, config_fields=True)
+    assert given == ("hidden_size",) and training.max_steps == 1
+    merged = config_over_prepared(tiny_prepared, config, given).to_dict()
+    stored = nf.NeuroformerConfig.from_pretrained(tiny_prepared).to_dict()
+    assert merged.pop("hidden_size") == 48 and stored.pop("hidden_size") == TINY["hidden_size"]
+    assert merged == stored
+
 # --- what --overwrite may replace, and shards checked against the manifest (break test, findings 1, 2, 8, 11)
 
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"

@@ -288,13 +288,19 @@ _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gra
 
 def cmd_train(args) -> int:
     from .training import TrainingConfig, check_output_dir, check_resume, checkpoint_training_config, \
-        load_yaml_config, train, unapplied_block_s_warning
+        config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
 
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     given = ()  # the training fields that --config's training: section sets
     from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
     if args.config:
-        config, training, given = load_yaml_config(args.config, training_fields=True)
+        config, training, given, config_given = load_yaml_config(args.config, training_fields=True,
+                                                                 config_fields=True)
+        if args.data is not None and (Path(args.data) / "manifest.json").is_file():
+            # a prepared directory: the fields the file leaves out keep the directory's values, not the
+            # defaults (a file of network fields only, or of a training: section only, was refused for
+            # every window field it did not repeat)
+            config = config_over_prepared(args.data, config, config_given)
     else:
         config, training = _default_config(args.data), TrainingConfig()
     if args.resume and not args.overwrite:

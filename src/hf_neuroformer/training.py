@@ -24,7 +24,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -228,14 +228,17 @@ def _unique_key_loader():
     return UniqueKeyLoader
 
 
-def load_yaml_config(path, *, training_fields: bool = False) -> Tuple:
+def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool = False) -> Tuple:
     """Read a YAML config: top-level keys are :class:`NeuroformerConfig` fields, the optional
     ``training:`` mapping holds :class:`TrainingConfig` fields.
 
     Returns:
         ``(config, training)``; with ``training_fields=True`` also the names of the training
         fields the file gives (a tuple, file order), which ``neuroformer train --resume`` applies
-        over the checkpoint's settings (the others keep the checkpoint's values, not the defaults).
+        over the checkpoint's settings (the others keep the checkpoint's values, not the defaults);
+        with ``config_fields=True`` then the names of the :class:`NeuroformerConfig` fields the
+        file gives (a tuple, file order), which ``neuroformer train`` on a prepared directory
+        applies over the directory's config (:func:`config_over_prepared`).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -286,7 +289,30 @@ def load_yaml_config(path, *, training_fields: bool = False) -> Tuple:
     if unknown:
         raise ValueError(f"{path}: unknown training field(s) {unknown}; known: {sorted(known_train)}")
     config, training = NeuroformerConfig(**raw), TrainingConfig(**train_raw)
-    return (config, training, tuple(train_raw)) if training_fields else (config, training)
+    return (config, training) + ((tuple(train_raw),) if training_fields else ()) + \
+        ((tuple(raw),) if config_fields else ())
+
+
+def config_over_prepared(prepared, config: NeuroformerConfig, given: Sequence[str]) -> NeuroformerConfig:
+    """The config a ``--config`` file gives for training on the prepared directory ``prepared``:
+    the directory's own config (the one its windows were tokenized with) with the fields the file
+    sets (``given``, from :func:`load_yaml_config`) taken from ``config``. A file that sets only
+    network fields, or only a ``training:`` section, then trains on the prepared windows: built
+    on the defaults instead, every window field it left out (``current_window``,
+    ``dt_resolution``, ...) differed from the directory's and the run was refused. A window field
+    the file does set to another value is still refused by :func:`train`, naming it.
+
+    Returns ``config`` unchanged when the directory has no readable ``config.json`` (``train``
+    refuses such a directory, naming the file)."""
+    path = Path(prepared) / "config.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return config
+    if not isinstance(stored, dict):
+        return config
+    mine = config.to_dict()
+    return NeuroformerConfig.from_dict({**stored, **{k: mine[k] for k in given if k in mine}})
 
 
 def check_output_dir(output_dir, overwrite: bool = False) -> Path:
