@@ -389,3 +389,41 @@ def test_a_spike_on_the_edge_of_two_tiled_windows_is_counted_once_as_training_co
         assert s["n_windows"] == len(ds) > 0
         assert s["n_spikes"] == int(np.sum(ds["n_spikes"])), split
         assert s["spikes_per_window"]["max"] == int(np.max(ds["n_spikes"])), split
+
+
+def test_spikes_in_no_split_and_in_no_window_are_counted_as_training_counts_them():
+    # inspect said nothing of the spikes that no model trains on: on Zheng 2022, 110,249 of 214,278 (51 %)
+    # lie between the trials that trial mode splits, and each split's spikes in no current window were only
+    # in train's metrics.json
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.windows import SPLITS, spikes_outside_windows
+
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.uniform(0.0, 60.0, 3000))
+    starts = np.arange(0.5, 59.0, 2.0)  # 0.75-s trials every 2 s: most spikes lie between them
+    trials = np.stack([starts, starts + 0.75], axis=1)
+    rec = from_arrays(t, rng.integers(0, 3, t.size), unit_names=["a", "b", "c"], time_domain=(0.0, 60.0),
+                      trials=trials, session="s")
+    config = NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=16,
+                               max_past_length=32)
+    desc = describe_recording(rec, config)
+    w = desc["windows"]
+    in_trials = np.zeros(t.size, dtype=bool)
+    for a, b in trials:
+        in_trials |= (t >= a) & (t < b)
+    assert w["n_spikes_outside_splits"] == int((~in_trials).sum()) > 1500
+    tok = NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    dsets, plan = build_window_datasets(rec, tok, config)
+    outside = spikes_outside_windows(rec, plan, config, {s: dsets[s]["window_start"] for s in SPLITS})
+    for split in SPLITS:
+        s = w["splits"][split]
+        # 0.75-s trials hold 7 whole 0.1-s windows: the last 0.05 s of each is in none
+        assert s["n_spikes_outside_windows"] == outside[split]["n_spikes_outside_windows"] > 0
+        assert s["seconds_outside_windows"] == pytest.approx(outside[split]["seconds_outside_windows"])
+        assert s["n_spikes"] + s["n_spikes_outside_windows"] == outside[split]["n_spikes"]
+    assert sum(s["n_spikes"] + s["n_spikes_outside_windows"] for s in w["splits"].values()) \
+        + w["n_spikes_outside_splits"] == rec.n_spikes
+    text = format_description(desc)
+    assert f"{w['n_spikes_outside_splits']} of the 3000 spikes" in text and "lie in no split (between trials" in text
+    assert f"{w['splits']['train']['n_spikes_outside_windows']} spikes of the split in no current window" in text

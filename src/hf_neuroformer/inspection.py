@@ -237,6 +237,10 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     except ValueError as err:
         out["error"] = str(err)
         return out
+    from .windows import spikes_outside_windows
+
+    # what no current window covers, as training counts it (metrics.json's n_spikes_outside_windows_by_split)
+    outside = spikes_outside_windows(rec, plan, config, {split: v[0] for split, v in windows.items()})
     splits = {}
     names = np.asarray(rec.unit_names, dtype=object)
     for split, (starts, n, p) in windows.items():
@@ -250,6 +254,8 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
             "n_windows_truncated": int(np.sum(n > cap)),
             "n_spikes_truncated": int(np.sum(np.maximum(n - cap, 0))),
             "n_spikes": int(n.sum()),
+            "n_spikes_outside_windows": outside[split]["n_spikes_outside_windows"],
+            "seconds_outside_windows": outside[split]["seconds_outside_windows"],
             "spikes_per_past_window": _stats(p),
             "n_past_windows_truncated": int(np.sum(p > pcap)),
             # units with no spike in the split's current windows (a token this split never asks for)
@@ -257,6 +263,10 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
         }
     out["split_mode"] = plan.mode
     out["splits"] = splits
+    # spikes in no split at all (between trials, in the gaps between splits, in support intervals too short
+    # for a window): never trained on or scored, and not in any split's count above
+    segments = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()])
+    out["n_spikes_outside_splits"] = int(rec.n_spikes - _units_in(rec, segments).sum())
     train = splits["train"]
     # a budget that holds 99 % of the training windows (and their pasts) whole
     # at least 3, the least NeuroformerConfig takes (BOS, one spike, EOS), for windows that are mostly empty
@@ -300,7 +310,13 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         lists ``units_without_spikes``: the names of the units without a spike in any of its
         current windows (a spike in a past window only is context, never predicted), e.g. a unit
         that drifted out of the recording before the training split ends is a token the model
-        never learns.
+        never learns. Each split gives ``n_spikes_outside_windows`` / ``seconds_outside_windows``:
+        the spikes (and s) of its segments that no current window covers (each time block's first
+        past window, a trial's end shorter than a window), as ``train`` writes them to
+        ``metrics.json`` (:func:`~hf_neuroformer.windows.spikes_outside_windows`); and
+        ``windows["n_spikes_outside_splits"]`` counts the spikes in no split at all (between
+        trials, in the gaps between splits, in support intervals too short for a window), which
+        no model trains on or scores.
 
         Unit presence: ``unit_presence_ratio`` (name -> fraction in [0, 1] of
         ``PRESENCE_BINS`` = 100 equal bins over the support with a spike, see
@@ -462,7 +478,9 @@ def format_description(desc: dict) -> str:
     for split, s in w["splits"].items():
         lines.append(f"  {split} ({s['duration_s']:.1f} s, {s['n_windows']} windows): spikes per window "
                      f"{_fmt_stats(s['spikes_per_window'])}; {s['n_windows_truncated']} windows truncated "
-                     f"({s['n_spikes_truncated']} of {s['n_spikes']} spikes)")
+                     f"({s['n_spikes_truncated']} of {s['n_spikes']} spikes)"
+                     + (f"; {s['n_spikes_outside_windows']} spikes of the split in no current window "
+                        f"({s['seconds_outside_windows']:.1f} s)" if s.get("n_spikes_outside_windows") else ""))
         lines.append(f"      spikes per past window {_fmt_stats(s['spikes_per_past_window'])}; "
                      f"{s['n_past_windows_truncated']} past windows truncated")
         absent = s["units_without_spikes"]
@@ -474,6 +492,12 @@ def format_description(desc: dict) -> str:
                 if others:
                     note = f" ({len(others)} of them with spikes in another split: tokens the model never learns)"
             lines.append(f"      {len(absent)} units without a spike in {split}: {_named(absent)}{note}")
+    if w.get("n_spikes_outside_splits"):
+        n_out = w["n_spikes_outside_splits"]
+        where = "between trials" if w.get("split_mode") == "trials" else "in the gaps between splits"
+        lines.append(f"  {n_out} of the {desc['n_spikes']} spikes ({n_out / max(desc['n_spikes'], 1):.0%}) lie in no "
+                     f"split ({where}, or in an interval of the recording too short for a window): never trained on "
+                     "or scored")
     if w.get("suggested_max_window_length") is not None:
         lines.append(f"  a budget holding 99 % of the training windows whole: max_window_length "
                      f"{w['suggested_max_window_length']}, max_past_length {w['suggested_max_past_length']}")
