@@ -571,3 +571,36 @@ def test_the_prepare_bar_counts_windows_not_shards(short_rec, tmp_path, capsys, 
     for split in SPLITS:
         pd.testing.assert_frame_equal(load_prepared(tmp_path / "p", split, streaming=False).to_pandas(),
                                       in_memory[split].to_pandas())
+
+
+def test_a_tokenizer_with_other_windows_than_the_config_is_refused(tmp_path):
+    # the windows were placed by the config and cut by the tokenizer: a tokenizer of 0.05-s windows beside a
+    # 0.1-s config wrote shards holding half of each window (995 of 1878 train spikes), while config.json and
+    # the manifest's spikes outside windows (39) described 0.1-s windows
+    import json
+
+    import numpy as np
+
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.training import train
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0.0, 40.0, 2000))
+    rec = from_arrays(t, rng.integers(0, 3, t.size), unit_names=["a", "b", "c"], time_domain=(0.0, 40.0),
+                      session="s")
+    cfg = nf.NeuroformerConfig(**TINY)
+    other = NeuroformerTokenizer.from_config(nf.NeuroformerConfig(**{**TINY, "current_window": 0.05}))
+    other.add_units(rec)
+    msg = r"tokenizer\.current_window = 0\.05, but config\.current_window = 0\.1"
+    with pytest.raises(ValueError, match=msg):
+        prepare_windows(rec, tmp_path / "p", cfg, other, progress=False)
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(ValueError, match=msg):
+        build_window_datasets(rec, other, cfg)
+    # a directory whose tokenizer is not its config's (prepared so before this check) is refused by train
+    prepare_windows(rec, tmp_path / "q", cfg, progress=False)
+    tok_cfg = tmp_path / "q" / "tokenizer_config.json"
+    tok_cfg.write_text(json.dumps({**json.loads(tok_cfg.read_text()), "current_window": 0.05}))
+    with pytest.raises(ValueError, match=msg + r".*prepare the windows again"):
+        train(tmp_path / "q", tmp_path / "m", None, progress=False)
+    assert not (tmp_path / "m").exists()

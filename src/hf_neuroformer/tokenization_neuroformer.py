@@ -583,15 +583,46 @@ def check_tokenizer_matches_config(tokenizer: NeuroformerTokenizer, config) -> N
             f"tokenizer: len(tokenizer) = {n} tokens, but model.config.vocab_size = {v}: not the model's tokenizer "
             "(its unit ids would name other units); use the tokenizer saved with the model"
         )
+    differs = window_field_mismatch(tokenizer, config)
+    if differs is not None:
+        field, mine, theirs = differs
+        raise ValueError(
+            f"tokenizer.{field} = {mine!r}, but model.config.{field} = {theirs!r}: the tokenizer's windows do not "
+            "match the model's; use the tokenizer saved with the model (or "
+            "NeuroformerTokenizer.from_config(model.config) with add_units)"
+        )
+
+
+def window_field_mismatch(tokenizer: NeuroformerTokenizer, config):
+    """The first window setting of :data:`~hf_neuroformer.configuration_neuroformer.WINDOW_FIELDS`
+    in which ``tokenizer`` and ``config`` differ, as ``(field, tokenizer's value, config's
+    value)``, or None when they agree. The tokenizer cuts and bins the windows with its own
+    values, whatever the config says: a tokenizer of 0.05-s windows beside a config of 0.1-s
+    windows tokenized half of each window."""
     for field in WINDOW_FIELDS:
         mine, theirs = getattr(tokenizer, field, None), getattr(config, field)
         same = isinstance(mine, (int, float)) and math.isclose(float(mine), float(theirs), rel_tol=1e-9, abs_tol=0.0)
         if not same:
-            raise ValueError(
-                f"tokenizer.{field} = {mine!r}, but model.config.{field} = {theirs!r}: the tokenizer's windows do not "
-                "match the model's; use the tokenizer saved with the model (or "
-                "NeuroformerTokenizer.from_config(model.config) with add_units)"
-            )
+            return field, mine, theirs
+    return None
 
 
-__all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config"]
+def check_tokenizer_windows(tokenizer: NeuroformerTokenizer, config, fix: str) -> None:
+    """Refuse a ``tokenizer`` whose window settings are not ``config``'s (:func:`window_field_mismatch`),
+    where windows are tokenized (:func:`hf_neuroformer.windows.build_window_datasets`,
+    :func:`hf_neuroformer.windows.prepare_windows`): the windows are placed by the config and cut
+    by the tokenizer, so they held other spikes than the config (saved beside them) says, without
+    an error. ``fix`` ends the message.
+
+    Raises:
+        ValueError: naming the field and both values.
+    """
+    differs = window_field_mismatch(tokenizer, config)
+    if differs is not None:
+        field, mine, theirs = differs
+        raise ValueError(f"tokenizer.{field} = {mine!r}, but config.{field} = {theirs!r}: the tokenizer cuts the "
+                         f"windows with its own settings, so they would not be the config's; {fix}")
+
+
+__all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config", "check_tokenizer_windows",
+           "window_field_mismatch"]

@@ -648,6 +648,11 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
             )
         config.vocab_size = stored.vocab_size
     tokenizer = NeuroformerTokenizer.from_pretrained(prepared)
+    from .tokenization_neuroformer import check_tokenizer_windows
+
+    # a directory whose tokenizer cut other windows than its config.json says (prepared with another tokenizer)
+    check_tokenizer_windows(tokenizer, config, f"the windows of {str(prepared)!r} are not those of its config.json; "
+                            "prepare the windows again (neuroformer prepare)")
     plan = SplitPlan.from_dict(json.loads((prepared / "splits.json").read_text()))
     # every shard against the manifest (rows, sha256): a shard swapped for another split's is refused
     rows = verify_prepared(prepared, SPLITS, field=PREPARED_FIELD)

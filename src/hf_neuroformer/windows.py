@@ -786,11 +786,17 @@ def build_window_datasets(
     Raises:
         RecordingValidationError: if the recording has no spikes.
         ValueError: if a split with a non-zero fraction has no window (every one of its trials
-            or blocks is shorter than a window).
+            or blocks is shorter than a window), or ``tokenizer``'s window settings
+            (``current_window``, ``past_window``, ``dt_resolution``, ``max_window_length``,
+            ``max_past_length``) are not ``config``'s.
     """
     import datasets
 
+    from .tokenization_neuroformer import check_tokenizer_windows
+
     check_not_empty(recording)
+    # the windows are placed by the config and cut by the tokenizer: another current_window silently kept part
+    check_tokenizer_windows(tokenizer, config, "make it with NeuroformerTokenizer.from_config(config) and add_units(recording)")
     plan = plan or plan_splits(recording, config)
     if config.modalities:
         from .modalities import fit_modalities
@@ -915,7 +921,8 @@ def prepare_windows(
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
             ``overwrite`` may not replace (see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
-        ValueError: ``num_shards`` < 1, or a split with a non-zero fraction has no window.
+        ValueError: ``num_shards`` < 1, a split with a non-zero fraction has no window, or
+            ``tokenizer``'s window settings are not ``config``'s (named).
     """
     import hashlib
     import json
@@ -938,6 +945,12 @@ def prepare_windows(
     if tokenizer is None:
         tokenizer = NeuroformerTokenizer.from_config(config)
         tokenizer.add_units(recording)
+    from .tokenization_neuroformer import check_tokenizer_windows
+
+    # the windows are placed by the config (saved as config.json) and cut by the tokenizer: with another
+    # current_window the shards held part of each window, and the manifest's counts said otherwise
+    check_tokenizer_windows(tokenizer, config, "pass the tokenizer made from this config "
+                            "(NeuroformerTokenizer.from_config(config) and add_units(recording)), or none")
     config.vocab_size = max(config.vocab_size, len(tokenizer))
     plan = plan or plan_splits(recording, config)
     if config.modalities:
