@@ -427,3 +427,21 @@ def test_spikes_in_no_split_and_in_no_window_are_counted_as_training_counts_them
     text = format_description(desc)
     assert f"{w['n_spikes_outside_splits']} of the 3000 spikes" in text and "lie in no split (between trials" in text
     assert f"{w['splits']['train']['n_spikes_outside_windows']} spikes of the split in no current window" in text
+
+
+def test_a_split_of_overlapping_trials_lasts_the_time_they_cover():
+    # a split's duration summed its trials' lengths, so two overlapping trials counted their shared time twice
+    # (Zheng 2022's train split: 954.7 s said, 953.8 s covered), unlike train's seconds_outside_windows
+    from hf_neuroformer.io import from_arrays
+
+    rng = np.random.default_rng(4)
+    t = np.sort(rng.uniform(0.0, 20.0, 1000))
+    trials = np.array([[1.0, 2.0], [1.5, 2.5], [4.0, 5.0], [7.0, 8.0], [10.0, 11.0], [13.0, 14.0]])
+    rec = from_arrays(t, rng.integers(0, 2, t.size), unit_names=["a", "b"], time_domain=(0.0, 20.0),
+                      trials=trials, session="s")
+    config = NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=16,
+                               max_past_length=32)
+    w = describe_recording(rec, config)["windows"]
+    assert w["split_mode"] == "trials"
+    # the overlapping pair is one group in one split: 1.5 s covered, not 2 s
+    assert sum(s["duration_s"] for s in w["splits"].values()) == pytest.approx(5.5)

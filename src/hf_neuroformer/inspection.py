@@ -237,7 +237,7 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     except ValueError as err:
         out["error"] = str(err)
         return out
-    from .windows import spikes_outside_windows
+    from .windows import _union_length, spikes_outside_windows
 
     # what no current window covers, as training counts it (metrics.json's n_spikes_outside_windows_by_split)
     outside = spikes_outside_windows(rec, plan, config, {split: v[0] for split, v in windows.items()})
@@ -248,8 +248,8 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
         per_unit = _units_in(rec, np.stack([starts, window_ends(starts, config.current_window)], axis=1))
         splits[split] = {
             "n_windows": int(n.size),
-            "duration_s": float(np.sum(np.diff(plan.segments[split], axis=1))) if len(plan.segments[split])
-            else 0.0,
+            # the union of its segments: overlapping trials (Zheng 2022 has 6 pairs) were counted twice
+            "duration_s": _union_length(np.asarray(plan.segments[split], dtype=np.float64).reshape(-1, 2)),
             "spikes_per_window": _stats(n),
             "n_windows_truncated": int(np.sum(n > cap)),
             "n_spikes_truncated": int(np.sum(np.maximum(n - cap, 0))),
