@@ -2565,7 +2565,7 @@ def test_a_direct_compute_loss_call_does_not_reuse_the_last_training_steps_spike
 
 def test_the_recorded_batch_is_the_one_that_trained_after_auto_find_batch_size_halved_it(a2929, pretrained, tmp_path):
     """With ``auto_find_batch_size`` Trainer retries at a smaller batch after an out-of-memory
-    error (accelerate takes 90 %: 8 -> 7) and leaves ``args.per_device_train_batch_size`` as
+    error (accelerate takes 90 %: 8 -> 7; 1.3.0 halves it: 8 -> 4) and leaves ``args.per_device_train_batch_size`` as
     asked: ``metrics.json``'s ``training`` (and the model card) said 8 windows per step where 7
     trained. The error is
     raised as PyTorch's CPU allocator words it, from a callback at the first step; the retry is
@@ -2595,8 +2595,10 @@ def test_the_recorded_batch_is_the_one_that_trained_after_auto_find_batch_size_h
     assert callback.raised == 1 and trainer.state.global_step == 2
     assert trainer.args.per_device_train_batch_size == 8  # Trainer leaves the asked-for value
     settings = finetune_training_settings(trainer.args, state=trainer.state)
-    assert trainer.state.train_batch_size == 7
-    assert (settings["per_device_train_batch_size"], settings["batch_size"]) == (7, 7)
+    # accelerate's retry: 90 % of the batch in recent releases (8 -> 7), half of it in 1.3.0, the floor (8 -> 4)
+    trained = trainer.state.train_batch_size
+    assert trained in (7, 4)
+    assert (settings["per_device_train_batch_size"], settings["batch_size"]) == (trained, trained)
     assert settings["auto_find_batch_size"] is True and settings["data_seed"] is None  # None: the order follows seed
     assert finetune_training_settings(trainer.args)["per_device_train_batch_size"] == 8  # no state: as asked
 
