@@ -488,3 +488,34 @@ def test_model_max_length_set_after_the_tokenizer_is_made_stays_the_window_lengt
     tok.save_pretrained(tmp_path)
     again = NeuroformerTokenizer.from_pretrained(tmp_path)
     assert (again.max_window_length, again.model_max_length) == (48, 48)
+
+
+def test_unit_names_with_a_slash_keep_their_session(shared_data, tmp_path):
+    """A unit token is '<session>/<unit>', and the session was read back with rsplit('/', 1): units
+    'shank1/c1' of session 'm' gave session 'm/shank1', so units_absent missed a missing unit of
+    another shank (returned [] for 'm/shank2/c3') and its warning stayed silent. A session holding
+    '/' is refused by name (session 'm/1' + unit '2' and session 'm' + unit '1/2' are the same token),
+    and read_nwb replaces '/' in an identifier as it replaces whitespace."""
+    import dataclasses
+    import warnings
+
+    from hf_neuroformer.generation import units_absent
+    from hf_neuroformer.io import read_nwb, write_nwb
+    from hf_neuroformer.recording import SpikeRecording
+
+    rec = SpikeRecording(spike_times=np.array([0.1, 0.2, 0.3]), unit_ids=np.array([0, 1, 2]),
+                         unit_names=["shank1/c1", "shank1/c2", "shank2/c3"], session="m")
+    tok = NeuroformerTokenizer()
+    tok.add_units(rec)
+    assert NeuroformerTokenizer.session_of("m/shank1/c1") == "m"
+    assert units_absent(tok, rec.select_units([0, 1])) == ["m/shank2/c3"]
+    with pytest.raises(ValueError, match=r"recording\.session: 'm/1' holds '/'.*session='m_1'"):
+        NeuroformerTokenizer().add_units(dataclasses.replace(rec, session="m/1"))
+    path = tmp_path / "r.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_nwb(dataclasses.replace(rec, session="mouse12/day3"), path)
+        back = read_nwb(path)
+    assert back.session == "mouse12_day3"
+    assert units_absent(tok, back) == []  # other session: none of its units are counted absent
+    assert len(NeuroformerTokenizer().add_units(back)) == 3

@@ -861,7 +861,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
         return None if model_dir is None else _check_training_spikes(recording, model_dir, flag)
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
-    sessions = sorted({t.rsplit("/", 1)[0] for t in known if "/" in t})
+    sessions = sorted({NeuroformerTokenizer.session_of(t) for t in known if "/" in t})
     shown = ", ".join(repr(t) for t in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
     # the same unit names under "session0": before the readers named a .csv / .parquet table and a .npz without a
@@ -889,10 +889,10 @@ def units_absent(tokenizer, recording) -> List[str]:
     silent in every past and current window. Units of other sessions of a multi-session
     vocabulary are not counted."""
     have = set(tokenizer.recording_unit_tokens(recording))
-    sessions = {t.rsplit("/", 1)[0] for t in have}
+    sessions = {NeuroformerTokenizer.session_of(t) for t in have}
     specials = set(tokenizer.all_special_tokens)
     return [t for t in tokenizer.get_vocab() if t not in specials and "/" in t and t not in have
-            and t.rsplit("/", 1)[0] in sessions]
+            and NeuroformerTokenizer.session_of(t) in sessions]
 
 
 def _warn_missing_units(tokenizer, recording, model_dir, flag: str) -> None:
@@ -904,7 +904,7 @@ def _warn_missing_units(tokenizer, recording, model_dir, flag: str) -> None:
     if not missing:
         return
     present = tokenizer.recording_unit_tokens(recording)
-    sessions = sorted({t.rsplit("/", 1)[0] for t in present})
+    sessions = sorted({NeuroformerTokenizer.session_of(t) for t in present})
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
     shown = ", ".join(repr(t) for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
     warnings.warn(

@@ -685,8 +685,10 @@ def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
 def _vocab_session(stage: Path) -> Optional[str]:
     """The session of the staged vocabulary's unit tokens (``"<session>/<unit>"``), when they
     are all of one session, else ``None``."""
+    from .tokenization_neuroformer import NeuroformerTokenizer
+
     vocab = json.loads((stage / "vocab.json").read_text())
-    sessions = {t.rsplit("/", 1)[0] for t in vocab if "/" in t and not (t.startswith("<") and t.endswith(">"))}
+    sessions = {NeuroformerTokenizer.session_of(t) for t in vocab if "/" in t and not (t.startswith("<") and t.endswith(">"))}
     return sessions.pop() if len(sessions) == 1 else None
 
 

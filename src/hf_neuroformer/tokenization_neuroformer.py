@@ -166,6 +166,14 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         """The vocabulary entry of a unit: ``"<session>/<unit name>"``."""
         return f"{session}/{unit_name}"
 
+    @staticmethod
+    def session_of(unit_token: str) -> str:
+        """The session of a unit token ``"<session>/<unit name>"``: the part before its first
+        ``/``. A unit name may hold ``/`` (``"shank1/c1"``, token ``"m/shank1/c1"``, session
+        ``"m"``); a session may not (:meth:`add_units` refuses one that does, and the NWB reader
+        replaces it), so the split is unambiguous."""
+        return unit_token.split("/", 1)[0]
+
     def recording_unit_tokens(self, recording) -> List[str]:
         """Vocabulary entries of a recording's units, in unit-index order.
 
@@ -210,7 +218,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         Raises:
             ValueError: a unit token with whitespace (text input splits at it); for a recording,
                 the message names ``recording.session`` or the unit in ``recording.unit_names``
-                that holds it.
+                that holds it; a recording whose session holds ``/`` (see :meth:`session_of`).
         """
         if hasattr(recording_or_tokens, "unit_names"):
             _check_no_whitespace(recording_or_tokens)
@@ -534,8 +542,16 @@ def _check_no_whitespace(recording) -> None:
     """Refuse a recording whose session or a unit name holds whitespace, naming which: the unit
     token ``"<session>/<unit name>"`` cannot hold it, and the token-level message ("expected no
     whitespace in a unit name") sent users looking at unit names when the session ("Mouse 12",
-    an NWB identifier) held the space."""
+    an NWB identifier) held the space. A session holding ``/`` is refused too: session ``"m"``
+    with unit ``"1/2"`` and session ``"m/1"`` with unit ``"2"`` would both be ``"m/1/2"``, and the
+    session read back from a token (:meth:`NeuroformerTokenizer.session_of`) would be wrong."""
     session = str(recording.session)
+    if "/" in session:
+        fixed = session.replace("/", "_")
+        raise ValueError(
+            f"recording.session: {session!r} holds '/', which separates the session from the unit name in a unit "
+            f"token ('<session>/<unit name>'); rename the session, e.g. dataclasses.replace(recording, "
+            f"session={fixed!r}) (or read_nwb(path, session={fixed!r}))")
     if any(c.isspace() for c in session):
         fixed = "_".join(session.split())
         raise ValueError(

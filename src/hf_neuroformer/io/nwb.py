@@ -75,7 +75,9 @@ What :func:`read_nwb` maps where
   file's ``identifier``, else the file stem; a session read from the file has each run of
   whitespace replaced by ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``), since a unit token
   ``"<session>/<unit name>"`` cannot hold whitespace and the command has no flag to rename it
-  (one of whitespace only, ``"   "``, gives the file stem, its whitespace replaced too).
+  (one of whitespace only, ``"   "``, gives the file stem, its whitespace replaced too), and
+  each ``/`` replaced by ``_`` (``"mouse12/day3"`` -> ``"mouse12_day3"``), as ``/`` separates the
+  session from the unit name in the token.
 * Point events -> ``events`` (see :mod:`hf_neuroformer.io.nwb_events`): every ``EventsTable``
   (``nwbfile.events``), every interval table but ``epochs`` / ``trials`` / time supports at its
   rows' start times, ``boundary<k>_time`` columns, and ``AnnotationSeries`` (which are therefore not behaviour). NaN times are dropped,
@@ -665,7 +667,8 @@ def read_nwb(
     Args:
         path: the ``.nwb`` file.
         session: session identifier; default the file's ``identifier``, else the file stem,
-            with whitespace replaced by ``_`` (see the module docstring); a given one is kept.
+            with whitespace and ``/`` replaced by ``_`` (see the module docstring); a given one is
+            kept.
         trial_tables: names of interval tables to use as trials (concatenated, with
             ``trial_info["task"]`` naming the table when there are several); default
             ``["trials"]`` when the file has ``nwbfile.trials``, else every interval table with
@@ -799,6 +802,8 @@ def read_nwb(
             # (one of only whitespace, such as an identifier "   ", gives the file stem instead, with
             # its whitespace replaced as well; an empty session stored by write_nwb stays "")
             session = names_without_whitespace([session if session.strip() or not session else path.stem])[0][0]
+            # and '/' (an identifier "mouse12/day3"), which separates the session from the unit name in a unit token
+            session = session.replace("/", "_")
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
