@@ -313,7 +313,7 @@ def test_units_without_spikes_in_a_split_are_named(shared_data):
     text = format_description(desc)
     assert "      2 units without a spike in train: unit3, unit7 (1 of them with spikes in another split: tokens the " \
            "model never learns)" in text
-    assert "      1 units without a spike in test: unit7" in text
+    assert "      1 unit without a spike in test: unit7" in text
     # nothing said when every unit fires in every split
     assert "without a spike in" not in format_description(describe_recording(wake, config))
 
@@ -369,7 +369,7 @@ def test_a_unit_firing_only_in_past_windows_of_a_split_is_named(shared_data):
     np.testing.assert_array_equal(plan_splits(rec, config).segments["train"], plan.segments["train"])
     desc = describe_recording(rec, config)
     assert desc["windows"]["splits"]["train"]["units_without_spikes"] == ["unit3"]
-    assert "      1 units without a spike in train: unit3 (1 of them with spikes in another split: tokens the model " \
+    assert "      1 unit without a spike in train: unit3 (1 of them with spikes in another split: tokens the model " \
            "never learns)" in format_description(desc)
 
 
@@ -445,3 +445,11 @@ def test_a_split_of_overlapping_trials_lasts_the_time_they_cover():
     assert w["split_mode"] == "trials"
     # the overlapping pair is one group in one split: 1.5 s covered, not 2 s
     assert sum(s["duration_s"] for s in w["splits"].values()) == pytest.approx(5.5)
+
+
+def test_one_unit_is_said_in_the_singular():
+    """'1 units (0 without spikes)' in the first line for a one-unit recording."""
+    from hf_neuroformer import SpikeRecording
+
+    rec = SpikeRecording(spike_times=np.array([0.1, 0.5, 0.9]), unit_ids=np.zeros(3, dtype=int), session="s")
+    assert format_description(describe_recording(rec)).startswith("session s: 1 unit (0 without spikes), ")

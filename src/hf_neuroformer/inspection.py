@@ -387,7 +387,7 @@ def format_description(desc: dict) -> str:
     lines = []
     td = desc["time_domain_s"]
     fr = desc["firing_rate_hz"]
-    lines.append(f"session {desc['session']}: {desc['n_units']} units ({desc['n_silent_units']} without spikes), "
+    lines.append(f"session {desc['session']}: {desc['n_units']} unit{'s' if desc['n_units'] != 1 else ''} ({desc['n_silent_units']} without spikes), "
                  f"{desc['n_spikes']} spikes, {desc['duration_s']:.1f} s"
                  + (f" ({td[0]:.3f}-{td[1]:.3f} s" + (f", {desc['n_support_intervals']} intervals)"
                                                      if desc["n_support_intervals"] > 1 else ")") if td else ""))
@@ -491,7 +491,7 @@ def format_description(desc: dict) -> str:
                                                        for o in w["splits"] if o != "train")]
                 if others:
                     note = f" ({len(others)} of them with spikes in another split: tokens the model never learns)"
-            lines.append(f"      {len(absent)} units without a spike in {split}: {_named(absent)}{note}")
+            lines.append(f"      {len(absent)} unit{'s' if len(absent) != 1 else ''} without a spike in {split}: {_named(absent)}{note}")
     if w.get("n_spikes_outside_splits"):
         n_out = w["n_spikes_outside_splits"]
         where = "between trials" if w.get("split_mode") == "trials" else "in the gaps between splits"
