@@ -591,6 +591,19 @@ def test_evaluate_refuses_ci_block_s_without_model(capsys, tmp_path):
     assert not out.exists()
 
 
+def test_evaluate_refuses_split_without_model(capsys, tmp_path):
+    """--split picks the windows whose bits per spike --model scores; without --model it was ignored
+    without a word: 'evaluate --generated g.nwb --split train' printed the metrics of the test windows
+    the file holds, as if they were the train split's. Refused like --ci-block-s, naming the flag and
+    that another split's windows come from 'neuroformer generate --split'."""
+    out = tmp_path / "eval.json"
+    err = err_of(capsys, "evaluate", "--generated", tmp_path / "g.nwb", "--output", out, "--split", "train")
+    err = err.split(": error: ")[1]
+    assert err.startswith("--split: only with --model"), err
+    assert "neuroformer generate --split train" in err, err
+    assert not out.exists()
+
+
 def test_an_unknown_epoch_of_a_data_file_names_the_epoch_flag(capsys, tmp_path, shared_data):
     # 'prepare/train/embed --data A2929.nwb --epoch nosuch' said "--data: '...nwb': epoch 'nosuch' not
     # found", blaming the file; without --data (the built-in recording) it already said "--epoch"

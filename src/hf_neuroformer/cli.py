@@ -688,6 +688,12 @@ def cmd_evaluate(args) -> int:
         raise ValueError("--ci-block-s: only with --model: it sets the bootstrap blocks of the intervals of the "
                          "model's bits per spike, and without --model there are no intervals (the fidelity "
                          "metrics compare two recordings); pass --model, or leave out --ci-block-s")
+    if args.split is not None and not args.model:
+        # it was ignored without a word: the metrics were those of the windows the file holds
+        raise ValueError(f"--split: only with --model: it picks the windows whose bits per spike the model scores; "
+                         "without --model the metrics compare the windows --generated holds (the split it was "
+                         f"generated from), whatever --split says; to compare the {args.split} windows, generate "
+                         f"them (neuroformer generate --split {args.split}), or pass --model")
     ci_block_s = _ci_block_s(args)
     from .metrics.fidelity import (_check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
                                    support_segments, width_at_most)
@@ -1712,8 +1718,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "against Poisson units at train-split rates and at the scored windows' rates; its "
                                    "config also gives the ISI KS floor's dt grid when --generated does not record it")
     e.add_argument("--split", choices=["train", "validation", "test"],
-                   help="windows scored for bits per spike with --model (default: the split the --generated file "
-                        "was generated from, as generate recorded it; test for a file that does not record it)")
+                   help="with --model: windows scored for bits per spike (default: the split the --generated file "
+                        "was generated from, as generate recorded it; test for a file that does not record it); "
+                        "refused without --model")
     e.add_argument("--ci-block-s", type=float, metavar="S",
                    help="with --model: " + CI_HELP.replace("test windows", "scored windows")
                    .replace("as ci95_block_s", "as bits_per_spike_ci95_block_s"))
