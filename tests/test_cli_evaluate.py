@@ -328,3 +328,34 @@ def test_evaluate_model_ci_block_s_sets_the_bits_per_spike_blocks(tiny, capsys, 
     help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["evaluate"].format_help().split())
     key = re.search(r"recorded as (\S+?)\)", help_text).group(1)
     assert key in ev and ev[key] == 1.0, key
+
+
+def test_generate_and_evaluate_refuse_a_diverged_model(tiny, capsys, tmp_path):
+    """Break test: a diverged run's model (saved with NaN weights, as train keeps it for inspection)
+    made 'generate' fail inside torch.multinomial with a traceback, and 'evaluate --model' stop with
+    "model_log_likelihood: ... window_log_likelihoods gives NaN for truncated windows", blaming
+    truncation and naming no flag. Both now refuse it first, as embed and connectivity do."""
+    import torch
+
+    d, _ = tiny
+    bad = tmp_path / "diverged"
+    model = nf.NeuroformerForPreTraining.from_pretrained(d / "model")
+    with torch.no_grad():
+        model.id_head.weight.fill_(float("nan"))
+    model.save_pretrained(bad)
+    for name in ("vocab.json", "tokenizer_config.json", "splits.json"):
+        (bad / name).write_bytes((d / "model" / name).read_bytes())
+    capsys.readouterr()
+    out = tmp_path / "gen.nwb"
+    runs = {"generate": ["generate", "--model", str(bad), "--data", str(d / "real.npz"), "--output", str(out)],
+            "evaluate": ["evaluate", "--generated", str(d / "gen.nwb"), "--real", str(d / "real.npz"),
+                         "--model", str(bad), "--min-isis", "2"]}
+    for cmd, argv in runs.items():
+        assert cli.main(argv) == 2, cmd
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"neuroformer {cmd}: error: --model: {str(bad)!r}: "), last
+        assert "weight tensors hold NaN or infinite values (first: id_head.weight)" in last, last
+        assert "lower learning_rate" in last, last
+    assert not out.exists()

@@ -430,6 +430,10 @@ def cmd_generate(args) -> int:
     if args.batch_size < 1:  # it was refused as 'batch_size:' after the model and the recording were read
         raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     model, tokenizer, plan = _load_model(args)
+    from .analysis._batches import check_finite_weights
+
+    # a diverged run's NaN weights failed inside torch.multinomial, with a traceback
+    check_finite_weights(model, args.model, gives="every spike probability it gives")
     rec = _load_data(args.data, args.epoch)
     _check_units(tokenizer, rec, args, config=model.config)
     check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
@@ -720,6 +724,11 @@ def cmd_evaluate(args) -> int:
         _check_figure_file(figure, fig_flag)
     # the model first: a directory that cannot score spikes fails before the metrics are computed
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
+    if model is not None:
+        from .analysis._batches import check_finite_weights
+
+        # a diverged run's NaN log-likelihoods were blamed on truncated windows, after the fidelity metrics
+        check_finite_weights(model, args.model, gives="its log-likelihoods (bits per spike)")
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
     real = _load_data(args.real, args.epoch, flag="--real")
     if args.real is not None and Path(args.real).resolve() == Path(args.generated).resolve():

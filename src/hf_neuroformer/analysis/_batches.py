@@ -11,11 +11,15 @@ from ..configuration_neuroformer import is_whole_number
 from ..recording import SpikeRecording
 
 
-def check_finite_weights(model, model_dir, flag: str = "--model") -> None:
+def check_finite_weights(model, model_dir, flag: str = "--model",
+                         gives: str = "every attention weight and embedding it gives") -> None:
     """Refuse a model whose weights hold NaN or infinite values (a diverged run, which ``train``
     saves as it is for inspection): the attention matrices of ``connectivity`` were all NaN and
     scored as chance (AUROC 0.500, printed as if measured), the maps of ``attention-map`` NaN, and
-    ``embed`` failed in scikit-learn's PCA ("Input X contains NaN").
+    ``embed`` failed in scikit-learn's PCA ("Input X contains NaN"); ``generate`` failed inside
+    ``torch.multinomial`` (a traceback) and ``evaluate --model`` blamed truncated windows for its NaN
+    log-likelihoods. ``gives`` names what the command would have computed (the message says it
+    would be NaN).
 
     Raises:
         ValueError: naming ``flag``, the directory, how many weight tensors are not finite and
@@ -28,7 +32,7 @@ def check_finite_weights(model, model_dir, flag: str = "--model") -> None:
         total = sum(1 for _ in model.parameters())
         raise ValueError(f"{flag}: {str(model_dir)!r}: {len(names)} of {total} weight tensors hold NaN or infinite "
                          f"values (first: {names[0]}): its training diverged (see train_loss in training_log.json), "
-                         "so every attention weight and embedding it gives would be NaN; retrain it with a lower "
+                         f"so {gives} would be NaN; retrain it with a lower "
                          "learning_rate")
 
 
