@@ -360,6 +360,36 @@ def test_cli_decode_scores_only_test_windows_on_the_recording_the_decoder_was_fi
     assert "outside the decoder's splits) windows" not in text
 
 
+def test_cli_decode_refuses_a_diverged_decoder(finetuned, shared_data, tmp_path, capsys):
+    """Break test: a decoder with NaN weights (a diverged fine-tuning) was run over every window, its
+    CSV written with empty predictions, and decode then stopped with "y_pred: expected finite values
+    ... drop or mask them before scoring", naming no flag and blaming the data. It is refused before
+    the recording is read, naming --model and the fix, and no CSV is written."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from hf_neuroformer.cli import main
+
+    bad = tmp_path / "diverged"
+    shutil.copytree(finetuned[0], bad)
+    weights = load_file(bad / "model.safetensors")
+    name = next(k for k in weights if k.endswith("cross_attn.v_proj.weight"))
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, bad / "model.safetensors", metadata={"format": "pt"})
+    out = tmp_path / "d.csv"
+    capsys.readouterr()
+    assert main(["decode", "--model", str(bad), "--data", str(shared_data(A2929)), "--epoch", "wake",
+                 "--split", "test", "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"neuroformer decode: error: --model: {str(bad)!r}: "), last
+    assert "weight tensors hold NaN or infinite values" in last and "lower learning_rate" in last, last
+    assert not out.exists()
+
+
 def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, pretrained, shared_data, tmp_path,
                                                                       capsys):
     """neuroformer decode applies a decoder fine-tuned on wake to the sleep epoch: every window is

@@ -1055,6 +1055,10 @@ def cmd_decode(args) -> int:
             raise ValueError("--figure: the same file as --output; expected another file name")
     check_pass_settings(batch_size=args.batch_size, label=_flag)
     model, tokenizer, plan = load_decoder(args.model, "--model")
+    from .analysis._batches import check_finite_weights
+
+    # a diverged decoder's NaN predictions were written to the CSV, then scoring blamed the data
+    check_finite_weights(model, args.model, gives="every decoded value")
     if args.ci_block_s is not None:  # a trial split's blocks are its trials: said, not ignored
         warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG, model.config.current_window + model.config.past_window,
                             asked=True)

@@ -18,7 +18,8 @@ def check_finite_weights(model, model_dir, flag: str = "--model",
     scored as chance (AUROC 0.500, printed as if measured), the maps of ``attention-map`` NaN, and
     ``embed`` failed in scikit-learn's PCA ("Input X contains NaN"); ``generate`` failed inside
     ``torch.multinomial`` (a traceback) and ``evaluate --model`` blamed truncated windows for its NaN
-    log-likelihoods. ``gives`` names what the command would have computed (the message says it
+    log-likelihoods; ``decode`` wrote a CSV of empty predictions and then blamed the data for them.
+    ``gives`` names what the command would have computed (the message says it
     would be NaN).
 
     Raises:
