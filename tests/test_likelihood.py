@@ -287,3 +287,25 @@ def test_split_bits_per_spike_block_bootstrap_intervals(small):
     assert "--ci-block-s" not in short["bits_per_spike_ci95_reason"]
     assert short["ci95_block_s"] == 10.0 and out["ci95_block_s"] == 1.0
     assert short["bits_per_spike"] == out["bits_per_spike"]  # the point value does not depend on the blocks
+
+
+def test_a_diverged_model_is_refused_by_name_not_scored_as_nan(small):
+    """Break test: with NaN weights (a diverged run) window_log_likelihoods returned NaN for windows
+    it did not mark truncated, split_bits_per_spike then said "window_log_likelihoods gives NaN for
+    truncated windows: leave out those where its 'truncated' is True, as split_bits_per_spike
+    does" (it had), and generate_spikes failed inside torch.multinomial. Each now names the model
+    and its non-finite weights."""
+    import copy
+
+    rec, tok, model, cfg = small
+    bad = copy.deepcopy(model)
+    with torch.no_grad():
+        bad.id_head.weight.fill_(float("nan"))
+    plan = plan_splits(rec, cfg)
+    starts, _ = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    pattern = r"^model: 1 of \d+ weight tensors hold NaN or infinite values \(first: id_head.weight\)"
+    for call in (lambda: window_log_likelihoods(bad, tok, rec, starts[:3]),
+                 lambda: split_bits_per_spike(bad, tok, rec, plan, progress=False),
+                 lambda: nf.generate_spikes(bad, tok, rec, starts[:3], progress=False)):
+        with pytest.raises(ValueError, match=pattern):
+            call()

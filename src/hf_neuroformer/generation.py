@@ -422,13 +422,18 @@ def generate_spikes(
             ``num_samples`` below 1; a seed that is not an integer in [-2**63, 2**64) (the range
             of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
-            ``min_spikes`` outside 0 .. ``max_spikes``; or conditioning on a modality the model was not trained with.
+            ``min_spikes`` outside 0 .. ``max_spikes``; conditioning on a modality the model was not trained with;
+            or a model whose weights hold NaN or infinite values (a diverged run).
     """
     from .progress import progress_bar as tqdm
 
     t_start = time.perf_counter()
     settings = SamplingSettings(temperature, top_k, top_p, dt_temperature, dt_top_k, dt_top_p, greedy)
     check_tokenizer_matches_config(tokenizer, model.config)
+    from .analysis._batches import check_finite_weights
+
+    # NaN weights (a diverged run) failed inside torch.multinomial
+    check_finite_weights(model, None, flag="model", gives="every spike probability it gives")
     _check_conditioning(model, conditioning)
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")

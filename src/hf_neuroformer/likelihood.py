@@ -76,11 +76,17 @@ def window_log_likelihoods(
             ``window_starts`` that are not 1-D, non-finite or empty, a window outside the recorded time (it would
             be scored as silence), a ``past_clip_starts`` after its window (the checks of
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
-            a ``batch_size`` that is not an integer >= 1.
+            a ``batch_size`` that is not an integer >= 1; a model whose weights hold NaN or infinite
+            values (a diverged run).
     """
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
+    from .analysis._batches import check_finite_weights
+
+    # NaN weights (a diverged run) gave NaN for windows not marked truncated, which bits_per_spike then
+    # blamed on truncation
+    check_finite_weights(model, None, flag="model", gives="every window log-likelihood it gives")
     starts = window_starts_array(window_starts)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
     cols = processor.tokenize(recording, starts, clips)

@@ -22,6 +22,8 @@ def check_finite_weights(model, model_dir, flag: str = "--model",
     ``gives`` names what the command would have computed (the message says it
     would be NaN).
 
+    ``model_dir`` None (a model passed to a Python function): the message names ``flag`` alone.
+
     Raises:
         ValueError: naming ``flag``, the directory, how many weight tensors are not finite and
             the first, and what to do.
@@ -31,7 +33,8 @@ def check_finite_weights(model, model_dir, flag: str = "--model",
     names = [n for n, q in model.named_parameters() if not bool(torch.isfinite(q).all())]
     if names:
         total = sum(1 for _ in model.parameters())
-        raise ValueError(f"{flag}: {str(model_dir)!r}: {len(names)} of {total} weight tensors hold NaN or infinite "
+        where = f"{flag}: " + ("" if model_dir is None else f"{str(model_dir)!r}: ")
+        raise ValueError(f"{where}{len(names)} of {total} weight tensors hold NaN or infinite "
                          f"values (first: {names[0]}): its training diverged (see train_loss in training_log.json), "
                          f"so {gives} would be NaN; retrain it with a lower "
                          "learning_rate")
