@@ -328,6 +328,23 @@ def test_sampling_settings_of_the_wrong_type_are_refused_naming_them(setup):
     assert ok.n_units == rec.n_units
 
 
+def test_whole_number_settings_given_as_floats_sample_or_are_refused_by_name(setup):
+    """Break test: top_k=2.0 and dt_top_k=3.0 passed SamplingSettings' check ("an integer >= 0") and
+    then failed inside torch.topk ("argument 'k' must be int, not float"); num_samples=2.0 passed its
+    check and failed in range() ("'float' object cannot be interpreted as an integer"), and
+    num_samples=True generated one sample. A whole-number top-k setting (as a JSON or YAML
+    generation config may write it) samples as the integer; num_samples, a count passed to a
+    function, follows batch_size: an int or numpy integer only."""
+    rec, tok, model, _, starts = setup
+    a = nf.generate_spikes(model, tok, rec, starts[:4], top_k=2.0, dt_top_k=3.0, seed=1, progress=False)
+    b = nf.generate_spikes(model, tok, rec, starts[:4], top_k=2, dt_top_k=3, seed=1, progress=False)
+    assert np.array_equal(a.spike_times, b.spike_times) and np.array_equal(a.unit_ids, b.unit_ids)
+    assert nf.generation.SamplingSettings(top_k=np.float32(2)).for_head("id") == (1.0, 2, 1.0)
+    for value in (2.0, True):
+        with pytest.raises(ValueError, match=f"^num_samples: expected an integer >= 1, got {value!r}$"):
+            nf.generate_spikes(model, tok, rec, starts[:2], num_samples=value, progress=False)
+
+
 def test_window_and_option_checks_name_the_field(setup):
     rec, tok, model, _, starts = setup
     lo, hi = rec.time_domain

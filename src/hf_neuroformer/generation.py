@@ -105,7 +105,8 @@ class SamplingSettings:
     """Sampling controls of the two heads (``dt_*`` None: same as the unit-id head).
 
     Raises:
-        ValueError: a temperature <= 0, top-p outside (0, 1], or a negative top-k; a value that is
+        ValueError: a temperature <= 0, top-p outside (0, 1], or a top-k that is negative or not a
+            whole number (a whole float such as ``2.0`` is kept as the int ``2``); a value that is
             not a real number (text such as ``"0.9"``, a bool, or None for the unit-id head's
             three; None is "as the unit-id head" for the ``dt_*`` ones only); ``greedy`` other than
             True / False (``"false"`` is truthy and switched sampling off).
@@ -142,8 +143,12 @@ class SamplingSettings:
                 raise ValueError(f"{name}: expected a value in (0, 1], got {v}")
         for name in ("top_k", "dt_top_k"):
             v = getattr(self, name)
-            if v is not None and (int(v) != v or v < 0):
+            if v is not None and (not np.isfinite(v) or int(v) != v or v < 0):
                 raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {v}")
+            if v is not None:
+                # a whole number written as a float (2.0, from a JSON or YAML generation config) passed
+                # the check above and failed inside torch.topk ("argument 'k' must be int, not float")
+                object.__setattr__(self, name, int(v))
 
     def for_head(self, head: str):
         """``(temperature, top_k, top_p)`` of ``head``: ``"id"`` -> the unit-id head's; any other
@@ -419,7 +424,7 @@ def generate_spikes(
             unknown mode; a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
             not a number (text, a bool, None for the unit-id head's) or a ``greedy`` other than
             True / False (see :class:`SamplingSettings`); a batch size or
-            ``num_samples`` below 1; a seed that is not an integer in [-2**63, 2**64) (the range
+            ``num_samples`` below 1 or not an int (or numpy integer); a seed that is not an integer in [-2**63, 2**64) (the range
             of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
             ``min_spikes`` outside 0 .. ``max_spikes``; conditioning on a modality the model was not trained with;
@@ -439,8 +444,10 @@ def generate_spikes(
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     if order not in ORDERS:
         raise ValueError(f"order: expected one of {ORDERS}, got {order!r}")
-    if int(num_samples) != num_samples or num_samples < 1:
-        raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
+    # 2.0 passed 'int(n) != n' and failed in range(); True generated one sample (the rule for counts passed to functions)
+    if not is_whole_number(num_samples) or num_samples < 1:
+        raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
+    num_samples = int(num_samples)
     cfg = model.config
     limit = max_spikes_limit(cfg)
     # int() cut max_spikes=2.7 to 2 without a word (the rule for counts: whole numbers only)
