@@ -338,7 +338,8 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     out = tmp_path / "conn"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(out),
+        # --model given relative (the test runs in tmp_path): scores.json records where it is
+        assert main(["connectivity", "--model", "model", "--data", str(nwb), "--output", str(out),
                      "--max-windows", "400", "--corr-bin-size", "0.005"]) == 0
     assert not [w for w in caught if "not the spikes it was trained on" in str(w.message)]  # the training file
     printed = capsys.readouterr().out
@@ -351,6 +352,7 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
         m = np.load(out / f"{name}.npy")
         assert m.shape == (30, 30) and np.isfinite(m).all(), name
     report = json.loads((out / "scores.json").read_text())
+    assert report["model"] == str((tmp_path / "model").resolve()) and report["data"] == str(nwb.resolve())
     assert report["n_windows"] == 400 and report["hub_units"] == [7, 22]
     # --corr-bin-size sets the correlation's bins (--bin-size left it at 0.01 s), --bin-size CCG / GLM's
     assert report["corr_bin_size_s"] == 0.005 and report["bin_size_s"] == 0.002

@@ -253,10 +253,12 @@ def test_training_with_contrastive_reports_held_out_retrieval(trained, a2929, re
     assert math.isfinite(m["test/id_nll"])
 
 
-def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, shared_data, tmp_path, capsys):
+def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, shared_data, tmp_path, capsys,
+                                                                    monkeypatch):
     model_dir, m = trained
     png = tmp_path / "latents" / "hd.png"
-    args = ["embed", "--model", str(model_dir), "--data", str(shared_data(A2929)), "--epoch", "wake",
+    monkeypatch.chdir(model_dir.parent)  # --model given relative: the JSON records where it is
+    args = ["embed", "--model", model_dir.name, "--data", str(shared_data(A2929)), "--epoch", "wake",
             "--color-by", "ry", "--output", str(png)]
     assert main(args) == 0
     assert png.stat().st_size > 10_000
@@ -265,6 +267,7 @@ def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, sha
     assert lat.shape == (m["n_test_windows"], 32) and np.isfinite(lat).all()
     assert len(meta["color_values"]) == len(lat) and len(meta["pca_coords"]) == len(lat)
     assert all(0 <= v < 2 * np.pi for v in meta["color_values"] if v is not None)
+    assert meta["model"] == str(model_dir.resolve())  # it said "model_dir.name", of no use from elsewhere
     before = png.read_bytes()
     assert main(args) == 2
     assert "exists" in capsys.readouterr().err and png.read_bytes() == before

@@ -192,7 +192,8 @@ def test_a_model_without_video_is_refused():
         visual_attention_maps(model, None, None, [0.0])
 
 
-def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(trained, allen_video, tmp_path, capsys):
+def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(trained, allen_video, tmp_path, capsys,
+                                                                          monkeypatch):
     from hf_neuroformer.cli import main
     from hf_neuroformer.io import write_nwb
 
@@ -200,10 +201,12 @@ def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(traine
     data = tmp_path / "v.nwb"
     write_nwb(allen_video, data)
     png = tmp_path / "fig" / "att.png"
-    args = ["attention-map", "--model", str(out_dir), "--data", str(data), "--output", str(png), "--max-windows", "12"]
+    monkeypatch.chdir(tmp_path)  # --data given relative: the JSON records where it is
+    args = ["attention-map", "--model", str(out_dir), "--data", "v.nwb", "--output", str(png), "--max-windows", "12"]
     assert main(args) == 0
     assert "spike tokens in" in capsys.readouterr().out
     rep = json.loads((tmp_path / "fig" / "att.json").read_text())
+    assert rep["data"] == str(data.resolve()) and rep["model"] == str(out_dir.resolve())
     assert rep["n_windows"] == 12 and rep["selection"]["population"] and rep["n_stage_layers"] == 2
     assert rep["shapes"]["raw"] == [3, 16, 16] and rep["shapes"]["per_window"] == [12, 3, 16, 16]
     raw = np.load(tmp_path / "fig" / "att_raw.npy")

@@ -1235,7 +1235,7 @@ def cmd_embed(args) -> int:
     buf = io.BytesIO()
     np.save(buf, latents)
     meta_text = json.dumps(json_safe({
-        "model": str(args.model), "split": args.split, "color_by": args.color_by, "unit": unit,
+        "model": str(Path(args.model).resolve()), "split": args.split, "color_by": args.color_by, "unit": unit,
         "embedding": what, "latents_npy": npy.name, "latents_shape": list(latents.shape),
         "color_scale": "categorical" if categorical else ("circular" if circular else "continuous"),
         "window_start_s": starts.tolist(), "color_values": values.tolist(), "pca_coords": coords.tolist(),

@@ -910,8 +910,8 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
     kind = np.asarray(net.edge_kind) if net.edge_kind is not None else np.zeros(touch.shape, dtype=np.int8)
     report = {
         "scores": scores,
-        "data": str(data_path),
-        "model": str(model_dir),
+        "data": str(Path(data_path).resolve()),
+        "model": str(Path(model_dir).resolve()),
         # the recording against the model's record of its training spikes: "other spikes" means the
         # truth above is not the network the model was trained on
         "model_training_spikes_check": spikes_check,

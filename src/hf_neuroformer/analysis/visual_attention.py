@@ -649,8 +649,8 @@ def run_attention_map(
     corr = [patch_luminance_correlation(res["maps_raw"][i], res["frames"][i], fm[i], res["patch_size"])
             for i in range(starts.size) if res["n_queries"][i] > 0]
     report = {
-        "model": str(model_dir),
-        "data": str(data_path),
+        "model": str(Path(model_dir).resolve()),
+        "data": str(Path(data_path).resolve()),
         "model_training_spikes_check": spikes_check,
         "model_training_frames_check": frames_check,
         "modality": res["modality"],
