@@ -558,7 +558,14 @@ class NeuroformerPreTrainingOutput(ModelOutput):
         dt_loss: mean cross-entropy (nats) of the next dt bin over labelled positions; None
             without ``dt_labels`` (``labels`` alone train and score the unit ids only).
         logits: ``(batch, seq_len, vocab_size)`` next-unit-id logits at each position.
-        dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position.
+        dt_logits: ``(batch, seq_len, num_dt_bins)`` next-dt logits at each position. With
+            ``config.dt_conditioned_on_unit`` (the default), position ``i``'s are conditioned on
+            the next spike's unit, ``input_ids[:, i + 1]`` (teacher forcing), and the last
+            position's on "no unit" (pad), a condition never trained: to sample the dt of a new
+            spike, pick its unit from ``logits[:, -1]`` and call
+            ``model.dt_logits_given_unit(h, unit_id)`` with ``h`` the last position of
+            ``model.neuroformer(...).last_hidden_state``, as
+            :func:`hf_neuroformer.generation.generate_spikes` does.
         past_hidden_state, cache, hidden_states, attentions, cross_attentions, past_attentions: as
             :class:`NeuroformerModelOutput` (``cache`` when ``use_cache=True``; the others when
             requested with ``output_hidden_states`` / ``output_attentions``).
