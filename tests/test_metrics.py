@@ -644,6 +644,9 @@ def test_poisson_rates_from_windows_by_hand():
         poisson_rates_from_windows(real, [], 0.1)
     with pytest.raises(BitsPerSpikeInputError, match="floor_count"):
         poisson_rates_from_windows(real, starts, 0.1, floor_count=-1)
+    for bad in (None, "0.5", True):  # None failed inside numpy's isfinite, naming no field; True passed as 1
+        with pytest.raises(BitsPerSpikeInputError, match="floor_count: expected a finite pseudo-count"):
+            poisson_rates_from_windows(real, starts, 0.1, floor_count=bad)
 
 
 def test_bits_per_spike_by_hand():

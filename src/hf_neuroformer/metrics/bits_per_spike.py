@@ -153,8 +153,10 @@ def poisson_rates_from_windows(recording: SpikeRecording, window_starts, window_
     window_length = _positive(window_length, "window_length")
     if len(starts) == 0:
         raise BitsPerSpikeInputError("window_starts: expected at least one window to fit the rates on, got none")
-    if not (np.isfinite(floor_count) and floor_count >= 0):
-        raise BitsPerSpikeInputError(f"floor_count: expected a finite pseudo-count >= 0, got {floor_count}")
+    # None / a string / a bool failed inside numpy (TypeError: ufunc 'isfinite' not supported), naming no field
+    if isinstance(floor_count, (bool, np.bool_)) or not isinstance(floor_count, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(floor_count) and floor_count >= 0):
+        raise BitsPerSpikeInputError(f"floor_count: expected a finite pseudo-count >= 0, got {floor_count!r}")
     _, spike_idx, _ = _window_spikes(recording, starts, window_length)
     counts = np.bincount(recording.unit_ids[spike_idx], minlength=recording.n_units).astype(np.float64)
     return np.maximum(counts, float(floor_count)) / (len(starts) * window_length)
