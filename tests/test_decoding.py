@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import warnings
 
@@ -2709,3 +2710,34 @@ def test_a_behaviour_sample_on_the_edge_of_two_tiled_windows_counts_in_the_later
     np.testing.assert_allclose(got[on_edge], expected[on_edge], rtol=0, atol=1e-12)
     ok = np.isfinite(expected)
     np.testing.assert_allclose(got[ok], expected[ok], rtol=0, atol=1e-12)
+
+
+def test_make_compute_metrics_gives_nan_for_nan_predictions_instead_of_failing():
+    """Break test: a diverged decoder predicts NaN; compute_metrics passed them to decoding_metrics,
+    which refused them ('y_pred: expected finite values ... drop or mask them before scoring'), so
+    fine-tuning stopped at its first evaluation, blaming the data. Undefined metrics instead: Trainer
+    never keeps such a checkpoint (NaN loses every comparison)."""
+    from transformers import EvalPrediction
+
+    from hf_neuroformer.finetuning import make_compute_metrics
+
+    targets = [{"name": "x", "kind": "regression"}, {"name": "ry", "kind": "circular"}]
+    preds = np.array([[np.nan, 0.1], [np.nan, 0.2], [np.nan, -0.3]])
+    labels = np.array([[1.0, 0.0], [2.0, 0.5], [3.0, -0.5]])
+    m = make_compute_metrics(targets)(EvalPrediction(preds, labels))
+    assert math.isnan(m["x/r2"]) and math.isnan(m["x/rmse"]) and m["x/n"] == 3.0
+    assert math.isfinite(m["ry/mean_angular_error_deg"])  # the other target is scored as before
+
+
+def test_a_diverged_finetune_is_refused_naming_the_learning_rate(a2929, tmp_path):
+    """Break test: fine-tuning at a learning rate that overflows the decoder's outputs (NaN
+    predictions) failed inside decoding_metrics ('y_pred: expected finite values ... drop or mask
+    them before scoring'), naming no setting. Now a clear refusal naming learning_rate, with nothing
+    written (30 s of A2929, from scratch, one step: about 1.5 s)."""
+    out = tmp_path / "dec"
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 3.0})
+    with pytest.raises(ValueError, match=r"learning_rate \(--learning-rate\): fine-tuning diverged at "
+                                         r"learning_rate=1e\+06: it predicts NaN or inf for \['x'\]"):
+        finetune(None, a2929.restrict(670.0, 700.0), [DecodingTarget("x", "regression")], config=cfg, output_dir=out,
+                 max_steps=1, eval_steps=1, batch_size=8, learning_rate=1e6)
+    assert not (out / "model.safetensors").exists() and not (out / "checkpoints").exists()

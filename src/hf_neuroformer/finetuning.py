@@ -233,6 +233,10 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     ``TrainingArguments(eval_do_concat_batches=False)`` both come as a list with one entry per
     batch (an array, or such a tuple); the batches are concatenated in order.
 
+    A target whose predictions hold NaN or inf (a diverged model) gets NaN for every metric but
+    ``n`` (``Trainer`` never keeps such a checkpoint), and its label is listed in the function's
+    ``nonfinite_targets`` attribute until the next call.
+
     Raises:
         ValueError: ``label_ids`` (its first entry, for a tuple) is not ``(n_windows, n_targets)``
             with one row per prediction and one column per target.
@@ -241,6 +245,7 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     gathered = gathered_outputs
 
     def compute_metrics(eval_pred) -> Dict[str, float]:
+        compute_metrics.nonfinite_targets = []
         preds = gathered(eval_pred.predictions)
         labels = gathered(eval_pred.label_ids)
         if labels.ndim == 1:
@@ -255,12 +260,22 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
             ok = np.isfinite(y)
             pred = preds[ok, k]
             y = y[ok]
+            label = target_label(t["name"], t.get("column"))
+            if len(y) and not np.all(np.isfinite(pred)):
+                # a diverged model (NaN weights or overflow): its metrics are undefined, so Trainer never
+                # keeps this checkpoint; decoding_metrics refused the NaN predictions ("y_pred: expected
+                # finite values ... drop or mask them") and the whole run stopped at its first evaluation
+                for key in decoding_metrics(y, np.zeros_like(pred), t["kind"]):
+                    out[f"{label}/{key}"] = float(len(y)) if key == "n" else float("nan")
+                compute_metrics.nonfinite_targets.append(label)
+                continue
             if t["kind"] == "classification":
                 y, pred = y.astype(np.int64), pred.astype(np.int64)
             for key, v in decoding_metrics(y, pred, t["kind"]).items():
-                out[f"{target_label(t['name'], t.get('column'))}/{key}"] = float(v)
+                out[f"{label}/{key}"] = float(v)
         return out
 
+    compute_metrics.nonfinite_targets = []  # the targets with NaN / inf predictions in the last call
     return compute_metrics
 
 
@@ -908,6 +923,9 @@ def finetune(
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
         ValueError: ``freeze_backbone_steps`` > 0 with an ``lr_scheduler_type`` (``training_args``) whose
             schedule cannot be gated (:func:`check_freeze_schedule`; before ``output_dir`` is touched).
+        ValueError: the run diverged: the kept decoder predicts NaN / inf on the validation windows or
+            holds non-finite weights, and no evaluation found a finite checkpoint (names
+            ``learning_rate``; nothing is written).
     """
     from transformers import set_seed
 
@@ -1037,6 +1055,7 @@ def finetune(
         trainer.train()
     best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
     val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
+    _check_not_diverged(trainer, out, ckpt, learning_rate, eval_steps, keep_checkpoints)
     test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
     test = test_out.metrics if test_out is not None else {}
     metrics: Dict[str, object] = {}
@@ -1094,6 +1113,36 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
+
+
+def _check_not_diverged(trainer, out: Path, ckpt: Path, learning_rate: float, eval_steps: int,
+                        keep_checkpoints: bool) -> None:
+    """Refuse the decoder ``trainer`` holds after training and its final validation pass (the
+    validation-selected one) when it predicts NaN or inf there (``compute_metrics``'
+    ``nonfinite_targets``) or its weights hold NaN or inf: the run diverged, every evaluation
+    found it so, and no checkpoint was kept, so the last, diverged one would be scored and saved
+    (its NaN predictions failed in the metrics, "y_pred: expected finite values ... drop or mask
+    them", naming no setting; a classifier's argmax of NaN scores was scored as one constant
+    class). Trainer's checkpoints are removed unless ``keep_checkpoints``.
+
+    Raises:
+        ValueError: naming ``learning_rate`` (``--learning-rate``) and its value, the targets
+            predicted as NaN and the first non-finite weight tensor; nothing is written."""
+    import torch
+
+    bad = [n for n, q in trainer.model.named_parameters() if not bool(torch.isfinite(q).all())]
+    targets = list(getattr(trainer.compute_metrics, "nonfinite_targets", None) or [])
+    if not (bad or targets):
+        return
+    if not keep_checkpoints:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    total = sum(1 for _ in trainer.model.parameters())
+    what = ([f"it predicts NaN or inf for {targets} on the validation windows"] if targets else []) + (
+        [f"{len(bad)} of {total} weight tensors hold NaN or infinite values (first: {bad[0]})"] if bad else [])
+    raise ValueError(
+        f"learning_rate (--learning-rate): fine-tuning diverged at learning_rate={learning_rate:g}: {'; '.join(what)}, "
+        f"and no evaluation (every {eval_steps} steps) found a finite checkpoint to keep; nothing was written to "
+        f"{str(out)!r}: fine-tune again with a lower learning_rate")
 
 
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
