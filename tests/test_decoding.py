@@ -2741,3 +2741,25 @@ def test_a_diverged_finetune_is_refused_naming_the_learning_rate(a2929, tmp_path
         finetune(None, a2929.restrict(670.0, 700.0), [DecodingTarget("x", "regression")], config=cfg, output_dir=out,
                  max_steps=1, eval_steps=1, batch_size=8, learning_rate=1e6)
     assert not (out / "model.safetensors").exists() and not (out / "checkpoints").exists()
+
+
+def test_a_selection_metric_undefined_at_every_evaluation_is_not_called_the_choice(a2929, tmp_path):
+    """Break test: x constant over the validation windows makes the validation R² NaN at every
+    evaluation; Trainer then chose nothing and kept the last step, while metrics.json said
+    checkpoint_selection 'highest validation x/r2' (and so did the model card), without a warning."""
+    from hf_neuroformer.recording import BehaviourSeries
+    from hf_neuroformer.windows import plan_splits
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 3.0})
+    rec = copy.copy(a2929.restrict(670.0, 700.0))
+    x = rec.behaviour["x"]
+    v = x.values.copy()
+    for a, b in plan_splits(rec, cfg).segments["validation"]:
+        v[(x.timestamps >= a - 1) & (x.timestamps < b + 1)] = 0.5
+    rec.behaviour = dict(rec.behaviour, x=BehaviourSeries(x.timestamps, v, x.unit))
+    with pytest.warns(UserWarning, match=r"select_on: the validation x/r2 was undefined \(NaN\) at every evaluation "
+                                         r"\(steps \[1\]\), so no checkpoint was chosen"):
+        m = finetune(None, rec, [DecodingTarget("x", "regression")], config=cfg, output_dir=tmp_path / "d", max_steps=1,
+                     eval_steps=1, batch_size=8)
+    assert math.isnan(m["validation/x/r2"])
+    assert m["checkpoint_selection"] == "last step (validation x/r2 never defined)" and m["best_step"] == 1

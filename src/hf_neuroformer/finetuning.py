@@ -1056,6 +1056,16 @@ def finetune(
     best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
     val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
     _check_not_diverged(trainer, out, ckpt, learning_rate, eval_steps, keep_checkpoints)
+    if trainer.state.best_model_checkpoint is None:
+        # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
+        # checkpoint_selection said "highest validation x/r2" for a choice that was never made
+        steps = [h["step"] for h in trainer.state.log_history if f"eval_{best_metric}" in h]
+        selection = f"last step (validation {best_metric} never defined)"
+        warnings.warn(
+            f"select_on: the validation {best_metric} was undefined (NaN) at every evaluation (steps {steps}), so no "
+            "checkpoint was chosen and the last one is kept (e.g. R² or Pearson r of a target constant over the "
+            "validation windows); select on the loss (select_on='loss', --select-on loss) or another metric",
+            UserWarning, stacklevel=2)
     test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
     test = test_out.metrics if test_out is not None else {}
     metrics: Dict[str, object] = {}
