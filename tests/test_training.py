@@ -959,3 +959,20 @@ def test_every_key_of_metrics_json_is_explained_in_the_readme(finished_run, read
     made (test_contrastive, test_prepare, test_video)."""
     missing = readme_leaves_out(json.loads((finished_run / "metrics.json").read_text()))
     assert not missing, f"metrics.json keys the README does not explain: {missing}"
+
+
+def test_a_save_removes_the_run_records_of_another_kind_of_run(rec, tmp_path):
+    """Break test: 'neuroformer train --overwrite' into a folder holding a decoder (finetune output)
+    kept its decoding_report.json beside the new pretrained model, and 'neuroformer push' uploads
+    that file with the model (hub.RUN_FILES). A save removes the records of RUN_RECORDS it does not
+    write, as it removes figures and tables; the other way round training_config.json goes too."""
+    from hf_neuroformer.training import save_atomically
+    from tiny_configs import untrained_model
+
+    tok, model = untrained_model(rec, nf.NeuroformerConfig(**TINY))
+    out = tmp_path / "m"
+    save_atomically(out, model, tok, {"metrics.json": {"init": "pretrained"}, "decoding_report.json": {"train": {}}})
+    save_atomically(out, model, tok, {"metrics.json": {}, "training_config.json": {"max_steps": 2}}, overwrite=True)
+    assert not (out / "decoding_report.json").exists() and (out / "training_config.json").is_file()
+    save_atomically(out, model, tok, {"metrics.json": {}, "decoding_report.json": {"train": {}}}, overwrite=True)
+    assert not (out / "training_config.json").exists() and (out / "decoding_report.json").is_file()

@@ -68,6 +68,11 @@ RUN_FIGURES = ("training_curves.png", "test_generation.png", "test_decoding.png"
 #: window (:func:`hf_neuroformer.decoding.prediction_table`). Removed, like the figures, by a run
 #: that does not write them.
 RUN_TABLES = ("test_predictions.csv",)
+#: JSON records that one kind of run writes and the other does not: ``train``'s
+#: ``training_config.json``, ``finetune``'s ``decoding_report.json``. A save that does not write one
+#: removes it, so a decoder's report does not stay beside a model pretrained over it with
+#: ``--overwrite`` (and get pushed with it), nor a pretraining's settings beside a decoder.
+RUN_RECORDS = ("training_config.json", "decoding_report.json")
 #: The way out that every resume refusal offers (the CLI flag and the Python argument).
 START_AFRESH = "start afresh with --overwrite (overwrite=True) or another --output-dir"
 
@@ -384,6 +389,8 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
             run stays beside the new model.
         tables: file name -> text (CSV), written as given; a name of :data:`RUN_TABLES` that
             this call does not write is removed, as for the figures.
+
+    A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too.
     """
     out = check_output_dir(output_dir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -408,7 +415,8 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     stale_weights = [p.name for p in out.iterdir() if p.is_file() and p.name not in written
                      and any(fnmatch.fnmatch(p.name, pat) for pat in _WEIGHT_FILE_PATTERNS)]
     stale_outputs = [name for name in RUN_FIGURES if name not in figures] + [
-        name for name in RUN_TABLES if name not in (tables or {})]
+        name for name in RUN_TABLES if name not in (tables or {})] + [
+        name for name in RUN_RECORDS if name not in extra_json]
     replace_files(out, tmp, remove=stale_outputs + stale_weights)
     # staging folders of saves killed before their commit (never part of a model)
     for stale in out.glob(STAGING_PREFIX + "*"):
