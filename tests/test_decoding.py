@@ -2232,7 +2232,8 @@ def test_a_column_is_an_integer_index_numpy_ones_included(position2d):
             DecodingTarget("position", "regression", column=bad)
 
 
-def test_python_finetune_decodes_every_column_of_a_2d_series_and_refines_the_decoder(position2d, pretrained, tmp_path):
+def test_python_finetune_decodes_every_column_of_a_2d_series_and_refines_the_decoder(position2d, pretrained, tmp_path,
+                                                                                     monkeypatch):
     """Break test: finetune(model, rec, [DecodingTarget("position", "regression")]) on an (n, 2)
     position was refused ("the series has 2 columns; pick one ... or expand_columns") while
     'neuroformer finetune --target position' decoded every column; the Python API now expands the
@@ -2243,9 +2244,10 @@ def test_python_finetune_decodes_every_column_of_a_2d_series_and_refines_the_dec
     assert {"test/position[0]/r2", "test/position[1]/r2"} <= set(m)
     assert [(t["name"], t["column"]) for t in m["targets"]] == [("position", 0), ("position", 1)]
     assert given[0].column is None  # the given target is not changed
-    m2 = finetune(tmp_path / "d", rec, given, output_dir=tmp_path / "d2", max_steps=1, eval_steps=1, batch_size=8)
+    monkeypatch.chdir(tmp_path)  # the decoder given relative: metrics.json records where it is ("d" named nothing)
+    m2 = finetune("d", rec, given, output_dir=tmp_path / "d2", max_steps=1, eval_steps=1, batch_size=8)
     assert [(t["name"], t["column"]) for t in m2["targets"]] == [("position", 0), ("position", 1)]
-    assert m2["model_dir"] == str(tmp_path / "d")
+    assert m2["model_dir"] == str((tmp_path / "d").resolve())
 
 
 def test_two_targets_reading_one_column_are_refused_by_build_decoding_datasets_too(a2929, pretrained):

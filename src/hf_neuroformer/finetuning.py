@@ -1082,7 +1082,7 @@ def finetune(
                                           window_span_s=cfg.current_window + cfg.past_window))
     metrics.update(
         best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
-        init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(model_dir),
+        init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
         fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
         freeze_backbone_steps=int(freeze_backbone_steps),
         # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
