@@ -2765,3 +2765,19 @@ def test_a_selection_metric_undefined_at_every_evaluation_is_not_called_the_choi
                      eval_steps=1, batch_size=8)
     assert math.isnan(m["validation/x/r2"])
     assert m["checkpoint_selection"] == "last step (validation x/r2 never defined)" and m["best_step"] == 1
+
+
+def test_an_evaluation_between_training_loss_logs_says_which_step_the_loss_is_of(capsys):
+    """At the last step of a run whose max_steps is not a multiple of logging_steps the Trainer
+    evaluates without logging a training loss there: the line printed the step-20 loss as step 25's."""
+    from transformers import TrainerState
+
+    from hf_neuroformer.finetuning import _EvaluationLines
+
+    lines = _EvaluationLines("x/r2")
+    state = TrainerState(global_step=20, log_history=[{"loss": 1.5, "step": 10}, {"loss": 1.25, "step": 20}])
+    lines.on_evaluate(None, state, None, metrics={"eval_loss": 2.0, "eval_x/r2": 0.5})
+    assert capsys.readouterr().out == "step 20: train loss 1.2500  val loss 2.0000  val x/r2 0.5000\n"
+    state.global_step = 25
+    lines.on_evaluate(None, state, None, metrics={"eval_loss": 1.75, "eval_x/r2": 0.625})
+    assert capsys.readouterr().out == "step 25: train loss 1.2500 (step 20)  val loss 1.7500  val x/r2 0.6250\n"

@@ -1422,10 +1422,13 @@ class _EvaluationLines(TrainerCallback):
         metrics = metrics or {}
         if "eval_loss" not in metrics:  # the final validation / test passes have other prefixes
             return
-        train = [h["loss"] for h in state.log_history if "loss" in h]
+        train = [h for h in state.log_history if "loss" in h]
+        # the Trainer logs the training loss every logging_steps: at an evaluation between two logs
+        # (the last step, when max_steps is not a multiple of it) the latest is an earlier step's, said so
+        at = "" if not train or train[-1].get("step") == state.global_step else f" (step {train[-1].get('step')})"
         key = f"eval_{self.metric}"
         print(f"step {state.global_step}: "
-              + (f"train loss {train[-1]:.4f}  " if train else "")
+              + (f"train loss {train[-1]['loss']:.4f}{at}  " if train else "")
               + f"val loss {metrics['eval_loss']:.4f}"
               + (f"  val {self.metric} {metrics[key]:.4f}" if key in metrics and self.metric != "loss" else ""),
               flush=True)
