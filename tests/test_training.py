@@ -228,6 +228,20 @@ def test_past_windows_cut_at_max_past_length_are_counted_per_split_when_training
     assert "max_past_length) that holds 99 %" in said
 
 
+def test_a_past_window_of_bos_only_is_not_reported_as_a_budget_to_raise(rec, tmp_path, capsys):
+    """max_past_length=1 (ablate's state-only variant: the past window holds only its BOS) printed
+    "N past-window spikes left out (past windows longer than max_past_length=1 tokens)" per split and
+    sent the user to 'neuroformer inspect' for a max_past_length that holds the past windows whole:
+    advice to undo the ablation. It now says the past is empty by design."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "max_past_length": 1})
+    m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+    said = capsys.readouterr().out
+    assert m["n_truncated_past_spikes"] > 0
+    assert "past-window spikes left out" not in said and "holds 99 %" not in said, said
+    assert "max_past_length=1: the past windows hold only their BOS token" in said, said
+    assert f"{m['n_truncated_past_spikes']} past-window spikes not read" in said, said
+
+
 def test_a_diverged_run_is_not_said_to_have_empty_validation_windows(rec, tmp_path):
     """The 'validation loss never finite' warning said its cause was windows without spikes; a run whose
     losses are NaN because training diverged (here a learning rate of 1e30) has spikes in them, and

@@ -1115,11 +1115,17 @@ def train(
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
                       f"(windows longer than max_window_length={config.max_window_length} tokens)")
+        no_past = config.max_past_length == 1  # the past window holds only its BOS: no past spike is ever read
+        if no_past and any(ptrunc.values()):
+            # by design (ablate's state-only variant): not a budget to raise, so neither the per-split
+            # counts nor the inspect hint below, which sent the user to raise max_past_length
+            print("[neuroformer] max_past_length=1: the past windows hold only their BOS token, no past spike "
+                  f"(by design, as ablate's state-only variant; {sum(ptrunc.values())} past-window spikes not read)")
         for s in SPLITS:  # the past windows' cut spikes were only summed up in metrics.json at the end
-            if ptrunc[s]:
+            if ptrunc[s] and not no_past:
                 print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out (past windows longer than "
                       f"max_past_length={config.max_past_length} tokens; counted once per window that reads them)")
-        if any(trunc.values()) or any(ptrunc.values()):
+        if any(trunc.values()) or (any(ptrunc.values()) and not no_past):
             print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
                   "(max_past_length) that holds 99 % of the training windows (past windows) whole")
         # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
