@@ -79,6 +79,11 @@ def test_training_curves_draw_the_log():
     np.testing.assert_allclose(lines["dt"].get_ydata(), [1.47, 1.44, 1.41])
     kept = [ln for ln in left.get_lines() if ln.get_label().startswith("kept: step 6")]
     assert len(kept) == 1 and list(kept[0].get_xdata()) == [6, 6]
+    # a contrastive run: the train loss holds the weighted InfoNCE term, the validation loss does not
+    # (helper-129 read 6.16 against 3.85 as a generalisation gap); the legend says so
+    labels = [ln.get_label() for ln in plot_training_curves(log, contrastive_loss_weight=0.5).axes[0].get_lines()]
+    assert labels[:2] == ["train (running mean, + 0.5 x contrastive InfoNCE)",
+                          "validation (next spike only, no contrastive term)"]
     with pytest.raises(PlottingInputError, match="log: expected at least one"):
         plot_training_curves([])
     with pytest.raises(PlottingInputError, match=r"log\[1\]: missing \['validation/dt_nll'\]"):

@@ -242,7 +242,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
 
 
 def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None = None,
-                         selection: str = "lowest validation loss") -> Figure:
+                         selection: str = "lowest validation loss", contrastive_loss_weight: float = 0.0) -> Figure:
     """Loss curves of a ``train`` run: what ``training_log.json`` holds, drawn.
 
     With a validation split: left, the running training loss (exponential moving average of the
@@ -262,6 +262,10 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
         best_step: the step of the kept checkpoint (``metrics.json`` ``best_step``); None: no mark
             (``train`` passes None without a validation split, where no step was chosen).
         selection: how that step was chosen, for the legend.
+        contrastive_loss_weight: the run's ``config.contrastive_loss_weight``; when > 0 the
+            training loss holds that weight times the contrastive (InfoNCE) loss and the
+            validation loss does not (it scores the next spike only), and the legend says so:
+            the two curves are not on one scale.
 
     Returns:
         the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
@@ -288,10 +292,14 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     else:
         ax_l = fig.subplots(1, 1)
         axes = (ax_l,)
-    ax_l.plot(col["step"], col["train_loss"], color="tab:blue", marker=".", label="train (running mean)")
+    contrastive = contrastive_loss_weight > 0
+    train_label = "train (running mean" + (f", + {contrastive_loss_weight:g} x contrastive InfoNCE)" if contrastive
+                                          else ")")
+    ax_l.plot(col["step"], col["train_loss"], color="tab:blue", marker=".", label=train_label)
     ax_l.set_ylabel("loss (nats)")
     if has_val:
-        ax_l.plot(col["step"], col["validation/loss"], color="tab:red", marker=".", label="validation")
+        ax_l.plot(col["step"], col["validation/loss"], color="tab:red", marker=".",
+                  label="validation (next spike only, no contrastive term)" if contrastive else "validation")
         ax_l.set_title("training objective", fontsize=10)
         ax_r.plot(col["step"], col["validation/id_nll"], color="tab:purple", marker=".", label="unit id")
         ax_r.plot(col["step"], col["validation/dt_nll"], color="tab:green", marker=".", label="dt")

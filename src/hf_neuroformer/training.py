@@ -1525,7 +1525,8 @@ def train(
             # without a validation split no step was chosen (the last one is kept): no mark
             figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
                                                          best_step=best_step if has_val else None,
-                                                         selection=selection)
+                                                         selection=selection,
+                                                         contrastive_loss_weight=config.contrastive_loss_weight)
         with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
             save_atomically(
                 output_dir,
