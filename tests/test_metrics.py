@@ -1160,6 +1160,16 @@ def test_latent_plot_shows_every_axis_label():
         assert not box.overlaps(cbar_box), axis.label.get_text()
         ticks = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
         assert not any(box.overlaps(t) for t in ticks), axis.label.get_text()
+    # the windows without a value are marked apart from every colour of the map: they were light grey,
+    # which the near-white ends of the circular map (0 and 2 pi) look like
+    import matplotlib
+    import matplotlib.colors as mcolors
+
+    undefined = [c for c in ax.collections if c.get_label() == "undefined (20)"]
+    assert len(undefined) == 1
+    mark = np.asarray(mcolors.to_rgb(undefined[0].get_facecolor()[0][:3]))
+    ends = np.asarray(matplotlib.colormaps["twilight"]([0.0, 1.0]))[:, :3]
+    assert np.abs(ends - mark).sum(axis=1).min() > 1.0
 
 
 def test_latent_plot_gives_a_few_repeated_values_one_colour_and_tick_each():

@@ -657,7 +657,9 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
     ax = fig.add_subplot(projection="3d")
     ok = np.isfinite(values)
     if (~ok).any():
-        ax.scatter(*coords[~ok].T, s=4, c="lightgrey", label=f"undefined ({int((~ok).sum())})")
+        # small black crosses: light grey read as the near-white ends (0 and 2 pi) of the circular "twilight" map
+        ax.scatter(*coords[~ok].T, s=10, c="black", marker="x", linewidths=0.6, alpha=0.8,
+                   label=f"undefined ({int((~ok).sum())})")
         ax.legend(loc="upper left")
     levels = np.unique(values[ok])
     if categorical is None:
