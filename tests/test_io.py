@@ -906,6 +906,21 @@ def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_
     assert load_recording(tmp_path / "ours.npz").session == rec.session  # the stored key wins
 
 
+def test_npz_session_key_with_slash_or_whitespace_is_made_a_token_session(a2929, tmp_path):
+    """A .npz 'session' key holding '/' ("mouse1/day2") was kept, and since the tokenizer refuses a session
+    holding '/' (f3ea51a) 'neuroformer prepare / train --data s.npz' stopped with a fix only Python can apply
+    (dataclasses.replace / read_nwb): the reader replaces '/' and whitespace as read_nwb does an identifier's."""
+    from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
+
+    rec = a2929.select_units(range(3)).restrict(600.0, 660.0)
+    np.savez(tmp_path / "a.npz", spike_times=rec.spike_times, unit_ids=rec.unit_ids, session=np.asarray("mouse1/day2"))
+    np.savez(tmp_path / "b.npz", spike_times=rec.spike_times, unit_ids=rec.unit_ids, session=np.asarray("Mouse 1  day2"))
+    a, b = load_recording(tmp_path / "a.npz"), load_recording(tmp_path / "b.npz")
+    assert (a.session, b.session) == ("mouse1_day2", "Mouse_1_day2")
+    assert NeuroformerTokenizer().add_units(a)  # refused before: "recording.session: 'mouse1/day2' holds '/'"
+    assert load_recording(tmp_path / "a.npz", session="given").session == "given"  # a given one is kept
+
+
 def test_steinmetz_session_accuracy_is_kept_not_warned_about(shared_data):
     """The subset's one-value dataset `accuracy` (the mouse's fraction of correct trials) was
     skipped with "not one value per trial" on every command that read the file; it is the

@@ -149,9 +149,11 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     """Read a ``.npz`` file with keys ``spike_times`` and ``unit_ids``.
 
     Optional keys: ``unit_names`` (``(n_units,)`` str), ``unit_areas`` (``(n_units,)`` str),
-    ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str; without it, the file's
-    stem with whitespace replaced by ``_``, as NWB files without an identifier get, so that two
-    files do not share unit tokens ``"<session>/<unit>"``). Other keys are ignored with a warning.
+    ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str, each run of whitespace and
+    each ``/`` replaced by ``_`` as :func:`~hf_neuroformer.io.nwb.read_nwb` does an identifier's;
+    without it, the file's stem with whitespace replaced by ``_``, as NWB files without an
+    identifier get, so that two files do not share unit tokens ``"<session>/<unit>"``; a
+    ``session=`` given is kept). Other keys are ignored with a warning.
     The file is read with ``allow_pickle=False``.
 
     Args:
@@ -212,7 +214,13 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             ses = _npz_member(z, "session", path)
             if ses.size != 1:
                 raise RecordingValidationError(f"session: expected one string in {path}, got shape {ses.shape}")
-            fields["session"] = str(ses.reshape(-1)[0])
+            # as read_nwb does an identifier's: each run of whitespace and each '/' replaced by '_', since a unit
+            # token '<session>/<unit name>' holds neither in its session and the command cannot rename it
+            # ("mouse1/day2" was kept, and the tokenizer refused it with a fix only Python can apply)
+            # (one of whitespace only gives the file stem, as in read_nwb; an empty one stays "")
+            session = str(ses.reshape(-1)[0])
+            session = names_without_whitespace([session if session.strip() or not session else path.stem])[0][0]
+            fields["session"] = session.replace("/", "_")
         extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
