@@ -587,3 +587,18 @@ def test_windows_generated_without_their_modality_input_are_counted(shared_data)
     tok0, model0 = untrained_model(rec, small_config())
     assert "n_windows_without_modality_tokens" not in nf.generate_spikes(
         model0, tok0, rec, [680.0], seed=0, progress=False).generation_stats
+
+
+def test_a_top_k_beyond_int64_keeps_every_token_as_before():
+    """Break test: a3e3a3b's np.isfinite(top_k) raised numpy's TypeError ("ufunc 'isfinite' not supported")
+    for a Python int beyond int64 (top_k=10**20, "keep them all"), naming no setting; before it, such a
+    top-k passed and was clipped to the vocabulary (_filter_logits), as it is again."""
+    from hf_neuroformer.generation import SamplingSettings, _filter_logits
+
+    s = SamplingSettings(top_k=10 ** 20, dt_top_k=10 ** 20)
+    assert s.for_head("id") == (1.0, 10 ** 20, 1.0) and s.for_head("dt")[1] == 10 ** 20
+    logits = torch.tensor([[0.5, 1.0, -2.0]])
+    assert torch.equal(_filter_logits(logits, 1.0, s.top_k, 1.0), _filter_logits(logits, 1.0, 0, 1.0))  # top-k off
+    for bad in (float("nan"), float("inf"), 2.5, -1):
+        with pytest.raises(ValueError, match=r"^top_k: expected an integer >= 0 \(0 = off\)"):
+            SamplingSettings(top_k=bad)

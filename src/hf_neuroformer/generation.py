@@ -143,7 +143,9 @@ class SamplingSettings:
                 raise ValueError(f"{name}: expected a value in (0, 1], got {v}")
         for name in ("top_k", "dt_top_k"):
             v = getattr(self, name)
-            if v is not None and (not np.isfinite(v) or int(v) != v or v < 0):
+            # isfinite only for floats: numpy has no isfinite for an int beyond int64 (top_k=10**20, "keep all",
+            # which _filter_logits clips to the vocabulary), and an int is finite
+            if v is not None and ((isinstance(v, (float, np.floating)) and not np.isfinite(v)) or int(v) != v or v < 0):
                 raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {v}")
             if v is not None:
                 # a whole number written as a float (2.0, from a JSON or YAML generation config) passed
