@@ -2731,6 +2731,27 @@ def test_make_compute_metrics_gives_nan_for_nan_predictions_instead_of_failing()
     assert math.isfinite(m["ry/mean_angular_error_deg"])  # the other target is scored as before
 
 
+def test_nan_test_predictions_of_a_decoder_finite_on_validation_are_said():
+    """Break test: since NaN predictions give NaN metrics (above), a decoder finite on the validation
+    windows but not on the test windows (an fp16 overflow) wrote NaN test metrics without a word;
+    before, the run had stopped. The test pass now warns, naming the targets."""
+    import warnings
+
+    from transformers import EvalPrediction
+
+    from hf_neuroformer.finetuning import _warn_nonfinite_test, make_compute_metrics
+
+    cm = make_compute_metrics([{"name": "x", "kind": "regression"}])
+    labels = np.array([[1.0], [2.0], [3.0]])
+    cm(EvalPrediction(np.array([[1.0], [2.5], [2.0]]), labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_nonfinite_test(cm)  # finite: nothing said
+    cm(EvalPrediction(np.array([[1.0], [np.inf], [2.0]]), labels))
+    with pytest.warns(UserWarning, match=r"test: the decoder predicts NaN or inf for \['x'\] on the test windows"):
+        _warn_nonfinite_test(cm)
+
+
 def test_a_diverged_finetune_is_refused_naming_the_learning_rate(a2929, tmp_path):
     """Break test: fine-tuning at a learning rate that overflows the decoder's outputs (NaN
     predictions) failed inside decoding_metrics ('y_pred: expected finite values ... drop or mask

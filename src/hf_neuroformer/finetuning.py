@@ -1064,9 +1064,12 @@ def finetune(
         warnings.warn(
             f"select_on: the validation {best_metric} was undefined (NaN) at every evaluation (steps {steps}), so no "
             "checkpoint was chosen and the last one is kept (e.g. R² or Pearson r of a target constant over the "
-            "validation windows); select on the loss (select_on='loss', --select-on loss) or another metric",
+            "validation windows); " + ("select on the loss (select_on='loss', --select-on loss) or another metric"
+                                        if best_metric != "loss" else "fine-tune again with a lower learning_rate"),
             UserWarning, stacklevel=2)
     test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
+    if test_out is not None:
+        _warn_nonfinite_test(trainer.compute_metrics)
     test = test_out.metrics if test_out is not None else {}
     metrics: Dict[str, object] = {}
     for prefix, m in (("validation", val), ("test", test)):
@@ -1123,6 +1126,20 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
+
+
+def _warn_nonfinite_test(compute_metrics) -> None:
+    """Warn when the last call of ``compute_metrics`` (:func:`make_compute_metrics`; the test
+    pass) met NaN or inf predictions: the decoder was finite on the validation windows
+    (:func:`_check_not_diverged` refused it otherwise), and those targets' test metrics are NaN
+    (null in ``metrics.json``). Before, such a pass stopped the run ("y_pred: expected finite
+    values"); with undefined metrics it would have been silent."""
+    targets = list(getattr(compute_metrics, "nonfinite_targets", None) or [])
+    if targets:
+        warnings.warn(
+            f"test: the decoder predicts NaN or inf for {targets} on the test windows (it was finite on the validation "
+            "windows), so their test metrics are undefined (NaN; null in metrics.json); an overflow, e.g. under "
+            "mixed_precision fp16: fine-tune again without it or with a lower learning_rate", UserWarning, stacklevel=3)
 
 
 def _check_not_diverged(trainer, out: Path, ckpt: Path, learning_rate: float, eval_steps: int,
