@@ -239,6 +239,8 @@ def test_the_inspect_raster_starts_where_the_units_fire(shared_data):
     a, b = raster.get_xlim()
     assert a == 595.0 and b == 602.0 and a <= first < b  # the 7-s stretch from time 0 that holds the first spike
     assert "595.00-602.00 s" in raster.get_title(loc="left")
+    # the order is the whole recording's firing rates, not the stretch's (a top unit may be silent in view)
+    assert "(firing rate over the whole recording, highest on top)" in raster.get_title(loc="left")
     assert sum(len(c.get_positions()) for c in raster.collections) > 0  # spikes drawn
     # spikes from the start: the start, as before
     assert plot_recording(wake, stretch=7.0).axes[0].get_xlim() == (600.0, 607.0)

@@ -384,7 +384,8 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
     units = np.argsort(-rates, kind="stable")[:max_units]
     a, b = _first_stretch_with_spikes(recording, units, float(stretch))
     _raster(ax_r, recording, units, a, b, REAL_COLOR,
-            f"{recording.session}: {len(units)} most active of {recording.n_units} units, {a:.2f}-{b:.2f} s")
+            f"{recording.session}: {len(units)} most active of {recording.n_units} units (firing rate over the "
+            f"whole recording, highest on top), {a:.2f}-{b:.2f} s")
     ax_r.set_xlabel("time (s)")
     ax_f = fig.add_subplot(grid[1, 0])
     ax_f.plot(np.arange(recording.n_units), np.sort(rates)[::-1], color="tab:blue", marker="." if
