@@ -80,9 +80,9 @@ def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
     assert "--psth-bin-size: " in capsys.readouterr().err
 
 
-def test_psth_bin_size_that_leaves_under_two_bins_in_the_trials_is_refused(tiny, capsys):
+def test_psth_bin_size_that_leaves_under_three_bins_in_the_trials_is_refused(tiny, capsys):
     """Trials as long as one generated window (0.1 s) and --psth-bin-size 0.06 s: one whole bin, and the
-    PSTH correlation needs two. A chosen bin is refused with the longest that fits, which is then
+    PSTH correlation needs three (over two it is +1 or -1). A chosen bin is refused with the longest that fits, which is then
     scored."""
     from dataclasses import replace
 
@@ -96,14 +96,17 @@ def test_psth_bin_size_that_leaves_under_two_bins_in_the_trials_is_refused(tiny,
     assert cli.main(args + ["--psth-bin-size", "0.06", "--output", str(d / "psth_refused.json")]) == 2
     err = capsys.readouterr().err
     assert "--psth-bin-size: 0.06 s leaves 1 whole bin(s) in the covered trial length" in err, err
-    assert ", 5 trials), and the PSTH correlation needs at least 2" in err, err
+    assert ", 5 trials), and the PSTH correlation needs at least 3 (over 2 it is +1 or -1" in err, err
     suggested = err.split("expected a bin of at most ")[1].split(" s")[0]
-    assert float(suggested) <= 0.05, err
+    assert float(suggested) <= 0.1 / 3, err
     assert not (d / "psth_refused.json").exists()
-    # the suggested bin fits: two bins per trial, scored
+    # two bins are refused too: each unit's PSTH correlation over 2 bins was +1 or -1, whatever the PSTHs
+    assert cli.main(args + ["--psth-bin-size", "0.05", "--output", str(d / "psth_refused.json")]) == 2
+    assert "leaves 2 whole bin(s)" in capsys.readouterr().err
+    # the suggested bin fits: three bins per trial, scored
     assert cli.main(args + ["--psth-bin-size", suggested, "--output", str(d / "psth_fits.json")]) == 0
     metrics = json.loads((d / "psth_fits.json").read_text())
-    assert metrics["psth_n_bins"] == 2, metrics
+    assert metrics["psth_n_bins"] == 3, metrics
     assert metrics["psth_n_trials_used"] == 5 and metrics["psth_corr_mean"] is not None, metrics
 
 
@@ -154,7 +157,8 @@ def test_default_bin_size_longer_than_the_windows_is_noted(tiny, capsys):
     assert len(notes) == 1, printed
     assert "binned_count_corr_mean" in notes[0] and "pairwise_corr_r" in notes[0], notes
     assert "the default --bin-size 0.1 s leaves 1 whole bin(s) in the generated windows" in notes[0], notes
-    assert "; pass a --bin-size of at most 0.0499" in notes[0], notes  # the window is 25.6..25.7 s in float
+    # 3 bins (a correlation over 2 is +1 or -1); the window is 25.6..25.7 s in float
+    assert "; pass a --bin-size of at most 0.0333" in notes[0], notes
     # windows that hold the bins: no note
     assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb")]) == 0
     assert "note: " not in capsys.readouterr().out
@@ -234,7 +238,7 @@ def test_figure_uses_the_bins_the_metrics_used(tiny, capsys):
     write_nwb(replace(load_recording(d / "real.npz"), trials=gen.support[:5].copy()), d / "real_trials_fig.nwb")
     runs = ((["--real", str(d / "real.npz"), "--bin-size", "0.5"], "binned rate, 500 ms bins"),
             (["--real", str(d / "real.npz")], "binned rate, 100 ms bins"),
-            (["--real", str(d / "real_trials_fig.nwb"), "--psth-bin-size", "0.05"], "PSTH over 5 trials, 50 ms bins"),
+            (["--real", str(d / "real_trials_fig.nwb"), "--psth-bin-size", "0.03"], "PSTH over 5 trials, 30 ms bins"),
             (["--real", str(d / "real_trials_fig.nwb")], "PSTH over 5 trials, 10 ms bins"))
     for k, (extra, expected) in enumerate(runs):
         assert cli.main(["evaluate", "--generated", str(d / "gen.nwb"), "--figure", str(d / f"fig{k}.png"),

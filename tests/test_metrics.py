@@ -386,7 +386,7 @@ def test_the_longest_bin_check_bins_fit_suggests_fits():
         with pytest.raises(FidelityInputError, match="expected a bin of at most") as info:
             check_bins_fit(1e6, seg, "--bin-size", "the binned metrics")
         suggested = float(re.search(r"at most (\S+) s", str(info.value)).group(1))
-        assert suggested > 0.99 * length / 2, (length, suggested)
+        assert suggested > 0.99 * length / 3, (length, suggested)  # 3 bins: a correlation over 2 is +-1
         check_bins_fit(suggested, seg, "--bin-size", "the binned metrics")  # the suggested bin fits
 
 
@@ -542,7 +542,8 @@ def test_fano_factor_by_hand():
     # b: real var 0 -> 0; generated mean 1, var (1 + 9 + 1 + 1)/3 = 4 -> 4; c: silent -> undefined
     assert out["fano_real_per_unit"] == [pytest.approx(2.0), pytest.approx(0.0), None]
     assert out["fano_generated_per_unit"] == [pytest.approx(0.0), pytest.approx(4.0), None]
-    assert out["fano_corr"] == pytest.approx(-1.0)
+    # two units defined in both: a Pearson r of two points is +1 or -1 whatever they are (it said -1.0): undefined
+    assert math.isnan(out["fano_corr"])
     assert out["fano_mean_abs_diff"] == pytest.approx(3.0)
     assert out["fano_n_units_undefined"] == 1 and out["fano_n_samples"] == 4 and out["fano_mode"] == "bins"
     # trial mode: trials [0, .5) and [.5, 1): a real counts (4, 0): mean 2, sample var 8 -> 4

@@ -699,7 +699,7 @@ def cmd_evaluate(args) -> int:
                          f"generated from), whatever --split says; to compare the {args.split} windows, generate "
                          f"them (neuroformer generate --split {args.split}), or pass --model")
     ci_block_s = _ci_block_s(args)
-    from .metrics.fidelity import (_check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
+    from .metrics.fidelity import (MIN_CORR_POINTS, _check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
                                    support_segments, width_at_most)
 
     # the numbers first: they were refused only after both recordings (and the model) were read
@@ -792,11 +792,12 @@ def cmd_evaluate(args) -> int:
         if not str(err).startswith("generated.time_support:"):
             raise
         raise ValueError("--real:" + str(err).removeprefix("generated.time_support:")) from None
-    if chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < 2:
+    if chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < MIN_CORR_POINTS:
         raise ValueError(
             f"--psth-bin-size: {args.psth_bin_size:g} s leaves {metrics['psth_n_bins']} whole bin(s) in the covered "
             f"trial length ({metrics['psth_duration_s']:g} s, {metrics['psth_n_trials_used']} trials), and the PSTH "
-            f"correlation needs at least 2; expected a bin of at most {width_at_most(metrics['psth_duration_s'] / 2)} s")
+            f"correlation needs at least {MIN_CORR_POINTS} (over 2 it is +1 or -1 whatever the PSTHs); expected a bin "
+            f"of at most {width_at_most(metrics['psth_duration_s'] / MIN_CORR_POINTS)} s")
     metrics["isi_ks_floor_source"] = source
     same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it
@@ -1742,10 +1743,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "no figure without either)")
     e.add_argument("--bin-size", type=float,
                    help="bin width for count correlations, Fano factors and pairwise correlations, s; a given one "
-                        "must fit at least 2 bins in the generated windows (default: 0.1; when it does not fit, a note "
+                        "must fit at least 3 bins in the generated windows (default: 0.1; when it does not fit, a note "
                         "names the metrics left undefined)")
     e.add_argument("--psth-bin-size", type=float,
-                   help="PSTH bin width, s; a given one must fit at least 2 bins in the covered trials (default: 0.01)")
+                   help="PSTH bin width, s; a given one must fit at least 3 bins in the covered trials (default: 0.01)")
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")

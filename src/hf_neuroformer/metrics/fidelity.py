@@ -93,7 +93,12 @@ def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
     return float(bin_size)
 
 
-def bins_fit_problem(bin_size: float, segments: np.ndarray, what: str, need: int = 2):
+#: fewest values a Pearson r is computed over: with 2 it is +1 or -1 whatever they are (so the
+#: binned metrics need 3 bins, the PSTH correlation 3 bins per trial, fano_corr / rate_corr 3 units)
+MIN_CORR_POINTS = 3
+
+
+def bins_fit_problem(bin_size: float, segments: np.ndarray, what: str, need: int = MIN_CORR_POINTS):
     """Why ``bin_size`` (s) is too long for ``segments`` (``(n, 2)`` float64 s), or None.
 
     Returns:
@@ -115,7 +120,7 @@ def bins_fit_problem(bin_size: float, segments: np.ndarray, what: str, need: int
     return why, (max(fits) if fits else None)
 
 
-def check_bins_fit(bin_size: float, segments: np.ndarray, field: str, what: str, need: int = 2) -> None:
+def check_bins_fit(bin_size: float, segments: np.ndarray, field: str, what: str, need: int = MIN_CORR_POINTS) -> None:
     """Refuse a ``bin_size`` (s) that tiles ``segments`` (``(n, 2)`` float64 s) with fewer than
     ``need`` whole bins, which ``what`` (the metrics that use it) needs (:func:`bins_fit_problem`).
 
@@ -268,9 +273,11 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r of two equal-length vectors; NaN with fewer than 2 values or a constant one."""
+    """Pearson r of two equal-length vectors; NaN with fewer than :data:`MIN_CORR_POINTS` (3)
+    values (two points always give r = +1 or -1, whatever they are: fano_corr over two units,
+    a PSTH correlation over two bins) or a constant one."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if x.size < MIN_CORR_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     dx, dy = x - x.mean(), y - y.mean()
     den = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
@@ -301,7 +308,8 @@ def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> 
     counted.
 
     Returns:
-        dict with ``rate_corr`` (Pearson r, NaN if either rate vector is constant),
+        dict with ``rate_corr`` (Pearson r, NaN if either rate vector is constant or there are
+        fewer than 3 units),
         ``real_rates``, ``generated_rates`` (lists, Hz), ``rate_ratio_per_unit`` (list, ``None``
         where the recorded rate is 0), ``rate_ratio_median``, ``rate_log2_ratio_mean_abs``,
         ``n_units_silent_real_only``, ``n_units_silent_generated_only``, ``n_units_silent_both``.
@@ -455,8 +463,9 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
     n_bins = n_full_bins(duration, bin_size)
     out.update(psth_n_trials_used=len(used), psth_duration_s=duration, psth_n_bins=n_bins,
                psth_n_trials_cut=n_cut)
-    if n_bins < 2:
-        out["psth_reason"] = f"the covered trial length ({duration} s) holds fewer than 2 bins of {bin_size} s"
+    if n_bins < MIN_CORR_POINTS:  # over 2 bins each unit's r is +1 or -1, whatever the PSTHs
+        out["psth_reason"] = (f"the covered trial length ({duration} s) holds fewer than {MIN_CORR_POINTS} bins of "
+                              f"{bin_size} s")
         return out
     pr = trial_psth(real, used, bin_size, duration)
     pg = trial_psth(generated, used, bin_size, duration)
@@ -721,7 +730,7 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
 
     Returns:
         dict with ``fano_real_per_unit``, ``fano_generated_per_unit``, ``fano_corr`` (Pearson r
-        over units defined in both), ``fano_mean_abs_diff`` (mean ``|F_gen - F_real|`` over
+        over units defined in both; NaN with fewer than 3), ``fano_mean_abs_diff`` (mean ``|F_gen - F_real|`` over
         those units), ``fano_real_mean``, ``fano_generated_mean``, ``fano_n_units_undefined``
         (units undefined in either), ``fano_mode``, ``fano_bin_size_s`` (``None`` in trial
         mode), ``fano_n_samples`` (bins or trials), ``fano_n_partial_bins_dropped``,
@@ -788,7 +797,7 @@ def pairwise_correlation_structure(real: SpikeRecording, generated: SpikeRecordi
 
     Returns:
         dict with ``pairwise_corr_r`` (Pearson r between the two upper triangles; NaN with
-        fewer than 2 pairs or a constant triangle), ``pairwise_corr_mean_abs_diff`` (mean
+        fewer than 3 pairs or a constant triangle), ``pairwise_corr_mean_abs_diff`` (mean
         ``|c_gen - c_real|`` over pairs), ``pairwise_corr_real_mean``,
         ``pairwise_corr_generated_mean``, ``pairwise_n_pairs``, ``pairwise_n_units_used``,
         ``pairwise_n_units_excluded``, ``pairwise_n_bins``, ``pairwise_bin_size_s``,
