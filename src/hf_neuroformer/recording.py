@@ -116,6 +116,17 @@ def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
     return names, changed
 
 
+def session_from_file(session: str, stem: str) -> str:
+    """A session name read from a file (an NWB identifier, a ``.npz`` ``session`` key) made fit for
+    a unit token ``"<session>/<unit name>"``: each run of whitespace and each ``/`` replaced by
+    ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``, ``"mouse12/day3"`` -> ``"mouse12_day3"``),
+    since the command-line user cannot rename it; one of whitespace only gives the file's
+    ``stem`` instead (its whitespace replaced too); an empty one stays ``""``."""
+    session = str(session)
+    session = names_without_whitespace([session if session.strip() or not session else stem])[0][0]
+    return session.replace("/", "_")
+
+
 def _as_name_list(names, what: str) -> list:
     """A list of per-unit names; a single string is refused (it would be split into characters)."""
     if isinstance(names, (str, bytes)) or (isinstance(names, np.ndarray) and names.ndim == 0):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..recording import RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace
+from ..recording import RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace, session_from_file
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -214,13 +214,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             ses = _npz_member(z, "session", path)
             if ses.size != 1:
                 raise RecordingValidationError(f"session: expected one string in {path}, got shape {ses.shape}")
-            # as read_nwb does an identifier's: each run of whitespace and each '/' replaced by '_', since a unit
-            # token '<session>/<unit name>' holds neither in its session and the command cannot rename it
-            # ("mouse1/day2" was kept, and the tokenizer refused it with a fix only Python can apply)
-            # (one of whitespace only gives the file stem, as in read_nwb; an empty one stays "")
-            session = str(ses.reshape(-1)[0])
-            session = names_without_whitespace([session if session.strip() or not session else path.stem])[0][0]
-            fields["session"] = session.replace("/", "_")
+            # as read_nwb does an identifier's ("mouse1/day2" was kept, and the tokenizer refused it with a
+            # fix only Python can apply)
+            fields["session"] = session_from_file(str(ses.reshape(-1)[0]), path.stem)
         extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")

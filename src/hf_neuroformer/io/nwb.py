@@ -137,7 +137,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
-                         session_values)
+                         session_from_file, session_values)
 from .arrays import repeated_spikes_per_unit, warn_if_not_seconds
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -797,13 +797,9 @@ def read_nwb(
                 session = str(nwb.session_id)
             else:
                 session = str(nwb.identifier or "") or path.stem
-            # an identifier such as "Mouse 12 day 3" made every unit token refused for its whitespace,
-            # and `neuroformer train --data` had no way to rename it; the readers' rule for names
-            # (one of only whitespace, such as an identifier "   ", gives the file stem instead, with
-            # its whitespace replaced as well; an empty session stored by write_nwb stays "")
-            session = names_without_whitespace([session if session.strip() or not session else path.stem])[0][0]
-            # and '/' (an identifier "mouse12/day3"), which separates the session from the unit name in a unit token
-            session = session.replace("/", "_")
+            # an identifier such as "Mouse 12 day 3" (or "mouse12/day3") made every unit token refused, and
+            # `neuroformer train --data` had no way to rename it (an empty session stored by write_nwb stays "")
+            session = session_from_file(session, path.stem)
 
     if time_domain is None:
         lo = [spike_times.min()] if spike_times.size else []
