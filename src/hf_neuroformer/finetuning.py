@@ -1155,15 +1155,14 @@ def _check_not_diverged(trainer, out: Path, ckpt: Path, learning_rate: float, ev
     Raises:
         ValueError: naming ``learning_rate`` (``--learning-rate``) and its value, the targets
             predicted as NaN and the first non-finite weight tensor; nothing is written."""
-    import torch
+    from .analysis._batches import nonfinite_weights
 
-    bad = [n for n, q in trainer.model.named_parameters() if not bool(torch.isfinite(q).all())]
+    bad, total = nonfinite_weights(trainer.model)
     targets = list(getattr(trainer.compute_metrics, "nonfinite_targets", None) or [])
     if not (bad or targets):
         return
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
-    total = sum(1 for _ in trainer.model.parameters())
     what = ([f"it predicts NaN or inf for {targets} on the validation windows"] if targets else []) + (
         [f"{len(bad)} of {total} weight tensors hold NaN or infinite values (first: {bad[0]})"] if bad else [])
     raise ValueError(

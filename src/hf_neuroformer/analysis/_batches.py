@@ -11,6 +11,15 @@ from ..configuration_neuroformer import is_whole_number
 from ..recording import SpikeRecording
 
 
+def nonfinite_weights(model):
+    """``(names, total)``: the names of ``model``'s parameter tensors holding NaN or infinite
+    values (in ``named_parameters`` order) and how many parameter tensors it has."""
+    import torch
+
+    names = [n for n, q in model.named_parameters() if not bool(torch.isfinite(q).all())]
+    return names, sum(1 for _ in model.parameters())
+
+
 def check_finite_weights(model, model_dir, flag: str = "--model",
                          gives: str = "every attention weight and embedding it gives") -> None:
     """Refuse a model whose weights hold NaN or infinite values (a diverged run, which ``train``
@@ -28,11 +37,8 @@ def check_finite_weights(model, model_dir, flag: str = "--model",
         ValueError: naming ``flag``, the directory, how many weight tensors are not finite and
             the first, and what to do.
     """
-    import torch
-
-    names = [n for n, q in model.named_parameters() if not bool(torch.isfinite(q).all())]
+    names, total = nonfinite_weights(model)
     if names:
-        total = sum(1 for _ in model.parameters())
         where = f"{flag}: " + ("" if model_dir is None else f"{str(model_dir)!r}: ")
         raise ValueError(f"{where}{len(names)} of {total} weight tensors hold NaN or infinite "
                          f"values (first: {names[0]}): its training diverged (see train_loss in training_log.json), "
