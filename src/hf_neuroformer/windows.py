@@ -665,11 +665,11 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
         # grid; an unrounded start + w (0.2 + 0.07 = 0.27000000000000002) counted a spike at the
         # end of a split's last window as covered, though no window holds it
         starts = on_time_grid(starts)
+        ends = window_ends(starts, w)
         j = np.searchsorted(starts, t, side="right") - 1  # the latest window starting at or before t
-        covered = ((j >= 0) & (t < window_ends(starts[np.clip(j, 0, None)], w)) if len(starts)
-                   else np.zeros(len(t), bool))
+        covered = (j >= 0) & (t < ends[np.clip(j, 0, None)]) if len(starts) else np.zeros(len(t), bool)
         sec = _union_length(seg)  # the union of the segments against the union of the windows
-        win = _union_length(np.stack([starts, starts + w], 1)) if len(starts) else 0.0
+        win = _union_length(np.stack([starts, ends], 1)) if len(starts) else 0.0
         out[split] = {"n_spikes": int(len(t)), "n_spikes_outside_windows": int((~covered).sum()),
                       "seconds": float(sec), "seconds_outside_windows": float(max(sec - win, 0.0))}
     return out
