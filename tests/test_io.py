@@ -297,6 +297,19 @@ def test_nwb_round_trip_small(tmp_path):
     assert back.n_units == 4 and np.sum(back.unit_ids == 3) == np.sum(rec.unit_ids == 3)
 
 
+def test_nwb_round_trip_stimulus_without_intervals(tmp_path):
+    # a restrict() to a span that no stimulus interval overlaps leaves ids=[] and intervals (0, 2):
+    # write_nwb failed inside hdmf ("could not resolve dtype for VectorData 'stimulus_id'")
+    rec = _small_recording().restrict(0.0, 4.0)
+    assert rec.stimulus.ids.size == 0 and rec.stimulus.intervals.shape == (0, 2)
+    back = read_nwb(write_nwb(rec, tmp_path / "pre.nwb"))
+    _assert_same(rec, back)
+    assert back.stimulus is not None
+    assert back.stimulus.ids.dtype == np.int64 and back.stimulus.ids.shape == (0,)
+    assert back.stimulus.intervals.shape == (0, 2)
+    assert back.stimulus.names == rec.stimulus.names == ["grating", "blank"]
+
+
 def test_nwb_round_trip_a2929_and_overwrite(tmp_path, a2929):
     path = tmp_path / "a2929.nwb"
     write_nwb(a2929, path)

@@ -1009,8 +1009,12 @@ def write_nwb(
                                          unit="grey level", description=stim.description or "stimulus frames"))
         if stim.ids is not None and stim.intervals is not None:
             table = TimeIntervals(name=STIMULUS_TABLE, description=stim.description or _STIMULUS_TABLE_DESCRIPTION)
-            table.add_column("stimulus_id", "category index (into the stimulus names)")
-            table.add_column("stimulus_name", "category name")
+            # no rows (a restrict() to a span without a stimulus interval): hdmf cannot infer a column's
+            # dtype from no values and failed with "could not resolve dtype for VectorData 'stimulus_id'"
+            empty = len(stim.intervals) == 0
+            table.add_column("stimulus_id", "category index (into the stimulus names)",
+                             **({"data": np.zeros(0, dtype=np.int64)} if empty else {}))
+            table.add_column("stimulus_name", "category name", **({"data": np.zeros(0, dtype=str)} if empty else {}))
             names = stim.names or []
             for i, (a, b) in zip(stim.ids, stim.intervals):
                 nm = names[int(i)] if int(i) < len(names) else f"id{int(i)}"
