@@ -594,3 +594,18 @@ def test_stimulus_ids_must_be_category_indices(shared_data, tmp_path):
     ok = SpikeRecording(**base, stimulus=dataclasses.replace(stim, ids=ids.astype(np.float64)))
     back = read_nwb(write_nwb(ok, tmp_path / "whole_float_ids.nwb"))
     np.testing.assert_array_equal(back.stimulus.ids, ids)
+
+
+def test_stimulus_frames_given_as_lists_restrict_like_arrays():
+    """Stimulus.frame_times (and frames) given as Python lists passed validation, then restrict()
+    failed with "'>=' not supported between instances of 'list' and 'float'" (and frames[m] with
+    "only integer scalar arrays can be converted"); they are arrays in the recording now."""
+    frames = [[[0.0, 1.0]], [[2.0, 3.0]], [[4.0, 5.0]]]  # 3 frames of 1 x 2 pixels
+    stim = Stimulus(frames=frames, frame_times=[0.0, 1.0, 2.0])
+    rec = SpikeRecording([0.5, 2.5], [0, 0], time_domain=(0.0, 3.0), stimulus=stim)
+    assert isinstance(rec.stimulus.frame_times, np.ndarray) and rec.stimulus.frame_times.dtype == np.float64
+    assert isinstance(rec.stimulus.frames, np.ndarray) and rec.stimulus.frames.shape == (3, 1, 2)
+    part = rec.restrict(0.5, 3.0)
+    np.testing.assert_array_equal(part.stimulus.frame_times, [1.0, 2.0])
+    np.testing.assert_array_equal(part.stimulus.frames, [[[2.0, 3.0]], [[4.0, 5.0]]])
+    assert stim.frame_times == [0.0, 1.0, 2.0]  # the caller's Stimulus is left as given

@@ -423,6 +423,15 @@ class SpikeRecording:
             # a copy: the caller's Stimulus is left as given
             self.stimulus = dataclasses.replace(
                 self.stimulus, intervals=_as_interval_rows(self.stimulus.intervals, "stimulus.intervals"))
+        if self.stimulus is not None and any(v is not None and not isinstance(v, np.ndarray)
+                                             for v in (self.stimulus.frame_times, self.stimulus.frames)):
+            # lists passed validation, then restrict() failed with "'>=' not supported between instances of
+            # 'list' and 'float'"; arrays in a copy (the caller's Stimulus is left as given)
+            st = self.stimulus
+            self.stimulus = dataclasses.replace(
+                st, frames=None if st.frames is None else np.asarray(st.frames),
+                frame_times=None if st.frame_times is None else _as_float64(st.frame_times, "stimulus.frame_times",
+                                                                             "frame onsets in seconds"))
         self.validate()
 
     # ------------------------------------------------------------------ validation
