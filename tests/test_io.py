@@ -164,6 +164,19 @@ def test_steinmetz_counts_match_file(shared_data, steinmetz):
         np.testing.assert_array_equal(got, counts[k])
 
 
+def test_steinmetz_file_name_with_spaces_gives_a_session_without_whitespace(shared_data, tmp_path):
+    # the default session was the file stem as it is: "NS sp count" made `neuroformer prepare --data
+    # "NS sp count.mat"` refuse every unit token, with no flag to rename the session
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts, label = f["sp_count"][:3], f["label"][:3]
+    with h5py.File(tmp_path / "NS sp count.mat", "w") as f:
+        f["sp_count"], f["label"] = counts, label
+    rec = read_steinmetz_spcount(tmp_path / "NS sp count.mat")
+    assert rec.session == "NS_sp_count"
+    assert load_recording(tmp_path / "NS sp count.mat").session == "NS_sp_count"
+    assert read_steinmetz_spcount(tmp_path / "NS sp count.mat", session="given").session == "given"
+
+
 def test_binned_placement_is_seeded(shared_data):
     with h5py.File(shared_data(STEINMETZ), "r") as f:
         counts = f["sp_count"][:20]

@@ -22,7 +22,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from ..recording import RecordingValidationError, SpikeRecording
+from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
 
 __all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
 
@@ -174,7 +174,8 @@ def read_steinmetz_spcount(
         path: ``NS_sp_count.mat``.
         bin_size: bin width, seconds (not stored in the file; default 0.01).
         seed, trial_gap, placement: see :func:`from_binned_counts`.
-        session: session name; default the file stem.
+        session: session name; default the file stem, each run of whitespace replaced by ``_``
+            (a unit token ``"<session>/<unit name>"`` cannot hold whitespace).
 
     Returns:
         SpikeRecording with one unit per ``sp_count`` unit (``"unit{i}"``) and one trial per
@@ -241,7 +242,8 @@ def read_steinmetz_spcount(
         seed=seed,
         placement=placement,
         trial_info=info,
-        session=session or path.stem,
+        # whitespace replaced, as for .npz and tables: "NS sp count" made every unit token refused
+        session=session or names_without_whitespace([path.stem])[0][0],
     )
     rec.session_info = {k: _as_number(v) for k, v in session_info.items()}
     return rec
