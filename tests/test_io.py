@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from hf_neuroformer.io import (
     write_npz,
     write_nwb,
 )
-from hf_neuroformer.recording import BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus
+from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
 from tiny_configs import quiet
 
@@ -321,6 +322,27 @@ def test_nwb_round_trip_stimulus_without_intervals(tmp_path):
     assert back.stimulus.ids.dtype == np.int64 and back.stimulus.ids.shape == (0,)
     assert back.stimulus.intervals.shape == (0, 2)
     assert back.stimulus.names == rec.stimulus.names == ["grating", "blank"]
+
+
+def test_write_nwb_names_behaviour_events_and_trial_columns_nwb_cannot_hold(tmp_path):
+    # NWB names hold no '/' or ':' and are not empty: write_nwb failed inside hdmf ("name 'x:y' cannot contain
+    # a '/' or ':'", "name parameter cannot be an empty string", "expected bytes, str found") without
+    # saying which field, and the events check covered '/' only
+    rec = _small_recording()
+    speed = rec.behaviour["speed"]
+    for field, kw in [("behaviour['pos:x']", {"behaviour": {"pos:x": speed}}),
+                      ("behaviour['']", {"behaviour": {"": speed}}),
+                      ("events['lick:left']", {"events": {"lick:left": EventSeries(np.array([1.0]))}}),
+                      ("events['']", {"events": {"": EventSeries(np.array([1.0]))}})]:
+        bad = replace(rec, **kw)
+        with pytest.raises(ValueError, match=re.escape(field) + r": NWB names cannot"):
+            write_nwb(bad, tmp_path / "bad.nwb")
+        assert not (tmp_path / "bad.nwb").exists()
+    info = dict(rec.trial_info, **{"a/b": np.array([1, 2, 3]), "": np.array([4, 5, 6])})
+    with pytest.warns(UserWarning, match=r"skipped trial_info\['a/b'\]: NWB names cannot") as rec_warn:
+        back = read_nwb(write_nwb(replace(rec, trial_info=info), tmp_path / "ok.nwb"))
+    assert any("skipped trial_info['']" in str(w.message) for w in rec_warn)
+    assert sorted(back.trial_info) == sorted(rec.trial_info)
 
 
 def test_nwb_round_trip_a2929_and_overwrite(tmp_path, a2929):

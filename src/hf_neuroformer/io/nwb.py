@@ -853,6 +853,15 @@ def _read_epoch_intervals(table) -> Dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------- writer
+def _nwb_name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot name an NWB object or column (``"be empty"``, ``"contain '/' or ':'"``), or None."""
+    if name == "":
+        return "be empty"
+    if "/" in name or ":" in name:
+        return "contain '/' or ':'"
+    return None
+
+
 def _simple_for_nwb(name: str, values, n: int, what: str):
     """Return a list fit for an NWB column, or ``None`` (with a warning) when it is not simple."""
     arr = np.asarray(values)
@@ -908,7 +917,8 @@ def write_nwb(
       ``description``; frames and frame times.
 
     Not kept (each with a warning at write time): ``trial_info`` columns named ``start_time``,
-    ``stop_time``, ``tags``, ``timeseries`` or ``id`` (reserved by NWB), and columns that are not
+    ``stop_time``, ``tags``, ``timeseries`` or ``id`` (reserved by NWB), or ``""`` or with ``/`` or
+    ``:`` (not NWB names), and columns that are not
     1-D numeric, boolean or string (object arrays of mixed types, 2-D columns).
 
     The file is written to a temporary file in the same folder, then moved into place with
@@ -937,7 +947,8 @@ def write_nwb(
             :func:`hf_neuroformer.generate_spikes` returns with ``num_samples > 1``: write each
             sample to its own file).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ValueError: ``scratch`` uses the reserved name.
+        ValueError: ``scratch`` uses the reserved name; a ``behaviour`` or ``events`` name that is
+            empty or holds ``/`` or ``:`` (not an NWB name; the message names the entry).
         RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`.
     """
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
@@ -958,6 +969,10 @@ def write_nwb(
         if scratch and reserved in scratch:
             raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")
     recording.validate()
+    for field, names in (("behaviour", recording.behaviour), ("events", recording.events)):
+        for name in names:  # hdmf said only "name 'x:y' cannot contain a '/' or ':'", or failed inside h5py for ''
+            if problem := _nwb_name_problem(name):
+                raise ValueError(f"{field}[{name!r}]: NWB names cannot {problem}; rename the {field} entry")
     nwb = NWBFile(
         session_description=description,
         identifier=str(recording.session) or str(uuid.uuid4()),
@@ -985,6 +1000,9 @@ def write_nwb(
         for name, vals in recording.trial_info.items():
             if name in _INTERVAL_BASE_COLUMNS or name == "id":
                 warnings.warn(f"write_nwb: skipped trial_info[{name!r}]: the name is reserved by NWB")
+                continue
+            if problem := _nwb_name_problem(name):
+                warnings.warn(f"write_nwb: skipped trial_info[{name!r}]: NWB names cannot {problem}")
                 continue
             col = _simple_for_nwb(name, vals, n, "trial_info")
             if col is not None:
