@@ -120,3 +120,20 @@ def test_linear_track_fitted_on_train_running_windows_masks_the_lift_off(track):
     assert not tr.contains(np.array([[np.nan, np.nan]]))[0]
     with pytest.raises(ValueError, match="xy"):
         LinearTrack.fit(xy[:5])
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_a_first_record_starting_with_a_newline_byte_is_not_taken_for_the_header(tmp_path, newline):
+    """The header ends with one line break; every \\n / \\r byte after '<End settings>' was skipped,
+    so a first record whose time began with byte 0x0A or 0x0D (time 10 or 13 ticks, or any time
+    whose low byte is one of them) lost a byte and the file was refused as "left over" bytes."""
+    rec = np.zeros(3, dtype=[("time", "<u4"), ("x", "<u2"), ("y", "<u2"), ("x2", "<u2"), ("y2", "<u2")])
+    rec["time"] = [0x0D0A, 0x0D0A + 1000, 0x0D0A + 2000]  # little-endian: the first bytes are 0x0A 0x0D
+    rec["x"], rec["y"] = [10, 11, 12], [20, 21, 22]
+    path = tmp_path / "trajectory.videoPositionTracking"
+    path.write_bytes(b"<Start settings>" + newline + b"clockrate: 30000" + newline + b"<End settings>" + newline
+                     + rec.tobytes())
+    times, xy, header = read_position_tracking(path)
+    np.testing.assert_array_equal(times, rec["time"] / 30000.0)
+    np.testing.assert_array_equal(xy, [[10, 20], [11, 21], [12, 22]])
+    assert header["clockrate"] == "30000"

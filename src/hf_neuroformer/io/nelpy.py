@@ -96,8 +96,12 @@ def read_position_tracking(path):
             key, val = line.split(":", 1)
             header[key.strip()] = val.strip()
     k += len(_END)
-    while raw[k:k + 1] in (b"\n", b"\r"):
-        k += 1
+    # one line break ends the header; the records start right after it (skipping every \n / \r byte
+    # ate the first bytes of a record whose time began with 0x0A or 0x0D)
+    for eol in (b"\r\n", b"\n", b"\r"):
+        if raw.startswith(eol, k):
+            k += len(eol)
+            break
     body = raw[k:]
     if len(body) % _RECORD.itemsize:
         raise RecordingValidationError(
