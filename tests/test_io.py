@@ -969,6 +969,19 @@ def test_npz_session_key_with_slash_or_whitespace_is_made_a_token_session(a2929,
     assert load_recording(tmp_path / "a.npz", session="given").session == "given"  # a given one is kept
 
 
+def test_npz_byte_string_names_areas_and_session_are_decoded(a2929, tmp_path):
+    """Names saved as byte strings (dtype 'S', as h5py / MATLAB exports and np.array(..., dtype='S') give)
+    were read with str(): unit 'cell_a' became "b'cell_a'", area "b'CA1'" and session "b'mouse1'"."""
+    rec = a2929.select_units(range(2)).restrict(600.0, 660.0)
+    np.savez(tmp_path / "s.npz", spike_times=rec.spike_times, unit_ids=rec.unit_ids,
+             unit_names=np.array([b"cell_a", b"cell_b"]), unit_areas=np.array([b"CA1", b"ADn"]),
+             session=np.array(b"mouse1"))
+    back = read_npz(tmp_path / "s.npz")
+    assert back.unit_names == ["cell_a", "cell_b"]
+    assert back.unit_areas == ["CA1", "ADn"]
+    assert back.session == "mouse1"
+
+
 def test_steinmetz_session_accuracy_is_kept_not_warned_about(shared_data):
     """The subset's one-value dataset `accuracy` (the mouse's fraction of correct trials) was
     skipped with "not one value per trial" on every command that read the file; it is the

@@ -148,7 +148,8 @@ def warn_if_not_seconds(rec: SpikeRecording, what: str, fix: str, stacklevel: in
 def read_npz(path, **kwargs) -> SpikeRecording:
     """Read a ``.npz`` file with keys ``spike_times`` and ``unit_ids``.
 
-    Optional keys: ``unit_names`` (``(n_units,)`` str), ``unit_areas`` (``(n_units,)`` str),
+    Optional keys: ``unit_names`` (``(n_units,)`` str; byte strings are decoded as UTF-8, here
+    and in ``unit_areas`` and ``session``), ``unit_areas`` (``(n_units,)`` str),
     ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str, each run of whitespace and
     each ``/`` replaced by ``_`` as :func:`~hf_neuroformer.io.nwb.read_nwb` does an identifier's;
     without it, the file's stem with whitespace replaced by ``_``, as NWB files without an
@@ -196,9 +197,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             )
         fields = {"spike_times": st, "unit_ids": _npz_member(z, "unit_ids", path)}
         if "unit_names" in keys:
-            fields["unit_names"] = [str(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
+            fields["unit_names"] = [_text(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
         if "unit_areas" in keys:
-            fields["unit_areas"] = [str(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
+            fields["unit_areas"] = [_text(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
         if "time_domain" in keys:
             td = _npz_member(z, "time_domain", path)
             try:
@@ -216,7 +217,7 @@ def read_npz(path, **kwargs) -> SpikeRecording:
                 raise RecordingValidationError(f"session: expected one string in {path}, got shape {ses.shape}")
             # as read_nwb does an identifier's ("mouse1/day2" was kept, and the tokenizer refused it with a
             # fix only Python can apply)
-            fields["session"] = session_from_file(str(ses.reshape(-1)[0]), path.stem)
+            fields["session"] = session_from_file(_text(ses.reshape(-1)[0]), path.stem)
         extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
@@ -225,6 +226,12 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     fields.setdefault("session", names_without_whitespace([path.stem])[0][0])
     fields.update(kwargs)
     return from_arrays(**fields)
+
+
+def _text(v) -> str:
+    """One name of a ``.npz`` member as text: byte strings (dtype ``S``, as h5py / MATLAB exports give)
+    decoded as UTF-8 (``str()`` made ``b"CA1"`` the name ``"b'CA1'"``)."""
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
 def _npz_member(z, key: str, path: Path) -> np.ndarray:
