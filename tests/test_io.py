@@ -754,6 +754,14 @@ def test_from_dataframe_names_and_ints(tmp_path):
         from_dataframe(pd.DataFrame({"unit": [1]}))
 
 
+def test_from_dataframe_byte_string_unit_labels_are_decoded(tmp_path):
+    # a binary column (parquet written by other tools, h5py strings) gave units "b'cell_a'" (str() of bytes)
+    df = pd.DataFrame({"time": [0.5, 0.1, 0.3], "unit": [b"cell_b", b"cell_a", b"cell_b"]})
+    rec = from_dataframe(df)
+    assert rec.unit_names == ["cell_a", "cell_b"]
+    np.testing.assert_array_equal(rec.unit_ids, [0, 1, 1])
+
+
 def test_npz_round_trip(tmp_path):
     rec = _small_recording()  # epochs, trials, behaviour and stimulus, which .npz cannot hold
     # what .npz cannot hold is named, not dropped without a word (trials written to .npz came back as

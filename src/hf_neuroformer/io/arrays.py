@@ -350,10 +350,10 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     else:
         # labels such as "cell 1" made every unit token refused (`neuroformer train --data spikes.csv` has no
         # flag to rename units)
-        names, spaced = names_without_whitespace([str(u) for u in uniques])
+        names, spaced = names_without_whitespace([_text(u) for u in uniques])  # bytes: "b'a'" before
         if spaced and "unit_names" not in kwargs:
             warnings.warn(f"{unit_col}: {len(spaced)} unit label(s) hold whitespace, replaced by '_' in the unit names "
-                          f"(e.g. {str(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
+                          f"(e.g. {_text(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
                           "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
     kwargs.setdefault("unit_names", names)
     return from_arrays(raw_times.to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
