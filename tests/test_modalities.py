@@ -550,3 +550,23 @@ def test_modality_statistics_read_the_samples_of_a_trial_that_holds_a_shorter_on
     inside = t < 10.0
     assert cfg.modalities[0]["mean"] == [pytest.approx(float(v[inside].mean()))]
     assert cfg.modalities[0]["std"] == [pytest.approx(float(v[inside].std()))]
+
+
+def test_byte_string_trial_labels_are_text_classes_that_a_config_can_save(allen):
+    """A trial column of byte strings (dtype 'S', from h5py / MATLAB) gave classes [b'o0', ...]:
+    the config then failed to save ("Object of type bytes is not JSON serializable"), after the
+    whole training run. Labels are read as text, as the text column of the same values."""
+    import dataclasses
+
+    text = np.array([f"o{v}" for v in allen.trial_info["orientation_deg"]], dtype=object)
+    rec = dataclasses.replace(allen, trial_info={**allen.trial_info, "ob": text.astype("S"), "ot": text})
+    mods = [{"name": "ob", "source": "trial:ob", "kind": "categorical"},
+            {"name": "ot", "source": "trial:ot", "kind": "categorical"}]
+    cfg = small_config(split_by="trials", modalities=mods)
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == cfg.modalities[1]["classes"] == ["o0", "o135", "o45", "o90"]
+    json.loads(cfg.to_json_string())  # saved as a model's config.json is
+    starts = rec.trials[:5, 0]
+    cols = modality_columns(rec, cfg, starts)
+    assert cols["mod_ob_ids"] == cols["mod_ot_ids"] and all(len(ids) for ids in cols["mod_ob_ids"])

@@ -297,9 +297,12 @@ def _spans(track: ModalityTrack, train: np.ndarray) -> str:
 
 
 def _label(v):
-    """A label as a JSON scalar (numpy ints/floats/strings -> Python)."""
+    """A label as a JSON scalar (numpy ints/floats/strings -> Python; byte strings decoded as UTF-8:
+    a trial column of dtype ``S`` gave classes ``b'o0'`` that no config.json could hold)."""
     if isinstance(v, np.generic):
         v = v.item()
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
     if isinstance(v, float) and v.is_integer():
         return int(v)
     return v
