@@ -425,6 +425,26 @@ def test_nwb_stimulus_rows_without_a_span_are_dropped_and_counted(tmp_path):
     assert [rec.stimulus.names[i] for i in rec.stimulus.ids] == ["c0", "c1", "c1", "c0"]
 
 
+def test_nwb_task_tables_with_their_own_task_column_keep_it(tmp_path):
+    """Several task tables are read as trials with trial_info['task'] = the table name; a column
+    'task' of the tables themselves (the task variant) was overwritten by it without a word."""
+    from pynwb.epoch import TimeIntervals
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 1.5, 2.5])
+    for name, off in (("enc_table", 0.0), ("rec_table", 2.0)):
+        table = TimeIntervals(name=name, description="a task")
+        table.add_column("task", "the task variant")
+        table.add_row(start_time=off, stop_time=off + 1.0, task="A")
+        table.add_row(start_time=off + 1.0, stop_time=off + 2.0, task="B")
+        nwb.add_time_intervals(table)
+    path = _write(nwb, tmp_path / "task_column.nwb")
+    with pytest.warns(UserWarning, match=r"trial_info: .*own column 'task' .* kept as 'task_1'"):
+        rec = read_nwb(path)
+    assert list(rec.trial_info["task"]) == ["enc", "enc", "rec", "rec"]
+    assert list(rec.trial_info["task_1"]) == ["A", "B", "A", "B"]
+
+
 def _trials_file(tmp_path, name, rows):
     """A foreign NWB file with one unit and a trials table of ``rows`` (start, stop), with a numeric
     column ``k`` (row number in the file) and a string column ``side``."""

@@ -49,7 +49,7 @@ What :func:`read_nwb` maps where
 * Trials: ``nwbfile.trials`` when present; otherwise every interval table that carries per-row
   columns besides ``start_time`` / ``stop_time`` / ``tags`` / ``timeseries`` (a task table),
   concatenated and sorted by start time, with ``trial_info["task"]`` = the table name (minus a
-  ``_table`` suffix). One table keeps its row order when its rows are ordered by start time (as
+  ``_table`` suffix; a column ``task`` of the tables themselves is kept as ``task_1``, warned). One table keeps its row order when its rows are ordered by start time (as
   :func:`write_nwb` writes them); otherwise its rows are sorted, with a warning giving the count
   moved (a :class:`SpikeRecording` holds its trials ordered by start). Rows that are no span
   (a NaN start or stop, ``stop == start``, ``stop < start``) are dropped first, with their
@@ -549,6 +549,11 @@ def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
                 parts.append(np.full(n, "", dtype=object) if is_str else np.full(n, np.nan))
         info[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
     if tagged:
+        if "task" in info:  # the tables' own column (a task variant) was overwritten without a word
+            kept = _unique_name("task", info)
+            info[kept] = info.pop("task")
+            warnings.warn(f"trial_info: the interval tables' own column 'task' is kept as {kept!r}; 'task' holds "
+                          "the name of each trial's table")
         info["task"] = np.array(task, dtype=object)
     order = np.argsort(trials[:, 0], kind="stable")
     moved = int(np.sum(order != np.arange(order.size)))
