@@ -609,3 +609,26 @@ def test_stimulus_frames_given_as_lists_restrict_like_arrays():
     np.testing.assert_array_equal(part.stimulus.frame_times, [1.0, 2.0])
     np.testing.assert_array_equal(part.stimulus.frames, [[[2.0, 3.0]], [[4.0, 5.0]]])
     assert stim.frame_times == [0.0, 1.0, 2.0]  # the caller's Stimulus is left as given
+
+
+def test_behaviour_series_without_columns_is_refused_and_skipped_by_read_nwb(tmp_path):
+    """Values of shape (n, 0) (a series with no channel) were accepted, and 'neuroformer inspect'
+    then failed inside numpy ("zero-size array to reduction operation fmin"); SpikeRecording refuses
+    them naming the series, and read_nwb skips such a TimeSeries with a warning (the file is read)."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    from hf_neuroformer.recording import BehaviourSeries
+
+    with pytest.raises(RecordingValidationError, match=r"behaviour\['b'\]\.values: expected .* at least one column"):
+        SpikeRecording([0.5], [0], time_domain=(0.0, 10.0),
+                       behaviour={"b": BehaviourSeries([0.0, 1.0], np.zeros((2, 0)))})
+    nwb = NWBFile(session_description="t", identifier="x", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.5, 1.5])
+    nwb.add_acquisition(TimeSeries(name="empty_channels", data=np.zeros((3, 0)), unit="V", timestamps=[0.0, 1.0, 2.0]))
+    nwb.add_acquisition(TimeSeries(name="speed", data=np.ones(3), unit="cm/s", timestamps=[0.0, 1.0, 2.0]))
+    with NWBHDF5IO(str(tmp_path / "f.nwb"), "w") as io:
+        io.write(nwb)
+    with pytest.warns(UserWarning, match=r"behaviour: skipped 'empty_channels': data of shape \(3, 0\)"):
+        rec = read_nwb(tmp_path / "f.nwb")
+    assert sorted(rec.behaviour) == ["speed"]
+    assert "speed" in rec.summary()

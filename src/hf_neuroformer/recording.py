@@ -353,7 +353,7 @@ class SpikeRecording:
             column that is not one value per trial; interval arrays of another shape than
             ``(n, 2)`` (names the field and the shape); a ``behaviour`` entry that is not a
             :class:`BehaviourSeries`, values that are not ``(n,)`` or ``(n, n_dims)`` with one row
-            per timestamp, timestamps that do not strictly increase; a ``stimulus`` that is not a
+            per timestamp (and at least one column), timestamps that do not strictly increase; a ``stimulus`` that is not a
             :class:`Stimulus`; ``stimulus.intervals`` that are not finite ``(n, 2)`` rows with
             ``stop > start``, ``stimulus.ids`` without one id per interval, or an id that is not an
             integer >= 0 (or has no entry in ``stimulus.names``); a time domain that does not
@@ -583,6 +583,11 @@ class SpikeRecording:
                 raise RecordingValidationError(
                     f"behaviour[{name!r}].values: expected (n_samples,) or (n_samples, n_dims), got shape "
                     f"{series.values.shape}; reshape it to (n_samples, n_dims) or give one series per variable")
+            if series.values.ndim == 2 and series.values.shape[1] == 0:
+                # accepted, it failed later inside numpy ("zero-size array to reduction operation fmin")
+                raise RecordingValidationError(
+                    f"behaviour[{name!r}].values: expected (n_samples,) or (n_samples, n_dims) with at least one "
+                    f"column, got shape {series.values.shape}; leave the series out")
             ts = series.timestamps
             if ts.ndim != 1 or series.values.shape[0] != ts.shape[0]:
                 raise RecordingValidationError(

@@ -426,8 +426,9 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     if values.dtype.kind not in "biuf":
         warnings.warn(f"behaviour: skipped {label!r}: non-numeric data of dtype {values.dtype}")
         return None
-    if values.ndim not in (1, 2):
-        warnings.warn(f"behaviour: skipped {label!r}: data of shape {values.shape}, expected 1-D or 2-D")
+    if values.ndim not in (1, 2) or (values.ndim == 2 and values.shape[1] == 0):
+        warnings.warn(f"behaviour: skipped {label!r}: data of shape {values.shape}, expected 1-D or 2-D with at "
+                      "least one column")
         return None
     values = values.astype(np.float64) * float(ts.conversion if ts.conversion is not None else 1.0)
     values = values + float(getattr(ts, "offset", 0.0) or 0.0)
