@@ -906,6 +906,31 @@ def test_interval_table_epoch_selects_the_union_of_its_rows(a2929, tmp_path):
     assert back.select_epoch("sleep_ripples").n_spikes == part.select_epoch("sleep_ripples").n_spikes > 0
 
 
+def test_restrict_keeps_an_interval_epoch_to_its_rows(a2929):
+    """After restrict() an epoch of several intervals kept the clipped span of the whole table while
+    its rows were clipped: with one ripple left select_epoch took that span (5.5 s around a 40 ms
+    ripple), with none left the whole restricted span (18 s of non-ripple data). The epoch is now
+    the span of the rows left, and an epoch none of whose rows is left is dropped."""
+    rows = a2929.epoch_intervals["sleep_ripples"]
+    k = int(np.argmax(rows[1:, 0] - rows[:-1, 1]))  # the longest gap between ripples (18.8 s)
+    one = quiet(a2929.restrict, rows[k, 0] - 0.5, rows[k, 1] + 5.0)
+    np.testing.assert_array_equal(one.epoch_intervals["sleep_ripples"], rows[k:k + 1])
+    assert one.epochs["sleep_ripples"] == (rows[k, 0], rows[k, 1])
+    rip = one.select_epoch("sleep_ripples")
+    st = a2929.spike_times
+    assert rip.time_domain == (rows[k, 0], rows[k, 1])
+    assert rip.n_spikes == int(np.sum((st >= rows[k, 0]) & (st < rows[k, 1])))
+    none = quiet(a2929.restrict, rows[k, 1] + 0.5, rows[k + 1, 0] - 0.5)
+    assert "sleep_ripples" not in none.epochs and "sleep_ripples" not in none.epoch_intervals
+    assert "sleep" in none.epochs  # an epoch of one interval is clipped as before
+    with pytest.raises(KeyError, match="sleep_ripples"):
+        none.select_epoch("sleep_ripples")
+    # built by hand with a span wider than its one row: the row is selected
+    wide = SpikeRecording([0.5, 2.5, 5.0], [0, 0, 0], time_domain=(0.0, 10.0), epochs={"x": (0.0, 10.0)},
+                          epoch_intervals={"x": [[2.0, 3.0]]})
+    assert wide.select_epoch("x").time_domain == (2.0, 3.0) and wide.select_epoch("x").n_spikes == 1
+
+
 def test_ripple_epoch_splits_keep_every_interval_that_holds_a_window(shared_data):
     """An epoch of 594 ripples (21-286 ms): one ripple too short for a window used to refuse the
     whole epoch ("blocks of 0.021 s are too short"). Now intervals shorter than a window with its

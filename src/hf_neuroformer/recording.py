@@ -846,7 +846,9 @@ class SpikeRecording:
         recorded time does not extend it, so windows there are not taken for recorded silence).
 
         Behaviour samples, event times, trials and stimulus intervals are restricted to those that
-        lie in the interval. Epochs are clipped to it. A trial that the interval covers only in
+        lie in the interval. Epochs are clipped to it; an epoch of several intervals
+        (:attr:`epoch_intervals`) keeps the rows that overlap it, clipped, and becomes their span
+        (it is dropped when none is left). A trial that the interval covers only in
         part is dropped (its windows would run past the interval); the number dropped is given in
         a ``UserWarning`` (nothing is dropped silently).
 
@@ -899,7 +901,15 @@ class SpikeRecording:
         for k, rows in self.epoch_intervals.items():
             if k in epochs:
                 clipped = np.clip(rows, max(start, epochs[k][0]), min(stop, epochs[k][1]))
-                epoch_intervals[k] = clipped[clipped[:, 1] > clipped[:, 0]]
+                clipped = clipped[clipped[:, 1] > clipped[:, 0]]
+                if len(rows) and not len(clipped):
+                    # no interval of the epoch is left, so no time of it: the clipped span kept it, and
+                    # select_epoch then took the whole span (time between the intervals)
+                    del epochs[k]
+                    continue
+                epoch_intervals[k] = clipped
+                if len(clipped):  # the span of the rows left, as epochs[k] is of its rows (select_epoch reads it)
+                    epochs[k] = (float(clipped[:, 0].min()), float(clipped[:, 1].max()))
         events = {}
         for k, ev in self.events.items():
             m = (ev.times >= start) & (ev.times < stop)
@@ -1008,6 +1018,8 @@ class SpikeRecording:
         a, b = self.epochs[name]
         rows = self.epoch_intervals.get(name)
         iv = None if rows is None else _merge_intervals(rows)
+        if iv is not None and len(iv) == 1:  # the one interval, not the epoch's span (which may be wider)
+            return self.restrict(iv[0, 0], iv[0, 1])
         if iv is None or len(iv) < 2:
             return self.restrict(a, b)
         # the rows' own span (after a restrict() the epoch's span may be wider than its clipped rows)
