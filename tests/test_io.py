@@ -252,6 +252,21 @@ def test_allen_without_a_gap_between_trials(shared_data):
     assert rec.time_domain[1] >= rec.trials[-1, 1] == pytest.approx(20.0)
 
 
+def test_binned_counts_without_a_gap_lay_the_trials_back_to_back(shared_data):
+    """trial_gap=0 (allowed: '>= 0') made trial k's stop k*T + 101*0.01, which rounds past trial
+    k+1's onset (k+1)*T in 29 of the 247 Steinmetz trials: overlapping trials, which plan_splits
+    then puts into one split as one group. Each stop is now the next trial's onset (as for Allen),
+    and every spike still re-bins into its trial."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts = f["sp_count"][()]
+    rec = from_binned_counts(counts, 0.01, trial_gap=0.0)
+    np.testing.assert_array_equal(rec.trials[:-1, 1], rec.trials[1:, 0])
+    assert rec.time_domain[1] >= rec.trials[-1, 1] == pytest.approx(247 * 1.01)
+    for k in (0, 123, 246):
+        a, b = rec.trials[k]
+        np.testing.assert_array_equal(rec.binned_counts(0.01, start=a, stop=b), counts[k])
+
+
 def test_load_recording_dispatch(shared_data):
     rec = load_recording(shared_data(ALLEN), inter_trial_gap=0.05)
     assert rec.trials[1, 0] == pytest.approx(0.15)

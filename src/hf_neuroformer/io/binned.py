@@ -134,8 +134,11 @@ def from_binned_counts(
         times = bin_start + 0.5 * bin_size
 
     onsets = np.arange(n_trials) * period
-    trials = np.stack([onsets, onsets + trial_len], axis=1)
-    stop = float(n_trials * period)
+    stops = onsets + trial_len
+    if trial_gap == 0 and n_trials:  # back to back: k*T + n_bins*bin_size rounded past (k+1)*T, so trials
+        stops = np.append(onsets[1:], n_trials * period)  # overlapped by a hair; each stop is the next onset
+    trials = np.stack([onsets, stops], axis=1)
+    stop = float(max(n_trials * period, stops[-1])) if n_trials else 0.0
     if times.size and times.max() >= stop:  # only by rounding, when trial_gap == 0
         stop = float(np.nextafter(times.max(), np.inf))
     return SpikeRecording.from_unsorted(
