@@ -137,3 +137,18 @@ def test_a_first_record_starting_with_a_newline_byte_is_not_taken_for_the_header
     np.testing.assert_array_equal(times, rec["time"] / 30000.0)
     np.testing.assert_array_equal(xy, [[10, 20], [11, 21], [12, 22]])
     assert header["clockrate"] == "30000"
+
+
+def test_a_tracking_file_without_records_is_named_not_an_index_error(tmp_path, track):
+    """A tracking file cut after its header (no record) failed with numpy's "index -1 is out of
+    bounds for axis 0 with size 0", and one record with "epochs['run']: expected stop > start";
+    both are refused naming the file and the number of records."""
+    folder, _, _ = track
+    shutil.copy(folder / "spikes.mat", tmp_path / "spikes.mat")
+    header = b"<Start settings>\nclockrate: 30000\n<End settings>\n"
+    one = np.zeros(1, dtype=[("time", "<u4"), ("x", "<u2"), ("y", "<u2"), ("x2", "<u2"), ("y2", "<u2")])
+    for body, n in ((b"", 0), (one.tobytes(), 1)):
+        (tmp_path / "trajectory.videoPositionTracking").write_bytes(header + body)
+        with pytest.raises(RecordingValidationError, match=rf"trajectory\.videoPositionTracking: expected at least 2 "
+                                                           rf"position records, got {n}"):
+            read_nelpy_linear_track(tmp_path)

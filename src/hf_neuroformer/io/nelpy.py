@@ -250,7 +250,7 @@ def read_nelpy_linear_track(
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
         RecordingValidationError: no unit with spikes, a unit without a ``time`` field, or a
-            malformed tracking file.
+            malformed tracking file (or one of fewer than 2 records).
         ValueError: ``speed_sigma`` not >= 0 (NaN included).
     """
     import scipy.io
@@ -294,6 +294,10 @@ def read_nelpy_linear_track(
         lo, hi = min(lo, float(r[:, 0].min())), max(hi, float(r[:, 1].max()))
 
     times, xy, _ = read_position_tracking(folder / "trajectory.videoPositionTracking")
+    if len(times) < 2:  # a file cut after its header failed with numpy's "index -1 is out of bounds"
+        raise RecordingValidationError(
+            f"{folder / 'trajectory.videoPositionTracking'}: expected at least 2 position records, got {len(times)} "
+            "(a file cut short?)")
     dup = np.flatnonzero(np.diff(times) <= 0) + 1
     if dup.size:
         if np.any(np.diff(times) < 0):
