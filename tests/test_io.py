@@ -339,6 +339,16 @@ def test_nwb_round_trip_stimulus_without_intervals(tmp_path):
     assert back.stimulus.names == rec.stimulus.names == ["grating", "blank"]
 
 
+def test_nwb_round_trip_of_a_recording_without_time_domain(tmp_path):
+    # write_nwb marks its files by source_script "even when the recording has no time domain" (no spike,
+    # none given), but read_nwb then looked up the time_domain table of such a file: KeyError 'time_domain'
+    rec = SpikeRecording([], [], unit_names=["a", "b"], unit_areas=["CA1", ""], session="empty")
+    assert rec.time_domain is None
+    back = read_nwb(write_nwb(rec, tmp_path / "empty.nwb"))
+    assert back.time_domain is None and back.n_spikes == 0
+    assert back.unit_names == ["a", "b"] and back.unit_areas == ["CA1", ""] and back.session == "empty"
+
+
 def test_write_nwb_names_behaviour_events_and_trial_columns_nwb_cannot_hold(tmp_path):
     # NWB names hold no '/' or ':' and are not empty: write_nwb failed inside hdmf ("name 'x:y' cannot contain
     # a '/' or ':'", "name parameter cannot be an empty string", "expected bytes, str found") without

@@ -714,7 +714,7 @@ def read_nwb(
             epochs.update(_read_epochs_table(nwb.epochs, ours))
 
         time_domain = None
-        if ours:
+        if ours and TIME_DOMAIN_TABLE in intervals:  # absent: the recording had none (KeyError before)
             a, b = _interval_bounds(intervals[TIME_DOMAIN_TABLE])
             if a.size != 1:
                 raise RecordingValidationError(
