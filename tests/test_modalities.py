@@ -570,3 +570,16 @@ def test_byte_string_trial_labels_are_text_classes_that_a_config_can_save(allen)
     starts = rec.trials[:5, 0]
     cols = modality_columns(rec, cfg, starts)
     assert cols["mod_ob_ids"] == cols["mod_ot_ids"] and all(len(ids) for ids in cols["mod_ob_ids"])
+
+
+def test_a_continuous_modality_on_a_text_column_says_to_make_it_categorical(allen):
+    """kind 'continuous' on a text trial column failed with numpy's bare "could not convert string
+    to float: 'l'", naming neither the modality nor the fix."""
+    import dataclasses
+
+    rec = dataclasses.replace(allen, trial_info={**allen.trial_info, "side": np.array(["l", "r"] * 100, dtype=object)})
+    cfg = small_config(split_by="trials", modalities=[{"name": "side", "source": "trial:side", "kind": "continuous"}])
+    plan = plan_splits(rec, cfg)
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('side'\)\.kind: 'continuous' needs numbers, but "
+                                         r"'trial:side' holds text \(e\.g\. 'l'\); use kind: categorical"):
+        fit_modalities(rec, cfg, plan)

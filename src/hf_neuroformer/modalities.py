@@ -139,7 +139,8 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
         A :class:`ModalityTrack`; continuous values as ``(n, num_features)`` float64.
 
     Raises:
-        ValueError: the source is not in the recording (the message lists what is), the column
+        ValueError: the source is not in the recording (the message lists what is), a
+            ``"continuous"`` modality reads text, the column
             is out of range, the number of features differs from ``num_features``, or a
             ``"circular"`` modality reads a behaviour series whose ``unit`` is degrees or a trial
             column with a value beyond 2 pi (degrees;
@@ -190,7 +191,13 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
         track = ModalityTrack("intervals", None, np.asarray(stim.intervals, dtype=np.float64), np.asarray(stim.ids))
     vals = track.values
     if mod["kind"] == "continuous":
-        vals = np.asarray(vals, dtype=np.float64)
+        try:
+            vals = np.asarray(vals, dtype=np.float64)
+        except (TypeError, ValueError):  # numpy's bare "could not convert string to float: 'l'" named no modality
+            bad = [v for v in np.asarray(vals, dtype=object).ravel() if not isinstance(v, (int, float, np.number))]
+            what = "text" if any(isinstance(v, (str, bytes)) for v in bad[:1]) else "values that are not numbers"
+            raise ValueError(f"{where}.kind: 'continuous' needs numbers, but {mod['source']!r} holds {what} (e.g. "
+                             f"{bad[0] if bad else None!r}); use kind: categorical for labels") from None
         if vals.ndim == 1:
             vals = vals[:, None]
         if mod["column"] is not None:
