@@ -807,6 +807,16 @@ def test_from_dataframe_byte_string_unit_labels_are_decoded(tmp_path):
     np.testing.assert_array_equal(rec.unit_ids, [0, 1, 1])
 
 
+def test_from_dataframe_whole_float_unit_ids_are_named_as_integer_ids(tmp_path):
+    # the same cluster ids stored as floats (a MATLAB export, a column that once held NaN) gave units "3.0",
+    # "7.0" where integer ids give "unit3", "unit7": a model trained on one file knew none of the other's units
+    ints = from_dataframe(pd.DataFrame({"time": [0.2, 0.1, 0.3], "unit": [7, 3, 7]}))
+    floats = from_dataframe(pd.DataFrame({"time": [0.2, 0.1, 0.3], "unit": [7.0, 3.0, 7.0]}))
+    assert floats.unit_names == ints.unit_names == ["unit3", "unit7"]
+    np.testing.assert_array_equal(floats.unit_ids, ints.unit_ids)
+    assert from_dataframe(pd.DataFrame({"time": [0.1, 0.2], "unit": [1.5, 2.0]})).unit_names == ["1.5", "2.0"]
+
+
 def test_npz_round_trip(tmp_path):
     rec = _small_recording()  # epochs, trials, behaviour and stimulus, which .npz cannot hold
     # what .npz cannot hold is named, not dropped without a word (trials written to .npz came back as

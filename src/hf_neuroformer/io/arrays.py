@@ -305,9 +305,10 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             seconds; ``datetime64`` clock times are refused: subtract the recording's start).
         unit_col: column of unit labels: names (strings) or integer ids. Distinct labels are
             sorted and mapped to indices ``0..n_units-1``; names are kept as ``unit_names``
-            (integer ids ``k`` become ``"unit{k}"``), with whitespace replaced by ``_`` (a unit
-            token cannot hold it; see :func:`~hf_neuroformer.recording.names_without_whitespace`)
-            and a ``UserWarning`` giving the count.
+            (integer ids ``k``, also stored as whole floats ``k.0``, become ``"unit{k}"``), with
+            whitespace replaced by ``_`` (a unit token cannot hold it; see
+            :func:`~hf_neuroformer.recording.names_without_whitespace`) and a ``UserWarning``
+            giving the count.
         **kwargs: other :class:`SpikeRecording` fields.
 
     Raises:
@@ -345,7 +346,9 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
         i = int(np.flatnonzero(units.isna().to_numpy())[0])
         raise RecordingValidationError(f"{unit_col}: expected a unit label on every row, row {i} is missing")
     codes, uniques = pd.factorize(units, sort=True)
-    if pd.api.types.is_integer_dtype(units.dtype):
+    whole_floats = (pd.api.types.is_float_dtype(units.dtype) and bool(np.all(np.isfinite(uniques)))
+                    and bool(np.all(np.asarray(uniques) == np.round(uniques))))
+    if pd.api.types.is_integer_dtype(units.dtype) or whole_floats:  # 3.0 is cluster 3, as 3 is ("3.0" before)
         names = [f"unit{int(u)}" for u in uniques]
     else:
         # labels such as "cell 1" made every unit token refused (`neuroformer train --data spikes.csv` has no
