@@ -881,6 +881,15 @@ def test_simulate_hubs_that_leave_no_target_say_what_fits(tmp_path, capsys):
     assert "not even 1 target per hub fits with 4 units and 3 hubs: fewer hubs (at most 2) or more units" in err, err
 
 
+def test_simulate_targets_per_hub_without_hubs_is_refused_not_ignored(tmp_path, capsys):
+    # 'simulate --kind hub-glm --hubs 0 --targets-per-hub 99' ran and wrote targets_per_hub 99 into
+    # the file's parameters for a network with no hub to project anywhere (the flag did nothing, as
+    # --hubs did for the glm kind before it was refused)
+    err = _simulate_refused(tmp_path, capsys, "--kind", "hub-glm", "--units", "5", "--hubs", "0",
+                            "--targets-per-hub", "99", "--duration", "1")
+    assert err.startswith("neuroformer simulate: error: --targets-per-hub: only with --hubs >= 1"), err
+
+
 def _untrained_model_dir(rec, path, **config):
     """A model directory as ``train`` writes one (weights, tokenizer, splits.json), untrained: for
     the checks that come before the attention pass, without a training run. ``config``: fields of

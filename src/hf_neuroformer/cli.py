@@ -1457,6 +1457,9 @@ def cmd_simulate(args) -> int:
         net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed, progress=True)
     else:
         params = HubNetworkParams(n_units=args.units, n_hubs=3 if args.hubs is None else args.hubs)
+        if args.targets_per_hub is not None and args.hubs == 0:  # it was silently ignored (and recorded)
+            raise ValueError(f"--targets-per-hub: only with --hubs >= 1; --hubs 0 makes a network without hubs, "
+                             f"so there is no hub to project onto {args.targets_per_hub} targets")
         if args.targets_per_hub is not None:
             params.targets_per_hub = args.targets_per_hub
         params.validate()
