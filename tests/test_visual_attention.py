@@ -239,6 +239,12 @@ def test_attention_map_refuses_fractional_units_windows_and_other_units(trained,
         run_attention_map(out_dir, data, png, units=[3.7])
     with pytest.raises(ValueError, match=r"max_windows: expected an integer >= 1, got 2\.5"):
         run_attention_map(out_dir, data, png, max_windows=2.5)
+    # 2.5 passed the range check and failed slicing the windows ("slice indices must be integers"),
+    # True ran as window 1 while the JSON said "window_index": true
+    for bad in (2.5, True, "3"):
+        with pytest.raises(ValueError, match=rf"window_index: expected an integer >= 0 \(an index into the split's "
+                                             rf"windows\) or None, got {bad!r}"):
+            run_attention_map(out_dir, data, png, window_index=bad)
     assert not png.exists()
     # a recording of other units: the CLI's advice (as embed's), not "call tokenizer.add_units"
     other = tmp_path / "other.nwb"

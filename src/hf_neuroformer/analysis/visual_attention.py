@@ -63,7 +63,7 @@ import torch
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       check_unit_indices, unit_lookup)
+                       check_unit_indices, is_whole_number, unit_lookup)
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -552,7 +552,8 @@ def run_attention_map(
         FileExistsError: an output file exists, without ``overwrite``.
         ValueError: an output path (the figure, or a file beside it) is a directory.
         FileNotFoundError: ``data_path`` does not exist (named as ``--data``).
-        ValueError: no video modality; a recording without frames; bad units, split, window index;
+        ValueError: no video modality; a recording without frames; bad units, split, window index
+            (not an integer >= 0: before any work; past the split's windows: after reading them);
             a split without windows (naming ``--split``); units without spikes; a
             model whose weights are not finite (a diverged run).
     """
@@ -582,6 +583,10 @@ def run_attention_map(
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
     check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
     units = check_unit_indices(units)  # before any work: 3.7 is no unit index
+    # 2.5 failed slicing the windows after the model and data were read; True ran as window 1
+    if window_index is not None and (not is_whole_number(window_index) or window_index < 0):
+        raise ValueError(f"window_index: expected an integer >= 0 (an index into the split's windows) or None, got "
+                         f"{window_index!r}")
     check_input_exists(data_path, "--data")  # the reader's "recording not found: x" named no flag
     model, tokenizer, plan = load_pretrained(model_dir)
     video = video_modality(model.config, modality)  # fail before reading the data
