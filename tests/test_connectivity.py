@@ -554,6 +554,13 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     scores = json.loads((tmp_path / "conn" / "scores.json").read_text())["scores"]
     for sc in scores.values():
         assert sc["hub_auroc"] is None and sc["hub_reason"].startswith("no hub units"), sc
+    # the uniform-attention control's note compared hub AUPRC only: without hubs (null) it was never
+    # printed, even where the control scored as well as the learned attention; it compares AUPRC then
+    control_as_good = scores["uniform_control"]["auprc"] >= scores["attention_mean"]["auprc"]
+    assert ("note: the uniform-attention control (same keys, no learned weights) scores at least as well as the "
+            "learned attention on AUPRC (all excitatory edges; the network has no hub edges)" in printed) \
+        == control_as_good, printed
+    assert control_as_good  # 1 training step on 0.4 s: the note must show here
 
 
 def test_ccg_expected_count_is_over_the_recorded_bins_not_the_gap_bins():

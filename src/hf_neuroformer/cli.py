@@ -1550,11 +1550,18 @@ def cmd_connectivity(args) -> int:
               f"({report['n_hub_edges_of_silent_units']} hub edge(s)), which are still scored; their attention rows "
               "are 0")
     sc = report["scores"]
-    if "uniform_control" in sc and "attention_mean" in sc and \
-            sc["uniform_control"]["hub_auprc"] >= sc["attention_mean"]["hub_auprc"]:
+    # hub AUPRC where the network has hub edges; else (null: --kind glm, --hubs 0) the all-excitatory AUPRC,
+    # which the note never compared, so it was never printed for such a network
+    hubs = truth.get("hub_reason") is None
+    key, what = ("hub_auprc", "hub AUPRC") if hubs else \
+        ("auprc", "AUPRC (all excitatory edges; the network has no hub edges)")
+    control = sc.get("uniform_control", {}).get(key)
+    learned = sc.get("attention_mean", {}).get(key)
+    if control is not None and learned is not None and math.isfinite(control) and math.isfinite(learned) \
+            and control >= learned:
         print("  note: the uniform-attention control (same keys, no learned weights) scores at least as well as the "
-              "learned attention on hub AUPRC: here the hub signal comes from which spikes precede which, not from "
-              "what the model learned")
+              f"learned attention on {what}: here the {'hub ' if hubs else ''}signal comes from which spikes precede "
+              "which, not from what the model learned")
     return 0
 
 
