@@ -521,6 +521,21 @@ def test_a_fractional_or_boolean_lag_count_is_refused_by_name():
                 fn(rec, n_lags=bad)
 
 
+def test_attention_connectivity_refuses_a_batch_size_below_one_not_returns_zeros():
+    """attention_connectivity(batch_size=-1) ran no batch at all (range(0, n, -1) is empty) and
+    returned all-zero matrices with n_windows 2 and no query, as if measured; 0 failed with
+    "range() arg 3 must not be zero" and 2.5 with a TypeError, naming nothing."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_hub_glm(HubNetworkParams(**SMALL), duration=5.0, seed=0).recording
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
+    for bad in (-1, 0, 2.5):
+        with pytest.raises(ValueError, match=rf"^batch_size: expected an integer >= 1, got {bad!r}$"):
+            attention_connectivity(model, tok, rec, [1.0, 2.0], batch_size=bad)
+    assert attention_connectivity(model, tok, rec, [1.0, 2.0], batch_size=1)["n_queries"].sum() > 0
+
+
 def test_connectivity_data_without_ground_truth_names_data(tmp_path, capsys, shared_data):
     # a real recording as --data said "ground_truth_weights: expected the NWB scratch data ..."
     from hf_neuroformer.cli import main

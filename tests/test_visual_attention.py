@@ -182,6 +182,13 @@ def test_units_select_their_own_spike_tokens(trained, allen_video, maps):
         pool_windows(none["maps_raw"], none["n_queries"])
 
 
+def test_maps_refuse_a_batch_size_below_one_not_return_zeros(trained, allen_video):
+    # batch_size=-1 ran no batch (range(0, n, -1) is empty): all-zero maps and no query, without a word
+    _, model, tok, starts, clips = trained
+    with pytest.raises(ValueError, match=r"^batch_size: expected an integer >= 1, got -1$"):
+        visual_attention_maps(model, tok, allen_video, starts[:2], past_clip_starts=clips[:2], batch_size=-1)
+
+
 def test_a_model_without_video_is_refused():
     cfg = small_config(modalities=[{"name": "ori", "source": "trial:orientation_deg", "kind": "categorical"}])
     with pytest.raises(ValueError, match=r"model: config\.modalities has no video modality \(kind 'video'; its "

@@ -129,7 +129,12 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
 
     Yields:
         ``(window indices, collated batch on device, model output)`` per ``batch_size`` windows.
+
+    Raises:
+        ValueError: ``batch_size`` not an integer >= 1 (at the first batch, before any pass): -1
+            gave no batch at all, so the callers returned all-zero results as if measured.
     """
+    check_pass_settings(batch_size=batch_size)
     from ..processing_neuroformer import NeuroformerProcessor
     from ..windows import collated_batches
 

@@ -143,7 +143,8 @@ def attention_connectivity(
 
     Raises:
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
-            ``(n_trials, k)`` grid is refused, not flattened); no windows.
+            ``(n_trials, k)`` grid is refused, not flattened); no windows; ``batch_size`` not an
+            integer >= 1.
     """
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")

@@ -189,7 +189,8 @@ def visual_attention_maps(
 
     Raises:
         ValueError: the model has no video modality; a unit index outside ``recording``;
-            ``window_starts`` that are not 1-D (refused, not flattened); no windows.
+            ``window_starts`` that are not 1-D (refused, not flattened); no windows; ``batch_size``
+            not an integer >= 1.
     """
     video = video_modality(model.config, modality)
     starts = window_starts_array(window_starts)
