@@ -180,6 +180,18 @@ def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
         read_network(tmp_path / "plain.nwb")
 
 
+def test_a_network_simulated_with_numpy_integer_parameters_is_written(tmp_path):
+    """HubNetworkParams takes numpy integers (a sweep over np.arange(...) units): the simulation ran,
+    then write_network failed with json's "Object of type int64 is not JSON serializable" and the
+    run was lost; the parameters are now written as plain numbers."""
+    params = HubNetworkParams(n_units=np.int64(20), n_hubs=np.int64(1), targets_per_hub=np.int32(5),
+                              background_inputs=np.int64(10))
+    net = simulate_hub_glm(params, duration=1.0, seed=np.int64(0))
+    back = read_network(write_network(net, tmp_path / "np.nwb"))
+    assert back.params["n_units"] == 20 and back.params["n_hubs"] == 1 and back.params["targets_per_hub"] == 5
+    assert back.params["seed"] == 0 and np.array_equal(back.weights, net.weights)
+
+
 def test_connectivity_data_that_is_not_a_simulated_nwb_names_data(shared_data, tmp_path, capsys):
     """--data given a .mat file or a directory: the reader's message ('the file is not HDF5 (size
     4096 bytes)' for a directory) did not name --data nor say what connectivity reads."""

@@ -604,9 +604,12 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False):
     import json
 
     from .io.nwb import write_nwb
+    from .jsonio import json_safe
 
     g = GROUND_TRUTH_SCRATCH
-    info = json.dumps({"kind": network.kind, "params": network.params})
+    # json_safe: HubNetworkParams takes numpy integers (np.int64(300) units), which json.dumps refused
+    # after the whole simulation had run
+    info = json.dumps(json_safe({"kind": network.kind, "params": network.params}))
     scratch = {
         "ground_truth_weights": (network.weights, g["ground_truth_weights"]),
         "ground_truth_edge_kind": (network.edge_kind, g["ground_truth_edge_kind"]),
