@@ -232,6 +232,22 @@ def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(traine
     assert not [p.name for p in (tmp_path / "fig").iterdir() if p.name.startswith(".")]
 
 
+def test_attention_map_takes_numpy_integer_window_index_and_units(trained, allen_video, tmp_path):
+    """window_index=np.int64(3) (from np.argmax over windows) passed every check and the whole pass,
+    then json.dumps of the report failed ("Object of type int64 is not JSON serializable"): nothing
+    was written but the arrays."""
+    from hf_neuroformer.analysis.visual_attention import run_attention_map
+    from hf_neuroformer.io import write_nwb
+
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    png = tmp_path / "att.png"
+    rep = run_attention_map(trained[0], data, png, window_index=np.int64(3), units=np.arange(80), max_windows=12)
+    saved = json.loads((tmp_path / "att.json").read_text())
+    assert saved["window_index"] == 3 and rep["window_index"] == 3 and saved["selection"]["units"] == list(range(80))
+    assert png.exists()
+
+
 def test_attention_map_refuses_fractional_units_windows_and_other_units(trained, allen_video, tmp_path, capsys):
     from hf_neuroformer.analysis.visual_attention import run_attention_map
     from hf_neuroformer.cli import main

@@ -60,6 +60,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..jsonio import json_safe
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
@@ -588,6 +589,8 @@ def run_attention_map(
     if window_index is not None and (not is_whole_number(window_index) or window_index < 0):
         raise ValueError(f"window_index: expected an integer >= 0 (an index into the split's windows) or None, got "
                          f"{window_index!r}")
+    if window_index is not None:  # np.int64 (from np.argmax) failed json.dumps of the report, after the pass
+        window_index = int(window_index)
     check_input_exists(data_path, "--data")  # the reader's "recording not found: x" named no flag
     model, tokenizer, plan = load_pretrained(model_dir)
     video = video_modality(model.config, modality)  # fail before reading the data
@@ -695,7 +698,7 @@ def run_attention_map(
             os.replace(t, side[k])
         t = side["json"].with_name(f".{side['json'].name}.{os.getpid()}.tmp")
         tmp.append(t)
-        t.write_text(json.dumps(report, indent=1))
+        t.write_text(json.dumps(json_safe(report), indent=1))  # numpy scalars as plain numbers
         os.replace(t, side["json"])
         visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes,
                                 uniform=uniform)
