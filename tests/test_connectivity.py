@@ -420,6 +420,15 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
         run_connectivity(tmp_path / "model", nwb, bad, max_windows=2.5)
     with pytest.raises(ValueError, match=r"corr_bin_size \(--corr-bin-size\): expected a finite"):
         run_connectivity(tmp_path / "model", nwb, bad, corr_bin_size=float("nan"))
+    # a numpy float bin (np.float32, as from an array of bin widths) was refused as "expected a finite
+    # number of seconds > 0, got np.float32(0.002)"; it is taken, as a Python float
+    rep = run_connectivity(tmp_path / "model", nwb, bad, bin_size=np.float32(0.002), corr_bin_size=np.float32(0.005),
+                           max_windows=50, progress=False)
+    assert rep["bin_size_s"] == float(np.float32(0.002)) and rep["corr_bin_size_s"] == float(np.float32(0.005))
+    assert type(rep["bin_size_s"]) is float and rep["n_windows"] == 50
+    import shutil
+
+    shutil.rmtree(bad)
     # a simulated recording of other units: the CLI's advice, not the tokenizer's add_units
     other = tmp_path / "glm.nwb"
     assert main(["simulate", "--kind", "glm", "--units", "30", "--duration", "5", "--output", str(other)]) == 0

@@ -85,6 +85,7 @@ directions, are left out).
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -803,8 +804,10 @@ def run_connectivity(
     except ValueError as err:
         raise ValueError(f"glm_{err}") from None
     for name, flag, value in (("bin_size", "--bin-size", bin_size), ("corr_bin_size", "--corr-bin-size", corr_bin_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+        # numbers.Real: np.float32(0.002) was refused as "expected a finite number of seconds > 0"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
+    bin_size, corr_bin_size = float(bin_size), float(corr_bin_size)
     try:
         net = read_network(data_path)
     except FileNotFoundError as err:
