@@ -162,6 +162,21 @@ def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
     assert a.base_rates[a.hub_units].mean() > a.base_rates[others].mean()
 
 
+def test_brian2_lif_leaves_the_callers_global_numpy_random_stream_alone():
+    """simulate_hub_network seeds brian2 with brian2.seed, which reseeds numpy's global legacy
+    generator: after a run, np.random.rand() gave the same numbers for every call with the same
+    seed, whatever the caller had seeded (a shuffle control drawn after each simulation repeated
+    itself). The caller's global state is put back after the run; the spikes stay seeded."""
+    p = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3)
+    np.random.seed(123)
+    expected = np.random.rand(3)
+    np.random.seed(123)
+    a = simulate_hub_network(p, duration=0.05, seed=5)
+    assert np.array_equal(np.random.rand(3), expected)
+    b = simulate_hub_network(p, duration=0.05, seed=5)
+    assert np.array_equal(a.recording.spike_times, b.recording.spike_times)
+
+
 def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
     path = write_network(glm_net, tmp_path / "hub.nwb")
     back = read_network(path)

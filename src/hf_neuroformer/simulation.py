@@ -425,7 +425,8 @@ def simulate_hub_network(
         params: :class:`HubNetworkParams` (default: 300 units, 3 hubs).
         duration: simulated time, s.
         seed: seeds the layout (numpy ``default_rng``), the per-unit biases and brian2's random
-            numbers (``brian2.seed``): the same seed gives the same spikes.
+            numbers (``brian2.seed``): the same seed gives the same spikes. ``brian2.seed`` reseeds
+            numpy's global legacy generator; its state (``np.random.get_state()``) is restored after the run.
         codegen_target: brian2 code generation target, ``"numpy"`` (no compiler needed) or
             ``"cython"`` (compiles first, faster for long runs).
         progress: show a bar of simulated seconds, redrawn every second of wall time (brian2's
@@ -456,12 +457,23 @@ def simulate_hub_network(
     import brian2 as b2
 
     rng = np.random.default_rng(seed)
+    b2.prefs.codegen.target = codegen_target
+    # brian2.seed reseeds numpy's global legacy generator (its numpy target draws from it): the
+    # caller's np.random stream is put back after the run, not left fixed by ``seed``
+    global_state = np.random.get_state()
+    try:
+        return _run_hub_network(b2, params, duration, seed, codegen_target, progress, rng)
+    finally:
+        np.random.set_state(global_state)
+
+
+def _run_hub_network(b2, params: HubNetworkParams, duration: float, seed: int, codegen_target: str, progress: bool,
+                     rng: np.random.Generator) -> SimulatedNetwork:
+    """The brian2 part of :func:`simulate_hub_network` (arguments checked there)."""
     weights, kind, hubs = hub_layout(params, rng)
     n = params.n_units
     bias = params.bias_mean + params.bias_std * rng.standard_normal(n)
     bias[hubs] += params.hub_bias
-
-    b2.prefs.codegen.target = codegen_target
     b2.seed(int(seed))
     mV, Hz, second = b2.mV, b2.Hz, b2.second
     ns = {"tau_m": params.tau_m * second, "tau_syn": params.tau_syn * second, "v_rest": params.v_rest * mV}
