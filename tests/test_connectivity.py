@@ -292,6 +292,17 @@ def test_scores_depend_only_on_the_order_of_the_estimate_infinities_and_nan_incl
         == base
 
 
+def test_an_edge_kind_of_another_shape_is_refused_not_broadcast():
+    """edge_kind of shape (n,) (a hub flag per unit instead of the (n, n) edge-kind matrix) was
+    broadcast over the rows: 3 'hub edges' (every pair with source 0) were scored, silently."""
+    w = np.zeros((4, 4))
+    w[1, 0] = w[2, 0] = 1.0
+    for bad in (np.array([1, 0, 0, 0]), np.ones((4, 1), dtype=int), np.zeros((5, 5), dtype=int)):
+        with pytest.raises(ValueError, match=rf"^edge_kind: expected the ground truth's shape \(4, 4\) .*, got "
+                                             rf"{re.escape(str(bad.shape))}$"):
+            score_connectivity(np.random.default_rng(0).random((4, 4)), w, bad)
+
+
 def test_hub_scores_without_an_unconnected_pair_or_a_hub_edge_say_why():
     """Hub edges ranked against no unconnected pair, or a network whose edge kinds hold no hub edge:
     the hub scores are NaN and ``hub_reason`` says which, while the excitatory scores stay defined."""

@@ -544,7 +544,7 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         (str: no hub units, or hub edges but no unconnected pair).
 
     Raises:
-        ValueError: shapes differ or are not square.
+        ValueError: shapes differ or are not square (``edge_kind`` included).
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -552,6 +552,9 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     w = np.asarray(weights, dtype=np.float64)
     if est.ndim != 2 or est.shape[0] != est.shape[1] or est.shape != w.shape:
         raise ValueError(f"estimate: expected a square matrix of the ground truth's shape {w.shape}, got {est.shape}")
+    if edge_kind is not None and np.shape(edge_kind) != w.shape:  # a (n,) hub flag was broadcast over the rows
+        raise ValueError(f"edge_kind: expected the ground truth's shape {w.shape} (target x source, 0 none, 1 hub, "
+                         f"2 weak), got {np.shape(edge_kind)}")
     # every score depends only on the order of the values, so they are replaced by their ranks:
     # +-inf (a log of an estimate that is 0 somewhere) failed in scikit-learn ("Input contains
     # infinity"), and NaN ranks below everything, -inf included
