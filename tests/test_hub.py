@@ -822,3 +822,33 @@ def test_a_push_into_a_repository_holding_another_model_or_dataset_is_refused(tr
     push_to_hub(model_dir, "lab/mine", recording=rec, dataset_repo_id="lab/mine-windows", **kw)
     push_to_hub(model_dir, "lab/mine", recording=rec, dataset_repo_id="lab/mine-windows", num_shards=2, **kw)
     push_to_hub(model_dir, "lab/bert", **kw)
+
+
+def test_push_of_a_folder_whose_save_was_interrupted_completes_it(trained, loopback_hub, tmp_path, monkeypatch,
+                                                                  capsys):
+    """Break test: a save killed after its commit (the journal written, only model.safetensors moved
+    out of the staging folder) is completed by every from_pretrained, but 'neuroformer push' (and
+    every --model command, through generation.check_model_dir) refused the folder first: "'m' has no
+    config.json ... and no vocab.json ...; expected a directory written by 'neuroformer train'",
+    which it is. The check now completes the save before looking, so the push goes through with the
+    whole new model."""
+    import shutil
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL, STAGING_PREFIX
+
+    d = trained[0]
+    out = tmp_path / "m"
+    out.mkdir()
+    staged = out / f"{STAGING_PREFIX}x"
+    shutil.copytree(d / "model", staged)
+    names = sorted(p.name for p in staged.iterdir())
+    (out / SAVE_JOURNAL).write_text(json.dumps({"staged": staged.name, "files": names, "remove": []}))
+    os.replace(staged / "model.safetensors", out / "model.safetensors")  # killed after the first move
+
+    code, out_text, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", out, "--repo-id",
+                                           "lab/interrupted")
+    assert code == 0, err[-2000:]
+    assert not (out / SAVE_JOURNAL).exists() and not staged.exists()
+    assert sorted(p.name for p in out.iterdir()) == names
+    assert "metrics.json" in loopback_hub.files("lab/interrupted")
+

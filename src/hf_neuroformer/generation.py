@@ -677,14 +677,22 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
     Returns:
         The directory as a :class:`~pathlib.Path`.
 
+    A save into the directory that was killed after it committed (its journal is there) is
+    completed first, as ``from_pretrained`` completes it
+    (:func:`hf_neuroformer.save_journal.finish_interrupted_save`): the files still staged were
+    otherwise reported missing.
+
     Raises:
         FileNotFoundError: the directory, or one of :data:`MODEL_DIR_FILES`, is missing (named
             with what it holds).
         ValueError: ``model.safetensors`` is not a readable safetensors file (truncated or damaged).
     """
+    from .save_journal import finish_interrupted_save
+
     d = Path(model_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by 'neuroformer train'")
+    finish_interrupted_save(d)
     missing = [f"{f} ({what})" for f, what in MODEL_DIR_FILES.items()
                if (weights or f != "model.safetensors") and not (d / f).is_file()]
     if missing:
