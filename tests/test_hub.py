@@ -852,3 +852,22 @@ def test_push_of_a_folder_whose_save_was_interrupted_completes_it(trained, loopb
     assert sorted(p.name for p in out.iterdir()) == names
     assert "metrics.json" in loopback_hub.files("lab/interrupted")
 
+
+def test_push_refuses_a_tokenizer_that_is_not_the_models(trained, loopback_hub, tmp_path):
+    """Break test: a folder whose tokenizer was grown (tokenizer.add_units, saved over the model's)
+    without resizing the model was pushed as is: the repository's tokenizer gave ids 18-20 that the
+    model has no embedding for (IndexError for whoever loads it) and the card counted the extra
+    units, while every local --model command refuses such a folder ("its tokenizer files ... do not
+    belong to its config.json / weights"). push_to_hub now refuses it too, before any request."""
+    import shutil
+
+    src = tmp_path / "grown"
+    shutil.copytree(trained[0] / "model", src)
+    tok = nf.NeuroformerTokenizer.from_pretrained(src)
+    tok.add_units(["other/u1", "other/u2", "other/u3"])
+    tok.save_pretrained(src)
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=r"model_dir .*grown'.*tokenizer files .* do not belong to its config.json"
+                                         r".*len\(tokenizer\) = 21 tokens, but model.config.vocab_size = 18"):
+        push_to_hub(src, "lab/grown", endpoint=loopback_hub.url, token="hf_loopback_token")
+    assert len(loopback_hub.requests) == n_requests, "refused before any request"

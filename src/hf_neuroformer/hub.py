@@ -337,16 +337,26 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
 
     Returns:
         the staged ``metrics.json`` as a dict (empty if the run has none).
+
+    Raises:
+        ValueError: the tokenizer files do not belong to the model (another vocabulary size or
+            window settings: :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`).
     """
     import shutil
 
-    from .tokenization_neuroformer import NeuroformerTokenizer
+    from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
     model = model_class(src).from_pretrained(src)
     tokenizer = NeuroformerTokenizer.from_pretrained(src)
+    try:  # files of two runs, or a tokenizer grown without the model: ids the model has no embedding for
+        check_tokenizer_matches_config(tokenizer, model.config)
+    except ValueError as err:
+        raise ValueError(f"model_dir (CLI: --model): {str(src)!r}: its tokenizer files (vocab.json, "
+                         f"tokenizer_config.json) do not belong to its config.json / weights ({err}); expected the "
+                         "files of one 'neuroformer train' run; nothing was uploaded") from None
     model.config.auto_map = dict(AUTO_MAP if heads else DECODER_AUTO_MAP)
     with remote_code_registered():
         model.save_pretrained(stage)
@@ -881,7 +891,8 @@ def push_to_hub(
             or dataset (without ``replace_other``),
             ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
-            modalities, or a recording that does not cover the model's splits.
+            modalities, a recording that does not cover the model's splits, or tokenizer files
+            that do not belong to the model (another vocabulary size or window settings).
         HubPushError: the server refused or could not be reached (step, status and message).
     """
     src = check_model_dir(model_dir)
