@@ -451,3 +451,27 @@ def test_inputs_move_and_cast_with_to_as_transformers_processor_outputs_do(a2929
         loss = model.double()(**inputs).loss
     model.float()
     assert torch.isfinite(loss)
+
+
+def test_from_pretrained_completes_an_interrupted_save(saved, tmp_path):
+    """Break test: NeuroformerConfig, the models and NeuroformerTokenizer complete a save killed after
+    its commit (journal written, files still in the staging folder) before reading the folder;
+    NeuroformerProcessor.from_pretrained looked for config.json and vocab.json first and refused the
+    folder ("neither processor_config.json nor config.json") though loading it completes it."""
+    import os
+    import shutil
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL, STAGING_PREFIX
+
+    out, _, model = saved
+    run = tmp_path / "run"
+    run.mkdir()
+    staged = run / f"{STAGING_PREFIX}x"
+    shutil.copytree(out, staged)
+    names = sorted(p.name for p in staged.iterdir())
+    (run / SAVE_JOURNAL).write_text(json.dumps({"staged": staged.name, "files": names, "remove": []}))
+    os.replace(staged / "model.safetensors", run / "model.safetensors")  # killed after the first move
+    processor = nf.NeuroformerProcessor.from_pretrained(run)
+    assert processor.modalities == model.config.modalities
+    assert len(processor.tokenizer) == model.config.vocab_size
+    assert sorted(p.name for p in run.iterdir()) == names and not (run / SAVE_JOURNAL).exists()

@@ -146,7 +146,8 @@ class NeuroformerProcessor(ProcessorMixin):
         from the ``splits.json`` beside them when there is one (``train`` and ``finetune`` write it,
         ``neuroformer push`` uploads it). Hub arguments
         (``revision``, ``token``, ``cache_dir``, ``local_files_only``, ``trust_remote_code``...)
-        are passed on.
+        are passed on. A save into a local folder killed after its commit is completed first
+        (:func:`~hf_neuroformer.save_journal.finish_interrupted_save`).
 
         Raises:
             OSError: neither file exists there, or the tokenizer's ``vocab.json`` is missing.
@@ -156,9 +157,12 @@ class NeuroformerProcessor(ProcessorMixin):
         Warns:
             UserWarning: ``processor_config.json`` holds other modalities than ``config.json``.
         """
-        from .configuration_neuroformer import NeuroformerConfig
+        from .configuration_neuroformer import NeuroformerConfig, finish_interrupted_save_of
         from .tokenization_neuroformer import check_tokenizer_matches_config
 
+        # a save killed after its commit: complete it as the config, model and tokenizer classes do,
+        # before looking for the files still in its staging folder
+        finish_interrupted_save_of(pretrained_model_name_or_path)
         hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision",
                                       "subfolder") if k in kwargs}
         has_processor_config = _file(pretrained_model_name_or_path, "processor_config.json", hub) is not None

@@ -15,8 +15,9 @@ by one. :func:`replace_files` makes that a transaction:
 A process killed during step 3 leaves the journal; :func:`finish_interrupted_save` completes the
 moves (the files already moved are the new ones, the others are still staged), so the folder
 holds the whole new model and never a mix of new and old files. It is called before a folder
-is read by ``NeuroformerConfig`` / ``NeuroformerPreTrainedModel`` / ``NeuroformerTokenizer``
-``.from_pretrained`` and before ``train`` / ``finetune`` check or write an output folder.
+is read by ``NeuroformerConfig`` / ``NeuroformerPreTrainedModel`` / ``NeuroformerTokenizer`` /
+``NeuroformerProcessor`` ``.from_pretrained``, by the ``--model`` check of the commands
+(``generation.check_model_dir``, which ``neuroformer push`` runs too) and before ``train`` / ``finetune`` check or write an output folder.
 (``AutoConfig.from_pretrained`` reads ``config.json`` through transformers' own base class, before
 any Neuroformer class is reached.)
 """
