@@ -871,3 +871,46 @@ def test_push_refuses_a_tokenizer_that_is_not_the_models(trained, loopback_hub, 
                                          r".*len\(tokenizer\) = 21 tokens, but model.config.vocab_size = 18"):
         push_to_hub(src, "lab/grown", endpoint=loopback_hub.url, token="hf_loopback_token")
     assert len(loopback_hub.requests) == n_requests, "refused before any request"
+
+
+def test_a_refused_push_to_a_branch_creates_no_branch(trained, loopback_hub):
+    """Break test: push_to_hub created the --revision branch before its refusals, so a push refused
+    because the repository holds another model (someone's BERT) or because it is public (with
+    --private) still left a new empty branch in that repository. The checks now read the branch,
+    or main when the branch does not exist yet (it would be made from main), before creating it."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+
+    def branches(repo_id, repo_type="model"):
+        return sorted(b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches)
+
+    api.create_repo("other/bert")
+    api.create_commit("other/bert", [CommitOperationAdd("config.json", b'{"model_type": "bert"}'),
+                                     CommitOperationAdd("model.safetensors", b"not neuroformer")], commit_message="bert")
+    with pytest.raises(ValueError, match=r"'other/bert' .* holds a model of another kind"):
+        push_to_hub(model_dir, "other/bert", revision="dev", **kw)
+    assert branches("other/bert") == ["main"]
+    api.create_repo("lab/public")
+    with pytest.raises(ValueError, match=r"'lab/public' .* already exists and is public"):
+        push_to_hub(model_dir, "lab/public", revision="exp", private=True, **kw)
+    assert branches("lab/public") == ["main"]
+    api.create_repo("other/data", repo_type="dataset")
+    api.create_commit("other/data", [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
+                      commit_message="other data")
+    with pytest.raises(ValueError, match=r"the dataset repository 'other/data' .* not a Neuroformer windows dataset"):
+        push_to_hub(model_dir, "lab/mine", revision="dev", recording=rec, dataset_repo_id="other/data", **kw)
+    assert branches("other/data", "dataset") == ["main"]
+
+    # a branch that exists is read as it is, and an accepted push still creates a new one
+    api.create_branch("other/bert", branch="neuroformer")
+    api.create_commit("other/bert", [CommitOperationAdd("config.json", b'{"model_type": "neuroformer"}')],
+                      revision="neuroformer", commit_message="ours")
+    push_to_hub(model_dir, "other/bert", revision="neuroformer", **kw)
+    result = push_to_hub(model_dir, "lab/public", revision="exp", **kw)
+    assert branches("lab/public") == ["exp", "main"] and not result.unchanged
+    assert "config.json" in loopback_hub.files("lab/public", revision="exp")
+    assert push_to_hub(model_dir, "lab/public", revision="exp", **kw).unchanged

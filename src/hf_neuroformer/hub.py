@@ -835,6 +835,20 @@ def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optiona
                          "another repository, or pass replace_other=True (CLI: --replace-other) to replace it")
 
 
+def _branch_info(api, repo_id: str, repo_type: str, revision: Optional[str], model_dir):
+    """``(info, exists)``: ``repo_info`` of branch ``revision`` of an existing repository and True,
+    or, when that branch does not exist yet, main's (the branch would be made from it) and False."""
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    with _hub_errors(f"reading the {repo_type} repository", repo_id, api, model_dir):
+        if revision in (None, "main"):
+            return api.repo_info(repo_id, repo_type=repo_type), True
+        try:
+            return api.repo_info(repo_id, repo_type=repo_type, revision=revision), True
+        except RevisionNotFoundError:
+            return api.repo_info(repo_id, repo_type=repo_type), False
+
+
 def push_to_hub(
     model_dir,
     repo_id: str,
@@ -943,31 +957,29 @@ def push_to_hub(
         # bad name) stops the push before anything is committed; then commit the windows dataset;
         # then the model, last, so that a model card never links to windows that failed to upload.
         # If the model commit fails after the dataset commit, the error says the dataset went up.
+        # the checks read the branch, or main when the branch does not exist yet (it is made from
+        # main), before it is created: a refused push must not leave a new branch in the repository
         with _hub_errors("creating the model repository", repo_id, api, src):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        if revision not in (None, "main"):
-            with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
-                api.create_branch(repo_id, branch=revision, exist_ok=True)
-        with _hub_errors("reading the model repository", repo_id, api, src):
-            repo_info = api.repo_info(repo_id, revision=revision)
-        head_before = repo_info.sha
+        repo_info, branch_exists = _branch_info(api, repo_id, "model", revision, src)
+        head_before = repo_info.sha  # a new branch starts at main's head
         _check_private(private, repo_id, "model", repo_info, api)
         if not replace_other:
-            _check_not_another_repo(api, repo_id, "model", revision, repo_info, src)
+            _check_not_another_repo(api, repo_id, "model", revision if branch_exists else None, repo_info, src)
+        if not branch_exists:
+            with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
         if dataset_repo_id is not None:
             with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
                 api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
-            if private:
-                with _hub_errors("reading the dataset repository", dataset_repo_id, api, src):
-                    dataset_info = api.repo_info(dataset_repo_id, repo_type="dataset")
-                _check_private(private, dataset_repo_id, "dataset", dataset_info, api)
-            if revision not in (None, "main"):
+            dataset_info, dataset_branch_exists = _branch_info(api, dataset_repo_id, "dataset", revision, src)
+            _check_private(private, dataset_repo_id, "dataset", dataset_info, api)
+            if not replace_other:
+                _check_not_another_repo(api, dataset_repo_id, "dataset", revision if dataset_branch_exists else None,
+                                        dataset_info, src)
+            if not dataset_branch_exists:
                 with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
                     api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
-            if not replace_other:
-                with _hub_errors("reading the dataset repository", dataset_repo_id, api, src):
-                    dataset_files = api.repo_info(dataset_repo_id, repo_type="dataset", revision=revision)
-                _check_not_another_repo(api, dataset_repo_id, "dataset", revision, dataset_files, src)
             with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
                 # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
                 # and load twice: delete every old shard that this push does not overwrite
