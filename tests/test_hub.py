@@ -914,3 +914,20 @@ def test_a_refused_push_to_a_branch_creates_no_branch(trained, loopback_hub):
     assert branches("lab/public") == ["exp", "main"] and not result.unchanged
     assert "config.json" in loopback_hub.files("lab/public", revision="exp")
     assert push_to_hub(model_dir, "lab/public", revision="exp", **kw).unchanged
+
+
+def test_a_decoders_windows_dataset_is_refused_by_name(trained, decoder, loopback_hub):
+    """Break test: push_to_hub(decoder, recording=..., dataset_repo_id=...) failed inside the windows
+    writer with generation's refusal ("... can neither generate spikes nor score them: pass the
+    pretrained model it was fine-tuned from"), which says nothing of the dataset; and a decoder with
+    next-spike heads went through, under a dataset card saying the windows are "exactly what
+    training read" though a decoder trains on the windows its behaviour targets cover. A decoder's
+    windows dataset is now refused before any request, naming the flags and what to push instead."""
+    _, _, rec, _ = trained
+    out, _ = decoder
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=r"^dataset_repo_id \(CLI: --data / --dataset-repo-id\): .*decoder' is a "
+                                         r"fine-tuned decoder .*push the decoder without its windows"):
+        push_to_hub(out, "lab/dec", recording=rec, dataset_repo_id="lab/dec-windows", endpoint=loopback_hub.url,
+                    token="hf_loopback_token")
+    assert len(loopback_hub.requests) == n_requests, "refused before any request"

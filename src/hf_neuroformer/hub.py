@@ -905,7 +905,7 @@ def push_to_hub(
             or dataset (without ``replace_other``),
             ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
-            modalities, a recording that does not cover the model's splits, or tokenizer files
+            modalities or for a fine-tuned decoder, a recording that does not cover the model's splits, or tokenizer files
             that do not belong to the model (another vocabulary size or window settings).
         HubPushError: the server refused or could not be reached (step, status and message).
     """
@@ -920,7 +920,19 @@ def push_to_hub(
     if not isinstance(num_shards, int) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
     if dataset_repo_id is not None:
-        modalities = json.loads((src / "config.json").read_text()).get("modalities") or []
+        from types import SimpleNamespace
+
+        from .generation import is_decoder_config
+
+        raw = json.loads((src / "config.json").read_text())
+        if is_decoder_config(SimpleNamespace(**raw)):
+            # the windows written are the pretraining windows of splits.json, while a decoder trains on
+            # the windows its behaviour targets cover (with their labels): the dataset card would be false
+            raise ValueError(f"dataset_repo_id (CLI: --data / --dataset-repo-id): {str(src)!r} is a fine-tuned decoder "
+                             "(config.json decoding_targets), and its windows (with behaviour targets) cannot be pushed "
+                             "as a dataset yet; push the decoder without its windows, and the windows with the "
+                             "pretrained model it was fine-tuned from")
+        modalities = raw.get("modalities") or []
         if modalities:
             names = ", ".join(str(m.get("name", "?")) if isinstance(m, dict) else str(m) for m in modalities)
             raise ValueError(f"dataset_repo_id (CLI: --data / --dataset-repo-id): {str(src)!r} reads modalities "
