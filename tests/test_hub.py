@@ -931,3 +931,33 @@ def test_a_decoders_windows_dataset_is_refused_by_name(trained, decoder, loopbac
         push_to_hub(out, "lab/dec", recording=rec, dataset_repo_id="lab/dec-windows", endpoint=loopback_hub.url,
                     token="hf_loopback_token")
     assert len(loopback_hub.requests) == n_requests, "refused before any request"
+
+
+def test_card_of_a_model_whose_vocabulary_spans_two_sessions_names_both(decoder, tmp_path):
+    """Break test: a decoder records no 'recording' in metrics.json, so its card takes the session
+    from the vocabulary; with the units of two sessions there (tokenizer.add_units and
+    resize_token_embeddings, the README's way to a new session) it fell back to the repository's
+    name: "Recording: session `my-decoder`", that name as the model-index dataset, and "One
+    recording: the unit vocabulary is this recording's units". The card now names both sessions."""
+    import shutil
+
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    src = tmp_path / "two-sessions"
+    shutil.copytree(decoder[0], src)
+    tok = nf.NeuroformerTokenizer.from_pretrained(src)
+    session = tok.session_of(next(t for t in tok.get_vocab() if "/" in t))
+    tok.add_units(["new-day/u1", "new-day/u2"])
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(src)
+    model.resize_token_embeddings(len(tok))
+    model.save_pretrained(src)
+    tok.save_pretrained(src)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    card = build_model_card(stage, "lab/my-decoder", save_for_hub(src, stage))
+    text = str(card)
+    assert "my-decoder`" not in text and "name: my-decoder\n      type" not in text
+    assert f"- Recording: sessions `{session}`, `new-day` (the units of the tokenizer)." in text
+    assert {r.dataset_name for r in card.data.eval_results} == {f"{session}, new-day"}
+    assert "One recording" not in text
+    assert f"2 sessions ({session} 15, new-day 2 units)" in text

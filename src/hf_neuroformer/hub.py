@@ -552,7 +552,10 @@ def build_model_card(
                             else (TASK_TYPE, TASK_NAME))
     training = json.loads((stage / "training_config.json").read_text()) if (stage / "training_config.json").is_file() else {}
     splits = json.loads((stage / "splits.json").read_text()) if (stage / "splits.json").is_file() else None
-    session = _session_of(metrics, default=_vocab_session(stage) or repo_id.split("/")[-1])
+    # the vocabulary's sessions: a decoder's metrics.json names no recording, and a vocabulary grown
+    # with another session's units (tokenizer.add_units) names several; never the repository's name
+    units = _units_by_session(stage)
+    session = _session_of(metrics, default=", ".join(units) or repo_id.split("/")[-1])
     branch = revision if revision not in (None, "main") else None
     dataset_type = datasets[0] if datasets else "spike-recording"
 
@@ -574,7 +577,8 @@ def build_model_card(
     )
 
     data_lines = [f"- Recording: `{metrics['recording']}`." if "recording" in metrics
-                  else f"- Recording: session `{session}` (the units of the tokenizer)."]
+                  else f"- Recording: session{'s' if len(units) > 1 else ''} "
+                       f"{', '.join(f'`{u}`' for u in units) or f'`{session}`'} (the units of the tokenizer)."]
     if decoder:
         data_lines.append(f"- Decoding targets (behaviour series of the recording, one value per window): {target_list}.")
         if metrics.get("init") == "pretrained" and metrics.get("model_dir"):
@@ -675,7 +679,10 @@ def build_model_card(
         results_table="\n".join(rows),
         checkpoint_sentence=(f"The checkpoint kept: step {metrics.get('best_step', '?')}, {selection}" if selection
                              else "The checkpoint is the one with the lowest validation loss"),
-        n_units=_n_units(stage),
+        vocabulary_note=(f"One recording: the unit vocabulary is this recording's units ({_n_units(stage)} units)."
+                         if len(units) <= 1 else
+                         f"The unit vocabulary holds the units of {len(units)} sessions ("
+                         + ", ".join(f"{u} {n}" for u, n in units.items()) + " units)."),
         model_description=(f"fine-tuned to decode behaviour ({target_list}) from the spikes of a window\n"
                            "(and of the past window): a head per target reads the pooled hidden states."
                            if decoder else PRETRAINING_DESCRIPTION),
@@ -692,14 +699,18 @@ def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
     return f"{quote}{repo_id}{quote}{rev}, trust_remote_code=True"
 
 
-def _vocab_session(stage: Path) -> Optional[str]:
-    """The session of the staged vocabulary's unit tokens (``"<session>/<unit>"``), when they
-    are all of one session, else ``None``."""
+def _units_by_session(stage: Path) -> Dict[str, int]:
+    """The sessions of the staged vocabulary's unit tokens (``"<session>/<unit>"``) -> their unit
+    counts, in the order of the vocabulary."""
     from .tokenization_neuroformer import NeuroformerTokenizer
 
     vocab = json.loads((stage / "vocab.json").read_text())
-    sessions = {NeuroformerTokenizer.session_of(t) for t in vocab if "/" in t and not (t.startswith("<") and t.endswith(">"))}
-    return sessions.pop() if len(sessions) == 1 else None
+    counts: Dict[str, int] = {}
+    for t in sorted(vocab, key=vocab.get):
+        if "/" in t and not (t.startswith("<") and t.endswith(">")):
+            s = NeuroformerTokenizer.session_of(t)
+            counts[s] = counts.get(s, 0) + 1
+    return counts
 
 
 def _n_units(stage: Path):
