@@ -961,3 +961,20 @@ def test_card_of_a_model_whose_vocabulary_spans_two_sessions_names_both(decoder,
     assert {r.dataset_name for r in card.data.eval_results} == {f"{session}, new-day"}
     assert "One recording" not in text
     assert f"2 sessions ({session} 15, new-day 2 units)" in text
+
+
+def test_decoder_card_gives_the_parameter_count_and_no_unknown_time(decoder, tmp_path):
+    """Break test: finetune's metrics.json has no num_parameters nor train_time_s, so every decoder's
+    card said "- Parameters: ?; steps: 1 (...); training time ?.". The count is now read from the
+    staged weights (it equals the model's parameters), and an unknown training time is left out."""
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    out, metrics = decoder
+    assert "num_parameters" not in metrics and "train_time_s" not in metrics
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    text = str(build_model_card(stage, "lab/decoder", save_for_hub(out, stage)))
+    n = sum(p.numel() for p in nf.NeuroformerForBehaviorDecoding.from_pretrained(out).parameters())
+    line = next(x for x in text.splitlines() if x.startswith("- Parameters:"))
+    assert line.startswith(f"- Parameters: {n}; steps: 1 (kept: step ") and "?" not in line, line
+    assert "training time" not in line, line

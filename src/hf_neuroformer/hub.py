@@ -640,9 +640,13 @@ def build_model_card(
     selection = metrics.get("checkpoint_selection")
     kept = (f"kept: step {metrics.get('best_step', '?')}, {selection}" if selection
             else f"best on validation: {metrics.get('best_step', '?')}")
+    # finetune records neither the parameter count nor the training time: the count is the weights'
+    # (model.safetensors holds the parameters and nothing else), an unknown time is left out
+    n_params = metrics.get("num_parameters", _n_weights(stage))
+    time_s = metrics.get("train_time_s")
     training_lines = [
-        f"- Parameters: {metrics.get('num_parameters', '?')}; steps: {metrics.get('total_steps', '?')} "
-        f"({kept}); training time {_seconds(metrics.get('train_time_s'))}.",
+        f"- Parameters: {n_params}; steps: {metrics.get('total_steps', '?')} ({kept})"
+        + (f"; training time {_seconds(time_s)}." if time_s is not None else "."),
         "- Model configuration (excerpt of `config.json`):",
         "", "```json", json.dumps(model_cfg, indent=2), "```", "",
     ]
@@ -711,6 +715,17 @@ def _units_by_session(stage: Path) -> Dict[str, int]:
             s = NeuroformerTokenizer.session_of(t)
             counts[s] = counts.get(s, 0) + 1
     return counts
+
+
+def _n_weights(stage: Path) -> int:
+    """Values in the staged ``model.safetensors`` (read from its header): the model's parameter
+    count, as ``neuroformer train`` records it in ``num_parameters``."""
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(stage / "model.safetensors"), framework="pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
 
 
 def _n_units(stage: Path):
