@@ -978,3 +978,27 @@ def test_decoder_card_gives_the_parameter_count_and_no_unknown_time(decoder, tmp
     line = next(x for x in text.splitlines() if x.startswith("- Parameters:"))
     assert line.startswith(f"- Parameters: {n}; steps: 1 (kept: step ") and "?" not in line, line
     assert "training time" not in line, line
+
+
+def test_card_of_a_folder_without_run_records_claims_no_run(trained, tmp_path):
+    """Break test: a model saved from Python (model.save_pretrained + tokenizer.save_pretrained: no
+    metrics.json) was pushed under a card saying "The checkpoint is the one with the lowest
+    validation loss; the test split was scored once, after training" and that "the baselines are
+    fitted on the train split", of a run nothing records. Without metrics.json the card now says
+    that it states no results."""
+    import shutil
+
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    src = tmp_path / "saved-from-python"
+    src.mkdir()
+    for name in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json"):
+        shutil.copy(trained[0] / "model" / name, src / name)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    metrics = save_for_hub(src, stage)
+    assert metrics == {}
+    text = str(build_model_card(stage, "lab/from-python", metrics))
+    for claim in ("lowest validation loss", "best on validation", "scored once", "baselines are fitted"):
+        assert claim not in text, claim
+    assert "No metrics.json in the model directory: this card states no results" in text

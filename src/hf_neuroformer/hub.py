@@ -645,8 +645,9 @@ def build_model_card(
     n_params = metrics.get("num_parameters", _n_weights(stage))
     time_s = metrics.get("train_time_s")
     training_lines = [
-        f"- Parameters: {n_params}; steps: {metrics.get('total_steps', '?')} ({kept})"
-        + (f"; training time {_seconds(time_s)}." if time_s is not None else "."),
+        (f"- Parameters: {n_params}; steps: {metrics.get('total_steps', '?')} ({kept})"
+         + (f"; training time {_seconds(time_s)}." if time_s is not None else ".") if metrics
+         else f"- Parameters: {n_params} (no metrics.json: the steps and the checkpoint kept are not recorded)."),
         "- Model configuration (excerpt of `config.json`):",
         "", "```json", json.dumps(model_cfg, indent=2), "```", "",
     ]
@@ -657,6 +658,8 @@ def build_model_card(
         training_lines += ["- Fine-tuning configuration (`metrics.json`, `training`):", "", "```json",
                            json.dumps(metrics["training"], indent=2), "```"]
 
+    results_note = ("One row per target and metric, on the windows of the stated split; the decoding loss\n"
+                    "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE)
     rows = ["| split | metric | value |", "|---|---|---|"]
     for key, value in card_metrics(metrics).items():
         split, _, name = key.partition("/")
@@ -665,7 +668,8 @@ def build_model_card(
         split, _, name = key.partition("/")
         rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | undefined (null in metrics.json) |")
     if len(rows) == 2:
-        rows = ["No metrics.json in the model directory."]
+        rows = ["No test or validation metrics in metrics.json." if metrics else
+                "No metrics.json in the model directory: this card states no results."]
     figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
     if figures:
         rows += ["", "### Figures", "", *(f + "\n" for f in figures)]
@@ -681,8 +685,11 @@ def build_model_card(
         data_section="\n".join(data_lines),
         training_section="\n".join(training_lines),
         results_table="\n".join(rows),
-        checkpoint_sentence=(f"The checkpoint kept: step {metrics.get('best_step', '?')}, {selection}" if selection
-                             else "The checkpoint is the one with the lowest validation loss"),
+        # what the run did, from its metrics.json; a folder saved from Python without one records no run
+        results_intro=(f"{results_note} "
+                       + (f"The checkpoint kept: step {metrics.get('best_step', '?')}, {selection}" if selection
+                          else "The checkpoint is the one with the lowest validation loss")
+                       + "; the test split was scored once, after training." if metrics else ""),
         vocabulary_note=(f"One recording: the unit vocabulary is this recording's units ({_n_units(stage)} units)."
                          if len(units) <= 1 else
                          f"The unit vocabulary holds the units of {len(units)} sessions ("
@@ -690,8 +697,6 @@ def build_model_card(
         model_description=(f"fine-tuned to decode behaviour ({target_list}) from the spikes of a window\n"
                            "(and of the past window): a head per target reads the pooled hidden states."
                            if decoder else PRETRAINING_DESCRIPTION),
-        results_note=("One row per target and metric, on the windows of the stated split; the decoding loss\n"
-                      "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE),
         generation_note=(NO_HEADS_NOTE if not has_next_spike_heads(stage) else GENERATION_NOTE),
     )
 
