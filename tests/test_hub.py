@@ -1002,3 +1002,31 @@ def test_card_of_a_folder_without_run_records_claims_no_run(trained, tmp_path):
     for claim in ("lowest validation loss", "best on validation", "scored once", "baselines are fitted"):
         assert claim not in text, claim
     assert "No metrics.json in the model directory: this card states no results" in text
+
+
+def test_save_pretrained_with_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loopback_hub, monkeypatch,
+                                                                              tmp_path):
+    """Break test: model.push_to_hub warns that it uploads no remote code, but
+    model.save_pretrained(dir, push_to_hub=True, repo_id=...), transformers' other way to it,
+    uploaded the same weights-and-config repository (with transformers' generic card) without a
+    word. It now warns the same way; with the classes registered it does not."""
+    import huggingface_hub.constants
+
+    from hf_neuroformer.hub import remote_code_registered
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", loopback_hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+    model = nf.NeuroformerForPreTraining.from_pretrained(trained[0] / "model")
+    with pytest.warns(UserWarning, match=r"save_pretrained\(push_to_hub=True\) uploads the weights and config.json "
+                                         r"without remote code"):
+        model.save_pretrained(tmp_path / "plain", push_to_hub=True, repo_id="lab/plain-save-push")
+    assert "modeling_neuroformer.py" not in loopback_hub.files("lab/plain-save-push")
+    import warnings
+
+    with remote_code_registered(), warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*without remote code")
+        model.save_pretrained(tmp_path / "registered", push_to_hub=True, repo_id="lab/registered-save-push")
+    assert "modeling_neuroformer.py" in loopback_hub.files("lab/registered-save-push")
+    with warnings.catch_warnings():  # a plain save says nothing
+        warnings.filterwarnings("error", message=".*without remote code")
+        model.save_pretrained(tmp_path / "local")

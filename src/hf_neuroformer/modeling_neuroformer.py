@@ -696,9 +696,27 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         Raises:
             ValueError: the unit embedding's rows differ from ``config.vocab_size``, or the dt head's
                 classes from ``config.num_dt_bins``; nothing is written.
+
+        Warns:
+            UserWarning: ``push_to_hub=True`` without the classes registered for remote code, as
+                :meth:`push_to_hub` warns (the repository gets the weights and ``config.json`` only).
         """
         self._check_config_describes_weights("; the checkpoint would not load, so nothing was written")
+        if kwargs.get("push_to_hub"):
+            self._warn_no_remote_code("save_pretrained(push_to_hub=True)")
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _warn_no_remote_code(self, method: str) -> None:
+        """Warn that transformers' ``method`` uploads no remote code when the class has no auto
+        class registered (``register_for_auto_class``; :func:`hf_neuroformer.hub.remote_code_registered`)."""
+        if getattr(type(self), "_auto_class", None) is None:
+            warnings.warn(
+                f"{type(self).__name__}.{method} uploads the weights and config.json without remote code "
+                "(no auto_map, no model code, no tokenizer or model card): the repository loads only where "
+                "hf_neuroformer is installed. To share a model directory as the README describes, use "
+                "hf_neuroformer.push_to_hub(model_dir, repo_id) or 'neuroformer push'",
+                UserWarning, stacklevel=3,
+            )
 
     def _check_config_describes_weights(self, consequence: str = "") -> None:
         """Refuse a config changed after the model was built (``consequence`` ends the message):
@@ -856,14 +874,7 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         Warns:
             UserWarning: the class has no auto class registered (``register_for_auto_class``).
         """
-        if getattr(type(self), "_auto_class", None) is None:
-            warnings.warn(
-                f"{type(self).__name__}.push_to_hub uploads the weights and config.json without remote code "
-                "(no auto_map, no model code, no tokenizer or model card): the repository loads only where "
-                "hf_neuroformer is installed. To share a model directory as the README describes, use "
-                "hf_neuroformer.push_to_hub(model_dir, repo_id) or 'neuroformer push'",
-                UserWarning, stacklevel=2,
-            )
+        self._warn_no_remote_code("push_to_hub")
         return super().push_to_hub(*args, **kwargs)
 
 
