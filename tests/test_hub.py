@@ -1030,3 +1030,16 @@ def test_save_pretrained_with_push_to_hub_warns_that_it_pushes_no_remote_code(tr
     with warnings.catch_warnings():  # a plain save says nothing
         warnings.filterwarnings("error", message=".*without remote code")
         model.save_pretrained(tmp_path / "local")
+
+
+def test_push_refuses_window_flags_without_the_windows(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: 'neuroformer push --epoch wake' or '--num-shards 3' without --data /
+    --dataset-repo-id pushed the model alone and said nothing of the flags, which only shape the
+    windows dataset (forgotten --data?). They are refused before any request, naming the flags."""
+    n_requests = len(loopback_hub.requests)
+    for flags in (["--epoch", "wake"], ["--num-shards", "3"]):
+        code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", trained[0] / "model",
+                                        "--repo-id", "lab/no-windows", *flags)
+        assert code == 2 and f"{flags[0]}: applies to the windows dataset only" in err, err[-2000:]
+        assert "--data" in err and "--dataset-repo-id" in err
+    assert len(loopback_hub.requests) == n_requests

@@ -1360,6 +1360,10 @@ def cmd_push(args) -> int:
     check_license(args.license, "--license")
     if (args.data is None) != (args.dataset_repo_id is None):
         raise ValueError("--data and --dataset-repo-id: give both to push the windows dataset, or neither")
+    for flag, given in (("--epoch", args.epoch is not None), ("--num-shards", args.num_shards != 1)):
+        if given and args.data is None:  # the model alone was pushed and the flag went unused
+            raise ValueError(f"{flag}: applies to the windows dataset only; give --data and --dataset-repo-id to "
+                             f"push the windows, or leave {flag} out")
     if args.dataset_repo_id is not None:
         check_repo_id(args.dataset_repo_id, "--dataset-repo-id")
     if args.num_shards < 1:
