@@ -29,7 +29,9 @@ A window dataset (the train / validation / test windows of the model's own split
 Parquet shards written by ``datasets``) goes to a dataset repository with a dataset card, and
 loads back with ``datasets.load_dataset(repo_id)``.
 
-Nothing is written into the model directory: the repository is staged in a temporary folder.
+Nothing is written into the model directory: the repository is staged in a temporary folder
+(only a save into it that was killed after its commit is completed first, as every load
+completes it: :func:`hf_neuroformer.save_journal.finish_interrupted_save`).
 """
 
 from __future__ import annotations
