@@ -197,9 +197,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             )
         fields = {"spike_times": st, "unit_ids": _npz_member(z, "unit_ids", path)}
         if "unit_names" in keys:
-            fields["unit_names"] = [_text(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
+            fields["unit_names"] = [text_of(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
         if "unit_areas" in keys:
-            fields["unit_areas"] = [_text(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
+            fields["unit_areas"] = [text_of(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
         if "time_domain" in keys:
             td = _npz_member(z, "time_domain", path)
             try:
@@ -217,7 +217,7 @@ def read_npz(path, **kwargs) -> SpikeRecording:
                 raise RecordingValidationError(f"session: expected one string in {path}, got shape {ses.shape}")
             # as read_nwb does an identifier's ("mouse1/day2" was kept, and the tokenizer refused it with a
             # fix only Python can apply)
-            fields["session"] = session_from_file(_text(ses.reshape(-1)[0]), path.stem)
+            fields["session"] = session_from_file(text_of(ses.reshape(-1)[0]), path.stem)
         extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
@@ -228,8 +228,8 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     return from_arrays(**fields)
 
 
-def _text(v) -> str:
-    """One name of a ``.npz`` member as text: byte strings (dtype ``S``, as h5py / MATLAB exports give)
+def text_of(v) -> str:
+    """One name (of a ``.npz`` member, a DataFrame column or an NWB column) as text: byte strings (dtype ``S``, as h5py / MATLAB exports give)
     decoded as UTF-8 (``str()`` made ``b"CA1"`` the name ``"b'CA1'"``)."""
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
@@ -353,10 +353,10 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     else:
         # labels such as "cell 1" made every unit token refused (`neuroformer train --data spikes.csv` has no
         # flag to rename units)
-        names, spaced = names_without_whitespace([_text(u) for u in uniques])  # bytes: "b'a'" before
+        names, spaced = names_without_whitespace([text_of(u) for u in uniques])  # bytes: "b'a'" before
         if spaced and "unit_names" not in kwargs:
             warnings.warn(f"{unit_col}: {len(spaced)} unit label(s) hold whitespace, replaced by '_' in the unit names "
-                          f"(e.g. {_text(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
+                          f"(e.g. {text_of(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
                           "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
     kwargs.setdefault("unit_names", names)
     return from_arrays(raw_times.to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)

@@ -138,7 +138,7 @@ import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
                          session_from_file, session_values)
-from .arrays import repeated_spikes_per_unit, warn_if_not_seconds
+from .arrays import repeated_spikes_per_unit, text_of, warn_if_not_seconds
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -171,7 +171,7 @@ def _decode(values) -> np.ndarray:
     """Object / bytes array -> array of ``str``; other arrays unchanged."""
     arr = np.asarray(values)
     if arr.dtype.kind == "S" or arr.dtype == object:
-        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in arr.ravel()],
+        return np.array([text_of(v) for v in arr.ravel()],
                         dtype=object).reshape(arr.shape)
     if arr.dtype.kind == "U":
         return arr.astype(object)
