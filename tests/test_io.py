@@ -1156,3 +1156,13 @@ def test_spikes_repeating_a_units_time_in_a_table_or_arrays_are_counted_in_a_war
         warnings.simplefilter("error")
         assert from_arrays(times, units, unit_names=["a", "b", "c"], warn_repeated_spikes=False).n_spikes == 7
         from_arrays(np.array([0.5, 0.5, 1.0]), np.array([0, 1, 0]), unit_names=["a", "b"])  # two units at once
+
+
+def test_write_nwb_of_a_recording_without_units_names_it(tmp_path):
+    # a recording with no units (from_arrays of empty arrays) failed inside hdmf with "could not resolve
+    # dtype for VectorData 'location'", after the temporary file was opened
+    rec = from_arrays(np.zeros(0), np.zeros(0, dtype=np.int64), session="s", time_domain=(0.0, 5.0))
+    assert rec.n_units == 0
+    with pytest.raises(ValueError, match=r"^recording: has no units \(n_units = 0\)"):
+        write_nwb(rec, tmp_path / "empty.nwb")
+    assert list(tmp_path.iterdir()) == []  # no file and no temporary left behind

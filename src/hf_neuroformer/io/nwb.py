@@ -953,7 +953,8 @@ def write_nwb(
             :func:`hf_neuroformer.generate_spikes` returns with ``num_samples > 1``: write each
             sample to its own file).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ValueError: ``scratch`` uses the reserved name; a ``behaviour`` or ``events`` name that is
+        ValueError: the recording has no units (:func:`read_nwb` refuses such a file); ``scratch`` uses
+            the reserved name; a ``behaviour`` or ``events`` name that is
             empty or holds ``/`` or ``:`` (not an NWB name; the message names the entry).
         RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`.
     """
@@ -975,6 +976,11 @@ def write_nwb(
         if scratch and reserved in scratch:
             raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")
     recording.validate()
+    if recording.n_units == 0:  # hdmf failed with "could not resolve dtype for VectorData 'location'"
+        raise ValueError(
+            "recording: has no units (n_units = 0); an NWB spike file needs at least one unit, and read_nwb "
+            "refuses a file without one. Keep at least one unit (a unit with no spikes is kept)"
+        )
     for field, names in (("behaviour", recording.behaviour), ("events", recording.events)):
         for name in names:  # hdmf said only "name 'x:y' cannot contain a '/' or ':'", or failed inside h5py for ''
             if problem := _nwb_name_problem(name):
