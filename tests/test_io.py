@@ -1166,3 +1166,30 @@ def test_write_nwb_of_a_recording_without_units_names_it(tmp_path):
     with pytest.raises(ValueError, match=r"^recording: has no units \(n_units = 0\)"):
         write_nwb(rec, tmp_path / "empty.nwb")
     assert list(tmp_path.iterdir()) == []  # no file and no temporary left behind
+
+
+def test_behaviour_with_a_repeated_timestamp_keeps_the_series(tmp_path):
+    """One timestamp logged twice (as position trackers do) dropped the whole behaviour series with
+    "timestamps must be ... strictly increasing"; a repeated time now keeps the mean of its samples,
+    counted in a warning, while a series that goes back in time is still skipped."""
+    from pynwb import TimeSeries
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    mod = nwb.create_processing_module("behavior", "b")
+    mod.add(TimeSeries(name="speed", data=np.array([1.0, 2.0, 4.0, 8.0]),
+                       timestamps=np.array([0.0, 0.1, 0.1, 0.2]), unit="cm/s"))
+    mod.add(TimeSeries(name="xy", data=np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]),
+                       timestamps=np.array([0.0, 0.0, 0.3]), unit="cm"))
+    mod.add(TimeSeries(name="back", data=np.array([1.0, 2.0, 3.0]),
+                       timestamps=np.array([0.0, 0.2, 0.1]), unit="a.u."))
+    with pytest.warns(UserWarning) as caught:
+        rec = read_nwb(_write(nwb, tmp_path / "rep.nwb"))
+    msgs = [str(w.message) for w in caught]
+    speed = rec.behaviour["speed"]
+    np.testing.assert_array_equal(speed.timestamps, [0.0, 0.1, 0.2])
+    np.testing.assert_array_equal(speed.values, [1.0, 3.0, 8.0])
+    np.testing.assert_array_equal(rec.behaviour["xy"].values, [[1.0, 2.0], [4.0, 5.0]])
+    assert any("'speed': 1 timestamps repeat (1 extra samples)" in m and "3 samples kept of 4" in m for m in msgs), msgs
+    assert "back" not in rec.behaviour
+    assert any("skipped 'back'" in m and "1 non-increasing steps" in m for m in msgs), msgs

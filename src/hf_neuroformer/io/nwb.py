@@ -25,7 +25,9 @@ What :func:`read_nwb` maps where
   series gets the container (or module) name as prefix (``"Position_x"``). Skipped, with a
   warning that names the series: image / optical series (frames are not read here), electrical
   series (raw voltage), data with more than 2 dimensions or non-numeric data, and series whose
-  timestamps are not finite and strictly increasing.
+  timestamps are not finite or go back in time. Timestamps that repeat exactly (a tracker logging
+  one time twice) keep one sample per time, the mean of the repeated samples, with a warning that
+  counts them.
 * The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
   the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned) with
   ``stimulus.frame_times`` and its description; :func:`write_nwb` writes frames back that way
@@ -440,6 +442,17 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
         warnings.warn(f"behaviour: skipped {label!r}: {t.shape[0]} timestamps for {values.shape[0]} samples")
         return None
     bad = np.flatnonzero(~np.isfinite(t))
+    steps = np.diff(t)
+    if not bad.size and t.size and (steps >= 0).all() and (steps == 0).any():
+        # a tracker that logs a sample twice at one time: one repeat used to drop the whole series
+        times, first, n_at = np.unique(t, return_index=True, return_counts=True)
+        summed = np.add.reduceat(values, first, axis=0)
+        values = summed / (n_at if values.ndim == 1 else n_at[:, None])
+        warnings.warn(
+            f"behaviour: {label!r}: {int((n_at > 1).sum())} timestamps repeat ({int(t.size - times.size)} extra "
+            f"samples); each repeated time keeps the mean of its samples ({times.size} samples kept of {t.size})"
+        )
+        t = times
     nonincr = np.flatnonzero(np.diff(t) <= 0)
     if bad.size or nonincr.size:
         warnings.warn(
