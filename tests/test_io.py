@@ -1193,3 +1193,17 @@ def test_behaviour_with_a_repeated_timestamp_keeps_the_series(tmp_path):
     assert any("'speed': 1 timestamps repeat (1 extra samples)" in m and "3 samples kept of 4" in m for m in msgs), msgs
     assert "back" not in rec.behaviour
     assert any("skipped 'back'" in m and "1 non-increasing steps" in m for m in msgs), msgs
+
+
+def test_table_columns_that_are_not_read_are_named(tmp_path):
+    """A spike table's other columns (here an amplitude per spike) were dropped without a word; they are
+    now named in a warning. The index pandas writes to CSV ("Unnamed: 0") is not data and is not named."""
+    df = pd.DataFrame({"time": [0.5, 0.1, 0.3], "unit": ["b", "a", "b"], "amplitude": [40.0, 55.0, 38.0]})
+    df.to_csv(tmp_path / "s.csv")  # index written too
+    with pytest.warns(UserWarning, match=r"1 column\(s\) not read: \['amplitude'\]; only 'time' \(spike times\)") as caught:
+        rec = load_recording(tmp_path / "s.csv")
+    assert not any("Unnamed" in str(w.message) for w in caught)
+    assert rec.n_spikes == 3 and rec.unit_names == ["a", "b"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_dataframe(df[["time", "unit"]])

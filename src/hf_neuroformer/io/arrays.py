@@ -311,6 +311,10 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             giving the count.
         **kwargs: other :class:`SpikeRecording` fields.
 
+    Warns:
+        UserWarning: the table has other columns (named, counted): they are not read; a column
+            ``"Unnamed: <n>"`` (a pandas index saved to CSV) is skipped without a warning.
+
     Raises:
         RecordingValidationError: a column is missing (names it and lists the columns) or has
             missing values, the time column holds something other than numbers (names the first
@@ -359,6 +363,14 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
                           f"(e.g. {text_of(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
                           "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
     kwargs.setdefault("unit_names", names)
+    # pandas' saved index ("Unnamed: 0") is no data; any other column (an area, an amplitude, a trial) was
+    # dropped without a word
+    extra = [str(c) for c in df.columns if c not in (time_col, unit_col) and not str(c).startswith("Unnamed: ")]
+    if extra:
+        warnings.warn(f"{len(extra)} column(s) not read: {extra[:8]}{' ...' if len(extra) > 8 else ''}; only "
+                      f"{time_col!r} (spike times) and {unit_col!r} (unit labels) are. Pass per-unit areas as "
+                      "unit_areas=, trials as trials=, behaviour as behaviour= (see SpikeRecording)",
+                      UserWarning, stacklevel=2)
     return from_arrays(raw_times.to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
 
 
