@@ -927,7 +927,7 @@ def write_nwb(
     * ``spike_times``, ``unit_ids``, ``unit_names``, ``unit_areas`` (units with no spikes too);
     * ``epochs``: every name (all-digit names such as ``"1"`` and ``""`` included), in order;
       in a file of ours no other interval table is added as an epoch; ``epoch_intervals``;
-    * ``trials`` in the same order (a :class:`SpikeRecording` keeps its trials ordered by
+    * ``trials`` (an empty ``(0, 2)`` array is not written and reads back as ``None``) in the same order (a :class:`SpikeRecording` keeps its trials ordered by
       start, so trial ``i`` stays trial ``i`` and a saved ``splits.json`` ``trial_index`` stays
       valid) and each simple ``trial_info`` column: 1-D numeric (NaN kept), boolean or string;
     * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too); ``events`` (times, labels,
