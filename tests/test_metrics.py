@@ -561,6 +561,22 @@ def test_fano_factor_by_hand():
         fano_factor(real, gen, mode="windows")
 
 
+def test_fano_corr_is_nan_when_the_fano_factors_differ_only_by_rounding():
+    # one generated spike per unit in 30 bins: every generated Fano factor is exactly 1, but the float
+    # sums round by bin position (0.9999999999999986 / ...93 / 1.0); Pearson r over that noise was
+    # reported as fano_corr (-0.72 on a 4-unit evaluate) instead of NaN for a constant vector
+    edges = np.arange(31) * 0.1
+    real_counts = {0: [1, 3, 0] * 10, 1: [2, 2, 1] * 10, 2: [0, 0, 4] * 10}
+    real = rec(spikes_from_counts(real_counts, edges), (0.0, 3.0))
+    gen = rec([(0.05, 0), (1.55, 1), (2.95, 2)], (0.0, 3.0), np.array([[0.0, 3.0]]))
+    out = fano_factor(real, gen, bin_size=0.1)
+    fg = out["fano_generated_per_unit"]
+    assert fg == [pytest.approx(1.0, abs=1e-12)] * 3 and len(set(fg)) > 1  # equal but for rounding
+    assert len(set(out["fano_real_per_unit"])) == 3  # the recorded ones do differ
+    assert math.isnan(out["fano_corr"])
+    assert out["fano_generated_mean"] == pytest.approx(1.0)
+
+
 def test_fano_reason_says_why_when_no_unit_is_defined_in_both():
     # the docstring promises a reason whenever everything is NaN: a silent generated recording
     # (mean count 0 for every unit) leaves no unit defined in both

@@ -272,12 +272,25 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
     return trials[ok], duration, int((~ok).sum()), n_cut
 
 
+#: relative spread below which a vector counts as constant for :func:`_pearson` (float64 rounding
+#: of a sum of ~1e3 terms is ~1e-13; a real difference of 1e-10 between Fano factors or rates is none)
+CONSTANT_RTOL = 1e-10
+
+
+def _nearly_constant(v: np.ndarray) -> bool:
+    """True when ``max(v) - min(v) <= CONSTANT_RTOL * max(|v|)`` (all zeros included)."""
+    return bool(np.ptp(v) <= CONSTANT_RTOL * np.max(np.abs(v)))
+
+
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson r of two equal-length vectors; NaN with fewer than :data:`MIN_CORR_POINTS` (3)
     values (two points always give r = +1 or -1, whatever they are: fano_corr over two units,
-    a PSTH correlation over two bins) or a constant one."""
+    a PSTH correlation over two bins) or a constant one. Constant means a spread (max - min)
+    within :data:`CONSTANT_RTOL` of the largest magnitude: values equal but for rounding (the Fano
+    factor 1 of units with one spike each came out as 1.0000000000000022 and 1.000000000000002)
+    gave an r of the rounding noise (fano_corr -0.72) instead of NaN."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size < MIN_CORR_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if x.size < MIN_CORR_POINTS or _nearly_constant(x) or _nearly_constant(y):
         return float("nan")
     dx, dy = x - x.mean(), y - y.mean()
     den = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
