@@ -289,6 +289,24 @@ def test_split_bits_per_spike_block_bootstrap_intervals(small):
     assert short["bits_per_spike"] == out["bits_per_spike"]  # the point value does not depend on the blocks
 
 
+def test_a_test_split_without_spikes_says_so_not_that_shorter_blocks_give_an_interval(small):
+    # no spike in the test windows: bits per spike is NaN whatever the blocks, but with the default 10 s
+    # blocks (too few) the interval's reason said "shorter blocks give an interval: e.g. ci_block_s=2"
+    rec, tok, model, cfg = small
+    plan = plan_splits(rec, cfg)
+    starts, _ = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    lo, hi = min(starts) - cfg.past_window, max(starts) + cfg.current_window
+    keep = (rec.spike_times < lo) | (rec.spike_times >= hi)
+    silent = nf.SpikeRecording(rec.spike_times[keep], rec.unit_ids[keep], unit_names=list(rec.unit_names),
+                               time_domain=rec.time_domain, session=rec.session)
+    out = split_bits_per_spike(model, tok, silent, plan, "test", progress=False)
+    assert out["n_spikes"] == 0 and np.isnan(out["bits_per_spike"]) and out["ci95_n_blocks"] < 5
+    for key in ("bits_per_spike", "bits_per_spike_scored_rates_null"):
+        reason = out[f"{key}_ci95_reason"]
+        assert out[f"{key}_ci95"] is None and "not finite on the whole split" in reason, key
+        assert "shorter blocks give an interval" not in reason, key
+
+
 def test_a_diverged_model_is_refused_by_name_not_scored_as_nan(small):
     """Break test: with NaN weights (a diverged run) window_log_likelihoods returned NaN for windows
     it did not mark truncated, split_bits_per_spike then said "window_log_likelihoods gives NaN for

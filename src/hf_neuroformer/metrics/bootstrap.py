@@ -325,12 +325,14 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
         estimate = float(np.asarray(statistic(*[a.sum(axis=0)[None] for a in arrs]), dtype=np.float64).reshape(-1)[0])
     out = {"estimate": estimate, "interval": None, "reason": None, "n_blocks": int(n_blocks), "method": method,
            "n_resamples": int(n_resamples), "confidence": float(confidence)}
+    # an undefined estimate first: with too few blocks as well, the reason said shorter blocks would give an
+    # interval (bits per spike of a split without spikes: NaN, whatever the blocks)
+    if not math.isfinite(estimate):
+        out["reason"] = f"the metric is not finite on the whole split ({estimate})"
+        return out
     if n_blocks < min_blocks:
         out["reason"] = (f"{n_blocks} block(s), fewer than {min_blocks}: too few independent pieces for a "
                          "bootstrap interval") + hint
-        return out
-    if not math.isfinite(estimate):
-        out["reason"] = f"the metric is not finite on the whole split ({estimate})"
         return out
     data = (np.arange(n_blocks),)
     width = max([n_blocks] + [f.shape[1] for f in flat_stats])
