@@ -724,3 +724,22 @@ def test_window_settings_changed_after_building_are_refused(batch_and_model, tmp
     finally:
         model.config.current_window = old
     assert model(**batch).dt_logits.shape[-1] == 10
+
+
+def test_config_decoding_target_refuses_unknown_keys_bad_column_and_classes():
+    """A misspelt key ('wieght', 'sd') was kept and ignored (the head trained with weight 1 and the
+    std of another key); a str column and a ``classes`` list shorter than num_classes passed too."""
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\] \('x'\): unknown key\(s\) \['sd', 'wieght'\]"):
+        nf.NeuroformerConfig(decoding_targets=[{"name": "x", "kind": "regression", "wieght": 3.0, "sd": 2.0}])
+    for col in ("a", -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"decoding_targets\[0\]\.column \('x'\): expected None or an integer"):
+            nf.NeuroformerConfig(decoding_targets=[{"name": "x", "kind": "regression", "column": col}])
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\]\.classes \('c'\): expected None or a list of num_classes=3"):
+        nf.NeuroformerConfig(decoding_targets=[{"name": "c", "kind": "classification", "num_classes": 3, "classes": [1, 2]}])
+    # every key target_dicts writes is accepted, and so set after construction is checked by _check
+    ok = {"name": "c", "kind": "classification", "column": 1, "weight": 1.0, "num_classes": 2, "classes": ["a", "b"],
+          "class_weight": "balanced", "class_weights": [1.0, 1.0]}
+    c = nf.NeuroformerConfig(decoding_targets=[ok, {"name": "ry", "kind": "circular", "recorded_range_deg": [0, 360]}])
+    c.decoding_targets[0]["num_clases"] = 2
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['num_clases'\]"):
+        c._check()

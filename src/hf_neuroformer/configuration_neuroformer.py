@@ -35,6 +35,10 @@ def finish_interrupted_save_of(name_or_path) -> None:
 MODALITY_KINDS = ("continuous", "categorical", "video")
 #: What NeuroformerForBehaviorDecoding's heads read (see ``decoding_pool``).
 DECODING_POOLS = ("current", "current+past", "attention")
+#: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
+#: other key is refused, so a misspelt one (``"wieght"``) is not silently ignored.
+DECODING_TARGET_KEYS = ("name", "kind", "column", "weight", "mean", "std", "num_classes", "classes", "class_weight",
+                        "class_weights", "recorded_range_deg")
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
 MODALITY_ROLES = ("input",)
 #: Normalisations of a continuous modality.
@@ -488,7 +492,9 @@ class NeuroformerConfig(PreTrainedConfig):
             (classification: None = plain cross-entropy, or ``num_classes`` floats >= 0 that
             weight each window's cross-entropy by its class; ``"balanced"`` = scikit-learn's
             ``n / (k * n_c)`` over the training windows used, see
-            :func:`hf_neuroformer.decoding.balanced_class_weights`).
+            :func:`hf_neuroformer.decoding.balanced_class_weights`); circular: ``recorded_range_deg``
+            (the range the figures draw it in). Any other key raises ``ValueError`` naming it
+            (:data:`DECODING_TARGET_KEYS`).
         decoding_pool (str, default "current+past"): what the heads read: ``"current"`` = mean
             of the decoder states over the real current-window tokens (BOS, spikes, EOS; no
             padding), ``"current+past"`` = that concatenated with the mean of the past-window
@@ -908,6 +914,25 @@ class NeuroformerConfig(PreTrainedConfig):
                 raise ValueError(
                     f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): a classification target needs "
                     f"num_classes >= 2 (the classes of the training split), got {t.get('num_classes')!r}"
+                )
+            unknown = sorted(set(t) - set(DECODING_TARGET_KEYS), key=str)
+            if unknown:  # a misspelt 'wieght' / 'sd' was kept and ignored: the head trained with weight 1, std 1
+                raise ValueError(
+                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): unknown key(s) {unknown}; expected keys "
+                    f"among {list(DECODING_TARGET_KEYS)}"
+                )
+            col = t.get("column")
+            if col is not None and (isinstance(col, bool) or not isinstance(col, int) or col < 0):
+                raise ValueError(
+                    f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer >= 0 "
+                    f"(a column of a 2-D behaviour series), got {col!r}"
+                )
+            classes = t.get("classes")
+            if t["kind"] == "classification" and classes is not None and not (
+                    isinstance(classes, (list, tuple)) and len(classes) == t["num_classes"]):
+                raise ValueError(
+                    f"NeuroformerConfig.decoding_targets[{i}].classes ({t['name']!r}): expected None or a list of "
+                    f"num_classes={t['num_classes']} class labels (class index i means classes[i]), got {classes!r}"
                 )
             where = f"decoding_targets[{i}].{{}} ({t['name']!r})"
             if t.get("weight") is not None:
