@@ -2802,3 +2802,24 @@ def test_an_evaluation_between_training_loss_logs_says_which_step_the_loss_is_of
     state.global_step = 25
     lines.on_evaluate(None, state, None, metrics={"eval_loss": 1.75, "eval_x/r2": 0.625})
     assert capsys.readouterr().out == "step 25: train loss 1.2500 (step 20)  val loss 1.7500  val x/r2 0.6250\n"
+
+
+def test_continuing_a_decoder_on_other_class_labels_is_refused_not_relabelled(steinmetz, tmp_path):
+    """A decoder fine-tuned on motorLabel classes [-1, 0, 1], continued on a recording coding them
+    [0, 1, 2], loaded its head silently: output i, trained to mean -1 + i, was now read as class i
+    (every label moved by one). With two classes instead of three it failed inside transformers
+    (size-mismatch RuntimeError). Both now raise a ValueError naming the target and both class lists;
+    the same classes continue as before."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    target = [DecodingTarget("trial:motorLabel", "classification")]
+    kw = dict(max_steps=1, eval_steps=1, batch_size=16, seed=1)
+    finetune(None, steinmetz, target, config=cfg, output_dir=tmp_path / "d", **kw)
+    labels = np.asarray(steinmetz.trial_info["motorLabel"])
+    for coded, now in ((labels + 1, r"\[0, 1, 2\]"), (np.where(labels < 0, 0, labels), r"\[0, 1\]")):
+        rec = copy.copy(steinmetz)
+        rec.trial_info = dict(steinmetz.trial_info, motorLabel=coded)
+        with pytest.raises(ValueError, match=rf"head for 'trial:motorLabel' was trained on the classes \[-1, 0, 1\], "
+                                             rf"but this recording's training windows hold the classes {now}"):
+            finetune(tmp_path / "d", rec, target, output_dir=tmp_path / "e", **kw)
+    m = finetune(tmp_path / "d", steinmetz, target, output_dir=tmp_path / "e", **kw)
+    assert m["init"] == "pretrained" and m["targets"][0]["classes"] == [-1, 0, 1]

@@ -713,6 +713,35 @@ def check_targets(targets) -> list:
     return list(targets)
 
 
+def _check_same_classes(before: Sequence[dict], tdicts: Sequence[dict], model_dir) -> None:
+    """Refuse to continue fine-tuning a decoder (``before``: its ``config.decoding_targets``) whose
+    classification heads were trained on other class labels than those of this recording's
+    training split (``tdicts``): its head output ``i`` means ``before[j]["classes"][i]``, so
+    loading it for other classes silently relabels them (classes [0, 1, 2] read as [1, 2, 3]),
+    and another number of classes failed inside transformers with a size-mismatch RuntimeError.
+
+    Raises:
+        ValueError: names the target, the decoder's classes and this training split's.
+    """
+    for old, new in zip(before or [], tdicts):
+        if new["kind"] != "classification":
+            continue
+        had = [_scalar_label(c) for c in old.get("classes") or range(int(old.get("num_classes") or 0))]
+        now = [_scalar_label(c) for c in new["classes"]]
+        if had != now:
+            raise ValueError(
+                f"model_dir: {str(model_dir)!r} is a decoder whose head for {target_label(new['name'], new.get('column'))!r} "
+                f"was trained on the classes {had}, but this recording's training windows hold the classes {now}; its "
+                "head outputs would be read as other classes. Fine-tune the pretrained model it came from (neuroformer "
+                "train output), or pass from_scratch=True (--from-scratch)")
+
+
+def _scalar_label(value):
+    """A class label as a plain Python number (``1.0`` and ``np.int64(1)`` compare as ``1``)."""
+    v = float(value)
+    return int(v) if v.is_integer() else v
+
+
 def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, fraction: float) -> Dict[str, str]:
     """``{target name: note}`` for the targets that the training windows used (``train_ds``, e.g. a
     few-shot block) give nothing to learn from: a regression target with one value (its sd,
@@ -911,6 +940,9 @@ def finetune(
         TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
         ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
             the model's session), or every target's ``weight`` is 0.
+        ValueError: ``model_dir`` is a fine-tuned decoder whose classification head was trained on
+            other class labels than this recording's training windows hold (its outputs would be
+            read as other classes).
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a column out of range, two targets reading one column (``position`` and
             ``position[0]``), a class label unseen in training, ...
@@ -1000,6 +1032,8 @@ def finetune(
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
     tdicts = target_dicts(targets, report, train_ds)
+    if not from_scratch:
+        _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
     notes = target_notes(targets, report, train_ds, fraction)
     for note in notes.values():
         warnings.warn(note)
