@@ -2823,3 +2823,21 @@ def test_continuing_a_decoder_on_other_class_labels_is_refused_not_relabelled(st
             finetune(tmp_path / "d", rec, target, output_dir=tmp_path / "e", **kw)
     m = finetune(tmp_path / "d", steinmetz, target, output_dir=tmp_path / "e", **kw)
     assert m["init"] == "pretrained" and m["targets"][0]["classes"] == [-1, 0, 1]
+
+
+def test_continuing_a_decoder_with_settings_that_reshape_its_heads_is_refused_by_name(a2929, finetuned, tmp_path):
+    """``config_overrides`` decoding_pool / decoding_head_hidden_size on a fine-tuned decoder built
+    other heads than the saved ones: transformers failed with a size-mismatch RuntimeError after the
+    datasets were built. Now a ValueError names the setting, its saved and new values; the decoder's
+    own values (None = hidden_size) are accepted."""
+    out, _ = finetuned
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    kw = dict(max_steps=1, eval_steps=1, batch_size=16, seed=0)
+    for over, said in (({"decoding_pool": "current"}, r"decoding_pool='current\+past'; decoding_pool='current'"),
+                       ({"decoding_head_hidden_size": 7}, r"decoding_head_hidden_size=None; decoding_head_hidden_size=7")):
+        with pytest.raises(ValueError, match=rf"fine-tuned decoder whose heads were built for {said} would need other"):
+            finetune(out, a2929, targets, output_dir=tmp_path / "e", config_overrides=over, **kw)
+    assert not (tmp_path / "e").exists()
+    same = {"decoding_pool": "current+past", "decoding_head_hidden_size": TINY["hidden_size"]}
+    m = finetune(out, a2929, targets, output_dir=tmp_path / "e", config_overrides=same, **kw)
+    assert m["init"] == "pretrained" and m["load_report"]["mismatched_keys"] == []

@@ -74,6 +74,8 @@ CHECKPOINT_DIR = "checkpoints"
 #: output directory (its figures are removed by :func:`~hf_neuroformer.training.save_atomically`),
 #: so none of another run stays beside the decoder.
 STALE_RUN_FILES = ("training_config.json",)
+#: :data:`FINETUNE_CONFIG_KEYS` that shape a decoder's heads: a fine-tuned decoder continues only with its own values
+HEAD_SHAPE_KEYS = ("decoding_pool", "decoding_head_hidden_size")
 #: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
 FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
@@ -940,6 +942,8 @@ def finetune(
         TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
         ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
             the model's session), or every target's ``weight`` is 0.
+        ValueError: ``model_dir`` is a fine-tuned decoder and ``config_overrides`` changes a setting that
+            shapes its heads (:data:`HEAD_SHAPE_KEYS`), so they could not be loaded.
         ValueError: ``model_dir`` is a fine-tuned decoder whose classification head was trained on
             other class labels than this recording's training windows hold (its outputs would be
             read as other classes).
@@ -1014,8 +1018,22 @@ def finetune(
         tokenizer.add_units(recording)
         cfg.vocab_size = len(tokenizer)
         from_scratch = True
+    # a decoder's heads (and read-out) are shaped by these: loading it with others failed in transformers
+    heads_shaped_by = {k: getattr(cfg, k) for k in HEAD_SHAPE_KEYS} if cfg.decoding_targets and not from_scratch else {}
     # a bad value fails here, naming the field, before any tokenizing or writing
     config_overrides = apply_config_overrides(cfg, config_overrides)
+    def width(k, v):  # decoding_head_hidden_size None means hidden_size
+        return cfg.hidden_size if k == "decoding_head_hidden_size" and v is None else v
+
+    changed = {k: (v, config_overrides[k]) for k, v in heads_shaped_by.items()
+               if k in config_overrides and width(k, config_overrides[k]) != width(k, v)}
+    if changed:
+        raise ValueError(
+            f"config_overrides: {str(model_dir)!r} is a fine-tuned decoder whose heads were built for "
+            + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items()) + "; "
+            + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
+            + " would need other heads, so its trained ones could not be loaded. Fine-tune the pretrained model it "
+              "came from (neuroformer train output) with this setting, or pass from_scratch=True (--from-scratch)")
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
