@@ -2841,3 +2841,30 @@ def test_continuing_a_decoder_with_settings_that_reshape_its_heads_is_refused_by
     same = {"decoding_pool": "current+past", "decoding_head_hidden_size": TINY["hidden_size"]}
     m = finetune(out, a2929, targets, output_dir=tmp_path / "e", config_overrides=same, **kw)
     assert m["init"] == "pretrained" and m["load_report"]["mismatched_keys"] == []
+
+
+def test_decoder_keeps_its_targets_unit_and_decoding_a_series_in_another_unit_warns(a2929, pretrained, tmp_path):
+    """config.decoding_targets kept no unit, so decoding a recording whose position is in m with a
+    decoder fine-tuned on it in cm scored values 100x apart without a word. The unit is kept now,
+    and decode_windows warns naming both units (a series without a unit, or the same one, is quiet)."""
+    from hf_neuroformer.finetuning import decode_windows, load_decoder
+    from hf_neuroformer.recording import BehaviourSeries
+
+    def with_unit(unit):
+        rec = copy.copy(a2929)
+        x = a2929.behaviour["x"]
+        rec.behaviour = dict(a2929.behaviour, x=BehaviourSeries(x.timestamps, x.values, unit))
+        return rec
+
+    finetune(pretrained, with_unit("cm"), [DecodingTarget("x", "regression")], output_dir=tmp_path / "d",
+             max_steps=1, eval_steps=1, batch_size=16, seed=0)
+    model, tok, plan = load_decoder(tmp_path / "d")
+    assert model.config.decoding_targets[0]["unit"] == "cm"
+    starts = np.arange(700.0, 702.0, 0.1)
+    with pytest.warns(UserWarning, match=r"'x' is in 'm', but the decoder was fine-tuned on it in 'cm'"):
+        decode_windows(model, tok, with_unit("m"), starts)
+    for unit in ("cm", " CM", ""):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table, info = decode_windows(model, tok, with_unit(unit), starts)
+        assert info["recorded_targets"] == ["x"]

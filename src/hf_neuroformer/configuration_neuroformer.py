@@ -38,7 +38,7 @@ DECODING_POOLS = ("current", "current+past", "attention")
 #: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
 #: other key is refused, so a misspelt one (``"wieght"``) is not silently ignored.
 DECODING_TARGET_KEYS = ("name", "kind", "column", "weight", "mean", "std", "num_classes", "classes", "class_weight",
-                        "class_weights", "recorded_range_deg")
+                        "class_weights", "recorded_range_deg", "unit")
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
 MODALITY_ROLES = ("input",)
 #: Normalisations of a continuous modality.
@@ -493,7 +493,8 @@ class NeuroformerConfig(PreTrainedConfig):
             weight each window's cross-entropy by its class; ``"balanced"`` = scikit-learn's
             ``n / (k * n_c)`` over the training windows used, see
             :func:`hf_neuroformer.decoding.balanced_class_weights`); circular: ``recorded_range_deg``
-            (the range the figures draw it in). Any other key raises ``ValueError`` naming it
+            (the range the figures draw it in); ``unit`` (str, optional: the unit of the behaviour series
+            it was fine-tuned on, e.g. ``"cm"``). Any other key raises ``ValueError`` naming it
             (:data:`DECODING_TARGET_KEYS`).
         decoding_pool (str, default "current+past"): what the heads read: ``"current"`` = mean
             of the decoder states over the real current-window tokens (BOS, spikes, EOS; no
@@ -927,6 +928,9 @@ class NeuroformerConfig(PreTrainedConfig):
                     f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer >= 0 "
                     f"(a column of a 2-D behaviour series), got {col!r}"
                 )
+            if t.get("unit") is not None and not isinstance(t["unit"], str):
+                raise ValueError(f"NeuroformerConfig.decoding_targets[{i}].unit ({t['name']!r}): expected a str (the "
+                                 f"behaviour series' unit, e.g. 'cm') or None, got {t['unit']!r}")
             classes = t.get("classes")
             if t["kind"] == "classification" and classes is not None and not (
                     isinstance(classes, (list, tuple)) and len(classes) == t["num_classes"]):

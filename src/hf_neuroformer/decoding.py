@@ -590,6 +590,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     for t in targets:
         tr = values["train"][t.label]
         info = {"kind": t.kind, "column": t.column, "weight": float(t.weight)}
+        unit = _raw_values(recording, t)[1]
+        if unit:  # the behaviour series' unit, kept in the decoder's config so decode can compare it
+            info["unit"] = str(unit)
         if t.kind == "classification":
             classes = np.unique(tr)
             if np.any(classes % 1 != 0):
@@ -719,7 +722,8 @@ def circular_range_deg(values) -> List[float]:
 def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None) -> List[dict]:
     """The ``config.decoding_targets`` entries of ``targets``: name, kind, column, weight, and
     the train statistics the heads need (regression ``mean``/``std``; classification
-    ``num_classes``/``classes``, ``class_weight`` and ``class_weights``); circular:
+    ``num_classes``/``classes``, ``class_weight`` and ``class_weights``); ``unit`` (a behaviour
+    series' unit, when it has one: ``neuroformer decode`` compares it with a recording's); circular:
     ``recorded_range_deg`` (:func:`circular_range_deg`, the range the figures draw it in). With ``train_ds``
     (e.g. a few-shot fraction of train) the regression statistics and the class weights are
     those of its rows instead of the whole train split's (the baselines fit on the same rows).
@@ -730,6 +734,8 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     for t in targets:
         info = report["targets"][t.label]
         d = {"name": t.name, "kind": t.kind, "column": t.column, "weight": float(t.weight)}
+        if info.get("unit"):
+            d["unit"] = info["unit"]
         if t.kind == "classification":
             k = int(info["num_classes"])
             d.update(num_classes=k, classes=list(info["classes"]), class_weight=t.class_weight, class_weights=None)

@@ -1401,7 +1401,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
 
     Warns:
         UserWarning: the recording lacks some of the decoder's units of its session (a subset of
-            the units, e.g. re-sorted or exported without some): they are read as silent. Windows
+            the units, e.g. re-sorted or exported without some): they are read as silent. A regression
+            target's series with another ``unit`` than the one the decoder was fine-tuned on. Windows
             with no value of an input modality (e.g. head direction during sleep).
 
     Raises:
@@ -1458,6 +1459,15 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         rec_values = np.full((n, len(targets)), np.nan)
         for j, t in enumerate(targets):
             target = DecodingTarget(t["name"], t["kind"], column=t.get("column"))
+            series = (getattr(recording, "behaviour", None) or {}).get(t["name"])
+            here = str(getattr(series, "unit", "") or "").strip()
+            if t["kind"] == "regression" and t.get("unit") and here and here.lower() != str(t["unit"]).strip().lower():
+                # position in m scored against a decoder of position in cm: an R² of -1e4, and no word of why
+                # (circular targets: a series in degrees is refused by target_values)
+                warnings.warn(f"recording: {target.label!r} is in {here!r}, but the decoder was fine-tuned on it in "
+                              f"{t['unit']!r}: its decoded values are in {t['unit']!r}, and compared with recorded "
+                              f"values in {here!r} (if these are different units, convert the series first)",
+                              UserWarning, stacklevel=3)
             try:
                 rec_values[:, j] = target_values(recording, target, starts, cfg.current_window)
                 have.append(target.label)
