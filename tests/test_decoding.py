@@ -2868,3 +2868,14 @@ def test_decoder_keeps_its_targets_unit_and_decoding_a_series_in_another_unit_wa
             warnings.simplefilter("error")
             table, info = decode_windows(model, tok, with_unit(unit), starts)
         assert info["recorded_targets"] == ["x"]
+
+
+def test_a_decoder_config_without_class_labels_is_compared_by_its_class_count():
+    """A decoding_targets entry may hold num_classes without classes (the config allows it); the
+    class check read its head as classes [0, .., k - 1] and refused labels [-1, 0, 1] it could continue on."""
+    from hf_neuroformer.finetuning import _check_same_classes
+
+    old = {"name": "trial:c", "kind": "classification", "num_classes": 3}
+    _check_same_classes([old], [{"name": "trial:c", "kind": "classification", "classes": [-1, 0, 1]}], "d")
+    with pytest.raises(ValueError, match=r"trained on 3 classes \(labels not recorded\), but .* \[-1, 0\]"):
+        _check_same_classes([old], [{"name": "trial:c", "kind": "classification", "classes": [-1, 0]}], "d")

@@ -728,12 +728,18 @@ def _check_same_classes(before: Sequence[dict], tdicts: Sequence[dict], model_di
     for old, new in zip(before or [], tdicts):
         if new["kind"] != "classification":
             continue
-        had = [_scalar_label(c) for c in old.get("classes") or range(int(old.get("num_classes") or 0))]
         now = [_scalar_label(c) for c in new["classes"]]
-        if had != now:
+        if old.get("classes") is None:  # a config without its class labels: only the head's width can be compared
+            had = f"{old.get('num_classes')} classes (labels not recorded)"
+            differ = old.get("num_classes") != len(now)
+        else:
+            had = [_scalar_label(c) for c in old["classes"]]
+            differ = had != now
+            had = f"the classes {had}"
+        if differ:
             raise ValueError(
                 f"model_dir: {str(model_dir)!r} is a decoder whose head for {target_label(new['name'], new.get('column'))!r} "
-                f"was trained on the classes {had}, but this recording's training windows hold the classes {now}; its "
+                f"was trained on {had}, but this recording's training windows hold the classes {now}; its "
                 "head outputs would be read as other classes. Fine-tune the pretrained model it came from (neuroformer "
                 "train output), or pass from_scratch=True (--from-scratch)")
 
