@@ -146,3 +146,18 @@ def test_circular_r_is_the_resultant_length_of_the_errors_and_the_model_card_say
     assert m["mean_angular_error_deg"] == pytest.approx(90.0)
     label = DECODING_METRIC_NAMES["circular_r"]
     assert "resultant length" in label and "correlation" not in label.replace("not a correlation", "")
+
+
+def test_classification_predictions_as_one_column_are_labels_not_scores():
+    """A decoder's predictions come as (n, n_targets); one target's (n, 1) column of class labels
+    went through argmax as if it were class scores, so every window read as class 0 (accuracy 1/3
+    for a perfect decoder). An (n, 1) column is read as the labels, in the intervals too."""
+    from hf_neuroformer.metrics.decoding import decoding_metrics_ci
+
+    y = np.array([0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 2, 0])
+    m = decoding_metrics(y, y[:, None], "classification")
+    assert m["accuracy"] == 1.0 and m["balanced_accuracy"] == 1.0
+    assert decoding_metrics(y, y[:, None].astype(float), "classification") == decoding_metrics(y, y, "classification")
+    blocks = np.repeat(np.arange(6), 2)
+    ci = decoding_metrics_ci(y, y[:, None], "classification", blocks, n_resamples=200)
+    assert ci["accuracy"]["estimate"] == 1.0

@@ -108,8 +108,9 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             angles ``(n,)`` in radians within ``[-2 pi, 2 pi]`` (differences are wrapped, so
             ``y_pred`` may lie in any range).
         y_pred: decoded target, same layout as ``y_true``; for ``classification`` also accepted
-            as scores ``(n, n_classes)`` (logits or probabilities; the argmax is the predicted
-            class index, so labels must then be class indices ``0..n_classes-1``); for
+            as scores ``(n, n_classes)``, ``n_classes >= 2`` (logits or probabilities; the argmax
+            is the predicted class index, so labels must then be class indices
+            ``0..n_classes-1``), and as labels ``(n, 1)`` (one target's column); for
             ``circular`` also accepted as ``(n, 2)`` = (cos, sin), turned into an angle with
             ``atan2(sin, cos)``.
         kind: ``"regression"``, ``"classification"`` or ``"circular"``.
@@ -145,6 +146,10 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
 
         if y_true.ndim != 1:
             raise DecodingMetricsInputError(f"y_true: expected class labels of shape (n,), got {y_true.shape}")
+        if y_pred.ndim == 2 and y_pred.shape[1] == 1:
+            # a column of labels (a decoder's (n, n_targets) predictions of one target): argmax read
+            # every window as class 0; one class score per window is no classifier's output
+            y_pred = y_pred[:, 0]
         if y_pred.ndim == 2:
             y_pred = y_pred.argmax(axis=1)
         elif y_pred.ndim != 1:
@@ -281,8 +286,8 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
 
     ones = np.ones((len(y_true), 1))
     if kind == "classification":
-        if y_pred.ndim == 2:
-            y_pred = y_pred.argmax(axis=1)
+        if y_pred.ndim == 2:  # (n, 1): labels, as decoding_metrics reads them; (n, k >= 2): class scores
+            y_pred = y_pred[:, 0] if y_pred.shape[1] == 1 else y_pred.argmax(axis=1)
         yt, yp = y_true.astype(np.int64), y_pred.astype(np.int64)
         classes = np.unique(yt)
         member = (yt[:, None] == classes[None]).astype(np.float64)  # (n, C)
