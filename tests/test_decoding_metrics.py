@@ -161,3 +161,16 @@ def test_classification_predictions_as_one_column_are_labels_not_scores():
     blocks = np.repeat(np.arange(6), 2)
     ci = decoding_metrics_ci(y, y[:, None], "classification", blocks, n_resamples=200)
     assert ci["accuracy"]["estimate"] == 1.0
+
+
+def test_pearson_r_of_a_prediction_constant_but_for_rounding_is_nan():
+    # a collapsed decoder predicts the training mean in every window; de-standardised, its predictions
+    # differ in their last bits, and pearson_r was the correlation of that noise (0.55 here), not NaN
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    p = np.full(5, 0.1) + np.array([0, 1, 0, 2, 1]) * np.spacing(0.1)
+    assert np.ptp(p) > 0
+    out = decoding_metrics(y, p, "regression")
+    assert math.isnan(out["pearson_r"])
+    assert out["r2"] < 0 and out["n"] == 5  # the other scores stay defined
+    varied = decoding_metrics(y, p + 1e-6 * y, "regression")
+    assert varied["pearson_r"] == pytest.approx(1.0)

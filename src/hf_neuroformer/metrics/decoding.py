@@ -11,7 +11,7 @@ regression
     (:func:`sklearn.metrics.r2_score`; can be negative; for 2-D targets the uniform average over
     columns; NaN when a column of ``y`` is constant, where it is undefined). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
     (:func:`scipy.stats.pearsonr`; mean over columns for 2-D targets; NaN when either side is
-    constant). ``rmse`` and ``mae`` in the target's unit. ``target_sd``: the standard deviation
+    constant, up to float rounding: a spread within ``1e-10`` of its largest magnitude). ``rmse`` and ``mae`` in the target's unit. ``target_sd``: the standard deviation
     of ``y`` over the scored windows (ddof 0, the target's unit; mean over columns for 2-D
     targets), what ``r2`` divides by (for one column ``r2 = 1 - rmse^2 / target_sd^2``): on a
     time-blocked test split the target can vary much less than in training, so a small error
@@ -38,6 +38,8 @@ import warnings
 from typing import Dict
 
 import numpy as np
+
+from .fidelity import _nearly_constant
 
 #: Target kinds :func:`decoding_metrics` accepts.
 DECODING_KINDS = ("regression", "classification", "circular")
@@ -209,8 +211,10 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
     p2 = y_pred.reshape(len(y_pred), -1)
     rs = []
     for j in range(t2.shape[1]):
-        if len(t2) < 2 or np.ptp(t2[:, j]) == 0 or np.ptp(p2[:, j]) == 0:
-            rs.append(float("nan"))  # correlation undefined for a constant side
+        # correlation undefined for a constant side; "constant" up to float rounding: a collapsed decoder's
+        # mean prediction, de-standardised, differs in its last bits and gave an r of that noise (0.55)
+        if len(t2) < 2 or _nearly_constant(t2[:, j]) or _nearly_constant(p2[:, j]):
+            rs.append(float("nan"))
         else:
             rs.append(float(stats.pearsonr(t2[:, j], p2[:, j])[0]))
     with warnings.catch_warnings():
