@@ -519,3 +519,25 @@ def test_unit_names_with_a_slash_keep_their_session(shared_data, tmp_path):
     assert back.session == "mouse12_day3"
     assert units_absent(tok, back) == []  # other session: none of its units are counted absent
     assert len(NeuroformerTokenizer().add_units(back)) == 3
+
+
+def test_auto_tokenizer_of_a_folder_without_vocab_json_is_refused(tmp_path):
+    """AutoTokenizer.from_pretrained of a model folder saved without its tokenizer built one from the
+    defaults: no units and 0.1-s windows with 5-ms bins, whatever the model was trained with, without
+    a word. Such a folder (or one whose vocab.json is lost) is now refused, naming vocab.json."""
+    from transformers import AutoTokenizer
+
+    from hf_neuroformer import NeuroformerConfig, NeuroformerForPreTraining
+
+    cfg = NeuroformerConfig(current_window=0.05, dt_resolution=0.01, past_window=0.1, hidden_size=16,
+                            num_attention_heads=2, num_hidden_layers=1, intermediate_size=32, vocab_size=11)
+    NeuroformerForPreTraining(cfg).save_pretrained(tmp_path)
+    with pytest.raises(OSError, match="no vocab.json"):
+        AutoTokenizer.from_pretrained(tmp_path)
+    tok = NeuroformerTokenizer.from_config(cfg, UNITS)
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded.get_vocab() == tok.get_vocab() and loaded.current_window == 0.05
+    (tmp_path / "vocab.json").unlink()  # tokenizer_config.json alone is not the tokenizer either
+    with pytest.raises(OSError, match="no vocab.json"):
+        NeuroformerTokenizer.from_pretrained(tmp_path)

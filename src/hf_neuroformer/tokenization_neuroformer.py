@@ -148,6 +148,23 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             kwargs.setdefault("model_max_length", kwargs["max_window_length"])
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
+    @classmethod
+    def _from_pretrained(cls, resolved_vocab_files, pretrained_model_name_or_path, *args, **kwargs):
+        """Refuse a folder or repository without ``vocab.json``: transformers then built the tokenizer
+        from the defaults, so ``AutoTokenizer.from_pretrained`` of a model folder saved without its
+        tokenizer returned one with no units and the default windows (0.1 s, 5 ms bins), whatever
+        the model was trained with, without a word.
+
+        Raises:
+            OSError: naming the folder (or repo id) and ``vocab.json``.
+        """
+        if resolved_vocab_files.get("vocab_file") is None and kwargs.get("vocab_file") is None:
+            raise OSError(
+                f"{pretrained_model_name_or_path}: no {VOCAB_FILES_NAMES['vocab_file']} (the tokenizer's unit "
+                "vocabulary); expected the tokenizer files saved with the model (tokenizer.save_pretrained), or "
+                "build one with NeuroformerTokenizer.from_config(model.config) and add_units(recording)")
+        return super()._from_pretrained(resolved_vocab_files, pretrained_model_name_or_path, *args, **kwargs)
+
     # ------------------------------------------------------------------ vocabulary
     @classmethod
     def from_config(cls, config, unit_tokens: Sequence[str] = ()) -> "NeuroformerTokenizer":
