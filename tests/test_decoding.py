@@ -2384,13 +2384,16 @@ def test_a_save_that_fails_leaves_the_earlier_run_whole(a2929, pretrained, tmp_p
 def test_a_decoder_loaded_without_targets_says_it_has_no_head(pretrained, finetuned):
     """AutoModelForSequenceClassification on a pretraining checkpoint with num_labels=3 loaded a
     decoder with no head and no word about it (num_labels is not read); forward refused only
-    later. It now warns at load; a fine-tuned decoder loads without that warning."""
+    later. It now warns at load (num_labels=3 itself is refused by the config, naming the field); a
+    fine-tuned decoder loads without that warning."""
     import warnings
 
     from transformers import AutoModelForSequenceClassification
 
-    with pytest.warns(UserWarning, match="decoding_targets is empty.*num_labels is not used"):
-        model = AutoModelForSequenceClassification.from_pretrained(pretrained, num_labels=3)
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.num_labels: .*decoding_targets"):
+        AutoModelForSequenceClassification.from_pretrained(pretrained, num_labels=3)
+    with pytest.warns(UserWarning, match="decoding_targets is empty"):
+        model = AutoModelForSequenceClassification.from_pretrained(pretrained)
     assert len(model.decoding_heads) == 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

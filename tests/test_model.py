@@ -567,7 +567,7 @@ def test_unknown_config_fields_are_named_in_a_warning(tmp_path):
     # transformers' own keys, and a save / reload with auto_map, warn about nothing
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        cfg = nf.NeuroformerConfig(return_dict=False, output_hidden_states=True, num_labels=3, dtype="bfloat16")
+        cfg = nf.NeuroformerConfig(return_dict=False, output_hidden_states=True, dtype="bfloat16")
         cfg.auto_map = {"AutoConfig": "configuration_neuroformer.NeuroformerConfig"}
         cfg.save_pretrained(tmp_path)
         AutoConfig.from_pretrained(tmp_path, attn_implementation="eager", dtype="auto")
@@ -743,3 +743,26 @@ def test_config_decoding_target_refuses_unknown_keys_bad_column_and_classes():
     c.decoding_targets[0]["num_clases"] = 2
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['num_clases'\]"):
         c._check()
+
+
+def test_num_labels_is_refused_naming_the_field(tmp_path):
+    """NeuroformerConfig(num_labels=3) (or id2label / label2id, or num_labels=3 given to from_pretrained)
+    was kept and read by nothing: no Neuroformer model has a num_labels-sized head, so a user who
+    asked for a 3-class classifier got none without a word. It is now a ValueError naming
+    num_labels and decoding_targets; the default (two labels, what to_dict writes) still loads."""
+    from transformers import AutoConfig
+
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.num_labels: .*got 3 label.*'num_classes': 3"):
+        nf.NeuroformerConfig(num_labels=3)
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.num_labels: .*id2label"):
+        nf.NeuroformerConfig(id2label={0: "left", 1: "right"})
+    cfg = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=2)
+    again = nf.NeuroformerConfig(**cfg.to_dict())  # to_dict holds the default id2label
+    assert again.num_labels == 2
+    cfg.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.num_labels: .*got 4 label"):
+        AutoConfig.from_pretrained(tmp_path, num_labels=4)
+    cfg.num_labels = 5  # set after construction: refused at save, before config.json is written
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.num_labels"):
+        cfg.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out" / "config.json").exists()

@@ -372,6 +372,10 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
 
 #: The tokenizer's special token ids (fixed; unit tokens start at 3).
 SPECIAL_TOKEN_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+#: transformers' classification fields, which NeuroformerConfig refuses unless at their defaults
+LABEL_FIELDS = ("num_labels", "id2label", "label2id")
+#: ``PreTrainedConfig``'s default ``id2label`` (two labels), the only one a NeuroformerConfig takes
+DEFAULT_ID2LABEL = {0: "LABEL_0", 1: "LABEL_1"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -603,7 +607,9 @@ class NeuroformerConfig(PreTrainedConfig):
             (``3.7``, ``"2"``, ``True``; ``64.0`` is taken), see :func:`checked_int`; for a boolean
             field (``dt_conditioned_on_unit``, ``contrastive_learnable_temperature``, a modality's
             ``allow_future``) that is not a real ``bool`` (``"no"`` / ``"false"`` are truthy
-            strings), see :func:`checked_bool`.
+            strings), see :func:`checked_bool`; for transformers' ``num_labels`` / ``id2label`` /
+            ``label2id`` other than the default two labels (no Neuroformer model reads them; a
+            decoder's classes come from ``decoding_targets``).
     """
 
     model_type = "neuroformer"
@@ -627,7 +633,8 @@ class NeuroformerConfig(PreTrainedConfig):
         """
         params = inspect.signature(cls.__init__).parameters
         own = {k: kwargs.pop(k) for k in list(kwargs)
-               if k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self"}
+               if (k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self")
+               or k in LABEL_FIELDS}  # num_labels=3 was set on the finished config, unchecked
         if kwargs.pop("return_unused_kwargs", False):
             return super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
         # transformers drops the overrides that are no attribute without a word when the caller does
@@ -955,6 +962,14 @@ class NeuroformerConfig(PreTrainedConfig):
                         f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): class_weights: expected None or "
                         f"{t['num_classes']} finite numbers >= 0, not all 0, got {cw!r}"
                     )
+        labels = getattr(self, "id2label", None)
+        if labels is not None and {int(k): v for k, v in labels.items()} != DEFAULT_ID2LABEL:
+            # transformers' classification field: no Neuroformer model reads it, so num_labels=3 built a
+            # decoder without a head (AutoModelForSequenceClassification) or was dropped without a word
+            raise ValueError(
+                f"NeuroformerConfig.num_labels: not read by any Neuroformer model, got {len(labels)} label(s) "
+                f"(id2label {dict(labels)!r}); a decoding head's classes come from decoding_targets=[{{'name': ..., "
+                f"'kind': 'classification', 'num_classes': {len(labels)}}}] (or neuroformer finetune)")
         if self.vocab_size < self.num_special_tokens:
             raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
         for name in SPECIAL_TOKEN_IDS:
