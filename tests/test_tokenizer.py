@@ -541,3 +541,24 @@ def test_auto_tokenizer_of_a_folder_without_vocab_json_is_refused(tmp_path):
     (tmp_path / "vocab.json").unlink()  # tokenizer_config.json alone is not the tokenizer either
     with pytest.raises(OSError, match="no vocab.json"):
         NeuroformerTokenizer.from_pretrained(tmp_path)
+
+
+def test_window_start_and_token_lengths_are_checked():
+    """encode_window(times, tokens, nan) returned an empty window (no spikes, BOS + EOS) and
+    decode_window at a NaN start gave NaN spike times, without a word; decode_window with fewer
+    dt_ids than input_ids dropped the spikes past the shorter list (zip). Each is now a ValueError
+    naming the argument; equal lengths and finite starts decode as before."""
+    tok = make_tok(current_window=0.05, dt_resolution=0.01)
+    times, tokens = np.array([0.012, 0.031]), np.array([3, 4])
+    with pytest.raises(ValueError, match="window_start: expected a finite time"):
+        tok.encode_window(times, tokens, float("nan"))
+    with pytest.raises(ValueError, match="spike_tokens: expected one unit token id per spike"):
+        tok.encode_window(times, tokens[:1], 0.0)
+    enc = tok.encode_window(times, tokens, 0.0)
+    with pytest.raises(ValueError, match="dt_ids: expected one dt bin id per token"):
+        tok.decode_window(enc["input_ids"], enc["dt_ids"][:2], 0.0)
+    with pytest.raises(ValueError, match="window_start: expected a finite time"):
+        tok.decode_window(enc["input_ids"], enc["dt_ids"], float("inf"))
+    t, u = tok.decode_window(enc["input_ids"], enc["dt_ids"], 0.0)
+    np.testing.assert_allclose(t, [0.015, 0.035])
+    assert u.tolist() == [3, 4]

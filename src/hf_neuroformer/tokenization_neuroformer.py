@@ -456,7 +456,15 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             ``n_truncated`` (current spikes dropped: the latest ones are dropped and EOS is then
             omitted, since the window did not end there) and ``n_past_truncated`` (oldest past
             spikes dropped).
+
+        Raises:
+            ValueError: a ``window_start`` that is not a finite number (NaN gave an empty window
+                without a word), or ``spike_times`` and ``spike_tokens`` of different lengths.
         """
+        window_start = _finite_start(window_start)
+        if len(spike_times) != len(spike_tokens):
+            raise ValueError(f"spike_tokens: expected one unit token id per spike ({len(spike_times)} spike_times), "
+                             f"got {len(spike_tokens)}")
         # the end is put on a 1 ns grid: window starts made by hf_neuroformer.windows lie on that
         # grid, so one window's end is exactly the next window's start and no spike is counted
         # in two adjacent windows
@@ -516,8 +524,13 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             ``(n,)`` int64 unit token ids.
 
         Raises:
-            ValueError: a decoded token's dt id outside ``[0, num_dt_bins)`` (:meth:`id_to_dt`).
+            ValueError: a decoded token's dt id outside ``[0, num_dt_bins)`` (:meth:`id_to_dt`);
+                ``input_ids`` and ``dt_ids`` of different lengths (the spikes past the shorter
+                one were dropped without a word); a ``window_start`` that is not a finite number.
         """
+        window_start = _finite_start(window_start)
+        if len(input_ids) != len(dt_ids):
+            raise ValueError(f"dt_ids: expected one dt bin id per token ({len(input_ids)} input_ids), got {len(dt_ids)}")
         times, units = [], []
         for tok, dt in zip(input_ids, dt_ids):
             tok = int(tok)
@@ -528,6 +541,17 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+
+
+def _finite_start(window_start) -> float:
+    """``window_start`` as a float, refused unless it is a finite number of seconds."""
+    try:
+        value = float(window_start)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"window_start: expected a finite time in seconds, got {window_start!r}")
+    return value
 
 
 def _check_vocab(vocab, vocab_file) -> None:
