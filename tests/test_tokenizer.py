@@ -562,3 +562,22 @@ def test_window_start_and_token_lengths_are_checked():
     t, u = tok.decode_window(enc["input_ids"], enc["dt_ids"], 0.0)
     np.testing.assert_allclose(t, [0.015, 0.035])
     assert u.tolist() == [3, 4]
+
+
+def test_save_refuses_window_settings_changed_to_bad_values(tmp_path):
+    """A window setting changed after construction (tokenizer.dt_resolution = 0.5 with 0.1-s
+    windows, max_window_length = 2) was written to tokenizer_config.json unchecked, and
+    from_pretrained then refused the saved folder. save_pretrained now refuses it first, naming the
+    field, and writes nothing; a valid change is saved and loads."""
+    tok = make_tok(current_window=0.1, dt_resolution=0.01)
+    tok.dt_resolution = 0.5
+    with pytest.raises(ValueError, match=r"NeuroformerTokenizer\.dt_resolution: expected <= current_window"):
+        tok.save_pretrained(tmp_path / "a")
+    assert not (tmp_path / "a" / "tokenizer_config.json").exists()
+    tok = make_tok()
+    tok.max_window_length = 2
+    with pytest.raises(ValueError, match=r"NeuroformerTokenizer\.max_window_length: expected >= 3"):
+        tok.save_pretrained(tmp_path / "b")
+    tok.max_window_length = 32
+    tok.save_pretrained(tmp_path / "b")
+    assert NeuroformerTokenizer.from_pretrained(tmp_path / "b").max_window_length == 32

@@ -370,6 +370,16 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         }
 
     def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedTokenizer.save_pretrained``, with the window settings (as they are now) in
+        ``tokenizer_config.json``.
+
+        Raises:
+            ValueError: a window setting changed after construction to a value the constructor
+                refuses (``tokenizer.dt_resolution = 0.5`` with 0.1-s windows,
+                ``max_window_length = 2``), naming the field; nothing is written. Such a
+                tokenizer was saved, and ``from_pretrained`` then refused the folder.
+        """
+        check_window_settings("NeuroformerTokenizer", **self._window_kwargs())
         self.init_kwargs.update(self._window_kwargs())
         self.init_kwargs.pop("unit_tokens", None)
         return super().save_pretrained(save_directory, *args, **kwargs)
