@@ -156,3 +156,21 @@ def test_decoder_and_backbone_resize_like_the_pretraining_model():
         assert torch.equal(emb.weight[:10], before), name
         if isinstance(model, nf.NeuroformerForBehaviorDecoding):
             assert model.id_head.out_features == model.dt_unit_embeddings.num_embeddings == 13
+
+
+def test_resize_takes_numpy_sizes_and_refuses_fractions(tmp_path):
+    """model.resize_unit_embeddings(np.int64(9)) stored the numpy integer as config.vocab_size, and
+    save_pretrained then failed ("Object of type int64 is not JSON serializable") after writing an
+    empty config.json; resize_token_embeddings(8.7) truncated to 8 rows. The size is now a Python int
+    (numpy integers taken) and a fraction is a ValueError naming the argument."""
+    from tiny_configs import small_config
+
+    model = nf.NeuroformerForPreTraining(small_config(vocab_size=7))
+    with pytest.raises(ValueError, match=r"resize_token_embeddings\.new_num_tokens: expected a whole number"):
+        model.resize_token_embeddings(8.7)
+    assert model.config.vocab_size == 7
+    model.resize_unit_embeddings(np.int64(9))
+    assert type(model.config.vocab_size) is int and model.config.vocab_size == 9
+    model.save_pretrained(tmp_path)
+    again = AutoModelForPreTraining.from_pretrained(tmp_path)
+    assert again.get_input_embeddings().num_embeddings == 9 and again.id_head.out_features == 9

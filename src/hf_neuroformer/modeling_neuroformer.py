@@ -36,7 +36,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .binning import n_bins_covering, n_full_bins
-from .configuration_neuroformer import NeuroformerConfig, finish_interrupted_save_of
+from .configuration_neuroformer import NeuroformerConfig, checked_int, finish_interrupted_save_of
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -778,8 +778,12 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         ``config.vocab_size`` set by hand beforehand does not hide the rows still missing.
 
         Raises:
-            ValueError: ``new_vocab_size`` below the unit embedding's current row count.
+            ValueError: ``new_vocab_size`` below the unit embedding's current row count, or not a
+                whole number (a numpy integer is taken as a Python ``int``: it was stored as
+                ``config.vocab_size`` and ``save_pretrained`` then failed on ``config.json``).
         """
+        new_vocab_size = checked_int("new_vocab_size", new_vocab_size, "a whole number of tokens",
+                                     owner="resize_unit_embeddings")
         old = self.get_input_embeddings().num_embeddings
         if new_vocab_size < old:
             raise ValueError(f"new_vocab_size: expected >= current vocab_size {old}, got {new_vocab_size}")
@@ -828,14 +832,16 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
             the unit embedding (``nn.Embedding`` of ``(vocab_size, hidden_size)``).
 
         Raises:
-            ValueError: a size below the current ``vocab_size`` (units cannot be removed), a
+            ValueError: a size that is not a whole number (``8.7`` was truncated to 8), a size
+                below the current ``vocab_size`` (units cannot be removed), a
                 ``pad_to_multiple_of`` that is not a positive integer, or one that would round the
                 size up: the unit vocabulary must equal ``len(tokenizer)``. The padded model was
                 refused by the processor, ``generate_spikes`` and ``window_log_likelihoods`` as
                 "not the model's tokenizer", and its unused rows took probability in the unit-id
                 softmax (another loss than the unpadded model's on the same windows).
         """
-        n = self.config.vocab_size if new_num_tokens is None else int(new_num_tokens)
+        n = self.config.vocab_size if new_num_tokens is None else checked_int(
+            "new_num_tokens", new_num_tokens, "a whole number of tokens", owner="resize_token_embeddings")
         if pad_to_multiple_of is not None:
             if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
                 raise ValueError(f"pad_to_multiple_of: expected a positive integer, got {pad_to_multiple_of!r}")
