@@ -766,3 +766,30 @@ def test_num_labels_is_refused_naming_the_field(tmp_path):
     with pytest.raises(ValueError, match=r"NeuroformerConfig\.num_labels"):
         cfg.save_pretrained(tmp_path / "out")
     assert not (tmp_path / "out" / "config.json").exists()
+
+
+def test_decoding_target_entries_are_checked_key_by_key():
+    """A decoding_targets entry with a typo ({"wieght": 5.0}) was kept and read by nothing (the target
+    trained with weight 1), a classification target whose classes did not number num_classes was
+    accepted (class index i names classes[i]), and a negative column was taken as numpy's last column.
+    Each is now a ValueError naming decoding_targets[i] and the key; an entry as target_dicts writes it
+    still loads."""
+    def cfg(**target):
+        return nf.NeuroformerConfig(decoding_targets=[dict(name="speed", kind="regression", **target)])
+
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\] \('speed'\): unknown key\(s\) \['wieght'\] "
+                                         r"\(did you mean 'weight' for 'wieght'\?\)"):
+        cfg(wieght=5.0)
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\]\.column \('speed'\): expected None or an integer >= 0"):
+        cfg(column=-1)
+    assert cfg(column=np.int64(1)).decoding_targets[0]["column"] == 1  # a numpy index is an index
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\]\.classes \('trial'\): expected None or a list of "
+                                         r"num_classes=3"):
+        nf.NeuroformerConfig(decoding_targets=[dict(name="trial", kind="classification", num_classes=3,
+                                                    classes=[0, 1])])
+    ok = cfg(column=1, weight=2.0, mean=0.5, std=2.0).decoding_targets[0]
+    assert ok["column"] == 1 and ok["weight"] == 2.0
+    cls = nf.NeuroformerConfig(decoding_targets=[dict(name="trial", kind="classification", column=None, weight=1.0,
+                                                      num_classes=2, classes=[3, 7], class_weight=None,
+                                                      class_weights=None)])
+    assert cls.decoding_targets[0]["classes"] == [3, 7]

@@ -925,12 +925,17 @@ class NeuroformerConfig(PreTrainedConfig):
                 )
             unknown = sorted(set(t) - set(DECODING_TARGET_KEYS), key=str)
             if unknown:  # a misspelt 'wieght' / 'sd' was kept and ignored: the head trained with weight 1, std 1
+                import difflib
+
+                hints = [f"{c[0]!r} for {u!r}" for u in unknown
+                         for c in [difflib.get_close_matches(str(u), DECODING_TARGET_KEYS, n=1)] if c]
                 raise ValueError(
-                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): unknown key(s) {unknown}; expected keys "
-                    f"among {list(DECODING_TARGET_KEYS)}"
+                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): unknown key(s) {unknown}"
+                    + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+                    + f"; expected keys among {list(DECODING_TARGET_KEYS)}"
                 )
             col = t.get("column")
-            if col is not None and (isinstance(col, bool) or not isinstance(col, int) or col < 0):
+            if col is not None and not (_is_integer(col) and col >= 0):
                 raise ValueError(
                     f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer >= 0 "
                     f"(a column of a 2-D behaviour series), got {col!r}"
