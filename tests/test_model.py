@@ -793,3 +793,23 @@ def test_decoding_target_entries_are_checked_key_by_key():
                                                       num_classes=2, classes=[3, 7], class_weight=None,
                                                       class_weights=None)])
     assert cls.decoding_targets[0]["classes"] == [3, 7]
+
+
+def test_numpy_scalars_set_after_construction_are_saved_as_numbers(tmp_path):
+    """config.vocab_size = np.int64(12) (e.g. ids.max() + 1) passed the save-time checks, and json
+    then failed on it halfway through config.json ("Object of type int64 is not JSON serializable"),
+    leaving an empty config.json. validate() now stores numpy scalars as Python numbers first; the
+    checks still apply to them."""
+    import numpy as np
+
+    cfg = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=2)
+    cfg.vocab_size = np.int64(12)
+    cfg.hidden_dropout = np.float32(0.25)
+    cfg.split_fractions = [np.float64(0.5), np.float32(0.25), 0.25]
+    cfg.save_pretrained(tmp_path)
+    again = nf.NeuroformerConfig.from_pretrained(tmp_path)
+    assert again.vocab_size == 12 and type(cfg.vocab_size) is int
+    assert again.hidden_dropout == 0.25 and again.split_fractions == [0.5, 0.25, 0.25]
+    cfg.vocab_size = np.int64(1)
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.vocab_size: expected >= 3"):
+        cfg.save_pretrained(tmp_path / "bad")

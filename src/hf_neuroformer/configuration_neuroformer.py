@@ -233,6 +233,11 @@ def _normalize_video(m: dict, where: str) -> None:
             raise ValueError(f"{where}.{key}: a video modality has no {key}")
 
 
+def _is_numpy_scalar(value) -> bool:
+    """True for a numpy scalar (``np.int64(3)``, ``np.float32(0.1)``), which json cannot write."""
+    return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item")
+
+
 def _is_integer(value) -> bool:
     """True for a Python or numpy integer, False for a bool (an ``int`` subclass) and everything else."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -840,7 +845,9 @@ class NeuroformerConfig(PreTrainedConfig):
     def validate(self) -> None:
         """Check every field against the constructor's rules; transformers' ``save_pretrained``
         (of the config, and so of a model) calls it before writing ``config.json``, as it does
-        for its own strict configs. A field set after construction (``config.hidden_dropout =
+        for its own strict configs. A numpy scalar set after construction (``config.vocab_size =
+        ids.max() + 1``) is stored as the Python number first (json failed on it halfway through
+        ``config.json``, which was left empty). A field set after construction (``config.hidden_dropout =
         1.5``, ``model.config.hidden_size = 30``) was written unchecked, and the saved
         ``config.json`` (and the model folder) was then refused by ``from_pretrained``.
 
@@ -854,6 +861,13 @@ class NeuroformerConfig(PreTrainedConfig):
             huggingface_hub.errors.StrictDataclassClassValidationError: transformers' own
                 validators (not a ``ValueError``), as before this override.
         """
+        for name, value in list(vars(self).items()):
+            # a numpy scalar set after construction (config.vocab_size = ids.max() + 1) passed the checks, and
+            # json then failed on it halfway through writing config.json, which was left empty
+            if _is_numpy_scalar(value):
+                setattr(self, name, value.item())
+            elif isinstance(value, list) and any(_is_numpy_scalar(v) for v in value):
+                setattr(self, name, [v.item() if _is_numpy_scalar(v) else v for v in value])
         self._check()
         base = getattr(super(), "validate", None)  # transformers' base validators (absent from some 5.x releases)
         if base is not None:
