@@ -813,3 +813,24 @@ def test_numpy_scalars_set_after_construction_are_saved_as_numbers(tmp_path):
     cfg.vocab_size = np.int64(1)
     with pytest.raises(ValueError, match=r"NeuroformerConfig\.vocab_size: expected >= 3"):
         cfg.save_pretrained(tmp_path / "bad")
+
+
+def test_generation_settings_given_to_the_config_are_named_as_dropped(tmp_path):
+    """NeuroformerConfig(temperature=0.5, top_k=3) kept nothing and said nothing (transformers takes
+    generation settings out of a model config), so generation sampled at temperature 1; the same for
+    AutoConfig.from_pretrained(path, top_p=0.9). Both now warn, naming the settings and
+    generate_spikes; a config's own fields (contrastive_temperature) warn about nothing."""
+    import warnings
+
+    from transformers import AutoConfig
+
+    with pytest.warns(UserWarning, match=r"generation setting\(s\) \['temperature', 'top_k'\] .*dropped.*generate_spikes"):
+        cfg = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=2, temperature=0.5, top_k=3)
+    assert not hasattr(cfg, "temperature")
+    cfg.save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match=r"generation setting\(s\) \['top_p'\]"):
+        AutoConfig.from_pretrained(tmp_path, top_p=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nf.NeuroformerConfig(contrastive_temperature=0.2)
+        AutoConfig.from_pretrained(tmp_path, hidden_dropout=0.2)

@@ -424,6 +424,28 @@ def _warn_unknown_fields(kwargs: dict, cls, fate: str = "are kept as attributes 
                   + "; NeuroformerConfig's docstring lists the fields", UserWarning, stacklevel=stacklevel)
 
 
+def _warn_generation_settings(keys, stacklevel: int = 3) -> None:
+    """Warn about transformers' generation settings among ``keys`` (``temperature``, ``top_k``,
+    ``do_sample``, ...) that the config dropped: transformers takes them out of a model config
+    without a word, so ``NeuroformerConfig(temperature=0.5)`` kept nothing and generation sampled
+    at temperature 1. Neuroformer's sampling settings are arguments of ``generate_spikes``."""
+    try:
+        from transformers import GenerationConfig
+
+        known = set(GenerationConfig._get_default_generation_params())
+    except (ImportError, AttributeError):
+        return
+    # use_cache is left out: transformers' gradient_checkpointing_enable sets config.use_cache = False, and a
+    # config.json saved after it holds the key (generation's KV cache is generate_spikes' use_cache)
+    dropped = sorted(k for k in keys if k in known and k != "use_cache")
+    if dropped:
+        import warnings
+
+        warnings.warn(f"NeuroformerConfig: generation setting(s) {dropped} are not config fields and were dropped "
+                      "(not saved, not read by generation); pass them to generate_spikes (temperature, top_k, "
+                      "top_p, dt_temperature, ...) or to 'neuroformer generate'", UserWarning, stacklevel=stacklevel)
+
+
 def _special_id(name: str, value) -> int:
     """``value`` of ``pad_token_id`` / ``bos_token_id`` / ``eos_token_id`` as an ``int``, refused
     unless it is the tokenizer's fixed id (:data:`SPECIAL_TOKEN_IDS`): another pad id made the
@@ -646,6 +668,7 @@ class NeuroformerConfig(PreTrainedConfig):
         # not ask for them back: from_pretrained(path, hiden_size=64) kept hidden_size 128
         config, unused = super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
         _warn_unknown_fields(unused, cls, fate="were ignored (not config fields)", stacklevel=4)
+        _warn_generation_settings(list(unused), stacklevel=4)
         return config
 
     @classmethod
@@ -773,6 +796,7 @@ class NeuroformerConfig(PreTrainedConfig):
         specials = {name: _special_id(name, value) for name, value in
                     (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id), ("eos_token_id", eos_token_id))}
         super().__init__(**specials, **kwargs)
+        _warn_generation_settings([k for k in kwargs if not hasattr(self, k)])
         self._check()
 
     def _set_contrastive(self, weight, temperature, learnable, names, projection_size) -> None:
