@@ -177,6 +177,21 @@ def test_brian2_lif_leaves_the_callers_global_numpy_random_stream_alone():
     assert np.array_equal(a.recording.spike_times, b.recording.spike_times)
 
 
+def test_brian2_lif_puts_back_the_callers_codegen_target():
+    """brian2.prefs.codegen.target is global: after simulate_hub_network the caller's own brian2 code ran
+    with the simulation's target ('numpy' here) instead of the one it had set; it is put back."""
+    import brian2
+
+    p = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3)
+    before = brian2.prefs.codegen.target
+    try:
+        brian2.prefs.codegen.target = "cython"
+        simulate_hub_network(p, duration=0.05, seed=5, codegen_target="numpy")
+        assert brian2.prefs.codegen.target == "cython"
+    finally:
+        brian2.prefs.codegen.target = before
+
+
 def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
     path = write_network(glm_net, tmp_path / "hub.nwb")
     back = read_network(path)

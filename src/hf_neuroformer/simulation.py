@@ -457,6 +457,9 @@ def simulate_hub_network(
     import brian2 as b2
 
     rng = np.random.default_rng(seed)
+    # brian2's preference is global: the caller's own brian2 code ran with this call's target after it
+    # (e.g. numpy where it had asked for cython); it is put back after the run
+    target_before = b2.prefs.codegen.target
     b2.prefs.codegen.target = codegen_target
     # brian2.seed reseeds numpy's global legacy generator (its numpy target draws from it): the
     # caller's np.random stream is put back after the run, not left fixed by ``seed``
@@ -465,6 +468,7 @@ def simulate_hub_network(
         return _run_hub_network(b2, params, duration, seed, codegen_target, progress, rng)
     finally:
         np.random.set_state(global_state)
+        b2.prefs.codegen.target = target_before
 
 
 def _run_hub_network(b2, params: HubNetworkParams, duration: float, seed: int, codegen_target: str, progress: bool,
