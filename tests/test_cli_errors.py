@@ -474,6 +474,11 @@ def test_binned_simulators_record_the_simulated_duration():
     assert glm.params["duration_requested"] == 1.0015
     # a whole number of bins: nothing to add
     assert "duration_requested" not in simulate_coupled_network(n_units=5, duration=1.0, seed=1).params
+    # half a bin rounds up, whichever whole number of bins precedes it (round() took halves to even:
+    # 0.005 s gave 0.004 s and 0.007 s gave 0.008 s at 2 ms bins)
+    spans = [simulate_coupled_network(n_units=4, duration=d, seed=0, progress=False).params["duration"]
+             for d in (0.005, 0.007, 0.009)]
+    assert spans == pytest.approx([0.006, 0.008, 0.010], abs=1e-12)
 
 
 def test_version_is_one_line_with_the_libraries(capsys):

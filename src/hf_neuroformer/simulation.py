@@ -75,6 +75,12 @@ class SimulatedNetwork:
         self.edge_kind = np.asarray(self.edge_kind, dtype=np.int8)
 
 
+def _whole_bins(duration: float, bin_size: float) -> int:
+    """``duration / bin_size`` rounded to the nearest whole bin, halves up. Python's ``round`` rounds
+    halves to even: 0.005 s at 2 ms bins simulated 0.004 s and 0.007 s simulated 0.008 s."""
+    return int(np.floor(duration / bin_size + 0.5))
+
+
 def _durations(requested: float, n_bins: int, bin_size: float) -> dict:
     """The ``params`` duration entries of a binned simulator: ``duration`` is the simulated span
     ``n_bins * bin_size`` (s, the recording's ``time_domain`` end, as the hub LIF kind records the
@@ -170,7 +176,7 @@ def simulate_coupled_network(
 
     Returns:
         :class:`SimulatedNetwork`, whose recording has ``time_domain=(0, n_bins * bin_size)``
-        (``n_bins = round(duration / bin_size)``) and session ``"simulated"``.
+        (``n_bins`` = ``duration / bin_size`` rounded to the nearest integer, halves up) and session ``"simulated"``.
 
     Raises:
         ValueError: naming the argument: ``n_units`` / ``n_assemblies`` not an integer >= 1;
@@ -194,7 +200,7 @@ def simulate_coupled_network(
     loading = drive_strength * rng.uniform(0.7, 1.3, n_units)
     assembly = np.arange(n_units) % max(int(n_assemblies), 1)
 
-    n_bins = int(round(duration / bin_size))
+    n_bins = _whole_bins(duration, bin_size)
     if n_bins < 1:
         raise ValueError(f"duration: expected at least one bin of {bin_size} s, got {duration} s")
     decay = np.exp(-bin_size / tau)
@@ -561,7 +567,7 @@ def simulate_hub_glm(
     rate[hubs] = params.glm_hub_rate
     rate *= rng.uniform(0.7, 1.3, n)
     bin_size = params.glm_bin_size
-    n_bins = int(round(duration / bin_size))
+    n_bins = _whole_bins(duration, bin_size)
     if n_bins < 1:
         raise ValueError(f"duration: expected at least one bin of {bin_size} s (glm_bin_size), got {duration} s")
     decay = np.exp(-bin_size / params.tau_syn)
