@@ -477,3 +477,19 @@ def test_gratings_refuse_overlapping_trials_rather_than_blank_the_outer_one():
                                   params=params)
     assert np.abs(ok.stimulus.frames).max(axis=(1, 2)).min() > 0  # every frame shows a grating
 
+
+
+def test_render_gratings_warns_when_orientations_look_like_radians():
+    """Orientations stored in radians (0, pi/4, pi/2, 3 pi/4) were read as degrees without a word, so
+    every trial showed a grating within 2.4 deg of horizontal: the stimulus was lost silently."""
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    params = GratingParams(frame_shape=(8, 8), frame_rate=10.0)
+    trials = np.array([[0.0, 0.2], [0.2, 0.4], [0.4, 0.6], [0.6, 0.8]])
+    radians = replace(rec, stimulus=None, trials=trials, trial_info={"ori": np.arange(4) * np.pi / 4})
+    with pytest.warns(UserWarning, match=r"'ori' holds orientations between 0 and 2\.35619, .* look like radians"):
+        render_drifting_gratings(radians, column="ori", params=params)
+    import warnings
+    for ori in (np.array([0.0, 45.0, 90.0, 135.0]), np.array([0.0, 1.0, 2.0, 3.0]), np.full(4, 0.5)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            render_drifting_gratings(replace(radians, trial_info={"ori": ori}), column="ori", params=params)

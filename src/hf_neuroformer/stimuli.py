@@ -130,6 +130,10 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         intervals, spikes, trials and behaviour are those of ``recording``. Frames ``recording``
         already holds are replaced, with a ``UserWarning`` that counts them.
 
+    Warns:
+        UserWarning: when the orientations look like radians (more than one value, all within
+            ``[-2 pi, 2 pi]``, not all whole numbers); they are still read as degrees.
+
     Raises:
         ValueError: no trials, the column is missing or not numeric, an orientation is not
             finite, a parameter is out of range or not finite (each opening with the field's
@@ -157,6 +161,14 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         raise ValueError(f"column: trial column {column!r} has {bad.size} non-finite orientation(s) of "
                          f"{len(theta)} trials (first: trial {int(bad[0])}, {_as_python(raw[bad[0]])!r}); "
                          "expected a finite orientation in degrees for every trial")
+    deg = np.rad2deg(theta)
+    if np.unique(deg).size > 1 and np.abs(deg).max() <= 2 * np.pi + 1e-9 and not np.allclose(deg, np.round(deg)):
+        # orientations in radians (0, pi/4, pi/2, ...) read as degrees drew nearly one orientation for
+        # every trial (0 .. 2.4 deg) without a word
+        warnings.warn(f"render_drifting_gratings: trial column {column!r} holds orientations between "
+                      f"{deg.min():g} and {deg.max():g}, all within 2 pi and not whole numbers: they look like radians, "
+                      f"but are read as degrees (e.g. {deg.max():g} deg); convert them with np.rad2deg first",
+                      stacklevel=2)
     trials = np.asarray(recording.trials, dtype=np.float64)  # sorted by start (SpikeRecording's rule)
     # one grating on the screen at a time: each frame was drawn from the latest trial started, so
     # after a trial nested in a longer one ended the rest of the longer one was mean grey
