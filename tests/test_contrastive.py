@@ -642,3 +642,27 @@ def test_color_by_counts_a_sample_on_the_edge_of_two_tiled_windows_in_the_later_
         ok = np.isfinite(got)
         np.testing.assert_allclose(np.angle(np.exp(1j * (got[ok] - expected[ok]))) if kind == "circular"
                                    else got[ok] - expected[ok], 0.0, rtol=0, atol=1e-9)
+
+
+def test_a_temperature_below_the_logit_scale_cap_is_refused_and_the_loss_uses_the_configured_one(batch):
+    """contrastive_temperature 0.005 was accepted, but the head caps 1 / temperature at 100 (CLIP):
+    the loss ran at 0.01 without a word, and a learnable temperature never moved (the cap passes
+    no gradient). Now refused; an allowed temperature gives the hand-computed symmetric InfoNCE."""
+    with pytest.raises(ValueError, match=r"contrastive_temperature: expected >= 0.01 .*capped at 100.*got 0.005"):
+        hd_config(contrastive_loss_weight=0.5, contrastive_temperature=0.005)
+    assert hd_config(contrastive_loss_weight=0.5, contrastive_temperature=0.01).contrastive_temperature == 0.01
+    cfg, b = batch
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 1.0, "contrastive_temperature": 0.02})
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    keys = ("input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask")
+    with torch.no_grad():
+        loss = model(**b, output_contrastive_loss=True).contrastive_loss
+        h = model.neuroformer.get_neural_embeddings(**{k: b[k] for k in keys})
+        emb, valid = model.neuroformer.get_modality_embeddings(b["modality_inputs"], ["head_direction"])["head_direction"]
+        a = torch.nn.functional.normalize(model.contrastive.neural_projections["head_direction"](h[valid]), dim=-1)
+        m = torch.nn.functional.normalize(model.contrastive.modality_projections["head_direction"](emb[valid]), dim=-1)
+    logits = (a @ m.T).double() / 0.02
+    own = torch.diagonal(logits)
+    hand = 0.5 * ((torch.logsumexp(logits, 1) - own).mean() + (torch.logsumexp(logits, 0) - own).mean())
+    assert float(loss) == pytest.approx(float(hand), rel=1e-4)

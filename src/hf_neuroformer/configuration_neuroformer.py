@@ -33,6 +33,8 @@ def finish_interrupted_save_of(name_or_path) -> None:
 
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
+# the contrastive head caps the logit scale 1 / temperature here (CLIP), so contrastive_temperature >= 0.01
+CONTRASTIVE_MAX_LOGIT_SCALE = 100.0
 #: What NeuroformerForBehaviorDecoding's heads read (see ``decoding_pool``).
 DECODING_POOLS = ("current", "current+past", "attention")
 #: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
@@ -602,7 +604,8 @@ class NeuroformerConfig(PreTrainedConfig):
             any other object is refused (GUIDE trap 9: a truthy config object turned the
             original's contrastive loss on in every run). 0 builds no projection at all.
         contrastive_temperature (float, default 0.1): softmax temperature of the similarities
-            (initial value when learnable).
+            (initial value when learnable); at least 0.01, as the logit scale ``1 / temperature``
+            is capped at 100 (CLIP), also while it is learned.
         contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``.
         contrastive_modalities (list of str or None, default None = every modality): the
             modality names aligned with the spikes, each named once.
@@ -809,6 +812,12 @@ class NeuroformerConfig(PreTrainedConfig):
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
                 math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
+        if 1.0 / temperature > CONTRASTIVE_MAX_LOGIT_SCALE * (1 + 1e-9):
+            # the head caps 1 / temperature at 100 (CLIP): a smaller temperature trained at 0.01 without a
+            # word, and a learnable one never moved (the cap passes no gradient)
+            raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected >= {1 / CONTRASTIVE_MAX_LOGIT_SCALE:g} "
+                             f"(the logit scale 1 / temperature is capped at {CONTRASTIVE_MAX_LOGIT_SCALE:g}, as in "
+                             f"CLIP), got {temperature!r}")
         self.contrastive_temperature = float(temperature)
         self.contrastive_learnable_temperature = checked_bool("contrastive_learnable_temperature", learnable)
         known = [m["name"] for m in self.modalities]

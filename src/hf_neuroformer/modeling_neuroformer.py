@@ -36,7 +36,8 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .binning import n_bins_covering, n_full_bins
-from .configuration_neuroformer import NeuroformerConfig, checked_int, finish_interrupted_save_of
+from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, NeuroformerConfig, checked_int,
+                                        finish_interrupted_save_of)
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -654,7 +655,7 @@ class NeuroformerContrastiveHead(nn.Module):
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
         """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
         -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none)."""
-        scale = self.logit_scale.exp().clamp(max=100.0)
+        scale = self.logit_scale.exp().clamp(max=CONTRASTIVE_MAX_LOGIT_SCALE)
         losses = []
         for name in self.names:
             pooled, valid = modalities[name]
