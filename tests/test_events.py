@@ -172,6 +172,24 @@ def test_from_arrays_sorts_and_drops_with_counts(sleep):
     assert np.array_equal(rec.events["plain"].times, t) and rec.events["plain"].labels is None
 
 
+def test_a_tuple_of_two_times_is_two_events_not_times_and_labels():
+    """events={"reward": (1.0, 2.0)} was read as times=1.0, labels=2.0 and refused ("expected a 1-D
+    array of seconds, got shape ()"), while (1.0, 2.0, 3.0) gave three events; (times, labels) with
+    arrays, identical times and unicode labels, and an empty stream still read as they did."""
+    from hf_neuroformer.events import as_event_series
+    from hf_neuroformer.io import from_arrays
+
+    ev = as_event_series("reward", (1.0, 2.0))
+    assert np.array_equal(ev.times, [1.0, 2.0]) and ev.labels is None
+    rec = from_arrays(np.array([0.5, 1.5, 2.5]), np.array([0, 1, 0]), time_domain=(0.0, 3.0),
+                      events={"reward": (1.0, 2.0), "cue": ([1.0, 1.0], ["μ", "日本"]), "none": np.zeros(0)})
+    assert np.array_equal(rec.events["reward"].times, [1.0, 2.0]) and rec.events["reward"].labels is None
+    assert rec.events["cue"].labels.tolist() == ["μ", "日本"] and np.array_equal(rec.events["cue"].times, [1.0, 1.0])
+    assert len(rec.events["none"]) == 0
+    with pytest.raises(RecordingValidationError, match=r"events\['cue'\].labels: expected one label per event \(2\)"):
+        as_event_series("cue", ([1.0, 2.0], ["a"]))
+
+
 def test_restrict_and_select_units_carry_events(sleep):
     part = sleep.restrict(100.0, 200.0)
     t = sleep.events["sleep_ripples"].times

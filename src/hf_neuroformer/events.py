@@ -32,7 +32,8 @@ def as_event_series(name: str, value) -> EventSeries:
 
     Args:
         name: the stream's name (for messages).
-        value: see above; ``times`` in seconds, ``labels`` one per time (int or str).
+        value: see above; ``times`` in seconds, ``labels`` one per time (int or str). A tuple is
+            ``(times, labels)`` when its first item is an array or sequence, else a tuple of times.
 
     Raises:
         RecordingValidationError: ``times`` not 1-D, or ``labels`` of another length.
@@ -41,7 +42,9 @@ def as_event_series(name: str, value) -> EventSeries:
         ev = EventSeries(value.times, value.labels, value.description)
     elif isinstance(value, Mapping):
         ev = EventSeries(value["times"], value.get("labels"), value.get("description", ""))
-    elif isinstance(value, tuple) and len(value) == 2:
+    elif isinstance(value, tuple) and len(value) == 2 and np.ndim(value[0]) >= 1:
+        # (times, labels); a pair of numbers is two times, as a tuple of three is three
+        # (``(1.0, 2.0)`` was read as times=1.0, labels=2.0 and refused with "got shape ()")
         ev = EventSeries(value[0], value[1])
     else:
         ev = EventSeries(value)
