@@ -280,6 +280,22 @@ def test_labelled_events_are_classes(sleep):
     assert modality_columns(relabelled, cfg, [round(late - 0.02, 9)])["mod_ripples_ids"][0][-1] == 0
 
 
+@pytest.mark.parametrize("other", ["early", 1])
+def test_a_missing_event_label_none_is_refused_like_nan(sleep, other):
+    """Labels with gaps (None in an object array): beside text, None became a class null in
+    config.json; beside numbers, fitting failed with Python's "'<' not supported between instances
+    of 'NoneType' and 'int'". Both are refused now, as NaN labels were, with the count."""
+    t = sleep.events["sleep_ripples"].times
+    labels = np.array([other, None] * len(t), dtype=object)[: len(t)]
+    rec = dataclasses.replace(sleep, events={"kind": EventSeries(t, labels)})
+    cfg = small_config(split_block_length=30.0, modalities=[{**RIPPLES, "source": "events:kind"}])
+    plan = plan_splits(rec, cfg)
+    with pytest.raises(ValueError, match=r"\('ripples'\): \d+ of \d+ labels of 'events:kind' in the training split "
+                                         r"are None, NaN or infinite"):
+        fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] is None
+
+
 def test_example_event_configs_load():
     from pathlib import Path
 

@@ -338,7 +338,7 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
 
     Raises:
         ValueError: a source missing from the recording, or no value of a modality inside the
-            training split.
+            training split; a categorical label there that is None, NaN or infinite (missing).
     """
     train = plan.segments["train"]
     for i, mod in enumerate(config.modalities):
@@ -378,11 +378,13 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             if len(vals) == 0:
                 raise ValueError(f"{_where(i, mod)}: no label of {mod['source']!r} inside the training split "
                                  f"({_spans(track, train)})")
-            nan = [v for v in vals if isinstance(_label(v), float) and not np.isfinite(_label(v))]
+            # None (an object column with gaps) is as missing as NaN: it became a class null, or failed
+            # in the sort below next to numbers ("'<' not supported between 'NoneType' and 'int'")
+            nan = [v for v in vals if _label(v) is None or isinstance(_label(v), float) and not np.isfinite(_label(v))]
             if nan:
                 raise ValueError(f"{_where(i, mod)}: {len(nan)} of {len(vals)} labels of {mod['source']!r} in the "
-                                 "training split are NaN or infinite; a categorical modality needs a label for every "
-                                 "value (map the missing ones to a label of their own, or drop those trials)")
+                                 "training split are None, NaN or infinite; a categorical modality needs a label "
+                                 "for every value (map the missing ones to a label of their own, or drop those trials)")
             labels = sorted({_label(v) for v in vals}, key=lambda v: (isinstance(v, str), v))
             mod["classes"] = labels
 
