@@ -666,3 +666,24 @@ def test_a_temperature_below_the_logit_scale_cap_is_refused_and_the_loss_uses_th
     own = torch.diagonal(logits)
     hand = 0.5 * ((torch.logsumexp(logits, 1) - own).mean() + (torch.logsumexp(logits, 0) - own).mean())
     assert float(loss) == pytest.approx(float(hand), rel=1e-4)
+
+
+def test_window_latents_of_an_empty_split_have_the_projected_width(a2929):
+    """window_latents(projected=...) of a dataset without windows returned (0, hidden_size), not
+    (0, contrastive_projection_size) as for any other dataset, and took an unknown modality name."""
+    from hf_neuroformer.contrastive import window_latents
+
+    cfg = hd_config(contrastive_loss_weight=0.5, contrastive_projection_size=8)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    ds, _ = build_window_datasets(a2929, tok, cfg)
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    coll = NeuroformerCollator(modalities=cfg.modalities)
+    assert window_latents(model, ds["test"].select(range(2)), coll, projected="head_direction").shape == (2, 8)
+    assert window_latents(model, ds["test"].select([]), coll, projected="head_direction").shape == (0, 8)
+    assert window_latents(model, ds["test"].select([]), coll).shape == (0, 32)
+    with pytest.raises(ValueError, match=r"projected: 'speed' has no contrastive projection in this model "
+                                         r"\(has \['head_direction'\]"):
+        window_latents(model, ds["test"].select([]), coll, projected="speed")

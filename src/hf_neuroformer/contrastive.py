@@ -119,10 +119,21 @@ def window_latents(model, dataset, collator, batch_size: int = 128, projected: O
         progress: show a bar over the windows (``desc`` names it; off with ``TQDM_DISABLE``).
 
     Returns:
-        ``(n_windows, dim)`` float32 array.
+        ``(n_windows, dim)`` float32 array: ``dim`` is ``hidden_size``, or the projection's width
+        (``contrastive_projection_size``) with ``projected``, also for an empty ``dataset``.
+
+    Raises:
+        ValueError: ``projected`` names no contrastive projection of the model (before any pass).
     """
     from .progress import progress_bar
 
+    dim = model.config.hidden_size
+    if projected is not None:  # an empty dataset gave (0, hidden_size) and took any name
+        head = getattr(model, "contrastive", None)
+        if head is None or projected not in head.names:
+            raise ValueError(f"projected: {projected!r} has no contrastive projection in this model (has "
+                             f"{[] if head is None else head.names}; contrastive_loss_weight > 0 builds them)")
+        dim = head.neural_projections[projected].out_features
     device = device or next(model.parameters()).device
     model.eval()
     parts = []
@@ -132,7 +143,7 @@ def window_latents(model, dataset, collator, batch_size: int = 128, projected: O
             parts.append(model.get_neural_embeddings(**_neural_inputs(b), projected=projected).float().cpu().numpy())
             bar.update(len(parts[-1]))
     if not parts:
-        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+        return np.zeros((0, dim), dtype=np.float32)
     return np.concatenate(parts).astype(np.float32)
 
 
