@@ -455,3 +455,17 @@ def test_one_unit_is_said_in_the_singular():
 
     rec = SpikeRecording(spike_times=np.array([0.1, 0.5, 0.9]), unit_ids=np.zeros(3, dtype=int), session="s")
     assert format_description(describe_recording(rec)).startswith("session s: 1 unit (0 without spikes), ")
+
+
+def test_a_behaviour_series_of_one_sample_is_said_without_a_sample_rate():
+    """One sample has no interval to give a rate: it was printed as '1 samples at ~nan Hz'."""
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.recording import BehaviourSeries
+
+    rec = from_arrays(np.array([0.1, 0.5, 0.9]), np.zeros(3, dtype=int), time_domain=(0.0, 1.0),
+                      behaviour={"reward_size": BehaviourSeries(np.array([0.3]), np.array([2.5]), "ul")})
+    desc = describe_recording(rec)
+    assert desc["behaviour"][0]["n_samples"] == 1 and np.isnan(desc["behaviour"][0]["sample_rate_hz"])
+    text = format_description(desc)
+    assert "reward_size: 1 sample, at 0.300 s, range 2.5 to 2.5 ul" in text, text
+    assert "nan Hz" not in text

@@ -457,8 +457,12 @@ def format_description(desc: dict) -> str:
                 t0, t1 = desc["time_domain_s"]
                 rng += (f"; none inside the recorded time ({t0:.3f}-{t1:.3f} s): another clock? (NWB times are "
                         "seconds from session_start_time)")
-            lines.append(f"  {b['name']}: {b['n_samples']} samples at ~{b['sample_rate_hz']:.3g} Hz{dims}, "
-                         f"{b['start_s']:.3f}-{b['stop_s']:.3f} s, {rng}{miss} [{how}]")
+            if b["n_samples"] == 1:  # one sample has no sample rate: said so, not '~nan Hz'
+                when = f"1 sample{dims}, at {b['start_s']:.3f} s"
+            else:
+                when = (f"{b['n_samples']} samples at ~{b['sample_rate_hz']:.3g} Hz{dims}, "
+                        f"{b['start_s']:.3f}-{b['stop_s']:.3f} s")
+            lines.append(f"  {b['name']}: {when}, {rng}{miss} [{how}]")
     else:
         lines.append("behaviour: none")
     if desc["stimulus"]:
