@@ -229,6 +229,25 @@ def test_window_starts_that_are_not_real_numbers_are_refused_by_name(small):
     assert window_starts_array(np.float32([10.5]), "x").dtype == np.float64
 
 
+def test_past_clip_starts_that_are_not_times_are_refused_by_name(small):
+    """Break test: window_log_likelihoods (and the processor it calls) read past_clip_starts with
+    np.asarray(float64): [True, False] clipped the pasts at 1 s and 0 s and scored them without a
+    word, and text failed with numpy's "could not convert string to float" naming no argument."""
+    rec, tok, model, _ = small
+    starts = [10.0, 10.1]
+    for bad in ([True, False], ["a", "b"], np.array(["9.9", "10.0"])):
+        with pytest.raises(ValueError, match=r"^past_clip_starts: expected window starts as real numbers \(s\)"):
+            window_log_likelihoods(model, tok, rec, starts, past_clip_starts=bad)
+        with pytest.raises(ValueError, match=r"^past_clip_starts: expected window starts as real numbers \(s\)"):
+            nf.NeuroformerProcessor.from_config(tok, model.config).tokenize(rec, starts, bad)
+    # real clips still work: NaN (no clip) scores as no clip at all, a clip at the start empties the past
+    none = window_log_likelihoods(model, tok, rec, starts)["log_likelihood"]
+    nan = window_log_likelihoods(model, tok, rec, starts, past_clip_starts=[np.nan, np.nan])["log_likelihood"]
+    np.testing.assert_allclose(nan, none)
+    at = window_log_likelihoods(model, tok, rec, starts, past_clip_starts=starts)["log_likelihood"]
+    assert not np.allclose(at, none)
+
+
 def test_batch_size_below_one_is_refused_not_scored_as_zero(small):
     """batch_size=-1 skipped the scoring loop and returned log-likelihood 0 (probability 1) for
     every window; 0 failed inside range() without naming the field."""

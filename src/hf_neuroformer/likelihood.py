@@ -58,7 +58,9 @@ def window_log_likelihoods(
             too, so where it holds no data (outside its ``support``, e.g. before the first window
             of a generated recording) the past is empty.
         window_starts: ``(n_windows,)`` starts, s.
-        past_clip_starts: optional per-window clip of the past (trial starts), s.
+        past_clip_starts: optional ``(n_windows,)`` per-window clip of the past (trial starts), s
+            (NaN: no clip); or ``"trials"`` / ``"auto"`` as
+            :meth:`~hf_neuroformer.NeuroformerProcessor.tokenize` takes them.
         batch_size: windows per forward pass, an integer >= 1.
         progress: show a tqdm bar over the windows (off by default: callers that score a few
             windows in a loop; :func:`split_bits_per_spike` turns it on).
@@ -74,7 +76,8 @@ def window_log_likelihoods(
             ``model.config.vocab_size``, or other window settings; see
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
             ``window_starts`` that are not 1-D, non-finite or empty, a window outside the recorded time (it would
-            be scored as silence), a ``past_clip_starts`` after its window (the checks of
+            be scored as silence), ``past_clip_starts`` that are not real numbers (text, booleans), not one
+            per window, or after their window (the checks of
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
             a ``batch_size`` that is not an integer >= 1; a model whose weights hold NaN or infinite
             values (a diverged run).
@@ -88,8 +91,7 @@ def window_log_likelihoods(
     # blamed on truncation
     check_finite_weights(model, None, flag="model", gives="every window log-likelihood it gives")
     starts = window_starts_array(window_starts)
-    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
-    cols = processor.tokenize(recording, starts, clips)
+    cols = processor.tokenize(recording, starts, past_clip_starts)  # None: no clip; the processor checks them
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config

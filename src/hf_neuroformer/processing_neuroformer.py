@@ -234,7 +234,9 @@ class NeuroformerProcessor(ProcessorMixin):
                     "score the windows of a split as training did, pass the clip starts "
                     "hf_neuroformer.windows.window_starts_for_split returns", UserWarning, stacklevel=3)
         if past_clip_starts is not None:
-            clips = np.asarray(past_clip_starts, dtype=np.float64)
+            # np.asarray(float64) read [True, False] as clips at 1 s and 0 s and failed on text naming no field
+            # ("could not convert string to float"), also for window_log_likelihoods, which passes them on
+            clips = window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True)
             if clips.shape != starts.shape:
                 raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got shape "
                                  f"{clips.shape}")
