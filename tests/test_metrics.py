@@ -308,6 +308,20 @@ def test_token_baselines_edge_cases():
     assert empty["n_spike_tokens"] == 0 and math.isnan(empty["unigram_id_nll"])
 
 
+def test_token_baselines_refuse_a_pseudo_count_that_is_not_positive():
+    """Break test: alpha=-0.5 gave negative smoothed probabilities and reported a Markov unit NLL of
+    0 nats (a perfect baseline) beside NaNs; alpha=0 refused a unit unseen in training as "not one of
+    the baseline's unit tokens"."""
+    train = [{"input_ids": [1, 3, 3, 2], "dt_ids": [0, 0, 1, 1], "past_input_ids": [1]}]
+    for bad in (0, 0.0, -0.5, float("nan"), float("inf"), None, "1", True):
+        with pytest.raises(ValueError, match=r"^alpha: expected a finite Laplace pseudo-count > 0, got"):
+            TokenBaselines(vocab_size=6, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=bad)
+    # a small positive one still smooths: unit 4, unseen in training, gets (0 + a) / (2 + 3a)
+    out = TokenBaselines(vocab_size=6, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=1e-3).fit(train).score(
+        [{"input_ids": [1, 4, 2], "dt_ids": [0, 2, 2], "past_input_ids": [1]}])
+    assert out["unigram_id_nll"] == pytest.approx(-math.log(1e-3 / (2 + 3e-3)))
+
+
 # =========================================================================== fidelity suite
 # hand-built cases first, then real data (Steinmetz et al. 2019 subset) against shuffled and
 # jittered copies, then the evaluate modules, the figure and the CLI.

@@ -49,11 +49,19 @@ class TokenBaselines:
         vocab_size: number of token ids.
         unit_token_ids: token ids that are units (the support of the smoothed distributions).
         num_dt_bins: number of dt classes.
-        alpha: Laplace pseudo-count.
+        alpha: Laplace pseudo-count, a finite number > 0.
+
+    Raises:
+        ValueError: ``alpha`` not a finite number > 0 (0 gave a unit unseen in training probability
+            0, refused by :meth:`score` as "not one of the baseline's unit tokens"; a negative one gave
+            negative probabilities, scored as NaN or as a perfect 0 nats).
     """
 
     def __init__(self, vocab_size: int, unit_token_ids, num_dt_bins: int, alpha: float = 1.0,
                  bos: int = 1, eos: int = 2, pad: int = 0):
+        if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha: expected a finite Laplace pseudo-count > 0, got {alpha!r}")
         self.units = np.asarray(sorted(set(int(u) for u in unit_token_ids)), dtype=np.int64)
         self.vocab_size, self.num_dt_bins, self.alpha = vocab_size, num_dt_bins, alpha
         self.bos, self.eos, self.pad = bos, eos, pad
