@@ -692,6 +692,33 @@ def test_bits_per_spike_by_hand():
         bits_per_spike([-1.0, -2.0], [-1.0, -2.0], [1, -1])
 
 
+def test_bits_per_spike_inputs_that_are_not_numbers_are_refused_by_name():
+    """Break test: np.asarray(float64) scored the text "5" as a 5 Hz rate and True as a 1 s window
+    start or one spike without a word, and a window_length / dt_resolution of None or "0.1" failed
+    inside np.isfinite with a TypeError naming no argument (the docstrings promise
+    BitsPerSpikeInputError naming the field)."""
+    real = rec([(0.01, 0), (0.05, 1), (0.15, 0)], (0.0, 1.0))
+    for field, call in (
+        ("rates_hz", lambda: homogeneous_poisson_log_likelihood(real, [0.0], 0.1, 0.02, ["5", "1", "1"])),
+        ("rates_hz", lambda: homogeneous_poisson_log_likelihood(real, [0.0], 0.1, 0.02, [True, True, True])),
+        ("window_starts", lambda: window_spike_counts(real, [True], 0.1)),
+        ("window_starts", lambda: poisson_rates_from_windows(real, ["a"], 0.1)),
+        ("window_length", lambda: window_spike_counts(real, [0.0], "0.1")),
+        ("window_length", lambda: poisson_rates_from_windows(real, [0.0], None)),
+        ("window_length", lambda: dt_bin_widths(True, 0.02)),
+        ("dt_resolution", lambda: homogeneous_poisson_log_likelihood(real, [0.0], 0.1, None, [1.0, 1.0, 1.0])),
+        ("model_log_likelihood", lambda: bits_per_spike(["-1"], [-2.0], [1])),
+        ("n_spikes", lambda: bits_per_spike([-1.0], [-2.0], [True])),
+    ):
+        with pytest.raises(BitsPerSpikeInputError, match=f"^{field}: expected"):
+            call()
+    # numbers of any numpy kind still work: a 0-d array, a float32, ints
+    np.testing.assert_allclose(dt_bin_widths(np.array(0.1), np.float32(0.05)), [0.05, 0.05], rtol=1e-6)
+    np.testing.assert_array_equal(window_spike_counts(real, np.array([0, 1]), 1), [3, 0])
+    assert bits_per_spike(np.array([-1], dtype=np.int64), [-2.0], np.array([1], dtype=np.uint8)) == \
+        pytest.approx(1 / math.log(2))
+
+
 # --------------------------------------------------------------------------- real data
 N_TRIALS, N_UNITS = 12, 30
 

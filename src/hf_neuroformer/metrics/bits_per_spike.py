@@ -78,14 +78,31 @@ class BitsPerSpikeInputError(ValueError):
     """A bad argument to a bits-per-spike function; the message names the field."""
 
 
+def _real_array(value, field: str) -> np.ndarray:
+    """``value`` as a float64 array, refused (naming ``field``) unless it holds real numbers:
+    np.asarray(float64) read True as 1 and the text "0.5" as 0.5 without a word, and other text,
+    None or a ragged list failed inside numpy naming no argument."""
+    try:
+        raw = np.asarray(value)
+        if raw.dtype.kind in "bUSc":
+            raise TypeError(f"dtype {raw.dtype}")
+        return raw.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise BitsPerSpikeInputError(f"{field}: expected real numbers, got {type(value).__name__} "
+                                     f"({str(err).splitlines()[0]})") from None
+
+
 def _positive(value: float, field: str) -> float:
+    if np.asarray(value).dtype.kind not in "iuf" or np.ndim(value) != 0:
+        # None or "0.1" failed inside np.isfinite (TypeError naming no argument), True passed as 1 s
+        raise BitsPerSpikeInputError(f"{field}: expected a positive finite number of seconds, got {value!r}")
     if not (np.isfinite(value) and value > 0):
         raise BitsPerSpikeInputError(f"{field}: expected a positive finite number of seconds, got {value}")
     return float(value)
 
 
 def _starts(window_starts) -> np.ndarray:
-    s = np.asarray(window_starts, dtype=np.float64)
+    s = _real_array(window_starts, "window_starts")
     if s.ndim != 1:
         raise BitsPerSpikeInputError(f"window_starts: expected a 1-D array of seconds, got shape {s.shape}")
     bad = np.flatnonzero(~np.isfinite(s))
@@ -198,7 +215,7 @@ def homogeneous_poisson_log_likelihood(recording: SpikeRecording, window_starts,
     starts = _starts(window_starts)
     widths = dt_bin_widths(window_length, dt_resolution)
     window_length, dt_resolution = float(window_length), float(dt_resolution)
-    rates = np.asarray(rates_hz, dtype=np.float64)
+    rates = _real_array(rates_hz, "rates_hz")
     if rates.shape != (recording.n_units,):
         raise BitsPerSpikeInputError(
             f"rates_hz: expected one rate per unit, shape ({recording.n_units},), got {rates.shape}"
@@ -245,9 +262,9 @@ def bits_per_spike(model_log_likelihood, null_log_likelihood, n_spikes) -> float
             log-likelihoods, or negative / non-integer spike counts (the message names the array
             and the first bad window).
     """
-    m = np.asarray(model_log_likelihood, dtype=np.float64)
-    z = np.asarray(null_log_likelihood, dtype=np.float64)
-    n = np.asarray(n_spikes, dtype=np.float64)
+    m = _real_array(model_log_likelihood, "model_log_likelihood")
+    z = _real_array(null_log_likelihood, "null_log_likelihood")
+    n = _real_array(n_spikes, "n_spikes")
     for name, a in (("model_log_likelihood", m), ("null_log_likelihood", z), ("n_spikes", n)):
         if a.ndim != 1:
             raise BitsPerSpikeInputError(f"{name}: expected a 1-D array (one value per window), got shape {a.shape}")
