@@ -602,3 +602,23 @@ def test_a_top_k_beyond_int64_keeps_every_token_as_before():
     for bad in (float("nan"), float("inf"), 2.5, -1):
         with pytest.raises(ValueError, match=r"^top_k: expected an integer >= 0 \(0 = off\)"):
             SamplingSettings(top_k=bad)
+
+
+def test_a_recording_of_other_units_is_refused_naming_the_model_units_not_add_units(setup):
+    """Break test: generate_spikes and window_log_likelihoods on a recording with a unit the
+    model's vocabulary lacks failed in the tokenizer, advising 'call tokenizer.add_units(recording)
+    first'; for a trained model that only moves the failure (the tokenizer no longer matches the
+    model's vocabulary size). They now name the units the model knows and ask for the recording it
+    was trained on, still as UnknownUnitError."""
+    from hf_neuroformer.likelihood import window_log_likelihoods
+
+    rec, tok, model, _, starts = setup
+    bigger = nf.simulate_coupled_network(n_units=7, duration=40.0, seed=2).recording  # unit6 is foreign
+    for call in (lambda: nf.generate_spikes(model, tok, bigger, starts[:2], progress=False),
+                 lambda: window_log_likelihoods(model, tok, bigger, starts[:2])):
+        with pytest.raises(nf.UnknownUnitError) as err:
+            call()
+        msg = str(err.value)
+        assert msg.startswith("recording: this recording's units are not the ones the model was trained on: 1 of "
+                              "its 7 units") and "unit6" in msg and "the model knows 9 units of session 'other', 'simulated'" in msg
+        assert "pass the recording (and epoch) it was trained on" in msg and "add_units" not in msg

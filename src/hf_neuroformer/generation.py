@@ -423,7 +423,8 @@ def generate_spikes(
             no window (empty ``window_starts``); windows that overlap, are not a 1-D sequence of finite times, lie
             outside the recording's time domain or in a hole of its time support (between two
             intervals of an epoch union, where it holds no spikes); a past clip after its window's start; an
-            unknown mode; a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
+            unknown mode; a recording with a unit the model's vocabulary lacks (another session: names the
+            model's sessions, see :func:`check_recording_units`); a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
             not a number (text, a bool, None for the unit-id head's) or a ``greedy`` other than
             True / False (see :class:`SamplingSettings`); a batch size or
             ``num_samples`` below 1 or not an int (or numpy integer); a seed that is not an integer in [-2**63, 2**64) (the range
@@ -441,6 +442,7 @@ def generate_spikes(
 
     # NaN weights (a diverged run) failed inside torch.multinomial
     check_finite_weights(model, None, flag="model", gives="every spike probability it gives")
+    refuse_foreign_units(tokenizer, recording)
     _check_conditioning(model, conditioning)
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
@@ -904,6 +906,23 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     )
 
 
+def refuse_foreign_units(tokenizer, recording, flag: str = "recording") -> None:
+    """:func:`check_recording_units`' refusal alone (no warning for a subset of the units): a
+    recording with a unit the model's vocabulary lacks raises
+    :class:`~hf_neuroformer.UnknownUnitError` (a ``ValueError``) naming the model's session(s) and
+    advising the recording it was trained on. Without it the tokenizer's ``UnknownUnitError``
+    advised ``tokenizer.add_units(recording)``, which for a trained model only moves the failure
+    to the tokenizer-against-config check (the model has no embedding for the new units)."""
+    from .tokenization_neuroformer import UnknownUnitError
+
+    vocab = tokenizer.get_vocab()
+    if any(t not in vocab for t in tokenizer.recording_unit_tokens(recording)):
+        try:
+            check_recording_units(tokenizer, recording, flag=flag)  # raises before any warning
+        except ValueError as err:  # the tokenizer's error class, as callers catch it
+            raise UnknownUnitError(str(err)) from None
+
+
 def units_absent(tokenizer, recording) -> List[str]:
     """The vocabulary entries (``"<session>/<unit>"``) of ``tokenizer``'s units of the recording's
     session(s) that ``recording`` does not hold. A recording of a subset of the model's units
@@ -1074,6 +1093,6 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "units_absent",
-           "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
+           "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch"]

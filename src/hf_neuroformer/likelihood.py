@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .configuration_neuroformer import is_whole_number
-from .generation import allowed_token_mask
+from .generation import allowed_token_mask, refuse_foreign_units
 from .recording import SpikeRecording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -79,6 +79,8 @@ def window_log_likelihoods(
             be scored as silence), ``past_clip_starts`` that are not real numbers (text, booleans), not one
             per window, or after their window (the checks of
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
+            a recording with a unit the model's vocabulary lacks (another session; see
+            :func:`hf_neuroformer.generation.check_recording_units`);
             a ``batch_size`` that is not an integer >= 1; a model whose weights hold NaN or infinite
             values (a diverged run).
     """
@@ -90,6 +92,7 @@ def window_log_likelihoods(
     # NaN weights (a diverged run) gave NaN for windows not marked truncated, which bits_per_spike then
     # blamed on truncation
     check_finite_weights(model, None, flag="model", gives="every window log-likelihood it gives")
+    refuse_foreign_units(tokenizer, recording)  # the tokenizer advised add_units, useless to a trained model
     starts = window_starts_array(window_starts)
     cols = processor.tokenize(recording, starts, past_clip_starts)  # None: no clip; the processor checks them
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
