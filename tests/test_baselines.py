@@ -128,3 +128,15 @@ def test_bad_input():
     folds = blocked_folds(10, 5)
     assert len(folds) == 5 and all(np.all(np.diff(va) == 1) for _, va in folds)
     assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(10))
+
+
+def test_gru_runs_without_a_past_window():
+    """past_window = 0 (no history bins) is a valid config: the GRU runs over one bin. The reversed
+    one-bin view kept a negative stride and torch.as_tensor refused it (ValueError on every fit)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 40)
+    X = rng.poisson(1.0 + 3.0 * (y[:, None] == np.arange(3)[None]), size=(40, 3)).astype(float)
+    fb = fit_baseline("gru", X, y, "classification", 0, n_bins=1, num_classes=3)
+    assert fb.predict(X).shape == (40,)
+    fb = fit_baseline("gru", X, y.astype(float), "regression", 0, n_bins=1)
+    assert np.all(np.isfinite(fb.predict(X)))

@@ -241,7 +241,9 @@ def predict(fitted: FittedBaseline, X) -> np.ndarray:
 def _sequence(Z, n_bins):
     """(n, n_bins * U) in bin order [current, lag 1, ..., lag H] -> (n, n_bins, U) oldest first."""
     z = Z.reshape(len(Z), n_bins, -1)
-    return np.ascontiguousarray(z[:, ::-1, :])
+    # a copy, not np.ascontiguousarray: with one bin (no past window) the reversed view already
+    # counts as contiguous, keeps its negative stride, and torch.as_tensor refuses it
+    return z[:, ::-1, :].copy()
 
 
 def _tail_split(n: int, frac: float = 0.15):
