@@ -140,3 +140,16 @@ def test_gru_runs_without_a_past_window():
     assert fb.predict(X).shape == (40,)
     fb = fit_baseline("gru", X, y.astype(float), "regression", 0, n_bins=1)
     assert np.all(np.isfinite(fb.predict(X)))
+
+
+def test_class_labels_outside_num_classes_are_refused():
+    """A label >= num_classes (or negative) is not a class index: the MLP trained on classes
+    0..num_classes-1 only and silently dropped those windows, the GRU crashed on its class weights."""
+    rng = np.random.default_rng(0)
+    X = rng.poisson(2.0, size=(40, 4)).astype(float)
+    y = rng.integers(0, 4, 40)
+    for name in ("mlp", "gru", "ridge"):
+        with pytest.raises(BaselineInputError, match=r"class indices 0\.\.2 \(num_classes=3\), got \[3\]"):
+            fit_baseline(name, X, y, "classification", 0, num_classes=3)
+    with pytest.raises(BaselineInputError, match=r"got \[-1\]"):
+        fit_baseline("mlp", X, np.where(y > 1, 1, -1), "classification", 0)

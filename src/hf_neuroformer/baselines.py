@@ -363,14 +363,16 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
         kind: ``"regression"``, ``"classification"`` or ``"circular"``.
         seed: seeds the MLP, the GRU and the fold-free randomness (deterministic otherwise).
         n_bins: ``1 + n_history_bins`` (the GRU's sequence length).
-        num_classes: number of classes (default ``max(y_train) + 1``).
+        num_classes: number of classes (default ``max(y_train) + 1``); labels must lie in
+            ``0 .. num_classes - 1``.
 
     Returns:
         :class:`FittedBaseline` (``.predict(X)``; ``.info`` holds chosen alphas / epochs).
 
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, a feature
-            width not divisible by ``n_bins``, or fewer than 4 training windows.
+            width not divisible by ``n_bins``, fewer than 4 training windows, or class labels
+            outside ``0 .. num_classes - 1``.
     """
     import torch
     from threadpoolctl import threadpool_limits
@@ -413,6 +415,13 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
     if kind == "classification":
         y = y.astype(np.int64)
         k = int(num_classes if num_classes is not None else y.max() + 1)
+        bad = (y < 0) | (y >= k)
+        if bad.any():
+            # the MLP trained on classes 0..k-1 only and dropped the other windows without a word;
+            # the GRU's class weights crashed; ridge / logistic fitted them as extra classes
+            raise BaselineInputError(
+                f"y_train (classification): expected class indices 0..{k - 1} (num_classes={k}), got "
+                f"{sorted(set(y[bad].tolist()))[:5]} in {int(bad.sum())} windows")
         present = np.unique(y)
         if len(present) == 1:
             fb.constant = int(present[0])
