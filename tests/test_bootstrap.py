@@ -305,3 +305,20 @@ def test_one_resample_is_not_called_a_metric_no_resample_moves():
     r = block_bootstrap_ci(_ratio, s, np.ones((8, 1)), n_resamples=1)
     assert r["interval"] is None and not r.get("degenerate"), r
     assert r["reason"] == "1 resample: an interval needs at least 2 (n_resamples)", r["reason"]
+
+
+def test_ci_blocks_given_as_trial_ids_with_gaps_are_the_same_blocks():
+    """Blocks labelled by trial id (3, 13, 23, ...) are the same blocks as 0, 1, 2, ...: every
+    missing number was an empty block, counted towards the five an interval needs and drawn as a
+    block of no window (3 trials got an 'undefined in 89 resamples' reason; 8 trials no interval)."""
+    rng = np.random.default_rng(0)
+    for kind, n_trials in (("regression", 3), ("classification", 8)):
+        y = rng.normal(size=10 * n_trials) if kind == "regression" else rng.integers(0, 2, 10 * n_trials)
+        p = y + rng.normal(size=y.size) if kind == "regression" else np.where(rng.random(y.size) < 0.8, y, 1 - y)
+        b = np.repeat(np.arange(n_trials), 10)
+        ref = decoding_metrics_ci(y, p, kind, b, n_resamples=200)
+        got = decoding_metrics_ci(y, p, kind, b * 10 + 3, n_resamples=200)
+        for key in ref:
+            assert got[key]["n_blocks"] == n_trials, key
+            assert got[key]["interval"] == ref[key]["interval"] and got[key]["reason"] == ref[key]["reason"], key
+    assert ref["accuracy"]["interval"] is not None  # 8 trials: an interval, the same as with 0..7

@@ -259,7 +259,9 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
 
     Args:
         y_true, y_pred, kind: as :func:`decoding_metrics` (same checks, same layouts).
-        blocks: ``(n,)`` int block index of each window, ``0 .. n_blocks - 1``.
+        blocks: ``(n,)`` int block label of each window, ``>= 0`` (e.g. ``0 .. n_blocks - 1`` from
+            :func:`~hf_neuroformer.metrics.bootstrap.window_blocks`, or trial ids): the windows
+            sharing a label form one block; labels need not be consecutive.
         **bootstrap: passed to :func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`
             (``n_resamples``, ``confidence``, ``seed``, ``method``, ``min_blocks``).
 
@@ -282,7 +284,10 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
     if b.shape != (len(y_true),) or (b.size and (b.min() < 0 or np.any(b != np.round(b)))):
         raise DecodingMetricsInputError(f"blocks: expected {len(y_true)} integer block indices >= 0 (one per window), "
                                         f"got shape {b.shape}")
-    b = b.astype(np.int64)
+    # renumbered 0 .. n_blocks - 1: labels with gaps (trial ids 3, 7, 12, ...) made every missing
+    # number an empty block, counted towards min_blocks and drawn in resamples as a block of no window
+    _, b = np.unique(b.astype(np.int64), return_inverse=True)
+    b = b.reshape(-1)
     nb = int(b.max(initial=-1)) + 1
 
     def ci(statistic, *values):
