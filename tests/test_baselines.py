@@ -153,3 +153,10 @@ def test_class_labels_outside_num_classes_are_refused():
             fit_baseline(name, X, y, "classification", 0, num_classes=3)
     with pytest.raises(BaselineInputError, match=r"got \[-1\]"):
         fit_baseline("mlp", X, np.where(y > 1, 1, -1), "classification", 0)
+
+
+def test_evaluate_baselines_without_a_seed_is_refused(hd):
+    """seeds=() fitted nothing and crashed in the mean over seeds with an IndexError."""
+    rec, tok, cfg, dsd = hd
+    with pytest.raises(BaselineInputError, match="seeds: expected at least one seed"):
+        evaluate_baselines(dsd, tok, cfg, DecodingTarget("hd", "circular"), seeds=(), baselines=("ridge",))

@@ -546,7 +546,7 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         :func:`~hf_neuroformer.metrics.decoding_metrics`.
 
     Raises:
-        BaselineInputError: the target column is missing, or an unknown baseline name.
+        BaselineInputError: the target column is missing, an unknown baseline name, or no seed.
     """
     col = target.column_name  # target_<label>: target_position[1] for a column of a 2-D series
     for split in ("train", test_split):
@@ -556,6 +556,9 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     for b in baselines:
         if b not in BASELINES:
             raise BaselineInputError(f"baselines: expected names from {list(BASELINES)}, got {b!r}")
+    seeds = list(seeds)
+    if not seeds:  # an empty list crashed in the mean over seeds (IndexError)
+        raise BaselineInputError("seeds: expected at least one seed (one fit of each baseline per seed), got none")
     kind = target.kind
     train = _fraction_of_train(dsd["train"], train_fraction)
     test = dsd[test_split]
