@@ -160,3 +160,17 @@ def test_evaluate_baselines_without_a_seed_is_refused(hd):
     rec, tok, cfg, dsd = hd
     with pytest.raises(BaselineInputError, match="seeds: expected at least one seed"):
         evaluate_baselines(dsd, tok, cfg, DecodingTarget("hd", "circular"), seeds=(), baselines=("ridge",))
+
+
+def test_a_train_fraction_leaving_too_few_windows_is_named(hd):
+    """A few-shot block of under 4 windows was refused as 'X_train: expected at least 4 training
+    windows', an argument evaluate_baselines' caller never passes; the message now names
+    train_fraction and the smallest that works, which does work."""
+    rec, tok, cfg, dsd = hd
+    n = len(dsd["train"])
+    target = DecodingTarget("hd", "circular")
+    with pytest.raises(BaselineInputError, match=r"train_fraction: .* leaves 2; .* use train_fraction >= ") as e:
+        evaluate_baselines(dsd, tok, cfg, target, seeds=(0,), train_fraction=2 / n, baselines=("ridge",))
+    smallest = float(str(e.value).rsplit(">= ", 1)[1])
+    res = evaluate_baselines(dsd, tok, cfg, target, seeds=(0,), train_fraction=smallest, baselines=("ridge",))
+    assert res["n_train"] == 4

@@ -546,7 +546,8 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         :func:`~hf_neuroformer.metrics.decoding_metrics`.
 
     Raises:
-        BaselineInputError: the target column is missing, an unknown baseline name, or no seed.
+        BaselineInputError: the target column is missing, an unknown baseline name, no seed, or
+            fewer than 4 training windows (the whole split or the ``train_fraction`` block).
     """
     col = target.column_name  # target_<label>: target_position[1] for a column of a 2-D series
     for split in ("train", test_split):
@@ -561,6 +562,12 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         raise BaselineInputError("seeds: expected at least one seed (one fit of each baseline per seed), got none")
     kind = target.kind
     train = _fraction_of_train(dsd["train"], train_fraction)
+    if len(train) < 4:  # fit_baseline's "X_train: ..." named an argument the caller never passed
+        raise BaselineInputError(
+            f"train_fraction: {train_fraction:g} of the {len(dsd['train'])} training windows leaves {len(train)}; the "
+            f"baselines need at least 4 (cross-validation folds): use train_fraction >= "
+            f"{4 / len(dsd['train']):.3g}" if len(dsd["train"]) >= 4 else
+            f"dsd['train']: {len(dsd['train'])} training windows; the baselines need at least 4 (cross-validation folds)")
     test = dsd[test_split]
     Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
     ytr, yte = np.asarray(train[col]), np.asarray(test[col])
