@@ -174,3 +174,16 @@ def test_pearson_r_of_a_prediction_constant_but_for_rounding_is_nan():
     assert out["r2"] < 0 and out["n"] == 5  # the other scores stay defined
     varied = decoding_metrics(y, p + 1e-6 * y, "regression")
     assert varied["pearson_r"] == pytest.approx(1.0)
+
+
+def test_labels_the_class_scores_cannot_name_are_refused():
+    """With class scores (n, k) as y_pred, argmax names classes 0..k-1 only: a label k (or -1) was
+    scored as a miss whatever the decoder said (accuracy 0 here), without a word."""
+    y = np.array([0, 1, 2])
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    with pytest.raises(DecodingMetricsInputError, match=r"y_true: class scores y_pred \(3, 2\) name classes 0\.\.1, "
+                                                         r"got labels \[2\] \(in 1 of 3 windows\)"):
+        decoding_metrics(y, scores, "classification")
+    with pytest.raises(DecodingMetricsInputError, match=r"got labels \[-1\]"):
+        decoding_metrics(np.array([0, 1, -1]), scores, "classification")
+    assert decoding_metrics(y[:2], scores[:2], "classification")["accuracy"] == 1.0

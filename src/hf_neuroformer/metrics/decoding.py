@@ -126,7 +126,8 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
     Raises:
         DecodingMetricsInputError: unknown ``kind``; no windows; ``y_true`` and ``y_pred`` of
             different lengths or shapes; NaN or inf in either (named with the first window);
-            classification labels that are not whole numbers; circular ``y_true`` beyond
+            classification labels that are not whole numbers, or outside ``0 .. n_classes - 1``
+            when ``y_pred`` holds class scores; circular ``y_true`` beyond
             ``2 pi`` in absolute value (degrees, see :func:`radians_problem`).
     """
     if kind not in DECODING_KINDS:
@@ -153,6 +154,14 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             # every window as class 0; one class score per window is no classifier's output
             y_pred = y_pred[:, 0]
         if y_pred.ndim == 2:
+            k = y_pred.shape[1]
+            outside = (y_true < 0) | (y_true >= k)
+            if outside.any():
+                # argmax can only name classes 0..k-1: such a window was scored wrong whatever the decoder said
+                raise DecodingMetricsInputError(
+                    f"y_true: class scores y_pred {y_pred.shape} name classes 0..{k - 1}, got labels "
+                    f"{sorted(set(y_true[outside].tolist()))[:5]} (in {int(outside.sum())} of {len(y_true)} windows); pass class "
+                    "indices of the scores' columns")
             y_pred = y_pred.argmax(axis=1)
         elif y_pred.ndim != 1:
             raise DecodingMetricsInputError(
