@@ -187,3 +187,14 @@ def test_labels_the_class_scores_cannot_name_are_refused():
     with pytest.raises(DecodingMetricsInputError, match=r"got labels \[-1\]"):
         decoding_metrics(np.array([0, 1, -1]), scores, "classification")
     assert decoding_metrics(y[:2], scores[:2], "classification")["accuracy"] == 1.0
+
+
+def test_class_names_instead_of_indices_are_named():
+    """String labels failed inside numpy ('could not convert string to float'), a plain ValueError
+    that did not say which argument or what to do."""
+    with pytest.raises(DecodingMetricsInputError, match=r"y_true: expected numbers, got dtype <U4 .*\['left', "
+                                                         r"'righ'.*map class names to indices"):
+        decoding_metrics(["left", "righ", "left"], [0, 1, 0], "classification")
+    with pytest.raises(DecodingMetricsInputError, match="y_pred: expected numbers"):
+        decoding_metrics([0.0, 1.0], np.array(["0.1 s", "0.2 s"], dtype=object), "regression")
+    assert decoding_metrics(np.array([0, 1, 1], dtype=object), [0, 1, 0], "classification")["accuracy"] == 2 / 3
