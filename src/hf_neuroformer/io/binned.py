@@ -11,7 +11,7 @@ v7.3 (HDF5), float64 datasets. ``sp_count`` reads with h5py as ``(247, 101, 806)
 (trials, bins, units), integer-valued counts 0-4, 493,450 in total. Per-trial ``(247, 1)``
 vectors: ``rawLabel`` (1/2/3), ``label`` (-1/0/1), ``motorLabel`` (-1/0/1), ``matchLabel``
 (0/1), ``trial_seq`` (1..247). ``accuracy`` is a ``(1, 1)`` session summary (0.587), not a
-per-trial column: it is skipped with a warning. The bin width is not stored; 10 ms fits the rates.
+per-trial column: it is kept as ``SpikeRecording.session_info["accuracy"]``. The bin width is not stored; 10 ms fits the rates.
 """
 
 from __future__ import annotations
