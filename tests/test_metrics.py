@@ -1230,6 +1230,22 @@ def test_latent_plot_shows_every_axis_label():
     assert np.abs(ends - mark).sum(axis=1).min() > 1.0
 
 
+def test_latent_plot_colours_an_angle_the_same_in_either_range():
+    # circular values in [-pi, pi) (atan2's range) were clipped at the map's 0: every negative angle took
+    # one colour, so half the windows looked alike; -pi/2 and 3 pi/2 are one angle and get one colour
+    from hf_neuroformer.plotting import plot_latents_3d
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(4, 3))
+    colours = []
+    for values in (np.array([-np.pi / 2, -np.pi / 4, 0.5, 3.0]), np.array([1.5 * np.pi, 1.75 * np.pi, 0.5, 3.0])):
+        fig = plot_latents_3d(coords, values, label="ry (rad)", circular=True)
+        fig.canvas.draw()
+        colours.append(np.asarray(fig.axes[0].collections[0].get_facecolors())[:, :3])
+    np.testing.assert_allclose(colours[0], colours[1])
+    assert np.abs(colours[0][0] - colours[0][1]).sum() > 0.05  # -90 and -45 deg are told apart
+
+
 def test_latent_plot_gives_a_few_repeated_values_one_colour_and_tick_each():
     # embed --color-by trial:orientation_deg (Allen: 0/45/90/135) or trial:boundary_type (Zheng: 1/2/3)
     # drew four categories on a continuous viridis bar ticked 0, 20, ..., 120 (or 1.25, 1.75, ...):

@@ -631,9 +631,11 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
 
     Args:
         coords: ``(n_windows, 3)`` float coordinates.
-        values: ``(n_windows,)`` float colour values (NaN: drawn in grey, counted in the legend).
+        values: ``(n_windows,)`` float colour values (NaN: drawn as small black crosses, counted
+            in the legend); with ``circular``, angles in any range (taken mod ``period``).
         label: colour-bar label (variable and unit).
-        circular: use a cyclic colour map over ``[0, period)``.
+        circular: use a cyclic colour map over ``[0, period)``; ``values`` are wrapped into it, so
+            ``[-pi, pi)`` and ``[0, 2 pi)`` conventions give one colour per angle.
         path: write the figure here (PNG) when given.
         period: the angle's period with ``circular``: ``2 pi`` for radians (default), 360 for
             degrees (with ``2 pi`` a degree colour bar stopped at 6.28 and every angle above it
@@ -676,7 +678,10 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         cb.set_ticklabels([f"{v:g}" for v in levels])
     else:
         kw = dict(cmap="twilight", vmin=0.0, vmax=float(period)) if circular else dict(cmap="viridis")
-        sc = ax.scatter(*coords[ok].T, s=5, c=values[ok], **kw)
+        # an angle in [-pi, pi) (atan2's range) is the same angle as its value mod the period: below 0
+        # the colour map clipped it, so every negative angle took the colour of 0
+        c = np.mod(values[ok], float(period)) if circular else values[ok]
+        sc = ax.scatter(*coords[ok].T, s=5, c=c, **kw)
         # the axis labels sit outside their tick labels (labelpad), and the colour bar further right
         # than the default so the "PC 3" label is not clipped under it
         fig.colorbar(sc, ax=ax, shrink=0.6, label=label, pad=0.12)
