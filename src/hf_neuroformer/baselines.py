@@ -111,13 +111,16 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
         - 3`` (every unit token of the vocabulary, in token-id order). Column block ``k``
         (``k * n_units .. (k+1) * n_units``) holds bin ``k``: ``k = 0`` the current window
         ``[s, s + current_window)``, ``k >= 1`` the past bin ``[s - k * current_window,
-        s - (k-1) * current_window)`` (a past spike's time is its dt bin centre; the oldest bin
-        absorbs the remainder when ``past_window`` is not a multiple of ``current_window``).
+        s - (k-1) * current_window)`` (a past spike's time is its dt bin centre, so with a
+        ``current_window`` that is not a multiple of ``dt_resolution`` a spike near a bin edge
+        counts where its dt bin's centre lies, as the model sees it; a ``past_window`` that is
+        not a whole number of current windows is refused, :func:`n_history_bins`).
         Spikes the tokenizer truncated (``n_truncated``, ``n_past_truncated``) are missing here
         exactly as they are missing for the model.
 
     Raises:
-        BaselineInputError: a column is missing, or a token id lies outside the vocabulary.
+        BaselineInputError: a column is missing, a token id lies outside the vocabulary, or the
+            past window is not a whole number of current windows.
     """
     cols = ds.column_names if hasattr(ds, "column_names") else list(ds)
     for c in ("input_ids", "past_input_ids", "past_dt_ids"):
