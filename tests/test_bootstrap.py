@@ -1,5 +1,6 @@
 """Block-bootstrap confidence intervals (hf_neuroformer.metrics.bootstrap) against known answers."""
 
+import math
 import warnings
 
 import numpy as np
@@ -322,3 +323,22 @@ def test_ci_blocks_given_as_trial_ids_with_gaps_are_the_same_blocks():
             assert got[key]["n_blocks"] == n_trials, key
             assert got[key]["interval"] == ref[key]["interval"] and got[key]["reason"] == ref[key]["reason"], key
     assert ref["accuracy"]["interval"] is not None  # 8 trials: an interval, the same as with 0..7
+
+
+def test_no_interval_for_a_correlation_decoding_metrics_calls_undefined():
+    """A collapsed decoder (constant prediction, up to the float rounding of its de-standardised
+    mean) has pearson_r NaN in decoding_metrics, but its interval was computed from the sums: the
+    correlation of the rounding noise got -0.23 [-0.41, -0.09], and an exactly constant prediction
+    a reason quoting '-inf'. Both now get no interval and the reason."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=60)
+    blocks = np.repeat(np.arange(6), 10)
+    for p in (np.full(60, 0.1) + rng.integers(0, 3, 60) * np.spacing(0.1), np.full(60, 0.1)):
+        assert math.isnan(decoding_metrics(y, p, "regression")["pearson_r"])
+        r = decoding_metrics_ci(y, p, "regression", blocks, n_resamples=200)["pearson_r"]
+        assert r["interval"] is None and math.isnan(r["estimate"])
+        assert r["reason"].startswith("pearson_r is undefined: the recorded target or the prediction is constant")
+    r = decoding_metrics_ci(np.full(60, 2.0), y, "regression", blocks, n_resamples=200)["r2"]
+    assert r["interval"] is None and "recorded target is constant" in r["reason"]
+    good = decoding_metrics_ci(y, y + rng.normal(size=60), "regression", blocks, n_resamples=200)
+    assert good["pearson_r"]["interval"] is not None and good["r2"]["interval"] is not None

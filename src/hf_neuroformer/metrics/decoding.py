@@ -296,7 +296,7 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
     """
     from .bootstrap import block_bootstrap_ci, block_sums, degenerate_reason
 
-    decoding_metrics(y_true, y_pred, kind)  # the same checks (and messages)
+    point = decoding_metrics(y_true, y_pred, kind)  # the same checks (and messages)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     b = np.asarray(blocks)
     if b.shape != (len(y_true),) or (b.size and (b.min() < 0 or np.any(b != np.round(b)))):
@@ -391,12 +391,23 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.mean((stp - st * sp / n) / np.sqrt((stt - st * st / n) * (spp - sp * sp / n)), axis=1)
 
-    return {
+    out = {
         "r2": ci(r2, parts, ones),
         "pearson_r": ci(pearson, parts, ones),
         "rmse": ci(lambda s, n: np.sqrt(split(s)[5].sum(1) / (n[:, 0] * k)), parts, ones),
         "mae": ci(lambda s, n: split(s)[6].sum(1) / (n[:, 0] * k), parts, ones),
     }
+    # where decoding_metrics calls r2 / pearson_r undefined (a constant truth or prediction, up to float
+    # rounding), the sums gave the correlation of the rounding noise an interval (-0.23 [-0.41, -0.09] beside
+    # a NaN pearson_r), or -inf for an exactly constant prediction: no interval, and why
+    why = {"r2": "the recorded target is constant over the windows",
+           "pearson_r": "the recorded target or the prediction is constant over the windows (up to float rounding)"}
+    for key, text in why.items():
+        if math.isnan(point[key]):
+            out[key] = {**out[key], "estimate": float("nan"), "interval": None,
+                        "reason": f"{key} is undefined: {text}"}
+            out[key].pop("degenerate", None)
+    return out
 
 
 __all__ = ["DECODING_KINDS", "DecodingMetricsInputError", "angular_error", "decoding_metrics", "decoding_metrics_ci",
