@@ -1025,6 +1025,22 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
         plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])
 
 
+def test_plot_fidelity_title_of_one_unit_fits_in_the_figure(tmp_path):
+    # one unit gives one 4-inch column, and the one-line title ('recorded vs generated: 1 units; binned
+    # rate, 100 ms bins (no trials inside the generated windows)') ran off both edges, cut in the file
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.plotting import plot_fidelity
+
+    rng = np.random.default_rng(0)
+    real, gen = (from_arrays(np.sort(rng.uniform(0, 30, k)), np.zeros(k, int), unit_names=["u0"],
+                             time_domain=(0, 30)) for k in (300, 200))
+    fig = plot_fidelity(real, gen, path=tmp_path / "f.png")
+    assert fig.get_suptitle().startswith("recorded vs generated: 1 unit; binned rate")
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (box, fig.bbox)
+
+
 def test_plot_fidelity_raster_units_fire_in_the_drawn_trial(shared_data, tmp_path):
     """With trials the rasters draw one trial, but the units were the most active over all the
     generated trials: in Allen's 100-ms trials some of them are silent in the drawn one, and

@@ -187,7 +187,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     sel = _choose_units(real, generated, support if len(used) else stretch, stretch, units, n_units)
     n_cols = min(3, len(sel))
     n_rows = int(np.ceil(len(sel) / n_cols))
-    fig = Figure(figsize=(4.0 * n_cols, 2.2 * n_rows + 0.35 * len(sel) * 2 + 1.2), layout="constrained")
+    width = 4.0 * n_cols
+    fig = Figure(figsize=(width, 2.2 * n_rows + 0.35 * len(sel) * 2 + 1.2), layout="constrained")
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2 + n_rows, n_cols, height_ratios=[0.35 * len(sel) + 0.6] * 2 + [2.0] * n_rows)
     ax_r = fig.add_subplot(grid[0, :])
@@ -235,7 +236,11 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     if not any(_counts_in_sorted_bins(r, stretch)[0, sel].any() for r in (real, generated)):
         # empty rasters say why, or they look like a bug (a silent model on sparse data)
         few = " (none of them fires in the rasters' stretch)"
-    fig.suptitle(f"recorded vs generated: {len(sel)} units{few}; {what}", fontsize=10)
+    title = f"recorded vs generated: {len(sel)} unit{'' if len(sel) == 1 else 's'}{few}; {what}"
+    fig.suptitle(title, fontsize=10)
+    # one unit gives a 4-inch figure, and the one-line title (about 0.08 in per character at 10 pt)
+    # ran off both edges of it, cut in the saved file: widen the figure to hold it
+    fig.set_size_inches(max(width, 0.08 * len(title) + 0.4), fig.get_size_inches()[1])
     if path is not None:
         save_figure(fig, path)
     return fig
