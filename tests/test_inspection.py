@@ -469,3 +469,23 @@ def test_a_behaviour_series_of_one_sample_is_said_without_a_sample_rate():
     text = format_description(desc)
     assert "reward_size: 1 sample, at 0.300 s, range 2.5 to 2.5 ul" in text, text
     assert "nan Hz" not in text
+
+
+def test_figures_of_one_unit_and_one_window_are_worded_for_one():
+    """inspect's figure of a one-unit recording read '1 most active of 1 units (firing rate over the
+    whole recording, highest on top)' and '1 units without spikes'; decode's panel of one window '1 test
+    windows'."""
+    import numpy as np
+
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.plotting import plot_decoding, plot_recording
+
+    rng = np.random.default_rng(0)
+    rec = from_arrays(np.sort(rng.uniform(0, 30, 300)), np.zeros(300, int), unit_names=["u0"], time_domain=(0, 30))
+    fig = plot_recording(rec, stretch=5.0)
+    assert fig.axes[0].get_title(loc="left") == "session0: its one unit, 0.00-5.00 s"
+    two = from_arrays(np.sort(rng.uniform(0, 30, 300)), np.zeros(300, int), unit_names=["u0", "u1"],
+                      time_domain=(0, 30))
+    assert plot_recording(two, stretch=5.0).axes[1].get_title(loc="left").endswith("; 1 unit without spikes")
+    one = plot_decoding(np.array([1.0]), np.zeros((1, 1)), np.zeros((1, 1)), [{"name": "x", "kind": "regression"}])
+    assert one.axes[0].get_title() == "x (regression), 1 test window"

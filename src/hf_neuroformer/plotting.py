@@ -388,16 +388,18 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
     ax_r = fig.add_subplot(grid[0, :])
     units = np.argsort(-rates, kind="stable")[:max_units]
     a, b = _first_stretch_with_spikes(recording, units, float(stretch))
-    _raster(ax_r, recording, units, a, b, REAL_COLOR,
-            f"{recording.session}: {len(units)} most active of {recording.n_units} units (firing rate over the "
-            f"whole recording, highest on top), {a:.2f}-{b:.2f} s")
+    shown = ("its one unit" if recording.n_units == 1 else
+             f"{len(units)} most active of {recording.n_units} units (firing rate over the whole recording, highest "
+             "on top)")  # '1 most active of 1 units (..., highest on top)' for a one-unit recording
+    _raster(ax_r, recording, units, a, b, REAL_COLOR, f"{recording.session}: {shown}, {a:.2f}-{b:.2f} s")
     ax_r.set_xlabel("time (s)")
     ax_f = fig.add_subplot(grid[1, 0])
     ax_f.plot(np.arange(recording.n_units), np.sort(rates)[::-1], color="tab:blue", marker="." if
               recording.n_units <= 100 else None)
     ax_f.set_xlabel("unit (sorted by firing rate)")
     ax_f.set_ylabel("firing rate (Hz)")
-    ax_f.set_title(f"median {np.median(rates):.2f} Hz; {int(np.sum(rates == 0))} units without spikes",
+    silent = int(np.sum(rates == 0))
+    ax_f.set_title(f"median {np.median(rates):.2f} Hz; {silent} unit{'' if silent == 1 else 's'} without spikes",
                    fontsize=9, loc="left")
     ax_w = fig.add_subplot(grid[1, 1])
     try:
@@ -551,7 +553,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         n_shown = int(ok.sum()) if kind == "classification" else int(decoded.sum())
         recorded_note = "" if kind == "classification" or ok.sum() == n_shown else (
             f", {int(ok.sum())} with a recorded value")
-        title = f"{name} ({kind}), {n_shown} {split} windows{recorded_note}{score}"
+        title = f"{name} ({kind}), {n_shown} {split} window{'' if n_shown == 1 else 's'}{recorded_note}{score}"
         if kind == "classification" and not ok.any():
             ax = fig.add_subplot(grid[k, 0])
             ax.text(0.5, 0.5, f"no recorded {name} in these windows:\nno confusion matrix", ha="center",
