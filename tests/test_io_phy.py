@@ -192,7 +192,7 @@ def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
     twice = np.flatnonzero(clusters == 8)[:7]
     np.save(folder / "spike_times.npy", np.concatenate([samples, samples[twice]]))
     np.save(folder / "spike_clusters.npy", np.concatenate([clusters, clusters[twice]]))
-    with pytest.warns(UserWarning, match=r"7 spikes in 1 clusters of .* repeat a sample of the same cluster exactly "
+    with pytest.warns(UserWarning, match=r"7 spikes in 1 cluster of .* repeat a sample of the same cluster exactly "
                                          r"\(8: 7\); kept"):
         rec = read_phy(folder)
     assert rec.n_spikes == a2929.n_spikes + 7
@@ -286,3 +286,16 @@ def test_raw_data_as_a_list_a_numpy_type_and_a_size_not_whole_samples(a2929, tmp
                                          r"of samples of n_channels_dat 64 x dtype float32 \(256 bytes\)"):
         rec = read_phy(folder, exclude_groups=())
     assert rec.time_domain == (0.0, (last + 1000) / FS)
+
+
+def test_left_out_counts_of_one_are_worded_for_one(tmp_path):
+    """'left out 1 clusters labelled 'noise' (1 spikes; ...)': the counts of one read as plurals."""
+    folder = tmp_path / "ks"
+    folder.mkdir()
+    (folder / "params.py").write_text("sample_rate = 30000.0\n")
+    np.save(folder / "spike_times.npy", np.array([10, 20, 30, 40], dtype=np.uint64))
+    np.save(folder / "spike_clusters.npy", np.array([0, 0, 1, 0], dtype=np.int32))
+    (folder / "cluster_group.tsv").write_text("cluster_id\tgroup\n0\tgood\n1\tnoise\n")
+    with pytest.warns(UserWarning, match=r"left out 1 cluster labelled 'noise' \(1 spike; exclude_groups"):
+        rec = read_phy(folder)
+    assert rec.unit_names == ["0"] and rec.n_spikes == 3
