@@ -174,3 +174,13 @@ def test_a_train_fraction_leaving_too_few_windows_is_named(hd):
     smallest = float(str(e.value).rsplit(">= ", 1)[1])
     res = evaluate_baselines(dsd, tok, cfg, target, seeds=(0,), train_fraction=smallest, baselines=("ridge",))
     assert res["n_train"] == 4
+
+
+def test_a_target_with_only_name_and_kind_is_read(hd):
+    """The docstring allows any object with name / kind / num_classes as the target; one without
+    DecodingTarget's label / column_name properties failed with an AttributeError."""
+    rec, tok, cfg, dsd = hd
+    res = evaluate_baselines(dsd, tok, cfg, SimpleNamespace(name="hd", kind="circular"), seeds=(0,),
+                             baselines=("ridge",))
+    ref = evaluate_baselines(dsd, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))
+    assert res["target"] == "hd" and res["results"]["ridge"]["mean"] == ref["results"]["ridge"]["mean"]

@@ -535,7 +535,8 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
             ``train`` and ``test``, column ``target_<name>``).
         tokenizer, config: those that built ``dsd`` (bins = current window, history = past window).
         target: a :class:`~hf_neuroformer.decoding.DecodingTarget` (``name``, ``kind``,
-            ``num_classes``) or any object with those attributes.
+            ``num_classes``) or any object with those attributes (optionally ``column``: the
+            dataset column read is ``target_<name>``, or ``target_<name>[<column>]``).
         seeds: one fit per seed (ridge, lasso and glm are deterministic: their sd is 0).
         train_fraction: fraction of the training windows, the first contiguous block in time
             (the decoding module's ``fraction_of_train``).
@@ -552,7 +553,12 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         BaselineInputError: the target column is missing, an unknown baseline name, no seed, or
             fewer than 4 training windows (the whole split or the ``train_fraction`` block).
     """
-    col = target.column_name  # target_<label>: target_position[1] for a column of a 2-D series
+    # target_<label>: target_position[1] for a column of a 2-D series; an object with only name / kind (as the
+    # docstring allows) has no label / column_name properties and failed with an AttributeError
+    from .decoding import target_label
+
+    label = getattr(target, "label", None) or target_label(target.name, getattr(target, "column", None))
+    col = getattr(target, "column_name", None) or f"target_{label}"
     for split in ("train", test_split):
         if split not in dsd or col not in dsd[split].column_names:
             raise BaselineInputError(f"dsd[{split!r}]: expected column {col!r} (build it with "
@@ -579,7 +585,7 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     if kind == "classification" and k is None:
         k = int(max(ytr.max(), yte.max())) + 1
     out: Dict[str, Any] = {
-        "target": target.label, "kind": kind, "train_fraction": float(train_fraction),
+        "target": label, "kind": kind, "train_fraction": float(train_fraction),
         "n_train": int(len(train)), "n_test": int(len(test)), "n_features": int(Xtr.shape[1]),
         "n_history_bins": n_bins - 1, "results": {},
     }
