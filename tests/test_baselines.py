@@ -184,3 +184,20 @@ def test_a_target_with_only_name_and_kind_is_read(hd):
                              baselines=("ridge",))
     ref = evaluate_baselines(dsd, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))
     assert res["target"] == "hd" and res["results"]["ridge"]["mean"] == ref["results"]["ridge"]["mean"]
+
+
+def test_gru_fit_leaves_the_callers_torch_random_stream_alone():
+    """fit_baseline('gru') seeded the global torch generator in place: whatever the caller drew
+    next (a model's initial weights) depended on the baseline's seed, not on the caller's."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(2.0, size=(30, 4)).astype(float)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    y = rng.normal(size=30)
+    first = fit_baseline("gru", X, y, "regression", 0)
+    assert torch.equal(torch.rand(3), expected)
+    # still seeded by its own seed: the same fit whatever the global stream holds
+    assert np.array_equal(first.predict(X), fit_baseline("gru", X, y, "regression", 0).predict(X))

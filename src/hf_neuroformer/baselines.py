@@ -297,9 +297,18 @@ def _fit_mlp(Z, y, kind, seed, n_classes, max_epochs=200, patience=20):
 
 def _fit_gru(Z, y, kind, seed, n_classes, n_bins, max_epochs=80, patience=8, hidden=32):
     import torch
+
+    # the GRU's initial weights come from the global torch generator: seeding it in place reset the caller's
+    # random stream (a model built after a baseline fit started from weights set by the baseline's seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, max_epochs, patience, hidden)
+
+
+def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, max_epochs, patience, hidden):
+    import torch
     from torch import nn
 
-    torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     out_dim = n_classes if kind == "classification" else (y.shape[1] if y.ndim == 2 else 1)
 
