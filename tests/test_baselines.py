@@ -201,3 +201,14 @@ def test_gru_fit_leaves_the_callers_torch_random_stream_alone():
     assert torch.equal(torch.rand(3), expected)
     # still seeded by its own seed: the same fit whatever the global stream holds
     assert np.array_equal(first.predict(X), fit_baseline("gru", X, y, "regression", 0).predict(X))
+
+
+def test_a_test_split_without_windows_is_named_before_any_fit(hd):
+    """A test split left without windows (the target not recorded there) was found only after the
+    first baseline was fitted, as decoding_metrics' 'y_true: expected at least one window'."""
+    import datasets
+
+    rec, tok, cfg, dsd = hd
+    empty = datasets.DatasetDict({"train": dsd["train"], "test": dsd["test"].select([])})
+    with pytest.raises(BaselineInputError, match=r"dsd\['test'\]: no window to score"):
+        evaluate_baselines(empty, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))

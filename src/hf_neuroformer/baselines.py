@@ -559,8 +559,9 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         :func:`~hf_neuroformer.metrics.decoding_metrics`.
 
     Raises:
-        BaselineInputError: the target column is missing, an unknown baseline name, no seed, or
-            fewer than 4 training windows (the whole split or the ``train_fraction`` block).
+        BaselineInputError: the target column is missing, an unknown baseline name, no seed,
+            fewer than 4 training windows (the whole split or the ``train_fraction`` block), or no
+            window in ``test_split``.
     """
     # target_<label>: target_position[1] for a column of a 2-D series; an object with only name / kind (as the
     # docstring allows) has no label / column_name properties and failed with an AttributeError
@@ -587,6 +588,9 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
             f"{4 / len(dsd['train']):.3g}" if len(dsd["train"]) >= 4 else
             f"dsd['train']: {len(dsd['train'])} training windows; the baselines need at least 4 (cross-validation folds)")
     test = dsd[test_split]
+    if len(test) == 0:  # else found after the first fit, as decoding_metrics' "y_true: expected at least one window"
+        raise BaselineInputError(f"dsd[{test_split!r}]: no window to score (a target not recorded there, e.g. a behaviour "
+                                 "tracked in another epoch, leaves none); score another split with test_split=")
     Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
     ytr, yte = np.asarray(train[col]), np.asarray(test[col])
     n_bins = 1 + n_history_bins(config)
