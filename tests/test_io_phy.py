@@ -299,3 +299,19 @@ def test_left_out_counts_of_one_are_worded_for_one(tmp_path):
     with pytest.warns(UserWarning, match=r"left out 1 cluster labelled 'noise' \(1 spike; exclude_groups"):
         rec = read_phy(folder)
     assert rec.unit_names == ["0"] and rec.n_spikes == 3
+
+
+def test_a_time_domain_shorter_than_the_sort_says_how_to_cut(tmp_path):
+    """read_phy(time_domain=(0, 5)) on a 10-s sort failed with from_arrays' 'time_domain: expected
+    it to contain every spike', which did not say that time_domain is no cut, nor how to cut."""
+    folder = tmp_path / "ks"
+    folder.mkdir()
+    (folder / "params.py").write_text("sample_rate = 30000.0\n")
+    samples = np.array([300_000 - 1, 3_000, 200_000, 60_000], dtype=np.uint64)  # unsorted, up to 10 s
+    np.save(folder / "spike_times.npy", samples)
+    np.save(folder / "spike_clusters.npy", np.zeros(4, dtype=np.int32))
+    with pytest.raises(RecordingValidationError, match=r"time_domain: \(0, 5\) s leaves out 2 of 4 spikes .* "
+                                                       r"cut it with \.restrict\(start, stop\)"):
+        read_phy(folder, time_domain=(0.0, 5.0))
+    rec = read_phy(folder, time_domain=(0.0, 12.0))
+    assert rec.n_spikes == 4 and rec.restrict(0.0, 5.0).n_spikes == 2

@@ -238,9 +238,10 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             a ``group`` label (no curation file, or a blank label) are kept.
         session: session name; default :func:`default_phy_session` (the folder's name, with its parent's
             in front when the name is one a sorter gives every output, such as ``kilosort4``).
-        time_domain: ``(start, stop)`` in seconds; default from sample 0 to the end of the raw
-            data file ``params.py`` names (``dat_path``, ``n_channels_dat``, ``dtype``,
-            ``offset``) when it is there, else to one sample after the last spike of any cluster
+        time_domain: ``(start, stop)`` in seconds, holding every kept spike (the recording's
+            extent, not a cut: cut with :meth:`SpikeRecording.restrict`); default from sample 0
+            to the end of the raw data file ``params.py`` names (``dat_path``, ``n_channels_dat``,
+            ``dtype``, ``offset``) when it is there, else to one sample after the last spike of any cluster
             in ``spike_times.npy`` (the sort alone does not store the recording's length: pass
             ``(0, n_samples / sample_rate)`` then for the whole recording).
 
@@ -267,7 +268,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``spike_times.npy`` and the cluster file differ in length or hold other than one
             non-negative integer per spike; a cluster table's id column holds other than
             integers; ``exclude_groups`` holds something other than strings.
-        RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; the spikes are not a valid
+        RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; a given
+            ``time_domain`` leaves out kept spikes (counted); the spikes are not a valid
             recording (see :func:`from_arrays`).
     """
     folder = Path(folder)
@@ -356,5 +358,18 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                       "each as its own token (duplicates of the sort: remove them before reading to drop them)")
     if session is None:
         session = default_phy_session(folder)
+    if times.size:
+        try:
+            lo, hi = (float(v) for v in time_domain)
+        except (TypeError, ValueError):
+            lo = hi = None  # from_arrays names a malformed time_domain
+        if lo is not None and (times.min() < lo or times.max() >= hi):
+            # from_arrays said only 'expected it to contain every spike': a user asking for part of the sort
+            # is told how to get it
+            n_out = int(np.sum((times < lo) | (times >= hi)))
+            raise RecordingValidationError(
+                f"time_domain: ({lo:g}, {hi:g}) s leaves out {n_out} of {times.size} spikes of {folder} (they span "
+                f"{times.min():.6g}-{times.max():.6g} s at sample_rate {fs:g} Hz); it is the recording's extent, not a "
+                "cut: read the whole sort and cut it with .restrict(start, stop)")
     return from_arrays(times, units, unit_names=[str(c) for c in kept_ids], warn_repeated_spikes=False,
                        session=session, time_domain=time_domain)
