@@ -212,3 +212,13 @@ def test_a_test_split_without_windows_is_named_before_any_fit(hd):
     empty = datasets.DatasetDict({"train": dsd["train"], "test": dsd["test"].select([])})
     with pytest.raises(BaselineInputError, match=r"dsd\['test'\]: no window to score"):
         evaluate_baselines(empty, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))
+
+
+def test_a_bad_train_fraction_is_named_by_its_argument(hd):
+    """evaluate_baselines(train_fraction=0) was refused as 'fraction: expected a number in (0, 1]', the
+    name of finetune's argument, as a plain ValueError."""
+    rec, tok, cfg, dsd = hd
+    for bad in (0, 1.5, float("nan")):
+        with pytest.raises(BaselineInputError, match=r"^train_fraction: expected a number in \(0, 1\]"):
+            evaluate_baselines(dsd, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), train_fraction=bad,
+                               baselines=("ridge",))

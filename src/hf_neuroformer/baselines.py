@@ -513,19 +513,17 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
 
 # ---------------------------------------------------------------------------------------- protocol
 def _fraction_of_train(ds_train, fraction: float):
-    """The decoding module's fraction_of_train when present (the contract), else the same rule:
-    the first contiguous block in time order holding round(fraction * n) (>= 1) windows."""
-    try:
-        from .decoding import fraction_of_train
+    """The decoding module's :func:`~hf_neuroformer.decoding.fraction_of_train` (the first
+    contiguous block in time order holding round(fraction * n) (>= 1) windows), its errors naming
+    ``train_fraction``, the argument of :func:`evaluate_baselines`."""
+    from .decoding import fraction_of_train
 
+    try:
         return fraction_of_train(ds_train, fraction)
-    except ImportError:
-        if not 0 < fraction <= 1:
-            raise BaselineInputError(f"train_fraction: expected a number in (0, 1], got {fraction}")
-        n = len(ds_train)
-        k = max(1, int(round(fraction * n)))
-        order = np.argsort(np.asarray(ds_train["window_start"]), kind="stable")
-        return ds_train.select(np.sort(order[:k]).tolist())
+    except BaselineInputError:
+        raise
+    except ValueError as e:
+        raise BaselineInputError(f"train_fraction: {str(e).split(': ', 1)[-1]}") from None
 
 
 def _mean_sd(rows: Sequence[Dict[str, float]]) -> tuple:
