@@ -222,3 +222,18 @@ def test_a_bad_train_fraction_is_named_by_its_argument(hd):
         with pytest.raises(BaselineInputError, match=r"^train_fraction: expected a number in \(0, 1\]"):
             evaluate_baselines(dsd, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), train_fraction=bad,
                                baselines=("ridge",))
+
+
+def test_a_unit_silent_in_training_does_not_move_the_predictions():
+    """A unit without a spike in the training windows (a late or drifting unit, which inspect names)
+    gives the decoders nothing to learn from; its test spikes went through the MLP's and GRU's
+    untrained initial weights and moved their predictions."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=120)
+    X = np.concatenate([rng.poisson(np.exp(0.5 * np.outer(y, np.ones(4)) + 0.5)), np.zeros((120, 1))], 1)
+    Xte = np.concatenate([rng.poisson(2.0, size=(30, 4)), rng.poisson(5.0, size=(30, 1))], 1).astype(float)
+    quiet = Xte.copy()
+    quiet[:, 4] = 0
+    for name in ("mlp", "gru", "ridge"):
+        fb = fit_baseline(name, X.astype(float), y, "regression", 0)
+        np.testing.assert_array_equal(fb.predict(Xte), fb.predict(quiet), err_msg=name)

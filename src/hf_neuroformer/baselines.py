@@ -13,7 +13,9 @@ training blocks) are the model's.
 Decoders (:data:`BASELINES`)
 ----------------------------
 All inputs are standardised with statistics of the training windows
-(:class:`sklearn.preprocessing.StandardScaler` on ``log1p(counts)``); regression targets are
+(:class:`sklearn.preprocessing.StandardScaler` on ``log1p(counts)``; a feature constant over the
+training windows, such as a unit silent in them, reads 0 at prediction whatever its count: no
+decoder learnt a weight for it); regression targets are
 standardised the same way for the MLP and GRU. Hyperparameters are chosen on the training windows
 only, never on the test split:
 
@@ -196,6 +198,9 @@ class FittedBaseline:
 
     def _raw(self, X):
         Z = self.scaler.transform(np.log1p(X))
+        # a feature constant over the training windows (a unit silent there) taught the decoder nothing: its
+        # test spikes went through the MLP's / GRU's untrained initial weights into the prediction
+        Z[:, self.scaler.var_ == 0] = 0.0
         if self.name == "gru":
             import torch
 
