@@ -489,3 +489,15 @@ def test_figures_of_one_unit_and_one_window_are_worded_for_one():
     assert plot_recording(two, stretch=5.0).axes[1].get_title(loc="left").endswith("; 1 unit without spikes")
     one = plot_decoding(np.array([1.0]), np.zeros((1, 1)), np.zeros((1, 1)), [{"name": "x", "kind": "regression"}])
     assert one.axes[0].get_title() == "x (regression), 1 test window"
+
+
+def test_short_durations_are_not_rounded_to_a_tenth():
+    """inspect printed a 0.05-s recording as '0.1 s (0.000-0.050 s)' and one spike as '1 spikes'."""
+    import numpy as np
+
+    from hf_neuroformer.io.arrays import from_arrays
+
+    rec = from_arrays(np.array([0.02]), np.array([0]), time_domain=(0.0, 0.05))
+    text = format_description(describe_recording(rec, NeuroformerConfig(current_window=0.01, past_window=0.0,
+                                                                        dt_resolution=0.001)))
+    assert text.splitlines()[0] == "session session0: 1 unit (0 without spikes), 1 spike, 0.05 s (0.000-0.050 s)"

@@ -382,13 +382,19 @@ def _fmt_stats(s: Dict[str, float]) -> str:
     return f"mean {s['mean']:.1f}, median {s['median']:g}, 99th percentile {s['p99']:.0f}, max {s['max']:g}"
 
 
+def _secs(x: float) -> str:
+    """A duration in s for the text: one decimal from 1 s up, three significant digits below (a
+    0.05-s recording read '0.1 s', and 0.04 s of a split '0.0 s')."""
+    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.3g}"
+
+
 def format_description(desc: dict) -> str:
     """The text ``neuroformer inspect`` prints for a :func:`describe_recording` result."""
     lines = []
     td = desc["time_domain_s"]
     fr = desc["firing_rate_hz"]
     lines.append(f"session {desc['session']}: {desc['n_units']} unit{'s' if desc['n_units'] != 1 else ''} ({desc['n_silent_units']} without spikes), "
-                 f"{desc['n_spikes']} spikes, {desc['duration_s']:.1f} s"
+                 f"{desc['n_spikes']} spike{'s' if desc['n_spikes'] != 1 else ''}, {_secs(desc['duration_s'])} s"
                  + (f" ({td[0]:.3f}-{td[1]:.3f} s" + (f", {desc['n_support_intervals']} intervals)"
                                                      if desc["n_support_intervals"] > 1 else ")") if td else ""))
     lines.append(f"firing rate per unit: median {fr['median']:.2f} Hz (min {fr['min']:.2f}, max {fr['max']:.2f}); "
@@ -421,7 +427,7 @@ def format_description(desc: dict) -> str:
         lines.append("epochs (--epoch NAME):")
         for e in desc["epochs"]:
             many = f" in {e['n_intervals']} intervals" if e["n_intervals"] > 1 else ""
-            lines.append(f"  {e['name']}: {e['start_s']:.3f}-{e['stop_s']:.3f} s ({e['duration_s']:.1f} s{many}), "
+            lines.append(f"  {e['name']}: {e['start_s']:.3f}-{e['stop_s']:.3f} s ({_secs(e['duration_s'])} s{many}), "
                          f"{e['n_spikes']} spikes")
     else:
         lines.append("epochs: none")
@@ -480,11 +486,11 @@ def format_description(desc: dict) -> str:
         lines.append(f"  training would refuse this recording with these settings: {w['error']}")
         return "\n".join(lines)
     for split, s in w["splits"].items():
-        lines.append(f"  {split} ({s['duration_s']:.1f} s, {s['n_windows']} windows): spikes per window "
+        lines.append(f"  {split} ({_secs(s['duration_s'])} s, {s['n_windows']} windows): spikes per window "
                      f"{_fmt_stats(s['spikes_per_window'])}; {s['n_windows_truncated']} windows truncated "
                      f"({s['n_spikes_truncated']} of {s['n_spikes']} spikes)"
                      + (f"; {s['n_spikes_outside_windows']} spikes of the split in no current window "
-                        f"({s['seconds_outside_windows']:.1f} s)" if s.get("n_spikes_outside_windows") else ""))
+                        f"({_secs(s['seconds_outside_windows'])} s)" if s.get("n_spikes_outside_windows") else ""))
         lines.append(f"      spikes per past window {_fmt_stats(s['spikes_per_past_window'])}; "
                      f"{s['n_past_windows_truncated']} past windows truncated")
         absent = s["units_without_spikes"]
