@@ -237,3 +237,17 @@ def test_a_unit_silent_in_training_does_not_move_the_predictions():
     for name in ("mlp", "gru", "ridge"):
         fb = fit_baseline(name, X.astype(float), y, "regression", 0)
         np.testing.assert_array_equal(fb.predict(Xte), fb.predict(quiet), err_msg=name)
+
+
+def test_poisson_glm_fits_a_rescaled_target_the_same_way():
+    """The Poisson GLM's alpha grid was fixed while its deviance grows with the target's scale: the
+    same position in px (about 300) and in m got different penalties, and for px the cross-validated
+    optimum lay past the grid's end. With the grid scaled by the training mean, a target times c is
+    fitted the same way (predictions times c, same alpha relative to the mean)."""
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.2, 1.0, size=160)
+    X = rng.poisson(np.exp(np.outer(y, np.linspace(-1, 1, 6)) + 0.5)).astype(float)
+    small, large = fit_baseline("glm", X, y, "regression"), fit_baseline("glm", X, 300.0 * y, "regression")
+    assert small.info["family"] == large.info["family"] == "poisson (log link)"
+    assert large.info["alpha"][0] / np.mean(300.0 * y) == pytest.approx(small.info["alpha"][0] / np.mean(y))
+    np.testing.assert_allclose(large.predict(X), 300.0 * small.predict(X), rtol=1e-4)
