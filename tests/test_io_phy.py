@@ -315,3 +315,17 @@ def test_a_time_domain_shorter_than_the_sort_says_how_to_cut(tmp_path):
         read_phy(folder, time_domain=(0.0, 5.0))
     rec = read_phy(folder, time_domain=(0.0, 12.0))
     assert rec.n_spikes == 4 and rec.restrict(0.0, 5.0).n_spikes == 2
+
+
+def test_a_file_of_a_phy_folder_is_sent_to_its_folder(tmp_path):
+    """load_recording('.../spike_times.npy') (or params.py) said "unsupported recording format '.npy'" and
+    listed every format; the file belongs to a sort whose folder is the recording."""
+    folder = tmp_path / "ks"
+    folder.mkdir()
+    (folder / "params.py").write_text("sample_rate = 30000.0\n")
+    np.save(folder / "spike_times.npy", np.array([10, 20, 30], dtype=np.uint64))
+    np.save(folder / "spike_clusters.npy", np.zeros(3, dtype=np.int32))
+    for name in ("spike_times.npy", "params.py"):
+        with pytest.raises(ValueError, match=r"is a file of the Phy / Kilosort folder .*: pass the folder itself"):
+            load_recording(folder / name)
+    assert load_recording(folder).n_spikes == 3

@@ -205,6 +205,10 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         # unit tokens, so a model trained on one took the other for its own units
         kwargs.setdefault("session", names_without_whitespace([path.stem])[0][0])
         rec = from_dataframe(df, **df_kw, **kwargs)
+    elif path.is_file() and is_phy_folder(path.parent):
+        # spike_times.npy / params.py of a sort: the folder is the recording, not one of its files
+        raise ValueError(f"{path} is a file of the Phy / Kilosort folder {path.parent}: pass the folder itself "
+                         f"(load_recording({str(path.parent)!r}), --data {path.parent})")
     else:
         raise ValueError(f"unsupported recording format {path.suffix!r} ({path}): supported formats are {supported}")
     if epoch is not None:
