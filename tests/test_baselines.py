@@ -251,3 +251,11 @@ def test_poisson_glm_fits_a_rescaled_target_the_same_way():
     assert small.info["family"] == large.info["family"] == "poisson (log link)"
     assert large.info["alpha"][0] / np.mean(300.0 * y) == pytest.approx(small.info["alpha"][0] / np.mean(y))
     np.testing.assert_allclose(large.predict(X), 300.0 * small.predict(X), rtol=1e-4)
+
+
+def test_negative_features_are_refused_as_not_counts():
+    """Standardised (negative) features given as X_train went through log1p to NaN, and sklearn
+    refused them with 'Input X contains NaN', naming no cause."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(BaselineInputError, match=r"X_train: expected spike counts >= 0 .* at window \d+, feature \d+"):
+        fit_baseline("ridge", X, np.zeros(20), "regression")

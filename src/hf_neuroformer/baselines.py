@@ -388,9 +388,9 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
         :class:`FittedBaseline` (``.predict(X)``; ``.info`` holds chosen alphas / epochs).
 
     Raises:
-        BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, a feature
-            width not divisible by ``n_bins``, fewer than 4 training windows, or class labels
-            outside ``0 .. num_classes - 1``.
+        BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
+            counts, a feature width not divisible by ``n_bins``, fewer than 4 training windows, or
+            class labels outside ``0 .. num_classes - 1``.
     """
     import torch
     from threadpoolctl import threadpool_limits
@@ -419,6 +419,10 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         raise BaselineInputError(f"n_bins: {n_bins} does not divide the feature width {X.shape[1]}")
     if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y.astype(np.float64))):
         raise BaselineInputError("X_train, y_train: expected finite values (drop windows with NaN targets first)")
+    if X.size and X.min() < 0:  # log1p of a value below -1 is NaN: sklearn's "Input X contains NaN" named no cause
+        i, j = np.unravel_index(int(np.argmin(X)), X.shape)
+        raise BaselineInputError(f"X_train: expected spike counts >= 0 (binned_count_features), got {X[i, j]:g} at "
+                                 f"window {i}, feature {j}; the baselines standardise log1p(counts) themselves")
     if len(X) < 4:
         raise BaselineInputError(f"X_train: expected at least 4 training windows, got {len(X)}")
     if kind == "circular" and (problem := radians_problem(y)):
