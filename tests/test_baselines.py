@@ -259,3 +259,11 @@ def test_negative_features_are_refused_as_not_counts():
     X = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(BaselineInputError, match=r"X_train: expected spike counts >= 0 .* at window \d+, feature \d+"):
         fit_baseline("ridge", X, np.zeros(20), "regression")
+
+
+def test_features_of_a_split_without_windows(hd):
+    """A split without windows (split fraction 0, or every target NaN) crashed in reshape(0, -1)
+    ('cannot reshape array of size 0') instead of giving a (0, n_features) array."""
+    rec, tok, cfg, dsd = hd
+    X = binned_count_features(dsd["test"].select([]), tok, cfg)
+    assert X.shape == (0, rec.n_units * (1 + n_history_bins(cfg)))

@@ -158,7 +158,7 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
                 before = pw - (pd + 0.5) * dtr  # seconds before the window start (bin centre)
                 lag = np.clip(np.floor(before / cw).astype(np.int64) + 1, 1, h)
                 np.add.at(out[i], (lag, pid), 1.0)
-    return out.reshape(n, -1)
+    return out.reshape(n, (1 + h) * n_units)  # (n, -1) failed for a split without windows
 
 
 def blocked_folds(n: int, n_splits: int = 5) -> List[tuple]:
