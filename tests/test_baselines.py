@@ -267,3 +267,11 @@ def test_features_of_a_split_without_windows(hd):
     rec, tok, cfg, dsd = hd
     X = binned_count_features(dsd["test"].select([]), tok, cfg)
     assert X.shape == (0, rec.n_units * (1 + n_history_bins(cfg)))
+
+
+def test_class_names_as_labels_are_named():
+    """Class names as y_train failed inside numpy ('could not convert string to float'), a plain
+    ValueError that named neither y_train nor the way out."""
+    X = np.random.default_rng(0).poisson(2.0, size=(8, 3)).astype(float)
+    with pytest.raises(BaselineInputError, match=r"y_train: expected numbers, got dtype <U5 .*map class names"):
+        fit_baseline("ridge", X, np.array(["left", "right"] * 4), "classification")

@@ -390,7 +390,7 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
             counts, a feature width not divisible by ``n_bins``, fewer than 4 training windows, or
-            class labels outside ``0 .. num_classes - 1``.
+            class labels outside ``0 .. num_classes - 1`` or not numbers (class names).
     """
     import torch
     from threadpoolctl import threadpool_limits
@@ -417,6 +417,11 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         raise BaselineInputError(f"X_train, y_train: expected (n, n_features) and (n,), got {X.shape} and {y.shape}")
     if X.shape[1] % n_bins:
         raise BaselineInputError(f"n_bins: {n_bins} does not divide the feature width {X.shape[1]}")
+    try:
+        y.astype(np.float64)
+    except (TypeError, ValueError):  # class names: numpy said only "could not convert string to float"
+        raise BaselineInputError(f"y_train: expected numbers, got dtype {y.dtype} (e.g. {y.reshape(-1)[:3].tolist()}); "
+                                 "map class names to indices 0..num_classes-1 first") from None
     if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y.astype(np.float64))):
         raise BaselineInputError("X_train, y_train: expected finite values (drop windows with NaN targets first)")
     if X.size and X.min() < 0:  # log1p of a value below -1 is NaN: sklearn's "Input X contains NaN" named no cause
