@@ -1,0 +1,131 @@
+"""Refit the classical decoders of the behaviour-decoding table with the current code, on the
+same rows, and set them beside the table's numbers (issue 4).
+
+Why: the table in ``BENCHMARKS.md`` ("Behaviour decoding") was written by
+``scripts/benchmark_decoding.py`` at the commits its run lines name. Two later fixes change what
+the baselines compute: the Poisson GLM's alpha grid now scales with the target's training mean
+(``6c02515``: on nelpy's x in px, cross-validation wanted an alpha past the old grid's end), and
+a feature constant over the training windows (a unit silent there) now reads its training value
+at prediction instead of moving the MLP's and GRU's predictions through untrained weights
+(``93f1881``). Rerunning the whole table (pretraining and 90 fine-tuning runs per dataset) is
+not needed for that: only the baselines changed, so only they are refitted here.
+
+How: each dataset is loaded as ``benchmark_decoding.py`` loads it (same recording, window mask,
+window settings and, from ``benchmarks/decoding.json``, the same fine-tuning ``config_overrides``
+that set the training rows, e.g. nelpy's ``window_stride=0.125``); the split plan and tokenizer
+are made as ``neuroformer train`` makes them (``plan_splits``; ``add_units``), which is what the
+pretrained checkpoints' ``splits.json`` holds (nelpy's is also checked against the plan its
+track was fitted on); then ``benchmark_decoding.baselines_task`` runs unchanged. Nothing is
+chosen here: the baselines' hyperparameters come from their own time-blocked cross-validation on
+the training block, as before.
+
+Writes ``benchmarks/decoding_baselines_recheck.json`` and the "Baselines refitted" section of
+``BENCHMARKS.md``; prints the same table. About 10-20 min on 2 CPU cores.
+
+Usage: ``python scripts/decoding_baselines_recheck.py [--datasets nelpy,a2929] [--workers 2]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark_decoding as bd  # noqa: E402
+from benchmarks_md import replace_section, write_atomic  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- decoding-baselines-recheck:start -->", "<!-- decoding-baselines-recheck:end -->"
+BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
+
+
+def prepare(name: str, run: dict, folder: Path) -> tuple:
+    """Write the tokenizer and ``splits.json`` that ``neuroformer train`` would write for ``name``
+    into ``folder``; return the task options for :func:`benchmark_decoding.baselines_task`."""
+    from hf_neuroformer import NeuroformerTokenizer
+    from hf_neuroformer.windows import plan_splits
+
+    rec, cfg, mask, _ = bd.load_dataset(name, False, bd.MODEL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tok = NeuroformerTokenizer.from_config(cfg)
+        tok.add_units(rec)
+        plan = plan_splits(rec, cfg)
+    bd.check_plan(mask, plan)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(folder)
+    (folder / "splits.json").write_text(json.dumps(plan.to_dict()))
+    opts = dict(quick=False, model=bd.MODEL, config_overrides=dict(run.get("config_overrides") or {}))
+    return str(folder), opts
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", default=",".join(bd.DATASETS), help="comma-separated subset of "
+                   + ",".join(bd.DATASETS))
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in bd.DATASETS]
+    if unknown:
+        raise SystemExit(f"--datasets: unknown {unknown}; expected among {list(bd.DATASETS)}")
+    table = json.loads((ROOT / "benchmarks" / "decoding.json").read_text())
+    seeds, fractions = table["meta"]["seeds"], table["meta"]["fractions"]
+    bd._threads()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="baselines_recheck_") as tmp:
+        tasks = []
+        for n in names:
+            pre, opts = prepare(n, table["datasets"][n]["run"], Path(tmp) / n)
+            tasks += [(n, pre, f, seeds, opts) for f in fractions]
+        results = bd.run_pool(bd.baselines_task, tasks, args.workers, "baselines")
+    out = {"commit": bd.git_commit(), "date": time.strftime("%Y-%m-%d"), "seeds": seeds, "fractions": fractions,
+           "minutes": (time.perf_counter() - t0) / 60, "datasets": {}}
+    for (n, f), res in results:
+        metric = bd.PRIMARY[bd.DATASETS[n]["kind"]][0]
+        d = out["datasets"].setdefault(n, {"metric": metric, "methods": {}})
+        old = table["datasets"][n]["baselines"][str(f)]["results"]
+        for m in BASELINES:
+            now = [row[metric] for row in res["results"][m]["per_seed"]]
+            was = [row[metric] for row in old[m]["per_seed"]]
+            d["methods"].setdefault(m, {})[str(f)] = {"now": now, "table": was}
+    write_atomic(ROOT / "benchmarks" / "decoding_baselines_recheck.json", json.dumps(out, indent=1))
+    section = write_section(out)
+    replace_section(ROOT / "BENCHMARKS.md", START, END, section)
+    print(section)
+
+
+def _ms(v):
+    import numpy as np
+
+    v = np.asarray(v, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def write_section(out: dict) -> str:
+    lines = [START, "## Baselines refitted with the current code (`scripts/decoding_baselines_recheck.py`)", "",
+             f"Run: commit `{out['commit']}` on {out['date']}, {out['minutes']:.1f} min on 2 CPU cores. The classical "
+             "decoders of the behaviour-decoding table, refitted on the same rows, splits, targets and seeds "
+             f"({out['seeds']}) after two fixes to them (`6c02515`: the Poisson GLM's alpha grid scales with the "
+             "target's training mean; `93f1881`: a unit silent in the training block reads its training value at "
+             "prediction). Each cell: now (the table's value before the fixes); mean ± sd over seeds. The Neuroformer "
+             "rows of the table do not read this code and are unchanged.", ""]
+    for n, d in out["datasets"].items():
+        deg = "deg" in d["metric"]
+        fmt = (lambda m, s: f"{m:.1f} ± {s:.1f}") if deg else (lambda m, s: f"{m:.3f} ± {s:.3f}")
+        lines += [f"### {n}: {d['metric']}", "", "| method | " + " | ".join(f"{float(f):.0%}" for f in out["fractions"])
+                  + " |", "|---" * (len(out["fractions"]) + 1) + "|"]
+        for m, by_f in d["methods"].items():
+            cells = [f"{fmt(*_ms(v['now']))} ({fmt(*_ms(v['table']))})" for v in by_f.values()]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
