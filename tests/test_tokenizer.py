@@ -304,6 +304,23 @@ def test_windows_tiled_with_arange_starts_count_every_spike_once():
     assert sum(counts) == t.size
 
 
+
+def test_a_spike_at_the_past_window_start_is_in_the_past_window():
+    # 1.0 - 0.7 is 0.30000000000000004: the past window [0.3, 1.0) of a window at 1.0 s began after a
+    # spike at 0.3 s and left it out; on 0.05-s tiles with a 0.1-s past about one window in five lost
+    # the spike on its past window's first edge
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.7)
+    enc = tok.encode_window(np.array([0.3, 0.5]), np.array([3, 4]), 1.0)
+    assert enc["past_input_ids"] == [BOS, 3, 4] and enc["past_dt_ids"] == [0, 0, 20]
+    # every window of a tiling: its past holds exactly the ticks of [start - past, start), counted on the clock
+    tok = make_tok(dt_resolution=0.01, current_window=0.05, past_window=0.1, max_past_length=1200)
+    ticks = np.arange(0, 30000, 3)  # every 3rd tick of a 30 kHz clock in [0, 1) s
+    t, u = ticks / 30000.0, np.full(ticks.size, 3)
+    for k in range(2, 20):  # window k starts at tick 1500 k, its past at tick 1500 k - 3000
+        s = np.arange(0.0, 1.0 - 1e-12, 0.05)[k]
+        want = int(np.sum((ticks >= 1500 * k - 3000) & (ticks < 1500 * k)))
+        assert len(tok.encode_window(t, u, s)["past_input_ids"]) - 1 == want, k
+
 # --------------------------------------------------------------------------- persistence
 def _fixed_window(rng):
     t = np.sort(rng.uniform(0.0, 3.0, 2000))

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["BIN_EDGE_TOLERANCE", "bin_index", "n_full_bins", "n_bins_covering", "on_time_grid", "window_ends"]
+__all__ = ["BIN_EDGE_TOLERANCE", "bin_index", "n_full_bins", "n_bins_covering", "on_time_grid", "window_ends", "past_starts"]
 
 #: Tolerance, in bin widths, for a time on a bin edge (see the module docstring).
 BIN_EDGE_TOLERANCE = 1e-9
@@ -72,3 +72,12 @@ def window_ends(starts, length):
     length(s), s (a scalar, or one per window)."""
     return on_time_grid(np.asarray(starts, dtype=np.float64) + length)
 
+
+
+def past_starts(starts, past_window: float):
+    """``(n,)`` float64 starts, s, of the past windows ``[start - past_window, start)`` on the 1 ns
+    grid (:func:`on_time_grid`), as :func:`window_ends` puts the current windows' ends: unrounded,
+    ``1.0 - 0.7`` is ``0.30000000000000004``, so a spike at 0.3 s fell out of the past window
+    ``[0.3, 1.0)`` of a window at 1.0 s (about one window in five of 0.05-s starts, past 0.1 s).
+    ``starts``: ``(n,)`` or scalar current-window starts, s; ``past_window``: s."""
+    return on_time_grid(np.asarray(starts, dtype=np.float64) - past_window)

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from .binning import window_ends
+from .binning import past_starts, window_ends
 from .configuration_neuroformer import is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
@@ -569,7 +569,7 @@ def generate_spikes(
     if mode == "teacher_forced":
         cols = tokenize_windows(recording, tokenizer, starts, clips)
         for i in range(n):
-            lo = starts[i] - tokenizer.past_window
+            lo = float(past_starts(starts[i], tokenizer.past_window))  # the tokenizer's past start
             c = clip_of(i)
             a, b = np.searchsorted(recording.spike_times, [lo if c is None else max(lo, c), starts[i]])
             n_past_rec[:, i] = b - a
@@ -593,7 +593,7 @@ def generate_spikes(
                 if step >= len(ch):
                     continue
                 i, first = ch[step], ch[0]
-                lo = starts[i] - tokenizer.past_window
+                lo = float(past_starts(starts[i], tokenizer.past_window))  # the tokenizer's past start
                 c = clip_of(i)
                 lo_c = lo if c is None else max(lo, c)
                 a, b = np.searchsorted(recording.spike_times, [lo_c, min(starts[first], starts[i])])

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .binning import on_time_grid, window_ends
+from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import SpikeRecording, _intersect_intervals, _merge_intervals
 
@@ -216,7 +216,7 @@ def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
         # the edge of two tiled windows is counted in the later one only, as training counts it
         starts = on_time_grid(np.asarray(starts, dtype=np.float64))
         n = _spikes_in(rec, starts, window_ends(starts, config.current_window))
-        past_from = starts - config.past_window
+        past_from = past_starts(starts, config.past_window)  # the tokenizer's past start
         if clips is not None:
             past_from = np.maximum(past_from, clips)  # trial mode: the past stops at the trial's start
         out[split] = (starts, n, _spikes_in(rec, past_from, starts))

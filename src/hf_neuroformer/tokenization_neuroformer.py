@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-from .binning import bin_index, n_bins_covering, on_time_grid, window_ends
+from .binning import bin_index, n_bins_covering, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
@@ -455,7 +455,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 ``[window_start, window_start + current_window)`` (start and end rounded to the
                 nearest nanosecond, so adjacent windows share their edge exactly, also for starts
                 made with ``np.arange``) and the past window
-                ``[window_start - past_window, window_start)``.
+                ``[window_start - past_window, window_start)`` (its start on the same grid,
+                :func:`hf_neuroformer.binning.past_starts`).
             past_clip_start: if given, past spikes before this time are left out (used to keep
                 a trial's past inside the trial).
 
@@ -482,7 +483,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         # spike at 0.3 s (tick 9000 of a 30 kHz clock) fell in neither [0.25, 0.3) nor that window
         w0 = float(on_time_grid(float(window_start)))
         w1 = float(window_ends(w0, self.current_window))
-        p0 = w0 - self.past_window
+        # the past window's start on the same grid: 1.0 - 0.7 is 0.30000000000000004, which left a spike at 0.3 s
+        # out of the past window [0.3, 1.0)
+        p0 = float(past_starts(w0, self.past_window))
         if past_clip_start is not None:
             p0c = max(p0, float(past_clip_start))
         else:
