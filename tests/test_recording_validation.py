@@ -632,3 +632,25 @@ def test_behaviour_series_without_columns_is_refused_and_skipped_by_read_nwb(tmp
         rec = read_nwb(tmp_path / "f.nwb")
     assert sorted(rec.behaviour) == ["speed"]
     assert "speed" in rec.summary()
+
+
+def test_a_restriction_to_a_gap_of_the_time_support_is_refused():
+    # restrict() into a gap of the support gave a recording with an empty support, on which the processor
+    # tokenized any window as silence (it refuses a window there on the whole recording)
+    import hf_neuroformer as nf
+
+    sup = np.array([[0.0, 3.0], [4.0, 5.0], [6.0, 8.0]])
+    rec = SpikeRecording.from_unsorted(
+        [0.5, 1.0, 2.5, 4.5, 6.0, 7.5], [0, 1, 0, 1, 1, 0], unit_names=["a", "b"], time_domain=(0.0, 10.0),
+        time_support=sup, epochs={"gap": (3.2, 3.8), "ripples": (3.2, 5.8)},
+        epoch_intervals={"ripples": np.array([[3.2, 3.5], [5.2, 5.8]])})
+    tok = nf.NeuroformerTokenizer(unit_tokens=nf.NeuroformerTokenizer(unit_tokens=[]).recording_unit_tokens(rec),
+                                  current_window=0.1, past_window=0.2, dt_resolution=0.01)
+    with pytest.raises(ValueError, match="not inside the recorded time"):
+        nf.NeuroformerProcessor(tok)(rec, [3.4])
+    for call in (lambda: rec.restrict(3.2, 3.8), lambda: rec.restrict(8.5, 9.5), lambda: rec.select_epoch("gap"),
+                 lambda: rec.select_epoch("ripples")):  # the last: its span holds recorded time, its rows none
+        with pytest.raises(ValueError, match=r"holds no recorded time: it overlaps none of the \d interval\(s\) of the recording"):
+            call()
+    part = rec.restrict(2.0, 7.0)  # one that overlaps the support keeps what it overlaps
+    assert part.support.tolist() == [[2.0, 3.0], [4.0, 5.0], [6.0, 7.0]] and part.n_spikes == 3

@@ -853,7 +853,8 @@ class SpikeRecording:
         a ``UserWarning`` (nothing is dropped silently).
 
         Raises:
-            ValueError: ``stop <= start``, or the interval lies outside the time domain.
+            ValueError: ``stop <= start``, or the interval lies outside the time domain, or overlaps
+                no interval of ``time_support`` (it would keep no recorded time).
         """
         if not stop > start:
             raise ValueError(f"restrict: expected stop > start, got start={start}, stop={stop}")
@@ -897,6 +898,10 @@ class SpikeRecording:
         if self.time_support is not None:
             sup = np.clip(self.time_support, start, stop)
             support = sup[sup[:, 1] > sup[:, 0]]
+            if not len(support):
+                # a recording with an empty support: no recorded time, yet the processor tokenized any window in it
+                # as silence (it checks windows against the support, and an empty one held no interval to fail)
+                raise ValueError(_no_recorded_time(f"restrict: [{start}, {stop}) s", self.time_support))
         epoch_intervals = {}
         for k, rows in self.epoch_intervals.items():
             if k in epochs:
@@ -1009,6 +1014,7 @@ class SpikeRecording:
         Raises:
             KeyError: naming the epochs that exist when ``name`` is not one of them (or saying
                 that there are none).
+            ValueError: the epoch overlaps no interval of ``time_support`` (no recorded time).
         """
         if name not in self.epochs:
             has = (f"this recording has epochs {sorted(self.epochs)}" if self.epochs else
@@ -1063,6 +1069,9 @@ class SpikeRecording:
             stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=ivs, names=stim.names,
                             description=stim.description)
         support = _intersect_intervals(self.support, iv)
+        if not len(support):
+            raise ValueError(_no_recorded_time(f"{what}: the union of its {len(iv)} intervals ({iv[0, 0]:g} to {iv[-1, 1]:g} s)",
+                                               self.support))
         # the units, the session and the epochs are kept (the constructor copies the name lists
         # and the epochs mapping)
         return dataclasses.replace(
@@ -1097,6 +1106,13 @@ class SpikeRecording:
             f"n_trials={0 if self.trials is None else len(self.trials)}, behaviour={sorted(self.behaviour)}"
             + (f", events={sorted(self.events)})" if self.events else ")")
         )
+
+
+def _no_recorded_time(what: str, support: np.ndarray) -> str:
+    """The message for a restriction that keeps no recorded time: ``what`` lies in gaps of ``support``."""
+    return (f"{what} holds no recorded time: it overlaps none of the {len(support)} interval(s) of the "
+            f"recording's time support ({support[0, 0]:g} to {support[-1, 1]:g} s), so it would be read as silence; "
+            "choose a stretch that overlaps the support (recording.support)")
 
 
 def _merge_intervals(rows: np.ndarray, overlap: Optional[float] = None) -> np.ndarray:
