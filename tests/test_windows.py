@@ -471,6 +471,31 @@ def test_overlapping_trials_go_to_the_same_split():
                 assert where[i] == where[i + 1], (seed, i)
 
 
+
+def test_a_stratum_with_fewer_trials_than_splits_goes_to_train_with_a_warning():
+    """A stratify value with 1 or 2 trials cannot be in every split: its trials went to test (and
+    validation) only, never to train, without a word; now train first, then validation, warned."""
+    rng = np.random.default_rng(0)
+    starts = np.arange(21) * 1.0
+    trials = np.stack([starts, starts + 0.8], 1)
+    ori = np.array([0] * 9 + [1] * 9 + [2, 3, 3])  # orientation 2: one trial; 3: two
+    t = np.sort(rng.uniform(0, 21, 2000))
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, t.size), unit_names=list("abc"),
+                         time_domain=(0.0, 21.0), trials=trials, trial_info={"ori": ori})
+    for seed in range(5):
+        with pytest.warns(UserWarning, match=r"2 value\(s\) of 'ori' have fewer groups of trials than the 3 splits.*"
+                                             r"2: 1, 3: 2"):
+            plan = plan_splits(rec, small_config(split_by="trials", split_stratify_by="ori", split_seed=seed))
+        got = {s: sorted(ori[plan.trial_index[s]].tolist()) for s in SPLITS}
+        assert got["train"].count(2) == 1 and got["train"].count(3) == 1 and got["validation"].count(3) == 1, got
+        assert 2 not in got["test"] and 3 not in got["test"]
+        assert sum(len(v) for v in got.values()) == len(trials)  # every trial in one split
+        for v in (0, 1):  # strata of 3 or more: in every split, in the fractions, as before
+            assert [got[s].count(v) for s in SPLITS] == [6, 2, 1]  # 6.3, 1.35, 1.35 rounded to 9
+    with warnings.catch_warnings():  # no warning when every value has a trial for each split
+        warnings.simplefilter("error")
+        plan_splits(rec, small_config(split_by="trials", split_stratify_by="ori", split_fractions=[1.0, 0.0, 0.0]))
+
 def test_trials_chained_by_overlap_say_how_to_split_by_time(a2929):
     """Trials padded around their events (each [onset - 1, onset + 3) s, onsets 2.5 s apart) chain into
     one overlapping span; split_by 'auto' took them as trials and refused with no way out named."""

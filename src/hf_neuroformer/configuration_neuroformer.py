@@ -626,7 +626,9 @@ class NeuroformerConfig(PreTrainedConfig):
         split_stratify_by (str or None, default None): a ``trial_info`` column; when splitting by
             trials, each of its values is split in ``split_fractions`` on its own (e.g.
             ``orientation_deg``: every orientation appears in every split in the same
-            proportions). Ignored (with an error) when splitting by time.
+            proportions; a value with fewer groups of trials than splits cannot, and its trials go
+            to train first, then validation, with a warning). Ignored (with an error) when
+            splitting by time.
 
     Raises:
         ValueError: naming the field, when a value is out of range (non-positive windows or

@@ -212,7 +212,12 @@ def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
         if f > 0 and counts[i] == 0:
             counts[i] = 1
     while sum(counts) > n:
-        counts[int(np.argmax(counts))] -= 1
+        if max(counts) > 1:
+            counts[int(np.argmax(counts))] -= 1
+        else:  # fewer items than splits (a small stratum): the split of the smallest fraction (of two, the later:
+            # test, then validation) goes without; taking train's first put a one-trial stratum in test only
+            i = max((k for k, c in enumerate(counts) if c), key=lambda k: (-fractions[k], k))
+            counts[i] -= 1
     rem = [f * n - c for f, c in zip(fractions, counts)]
     while sum(counts) < n:
         i = int(np.argmax(rem))
@@ -278,6 +283,15 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
                 )
             labels = np.asarray([col[g[0]] for g in groups])  # a group of overlapping trials: its first trial
             strata = [np.flatnonzero(labels == v) for v in np.unique(labels)]
+        n_needed = sum(1 for f in fr if f > 0)
+        small = [f"{labels[m[0]].tolist()!r}: {len(m)}" for m in strata if len(m) < n_needed] if strat is not None else []
+        if small:
+            import warnings
+
+            warnings.warn(
+                f"split_stratify_by: {len(small)} value(s) of {strat!r} have fewer groups of trials than the "
+                f"{n_needed} splits, so they cannot be in every split (value: groups) {', '.join(small[:10])}"
+                f"{' ...' if len(small) > 10 else ''}; their trials go to train first, then validation, then test")
         picked = {name: [] for name in SPLITS}
         for members in strata:  # each stratum split in the fractions on its own
             perm = members[rng.permutation(len(members))]
