@@ -496,6 +496,25 @@ def test_a_stratum_with_fewer_trials_than_splits_goes_to_train_with_a_warning():
         warnings.simplefilter("error")
         plan_splits(rec, small_config(split_by="trials", split_stratify_by="ori", split_fractions=[1.0, 0.0, 0.0]))
 
+
+def test_a_trial_across_a_gap_of_the_time_support_goes_to_no_split():
+    """A trial spanning a gap of the support gave training windows of unrecorded time (4-6 s), read
+    as silence, which the processor refuses; it is now left out of the splits, with a warning."""
+    rng = np.random.default_rng(0)
+    sup = np.array([[0.0, 4.0], [6.0, 12.0]])
+    t = np.sort(np.concatenate([rng.uniform(0, 4, 400), rng.uniform(6, 12, 600)]))
+    trials = np.array([[0.5, 1.5], [2.0, 3.0], [3.5, 6.5], [7.0, 8.0], [9.0, 10.0]])  # trial 2 spans the gap
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, t.size), unit_names=list("abc"),
+                         time_domain=(0.0, 12.0), time_support=sup, trials=trials)
+    cfg = small_config(current_window=0.5, past_window=0.5, dt_resolution=0.01)
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    with pytest.warns(UserWarning, match=r"1 of 5 trials do not lie inside one interval .* trial 2, 3.5-6.5 s"):
+        dd, plan = build_window_datasets(rec, tok, cfg)
+    assert sorted(np.concatenate([plan.trial_index[s] for s in SPLITS]).tolist()) == [0, 1, 3, 4]
+    starts = np.concatenate([np.asarray(dd[s]["window_start"]) for s in SPLITS])
+    assert starts.size == 8 and hf_neuroformer.windows.windows_outside_support(sup, starts, 0.5).size == 0
+
 def test_trials_chained_by_overlap_say_how_to_split_by_time(a2929):
     """Trials padded around their events (each [onset - 1, onset + 3) s, onsets 2.5 s apart) chain into
     one overlapping span; split_by 'auto' took them as trials and refused with no way out named."""

@@ -231,6 +231,11 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
 
     Raises:
         ValueError: if the recording is too short for one block per split.
+
+    Warns:
+        UserWarning: trials that do not lie inside one interval of ``recording.support`` (they
+            would read its gaps as silence) are left out of every split, counted; with
+            ``split_stratify_by``, values with fewer groups of trials than splits.
     """
     fr = config.split_fractions
     rng = np.random.default_rng(config.split_seed)
@@ -243,8 +248,23 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             raise ValueError(f"split_by='trials': expected a recording with at least 3 trials, this one has {n}"
                              + ("; split_by='time' splits it by time blocks" if n == 0 else ""))
         trials = recording.trials
+        # a trial across a gap of the time support (or outside it) would give windows of unrecorded time, read
+        # as silence (the processor refuses such windows): it goes to no split, counted, as select_epoch drops it
+        sup = recording.support
+        k = np.searchsorted(sup[:, 0], trials[:, 0] + WINDOW_GRID, side="right") - 1
+        in_support = (k >= 0) & (trials[:, 1] <= sup[np.clip(k, 0, None), 1] + WINDOW_GRID) if len(sup) else \
+            np.ones(len(trials), dtype=bool)
+        if not in_support.all():
+            import warnings
+
+            i = int(np.flatnonzero(~in_support)[0])
+            warnings.warn(
+                f"trials: {int((~in_support).sum())} of {len(trials)} trials do not lie inside one interval of the "
+                f"recording's time support ({len(sup)} intervals; first: trial {i}, {trials[i, 0]:g}-{trials[i, 1]:g} "
+                "s), so their windows would read unrecorded time as silence; they are left out of the splits")
         # trials that overlap in time share spikes: they go to the same split, as one group
         order = np.argsort(trials[:, 0], kind="stable")
+        order = order[in_support[order]]
         groups, end = [], -np.inf
         for i in order:
             if groups and trials[i, 0] < end:
