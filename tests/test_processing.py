@@ -475,3 +475,50 @@ def test_from_pretrained_completes_an_interrupted_save(saved, tmp_path):
     assert processor.modalities == model.config.modalities
     assert len(processor.tokenizer) == model.config.vocab_size
     assert sorted(p.name for p in run.iterdir()) == names and not (run / SAVE_JOURNAL).exists()
+
+
+def test_windows_across_touching_intervals_of_the_time_support_are_recorded_time():
+    """Intervals that touch are one stretch of recorded time: plan_splits puts training windows
+    across their shared edge, and a generated recording's support is its tiled windows; the
+    processor refused such a window as 'not inside the recorded time'. A real gap is still refused."""
+    import warnings
+
+    from hf_neuroformer.windows import plan_splits, window_starts_for_split
+
+    rng = np.random.default_rng(0)
+    sup = np.array([[0.0, 20.0], [20.0, 40.0], [40.0, 60.0], [61.0, 70.0]])
+    t = np.sort(np.concatenate([rng.uniform(0, 60, 3000), rng.uniform(61, 70, 400)]))
+    rec = nf.SpikeRecording.from_unsorted(t, rng.integers(0, 3, t.size), unit_names=list("abc"),
+                                          time_domain=(0.0, 70.0), time_support=sup)
+    cfg = nf.NeuroformerConfig(current_window=0.3, past_window=0.5, dt_resolution=0.01, split_block_length=5.0)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    processor = nf.NeuroformerProcessor(tok, split_mode="time")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_splits(rec, cfg)
+    starts = np.concatenate([window_starts_for_split(plan, s, cfg)[0] for s in ("train", "validation", "test")])
+    across = starts[(starts < 20.0) & (starts + 0.3 > 20.0) | (starts < 40.0) & (starts + 0.3 > 40.0)]
+    assert across.size  # training made windows across the touching edges
+    assert processor(rec, across)["input_ids"].shape[0] == across.size
+    inputs = processor(rec, [19.9])  # holds the spikes of both intervals
+    n = int(np.sum((t >= 19.9) & (t < 20.2)))
+    assert int(inputs["attention_mask"].sum()) == n + 2
+    with pytest.raises(ValueError, match=r"window \[59.9, 60.2\) s, is not inside the recorded time"):
+        processor(rec, [59.9])  # across the real 1-s gap
+    trials = np.array([[5.0, 10.0], [19.0, 21.0], [30.0, 35.0], [45.0, 50.0]])  # trial 1 across the edge at 20 s
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plan_splits leaves out only trials across a real gap, with a warning
+        plan = plan_splits(dataclasses.replace(rec, trials=trials), nf.NeuroformerConfig(
+            current_window=0.3, past_window=0.5, dt_resolution=0.01, split_by="trials"))
+    assert sorted(np.concatenate(list(plan.trial_index.values())).tolist()) == [0, 1, 2, 3]
+    # a support of tiled 0.1-s windows (a generated recording's) is 60 s of recorded time, split as one interval
+    tiles = np.stack([np.arange(600) / 10, np.arange(1, 601) / 10], 1)
+    tiled = dataclasses.replace(rec, spike_times=t[t < 60], unit_ids=rec.unit_ids[t < 60], time_domain=(0.0, 60.0),
+                                time_support=tiles)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiled_plan = plan_splits(tiled, cfg)
+        whole = plan_splits(dataclasses.replace(tiled, time_support=None), cfg)
+    for s in ("train", "validation", "test"):
+        np.testing.assert_allclose(tiled_plan.segments[s], whole.segments[s])

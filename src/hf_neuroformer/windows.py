@@ -114,9 +114,25 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
     return starts
 
 
+def recorded_stretches(support: np.ndarray) -> np.ndarray:
+    """``support`` (``(n, 2)`` float64 ``[start, stop)`` s) with the intervals that touch or
+    overlap (within 1 ns, :data:`WINDOW_GRID`) merged: one stretch of recorded time, as
+    :func:`plan_splits` takes them (a generated recording's support is its tiled windows; an
+    interval table may hold abutting rows). Returns ``(m, 2)`` float64 sorted by start."""
+    support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+    if len(support) < 2:
+        return support
+    support = support[np.argsort(support[:, 0], kind="stable")]
+    stop = np.maximum.accumulate(support[:, 1])
+    new = np.r_[True, support[1:, 0] > stop[:-1] + WINDOW_GRID]
+    last = np.r_[np.flatnonzero(new)[1:] - 1, len(support) - 1]
+    return np.stack([support[new, 0], stop[last]], 1)
+
+
 def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: float) -> np.ndarray:
     """Indices of the current windows ``[s, round(s + window, 9))`` that do not lie inside one
-    interval of ``support`` (a recording's ``support``, ``(n, 2)`` s, sorted): such a window lies
+    interval of ``support`` (a recording's ``support``, ``(n, 2)`` s, sorted; intervals that touch,
+    within 1 ns, count as one, as :func:`plan_splits` takes them): such a window lies
     in a hole of the recorded time (between two intervals of an epoch union) or outside it, where
     the recording holds no spikes, so its spikes and its past would be read as silence.
 
@@ -132,6 +148,8 @@ def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: flo
     starts = np.asarray(starts, dtype=np.float64).reshape(-1)
     if len(support) == 0 or starts.size == 0:
         return np.zeros(0, dtype=np.int64)
+    # plan_splits puts windows across the shared edge of touching intervals, which were refused here
+    support = recorded_stretches(support)
     k = np.searchsorted(support[:, 0], starts + WINDOW_GRID, side="right") - 1
     ends = window_ends(starts, window)
     return np.flatnonzero((k < 0) | (ends > support[np.clip(k, 0, None), 1] + WINDOW_GRID)).astype(np.int64)
@@ -250,7 +268,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         trials = recording.trials
         # a trial across a gap of the time support (or outside it) would give windows of unrecorded time, read
         # as silence (the processor refuses such windows): it goes to no split, counted, as select_epoch drops it
-        sup = recording.support
+        sup = recorded_stretches(recording.support)
         k = np.searchsorted(sup[:, 0], trials[:, 0] + WINDOW_GRID, side="right") - 1
         in_support = (k >= 0) & (trials[:, 1] <= sup[np.clip(k, 0, None), 1] + WINDOW_GRID) if len(sup) else \
             np.ones(len(trials), dtype=bool)
@@ -260,7 +278,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             i = int(np.flatnonzero(~in_support)[0])
             warnings.warn(
                 f"trials: {int((~in_support).sum())} of {len(trials)} trials do not lie inside one interval of the "
-                f"recording's time support ({len(sup)} intervals; first: trial {i}, {trials[i, 0]:g}-{trials[i, 1]:g} "
+                f"recording's time support ({len(sup)} stretches; first: trial {i}, {trials[i, 0]:g}-{trials[i, 1]:g} "
                 "s), so their windows would read unrecorded time as silence; they are left out of the splits")
         # trials that overlap in time share spikes: they go to the same split, as one group
         order = np.argsort(trials[:, 0], kind="stable")
@@ -332,7 +350,9 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         raise ValueError(f"split_stratify_by: {config.split_stratify_by!r} stratifies trials, but this recording is split "
                          "by time blocks (no trials, or split_by='time'); leave split_stratify_by unset")
     segments: Dict[str, list] = {s: [] for s in SPLITS}
-    sup = recording.support
+    # touching intervals as one: a support of tiled windows (a generated recording) was refused as 'none holds a
+    # window with its past', and a short interval touching a long one was left out of the splits
+    sup = recorded_stretches(recording.support)
     total = float(np.sum(sup[:, 1] - sup[:, 0]))
     # a window with its past (and a future modality window, see window_reach) lies inside one segment
     span = config.past_window + window_reach(config)
