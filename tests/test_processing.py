@@ -522,3 +522,17 @@ def test_windows_across_touching_intervals_of_the_time_support_are_recorded_time
         whole = plan_splits(dataclasses.replace(tiled, time_support=None), cfg)
     for s in ("train", "validation", "test"):
         np.testing.assert_allclose(tiled_plan.segments[s], whole.segments[s])
+
+
+def test_windows_of_a_recording_without_recorded_time_are_refused():
+    """A recording with no spikes and no time_domain has an empty support: the processor found no
+    interval to check the windows against and tokenized any window (5 s, 123 s) as silence."""
+    empty = nf.SpikeRecording(spike_times=np.zeros(0), unit_ids=np.zeros(0, dtype=np.int64), unit_names=["a"])
+    tok = nf.NeuroformerTokenizer(unit_tokens=nf.NeuroformerTokenizer(unit_tokens=[]).recording_unit_tokens(empty),
+                                  current_window=0.1, past_window=0.2, dt_resolution=0.01)
+    processor = nf.NeuroformerProcessor(tok)
+    with pytest.raises(ValueError, match=r"no recorded time \(no spikes and no time_domain\), so none of the 2 windows "
+                                         r"\(first \[5.0, 5.1\) s\).*time_domain=\(start, stop\)"):
+        processor(empty, [5.0, 123.0])
+    silent = dataclasses.replace(empty, time_domain=(0.0, 10.0))  # recorded silence is tokenized
+    assert processor(silent, [5.0])["input_ids"].tolist() == [[tok.bos_token_id, tok.eos_token_id]]

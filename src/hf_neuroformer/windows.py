@@ -161,8 +161,16 @@ def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: fl
 
     Raises:
         ValueError: ``window_starts: index i, window [s, e) s, is not inside the recorded time``
-            with the support's extent and how many windows are outside it.
+            with the support's extent and how many windows are outside it; any window when
+            ``support`` is empty (a recording with no spikes and no ``time_domain``).
     """
+    if len(np.asarray(support).reshape(-1, 2)) == 0 and np.size(starts):
+        # windows_outside_support finds no interval to fail against: every window was tokenized as silence
+        raise ValueError(
+            f"window_starts: the recording has no recorded time (no spikes and no time_domain), so none of the "
+            f"{np.size(starts)} windows (first [{float(np.ravel(starts)[0])}, "
+            f"{float(window_ends(np.ravel(starts)[0], window))}) s) lies inside it; give the recording's "
+            "time_domain=(start, stop) in seconds")
     out = windows_outside_support(support, starts, window)
     if out.size:
         support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
