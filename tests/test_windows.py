@@ -731,3 +731,30 @@ def test_a_recording_too_short_to_split_is_told_the_length_it_needs():
         warnings.simplefilter("ignore", UserWarning)  # "only 3 blocks"
         plan = plan_splits(rec(need + 0.01), cfg)
     assert all(len(plan.segments[s]) == 1 for s in ("train", "validation", "test"))
+
+
+def test_a_plan_of_another_recording_is_refused_where_its_windows_have_no_recorded_time(tmp_path):
+    """build_window_datasets / prepare_windows with a plan of a 60-s recording, given a 30-s cut of
+    it, tokenized half the windows (192 of 388 train windows) past the recording's end as silence."""
+    from hf_neuroformer.windows import prepare_windows
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 60, 3000))
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, t.size), unit_names=list("abc"),
+                         time_domain=(0.0, 60.0))
+    cfg = small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=5.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_splits(rec, cfg)
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    dd, _ = build_window_datasets(rec, tok, cfg, plan)  # its own recording: every window
+    assert len(dd["train"]) == len(window_starts_for_split(plan, "train", cfg)[0])
+    cut = rec.restrict(0.0, 30.0)
+    n_out = int(np.sum(window_starts_for_split(plan, "train", cfg)[0] + 0.1 > 30.0 + 1e-9))
+    with pytest.raises(ValueError, match=rf"plan: {n_out} of the {len(dd['train'])} train windows of this split plan "
+                                         r"lie outside the recorded time .*0 to 30 s.*plan_splits\(recording, config\)"):
+        build_window_datasets(cut, tok, cfg, plan)
+    with pytest.raises(ValueError, match="lie outside the recorded time"):
+        prepare_windows(cut, tmp_path / "prepared", cfg, tok, plan, progress=False)
+    assert not (tmp_path / "prepared").exists()

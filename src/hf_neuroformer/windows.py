@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .binning import n_full_bins, on_time_grid, window_ends
+from .binning import n_full_bins, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import SpikeRecording, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -657,11 +657,14 @@ def tokenize_windows(
     return cols
 
 
-def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
+def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig,
+                   recording: Optional[SpikeRecording] = None):
     """``(starts, clip_starts)`` of one split's windows; ``clip_starts`` is ``None`` in time mode.
 
     Raises:
-        ValueError: a split with a non-zero fraction has no window.
+        ValueError: a split with a non-zero fraction has no window; with ``recording``, a window
+            (its past included) outside the recording's recorded time (a plan of another
+            recording or epoch).
     """
     # training windows step by config.stride (they may overlap: more, shifted views of the same spikes);
     # validation and test windows always tile their split, so what is scored does not depend on that choice
@@ -675,6 +678,25 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig):
                f"a window with its past needs {window_reach(config) + config.past_window:g} s); ")
             + "use shorter windows or a longer recording"
         )
+    if recording is not None and len(starts):
+        # a plan given by the caller (another recording's, another epoch's) put windows where this recording has no
+        # recorded time: they were tokenized as silence without a word (half the windows of a plan of a 60-s
+        # recording, given a 30-s cut of it)
+        lo = past_starts(starts, config.past_window)
+        if plan.mode == "trials":
+            lo = np.maximum(lo, clips)
+        ends = window_ends(starts, config.current_window)
+        out = windows_outside_support(recording.support, lo, ends - lo)
+        if len(recording.support) == 0 or out.size:
+            i = int(out[0]) if out.size else 0
+            sup = recording.support
+            raise ValueError(
+                f"plan: {out.size if len(sup) else len(starts)} of the {len(starts)} {split} windows of this split plan "
+                f"lie outside the recorded time of the recording (first: [{float(lo[i])}, {float(ends[i])}) s, its "
+                "past window included; the recording covers "
+                + (f"{len(sup)} interval(s), {sup[0, 0]:g} to {sup[-1, 1]:g} s" if len(sup) else "no time")
+                + "), which would be read as silence; pass the plan of this recording (plan_splits(recording, "
+                "config)), or the recording (and epoch) the plan was made on")
     return starts, (clips if plan.mode == "trials" else None)
 
 
@@ -848,7 +870,8 @@ def build_window_datasets(
     Raises:
         RecordingValidationError: if the recording has no spikes.
         ValueError: if a split with a non-zero fraction has no window (every one of its trials
-            or blocks is shorter than a window), or ``tokenizer``'s window settings
+            or blocks is shorter than a window), a window of ``plan`` (its past included) lies
+            outside the recording's recorded time (a plan of another recording), or ``tokenizer``'s window settings
             (``current_window``, ``past_window``, ``dt_resolution``, ``max_window_length``,
             ``max_past_length``) are not ``config``'s.
     """
@@ -866,7 +889,7 @@ def build_window_datasets(
         fit_modalities(recording, config, plan, overwrite=False)
     out = {}
     for split in SPLITS:
-        starts, clips = _split_windows(plan, split, config)
+        starts, clips = _split_windows(plan, split, config, recording)
         cols = tokenize_windows(recording, tokenizer, starts, clips, config)
         out[split] = datasets.Dataset.from_dict(cols, features=window_features(config))
     return datasets.DatasetDict(out), plan
@@ -983,8 +1006,9 @@ def prepare_windows(
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
             ``overwrite`` may not replace (see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
-        ValueError: ``num_shards`` < 1, a split with a non-zero fraction has no window, or
-            ``tokenizer``'s window settings are not ``config``'s (named).
+        ValueError: ``num_shards`` < 1, a split with a non-zero fraction has no window, a window
+            of ``plan`` lies outside the recording's recorded time, or ``tokenizer``'s window
+            settings are not ``config``'s (named).
     """
     import hashlib
     import json
@@ -1032,7 +1056,7 @@ def prepare_windows(
                     "split_spikes": split_spikes_digest(recording, plan), "num_shards": int(num_shards),
                     "train_shard_layout": TRAIN_SHARD_LAYOUT, "splits": {}}
         features = window_features(config)
-        all_starts = {split: _split_windows(plan, split, config) for split in SPLITS}
+        all_starts = {split: _split_windows(plan, split, config, recording) for split in SPLITS}
         outside = spikes_outside_windows(recording, plan, config, {s: v[0] for s, v in all_starts.items()})
         for split in SPLITS:
             starts, clips = all_starts[split]
