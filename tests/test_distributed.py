@@ -79,6 +79,26 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
     assert one_vs_two < 1e-4
 
 
+def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_does(shared_data, tmp_path):
+    """The 1005 training windows in steps of 200: the last step of the epoch holds 5 windows, all
+    on rank 0 (micro-batches of 100 per rank). Accelerate's even_batches topped both ranks' last
+    micro-batches up to 100 with windows from the start of the epoch, so that step trained 195
+    windows twice and the two-process run left the one-process run's losses from step 6 on; now
+    rank 1 takes part with a zero loss and both runs take the same steps."""
+    overrides = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None}
+    ranks, w = _run_two_ranks(shared_data(A2929), tmp_path, WORKER_TRAINING=json.dumps(overrides))
+    assert ranks[0]["metrics"]["n_train_windows"] == 1005  # 5 steps of 200, then 5 windows
+    assert ranks[0]["sha256"] == ranks[1]["sha256"]
+    worker = _worker_module()
+    single_losses = []
+    train(worker.recording(shared_data(A2929)), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
+          TrainingConfig(**{**worker.TRAINING, **overrides}), progress=False,
+          on_step_end=lambda step, loss: single_losses.append(loss))
+    print(f"step losses, 1 process {[round(x, 4) for x in single_losses]}, 2 {[round(x, 4) for x in ranks[0]['losses']]}")
+    assert len(single_losses) == 7
+    assert ranks[0]["losses"] == pytest.approx(single_losses, abs=1e-4)
+
+
 def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
     """Training from `neuroformer prepare` shards under torchrun: each rank streams its share
     (split_dataset_by_node over 3 shards, so one example in two per rank), the ranks stay in

@@ -967,7 +967,7 @@ def train(
             the model is still saved).
     """
     from accelerate import Accelerator
-    from accelerate.utils import GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
+    from accelerate.utils import DataLoaderConfiguration, GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
     from safetensors.torch import load_file, save_file
     from .progress import progress_bar as tqdm, transformers_progress_bars
     from transformers import get_cosine_schedule_with_warmup
@@ -1030,6 +1030,12 @@ def train(
         # num_processes times per step, as if the schedule were counted in single-process batches)
         step_scheduler_with_optimizer=False,
         dynamo_plugin=TorchDynamoPlugin(backend=training.torch_compile_backend) if training.torch_compile else None,
+        # no windows made up to fill the last micro-batches of an epoch: with even_batches (Accelerate's
+        # default) the processes' last micro-batches were topped up with windows from the start of the
+        # epoch, so the last step of every epoch trained on those windows twice (14 of 16 windows of a
+        # 34-window split) and two processes no longer made the update of one; a process left without a
+        # micro-batch takes part in the step with a zero loss instead (see the loop)
+        dataloader_config=DataLoaderConfiguration(even_batches=False),
     )
     if training.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         raise ValueError("mixed_precision='fp16' on a CPU: Accelerate applies neither fp16 autocast nor loss scaling "
@@ -1190,7 +1196,8 @@ def train(
         micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / world) / micro_batch)
     else:
         model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-        micro_batches_per_epoch = len(loader)  # per process
+        # per process, the most any process gets (without even_batches the later ranks may get one less)
+        micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / micro_batch) / world)
     n_unused = 0  # streamed: windows left on some processes when another ran out (this process)
     steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
     total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
@@ -1332,15 +1339,22 @@ def train(
                 if not group:
                     epoch, done_in_epoch = epoch + 1, 0
                     break
-            elif not group:  # not reached: an epoch ends on its last group (guard against a loop)
+            elif not group and world == 1:  # not reached: an epoch ends on its last group (guard against a loop)
                 raise RuntimeError(f"train: epoch {epoch} yielded no batch after {done_in_epoch} of {micro_batches_per_epoch}")
-            counts = torch.stack([_label_counts(b) for b in group]).sum(0).to(accelerator.device)
+            # the micro-batches of this step, the same number on every process (the loop position)
+            n_micro = len(group) if streamed else min(ga, micro_batches_per_epoch - done_in_epoch)
+            weights = [1.0] * len(group)
+            if not group:
+                # the other processes' share of the epoch's last step left none to this one: it still takes part in
+                # the gradient synchronisation, with a window whose loss counts zero times
+                group, weights = [batch_to_device(collator([train_ds[0]]), accelerator.device)], [0.0]
+            counts = torch.stack([_label_counts(b) * w for b, w in zip(group, weights)]).sum(0).to(accelerator.device)
             if world > 1:
                 counts = accelerator.reduce(counts, reduction="sum")
             n_id, n_dt = counts.clamp(min=1).float().unbind()
             accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
             step_loss = torch.zeros((), device=accelerator.device)
-            for batch in group:
+            for batch, weight in zip(group, weights):
                 with accelerator.accumulate(model):
                     labels, dt_labels = batch.pop("labels"), batch.pop("dt_labels")
                     out = model(**batch, return_dict=True, output_attentions=False, output_hidden_states=False)
@@ -1350,6 +1364,7 @@ def train(
                     if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
                         # the step's contrastive term is the mean of its micro-batches' InfoNCE
                         loss = loss + config.contrastive_loss_weight * out.contrastive_loss / len(group)
+                    loss = loss * weight
                     step_loss += loss.detach()
                     # DDP/FSDP average gradients over processes and Accelerate divides by the
                     # accumulation steps; the loss is already the step's token mean, so undo both
@@ -1360,7 +1375,7 @@ def train(
                         if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update
                             scheduler.step()
                         optimizer.zero_grad()
-            step_epoch, done_in_epoch = epoch, done_in_epoch + len(group)
+            step_epoch, done_in_epoch = epoch, done_in_epoch + n_micro
             epoch_done = (len(group) < ga) if streamed else done_in_epoch >= micro_batches_per_epoch
             if epoch_done:  # the position is kept as "start of the next epoch"
                 epoch, done_in_epoch = epoch + 1, 0
