@@ -164,6 +164,27 @@ def test_contrastive_loss_under_two_ranks_with_micro_batches_too_small_for_infon
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and len(ranks[0]["losses"]) == 3
 
 
+def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(shared_data, tmp_path):
+    """Two ranks with one micro-batch of 2 windows each against one process taking the same two
+    micro-batches in turn (gradient_accumulation_steps=2): the same InfoNCE terms, so the same
+    steps. Each rank added the mean of its own micro-batches' InfoNCE and the gradient sync summed
+    them, so under two ranks the contrastive term weighed twice contrastive_loss_weight (and the
+    logged step loss held it twice)."""
+    worker = _worker_module()
+    overrides = {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}
+    ranks, _ = _run_two_ranks(str(shared_data(A2929)), tmp_path, WORKER_CONTRASTIVE="1",
+                              WORKER_TRAINING=json.dumps(overrides))
+    cfg = nf.NeuroformerConfig(**worker.TINY, contrastive_loss_weight=0.5, modalities=[dict(
+        name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
+        bin_size=0.02)])
+    single = []
+    train(worker.recording(shared_data(A2929)), tmp_path / "single", cfg,
+          TrainingConfig(**{**worker.TRAINING, **overrides, "gradient_accumulation_steps": 2}), progress=False,
+          on_step_end=lambda step, loss: single.append(loss))
+    print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes {ranks[0]['losses']}")
+    assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
+
+
 def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shared_data, tmp_path):
     """`ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m hf_neuroformer.cli train` (the README's
     command): its output never said that two processes trained (`accelerate launch --cpu

@@ -1348,10 +1348,12 @@ def train(
                 # the other processes' share of the epoch's last step left none to this one: it still takes part in
                 # the gradient synchronisation, with a window whose loss counts zero times
                 group, weights = [batch_to_device(collator([train_ds[0]]), accelerator.device)], [0.0]
-            counts = torch.stack([_label_counts(b) * w for b, w in zip(group, weights)]).sum(0).to(accelerator.device)
+            counts = torch.stack([torch.cat([_label_counts(b), torch.ones(1, dtype=torch.long)]) * w
+                                  for b, w in zip(group, weights)]).sum(0).to(accelerator.device)
             if world > 1:
                 counts = accelerator.reduce(counts, reduction="sum")
-            n_id, n_dt = counts.clamp(min=1).float().unbind()
+            # labelled id and dt tokens, and micro-batches, of the whole step (every process)
+            n_id, n_dt, n_groups = counts.clamp(min=1).float().unbind()
             accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
             step_loss = torch.zeros((), device=accelerator.device)
             for batch, weight in zip(group, weights):
@@ -1362,8 +1364,10 @@ def train(
                     loss = (_shifted_ce_sum(out.logits, labels) / n_id
                             + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt)
                     if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
-                        # the step's contrastive term is the mean of its micro-batches' InfoNCE
-                        loss = loss + config.contrastive_loss_weight * out.contrastive_loss / len(group)
+                        # the step's contrastive term is the mean of its micro-batches' InfoNCE, over every
+                        # process (a mean per process, summed by the gradient sync below, was num_processes
+                        # times the weight given)
+                        loss = loss + config.contrastive_loss_weight * out.contrastive_loss / n_groups
                     loss = loss * weight
                     step_loss += loss.detach()
                     # DDP/FSDP average gradients over processes and Accelerate divides by the
