@@ -73,6 +73,27 @@ def finetuned(a2929, pretrained, tmp_path_factory):
     return out, metrics
 
 
+def test_finetune_refuses_a_folder_holding_an_interrupted_training_runs_checkpoints(a2929, pretrained, tmp_path):
+    # a 'neuroformer train' into the folder stopped after its step-1 checkpoint (no model written yet):
+    # finetune accepted the folder and removed checkpoints/ (Trainer's) when it ended, the resumable
+    # checkpoint with it
+    out = tmp_path / "run"
+
+    def stop(step, loss):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(a2929, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=1),
+              progress=False, on_step_end=stop)
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000001"]
+    with pytest.raises(FileExistsError, match=r"checkpoints.* holds checkpoints of an earlier run \(step-00000001\).*"
+                                              r"--overwrite"):
+        finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=out, max_steps=2, eval_steps=2,
+                 batch_size=16)
+    assert (out / "checkpoints" / "step-00000001" / "trainer_state.json").is_file()
+    assert not (out / "model.safetensors").exists()
+
+
 def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned, capsys):
     """metrics.json gains a 95 % interval key per test decoding metric, the blocks' count per target
     (test/<target>/ci95_n_blocks: a target's NaN windows are left out, so counts may differ) and

@@ -953,11 +953,10 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
 def cmd_finetune(args) -> int:
     from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
         parse_target_label, target_label
-    from .finetuning import apply_config_overrides, check_finetune_settings, check_output_not_model, config_settings, \
-        finetune
+    from .finetuning import apply_config_overrides, check_finetune_output_dir, check_finetune_settings, \
+        check_output_not_model, config_settings, finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
-    from .training import check_output_dir
 
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
     texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
@@ -988,7 +987,7 @@ def cmd_finetune(args) -> int:
     except ValueError as err:
         raise ValueError(f"--set: {err}") from None
     check_output_not_model(args.output_dir, args.model, {"output_dir": "--output-dir", "model_dir": "--model"}.get)
-    check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
+    check_finetune_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
     rec = _load_data(args.data, args.epoch)
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args, config=base)
     print(f"[neuroformer] data: {rec}")

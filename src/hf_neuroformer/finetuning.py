@@ -65,7 +65,7 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .training import draw_figure, save_atomically
+from .training import check_output_dir, draw_figure, save_atomically
 from .windows import (SPLITS, SplitPlan, collated_batches, keeps_training_mode, plan_splits, split_spikes_digest,
                       WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
@@ -797,6 +797,26 @@ def check_output_not_model(output_dir, model_dir, label: Callable[[str], str] = 
         )
 
 
+def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
+    """:func:`~hf_neuroformer.training.check_output_dir`, and refuse (unless ``overwrite``) an
+    ``output_dir/checkpoints`` folder that holds anything: ``Trainer`` writes its checkpoints there
+    and fine-tuning removes the folder when it ends, so the resumable checkpoints of an interrupted
+    ``neuroformer train`` into the same folder (no model written yet) were deleted without a word.
+
+    Raises:
+        FileExistsError: naming the folder, what it holds and the ``--overwrite`` flag.
+    """
+    out = check_output_dir(output_dir, overwrite)
+    ckpt = out / CHECKPOINT_DIR
+    held = sorted(p.name for p in ckpt.iterdir()) if ckpt.is_dir() else []
+    if held and not overwrite:
+        raise FileExistsError(
+            f"output_dir: {str(ckpt)!r} holds checkpoints of an earlier run ({', '.join(held[:3])}"
+            f"{' ...' if len(held) > 3 else ''}), which fine-tuning would delete; choose another directory, or pass "
+            "--overwrite (overwrite=True) to replace them")
+    return out
+
+
 def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
                             learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
                             freeze_backbone_steps=0, label: Callable[[str], str] = lambda name: name) -> None:
@@ -941,7 +961,8 @@ def finetune(
         load), ``decoding_report`` (window counts and drops per split, target statistics).
 
     Raises:
-        FileExistsError: ``output_dir`` holds a model and ``overwrite`` is False.
+        FileExistsError: ``output_dir`` holds a model, or a ``checkpoints`` folder that is not empty
+            (an interrupted ``train`` run's resumable checkpoints), and ``overwrite`` is False.
         ValueError: ``output_dir`` is ``model_dir`` (overwrite or not: the input checkpoint is kept).
         FileNotFoundError: ``model_dir`` is not a folder holding config.json, model.safetensors (not
             needed with ``from_scratch``), vocab.json and tokenizer_config.json.
@@ -971,8 +992,6 @@ def finetune(
     """
     from transformers import set_seed
 
-    from .training import check_output_dir
-
     # every setting is checked before the output folder is claimed or anything is read
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
@@ -990,7 +1009,7 @@ def finetune(
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
         check_model_dir(model_dir, "model_dir", weights=not from_scratch)
     check_output_not_model(output_dir, model_dir)
-    out = check_output_dir(output_dir, overwrite)
+    out = check_finetune_output_dir(output_dir, overwrite)
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
     if model_dir is not None:
@@ -1529,4 +1548,4 @@ def _step_of(path) -> Optional[int]:
 
 __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "gathered_outputs", "make_compute_metrics",
-           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR"]
+           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR", "check_finetune_output_dir"]
