@@ -298,6 +298,26 @@ def test_output_dir_with_a_model_is_refused_before_training(rec, tmp_path):
     assert (tmp_path / "m" / "splits.json").read_text() == "{}"
 
 
+def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_path):
+    # --overwrite deleted output_dir/checkpoints whole, so a folder named checkpoints of another tool (a
+    # Lightning run's .ckpt files, notes) went with it; only train's and finetune's checkpoints are deleted
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16, save_every=1)
+    out = tmp_path / "m"
+    train(rec, out, cfg, tc, progress=False)
+    assert (out / "checkpoints" / "step-00000001").is_dir()
+    train(rec, out, cfg, tc, progress=False, overwrite=True)  # its own checkpoints: replaced
+    (out / "checkpoints" / "epoch=3-step=900.ckpt").write_bytes(b"lightning")
+    with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'epoch=3-step=900.ckpt'.* move them out"):
+        train(rec, out, cfg, tc, progress=False, overwrite=True)
+    assert (out / "checkpoints" / "epoch=3-step=900.ckpt").read_bytes() == b"lightning"
+    assert (out / "checkpoints" / "step-00000001" / "trainer_state.json").is_file()
+    from hf_neuroformer.finetuning import check_finetune_output_dir  # finetune's (and the command's) check
+
+    with pytest.raises(FileExistsError, match="epoch=3-step=900.ckpt"):
+        check_finetune_output_dir(out, overwrite=True)
+    assert (out / "checkpoints" / "epoch=3-step=900.ckpt").is_file()
+
+
 def test_bf16_mixed_precision_trains_on_cpu(rec, tmp_path):
     # the same seeded run in float32 and under bf16 autocast: close losses, but not the same
     # weights (finite metrics alone also passed when mixed_precision was ignored)

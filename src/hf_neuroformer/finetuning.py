@@ -65,7 +65,7 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .training import check_output_dir, draw_figure, save_atomically
+from .training import check_checkpoint_folder, check_output_dir, draw_figure, save_atomically
 from .windows import (SPLITS, SplitPlan, collated_batches, keeps_training_mode, plan_splits, split_spikes_digest,
                       WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
@@ -804,9 +804,13 @@ def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
     ``neuroformer train`` into the same folder (no model written yet) were deleted without a word.
 
     Raises:
-        FileExistsError: naming the folder, what it holds and the ``--overwrite`` flag.
+        FileExistsError: naming the folder, what it holds and the ``--overwrite`` flag; with
+            ``overwrite``, a ``checkpoints`` folder holding anything but checkpoints
+            (:func:`~hf_neuroformer.training.check_checkpoint_folder`).
     """
     out = check_output_dir(output_dir, overwrite)
+    if overwrite:  # the checkpoints folder is deleted when fine-tuning ends
+        check_checkpoint_folder(out)
     ckpt = out / CHECKPOINT_DIR
     held = sorted(p.name for p in ckpt.iterdir()) if ckpt.is_dir() else []
     if held and not overwrite:

@@ -344,6 +344,32 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     return out
 
 
+#: What a checkpoints folder of this package holds: ``train``'s resumable checkpoints (and the
+#: half-written ones of a run killed while saving) and ``Trainer``'s (``finetune --keep-checkpoints``).
+_OWN_CHECKPOINT_PATTERNS = ("step-*", ".tmp-step-*", "checkpoint-*")
+
+
+def check_checkpoint_folder(output_dir) -> None:
+    """Refuse ``output_dir/checkpoints`` when it holds anything but checkpoints of ``train`` or
+    ``finetune`` (:data:`_OWN_CHECKPOINT_PATTERNS`): ``--overwrite`` deletes that folder, and it
+    deleted whatever another tool or the user kept there (a folder named ``checkpoints`` is common).
+
+    Raises:
+        FileExistsError: naming the folder and the entries that are not checkpoints.
+    """
+    ckpt = Path(output_dir) / CHECKPOINT_DIR
+    if not ckpt.is_dir():
+        return
+    foreign = sorted(p.name for p in ckpt.iterdir()
+                     if not (p.is_dir() and any(fnmatch.fnmatchcase(p.name, q) for q in _OWN_CHECKPOINT_PATTERNS)))
+    if foreign:
+        raise FileExistsError(
+            f"output_dir: {str(ckpt)!r} holds {', '.join(repr(f) for f in foreign[:3])}"
+            f"{f' and {len(foreign) - 3} more' if len(foreign) > 3 else ''}, which are not checkpoints of "
+            "neuroformer train or finetune; --overwrite would delete the folder with them: move them out or choose "
+            "another --output-dir")
+
+
 def umask_file_mode() -> int:
     """The permission bits ``open()`` gives a new file: ``0o666`` masked by the process umask."""
     mask = os.umask(0o077)  # reading the umask means setting it; a restrictive value meanwhile
@@ -936,7 +962,8 @@ def train(
 
     Raises:
         FileExistsError: if ``output_dir`` holds a model, or checkpoints while ``resume`` is
-            False, and ``overwrite`` is False (checked before any training).
+            False, and ``overwrite`` is False (checked before any training); with ``overwrite``,
+            if ``output_dir/checkpoints`` holds anything but checkpoints (:func:`check_checkpoint_folder`).
         FileNotFoundError: if ``resume`` and ``output_dir`` holds no checkpoint (also when it
             holds a finished model whose checkpoints were deleted: named, with what to do).
         ValueError: if ``resume`` and ``max_steps`` (or ``max_epochs``) ends before the newest
@@ -1000,6 +1027,8 @@ def train(
         finished = bool(model_files_in(output_dir)) and model_is_from_checkpoint(output_dir, latest_checkpoint(output_dir))
     else:
         check_output_dir(output_dir, overwrite)
+        if overwrite:  # the checkpoints folder is deleted below
+            check_checkpoint_folder(output_dir)
     if not resume and not overwrite and _checkpoints(ckpt_root):
         raise FileExistsError(
             f"output_dir: {str(output_dir)!r} holds checkpoints of an earlier run ({_checkpoints(ckpt_root)[-1].name}); "
