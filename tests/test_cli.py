@@ -274,6 +274,29 @@ def test_train_resume_without_checkpoint_fails_before_loading_data(tmp_path, cap
     assert code == 2 and "no checkpoint" in err and "--save-every" in err
 
 
+def test_train_resume_names_a_damaged_or_missing_trainer_state_and_the_checkpoint_before(tmp_path, capsys):
+    # the command reads the newest checkpoint's training settings before check_resume: a trainer_state.json
+    # cut short gave "error: Expecting value: line 2 column 1 (char 10)", a missing one "[Errno 2] ..."
+    import hf_neuroformer as nf
+    from hf_neuroformer.training import TrainingConfig, train
+
+    rec = nf.simulate_coupled_network(n_units=5, duration=20.0, seed=7).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                               max_past_length=48, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=2.0)
+    out = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(rec, out, cfg, TrainingConfig(max_steps=2, batch_size=16, save_every=1), progress=False)
+    state = out / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state.write_text(state.read_text()[:10])  # cut short
+    code, _, err = main_cli(capsys, "train", "--resume", "--output-dir", out, "--max-steps", "4")
+    assert code == 2 and "trainer_state.json' is damaged" in err and "(step-00000001)" in err, err
+    state.unlink()
+    code, _, err = main_cli(capsys, "train", "--resume", "--output-dir", out, "--max-steps", "4")
+    assert code == 2 and "lacks trainer_state.json" in err and "(step-00000001)" in err, err
+
+
 def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_path, capsys):
     # The README's main job on the built-in 140-s recording warned that the 30-s default blocks
     # gave only 5 split blocks (0.6 / 0.2 / 0.2 for 0.7 / 0.15 / 0.15); without --config it now

@@ -784,11 +784,36 @@ def checkpoint_training_config(output_dir) -> Optional["TrainingConfig"]:
     starts from these, so a flag left out on resuming keeps the run's value instead of falling
     back to the default (e.g. ``max_steps`` 3000 for a run started with ``--max-steps 300``)."""
     found = _checkpoints(Path(output_dir) / CHECKPOINT_DIR)
-    if not found:
+    if not found or not (found[-1] / "trainer_state.json").is_file():  # missing: check_resume names it
         return None
-    stored = json.loads((found[-1] / "trainer_state.json").read_text()).get("training") or {}
+    stored = _trainer_state(found[-1]).get("training") or {}
     names = {f.name for f in dataclasses.fields(TrainingConfig)}
     return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
+
+
+def _fallback(checkpoint: Path) -> str:
+    """What to do about a damaged ``checkpoint``: resume from the one before it, if there is one."""
+    older = [c.name for c in _checkpoints(checkpoint.parent) if c.name < checkpoint.name]
+    return (f"move it out of {str(checkpoint.parent)!r} to resume from the one before ({older[-1]})" if older else
+            "there is no older checkpoint to resume from")
+
+
+def _trainer_state(checkpoint: Path) -> dict:
+    """``checkpoint/trainer_state.json``, read.
+
+    Raises:
+        ValueError: the file is not a trainer state (cut short by a full disk or a copy, edited),
+            naming it and the older checkpoint to fall back to; a bare ``JSONDecodeError``
+            ("Expecting value: line 2 column 1") came out of ``neuroformer train --resume`` before.
+    """
+    path = Path(checkpoint) / "trainer_state.json"
+    try:
+        state = json.loads(path.read_text())
+        int(state["step"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"resume: {str(path)!r} is damaged ({type(err).__name__}: {err}); {_fallback(Path(checkpoint))}, "
+                         f"or {START_AFRESH}") from None
+    return state
 
 
 def model_is_from_checkpoint(output_dir, checkpoint) -> bool:
@@ -836,7 +861,8 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
         FileNotFoundError: if ``output_dir`` holds no checkpoint (naming the model files when it
             holds a finished model: it cannot be extended, only trained afresh), or its newest
             checkpoint lacks one of :data:`CHECKPOINT_FILES` (naming the older one to fall back to).
-        ValueError: if ``training.max_steps`` is below the newest checkpoint's step.
+        ValueError: if ``training.max_steps`` is below the newest checkpoint's step, or its
+            ``trainer_state.json`` is damaged (naming the older checkpoint to fall back to).
     """
     out = check_output_dir(output_dir, overwrite=True)  # completes an interrupted save
     found = model_files_in(out)
@@ -853,13 +879,10 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
                if not any(any(last.glob(pattern)) for pattern in patterns)]
     if lacking:
         # a raw "[Errno 2] No such file or directory: '.../optimizer.bin'" came only after the data was loaded
-        older = [c.name for c in _checkpoints(ckpt_root)[:-1]]
-        fallback = (f"move it out of {str(ckpt_root)!r} to resume from the one before ({older[-1]})" if older else
-                    "there is no older checkpoint to resume from")
         raise FileNotFoundError(
             f"resume: the newest checkpoint {str(last)!r} lacks {', '.join(lacking)} (damaged, or copied in part); "
-            f"{fallback}, or {START_AFRESH}")
-    step = int(json.loads((last / "trainer_state.json").read_text())["step"])
+            f"{_fallback(last)}, or {START_AFRESH}")
+    step = int(_trainer_state(last)["step"])
     if training.max_steps < step:
         raise ValueError(
             f"--max-steps (training.max_steps): {training.max_steps}, but the newest checkpoint {str(last)!r} is at "
