@@ -2020,7 +2020,9 @@ def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929
            ({"max_steps": 3.7}, r"max_steps: expected a whole number >= 1, got 3.7"),
            ({"freeze_backbone_steps": 5, "max_steps": 4},
             r"freeze_backbone_steps: expected a whole number from 0 \(off\) to max_steps=4 \(the backbone never trains\), got 5"),
-           ({"freeze_backbone_steps": -1}, r"freeze_backbone_steps: expected a whole number from 0")]
+           ({"freeze_backbone_steps": -1}, r"freeze_backbone_steps: expected a whole number from 0"),
+           # the warm-up outlasting the run: it trained below learning_rate throughout, without a word
+           ({"warmup_steps": 10, "max_steps": 4}, r"warmup_steps: expected fewer than max_steps=4 .* got 10")]
     for kw, msg in bad:
         out = tmp_path / "never"
         with pytest.raises(ValueError, match=msg):

@@ -830,7 +830,7 @@ def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_step
     Raises:
         ValueError: naming the setting (``label(name)``) and what it expects: whole numbers >= 1
             for ``max_steps``, ``batch_size``, ``gradient_accumulation_steps``, ``eval_steps`` (or
-            None); ``warmup_steps`` >= 0; ``freeze_backbone_steps`` a whole number in
+            None); ``warmup_steps`` >= 0 and below ``max_steps``; ``freeze_backbone_steps`` a whole number in
             ``[0, max_steps]``; finite ``learning_rate`` > 0, ``weight_decay`` >= 0,
             ``generative_loss_weight`` >= 0; ``fraction`` in (0, 1]; ``batch_size`` a multiple of
             ``gradient_accumulation_steps``.
@@ -843,6 +843,12 @@ def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_step
         raise ValueError(f"{label('eval_steps')}: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
     if not is_whole_number(warmup_steps) or warmup_steps < 0:
         raise ValueError(f"{label('warmup_steps')}: expected a whole number >= 0, got {warmup_steps!r}")
+    if warmup_steps >= max_steps:
+        # the linear warm-up never ended: every step ran below learning_rate (at most max_steps / warmup_steps
+        # of it) and the decay never began, without a word
+        raise ValueError(f"{label('warmup_steps')}: expected fewer than {label('max_steps')}={max_steps} (the learning "
+                         f"rate rises to learning_rate over the warm-up, then decays), got {warmup_steps!r}: the run "
+                         f"would end before reaching learning_rate")
     if not is_whole_number(freeze_backbone_steps) or not 0 <= freeze_backbone_steps <= max_steps:
         raise ValueError(f"{label('freeze_backbone_steps')}: expected a whole number from 0 (off) to "
                          f"{label('max_steps')}={max_steps} (the backbone never trains), got {freeze_backbone_steps!r}")
@@ -920,7 +926,8 @@ def finetune(
         window_mask: see :func:`~hf_neuroformer.decoding.build_decoding_datasets`.
         batch_size: windows per optimisation step (= per-device batch x accumulation steps).
         gradient_accumulation_steps: micro-batches per step (must divide ``batch_size``).
-        learning_rate, weight_decay, warmup_steps: AdamW with a linear decay.
+        learning_rate, weight_decay, warmup_steps: AdamW with a linear warm-up over ``warmup_steps``
+            (fewer than ``max_steps``), then a linear decay.
         eval_steps: validation (and checkpoint) every this many steps; default
             ``max(1, max_steps // 10)``.
         generative_loss_weight: ``config.decoding_generative_loss_weight`` (auxiliary
