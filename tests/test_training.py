@@ -509,7 +509,7 @@ def test_accumulation_needs_a_batch_that_divides(rec, tmp_path):
               TrainingConfig(max_steps=1, batch_size=10, gradient_accumulation_steps=4), progress=False)
 
 
-def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path):
+def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path, capsys):
     from safetensors.torch import load_file
 
     tc = TrainingConfig(max_steps=10, batch_size=32, gradient_accumulation_steps=2, eval_every=3, save_every=4,
@@ -539,8 +539,12 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path):
     stale = tmp_path / "cut" / "checkpoints" / ".tmp-step-00000005"
     stale.mkdir()
     (stale / "model.safetensors").write_bytes(b"half")
+    capsys.readouterr()
     m_cut = train(rec, tmp_path / "cut", cfg, tc, progress=False, resume=True, on_train_end=_weights(got, "cut"),
                   on_step_end=lambda s, loss: losses["cut"].append(loss))
+    # said, not passed over in silence: the steps after the whole checkpoint are trained again
+    assert re.search(r"resume: \.tmp-step-00000005 in .* still writing when it stopped \(incomplete, not used.*"
+                     r"steps after 4 are trained again", capsys.readouterr().out)
     assert losses["cut"] == pytest.approx(losses["full"], abs=1e-6)
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-00000008", "step-00000010"]
     last = [load_file(tmp_path / run / "checkpoints" / "step-00000010" / "model.safetensors") for run in ("full", "cut")]

@@ -1325,6 +1325,13 @@ def train(
             best_state = load_file(str(last / "best_model.safetensors"))
         if main:
             print(f"[neuroformer] resumed from {last} (step {step} of {total_steps}, epoch {epoch})")
+            # a checkpoint the stopped run was still writing: never resumed from (removed at the next save),
+            # but the steps after this one's are trained again, which the user was not told
+            half = sorted(p.name for p in ckpt_root.glob(".tmp-step-*") if p.name > ".tmp-" + last.name)
+            if half:
+                print(f"[neuroformer] resume: {', '.join(half)} in {str(ckpt_root)!r} is a checkpoint the run was still "
+                      f"writing when it stopped (incomplete, not used; removed at the next save): steps after "
+                      f"{step} are trained again")
             if not finished and model_files_in(output_dir):
                 print(f"[neuroformer] resume: the model in {str(output_dir)!r} is not the one of checkpoint {last.name} "
                       "(a run stopped after its last checkpoint, before writing its model); it is replaced when this "
