@@ -92,6 +92,20 @@ def test_finetune_refuses_a_folder_holding_an_interrupted_training_runs_checkpoi
                  batch_size=16)
     assert (out / "checkpoints" / "step-00000001" / "trainer_state.json").is_file()
     assert not (out / "model.safetensors").exists()
+    # the checkpoint-* folders of an interrupted fine-tuning are its own: a rerun is not refused for them
+    from hf_neuroformer.finetuning import check_finetune_output_dir
+
+    kept = tmp_path / "kept"
+    finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=kept, max_steps=2, eval_steps=2,
+             batch_size=16, keep_checkpoints=True)
+    rerun = tmp_path / "rerun"
+    rerun.mkdir()
+    (kept / "checkpoints").rename(rerun / "checkpoints")
+    assert [p.name for p in (rerun / "checkpoints").iterdir()] == ["checkpoint-2"]
+    check_finetune_output_dir(rerun)
+    (rerun / "checkpoints" / "notes.txt").write_text("mine")  # deleted with the folder at the end: refused
+    with pytest.raises(FileExistsError, match="'notes.txt'.* fine-tuning deletes the folder when it ends"):
+        check_finetune_output_dir(rerun)
 
 
 def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned, capsys):

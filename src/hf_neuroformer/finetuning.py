@@ -798,21 +798,22 @@ def check_output_not_model(output_dir, model_dir, label: Callable[[str], str] = 
 
 
 def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
-    """:func:`~hf_neuroformer.training.check_output_dir`, and refuse (unless ``overwrite``) an
-    ``output_dir/checkpoints`` folder that holds anything: ``Trainer`` writes its checkpoints there
-    and fine-tuning removes the folder when it ends, so the resumable checkpoints of an interrupted
+    """:func:`~hf_neuroformer.training.check_output_dir`, and refuse an ``output_dir/checkpoints``
+    folder whose content fine-tuning would delete: ``Trainer`` writes its checkpoints there and
+    fine-tuning removes the folder when it ends, so the resumable checkpoints of an interrupted
     ``neuroformer train`` into the same folder (no model written yet) were deleted without a word.
+    The ``checkpoint-*`` folders an interrupted fine-tuning left are its own and are replaced.
 
     Raises:
-        FileExistsError: naming the folder, what it holds and the ``--overwrite`` flag; with
-            ``overwrite``, a ``checkpoints`` folder holding anything but checkpoints
-            (:func:`~hf_neuroformer.training.check_checkpoint_folder`).
+        FileExistsError: naming the folder and what it holds: ``train``'s checkpoints (unless
+            ``overwrite``), or anything that is no checkpoint
+            (:func:`~hf_neuroformer.training.check_checkpoint_folder`, with or without ``overwrite``).
     """
     out = check_output_dir(output_dir, overwrite)
-    if overwrite:  # the checkpoints folder is deleted when fine-tuning ends
-        check_checkpoint_folder(out)
+    check_checkpoint_folder(out, "fine-tuning deletes the folder when it ends")
     ckpt = out / CHECKPOINT_DIR
-    held = sorted(p.name for p in ckpt.iterdir()) if ckpt.is_dir() else []
+    # train's resumable checkpoints (Trainer's checkpoint-* of an interrupted finetune are its own, not resumable)
+    held = sorted(p.name for p in ckpt.glob("*step-*")) if ckpt.is_dir() else []
     if held and not overwrite:
         raise FileExistsError(
             f"output_dir: {str(ckpt)!r} holds checkpoints of an earlier run ({', '.join(held[:3])}"

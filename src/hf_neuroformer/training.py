@@ -349,10 +349,11 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
 _OWN_CHECKPOINT_PATTERNS = ("step-*", ".tmp-step-*", "checkpoint-*")
 
 
-def check_checkpoint_folder(output_dir) -> None:
+def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would delete the folder") -> None:
     """Refuse ``output_dir/checkpoints`` when it holds anything but checkpoints of ``train`` or
-    ``finetune`` (:data:`_OWN_CHECKPOINT_PATTERNS`): ``--overwrite`` deletes that folder, and it
-    deleted whatever another tool or the user kept there (a folder named ``checkpoints`` is common).
+    ``finetune`` (:data:`_OWN_CHECKPOINT_PATTERNS`): ``--overwrite`` deletes that folder (and
+    ``finetune`` does when it ends), and it deleted whatever another tool or the user kept there (a
+    folder named ``checkpoints`` is common). ``deleted_by`` says what would delete it.
 
     Raises:
         FileExistsError: naming the folder and the entries that are not checkpoints.
@@ -366,8 +367,7 @@ def check_checkpoint_folder(output_dir) -> None:
         raise FileExistsError(
             f"output_dir: {str(ckpt)!r} holds {', '.join(repr(f) for f in foreign[:3])}"
             f"{f' and {len(foreign) - 3} more' if len(foreign) > 3 else ''}, which are not checkpoints of "
-            "neuroformer train or finetune; --overwrite would delete the folder with them: move them out or choose "
-            "another --output-dir")
+            f"neuroformer train or finetune; {deleted_by} with them: move them out or choose another --output-dir")
 
 
 def umask_file_mode() -> int:
