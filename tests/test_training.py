@@ -318,6 +318,23 @@ def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_pat
     assert (out / "checkpoints" / "epoch=3-step=900.ckpt").is_file()
 
 
+def test_a_prepared_directory_is_never_an_output_dir(rec, tmp_path):
+    # 'train --data prepA --output-dir prepB --overwrite' (a slip of the folder name) wrote the model's
+    # config.json, vocab.json and splits.json over prepB's: its shards (8 units) then failed to train with
+    # 'input_ids: expected ids in [0, 8), got values in [0, 10]'
+    from hf_neuroformer.windows import prepare_windows
+
+    other = nf.simulate_coupled_network(n_units=8, duration=20.0, seed=8).recording
+    prep = tmp_path / "prepB"
+    prepare_windows(other, prep, nf.NeuroformerConfig(**TINY), progress=False)
+    before = {name: (prep / name).read_bytes() for name in ("config.json", "vocab.json", "splits.json")}
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=r"prepB' is a directory of prepared windows .* --overwrite or not"):
+            train(rec, prep, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16), progress=False,
+                  overwrite=overwrite)
+    assert {name: (prep / name).read_bytes() for name in before} == before
+
+
 def test_bf16_mixed_precision_trains_on_cpu(rec, tmp_path):
     # the same seeded run in float32 and under bf16 autocast: close losses, but not the same
     # weights (finite metrics alone also passed when mixed_precision was ignored)

@@ -324,8 +324,9 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     """Refuse to write over a directory that already holds a model, unless ``overwrite``.
 
     Raises:
-        FileExistsError: naming the directory, the files found and the ``--overwrite`` flag; or a
-            path above it that is a file (:func:`~hf_neuroformer.io.output_folder.check_writable_parent`).
+        FileExistsError: naming the directory, the files found and the ``--overwrite`` flag; a
+            directory of prepared windows (``neuroformer prepare``), with or without ``overwrite``;
+            or a path above it that is a file (:func:`~hf_neuroformer.io.output_folder.check_writable_parent`).
         PermissionError: the nearest existing folder is not writable.
     """
     from .io.output_folder import check_writable_parent
@@ -334,6 +335,13 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir: {str(out)!r} exists and is not a directory")
     check_writable_parent(out, "output_dir")  # a path under a file failed after the whole run
+    if _is_prepared_dir(out):
+        # with overwrite the model's config.json, vocab.json and splits.json replaced the directory's, and
+        # its shards (other units' ids) no longer trained: 'input_ids: expected ids in [0, 8), got [0, 10]'
+        raise FileExistsError(
+            f"output_dir: {str(out)!r} is a directory of prepared windows ('neuroformer prepare': manifest.json); a "
+            "model written there would replace its config.json, vocab.json and splits.json and spoil the data, "
+            "--overwrite or not: choose another output directory")
     finish_interrupted_save(out)  # a save killed after its commit: the folder holds its new model
     found = model_files_in(out)
     if found and not overwrite:
@@ -368,6 +376,16 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
             f"output_dir: {str(ckpt)!r} holds {', '.join(repr(f) for f in foreign[:3])}"
             f"{f' and {len(foreign) - 3} more' if len(foreign) > 3 else ''}, which are not checkpoints of "
             f"neuroformer train or finetune; {deleted_by} with them: move them out or choose another --output-dir")
+
+
+def _is_prepared_dir(folder: Path) -> bool:
+    """Whether ``folder`` holds the ``manifest.json`` of prepared windows (``prepare_windows``)."""
+    from .windows import PREPARED_FORMAT
+
+    try:
+        return json.loads((folder / "manifest.json").read_text()).get("format") == PREPARED_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def umask_file_mode() -> int:
