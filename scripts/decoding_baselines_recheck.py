@@ -58,7 +58,7 @@ def prepare(name: str, run: dict, folder: Path) -> tuple:
     bd.check_plan(mask, plan)
     folder.mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(folder)
-    (folder / "splits.json").write_text(json.dumps(plan.to_dict()))
+    write_atomic(folder / "splits.json", json.dumps(plan.to_dict()))
     opts = dict(quick=False, model=bd.MODEL, config_overrides=dict(run.get("config_overrides") or {}))
     return str(folder), opts
 
