@@ -8,7 +8,7 @@ import pytest
 
 from hf_neuroformer.metrics.bootstrap import (BootstrapInputError, block_bootstrap_ci, block_sums, ci_entries,
                                               window_blocks)
-from hf_neuroformer.metrics.decoding import decoding_metrics, decoding_metrics_ci
+from hf_neuroformer.metrics.decoding import DecodingMetricsInputError, decoding_metrics, decoding_metrics_ci
 
 
 def _ratio(s, n):
@@ -342,3 +342,19 @@ def test_no_interval_for_a_correlation_decoding_metrics_calls_undefined():
     assert r["interval"] is None and "recorded target is constant" in r["reason"]
     good = decoding_metrics_ci(y, y + rng.normal(size=60), "regression", blocks, n_resamples=200)
     assert good["pearson_r"]["interval"] is not None and good["r2"]["interval"] is not None
+
+
+def test_ci_blocks_that_are_not_integer_labels_are_named():
+    """A negative, fractional or text block label is refused naming the label and its window
+    (the message used to say only 'got shape (24,)', the right shape; text failed inside numpy)."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=24)
+    p = y + rng.normal(0, 0.5, 24)
+    ok = decoding_metrics_ci(y, p, "regression", np.repeat(np.arange(6), 4).astype(float), n_resamples=200)
+    assert ok["r2"]["n_blocks"] == 6
+    with pytest.raises(DecodingMetricsInputError, match=r"got -1 at window 0 \(4 such labels\)"):
+        decoding_metrics_ci(y, p, "regression", np.repeat(np.arange(6) - 1, 4))
+    with pytest.raises(DecodingMetricsInputError, match=r"got 0.5 at window 2"):
+        decoding_metrics_ci(y, p, "regression", np.r_[0, 0, 0.5, np.repeat(np.arange(1, 8), 3)])
+    with pytest.raises(DecodingMetricsInputError, match=r"dtype <U1 .*return_inverse"):
+        decoding_metrics_ci(y, p, "regression", np.repeat(list("abcdef"), 4))

@@ -299,9 +299,19 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
     point = decoding_metrics(y_true, y_pred, kind)  # the same checks (and messages)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     b = np.asarray(blocks)
-    if b.shape != (len(y_true),) or (b.size and (b.min() < 0 or np.any(b != np.round(b)))):
+    if b.shape != (len(y_true),):
         raise DecodingMetricsInputError(f"blocks: expected {len(y_true)} integer block indices >= 0 (one per window), "
                                         f"got shape {b.shape}")
+    if b.dtype.kind not in "biuf":
+        # text labels (trial names) failed inside numpy ("ufunc 'minimum' did not contain a loop"), naming nothing
+        raise DecodingMetricsInputError(f"blocks: expected integer block indices >= 0 (one per window), got dtype "
+                                        f"{b.dtype} (first {b.ravel()[:3].tolist()}); map the labels to integers, e.g. "
+                                        "np.unique(labels, return_inverse=True)[1]")
+    bad = np.flatnonzero(~np.isfinite(b) | (b < 0) | (b != np.round(b))) if b.size else np.zeros(0, dtype=np.int64)
+    if bad.size:
+        # the message said only 'got shape (n,)', the right shape, for a negative or fractional label
+        raise DecodingMetricsInputError(f"blocks: expected integer block indices >= 0 (one per window), got "
+                                        f"{b[bad[0]].item()!r} at window {int(bad[0])} ({bad.size} such labels)")
     # renumbered 0 .. n_blocks - 1: labels with gaps (trial ids 3, 7, 12, ...) made every missing
     # number an empty block, counted towards min_blocks and drawn in resamples as a block of no window
     _, b = np.unique(b.astype(np.int64), return_inverse=True)
