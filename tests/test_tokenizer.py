@@ -321,6 +321,19 @@ def test_a_spike_at_the_past_window_start_is_in_the_past_window():
         want = int(np.sum((ticks >= 1500 * k - 3000) & (ticks < 1500 * k)))
         assert len(tok.encode_window(t, u, s)["past_input_ids"]) - 1 == want, k
 
+def test_a_spike_at_a_trial_start_off_the_grid_is_in_the_next_windows_past():
+    # a trial starting at 3 * 0.1 = 0.30000000000000004 s has its first window at 0.3 s (the 1 ns grid),
+    # which holds a spike at 0.3 s (tick 9000 of a 30 kHz clock); the next window's past, clipped at the
+    # unrounded trial start, left that spike out, so one spike was in a current window and never in a past
+    tok = make_tok(dt_resolution=0.01, current_window=0.05, past_window=0.1)
+    clip = 3 * 0.1
+    t, u = np.array([9000, 10000]) / 30000.0, np.array([3, 4])
+    first = tok.encode_window(t, u, clip, past_clip_start=clip)
+    assert first["input_ids"][1] == 3  # the spike at 0.3 s is in the trial's first window
+    nxt = tok.encode_window(t, u, 0.35, past_clip_start=clip)
+    assert nxt["past_input_ids"] == [BOS, 3, 4]
+
+
 # --------------------------------------------------------------------------- persistence
 def _fixed_window(rng):
     t = np.sort(rng.uniform(0.0, 3.0, 2000))

@@ -218,7 +218,7 @@ def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
         n = _spikes_in(rec, starts, window_ends(starts, config.current_window))
         past_from = past_starts(starts, config.past_window)  # the tokenizer's past start
         if clips is not None:
-            past_from = np.maximum(past_from, clips)  # trial mode: the past stops at the trial's start
+            past_from = np.maximum(past_from, on_time_grid(clips))  # trial mode: the past stops at the trial's start
         out[split] = (starts, n, _spikes_in(rec, past_from, starts))
     return plan, out
 

@@ -457,8 +457,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 made with ``np.arange``) and the past window
                 ``[window_start - past_window, window_start)`` (its start on the same grid,
                 :func:`hf_neuroformer.binning.past_starts`).
-            past_clip_start: if given, past spikes before this time are left out (used to keep
-                a trial's past inside the trial).
+            past_clip_start: if given, past spikes before this time (s, put on the 1 ns grid as
+                the window start is) are left out (used to keep a trial's past inside the trial).
 
         Returns:
             dict with ``input_ids`` (list of int: BOS, spikes, EOS), ``dt_ids`` (list of int,
@@ -487,7 +487,10 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         # out of the past window [0.3, 1.0)
         p0 = float(past_starts(w0, self.past_window))
         if past_clip_start is not None:
-            p0c = max(p0, float(past_clip_start))
+            # the clip (a trial's start) on the same grid as the trial's first window start: a trial at
+            # 3 * 0.1 = 0.30000000000000004 s has its first window at 0.3 s, which holds a spike at 0.3 s, and the
+            # next window's past, clipped unrounded, left that spike out
+            p0c = max(p0, float(on_time_grid(float(past_clip_start))))
         else:
             p0c = p0
         i_p, i0, i1 = np.searchsorted(spike_times, [p0c, w0, w1], side="left")
