@@ -622,3 +622,23 @@ def test_a_recording_of_other_units_is_refused_naming_the_model_units_not_add_un
         assert msg.startswith("recording: this recording's units are not the ones the model was trained on: 1 of "
                               "its 7 units") and "unit6" in msg and "the model knows 9 units of session 'other', 'simulated'" in msg
         assert "pass the recording (and epoch) it was trained on" in msg and "add_units" not in msg
+
+
+def test_a_past_clipped_at_a_trial_start_off_the_grid_counts_the_spike_at_its_start(setup):
+    """A trial start just off the 1 ns grid (3 * 0.1 = 0.30000000000000004 s) is the grid time 0.3 s
+    for the tokenizer; generation's own recorded past (counted in ``n_past_recorded``, and read in
+    free-running mode) compared the clip unrounded and left out a spike at that grid time."""
+    from hf_neuroformer.binning import on_time_grid
+
+    rec, tok, model, _, _ = setup
+    t = rec.spike_times
+    s = float(t[np.flatnonzero(on_time_grid(t) < t)[5]])  # a spike just after a grid time
+    clip = float(np.nextafter(s, np.inf))  # the trial's start, one ulp after the spike: on the grid, before it
+    assert on_time_grid(clip) <= s < clip
+    start = float(on_time_grid(s + 0.1))
+    # the tokenizer's past [on_time_grid(clip), start) holds the spike at s
+    want = int(np.searchsorted(t, start) - np.searchsorted(t, on_time_grid(clip)))
+    for mode in ("teacher_forced", "free_running"):
+        gen = nf.generate_spikes(model, tok, rec, [start], past_clip_starts=[clip], mode=mode, seed=0,
+                                 progress=False)
+        assert gen.generation_stats["n_past_recorded"][0] == want, mode

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from .binning import past_starts, window_ends
+from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
@@ -534,7 +534,8 @@ def generate_spikes(
     capped_win = np.zeros((num_samples, n), dtype=bool)
 
     def clip_of(i):
-        return None if clips is None or np.isnan(clips[i]) else float(clips[i])
+        # on the 1 ns grid, as the tokenizer puts it (a trial start 0.30000000000000004 s clips at 0.3 s)
+        return None if clips is None or np.isnan(clips[i]) else float(on_time_grid(clips[i]))
 
     def run_rows(pasts):
         """Sample rows given their tokenized pasts ``(past ids, past dts, window index)``; returns
