@@ -627,7 +627,8 @@ class NeuroformerConfig(PreTrainedConfig):
             trials, each of its values is split in ``split_fractions`` on its own (e.g.
             ``orientation_deg``: every orientation appears in every split in the same
             proportions; a value with fewer groups of trials than splits cannot, and its trials go
-            to train first, then validation, with a warning). Ignored (with an error) when
+            to train first, then to the larger of the validation and test fractions (validation
+            when they are equal), with a warning). Ignored (with an error) when
             splitting by time.
 
     Raises:
