@@ -497,6 +497,23 @@ def test_a_stratum_with_fewer_trials_than_splits_goes_to_train_with_a_warning():
         plan_splits(rec, small_config(split_by="trials", split_stratify_by="ori", split_fractions=[1.0, 0.0, 0.0]))
 
 
+
+def test_the_stratum_warning_names_the_splits_in_the_order_its_trials_go():
+    """With a test fraction larger than validation's, a 2-trial stratum goes to train and test; the
+    warning said 'train first, then validation, then test' whatever the fractions."""
+    rng = np.random.default_rng(0)
+    starts = np.arange(22) * 1.0
+    trials = np.stack([starts, starts + 0.8], 1)
+    ori = np.array([0] * 20 + [1, 1])
+    t = np.sort(rng.uniform(0, 22, 2000))
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, t.size), unit_names=list("abc"),
+                         time_domain=(0.0, 22.0), trials=trials, trial_info={"ori": ori})
+    with pytest.warns(UserWarning, match=r"their trials go to train first, then test, then validation$"):
+        plan = plan_splits(rec, small_config(split_by="trials", split_stratify_by="ori",
+                                             split_fractions=[0.7, 0.1, 0.2]))
+    got = {s: ori[plan.trial_index[s]].tolist().count(1) for s in SPLITS}
+    assert got == {"train": 1, "validation": 0, "test": 1}
+
 def test_a_trial_across_a_gap_of_the_time_support_goes_to_no_split():
     """A trial spanning a gap of the support gave training windows of unrecorded time (4-6 s), read
     as silence, which the processor refuses; it is now left out of the splits, with a warning."""

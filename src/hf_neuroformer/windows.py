@@ -334,10 +334,14 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         if small:
             import warnings
 
+            # the order _counts_from_fractions fills them in: the largest fraction first (of equal ones, the
+            # earlier); it said 'train first, then validation' also where test's fraction is the larger
+            order = sorted((k for k, f in enumerate(fr) if f > 0), key=lambda k: (-fr[k], k))
             warnings.warn(
                 f"split_stratify_by: {len(small)} value(s) of {strat!r} have fewer groups of trials than the "
                 f"{n_needed} splits, so they cannot be in every split (value: groups) {', '.join(small[:10])}"
-                f"{' ...' if len(small) > 10 else ''}; their trials go to train first, then validation, then test")
+                f"{' ...' if len(small) > 10 else ''}; their trials go to {SPLITS[order[0]]} first, then "
+                + ", then ".join(SPLITS[k] for k in order[1:]))
         picked = {name: [] for name in SPLITS}
         for members in strata:  # each stratum split in the fractions on its own
             perm = members[rng.permutation(len(members))]
