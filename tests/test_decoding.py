@@ -2919,3 +2919,29 @@ def test_a_decoder_config_without_class_labels_is_compared_by_its_class_count():
     _check_same_classes([old], [{"name": "trial:c", "kind": "classification", "classes": [-1, 0, 1]}], "d")
     with pytest.raises(ValueError, match=r"trained on 3 classes \(labels not recorded\), but .* \[-1, 0\]"):
         _check_same_classes([old], [{"name": "trial:c", "kind": "classification", "classes": [-1, 0]}], "d")
+
+
+def test_the_checkpoint_plan_keeps_its_windows_across_touching_intervals_of_the_support():
+    """finetune clips the checkpoint's splits.json to the recording's support; with touching
+    intervals ([0, 20), [20, 40): one stretch, as plan_splits takes it) a training segment across
+    20 s was cut there, and the windows whose past reaches over 20 s were lost (538 of 541); decode
+    tiled each interval on its own (796 windows, not 798)."""
+    from hf_neuroformer.finetuning import _plan_within, windows_tiling
+    from hf_neuroformer.windows import SPLITS, plan_splits, window_starts_for_split
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 40, 4000))
+    rec = nf.SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, t.size), unit_names=list("abc"),
+                            time_domain=(0.0, 40.0), time_support=np.array([[0.0, 20.0], [20.0, 40.0]]))
+    cfg = nf.NeuroformerConfig(current_window=0.05, past_window=0.1, dt_resolution=0.01, split_block_length=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few blocks: approximate fractions
+        plan = plan_splits(rec, cfg)
+    assert any(a < 20.0 < b for a, b in plan.segments["train"])  # a training segment across the shared edge
+    clipped = _plan_within(plan, rec, cfg)
+    for split in SPLITS:
+        want = window_starts_for_split(plan, split, cfg)[0]
+        np.testing.assert_array_equal(window_starts_for_split(clipped, split, cfg)[0], want)
+    # decode's tiling of the whole recording (windows_tiling) takes the stretch [0, 40) too: 798 windows, not 796
+    starts, _ = windows_tiling(rec, cfg)
+    assert len(starts) == 798 and np.any(np.isclose(starts, 20.0))

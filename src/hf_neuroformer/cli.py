@@ -1042,7 +1042,7 @@ def cmd_decode(args) -> int:
     from .finetuning import decode_windows, load_decoder, windows_tiling
     from .metrics.bootstrap import CI_BLOCK_S, count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
-    from .windows import check_split_in_recording, window_starts_for_split
+    from .windows import check_split_in_recording, recorded_stretches, window_starts_for_split
 
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     out = Path(args.output)
@@ -1076,7 +1076,8 @@ def cmd_decode(args) -> int:
         tiled = plan.segments[args.split]  # what the windows tile: the blocks of their intervals
     else:
         starts, clips = windows_tiling(rec, cfg, plan.mode)
-        tiled = np.asarray(rec.trials if plan.mode == "trials" else rec.support, dtype=np.float64).reshape(-1, 2)
+        tiled = (np.asarray(rec.trials, dtype=np.float64).reshape(-1, 2) if plan.mode == "trials"
+                 else recorded_stretches(rec.support))  # as windows_tiling tiles it
         where = ("every trial" if plan.mode == "trials" else "the recorded time") + (
             f" of --epoch {args.epoch!r}" if args.epoch else "")
     if not len(starts):
