@@ -1036,3 +1036,18 @@ def test_a_save_removes_the_run_records_of_another_kind_of_run(rec, tmp_path):
     assert not (out / "decoding_report.json").exists() and (out / "training_config.json").is_file()
     save_atomically(out, model, tok, {"metrics.json": {}, "decoding_report.json": {"train": {}}}, overwrite=True)
     assert not (out / "training_config.json").exists() and (out / "decoding_report.json").is_file()
+
+
+def test_resume_with_only_a_half_written_checkpoint_says_so(rec, finished_run, tmp_path):
+    """A run killed while saving its first checkpoint leaves only checkpoints/.tmp-step-N; resume said
+    'no checkpoint ...; checkpoints are written when training.save_every (--save-every) is set', which
+    sent the user to a setting they had set. It now names the incomplete checkpoint and how to start afresh."""
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(finished_run / "checkpoints" / "step-00000002", cut / "checkpoints" / ".tmp-step-00000002")
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2)
+    with pytest.raises(FileNotFoundError, match=r"no complete checkpoint in .*\.tmp-step-00000002 was not completely "
+                                                r"written .*start afresh with --overwrite") as err:
+        train(rec, cut, cfg, tc, progress=False, resume=True)
+    assert "--save-every) is set" not in str(err.value)

@@ -787,11 +787,19 @@ def latest_checkpoint(output_dir) -> Path:
     """The newest resumable checkpoint of a training run in ``output_dir``.
 
     Raises:
-        FileNotFoundError: if there is none, saying how checkpoints are made.
+        FileNotFoundError: if there is none, saying how checkpoints are made (or that the only
+            one, ``.tmp-step-*``, was not completely written).
     """
-    found = _checkpoints(Path(output_dir) / CHECKPOINT_DIR)
+    root = Path(output_dir) / CHECKPOINT_DIR
+    found = _checkpoints(root)
     if not found:
-        raise FileNotFoundError(f"resume: no checkpoint in {str(Path(output_dir) / CHECKPOINT_DIR)!r}; checkpoints are "
+        partial = sorted(p.name for p in root.glob(".tmp-step-*")) if root.is_dir() else []
+        if partial:
+            # 'checkpoints are written when --save-every is set' misled a run killed while saving its first one
+            raise FileNotFoundError(
+                f"resume: no complete checkpoint in {str(root)!r}: {', '.join(partial)} was not completely written "
+                f"(the run stopped while saving it), so there is nothing to resume from; {START_AFRESH}")
+        raise FileNotFoundError(f"resume: no checkpoint in {str(root)!r}; checkpoints are "
                                 "written when training.save_every (--save-every) is set")
     return found[-1]
 
