@@ -501,3 +501,17 @@ def test_short_durations_are_not_rounded_to_a_tenth():
     text = format_description(describe_recording(rec, NeuroformerConfig(current_window=0.01, past_window=0.0,
                                                                         dt_resolution=0.001)))
     assert text.splitlines()[0] == "session session0: 1 unit (0 without spikes), 1 spike, 0.05 s (0.000-0.050 s)"
+
+
+def test_longest_silence_runs_across_touching_intervals_of_the_support():
+    """A support of touching intervals (a generated recording's tiled windows, [0, 1), [1, 2), ...)
+    is one stretch of recorded time: a 2.5-s silence across three of them was reported as at most
+    one interval long (1 s)."""
+    from hf_neuroformer import SpikeRecording
+    from hf_neuroformer.inspection import longest_silence
+
+    t = np.array([0.2, 0.5, 3.0, 4.5])
+    sup = np.stack([np.arange(5.0), np.arange(1.0, 6.0)], 1)
+    rec = SpikeRecording(spike_times=t, unit_ids=np.zeros(4, dtype=np.int64), unit_names=["a"],
+                         time_domain=(0.0, 5.0), time_support=sup)
+    assert longest_silence(rec) == {"duration_s": 2.5, "start_s": 0.5}

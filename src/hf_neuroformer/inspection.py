@@ -82,11 +82,15 @@ def longest_silence(rec: SpikeRecording) -> dict:
     """The longest stretch inside the support without any spike (all units): ``{"duration_s",
     "start_s"}`` (s; the earliest such stretch on a tie). A stretch runs between two spikes, or
     from an interval's start to its first spike, or from its last spike to the interval's end; it
-    never spans the gap between two intervals of the support. ``{"duration_s": 0.0, "start_s":
+    never spans the gap between two intervals of the support (intervals that touch are one
+    stretch). ``{"duration_s": 0.0, "start_s":
     None}`` for an empty support."""
+    from .windows import recorded_stretches
+
     best = (0.0, None)
     t = np.asarray(rec.spike_times, dtype=np.float64)
-    for a, b in np.asarray(rec.support, dtype=np.float64).reshape(-1, 2):
+    # intervals that touch are one stretch of recorded time (a generated recording's support is its tiled windows)
+    for a, b in recorded_stretches(rec.support):
         inside = t[np.searchsorted(t, a, side="left"):np.searchsorted(t, b, side="left")]
         edges = np.concatenate([[a], inside, [b]])
         gaps = np.diff(edges)
