@@ -305,6 +305,7 @@ def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_pat
     out = tmp_path / "m"
     train(rec, out, cfg, tc, progress=False)
     assert (out / "checkpoints" / "step-00000001").is_dir()
+    (out / "checkpoints" / ".DS_Store").write_bytes(b"finder")  # the folder opened in macOS Finder: not another tool's
     train(rec, out, cfg, tc, progress=False, overwrite=True)  # its own checkpoints: replaced
     (out / "checkpoints" / "epoch=3-step=900.ckpt").write_bytes(b"lightning")
     with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'epoch=3-step=900.ckpt'.* move them out"):

@@ -355,11 +355,15 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
 #: What a checkpoints folder of this package holds: ``train``'s resumable checkpoints (and the
 #: half-written ones of a run killed while saving) and ``Trainer``'s (``finetune --keep-checkpoints``).
 _OWN_CHECKPOINT_PATTERNS = ("step-*", ".tmp-step-*", "checkpoint-*")
+#: Files a file browser leaves in any folder it shows (macOS Finder, Windows Explorer): deleted with
+#: the checkpoints, not counted as another tool's files (a folder opened in Finder was refused for them)
+_OS_METADATA_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
 
 
 def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would delete the folder") -> None:
     """Refuse ``output_dir/checkpoints`` when it holds anything but checkpoints of ``train`` or
-    ``finetune`` (:data:`_OWN_CHECKPOINT_PATTERNS`): ``--overwrite`` deletes that folder (and
+    ``finetune`` (:data:`_OWN_CHECKPOINT_PATTERNS`; a file browser's ``.DS_Store``, ``Thumbs.db`` or
+    ``desktop.ini`` is not counted): ``--overwrite`` deletes that folder (and
     ``finetune`` does when it ends), and it deleted whatever another tool or the user kept there (a
     folder named ``checkpoints`` is common). ``deleted_by`` says what would delete it.
 
@@ -370,7 +374,8 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
     if not ckpt.is_dir():
         return
     foreign = sorted(p.name for p in ckpt.iterdir()
-                     if not (p.is_dir() and any(fnmatch.fnmatchcase(p.name, q) for q in _OWN_CHECKPOINT_PATTERNS)))
+                     if not (p.is_dir() and any(fnmatch.fnmatchcase(p.name, q) for q in _OWN_CHECKPOINT_PATTERNS))
+                     and not (p.is_file() and p.name in _OS_METADATA_FILES))
     if foreign:
         raise FileExistsError(
             f"output_dir: {str(ckpt)!r} holds {', '.join(repr(f) for f in foreign[:3])}"
