@@ -41,8 +41,8 @@ from .recording import SpikeRecording, check_not_empty
 from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, windows_without_values
-from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, batch_to_device, build_window_datasets,
-                      keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
+from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
+                      build_window_datasets, keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
                       verify_prepared, window_starts_for_split)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
@@ -335,7 +335,7 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir: {str(out)!r} exists and is not a directory")
     check_writable_parent(out, "output_dir")  # a path under a file failed after the whole run
-    if _is_prepared_dir(out):
+    if _is_prepared_manifest(out):
         # with overwrite the model's config.json, vocab.json and splits.json replaced the directory's, and
         # its shards (other units' ids) no longer trained: 'input_ids: expected ids in [0, 8), got [0, 10]'
         raise FileExistsError(
@@ -381,16 +381,6 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
             f"output_dir: {str(ckpt)!r} holds {', '.join(repr(f) for f in foreign[:3])}"
             f"{f' and {len(foreign) - 3} more' if len(foreign) > 3 else ''}, which are not checkpoints of "
             f"neuroformer train or finetune; {deleted_by} with them: move them out or choose another --output-dir")
-
-
-def _is_prepared_dir(folder: Path) -> bool:
-    """Whether ``folder`` holds the ``manifest.json`` of prepared windows (``prepare_windows``)."""
-    from .windows import PREPARED_FORMAT
-
-    try:
-        return json.loads((folder / "manifest.json").read_text()).get("format") == PREPARED_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def umask_file_mode() -> int:
