@@ -73,7 +73,6 @@ def window_ends(starts, length):
     return on_time_grid(np.asarray(starts, dtype=np.float64) + length)
 
 
-
 def past_starts(starts, past_window: float):
     """``(n,)`` float64 starts, s, of the past windows ``[start - past_window, start)`` on the 1 ns
     grid (:func:`on_time_grid`), as :func:`window_ends` puts the current windows' ends: unrounded,
