@@ -380,12 +380,13 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
                                  f"({_spans(track, train)})")
             # None (an object column with gaps) is as missing as NaN: it became a class null, or failed
             # in the sort below next to numbers ("'<' not supported between 'NoneType' and 'int'")
-            nan = [v for v in vals if _label(v) is None or isinstance(_label(v), float) and not np.isfinite(_label(v))]
+            labs = [_label(v) for v in vals]
+            nan = [v for v in labs if v is None or isinstance(v, float) and not np.isfinite(v)]
             if nan:
                 raise ValueError(f"{_where(i, mod)}: {len(nan)} of {len(vals)} labels of {mod['source']!r} in the "
                                  "training split are None, NaN or infinite; a categorical modality needs a label "
                                  "for every value (map the missing ones to a label of their own, or drop those trials)")
-            labels = sorted({_label(v) for v in vals}, key=lambda v: (isinstance(v, str), v))
+            labels = sorted(set(labs), key=lambda v: (isinstance(v, str), v))
             mod["classes"] = labels
 
 
