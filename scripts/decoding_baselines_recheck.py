@@ -20,7 +20,7 @@ chosen here: the baselines' hyperparameters come from their own time-blocked cro
 the training block, as before.
 
 Writes ``benchmarks/decoding_baselines_recheck.json`` and the "Baselines refitted" section of
-``BENCHMARKS.md``; prints the same table. About 10-20 min on 2 CPU cores.
+``BENCHMARKS.md``; prints the same table. About 4 min on 2 CPU cores (4.2 min at baea91f).
 
 Usage: ``python scripts/decoding_baselines_recheck.py [--datasets nelpy,a2929] [--workers 2]``
 """
