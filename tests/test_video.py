@@ -174,6 +174,9 @@ def test_frames_round_trip_through_nwb(tmp_path):
     np.testing.assert_array_equal(back.stimulus.frames, rec.stimulus.frames)
     np.testing.assert_allclose(back.stimulus.frame_times, rec.stimulus.frame_times)
     assert back.stimulus.description == "ramp"
+    # no description: written with a placeholder, read back as no description (it said "stimulus frames")
+    write_nwb(_ramp_recording(np.arange(10) * 0.1), tmp_path / "nodesc.nwb")
+    assert read_nwb(tmp_path / "nodesc.nwb").stimulus.description is None
 
 
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):

@@ -166,6 +166,8 @@ STIMULUS_NAMES_SCRATCH = "hf_neuroformer_stimulus_names"
 #: dropped without a word before); :func:`read_nwb_scratch` leaves it out.
 SESSION_INFO_SCRATCH = "hf_neuroformer_session_info"
 _STIMULUS_TABLE_DESCRIPTION = "categorical stimulus intervals"
+# written for frames without a description; read back as None (as is pynwb's own default)
+_FRAMES_DESCRIPTIONS_UNSET = ("stimulus frames", "no description")
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -632,7 +634,8 @@ def _read_frames(nwb):
             if len(times) != len(data):
                 warnings.warn(f"stimulus: skipped {sname!r}: {len(data)} frames but {len(times)} timestamps")
                 continue
-            found = (data, times, obj.description)
+            desc = obj.description if obj.description not in _FRAMES_DESCRIPTIONS_UNSET else None
+            found = (data, times, desc)
             continue
         warnings.warn(f"stimulus: skipped {sname!r} ({type(obj).__name__}) in nwbfile.stimulus: only one image series "
                       "with its frames in the file is read (external media are not); categorical stimuli come from "
@@ -1049,7 +1052,7 @@ def write_nwb(
 
             nwb.add_stimulus(ImageSeries(name="frames", data=np.asarray(stim.frames, dtype=np.float32),
                                          timestamps=np.asarray(stim.frame_times, dtype=np.float64),
-                                         unit="grey level", description=stim.description or "stimulus frames"))
+                                         unit="grey level", description=stim.description or _FRAMES_DESCRIPTIONS_UNSET[0]))
         if stim.ids is not None and stim.intervals is not None:
             table = TimeIntervals(name=STIMULUS_TABLE, description=stim.description or _STIMULUS_TABLE_DESCRIPTION)
             # no rows (a restrict() to a span without a stimulus interval): hdmf cannot infer a column's
