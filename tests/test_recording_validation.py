@@ -654,3 +654,26 @@ def test_a_restriction_to_a_gap_of_the_time_support_is_refused():
             call()
     part = rec.restrict(2.0, 7.0)  # one that overlaps the support keeps what it overlaps
     assert part.support.tolist() == [[2.0, 3.0], [4.0, 5.0], [6.0, 7.0]] and part.n_spikes == 3
+
+
+def test_trial_edges_within_1_ns_count_as_inside_as_the_windows_take_them():
+    """restrict(0.1 + 0.2, ...) starts at 0.30000000000000004 s: it dropped the trial at [0.3, 0.5)
+    as 'covered only in part' (no tolerance on trial starts, while the windows compare edges within
+    1 ns). select_epoch dropped a trial across a 0.5 ns hole between the epoch's rows, a hole the
+    windows take as touching (recorded_stretches)."""
+    trials = [[0.3, 0.5], [0.5, 0.9]]
+    rec = _small(trials=trials, trial_info={"k": np.array([1, 2])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        part = rec.restrict(0.1 + 0.2, 0.9)
+    assert len(part.trials) == 2 and part.trials[0, 0] >= part.time_domain[0]
+    np.testing.assert_allclose(part.trials, trials, atol=1e-9)
+    np.testing.assert_array_equal(part.trial_info["k"], [1, 2])
+    with pytest.warns(UserWarning, match="dropped 1 of 2 trials"):  # a real cut still drops and counts
+        assert len(rec.restrict(0.31, 0.9).trials) == 1
+    rec = _small(trials=trials, epochs={"e": (0.2, 0.95)},
+                 epoch_intervals={"e": np.array([[0.2, 0.4], [0.4 + 5e-10, 0.95]])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sel = rec.select_epoch("e")
+    np.testing.assert_array_equal(sel.trials, trials)

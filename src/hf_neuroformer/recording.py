@@ -850,7 +850,10 @@ class SpikeRecording:
         (:attr:`epoch_intervals`) keeps the rows that overlap it, clipped, and becomes their span
         (it is dropped when none is left). A trial that the interval covers only in
         part is dropped (its windows would run past the interval); the number dropped is given in
-        a ``UserWarning`` (nothing is dropped silently).
+        a ``UserWarning`` (nothing is dropped silently). Edges are compared within 1 ns (as the
+        windows take them, :data:`hf_neuroformer.windows.WINDOW_GRID`): a trial whose start or stop
+        lies less than 1 ns outside the interval (float round-off, ``restrict(0.1 + 0.2, ...)`` for a
+        trial at 0.3 s) is kept, that edge moved onto the interval's.
 
         Raises:
             ValueError: ``stop <= start``, or the interval lies outside the time domain, or overlaps
@@ -869,7 +872,9 @@ class SpikeRecording:
             beh[k] = BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
         trials, info = None, {}
         if self.trials is not None:
-            m = (self.trials[:, 0] >= start) & (self.trials[:, 1] <= stop)
+            # within 1 ns, as the windows take edges (windows.WINDOW_GRID): a trial at 0.3 s is inside
+            # restrict(0.1 + 0.2, ...), which starts at 0.30000000000000004 s
+            m = (self.trials[:, 0] >= start - 1e-9) & (self.trials[:, 1] <= stop + 1e-9)
             partial = int(np.sum(~m & (self.trials[:, 0] < stop) & (self.trials[:, 1] > start)))
             if partial:
                 warnings.warn(
@@ -877,6 +882,8 @@ class SpikeRecording:
                     f"covers only in part; {int(m.sum())} trials lie wholly inside and are kept"
                 )
             trials = self.trials[m]
+            if len(trials):  # an edge up to 1 ns outside moves onto the interval's, so the trial lies in the time domain
+                trials = np.stack([np.maximum(trials[:, 0], start), np.minimum(trials[:, 1], stop)], 1)
             info = {k: np.asarray(v)[m] for k, v in self.trial_info.items()}
         stim = self.stimulus
         if stim is not None:
@@ -1047,7 +1054,7 @@ class SpikeRecording:
                   for k, ev in self.events.items() for m in [inside(ev.times)]}
         trials, info = self.trials, dict(self.trial_info)
         if trials is not None:
-            k = np.searchsorted(iv[:, 0], trials[:, 0], side="right") - 1
+            k = np.searchsorted(iv[:, 0], trials[:, 0] + 1e-9, side="right") - 1
             m = (k >= 0) & (trials[:, 1] <= iv[np.clip(k, 0, None), 1] + 1e-9)
             if not m.all():
                 warnings.warn(
@@ -1116,14 +1123,15 @@ def _no_recorded_time(what: str, support: np.ndarray) -> str:
 
 
 def _merge_intervals(rows: np.ndarray, overlap: Optional[float] = None) -> np.ndarray:
-    """``(n, 2)`` intervals sorted by start with overlapping or touching ones merged; with
+    """``(n, 2)`` intervals sorted by start with overlapping or touching ones merged (touching:
+    a hole under 1 ns, as :func:`hf_neuroformer.windows.recorded_stretches` takes the support); with
     ``overlap`` (s), only those that overlap by more than it (abutting ones stay apart, also when
     float round-off puts a shared edge a hair inside: 1.4000000000000001 vs 1.4)."""
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
     out: List[List[float]] = []
     for a, b in rows:
-        if out and (a <= out[-1][1] if overlap is None else a < out[-1][1] - overlap):
+        if out and (a <= out[-1][1] + 1e-9 if overlap is None else a < out[-1][1] - overlap):
             out[-1][1] = max(out[-1][1], b)
         else:
             out.append([a, b])
