@@ -13,7 +13,7 @@ from transformers import AutoModel, AutoModelForPreTraining, AutoProcessor
 
 import hf_neuroformer as nf
 from hf_neuroformer.processing_neuroformer import TruncatedWindowsWarning
-from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets, trial_at
 from tiny_configs import quiet, untrained_model
 
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -536,3 +536,25 @@ def test_windows_of_a_recording_without_recorded_time_are_refused():
         processor(empty, [5.0, 123.0])
     silent = dataclasses.replace(empty, time_domain=(0.0, 10.0))  # recorded silence is tokenized
     assert processor(silent, [5.0])["input_ids"].tolist() == [[tok.bos_token_id, tok.eos_token_id]]
+
+
+def test_trial_mode_past_of_a_window_outside_every_trial_stops_at_the_trial_before(allen_trials):
+    """past_clip_starts='trials' left the past of a window between trials unclipped: a window 50 ms
+    after a trial's end read that trial's spikes in its 150-ms past, which a trial-mode model never
+    sees. Such a past now stops at the end of the trial before (inter-trial time only)."""
+    rec, config, tok, data, plan = allen_trials
+    processor = nf.NeuroformerProcessor.from_config(tok, config)
+    ends = rec.trials[:3, 1]
+    starts = ends + 0.05  # in the 100-ms gaps between trials
+    assert (trial_at(rec.trials, starts) < 0).all()
+    cols = processor.tokenize(rec, starts, "trials")
+    np.testing.assert_allclose(cols["past_clip_start"], ends)
+    for s, e, past in zip(starts, ends, cols["past_input_ids"]):
+        in_gap = int(np.sum((rec.spike_times >= e) & (rec.spike_times < s)))
+        assert len(past) == 1 + in_gap  # BOS and the gap's spikes, none of the trial before
+    unclipped = processor.tokenize(rec, starts, None)
+    assert sum(map(len, unclipped["past_input_ids"])) > sum(map(len, cols["past_input_ids"]))
+    # before the first trial ends there is no trial to stop at: no clip
+    later = dataclasses.replace(rec, trials=rec.trials[1:], trial_info={k: v[1:] for k, v in rec.trial_info.items()})
+    first = processor.tokenize(later, [ends[0] + 0.05], "trials")
+    assert np.isnan(first["past_clip_start"][0])

@@ -222,6 +222,12 @@ class NeuroformerProcessor(ProcessorMixin):
                 raise ValueError("past_clip_starts='trials': the recording has no trials")
             k = trial_at(recording.trials, starts)  # the trial each window starts in (latest start wins)
             past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
+            # a window outside every trial: its past stops at the end of the latest trial ended by its start,
+            # so it reads the inter-trial time only (unclipped, it read the spikes of the trial before)
+            ends = np.sort(recording.trials[:, 1])
+            j = np.searchsorted(ends, starts + WINDOW_GRID, side="right") - 1
+            out = (k < 0) & (j >= 0)
+            past_clip_starts[out] = np.minimum(ends[j[out]], starts[out])
             # a window inside two overlapping trials: training made windows of each trial, each clipped at its own
             # trial's start; a start alone cannot say which of them is meant
             many = np.flatnonzero(trials_holding(recording.trials, starts) > 1)
@@ -267,9 +273,11 @@ class NeuroformerProcessor(ProcessorMixin):
                 (NaN for no clip). A model trained in trial mode (``splits.json`` ``"mode":
                 "trials"``: ``split_by`` trials, or ``auto`` with at least 3 trials) saw each
                 window's past clipped at its trial's start; ``"trials"`` does that (the start of
-                the trial each window starts in, :func:`~hf_neuroformer.windows.trial_at`; no clip
-                outside every trial; the latest-starting one where trials overlap, with a warning:
-                training made windows of each overlapping trial, each clipped at its own start, so
+                the trial each window starts in, :func:`~hf_neuroformer.windows.trial_at`; a window
+                outside every trial, which training never saw, is clipped at the end of the latest
+                trial that ended by its start, so its past holds inter-trial time and no trial's
+                spikes (no clip before the first trial ends); the latest-starting one where trials
+                overlap, with a warning: training made windows of each overlapping trial, each clipped at its own start, so
                 there pass the clip starts of :func:`~hf_neuroformer.windows.window_starts_for_split`),
                 as does the ``past_clip_start`` column of its window datasets. ``"auto"`` is
                 ``"trials"`` when the processor's ``split_mode`` is ``"trials"`` and the recording
