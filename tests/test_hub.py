@@ -10,6 +10,7 @@ loopback Hub server of ``tests/hub_server.py`` (issue 8).
    clear errors, and the local model directory is left byte-for-byte as it was.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -1043,3 +1044,25 @@ def test_push_refuses_window_flags_without_the_windows(trained, loopback_hub, mo
         assert code == 2 and f"{flags[0]}: applies to the windows dataset only" in err, err[-2000:]
         assert "--data" in err and "--dataset-repo-id" in err
     assert len(loopback_hub.requests) == n_requests
+
+
+def test_window_dataset_card_of_a_trial_split_claims_no_gap(tmp_path):
+    """The dataset card said 'a gap of at least the past window between splits' also for a model
+    split by whole trials, where trials of different splits abut (split_gap is ignored there): it
+    now says what holds, the past clipped at each trial's start; a time split names its gap."""
+    from hf_neuroformer.hub import write_window_dataset
+
+    rec = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=7).recording
+    starts = np.arange(0.0, 39.5, 0.5)
+    rec = dataclasses.replace(rec, trials=np.stack([starts, starts + 0.5], 1))  # abutting trials
+    tiny = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24, max_past_length=48,
+                hidden_size=16, num_attention_heads=2, intermediate_size=32, split_block_length=5.0)
+    for split_by in ("trials", "time"):
+        cfg = nf.NeuroformerConfig(**tiny, split_by=split_by)
+        train(rec, tmp_path / split_by, cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+        write_window_dataset(tmp_path / split_by, rec, tmp_path / f"{split_by}-ds")
+        text = (tmp_path / f"{split_by}-ds" / "README.md").read_text()
+        if split_by == "trials":
+            assert "gap" not in text and "past is clipped at the trial's start" in text
+        else:
+            assert "contiguous time blocks, with a gap of 0.3 s (at least the past window) between splits" in text

@@ -1105,6 +1105,14 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
                   "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in counts]}],
     )
     features = window_features()
+    cfg = model.config
+    if plan.mode == "trials":  # no gap there: trials of different splits may abut (split_gap is ignored)
+        splits_are = ("splits are whole trials (overlapping trials in one split); each window lies inside its "
+                      "trial and its past is clipped at the trial's start, so no window reads another trial's "
+                      "spikes, while trials of different splits may lie closer than the past window")
+    else:
+        splits_are = (f"splits are contiguous time blocks, with a gap of {cfg.split_gap:g} s (at least the past "
+                      "window) between splits")
     body = "\n".join([
         f"# {repo_id.split('/')[-1] or 'Neuroformer windows'}",
         "",
@@ -1116,7 +1124,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         f"- Recording: `{recording!r}`.",
         *([f"- Provenance: {data_description}"] if data_description else []),
         f"- Windows per split: {', '.join(f'{s} {n}' for s, n in counts.items())} (the model's `splits.json`; "
-        "splits are contiguous time blocks or whole trials, with a gap of at least the past window between splits).",
+        f"{splits_are}).",
         f"- Current window {model.config.current_window} s, past window {model.config.past_window} s, "
         f"dt bins of {model.config.dt_resolution} s.",
         "- Columns: " + ", ".join(f"`{k}` ({v})" for k, v in features.items()) + ".",
