@@ -261,10 +261,15 @@ def test_token_baselines_by_hand():
     # dt: train bins (0:1, 1:2, 2:1, 3:1) + 1 -> (2, 3, 2, 2)/9; test bins 1, 3, 0
     assert out["marginal_dt_nll"] == pytest.approx(-(math.log(3 / 9) + math.log(2 / 9) + math.log(2 / 9)) / 3)
     # Markov dt rows (+1 over the 4 bins), context = previous spike's dt in the same window:
-    #   window start: (0:1, 1:1) -> (2, 2, 1, 1)/6; after 0: (2:1) -> (1, 1, 2, 1)/5; after 1: (1:1, 3:1) -> (1, 2, 1, 2)/6
-    # test: P(1 | start) = 2/6, P(3 | 1) = 2/6, P(0 | start) = 2/6 (the past's dt is not the context)
-    assert out["markov_dt_nll"] == pytest.approx(math.log(3))
+    #   window start: (0:1, 1:1) -> (2, 2, 1, 1)/6; after 0: (2:1) -> (1, 1, 2, 1)/5;
+    #   after 1: (1:1, 3:1) over the bins 1-3 only (a later spike is never in an earlier bin) -> (0, 2, 1, 2)/5
+    # test: P(1 | start) = 2/6, P(3 | 1) = 2/5, P(0 | start) = 2/6 (the past's dt is not the context)
+    assert out["markov_dt_nll"] == pytest.approx(-(2 * math.log(2 / 6) + math.log(2 / 5)) / 3)
     assert tb.p_dt_bi.sum(1) == pytest.approx(np.ones(5))
+    # no mass on impossible bins (it had 1/6 on bin 0 after bin 1): after bin d only bins >= d
+    assert all(tb.p_dt_bi[d, :d].sum() == 0 for d in range(4)) and (tb.p_dt_bi[4] > 0).all()
+    with pytest.raises(ValueError, match=r"dt_ids: a spike in dt bin 0 after one in bin 2"):
+        tb.score([{"input_ids": [1, 3, 4, 2], "dt_ids": [0, 2, 0, 0], "past_input_ids": [1]}])
     # the smoothed distributions put no mass on specials or on the non-unit id 6
     assert tb.p_uni[[0, 1, 2, 6]].sum() == 0 and tb.p_uni.sum() == pytest.approx(1.0)
 

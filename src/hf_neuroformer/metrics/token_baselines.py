@@ -11,7 +11,8 @@ add-``alpha`` (Laplace) smoothing over the unit tokens.
 * marginal dt: P(dt bin) = frequency of the dt bin among train spike tokens.
 * Markov dt (first order): P(dt bin | previous spike's dt bin in the same current window); the
   first spike of a window has a "window start" state. Spikes are tokenized in dt order, so a
-  dt is never before the previous one: this baseline knows that (and how dense the window
+  dt is never before the previous one: this baseline knows that (its smoothing gives mass only
+  to the bins at or after the previous spike's; and it knows how dense the window
   is so far), the marginal one does not. It is the fair reference for the model's dt head,
   which sees the previous tokens' dt (a metrics audit found the marginal one ~1.2-2 nats
   weaker on A2929, Allen and Steinmetz windows).
@@ -97,7 +98,12 @@ class TokenBaselines:
         self.p_bi = np.where(mask[None], self.bi + a, 0.0)
         self.p_bi /= self.p_bi.sum(1, keepdims=True)
         self.p_dt = (self.dt + a) / (self.dt + a).sum()
-        self.p_dt_bi = (self.dt_bi + a) / (self.dt_bi + a).sum(1, keepdims=True)
+        # after a spike in bin d the next one lies in bin d or later (dt order): the pseudo-count goes
+        # to those bins only (it gave mass to earlier bins, which no window holds)
+        d = np.arange(self.num_dt_bins)
+        possible = np.vstack([d[None] >= d[:, None], np.ones((1, self.num_dt_bins), dtype=bool)])
+        self.p_dt_bi = np.where(possible, self.dt_bi + a, 0.0)
+        self.p_dt_bi /= self.p_dt_bi.sum(1, keepdims=True)
         self.fitted = True
         return self
 
@@ -110,7 +116,8 @@ class TokenBaselines:
 
         Raises:
             RuntimeError: :meth:`fit` was not called.
-            ValueError: a spike token that is not one of ``unit_token_ids``.
+            ValueError: a spike token that is not one of ``unit_token_ids``; a spike whose dt bin
+                is before the previous spike's in the same window (not the tokenizer's order).
         """
         if not self.fitted:
             raise RuntimeError("TokenBaselines.score: call fit(train_examples) first")
@@ -122,7 +129,11 @@ class TokenBaselines:
             s_uni -= np.log(self.p_uni[tok])
             s_bi -= np.log(self.p_bi[prev if prev >= 0 else v, tok])
             s_dt -= np.log(self.p_dt[dt])
-            s_dt_bi -= np.log(self.p_dt_bi[prev_dt if prev_dt >= 0 else self.num_dt_bins, dt])
+            p = self.p_dt_bi[prev_dt if prev_dt >= 0 else self.num_dt_bins, dt]
+            if p == 0:
+                raise ValueError(f"dt_ids: a spike in dt bin {dt} after one in bin {prev_dt} of the same window; "
+                                 "expected the tokenizer's dt order (a bin never before the previous spike's)")
+            s_dt_bi -= np.log(p)
             n += 1
         if n == 0:
             return {"unigram_id_nll": float("nan"), "markov_id_nll": float("nan"),
