@@ -318,9 +318,15 @@ def test_token_baselines_refuse_a_pseudo_count_that_is_not_positive():
     0 nats (a perfect baseline) beside NaNs; alpha=0 refused a unit unseen in training as "not one of
     the baseline's unit tokens"."""
     train = [{"input_ids": [1, 3, 3, 2], "dt_ids": [0, 0, 1, 1], "past_input_ids": [1]}]
-    for bad in (0, 0.0, -0.5, float("nan"), float("inf"), None, "1", True):
+    for bad in (0, 0.0, -0.5, float("nan"), float("inf"), None, "1", True, np.array(True), np.array(0.0),
+                np.array([0.5]), np.array("1")):
         with pytest.raises(ValueError, match=r"^alpha: expected a finite Laplace pseudo-count > 0, got"):
             TokenBaselines(vocab_size=6, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=bad)
+    # a 0-d numeric array (np.array(0.5), e.g. read from a .npz or a config) is its number; it was refused
+    for good in (np.array(0.5), np.array(2), np.float32(0.5)):
+        a = TokenBaselines(vocab_size=6, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=good).fit(train).score(train)
+        b = TokenBaselines(vocab_size=6, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=float(good)).fit(train).score(train)
+        assert a == b
     # a small positive one still smooths: unit 4, unseen in training, gets (0 + a) / (2 + 3a)
     out = TokenBaselines(vocab_size=6, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=1e-3).fit(train).score(
         [{"input_ids": [1, 4, 2], "dt_ids": [0, 2, 2], "past_input_ids": [1]}])

@@ -50,7 +50,8 @@ class TokenBaselines:
         vocab_size: number of token ids.
         unit_token_ids: token ids that are units (the support of the smoothed distributions).
         num_dt_bins: number of dt classes.
-        alpha: Laplace pseudo-count, a finite number > 0.
+        alpha: Laplace pseudo-count, a finite number > 0 (a Python or numpy number, or a 0-d
+            numeric array such as ``np.array(0.5)``).
 
     Raises:
         ValueError: ``alpha`` not a finite number > 0 (0 gave a unit unseen in training probability
@@ -60,6 +61,8 @@ class TokenBaselines:
 
     def __init__(self, vocab_size: int, unit_token_ids, num_dt_bins: int, alpha: float = 1.0,
                  bos: int = 1, eos: int = 2, pad: int = 0):
+        if isinstance(alpha, np.ndarray) and alpha.ndim == 0:  # np.array(0.5): its number (a bool one is refused below)
+            alpha = alpha[()]
         if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
                 or not (np.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha: expected a finite Laplace pseudo-count > 0, got {alpha!r}")
