@@ -687,3 +687,22 @@ def test_window_latents_of_an_empty_split_have_the_projected_width(a2929):
     with pytest.raises(ValueError, match=r"projected: 'speed' has no contrastive projection in this model "
                                          r"\(has \['head_direction'\]"):
         window_latents(model, ds["test"].select([]), coll, projected="speed")
+
+
+def test_ablation_table_bolds_the_best_value_whatever_the_row_order_when_one_is_nan():
+    """With a NaN unit-id NLL in the first row (a variant whose test split held no spike token), min()
+    kept the NaN and no row was bold; with the same rows the other way round +past was bold."""
+    from hf_neuroformer.ablation import ablation_markdown
+
+    def row(variant, nll):
+        return dict(variant=variant, modalities=[], id_nll=nll, dt_nll=1.0, id_f1=0.5, best_step=3, train_time_s=1.0,
+                    n_test_spike_tokens=10, n_test_windows=4)
+
+    nll = {"state-only": float("nan"), "+past": 2.0}
+    for order in (["state-only", "+past"], ["+past", "state-only"]):
+        text = ablation_markdown(dict(rows=[row(v, nll[v]) for v in order], seeds=[0], same_split=True, skipped=[],
+                                      contrastive_loss_weight=0.1))
+        lines = {ln.split(" | ")[0]: ln for ln in text.splitlines() if ln.startswith("| +past") or
+                 ln.startswith("| state-only")}
+        assert "| **2.0000** |" in lines["| +past"], text
+        assert "**nan**" not in text and "| nan |" in lines["| state-only"], text

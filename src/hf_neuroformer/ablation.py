@@ -307,13 +307,14 @@ def _f(v, nd=4):
 
 
 def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -> str:
-    """The ablation as a markdown table (lowest NLLs and highest F1 in bold; with several seeds
+    """The ablation as a markdown table (lowest NLLs and highest F1 in bold, NaN never; with several seeds
     mean +/- sd over seeds and the paired difference of the unit-id NLL to ``+past``)."""
     rows = result["rows"]
     several = len(result.get("seeds") or [None]) > 1
     best = {}
     for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max)):
-        vals = [r[key] for r in rows if r[key] is not None]
+        # NaN left out: min / max keep a leading NaN, so the bold depended on the row order
+        vals = [r[key] for r in rows if r[key] is not None and not math.isnan(r[key])]
         best[key] = fn(vals) if vals else None
 
     def cell(r, key):
