@@ -2945,3 +2945,21 @@ def test_the_checkpoint_plan_keeps_its_windows_across_touching_intervals_of_the_
     # decode's tiling of the whole recording (windows_tiling) takes the stretch [0, 40) too: 798 windows, not 796
     starts, _ = windows_tiling(rec, cfg)
     assert len(starts) == 798 and np.any(np.isclose(starts, 20.0))
+
+
+def test_decoding_figure_says_r2_is_undefined_for_a_constant_target():
+    """A target constant over the test windows has R² NaN (decoding_metrics: undefined); the panel
+    title read 'R² nan', as if the run had failed."""
+    from hf_neuroformer.metrics.decoding import decoding_metrics
+    from hf_neuroformer.plotting import plot_decoding
+
+    t = np.arange(4) * 0.1
+    y = np.full((4, 1), 2.0)  # the animal sat still: a constant recorded target
+    p = np.array([[1.9], [2.1], [2.0], [2.2]])
+    r2 = decoding_metrics(y[:, 0], p[:, 0], "regression")["r2"]
+    assert np.isnan(r2)
+    fig = plot_decoding(t, y, p, [{"name": "x", "kind": "regression"}], metrics={"test/x/r2": r2})
+    title = fig.axes[0].get_title(loc="left") + fig.axes[0].get_title()
+    assert "R² n/a (constant recorded target)" in title and "nan" not in title, title
+    fig = plot_decoding(t, y, p, [{"name": "x", "kind": "regression"}], metrics={"test/x/r2": 0.25})
+    assert "R² 0.250" in fig.axes[0].get_title(loc="left") + fig.axes[0].get_title()

@@ -508,7 +508,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             circular: ``recorded_range_deg``), each optionally with ``unit`` (the behaviour
             series' unit, e.g. ``px``) for the y axis.
         metrics: ``metrics.json`` of the run: ``<split>/<name>/r2``, ``.../mean_angular_error_deg``
-            or ``.../balanced_accuracy`` go into the panel titles when present.
+            or ``.../balanced_accuracy`` go into the panel titles when present (NaN as ``n/a``;
+            R² is NaN where the recorded target is constant over the windows).
         split: the split the windows come from, for the titles.
         path: when given, the figure is also written there (format from the suffix, atomic).
 
@@ -548,7 +549,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         for key, label, fmt in (("r2", "R²", "{:.3f}"), ("mean_angular_error_deg", "mean angular error", "{:.1f}°"),
                                 ("balanced_accuracy", "balanced accuracy", "{:.3f}")):
             v = metrics.get(f"{split}/{name}/{key}")
-            if v is not None:
+            if v is not None and np.isnan(v):  # undefined: say so ("R² nan" read as a failed run)
+                score = f"; {label} n/a" + (" (constant recorded target)" if key == "r2" else "")
+            elif v is not None:
                 score = f"; {label} {fmt.format(v)}"
         n_shown = int(ok.sum()) if kind == "classification" else int(decoded.sum())
         recorded_note = "" if kind == "classification" or ok.sum() == n_shown else (
