@@ -281,7 +281,7 @@ def test_repeats_batch_and_differ():
 def test_max_and_min_spikes_fix_the_window_length(setup):
     rec, tok, model, _, starts = setup
     g = nf.generate_spikes(model, tok, rec, starts[:5], min_spikes=7, max_spikes=7, progress=False)
-    assert g.n_spikes == 35 and g.generation_stats["n_capped_windows"] == 5
+    assert g.n_spikes == 35  # capped or not: see test_only_windows_the_cap_cut_count_as_capped
     with pytest.raises(ValueError, match="max_spikes"):
         nf.generate_spikes(model, tok, rec, starts[:5], max_spikes=model.config.max_window_length, progress=False)
     # fractions were cut by int(): max_spikes=2.7 generated windows of 2 spikes, without a word
@@ -290,6 +290,33 @@ def test_max_and_min_spikes_fix_the_window_length(setup):
                       ({"max_spikes": True}, r"max_spikes: .*got True")]:
         with pytest.raises(ValueError, match=field):
             nf.generate_spikes(model, tok, rec, starts[:5], progress=False, **kw)
+
+
+def test_only_windows_the_cap_cut_count_as_capped(setup):
+    """max_spikes=k counted every window that reached k spikes as capped, also where the model ends
+    it there (EOS next): a model whose EOS follows as soon as min_spikes allows had all its windows
+    'capped'. Below the token budget one more token is drawn: EOS there ends the window uncapped."""
+    import copy
+
+    rec, tok, model, _, starts = setup
+    counts = {}
+    for eos_bias in (30.0, -30.0):  # EOS certain once allowed / never sampled
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            m.id_head.bias[tok.eos_token_id] += eos_bias
+        for use_cache in (True, False):
+            g = nf.generate_spikes(m, tok, rec, starts[:5], min_spikes=3, max_spikes=3, use_cache=use_cache,
+                                   seed=0, progress=False)
+            assert g.n_spikes == 15
+            counts[eos_bias, use_cache] = g.generation_stats["n_capped_windows"]
+    assert counts == {(30.0, True): 0, (30.0, False): 0, (-30.0, True): 5, (-30.0, False): 5}
+    # at the token budget there is no room for EOS: a window that fills it is capped
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        m.id_head.bias[tok.eos_token_id] -= 30.0
+    limit = model.config.max_window_length - 1
+    g = nf.generate_spikes(m, tok, rec, starts[:2], progress=False)
+    assert g.n_spikes == 2 * limit and g.generation_stats["n_capped_windows"] == 2
 
 
 def test_bad_sampling_and_conditioning_requests_are_refused(setup):

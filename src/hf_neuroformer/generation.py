@@ -199,7 +199,11 @@ def sample_window_tokens(
         allowed_ids: ``(vocab_size,)`` bool, the unit tokens that may be sampled (EOS included).
         settings: sampling controls; ``generator`` supplies the randomness (one unit-id draw,
             then one dt draw, per step, for the whole batch).
-        max_spikes: stop a window after this many spikes (it then has no EOS: counted as capped).
+        max_spikes: stop a window after this many spikes. Below the model's limit
+            (``max_window_length - 1``) one more token is drawn for a window that reached it: EOS
+            ends the window there (appended, not capped); a spike is not kept and the window
+            counts as capped (the cap cut it). At the limit there is no room for EOS, and a window
+            that reaches it counts as capped.
         min_spikes: EOS is not allowed before this many spikes (benchmarks use it to force a
             window length).
         use_cache: KV-cached decoding (one token per step) or the reference path (a full
@@ -212,8 +216,8 @@ def sample_window_tokens(
 
     Returns:
         ``(input_ids, dt_ids, capped)``: ``(batch, L)`` int64 tokens starting with BOS (EOS,
-        then padding, after the end), their dt bins, and ``(batch,)`` bool windows that reached
-        ``max_spikes`` without EOS.
+        then padding, after the end), their dt bins, and ``(batch,)`` bool windows cut by
+        ``max_spikes`` (see there).
     """
     device = past_input_ids.device
     bsz = past_input_ids.shape[0]
@@ -235,9 +239,13 @@ def sample_window_tokens(
         past_h, _ = nfm.encode_past(past_input_ids, past_dt_ids, past_attention_mask)
         mod_states = nfm.encode_modalities(modality_inputs) if model.config.modalities else []
         cross_mask = _additive_mask(past_attention_mask.bool()[:, None, None, :], past_h.dtype)
-        positions = torch.arange(max_spikes + 1, device=device)
+    # below the model's limit, one step after the cap asks whether EOS follows: only a spike there
+    # means the cap cut the window (counting every window that reached it called EOS-ended ones capped)
+    n_steps = max_spikes + 1 if max_spikes < model.config.max_window_length - 1 else max_spikes
+    if use_cache:
+        positions = torch.arange(n_steps + 1, device=device)
         key_real = torch.ones((bsz, 1), dtype=torch.bool, device=device)
-    for step in range(max_spikes):
+    for step in range(n_steps):
         if use_cache:
             x = nfm.embed_current(ids[:, -1:], dts[:, -1:], positions[step:step + 1])
             if mod_states:
@@ -264,6 +272,12 @@ def sample_window_tokens(
         if min_spikes > 0:
             id_logits[:, eos_token_id] = id_logits[:, eos_token_id].masked_fill(n_spk < min_spikes, float("-inf"))
         nid = _pick(id_logits, settings, "id", generator)
+        if step == max_spikes:  # past the cap: EOS ends a window, a spike is not kept (the window is capped)
+            is_eos = ~done & (nid == eos_token_id)
+            ids = torch.cat([ids, torch.where(is_eos, nid, torch.full_like(nid, pad_token_id))[:, None]], 1)
+            dts = torch.cat([dts, torch.where(is_eos, last_dt, torch.zeros_like(last_dt))[:, None]], 1)
+            done = done | is_eos
+            break
         dt_logits = model.dt_logits_given_unit(h, nid).float()
         earliest = last_dt
         if canonical:
@@ -388,7 +402,9 @@ def generate_spikes(
         seed: seed of the sampler; same model, windows, settings and batch size give the same
             spikes, cached or not.
         max_spikes: most spikes per window, an integer in 1 .. ``max_window_length - 1`` (default
-            the latter, the window's token budget); a window that reaches it without EOS is counted as capped.
+            the latter, the window's token budget). A window that reaches it is counted as capped
+            only when the cap cut it: below the budget one more token is drawn, and EOS there ends
+            the window uncapped; at the budget there is no room for EOS and it counts as capped.
         min_spikes: EOS is not sampled before this many spikes (an integer in 0 .. ``max_spikes``;
             for benchmarks).
         use_cache: KV-cached engine (default) or the uncached reference path.
@@ -402,8 +418,8 @@ def generate_spikes(
         A :class:`SpikeRecording` (a list of ``num_samples`` when ``num_samples > 1``) with the
         recording's units, spikes at dt-bin centres, one ``time_support`` row per window and
         session ``"<session>-generated"``. Its ``generation_stats`` dict holds, for that
-        sample: ``n_windows``, ``n_capped_windows`` (windows that reached ``max_spikes`` without
-        EOS), ``mode``, ``order``, ``use_cache``, ``seed``, ``n_spikes``; for the whole call:
+        sample: ``n_windows``, ``n_capped_windows`` (windows cut by ``max_spikes``,
+        see there), ``mode``, ``order``, ``use_cache``, ``seed``, ``n_spikes``; for the whole call:
         ``n_spikes_all_samples``, ``seconds`` (wall time) and ``spikes_per_second``
         (all samples / wall time); and per window in ``window_starts`` order:
         ``n_past_recorded`` / ``n_past_generated`` (past spikes from each source, after the
