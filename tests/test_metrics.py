@@ -1036,6 +1036,38 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
         plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])
 
 
+def test_plot_fidelity_cuts_long_unit_names_so_the_rasters_keep_their_width(steinmetz, variants):
+    """70-character unit names (a sorter's full cluster path) were drawn whole beside the rasters:
+    the raster axes shrank (to 59 % of the figure's width on a simulated recording, 94 % with short
+    names). Names longer than UNIT_LABEL_CHARS (areas: AREA_LABEL_CHARS) are now cut in the middle,
+    both ends kept."""
+    import dataclasses
+
+    from hf_neuroformer.plotting import AREA_LABEL_CHARS, UNIT_LABEL_CHARS, plot_fidelity
+
+    def names(rec):
+        return [f"probe00_shank{k % 4}_" + "x" * 50 + f"_cluster{k:04d}" for k in range(rec.n_units)]
+
+    widths = {}
+    for kind in ("short", "long"):
+        real, gen = steinmetz, variants["jittered"]
+        if kind == "long":
+            real = dataclasses.replace(real, unit_names=names(real), unit_areas=["area_" + "y" * 40] * real.n_units)
+            gen = dataclasses.replace(gen, unit_names=names(gen), unit_areas=real.unit_areas)
+            assert len(real.unit_names[0]) == 77
+        fig = plot_fidelity(real, gen, n_units=4)
+        fig.canvas.draw()
+        widths[kind] = fig.axes[0].get_position().width
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()] + [a.get_title() for a in fig.axes[2:]]
+    assert all(len(lb) <= UNIT_LABEL_CHARS + AREA_LABEL_CHARS + 3 for lb in labels), labels
+    assert all(lb.startswith("probe00_shan") and "…" in lb for lb in labels)
+    import re
+
+    ends = {lb.split(" (")[0][-11:] for lb in labels}  # the cluster ids stay readable and distinct
+    assert len(ends) == 4 and all(re.fullmatch(r"cluster\d{4}", x) for x in ends), ends
+    assert widths["long"] > 0.8 * widths["short"], widths
+
+
 def test_plot_fidelity_title_of_one_unit_fits_in_the_figure(tmp_path):
     # one unit gives one 4-inch column, and the one-line title ('recorded vs generated: 1 units; binned
     # rate, 100 ms bins (no trials inside the generated windows)') ran off both edges, cut in the file

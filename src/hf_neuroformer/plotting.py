@@ -107,10 +107,25 @@ def _raster_stretch(real: SpikeRecording, generated: SpikeRecording, segments: n
     return float(rows[order[0], 0]), float(rows[order[0], 1])
 
 
+UNIT_LABEL_CHARS = 24  # longest unit name drawn in a label: longer ones are cut in the middle
+AREA_LABEL_CHARS = 12  # and the longest brain area beside it
+
+
+def _ellipsize(text: str, n: int = UNIT_LABEL_CHARS) -> str:
+    """``text`` cut to ``n`` characters in the middle (``probe0_shank…cluster0045``): both ends kept,
+    where unit names usually differ (70-character names squeezed the rasters to half their width)."""
+    if len(text) <= n:
+        return text
+    head = n // 2
+    return text[:head] + "…" + text[len(text) - (n - 1 - head):]
+
+
 def _unit_label(rec: SpikeRecording, k: int) -> str:
-    """The unit's name, with its brain area when the recording has one (e.g. ``unit5 (adn)``)."""
+    """The unit's name, with its brain area when the recording has one (e.g. ``unit5 (adn)``),
+    cut in the middle to :data:`UNIT_LABEL_CHARS` and :data:`AREA_LABEL_CHARS` characters."""
     area = rec.unit_areas[k] if k < len(rec.unit_areas) else ""
-    return f"{rec.unit_names[k]} ({area})" if area and area != "unknown" else str(rec.unit_names[k])
+    name = _ellipsize(str(rec.unit_names[k]))
+    return f"{name} ({_ellipsize(str(area), AREA_LABEL_CHARS)})" if area and area != "unknown" else name
 
 
 def _raster(ax, rec: SpikeRecording, units: np.ndarray, start: float, stop: float, color: str, title: str):
@@ -140,7 +155,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     rate, Hz: the trial-aligned PSTH (:func:`~hf_neuroformer.metrics.fidelity.trial_psth`)
     over the real recording's trials that the support covers
     (:func:`~hf_neuroformer.metrics.fidelity.usable_trials`), when there are any; otherwise the
-    binned rate over time on the raster's stretch.
+    binned rate over time on the raster's stretch. Unit names longer than
+    :data:`UNIT_LABEL_CHARS` characters (areas: :data:`AREA_LABEL_CHARS`) are cut in the middle
+    in the labels (``probe00_shan…cluster0001``).
 
     Args:
         real: the recorded spikes.
