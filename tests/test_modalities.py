@@ -583,3 +583,36 @@ def test_a_continuous_modality_on_a_text_column_says_to_make_it_categorical(alle
     with pytest.raises(ValueError, match=r"modalities\[0\] \('side'\)\.kind: 'continuous' needs numbers, but "
                                          r"'trial:side' holds text \(e\.g\. 'l'\); use kind: categorical"):
         fit_modalities(rec, cfg, plan)
+
+
+def test_categorical_labels_mixing_booleans_and_numbers_are_refused(allen):
+    """A trial column holding True, 1, False and 0 (an object column, e.g. a pandas table merged from
+    two sessions) gave 2 classes, [False, True]: True == 1 in Python, so 1 was read as True and 0 as
+    False without a word. Such labels are refused, and a window label of the other type is not one of
+    the fitted classes."""
+    import dataclasses
+
+    n = len(allen.trials)
+    mixed = np.array([[True, 1, False, 0][k % 4] for k in range(n)], dtype=object)
+    ints = np.array([k % 2 for k in range(n)])
+    rec = dataclasses.replace(allen, trial_info={**allen.trial_info, "m": mixed, "i": ints,
+                                                 "b": ints.astype(bool)})
+    cfg = small_config(split_by="trials", modalities=[{"name": "m", "source": "trial:m", "kind": "categorical"}])
+    plan = plan_splits(rec, cfg)
+    with pytest.raises(ValueError, match=r"'trial:m' mix booleans and numbers \(0, 1, False, True\); True equals 1"):
+        fit_modalities(rec, cfg, plan)
+    # one type per column: integers and booleans each fit two classes of their own type
+    cfg = small_config(split_by="trials", modalities=[{"name": "i", "source": "trial:i", "kind": "categorical"},
+                                                      {"name": "b", "source": "trial:b", "kind": "categorical"}])
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == [0, 1] and cfg.modalities[1]["classes"] == [False, True]
+    assert all(type(c) is bool for c in cfg.modalities[1]["classes"])
+    # integer classes read a boolean label as unknown, not as 1
+    cfg.modalities[1]["classes"] = [0, 1]
+    with pytest.raises(ValueError, match=r"label (True|False) at window .* is not one of the training classes \[0, 1\]"):
+        modality_columns(rec, cfg, rec.trials[:4, 0])
+    # as a decoding target the column was refused as 'text'; the message now says what it holds
+    from hf_neuroformer.decoding import DecodingTarget, DecodingTargetError, kind_problem
+
+    with pytest.raises(DecodingTargetError, match=r"got booleans mixed with numbers \(True equals 1"):
+        kind_problem(rec, DecodingTarget("trial:m", "classification"))

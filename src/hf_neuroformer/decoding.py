@@ -214,6 +214,10 @@ def _raw_values(recording, target: DecodingTarget):
             shown = sorted({str(v) for v in labels.tolist()})
             # "text" only for text: a datetime64 / timedelta64 column was called text too
             what = "text" if labels.dtype.kind in "OUS" else "values that are not numbers"
+            flat = labels.ravel().tolist()
+            if any(isinstance(v, bool) for v in flat) and any(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                             for v in flat):
+                what = "booleans mixed with numbers (True equals 1 and False 0: they would be one class)"
             raise DecodingTargetError(
                 f"target {target.name!r}: expected numeric trial labels, got {what} (dtype {labels.dtype}; values such as "
                 f"{', '.join(repr(v) for v in shown[:3])}{', ...' if len(shown) > 3 else ''}); map them to integer codes "

@@ -338,7 +338,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
 
     Raises:
         ValueError: a source missing from the recording, or no value of a modality inside the
-            training split; a categorical label there that is None, NaN or infinite (missing).
+            training split; a categorical label there that is None, NaN or infinite (missing);
+            categorical labels that mix booleans and numbers (``True == 1``: one class).
     """
     train = plan.segments["train"]
     for i, mod in enumerate(config.modalities):
@@ -386,6 +387,13 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
                 raise ValueError(f"{_where(i, mod)}: {len(nan)} of {len(vals)} labels of {mod['source']!r} in the "
                                  "training split are None, NaN or infinite; a categorical modality needs a label "
                                  "for every value (map the missing ones to a label of their own, or drop those trials)")
+            # True == 1 and False == 0 in Python: a column holding both made one class of True and 1
+            kinds = {type(v).__name__ for v in labs if not isinstance(v, str)}
+            if "bool" in kinds and len(kinds) > 1:
+                shown = sorted({repr(v) for v in labs})
+                raise ValueError(f"{_where(i, mod)}: the labels of {mod['source']!r} mix booleans and numbers "
+                                 f"({', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''}); True equals 1 and False "
+                                 "equals 0, so they would be one class: map them to labels of one type first")
             labels = sorted(set(labs), key=lambda v: (isinstance(v, str), v))
             mod["classes"] = labels
 
@@ -560,7 +568,8 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                 ids = []
                 for v in vv:
                     lab = _label(v)
-                    if lab not in index:
+                    # True and 1 are one dict key: a boolean label is not one of number classes, nor 1 of [False, True]
+                    if lab not in index or isinstance(lab, bool) != isinstance(mod["classes"][index[lab]], bool):
                         raise ValueError(f"{_where(i, mod)}: label {lab!r} at window {s:.4f} s is not one of the "
                                          f"training classes {mod['classes']}")
                     ids.append(index[lab])
