@@ -14,6 +14,7 @@ from hf_neuroformer.baselines import (
     BaselineInputError,
     binned_count_features,
     blocked_folds,
+    fold_gap,
     evaluate_baselines,
     fit_baseline,
     n_history_bins,
@@ -275,3 +276,32 @@ def test_class_names_as_labels_are_named():
     X = np.random.default_rng(0).poisson(2.0, size=(8, 3)).astype(float)
     with pytest.raises(BaselineInputError, match=r"y_train: expected numbers, got dtype <U5 .*map class names"):
         fit_baseline("ridge", X, np.array(["left", "right"] * 4), "classification")
+
+
+def test_cross_validation_folds_purge_the_windows_that_share_bins_with_the_validation_block(hd):
+    """The alpha of ridge / lasso / glm was chosen by time-blocked folds whose training windows
+    touched the validation block: the next window's history bins are the validation windows'
+    current bins (and the block's first window's history the previous windows'), so each fold
+    validated partly on what it trained on. n_history_bins windows on each side are now left out."""
+    rec, tok, cfg, dsd = hd
+    X = binned_count_features(dsd["train"], tok, cfg)
+    h = n_history_bins(cfg)
+    assert h == 3
+    units = X.shape[1] // (1 + h)
+    bins = X.reshape(len(X), 1 + h, units)
+    starts = np.asarray(dsd["train"]["window_start"])
+    # the leak: where windows follow each other, window i's history bin k is window i-k's current bin
+    nxt = np.flatnonzero(np.isclose(np.diff(starts), cfg.current_window))[3:40] + 1
+    assert all(np.array_equal(bins[i, 1], bins[i - 1, 0]) for i in nxt)
+    folds = blocked_folds(len(X), 5, gap=h)
+    assert fold_gap(folds) == h and fold_gap(blocked_folds(len(X), 5)) == 0
+    for tr, va in folds:
+        assert np.abs(tr[:, None] - va[None]).min() > h  # no training window within h of the block
+        assert len(tr) + len(va) + sum(1 for g in range(1, h + 1) for e in (va.min() - g, va.max() + g)
+                                       if 0 <= e < len(X)) == len(X)
+    y = np.asarray(dsd["train"]["target_hd"])
+    for name in ("ridge", "lasso", "glm"):
+        assert fit_baseline(name, X, y, "circular", 0, n_bins=1 + h).info["cv_gap_windows"] == h
+    # a training set too small for the gap: it shrinks so that every fold keeps 2 training windows
+    small = blocked_folds(4, 5, gap=3)
+    assert fold_gap(small) == 0 and all(len(tr) >= 2 for tr, _ in small)

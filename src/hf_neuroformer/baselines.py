@@ -23,7 +23,9 @@ only, never on the test split:
     :class:`~sklearn.linear_model.RidgeCV` (regression, circular) /
     :class:`~sklearn.linear_model.RidgeClassifierCV` (classification), ``alpha`` from
     ``logspace(-2, 5, 15)`` by cross-validation with time-blocked folds (:func:`blocked_folds`:
-    consecutive blocks of the time-ordered training windows, no shuffling).
+    consecutive blocks of the time-ordered training windows, no shuffling, with the
+    ``n_history_bins`` windows on each side of a validation block left out of that fold's
+    training windows, since they share bins with it through the history features).
 ``lasso``
     :class:`~sklearn.linear_model.LassoCV` per output column (regression, circular; 30 alphas,
     same folds) / L1-penalised multinomial logistic regression with ``C`` by the same folds
@@ -161,10 +163,16 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
     return out.reshape(n, (1 + h) * n_units)  # (n, -1) failed for a split without windows
 
 
-def blocked_folds(n: int, n_splits: int = 5) -> List[tuple]:
+def blocked_folds(n: int, n_splits: int = 5, gap: int = 0) -> List[tuple]:
     """Time-blocked K-fold indices over ``n`` time-ordered windows: fold ``k`` validates on the
-    ``k``-th consecutive block and trains on the rest (no shuffling). ``min(n_splits, n // 2)``
-    folds, at least 2.
+    ``k``-th consecutive block and trains on the rest (no shuffling), less ``gap`` windows on
+    each side of the block (a purge: with ``gap = n_history_bins`` no training window shares a
+    bin with a validation window, as overlapping neighbours do through their history bins).
+    ``min(n_splits, n // 2)`` folds, at least 2. The gap shrinks, down to 0, where it would leave
+    a fold fewer than 2 training windows (:func:`fold_gap` gives the one used).
+
+    Returns:
+        list of ``(train_indices, validation_indices)`` int64 arrays.
 
     Raises:
         BaselineInputError: fewer than 4 windows.
@@ -174,7 +182,16 @@ def blocked_folds(n: int, n_splits: int = 5) -> List[tuple]:
     k = max(2, min(n_splits, n // 2))
     edges = np.linspace(0, n, k + 1).astype(int)
     idx = np.arange(n)
-    return [(np.concatenate([idx[:a], idx[b:]]), idx[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    g = max(int(gap), 0)
+    while g and any(max(a - g, 0) + max(n - b - g, 0) < 2 for a, b in zip(edges[:-1], edges[1:])):
+        g -= 1
+    return [(np.concatenate([idx[:max(a - g, 0)], idx[b + g:]]), idx[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def fold_gap(folds: List[tuple]) -> int:
+    """The fewest windows between a fold's training windows and its validation block (the purge
+    gap :func:`blocked_folds` used)."""
+    return int(min(np.abs(tr[:, None] - np.array([va.min(), va.max()])[None]).min() for tr, va in folds) - 1)
 
 
 def _angle_to_xy(y):
@@ -385,7 +402,8 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
             ``0 .. num_classes - 1``.
 
     Returns:
-        :class:`FittedBaseline` (``.predict(X)``; ``.info`` holds chosen alphas / epochs).
+        :class:`FittedBaseline` (``.predict(X)``; ``.info`` holds chosen alphas / epochs, and
+        for the cross-validated decoders ``cv_gap_windows``, the purge gap between the folds).
 
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
@@ -436,8 +454,11 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         raise BaselineInputError("y_train (classification): expected whole-number class indices")
     scaler = StandardScaler().fit(np.log1p(X))
     Z = scaler.transform(np.log1p(X))
-    folds = blocked_folds(len(Z))
+    # a window's features hold its n_bins - 1 history bins, the current bins of the windows before it:
+    # that many windows on each side of a validation block are purged from the fold's training windows
+    folds = blocked_folds(len(Z), gap=n_bins - 1)
     fb = FittedBaseline(name=name, kind=kind, scaler=scaler, n_bins=n_bins)
+    fb.info["cv_gap_windows"] = fold_gap(folds)  # the MLP and the GRU (no folds) replace info
 
     if kind == "classification":
         y = y.astype(np.int64)
@@ -639,6 +660,7 @@ __all__ = [
     "FittedBaseline",
     "binned_count_features",
     "blocked_folds",
+    "fold_gap",
     "evaluate_baselines",
     "fit_baseline",
     "n_history_bins",
