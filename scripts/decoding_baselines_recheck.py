@@ -2,13 +2,16 @@
 same rows, and set them beside the table's numbers (issue 4).
 
 Why: the table in ``BENCHMARKS.md`` ("Behaviour decoding") was written by
-``scripts/benchmark_decoding.py`` at the commits its run lines name. Two later fixes change what
-the baselines compute: the Poisson GLM's alpha grid now scales with the target's training mean
+``scripts/benchmark_decoding.py`` at the commits its run lines name. Three later fixes change
+what the baselines compute: the Poisson GLM's alpha grid now scales with the target's training mean
 (``6c02515``: on nelpy's x in px, cross-validation wanted an alpha past the old grid's end), and
 a feature constant over the training windows (a unit silent there) now reads its training value
 at prediction instead of moving the MLP's and GRU's predictions through untrained weights
-(``93f1881``). Rerunning the whole table (pretraining and 90 fine-tuning runs per dataset) is
-not needed for that: only the baselines changed, so only they are refitted here.
+(``93f1881``); and the time-blocked cross-validation folds that choose ridge's, lasso's and the
+GLM's alpha leave out the ``n_history_bins - 1`` training windows on each side of each validation
+block, which share bins with it through their history features (``ab69518``). Rerunning the
+whole table (pretraining and 90 fine-tuning runs per dataset) is not needed for that: only the
+baselines changed, so only they are refitted here.
 
 How: each dataset is loaded as ``benchmark_decoding.py`` loads it (same recording, window mask,
 window settings and, from ``benchmarks/decoding.json``, the same fine-tuning ``config_overrides``
@@ -116,10 +119,13 @@ def write_section(out: dict) -> str:
     lines = [START, "## Baselines refitted with the current code (`scripts/decoding_baselines_recheck.py`)", "",
              f"Run: commit `{out['commit']}` on {out['date']}, {out['minutes']:.1f} min on 2 CPU cores. The classical "
              "decoders of the behaviour-decoding table, refitted on the same rows, splits, targets and seeds "
-             f"({out['seeds']}) after two fixes to them (`6c02515`: the Poisson GLM's alpha grid scales with the "
+             f"({out['seeds']}) after three fixes to them (`6c02515`: the Poisson GLM's alpha grid scales with the "
              "target's training mean; `93f1881`: a unit silent in the training block reads its training value at "
-             "prediction). Each cell: now (the table's value before the fixes); mean ± sd over seeds. The Neuroformer "
-             "rows of the table do not read this code and are unchanged.", ""]
+             "prediction; `ab69518`: the cross-validation folds that choose ridge's, lasso's and the GLM's alpha leave "
+             "out the training windows that share history bins with the validation block). Each cell: now (the "
+             "table's value, from the code of its run line; Steinmetz's baseline rows, rerun at `7957bb4`, already "
+             "have the first two fixes); mean ± sd over seeds. The Neuroformer rows of the table do not read this code and are "
+             "unchanged.", ""]
     for n, d in out["datasets"].items():
         deg = "deg" in d["metric"]
         fmt = (lambda m, s: f"{m:.1f} ± {s:.1f}") if deg else (lambda m, s: f"{m:.3f} ± {s:.3f}")
