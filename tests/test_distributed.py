@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from safetensors.torch import load_file
 
 import hf_neuroformer as nf
 from hf_neuroformer.training import TrainingConfig, train
-from hf_neuroformer.windows import prepare_windows
+from hf_neuroformer.windows import plan_splits, prepare_windows
 
 HERE = Path(__file__).resolve().parent
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -119,6 +120,30 @@ def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
     assert metrics["n_train_windows"] == sum(s["n_rows"] for s in json.loads(
         (prepared / "manifest.json").read_text())["splits"]["train"]["shards"])
     assert metrics["n_train_windows_unused"] >= 0 and "test/id_nll" in metrics
+
+
+def test_streamed_training_with_fewer_train_windows_than_processes_is_refused(shared_data, tmp_path):
+    """One train window streamed by two ranks: rank 1 got none, so every epoch ended at once on
+    both, no step was taken and the untrained model was saved (its NaN validation loss reported as
+    a diverged run). Refused before training, saying how many windows and processes."""
+    worker = _worker_module()
+    rec = worker.recording(shared_data(A2929))
+    cfg = nf.NeuroformerConfig(**worker.TINY)
+    plan = plan_splits(rec, cfg)
+    start = plan.segments["train"][0, 0]
+    plan.segments["train"] = np.array([[start, start + cfg.past_window + cfg.current_window]])  # one window
+    prepared = tmp_path / "prepared"
+    manifest = prepare_windows(rec, prepared, cfg, plan=plan, progress=False)
+    assert manifest["splits"]["train"]["n_windows"] == 1
+    report = tmp_path / "report"
+    report.mkdir()
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(HERE / "ddp_train_worker.py"), str(prepared), str(tmp_path / "out"), str(report)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0
+    assert "has 1 window(s), fewer than the 2 processes training" in proc.stdout + proc.stderr
+    assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
 def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):

@@ -1021,7 +1021,8 @@ def train(
             about and used), or
             for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
             run would silently be float32; use bf16).
-        ValueError: ``resume`` and ``overwrite`` both True; a train split without windows;
+        ValueError: ``resume`` and ``overwrite`` both True; a train split without windows, or
+            (streamed from a prepared directory) with fewer windows than processes;
             ``ci_block_s`` not a finite number > 0 (before anything is read or written);
             ``config.modalities`` with a prepared directory (it carries no modality inputs).
         RecordingValidationError: if the recording has no spikes.
@@ -1243,6 +1244,15 @@ def train(
     has_test = n_windows["test"] > 0
     if n_windows["train"] == 0:
         raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
+    if streamed and n_windows["train"] < world:
+        # each process streams its own windows and an epoch ends when one runs out: a process without any
+        # ended every epoch at once, so no step was taken and the untrained model was saved (its NaN
+        # validation loss reported as a diverged run)
+        raise ValueError(
+            f"{PREPARED_FIELD}: the train split of {str(prepared)!r} has {n_windows['train']} window(s), fewer than "
+            f"the {world} processes training; each process streams its own windows, so {world - n_windows['train']} "
+            f"would get none and no step could be taken: train on at most {n_windows['train']} process(es), or "
+            "prepare the windows with a longer train split (neuroformer prepare)")
     # the order of epoch e is a function of (seed, e) alone (the generator is reseeded at every
     # epoch), so a resumed run replays it and skips the batches already done
     gen = torch.Generator().manual_seed(training.seed)
