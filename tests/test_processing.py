@@ -477,6 +477,41 @@ def test_from_pretrained_completes_an_interrupted_save(saved, tmp_path):
     assert sorted(p.name for p in run.iterdir()) == names and not (run / SAVE_JOURNAL).exists()
 
 
+@pytest.mark.parametrize("load", ["AutoConfig", "AutoModelForPreTraining"])
+def test_auto_classes_complete_an_interrupted_save_before_reading_config_json(a2929, tmp_path, load):
+    """Break test: a save (hidden_size 48) over an older model (hidden_size 32) killed after its
+    commit. AutoConfig reads config.json through transformers' base class before any Neuroformer
+    class: it returned the older model's config and left the journal; AutoModelForPreTraining got
+    that config, its model class then completed the save and refused the new weights (size mismatch)."""
+    import shutil
+
+    from transformers import AutoConfig
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL, STAGING_PREFIX
+    from tiny_configs import small_config
+
+    def save(folder, hidden):
+        tok, model = untrained_model(a2929, small_config(hidden_size=hidden))
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        return model
+
+    run = tmp_path / "run"
+    save(run, 32)
+    staged = run / f"{STAGING_PREFIX}x"
+    new = save(staged, 48)
+    names = sorted(p.name for p in staged.iterdir())
+    (run / SAVE_JOURNAL).write_text(json.dumps({"staged": staged.name, "files": names, "remove": []}))
+    if load == "AutoConfig":
+        assert AutoConfig.from_pretrained(run).hidden_size == 48
+    else:
+        model = AutoModelForPreTraining.from_pretrained(run)
+        assert model.config.hidden_size == 48
+        assert all(torch.equal(v, new.state_dict()[k]) for k, v in model.state_dict().items())
+    assert not (run / SAVE_JOURNAL).exists() and not staged.exists()
+    shutil.rmtree(run)
+
+
 def test_windows_across_touching_intervals_of_the_time_support_are_recorded_time():
     """Intervals that touch are one stretch of recorded time: plan_splits puts training windows
     across their shared edge, and a generated recording's support is its tiled windows; the

@@ -20,16 +20,19 @@ from transformers import PreTrainedConfig
 from .binning import n_bins_covering
 
 
-def finish_interrupted_save_of(name_or_path) -> None:
+def finish_interrupted_save_of(name_or_path) -> bool:
     """Complete an interrupted save into the local folder ``name_or_path`` before it is read
     (:func:`hf_neuroformer.save_journal.finish_interrupted_save`): called by the Neuroformer
     classes' ``from_pretrained``. A no-op for a Hub repo id, and in the remote code of a Hub
-    repository (it comes without the package: a pushed repository is uploaded whole)."""
+    repository (it comes without the package: a pushed repository is uploaded whole).
+
+    Returns:
+        True when a save was completed (the folder's files changed), else False."""
     try:  # imported by name, so transformers' remote-code copy does not count it as a needed file
         journal = importlib.import_module(f"{__package__}.save_journal")
     except ImportError:
-        return
-    journal.finish_interrupted_save_of(name_or_path)
+        return False
+    return journal.finish_interrupted_save_of(name_or_path)
 
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
@@ -661,9 +664,17 @@ class NeuroformerConfig(PreTrainedConfig):
         (``num_attention_heads=5`` with ``hidden_size=32``: "shape '[8, 5, 5, 6]' is invalid",
         ``dt_resolution=0``: ZeroDivisionError).
 
+        ``AutoConfig.from_pretrained`` (and so every ``AutoModel*``) reads ``config.json`` through
+        transformers' base class before this class is reached, and passes the folder as
+        ``name_or_path``: a save into it killed after its commit is completed here and its
+        ``config.json`` read again (it gave the older model's config, and ``AutoModel*`` then
+        refused the new weights with a size mismatch).
+
         Raises:
             ValueError: as the constructor, naming the field.
         """
+        if finish_interrupted_save_of(kwargs.get("name_or_path")):
+            config_dict = cls.get_config_dict(kwargs["name_or_path"])[0]
         params = inspect.signature(cls.__init__).parameters
         own = {k: kwargs.pop(k) for k in list(kwargs)
                if (k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self")

@@ -18,8 +18,8 @@ holds the whole new model and never a mix of new and old files. It is called bef
 is read by ``NeuroformerConfig`` / ``NeuroformerPreTrainedModel`` / ``NeuroformerTokenizer`` /
 ``NeuroformerProcessor`` ``.from_pretrained``, by the ``--model`` check of the commands
 (``generation.check_model_dir``, which ``neuroformer push`` runs too) and before ``train`` / ``finetune`` check or write an output folder.
-(``AutoConfig.from_pretrained`` reads ``config.json`` through transformers' own base class, before
-any Neuroformer class is reached.)
+``AutoConfig.from_pretrained`` (which every ``AutoModel*`` calls first) reads ``config.json`` through
+transformers' own base class; ``NeuroformerConfig.from_dict`` then completes the save and reads it again.
 """
 
 from __future__ import annotations
@@ -129,8 +129,9 @@ def finish_interrupted_save(folder) -> bool:
     return True
 
 
-def finish_interrupted_save_of(name_or_path) -> None:
+def finish_interrupted_save_of(name_or_path) -> bool:
     """:func:`finish_interrupted_save` for a ``from_pretrained`` argument that is a local folder
-    (a Hub repo id or a missing path is left to ``from_pretrained``)."""
+    (a Hub repo id or a missing path is left to ``from_pretrained``); True when a save was completed."""
     if isinstance(name_or_path, (str, os.PathLike)) and os.path.isdir(name_or_path):
-        finish_interrupted_save(name_or_path)
+        return finish_interrupted_save(name_or_path)
+    return False
