@@ -616,6 +616,19 @@ def test_resume_with_another_learning_rate_is_refused(rec, tmp_path):
     assert json.loads((tmp_path / "m" / "training_config.json").read_text())["learning_rate"] == tc.learning_rate
 
 
+def test_resume_inside_an_epoch_with_another_seed_is_refused(rec, tmp_path):
+    # the seed draws each epoch's window order: resumed 2 micro-batches into epoch 0 with another seed, the run
+    # skipped the first 2 micro-batches of another order, so some windows of epoch 0 were trained twice and
+    # others never (3 of the 32 windows of the first 2 steps again, with seed 1 for 0), with only a warning
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, max_epochs=1, batch_size=16, save_every=2)
+    _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
+    with pytest.raises(ValueError, match=r"training\.seed: checkpoint .*step-00000002.* stopped 2 micro-batches into "
+                                         r"epoch 0.*this run has 1.*resume with seed=0"):
+        train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, seed=1), progress=False, resume=True)
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+    assert train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True)["total_steps"] == 4
+
+
 def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
     with pytest.raises(FileNotFoundError, match="save_every"):
         train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1), progress=False,

@@ -652,6 +652,11 @@ NETWORK_FIELDS = (
 STATE_TRAINING_FIELDS = ("learning_rate", "weight_decay")
 
 
+#: TrainingConfig fields that draw an epoch's window order (``shuffle_buffer_size``: streamed runs only):
+#: resuming from a checkpoint written inside an epoch with other values is refused.
+ORDER_TRAINING_FIELDS = ("seed", "shuffle_buffer_size")
+
+
 #: How messages about a prepared directory name it: ``train``'s argument and the CLI flag.
 PREPARED_FIELD = "recording (--data)"
 
@@ -1017,8 +1022,9 @@ def train(
             contrastive loss (InfoNCE needs two windows to contrast), if a checkpoint was written with another model config or
             launch shape or on other data (other spikes in a split, other windows or shards), or
             with another ``learning_rate`` / ``weight_decay`` (the restored optimizer and
-            scheduler keep the checkpoint's; other training settings that differ are warned
-            about and used), or
+            scheduler keep the checkpoint's), or, from a checkpoint written inside an epoch, with
+            another ``seed`` (streamed: or ``shuffle_buffer_size``), which draw the epoch's window
+            order (other training settings that differ are warned about and used), or
             for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
             run would silently be float32; use bf16).
         ValueError: ``resume`` and ``overwrite`` both True; a train split without windows, or
@@ -1317,6 +1323,17 @@ def train(
                 f"training.{field}: checkpoint {str(last)!r} was trained with {field}={was!r}, this run has {got!r} "
                 f"(all: {kept}); a resumed run continues the checkpoint's optimizer and learning-rate schedule, "
                 f"which keep the checkpoint's values: resume with {field}={was!r}, or {START_AFRESH}"
+            )
+        # the order of an epoch is drawn from these: a checkpoint written inside an epoch skips its first
+        # micro-batches of another order, so some windows of that epoch were trained twice and others never
+        order = {k: changed[k] for k in ORDER_TRAINING_FIELDS if k in changed and (streamed or k == "seed")}
+        if order and state["micro_batches_done_in_epoch"]:
+            field, (was, got) = next(iter(order.items()))
+            raise ValueError(
+                f"training.{field}: checkpoint {str(last)!r} stopped {state['micro_batches_done_in_epoch']} "
+                f"micro-batches into epoch {state['epoch']}, whose window order {field}={was!r} drew; this run has "
+                f"{got!r} (all: {order}), which would skip those micro-batches of another order (some windows of the "
+                f"epoch trained twice, others never): resume with {field}={was!r}, or {START_AFRESH}"
             )
         if state["step"] > total_steps:  # max_steps was checked by check_resume: max_epochs is lower
             raise ValueError(
