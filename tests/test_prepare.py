@@ -611,3 +611,27 @@ def test_a_tokenizer_with_other_windows_than_the_config_is_refused(tmp_path):
     with pytest.raises(ValueError, match=msg + r".*prepare the windows again"):
         train(tmp_path / "q", tmp_path / "m", None, progress=False)
     assert not (tmp_path / "m").exists()
+
+
+def test_a_config_bringing_another_vocab_size_prepares_and_trains_a_model_of_its_tokenizer(short_rec, tmp_path):
+    """Break test: a config carrying another model's vocab_size (50 for this recording's 18 tokens)
+    was kept by prepare (max of the two) and by streamed training, so the trained model refused its
+    own tokenizer when loaded ('not the model's tokenizer'); in-memory training sets the tokenizer's."""
+    import shutil
+
+    from transformers import AutoProcessor
+
+    from hf_neuroformer.training import TrainingConfig, train
+
+    prepared = tmp_path / "prepared"
+    prepare_windows(short_rec, prepared, nf.NeuroformerConfig(**TINY, vocab_size=50), progress=False)
+    n_tokens = len(json.loads((prepared / "vocab.json").read_text()))
+    assert json.loads((prepared / "config.json").read_text())["vocab_size"] == n_tokens < 50
+    # a directory prepared before: its config.json says 50; training takes the tokenizer's size
+    older = tmp_path / "older"
+    shutil.copytree(prepared, older)
+    cfg = json.loads((older / "config.json").read_text())
+    (older / "config.json").write_text(json.dumps({**cfg, "vocab_size": 50}))
+    train(older, tmp_path / "m", None, TrainingConfig(max_steps=1, batch_size=8), progress=False)
+    processor = AutoProcessor.from_pretrained(tmp_path / "m")
+    assert len(processor.tokenizer) == nf.NeuroformerConfig.from_pretrained(tmp_path / "m").vocab_size == n_tokens

@@ -698,8 +698,10 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
                 f"config has {got!r} (all differences: {diff}); a config may change the network only "
                 f"({', '.join(NETWORK_FIELDS)}): prepare the windows again with this config"
             )
-        config.vocab_size = stored.vocab_size
     tokenizer = NeuroformerTokenizer.from_pretrained(prepared)
+    # the tokenizer's, which the shards' ids refer to: a directory prepared with a config that brought another
+    # model's vocab_size along (kept then) trained a model that refused its own tokenizer when loaded
+    config.vocab_size = len(tokenizer)
     from .tokenization_neuroformer import check_tokenizer_windows
 
     # a directory whose tokenizer cut other windows than its config.json says (prepared with another tokenizer)

@@ -1041,7 +1041,9 @@ def prepare_windows(
     # current_window the shards held part of each window, and the manifest's counts said otherwise
     check_tokenizer_windows(tokenizer, config, "pass the tokenizer made from this config "
                             "(NeuroformerTokenizer.from_config(config) and add_units(recording)), or none")
-    config.vocab_size = max(config.vocab_size, len(tokenizer))
+    # as train does in memory: a vocab_size the config brought along (another model's, 50 for 8 tokens) was kept,
+    # and the model trained on these windows then refused its own tokenizer ('not the model's tokenizer')
+    config.vocab_size = len(tokenizer)
     plan = plan or plan_splits(recording, config)
     if config.modalities:
         from .modalities import fit_modalities
