@@ -635,3 +635,28 @@ def test_a_config_bringing_another_vocab_size_prepares_and_trains_a_model_of_its
     train(older, tmp_path / "m", None, TrainingConfig(max_steps=1, batch_size=8), progress=False)
     processor = AutoProcessor.from_pretrained(tmp_path / "m")
     assert len(processor.tokenizer) == nf.NeuroformerConfig.from_pretrained(tmp_path / "m").vocab_size == n_tokens
+
+
+def test_a_split_without_windows_loads_from_the_prepared_directory_and_the_dataset_card(tmp_path):
+    """Break test: with split_fractions (0.8, 0.2, 0) the test split has no window and its one shard
+    no row. load_prepared(streaming=False) of it raised datasets' 'Instruction "test" corresponds to
+    no data!', and load_dataset of the dataset repository 'neuroformer push' writes (its card maps
+    every split's shards) gave an empty DatasetDict: no train or validation split either."""
+    from datasets import load_dataset
+
+    from hf_neuroformer.hub import write_window_dataset
+    from hf_neuroformer.training import TrainingConfig, train
+
+    rec = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=7).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                               max_past_length=48, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0, split_fractions=(0.8, 0.2, 0.0))
+    train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=8), progress=False)
+    counts = write_window_dataset(tmp_path / "m", rec, tmp_path / "ds", num_shards=2, repo_id="lab/windows")
+    assert counts["test"] == 0 and counts["train"] > 0 and counts["validation"] > 0
+    empty = load_prepared(tmp_path / "ds", "test", streaming=False)
+    assert len(empty) == 0 and set(empty.column_names) == set(load_prepared(tmp_path / "ds", "train").column_names)
+    assert list(load_prepared(tmp_path / "ds", "test")) == []  # streamed: an empty stream, as before
+    windows = load_dataset(str(tmp_path / "ds"))
+    assert {s: len(windows[s]) for s in windows} == {"train": counts["train"], "validation": counts["validation"]}
+    assert "test (no windows) is not a split of the dataset" in (tmp_path / "ds" / "README.md").read_text()

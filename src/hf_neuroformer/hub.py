@@ -1101,8 +1101,10 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         license=license,
         tags=["neuroscience", "spikes", "neuroformer", "hf_neuroformer"],
         size_categories=size_category,
+        # a split without windows is left out: its one shard holds no row, and load_dataset of the repository
+        # then failed on it ('Instruction "test" corresponds to no data!') or gave no split at all
         configs=[{"config_name": "default",
-                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in counts]}],
+                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in counts if counts[s]]}],
     )
     features = window_features()
     cfg = model.config
@@ -1124,7 +1126,9 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         f"- Recording: `{recording!r}`.",
         *([f"- Provenance: {data_description}"] if data_description else []),
         f"- Windows per split: {', '.join(f'{s} {n}' for s, n in counts.items())} (the model's `splits.json`; "
-        f"{splits_are}).",
+        f"{splits_are}"
+        + (f"; {' and '.join(s for s, n in counts.items() if not n)} (no windows) is not a split of the dataset, "
+           "its empty shard is kept for `load_prepared`" if not all(counts.values()) else "") + ").",
         f"- Current window {model.config.current_window} s, past window {model.config.past_window} s, "
         f"dt bins of {model.config.dt_resolution} s.",
         "- Columns: " + ", ".join(f"`{k}` ({v})" for k, v in features.items()) + ".",

@@ -1224,7 +1224,8 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
 
     With ``streaming=True`` the Parquet shards are read lazily (``datasets.IterableDataset``),
     so memory holds a batch of rows, not the split; for several processes, pass the result to
-    ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks).
+    ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks). A split
+    without windows (``split_fractions`` 0) gives an empty Dataset (stream) with the same columns.
 
     Args:
         verify: check the split's shards against the manifest first (:func:`verify_prepared`;
@@ -1254,6 +1255,11 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     config = None
     if (d / "config.json").is_file():
         config = NeuroformerConfig.from_pretrained(d)
+    if not streaming and not int(manifest["splits"][split]["n_windows"]):
+        # its one shard holds no row, which load_dataset refused: 'Instruction "test" corresponds to no data!'
+        features = window_features(config)
+        return datasets.Dataset.from_dict({k: [] for k in features}, features=features,
+                                          split=datasets.NamedSplit(split))
     return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming,
                                  features=window_features(config))
 
