@@ -512,6 +512,36 @@ def test_auto_classes_complete_an_interrupted_save_before_reading_config_json(a2
     shutil.rmtree(run)
 
 
+def test_save_pretrained_into_a_folder_with_an_interrupted_save_keeps_the_new_files(a2929, tmp_path):
+    """Break test: a train save killed after its commit (journal, model still staged), then
+    model / tokenizer / config .save_pretrained of another model into the same folder: the next
+    from_pretrained completed the old save over the new files and loaded the older model
+    (hidden_size 32 for the 48 just saved), without a word."""
+    from hf_neuroformer.save_journal import SAVE_JOURNAL, STAGING_PREFIX
+    from tiny_configs import small_config
+
+    run = tmp_path / "run"
+    staged = run / f"{STAGING_PREFIX}x"
+    old_tok, old = untrained_model(a2929, small_config(hidden_size=32))
+    old.save_pretrained(staged)
+    old_tok.save_pretrained(staged)
+    names = sorted(p.name for p in staged.iterdir())
+    (run / SAVE_JOURNAL).write_text(json.dumps({"staged": staged.name, "files": names, "remove": []}))
+    tok, new = untrained_model(a2929, small_config(hidden_size=48), seed=1)
+    new.save_pretrained(run)
+    tok.save_pretrained(run)
+    assert not (run / SAVE_JOURNAL).exists() and not staged.exists()
+    loaded = AutoModelForPreTraining.from_pretrained(run)
+    assert loaded.config.hidden_size == 48
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in loaded.state_dict().items())
+    # the config alone, the same way
+    (run / SAVE_JOURNAL).write_text(json.dumps({"staged": staged.name, "files": names, "remove": []}))
+    staged.mkdir()
+    old.config.save_pretrained(staged)
+    new.config.save_pretrained(run)
+    assert nf.NeuroformerConfig.from_pretrained(run).hidden_size == 48
+
+
 def test_windows_across_touching_intervals_of_the_time_support_are_recorded_time():
     """Intervals that touch are one stretch of recorded time: plan_splits puts training windows
     across their shared edge, and a generated recording's support is its tiled windows; the

@@ -695,6 +695,13 @@ class NeuroformerConfig(PreTrainedConfig):
         finish_interrupted_save_of(pretrained_model_name_or_path)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedConfig.save_pretrained``, after completing a save into ``save_directory``
+        killed after its commit (:func:`finish_interrupted_save_of`): left pending, the next
+        ``from_pretrained`` completed it over the ``config.json`` written here."""
+        finish_interrupted_save_of(save_directory)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def __init__(
         self,
         current_window: float = 0.1,

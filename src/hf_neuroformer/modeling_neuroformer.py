@@ -698,11 +698,18 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
             ValueError: the unit embedding's rows differ from ``config.vocab_size``, or the dt head's
                 classes from ``config.num_dt_bins``; nothing is written.
 
+        A save into ``save_directory`` killed after its commit (``train`` / ``finetune``: its journal
+        is there) is completed first, so the files written here are the ones a later
+        ``from_pretrained`` reads.
+
         Warns:
             UserWarning: ``push_to_hub=True`` without the classes registered for remote code, as
                 :meth:`push_to_hub` warns (the repository gets the weights and ``config.json`` only).
         """
         self._check_config_describes_weights("; the checkpoint would not load, so nothing was written")
+        # a save into the folder killed after its commit is completed first: left pending, the next
+        # from_pretrained completed it over these files, and loaded that older model instead
+        finish_interrupted_save_of(save_directory)
         if kwargs.get("push_to_hub"):
             self._warn_no_remote_code("save_pretrained(push_to_hub=True)")
         return super().save_pretrained(save_directory, *args, **kwargs)

@@ -16,7 +16,8 @@ A process killed during step 3 leaves the journal; :func:`finish_interrupted_sav
 moves (the files already moved are the new ones, the others are still staged), so the folder
 holds the whole new model and never a mix of new and old files. It is called before a folder
 is read by ``NeuroformerConfig`` / ``NeuroformerPreTrainedModel`` / ``NeuroformerTokenizer`` /
-``NeuroformerProcessor`` ``.from_pretrained``, by the ``--model`` check of the commands
+``NeuroformerProcessor`` ``.from_pretrained`` (and before their ``save_pretrained`` writes into it, so
+a pending save is never completed over newer files), by the ``--model`` check of the commands
 (``generation.check_model_dir``, which ``neuroformer push`` runs too) and before ``train`` / ``finetune`` check or write an output folder.
 ``AutoConfig.from_pretrained`` (which every ``AutoModel*`` calls first) reads ``config.json`` through
 transformers' own base class; ``NeuroformerConfig.from_dict`` then completes the save and reads it again.

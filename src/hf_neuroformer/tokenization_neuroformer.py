@@ -378,8 +378,14 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 refuses (``tokenizer.dt_resolution = 0.5`` with 0.1-s windows,
                 ``max_window_length = 2``), naming the field; nothing is written. Such a
                 tokenizer was saved, and ``from_pretrained`` then refused the folder.
+
+        A save into ``save_directory`` killed after its commit (its journal is there) is completed
+        first, so a later ``from_pretrained`` reads the files written here.
         """
         check_window_settings("NeuroformerTokenizer", **self._window_kwargs())
+        # a save into the folder killed after its commit: completed first, or the next from_pretrained
+        # completed it over these files (the older tokenizer loaded)
+        finish_interrupted_save_of(save_directory)
         self.init_kwargs.update(self._window_kwargs())
         self.init_kwargs.pop("unit_tokens", None)
         return super().save_pretrained(save_directory, *args, **kwargs)
