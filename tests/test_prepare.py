@@ -660,3 +660,21 @@ def test_a_split_without_windows_loads_from_the_prepared_directory_and_the_datas
     windows = load_dataset(str(tmp_path / "ds"))
     assert {s: len(windows[s]) for s in windows} == {"train": counts["train"], "validation": counts["validation"]}
     assert "test (no windows) is not a split of the dataset" in (tmp_path / "ds" / "README.md").read_text()
+
+
+def test_prepare_names_the_hidden_folder_a_killed_run_left(short_rec, tmp_path):
+    """Break test: a prepare killed while writing (the out-of-memory killer; Ctrl-C cleans up) left
+    its hidden '.prepared.tmp-*' folder of shards beside the output, and the next prepare into the
+    same output said nothing: the shards of a whole recording stayed invisible to 'ls'. It is named
+    (with its size), not deleted: it may belong to a run still writing."""
+    dead = tmp_path / ".prepared.tmp-k1lled"
+    (dead / "data").mkdir(parents=True)
+    (dead / "data" / "train-00000-of-00001.parquet").write_bytes(b"\0" * 2 ** 20)
+    other = tmp_path / ".another.tmp-x"  # another output's: not this one's
+    other.mkdir()
+    cfg = nf.NeuroformerConfig(**TINY)
+    with pytest.warns(UserWarning, match=r"1 folder\(s\) left by an interrupted 'neuroformer prepare' into "
+                                         r"'prepared' \(\.prepared\.tmp-k1lled: 1\.0 MiB\)") as record:
+        prepare_windows(short_rec, tmp_path / "prepared", cfg, progress=False)
+    assert not any(".another" in str(w.message) for w in record)
+    assert dead.is_dir() and other.is_dir()

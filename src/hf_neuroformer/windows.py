@@ -1007,6 +1007,10 @@ def prepare_windows(
     Returns:
         The manifest (also written as ``manifest.json``).
 
+    Warns:
+        UserWarning: hidden folders that an interrupted earlier run into ``output_dir`` left beside
+            it (:func:`hf_neuroformer.io.output_folder.warn_leftovers`).
+
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
             ``overwrite`` may not replace (see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
@@ -1023,7 +1027,7 @@ def prepare_windows(
     import datasets
     from .progress import progress_bar as tqdm
 
-    from .io.output_folder import check_output_folder, move_into_place
+    from .io.output_folder import check_output_folder, move_into_place, warn_leftovers
 
     if not isinstance(num_shards, (int, np.integer)) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
@@ -1104,6 +1108,7 @@ def prepare_windows(
         shutil.rmtree(tmp, ignore_errors=True)
         if bars_were_on:
             datasets.utils.enable_progress_bars()
+    warn_leftovers(out, "prepare")  # a run killed (out of memory) while writing left its hidden folder of shards
     return manifest
 
 

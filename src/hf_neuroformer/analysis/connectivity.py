@@ -94,7 +94,7 @@ import numpy as np
 import torch
 
 from ..binning import bin_index, n_bins_covering, n_full_bins
-from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place
+from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place, warn_leftovers
 from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..recording import SpikeRecording
@@ -898,6 +898,7 @@ def run_connectivity(
         move_into_place(out, final)
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    warn_leftovers(final, "connectivity")
     return report
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Tuple
 
-__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "check_writable_parent", "move_into_place"]
+__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "check_writable_parent", "move_into_place",
+           "warn_leftovers"]
 
 #: Files whose presence means a folder holds a trained model (``neuroformer train`` writes them).
 MODEL_MARKERS = ("model.safetensors", "pytorch_model.bin", "metrics.json", "training_config.json",
@@ -143,3 +144,27 @@ def move_into_place(tmp, final) -> None:
         os.rename(old, final)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def warn_leftovers(final, command: str) -> None:
+    """Warn about the hidden folders an earlier run of ``command`` into ``final`` left beside it:
+    ``.<name>.tmp-*`` (a run killed while writing, e.g. by the out-of-memory killer: Ctrl-C and
+    errors remove theirs) and ``.<name>.old-*`` (killed while swapping the new folder in). They
+    are invisible to ``ls`` and can hold as much as the output (the shards of a whole recording);
+    they are named, not deleted, since one may belong to a run into ``final`` still writing.
+
+    Warns:
+        UserWarning: naming each folder and the MiB it holds.
+    """
+    final = Path(final)
+    found = sorted(p for pat in (f".{final.name}.tmp-*", f".{final.name}.old-*") for p in final.parent.glob(pat)
+                   if p.is_dir() and not p.is_symlink())
+    if not found:
+        return
+    sizes = [sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 2 ** 20 for p in found]
+    import warnings
+
+    warnings.warn(
+        f"{str(final.parent)!r} holds {len(found)} folder(s) left by an interrupted 'neuroformer {command}' into "
+        f"{final.name!r} ({', '.join(f'{p.name}: {mib:.1f} MiB' for p, mib in zip(found, sizes))}); they are not "
+        f"part of {str(final)!r}: delete them unless a run into it is still writing", UserWarning, stacklevel=3)
