@@ -678,3 +678,43 @@ def test_prepare_names_the_hidden_folder_a_killed_run_left(short_rec, tmp_path):
         prepare_windows(short_rec, tmp_path / "prepared", cfg, progress=False)
     assert not any(".another" in str(w.message) for w in record)
     assert dead.is_dir() and other.is_dir()
+
+
+def test_streamed_training_stops_when_its_prepared_directory_is_replaced(tmp_path):
+    """Break test: datasets opens the shards again at every epoch and evaluation, so a 'prepare
+    --overwrite' into the directory during a run (same shard names, another recording's windows)
+    had the following steps train on the new windows and the model claim the old ones, without a
+    word. The run now stops at the next step, naming the shard."""
+    from hf_neuroformer.training import TrainingConfig, train
+
+    cfg = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24, max_past_length=48,
+               hidden_size=16, num_attention_heads=2, intermediate_size=32, split_block_length=5.0)
+    prepared = tmp_path / "prepared"
+    rec = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=7).recording
+    other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
+    prepare_windows(rec, prepared, nf.NeuroformerConfig(**cfg), num_shards=2, progress=False)
+    steps = []
+
+    def replace_after_step_1(step, loss):
+        steps.append(step)
+        if step == 1:
+            prepare_windows(other, prepared, nf.NeuroformerConfig(**cfg), num_shards=2, progress=False,
+                            overwrite=True)
+
+    with pytest.raises(RuntimeError, match=r"shard .*train-00000-of-00002\.parquet' of the prepared directory .* was "
+                                           r"replaced while the run read it"):
+        train(prepared, tmp_path / "m", None, TrainingConfig(max_steps=4, batch_size=64), progress=False,
+              on_step_end=replace_after_step_1)
+    assert steps == [1] and not (tmp_path / "m" / "model.safetensors").exists()
+    # the same shards again (copied back, touched): identical content, the run goes on
+    prepare_windows(rec, prepared, nf.NeuroformerConfig(**cfg), num_shards=2, progress=False, overwrite=True)
+    kept = {p.name: p.read_bytes() for p in (prepared / "data").iterdir()}
+
+    def rewrite_after_step_1(step, loss):
+        if step == 1:
+            for name, data in kept.items():
+                (prepared / "data" / name).unlink()
+                (prepared / "data" / name).write_bytes(data)
+
+    assert train(prepared, tmp_path / "m2", None, TrainingConfig(max_steps=3, batch_size=64), progress=False,
+                 on_step_end=rewrite_after_step_1)["total_steps"] == 3

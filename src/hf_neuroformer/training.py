@@ -713,6 +713,48 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     return config, tokenizer, plan, manifest, rows
 
 
+def _file_identity(path: Path):
+    """``(device, inode, size, mtime_ns)`` of a file, or None when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _shard_watch(prepared: Path, manifest: dict):
+    """A check that the shards of a prepared directory are still the ones this run verified:
+    ``datasets`` opens them again at every epoch and every evaluation, so a ``neuroformer prepare
+    --overwrite`` into the directory during a run (same shard names) had the steps after it train
+    on the new windows, other units' ids or settings, without a word. A shard whose file identity
+    changed is hashed again: its manifest sha256 still matching (copied back, touched) is fine.
+
+    Raises (from the returned function):
+        RuntimeError: naming the directory and the shard that changed or went missing.
+    """
+    import hashlib
+
+    sha = {s["path"]: s.get("sha256") for e in manifest["splits"].values() for s in e["shards"]}
+    seen = {p: _file_identity(prepared / p) for p in sha}
+
+    def check() -> None:
+        for p, was in seen.items():
+            now = _file_identity(prepared / p)
+            if now == was:
+                continue
+            if now is not None and sha[p]:
+                with open(prepared / p, "rb") as f:
+                    if hashlib.file_digest(f, "sha256").hexdigest() == sha[p]:
+                        seen[p] = now
+                        continue
+            raise RuntimeError(
+                f"{PREPARED_FIELD}: shard {str(prepared / p)!r} of the prepared directory this run streams "
+                f"{'was deleted' if now is None else 'was replaced'} while the run read it (a 'neuroformer prepare "
+                "--overwrite' into it?); the run stops rather than train on other windows than it verified. Its "
+                "checkpoints hold the steps before: prepare into another folder while a run reads one")
+    return check
+
+
 def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, skip: int = 0):
     """Collated micro-batches (on ``device``) of one epoch of a streamed split, the first
     ``skip`` left out (a resumed run: the order is a function of the seed and the epoch)."""
@@ -1036,6 +1078,9 @@ def train(
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
             whose window settings differ from the prepared directory's.
+        RuntimeError: a shard of the prepared directory was replaced or deleted during the run
+            (e.g. ``neuroformer prepare --overwrite`` into it), found at the next step, validation
+            or final save.
 
     Warns:
         UserWarning: a split whose windows hold no spike (its losses are NaN; for validation, the
@@ -1158,6 +1203,7 @@ def train(
             raise ValueError("config.modalities: training from a prepared directory does not carry modality inputs "
                              "yet; train on the recording itself (neuroformer train --data RECORDING)")
         dsets = {s: load_prepared(prepared, s, streaming=True, verify=False, field=PREPARED_FIELD) for s in SPLITS}
+        shards_unchanged = _shard_watch(prepared, manifest)
         n_windows = dict(prepared_rows)  # the rows in the shards, checked against the manifest
         mod_trunc, mod_empty = {}, {}
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
@@ -1413,6 +1459,8 @@ def train(
         with _float32_forward(accelerator, model) as fp32_model:
             val = _evaluate_sharded(accelerator, fp32_model, dsets["validation"], collator, training.eval_batch_size,
                                     n_windows["validation"])
+        if streamed:
+            shards_unchanged()
         model.train()
         log.append({"step": step, "epoch": step_epoch, "train_loss": running,
                     **{f"validation/{k}": v for k, v in val.items()}})
@@ -1435,6 +1483,7 @@ def train(
         while step < total_steps:
             group = list(itertools.islice(batches, ga))
             if streamed:
+                shards_unchanged()  # this step's windows came from the shards verified at the start
                 # every process takes the same number of micro-batches, or DDP would wait forever
                 k = len(group)
                 if world > 1:
@@ -1655,6 +1704,8 @@ def train(
                                                          best_step=best_step if has_val else None,
                                                          selection=selection,
                                                          contrastive_loss_weight=config.contrastive_loss_weight)
+        if streamed:  # the test metrics and baselines read the shards again
+            shards_unchanged()
         with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
             save_atomically(
                 output_dir,
