@@ -718,3 +718,14 @@ def test_streamed_training_stops_when_its_prepared_directory_is_replaced(tmp_pat
 
     assert train(prepared, tmp_path / "m2", None, TrainingConfig(max_steps=3, batch_size=64), progress=False,
                  on_step_end=rewrite_after_step_1)["total_steps"] == 3
+
+
+def test_the_window_dataset_card_tags_a_million_windows_and_more_by_their_size():
+    """Break test: the dataset card's size_categories stopped at '100K<n<1M', so 12 million windows
+    (a day of recording at 10-ms strides) were tagged as fewer than a million."""
+    from hf_neuroformer.hub import dataset_size_category
+
+    assert [dataset_size_category(n) for n in (0, 999, 1000, 99_999, 100_000, 999_999)] == [
+        "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "100K<n<1M"]
+    assert [dataset_size_category(n) for n in (1_000_000, 12_000_000, 10 ** 8, 10 ** 12)] == [
+        "1M<n<10M", "10M<n<100M", "100M<n<1B", "n>1T"]

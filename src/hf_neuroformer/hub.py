@@ -1049,6 +1049,18 @@ def push_to_hub(
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept)
 
 
+def dataset_size_category(n: int) -> str:
+    """The Hub's ``size_categories`` tag for a dataset of ``n`` rows (windows), from its list
+    ``"n<1K"``, ``"1K<n<10K"``, ... ``"100B<n<1T"``, ``"n>1T"``. Every dataset of a million
+    windows and more was tagged ``"100K<n<1M"``."""
+    names = ["n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B",
+             "10B<n<100B", "100B<n<1T"]
+    k = 0
+    while k < len(names) and n >= 1000 * 10 ** k:
+        k += 1
+    return names[k] if k < len(names) else "n>1T"
+
+
 def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
                          license: str = "other", model_repo_id: Optional[str] = None,
                          data_description: Optional[str] = None, revision: Optional[str] = None,
@@ -1096,7 +1108,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
                                overwrite=True, progress=False)
     counts = {split: entry["n_windows"] for split, entry in manifest["splits"].items()}
     size = sum(counts.values())
-    size_category = "n<1K" if size < 1000 else "1K<n<10K" if size < 10_000 else "10K<n<100K" if size < 100_000 else "100K<n<1M"
+    size_category = dataset_size_category(size)
     card_data = DatasetCardData(
         license=license,
         tags=["neuroscience", "spikes", "neuroformer", "hf_neuroformer"],
