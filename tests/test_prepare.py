@@ -729,3 +729,22 @@ def test_the_window_dataset_card_tags_a_million_windows_and_more_by_their_size()
         "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "100K<n<1M"]
     assert [dataset_size_category(n) for n in (1_000_000, 12_000_000, 10 ** 8, 10 ** 12)] == [
         "1M<n<10M", "10M<n<100M", "100M<n<1B", "n>1T"]
+
+
+def test_a_clone_of_the_window_dataset_without_git_lfs_is_named_as_such(tiny_prepared, tmp_path, capsys):
+    """Break test: the dataset card says a clone of the repository is a prepared directory, but a
+    clone without Git LFS holds pointer files in place of the shards, and 'neuroformer train --data
+    clone' answered 'not a readable Parquet file ... prepare the windows again' (there is no
+    recording to prepare from: the fix is 'git lfs pull')."""
+    import shutil
+
+    from hf_neuroformer.cli import main
+
+    clone = tmp_path / "clone"
+    shutil.copytree(tiny_prepared, clone)
+    for shard in (clone / "data").iterdir():
+        size, digest = shard.stat().st_size, hashlib.sha256(shard.read_bytes()).hexdigest()
+        shard.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{digest}\nsize {size}\n")
+    assert main(["train", "--data", str(clone), "--output-dir", str(tmp_path / "m"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "is a Git LFS pointer, not the shard" in err and "git lfs pull" in err

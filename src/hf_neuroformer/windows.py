@@ -1160,6 +1160,10 @@ def _read_prepared_manifest(d, field: str) -> dict:
     return manifest
 
 
+#: How a Git LFS pointer file begins (what a clone without Git LFS holds in place of a large file).
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+
+
 def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, field: str = "prepared_dir"
                     ) -> Dict[str, int]:
     """Check the shards of a :func:`prepare_windows` directory against its manifest: every shard
@@ -1202,6 +1206,13 @@ def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, fie
             try:
                 found = pq.ParquetFile(path).metadata.num_rows
             except Exception as err:  # not Parquet, or cut short: pyarrow raises its own error types
+                with open(path, "rb") as f:
+                    lfs_pointer = f.read(len(_LFS_POINTER)) == _LFS_POINTER
+                if lfs_pointer:  # a dataset repository 'neuroformer push' wrote, cloned without Git LFS
+                    raise ValueError(f"{field}: shard {str(path)!r} is a Git LFS pointer, not the shard: the "
+                                     "repository was cloned without Git LFS; run 'git lfs install' and 'git lfs "
+                                     "pull' in it, or download it with huggingface_hub.snapshot_download("
+                                     "repo_id, repo_type='dataset')") from None
                 raise ValueError(f"{field}: shard {str(path)!r} is not a readable Parquet file ({err}); prepare "
                                  "the windows again (neuroformer prepare)") from None
             if found != int(shard["n_rows"]):
