@@ -314,7 +314,10 @@ class HubNetworkParams:
         (``n_units``, ``n_hubs``, ``targets_per_hub``, ``background_inputs``) must be integers, every
         other field a finite number; ``hub_weight > 0`` (hub edges are excitatory, and the GLM
         kind divides by it), ``random_weight``, ``refractory``, ``delay``, ``bias_std``,
-        ``background_inputs``, ``background_rate`` >= 0, and ``v_reset < v_threshold``."""
+        ``background_inputs``, ``background_rate``, ``glm_gain`` (a negative gain turns the GLM's
+        excitatory edges inhibitory against the stored truth; 0 simulates uncoupled spikes over the
+        same layout, a null control) and ``glm_refractory`` (self-inhibition) >= 0, and
+        ``v_reset < v_threshold``."""
         for name in ("n_units", "n_hubs", "targets_per_hub", "background_inputs"):
             v = getattr(self, name)
             if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
@@ -330,7 +333,11 @@ class HubNetworkParams:
             # 0 divided the hub GLM's gains by zero; a negative one made the GLM's hub edges
             # excitatory (W / hub_weight > 0) while the stored truth said inhibitory
             raise ValueError(f"hub_weight: expected a positive weight (hub edges are excitatory), got {self.hub_weight}")
-        for name in ("random_weight", "refractory", "delay", "bias_std", "background_inputs", "background_rate"):
+        # glm_gain < 0 made the hub GLM's hub edges inhibitory (G = glm_gain * W / hub_weight) while the
+        # stored truth said excitatory, so an estimator that was right scored below chance; glm_refractory < 0
+        # turned the self-inhibition into self-excitation (bursts at several times the rate)
+        for name in ("random_weight", "refractory", "delay", "bias_std", "background_inputs", "background_rate",
+                     "glm_gain", "glm_refractory"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected a number >= 0, got {getattr(self, name)}")
         if not self.v_reset < self.v_threshold:
