@@ -328,6 +328,21 @@ def test_non_finite_frames_and_aliasing_gratings_are_refused():
         GratingParams(temporal_frequency=-1.0).validate()
 
 
+def test_a_fractional_or_nan_frame_size_is_refused_naming_frame_shape():
+    """Break test: validate() checked int(v) >= 1, so 16.5 px passed and was drawn as 16 px while
+    describe() (the NWB file's stimulus description) said 16.5x16 px, and NaN failed with Python's
+    bare "cannot convert float NaN to integer". Whole floats (32.0, e.g. from a division) and numpy
+    integers are still taken."""
+    for shape in ((16.5, 16), (float("nan"), 16), (True, 16), (0, 16)):
+        with pytest.raises(ValueError, match=r"^GratingParams\.frame_shape: expected \(height, width\) whole numbers "
+                                             r">= 1 px, got"):
+            GratingParams(frame_shape=shape).validate()
+    rec = SpikeRecording(spike_times=np.array([0.01]), unit_ids=np.array([0]), time_domain=(0.0, 0.2),
+                         trials=np.array([[0.0, 0.1]]), trial_info={"orientation_deg": np.array([45.0])})
+    for shape in ((8.0, 8.0), (np.int64(8), np.int64(8))):
+        assert render_drifting_gratings(rec, params=GratingParams(frame_shape=shape)).stimulus.frames.shape[1:] == (8, 8)
+
+
 def test_frames_that_float32_cannot_hold_are_refused_naming_the_dtype_or_frame():
     """Windows read frames as float32: complex frames lost their imaginary part (a numpy warning per
     window), object frames failed inside isfinite, float64 beyond float32's range became inf."""

@@ -12,6 +12,7 @@ gives the sentence, and ``neuroformer render-gratings`` writes it into the NWB f
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, replace
@@ -42,7 +43,7 @@ class GratingParams:
 
     Attributes:
         frame_rate: frames per second (Hz) of the rendered movie; frames cover the recording.
-        frame_shape: ``(height, width)`` pixels.
+        frame_shape: ``(height, width)`` pixels, whole numbers >= 1.
         field_of_view: ``(height, width)`` of the frame in degrees of visual angle.
         spatial_frequency: cycles per degree.
         temporal_frequency: drift cycles per second (Hz).
@@ -82,8 +83,10 @@ class GratingParams:
                                          "a finite number >= 0 Hz"),
                   "contrast": (0 <= self.contrast <= 1, "in [0, 1]"),
                   "phase": (fin(self.phase), "a finite number of radians"),
-                  "frame_shape": (len(self.frame_shape) == 2 and all(int(v) >= 1 for v in self.frame_shape),
-                                  "(height, width) >= 1 px"),
+                  # int() truncated 16.5 px to 16 while describe() (the NWB description) said 16.5, and
+                  # failed on NaN with "cannot convert float NaN to integer", naming no field
+                  "frame_shape": (len(self.frame_shape) == 2 and all(_whole(v) and v >= 1 for v in self.frame_shape),
+                                  "(height, width) whole numbers >= 1 px"),
                   "field_of_view": (len(self.field_of_view) == 2 and all(fin(v) and v > 0 for v in self.field_of_view),
                                     "(height, width) finite > 0 deg")}
         for name, (ok, expected) in checks.items():
@@ -95,6 +98,12 @@ class GratingParams:
             raise ValueError(f"GratingParams.spatial_frequency: {self.spatial_frequency} cycles/deg is above the pixel "
                              f"grid's limit of {nyquist:g} cycles/deg ({self.frame_shape} px over {self.field_of_view} "
                              "deg) and would alias; use more pixels or a smaller field of view")
+
+
+def _whole(value) -> bool:
+    """A whole number of pixels (an int, or a float such as 32.0; not a bool, NaN or 16.5)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
+        and float(value).is_integer()
 
 
 def _as_python(value):
