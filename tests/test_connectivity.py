@@ -723,6 +723,25 @@ def test_glm_max_bins_below_one_is_refused_by_the_fit_and_the_span_alike(tmp_pat
     assert glm_span([[0.0, 1.0]], 0.002, 5, None)["bins_fitted"] == 495
 
 
+def test_glm_n_jobs_zero_or_fractional_is_refused_before_any_pass(tmp_path):
+    """Break test: joblib refused n_jobs=0 ("n_jobs == 0 in Parallel has no meaning") only when the
+    GLM fits started, which in run_connectivity is after the whole attention pass and the other
+    baselines, and took 1.5 without a word. Both functions now name n_jobs first; -1 (every core,
+    joblib's convention) and numpy integers are still taken."""
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+    from hf_neuroformer.recording import SpikeRecording
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0.0, 1.0, 200))
+    rec = SpikeRecording(t, rng.integers(0, 2, t.size), unit_names=["a", "b"], time_domain=(0.0, 1.0))
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"^n_jobs: expected an integer >= 1 \(parallel GLM fits\) or < 0"):
+            glm_connectivity(rec, 0.002, 5, n_jobs=bad)
+        with pytest.raises(ValueError, match=r"^n_jobs: expected an integer"):  # before the model or data is read
+            run_connectivity(tmp_path / "no_model", tmp_path / "no_data.nwb", tmp_path / "out", n_jobs=bad)
+    assert glm_connectivity(rec, 0.002, 5, n_jobs=np.int64(1)).shape == (2, 2)
+
+
 def test_auroc_and_auprc_are_the_mann_whitney_share_and_step_average_precision():
     """By hand: positives score 0.9, 0.4 (tie with a negative), negatives 0.8, 0.4, 0.1.
     AUROC = (pairs ranked right + 1/2 ties) / 6 = (3 + 1 + 0.5) / 6. Average precision ranks

@@ -380,6 +380,20 @@ def _check_max_bins(max_bins) -> Optional[int]:
     return int(max_bins)
 
 
+def _check_n_jobs(n_jobs) -> int:
+    """``n_jobs`` as an int. joblib refuses 0 only when the fits start ("n_jobs == 0 in Parallel has
+    no meaning"), which in :func:`run_connectivity` is after the whole attention pass, and takes
+    1.5 without a word.
+
+    Raises:
+        ValueError: ``n_jobs`` is not an integer other than 0 (joblib's: -1 = every CPU core).
+    """
+    if isinstance(n_jobs, bool) or not is_whole_number(n_jobs) or n_jobs == 0:
+        raise ValueError(f"n_jobs: expected an integer >= 1 (parallel GLM fits) or < 0 (joblib: -1 = every CPU "
+                         f"core), got {n_jobs!r}")
+    return int(n_jobs)
+
+
 def _glm_rows(blocks, n_lags: int, max_bins: Optional[int]) -> np.ndarray:
     """Rows of :func:`binned_counts` (``gap_bins=n_lags``, segment blocks ``blocks`` as from
     :func:`_segment_bins`) that :func:`glm_connectivity` fits, int64 ascending: each segment's
@@ -458,20 +472,23 @@ def glm_connectivity(
         max_bins: fit at most this many bins (the first ones; ``None``: all), to bound the cost
             (``n_units`` fits on a ``(max_bins, n_units)`` design); :func:`glm_span` says how
             much of ``segments`` that leaves (``run_connectivity`` records it).
-        n_jobs: parallel fits (joblib; loky worker processes when > 1); each fit uses one BLAS thread.
+        n_jobs: parallel fits (joblib; loky worker processes when > 1, -1: every CPU core); each fit
+            uses one BLAS thread.
         progress: a bar over the units' fits (``fitting Poisson GLMs``), on standard error: one
             L-BFGS fit per unit on the whole design, the slow part of ``neuroformer connectivity``
             (300 units on 60 s at 2 ms: about 30 s on 2 CPU cores).
 
     Raises:
         ValueError: as :func:`ccg_asymmetry`; no segment longer than ``n_lags`` bins (no bin
-            with a whole history to fit); ``max_bins`` not None nor an integer >= 1.
+            with a whole history to fit); ``max_bins`` not None nor an integer >= 1; ``n_jobs`` not an
+            integer other than 0.
     """
     from joblib import Parallel, delayed, parallel_config
 
     if not is_whole_number(n_lags) or n_lags < 1:
         raise ValueError(f"n_lags: expected an integer >= 1, got {n_lags!r}")
     max_bins = _check_max_bins(max_bins)
+    n_jobs = _check_n_jobs(n_jobs)
     x = binned_counts(recording, bin_size, segments, gap_bins=n_lags)
     rows = _glm_rows(_segment_bins(recording, bin_size, segments), n_lags, max_bins)
     if rows.size == 0:
@@ -782,7 +799,8 @@ def run_connectivity(
         FileNotFoundError / ValueError: from loading the model or the ground truth (``data_path (--data):``
             a missing file, a directory, a file that is not an NWB file written by ``neuroformer
             simulate``); a network of fewer than 2 units (no pair to score).
-        ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1 (``glm_max_bins``: or None); ``device`` not
+        ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1 (``glm_max_bins``: or None;
+            ``n_jobs``: an integer other than 0); ``device`` not
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
             is read); the CCG / GLM history ``n_lags * bin_size``, or ``corr_bin_size``, longer
             than the shortest segment of the split (those baselines would see no full history in
@@ -806,6 +824,7 @@ def run_connectivity(
         _check_max_bins(glm_max_bins)
     except ValueError as err:
         raise ValueError(f"glm_{err}") from None
+    _check_n_jobs(n_jobs)  # joblib refused 0 only at the GLM fits, after the attention pass
     for name, flag, value in (("bin_size", "--bin-size", bin_size), ("corr_bin_size", "--corr-bin-size", corr_bin_size)):
         # numbers.Real: np.float32(0.002) was refused as "expected a finite number of seconds > 0"
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value > 0):
