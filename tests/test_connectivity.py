@@ -742,6 +742,22 @@ def test_glm_n_jobs_zero_or_fractional_is_refused_before_any_pass(tmp_path):
     assert glm_connectivity(rec, 0.002, 5, n_jobs=np.int64(1)).shape == (2, 2)
 
 
+def test_baselines_refuse_segments_outside_the_recording_not_bin_them_as_silence(glm_net):
+    """Break test: segments reaching past the recording's time domain (a split plan of a longer
+    recording, [[0, 120]] on this 60-s network) were binned as silence: every CCG asymmetry came out
+    twice as large (E_ij over twice the bins) and the correlations moved, without a word. Segments
+    inside the time domain (to 1 ns) score as before."""
+    rec = glm_net.recording
+    t1 = rec.time_domain[1]
+    for segs in ([[0.0, 2 * t1]], [[-5.0, 10.0]], [[0.0, 10.0], [20.0, t1 + 1.0]], [[10.0, 5.0]], [[0.0, np.nan]]):
+        for fn, args in ((correlation_connectivity, (0.01,)), (ccg_asymmetry, (0.002, 5)), (glm_connectivity, (0.002, 5))):
+            with pytest.raises(ValueError, match=r"^segments: expected finite \[start, stop\] s with start <= stop inside "
+                                                 r"the recording's time_domain \(0\.0, 60\.0\), got "):
+                fn(rec, *args, segs)
+    inside = ccg_asymmetry(rec, 0.002, 5, [[0.0, 30.0], [30.0, t1 + 1e-12]])
+    np.testing.assert_allclose(inside, ccg_asymmetry(rec, 0.002, 5, [[0.0, 30.0], [30.0, t1]]))
+
+
 def test_auroc_and_auprc_are_the_mann_whitney_share_and_step_average_precision():
     """By hand: positives score 0.9, 0.4 (tie with a negative), negatives 0.8, 0.4, 0.1.
     AUROC = (pairs ranked right + 1/2 ties) / 6 = (3 + 1 + 0.5) / 6. Average precision ranks

@@ -253,10 +253,26 @@ def _double_centre(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _segment_bins(recording: SpikeRecording, bin_size: float, segments=None):
     """``[(start s, n whole bins), ...]`` of the ``segments`` (default the time domain) that hold
     at least one whole bin of ``bin_size`` s, in the given order: the blocks of rows of
-    :func:`binned_counts`."""
+    :func:`binned_counts`.
+
+    Raises:
+        ValueError: a segment that is not finite with ``start <= stop``, or that reaches outside the
+            recording's ``time_domain`` (by more than 1 ns): the time outside was binned as silence,
+            so ``[[0, 20]]`` on a 10-s recording doubled every CCG asymmetry and moved the
+            correlations by half their size, without a word."""
     if segments is None:
         segments = np.asarray([recording.time_domain], dtype=np.float64)
     segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    bad = ~(np.isfinite(segments).all(1) & (segments[:, 0] <= segments[:, 1]))
+    if recording.time_domain is not None:
+        t0, t1 = recording.time_domain
+        bad |= (segments[:, 0] < t0 - 1e-9) | (segments[:, 1] > t1 + 1e-9)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"segments: expected finite [start, stop] s with start <= stop inside the recording's "
+                         f"time_domain {recording.time_domain}, got {segments[i].tolist()} (segment {i}; "
+                         f"{int(bad.sum())} of {len(segments)} segments); time outside the recording would be "
+                         "counted as silence")
     out = [(float(a), n_full_bins(b - a, bin_size)) for a, b in segments]
     return [(a, nb) for a, nb in out if nb > 0]
 
@@ -268,7 +284,8 @@ def binned_counts(recording: SpikeRecording, bin_size: float, segments=None, gap
     holds a whole bin is followed by ``gap_bins`` rows, the last one included).
 
     Raises:
-        ValueError: ``bin_size`` not > 0 (NaN included); no bin fits in ``segments``.
+        ValueError: ``bin_size`` not > 0 (NaN included); no bin fits in ``segments``; a segment
+            not finite with ``start <= stop`` or outside the recording's ``time_domain``.
     """
     import scipy.sparse as sp
 
@@ -305,7 +322,7 @@ def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, 
     Args:
         recording: the spikes.
         bin_size: bin width, s.
-        segments: ``(n, 2)`` float ``[start, stop)`` s to bin (default the time domain).
+        segments: ``(n, 2)`` float ``[start, stop)`` s to bin, inside the time domain (default the whole of it).
 
     Raises:
         ValueError: as :func:`binned_counts`.
@@ -329,7 +346,7 @@ def ccg_asymmetry(recording: SpikeRecording, bin_size: float = 0.002, n_lags: in
         recording: the spikes.
         bin_size: bin width, s.
         n_lags: lags counted, in bins (1..``n_lags`` bins after / before), an integer >= 1.
-        segments: ``(n, 2)`` float ``[start, stop)`` s to bin (default the time domain); lags
+        segments: ``(n, 2)`` float ``[start, stop)`` s to bin, inside the time domain (default the whole of it); lags
             never pair bins of different segments.
 
     Raises:
