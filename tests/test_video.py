@@ -328,6 +328,29 @@ def test_non_finite_frames_and_aliasing_gratings_are_refused():
         GratingParams(temporal_frequency=-1.0).validate()
 
 
+def test_frames_cover_a_time_domain_that_is_not_whole_frame_periods():
+    """Break test: the frame count was floor(span * frame_rate), so on a 0.245-s recording at 60 Hz
+    (14.7 frame periods) the last onset was 0.2167 s, that frame ended at 0.2333 s, and the last
+    12 ms of a trial running to the recording's end had no frame: a window there read no frame at
+    all (padding) while the grating was on. Every onset before the end now gets its frame."""
+    from hf_neuroformer.modalities import modality_track
+
+    rec = SpikeRecording(spike_times=np.array([0.01, 0.24]), unit_ids=np.array([0, 0]), time_domain=(0.0, 0.245),
+                         trials=np.array([[0.0, 0.1], [0.2, 0.245]]),
+                         trial_info={"orientation_deg": np.array([0.0, 90.0])})
+    out = render_drifting_gratings(rec, params=GratingParams(frame_shape=(8, 8)))
+    v = out.stimulus
+    assert len(v.frame_times) == 15 and v.frame_times[-1] == pytest.approx(14 / 60)
+    assert np.allclose(v.frames[-1], v.frames[-1][:, :1]) and np.abs(v.frames[-1]).max() > 0.1  # the 90 deg grating
+    video = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [8, 8], "num_frames": 3,
+             "patch_size": [1, 4, 4], "window": [-0.02, 0.01]}
+    mod = small_config(modalities=[video]).modalities[0]
+    assert modality_track(out, mod).frames_shown(0.236, 0.245).tolist() == [14]
+    # a whole number of frame periods gives the frames it did (Allen: 40 s at 60 Hz, 2400 frames)
+    rec = replace(rec, time_domain=(0.0, 0.25), trials=np.array([[0.0, 0.1], [0.2, 0.25]]))
+    assert len(render_drifting_gratings(rec, params=GratingParams(frame_shape=(8, 8))).stimulus.frame_times) == 15
+
+
 def test_a_fractional_or_nan_frame_size_is_refused_naming_frame_shape():
     """Break test: validate() checked int(v) >= 1, so 16.5 px passed and was drawn as 16 px while
     describe() (the NWB file's stimulus description) said 16.5x16 px, and NaN failed with Python's

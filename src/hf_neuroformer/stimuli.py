@@ -116,7 +116,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     """A copy of ``recording`` whose stimulus also holds rendered grating frames.
 
     Frames are drawn at ``params.frame_rate`` over the recording's time domain (frame ``k``
-    shown from ``t0 + k / frame_rate``). A frame whose onset lies inside trial ``i``'s
+    shown from ``t0 + k / frame_rate``, for every onset before its end ``t1``: the last one
+    may be cut short by ``t1``). A frame whose onset lies inside trial ``i``'s
     ``[start, stop)`` shows a sinusoidal grating of orientation ``trial_info[column][i]``
     (degrees; the grating drifts along that angle) at ``t = onset - start`` s into the trial:
     ``contrast * sin(2 pi (sf * (x cos th + y sin th) - tf * t) + phase)`` with ``(x, y)`` the
@@ -192,7 +193,9 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
                          "not overlap: keep one presentation per time (e.g. drop the nested rows of the trial table)")
     t0, t1 = recording.time_domain if recording.time_domain is not None else (
         0.0, float(recording.spike_times[-1]) if recording.spike_times.size else 0.0)
-    n_frames = int(np.floor((t1 - t0) * params.frame_rate + 1e-9))
+    # every onset inside the time domain: floor() left out the last frame when the span is not a
+    # whole number of frame periods, so the end of a trial running to the recording's end had no frame
+    n_frames = int(np.ceil((t1 - t0) * params.frame_rate - 1e-9))
     h, w = (int(v) for v in params.frame_shape)
     need, mem = n_frames * h * w * 4, _memory_bytes()  # float32 frames
     if mem is not None and need > mem // 2:
