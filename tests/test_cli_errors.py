@@ -417,7 +417,8 @@ def test_train_numbers_name_their_flag(capsys, tmp_path, flag, value):
     (["--kind", "hub-glm", "--units", "20", "--hubs", "1", "--targets-per-hub", "5", "--duration", "1e9"],
      "--duration: expected a finite number of seconds in (0, 3600]"),
     (["--kind", "glm", "--units", "20", "--duration", "5", "--seed", "-1"], "--seed: expected an integer >= 0"),
-    (["--kind", "glm", "--units", "20", "--duration", "0.001"], "--duration: expected at least one simulation bin"),
+    # under half a 2-ms bin (0.001 s, half a bin, rounds up to one bin, as simulate_coupled_network rounds)
+    (["--kind", "glm", "--units", "20", "--duration", "0.0009"], "--duration: expected at least one simulation bin"),
     (["--kind", "glm", "--units", "20", "--hubs", "7", "--targets-per-hub", "99", "--duration", "5"],
      "--hubs/--targets-per-hub: only for --kind hub or hub-glm"),
     (["--kind", "glm", "--units", "20", "--targets-per-hub", "3", "--duration", "5"],

@@ -884,6 +884,15 @@ def test_simulate_prints_the_span_it_simulated_and_recorded(tmp_path, capsys):
     assert m is not None, out
     assert int(m.group(1)) == net.recording.n_spikes
     assert float(m.group(2)) == pytest.approx(net.recording.n_spikes / 6 / 1.004, abs=0.005)
+    # half a bin rounds up, as the simulators round (000e639): round() refused --duration 0.001 at 2 ms
+    # bins ('expected at least one simulation bin'), which simulate_coupled_network simulates as one bin
+    assert main(["simulate", "--kind", "glm", "--units", "3", "--duration", "0.001", "--output", str(nwb),
+                 "--overwrite"]) == 0
+    assert "in 0.002 s (--duration 0.001 rounded to whole 0.002-s bins)" in capsys.readouterr().out
+    assert read_network(nwb).params["duration"] == pytest.approx(0.002)
+    assert main(["simulate", "--kind", "hub-glm", "--units", "4", "--hubs", "1", "--targets-per-hub", "1",
+                 "--duration", "0.0004", "--output", str(nwb), "--overwrite"]) == 2  # under half a 1-ms bin
+    assert "--duration: expected at least one simulation bin (0.001 s), got 0.0004" in capsys.readouterr().err
 
 
 def test_the_glm_baseline_shows_progress_over_its_unit_fits(glm_net, capsys):

@@ -1415,8 +1415,8 @@ def cmd_simulate(args) -> int:
 
     import numpy as np
 
-    from .simulation import MAX_BRIAN2_SEED, MAX_CLI_DURATION, HubNetworkParams, simulate_coupled_network, simulate_hub_glm, \
-        simulate_hub_network, write_network
+    from .simulation import MAX_BRIAN2_SEED, MAX_CLI_DURATION, HubNetworkParams, _whole_bins, simulate_coupled_network, \
+        simulate_hub_glm, simulate_hub_network, write_network
     from .stimuli import _memory_bytes
 
     out = Path(args.output)
@@ -1443,7 +1443,9 @@ def cmd_simulate(args) -> int:
         bin_size = HubNetworkParams.glm_bin_size if args.kind == "hub-glm" else HubNetworkParams.dt
     if args.kind != "hub" and args.codegen is not None:  # it was silently ignored
         raise ValueError(f"--codegen: only for --kind hub (brian2); the {args.kind} kind is simulated in numpy")
-    if args.kind != "hub" and round(args.duration / bin_size) < 1:
+    # the simulators' rounding (halves up, _whole_bins): round() refused --duration 0.001 at 2 ms bins,
+    # which the glm kind simulates as one bin, as its help says ("round it to whole bins")
+    if args.kind != "hub" and _whole_bins(args.duration, bin_size) < 1:
         raise ValueError(f"--duration: expected at least one simulation bin ({bin_size:g} s), got {args.duration:g}")
     mem = _memory_bytes()
     # every kind holds several dense (units x units) float64 matrices while it wires the network
@@ -1454,7 +1456,7 @@ def cmd_simulate(args) -> int:
         raise ValueError(f"--units: {args.units} units need about {dense / 2**30:.1f} GiB for the dense units x units "
                          f"wiring matrices, more than half of this machine's {mem / 2**30:.1f} GiB of memory; "
                          "simulate fewer units")
-    need = round(args.duration / bin_size) * (args.units + 4) * 8 if args.kind == "glm" else 0
+    need = _whole_bins(args.duration, bin_size) * (args.units + 4) * 8 if args.kind == "glm" else 0
     if mem is not None and need > mem // 2:
         raise ValueError(f"--duration/--units: the glm kind draws {need / 2**30:.1f} GiB of random numbers up "
                          f"front, more than half of this machine's {mem / 2**30:.1f} GiB; simulate less time or "
