@@ -85,6 +85,8 @@ def test_params_errors_name_the_field():
     (dict(v_reset=-40.0), r"v_reset: expected a reset potential below v_threshold=-50.0 mV, got -40.0 mV"),  # ~400 Hz
     (dict(delay=-0.001), r"delay: expected a number >= 0, got -0.001"),  # ran
     (dict(background_inputs=-3), r"background_inputs: expected a number >= 0, got -3"),  # brian2's traceback
+    # said 'got 0 x 1 hubs; at most 19 ...: a smaller targets_per_hub', advice that cannot help
+    (dict(targets_per_hub=0), r"^targets_per_hub: expected at least 1 target per hub, got 0$"),
     # ran: the GLM's hub edges inhibited their targets while the stored truth said excitatory (a CCG that
     # saw the inhibition scored hub AUROC 0.21, direction 0.0 against that truth)
     (dict(glm_gain=-2.0), r"glm_gain: expected a number >= 0, got -2.0"),

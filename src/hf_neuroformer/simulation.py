@@ -348,7 +348,9 @@ class HubNetworkParams:
             raise ValueError(f"n_units: expected at least 2 units, got {self.n_units}")
         if not 0 <= self.n_hubs < self.n_units:
             raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={self.n_units}, got {self.n_hubs}")
-        if self.targets_per_hub < 1 or self.n_hubs * self.targets_per_hub > self.n_units - self.n_hubs:
+        if self.targets_per_hub < 1:  # the block-size hint below ("a smaller targets_per_hub") misled here
+            raise ValueError(f"targets_per_hub: expected at least 1 target per hub, got {self.targets_per_hub}")
+        if self.n_hubs * self.targets_per_hub > self.n_units - self.n_hubs:
             default = HubNetworkParams.targets_per_hub
             fits = (self.n_units - self.n_hubs) // self.n_hubs if self.n_hubs else None
             raise ValueError(
