@@ -324,6 +324,23 @@ def test_an_edge_kind_of_another_shape_is_refused_not_broadcast():
             score_connectivity(np.random.default_rng(0).random((4, 4)), w, bad)
 
 
+def test_a_ground_truth_with_nan_off_the_diagonal_is_refused_not_left_out():
+    """Break test: a NaN true weight is neither an edge (w > 0) nor unconnected (w == 0), so that pair
+    was left out of AUROC, AUPRC and the counts without a word (n_edges + n_unconnected fell short
+    of the n(n-1) pairs). The diagonal (the glm kind's self-history) is not scored and may hold anything."""
+    est = np.random.default_rng(0).random((4, 4))
+    w = np.zeros((4, 4))
+    w[1, 0] = w[2, 0] = 1.0
+    w[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^weights: expected finite ground-truth weights off the diagonal, got 1 NaN "
+                                         r"/ infinite \(first: \[3, 2\] = nan\)"):
+        score_connectivity(est, w)
+    w[3, 2] = 0.0
+    np.fill_diagonal(w, np.nan)
+    sc = score_connectivity(est, w)
+    assert sc["n_edges"] + sc["n_unconnected"] == 12
+
+
 def test_hub_scores_without_an_unconnected_pair_or_a_hub_edge_say_why():
     """Hub edges ranked against no unconnected pair, or a network whose edge kinds hold no hub edge:
     the hub scores are NaN and ``hub_reason`` says which, while the excitatory scores stay defined."""

@@ -578,7 +578,8 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         (str: no hub units, or hub edges but no unconnected pair).
 
     Raises:
-        ValueError: shapes differ or are not square (``edge_kind`` included).
+        ValueError: shapes differ or are not square (``edge_kind`` included); ``weights`` NaN or
+            infinite off the diagonal (such a pair is neither an edge nor unconnected).
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -586,6 +587,13 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     w = np.asarray(weights, dtype=np.float64)
     if est.ndim != 2 or est.shape[0] != est.shape[1] or est.shape != w.shape:
         raise ValueError(f"estimate: expected a square matrix of the ground truth's shape {w.shape}, got {est.shape}")
+    off_diagonal = ~np.eye(w.shape[0], dtype=bool)
+    if not np.isfinite(w[off_diagonal]).all():
+        # a NaN pair is neither an edge (w > 0) nor unconnected (w == 0): it was left out of every score
+        bad = np.argwhere(~np.isfinite(w) & off_diagonal)
+        raise ValueError(f"weights: expected finite ground-truth weights off the diagonal, got {len(bad)} NaN / "
+                         f"infinite (first: [{bad[0, 0]}, {bad[0, 1]}] = {w[tuple(bad[0])]}); such a pair would be "
+                         "left out of every score")
     if edge_kind is not None and np.shape(edge_kind) != w.shape:  # a (n,) hub flag was broadcast over the rows
         raise ValueError(f"edge_kind: expected the ground truth's shape {w.shape} (target x source, 0 none, 1 hub, "
                          f"2 weak), got {np.shape(edge_kind)}")
