@@ -748,3 +748,15 @@ def test_a_clone_of_the_window_dataset_without_git_lfs_is_named_as_such(tiny_pre
     assert main(["train", "--data", str(clone), "--output-dir", str(tmp_path / "m"), "--max-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "is a Git LFS pointer, not the shard" in err and "git lfs pull" in err
+
+
+def test_file_sha256_matches_hashlib_over_block_boundaries(tmp_path):
+    # replaces hashlib.file_digest (Python 3.11+; setup.py allows 3.10) in the shard and weights checks
+    import os
+
+    from hf_neuroformer.windows import file_sha256
+
+    for n in (0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 7):
+        data = os.urandom(n)
+        (tmp_path / "f.bin").write_bytes(data)
+        assert file_sha256(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()

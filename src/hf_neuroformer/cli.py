@@ -392,10 +392,9 @@ def cmd_train(args) -> int:
 
 def _weights_sha256(model_dir) -> str:
     """sha256 of a model directory's ``model.safetensors`` (a copied directory has the same)."""
-    import hashlib
+    from .windows import file_sha256
 
-    with open(Path(model_dir) / "model.safetensors", "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return file_sha256(Path(model_dir) / "model.safetensors")
 
 
 def _check_sampling_flags(args) -> None:

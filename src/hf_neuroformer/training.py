@@ -732,7 +732,7 @@ def _shard_watch(prepared: Path, manifest: dict):
     Raises (from the returned function):
         RuntimeError: naming the directory and the shard that changed or went missing.
     """
-    import hashlib
+    from .windows import file_sha256
 
     sha = {s["path"]: s.get("sha256") for e in manifest["splits"].values() for s in e["shards"]}
     seen = {p: _file_identity(prepared / p) for p in sha}
@@ -743,10 +743,9 @@ def _shard_watch(prepared: Path, manifest: dict):
             if now == was:
                 continue
             if now is not None and sha[p]:
-                with open(prepared / p, "rb") as f:
-                    if hashlib.file_digest(f, "sha256").hexdigest() == sha[p]:
-                        seen[p] = now
-                        continue
+                if file_sha256(prepared / p) == sha[p]:
+                    seen[p] = now
+                    continue
             raise RuntimeError(
                 f"{PREPARED_FIELD}: shard {str(prepared / p)!r} of the prepared directory this run streams "
                 f"{'was deleted' if now is None else 'was replaced'} while the run read it (a 'neuroformer prepare "

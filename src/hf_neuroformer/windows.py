@@ -787,6 +787,18 @@ def spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, 
     return {"n_spikes": int(inside.sum()), "sha256": h.hexdigest()}
 
 
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (``hashlib.file_digest`` is Python 3.11+;
+    the package supports 3.10)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def split_spikes_digest(recording: SpikeRecording, plan: SplitPlan) -> Dict[str, object]:
     """A fingerprint of the spikes a model was trained and scored on: per split, those inside the
     split's segments, with the names of their units.
@@ -1184,7 +1196,6 @@ def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, fie
         ValueError: an unknown split or manifest format, or a shard whose rows or sha256 differ
             from the manifest (naming the shard, the expected and the found value).
     """
-    import hashlib
     from pathlib import Path
 
     import pyarrow.parquet as pq
@@ -1220,8 +1231,7 @@ def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, fie
                                  f"{int(shard['n_rows'])}; it is not the shard 'neuroformer prepare' wrote, "
                                  "prepare the windows again")
             if shard.get("sha256"):
-                with open(path, "rb") as f:
-                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+                digest = file_sha256(path)
                 if digest != shard["sha256"]:
                     raise ValueError(f"{field}: shard {str(path)!r} has sha256 {digest}, the manifest lists "
                                      f"{shard['sha256']}; it is not the shard 'neuroformer prepare' wrote, "
