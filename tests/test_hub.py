@@ -1066,3 +1066,42 @@ def test_window_dataset_card_of_a_trial_split_claims_no_gap(tmp_path):
             assert "gap" not in text and "past is clipped at the trial's start" in text
         else:
             assert "contiguous time blocks, with a gap of 0.3 s (at least the past window) between splits" in text
+
+
+def test_a_model_saved_in_shards_is_pushed_whole(trained, loopback_hub, tmp_path, monkeypatch, capsys):
+    """Break test: weights saved with ``save_pretrained(..., max_shard_size=...)`` (the shards and
+    ``model.safetensors.index.json``, which every ``from_pretrained`` loads) were refused by
+    ``neuroformer push`` and every ``--model`` command: "has no model.safetensors (the weights)".
+    They are now pushed as one ``model.safetensors`` with the same tensors; a shard missing from the
+    folder is named before any request."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.hub import has_next_spike_heads
+
+    src = tmp_path / "sharded"
+    shutil.copytree(trained[0] / "model", src)
+    (src / "model.safetensors").unlink()
+    model, _, _ = load_pretrained(trained[0] / "model")
+    model.save_pretrained(src, max_shard_size="50KB")
+    shards = sorted(p.name for p in src.glob("model-*-of-*.safetensors"))
+    assert len(shards) > 1 and (src / "model.safetensors.index.json").is_file()
+    assert has_next_spike_heads(src)
+    load_pretrained(src)  # the --model commands read it
+
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", src, "--repo-id", "lab/sharded")
+    assert code == 0, err[-2000:]
+    files = loopback_hub.files("lab/sharded")
+    assert "model.safetensors" in files and not any(f.startswith("model-") for f in files), sorted(files)
+    (tmp_path / "pushed.safetensors").write_bytes(files["model.safetensors"])
+    pushed = load_file(str(tmp_path / "pushed.safetensors"))
+    original = load_file(str(trained[0] / "model" / "model.safetensors"))
+    assert pushed.keys() == original.keys()
+    assert all(torch.equal(pushed[k], original[k]) for k in original)
+
+    (src / shards[-1]).unlink()
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(FileNotFoundError, match=rf"lacks 1 of the {len(shards)} weight shards .*{shards[-1]}"):
+        push_to_hub(src, "lab/sharded", endpoint=loopback_hub.url, token="hf_loopback_token")
+    assert len(loopback_hub.requests) == n_requests

@@ -679,9 +679,46 @@ MODEL_DIR_FILES = {
     "vocab.json": "the unit vocabulary",
     "tokenizer_config.json": "the tokenizer settings",
 }
+#: The index of weights saved in shards (``save_pretrained(..., max_shard_size=...)`` with a model larger
+#: than the shard size: ``model-00001-of-0000N.safetensors`` ...), accepted in place of ``model.safetensors``.
+SHARDED_WEIGHTS_INDEX = "model.safetensors.index.json"
 #: Modules of :class:`~hf_neuroformer.NeuroformerForPreTraining` that predict the next spike
 #: (unit id and dt); a fine-tuned decoder saves them only with ``decoding_generative_loss_weight > 0``.
 NEXT_SPIKE_HEADS = ("id_head", "dt_head", "dt_unit_embeddings")
+
+
+def weight_files(model_dir, flag: str = "--model") -> List[Path]:
+    """The safetensors files that hold a model directory's weights: ``[model.safetensors]``, or,
+    for weights saved in shards (no ``model.safetensors``; :data:`SHARDED_WEIGHTS_INDEX`), the
+    shard files its ``weight_map`` names, in name order. ``from_pretrained`` reads either layout.
+
+    Raises:
+        FileNotFoundError: neither ``model.safetensors`` nor the index is there, or a shard the
+            index names is missing (named, with the index).
+        ValueError: the index is not a safetensors index (no ``weight_map`` of file names).
+    """
+    import json
+
+    d = Path(model_dir)
+    if (d / "model.safetensors").is_file() or not (d / SHARDED_WEIGHTS_INDEX).is_file():
+        if not (d / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{flag}: {str(d)!r} has no model.safetensors (the weights)")
+        return [d / "model.safetensors"]
+    index = d / SHARDED_WEIGHTS_INDEX
+    try:
+        weight_map = json.loads(index.read_text()).get("weight_map")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        weight_map = None
+    names = sorted(set(weight_map.values())) if isinstance(weight_map, dict) and weight_map else []
+    if not names or any(not isinstance(n, str) or Path(n).name != n for n in names):
+        raise ValueError(f"{flag}: {str(index)!r} is not a safetensors weights index (expected a 'weight_map' from "
+                         "weight names to shard files in the folder, as save_pretrained writes it)")
+    missing = [n for n in names if not (d / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{flag}: {str(d)!r} lacks {len(missing)} of the {len(names)} weight shards that "
+                                f"{SHARDED_WEIGHTS_INDEX} names ({', '.join(missing[:5])}); the weights are "
+                                "incomplete (an interrupted copy?)")
+    return [d / n for n in names]
 
 
 def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> Path:
@@ -690,8 +727,9 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
     Args:
         model_dir: the directory.
         flag: the option or argument named in the messages.
-        weights: also require ``model.safetensors`` and read its header (False: config and
-            tokenizer only, e.g. ``finetune --from-scratch``).
+        weights: also require ``model.safetensors`` (or weights saved in shards with their
+            index, :func:`weight_files`) and read its header (False: config and tokenizer
+            only, e.g. ``finetune --from-scratch``).
 
     Returns:
         The directory as a :class:`~pathlib.Path`.
@@ -703,8 +741,9 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
 
     Raises:
         FileNotFoundError: the directory, or one of :data:`MODEL_DIR_FILES`, is missing (named
-            with what it holds).
-        ValueError: ``model.safetensors`` is not a readable safetensors file (truncated or damaged).
+            with what it holds), or a weight shard its index names.
+        ValueError: ``model.safetensors`` (or a shard) is not a readable safetensors file
+            (truncated or damaged).
     """
     from .save_journal import finish_interrupted_save
 
@@ -712,20 +751,24 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
     if not d.is_dir():
         raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by 'neuroformer train'")
     finish_interrupted_save(d)
+    # weights saved in shards (save_pretrained with a max_shard_size) stand for model.safetensors
+    sharded = not (d / "model.safetensors").is_file() and (d / SHARDED_WEIGHTS_INDEX).is_file()
     missing = [f"{f} ({what})" for f, what in MODEL_DIR_FILES.items()
-               if (weights or f != "model.safetensors") and not (d / f).is_file()]
+               if (weights or f != "model.safetensors") and not (d / f).is_file()
+               and not (f == "model.safetensors" and sharded)]
     if missing:
         raise FileNotFoundError(f"{flag}: {str(d)!r} has no {' and no '.join(missing)}; expected a directory written "
                                 "by 'neuroformer train'")
     if weights:
         from safetensors import SafetensorError, safe_open
 
-        try:
-            with safe_open(str(d / "model.safetensors"), framework="pt") as f:
-                f.keys()
-        except (SafetensorError, OSError) as err:
-            raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} is not a readable safetensors file ({err}); "
-                             "the weights are damaged or incomplete (an interrupted copy?)") from None
+        for path in weight_files(d, flag):
+            try:
+                with safe_open(str(path), framework="pt") as f:
+                    f.keys()
+            except (SafetensorError, OSError) as err:
+                raise ValueError(f"{flag}: {str(path)!r} is not a readable safetensors file ({err}); the weights are "
+                                 "damaged or incomplete (an interrupted copy?)") from None
     return d
 
 
@@ -1112,4 +1155,4 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "units_absent",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
-           "settings_scratch", "source_matches", "source_scratch"]
+           "settings_scratch", "source_matches", "source_scratch", "weight_files"]

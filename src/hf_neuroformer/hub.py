@@ -301,7 +301,7 @@ def remote_code_registered() -> Iterator[None]:
 
 
 def has_next_spike_heads(model_dir) -> bool:
-    """Whether ``model_dir/model.safetensors`` holds the next-spike heads
+    """Whether ``model_dir/model.safetensors`` (or its shards) holds the next-spike heads
     (:data:`hf_neuroformer.generation.NEXT_SPIKE_HEADS`: ``id_head``, ``dt_head`` and, with
     ``config.dt_conditioned_on_unit``, ``dt_unit_embeddings``).
 
@@ -315,12 +315,14 @@ def has_next_spike_heads(model_dir) -> bool:
     """
     from safetensors import safe_open
 
-    from .generation import NEXT_SPIKE_HEADS
+    from .generation import NEXT_SPIKE_HEADS, weight_files
 
     d = check_model_dir(model_dir)
     cfg = json.loads((d / "config.json").read_text())
-    with safe_open(str(d / "model.safetensors"), framework="pt") as f:
-        modules = {k.split(".")[0] for k in f.keys()}
+    modules = set()
+    for path in weight_files(d):  # model.safetensors, or the shards of weights saved in shards
+        with safe_open(str(path), framework="pt") as f:
+            modules |= {k.split(".")[0] for k in f.keys()}
     # dt_unit_embeddings exists only with dt_conditioned_on_unit (default True, so absent from a saved config)
     needed = {h for h in NEXT_SPIKE_HEADS if h != "dt_unit_embeddings" or cfg.get("dt_conditioned_on_unit", True)}
     return needed <= modules
