@@ -291,7 +291,8 @@ def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopbac
     loopback_hub.fail_next("create", 403, "you cannot create repos in 'lab'")
     with pytest.raises(HubPushError, match=r"creating the model repository .* HTTP 403"):
         push_to_hub(model_dir, "lab/forbidden", **kw)
-    assert "README.md" not in loopback_hub.files("lab/fails-on-commit")
+    with pytest.raises(KeyError):  # the repository the failed push created was deleted again
+        loopback_hub.files("lab/fails-on-commit")
 
     # a push to a branch leaves main alone
     result = push_to_hub(model_dir, "lab/branched", revision="dev", private=True, **kw)
@@ -427,7 +428,8 @@ def test_windows_dataset_goes_to_the_models_branch_and_a_failed_model_commit_say
                                            r"to 'lab/late-fail-data'"):
         push_to_hub(model_dir, "lab/late-fail", recording=rec, dataset_repo_id="lab/late-fail-data", **kw)
     assert any(f.endswith(".parquet") for f in loopback_hub.files("lab/late-fail-data", repo_type="dataset"))
-    assert "config.json" not in loopback_hub.files("lab/late-fail")
+    with pytest.raises(KeyError):  # the model repository the push created was deleted again
+        loopback_hub.files("lab/late-fail")
 
     import shutil
 
@@ -1105,3 +1107,43 @@ def test_a_model_saved_in_shards_is_pushed_whole(trained, loopback_hub, tmp_path
     with pytest.raises(FileNotFoundError, match=rf"lacks 1 of the {len(shards)} weight shards .*{shards[-1]}"):
         push_to_hub(src, "lab/sharded", endpoint=loopback_hub.url, token="hf_loopback_token")
     assert len(loopback_hub.requests) == n_requests
+
+
+def test_a_failed_push_leaves_no_empty_repository_behind(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: a push whose upload failed after create_repo left the new repository there,
+    empty; with --private it was private, and the retry without --private (after the error) pushed
+    the model into it: the user's public model was private, with nothing said. A repository that
+    the failed push created, with no commit in it, is now deleted again and the error says so; a
+    repository that existed before (or holds a commit) is left as it was."""
+    from huggingface_hub import HfApi
+
+    model_dir = trained[0] / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+
+    loopback_hub.fail_next("commit", 500, "disk full")
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id",
+                                      "lab/private-fail", "--private")
+    assert code == 2 and "HTTP 500: disk full" in err, err[-2000:]
+    assert "the empty model repository 'lab/private-fail' that this push had created was deleted again" in err, err
+    assert not api.repo_exists("lab/private-fail")
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id",
+                                      "lab/private-fail")
+    assert code == 0, err[-2000:]
+    assert api.repo_info("lab/private-fail").private is False  # the retry made the public repository asked for
+
+    # a new branch of a new repository: the repository goes too; the windows dataset's too
+    rec = trained[2]
+    loopback_hub.fail_next("commit", 500, "disk full")
+    with pytest.raises(HubPushError, match=r"uploading the windows dataset .*HTTP 500.*'lab/fail-data' that this push "
+                                           r"had created was deleted again"):
+        push_to_hub(model_dir, "lab/fail-model", revision="dev", recording=rec, dataset_repo_id="lab/fail-data", **kw)
+    assert not api.repo_exists("lab/fail-model") and not api.repo_exists("lab/fail-data", repo_type="dataset")
+
+    # an existing (empty) repository is never deleted by a failed push
+    api.create_repo("lab/mine-already", private=True)
+    loopback_hub.fail_next("commit", 500, "disk full")
+    with pytest.raises(HubPushError, match="disk full") as info:
+        push_to_hub(model_dir, "lab/mine-already", **kw)
+    assert "deleted" not in str(info.value)
+    assert api.repo_exists("lab/mine-already")

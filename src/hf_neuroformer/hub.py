@@ -870,6 +870,49 @@ def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optiona
                          "another repository, or pass replace_other=True (CLI: --replace-other) to replace it")
 
 
+def _create_repo(api, repo_id: str, repo_type: str, private: bool) -> bool:
+    """Create the repository; True when this call created it, False when it existed (409, or a
+    token that may not create repositories in the namespace of one that exists: the check of
+    ``create_repo(exist_ok=True)``)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=False)
+        return True
+    except HfHubHTTPError as err:
+        status = err.response.status_code if getattr(err, "response", None) is not None else None
+        if status == 409:
+            return False
+        if status in (401, 402, 403):  # no right to create here, but the repository may exist (a scoped token)
+            try:
+                api.repo_info(repo_id, repo_type=repo_type)
+            except HfHubHTTPError:
+                raise err from None
+            return False
+        raise
+
+
+def _delete_created_repos(api, created) -> str:
+    """Delete the repositories ``[(repo_id, repo_type, initial_sha)]`` that a failed push created,
+    each only while every branch of it is still at its initial commit (nothing of anyone's
+    committed there); returns what was done, for the error message."""
+    notes = []
+    for repo_id, repo_type, sha in created:
+        how = f"HfApi().delete_repo({repo_id!r}" + (", repo_type='dataset')" if repo_type == "dataset" else ")")
+        try:
+            refs = api.list_repo_refs(repo_id, repo_type=repo_type)
+            if any(b.target_commit != sha for b in refs.branches):
+                notes.append(f"the {repo_type} repository {repo_id!r} that this push created holds a commit, so it "
+                             "was left there")
+                continue
+            api.delete_repo(repo_id, repo_type=repo_type)
+            notes.append(f"the empty {repo_type} repository {repo_id!r} that this push had created was deleted again")
+        except Exception as e:  # the network went away: say what is left
+            notes.append(f"the empty {repo_type} repository {repo_id!r} that this push created could not be deleted "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); delete it with {how}")
+    return "; ".join(notes)
+
+
 def _branch_info(api, repo_id: str, repo_type: str, revision: Optional[str], model_dir):
     """``(info, exists)``: ``repo_info`` of branch ``revision`` of an existing repository and True,
     or, when that branch does not exist yet, main's (the branch would be made from it) and False."""
@@ -943,6 +986,8 @@ def push_to_hub(
             modalities or for a fine-tuned decoder, a recording that does not cover the model's splits, or tokenizer files
             that do not belong to the model (another vocabulary size or window settings).
         HubPushError: the server refused or could not be reached (step, status and message).
+            A repository that this push created and that holds no commit when it fails is
+            deleted again (the message says so), so that no empty repository is left behind.
     """
     src = check_model_dir(model_dir)
     check_repo_id(repo_id, "repo_id")
@@ -1006,43 +1051,59 @@ def push_to_hub(
         # If the model commit fails after the dataset commit, the error says the dataset went up.
         # the checks read the branch, or main when the branch does not exist yet (it is made from
         # main), before it is created: a refused push must not leave a new branch in the repository
-        with _hub_errors("creating the model repository", repo_id, api, src):
-            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        repo_info, branch_exists = _branch_info(api, repo_id, "model", revision, src)
-        head_before = repo_info.sha  # a new branch starts at main's head
-        _check_private(private, repo_id, "model", repo_info, api)
-        if not replace_other:
-            _check_not_another_repo(api, repo_id, "model", revision if branch_exists else None, repo_info, src)
-        if not branch_exists:
-            with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
-                api.create_branch(repo_id, branch=revision, exist_ok=True)
-        if dataset_repo_id is not None:
-            with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
-                api.create_repo(dataset_repo_id, repo_type="dataset", private=private, exist_ok=True)
-            dataset_info, dataset_branch_exists = _branch_info(api, dataset_repo_id, "dataset", revision, src)
-            _check_private(private, dataset_repo_id, "dataset", dataset_info, api)
+        # a repository this push created and left without a commit (the upload failed, or was refused)
+        # is deleted again: left there, it was a new empty repository, private with --private, that a
+        # retry without --private then filled, and the model stayed private without a word
+        created: List[tuple] = []
+        try:
+            with _hub_errors("creating the model repository", repo_id, api, src):
+                new_repo = _create_repo(api, repo_id, "model", private)
+            repo_info, branch_exists = _branch_info(api, repo_id, "model", revision, src)
+            head_before = repo_info.sha  # a new branch starts at main's head
+            if new_repo:
+                created.append((repo_id, "model", head_before))
+            _check_private(private, repo_id, "model", repo_info, api)
             if not replace_other:
-                _check_not_another_repo(api, dataset_repo_id, "dataset", revision if dataset_branch_exists else None,
-                                        dataset_info, src)
-            if not dataset_branch_exists:
-                with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
-                    api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
-            with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
-                # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
-                # and load twice: delete every old shard that this push does not overwrite
-                dinfo = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
-                                          revision=revision, commit_message=f"Windows of {repo_id} (hf_neuroformer)",
-                                          delete_patterns=["data/*.parquet"])
-            dataset_result = (dataset_repo_id, dinfo.commit_url)
-        already = (f"the windows dataset was already committed to {dataset_repo_id!r} ({dataset_result[1]}); "
-                   "push again to add the model" if dataset_result[0] else "")
-        with _hub_errors("uploading the model", repo_id, api, src, already=already):
-            # a run file of an earlier push that this model directory lacks would describe another
-            # model (and an earlier push's generation_config.json does not fit a decoder without
-            # next-spike heads): delete the ones this push does not overwrite
-            info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
-                                     commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
-                                     delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
+                _check_not_another_repo(api, repo_id, "model", revision if branch_exists else None, repo_info, src)
+            if not branch_exists:
+                with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
+                    api.create_branch(repo_id, branch=revision, exist_ok=True)
+            if dataset_repo_id is not None:
+                with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
+                    new_dataset_repo = _create_repo(api, dataset_repo_id, "dataset", private)
+                dataset_info, dataset_branch_exists = _branch_info(api, dataset_repo_id, "dataset", revision, src)
+                if new_dataset_repo:
+                    created.append((dataset_repo_id, "dataset", dataset_info.sha))
+                _check_private(private, dataset_repo_id, "dataset", dataset_info, api)
+                if not replace_other:
+                    _check_not_another_repo(api, dataset_repo_id, "dataset", revision if dataset_branch_exists else None,
+                                            dataset_info, src)
+                if not dataset_branch_exists:
+                    with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
+                        api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
+                with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
+                    # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
+                    # and load twice: delete every old shard that this push does not overwrite
+                    dinfo = api.upload_folder(folder_path=dstage, repo_id=dataset_repo_id, repo_type="dataset",
+                                              revision=revision, commit_message=f"Windows of {repo_id} (hf_neuroformer)",
+                                              delete_patterns=["data/*.parquet"])
+                dataset_result = (dataset_repo_id, dinfo.commit_url)
+            already = (f"the windows dataset was already committed to {dataset_repo_id!r} ({dataset_result[1]}); "
+                       "push again to add the model" if dataset_result[0] else "")
+            with _hub_errors("uploading the model", repo_id, api, src, already=already):
+                # a run file of an earlier push that this model directory lacks would describe another
+                # model (and an earlier push's generation_config.json does not fit a decoder without
+                # next-spike heads): delete the ones this push does not overwrite
+                info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
+                                         commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
+                                         delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
+        except Exception as err:
+            note = _delete_created_repos(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
+            if note and isinstance(err, HubPushError):
+                raise HubPushError(f"{err}; {note}") from err.__cause__
+            if note:
+                err.add_note(note)
+            raise
         with _hub_errors("listing the model repository", repo_id, api, src,
                          already=f"the model was committed ({info.commit_url})"):
             kept = sorted(set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"})
