@@ -1147,3 +1147,20 @@ def test_a_failed_push_leaves_no_empty_repository_behind(trained, loopback_hub, 
         push_to_hub(model_dir, "lab/mine-already", **kw)
     assert "deleted" not in str(info.value)
     assert api.repo_exists("lab/mine-already")
+
+
+@pytest.mark.parametrize("token, what", [("", "is empty"), ("  ", "is only whitespace"),
+                                         ("hf_secret123\n", "line break around it"),
+                                         ("hf_secret 123", "space or a control character"),
+                                         ("hf_secret\u2011123", "not ASCII"), (123, "as text")])
+def test_a_token_that_cannot_be_sent_is_named_without_showing_it(trained, loopback_hub, token, what):
+    """Break test: ``push_to_hub(token=...)`` with a token read from a file (its line break kept),
+    an empty one or one with a space failed inside the HTTP client as "could not reach
+    http://...: Illegal header value b'Bearer hf_...\\n'; check the network and HF_ENDPOINT": the
+    wrong advice, and the secret token printed in the message. It is now refused before any
+    request, saying what is wrong, and the message does not hold the token."""
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=f"^token: .*{what}") as info:
+        push_to_hub(trained[0] / "model", "lab/token", endpoint=loopback_hub.url, token=token)
+    assert "secret" not in str(info.value)
+    assert len(loopback_hub.requests) == n_requests

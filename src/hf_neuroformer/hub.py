@@ -217,6 +217,39 @@ def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
     return repo_id
 
 
+def check_token(token, flag: str = "token"):
+    """Return ``token`` (a Hub token; ``None``: the saved login or ``HF_TOKEN``; ``False``: none;
+    ``True``: the saved login, required) if it can be sent in an HTTP header.
+
+    ``huggingface_hub`` strips the token it reads from ``HF_TOKEN`` or the saved login, but sends
+    a ``token=`` argument as given: an empty one, or one read from a file with its line break, failed
+    in the HTTP client as "could not reach <endpoint> ... check the network" with the token itself in
+    the message. Checked before any request; the messages never show the token.
+
+    Raises:
+        ValueError: naming ``flag`` and what is wrong (empty, surrounding whitespace or a line
+            break, a space, control or non-ASCII character inside, not text).
+    """
+    if token is None or isinstance(token, bool):
+        return token
+    if not isinstance(token, str):
+        raise ValueError(f"{flag}: expected the Hub token as text (str), None (the saved login or HF_TOKEN) or False, "
+                         f"got a {type(token).__name__}")
+    bad = None
+    if not token.strip():
+        bad = "is empty" if not token else "is only whitespace"
+    elif token != token.strip():
+        bad = "has whitespace or a line break around it (read from a file?); pass token.strip()"
+    elif any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in token):
+        bad = "holds a space or a control character"
+    elif not token.isascii():
+        bad = "holds a character that is not ASCII (copied from a formatted page?)"
+    if bad is not None:
+        raise ValueError(f"{flag}: the Hub token given {bad}; expected a token such as hf_... (https://huggingface.co/"
+                         "settings/tokens), or None to use `hf auth login` / HF_TOKEN; nothing was sent")
+    return token
+
+
 def check_revision(revision, flag: str = "revision"):
     """Return ``revision`` (a branch to push to; ``None``: the default branch) if git can store it
     as a branch name (the rules of ``git check-ref-format --branch``).
@@ -955,7 +988,8 @@ def push_to_hub(
         revision: branch to commit to (created from ``main`` if missing); ``None`` = ``main``.
             The windows dataset goes to the same branch of the dataset repository, so that a
             model and its windows on one branch stay together.
-        token: Hub token; ``None`` uses the saved login / ``HF_TOKEN``.
+        token: Hub token; ``None`` uses the saved login / ``HF_TOKEN`` (checked first:
+            :func:`check_token`).
         endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
         license: Hub licence id for the cards (default ``"other"``; use the recording's). Its
             shape is checked first (:func:`check_license`); then, before anything is created or
@@ -977,7 +1011,7 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, branch name (``revision``) or licence id, cards whose
+        ValueError: a malformed repo id, branch name (``revision``), licence id or token, cards whose
             metadata the Hub refuses,
             ``private`` with an existing public repository, a repository holding another model
             or dataset (without ``replace_other``),
@@ -993,6 +1027,7 @@ def push_to_hub(
     check_repo_id(repo_id, "repo_id")
     check_revision(revision, "revision")
     check_license(license, "license (CLI: --license)")
+    check_token(token, "token")
     if (recording is None) != (dataset_repo_id is None):
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
     if dataset_repo_id is not None:
