@@ -1164,3 +1164,30 @@ def test_a_token_that_cannot_be_sent_is_named_without_showing_it(trained, loopba
         push_to_hub(trained[0] / "model", "lab/token", endpoint=loopback_hub.url, token=token)
     assert "secret" not in str(info.value)
     assert len(loopback_hub.requests) == n_requests
+
+
+def test_push_of_a_folder_whose_first_save_was_killed_before_its_commit_says_so(trained, loopback_hub, tmp_path,
+                                                                                 capsys):
+    """Break test: 'neuroformer train' killed while writing its first model (the staging folder
+    .tmp-save-* half written, no journal, nothing moved into place) left a folder that push (and
+    every --model command) described only as "has no config.json ...; expected a directory written
+    by 'neuroformer train'", which it was. The message now names the unfinished save and what to
+    do; nothing of the staging folder is pushed."""
+    import shutil
+
+    from hf_neuroformer import cli
+    from hf_neuroformer.save_journal import SAVE_JOURNAL, STAGING_PREFIX
+
+    out = tmp_path / "run"
+    out.mkdir()
+    shutil.copytree(trained[0] / "model", out / f"{STAGING_PREFIX}k2j4")
+    (out / f"{SAVE_JOURNAL}.tmp").write_text('{"staged": ".tmp-sa')  # killed while writing the journal
+    n_requests = len(loopback_hub.requests)
+    capsys.readouterr()
+    code = cli.main(["push", "--model", str(out), "--repo-id", "lab/killed"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(r"--model: .*run' has no config.json .*; a save into it was interrupted before it was complete "
+                     rf"\({STAGING_PREFIX}k2j4 holds its unfinished files, which are not a model\): run the command "
+                     "that wrote it again", err), err
+    assert len(loopback_hub.requests) == n_requests

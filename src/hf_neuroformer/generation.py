@@ -757,8 +757,16 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
                if (weights or f != "model.safetensors") and not (d / f).is_file()
                and not (f == "model.safetensors" and sharded)]
     if missing:
+        from .save_journal import STAGING_PREFIX
+
+        # the first save into the folder was killed before its commit: "expected a directory written
+        # by 'neuroformer train'" said nothing of the run that did write there and stopped
+        staged = sorted(p.name for p in d.glob(STAGING_PREFIX + "*") if p.is_dir())
+        interrupted = (f"; a save into it was interrupted before it was complete ({', '.join(staged)} holds its "
+                       "unfinished files, which are not a model): run the command that wrote it again"
+                       if staged else "")
         raise FileNotFoundError(f"{flag}: {str(d)!r} has no {' and no '.join(missing)}; expected a directory written "
-                                "by 'neuroformer train'")
+                                f"by 'neuroformer train'{interrupted}")
     if weights:
         from safetensors import SafetensorError, safe_open
 
