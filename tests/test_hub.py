@@ -1191,3 +1191,35 @@ def test_push_of_a_folder_whose_first_save_was_killed_before_its_commit_says_so(
                      rf"\({STAGING_PREFIX}k2j4 holds its unfinished files, which are not a model\): run the command "
                      "that wrote it again", err), err
     assert len(loopback_hub.requests) == n_requests
+
+
+def test_a_damaged_run_record_is_named_before_any_request(trained, loopback_hub, tmp_path, capsys):
+    """Break test: a run record cut short (an interrupted copy of the run folder) or replaced by
+    another JSON type stopped the push with "Expecting property name enclosed in double quotes:
+    line 1 column 22 (char 21)", naming no file, or an AttributeError traceback ('list' object
+    has no attribute 'get'), and a training_config.json holding a list was published as is. Each
+    is now refused naming the file, before any request."""
+    import shutil
+
+    from hf_neuroformer import cli
+
+    src = tmp_path / "run"
+    shutil.copytree(trained[0] / "model", src)
+    good = {name: (src / name).read_text() for name in ("metrics.json", "splits.json", "training_log.json",
+                                                          "training_config.json")}
+    n_requests = len(loopback_hub.requests)
+    cases = [("metrics.json", '{"test/id_nll": 2.7, ', "is not JSON"), ("splits.json", "[]", "holds a JSON list"),
+             ("training_log.json", "", "is not JSON"), ("training_log.json", "{}", "holds a JSON dict, not the list"),
+             ("training_config.json", "[]", "holds a JSON list, not the object")]
+    for name, text, what in cases:
+        (src / name).write_text(text)
+        with pytest.raises(ValueError, match=rf"^model_dir \(CLI: --model\): '.*run/{name}' {what}.*nothing was "
+                                             "uploaded$"):
+            push_to_hub(src, "lab/damaged", endpoint=loopback_hub.url, token="hf_loopback_token")
+        capsys.readouterr()
+        code = cli.main(["push", "--model", str(src), "--repo-id", "lab/damaged", "--data", str(trained[1]),
+                         "--epoch", "wake", "--dataset-repo-id", "lab/damaged-windows"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"run/{name}' {what}" in err, err[-2000:]
+        (src / name).write_text(good[name])
+    assert len(loopback_hub.requests) == n_requests

@@ -1360,11 +1360,12 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from .hub import auto_class_name, check_license, check_model_dir, check_repo_id, check_revision, load_args, \
-        push_to_hub
+    from .hub import auto_class_name, check_license, check_model_dir, check_repo_id, check_revision, \
+        check_run_records, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model, "--model")
+    check_run_records(args.model)  # --data reads splits.json below
     check_repo_id(args.repo_id, "--repo-id")
     check_revision(args.revision, "--revision")
     check_license(args.license, "--license")

@@ -377,13 +377,15 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
 
     Raises:
         ValueError: the tokenizer files do not belong to the model (another vocabulary size or
-            window settings: :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`).
+            window settings: :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`),
+            or a run record is damaged (:func:`check_run_records`).
     """
     import shutil
 
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
+    check_run_records(src)
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
     model = model_class(src).from_pretrained(src)
@@ -407,6 +409,38 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     if redacted is not None:
         redacted.extend(found)
     return json.loads((stage / "metrics.json").read_text()) if (stage / "metrics.json").is_file() else {}
+
+
+#: the JSON run records of :data:`RUN_FILES` -> the JSON type each holds (``training_log.json``: one
+#: entry per evaluation)
+RUN_RECORD_TYPES = {"metrics.json": dict, "splits.json": dict, "training_config.json": dict,
+                    "training_log.json": list, "decoding_report.json": dict}
+
+
+def check_run_records(model_dir) -> None:
+    """Refuse a model directory whose JSON run records (:data:`RUN_RECORD_TYPES`, those present)
+    cannot be pushed: not JSON (cut short by an interrupted copy, hand-edited) or another JSON type
+    than the run writes. The card is built from them and they are published beside the model.
+
+    Raises:
+        ValueError: naming the file, what is wrong and what to do; nothing is uploaded.
+    """
+    d = Path(model_dir)
+    for name, kind in RUN_RECORD_TYPES.items():
+        path = d / name
+        if not path.is_file():
+            continue
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            problem = f"is not JSON ({err})"
+        else:
+            if isinstance(value, kind):
+                continue
+            problem = f"holds a JSON {type(value).__name__}, not the {'object' if kind is dict else 'list'} the run writes"
+        raise ValueError(f"model_dir (CLI: --model): {str(path)!r} {problem}; it is a record of the run that the model "
+                         "card is built from and that is published with it: restore it (or delete it to push the "
+                         "model without it); nothing was uploaded")
 
 
 # an absolute POSIX path (``/a/b``, not ``n/s``: no word character before the slash) or a Windows
