@@ -1140,6 +1140,18 @@ def test_a_failed_push_leaves_no_empty_repository_behind(trained, loopback_hub, 
         push_to_hub(model_dir, "lab/fail-model", revision="dev", recording=rec, dataset_repo_id="lab/fail-data", **kw)
     assert not api.repo_exists("lab/fail-model") and not api.repo_exists("lab/fail-data", repo_type="dataset")
 
+    # refused for its dataset repository (another dataset there): the new model repository goes, and the message,
+    # which the command line prints, says so
+    from huggingface_hub import CommitOperationAdd
+
+    api.create_repo("other/their-data", repo_type="dataset")
+    api.create_commit("other/their-data", [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
+                      commit_message="their data")
+    with pytest.raises(ValueError, match=r"not a Neuroformer windows dataset.*; the empty model repository "
+                                         r"'lab/refused-new' that this push had created was deleted again$"):
+        push_to_hub(model_dir, "lab/refused-new", recording=rec, dataset_repo_id="other/their-data", **kw)
+    assert not api.repo_exists("lab/refused-new")
+
     # an existing (empty) repository is never deleted by a failed push
     api.create_repo("lab/mine-already", private=True)
     loopback_hub.fail_next("commit", 500, "disk full")

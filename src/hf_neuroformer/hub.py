@@ -1168,8 +1168,8 @@ def push_to_hub(
                                          delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
         except Exception as err:
             note = _delete_created_repos(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
-            if note and isinstance(err, HubPushError):
-                raise HubPushError(f"{err}; {note}") from err.__cause__
+            if note and type(err) in (HubPushError, ValueError):  # said where the CLI prints the message
+                raise type(err)(f"{err}; {note}") from err.__cause__
             if note:
                 err.add_note(note)
             raise
