@@ -1015,7 +1015,8 @@ def push_to_hub(
 
     Args:
         model_dir: directory written by ``neuroformer train`` (``config.json``,
-            ``model.safetensors``, tokenizer files; ``metrics.json`` etc. when present).
+            ``model.safetensors`` or weights saved in shards with their index, which go up as one
+            ``model.safetensors``; tokenizer files; ``metrics.json`` etc. when present).
         repo_id: ``NAMESPACE/NAME`` of the model repository (created if missing).
         private: create the repositories as private; an existing public repository is refused
             (``ValueError``, before any upload), since its visibility would not change.
