@@ -1237,3 +1237,26 @@ def test_a_damaged_run_record_is_named_before_any_request(trained, loopback_hub,
         assert code == 2 and f"run/{name}' {what}" in err, err[-2000:]
         (src / name).write_text(good[name])
     assert len(loopback_hub.requests) == n_requests
+
+
+def test_card_gives_the_runs_confidence_intervals_beside_the_test_metrics(trained, decoder):
+    """Break test: train (and finetune) record a 95 % block-bootstrap interval for the test NLLs
+    (a decoder: for every test metric) in metrics.json, but the model card stated the values
+    alone, as if exact (a test id NLL of 2.7152 whose interval is [2.6494, 2.7478]). The card now
+    shows each recorded interval beside its value and says how it was made; the model-index holds
+    the values as before."""
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    card = build_model_card(d / "model", "lab/ci", metrics)
+    for key in ("test/id_nll", "test/dt_nll"):
+        low, high = metrics[f"{key}_ci95"]
+        assert f"(`{key}`) | {metrics[key]:.4f} [{low:.4f}, {high:.4f}] |" in card.text, key
+    assert f"(`validation/id_nll`) | {metrics['validation/id_nll']:.4f} |" in card.text  # none recorded
+    assert f"block bootstrap over the test windows ({metrics['test/ci95_n_blocks']} blocks: " in card.text
+    assert {f"{r.dataset_split}/{r.metric_type}": r.metric_value for r in card.data.eval_results} == card_metrics(metrics)
+
+    out, dmetrics = decoder
+    card = build_model_card(out, "lab/ci-decoder", dmetrics)
+    low, high = dmetrics["test/x/r2_ci95"]
+    assert f"(`test/x/r2`) | {dmetrics['test/x/r2']:.4f} [{low:.4f}, {high:.4f}] |" in card.text

@@ -732,12 +732,24 @@ def build_model_card(
     results_note = ("One row per target and metric, on the windows of the stated split; the decoding loss\n"
                     "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE)
     rows = ["| split | metric | value |", "|---|---|---|"]
+    n_intervals = 0
     for key, value in card_metrics(metrics).items():
         split, _, name = key.partition("/")
-        rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | {value:.4f} |")
+        # the run's 95 % block-bootstrap interval beside the value (metrics.json <key>_ci95): a test
+        # NLL or R^2 stated without it read as exact
+        interval = _interval(metrics.get(f"{key}_ci95"))
+        n_intervals += interval is not None
+        shown = f"{value:.4f}" + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+        rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | {shown} |")
     for key in undefined_card_metrics(metrics):
         split, _, name = key.partition("/")
         rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | undefined (null in metrics.json) |")
+    if n_intervals:
+        blocks, n_blocks = metrics.get("test/ci95_blocks"), metrics.get("test/ci95_n_blocks")
+        rows += ["", "In brackets: the 95 % confidence interval of a block bootstrap over the test windows"
+                 + (f" ({n_blocks} blocks" if isinstance(n_blocks, int) else " (blocks")
+                 + (f": {blocks})" if isinstance(blocks, str) else ")")
+                 + ", as `metrics.json` records it; a metric without brackets has no interval there."]
     if len(rows) == 2:
         rows = ["No test or validation metrics in metrics.json." if metrics else
                 "No metrics.json in the model directory: this card states no results."]
@@ -770,6 +782,15 @@ def build_model_card(
                            if decoder else PRETRAINING_DESCRIPTION),
         generation_note=(NO_HEADS_NOTE if not has_next_spike_heads(stage) else GENERATION_NOTE),
     )
+
+
+def _interval(value):
+    """``(low, high)`` of a ``metrics.json`` confidence interval ``[low, high]`` of finite numbers,
+    else ``None`` (null: too few blocks, with its ``..._reason``)."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        return float(value[0]), float(value[1])
+    return None
 
 
 def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
