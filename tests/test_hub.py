@@ -1260,3 +1260,26 @@ def test_card_gives_the_runs_confidence_intervals_beside_the_test_metrics(traine
     card = build_model_card(out, "lab/ci-decoder", dmetrics)
     low, high = dmetrics["test/x/r2_ci95"]
     assert f"(`test/x/r2`) | {dmetrics['test/x/r2']:.4f} [{low:.4f}, {high:.4f}] |" in card.text
+
+
+def test_push_of_a_training_checkpoint_names_the_run_folder(tmp_path, capsys):
+    """Break test: 'neuroformer push --model runs/x/checkpoints/step-00000001' (a resumable
+    checkpoint, which holds model.safetensors) was told "has no config.json ... and no vocab.json
+    ...; expected a directory written by 'neuroformer train'", not that it is a checkpoint nor
+    where the model is. The message now says so and names the run folder, before any request."""
+    from hf_neuroformer import cli
+
+    rec = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=7).recording
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                               max_past_length=48, hidden_size=16, num_attention_heads=2, num_hidden_layers=1,
+                               intermediate_size=32)
+    run = tmp_path / "run"
+    train(rec, run, cfg, TrainingConfig(max_steps=1, batch_size=16, save_every=1), progress=False)
+    (step,) = (run / "checkpoints").iterdir()
+    capsys.readouterr()
+    code = cli.main(["push", "--model", str(step), "--repo-id", "lab/x"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"has no config.json (the model config) and no vocab.json (the unit vocabulary) and no tokenizer_config.json "
+            f"(the tokenizer settings); expected a directory written by 'neuroformer train'; it is a resumable training "
+            f"checkpoint (trainer_state.json), not a model: pass the run folder {str(run.resolve())!r}") in err, err

@@ -765,6 +765,11 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
         interrupted = (f"; a save into it was interrupted before it was complete ({', '.join(staged)} holds its "
                        "unfinished files, which are not a model): run the command that wrote it again"
                        if staged else "")
+        if (d / "trainer_state.json").is_file():  # checkpoints/step-N of train, checkpoint-N of finetune
+            run = d.resolve().parent.parent if d.resolve().parent.name == "checkpoints" else None
+            interrupted += (f"; it is a resumable training checkpoint (trainer_state.json), not a model: pass the run "
+                            f"folder{f' {str(run)!r}' if run is not None else ''}, where train / finetune write the "
+                            "model (resume an interrupted run with train --resume)")
         raise FileNotFoundError(f"{flag}: {str(d)!r} has no {' and no '.join(missing)}; expected a directory written "
                                 f"by 'neuroformer train'{interrupted}")
     if weights:
