@@ -1283,3 +1283,24 @@ def test_push_of_a_training_checkpoint_names_the_run_folder(tmp_path, capsys):
     assert (f"has no config.json (the model config) and no vocab.json (the unit vocabulary) and no tokenizer_config.json "
             f"(the tokenizer settings); expected a directory written by 'neuroformer train'; it is a resumable training "
             f"checkpoint (trainer_state.json), not a model: pass the run folder {str(run.resolve())!r}") in err, err
+
+
+def test_a_repeated_push_says_the_windows_dataset_is_unchanged(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: pushing the same model and windows again made no dataset commit (the client
+    skips unchanged files), and the command said "already holds these ... files; no new commit"
+    for the model but "pushed the windows dataset to ..." for the windows, naming the old commit
+    as if new. It now says the dataset is unchanged too (PushResult.dataset_unchanged)."""
+    from huggingface_hub import HfApi
+
+    d, nwb, _, _ = trained
+    args = ("--model", d / "model", "--repo-id", "lab/again", "--data", nwb, "--epoch", "wake",
+            "--dataset-repo-id", "lab/again-windows", "--provenance", "pynapple test data, MIT")
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, *args)
+    assert code == 0 and "pushed the windows dataset to lab/again-windows" in out, err[-2000:]
+    api = HfApi(endpoint=loopback_hub.url, token="hf_loopback_token")
+    n_commits = len(api.list_repo_commits("lab/again-windows", repo_type="dataset"))
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, *args)
+    assert code == 0, err[-2000:]
+    assert "lab/again-windows already holds these windows; no new commit" in out, out
+    assert "pushed the windows dataset" not in out, out
+    assert len(api.list_repo_commits("lab/again-windows", repo_type="dataset")) == n_commits

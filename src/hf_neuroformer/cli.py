@@ -1407,7 +1407,10 @@ def cmd_push(args) -> int:
     if result.kept:
         print(f"[neuroformer] {len(result.kept)} file(s) already in {result.repo_id} were not written by this push "
               f"and stay there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
-    if result.dataset_repo_id:
+    if result.dataset_repo_id and result.dataset_unchanged:  # "pushed" claimed a commit that was not made
+        print(f"[neuroformer] {result.dataset_repo_id} already holds these windows; no new commit "
+              f"({result.dataset_commit_url})")
+    elif result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
     print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
     if not args.provenance:  # the card was pushed without a word on the recording's source, and nothing said so

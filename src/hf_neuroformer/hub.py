@@ -150,6 +150,8 @@ class PushResult:
         dataset_repo_id: the window dataset repository, or ``None``.
         dataset_commit_url: URL of the dataset commit, or ``None``.
         unchanged: the repository already held exactly these files, so no commit was made.
+        dataset_unchanged: the dataset repository already held exactly these windows (no
+            dataset commit was made; ``dataset_commit_url`` is its head).
         redacted: absolute local paths replaced in the pushed JSON files, one line each
             (:func:`redact_local_paths`; e.g. a decoder's ``model_dir`` in ``metrics.json``).
         kept: files of the model repository (at ``revision``) that this push did not write and
@@ -163,6 +165,7 @@ class PushResult:
     files: List[str]
     dataset_repo_id: Optional[str] = None
     dataset_commit_url: Optional[str] = None
+    dataset_unchanged: bool = False
     unchanged: bool = False
     redacted: List[str] = field(default_factory=list)
     kept: List[str] = field(default_factory=list)
@@ -1112,6 +1115,7 @@ def push_to_hub(
     api = _api(endpoint, token)
 
     dataset_result = (None, None)
+    dataset_unchanged = False
     with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as tmp:
         stage = Path(tmp) / "model"
         stage.mkdir()
@@ -1179,6 +1183,7 @@ def push_to_hub(
                                               revision=revision, commit_message=f"Windows of {repo_id} (hf_neuroformer)",
                                               delete_patterns=["data/*.parquet"])
                 dataset_result = (dataset_repo_id, dinfo.commit_url)
+                dataset_unchanged = dinfo.oid == dataset_info.sha  # a new branch starts at main's head
             already = (f"the windows dataset was already committed to {dataset_repo_id!r} ({dataset_result[1]}); "
                        "push again to add the model" if dataset_result[0] else "")
             with _hub_errors("uploading the model", repo_id, api, src, already=already):
@@ -1200,6 +1205,7 @@ def push_to_hub(
             kept = sorted(set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"})
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
+                      dataset_unchanged=dataset_unchanged,
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept)
 
 
