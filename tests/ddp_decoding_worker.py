@@ -48,3 +48,11 @@ if __name__ == "__main__":
         save_file({k: v.detach().contiguous() for k, v in model.named_parameters()}, str(Path(out) / "weights.safetensors"))
         (Path(out) / "result.json").write_text(json.dumps(
             {"world_size": trainer.args.world_size, "loss": trainer.state.log_history[0]["loss"]}))
+    # Trainer leaves the gloo process group up; left to the interpreter's exit, its threads once
+    # aborted rank 0 ("terminate called without an active exception", SIGABRT) under a loaded
+    # machine after everything was written. Both ranks take it down together instead.
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
