@@ -615,3 +615,31 @@ def test_a_config_modality_without_values_in_the_epoch_names_data_and_epoch(caps
     assert said in msg and str(cfg) in msg and ("no finite value" in msg or "no label" in msg), msg
     assert f"--epoch {epoch!r}" in msg, msg
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--output-dir", ""],
+    ["train", "--config", "", "--output-dir", "{d}/m"],
+    ["inspect", "--data", ""],
+    ["generate", "--model", "", "--output", "{d}/g.nwb"],
+    ["evaluate", "--generated", "", "--output", "{d}/e.json"],
+    ["finetune", "--model", "{d}", "--target", "ry", "--output-dir", ""],
+    ["decode", "--model", "{d}", "--output", "{d}/d.csv", "--figure", ""],
+    ["ablate", "--config", "{d}/c.yaml", "--output", "{d}/t.md", "--work-dir", ""],
+])
+def test_an_empty_path_is_refused_not_read_as_the_current_directory(tmp_path, capsys, monkeypatch, argv):
+    """'--output-dir ""' (an unset shell variable) is Path("") == ".": train wrote its model files into
+    the current directory, --model "" / --data "" read it and --config "" was dropped for the defaults,
+    without a word. Each is refused naming its flag, before anything is read or written."""
+    from hf_neuroformer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    # a --data that does not exist: before the fix, the refusal (if any) was about it, not the empty path
+    argv = [a.format(d=tmp_path) for a in argv]
+    if argv[0] != "inspect":
+        argv += ["--data" if argv[0] != "evaluate" else "--real", str(tmp_path / "missing.nwb")]
+    assert main(argv) == 2
+    flag = argv[argv.index("") - 1]
+    err = capsys.readouterr().err
+    assert f"error: {flag}: empty path" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -2036,6 +2036,27 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
     return flag + message[m.end():]
 
 
+#: the options that name a file or folder: an empty value ("--output-dir \"$RUN\"" with RUN unset) is
+#: Path("") == "." , the current directory
+_PATH_DESTS = ("data", "model", "output", "output_dir", "config", "figure", "real", "generated", "work_dir")
+
+
+def _check_no_empty_paths(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse a file or folder option given as the empty string (``--output-dir ""``, as an unset shell
+    variable gives it): ``Path("")`` is the current directory, so ``train`` wrote its model files into
+    it, ``--model ""`` / ``--data ""`` read it, and ``--config ""`` was dropped for the defaults, all
+    without a word.
+
+    Raises:
+        ValueError: ``--FLAG: empty path ...``, naming the first such option.
+    """
+    for action in parser._actions:
+        if action.dest in _PATH_DESTS and action.option_strings and getattr(args, action.dest, None) == "":
+            flag = action.option_strings[-1]
+            raise ValueError(f"{flag}: empty path (an unset shell variable?); expected a file or folder name "
+                             "('.' for the current directory)")
+
+
 def main(argv=None) -> int:
     from .hub import HubPushError
 
@@ -2062,6 +2083,7 @@ def main(argv=None) -> int:
 
     warnings.showwarning = _show
     try:
+        _check_no_empty_paths(sub, args)
         return args.func(args)
     except (FileExistsError, FileNotFoundError, PermissionError, ValueError, KeyError, HubPushError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
