@@ -93,6 +93,12 @@ def test_finetuned_decoder_is_not_a_generative_model(models, capsys, tmp_path):
     res = run_cli("generate", "--model", dec, "--data", nwb, "--epoch", "wake", "--output", tmp_path / "g.nwb")
     assert res.returncode == 2 and "fine-tuned decoder" in res.stderr
     assert "Traceback" not in res.stderr and "MISSING" not in res.stderr, res.stderr[-2000:]
+    # embed reads the backbone only: a decoder is taken, as README and --help say (they said it was refused)
+    assert cli.main(["embed", "--model", str(dec), "--data", str(nwb), "--epoch", "wake", "--color-by", "ry",
+                     "--output", str(tmp_path / "emb.png")]) == 0
+    assert (tmp_path / "emb.npy").is_file()
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["embed"].format_help().split())
+    assert "'neuroformer finetune': the decoder's backbone" in help_text
 
 
 def test_missing_next_spike_heads_are_refused(models, tmp_path):

@@ -1874,7 +1874,8 @@ def build_parser() -> argparse.ArgumentParser:
     dc.set_defaults(func=cmd_decode)
 
     m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
-    m.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
+    m.add_argument("--model", required=True, help="directory written by 'neuroformer train' (or by 'neuroformer "
+                                                   "finetune': the decoder's backbone is embedded)")
     m.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
     m.add_argument("--epoch", help=EPOCH_HELP)
     m.add_argument("--color-by", required=True, help="behaviour variable (mean over each window; circular mean for "
