@@ -625,3 +625,33 @@ def test_an_unknown_epoch_of_a_data_file_names_the_epoch_flag(capsys, tmp_path, 
         assert err.startswith("--epoch: epoch 'nosuch' not found; this recording has epochs ["), err
         assert "'wake'" in err and data in err, err
     assert not (tmp_path / "p").exists()
+
+
+def test_ctrl_c_during_finetune_leaves_no_checkpoints_or_folder(models, tmp_path):
+    """Ctrl-C during `finetune` printed one line and exit status 130, but left the new --output-dir
+    holding Trainer's checkpoints/checkpoint-N (each a full copy of the model; not resumable, since
+    finetune has no --resume): half an output. Now the folder it created is removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    d, nwb, _ = models
+    out = tmp_path / "dec"
+    p = subprocess.Popen([sys.executable, "-m", "hf_neuroformer.cli", "finetune", "--model", str(d / "pre"), "--data",
+                          str(nwb), "--epoch", "wake", "--target", "ry", "--output-dir", str(out),
+                          "--max-steps", "100000", "--eval-steps", "1", "--batch-size", "8"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in p.stdout:  # the second evaluation comes after the first checkpoint was saved
+        lines.append(line)
+        if line.startswith("step 2:"):
+            break
+    assert (out / "checkpoints").is_dir(), "".join(lines)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "neuroformer finetune: interrupted" in err, err[-2000:]
+    assert not out.exists(), sorted(str(x) for x in out.rglob("*"))

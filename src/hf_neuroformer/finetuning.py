@@ -1024,6 +1024,7 @@ def finetune(
         check_model_dir(model_dir, "model_dir", weights=not from_scratch)
     check_output_not_model(output_dir, model_dir)
     out = check_finetune_output_dir(output_dir, overwrite)
+    out_existed = out.exists()  # else created by this run: removed again if it stops before saving
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
     if model_dir is not None:
@@ -1142,81 +1143,98 @@ def finetune(
         trainer.remove_callback(PrinterCallback)
     if log_evaluations:
         trainer.add_callback(_EvaluationLines(best_metric))
-    with transformers_progress_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
-        trainer.train()
-    best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
-    val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
-    _check_not_diverged(trainer, out, ckpt, learning_rate, eval_steps, keep_checkpoints)
-    if trainer.state.best_model_checkpoint is None:
-        # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
-        # checkpoint_selection said "highest validation x/r2" for a choice that was never made
-        steps = [h["step"] for h in trainer.state.log_history if f"eval_{best_metric}" in h]
-        selection = f"last step (validation {best_metric} never defined)"
-        warnings.warn(
-            f"select_on: the validation {best_metric} was undefined (NaN) at every evaluation (steps {steps}), so no "
-            "checkpoint was chosen and the last one is kept (e.g. R² or Pearson r of a target constant over the "
-            "validation windows); " + ("select on the loss (select_on='loss', --select-on loss) or another metric"
-                                        if best_metric != "loss" else "fine-tune again with a lower learning_rate"),
-            UserWarning, stacklevel=2)
-    test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
-    if test_out is not None:
-        _warn_nonfinite_test(trainer.compute_metrics)
-    test = test_out.metrics if test_out is not None else {}
-    metrics: Dict[str, object] = {}
-    for prefix, m in (("validation", val), ("test", test)):
-        for k, v in m.items():
-            if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
-                metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
-    if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
-        test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
-        metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
-                                          np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan,
-                                          ci_block_s=ci_block_s if block_s_asked else None,
-                                          ci_block_s_option=ci_block_s_option,
-                                          window_span_s=cfg.current_window + cfg.past_window))
-    metrics.update(
-        best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
-        init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
-        fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
-        freeze_backbone_steps=int(freeze_backbone_steps),
-        # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
-        training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state),
-        n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
-        config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
-        # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
-        split_spikes=split_spikes_digest(recording, plan),
-    )
-    log = list(trainer.state.log_history)
-    figure, tables = None, {}
-    if test_out is not None:
-        preds = test_preds
-        recorded = np.array(test_labels, dtype=np.float64).reshape(len(preds), -1)
-        for j, d in enumerate(tdicts):  # class indices -> the class labels themselves
-            if d["kind"] == "classification":
-                recorded[:, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[:, j].astype(np.int64)]
-        tables["test_predictions.csv"] = prediction_table(
-            np.asarray(dsd["test"]["window_start"], dtype=np.float64), cfg.current_window, preds, tdicts,
-            recorded=recorded).to_csv(index=False)
-        # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
-        shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-        figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
-                             test_labels, preds, shown, metrics=metrics)
-    # as train() saves: everything into a temporary folder beside the output, then moved into place
-    # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
-    # an earlier run's figures that this one does not draw are removed (the loss curves and
-    # test-generation figure of a 'neuroformer train' directory written over with --overwrite)
-    with transformers_progress_bars(progress):
-        save_atomically(out, trainer.model, tokenizer, {
-            "metrics.json": metrics, "decoding_report.json": report, "splits.json": plan.to_dict(),
-            "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure},
-            tables=tables)
-    # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
-    for name in STALE_RUN_FILES:
-        if (out / name).is_file():
-            (out / name).unlink()
+    # Trainer creates output_dir/checkpoints at its first evaluation: a run stopped before it ends (Ctrl-C,
+    # an error, a refused divergence) left those full copies of the model, and the folder itself, behind
+    try:
+        with transformers_progress_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
+            trainer.train()
+        best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
+        val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
+        _check_not_diverged(trainer, out, ckpt, learning_rate, eval_steps, keep_checkpoints)
+        if trainer.state.best_model_checkpoint is None:
+            # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
+            # checkpoint_selection said "highest validation x/r2" for a choice that was never made
+            steps = [h["step"] for h in trainer.state.log_history if f"eval_{best_metric}" in h]
+            selection = f"last step (validation {best_metric} never defined)"
+            warnings.warn(
+                f"select_on: the validation {best_metric} was undefined (NaN) at every evaluation (steps {steps}), so no "
+                "checkpoint was chosen and the last one is kept (e.g. R² or Pearson r of a target constant over the "
+                "validation windows); " + ("select on the loss (select_on='loss', --select-on loss) or another metric"
+                                            if best_metric != "loss" else "fine-tune again with a lower learning_rate"),
+                UserWarning, stacklevel=2)
+        test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
+        if test_out is not None:
+            _warn_nonfinite_test(trainer.compute_metrics)
+        test = test_out.metrics if test_out is not None else {}
+        metrics: Dict[str, object] = {}
+        for prefix, m in (("validation", val), ("test", test)):
+            for k, v in m.items():
+                if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
+                    metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
+        if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
+            test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
+            metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
+                                              np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan,
+                                              ci_block_s=ci_block_s if block_s_asked else None,
+                                              ci_block_s_option=ci_block_s_option,
+                                              window_span_s=cfg.current_window + cfg.past_window))
+        metrics.update(
+            best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
+            init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
+            fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
+            freeze_backbone_steps=int(freeze_backbone_steps),
+            # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
+            training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state),
+            n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
+            config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
+            # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
+            split_spikes=split_spikes_digest(recording, plan),
+        )
+        log = list(trainer.state.log_history)
+        figure, tables = None, {}
+        if test_out is not None:
+            preds = test_preds
+            recorded = np.array(test_labels, dtype=np.float64).reshape(len(preds), -1)
+            for j, d in enumerate(tdicts):  # class indices -> the class labels themselves
+                if d["kind"] == "classification":
+                    recorded[:, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[:, j].astype(np.int64)]
+            tables["test_predictions.csv"] = prediction_table(
+                np.asarray(dsd["test"]["window_start"], dtype=np.float64), cfg.current_window, preds, tdicts,
+                recorded=recorded).to_csv(index=False)
+            # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
+            shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
+            figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
+                                 test_labels, preds, shown, metrics=metrics)
+        # as train() saves: everything into a temporary folder beside the output, then moved into place
+        # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
+        # an earlier run's figures that this one does not draw are removed (the loss curves and
+        # test-generation figure of a 'neuroformer train' directory written over with --overwrite)
+        with transformers_progress_bars(progress):
+            save_atomically(out, trainer.model, tokenizer, {
+                "metrics.json": metrics, "decoding_report.json": report, "splits.json": plan.to_dict(),
+                "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure},
+                tables=tables)
+        # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
+        for name in STALE_RUN_FILES:
+            if (out / name).is_file():
+                (out / name).unlink()
+        if not keep_checkpoints:
+            shutil.rmtree(ckpt, ignore_errors=True)
+        return metrics
+    except BaseException:
+        _remove_unfinished(out, ckpt, out_existed, keep_checkpoints)
+        raise
+
+
+def _remove_unfinished(out: Path, ckpt: Path, out_existed: bool, keep_checkpoints: bool) -> None:
+    """After a fine-tuning run that stopped before it ended (interrupted, failed or refused):
+    remove Trainer's checkpoints (``ckpt``, unless ``keep_checkpoints``; they are not resumable by
+    :func:`finetune`, which replaces them on its next run) and ``out`` itself when this run created
+    it and it is left empty, so no half output stays behind. A model already in ``out`` is kept."""
     if not keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
-    return metrics
+    if not out_existed and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def _warn_nonfinite_test(compute_metrics) -> None:
