@@ -431,6 +431,9 @@ def test_train_numbers_name_their_flag(capsys, tmp_path, flag, value):
      "--targets-per-hub: only for --kind hub or hub-glm"),
     (["--kind", "hub-glm", "--units", "20", "--duration", "5", "--codegen", "cython"], "--codegen: only for --kind hub"),
     (["--kind", "glm", "--units", "20", "--duration", "5", "--codegen", "numpy"], "--codegen: only for --kind hub"),
+    # --hubs not given: its default is named as such (it read as a value the user had passed)
+    (["--kind", "hub-glm", "--units", "3", "--duration", "5"],
+     "--hubs: expected 0 <= n_hubs < n_units=3, got 3 (default 3): fewer hubs or more units"),
 ])
 def test_simulate_numbers_name_their_flag(capsys, tmp_path, argv, expected):
     out = tmp_path / "s.nwb"

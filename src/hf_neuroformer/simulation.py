@@ -347,7 +347,10 @@ class HubNetworkParams:
         if self.n_units < 2:
             raise ValueError(f"n_units: expected at least 2 units, got {self.n_units}")
         if not 0 <= self.n_hubs < self.n_units:
-            raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={self.n_units}, got {self.n_hubs}")
+            # with the default hubs (--hubs not given), the message blamed a flag the user never gave
+            default = HubNetworkParams.n_hubs
+            raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={self.n_units}, got {self.n_hubs}"
+                             + (f" (default {default}): fewer hubs or more units" if self.n_hubs == default else ""))
         if self.targets_per_hub < 1:  # the block-size hint below ("a smaller targets_per_hub") misled here
             raise ValueError(f"targets_per_hub: expected at least 1 target per hub, got {self.targets_per_hub}")
         if self.n_hubs * self.targets_per_hub > self.n_units - self.n_hubs:
