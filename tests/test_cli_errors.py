@@ -658,3 +658,16 @@ def test_ctrl_c_during_finetune_leaves_no_checkpoints_or_folder(models, tmp_path
     assert p.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "neuroformer finetune: interrupted" in err, err[-2000:]
     assert not out.exists(), sorted(str(x) for x in out.rglob("*"))
+
+
+def test_inspect_help_says_a_prepared_directory_is_not_read(tmp_path, capsys):
+    """inspect's --help (and the README) said it reads any --data that train reads, but a
+    'neuroformer prepare' directory, which train streams, is refused by inspect: the help now says so,
+    and the refusal names the recording to give instead."""
+    (tmp_path / "prep").mkdir()
+    (tmp_path / "prep" / "data").mkdir()  # what the reader knows a prepared directory by
+    (tmp_path / "prep" / "manifest.json").write_text("{}")
+    err = err_of(capsys, "inspect", "--data", tmp_path / "prep")
+    assert "prepared directory" in err and "the recording it was prepared from" in err, err
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["inspect"].format_help().split())
+    assert "except a 'neuroformer prepare' directory" in help_text

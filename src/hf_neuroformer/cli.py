@@ -1784,7 +1784,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("inspect", help="what a recording holds (units, rates, epochs, trials, behaviour) and how "
                        "many spikes training's windows would hold and cut")
-    i.add_argument("--data", help="recording, any format 'train --data' reads (default: built-in simulated)")
+    i.add_argument("--data", help="recording, any format 'train --data' reads, except a 'neuroformer prepare' directory "
+                                  "(windows, not a recording: give the recording it was prepared from; default: "
+                                  "built-in simulated)")
     i.add_argument("--epoch", help=EPOCH_WHAT)
     i.add_argument("--config", help="YAML file of the settings the windows are judged by (NeuroformerConfig fields, "
                    "as for train; default: the defaults train would use)")
