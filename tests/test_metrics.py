@@ -1374,3 +1374,30 @@ def test_plot_fidelity_psth_bins_follow_the_psth_rule_on_a_float_trial_length():
     assert psth_correlation(real, gen, bin_size=0.05)["psth_n_bins"] == 2
     fig = plot_fidelity(real, gen, bin_size=0.05)
     assert "PSTH over 1 trials, 50 ms bins" in fig.get_suptitle()
+
+
+def test_generated_windows_across_the_shared_edge_of_touching_support_rows_are_scored():
+    """A recording whose time support holds abutting rows ([0, 1) and [1, 2): an epoch union of
+    consecutive intervals) is one stretch of recorded time to the windows (plan_splits and
+    windows_outside_support merge touching rows), so generation puts windows across the shared
+    edge; the pair check called such a window 'not inside the real recording's time support' and
+    refused the whole comparison."""
+    from hf_neuroformer.windows import windows_outside_support
+
+    real = SpikeRecording.from_unsorted(np.array([0.5, 0.97, 1.02, 1.03, 1.5]), np.array([0, 1, 0, 2, 1]),
+                                        unit_names=list(NAMES), time_domain=(0.0, 2.0),
+                                        time_support=[[0.0, 1.0], [1.0, 2.0]])
+    windows = np.array([[0.95, 1.0], [1.0, 1.05], [1.05, 1.1]])
+    across = np.array([[0.95, 1.05]])
+    assert windows_outside_support(real.support, across[:, 0], 0.1).size == 0  # the windows' own rule
+    for w in (windows, across):
+        gen = generated_from(real, np.array([0.96, 1.01]), np.array([1, 0]), w)
+        out = compare_recordings(real, gen, bin_size=0.025)
+        assert out["n_real_spikes"] == 3 and out["n_generated_spikes"] == 2
+        assert out["real_rates"] == pytest.approx([1 / out["support_duration_s"]] * 3)
+    # a real hole between rows is still refused
+    holed = SpikeRecording.from_unsorted(real.spike_times, real.unit_ids, unit_names=list(NAMES),
+                                         time_domain=(0.0, 2.0), time_support=[[0.0, 0.99], [1.0, 2.0]])
+    with pytest.raises(FidelityInputError, match="not inside the real recording's time support"):
+        compare_recordings(holed, generated_from(holed, np.array([0.96]), np.array([1]), across), bin_size=0.025)
+

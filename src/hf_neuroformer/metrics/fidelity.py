@@ -74,15 +74,17 @@ def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
         )
     # inside the time domain is not enough: in a hole of the recording's time support (between two
     # intervals of an epoch union) it holds no spikes, and the generated spikes there would be
-    # compared with a silence that was never recorded
-    rs, gs = real.support, generated.support
+    # compared with a silence that was never recorded. Rows that touch (an epoch union of abutting
+    # intervals) are one stretch of recorded time, as plan_splits takes them: a generated window across
+    # their shared edge was refused as lying in a hole
+    rs, gs = support_segments(real.support), generated.support
     k = np.searchsorted(rs[:, 0], gs[:, 0] + EDGE_TOLERANCE, side="right") - 1
     hole = np.flatnonzero((k < 0) | (gs[:, 1] > rs[np.clip(k, 0, None), 1] + EDGE_TOLERANCE))
     if hole.size:
         i = int(hole[0])
         raise FidelityInputError(
             f"generated.time_support: {hole.size} of the {len(gs)} generated windows are not inside the real "
-            f"recording's time support ({len(rs)} intervals), where it holds no spikes; window {i} is "
+            f"recording's time support ({len(real.support)} intervals), where it holds no spikes; window {i} is "
             f"[{gs[i, 0]:.4f}, {gs[i, 1]:.4f}) s; pass the recording (and --epoch) the spikes were generated from"
         )
 
