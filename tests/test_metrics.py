@@ -1401,3 +1401,21 @@ def test_generated_windows_across_the_shared_edge_of_touching_support_rows_are_s
     with pytest.raises(FidelityInputError, match="not inside the real recording's time support"):
         compare_recordings(holed, generated_from(holed, np.array([0.96]), np.array([1]), across), bin_size=0.025)
 
+
+def test_fidelity_module_names_real_time_domain_in_its_errors(tmp_path):
+    """A ``real_time_domain`` that leaves out a recorded spike, or the generated windows, was refused
+    as 'time_domain: ...' or 'generated.time_support: ... pass the recording (and --epoch) the spikes
+    were generated from', naming neither argument of the module (it has no time_domain or --epoch)."""
+    fid = load_metric("spike_train_fidelity", cache_dir=str(tmp_path))
+    kw = dict(predictions=[[0.11, 0.52], [0.3]], references=[[0.1, 0.5], [0.31]], support=[[0.0, 0.5], [0.5, 1.0]],
+              bin_size=0.25)
+    with pytest.raises(ValueError, match=r"^real_time_domain: expected it to contain every spike, got \(0.2, 1.0\)"):
+        fid.compute(real_time_domain=(0.2, 1.0), **kw)
+    with pytest.raises(ValueError, match=r"^real_time_domain: expected two values"):
+        fid.compute(real_time_domain=(0.0, 0.8, 3.0), **kw)
+    with pytest.raises(ValueError, match=r"pass real_time_domain=\(start, stop\)"):
+        fid.compute(trials=[[0.0, 2.0]], **kw)
+    with pytest.raises(ValueError, match=r"^support: the generated windows span \[0.0, 1.0\] s, outside "
+                                         r"real_time_domain \(0.0, 0.8\) s"):
+        fid.compute(real_time_domain=(0.0, 0.8), **kw)
+    assert fid.compute(real_time_domain=(0.0, 1.0), **kw)["id_f1"] == 1.0

@@ -5,6 +5,8 @@ Load it offline with ``hf_neuroformer.metrics.load_metric("spike_train_fidelity"
 ``evaluate.load(<path of this folder>)``); it needs ``hf_neuroformer`` installed.
 """
 
+import re
+
 import datasets
 import evaluate
 import numpy as np
@@ -36,7 +38,8 @@ Args:
         PSTH (trials the support covers less than `min_trial_coverage` of are skipped and
         counted).
     real_time_domain: optional (start, stop) seconds the recording covers; default: the span of
-        the support and the recorded spikes.
+        the support and the recorded spikes. One that leaves out a recorded spike or a generated
+        window raises a ValueError naming `real_time_domain` (or `support`).
     unit_names: optional name per unit (default unit0, unit1, ...).
     bin_size: bin width (s) for count correlations, Fano factors and pairwise correlations
         (default 0.1).
@@ -158,7 +161,19 @@ class SpikeTrainFidelity(evaluate.Metric):
                     lo, hi = min(lo, float(np.min(t))), max(hi, float(np.nextafter(np.max(t), np.inf)))
             real_time_domain = (lo, hi)
         generated = _recording(predictions, names, gen_domain, time_support=support)
-        real = _recording(references, names, tuple(real_time_domain), trials=trials)
+        try:
+            real = _recording(references, names, real_time_domain, trials=trials)
+        except ValueError as err:
+            # the recording's errors named its own field time_domain (and told the caller to 'pass
+            # time_domain=(start, stop)'), an argument this module does not have
+            raise type(err)(re.sub(r"\btime_domain\b", "real_time_domain", str(err))) from None
+        lo, hi = real.time_domain
+        if support[0, 0] < lo - 1e-9 or support[-1, 1] > hi + 1e-9:
+            # compare_recordings said 'generated.time_support: ... pass the recording (and --epoch) the
+            # spikes were generated from', naming neither argument of this module
+            raise ValueError(f"support: the generated windows span [{support[0, 0]}, {support[-1, 1]}] s, outside "
+                             f"real_time_domain ({lo}, {hi}) s; expected a real_time_domain that covers them (or "
+                             "leave it out: it then spans the support and the recorded spikes)")
         return compare_recordings(real, generated, bin_size=bin_size, psth_bin_size=psth_bin_size,
                                   min_isis=min_isis, fano_mode=fano_mode,
                                   min_trial_coverage=min_trial_coverage, window_length=window_length,
