@@ -358,3 +358,13 @@ def test_ci_blocks_that_are_not_integer_labels_are_named():
         decoding_metrics_ci(y, p, "regression", np.r_[0, 0, 0.5, np.repeat(np.arange(1, 8), 3)])
     with pytest.raises(DecodingMetricsInputError, match=r"dtype <U1 .*return_inverse"):
         decoding_metrics_ci(y, p, "regression", np.repeat(list("abcdef"), 4))
+
+
+def test_no_block_gives_a_nan_estimate_and_a_reason_not_a_reshape_error():
+    """Zero blocks (every window of the split left out) failed inside numpy ('cannot reshape array
+    of size 0 into shape (0,newaxis)'); the metric of nothing is NaN, and the reason says so."""
+    r = block_bootstrap_ci(_ratio, np.zeros((0, 1)), np.zeros((0, 1)))
+    assert math.isnan(r["estimate"]) and r["interval"] is None and r["n_blocks"] == 0
+    assert r["reason"] == "the metric is not finite on the whole split (nan)"
+    r = block_bootstrap_ci(lambda a: a.sum(axis=(1, 2)) / 0.0, np.zeros((0, 2, 3)))  # trailing dims kept
+    assert r["n_blocks"] == 0 and r["interval"] is None

@@ -346,3 +346,25 @@ def test_a_diverged_model_is_refused_by_name_not_scored_as_nan(small):
                  lambda: nf.generate_spikes(bad, tok, rec, starts[:3], progress=False)):
         with pytest.raises(ValueError, match=pattern):
             call()
+
+
+def test_a_split_whose_windows_are_all_truncated_gives_nan_and_says_why():
+    """Every test window holds more spikes than max_window_length (all truncated, left out of both
+    sides): split_bits_per_spike handles that case (bits per spike NaN, the truncated windows
+    counted), but its block bootstrap then got zero blocks and failed with numpy's 'cannot reshape
+    array of size 0 into shape (0,newaxis)', so 'neuroformer evaluate --model' stopped there."""
+    t = np.arange(0.0, 60.0, 0.01) + 0.003  # 10 spikes in every 0.1 s window
+    rec = nf.SpikeRecording.from_unsorted(t, np.arange(len(t)) % 3, unit_names=["a", "b", "c"],
+                                          time_domain=(0.0, 60.0))
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=4,
+                               max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0)
+    tok, model = untrained_model(rec, cfg)
+    plan = plan_splits(rec, cfg)
+    out = split_bits_per_spike(model, tok, rec, plan, "test", progress=False)
+    n_test = len(window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)[0])
+    assert out["n_windows"] == 0 and out["n_windows_truncated"] == n_test > 0 and out["n_spikes"] == 0
+    assert np.isnan(out["bits_per_spike"]) and np.isnan(out["bits_per_spike_scored_rates_null"])
+    assert out["ci95_n_blocks"] == 0
+    for key in ("bits_per_spike", "bits_per_spike_scored_rates_null"):
+        assert out[f"{key}_ci95"] is None and "not finite" in out[f"{key}_ci95_reason"]

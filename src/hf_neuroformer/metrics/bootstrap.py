@@ -300,7 +300,9 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
     if int(n_resamples) != n_resamples or n_resamples < 1:
         raise BootstrapInputError(f"n_resamples: expected an integer >= 1, got {n_resamples}")
 
-    flat_stats = [a.reshape(n_blocks, -1) for a in arrs]
+    # the trailing size spelled out: reshape(0, -1) of a (0, 1) array (no block: every window of a split
+    # truncated) failed with numpy's 'cannot reshape array of size 0' instead of a NaN estimate and a reason
+    flat_stats = [a.reshape(n_blocks, int(np.prod(a.shape[1:]))) for a in arrs]
 
     def totals(idx):  # (..., k) block indices -> each array summed over the drawn blocks: (m, *trailing)
         idx = np.asarray(idx, dtype=np.int64)
