@@ -1419,3 +1419,17 @@ def test_fidelity_module_names_real_time_domain_in_its_errors(tmp_path):
                                          r"real_time_domain \(0.0, 0.8\) s"):
         fid.compute(real_time_domain=(0.0, 0.8), **kw)
     assert fid.compute(real_time_domain=(0.0, 1.0), **kw)["id_f1"] == 1.0
+
+
+def test_fidelity_module_names_the_unit_and_spike_of_a_bad_time(tmp_path):
+    """A NaN or negative recorded spike time was refused by the recording built from the trains as
+    'spike_times: ... spike 2 (in the order given)', an argument the caller never passed and an
+    index counted over all units' trains joined (here the first spike of unit 1)."""
+    fid = load_metric("spike_train_fidelity", cache_dir=str(tmp_path))
+    kw = dict(support=[[0.0, 0.5], [0.5, 1.0]], bin_size=0.25)
+    for bad in (float("nan"), -0.5, float("inf")):
+        with pytest.raises(ValueError, match=rf"^references\[1\]\[0\]: expected finite spike times >= 0 s.*got {bad}"):
+            fid.compute(predictions=[[0.11, 0.52], [0.3]], references=[[0.1, 0.5], [bad, 0.31]], **kw)
+    with pytest.raises(ValueError, match=r"^predictions\[0\]\[1\]: expected finite spike times >= 0 s.*got -0.2"):
+        fid.compute(predictions=[[0.11, -0.2], [0.3]], references=[[0.1, 0.5], [0.31]],
+                    support=[[-1.0, 0.5], [0.5, 1.0]], bin_size=0.25)

@@ -145,6 +145,16 @@ class SpikeTrainFidelity(evaluate.Metric):
         names = list(unit_names) if unit_names is not None else [f"unit{k}" for k in range(n_units)]
         if len(names) != n_units:
             raise ValueError(f"unit_names: expected {n_units} names (one per example), got {len(names)}")
+        for name, trains in (("predictions", predictions), ("references", references)):
+            for u, t in enumerate(trains):
+                # the recordings built from them named 'spike_times: ... spike k (in the order given)', k counted
+                # over all units' trains joined: an argument and an index the caller never passed
+                t = np.asarray(t, dtype=np.float64).reshape(-1)
+                bad = np.flatnonzero(~np.isfinite(t) | (t < 0))
+                if bad.size:
+                    k = int(bad[0])
+                    raise ValueError(f"{name}[{u}][{k}]: expected finite spike times >= 0 s (seconds on the session "
+                                     f"clock), got {t[k]} ({bad.size} such times in this unit)")
         for u, t in enumerate(predictions):
             t = np.asarray(t, dtype=np.float64).reshape(-1)
             row = np.searchsorted(support[:, 0], t, side="right") - 1
