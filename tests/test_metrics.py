@@ -1433,3 +1433,18 @@ def test_fidelity_module_names_the_unit_and_spike_of_a_bad_time(tmp_path):
     with pytest.raises(ValueError, match=r"^predictions\[0\]\[1\]: expected finite spike times >= 0 s.*got -0.2"):
         fid.compute(predictions=[[0.11, -0.2], [0.3]], references=[[0.1, 0.5], [0.31]],
                     support=[[-1.0, 0.5], [0.5, 1.0]], bin_size=0.25)
+
+
+def test_a_bin_width_that_is_not_a_number_is_refused_by_name():
+    """bin_size='0.1' or None failed inside np.isfinite with numpy's TypeError ('ufunc isfinite not
+    supported'), an array with 'truth value ... ambiguous', naming no argument, and True was taken as
+    a 1-s bin (n_bins 1 on this 2-s recording instead of a refusal)."""
+    real = rec([(0.5, 0), (1.2, 0), (1.3, 1)], (0.0, 2.0))
+    for bad in ("0.1", None, True, np.array([0.1, 0.2])):
+        for fn in (binned_count_correlation, fano_factor, pairwise_correlation_structure):
+            with pytest.raises(FidelityInputError, match=r"^bin_size: expected a positive finite number of seconds"):
+                fn(real, real, bad)
+        with pytest.raises(FidelityInputError, match=r"^psth_bin_size: expected a positive finite number"):
+            compare_recordings(real, real, psth_bin_size=bad)
+    assert binned_count_correlation(real, real, np.float32(0.5))["n_bins"] == 4  # numpy numbers still taken
+    assert binned_count_correlation(real, real, 1)["n_bins"] == 2

@@ -90,6 +90,10 @@ def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
 
 
 def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
+    if isinstance(bin_size, (bool, np.bool_)) or not isinstance(bin_size, (int, float, np.integer, np.floating)):
+        # the text '0.1' or None failed inside np.isfinite (TypeError naming no argument), an array with
+        # 'truth value ... ambiguous', and True was taken as a 1-s bin
+        raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size!r}")
     if not (np.isfinite(bin_size) and bin_size > 0):
         raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size}")
     return float(bin_size)
