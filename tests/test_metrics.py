@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -1448,3 +1449,18 @@ def test_a_bin_width_that_is_not_a_number_is_refused_by_name():
             compare_recordings(real, real, psth_bin_size=bad)
     assert binned_count_correlation(real, real, np.float32(0.5))["n_bins"] == 4  # numpy numbers still taken
     assert binned_count_correlation(real, real, 1)["n_bins"] == 2
+
+
+def test_min_isis_and_min_trial_coverage_that_are_not_numbers_are_refused_by_name():
+    """min_isis None / NaN / inf failed inside int() (TypeError, ValueError, OverflowError naming no
+    argument) and the text '20' was refused as 'got 20', which reads as valid; min_trial_coverage '0.9'
+    or None failed in a comparison ('<' not supported ...) and True passed as 1."""
+    real = rec([(0.1, 0), (0.5, 1)], (0.0, 1.0))
+    for bad in (None, float("nan"), float("inf"), "20"):
+        with pytest.raises(FidelityInputError, match=r"^min_isis: expected an integer >= 1, got " + re.escape(repr(bad))):
+            compare_recordings(real, real, bin_size=0.1, min_isis=bad)
+    for bad in ("0.9", None, True):
+        with pytest.raises(FidelityInputError, match=r"^min_trial_coverage: expected a fraction in \(0, 1\], got "
+                                                     + re.escape(repr(bad))):
+            psth_correlation(real, real, trials=np.array([[0.0, 0.5]]), min_trial_coverage=bad)
+    assert compare_recordings(real, real, bin_size=0.1, min_isis=np.int64(3), min_trial_coverage=np.float32(0.9))
