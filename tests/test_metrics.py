@@ -1464,3 +1464,21 @@ def test_min_isis_and_min_trial_coverage_that_are_not_numbers_are_refused_by_nam
                                                      + re.escape(repr(bad))):
             psth_correlation(real, real, trials=np.array([[0.0, 0.5]]), min_trial_coverage=bad)
     assert compare_recordings(real, real, bin_size=0.1, min_isis=np.int64(3), min_trial_coverage=np.float32(0.9))
+
+
+def test_unit_lists_that_differ_are_refused_naming_the_difference():
+    """Recordings of other units were refused with the first three names of each side, the same on
+    both sides when the lists differ further on or only in order ('expected the real recording's 4
+    units (['a', 'b', 'c']...), got 5 (['a', 'b', 'c']...)'), so nothing said which units differ."""
+    def with_units(names):
+        return SpikeRecording.from_unsorted([0.1], [0], unit_names=names, time_domain=(0.0, 1.0))
+
+    real = with_units(["a", "b", "c", "d"])
+    cases = ((["a", "b", "c", "d", "e"], r"got 5 \(1 not in the real recording \(\['e'\]\)\)"),
+             (["a", "b", "d", "c"], r"got 4 \(the same names in another order: unit 2 is 'c' in the real recording, "
+                                    r"'d' here\)"),
+             (["a", "b", "c", "x"], r"got 4 \(1 not in the real recording \(\['x'\]\); 1 real units missing \(\['d'\]\)\)"))
+    for names, text in cases:
+        with pytest.raises(FidelityInputError, match=r"^generated.unit_names: expected the real recording's 4 units, "
+                                                     + text):
+            compare_recordings(real, with_units(names))

@@ -54,10 +54,19 @@ class FidelityInputError(ValueError):
 def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
     """Refuse to compare recordings that do not describe the same units over the same time."""
     if list(real.unit_names) != list(generated.unit_names):
+        # the first three names of each side were shown, the same names on both sides when the lists
+        # differ further on (a unit added at the end) or only in order
+        r, g = list(real.unit_names), list(generated.unit_names)
+        only_r, only_g = [x for x in r if x not in set(g)], [x for x in g if x not in set(r)]
+        if only_r or only_g:
+            where = "; ".join(p for p in (f"{len(only_g)} not in the real recording ({only_g[:3]})" if only_g else "",
+                                          f"{len(only_r)} real units missing ({only_r[:3]})" if only_r else "") if p)
+        else:
+            i = next(k for k, (a, b) in enumerate(zip(r, g)) if a != b) if len(r) == len(g) else min(len(r), len(g))
+            where = f"the same names in another order: unit {i} is {r[i]!r} in the real recording, {g[i]!r} here"
         raise FidelityInputError(
-            f"generated.unit_names: expected the real recording's {real.n_units} units "
-            f"({real.unit_names[:3]}...), got {generated.n_units} ({generated.unit_names[:3]}...); "
-            "was it generated from another recording?"
+            f"generated.unit_names: expected the real recording's {real.n_units} units, got {generated.n_units} "
+            f"({where}); was it generated from another recording?"
         )
     if generated.time_domain is None or len(generated.support) == 0:
         raise FidelityInputError(
