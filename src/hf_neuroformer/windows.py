@@ -255,8 +255,21 @@ def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
 def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPlan:
     """Assign contiguous blocks (or whole trials) of ``recording`` to the three splits.
 
+    Trials when ``config.split_by`` is ``"trials"``, or ``"auto"`` with at least 3 trials;
+    otherwise blocks of about ``config.split_block_length`` s with ``config.split_gap`` s left
+    out between blocks of different splits; ``config.split_fractions`` and ``config.split_seed``
+    decide which block (or trial) goes where.
+
+    Returns:
+        :class:`SplitPlan` (``segments`` in s; ``splits.json`` is its :meth:`SplitPlan.to_dict`).
+
     Raises:
-        ValueError: if the recording is too short for one block per split.
+        ValueError: naming the setting: the recording is too short for one block (with its gap
+            and a window with its past) per split with a non-zero fraction (``split_block_length``),
+            or its support intervals lie closer than ``split_gap`` or none holds a window with its
+            past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
+            trials; ``split_stratify_by`` that is not a trial column, is NaN for some trials, or is
+            set for a time-block split.
 
     Warns:
         UserWarning: trials that do not lie inside one interval of ``recording.support`` (they
