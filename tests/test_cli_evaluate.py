@@ -80,6 +80,20 @@ def test_bad_psth_bin_size_names_its_own_field(tiny, capsys):
     assert "--psth-bin-size: " in capsys.readouterr().err
 
 
+def test_psth_bin_size_without_trials_says_it_has_no_effect(tiny, capsys):
+    """The recording has no trials: --psth-bin-size was taken and changed nothing, without a word."""
+    d, _ = tiny
+    args = ["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb")]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(args + ["--output", str(d / "no_flag.json")]) == 0
+    assert not [w for w in caught if "has no effect" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"--psth-bin-size 0.05 s has no effect: no trial of the real recording"):
+        assert cli.main(args + ["--psth-bin-size", "0.05", "--output", str(d / "psth_no_trials.json")]) == 0
+
+
 def test_psth_bin_size_that_leaves_under_three_bins_in_the_trials_is_refused(tiny, capsys):
     """Trials as long as one generated window (0.1 s) and --psth-bin-size 0.06 s: one whole bin, and the
     PSTH correlation needs three (over two it is +1 or -1). A chosen bin is refused with the longest that fits, which is then

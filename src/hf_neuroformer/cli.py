@@ -802,6 +802,9 @@ def cmd_evaluate(args) -> int:
         if not str(err).startswith("generated.time_support:"):
             raise
         raise ValueError("--real:" + str(err).removeprefix("generated.time_support:")) from None
+    if chosen["--psth-bin-size"] and not metrics["psth_n_trials_used"]:  # it was taken and had no effect, silently
+        warnings.warn(f"--psth-bin-size {args.psth_bin_size:g} s has no effect: no trial of the real recording lies "
+                      "inside the generated windows, so there is no trial-aligned PSTH (psth_corr is NaN)")
     if chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < MIN_CORR_POINTS:
         raise ValueError(
             f"--psth-bin-size: {args.psth_bin_size:g} s leaves {metrics['psth_n_bins']} whole bin(s) in the covered "
