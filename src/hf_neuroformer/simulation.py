@@ -706,8 +706,8 @@ DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH = 10.0
 
 def default_recording(seed: int = 0) -> SpikeRecording:
     """The built-in default data: a 16-unit coupled network with 4 assemblies, 140 s
-    (see the module docstring); sized so the default training budget runs in about 1.5 min on
-    2 CPU cores. Split it with ``split_block_length=DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH``
+    (see the module docstring); sized so the default training budget runs in about 1 min on
+    2 idle CPU cores (the README's main job: 64 s in a fresh clone at 0e9d8fe). Split it with ``split_block_length=DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH``
     (10 s) for split fractions close to the config's."""
     return simulate_coupled_network(duration=140.0, seed=seed).recording
 
