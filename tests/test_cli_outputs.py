@@ -573,6 +573,12 @@ def test_ablate_refuses_a_table_whose_json_is_a_model_file(capsys, tmp_path):
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
                  model / "ablation.md")
     assert msg.startswith("--data: "), msg
+    # weights saved in shards (model.safetensors.index.json, no model.safetensors) are a model folder too
+    (model / "model.safetensors").rename(model / "model-00001-of-00001.safetensors")
+    (model / "model.safetensors.index.json").write_text('{"weight_map": {"w": "model-00001-of-00001.safetensors"}}')
+    msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--output",
+                 model / "metrics.md", "--overwrite")
+    assert msg.startswith("--output (.json beside it): ") and "metrics.json" in msg, msg
 
 
 def test_ablate_refuses_a_table_linked_to_a_model_file(capsys, tmp_path):

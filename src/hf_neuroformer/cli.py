@@ -1287,9 +1287,13 @@ def cmd_ablate(args) -> int:
     _check_not_an_input(out, "--output", inputs)
     _check_not_an_input(out.with_suffix(".json"), "--output (.json beside it)", inputs)
     # (the folder of a link's target too: the table is written through the link)
+    from .generation import SHARDED_WEIGHTS_INDEX as sharded_index
+
     for folder in {out.parent, (out.resolve() if out.is_symlink() else out).parent}:
-        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        if (folder / "config.json").is_file() and any((folder / w).is_file() for w in ("model.safetensors",
+                                                                                     sharded_index)):
             # --output runs/a2929/metrics.md --overwrite wrote the figures over the model's metrics.json
+            # (weights in shards: the index, no model.safetensors)
             for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
                 _check_not_a_model_file(path, flag, folder, what="the model directory")
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
