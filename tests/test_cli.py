@@ -612,3 +612,15 @@ def test_an_output_linked_to_a_model_file_is_refused(gen_test, tmp_path, capsys)
     with pytest.raises(ValueError, match=r"MODEL\.SAFETENSORS \(the name of model\.safetensors"):
         _check_not_a_model_file(model / "MODEL.SAFETENSORS", "--figure", model)
     _check_not_a_model_file(model / "Eval.json", "--output", model)  # not a model file in any case
+
+
+def test_prepare_says_when_a_split_has_fewer_windows_than_num_shards(tmp_path, capsys):
+    """`prepare --num-shards 200` on the built-in recording (validation and test: 160 windows each)
+    wrote one shard per window there without a word; the summary now says the request was capped."""
+    code, stdout, err = main_cli(capsys, "prepare", "--output", tmp_path / "prep", "--num-shards", "200")
+    assert code == 0, err[-3000:]
+    manifest = json.loads((tmp_path / "prep" / "manifest.json").read_text())
+    capped = [s for s, e in manifest["splits"].items() if len(e["shards"]) < 200]
+    assert capped == ["validation", "test"] and len(manifest["splits"]["train"]["shards"]) == 200
+    assert ("note: --num-shards 200: validation, test have fewer windows than that, so one shard per window"
+            in stdout), stdout

@@ -896,6 +896,11 @@ def cmd_prepare(args) -> int:
               f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated, "
               f"{entry.get('n_truncated_past_spikes', 0)} past-window spikes left out)")
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
+    fewer = [s for s, e in manifest["splits"].items() if 0 < e["n_windows"] < args.num_shards]
+    if fewer:  # a shard holds at least one window: the request was capped, which the table alone did not say
+        print(f"[neuroformer] note: --num-shards {args.num_shards}: {', '.join(fewer)} "
+              f"{'has' if len(fewer) == 1 else 'have'} fewer windows than that, so one shard per window (a shard "
+              "holds at least one window)")
     cut = [(k, f) for k, f in (("n_truncated_spikes", "max_window_length"), ("n_truncated_past_spikes", "max_past_length"))
            if any(e.get(k, 0) for e in manifest["splits"].values())]
     if cut:  # the prepared windows keep the cut for every run that streams them
