@@ -2963,3 +2963,20 @@ def test_decoding_figure_says_r2_is_undefined_for_a_constant_target():
     assert "R² n/a (constant recorded target)" in title and "nan" not in title, title
     fig = plot_decoding(t, y, p, [{"name": "x", "kind": "regression"}], metrics={"test/x/r2": 0.25})
     assert "R² 0.250" in fig.axes[0].get_title(loc="left") + fig.axes[0].get_title()
+
+
+def test_a_finetune_that_stops_keeps_the_train_checkpoints_it_did_not_replace(a2929, tmp_path):
+    """Break test: a fine-tuning run with --overwrite into a folder holding train's resumable
+    checkpoints (checkpoints/step-N) that stopped before it ended (here a refused divergence; Ctrl-C
+    is the same path) deleted the whole checkpoints folder, train's checkpoints with it, though no
+    new model replaced anything. Only the checkpoints this run wrote are removed now."""
+    out = tmp_path / "run"
+    step = out / "checkpoints" / "step-5"
+    step.mkdir(parents=True)
+    (step / "trainer_state.json").write_text("{}")
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 3.0})
+    with pytest.raises(ValueError, match=r"fine-tuning diverged"):
+        finetune(None, a2929.restrict(670.0, 700.0), [DecodingTarget("x", "regression")], config=cfg, output_dir=out,
+                 max_steps=1, eval_steps=1, batch_size=8, learning_rate=1e6, overwrite=True)
+    assert (step / "trainer_state.json").read_text() == "{}"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-5"]  # Trainer's checkpoint-1 is gone

@@ -30,6 +30,7 @@ recording (which split was used is written to ``metrics.json``).
 from __future__ import annotations
 
 import copy
+import fnmatch
 import functools
 import json
 import math
@@ -1025,6 +1026,10 @@ def finetune(
     check_output_not_model(output_dir, model_dir)
     out = check_finetune_output_dir(output_dir, overwrite)
     out_existed = out.exists()  # else created by this run: removed again if it stops before saving
+    # what the checkpoints folder held before this run: a run that stops before it ends removes only the
+    # checkpoints it wrote (it deleted the whole folder, train's resumable step-N checkpoints with it)
+    ckpt_before = ({p.name for p in (out / CHECKPOINT_DIR).iterdir()} if (out / CHECKPOINT_DIR).is_dir()
+                   else None)
     config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
     plan_source = "given"
     if model_dir is not None:
@@ -1150,7 +1155,7 @@ def finetune(
             trainer.train()
         best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
         val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
-        _check_not_diverged(trainer, out, ckpt, learning_rate, eval_steps, keep_checkpoints)
+        _check_not_diverged(trainer, out, learning_rate, eval_steps)  # its checkpoints: removed below
         if trainer.state.best_model_checkpoint is None:
             # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
             # checkpoint_selection said "highest validation x/r2" for a choice that was never made
@@ -1222,17 +1227,29 @@ def finetune(
             shutil.rmtree(ckpt, ignore_errors=True)
         return metrics
     except BaseException:
-        _remove_unfinished(out, ckpt, out_existed, keep_checkpoints)
+        _remove_unfinished(out, ckpt, out_existed, keep_checkpoints, ckpt_before)
         raise
 
 
-def _remove_unfinished(out: Path, ckpt: Path, out_existed: bool, keep_checkpoints: bool) -> None:
+def _remove_unfinished(out: Path, ckpt: Path, out_existed: bool, keep_checkpoints: bool,
+                       ckpt_before: Optional[set] = None) -> None:
     """After a fine-tuning run that stopped before it ended (interrupted, failed or refused):
     remove Trainer's checkpoints (``ckpt``, unless ``keep_checkpoints``; they are not resumable by
     :func:`finetune`, which replaces them on its next run) and ``out`` itself when this run created
-    it and it is left empty, so no half output stays behind. A model already in ``out`` is kept."""
+    it and it is left empty, so no half output stays behind. A model already in ``out`` is kept,
+    and so is what ``ckpt`` held before the run (``ckpt_before``, entry names; None: no such
+    folder) other than Trainer's ``checkpoint-*``: ``train``'s resumable checkpoints there were
+    deleted with the folder though no new model replaced them."""
     if not keep_checkpoints:
-        shutil.rmtree(ckpt, ignore_errors=True)
+        if ckpt_before is None:
+            shutil.rmtree(ckpt, ignore_errors=True)
+        elif ckpt.is_dir():
+            for p in ckpt.iterdir():
+                if p.name not in ckpt_before or fnmatch.fnmatchcase(p.name, "checkpoint-*"):
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink(missing_ok=True)
     if not out_existed and out.is_dir() and not any(out.iterdir()):
         out.rmdir()
 
@@ -1251,15 +1268,14 @@ def _warn_nonfinite_test(compute_metrics) -> None:
             "mixed_precision fp16: fine-tune again without it or with a lower learning_rate", UserWarning, stacklevel=3)
 
 
-def _check_not_diverged(trainer, out: Path, ckpt: Path, learning_rate: float, eval_steps: int,
-                        keep_checkpoints: bool) -> None:
+def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: int) -> None:
     """Refuse the decoder ``trainer`` holds after training and its final validation pass (the
     validation-selected one) when it predicts NaN or inf there (``compute_metrics``'
     ``nonfinite_targets``) or its weights hold NaN or inf: the run diverged, every evaluation
     found it so, and no checkpoint was kept, so the last, diverged one would be scored and saved
     (its NaN predictions failed in the metrics, "y_pred: expected finite values ... drop or mask
     them", naming no setting; a classifier's argmax of NaN scores was scored as one constant
-    class). Trainer's checkpoints are removed unless ``keep_checkpoints``.
+    class). Trainer's checkpoints are removed by :func:`finetune` (:func:`_remove_unfinished`).
 
     Raises:
         ValueError: naming ``learning_rate`` (``--learning-rate``) and its value, the targets
@@ -1270,8 +1286,6 @@ def _check_not_diverged(trainer, out: Path, ckpt: Path, learning_rate: float, ev
     targets = list(getattr(trainer.compute_metrics, "nonfinite_targets", None) or [])
     if not (bad or targets):
         return
-    if not keep_checkpoints:
-        shutil.rmtree(ckpt, ignore_errors=True)
     what = ([f"it predicts NaN or inf for {targets} on the validation windows"] if targets else []) + (
         [f"{len(bad)} of {total} weight tensors hold NaN or infinite values (first: {bad[0]})"] if bad else [])
     raise ValueError(
