@@ -280,6 +280,14 @@ def test_a_model_directory_passed_as_data_is_named_as_such(tmp_path):
     with pytest.raises(ValueError, match=r"it is a model directory .*pass it as --model .*recording it was trained on "
                                          r"as --data"):
         load_recording(model)
+    # weights saved in shards (model.safetensors.index.json, no model.safetensors; accepted as --model since
+    # 5e598e6) were not known for a model: 'supported formats are ...'
+    sharded = tmp_path / "sharded"
+    nf.NeuroformerForPreTraining(nf.NeuroformerConfig(**TINY, vocab_size=8)).save_pretrained(sharded,
+                                                                                             max_shard_size="20KB")
+    assert (sharded / "model.safetensors.index.json").is_file() and not (sharded / "model.safetensors").exists()
+    with pytest.raises(ValueError, match=r"it is a model directory .*pass it as --model"):
+        load_recording(sharded)
 
 
 def test_streamed_training_refuses_a_config_with_other_windows(tiny_prepared, tmp_path):

@@ -171,8 +171,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             rec = read_phy(path, **kwargs)
         elif is_nelpy_linear_track(path):
             rec = read_nelpy_linear_track(path, **kwargs)
-        elif (path / "config.json").is_file() and any((path / f).is_file() for f in ("model.safetensors",
-                                                                                   "pytorch_model.bin")):
+        elif (path / "config.json").is_file() and any((path / f).is_file() for f in (
+                "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):  # index: weights in shards
             raise ValueError(f"unsupported recording folder {path}: it is a model directory (config.json and "
                              "weights), not a recording; pass it as --model (Python: the model_dir argument), and "
                              "the recording it was trained on as --data")
