@@ -677,3 +677,17 @@ def test_trial_edges_within_1_ns_count_as_inside_as_the_windows_take_them():
         warnings.simplefilter("error")
         sel = rec.select_epoch("e")
     np.testing.assert_array_equal(sel.trials, trials)
+
+
+def test_a_trial_that_ends_on_the_interval_start_within_1_ns_is_not_called_partly_covered():
+    """Break test: the 1 ns tolerance of restrict covered only the trials kept: a trial that ends at
+    0.1 + 0.2 = 0.30000000000000004 s, before restrict(0.3, ...), was warned about as 'covered only in
+    part' (dropped 1 of 2 trials), as was one starting 1e-16 s before the interval's stop; both lie
+    outside the interval within 1 ns, as the windows take edges."""
+    rec = _small(trials=[[0.1, 0.1 + 0.2], [0.3, 0.5], [np.nextafter(0.7, 0.0), 0.9]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        part = rec.restrict(0.3, 0.7)
+    np.testing.assert_array_equal(part.trials, [[0.3, 0.5]])
+    with pytest.warns(UserWarning, match="dropped 2 of 3 trials"):  # a real overlap still counts
+        rec.restrict(0.25, 0.8)

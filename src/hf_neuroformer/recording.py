@@ -853,7 +853,8 @@ class SpikeRecording:
         a ``UserWarning`` (nothing is dropped silently). Edges are compared within 1 ns (as the
         windows take them, :data:`hf_neuroformer.windows.WINDOW_GRID`): a trial whose start or stop
         lies less than 1 ns outside the interval (float round-off, ``restrict(0.1 + 0.2, ...)`` for a
-        trial at 0.3 s) is kept, that edge moved onto the interval's.
+        trial at 0.3 s) is kept, that edge moved onto the interval's; one that overlaps the interval
+        by less than 1 ns (ending on its start) lies outside it and is not counted as dropped.
 
         Raises:
             ValueError: ``stop <= start``, or the interval lies outside the time domain, or overlaps
@@ -875,7 +876,8 @@ class SpikeRecording:
             # within 1 ns, as the windows take edges (windows.WINDOW_GRID): a trial at 0.3 s is inside
             # restrict(0.1 + 0.2, ...), which starts at 0.30000000000000004 s
             m = (self.trials[:, 0] >= start - 1e-9) & (self.trials[:, 1] <= stop + 1e-9)
-            partial = int(np.sum(~m & (self.trials[:, 0] < stop) & (self.trials[:, 1] > start)))
+            # and a trial that overlaps the interval by under 1 ns (ends on its start) lies outside it, not in part
+            partial = int(np.sum(~m & (self.trials[:, 0] < stop - 1e-9) & (self.trials[:, 1] > start + 1e-9)))
             if partial:
                 warnings.warn(
                     f"restrict({start}, {stop}): dropped {partial} of {len(self.trials)} trials that the interval "
