@@ -262,9 +262,11 @@ def test_figure_uses_the_bins_the_metrics_used(tiny, capsys):
 
 
 def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny, capsys):
-    """Windows that reach --max-spikes are cut there (no EOS), so their counts and rates are biased
-    low; generate printed how many, but the file did not record it, and evaluate (run on the file
-    later) scored them without a word. The count is now in the file, the JSON and a note."""
+    """Windows that --max-spikes cuts (the model drew a spike past it, not EOS) have counts and rates
+    biased low; generate printed how many, but the file did not record it, and evaluate (run on the file
+    later) scored them without a word. The count is now in the file, the JSON and a note. Since 9f2e1d5
+    a window that reaches the cap and ends there is not counted: both lines said 'reached the spike cap'
+    for the count, which such windows also did; they now say 'cut by the spike cap'."""
     from hf_neuroformer.io import read_nwb
 
     d, _ = tiny
@@ -272,14 +274,14 @@ def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny
     assert cli.main(["generate", "--model", str(d / "model"), "--data", str(d / "real.npz"), "--output", str(gen),
                      "--max-spikes", "1"]) == 0
     printed = capsys.readouterr().out
-    n_capped = int(printed.split(" windows reached the spike cap")[0].rsplit("; ", 1)[1])
+    n_capped = int(printed.split(" windows cut by the spike cap")[0].rsplit("; ", 1)[1])
     assert n_capped > 0, printed
     n_windows = len(read_nwb(gen).support)
     assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(gen), "--output",
                      str(d / "capped.json")]) == 0
     out = capsys.readouterr().out
     assert json.loads((d / "capped.json").read_text())["n_capped_generated_windows"] == n_capped
-    assert f"note: {n_capped} of the {n_windows} generated windows reached the spike cap (max_spikes 1)" in out, out
+    assert f"note: {n_capped} of the {n_windows} generated windows were cut by the spike cap (max_spikes 1)" in out, out
     # a file that does not record it (written by write_nwb, not by generate): null, no note
     assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"), "--output",
                      str(d / "uncapped.json")]) == 0

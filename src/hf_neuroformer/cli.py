@@ -479,7 +479,7 @@ def cmd_generate(args) -> int:
     print(f"[neuroformer] generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
           f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, sampled at {st['spikes_per_second']:.0f} "
           "generated spikes per second of compute; "
-          f"{st['n_capped_windows']} windows reached the spike cap); wrote {out}")
+          f"{st['n_capped_windows']} windows cut by the spike cap); wrote {out}")
     for name, k in st.get("n_windows_without_modality_tokens", {}).items():
         if k:  # as train prints it per split: these windows were generated without their input
             print(f"[neuroformer] modality {name!r}: {k} of the {st['n_windows']} windows have no value in their "
@@ -851,9 +851,9 @@ def cmd_evaluate(args) -> int:
         print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size {why}; "
               f"pass a --bin-size {fix} for them (the other metrics do not use it)")
     if capped:
-        print(f"  note: {capped} of the {settings.get('n_windows', '?')} generated windows reached the spike cap "
-              f"(max_spikes {settings.get('max_spikes')}) and were cut there, so the generated counts and rates are "
-              "biased low in them (n_capped_generated_windows)")
+        print(f"  note: {capped} of the {settings.get('n_windows', '?')} generated windows were cut by the spike cap "
+              f"(max_spikes {settings.get('max_spikes')}), so the generated counts and rates are biased low in them "
+              "(n_capped_generated_windows)")
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)  # a new folder passed check_writable_parent
         write_json(out, metrics)
