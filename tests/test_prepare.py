@@ -768,3 +768,6 @@ def test_file_sha256_matches_hashlib_over_block_boundaries(tmp_path):
         data = os.urandom(n)
         (tmp_path / "f.bin").write_bytes(data)
         assert file_sha256(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
+    # several files: one digest over their bytes in order (a model's weight shards)
+    (tmp_path / "g.bin").write_bytes(b"second")
+    assert file_sha256(tmp_path / "f.bin", tmp_path / "g.bin") == hashlib.sha256(data + b"second").hexdigest()

@@ -394,16 +394,10 @@ def _weights_sha256(model_dir) -> str:
     """sha256 of a model directory's ``model.safetensors`` (a copied directory has the same); of
     its shards one after the other when the weights were saved in shards
     (:func:`hf_neuroformer.generation.weight_files`)."""
-    import hashlib
-
     from .generation import weight_files
+    from .windows import file_sha256
 
-    h = hashlib.sha256()
-    for path in weight_files(model_dir):
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    return file_sha256(*weight_files(model_dir))
 
 
 def _check_sampling_flags(args) -> None:

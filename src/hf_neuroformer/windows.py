@@ -800,15 +800,16 @@ def spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, 
     return {"n_spikes": int(inside.sum()), "sha256": h.hexdigest()}
 
 
-def file_sha256(path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks (``hashlib.file_digest`` is Python 3.11+;
-    the package supports 3.10)."""
+def file_sha256(*paths) -> str:
+    """Hex sha256 of the bytes of ``paths``, one file after the other (one file: its own digest),
+    read in 1 MiB blocks (``hashlib.file_digest`` is Python 3.11+; the package supports 3.10)."""
     import hashlib
 
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 
