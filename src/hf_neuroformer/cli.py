@@ -271,15 +271,6 @@ def _print_metrics(metrics: dict) -> None:
             print(f"  {k:<34s} {v}")
 
 
-def _file_stamp(path: Path):
-    """(inode, mtime_ns, size) of ``path``, None when absent: a model file replaced by a save differs."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
 #: TrainingConfig fields that a ``neuroformer train`` flag of the same name sets to its value
 #: (``--max-steps`` ...); ``--activation-checkpointing`` and ``--compile`` only switch theirs on.
 _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gradient_accumulation_steps", "batch_size",
@@ -373,14 +364,16 @@ def cmd_train(args) -> int:
             print(f"[neuroformer] data: {rec}")
         if args.config:
             _check_config_modalities(config, rec, args)
+    from .windows import file_identity
+
     weights = Path(args.output_dir) / "model.safetensors"
-    before = _file_stamp(weights)
+    before = file_identity(weights)
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
                     ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG)
     if metrics:
         from .training import model_files_in
 
-        if before is not None and _file_stamp(weights) == before:
+        if before is not None and file_identity(weights) == before:
             # a resumed run with no step left (max_epochs reached): train() said "nothing to do"
             # and returned the finished run's metrics; "wrote" would claim files it never touched
             print(f"[neuroformer] {args.output_dir}/ unchanged; the finished run's metrics.json:")
@@ -1022,8 +1015,10 @@ def cmd_finetune(args) -> int:
         print(f"[neuroformer] targets: {', '.join(f'{t.label} ({t.kind})' for t in targets)}")
     # the folder's files before the run: an --overwrite folder may hold others (an evaluate --output
     # eval.json, notes) that the 'wrote' line must not claim
+    from .windows import file_identity
+
     folder = Path(args.output_dir)
-    before = {p.name: _file_stamp(p) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+    before = {p.name: file_identity(p) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
     metrics = finetune(
         args.model, rec, targets, output_dir=args.output_dir, fraction=args.fraction, seed=args.seed,
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
@@ -1034,7 +1029,7 @@ def cmd_finetune(args) -> int:
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
     # predictions and their figure are there only when the test split has windows): new or replaced
-    written = sorted(p.name for p in folder.iterdir() if p.is_file() and before.get(p.name) != _file_stamp(p))
+    written = sorted(p.name for p in folder.iterdir() if p.is_file() and before.get(p.name) != file_identity(p))
     print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(written)}; config.json holds decoding_targets)")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]

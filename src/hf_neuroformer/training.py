@@ -713,15 +713,6 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     return config, tokenizer, plan, manifest, rows
 
 
-def _file_identity(path: Path):
-    """``(device, inode, size, mtime_ns)`` of a file, or None when it is missing."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
 def _shard_watch(prepared: Path, manifest: dict):
     """A check that the shards of a prepared directory are still the ones this run verified:
     ``datasets`` opens them again at every epoch and every evaluation, so a ``neuroformer prepare
@@ -732,14 +723,14 @@ def _shard_watch(prepared: Path, manifest: dict):
     Raises (from the returned function):
         RuntimeError: naming the directory and the shard that changed or went missing.
     """
-    from .windows import file_sha256
+    from .windows import file_identity, file_sha256
 
     sha = {s["path"]: s.get("sha256") for e in manifest["splits"].values() for s in e["shards"]}
-    seen = {p: _file_identity(prepared / p) for p in sha}
+    seen = {p: file_identity(prepared / p) for p in sha}
 
     def check() -> None:
         for p, was in seen.items():
-            now = _file_identity(prepared / p)
+            now = file_identity(prepared / p)
             if now == was:
                 continue
             if now is not None and sha[p]:

@@ -800,6 +800,18 @@ def spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, 
     return {"n_spikes": int(inside.sum()), "sha256": h.hexdigest()}
 
 
+def file_identity(path):
+    """``(device, inode, size, mtime_ns)`` of a file, or None when it is missing: a file replaced
+    or rewritten (a save, a ``prepare --overwrite``) gives another value."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def file_sha256(*paths) -> str:
     """Hex sha256 of the bytes of ``paths``, one file after the other (one file: its own digest),
     read in 1 MiB blocks (``hashlib.file_digest`` is Python 3.11+; the package supports 3.10)."""
