@@ -1126,14 +1126,21 @@ def _no_recorded_time(what: str, support: np.ndarray) -> str:
 
 def _merge_intervals(rows: np.ndarray, overlap: Optional[float] = None) -> np.ndarray:
     """``(n, 2)`` intervals sorted by start with overlapping or touching ones merged (touching:
-    a hole under 1 ns, as :func:`hf_neuroformer.windows.recorded_stretches` takes the support); with
+    a hole under 1 ns; :func:`hf_neuroformer.windows.recorded_stretches` is this, for a support); with
     ``overlap`` (s), only those that overlap by more than it (abutting ones stay apart, also when
     float round-off puts a shared edge a hair inside: 1.4000000000000001 vs 1.4)."""
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    if overlap is None:  # vectorised: a row starts a new interval past the running stop + 1 ns
+        if len(rows) < 2:
+            return rows
+        stop = np.maximum.accumulate(rows[:, 1])
+        new = np.r_[True, rows[1:, 0] > stop[:-1] + 1e-9]
+        last = np.r_[np.flatnonzero(new)[1:] - 1, len(rows) - 1]
+        return np.stack([rows[new, 0], stop[last]], 1)
     out: List[List[float]] = []
     for a, b in rows:
-        if out and (a <= out[-1][1] + 1e-9 if overlap is None else a < out[-1][1] - overlap):
+        if out and a < out[-1][1] - overlap:
             out[-1][1] = max(out[-1][1], b)
         else:
             out.append([a, b])

@@ -20,7 +20,7 @@ import torch
 
 from .binning import n_full_bins, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import SpikeRecording, check_not_empty
+from .recording import SpikeRecording, _merge_intervals, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -119,14 +119,7 @@ def recorded_stretches(support: np.ndarray) -> np.ndarray:
     overlap (within 1 ns, :data:`WINDOW_GRID`) merged: one stretch of recorded time, as
     :func:`plan_splits` takes them (a generated recording's support is its tiled windows; an
     interval table may hold abutting rows). Returns ``(m, 2)`` float64 sorted by start."""
-    support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
-    if len(support) < 2:
-        return support
-    support = support[np.argsort(support[:, 0], kind="stable")]
-    stop = np.maximum.accumulate(support[:, 1])
-    new = np.r_[True, support[1:, 0] > stop[:-1] + WINDOW_GRID]
-    last = np.r_[np.flatnonzero(new)[1:] - 1, len(support) - 1]
-    return np.stack([support[new, 0], stop[last]], 1)
+    return _merge_intervals(support)  # merges within 1 ns = WINDOW_GRID
 
 
 def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: float) -> np.ndarray:
