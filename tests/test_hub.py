@@ -64,6 +64,15 @@ def _run(code_or_args, env, timeout=300):
                           env={**os.environ, **env})
 
 
+def _another_tools_dataset(api, repo_id, message):
+    """A dataset repository holding a Parquet file but no Neuroformer manifest (another tool's)."""
+    from huggingface_hub import CommitOperationAdd
+
+    api.create_repo(repo_id, repo_type="dataset")
+    api.create_commit(repo_id, [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
+                      commit_message=message)
+
+
 def _push_in_process(hub, monkeypatch, capsys, *args):
     """``neuroformer push ARGS`` through ``cli.main`` in this process against the loopback ``hub``:
     ``(exit status, stdout, stderr)``. ``HF_ENDPOINT`` is read when huggingface_hub is imported, so
@@ -806,9 +815,7 @@ def test_a_push_into_a_repository_holding_another_model_or_dataset_is_refused(tr
     api.create_commit("lab/sk", [CommitOperationAdd("decoder.pkl", b"pickle")], commit_message="sklearn")
     with pytest.raises(ValueError, match=r"holds model files without a Neuroformer config.json \(decoder.pkl\)"):
         push_to_hub(model_dir, "lab/sk", **kw)
-    api.create_repo("lab/other-data", repo_type="dataset")
-    api.create_commit("lab/other-data", [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
-                      commit_message="other data")
+    _another_tools_dataset(api, "lab/other-data", "other data")
     with pytest.raises(ValueError, match=r"the dataset repository 'lab/other-data' .* holds files that are not a "
                                          r"Neuroformer windows dataset \(no manifest.json: data/train-0.parquet\)"):
         push_to_hub(model_dir, "lab/mine", recording=rec, dataset_repo_id="lab/other-data", **kw)
@@ -903,9 +910,7 @@ def test_a_refused_push_to_a_branch_creates_no_branch(trained, loopback_hub):
     with pytest.raises(ValueError, match=r"'lab/public' .* already exists and is public"):
         push_to_hub(model_dir, "lab/public", revision="exp", private=True, **kw)
     assert branches("lab/public") == ["main"]
-    api.create_repo("other/data", repo_type="dataset")
-    api.create_commit("other/data", [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
-                      commit_message="other data")
+    _another_tools_dataset(api, "other/data", "other data")
     with pytest.raises(ValueError, match=r"the dataset repository 'other/data' .* not a Neuroformer windows dataset"):
         push_to_hub(model_dir, "lab/mine", revision="dev", recording=rec, dataset_repo_id="other/data", **kw)
     assert branches("other/data", "dataset") == ["main"]
@@ -1144,11 +1149,7 @@ def test_a_failed_push_leaves_no_empty_repository_behind(trained, loopback_hub, 
 
     # refused for its dataset repository (another dataset there): the new model repository goes, and the message,
     # which the command line prints, says so
-    from huggingface_hub import CommitOperationAdd
-
-    api.create_repo("other/their-data", repo_type="dataset")
-    api.create_commit("other/their-data", [CommitOperationAdd("data/train-0.parquet", b"PAR1")], repo_type="dataset",
-                      commit_message="their data")
+    _another_tools_dataset(api, "other/their-data", "their data")
     with pytest.raises(ValueError, match=r"not a Neuroformer windows dataset.*; the empty model repository "
                                          r"'lab/refused-new' that this push had created was deleted again$"):
         push_to_hub(model_dir, "lab/refused-new", recording=rec, dataset_repo_id="other/their-data", **kw)
