@@ -14,10 +14,10 @@ from hf_neuroformer.baselines import (
     BaselineInputError,
     binned_count_features,
     blocked_folds,
-    fold_gap,
     evaluate_baselines,
     fit_baseline,
     n_history_bins,
+    purge_gap,
 )
 from hf_neuroformer.decoding import DecodingTarget
 from hf_neuroformer.io import load_recording
@@ -294,7 +294,7 @@ def test_cross_validation_folds_purge_the_windows_that_share_bins_with_the_valid
     nxt = np.flatnonzero(np.isclose(np.diff(starts), cfg.current_window))[3:40] + 1
     assert all(np.array_equal(bins[i, 1], bins[i - 1, 0]) for i in nxt)
     folds = blocked_folds(len(X), 5, gap=h)
-    assert fold_gap(folds) == h and fold_gap(blocked_folds(len(X), 5)) == 0
+    assert purge_gap(len(X), 5, gap=h) == h and purge_gap(len(X), 5) == 0
     for tr, va in folds:
         assert np.abs(tr[:, None] - va[None]).min() > h  # no training window within h of the block
         assert len(tr) + len(va) + sum(1 for g in range(1, h + 1) for e in (va.min() - g, va.max() + g)
@@ -304,4 +304,21 @@ def test_cross_validation_folds_purge_the_windows_that_share_bins_with_the_valid
         assert fit_baseline(name, X, y, "circular", 0, n_bins=1 + h).info["cv_gap_windows"] == h
     # a training set too small for the gap: it shrinks so that every fold keeps 2 training windows
     small = blocked_folds(4, 5, gap=3)
-    assert fold_gap(small) == 0 and all(len(tr) >= 2 for tr, _ in small)
+    assert purge_gap(4, 5, gap=3) == 0 and all(len(tr) >= 2 for tr, _ in small)
+
+
+def test_the_reported_purge_gap_is_the_one_the_folds_were_cut_with():
+    """blocked_folds shrank the gap for a small training set and fold_gap measured it back from the
+    folds: two derivations of one number. purge_gap decides it once; the folds are cut with it
+    and fit_baseline reports it, so they agree for every size and gap."""
+    for n in range(4, 40):
+        for gap in range(0, 8):
+            g = purge_gap(n, 5, gap)
+            assert 0 <= g <= gap
+            for tr, va in blocked_folds(n, 5, gap):
+                assert len(tr) >= 2 and np.abs(tr[:, None] - va[None]).min() > g
+                near = [e for e in (va.min() - g - 1, va.max() + g + 1) if 0 <= e < n]
+                assert all(e in tr for e in near)  # nothing purged beyond the gap
+    rng = np.random.default_rng(0)
+    X = rng.poisson(2.0, size=(9, 6)).astype(float)
+    assert fit_baseline("ridge", X, rng.normal(size=9), "regression", n_bins=3).info["cv_gap_windows"] == purge_gap(9, 5, 2)

@@ -163,13 +163,35 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
     return out.reshape(n, (1 + h) * n_units)  # (n, -1) failed for a split without windows
 
 
+def purge_gap(n: int, n_splits: int = 5, gap: int = 0) -> int:
+    """The purge gap :func:`blocked_folds` uses for ``n`` windows: ``gap``, shrunk (down to 0)
+    while it would leave a fold fewer than 2 training windows. The one place that gap is decided:
+    the folds are cut with it and the fitted baselines report it (``cv_gap_windows``).
+
+    Raises:
+        BaselineInputError: fewer than 4 windows.
+    """
+    edges = _fold_edges(n, n_splits)
+    g = max(int(gap), 0)
+    while g and any(max(a - g, 0) + max(n - b - g, 0) < 2 for a, b in zip(edges[:-1], edges[1:])):
+        g -= 1
+    return g
+
+
+def _fold_edges(n: int, n_splits: int) -> np.ndarray:
+    if n < 4:
+        raise BaselineInputError(f"X_train: expected at least 4 training windows for cross-validation, got {n}")
+    k = max(2, min(n_splits, n // 2))
+    return np.linspace(0, n, k + 1).astype(int)
+
+
 def blocked_folds(n: int, n_splits: int = 5, gap: int = 0) -> List[tuple]:
     """Time-blocked K-fold indices over ``n`` time-ordered windows: fold ``k`` validates on the
     ``k``-th consecutive block and trains on the rest (no shuffling), less ``gap`` windows on
     each side of the block (a purge: with ``gap = n_history_bins`` no training window shares a
     bin with a validation window, as overlapping neighbours do through their history bins).
     ``min(n_splits, n // 2)`` folds, at least 2. The gap shrinks, down to 0, where it would leave
-    a fold fewer than 2 training windows (:func:`fold_gap` gives the one used).
+    a fold fewer than 2 training windows (:func:`purge_gap` gives the one used).
 
     Returns:
         list of ``(train_indices, validation_indices)`` int64 arrays.
@@ -177,21 +199,10 @@ def blocked_folds(n: int, n_splits: int = 5, gap: int = 0) -> List[tuple]:
     Raises:
         BaselineInputError: fewer than 4 windows.
     """
-    if n < 4:
-        raise BaselineInputError(f"X_train: expected at least 4 training windows for cross-validation, got {n}")
-    k = max(2, min(n_splits, n // 2))
-    edges = np.linspace(0, n, k + 1).astype(int)
+    edges = _fold_edges(n, n_splits)
     idx = np.arange(n)
-    g = max(int(gap), 0)
-    while g and any(max(a - g, 0) + max(n - b - g, 0) < 2 for a, b in zip(edges[:-1], edges[1:])):
-        g -= 1
+    g = purge_gap(n, n_splits, gap)
     return [(np.concatenate([idx[:max(a - g, 0)], idx[b + g:]]), idx[a:b]) for a, b in zip(edges[:-1], edges[1:])]
-
-
-def fold_gap(folds: List[tuple]) -> int:
-    """The fewest windows between a fold's training windows and its validation block (the purge
-    gap :func:`blocked_folds` used)."""
-    return int(min(np.abs(tr[:, None] - np.array([va.min(), va.max()])[None]).min() for tr, va in folds) - 1)
 
 
 def _angle_to_xy(y):
@@ -458,7 +469,7 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
     # that many windows on each side of a validation block are purged from the fold's training windows
     folds = blocked_folds(len(Z), gap=n_bins - 1)
     fb = FittedBaseline(name=name, kind=kind, scaler=scaler, n_bins=n_bins)
-    fb.info["cv_gap_windows"] = fold_gap(folds)  # the MLP and the GRU (no folds) replace info
+    fb.info["cv_gap_windows"] = purge_gap(len(Z), gap=n_bins - 1)  # the MLP and the GRU (no folds) replace info
 
     if kind == "classification":
         y = y.astype(np.int64)
@@ -660,9 +671,9 @@ __all__ = [
     "FittedBaseline",
     "binned_count_features",
     "blocked_folds",
-    "fold_gap",
     "evaluate_baselines",
     "fit_baseline",
     "n_history_bins",
     "predict",
+    "purge_gap",
 ]
