@@ -322,3 +322,27 @@ def test_the_reported_purge_gap_is_the_one_the_folds_were_cut_with():
     rng = np.random.default_rng(0)
     X = rng.poisson(2.0, size=(9, 6)).astype(float)
     assert fit_baseline("ridge", X, rng.normal(size=9), "regression", n_bins=3).info["cv_gap_windows"] == purge_gap(9, 5, 2)
+
+
+def test_classification_folds_keep_two_classes_with_the_purge_or_say_they_do_not():
+    """Where purged folds left one class in their training windows, RidgeClassifierCV fell back to
+    unpurged leave-one-out and the logistic decoders to a fixed C, while cv_gap_windows still read
+    as purged. Fewer, longer purged folds are tried first; where none keep 2 classes, the fallback
+    is reported (ridge: cv_gap_windows 0, lasso / glm: None, with a note)."""
+    X = np.random.default_rng(0).poisson(2.0, size=(8, 8)).astype(float)
+    y = np.zeros(8, dtype=np.int64)
+    y[3] = 1  # one window of the rare class: the 4 purged folds of 2 windows all lose it
+    for name in ("ridge", "lasso", "glm"):
+        fb = fit_baseline(name, X, y, "classification", n_bins=4, num_classes=2)
+        gap = fb.info["cv_gap_windows"]
+        assert gap is not None and gap >= 1 and "note" not in fb.info, name
+        if name == "ridge":  # the folds it was given: purged by the reported gap, 2 classes in training
+            assert isinstance(fb.model.cv, list) and len(fb.model.cv) >= 2
+            for tr, va in fb.model.cv:
+                assert np.abs(tr[:, None] - va[None]).min() > gap and len(np.unique(y[tr])) == 2
+    y = np.zeros(8, dtype=np.int64)
+    y[4] = 1  # no split count keeps it in 2 purged training parts
+    expected = {"ridge": (0, "leave-one-out"), "lasso": (None, "C fixed at 1"), "glm": (None, "C fixed at 1")}
+    for name, (gap, says) in expected.items():
+        fb = fit_baseline(name, X, y, "classification", n_bins=4, num_classes=2)
+        assert fb.info["cv_gap_windows"] == gap and says in fb.info["note"], (name, fb.info)

@@ -205,6 +205,17 @@ def blocked_folds(n: int, n_splits: int = 5, gap: int = 0) -> List[tuple]:
     return [(np.concatenate([idx[:max(a - g, 0)], idx[b + g:]]), idx[a:b]) for a, b in zip(edges[:-1], edges[1:])]
 
 
+def _folds_with_two_classes(y, gap: int):
+    """The purged folds of :func:`blocked_folds` whose training windows hold at least 2 classes,
+    with 5, then 4, 3, 2 folds (longer blocks leave more classes outside), the first split count
+    that gives 2 such folds; ``([], None)`` where none does. Returns ``(folds, purge gap)``."""
+    for k in (5, 4, 3, 2):
+        ok = [f for f in blocked_folds(len(y), k, gap) if len(np.unique(y[f[0]])) >= 2]
+        if len(ok) >= 2:
+            return ok, purge_gap(len(y), k, gap)
+    return [], None
+
+
 def _angle_to_xy(y):
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     return np.stack([np.cos(y), np.sin(y)], axis=1)
@@ -414,7 +425,11 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
 
     Returns:
         :class:`FittedBaseline` (``.predict(X)``; ``.info`` holds chosen alphas / epochs, and
-        for the cross-validated decoders ``cv_gap_windows``, the purge gap between the folds).
+        for the cross-validated decoders ``cv_gap_windows``, the purge gap between the folds; for
+        classification the folds are those whose training windows hold 2 classes, with 5, else
+        4, 3 or 2 splits, and where none gives 2 such folds ridge's alpha comes from unpurged
+        leave-one-out (``cv_gap_windows`` 0) and lasso's / glm's ``C`` is 1 (``cv_gap_windows``
+        None), either said in ``info["note"]``).
 
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
@@ -486,15 +501,25 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
             fb.constant = int(present[0])
             fb.info["note"] = f"training windows hold one class ({int(present[0])}): constant prediction"
             return fb
-        # folds must each see >= 2 classes for the CV fits; fall back to 3 folds, then to a fixed C
+        # folds must each see >= 2 classes for the CV fits: fewer, longer folds with the same purge, and
+        # where none gives 2 such folds the fallback says so (cv_gap_windows used to read as purged)
+        ok_folds = []
+        if name in ("ridge", "lasso", "glm"):
+            ok_folds, gap = _folds_with_two_classes(y, n_bins - 1)
+            fb.info["cv_gap_windows"] = gap
+            if not ok_folds:
+                fb.info["cv_gap_windows"] = 0 if name == "ridge" else None
+                fb.info["note"] = (
+                    "no 2 purged time-blocked folds whose training windows hold 2 classes: " + (
+                        "alpha chosen by leave-one-out over the training windows, not purged (cv_gap_windows 0)"
+                        if name == "ridge" else "C fixed at 1, not cross-validated (cv_gap_windows None)"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeClassifierCV
 
-            ok_folds = [f for f in folds if len(np.unique(y[f[0]])) >= 2]
             if name == "ridge":
                 fb.model = RidgeClassifierCV(alphas=np.logspace(-2, 5, 15), class_weight="balanced",
-                                             cv=ok_folds if len(ok_folds) >= 2 else None).fit(Z, y)
+                                             cv=ok_folds or None).fit(Z, y)
                 fb.info["alpha"] = float(fb.model.alpha_)
             elif name in ("lasso", "glm"):
                 l1 = name == "lasso"
@@ -502,7 +527,7 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
                           random_state=seed)
                 if l1:
                     kw["l1_ratios"] = (1.0,)
-                if len(ok_folds) >= 2:
+                if ok_folds:
                     m = LogisticRegressionCV(Cs=np.logspace(-3, 2, 8), cv=ok_folds, scoring="balanced_accuracy",
                                              **kw).fit(Z, y)
                     fb.info["C"] = float(np.ravel(m.C_)[0])
