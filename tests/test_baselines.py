@@ -346,3 +346,23 @@ def test_classification_folds_keep_two_classes_with_the_purge_or_say_they_do_not
     for name, (gap, says) in expected.items():
         fb = fit_baseline(name, X, y, "classification", n_bins=4, num_classes=2)
         assert fb.info["cv_gap_windows"] == gap and says in fb.info["note"], (name, fb.info)
+
+
+def test_early_stopping_block_is_purged_from_the_training_windows():
+    """The MLP's and GRU's early-stopping block (the last 15 % of the training windows) followed the
+    last training window directly: its first windows' history bins are those windows' current bins,
+    so the stopping epoch was chosen partly on what was trained on. The n_history_bins windows
+    before the block are now left out of the training part (shrunk where 2 would not remain)."""
+    from hf_neuroformer.baselines import _tail_split
+
+    tr, va, g = _tail_split(40, 3)
+    assert g == 3 and va.min() - tr.max() == g + 1 and len(va) == 6 and va.max() == 39
+    tr, va, g = _tail_split(5, 3)  # 1 validation window, 4 before it: 2 kept for training
+    assert g == 2 and tr.tolist() == [0, 1] and va.tolist() == [4]
+    rng = np.random.default_rng(0)
+    X = rng.poisson(2.0, size=(40, 8)).astype(float)
+    y = rng.normal(size=40)
+    for name in ("mlp", "gru"):
+        assert fit_baseline(name, X, y, "regression", n_bins=4).info["early_stopping_gap_windows"] == 3, name
+        assert fit_baseline(name, X, (y > 0).astype(int), "classification", n_bins=2).info[
+            "early_stopping_gap_windows"] == 1, name

@@ -41,14 +41,15 @@ only, never on the test split:
     :class:`~sklearn.neural_network.MLPRegressor` / ``MLPClassifier``, one hidden layer of 64
     ReLU units, ``alpha=1e-3``, Adam; trained epoch by epoch with ``partial_fit`` and stopped on
     the *last* 15 % of the training windows in time (a contiguous held-out block, not a random
-    subset: overlapping neighbour windows would leak), keeping the best epoch (patience 20, at
-    most 200 epochs).
+    subset: overlapping neighbour windows would leak; the purge gap of windows before it, which
+    share bins with it, is left out of training too, ``info["early_stopping_gap_windows"]``),
+    keeping the best epoch (patience 20, at most 200 epochs).
 ``gru``
     A one-layer GRU (hidden 32, torch, seeded) run over the ``1 + n_history_bins`` bins in time
     order (oldest past bin first, current window last), a linear read-out of the last state;
     MSE on standardised targets (regression, and (cos, sin) for circular) or cross-entropy
-    (classification); Adam, lr 3e-3, batch 64, early stopping on the same last 15 % block
-    (patience 8, at most 80 epochs), best epoch kept.
+    (classification); Adam, lr 3e-3, batch 64, early stopping on the same last 15 % block,
+    purged the same way (patience 8, at most 80 epochs), best epoch kept.
 
 Circular targets (radians) are decoded as ``(cos, sin)`` and turned back into an angle with
 ``atan2``. Classification baselines weight classes inversely to their training frequency
@@ -294,17 +295,22 @@ def _sequence(Z, n_bins):
     return z[:, ::-1, :].copy()
 
 
-def _tail_split(n: int, frac: float = 0.15):
+def _tail_split(n: int, gap: int = 0, frac: float = 0.15):
+    """Early-stopping split of ``n`` time-ordered windows: the last ``frac`` (>= 1 window) validate,
+    the windows before them train, less the ``gap`` windows just before the validation block
+    (they share bins with its first windows through its history; the gap shrinks, down to 0,
+    where it would leave fewer than 2 training windows). Returns ``(train, validation, gap)``."""
     n_val = max(1, int(round(frac * n)))
     if n - n_val < 2:
-        return np.arange(n), np.arange(n)  # too few windows: no hold-out (train = validation)
-    return np.arange(n - n_val), np.arange(n - n_val, n)
+        return np.arange(n), np.arange(n), 0  # too few windows: no hold-out (train = validation)
+    g = min(max(int(gap), 0), n - n_val - 2)
+    return np.arange(n - n_val - g), np.arange(n - n_val, n), g
 
 
-def _fit_mlp(Z, y, kind, seed, n_classes, max_epochs=200, patience=20):
+def _fit_mlp(Z, y, kind, seed, n_classes, gap, max_epochs=200, patience=20):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    tr, va = _tail_split(len(Z))
+    tr, va, gap = _tail_split(len(Z), gap)
     kw = dict(hidden_layer_sizes=(64,), alpha=1e-3, learning_rate_init=1e-3, random_state=seed,
               batch_size=min(64, len(tr)))
     if kind == "classification":
@@ -337,20 +343,20 @@ def _fit_mlp(Z, y, kind, seed, n_classes, max_epochs=200, patience=20):
                 bad += 1
                 if bad >= patience:
                     break
-    return best, {"epochs": epochs, "best_validation_score": float(best_score)}
+    return best, {"epochs": epochs, "best_validation_score": float(best_score), "early_stopping_gap_windows": gap}
 
 
-def _fit_gru(Z, y, kind, seed, n_classes, n_bins, max_epochs=80, patience=8, hidden=32):
+def _fit_gru(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs=80, patience=8, hidden=32):
     import torch
 
     # the GRU's initial weights come from the global torch generator: seeding it in place reset the caller's
     # random stream (a model built after a baseline fit started from weights set by the baseline's seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, max_epochs, patience, hidden)
+        return _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patience, hidden)
 
 
-def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, max_epochs, patience, hidden):
+def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patience, hidden):
     import torch
     from torch import nn
 
@@ -376,7 +382,7 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, max_epochs, patience, h
     else:
         Y = torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
         loss_fn = nn.MSELoss()
-    tr, va = _tail_split(len(X))
+    tr, va, gap = _tail_split(len(X), gap)
     model = GRUDecoder(X.shape[2])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     best, best_loss, bad, epochs = copy.deepcopy(model.state_dict()), math.inf, 0, 0
@@ -401,7 +407,7 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, max_epochs, patience, h
             if bad >= patience:
                 break
     model.load_state_dict(best)
-    return model, {"epochs": epochs, "best_validation_loss": float(best_loss)}
+    return model, {"epochs": epochs, "best_validation_loss": float(best_loss), "early_stopping_gap_windows": gap}
 
 
 def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bins: int = 1,
@@ -537,9 +543,9 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
                     fb.info["C"] = 1.0
                 fb.model = m
             elif name == "mlp":
-                fb.model, fb.info = _fit_mlp(Z, y, kind, seed, k)
+                fb.model, fb.info = _fit_mlp(Z, y, kind, seed, k, n_bins - 1)
             else:
-                fb.model, fb.info = _fit_gru(Z, y, kind, seed, k, n_bins)
+                fb.model, fb.info = _fit_gru(Z, y, kind, seed, k, n_bins, n_bins - 1)
         return fb
 
     # regression / circular
@@ -581,9 +587,9 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
             fb.y_mean, fb.y_std = Y.mean(axis=0), np.where(Y.std(axis=0) > 0, Y.std(axis=0), 1.0)
             Ys = (Y - fb.y_mean) / fb.y_std
             if name == "mlp":
-                fb.model, fb.info = _fit_mlp(Z, Ys if Ys.shape[1] > 1 else Ys[:, 0], kind, seed, None)
+                fb.model, fb.info = _fit_mlp(Z, Ys if Ys.shape[1] > 1 else Ys[:, 0], kind, seed, None, n_bins - 1)
             else:
-                fb.model, fb.info = _fit_gru(Z, Ys, kind, seed, None, n_bins)
+                fb.model, fb.info = _fit_gru(Z, Ys, kind, seed, None, n_bins, n_bins - 1)
     return fb
 
 
