@@ -8,8 +8,11 @@ what the baselines compute: the Poisson GLM's alpha grid now scales with the tar
 a feature constant over the training windows (a unit silent there) now reads its training value
 at prediction instead of moving the MLP's and GRU's predictions through untrained weights
 (``93f1881``); and the time-blocked cross-validation folds that choose ridge's, lasso's and the
-GLM's alpha leave out the ``n_history_bins - 1`` training windows on each side of each validation
-block, which share bins with it through their history features (``ab69518``). Rerunning the
+GLM's alpha leave out the ``n_history_bins`` training windows on each side of each validation
+block, which share bins with it through their history features (``ab69518``; with overlapping
+training windows, as nelpy's ``window_stride=0.125``, more windows share bins: a later fix purges
+``hf_neuroformer.baselines.shared_bin_windows`` of them, 9 for nelpy, which the figures written
+here before it do not have). Rerunning the
 whole table (pretraining and 90 fine-tuning runs per dataset) is not needed for that: only the
 baselines changed, so only they are refitted here.
 

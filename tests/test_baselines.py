@@ -366,3 +366,31 @@ def test_early_stopping_block_is_purged_from_the_training_windows():
         assert fit_baseline(name, X, y, "regression", n_bins=4).info["early_stopping_gap_windows"] == 3, name
         assert fit_baseline(name, X, (y > 0).astype(int), "classification", n_bins=2).info[
             "early_stopping_gap_windows"] == 1, name
+
+
+def test_overlapping_training_windows_are_purged_by_the_windows_that_share_bins(hd):
+    """With window_stride < current_window the training windows overlap: window i shares bins with
+    ceil((past + current) / stride) - 1 windows on each side, not n_history_bins. The folds (and
+    the early-stopping block) purged n_history_bins only, so with 0.05 s steps over 0.1 s windows
+    and a 0.3 s past 4 of the 7 windows sharing bins with a validation block still trained."""
+    from hf_neuroformer.baselines import shared_bin_windows
+
+    rec, tok, cfg, _ = hd
+    assert shared_bin_windows(cfg) == n_history_bins(cfg) == 3  # tiling windows
+    over = NeuroformerConfig(**{**cfg.to_dict(), "window_stride": 0.05})
+    assert shared_bin_windows(over) == 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dsd, _ = build_window_datasets(rec.restrict(680.0, 740.0), tok, over)
+    starts = np.asarray(dsd["train"]["window_start"])
+    span = cfg.past_window + cfg.current_window
+    # in the rows themselves: 7 later windows start within one window's span (where no gap intervenes)
+    assert (np.searchsorted(starts, starts + span - 1e-9) - np.arange(len(starts)) - 1).max() == 7
+    X = binned_count_features(dsd["train"], tok, over)
+    ds = {"train": dsd["train"].add_column("target_y", X.sum(1).tolist()),
+          "test": dsd["test"].add_column("target_y", binned_count_features(dsd["test"], tok, over).sum(1).tolist())}
+    res = evaluate_baselines(ds, tok, over, DecodingTarget("y", "regression"), seeds=(0,), baselines=("ridge", "mlp"))
+    assert res["results"]["ridge"]["info"][0]["cv_gap_windows"] == 7
+    assert res["results"]["mlp"]["info"][0]["early_stopping_gap_windows"] == 7
+    with pytest.raises(BaselineInputError, match="gap: expected a whole number"):
+        fit_baseline("ridge", X, np.zeros(len(X)), "regression", n_bins=4, gap=-1)

@@ -23,9 +23,10 @@ only, never on the test split:
     :class:`~sklearn.linear_model.RidgeCV` (regression, circular) /
     :class:`~sklearn.linear_model.RidgeClassifierCV` (classification), ``alpha`` from
     ``logspace(-2, 5, 15)`` by cross-validation with time-blocked folds (:func:`blocked_folds`:
-    consecutive blocks of the time-ordered training windows, no shuffling, with the
-    ``n_history_bins`` windows on each side of a validation block left out of that fold's
-    training windows, since they share bins with it through the history features).
+    consecutive blocks of the time-ordered training windows, no shuffling, with the windows on
+    each side of a validation block that share bins with it left out of that fold's training
+    windows: ``n_history_bins`` of them for windows that tile time, more for overlapping
+    training windows (``window_stride`` < ``current_window``), :func:`shared_bin_windows`).
 ``lasso``
     :class:`~sklearn.linear_model.LassoCV` per output column (regression, circular; 30 alphas,
     same folds) / L1-penalised multinomial logistic regression with ``C`` by the same folds
@@ -98,6 +99,25 @@ def n_history_bins(config) -> int:
             f"{config.current_window} s (ratio {ratio:.4g}); choose e.g. past_window={max(n, 1) * config.current_window:g}"
         )
     return n
+
+
+def shared_bin_windows(config) -> int:
+    """How many training windows on each side of a window share a bin with it: the purge gap of
+    the baselines' cross-validation folds and early-stopping block. A window's features span
+    ``past_window + current_window`` s and training windows start every ``config.stride`` s
+    (``window_stride``, default ``current_window``), so ``ceil(span / stride) - 1`` neighbours
+    on each side overlap it: ``n_history_bins`` for tiling windows, more for overlapping ones
+    (``window_stride=0.125`` with 0.25 s windows and a 1 s past: 9, not 4).
+
+    Raises:
+        BaselineInputError: as :func:`n_history_bins`; ``window_stride`` not > 0.
+    """
+    h = n_history_bins(config)
+    stride = getattr(config, "window_stride", None)
+    stride = float(config.current_window) if stride is None else float(stride)
+    if not stride > 0:
+        raise BaselineInputError(f"window_stride: expected a step > 0 s between training windows, got {stride}")
+    return max(int(math.ceil((1 + h) * float(config.current_window) / stride - 1e-6)) - 1, 0)
 
 
 def binned_count_features(ds, tokenizer, config) -> np.ndarray:
@@ -411,7 +431,7 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patien
 
 
 def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bins: int = 1,
-                 num_classes: Optional[int] = None) -> FittedBaseline:
+                 num_classes: Optional[int] = None, gap: Optional[int] = None) -> FittedBaseline:
     """Fit one baseline decoder on time-ordered training windows.
 
     The fit runs on one BLAS / torch thread (these problems are small; more threads only add
@@ -426,6 +446,10 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
         kind: ``"regression"``, ``"classification"`` or ``"circular"``.
         seed: seeds the MLP, the GRU and the fold-free randomness (deterministic otherwise).
         n_bins: ``1 + n_history_bins`` (the GRU's sequence length).
+        gap: windows on each side of a validation block (cross-validation folds, the MLP's and
+            GRU's early-stopping block) left out of training since they share bins with it
+            (:func:`shared_bin_windows`); default ``n_bins - 1``, right for windows that tile
+            time (stride = current window).
         num_classes: number of classes (default ``max(y_train) + 1``); labels must lie in
             ``0 .. num_classes - 1``.
 
@@ -449,12 +473,12 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
     torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
-            return _fit_baseline(name, X_train, y_train, kind, seed, n_bins=n_bins, num_classes=num_classes)
+            return _fit_baseline(name, X_train, y_train, kind, seed, n_bins=n_bins, num_classes=num_classes, gap=gap)
     finally:
         torch.set_num_threads(n_threads)
 
 
-def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
+def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes, gap):
     from sklearn.preprocessing import StandardScaler
 
     if name not in BASELINES:
@@ -467,6 +491,10 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         raise BaselineInputError(f"X_train, y_train: expected (n, n_features) and (n,), got {X.shape} and {y.shape}")
     if X.shape[1] % n_bins:
         raise BaselineInputError(f"n_bins: {n_bins} does not divide the feature width {X.shape[1]}")
+    if gap is None:
+        gap = n_bins - 1
+    elif isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
+        raise BaselineInputError(f"gap: expected a whole number of windows >= 0 (shared_bin_windows), got {gap!r}")
     try:
         y.astype(np.float64)
     except (TypeError, ValueError):  # class names: numpy said only "could not convert string to float"
@@ -486,11 +514,12 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         raise BaselineInputError("y_train (classification): expected whole-number class indices")
     scaler = StandardScaler().fit(np.log1p(X))
     Z = scaler.transform(np.log1p(X))
-    # a window's features hold its n_bins - 1 history bins, the current bins of the windows before it:
-    # that many windows on each side of a validation block are purged from the fold's training windows
-    folds = blocked_folds(len(Z), gap=n_bins - 1)
+    # a window's features hold its n_bins - 1 history bins, the current bins of the windows before it
+    # (more windows where they overlap, shared_bin_windows): that many windows on each side of a
+    # validation block are purged from the fold's training windows
+    folds = blocked_folds(len(Z), gap=gap)
     fb = FittedBaseline(name=name, kind=kind, scaler=scaler, n_bins=n_bins)
-    fb.info["cv_gap_windows"] = purge_gap(len(Z), gap=n_bins - 1)  # the MLP and the GRU (no folds) replace info
+    fb.info["cv_gap_windows"] = purge_gap(len(Z), gap=gap)  # the MLP and the GRU (no folds) replace info
 
     if kind == "classification":
         y = y.astype(np.int64)
@@ -511,8 +540,7 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
         # where none gives 2 such folds the fallback says so (cv_gap_windows used to read as purged)
         ok_folds = []
         if name in ("ridge", "lasso", "glm"):
-            ok_folds, gap = _folds_with_two_classes(y, n_bins - 1)
-            fb.info["cv_gap_windows"] = gap
+            ok_folds, fb.info["cv_gap_windows"] = _folds_with_two_classes(y, gap)
             if not ok_folds:
                 fb.info["cv_gap_windows"] = 0 if name == "ridge" else None
                 fb.info["note"] = (
@@ -543,9 +571,9 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
                     fb.info["C"] = 1.0
                 fb.model = m
             elif name == "mlp":
-                fb.model, fb.info = _fit_mlp(Z, y, kind, seed, k, n_bins - 1)
+                fb.model, fb.info = _fit_mlp(Z, y, kind, seed, k, gap)
             else:
-                fb.model, fb.info = _fit_gru(Z, y, kind, seed, k, n_bins, n_bins - 1)
+                fb.model, fb.info = _fit_gru(Z, y, kind, seed, k, n_bins, gap)
         return fb
 
     # regression / circular
@@ -587,9 +615,9 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes):
             fb.y_mean, fb.y_std = Y.mean(axis=0), np.where(Y.std(axis=0) > 0, Y.std(axis=0), 1.0)
             Ys = (Y - fb.y_mean) / fb.y_std
             if name == "mlp":
-                fb.model, fb.info = _fit_mlp(Z, Ys if Ys.shape[1] > 1 else Ys[:, 0], kind, seed, None, n_bins - 1)
+                fb.model, fb.info = _fit_mlp(Z, Ys if Ys.shape[1] > 1 else Ys[:, 0], kind, seed, None, gap)
             else:
-                fb.model, fb.info = _fit_gru(Z, Ys, kind, seed, None, n_bins, n_bins - 1)
+                fb.model, fb.info = _fit_gru(Z, Ys, kind, seed, None, n_bins, gap)
     return fb
 
 
@@ -673,7 +701,7 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
                                  "tracked in another epoch, leaves none); score another split with test_split=")
     Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
     ytr, yte = np.asarray(train[col]), np.asarray(test[col])
-    n_bins = 1 + n_history_bins(config)
+    n_bins, gap = 1 + n_history_bins(config), shared_bin_windows(config)
     k = getattr(target, "num_classes", None)
     if kind == "classification" and k is None:
         k = int(max(ytr.max(), yte.max())) + 1
@@ -685,7 +713,7 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     for name in baselines:
         per_seed, info, notes = [], [], []
         for seed in seeds:
-            fb = fit_baseline(name, Xtr, ytr, kind, seed, n_bins=n_bins, num_classes=k)
+            fb = fit_baseline(name, Xtr, ytr, kind, seed, n_bins=n_bins, num_classes=k, gap=gap)
             per_seed.append(decoding_metrics(yte, fb.predict(Xte), kind))
             info.append(fb.info)
             if "note" in fb.info:
@@ -707,4 +735,5 @@ __all__ = [
     "n_history_bins",
     "predict",
     "purge_gap",
+    "shared_bin_windows",
 ]
