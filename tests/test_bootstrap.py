@@ -368,3 +368,20 @@ def test_no_block_gives_a_nan_estimate_and_a_reason_not_a_reshape_error():
     assert r["reason"] == "the metric is not finite on the whole split (nan)"
     r = block_bootstrap_ci(lambda a: a.sum(axis=(1, 2)) / 0.0, np.zeros((0, 2, 3)))  # trailing dims kept
     assert r["n_blocks"] == 0 and r["interval"] is None
+
+
+def test_ci_description_names_the_seed_the_intervals_were_drawn_with():
+    """ci_description wrote "(seed 0)" whatever seed block_bootstrap_ci resampled with: an interval
+    drawn with seed 5 was described as drawn with seed 0. The seed is now an argument, default 0
+    as block_bootstrap_ci's."""
+    import inspect
+
+    from hf_neuroformer.metrics.bootstrap import ci_description
+
+    s, n = np.arange(1.0, 9.0)[:, None], np.ones((8, 1))
+    for seed in (0, 5):
+        r = block_bootstrap_ci(_ratio, s, n, seed=seed, n_resamples=200)
+        text = ci_description("test/", r["n_blocks"], "d", method=r["method"], n_resamples=200, seed=seed)
+        assert f"(seed {seed})" in text["test/ci95_method"] and "200 resamples" in text["test/ci95_method"]
+    assert inspect.signature(ci_description).parameters["seed"].default == \
+        inspect.signature(block_bootstrap_ci).parameters["seed"].default

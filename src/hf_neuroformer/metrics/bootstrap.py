@@ -396,19 +396,20 @@ def ci_entries(name: str, result: Dict[str, object], confidence: float = CONFIDE
 
 def ci_description(prefix: str, n_blocks: Optional[int], definition: str, method: str = "BCa",
                    confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
-                   block_s: Optional[float] = None) -> Dict[str, object]:
+                   block_s: Optional[float] = None, seed: int = 0) -> Dict[str, object]:
     """The keys stating once how the intervals under ``prefix`` (e.g. ``"test/"``) were made:
     ``{prefix}ci95_n_blocks`` (int; left out when ``n_blocks`` is None, for callers that count
     the blocks per target), ``{prefix}ci95_blocks`` (str, what a block is), ``{prefix}ci95_method``
-    (str) and ``{prefix}ci95_block_s`` (``block_s``: the block length of a time split, s; None for
-    a trial split, whose blocks are its trials)."""
+    (str; names ``method``, ``n_resamples`` and ``seed``, the resampling seed given to
+    :func:`block_bootstrap_ci`) and ``{prefix}ci95_block_s`` (``block_s``: the block length of a
+    time split, s; None for a trial split, whose blocks are its trials)."""
     key = f"{prefix}ci{round(confidence * 100):d}"
     counts = {} if n_blocks is None else {f"{key}_n_blocks": int(n_blocks)}
     return {
         **counts,
         f"{key}_blocks": definition,
         f"{key}_method": (f"scipy.stats.bootstrap, method {method!r}, {n_resamples} resamples of whole blocks "
-                          f"(seed 0), metric recomputed from the resampled blocks' summed sufficient statistics"),
+                          f"(seed {int(seed)}), metric recomputed from the resampled blocks' summed sufficient statistics"),
         f"{key}_block_s": None if block_s is None else float(block_s),
     }
 
