@@ -14,6 +14,7 @@ from hf_neuroformer.analysis.connectivity import (
     connectivity_figure,
     correlation_connectivity,
     glm_connectivity,
+    glm_span,
     score_connectivity,
 )
 from hf_neuroformer.io import read_nwb, write_nwb
@@ -1118,3 +1119,20 @@ def test_hub_network_refuses_a_boolean_seed_as_the_hub_glm_does():
     for seed in (True, False):
         with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 4294967295\]"):
             simulate_hub_network(p, duration=0.1, seed=seed)
+
+
+def test_overlapping_segments_are_binned_once(glm_net):
+    """Segments that overlap (the overlapping trials of a trial split, or two splits' segments
+    joined for split='all') were binned once each: the shared seconds' spikes counted twice in the
+    correlation, CCG and GLM baselines and in glm_span. They are merged first; abutting ones stay
+    apart (lags never cross their edge)."""
+    rec = glm_net.recording
+    over, union = np.array([[10.0, 20.0], [0.0, 14.0], [12.0, 16.0]]), np.array([[0.0, 20.0]])
+    assert binned_counts(rec, 0.01, over).shape[0] == binned_counts(rec, 0.01, union).shape[0] == 2000
+    assert (binned_counts(rec, 0.01, over) != binned_counts(rec, 0.01, union)).nnz == 0
+    np.testing.assert_array_equal(correlation_connectivity(rec, 0.01, over), correlation_connectivity(rec, 0.01, union))
+    np.testing.assert_array_equal(ccg_asymmetry(rec, 0.002, 5, over), ccg_asymmetry(rec, 0.002, 5, union))
+    assert glm_span(over, 0.002, 5) == glm_span(union, 0.002, 5)
+    # abutting segments are not merged: a CCG over [0, 10) + [10, 20) is not one over [0, 20)
+    abut = np.array([[0.0, 10.0], [10.0, 20.0]])
+    assert binned_counts(rec, 0.002, abut, gap_bins=5).shape[0] == 10010

@@ -97,6 +97,7 @@ from ..binning import bin_index, n_bins_covering, n_full_bins
 from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place, warn_leftovers
 from ..io.permissions import as_created
 from ..jsonio import write_json
+from ..metrics.bootstrap import merge_segments
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
@@ -252,8 +253,10 @@ def _double_centre(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------- baselines
 def _segment_bins(recording: SpikeRecording, bin_size: float, segments=None):
     """``[(start s, n whole bins), ...]`` of the ``segments`` (default the time domain) that hold
-    at least one whole bin of ``bin_size`` s, in the given order: the blocks of rows of
-    :func:`binned_counts`.
+    at least one whole bin of ``bin_size`` s, in time order, segments that overlap merged (by
+    more than 1 ns; abutting ones stay apart): the blocks of rows of :func:`binned_counts`. The
+    overlapping trials of a trial split were binned once per trial, so their shared spikes
+    counted twice in every baseline.
 
     Raises:
         ValueError: a segment that is not finite with ``start <= stop``, or that reaches outside the
@@ -273,7 +276,7 @@ def _segment_bins(recording: SpikeRecording, bin_size: float, segments=None):
                          f"time_domain {recording.time_domain}, got {segments[i].tolist()} (segment {i}; "
                          f"{int(bad.sum())} of {len(segments)} segments); time outside the recording would be "
                          "counted as silence")
-    out = [(float(a), n_full_bins(b - a, bin_size)) for a, b in segments]
+    out = [(float(a), n_full_bins(b - a, bin_size)) for a, b in merge_segments(segments)]
     return [(a, nb) for a, nb in out if nb > 0]
 
 
@@ -431,7 +434,8 @@ def glm_span(segments, bin_size: float, n_lags: int = 5, max_bins: Optional[int]
     ``n_lags`` bins, which serve as history only), the first ``max_bins`` such bins in the order
     of ``segments``: on a span longer than about ``max_bins * bin_size`` s (400 s at the
     defaults, less than the 600 s ``neuroformer simulate`` draws by default) the GLM sees only
-    its start. A segment of ``n_lags`` bins or fewer has no bin to fit.
+    its start. A segment of ``n_lags`` bins or fewer has no bin to fit. Segments that overlap are
+    merged first, in time order, as :func:`binned_counts` bins them.
 
     Returns:
         ``{"seconds_binned": s of whole bins over all segments, "seconds_fitted": s of them the
@@ -442,7 +446,7 @@ def glm_span(segments, bin_size: float, n_lags: int = 5, max_bins: Optional[int]
     Raises:
         ValueError: ``max_bins`` not None nor an integer >= 1.
     """
-    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    segments = merge_segments(segments)
     left = _check_max_bins(max_bins)
     total = read = fitted = 0
     until = None
@@ -890,8 +894,7 @@ def run_connectivity(
     check_split_has_windows(starts.size, split, sum(len(s) for s in segs), model.config.split_fractions)
     order = np.argsort(starts, kind="stable")
     starts, clips = starts[order], clips[order]
-    segments = np.concatenate(segs)
-    segments = segments[np.argsort(segments[:, 0])]
+    segments = merge_segments(np.concatenate(segs))  # overlapping trials: their time once, as the baselines bin it
     n_windows_available = int(starts.size)
     shortest = float((segments[:, 1] - segments[:, 0]).min())
     for flag, span, what in (("--bin-size", n_lags * bin_size, f"the CCG / GLM history ({n_lags} lags x {bin_size:g} s)"),
