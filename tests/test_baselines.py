@@ -394,3 +394,24 @@ def test_overlapping_training_windows_are_purged_by_the_windows_that_share_bins(
     assert res["results"]["mlp"]["info"][0]["early_stopping_gap_windows"] == 7
     with pytest.raises(BaselineInputError, match="gap: expected a whole number"):
         fit_baseline("ridge", X, np.zeros(len(X)), "regression", n_bins=4, gap=-1)
+
+
+def test_a_config_whose_windows_differ_from_the_rows_tokenizer_is_refused(hd):
+    """The rows' past dt ids count from the tokenizer's past-window start. A config with another
+    past_window (a config override, another model's config) binned them anyway: with 0.2 s for rows
+    made with 0.3 s every spike 0.2-0.3 s back landed in the first history bin, silently."""
+    rec, tok, cfg, dsd = hd
+    short = NeuroformerConfig(**{**cfg.to_dict(), "past_window": 0.2})
+    with pytest.raises(BaselineInputError, match=r"config\.past_window: 0\.2 s, but the tokenizer .* past_window=0\.3"):
+        binned_count_features(dsd["test"], tok, short)
+    with pytest.raises(BaselineInputError, match=r"config\.past_window"):
+        evaluate_baselines(dsd, tok, short, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))
+    # rows made by a tokenizer with a longer past than the one passed: their dt ids lie past its bins
+    long_cfg = NeuroformerConfig(**{**cfg.to_dict(), "past_window": 0.5, "split_gap": 0.5})
+    long_tok = NeuroformerTokenizer.from_config(long_cfg)
+    long_tok.add_units(rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows, _ = build_window_datasets(rec.restrict(680.0, 720.0), long_tok, long_cfg)
+    with pytest.raises(BaselineInputError, match=r"ds: window \d+ has past dt id \d+ outside the tokenizer's \[0, 30\)"):
+        binned_count_features(rows["train"], tok, cfg)

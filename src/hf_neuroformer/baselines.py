@@ -145,16 +145,27 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
         exactly as they are missing for the model.
 
     Raises:
-        BaselineInputError: a column is missing, a token id lies outside the vocabulary, or the
-            past window is not a whole number of current windows.
+        BaselineInputError: a column is missing, a token id (or past dt id) lies outside the
+            tokenizer's, the config's ``current_window``, ``past_window`` or ``dt_resolution``
+            differs from the tokenizer's, or the past window is not a whole number of current
+            windows.
     """
     cols = ds.column_names if hasattr(ds, "column_names") else list(ds)
     for c in ("input_ids", "past_input_ids", "past_dt_ids"):
         if c not in cols:
             raise BaselineInputError(f"ds: expected a window dataset with column {c!r}, got columns {cols}")
+    for attr in ("current_window", "past_window", "dt_resolution"):
+        # the rows' dt ids count from the tokenizer's past-window start: another past_window in the config
+        # put every past spike in the wrong history bin (those further back than it in the oldest) without a word
+        tv, cv = getattr(tokenizer, attr, None), getattr(config, attr, None)
+        if tv is not None and cv is not None and abs(float(tv) - float(cv)) > 1e-9:
+            raise BaselineInputError(
+                f"config.{attr}: {cv} s, but the tokenizer that made the rows has {attr}={tv} s, so the rows' dt ids "
+                "would be read in other bins than the model's; pass the config and tokenizer the rows were made with")
     n_special = 3
     n_units = len(tokenizer) - n_special
     h = n_history_bins(config)
+    n_past_dt = getattr(tokenizer, "num_past_dt_bins", None)
     cw, pw, dtr = float(config.current_window), float(config.past_window), float(tokenizer.dt_resolution)
     n = len(ds)
     out = np.zeros((n, 1 + h, n_units), dtype=np.float64)
@@ -178,6 +189,11 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
                 if pid.max() >= n_units:
                     raise BaselineInputError(f"ds: window {i} has past token id {pid.max() + n_special} outside "
                                              f"the vocabulary of {len(tokenizer)} tokens")
+                if n_past_dt is not None and (pd.max() >= n_past_dt or pd.min() < 0):
+                    raise BaselineInputError(
+                        f"ds: window {i} has past dt id {int(pd.max() if pd.max() >= n_past_dt else pd.min())} outside "
+                        f"the tokenizer's [0, {n_past_dt}) (past_window {tokenizer.past_window} s): the rows were made "
+                        "with another past window or tokenizer")
                 before = pw - (pd + 0.5) * dtr  # seconds before the window start (bin centre)
                 lag = np.clip(np.floor(before / cw).astype(np.int64) + 1, 1, h)
                 np.add.at(out[i], (lag, pid), 1.0)
