@@ -415,3 +415,19 @@ def test_a_config_whose_windows_differ_from_the_rows_tokenizer_is_refused(hd):
         rows, _ = build_window_datasets(rec.restrict(680.0, 720.0), long_tok, long_cfg)
     with pytest.raises(BaselineInputError, match=r"ds: window \d+ has past dt id \d+ outside the tokenizer's \[0, 30\)"):
         binned_count_features(rows["train"], tok, cfg)
+
+
+def test_a_nan_target_is_named_by_its_split_and_column_before_any_fit(hd):
+    """A NaN target in rows not built by build_decoding_datasets (which drops them) was refused as
+    fit_baseline's 'X_train, y_train', arguments evaluate_baselines' caller never passes, and in
+    the test split as decoding_metrics' 'y_true', only after the first baseline was fitted."""
+    import datasets
+
+    rec, tok, cfg, dsd = hd
+    for split in ("train", "test"):
+        y = np.asarray(dsd[split]["target_hd"])
+        y[5] = np.nan
+        bad = datasets.DatasetDict({**dsd, split: dsd[split].remove_columns("target_hd").add_column("target_hd", y.tolist())})
+        with pytest.raises(BaselineInputError, match=rf"dsd\['{split}'\]\['target_hd'\]: 1 window\(s\) without a finite "
+                                                     r"target \(first: row 5\)"):
+            evaluate_baselines(bad, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))

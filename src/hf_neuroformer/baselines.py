@@ -683,9 +683,9 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         :func:`~hf_neuroformer.metrics.decoding_metrics`.
 
     Raises:
-        BaselineInputError: the target column is missing, an unknown baseline name, no seed,
-            fewer than 4 training windows (the whole split or the ``train_fraction`` block), or no
-            window in ``test_split``.
+        BaselineInputError: the target column is missing or holds a NaN / inf target, an unknown
+            baseline name, no seed, fewer than 4 training windows (the whole split or the
+            ``train_fraction`` block), or no window in ``test_split``.
     """
     # target_<label>: target_position[1] for a column of a 2-D series; an object with only name / kind (as the
     # docstring allows) has no label / column_name properties and failed with an AttributeError
@@ -717,6 +717,17 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
                                  "tracked in another epoch, leaves none); score another split with test_split=")
     Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
     ytr, yte = np.asarray(train[col]), np.asarray(test[col])
+    for split, y in (("train", ytr), (test_split, yte)):
+        # found as fit_baseline's "X_train, y_train" (arguments never passed here), or for the test split
+        # as decoding_metrics' "y_true" after the first baseline was fitted
+        try:
+            bad = np.flatnonzero(~np.isfinite(y.astype(np.float64)))
+        except (TypeError, ValueError):
+            continue  # class names: fit_baseline names them
+        if bad.size:
+            raise BaselineInputError(
+                f"dsd[{split!r}][{col!r}]: {bad.size} window(s) without a finite target (first: row {int(bad[0])}); "
+                "build_decoding_datasets drops them, or drop them first (ds.filter)")
     n_bins, gap = 1 + n_history_bins(config), shared_bin_windows(config)
     k = getattr(target, "num_classes", None)
     if kind == "classification" and k is None:
