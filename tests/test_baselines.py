@@ -431,3 +431,19 @@ def test_a_nan_target_is_named_by_its_split_and_column_before_any_fit(hd):
         with pytest.raises(BaselineInputError, match=rf"dsd\['{split}'\]\['target_hd'\]: 1 window\(s\) without a finite "
                                                      r"target \(first: row 5\)"):
             evaluate_baselines(bad, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))
+
+
+def test_predict_names_a_feature_layout_other_than_the_fitted_one():
+    """Features of another layout (another past window: fewer history bins) failed in sklearn as
+    'X has 6 features, but StandardScaler is expecting 8', and a one-class baseline answered any
+    shape with its constant."""
+    rng = np.random.default_rng(0)
+    X = rng.poisson(2.0, size=(20, 8)).astype(float)
+    fitted = [fit_baseline("ridge", X, rng.normal(size=20), "regression", n_bins=4),
+              fit_baseline("gru", X, rng.normal(size=20), "regression", n_bins=4),
+              fit_baseline("glm", X, np.full(20, 1), "classification", n_bins=4, num_classes=2)]
+    for fb in fitted:
+        with pytest.raises(BaselineInputError, match=r"X: expected \(n_windows, 8\) counts, the layout fitted on "
+                                                     r"\(4 bins of 2 units.*got shape \(20, 6\)"):
+            fb.predict(X[:, :6])
+        assert fb.predict(X).shape == (20,)

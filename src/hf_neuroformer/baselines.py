@@ -300,8 +300,19 @@ class FittedBaseline:
             ``(n_windows,)``: float64 value (regression), int64 class index (classification),
             or float64 angle in rad in ``[-pi, pi]`` (circular, ``arctan2`` of the decoded
             ``(cos, sin)``).
+
+        Raises:
+            BaselineInputError: ``X`` is not 2-D with the fitted feature width.
         """
         X = np.asarray(X, dtype=np.float64)
+        n_features = int(self.scaler.n_features_in_)
+        if X.ndim != 2 or X.shape[1] != n_features:
+            # sklearn's "X has 6 features, but StandardScaler is expecting 8" named neither the layout nor the
+            # cause; a one-class (constant) baseline answered any shape at all
+            raise BaselineInputError(
+                f"X: expected (n_windows, {n_features}) counts, the layout fitted on ({self.n_bins} bins of "
+                f"{n_features // self.n_bins} units, binned_count_features with the same tokenizer and config), got "
+                f"shape {X.shape}")
         if self.constant is not None:
             return np.full(len(X), self.constant, dtype=np.int64)
         out = self._raw(X)
