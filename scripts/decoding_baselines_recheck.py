@@ -11,8 +11,8 @@ at prediction instead of moving the MLP's and GRU's predictions through untraine
 GLM's alpha leave out the ``n_history_bins`` training windows on each side of each validation
 block, which share bins with it through their history features (``ab69518``; with overlapping
 training windows, as nelpy's ``window_stride=0.125``, more windows share bins: a later fix purges
-``hf_neuroformer.baselines.shared_bin_windows`` of them, 9 for nelpy, which the figures written
-here before it do not have). Rerunning the
+``hf_neuroformer.baselines.shared_bin_windows`` of them, 9 for nelpy, ``14c7fc2``; the MLP's and
+GRU's early-stopping block is purged the same way, ``3dadfd2``). Rerunning the
 whole table (pretraining and 90 fine-tuning runs per dataset) is not needed for that: only the
 baselines changed, so only they are refitted here.
 
@@ -122,10 +122,14 @@ def write_section(out: dict) -> str:
     lines = [START, "## Baselines refitted with the current code (`scripts/decoding_baselines_recheck.py`)", "",
              f"Run: commit `{out['commit']}` on {out['date']}, {out['minutes']:.1f} min on 2 CPU cores. The classical "
              "decoders of the behaviour-decoding table, refitted on the same rows, splits, targets and seeds "
-             f"({out['seeds']}) after three fixes to them (`6c02515`: the Poisson GLM's alpha grid scales with the "
+             f"({out['seeds']}) after the fixes to them (`6c02515`: the Poisson GLM's alpha grid scales with the "
              "target's training mean; `93f1881`: a unit silent in the training block reads its training value at "
              "prediction; `ab69518`: the cross-validation folds that choose ridge's, lasso's and the GLM's alpha leave "
-             "out the training windows that share history bins with the validation block). Each cell: now (the "
+             "out the training windows that share history bins with the validation block; `14c7fc2`: with "
+             "overlapping training windows, as nelpy's `window_stride=0.125`, that is every window sharing a bin, 9 "
+             "on each side for nelpy where 4 were left out; `3dadfd2`: the MLP's and GRU's early-stopping block is "
+             "purged the same way; `986e3aa`: classification folds keep two classes with the purge, or the fit says "
+             "it fell back). Each cell: now (the "
              "table's value, from the code of its run line; Steinmetz's baseline rows, rerun at `7957bb4`, already "
              "have the first two fixes); mean ± sd over seeds. The Neuroformer rows of the table do not read this code and are "
              "unchanged.", ""]
