@@ -109,6 +109,9 @@ def test_hub_params_that_ran_silently_wrong_are_refused_by_name(kwargs, msg):
     (dict(base_rate_range=(-1.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # ran: those units never fired
     (dict(base_rate_range=(3.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # numpy's 'high - low < 0'
     (dict(coupling_strength=float("nan")), r"coupling_strength: expected a finite number"),  # ran, no spikes
+    # ran: self-excitation after each spike (bursts), and the excitatory / inhibitory split swapped
+    (dict(refractory_strength=-3.0), r"refractory_strength: expected a number >= 0, got -3.0 \(the self-inhibition"),
+    (dict(coupling_strength=-0.8), r"coupling_strength: expected a number >= 0, got -0.8"),
     (dict(seed=1.5), r"seed: expected an integer"),  # numpy's SeedSequence TypeError
     (dict(seed=-1), r"seed: expected an integer >= 0 \(or None: fresh entropy\), got -1"),  # numpy's 'expected non-negative integer'
 ])

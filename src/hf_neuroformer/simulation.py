@@ -115,6 +115,15 @@ def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, driv
                     ("drive_strength", drive_strength)):
         if not real(v):
             raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    # a negative refractory_strength turned the self-inhibition into self-excitation (each spike raised
+    # the unit's own rate: bursts at several times its rate), and a negative coupling_strength swapped
+    # the 60 % excitatory / 40 % inhibitory split the docstring states; both ran without a word
+    for name, v in (("coupling_strength", coupling_strength), ("refractory_strength", refractory_strength)):
+        if v < 0:
+            raise ValueError(f"{name}: expected a number >= 0, got {v!r}"
+                             + (" (the self-inhibition after each spike; a negative one is self-excitation)"
+                                if name == "refractory_strength" else
+                                " (the scale of the weights; their signs are drawn 60 % excitatory)"))
     try:
         low, high = base_rate_range
     except (TypeError, ValueError):
@@ -164,8 +173,9 @@ def simulate_coupled_network(
         bin_size: integration step, s (one spike per unit per bin at most).
         tau: decay time constant of the synaptic trace, s.
         connection_prob: probability of a directed connection j -> i (no self-connections).
-        coupling_strength: scale of the connection weights (60 % excitatory, 40 % inhibitory).
-        refractory_strength: self-inhibition ``-W[i, i]`` after each spike of unit i.
+        coupling_strength: scale of the connection weights (60 % excitatory, 40 % inhibitory), >= 0.
+        refractory_strength: self-inhibition ``-W[i, i]`` after each spike of unit i, >= 0
+            (0: none).
         drive_strength: loading of each unit on its assembly's slow drive (log-rate per unit
             of drive, drive has unit variance).
         drive_timescale: time constant of the Ornstein-Uhlenbeck drives, s.
@@ -182,7 +192,8 @@ def simulate_coupled_network(
         ValueError: naming the argument: ``n_units`` / ``n_assemblies`` not an integer >= 1;
             ``duration``, ``bin_size``, ``tau``, ``drive_timescale`` not finite and > 0 (or
             ``duration`` shorter than one bin); ``connection_prob`` outside [0, 1];
-            ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite;
+            ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite, or
+            ``coupling_strength`` / ``refractory_strength`` negative;
             ``base_rate_range`` not two finite rates with ``0 <= low <= high``; ``seed`` not an
             integer >= 0 or None.
     """
