@@ -405,18 +405,18 @@ def test_render_gratings_refuses_infinite_parameters_and_text_columns_naming_the
     with pytest.raises(ValueError, match=r"^column: trial column 'clip' holds <U9 values such as 'NB_24.mp4'; "
                                          r"expected numeric orientations in degrees"):
         render_drifting_gratings(rec, column="clip", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
-    with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 non-finite orientation\(s\) of 2 "
-                                         r"trials \(first: trial 1, nan\)"):
-        render_drifting_gratings(rec, column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
+    with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 infinite orientation\(s\) of 2 "
+                                         r"trials \(first: trial 1, -inf\); expected .* or NaN for a blank"):
+        render_drifting_gratings(replace(rec, trial_info={"ori": np.array([0.0, -np.inf])}), column="ori",
+                                 params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
     # pynwb reads a text trial column as an object array of str (and a missing value as None): the
     # error message itself crashed there ('str' object has no attribute 'tolist')
     rec = replace(rec, trial_info={"clip": np.array(["NB_24.mp4", "NB_25.mp4"], dtype=object),
                                    "ori": np.array([0.0, None], dtype=object)})
     with pytest.raises(ValueError, match=r"^column: trial column 'clip' holds object values such as 'NB_24.mp4'; "):
         render_drifting_gratings(rec, column="clip", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
-    with pytest.raises(ValueError, match=r"^column: trial column 'ori' has 1 non-finite orientation\(s\) of 2 "
-                                         r"trials \(first: trial 1, None\)"):
-        render_drifting_gratings(rec, column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
+    with pytest.warns(UserWarning, match=r"1 of 2 trials have no orientation \(NaN in 'ori'; first: trial 1\)"):
+        render_drifting_gratings(replace(rec, stimulus=None), column="ori", params=GratingParams(frame_shape=(8, 8), frame_rate=10.0))
 
 
 def test_rendering_over_frames_the_recording_holds_says_so(shared_data, tmp_path):
@@ -534,3 +534,40 @@ def test_render_gratings_warns_when_orientations_look_like_radians():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             render_drifting_gratings(replace(radians, trial_info={"ori": ori}), column="ori", params=params)
+
+
+def test_blank_trials_with_a_nan_orientation_are_rendered_mean_grey_and_stated(shared_data, tmp_path, capsys):
+    """Allen-style blank sweeps (orientation NaN: a grey screen) were refused with "non-finite
+    orientation(s) ... expected a finite orientation", no word on what to do with them. They are
+    rendered as mean grey frames, with a warning that counts them, and the NWB file's stimulus
+    description states them; the other trials keep their gratings. A column of nothing but NaN (no
+    grating at all, likely the wrong column) is still refused, naming the column."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import read_allen_gratings, read_nwb, write_nwb
+
+    rec = read_allen_gratings(shared_data(ALLEN)).select_units(range(20))
+    ori = np.asarray(rec.trial_info["orientation_deg"], dtype=float).copy()
+    ori[[3, 10]] = np.nan
+    blanked = replace(rec, trial_info={**rec.trial_info, "orientation_deg": ori})
+    params = GratingParams(frame_shape=(8, 8))
+    with pytest.warns(UserWarning, match=r"2 of 200 trials have no orientation \(NaN in 'orientation_deg'; first: "
+                                         r"trial 3\) and are rendered as blank trials, mean grey"):
+        v = render_drifting_gratings(blanked, params=params).stimulus
+    full = render_drifting_gratings(rec, params=params).stimulus
+    trial = np.searchsorted(rec.trials[:, 0], v.frame_times + 1e-9, side="right") - 1
+    in_blank = np.isin(trial, [3, 10]) & (v.frame_times < rec.trials[np.clip(trial, 0, None), 1] - 1e-9)
+    assert in_blank.sum() == 12  # 6 frames of each 100 ms trial at 60 Hz
+    assert np.abs(v.frames[in_blank]).max() == 0.0  # grey throughout the blank trials
+    np.testing.assert_array_equal(v.frames[~in_blank], full.frames[~in_blank])  # the others unchanged
+    assert "2 of 200 trials are blank (orientation NaN)" in v.description
+    # the CLI writes them, and the description with them
+    data, out = tmp_path / "blank.nwb", tmp_path / "g.nwb"
+    write_nwb(blanked, data)
+    with pytest.warns(UserWarning, match=r"2 of 200 trials have no orientation"):
+        assert main(["render-gratings", "--data", str(data), "--output", str(out), "--height", "8",
+                     "--width", "8"]) == 0
+    assert "2 of 200 trials are blank" in read_nwb(out).stimulus.description
+    capsys.readouterr()
+    with pytest.raises(ValueError, match=r"^column: trial column 'orientation_deg' holds no orientation \(all 200 "
+                                         r"trials are NaN"):
+        render_drifting_gratings(replace(rec, trial_info={"orientation_deg": np.full(200, np.nan)}), params=params)

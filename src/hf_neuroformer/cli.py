@@ -1957,8 +1957,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", required=True, help="a recording with trials and an orientation column "
                    "(e.g. ../shared/data/allen_vcn_gratings)")
     v.add_argument("--output", required=True, help="output .nwb file")
-    v.add_argument("--column", default="orientation_deg", help="trial column with the orientation, degrees "
-                   "(default: %(default)s)")
+    v.add_argument("--column", default="orientation_deg", help="trial column with the orientation, degrees; NaN marks a "
+                   "blank trial, rendered mean grey (default: %(default)s)")
     v.add_argument("--frame-rate", type=float, default=60.0, help="Hz (default: %(default)s, the Allen monitor)")
     v.add_argument("--height", type=int, default=32, help="frame height, px (default: %(default)s)")
     v.add_argument("--width", type=int, default=32, help="frame width, px (default: %(default)s)")

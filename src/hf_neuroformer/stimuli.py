@@ -121,7 +121,9 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     ``[start, stop)`` shows a sinusoidal grating of orientation ``trial_info[column][i]``
     (degrees; the grating drifts along that angle) at ``t = onset - start`` s into the trial:
     ``contrast * sin(2 pi (sf * (x cos th + y sin th) - tf * t) + phase)`` with ``(x, y)`` the
-    pixel centre in degrees from the frame centre (y up). Other frames are mean grey (0).
+    pixel centre in degrees from the frame centre (y up). Other frames are mean grey (0), and so
+    are the frames of a blank trial, one whose orientation is NaN (Allen's blank sweeps; a
+    ``UserWarning`` counts them and the stimulus description states them).
     Onsets are compared with trial edges to 1 ns (``FRAME_GRID``, the grid of window starts in
     :mod:`hf_neuroformer.windows`): a trial stored as ``[0.6000000000000001, 0.7000000000000001)``
     s holds the frames at 0.6 .. 0.6833 s, so every 100 ms Allen trial gets exactly 6 frames at
@@ -136,17 +138,18 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     Returns:
         A new :class:`~hf_neuroformer.SpikeRecording` with ``stimulus.frames`` ``(n_frames, H, W)``
         float32, ``stimulus.frame_times`` ``(n_frames,)`` float64 s and ``stimulus.description`` =
-        ``params.describe()``; the stimulus ids and
+        ``params.describe()`` (plus the count of blank trials, if any); the stimulus ids and
         intervals, spikes, trials and behaviour are those of ``recording``. Frames ``recording``
         already holds are replaced, with a ``UserWarning`` that counts them.
 
     Warns:
-        UserWarning: when the orientations look like radians (more than one value, all within
+        UserWarning: when trials are blank (orientation NaN), counting them; when the orientations
+            look like radians (more than one value, all within
             ``[-2 pi, 2 pi]``, not all whole numbers); they are still read as degrees.
 
     Raises:
-        ValueError: no trials, the column is missing or not numeric, an orientation is not
-            finite, a parameter is out of range or not finite (each opening with the field's
+        ValueError: no trials, the column is missing or not numeric, an orientation is infinite
+            or every one is NaN (no grating to show), a parameter is out of range or not finite (each opening with the field's
             name: ``column: ...``, ``GratingParams.frame_rate: ...``); ``frame_rate`` so low that
             a trial gets no frame (every trial shows its grating at least once, or the stimulus
             would vanish silently); ``temporal_frequency`` at or above half the frame rate (the
@@ -166,12 +169,23 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     except (TypeError, ValueError):
         raise ValueError(f"column: trial column {column!r} holds {raw.dtype} values such as {_as_python(raw.flat[0])!r}; "
                          "expected numeric orientations in degrees") from None
-    if not np.all(np.isfinite(theta)):
-        bad = np.flatnonzero(~np.isfinite(theta))
-        raise ValueError(f"column: trial column {column!r} has {bad.size} non-finite orientation(s) of "
+    # NaN (or a missing value, None in an object column): a blank trial, the mean-grey screen of Allen's
+    # blank sweeps; they were refused ("non-finite orientation") with no word on what to do with them
+    blank = np.isnan(theta)
+    if np.isinf(theta).any():
+        bad = np.flatnonzero(np.isinf(theta))
+        raise ValueError(f"column: trial column {column!r} has {bad.size} infinite orientation(s) of "
                          f"{len(theta)} trials (first: trial {int(bad[0])}, {_as_python(raw[bad[0]])!r}); "
-                         "expected a finite orientation in degrees for every trial")
-    deg = np.rad2deg(theta)
+                         "expected a finite orientation in degrees, or NaN for a blank (mean grey) trial")
+    if blank.all():
+        raise ValueError(f"column: trial column {column!r} holds no orientation (all {len(theta)} trials are NaN, "
+                         "blank); expected a finite orientation in degrees for at least one trial")
+    if blank.any():
+        warnings.warn(f"render_drifting_gratings: {int(blank.sum())} of {len(theta)} trials have no orientation "
+                      f"(NaN in {column!r}; first: trial {int(np.flatnonzero(blank)[0])}) and are rendered as blank "
+                      "trials, mean grey (0) like the time between trials; drop those trials first if they are "
+                      "missing values rather than blank presentations", stacklevel=2)
+    deg = np.rad2deg(theta[~blank])
     if np.unique(deg).size > 1 and np.abs(deg).max() <= 2 * np.pi + 1e-9 and not np.allclose(deg, np.round(deg)):
         # orientations in radians (0, pi/4, pi/2, ...) read as degrees drew nearly one orientation for
         # every trial (0 .. 2.4 deg) without a word
@@ -229,7 +243,7 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     x = (np.arange(w) + 0.5) / w * fov_w - fov_w / 2
     yy, xx = np.meshgrid(y, x, indexing="ij")
     frames = np.zeros((n_frames, h, w), dtype=np.float32)
-    for f in np.flatnonzero(inside):
+    for f in np.flatnonzero(inside & ~blank[np.clip(k, 0, None)]):
         th, t = theta[k[f]], max(0.0, frame_times[f] - trials[k[f], 0])  # -1e-16 at onset
         arg = 2 * np.pi * (params.spatial_frequency * (xx * np.cos(th) + yy * np.sin(th))
                            - params.temporal_frequency * t) + params.phase
@@ -240,5 +254,7 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
                       f"{old.frames.shape[1]}x{old.frames.shape[2]} px (description: {old.description!r}); the "
                       f"returned recording holds the {n_frames} rendered frames instead (the input is unchanged)",
                       stacklevel=2)
-    stim = replace(old, frames=frames, frame_times=frame_times, description=params.describe())
+    description = params.describe() + (f" {int(blank.sum())} of {len(theta)} trials are blank (orientation NaN): "
+                                       "mean grey throughout." if blank.any() else "")
+    stim = replace(old, frames=frames, frame_times=frame_times, description=description)
     return replace(recording, stimulus=stim)
