@@ -571,3 +571,36 @@ def test_blank_trials_with_a_nan_orientation_are_rendered_mean_grey_and_stated(s
     with pytest.raises(ValueError, match=r"^column: trial column 'orientation_deg' holds no orientation \(all 200 "
                                          r"trials are NaN"):
         render_drifting_gratings(replace(rec, trial_info={"orientation_deg": np.full(200, np.nan)}), params=params)
+
+
+def test_the_rendered_stripes_and_drift_follow_the_documented_orientation_convention():
+    """The orientation convention was unchecked: the tests only asked that 0 and 90 deg differ. Here
+    the stripe angle and the drift direction are measured from the images (the 2D FFT's peak and
+    its phase change between two frames) for orientations that tell clockwise from counter-clockwise
+    and a direction from its reverse: the grating's wave vector points at the orientation angle,
+    counter-clockwise from rightward with y up (0 deg: vertical bars), and it drifts along it, as
+    the docstring now says in words. A phase given in degrees (90 for a quarter cycle) ran as 90 rad
+    without a word: it warns."""
+    oris = np.array([0.0, 30.0, 120.0, 200.0, 300.0])
+    trials = np.stack([np.arange(5) * 0.1, np.arange(5) * 0.1 + 0.1], axis=1)
+    rec = SpikeRecording(spike_times=np.array([0.01]), unit_ids=np.array([0]), time_domain=(0.0, 0.5),
+                         trials=trials, trial_info={"orientation_deg": oris})
+    params = GratingParams(frame_shape=(64, 64), field_of_view=(64.0, 64.0), spatial_frequency=0.125,
+                           frame_rate=100.0, temporal_frequency=4.0)
+    v = render_drifting_gratings(rec, params=params).stimulus
+    freq = np.fft.fftfreq(64)  # cycles per pixel; rows grow downward, so y up is -row
+    for i, ori in enumerate(oris):
+        f0, f1 = np.fft.fft2(v.frames[10 * i]), np.fft.fft2(v.frames[10 * i + 1])  # one frame apart
+        r, c = np.unravel_index(np.argmax(np.abs(f0)), f0.shape)
+        kx, ky = freq[c], -freq[r]
+        assert np.hypot(kx, ky) == pytest.approx(0.125, abs=0.02)  # 0.125 cycles/deg at 1 px/deg
+        # the pattern moves along +k when the phase at k falls between frames
+        sign = 1.0 if np.angle(f1[r, c] / f0[r, c]) < 0 else -1.0
+        drift = np.degrees(np.arctan2(sign * ky, sign * kx)) % 360
+        assert abs((drift - ori + 180) % 360 - 180) < 1.0, (ori, drift)  # 30 deg measures 29.7 on 64 px
+    with pytest.warns(UserWarning, match=r"GratingParams\.phase=90 is beyond 2 pi: it looks like degrees"):
+        render_drifting_gratings(rec, params=replace(params, phase=90.0))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        render_drifting_gratings(rec, params=replace(params, phase=np.pi / 2))

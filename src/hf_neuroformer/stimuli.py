@@ -119,7 +119,9 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     shown from ``t0 + k / frame_rate``, for every onset before its end ``t1``: the last one
     may be cut short by ``t1``). A frame whose onset lies inside trial ``i``'s
     ``[start, stop)`` shows a sinusoidal grating of orientation ``trial_info[column][i]``
-    (degrees; the grating drifts along that angle) at ``t = onset - start`` s into the trial:
+    (degrees; the grating drifts along that angle: 0 deg is vertical bars drifting rightward,
+    angles grow counter-clockwise on the screen, so 90 deg is horizontal bars drifting upward and
+    180 deg vertical bars drifting leftward) at ``t = onset - start`` s into the trial:
     ``contrast * sin(2 pi (sf * (x cos th + y sin th) - tf * t) + phase)`` with ``(x, y)`` the
     pixel centre in degrees from the frame centre (y up). Other frames are mean grey (0), and so
     are the frames of a blank trial, one whose orientation is NaN (Allen's blank sweeps; a
@@ -145,7 +147,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     Warns:
         UserWarning: when trials are blank (orientation NaN), counting them; when the orientations
             look like radians (more than one value, all within
-            ``[-2 pi, 2 pi]``, not all whole numbers); they are still read as degrees.
+            ``[-2 pi, 2 pi]``, not all whole numbers); they are still read as degrees; when
+            ``params.phase`` looks like degrees (beyond ``2 pi``); it is still read as radians.
 
     Raises:
         ValueError: no trials, the column is missing or not numeric, an orientation is infinite
@@ -160,6 +163,11 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     """
     params = params or GratingParams()
     params.validate()
+    if abs(params.phase) > 2 * np.pi + 1e-9:
+        # phase=90 (meant as a quarter cycle) ran as 90 rad, 2.3 rad away from it, without a word
+        warnings.warn(f"render_drifting_gratings: GratingParams.phase={params.phase:g} is beyond 2 pi: it looks like "
+                      f"degrees, but is read as radians ({np.mod(params.phase, 2 * np.pi):g} rad modulo 2 pi); "
+                      "convert it with np.deg2rad first", stacklevel=2)
     if recording.trials is None or column not in recording.trial_info:
         raise ValueError(f"column: {column!r} is not a trial column of the recording "
                          f"(trial columns: {sorted(recording.trial_info)})")
