@@ -706,3 +706,18 @@ def test_ablation_table_bolds_the_best_value_whatever_the_row_order_when_one_is_
                  ln.startswith("| state-only")}
         assert "| **2.0000** |" in lines["| +past"], text
         assert "**nan**" not in text and "| nan |" in lines["| state-only"], text
+
+
+def test_unpaired_embeddings_are_refused_naming_a_and_b():
+    """Break test: neural and modality embeddings of different row counts failed inside torch
+    ("Target 4 is out of bounds", a device-side assert on a GPU; a broadcast error in
+    retrieval_top1), and 1-D ones with "Dimension out of range", naming neither argument."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 8, generator=g), torch.randn(4, 8, generator=g)
+    for x, y, shapes in ((a, b, r"\(6, 8\) and \(4, 8\)"), (b, a, r"\(4, 8\) and \(6, 8\)"),
+                         (a[:4], b[:, :5], r"\(4, 8\) and \(4, 5\)"), (a[0], b[0], r"\(8,\) and \(8,\)")):
+        with pytest.raises(ValueError, match=r"^a, b: expected paired rows, .* got shapes " + shapes):
+            info_nce(x, y, 10.0)
+        with pytest.raises(ValueError, match=r"^a, b: expected paired rows, .* got shapes " + shapes):
+            retrieval_top1(x, y)
+    assert retrieval_top1(a, a) == (1.0, 1.0)  # paired rows still score

@@ -593,6 +593,15 @@ class NeuroformerPreTrainingOutput(ModelOutput):
     modality_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
 
 
+def _check_paired_rows(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Refuse ``a`` and ``b`` unless both are ``(n, d)`` with the same ``n`` and ``d``: rows of
+    different counts failed inside torch ("Target 4 is out of bounds", a CUDA device-side assert
+    on a GPU, or a broadcast error) and 1-D rows with "Dimension out of range", naming neither."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"a, b: expected paired rows, two (n, d) embeddings of the same shape (row i of each from "
+                         f"window i), got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP, Radford et al. 2021; Neuroformer paper Sec. 3.2) of paired rows.
 
@@ -604,7 +613,11 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale) -> torch.Tensor:
     Returns:
         0-d tensor, nats: ``(CE(a -> b) + CE(b -> a)) / 2`` with the matching row as the class.
         About ``log(n)`` for unrelated embeddings, near 0 for aligned ones at a low temperature.
+
+    Raises:
+        ValueError: ``a`` and ``b`` not two 2-D arrays of the same shape (unpaired rows).
     """
+    _check_paired_rows(a, b)
     a = F.normalize(a.float(), dim=-1)
     b = F.normalize(b.float(), dim=-1)
     logits = (a @ b.T) * logit_scale
@@ -622,7 +635,11 @@ def retrieval_top1(a: torch.Tensor, b: torch.Tensor) -> Tuple[float, float]:
         ``(a -> b, b -> a)``: the fraction of rows of ``a`` whose most similar row of ``b`` is its
         own pair, and the reverse. Chance is ``1 / n``. Ties go to the lowest index (so
         identical candidates, e.g. windows of the same stimulus class, count once).
+
+    Raises:
+        ValueError: ``a`` and ``b`` not two 2-D arrays of the same shape (unpaired rows).
     """
+    _check_paired_rows(a, b)
     a = F.normalize(a.float(), dim=-1)
     b = F.normalize(b.float(), dim=-1)
     sim = a @ b.T
