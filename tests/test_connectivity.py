@@ -84,6 +84,8 @@ def test_params_errors_name_the_field():
     (dict(n_units=20.5), r"n_units: expected an integer, got 20.5"),  # numpy's TypeError
     (dict(n_hubs=1.5), r"n_hubs: expected an integer, got 1.5"),
     (dict(v_reset=-40.0), r"v_reset: expected a reset potential below v_threshold=-50.0 mV, got -40.0 mV"),  # ~400 Hz
+    # numpy's "high - low < 0" drawing the initial potentials (LIF), naming no field
+    (dict(v_rest=-45.0), r"v_rest: expected a resting potential below v_threshold=-50.0 mV, got -45.0 mV"),
     (dict(delay=-0.001), r"delay: expected a number >= 0, got -0.001"),  # ran
     (dict(background_inputs=-3), r"background_inputs: expected a number >= 0, got -3"),  # brian2's traceback
     # said 'got 0 x 1 hubs; at most 19 ...: a smaller targets_per_hub', advice that cannot help

@@ -328,7 +328,7 @@ class HubNetworkParams:
         ``background_inputs``, ``background_rate``, ``glm_gain`` (a negative gain turns the GLM's
         excitatory edges inhibitory against the stored truth; 0 simulates uncoupled spikes over the
         same layout, a null control) and ``glm_refractory`` (self-inhibition) >= 0, and
-        ``v_reset < v_threshold``."""
+        ``v_rest < v_threshold``, ``v_reset < v_threshold``."""
         for name in ("n_units", "n_hubs", "targets_per_hub", "background_inputs"):
             v = getattr(self, name)
             if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
@@ -351,6 +351,11 @@ class HubNetworkParams:
                      "glm_gain", "glm_refractory"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected a number >= 0, got {getattr(self, name)}")
+        if not self.v_rest < self.v_threshold:
+            # the initial potentials drawn in [v_rest, v_threshold) failed inside numpy ("high - low < 0"),
+            # naming no field; a resting potential above threshold fires every unit at its refractory limit
+            raise ValueError(f"v_rest: expected a resting potential below v_threshold={self.v_threshold} mV, got "
+                             f"{self.v_rest} mV")
         if not self.v_reset < self.v_threshold:
             # every unit fired again as soon as its refractory period ended (about 400 Hz each)
             raise ValueError(f"v_reset: expected a reset potential below v_threshold={self.v_threshold} mV, got "
