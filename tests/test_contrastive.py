@@ -721,3 +721,27 @@ def test_unpaired_embeddings_are_refused_naming_a_and_b():
         with pytest.raises(ValueError, match=r"^a, b: expected paired rows, .* got shapes " + shapes):
             retrieval_top1(x, y)
     assert retrieval_top1(a, a) == (1.0, 1.0)  # paired rows still score
+
+
+def test_a_batch_size_that_is_not_a_whole_number_is_refused_by_name(a2929):
+    """Break test: window_latents(batch_size=0) failed inside range() ("arg 3 must not be zero"), and
+    a fractional batch_size of it or of evaluate_retrieval with "'float' object cannot be
+    interpreted as an integer", naming no argument."""
+    from hf_neuroformer.contrastive import evaluate_retrieval, window_latents
+
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    rows = build_window_datasets(a2929, tok, cfg)[0]["test"].select(range(4))
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    coll = NeuroformerCollator(modalities=cfg.modalities)
+    for bad in (0, 2.5, -1):
+        with pytest.raises(ValueError, match=rf"^batch_size: expected an integer >= 1, got {bad}"):
+            window_latents(model, rows, coll, batch_size=bad)
+    for bad in (1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"^batch_size: expected an integer >= 2 candidates per group, got {bad}"):
+            evaluate_retrieval(model, rows, coll, batch_size=bad)
+    assert window_latents(model, rows, coll, batch_size=3).shape == (4, 32)  # a batch of 3, then 1
+    assert evaluate_retrieval(model, rows, coll, batch_size=2)["head_direction"]["group_size"] == 2

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .binning import on_time_grid, window_ends
+from .configuration_neuroformer import is_whole_number
 from .decoding import DecodingTargetError, parse_target_label
 from .metrics.decoding import unit_is_degrees
 from .modeling_neuroformer import retrieval_top1
@@ -62,13 +63,15 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
         neural -> modality figure is bounded by about one over the windows per class in a group.
 
     Raises:
-        ValueError: a model without contrastive projections, or ``batch_size < 2``.
+        ValueError: a model without contrastive projections, or ``batch_size`` not an integer >= 2.
     """
     head = getattr(model, "contrastive", None)
     if head is None:
         raise ValueError("model: no contrastive projections (contrastive_loss_weight is 0); nothing to retrieve with")
-    if batch_size < 2:
-        raise ValueError(f"batch_size: expected >= 2 candidates per group, got {batch_size}")
+    # 2.5 failed inside range() ("'float' object cannot be interpreted as an integer"), naming no argument
+    if not is_whole_number(batch_size) or batch_size < 2:
+        raise ValueError(f"batch_size: expected an integer >= 2 candidates per group, got {batch_size!r}")
+    batch_size = int(batch_size)
     device = device or next(model.parameters()).device
     model.eval()
     order = np.random.default_rng(seed).permutation(len(dataset))
@@ -123,9 +126,15 @@ def window_latents(model, dataset, collator, batch_size: int = 128, projected: O
         (``contrastive_projection_size``) with ``projected``, also for an empty ``dataset``.
 
     Raises:
-        ValueError: ``projected`` names no contrastive projection of the model (before any pass).
+        ValueError: ``projected`` names no contrastive projection of the model, or ``batch_size`` is
+            not an integer >= 1 (before any pass).
     """
+    from .analysis._batches import check_pass_settings
     from .progress import progress_bar
+
+    # 0 failed inside range() ("arg 3 must not be zero") and 2.5 with a TypeError, naming no argument
+    check_pass_settings(batch_size=batch_size)
+    batch_size = int(batch_size)
 
     dim = model.config.hidden_size
     if projected is not None:  # an empty dataset gave (0, hidden_size) and took any name
