@@ -190,6 +190,27 @@ def test_a_tuple_of_two_times_is_two_events_not_times_and_labels():
         as_event_series("cue", ([1.0, 2.0], ["a"]))
 
 
+def test_an_event_mapping_without_times_or_text_times_are_refused_naming_the_stream():
+    """Break test: events={"reward": {"time": [...]}} failed with a bare KeyError: 'times', and text
+    times with numpy's "could not convert string to float: 'abc'", neither naming the stream;
+    ragged labels failed inside numpy."""
+    from hf_neuroformer.events import as_event_series
+    from hf_neuroformer.io import from_arrays
+
+    with pytest.raises(RecordingValidationError, match=r"^events\['reward'\]: expected a mapping with 'times' .*"
+                                                      r"got keys \['time'\]"):
+        from_arrays(np.array([0.5, 1.5]), np.array([0, 1]), time_domain=(0.0, 3.0),
+                    events={"reward": {"time": [1.0, 2.0]}})
+    with pytest.raises(RecordingValidationError, match=r"^events\['cue'\]\.times: expected seconds \(numbers\), got "
+                                                      r"str \(could not convert string to float: 'abc'\)"):
+        as_event_series("cue", "abc")
+    with pytest.raises(RecordingValidationError, match=r"^events\['cue'\]\.times: expected seconds"):
+        as_event_series("cue", {"times": ["1.0", "soon"]})
+    with pytest.raises(RecordingValidationError, match=r"^events\['cue'\]\.labels: expected one int or str label"):
+        as_event_series("cue", (np.array([1.0, 2.0]), [[1, 2], [3]]))
+    assert as_event_series("cue", {"times": [2.0, 1.0], "labels": [1, 2]}).labels.tolist() == [1, 2]  # still read
+
+
 def test_restrict_and_select_units_carry_events(sleep):
     part = sleep.restrict(100.0, 200.0)
     t = sleep.events["sleep_ripples"].times

@@ -36,18 +36,33 @@ def as_event_series(name: str, value) -> EventSeries:
             ``(times, labels)`` when its first item is an array or sequence, else a tuple of times.
 
     Raises:
-        RecordingValidationError: ``times`` not 1-D, or ``labels`` of another length.
+        RecordingValidationError: a mapping without ``times``, ``times`` that are not numbers or
+            not 1-D, or ``labels`` of another length.
     """
+    if isinstance(value, Mapping) and "times" not in value:
+        # a bare KeyError: 'times' named neither the stream nor what the mapping held
+        raise RecordingValidationError(f"events[{name!r}]: expected a mapping with 'times' (and optionally 'labels', "
+                                       f"'description'), got keys {sorted(map(str, value))}")
     if isinstance(value, EventSeries):
-        ev = EventSeries(value.times, value.labels, value.description)
+        times, labels, description = value.times, value.labels, value.description
     elif isinstance(value, Mapping):
-        ev = EventSeries(value["times"], value.get("labels"), value.get("description", ""))
+        times, labels, description = value["times"], value.get("labels"), value.get("description", "")
     elif isinstance(value, tuple) and len(value) == 2 and np.ndim(value[0]) >= 1:
         # (times, labels); a pair of numbers is two times, as a tuple of three is three
         # (``(1.0, 2.0)`` was read as times=1.0, labels=2.0 and refused with "got shape ()")
-        ev = EventSeries(value[0], value[1])
+        (times, labels), description = value, ""
     else:
-        ev = EventSeries(value)
+        times, labels, description = value, None, ""
+    try:  # text times failed with numpy's "could not convert string to float: 'abc'", naming no stream
+        times = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise RecordingValidationError(f"events[{name!r}].times: expected seconds (numbers), got "
+                                       f"{type(times).__name__} ({str(err).splitlines()[0]})") from None
+    try:
+        ev = EventSeries(times, labels, description)
+    except (TypeError, ValueError) as err:  # e.g. ragged labels
+        raise RecordingValidationError(f"events[{name!r}].labels: expected one int or str label per event, got "
+                                       f"{type(labels).__name__} ({str(err).splitlines()[0]})") from None
     if ev.times.ndim != 1:
         raise RecordingValidationError(f"events[{name!r}].times: expected a 1-D array of seconds, got shape {ev.times.shape}")
     if ev.labels is not None and (ev.labels.ndim != 1 or ev.labels.shape[0] != ev.times.shape[0]):
