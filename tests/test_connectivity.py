@@ -110,6 +110,7 @@ def test_hub_params_that_ran_silently_wrong_are_refused_by_name(kwargs, msg):
     (dict(connection_prob=2.0), r"connection_prob: expected a probability in \[0, 1\], got 2.0"),  # ran
     (dict(base_rate_range=(-1.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # ran: those units never fired
     (dict(base_rate_range=(3.0, 0.5)), r"base_rate_range: .*0 <= low <= high"),  # numpy's 'high - low < 0'
+    (dict(base_rate_range=(0.0, 0.0)), r"base_rate_range: .*and high > 0, got \(0.0, 0.0\)"),  # ran: no spike at all
     (dict(coupling_strength=float("nan")), r"coupling_strength: expected a finite number"),  # ran, no spikes
     # ran: self-excitation after each spike (bursts), and the excitatory / inhibitory split swapped
     (dict(refractory_strength=-3.0), r"refractory_strength: expected a number >= 0, got -3.0 \(the self-inhibition"),

@@ -128,9 +128,10 @@ def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, driv
         low, high = base_rate_range
     except (TypeError, ValueError):
         raise ValueError(f"base_rate_range: expected (low, high) rates in Hz, got {base_rate_range!r}") from None
-    if not (real(low) and real(high) and 0 <= low <= high):
-        raise ValueError(f"base_rate_range: expected (low, high) finite rates in Hz with 0 <= low <= high, got "
-                         f"{base_rate_range!r}")
+    if not (real(low) and real(high) and 0 <= low <= high and high > 0):
+        # (0, 0) ran and gave a recording without a single spike (every rate is base * exp(...) = 0)
+        raise ValueError(f"base_rate_range: expected (low, high) finite rates in Hz with 0 <= low <= high and "
+                         f"high > 0, got {base_rate_range!r}")
     # a negative seed failed inside numpy ("expected non-negative integer"), naming no argument
     if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
         raise ValueError(f"seed: expected an integer >= 0 (or None: fresh entropy), got {seed!r}")
@@ -194,7 +195,7 @@ def simulate_coupled_network(
             ``duration`` shorter than one bin); ``connection_prob`` outside [0, 1];
             ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite, or
             ``coupling_strength`` / ``refractory_strength`` negative;
-            ``base_rate_range`` not two finite rates with ``0 <= low <= high``; ``seed`` not an
+            ``base_rate_range`` not two finite rates with ``0 <= low <= high``, ``high > 0``; ``seed`` not an
             integer >= 0 or None.
     """
     _check_glm_arguments(n_units=n_units, n_assemblies=n_assemblies, duration=duration, bin_size=bin_size, tau=tau,
