@@ -2806,6 +2806,22 @@ def test_a_diverged_finetune_is_refused_naming_the_learning_rate(a2929, tmp_path
     assert not out.exists()  # not even the folder Trainer's checkpoints were written into
 
 
+def test_a_failed_finetune_into_a_new_nested_folder_leaves_none_of_the_folders_it_made(a2929, tmp_path):
+    """Break test: a run into a new ``a/b/c`` that failed removed ``c`` only, leaving the empty
+    ``a/b`` it had made behind. Now every folder the run made is removed when left empty; a
+    folder that existed before (``tmp_path``), or one another process filled meanwhile, is kept."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 3.0})
+    rec = a2929.restrict(670.0, 700.0)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "note.txt").write_text("kept")
+    for out in (tmp_path / "a" / "b" / "c", tmp_path / "x" / "y" / "z"):
+        with pytest.raises(ValueError, match="fine-tuning diverged"):
+            finetune(None, rec, [DecodingTarget("x", "regression")], config=cfg, output_dir=out, max_steps=1,
+                     eval_steps=1, batch_size=8, learning_rate=1e6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # a/b (left behind before) is gone, x kept
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["note.txt"]
+
+
 def test_a_selection_metric_undefined_at_every_evaluation_is_not_called_the_choice(a2929, tmp_path):
     """Break test: x constant over the validation windows makes the validation R² NaN at every
     evaluation; Trainer then chose nothing and kept the last step, while metrics.json said

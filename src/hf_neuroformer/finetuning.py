@@ -1024,8 +1024,10 @@ def finetune(
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
         check_model_dir(model_dir, "model_dir", weights=not from_scratch)
     check_output_not_model(output_dir, model_dir)
+    from .io.output_folder import missing_folders
+
+    created = missing_folders(output_dir)  # made by this run (a/b/c and a/b, a): removed again if it stops before saving
     out = check_finetune_output_dir(output_dir, overwrite)
-    out_existed = out.exists()  # else created by this run: removed again if it stops before saving
     # what the checkpoints folder held before this run: a run that stops before it ends removes only the
     # checkpoints it wrote (it deleted the whole folder, train's resumable step-N checkpoints with it)
     ckpt_before = ({p.name for p in (out / CHECKPOINT_DIR).iterdir()} if (out / CHECKPOINT_DIR).is_dir()
@@ -1227,16 +1229,18 @@ def finetune(
             shutil.rmtree(ckpt, ignore_errors=True)
         return metrics
     except BaseException:
-        _remove_unfinished(out, ckpt, out_existed, keep_checkpoints, ckpt_before)
+        _remove_unfinished(ckpt, created, keep_checkpoints, ckpt_before)
         raise
 
 
-def _remove_unfinished(out: Path, ckpt: Path, out_existed: bool, keep_checkpoints: bool,
+def _remove_unfinished(ckpt: Path, created: Sequence[Path], keep_checkpoints: bool,
                        ckpt_before: Optional[set] = None) -> None:
     """After a fine-tuning run that stopped before it ended (interrupted, failed or refused):
     remove Trainer's checkpoints (``ckpt``, unless ``keep_checkpoints``; they are not resumable by
-    :func:`finetune`, which replaces them on its next run) and ``out`` itself when this run created
-    it and it is left empty, so no half output stays behind. A model already in ``out`` is kept,
+    :func:`finetune`, which replaces them on its next run) and the folders this run created
+    (``created``: :func:`~hf_neuroformer.io.output_folder.missing_folders` of the output folder,
+    deepest first) that are left empty, so no half output stays behind: an ``output_dir`` of
+    ``a/b/c`` in a new ``a`` left ``a/b`` behind. A model already in ``out`` is kept,
     and so is what ``ckpt`` held before the run (``ckpt_before``, entry names; None: no such
     folder) other than Trainer's ``checkpoint-*``: ``train``'s resumable checkpoints there were
     deleted with the folder though no new model replaced them."""
@@ -1250,8 +1254,9 @@ def _remove_unfinished(out: Path, ckpt: Path, out_existed: bool, keep_checkpoint
                         shutil.rmtree(p, ignore_errors=True)
                     else:
                         p.unlink(missing_ok=True)
-    if not out_existed and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+    from .io.output_folder import remove_empty_folders
+
+    remove_empty_folders(created)
 
 
 def _warn_nonfinite_test(compute_metrics) -> None:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Tuple
 
-__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "check_writable_parent", "move_into_place",
-           "warn_leftovers"]
+__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "check_writable_parent", "missing_folders",
+           "move_into_place", "remove_empty_folders", "warn_leftovers"]
 
 #: Files whose presence means a folder holds a trained model (``neuroformer train`` writes them).
 MODEL_MARKERS = ("model.safetensors", "pytorch_model.bin", "metrics.json", "training_config.json",
@@ -71,6 +71,32 @@ def check_writable_parent(path, flag: str) -> None:
     if not os.access(where, os.W_OK | os.X_OK):
         raise PermissionError(f"{flag}: no permission to write in {str(where)!r}, so {str(path)!r} cannot be "
                               "written; name a path in a folder you can write to")
+
+
+def missing_folders(path) -> list:
+    """``path`` and the folders above it that do not exist yet, deepest first (``[a/b/c, a/b, a]``
+    when only the folder holding ``a`` exists): what a run writing into ``path`` creates, and so
+    what :func:`remove_empty_folders` may remove again when the run stops before it has written
+    anything there."""
+    out, p = [], Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def remove_empty_folders(folders) -> None:
+    """Remove each of ``folders`` (:func:`missing_folders`, deepest first) that is an empty folder,
+    stopping at the first that is not: a failed run into a new ``a/b/c`` left ``a/b`` behind when
+    only ``c`` was removed. A folder that holds anything (another process's file) is kept, and so
+    is every folder above it."""
+    for p in folders:
+        try:
+            if not p.is_dir() or p.is_symlink() or any(p.iterdir()):
+                return
+            p.rmdir()
+        except OSError:  # removed or filled meanwhile, or not ours to remove: kept
+            return
 
 
 def _first(items, n: int = 3) -> str:
