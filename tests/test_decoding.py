@@ -2899,6 +2899,20 @@ def test_continuing_a_decoder_with_settings_that_reshape_its_heads_is_refused_by
     assert m["init"] == "pretrained" and m["load_report"]["mismatched_keys"] == []
 
 
+def test_a_decoder_folder_serves_other_targets_from_scratch(a2929, finetuned, tmp_path):
+    """Break test: finetune(decoder_dir, ..., from_scratch=True) with targets other than the
+    decoder's was refused ("is a decoder fine-tuned for ..."), though nothing of its heads is
+    loaded from scratch (only its architecture, tokenizer and splits). It trains now; without
+    from_scratch the refusal stays and says how to get this."""
+    out, _ = finetuned
+    with pytest.raises(ValueError, match=r"not for \[\('x', 'regression'\)\].*from_scratch=True \(--from-scratch\)"):
+        finetune(out, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "e", max_steps=1,
+                 eval_steps=1, batch_size=16)
+    m = finetune(out, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "e", max_steps=1,
+                 eval_steps=1, batch_size=16, from_scratch=True)
+    assert m["init"] == "scratch" and [t["name"] for t in m["targets"]] == ["x"]
+
+
 def test_decoder_keeps_its_targets_unit_and_decoding_a_series_in_another_unit_warns(a2929, pretrained, tmp_path):
     """config.decoding_targets kept no unit, so decoding a recording whose position is in m with a
     decoder fine-tuned on it in cm scored values 100x apart without a word. The unit is kept now,

@@ -923,7 +923,7 @@ def finetune(
         seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout.
         max_steps: optimisation steps.
         from_scratch: with ``model_dir``: its architecture, tokenizer and split plan, but random
-            weights (the few-shot comparison).
+            weights (the few-shot comparison); a decoder's ``model_dir`` serves any targets then.
         config: architecture and windows when ``model_dir`` is None (default
             :class:`NeuroformerConfig`); ignored otherwise.
         plan: split plan; default as in the module docstring.
@@ -1039,12 +1039,13 @@ def finetune(
         cfg = NeuroformerConfig.from_pretrained(model_dir)
         before = [(target_label(t["name"], t.get("column")), t["kind"]) for t in (cfg.decoding_targets or [])]
         wanted = [(t.label, t.kind) for t in targets]
-        if before and before != wanted:
-            # its heads are shaped for other targets: loading them fails deep inside transformers
+        if before and before != wanted and not from_scratch:
+            # its heads are shaped for other targets: loading them fails deep inside transformers (from
+            # scratch nothing is loaded: its architecture, tokenizer and splits serve any targets)
             raise ValueError(
                 f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, not for {wanted}; fine-tune the "
-                "pretrained model it came from (neuroformer train output) for new targets, or give the same targets "
-                "to continue fine-tuning this one"
+                "pretrained model it came from (neuroformer train output) for new targets, give the same targets "
+                "to continue fine-tuning this one, or pass from_scratch=True (--from-scratch) for random weights"
             )
         tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
         # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
