@@ -2899,6 +2899,23 @@ def test_continuing_a_decoder_with_settings_that_reshape_its_heads_is_refused_by
     assert m["init"] == "pretrained" and m["load_report"]["mismatched_keys"] == []
 
 
+def test_continuing_a_regression_decoder_keeps_the_standardisation_its_head_was_trained_with(a2929, finetuned,
+                                                                                              tmp_path):
+    """Break test: a decoder fine-tuned further on other training windows (here the first 20 %)
+    was given their mean / std of x, so its head's outputs, trained on the saved ones, were
+    de-standardised with others and every prediction shifted before a step was taken. The saved
+    ones are kept now: at a learning rate too small to move a weight the continued decoder scores
+    the test windows as the saved one did."""
+    out, before = finetuned
+    saved = {t["name"]: t for t in json.loads((out / "config.json").read_text())["decoding_targets"]}
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    m = finetune(out, a2929, targets, output_dir=tmp_path / "e", fraction=0.2, max_steps=1, eval_steps=1,
+                 batch_size=16, learning_rate=1e-12)
+    x = m["targets"][1]
+    assert (x["mean"], x["std"]) == (saved["x"]["mean"], saved["x"]["std"])
+    assert m["test/x/r2"] == pytest.approx(before["test/x/r2"], abs=1e-6)
+
+
 def test_a_decoder_folder_serves_other_targets_from_scratch(a2929, finetuned, tmp_path):
     """Break test: finetune(decoder_dir, ..., from_scratch=True) with targets other than the
     decoder's was refused ("is a decoder fine-tuned for ..."), though nothing of its heads is

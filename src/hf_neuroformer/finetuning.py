@@ -747,6 +747,18 @@ def _check_same_classes(before: Sequence[dict], tdicts: Sequence[dict], model_di
                 "train output), or pass from_scratch=True (--from-scratch)")
 
 
+def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) -> None:
+    """Continue fine-tuning a decoder (``before``: its ``config.decoding_targets``) with the
+    regression statistics it was trained with: its head predicts ``(value - mean) / std`` of those,
+    so the new data's ``mean`` / ``std`` (another fraction, epoch or recording) silently shifted
+    and rescaled every prediction of the saved decoder, before a step was taken. ``tdicts`` (this
+    run's entries, in the same order) is changed in place; a decoder saved without them keeps
+    this run's."""
+    for old, new in zip(before or [], tdicts):
+        if new["kind"] == "regression" and old.get("mean") is not None and old.get("std") is not None:
+            new["mean"], new["std"] = float(old["mean"]), float(old["std"])
+
+
 def _scalar_label(value):
     """A class label as a plain Python number (``1.0`` and ``np.int64(1)`` compare as ``1``)."""
     v = float(value)
@@ -924,6 +936,8 @@ def finetune(
         max_steps: optimisation steps.
         from_scratch: with ``model_dir``: its architecture, tokenizer and split plan, but random
             weights (the few-shot comparison); a decoder's ``model_dir`` serves any targets then.
+            Without it, a decoder's ``model_dir`` is fine-tuned further: the same targets, and its
+            regression targets keep the ``mean`` / ``std`` it was trained with (its head's scale).
         config: architecture and windows when ``model_dir`` is None (default
             :class:`NeuroformerConfig`); ignored otherwise.
         plan: split plan; default as in the module docstring.
@@ -1100,6 +1114,7 @@ def finetune(
     tdicts = target_dicts(targets, report, train_ds)
     if not from_scratch:
         _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
+        _keep_saved_standardisation(cfg.decoding_targets, tdicts)
     notes = target_notes(targets, report, train_ds, fraction)
     for note in notes.values():
         warnings.warn(note)
