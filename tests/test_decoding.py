@@ -396,6 +396,31 @@ def test_cli_decode_scores_only_test_windows_on_the_recording_the_decoder_was_fi
     assert "outside the decoder's splits) windows" not in text
 
 
+def test_cli_decode_labels_the_training_windows_a_few_shot_decoder_never_fitted(a2929, pretrained, shared_data,
+                                                                                tmp_path, capsys):
+    """Break test: a decoder fine-tuned on the first 30 % of the training windows (--fraction 0.3)
+    had every training window labelled 'train' in decode's split column, the 70 % it never fitted
+    too. Those are 'train_unused' now, by metrics.json's train_windows_used_s (not scored either:
+    they lie beside fitted ones)."""
+    import pandas as pd
+
+    from hf_neuroformer.cli import main
+
+    m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d", fraction=0.3,
+                 max_steps=1, eval_steps=1, batch_size=16)
+    first, last = m["train_windows_used_s"]
+    out = tmp_path / "wake.csv"
+    assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(shared_data(A2929)), "--epoch", "wake",
+                 "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    table = pd.read_csv(out, keep_default_na=False)
+    at = table["window_start_s"].to_numpy()
+    train, unused = at[table["split"] == "train"], at[table["split"] == "train_unused"]
+    assert len(train) and len(unused) > len(train)  # 30 % fitted, 70 % not
+    assert ((train >= first - 1e-9) & (train <= last + 1e-9)).all() and ((unused < first) | (unused > last)).all()
+    assert "train_unused" in text and "scored below: the test windows only" in text
+
+
 def test_cli_decode_refuses_a_diverged_decoder(finetuned, shared_data, tmp_path, capsys):
     """Break test: a decoder with NaN weights (a diverged fine-tuning) was run over every window, its
     CSV written with empty predictions, and decode then stopped with "y_pred: expected finite values

@@ -205,19 +205,38 @@ def _ci_block_s(args) -> Optional[float]:
     return block_s if asked else None
 
 
+def _finetuned_metric(model_dir, key: str):
+    """``key`` of ``model_dir/metrics.json`` (what ``neuroformer finetune`` wrote); None when the
+    directory has no such file or key (a decoder from the Hub, one fine-tuned before the key existed)."""
+    try:
+        return json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _is_finite_number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _finetuned_block_s(model_dir) -> Optional[float]:
     """The bootstrap block length (s) ``neuroformer finetune`` gave the decoder's test intervals
     (``test/ci95_block_s`` of ``model_dir/metrics.json``), so that ``decode`` without
     ``--ci-block-s`` prints the same intervals; None when the directory has no such file or key
     (a decoder from the Hub, one fine-tuned before the key existed, a trial split)."""
-    import math
+    value = _finetuned_metric(model_dir, "test/ci95_block_s")
+    return float(value) if _is_finite_number(value) and value > 0 else None
 
-    try:
-        value = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get("test/ci95_block_s")
-    except (OSError, ValueError, AttributeError):
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    return float(value) if ok else None
+
+def _finetuned_train_used_s(model_dir) -> Optional[tuple]:
+    """``(first, last)`` start (s) of the training windows the decoder was fitted on
+    (``train_windows_used_s`` of ``model_dir/metrics.json``); None where it is missing or not two
+    ordered numbers (every training window then counts as fitted)."""
+    value = _finetuned_metric(model_dir, "train_windows_used_s")
+    if isinstance(value, list) and len(value) == 2 and all(map(_is_finite_number, value)) and value[0] <= value[1]:
+        return float(value[0]), float(value[1])
+    return None
 
 
 def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:
@@ -1090,7 +1109,8 @@ def cmd_decode(args) -> int:
                          + ("" if plan.mode == "trials" else f" after a {cfg.past_window} s past window"))
     table, info = decode_windows(model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
                                  batch_size=args.batch_size, plan=plan, progress=True,
-                                 warn_absent_units=False)  # _check_units warned
+                                 warn_absent_units=False,  # _check_units warned
+                                 train_used_s=_finetuned_train_used_s(args.model))  # beyond --fraction: train_unused
     write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
     print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "
@@ -1099,7 +1119,7 @@ def cmd_decode(args) -> int:
     # windows outside every split are held out only where none of the decoder's fitting windows is among them
     # (another epoch or recording): between its blocks they border train / validation windows, their past
     # window reads the same spikes and their behaviour is a few hundred ms from a training label
-    fitted = bool(table["split"].isin(["train", "validation"]).any())
+    fitted = bool(table["split"].isin(["train", "train_unused", "validation"]).any())
     print("  windows by the decoder's split: " + ", ".join(f"{k or 'none'} {int(v)}" for k, v in counts.items())
           + (" (by time only: these are not the spikes the decoder was fine-tuned on)" if other else "")
           + ("; scored below: the test windows only (the decoder was fitted and selected on the train and validation "

@@ -1205,6 +1205,8 @@ def finetune(
             best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
             init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
             fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
+            # the first and last start of the training windows fitted (a few-shot block): decode labels the others
+            train_windows_used_s=[float(np.min(train_ds["window_start"])), float(np.max(train_ds["window_start"]))],
             freeze_backbone_steps=int(freeze_backbone_steps),
             # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
             training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state),
@@ -1410,12 +1412,18 @@ def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time"):
     return window_starts_for_split(plan, "all", config, stride=config.current_window)
 
 
-def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_starts=None) -> np.ndarray:
+def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_starts=None,
+                     train_used_s=None) -> np.ndarray:
     """``(n_windows,)`` the split of ``plan`` (``"train"``, ``"validation"``, ``"test"``) whose
     segment holds each window whole, ``""`` for a window in no split or across two (its past
     window included in time mode, as :func:`~hf_neuroformer.windows.window_starts_for_split`
     requires). Meaningful for windows of the recording the plan was made on: a decoder's metrics
     hold only for its ``"test"`` windows, the others it was fitted or selected on.
+
+    ``train_used_s``: ``(first, last)`` start (s) of the training windows the decoder was fitted
+    on (``metrics.json``'s ``train_windows_used_s``; a few-shot ``fraction`` keeps the first
+    block of them): a training window starting outside it is ``"train_unused"`` (the decoder never
+    fitted it, but it lies beside windows it did), not ``"train"``.
 
     In trial mode a window belongs to its own trial: with ``clip_starts`` (``(n_windows,)`` s, the
     trial start each window's past is clipped to, :func:`windows_tiling`), the split of the trial
@@ -1443,7 +1451,7 @@ def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_st
         n_held = np.sum(list(held.values()), axis=0) if held else np.zeros(len(starts), dtype=int)
         for split, h in held.items():
             out[h & (n_held == 1)] = split
-        return out
+        return _mark_unused_train(out, starts, train_used_s)
     past, reach = float(config.past_window), window_reach(config)
     for split, seg in plan.segments.items():
         seg = np.asarray(seg, dtype=np.float64).reshape(-1, 2)
@@ -1456,14 +1464,23 @@ def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_st
         inside = np.zeros(len(starts), dtype=bool)
         inside[ok] = hi[ok] <= seg[k[ok], 1] + WINDOW_GRID
         out[inside & (out == "")] = split
-    return out
+    return _mark_unused_train(out, starts, train_used_s)
+
+
+def _mark_unused_train(split: np.ndarray, starts: np.ndarray, train_used_s) -> np.ndarray:
+    """``split`` with its ``"train"`` windows starting outside ``train_used_s`` (``(first, last)``
+    start, s; None: all used) relabelled ``"train_unused"`` (:func:`split_of_windows`)."""
+    if train_used_s is not None:
+        first, last = (float(v) for v in train_used_s)
+        split[(split == "train") & ((starts < first - WINDOW_GRID) | (starts > last + WINDOW_GRID))] = "train_unused"
+    return split
 
 
 @keeps_training_mode
 @torch.no_grad()
 def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_starts=None, batch_size: int = 64,
                    recorded: bool = True, plan: Optional[SplitPlan] = None, progress: bool = False,
-                   warn_absent_units: bool = True):
+                   warn_absent_units: bool = True, train_used_s=None):
     """Decode the behaviour of each window with a fine-tuned decoder.
 
     Args:
@@ -1479,6 +1496,9 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             target (:func:`~hf_neuroformer.decoding.target_values`, as fine-tuning read its labels).
         plan: the decoder's split plan (:func:`load_decoder`): adds a ``split`` column
             (:func:`split_of_windows`), for windows of the recording it was fine-tuned on.
+        train_used_s: with ``plan``, ``(first, last)`` start (s) of the training windows the
+            decoder was fitted on (``metrics.json``'s ``train_windows_used_s``): the training
+            windows outside it (beyond a few-shot ``fraction``) are labelled ``"train_unused"``.
         progress: a progress bar over the batches.
         warn_absent_units: warn when the recording lacks some of the decoder's units of its
             session (``neuroformer decode`` has warned already, through ``check_recording_units``).
@@ -1576,7 +1596,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     table["n_spikes"] = np.asarray(cols["n_spikes"], dtype=np.int64)[order]
     table["n_truncated"] = np.asarray(cols["n_truncated"], dtype=np.int64)[order]
     if plan is not None:
-        table["split"] = split_of_windows(plan, starts[order], cfg, None if clips is None else clips[order])
+        table["split"] = split_of_windows(plan, starts[order], cfg, None if clips is None else clips[order],
+                                          train_used_s=train_used_s)
     info = {"recorded_targets": have, "missing_targets": missing, "absent_units": absent,
             "windows_without_input": no_input,
             "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum())}
