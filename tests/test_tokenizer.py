@@ -471,6 +471,24 @@ def test_left_padding_is_refused_when_the_tokenizer_is_made(tmp_path):
         NeuroformerTokenizer.from_pretrained(tmp_path)
 
 
+def test_left_padding_is_refused_after_the_tokenizer_is_made_too(tmp_path):
+    """Break test: padding_side was checked only in __init__: ``tok.padding_side = "left"`` (or
+    any string) was kept and pad() padded on the left, as did ``pad(..., padding_side="left")``,
+    which the model refuses at every batch. Both are refused now, and the tokenizer stays as it was."""
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b"])
+    batch = [{"input_ids": [1, 3, 2]}, {"input_ids": [1, 2]}]
+    for bad in ("left", "banana"):
+        with pytest.raises(ValueError, match=rf"padding_side: expected 'right' .* got '{bad}'"):
+            tok.padding_side = bad
+        with pytest.raises(ValueError, match=rf"padding_side: expected 'right' .* got '{bad}'"):
+            tok.pad(batch, padding_side=bad)
+    tok.padding_side = "right"
+    assert tok.padding_side == "right"
+    assert tok.pad(batch)["input_ids"] == [[1, 3, 2], [1, 2, 0]]
+    tok.save_pretrained(tmp_path)
+    assert NeuroformerTokenizer.from_pretrained(tmp_path).padding_side == "right"
+
+
 def test_a_model_max_length_other_than_the_window_length_is_refused(tmp_path):
     """NeuroformerTokenizer(model_max_length=100) with max_window_length 64 was kept, so
     pad(padding="max_length") padded windows to 100 tokens, which the model cannot embed, and a

@@ -108,12 +108,27 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         self.max_window_length = win["max_window_length"]
         kwargs.setdefault("model_max_length", win["max_window_length"])
         self._check_model_max_length(kwargs["model_max_length"])
-        if kwargs.get("padding_side", "right") != "right":
-            # accepted, saved and used by pad(), and then every padded batch refused by the model, whose
-            # current-window tokens sit at absolute positions
-            raise ValueError(f"padding_side: expected 'right' (a window's tokens are embedded by absolute position "
-                             f"from its BOS, and the model refuses left padding), got {kwargs['padding_side']!r}")
+        # accepted, saved and used by pad(), and then every padded batch refused by the model, whose
+        # current-window tokens sit at absolute positions
+        _check_padding_side(kwargs.get("padding_side", "right"))
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
+
+    @property
+    def padding_side(self) -> str:
+        """Always ``"right"``: a window's tokens are embedded by absolute position from its BOS.
+        Assigning another value is refused (``tokenizer.padding_side = "left"`` was kept after
+        construction, and ``pad()`` then padded on the left, which the model refuses at every
+        batch); so is ``pad(..., padding_side="left")``."""
+        return "right"
+
+    @padding_side.setter
+    def padding_side(self, value) -> None:
+        _check_padding_side(value)
+
+    def _pad(self, *args, padding_side=None, **kwargs):
+        if padding_side is not None:
+            _check_padding_side(padding_side)
+        return super()._pad(*args, padding_side="right", **kwargs)
 
     def _check_model_max_length(self, value) -> None:
         if value != self.max_window_length:
@@ -563,6 +578,13 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+
+
+def _check_padding_side(value) -> None:
+    """Refuse a ``padding_side`` other than ``"right"`` (:attr:`NeuroformerTokenizer.padding_side`)."""
+    if value != "right":
+        raise ValueError(f"padding_side: expected 'right' (a window's tokens are embedded by absolute position "
+                         f"from its BOS, and the model refuses left padding), got {value!r}")
 
 
 def _finite_start(window_start) -> float:
