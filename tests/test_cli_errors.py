@@ -417,6 +417,23 @@ def test_train_numbers_name_their_flag(capsys, tmp_path, flag, value):
     assert not (tmp_path / "m").exists()
 
 
+def test_fp16_on_a_cpu_is_refused_by_its_flag_before_the_data_is_read(capsys, tmp_path, monkeypatch):
+    """Break test: --mixed-precision fp16 on a CPU was refused only after the recording was read
+    and Accelerate started, as "mixed_precision='fp16' on a CPU", naming the config field. It is
+    refused first now (a --data file that does not exist is never reached), by the flag, or by
+    the config field and file that asked for it (ACCELERATE_USE_CPU makes this a CPU run on any machine)."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    missing = tmp_path / "absent.nwb"
+    err = err_of(capsys, "train", "--data", missing, "--mixed-precision", "fp16", "--output-dir", tmp_path / "m")
+    assert err.split(": error: ")[1].startswith("--mixed-precision: 'fp16' on a CPU"), err
+    assert "bf16" in err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("training:\n  mixed_precision: fp16\n")
+    err = err_of(capsys, "train", "--config", cfg, "--data", missing, "--output-dir", tmp_path / "m")
+    assert f"training.mixed_precision (--config {cfg}): 'fp16' on a CPU" in err, err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["--kind", "hub-glm", "--units", "20", "--hubs", "1", "--targets-per-hub", "5", "--duration", "inf"],
      "--duration: expected a finite number of seconds in (0, 3600]"),

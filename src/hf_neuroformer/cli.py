@@ -336,6 +336,12 @@ def cmd_train(args) -> int:
             raise
         flag = {"torch_compile": "--compile"}.get(field, "--" + field.replace("_", "-"))
         raise ValueError(f"{flag}:{str(err).split(':', 1)[1]}") from None
+    from .training import check_precision_device
+
+    # fp16 on a CPU: refused now, by the flag or field that asked for it, not after the data is read
+    check_precision_device(training.mixed_precision, "--mixed-precision" if "mixed_precision" in overrides
+                           else "training.mixed_precision" + (f" (--config {args.config})" if "mixed_precision" in given
+                                                              else ""))
     from_file_changed = {k: v for k, v in from_file_changed.items() if k not in overrides}
     if from_file_changed:  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
         flagged = [k for k in from_file_changed if k in _TRAIN_FLAG_FIELDS]

@@ -779,6 +779,30 @@ def _check_attn_implementation(name: str) -> None:
                      "flash-attn kernels do not take yet; use 'sdpa' (default), which picks fused kernels itself")
 
 
+_FP16_ON_CPU = ("'fp16' on a CPU: Accelerate applies neither fp16 autocast nor loss scaling there, so the run would "
+                "silently be float32; use 'bf16' on CPUs (fp16 needs a GPU)")
+
+
+def check_precision_device(mixed_precision: str, name: str = "training.mixed_precision") -> None:
+    """Refuse ``mixed_precision="fp16"`` where the run would be on a CPU (``ACCELERATE_USE_CPU``
+    set, or no CUDA, MPS or XPU device), before any data is read: it was refused only once the
+    recording was loaded and Accelerate started, naming the config field even for the flag.
+
+    Raises:
+        ValueError: naming ``name`` (``neuroformer train`` passes ``--mixed-precision``) and bf16.
+    """
+    import torch
+    from accelerate.utils import parse_flag_from_env
+
+    if mixed_precision != "fp16":
+        return
+    xpu = getattr(torch, "xpu", None)
+    device = (torch.cuda.is_available() or torch.backends.mps.is_available()
+              or bool(xpu is not None and xpu.is_available()))
+    if parse_flag_from_env("ACCELERATE_USE_CPU") or not device:
+        raise ValueError(f"{name}: {_FP16_ON_CPU}")
+
+
 def _launcher_precision(training: TrainingConfig) -> TrainingConfig:
     """``training`` with the precision that ``accelerate launch --mixed_precision`` asked for.
 
@@ -1094,6 +1118,8 @@ def train(
         config = NeuroformerConfig()
     training = training or TrainingConfig()
     ci_block_s, block_s_asked = resolve_block_s(ci_block_s)  # before the output folder is touched
+    training = _launcher_precision(training)
+    check_precision_device(training.mixed_precision)  # before anything is read or prepared
     output_dir = Path(output_dir)
     ckpt_root = output_dir / CHECKPOINT_DIR
     if resume and overwrite:
@@ -1128,7 +1154,6 @@ def train(
     else:
         check_not_empty(recording)
     _check_attn_implementation(training.attn_implementation)
-    training = _launcher_precision(training)
     set_seed(training.seed)
     from accelerate.state import AcceleratorState, GradientState
 
@@ -1154,9 +1179,8 @@ def train(
         # micro-batch takes part in the step with a zero loss instead (see the loop)
         dataloader_config=DataLoaderConfiguration(even_batches=False),
     )
-    if training.mixed_precision == "fp16" and accelerator.device.type == "cpu":
-        raise ValueError("mixed_precision='fp16' on a CPU: Accelerate applies neither fp16 autocast nor loss scaling "
-                         "there, so the run would silently be float32; use 'bf16' on CPUs (fp16 needs a GPU)")
+    if training.mixed_precision == "fp16" and accelerator.device.type == "cpu":  # a CPU check_precision_device missed
+        raise ValueError(f"training.mixed_precision: {_FP16_ON_CPU}")
     world, main = accelerator.num_processes, accelerator.is_main_process
     if training.batch_size % (ga * world):
         raise ValueError(
