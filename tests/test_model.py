@@ -834,3 +834,18 @@ def test_generation_settings_given_to_the_config_are_named_as_dropped(tmp_path):
         warnings.simplefilter("error")
         nf.NeuroformerConfig(contrastive_temperature=0.2)
         AutoConfig.from_pretrained(tmp_path, hidden_dropout=0.2)
+
+
+@pytest.mark.parametrize("sizes, named", [
+    (dict(max_window_length=10**12), r"max_window_length=1000000000000"),
+    (dict(current_window=1e6, dt_resolution=1e-6), r"num_dt_bins=1000000000000 \(current_window=1e\+06 / dt_resolution=1e-06\)"),
+    (dict(hidden_size=2**20, num_attention_heads=2), r"hidden_size=1048576"),
+])
+def test_a_model_too_large_for_the_memory_is_refused_naming_the_size(sizes, named):
+    """Break test: absurd sizes (a 1e12-token window, a 1e6-s window of 1-us dt bins, a hidden size
+    of 2**20: terabytes of weights, more than any machine running this holds) failed inside torch ("DefaultCPUAllocator: can't allocate memory: you tried to
+    allocate 640000000000 bytes"), naming no setting. The model now refuses them before allocating,
+    naming the field and the memory its weights would need."""
+    with pytest.raises(ValueError, match=rf"float32 weights alone need at least .* GiB, more than this machine's .*"
+                                         rf"GiB of memory; the largest are those of {named}"):
+        nf.NeuroformerForPreTraining(tiny_config(**sizes))

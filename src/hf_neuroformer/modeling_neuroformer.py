@@ -21,6 +21,7 @@ when attention weights are requested).
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
@@ -909,10 +910,57 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         return super().push_to_hub(*args, **kwargs)
 
 
+def _physical_memory_bytes() -> Optional[int]:
+    """This machine's physical memory, bytes; None where the OS does not say (Windows)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_model_fits_in_memory(config: NeuroformerConfig) -> None:
+    """Refuse a config whose model cannot be built on this machine: the float32 weights of its
+    largest config-sized tensors alone (unit embeddings and head: ``vocab_size x hidden_size``;
+    position embeddings: ``max_window_length x hidden_size``; dt head: ``num_dt_bins x
+    hidden_size``, ``num_dt_bins = current_window / dt_resolution``; the layers: ``hidden_size`` and
+    ``intermediate_size``) exceed its physical memory. An absurd size (``max_window_length`` 1e10,
+    a 1e6-s window of 1-ms bins) failed deep inside torch ("DefaultCPUAllocator: can't allocate
+    memory: you tried to allocate 640000000000 bytes"), naming no setting.
+
+    Raises:
+        ValueError: naming the field whose tensors are the largest, its value and the sizes.
+    """
+    memory = _physical_memory_bytes()
+    if not memory:
+        return
+    h, inter = int(config.hidden_size), int(config.intermediate_size)
+    layer = 4 * h * h + 2 * h * inter
+    parts = {  # element counts, a lower bound of what __init__ allocates
+        f"vocab_size={config.vocab_size}": 2 * int(config.vocab_size) * h,
+        f"max_window_length={config.max_window_length}": int(config.max_window_length) * h,
+        f"num_dt_bins={config.num_dt_bins} (current_window={config.current_window:g} / "
+        f"dt_resolution={config.dt_resolution:g})": int(config.num_dt_bins) * h,
+        f"hidden_size={h}, intermediate_size={inter}":
+            (2 * int(config.num_hidden_layers) + int(config.num_past_layers)) * layer,
+    }
+    need = 4 * sum(parts.values())
+    if need > memory:
+        field, n = max(parts.items(), key=lambda kv: kv[1])
+        raise ValueError(f"NeuroformerConfig: the model's float32 weights alone need at least {need / 2**30:.3g} GiB, "
+                         f"more than this machine's {memory / 2**30:.3g} GiB of memory; the largest are those of {field} "
+                         f"({4 * n / 2**30:.3g} GiB): expected sizes that fit")
+
+
 class NeuroformerModel(NeuroformerPreTrainedModel):
-    """Past-window encoder + current-window decoder (no heads). See the module docstring."""
+    """Past-window encoder + current-window decoder (no heads). See the module docstring.
+
+    Raises:
+        ValueError: a config whose weights cannot fit in this machine's memory
+            (:func:`check_model_fits_in_memory`), before any tensor is allocated.
+    """
 
     def __init__(self, config: NeuroformerConfig):
+        check_model_fits_in_memory(config)
         super().__init__(config)
         h = config.hidden_size
         self.unit_embeddings = nn.Embedding(config.vocab_size, h, padding_idx=config.pad_token_id)
