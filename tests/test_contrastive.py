@@ -421,6 +421,29 @@ def test_color_by_a_column_of_a_2d_series_by_its_label(a2929):
             window_values(rec, bad, starts, 0.1)
 
 
+def test_color_by_degrees_labelled_radians_is_warned_of(a2929):
+    """Break test: a head angle in degrees (0..359) whose unit says 'rad' was averaged as radians
+    without a word (sin/cos of 359 'rad'), colours unrelated to the angle. Now the value beyond
+    2 pi is warned of, naming the series and its unit; the radian series itself stays silent."""
+    import copy
+    import warnings
+
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "ry_deg": BehaviourSeries(ry.timestamps, np.degrees(ry.values), "rad")}
+    starts = np.arange(700.0, 760.0, 0.5)
+    with pytest.warns(UserWarning, match=r"--color-by: behaviour\['ry_deg'\] \(unit 'rad'\) is read as angles in "
+                                         r"radians, but holds values up to 3[0-9.]+, beyond two turns \(4 pi\): "
+                                         r"degrees\?"):
+        window_values(rec, "ry_deg", starts, 0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        window_values(rec, "ry", starts, 0.05)
+
+
 def test_color_by_a_series_in_degrees_takes_the_circular_mean(a2929, trained, tmp_path):
     """Break test: a head angle in degrees (unit 'degrees') was averaged linearly, so a window of
     359 and 1 deg was coloured 180 deg, and the figure used a linear colour bar. Now a series in

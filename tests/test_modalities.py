@@ -490,7 +490,8 @@ def test_a_window_gives_the_same_logits_alone_as_in_a_batch_padded_to_more_modal
 
 def test_a_circular_modality_refuses_a_series_in_degrees(a2929):
     """The head direction in degrees (unit 'deg') as a 'circular' input trained without a word on
-    cos/sin of degrees, while decoding refuses the same series as a circular target."""
+    cos/sin of degrees, while decoding refuses the same series as a circular target. Labelled
+    'rad', it is warned of."""
     import dataclasses
 
     from hf_neuroformer.recording import BehaviourSeries
@@ -504,6 +505,12 @@ def test_a_circular_modality_refuses_a_series_in_degrees(a2929):
     with pytest.raises(ValueError, match=r"modalities\[0\] \('hd'\)\.normalization: 'circular' embeds angles in "
                                          r"radians .* behaviour\['ry'\] is in 'deg'; convert it with np.deg2rad"):
         _fitted_windows(rec, cfg)
+    # labelled 'rad' (0..359): trained on cos/sin of degrees without a word; now warned of (not refused:
+    # unwrapped radians are fine angles), naming the modality, the series and its unit
+    mislabelled = dataclasses.replace(rec, behaviour={"ry": dataclasses.replace(rec.behaviour["ry"], unit="rad")})
+    with pytest.warns(UserWarning, match=r"modalities\[0\] \('hd'\): behaviour\['ry'\] \(unit 'rad'\) is read as "
+                                         r"angles in radians, but holds values up to 3[0-9.]+, beyond two turns"):
+        _fitted_windows(mislabelled, cfg)
     # z-scored degrees are fine (no angle assumed), and the radians series as before
     _fitted_windows(rec, small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, split_block_length=5.0,
                                       modalities=[{**mod, "normalization": "zscore"}]))

@@ -17,7 +17,7 @@ import torch
 from .binning import on_time_grid, window_ends
 from .configuration_neuroformer import is_whole_number
 from .decoding import DecodingTargetError, parse_target_label
-from .metrics.decoding import unit_is_degrees
+from .metrics.decoding import unit_is_degrees, warn_if_not_radians
 from .modeling_neuroformer import retrieval_top1
 from .windows import batch_to_device, keeps_training_mode, trial_at
 
@@ -164,7 +164,8 @@ def window_values(recording, variable: str, starts, window: float):
         variable: a behaviour key (its samples in ``[start, start + window)`` are averaged; a
             series in radians (``unit`` "rad" / "radian(s)") with the circular mean, in ``[0, 2 pi)``,
             and one in degrees (``unit`` "deg" / "degree(s)" / "°") with the circular mean in
-            ``[0, 360)``: a linear mean put a window of 359 and 1 deg at 180 deg),
+            ``[0, 360)``: a linear mean put a window of 359 and 1 deg at 180 deg; a radian series
+            with values beyond two turns (4 pi), degrees by mistake?, is warned of),
             ``"NAME[k]"`` for column ``k`` of a 2-D series (as ``neuroformer finetune`` labels it; a
             series named so itself is that series), or ``"trial:<column>"`` (the column of the trial that
             contains the window's start).
@@ -225,6 +226,8 @@ def window_values(recording, variable: str, starts, window: float):
     degrees = unit_is_degrees(series.unit)
     circular = degrees or series.unit.strip().lower() in ("rad", "radian", "radians")
     to_rad = np.pi / 180.0 if degrees else 1.0
+    if circular and not degrees:
+        warn_if_not_radians(v, f"--color-by: behaviour[{name!r}]", series.unit)
     # the tokenizer's window edges (1 ns grid): a sample on the edge of two tiled windows is in the later one only
     lo = np.searchsorted(t, on_time_grid(starts), side="left")
     hi = np.searchsorted(t, window_ends(starts, window), side="left")

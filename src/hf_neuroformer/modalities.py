@@ -145,6 +145,10 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
             ``"circular"`` modality reads a behaviour series whose ``unit`` is degrees or a trial
             column with a value beyond 2 pi (degrees;
             :func:`hf_neuroformer.metrics.decoding.radians_problem`).
+
+    Warns:
+        UserWarning: a ``"circular"`` modality's behaviour series with values beyond two turns
+            (degrees labelled ``rad``? :func:`hf_neuroformer.metrics.decoding.warn_if_not_radians`).
     """
     where = _where(index, mod)
     prefix, key = mod["source"].split(":", 1)
@@ -155,15 +159,16 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
             raise ValueError(f"{where}.source: {mod['source']!r} is not in the recording; {_available(recording)}")
         s = recording.behaviour[key]
         if _is_circular(mod):
-            from .metrics.decoding import unit_is_degrees
+            from .metrics.decoding import unit_is_degrees, warn_if_not_radians
 
             # cos/sin of degrees is a wrong embedding that trains without a word (decoding refuses
-            # the same series as a circular target); only the unit is checked: unwrapped radians
-            # beyond 2 pi are fine angles here
+            # the same series as a circular target); unwrapped radians beyond 2 pi are fine angles
+            # here, so values beyond two turns (degrees labelled 'rad'?) are warned of, not refused
             if unit_is_degrees(s.unit):
                 raise ValueError(f"{where}.normalization: 'circular' embeds angles in radians as (cos, sin), but "
                                  f"behaviour[{key!r}] is in {s.unit!r}; convert it with np.deg2rad (and set its unit "
                                  "to 'rad')")
+            warn_if_not_radians(s.values, f"{where}: behaviour[{key!r}]", s.unit)
         track = ModalityTrack("samples", s.timestamps, None, s.values)
     elif prefix == "events":
         if key not in recording.events:

@@ -101,6 +101,27 @@ def radians_problem(values, unit: str | None = None) -> str | None:
     return None
 
 
+def warn_if_not_radians(values, what: str, unit) -> None:
+    """Warn when ``values``, read as angles in radians (a circular mean, a (cos, sin) embedding),
+    hold a finite ``|value|`` beyond two turns (``2 * MAX_ABS_ANGLE``, 4 pi): degrees labelled
+    ``rad`` (0..359) give a wrong angle without an error. A warning, not a refusal as in
+    :func:`radians_problem`: unwrapped radians (a head direction that keeps turning) are fine
+    angles there; the margin keeps quiet about a radian series merely offset by a turn.
+
+    Args:
+        values: the angles (any shape; NaN ignored).
+        what: the series, as the message names it (e.g. ``"behaviour['ry']"``).
+        unit: its ``unit`` as recorded.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    top = float(np.abs(v).max()) if v.size else 0.0
+    if top > 2 * MAX_ABS_ANGLE:
+        warnings.warn(f"{what} (unit {unit!r}) is read as angles in radians, but holds values up to {top:.4g}, "
+                      "beyond two turns (4 pi): degrees? then every angle taken from it is wrong: set its unit to "
+                      "'deg' or convert it with np.deg2rad (unwrapped radians are fine)", UserWarning, stacklevel=3)
+
+
 def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
     """Score decoded behaviour against the recorded behaviour.
 
