@@ -515,3 +515,17 @@ def test_longest_silence_runs_across_touching_intervals_of_the_support():
     rec = SpikeRecording(spike_times=t, unit_ids=np.zeros(4, dtype=np.int64), unit_names=["a"],
                          time_domain=(0.0, 5.0), time_support=sup)
     assert longest_silence(rec) == {"duration_s": 2.5, "start_s": 0.5}
+
+
+def test_counts_of_one_take_the_singular():
+    """Break test: an epoch holding one spike printed '1 spikes' (and a column with one value '1
+    values'). Counts of one now take the singular, wherever inspect prints a count with its noun."""
+    from hf_neuroformer.io import from_arrays
+
+    rec = from_arrays(np.array([0.5, 1.5]), np.array([0, 1]), time_domain=(0, 3), epochs={"a": (0, 1)},
+                      trials=np.array([[0.0, 1.0], [1.0, 2.0]]), trial_info={"k": np.array([3.0, np.nan])})
+    text = format_description(describe_recording(rec))
+    assert "  a: 0.000-1.000 s (1.0 s), 1 spike\n" in text
+    assert "  k (numeric, 1 value: 3; 1 missing)" in text
+    assert "session session0: 2 units (0 without spikes), 2 spikes, 3.0 s" in text
+    assert " 1 spikes" not in text and " 1 values" not in text

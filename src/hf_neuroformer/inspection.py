@@ -17,7 +17,7 @@ import numpy as np
 
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import SpikeRecording, _intersect_intervals, _merge_intervals
+from .recording import SpikeRecording, _intersect_intervals, _merge_intervals, count_noun
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -397,8 +397,8 @@ def format_description(desc: dict) -> str:
     lines = []
     td = desc["time_domain_s"]
     fr = desc["firing_rate_hz"]
-    lines.append(f"session {desc['session']}: {desc['n_units']} unit{'s' if desc['n_units'] != 1 else ''} ({desc['n_silent_units']} without spikes), "
-                 f"{desc['n_spikes']} spike{'s' if desc['n_spikes'] != 1 else ''}, {_secs(desc['duration_s'])} s"
+    lines.append(f"session {desc['session']}: {count_noun(desc['n_units'], 'unit')} ({desc['n_silent_units']} without "
+                 f"spikes), {count_noun(desc['n_spikes'], 'spike')}, {_secs(desc['duration_s'])} s"
                  + (f" ({td[0]:.3f}-{td[1]:.3f} s" + (f", {desc['n_support_intervals']} intervals)"
                                                      if desc["n_support_intervals"] > 1 else ")") if td else ""))
     lines.append(f"firing rate per unit: median {fr['median']:.2f} Hz (min {fr['min']:.2f}, max {fr['max']:.2f}); "
@@ -410,7 +410,7 @@ def format_description(desc: dict) -> str:
     pr = desc["presence_ratio"]
     if desc["n_units"] and np.isfinite(pr["median"]):
         below = pr["units_below"]
-        lines.append(f"presence ratio (share of {pr['n_bins']} bins of {pr['bin_s']:.3g} s with a spike): median "
+        lines.append(f"presence ratio (share of {count_noun(pr['n_bins'], 'bin')} of {pr['bin_s']:.3g} s with a spike): median "
                      f"{pr['median']:.2f}; " + (f"{len(below)} of {desc['n_units']} units below {pr['threshold']:g}: "
                                                 + _named(below, desc["unit_presence_ratio"]) if below
                                                 else f"no unit below {pr['threshold']:g}"))
@@ -432,7 +432,7 @@ def format_description(desc: dict) -> str:
         for e in desc["epochs"]:
             many = f" in {e['n_intervals']} intervals" if e["n_intervals"] > 1 else ""
             lines.append(f"  {e['name']}: {e['start_s']:.3f}-{e['stop_s']:.3f} s ({_secs(e['duration_s'])} s{many}), "
-                         f"{e['n_spikes']} spikes")
+                         f"{count_noun(e['n_spikes'], 'spike')}")
     else:
         lines.append("epochs: none")
     tr = desc["trials"]
@@ -449,7 +449,7 @@ def format_description(desc: dict) -> str:
             miss = f"; {c['n_missing']} missing" if c["n_missing"] else ""
             how = f"--target {c['target']}" if c["target"] else "no value: nothing to decode" \
                 if not c["n_values"] else "text: map it to integer codes to decode it"
-            lines.append(f"  {c['name']} ({c['kind']}, {c['n_values']} values: {vals}{more}{miss}) [{how}]")
+            lines.append(f"  {c['name']} ({c['kind']}, {count_noun(c['n_values'], 'value')}: {vals}{more}{miss}) [{how}]")
     else:
         lines.append("trials: none")
     if desc["behaviour"]:
@@ -460,7 +460,7 @@ def format_description(desc: dict) -> str:
                 continue
             unit = f" {b['unit']}" if b["unit"] else ""
             dims = f", {b['n_dims']} columns" if b["n_dims"] > 1 else ""
-            miss = f", {b['n_missing']} samples with NaN" if b["n_missing"] else ""
+            miss = f", {count_noun(b['n_missing'], 'sample')} with NaN" if b["n_missing"] else ""
             rng = f"range {b['min']:.4g} to {b['max']:.4g}{unit}" if np.isfinite(b["min"]) else "no finite value"
             how = f"--target {b['target']}" if b["target"] else "nothing to decode"
             if not b.get("n_inside_recording", 1) and desc["time_domain_s"] is not None:
@@ -477,7 +477,8 @@ def format_description(desc: dict) -> str:
         lines.append("behaviour: none")
     if desc["stimulus"]:
         s = desc["stimulus"]
-        lines.append(f"stimulus: {s['n_intervals']} intervals of {s['n_names']} kinds, {s['n_frames']} frames")
+        lines.append(f"stimulus: {count_noun(s['n_intervals'], 'interval')} of {count_noun(s['n_names'], 'kind')}, "
+                     f"{count_noun(s['n_frames'], 'frame')}")
     if desc["events"]:
         lines.append("events: " + ", ".join(f"{e['name']} ({e['n_events']})" for e in desc["events"]))
     w = desc["windows"]
@@ -490,13 +491,13 @@ def format_description(desc: dict) -> str:
         lines.append(f"  training would refuse this recording with these settings: {w['error']}")
         return "\n".join(lines)
     for split, s in w["splits"].items():
-        lines.append(f"  {split} ({_secs(s['duration_s'])} s, {s['n_windows']} windows): spikes per window "
-                     f"{_fmt_stats(s['spikes_per_window'])}; {s['n_windows_truncated']} windows truncated "
-                     f"({s['n_spikes_truncated']} of {s['n_spikes']} spikes)"
-                     + (f"; {s['n_spikes_outside_windows']} spikes of the split in no current window "
+        lines.append(f"  {split} ({_secs(s['duration_s'])} s, {count_noun(s['n_windows'], 'window')}): spikes per "
+                     f"window {_fmt_stats(s['spikes_per_window'])}; {count_noun(s['n_windows_truncated'], 'window')} "
+                     f"truncated ({s['n_spikes_truncated']} of {count_noun(s['n_spikes'], 'spike')})"
+                     + (f"; {count_noun(s['n_spikes_outside_windows'], 'spike')} of the split in no current window "
                         f"({_secs(s['seconds_outside_windows'])} s)" if s.get("n_spikes_outside_windows") else ""))
         lines.append(f"      spikes per past window {_fmt_stats(s['spikes_per_past_window'])}; "
-                     f"{s['n_past_windows_truncated']} past windows truncated")
+                     f"{count_noun(s['n_past_windows_truncated'], 'past window')} truncated")
         absent = s["units_without_spikes"]
         if absent:
             note = ""
@@ -505,11 +506,11 @@ def format_description(desc: dict) -> str:
                                                        for o in w["splits"] if o != "train")]
                 if others:
                     note = f" ({len(others)} of them with spikes in another split: tokens the model never learns)"
-            lines.append(f"      {len(absent)} unit{'s' if len(absent) != 1 else ''} without a spike in {split}: {_named(absent)}{note}")
+            lines.append(f"      {count_noun(len(absent), 'unit')} without a spike in {split}: {_named(absent)}{note}")
     if w.get("n_spikes_outside_splits"):
         n_out = w["n_spikes_outside_splits"]
         where = "between trials" if w.get("split_mode") == "trials" else "in the gaps between splits"
-        lines.append(f"  {n_out} of the {desc['n_spikes']} spikes ({n_out / max(desc['n_spikes'], 1):.0%}) lie in no "
+        lines.append(f"  {n_out} of the {count_noun(desc['n_spikes'], 'spike')} ({n_out / max(desc['n_spikes'], 1):.0%}) lie in no "
                      f"split ({where}, or in an interval of the recording too short for a window): never trained on "
                      "or scored")
     if w.get("suggested_max_window_length") is not None:

@@ -96,6 +96,11 @@ NEGATIVE_TIMES_HINT = ("spike times are seconds on one session clock (from the r
                        "first time")
 
 
+def count_noun(count: int, noun: str) -> str:
+    """``"1 spike"``, ``"3 spikes"``: a count with its noun, plural unless it is 1."""
+    return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
+
+
 def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
     """``names`` with each run of whitespace replaced by ``_`` (a unit token
     ``"<session>/<unit name>"`` cannot hold whitespace), and the indices of the names changed.

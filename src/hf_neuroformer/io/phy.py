@@ -28,7 +28,7 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
+from ..recording import RecordingValidationError, SpikeRecording, count_noun, names_without_whitespace
 from .arrays import from_arrays, repeated_spikes_per_unit
 
 # the labels a curator gives in Phy (cluster_group.tsv's "group")
@@ -60,11 +60,6 @@ def default_phy_session(folder) -> str:
     if name.lower() in SORTER_FOLDER_NAMES and path.parent.name:
         name = f"{path.parent.name}_{name}"
     return names_without_whitespace([name])[0][0]
-
-
-def _n(count: int, noun: str) -> str:
-    """``"1 cluster"``, ``"3 clusters"``: a count with its noun, plural unless it is 1."""
-    return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
 def _some(ids: np.ndarray, k: int = 10) -> str:
@@ -325,12 +320,12 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     if unlisted.any():
         ids = np.unique(clusters[unlisted])
         warnings.warn(f"read_phy: left out {int(unlisted.sum())} of {n_in_file} spikes whose cluster no cluster "
-                      f"table of {folder} lists ({', '.join(tables)}): {_n(ids.size, 'cluster')} ({_some(ids)})")
+                      f"table of {folder} lists ({', '.join(tables)}): {count_noun(ids.size, 'cluster')} ({_some(ids)})")
 
     counts = np.bincount(np.searchsorted(cluster_ids, clusters[~unlisted]), minlength=cluster_ids.size)
     if not counts.all():
         empty = cluster_ids[counts == 0]
-        warnings.warn(f"read_phy: left out {_n(empty.size, 'cluster')} that a cluster table ({', '.join(tables)}) lists "
+        warnings.warn(f"read_phy: left out {count_noun(empty.size, 'cluster')} that a cluster table ({', '.join(tables)}) lists "
                       f"but that have no spike in {cluster_file} (merged or split away in Phy): {_some(empty)}")
         cluster_ids, counts = cluster_ids[counts > 0], counts[counts > 0]
     keep = np.ones(cluster_ids.size, dtype=bool)
@@ -338,8 +333,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     for g in groups:
         hit = quality == g
         if hit.any():
-            warnings.warn(f"read_phy: left out {_n(hit.sum(), 'cluster')} labelled {g!r} "
-                          f"({_n(counts[hit].sum(), 'spike')}; exclude_groups=() keeps them)")
+            warnings.warn(f"read_phy: left out {count_noun(hit.sum(), 'cluster')} labelled {g!r} "
+                          f"({count_noun(counts[hit].sum(), 'spike')}; exclude_groups=() keeps them)")
         keep &= ~hit
     if not keep.any():
         raise RecordingValidationError(f"read_phy: every cluster of {folder} is labelled one of {groups} "
@@ -353,7 +348,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     if per.any():  # Kilosort 2 can detect one spike twice; a unit cannot fire twice at once
         worst = np.argsort(-per, kind="stable")[:5]
         first = ", ".join(f"{kept_ids[i]}: {per[i]}" for i in worst if per[i])
-        warnings.warn(f"read_phy: {_n(per.sum(), 'spike')} in {_n(np.sum(per > 0), 'cluster')} of {folder} repeat a "
+        warnings.warn(f"read_phy: {count_noun(per.sum(), 'spike')} in {count_noun(np.sum(per > 0), 'cluster')} of {folder} repeat a "
                       f"sample of the same cluster exactly ({first}{', ...' if np.sum(per > 0) > 5 else ''}); kept, "
                       "each as its own token (duplicates of the sort: remove them before reading to drop them)")
     if session is None:
