@@ -87,6 +87,40 @@ def test_zheng_clip_onsets_and_boundaries(shared_data):
     assert len(z.events["recognition_table"]) == 180 and len(z.events["timediscrimination_table"]) == 180
 
 
+def test_boundary_of_a_clip_without_stim_category_is_labelled_unknown(tmp_path, sleep):
+    """Break test: a Zheng-style encoding table (boundary1_time, stimCategory) whose stimCategory
+    is NaN in a row with a boundary failed the whole read with int(nan) ("cannot convert float
+    NaN to integer"). Now that boundary is labelled 'unknown' and the row counted in a warning
+    naming the table and the column; the other rows keep hard / none / soft."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.epoch import TimeIntervals
+
+    from hf_neuroformer.io import read_nwb
+
+    rec = sleep.select_units(range(3)).restrict(0.0, 60.0)
+    nwb = NWBFile(session_description="clips", identifier="clips", session_start_time=datetime.now(timezone.utc))
+    for u, train_ in enumerate(rec.spike_trains()):
+        nwb.add_unit(spike_times=train_, id=u)
+    table = TimeIntervals(name="encoding_table", description="clips")
+    table.add_column("stimCategory", "0 no, 1 soft, 2 hard boundary")
+    table.add_column("boundary1_time", "first boundary")
+    for k, cat in enumerate((0.0, 2.0, np.nan, 1.0)):
+        table.add_interval(start_time=10.0 * k, stop_time=10.0 * k + 8.0, stimCategory=cat,
+                           boundary1_time=10.0 * k + 4.0)
+    nwb.add_time_intervals(table)
+    path = tmp_path / "clips.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    with pytest.warns(UserWarning, match=r"interval table 'encoding_table': stimCategory is NaN in 1 row\(s\) with a "
+                                         r"boundary1_time \(rows \[2\]\); their boundary1 events are labelled 'unknown'"):
+        back = read_nwb(path)
+    b = back.events["encoding_boundaries"]
+    assert np.array_equal(b.times, [4.0, 14.0, 24.0, 34.0])
+    assert b.labels.tolist() == ["none", "hard", "unknown", "soft"] and "unknown = stimCategory NaN" in b.description
+
+
 def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep):
     """A file written by another tool: an interval table whose rows are unsorted with one NaN
     start, an NWB 2.9 EventsTable with a lick after the recording's end, an AnnotationSeries;

@@ -18,8 +18,9 @@ Reading a file written by another tool
   start) and before its ``stop_time``. With a ``stimCategory`` column the labels follow the
   column descriptions: ``"hard"`` for ``boundary1`` of a hard-boundary clip (2), ``"none"`` for
   ``boundary1`` of a no-boundary clip (0: a control time 4 s into the clip, matched to the hard
-  boundaries, not a boundary), ``"soft"`` for every other; without it the label is the column
-  name (``"boundary1"`` ...).
+  boundaries, not a boundary), ``"unknown"`` for ``boundary1`` of a row whose ``stimCategory``
+  is NaN (counted in a warning), ``"soft"`` for every other; without it (or with a
+  ``stimCategory`` that is not numeric) the label is the column name (``"boundary1"`` ...).
 * ``AnnotationSeries`` (in ``acquisition`` or a processing module) -> ``events[name]``: its
   ``timestamps``, with its text ``data`` as labels.
 
@@ -38,6 +39,7 @@ events in such a file (its interval tables are epochs, trials, stimulus and time
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -78,8 +80,13 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
     start = np.asarray(table["start_time"].data[:], dtype=np.float64)
     stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
     cat = simple_column(table, "stimCategory") if "stimCategory" in table.colnames else None
+    if cat is not None and cat.dtype.kind not in "biuf":
+        cat = None  # not the numeric 0/1/2 codes: labelled by column, as without it
+    if cat is not None:
+        cat = cat.astype(np.float64)
     times: List[float] = []
     labels: List[str] = []
+    unknown: List[int] = []  # rows whose boundary1 has no category (NaN stimCategory)
     for k, col in cols:
         vals = simple_column(table, col)
         if vals is None or vals.dtype.kind not in "iuf":
@@ -90,17 +97,25 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
                 continue  # 0 / the row's start = no such boundary
             if cat is None:
                 lab = f"boundary{k}"
-            elif k == 1 and int(cat[i]) == 2:
+            elif k == 1 and not np.isfinite(cat[i]):
+                lab = "unknown"  # int(nan) failed the whole read; hard / soft / control cannot be told
+                unknown.append(i)
+            elif k == 1 and cat[i] == 2:
                 lab = "hard"
-            elif k == 1 and int(cat[i]) == 0:
+            elif k == 1 and cat[i] == 0:
                 lab = "none"
             else:
                 lab = "soft"
             times.append(float(t))
             labels.append(lab)
+    if unknown:
+        warnings.warn(f"interval table {tname!r}: stimCategory is NaN in {len(unknown)} row(s) with a boundary1_time "
+                      f"(rows {unknown[:10]}{' ...' if len(unknown) > 10 else ''}); their boundary1 events are "
+                      "labelled 'unknown' (hard / soft / none cannot be told)", UserWarning, stacklevel=2)
     order = np.argsort(times, kind="stable")
     what = (f"{', '.join(c for _, c in cols)} of interval table {tname!r}"
-            + (" (labels: hard / soft / none = control time of a no-boundary clip, from stimCategory)"
+            + (" (labels: hard / soft / none = control time of a no-boundary clip, from stimCategory"
+               + ("; unknown = stimCategory NaN)" if unknown else ")")
                if cat is not None else " (label = column)"))
     return EventSeries(np.asarray(times)[order], np.asarray(labels, dtype=object)[order], what)
 
