@@ -52,6 +52,10 @@ only, never on the test split:
     (classification); Adam, lr 3e-3, batch 64, early stopping on the same last 15 % block,
     purged the same way (patience 8, at most 80 epochs), best epoch kept.
 
+For classification the MLP and the GRU score early stopping only on the block's windows of
+classes their fitted windows hold (a class only in the block is never trained on; scoring it
+picked the epoch whose untrained output predicted it most), said in ``info["note"]``.
+
 Circular targets (radians) are decoded as ``(cos, sin)`` and turned back into an angle with
 ``atan2``. Classification baselines weight classes inversely to their training frequency
 (``class_weight="balanced"``), since the metric is balanced accuracy; a training block holding
@@ -354,10 +358,31 @@ def _tail_split(n: int, gap: int = 0, frac: float = 0.15):
     return np.arange(n - n_val - g), np.arange(n - n_val, n), g
 
 
+def _scored_classes(y, tr, va):
+    """Early-stopping windows of a classification: the validation windows whose class the fitted
+    windows ``tr`` hold. A class only in the validation block is never trained on, and scoring it
+    picked the epoch whose untrained output happened to predict it most (a fit that then predicted
+    that class for most windows). Returns ``(windows, note)``: ``va`` and None when every class of
+    it is fitted; else the fitted-class windows and a note naming the classes left out; where none
+    is left, the fitted windows themselves (no hold-out, as for too few windows)."""
+    left_out = np.setdiff1d(y[va], y[tr])
+    if not left_out.size:
+        return va, None
+    keep = va[np.isin(y[va], y[tr])]
+    what = (f"class(es) {left_out.tolist()} only in the early-stopping block (the last 15 % of the training "
+            "windows), never fitted: ")
+    if keep.size:
+        return keep, what + f"early stopping scored on its {keep.size} of {va.size} windows of fitted classes"
+    return tr, what + "no window of a fitted class left there, early stopping scored on the fitted windows"
+
+
 def _fit_mlp(Z, y, kind, seed, n_classes, gap, max_epochs=200, patience=20):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     tr, va, gap = _tail_split(len(Z), gap)
+    note = None
+    if kind == "classification":
+        va, note = _scored_classes(y, tr, va)
     kw = dict(hidden_layer_sizes=(64,), alpha=1e-3, learning_rate_init=1e-3, random_state=seed,
               batch_size=min(64, len(tr)))
     if kind == "classification":
@@ -390,7 +415,8 @@ def _fit_mlp(Z, y, kind, seed, n_classes, gap, max_epochs=200, patience=20):
                 bad += 1
                 if bad >= patience:
                     break
-    return best, {"epochs": epochs, "best_validation_score": float(best_score), "early_stopping_gap_windows": gap}
+    info = {"epochs": epochs, "best_validation_score": float(best_score), "early_stopping_gap_windows": gap}
+    return best, info | ({"note": note} if note else {})
 
 
 def _fit_gru(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs=80, patience=8, hidden=32):
@@ -430,6 +456,9 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patien
         Y = torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
         loss_fn = nn.MSELoss()
     tr, va, gap = _tail_split(len(X), gap)
+    note = None
+    if kind == "classification":
+        va, note = _scored_classes(y, tr, va)
     model = GRUDecoder(X.shape[2])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     best, best_loss, bad, epochs = copy.deepcopy(model.state_dict()), math.inf, 0, 0
@@ -454,7 +483,8 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patien
             if bad >= patience:
                 break
     model.load_state_dict(best)
-    return model, {"epochs": epochs, "best_validation_loss": float(best_loss), "early_stopping_gap_windows": gap}
+    info = {"epochs": epochs, "best_validation_loss": float(best_loss), "early_stopping_gap_windows": gap}
+    return model, info | ({"note": note} if note else {})
 
 
 def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bins: int = 1,
@@ -486,7 +516,8 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
         classification the folds are those whose training windows hold 2 classes, with 5, else
         4, 3 or 2 splits, and where none gives 2 such folds ridge's alpha comes from unpurged
         leave-one-out (``cv_gap_windows`` 0) and lasso's / glm's ``C`` is 1 (``cv_gap_windows``
-        None), either said in ``info["note"]``).
+        None), either said in ``info["note"]``; the MLP's and GRU's note names a class found only in
+        their early-stopping block, left out of its score).
 
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
