@@ -44,6 +44,11 @@ def test_window_counts_are_what_training_tokenizes_and_cuts(shared_data):
     n = np.asarray(dsets["train"]["n_spikes"])
     assert np.mean(n <= w["suggested_max_window_length"] - 2) >= 0.99
     assert np.mean(n <= w["suggested_max_window_length"] - 3) < 0.99
+    # every past is clipped at its trial's start (one window per trial here): the suggested past budget
+    # of 1 (BOS only) read like a mistake without its reason
+    assert max(len(p) for p in dsets["train"]["past_input_ids"]) == w["suggested_max_past_length"] == 1
+    assert ("max_past_length 1 (no training past window holds a spike: trial mode clips each past at its trial's "
+            "start)") in format_description(desc)
     # 40 s in 100 presence bins: the ratio says more about the rate than about drift, and the text says so
     # a steady unit misses a 0.4-s bin with probability exp(-0.4 r): below 0.9 for r under ln(10) / 0.4 = 5.8 Hz, not
     # 1 / 0.4 = 2.5 Hz (222 of Allen's 239 units firing 2.5-5.8 Hz are below 0.9)

@@ -514,8 +514,14 @@ def format_description(desc: dict) -> str:
                      f"split ({where}, or in an interval of the recording too short for a window): never trained on "
                      "or scored")
     if w.get("suggested_max_window_length") is not None:
+        why = ""
+        if w["suggested_max_past_length"] == 1:  # BOS only: say why, a budget of 1 reads like a mistake
+            past = w["splits"]["train"]["spikes_per_past_window"]
+            why = (" (no training past window holds a spike: trial mode clips each past at its trial's start)"
+                   if w.get("split_mode") == "trials" and past["max"] == 0
+                   else " (99 % of the training past windows hold no spike)")
         lines.append(f"  a budget holding 99 % of the training windows whole: max_window_length "
-                     f"{w['suggested_max_window_length']}, max_past_length {w['suggested_max_past_length']}")
+                     f"{w['suggested_max_window_length']}, max_past_length {w['suggested_max_past_length']}{why}")
     return "\n".join(lines)
 
 
