@@ -1147,13 +1147,6 @@ def test_a_failed_push_leaves_no_empty_repository_behind(trained, loopback_hub, 
         push_to_hub(model_dir, "lab/fail-model", revision="dev", recording=rec, dataset_repo_id="lab/fail-data", **kw)
     assert not api.repo_exists("lab/fail-model") and not api.repo_exists("lab/fail-data", repo_type="dataset")
 
-    # refused for its dataset repository (another dataset there): the new model repository goes, and the message,
-    # which the command line prints, says so
-    _another_tools_dataset(api, "other/their-data", "their data")
-    with pytest.raises(ValueError, match=r"not a Neuroformer windows dataset.*; the empty model repository "
-                                         r"'lab/refused-new' that this push had created was deleted again$"):
-        push_to_hub(model_dir, "lab/refused-new", recording=rec, dataset_repo_id="other/their-data", **kw)
-    assert not api.repo_exists("lab/refused-new")
 
     # an existing (empty) repository is never deleted by a failed push
     api.create_repo("lab/mine-already", private=True)
@@ -1305,3 +1298,42 @@ def test_a_repeated_push_says_the_windows_dataset_is_unchanged(trained, loopback
     assert "lab/again-windows already holds these windows; no new commit" in out, out
     assert "pushed the windows dataset" not in out, out
     assert len(api.list_repo_commits("lab/again-windows", repo_type="dataset")) == n_commits
+
+
+def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loopback_hub):
+    """Break test: the dataset repository was checked (public with --private, another tool's
+    dataset there) only after the model repository, and the model's new branch, had been created:
+    a new model repository was deleted again after the refusal, but a new branch of an existing
+    model repository stayed there, empty. Every check now runs on what exists before anything is
+    created; a branch that a failed upload leaves at its start is deleted again, as a repository is."""
+    from huggingface_hub import HfApi
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+
+    def branches(repo_id, repo_type="model"):
+        return sorted(b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches)
+
+    _another_tools_dataset(api, "other/their-data", "their data")
+    api.create_repo("lab/public-data", repo_type="dataset")
+    push_to_hub(model_dir, "lab/mine", **kw)
+    for dataset_repo_id, private, refusal in (("other/their-data", False, "not a Neuroformer windows dataset"),
+                                              ("lab/public-data", True, "already exists and is public")):
+        for repo_id, revision in (("lab/refused-new", None), ("lab/mine", "dev")):
+            n_requests = len(loopback_hub.requests)
+            with pytest.raises(ValueError, match=rf"{refusal}.*nothing was uploaded[^;]*$"):
+                push_to_hub(model_dir, repo_id, revision=revision, private=private, recording=rec,
+                            dataset_repo_id=dataset_repo_id, **kw)
+            sent = [r for r in loopback_hub.requests[n_requests:] if r[0] not in ("GET", "HEAD")]
+            assert sent == [("POST", "/api/validate-yaml")] * 2, sent  # only reads (and the cards' check)
+            assert not api.repo_exists("lab/refused-new")
+            assert branches("lab/mine") == ["main"]
+
+    # an upload that fails on a new branch of an existing repository: the branch goes, the repository stays
+    loopback_hub.fail_next("commit", 500, "disk full")
+    with pytest.raises(HubPushError, match=r"disk full.*the empty branch 'dev' of the model repository 'lab/mine' "
+                                           r"that this push had created was deleted again"):
+        push_to_hub(model_dir, "lab/mine", revision="dev", **kw)
+    assert branches("lab/mine") == ["main"]

@@ -983,39 +983,62 @@ def _create_repo(api, repo_id: str, repo_type: str, private: bool) -> bool:
         raise
 
 
-def _delete_created_repos(api, created) -> str:
-    """Delete the repositories ``[(repo_id, repo_type, initial_sha)]`` that a failed push created,
-    each only while every branch of it is still at its initial commit (nothing of anyone's
-    committed there); returns what was done, for the error message."""
+def _delete_created(api, created) -> str:
+    """Delete the repositories and branches ``[(repo_id, repo_type, initial_sha, branch)]`` that a
+    failed push created (``branch`` ``None``: the repository), each only while it is still at its
+    initial commit (a repository: every branch of it), so that nothing of anyone's committed there
+    is lost; returns what was done, for the error message."""
     notes = []
-    for repo_id, repo_type, sha in created:
-        how = f"HfApi().delete_repo({repo_id!r}" + (", repo_type='dataset')" if repo_type == "dataset" else ")")
+    for repo_id, repo_type, sha, branch in created:
+        what = (f"{repo_type} repository {repo_id!r}" if branch is None
+                else f"branch {branch!r} of the {repo_type} repository {repo_id!r}")
+        kind = ", repo_type='dataset'" if repo_type == "dataset" else ""
+        how = (f"HfApi().delete_repo({repo_id!r}{kind})" if branch is None
+               else f"HfApi().delete_branch({repo_id!r}, branch={branch!r}{kind})")
         try:
             refs = api.list_repo_refs(repo_id, repo_type=repo_type)
-            if any(b.target_commit != sha for b in refs.branches):
-                notes.append(f"the {repo_type} repository {repo_id!r} that this push created holds a commit, so it "
-                             "was left there")
+            if any(b.target_commit != sha for b in refs.branches if branch is None or b.name == branch):
+                notes.append(f"the {what} that this push created holds a commit, so it was left there")
                 continue
-            api.delete_repo(repo_id, repo_type=repo_type)
-            notes.append(f"the empty {repo_type} repository {repo_id!r} that this push had created was deleted again")
+            if branch is None:
+                api.delete_repo(repo_id, repo_type=repo_type)
+            else:
+                api.delete_branch(repo_id, branch=branch, repo_type=repo_type)
+            notes.append(f"the empty {what} that this push had created was deleted again")
         except Exception as e:  # the network went away: say what is left
-            notes.append(f"the empty {repo_type} repository {repo_id!r} that this push created could not be deleted "
+            notes.append(f"the empty {what} that this push created could not be deleted "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); delete it with {how}")
     return "; ".join(notes)
 
 
-def _branch_info(api, repo_id: str, repo_type: str, revision: Optional[str], model_dir):
+def _branch_info(api, repo_id: str, repo_type: str, revision: Optional[str], model_dir, missing_ok: bool = False):
     """``(info, exists)``: ``repo_info`` of branch ``revision`` of an existing repository and True,
-    or, when that branch does not exist yet, main's (the branch would be made from it) and False."""
-    from huggingface_hub.errors import RevisionNotFoundError
+    or, when that branch does not exist yet, main's (the branch would be made from it) and False;
+    ``(None, False)`` when the repository does not exist and ``missing_ok``."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     with _hub_errors(f"reading the {repo_type} repository", repo_id, api, model_dir):
-        if revision in (None, "main"):
-            return api.repo_info(repo_id, repo_type=repo_type), True
         try:
-            return api.repo_info(repo_id, repo_type=repo_type, revision=revision), True
-        except RevisionNotFoundError:
-            return api.repo_info(repo_id, repo_type=repo_type), False
+            if revision in (None, "main"):
+                return api.repo_info(repo_id, repo_type=repo_type), True
+            try:
+                return api.repo_info(repo_id, repo_type=repo_type, revision=revision), True
+            except RevisionNotFoundError:
+                return api.repo_info(repo_id, repo_type=repo_type), False
+        except RepositoryNotFoundError:
+            if not missing_ok:
+                raise
+            return None, False
+
+
+def _check_target(api, repo_id: str, repo_type: str, revision: Optional[str], info, branch_exists: bool,
+                  private: bool, replace_other: bool, model_dir) -> None:
+    """The checks of an existing repository before a push writes to it (:func:`_check_private`,
+    and :func:`_check_not_another_repo` unless ``replace_other``), on branch ``revision`` or, when
+    that branch does not exist yet, on main."""
+    _check_private(private, repo_id, repo_type, info, api)
+    if not replace_other:
+        _check_not_another_repo(api, repo_id, repo_type, revision if branch_exists else None, info, model_dir)
 
 
 def push_to_hub(
@@ -1140,42 +1163,45 @@ def push_to_hub(
             with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
                 _validate_card(api, (dstage / "README.md").read_text(), "dataset")
         files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
-        # Order: create the model repository (and branch) first, so that a refusal there (no rights,
+        # Order: first every check (visibility, another model or dataset there) on the repositories
+        # and branches that exist, before anything is created: a push refused for its dataset
+        # repository left a new model repository (or a new branch of an existing one) behind; then
+        # create what is missing, the model repository first, so that a refusal there (no rights,
         # bad name) stops the push before anything is committed; then commit the windows dataset;
         # then the model, last, so that a model card never links to windows that failed to upload.
         # If the model commit fails after the dataset commit, the error says the dataset went up.
-        # the checks read the branch, or main when the branch does not exist yet (it is made from
-        # main), before it is created: a refused push must not leave a new branch in the repository
-        # a repository this push created and left without a commit (the upload failed, or was refused)
-        # is deleted again: left there, it was a new empty repository, private with --private, that a
-        # retry without --private then filled, and the model stayed private without a word
+        # A missing branch is checked on main (it is made from main).
+        # A repository or branch this push created and left without a commit (the upload failed, was
+        # refused or interrupted) is deleted again: left there, it was a new empty repository, private
+        # with --private, that a retry without --private then filled, and the model stayed private
+        # without a word
+        targets = [(repo_id, "model")] + ([(dataset_repo_id, "dataset")] if dataset_repo_id is not None else [])
         created: List[tuple] = []
         try:
-            with _hub_errors("creating the model repository", repo_id, api, src):
-                new_repo = _create_repo(api, repo_id, "model", private)
-            repo_info, branch_exists = _branch_info(api, repo_id, "model", revision, src)
-            head_before = repo_info.sha  # a new branch starts at main's head
-            if new_repo:
-                created.append((repo_id, "model", head_before))
-            _check_private(private, repo_id, "model", repo_info, api)
-            if not replace_other:
-                _check_not_another_repo(api, repo_id, "model", revision if branch_exists else None, repo_info, src)
-            if not branch_exists:
-                with _hub_errors(f"creating branch {revision!r}", repo_id, api, src):
-                    api.create_branch(repo_id, branch=revision, exist_ok=True)
+            found = {}
+            for rid, rtype in targets:
+                found[rtype] = _branch_info(api, rid, rtype, revision, src, missing_ok=True)
+                if found[rtype][0] is not None:
+                    _check_target(api, rid, rtype, revision, *found[rtype], private, replace_other, src)
+            for rid, rtype in targets:
+                repo_info, branch_exists = found[rtype]
+                if repo_info is None:
+                    with _hub_errors(f"creating the {rtype} repository", rid, api, src):
+                        new_repo = _create_repo(api, rid, rtype, private)
+                    repo_info, branch_exists = _branch_info(api, rid, rtype, revision, src)
+                    if new_repo:
+                        created.append((rid, rtype, repo_info.sha, None))
+                    else:  # made by someone else since it was read
+                        _check_target(api, rid, rtype, revision, repo_info, branch_exists, private, replace_other, src)
+                if not branch_exists:
+                    with _hub_errors(f"creating branch {revision!r}", rid, api, src):
+                        api.create_branch(rid, branch=revision, repo_type=rtype, exist_ok=True)
+                    if not any(c[0] == rid and c[1] == rtype for c in created):
+                        created.append((rid, rtype, repo_info.sha, revision))
+                found[rtype] = (repo_info, True)
+            head_before = found["model"][0].sha  # a new branch starts at main's head
             if dataset_repo_id is not None:
-                with _hub_errors("creating the dataset repository", dataset_repo_id, api, src):
-                    new_dataset_repo = _create_repo(api, dataset_repo_id, "dataset", private)
-                dataset_info, dataset_branch_exists = _branch_info(api, dataset_repo_id, "dataset", revision, src)
-                if new_dataset_repo:
-                    created.append((dataset_repo_id, "dataset", dataset_info.sha))
-                _check_private(private, dataset_repo_id, "dataset", dataset_info, api)
-                if not replace_other:
-                    _check_not_another_repo(api, dataset_repo_id, "dataset", revision if dataset_branch_exists else None,
-                                            dataset_info, src)
-                if not dataset_branch_exists:
-                    with _hub_errors(f"creating branch {revision!r}", dataset_repo_id, api, src):
-                        api.create_branch(dataset_repo_id, branch=revision, repo_type="dataset", exist_ok=True)
+                dataset_info = found["dataset"][0]
                 with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
                     # shards of an earlier push (another --num-shards) would match data/<split>-*.parquet
                     # and load twice: delete every old shard that this push does not overwrite
@@ -1194,7 +1220,7 @@ def push_to_hub(
                                          commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
                                          delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
         except Exception as err:
-            note = _delete_created_repos(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
+            note = _delete_created(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
             if note and type(err) in (HubPushError, ValueError):  # said where the CLI prints the message
                 raise type(err)(f"{err}; {note}") from err.__cause__
             if note:
