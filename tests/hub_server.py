@@ -74,6 +74,9 @@ What it does NOT check or implement:
   the licence id, when ``known_licenses`` is set);
 - state lives in memory and is lost when the server stops.
 
+``interrupt_next(route)`` presses Ctrl-C in the test's process (``SIGINT`` to its main thread) at
+the next request of ``route``, which is then not carried out (499).
+
 Note: ``huggingface_hub`` retries 408/429/5xx on the routes it calls through ``http_backoff``
 (preupload, lfs_batch, lfs_upload, lfs_verify, tree, and the ranged GETs of ``HfFileSystem``),
 after sleeping 1, 2, 4, ... s. A single ``fail_next(route, 500)`` on those is absorbed by one
@@ -91,6 +94,7 @@ import hashlib
 import json
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -303,6 +307,18 @@ class LoopbackHub:
             raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
         with self._lock:
             self._failures.setdefault(route, []).extend([None] * int(after) + [(int(status), message)] * int(times))
+
+    def interrupt_next(self, route: str) -> None:
+        """Press Ctrl-C in this process at the next request of ``route``: ``SIGINT`` goes to the
+        main thread (a client of this process waiting for the answer gets ``KeyboardInterrupt``)
+        and the request is not carried out (it answers 499, as a request whose client went away).
+
+        ``route`` is one of :data:`ROUTES`. Raises ``ValueError`` for an unknown route.
+        """
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
+        with self._lock:
+            self._failures.setdefault(route, []).append("interrupt")
 
     def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> dict:
         """``{path: bytes}`` of a repo at a revision (branch or commit sha).
@@ -931,6 +947,10 @@ class _Handler(BaseHTTPRequestHandler):
                 # as the Hub: writing needs a token (its value is not checked here)
                 raise _HubError(401, "Invalid username or password.")
             failure = hub._take_failure(route)
+            if failure == "interrupt":  # interrupt_next: Ctrl-C in the client's process while it waits
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                time.sleep(0.2)  # the client is gone before the answer
+                raise _HubError(499, "client closed the request")
             if failure is not None:
                 raise _HubError(failure[0], failure[1])
             response = handler(req)

@@ -1337,3 +1337,27 @@ def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loop
                                            r"that this push had created was deleted again"):
         push_to_hub(model_dir, "lab/mine", revision="dev", **kw)
     assert branches("lab/mine") == ["main"]
+
+
+def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: a push interrupted by Ctrl-C during its upload left the repository it had just
+    created there, empty (private with --private): the clean-up of a failed push caught Exception,
+    which KeyboardInterrupt is not. It is now deleted again, and the command says so after
+    "interrupted"; the interrupt still reaches the caller."""
+    from huggingface_hub import HfApi
+
+    model_dir = trained[0] / "model"
+    api = HfApi(endpoint=loopback_hub.url, token="hf_loopback_token")
+
+    loopback_hub.interrupt_next("commit")
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id",
+                                      "lab/ctrl-c", "--private")
+    assert code == 130, err[-2000:]
+    assert "interrupted; the empty model repository 'lab/ctrl-c' that this push had created was deleted again" in err
+    assert not api.repo_exists("lab/ctrl-c")
+
+    loopback_hub.interrupt_next("commit")
+    with pytest.raises(KeyboardInterrupt) as info:
+        push_to_hub(model_dir, "lab/ctrl-c", endpoint=loopback_hub.url, token="hf_loopback_token")
+    assert any("was deleted again" in n for n in info.value.__notes__)
+    assert not api.repo_exists("lab/ctrl-c")

@@ -2119,8 +2119,10 @@ def main(argv=None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
-        print(f"\nneuroformer {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
+        # and what was undone (push: the empty repository it had created was deleted again)
+        notes = "".join(f"; {n}" for n in getattr(err, "__notes__", ()))
+        print(f"\nneuroformer {args.command}: interrupted{notes}", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = plain

@@ -983,6 +983,16 @@ def _create_repo(api, repo_id: str, repo_type: str, private: bool) -> bool:
         raise
 
 
+def add_note(err: BaseException, note: str) -> None:
+    """Attach ``note`` to ``err`` (``BaseException.add_note`` where Python has it, 3.11 on; on 3.10
+    the ``__notes__`` list it fills, which ``neuroformer`` prints; calling ``err.add_note`` there
+    raised ``AttributeError`` in place of the error)."""
+    if hasattr(err, "add_note"):
+        err.add_note(note)
+    else:
+        err.__notes__ = [*getattr(err, "__notes__", []), note]
+
+
 def _delete_created(api, created) -> str:
     """Delete the repositories and branches ``[(repo_id, repo_type, initial_sha, branch)]`` that a
     failed push created (``branch`` ``None``: the repository), each only while it is still at its
@@ -1102,8 +1112,10 @@ def push_to_hub(
             modalities or for a fine-tuned decoder, a recording that does not cover the model's splits, or tokenizer files
             that do not belong to the model (another vocabulary size or window settings).
         HubPushError: the server refused or could not be reached (step, status and message).
-            A repository that this push created and that holds no commit when it fails is
-            deleted again (the message says so), so that no empty repository is left behind.
+            A repository or branch that this push created and that holds no commit when it fails
+            (or is interrupted: ``KeyboardInterrupt``, which then carries the note, see
+            :func:`add_note`) is deleted again (the message says so), so that no empty repository
+            is left behind.
     """
     src = check_model_dir(model_dir)
     check_repo_id(repo_id, "repo_id")
@@ -1219,12 +1231,12 @@ def push_to_hub(
                 info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
                                          commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
                                          delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
-        except Exception as err:
+        except (Exception, KeyboardInterrupt) as err:  # Ctrl-C during the upload left the new repository too
             note = _delete_created(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
             if note and type(err) in (HubPushError, ValueError):  # said where the CLI prints the message
                 raise type(err)(f"{err}; {note}") from err.__cause__
             if note:
-                err.add_note(note)
+                add_note(err, note)
             raise
         with _hub_errors("listing the model repository", repo_id, api, src,
                          already=f"the model was committed ({info.commit_url})"):
