@@ -1361,3 +1361,40 @@ def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_h
         push_to_hub(model_dir, "lab/ctrl-c", endpoint=loopback_hub.url, token="hf_loopback_token")
     assert any("was deleted again" in n for n in info.value.__notes__)
     assert not api.repo_exists("lab/ctrl-c")
+
+
+def test_a_branch_name_with_quotes_gives_loading_code_that_runs(trained, loopback_hub):
+    """Break test: a branch name that git allows may hold quotes, a backtick or '#'; the cards wrote
+    it between quotes as it was (``from_pretrained("lab/m", revision="q"u...")``: a syntax error),
+    inside backticks (the code span ended early) and into the links unencoded ('#' cut them). The
+    loading code of both cards now quotes it as a Python string, and is run here as written, in a
+    process without hf_neuroformer, against the pushed branch."""
+    import ast
+
+    from huggingface_hub import ModelCard
+
+    d, _, rec, _ = trained
+    revision = "q\"u'o`t#e"
+    push_to_hub(d / "model", "lab/quoted", revision=revision, recording=rec, dataset_repo_id="lab/quoted-data",
+                endpoint=loopback_hub.url, token="hf_loopback_token")
+    card = ModelCard(loopback_hub.files("lab/quoted", revision=revision)["README.md"].decode()).text
+    data_card = loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["README.md"].decode()
+    model_code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    data_code = re.search(r"```python\n(.*?)```", data_card, re.S).group(1)
+    assert ast.literal_eval(re.search(r"revision=(\S+?), trust", model_code).group(1)) == revision
+    # the inline code spans hold the branch whole, and the links encode it
+    assert "``AutoProcessor.from_pretrained(\"lab/quoted\", revision=\"q\\\"u'o`t#e\", trust_remote_code=True)``" \
+        in card, card
+    assert "/tree/q%22u%27o%60t%23e)" in card and "(branch ``q\"u'o`t#e``" in card
+    assert "/tree/q%22u%27o%60t%23e)" in data_card and "(branch ``q\"u'o`t#e``" in data_card
+    code = "\n".join([
+        "import sys; sys.modules['hf_neuroformer'] = None",
+        model_code, data_code,
+        "assert model.config.model_type == 'neuroformer' and tokenizer.vocab_size == model.config.vocab_size",
+        "print('rows', {s: windows[s].num_rows for s in windows})",
+    ])
+    res = _run(code, loopback_hub.env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    manifest = json.loads(loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["manifest.json"])
+    rows = {s: e["n_windows"] for s, e in manifest["splits"].items() if e["n_windows"]}
+    assert f"rows {rows}" in res.stdout, res.stdout

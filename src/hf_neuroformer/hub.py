@@ -701,9 +701,10 @@ def build_model_card(
         data_lines.append(f"- Stimulus frames: {metrics['stimulus_description']}")
     if datasets:
         # the windows of a branch push are on the same branch of the dataset repository
+        load_code = f"load_dataset({_py_str(datasets[0])}, revision={_py_str(branch or '')})"
         data_lines.append("- Windows on the Hub: " + ", ".join(
-            f"[{d}]({hub_url.rstrip('/')}/datasets/{d}{f'/tree/{branch}' if branch else ''})" for d in datasets)
-            + (f" (branch `{branch}`: `load_dataset(\"{datasets[0]}\", revision=\"{branch}\")`)" if branch else "") + ".")
+            f"[{d}]({_tree_url(hub_url.rstrip('/') + '/datasets/' + d, branch)})" for d in datasets)
+            + (f" (branch {_code_span(branch)}: {_code_span(load_code)})" if branch else "") + ".")
 
     model_keys = ("hidden_size", "num_attention_heads", "num_past_layers", "num_hidden_layers", "vocab_size",
                   "current_window", "past_window", "dt_resolution", "max_window_length", "max_past_length",
@@ -765,6 +766,7 @@ def build_model_card(
         template_path=str(TEMPLATE_PATH),
         repo_id=repo_id,
         load_args=load_args(repo_id, revision, quote='"'),
+        processor_code=_code_span("AutoProcessor.from_pretrained(" + load_args(repo_id, revision, quote='"') + ")"),
         auto_class=auto_class_name(stage),
         model_name=repo_id.split("/")[-1],
         package_version=__version__,
@@ -798,9 +800,34 @@ def _interval(value):
 
 def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
     """The arguments of ``from_pretrained`` that load a pushed model, e.g.
-    ``'lab/m', revision='dev', trust_remote_code=True`` (``revision`` only off ``main``)."""
-    rev = f", revision={quote}{revision}{quote}" if revision not in (None, "main") else ""
-    return f"{quote}{repo_id}{quote}{rev}, trust_remote_code=True"
+    ``'lab/m', revision='dev', trust_remote_code=True`` (``revision`` only off ``main``), as Python
+    string literals (``quote``: the quote they prefer; a branch name git allows may hold quotes,
+    ``a"b``, which are escaped or met with the other quote rather than closing the string)."""
+    lit = _py_str if quote == '"' else repr
+    rev = f", revision={lit(revision)}" if revision not in (None, "main") else ""
+    return f"{lit(repo_id)}{rev}, trust_remote_code=True"
+
+
+def _py_str(text: str) -> str:
+    """``text`` as a double-quoted Python string literal (quotes and backslashes escaped), for the
+    loading code of the cards."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _code_span(text: str) -> str:
+    """``text`` as a Markdown inline code span: a fence of one more backtick than its longest run
+    of backticks (``a`b`` stays one span), so a branch name never ends the span early."""
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _tree_url(base: str, revision: Optional[str]) -> str:
+    """The Hub page of a repository (``base``) at branch ``revision`` (``None`` or ``main``: the
+    repository's page); the branch percent-encoded as one path segment (``a#b``, ``feature/x``)."""
+    from urllib.parse import quote
+
+    return base if revision in (None, "main") else f"{base}/tree/{quote(revision, safe='')}"
 
 
 def _units_by_session(stage: Path) -> Dict[str, int]:
@@ -1329,9 +1356,9 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         f"# {repo_id.split('/')[-1] or 'Neuroformer windows'}",
         "",
         "Tokenized spike windows for Neuroformer next-spike pretraining, written by `hf_neuroformer`"
-        + (f" for the model [{model_repo_id}]({hub_url.rstrip('/')}/{model_repo_id}"
-           + (f"/tree/{revision}" if revision not in (None, "main") else "")
-           + ")" + (f" (branch `{revision}`)" if revision not in (None, "main") else "") if model_repo_id else "") + ".",
+        + (f" for the model [{model_repo_id}]({_tree_url(hub_url.rstrip('/') + '/' + model_repo_id, revision)})"
+           + (f" (branch {_code_span(revision)})" if revision not in (None, "main") else "") if model_repo_id else "")
+        + ".",
         "",
         f"- Recording: `{recording!r}`.",
         *([f"- Provenance: {data_description}"] if data_description else []),
@@ -1352,8 +1379,8 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         "",
         "```python",
         "from datasets import load_dataset",
-        f'windows = load_dataset("{repo_id}"'
-        + (f', revision="{revision}"' if revision not in (None, "main") else "") + ")",
+        f"windows = load_dataset({_py_str(repo_id)}"
+        + (f", revision={_py_str(revision)}" if revision not in (None, "main") else "") + ")",
         "```",
     ])
     DatasetCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + body).save(out / "README.md")
