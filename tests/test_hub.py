@@ -1398,3 +1398,25 @@ def test_a_branch_name_with_quotes_gives_loading_code_that_runs(trained, loopbac
     manifest = json.loads(loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["manifest.json"])
     rows = {s: e["n_windows"] for s, e in manifest["splits"].items() if e["n_windows"]}
     assert f"rows {rows}" in res.stdout, res.stdout
+
+
+def test_an_empty_or_whitespace_commit_message_is_refused_by_name(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: ``commit_message="   "`` (or ``--commit-message " "``) was sent as given, and the
+    repository's history showed a blank commit; ``""`` became the default without a word. Both are
+    refused before any request, naming the argument; leaving it out gives the default message."""
+    from huggingface_hub import HfApi
+
+    from hf_neuroformer.hub import DEFAULT_COMMIT_MESSAGE
+
+    model_dir = trained[0] / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    for message, what in (("   ", "only whitespace"), ("\n", "only whitespace"), ("", "an empty message"),
+                          (5, "a int")):
+        with pytest.raises(ValueError, match=rf"commit_message \(CLI: --commit-message\): .*got {what}; leave it out"):
+            push_to_hub(model_dir, "lab/blank", commit_message=message, **kw)
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id",
+                                      "lab/blank", "--commit-message", " ")
+    assert code == 2 and "error: --commit-message: expected the commit message as text, got only whitespace" in err, err
+    assert loopback_hub.requests == []
+    push_to_hub(model_dir, "lab/blank", **kw)
+    assert HfApi(**kw).list_repo_commits("lab/blank")[0].title == DEFAULT_COMMIT_MESSAGE

@@ -1387,8 +1387,8 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from .hub import auto_class_name, check_license, check_model_dir, check_repo_id, check_revision, \
-        check_run_records, load_args, push_to_hub
+    from .hub import auto_class_name, check_commit_message, check_license, check_model_dir, check_repo_id, \
+        check_revision, check_run_records, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model, "--model")
@@ -1396,6 +1396,7 @@ def cmd_push(args) -> int:
     check_repo_id(args.repo_id, "--repo-id")
     check_revision(args.revision, "--revision")
     check_license(args.license, "--license")
+    check_commit_message(args.commit_message, "--commit-message")
     if (args.data is None) != (args.dataset_repo_id is None):
         raise ValueError("--data and --dataset-repo-id: give both to push the windows dataset, or neither")
     for flag, given in (("--epoch", args.epoch is not None), ("--num-shards", args.num_shards != 1)):

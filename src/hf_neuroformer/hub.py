@@ -286,6 +286,30 @@ def check_revision(revision, flag: str = "revision"):
     return revision
 
 
+#: the commit message of a push that names none
+DEFAULT_COMMIT_MESSAGE = "Upload Neuroformer model (hf_neuroformer)"
+
+
+def check_commit_message(message, flag: str = "commit_message"):
+    """Return ``message`` (the model commit's message; ``None``: :data:`DEFAULT_COMMIT_MESSAGE`) if
+    it is text with something to read in it.
+
+    An empty or whitespace-only message was sent as given (the Hub's history then showed a blank
+    commit), or replaced by the default without a word: refused, as the default is ``None``.
+
+    Raises:
+        ValueError: naming ``flag``: not text, empty or only whitespace.
+    """
+    if message is None:
+        return None
+    if not isinstance(message, str) or not message.strip():
+        what = f"a {type(message).__name__}" if not isinstance(message, str) else \
+            ("an empty message" if not message else "only whitespace")
+        raise ValueError(f"{flag}: expected the commit message as text, got {what}; leave it out for the default "
+                         f"{DEFAULT_COMMIT_MESSAGE!r}")
+    return message
+
+
 def check_model_dir(model_dir, flag: str = "model_dir") -> Path:
     """Return the directory if it holds a model written by ``neuroformer train`` (or
     ``finetune``), checked as every command that loads one checks it:
@@ -1110,6 +1134,8 @@ def push_to_hub(
         token: Hub token; ``None`` uses the saved login / ``HF_TOKEN`` (checked first:
             :func:`check_token`).
         endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
+        commit_message: the model commit's message; ``None``: :data:`DEFAULT_COMMIT_MESSAGE` (an
+            empty or whitespace-only one is refused: :func:`check_commit_message`).
         license: Hub licence id for the cards (default ``"other"``; use the recording's). Its
             shape is checked first (:func:`check_license`); then, before anything is created or
             uploaded, the Hub validates the cards' metadata (``POST /api/validate-yaml``, the
@@ -1130,7 +1156,8 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, branch name (``revision``), licence id or token, cards whose
+        ValueError: a malformed repo id, branch name (``revision``), licence id, token or commit
+            message, cards whose
             metadata the Hub refuses,
             ``private`` with an existing public repository, a repository holding another model
             or dataset (without ``replace_other``),
@@ -1149,6 +1176,7 @@ def push_to_hub(
     check_revision(revision, "revision")
     check_license(license, "license (CLI: --license)")
     check_token(token, "token")
+    check_commit_message(commit_message, "commit_message (CLI: --commit-message)")
     if (recording is None) != (dataset_repo_id is None):
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
     if dataset_repo_id is not None:
@@ -1256,7 +1284,7 @@ def push_to_hub(
                 # model (and an earlier push's generation_config.json does not fit a decoder without
                 # next-spike heads): delete the ones this push does not overwrite
                 info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
-                                         commit_message=commit_message or "Upload Neuroformer model (hf_neuroformer)",
+                                         commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
                                          delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
         except (Exception, KeyboardInterrupt) as err:  # Ctrl-C during the upload left the new repository too
             note = _delete_created(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
