@@ -461,6 +461,14 @@ def test_evaluate_notices_a_real_recording_other_than_the_generation_source(gen_
     assert main(["evaluate", "--real", str(nwb), "--epoch", "wake", "--generated", str(gen),
                  "--model", str(tmp_path / "copy")]) == 0
     other, tok, _ = load_pretrained(d / "model")
+    # the same weights saved in shards (push uploads such a folder as one model.safetensors, of other bytes
+    # than the shards): accepted, where the files' digest called them other weights
+    shutil.copytree(d / "model", tmp_path / "sharded")
+    (tmp_path / "sharded" / "model.safetensors").unlink()
+    other.save_pretrained(tmp_path / "sharded", max_shard_size="50KB")
+    assert len(list((tmp_path / "sharded").glob("model-*-of-*.safetensors"))) > 1
+    assert main(["evaluate", "--real", str(nwb), "--epoch", "wake", "--generated", str(gen),
+                 "--model", str(tmp_path / "sharded")]) == 0
     with torch.no_grad():
         next(other.parameters()).add_(1e-3)
     other.save_pretrained(tmp_path / "other")

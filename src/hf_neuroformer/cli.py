@@ -411,7 +411,9 @@ def cmd_train(args) -> int:
 def _weights_sha256(model_dir) -> str:
     """sha256 of a model directory's ``model.safetensors`` (a copied directory has the same); of
     its shards one after the other when the weights were saved in shards
-    (:func:`hf_neuroformer.generation.weight_files`)."""
+    (:func:`hf_neuroformer.generation.weight_files`). It identifies the files, so the same weights
+    saved whole and in shards differ here; ``evaluate`` compares
+    :func:`~hf_neuroformer.generation.tensors_sha256` where the generated file records it."""
     from .generation import weight_files
     from .windows import file_sha256
 
@@ -472,7 +474,11 @@ def cmd_generate(args) -> int:
 
     dt_temperature, dt_top_k, dt_top_p = SamplingSettings(
         args.temperature, args.top_k, args.top_p, args.dt_temperature, args.dt_top_k, args.dt_top_p).for_head("dt")
+    from .generation import tensors_sha256
+
+    # the files' digest, and the tensors' (the same weights saved whole or in shards, as push uploads them)
     settings = {"model": str(Path(args.model).resolve()), "model_weights_sha256": _weights_sha256(args.model),
+                "model_tensors_sha256": tensors_sha256(args.model),
                 "split": args.split, "mode": args.mode,
                 "order": args.order, "seed": args.seed,
                 "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
@@ -776,8 +782,14 @@ def cmd_evaluate(args) -> int:
                      f"(the default; {args.generated} does not record the split it was generated from)"))
     if args.model and settings is not None:
         # bits per spike of one model (and split) printed above the fidelity of another's samples
+        # by their tensors where the file records them (a folder saved in shards and its pushed, whole
+        # model.safetensors hold the same weights in files of other bytes); else by the files
+        from .generation import tensors_sha256
+
+        other = (tensors_sha256(args.model) != settings["model_tensors_sha256"] if settings.get("model_tensors_sha256")
+                 else _weights_sha256(args.model) != settings.get("model_weights_sha256"))
         mixed = [f"--model {str(Path(args.model).resolve())!r} has other weights than {settings['model']!r}"
-                 if _weights_sha256(args.model) != settings.get("model_weights_sha256") else None,
+                 if other else None,
                  f"--split {args.split!r} vs {settings['split']!r}" if args.split != settings["split"] else None]
         mixed = [m for m in mixed if m]
         if mixed:

@@ -721,6 +721,44 @@ def weight_files(model_dir, flag: str = "--model") -> List[Path]:
     return [d / n for n in names]
 
 
+def tensors_sha256(model_dir, flag: str = "--model") -> str:
+    """Hex sha256 of a model directory's weights as tensors: for each tensor, in name order, its
+    name, dtype and shape, then its bytes, read from the safetensors files of :func:`weight_files`
+    (their headers; the tensors are not loaded). Unlike the digest of the files it does not depend
+    on how they were saved: the same weights whole or in shards (``push`` uploads a folder saved in
+    shards as one ``model.safetensors``) give the same digest."""
+    import hashlib
+    import json
+    import struct
+
+    entries = []
+    for path in weight_files(model_dir, flag):
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+        for name, e in header.items():
+            if name != "__metadata__":
+                start, stop = e["data_offsets"]
+                entries.append((name, e["dtype"], e["shape"], path, 8 + n + start, stop - start))
+    h = hashlib.sha256()
+    handles = {}
+    try:
+        for name, dtype, shape, path, start, size in sorted(entries, key=lambda e: e[0]):
+            h.update(json.dumps([name, dtype, shape]).encode())
+            f = handles.get(path) or handles.setdefault(path, open(path, "rb"))
+            f.seek(start)
+            while size > 0:
+                block = f.read(min(size, 1 << 20))
+                if not block:
+                    raise ValueError(f"{flag}: {str(path)!r} ends inside the tensor {name!r} (cut short?)")
+                h.update(block)
+                size -= len(block)
+    finally:
+        for f in handles.values():
+            f.close()
+    return h.hexdigest()
+
+
 def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> Path:
     """Refuse, before anything is loaded, a directory that is not a model written by ``neuroformer train``.
 
