@@ -73,6 +73,11 @@ def _another_tools_dataset(api, repo_id, message):
                       commit_message=message)
 
 
+def _branches(api, repo_id, repo_type="model"):
+    """The branch names of a repository, sorted."""
+    return sorted(b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches)
+
+
 def _push_in_process(hub, monkeypatch, capsys, *args):
     """``neuroformer push ARGS`` through ``cli.main`` in this process against the loopback ``hub``:
     ``(exit status, stdout, stderr)``. ``HF_ENDPOINT`` is read when huggingface_hub is imported, so
@@ -897,23 +902,20 @@ def test_a_refused_push_to_a_branch_creates_no_branch(trained, loopback_hub):
     kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
     api = HfApi(**kw)
 
-    def branches(repo_id, repo_type="model"):
-        return sorted(b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches)
-
     api.create_repo("other/bert")
     api.create_commit("other/bert", [CommitOperationAdd("config.json", b'{"model_type": "bert"}'),
                                      CommitOperationAdd("model.safetensors", b"not neuroformer")], commit_message="bert")
     with pytest.raises(ValueError, match=r"'other/bert' .* holds a model of another kind"):
         push_to_hub(model_dir, "other/bert", revision="dev", **kw)
-    assert branches("other/bert") == ["main"]
+    assert _branches(api, "other/bert") == ["main"]
     api.create_repo("lab/public")
     with pytest.raises(ValueError, match=r"'lab/public' .* already exists and is public"):
         push_to_hub(model_dir, "lab/public", revision="exp", private=True, **kw)
-    assert branches("lab/public") == ["main"]
+    assert _branches(api, "lab/public") == ["main"]
     _another_tools_dataset(api, "other/data", "other data")
     with pytest.raises(ValueError, match=r"the dataset repository 'other/data' .* not a Neuroformer windows dataset"):
         push_to_hub(model_dir, "lab/mine", revision="dev", recording=rec, dataset_repo_id="other/data", **kw)
-    assert branches("other/data", "dataset") == ["main"]
+    assert _branches(api, "other/data", "dataset") == ["main"]
 
     # a branch that exists is read as it is, and an accepted push still creates a new one
     api.create_branch("other/bert", branch="neuroformer")
@@ -921,7 +923,7 @@ def test_a_refused_push_to_a_branch_creates_no_branch(trained, loopback_hub):
                       revision="neuroformer", commit_message="ours")
     push_to_hub(model_dir, "other/bert", revision="neuroformer", **kw)
     result = push_to_hub(model_dir, "lab/public", revision="exp", **kw)
-    assert branches("lab/public") == ["exp", "main"] and not result.unchanged
+    assert _branches(api, "lab/public") == ["exp", "main"] and not result.unchanged
     assert "config.json" in loopback_hub.files("lab/public", revision="exp")
     assert push_to_hub(model_dir, "lab/public", revision="exp", **kw).unchanged
 
@@ -1313,9 +1315,6 @@ def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loop
     kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
     api = HfApi(**kw)
 
-    def branches(repo_id, repo_type="model"):
-        return sorted(b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches)
-
     _another_tools_dataset(api, "other/their-data", "their data")
     api.create_repo("lab/public-data", repo_type="dataset")
     push_to_hub(model_dir, "lab/mine", **kw)
@@ -1329,14 +1328,14 @@ def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loop
             sent = [r for r in loopback_hub.requests[n_requests:] if r[0] not in ("GET", "HEAD")]
             assert sent == [("POST", "/api/validate-yaml")] * 2, sent  # only reads (and the cards' check)
             assert not api.repo_exists("lab/refused-new")
-            assert branches("lab/mine") == ["main"]
+            assert _branches(api, "lab/mine") == ["main"]
 
     # an upload that fails on a new branch of an existing repository: the branch goes, the repository stays
     loopback_hub.fail_next("commit", 500, "disk full")
     with pytest.raises(HubPushError, match=r"disk full.*the empty branch 'dev' of the model repository 'lab/mine' "
                                            r"that this push had created was deleted again"):
         push_to_hub(model_dir, "lab/mine", revision="dev", **kw)
-    assert branches("lab/mine") == ["main"]
+    assert _branches(api, "lab/mine") == ["main"]
 
 
 def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_hub, monkeypatch, capsys):
