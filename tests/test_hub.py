@@ -1419,3 +1419,22 @@ def test_an_empty_or_whitespace_commit_message_is_refused_by_name(trained, loopb
     assert loopback_hub.requests == []
     push_to_hub(model_dir, "lab/blank", **kw)
     assert HfApi(**kw).list_repo_commits("lab/blank")[0].title == DEFAULT_COMMIT_MESSAGE
+
+
+def test_a_commit_id_as_revision_is_refused_before_any_write(trained, loopback_hub):
+    """Break test: ``revision=<a commit id>`` (copied from the Hub's history) resolved, so it was read
+    as an existing branch; the push staged everything, uploaded the windows dataset and then failed
+    at the model commit ("can only commit to a branch"). It is refused by name before any write."""
+    from huggingface_hub import HfApi
+
+    d, _, rec, _ = trained
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    sha = push_to_hub(d / "model", "lab/by-sha", **kw).commit_oid
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=rf"revision \(CLI: --revision\): '{sha}' is a commit or tag of the model "
+                                         r"repository 'lab/by-sha' .* not a branch"):
+        push_to_hub(d / "model", "lab/by-sha", revision=sha, recording=rec, dataset_repo_id="lab/by-sha-data", **kw)
+    sent = [r for r in loopback_hub.requests[n_requests:] if r[0] not in ("GET", "HEAD")]
+    assert sent == [("POST", "/api/validate-yaml")] * 2, sent
+    assert _branches(HfApi(**kw), "lab/by-sha") == ["main"]
+    assert not HfApi(**kw).repo_exists("lab/by-sha-data", repo_type="dataset")

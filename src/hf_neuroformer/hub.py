@@ -1083,9 +1083,18 @@ def _branch_info(api, repo_id: str, repo_type: str, revision: Optional[str], mod
             if revision in (None, "main"):
                 return api.repo_info(repo_id, repo_type=repo_type), True
             try:
-                return api.repo_info(repo_id, repo_type=repo_type, revision=revision), True
+                info = api.repo_info(repo_id, repo_type=repo_type, revision=revision)
             except RevisionNotFoundError:
                 return api.repo_info(repo_id, repo_type=repo_type), False
+            # a commit id or a tag resolves too, and was read as an existing branch: the push then failed
+            # at its commit, after the staging and the other repository's upload
+            refs = api.list_repo_refs(repo_id, repo_type=repo_type, include_pull_requests=True)
+            if revision not in {r.name for r in [*refs.branches, *(refs.pull_requests or [])]} | \
+                    {r.ref for r in [*refs.branches, *(refs.pull_requests or [])]}:
+                raise ValueError(f"revision (CLI: --revision): {revision!r} is a commit or tag of the {repo_type} "
+                                 f"repository {repo_id!r} at {api.endpoint}, not a branch; a push commits to a branch "
+                                 "(created from main if missing): name one; nothing was uploaded")
+            return info, True
         except RepositoryNotFoundError:
             if not missing_ok:
                 raise
