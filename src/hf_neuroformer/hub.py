@@ -1137,7 +1137,8 @@ def push_to_hub(
         repo_id: ``NAMESPACE/NAME`` of the model repository (created if missing).
         private: create the repositories as private; an existing public repository is refused
             (``ValueError``, before any upload), since its visibility would not change.
-        revision: branch to commit to (created from ``main`` if missing); ``None`` = ``main``.
+        revision: branch to commit to (created from ``main`` if missing); ``None`` = ``main``; a
+            commit id or tag of the repository is refused (``ValueError``, before any write).
             The windows dataset goes to the same branch of the dataset repository, so that a
             model and its windows on one branch stay together.
         token: Hub token; ``None`` uses the saved login / ``HF_TOKEN`` (checked first:
