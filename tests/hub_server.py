@@ -308,17 +308,18 @@ class LoopbackHub:
         with self._lock:
             self._failures.setdefault(route, []).extend([None] * int(after) + [(int(status), message)] * int(times))
 
-    def interrupt_next(self, route: str) -> None:
-        """Press Ctrl-C in this process at the next request of ``route``: ``SIGINT`` goes to the
-        main thread (a client of this process waiting for the answer gets ``KeyboardInterrupt``)
-        and the request is not carried out (it answers 499, as a request whose client went away).
+    def interrupt_next(self, route: str, *, after: int = 0) -> None:
+        """Press Ctrl-C in this process at the next request of ``route`` (after letting ``after``
+        through, as :meth:`fail_next`): ``SIGINT`` goes to the main thread (a client of this process
+        waiting for the answer gets ``KeyboardInterrupt``) and the request is not carried out (it
+        answers 499, as a request whose client went away).
 
         ``route`` is one of :data:`ROUTES`. Raises ``ValueError`` for an unknown route.
         """
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
         with self._lock:
-            self._failures.setdefault(route, []).append("interrupt")
+            self._failures.setdefault(route, []).extend([None] * int(after) + ["interrupt"])
 
     def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> dict:
         """``{path: bytes}`` of a repo at a revision (branch or commit sha).

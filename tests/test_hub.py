@@ -1361,6 +1361,17 @@ def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_h
     assert any("was deleted again" in n for n in info.value.__notes__)
     assert not api.repo_exists("lab/ctrl-c")
 
+    # after the windows dataset's commit: the dataset stays, and the note says it went up
+    loopback_hub.interrupt_next("commit", after=1)
+    with pytest.raises(KeyboardInterrupt) as info:
+        push_to_hub(model_dir, "lab/ctrl-c", recording=trained[2], dataset_repo_id="lab/ctrl-c-data",
+                    endpoint=loopback_hub.url, token="hf_loopback_token")
+    assert info.value.__notes__[0].startswith("the windows dataset was already committed to 'lab/ctrl-c-data' ("), \
+        info.value.__notes__
+    assert "the empty model repository 'lab/ctrl-c' that this push had created was deleted again" in \
+        info.value.__notes__[0]
+    assert not api.repo_exists("lab/ctrl-c") and api.repo_exists("lab/ctrl-c-data", repo_type="dataset")
+
 
 def test_a_branch_name_with_quotes_gives_loading_code_that_runs(trained, loopback_hub):
     """Break test: a branch name that git allows may hold quotes, a backtick or '#'; the cards wrote

@@ -1300,6 +1300,9 @@ def push_to_hub(
             note = _delete_created(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
             if note and type(err) in (HubPushError, ValueError):  # said where the CLI prints the message
                 raise type(err)(f"{err}; {note}") from err.__cause__
+            if dataset_result[0] and not isinstance(err, HubPushError):  # a HubPushError of the model's upload says so
+                note = "; ".join(n for n in (f"the windows dataset was already committed to {dataset_result[0]!r} "
+                                             f"({dataset_result[1]})", note) if n)
             if note:
                 add_note(err, note)
             raise
