@@ -47,16 +47,15 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import SpikeRecording
+from .recording import WINDOW_GRID, SpikeRecording
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "check_recording_modalities"]
 
 
-# s: half the 1 ns grid that window starts and span edges are rounded to
-# (hf_neuroformer.windows.WINDOW_GRID, not imported: that module pulls in torch); interval and
+# s: half the 1 ns grid that window starts and span edges are rounded to (WINDOW_GRID); interval and
 # frame edges closer than this to a span edge are that edge (float sums such as 0.2 + 0.1 miss it)
-EDGE_TOLERANCE = 0.5e-9
+EDGE_TOLERANCE = 0.5 * WINDOW_GRID
 
 
 @dataclass

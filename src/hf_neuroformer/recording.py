@@ -18,6 +18,11 @@ import numpy as np
 
 from .binning import bin_index, n_full_bins
 
+#: s: window starts are rounded to this grid (:func:`hf_neuroformer.windows.window_starts_for_split`), and
+#: interval edges that differ by less (float round-off: ``0.1 + 0.2`` vs ``0.3``) are taken as one; defined
+#: here, below the windows module (which pulls in torch), and imported there as ``windows.WINDOW_GRID``
+WINDOW_GRID = 1e-9
+
 
 class RecordingValidationError(ValueError):
     """Raised when a recording's fields break an invariant.
@@ -499,7 +504,7 @@ class SpikeRecording:
                 )
         if self.time_support is not None:
             ts = self.time_support
-            if np.any(~np.isfinite(ts)) or np.any(ts[:, 1] <= ts[:, 0]) or np.any(ts[1:, 0] < ts[:-1, 1] - 1e-9):
+            if np.any(~np.isfinite(ts)) or np.any(ts[:, 1] <= ts[:, 0]) or np.any(ts[1:, 0] < ts[:-1, 1] - WINDOW_GRID):
                 raise RecordingValidationError(
                     "time_support: expected finite, sorted, non-overlapping [start, stop) rows with stop > start"
                 )
@@ -530,7 +535,7 @@ class SpikeRecording:
                 )
             a, b = self.epochs[name]
             bad = np.flatnonzero(~np.isfinite(rows).all(1) | (rows[:, 1] <= rows[:, 0])
-                                 | (rows[:, 0] < a - 1e-9) | (rows[:, 1] > b + 1e-9))
+                                 | (rows[:, 0] < a - WINDOW_GRID) | (rows[:, 1] > b + WINDOW_GRID))
             if bad.size:
                 raise RecordingValidationError(
                     f"epoch_intervals[{name!r}][{bad[0]}]: expected finite [start, stop) seconds with stop > start "
@@ -856,7 +861,7 @@ class SpikeRecording:
         (it is dropped when none is left). A trial that the interval covers only in
         part is dropped (its windows would run past the interval); the number dropped is given in
         a ``UserWarning`` (nothing is dropped silently). Edges are compared within 1 ns (as the
-        windows take them, :data:`hf_neuroformer.windows.WINDOW_GRID`): a trial whose start or stop
+        windows take them, :data:`WINDOW_GRID`): a trial whose start or stop
         lies less than 1 ns outside the interval (float round-off, ``restrict(0.1 + 0.2, ...)`` for a
         trial at 0.3 s) is kept, that edge moved onto the interval's; one that overlaps the interval
         by less than 1 ns (ending on its start) lies outside it and is not counted as dropped.
@@ -878,11 +883,12 @@ class SpikeRecording:
             beh[k] = BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
         trials, info = None, {}
         if self.trials is not None:
-            # within 1 ns, as the windows take edges (windows.WINDOW_GRID): a trial at 0.3 s is inside
+            # within 1 ns, as the windows take edges (WINDOW_GRID): a trial at 0.3 s is inside
             # restrict(0.1 + 0.2, ...), which starts at 0.30000000000000004 s
-            m = (self.trials[:, 0] >= start - 1e-9) & (self.trials[:, 1] <= stop + 1e-9)
+            m = (self.trials[:, 0] >= start - WINDOW_GRID) & (self.trials[:, 1] <= stop + WINDOW_GRID)
             # and a trial that overlaps the interval by under 1 ns (ends on its start) lies outside it, not in part
-            partial = int(np.sum(~m & (self.trials[:, 0] < stop - 1e-9) & (self.trials[:, 1] > start + 1e-9)))
+            partial = int(np.sum(~m & (self.trials[:, 0] < stop - WINDOW_GRID)
+                                 & (self.trials[:, 1] > start + WINDOW_GRID)))
             if partial:
                 warnings.warn(
                     f"restrict({start}, {stop}): dropped {partial} of {len(self.trials)} trials that the interval "
@@ -1061,8 +1067,8 @@ class SpikeRecording:
                   for k, ev in self.events.items() for m in [inside(ev.times)]}
         trials, info = self.trials, dict(self.trial_info)
         if trials is not None:
-            k = np.searchsorted(iv[:, 0], trials[:, 0] + 1e-9, side="right") - 1
-            m = (k >= 0) & (trials[:, 1] <= iv[np.clip(k, 0, None), 1] + 1e-9)
+            k = np.searchsorted(iv[:, 0], trials[:, 0] + WINDOW_GRID, side="right") - 1
+            m = (k >= 0) & (trials[:, 1] <= iv[np.clip(k, 0, None), 1] + WINDOW_GRID)
             if not m.all():
                 warnings.warn(
                     f"{what}: dropped {int((~m).sum())} of {len(trials)} trials that do not lie wholly inside one of "
@@ -1140,7 +1146,7 @@ def _merge_intervals(rows: np.ndarray, overlap: Optional[float] = None) -> np.nd
         if len(rows) < 2:
             return rows
         stop = np.maximum.accumulate(rows[:, 1])
-        new = np.r_[True, rows[1:, 0] > stop[:-1] + 1e-9]
+        new = np.r_[True, rows[1:, 0] > stop[:-1] + WINDOW_GRID]
         last = np.r_[np.flatnonzero(new)[1:] - 1, len(rows) - 1]
         return np.stack([rows[new, 0], stop[last]], 1)
     out: List[List[float]] = []

@@ -20,13 +20,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .recording import SpikeRecording, Stimulus
+from .recording import WINDOW_GRID, SpikeRecording, Stimulus
 
 __all__ = ["GratingParams", "render_drifting_gratings"]
 
 # s: the tolerance on frame onsets against trial edges, the 1 ns grid of window starts
-# (hf_neuroformer.windows.WINDOW_GRID, not imported: that module pulls in torch)
-FRAME_GRID = 1e-9
+FRAME_GRID = WINDOW_GRID
 
 
 def _memory_bytes() -> Optional[int]:

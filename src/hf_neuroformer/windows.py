@@ -20,7 +20,7 @@ import torch
 
 from .binning import n_full_bins, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import SpikeRecording, _merge_intervals, check_not_empty
+from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty
 from .tokenization_neuroformer import NeuroformerTokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -58,9 +58,6 @@ class SplitPlan:
             "segments": {k: v.tolist() for k, v in self.segments.items()},
             "trial_index": {k: v.tolist() for k, v in self.trial_index.items()},
         }
-
-
-WINDOW_GRID = 1e-9  # s: window starts are rounded to this grid (window_starts_for_split)
 
 
 def window_reach(config: NeuroformerConfig) -> float:
