@@ -66,6 +66,7 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
+from .recording import inside_one_interval
 from .training import check_checkpoint_folder, check_output_dir, draw_figure, save_atomically
 from .windows import (SPLITS, SplitPlan, collated_batches, keeps_training_mode, plan_splits, recorded_stretches,
                       split_spikes_digest, WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
@@ -1458,11 +1459,7 @@ def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_st
         seg = seg[np.argsort(seg[:, 0], kind="stable")]
         if not len(seg):
             continue
-        lo, hi = starts - past, starts + reach
-        k = np.searchsorted(seg[:, 0], lo + WINDOW_GRID, side="right") - 1  # the last segment starting by lo
-        ok = k >= 0
-        inside = np.zeros(len(starts), dtype=bool)
-        inside[ok] = hi[ok] <= seg[k[ok], 1] + WINDOW_GRID
+        inside = inside_one_interval(starts - past, starts + reach, seg)
         out[inside & (out == "")] = split
     return _mark_unused_train(out, starts, train_used_s)
 

@@ -1067,8 +1067,7 @@ class SpikeRecording:
                   for k, ev in self.events.items() for m in [inside(ev.times)]}
         trials, info = self.trials, dict(self.trial_info)
         if trials is not None:
-            k = np.searchsorted(iv[:, 0], trials[:, 0] + WINDOW_GRID, side="right") - 1
-            m = (k >= 0) & (trials[:, 1] <= iv[np.clip(k, 0, None), 1] + WINDOW_GRID)
+            m = inside_one_interval(trials[:, 0], trials[:, 1], iv)
             if not m.all():
                 warnings.warn(
                     f"{what}: dropped {int((~m).sum())} of {len(trials)} trials that do not lie wholly inside one of "
@@ -1170,6 +1169,21 @@ def _intersect_intervals(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         else:
             j += 1
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def inside_one_interval(starts, stops, intervals: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
+    """``(n,)`` bool: whether ``[starts[i], stops[i])`` (s) lies inside one interval of ``intervals``
+    (``(m, 2)`` float64 ``[start, stop)`` s, sorted by start), the one that starts last at or before
+    ``starts[i]``; edges are compared within ``tolerance`` (default :data:`WINDOW_GRID`: a trial from
+    ``0.30000000000000004`` s lies inside an interval from ``0.3`` s). All False when ``intervals``
+    is empty. Which trials lie in a time support (:func:`hf_neuroformer.windows.plan_splits`,
+    :meth:`SpikeRecording.select_epoch`), which windows in it."""
+    starts = np.asarray(starts, dtype=np.float64)
+    stops = np.asarray(stops, dtype=np.float64)
+    if not len(intervals):
+        return np.zeros(starts.shape, dtype=bool)
+    k = np.searchsorted(intervals[:, 0], starts + tolerance, side="right") - 1
+    return (k >= 0) & (stops <= intervals[np.clip(k, 0, None), 1] + tolerance)
 
 
 def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:

@@ -20,7 +20,7 @@ import torch
 
 from .binning import n_full_bins, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty
+from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -140,9 +140,7 @@ def windows_outside_support(support: np.ndarray, starts: np.ndarray, window: flo
         return np.zeros(0, dtype=np.int64)
     # plan_splits puts windows across the shared edge of touching intervals, which were refused here
     support = recorded_stretches(support)
-    k = np.searchsorted(support[:, 0], starts + WINDOW_GRID, side="right") - 1
-    ends = window_ends(starts, window)
-    return np.flatnonzero((k < 0) | (ends > support[np.clip(k, 0, None), 1] + WINDOW_GRID)).astype(np.int64)
+    return np.flatnonzero(~inside_one_interval(starts, window_ends(starts, window), support)).astype(np.int64)
 
 
 def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: float) -> None:
@@ -280,8 +278,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         # a trial across a gap of the time support (or outside it) would give windows of unrecorded time, read
         # as silence (the processor refuses such windows): it goes to no split, counted, as select_epoch drops it
         sup = recorded_stretches(recording.support)
-        k = np.searchsorted(sup[:, 0], trials[:, 0] + WINDOW_GRID, side="right") - 1
-        in_support = (k >= 0) & (trials[:, 1] <= sup[np.clip(k, 0, None), 1] + WINDOW_GRID) if len(sup) else \
+        in_support = inside_one_interval(trials[:, 0], trials[:, 1], sup) if len(sup) else \
             np.ones(len(trials), dtype=bool)
         if not in_support.all():
             import warnings
