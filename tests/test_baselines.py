@@ -276,6 +276,8 @@ def test_class_names_as_labels_are_named():
     X = np.random.default_rng(0).poisson(2.0, size=(8, 3)).astype(float)
     with pytest.raises(BaselineInputError, match=r"y_train: expected numbers, got dtype <U5 .*map class names"):
         fit_baseline("ridge", X, np.array(["left", "right"] * 4), "classification")
+    with pytest.raises(BaselineInputError, match=r"y_train: expected numbers, got dtype complex128"):
+        fit_baseline("ridge", X, np.arange(8.0) + 1j, "regression")
 
 
 def test_cross_validation_folds_purge_the_windows_that_share_bins_with_the_validation_block(hd):

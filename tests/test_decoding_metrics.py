@@ -198,3 +198,7 @@ def test_class_names_instead_of_indices_are_named():
     with pytest.raises(DecodingMetricsInputError, match="y_pred: expected numbers"):
         decoding_metrics([0.0, 1.0], np.array(["0.1 s", "0.2 s"], dtype=object), "regression")
     assert decoding_metrics(np.array([0, 1, 1], dtype=object), [0, 1, 0], "classification")["accuracy"] == 2 / 3
+    # complex values were taken with numpy's ComplexWarning and their imaginary part dropped (the package's one
+    # numbers check, recording.as_real_numbers, refuses them as BehaviourSeries values already)
+    with pytest.raises(DecodingMetricsInputError, match=r"y_pred: expected numbers, got dtype complex128"):
+        decoding_metrics([0.0, 1.0, 2.0], np.array([0.1, 1.0, 2.0]) + 1j, "regression")

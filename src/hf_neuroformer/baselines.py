@@ -74,6 +74,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .metrics.decoding import decoding_metrics, radians_problem
+from .recording import as_real_numbers
 
 #: Names accepted by :func:`fit_baseline`, in report order.
 BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
@@ -522,7 +523,7 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
             counts, a feature width not divisible by ``n_bins``, fewer than 4 training windows, or
-            class labels outside ``0 .. num_classes - 1`` or not numbers (class names).
+            class labels outside ``0 .. num_classes - 1`` or not real numbers (class names, complex numbers).
     """
     import torch
     from threadpoolctl import threadpool_limits
@@ -553,11 +554,7 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes, ga
         gap = n_bins - 1
     elif isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
         raise BaselineInputError(f"gap: expected a whole number of windows >= 0 (shared_bin_windows), got {gap!r}")
-    try:
-        y.astype(np.float64)
-    except (TypeError, ValueError):  # class names: numpy said only "could not convert string to float"
-        raise BaselineInputError(f"y_train: expected numbers, got dtype {y.dtype} (e.g. {y.reshape(-1)[:3].tolist()}); "
-                                 "map class names to indices 0..num_classes-1 first") from None
+    as_real_numbers(y, "y_train", hint="map class names to indices 0..num_classes-1 first", error=BaselineInputError)
     if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y.astype(np.float64))):
         raise BaselineInputError("X_train, y_train: expected finite values (drop windows with NaN targets first)")
     if X.size and X.min() < 0:  # log1p of a value below -1 is NaN: sklearn's "Input X contains NaN" named no cause

@@ -147,21 +147,25 @@ def _as_name_list(names, what: str) -> list:
     return list(names)
 
 
-def _as_float64(x, what: str, expected: str) -> np.ndarray:
-    """``x`` as a float64 array; a ``RecordingValidationError`` naming ``what`` for text, complex
-    numbers or objects that are not numbers (numpy said only "could not convert string to float",
-    or dropped the imaginary part with a warning)."""
+def as_real_numbers(x, what: str, expected: str = "numbers", hint: str = "",
+                    error: type = RecordingValidationError) -> np.ndarray:
+    """``x`` as a float64 array of the same shape: the one "values must be numbers" check of the
+    package (recording fields, decoding metrics, baseline targets). Booleans, integers, floats and
+    object arrays of such numbers are taken; text, complex numbers and objects that are not numbers
+    raise ``error`` (a ``ValueError`` subclass) ``"<what>: expected <expected>, got dtype D (e.g.
+    [first values]); <hint>"`` (numpy said only "could not convert string to float", or dropped the
+    imaginary part with a warning)."""
     arr = np.asarray(x)
     if arr.dtype.kind in "biuf":
         return arr.astype(np.float64)
     if arr.dtype.kind == "O":
         try:
-            if not any(isinstance(v, (str, bytes, complex)) for v in arr.reshape(-1)):
+            if not any(isinstance(v, (str, bytes, complex, np.complexfloating)) for v in arr.reshape(-1)):
                 return arr.astype(np.float64)
         except (TypeError, ValueError):
             pass
-    raise RecordingValidationError(f"{what}: expected {expected} (a real numeric array), got dtype {arr.dtype}"
-                                   + (f" (first value {arr.reshape(-1)[0]!r})" if arr.size else ""))
+    raise error(f"{what}: expected {expected}, got dtype {arr.dtype}"
+                + (f" (e.g. {arr.reshape(-1)[:3].tolist()})" if arr.size else "") + (f"; {hint}" if hint else ""))
 
 
 def _as_interval_rows(x, what: str) -> np.ndarray:
@@ -222,8 +226,8 @@ class BehaviourSeries:
     unit: str = ""
 
     def __post_init__(self):
-        self.timestamps = _as_float64(self.timestamps, "BehaviourSeries.timestamps", "times in seconds")
-        self.values = _as_float64(self.values, "BehaviourSeries.values", "numeric samples")
+        self.timestamps = as_real_numbers(self.timestamps, "BehaviourSeries.timestamps", "times in seconds (real numbers)")
+        self.values = as_real_numbers(self.values, "BehaviourSeries.values", "numeric samples (real numbers)")
 
 
 @dataclass
@@ -440,8 +444,8 @@ class SpikeRecording:
             st = self.stimulus
             self.stimulus = dataclasses.replace(
                 st, frames=None if st.frames is None else np.asarray(st.frames),
-                frame_times=None if st.frame_times is None else _as_float64(st.frame_times, "stimulus.frame_times",
-                                                                             "frame onsets in seconds"))
+                frame_times=None if st.frame_times is None else as_real_numbers(st.frame_times, "stimulus.frame_times",
+                                                                                 "frame onsets in seconds (real numbers)"))
         self.validate()
 
     # ------------------------------------------------------------------ validation

@@ -39,6 +39,7 @@ from typing import Dict
 
 import numpy as np
 
+from ..recording import as_real_numbers
 from .fidelity import _nearly_constant
 
 #: Target kinds :func:`decoding_metrics` accepts.
@@ -146,7 +147,7 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
 
     Raises:
         DecodingMetricsInputError: unknown ``kind``; no windows; non-numeric values (class names:
-            map them to indices first); ``y_true`` and ``y_pred`` of
+            map them to indices first; complex numbers); ``y_true`` and ``y_pred`` of
             different lengths or shapes; NaN or inf in either (named with the first window);
             classification labels that are not whole numbers, or outside ``0 .. n_classes - 1``
             when ``y_pred`` holds class scores; circular ``y_true`` beyond
@@ -163,13 +164,8 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             f"y_pred: expected {len(y_true)} windows like y_true, got shape {y_pred.shape}"
         )
     for name, a in (("y_true", y_true), ("y_pred", y_pred)):
-        try:
-            a.astype(np.float64)
-        except (TypeError, ValueError):  # strings failed here with numpy's "could not convert string to float"
-            raise DecodingMetricsInputError(
-                f"{name}: expected numbers, got dtype {a.dtype} (e.g. {a.reshape(-1)[:3].tolist()}); "
-                + ("map class names to indices 0..n_classes-1 first" if kind == "classification" else
-                   "pass the values as floats")) from None
+        as_real_numbers(a, name, hint="map class names to indices 0..n_classes-1 first" if kind == "classification"
+                        else "pass the values as floats", error=DecodingMetricsInputError)
     _check_finite("y_true", y_true.astype(np.float64))
     _check_finite("y_pred", y_pred.astype(np.float64))
     n = float(len(y_true))
