@@ -691,3 +691,23 @@ def test_a_trial_that_ends_on_the_interval_start_within_1_ns_is_not_called_partl
     np.testing.assert_array_equal(part.trials, [[0.3, 0.5]])
     with pytest.warns(UserWarning, match="dropped 2 of 3 trials"):  # a real overlap still counts
         rec.restrict(0.25, 0.8)
+
+
+def test_a_trial_info_list_mixing_booleans_and_numbers_keeps_them_apart(shared_data):
+    """A trial column given as a list of True, 1, False and 0 became one int64 column [1, 1, 0, 0]
+    wherever numpy read it (np.asarray), so decoding took it as two classes without a word, though
+    the same values as an object array are refused (34ab2a7: True equals 1, one class). The list is
+    kept as an object array, so it meets the same refusal; lists of one type are arrays as before."""
+    from hf_neuroformer.decoding import DecodingTarget, DecodingTargetError, kind_problem
+
+    allen = load_recording(shared_data(ALLEN)).restrict(0.0, 1.0)  # 10 trials
+    n = len(allen.trials)
+    mixed = [[True, 1, False, 0][k % 4] for k in range(n)]
+    rec = dataclasses.replace(allen, trial_info={"m": mixed, "i": [k % 2 for k in range(n)],
+                                                 "b": [bool(k % 2) for k in range(n)]})
+    assert [type(v) for v in rec.trial_info["m"]] == [type(v) for v in mixed]
+    with pytest.raises(DecodingTargetError, match=r"got booleans mixed with numbers \(True equals 1"):
+        kind_problem(rec, DecodingTarget("trial:m", "classification"))
+    part = rec.restrict(0.0, 0.5)
+    assert [type(v) for v in part.trial_info["m"]] == [type(v) for v in mixed[:len(part.trials)]]
+    assert np.asarray(rec.trial_info["i"]).dtype.kind == "i" and np.asarray(rec.trial_info["b"]).dtype == bool

@@ -194,6 +194,19 @@ def _as_interval_rows(x, what: str) -> np.ndarray:
     return arr
 
 
+def _trial_column(col):
+    """A ``trial_info`` column as given, except that a list or tuple mixing booleans with other
+    numbers becomes an object array: ``np.asarray([True, 1, False, 0])``, as every reader of the
+    column takes it, is one int64 column, so True and 1 became one label without a word, where
+    the same values in an object array are refused as labels (True equals 1)."""
+    if not isinstance(col, (list, tuple)):
+        return col
+    is_bool = [isinstance(v, (bool, np.bool_)) for v in col]
+    if any(is_bool) and any(isinstance(v, numbers.Number) and not b for v, b in zip(col, is_bool)):
+        return np.array(col, dtype=object)
+    return col
+
+
 def _as_start_stop(x, what: str) -> Tuple[float, float]:
     """``x`` as one ``(start, stop)`` pair of floats; a ``RecordingValidationError`` naming
     ``what`` for any other number of values (the first two of three were kept silently)."""
@@ -339,7 +352,9 @@ class SpikeRecording:
             Numeric columns can be decoding targets (``"trial:<name>"``); string columns (e.g.
             Zheng's ``task`` or ``boundary_type``) are kept and round-trip through NWB, but cannot
             be classification targets as they are (``hf_neuroformer.decoding`` expects numeric
-            trial labels): map them to integer codes in a new column first.
+            trial labels): map them to integer codes in a new column first. A list mixing booleans
+            and numbers (``[True, 1, False, 0]``) is kept as an object array, not read as one int64
+            column (True equals 1): as labels it is refused, naming the mix.
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.
         events: name -> :class:`EventSeries` (point events: times in s, optional labels).
@@ -406,6 +421,7 @@ class SpikeRecording:
                 raise RecordingValidationError(f"{name}: expected a dict ({what}) or None, got {type(value).__name__}")
             elif not isinstance(value, dict):
                 setattr(self, name, dict(value))
+        self.trial_info = {k: _trial_column(v) for k, v in self.trial_info.items()}
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
         self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
