@@ -817,6 +817,25 @@ def test_from_dataframe_whole_float_unit_ids_are_named_as_integer_ids(tmp_path):
     assert from_dataframe(pd.DataFrame({"time": [0.1, 0.2], "unit": [1.5, 2.0]})).unit_names == ["1.5", "2.0"]
 
 
+def test_from_dataframe_unit_labels_of_mixed_types_are_not_merged_or_misnamed(shared_data):
+    """Two tables concatenated, one unit column read as numbers and one as text or booleans: pandas
+    takes True and 1 for one label, so two units became one without a word; 1 and '1' gave two units
+    both named '1', refused as 'unit_names: ... repeated', a field the caller never passed. Both are
+    refused naming the column; labels of one type read as before."""
+    nel = load_recording(shared_data("nelpy_hippocampus/linear-track"))
+    trains = nel.spike_trains()
+    times = np.concatenate([trains[0], trains[1]])
+    for a, b, msg in ((True, 1, r"unit: expected unit labels of one type, got booleans mixed with numbers \(1, True\)"),
+                      (1, "1", r"unit: the labels 1 \(int\) and '1' \(str\) are different values that give the same "
+                               r"unit name '1'")):
+        labels = np.array([a] * len(trains[0]) + [b] * len(trains[1]), dtype=object)
+        with pytest.raises(RecordingValidationError, match=msg):
+            from_dataframe(pd.DataFrame({"time": times, "unit": labels}))
+    labels = np.array(["1"] * len(trains[0]) + ["x"] * len(trains[1]), dtype=object)
+    rec = from_dataframe(pd.DataFrame({"time": times, "unit": labels}))
+    assert rec.unit_names == ["1", "x"] and np.bincount(rec.unit_ids).tolist() == [len(trains[0]), len(trains[1])]
+
+
 def test_npz_round_trip(tmp_path):
     rec = _small_recording()  # epochs, trials, behaviour and stimulus, which .npz cannot hold
     # what .npz cannot hold is named, not dropped without a word (trials written to .npz came back as

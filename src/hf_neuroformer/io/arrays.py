@@ -10,6 +10,7 @@ simultaneously), so coupling between units is not physiological.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 import zipfile
 from pathlib import Path
@@ -318,7 +319,9 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     Raises:
         RecordingValidationError: a column is missing (names it and lists the columns) or has
             missing values, the time column holds something other than numbers (names the first
-            such row and its value) or datetimes, or the spikes break an invariant of :class:`SpikeRecording`.
+            such row and its value) or datetimes, the unit column mixes booleans with numbers
+            (pandas takes True and 1 for one unit) or holds labels of different types that give the
+            same name (``1`` and ``"1"``), or the spikes break an invariant of :class:`SpikeRecording`.
     """
     import pandas as pd
 
@@ -349,6 +352,17 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     if units.isna().any():
         i = int(np.flatnonzero(units.isna().to_numpy())[0])
         raise RecordingValidationError(f"{unit_col}: expected a unit label on every row, row {i} is missing")
+    if units.dtype == object:
+        # pandas takes True, 1 and 1.0 for one label (they are equal in Python), so the spikes of a unit True and
+        # of a unit 1 (two tables concatenated) became one unit without a word
+        types = set(units.map(type).unique())
+        if any(issubclass(t, (bool, np.bool_)) for t in types) and any(
+                issubclass(t, numbers.Number) and not issubclass(t, (bool, np.bool_)) for t in types):
+            shown = sorted(set(units.map(repr).unique()))  # repr: drop_duplicates merges True and 1 too
+            raise RecordingValidationError(
+                f"{unit_col}: expected unit labels of one type, got booleans mixed with numbers ("
+                f"{', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''}); True equals 1 and False 0, so they would "
+                f"be one unit: map them to labels of one type first (e.g. df[{unit_col!r}].astype(str))")
     codes, uniques = pd.factorize(units, sort=True)
     whole_floats = (pd.api.types.is_float_dtype(units.dtype) and bool(np.all(np.isfinite(uniques)))
                     and bool(np.all(np.asarray(uniques) == np.round(uniques))))
@@ -362,6 +376,18 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             warnings.warn(f"{unit_col}: {len(spaced)} unit label(s) hold whitespace, replaced by '_' in the unit names "
                           f"(e.g. {text_of(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
                           "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
+    if "unit_names" not in kwargs and len(set(names)) < len(names):
+        # 1 and "1" (an object column of two tables, one read as numbers) were two units named "1", refused as
+        # "unit_names: ... repeated", a field the caller never passed
+        first = {}
+        for i, n in enumerate(names):
+            if n in first:
+                raise RecordingValidationError(
+                    f"{unit_col}: the labels {uniques[first[n]]!r} ({type(uniques[first[n]]).__name__}) and "
+                    f"{uniques[i]!r} ({type(uniques[i]).__name__}) are different values that give the same unit "
+                    f"name {n!r}; give the column one type first (e.g. df[{unit_col!r}].astype(str) makes them one "
+                    "unit)")
+            first[n] = i
     kwargs.setdefault("unit_names", names)
     # pandas' saved index ("Unnamed: 0") is no data; any other column (an area, an amplitude, a trial) was
     # dropped without a word
