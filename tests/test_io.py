@@ -1214,6 +1214,25 @@ def test_behaviour_with_a_repeated_timestamp_keeps_the_series(tmp_path):
     assert any("skipped 'back'" in m and "1 non-increasing steps" in m for m in msgs), msgs
 
 
+def test_behaviour_with_a_repeated_timestamp_keeps_the_sample_that_is_not_nan(tmp_path):
+    """A tracker that logs one time twice, once with the position lost (NaN): the mean of the two
+    was NaN, so the valid sample was lost without a word. The mean is now over the samples that are
+    not NaN, per column; a time where every sample is NaN stays NaN."""
+    from pynwb import TimeSeries
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    mod = nwb.create_processing_module("behavior", "b")
+    mod.add(TimeSeries(name="xy", data=np.array([[0.0, 1.0], [np.nan, 3.0], [4.0, 5.0], [np.nan, np.nan],
+                                                 [np.nan, 7.0], [8.0, 9.0]]),
+                       timestamps=np.array([0.0, 0.1, 0.1, 0.2, 0.2, 0.3]), unit="cm"))
+    with pytest.warns(UserWarning, match=r"'xy': 2 timestamps repeat \(2 extra samples\); each repeated time keeps "
+                                         r"the mean of its samples that are not NaN \(4 samples kept of 6\)"):
+        rec = read_nwb(_write(nwb, tmp_path / "nan.nwb"))
+    np.testing.assert_array_equal(rec.behaviour["xy"].timestamps, [0.0, 0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(rec.behaviour["xy"].values, [[0.0, 1.0], [4.0, 4.0], [np.nan, 7.0], [8.0, 9.0]])
+
+
 def test_table_columns_that_are_not_read_are_named(tmp_path):
     """A spike table's other columns (here an amplitude per spike) were dropped without a word; they are
     now named in a warning. The index pandas writes to CSV ("Unnamed: 0") is not data and is not named."""

@@ -26,8 +26,8 @@ What :func:`read_nwb` maps where
   warning that names the series: image / optical series (frames are not read here), electrical
   series (raw voltage), data with more than 2 dimensions or non-numeric data, and series whose
   timestamps are not finite or go back in time. Timestamps that repeat exactly (a tracker logging
-  one time twice) keep one sample per time, the mean of the repeated samples, with a warning that
-  counts them.
+  one time twice) keep one sample per time, the mean of the repeated samples that are not NaN (NaN
+  where all are), with a warning that counts them.
 * The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
   the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned) with
   ``stimulus.frame_times`` and its description; :func:`write_nwb` writes frames back that way
@@ -448,11 +448,16 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     if not bad.size and t.size and (steps >= 0).all() and (steps == 0).any():
         # a tracker that logs a sample twice at one time: one repeat used to drop the whole series
         times, first, n_at = np.unique(t, return_index=True, return_counts=True)
-        summed = np.add.reduceat(values, first, axis=0)
-        values = summed / (n_at if values.ndim == 1 else n_at[:, None])
+        # NaN is a sample the tracker lost: the mean of the others (a NaN with a valid sample at one time
+        # gave NaN, and the valid sample was lost without a word); NaN only where every sample is
+        seen = ~np.isnan(values)
+        summed = np.add.reduceat(np.where(seen, values, 0.0), first, axis=0)
+        n_seen = np.add.reduceat(seen.astype(np.int64), first, axis=0)
+        values = np.where(n_seen > 0, summed / np.maximum(n_seen, 1), np.nan)
         warnings.warn(
             f"behaviour: {label!r}: {int((n_at > 1).sum())} timestamps repeat ({int(t.size - times.size)} extra "
-            f"samples); each repeated time keeps the mean of its samples ({times.size} samples kept of {t.size})"
+            f"samples); each repeated time keeps the mean of its samples that are not NaN ({times.size} samples kept "
+            f"of {t.size})"
         )
         t = times
     nonincr = np.flatnonzero(np.diff(t) <= 0)
