@@ -462,9 +462,12 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
         t = times
     nonincr = np.flatnonzero(np.diff(t) <= 0)
     if bad.size or nonincr.size:
+        # it named the series' first sample, not where the timestamps go wrong
+        first = (f"sample {bad[0]} is {t[bad[0]]}" if bad.size else
+                 f"sample {nonincr[0] + 1} at {t[nonincr[0] + 1]} s comes after sample {nonincr[0]} at {t[nonincr[0]]} s")
         warnings.warn(
             f"behaviour: skipped {label!r}: timestamps must be finite and strictly increasing, found "
-            f"{bad.size} non-finite and {nonincr.size} non-increasing steps (first sample at {t[0] if t.size else None} s)"
+            f"{bad.size} non-finite and {nonincr.size} non-increasing steps (first: {first})"
         )
         return None
     unit = str(ts.unit or "")
