@@ -460,6 +460,12 @@ def test_behaviour_series_that_are_not_one_or_two_dimensional_numbers_are_refuse
     # what stays accepted: (n,), (n, k), integer and object-of-number values
     for values in (v, np.stack([v, v], 1), (v > 0).astype(int), v.astype(object)):
         SpikeRecording(**base, behaviour={"hd": BehaviourSeries(ts, values)})
+    # a NaN timestamp: 'expected finite values' named no sample (and a NaN passed the order check)
+    bad = ts.copy()
+    bad[[5, 9]] = np.nan
+    with pytest.raises(RecordingValidationError, match=r"behaviour\['hd'\]\.timestamps: expected finite times, sample 5 "
+                                                        r"is nan \(2 non-finite in all\)"):
+        SpikeRecording(**base, behaviour={"hd": BehaviourSeries(bad, v)})
 
 
 def test_interval_arrays_of_another_shape_are_refused_not_reshaped(shared_data):

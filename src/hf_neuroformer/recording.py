@@ -624,14 +624,17 @@ class SpikeRecording:
                     f"behaviour[{name!r}]: expected values with one row per timestamp, got "
                     f"timestamps {ts.shape} and values {series.values.shape}"
                 )
+            nonfinite = np.flatnonzero(~np.isfinite(ts))
+            if nonfinite.size:  # checked first: it named no sample, and a NaN passed the order check
+                raise RecordingValidationError(
+                    f"behaviour[{name!r}].timestamps: expected finite times, sample {nonfinite[0]} is "
+                    f"{ts[nonfinite[0]]} ({nonfinite.size} non-finite in all)")
             d = np.flatnonzero(np.diff(ts) <= 0)
             if d.size:
                 raise RecordingValidationError(
                     f"behaviour[{name!r}].timestamps: expected strictly increasing times, sample "
                     f"{d[0] + 1} ({ts[d[0] + 1]} s) does not come after sample {d[0]} ({ts[d[0]]} s)"
                 )
-            if ts.size and not np.all(np.isfinite(ts)):
-                raise RecordingValidationError(f"behaviour[{name!r}].timestamps: expected finite values")
         self._validate_events()
         self._validate_stimulus_intervals()
         self._validate_frames()
