@@ -76,6 +76,23 @@ def test_exclude_groups_empty_keeps_every_cluster_and_spike(a2929, tmp_path):
         assert read_phy(folder, exclude_groups="mua", session="s").n_units == a2929.n_units - n_mua
 
 
+def test_a_label_that_differs_from_an_excluded_group_only_in_case_is_named(a2929, tmp_path):
+    """Labels are compared exactly, so clusters labelled 'Noise' (typed by hand) stayed in under the
+    default exclude_groups=('noise',), and exclude_groups=('MUA',) left no 'mua' cluster out, both
+    without a word. They are still kept, and the warning names them and the fix."""
+    folder = _write_phy(tmp_path / "ks", a2929, groups=("good", "mua", "Noise"))
+    n_noise = len(range(2, a2929.n_units, 3))
+    n_spikes = int(np.isin(a2929.unit_ids, np.arange(2, a2929.n_units, 3)).sum())
+    with pytest.warns(UserWarning) as caught:
+        rec = read_phy(folder)
+    assert rec.n_units == a2929.n_units
+    assert [str(w.message) for w in caught] == [
+        f"read_phy: kept {n_noise} clusters labelled 'Noise' ({n_spikes} spikes), though exclude_groups names 'noise': "
+        "labels are compared exactly; add 'Noise' to exclude_groups to leave them out"]
+    with pytest.warns(UserWarning, match=r"kept \d+ clusters labelled 'mua' .*names 'MUA'"):
+        read_phy(folder, exclude_groups=("MUA", "Noise"))
+
+
 def test_spikes_of_clusters_no_table_lists_are_counted(a2929, tmp_path):
     # a cluster_group.tsv that misses a cluster: spikeinterface leaves its spikes out
     listed = 3 * np.arange(1, a2929.n_units) + 5

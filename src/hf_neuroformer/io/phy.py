@@ -230,7 +230,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         exclude_groups: curation labels (``cluster_group.tsv`` / ``cluster_info.tsv`` column
             ``group``, compared exactly) whose clusters are left out, with their spikes; default
             ``("noise",)``, as Phy's own exports do; ``()`` keeps every cluster. Clusters without
-            a ``group`` label (no curation file, or a blank label) are kept.
+            a ``group`` label (no curation file, or a blank label) are kept, and so are those whose
+            label differs from an excluded one only in case (``"Noise"``), named in a warning.
         session: session name; default :func:`default_phy_session` (the folder's name, with its parent's
             in front when the name is one a sorter gives every output, such as ``kilosort4``).
         time_domain: ``(start, stop)`` in seconds, holding every kept spike (the recording's
@@ -247,7 +248,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
 
     Warns:
         UserWarning: the number of clusters and spikes left out by ``exclude_groups`` (per
-            group), of spikes whose cluster no cluster table lists (left out, as Phy and
+            group), and of those kept whose label differs from an excluded group only in case
+            (``"Noise"`` for ``"noise"``), of spikes whose cluster no cluster table lists (left out, as Phy and
             spikeinterface do), naming the tables, and of listed clusters without spikes
             (left out: Phy keeps the ids of clusters merged away in its tables); spikes that
             repeat a sample of the same cluster (kept), per cluster; a raw data file shorter than
@@ -336,6 +338,15 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             warnings.warn(f"read_phy: left out {count_noun(hit.sum(), 'cluster')} labelled {g!r} "
                           f"({count_noun(counts[hit].sum(), 'spike')}; exclude_groups=() keeps them)")
         keep &= ~hit
+    # a label that differs from an excluded group only in case ('Noise' typed in a spreadsheet, or
+    # exclude_groups=('MUA',)) was kept without a word: the clusters it was meant to leave out stayed in
+    folded = {g.lower() for g in groups}
+    for label in sorted({q for q in quality.tolist() if q and q not in groups and q.lower() in folded}):
+        hit = quality == label
+        meant = [g for g in groups if g.lower() == label.lower()]
+        warnings.warn(f"read_phy: kept {_n(hit.sum(), 'cluster')} labelled {label!r} ({_n(counts[hit].sum(), 'spike')}), "
+                      f"though exclude_groups names {meant[0]!r}: labels are compared exactly; add {label!r} to "
+                      "exclude_groups to leave them out")
     if not keep.any():
         raise RecordingValidationError(f"read_phy: every cluster of {folder} is labelled one of {groups} "
                                        "(exclude_groups); no unit is left")
