@@ -93,6 +93,20 @@ def test_a_label_that_differs_from_an_excluded_group_only_in_case_is_named(a2929
         read_phy(folder, exclude_groups=("MUA", "Noise"))
 
 
+def test_a_sample_rate_in_khz_is_named_as_the_cause_of_days_long_spike_times(a2929, tmp_path):
+    """params.py with sample_rate = 20.0 (kHz written for 20 kHz) makes the 10-min wake epoch span
+    about a week of 'seconds'; the warning said 'divide them first', which a user reading a folder
+    cannot do. It now names params.py's sample_rate and the fix."""
+    folder = _write_phy(tmp_path / "ks", a2929, params="sample_rate = 20.0\n")
+    with pytest.warns(UserWarning) as caught:
+        read_phy(folder, exclude_groups=())
+    msgs = [str(w.message) for w in caught]
+    assert any(m.startswith(f"read_phy: the spike times of {folder} (sample index / sample_rate 20): they span")
+               and m.endswith("params.py's sample_rate is not in Hz: set it to the sampling rate in Hz (e.g. 30000.0 "
+                              "for 30 kHz, not 30.0)") for m in msgs), msgs
+    assert not any("divide them first" in m for m in msgs), msgs
+
+
 def test_spikes_of_clusters_no_table_lists_are_counted(a2929, tmp_path):
     # a cluster_group.tsv that misses a cluster: spikeinterface leaves its spikes out
     listed = 3 * np.arange(1, a2929.n_units) + 5

@@ -39,7 +39,8 @@ def repeated_spikes_per_unit(spike_times, unit_ids, n_units: int) -> np.ndarray:
     return np.bincount(units[order][1:][same], minlength=n_units)
 
 
-def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool = True, **kwargs) -> SpikeRecording:
+def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool = True, warn_not_seconds: bool = True,
+                **kwargs) -> SpikeRecording:
     """Build a recording from spikes in any order.
 
     Args:
@@ -52,6 +53,9 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
             in a ``UserWarning`` (:func:`hf_neuroformer.events.clean_events`).
         warn_repeated_spikes: warn of spikes that repeat a spike time of the same unit exactly
             (default True; a reader that has already said so, such as ``read_phy``, passes False).
+        warn_not_seconds: warn of spike times that look like milliseconds or sample ticks (default
+            True; a reader whose fix is another, such as ``read_phy``'s ``sample_rate``, passes
+            False and warns itself).
         **kwargs: any other :class:`SpikeRecording` field (``unit_names``, ``time_domain``,
             ``epochs``, ``trials``, ``trial_info``, ``behaviour``, ``stimulus``, ``session``).
 
@@ -124,8 +128,9 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
                 "df.drop_duplicates([time, unit]), to leave them out)",
                 UserWarning, stacklevel=2,
             )
-    warn_if_not_seconds(rec, "spike_times", "divide them first (e.g. by 1000, or by the sampling rate in Hz)",
-                        stacklevel=2)
+    if warn_not_seconds:
+        warn_if_not_seconds(rec, "spike_times", "divide them first (e.g. by 1000, or by the sampling rate in Hz)",
+                            stacklevel=2)
     return rec
 
 

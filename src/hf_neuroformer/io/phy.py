@@ -29,7 +29,7 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 
 from ..recording import RecordingValidationError, SpikeRecording, count_noun, names_without_whitespace
-from .arrays import from_arrays, repeated_spikes_per_unit
+from .arrays import from_arrays, repeated_spikes_per_unit, warn_if_not_seconds
 
 # the labels a curator gives in Phy (cluster_group.tsv's "group")
 PHY_GROUPS = ("good", "mua", "noise", "unsorted")
@@ -255,7 +255,9 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             repeat a sample of the same cluster (kept), per cluster; a raw data file shorter than
             the last spike, or raw data settings that do not describe the files beside the sort
             (``dat_path``, ``n_channels_dat``, ``dtype``, ``offset``, named; the recording then
-            ends after the last spike); a raw data file that is not a whole number of samples.
+            ends after the last spike); a raw data file that is not a whole number of samples;
+            spike times that span more than a day (a ``sample_rate`` not in Hz, such as 30.0 for
+            30 kHz: named with the fix).
 
     Raises:
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
@@ -377,5 +379,11 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                 f"time_domain: ({lo:g}, {hi:g}) s leaves out {n_out} of {times.size} spikes of {folder} (they span "
                 f"{times.min():.6g}-{times.max():.6g} s at sample_rate {fs:g} Hz); it is the recording's extent, not a "
                 "cut: read the whole sort and cut it with .restrict(start, stop)")
-    return from_arrays(times, units, unit_names=[str(c) for c in kept_ids], warn_repeated_spikes=False,
-                       session=session, time_domain=time_domain)
+    rec = from_arrays(times, units, unit_names=[str(c) for c in kept_ids], warn_repeated_spikes=False,
+                      warn_not_seconds=False, session=session, time_domain=time_domain)
+    # the times are samples / sample_rate: a sort spanning days has a sample_rate that is not in Hz (30.0 for
+    # 30 kHz); 'divide them first', from_arrays' fix, is not one a user reading a folder can apply
+    warn_if_not_seconds(rec, f"read_phy: the spike times of {folder} (sample index / sample_rate {fs:g})",
+                        "params.py's sample_rate is not in Hz: set it to the sampling rate in Hz (e.g. 30000.0 for "
+                        "30 kHz, not 30.0)")
+    return rec
