@@ -73,6 +73,10 @@ def test_unsorted_trials_error_says_how_to_sort():
     ([0.3, 0.2, -0.1], [0, 0, 0], r"spike_times: expected times >= 0 s, spike 2 \(in the order given\) .*"
                                   r"negative in all\); spike times are seconds on one session clock .*trial's event"),
     ([0.1, 0.3, 0.2], [0, 1.5, 0], r"unit_ids: expected integer unit indices, got non-integer values \(spike 1 has 1.5"),
+    # ids mixing numbers and a label: spike 0 was named, its id read as the text '0'
+    ([0.1, 0.3, 0.2], [0, 1, "tt2_u1"], r"unit_ids: expected integer unit indices in \[0, n_units\), got dtype <U21 "
+                                        r"\(spike 2 has 'tt2_u1'\)"),
+    ([0.1, 0.3, 0.2], np.array([0, "tt2_u1", 1], dtype=object), r"got dtype object \(spike 1 has 'tt2_u1'\)"),
 ])
 def test_from_arrays_names_the_bad_spike_in_the_order_given(times, units, msg):
     # the spikes used to be sorted first: a NaN sorted last and 1.5 became "spike 0"

@@ -45,18 +45,31 @@ def _as_unit_indices(unit_ids) -> np.ndarray:
             "id is an index from 0: map labels to indices with np.unique(unit_ids, return_inverse=True)")
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
+    k, dtype = 0, arr.dtype
     if arr.dtype.kind == "O":
-        if any(isinstance(v, (str, bytes)) for v in arr):
+        # the first text id is named: ids mixing numbers and text named spike 0, its number as text ('1')
+        k = next((i for i, v in enumerate(arr) if isinstance(v, (str, bytes))), None)
+        if k is not None:
             arr = arr.astype(str)
         else:
+            k = 0
             try:
                 arr = arr.astype(np.float64)
             except (TypeError, ValueError):
                 arr = arr.astype(str)
+    if arr.dtype.kind in "US":  # a list mixing numbers and text is all text to numpy: name the first non-number
+
+        def number(v) -> bool:
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                return False
+            return True
+
+        k = next((i for i, v in enumerate(arr.tolist()) if not number(v)), k)
     if arr.dtype.kind != "f":
-        k = 0
         raise RecordingValidationError(
-            f"unit_ids: expected integer unit indices in [0, n_units), got dtype {arr.dtype} (spike {k} has "
+            f"unit_ids: expected integer unit indices in [0, n_units), got dtype {dtype} (spike {k} has "
             f"{str(arr[k])!r}); to label units by name pass the indices here and the names as unit_names=, or build "
             "the recording with hf_neuroformer.io.from_dataframe, which maps labels to indices"
         )
