@@ -797,6 +797,11 @@ def test_from_dataframe_names_and_ints(tmp_path):
     assert load_recording(tmp_path / "s.csv").unit_names == ["a", "b"]
     with pytest.raises(RecordingValidationError, match="time"):
         from_dataframe(pd.DataFrame({"unit": [1]}))
+    # an empty cell of the time column was 'spike_times: ... spike 1 (in the order given) is nan': neither the
+    # column nor the row named
+    with pytest.raises(RecordingValidationError, match=r"^t: expected a finite spike time \(s\) on every row, row 1 "
+                                                       r"holds nan \(2 missing or non-finite in all\)"):
+        from_dataframe(pd.DataFrame({"t": [0.2, None, np.inf], "cell": [7, 3, 3]}), time_col="t", unit_col="cell")
 
 
 def test_from_dataframe_byte_string_unit_labels_are_decoded(tmp_path):

@@ -353,6 +353,11 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
                 f"({int(bad.sum())} non-numeric rows in all)"
             )
         raw_times = num
+    times = raw_times.to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(times))
+    if bad.size:  # named 'spike_times' and 'spike 1', not the column and row the caller knows
+        raise RecordingValidationError(f"{time_col}: expected a finite spike time (s) on every row, row {bad[0]} holds "
+                                       f"{times[bad[0]]} ({bad.size} missing or non-finite in all)")
     units = df[unit_col]
     if units.isna().any():
         i = int(np.flatnonzero(units.isna().to_numpy())[0])
@@ -402,7 +407,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
                       f"{time_col!r} (spike times) and {unit_col!r} (unit labels) are. Pass per-unit areas as "
                       "unit_areas=, trials as trials=, behaviour as behaviour= (see SpikeRecording)",
                       UserWarning, stacklevel=2)
-    return from_arrays(raw_times.to_numpy(dtype=np.float64), codes.astype(np.int64), **kwargs)
+    return from_arrays(times, codes.astype(np.int64), **kwargs)
 
 
 def read_allen_gratings(
