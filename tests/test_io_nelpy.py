@@ -152,3 +152,13 @@ def test_a_tracking_file_without_records_is_named_not_an_index_error(tmp_path, t
         with pytest.raises(RecordingValidationError, match=rf"trajectory\.videoPositionTracking: expected at least 2 "
                                                            rf"position records, got {n}"):
             read_nelpy_linear_track(tmp_path)
+
+
+@pytest.mark.parametrize("sigma", [float("inf"), float("nan"), "0.25", True, -0.1])
+def test_a_speed_sigma_that_is_not_seconds_is_refused_by_name(track, sigma):
+    """inf passed the '>= 0' check and failed in the smoothing ('cannot convert float infinity to
+    integer'), the text '0.25' failed with "'>=' not supported", and True was taken as 1 s."""
+    folder, _, _ = track
+    with pytest.raises(ValueError, match=r"^read_nelpy_linear_track\.speed_sigma: expected a finite number of seconds "
+                                         r">= 0, got "):
+        read_nelpy_linear_track(folder, speed_sigma=sigma)

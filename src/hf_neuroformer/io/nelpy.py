@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..configuration_neuroformer import checked_float
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording
 
 #: Files that identify a nelpy linear-track folder.
@@ -251,7 +252,7 @@ def read_nelpy_linear_track(
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
         RecordingValidationError: no unit with spikes, a unit without a ``time`` field, or a
             malformed tracking file (or one of fewer than 2 records).
-        ValueError: ``speed_sigma`` not >= 0 (NaN included).
+        ValueError: ``speed_sigma`` not a finite number of seconds >= 0 (NaN, inf, text and bools too).
     """
     import scipy.io
 
@@ -259,8 +260,10 @@ def read_nelpy_linear_track(
     for f in NELPY_FILES:
         if not (folder / f).is_file():
             raise FileNotFoundError(f"nelpy linear track: {folder / f} not found (expected files {list(NELPY_FILES)})")
-    if not speed_sigma >= 0:
-        raise ValueError(f"speed_sigma: expected seconds >= 0, got {speed_sigma}")
+    # inf passed ('>= 0') and failed in the smoothing with "cannot convert float infinity to integer"; the text
+    # '0.25' failed with "'>=' not supported"; True was taken as 1 s
+    speed_sigma = checked_float("speed_sigma", speed_sigma, "a finite number of seconds >= 0", lambda v: v >= 0,
+                                owner="read_nelpy_linear_track")
     mat = scipy.io.loadmat(folder / "spikes.mat", squeeze_me=True, struct_as_record=False)
     if "spikes" not in mat:
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: expected a variable 'spikes' (cell array of tetrodes)")
