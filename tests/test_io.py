@@ -252,6 +252,18 @@ def test_allen_without_a_gap_between_trials(shared_data):
     assert rec.time_domain[1] >= rec.trials[-1, 1] == pytest.approx(20.0)
 
 
+@pytest.mark.parametrize("kwargs", [dict(inter_trial_gap=float("inf")), dict(inter_trial_gap=-0.1),
+                                    dict(trial_duration="0.1"), dict(trial_duration=True),
+                                    dict(trial_duration=float("nan"))])
+def test_allen_trial_lengths_that_are_not_seconds_are_refused_by_name(shared_data, kwargs):
+    """An infinite gap passed '>= 0' and made every spike time NaN ('spike_times: expected finite
+    values, spike 0 ...'), the text '0.1' failed with "'>' not supported", and True was a 1-s trial."""
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError, match=rf"^read_allen_gratings\.{name}: expected a finite number of seconds "
+                                         rf"[>=]+ 0, got {re.escape(repr(value))}$"):
+        read_allen_gratings(shared_data(ALLEN), **kwargs)
+
+
 def test_binned_counts_without_a_gap_lay_the_trials_back_to_back(shared_data):
     """trial_gap=0 (allowed: '>= 0') made trial k's stop k*T + 101*0.01, which rounds past trial
     k+1's onset (k+1)*T in 29 of the 247 Steinmetz trials: overlapping trials, which plan_splits

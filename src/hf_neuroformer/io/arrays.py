@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace, session_from_file
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
@@ -441,17 +442,20 @@ def read_allen_gratings(
         RecordingValidationError: inconsistent shapes; ``ii_spike_times`` blocks that leave a spike
             out or index it twice (names the spike and the blocks); ``stim_label`` not numeric
             or not finite; or a spike outside ``[0, trial_duration)``.
-        ValueError: ``trial_duration`` not > 0 or ``inter_trial_gap`` not >= 0 (NaN included).
+        ValueError: ``trial_duration`` not a finite number > 0 or ``inter_trial_gap`` not a
+            finite number >= 0 (NaN, inf, text and bools too), naming the argument.
     """
     folder = Path(folder)
     files = {k: folder / f"{k}.npy" for k in ("spike_times", "ii_spike_times", "stim_label")}
     for f in files.values():
         if not f.exists():
             raise FileNotFoundError(f"Allen gratings file not found: {f}")
-    if not (trial_duration > 0 and inter_trial_gap >= 0):
-        raise ValueError(
-            f"trial_duration / inter_trial_gap: expected > 0 and >= 0 s, got {trial_duration}, {inter_trial_gap}"
-        )
+    # inf passed ('>= 0') and made every spike time NaN ('spike_times: expected finite values'), text failed
+    # with "'>' not supported", and True was taken as 1 s
+    trial_duration = checked_float("trial_duration", trial_duration, "a finite number of seconds > 0",
+                                   lambda v: v > 0, owner="read_allen_gratings")
+    inter_trial_gap = checked_float("inter_trial_gap", inter_trial_gap, "a finite number of seconds >= 0",
+                                    lambda v: v >= 0, owner="read_allen_gratings")
     st = np.load(files["spike_times"]).astype(np.float64)
     ii = np.load(files["ii_spike_times"])
     if ii.dtype.kind not in "iu" and not (ii.dtype.kind == "f" and np.all(np.isfinite(ii)) and np.all(ii == np.round(ii))):
