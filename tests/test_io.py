@@ -1233,6 +1233,29 @@ def test_behaviour_with_a_repeated_timestamp_keeps_the_series(tmp_path):
                "0.2 s)" in m for m in msgs), msgs
 
 
+def test_position_series_of_two_processing_modules_are_named_by_their_module(tmp_path):
+    """A Position container in each of two processing modules (the tracker's raw output and a
+    cleaned copy) holding a series 'x': both were 'Position_x' after the container prefix, so they
+    became 'Position_x_1' and 'Position_x_2', which do not say which module each came from. The
+    module's name now comes in front; a name used once keeps its plain name."""
+    from pynwb import TimeSeries
+    from pynwb.behavior import Position
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    for k, module in enumerate(("tracking", "cleaned")):
+        pos = Position(name="Position")
+        pos.create_spatial_series(name="x", data=np.arange(3.0) + 10 * k, reference_frame="arena corner",
+                                  timestamps=[0.0, 0.1, 0.2])
+        nwb.create_processing_module(module, "position").add(pos)
+    nwb.create_processing_module("licks", "l").add(TimeSeries(name="lick_rate", data=np.ones(3), unit="Hz",
+                                                              timestamps=[0.0, 0.1, 0.2]))
+    rec = read_nwb(_write(nwb, tmp_path / "two.nwb"))
+    assert sorted(rec.behaviour) == ["cleaned_Position_x", "lick_rate", "tracking_Position_x"]
+    np.testing.assert_array_equal(rec.behaviour["tracking_Position_x"].values, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(rec.behaviour["cleaned_Position_x"].values, [10.0, 11.0, 12.0])
+
+
 def test_behaviour_with_a_repeated_timestamp_keeps_the_sample_that_is_not_nan(tmp_path):
     """A tracker that logs one time twice, once with the position lost (NaN): the mean of the two
     was NaN, so the valid sample was lost without a word. The mean is now over the samples that are

@@ -22,7 +22,9 @@ What :func:`read_nwb` maps where
   also inside containers such as ``Position``, ``CompassDirection`` or ``BehavioralTimeSeries``
   -> ``behaviour[name]``. Values are ``data * conversion + offset`` (the series' ``unit``);
   timestamps are ``timestamps`` or ``starting_time + arange(n) / rate`` (s). A name used by two
-  series gets the container (or module) name as prefix (``"Position_x"``). Skipped, with a
+  series gets the container (or module) name as prefix (``"Position_x"``), and the module's name
+  too where that is still used twice (``"tracking_Position_x"``: a ``Position`` in each of two
+  processing modules). Skipped, with a
   warning that names the series: image / optical series (frames are not read here), electrical
   series (raw voltage), data with more than 2 dimensions or non-numeric data, and series whose
   timestamps are not finite or go back in time. Timestamps that repeat exactly (a tracker logging
@@ -479,16 +481,16 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
 def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
     from pynwb import TimeSeries
 
-    found: List[Tuple[str, str, object]] = []  # (container, name, series)
+    found: List[Tuple[str, str, str, object]] = []  # (where: acquisition or module, container, name, series)
 
-    def walk(obj, container: str, where: str):
+    def walk(obj, origin: str, where: str):
         if isinstance(obj, TimeSeries):
-            found.append((container, obj.name, obj))
+            found.append((origin, origin, obj.name, obj))
             return
         children = [c for c in getattr(obj, "children", []) if isinstance(c, TimeSeries)]
         if children:
             for c in children:
-                found.append((obj.name, c.name, c))
+                found.append((origin, obj.name, c.name, c))
         else:
             warnings.warn(f"behaviour: skipped {where} object {obj.name!r} ({type(obj).__name__}): holds no TimeSeries")
 
@@ -498,12 +500,20 @@ def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
         for obj in mod.data_interfaces.values():
             walk(obj, mod.name, f"processing[{mod.name!r}]")
 
+    # a name used twice gets its container's name in front; where that is used twice too (a Position
+    # container in each of two processing modules), the module's as well: '_1', '_2' suffixes did not
+    # say which module a series came from
     counts: Dict[str, int] = {}
-    for _, name, _ in found:
+    for _, _, name, _ in found:
         counts[name] = counts.get(name, 0) + 1
+    keys = [name if counts[name] == 1 else f"{container}_{name}" for _, container, name, _ in found]
+    prefixed: Dict[str, int] = {}
+    for key in keys:
+        prefixed[key] = prefixed.get(key, 0) + 1
     out: Dict[str, BehaviourSeries] = {}
-    for container, name, ts in found:
-        key = name if counts[name] == 1 else f"{container}_{name}"
+    for (origin, container, name, ts), key in zip(found, keys):
+        if prefixed[key] > 1 and container != origin:
+            key = f"{origin}_{key}"
         key = _unique_name(key, out)
         series = _series_to_behaviour(ts, key)
         if series is not None:
