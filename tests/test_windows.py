@@ -562,6 +562,15 @@ def test_stratifying_by_a_column_with_nan_labels_is_refused_not_dropped(shared_d
     plan = plan_splits(enc, cfg)
     assigned = np.sort(np.concatenate([plan.trial_index[s] for s in SPLITS]))
     assert np.array_equal(assigned, np.arange(len(enc.trials)))
+    # the same gaps in an object column (a table built with pandas: None, or NaN among text) failed inside
+    # np.unique ("'<' not supported between ... 'NoneType'") or with an IndexError, naming no column
+    for gap in (None, np.nan):
+        col = np.array([gap if np.isnan(v) else ("hard", "soft", "none")[int(v)] for v in labels], dtype=object)
+        rec.trial_info["stim_named"] = col
+        cfg = small_config(current_window=0.1, past_window=0.3, split_by="trials", split_stratify_by="stim_named")
+        with pytest.raises(ValueError, match=rf"split_stratify_by: .*'stim_named' is None or NaN for {n_nan} of "
+                                             rf"{len(labels)} trials"):
+            plan_splits(rec, cfg)
 
 
 def test_trial_tails_that_no_window_covers_are_counted(shared_data):

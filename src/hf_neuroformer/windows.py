@@ -319,13 +319,18 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
                 raise ValueError(f"split_stratify_by: {strat!r} is not a trial column of the recording; it has "
                                  f"{sorted(recording.trial_info)}")
             col = np.asarray(recording.trial_info[strat])
-            if col.dtype.kind == "f" and np.isnan(col).any():
-                # np.unique keeps NaN as a value but `labels == nan` matches nothing: these trials
-                # would silently fall out of every split
+            # np.unique keeps NaN as a value but `labels == nan` matches nothing: these trials would silently
+            # fall out of every split. In an object column (gaps as None) NaN failed with an IndexError and None
+            # inside np.unique ("'<' not supported between instances of 'str' and 'NoneType'")
+            missing = (np.isnan(col) if col.dtype.kind == "f" else
+                       np.array([v is None or isinstance(v, (float, np.floating)) and np.isnan(v) for v in col.ravel()])
+                       if col.dtype == object else np.zeros(len(col), dtype=bool))
+            if missing.any():
                 raise ValueError(
-                    f"split_stratify_by: the trial column {strat!r} is NaN for {int(np.isnan(col).sum())} of "
-                    f"{len(col)} trials, which could not be assigned to any split; keep only the trials that "
-                    "have a label (an epoch or interval that holds them, e.g. --epoch) or stratify by another column"
+                    f"split_stratify_by: the trial column {strat!r} is {'NaN' if col.dtype.kind == 'f' else 'None or NaN'} "
+                    f"for {int(missing.sum())} of {len(col)} trials, which could not be assigned to any split; keep only "
+                    "the trials that have a label (an epoch or interval that holds them, e.g. --epoch) or stratify by "
+                    "another column"
                 )
             labels = np.asarray([col[g[0]] for g in groups])  # a group of overlapping trials: its first trial
             strata = [np.flatnonzero(labels == v) for v in np.unique(labels)]
