@@ -256,7 +256,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             and a window with its past) per split with a non-zero fraction (``split_block_length``),
             or its support intervals lie closer than ``split_gap`` or none holds a window with its
             past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
-            trials; ``split_stratify_by`` that is not a trial column, is NaN for some trials, or is
+            trials; ``split_stratify_by`` that is not a trial column, is NaN or None for some trials, or is
             set for a time-block split.
 
     Warns:
