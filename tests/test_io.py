@@ -807,6 +807,16 @@ def test_from_dataframe_names_and_ints(tmp_path):
     np.testing.assert_array_equal(ints.unit_ids, [0, 1])
     df.to_csv(tmp_path / "s.csv", index=False)
     assert load_recording(tmp_path / "s.csv").unit_names == ["a", "b"]
+    # an empty file failed with pandas' 'No columns to parse from file' (no file named), and a header without
+    # rows gave a recording of no unit and no spike without a word
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(RecordingValidationError, match=r"empty\.csv: expected a table with one row per spike \(columns "
+                                                       r"'time', 'unit'\), the file is empty"):
+        load_recording(tmp_path / "empty.csv")
+    df.iloc[:0].to_csv(tmp_path / "header.csv", index=False)
+    with pytest.raises(RecordingValidationError, match=r"header\.csv: expected a table with one row per spike, it has "
+                                                       r"columns \['time', 'unit'\] but no rows"):
+        load_recording(tmp_path / "header.csv")
     with pytest.raises(RecordingValidationError, match="time"):
         from_dataframe(pd.DataFrame({"unit": [1]}))
     # an empty cell of the time column was 'spike_times: ... spike 1 (in the order given) is nan': neither the

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..recording import SpikeRecording, names_without_whitespace
+from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
 from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, write_npz
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
@@ -141,7 +141,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         FileNotFoundError: ``path`` does not exist.
         ValueError: the format is not supported (the message lists the supported formats).
         KeyError: ``epoch`` is not one of the recording's epochs (lists those that exist).
-        RecordingValidationError: the data are invalid (see each reader).
+        RecordingValidationError: the data are invalid (see each reader); a ``.csv`` /
+            ``.parquet`` table that is empty or has no rows (no spike).
     """
     path = Path(path)
     if not path.exists():
@@ -200,7 +201,17 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         import pandas as pd
 
         df_kw = {k: kwargs.pop(k) for k in _DATAFRAME_KW if k in kwargs}
-        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        try:
+            df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        except pd.errors.EmptyDataError:  # pandas' "No columns to parse from file" named no file
+            raise RecordingValidationError(f"{path}: expected a table with one row per spike (columns "
+                                           f"{df_kw.get('time_col', 'time')!r}, {df_kw.get('unit_col', 'unit')!r}), "
+                                           "the file is empty") from None
+        if not len(df):
+            # a header without rows gave a recording of no unit and no spike, refused only later (or trained on
+            # nothing); the NWB and Phy readers refuse a file without spikes too
+            raise RecordingValidationError(f"{path}: expected a table with one row per spike, it has columns "
+                                           f"{list(df.columns)} but no rows")
         # the file's stem, as for .npz and NWB: "session0" for every table gave two animals' files the same
         # unit tokens, so a model trained on one took the other for its own units
         kwargs.setdefault("session", names_without_whitespace([path.stem])[0][0])
