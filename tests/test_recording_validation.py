@@ -438,6 +438,21 @@ def test_absurd_binned_counts_are_refused(counts):
     assert MAX_TOTAL_SPIKES < 1e10
 
 
+@pytest.mark.parametrize("kwargs", [dict(bin_size="0.01"), dict(bin_size=True), dict(bin_size=float("inf")),
+                                    dict(bin_size=0.01, trial_gap=None), dict(bin_size=0.01, trial_gap=-0.1)])
+def test_binned_counts_bin_size_and_trial_gap_that_are_not_seconds_are_refused_by_name(shared_data, kwargs):
+    """The text '0.01' or None failed inside np.isfinite with numpy's TypeError ('ufunc isfinite not
+    supported'), naming no argument, and bin_size=True made 1-s bins of the Steinmetz counts."""
+    import h5py
+
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts = f["sp_count"][:3]
+    name = "trial_gap" if "trial_gap" in kwargs else "bin_size"
+    with pytest.raises(RecordingValidationError, match=rf"^{name}: expected a finite number of "
+                                                       r"seconds >=? 0, got "):
+        from_binned_counts(counts, **kwargs)
+
+
 # ------------------------------------------------------------------ behaviour series given by hand
 def test_behaviour_series_that_are_not_one_or_two_dimensional_numbers_are_refused_by_name(shared_data):
     """A tuple in place of a BehaviourSeries failed in validate() with "'tuple' object has no

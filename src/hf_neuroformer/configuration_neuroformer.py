@@ -329,14 +329,15 @@ def checked_float(name: str, value, expectation: str, ok=None, owner: str = "Neu
         value: the value to check.
         expectation: what is expected, in words (``"a positive number"``).
         ok: optional predicate on the float value (the range); None = any finite number.
-        owner: the class named in the message.
+        owner: the class (or function) named in the message; ``""`` names the field alone.
 
     Raises:
-        ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"``.
+        ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"`` (``"<name>: ..."``
+            when ``owner`` is ``""``).
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (
             ok is not None and not ok(float(value))):
-        raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
+        raise ValueError(f"{owner + '.' if owner else ''}{name}: expected {expectation}, got {value!r}")
     return float(value)
 
 

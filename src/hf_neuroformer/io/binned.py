@@ -22,6 +22,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
 
 __all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
@@ -107,14 +108,19 @@ def from_binned_counts(
     Raises:
         RecordingValidationError: ``counts`` is not 3-D, not finite, not integer-valued or
             negative, or holds more than :data:`MAX_TOTAL_SPIKES` spikes in all; ``bin_size`` is
-            not a finite positive number; ``trial_gap`` is negative;
+            not a finite positive number or ``trial_gap`` not a finite number >= 0 (text, None and
+            bools too);
             ``placement`` is unknown (each message names the field).
     """
     arr = _check_counts(counts)
-    if not (np.isfinite(bin_size) and bin_size > 0):
-        raise RecordingValidationError(f"bin_size: expected a finite number of seconds > 0, got {bin_size}")
-    if not (np.isfinite(trial_gap) and trial_gap >= 0):
-        raise RecordingValidationError(f"trial_gap: expected a finite number of seconds >= 0, got {trial_gap}")
+    # through checked_float, the package's rule for a float setting (each message here starts with the field):
+    # the text '0.01' or None failed inside np.isfinite with numpy's TypeError, and bin_size=True made 1-s bins
+    try:
+        bin_size = checked_float("bin_size", bin_size, "a finite number of seconds > 0", lambda v: v > 0, owner="")
+        trial_gap = checked_float("trial_gap", trial_gap, "a finite number of seconds >= 0", lambda v: v >= 0,
+                                  owner="")
+    except ValueError as e:
+        raise RecordingValidationError(str(e)) from None
     if placement not in ("uniform", "center"):
         raise RecordingValidationError(f"placement: expected 'uniform' or 'center', got {placement!r}")
     n_trials, n_bins, n_units = arr.shape
