@@ -736,3 +736,17 @@ def test_a_trial_info_list_mixing_booleans_and_numbers_keeps_them_apart(shared_d
     part = rec.restrict(0.0, 0.5)
     assert [type(v) for v in part.trial_info["m"]] == [type(v) for v in mixed[:len(part.trials)]]
     assert np.asarray(rec.trial_info["i"]).dtype.kind == "i" and np.asarray(rec.trial_info["b"]).dtype == bool
+
+
+def test_trial_info_column_names_are_text(shared_data, tmp_path):
+    """A column named by a number (0: a column index of a table) was kept as the int key, which
+    write_nwb failed on ("argument of type 'int' is not iterable") and 'trial:0' did not find; names
+    are text now, as epoch names are, and 0 with '0' is refused, not one overwriting the other."""
+    allen = load_recording(shared_data(ALLEN)).select_units(range(5)).restrict(0.0, 1.0)
+    ori = allen.trial_info["orientation_deg"]
+    rec = dataclasses.replace(allen, trial_info={0: ori})
+    assert list(rec.trial_info) == ["0"]
+    back = read_nwb(write_nwb(rec, tmp_path / "r.nwb"))
+    assert back.trial_info["0"].tolist() == ori.tolist()
+    with pytest.raises(RecordingValidationError, match=r"trial_info: expected one column per name, got 0 and '0'"):
+        dataclasses.replace(allen, trial_info={"0": ori, 0: ori})

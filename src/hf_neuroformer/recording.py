@@ -361,7 +361,8 @@ class SpikeRecording:
             allowed). Unsorted trials are refused rather than sorted here, so that trial ``i`` is
             the same trial in every copy of the recording (NWB files, ``splits.json``
             ``trial_index``); sort ``trials`` and every ``trial_info`` column together first.
-        trial_info: per-trial columns (name -> ``(n_trials,)`` array); only with ``trials``.
+        trial_info: per-trial columns (name -> ``(n_trials,)`` array); only with ``trials``. Names
+            are kept as text (``str(name)``; ``0`` and ``"0"`` together are refused).
             Numeric columns can be decoding targets (``"trial:<name>"``); string columns (e.g.
             Zheng's ``task`` or ``boundary_type``) are kept and round-trip through NWB, but cannot
             be classification targets as they are (``hf_neuroformer.decoding`` expects numeric
@@ -434,7 +435,15 @@ class SpikeRecording:
                 raise RecordingValidationError(f"{name}: expected a dict ({what}) or None, got {type(value).__name__}")
             elif not isinstance(value, dict):
                 setattr(self, name, dict(value))
-        self.trial_info = {k: _trial_column(v) for k, v in self.trial_info.items()}
+        # column names as text, as epoch names are: an int key (a column numbered 0) failed in write_nwb with
+        # "argument of type 'int' is not iterable", and "trial:0" did not find it
+        info: Dict[str, Any] = {}
+        for k, v in self.trial_info.items():
+            if str(k) in info:
+                raise RecordingValidationError(
+                    f"trial_info: expected one column per name, got {k!r} and {str(k)!r}, which are one name as text")
+            info[str(k)] = _trial_column(v)
+        self.trial_info = info
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
         self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
