@@ -18,7 +18,7 @@ import pytest
 
 from hf_neuroformer.io import from_binned_counts, from_dataframe, load_recording, read_npz, read_nwb, write_npz, write_nwb
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
-from hf_neuroformer.recording import EventSeries, RecordingValidationError, SpikeRecording, Stimulus
+from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
 from tiny_configs import quiet
 
@@ -738,7 +738,7 @@ def test_a_trial_info_list_mixing_booleans_and_numbers_keeps_them_apart(shared_d
     assert np.asarray(rec.trial_info["i"]).dtype.kind == "i" and np.asarray(rec.trial_info["b"]).dtype == bool
 
 
-def test_trial_info_column_names_are_text(shared_data, tmp_path):
+def test_trial_info_behaviour_and_event_names_are_text(shared_data, tmp_path):
     """A column named by a number (0: a column index of a table) was kept as the int key, which
     write_nwb failed on ("argument of type 'int' is not iterable") and 'trial:0' did not find; names
     are text now, as epoch names are, and 0 with '0' is refused, not one overwriting the other."""
@@ -748,5 +748,12 @@ def test_trial_info_column_names_are_text(shared_data, tmp_path):
     assert list(rec.trial_info) == ["0"]
     back = read_nwb(write_nwb(rec, tmp_path / "r.nwb"))
     assert back.trial_info["0"].tolist() == ori.tolist()
-    with pytest.raises(RecordingValidationError, match=r"trial_info: expected one column per name, got 0 and '0'"):
+    with pytest.raises(RecordingValidationError, match=r"trial_info: expected one entry per name, got 0 and '0'"):
         dataclasses.replace(allen, trial_info={"0": ori, 0: ori})
+    # behaviour series and event streams numbered the same way failed in write_nwb too
+    onsets = allen.trials[:, 0]
+    rec = dataclasses.replace(allen, behaviour={1: BehaviourSeries(onsets, ori.astype(float), "deg")},
+                              events={2: EventSeries(onsets)})
+    back = read_nwb(write_nwb(rec, tmp_path / "b.nwb"))
+    assert list(back.behaviour) == ["1"] and list(back.events) == ["2"]
+    np.testing.assert_array_equal(back.events["2"].times, onsets)

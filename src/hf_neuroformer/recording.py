@@ -207,6 +207,20 @@ def _as_interval_rows(x, what: str) -> np.ndarray:
     return arr
 
 
+def _text_keys(mapping: dict, field_name: str) -> dict:
+    """``mapping`` with its names as text (``str(name)``), as epoch names are: an int key (a trial
+    column, behaviour series or event stream numbered 0) failed in ``write_nwb`` with "argument of
+    type 'int' is not iterable", and ``"trial:0"`` did not find it. Two keys that are one name as
+    text (``0`` and ``"0"``) are refused, naming both (one would overwrite the other)."""
+    out: Dict[str, Any] = {}
+    for k, v in mapping.items():
+        if str(k) in out:
+            raise RecordingValidationError(
+                f"{field_name}: expected one entry per name, got {k!r} and {str(k)!r}, which are one name as text")
+        out[str(k)] = v
+    return out
+
+
 def _trial_column(col):
     """A ``trial_info`` column as given, except that a list or tuple mixing booleans with other
     numbers becomes an object array: ``np.asarray([True, 1, False, 0])``, as every reader of the
@@ -362,7 +376,8 @@ class SpikeRecording:
             the same trial in every copy of the recording (NWB files, ``splits.json``
             ``trial_index``); sort ``trials`` and every ``trial_info`` column together first.
         trial_info: per-trial columns (name -> ``(n_trials,)`` array); only with ``trials``. Names
-            are kept as text (``str(name)``; ``0`` and ``"0"`` together are refused).
+            here, in ``behaviour`` and in ``events`` are kept as text (``str(name)``; ``0`` and
+            ``"0"`` together are refused).
             Numeric columns can be decoding targets (``"trial:<name>"``); string columns (e.g.
             Zheng's ``task`` or ``boundary_type``) are kept and round-trip through NWB, but cannot
             be classification targets as they are (``hf_neuroformer.decoding`` expects numeric
@@ -435,15 +450,9 @@ class SpikeRecording:
                 raise RecordingValidationError(f"{name}: expected a dict ({what}) or None, got {type(value).__name__}")
             elif not isinstance(value, dict):
                 setattr(self, name, dict(value))
-        # column names as text, as epoch names are: an int key (a column numbered 0) failed in write_nwb with
-        # "argument of type 'int' is not iterable", and "trial:0" did not find it
-        info: Dict[str, Any] = {}
-        for k, v in self.trial_info.items():
-            if str(k) in info:
-                raise RecordingValidationError(
-                    f"trial_info: expected one column per name, got {k!r} and {str(k)!r}, which are one name as text")
-            info[str(k)] = _trial_column(v)
-        self.trial_info = info
+        self.trial_info = {k: _trial_column(v) for k, v in _text_keys(self.trial_info, "trial_info").items()}
+        self.behaviour = _text_keys(self.behaviour, "behaviour")
+        self.events = _text_keys(self.events, "events")
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
         self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
