@@ -346,7 +346,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     for label in sorted({q for q in quality.tolist() if q and q not in groups and q.lower() in folded}):
         hit = quality == label
         meant = [g for g in groups if g.lower() == label.lower()]
-        warnings.warn(f"read_phy: kept {_n(hit.sum(), 'cluster')} labelled {label!r} ({_n(counts[hit].sum(), 'spike')}), "
+        warnings.warn(f"read_phy: kept {count_noun(hit.sum(), 'cluster')} labelled {label!r} ({count_noun(counts[hit].sum(), 'spike')}), "
                       f"though exclude_groups names {meant[0]!r}: labels are compared exactly; add {label!r} to "
                       "exclude_groups to leave them out")
     if not keep.any():
