@@ -1338,7 +1338,22 @@ def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loop
     assert _branches(api, "lab/mine") == ["main"]
 
 
-def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_hub, monkeypatch, capsys):
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler (``KeyboardInterrupt``, as in a terminal) for the test. A
+    suite started as a background job (``pytest ... &``) inherits SIGINT ignored: the loopback
+    server's Ctrl-C then did nothing, or, once an earlier test of the worker had imported brian2
+    (which wraps the handler it finds), failed with ``TypeError: 'Handlers' object is not
+    callable``."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_hub, monkeypatch, capsys,
+                                                              python_sigint_handler):
     """Break test: a push interrupted by Ctrl-C during its upload left the repository it had just
     created there, empty (private with --private): the clean-up of a failed push caught Exception,
     which KeyboardInterrupt is not. It is now deleted again, and the command says so after
