@@ -49,13 +49,16 @@ START, END = "<!-- decoding-baselines-recheck:start -->", "<!-- decoding-baselin
 BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
 
 
-def prepare(name: str, run: dict, folder: Path) -> tuple:
+def prepare(name: str, run: dict, folder: Path, model: dict | None = None) -> tuple:
     """Write the tokenizer and ``splits.json`` that ``neuroformer train`` would write for ``name``
-    into ``folder``; return the task options for :func:`benchmark_decoding.baselines_task`."""
+    into ``folder``; return the task options for :func:`benchmark_decoding.baselines_task`.
+    ``model``: the config's architecture and split settings (default :data:`benchmark_decoding.MODEL`;
+    ``decoding_repeated_splits_recheck.py`` adds a ``split_seed``)."""
     from hf_neuroformer import NeuroformerTokenizer
     from hf_neuroformer.windows import plan_splits
 
-    rec, cfg, mask, _ = bd.load_dataset(name, False, bd.MODEL)
+    model = dict(bd.MODEL if model is None else model)
+    rec, cfg, mask, _ = bd.load_dataset(name, False, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tok = NeuroformerTokenizer.from_config(cfg)
@@ -65,7 +68,7 @@ def prepare(name: str, run: dict, folder: Path) -> tuple:
     folder.mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(folder)
     write_atomic(folder / "splits.json", json.dumps(plan.to_dict()))
-    opts = dict(quick=False, model=bd.MODEL, config_overrides=dict(run.get("config_overrides") or {}))
+    opts = dict(quick=False, model=model, config_overrides=dict(run.get("config_overrides") or {}))
     return str(folder), opts
 
 
