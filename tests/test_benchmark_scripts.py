@@ -453,3 +453,45 @@ def test_generation_gpu_section_goes_after_the_cpu_one_and_a_rerender_replaces_i
     with pytest.raises(SystemExit):
         bg.main(["--device", "cuda"])
     assert "--device other than cpu needs --out DIR" in capsys.readouterr().err
+
+
+def test_repeated_splits_recheck_pairs_the_stored_results_and_puts_its_section_after_the_repeated_splits(tmp_path):
+    """``decoding_repeated_splits_recheck.py`` reads the Neuroformer results of every entry of
+    ``decoding_repeated_splits.json`` holding a setting (nelpy's current+past entry: split seeds
+    1-8) and pairs them as ``decoding_repeated_splits.paired`` does: with the stored baselines as
+    "now", its comparison with the GRU is the entry's own. Its section goes right after the
+    repeated-splits section and a second render replaces it; a split seed no entry holds is refused
+    by name, before anything is fitted."""
+    import json
+    import shutil
+
+    import decoding_repeated_splits as rs
+    import decoding_repeated_splits_recheck as rr
+    import pytest
+
+    doc = json.loads(rs.JSON.read_text())
+    found = rr.collect(doc, "nelpy", [1.0])
+    assert found["split_seeds"] == list(range(1, 25)) and found["overrides"] == {"window_stride": 0.125}
+    d = {"metric": "r2", "label": "R²", "higher": True, "overrides": found["overrides"], "split_seeds": found["split_seeds"],
+         "neuroformer": found["neuroformer"], "run": {"commit": "abc1234", "date": "2026-01-01", "minutes": 1.0, "workers": 2},
+         "results": {str(s): {"1.0": {"now": found["stored"][s]["1.0"], "stored": found["stored"][s]["1.0"]}}
+                     for s in found["split_seeds"]}}
+    d["summary"] = rr.summarise(d, [1.0])
+    entry = next(e for e in doc["entries"] if e["dataset"] == "nelpy"
+                 and e["settings"]["config_overrides"].get("decoding_pool") == "current+past")
+    comp = next(c for c in d["summary"]["1.0"]["neuroformer"] if "current+past" in c["label"])
+    assert comp["split_seeds"] == entry["split_seeds"]
+    for key in ("vs_gru_now", "vs_gru_stored"):
+        assert comp[key]["wins"] == entry["summary"]["1.0"]["paired"]["gru"]["wins"]
+        assert comp[key]["wilcoxon_p"] == pytest.approx(entry["summary"]["1.0"]["paired"]["gru"]["wilcoxon_p"])
+    md = tmp_path / "BENCHMARKS.md"
+    shutil.copy(rr.ROOT / "BENCHMARKS.md", md)
+    text = md.read_text()
+    if rr.START in text:  # the section as committed: start from the file without it
+        md.write_text(text[: text.index(rr.START)].rstrip("\n") + text[text.index(rr.END) + len(rr.END):])
+    for _ in range(2):
+        rr.render({"datasets": {"nelpy": d}}, md)
+        text = md.read_text()
+        assert text.count(rr.START) == 1 and text.index(rr.START) == text.index(rs.END) + len(rs.END) + 2
+    with pytest.raises(SystemExit):
+        rr.main(["--datasets", "nelpy", "--split-seeds", "1,99"])
