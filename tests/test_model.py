@@ -1,5 +1,6 @@
 """The network: shapes, causality, attention back-ends, losses, vocabulary growth."""
 
+import re
 import numpy as np
 import pytest
 import torch
@@ -849,3 +850,61 @@ def test_a_model_too_large_for_the_memory_is_refused_naming_the_size(sizes, name
     with pytest.raises(ValueError, match=rf"float32 weights alone need at least .* GiB, more than this machine's .*"
                                          rf"GiB of memory; the largest are those of {named}"):
         nf.NeuroformerForPreTraining(tiny_config(**sizes))
+
+
+def _huge_config():
+    """A config whose weights (a 3e6-unit vocabulary of 2048-wide embeddings) exceed any test machine's memory."""
+    return tiny_config(vocab_size=3 * 10**6, hidden_size=2048, num_attention_heads=8)
+
+
+@pytest.mark.parametrize("model_class", [nf.NeuroformerModel, nf.NeuroformerForPreTraining])
+def test_a_model_larger_than_the_host_memory_is_built_on_the_meta_device(model_class):
+    """Break test: the memory check refused any config over the host's memory even where nothing is
+    allocated there: transformers 5's from_pretrained builds the model under torch.device("meta")
+    (then loads the weights to device_map, e.g. a GPU larger than the host's memory), and so does a
+    user counting parameters. The check now runs only where the weights are made in host memory."""
+    with torch.device("meta"):
+        model = model_class(_huge_config())
+    assert model.get_input_embeddings().weight.shape == (3 * 10**6, 2048)
+    assert model.get_input_embeddings().weight.device.type == "meta"
+
+
+@pytest.mark.parametrize("model_class, kw", [
+    (nf.NeuroformerModel, dict()),
+    (nf.NeuroformerModel, dict(intermediate_size=512)),
+    (nf.NeuroformerForPreTraining, dict(intermediate_size=512, vocab_size=300)),
+    (nf.NeuroformerForPreTraining, dict(dt_conditioned_on_unit=True, vocab_size=300)),
+    (nf.NeuroformerForBehaviorDecoding, dict(current_window=1.0, dt_resolution=1e-4,
+                                             decoding_targets=[{"name": "x", "kind": "regression"}])),
+])
+def test_the_memory_check_counts_no_more_than_the_model_allocates(model_class, kw):
+    """Break test: the memory check was not the lower bound it claimed: it counted every layer as
+    two attentions and two MLPs (a current-window layer has one MLP, a past-window layer one
+    attention), and the id head and dt head for NeuroformerModel and a decoding model without
+    them (1.5x the weights with intermediate_size = 16 x hidden_size; a decoding model with fine dt
+    bins refused for a dt head it does not have). Each counted tensor is now one the model makes."""
+    cfg = tiny_config(**kw)
+    with torch.device("meta"):
+        model = model_class(cfg)
+    allocated = sum(p.numel() for p in model.parameters())
+    heads = getattr(model, "dt_head", None) is not None
+    counted = sum(nf.modeling_neuroformer._weight_element_counts(cfg, generative_heads=heads).values())
+    assert allocated >= counted > 0.9 * allocated - 5000
+
+
+def test_the_memory_check_counts_the_dtype_the_weights_are_made_in():
+    """Break test: the memory check counted 4 bytes per weight even where the weights are made in
+    bfloat16 (from_pretrained(dtype=torch.bfloat16) sets the default dtype while building), so
+    twice what they need. The bound, and the message, now follow torch.get_default_dtype()."""
+    cfg = tiny_config(max_window_length=10**12)
+    with pytest.raises(ValueError, match=r"float32 weights alone need at least ([\d.e+]+) GiB") as fp32:
+        nf.NeuroformerModel(cfg)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with pytest.raises(ValueError, match=r"bfloat16 weights alone need at least ([\d.e+]+) GiB") as bf16:
+            nf.NeuroformerModel(cfg)
+    finally:
+        torch.set_default_dtype(previous)
+    need = [float(re.search(r"need at least ([\d.e+]+) GiB", str(e.value)).group(1)) for e in (fp32, bf16)]
+    assert need[1] == pytest.approx(need[0] / 2, rel=0.01)

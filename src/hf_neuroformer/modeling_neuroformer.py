@@ -918,37 +918,60 @@ def _physical_memory_bytes() -> Optional[int]:
         return None
 
 
-def check_model_fits_in_memory(config: NeuroformerConfig) -> None:
-    """Refuse a config whose model cannot be built on this machine: the float32 weights of its
-    largest config-sized tensors alone (unit embeddings and head: ``vocab_size x hidden_size``;
-    position embeddings: ``max_window_length x hidden_size``; dt head: ``num_dt_bins x
-    hidden_size``, ``num_dt_bins = current_window / dt_resolution``; the layers: ``hidden_size`` and
-    ``intermediate_size``) exceed its physical memory. An absurd size (``max_window_length`` 1e10,
-    a 1e6-s window of 1-ms bins) failed deep inside torch ("DefaultCPUAllocator: can't allocate
-    memory: you tried to allocate 640000000000 bytes"), naming no setting.
+def _weight_element_counts(config: NeuroformerConfig, generative_heads: bool) -> dict:
+    """Element counts of the config-sized weight matrices a model allocates, keyed by the setting
+    that sizes them: a lower bound of its parameters (biases, LayerNorms, the temporal and
+    modality embeddings are left out). :class:`NeuroformerModel`: the unit and position
+    embeddings and the layers (past: self-attention + MLP; current: self- and cross-attention +
+    MLP); ``generative_heads`` adds the id head (and the dt embedding of the unit when
+    ``dt_conditioned_on_unit``) and the dt head."""
+    h, inter = int(config.hidden_size), int(config.intermediate_size)
+    attention, mlp = 4 * h * h, 2 * h * inter
+    vocab_tensors = 1 + (1 + bool(config.dt_conditioned_on_unit) if generative_heads else 0)
+    parts = {
+        f"vocab_size={config.vocab_size}": vocab_tensors * int(config.vocab_size) * h,
+        f"max_window_length={config.max_window_length}": int(config.max_window_length) * h,
+        f"hidden_size={h}, intermediate_size={inter}":
+            int(config.num_past_layers) * (attention + mlp) + int(config.num_hidden_layers) * (2 * attention + mlp),
+    }
+    if generative_heads:
+        parts[f"num_dt_bins={config.num_dt_bins} (current_window={config.current_window:g} / "
+              f"dt_resolution={config.dt_resolution:g})"] = int(config.num_dt_bins) * h
+    return parts
+
+
+def check_model_fits_in_memory(config: NeuroformerConfig, generative_heads: bool = False) -> None:
+    """Refuse a config whose model cannot be built on this machine: the weights of its largest
+    config-sized tensors alone (unit embeddings: ``vocab_size x hidden_size``; position
+    embeddings: ``max_window_length x hidden_size``; the layers: ``hidden_size`` and
+    ``intermediate_size``; with ``generative_heads``, the id head and the dt head: ``num_dt_bins
+    x hidden_size``, ``num_dt_bins = current_window / dt_resolution``), in the dtype they are made
+    in (``torch.get_default_dtype()``, which ``from_pretrained(dtype=...)`` sets), exceed its
+    physical memory. An absurd size (``max_window_length`` 1e10, a 1e6-s window of 1-ms bins)
+    failed deep inside torch ("DefaultCPUAllocator: can't allocate memory: you tried to allocate
+    640000000000 bytes"), naming no setting. Nothing is checked unless the weights are made in
+    host memory: ``from_pretrained`` builds the model on the meta device and then loads the
+    weights where ``device_map`` says (a GPU's memory can exceed the host's), and
+    ``with torch.device("meta")`` allocates nothing.
 
     Raises:
         ValueError: naming the field whose tensors are the largest, its value and the sizes.
     """
+    if torch.get_default_device().type != "cpu":
+        return
     memory = _physical_memory_bytes()
     if not memory:
         return
-    h, inter = int(config.hidden_size), int(config.intermediate_size)
-    layer = 4 * h * h + 2 * h * inter
-    parts = {  # element counts, a lower bound of what __init__ allocates
-        f"vocab_size={config.vocab_size}": 2 * int(config.vocab_size) * h,
-        f"max_window_length={config.max_window_length}": int(config.max_window_length) * h,
-        f"num_dt_bins={config.num_dt_bins} (current_window={config.current_window:g} / "
-        f"dt_resolution={config.dt_resolution:g})": int(config.num_dt_bins) * h,
-        f"hidden_size={h}, intermediate_size={inter}":
-            (2 * int(config.num_hidden_layers) + int(config.num_past_layers)) * layer,
-    }
-    need = 4 * sum(parts.values())
+    dtype = torch.get_default_dtype()
+    parts = _weight_element_counts(config, generative_heads)
+    size = torch.empty((), dtype=dtype, device="cpu").element_size()
+    need = size * sum(parts.values())
     if need > memory:
         field, n = max(parts.items(), key=lambda kv: kv[1])
-        raise ValueError(f"NeuroformerConfig: the model's float32 weights alone need at least {need / 2**30:.3g} GiB, "
+        dtype_name = str(dtype).removeprefix("torch.")
+        raise ValueError(f"NeuroformerConfig: the model's {dtype_name} weights alone need at least {need / 2**30:.3g} GiB, "
                          f"more than this machine's {memory / 2**30:.3g} GiB of memory; the largest are those of {field} "
-                         f"({4 * n / 2**30:.3g} GiB): expected sizes that fit")
+                         f"({size * n / 2**30:.3g} GiB): expected sizes that fit")
 
 
 class NeuroformerModel(NeuroformerPreTrainedModel):
@@ -1432,6 +1455,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
     """
 
     def __init__(self, config: NeuroformerConfig):
+        check_model_fits_in_memory(config, generative_heads=True)
         super().__init__(config)
         self.neuroformer = NeuroformerModel(config)
         self.id_head = nn.Linear(config.hidden_size, config.vocab_size)
@@ -1769,6 +1793,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                           "decoding head (num_labels is not used); pass decoding_targets=[{'name': ..., 'kind': ...}] "
                           "or fine-tune with hf_neuroformer.finetuning.finetune / neuroformer finetune", UserWarning,
                           stacklevel=2)
+        check_model_fits_in_memory(config, generative_heads=config.decoding_generative_loss_weight > 0)
         self.neuroformer = NeuroformerModel(config)
         h = config.hidden_size
         pooled = 2 * h if config.decoding_pool == "current+past" else h
