@@ -869,6 +869,19 @@ def test_a_model_larger_than_the_host_memory_is_built_on_the_meta_device(model_c
     assert model.get_input_embeddings().weight.device.type == "meta"
 
 
+def test_a_model_larger_than_the_host_memory_is_built_under_accelerates_init_empty_weights():
+    """Break test: accelerate's init_empty_weights() (its big-model inference recipe: build empty,
+    then load_checkpoint_and_dispatch) moves each weight to the meta device as it is registered,
+    so only one tensor at a time is made on the host; the memory check refused the whole model."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        model = nf.NeuroformerForPreTraining(_huge_config())
+    assert model.id_head.weight.shape == (3 * 10**6, 2048) and model.id_head.weight.device.type == "meta"
+    with pytest.raises(ValueError, match=r"float32 weights alone need at least"):  # outside it, refused again
+        nf.NeuroformerForPreTraining(_huge_config())
+
+
 @pytest.mark.parametrize("model_class, kw", [
     (nf.NeuroformerModel, dict()),
     (nf.NeuroformerModel, dict(intermediate_size=512)),

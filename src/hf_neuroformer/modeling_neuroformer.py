@@ -951,13 +951,18 @@ def check_model_fits_in_memory(config: NeuroformerConfig, generative_heads: bool
     failed deep inside torch ("DefaultCPUAllocator: can't allocate memory: you tried to allocate
     640000000000 bytes"), naming no setting. Nothing is checked unless the weights are made in
     host memory: ``from_pretrained`` builds the model on the meta device and then loads the
-    weights where ``device_map`` says (a GPU's memory can exceed the host's), and
-    ``with torch.device("meta")`` allocates nothing.
+    weights where ``device_map`` says (a GPU's memory can exceed the host's),
+    ``with torch.device("meta")`` allocates nothing, Accelerate's ``init_empty_weights()``
+    (which replaces ``nn.Module.register_parameter``) moves each weight to the meta device as it
+    is made, and DeepSpeed ZeRO-3 spreads them over the processes' GPUs.
 
     Raises:
         ValueError: naming the field whose tensors are the largest, its value and the sizes.
     """
-    if torch.get_default_device().type != "cpu":
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if (torch.get_default_device().type != "cpu" or is_deepspeed_zero3_enabled()
+            or not getattr(nn.Module.register_parameter, "__module__", "").startswith("torch.")):
         return
     memory = _physical_memory_bytes()
     if not memory:
