@@ -1065,3 +1065,17 @@ def test_resume_with_only_a_half_written_checkpoint_says_so(rec, finished_run, t
                                                 r"written .*start afresh with --overwrite") as err:
         train(rec, cut, cfg, tc, progress=False, resume=True)
     assert "--save-every) is set" not in str(err.value)
+
+
+def test_fp16_from_accelerate_launch_on_a_cpu_names_the_launcher(tmp_path, monkeypatch):
+    """Break test: `accelerate launch --cpu --mixed_precision fp16 ... train` (config left at "no")
+    was refused as "training.mixed_precision: 'fp16' on a CPU", a field the user never set. The
+    refusal now names the launcher's flag; it still comes before the recording is read (absent here)."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    with pytest.raises(ValueError, match=r"^ACCELERATE_MIXED_PRECISION \(accelerate launch --mixed_precision\): "
+                                         r"'fp16' on a CPU"):
+        train(tmp_path / "absent.nwb", tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match=r"^training\.mixed_precision: 'fp16' on a CPU"):
+        train(tmp_path / "absent.nwb", tmp_path / "out", training=TrainingConfig(mixed_precision="fp16"), progress=False)
+    assert not (tmp_path / "out").exists()

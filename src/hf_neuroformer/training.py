@@ -1118,8 +1118,11 @@ def train(
         config = NeuroformerConfig()
     training = training or TrainingConfig()
     ci_block_s, block_s_asked = resolve_block_s(ci_block_s)  # before the output folder is touched
-    training = _launcher_precision(training)
-    check_precision_device(training.mixed_precision)  # before anything is read or prepared
+    launched = _launcher_precision(training)
+    # before anything is read or prepared; named by what asked for it (the launcher where the config said "no")
+    check_precision_device(launched.mixed_precision, "training.mixed_precision" if launched is training
+                           else "ACCELERATE_MIXED_PRECISION (accelerate launch --mixed_precision)")
+    training = launched
     output_dir = Path(output_dir)
     ckpt_root = output_dir / CHECKPOINT_DIR
     if resume and overwrite:
