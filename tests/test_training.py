@@ -1079,3 +1079,24 @@ def test_fp16_from_accelerate_launch_on_a_cpu_names_the_launcher(tmp_path, monke
     with pytest.raises(ValueError, match=r"^training\.mixed_precision: 'fp16' on a CPU"):
         train(tmp_path / "absent.nwb", tmp_path / "out", training=TrainingConfig(mixed_precision="fp16"), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["npu", "hpu", "cuda"])
+def test_fp16_is_not_refused_where_accelerate_finds_an_accelerator(kind, monkeypatch):
+    """Break test: the early fp16 refusal knew only CUDA, MPS and XPU, so on an Ascend NPU, a
+    Gaudi HPU (or MLU, MUSA ...) machine, where Accelerate runs fp16, it refused fp16 up front. It
+    now asks Accelerate's own ``is_<kind>_available``. No such device here: Accelerate's answer for
+    one kind is replaced by True (the rest of the check runs as is); with ACCELERATE_USE_CPU the
+    refusal stays."""
+    import accelerate.utils
+
+    from hf_neuroformer.training import check_precision_device
+
+    with pytest.raises(ValueError, match="'fp16' on a CPU"):  # this machine: no accelerator
+        check_precision_device("fp16")
+    monkeypatch.setattr(accelerate.utils, f"is_{kind}_available", lambda *a, **k: True)
+    check_precision_device("fp16")
+    check_precision_device("bf16")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    with pytest.raises(ValueError, match="^training.mixed_precision: 'fp16' on a CPU"):
+        check_precision_device("fp16")

@@ -785,22 +785,25 @@ _FP16_ON_CPU = ("'fp16' on a CPU: Accelerate applies neither fp16 autocast nor l
 
 def check_precision_device(mixed_precision: str, name: str = "training.mixed_precision") -> None:
     """Refuse ``mixed_precision="fp16"`` where the run would be on a CPU (``ACCELERATE_USE_CPU``
-    set, or no CUDA, MPS or XPU device), before any data is read: it was refused only once the
-    recording was loaded and Accelerate started, naming the config field even for the flag.
+    set, or no accelerator that Accelerate knows: CUDA, MPS, XPU, NPU, MLU, MUSA, HPU, SDAA,
+    Neuron or XLA, asked through ``accelerate.utils.is_*_available``), before any data is read: it
+    was refused only once the recording was loaded and Accelerate started, naming the config field
+    even for the flag.
 
     Raises:
         ValueError: naming ``name`` (``neuroformer train`` passes ``--mixed-precision``) and bf16.
     """
-    import torch
-    from accelerate.utils import parse_flag_from_env
+    import accelerate.utils as acc
 
     if mixed_precision != "fp16":
         return
-    xpu = getattr(torch, "xpu", None)
-    device = (torch.cuda.is_available() or torch.backends.mps.is_available()
-              or bool(xpu is not None and xpu.is_available()))
-    if parse_flag_from_env("ACCELERATE_USE_CPU") or not device:
+    if acc.parse_flag_from_env("ACCELERATE_USE_CPU") or not any(
+            getattr(acc, f"is_{kind}_available", lambda: False)() for kind in _ACCELERATOR_KINDS):
         raise ValueError(f"{name}: {_FP16_ON_CPU}")
+
+
+# the devices Accelerate runs fp16 on, by the suffix of accelerate.utils.is_<kind>_available
+_ACCELERATOR_KINDS = ("cuda", "mps", "xpu", "npu", "mlu", "musa", "hpu", "sdaa", "neuron", "torch_xla")
 
 
 def _launcher_precision(training: TrainingConfig) -> TrainingConfig:
