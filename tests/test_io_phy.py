@@ -360,3 +360,29 @@ def test_a_file_of_a_phy_folder_is_sent_to_its_folder(tmp_path):
         with pytest.raises(ValueError, match=r"is a file of the Phy / Kilosort folder .*: pass the folder itself"):
             load_recording(folder / name)
     assert load_recording(folder).n_spikes == 3
+
+
+def test_a_cluster_listed_twice_with_two_labels_is_refused(a2929, tmp_path):
+    # rows '5 good' and '5 noise': which label the curator meant is unknown; the first row won without a word
+    folder = _write_phy(tmp_path / "ks", a2929)
+    table = folder / "cluster_group.tsv"
+    table.write_text(table.read_text() + "5\tnoise\n")
+    with pytest.raises(ValueError, match=r"cluster_group\.tsv: cluster 5 is listed twice with different labels: "
+                                         r"'good' \(row 2\) and 'noise' \(row \d+\)"):
+        read_phy(folder)
+
+
+def test_a_label_cluster_info_gives_otherwise_than_cluster_group_is_named(a2929, tmp_path):
+    # cluster_info.tsv edited by hand: cluster 5 'good' in cluster_group.tsv, 'noise' in cluster_info.tsv
+    folder = _write_phy(tmp_path / "ks", a2929)
+    ids = 3 * np.arange(a2929.n_units) + 5
+    (folder / "cluster_info.tsv").write_text(
+        "cluster_id\tgroup\tn_spikes\n" + "".join(
+            f"{c}\t{'noise' if c == 5 else ('good', 'mua', 'noise')[k % 3]}\t1\n" for k, c in enumerate(ids)))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        rec = read_phy(folder)
+    conflict = [str(m.message) for m in w if "differently" in str(m.message)]
+    assert len(conflict) == 1 and "label 1 cluster differently (cluster 5: 'good' in cluster_group.tsv, 'noise' " \
+        "in cluster_info.tsv)" in conflict[0]
+    assert "5" in rec.unit_names  # cluster_group.tsv's label is used

@@ -182,12 +182,15 @@ def _cluster_tables(folder: Path):
     names; ``listed``: the set of cluster ids any table lists (an outer join: Phy leaves a
     cluster it made by a merge or split out of ``cluster_KSLabel.tsv``); ``labels``: cluster id
     -> curation label (``group`` column, ``cluster_group`` before ``cluster_info``; blank is no
-    label)."""
+    label). A cluster one table lists twice with two labels is refused (``ValueError``, naming the
+    file, rows and labels); a label that differs between two tables is named in a warning (the
+    cluster and both labels and files), the first table's kept."""
     import pandas as pd
 
     files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".tsv", ".csv")),
                    key=lambda p: (not p.name.startswith("cluster_group"), p.name))
     tables, listed, labels = [], set(), {}
+    source, conflicts = {}, []  # cluster id -> the table its label came from; labels two tables disagree on
     for path in files:
         with open(path, encoding="utf-8-sig", errors="replace") as f:  # -sig: a table saved by Excel opens with a BOM
             header = f.readline()
@@ -209,9 +212,24 @@ def _cluster_tables(folder: Path):
         tables.append(path.name)
         listed.update(ids.tolist())
         if "group" in table.columns:
-            for c, g in zip(ids.tolist(), table["group"].str.strip()):
-                if g and g.lower() not in ("nan", "none") and c not in labels:
-                    labels[c] = g
+            here = {}  # cluster id -> (label, row) in this table
+            for row, (c, g) in enumerate(zip(ids.tolist(), table["group"].str.strip()), start=2):
+                if not g or g.lower() in ("nan", "none"):
+                    continue
+                if c in here and here[c][0] != g:
+                    raise ValueError(f"{path}: cluster {c} is listed twice with different labels: {here[c][0]!r} "
+                                     f"(row {here[c][1]}) and {g!r} (row {row}); keep one row per cluster")
+                here.setdefault(c, (g, row))
+            for c, (g, _) in here.items():
+                if c not in labels:
+                    labels[c], source[c] = g, path.name
+                elif labels[c] != g:
+                    conflicts.append(f"cluster {c}: {labels[c]!r} in {source[c]}, {g!r} in {path.name}")
+    if conflicts:
+        warnings.warn(f"read_phy: the cluster tables of {folder} label {count_noun(len(conflicts), 'cluster')} differently "
+                      f"({'; '.join(conflicts[:5])}{'; ...' if len(conflicts) > 5 else ''}); the first table's label "
+                      "is used (cluster_group.tsv, the curator's, before cluster_info.tsv): correct the other table "
+                      "so that they agree")
     return tables, listed, labels
 
 
@@ -257,7 +275,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             (``dat_path``, ``n_channels_dat``, ``dtype``, ``offset``, named; the recording then
             ends after the last spike); a raw data file that is not a whole number of samples;
             spike times that span more than a day (a ``sample_rate`` not in Hz, such as 30.0 for
-            30 kHz: named with the fix).
+            30 kHz: named with the fix); a cluster that two cluster tables label differently (the
+            cluster, both labels and files named; ``cluster_group.tsv``'s label is used).
 
     Raises:
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
@@ -266,7 +285,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``sample_rate``;
             ``spike_times.npy`` and the cluster file differ in length or hold other than one
             non-negative integer per spike; a cluster table's id column holds other than
-            integers; ``exclude_groups`` holds something other than strings.
+            integers, or it lists one cluster twice with different labels; ``exclude_groups`` holds something other than strings.
         RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; a given
             ``time_domain`` leaves out kept spikes (counted); the spikes are not a valid
             recording (see :func:`from_arrays`).
