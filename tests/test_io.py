@@ -1205,9 +1205,9 @@ def test_spikes_repeating_a_units_time_in_a_table_or_arrays_are_counted_in_a_war
 
 
 def test_write_nwb_of_a_recording_without_units_names_it(tmp_path):
-    # a recording with no units (from_arrays of empty arrays) failed inside hdmf with "could not resolve
-    # dtype for VectorData 'location'", after the temporary file was opened
-    rec = from_arrays(np.zeros(0), np.zeros(0, dtype=np.int64), session="s", time_domain=(0.0, 5.0))
+    # a recording with no units failed inside hdmf with "could not resolve dtype for VectorData 'location'",
+    # after the temporary file was opened (from_arrays now refuses empty arrays; the class still holds one)
+    rec = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), session="s", time_domain=(0.0, 5.0))
     assert rec.n_units == 0
     with pytest.raises(ValueError, match=r"^recording: has no units \(n_units = 0\)"):
         write_nwb(rec, tmp_path / "empty.nwb")
@@ -1297,3 +1297,24 @@ def test_table_columns_that_are_not_read_are_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from_dataframe(df[["time", "unit"]])
+
+
+@pytest.mark.parametrize("how", ["arrays", "npz", "dataframe"])
+def test_empty_spikes_without_unit_names_are_refused(tmp_path, how):
+    # from_arrays([], []) and a .npz of empty arrays gave a recording of 0 units and no time domain without a
+    # word, where read_nwb refuses an empty units table
+    path = tmp_path / "empty.npz"
+    np.savez(path, spike_times=np.zeros(0), unit_ids=np.zeros(0, dtype=np.int64))
+    with pytest.raises(RecordingValidationError) as err:
+        if how == "arrays":
+            from_arrays([], [])
+        elif how == "npz":
+            load_recording(path)
+        else:
+            from_dataframe(pd.DataFrame({"time": [], "unit": []}))
+    where = f" in {path}" if how == "npz" else ""
+    assert str(err.value) == (f"spike_times, unit_ids: expected at least one unit, got no spike and no unit_names{where}, "
+                              "which would give a recording with 0 units (read_nwb refuses an empty units table alike); "
+                              "was the export empty?")
+    # units named without spikes stay a recording (its units are silent)
+    assert from_arrays([], [], unit_names=["a"], time_domain=(0.0, 1.0)).n_units == 1

@@ -76,7 +76,8 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
             milliseconds or sample ticks read as seconds (they are kept as given).
 
     Raises:
-        RecordingValidationError: mismatched lengths, arrays of more than one dimension,
+        RecordingValidationError: no unit (empty arrays without ``unit_names``, as read_nwb
+            refuses an empty units table); mismatched lengths, arrays of more than one dimension,
             non-finite or negative times, unit indices out of range (see
             :class:`SpikeRecording`); without ``unit_names``, ids that would leave more than
             :data:`~hf_neuroformer.recording.MAX_IMPLIED_SILENT_UNITS` units without spikes
@@ -92,6 +93,8 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
             td = (float(st.min()), float(np.nextafter(st.max(), np.inf)))
         kwargs["events"] = clean_events(events, td, "from_arrays")
     rec = SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
+    if rec.n_units == 0:
+        raise _no_units_error("")
     low = int(rec.unit_ids.min()) if rec.n_spikes else 0
     # ids with gaps (the cluster numbers of curated units: 0, 3, 17, 250) make every missing number a unit
     # without spikes, which the vocabulary, the model and every per-unit metric then carry
@@ -135,6 +138,14 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
     return rec
 
 
+def _no_units_error(where: str) -> RecordingValidationError:
+    """The error for spikes that give no unit (empty arrays without ``unit_names``); ``where``: the
+    file, as `` in <path>``, or empty."""
+    return RecordingValidationError(
+        f"spike_times, unit_ids: expected at least one unit, got no spike and no unit_names{where}, which would "
+        "give a recording with 0 units (read_nwb refuses an empty units table alike); was the export empty?")
+
+
 def warn_if_not_seconds(rec: SpikeRecording, what: str, fix: str, stacklevel: int = 2) -> None:
     """Warn (``UserWarning`` naming ``what``, ending with ``fix``) when the spikes of ``rec`` span
     more than :data:`SPAN_WARNING_SECONDS` (a day), or more than :data:`SLOW_SPAN_SECONDS` at a
@@ -173,7 +184,8 @@ def read_npz(path, **kwargs) -> SpikeRecording:
         RecordingValidationError: the file is not a zip archive (``.npz``), a member cannot be
             read as a ``.npy`` array or holds pickled objects (the message names the key and the
             file); a required key is missing (the message names it and lists the keys found);
-            ``spike_times`` is not numeric; or the arrays break an invariant of
+            ``spike_times`` is not numeric; the arrays are empty without ``unit_names`` (no
+            unit, named with the file); or the arrays break an invariant of
             :class:`SpikeRecording`.
     """
     import warnings
@@ -232,6 +244,8 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     # trained on one took the other for its own units (a warning about other spikes at most)
     fields.setdefault("session", names_without_whitespace([path.stem])[0][0])
     fields.update(kwargs)
+    if np.size(fields["spike_times"]) == 0 and not len(fields.get("unit_names") or ()):
+        raise _no_units_error(f" in {path}")
     return from_arrays(**fields)
 
 
