@@ -824,6 +824,10 @@ def test_from_dataframe_names_and_ints(tmp_path):
     with pytest.raises(RecordingValidationError, match=r"^t: expected a finite spike time \(s\) on every row, row 1 "
                                                        r"holds nan \(2 missing or non-finite in all\)"):
         from_dataframe(pd.DataFrame({"t": [0.2, None, np.inf], "cell": [7, 3, 3]}), time_col="t", unit_col="cell")
+    # a negative time was named the same way ('spike_times ... spike 0 (in the order given)')
+    with pytest.raises(RecordingValidationError, match=r"^time: expected spike times >= 0 s on every row, row 1 holds "
+                                                       r"-0\.1 \(1 negative in all\); spike times are seconds"):
+        from_dataframe(pd.DataFrame({"time": [0.2, -0.1], "unit": [1, 1]}))
 
 
 def test_from_dataframe_byte_string_unit_labels_are_decoded(tmp_path):

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from ..recording import RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace, session_from_file
+from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus,
+                         names_without_whitespace, session_from_file)
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -339,7 +340,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     Raises:
         RecordingValidationError: a column is missing (names it and lists the columns) or has
             missing values, the time column holds something other than numbers (names the first
-            such row and its value) or datetimes, the unit column mixes booleans with numbers
+            such row and its value), datetimes, or a negative time (names the first such row), the unit column mixes booleans with numbers
             (pandas takes True and 1 for one unit) or holds labels of different types that give the
             same name (``1`` and ``"1"``), or the spikes break an invariant of :class:`SpikeRecording`.
     """
@@ -373,6 +374,10 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     if bad.size:  # named 'spike_times' and 'spike 1', not the column and row the caller knows
         raise RecordingValidationError(f"{time_col}: expected a finite spike time (s) on every row, row {bad[0]} holds "
                                        f"{times[bad[0]]} ({bad.size} missing or non-finite in all)")
+    neg = np.flatnonzero(times < 0)
+    if neg.size:  # as for NaN: 'spike_times ... spike 0 (in the order given)' named neither column nor row
+        raise RecordingValidationError(f"{time_col}: expected spike times >= 0 s on every row, row {neg[0]} holds "
+                                       f"{times[neg[0]]} ({neg.size} negative in all); {NEGATIVE_TIMES_HINT}")
     units = df[unit_col]
     if units.isna().any():
         i = int(np.flatnonzero(units.isna().to_numpy())[0])
