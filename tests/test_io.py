@@ -1322,3 +1322,14 @@ def test_empty_spikes_without_unit_names_are_refused(tmp_path, how):
                               "was the export empty?")
     # units named without spikes stay a recording (its units are silent)
     assert from_arrays([], [], unit_names=["a"], time_domain=(0.0, 1.0)).n_units == 1
+
+
+def test_an_epoch_asked_for_by_number_is_told_names_are_text(a2929):
+    # an epoch named "1" (pynapple / NWB intervals tagged by number): select_epoch(1) listed ['1'] with no hint
+    rec = replace(a2929, epochs={"1": a2929.epochs["wake"]}, epoch_intervals={})
+    with pytest.raises(KeyError, match=r"epoch 1 not found; this recording has epochs \['1'\]; epoch names are "
+                                       r"text: select_epoch\('1'\)"):
+        rec.select_epoch(1)
+    with pytest.raises(KeyError, match=r"epoch 2 not found; .*; epoch names are text, got int 2"):
+        rec.select_epoch(2)
+    assert rec.select_epoch("1").time_domain == (600.0, 1200.0)

@@ -1087,13 +1087,16 @@ class SpikeRecording:
 
         Raises:
             KeyError: naming the epochs that exist when ``name`` is not one of them (or saying
-                that there are none).
+                that there are none), and that epoch names are text when ``name`` is not a str.
             ValueError: the epoch overlaps no interval of ``time_support`` (no recorded time).
         """
         if name not in self.epochs:
             has = (f"this recording has epochs {sorted(self.epochs)}" if self.epochs else
                    "this recording has no epochs (named intervals; a Kilosort / Phy folder has none): leave the "
                    "epoch out to use the whole recording")
+            if not isinstance(name, str):  # select_epoch(1) for the epoch named "1" listed ['1'] without a hint
+                has += (f"; epoch names are text: select_epoch({str(name)!r})" if str(name) in self.epochs
+                        else f"; epoch names are text, got {type(name).__name__} {name!r}")
             raise KeyError(f"epoch {name!r} not found; {has}")
         a, b = self.epochs[name]
         rows = self.epoch_intervals.get(name)
