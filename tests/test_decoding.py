@@ -2215,6 +2215,13 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "ok", fraction=0.1,
                  max_steps=1, batch_size=8)
     assert m["target_notes"] == {}
+    # continuing that decoder on a one-value block: its saved sd is used, not 1, and the note said "sd 1"
+    saved = json.loads((tmp_path / "ok" / "config.json").read_text())["decoding_targets"][0]["std"]
+    assert saved != 1.0
+    with pytest.warns(UserWarning, match=r"hold one value .*, so it is standardised with the continued decoder's saved "
+                                         rf"sd {re.escape(f'{saved:g}')} and the head can only learn a constant"):
+        finetune(tmp_path / "ok", a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "more",
+                 fraction=1e-6, max_steps=1, batch_size=8)
 
 
 def test_a_few_shot_block_holding_one_angle_is_warned_and_recorded(a2929, pretrained, tmp_path):

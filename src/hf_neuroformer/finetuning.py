@@ -38,7 +38,7 @@ import numbers
 import shutil
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -748,16 +748,19 @@ def _check_same_classes(before: Sequence[dict], tdicts: Sequence[dict], model_di
                 "train output), or pass from_scratch=True (--from-scratch)")
 
 
-def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) -> None:
+def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) -> List[int]:
     """Continue fine-tuning a decoder (``before``: its ``config.decoding_targets``) with the
     regression statistics it was trained with: its head predicts ``(value - mean) / std`` of those,
     so the new data's ``mean`` / ``std`` (another fraction, epoch or recording) silently shifted
     and rescaled every prediction of the saved decoder, before a step was taken. ``tdicts`` (this
     run's entries, in the same order) is changed in place; a decoder saved without them keeps
-    this run's."""
-    for old, new in zip(before or [], tdicts):
+    this run's. Returns the positions in ``tdicts`` of the entries given the saved statistics."""
+    kept = []
+    for i, (old, new) in enumerate(zip(before or [], tdicts)):
         if new["kind"] == "regression" and old.get("mean") is not None and old.get("std") is not None:
             new["mean"], new["std"] = float(old["mean"]), float(old["std"])
+            kept.append(i)
+    return kept
 
 
 def _scalar_label(value):
@@ -766,10 +769,12 @@ def _scalar_label(value):
     return int(v) if v.is_integer() else v
 
 
-def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, fraction: float) -> Dict[str, str]:
+def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, fraction: float,
+                 saved_std: Optional[Dict[str, float]] = None) -> Dict[str, str]:
     """``{target name: note}`` for the targets that the training windows used (``train_ds``, e.g. a
     few-shot block) give nothing to learn from: a regression target with one value (its sd,
-    0, is replaced by 1 for standardising) or a classification target with one class of the
+    0, is replaced by 1 for standardising; a continued decoder's saved sd, ``saved_std``
+    {target name: sd}, is used instead and named) or a classification target with one class of the
     train split's. Fine-tuning goes on (the head learns a constant, as the baselines fit a
     constant prediction); :func:`finetune` warns with each note and writes them to
     ``metrics.json`` (``target_notes``). A circular target gets one when its training angles
@@ -787,7 +792,9 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
                 notes[t.label] = (f"{head} one angle ({float(v[0]):.4f} rad, resultant length {r:.6g}), so the head can "
                                   "only learn that angle; use a larger fraction")
         elif t.kind == "regression" and float(np.std(v)) <= 1e-12:
-            notes[t.label] = (f"{head} one value ({float(v[0]):g}), so it is standardised with sd 1 and the head can only "
+            how = (f"standardised with the continued decoder's saved sd {saved_std[t.label]:g}"
+                   if saved_std and t.label in saved_std else "standardised with sd 1")
+            notes[t.label] = (f"{head} one value ({float(v[0]):g}), so it is {how} and the head can only "
                              "learn a constant; use a larger fraction")
         elif t.kind == "classification" and np.unique(v).size < 2:
             classes = report["targets"][t.label]["classes"]
@@ -1113,10 +1120,12 @@ def finetune(
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
     tdicts = target_dicts(targets, report, train_ds)
+    saved_std = {}
     if not from_scratch:
         _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
-        _keep_saved_standardisation(cfg.decoding_targets, tdicts)
-    notes = target_notes(targets, report, train_ds, fraction)
+        kept = _keep_saved_standardisation(cfg.decoding_targets, tdicts)
+        saved_std = {targets[i].label: tdicts[i]["std"] for i in kept}
+    notes = target_notes(targets, report, train_ds, fraction, saved_std)
     for note in notes.values():
         warnings.warn(note)
     # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
