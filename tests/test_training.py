@@ -1100,3 +1100,23 @@ def test_fp16_is_not_refused_where_accelerate_finds_an_accelerator(kind, monkeyp
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     with pytest.raises(ValueError, match="^training.mixed_precision: 'fp16' on a CPU"):
         check_precision_device("fp16")
+
+
+def test_a_failed_first_save_into_new_nested_folders_leaves_none_behind(rec, tmp_path):
+    # `neuroformer train --output-dir a/b/c` (a new a): a save that failed before its commit (here a figure
+    # matplotlib cannot write) removed its staging folder but left the empty a/b/c, a/b and a behind
+    from matplotlib.figure import Figure
+
+    from hf_neuroformer.training import save_atomically
+    from tiny_configs import small_config, untrained_model
+
+    tok, model = untrained_model(rec, small_config())
+    with pytest.raises(ValueError, match="not supported"):
+        save_atomically(tmp_path / "a" / "b" / "c", model, tok, {"metrics.json": {}},
+                        figures={"curves.nosuchformat": Figure()})
+    assert list(tmp_path.iterdir()) == []
+    # a folder that existed before the save is kept (only this save's staging folder goes)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ValueError, match="not supported"):
+        save_atomically(tmp_path / "kept" / "m", model, tok, {}, figures={"curves.nosuchformat": Figure()})
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not any((tmp_path / "kept").iterdir())

@@ -431,7 +431,10 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
 
     A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too.
     """
+    from .io.output_folder import missing_folders, remove_empty_folders
+
     out = check_output_dir(output_dir, overwrite)
+    created = missing_folders(out)  # a new a/b/c (and a/b, a): removed again if the save fails before committing
     out.mkdir(parents=True, exist_ok=True)
     figures = {name: fig for name, fig in (figures or {}).items() if fig is not None}  # None: not drawn
     tmp = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
@@ -448,6 +451,7 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         open_up_safetensors(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # not committed: the old model is whole
+        remove_empty_folders(created)  # a failed first save into a new a/b/c left the empty folders behind
         raise
     # from here on the save is committed: a failure leaves the journal, to be completed
     written = {p.name for p in tmp.iterdir()}
