@@ -162,3 +162,22 @@ def test_a_speed_sigma_that_is_not_seconds_is_refused_by_name(track, sigma):
     with pytest.raises(ValueError, match=r"^read_nelpy_linear_track\.speed_sigma: expected a finite number of seconds "
                                          r">= 0, got "):
         read_nelpy_linear_track(folder, speed_sigma=sigma)
+
+
+def test_spikes_repeated_within_a_unit_are_counted_as_the_other_readers_count_them(tmp_path, track):
+    """A spike listed twice in a unit's 'time' was kept as two tokens without a word, where
+    from_arrays, read_nwb and read_phy count such spikes per unit in a warning."""
+    import scipy.io
+
+    folder, rec, msgs = track
+    assert not any("repeat a spike time" in m for m in msgs)  # the shipped file has none
+    mat = scipy.io.loadmat(folder / "spikes.mat")
+    unit = mat["spikes"][0, 0][0, 0][0, 0][0, 0]  # tetrode 1, unit 1
+    t = unit["time"][0, 0]
+    unit["time"][0, 0] = np.vstack([t, t[[0, 5, 5]]])
+    scipy.io.savemat(tmp_path / "spikes.mat", {"spikes": mat["spikes"]})
+    shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
+    with pytest.warns(UserWarning, match=r"read_nelpy_linear_track: .*spikes\.mat: 3 spikes in 1 unit\(s\) repeat a "
+                                         r"spike time of the same unit exactly \('tt1_u1': 3\); kept"):
+        got = read_nelpy_linear_track(tmp_path)
+    assert got.n_spikes == rec.n_spikes + 3

@@ -119,20 +119,9 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
             "keeps the ids as names), or pass unit_names= to keep the empty units without this warning",
             UserWarning, stacklevel=2,
         )
-    if warn_repeated_spikes and rec.n_spikes > 1:
-        per = repeated_spikes_per_unit(rec.spike_times, rec.unit_ids, rec.n_units)
-        if per.any():
-            worst = np.argsort(-per, kind="stable")[:5]
-            names = rec.unit_names
-            first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
-            n_units = int(np.sum(per > 0))
-            warnings.warn(
-                f"spike_times: {int(per.sum())} spikes in {n_units} unit(s) repeat a spike time of the same unit "
-                f"exactly ({first}{', ...' if n_units > 5 else ''}); kept, each as its own token (a unit cannot fire "
-                "twice at once: a sorter's double detection or an export artefact; drop them before reading, e.g. "
-                "df.drop_duplicates([time, unit]), to leave them out)",
-                UserWarning, stacklevel=2,
-            )
+    if warn_repeated_spikes:
+        warn_repeated_spikes_of(rec, "spike_times", "drop them before reading, e.g. df.drop_duplicates([time, unit]), "
+                                "to leave them out", stacklevel=2)
     if warn_not_seconds:
         warn_if_not_seconds(rec, "spike_times", "divide them first (e.g. by 1000, or by the sampling rate in Hz)",
                             stacklevel=2)
@@ -145,6 +134,27 @@ def _no_units_error(where: str) -> RecordingValidationError:
     return RecordingValidationError(
         f"spike_times, unit_ids: expected at least one unit, got no spike and no unit_names{where}, which would "
         "give a recording with 0 units (read_nwb refuses an empty units table alike); was the export empty?")
+
+
+def warn_repeated_spikes_of(rec: SpikeRecording, what: str, fix: str, stacklevel: int = 2) -> None:
+    """Warn (``UserWarning`` naming ``what``, ending with ``fix``) when spikes of ``rec`` repeat a
+    spike time of the same unit exactly, counted per unit (the five units with most named); they
+    are kept, each a token of its window."""
+    if rec.n_spikes < 2:
+        return
+    per = repeated_spikes_per_unit(rec.spike_times, rec.unit_ids, rec.n_units)
+    if not per.any():
+        return
+    worst = np.argsort(-per, kind="stable")[:5]
+    names = rec.unit_names
+    first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
+    n_units = int(np.sum(per > 0))
+    warnings.warn(
+        f"{what}: {int(per.sum())} spikes in {n_units} unit(s) repeat a spike time of the same unit "
+        f"exactly ({first}{', ...' if n_units > 5 else ''}); kept, each as its own token (a unit cannot fire "
+        f"twice at once: a sorter's double detection or an export artefact; {fix})",
+        UserWarning, stacklevel=stacklevel + 1,
+    )
 
 
 def warn_if_not_seconds(rec: SpikeRecording, what: str, fix: str, stacklevel: int = 2) -> None:

@@ -50,6 +50,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording
+from .arrays import warn_repeated_spikes_of
 
 #: Files that identify a nelpy linear-track folder.
 NELPY_FILES = ("spikes.mat", "trajectory.videoPositionTracking")
@@ -248,6 +249,11 @@ def read_nelpy_linear_track(
         behaviour ``x``, ``y`` (px, raw LED) and ``speed`` (px/s, see the module docstring), NaN
         in the rest epoch; epochs ``"run"`` and ``"rest"``.
 
+    Warns:
+        UserWarning: unit structs without spikes (left out, named); position records repeating
+            the previous record's time (dropped, counted); spikes that repeat a spike time of the
+            same unit exactly (kept, counted per unit).
+
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
         RecordingValidationError: no unit with spikes, a unit without a ``time`` field, or a
@@ -331,10 +337,14 @@ def read_nelpy_linear_track(
         "y": BehaviourSeries(times, xy[:, 1], "px"),
         "speed": BehaviourSeries(times, speed, "px/s"),
     }
-    return SpikeRecording.from_unsorted(
+    rec = SpikeRecording.from_unsorted(
         st, ui, unit_names=names, unit_areas=["CA1"] * len(names), time_domain=(min(lo, float(times[0])), hi),
         epochs=epochs, behaviour=behaviour, session=session,
     )
+    # a spike listed twice in a unit's 'time' was kept as two tokens without a word, as the other readers say
+    warn_repeated_spikes_of(rec, f"read_nelpy_linear_track: {folder / 'spikes.mat'}",
+                            "drop them from the unit's 'time' field to leave them out")
+    return rec
 
 
 __all__ = [
