@@ -1464,3 +1464,26 @@ def test_a_commit_id_as_revision_is_refused_before_any_write(trained, loopback_h
     assert sent == [("POST", "/api/validate-yaml")] * 2, sent
     assert _branches(HfApi(**kw), "lab/by-sha") == ["main"]
     assert not HfApi(**kw).repo_exists("lab/by-sha-data", repo_type="dataset")
+
+
+def test_push_says_when_a_split_has_fewer_windows_than_num_shards(shared_data, loopback_hub, monkeypatch, capsys,
+                                                                   tmp_path):
+    """'neuroformer push ... --num-shards 8' of a model whose train and validation splits hold 6
+    windows each wrote one shard per window (a shard holds at least one window, as prepare caps it)
+    without a word, where prepare notes the cap; push now says it with prepare's note."""
+    nwb = shared_data(A2929)
+    rec = load_recording(nwb, epoch="wake").restrict(600.0, 608.0)
+    cfg = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64, max_past_length=128)
+    metrics = train(rec, tmp_path / "model", cfg, TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256,
+                                                                 generation_batch_size=512), progress=False)
+    counts = {s: metrics[f"n_{s}_windows"] for s in ("train", "validation", "test")}
+    assert counts["train"] < 8 and counts["validation"] < 8 <= counts["test"], counts
+    code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", tmp_path / "model",
+                                            "--repo-id", "lab/few", "--data", nwb, "--epoch", "wake",
+                                            "--dataset-repo-id", "lab/few-windows", "--num-shards", "8",
+                                            "--provenance", "pynapple test data A2929-200711 (Peyrache lab), MIT")
+    assert code == 0, stderr[-3000:]
+    shards = [f for f in loopback_hub.files("lab/few-windows", repo_type="dataset") if f.endswith(".parquet")]
+    assert len(shards) == counts["train"] + counts["validation"] + 8  # capped: no empty shard
+    assert ("note: --num-shards 8: train, validation have fewer windows than that, so one shard per window (a shard "
+            "holds at least one window)") in stdout, stdout

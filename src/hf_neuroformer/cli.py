@@ -60,7 +60,7 @@ import json
 import warnings
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 from .jsonio import json_safe, write_atomic, write_json
 
@@ -902,6 +902,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _note_capped_shards(num_shards: int, windows: Dict[str, int]) -> None:
+    """Print a note naming the splits (``windows``: split -> windows) of fewer windows than
+    ``--num-shards``: a shard holds at least one window, so they got one shard per window, which
+    the shard counts alone did not say (``prepare``, and ``push`` of a windows dataset)."""
+    fewer = [s for s, n in windows.items() if 0 < n < num_shards]
+    if fewer:
+        print(f"[neuroformer] note: --num-shards {num_shards}: {', '.join(fewer)} "
+              f"{'has' if len(fewer) == 1 else 'have'} fewer windows than that, so one shard per window (a shard "
+              "holds at least one window)")
+
+
 def cmd_prepare(args) -> int:
     from .training import load_yaml_config
     from .io.output_folder import check_output_folder
@@ -920,11 +931,7 @@ def cmd_prepare(args) -> int:
               f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated, "
               f"{entry.get('n_truncated_past_spikes', 0)} past-window spikes left out)")
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
-    fewer = [s for s, e in manifest["splits"].items() if 0 < e["n_windows"] < args.num_shards]
-    if fewer:  # a shard holds at least one window: the request was capped, which the table alone did not say
-        print(f"[neuroformer] note: --num-shards {args.num_shards}: {', '.join(fewer)} "
-              f"{'has' if len(fewer) == 1 else 'have'} fewer windows than that, so one shard per window (a shard "
-              "holds at least one window)")
+    _note_capped_shards(args.num_shards, {s: e["n_windows"] for s, e in manifest["splits"].items()})
     cut = [(k, f) for k, f in (("n_truncated_spikes", "max_window_length"), ("n_truncated_past_spikes", "max_past_length"))
            if any(e.get(k, 0) for e in manifest["splits"].values())]
     if cut:  # the prepared windows keep the cut for every run that streams them
@@ -1452,6 +1459,8 @@ def cmd_push(args) -> int:
               f"({result.dataset_commit_url})")
     elif result.dataset_repo_id:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
+    if result.dataset_repo_id:  # capped as prepare caps it: said as prepare says it
+        _note_capped_shards(args.num_shards, result.dataset_windows)
     print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
     if not args.provenance:  # the card was pushed without a word on the recording's source, and nothing said so
         licence = (" and its licence is 'other', naming none" if args.license == "other" else "")

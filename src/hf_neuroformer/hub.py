@@ -157,6 +157,8 @@ class PushResult:
         kept: files of the model repository (at ``revision``) that this push did not write and
             left there, e.g. a user's notebook or a file of an older layout (``.gitattributes``
             not listed); they stay beside the new model, so the caller says so.
+        dataset_windows: split -> windows of the pushed windows dataset (empty without one); a
+            split of fewer windows than ``num_shards`` got one shard per window.
     """
 
     repo_id: str
@@ -169,6 +171,7 @@ class PushResult:
     unchanged: bool = False
     redacted: List[str] = field(default_factory=list)
     kept: List[str] = field(default_factory=list)
+    dataset_windows: Dict[str, int] = field(default_factory=dict)
 
 
 #: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
@@ -1216,6 +1219,7 @@ def push_to_hub(
 
     dataset_result = (None, None)
     dataset_unchanged = False
+    dataset_windows: Dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as tmp:
         stage = Path(tmp) / "model"
         stage.mkdir()
@@ -1224,9 +1228,10 @@ def push_to_hub(
         if dataset_repo_id is not None:
             dstage = Path(tmp) / "dataset"
             dstage.mkdir()
-            write_window_dataset(src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
-                                 license=license, model_repo_id=repo_id, data_description=data_description,
-                                 revision=revision, hub_url=api.endpoint)
+            dataset_windows = write_window_dataset(
+                src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
+                license=license, model_repo_id=repo_id, data_description=data_description, revision=revision,
+                hub_url=api.endpoint)
             redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
@@ -1311,7 +1316,7 @@ def push_to_hub(
             kept = sorted(set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"})
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
-                      dataset_unchanged=dataset_unchanged,
+                      dataset_unchanged=dataset_unchanged, dataset_windows=dataset_windows,
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept)
 
 
