@@ -560,9 +560,10 @@ def test_color_by_a_text_trial_column_names_the_column(a2929):
     rec.trials = np.array([[700.0, 710.0], [720.0, 730.0], [740.0, 750.0]])
     rec.trial_info = {"boundary_type": np.array(["hard", "none", "soft"]), "rt": np.array([0.5, 0.7, 0.9])}
     starts = np.arange(700.0, 760.0, 1.0)
-    with pytest.raises(ValueError, match=r"^--color-by: trial column 'boundary_type' holds <U4 values \('hard', "
-                                         r"'none', 'soft'\); a colour needs numbers: pass a numeric trial column "
-                                         r"\(trial columns: \['boundary_type', 'rt'\]\)"):
+    with pytest.raises(ValueError, match=r"^--color-by: trial column 'boundary_type': expected numbers \(a colour "
+                                         r"needs numbers\), got dtype <U4 \(e\.g\. \['hard', 'none', 'soft'\]\); "
+                                         r"pass a numeric trial column \(trial columns: \['boundary_type', 'rt'\]\) "
+                                         r"or a behaviour variable"):
         window_values(rec, "trial:boundary_type", starts, 0.05)
     vals, circular, unit = window_values(rec, "trial:rt", starts, 0.05)
     assert not circular and np.isnan(vals).sum() == 30 and set(vals[np.isfinite(vals)]) == {0.5, 0.7, 0.9}

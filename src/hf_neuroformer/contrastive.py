@@ -19,6 +19,7 @@ from .configuration_neuroformer import is_whole_number
 from .decoding import DecodingTargetError, parse_target_label
 from .metrics.decoding import unit_is_degrees, warn_if_not_radians
 from .modeling_neuroformer import retrieval_top1
+from .recording import as_real_numbers
 from .windows import batch_to_device, keeps_training_mode, trial_at
 
 __all__ = ["evaluate_retrieval", "window_latents", "window_values"]
@@ -194,15 +195,10 @@ def window_values(recording, variable: str, starts, window: float):
         if recording.trials is None or col not in info:
             raise ValueError(f"--color-by: {variable!r} is not a trial column of the recording "
                              f"(trial columns: {sorted(info)})")
-        raw = np.asarray(info[col])
-        try:  # a text column (clip names, 'hard' / 'soft') failed with numpy's "could not convert string to float"
-            vals = raw.astype(np.float64)
-        except (TypeError, ValueError):
-            shown = sorted({str(v) for v in raw.ravel().tolist()})
-            raise ValueError(f"--color-by: trial column {col!r} holds {raw.dtype} values "
-                             f"({', '.join(repr(v) for v in shown[:5])}{', ...' if len(shown) > 5 else ''}); a colour "
-                             "needs numbers: pass a numeric trial column (trial columns: "
-                             f"{sorted(info)}) or a behaviour variable") from None
+        # a text column (clip names, 'hard' / 'soft') failed with numpy's "could not convert string to float"
+        vals = as_real_numbers(info[col], f"--color-by: trial column {col!r}", "numbers (a colour needs numbers)",
+                               f"pass a numeric trial column (trial columns: {sorted(info)}) or a behaviour variable",
+                               error=ValueError)
         k = trial_at(recording.trials, starts)
         return np.where(k >= 0, vals[np.clip(k, 0, None)], np.nan), False, ""
     try:  # NAME[k]: column k of a 2-D series, as neuroformer finetune labels it

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .recording import WINDOW_GRID, SpikeRecording, Stimulus
+from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers
 
 __all__ = ["GratingParams", "render_drifting_gratings"]
 
@@ -171,11 +171,9 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         raise ValueError(f"column: {column!r} is not a trial column of the recording "
                          f"(trial columns: {sorted(recording.trial_info)})")
     raw = np.asarray(recording.trial_info[column])
-    try:  # a text column (clip names) failed with numpy's "could not convert string to float: 'NB_24.mp4'"
-        theta = np.deg2rad(raw.astype(np.float64))
-    except (TypeError, ValueError):
-        raise ValueError(f"column: trial column {column!r} holds {raw.dtype} values such as {_as_python(raw.flat[0])!r}; "
-                         "expected numeric orientations in degrees") from None
+    # a text column (clip names) failed with numpy's "could not convert string to float: 'NB_24.mp4'"
+    theta = np.deg2rad(as_real_numbers(raw, f"column: trial column {column!r}", "numeric orientations in degrees",
+                                       error=ValueError))
     # NaN (or a missing value, None in an object column): a blank trial, the mean-grey screen of Allen's
     # blank sweeps; they were refused ("non-finite orientation") with no word on what to do with them
     blank = np.isnan(theta)
