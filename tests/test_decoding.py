@@ -421,6 +421,26 @@ def test_cli_decode_labels_the_training_windows_a_few_shot_decoder_never_fitted(
     assert "train_unused" in text and "scored below: the test windows only" in text
 
 
+def test_continuing_a_decoder_on_fewer_windows_keeps_those_it_was_fitted_on_before_as_used(finetuned, a2929, tmp_path):
+    """Break test: a decoder fitted on every training window and fine-tuned further with
+    --fraction 0.3 recorded only the new block as train_windows_used_s, so neuroformer decode
+    labelled 70 % of the training windows 'train_unused' (never fitted), though the decoder had
+    been fitted on them. The span now keeps the windows it was fitted on before."""
+    from hf_neuroformer.finetuning import load_decoder, split_of_windows
+
+    before = finetuned[1]["train_windows_used_s"]
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    m = finetune(finetuned[0], a2929, targets, output_dir=tmp_path / "more", fraction=0.3, max_steps=1, eval_steps=1,
+                 batch_size=16)
+    assert m["n_train_windows"] < finetuned[1]["n_train_windows"]  # a block of them this time
+    assert m["train_windows_used_s"] == before
+    plan = load_decoder(tmp_path / "more")[2]
+    starts = np.arange(670.0, 850.0, 0.1)
+    split = split_of_windows(plan, starts, nf.NeuroformerConfig.from_pretrained(tmp_path / "more"),
+                             train_used_s=m["train_windows_used_s"])
+    assert (split == "train").any() and not (split == "train_unused").any()
+
+
 def test_cli_decode_refuses_a_diverged_decoder(finetuned, shared_data, tmp_path, capsys):
     """Break test: a decoder with NaN weights (a diverged fine-tuning) was run over every window, its
     CSV written with empty predictions, and decode then stopped with "y_pred: expected finite values

@@ -233,10 +233,9 @@ def _finetuned_train_used_s(model_dir) -> Optional[tuple]:
     """``(first, last)`` start (s) of the training windows the decoder was fitted on
     (``train_windows_used_s`` of ``model_dir/metrics.json``); None where it is missing or not two
     ordered numbers (every training window then counts as fitted)."""
-    value = _finetuned_metric(model_dir, "train_windows_used_s")
-    if isinstance(value, list) and len(value) == 2 and all(map(_is_finite_number, value)) and value[0] <= value[1]:
-        return float(value[0]), float(value[1])
-    return None
+    from .finetuning import saved_train_windows_used
+
+    return saved_train_windows_used(model_dir)
 
 
 def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:

@@ -763,6 +763,39 @@ def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) 
     return kept
 
 
+def saved_train_windows_used(model_dir) -> Optional[tuple]:
+    """``(first, last)`` start (s) of the training windows a decoder was fitted on
+    (``train_windows_used_s`` of ``model_dir/metrics.json``); None where it is missing or not two
+    ordered finite numbers (a decoder from the Hub, one fine-tuned before the key existed)."""
+    try:
+        value = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get("train_windows_used_s")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if (isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            and value[0] <= value[1]):
+        return float(value[0]), float(value[1])
+    return None
+
+
+def _train_windows_used(train_ds, full_train_ds, decoder_dir=None) -> list:
+    """``[first, last]`` start (s) of the training windows fitted (``metrics.json``'s
+    ``train_windows_used_s``): those of ``train_ds`` (a few-shot block of ``full_train_ds``), and,
+    continuing the decoder in ``decoder_dir``, those it was fitted on before (its
+    :func:`saved_train_windows_used`; all of ``full_train_ds`` where it does not say): a decoder
+    fitted on every training window and continued with ``fraction`` 0.3 had 70 % of them labelled
+    ``"train_unused"`` by ``neuroformer decode``, never fitted, though the decoder was fitted on them."""
+    starts = np.asarray(train_ds["window_start"], dtype=np.float64)
+    first, last = float(starts.min()), float(starts.max())
+    if decoder_dir is not None:
+        earlier = saved_train_windows_used(decoder_dir)
+        if earlier is None:
+            full = np.asarray(full_train_ds["window_start"], dtype=np.float64)
+            earlier = float(full.min()), float(full.max())
+        first, last = min(first, earlier[0]), max(last, earlier[1])
+    return [first, last]
+
+
 def _scalar_label(value):
     """A class label as a plain Python number (``1.0`` and ``np.int64(1)`` compare as ``1``)."""
     v = float(value)
@@ -1121,6 +1154,7 @@ def finetune(
                          f"(report: {report['validation']})")
     tdicts = target_dicts(targets, report, train_ds)
     saved_std = {}
+    continued = bool(not from_scratch and cfg.decoding_targets)  # a decoder fine-tuned further, its heads loaded
     if not from_scratch:
         _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
         kept = _keep_saved_standardisation(cfg.decoding_targets, tdicts)
@@ -1215,8 +1249,9 @@ def finetune(
             best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
             init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
             fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
-            # the first and last start of the training windows fitted (a few-shot block): decode labels the others
-            train_windows_used_s=[float(np.min(train_ds["window_start"])), float(np.max(train_ds["window_start"]))],
+            # the first and last start of the training windows fitted (a few-shot block; continuing a decoder,
+            # those it was fitted on before too): decode labels the others
+            train_windows_used_s=_train_windows_used(train_ds, dsd["train"], model_dir if continued else None),
             freeze_backbone_steps=int(freeze_backbone_steps),
             # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
             training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state),
