@@ -564,7 +564,10 @@ def test_stratifying_by_a_column_with_nan_labels_is_refused_not_dropped(shared_d
     assert np.array_equal(assigned, np.arange(len(enc.trials)))
     # the same gaps in an object column (a table built with pandas: None, or NaN among text) failed inside
     # np.unique ("'<' not supported between ... 'NoneType'") or with an IndexError, naming no column
-    for gap in (None, np.nan):
+    # and pandas' NA (the gaps of a "string" or nullable column) failed with "boolean value of NA is ambiguous"
+    import pandas as pd
+
+    for gap in (None, np.nan, pd.NA):
         col = np.array([gap if np.isnan(v) else ("hard", "soft", "none")[int(v)] for v in labels], dtype=object)
         rec.trial_info["stim_named"] = col
         cfg = small_config(current_window=0.1, past_window=0.3, split_by="trials", split_stratify_by="stim_named")

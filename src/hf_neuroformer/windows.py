@@ -256,7 +256,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             and a window with its past) per split with a non-zero fraction (``split_block_length``),
             or its support intervals lie closer than ``split_gap`` or none holds a window with its
             past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
-            trials; ``split_stratify_by`` that is not a trial column, is NaN or None for some trials, or is
+            trials; ``split_stratify_by`` that is not a trial column, is NaN, None or pandas' NA for some trials, or is
             set for a time-block split.
 
     Warns:
@@ -320,11 +320,15 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
                                  f"{sorted(recording.trial_info)}")
             col = np.asarray(recording.trial_info[strat])
             # np.unique keeps NaN as a value but `labels == nan` matches nothing: these trials would silently
-            # fall out of every split. In an object column (gaps as None) NaN failed with an IndexError and None
-            # inside np.unique ("'<' not supported between instances of 'str' and 'NoneType'")
-            missing = (np.isnan(col) if col.dtype.kind == "f" else
-                       np.array([v is None or isinstance(v, (float, np.floating)) and np.isnan(v) for v in col.ravel()])
-                       if col.dtype == object else np.zeros(len(col), dtype=bool))
+            # fall out of every split. In an object column (gaps as None) NaN failed with an IndexError, None
+            # inside np.unique ("'<' not supported between instances of 'str' and 'NoneType'") and pandas' NA
+            # (a "string" or nullable column's gaps) with "boolean value of NA is ambiguous"
+            if col.dtype == object:
+                import pandas as pd
+
+                missing = np.asarray(pd.isna(col), dtype=bool)
+            else:
+                missing = np.isnan(col) if col.dtype.kind == "f" else np.zeros(len(col), dtype=bool)
             if missing.any():
                 raise ValueError(
                     f"split_stratify_by: the trial column {strat!r} is {'NaN' if col.dtype.kind == 'f' else 'None or NaN'} "
