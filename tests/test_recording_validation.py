@@ -736,6 +736,12 @@ def test_a_trial_info_list_mixing_booleans_and_numbers_keeps_them_apart(shared_d
     part = rec.restrict(0.0, 0.5)
     assert [type(v) for v in part.trial_info["m"]] == [type(v) for v in mixed[:len(part.trials)]]
     assert np.asarray(rec.trial_info["i"]).dtype.kind == "i" and np.asarray(rec.trial_info["b"]).dtype == bool
+    # NaN among booleans is a trial without a label, not a number: [True, False, nan] was read as
+    # [1.0, 0.0, nan] (two classes, the NaN trials left out) and then refused as 'booleans mixed with numbers'
+    gaps = [[True, False, float("nan")][k % 3] for k in range(n)]
+    rec = dataclasses.replace(allen, trial_info={"g": gaps})
+    assert np.asarray(rec.trial_info["g"]).dtype == np.float64
+    assert kind_problem(rec, DecodingTarget("trial:g", "classification")) is None
 
 
 def test_trial_info_behaviour_and_event_names_are_text(shared_data, tmp_path):

@@ -8,6 +8,7 @@ absolute on the recording's clock), rates are Hz, angles are radians.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -225,11 +226,14 @@ def _trial_column(col):
     """A ``trial_info`` column as given, except that a list or tuple mixing booleans with other
     numbers becomes an object array: ``np.asarray([True, 1, False, 0])``, as every reader of the
     column takes it, is one int64 column, so True and 1 became one label without a word, where
-    the same values in an object array are refused as labels (True equals 1)."""
+    the same values in an object array are refused as labels (True equals 1). NaN among booleans
+    is a missing label, not a number they mix with: ``[True, False, nan]`` stays a list, read as
+    ``[1.0, 0.0, nan]`` (two classes and a trial without a label, as before)."""
     if not isinstance(col, (list, tuple)):
         return col
     is_bool = [isinstance(v, (bool, np.bool_)) for v in col]
-    if any(is_bool) and any(isinstance(v, numbers.Number) and not b for v, b in zip(col, is_bool)):
+    if any(is_bool) and any(isinstance(v, numbers.Number) and not b
+                            and not (isinstance(v, numbers.Real) and math.isnan(v)) for v, b in zip(col, is_bool)):
         return np.array(col, dtype=object)
     return col
 
@@ -383,7 +387,8 @@ class SpikeRecording:
             be classification targets as they are (``hf_neuroformer.decoding`` expects numeric
             trial labels): map them to integer codes in a new column first. A list mixing booleans
             and numbers (``[True, 1, False, 0]``) is kept as an object array, not read as one int64
-            column (True equals 1): as labels it is refused, naming the mix.
+            column (True equals 1): as labels it is refused, naming the mix (NaN, a trial without a
+            label, is no such number: ``[True, False, nan]`` reads as ``[1.0, 0.0, nan]``).
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.
         events: name -> :class:`EventSeries` (point events: times in s, optional labels).
