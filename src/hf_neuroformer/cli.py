@@ -229,15 +229,6 @@ def _finetuned_block_s(model_dir) -> Optional[float]:
     return float(value) if _is_finite_number(value) and value > 0 else None
 
 
-def _finetuned_train_used_s(model_dir) -> Optional[tuple]:
-    """``(first, last)`` start (s) of the training windows the decoder was fitted on
-    (``train_windows_used_s`` of ``model_dir/metrics.json``); None where it is missing or not two
-    ordered numbers (every training window then counts as fitted)."""
-    from .finetuning import saved_train_windows_used
-
-    return saved_train_windows_used(model_dir)
-
-
 def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:
     """``"  95% CI [lo, hi]"`` beside a figure whose ``<key>_ci95`` is in ``metrics``; the reason
     when that interval is None; ``""`` when there is no such key. ``said``: reason -> the figure it
@@ -1087,7 +1078,7 @@ def cmd_decode(args) -> int:
 
     from .analysis._batches import check_pass_settings
     from .decoding import target_label
-    from .finetuning import decode_windows, load_decoder, windows_tiling
+    from .finetuning import decode_windows, load_decoder, saved_train_windows_used, windows_tiling
     from .metrics.bootstrap import CI_BLOCK_S, count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
     from .windows import check_split_in_recording, recorded_stretches, window_starts_for_split
@@ -1134,7 +1125,7 @@ def cmd_decode(args) -> int:
     table, info = decode_windows(model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
                                  batch_size=args.batch_size, plan=plan, progress=True,
                                  warn_absent_units=False,  # _check_units warned
-                                 train_used_s=_finetuned_train_used_s(args.model))  # beyond --fraction: train_unused
+                                 train_used_s=saved_train_windows_used(args.model))  # beyond --fraction: train_unused
     write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
     print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "
