@@ -1468,7 +1468,7 @@ def cmd_simulate(args) -> int:
 
     from .simulation import MAX_BRIAN2_SEED, MAX_CLI_DURATION, HubNetworkParams, _whole_bins, simulate_coupled_network, \
         simulate_hub_glm, simulate_hub_network, write_network
-    from .recording import physical_memory_bytes
+    from .stimuli import _memory_bytes
 
     out = Path(args.output)
     _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
@@ -1498,7 +1498,7 @@ def cmd_simulate(args) -> int:
     # which the glm kind simulates as one bin, as its help says ("round it to whole bins")
     if args.kind != "hub" and _whole_bins(args.duration, bin_size) < 1:
         raise ValueError(f"--duration: expected at least one simulation bin ({bin_size:g} s), got {args.duration:g}")
-    mem = physical_memory_bytes()
+    mem = _memory_bytes()
     # every kind holds several dense (units x units) float64 matrices while it wires the network
     # (weights, signs, magnitudes, random draws: about 6 at once); --units 1000000 died in numpy's
     # "Unable to allocate 7.28 TiB" (or the OOM killer)

@@ -21,6 +21,7 @@ when attention weights are requested).
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
@@ -38,7 +39,6 @@ from transformers.utils import ModelOutput
 from .binning import n_bins_covering, n_full_bins
 from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, NeuroformerConfig, checked_int,
                                         finish_interrupted_save_of)
-from .recording import physical_memory_bytes
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -910,6 +910,17 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         return super().push_to_hub(*args, **kwargs)
 
 
+def _physical_memory_bytes() -> Optional[int]:
+    """This machine's physical memory, bytes; None where the OS does not say (Windows).
+
+    The twin of ``stimuli._memory_bytes``, on purpose: this file is shipped as Hub remote code
+    with only the configuration and ``binning``, so it cannot import the package's other modules."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _weight_element_counts(config: NeuroformerConfig, generative_heads: bool) -> dict:
     """Element counts of the config-sized weight matrices a model allocates, keyed by the setting
     that sizes them: a lower bound of its parameters (biases, LayerNorms, the temporal and
@@ -956,7 +967,7 @@ def check_model_fits_in_memory(config: NeuroformerConfig, generative_heads: bool
     if (torch.get_default_device().type != "cpu" or is_deepspeed_zero3_enabled()
             or not getattr(nn.Module.register_parameter, "__module__", "").startswith("torch.")):
         return
-    memory = physical_memory_bytes()
+    memory = _physical_memory_bytes()
     if not memory:
         return
     dtype = torch.get_default_dtype()

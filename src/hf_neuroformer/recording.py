@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,15 +113,6 @@ NEGATIVE_TIMES_HINT = ("spike times are seconds on one session clock (from the r
                        "to each trial's event need that event's session time added back (and the trials given as "
                        "[start, stop) on the same clock), and a clock that starts below 0 needs shifting by its "
                        "first time")
-
-
-def physical_memory_bytes() -> Optional[int]:
-    """This machine's physical memory in bytes, or ``None`` where the OS does not say (Windows).
-    Used to refuse sizes that cannot fit (rendered frames, model weights) before allocating."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def count_noun(count: int, noun: str) -> str:

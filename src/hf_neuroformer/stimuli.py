@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import warnings
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import numpy as np
 
-from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers, physical_memory_bytes
+from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers
 
 __all__ = ["GratingParams", "render_drifting_gratings"]
 
 # s: the tolerance on frame onsets against trial edges, the 1 ns grid of window starts
 FRAME_GRID = WINDOW_GRID
+
+
+def _memory_bytes() -> Optional[int]:
+    """This machine's physical memory in bytes, or ``None`` where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -207,7 +216,7 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     # whole number of frame periods, so the end of a trial running to the recording's end had no frame
     n_frames = int(np.ceil((t1 - t0) * params.frame_rate - 1e-9))
     h, w = (int(v) for v in params.frame_shape)
-    need, mem = n_frames * h * w * 4, physical_memory_bytes()  # float32 frames
+    need, mem = n_frames * h * w * 4, _memory_bytes()  # float32 frames
     if mem is not None and need > mem // 2:
         # named both: at --frame-rate 100000 the frame rate, not the pixels, made the frames too many
         raise ValueError(f"GratingParams.frame_shape x frame_rate (--height/--width, --frame-rate): {n_frames} frames "
