@@ -921,3 +921,24 @@ def test_the_memory_check_counts_the_dtype_the_weights_are_made_in():
         torch.set_default_dtype(previous)
     need = [float(re.search(r"need at least ([\d.e+]+) GiB", str(e.value)).group(1)) for e in (fp32, bf16)]
     assert need[1] == pytest.approx(need[0] / 2, rel=0.01)
+
+
+def test_one_number_predicate_serves_every_argument_check():
+    """The package had six hand-written "a real number, not a bool" tests; some took numpy integers
+    and some refused them (``ablation``'s contrastive weight refused ``np.int64(2)``, ``hub`` read a
+    ``metrics.json`` interval of numpy values as missing). One rule now: any real number (numpy's
+    too), never a bool or text; finiteness separately."""
+    from fractions import Fraction
+
+    from hf_neuroformer.ablation import check_contrastive_loss_weight
+    from hf_neuroformer.configuration_neuroformer import is_finite_number, is_real_number
+
+    for ok in (1, 2.5, np.int64(3), np.float32(0.5), Fraction(1, 3), float("nan"), float("inf")):
+        assert is_real_number(ok), ok
+    for bad in (True, np.bool_(False), "1", None, [1], 1 + 0j):
+        assert not is_real_number(bad), bad
+    assert not is_finite_number(float("nan")) and not is_finite_number(-np.inf) and is_finite_number(np.int8(-2))
+    check_contrastive_loss_weight(np.int64(2))  # refused before as "expected a finite number > 0"
+    for bad in (True, float("nan"), "2", 0):
+        with pytest.raises(ValueError, match="contrastive_loss_weight"):
+            check_contrastive_loss_weight(bad)

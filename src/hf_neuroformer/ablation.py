@@ -39,7 +39,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .configuration_neuroformer import NeuroformerConfig
+from .configuration_neuroformer import NeuroformerConfig, is_finite_number
 
 __all__ = ["ablation_variants", "check_contrastive_loss_weight", "check_same_windows", "run_ablation", "ablation_markdown",
            "check_variant_folders", "variant_folder"]
@@ -56,7 +56,7 @@ def check_contrastive_loss_weight(weight) -> None:
     Raises:
         ValueError: naming ``contrastive_loss_weight`` (nan, inf, <= 0, a bool or not a number).
     """
-    if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0):
+    if not (is_finite_number(weight) and weight > 0):
         raise ValueError(f"contrastive_loss_weight: expected a finite number > 0 for the +contrastive variant, "
                          f"got {weight!r}")
 

@@ -214,19 +214,17 @@ def _finetuned_metric(model_dir, key: str):
         return None
 
 
-def _is_finite_number(value) -> bool:
-    import math
-
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _finetuned_block_s(model_dir) -> Optional[float]:
     """The bootstrap block length (s) ``neuroformer finetune`` gave the decoder's test intervals
     (``test/ci95_block_s`` of ``model_dir/metrics.json``), so that ``decode`` without
     ``--ci-block-s`` prints the same intervals; None when the directory has no such file or key
     (a decoder from the Hub, one fine-tuned before the key existed, a trial split)."""
+    import math
+
+    from .configuration_neuroformer import is_real_number
+
     value = _finetuned_metric(model_dir, "test/ci95_block_s")
-    return float(value) if _is_finite_number(value) and value > 0 else None
+    return float(value) if is_real_number(value) and math.isfinite(value) and value > 0 else None
 
 
 def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:

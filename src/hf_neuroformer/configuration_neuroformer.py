@@ -126,7 +126,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     if window is None:
         window = [0.0, current_window]
     if not (isinstance(window, (list, tuple)) and len(window) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in window)):
+            and all(is_finite_number(v) for v in window)):
         raise ValueError(f"{where}.window: expected [start, end] in seconds relative to the current window's start, got {window!r}")
     w0, w1 = float(window[0]), float(window[1])
     if not w1 > w0:
@@ -255,6 +255,18 @@ def is_whole_number(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_real_number(value) -> bool:
+    """A real number (Python or numpy, int or float, NaN and inf included), not a bool (``True``
+    would read as 1) and not text: the one test for numbers passed to functions and read back from
+    JSON. Finiteness and ranges are left to the caller, which names the argument."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite_number(value) -> bool:
+    """:func:`is_real_number` and finite (not NaN, not +-inf)."""
+    return is_real_number(value) and math.isfinite(value)
+
+
 def checked_int(name: str, value, expectation: str = "an integer", ok=None, owner: str = "NeuroformerConfig") -> int:
     """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
     with no fractional part (``64.0``, as YAML or JSON may write it), and ``ok(value)``; anything
@@ -275,8 +287,7 @@ def checked_int(name: str, value, expectation: str = "an integer", ok=None, owne
     """
     if _is_integer(value):
         out = int(value)
-    elif (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-          and float(value).is_integer()):
+    elif is_finite_number(value) and float(value).is_integer():
         out = int(value)
     else:
         raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
@@ -309,7 +320,7 @@ def _number(name: str, value) -> float:
     of ``_check``), else ``ValueError`` naming ``NeuroformerConfig.<name>``: ``float()`` took text
     (``"0.1"`` from a quoted YAML value) and failed on ``None`` or a list with a message that named
     no field."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         hint = " (quoted in the YAML file? write the number without quotes)" if isinstance(value, str) else ""
         raise ValueError(f"NeuroformerConfig.{name}: expected a number, got {value!r}{hint}")
     return float(value)
@@ -335,8 +346,7 @@ def checked_float(name: str, value, expectation: str, ok=None, owner: str = "Neu
         ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"`` (``"<name>: ..."``
             when ``owner`` is ``""``).
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (
-            ok is not None and not ok(float(value))):
+    if not is_finite_number(value) or (ok is not None and not ok(float(value))):
         raise ValueError(f"{owner + '.' if owner else ''}{name}: expected {expectation}, got {value!r}")
     return float(value)
 

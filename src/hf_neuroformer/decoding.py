@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .configuration_neuroformer import is_real_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
@@ -97,7 +98,7 @@ class DecodingTarget:
                                       f"'trial:<column>'), got {type(self.name).__name__} {self.name!r}")
         if self.kind not in KINDS:
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).kind: expected one of {KINDS}, got {self.kind!r}")
-        if not (_is_real(self.weight) and math.isfinite(self.weight) and self.weight >= 0):
+        if not (is_real_number(self.weight) and math.isfinite(self.weight) and self.weight >= 0):
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).weight: expected a finite number >= 0, got {self.weight!r}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise DecodingTargetError(
@@ -469,11 +470,6 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     return out
 
 
-def _is_real(value) -> bool:
-    """A real number (Python or numpy, int or float), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def _head(values, n: int = 10) -> str:
     """The first ``n`` values as a list, then how many more: error messages stay one readable line."""
     shown = [_scalar(v) for v in values[:n]]
@@ -669,7 +665,7 @@ def fraction_of_train(ds_train, fraction: float):
     Raises:
         ValueError: ``fraction`` not in ``(0, 1]`` or an empty dataset.
     """
-    if not (_is_real(fraction) and 0 < fraction <= 1):
+    if not (is_real_number(fraction) and 0 < fraction <= 1):
         raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
     n = len(ds_train)
     if n == 0:

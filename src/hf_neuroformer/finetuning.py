@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .configuration_neuroformer import NeuroformerConfig, is_whole_number
+from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
 from .decoding import (
     DecodingCollator,
     DecodingTarget,
@@ -116,7 +116,7 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
 def _plain_number(value):
     """A numpy integer / float scalar as a Python ``int`` / ``float``; a bool or anything else unchanged
     (left to :meth:`NeuroformerConfig._check`)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         return value
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
@@ -772,8 +772,7 @@ def saved_train_windows_used(model_dir) -> Optional[tuple]:
     except (OSError, ValueError, AttributeError):
         return None
     if (isinstance(value, list) and len(value) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-            and value[0] <= value[1]):
+            is_finite_number(v) for v in value) and value[0] <= value[1]):
         return float(value[0]), float(value[1])
     return None
 
@@ -915,7 +914,7 @@ def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_step
         ("generative_loss_weight", generative_loss_weight, lambda v: v >= 0, "a finite number >= 0 (0 = off)"),
         ("fraction", fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ):
-        if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and ok(value)):
+        if not (is_finite_number(value) and ok(value)):
             raise ValueError(f"{label(name)}: expected {expect}, got {value!r}")
     if batch_size % gradient_accumulation_steps:
         raise ValueError(f"{label('batch_size')}: expected a multiple of {label('gradient_accumulation_steps')}="

@@ -819,8 +819,9 @@ def build_model_card(
 def _interval(value):
     """``(low, high)`` of a ``metrics.json`` confidence interval ``[low, high]`` of finite numbers,
     else ``None`` (null: too few blocks, with its ``..._reason``)."""
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+    from .configuration_neuroformer import is_finite_number
+
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_finite_number(v) for v in value):
         return float(value[0]), float(value[1])
     return None
 

@@ -26,13 +26,13 @@ that layout:
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
 import numpy as np
 
+from .configuration_neuroformer import is_finite_number
 from .recording import SpikeRecording
 
 # s: the longest simulation ``neuroformer simulate`` accepts. The simulators step through time in
@@ -100,8 +100,7 @@ def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, driv
     ``drive_timescale`` of 0 divided by zero, a ``connection_prob`` of 2 or negative rates ran (the
     units with a negative rate never fired) and a reversed ``base_rate_range`` gave numpy's
     "high - low < 0"."""
-    def real(v):
-        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+    real = is_finite_number
 
     for name, v in (("n_units", n_units), ("n_assemblies", n_assemblies)):
         if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1):
@@ -337,8 +336,7 @@ class HubNetworkParams:
                 raise ValueError(f"{name}: expected an integer, got {v!r}")
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.type in ("float", float) and not (isinstance(v, numbers.Real) and not isinstance(v, bool)
-                                                  and math.isfinite(v)):
+            if f.type in ("float", float) and not is_finite_number(v):
                 # a NaN glm_gain or hub_weight ran and gave a recording without a single spike
                 raise ValueError(f"{f.name}: expected a finite number, got {v!r}")
         if not self.hub_weight > 0:
@@ -428,8 +426,7 @@ def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
 def _check_duration(duration) -> None:
     """Raises ValueError naming ``duration`` unless it is a finite number of seconds > 0 (a string
     failed in ``np.isfinite`` with numpy's "ufunc 'isfinite' not supported")."""
-    if not (isinstance(duration, numbers.Real) and not isinstance(duration, bool) and math.isfinite(duration)
-            and duration > 0):
+    if not (is_finite_number(duration) and duration > 0):
         raise ValueError(f"duration: expected a finite positive number of seconds, got {duration!r}")
 
 

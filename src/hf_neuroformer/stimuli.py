@@ -12,7 +12,6 @@ gives the sentence, and ``neuroformer render-gratings`` writes it into the NWB f
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import warnings
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .configuration_neuroformer import is_finite_number
 from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers
 
 __all__ = ["GratingParams", "render_drifting_gratings"]
@@ -101,8 +101,7 @@ class GratingParams:
 
 def _whole(value) -> bool:
     """A whole number of pixels (an int, or a float such as 32.0; not a bool, NaN or 16.5)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
-        and float(value).is_integer()
+    return is_finite_number(value) and float(value).is_integer()
 
 
 def _as_python(value):

@@ -85,7 +85,6 @@ directions, are left out).
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -94,6 +93,7 @@ import numpy as np
 import torch
 
 from ..binning import bin_index, n_bins_covering, n_full_bins
+from ..configuration_neuroformer import is_finite_number
 from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place, warn_leftovers
 from ..io.permissions import as_created
 from ..jsonio import write_json
@@ -855,8 +855,8 @@ def run_connectivity(
         raise ValueError(f"glm_{err}") from None
     _check_n_jobs(n_jobs)  # joblib refused 0 only at the GLM fits, after the attention pass
     for name, flag, value in (("bin_size", "--bin-size", bin_size), ("corr_bin_size", "--corr-bin-size", corr_bin_size)):
-        # numbers.Real: np.float32(0.002) was refused as "expected a finite number of seconds > 0"
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value > 0):
+        # any real number: np.float32(0.002) was refused as "expected a finite number of seconds > 0"
+        if not (is_finite_number(value) and value > 0):
             raise ValueError(f"{name} ({flag}): expected a finite number of seconds > 0, got {value!r}")
     bin_size, corr_bin_size = float(bin_size), float(corr_bin_size)
     try:

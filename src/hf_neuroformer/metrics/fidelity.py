@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from ..configuration_neuroformer import is_real_number
 from ..binning import bin_index, n_full_bins, on_time_grid
 from ..recording import SpikeRecording
 from .bits_per_spike import dt_bin_widths
@@ -277,7 +278,7 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
     if bad.size:
         raise FidelityInputError(f"trials: expected finite rows with stop > start, trial {bad[0]} is {trials[bad[0]].tolist()}")
     # the text '0.9' or None failed in the comparison ('<' not supported), naming no argument; True read as 1
-    if not _is_real_number(min_coverage) or not (0 < min_coverage <= 1):
+    if not is_real_number(min_coverage) or not (0 < min_coverage <= 1):
         raise FidelityInputError(f"{field}: expected a fraction in (0, 1], got {min_coverage!r}")
     frac, covered = _trial_coverage(trials, support_segments(support))
     ok = frac >= min_coverage - 1e-9
@@ -538,15 +539,10 @@ def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> lis
     return [isi[bounds[k]:bounds[k + 1]] for k in range(recording.n_units)]
 
 
-def _is_real_number(value) -> bool:
-    """A Python or numpy int or float, not a bool (True would read as 1)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_min_isis(min_isis) -> int:
     # None, NaN and inf failed inside int() (TypeError / ValueError / OverflowError naming no argument),
     # and the text '20' was refused as 'got 20', which reads as a valid value
-    if not _is_real_number(min_isis) or not np.isfinite(min_isis) or int(min_isis) != min_isis or min_isis < 1:
+    if not is_real_number(min_isis) or not np.isfinite(min_isis) or int(min_isis) != min_isis or min_isis < 1:
         raise FidelityInputError(f"min_isis: expected an integer >= 1, got {min_isis!r}")
     return int(min_isis)
 
