@@ -205,26 +205,16 @@ def _ci_block_s(args) -> Optional[float]:
     return block_s if asked else None
 
 
-def _finetuned_metric(model_dir, key: str):
-    """``key`` of ``model_dir/metrics.json`` (what ``neuroformer finetune`` wrote); None when the
-    directory has no such file or key (a decoder from the Hub, one fine-tuned before the key existed)."""
-    try:
-        return json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def _finetuned_block_s(model_dir) -> Optional[float]:
     """The bootstrap block length (s) ``neuroformer finetune`` gave the decoder's test intervals
     (``test/ci95_block_s`` of ``model_dir/metrics.json``), so that ``decode`` without
     ``--ci-block-s`` prints the same intervals; None when the directory has no such file or key
     (a decoder from the Hub, one fine-tuned before the key existed, a trial split)."""
-    import math
+    from .configuration_neuroformer import is_finite_number
+    from .finetuning import saved_metric
 
-    from .configuration_neuroformer import is_real_number
-
-    value = _finetuned_metric(model_dir, "test/ci95_block_s")
-    return float(value) if is_real_number(value) and math.isfinite(value) and value > 0 else None
+    value = saved_metric(model_dir, "test/ci95_block_s")
+    return float(value) if is_finite_number(value) and value > 0 else None
 
 
 def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:

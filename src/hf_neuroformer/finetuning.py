@@ -763,14 +763,21 @@ def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) 
     return kept
 
 
+def saved_metric(model_dir, key: str):
+    """``key`` of ``model_dir/metrics.json`` (what ``neuroformer finetune`` wrote); None when the
+    directory has no such file or key, or the file is not a JSON object (a decoder from the Hub,
+    one fine-tuned before the key existed)."""
+    try:
+        return json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def saved_train_windows_used(model_dir) -> Optional[tuple]:
     """``(first, last)`` start (s) of the training windows a decoder was fitted on
     (``train_windows_used_s`` of ``model_dir/metrics.json``); None where it is missing or not two
     ordered finite numbers (a decoder from the Hub, one fine-tuned before the key existed)."""
-    try:
-        value = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8")).get("train_windows_used_s")
-    except (OSError, ValueError, AttributeError):
-        return None
+    value = saved_metric(model_dir, "train_windows_used_s")
     if (isinstance(value, list) and len(value) == 2 and all(
             is_finite_number(v) for v in value) and value[0] <= value[1]):
         return float(value[0]), float(value[1])
