@@ -623,3 +623,24 @@ def test_categorical_labels_mixing_booleans_and_numbers_are_refused(allen):
 
     with pytest.raises(DecodingTargetError, match=r"got booleans mixed with numbers \(True equals 1"):
         kind_problem(rec, DecodingTarget("trial:m", "classification"))
+
+
+def test_modality_integer_fields_take_numpy_integers_and_save_them_as_json_integers():
+    """A modality's ``block``, ``column`` and ``num_features`` were checked with ``isinstance(v, int)``,
+    so a count computed with numpy (``np.int64(2)`` from an array's shape) was refused as "expected an
+    integer", while every other count of the package takes numpy integers (``is_whole_number``). They
+    are now taken and stored as Python ints, so ``config.json`` still serializes."""
+    import json
+
+    import numpy as np
+
+    from hf_neuroformer import NeuroformerConfig
+
+    cfg = NeuroformerConfig(modalities=[dict(name="eye", source="behaviour:eye", kind="continuous",
+                                             num_features=np.int64(2), block=np.int32(0), column=None)])
+    m = json.loads(cfg.to_json_string())["modalities"][0]
+    assert (m["num_features"], m["block"]) == (2, 0)
+    assert type(cfg.modalities[0]["num_features"]) is int and type(cfg.modalities[0]["block"]) is int
+    for bad in (True, 2.0, "2", 0):
+        with pytest.raises(ValueError, match=r"modalities\[0\] \('eye'\)\.num_features"):
+            NeuroformerConfig(modalities=[dict(name="eye", source="behaviour:eye", kind="continuous", num_features=bad)])

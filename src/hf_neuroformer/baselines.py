@@ -73,6 +73,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .configuration_neuroformer import is_whole_number
 from .metrics.decoding import decoding_metrics, radians_problem
 from .recording import as_real_numbers
 
@@ -552,7 +553,7 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes, ga
         raise BaselineInputError(f"n_bins: {n_bins} does not divide the feature width {X.shape[1]}")
     if gap is None:
         gap = n_bins - 1
-    elif isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
+    elif not is_whole_number(gap) or gap < 0:
         raise BaselineInputError(f"gap: expected a whole number of windows >= 0 (shared_bin_windows), got {gap!r}")
     as_real_numbers(y, "y_train", hint="map class names to indices 0..num_classes-1 first", error=BaselineInputError)
     if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y.astype(np.float64))):

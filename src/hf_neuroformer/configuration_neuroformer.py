@@ -119,9 +119,9 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         )
     m["role"] = role
     block = m.get("block", index)
-    if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+    if not is_whole_number(block) or block < 0:
         raise ValueError(f"{where}.block: expected an integer >= 0 (stages run in ascending block order), got {block!r}")
-    m["block"] = block
+    m["block"] = int(block)
     window = m.get("window")
     if window is None:
         window = [0.0, current_window]
@@ -142,9 +142,9 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         raise ValueError(f"{where}.window: starts at {w0} s, before the past window (-{past_window} s)")
     m["window"] = [w0, w1]
     column = m.get("column")
-    if column is not None and (isinstance(column, bool) or not isinstance(column, int) or column < 0):
+    if column is not None and (not is_whole_number(column) or column < 0):
         raise ValueError(f"{where}.column: expected None or a column index >= 0, got {column!r}")
-    m["column"] = column
+    m["column"] = None if column is None else int(column)
     norm = m.get("normalization")
     if kind == "video":
         _normalize_video(m, where)
@@ -164,9 +164,9 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     nf = m.get("num_features", 1)
     if kind == "video" and nf != 1:
         raise ValueError(f"{where}.num_features: a video modality has one (grey-level) value per pixel, got {nf!r}")
-    if isinstance(nf, bool) or not isinstance(nf, int) or nf < 1:
+    if not is_whole_number(nf) or nf < 1:
         raise ValueError(f"{where}.num_features: expected an integer >= 1 (columns of the value), got {nf!r}")
-    m["num_features"] = nf
+    m["num_features"] = int(nf)
     for key in ("mean", "std"):
         v = m.get(key)
         if v is not None:
@@ -243,11 +243,6 @@ def _is_numpy_scalar(value) -> bool:
     return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item")
 
 
-def _is_integer(value) -> bool:
-    """True for a Python or numpy integer, False for a bool (an ``int`` subclass) and everything else."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def is_whole_number(value) -> bool:
     """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float: the test for
     counts passed to functions (batch sizes, step counts, window counts); config fields, which may
@@ -285,7 +280,7 @@ def checked_int(name: str, value, expectation: str = "an integer", ok=None, owne
     Raises:
         ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"``.
     """
-    if _is_integer(value):
+    if is_whole_number(value):
         out = int(value)
     elif is_finite_number(value) and float(value).is_integer():
         out = int(value)
@@ -811,7 +806,7 @@ class NeuroformerConfig(PreTrainedConfig):
         self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
         self.decoding_pool = decoding_pool
         dh = decoding_head_hidden_size  # an integer >= 0 or None (checked in _check; 1.5 is refused, not truncated)
-        self.decoding_head_hidden_size = int(dh) if _is_integer(dh) else dh
+        self.decoding_head_hidden_size = int(dh) if is_whole_number(dh) else dh
         self.decoding_generative_loss_weight = _number("decoding_generative_loss_weight", decoding_generative_loss_weight)
         if modalities is not None and not isinstance(modalities, (list, tuple)):
             raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
@@ -988,7 +983,7 @@ class NeuroformerConfig(PreTrainedConfig):
                 f"NeuroformerConfig.decoding_pool: expected one of {list(DECODING_POOLS)}, got {self.decoding_pool!r}"
             )
         dh = self.decoding_head_hidden_size
-        if dh is not None and not (_is_integer(dh) and dh >= 0):
+        if dh is not None and not (is_whole_number(dh) and dh >= 0):
             raise ValueError(f"NeuroformerConfig.decoding_head_hidden_size: expected an integer >= 0 or None, got {dh!r}")
         real("decoding_generative_loss_weight", "a finite number >= 0", lambda v: v >= 0)
         for i, t in enumerate(self.decoding_targets):
@@ -1014,7 +1009,7 @@ class NeuroformerConfig(PreTrainedConfig):
                     + f"; expected keys among {list(DECODING_TARGET_KEYS)}"
                 )
             col = t.get("column")
-            if col is not None and not (_is_integer(col) and col >= 0):
+            if col is not None and not (is_whole_number(col) and col >= 0):
                 raise ValueError(
                     f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer >= 0 "
                     f"(a column of a 2-D behaviour series), got {col!r}"
