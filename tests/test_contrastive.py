@@ -444,6 +444,37 @@ def test_color_by_degrees_labelled_radians_is_warned_of(a2929):
         window_values(rec, "ry", starts, 0.05)
 
 
+def test_color_by_unwrapped_radians_beyond_two_turns_is_not_warned_of(a2929):
+    """Break test: the degrees warning judged the size of the values alone, so a head direction in
+    radians unwrapped over a session (cumulative, here counted from three turns before this piece
+    of it, beyond 4 pi) was called 'degrees?', though every angle taken from it is right. Now a
+    series whose steps stay within pi (an unwrapped trace) is silent, and gives the same circular
+    means as the wrapped series; the same trace in degrees (steps beyond pi) is still warned of."""
+    import copy
+    import warnings
+
+    from hf_neuroformer.contrastive import window_values
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    unwrapped = np.unwrap(ry.values) + 6 * np.pi
+    assert np.abs(unwrapped).max() > 4 * np.pi  # beyond two turns: the old check warned
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "ry_unwrapped": BehaviourSeries(ry.timestamps, unwrapped, "rad"),
+                     "ry_deg": BehaviourSeries(ry.timestamps, np.degrees(unwrapped), "rad")}
+    starts = np.arange(700.0, 760.0, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = window_values(rec, "ry_unwrapped", starts, 0.05)[0]
+    want = window_values(rec, "ry", starts, 0.05)[0]
+    assert np.isfinite(want).sum() > 100
+    np.testing.assert_allclose(np.cos(got - want)[np.isfinite(want)], 1.0, atol=1e-9)
+    with pytest.warns(UserWarning, match=r"--color-by: behaviour\['ry_deg'\] \(unit 'rad'\) is read as angles in "
+                                         r"radians, but holds values up to [0-9.]+, beyond two turns \(4 pi\): "
+                                         r"degrees\?.*its steps between samples reach [0-9.]+, beyond pi"):
+        window_values(rec, "ry_deg", starts, 0.05)
+
+
 def test_color_by_a_series_in_degrees_takes_the_circular_mean(a2929, trained, tmp_path):
     """Break test: a head angle in degrees (unit 'degrees') was averaged linearly, so a window of
     359 and 1 deg was coloured 180 deg, and the figure used a linear colour bar. Now a series in

@@ -147,7 +147,8 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
 
     Warns:
         UserWarning: a ``"circular"`` modality's behaviour series with values beyond two turns
-            (degrees labelled ``rad``? :func:`hf_neuroformer.metrics.decoding.warn_if_not_radians`).
+            that is not an unwrapped trace (a step beyond pi between samples: degrees labelled
+            ``rad``? :func:`hf_neuroformer.metrics.decoding.warn_if_not_radians`).
     """
     where = _where(index, mod)
     prefix, key = mod["source"].split(":", 1)

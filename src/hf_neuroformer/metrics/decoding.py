@@ -104,23 +104,37 @@ def radians_problem(values, unit: str | None = None) -> str | None:
 
 def warn_if_not_radians(values, what: str, unit) -> None:
     """Warn when ``values``, read as angles in radians (a circular mean, a (cos, sin) embedding),
-    hold a finite ``|value|`` beyond two turns (``2 * MAX_ABS_ANGLE``, 4 pi): degrees labelled
-    ``rad`` (0..359) give a wrong angle without an error. A warning, not a refusal as in
-    :func:`radians_problem`: unwrapped radians (a head direction that keeps turning) are fine
-    angles there; the margin keeps quiet about a radian series merely offset by a turn.
+    look like degrees: a finite ``|value|`` beyond two turns (``2 * MAX_ABS_ANGLE``, 4 pi) in a
+    series that is not an unwrapped trace, i.e. where some step between consecutive finite samples
+    (along the first axis, time) exceeds pi, as np.unwrap would not leave it. Degrees labelled
+    ``rad`` give a wrong angle without an error, and show such steps: the jump of 360 where a
+    wrapped series (0..359 or -180..180) crosses its seam, or any turn faster than pi degrees per
+    sample. A warning, not a refusal as in :func:`radians_problem`: unwrapped radians (a head
+    direction that keeps turning, any number of turns) are fine angles there and stay silent, and
+    the margin keeps quiet about a wrapped radian series merely offset by a turn. A degree series
+    that is itself unwrapped and sampled so finely that no step exceeds pi degrees cannot be told
+    from unwrapped radians by its values and is not warned of; its ``unit`` must say ``deg``.
+    Values with no two consecutive finite samples are judged by their size alone.
 
     Args:
-        values: the angles (any shape; NaN ignored).
+        values: the angles in time order (``(n,)`` or ``(n, k)``; NaN ignored).
         what: the series, as the message names it (e.g. ``"behaviour['ry']"``).
         unit: its ``unit`` as recorded.
     """
     v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    top = float(np.abs(v).max()) if v.size else 0.0
-    if top > 2 * MAX_ABS_ANGLE:
-        warnings.warn(f"{what} (unit {unit!r}) is read as angles in radians, but holds values up to {top:.4g}, "
-                      "beyond two turns (4 pi): degrees? then every angle taken from it is wrong: set its unit to "
-                      "'deg' or convert it with np.deg2rad (unwrapped radians are fine)", UserWarning, stacklevel=3)
+    finite = v[np.isfinite(v)]
+    top = float(np.abs(finite).max()) if finite.size else 0.0
+    if top <= 2 * MAX_ABS_ANGLE:
+        return
+    steps = np.abs(np.diff(v, axis=0)) if v.ndim else np.empty(0)
+    steps = steps[np.isfinite(steps)]  # a step touching a NaN gap is no step of the trace
+    if steps.size and float(steps.max()) <= math.pi:
+        return  # an unwrapped trace: np.unwrap leaves it as it is
+    jump = f"; its steps between samples reach {float(steps.max()):.4g}, beyond pi" if steps.size else ""
+    warnings.warn(f"{what} (unit {unit!r}) is read as angles in radians, but holds values up to {top:.4g}, "
+                  "beyond two turns (4 pi): degrees? then every angle taken from it is wrong: set its unit to "
+                  f"'deg' or convert it with np.deg2rad (unwrapped radians are fine, but their steps stay within "
+                  f"pi{jump})", UserWarning, stacklevel=3)
 
 
 def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
