@@ -382,6 +382,41 @@ def test_write_nwb_names_behaviour_events_and_trial_columns_nwb_cannot_hold(tmp_
     assert sorted(back.trial_info) == sorted(rec.trial_info)
 
 
+def test_write_nwb_keeps_a_trial_column_mixing_booleans_and_numbers(tmp_path):
+    """Break test: a trial_info column mixing booleans with numbers (an object array, as
+    SpikeRecording keeps [True, 1, False] so that True and 1 stay two labels) was skipped by
+    write_nwb with a warning: the column was gone from the file. No NWB dtype keeps True apart
+    from 1, so it is now stored as one JSON text per trial (NaN and None too) and read back as the
+    same object array, values and kinds; other readers see the JSON text. A column of other
+    objects is still skipped, warned."""
+    import json
+
+    from hf_neuroformer.io.nwb import TRIAL_JSON_NOTE
+
+    rec = _small_recording()
+    info = dict(rec.trial_info, flag=[True, 1, False], odd=np.array([0.5, "n/a", None], dtype=object))
+    assert replace(rec, trial_info=info).trial_info["flag"].dtype == object
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = write_nwb(replace(rec, trial_info={**info, "miss": np.array([True, np.nan, 2], dtype=object)}),
+                         tmp_path / "mixed.nwb")
+    back = read_nwb(path)
+    for name, want in (("flag", [True, 1, False]), ("odd", [0.5, "n/a", None]), ("miss", [True, np.nan, 2])):
+        got = back.trial_info[name]
+        assert got.dtype == object and [type(v) for v in got] == [type(v) for v in want], name
+        assert [("nan" if isinstance(v, float) and np.isnan(v) else v) for v in got] == \
+            [("nan" if isinstance(v, float) and np.isnan(v) else v) for v in want], name
+    np.testing.assert_array_equal(back.trial_info["contrast"], rec.trial_info["contrast"])  # the others as before
+    with h5py.File(path, "r") as f:  # what another reader sees: JSON text, and the note in the description
+        assert [json.loads(v) for v in f["intervals/trials/flag"][:]] == [True, 1, False]
+        assert f["intervals/trials/flag"].attrs["description"].endswith(TRIAL_JSON_NOTE)
+    with pytest.warns(UserWarning, match=r"write_nwb: skipped trial_info\['lists'\]: dtype object is not numeric, "
+                                         r"boolean or string \(an object column holds values other than booleans"):
+        back = read_nwb(write_nwb(replace(rec, trial_info={**info, "lists": np.array([[1], [2], 3], dtype=object)}),
+                                  tmp_path / "lists.nwb"))
+    assert "lists" not in back.trial_info and "flag" in back.trial_info
+
+
 def test_nwb_round_trip_a2929_and_overwrite(tmp_path, a2929):
     path = tmp_path / "a2929.nwb"
     write_nwb(a2929, path)

@@ -387,7 +387,8 @@ class SpikeRecording:
             be classification targets as they are (``hf_neuroformer.decoding`` expects numeric
             trial labels): map them to integer codes in a new column first. A list mixing booleans
             and numbers (``[True, 1, False, 0]``) is kept as an object array, not read as one int64
-            column (True equals 1): as labels it is refused, naming the mix (NaN, a trial without a
+            column (True equals 1; :func:`~hf_neuroformer.io.write_nwb` keeps it apart as JSON
+            text): as labels it is refused, naming the mix (NaN, a trial without a
             label, is no such number: ``[True, False, nan]`` reads as ``[1.0, 0.0, nan]``).
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.

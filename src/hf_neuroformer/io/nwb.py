@@ -59,7 +59,8 @@ What :func:`read_nwb` maps where
   (a NaN start or stop, ``stop == start``, ``stop < start``) are dropped first, with their
   ``trial_info`` values, and counted per reason in a ``UserWarning`` (``"trials: dropped ..."``);
   trial ``i`` is then the ``i``-th kept trial. ``trial_info`` holds
-  every 1-D numeric, boolean or string column (bytes are decoded); a column missing from one
+  every 1-D numeric, boolean or string column (bytes are decoded; in a file of ours a column
+  :func:`write_nwb` stored as JSON text, see there, is decoded back); a column missing from one
   table is NaN (numeric) or ``""`` (string) there. Ragged or reference columns are skipped with
   a warning. String columns (Zheng's ``task``, ``boundary_type``) are kept as they are; they
   cannot be classification targets (``"trial:<name>"`` needs numeric labels): map them to
@@ -803,6 +804,10 @@ def read_nwb(
         if trial_tables:
             tabs = [(t, intervals[t]) for t in trial_tables]
             trials, trial_info = _read_trials(tabs, tagged=len(tabs) > 1)
+            if ours and trial_tables == ["trials"]:  # mixed columns write_nwb stored as JSON text
+                for name in trial_info:
+                    if str(nwb.trials[name].description).endswith(TRIAL_JSON_NOTE):
+                        trial_info[name] = np.array([json.loads(v) for v in trial_info[name]], dtype=object)
 
         # other interval tables -> named intervals (not for files we wrote: their epochs are complete)
         if not ours:
@@ -902,18 +907,46 @@ def _nwb_name_problem(name: str) -> Optional[str]:
     return None
 
 
+#: Ends the description of a ``trials`` column that :func:`write_nwb` stores as one JSON text per
+#: trial (an object column mixing booleans, numbers, text and None); :func:`read_nwb` decodes it back.
+TRIAL_JSON_NOTE = "one JSON value per trial (booleans, numbers, text and null of the column kept apart)"
+
+
+_NOT_JSON = object()
+
+
+def _json_scalar(v):
+    """``v`` as a Python bool / int / float / str / None for JSON, or ``_NOT_JSON`` for anything else."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    return v if v is None or isinstance(v, str) else _NOT_JSON
+
+
 def _simple_for_nwb(name: str, values, n: int, what: str):
-    """Return a list fit for an NWB column, or ``None`` (with a warning) when it is not simple."""
+    """``(column, json)``: a list or array fit for an NWB column, and whether it holds JSON text
+    (an object column of scalars of several kinds, e.g. booleans mixed with numbers, which no NWB
+    dtype holds apart: True would read back as 1; None too); ``(None, False)`` with a warning when the
+    column is not simple."""
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.shape[0] != n:
         warnings.warn(f"write_nwb: skipped {what}[{name!r}]: expected a 1-D column of {n} values, got shape {arr.shape}")
-        return None
+        return None, False
     if arr.dtype.kind in "biuf":
-        return arr
+        return arr, False
     if arr.dtype.kind == "U" or (arr.dtype == object and all(isinstance(v, str) for v in arr)):
-        return [str(v) for v in arr]
-    warnings.warn(f"write_nwb: skipped {what}[{name!r}]: dtype {arr.dtype} is not numeric, boolean or string")
-    return None
+        return [str(v) for v in arr], False
+    if arr.dtype == object:
+        scalars = [_json_scalar(v) for v in arr]
+        if all(v is not _NOT_JSON for v in scalars):
+            return [json.dumps(v) for v in scalars], True
+    warnings.warn(f"write_nwb: skipped {what}[{name!r}]: dtype {arr.dtype} is not numeric, boolean or string"
+                  + (" (an object column holds values other than booleans, numbers, text and None)"
+                     if arr.dtype == object else ""))
+    return None, False
 
 
 def write_nwb(
@@ -950,7 +983,11 @@ def write_nwb(
       in a file of ours no other interval table is added as an epoch; ``epoch_intervals``;
     * ``trials`` (an empty ``(0, 2)`` array is not written and reads back as ``None``) in the same order (a :class:`SpikeRecording` keeps its trials ordered by
       start, so trial ``i`` stays trial ``i`` and a saved ``splits.json`` ``trial_index`` stays
-      valid) and each simple ``trial_info`` column: 1-D numeric (NaN kept), boolean or string;
+      valid) and each simple ``trial_info`` column: 1-D numeric (NaN kept), boolean or string,
+      and a 1-D object column mixing booleans, numbers, text and ``None`` (e.g. ``[True, 1,
+      False, 0]``, which one NWB dtype would merge: True equals 1), stored as one JSON text per
+      trial (the column's description ends with :data:`TRIAL_JSON_NOTE`; other readers see
+      ``"true"``, ``"1"``, ``"NaN"``, ``"null"``) and read back as the same object array;
     * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too); ``events`` (times, labels,
       description); ``time_domain``; ``time_support``; ``session`` (``""`` too);
     * ``stimulus``: ``ids``, ``intervals``, ``names`` (names of ids with no interval too) and
@@ -958,8 +995,8 @@ def write_nwb(
 
     Not kept (each with a warning at write time): ``trial_info`` columns named ``start_time``,
     ``stop_time``, ``tags``, ``timeseries`` or ``id`` (reserved by NWB), or ``""`` or with ``/`` or
-    ``:`` (not NWB names), and columns that are not
-    1-D numeric, boolean or string (object arrays of mixed types, 2-D columns).
+    ``:`` (not NWB names), and columns that are not 1-D (2-D columns) or hold values other
+    than numbers, booleans, text and ``None`` (object arrays of lists or other objects).
 
     The file is written to a temporary file in the same folder, then moved into place with
     ``os.replace``, so a reader never sees a half-written file; it gets the permissions a plain
@@ -1050,10 +1087,11 @@ def write_nwb(
             if problem := _nwb_name_problem(name):
                 warnings.warn(f"write_nwb: skipped trial_info[{name!r}]: NWB names cannot {problem}")
                 continue
-            col = _simple_for_nwb(name, vals, n, "trial_info")
+            col, as_json = _simple_for_nwb(name, vals, n, "trial_info")
             if col is not None:
                 cols[name] = col
-                nwb.add_trial_column(name=name, description=f"trial_info[{name!r}]")
+                nwb.add_trial_column(name=name, description=f"trial_info[{name!r}]"
+                                     + (f": {TRIAL_JSON_NOTE}" if as_json else ""))
         for i, (a, b) in enumerate(recording.trials):
             nwb.add_trial(start_time=float(a), stop_time=float(b), **{k: v[i] for k, v in cols.items()})
     # behaviour
