@@ -744,6 +744,41 @@ def test_a_trial_info_list_mixing_booleans_and_numbers_keeps_them_apart(shared_d
     assert kind_problem(rec, DecodingTarget("trial:g", "classification")) is None
 
 
+def test_an_object_column_of_booleans_with_gaps_is_named_with_what_to_do(shared_data):
+    """Break test: the same [True, False, nan] as an object array (a pandas column of booleans with
+    gaps) was refused as 'booleans mixed with numbers (True equals 1 ...)' with the advice to
+    factorize it (NaN then a class of its own), and [True, None] or [1, 2] in an object array as
+    'text'. Now the message names the target, says booleans / numbers with missing labels in an
+    object column, and gives the conversion that works (checked: after it the target is taken)."""
+    from hf_neuroformer.decoding import DecodingTarget, DecodingTargetError, kind_problem
+
+    allen = load_recording(shared_data(ALLEN)).restrict(0.0, 1.0)
+    n = len(allen.trials)
+    gaps = np.array([[True, False, np.nan][k % 3] for k in range(n)], dtype=object)
+    nones = np.array([[True, None, False][k % 3] for k in range(n)], dtype=object)
+    ints = np.array([k % 2 for k in range(n)], dtype=object)
+    rec = dataclasses.replace(allen, trial_info={"g": gaps, "nn": nones, "i": ints})
+    m = len(range(2, n, 3)) if n > 2 else 0  # the gaps: every third trial
+    assert m >= 1
+    for col, said in (("g", rf"booleans with {m} missing \(NaN or None: trials without a label\) in an object column"),
+                      ("nn", rf"booleans with {len(range(1, n, 3))} missing \(NaN or None: trials without a label\) in "
+                             r"an object column"),
+                      ("i", r"numbers in an object column")):
+        for kind in ("classification", "regression"):
+            with pytest.raises(DecodingTargetError, match=rf"target 'trial:{col}': expected numeric trial labels, got "
+                                                          rf"{said}, which is not read as numbers .*; convert the column "
+                                                          rf"to numbers.*: trial_info\['{col}'\] = np.asarray\("
+                                                          rf"trial_info\['{col}'\], dtype=float\)"):
+                kind_problem(rec, DecodingTarget(f"trial:{col}", kind))
+    fixed = dataclasses.replace(rec, trial_info={c: np.asarray(v, dtype=float) for c, v in rec.trial_info.items()})
+    for col in ("g", "nn", "i"):
+        assert kind_problem(fixed, DecodingTarget(f"trial:{col}", "classification")) is None
+    # text and a real mix keep their messages
+    rec = dataclasses.replace(allen, trial_info={"m": [[True, 1, False, 0][k % 4] for k in range(n)]})
+    with pytest.raises(DecodingTargetError, match=r"got booleans mixed with numbers \(True equals 1.*pandas.factorize"):
+        kind_problem(rec, DecodingTarget("trial:m", "classification"))
+
+
 def test_trial_info_behaviour_and_event_names_are_text(shared_data, tmp_path):
     """A column named by a number (0: a column index of a table) was kept as the int key, which
     write_nwb failed on ("argument of type 'int' is not iterable") and 'trial:0' did not find; names

@@ -213,17 +213,29 @@ def _raw_values(recording, target: DecodingTarget):
         if labels.dtype.kind not in "biuf":
             # "got dtype object" did not say the column was text, nor what to do with it
             shown = sorted({str(v) for v in labels.tolist()})
+            flat = labels.ravel().tolist()
+            is_bool = [isinstance(v, (bool, np.bool_)) for v in flat]
+            missing = [v is None or (isinstance(v, numbers.Real) and not b and v != v) for v, b in zip(flat, is_bool)]
+            number = [isinstance(v, numbers.Real) and not b and not m for v, b, m in zip(flat, is_bool, missing)]
+            todo = (f"map them to integer codes in a new trial column first (codes, names = "
+                    f"pandas.factorize(trial_info[{col!r}]); in an NWB file, add the codes as a trials column)")
             # "text" only for text: a datetime64 / timedelta64 column was called text too
             what = "text" if labels.dtype.kind in "OUS" else "values that are not numbers"
-            flat = labels.ravel().tolist()
-            if any(isinstance(v, bool) for v in flat) and any(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                             for v in flat):
+            if any(is_bool) and any(number):
                 what = "booleans mixed with numbers (True equals 1 and False 0: they would be one class)"
+            elif labels.dtype == object and all(b or m or n for b, m, n in zip(is_bool, missing, number)):
+                # [True, False, nan] (a pandas column of booleans with gaps) was called 'booleans mixed with
+                # numbers', and [True, None] or [1, 2] in an object array 'text'; NaN / None is a trial without a label
+                kind = "booleans" if any(is_bool) else "numbers" if any(number) else "no values"
+                gaps = f" with {sum(missing)} missing (NaN or None: trials without a label)" if any(missing) else ""
+                what = f"{kind}{gaps} in an object column, which is not read as numbers"
+                todo = (f"convert the column to numbers{', NaN for the trials without a label' if gaps else ''}: "
+                        f"trial_info[{col!r}] = np.asarray(trial_info[{col!r}], dtype=float)"
+                        + (" (True becomes 1.0, False 0.0)" if any(is_bool) else "")
+                        + ("; the NaN trials are then left out of the windows" if gaps else ""))
             raise DecodingTargetError(
                 f"target {target.name!r}: expected numeric trial labels, got {what} (dtype {labels.dtype}; values such as "
-                f"{', '.join(repr(v) for v in shown[:3])}{', ...' if len(shown) > 3 else ''}); map them to integer codes "
-                f"in a new trial column first (codes, names = pandas.factorize(trial_info[{col!r}]); in an NWB file, "
-                "add the codes as a trials column)")
+                f"{', '.join(repr(v) for v in shown[:3])}{', ...' if len(shown) > 3 else ''}); {todo}")
         return labels, None, None
     if target.name not in recording.behaviour:
         raise _missing(recording, target)
