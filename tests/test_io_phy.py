@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hf_neuroformer.io import load_recording, read_phy
-from hf_neuroformer.recording import RecordingValidationError
+from hf_neuroformer.recording import RecordingValidationError, SpikeRecording
 
 from tiny_configs import quiet
 
@@ -101,10 +101,36 @@ def test_a_sample_rate_in_khz_is_named_as_the_cause_of_days_long_spike_times(a29
     with pytest.warns(UserWarning) as caught:
         read_phy(folder, exclude_groups=())
     msgs = [str(w.message) for w in caught]
-    assert any(m.startswith(f"read_phy: the spike times of {folder} (sample index / sample_rate 20): they span")
-               and m.endswith("params.py's sample_rate is not in Hz: set it to the sampling rate in Hz (e.g. 30000.0 "
-                              "for 30 kHz, not 30.0)") for m in msgs), msgs
+    assert any(m.startswith(f"read_phy: {folder / 'params.py'}: sample_rate = 20 Hz, below 1000 Hz")
+               and m.endswith("set sample_rate to the sampling rate in Hz (e.g. 30000.0 for 30 kHz, not 30.0)")
+               for m in msgs), msgs
     assert not any("divide them first" in m for m in msgs), msgs
+
+
+def test_the_sample_rate_not_the_span_tells_a_rate_in_khz(a2929, tmp_path):
+    """Break test: the kHz check looked at the span of the spike times only (more than a day, or an
+    hour at a low rate). A short sort with sample_rate = 20.0 (3 s of spikes read as 3000 s) was
+    taken without a word, and a sort of two days' recordings at 20000 Hz (a chronic implant, the
+    days sorted together) was told its sample_rate 'is not in Hz'. The sample rate itself is now
+    the test: below 1000 Hz no spike sort runs."""
+    short = a2929.restrict(a2929.time_domain[0], a2929.time_domain[0] + 3.0)
+    short = short.select_units(np.unique(short.unit_ids))  # no cluster without spikes (warned of otherwise)
+    folder = _write_phy(tmp_path / "short", short, params="sample_rate = 20.0\n")
+    with pytest.warns(UserWarning, match=r"sample_rate = 20 Hz, below 1000 Hz, slower than any spike sort runs .*"
+                                         r"kHz written for Hz\? the spike times \(sample index / sample_rate, spanning "
+                                         r"[0-9.]+ s\) are then 1000 times too long"):
+        rec = read_phy(folder, exclude_groups=())
+    assert rec.spike_times[-1] > 1000 * (short.spike_times[-1] - 1.0)  # what the warning is about
+    day = 86_400.0
+    wake = a2929.restrict(a2929.time_domain[0], a2929.time_domain[0] + 60.0)
+    two_days = SpikeRecording.from_unsorted(np.concatenate([wake.spike_times, wake.spike_times + 1.5 * day]),
+                                            np.concatenate([wake.unit_ids, wake.unit_ids]),
+                                            unit_names=wake.unit_names, time_domain=(0.0, 2 * day))
+    folder = _write_phy(tmp_path / "chronic", two_days)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = read_phy(folder, exclude_groups=())
+    assert rec.spike_times[-1] - rec.spike_times[0] > day
 
 
 def test_spikes_of_clusters_no_table_lists_are_counted(a2929, tmp_path):

@@ -29,7 +29,11 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 
 from ..recording import RecordingValidationError, SpikeRecording, count_noun, names_without_whitespace
-from .arrays import from_arrays, repeated_spikes_per_unit, warn_if_not_seconds
+from .arrays import from_arrays, repeated_spikes_per_unit
+
+#: Lowest ``sample_rate`` (Hz) of ``params.py`` taken without a warning: spike sorting needs the raw
+#: voltage sampled at several kHz (Kilosort's data are 20-40 kHz); a smaller number is a rate in kHz.
+MIN_SORT_RATE_HZ = 1000.0
 
 # the labels a curator gives in Phy (cluster_group.tsv's "group")
 PHY_GROUPS = ("good", "mua", "noise", "unsorted")
@@ -274,8 +278,9 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             the last spike, or raw data settings that do not describe the files beside the sort
             (``dat_path``, ``n_channels_dat``, ``dtype``, ``offset``, named; the recording then
             ends after the last spike); a raw data file that is not a whole number of samples;
-            spike times that span more than a day (a ``sample_rate`` not in Hz, such as 30.0 for
-            30 kHz: named with the fix); a cluster that two cluster tables label differently (the
+            a ``sample_rate`` below :data:`MIN_SORT_RATE_HZ` (1000 Hz: a rate in kHz, such as 30.0
+            for 30 kHz, whose spike times come out 1000 times too long: named with the fix; a
+            sort spanning days at a rate in Hz is taken as it is); a cluster that two cluster tables label differently (the
             cluster, both labels and files named; ``cluster_group.tsv``'s label is used).
 
     Raises:
@@ -400,9 +405,14 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                 "cut: read the whole sort and cut it with .restrict(start, stop)")
     rec = from_arrays(times, units, unit_names=[str(c) for c in kept_ids], warn_repeated_spikes=False,
                       warn_not_seconds=False, session=session, time_domain=time_domain)
-    # the times are samples / sample_rate: a sort spanning days has a sample_rate that is not in Hz (30.0 for
-    # 30 kHz); 'divide them first', from_arrays' fix, is not one a user reading a folder can apply
-    warn_if_not_seconds(rec, f"read_phy: the spike times of {folder} (sample index / sample_rate {fs:g})",
-                        "params.py's sample_rate is not in Hz: set it to the sampling rate in Hz (e.g. 30000.0 for "
-                        "30 kHz, not 30.0)")
+    # the times are samples / sample_rate, so the rate itself is the test: a span of days was the only cue before,
+    # which missed a short sort with 30.0 for 30 kHz (1000 times too long, yet under a day) and called a chronic
+    # sort at 30000 Hz spanning days 'not in Hz'
+    if fs < MIN_SORT_RATE_HZ:
+        span = float(rec.spike_times[-1] - rec.spike_times[0]) if rec.n_spikes else 0.0
+        warnings.warn(f"read_phy: {folder / 'params.py'}: sample_rate = {fs:g} Hz, below {MIN_SORT_RATE_HZ:g} Hz, "
+                      "slower than any spike sort runs (a spike lasts about 1 ms): kHz written for Hz? the spike times "
+                      f"(sample index / sample_rate, spanning {span:.6g} s) are then 1000 times too long; set "
+                      "sample_rate to the sampling rate in Hz (e.g. 30000.0 for 30 kHz, not 30.0)",
+                      UserWarning, stacklevel=2)
     return rec
