@@ -632,6 +632,34 @@ def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):
     assert "ci95" not in card.text and not [k for k in listed if "ci95" in k]
 
 
+def test_a_provenance_of_several_lines_stays_one_item_of_the_cards(trained, decoder, tmp_path):
+    """Break test: --provenance / data_description went into the cards as it was, so a provenance
+    of several lines (pasted from a paper's page) put its later lines at the start of card lines:
+    '# ...' became a heading, '---' a rule, '- ...' an item of its own, cutting the card's data
+    list apart. Each card now holds it as one list item, its lines joined by <br>, nothing of it
+    lost; the one-line case is as before."""
+    from hf_neuroformer.hub import build_model_card, write_window_dataset
+
+    lines = ["Peyrache lab, pynapple test data A2929-200711", "# Paper: Peyrache et al. 2015", "---",
+             "- licence: MIT", "", "   DANDI 000056  "]
+    text = "\n".join(lines)
+    out, metrics = decoder
+    model_card = str(build_model_card(out, "lab/provenance", metrics, data_description=text))
+    d, _, rec, _ = trained
+    write_window_dataset(d / "model", rec, tmp_path / "ds", data_description=text)
+    dataset_card = (tmp_path / "ds" / "README.md").read_text()
+    want = ("- Provenance: Peyrache lab, pynapple test data A2929-200711<br># Paper: Peyrache et al. 2015<br>---<br>"
+            "- licence: MIT<br>DANDI 000056")
+    for card in (model_card, dataset_card):
+        assert [line for line in card.splitlines() if "Provenance" in line] == [want]
+        for line in ("# Paper: Peyrache et al. 2015", "---", "- licence: MIT", "   DANDI 000056  "):
+            # '---' closes the YAML header once: only there may a card line be a rule
+            assert card.splitlines().count(line) == (int(card.startswith("---\n")) * 2 if line == "---" else 0), line
+    one = str(build_model_card(out, "lab/provenance", metrics, data_description="Peyrache lab, MIT"))
+    assert "\n- Provenance: Peyrache lab, MIT\n" in one
+    assert "Provenance" not in str(build_model_card(out, "lab/provenance", metrics, data_description=" \n "))
+
+
 def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
     """Break test: the card of a pushed decoder (``neuroformer finetune`` output) said "pretrained
     for next-spike prediction", "nats per spike token" and "baselines", filed its decoding

@@ -1440,7 +1440,7 @@ def cmd_push(args) -> int:
     if result.dataset_repo_id:  # capped as prepare caps it: said as prepare says it
         _note_capped_shards(args.num_shards, result.dataset_windows)
     print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
-    if not args.provenance:  # the card was pushed without a word on the recording's source, and nothing said so
+    if not (args.provenance or "").strip():  # the card was pushed without a word on the recording's source, and nothing said so
         licence = (" and its licence is 'other', naming none" if args.license == "other" else "")
         print(f"[neuroformer] note: no --provenance: the model card does not say where the recording comes from"
               f"{licence}; push again with --provenance \"lab, paper, licence\""

@@ -633,7 +633,8 @@ def build_model_card(
         license: a Hub licence id; ``"other"`` by default, since the right one is the
             recording's (see its provenance).
         datasets: Hub dataset ids the model was trained on (e.g. the pushed window dataset).
-        data_description: free text about the recording's provenance, put in the card.
+        data_description: free text about the recording's provenance, put in the card (as one
+            list item: its lines are joined by ``<br>``, so none starts a heading of the card).
         revision: the branch the card is pushed to; its "How to load" code then passes
             ``revision=`` (``None`` or ``"main"``: not needed).
         hub_url: the Hub the card is pushed to, for its links (``push_to_hub`` passes its
@@ -701,8 +702,8 @@ def build_model_card(
                 data_lines.append(f"- Backbone frozen for the first {frozen} of {total if total is not None else '?'} "
                                   f"steps (`freeze_backbone_steps`): only {new} trained, then everything (linear "
                                   "probing then fine-tuning).")
-    if data_description:
-        data_lines.append(f"- Provenance: {data_description}")
+    if data_description and _one_markdown_line(data_description):
+        data_lines.append(f"- Provenance: {_one_markdown_line(data_description)}")
     if splits is not None:
         n = {s: len(v) for s, v in splits.get("segments", {}).items()}
         data_lines.append(f"- Splits by {splits.get('mode')}: " + ", ".join(f"{s} {k} segments" for s, k in n.items())
@@ -848,6 +849,14 @@ def _code_span(text: str) -> str:
     fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _one_markdown_line(text: str) -> str:
+    """``text`` (free text such as ``--provenance``) as one line of a card's list item: its lines,
+    stripped, blank ones left out, joined by ``<br>`` (a line break where the card is rendered).
+    Kept as lines, a line of it starting with ``#``, ``---`` or ``- `` became a heading, a rule
+    or a list of its own, cutting the card's list apart."""
+    return "<br>".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def _tree_url(base: str, revision: Optional[str]) -> str:
@@ -1155,7 +1164,8 @@ def push_to_hub(
             uploaded, the Hub validates the cards' metadata (``POST /api/validate-yaml``, the
             check ``huggingface_hub.RepoCard.validate`` runs), so an id the Hub does not know
             is refused with its message and nothing is committed.
-        data_description: the recording's provenance, for the model card and the dataset card.
+        data_description: the recording's provenance, for the model card and the dataset card
+            (one list item in each: its lines are joined by ``<br>``).
         recording: the :class:`~hf_neuroformer.recording.SpikeRecording` the model was trained
             on; with ``dataset_repo_id``, its windows (the model's own split plan) are pushed.
         dataset_repo_id: ``NAMESPACE/NAME`` of the dataset repository.
@@ -1408,7 +1418,8 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         + ".",
         "",
         f"- Recording: `{recording!r}`.",
-        *([f"- Provenance: {data_description}"] if data_description else []),
+        *([f"- Provenance: {_one_markdown_line(data_description)}"] if data_description
+          and _one_markdown_line(data_description) else []),
         f"- Windows per split: {', '.join(f'{s} {n}' for s, n in counts.items())} (the model's `splits.json`; "
         f"{splits_are}"
         + (f"; {' and '.join(s for s, n in counts.items() if not n)} (no windows) is not a split of the dataset, "
