@@ -1359,6 +1359,36 @@ def test_empty_spikes_without_unit_names_are_refused(tmp_path, how):
     assert from_arrays([], [], unit_names=["a"], time_domain=(0.0, 1.0)).n_units == 1
 
 
+@pytest.mark.parametrize("how", ["arrays", "npz", "dataframe"])
+def test_units_without_spikes_need_a_time_domain(tmp_path, how):
+    """Break test: from_arrays([], [], unit_names=['a']) (and a .npz or table of no spikes with unit
+    names) gave a recording with time_domain None without a word: a recording of no time, which
+    no window fits in. Refused now, naming time_domain and how to give it; with it, the silent
+    units are a recording as before."""
+    path = tmp_path / "silent.npz"
+    np.savez(path, spike_times=np.zeros(0), unit_ids=np.zeros(0, dtype=np.int64), unit_names=np.array(["a", "b"]))
+
+    def read(**kw):
+        if how == "arrays":
+            return from_arrays([], [], unit_names=["a", "b"], **kw)
+        if how == "npz":
+            return load_recording(path, **kw)
+        return from_dataframe(pd.DataFrame({"time": [], "unit": []}), unit_names=["a", "b"], **kw)
+
+    fix = ("add a 'time_domain' array (start, stop) to the file, or pass time_domain=(start, stop)" if how == "npz"
+           else "pass time_domain=(start, stop)")
+    with pytest.raises(RecordingValidationError) as err:
+        read()
+    assert str(err.value) == ("time_domain: expected (start, stop) seconds, got none and no spike to span it (2 units "
+                              f"named{f' in {path}' if how == 'npz' else ''}, none with a spike), which would give a "
+                              f"recording of no time; {fix} in seconds, the span the (silent) recording covers")
+    rec = read(time_domain=(0.0, 30.0))
+    assert rec.time_domain == (0.0, 30.0) and rec.n_units == 2 and rec.n_spikes == 0
+    np.savez(path, spike_times=np.zeros(0), unit_ids=np.zeros(0, dtype=np.int64), unit_names=np.array(["a", "b"]),
+             time_domain=np.array([0.0, 30.0]))
+    assert load_recording(path).time_domain == (0.0, 30.0)  # the key the message names
+
+
 def test_an_epoch_asked_for_by_number_is_told_names_are_text(a2929):
     # an epoch named "1" (pynapple / NWB intervals tagged by number): select_epoch(1) listed ['1'] with no hint
     rec = replace(a2929, epochs={"1": a2929.epochs["wake"]}, epoch_intervals={})

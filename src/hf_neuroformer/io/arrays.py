@@ -19,7 +19,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus,
-                         names_without_whitespace, session_from_file)
+                         count_noun, names_without_whitespace, session_from_file)
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -78,7 +78,8 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
 
     Raises:
         RecordingValidationError: no unit (empty arrays without ``unit_names``, as read_nwb
-            refuses an empty units table); mismatched lengths, arrays of more than one dimension,
+            refuses an empty units table); units named without any spike and no ``time_domain``
+            (nothing spans the recording: pass ``time_domain=(start, stop)``); mismatched lengths, arrays of more than one dimension,
             non-finite or negative times, unit indices out of range (see
             :class:`SpikeRecording`); without ``unit_names``, ids that would leave more than
             :data:`~hf_neuroformer.recording.MAX_IMPLIED_SILENT_UNITS` units without spikes
@@ -96,6 +97,8 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
     rec = SpikeRecording.from_unsorted(spike_times, unit_ids, **kwargs)
     if rec.n_units == 0:
         raise _no_units_error("")
+    if rec.time_domain is None:  # no spike to span it: a recording of no time, which no window fits in
+        raise _no_time_domain_error(rec.n_units, "", "pass time_domain=(start, stop)")
     low = int(rec.unit_ids.min()) if rec.n_spikes else 0
     # ids with gaps (the cluster numbers of curated units: 0, 3, 17, 250) make every missing number a unit
     # without spikes, which the vocabulary, the model and every per-unit metric then carry
@@ -134,6 +137,15 @@ def _no_units_error(where: str) -> RecordingValidationError:
     return RecordingValidationError(
         f"spike_times, unit_ids: expected at least one unit, got no spike and no unit_names{where}, which would "
         "give a recording with 0 units (read_nwb refuses an empty units table alike); was the export empty?")
+
+
+def _no_time_domain_error(n_units: int, where: str, fix: str) -> RecordingValidationError:
+    """The error for units named without any spike and no ``time_domain`` (nothing gives the span the
+    recording covers); ``where``: the file, as `` in <path>``, or empty; ``fix``: how to give it."""
+    return RecordingValidationError(
+        f"time_domain: expected (start, stop) seconds, got none and no spike to span it ({count_noun(n_units, 'unit')} "
+        f"named{where}, none with a spike), which would give a recording of no time; {fix} in seconds, the span "
+        "the (silent) recording covers")
 
 
 def warn_repeated_spikes_of(rec: SpikeRecording, what: str, fix: str, stacklevel: int = 2) -> None:
@@ -196,7 +208,8 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             read as a ``.npy`` array or holds pickled objects (the message names the key and the
             file); a required key is missing (the message names it and lists the keys found);
             ``spike_times`` is not numeric; the arrays are empty without ``unit_names`` (no
-            unit, named with the file); or the arrays break an invariant of
+            unit, named with the file), or without ``time_domain`` (no key and no
+            ``time_domain=``: nothing spans the recording); or the arrays break an invariant of
             :class:`SpikeRecording`.
     """
     import warnings
@@ -257,6 +270,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     fields.update(kwargs)
     if np.size(fields["spike_times"]) == 0 and not len(fields.get("unit_names") or ()):
         raise _no_units_error(f" in {path}")
+    if np.size(fields["spike_times"]) == 0 and fields.get("time_domain") is None:
+        raise _no_time_domain_error(len(fields["unit_names"]), f" in {path}",
+                                    "add a 'time_domain' array (start, stop) to the file, or pass time_domain=(start, stop)")
     return from_arrays(**fields)
 
 
