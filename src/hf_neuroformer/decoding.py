@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .configuration_neuroformer import is_real_number
+from .configuration_neuroformer import is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
@@ -106,8 +106,7 @@ class DecodingTarget:
             )
         self.weight = float(self.weight)  # a numpy number too; config.json and metrics.json keep a plain float
         if self.column is not None:  # np.int64 (from np.arange) failed the save after training; 1.7 read column 1
-            if (isinstance(self.column, (bool, np.bool_)) or not isinstance(self.column, numbers.Integral)
-                    or self.column < 0):
+            if not is_whole_number(self.column) or self.column < 0:
                 raise DecodingTargetError(
                     f"DecodingTarget({self.name!r}).column: expected None or an integer >= 0 (a column of a 2-D "
                     f"series), got {type(self.column).__name__} {self.column!r}"

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .binning import bin_index, n_full_bins
+from .configuration_neuroformer import is_whole_number
 
 #: s: window starts are rounded to this grid (:func:`hf_neuroformer.windows.window_starts_for_split`), and
 #: interval edges that differ by less (float round-off: ``0.1 + 0.2`` vs ``0.3``) are taken as one; defined
@@ -1042,7 +1043,7 @@ class SpikeRecording:
                     raise ValueError(f"units: {u!r} is not a unit name of this recording ({self.n_units} units)")
                 idx.append(index[u])
             else:
-                if isinstance(u, (bool, np.bool_)) or not isinstance(u, numbers.Integral):
+                if not is_whole_number(u):
                     raise ValueError(f"units: expected unit indices (int) or names (str), got {u!r} "
                                      f"({type(u).__name__})")
                 i = int(u)
