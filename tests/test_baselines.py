@@ -475,3 +475,19 @@ def test_early_stopping_scores_only_classes_the_fit_trains_on():
     assert kept.tolist() == [20, 22] and "scored on its 2 of 4 windows of fitted classes" in note
     kept, note = _scored_classes(yy, tr, np.arange(18, 21))  # every class fitted: the block as it is
     assert kept.tolist() == [18, 19, 20] and note is None
+
+
+def test_gru_class_weights_count_only_the_windows_it_fits():
+    """The GRU's class-balanced loss counted the classes over every training window, the
+    early-stopping block and its purge gap included, which the loss never sees (the MLP balanced on
+    the fitted windows). Here the 84 fitted windows hold 46 of class 0 and 38 of class 1, and the 16
+    after them are all class 1: counted over all 100, class 0 was the minority and got the larger
+    weight (1.09 vs 0.93); over the fitted windows class 1 is, and gets it (1.11 vs 0.91)."""
+    rng = np.random.default_rng(0)
+    fitted = np.r_[np.zeros(46, dtype=int), np.ones(38, dtype=int)]
+    y = np.r_[rng.permutation(fitted), np.ones(16, dtype=int)]  # the last 15 stop early, 1 purged before them
+    X = rng.poisson(2.0, size=(len(y), 6)).astype(float)
+    fb = fit_baseline("gru", X, y, "classification", n_bins=2, gap=1)
+    assert fb.info["early_stopping_gap_windows"] == 1
+    assert fb.info["class_weights"] == pytest.approx([84 / (2 * 46), 84 / (2 * 38)])
+    assert fb.info["class_weights"][1] > fb.info["class_weights"][0]

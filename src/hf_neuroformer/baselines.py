@@ -449,18 +449,20 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patien
             return self.head(h[:, -1])
 
     X = torch.as_tensor(_sequence(Z, n_bins), dtype=torch.float32)
+    tr, va, gap = _tail_split(len(X), gap)
+    note, extra = None, {}
     if kind == "classification":
         Y = torch.as_tensor(y, dtype=torch.long)
-        counts = np.bincount(y, minlength=n_classes).astype(float)
-        w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+        # balanced on the windows fitted, as the MLP's repeats: counted over every window, the
+        # early-stopping block's and the purge gap's classes weighted a loss they never enter
+        counts = np.bincount(y[tr], minlength=n_classes).astype(float)
+        w = np.where(counts > 0, len(tr) / (n_classes * np.maximum(counts, 1)), 0.0)
         loss_fn = nn.CrossEntropyLoss(weight=torch.as_tensor(w, dtype=torch.float32))
+        va, note = _scored_classes(y, tr, va)
+        extra["class_weights"] = [float(v) for v in w]
     else:
         Y = torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
         loss_fn = nn.MSELoss()
-    tr, va, gap = _tail_split(len(X), gap)
-    note = None
-    if kind == "classification":
-        va, note = _scored_classes(y, tr, va)
     model = GRUDecoder(X.shape[2])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     best, best_loss, bad, epochs = copy.deepcopy(model.state_dict()), math.inf, 0, 0
@@ -485,7 +487,7 @@ def _fit_gru_seeded(Z, y, kind, seed, n_classes, n_bins, gap, max_epochs, patien
             if bad >= patience:
                 break
     model.load_state_dict(best)
-    info = {"epochs": epochs, "best_validation_loss": float(best_loss), "early_stopping_gap_windows": gap}
+    info = {"epochs": epochs, "best_validation_loss": float(best_loss), "early_stopping_gap_windows": gap} | extra
     return model, info | ({"note": note} if note else {})
 
 
