@@ -26,7 +26,8 @@ chosen here: the baselines' hyperparameters come from their own time-blocked cro
 the training block, as before.
 
 Writes ``benchmarks/decoding_baselines_recheck.json`` and the "Baselines refitted" section of
-``BENCHMARKS.md``; prints the same table. About 4 min on 2 CPU cores (4.2 min at baea91f).
+``BENCHMARKS.md``; prints the same table. A ``--datasets`` subset refits those datasets only and
+keeps the others' stored results, each with the run (commit, date) that refitted it. About 4 min on 2 CPU cores (4.2 min at baea91f).
 
 Usage: ``python scripts/decoding_baselines_recheck.py [--datasets nelpy,a2929] [--workers 2]``
 """
@@ -98,20 +99,44 @@ def main(argv=None) -> None:
             pre, opts = prepare(n, table["datasets"][n]["run"], Path(tmp) / n)
             tasks += [(n, pre, f, seeds, opts) for f in fractions]
         results = bd.run_pool(bd.baselines_task, tasks, args.workers, "baselines")
-    out = {"commit": bd.git_commit(), "date": time.strftime("%Y-%m-%d"), "seeds": seeds, "fractions": fractions,
-           "minutes": (time.perf_counter() - t0) / 60, "datasets": {}}
+    run = {"commit": bd.git_commit(), "date": time.strftime("%Y-%m-%d"), "minutes": (time.perf_counter() - t0) / 60,
+           "datasets": names}
+    out = {"seeds": seeds, "fractions": fractions, "datasets": {}}
     for (n, f), res in results:
         metric = bd.PRIMARY[bd.DATASETS[n]["kind"]][0]
-        d = out["datasets"].setdefault(n, {"metric": metric, "methods": {}})
+        d = out["datasets"].setdefault(n, {"metric": metric, "run": run, "methods": {}})
         old = table["datasets"][n]["baselines"][str(f)]["results"]
         for m in BASELINES:
             now = [row[metric] for row in res["results"][m]["per_seed"]]
             was = [row[metric] for row in old[m]["per_seed"]]
             d["methods"].setdefault(m, {})[str(f)] = {"now": now, "table": was}
+    out = keep_other_datasets(out, ROOT / "benchmarks" / "decoding_baselines_recheck.json")
     write_atomic(ROOT / "benchmarks" / "decoding_baselines_recheck.json", json.dumps(out, indent=1))
     section = write_section(out)
     replace_section(ROOT / "BENCHMARKS.md", START, END, section)
     print(section)
+
+
+def _run_of(d: dict, stored: dict) -> dict:
+    """The run that refitted dataset entry ``d``: its own ``run``, or (a file written before runs were
+    kept per dataset) the file's top-level commit, date and minutes, with every dataset it held."""
+    return d.get("run") or {k: stored[k] for k in ("commit", "date", "minutes")} | {"datasets": list(stored["datasets"])}
+
+
+def keep_other_datasets(out: dict, path: Path) -> dict:
+    """``out`` with the datasets a ``--datasets`` subset run did not refit taken from the stored
+    results at ``path`` (each with the run that refitted it), in ``benchmark_decoding.DATASETS`` order;
+    ``out`` alone where there is no stored file or it used other seeds or fractions (its figures
+    would not compare). Before, a subset run replaced the file and the section with its datasets only."""
+    if not path.exists():
+        return out
+    stored = json.loads(path.read_text())
+    if stored.get("seeds") != out["seeds"] or stored.get("fractions") != out["fractions"]:
+        return out
+    merged = {n: out["datasets"][n] if n in out["datasets"]
+              else stored["datasets"][n] | {"run": _run_of(stored["datasets"][n], stored)}
+              for n in bd.DATASETS if n in out["datasets"] or n in stored["datasets"]}
+    return out | {"datasets": merged}
 
 
 def _ms(v):
@@ -122,8 +147,15 @@ def _ms(v):
 
 
 def write_section(out: dict) -> str:
+    runs = []
+    for d in out["datasets"].values():
+        r = _run_of(d, out)
+        if r not in runs:
+            runs.append(r)
+    said = "; ".join(f"commit `{r['commit']}` on {r['date']}, {r['minutes']:.1f} min on 2 CPU cores ("
+                     f"{', '.join(n for n, d in out['datasets'].items() if _run_of(d, out) == r)})" for r in runs)
     lines = [START, "## Baselines refitted with the current code (`scripts/decoding_baselines_recheck.py`)", "",
-             f"Run: commit `{out['commit']}` on {out['date']}, {out['minutes']:.1f} min on 2 CPU cores. The classical "
+             f"Run{'s' if len(runs) > 1 else ''}: {said}. The classical "
              "decoders of the behaviour-decoding table, refitted on the same rows, splits, targets and seeds "
              f"({out['seeds']}) after the fixes to them (`6c02515`: the Poisson GLM's alpha grid scales with the "
              "target's training mean; `93f1881`: a unit silent in the training block reads its training value at "
@@ -132,7 +164,8 @@ def write_section(out: dict) -> str:
              "overlapping training windows, as nelpy's `window_stride=0.125`, that is every window sharing a bin, 9 "
              "on each side for nelpy where 4 were left out; `3dadfd2`: the MLP's and GRU's early-stopping block is "
              "purged the same way; `986e3aa`: classification folds keep two classes with the purge, or the fit says "
-             "it fell back). Each cell: now (the "
+             "it fell back; `f573163`: the GRU's class weights count only the windows it fits, which moves the "
+             "Steinmetz GRU). Each cell: now (the "
              "table's value, from the code of its run line; Steinmetz's baseline rows, rerun at `7957bb4`, already "
              "have the first two fixes); mean ± sd over seeds. The Neuroformer rows of the table do not read this code and are "
              "unchanged.", ""]

@@ -495,3 +495,36 @@ def test_repeated_splits_recheck_pairs_the_stored_results_and_puts_its_section_a
         assert text.count(rr.START) == 1 and text.index(rr.START) == text.index(rs.END) + len(rs.END) + 2
     with pytest.raises(SystemExit):
         rr.main(["--datasets", "nelpy", "--split-seeds", "1,99"])
+
+
+def test_baselines_recheck_subset_run_keeps_the_other_datasets_with_their_run(tmp_path):
+    """``decoding_baselines_recheck.py --datasets steinmetz`` replaced the stored results and the
+    BENCHMARKS section with Steinmetz alone (nelpy, its speed and A2929 were lost from both). A subset
+    run now keeps the other datasets' stored results, each with the run that refitted it, and the
+    section names each run; stored results with other seeds are not mixed in."""
+    import json
+
+    import decoding_baselines_recheck as rb
+
+    stored = json.loads((Path(rb.ROOT) / "benchmarks" / "decoding_baselines_recheck.json").read_text())
+    assert set(stored["datasets"]) == {"nelpy", "nelpy_speed", "a2929", "steinmetz"}
+    old = {"commit": "aaaaaaa", "date": "2026-01-01", "minutes": 6.0, "seeds": stored["seeds"],
+           "fractions": stored["fractions"],
+           "datasets": {n: {k: v for k, v in d.items() if k != "run"} for n, d in stored["datasets"].items()}}
+    path = tmp_path / "recheck.json"
+    path.write_text(json.dumps(old))
+    run = {"commit": "bbbbbbb", "date": "2026-01-02", "minutes": 2.0, "datasets": ["steinmetz"]}
+    new_steinmetz = dict(old["datasets"]["steinmetz"], run=run)
+    out = rb.keep_other_datasets({"seeds": old["seeds"], "fractions": old["fractions"],
+                                  "datasets": {"steinmetz": new_steinmetz}}, path)
+    assert list(out["datasets"]) == ["nelpy", "nelpy_speed", "a2929", "steinmetz"]
+    assert out["datasets"]["steinmetz"]["run"]["commit"] == "bbbbbbb"
+    assert out["datasets"]["nelpy"]["run"] == {"commit": "aaaaaaa", "date": "2026-01-01", "minutes": 6.0,
+                                               "datasets": ["nelpy", "nelpy_speed", "a2929", "steinmetz"]}
+    assert out["datasets"]["nelpy"]["methods"] == old["datasets"]["nelpy"]["methods"]
+    section = rb.write_section(out)
+    assert ("Runs: commit `aaaaaaa` on 2026-01-01, 6.0 min on 2 CPU cores (nelpy, nelpy_speed, a2929); "
+            "commit `bbbbbbb` on 2026-01-02, 2.0 min on 2 CPU cores (steinmetz).") in section
+    assert "### nelpy: r2" in section and "### steinmetz: balanced_accuracy" in section
+    other_seeds = {"seeds": [0], "fractions": old["fractions"], "datasets": {"steinmetz": new_steinmetz}}
+    assert list(rb.keep_other_datasets(other_seeds, path)["datasets"]) == ["steinmetz"]
