@@ -629,3 +629,21 @@ def test_save_refuses_window_settings_changed_to_bad_values(tmp_path):
     tok.max_window_length = 32
     tok.save_pretrained(tmp_path / "b")
     assert NeuroformerTokenizer.from_pretrained(tmp_path / "b").max_window_length == 32
+
+
+def test_decode_window_refuses_token_ids_outside_the_vocabulary():
+    """decode_window returned a token id outside the vocabulary (99 of 11 ids, -5) as a unit token
+    id that names no unit, without a word, where decode() refuses it (UnknownUnitError): ids of a
+    larger vocabulary (another model's tokenizer) decoded into spikes of units that do not exist.
+    Now refused naming the position and the id; ids in the vocabulary decode as before."""
+    tok = make_tok(dt_resolution=0.01, current_window=0.1)
+    for bad in (len(tok), 99, -5):
+        with pytest.raises(UnknownUnitError, match=rf"input_ids: token 2 is id {bad}, not in the vocabulary \(ids 0 \.\. 10"):
+            tok.decode_window([BOS, 3, bad, EOS], [0, 1, 2, 2], 0.0)
+        with pytest.raises(UnknownUnitError):
+            tok.decode([BOS, 3, bad, EOS])
+    # past EOS nothing is read, an unknown id there included
+    times, units = tok.decode_window([BOS, 10, EOS, 99], [0, 1, 1, 0], 0.0)
+    assert units.tolist() == [10]
+    np.testing.assert_allclose(times, [0.015])
+

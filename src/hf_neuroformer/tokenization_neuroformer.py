@@ -564,17 +564,25 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             ValueError: a decoded token's dt id outside ``[0, num_dt_bins)`` (:meth:`id_to_dt`);
                 ``input_ids`` and ``dt_ids`` of different lengths (the spikes past the shorter
                 one were dropped without a word); a ``window_start`` that is not a finite number.
+            UnknownUnitError: a decoded token id that is not in the vocabulary (negative, or
+                ``>= len(tokenizer)``: ids of another, larger vocabulary), naming its position; it
+                was returned as a unit token id that names no unit, as :meth:`decode` refuses it.
         """
         window_start = _finite_start(window_start)
         if len(input_ids) != len(dt_ids):
             raise ValueError(f"dt_ids: expected one dt bin id per token ({len(input_ids)} input_ids), got {len(dt_ids)}")
         times, units = [], []
-        for tok, dt in zip(input_ids, dt_ids):
+        for i, (tok, dt) in enumerate(zip(input_ids, dt_ids)):
             tok = int(tok)
             if tok in (self.eos_token_id, self.pad_token_id):
                 break
             if tok == self.bos_token_id:
                 continue
+            if tok not in self.ids_to_tokens:
+                raise UnknownUnitError(
+                    f"input_ids: token {i} is id {tok}, not in the vocabulary (ids 0 .. {len(self.vocab) - 1}: 3 "
+                    f"specials and {len(self.vocab) - 3} units); decode the tokens with the tokenizer they were made "
+                    "with (the model's, saved beside it)")
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
