@@ -647,3 +647,30 @@ def test_decode_window_refuses_token_ids_outside_the_vocabulary():
     assert units.tolist() == [10]
     np.testing.assert_allclose(times, [0.015])
 
+
+@pytest.mark.parametrize("day_offset_s", [0.0, 10_000.0, 86_400.0])
+def test_spikes_of_a_30khz_clock_on_dt_bin_edges_start_their_bin_hours_into_a_recording(day_offset_s):
+    """A spike on a dt-bin edge starts its bin (binning module docstring). The offset of an
+    absolute time from its window start is off by up to one float64 step of the times' size
+    (1.5e-11 s a day in), more than the 1e-9-bin tolerance of a 1-ms bin (1e-12 s): at 10,000 s
+    about 7 % and a day in about a third of the 30 kHz clock's ticks on 1-ms edges were given the
+    bin before (decoded 1 ms early), and SpikeRecording.binned_counts, which bins from another
+    start, disagreed with the tokenizer. Expected bins here come from integer tick arithmetic."""
+    clock = 30_000
+    tok = make_tok(dt_resolution=0.001, current_window=0.1, past_window=0.0, max_window_length=256)
+    w_ticks = int(day_offset_s * clock) + 9_000 + 3_000 * np.arange(40)  # 40 windows of 0.1 s from T + 0.3 s
+    edges = w_ticks[:, None] + 30 * np.arange(100)[None, :]  # every 1-ms edge of every window
+    ticks = np.sort(np.concatenate([edges.ravel(), edges.ravel()[1:] - 1]))  # edges, and a tick before each
+    times = ticks / clock
+    units = np.full(len(ticks), 3, dtype=np.int64)
+    for w in w_ticks:
+        start = float(np.round(w / clock, 9))  # the window start as windows.window_starts_for_split makes it
+        enc = tok.encode_window(times, units, start)
+        inside = ticks[(ticks >= w) & (ticks < w + 3_000)]
+        assert enc["n_spikes"] == len(inside)
+        assert enc["dt_ids"][1:-1] == ((inside - w) // 30).tolist()
+    rec = SpikeRecording(times, np.zeros(len(ticks), dtype=np.int64), unit_names=["u"], session="s",
+                         time_domain=(w_ticks[0] / clock, (w_ticks[-1] + 3_000) / clock))
+    counts = rec.binned_counts(0.001)[:, 0]
+    expected = np.bincount((ticks - w_ticks[0]) // 30, minlength=len(counts))
+    np.testing.assert_array_equal(counts, expected[:len(counts)])
