@@ -391,6 +391,29 @@ def test_embed_color_by_a_variable_without_samples_in_the_windows_is_refused(mod
     assert not out.exists() and not out.with_suffix(".npy").exists()
 
 
+def test_embed_warns_of_windows_cut_to_the_token_blocks(models, tmp_path):
+    """embed computed the latents of windows cut to max_window_length / max_past_length (their kept
+    spikes only) without a word: the processor's to_dataset does not warn, and neither did embed.
+    It now gives the processor's TruncatedWindowsWarning with the counts of its windows."""
+    from hf_neuroformer import NeuroformerProcessor
+    from hf_neuroformer.windows import window_starts_for_split
+
+    d, nwb, rec = models
+    model, tok, plan = load_pretrained(d / "pre")
+    starts, _ = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+    cols = NeuroformerProcessor(tok).tokenize(rec, starts)
+    n_past = np.asarray(cols["n_past_truncated"])
+    assert n_past.any()  # the premise: some 1-s past windows of A2929 hold more than 127 spikes
+    from hf_neuroformer.processing_neuroformer import TruncatedWindowsWarning
+
+    with pytest.warns(TruncatedWindowsWarning) as caught:
+        assert cli.main(["embed", "--model", str(d / "pre"), "--data", str(nwb), "--epoch", "wake", "--color-by",
+                         "ry", "--output", str(tmp_path / "emb.png")]) == 0
+    said = " ".join(str(w.message) for w in caught if w.category is TruncatedWindowsWarning)
+    assert (f"{int((n_past > 0).sum())} past windows more than max_past_length - 1 = 127 "
+            f"({int(n_past.sum())} spikes left out, the earliest)") in said, said
+
+
 @pytest.mark.parametrize("units, expected", [("3,3", "expected distinct unit indices, got '3,3' (unit(s) [3]"),
                                               ("1,3,1,3", "(unit(s) [1, 3] more than once)"),
                                               ("3,,4", "an empty item in '3,,4'")])

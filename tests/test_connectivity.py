@@ -1142,3 +1142,34 @@ def test_overlapping_segments_are_binned_once(glm_net):
     # abutting segments are not merged: a CCG over [0, 10) + [10, 20) is not one over [0, 20)
     abut = np.array([[0.0, 10.0], [10.0, 20.0]])
     assert binned_counts(rec, 0.002, abut, gap_bins=5).shape[0] == 10010
+
+
+def test_attention_connectivity_warns_of_windows_cut_to_the_token_block(shared_data):
+    """attention_connectivity (and attention-map, embed) tokenized windows with more spikes than
+    max_window_length - 2 and read the attention of their kept tokens only, without a word (the
+    processor's __call__ warns, these paths went through tokenize). Now the TruncatedWindowsWarning
+    of the processor, with the counts; none when no window is cut. Real spikes: A2929 wake."""
+    from hf_neuroformer import NeuroformerProcessor
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.processing_neuroformer import TruncatedWindowsWarning
+    from tiny_configs import small_config, untrained_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    starts = 700.0 + 0.1 * np.arange(20)
+    tok, model = untrained_model(rec, small_config(current_window=0.1, past_window=0.1, dt_resolution=0.01,
+                                                   max_window_length=4, max_past_length=96))
+    cols = NeuroformerProcessor(tok).tokenize(rec, starts)
+    n_cut = int(np.sum(cols["n_truncated"]))
+    n_win = int(np.sum(np.asarray(cols["n_truncated"]) > 0))
+    assert n_cut > 0  # the premise: A2929's wake windows of 0.1 s hold more than 2 spikes
+    with pytest.warns(TruncatedWindowsWarning, match=rf"^{n_win} of 20 windows held more spikes than "
+                      rf"max_window_length - 2 = 2 \({n_cut} spikes left out, the latest\)"):
+        attention_connectivity(model, tok, rec, starts, batch_size=8)
+    tok, model = untrained_model(rec, small_config(current_window=0.1, past_window=0.1, dt_resolution=0.01,
+                                                   max_window_length=200, max_past_length=200))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedWindowsWarning)
+        attention_connectivity(model, tok, rec, starts, batch_size=8)

@@ -1255,6 +1255,7 @@ def cmd_embed(args) -> int:
                    else args.color_scale == "categorical")
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
     ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None)
+    processor.warn_truncated(ds)  # the latents of a window cut to its token block are of its kept spikes only
     latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected,
                              progress=True, desc=f"embedding {args.split} windows")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -322,22 +322,7 @@ class NeuroformerProcessor(ProcessorMixin):
         if not isinstance(return_labels, (bool, np.bool_)):  # "no" is truthy: labels were given
             raise ValueError(f"return_labels: expected True or False, got {return_labels!r}")
         cols = self.tokenize(recording, window_starts, past_clip_starts)
-        n_cur, n_past = np.asarray(cols["n_truncated"]), np.asarray(cols["n_past_truncated"])
-        if n_cur.any() or n_past.any():
-            warnings.warn(
-                f"{int((n_cur > 0).sum())} of {len(n_cur)} windows held more spikes than max_window_length - 2 = "
-                f"{self.tokenizer.max_window_length - 2} ({int(n_cur.sum())} spikes left out, the latest), and "
-                f"{int((n_past > 0).sum())} past windows more than max_past_length - 1 = "
-                f"{self.tokenizer.max_past_length - 1} ({int(n_past.sum())} spikes left out, the earliest)",
-                TruncatedWindowsWarning, stacklevel=2)
-        for mod in self.modalities:  # as training reports them: modality tokens beyond max_tokens / num_frames
-            n_mod = np.asarray(cols[modality_column_names(mod)[2]])
-            if n_mod.any():
-                what = (f"frames than num_frames = {mod['num_frames']}" if mod["kind"] == "video"
-                        else f"tokens than max_tokens = {mod['max_tokens']}")
-                warnings.warn(f"modality {mod['name']!r}: {int((n_mod > 0).sum())} of {len(n_mod)} windows held more "
-                              f"{what} ({int(n_mod.sum())} left out, the earliest)", TruncatedWindowsWarning,
-                              stacklevel=2)
+        self.warn_truncated(cols, stacklevel=3)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
         batch = self.collator(rows)
@@ -350,6 +335,28 @@ class NeuroformerProcessor(ProcessorMixin):
 
             batch = batch_to_device(batch, torch.device(device))
         return NeuroformerBatch(batch)
+
+    def warn_truncated(self, cols, stacklevel: int = 2) -> None:
+        """Warn of the windows of ``cols`` (the columns of :meth:`tokenize`, or a window
+        ``datasets.Dataset``) that held more spikes than the token blocks, or more modality tokens
+        than a modality keeps, with the counts (:class:`TruncatedWindowsWarning`); nothing when none
+        did. ``stacklevel`` is passed to ``warnings.warn`` (2: the caller of this method)."""
+        n_cur, n_past = np.asarray(cols["n_truncated"]), np.asarray(cols["n_past_truncated"])
+        if n_cur.any() or n_past.any():
+            warnings.warn(
+                f"{int((n_cur > 0).sum())} of {len(n_cur)} windows held more spikes than max_window_length - 2 = "
+                f"{self.tokenizer.max_window_length - 2} ({int(n_cur.sum())} spikes left out, the latest), and "
+                f"{int((n_past > 0).sum())} past windows more than max_past_length - 1 = "
+                f"{self.tokenizer.max_past_length - 1} ({int(n_past.sum())} spikes left out, the earliest)",
+                TruncatedWindowsWarning, stacklevel=stacklevel + 1)
+        for mod in self.modalities:  # as training reports them: modality tokens beyond max_tokens / num_frames
+            n_mod = np.asarray(cols[modality_column_names(mod)[2]])
+            if n_mod.any():
+                what = (f"frames than num_frames = {mod['num_frames']}" if mod["kind"] == "video"
+                        else f"tokens than max_tokens = {mod['max_tokens']}")
+                warnings.warn(f"modality {mod['name']!r}: {int((n_mod > 0).sum())} of {len(n_mod)} windows held more "
+                              f"{what} ({int(n_mod.sum())} left out, the earliest)", TruncatedWindowsWarning,
+                              stacklevel=stacklevel + 1)
 
     def to_dataset(self, recording: SpikeRecording, window_starts: Sequence[float], past_clip_starts="auto"):
         """The windows as a ``datasets.Dataset``, one row per window: the columns of

@@ -130,6 +130,12 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
     Yields:
         ``(window indices, collated batch on device, model output)`` per ``batch_size`` windows.
 
+    Warns:
+        TruncatedWindowsWarning: windows held more spikes than the model's token blocks (or more
+            modality tokens than a modality keeps), with the counts, once, before the first batch
+            (:meth:`~hf_neuroformer.NeuroformerProcessor.warn_truncated`): the attention of such a
+            window is over its kept tokens only, which was not said.
+
     Raises:
         ValueError: ``batch_size`` not an integer >= 1 (at the first batch, before any pass): -1
             gave no batch at all, so the callers returned all-zero results as if measured.
@@ -140,6 +146,7 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
 
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)
     cols = processor.tokenize(recording, starts, past_clip_starts)
+    processor.warn_truncated(cols, stacklevel=3)  # this generator's caller is attention_connectivity & co
     was_training = model.training
     model.eval()
     try:
