@@ -771,3 +771,34 @@ def test_file_sha256_matches_hashlib_over_block_boundaries(tmp_path):
     # several files: one digest over their bytes in order (a model's weight shards)
     (tmp_path / "g.bin").write_bytes(b"second")
     assert file_sha256(tmp_path / "f.bin", tmp_path / "g.bin") == hashlib.sha256(data + b"second").hexdigest()
+
+
+def test_shards_replaced_with_the_same_modification_times_are_read_not_the_old_cache(tmp_path, shared_data,
+                                                                                     monkeypatch):
+    """load_prepared(streaming=False) went through datasets' Arrow cache, keyed by the shards' paths
+    and modification times: shards of another recording copied over a prepared directory with the
+    old times (cp -p, rsync -a, tar; or two prepares within one tick of a coarse-mtime file system)
+    passed verify_prepared (their manifest came along) and the OLD windows were returned from the
+    cache. Real spikes: A2929 wake, and its first 5 units."""
+    import os
+    import shutil
+
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    cfg = dict(current_window=0.1, past_window=0.2, dt_resolution=0.01, split_block_length=30.0)
+    x, y = tmp_path / "x", tmp_path / "y"
+    prepare_windows(rec, x, nf.NeuroformerConfig(**cfg), progress=False)
+    prepare_windows(rec.select_units(range(5)), y, nf.NeuroformerConfig(**cfg), progress=False)
+    old = load_prepared(x, "test", streaming=False)  # converted into the cache
+    new = load_prepared(y, "test", streaming=False)
+    assert list(old["n_spikes"]) != list(new["n_spikes"])  # the premise: other windows
+    times = {p.name: os.stat(p) for p in (x / "data").iterdir()}
+    for p in y.rglob("*"):
+        if p.is_file():
+            shutil.copyfile(p, x / p.relative_to(y))
+    for name, st in times.items():  # the old modification times, as a copy that keeps them gives
+        os.utime(x / "data" / name, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = load_prepared(x, "test", streaming=False)
+    assert list(again["n_spikes"]) == list(new["n_spikes"]) and list(again["input_ids"]) == list(new["input_ids"])

@@ -1275,6 +1275,13 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks). A split
     without windows (``split_fractions`` 0) gives an empty Dataset (stream) with the same columns.
 
+    With ``streaming=False`` the shards are converted to Arrow in the ``datasets`` cache at every
+    call (``download_mode="force_redownload"``), not taken from an earlier conversion: ``datasets``
+    keys that cache by the shards' paths and modification times only, so shards replaced with
+    equal times (copied over with ``cp -p``, ``rsync -a`` or from a tar archive; a file system
+    with 1-s or 2-s times and two ``prepare --overwrite`` in one second) were read from the old
+    conversion, other windows than the shards :func:`verify_prepared` had just checked.
+
     Args:
         verify: check the split's shards against the manifest first (:func:`verify_prepared`;
             this reads each shard once for its sha256). ``False`` when the caller has done so.
@@ -1308,8 +1315,10 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         features = window_features(config)
         return datasets.Dataset.from_dict({k: [] for k in features}, features=features,
                                           split=datasets.NamedSplit(split))
+    # not streamed: converted again, as the cache of an earlier conversion is keyed by path and mtime only
+    fresh = {} if streaming else {"download_mode": "force_redownload"}
     return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming,
-                                 features=window_features(config))
+                                 features=window_features(config), **fresh)
 
 
 def keeps_training_mode(fn):
