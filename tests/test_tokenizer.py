@@ -674,3 +674,36 @@ def test_spikes_of_a_30khz_clock_on_dt_bin_edges_start_their_bin_hours_into_a_re
     counts = rec.binned_counts(0.001)[:, 0]
     expected = np.bincount((ticks - w_ticks[0]) // 30, minlength=len(counts))
     np.testing.assert_array_equal(counts, expected[:len(counts)])
+
+
+def test_encode_window_refuses_token_ids_that_are_not_units_of_the_vocabulary():
+    """encode_window wrote whatever ids spike_tokens held into the window: 99 (of 11 ids), a
+    negative id or a special id (EOS = 2 inside the window ended it early at decode), and cut a
+    float 3.7 to unit 3, without a word. Now refused naming the spike (past window included);
+    whole floats (3.0) and ids of spikes outside the window and its past are not read."""
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.1)
+    times = np.array([0.03, 0.12, 0.15, 0.35])
+    for bad in (len(tok), 99, -1, EOS, PAD):
+        for k in (1, 2):  # a past spike, a current spike
+            tokens = np.array([3, 4, 5, 6])
+            tokens[k] = bad
+            with pytest.raises(UnknownUnitError, match=rf"^spike_tokens: spike {k} has token id {bad}, not a unit"):
+                tok.encode_window(times, tokens, 0.15)
+    with pytest.raises(ValueError, match=r"spike_tokens: expected whole-number unit token ids \(int64\), got dtype "
+                                         r"float64 \(spike 2: 3.7\)"):
+        tok.encode_window(times, np.array([3.0, 4.0, 3.7, 5.0]), 0.15)
+    # spikes 0 and 3 lie outside [0.05, 0.25): their ids are not read; whole floats are ids
+    enc = tok.encode_window(times, np.array([99.0, 4.0, 5.0, -1.0]), 0.15)
+    assert enc["input_ids"] == [BOS, 5, EOS] and enc["past_input_ids"] == [BOS, 4]
+
+
+def test_a_past_clip_after_the_window_start_leaves_the_current_window_whole():
+    """A past_clip_start after the window start (no past at all) must not touch the current
+    window: its spikes are read whole, and the past is empty."""
+    tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.1)
+    times, tokens = np.array([0.05, 0.15, 0.17, 0.2]), np.array([3, 4, 5, 6])
+    whole = tok.encode_window(times, tokens, 0.15)
+    for clip in (0.15 + 5e-10, 0.16, 0.18, 1.0):
+        enc = tok.encode_window(times, tokens, 0.15, past_clip_start=clip)
+        assert enc["input_ids"] == whole["input_ids"] == [BOS, 4, 5, 6, EOS]
+        assert enc["dt_ids"] == whole["dt_ids"] and enc["past_input_ids"] == [BOS]

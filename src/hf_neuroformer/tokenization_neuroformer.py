@@ -491,7 +491,12 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         Raises:
             ValueError: a ``window_start`` that is not a finite number (NaN gave an empty window
-                without a word), or ``spike_times`` and ``spike_tokens`` of different lengths.
+                without a word), ``spike_times`` and ``spike_tokens`` of different lengths, or
+                ``spike_tokens`` of the window (past included) that are not whole numbers (3.7 was
+                cut to unit id 3 without a word).
+            UnknownUnitError: a token id of the window's spikes (past included) that is not a unit
+                of the vocabulary (a special id 0-2, a negative id, or ``>= len(tokenizer)``: ids of
+                another vocabulary), naming the spike; it was written into the window as it was.
         """
         window_start = _finite_start(window_start)
         if len(spike_times) != len(spike_tokens):
@@ -515,9 +520,11 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         else:
             p0c = p0
         i_p, i0, i1 = np.searchsorted(spike_times, [p0c, w0, w1], side="left")
+        i_p = min(i_p, i0)  # a clip after the window start: no past, the current window whole
+        tokens = self._unit_ids_of(spike_tokens[i_p:i1], i_p)  # the window's spikes, past included
 
         cur_t = spike_times[i0:i1]
-        cur_u = np.asarray(spike_tokens[i0:i1], dtype=np.int64)
+        cur_u = tokens[i0 - i_p:]
         dt_ids = self.dt_to_id(cur_t - w0)
         order = np.lexsort((cur_u, dt_ids))
         cur_u, dt_ids = cur_u[order], dt_ids[order]
@@ -530,7 +537,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             dts.append(dts[-1])
 
         past_t = spike_times[i_p:i0]
-        past_u = np.asarray(spike_tokens[i_p:i0], dtype=np.int64)
+        past_u = tokens[:i0 - i_p]
         pdt = np.clip(bin_index(past_t - p0, self.dt_resolution), 0, self.num_past_dt_bins - 1)
         order = np.lexsort((past_u, pdt))
         past_u, pdt = past_u[order], pdt[order]
@@ -547,6 +554,27 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             "n_truncated": int(n_trunc),
             "n_past_truncated": int(n_ptrunc),
         }
+
+    def _unit_ids_of(self, tokens, first: int) -> np.ndarray:
+        """``tokens`` (the unit token ids of spikes ``first, first + 1, ...``) as int64, refused
+        unless each is a whole number naming a unit of the vocabulary (ids ``3 .. len - 1``)."""
+        arr = np.asarray(tokens)
+        if arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= 3 and arr.max() < len(self.vocab))):
+            return arr.astype(np.int64, copy=False)  # the common case, once per window: kept cheap
+        if arr.size and arr.dtype.kind not in "iu":
+            whole = arr.dtype.kind == "f" and bool(np.all(np.isfinite(arr) & (arr == np.round(arr))))
+            if not whole:
+                k = 0 if arr.dtype.kind != "f" else int(np.flatnonzero(~(np.isfinite(arr) & (arr == np.round(arr))))[0])
+                raise ValueError(f"spike_tokens: expected whole-number unit token ids (int64), got dtype {arr.dtype} "
+                                 f"(spike {first + k}: {arr.ravel()[k].item()!r})")
+        arr = arr.astype(np.int64)
+        bad = np.flatnonzero((arr < 3) | (arr >= len(self.vocab)))
+        if bad.size:
+            k = int(bad[0])
+            raise UnknownUnitError(
+                f"spike_tokens: spike {first + k} has token id {int(arr[k])}, not a unit of the vocabulary (unit ids "
+                f"3 .. {len(self.vocab) - 1}); pass tokenizer.unit_token_ids(recording)[recording.unit_ids]")
+        return arr
 
     def decode_window(self, input_ids: Sequence[int], dt_ids: Sequence[int], window_start: float):
         """Tokens of one current window -> spikes.
