@@ -707,3 +707,39 @@ def test_a_past_clip_after_the_window_start_leaves_the_current_window_whole():
         enc = tok.encode_window(times, tokens, 0.15, past_clip_start=clip)
         assert enc["input_ids"] == whole["input_ids"] == [BOS, 4, 5, 6, EOS]
         assert enc["dt_ids"] == whole["dt_ids"] and enc["past_input_ids"] == [BOS]
+
+
+def test_pad_refuses_window_rows_whose_dt_ids_it_cannot_pad(shared_data):
+    """tokenizer.pad of window rows padded input_ids and left dt_ids (and the past columns) as they
+    were, a short row's dt_ids shorter than its padded input_ids, without a word; with
+    return_tensors='pt' (transformers.DataCollatorWithPadding) it failed with 'Unable to create
+    tensor ... activate truncation and/or padding'. Now refused naming the columns and the
+    collator that pads them; rows of input_ids alone pad as before. Real windows: A2929 wake."""
+    import warnings
+
+    from transformers import DataCollatorWithPadding
+
+    from hf_neuroformer import NeuroformerProcessor
+    from hf_neuroformer.io import load_recording
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    tok = NeuroformerTokenizer(current_window=0.05, past_window=0.1, dt_resolution=0.005)
+    tok.add_units(rec)
+    cols = NeuroformerProcessor(tok).tokenize(rec, 700.0 + 0.05 * np.arange(8))
+    rows = [{k: cols[k][i] for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids")} for i in range(8)]
+    assert len({len(r["input_ids"]) for r in rows}) > 1  # the premise: rows of several lengths
+    said = r"^encoded_inputs: window rows with dt_ids, past_input_ids, past_dt_ids, which tokenizer.pad does not pad"
+    with pytest.raises(ValueError, match=said):
+        tok.pad(rows)
+    with pytest.raises(ValueError, match=said):
+        DataCollatorWithPadding(tok)(rows)
+    with pytest.raises(ValueError, match=r"^encoded_inputs: window rows with past_dt_ids"):
+        tok.pad({"input_ids": cols["input_ids"], "past_dt_ids": cols["past_dt_ids"]})
+    padded = tok.pad([{"input_ids": r["input_ids"]} for r in rows], return_tensors="pt")
+    n = max(len(r["input_ids"]) for r in rows)
+    assert padded["input_ids"].shape == (8, n)
+    assert padded["attention_mask"].sum(1).tolist() == [len(r["input_ids"]) for r in rows]
+    batch = make_tok()(["sess/u1 sess/u2", "sess/u1"], padding=True)  # text: padded as before
+    assert batch["input_ids"] == [[4, 5], [4, PAD]] and batch["attention_mask"] == [[1, 1], [1, 0]]

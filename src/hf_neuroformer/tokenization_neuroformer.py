@@ -125,6 +125,35 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     def padding_side(self, value) -> None:
         _check_padding_side(value)
 
+    def pad(self, encoded_inputs, *args, **kwargs):
+        """transformers' ``pad`` (right padding, ``attention_mask``), for rows of ``input_ids`` only.
+
+        Window rows (:func:`~hf_neuroformer.windows.tokenize_windows`, a window dataset, the
+        processor's :meth:`~hf_neuroformer.NeuroformerProcessor.tokenize`) are refused: their
+        ``dt_ids`` were left unpadded beside padded ``input_ids`` (token ``k`` of a short row had no
+        dt bin), ``past_input_ids`` / ``past_dt_ids`` too, and ``return_tensors="pt"`` (what
+        ``transformers.DataCollatorWithPadding`` asks for) failed with "Unable to create tensor
+        ... activate truncation and/or padding", naming neither. ``processor.collator``
+        (:class:`~hf_neuroformer.windows.NeuroformerCollator`) pads them.
+
+        Raises:
+            ValueError: ``encoded_inputs`` (a row, a list of rows or a dict of lists) holds
+                ``dt_ids``, ``past_input_ids`` or ``past_dt_ids``, naming them.
+        """
+        rows = encoded_inputs
+        if isinstance(rows, (list, tuple)) and rows and hasattr(rows[0], "keys"):
+            keys = set().union(*(r.keys() for r in rows))
+        else:
+            keys = set(rows.keys()) if hasattr(rows, "keys") else set()
+        found = [k for k in ("dt_ids", "past_input_ids", "past_dt_ids") if k in keys]
+        if found:
+            raise ValueError(
+                f"encoded_inputs: window rows with {', '.join(found)}, which tokenizer.pad does not pad (dt_ids was "
+                "left shorter than the padded input_ids, and return_tensors='pt' failed); pad window rows with "
+                "processor.collator (hf_neuroformer.windows.NeuroformerCollator: every column, attention masks, "
+                "labels and dt_labels)")
+        return super().pad(encoded_inputs, *args, **kwargs)
+
     def _pad(self, *args, padding_side=None, **kwargs):
         if padding_side is not None:
             _check_padding_side(padding_side)
