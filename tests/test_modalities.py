@@ -644,3 +644,38 @@ def test_modality_integer_fields_take_numpy_integers_and_save_them_as_json_integ
     for bad in (True, 2.0, "2", 0):
         with pytest.raises(ValueError, match=r"modalities\[0\] \('eye'\)\.num_features"):
             NeuroformerConfig(modalities=[dict(name="eye", source="behaviour:eye", kind="continuous", num_features=bad)])
+
+
+def test_labels_read_only_before_the_trials_are_classes_of_the_training_split(shared_data):
+    """Split by trials, a trial's first windows read their modality window back to window[0] before
+    the trial (down to the previous trial's end), but fit_modalities took classes and statistics
+    from inside the training trials only. Zheng 2022's fixation cross comes about 1 s before each
+    clip, in the gap (438 of 450; all 90 of the encoding task): a categorical stream of fixation
+    onsets labelled by task was fitted to ['recognition', 'timediscrimination'], and the training
+    windows were then refused ("label 'encoding' ... is not one of the training classes"). The
+    classes are now the labels the training windows read. Real times and labels: the NWB trials
+    table (fixcross_time, task)."""
+    import dataclasses
+    import warnings
+
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.recording import EventSeries
+    from hf_neuroformer.windows import window_starts_for_split
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = load_recording(shared_data("zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"))
+    fix = np.asarray(rec.trial_info["fixcross_time"], dtype=np.float64)
+    order = np.argsort(fix, kind="stable")
+    task = np.asarray(rec.trial_info["task"], dtype=object)
+    rec = dataclasses.replace(rec, events={**rec.events, "fixation": EventSeries(fix[order], task[order], "fixation")})
+    mod = {"name": "fix", "source": "events:fixation", "kind": "categorical", "window": [-1.2, 0.0]}
+    cfg = small_config(current_window=0.1, past_window=1.2, dt_resolution=0.01, modalities=[mod])
+    plan = plan_splits(rec, cfg)
+    assert plan.mode == "trials"
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == ["encoding", "recognition", "timediscrimination"]
+    starts, clips = window_starts_for_split(plan, "train", cfg)
+    cols = modality_columns(rec, cfg, starts, clips)
+    read = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in cols["mod_fix_ids"]])
+    assert set(read.tolist()) == {0, 1, 2}  # the training windows read all three

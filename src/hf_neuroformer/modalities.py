@@ -34,8 +34,9 @@ is what the gap shows). In time mode a window with such a future span is only ma
 span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
 
 Normalisation statistics (``mean`` / ``std``; video: of the frames on screen inside the training
-split) and categorical ``classes`` come from the TRAINING split only (:func:`fit_modalities`) and
-are written into the config, so a saved model normalises new data the same way.
+split) and categorical ``classes`` come from the TRAINING split only (:func:`fit_modalities`;
+classes: every label its windows read, in trial mode the gap before each training trial included)
+and are written into the config, so a saved model normalises new data the same way.
 """
 
 from __future__ import annotations
@@ -326,18 +327,37 @@ def _fitted(mod: dict) -> bool:
     return mod["normalization"] != "zscore" or (mod["mean"] is not None and mod["std"] is not None)
 
 
+def _training_spans(recording: SpikeRecording, plan, mod: dict) -> np.ndarray:
+    """``(n, 2)`` float64 s: what the training windows' modality windows of ``mod`` read (where
+    :func:`fit_modalities` takes a categorical modality's classes from). In time
+    mode the training segments (a window and its past, which a modality window stays inside, lie in
+    one). In trial mode a trial's first window reads back to ``window[0]`` before the trial's start,
+    down to the end of the trial before (:func:`modality_columns`): each training trial's span
+    starts there. The end is the trial's (a future window, ``allow_future``, stops at it)."""
+    train = np.asarray(plan.segments["train"], dtype=np.float64).reshape(-1, 2)
+    if plan.mode != "trials" or len(train) == 0 or mod["window"][0] >= 0:
+        return train
+    a = train[:, 0]
+    lo = np.maximum(on_time_grid(on_time_grid(a) + mod["window"][0]), _previous_trial_ends(recording, a))
+    return np.stack([np.minimum(lo, a), train[:, 1]], axis=1)
+
+
 def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = True) -> None:
     """Fill in each modality's training-split statistics in ``config.modalities`` (in place).
 
     Continuous ``"zscore"``: ``mean`` / ``std`` per feature over the samples (or interval values)
     inside the training segments of ``plan`` (NaN samples left out); a constant feature gets
-    ``std = 1`` with a warning. Categorical: ``classes`` = the sorted distinct labels inside the
-    training segments. ``"circular"`` and ``"none"`` need nothing.
+    ``std = 1`` with a warning. Categorical: ``classes`` = the sorted distinct labels that the
+    training windows read: inside the training segments and, in trial mode, in the stretch before
+    each training trial that its first windows' modality window reaches (back to ``window[0]``, not
+    before the end of the trial before). Labels only in those gaps (a fixation cross shown before
+    each trial) were left out, and the training windows that read them were then refused as holding
+    a label outside the classes. ``"circular"`` and ``"none"`` need nothing.
 
     Args:
         recording: the recording the model is trained on.
         config: a :class:`~hf_neuroformer.NeuroformerConfig`.
-        plan: the :class:`~hf_neuroformer.windows.SplitPlan` (only ``segments["train"]`` is read).
+        plan: the :class:`~hf_neuroformer.windows.SplitPlan` (its ``segments["train"]`` and ``mode`` are read).
         overwrite: refit modalities that already have statistics (``train`` does); False keeps
             them (a trained model's config: inference normalises as training did).
 
@@ -346,10 +366,12 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             training split; a categorical label there that is None, NaN or infinite (missing);
             categorical labels that mix booleans and numbers (``True == 1``: one class).
     """
-    train = plan.segments["train"]
     for i, mod in enumerate(config.modalities):
         if not overwrite and _fitted(mod):
             continue
+        # classes: every label the training windows read (the gap before a trial too), or such a window is refused;
+        # statistics: the training segments' values (the gaps are left to windows, not to the scale)
+        train = _training_spans(recording, plan, mod) if mod["kind"] == "categorical" else plan.segments["train"]
         track = modality_track(recording, mod, i)
         if track.kind == "frames":
             _fit_video(track, train, mod, i)
