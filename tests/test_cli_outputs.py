@@ -235,6 +235,17 @@ def test_evaluate_output_png_names_output_not_the_figure_never_given(capsys, tmp
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["gen2.nwb", "metrics.csv", "metrics"])
+def test_evaluate_output_must_be_a_json_file_name(capsys, tmp_path, name):
+    # `evaluate --output gen2.nwb --overwrite` wrote the metrics JSON over another generated NWB file (and
+    # `--output metrics.csv` wrote JSON under a CSV name); inspect --output already asked for .json
+    out = tmp_path / name
+    out.write_bytes(b"keep me")
+    msg = err_of(capsys, "evaluate", "--generated", tmp_path / "missing.nwb", "--output", out, "--overwrite")
+    assert msg.startswith("--output: this command writes JSON; expected a file name ending in .json"), msg
+    assert out.read_bytes() == b"keep me"
+
+
 @pytest.mark.parametrize("flag, value", [("--bin-size", "0"), ("--bin-size", "nan"), ("--psth-bin-size", "-1"),
                                          ("--min-isis", "0")])
 def test_evaluate_numbers_checked_before_the_recordings_are_read(capsys, tmp_path, flag, value):

@@ -724,7 +724,8 @@ def cmd_evaluate(args) -> int:
     for path, flag in ((out, "--output"), (figure, fig_flag)):  # before "exists; pass --overwrite"
         _check_not_an_input(path, flag, {"--generated": args.generated, "--real": args.real})
         _check_not_a_model_file(path, flag, args.model)
-    _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
+    # a JSON file, as inspect --output: '--output gen2.nwb --overwrite' wrote the metrics over a generated file
+    _check_new_file(out, "--output", args.overwrite, suffix=".json")  # fail before loading anything
     _check_new_file(figure, fig_flag, args.overwrite)
     if figure is not None:
         _check_figure_file(figure, fig_flag)
@@ -1796,7 +1797,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ci-block-s", type=float, metavar="S",
                    help="with --model: " + CI_HELP.replace("test windows", "scored windows")
                    .replace("as ci95_block_s", "as bits_per_spike_ci95_block_s"))
-    e.add_argument("--output", help="write the metrics as JSON here")
+    e.add_argument("--output", help="write the metrics as JSON to this .json file")
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
                                     "no figure without either)")
     e.add_argument("--bin-size", type=float,
