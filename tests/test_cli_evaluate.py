@@ -124,6 +124,31 @@ def test_psth_bin_size_that_leaves_under_three_bins_in_the_trials_is_refused(tin
     assert metrics["psth_n_trials_used"] == 5 and metrics["psth_corr_mean"] is not None, metrics
 
 
+def test_trials_the_windows_cover_in_part_are_scored_with_min_trial_coverage(tiny, capsys):
+    """Generation tiles a trial with whole windows, so it may cover less of each trial than the PSTH's
+    0.95: psth_corr was NaN ('none of the 1 trials is covered') and evaluate had no way to lower it."""
+    from dataclasses import replace
+
+    from hf_neuroformer.io import load_recording, read_nwb
+    from hf_neuroformer.metrics import support_segments
+
+    d, _ = tiny
+    end = support_segments(read_nwb(d / "gen.nwb").support)[0, 1]
+    real = load_recording(d / "real.npz")
+    # one 0.5 s trial whose first 0.4 s the generated windows cover (0.8 of it)
+    write_nwb(replace(real, trials=np.array([[end - 0.4, end + 0.1]])), d / "real_partial_trial.nwb")
+    args = ["evaluate", "--real", str(d / "real_partial_trial.nwb"), "--generated", str(d / "gen.nwb")]
+    assert cli.main(args + ["--output", str(d / "partial_default.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "a --min-trial-coverage of 0.8 uses it)" in printed, printed
+    assert json.loads((d / "partial_default.json").read_text())["psth_n_trials_used"] == 0
+    assert cli.main(args + ["--min-trial-coverage", "0.8", "--output", str(d / "partial_08.json")]) == 0
+    metrics = json.loads((d / "partial_08.json").read_text())
+    assert metrics["psth_n_trials_used"] == 1 and metrics["psth_reason"] is None, metrics
+    assert metrics["psth_duration_s"] == pytest.approx(0.4) and metrics["psth_n_bins"] == 40
+    assert "PSTH over 1 trials" in capsys.readouterr().out  # the figure uses the same trials
+
+
 def test_isi_ks_floor_without_a_grid_says_so(tiny, capsys):
     """A generated file that does not record its grid, and no --model: the floor is not guessed."""
     d, _ = tiny

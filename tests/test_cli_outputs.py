@@ -247,7 +247,8 @@ def test_evaluate_output_must_be_a_json_file_name(capsys, tmp_path, name):
 
 
 @pytest.mark.parametrize("flag, value", [("--bin-size", "0"), ("--bin-size", "nan"), ("--psth-bin-size", "-1"),
-                                         ("--min-isis", "0")])
+                                         ("--min-isis", "0"), ("--min-trial-coverage", "0"),
+                                         ("--min-trial-coverage", "nan"), ("--min-trial-coverage", "1.01")])
 def test_evaluate_numbers_checked_before_the_recordings_are_read(capsys, tmp_path, flag, value):
     # they were checked inside compare_recordings, after --generated, --real (and --model) were read
     msg = err_of(capsys, "evaluate", "--real", tmp_path / "missing.nwb", "--generated", tmp_path / "missing.nwb",

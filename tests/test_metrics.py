@@ -546,6 +546,35 @@ def test_usable_trials_coverage():
 
 
 
+def test_no_usable_trial_says_the_coverage_that_would_use_them():
+    """Trial-mode generation tiles a trial with whole windows: 0.03 s windows cover 0.09 s of a 0.1 s
+    trial, 0.9 of it, below the default 0.95, so psth_corr was NaN with 'none of the 3 trials is
+    covered', without how close they came or the min_trial_coverage that uses them."""
+    trials = np.array([[0.0, 0.1], [1.0, 1.1], [2.0, 2.1]])
+    starts = np.round(np.concatenate([t0 + 0.03 * np.arange(3) for t0 in trials[:2, 0]]), 9)
+    sup = np.stack([starts, np.round(starts + 0.03, 9)], 1)  # trials 0 and 1 covered for 0.09 s, trial 2 not
+    spikes = [(t0 + d, u) for t0 in (0.0, 1.0) for d, u in ((0.005, 0), (0.035, 0), (0.04, 1), (0.075, 0))]
+    real = SpikeRecording.from_unsorted([t for t, _ in spikes], [u for _, u in spikes], unit_names=list(NAMES),
+                                        time_domain=(0.0, 2.2), trials=trials)
+    gen = rec(spikes, (0.0, 1.09), sup)
+    out = psth_correlation(real, gen, bin_size=0.01)
+    assert math.isnan(out["psth_corr_mean"]) and out["psth_n_trials_used"] == 0
+    assert out["psth_reason"].endswith("the best covered (2 trials) are covered for 0.9 of their length: a "
+                                       "min_trial_coverage of 0.9 uses them"), out["psth_reason"]
+    fano = fano_factor(real, gen, mode="trials")
+    assert fano["fano_reason"] == out["psth_reason"]
+    named = compare_recordings(real, gen, psth_bin_size=0.01, min_trial_coverage_option="--min-trial-coverage")
+    assert "a --min-trial-coverage of 0.9 uses them" in named["psth_reason"]
+    # the coverage it names uses them
+    used = psth_correlation(real, gen, bin_size=0.01, min_trial_coverage=0.9)
+    assert used["psth_reason"] is None and used["psth_n_trials_used"] == 2 and used["psth_corr_mean"] == pytest.approx(1.0)
+    # no trial starts inside the windows: no coverage helps, and none is advised
+    late = SpikeRecording.from_unsorted([0.005], [0], unit_names=list(NAMES), time_domain=(0.0, 3.0),
+                                        trials=np.array([[2.5, 2.6]]))
+    reason = psth_correlation(late, gen)["psth_reason"]
+    assert reason.endswith("(no trial starts inside them)") and "min_trial_coverage" not in reason
+
+
 def test_psth_and_fano_name_their_own_min_trial_coverage_argument():
     """A bad ``min_trial_coverage`` was reported as ``min_coverage``, the name of a helper the
     caller never called."""

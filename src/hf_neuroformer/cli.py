@@ -706,16 +706,19 @@ def cmd_evaluate(args) -> int:
                          f"them (neuroformer generate --split {args.split}), or pass --model")
     ci_block_s = _ci_block_s(args)
     from .metrics.fidelity import (MIN_CORR_POINTS, _check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
-                                   support_segments, width_at_most)
+                                   check_min_coverage, support_segments, width_at_most)
 
     # the numbers first: they were refused only after both recordings (and the model) were read
     # ('min_isis:' is named --min-isis by main, as every field that has a flag)
-    chosen = {"--bin-size": args.bin_size is not None, "--psth-bin-size": args.psth_bin_size is not None}
+    chosen = {"--bin-size": args.bin_size is not None, "--psth-bin-size": args.psth_bin_size is not None,
+              "--min-trial-coverage": args.min_trial_coverage is not None}
     args.bin_size = 0.1 if args.bin_size is None else args.bin_size
     args.psth_bin_size = 0.01 if args.psth_bin_size is None else args.psth_bin_size
     _check_bin_size(args.bin_size, "--bin-size")
     _check_bin_size(args.psth_bin_size, "--psth-bin-size")
     _check_min_isis(args.min_isis)
+    args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
+                                                 "--min-trial-coverage")
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself
             raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "
@@ -800,11 +803,16 @@ def cmd_evaluate(args) -> int:
     try:
         metrics = compare_recordings(real, generated, bin_size=args.bin_size, psth_bin_size=args.psth_bin_size,
                                      min_isis=args.min_isis, window_length=grid[0] if grid else None,
-                                     dt_resolution=grid[1] if grid else None)
+                                     dt_resolution=grid[1] if grid else None,
+                                     min_trial_coverage=args.min_trial_coverage,
+                                     min_trial_coverage_option="--min-trial-coverage")
     except ValueError as err:  # the generated windows outside --real (another epoch): name the flag
         if not str(err).startswith("generated.time_support:"):
             raise
         raise ValueError("--real:" + str(err).removeprefix("generated.time_support:")) from None
+    if chosen["--min-trial-coverage"] and (real.trials is None or not len(real.trials)):
+        warnings.warn(f"--min-trial-coverage {args.min_trial_coverage:g} has no effect: the real recording has no "
+                      "trials, so there is no trial-aligned PSTH (psth_corr is NaN)")
     if chosen["--psth-bin-size"] and not metrics["psth_n_trials_used"]:  # it was taken and had no effect, silently
         warnings.warn(f"--psth-bin-size {args.psth_bin_size:g} s has no effect: no trial of the real recording lies "
                       "inside the generated windows, so there is no trial-aligned PSTH (psth_corr is NaN)")
@@ -873,7 +881,8 @@ def cmd_evaluate(args) -> int:
             fig_bin = args.psth_bin_size if chosen["--psth-bin-size"] else None
         elif chosen["--bin-size"]:
             fig_bin, duration = args.bin_size, max(5.0, 2 * args.bin_size)  # at least 2 bins where the segment allows
-        fig = plot_fidelity(real, generated, path=figure, bin_size=fig_bin, duration=duration)
+        fig = plot_fidelity(real, generated, path=figure, bin_size=fig_bin, duration=duration,
+                            min_trial_coverage=args.min_trial_coverage)
         title = fig.get_suptitle()
         what = "trial-aligned PSTHs" if "PSTH" in title else "binned rates over time"
         bins = title.split("; ", 1)[1] if "; " in title else ""  # e.g. 'PSTH over 28 trials, 10 ms bins'
@@ -1808,6 +1817,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PSTH bin width, s; a given one must fit at least 3 bins in the covered trials (default: 0.01)")
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
+    e.add_argument("--min-trial-coverage", type=float, metavar="F",
+                   help="fraction of a trial the generated windows must cover for the PSTH to use it (default: "
+                        "0.95; generation tiles a trial with whole windows: 30 ms windows cover 0.9 of a 100 ms trial)")
     e.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     e.set_defaults(func=cmd_evaluate)
 

@@ -247,6 +247,15 @@ def _trial_coverage(trials: np.ndarray, segments: np.ndarray) -> tuple[np.ndarra
     return covered / (trials[:, 1] - trials[:, 0]), covered
 
 
+def check_min_coverage(min_coverage, field: str = "min_coverage") -> float:
+    """``min_coverage`` as a float, or a :class:`FidelityInputError` naming ``field`` unless it is a
+    fraction in ``(0, 1]`` (checked before any data is read by ``neuroformer evaluate``)."""
+    # the text '0.9' or None failed in the comparison ('<' not supported), naming no argument; True read as 1
+    if not is_real_number(min_coverage) or not (0 < min_coverage <= 1):
+        raise FidelityInputError(f"{field}: expected a fraction in (0, 1], got {min_coverage!r}")
+    return float(min_coverage)
+
+
 def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float = 0.95, field: str = "min_coverage"):
     """The trials a trial-aligned metric can use on a generated support, and their common length.
 
@@ -277,9 +286,7 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
     bad = np.flatnonzero(~np.isfinite(trials).all(1) | (trials[:, 1] <= trials[:, 0]))
     if bad.size:
         raise FidelityInputError(f"trials: expected finite rows with stop > start, trial {bad[0]} is {trials[bad[0]].tolist()}")
-    # the text '0.9' or None failed in the comparison ('<' not supported), naming no argument; True read as 1
-    if not is_real_number(min_coverage) or not (0 < min_coverage <= 1):
-        raise FidelityInputError(f"{field}: expected a fraction in (0, 1], got {min_coverage!r}")
+    check_min_coverage(min_coverage, field)
     frac, covered = _trial_coverage(trials, support_segments(support))
     ok = frac >= min_coverage - 1e-9
     if not ok.any():
@@ -287,6 +294,28 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
     duration = float(covered[ok].min())
     n_cut = int(((trials[ok, 1] - trials[ok, 0]) > duration + EDGE_TOLERANCE).sum())
     return trials[ok], duration, int((~ok).sum()), n_cut
+
+
+def no_usable_trial_reason(trials: np.ndarray, support: np.ndarray, min_coverage: float,
+                           option: str = "min_trial_coverage") -> str:
+    """Why :func:`usable_trials` used none of ``trials`` (``(n, 2)`` s) on ``support``, and the
+    coverage that would use some: trial-mode generation tiles a trial with whole windows, so 0.03 s
+    windows cover 0.09 s of a 0.1 s trial (0.9, below the default 0.95) and every trial was skipped
+    with no word of how close they came. ``option`` names the coverage setting in the advice
+    (``"--min-trial-coverage"`` for ``neuroformer evaluate``)."""
+    trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
+    frac, _ = _trial_coverage(trials, support_segments(support))
+    head = f"none of the {len(trials)} trials is covered (>= {min_coverage:g} of it) by the generated windows"
+    best = float(frac.max()) if len(frac) else 0.0
+    if not best > 0:
+        return head + " (no trial starts inside them)"
+    text = f"{best:.6g}"
+    if float(text) > best + 1e-9:  # rounded up past the tolerance usable_trials allows
+        text = width_at_most(best)
+    n = int((frac >= float(text) - 1e-9).sum())
+    return (f"{head}; the best covered ({n} trial{'s' if n > 1 else ''}) {'are' if n > 1 else 'is'} covered for "
+            f"{text} of {'their' if n > 1 else 'its'} length: a {option} of {text} uses "
+            f"{'them' if n > 1 else 'it'}")
 
 
 #: relative spread below which a vector counts as constant for :func:`_pearson` (float64 rounding
@@ -445,7 +474,8 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
 
 
 def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.01,
-                     trials: np.ndarray | None = None, min_trial_coverage: float = 0.95) -> dict[str, object]:
+                     trials: np.ndarray | None = None, min_trial_coverage: float = 0.95,
+                     min_trial_coverage_option: str = "min_trial_coverage") -> dict[str, object]:
     """Per-unit Pearson r between the recorded and generated trial-averaged PSTHs.
 
     The trials are the real recording's ``trials`` rows (or the ``trials`` argument, an
@@ -459,7 +489,9 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
     ``psth_n_units_undefined``).
 
     When no trial is usable (the recording has none, or none lies inside the support) the
-    summaries are NaN and ``psth_reason`` says why; otherwise ``psth_reason`` is ``None``.
+    summaries are NaN and ``psth_reason`` says why (and, when some trials are partly covered, the
+    ``min_trial_coverage`` that would use the best covered ones, named as
+    ``min_trial_coverage_option`` says); otherwise ``psth_reason`` is ``None``.
 
     Returns:
         dict with ``psth_corr_mean``, ``psth_corr_median``, ``psth_corr_per_unit``,
@@ -487,8 +519,8 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
     used, duration, n_skipped, n_cut = usable_trials(trials, generated.support, min_trial_coverage, "min_trial_coverage")
     out["psth_n_trials_outside_support"] = n_skipped
     if len(used) == 0:
-        out["psth_reason"] = (f"none of the {len(trials)} trials is covered (>= {min_trial_coverage:g} of it) "
-                              "by the generated windows")
+        out["psth_reason"] = no_usable_trial_reason(trials, generated.support, min_trial_coverage,
+                                                    min_trial_coverage_option)
         return out
     n_bins = n_full_bins(duration, bin_size)
     out.update(psth_n_trials_used=len(used), psth_duration_s=duration, psth_n_bins=n_bins,
@@ -747,7 +779,8 @@ def _fano(counts: np.ndarray) -> np.ndarray:
 
 def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1,
                 mode: str = "bins", trials: np.ndarray | None = None,
-                min_trial_coverage: float = 0.95) -> dict[str, object]:
+                min_trial_coverage: float = 0.95,
+                min_trial_coverage_option: str = "min_trial_coverage") -> dict[str, object]:
     """Per-unit Fano factor (sample variance / mean of spike counts), recorded vs generated.
 
     ``mode="bins"`` (default; what :func:`compare_recordings` uses, for any recording):
@@ -789,7 +822,7 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
         else:
             used, duration, outside, _ = usable_trials(trials, segs, min_trial_coverage, "min_trial_coverage")
             if len(used) == 0:
-                reason = f"none of the {len(trials)} trials is covered by the generated windows"
+                reason = no_usable_trial_reason(trials, segs, min_trial_coverage, min_trial_coverage_option)
             else:
                 rows = np.stack([used[:, 0], used[:, 0] + duration], 1)
         rc, gc = _counts_in_intervals(real, rows), _counts_in_intervals(generated, rows)
@@ -899,7 +932,8 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
                        psth_bin_size: float = 0.01, min_isis: int = 20,
                        fano_mode: str = "bins", min_trial_coverage: float = 0.95,
                        window_length: float | None = None,
-                       dt_resolution: float | None = None) -> dict[str, object]:
+                       dt_resolution: float | None = None,
+                       min_trial_coverage_option: str = "min_trial_coverage") -> dict[str, object]:
     """All fidelity metrics of this module in one flat dict (see each function for its keys).
 
     Args:
@@ -914,6 +948,9 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
             (and trial-mode Fano factor) to use it; see :func:`usable_trials`.
         window_length, dt_resolution: the generator's ``current_window`` and ``dt_resolution``
             (s), for the ISI KS floor (:func:`isi_distance`); None (default): floor not computed.
+        min_trial_coverage_option: how ``psth_reason`` / ``fano_reason`` name
+            ``min_trial_coverage`` when no trial is covered enough (``neuroformer evaluate``
+            passes ``"--min-trial-coverage"``).
 
     Returns:
         the union of the dicts of :func:`firing_rate_correlation`,
@@ -937,9 +974,11 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
     out: dict[str, object] = {}
     out.update(firing_rate_correlation(real, generated))
     out.update(binned_count_correlation(real, generated, bin_size))
-    out.update(psth_correlation(real, generated, psth_bin_size, min_trial_coverage=min_trial_coverage))
+    out.update(psth_correlation(real, generated, psth_bin_size, min_trial_coverage=min_trial_coverage,
+                                min_trial_coverage_option=min_trial_coverage_option))
     out.update(isi_distance(real, generated, min_isis, window_length=window_length, dt_resolution=dt_resolution))
-    out.update(fano_factor(real, generated, bin_size, mode=fano_mode, min_trial_coverage=min_trial_coverage))
+    out.update(fano_factor(real, generated, bin_size, mode=fano_mode, min_trial_coverage=min_trial_coverage,
+                           min_trial_coverage_option=min_trial_coverage_option))
     out.update(pairwise_correlation_structure(real, generated, bin_size))
     out.update(unit_id_f1(real, generated))
     sup = generated.support
@@ -963,6 +1002,8 @@ __all__ = [
     "snap_to_dt_bin_centres",
     "bins_fit_problem",
     "check_bins_fit",
+    "check_min_coverage",
+    "no_usable_trial_reason",
     "support_segments",
     "trial_psth",
     "unit_id_f1",
