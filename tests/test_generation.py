@@ -669,3 +669,36 @@ def test_a_past_clipped_at_a_trial_start_off_the_grid_counts_the_spike_at_its_st
         gen = nf.generate_spikes(model, tok, rec, [start], past_clip_starts=[clip], mode=mode, seed=0,
                                  progress=False)
         assert gen.generation_stats["n_past_recorded"][0] == want, mode
+
+
+def test_a_split_of_overlapping_trials_is_generated_once_per_time(setup):
+    """Overlapping trials share a split, and their windows overlap: generate_split (neuroformer generate)
+    refused the split with 'window_starts: expected non-overlapping current windows', naming an argument
+    the caller never passed. The windows that overlap an earlier trial's are left out, with a warning."""
+    from dataclasses import replace
+
+    from hf_neuroformer.generation import generation_windows
+
+    base, tok, model, _, _ = setup
+    a = np.arange(0.0, 38.0, 1.0)
+    trials = np.concatenate([np.stack([a, a + 0.65], 1), np.stack([a + 0.3, a + 0.9], 1)])
+    rec = replace(base, trials=trials[np.argsort(trials[:, 0], kind="stable")])
+    plan = plan_splits(rec, replace(model.config, split_by="trials"))
+    all_starts, _ = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time"):
+        g = generate_split(model, tok, rec, plan, "test", seed=0, progress=False)
+    with pytest.warns(UserWarning):
+        starts, clips = generation_windows(plan, "test", model.config)
+    # per pair of trials [t, t + 0.65) and [t + 0.3, t + 0.9): 6 windows of the first, then 3 of the second
+    # (t + 0.6 .. t + 0.8), clipped at its own start
+    n_pairs = len(all_starts) // 12
+    assert len(all_starts) == 12 * n_pairs and len(starts) == 9 * n_pairs > 0
+    assert np.all(np.diff(starts) >= 0.1 - 1e-9) and g.generation_stats["n_windows"] == len(starts)
+    off = np.round(starts - np.floor(starts + 1e-9), 6)
+    np.testing.assert_allclose(np.round(clips - np.floor(starts + 1e-9), 6), np.where(off < 0.55, 0.0, 0.3))
+    # a time-mode plan's windows are unchanged
+    time_plan = plan_splits(base, model.config)
+    assert time_plan.mode == "time"
+    plain, _ = window_starts_for_split(time_plan, "test", model.config, stride=model.config.current_window)
+    np.testing.assert_array_equal(generation_windows(time_plan, "test", model.config)[0], plain)
+

@@ -204,6 +204,22 @@ def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec
     assert "1.5 ms bins" in fig.get_suptitle(), fig.get_suptitle()
 
 
+def test_overlapping_trials_are_generated_after_training_not_refused(rec, tmp_path):
+    # trials that overlap in time (events padded into trials closer than their length) go to one split
+    # together, so the test split's windows overlapped and test generation raised 'window_starts: expected
+    # non-overlapping current windows' after the whole run: nothing was written
+    import dataclasses
+
+    a = np.arange(0.0, 38.0, 1.0)
+    trials = np.concatenate([np.stack([a, a + 0.65], 1), np.stack([a + 0.3, a + 0.9], 1)])
+    overlapping = dataclasses.replace(rec, trials=trials[np.argsort(trials[:, 0], kind="stable")])
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "split_by": "trials"})
+    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time, so \d+ of its \d+ windows overlap"):
+        m = train(overlapping, tmp_path / "m", cfg, TrainingConfig(max_steps=2, batch_size=8), progress=False)
+    assert m["split_mode"] == "trials" and math.isfinite(m["test/id_f1"])
+    assert (tmp_path / "m" / "model.safetensors").is_file() and (tmp_path / "m" / "test_generation.png").is_file()
+
+
 def test_a_split_without_spikes_is_named_and_not_called_missing(rec, tmp_path):
     """One stray spike long after the others (a clock glitch) stretched the recording to 399 s: the
     validation block held no spike, its loss was NaN every time, and the run said "no validation

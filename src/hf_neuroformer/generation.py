@@ -1101,17 +1101,53 @@ def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> d
     return result
 
 
+def generation_windows(plan, split: str, config):
+    """``(starts, clips)``: the windows :func:`generate_split` (and ``train``'s test generation)
+    generates for ``split`` of ``plan``: the split tiled with non-overlapping current windows
+    (:func:`~hf_neuroformer.windows.window_starts_for_split` with ``stride=current_window``), and in
+    trial mode each window's trial start (else NaN).
+
+    Trials that overlap in time (events padded into trials closer together than their length) go
+    to one split together, and their windows overlap, which one generated recording cannot hold:
+    ``generate_spikes`` refused them ('window_starts: expected non-overlapping current windows'),
+    after the whole training run in ``train``. Where windows overlap, the one of the earliest-starting
+    trial is kept (in time order; the later trial's windows resume after it, clipped at their own
+    trial's start) and a warning says how many were left out.
+    """
+    from .windows import window_starts_for_split
+
+    starts, clips = window_starts_for_split(plan, split, config, stride=config.current_window)
+    if plan.mode != "trials" or len(starts) < 2:
+        return starts, clips
+    w = float(config.current_window)
+    order = np.lexsort((clips, starts))  # by start; at one start, the earlier trial's window first
+    keep, last = [], -np.inf
+    for i in order:
+        if starts[i] - last >= w - 1e-9:  # generate_spikes' rule for windows that do not overlap
+            keep.append(i)
+            last = starts[i]
+    if len(keep) < len(starts):
+        warnings.warn(
+            f"split {split!r}: its trials overlap in time, so {len(starts) - len(keep)} of its {len(starts)} windows "
+            f"overlap others; {len(keep)} non-overlapping windows are generated (where windows overlap, the one of "
+            "the earliest-starting trial)", UserWarning, stacklevel=3)
+    keep = np.asarray(keep, dtype=np.int64)
+    return starts[keep], clips[keep]
+
+
 def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", **kwargs) -> SpikeRecording:
-    """Generate the windows of one split of ``plan`` (a :class:`~hf_neuroformer.windows.SplitPlan`).
+    """Generate the windows of one split of ``plan`` (a :class:`~hf_neuroformer.windows.SplitPlan`):
+    those of :func:`generation_windows` (non-overlapping; a warning says when overlapping trials
+    left some out).
 
     Raises:
         ValueError: if the split's segments do not lie inside the recording (a different
             recording than the one the model was trained on), or the split has no windows.
     """
-    from .windows import check_split_in_recording, window_starts_for_split
+    from .windows import check_split_in_recording
 
     check_split_in_recording(plan, split, recording)
-    starts, clips = window_starts_for_split(plan, split, model.config, stride=model.config.current_window)
+    starts, clips = generation_windows(plan, split, model.config)
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")
     return generate_spikes(
@@ -1204,6 +1240,6 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "units_absent",
-           "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "grid_scratch",
+           "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "generation_windows", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch", "weight_files"]

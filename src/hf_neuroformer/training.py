@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_float, checked_int
-from .generation import generate_spikes
+from .generation import generate_spikes, generation_windows
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
 from .metrics.bootstrap import resolve_block_s
@@ -43,7 +43,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
                       build_window_datasets, keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
-                      verify_prepared, window_starts_for_split)
+                      verify_prepared)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -1661,8 +1661,9 @@ def train(
             warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
                           "not generated; the model is saved as it is for inspection; lower learning_rate")
         elif has_test:
-            # generation tiles the test split with non-overlapping windows, whatever the training stride
-            starts, clips = window_starts_for_split(plan, "test", config, stride=config.current_window)
+            # generation tiles the test split with non-overlapping windows, whatever the training stride (and
+            # whatever overlapping trials)
+            starts, clips = generation_windows(plan, "test", config)
             generated = generate_spikes(
                 model, tokenizer, recording, starts,
                 past_clip_starts=clips if plan.mode == "trials" else None,
