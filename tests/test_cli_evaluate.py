@@ -124,6 +124,28 @@ def test_psth_bin_size_that_leaves_under_three_bins_in_the_trials_is_refused(tin
     assert metrics["psth_n_trials_used"] == 5 and metrics["psth_corr_mean"] is not None, metrics
 
 
+def test_trials_too_short_for_the_default_psth_bin_say_which_bin_fits(tiny, capsys):
+    """25 ms trials hold 2 bins of the default 10 ms: psth_corr was NaN with 'the covered trial length
+    (0.025 s) holds fewer than 3 bins of 0.01 s' and no word of the --psth-bin-size that fits (a chosen
+    one that does not fit is refused naming it)."""
+    from dataclasses import replace
+
+    from hf_neuroformer.io import load_recording, read_nwb
+
+    d, _ = tiny
+    starts = read_nwb(d / "gen.nwb").support[:5, 0]
+    real = load_recording(d / "real.npz")
+    write_nwb(replace(real, trials=np.stack([starts, starts + 0.025], 1)), d / "real_short_trials.nwb")
+    args = ["evaluate", "--real", str(d / "real_short_trials.nwb"), "--generated", str(d / "gen.nwb")]
+    assert cli.main(args + ["--output", str(d / "short_default.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "holds fewer than 3 bins of 0.01 s; pass a --psth-bin-size of at most " in printed, printed
+    suggested = printed.split("pass a --psth-bin-size of at most ")[1].split(" s")[0]
+    assert cli.main(args + ["--psth-bin-size", suggested, "--output", str(d / "short_fits.json")]) == 0
+    metrics = json.loads((d / "short_fits.json").read_text())
+    assert metrics["psth_n_bins"] == 3 and metrics["psth_n_trials_used"] == 5 and metrics["psth_reason"] is None
+
+
 def test_trials_the_windows_cover_in_part_are_scored_with_min_trial_coverage(tiny, capsys):
     """Generation tiles a trial with whole windows, so it may cover less of each trial than the PSTH's
     0.95: psth_corr was NaN ('none of the 1 trials is covered') and evaluate had no way to lower it."""

@@ -822,6 +822,10 @@ def cmd_evaluate(args) -> int:
             f"trial length ({metrics['psth_duration_s']:g} s, {metrics['psth_n_trials_used']} trials), and the PSTH "
             f"correlation needs at least {MIN_CORR_POINTS} (over 2 it is +1 or -1 whatever the PSTHs); expected a bin "
             f"of at most {width_at_most(metrics['psth_duration_s'] / MIN_CORR_POINTS)} s")
+    if not chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < MIN_CORR_POINTS:
+        # the default 10 ms bin in trials covered for less than 30 ms: NaN, and the way out was not said
+        metrics["psth_reason"] += (f"; pass a --psth-bin-size of at most "
+                                   f"{width_at_most(metrics['psth_duration_s'] / MIN_CORR_POINTS)} s")
     metrics["isi_ks_floor_source"] = source
     same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it

@@ -526,8 +526,8 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
     out.update(psth_n_trials_used=len(used), psth_duration_s=duration, psth_n_bins=n_bins,
                psth_n_trials_cut=n_cut)
     if n_bins < MIN_CORR_POINTS:  # over 2 bins each unit's r is +1 or -1, whatever the PSTHs
-        out["psth_reason"] = (f"the covered trial length ({duration} s) holds fewer than {MIN_CORR_POINTS} bins of "
-                              f"{bin_size} s")
+        out["psth_reason"] = (f"the covered trial length ({duration:.6g} s) holds fewer than {MIN_CORR_POINTS} bins of "
+                              f"{bin_size:g} s")
         return out
     pr = trial_psth(real, used, bin_size, duration)
     pg = trial_psth(generated, used, bin_size, duration)
