@@ -684,11 +684,15 @@ def test_a_split_of_overlapping_trials_is_generated_once_per_time(setup):
     trials = np.concatenate([np.stack([a, a + 0.65], 1), np.stack([a + 0.3, a + 0.9], 1)])
     rec = replace(base, trials=trials[np.argsort(trials[:, 0], kind="stable")])
     plan = plan_splits(rec, replace(model.config, split_by="trials"))
-    all_starts, _ = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+    all_starts, all_clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
     with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time"):
         g = generate_split(model, tok, rec, plan, "test", seed=0, progress=False)
     with pytest.warns(UserWarning):
         starts, clips = generation_windows(plan, "test", model.config)
+    # the Python route (window_starts_for_split, then generate_spikes) is refused, pointing to generation_windows
+    with pytest.raises(ValueError, match=r"window_starts: expected non-overlapping .*; for the windows of a trial "
+                                         r"split whose trials overlap, take them from generation_windows"):
+        nf.generate_spikes(model, tok, rec, all_starts, past_clip_starts=all_clips, progress=False)
     # per pair of trials [t, t + 0.65) and [t + 0.3, t + 0.9): 6 windows of the first, then 3 of the second
     # (t + 0.6 .. t + 0.8), clipped at its own start
     n_pairs = len(all_starts) // 12

@@ -510,7 +510,11 @@ def generate_spikes(
             "window_starts: expected non-overlapping current windows (starts at least current_window apart); "
             f"{float(srt[k])!r} s and {float(srt[k + 1])!r} s are {srt[k + 1] - srt[k]:.9g} s apart, current_window {w} s"
             + (f"; the starts were given as {given}, whose rounding moves them off the window grid: pass float64 "
-               "starts" if given in ("float32", "float16", "bfloat16") else ""))
+               "starts" if given in ("float32", "float16", "bfloat16") else "")
+            # window_starts_for_split's windows of trials that overlap in time (README's trial-mode example)
+            + ("; for the windows of a trial split whose trials overlap, take them from generation_windows(plan, "
+               "split, config) (hf_neuroformer.generation): it leaves out the windows that overlap"
+               if past_clip_starts is not None else ""))
     clips = (None if past_clip_starts is None
              else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
     if clips is not None:
