@@ -1,6 +1,7 @@
 """Joint unit-id + dt sampling, window by window."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -700,6 +701,15 @@ def test_a_split_of_overlapping_trials_is_generated_once_per_time(setup):
     assert np.all(np.diff(starts) >= 0.1 - 1e-9) and g.generation_stats["n_windows"] == len(starts)
     off = np.round(starts - np.floor(starts + 1e-9), 6)
     np.testing.assert_allclose(np.round(clips - np.floor(starts + 1e-9), 6), np.where(off < 0.55, 0.0, 0.3))
+    # trials that do not overlap keep their windows, in their order (the seed's draws follow it)
+    apart = replace(base, trials=np.stack([a, a + 0.65], 1))
+    trial_plan = plan_splits(apart, replace(model.config, split_by="trials"))
+    plain, plain_clips = window_starts_for_split(trial_plan, "test", model.config, stride=model.config.current_window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, got_clips = generation_windows(trial_plan, "test", model.config)
+    np.testing.assert_array_equal(got, plain)
+    np.testing.assert_array_equal(got_clips, plain_clips)
     # a time-mode plan's windows are unchanged
     time_plan = plan_splits(base, model.config)
     assert time_plan.mode == "time"

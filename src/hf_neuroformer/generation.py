@@ -1130,11 +1130,12 @@ def generation_windows(plan, split: str, config):
         if starts[i] - last >= w - 1e-9:  # generate_spikes' rule for windows that do not overlap
             keep.append(i)
             last = starts[i]
-    if len(keep) < len(starts):
-        warnings.warn(
-            f"split {split!r}: its trials overlap in time, so {len(starts) - len(keep)} of its {len(starts)} windows "
-            f"overlap others; {len(keep)} non-overlapping windows are generated (where windows overlap, the one of "
-            "the earliest-starting trial)", UserWarning, stacklevel=3)
+    if len(keep) == len(starts):  # no overlap: the windows as they were, in their order (the seed's draws follow it)
+        return starts, clips
+    warnings.warn(
+        f"split {split!r}: its trials overlap in time, so {len(starts) - len(keep)} of its {len(starts)} windows "
+        f"overlap others; {len(keep)} non-overlapping windows are generated (where windows overlap, the one of "
+        "the earliest-starting trial)", UserWarning, stacklevel=3)
     keep = np.asarray(keep, dtype=np.int64)
     return starts[keep], clips[keep]
 
