@@ -164,6 +164,10 @@ def test_trials_the_windows_cover_in_part_are_scored_with_min_trial_coverage(tin
     printed = capsys.readouterr().out
     assert "a --min-trial-coverage of 0.8 uses it)" in printed, printed
     assert json.loads((d / "partial_default.json").read_text())["psth_n_trials_used"] == 0
+    # a --psth-bin-size that has no effect says why (it said no trial lies inside the windows: this one does, in part)
+    with pytest.warns(UserWarning, match=r"--psth-bin-size 0.05 s has no effect: no trial of the real recording is "
+                                         r"used, .*a --min-trial-coverage of 0.8 uses it\)"):
+        assert cli.main(args + ["--psth-bin-size", "0.05", "--output", str(d / "partial_bin.json")]) == 0
     assert cli.main(args + ["--min-trial-coverage", "0.8", "--output", str(d / "partial_08.json")]) == 0
     metrics = json.loads((d / "partial_08.json").read_text())
     assert metrics["psth_n_trials_used"] == 1 and metrics["psth_reason"] is None, metrics

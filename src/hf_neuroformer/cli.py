@@ -814,8 +814,9 @@ def cmd_evaluate(args) -> int:
         warnings.warn(f"--min-trial-coverage {args.min_trial_coverage:g} has no effect: the real recording has no "
                       "trials, so there is no trial-aligned PSTH (psth_corr is NaN)")
     if chosen["--psth-bin-size"] and not metrics["psth_n_trials_used"]:  # it was taken and had no effect, silently
-        warnings.warn(f"--psth-bin-size {args.psth_bin_size:g} s has no effect: no trial of the real recording lies "
-                      "inside the generated windows, so there is no trial-aligned PSTH (psth_corr is NaN)")
+        # trials partly covered (below --min-trial-coverage) were said to lie outside the windows
+        warnings.warn(f"--psth-bin-size {args.psth_bin_size:g} s has no effect: no trial of the real recording is "
+                      f"used, so there is no trial-aligned PSTH (psth_corr is NaN: {metrics['psth_reason']})")
     if chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < MIN_CORR_POINTS:
         raise ValueError(
             f"--psth-bin-size: {args.psth_bin_size:g} s leaves {metrics['psth_n_bins']} whole bin(s) in the covered "
