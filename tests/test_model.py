@@ -938,6 +938,7 @@ def test_one_number_predicate_serves_every_argument_check():
     for bad in (True, np.bool_(False), "1", None, [1], 1 + 0j):
         assert not is_real_number(bad), bad
     assert not is_finite_number(float("nan")) and not is_finite_number(-np.inf) and is_finite_number(np.int8(-2))
+    assert not is_finite_number(10**400)  # past float range: refused by name, not an OverflowError
     check_contrastive_loss_weight(np.int64(2))  # refused before as "expected a finite number > 0"
     for bad in (True, float("nan"), "2", 0):
         with pytest.raises(ValueError, match="contrastive_loss_weight"):

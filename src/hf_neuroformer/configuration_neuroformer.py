@@ -258,8 +258,14 @@ def is_real_number(value) -> bool:
 
 
 def is_finite_number(value) -> bool:
-    """:func:`is_real_number` and finite (not NaN, not +-inf)."""
-    return is_real_number(value) and math.isfinite(value)
+    """:func:`is_real_number` and finite as a float (not NaN, not +-inf, not an integer past float
+    range such as ``10**400``, which ``math.isfinite`` fails on with ``OverflowError``)."""
+    if not is_real_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def checked_int(name: str, value, expectation: str = "an integer", ok=None, owner: str = "NeuroformerConfig") -> int:

@@ -54,7 +54,7 @@ import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from .binning import on_time_grid, past_starts, window_ends
-from .configuration_neuroformer import is_whole_number
+from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -126,7 +126,7 @@ class SamplingSettings:
         for name in ("temperature", "top_k", "top_p", "dt_temperature", "dt_top_k", "dt_top_p"):
             v = getattr(self, name)
             if (v is None and name.startswith("dt_")) or (
-                    isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))):
+                    is_real_number(v)):
                 continue
             # text failed inside numpy with a message naming no argument; True passed as top_k 1
             # the value that switches it off: top_k=None (transformers' "no top-k") was refused without it
@@ -480,7 +480,7 @@ def generate_spikes(
     min_spikes = int(min_spikes)
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_whole_number(seed):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
     if not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]:
         raise ValueError(f"seed: expected an integer in [-2**63, 2**64), got {seed}")

@@ -71,6 +71,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..binning import bin_index, n_bins_covering, on_time_grid, window_ends
+from ..configuration_neuroformer import is_finite_number
 from ..recording import SpikeRecording
 
 
@@ -171,8 +172,7 @@ def poisson_rates_from_windows(recording: SpikeRecording, window_starts, window_
     if len(starts) == 0:
         raise BitsPerSpikeInputError("window_starts: expected at least one window to fit the rates on, got none")
     # None / a string / a bool failed inside numpy (TypeError: ufunc 'isfinite' not supported), naming no field
-    if isinstance(floor_count, (bool, np.bool_)) or not isinstance(floor_count, (int, float, np.integer, np.floating)) \
-            or not (np.isfinite(floor_count) and floor_count >= 0):
+    if not (is_finite_number(floor_count) and floor_count >= 0):
         raise BitsPerSpikeInputError(f"floor_count: expected a finite pseudo-count >= 0, got {floor_count!r}")
     _, spike_idx, _ = _window_spikes(recording, starts, window_length)
     counts = np.bincount(recording.unit_ids[spike_idx], minlength=recording.n_units).astype(np.float64)

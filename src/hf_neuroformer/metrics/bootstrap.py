@@ -45,6 +45,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..configuration_neuroformer import is_finite_number
+
 #: Length (s) of a bootstrap block of a time split's windows.
 CI_BLOCK_S = 10.0
 #: Fewest blocks for which an interval is given.
@@ -84,8 +86,7 @@ def check_block_s(block_s, name: str = "ci_block_s") -> float:
         BootstrapInputError: not a number (a bool is refused too), NaN, infinite, 0 or negative;
             the message names ``name`` and the value.
     """
-    ok = isinstance(block_s, (int, float, np.integer, np.floating)) and not isinstance(block_s, (bool, np.bool_))
-    if not ok or not (math.isfinite(float(block_s)) and float(block_s) > 0):
+    if not (is_finite_number(block_s) and block_s > 0):
         raise BootstrapInputError(f"{name}: expected a finite number of seconds > 0 (the length of a bootstrap "
                                   f"block of a time split's test windows), got {block_s!r}")
     return float(block_s)

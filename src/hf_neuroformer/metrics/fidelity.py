@@ -37,8 +37,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from ..configuration_neuroformer import is_real_number
 from ..binning import bin_index, n_full_bins, on_time_grid
+from ..configuration_neuroformer import is_real_number
 from ..recording import SpikeRecording
 from .bits_per_spike import dt_bin_widths
 
@@ -100,7 +100,7 @@ def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
 
 
 def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
-    if isinstance(bin_size, (bool, np.bool_)) or not isinstance(bin_size, (int, float, np.integer, np.floating)):
+    if not is_real_number(bin_size):
         # the text '0.1' or None failed inside np.isfinite (TypeError naming no argument), an array with
         # 'truth value ... ambiguous', and True was taken as a 1-s bin
         raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size!r}")

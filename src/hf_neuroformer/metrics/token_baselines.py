@@ -24,6 +24,8 @@ from typing import Dict, Iterable
 
 import numpy as np
 
+from ..configuration_neuroformer import is_finite_number
+
 
 def _spike_pairs(examples: Iterable[dict], bos: int, eos: int, pad: int):
     """Yield ``(previous_unit_or_-1, unit, dt_bin, previous_dt_bin_or_-1)`` for every spike
@@ -63,8 +65,7 @@ class TokenBaselines:
                  bos: int = 1, eos: int = 2, pad: int = 0):
         if isinstance(alpha, np.ndarray) and alpha.ndim == 0:  # np.array(0.5): its number (a bool one is refused below)
             alpha = alpha[()]
-        if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(alpha) and alpha > 0):
+        if not (is_finite_number(alpha) and alpha > 0):
             raise ValueError(f"alpha: expected a finite Laplace pseudo-count > 0, got {alpha!r}")
         self.units = np.asarray(sorted(set(int(u) for u in unit_token_ids)), dtype=np.int64)
         self.vocab_size, self.num_dt_bins, self.alpha = vocab_size, num_dt_bins, alpha
