@@ -10,6 +10,7 @@ holds no traceback and no transformers loading report.
 """
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -564,6 +565,13 @@ def test_every_option_of_every_command_has_help_text():
                for name, p in sub.choices.items()}
     assert not {k: v for k, v in missing.items() if v}
     assert len(sub.choices) >= 12  # every command was looked at
+    # a help of the default alone says nothing either: render-gratings' --contrast read '(default: 0.8)',
+    # with no word on what it is or its range
+    bare = {name: [a.option_strings[-1] for a in p._actions
+                   if a.option_strings and a.help
+                   and not re.sub(r"\(default[^)]*\)", "", p._get_formatter()._expand_help(a)).strip()]
+            for name, p in sub.choices.items()}
+    assert not {k: v for k, v in bare.items() if v}
 
 
 def test_generate_sampling_flags_are_named_by_flag_before_the_model_is_read(tmp_path, capsys):

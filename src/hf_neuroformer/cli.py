@@ -1842,7 +1842,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_inspect)
 
     r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
-    r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields)")
+    r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields; "
+                   "default: the defaults train would use)")
     r.add_argument("--data", help="recording (default: built-in simulated)")
     r.add_argument("--epoch", help=EPOCH_WHAT + "; the windows are fixed here ('train --data DIR' refuses --epoch)")
     r.add_argument("--output", required=True, help="new directory for the shards and manifest.json")
@@ -2013,7 +2014,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ASSUMED cycles/degree (not stored in the data; default: %(default)s, Allen's)")
     v.add_argument("--temporal-frequency", type=float, default=2.0,
                    help="ASSUMED drift Hz (not stored in the data; default: %(default)s, one of Allen's)")
-    v.add_argument("--contrast", type=float, default=0.8, help="(default: %(default)s)")
+    v.add_argument("--contrast", type=float, default=0.8,
+                   help="Michelson contrast of the gratings, in [0, 1]; 0 is the mean grey shown between trials "
+                        "(default: %(default)s)")
     v.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
     v.set_defaults(func=cmd_render_gratings)
 
