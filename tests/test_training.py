@@ -155,6 +155,28 @@ def test_training_curves_without_validation_draw_the_training_loss():
                                        "validation/dt_nll": 1.5}])
 
 
+def test_training_curves_count_the_values_they_cannot_draw():
+    """A diverged run logs NaN losses (train_loss null in training_log.json): matplotlib drew them as
+    gaps, or as empty axes when every value was NaN, without a word; the title now counts them."""
+    from hf_neuroformer.plotting import plot_training_curves
+
+    nan = float("nan")
+    log = [{"step": s, "epoch": 0, "train_loss": v, "validation/loss": w, "validation/id_nll": 2.0,
+            "validation/dt_nll": d} for s, v, w, d in ((3, 4.0, 4.2, 1.5), (6, nan, nan, float("inf")),
+                                                        (9, None, nan, nan))]
+    title = plot_training_curves(log, best_step=3)._suptitle.get_text()
+    assert ("not finite, not drawn (training diverged?): train_loss at 2 of 3 steps; validation/loss at 2 of 3 "
+            "steps; validation/dt_nll at 2 of 3 steps") in title
+    assert "validation/id_nll" not in title
+    # a curve without any finite value: the axis still spans the logged steps (it showed 4.75-5.25
+    # around the kept-step mark)
+    every = [{"step": s, "train_loss": nan} for s in (5, 10, 15)]
+    assert plot_training_curves(every, best_step=5).axes[0].get_xlim() == (5.0, 15.0)
+    # every value NaN: the one logged pass is named too, beside the count
+    title = plot_training_curves([{"step": 5, "train_loss": nan}])._suptitle.get_text()
+    assert "one logged step (step 5)" in title and "train_loss at 1 of 1 step" in title
+
+
 def test_trials_too_short_for_10ms_psth_bins_still_save_the_model_and_figure(rec, tmp_path):
     # 15-ms trials split by whole trials: the test-generation figure asked for 2 PSTH bins of
     # 10 ms, raised PlottingInputError after training, and nothing at all was written

@@ -9,6 +9,7 @@ same folder, then ``os.replace``), so a reader never sees a half-written file.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -274,6 +275,8 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     nats. Without one (entries without validation keys, as ``train`` writes when
     ``split_fractions`` gives validation 0): the running training loss alone, one panel whose
     title says there was no validation split. A dashed line marks ``best_step`` when given.
+    Values that are not finite (NaN or infinite: a diverged run; ``None`` in the log) cannot be
+    drawn: the figure's title counts them per curve.
 
     Args:
         log: the entries of ``training_log.json``: dicts with ``step`` and ``train_loss``, and
@@ -336,9 +339,22 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
         ax.legend(fontsize=7, frameon=True, framealpha=0.8, loc="best")
         if len(log) == 1:  # one point: from step 0, not a +-1.5-step window around it
             ax.set_xlim(0, max(1.0, 1.05 * float(col["step"][0])))
+        elif not any(np.isfinite(ln.get_ydata()).any() for ln in ax.get_lines() if ln.get_label()[:5] != "kept:"):
+            # nothing finite to draw: the logged steps, not a window around the kept-step mark
+            ax.set_xlim(float(col["step"].min()), float(col["step"].max()))
+    notes = []
     if len(log) == 1:
-        fig.suptitle(f"one {'validation pass' if has_val else 'logged step'} (step {int(col['step'][0])}): "
-                     "training.eval_every sets how often (default once per epoch)", fontsize=8)
+        notes.append(f"one {'validation pass' if has_val else 'logged step'} (step {int(col['step'][0])}): "
+                     "training.eval_every sets how often (default once per epoch)")
+    # NaN / infinite values (a diverged run) leave gaps or empty axes that matplotlib draws without a word
+    bad = [f"{k} at {n} of {len(log)} step{'' if len(log) == 1 else 's'}"
+           for k in keys[1:] if (n := int((~np.isfinite(col[k])).sum()))]
+    if bad:
+        # wrapped to the figure's width (about 17 characters an inch at 8 pt), so no count is cut off
+        notes.append(textwrap.fill("not finite, not drawn (training diverged?): " + "; ".join(bad),
+                                   width=int(17 * fig.get_size_inches()[0])))
+    if notes:
+        fig.suptitle("\n".join(notes), fontsize=8)
     if path is not None:
         save_figure(fig, path)
     return fig
