@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -1284,6 +1285,22 @@ def test_card_gives_the_runs_confidence_intervals_beside_the_test_metrics(traine
     card = build_model_card(out, "lab/ci-decoder", dmetrics)
     low, high = dmetrics["test/x/r2_ci95"]
     assert f"(`test/x/r2`) | {dmetrics['test/x/r2']:.4f} [{low:.4f}, {high:.4f}] |" in card.text
+
+
+def test_card_counts_split_segments_in_the_singular_for_one(trained, tmp_path):
+    """The card of the quickstart model (the built-in recording, whose validation split is one 10-s
+    block) read "Splits by time: train 3 segments, validation 1 segments"."""
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    stage = tmp_path / "model"
+    shutil.copytree(d / "model", stage)
+    plan = json.loads((stage / "splits.json").read_text())
+    plan["segments"]["validation"] = plan["segments"]["validation"][:1]  # one validation block
+    (stage / "splits.json").write_text(json.dumps(plan))
+    text = build_model_card(stage, "lab/one-block", metrics).text
+    n_train = len(plan["segments"]["train"])
+    assert f"- Splits by time: train {n_train} segments, validation 1 segment, test " in text
 
 
 def test_push_of_a_training_checkpoint_names_the_run_folder(tmp_path, capsys):

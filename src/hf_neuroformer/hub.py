@@ -706,7 +706,8 @@ def build_model_card(
         data_lines.append(f"- Provenance: {_one_markdown_line(data_description)}")
     if splits is not None:
         n = {s: len(v) for s, v in splits.get("segments", {}).items()}
-        data_lines.append(f"- Splits by {splits.get('mode')}: " + ", ".join(f"{s} {k} segments" for s, k in n.items())
+        data_lines.append(f"- Splits by {splits.get('mode')}: "
+                          + ", ".join(f"{s} {k} segment{'' if k == 1 else 's'}" for s, k in n.items())
                           + " (`splits.json`).")
     report = metrics.get("decoding_report") if decoder and isinstance(metrics.get("decoding_report"), dict) else {}
     for s in ("train", "validation", "test"):
