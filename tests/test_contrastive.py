@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -260,7 +261,13 @@ def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, sha
     monkeypatch.chdir(model_dir.parent)  # --model given relative: the JSON records where it is
     args = ["embed", "--model", model_dir.name, "--data", str(shared_data(A2929)), "--epoch", "wake",
             "--color-by", "ry", "--output", str(png)]
+    capsys.readouterr()
     assert main(args) == 0
+    # the windows without a head direction are drawn as black crosses (plot_latents_3d);
+    # the summary line said they were grey, as they once were
+    out = capsys.readouterr().out
+    assert re.search(r"; \d+ windows without a 'ry' value \(black crosses, 'undefined' in the legend\)", out), out
+    assert "grey" not in out
     assert png.stat().st_size > 10_000
     lat = np.load(png.with_suffix(".npy"))
     meta = json.loads(png.with_suffix(".json").read_text())

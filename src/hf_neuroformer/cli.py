@@ -1298,7 +1298,7 @@ def cmd_embed(args) -> int:
                     path=out)
     print(f"[neuroformer] {len(starts)} {args.split} windows, latents {latents.shape} ({what}); PCA explained "
           f"variance {ev[0]:.3f} / {ev[1]:.3f} / {ev[2]:.3f}; {int(np.isnan(values).sum())} windows without a "
-          f"{args.color_by!r} value (grey)")
+          f"{args.color_by!r} value (black crosses, 'undefined' in the legend)")
     print(f"[neuroformer] wrote {out}, {npy} (latents, one row per window) and {meta} (window starts, colours, PCA)")
     return 0
 
