@@ -574,6 +574,21 @@ def test_every_option_of_every_command_has_help_text():
     assert not {k: v for k, v in bare.items() if v}
 
 
+def test_overwrite_help_covers_the_figure_it_replaces():
+    """decode's --overwrite help said it replaces --output only, but it also replaces an existing
+    --figure, which is refused without it: the help of every command that draws a --figure names it
+    (or says 'output files')."""
+    import argparse
+
+    from hf_neuroformer.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        helps = {a.option_strings[-1]: a.help for a in p._actions if a.option_strings}
+        if "--figure" in helps:
+            assert "--figure" in helps["--overwrite"] or "output files" in helps["--overwrite"], name
+
+
 def test_generate_sampling_flags_are_named_by_flag_before_the_model_is_read(tmp_path, capsys):
     """The break test saw `--temperature 0` refused as 'temperature: ...' (the Python field) after
     the model and the recording had been read; the model directory here does not exist, so an

@@ -1919,7 +1919,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "split's blocks are its trials); fewer than 5 blocks "
                          "give no interval, with a reason naming a shorter length that gives 5 (default: the length the "
                          "decoder was fine-tuned with, test/ci95_block_s of its metrics.json; else 10)")
-    dc.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without it)")
+    dc.add_argument("--overwrite", action="store_true",
+                    help="replace --output / --figure if they exist (refused without it)")
     dc.set_defaults(func=cmd_decode)
 
     m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
