@@ -3,7 +3,8 @@
 Every function builds a :class:`matplotlib.figure.Figure` on its own Agg canvas, so nothing
 touches pyplot's global state (no figure stays open, no backend is switched), and returns it.
 A figure is written to disk only when ``path`` is given, atomically (a temporary file in the
-same folder, then ``os.replace``), so a reader never sees a half-written file.
+same folder, then ``os.replace``), so a reader never sees a half-written file; a file already at
+``path`` is replaced, so a caller that must keep it checks first (the ``neuroformer`` commands do).
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     Args:
         real: the recorded spikes.
         generated: the generated spikes (its ``support`` rows are the generated windows).
-        path: when given, the figure is also written there (format from the suffix, atomic).
+        path: when given, the figure is also written there (format from the suffix, atomic),
+            replacing a file already there (the commands refuse one without ``--overwrite`` first).
         units: unit indices to show; default up to ``n_units`` units that fire in the rasters'
             stretch (so no raster row is empty in both panels): first those with recorded spikes
             there, then those with generated spikes only, each group ordered by recorded spikes
@@ -283,7 +285,8 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
             either all of ``validation/loss``, ``validation/id_nll`` and ``validation/dt_nll``
             in every entry (a run with a validation split) or none of them in any (a run
             without). Other keys (``epoch``) are ignored.
-        path: when given, the figure is also written there (format from the suffix, atomic).
+        path: when given, the figure is also written there (format from the suffix, atomic),
+            replacing a file already there (the commands refuse one without ``--overwrite`` first).
         best_step: the step of the kept checkpoint (``metrics.json`` ``best_step``); None: no mark
             (``train`` passes None without a validation split, where no step was chosen).
         selection: how that step was chosen, for the legend.
@@ -393,7 +396,8 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
         recording: the recording.
         config: :class:`~hf_neuroformer.configuration_neuroformer.NeuroformerConfig` of the
             windows; default ``NeuroformerConfig()``.
-        path: when given, the figure is also written there (format from the suffix, atomic).
+        path: when given, the figure is also written there (format from the suffix, atomic),
+            replacing a file already there (the commands refuse one without ``--overwrite`` first).
         stretch: raster length, s, > 0.
         max_units: units in the raster, an integer >= 1.
 
@@ -544,7 +548,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             or ``.../balanced_accuracy`` go into the panel titles when present (NaN as ``n/a``;
             R² is NaN where the recorded target is constant over the windows).
         split: the split the windows come from, for the titles.
-        path: when given, the figure is also written there (format from the suffix, atomic).
+        path: when given, the figure is also written there (format from the suffix, atomic),
+            replacing a file already there (the commands refuse one without ``--overwrite`` first).
 
     Returns:
         the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
@@ -679,7 +684,8 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         label: colour-bar label (variable and unit).
         circular: use a cyclic colour map over ``[0, period)``; ``values`` are wrapped into it, so
             ``[-pi, pi)`` and ``[0, 2 pi)`` conventions give one colour per angle.
-        path: write the figure here (PNG) when given.
+        path: when given, the figure is also written there (format from the suffix, atomic),
+            replacing a file already there (the commands refuse one without ``--overwrite`` first).
         period: the angle's period with ``circular``: ``2 pi`` for radians (default), 360 for
             degrees (with ``2 pi`` a degree colour bar stopped at 6.28 and every angle above it
             took the end colour).
