@@ -1285,6 +1285,9 @@ def test_card_gives_the_runs_confidence_intervals_beside_the_test_metrics(traine
     card = build_model_card(out, "lab/ci-decoder", dmetrics)
     low, high = dmetrics["test/x/r2_ci95"]
     assert f"(`test/x/r2`) | {dmetrics['test/x/r2']:.4f} [{low:.4f}, {high:.4f}] |" in card.text
+    # a decoder records its block counts per target: the note gave none ("(blocks: consecutive 10 s ...")
+    assert (f"block bootstrap over the test windows (blocks per target: ry {dmetrics['test/ry/ci95_n_blocks']}, "
+            f"x {dmetrics['test/x/ci95_n_blocks']}; blocks: ") in card.text
 
 
 def test_card_counts_split_segments_in_the_singular_for_one(trained, tmp_path):

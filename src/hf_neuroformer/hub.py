@@ -779,8 +779,14 @@ def build_model_card(
         rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | undefined (null in metrics.json) |")
     if n_intervals:
         blocks, n_blocks = metrics.get("test/ci95_blocks"), metrics.get("test/ci95_n_blocks")
+        # a decoder counts its blocks per target (test/<target>/ci95_n_blocks: a target's windows without
+        # a value are left out), so the note said "(blocks: ...)" with no count
+        per_target = {k[len("test/"):-len("/ci95_n_blocks")]: v for k, v in metrics.items()
+                      if k.startswith("test/") and k.endswith("/ci95_n_blocks") and isinstance(v, int)}
         rows += ["", "In brackets: the 95 % confidence interval of a block bootstrap over the test windows"
-                 + (f" ({n_blocks} blocks" if isinstance(n_blocks, int) else " (blocks")
+                 + (f" ({n_blocks} blocks" if isinstance(n_blocks, int) else
+                    " (blocks per target: " + ", ".join(f"{t} {v}" for t, v in per_target.items()) + "; blocks"
+                    if per_target else " (blocks")
                  + (f": {blocks})" if isinstance(blocks, str) else ")")
                  + ", as `metrics.json` records it; a metric without brackets has no interval there."]
     if len(rows) == 2:
