@@ -1306,6 +1306,25 @@ def test_card_counts_split_segments_in_the_singular_for_one(trained, tmp_path):
     assert f"- Splits by time: train {n_train} segments, validation 1 segment, test " in text
 
 
+def test_card_says_why_a_run_has_no_generation_metrics(trained, tmp_path):
+    """A run streamed from 'neuroformer prepare' windows (or diverged) does not generate the test split and
+    says why in metrics.json's test/generation; its card showed no F1, rate or count correlation and no
+    test_generation.png, without a word."""
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    stage = tmp_path / "model"
+    shutil.copytree(d / "model", stage)
+    (stage / "test_generation.png").unlink()
+    why = "not run: trained from prepared windows, without the recording"
+    streamed = {k: v for k, v in metrics.items() if k not in (
+        "test/id_f1", "test/rate_corr", "test/binned_count_corr_mean", "test/n_generated_spikes",
+        "test/n_real_spikes", "test/n_capped_generated_windows")} | {"test/generation": why}
+    text = build_model_card(stage, "lab/streamed", streamed).text
+    assert f"no `test_generation.png`: test-split generation {why} (`test/generation`)." in text
+    assert "test/generation" not in build_model_card(d / "model", "lab/in-memory", metrics).text
+
+
 def test_push_of_a_training_checkpoint_names_the_run_folder(tmp_path, capsys):
     """Break test: 'neuroformer push --model runs/x/checkpoints/step-00000001' (a resumable
     checkpoint, which holds model.safetensors) was told "has no config.json ... and no vocab.json

@@ -792,6 +792,11 @@ def build_model_card(
     if len(rows) == 2:
         rows = ["No test or validation metrics in metrics.json." if metrics else
                 "No metrics.json in the model directory: this card states no results."]
+    if isinstance(metrics.get("test/generation"), str):
+        # a run streamed from prepared windows (or diverged) generates nothing: the card lacked the generation
+        # metrics and the figure without saying why
+        rows += ["", "No generation metrics (unit-id F1, firing-rate and binned-count correlations) and no "
+                 f"`test_generation.png`: test-split generation {metrics['test/generation']} (`test/generation`)."]
     figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
     if figures:
         rows += ["", "### Figures", "", *(f + "\n" for f in figures)]
