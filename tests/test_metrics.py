@@ -1066,6 +1066,20 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
         plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])
 
 
+def test_plot_fidelity_says_when_no_rate_bin_fits_the_rasters_stretch(steinmetz, variants):
+    """Without trials the rates are binned over the rasters' stretch (one segment of the generated
+    windows); a bin longer than that stretch drew empty rate panels under a title naming the bins."""
+    from hf_neuroformer.plotting import plot_fidelity
+
+    no_trials = SpikeRecording(steinmetz.spike_times, steinmetz.unit_ids, unit_names=steinmetz.unit_names,
+                               time_domain=steinmetz.time_domain)
+    fig = plot_fidelity(no_trials, variants["jittered"], n_units=2, bin_size=5.0)
+    lo, hi = fig.get_axes()[0].get_xlim()
+    assert hi - lo < 5.0 and all(len(a.get_lines()[0].get_xdata()) == 0 for a in fig.get_axes()[2:])
+    assert f"5000 ms bins (no trials inside the generated windows); no whole bin in the rasters' {hi - lo:g} s, " \
+           "so no rate is drawn" in fig._suptitle.get_text()
+
+
 def test_plot_fidelity_cuts_long_unit_names_so_the_rasters_keep_their_width(steinmetz, variants):
     """70-character unit names (a sorter's full cluster path) were drawn whole beside the rasters:
     the raster axes shrank (to 59 % of the figure's width on a simulated recording, 94 % with short

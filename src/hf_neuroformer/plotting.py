@@ -241,6 +241,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         x = bins.mean(1) if len(bins) else np.zeros(0)
         xlabel = "time (s)"
         what = f"binned rate, {bs * 1e3:g} ms bins (no trials inside the generated windows)"
+        if not len(bins):  # a stretch shorter than one bin: empty rate panels, without a word, were drawn
+            what += f"; no whole bin in the rasters' {stop - start:g} s, so no rate is drawn"
     for i, u in enumerate(sel):
         ax = fig.add_subplot(grid[2 + i // n_cols, i % n_cols])
         ax.plot(x, pr[:, u], color=REAL_COLOR, lw=1.8, label="recorded")
