@@ -36,6 +36,19 @@ def test_ablate_output_json_would_be_replaced_by_its_own_figures(capsys, tmp_pat
     assert not out.exists()
 
 
+def test_ablate_output_of_another_format_is_refused(capsys, tmp_path):
+    """`ablate --output abl.png` wrote the markdown table into a .png (only .json was refused), after
+    every variant had trained; any name not ending in .md is now refused before the data is read."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\n")
+    for name in ("abl.png", "abl.csv", "abl"):
+        out = tmp_path / name
+        msg = err_of(capsys, "ablate", "--config", cfg, "--data", tmp_path / "missing.nwb", "--max-steps", 1,
+                     "--output", out)
+        assert msg.startswith("--output: ") and ".md" in msg and "missing.nwb" not in msg, msg
+        assert not out.exists()
+
+
 def test_ablate_writes_its_table_into_a_new_folder(capsys, tmp_path, shared_data):
     """Break test: 'ablate --output new/t.md' passed the output checks (a new folder may be made)
     and failed after every variant had trained with "[Errno 2] No such file or directory:
