@@ -534,3 +534,18 @@ def test_counts_of_one_take_the_singular():
     assert "  k (numeric, 1 value: 3; 1 missing)" in text
     assert "session session0: 2 units (0 without spikes), 2 spikes, 3.0 s" in text
     assert " 1 spikes" not in text and " 1 values" not in text
+
+
+def test_plot_recording_refuses_a_bool_or_text_stretch_by_name():
+    """``plot_recording(stretch=True)`` drew a 1-s stretch (True passed ``isinstance(v, int)``) and
+    ``stretch=np.float32(5)`` was taken but ``"5"`` failed inside numpy naming no argument; the one
+    number rule now refuses the bool and the text with ``stretch:``, and takes numpy numbers."""
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.plotting import PlottingInputError, plot_recording
+
+    rng = np.random.default_rng(0)
+    rec = from_arrays(np.sort(rng.uniform(0, 30, 300)), np.zeros(300, int), unit_names=["u0"], time_domain=(0, 30))
+    for bad in (True, "5", float("nan"), 0):
+        with pytest.raises(PlottingInputError, match="stretch: expected a positive number of seconds"):
+            plot_recording(rec, stretch=bad)
+    assert plot_recording(rec, stretch=np.int64(5)).axes[0].get_xlim() == (0.0, 5.0)

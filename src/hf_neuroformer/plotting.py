@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .binning import n_bins_covering, n_full_bins
+from .configuration_neuroformer import is_finite_number, is_whole_number
 from .jsonio import write_atomic
 from .metrics.fidelity import (
     _check_pair,
@@ -413,9 +414,9 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
     from .configuration_neuroformer import NeuroformerConfig
     from .inspection import split_window_counts
 
-    if not (isinstance(stretch, (int, float)) and np.isfinite(stretch) and stretch > 0):
+    if not (is_finite_number(stretch) and stretch > 0):
         raise PlottingInputError(f"stretch: expected a positive number of seconds, got {stretch!r}")
-    if isinstance(max_units, bool) or not isinstance(max_units, (int, np.integer)) or max_units < 1:
+    if not is_whole_number(max_units) or max_units < 1:
         raise PlottingInputError(f"max_units: expected an integer >= 1, got {max_units!r}")
     if recording.n_units == 0 or len(recording.support) == 0:
         raise PlottingInputError("recording: expected units and a time domain (nothing to draw)")
