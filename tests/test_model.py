@@ -943,3 +943,19 @@ def test_one_number_predicate_serves_every_argument_check():
     for bad in (True, float("nan"), "2", 0):
         with pytest.raises(ValueError, match="contrastive_loss_weight"):
             check_contrastive_loss_weight(bad)
+
+
+def test_config_numbers_refuse_bools_and_store_numpy_numbers_as_json_floats():
+    """A decoding target's ``class_weights`` took ``[True, 1, 0]`` (a bool passed ``isinstance(v,
+    (int, float))``) and wrote ``true`` into config.json, and ``np.float32`` weights broke the save
+    (not JSON); a modality's ``bin_size`` and the contrastive weight / temperature had the same
+    hand-written test. All now use ``is_finite_number``; class weights are stored as floats."""
+    import json
+
+    target = {"name": "c", "kind": "classification", "num_classes": 3}
+    with pytest.raises(ValueError, match="class_weights: expected None or 3 finite numbers"):
+        nf.NeuroformerConfig(decoding_targets=[dict(target, class_weights=[True, 1, 0])])
+    cfg = nf.NeuroformerConfig(decoding_targets=[dict(target, class_weights=list(np.float32([0.5, 1.0, 2.0])))])
+    assert json.loads(cfg.to_json_string())["decoding_targets"][0]["class_weights"] == [0.5, 1.0, 2.0]
+    with pytest.raises(ValueError, match="contrastive_loss_weight"):
+        nf.NeuroformerConfig(contrastive_loss_weight=True)

@@ -192,7 +192,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     m["max_tokens"] = mt
     bs = m.get("bin_size")
     if bs is not None:
-        if isinstance(bs, bool) or not isinstance(bs, (int, float)) or not (math.isfinite(bs) and bs > 0):
+        if not (is_finite_number(bs) and bs > 0):
             raise ValueError(f"{where}.bin_size: expected None or a positive number of seconds, got {bs!r}")
         bs = float(bs)
     m["bin_size"] = bs
@@ -839,11 +839,10 @@ class NeuroformerConfig(PreTrainedConfig):
         """Validate and set the ``contrastive_*`` fields (see the class docstring)."""
         where = "NeuroformerConfig.contrastive_loss_weight"
         # trap 9: only a real number turns the loss on, never a truthy object (True, a dict, "yes")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+        if not (is_finite_number(weight) and weight >= 0):
             raise ValueError(f"{where}: expected a finite number >= 0 (0 = off), got {weight!r}")
         self.contrastive_loss_weight = float(weight)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-                math.isfinite(temperature) and temperature > 0):
+        if not (is_finite_number(temperature) and temperature > 0):
             raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
         if 1.0 / temperature > CONTRASTIVE_MAX_LOGIT_SCALE * (1 + 1e-9):
             # the head caps 1 / temperature at 100 (CLIP): a smaller temperature trained at 0.01 without a
@@ -1041,12 +1040,14 @@ class NeuroformerConfig(PreTrainedConfig):
             cw = t.get("class_weights")
             if t["kind"] == "classification" and cw is not None:
                 ok = isinstance(cw, (list, tuple)) and len(cw) == t["num_classes"]
-                ok = ok and all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in cw)
+                # a bool was taken as 1 / 0 (True passed isinstance(v, int)) and written as true to config.json
+                ok = ok and all(is_finite_number(v) and v >= 0 for v in cw)
                 if not ok or not any(v > 0 for v in cw):
                     raise ValueError(
                         f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): class_weights: expected None or "
                         f"{t['num_classes']} finite numbers >= 0, not all 0, got {cw!r}"
                     )
+                t["class_weights"] = [float(v) for v in cw]  # numpy numbers too: config.json holds plain floats
         labels = getattr(self, "id2label", None)
         if labels is not None and {int(k): v for k, v in labels.items()} != DEFAULT_ID2LABEL:
             # transformers' classification field: no Neuroformer model reads it, so num_labels=3 built a
