@@ -313,6 +313,25 @@ def test_a_diverged_run_with_a_test_split_is_saved_and_says_why_nothing_was_gene
     assert any(str(w.message).startswith("test: the selected model's test losses are NaN") for w in got)
 
 
+def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
+    """Without a validation and a test split, a run whose training loss turned NaN (learning rate 1e30)
+    saved its NaN weights with only the "no validation windows" and "no test windows" warnings; it now
+    names the first step whose loss was not finite, also when resumed after it."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [1.0, 0.0, 0.0]})
+    tc = TrainingConfig(max_steps=3, batch_size=16, learning_rate=1e30, save_every=2)
+    losses = []
+    with pytest.warns(UserWarning) as got:
+        m = train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=lambda s, loss: losses.append(loss))
+    first = next(i + 1 for i, x in enumerate(losses) if not math.isfinite(x))
+    assert first < 3 and m["checkpoint_selection"] == "last step (no validation split)"
+    said = [str(w.message) for w in got if str(w.message).startswith("training: the training loss was not finite")]
+    assert len(said) == 1 and f"from step {first} on: training diverged" in said[0], said
+    # resumed past the checkpoint at step 2: the step comes from the checkpoint
+    with pytest.warns(UserWarning) as got:
+        train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True)
+    assert any(f"not finite (NaN or inf) from step {first} on" in str(w.message) for w in got)
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

@@ -1110,7 +1110,10 @@ def train(
             spikes (training diverged; the last step is kept the same way); no validation windows
             (the last step is kept); test losses that are NaN though the test split holds spikes
             (training diverged: the test split is not generated, ``test/generation`` says why, and
-            the model is still saved).
+            the model is still saved); a training loss that was NaN or infinite from some step on
+            (training diverged) when no other warning says so: without a validation split, or
+            with the validation split choosing a step before it (the step is also kept in the
+            checkpoints, so a resumed run says it too).
     """
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, GradientAccumulationPlugin, TorchDynamoPlugin, set_seed
@@ -1374,6 +1377,7 @@ def train(
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
     step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
+    first_nonfinite_step = None  # the first step whose training loss was NaN or infinite (training diverged)
     # the spikes of every split (and, streamed, the shards): resuming on other data would train the
     # steps after the checkpoint on another recording than those before it, silently
     spikes_digest = manifest.get("split_spikes") if streamed else split_spikes_digest(recording, plan)
@@ -1438,6 +1442,7 @@ def train(
                       f"the learning rate follows the schedule of a {total_steps}-step run from step {state['step']}")
         step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
         log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
+        first_nonfinite_step = state.get("first_nonfinite_step")
         # the checkpoint holds the total over processes; it is carried on the main process
         n_unused = state.get("n_train_windows_unused", 0) if main else 0
         best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
@@ -1468,6 +1473,7 @@ def train(
             "step": step, "epoch": epoch, "micro_batches_done_in_epoch": done_in_epoch, "log": log,
             "best_step": best_step, "best_validation_loss": best_val if math.isfinite(best_val) else None,
             "running_loss": running, "train_time_s": time_before + time.time() - t_start,
+            "first_nonfinite_step": first_nonfinite_step,
             "n_train_windows_unused": unused_total,
             "fingerprint": fingerprint, "training": dataclasses.asdict(training),
         }
@@ -1569,6 +1575,8 @@ def train(
                 step_loss = accelerator.reduce(step_loss, reduction="sum")
             step += 1
             loss_value = step_loss.item()
+            if first_nonfinite_step is None and not math.isfinite(loss_value):
+                first_nonfinite_step = step
             running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
             bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
             bar.update(1)
@@ -1608,6 +1616,14 @@ def train(
         best_step = step
         selection = "last step (no validation split)"
         warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
+    if first_nonfinite_step is not None and (best_state is not None or not has_val):
+        # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
+        # validation chose a step before the divergence said nothing of the NaN steps after it
+        kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
+                else f"the model kept is the last step's ({best_step}), trained through the divergence")
+        warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
+                      f"training diverged (see train_loss in training_log.json; lower learning_rate); {kept}",
+                      UserWarning, stacklevel=2)
     if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
         model = model._orig_mod
     if training.activation_checkpointing:
