@@ -692,6 +692,24 @@ def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
               resume=True)
 
 
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_path):
+    """A run with save_every, stopped before its first checkpoint, was told on --resume that
+    "checkpoints are written when training.save_every (--save-every) is set", which it was."""
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=3)
+
+    def stop(step, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=stop)
+    with pytest.raises(FileNotFoundError) as err:
+        train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True)
+    assert "nothing to resume from: with training.save_every (--save-every) 3 a run writes its first one at step 3" \
+        in str(err.value) and "without --resume" in str(err.value)
+    train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=1), progress=False)  # started again: no refusal
+
+
 def test_fp16_on_cpu_is_refused_not_silently_fp32(rec, tmp_path):
     with pytest.raises(ValueError, match="bf16"):
         train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, mixed_precision="fp16"),

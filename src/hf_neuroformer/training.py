@@ -965,6 +965,13 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             "a model cannot be extended without its optimizer state: train afresh with --save-every N, into "
             "another --output-dir or with --overwrite (which replaces this model)"
         )
+    if training.save_every and not _checkpoints(ckpt_root) and not any(ckpt_root.glob(".tmp-step-*")):
+        # "checkpoints are written when --save-every is set" misled a run killed before its first one, which had it
+        raise FileNotFoundError(
+            f"resume: no checkpoint in {str(ckpt_root)!r}, so there is nothing to resume from: with training.save_every "
+            f"(--save-every) {training.save_every} a run writes its first one at step "
+            f"{min(training.save_every, training.max_steps)}, so a run stopped before it is started again without "
+            "--resume (resume=False); or the run's folder is another --output-dir (output_dir)")
     last = latest_checkpoint(out)
     lacking = [name for name, patterns in CHECKPOINT_FILES.items()
                if not any(any(last.glob(pattern)) for pattern in patterns)]
