@@ -1195,3 +1195,65 @@ def test_a_failed_first_save_into_new_nested_folders_leaves_none_behind(rec, tmp
     with pytest.raises(ValueError, match="not supported"):
         save_atomically(tmp_path / "kept" / "m", model, tok, {}, figures={"curves.nosuchformat": Figure()})
     assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not any((tmp_path / "kept").iterdir())
+
+
+_KILLED_WHILE_DELETING = '''
+import os, shutil, signal, sys
+from pathlib import Path
+
+import hf_neuroformer as nf
+from hf_neuroformer.training import TrainingConfig, train
+
+real_rmtree = shutil.rmtree
+
+
+def rmtree_killed_midway(path, *args, **kwargs):
+    # a whole checkpoint being deleted (or a folder of them): one file goes, then the process is killed (SIGKILL)
+    whole = [p for p in [Path(path), *sorted(Path(path).glob("step-*"))] if (p / "trainer_state.json").is_file()]
+    if whole:
+        os.unlink(whole[0] / "optimizer.bin")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_rmtree(path, *args, **kwargs)
+
+
+rec = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=7).recording
+cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
+                           max_past_length=48, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                           split_block_length=5.0)
+tc = TrainingConfig(max_steps=3, batch_size=16, save_every=1, save_total_limit=1, eval_batch_size=512)
+if sys.argv[2] == "overwrite":  # a finished run first, then one started with overwrite over it
+    train(rec, sys.argv[1], cfg, tc, progress=False)
+shutil.rmtree = rmtree_killed_midway
+train(rec, sys.argv[1], cfg, tc, progress=False, overwrite=sys.argv[2] == "overwrite")
+'''
+
+
+@pytest.mark.parametrize("when", ["rotation", "overwrite"])
+def test_a_run_killed_while_deleting_a_checkpoint_leaves_none_half_deleted(tmp_path, when):
+    """A run SIGKILLed while deleting a checkpoint (the oldest one beyond save_total_limit, or the earlier
+    run's at the start of an --overwrite run) left a step-* folder without optimizer.bin, which resume and
+    its advice "resume from the one before" took for a checkpoint. They are now renamed to .tmp-step-*
+    (never resumed from) before being deleted: every step-* folder left is whole and the run resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from hf_neuroformer.training import CHECKPOINT_FILES, check_resume
+
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_WHILE_DELETING)
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(script), str(out), when], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    left = sorted((out / "checkpoints").glob("step-*"))
+    for ckpt in left:
+        lacking = [name for name, patterns in CHECKPOINT_FILES.items()
+                   if not any(any(ckpt.glob(pattern)) for pattern in patterns)]
+        assert not lacking, f"{ckpt.name} lacks {lacking}"
+    if when == "rotation":  # killed deleting step 1 once step 2 was written: step 2 is resumed
+        assert [p.name for p in left] == ["step-00000002"]
+        assert check_resume(out, TrainingConfig(max_steps=3)) is None
+    else:  # killed deleting the earlier run's checkpoints: its model is still whole
+        assert (out / "model.safetensors").is_file() and (out / "metrics.json").is_file()

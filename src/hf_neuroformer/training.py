@@ -1469,6 +1469,8 @@ def train(
                       "(a run stopped after its last checkpoint, before writing its model); it is replaced when this "
                       "run ends")
     elif overwrite and main and ckpt_root.exists():
+        for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
+            _discard_checkpoint(old)
         shutil.rmtree(ckpt_root)
     accelerator.wait_for_everyone()
 
@@ -1948,15 +1950,28 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
             save_file(best_state, str(tmp / "best_model.safetensors"))
         open_up_safetensors(tmp)
         if final.exists():
-            shutil.rmtree(final)
+            _discard_checkpoint(final, ".replaced")
         os.replace(tmp, final)
         for old in _checkpoints(root)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            _discard_checkpoint(old)
         # half-written checkpoints of a run killed while saving (never resumed from): gone once a
         # whole one exists, so they do not pile up beside it
         for stale in root.glob(".tmp-step-*"):
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def _discard_checkpoint(checkpoint: Path, suffix: str = "") -> None:
+    """Delete the checkpoint folder ``checkpoint`` (``step-*``) so that a process killed meanwhile
+    never leaves part of it under its own name: it is renamed to ``.tmp-<name><suffix>`` first (a
+    half-written checkpoint to every reader: never resumed from, removed at the next save), then
+    deleted. Deleted in place, a run killed while dropping an old checkpoint (``save_total_limit``)
+    or the checkpoints of the run that ``overwrite`` replaces left a ``step-*`` folder without some
+    of its files, which ``resume`` and the advice to fall back to the checkpoint before took for whole."""
+    trash = checkpoint.with_name(".tmp-" + checkpoint.name + suffix)
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(checkpoint, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _to_builtin(v):
