@@ -337,3 +337,23 @@ def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(
     assert moved > 1e-3
     assert diff < 1e-5, diff
     assert ddp["loss"] == pytest.approx(trainer.state.log_history[0]["loss"], rel=1e-4)
+
+
+def test_the_cli_under_torchrun_says_once_that_a_resume_has_nothing_to_do(tmp_path):
+    """`torchrun --nproc_per_node 2 -m hf_neuroformer.cli train --resume` of a finished run: every rank
+    found nothing to do and printed "resume: nothing to do" (and the --config training fields that
+    differ from the checkpoint's) once per process; now rank 0 alone says it."""
+    worker = _worker_module()
+    out = tmp_path / "out"
+    train(nf.simulate_coupled_network(n_units=5, duration=20.0, seed=7).recording, out,
+          nf.NeuroformerConfig(**worker.TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2), progress=False)
+    (tmp_path / "c.yaml").write_text("training:\n  eval_every: 5\n")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "hf_neuroformer.cli", "train", "--config", str(tmp_path / "c.yaml"), "--output-dir", str(out),
+           "--resume"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    for start in ("[neuroformer] resume: nothing to do", "[neuroformer] resume: --config"):
+        assert sum(line.startswith(start) for line in lines) == 1, proc.stdout

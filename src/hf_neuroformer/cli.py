@@ -321,7 +321,7 @@ def cmd_train(args) -> int:
                            else "training.mixed_precision" + (f" (--config {args.config})" if "mixed_precision" in given
                                                               else ""))
     from_file_changed = {k: v for k, v in from_file_changed.items() if k not in overrides}
-    if from_file_changed:  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
+    if from_file_changed and _is_main_rank():  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
         flagged = [k for k in from_file_changed if k in _TRAIN_FLAG_FIELDS]
         hint = (f"a flag wins over the file (e.g. {_flag(flagged[0])} {from_file_changed[flagged[0]][0]!r} keeps the "
                 "checkpoint's value)" if flagged else "edit the file to keep the checkpoint's values")
@@ -345,7 +345,8 @@ def cmd_train(args) -> int:
         if done:
             if args.ci_block_s is not None:  # asked for, but nothing is scored
                 unapplied_block_s_warning(args.output_dir, ci_block_s, CI_BLOCK_S_FLAG)
-            print(f"[neuroformer] {done}")
+            if _is_main_rank():  # under torchrun every rank finds nothing to do: one line, not one per process
+                print(f"[neuroformer] {done}")
             return 0
     else:
         check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
