@@ -654,6 +654,20 @@ def test_resume_on_other_data_is_refused(rec, tmp_path):
     assert not (tmp_path / "m" / "model.safetensors").exists()
 
 
+def test_resume_with_other_windows_of_the_same_recording_names_the_config_field(rec, tmp_path):
+    """Another current_window (or split_block_length) cuts the same recording into other windows: resuming
+    with it was refused as "trained on other data than this run's recording ... resume with the recording
+    the run started on", naming no field; the changed config field is now named."""
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
+    for field, value in (("current_window", 0.2), ("split_block_length", 4.0)):
+        with pytest.raises(ValueError, match=rf"resume: .*step-00000002.* written with config\.{field}=.*this run "
+                                             rf"has {value}") as err:
+            train(rec, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, field: value}), tc, progress=False,
+                  resume=True)
+        assert "other data" not in str(err.value)
+
+
 def test_resume_with_another_learning_rate_is_refused(rec, tmp_path):
     # the restored optimizer / scheduler keep the checkpoint's learning rate and weight decay: a
     # resumed run with learning_rate 0.05 trained at 1e-3 (the same weights to the bit) while its

@@ -1833,13 +1833,39 @@ def draw_figure(name: str, plot: Callable, *args, **kwargs):
         return None
 
 
+#: NeuroformerConfig fields that ``train`` fills in from the recording (the tokenizer's vocabulary, the
+#: modalities' statistics fitted on the train split): on resume, a difference there comes from other data.
+_FIELDS_FROM_DATA = ("vocab_size", "modalities")
+
+
 def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
-    """Refuse to resume a checkpoint written with another model config or launch shape.
+    """Refuse to resume a checkpoint written with another model config, data or launch shape.
 
     Raises:
         ValueError: naming the first differing model-config field (or launch setting) with both
-            values, and all differing fields, not the two whole configs.
+            values, and all differing fields, not the two whole configs. A config field given by the
+            user is named before the data (it changes the windows of the same recording); the data
+            before the fields the data sets (:data:`_FIELDS_FROM_DATA`).
     """
+    old_cfg, new_cfg = stored.get("config") or {}, now["config"]
+    diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
+            if old_cfg.get(k) != new_cfg.get(k)}
+
+    def config_differs(diff):
+        field, (was, got) = next(iter(diff.items()))
+        raise ValueError(
+            f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
+            f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
+            f"(the same --config), or {START_AFRESH}"
+        )
+
+    # a field set in the config first: another current_window or split_block_length cuts the same recording into
+    # other windows, and was refused as "other data than this run's recording: resume with the recording the run
+    # started on", naming no field. The fields that the data sets (the vocabulary, the modalities' fitted
+    # statistics) are named after the data: other units gave another vocab_size
+    given = {k: v for k, v in diff.items() if k not in _FIELDS_FROM_DATA}
+    if given:
+        config_differs(given)
     if "data" in stored and stored["data"] != now["data"]:
         was, got = stored["data"], now["data"]
         what = []
@@ -1855,16 +1881,8 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
             f"--epoch): {'; '.join(what)} differ{windows}; resume with the recording (and epoch) the run started "
             f"on, or {START_AFRESH}"
         )
-    old_cfg, new_cfg = stored.get("config") or {}, now["config"]
-    diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
-            if old_cfg.get(k) != new_cfg.get(k)}
     if diff:
-        field, (was, got) = next(iter(diff.items()))
-        raise ValueError(
-            f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
-            f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
-            f"(the same --config), or {START_AFRESH}"
-        )
+        config_differs(diff)
     launch = ("micro_batch_size", "gradient_accumulation_steps", "num_processes")
     if all(isinstance(stored.get(k), int) for k in launch) and any(stored[k] != now[k] for k in launch):
         # micro_batch_size is no setting of its own: name the ones it comes from
