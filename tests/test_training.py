@@ -376,6 +376,26 @@ def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_pat
     assert (out / "checkpoints" / "epoch=3-step=900.ckpt").is_file()
 
 
+def test_a_file_named_checkpoints_is_refused_before_training(rec, tmp_path, capsys):
+    """A file named checkpoints in the output folder: a run with save_every trained its first
+    save_every steps, then failed with a bare "[Errno 17] File exists" (--overwrite: "Not a directory")."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "checkpoints").write_text("my notes")
+    steps = []
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=r"checkpoints' is a file, not a folder; train writes its resumable"):
+            train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=1),
+                  progress=False, overwrite=overwrite, on_step_end=lambda s, loss: steps.append(s))
+    # the command says so before reading --data (here a file that does not exist)
+    assert main(["train", "--output-dir", str(out), "--save-every", "1", "--data", str(tmp_path / "none.nwb")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert steps == [] and (out / "checkpoints").read_text() == "my notes"
+    train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16), progress=False)
+
+
 def test_a_prepared_directory_is_never_an_output_dir(rec, tmp_path):
     # 'train --data prepA --output-dir prepB --overwrite' (a slip of the folder name) wrote the model's
     # config.json, vocab.json and splits.json over prepB's: its shards (8 units) then failed to train with

@@ -275,8 +275,8 @@ _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gra
 
 
 def cmd_train(args) -> int:
-    from .training import TrainingConfig, check_checkpoint_folder, check_output_dir, check_resume, \
-        checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
+    from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
+        check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
 
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     given = ()  # the training fields that --config's training: section sets
@@ -352,6 +352,7 @@ def cmd_train(args) -> int:
         check_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
         if args.overwrite:
             check_checkpoint_folder(args.output_dir)
+    check_checkpoints_not_a_file(args.output_dir, training.save_every, args.overwrite)  # before the data is read
     if args.data is not None and (Path(args.data) / "manifest.json").is_file():
         # a 'neuroformer prepare' directory: stream its windows; its config fixes the windows
         rec = args.data

@@ -383,6 +383,23 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
             f"neuroformer train or finetune; {deleted_by} with them: move them out or choose another --output-dir")
 
 
+def check_checkpoints_not_a_file(output_dir, save_every: Optional[int], overwrite: bool = False) -> None:
+    """Refuse a file named ``checkpoints`` in ``output_dir`` when the run would write checkpoints there
+    (``save_every``) or delete that folder (``overwrite``): the run failed at its first checkpoint, after
+    ``save_every`` steps, with a bare "[Errno 17] File exists" (and ``--overwrite`` with "Not a directory").
+
+    Raises:
+        FileExistsError: naming the file and what to do.
+    """
+    ckpt = Path(output_dir) / CHECKPOINT_DIR
+    if (save_every or overwrite) and (ckpt.exists() or ckpt.is_symlink()) and not ckpt.is_dir():
+        raise FileExistsError(
+            f"output_dir: {str(ckpt)!r} is a file, not a folder; train writes its resumable checkpoints "
+            f"(training.save_every, --save-every) into a folder of that name"
+            f"{' and --overwrite deletes that folder' if overwrite else ''}: move the file out or choose another "
+            "--output-dir")
+
+
 def umask_file_mode() -> int:
     """The permission bits ``open()`` gives a new file: ``0o666`` masked by the process umask."""
     mask = os.umask(0o077)  # reading the umask means setting it; a restrictive value meanwhile
@@ -1084,7 +1101,9 @@ def train(
     Raises:
         FileExistsError: if ``output_dir`` holds a model, or checkpoints while ``resume`` is
             False, and ``overwrite`` is False (checked before any training); with ``overwrite``,
-            if ``output_dir/checkpoints`` holds anything but checkpoints (:func:`check_checkpoint_folder`).
+            if ``output_dir/checkpoints`` holds anything but checkpoints (:func:`check_checkpoint_folder`);
+            ``output_dir/checkpoints`` a file while ``save_every`` or ``overwrite`` is set
+            (:func:`check_checkpoints_not_a_file`).
         FileNotFoundError: if ``resume`` and ``output_dir`` holds no checkpoint (also when it
             holds a finished model whose checkpoints were deleted: named, with what to do).
         ValueError: if ``resume`` and ``max_steps`` (or ``max_epochs``) ends before the newest
@@ -1163,6 +1182,7 @@ def train(
         check_output_dir(output_dir, overwrite)
         if overwrite:  # the checkpoints folder is deleted below
             check_checkpoint_folder(output_dir)
+    check_checkpoints_not_a_file(output_dir, training.save_every, overwrite)
     if not resume and not overwrite and _checkpoints(ckpt_root):
         raise FileExistsError(
             f"output_dir: {str(output_dir)!r} holds checkpoints of an earlier run ({_checkpoints(ckpt_root)[-1].name}); "
