@@ -332,6 +332,25 @@ def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
     assert any(f"not finite (NaN or inf) from step {first} on" in str(w.message) for w in got)
 
 
+def test_a_finished_diverged_run_is_its_checkpoints_model(rec, tmp_path, capsys):
+    """A finished run whose weights are NaN (diverged) was not recognised as its newest checkpoint's
+    model (NaN != NaN): resumed at its own max_steps it said "the model ... is not the one of checkpoint
+    step-00000002 (a run stopped after its last checkpoint, before writing its model)" and wrote the model
+    again; it now has nothing to do, as any finished run."""
+    from hf_neuroformer.windows import file_identity
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [1.0, 0.0, 0.0]})
+    tc = TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e30, save_every=2)
+    with pytest.warns(UserWarning):
+        train(rec, tmp_path / "m", cfg, tc, progress=False)
+    before = file_identity(tmp_path / "m" / "model.safetensors")
+    capsys.readouterr()
+    train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True)
+    out = capsys.readouterr().out
+    assert "resume: nothing to do" in out and "is not the one of checkpoint" not in out, out
+    assert file_identity(tmp_path / "m" / "model.safetensors") == before
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

@@ -949,7 +949,14 @@ def model_is_from_checkpoint(output_dir, checkpoint) -> bool:
     except (OSError, ValueError, KeyError, TypeError):  # missing or unreadable files: not that model
         return False
     ref = {k.removeprefix("_orig_mod."): v for k, v in ref.items()}  # a torch.compile run's selection
-    return all(k in ref and ref[k].shape == v.shape and torch.equal(ref[k].to(v.dtype), v) for k, v in saved.items())
+    # NaN equals NaN here: a diverged run's model is still its checkpoint's (torch.equal said it was not, so
+    # resuming it at its own max_steps called it "a run stopped before writing its model" and rewrote it)
+    return all(k in ref and ref[k].shape == v.shape and _same_values(ref[k].to(v.dtype), v) for k, v in saved.items())
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two tensors of one shape and dtype hold the same values, NaN at the same places counted equal."""
+    return torch.equal(a, b) or (a.is_floating_point() and torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True))
 
 
 def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
