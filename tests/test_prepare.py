@@ -802,3 +802,22 @@ def test_shards_replaced_with_the_same_modification_times_are_read_not_the_old_c
         os.utime(x / "data" / name, ns=(st.st_atime_ns, st.st_mtime_ns))
     again = load_prepared(x, "test", streaming=False)
     assert list(again["n_spikes"]) == list(new["n_spikes"]) and list(again["input_ids"]) == list(new["input_ids"])
+
+
+def test_a_second_load_leaves_the_datasets_of_the_first_readable(tmp_path, shared_data, monkeypatch):
+    """load_prepared(streaming=False) converted the shards again at every call (force_redownload),
+    which deletes the cache folder of the previous conversion: a Dataset of an earlier call and
+    its .map cache lost their files, and pickling them (DataLoader workers under spawn, map with
+    num_proc) failed with FileNotFoundError. Real spikes: A2929 wake."""
+    import pickle
+
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    out = tmp_path / "prep"
+    prepare_windows(rec, out, nf.NeuroformerConfig(**TINY), progress=False)
+    first = load_prepared(out, "train", streaming=False).map(lambda r: {"twice": 2 * r["n_spikes"]})
+    second = load_prepared(out, "train", streaming=False)
+    again = pickle.loads(pickle.dumps(first))
+    assert list(again["twice"]) == [2 * n for n in second["n_spikes"]]

@@ -1275,12 +1275,14 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     ``datasets.distributed.split_dataset_by_node`` (shards are divided between ranks). A split
     without windows (``split_fractions`` 0) gives an empty Dataset (stream) with the same columns.
 
-    With ``streaming=False`` the shards are converted to Arrow in the ``datasets`` cache at every
-    call (``download_mode="force_redownload"``), not taken from an earlier conversion: ``datasets``
-    keys that cache by the shards' paths and modification times only, so shards replaced with
-    equal times (copied over with ``cp -p``, ``rsync -a`` or from a tar archive; a file system
-    with 1-s or 2-s times and two ``prepare --overwrite`` in one second) were read from the old
-    conversion, other windows than the shards :func:`verify_prepared` had just checked.
+    With ``streaming=False`` the shards are converted to Arrow in a folder of the ``datasets``
+    cache named by the shards' sha256 (``neuroformer_prepared/<digest>``): ``datasets`` keys its
+    conversion by the shards' paths and modification times only, so shards replaced with equal
+    times (copied over with ``cp -p``, ``rsync -a`` or from a tar archive; a file system with 1-s
+    or 2-s times and two ``prepare --overwrite`` in one second) were read from the old conversion,
+    other windows than the shards :func:`verify_prepared` had just checked. The same shards are
+    converted once and reused; a conversion is never redone in place, which deleted the Arrow
+    files (and ``.map`` caches) that Datasets of an earlier call still read.
 
     Args:
         verify: check the split's shards against the manifest first (:func:`verify_prepared`;
@@ -1293,6 +1295,7 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         ValueError: an unknown split or manifest format, or (``verify``) a shard that differs
             from the manifest.
     """
+    import hashlib
     from pathlib import Path
 
     import datasets
@@ -1315,10 +1318,13 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         features = window_features(config)
         return datasets.Dataset.from_dict({k: [] for k in features}, features=features,
                                           split=datasets.NamedSplit(split))
-    # not streamed: converted again, as the cache of an earlier conversion is keyed by path and mtime only
-    fresh = {} if streaming else {"download_mode": "force_redownload"}
+    cache = {}
+    if not streaming:  # datasets keys its conversion by path and mtime only: a folder per content
+        digests = [s.get("sha256") or file_sha256(f) for s, f in zip(manifest["splits"][split]["shards"], files)]
+        key = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
+        cache = {"cache_dir": str(Path(datasets.config.HF_DATASETS_CACHE) / "neuroformer_prepared" / key)}
     return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming,
-                                 features=window_features(config), **fresh)
+                                 features=window_features(config), **cache)
 
 
 def keeps_training_mode(fn):
