@@ -959,3 +959,21 @@ def test_config_numbers_refuse_bools_and_store_numpy_numbers_as_json_floats():
     assert json.loads(cfg.to_json_string())["decoding_targets"][0]["class_weights"] == [0.5, 1.0, 2.0]
     with pytest.raises(ValueError, match="contrastive_loss_weight"):
         nf.NeuroformerConfig(contrastive_loss_weight=True)
+
+
+def test_checks_of_a_finite_number_refuse_one_past_float_range_by_name(shared_data):
+    """DecodingTarget.weight, the fidelity metrics' bin_size and isi_distance's min_isis took
+    is_real_number and then math.isfinite / np.isfinite on their own: 10**400 raised OverflowError
+    ('int too large to convert to float') or numpy's TypeError naming no argument, where
+    is_finite_number refuses it. Real spikes: A2929 wake."""
+    from hf_neuroformer.decoding import DecodingTarget, DecodingTargetError
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.metrics.fidelity import FidelityInputError, binned_count_correlation, isi_distance
+
+    with pytest.raises(DecodingTargetError, match=r"weight: expected a finite number >= 0"):
+        DecodingTarget("x", "regression", weight=10**400)
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    with pytest.raises(FidelityInputError, match=r"bin_size: expected a positive finite number of seconds"):
+        binned_count_correlation(rec, rec, bin_size=10**400)
+    with pytest.raises(FidelityInputError, match=r"min_isis: expected an integer >= 1"):
+        isi_distance(rec, rec, min_isis=10**400)

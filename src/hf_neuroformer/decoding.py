@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .configuration_neuroformer import is_real_number, is_whole_number
+from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
@@ -98,7 +98,7 @@ class DecodingTarget:
                                       f"'trial:<column>'), got {type(self.name).__name__} {self.name!r}")
         if self.kind not in KINDS:
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).kind: expected one of {KINDS}, got {self.kind!r}")
-        if not (is_real_number(self.weight) and math.isfinite(self.weight) and self.weight >= 0):
+        if not (is_finite_number(self.weight) and self.weight >= 0):
             raise DecodingTargetError(f"DecodingTarget({self.name!r}).weight: expected a finite number >= 0, got {self.weight!r}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise DecodingTargetError(

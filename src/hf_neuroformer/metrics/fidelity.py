@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats
 
 from ..binning import bin_index, n_full_bins, on_time_grid
-from ..configuration_neuroformer import is_real_number
+from ..configuration_neuroformer import is_finite_number, is_real_number
 from ..recording import SpikeRecording
 from .bits_per_spike import dt_bin_widths
 
@@ -104,7 +104,7 @@ def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
         # the text '0.1' or None failed inside np.isfinite (TypeError naming no argument), an array with
         # 'truth value ... ambiguous', and True was taken as a 1-s bin
         raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size!r}")
-    if not (np.isfinite(bin_size) and bin_size > 0):
+    if not (is_finite_number(bin_size) and bin_size > 0):  # np.isfinite(10**400) raised TypeError
         raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size}")
     return float(bin_size)
 
@@ -574,7 +574,7 @@ def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> lis
 def _check_min_isis(min_isis) -> int:
     # None, NaN and inf failed inside int() (TypeError / ValueError / OverflowError naming no argument),
     # and the text '20' was refused as 'got 20', which reads as a valid value
-    if not is_real_number(min_isis) or not np.isfinite(min_isis) or int(min_isis) != min_isis or min_isis < 1:
+    if not is_finite_number(min_isis) or int(min_isis) != min_isis or min_isis < 1:
         raise FidelityInputError(f"min_isis: expected an integer >= 1, got {min_isis!r}")
     return int(min_isis)
 
