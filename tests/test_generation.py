@@ -632,6 +632,18 @@ def test_a_top_k_beyond_int64_keeps_every_token_as_before():
             SamplingSettings(top_k=bad)
 
 
+
+def test_a_temperature_past_float_range_is_refused_naming_it():
+    """Break test: SamplingSettings' temperature check called np.isfinite itself, which raised numpy's
+    TypeError ("ufunc 'isfinite' not supported", naming no setting) for temperature=10**400 (an int
+    past float range), where is_finite_number refuses it; dt_temperature too."""
+    from hf_neuroformer.generation import SamplingSettings
+
+    for name in ("temperature", "dt_temperature"):
+        with pytest.raises(ValueError, match=rf"^{name}: expected a temperature > 0"):
+            SamplingSettings(**{name: 10 ** 400})
+    assert SamplingSettings(temperature=np.float32(0.5), dt_temperature=2).for_head("dt")[0] == 2
+
 def test_a_recording_of_other_units_is_refused_naming_the_model_units_not_add_units(setup):
     """Break test: generate_spikes and window_log_likelihoods on a recording with a unit the
     model's vocabulary lacks failed in the tokenizer, advising 'call tokenizer.add_units(recording)

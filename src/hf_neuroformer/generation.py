@@ -54,7 +54,7 @@ import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from .binning import on_time_grid, past_starts, window_ends
-from .configuration_neuroformer import is_real_number, is_whole_number
+from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -135,7 +135,7 @@ class SamplingSettings:
                              name.startswith("dt_") else "") + f"), got {v!r}")
         for name in ("temperature", "dt_temperature"):
             v = getattr(self, name)
-            if v is not None and not (np.isfinite(v) and v > 0):
+            if v is not None and not (is_finite_number(v) and v > 0):  # np.isfinite(10**400) raised TypeError
                 raise ValueError(f"{name}: expected a temperature > 0, got {v}")
         for name in ("top_p", "dt_top_p"):
             v = getattr(self, name)
