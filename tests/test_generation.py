@@ -644,6 +644,22 @@ def test_a_temperature_past_float_range_is_refused_naming_it():
             SamplingSettings(**{name: 10 ** 400})
     assert SamplingSettings(temperature=np.float32(0.5), dt_temperature=2).for_head("dt")[0] == 2
 
+
+def test_sampling_settings_of_any_real_number_type_sample_as_floats():
+    """Break test: SamplingSettings takes any real number (is_real_number, 87d2929) but kept the
+    temperature and top-p as given: a Fraction (refused before) then failed inside torch at the first
+    sampled token ("unsupported operand type(s) for /: 'Tensor' and 'Fraction'"). They are floats now,
+    and filter the logits as the same floats do."""
+    from fractions import Fraction
+
+    from hf_neuroformer.generation import SamplingSettings, _filter_logits
+
+    s = SamplingSettings(temperature=Fraction(1, 2), top_p=Fraction(3, 4), dt_temperature=np.float32(2), dt_top_p=1)
+    assert all(type(v) is float for v in (s.temperature, s.top_p, s.dt_temperature, s.dt_top_p))
+    logits = torch.tensor([[0.5, 1.0, -2.0, 0.1]])
+    t, k, p = s.for_head("id")
+    assert torch.equal(_filter_logits(logits, t, k, p), _filter_logits(logits, 0.5, 0, 0.75))
+
 def test_a_recording_of_other_units_is_refused_naming_the_model_units_not_add_units(setup):
     """Break test: generate_spikes and window_log_likelihoods on a recording with a unit the
     model's vocabulary lacks failed in the tokenizer, advising 'call tokenizer.add_units(recording)

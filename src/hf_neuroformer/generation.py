@@ -141,6 +141,11 @@ class SamplingSettings:
             v = getattr(self, name)
             if v is not None and not (0 < v <= 1):
                 raise ValueError(f"{name}: expected a value in (0, 1], got {v}")
+        for name in ("temperature", "dt_temperature", "top_p", "dt_top_p"):
+            # as a float: any real number passes the type check, and a Fraction failed inside torch
+            # ("unsupported operand type(s) for /: 'Tensor' and 'Fraction'")
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("top_k", "dt_top_k"):
             v = getattr(self, name)
             # isfinite only for floats: numpy has no isfinite for an int beyond int64 (top_k=10**20, "keep all",
