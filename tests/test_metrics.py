@@ -275,6 +275,20 @@ def test_token_baselines_by_hand():
     assert tb.p_uni[[0, 1, 2, 6]].sum() == 0 and tb.p_uni.sum() == pytest.approx(1.0)
 
 
+
+def test_token_baselines_take_any_real_alpha_as_a_float():
+    """Break test: alpha is checked with is_finite_number (87d2929: a Fraction, refused before,
+    passes) but was kept as given, so Fraction(1, 2) made every smoothed distribution an object
+    array of Python numbers (p_uni.dtype object); it is a float now and fits as alpha=0.5 does."""
+    from fractions import Fraction
+
+    frac = TokenBaselines(vocab_size=7, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=Fraction(1, 2)).fit(TRAIN)
+    half = TokenBaselines(vocab_size=7, unit_token_ids=[3, 4, 5], num_dt_bins=4, alpha=0.5).fit(TRAIN)
+    assert type(frac.alpha) is float
+    for name in ("p_uni", "p_bi", "p_dt", "p_dt_bi"):
+        assert getattr(frac, name).dtype == np.float64 and np.array_equal(getattr(frac, name), getattr(half, name))
+    assert frac.score(TEST) == half.score(TEST)
+
 def test_token_baselines_alpha_and_markov_context():
     train = [
         # empty past: (none -> 3, dt 0), (3 -> 4, dt 1), (4 -> 4, dt 1), (4 -> 5, dt 3)

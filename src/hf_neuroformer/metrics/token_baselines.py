@@ -68,7 +68,8 @@ class TokenBaselines:
         if not (is_finite_number(alpha) and alpha > 0):
             raise ValueError(f"alpha: expected a finite Laplace pseudo-count > 0, got {alpha!r}")
         self.units = np.asarray(sorted(set(int(u) for u in unit_token_ids)), dtype=np.int64)
-        self.vocab_size, self.num_dt_bins, self.alpha = vocab_size, num_dt_bins, alpha
+        # a float: any real number passes (a Fraction made every distribution an object array)
+        self.vocab_size, self.num_dt_bins, self.alpha = vocab_size, num_dt_bins, float(alpha)
         self.bos, self.eos, self.pad = bos, eos, pad
         self.fitted = False
 
