@@ -313,6 +313,8 @@ def test_the_recording_ends_where_the_raw_data_file_ends(a2929, tmp_path):
     ("n_channels_dat = 0\n", 64 * 2, r"n_channels_dat: expected the number of channels.*got 0"),
     ("del n_channels_dat\n", 64 * 2, r"n_channels_dat: expected.*got None"),
     ("n_channels_dat = 64.5\n", 64 * 2, r"n_channels_dat: expected.*whole number >= 1, got 64.5"),
+    # an integer past float range: numpy's TypeError ('isfinite' not supported) naming no field
+    ("n_channels_dat = 10**400\n", 64 * 2, r"n_channels_dat: expected.*whole number >= 1, got 1000000"),
     ("offset = -1280\n", 64 * 2, r"offset: expected the bytes of header.*got -1280"),
     ("offset = 10**9\n", 64 * 2 * 1000, r"offset: expected at most the size of .*temp_wh.dat \(128000 bytes\), "
                                         r"got 1000000000"),  # was 'holds -7812 samples per channel'

@@ -28,7 +28,7 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..configuration_neuroformer import is_real_number
+from ..configuration_neuroformer import is_finite_number
 from ..recording import RecordingValidationError, SpikeRecording, count_noun, names_without_whitespace
 from .arrays import from_arrays, repeated_spikes_per_unit
 
@@ -112,10 +112,8 @@ def _read_params(folder: Path) -> Tuple[float, dict]:
 def _whole(value, least: int) -> Optional[int]:
     """``value`` as an int when it is a whole number (int, or a float without a fraction, not a
     bool) of at least ``least``, else None."""
-    if not is_real_number(value):
-        return None
-    if not np.isfinite(value) or float(value) != int(value) or int(value) < least:
-        return None
+    if not is_finite_number(value) or float(value) != int(value) or int(value) < least:
+        return None  # an integer past float range (10**400 in params.py) too: not a count of samples
     return int(value)
 
 
