@@ -821,3 +821,25 @@ def test_a_second_load_leaves_the_datasets_of_the_first_readable(tmp_path, share
     second = load_prepared(out, "train", streaming=False)
     again = pickle.loads(pickle.dumps(first))
     assert list(again["twice"]) == [2 * n for n in second["n_spikes"]]
+
+
+@pytest.mark.parametrize("outside", ["../outside.parquet", "/tmp/outside.parquet", "data/../../outside.parquet"])
+def test_a_manifest_listing_a_shard_outside_the_folder_is_refused(tiny_prepared, tmp_path, outside):
+    """verify_prepared / load_prepared followed a manifest shard path out of the prepared folder
+    ("../other.parquet", an absolute path): windows from elsewhere were checked, trained on and
+    pushed as this folder's. Such a path is refused, naming the split and the path."""
+    import json
+    import shutil
+
+    from hf_neuroformer.windows import load_prepared, verify_prepared
+
+    bad = _copy(tiny_prepared, tmp_path / "bad")
+    manifest = json.loads((bad / "manifest.json").read_text())
+    first = manifest["splits"]["train"]["shards"][0]
+    target = (bad / outside).resolve() if not outside.startswith("/") else tmp_path / "abs.parquet"
+    shutil.copy(bad / first["path"], target)  # a whole, matching shard: only its place is wrong
+    first["path"] = outside if not outside.startswith("/") else str(target)
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    for call in (lambda: verify_prepared(bad), lambda: load_prepared(bad, "train", streaming=False)):
+        with pytest.raises(ValueError, match=r"lists a shard of split 'train' at .*expected a path inside the prepared"):
+            call()

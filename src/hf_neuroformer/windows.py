@@ -1191,6 +1191,17 @@ def _read_prepared_manifest(d, field: str) -> dict:
     manifest = _read_prepared_json(d / "manifest.json", field)
     if manifest.get("format") != PREPARED_FORMAT:
         raise ValueError(f"{field}: manifest format {manifest.get('format')!r}, expected {PREPARED_FORMAT!r}")
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    for split, entry in (manifest.get("splits") or {}).items():
+        for shard in (entry.get("shards") or []) if isinstance(entry, dict) else []:
+            path = shard.get("path") if isinstance(shard, dict) else None
+            # "../other/x.parquet" or "/data/x.parquet" was read (and pushed) from outside the folder
+            if (not isinstance(path, str) or not path or PurePosixPath(path).is_absolute()
+                    or PureWindowsPath(path).is_absolute() or ".." in PurePosixPath(path.replace("\\", "/")).parts):
+                raise ValueError(f"{field}: manifest.json lists a shard of split {split!r} at {path!r}; expected a "
+                                 "path inside the prepared directory (as 'neuroformer prepare' writes, e.g. "
+                                 "'train/shard-00000.parquet'); prepare the windows again")
     return manifest
 
 
