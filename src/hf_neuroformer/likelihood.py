@@ -181,6 +181,11 @@ def split_bits_per_spike(
 
     Truncated windows are left out of both sides (and of the scored-rate fit) and counted.
 
+    Trial splits whose trials overlap in time: every trial's windows are scored, each as its own
+    prediction (a spike in two overlapping trials' windows counts in both, on both sides of the
+    ratio), so ``n_windows`` can exceed the windows :func:`~hf_neuroformer.generation.generation_windows`
+    generates for the same split (it keeps one window per stretch of time).
+
     Args:
         model, tokenizer: a trained model and its tokenizer.
         recording: the recording the model was trained on.
