@@ -132,6 +132,11 @@ def keep_other_datasets(out: dict, path: Path) -> dict:
         return out
     stored = json.loads(path.read_text())
     if stored.get("seeds") != out["seeds"] or stored.get("fractions") != out["fractions"]:
+        dropped = sorted(set(stored.get("datasets", {})) - set(out["datasets"]))
+        if dropped:
+            print(f"[recheck] {path}: stored results of {', '.join(dropped)} used seeds {stored.get('seeds')} / "
+                  f"fractions {stored.get('fractions')}, this run {out['seeds']} / {out['fractions']}: not kept "
+                  "(refit them with --datasets)", file=sys.stderr)
         return out
     merged = {n: out["datasets"][n] if n in out["datasets"]
               else stored["datasets"][n] | {"run": _run_of(stored["datasets"][n], stored)}

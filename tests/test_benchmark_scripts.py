@@ -497,7 +497,7 @@ def test_repeated_splits_recheck_pairs_the_stored_results_and_puts_its_section_a
         rr.main(["--datasets", "nelpy", "--split-seeds", "1,99"])
 
 
-def test_baselines_recheck_subset_run_keeps_the_other_datasets_with_their_run(tmp_path):
+def test_baselines_recheck_subset_run_keeps_the_other_datasets_with_their_run(tmp_path, capsys):
     """``decoding_baselines_recheck.py --datasets steinmetz`` replaced the stored results and the
     BENCHMARKS section with Steinmetz alone (nelpy, its speed and A2929 were lost from both). A subset
     run now keeps the other datasets' stored results, each with the run that refitted it, and the
@@ -528,3 +528,5 @@ def test_baselines_recheck_subset_run_keeps_the_other_datasets_with_their_run(tm
     assert "### nelpy: r2" in section and "### steinmetz: balanced_accuracy" in section
     other_seeds = {"seeds": [0], "fractions": old["fractions"], "datasets": {"steinmetz": new_steinmetz}}
     assert list(rb.keep_other_datasets(other_seeds, path)["datasets"]) == ["steinmetz"]
+    said = capsys.readouterr().err  # not dropped without a word
+    assert "nelpy, nelpy_speed, a2929" in said and "not kept" in said, said
