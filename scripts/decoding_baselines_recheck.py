@@ -132,7 +132,7 @@ def keep_other_datasets(out: dict, path: Path) -> dict:
         return out
     stored = json.loads(path.read_text())
     if stored.get("seeds") != out["seeds"] or stored.get("fractions") != out["fractions"]:
-        dropped = sorted(set(stored.get("datasets", {})) - set(out["datasets"]))
+        dropped = [n for n in stored.get("datasets", {}) if n not in out["datasets"]]
         if dropped:
             print(f"[recheck] {path}: stored results of {', '.join(dropped)} used seeds {stored.get('seeds')} / "
                   f"fractions {stored.get('fractions')}, this run {out['seeds']} / {out['fractions']}: not kept "
