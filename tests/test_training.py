@@ -707,6 +707,24 @@ def test_resume_with_other_windows_of_the_same_recording_names_the_config_field(
         assert "other data" not in str(err.value)
 
 
+def test_resume_with_other_windows_of_another_recording_names_the_data_too(rec, tmp_path):
+    """With another recording and another current_window, the refusal named the config field alone and
+    said to resume with the checkpoint's config: following it, the resume was refused again, for the data.
+    Both are named in one message."""
+    other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
+    with pytest.raises(ValueError, match=r"written with config\.current_window=0\.1, this run has 0\.2") as err:
+        train(other, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, "current_window": 0.2}), tc, progress=False,
+              resume=True)
+    assert "spikes_sha256" in str(err.value) and "--data" in str(err.value)
+    # the same recording cut into other windows: the config field alone, no word of the spikes
+    with pytest.raises(ValueError, match=r"config\.current_window") as err:
+        train(rec, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, "current_window": 0.2}), tc, progress=False,
+              resume=True)
+    assert "spikes_sha256" not in str(err.value)
+
+
 def test_resume_with_another_learning_rate_is_refused(rec, tmp_path):
     # the restored optimizer / scheduler keep the checkpoint's learning rate and weight decay: a
     # resumed run with learning_rate 0.05 trained at 1e-3 (the same weights to the bit) while its

@@ -1880,10 +1880,17 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
 
     def config_differs(diff):
         field, (was, got) = next(iter(diff.items()))
+        # another recording as well: named here too, or the advice to resume with the checkpoint's config led
+        # to a second refusal, for the data (the windows' spikes follow the config on the same recording)
+        was_data, got_data = stored.get("data") or {}, now.get("data") or {}
+        spikes = [k for k in ("spikes_sha256", "shards_sha256") if k in was_data and was_data[k] != got_data.get(k)]
+        data = (f"; the spikes of the splits differ from the checkpoint's too ({', '.join(spikes)}): unless the "
+                "config explains it, resume with the recording (--data, --epoch) the run started on as well"
+                if spikes else "")
         raise ValueError(
             f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
             f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
-            f"(the same --config), or {START_AFRESH}"
+            f"(the same --config), or {START_AFRESH}{data}"
         )
 
     # a field set in the config first: another current_window or split_block_length cuts the same recording into
