@@ -415,6 +415,24 @@ def test_a_file_named_checkpoints_is_refused_before_training(rec, tmp_path, caps
     train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16), progress=False)
 
 
+def test_overwrite_empties_a_checkpoints_folder_linked_elsewhere(rec, tmp_path):
+    """checkpoints a symbolic link to a folder on another disk: --overwrite deleted the old run's checkpoints
+    one by one (_discard_checkpoint), then failed with "Cannot call rmtree on a symbolic link", leaving the
+    old model without its checkpoints. The linked folder is now emptied and the link kept."""
+    out, big = tmp_path / "m", tmp_path / "big"
+    out.mkdir()
+    big.mkdir()
+    (out / "checkpoints").symlink_to(big, target_is_directory=True)
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=1)
+    train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False)
+    assert sorted(p.name for p in big.iterdir()) == ["step-00000001", "step-00000002"]
+    (big / ".tmp-step-00000003").mkdir()  # a checkpoint the first run was writing when it stopped
+    train(rec, out, nf.NeuroformerConfig(**TINY), dataclasses.replace(tc, max_steps=1), progress=False,
+          overwrite=True)
+    assert (out / "checkpoints").is_symlink() and sorted(p.name for p in big.iterdir()) == ["step-00000001"]
+    assert json.loads((big / "step-00000001" / "trainer_state.json").read_text())["training"]["max_steps"] == 1
+
+
 def test_a_prepared_directory_is_never_an_output_dir(rec, tmp_path):
     # 'train --data prepA --output-dir prepB --overwrite' (a slip of the folder name) wrote the model's
     # config.json, vocab.json and splits.json over prepB's: its shards (8 units) then failed to train with

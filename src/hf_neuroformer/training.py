@@ -1498,7 +1498,17 @@ def train(
     elif overwrite and main and ckpt_root.exists():
         for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
             _discard_checkpoint(old)
-        shutil.rmtree(ckpt_root)
+        if ckpt_root.is_symlink():
+            # a link to a folder elsewhere (a larger disk): emptied and kept, where rmtree refused it ("Cannot call
+            # rmtree on a symbolic link") after the checkpoints above were gone; check_checkpoint_folder let only
+            # checkpoints and a file browser's files through
+            for entry in ckpt_root.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        else:
+            shutil.rmtree(ckpt_root)
     accelerator.wait_for_everyone()
 
     def save_checkpoint():
