@@ -799,6 +799,27 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_pa
     train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=1), progress=False)  # started again: no refusal
 
 
+def test_cli_resume_without_flags_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_path, capsys):
+    """`neuroformer train --resume` (no --save-every: a resumed run keeps its settings) of a run started with
+    --save-every and stopped before its first checkpoint still got "checkpoints are written when
+    training.save_every (--save-every) is set": without a checkpoint the run's settings are unknown, so
+    check_resume's message for it was skipped. It now says that a run stopped before its first checkpoint has
+    nothing to resume from and starts again without --resume."""
+    from hf_neuroformer.cli import main
+
+    def stop(step, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "m"
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=3),
+              progress=False, on_step_end=stop)
+    assert main(["train", "--output-dir", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to resume from" in err and "without --resume" in err, err
+
+
 def test_fp16_on_cpu_is_refused_not_silently_fp32(rec, tmp_path):
     with pytest.raises(ValueError, match="bf16"):
         train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, mixed_precision="fp16"),

@@ -881,8 +881,12 @@ def latest_checkpoint(output_dir) -> Path:
             raise FileNotFoundError(
                 f"resume: no complete checkpoint in {str(root)!r}: {', '.join(partial)} was not completely written "
                 f"(the run stopped while saving it), so there is nothing to resume from; {START_AFRESH}")
-        raise FileNotFoundError(f"resume: no checkpoint in {str(root)!r}; checkpoints are "
-                                "written when training.save_every (--save-every) is set")
+        # the run's save_every is unknown here (no checkpoint holds it; 'neuroformer train --resume' takes it from
+        # there): "written when --save-every is set" alone misled a run stopped before its first checkpoint
+        raise FileNotFoundError(f"resume: no checkpoint in {str(root)!r}, so there is nothing to resume from: "
+                                "checkpoints are written when training.save_every (--save-every) is set, the first "
+                                "after save_every steps; a run stopped before its first one is started again without "
+                                "--resume (resume=False), or the run's folder is another --output-dir (output_dir)")
     return found[-1]
 
 
