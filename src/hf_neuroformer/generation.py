@@ -1120,8 +1120,11 @@ def generation_windows(plan, split: str, config):
     to one split together, and their windows overlap, which one generated recording cannot hold:
     ``generate_spikes`` refused them ('window_starts: expected non-overlapping current windows'),
     after the whole training run in ``train``. Where windows overlap, the one of the earliest-starting
-    trial is kept (in time order; the later trial's windows resume after it, clipped at their own
-    trial's start) and a warning says how many were left out.
+    trial is kept (in time order) and the other left out, not moved: a later trial's windows stay on
+    its own grid (clipped at its own trial's start), so a stretch only a left-out window covered is
+    not generated (trials ``[0, 0.65)`` and ``[0.35, 0.95)`` s with 0.1-s windows: ``[0.6, 0.65)``).
+    A warning says how many windows were left out; the fidelity metrics compare only the time the
+    generated windows cover.
     """
     from .windows import window_starts_for_split
 
@@ -1140,7 +1143,8 @@ def generation_windows(plan, split: str, config):
     warnings.warn(
         f"split {split!r}: its trials overlap in time, so {len(starts) - len(keep)} of its {len(starts)} windows "
         f"overlap others; {len(keep)} non-overlapping windows are generated (where windows overlap, the one of "
-        "the earliest-starting trial)", UserWarning, stacklevel=3)
+        "the earliest-starting trial; the time only a left-out window covers is not generated)", UserWarning,
+        stacklevel=3)
     keep = np.asarray(keep, dtype=np.int64)
     return starts[keep], clips[keep]
 
