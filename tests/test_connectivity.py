@@ -175,6 +175,24 @@ def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
     assert a.base_rates[a.hub_units].mean() > a.base_rates[others].mean()
 
 
+def test_brian2_lif_hub_edges_drive_their_targets_in_the_stored_direction():
+    """The test above names hubs driving targets but checks only the hubs' rates, which hub_bias
+    raises by itself: a brian2 synapse wired target -> source (``syn.connect(i=tgt, j=src)``, or
+    the weights assigned in another order than the synapses) passed it. With strong hub weights
+    and no weak edges, targets fire 1..5 ms after their hub more often than before it, so the
+    CCG asymmetry ranks the hub edges ``truth[target, hub]`` above their reverse (all 10 here; 9
+    of 10 with seed 1: a slow target's CCG is noisy over 2 s), and the ground-truth convention
+    (target x source) matches what the LIF network simulated."""
+    p = HubNetworkParams(n_units=20, n_hubs=2, targets_per_hub=5, hub_weight=60.0, random_prob=0.0)
+    net = simulate_hub_network(p, duration=2.0, seed=2)
+    a = ccg_asymmetry(net.recording, bin_size=0.001, n_lags=5)
+    tgt, hub = np.nonzero(net.edge_kind == 1)
+    assert tgt.size == 10 and set(hub.tolist()) == set(net.hub_units.tolist())
+    assert a[tgt, hub].mean() > 1.0, a[tgt, hub]
+    s = score_connectivity(a, net.weights, net.edge_kind)
+    assert s["hub_direction_accuracy"] >= 0.8 and s["hub_auroc"] > 0.8, s
+
+
 def test_brian2_lif_leaves_the_callers_global_numpy_random_stream_alone():
     """simulate_hub_network seeds brian2 with brian2.seed, which reseeds numpy's global legacy
     generator: after a run, np.random.rand() gave the same numbers for every call with the same
