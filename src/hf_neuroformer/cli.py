@@ -1625,11 +1625,19 @@ def cmd_connectivity(args) -> int:
         ("auprc", "AUPRC (all excitatory edges; the network has no hub edges)")
     control = sc.get("uniform_control", {}).get(key)
     learned = sc.get("attention_mean", {}).get(key)
+    # AUPRC's chance level is the share of positives: a control at it carries no signal, so the note
+    # said "the signal comes from which spikes precede which" where no method saw any (a network
+    # without spikes scored every method at chance)
+    chance = sc.get("uniform_control", {}).get("hub_prevalence" if hubs else "prevalence")
     if control is not None and learned is not None and math.isfinite(control) and math.isfinite(learned) \
             and control >= learned:
-        print("  note: the uniform-attention control (same keys, no learned weights) scores at least as well as the "
-              f"learned attention on {what}: here the {'hub ' if hubs else ''}signal comes from which spikes precede "
-              "which, not from what the model learned")
+        if chance is not None and math.isfinite(chance) and control <= chance + 1e-12:
+            print(f"  note: neither the learned attention ({learned:.3f}) nor the uniform-attention control "
+                  f"({control:.3f}) scores above chance ({chance:.3f}, the share of true edges) on {what}")
+        else:
+            print("  note: the uniform-attention control (same keys, no learned weights) scores at least as well as "
+                  f"the learned attention on {what}: here the {'hub ' if hubs else ''}signal comes from which spikes "
+                  "precede which, not from what the model learned")
     return 0
 
 
