@@ -382,6 +382,14 @@ def test_hub_scores_without_an_unconnected_pair_or_a_hub_edge_say_why():
     assert s["hub_reason"] == "no hub units: the network has no hub edges", s
     assert np.isnan(s["hub_auroc"]) and s["n_hub_edges"] == 0
     assert score_connectivity(w, w)["hub_reason"].endswith("(edge kinds not recorded)")
+    # a hub mark on the diagonal only is no hub edge (self-connections are not scored): the hub scores
+    # were NaN with hub_reason None (the command printed n/a without a reason), or, without an
+    # unconnected pair, "one class only: 0 hub edges and no unconnected pair"
+    for self_only in (np.array([[1, 0, 2], [0, 0, 0], [2, 0, 0]]), np.where(kind == 1, 2, kind)):
+        self_only[0, 0] = 1
+        s = score_connectivity(w, w, self_only)
+        assert s["hub_reason"] == "no hub units: the network has no hub edges", s
+        assert np.isnan(s["hub_auroc"]) and s["n_hub_edges"] == 0
 
 
 def test_baselines_recover_hub_edges(glm_net):

@@ -630,7 +630,9 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     auc((w > 0) & off, none, "")
     out["n_edges"] = int(((w > 0) & off).sum())
     out["n_unconnected"] = int(none.sum())
-    if edge_kind is not None and (np.asarray(edge_kind) == 1).any():
+    # a hub mark on the diagonal is no edge (self-connections are never scored): it made the hub scores
+    # NaN with hub_reason None, as if they were defined, or "one class only: 0 hub edges ..."
+    if edge_kind is not None and ((np.asarray(edge_kind) == 1) & off).any():
         k = np.asarray(edge_kind)
         auc((k == 1) & off, (k == 0) & off, "hub_")
         out["n_hub_edges"] = int(((k == 1) & off).sum())
