@@ -241,6 +241,20 @@ def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
         read_network(tmp_path / "plain.nwb")
 
 
+def test_a_file_whose_edge_kinds_do_not_match_its_weights_is_refused_when_read(tmp_path, glm_net):
+    """ground_truth_edge_kind of another shape than the weights was read without a word; connectivity
+    then refused it in score_connectivity ("edge_kind: expected the ground truth's shape"), after the
+    whole attention pass and naming no file."""
+    from dataclasses import replace
+
+    bad = replace(glm_net, edge_kind=glm_net.edge_kind[:, :-1])
+    path = write_network(bad, tmp_path / "bad.nwb")
+    n = glm_net.recording.n_units
+    with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_edge_kind: expected shape ({n}, {n}) like "
+                                                   f"ground_truth_weights (target x source), got ({n}, {n - 1})")):
+        read_network(path)
+
+
 def test_a_network_simulated_with_numpy_integer_parameters_is_written(tmp_path):
     """HubNetworkParams takes numpy integers (a sweep over np.arange(...) units): the simulation ran,
     then write_network failed with json's "Object of type int64 is not JSON serializable" and the

@@ -677,7 +677,7 @@ def read_network(path) -> SimulatedNetwork:
         MissingGroundTruthError: the file has no ``ground_truth_weights`` scratch data.
         ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
             an NWB file written by ``neuroformer simulate`` is expected; the weights' shape does not
-            match the number of units.
+            match the number of units, or the edge kinds' shape the weights'.
     """
     import json
     from pathlib import Path
@@ -699,6 +699,11 @@ def read_network(path) -> SimulatedNetwork:
     if w.shape != (rec.n_units, rec.n_units):
         raise ValueError(f"{path}: ground_truth_weights: expected shape ({rec.n_units}, {rec.n_units}) for "
                          f"{rec.n_units} units, got {w.shape}")
+    kind = sc.get("ground_truth_edge_kind")
+    if kind is not None and np.shape(kind) != w.shape:
+        # score_connectivity refused it only after connectivity's whole attention pass, naming no file
+        raise ValueError(f"{path}: ground_truth_edge_kind: expected shape {w.shape} like ground_truth_weights "
+                         f"(target x source), got {np.shape(kind)}")
     info = {}
     if "ground_truth_info" in sc:
         raw = np.asarray(sc["ground_truth_info"]).ravel()[0]
@@ -707,7 +712,7 @@ def read_network(path) -> SimulatedNetwork:
         recording=rec, weights=w,
         base_rates=np.asarray(sc.get("ground_truth_base_rates", np.full(rec.n_units, np.nan)), dtype=np.float64),
         hub_units=np.asarray(sc.get("ground_truth_hub_units", np.zeros(0)), dtype=np.int64),
-        edge_kind=sc.get("ground_truth_edge_kind"), kind=info.get("kind", "unknown"), params=info.get("params", {}),
+        edge_kind=kind, kind=info.get("kind", "unknown"), params=info.get("params", {}),
     )
 
 
