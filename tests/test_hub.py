@@ -1306,6 +1306,25 @@ def test_card_counts_split_segments_in_the_singular_for_one(trained, tmp_path):
     assert f"- Splits by time: train {n_train} segments, validation 1 segment, test " in text
 
 
+def test_card_states_the_bin_width_of_the_binned_count_correlation(trained):
+    """The card's "mean per-unit binned-count correlation" gave no bin width, and train did not record
+    it: metrics.json now holds binned_count_bin_size_s (0.1 s) and the card row and model-index
+    name state it; a metrics.json from before says train's 0.1 s and that it is not recorded there."""
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    assert metrics["binned_count_bin_size_s"] == 0.1
+    assert json.loads((d / "model" / "metrics.json").read_text())["binned_count_bin_size_s"] == 0.1
+    card = build_model_card(d / "model", "lab/bins", metrics)
+    assert "| test | mean per-unit binned-count correlation (0.1 s bins) (`test/binned_count_corr_mean`) |" in card.text
+    results = card.data.eval_results
+    assert "test mean per-unit binned-count correlation (0.1 s bins)" in [r.metric_name for r in results]
+    assert "binned_count_bin_size_s" not in [r.metric_type for r in results]  # not a metric of its own
+    old = {k: v for k, v in metrics.items() if k != "binned_count_bin_size_s"}
+    assert ("binned-count correlation (0.1 s bins, train's; the width is not recorded in this metrics.json)"
+            in build_model_card(d / "model", "lab/bins", old).text)
+
+
 def test_card_says_why_a_run_has_no_generation_metrics(trained, tmp_path):
     """A run streamed from 'neuroformer prepare' windows (or diverged) does not generate the test split and
     says why in metrics.json's test/generation; its card showed no F1, rate or count correlation and no

@@ -589,15 +589,22 @@ def undefined_card_metrics(metrics: Dict[str, object]) -> List[str]:
             and (v is None or (isinstance(v, float) and not math.isfinite(v)))]
 
 
-def _metric_name(name: str, decoder: bool) -> str:
-    """What a metric key (without the split) is, for the model card."""
+def _metric_name(name: str, decoder: bool, metrics: Optional[Dict[str, object]] = None) -> str:
+    """What a metric key (without the split) is, for the model card; the binned-count correlation
+    with its bin width (``metrics.json`` ``binned_count_bin_size_s``, which ``train`` records)."""
     if decoder:
         if name == "loss":
             return "decoding loss (the targets' weighted losses, summed)"
         target, _, metric = name.rpartition("/")
         if target:
             return f"{target}: {DECODING_METRIC_NAMES.get(metric, metric)}"
-    return METRIC_NAMES.get(name, name)
+    text = METRIC_NAMES.get(name, name)
+    if name == "binned_count_corr_mean":  # a correlation of counts means little without its bin width
+        width = (metrics or {}).get("binned_count_bin_size_s")
+        # runs before it was recorded: train has always scored 0.1-s bins (compare_recordings' default)
+        text += (f" ({width:g} s bins)" if isinstance(width, (int, float)) and not isinstance(width, bool)
+                 else " (0.1 s bins, train's; the width is not recorded in this metrics.json)")
+    return text
 
 
 def _seconds(value) -> str:
@@ -666,7 +673,7 @@ def build_model_card(
         split, _, name = key.partition("/")
         results.append(EvalResult(
             task_type=task_type, task_name=task_name, dataset_type=dataset_type, dataset_name=session,
-            dataset_split=split, metric_type=name, metric_name=f"{split} {_metric_name(name, decoder)}",
+            dataset_split=split, metric_type=name, metric_name=f"{split} {_metric_name(name, decoder, metrics)}",
             metric_value=value, dataset_revision=branch if datasets else None,
         ))
     card_data = ModelCardData(
@@ -773,10 +780,10 @@ def build_model_card(
         interval = _interval(metrics.get(f"{key}_ci95"))
         n_intervals += interval is not None
         shown = f"{value:.4f}" + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
-        rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | {shown} |")
+        rows.append(f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} |")
     for key in undefined_card_metrics(metrics):
         split, _, name = key.partition("/")
-        rows.append(f"| {split} | {_metric_name(name, decoder)} (`{key}`) | undefined (null in metrics.json) |")
+        rows.append(f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json) |")
     if n_intervals:
         blocks, n_blocks = metrics.get("test/ci95_blocks"), metrics.get("test/ci95_n_blocks")
         # a decoder counts its blocks per target (test/<target>/ci95_n_blocks: a target's windows without

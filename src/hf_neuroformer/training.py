@@ -1745,6 +1745,8 @@ def train(
                 "test/id_f1": fid["id_f1"],
                 "test/rate_corr": fid["rate_corr"],
                 "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
+                # its bin width, for the model card (not under test/: the card lists those as metrics)
+                "binned_count_bin_size_s": fid["bin_size_s"],
                 "test/n_generated_spikes": fid["n_generated_spikes"],
                 "test/n_real_spikes": fid["n_real_spikes"],
                 "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
