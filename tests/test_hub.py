@@ -1325,6 +1325,26 @@ def test_card_states_the_bin_width_of_the_binned_count_correlation(trained):
             in build_model_card(d / "model", "lab/bins", old).text)
 
 
+def test_card_of_a_trial_split_counts_trials(trained, tmp_path):
+    """A model split by trials had its card say "Splits by trials: train 140 segments, ..." where the
+    splits hold trials: it now counts the trials of splits.json's trial_index."""
+    from hf_neuroformer.hub import build_model_card
+    from hf_neuroformer.windows import plan_splits
+
+    d, _, rec, metrics = trained
+    stage = tmp_path / "model"
+    shutil.copytree(d / "model", stage)
+    lo, hi = rec.time_domain
+    starts = np.arange(lo, hi - 2.0, 2.0)
+    plan = plan_splits(dataclasses.replace(rec, trials=np.stack([starts, starts + 2.0], 1)),
+                       nf.NeuroformerConfig(split_by="trials"))
+    (stage / "splits.json").write_text(json.dumps(plan.to_dict()))
+    text = build_model_card(stage, "lab/trials", metrics).text
+    n = {s: len(v) for s, v in plan.trial_index.items()}
+    assert (f"- Splits by trials: train {n['train']} trials, validation {n['validation']} trials, "
+            f"test {n['test']} trials (`splits.json`).") in text
+
+
 def test_card_says_why_a_run_has_no_generation_metrics(trained, tmp_path):
     """A run streamed from 'neuroformer prepare' windows (or diverged) does not generate the test split and
     says why in metrics.json's test/generation; its card showed no F1, rate or count correlation and no

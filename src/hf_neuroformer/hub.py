@@ -712,9 +712,12 @@ def build_model_card(
     if data_description and _one_markdown_line(data_description):
         data_lines.append(f"- Provenance: {_one_markdown_line(data_description)}")
     if splits is not None:
-        n = {s: len(v) for s, v in splits.get("segments", {}).items()}
+        # a split by trials counts its trials (splits.json's trial_index): "train 140 segments" read as time blocks
+        by_trials = splits.get("mode") == "trials" and isinstance(splits.get("trial_index"), dict)
+        n = {s: len(v) for s, v in (splits["trial_index"] if by_trials else splits.get("segments", {})).items()}
+        what = "trial" if by_trials else "segment"
         data_lines.append(f"- Splits by {splits.get('mode')}: "
-                          + ", ".join(f"{s} {k} segment{'' if k == 1 else 's'}" for s, k in n.items())
+                          + ", ".join(f"{s} {k} {what}{'' if k == 1 else 's'}" for s, k in n.items())
                           + " (`splits.json`).")
     report = metrics.get("decoding_report") if decoder and isinstance(metrics.get("decoding_report"), dict) else {}
     for s in ("train", "validation", "test"):
