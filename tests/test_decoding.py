@@ -1032,7 +1032,9 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
 def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_scores(steinmetz, tmp_path, capsys):
     """Break test: 'neuroformer decode' on a recording whose test trials hold a class the decoder
     has none for printed 'on the 1800 test windows with a recorded value: accuracy ...' computed on
-    the 1300 others (the unseen ones dropped without a word), and wrote the unseen label 2 as 2.0."""
+    the 1300 others (the unseen ones dropped without a word), and wrote the unseen label 2 as 2.0. Its
+    --figure's confusion-matrix title still counted the others alone, without a word on the rest."""
+    import matplotlib
     import pandas as pd
 
     from hf_neuroformer.cli import main
@@ -1047,9 +1049,10 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     labels[test_trials[:2]] = 2  # a class the decoder was not trained on
     rec.trial_info = {**steinmetz.trial_info, "motorLabel": labels}
     write_nwb(rec, tmp_path / "unseen.nwb")
-    out = tmp_path / "t.csv"
-    assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "unseen.nwb"), "--split", "test",
-                 "--output", str(out)]) == 0
+    out, fig = tmp_path / "t.csv", tmp_path / "t.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # the figure's text as text, to read its title
+        assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "unseen.nwb"), "--split",
+                     "test", "--output", str(out), "--figure", str(fig)]) == 0
     text = capsys.readouterr().out
     table = pd.read_csv(out)
     n_unseen = int((table["trial:motorLabel"] == 2).sum())
@@ -1057,6 +1060,9 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     assert (f"trial:motorLabel on the {len(table) - n_unseen} test windows with a recorded value" in text
             and f"({n_unseen} more test windows left out: their recorded class 2 is none of the decoder's classes "
                 "[-1, 0, 1])" in text), text
+    # the --figure's confusion matrix left them out too, its title counting only the others
+    assert (f"trial:motorLabel (classification), {len(table) - n_unseen} test windows (+{n_unseen} left out: "
+            "recorded class none of the decoder") in fig.read_text()
 
 
 def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(steinmetz, tmp_path):

@@ -1218,7 +1218,7 @@ def cmd_decode(args) -> int:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         plot_decoding(table["window_start_s"].to_numpy(), recorded, decoded,
                       [dict(t, unit=unit.get(t["name"], "")) for t in targets],
-                      split=args.split or "decoded", path=args.figure)
+                      split=args.split or "decoded", path=args.figure, unknown_classes=unseen)
         print(f"[neuroformer] wrote {args.figure} (decoded and recorded values over time; classification: the "
               "confusion matrix of the windows with a recorded class)")
     return 0

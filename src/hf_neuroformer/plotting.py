@@ -519,7 +519,8 @@ def _circular_low(recorded_range, k: int) -> float:
 
 
 def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.ndarray, targets: Sequence[dict],
-                  metrics: dict | None = None, split: str = "test", path=None) -> Figure:
+                  metrics: dict | None = None, split: str = "test", path=None,
+                  unknown_classes: np.ndarray | None = None) -> Figure:
     """Decoded against recorded behaviour, one panel per target.
 
     Regression: the target over time, recorded (black) and decoded (colour), a line per
@@ -553,6 +554,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         split: the split the windows come from, for the titles.
         path: when given, the figure is also written there (format from the suffix, atomic),
             replacing a file already there (the commands refuse one without ``--overwrite`` first).
+        unknown_classes: optional ``(n, n_targets)`` bool, the windows whose recorded class is none
+            of the decoder's classes (their ``labels`` are NaN): left out of the confusion matrix
+            like the windows without a recorded class, but counted in its title.
 
     Returns:
         the :class:`matplotlib.figure.Figure` (Agg canvas; not registered with pyplot).
@@ -572,9 +576,12 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     if y.shape != (len(t), len(targets)) or p.shape != y.shape:
         raise PlottingInputError(f"labels / predictions: expected shape ({len(t)}, {len(targets)}) for {len(t)} "
                                  f"windows and {len(targets)} targets, got {y.shape} and {p.shape}")
+    unknown = np.zeros(y.shape, dtype=bool) if unknown_classes is None else np.asarray(unknown_classes, dtype=bool)
+    if unknown.shape != y.shape:
+        raise PlottingInputError(f"unknown_classes: expected shape {y.shape} (windows, targets), got {unknown.shape}")
     metrics = metrics or {}
     order = np.argsort(t, kind="stable")
-    t, y, p = t[order], y[order], p[order]
+    t, y, p, unknown = t[order], y[order], p[order], unknown[order]
     x_all, joins = _joined_blocks(t)  # a time axis without the long gaps between test blocks
     only_classes = bool(targets) and all(tg["kind"] == "classification" for tg in targets)
     fig = Figure(figsize=(5.5 if only_classes else 10.0, 2.9 * len(targets) + 0.4), layout="constrained")
@@ -597,6 +604,11 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         n_shown = int(ok.sum()) if kind == "classification" else int(decoded.sum())
         recorded_note = "" if kind == "classification" or ok.sum() == n_shown else (
             f", {int(ok.sum())} with a recorded value")
+        # windows whose recorded class the decoder does not know are left out of the matrix: counted here,
+        # as decode's scores line counts them (the title read as if those windows did not exist)
+        n_unknown = int((unknown[:, k] & ~ok).sum()) if kind == "classification" else 0
+        if n_unknown:
+            recorded_note = (f" (+{n_unknown} left out: recorded class none of the decoder's)")
         title = f"{name} ({kind}), {n_shown} {split} window{'' if n_shown == 1 else 's'}{recorded_note}{score}"
         if kind == "classification" and not ok.any():
             ax = fig.add_subplot(grid[k, 0])
