@@ -417,6 +417,22 @@ def test_free_running_without_touching_windows_warns():
         nf.generate_spikes(model, tok, rec, [2.0, 2.5, 3.0], mode="free_running", progress=False)
 
 
+def test_free_running_warning_on_single_window_trials_says_they_have_no_past():
+    """Trial mode where a trial is one window (current window = trial length): free-running warned
+    that 'every window's past comes from the recording', but each past is clipped at the trial's
+    start, its own: there is no past at all. The warning says so, and counts such windows when mixed."""
+    rec, tok, model = _trial_setup()
+    starts = rec.trials[:3, 0]  # 0.5 s trials, 0.1 s windows: each window its trial's only one here
+    with pytest.warns(UserWarning, match=r"so no window has a past \(each starts at its past clip") as rec_w:
+        g = nf.generate_spikes(model, tok, rec, starts, past_clip_starts=starts, mode="free_running", progress=False)
+    assert "comes from the recording" not in str(rec_w[0].message)
+    assert g.generation_stats["n_past_recorded"] == [0, 0, 0] and g.generation_stats["n_past_generated"] == [0, 0, 0]
+    clips = np.array([starts[0], starts[1] - 0.2, np.nan])  # one window clipped at its start, two with a past
+    with pytest.warns(UserWarning, match="past comes from the recording, and 1 of the 3 windows have none"):
+        g = nf.generate_spikes(model, tok, rec, starts, past_clip_starts=clips, mode="free_running", progress=False)
+    assert g.generation_stats["n_past_recorded"][0] == 0 and min(g.generation_stats["n_past_recorded"][1:]) > 0
+
+
 def test_generate_split_tiles_even_with_overlapping_training_windows(setup):
     """window_stride < current_window gives overlapping training windows; generation still tiles."""
     rec, tok, model, plan, _ = setup

@@ -435,7 +435,8 @@ def generate_spikes(
 
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
-            past would then come from the recording).
+            past would then come from the recording; windows that start at their past clip, a
+            trial of one window, have none, and the warning says so).
 
     Raises:
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
@@ -608,9 +609,17 @@ def generate_spikes(
         chains = _chains(starts, clips, w)
         depth = max((len(c) for c in chains), default=0)
         if n and depth == 1:
+            # a window clipped at its own start (trial mode, a trial of one window) has no past at all: "every
+            # window's past comes from the recording" was false for it
+            n_bare = sum(clip_of(i) is not None and clip_of(i) >= float(on_time_grid(starts[i])) for i in range(n))
+            past = ("every window's past comes from the recording" if n_bare == 0 else
+                    "no window has a past (each starts at its past clip, past_clip_starts: a trial of a single "
+                    "window)" if n_bare == n else
+                    f"every window's past comes from the recording, and {n_bare} of the {n} windows have none "
+                    "(they start at their past clip, past_clip_starts: a trial of a single window)")
             warnings.warn(
-                "mode='free_running': no two windows touch (each starts where another ends), so every window's "
-                "past comes from the recording, as in teacher-forced mode; give contiguous windows to chain them",
+                f"mode='free_running': no two windows touch (each starts where another ends), so {past}, as in "
+                "teacher-forced mode; give contiguous windows to chain them",
                 stacklevel=2,
             )
         for step in range(depth):
