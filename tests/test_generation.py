@@ -270,6 +270,27 @@ def test_free_running_warm_start_uses_recorded_past_only_before_the_chain():
     assert st["n_past_recorded"][0] > 0 and st["n_past_recorded"][-1] == 0  # 0.3 s past: only windows 0-2 reach back
 
 
+def test_free_running_pasts_of_several_chains_and_samples_are_each_ones_own():
+    """The chain bookkeeping finds the windows reaching into a past by bisection (it scanned every
+    earlier window of the chain per step, quadratic in the chain length); per sample and window the
+    generated past is that sample's own spikes of the chain in [past start, window start), and the
+    recorded one only the warm start before the chain, for chains of different lengths."""
+    rec, tok, model = _trial_setup()
+    firsts = (5.0, 8.0)
+    starts = np.concatenate([5.0 + 0.1 * np.arange(9), 8.0 + 0.1 * np.arange(4)])[::-1]  # given out of order
+    reps = nf.generate_spikes(model, tok, rec, starts, mode="free_running", num_samples=2, seed=5, progress=False)
+    for g in reps:
+        st = g.generation_stats
+        for i, s in enumerate(starts):
+            first = max(f for f in firsts if f <= s + 1e-9)
+            lo = s - tok.past_window
+            mine = g.spike_times[(g.spike_times >= max(lo, first) - 1e-9) & (g.spike_times < s - 1e-9)]
+            assert st["n_past_generated"][i] == len(mine)
+            assert st["n_past_recorded"][i] == np.sum((rec.spike_times >= lo) & (rec.spike_times < min(s, first)))
+        assert sum(st["n_past_generated"]) > 20
+    assert reps[0].n_spikes != reps[1].n_spikes or not np.array_equal(reps[0].spike_times, reps[1].spike_times)
+
+
 def test_repeats_batch_and_differ():
     rec, tok, model = _trial_setup()
     starts = 2.0 + 0.1 * np.arange(4)
