@@ -1080,6 +1080,31 @@ def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
         plot_fidelity(steinmetz, variants["jittered"], units=[0, 99])
 
 
+def test_plot_fidelity_refuses_a_huge_n_units_and_draws_few_rate_panels(steinmetz, variants):
+    """plot_fidelity drew a raster row and a rate panel per unit: 60 units gave an 87-inch figure in
+    7.5 s, n_units=2000 ran for over 10 min. More than MAX_FIDELITY_UNITS units (n_units or units) is
+    refused naming the argument; rate panels are drawn for the first MAX_RATE_PANELS rows only, which
+    the title says, and the figure stays under 30 inches."""
+    import time
+
+    from hf_neuroformer.plotting import MAX_FIDELITY_UNITS, MAX_RATE_PANELS, PlottingInputError, plot_fidelity
+
+    gen = variants["jittered"]
+    t = time.perf_counter()
+    with pytest.raises(PlottingInputError, match=f"n_units: expected at most {MAX_FIDELITY_UNITS} units .*got 2000"):
+        plot_fidelity(steinmetz, gen, n_units=2000)
+    with pytest.raises(PlottingInputError, match=f"units: expected at most {MAX_FIDELITY_UNITS} units .*got 101"):
+        plot_fidelity(steinmetz, gen, units=range(101))
+    assert time.perf_counter() - t < 1.0  # refused before any drawing
+    n = 40
+    fig = plot_fidelity(steinmetz, gen, n_units=n)
+    rows = [t.get_text() for t in fig.get_axes()[0].get_yticklabels()]
+    assert n > len(rows) > MAX_RATE_PANELS and len(fig.get_axes()) == 2 + MAX_RATE_PANELS  # those firing there
+    assert [a.get_title() for a in fig.get_axes()[2:]] == rows[:MAX_RATE_PANELS]
+    assert f"; rate panels for the first {MAX_RATE_PANELS} rows; " in fig.get_suptitle()
+    assert fig.get_size_inches()[1] < 30
+
+
 def test_plot_fidelity_says_when_no_rate_bin_fits_the_rasters_stretch(steinmetz, variants):
     """Without trials the rates are binned over the rasters' stretch (one segment of the generated
     windows); a bin longer than that stretch drew empty rate panels under a title naming the bins."""
@@ -1154,7 +1179,7 @@ def test_plot_fidelity_raster_units_fire_in_the_drawn_trial(shared_data, tmp_pat
 
     from hf_neuroformer.generation import generate_split, load_pretrained
     from hf_neuroformer.io import read_allen_gratings
-    from hf_neuroformer.plotting import plot_fidelity
+    from hf_neuroformer.plotting import MAX_RATE_PANELS, plot_fidelity
     from hf_neuroformer.training import TrainingConfig, train
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -1196,8 +1221,10 @@ def test_plot_fidelity_raster_units_fire_in_the_drawn_trial(shared_data, tmp_pat
     assert list(over_support[shown]) == sorted(over_support[shown], reverse=True)
     left_out = np.setdiff1d(np.flatnonzero(in_trial > 0), shown)
     assert over_support[left_out].max() <= over_support[shown].min()
-    assert [a.get_title() for a in fig.get_axes()[2:]] == [rec.unit_names[u] for u in shown]
-    assert f"recorded vs generated: {n} units; PSTH over" in fig.get_suptitle()
+    # a rate panel for each of the first MAX_RATE_PANELS rows only, which the title says
+    assert [a.get_title() for a in fig.get_axes()[2:]] == [rec.unit_names[u] for u in shown[:MAX_RATE_PANELS]]
+    assert f"recorded vs generated: {n} units; rate panels for the first {MAX_RATE_PANELS} rows; PSTH over" in \
+        fig.get_suptitle()
     # every unit asked for: the model's spikes reach all 100 units in the drawn trial, so all are
     # shown, those with recorded spikes there first
     fig = plot_fidelity(rec, gen, n_units=rec.n_units)

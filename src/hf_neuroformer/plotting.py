@@ -145,6 +145,12 @@ def _raster(ax, rec: SpikeRecording, units: np.ndarray, start: float, stop: floa
     ax.set_title(title, fontsize=9, loc="left")
 
 
+#: most units :func:`plot_fidelity` draws (a raster row each) ...
+MAX_FIDELITY_UNITS = 100
+#: ... and most rate panels (one per unit, for the first rows of the rasters)
+MAX_RATE_PANELS = 12
+
+
 def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, units: Sequence[int] | None = None,
                   n_units: int = 6, bin_size: float | None = None, duration: float = 5.0,
                   min_trial_coverage: float = 0.95) -> Figure:
@@ -154,7 +160,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     over one stretch of ``duration`` s of the generated support: the first one, from the
     longest contiguous segment to the shortest, in which a unit (of ``units``, when given) has a
     recorded spike, else a generated one, else the longest segment's first ``duration`` s (with
-    trials, a segment is usually one trial: the first trial where a unit fires). Below, one panel per unit: recorded (black) and generated (orange) firing
+    trials, a segment is usually one trial: the first trial where a unit fires). Below, one panel per unit
+    (the first :data:`MAX_RATE_PANELS` units of the rasters when there are more, which the title
+    says): recorded (black) and generated (orange) firing
     rate, Hz: the trial-aligned PSTH (:func:`~hf_neuroformer.metrics.fidelity.trial_psth`)
     over the real recording's trials that the support covers
     (:func:`~hf_neuroformer.metrics.fidelity.usable_trials`), when there are any; otherwise the
@@ -174,7 +182,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
             most first. Fewer than ``n_units`` when fewer fire there (the title says so); when
             none does, the ``n_units`` most active (the title says that none of those shown
             fires there, as it does for ``units`` given).
-        n_units: how many units to choose when ``units`` is not given.
+        n_units: how many units to choose when ``units`` is not given, at most
+            :data:`MAX_FIDELITY_UNITS` (as ``units``: a figure of 2000 units took over 10 min).
         bin_size: PSTH / rate bin width, s; default 0.01 s for trial PSTHs (a tenth of the
             covered trial length when that is shorter than 0.1 s), 0.1 s for rates over time.
         duration: length of the raster (and rate-over-time) stretch, s.
@@ -185,9 +194,18 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
 
     Raises:
         FidelityInputError: the recordings are not comparable (different units, no support, ...).
-        PlottingInputError: bad ``units``, ``n_units``, ``bin_size`` or ``duration``.
+        PlottingInputError: bad ``units``, ``n_units``, ``bin_size`` or ``duration``; more than
+            :data:`MAX_FIDELITY_UNITS` units asked for.
     """
     _check_pair(real, generated)
+    # one raster row (and, for the first ones, a rate panel) per unit: 60 units drew an 87-inch figure in
+    # 7.5 s, and 2000 ran for over 10 min
+    units = None if units is None else list(units)  # read more than once below
+    asked = ("units", len(units)) if units is not None else ("n_units", n_units)
+    if (isinstance(asked[1], (int, float, np.integer, np.floating)) and not isinstance(asked[1], bool)
+            and asked[1] > MAX_FIDELITY_UNITS):
+        raise PlottingInputError(f"{asked[0]}: expected at most {MAX_FIDELITY_UNITS} units (one raster row each), "
+                                 f"got {asked[1]}")
     if not (np.isfinite(duration) and duration > 0):
         raise PlottingInputError(f"duration: expected a positive number of seconds, got {duration}")
     if bin_size is not None and not (np.isfinite(bin_size) and bin_size > 0):
@@ -206,12 +224,14 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     # over the trials the PSTHs average, else over the stretch the rates show
     stretch = np.array([[start, stop]])
     sel = _choose_units(real, generated, support if len(used) else stretch, stretch, units, n_units)
-    n_cols = min(3, len(sel))
-    n_rows = int(np.ceil(len(sel) / n_cols))
+    panels = sel[:MAX_RATE_PANELS]  # the first rows of the rasters (most recorded spikes first, when chosen)
+    n_cols = min(3, len(panels))
+    n_rows = int(np.ceil(len(panels) / n_cols))
     width = 4.0 * n_cols
-    fig = Figure(figsize=(width, 2.2 * n_rows + 0.35 * len(sel) * 2 + 1.2), layout="constrained")
+    row = 0.35 if len(sel) <= 24 else 0.35 * 24 / len(sel)  # raster rows thinner beyond 24 units (8.4 in)
+    fig = Figure(figsize=(width, 2.2 * n_rows + row * len(sel) * 2 + 1.2), layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2 + n_rows, n_cols, height_ratios=[0.35 * len(sel) + 0.6] * 2 + [2.0] * n_rows)
+    grid = fig.add_gridspec(2 + n_rows, n_cols, height_ratios=[row * len(sel) + 0.6] * 2 + [2.0] * n_rows)
     ax_r = fig.add_subplot(grid[0, :])
     ax_g = fig.add_subplot(grid[1, :], sharex=ax_r)
     _raster(ax_r, real, sel, start, stop, REAL_COLOR, "recorded")
@@ -244,7 +264,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         what = f"binned rate, {bs * 1e3:g} ms bins (no trials inside the generated windows)"
         if not len(bins):  # a stretch shorter than one bin: empty rate panels, without a word, were drawn
             what += f"; no whole bin in the rasters' {stop - start:g} s, so no rate is drawn"
-    for i, u in enumerate(sel):
+    for i, u in enumerate(panels):
         ax = fig.add_subplot(grid[2 + i // n_cols, i % n_cols])
         ax.plot(x, pr[:, u], color=REAL_COLOR, lw=1.8, label="recorded")
         ax.plot(x, pg[:, u], color=GENERATED_COLOR, lw=1.0, label="generated")
@@ -259,6 +279,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     if not any(_counts_in_sorted_bins(r, stretch)[0, sel].any() for r in (real, generated)):
         # empty rasters say why, or they look like a bug (a silent model on sparse data)
         few = " (none of them fires in the rasters' stretch)"
+    if len(panels) < len(sel):
+        few += f"; rate panels for the first {len(panels)} rows"
     title = f"recorded vs generated: {len(sel)} unit{'' if len(sel) == 1 else 's'}{few}; {what}"
     fig.suptitle(title, fontsize=10)
     # one unit gives a 4-inch figure, and the one-line title (about 0.08 in per character at 10 pt)
