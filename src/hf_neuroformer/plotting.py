@@ -280,7 +280,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         # empty rasters say why, or they look like a bug (a silent model on sparse data)
         few = " (none of them fires in the rasters' stretch)"
     if len(panels) < len(sel):
-        few += f"; rate panels for the first {len(panels)} rows"
+        few += f", rate panels for the first {len(panels)} rows"  # no "; ": evaluate reads the bins after the first one
     title = f"recorded vs generated: {len(sel)} unit{'' if len(sel) == 1 else 's'}{few}; {what}"
     fig.suptitle(title, fontsize=10)
     # one unit gives a 4-inch figure, and the one-line title (about 0.08 in per character at 10 pt)
