@@ -1242,3 +1242,19 @@ def test_attention_connectivity_warns_of_windows_cut_to_the_token_block(shared_d
     with warnings.catch_warnings():
         warnings.simplefilter("error", TruncatedWindowsWarning)
         attention_connectivity(model, tok, rec, starts, batch_size=8)
+
+
+def test_simulated_network_params_are_a_json_dict_as_documented():
+    """``SimulatedNetwork.params`` is documented as a JSON-able dict, but HubNetworkParams takes numpy
+    integers and ``asdict`` kept them: ``json.dumps(network.params)`` raised TypeError (only
+    ``write_network`` cleaned them). They are plain Python values now, equal to the ones given."""
+    import json
+
+    import numpy as np
+
+    from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_glm
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=np.int64(10), n_hubs=np.int64(1), targets_per_hub=np.int64(3)),
+                           duration=2.0, seed=0)
+    back = json.loads(json.dumps(net.params))
+    assert back["n_units"] == 10 and type(net.params["n_units"]) is int and back["seed"] == 0

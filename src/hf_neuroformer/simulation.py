@@ -33,6 +33,7 @@ from typing import Optional
 import numpy as np
 
 from .configuration_neuroformer import is_finite_number
+from .jsonio import json_safe
 from .recording import SpikeRecording
 
 # s: the longest simulation ``neuroformer simulate`` accepts. The simulators step through time in
@@ -73,6 +74,9 @@ class SimulatedNetwork:
         if self.edge_kind is None:
             self.edge_kind = np.zeros(self.weights.shape, dtype=np.int8)
         self.edge_kind = np.asarray(self.edge_kind, dtype=np.int8)
+        # as documented, a JSON-able dict: HubNetworkParams takes numpy integers (np.int64(20) units),
+        # which asdict kept, so json.dumps(network.params) failed (only write_network cleaned them)
+        self.params = json_safe(self.params)
 
 
 def _whole_bins(duration: float, bin_size: float) -> int:
@@ -652,7 +656,6 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False):
     import json
 
     from .io.nwb import write_nwb
-    from .jsonio import json_safe
 
     g = GROUND_TRUTH_SCRATCH
     # json_safe: HubNetworkParams takes numpy integers (np.int64(300) units), which json.dumps refused
