@@ -1258,3 +1258,16 @@ def test_simulated_network_params_are_a_json_dict_as_documented():
                            duration=2.0, seed=0)
     back = json.loads(json.dumps(net.params))
     assert back["n_units"] == 10 and type(net.params["n_units"]) is int and back["seed"] == 0
+
+
+def test_all_excitatory_scores_record_why_they_are_undefined():
+    """scores.json held null all-excitatory AUROC / AUPRC without a reason (only the printout gave
+    one), while the hub scores carry ``hub_reason``; ``reason`` now says why, and is None when defined."""
+    w = np.array([[0.0, 2.0, 0.5], [2.0, 0.0, 0.0], [0.5, 2.0, 0.0]])
+    assert score_connectivity(w, w)["reason"] is None
+    full = np.where(np.eye(3, dtype=bool), 0.0, 1.0)  # every pair connected
+    s = score_connectivity(full, full)
+    assert np.isnan(s["auroc"]) and s["reason"] == (
+        "the ground truth has 6 excitatory edges and 0 unconnected pairs; both are needed"), s
+    s = score_connectivity(np.zeros((3, 3)), np.zeros((3, 3)))
+    assert np.isnan(s["auroc"]) and s["reason"].startswith("the ground truth has 0 excitatory edges and 6"), s

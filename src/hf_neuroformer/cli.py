@@ -1603,9 +1603,9 @@ def cmd_connectivity(args) -> int:
     if truth.get("hub_reason"):
         print(f"  note: the hub scores are undefined (n/a; null in scores.json, with hub_reason): "
               f"{truth['hub_reason']}")
-    if not (truth["n_edges"] and truth["n_unconnected"]):
-        print(f"  note: AUROC / AUPRC (all excitatory) are undefined (n/a): the ground truth has {truth['n_edges']} "
-              f"excitatory edges and {truth['n_unconnected']} unconnected pairs; both are needed")
+    if truth.get("reason"):
+        print(f"  note: AUROC / AUPRC (all excitatory) are undefined (n/a; null in scores.json, with reason): "
+              f"{truth['reason']}")
     if report["glm_seconds_fitted"] < report["glm_seconds_binned"]:  # glm_max_bins: it was said nowhere
         print(f"  note: glm was fitted on the first {report['glm_seconds_fitted']:g} s of the "
               f"{report['glm_seconds_binned']:g} s analysed (until {report['glm_fitted_until_s']:g} s; at most "

@@ -579,7 +579,8 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     Returns:
         dict of floats (NaN where a set is empty) and the counts ``n_edges``, ``n_hub_edges``,
         ``n_unconnected``, ``n_reciprocal_edges``, ``hub_n_reciprocal_edges``; ``hub_reason``: None when the hub scores are defined, else why not
-        (str: no hub units, or hub edges but no unconnected pair).
+        (str: no hub units, or hub edges but no unconnected pair); ``reason``: the same for the
+        all-excitatory ``auroc`` / ``auprc`` (None, or the counts of edges and unconnected pairs when one is 0).
 
     Raises:
         ValueError: shapes differ or are not square (``edge_kind`` included); ``weights`` NaN or
@@ -630,6 +631,10 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     auc((w > 0) & off, none, "")
     out["n_edges"] = int(((w > 0) & off).sum())
     out["n_unconnected"] = int(none.sum())
+    # recorded as the hub scores' reason is: scores.json held null AUROC / AUPRC without a word on why
+    out["reason"] = (None if out["n_edges"] and out["n_unconnected"] else
+                     f"the ground truth has {out['n_edges']} excitatory edges and {out['n_unconnected']} unconnected "
+                     "pairs; both are needed")
     # a hub mark on the diagonal is no edge (self-connections are never scored): it made the hub scores
     # NaN with hub_reason None, as if they were defined, or "one class only: 0 hub edges ..."
     if edge_kind is not None and ((np.asarray(edge_kind) == 1) & off).any():
