@@ -415,6 +415,19 @@ def test_a_file_named_checkpoints_is_refused_before_training(rec, tmp_path, caps
     train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16), progress=False)
 
 
+def test_a_checkpoints_link_to_a_missing_folder_is_named_as_one(rec, tmp_path):
+    """checkpoints a symbolic link to a folder that is gone (a disk not mounted) was refused as "a file,
+    not a folder"; the message now says it is a link to a missing folder, and nothing is trained."""
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "checkpoints").symlink_to(tmp_path / "unmounted" / "ckpts")
+    steps = []
+    with pytest.raises(FileExistsError, match=r"checkpoints' is a link to .*unmounted/ckpts', which does not exist"):
+        train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=1),
+              progress=False, on_step_end=lambda s, loss: steps.append(s))
+    assert steps == [] and (out / "checkpoints").is_symlink()
+
+
 def test_overwrite_empties_a_checkpoints_folder_linked_elsewhere(rec, tmp_path):
     """checkpoints a symbolic link to a folder on another disk: --overwrite deleted the old run's checkpoints
     one by one (_discard_checkpoint), then failed with "Cannot call rmtree on a symbolic link", leaving the

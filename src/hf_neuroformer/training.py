@@ -392,6 +392,12 @@ def check_checkpoints_not_a_file(output_dir, save_every: Optional[int], overwrit
         FileExistsError: naming the file and what to do.
     """
     ckpt = Path(output_dir) / CHECKPOINT_DIR
+    if (save_every or overwrite) and ckpt.is_symlink() and not ckpt.exists():
+        # a link to a folder that is gone (an unmounted disk): it was called "a file, not a folder"
+        raise FileExistsError(
+            f"output_dir: {str(ckpt)!r} is a link to {os.readlink(ckpt)!r}, which does not exist (a disk not "
+            "mounted?); train writes its resumable checkpoints (training.save_every, --save-every) into that "
+            "folder: mount it, make the folder, or remove the link")
     if (save_every or overwrite) and (ckpt.exists() or ckpt.is_symlink()) and not ckpt.is_dir():
         raise FileExistsError(
             f"output_dir: {str(ckpt)!r} is a file, not a folder; train writes its resumable checkpoints "
