@@ -73,6 +73,20 @@ def finetuned(a2929, pretrained, tmp_path_factory):
     return out, metrics
 
 
+def test_finetune_clears_its_checkpoints_in_a_folder_linked_elsewhere(a2929, pretrained, tmp_path):
+    """checkpoints a symbolic link to a folder on a larger disk: a finished finetune removed its
+    checkpoints with rmtree(ignore_errors=True), which refuses a link, so Trainer's checkpoint-* folders
+    stayed in the linked folder without a word. They are removed and the link kept."""
+    out, big = tmp_path / "decoder", tmp_path / "big" / "ckpts"
+    big.mkdir(parents=True)
+    out.mkdir()
+    (out / "checkpoints").symlink_to(big)
+    finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=out, max_steps=2, eval_steps=2,
+             batch_size=16)
+    assert (out / "model.safetensors").is_file() and (out / "checkpoints").is_symlink()
+    assert list(big.iterdir()) == []
+
+
 def test_finetune_refuses_a_folder_holding_an_interrupted_training_runs_checkpoints(a2929, pretrained, tmp_path):
     # a 'neuroformer train' into the folder stopped after its step-1 checkpoint (no model written yet):
     # finetune accepted the folder and removed checkpoints/ (Trainer's) when it ended, the resumable

@@ -67,7 +67,8 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import inside_one_interval
-from .training import check_checkpoint_folder, check_output_dir, draw_figure, save_atomically
+from .training import (check_checkpoint_folder, check_output_dir, draw_figure, remove_checkpoint_folder,
+                       save_atomically)
 from .windows import (SPLITS, SplitPlan, collated_batches, keeps_training_mode, plan_splits, recorded_stretches,
                       split_spikes_digest, WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
@@ -1295,7 +1296,7 @@ def finetune(
             if (out / name).is_file():
                 (out / name).unlink()
         if not keep_checkpoints:
-            shutil.rmtree(ckpt, ignore_errors=True)
+            remove_checkpoint_folder(ckpt, ignore_errors=True)  # through a link too: Trainer's folders were left there
         return metrics
     except BaseException:
         _remove_unfinished(ckpt, created, keep_checkpoints, ckpt_before)
@@ -1315,7 +1316,7 @@ def _remove_unfinished(ckpt: Path, created: Sequence[Path], keep_checkpoints: bo
     deleted with the folder though no new model replaced them."""
     if not keep_checkpoints:
         if ckpt_before is None:
-            shutil.rmtree(ckpt, ignore_errors=True)
+            remove_checkpoint_folder(ckpt, ignore_errors=True)
         elif ckpt.is_dir():
             for p in ckpt.iterdir():
                 if p.name not in ckpt_before or fnmatch.fnmatchcase(p.name, "checkpoint-*"):

@@ -1508,17 +1508,8 @@ def train(
     elif overwrite and main and ckpt_root.exists():
         for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
             _discard_checkpoint(old)
-        if ckpt_root.is_symlink():
-            # a link to a folder elsewhere (a larger disk): emptied and kept, where rmtree refused it ("Cannot call
-            # rmtree on a symbolic link") after the checkpoints above were gone; check_checkpoint_folder let only
-            # checkpoints and a file browser's files through
-            for entry in ckpt_root.iterdir():
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-        else:
-            shutil.rmtree(ckpt_root)
+        # check_checkpoint_folder let only checkpoints and a file browser's files through
+        remove_checkpoint_folder(ckpt_root)
     accelerator.wait_for_everyone()
 
     def save_checkpoint():
@@ -2033,6 +2024,28 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
         for stale in root.glob(".tmp-step-*"):
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def remove_checkpoint_folder(folder, ignore_errors: bool = False) -> None:
+    """Delete a run's ``checkpoints`` folder; a symbolic link to a folder elsewhere (a larger disk) is
+    emptied and kept, where ``shutil.rmtree`` refuses a link ("Cannot call rmtree on a symbolic link";
+    with ``ignore_errors`` it left every checkpoint in the linked folder without a word). ``train
+    --overwrite`` and a finished ``finetune`` call it. Raises ``OSError`` unless ``ignore_errors``."""
+    folder = Path(folder)
+    if not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=ignore_errors)
+        return
+    if not folder.is_dir():  # a link to a folder that is gone: nothing in it to delete
+        return
+    for entry in folder.iterdir():
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=ignore_errors)
+            else:
+                entry.unlink()
+        except OSError:
+            if not ignore_errors:
+                raise
 
 
 def _discard_checkpoint(checkpoint: Path, suffix: str = "") -> None:
