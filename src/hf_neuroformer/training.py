@@ -392,13 +392,15 @@ def check_checkpoints_not_a_file(output_dir, save_every: Optional[int], overwrit
         FileExistsError: naming the file and what to do.
     """
     ckpt = Path(output_dir) / CHECKPOINT_DIR
-    if (save_every or overwrite) and ckpt.is_symlink() and not ckpt.exists():
+    if not (save_every or overwrite):
+        return
+    if ckpt.is_symlink() and not ckpt.exists():
         # a link to a folder that is gone (an unmounted disk): it was called "a file, not a folder"
         raise FileExistsError(
             f"output_dir: {str(ckpt)!r} is a link to {os.readlink(ckpt)!r}, which does not exist (a disk not "
             "mounted?); train writes its resumable checkpoints (training.save_every, --save-every) into that "
             "folder: mount it, make the folder, or remove the link")
-    if (save_every or overwrite) and (ckpt.exists() or ckpt.is_symlink()) and not ckpt.is_dir():
+    if ckpt.exists() and not ckpt.is_dir():
         raise FileExistsError(
             f"output_dir: {str(ckpt)!r} is a file, not a folder; train writes its resumable checkpoints "
             f"(training.save_every, --save-every) into a folder of that name"
@@ -871,8 +873,12 @@ def _checkpoints(root: Path):
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
 
 
-def latest_checkpoint(output_dir) -> Path:
+def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> Path:
     """The newest resumable checkpoint of a training run in ``output_dir``.
+
+    Args:
+        training: the resuming run's settings, where known: with its ``save_every`` the message
+            for no checkpoint names the step the first one is written at.
 
     Raises:
         FileNotFoundError: if there is none, saying how checkpoints are made (or that the only
@@ -887,8 +893,15 @@ def latest_checkpoint(output_dir) -> Path:
             raise FileNotFoundError(
                 f"resume: no complete checkpoint in {str(root)!r}: {', '.join(partial)} was not completely written "
                 f"(the run stopped while saving it), so there is nothing to resume from; {START_AFRESH}")
-        # the run's save_every is unknown here (no checkpoint holds it; 'neuroformer train --resume' takes it from
-        # there): "written when --save-every is set" alone misled a run stopped before its first checkpoint
+        if training is not None and training.save_every:
+            # "checkpoints are written when --save-every is set" misled a run killed before its first one, which had it
+            raise FileNotFoundError(
+                f"resume: no checkpoint in {str(root)!r}, so there is nothing to resume from: with training.save_every "
+                f"(--save-every) {training.save_every} a run writes its first one at step "
+                f"{min(training.save_every, training.max_steps)}, so a run stopped before it is started again without "
+                "--resume (resume=False); or the run's folder is another --output-dir (output_dir)")
+        # the run's save_every unknown (no checkpoint holds it; 'neuroformer train --resume' takes it from there):
+        # "written when --save-every is set" alone misled a run stopped before its first checkpoint
         raise FileNotFoundError(f"resume: no checkpoint in {str(root)!r}, so there is nothing to resume from: "
                                 "checkpoints are written when training.save_every (--save-every) is set, the first "
                                 "after save_every steps; a run stopped before its first one is started again without "
@@ -999,14 +1012,7 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             "a model cannot be extended without its optimizer state: train afresh with --save-every N, into "
             "another --output-dir or with --overwrite (which replaces this model)"
         )
-    if training.save_every and not _checkpoints(ckpt_root) and not any(ckpt_root.glob(".tmp-step-*")):
-        # "checkpoints are written when --save-every is set" misled a run killed before its first one, which had it
-        raise FileNotFoundError(
-            f"resume: no checkpoint in {str(ckpt_root)!r}, so there is nothing to resume from: with training.save_every "
-            f"(--save-every) {training.save_every} a run writes its first one at step "
-            f"{min(training.save_every, training.max_steps)}, so a run stopped before it is started again without "
-            "--resume (resume=False); or the run's folder is another --output-dir (output_dir)")
-    last = latest_checkpoint(out)
+    last = latest_checkpoint(out, training)
     lacking = [name for name, patterns in CHECKPOINT_FILES.items()
                if not any(any(last.glob(pattern)) for pattern in patterns)]
     if lacking:
