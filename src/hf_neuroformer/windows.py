@@ -1201,7 +1201,7 @@ def _read_prepared_manifest(d, field: str) -> dict:
                     or PureWindowsPath(path).is_absolute() or ".." in PurePosixPath(path.replace("\\", "/")).parts):
                 raise ValueError(f"{field}: manifest.json lists a shard of split {split!r} at {path!r}; expected a "
                                  "path inside the prepared directory (as 'neuroformer prepare' writes, e.g. "
-                                 "'train/shard-00000.parquet'); prepare the windows again")
+                                 "'data/train-00000-of-00001.parquet'); prepare the windows again")
     return manifest
 
 
