@@ -591,9 +591,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         if arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= 3 and arr.max() < len(self.vocab))):
             return arr.astype(np.int64, copy=False)  # the common case, once per window: kept cheap
         if arr.size and arr.dtype.kind not in "iu":
-            whole = arr.dtype.kind == "f" and bool(np.all(np.isfinite(arr) & (arr == np.round(arr))))
-            if not whole:
-                k = 0 if arr.dtype.kind != "f" else int(np.flatnonzero(~(np.isfinite(arr) & (arr == np.round(arr))))[0])
+            whole = (np.isfinite(arr) & (arr == np.round(arr))) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
+            if not whole.all():
+                k = int(np.flatnonzero(~whole.ravel())[0])
                 raise ValueError(f"spike_tokens: expected whole-number unit token ids (int64), got dtype {arr.dtype} "
                                  f"(spike {first + k}: {arr.ravel()[k].item()!r})")
         arr = arr.astype(np.int64)
