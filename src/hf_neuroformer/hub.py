@@ -709,15 +709,16 @@ def build_model_card(
                 data_lines.append(f"- Backbone frozen for the first {frozen} of {total if total is not None else '?'} "
                                   f"steps (`freeze_backbone_steps`): only {new} trained, then everything (linear "
                                   "probing then fine-tuning).")
-    if data_description and _one_markdown_line(data_description):
-        data_lines.append(f"- Provenance: {_one_markdown_line(data_description)}")
+    data_lines += _provenance_lines(data_description)
     if splits is not None:
+        from .recording import count_noun
+
         # a split by trials counts its trials (splits.json's trial_index): "train 140 segments" read as time blocks
         by_trials = splits.get("mode") == "trials" and isinstance(splits.get("trial_index"), dict)
         n = {s: len(v) for s, v in (splits["trial_index"] if by_trials else splits.get("segments", {})).items()}
         what = "trial" if by_trials else "segment"
         data_lines.append(f"- Splits by {splits.get('mode')}: "
-                          + ", ".join(f"{s} {k} {what}{'' if k == 1 else 's'}" for s, k in n.items())
+                          + ", ".join(f"{s} {count_noun(k, what)}" for s, k in n.items())
                           + " (`splits.json`).")
     report = metrics.get("decoding_report") if decoder and isinstance(metrics.get("decoding_report"), dict) else {}
     for s in ("train", "validation", "test"):
@@ -871,6 +872,13 @@ def _code_span(text: str) -> str:
     fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _provenance_lines(data_description) -> List[str]:
+    """The cards' ``- Provenance: ...`` line (one list item, :func:`_one_markdown_line`), or none
+    for a provenance that is missing or only whitespace."""
+    provenance = _one_markdown_line(data_description) if data_description else ""
+    return [f"- Provenance: {provenance}"] if provenance else []
 
 
 def _one_markdown_line(text: str) -> str:
@@ -1440,8 +1448,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         + ".",
         "",
         f"- Recording: `{recording!r}`.",
-        *([f"- Provenance: {_one_markdown_line(data_description)}"] if data_description
-          and _one_markdown_line(data_description) else []),
+        *_provenance_lines(data_description),
         f"- Windows per split: {', '.join(f'{s} {n}' for s, n in counts.items())} (the model's `splits.json`; "
         f"{splits_are}"
         + (f"; {' and '.join(s for s, n in counts.items() if not n)} (no windows) is not a split of the dataset, "
