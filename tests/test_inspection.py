@@ -49,13 +49,13 @@ def test_window_counts_are_what_training_tokenizes_and_cuts(shared_data):
     assert max(len(p) for p in dsets["train"]["past_input_ids"]) == w["suggested_max_past_length"] == 1
     assert ("max_past_length 1 (no training past window holds a spike: trial mode clips each past at its trial's "
             "start)") in format_description(desc)
-    # 40 s in 100 presence bins: the ratio says more about the rate than about drift, and the text says so
-    # a steady unit misses a 0.4-s bin with probability exp(-0.4 r): below 0.9 for r under ln(10) / 0.4 = 5.8 Hz, not
-    # 1 / 0.4 = 2.5 Hz (222 of Allen's 239 units firing 2.5-5.8 Hz are below 0.9)
-    assert "(bins of 0.4 s, a short recording: a unit firing steadily below about 5.8 Hz misses more than 10% of them " \
+    # 20 s of trials in 100 presence bins: the ratio says more about the rate than about drift, and the text says so
+    # a steady unit misses a 0.2-s bin with probability exp(-0.2 r): below 0.9 for r under ln(10) / 0.2 = 12 Hz, not
+    # 1 / 0.2 = 5 Hz
+    assert "(bins of 0.2 s, a short recording: a unit firing steadily below about 12 Hz misses more than 10% of them " \
            "without having drifted out)" in format_description(desc)
     rates, ratio = rec.firing_rates(), np.array([desc["unit_presence_ratio"][n] for n in rec.unit_names])
-    between = (rates > 2.5) & (rates < np.log(10) / 0.4)
+    between = (rates > 5) & (rates < np.log(10) / 0.2)
     assert np.mean(ratio[between] < 0.9) > 0.9
 
 
@@ -549,3 +549,21 @@ def test_plot_recording_refuses_a_bool_or_text_stretch_by_name():
         with pytest.raises(PlottingInputError, match="stretch: expected a positive number of seconds"):
             plot_recording(rec, stretch=bad)
     assert plot_recording(rec, stretch=np.int64(5)).axes[0].get_xlim() == (0.0, 5.0)
+
+
+def test_rates_count_the_trials_not_the_silent_gaps_a_reader_lays_between_them(shared_data):
+    """The Allen and binned readers lay trials on one clock with gaps that hold no recorded time (the
+    files store no spike there); the rates divided by the gaps too: Allen's 200 trials of 0.1 s over
+    40 s read as half their rates (median 1.99 Hz, population 3841 spikes/s, not 3.97 and 7682)."""
+    from hf_neuroformer.io import from_binned_counts, read_allen_gratings
+
+    rec = read_allen_gratings(shared_data(ALLEN))  # 200 trials of 0.1 s, 0.1 s apart
+    assert rec.duration == pytest.approx(20.0)
+    np.testing.assert_allclose(rec.firing_rates(), np.bincount(rec.unit_ids, minlength=rec.n_units) / 20.0)
+    counts = np.random.default_rng(0).integers(0, 3, size=(4, 10, 3))  # 4 trials of 10 bins of 10 ms
+    binned = from_binned_counts(counts, bin_size=0.01, trial_gap=0.5)
+    desc = describe_recording(binned, NeuroformerConfig(current_window=0.02, past_window=0.02, dt_resolution=0.01))
+    assert desc["duration_s"] == pytest.approx(0.4)
+    np.testing.assert_allclose([desc["unit_firing_rate_hz"][n] for n in binned.unit_names],
+                               counts.sum((0, 1)) / 0.4)
+    assert desc["firing_rate_hz"]["population"] == pytest.approx(counts.sum() / 0.4)

@@ -608,6 +608,8 @@ def test_trial_mode_past_of_a_window_outside_every_trial_stops_at_the_trial_befo
     after a trial's end read that trial's spikes in its 150-ms past, which a trial-mode model never
     sees. Such a past now stops at the end of the trial before (inter-trial time only)."""
     rec, config, tok, data, plan = allen_trials
+    # the reader's gaps are no recorded time (its time support is the trials): here a recording whose gaps are
+    rec = dataclasses.replace(rec, time_support=None)
     processor = nf.NeuroformerProcessor.from_config(tok, config)
     ends = rec.trials[:3, 1]
     starts = ends + 0.05  # in the 100-ms gaps between trials

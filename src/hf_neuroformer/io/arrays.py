@@ -467,7 +467,9 @@ def read_allen_gratings(
     Trial ``k`` occupies ``[k*T, k*T + trial_duration)`` seconds with
     ``T = trial_duration + inter_trial_gap`` (default 0.1 + 0.1 = 0.2 s): a spike at ``t`` s
     after the onset of trial ``k`` is placed at ``k*T + t``. The gap has no spikes; it keeps
-    windows of one trial from running into the next.
+    windows of one trial from running into the next. It is no recorded time (the files hold no
+    spike of the inter-trial interval): ``time_support`` is the trials, so ``duration`` and
+    firing rates count the trials only (over the time domain, the gaps halved every rate).
 
     Args:
         folder: the folder with ``spike_times.npy``, ``ii_spike_times.npy``, ``stim_label.npy``.
@@ -480,7 +482,8 @@ def read_allen_gratings(
         ``trial_info["orientation_deg"]`` ``(200,)`` (int64 when every orientation is a whole
         number of degrees, else float64), ``stimulus`` with ``ids`` = index of the orientation
         among the sorted distinct orientations (0..3), ``intervals`` = the trials and ``names``
-        like ``"0deg"`` (``"22.5deg"``); ``time_domain = (0, n_trials * T)``.
+        like ``"0deg"`` (``"22.5deg"``); ``time_domain = (0, n_trials * T)``; ``time_support``
+        = the trials.
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing.
@@ -570,6 +573,7 @@ def read_allen_gratings(
         unit_of,
         unit_names=[f"unit{i}" for i in range(n_units)],
         time_domain=(0.0, float(max(n_trials * period, stops[-1]))),
+        time_support=trials.copy(),
         trials=trials,
         trial_info={"orientation_deg": labels},
         stimulus=stim,

@@ -4,7 +4,8 @@ Binned data carry no spike times, so each count is turned into spikes inside its
 uniform random times (``placement="uniform"``) or at the bin centre (``placement="center"``).
 Trials are laid end to end on one clock: trial ``k`` occupies
 ``[k*T, k*T + n_bins*bin_size)`` seconds with ``T = n_bins*bin_size + trial_gap``; the gap holds
-no spikes.
+no spikes and is no recorded time: ``time_support`` is the trials, so ``duration`` and firing
+rates count the binned time only.
 
 Steinmetz subset (``shared/data/steinmetz2019_spcount/NS_sp_count.mat``), as found: MATLAB
 v7.3 (HDF5), float64 datasets. ``sp_count`` reads with h5py as ``(247, 101, 806)`` =
@@ -102,7 +103,8 @@ def from_binned_counts(
     Returns:
         SpikeRecording with ``sum(counts)`` spikes, ``trials`` ``(n_trials, 2)`` float64
         ``[k*T, k*T + n_bins*bin_size)`` with ``T = n_bins*bin_size + trial_gap``, and
-        ``time_domain = (0, n_trials*T)``. Re-binning a trial with ``bin_size`` gives ``counts``
+        ``time_domain = (0, n_trials*T)``, ``time_support`` = the trials (none without
+        trials). Re-binning a trial with ``bin_size`` gives ``counts``
         back.
 
     Raises:
@@ -153,6 +155,7 @@ def from_binned_counts(
         unit_names=list(unit_names) if unit_names is not None else [f"unit{i}" for i in range(n_units)],
         unit_areas=list(unit_areas) if unit_areas is not None else None,
         time_domain=(0.0, stop),
+        time_support=trials.copy() if n_trials else None,
         trials=trials,
         trial_info=dict(trial_info or {}),
         session=session,
