@@ -370,6 +370,31 @@ def test_pass_settings_checked_before_loading(capsys, tmp_path, command, flag, v
     assert not out.exists()
 
 
+SLASH_CASES = [
+    ("embed", "--output", "emb.png/", ["--model", "model", "--color-by", "ry"]),
+    ("attention-map", "--output", "att.png/", ["--model", "model", "--data", "data.nwb"]),
+    ("evaluate", "--output", "eval.json/", ["--generated", "data.nwb"]),
+    ("evaluate", "--figure", "eval.png/", ["--generated", "data.nwb"]),
+    ("decode", "--output", "dec.csv/", ["--model", "model"]),
+    ("ablate", "--output", "abl.md/", ["--config", "c.yaml"]),
+]
+
+
+@pytest.mark.parametrize("command, flag, name, extra", SLASH_CASES)
+def test_a_file_output_with_a_trailing_slash_is_refused_not_written_without_it(capsys, tmp_path, command, flag,
+                                                                               name, extra):
+    # these commands took the text as a Path first, which drops the slash: 'embed --output runs/x.png/' wrote the
+    # file runs/x.png (inspect and generate refused the same name, as a directory)
+    (tmp_path / "model").mkdir()
+    for f in ("data.nwb", "c.yaml"):
+        (tmp_path / f).write_text("")
+    before = sorted(tmp_path.iterdir())
+    extra = [str(tmp_path / v) if v in ("model", "data.nwb", "c.yaml") else v for v in extra]
+    err = err_of(capsys, command, *extra, flag, f"{tmp_path}/{name}")
+    assert f"{flag}: '{tmp_path}/{name}' names a directory (trailing slash); expected a file name" in err, err
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_embed_color_by_a_variable_without_samples_in_the_windows_is_refused(models, capsys, tmp_path):
     # sleep_ripples has no sample in the wake windows: embed exited 0 with an all-grey plot and
     # only printed "860 windows without a value"

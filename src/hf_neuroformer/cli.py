@@ -531,8 +531,9 @@ def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = No
     wrote an NWB file under a name that other tools would misread)."""
     if path is None:
         return
-    if isinstance(path, str) and path.endswith(("/", os.sep)):  # Path() drops the slash: "x.nwb/" wrote a file x.nwb
-        raise ValueError(f"{flag}: {path!r} names a directory (trailing slash); expected a file name")
+    from .io.output_folder import check_file_name
+
+    check_file_name(path, flag)  # Path() drops the slash: "x.nwb/" wrote a file x.nwb
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{flag}: {str(path)!r} is a directory; expected a file name")
@@ -684,8 +685,11 @@ def cmd_evaluate(args) -> int:
 
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
+    from .io.output_folder import check_file_name
     from .metrics import compare_recordings
 
+    check_file_name(args.output, "--output")  # as a Path, "x.json/" lost its slash and x.json was written
+    check_file_name(args.figure, "--figure")
     out = Path(args.output) if args.output else None
     if args.figure:
         figure = Path(args.figure)
@@ -1088,7 +1092,10 @@ def cmd_decode(args) -> int:
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
     from .windows import check_split_in_recording, recorded_stretches, window_starts_for_split
 
+    from .io.output_folder import check_file_name
+
     ci_block_s = _ci_block_s(args)  # before anything is read or written
+    check_file_name(args.output, "--output")  # as a Path, "x.csv/" lost its slash and x.csv was written
     out = Path(args.output)
     _check_not_an_input(out, "--output", {"--data": args.data})  # a CSV recording replaced by the decoded values
     _check_not_a_model_file(out, "--output", args.model)
@@ -1235,6 +1242,9 @@ def cmd_embed(args) -> int:
     from .processing_neuroformer import NeuroformerProcessor
     from .windows import check_split_in_recording, window_starts_for_split
 
+    from .io.output_folder import check_file_name
+
+    check_file_name(args.output, "--output")  # as a Path, "x.png/" lost its slash and x.png was written
     out = Path(args.output)
     _check_figure_file(out, "--output")  # x.json / x.npy were also the names of the latents and metadata files
     npy, meta = out.with_suffix(".npy"), out.with_suffix(".json")
@@ -1311,8 +1321,10 @@ ABLATE_CONTRASTIVE_WEIGHT = 0.5
 
 def cmd_ablate(args) -> int:
     from .ablation import ablation_markdown, check_contrastive_loss_weight, run_ablation
+    from .io.output_folder import check_file_name
     from .training import load_yaml_config
 
+    check_file_name(args.output, "--output")  # as a Path, "x.md/" lost its slash and x.md was written
     out = Path(args.output)
     if out.suffix.lower() == ".json":  # the figures' .json would replace the table, after every variant trained
         raise ValueError(f"--output: the markdown table's figures go to the same name with .json, so {str(out)!r} "

@@ -552,7 +552,8 @@ def run_attention_map(
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
-        ValueError: an output path (the figure, or a file beside it) is a directory.
+        ValueError: an output path (the figure, or a file beside it) is a directory, or ``output`` ends
+            in a slash (a folder name).
         FileNotFoundError: ``data_path`` does not exist (named as ``--data``).
         ValueError: no video modality; a recording without frames; bad units, split, window index
             (not an integer >= 0: before any work; past the split's windows: after reading them);
@@ -564,6 +565,9 @@ def run_attention_map(
     from ..io import check_input_exists, load_recording
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
+    from ..io.output_folder import check_file_name
+
+    check_file_name(output, "--output")  # as a Path, "x.png/" lost its slash and x.png was written
     png = Path(output)
     if png.suffix.lower() != ".png":
         raise ValueError(f"--output: expected a .png path, got {str(png)!r}")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Tuple
 
-__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_output_folder", "check_writable_parent", "missing_folders",
-           "move_into_place", "remove_empty_folders", "warn_leftovers"]
+__all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_file_name", "check_output_folder", "check_writable_parent",
+           "missing_folders", "move_into_place", "remove_empty_folders", "warn_leftovers"]
 
 #: Files whose presence means a folder holds a trained model (``neuroformer train`` writes them).
 MODEL_MARKERS = ("model.safetensors", "pytorch_model.bin", "metrics.json", "training_config.json",
@@ -47,6 +47,18 @@ class OutputFolderSpec:
     marker: str
     is_own: Callable[[Path], bool]
     patterns: Tuple[str, ...]
+
+
+def check_file_name(path, flag: str) -> None:
+    """Refuse an output file name given with a trailing slash (``--output runs/x.png/``), which
+    names a folder: ``Path()`` drops the slash, so a command that took the text as a ``Path``
+    first wrote the file ``runs/x.png`` without a word. Call it on the text as given.
+
+    Raises:
+        ValueError: naming ``flag`` and the path.
+    """
+    if isinstance(path, str) and path.endswith(("/", os.sep)):
+        raise ValueError(f"{flag}: {path!r} names a directory (trailing slash); expected a file name")
 
 
 def check_writable_parent(path, flag: str) -> None:
