@@ -41,6 +41,7 @@ the window rows do not depend on anything else of the checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import copy
 import itertools
 import json
@@ -267,7 +268,8 @@ def validation_baselines(seeds=(0, 1, 2)) -> dict:
 # --------------------------------------------------------------------------------------- Steinmetz units
 def steinmetz_unit_rates() -> dict:
     """The Steinmetz benchmark draws its 64 units among those firing >= STEINMETZ_MIN_RATE Hz over
-    the whole session (``SpikeRecording.firing_rates``: spikes / the support's seconds), test
+    the whole session (spikes / the seconds of its time domain, the reader's 0.1-s gaps between
+    trials included; the recording's ``firing_rates`` count the trials alone), test
     trials included (no label is read). The rates of those 64 units on split 0's training trials
     alone, and how many units that train-only rule would have made candidates."""
     import copy
@@ -279,7 +281,8 @@ def steinmetz_unit_rates() -> dict:
         warnings.simplefilter("ignore")
         full = load_recording(bd.DATA / "steinmetz2019_spcount" / "NS_sp_count.mat", bin_size=0.01, seed=0)
         rec, cfg, _, notes = bd.load_dataset("steinmetz")
-    session = full.firing_rates()
+    # over the time domain, gaps between trials included, as benchmark_decoding.load_dataset draws them
+    session = dataclasses.replace(full, time_support=None).firing_rates()
     cand = np.flatnonzero(session >= bd.STEINMETZ_MIN_RATE)
     units = np.sort(np.random.default_rng(0).choice(cand, bd.STEINMETZ_UNITS, replace=False))
     if rec.n_units != len(units) or rec.n_spikes != int(np.isin(full.unit_ids, units).sum()):

@@ -530,3 +530,18 @@ def test_baselines_recheck_subset_run_keeps_the_other_datasets_with_their_run(tm
     assert list(rb.keep_other_datasets(other_seeds, path)["datasets"]) == ["steinmetz"]
     said = capsys.readouterr().err  # not dropped without a word
     assert "nelpy, nelpy_speed, a2929" in said and "not kept" in said, said
+
+
+def test_the_steinmetz_benchmark_draws_the_units_its_stored_results_were_drawn_with():
+    """The binned reader's time support became the trials (its 0.1-s gaps are no recorded time), so
+    ``firing_rates`` rose by the gaps' share and 227 units passed 2 Hz, not 208: benchmark_decoding,
+    benchmark_provenance and fidelity_report would have drawn other units than the stored results.
+    They keep their rule, the rate over the time domain, gaps included."""
+    import json
+
+    bd = _bd()
+    rec, _, _, notes = bd.load_dataset("steinmetz")
+    stored = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "decoding.json").read_text())
+    want = stored["datasets"]["steinmetz"]["notes"]
+    assert notes["units"] == want["units"]  # "... among the 208 firing >= 2.0 Hz ..."
+    assert (rec.n_units, rec.n_spikes) == (want["n_units"], want["n_spikes"])
