@@ -54,7 +54,25 @@ def parse_args(argv=None):
     p.add_argument("--report-only", action="store_true", help="rebuild the BENCHMARKS.md section from the JSON")
     p.add_argument("--out-dir", help="write the figures and the JSON here instead of benchmarks/, and leave "
                                      "BENCHMARKS.md alone (a trial run)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.offset < 0:
+        p.error(f"--offset: expected a window offset into each trial >= 0, got {args.offset}")
+    return args
+
+
+def check_offset(offset: int, trials: np.ndarray, current_window: float) -> None:
+    """Refuse an ``--offset`` (in current windows) that no trial holds a whole window at: the shortest
+    of ``trials`` (``(n, 2)`` s) holds ``floor(length / current_window)`` windows. ``--offset 10`` of
+    100-ms trials and 10-ms windows failed inside the analysis, after the training, with numpy's
+    "index 0 is out of bounds for axis 0 with size 0".
+
+    Raises:
+        SystemExit: naming ``--offset`` and the offsets the trials hold.
+    """
+    n = int(np.floor(np.min(np.diff(trials, axis=1)) / current_window + 1e-9))
+    if offset >= n:
+        raise SystemExit(f"--offset: {offset} windows of {current_window * 1000:g} ms into each trial, but the shortest "
+                         f"trial holds {n} windows: expected an offset in 0..{n - 1}")
 
 
 def _patch_means(a: np.ndarray, patch) -> np.ndarray:
@@ -78,6 +96,7 @@ def analyse(model_dir, data_path, offset: int):
     model, tok, plan = load_pretrained(model_dir)
     rec = load_recording(data_path)
     cfg = model.config
+    check_offset(offset, rec.trials, cfg.current_window)
     starts, clips = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
     trial = np.searchsorted(rec.trials[:, 0], starts + 1e-9) - 1
     k = np.rint((starts - rec.trials[trial, 0]) / cfg.current_window).astype(int)
@@ -385,7 +404,13 @@ def main(argv=None) -> int:
         timings["render_s"] = time.time() - t0
     model = Path(args.model) if args.model else work / "allen_video_model"
     if not args.model:
+        import yaml
+
+        from hf_neuroformer.io import load_recording
+
         text = (REPO / "configs" / "allen_video.yaml").read_text()
+        # before the training, not after it
+        check_offset(args.offset, load_recording(data).trials, float(yaml.safe_load(text)["current_window"]))
         assert "num_modality_layers: 1" in text
         cfg = work / "allen_video_2stage.yaml"
         cfg.write_text(text.replace("num_modality_layers: 1", "num_modality_layers: 2"))

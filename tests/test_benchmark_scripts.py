@@ -545,3 +545,25 @@ def test_the_steinmetz_benchmark_draws_the_units_its_stored_results_were_drawn_w
     want = stored["datasets"]["steinmetz"]["notes"]
     assert notes["units"] == want["units"]  # "... among the 208 firing >= 2.0 Hz ..."
     assert (rec.n_units, rec.n_spikes) == (want["n_units"], want["n_spikes"])
+
+
+def test_figure_visual_attention_refuses_an_offset_no_trial_holds_before_training(capsys, shared_data):
+    """``--offset 10`` (100-ms Allen trials of ten 10-ms windows) failed in the analysis after the
+    training, with numpy's "index 0 is out of bounds", and ``--offset -1`` ran as well; both are
+    refused naming --offset (the upper bound before the training, from the config and the data)."""
+    import numpy as np
+    import pytest
+
+    import figure_visual_attention as fva
+    from hf_neuroformer.io import read_allen_gratings
+
+    with pytest.raises(SystemExit) as e:
+        fva.parse_args(["--offset", "-1"])
+    assert e.value.code == 2 and "--offset: expected a window offset into each trial >= 0, got -1" in \
+        capsys.readouterr().err
+    trials = read_allen_gratings(shared_data("allen_vcn_gratings")).trials
+    assert np.allclose(np.diff(trials, axis=1), 0.1)
+    fva.check_offset(9, trials, 0.01)  # the tenth window: the last whole one
+    with pytest.raises(SystemExit, match=r"^--offset: 10 windows of 10 ms into each trial, but the shortest trial "
+                                         r"holds 10 windows: expected an offset in 0\.\.9$"):
+        fva.check_offset(10, trials, 0.01)
