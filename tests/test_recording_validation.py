@@ -630,7 +630,7 @@ def test_stimulus_frames_given_as_lists_restrict_like_arrays():
     rec = SpikeRecording([0.5, 2.5], [0, 0], time_domain=(0.0, 3.0), stimulus=stim)
     assert isinstance(rec.stimulus.frame_times, np.ndarray) and rec.stimulus.frame_times.dtype == np.float64
     assert isinstance(rec.stimulus.frames, np.ndarray) and rec.stimulus.frames.shape == (3, 1, 2)
-    part = rec.restrict(0.5, 3.0)
+    part = rec.restrict(1.0, 3.0)  # frame 0 leaves the screen at 1.0 s
     np.testing.assert_array_equal(part.stimulus.frame_times, [1.0, 2.0])
     np.testing.assert_array_equal(part.stimulus.frames, [[[2.0, 3.0]], [[4.0, 5.0]]])
     assert stim.frame_times == [0.0, 1.0, 2.0]  # the caller's Stimulus is left as given

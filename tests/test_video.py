@@ -95,6 +95,26 @@ def test_frame_window_reads_no_frame_that_left_the_screen_before_its_start(allen
     assert stale == 0
 
 
+def test_restrict_and_an_epoch_union_keep_the_frame_on_screen_at_their_start():
+    """Frames at 0.0, 0.1, ..., 2.9 s (frame i is all i). The window at 1.25 s, modality window
+    [0, 0.05) s, sees frame 12 (1.2-1.3 s). ``restrict(1.25, 3)`` kept only onsets from 1.25 s on,
+    so that window read no frame; an epoch of two intervals [0, 1) and [1.25, 3) also dropped the
+    frames of the gap, so frame 9 (0.9-1.0 s) seemed on screen until 1.3 s and that window read
+    it: a stale frame, 0.35 s old."""
+    rec = _ramp_recording(np.arange(30) * 0.1)
+    rec = replace(rec, time_domain=(0.0, 3.0), epochs={"e": (0.0, 3.0)},
+                  epoch_intervals={"e": np.array([[0.0, 1.0], [1.25, 3.0]])})
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.01, modalities=[
+        {**VIDEO, "frame_shape": [4, 4], "patch_size": [1, 2, 2], "num_frames": 2, "window": [0.0, 0.05]}])
+    for part in (rec, rec.restrict(1.25, 3.0), rec.select_epoch("e")):
+        cols = modality_columns(part, cfg, [1.25])
+        assert [float(f[0, 0]) for f in cols["mod_video_frames"][0]] == [12.0]
+        np.testing.assert_allclose(cols["mod_video_times"][0], [-0.05])
+    # frames wholly outside the kept time are still dropped: [0, 1) keeps frames 0-9, [1.25, 3) frames 12-29
+    np.testing.assert_allclose(rec.select_epoch("e").stimulus.frame_times, np.r_[0:10, 12:30] * 0.1)
+    np.testing.assert_allclose(rec.restrict(1.25, 1.5).stimulus.frame_times, [1.2, 1.3, 1.4])
+
+
 def test_pixel_statistics_come_from_the_frames_shown_in_the_training_trials(allen_video):
     """Split by trials: the z-score statistics are those of the 6 grating frames of each training
     trial (60 Hz frames, 100 ms trials every 200 ms: trial j shows frames 12 j .. 12 j + 5). A

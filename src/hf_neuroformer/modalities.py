@@ -48,7 +48,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import WINDOW_GRID, SpikeRecording
+from .recording import WINDOW_GRID, SpikeRecording, frame_ends
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "check_recording_modalities"]
@@ -118,9 +118,7 @@ def _frames_track(recording: SpikeRecording, mod: dict, where: str) -> ModalityT
     if tuple(frames.shape[1:]) != (h, w):
         raise ValueError(f"{where}.frame_shape: expected frames of shape (n_frames, {h}, {w}) (grey levels), the "
                          f"recording's stimulus.frames has shape {tuple(frames.shape)}")
-    step = float(np.median(np.diff(ft))) if len(ft) > 1 else np.inf
-    ends = np.append(ft[1:], ft[-1] + step) if len(ft) else ft
-    return ModalityTrack("frames", ft, None, frames, frame_ends=ends)
+    return ModalityTrack("frames", ft, None, frames, frame_ends=frame_ends(ft))
 
 
 def _is_circular(mod: dict) -> bool:

@@ -917,7 +917,8 @@ class SpikeRecording:
         recorded time does not extend it, so windows there are not taken for recorded silence).
 
         Behaviour samples, event times, trials and stimulus intervals are restricted to those that
-        lie in the interval. Epochs are clipped to it; an epoch of several intervals
+        lie in the interval; stimulus frames to those on screen during it (the frame shown at
+        ``start`` keeps its earlier onset, :func:`frames_on_screen`). Epochs are clipped to it; an epoch of several intervals
         (:attr:`epoch_intervals`) keeps the rows that overlap it, clipped, and becomes their span
         (it is dropped when none is left). A trial that the interval covers only in
         part is dropped (its windows would run past the interval); the number dropped is given in
@@ -963,7 +964,9 @@ class SpikeRecording:
         if stim is not None:
             frames = ft = ids = iv = None
             if stim.frame_times is not None:
-                m = (stim.frame_times >= start) & (stim.frame_times < stop)
+                # on screen during [start, stop): the frame shown at start has its onset before it (an
+                # onset test dropped it, and a window at start read no frame until the next onset)
+                m = frames_on_screen(stim.frame_times, np.array([[start, stop]], dtype=np.float64))
                 ft = stim.frame_times[m]
                 frames = None if stim.frames is None else stim.frames[m]
             if stim.intervals is not None:
@@ -1080,7 +1083,8 @@ class SpikeRecording:
         epoch made of several intervals (:attr:`epoch_intervals`, e.g. an NWB interval table:
         A2929's ``"sleep_ripples"``, 594 ripples of 21-286 ms, 37.6 s in all, spanning
         0.736-599.738 s) gives their union, not their span: the recording keeps only the spikes,
-        behaviour samples, events and frames inside the intervals; ``time_support`` becomes the
+        behaviour samples and events inside the intervals and the frames on screen during them (the
+        frame shown at an interval's start included); ``time_support`` becomes the
         merged intervals (intersected with any support already there), so ``duration`` and
         firing rates count only the time inside them, and the split planner
         (:func:`~hf_neuroformer.windows.plan_splits`, time blocks along ``support``), the
@@ -1142,8 +1146,10 @@ class SpikeRecording:
         stim = self.stimulus
         if stim is not None:
             frames, ft, ids, ivs = stim.frames, stim.frame_times, stim.ids, stim.intervals
-            if ft is not None:
-                m = inside(ft)
+            if ft is not None:  # on screen during an interval, as restrict() keeps them
+                # (onsets inside dropped the frames of a gap, and the last one before it then seemed on
+                # screen until the first onset after it: a window at an interval's start read a stale frame)
+                m = frames_on_screen(ft, iv)
                 ft, frames = ft[m], None if frames is None else frames[m]
             if ivs is not None:  # a presentation that overlaps an interval is kept, as restrict() does
                 k = np.searchsorted(iv[:, 0], ivs[:, 1], side="left") - 1
@@ -1248,6 +1254,28 @@ def inside_one_interval(starts, stops, intervals: np.ndarray, tolerance: float =
         return np.zeros(starts.shape, dtype=bool)
     k = np.searchsorted(intervals[:, 0], starts + tolerance, side="right") - 1
     return (k >= 0) & (stops <= intervals[np.clip(k, 0, None), 1] + tolerance)
+
+
+def frame_ends(frame_times) -> np.ndarray:
+    """``(n,)`` float64 s: when each frame of ``frame_times`` (increasing onsets, s) leaves the
+    screen: the next frame's onset, the last one's onset plus the median frame interval (``inf``
+    for a single frame)."""
+    ft = np.asarray(frame_times, dtype=np.float64)
+    if not len(ft):
+        return ft
+    step = float(np.median(np.diff(ft))) if len(ft) > 1 else np.inf
+    return np.append(ft[1:], ft[-1] + step)
+
+
+def frames_on_screen(frame_times, intervals: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: the frames of ``frame_times`` on screen at some time inside one of the sorted,
+    non-overlapping ``[start, stop)`` rows of ``intervals`` (s): onset before the row's stop and
+    end (:func:`frame_ends`) after its start; the frame shown at a row's start is one of them."""
+    ft = np.asarray(frame_times, dtype=np.float64)
+    if not len(ft) or not len(intervals):
+        return np.zeros(ft.shape, dtype=bool)
+    k = np.searchsorted(intervals[:, 0], frame_ends(ft), side="left") - 1  # the last row starting before the end
+    return (k >= 0) & (ft < intervals[np.clip(k, 0, None), 1])
 
 
 def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
