@@ -46,6 +46,25 @@ def test_video_entries_are_checked_and_name_the_field():
         small_config(modalities=[{**VIDEO, "frame_size": [16, 16]}])
 
 
+def test_video_integer_fields_and_max_tokens_take_numpy_integers_and_save_as_json_integers():
+    """``frame_shape``, ``num_frames``, ``patch_size``, ``num_layers`` and ``max_tokens`` were checked
+    with ``isinstance(v, int)``: a frame size taken from an array (``np.int64(16)``) was refused as
+    "expected [height, width] in pixels (integers >= 1)", though ``block`` / ``num_features`` take
+    numpy integers. They are taken now and stored as Python ints, so config.json serializes."""
+    i = np.int64
+    cfg = small_config(modalities=[{**VIDEO, "frame_shape": [i(16), i(16)], "num_frames": i(2),
+                                    "patch_size": [i(1), i(8), i(8)], "num_layers": i(1)},
+                                   {"name": "x", "source": "behaviour:x", "kind": "continuous", "max_tokens": i(4)}])
+    saved = json.loads(cfg.to_json_string())["modalities"]
+    assert (saved[0]["frame_shape"], saved[0]["num_frames"], saved[0]["patch_size"], saved[0]["num_layers"],
+            saved[1]["max_tokens"]) == ([16, 16], 2, [1, 8, 8], 1, 4)
+    v, x = cfg.modalities
+    assert {type(n) for n in [*v["frame_shape"], *v["patch_size"], v["num_frames"], v["num_layers"], x["max_tokens"]]} == {int}
+    for key, bad in (("num_frames", 2.0), ("num_frames", True), ("frame_shape", [16.0, 16]), ("num_layers", "1")):
+        with pytest.raises(ValueError, match=rf"\('video'\)\.{key}: expected"):
+            small_config(modalities=[{**VIDEO, key: bad}])
+
+
 def test_frames_of_the_wrong_shape_or_missing_are_refused(allen_video):
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8]}])
     with pytest.raises(ValueError, match=r"\('video'\)\.frame_shape: expected frames of shape \(n_frames, 8, 8\).*"

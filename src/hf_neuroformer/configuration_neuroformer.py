@@ -187,9 +187,9 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         classes = list(classes)
     m["classes"] = classes
     mt = m.get("max_tokens", 32)
-    if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1:
+    if not is_whole_number(mt) or mt < 1:
         raise ValueError(f"{where}.max_tokens: expected an integer >= 1, got {mt!r}")
-    m["max_tokens"] = mt
+    m["max_tokens"] = int(mt)
     bs = m.get("bin_size")
     if bs is not None:
         if not (is_finite_number(bs) and bs > 0):
@@ -203,7 +203,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
 
 def _int_list(value, n: int, where: str, what: str, minimum: int = 1):
     if not (isinstance(value, (list, tuple)) and len(value) == n
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)):
+            and all(is_whole_number(v) and v >= minimum for v in value)):
         raise ValueError(f"{where}: expected {what}, got {value!r}")
     return [int(v) for v in value]
 
@@ -217,8 +217,9 @@ def _normalize_video(m: dict, where: str) -> None:
     if nf is None:
         raise ValueError(f"{where}.num_frames: a video modality needs the number of frames per window (the latest "
                          "frames shown before the end of its window)")
-    if isinstance(nf, bool) or not isinstance(nf, int) or nf < 1:
+    if not is_whole_number(nf) or nf < 1:
         raise ValueError(f"{where}.num_frames: expected an integer >= 1, got {nf!r}")
+    m["num_frames"] = nf = int(nf)
     ps = m.get("patch_size")
     ps = [1, 4, 4] if ps is None else ps
     ps = _int_list(ps, 3, f"{where}.patch_size", "[frames, height, width] of a Conv3d patch (integers >= 1)")
@@ -229,10 +230,10 @@ def _normalize_video(m: dict, where: str) -> None:
     m["patch_size"] = ps
     nl = m.get("num_layers")
     nl = 1 if nl is None else nl
-    if isinstance(nl, bool) or not isinstance(nl, int) or nl < 0:
+    if not is_whole_number(nl) or nl < 0:
         raise ValueError(f"{where}.num_layers: expected an integer >= 0 (self-attention layers over the frame "
                          f"patches), got {nl!r}")
-    m["num_layers"] = nl
+    m["num_layers"] = int(nl)
     for key in ("column", "classes"):
         if m.get(key) is not None:
             raise ValueError(f"{where}.{key}: a video modality has no {key}")
