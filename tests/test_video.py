@@ -65,6 +65,18 @@ def test_video_integer_fields_and_max_tokens_take_numpy_integers_and_save_as_jso
             small_config(modalities=[{**VIDEO, key: bad}])
 
 
+def test_colour_frames_in_memory_are_refused_saying_how_to_make_them_grey():
+    """(n, H, W, 3) frames were refused as "expected (n_frames, height, width) grey levels", with no
+    word that colour is the problem nor of the grey conversion read_nwb applies to a colour series."""
+    from hf_neuroformer.recording import RecordingValidationError
+
+    rgb = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(RecordingValidationError, match=r"stimulus\.frames: .*\(3, 4, 4, 3\).*colour.*"
+                                                       r"frames\[\.\.\., :3\]\.mean\(-1\)"):
+        SpikeRecording(spike_times=np.array([0.05]), unit_ids=np.array([0]), time_domain=(0.0, 1.0),
+                       stimulus=Stimulus(frames=rgb, frame_times=np.array([0.0, 0.1, 0.2])))
+
+
 def test_frames_of_the_wrong_shape_or_missing_are_refused(allen_video):
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8]}])
     with pytest.raises(ValueError, match=r"\('video'\)\.frame_shape: expected frames of shape \(n_frames, 8, 8\).*"

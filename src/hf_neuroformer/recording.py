@@ -728,8 +728,11 @@ class SpikeRecording:
             return
         frames = np.asarray(stim.frames)
         if frames.ndim != 3:
+            # colour frames named no cause; read_nwb averages a colour series' channels, say how to do the same
+            colour = ("; colour frames (channels last) can be made grey levels with frames[..., :3].mean(-1), "
+                      "as read_nwb does" if frames.ndim == 4 and frames.shape[-1] in (3, 4) else "")
             raise RecordingValidationError(f"stimulus.frames: expected (n_frames, height, width) grey levels, got "
-                                           f"shape {frames.shape}")
+                                           f"shape {frames.shape}{colour}")
         if stim.frame_times is None or len(stim.frame_times) != len(frames):
             raise RecordingValidationError(f"stimulus.frame_times: expected one onset per frame ({len(frames)}), got "
                                            f"{None if stim.frame_times is None else len(stim.frame_times)}")
