@@ -87,6 +87,29 @@ def test_frames_of_the_wrong_shape_or_missing_are_refused(allen_video):
         modality_columns(no_frames, small_config(modalities=[VIDEO]), [0.0])
 
 
+def test_frames_on_another_pixel_scale_than_the_training_frames_are_warned_of():
+    """A model trained on frames in [0, 1] given the same frames as 0-255 integers (or the reverse)
+    normalised them with the training mean / std and read every pixel hundreds of standard
+    deviations off, without a word; the commands that run a trained model check the recording with
+    check_recording_modalities, which now warns, naming both scales."""
+    import warnings
+
+    from hf_neuroformer.modalities import check_recording_modalities
+
+    rec = _ramp_recording(np.arange(10) * 0.1, shape=(16, 16))  # frames 0..9: mean 4.5, std 2.87
+    px = rec.stimulus.frames.astype(np.float64)
+    same = small_config(modalities=[{**VIDEO, "mean": [px.mean()], "std": [px.std()]}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_recording_modalities(same, rec)
+    for scale in (255.0, 1 / 255.0):
+        other = small_config(modalities=[{**VIDEO, "mean": [px.mean() / scale], "std": [px.std() / scale]}])
+        with pytest.warns(UserWarning, match=r"--data: the model's modality 'video' normalises pixels with the "
+                                             r"training frames' mean .* but this recording's frames \(float32\) have "
+                                             r"mean 4\.5 and std 2\.872: another pixel scale"):
+            check_recording_modalities(other, rec)
+
+
 def test_frame_window_holds_the_frames_on_screen_and_never_a_later_one():
     # frames at 0.0, 0.1, ..., 0.9 s; window start 0.25 s, modality window [-0.1, 0.05) -> [0.15, 0.30)
     rec = _ramp_recording(np.arange(10) * 0.1)

@@ -248,6 +248,11 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
     Raises:
         ValueError: opening with ``flag``; names the modality, its source and the reason
             (:func:`modality_track`'s message, or no finite value / label).
+
+    Warns:
+        UserWarning: for a trained model, frames on another pixel scale than its ``"zscore"``
+            video modality's training statistics (:func:`_warn_if_pixels_rescaled`: uint8 0-255
+            frames for a model trained on floats in [0, 1], or the reverse).
     """
     for i, mod in enumerate(config.modalities or []):
         if config_file is None:
@@ -262,7 +267,11 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
         except ValueError as err:
             raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which this recording does not hold as "
                              f"{needs} needs it ({err}); {remedy}") from None
-        if config_file is None or track.kind == "frames":
+        if track.kind == "frames":
+            if config_file is None:
+                _warn_if_pixels_rescaled(track, mod, flag, whose)
+            continue
+        if config_file is None:
             continue
         # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
         # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
@@ -435,13 +444,36 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     if len(inside) == 0:
         raise ValueError(f"{_where(i, mod)}: no frame of {mod['source']!r} inside the training split "
                          f"({_spans(track, train)})")
-    pick = inside[np.linspace(0, len(inside) - 1, min(len(inside), max_frames)).round().astype(np.int64)]
-    px = np.asarray(track.values[np.unique(pick)], dtype=np.float64)  # finite: checked by SpikeRecording.validate
-    mean, std = float(px.mean()), float(px.std())
+    mean, std = _pixel_stats(track, inside, max_frames)
     if std <= 1e-12:
         warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; std set to 1")
         std = 1.0
     mod["mean"], mod["std"] = [mean], [std]
+
+
+def _pixel_stats(track: ModalityTrack, frames: np.ndarray, max_frames: int = 4096):
+    """``(mean, std)`` of the pixels of the frames ``frames`` (indices into ``track``; an evenly
+    spaced subset of at most ``max_frames`` of them), as float64."""
+    pick = frames[np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round().astype(np.int64)]
+    px = np.asarray(track.values[np.unique(pick)], dtype=np.float64)  # finite: checked by SpikeRecording.validate
+    return float(px.mean()), float(px.std())
+
+
+def _warn_if_pixels_rescaled(track: ModalityTrack, mod: dict, flag: str, whose: str, factor: float = 10.0) -> None:
+    """Warn when the frames of ``track`` lie on another pixel scale than the training frames whose
+    ``mean`` / ``std`` a trained model's ``"zscore"`` video modality stores: a std more than
+    ``factor`` times larger or smaller, or a mean more than ``factor`` training stds away (frames
+    as uint8 0-255 given to a model trained on floats in [0, 1], or the reverse): the model would
+    read every pixel as far outside anything it was trained on, without a word."""
+    if mod["normalization"] != "zscore" or mod["mean"] is None or mod["std"] is None or not len(track.times):
+        return
+    mean, std = _pixel_stats(track, np.arange(len(track.times)))
+    m0, s0 = mod["mean"][0], mod["std"][0]
+    if std > factor * s0 or 0 < std < s0 / factor or abs(mean - m0) > factor * s0:
+        warnings.warn(f"{flag}: {whose} normalises pixels with the training frames' mean {m0:.4g} and std {s0:.4g}, "
+                      f"but this recording's frames ({np.asarray(track.values).dtype}) have mean {mean:.4g} and std "
+                      f"{std:.4g}: another pixel scale (integers 0-255 against floats 0-1?); give the frames on the "
+                      "scale of the frames the model was trained on", UserWarning, stacklevel=3)
 
 
 def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray, los: np.ndarray, his: np.ndarray):
