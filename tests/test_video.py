@@ -6,6 +6,7 @@ reloads, reads its frames and generates."""
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +19,7 @@ from hf_neuroformer.recording import SpikeRecording, Stimulus
 from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
 from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
-from tiny_configs import small_config
+from tiny_configs import quiet, small_config
 
 ALLEN = "allen_vcn_gratings"
 VIDEO = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 2,
@@ -92,8 +93,6 @@ def test_frames_on_another_pixel_scale_than_the_training_frames_are_warned_of():
     normalised them with the training mean / std and read every pixel hundreds of standard
     deviations off, without a word; the commands that run a trained model check the recording with
     check_recording_modalities, which now warns, naming both scales."""
-    import warnings
-
     from hf_neuroformer.modalities import check_recording_modalities
 
     rec = _ramp_recording(np.arange(10) * 0.1, shape=(16, 16))  # frames 0..9: mean 4.5, std 2.87
@@ -210,6 +209,26 @@ def test_pixel_statistics_count_a_frame_shown_from_before_the_training_split_int
     with pytest.warns(UserWarning, match="split_block_length"):
         fit_modalities(one, cfg, plan_splits(one, cfg))
     assert cfg.modalities[0]["mean"] == pytest.approx([7.5]) and cfg.modalities[0]["std"] == pytest.approx([np.arange(16).std()])
+
+
+def test_frame_times_on_another_clock_than_the_spikes_are_warned_of_when_fitting():
+    """Frame onsets in milliseconds (0, 100, ..., 900 for a 1-s recording in seconds) overlap the
+    recorded time in part: frame 0 was read as on screen for the first 100 s, every window read it,
+    and training went on with only "the training split's frames are constant" to hint at it. Most
+    onsets outside the time domain are now warned of, naming the recorded time and the frames' span."""
+    from hf_neuroformer.modalities import fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    cfg = small_config(modalities=[VIDEO])
+    ms = _ramp_recording(np.arange(10) * 100.0, shape=(16, 16))
+    with pytest.warns(UserWarning, match=r"\('video'\): 9 of 10 frame onsets of 'stimulus:frames' lie outside the "
+                                         r"recorded time \[0, 1\) s \(the frames span 0 to 900 s\); frame_times must "
+                                         r"be seconds on the spikes' clock"):
+        fit_modalities(ms, cfg, quiet(plan_splits, ms, cfg))
+    seconds = _ramp_recording(np.arange(10) * 0.1, shape=(16, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_modalities(seconds, cfg, quiet(plan_splits, seconds, cfg))
 
 
 def test_patch_tokens_get_the_3d_positional_encoding():

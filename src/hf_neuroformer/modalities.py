@@ -372,6 +372,11 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         ValueError: a source missing from the recording, or no value of a modality inside the
             training split; a categorical label there that is None, NaN or infinite (missing);
             categorical labels that mix booleans and numbers (``True == 1``: one class).
+
+    Warns:
+        UserWarning: NaN or infinite samples of a continuous modality (counted); a constant
+            feature or constant frames (std set to 1); most frame onsets of a video modality
+            outside the recording's time domain (frame times in ms, or on another clock?).
     """
     for i, mod in enumerate(config.modalities):
         if not overwrite and _fitted(mod):
@@ -381,6 +386,7 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         train = _training_spans(recording, plan, mod) if mod["kind"] == "categorical" else plan.segments["train"]
         track = modality_track(recording, mod, i)
         if track.kind == "frames":
+            _warn_if_frames_off_the_clock(track, recording, mod, i)
             _fit_video(track, train, mod, i)
             continue
         if track.kind == "samples":
@@ -449,6 +455,23 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
         warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; std set to 1")
         std = 1.0
     mod["mean"], mod["std"] = [mean], [std]
+
+
+def _warn_if_frames_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod: dict, i: int) -> None:
+    """Warn when most frame onsets lie outside the recording's time domain: frame times in
+    milliseconds (or on another clock) still overlap the spikes' seconds in part, and each frame
+    then stays on screen until the next onset (a 60 Hz movie in ms shows one frame per 16.7 s), so
+    the windows read a stretched movie without any other sign."""
+    td = recording.time_domain
+    ft = track.times
+    if td is None or not len(ft):
+        return
+    out = int(np.sum((ft < td[0]) | (ft >= td[1])))
+    if out > len(ft) / 2:
+        warnings.warn(f"{_where(i, mod)}: {out} of {len(ft)} frame onsets of {mod['source']!r} lie outside the "
+                      f"recorded time [{td[0]:g}, {td[1]:g}) s (the frames span {ft[0]:g} to {ft[-1]:g} s); frame_times "
+                      "must be seconds on the spikes' clock (milliseconds? another clock?): each frame is read as on "
+                      "screen until the next onset", UserWarning, stacklevel=3)
 
 
 def _pixel_stats(track: ModalityTrack, frames: np.ndarray, max_frames: int = 4096):
