@@ -476,6 +476,27 @@ def test_a_behaviour_series_of_one_sample_is_said_without_a_sample_rate():
     assert "nan Hz" not in text
 
 
+def test_stimulus_frames_are_described_with_their_shape_rate_and_span():
+    """A video modality's config needs ``frame_shape`` (frames of another size are refused) and its
+    ``num_frames`` follows from the frame rate, but inspect said only '10 frames'. It gives the
+    shape, the frame rate and the onsets' span now (a span beyond the recorded time shows another
+    clock); one frame has no rate and is said without one."""
+    from hf_neuroformer import SpikeRecording
+    from hf_neuroformer.recording import Stimulus
+
+    def rec(frame_times):
+        ft = np.asarray(frame_times, dtype=float)
+        return SpikeRecording(spike_times=np.array([0.05, 0.5]), unit_ids=np.array([0, 1]), time_domain=(0.0, 1.0),
+                              stimulus=Stimulus(frames=np.zeros((len(ft), 16, 12), np.uint8), frame_times=ft))
+
+    desc = describe_recording(rec(np.arange(10) * 0.1))
+    assert desc["stimulus"]["frame_shape"] == [16, 12] and desc["stimulus"]["frame_rate_hz"] == pytest.approx(10.0)
+    text = format_description(desc)
+    assert "10 frames of 16x12 px (frame_shape [16, 12]) at ~10 Hz, onsets 0.000-0.900 s" in text, text
+    one = format_description(describe_recording(rec([0.2])))
+    assert "1 frame of 16x12 px (frame_shape [16, 12]), onsets 0.200-0.200 s" in one and "nan" not in one, one
+
+
 def test_figures_of_one_unit_and_one_window_are_worded_for_one():
     """inspect's figure of a one-unit recording read '1 most active of 1 units (firing rate over the
     whole recording, highest on top)' and '1 units without spikes'; decode's panel of one window '1 test

@@ -346,9 +346,15 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
     stim = None
     if rec.stimulus is not None:
         s = rec.stimulus
+        ft = np.asarray(s.frame_times if s.frames is not None else [], dtype=np.float64)
+        # a video modality's config needs frame_shape, and its num_frames the frame rate: only the count was given
         stim = {"n_intervals": 0 if s.intervals is None else int(len(s.intervals)),
                 "n_names": 0 if s.names is None else len(s.names),
-                "n_frames": 0 if s.frames is None else int(len(s.frames))}
+                "n_frames": int(len(ft)),
+                "frame_shape": None if s.frames is None else [int(v) for v in np.shape(s.frames)[1:]],
+                "frame_rate_hz": float(1.0 / np.median(np.diff(ft))) if len(ft) > 1 else float("nan"),
+                "frames_start_s": float(ft[0]) if len(ft) else float("nan"),
+                "frames_stop_s": float(ft[-1]) if len(ft) else float("nan")}
     return {
         "session": rec.session,
         "n_units": rec.n_units,
@@ -477,8 +483,13 @@ def format_description(desc: dict) -> str:
         lines.append("behaviour: none")
     if desc["stimulus"]:
         s = desc["stimulus"]
+        frames = count_noun(s["n_frames"], "frame")
+        if s.get("frame_shape"):
+            rate = f" at ~{s['frame_rate_hz']:.3g} Hz" if np.isfinite(s["frame_rate_hz"]) else ""
+            frames += (f" of {s['frame_shape'][0]}x{s['frame_shape'][1]} px (frame_shape {s['frame_shape']}){rate}, "
+                       f"onsets {s['frames_start_s']:.3f}-{s['frames_stop_s']:.3f} s")
         lines.append(f"stimulus: {count_noun(s['n_intervals'], 'interval')} of {count_noun(s['n_names'], 'kind')}, "
-                     f"{count_noun(s['n_frames'], 'frame')}")
+                     f"{frames}")
     if desc["events"]:
         lines.append("events: " + ", ".join(f"{e['name']} ({e['n_events']})" for e in desc["events"]))
     w = desc["windows"]
