@@ -231,6 +231,22 @@ def test_frame_times_on_another_clock_than_the_spikes_are_warned_of_when_fitting
         fit_modalities(seconds, cfg, quiet(plan_splits, seconds, cfg))
 
 
+def test_a_config_reading_frames_refuses_an_epoch_without_a_frame_naming_the_epoch():
+    """A movie shown only before the selected epoch left no frame after --epoch: the check that
+    train runs on the recording passed it, and training failed later with "no frame of
+    'stimulus:frames' inside the training split (it has no values, ...)", naming neither --data
+    nor --epoch, as it does for a behaviour series without a sample in the epoch."""
+    from hf_neuroformer.modalities import check_recording_modalities
+
+    rec = replace(_ramp_recording(np.arange(5) * 0.1, shape=(16, 16)),  # frames on screen 0-0.5 s
+                  spike_times=np.array([0.05, 0.7]), epochs={"early": (0.0, 0.5), "late": (0.6, 1.0)})
+    cfg = small_config(modalities=[VIDEO])
+    check_recording_modalities(cfg, rec.select_epoch("early"), config_file="video.yaml", epoch_name="early")
+    with pytest.raises(ValueError, match=r"--data: the modality 'video' of --config 'video.yaml' reads "
+                                         r"'stimulus:frames', which has no frame in --epoch 'late' \(0 frames\)"):
+        check_recording_modalities(cfg, rec.select_epoch("late"), config_file="video.yaml", epoch_name="late")
+
+
 def test_patch_tokens_get_the_3d_positional_encoding():
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8], "patch_size": [1, 4, 4], "num_layers": 0,
                                     "mean": [0.0], "std": [1.0]}])

@@ -234,8 +234,8 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
     from and what to pass (the config-level message of :func:`modality_track` named neither).
     ``train`` and ``ablate`` call it with ``config_file`` (their ``--config``) right after the
     recording is read: then a modality without any finite value or label in the recording (a
-    series of the file outside ``--epoch``: A2929's ``ry`` in ``sleep``) is refused too, since
-    nothing could be trained on it.
+    series of the file outside ``--epoch``: A2929's ``ry`` in ``sleep``; no frame on screen in it)
+    is refused too, since nothing could be trained on it.
 
     Args:
         config: the model's :class:`~hf_neuroformer.NeuroformerConfig` (or the config to train).
@@ -267,17 +267,18 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
         except ValueError as err:
             raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which this recording does not hold as "
                              f"{needs} needs it ({err}); {remedy}") from None
-        if track.kind == "frames":
-            if config_file is None:
-                _warn_if_pixels_rescaled(track, mod, flag, whose)
-            continue
         if config_file is None:
+            if track.kind == "frames":
+                _warn_if_pixels_rescaled(track, mod, flag, whose)
             continue
         # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
         # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
-        # (or A2929's 'sleep_ripples' events in --epoch wake: "no label of ...")
+        # (or A2929's 'sleep_ripples' events in --epoch wake: "no label of ..."; a movie shown before
+        # the epoch: "no frame of 'stimulus:frames' inside the training split (it has no values, ...)")
         vals = track.values
-        if mod["kind"] == "continuous":
+        if track.kind == "frames":
+            none, what = len(vals) == 0, "no frame"
+        elif mod["kind"] == "continuous":
             none, what = not np.isfinite(np.asarray(vals, dtype=np.float64)).any(), "no finite value"
         else:
             none, what = len(vals) == 0, "no label"
