@@ -288,6 +288,30 @@ def test_frames_round_trip_through_nwb(tmp_path):
     assert read_nwb(tmp_path / "nodesc.nwb").stimulus.description is None
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_nwb_frames_with_a_channel_axis_are_read_as_grey_levels_on_their_rate(tmp_path, channels):
+    """An ImageSeries of (n, H, W, 1) grey frames (a channel axis of one) was skipped with "expected
+    frames (n, height, width)", so the recording had no frames; (n, H, W, 3) colour frames are read
+    as the channel mean. Frames stored with starting_time and rate get onsets start + k / rate."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import ImageSeries
+
+    from hf_neuroformer.io import read_nwb
+
+    nwb = NWBFile(session_description="movie", identifier="movie", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    grey = np.arange(5, dtype=np.uint8)[:, None, None] * np.ones((1, 6, 4), dtype=np.uint8)  # frame k is all k
+    data = np.repeat(grey[..., None], channels, axis=-1)
+    nwb.add_stimulus(ImageSeries(name="movie", data=data, starting_time=0.2, rate=30.0, unit="n/a"))
+    with NWBHDF5IO(str(tmp_path / "m.nwb"), "w") as io:
+        io.write(nwb)
+    rec = quiet(read_nwb, tmp_path / "m.nwb")
+    np.testing.assert_array_equal(rec.stimulus.frames, grey.astype(np.float32))
+    np.testing.assert_allclose(rec.stimulus.frame_times, 0.2 + np.arange(5) / 30.0)
+
+
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):
     from hf_neuroformer.cli import main
     from hf_neuroformer.io import read_nwb

@@ -31,7 +31,8 @@ What :func:`read_nwb` maps where
   one time twice) keep one sample per time, the mean of the repeated samples that are not NaN (NaN
   where all are), with a warning that counts them.
 * The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
-  the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned) with
+  the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned; a channel
+  axis of one dropped) with
   ``stimulus.frame_times`` and its description; :func:`write_nwb` writes frames back that way
   (an ``ImageSeries`` named ``frames``). Series with external files, and any other, are skipped
   with a warning.
@@ -634,7 +635,7 @@ def _read_stimulus(table, name_col: str, tname: str, all_names: Optional[List[st
 def _read_frames(nwb):
     """``(frames (n, H, W) float32, frame_times (n,) float64 s, description)`` of the one image
     series in ``nwbfile.stimulus`` with its frames stored in the file, or None. Colour frames
-    ``(n, H, W, 3)`` are averaged to grey (warned); series with external files, other series and
+    ``(n, H, W, 3)`` are averaged to grey (warned), grey ones ``(n, H, W, 1)`` lose the channel axis; series with external files, other series and
     any second image series are skipped with a warning that names them."""
     from pynwb.image import ImageSeries
 
@@ -646,6 +647,8 @@ def _read_frames(nwb):
             if data.ndim == 4 and data.shape[-1] in (3, 4):
                 warnings.warn(f"stimulus: {sname!r} has colour frames {data.shape}; read as grey (channel mean)")
                 data = data[..., :3].mean(-1)
+            elif data.ndim == 4 and data.shape[-1] == 1:  # grey frames with a channel axis: they were skipped
+                data = data[..., 0]
             if data.ndim != 3:
                 warnings.warn(f"stimulus: skipped {sname!r}: expected frames (n, height, width), got {data.shape}")
                 continue
