@@ -919,9 +919,10 @@ class SpikeRecording:
         domain is ``[start, stop)`` clipped to this recording's (an interval that reaches past the
         recorded time does not extend it, so windows there are not taken for recorded silence).
 
-        Behaviour samples, event times, trials and stimulus intervals are restricted to those that
-        lie in the interval; stimulus frames to those on screen during it (the frame shown at
-        ``start`` keeps its earlier onset, :func:`frames_on_screen`). Epochs are clipped to it; an epoch of several intervals
+        Behaviour samples, event times and trials are restricted to those that lie in the
+        interval, stimulus intervals to those that overlap it, and stimulus frames to those on
+        screen during it (the frame shown at ``start`` keeps its earlier onset,
+        :func:`frames_on_screen`). Epochs are clipped to it; an epoch of several intervals
         (:attr:`epoch_intervals`) keeps the rows that overlap it, clipped, and becomes their span
         (it is dropped when none is left). A trial that the interval covers only in
         part is dropped (its windows would run past the interval); the number dropped is given in
