@@ -280,7 +280,10 @@ class Stimulus:
     """A stimulus: either video frames with frame times, or categorical ids over intervals.
 
     Attributes:
-        frames: ``(n_frames, height, width)`` float32 frames, or ``None``.
+        frames: ``(n_frames, height, width)`` grey levels (any real dtype: bool, integer or
+            float; windows read them as float32 as they are, not rescaled, so uint8 frames stay
+            0-255 and a ``"zscore"`` video modality normalises them with the training frames'
+            statistics), or ``None``. Colour frames are refused (average the channels first).
         frame_times: ``(n_frames,)`` float64 onset of each frame, seconds.
         ids: ``(n_intervals,)`` int64 category per interval, or ``None``.
         intervals: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds for ``ids``.
