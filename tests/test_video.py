@@ -6,6 +6,7 @@ reloads, reads its frames and generates."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import replace
 
@@ -247,6 +248,27 @@ def test_a_config_reading_frames_refuses_an_epoch_without_a_frame_naming_the_epo
         check_recording_modalities(cfg, rec.select_epoch("late"), config_file="video.yaml", epoch_name="late")
 
 
+def test_generation_counts_the_frames_beyond_num_frames_it_left_out():
+    """Frames every 0.1 s, modality window [-0.1, 0.05) s, num_frames 1: a window at 0.25 s sees
+    frames 1 and 2 and keeps only frame 2. train counts such frames per split and the processor
+    warns, but generate_spikes dropped them without a word; generation_stats now counts them."""
+    import hf_neuroformer as nf
+    from tiny_configs import untrained_model
+
+    rec = _ramp_recording(np.arange(10) * 0.1)
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.01, modalities=[
+        {**VIDEO, "frame_shape": [4, 4], "patch_size": [1, 2, 2], "num_frames": 1, "window": [-0.1, 0.05],
+         "mean": [0.0], "std": [1.0]}])
+    starts = [0.2, 0.25, 0.3]  # [0.1, 0.25): frames 1, 2; [0.15, 0.3): frames 1, 2; [0.2, 0.35): frames 2, 3
+    cols = modality_columns(rec, cfg, starts)
+    assert [len(f) for f in cols["mod_video_frames"]] == [1, 1, 1]
+    expected = sum(cols["mod_video_n_truncated"])
+    assert expected == 3
+    tok, model = untrained_model(rec, cfg)
+    stats = nf.generate_spikes(model, tok, rec, starts, seed=0, progress=False, max_spikes=2).generation_stats
+    assert stats["n_truncated_modality_tokens"] == {"video": expected}
+
+
 def test_patch_tokens_get_the_3d_positional_encoding():
     cfg = small_config(modalities=[{**VIDEO, "frame_shape": [8, 8], "patch_size": [1, 4, 4], "num_layers": 0,
                                     "mean": [0.0], "std": [1.0]}])
@@ -424,6 +446,21 @@ def test_tiny_video_model_trains_reloads_and_reads_its_frames(trained, allen_vid
     g1 = generate_spikes(model, tok, allen_video, starts, use_cache=True, **kw)
     g2 = generate_spikes(model, tok, allen_video, starts, use_cache=False, **kw)
     assert g1.n_spikes > 0 and np.array_equal(g1.spike_times, g2.spike_times)
+
+
+def test_generate_command_prints_the_frames_beyond_num_frames_it_left_out(trained, allen_video, tmp_path, capsys):
+    """num_frames 2 over a 30-ms window of 60 Hz frames: some windows see 3 frames. train prints
+    how many were left out per split; neuroformer generate said nothing of them."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    out, _ = trained
+    data = write_nwb(allen_video, tmp_path / "video.nwb")
+    assert main(["generate", "--model", str(out), "--data", str(data), "--output", str(tmp_path / "g.nwb"),
+                 "--max-spikes", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"modality 'video': [1-9]\d* frames beyond num_frames = 2 dropped \(earliest first\) over the "
+                     r"\d+ windows", printed), printed
 
 
 def test_model_card_states_the_video_input_and_the_assumed_grating_values(trained, readme_leaves_out):

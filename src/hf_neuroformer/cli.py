@@ -483,6 +483,13 @@ def cmd_generate(args) -> int:
             print(f"[neuroformer] modality {name!r}: {k} of the {st['n_windows']} windows have no value in their "
                   "modality window (NaN, a gap, or a series that starts later), so they were generated from the "
                   "model's learned null token, not conditioned on it")
+    for name, k in st.get("n_truncated_modality_tokens", {}).items():
+        if k:  # as train prints it: the windows read only the latest tokens (frames) of the modality
+            mod = next(m for m in model.config.modalities if m["name"] == name)
+            what = (f"frames beyond num_frames = {mod['num_frames']}" if mod["kind"] == "video"
+                    else f"tokens beyond max_tokens = {mod['max_tokens']}")
+            print(f"[neuroformer] modality {name!r}: {k} {what} dropped (earliest first) over the "
+                  f"{st['n_windows']} windows")
     return 0
 
 

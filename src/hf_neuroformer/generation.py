@@ -431,7 +431,8 @@ def generate_spikes(
         clip, before truncation) and ``n_past_truncated`` (oldest past spikes dropped to fit
         ``max_past_length``); for a model with modalities, ``n_windows_without_modality_tokens``
         (modality name -> windows that read no value of it, only its learned null token: not
-        conditioned on it).
+        conditioned on it) and ``n_truncated_modality_tokens`` (modality name -> tokens, video:
+        frames, beyond its ``max_tokens`` / ``num_frames`` left out of the windows, the earliest).
 
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
@@ -542,13 +543,15 @@ def generate_spikes(
     gen = torch.Generator(device=device).manual_seed(int(seed))
     collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                                   cfg.modalities)
-    mod_cols, mod_empty = {}, {}
+    mod_cols, mod_empty, mod_trunc = {}, {}, {}
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
-        from .modalities import modality_columns, windows_without_values
+        from .modalities import modality_column_names, modality_columns, windows_without_values
 
         mod_cols = modality_columns(recording, cfg, starts, clips)
         # windows generated from the null token alone, not conditioned on the modality
         mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
+        # tokens (video: frames) beyond max_tokens / num_frames, dropped earliest first: counted, as training counts them
+        mod_trunc = {m["name"]: int(np.sum(mod_cols[modality_column_names(m)[2]])) for m in cfg.modalities}
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)
@@ -689,6 +692,7 @@ def generate_spikes(
             "n_past_generated": n_past_gen[r].tolist(),
             "n_past_truncated": n_past_trunc[r].tolist(),
             **({"n_windows_without_modality_tokens": dict(mod_empty)} if mod_empty else {}),
+            **({"n_truncated_modality_tokens": dict(mod_trunc)} if mod_trunc else {}),
         }
         out.append(rec)
     return out[0] if num_samples == 1 else out
