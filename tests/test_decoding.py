@@ -3099,3 +3099,29 @@ def test_a_finetune_that_stops_keeps_the_train_checkpoints_it_did_not_replace(a2
                  max_steps=1, eval_steps=1, batch_size=8, learning_rate=1e6, overwrite=True)
     assert (step / "trainer_state.json").read_text() == "{}"
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-5"]  # Trainer's checkpoint-1 is gone
+
+
+def test_finetune_and_decode_windows_count_the_modality_tokens_beyond_max_tokens(tmp_path):
+    """An input series at 100 Hz over a 0.1-s modality window gives 10 samples, max_tokens 4 keeps
+    the latest 4: train counts and prints the 6 left out of each window, but fine-tuning and
+    decode_windows dropped them without a word. The decoding report counts them per split now,
+    finetune warns, and decode_windows' info counts them."""
+    from hf_neuroformer.finetuning import decode_windows, load_decoder
+    from hf_neuroformer.recording import BehaviourSeries
+
+    rng = np.random.default_rng(0)
+    st = np.sort(rng.uniform(0, 60, 2000))
+    ts = np.arange(0, 60, 0.01)
+    rec = nf.SpikeRecording(st, rng.integers(0, 4, 2000), time_domain=(0.0, 60.0),
+                            behaviour={"x": BehaviourSeries(ts, np.sin(ts), "cm"), "y": BehaviourSeries(ts, np.cos(ts), "cm")})
+    mod = {"name": "y", "source": "behaviour:y", "kind": "continuous", "window": [-0.1, 0.0], "max_tokens": 4}
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 5.0, "modalities": [mod]})
+    with pytest.warns(UserWarning, match=r"train: modality 'y': \d+ tokens beyond max_tokens=4 left out of the windows"):
+        finetune(None, rec, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d", config=cfg, max_steps=1,
+                 eval_steps=1, batch_size=8, seed=0, progress=False)
+    report = json.loads((tmp_path / "d" / "decoding_report.json").read_text())
+    for split in ("train", "validation", "test"):
+        assert report[split]["n_truncated_modality_tokens"] == {"y": 6 * report[split]["n_windows"]}
+    model, tok, _ = load_decoder(tmp_path / "d")
+    _, info = decode_windows(model, tok, rec, [10.0, 10.1, 10.2])
+    assert info["n_truncated_modality_tokens"] == {"y": 18}

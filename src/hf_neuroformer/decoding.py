@@ -41,6 +41,7 @@ import numpy as np
 from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
+from .modalities import modality_column_names
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
                       window_segments)
 
@@ -514,7 +515,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         "n_dropped", "n_windows", "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}``
         (a window NaN for several targets counts once in ``n_dropped`` and under each of those
         targets; the spike counts are over the kept windows: current-window spikes, and those cut
-        by ``max_window_length`` / ``max_past_length``), ``report["targets"][name] = {"kind",
+        by ``max_window_length`` / ``max_past_length``; with modalities also
+        ``"n_truncated_modality_tokens": {modality: n}``, the tokens, video: frames, beyond
+        ``max_tokens`` / ``num_frames`` left out of the kept windows, the earliest), ``report["targets"][name] = {"kind",
         "column", "weight", "mean", "std"}`` (train statistics of the value; the circular mean and
         resultant length for circular targets, and their ``recorded_range_deg``,
         :func:`circular_range_deg` of all the recorded values) plus ``"num_classes"``, ``"classes"`` and the
@@ -578,6 +581,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                          # of the windows kept: spikes that did not fit max_window_length / max_past_length
                          "n_spikes": int(col("n_spikes").sum()), "n_truncated_spikes": int(col("n_truncated").sum()),
                          "n_truncated_past_spikes": int(col("n_past_truncated").sum())}
+        if config.modalities:  # tokens (video: frames) beyond max_tokens / num_frames, as train counts them
+            report[split]["n_truncated_modality_tokens"] = {
+                mod["name"]: int(col(modality_column_names(mod)[2]).sum()) for mod in config.modalities}
         values[split], keep[split] = {k: v[ok] for k, v in vals.items()}, ok
     if report["train"]["n_windows"] == 0:
         why = []

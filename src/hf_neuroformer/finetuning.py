@@ -61,7 +61,7 @@ from .generation import (check_model_dir, check_recording_units, quiet_loading, 
 from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
-from .modalities import windows_without_values
+from .modalities import modality_column_names, windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
@@ -1156,6 +1156,13 @@ def finetune(
                 f"{split}: {r['n_truncated_spikes']} of {r['n_spikes']} current-window spikes truncated (windows longer "
                 f"than max_window_length={cfg.max_window_length} tokens); counted in decoding_report.json"
             )
+        for name, k in r.get("n_truncated_modality_tokens", {}).items():
+            if k:  # dropped without a word: train prints them, and so does this now
+                mod = next(m for m in cfg.modalities if m["name"] == name)
+                what = (f"frames beyond num_frames={mod['num_frames']}" if mod["kind"] == "video"
+                        else f"tokens beyond max_tokens={mod['max_tokens']}")
+                warnings.warn(f"{split}: modality {name!r}: {k} {what} left out of the windows (the earliest); "
+                              "counted in decoding_report.json")
     if len(dsd["validation"]) == 0:
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
@@ -1559,7 +1566,9 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         with ``recorded_targets`` (labels), ``missing_targets`` (label -> why no recorded value:
         the target is not in the recording, or its values do not fit the decoder's kind) and
         ``n_truncated_windows``, ``absent_units`` (:func:`hf_neuroformer.generation.units_absent`) and
-        ``windows_without_input`` (input modality name -> windows with no value of it).
+        ``windows_without_input`` (input modality name -> windows with no value of it) and, with
+        modalities, ``n_truncated_modality_tokens`` (modality name -> tokens, video: frames,
+        beyond ``max_tokens`` / ``num_frames`` left out, the earliest).
 
     Warns:
         UserWarning: the recording lacks some of the decoder's units of its session (a subset of
@@ -1594,6 +1603,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                       "they are read as silent in every window, so the decoded values are not those of the "
                       "recording the decoder was fine-tuned on: pass a recording with all of its units",
                       UserWarning, stacklevel=3)
+    # tokens (video: frames) beyond max_tokens / num_frames left out, the earliest, as fine-tuning counted them
+    mod_trunc = {m["name"]: int(np.sum(cols[modality_column_names(m)[2]])) for m in cfg.modalities or []}
     no_input = {}  # input modalities with no value in a window: the decoder sees no input there
     for mod in cfg.modalities or []:
         if mod.get("role", "input") == "input" and (k := windows_without_values(cols, mod)):
@@ -1648,7 +1659,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                                           train_used_s=train_used_s)
     info = {"recorded_targets": have, "missing_targets": missing, "absent_units": absent,
             "windows_without_input": no_input,
-            "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum())}
+            "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum()),
+            **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {})}
     return table, info
 
 
