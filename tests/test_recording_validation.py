@@ -798,3 +798,26 @@ def test_trial_info_behaviour_and_event_names_are_text(shared_data, tmp_path):
     back = read_nwb(write_nwb(rec, tmp_path / "b.nwb"))
     assert list(back.behaviour) == ["1"] and list(back.events) == ["2"]
     np.testing.assert_array_equal(back.events["2"].times, onsets)
+
+
+def test_a_behaviour_series_without_a_unit_decodes_and_a_unit_that_is_not_text_is_refused():
+    """BehaviourSeries(ts, values, None) was kept with unit None, and decoding it as a regression
+    target failed with "'NoneType' object has no attribute 'strip'" (the wrapping-angle check); None
+    is stored as '' (no unit) now, and a unit that is not text is refused naming the field."""
+    from hf_neuroformer import NeuroformerConfig, NeuroformerTokenizer
+    from hf_neuroformer.decoding import DecodingTarget, build_decoding_datasets
+    from hf_neuroformer.recording import BehaviourSeries
+    from hf_neuroformer.windows import plan_splits
+
+    ts = np.arange(0.0, 60.0, 0.05)
+    assert BehaviourSeries(ts, np.sin(ts), None).unit == "" and BehaviourSeries(ts, ts, b"cm").unit == "cm"
+    with pytest.raises(RecordingValidationError, match=r"BehaviourSeries\.unit: expected text .* got int 3"):
+        BehaviourSeries(ts, ts, 3)
+    rng = np.random.default_rng(0)
+    rec = SpikeRecording(np.sort(rng.uniform(0, 60, 600)), rng.integers(0, 3, 600), time_domain=(0.0, 60.0),
+                         behaviour={"x": BehaviourSeries(ts, np.sin(ts), None)})
+    cfg = NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, split_block_length=5.0)
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    _, report = build_decoding_datasets(rec, tok, cfg, plan_splits(rec, cfg), [DecodingTarget("x", "regression")])
+    assert report["train"]["n_windows"] > 0

@@ -259,11 +259,12 @@ class BehaviourSeries:
     Attributes:
         timestamps: ``(n_samples,)`` float64, seconds, strictly increasing.
         values: ``(n_samples,)`` or ``(n_samples, n_dims)`` float64.
-        unit: physical unit of ``values`` (``"rad"``, ``"cm/s"``, ``"px"`` ...).
+        unit: physical unit of ``values`` (``"rad"``, ``"cm/s"``, ``"px"`` ...); ``""`` for none
+            (``None`` is stored as ``""``).
 
     Raises:
         RecordingValidationError: ``timestamps`` or ``values`` that are not real numbers (text,
-            complex). Shapes are checked by :meth:`SpikeRecording.validate`.
+            complex); a ``unit`` that is not text. Shapes are checked by :meth:`SpikeRecording.validate`.
     """
 
     timestamps: np.ndarray
@@ -273,6 +274,14 @@ class BehaviourSeries:
     def __post_init__(self):
         self.timestamps = as_real_numbers(self.timestamps, "BehaviourSeries.timestamps", "times in seconds (real numbers)")
         self.values = as_real_numbers(self.values, "BehaviourSeries.values", "numeric samples (real numbers)")
+        # None (no unit) was kept and failed later in decoding with "'NoneType' object has no attribute 'strip'"
+        if self.unit is None:
+            self.unit = ""
+        elif isinstance(self.unit, bytes):
+            self.unit = self.unit.decode("utf-8", "replace")
+        elif not isinstance(self.unit, str):
+            raise RecordingValidationError(f"BehaviourSeries.unit: expected text such as 'rad' or 'cm/s' (or '' / None "
+                                           f"for none), got {type(self.unit).__name__} {self.unit!r}")
 
 
 @dataclass
