@@ -166,7 +166,21 @@ def test_restrict_and_an_epoch_union_keep_the_frame_on_screen_at_their_start():
         np.testing.assert_allclose(cols["mod_video_times"][0], [-0.05])
     # frames wholly outside the kept time are still dropped: [0, 1) keeps frames 0-9, [1.25, 3) frames 12-29
     np.testing.assert_allclose(rec.select_epoch("e").stimulus.frame_times, np.r_[0:10, 12:30] * 0.1)
-    np.testing.assert_allclose(rec.restrict(1.25, 1.5).stimulus.frame_times, [1.2, 1.3, 1.4])
+    # and the first frame from the end on, which ends the last one shown (1.5 s: frame 14 is on screen until it)
+    np.testing.assert_allclose(rec.restrict(1.25, 1.5).stimulus.frame_times, [1.2, 1.3, 1.4, 1.5])
+
+
+def test_restrict_keeps_a_held_frame_on_screen_until_the_next_onset():
+    """Frames at 0, 0.1, 0.2 s, then 1.0 and 1.1 s: frame 2 stays on screen from 0.2 to 1.0 s.
+    ``restrict(0, 0.8)`` kept frames 0-2 only, so frame 2's end became its onset plus the median
+    frame interval (0.3 s), and a window at 0.5 s read no frame though frame 2 was on screen."""
+    rec = _ramp_recording([0.0, 0.1, 0.2, 1.0, 1.1])
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.01, modalities=[
+        {**VIDEO, "frame_shape": [4, 4], "patch_size": [1, 2, 2], "num_frames": 2, "window": [0.0, 0.05]}])
+    for part in (rec, rec.restrict(0.0, 0.8)):
+        cols = modality_columns(part, cfg, [0.5])
+        assert [float(f[0, 0]) for f in cols["mod_video_frames"][0]] == [2.0]
+    np.testing.assert_allclose(rec.restrict(0.0, 0.8).stimulus.frame_times, [0.0, 0.1, 0.2, 1.0])
 
 
 def test_pixel_statistics_come_from_the_frames_shown_in_the_training_trials(allen_video):

@@ -933,8 +933,8 @@ class SpikeRecording:
 
         Behaviour samples, event times and trials are restricted to those that lie in the
         interval, stimulus intervals to those that overlap it, and stimulus frames to those on
-        screen during it (the frame shown at ``start`` keeps its earlier onset,
-        :func:`frames_on_screen`). Epochs are clipped to it; an epoch of several intervals
+        screen during it (the frame shown at ``start`` keeps its earlier onset) and the first one
+        from ``stop`` on, whose onset ends the last one shown (:func:`frames_on_screen`). Epochs are clipped to it; an epoch of several intervals
         (:attr:`epoch_intervals`) keeps the rows that overlap it, clipped, and becomes their span
         (it is dropped when none is left). A trial that the interval covers only in
         part is dropped (its windows would run past the interval); the number dropped is given in
@@ -1100,7 +1100,8 @@ class SpikeRecording:
         A2929's ``"sleep_ripples"``, 594 ripples of 21-286 ms, 37.6 s in all, spanning
         0.736-599.738 s) gives their union, not their span: the recording keeps only the spikes,
         behaviour samples and events inside the intervals and the frames on screen during them (the
-        frame shown at an interval's start included); ``time_support`` becomes the
+        frame shown at an interval's start included, and the first one after the last interval,
+        which ends the last one shown); ``time_support`` becomes the
         merged intervals (intersected with any support already there), so ``duration`` and
         firing rates count only the time inside them, and the split planner
         (:func:`~hf_neuroformer.windows.plan_splits`, time blocks along ``support``), the
@@ -1286,12 +1287,19 @@ def frame_ends(frame_times) -> np.ndarray:
 def frames_on_screen(frame_times, intervals: np.ndarray) -> np.ndarray:
     """``(n,)`` bool: the frames of ``frame_times`` on screen at some time inside one of the sorted,
     non-overlapping ``[start, stop)`` rows of ``intervals`` (s): onset before the row's stop and
-    end (:func:`frame_ends`) after its start; the frame shown at a row's start is one of them."""
+    end (:func:`frame_ends`) after its start; the frame shown at a row's start is one of them. Also
+    the first frame whose onset is at or after the last row's stop: its onset is where the frame
+    before it ends (without it that end became the median frame interval after the onset, and a
+    frame held longer, an image shown for a second in a 60 Hz movie, left the screen early)."""
     ft = np.asarray(frame_times, dtype=np.float64)
     if not len(ft) or not len(intervals):
         return np.zeros(ft.shape, dtype=bool)
     k = np.searchsorted(intervals[:, 0], frame_ends(ft), side="left") - 1  # the last row starting before the end
-    return (k >= 0) & (ft < intervals[np.clip(k, 0, None), 1])
+    keep = (k >= 0) & (ft < intervals[np.clip(k, 0, None), 1])
+    after = int(np.searchsorted(ft, intervals[-1, 1], side="left"))
+    if after < len(ft) and keep[:after].any():
+        keep[after] = True
+    return keep
 
 
 def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
