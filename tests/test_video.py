@@ -236,14 +236,18 @@ def test_frame_times_on_another_clock_than_the_spikes_are_warned_of_when_fitting
 
     cfg = small_config(modalities=[VIDEO])
     ms = _ramp_recording(np.arange(10) * 100.0, shape=(16, 16))
-    with pytest.warns(UserWarning, match=r"\('video'\): 9 of 10 frame onsets of 'stimulus:frames' lie outside the "
-                                         r"recorded time \[0, 1\) s \(the frames span 0 to 900 s\); frame_times must "
-                                         r"be seconds on the spikes' clock"):
+    with pytest.warns(UserWarning, match=r"\('video'\): 8 of 10 frames of 'stimulus:frames' are not on screen in "
+                                         r"the recorded time \[0, 1\) s \(the frames span 0 to 900 s\); frame_times "
+                                         r"must be seconds on the spikes' clock"):
         fit_modalities(ms, cfg, quiet(plan_splits, ms, cfg))
     seconds = _ramp_recording(np.arange(10) * 0.1, shape=(16, 16))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit_modalities(seconds, cfg, quiet(plan_splits, seconds, cfg))
+    # nor frames of 1 s each, restricted to 1.5 s: the one shown at its start and the one after its end are kept
+    slow = replace(seconds, stimulus=Stimulus(frames=np.tile(np.arange(16.0), (3, 16, 1)), frame_times=np.arange(3.0)),
+                   spike_times=np.array([0.55, 1.5]), time_domain=(0.0, 3.0)).restrict(0.5, 2.0)
+    for rec in (seconds, slow):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fit_modalities(rec, cfg, quiet(plan_splits, rec, cfg))
 
 
 def test_a_config_reading_frames_refuses_an_epoch_without_a_frame_naming_the_epoch():

@@ -48,7 +48,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import WINDOW_GRID, SpikeRecording, frame_ends
+from .recording import WINDOW_GRID, SpikeRecording, frame_ends, frames_on_screen
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "check_recording_modalities"]
@@ -376,8 +376,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
 
     Warns:
         UserWarning: NaN or infinite samples of a continuous modality (counted); a constant
-            feature or constant frames (std set to 1); most frame onsets of a video modality
-            outside the recording's time domain (frame times in ms, or on another clock?).
+            feature or constant frames (std set to 1); most frames of a video modality not on
+            screen in the recording's time domain (frame times in ms, or on another clock?).
     """
     for i, mod in enumerate(config.modalities):
         if not overwrite and _fitted(mod):
@@ -459,7 +459,7 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
 
 
 def _warn_if_frames_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod: dict, i: int) -> None:
-    """Warn when most frame onsets lie outside the recording's time domain: frame times in
+    """Warn when most frames are not on screen in the recording's time domain: frame times in
     milliseconds (or on another clock) still overlap the spikes' seconds in part, and each frame
     then stays on screen until the next onset (a 60 Hz movie in ms shows one frame per 16.7 s), so
     the windows read a stretched movie without any other sign."""
@@ -467,9 +467,10 @@ def _warn_if_frames_off_the_clock(track: ModalityTrack, recording: SpikeRecordin
     ft = track.times
     if td is None or not len(ft):
         return
-    out = int(np.sum((ft < td[0]) | (ft >= td[1])))
+    # not on screen in the recorded time (restrict keeps the frame shown at its start and the onset after its end)
+    out = int(np.sum(~frames_on_screen(ft, np.array([td], dtype=np.float64))))
     if out > len(ft) / 2:
-        warnings.warn(f"{_where(i, mod)}: {out} of {len(ft)} frame onsets of {mod['source']!r} lie outside the "
+        warnings.warn(f"{_where(i, mod)}: {out} of {len(ft)} frames of {mod['source']!r} are not on screen in the "
                       f"recorded time [{td[0]:g}, {td[1]:g}) s (the frames span {ft[0]:g} to {ft[-1]:g} s); frame_times "
                       "must be seconds on the spikes' clock (milliseconds? another clock?): each frame is read as on "
                       "screen until the next onset", UserWarning, stacklevel=3)
