@@ -94,10 +94,10 @@ def test_top_p_and_temperature_validation(setup):
         nf.generate_spikes(model, tok, rec, starts[:2], top_p=1.5, progress=False)
     with pytest.raises(ValueError, match=r"non-overlapping .*10.0 s and 10.05 s are 0.05 s apart, current_window 0.1 s$"):
         nf.generate_spikes(model, tok, rec, [10.0, 10.05], progress=False)
-    # float32 starts a window apart come out a few ns short of it: the message says why and what to pass
+    # float32 starts a window apart came out a few ns short of it: refused, with what to pass
     f32 = np.array([10.3, 10.4], dtype=np.float32)
-    with pytest.raises(ValueError, match=r"apart, current_window 0.1 s; the starts were given as float32, whose rounding "
-                                         r"moves them off the window grid: pass float64 starts"):
+    with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32, whose rounding "
+                                         r"moves times off the 1 ns window grid \(window 0: 10.3 as float32 is "):
         nf.generate_spikes(model, tok, rec, f32, progress=False)
     assert nf.generate_spikes(model, tok, rec, [10.3, 10.4], progress=False).n_units == rec.n_units
 

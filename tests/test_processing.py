@@ -194,6 +194,24 @@ def test_bad_input_names_the_field(a2929, saved):
         processor(dataclasses.replace(a2929, behaviour={}), [750.0])
 
 
+def test_float32_window_starts_are_refused_not_widened(a2929, saved):
+    """Break test: processor(rec, np.float32([700.05])) widened the start to 700.0499877929688 s
+    without a word (12 ns before the 1 ns window grid's 700.05 s, so a spike at 700.05 s fell out of
+    the window); float32 / float16 starts and clip starts are refused with the float64 hint."""
+    import torch
+
+    processor = AutoProcessor.from_pretrained(saved[0])
+    with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32, whose rounding "
+                                         r"moves times off the 1 ns window grid \(window 0: 700.05 as float32 is "
+                                         r"700.0499877929688 s\); pass float64 times"):
+        processor(a2929, np.float32([700.05]))
+    with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32"):
+        processor(a2929, torch.tensor([750.0]))  # a torch tensor's default dtype
+    with pytest.raises(ValueError, match=r"^past_clip_starts: expected float64 times \(s\), got float16"):
+        processor(a2929, [750.0], np.float16([740.0]))
+    assert processor(a2929, np.float64([700.05]))["input_ids"].shape[0] == 1
+
+
 def test_windows_outside_the_recorded_time_are_refused(a2929, saved, shared_data):
     """A window after the recording's end, before its start, or in a gap of its time support was
     tokenized as an empty window (BOS, EOS) and scored as silence."""

@@ -511,13 +511,11 @@ def generate_spikes(
     srt = np.sort(starts)
     if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
         k = int(np.flatnonzero(np.diff(srt) < w - 1e-9)[0])
-        # float32 starts a window apart (0.3, 0.4 -> 0.30000001, 0.40000001) come out 6e-9 s short of it
-        given = str(getattr(window_starts, "dtype", "")).replace("torch.", "")
+        # (float32 starts, 0.3 and 0.4 -> 0.30000001 and 0.40000001, 6e-9 s short of a window apart, are
+        # refused by window_starts_array)
         raise ValueError(
             "window_starts: expected non-overlapping current windows (starts at least current_window apart); "
             f"{float(srt[k])!r} s and {float(srt[k + 1])!r} s are {srt[k + 1] - srt[k]:.9g} s apart, current_window {w} s"
-            + (f"; the starts were given as {given}, whose rounding moves them off the window grid: pass float64 "
-               "starts" if given in ("float32", "float16", "bfloat16") else "")
             # window_starts_for_split's windows of trials that overlap in time (README's trial-mode example)
             + ("; for the windows of a trial split whose trials overlap, take them from generation_windows(plan, "
                "split, config) (hf_neuroformer.generation): it leaves out the windows that overlap"

@@ -85,7 +85,8 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
 
     Raises:
         ValueError: naming ``name``, for values that are not real numbers (strings, booleans,
-            complex, ragged lists), for anything but a 1-D sequence (a ``(n, 1)`` column or a
+            complex, ragged lists), for float32 / float16 values (widened to float64, float32 700.05
+            is 700.0499877929688 s: pass float64 times), for anything but a 1-D sequence (a ``(n, 1)`` column or a
             ``(n_trials, k)`` grid of starts was flattened into one list of windows without a word),
             for no starts, or for a NaN / infinite start.
     """
@@ -97,6 +98,16 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name}: expected window starts as real numbers (s), got {type(window_starts).__name__} "
                          f"({str(err).splitlines()[0]})") from None
+    if raw.dtype.kind == "f" and raw.dtype.itemsize < 8 and starts.size:
+        # float32 700.05 is 700.0499877929688 s: widened without a word, the window started 12 ns early
+        # (off the 1 ns window grid, so a spike at 700.05 s fell out of it)
+        flat = raw.ravel()
+        moved = np.flatnonzero(flat.astype(np.float64) != np.array([float(str(v)) for v in flat]))
+        example = (f"window {moved[0]}: {str(flat[moved[0]])} as {raw.dtype} is {float(flat[moved[0]])!r} s" if moved.size
+                   else "700.05 as float32 is 700.0499877929688 s")
+        raise ValueError(f"{name}: expected float64 times (s), got {raw.dtype}, whose rounding moves times off the 1 ns "
+                         f"window grid ({example}); pass float64 times, e.g. np.asarray(starts, dtype=np.float64) "
+                         "from the values before any cast to float32")
     if starts.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of window starts (s), got shape {starts.shape}; pass "
                          "np.ravel(starts) if one list of windows is meant")
