@@ -622,6 +622,30 @@ def test_spikes_outside_windows_uses_the_tokenizers_window_edges():
         assert out[s]["n_spikes_outside_windows"] == inside.sum() - n_in_windows, s
 
 
+def test_the_last_window_of_a_segment_survives_day_scale_times():
+    """Break test: a day into a recording (86400 s) with a 1-ms stride, the count of windows in a
+    segment came from n_full_bins(b - first - reach, stride), whose 1e-9-stride tolerance (1e-12 s)
+    is below the float64 step of such times (1.5e-11 s): the last window of most segments was lost
+    and its spikes counted in spikes_outside_windows. Counts recomputed in integer nanoseconds."""
+    from hf_neuroformer.io.arrays import from_arrays
+    from hf_neuroformer.windows import spikes_outside_windows
+
+    cfg = small_config(current_window=0.05, past_window=0.1, window_stride=0.001)
+    a_ns = 86400_000_000_000 + np.arange(50) * 2_013_000_000  # disjoint segments 1.0-1.006 s long, on the 1 ns grid
+    seg = np.stack([a_ns, a_ns + 1_000_000_000 + np.arange(50) % 7 * 1_000_000], 1).astype(np.float64) / 1e9
+    plan = SplitPlan(mode="time", segments={"train": seg, "validation": np.zeros((0, 2)), "test": np.zeros((0, 2))},
+                     trial_index={})
+    starts, _ = window_starts_for_split(plan, "train", cfg)
+    want = [(round(b * 1e9) - round(a * 1e9) - 150_000_000) // 1_000_000 + 1 for a, b in seg]
+    got = np.bincount(np.searchsorted(seg[:, 0], starts, side="right") - 1, minlength=len(seg))
+    assert got.tolist() == want
+    # a spike 0.5 ms before each segment's end lies in its last window; the ones in the first past window do not
+    t = np.sort(np.r_[seg[:, 1] - 0.0005, seg[:, 0] + 0.05])
+    rec = from_arrays(t, np.zeros(len(t), dtype=np.int64), time_domain=(seg[0, 0], seg[-1, 1]))
+    out = spikes_outside_windows(rec, plan, cfg, {"train": starts})["train"]
+    assert (out["n_spikes"], out["n_spikes_outside_windows"]) == (2 * len(seg), len(seg))
+
+
 def test_no_window_fits_is_one_short_line(shared_data):
     """Windows longer than every trial: the error named all 140 segments on one ~5 KB line."""
     rec = hf_neuroformer.io.read_allen_gratings(shared_data("allen_vcn_gratings"))
