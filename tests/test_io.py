@@ -1110,6 +1110,30 @@ def test_write_nwb_of_a_list_of_samples_names_recording(tmp_path):
     assert not (tmp_path / "gen.nwb").exists()
 
 
+def test_npz_of_units_without_spikes_is_written_readable_or_refused(tmp_path):
+    """Break test: write_npz of a recording whose units have no spikes and that has no time_domain
+    wrote a file read_npz refused ("add a 'time_domain' array ... or pass time_domain="). With a
+    time support, its extent is written as the time domain; with nothing that spans the recording,
+    or with no unit (read_npz refuses a file of no unit too), write_npz refuses by name and writes no
+    file."""
+    empty = dict(spike_times=np.zeros(0), unit_ids=np.zeros(0, dtype=np.int64), unit_names=["a", "b"])
+    silent = SpikeRecording(**empty, time_support=np.array([[1.0, 2.0], [3.0, 4.5]]))
+    assert silent.time_domain is None
+    with pytest.warns(UserWarning, match="not written: time_support"):
+        path = write_npz(silent, tmp_path / "silent.npz")
+    back = load_recording(path)
+    assert back.time_domain == (1.0, 4.5) and back.unit_names == ["a", "b"] and back.n_spikes == 0
+    with pytest.raises(RecordingValidationError, match=r"^time_domain: expected \(start, stop\) seconds, got none and no "
+                       r"spike to span it \(2 units named in the recording written to .*nothing\.npz, none with a "
+                       r"spike\).*dataclasses\.replace\(recording, time_domain=\(start, stop\)\)"):
+        write_npz(SpikeRecording(**empty), tmp_path / "nothing.npz")
+    assert not (tmp_path / "nothing.npz").exists()
+    with pytest.raises(RecordingValidationError, match=r"^spike_times, unit_ids: expected at least one unit, got no "
+                       r"spike and no unit_names in the recording written to .*none\.npz"):
+        write_npz(SpikeRecording(**{**empty, "unit_names": []}, time_domain=(0.0, 1.0)), tmp_path / "none.npz")
+    assert not (tmp_path / "none.npz").exists()
+
+
 def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_path):
     """Every .csv / .parquet table and every .npz without a 'session' key was session 'session0', so two
     animals' files shared unit tokens ('session0/unit0'): a model trained on one took the other for its

@@ -305,14 +305,26 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
 
     The time support, epochs, trials, behaviour, stimulus and events are not stored (use
     :func:`~hf_neuroformer.io.write_nwb`); a recording that holds any of them is still written,
-    with a ``UserWarning`` naming each one left out.
+    with a ``UserWarning`` naming each one left out. A recording without spikes and without a
+    ``time_domain`` but with a time support is written with the support's extent as its time
+    domain (:func:`read_npz` needs one to read a file without spikes).
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
+        RecordingValidationError: the recording has no unit, or no spike, no ``time_domain`` and
+            no time support (nothing spans it): :func:`read_npz` would refuse the file.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if recording.n_units == 0:  # read_npz refuses a file of no unit
+        raise _no_units_error(f" in the recording written to {path}")
+    time_domain = recording.time_domain
+    if time_domain is None and len(recording.support):  # no spike and no time domain, a time support
+        time_domain = (float(recording.support[:, 0].min()), float(recording.support[:, 1].max()))
+    if time_domain is None:  # the file read_npz refuses: units without spikes and nothing that spans them
+        raise _no_time_domain_error(recording.n_units, f" in the recording written to {path}",
+                                    "give it one, dataclasses.replace(recording, time_domain=(start, stop)),")
     left_out = [name for name, held in (
         ("time_support", recording.time_support is not None), ("epochs", bool(recording.epochs)),
         ("trials", recording.trials is not None),
@@ -328,9 +340,6 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
         warnings.warn(f"write_npz: {path} stores the spikes, units, time domain and session only; not written: "
                       f"{', '.join(left_out)}" + (f" (read back: {'; '.join(lost)})" if lost else "")
                       + "; use write_nwb to keep them", UserWarning, stacklevel=2)
-    extra = {}
-    if recording.time_domain is not None:
-        extra["time_domain"] = np.asarray(recording.time_domain, dtype=np.float64)
     with open(path, "wb") as f:
         np.savez(
             f,
@@ -339,7 +348,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
             unit_names=np.asarray(recording.unit_names, dtype=str),
             unit_areas=np.asarray(recording.unit_areas, dtype=str),
             session=np.asarray(recording.session),
-            **extra,
+            time_domain=np.asarray(time_domain, dtype=np.float64),
         )
     return path
 
