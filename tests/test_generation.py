@@ -737,6 +737,21 @@ def test_a_past_clipped_at_a_trial_start_off_the_grid_counts_the_spike_at_its_st
         assert gen.generation_stats["n_past_recorded"][0] == want, mode
 
 
+def test_generate_spikes_and_generation_windows_share_one_overlap_rule(setup):
+    """The 1 ns rule for current windows that do not overlap was written twice (generate_spikes refused
+    starts 'w - 1e-9' apart, generation_windows kept them 'w - 1e-9' apart): one helper now. Starts
+    0.9 ns short of a window apart are apart, 1.1 ns short are not, for both."""
+    from hf_neuroformer.generation import _windows_apart
+
+    rec, tok, model, _, _ = setup
+    w = model.config.current_window
+    assert _windows_apart([10.0 + w - 0.9e-9, 10.0 + w - 1.1e-9], 10.0, w).tolist() == [True, False]
+    with pytest.raises(ValueError, match=r"^window_starts: expected non-overlapping current windows"):
+        nf.generate_spikes(model, tok, rec, [10.0, 10.0 + w - 1.1e-9], progress=False, max_spikes=1)
+    assert nf.generate_spikes(model, tok, rec, [10.0, 10.0 + w - 0.9e-9], progress=False,
+                              max_spikes=1).generation_stats["n_windows"] == 2
+
+
 def test_a_split_of_overlapping_trials_is_generated_once_per_time(setup):
     """Overlapping trials share a split, and their windows overlap: generate_split (neuroformer generate)
     refused the split with 'window_starts: expected non-overlapping current windows', naming an argument

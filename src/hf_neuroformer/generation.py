@@ -56,7 +56,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
-from .recording import SpikeRecording
+from .recording import WINDOW_GRID, SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_windows_in_support, keeps_training_mode, tokenize_windows,
                       window_starts_array)
@@ -334,6 +334,15 @@ def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> 
         )
 
 
+def _windows_apart(later, earlier, window: float):
+    """Whether current windows starting at ``earlier`` and ``later`` (s, scalars or arrays) do not
+    overlap: ``later - earlier >= window`` within 1 ns (:data:`~hf_neuroformer.recording.WINDOW_GRID`;
+    starts on the window grid a window apart may differ from it by a float64 step). The one rule of
+    :func:`generate_spikes` (which refuses overlapping windows) and :func:`generation_windows`
+    (which leaves them out)."""
+    return np.asarray(later) - np.asarray(earlier) >= window - WINDOW_GRID
+
+
 def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> List[List[int]]:
     """Group window indices (sorted by start) into chains of windows that tile time without gaps."""
     order = np.argsort(starts, kind="stable")
@@ -509,8 +518,9 @@ def generate_spikes(
         # the same windows)
         check_windows_in_support(recording.support, starts, w)
     srt = np.sort(starts)
-    if starts.size > 1 and np.any(np.diff(srt) < w - 1e-9):
-        k = int(np.flatnonzero(np.diff(srt) < w - 1e-9)[0])
+    close = np.flatnonzero(~_windows_apart(srt[1:], srt[:-1], w))
+    if close.size:
+        k = int(close[0])
         # (float32 starts, 0.3 and 0.4 -> 0.30000001 and 0.40000001, 6e-9 s short of a window apart, are
         # refused by window_starts_array)
         raise ValueError(
@@ -1150,7 +1160,7 @@ def generation_windows(plan, split: str, config):
     order = np.lexsort((clips, starts))  # by start; at one start, the earlier trial's window first
     keep, last = [], -np.inf
     for i in order:
-        if starts[i] - last >= w - 1e-9:  # generate_spikes' rule for windows that do not overlap
+        if _windows_apart(starts[i], last, w):  # generate_spikes' rule for windows that do not overlap
             keep.append(i)
             last = starts[i]
     if len(keep) == len(starts):  # no overlap: the windows as they were, in their order (the seed's draws follow it)
