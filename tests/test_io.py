@@ -724,7 +724,7 @@ def test_nwb_repeated_spike_times_and_obs_intervals_are_reported(tmp_path):
     with pytest.warns(UserWarning) as rec_w:
         rec = read_nwb(path)
     msgs = [str(w.message) for w in rec_w]
-    assert any("1 spike times in 1 unit(s)" in m and "'unit0': 1" in m for m in msgs), msgs
+    assert any("1 spikes in 1 unit(s)" in m and "'unit0': 1" in m for m in msgs), msgs
     assert any("obs_intervals" in m and "1 of 2 units" in m and "1 spikes lie outside" in m for m in msgs), msgs
     assert rec.n_spikes == 6  # repeats and spikes outside obs_intervals are kept
 
@@ -1084,6 +1084,31 @@ def test_ripple_epoch_splits_keep_every_interval_that_holds_a_window(shared_data
     for i in range(len(sup) - 1):
         if sup[i + 1, 0] - sup[i, 1] < cfg.split_gap and i in owner and i + 1 in owner:
             assert owner[i] == owner[i + 1], i
+
+
+def test_read_nwb_warns_of_repeated_spikes_as_from_arrays_does(tmp_path):
+    """read_nwb wrote its own repeated-spike warning beside io.arrays' (same rule: spikes repeating a
+    spike time of their unit, kept, counted per unit), and named the first five units in file order
+    rather than the five with most repeats: here units 0-4 (one repeat each) and not unit 6 (three).
+    It now gives from_arrays' warning, with the file's path and the same units named, at its caller."""
+    trains = [[0.1, 0.2, 0.2] for _ in range(5)] + [[0.3]] + [[0.4, 0.4, 0.4, 0.4]]
+    nwb = _nwbfile()
+    for train in trains:
+        nwb.add_unit(spike_times=train)
+    path = _write(nwb, tmp_path / "repeats.nwb")
+    times = np.concatenate(trains)
+    units = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
+    with pytest.warns(UserWarning, match="repeat a spike time") as from_nwb:
+        read_nwb(path)
+    with pytest.warns(UserWarning, match="repeat a spike time") as from_list:
+        from_arrays(times, units, unit_names=[f"unit{i}" for i in range(len(trains))])
+    got = [str(w.message) for w in from_nwb if "repeat a spike time" in str(w.message)]
+    want = [str(w.message) for w in from_list if "repeat a spike time" in str(w.message)]
+    assert len(got) == len(want) == 1 and got[0].startswith(f"units of {path}: 8 spikes in 6 unit(s) repeat ")
+    # the same words up to the fix each reader suggests
+    assert got[0].split(": ", 1)[1].rsplit("; ", 1)[0] == want[0].split(": ", 1)[1].rsplit("; ", 1)[0]
+    assert "('unit6': 3, 'unit0': 1, 'unit1': 1, 'unit2': 1, 'unit3': 1, ...)" in got[0]
+    assert [w.filename for w in from_nwb if "repeat" in str(w.message)] == [__file__]
 
 
 def test_read_nwb_of_generated_spikes_does_not_blame_spike_sorting(tmp_path):

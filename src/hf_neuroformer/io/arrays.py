@@ -152,13 +152,18 @@ def warn_repeated_spikes_of(rec: SpikeRecording, what: str, fix: str, stacklevel
     """Warn (``UserWarning`` naming ``what``, ending with ``fix``) when spikes of ``rec`` repeat a
     spike time of the same unit exactly, counted per unit (the five units with most named); they
     are kept, each a token of its window."""
-    if rec.n_spikes < 2:
+    warn_repeated_spikes(rec.spike_times, rec.unit_ids, rec.unit_names, what, fix, stacklevel=stacklevel + 1)
+
+
+def warn_repeated_spikes(spike_times, unit_ids, names, what: str, fix: str, stacklevel: int = 2) -> None:
+    """:func:`warn_repeated_spikes_of` for spikes not yet in a recording (a reader checking its file):
+    ``spike_times`` / ``unit_ids`` ``(n_spikes,)`` in any order, ``names`` one per unit index."""
+    if np.size(spike_times) < 2:
         return
-    per = repeated_spikes_per_unit(rec.spike_times, rec.unit_ids, rec.n_units)
+    per = repeated_spikes_per_unit(spike_times, unit_ids, len(names))
     if not per.any():
         return
     worst = np.argsort(-per, kind="stable")[:5]
-    names = rec.unit_names
     first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
     n_units = int(np.sum(per > 0))
     warnings.warn(

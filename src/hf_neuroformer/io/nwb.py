@@ -144,7 +144,7 @@ import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
                          session_from_file, session_values)
-from .arrays import repeated_spikes_per_unit, text_of, warn_if_not_seconds
+from .arrays import text_of, warn_if_not_seconds, warn_repeated_spikes
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -289,16 +289,10 @@ def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str]
                 f"units[{row}] ({names[row]!r}).spike_times[{i}]: expected {what}, got {flat[bad[0]]} in {path} "
                 f"({bad.size} such spike times in {n_units_bad} unit(s))"
             )
-    rows = np.repeat(np.arange(len(ends)), np.diff(np.concatenate([[0], ends])))
-    per = repeated_spikes_per_unit(flat, rows, len(ends))
-    dup = {names[row]: int(per[row]) for row in np.flatnonzero(per)}
-    if dup and not generated:
-        first = ", ".join(f"{nm!r}: {k}" for nm, k in list(dup.items())[:5])
-        warnings.warn(
-            f"units: {sum(dup.values())} spike times in {len(dup)} unit(s) of {path} repeat a spike time of the "
-            f"same unit exactly ({first}{', ...' if len(dup) > 5 else ''}); kept, each as its own token "
-            "(a unit cannot fire twice at once: check the spike sorting export)"
-        )
+    if not generated:
+        rows = np.repeat(np.arange(len(ends)), np.diff(np.concatenate([[0], ends])))
+        # from_arrays' warning (the units with most repeats named first), at read_nwb's caller
+        warn_repeated_spikes(flat, rows, names, f"units of {path}", "check the spike sorting export", stacklevel=4)
 
 
 def _warn_obs_intervals(units, flat: np.ndarray, unit_ids: np.ndarray, names: List[str], path) -> None:
