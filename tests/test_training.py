@@ -90,6 +90,43 @@ def test_training_curves_draw_the_log():
         plot_training_curves([log[0], {k: v for k, v in log[1].items() if k != "validation/dt_nll"}])
 
 
+def test_checkpoint_files_are_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
+    """The checkpoint writer renamed its .tmp-step-* folder into place without fsyncing the files in
+    it (the model save fsyncs its staged files first): a power cut after the rename could leave a
+    step-* folder of empty files that resume takes for whole. Every os.fsync is recorded (and done)
+    with the path it flushes: each file of the checkpoint and its folder under the temporary name,
+    then the checkpoints folder after the rename (train's checkpoint writer, on a real Accelerator)."""
+    import os
+
+    real_fsync, flushed = os.fsync, []
+
+    def recording_fsync(fd):
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+    from safetensors.torch import save_file
+
+    from hf_neuroformer.training import _save_checkpoint
+
+    AcceleratorState._reset_state()  # as train does: a fresh CPU state
+    GradientState._reset_state()
+    accelerator = Accelerator(cpu=True)
+    model = nf.NeuroformerForPreTraining(nf.NeuroformerConfig(**TINY, vocab_size=16))
+    model, optimizer = accelerator.prepare(model, torch.optim.AdamW(model.parameters()))
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    _save_checkpoint(accelerator, tmp_path / "checkpoints", 1, {"step": 1}, model.state_dict(), 2, save_file)
+    ckpt = tmp_path / "checkpoints" / "step-00000001"
+    tmp = str(ckpt.with_name(".tmp-step-00000001"))
+    files = sorted(p.name for p in ckpt.iterdir())
+    assert "trainer_state.json" in files and "model.safetensors" in files
+    before = [f for f in flushed if f.startswith(tmp + "/")]
+    assert sorted(os.path.basename(f) for f in before) == files
+    assert flushed.index(tmp) > max(flushed.index(f) for f in before)  # the folder after its files
+    assert str(ckpt.parent) in flushed[flushed.index(tmp):]  # the rename, after
+
+
 def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.0, 0.15]})
     # an earlier run's loss curves in the directory: refused without overwrite, and replaced with

@@ -31,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["SAVE_JOURNAL", "STAGING_PREFIX", "replace_files", "finish_interrupted_save"]
+__all__ = ["SAVE_JOURNAL", "STAGING_PREFIX", "replace_files", "finish_interrupted_save", "fsync_path", "fsync_tree"]
 
 #: The journal of a committed save whose files are still being moved into place.
 SAVE_JOURNAL = ".save-in-progress.json"
@@ -39,7 +39,7 @@ SAVE_JOURNAL = ".save-in-progress.json"
 STAGING_PREFIX = ".tmp-save-"
 
 
-def _fsync(path: Path, directory: bool = False) -> None:
+def fsync_path(path: Path, directory: bool = False) -> None:
     """Flush ``path`` (a file, or a directory's entries) to disk; a no-op where the OS refuses."""
     try:
         fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
@@ -51,6 +51,17 @@ def _fsync(path: Path, directory: bool = False) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def fsync_tree(folder) -> None:
+    """Flush every file under ``folder`` (sub-folders included), then each folder's entries, bottom
+    up, to disk: what a folder written and then renamed into place (a model save's staging folder, a
+    training checkpoint) must do before the rename, so that a power cut after it does not leave the
+    new name holding empty or partly written files."""
+    for dirpath, _, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath), directory=True)
 
 
 def replace_files(folder, staged, remove: Iterable[str] = ()) -> None:
@@ -73,9 +84,7 @@ def replace_files(folder, staged, remove: Iterable[str] = ()) -> None:
     names = sorted(p.name for p in staged.iterdir())
     if any(not (staged / n).is_file() for n in names):
         raise ValueError(f"staged: {str(staged)!r} holds something other than plain files: {names}")
-    for n in names:
-        _fsync(staged / n)
-    _fsync(staged, directory=True)
+    fsync_tree(staged)
     journal = {"staged": staged.name, "files": names, "remove": sorted(set(remove) - set(names))}
     tmp = folder / (SAVE_JOURNAL + ".tmp")
     with open(tmp, "w") as f:
@@ -83,7 +92,7 @@ def replace_files(folder, staged, remove: Iterable[str] = ()) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, folder / SAVE_JOURNAL)  # the commit point
-    _fsync(folder, directory=True)
+    fsync_path(folder, directory=True)
     finish_interrupted_save(folder)
 
 
@@ -119,7 +128,7 @@ def finish_interrupted_save(folder) -> bool:
                 pass
         for name in remove:
             (folder / name).unlink(missing_ok=True)
-        _fsync(folder, directory=True)
+        fsync_path(folder, directory=True)
         shutil.rmtree(folder / staged, ignore_errors=True)
         path.unlink(missing_ok=True)
     except OSError as err:

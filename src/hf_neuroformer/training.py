@@ -38,7 +38,7 @@ from .metrics.bootstrap import resolve_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
-from .save_journal import STAGING_PREFIX, finish_interrupted_save, replace_files
+from .save_journal import STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
@@ -2002,8 +2002,9 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
     Every process writes into one temporary folder (Accelerate ``save_state``: the weights,
     optimizer, scheduler and scaler from the main process, each process's RNG states); the main
     process adds ``trainer_state.json`` (loop position, log, selection) and the
-    validation-selected weights, then renames the folder into place, so a crash leaves either
-    the whole checkpoint or none (a half-written ``.tmp-step-*`` folder is never resumed from and
+    validation-selected weights, flushes every file to disk (as a model save does,
+    :func:`hf_neuroformer.save_journal.fsync_tree`), then renames the folder into place, so a crash
+    (a power cut too) leaves either the whole checkpoint or none (a half-written ``.tmp-step-*`` folder is never resumed from and
     is removed at the next completed save). With several machines, ``root`` must be on a shared
     filesystem.
     """
@@ -2020,9 +2021,13 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
         if best_state is not None:
             save_file(best_state, str(tmp / "best_model.safetensors"))
         open_up_safetensors(tmp)
+        # flushed before the rename, as a model save flushes its staged files: else a power cut after it
+        # could leave step-* holding empty or partly written files, which resume takes for a checkpoint
+        fsync_tree(tmp)
         if final.exists():
             _discard_checkpoint(final, ".replaced")
         os.replace(tmp, final)
+        fsync_path(root, directory=True)  # the rename itself
         for old in _checkpoints(root)[:-keep]:
             _discard_checkpoint(old)
         # half-written checkpoints of a run killed while saving (never resumed from): gone once a
