@@ -317,16 +317,23 @@ def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, c
     assert (run / "model.safetensors").read_bytes() == before
 
 
+def _copy_of_the_pretrained_run(models, tmp_path):
+    """``(run, missing, before, fields)``: a copy of the pretrained run (``tmp_path / "run"``), a
+    recording path that does not exist, the bytes of its model.safetensors and its model config
+    fields as a YAML file gives them."""
+    d, _, _ = models
+    run, missing = tmp_path / "run", tmp_path / "missing.nwb"
+    shutil.copytree(d / "pre", run)
+    fields = {k: v for k, v in tiny_config().to_diff_dict().items() if k in NeuroformerConfig.__init__.__code__.co_varnames
+              and k != "vocab_size"}
+    return run, missing, (run / "model.safetensors").read_bytes(), fields
+
+
 def test_train_resume_takes_the_training_fields_of_the_config_given_again(models, capsys, tmp_path):
     # 'neuroformer train --config run.yaml --resume' replaced the whole training: section of the file
     # by the checkpoint's settings: 'max_steps: 4' there was dropped silently ("nothing to do ...
     # --max-steps (training.max_steps) is 2", exit 0), so a run could not be extended from its config
-    d, _, _ = models
-    run, missing = tmp_path / "run", tmp_path / "missing.nwb"
-    shutil.copytree(d / "pre", run)
-    before = (run / "model.safetensors").read_bytes()
-    fields = {k: v for k, v in tiny_config().to_diff_dict().items() if k in NeuroformerConfig.__init__.__code__.co_varnames
-              and k != "vocab_size"}
+    run, missing, before, fields = _copy_of_the_pretrained_run(models, tmp_path)
     yaml_path = tmp_path / "run.yaml"
     yaml_path.write_text(yaml.safe_dump({**fields, "training": {"max_steps": 1}}))
     capsys.readouterr()
@@ -346,6 +353,22 @@ def test_train_resume_takes_the_training_fields_of_the_config_given_again(models
     assert (f"resume: --config {yaml_path} sets training.max_steps 4 (checkpoint: 2); a flag wins over the file "
             "(e.g. --max-steps 2 keeps the checkpoint's value)") in out, out
     assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_train_resume_with_nothing_to_do_compares_the_config_given(models, capsys, tmp_path):
+    """Break test: 'neuroformer train --resume --config' at the run's own max_steps with another
+    hidden_size said "nothing to do" (exit 0) without comparing the config, which a resume that
+    trains on refuses naming the field; now refused the same way, before the data is read."""
+    run, missing, before, fields = _copy_of_the_pretrained_run(models, tmp_path)
+    yaml_path = tmp_path / "run.yaml"
+    yaml_path.write_text(yaml.safe_dump({**fields, "hidden_size": 16}))
+    capsys.readouterr()
+    err = err_of(capsys, "train", "--resume", "--config", yaml_path, "--output-dir", run, "--data", missing)
+    assert "was written with config.hidden_size=32, this run has 16" in err and "the same --config" in err, err
+    yaml_path.write_text(yaml.safe_dump(fields))  # the run's own config: nothing to do
+    assert cli.main(["train", "--resume", "--config", str(yaml_path), "--output-dir", str(run), "--data",
+                     str(missing)]) == 0
+    assert "nothing to do" in capsys.readouterr().out and (run / "model.safetensors").read_bytes() == before
 
 
 PASS_CASES = [(c, f, v) for c in ("embed", "connectivity", "attention-map")

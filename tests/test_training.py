@@ -1075,6 +1075,25 @@ def _files(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def test_resume_with_nothing_to_do_still_compares_the_config(rec, finished_run, tmp_path, capsys):
+    """Break test: a finished run resumed at its own max_steps with another model config said "nothing
+    to do" without comparing the config (a resume that trains on refuses it, naming the field): the
+    config is now compared first, and the same config still has nothing to do."""
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    old = _files(out)
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=2)
+    with pytest.raises(ValueError, match=r"^resume: checkpoint .*step-00000002' was written with config.hidden_size=16, "
+                                         r"this run has 32 \(all differences, checkpoint vs now: \{'hidden_size': "
+                                         r"\(16, 32\)\}\); resume with the model config of the checkpoint"):
+        train(rec, out, nf.NeuroformerConfig(**{**TINY, "hidden_size": 32}), tc, progress=False, resume=True)
+    assert "nothing to do" not in capsys.readouterr().out and _files(out) == old
+    train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)
+    assert "nothing to do" in capsys.readouterr().out and _files(out) == old
+
+
 def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, tmp_path, capsys):
     # a run trained 2 steps, resumed with max_steps=4: refused before ("already holds a model"),
     # and --overwrite deleted its checkpoints

@@ -280,6 +280,7 @@ def cmd_train(args) -> int:
 
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     given = ()  # the training fields that --config's training: section sets
+    config_given = ()  # the model config fields that --config sets
     from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
     if args.config:
         config, training, given, config_given = load_yaml_config(args.config, training_fields=True,
@@ -341,7 +342,8 @@ def cmd_train(args) -> int:
     # and with --overwrite the model's files replaced the data folder's
     _check_not_an_input(args.output_dir, "--output-dir", {"--data": args.data})
     if args.resume:  # fail (or find nothing to do) before loading anything
-        done = check_resume(args.output_dir, training)
+        # the model fields --config sets are compared with the checkpoint's even when there is nothing to do
+        done = check_resume(args.output_dir, training, config if args.config else None, config_given)
         if done:
             if args.ci_block_s is not None:  # asked for, but nothing is scored
                 unapplied_block_s_warning(args.output_dir, ci_block_s, CI_BLOCK_S_FLAG)

@@ -982,14 +982,19 @@ def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.equal(a, b) or (a.is_floating_point() and torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True))
 
 
-def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
+def check_resume(output_dir, training: "TrainingConfig", config: Optional[NeuroformerConfig] = None,
+                 config_fields: Optional[Sequence[str]] = None) -> Optional[str]:
     """Check before anything is loaded or written that ``train(..., resume=True)`` can continue
     the run in ``output_dir`` with ``training.max_steps``.
 
     A run that finished (its model is in ``output_dir``) is extended by resuming it with a larger
     ``max_steps``: the model files are replaced when the longer run ends (see
     :func:`save_atomically`). Resumed with a ``max_steps`` equal to its newest checkpoint's step
-    it has nothing to do.
+    it has nothing to do; a model ``config`` given for it (``train``'s ``config``; ``neuroformer
+    train --config`` passes the fields its file sets as ``config_fields``, None: every field) is
+    first compared with the checkpoint's, as a resume that trains on compares it (the fields the
+    data sets, ``vocab_size`` and ``modalities``, and the data itself are compared only once the
+    data is read, by a resume that trains on).
 
     Returns:
         None when training is to go on, or the message saying there is nothing to do (the
@@ -1000,7 +1005,8 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             holds a finished model: it cannot be extended, only trained afresh), or its newest
             checkpoint lacks one of :data:`CHECKPOINT_FILES` (naming the older one to fall back to).
         ValueError: if ``training.max_steps`` is below the newest checkpoint's step, or its
-            ``trainer_state.json`` is damaged (naming the older checkpoint to fall back to).
+            ``trainer_state.json`` is damaged (naming the older checkpoint to fall back to); with
+            nothing to do, a ``config`` whose fields differ from the checkpoint's (naming the first).
     """
     out = check_output_dir(output_dir, overwrite=True)  # completes an interrupted save
     found = model_files_in(out)
@@ -1020,7 +1026,8 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
         raise FileNotFoundError(
             f"resume: the newest checkpoint {str(last)!r} lacks {', '.join(lacking)} (damaged, or copied in part); "
             f"{_fallback(last)}, or {START_AFRESH}")
-    step = int(_trainer_state(last)["step"])
+    state = _trainer_state(last)
+    step = int(state["step"])
     if training.max_steps < step:
         raise ValueError(
             f"--max-steps (training.max_steps): {training.max_steps}, but the newest checkpoint {str(last)!r} is at "
@@ -1028,6 +1035,12 @@ def check_resume(output_dir, training: "TrainingConfig") -> Optional[str]:
             f"(to end at the checkpoint, or extend the run), or {START_AFRESH}"
         )
     if found and training.max_steps == step and model_is_from_checkpoint(out, last):
+        if config is not None and isinstance(state.get("fingerprint"), dict):
+            # said "nothing to do" for a --config of another hidden_size, which a resume that trains on refuses
+            now, stored = _config_fingerprint(config), state["fingerprint"].get("config") or {}
+            if config_fields is not None:
+                now, stored = ({k: d.get(k) for k in config_fields} for d in (now, stored))
+            _check_resume_config(last, {"config": stored}, {"config": now})
         return (f"resume: nothing to do: the run in {str(out)!r} finished at step {step} (checkpoint {last.name}) and "
                 f"--max-steps (training.max_steps) is {step}; its model is left as it is. To train on, resume with "
                 "a larger --max-steps")
@@ -1171,6 +1184,7 @@ def train(
     from transformers import get_cosine_schedule_with_warmup
 
     streamed = not isinstance(recording, SpikeRecording)
+    given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
     if config is not None:
         config = copy.deepcopy(config)
     elif not streamed:  # a prepared directory brings its own config
@@ -1192,7 +1206,7 @@ def train(
         raise ValueError(f"output_dir: {str(output_dir)!r} is the prepared directory this run reads ({PREPARED_FIELD}); "
                          "overwrite replaces old outputs, never the data: choose another output directory")
     if resume:
-        done = check_resume(output_dir, training)
+        done = check_resume(output_dir, training, given_config)
         if done:
             if block_s_asked:  # asked for, but nothing is scored
                 unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
@@ -1884,6 +1898,44 @@ def draw_figure(name: str, plot: Callable, *args, **kwargs):
 _FIELDS_FROM_DATA = ("vocab_size", "modalities")
 
 
+def _config_differs(checkpoint: Path, stored: dict, now: dict, diff: dict) -> None:
+    """Raise the refusal of a resume whose model config differs from the checkpoint's (``diff``:
+    field -> (checkpoint's, now), the first named); ``stored`` / ``now``: the checkpoint's and this
+    run's fingerprints (``now`` without ``"data"`` when the data is not read yet)."""
+    field, (was, got) = next(iter(diff.items()))
+    # another recording as well: named here too, or the advice to resume with the checkpoint's config led
+    # to a second refusal, for the data (the windows' spikes follow the config on the same recording)
+    was_data, got_data = stored.get("data") or {}, now.get("data")
+    spikes = [k for k in ("spikes_sha256", "shards_sha256")
+              if got_data is not None and k in was_data and was_data[k] != got_data.get(k)]
+    data = (f"; the spikes of the splits differ from the checkpoint's too ({', '.join(spikes)}): unless the "
+            "config explains it, resume with the recording (--data, --epoch) the run started on as well"
+            if spikes else "")
+    raise ValueError(
+        f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
+        f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
+        f"(the same --config), or {START_AFRESH}{data}"
+    )
+
+
+def _check_resume_config(checkpoint: Path, stored: dict, now: dict) -> dict:
+    """Refuse (:func:`_config_differs`) a model config whose fields set by the user differ from the
+    checkpoint's; return every differing field, those the data sets (:data:`_FIELDS_FROM_DATA`)
+    included, as field -> (checkpoint's, now). ``stored`` / ``now``: fingerprints, ``"config"``
+    from :func:`_config_fingerprint`."""
+    old_cfg, new_cfg = stored.get("config") or {}, now["config"]
+    diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
+            if old_cfg.get(k) != new_cfg.get(k)}
+    # a field set in the config first: another current_window or split_block_length cuts the same recording into
+    # other windows, and was refused as "other data than this run's recording: resume with the recording the run
+    # started on", naming no field. The fields that the data sets (the vocabulary, the modalities' fitted
+    # statistics) are named after the data: other units gave another vocab_size
+    given = {k: v for k, v in diff.items() if k not in _FIELDS_FROM_DATA}
+    if given:
+        _config_differs(checkpoint, stored, now, given)
+    return diff
+
+
 def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
     """Refuse to resume a checkpoint written with another model config, data or launch shape.
 
@@ -1893,32 +1945,7 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
             user is named before the data (it changes the windows of the same recording); the data
             before the fields the data sets (:data:`_FIELDS_FROM_DATA`).
     """
-    old_cfg, new_cfg = stored.get("config") or {}, now["config"]
-    diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
-            if old_cfg.get(k) != new_cfg.get(k)}
-
-    def config_differs(diff):
-        field, (was, got) = next(iter(diff.items()))
-        # another recording as well: named here too, or the advice to resume with the checkpoint's config led
-        # to a second refusal, for the data (the windows' spikes follow the config on the same recording)
-        was_data, got_data = stored.get("data") or {}, now.get("data") or {}
-        spikes = [k for k in ("spikes_sha256", "shards_sha256") if k in was_data and was_data[k] != got_data.get(k)]
-        data = (f"; the spikes of the splits differ from the checkpoint's too ({', '.join(spikes)}): unless the "
-                "config explains it, resume with the recording (--data, --epoch) the run started on as well"
-                if spikes else "")
-        raise ValueError(
-            f"resume: checkpoint {str(checkpoint)!r} was written with config.{field}={was!r}, this run has {got!r} "
-            f"(all differences, checkpoint vs now: {diff}); resume with the model config of the checkpoint "
-            f"(the same --config), or {START_AFRESH}{data}"
-        )
-
-    # a field set in the config first: another current_window or split_block_length cuts the same recording into
-    # other windows, and was refused as "other data than this run's recording: resume with the recording the run
-    # started on", naming no field. The fields that the data sets (the vocabulary, the modalities' fitted
-    # statistics) are named after the data: other units gave another vocab_size
-    given = {k: v for k, v in diff.items() if k not in _FIELDS_FROM_DATA}
-    if given:
-        config_differs(given)
+    diff = _check_resume_config(checkpoint, stored, now)
     if "data" in stored and stored["data"] != now["data"]:
         was, got = stored["data"], now["data"]
         what = []
@@ -1935,7 +1962,7 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
             f"on, or {START_AFRESH}"
         )
     if diff:
-        config_differs(diff)
+        _config_differs(checkpoint, stored, now, diff)
     launch = ("micro_batch_size", "gradient_accumulation_steps", "num_processes")
     if all(isinstance(stored.get(k), int) for k in launch) and any(stored[k] != now[k] for k in launch):
         # micro_batch_size is no setting of its own: name the ones it comes from
