@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .binning import bin_index, on_time_grid, past_starts, window_ends
+from .binning import n_full_bins, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -566,10 +566,9 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     reach = w if plan.mode == "trials" else window_reach(config)
     for a, b in plan.segments[split]:
         first = a if plan.mode == "trials" else a + p
-        # bin_index's edge tolerance (1e-9 stride + 0.5 ns): b - first - reach is off by a float64 step of
-        # the times' size (1.5e-11 s at 86400 s, 1.5e-8 of a 1-ms stride), which n_full_bins' 1e-9 stride
-        # alone took as short of the last window, dropped with its spikes
-        n = int(bin_index(b - first - reach, step)) + 1
+        # n_full_bins' edge tolerance (1e-9 stride + 0.5 ns): b - first - reach is off by a float64 step of
+        # the times' size (1.5e-11 s at 86400 s, 1.5e-8 of a 1-ms stride)
+        n = n_full_bins(b - first - reach, step) + 1
         if n <= 0:
             continue
         s = on_time_grid(first + step * np.arange(n))  # WINDOW_GRID (1 ns), as the tokenizer's window edges
@@ -591,7 +590,7 @@ def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None) -> np
     start (the longest, when trials share that start). A segment holds a start ``s`` when
     ``a - 1 ns <= s < b``. The window's end is not compared with ``b``: the windows of
     :func:`window_starts_for_split` end inside their segment only up to its bin-edge tolerance
-    (``1e-9`` of a stride plus 0.5 ns, :func:`hf_neuroformer.binning.bin_index`), more than 1 ns
+    (``1e-9`` of a stride plus 0.5 ns, :func:`hf_neuroformer.binning.n_full_bins`), more than 1 ns
     for a stride over 0.5 s.
 
     Args:
