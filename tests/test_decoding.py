@@ -9,6 +9,7 @@ save/reload, and the handling of missing targets, NaN targets and unseen class l
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import re
@@ -1326,6 +1327,30 @@ def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
     assert torch.isfinite(model(**batch).loss)
 
 
+def test_a_sampled_class_series_gives_each_window_its_most_frequent_label_not_the_mean(a2929):
+    """A class label sampled at 120 Hz (A2929 x cut into thirds, coded 0/2/4, every 7th sample NaN): a
+    window's class was the mean of its samples, so a window holding a class change got a fraction and
+    the whole target was refused as 'not whole numbers', and labels 0 and 4 in equal parts gave class 2,
+    found in no sample of the window. Now the most frequent label (ties: the one nearest the centre)."""
+    x = a2929.behaviour["x"]
+    zone = np.digitize(x.values, np.nanquantile(x.values, [1 / 3, 2 / 3])).astype(np.float64) * 2
+    zone[::7] = np.nan
+    rec = dataclasses.replace(a2929, behaviour={"zone": nf.BehaviourSeries(x.timestamps, zone, "")})
+    starts = np.round(np.arange(671.0, 849.0, 0.1), 9)
+    got = target_values(rec, DecodingTarget("zone", "classification"), starts, 0.1)
+    for start, value in zip(starts, got):
+        inside = (x.timestamps >= start - 1e-9) & (x.timestamps < start + 0.1 - 1e-9) & np.isfinite(zone)
+        labels, counts = np.unique(zone[inside], return_counts=True)
+        assert value in labels[counts == counts.max()], (start, value, labels, counts)
+    assert set(np.unique(got)) == {0.0, 2.0, 4.0}
+    # 0 and 4 in equal parts (five samples each, 4 nearer the centre): 4, not their mean 2
+    ts = 700.0 + np.array([0.0, 0.01, 0.02, 0.03, 0.04, 0.055, 0.06, 0.07, 0.08, 0.09])
+    two = dataclasses.replace(a2929, behaviour={"c": nf.BehaviourSeries(ts, np.repeat([0.0, 4.0], 5), "")})
+    assert target_values(two, DecodingTarget("c", "classification"), np.array([700.0]), 0.1).tolist() == [4.0]
+    # regression keeps the mean
+    assert target_values(two, DecodingTarget("c", "regression"), np.array([700.0]), 0.1).tolist() == [2.0]
+
+
 def test_sparse_target_never_takes_a_sample_across_a_split_boundary(a2929):
     """A window with no sample inside took the nearest sample within 2 sampling intervals, which
     for a series sampled more sparsely than the windows could lie in the split gap or in another
@@ -2151,12 +2176,13 @@ def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_
                                                   r"but \d+ of its \d+ distinct values are not whole.*kind 'regression'") as e:
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "classification")])
     assert len(str(e.value)) < 400
-    # whole-number samples whose window means are not (x in thousandths: a series that changes inside a
-    # window) pass that check and are refused from the training windows' values
+    # whole-number samples (x in thousandths: a series that changes inside a window) pass that check; each
+    # window takes its most frequent label, and the labels that train lacks are named in one short error
     x = a2929.behaviour["x"]
     rec = copy.copy(a2929)
     rec.behaviour = {**a2929.behaviour, "x_int": nf.BehaviourSeries(x.timestamps, np.round(x.values * 1000), "")}
-    with pytest.raises(DecodingTargetError, match=r"'x_int' \(classification\): \d+ distinct training values, .*kind 'regression'") as e:
+    with pytest.raises(DecodingTargetError, match=r"'x_int': label\(s\) \[.*\] and \d+ more in the validation split "
+                                                  r"never occur in the train split") as e:
         build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x_int", "classification")])
     assert len(str(e.value)) < 400
 

@@ -9,8 +9,9 @@ windows, bins, splits and targets.
 Value of a target in a window (current window ``[start, start + current_window)``):
 
 * behaviour series (``recording.behaviour[name]``): the mean of the samples inside the current
-  window (the circular mean, ``atan2(mean sin, mean cos)``, for circular targets; NaN samples
-  ignored). When no sample falls inside, the finite sample nearest the window's centre, if it
+  window (the circular mean, ``atan2(mean sin, mean cos)``, for circular targets; for
+  classification targets the label most of them hold, of labels tied on the count the one of the
+  sample nearest the window's centre; NaN samples ignored). When no sample falls inside, the finite sample nearest the window's centre, if it
   lies within ``max(current_window, 2 * median sampling interval)`` of the centre AND inside the
   window's own segment of the split plan (:func:`hf_neuroformer.windows.window_segments`: its
   block of the split in time mode, its trial in trial mode); otherwise the value is undefined
@@ -345,8 +346,9 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
       Refused: any value that is not a whole number, i.e. a continuous series (e.g. a position with
       thousands of distinct values); decode it as ``"regression"``. Whole-number labels pass
       whatever their number (a frame or image index may have hundreds of classes); a label of
-      validation/test that train lacks is refused later (:func:`build_decoding_datasets`), and so
-      are window means that are not whole numbers (a series that changes inside a window).
+      validation/test that train lacks is refused later (:func:`build_decoding_datasets`). A
+      window's class is the label most of its samples hold (a series that changes class inside
+      a window gives the majority class, never a mean of labels).
     * ``"regression"``: any numeric values. Whole-number labels pass too: binary or ordinal codes
       (correct 0/1, contrast level 1/2/3, a confidence rating) are numbers a regression may
       predict, and a nominal code cannot be told from them by its values.
@@ -455,8 +457,13 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
     hi = np.searchsorted(ts, window_ends(starts, current_window), side="left")
     n = ccount[hi] - ccount[lo]
     inside = n > 0
-    means = [(c[hi] - c[lo])[inside] / n[inside] for c in csum]
-    out[inside] = np.arctan2(means[1], means[0]) if circ else means[0]
+    if target.kind == "classification":
+        # the most frequent label: the mean of labels 0 and 2 is 1, a class that was never there, and a
+        # window holding a class change gave a fraction, which was refused as a continuous series
+        out[inside] = _window_majority(ts, vals, finite, lo, hi, starts + current_window / 2)[inside]
+    else:
+        means = [(c[hi] - c[lo])[inside] / n[inside] for c in csum]
+        out[inside] = np.arctan2(means[1], means[0]) if circ else means[0]
     # no sample inside: the nearest finite sample to the window centre, if close enough and (with
     # bounds) inside the window's own split segment, never one across a split boundary
     rest = np.flatnonzero(~inside)
@@ -479,6 +486,29 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             out[rest[close]] = fv[best[close]]
     if circ:
         out = np.mod(out + np.pi, 2 * np.pi) - np.pi
+    return out
+
+
+def _window_majority(ts, vals, finite, lo, hi, centre) -> np.ndarray:
+    """Per window, the label most of its finite samples ``lo[i]:hi[i]`` hold; of labels tied on
+    the count, the one of the sample nearest the window's ``centre``. NaN where it has none.
+
+    ``ts``/``vals``/``finite``: ``(n_samples,)`` sample times (s), labels and finiteness; ``lo``,
+    ``hi``, ``centre``: ``(n_windows,)`` sample-index bounds ``[lo, hi)`` and centres (s)."""
+    best_n = np.zeros(len(lo), dtype=np.int64)
+    best_d = np.full(len(lo), np.inf)
+    out = np.full(len(lo), np.nan)
+    for label in np.unique(vals[finite]):
+        idx = np.flatnonzero(finite & (vals == label))  # sample indices holding this label, ascending
+        a, b = np.searchsorted(idx, lo), np.searchsorted(idx, hi)
+        count = b - a
+        # its sample nearest the centre among those inside the window: the last one before the centre or the next
+        last = np.clip(np.maximum(b - 1, a), 0, idx.size - 1)  # (a window without the label is not compared)
+        j = np.minimum(np.clip(np.searchsorted(ts[idx], centre), a, None), last)
+        near = np.minimum(np.abs(ts[idx[j]] - centre), np.abs(ts[idx[np.maximum(j - 1, np.minimum(a, last))]] - centre))
+        better = (count > best_n) | ((count == best_n) & (count > 0) & (near < best_d))
+        best_n, best_d = np.where(better, count, best_n), np.where(better, near, best_d)
+        out[better] = label
     return out
 
 
