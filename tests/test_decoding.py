@@ -2159,6 +2159,26 @@ def test_finetune_over_a_train_directory_leaves_none_of_its_run_files(a2929, pre
     assert "![training_curves.png]" not in card and "![test_generation.png]" not in card
 
 
+def test_a_window_mask_of_values_rather_than_true_false_is_refused_not_read_as_all_true(a2929, pretrained):
+    """window_mask returning the head speed itself (forgetting '> threshold') was cast to bool: every
+    window with a nonzero (or NaN) speed was kept and the report said 0 dropped by the mask."""
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    x = a2929.behaviour["x"]
+
+    def x_at(recording, starts):  # the tracked x near each window start (NaN before tracking starts)
+        return np.interp(starts, x.timestamps, x.values, left=np.nan) + 1.0
+
+    with pytest.raises(ValueError, match=r"window_mask: expected a \(\d+,\) bool array .* got dtype float64"):
+        build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular")], window_mask=x_at)
+    # a comparison, and 0/1 integers, are masks
+    _, report = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular")],
+                                        window_mask=lambda r, s: x_at(r, s) > 1.1)
+    _, report01 = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular")],
+                                          window_mask=lambda r, s: (x_at(r, s) > 1.1).astype(np.int64))
+    assert report["train"]["n_dropped_mask"] == report01["train"]["n_dropped_mask"] > 0
+
+
 def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_refused(a2929, pretrained):
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     cfg.max_window_length = 4  # BOS + 2 spikes + EOS: most 100 ms windows of A2929 hold more

@@ -535,7 +535,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         targets: the variables to decode. Classification targets get ``num_classes`` and
             ``classes`` set here (in place) from the train split.
         window_mask: optional ``window_mask(recording, starts) -> (n,) bool``; only windows
-            where it is True are kept (e.g. running periods); the removed ones are counted.
+            where it is True are kept (e.g. running periods); the removed ones are counted. An
+            array of other values (floats, such as the speeds themselves; integers other than 0/1)
+            is refused rather than read as True wherever it is nonzero.
 
     Returns:
         ``(DatasetDict, report)``. Columns: those of ``build_window_datasets`` plus
@@ -560,7 +562,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             train, no or duplicate target names, two targets reading the same column of one
             variable (:func:`check_each_column_once`: ``x`` and ``x[0]`` of a 1-D ``x``), or a
             train split left without windows.
-        ValueError: ``window_mask`` returned another shape than one flag per window of a split.
+        ValueError: ``window_mask`` returned another shape than one flag per window of a split, or values
+            other than bools (or 0/1 integers).
 
     Warns:
         UserWarning: a regression target that is a series in radians whose training values
@@ -594,9 +597,17 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         n0 = len(starts)
         m = np.ones(n0, dtype=bool)
         if window_mask is not None and n0:
-            m = np.asarray(window_mask(recording, starts), dtype=bool).reshape(-1)
-            if m.shape != (n0,):
-                raise ValueError(f"window_mask: expected a ({n0},) bool array for the {split} windows, got shape {m.shape}")
+            raw = np.asarray(window_mask(recording, starts)).reshape(-1)
+            if raw.shape != (n0,):
+                raise ValueError(f"window_mask: expected a ({n0},) bool array for the {split} windows, got shape "
+                                 f"{raw.shape}")
+            if raw.dtype != bool and not (raw.dtype.kind in "iu" and np.isin(raw, (0, 1)).all()):
+                # read as bool, every nonzero value (a speed returned instead of speed > threshold) and NaN kept
+                # its window, without a word
+                raise ValueError(f"window_mask: expected a ({n0},) bool array (True: keep the window) for the {split} "
+                                 f"windows, got dtype {raw.dtype} (first values {raw[:3].tolist()}); return a "
+                                 "comparison, e.g. speed > 5")
+            m = raw.astype(bool)
         # a window's value is read from its own split segment (trial, in trial mode) only
         bounds = window_segments(plan, split, starts, np.asarray(dsd[split]["past_clip_start"], dtype=np.float64))
         vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
