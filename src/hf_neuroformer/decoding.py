@@ -498,8 +498,13 @@ def _window_majority(ts, vals, finite, lo, hi, centre) -> np.ndarray:
     best_n = np.zeros(len(lo), dtype=np.int64)
     best_d = np.full(len(lo), np.inf)
     out = np.full(len(lo), np.nan)
-    for label in np.unique(vals[finite]):
-        idx = np.flatnonzero(finite & (vals == label))  # sample indices holding this label, ascending
+    where = np.flatnonzero(finite)
+    labels = np.unique(vals[where])
+    # the finite samples grouped by label, each group's sample indices ascending (a frame index has thousands)
+    by_label = where[np.argsort(vals[where], kind="stable")]
+    cuts = np.searchsorted(vals[by_label], labels, side="left").tolist() + [by_label.size]
+    for i, label in enumerate(labels):
+        idx = by_label[cuts[i]:cuts[i + 1]]  # sample indices holding this label, ascending
         a, b = np.searchsorted(idx, lo), np.searchsorted(idx, hi)
         count = b - a
         # its sample nearest the centre among those inside the window: the last one before the centre or the next
