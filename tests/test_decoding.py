@@ -409,6 +409,13 @@ def test_cli_decode_scores_only_test_windows_on_the_recording_the_decoder_was_fi
     assert {"train", "validation", "test", ""} <= set(table["split"])
     assert "scored below: the test windows only" in text and "on the" in text and " test windows with a recorded" in text
     assert "outside the decoder's splits) windows" not in text
+    assert "none of these windows is a test window" not in text
+    # its validation windows: the line said 'scored below: the test windows only' and nothing followed
+    assert main(["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "wake",
+                 "--split", "validation", "--output", str(tmp_path / "val.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "none of these windows is a test window, so none is scored" in text
+    assert " validation windows with a recorded" not in text and " test windows with a recorded" not in text
 
 
 def test_cli_decode_labels_the_training_windows_a_few_shot_decoder_never_fitted(a2929, pretrained, shared_data,

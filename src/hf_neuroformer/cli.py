@@ -1160,7 +1160,9 @@ def cmd_decode(args) -> int:
           + (" (by time only: these are not the spikes the decoder was fine-tuned on)" if other else "")
           + ("; scored below: the test windows only (the decoder was fitted and selected on the train and validation "
              "windows, and the windows outside every split lie between them)" if fitted else
-             "; scored below: test windows and windows outside every split"))
+             "; scored below: test windows and windows outside every split")
+          # --split validation (or train): the line above promised scores, and none followed
+          + ("; none of these windows is a test window, so none is scored" if fitted and "test" not in counts else ""))
     for label, why in info["missing_targets"].items():
         print(f"  {label}: predicted only, no recorded value ({why.splitlines()[0]})")
     # the values as numbers, for the scores and then the figure: class labels -> indices of the decoder's
