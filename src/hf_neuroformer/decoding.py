@@ -400,7 +400,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
                   bounds: Optional[np.ndarray] = None) -> np.ndarray:
     """``(n_windows,)`` float64 value of ``target`` in each current window starting at ``starts``
     (s), NaN where undefined (rules in the module docstring). Classification labels are the raw
-    labels (not yet class indices).
+    labels (not yet class indices): a sampled series gives the label most of the window's samples
+    hold, never a mean of labels.
 
     Args:
         bounds: optional ``(n_windows, 2)`` float64 ``[start, stop)`` s per window (its split
