@@ -88,6 +88,29 @@ def test_finetune_clears_its_checkpoints_in_a_folder_linked_elsewhere(a2929, pre
     assert list(big.iterdir()) == []
 
 
+def test_finetune_says_which_recorded_time_the_checkpoints_split_plan_leaves_out(a2929, pretrained, shared_data,
+                                                                                  tmp_path):
+    """A model pretrained on 670-850 s, fine-tuned on 670-900 s (as the whole wake epoch, 600-1200 s,
+    with 'neuroformer finetune --epoch wake'): the checkpoint's split plan clipped to the recording left
+    the last 50 s in no split, neither fitted nor scored, without a word."""
+    from hf_neuroformer.io import load_recording
+
+    longer = load_recording(shared_data(A2929), epoch="wake").restrict(670.0, 900.0)
+    with pytest.warns(UserWarning, match=r"split plan of .* spans 670.000-850.000 s, and 50.0 s of this recording lie "
+                                         r"outside it \(0.0 s before, 50.0 s after\), in no split"):
+        m = finetune(pretrained, longer, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "d", max_steps=1,
+                     eval_steps=1, batch_size=16)
+    assert m["split_plan_source"] == "checkpoint splits.json"
+    with warnings.catch_warnings():  # the recording it was pretrained on: nothing left out, nothing said
+        warnings.simplefilter("error", UserWarning)
+        from hf_neuroformer.finetuning import _plan_within, _warn_time_outside_plan
+        from hf_neuroformer.windows import SplitPlan
+
+        cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+        plan = SplitPlan.from_dict(json.loads((pretrained / "splits.json").read_text()))
+        _warn_time_outside_plan(_plan_within(plan, a2929, cfg), a2929, cfg, pretrained)
+
+
 def test_finetune_refuses_a_folder_holding_an_interrupted_training_runs_checkpoints(a2929, pretrained, tmp_path):
     # a 'neuroformer train' into the folder stopped after its step-1 checkpoint (no model written yet):
     # finetune accepted the folder and removed checkpoints/ (Trainer's) when it ended, the resumable

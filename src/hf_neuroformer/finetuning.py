@@ -24,7 +24,9 @@ or no checkpoint at all), and trains it on the windows of
 Split plan: the checkpoint's ``splits.json`` when it has one, clipped to the recording (so
 windows that pretraining held out as validation / test stay held out); else, or when the clipped
 plan leaves a split without windows, :func:`~hf_neuroformer.windows.plan_splits` of the
-recording (which split was used is written to ``metrics.json``).
+recording (which split was used is written to ``metrics.json``). Recorded time before the clipped
+plan's first or after its last segment is in no split (neither fitted nor scored): a warning gives
+its length.
 """
 
 from __future__ import annotations
@@ -692,6 +694,26 @@ def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
     return out
 
 
+def _warn_time_outside_plan(plan: SplitPlan, recording, config, model_dir) -> None:
+    """Warn when the recording holds room for windows before the first or after the last segment of
+    a checkpoint's (time-mode) ``plan``: that time lies in no split, so its windows are neither
+    fitted nor scored (e.g. the whole wake epoch given to a model pretrained on a part of it)."""
+    rows = [np.asarray(seg, dtype=np.float64).reshape(-1, 2) for seg in plan.segments.values()]
+    rows = np.concatenate(rows) if rows else np.zeros((0, 2))
+    if not len(rows):
+        return
+    first, last = float(rows[:, 0].min()), float(rows[:, 1].max())
+    sup = recorded_stretches(recording.support)
+    before = float(np.clip(np.minimum(sup[:, 1], first) - sup[:, 0], 0, None).sum())
+    after = float(np.clip(sup[:, 1] - np.maximum(sup[:, 0], last), 0, None).sum())
+    if max(before, after) >= window_reach(config) + float(config.past_window):  # room for a window and its past
+        warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} (splits.json) spans {first:.3f}-{last:.3f} s, "
+                      f"and {before + after:.1f} s of this recording lie outside it ({before:.1f} s before, {after:.1f} s "
+                      "after), in no split: their windows are neither fitted nor scored (n_train_windows counts the "
+                      "others); fine-tune on the recording (and epoch) the model was pretrained on, or give plan= (a "
+                      "SplitPlan over the whole recording) to use them", UserWarning, stacklevel=3)
+
+
 def check_targets(targets) -> list:
     """``targets`` as a list after checking that it is a list (or tuple) of
     :class:`~hf_neuroformer.decoding.DecodingTarget`.
@@ -1115,6 +1137,8 @@ def finetune(
         if plan is None and (model_dir / "splits.json").is_file():
             plan = _plan_within(SplitPlan.from_dict(json.loads((model_dir / "splits.json").read_text())), recording, cfg)
             plan_source = "checkpoint splits.json"
+            if plan is not None and plan.mode == "time":
+                _warn_time_outside_plan(plan, recording, cfg, model_dir)
             if plan is None:
                 warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} leaves a split of this recording "
                               "without windows; planning splits on this recording instead. If the model was "
