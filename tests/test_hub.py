@@ -1593,3 +1593,24 @@ def test_push_says_when_a_split_has_fewer_windows_than_num_shards(shared_data, l
     assert len(shards) == counts["train"] + counts["validation"] + 8  # capped: no empty shard
     assert ("note: --num-shards 8: train, validation have fewer windows than that, so one shard per window (a shard "
             "holds at least one window)") in stdout, stdout
+
+
+def test_push_refuses_a_weights_file_that_lacks_some_of_the_models_weights(trained, loopback_hub, tmp_path):
+    """Break test: a folder whose model.safetensors lacks a weight (a copy cut short, a file of an
+    older code version) was pushed: transformers initialised the missing weight at random and only
+    logged it, and the repository then held that random weight as the trained model's, while
+    every local --model command refuses such a folder. push_to_hub refuses it before any request."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    src = tmp_path / "cut"
+    shutil.copytree(trained[0] / "model", src)
+    weights = load_file(src / "model.safetensors")
+    del weights["neuroformer.layers.0.cross_attn.q_proj.bias"]
+    save_file(weights, src / "model.safetensors", metadata={"format": "pt"})
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=r"model_dir .*cut'.*lacks 1 of the NeuroformerForPreTraining's weights "
+                                         r"\(neuroformer\.layers\.0\.cross_attn\.q_proj\.bias\).*nothing was uploaded"):
+        push_to_hub(src, "lab/cut", endpoint=loopback_hub.url, token="hf_loopback_token")
+    assert len(loopback_hub.requests) == n_requests, "refused before any request"

@@ -406,19 +406,32 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
         the staged ``metrics.json`` as a dict (empty if the run has none).
 
     Raises:
-        ValueError: the tokenizer files do not belong to the model (another vocabulary size or
-            window settings: :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`),
+        ValueError: the weights file lacks some of the model's weights (transformers would push
+            them initialised at random), the tokenizer files do not belong to the model (another
+            vocabulary size or window settings:
+            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`),
             or a run record is damaged (:func:`check_run_records`).
     """
     import shutil
 
+    from .generation import quiet_loading, weights_not_loaded
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
     check_run_records(src)
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
-    model = model_class(src).from_pretrained(src)
+    with quiet_loading():  # the loading report is judged here instead of printed
+        model, info = model_class(src).from_pretrained(src, output_loading_info=True)
+    # transformers initialises a weight missing from the file at random and only logs it: the repository
+    # would publish random weights as the trained model's
+    missing = weights_not_loaded(info)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"model_dir (CLI: --model): {str(src)!r}: its weights file lacks {len(missing)} of the "
+                         f"{type(model).__name__}'s weights ({shown}), which would be pushed at random: expected the "
+                         "directory of one 'neuroformer train' / 'finetune' run with this code version; nothing was "
+                         "uploaded")
     tokenizer = NeuroformerTokenizer.from_pretrained(src)
     try:  # files of two runs, or a tokenizer grown without the model: ids the model has no embedding for
         check_tokenizer_matches_config(tokenizer, model.config)
@@ -1217,8 +1230,9 @@ def push_to_hub(
             or dataset (without ``replace_other``),
             ``recording`` without ``dataset_repo_id`` (or the
             reverse), ``num_shards`` < 1, a windows dataset asked for a model that reads
-            modalities or for a fine-tuned decoder, a recording that does not cover the model's splits, or tokenizer files
-            that do not belong to the model (another vocabulary size or window settings).
+            modalities or for a fine-tuned decoder, a recording that does not cover the model's splits, tokenizer files
+            that do not belong to the model (another vocabulary size or window settings), or a weights file that
+            lacks some of the model's weights (they would go up initialised at random).
         HubPushError: the server refused or could not be reached (step, status and message).
             A repository or branch that this push created and that holds no commit when it fails
             (or is interrupted: ``KeyboardInterrupt``, which then carries the note, see
