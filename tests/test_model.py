@@ -593,6 +593,39 @@ def test_unknown_overrides_of_from_pretrained_are_named_in_a_warning(tmp_path):
         assert (cfg.hidden_size, cfg.output_attentions, cfg.return_dict) == (64, True, False)
 
 
+def test_a_config_saved_before_dt_conditioned_on_unit_existed_loads_the_papers_dt_head(batch_and_model, tmp_path):
+    """Break test: a model saved before dt_conditioned_on_unit existed (its dt head independent of
+    the unit, the paper's) has no such key in config.json; it was read as the default True, and
+    AutoModelForPreTraining gave it a dt_unit_embeddings its weights lack, initialised at random
+    (transformers only logs it): other dt logits without an error. A saved config without the key
+    is read as False; a config built in Python still defaults to True."""
+    import copy
+    import json
+
+    from transformers import AutoConfig, AutoModelForPreTraining
+
+    batch, model, _ = batch_and_model
+    cfg = copy.deepcopy(model.config)
+    cfg.dt_conditioned_on_unit = False
+    torch.manual_seed(1)
+    old = nf.NeuroformerForPreTraining(cfg).eval()
+    old.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["dt_conditioned_on_unit"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+
+    assert AutoConfig.from_pretrained(tmp_path).dt_conditioned_on_unit is False
+    loaded, info = AutoModelForPreTraining.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    with torch.no_grad():
+        want, got = old(**batch), loaded.eval()(**batch)
+    assert torch.equal(got.dt_logits, want.dt_logits)
+    # an override still wins, and a dict that was never saved keeps the default
+    assert AutoConfig.from_pretrained(tmp_path, dt_conditioned_on_unit=True).dt_conditioned_on_unit is True
+    fresh = {k: v for k, v in saved.items() if k != "transformers_version"}
+    assert nf.NeuroformerConfig.from_dict(fresh).dt_conditioned_on_unit is True
+
+
 def test_config_output_attentions_and_hidden_states_are_honoured(batch_and_model, tmp_path):
     """from_pretrained(path, output_attentions=True) switched attention to eager and still returned
     no attention weights (forward read a missing argument as False, not as config.output_attentions)."""

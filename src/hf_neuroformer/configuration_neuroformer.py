@@ -527,6 +527,8 @@ class NeuroformerConfig(PreTrainedConfig):
             paper's two heads are independent given the prefix, which cannot express the token
             order (spikes sorted by bin, then unit: a unit below the previous one must fall in a
             later bin); with this on, the model can learn it. False: the paper's independent heads.
+            A saved ``config.json`` without the field (written before it existed, by code whose dt
+            head was always the paper's) is read as False.
 
     Behaviour decoding (:class:`~hf_neuroformer.modeling_neuroformer.NeuroformerForBehaviorDecoding`):
         decoding_targets (list of dict, default []): one dict per decoded variable, in head
@@ -683,11 +685,20 @@ class NeuroformerConfig(PreTrainedConfig):
         ``config.json`` read again (it gave the older model's config, and ``AutoModel*`` then
         refused the new weights with a size mismatch).
 
+        A saved config (one with ``transformers_version``) without ``dt_conditioned_on_unit``
+        was written before the field existed, when the dt head was the paper's, independent of
+        the unit: it is read as ``False`` (the default True gave such a model a
+        ``dt_unit_embeddings`` its weights lack, initialised at random, and other dt logits).
+
         Raises:
             ValueError: as the constructor, naming the field.
         """
         if finish_interrupted_save_of(kwargs.get("name_or_path")):
             config_dict = cls.get_config_dict(kwargs["name_or_path"])[0]
+        if "transformers_version" in config_dict and "dt_conditioned_on_unit" not in config_dict:
+            # saved before the field existed: that code's dt head was the paper's, independent of the unit
+            # (the default True built a dt_unit_embeddings that the weights lack, initialised at random)
+            config_dict = {**config_dict, "dt_conditioned_on_unit": False}
         params = inspect.signature(cls.__init__).parameters
         own = {k: kwargs.pop(k) for k in list(kwargs)
                if (k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self")
