@@ -119,6 +119,15 @@ def damage(src, dst, how):
     if how == "no weights":
         (dst / "model.safetensors").unlink()
         return "no model.safetensors"
+    if how == "pickle weights":  # transformers reads pytorch_model.bin: "has no model.safetensors" alone misled
+        import torch
+        from safetensors.torch import load_file
+
+        torch.save(load_file(dst / "model.safetensors"), dst / "pytorch_model.bin")
+        (dst / "model.safetensors").unlink()
+        return (f"holds PyTorch pickle weights (pytorch_model.bin), which this package does not read (only safetensors)"
+                f": convert them once, after import hf_neuroformer, with AutoModelForPreTraining.from_pretrained("
+                f"{str(dst)!r}).save_pretrained({str(dst)!r})")
     if how == "config not JSON":
         (dst / "config.json").write_text("{ not json")
         return "config.json"
@@ -140,7 +149,7 @@ def damage(src, dst, how):
     return "no vocab.json"
 
 
-@pytest.mark.parametrize("how", ["no weights", "config not JSON", "config another JSON", "config a JSON list",
+@pytest.mark.parametrize("how", ["no weights", "pickle weights", "config not JSON", "config another JSON", "config a JSON list",
                                  "truncated weights", "no tokenizer"])
 def test_damaged_model_dir_is_one_line(models, capsys, tmp_path, how):
     d, nwb, _ = models

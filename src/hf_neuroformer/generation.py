@@ -716,6 +716,9 @@ MODEL_DIR_FILES = {
 #: The index of weights saved in shards (``save_pretrained(..., max_shard_size=...)`` with a model larger
 #: than the shard size: ``model-00001-of-0000N.safetensors`` ...), accepted in place of ``model.safetensors``.
 SHARDED_WEIGHTS_INDEX = "model.safetensors.index.json"
+#: PyTorch pickle weights (``save_pretrained(safe_serialization=False)`` of older transformers), which
+#: transformers reads but this package does not: :func:`check_model_dir` names them and the conversion
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 #: Modules of :class:`~hf_neuroformer.NeuroformerForPreTraining` that predict the next spike
 #: (unit id and dt); a fine-tuned decoder saves them only with ``decoding_generative_loss_weight > 0``.
 NEXT_SPIKE_HEADS = ("id_head", "dt_head", "dt_unit_embeddings")
@@ -813,7 +816,8 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
 
     Raises:
         FileNotFoundError: the directory, or one of :data:`MODEL_DIR_FILES`, is missing (named
-            with what it holds), or a weight shard its index names.
+            with what it holds: PyTorch pickle weights, :data:`PICKLED_WEIGHTS`, with the call that
+            converts them), or a weight shard its index names.
         ValueError: ``model.safetensors`` (or a shard) is not a readable safetensors file
             (truncated or damaged).
     """
@@ -837,6 +841,13 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
         interrupted = (f"; a save into it was interrupted before it was complete ({', '.join(staged)} holds its "
                        "unfinished files, which are not a model): run the command that wrote it again"
                        if staged else "")
+        pickled = [f for f in PICKLED_WEIGHTS if (d / f).is_file()]
+        if pickled and any(m.startswith("model.safetensors ") for m in missing):
+            # transformers loads these, so "has no ... (the weights)" read as a wrong path
+            interrupted += (f"; it holds PyTorch pickle weights ({', '.join(pickled)}), which this package does not read "
+                            "(only safetensors): convert them once, after import hf_neuroformer, with "
+                            f"AutoModelForPreTraining.from_pretrained({str(d)!r}).save_pretrained({str(d)!r}) (a fine-tuned "
+                            "decoder: AutoModelForSequenceClassification)")
         if (d / "trainer_state.json").is_file():  # checkpoints/step-N of train, checkpoint-N of finetune
             run = d.resolve().parent.parent if d.resolve().parent.name == "checkpoints" else None
             interrupted += (f"; it is a resumable training checkpoint (trainer_state.json), not a model: pass the run "
