@@ -1614,3 +1614,21 @@ def test_push_refuses_a_weights_file_that_lacks_some_of_the_models_weights(train
                                          r"\(neuroformer\.layers\.0\.cross_attn\.q_proj\.bias\).*nothing was uploaded"):
         push_to_hub(src, "lab/cut", endpoint=loopback_hub.url, token="hf_loopback_token")
     assert len(loopback_hub.requests) == n_requests, "refused before any request"
+
+
+def test_card_says_how_many_generated_test_windows_were_cut_by_the_spike_cap(trained):
+    """Break test: metrics.json records the generated test windows cut by the spike cap
+    (test/n_capped_generated_windows; 'neuroformer evaluate' prints a note that their counts and
+    rates are biased low), while the card gave the F1 and the rate and count correlations of that
+    generation without a word on it. The card says it when the count is not 0."""
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    capped = metrics["test/n_capped_generated_windows"]
+    assert capped > 0, "the 8-step model is expected to overfill some windows"
+    text = build_model_card(d / "model", "lab/capped", metrics).text
+    assert (f"{capped} of the {metrics['n_test_windows']} generated test windows were cut by the spike cap "
+            "(the model's current-window token budget), so the generated counts and rates are biased low in them "
+            "(`test/n_capped_generated_windows`)") in " ".join(text.split())
+    none = {**metrics, "test/n_capped_generated_windows": 0}
+    assert "cut by the spike cap" not in build_model_card(d / "model", "lab/capped", none).text

@@ -821,6 +821,13 @@ def build_model_card(
         # metrics and the figure without saying why
         rows += ["", "No generation metrics (unit-id F1, firing-rate and binned-count correlations) and no "
                  f"`test_generation.png`: test-split generation {metrics['test/generation']} (`test/generation`)."]
+    capped = metrics.get("test/n_capped_generated_windows")
+    if isinstance(capped, int) and not isinstance(capped, bool) and capped > 0:
+        # the generation metrics above come from these windows too: unsaid, they read as unbiased (evaluate says it)
+        rows += ["", f"{capped} of the {metrics.get('n_test_windows', '?')} generated test windows were cut by the "
+                 "spike cap (the model's current-window token budget), so the generated counts and rates are biased "
+                 "low in them (`test/n_capped_generated_windows`); the unit-id F1 and the rate and count correlations "
+                 "include them."]
     figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
     if figures:
         rows += ["", "### Figures", "", *(f + "\n" for f in figures)]
