@@ -624,6 +624,14 @@ def test_a_config_saved_before_dt_conditioned_on_unit_existed_loads_the_papers_d
     assert AutoConfig.from_pretrained(tmp_path, dt_conditioned_on_unit=True).dt_conditioned_on_unit is True
     fresh = {k: v for k, v in saved.items() if k != "transformers_version"}
     assert nf.NeuroformerConfig.from_dict(fresh).dt_conditioned_on_unit is True
+    # push reads the same rule: the model has its next-spike heads (it was taken for a decoder without
+    # them, pushed without AutoModelForPreTraining in its auto_map and with a card saying it cannot generate)
+    from hf_neuroformer.hub import has_next_spike_heads
+
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units([f"s/u{i}" for i in range(cfg.vocab_size - len(tok))])
+    tok.save_pretrained(tmp_path)
+    assert has_next_spike_heads(tmp_path)
 
 
 def test_config_output_attentions_and_hidden_states_are_honoured(batch_and_model, tmp_path):

@@ -34,6 +34,18 @@ def finish_interrupted_save_of(name_or_path) -> bool:
         return False
     return journal.finish_interrupted_save_of(name_or_path)
 
+
+def saved_dt_conditioned_on_unit(config_dict: dict) -> bool:
+    """``dt_conditioned_on_unit`` of a config dict (a ``config.json``): its value when it has the
+    key; else False for a saved config (one with ``transformers_version``), written before the
+    field existed by code whose dt head was the paper's, independent of the unit (read as the
+    default True, such a model got a ``dt_unit_embeddings`` its weights lack, initialised at
+    random); else the default, True."""
+    if "dt_conditioned_on_unit" in config_dict:
+        return config_dict["dt_conditioned_on_unit"]
+    return "transformers_version" not in config_dict
+
+
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
 # the contrastive head caps the logit scale 1 / temperature here (CLIP), so contrastive_temperature >= 0.01
@@ -695,10 +707,8 @@ class NeuroformerConfig(PreTrainedConfig):
         """
         if finish_interrupted_save_of(kwargs.get("name_or_path")):
             config_dict = cls.get_config_dict(kwargs["name_or_path"])[0]
-        if "transformers_version" in config_dict and "dt_conditioned_on_unit" not in config_dict:
-            # saved before the field existed: that code's dt head was the paper's, independent of the unit
-            # (the default True built a dt_unit_embeddings that the weights lack, initialised at random)
-            config_dict = {**config_dict, "dt_conditioned_on_unit": False}
+        if "dt_conditioned_on_unit" not in config_dict:
+            config_dict = {**config_dict, "dt_conditioned_on_unit": saved_dt_conditioned_on_unit(config_dict)}
         params = inspect.signature(cls.__init__).parameters
         own = {k: kwargs.pop(k) for k in list(kwargs)
                if (k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self")

@@ -378,6 +378,7 @@ def has_next_spike_heads(model_dir) -> bool:
     """
     from safetensors import safe_open
 
+    from .configuration_neuroformer import saved_dt_conditioned_on_unit
     from .generation import NEXT_SPIKE_HEADS, weight_files
 
     d = check_model_dir(model_dir)
@@ -386,8 +387,8 @@ def has_next_spike_heads(model_dir) -> bool:
     for path in weight_files(d):  # model.safetensors, or the shards of weights saved in shards
         with safe_open(str(path), framework="pt") as f:
             modules |= {k.split(".")[0] for k in f.keys()}
-    # dt_unit_embeddings exists only with dt_conditioned_on_unit (default True, so absent from a saved config)
-    needed = {h for h in NEXT_SPIKE_HEADS if h != "dt_unit_embeddings" or cfg.get("dt_conditioned_on_unit", True)}
+    # dt_unit_embeddings exists only with dt_conditioned_on_unit (False in a config saved before the field existed)
+    needed = {h for h in NEXT_SPIKE_HEADS if h != "dt_unit_embeddings" or saved_dt_conditioned_on_unit(cfg)}
     return needed <= modules
 
 
