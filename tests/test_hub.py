@@ -1595,7 +1595,8 @@ def test_push_says_when_a_split_has_fewer_windows_than_num_shards(shared_data, l
             "holds at least one window)") in stdout, stdout
 
 
-def test_push_refuses_a_weights_file_that_lacks_some_of_the_models_weights(trained, loopback_hub, tmp_path):
+def test_push_refuses_a_weights_file_that_lacks_some_of_the_models_weights_or_has_other_shapes(
+        trained, loopback_hub, tmp_path):
     """Break test: a folder whose model.safetensors lacks a weight (a copy cut short, a file of an
     older code version) was pushed: transformers initialised the missing weight at random and only
     logged it, and the repository then held that random weight as the trained model's, while
@@ -1612,6 +1613,17 @@ def test_push_refuses_a_weights_file_that_lacks_some_of_the_models_weights(train
     n_requests = len(loopback_hub.requests)
     with pytest.raises(ValueError, match=r"model_dir .*cut'.*lacks 1 of the NeuroformerForPreTraining's weights "
                                          r"\(neuroformer\.layers\.0\.cross_attn\.q_proj\.bias\).*nothing was uploaded"):
+        push_to_hub(src, "lab/cut", endpoint=loopback_hub.url, token="hf_loopback_token")
+    assert len(loopback_hub.requests) == n_requests, "refused before any request"
+    # a config.json of another size than the weights: transformers' RuntimeError ("look at the above report!",
+    # a report left unprinted) came out as a traceback; the weights are named with both shapes
+    shutil.copyfile(trained[0] / "model" / "model.safetensors", src / "model.safetensors")
+    cfg = json.loads((src / "config.json").read_text())
+    h, cfg["hidden_size"] = cfg["hidden_size"], 2 * cfg["hidden_size"]
+    (src / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=rf"model_dir .*cut'.*weights of another shape than the model its config.json "
+                                         rf"describes \(dt_head.weight \(\d+, {h}\) in the file, \(\d+, {2 * h}\) in the "
+                                         "model;"):
         push_to_hub(src, "lab/cut", endpoint=loopback_hub.url, token="hf_loopback_token")
     assert len(loopback_hub.requests) == n_requests, "refused before any request"
 

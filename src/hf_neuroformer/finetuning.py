@@ -58,7 +58,7 @@ from .decoding import (
     target_dicts,
     target_label,
 )
-from .generation import (check_model_dir, check_recording_units, quiet_loading, units_absent,
+from .generation import (check_model_dir, check_recording_units, check_weight_shapes, quiet_loading, units_absent,
                          weights_not_loaded)
 from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
@@ -1221,7 +1221,9 @@ def finetune(
     else:
         # the report is kept in metrics.json and warned about below when not clean
         with quiet_loading(), transformers_progress_bars(progress):
-            model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True, **overrides)
+            model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True,
+                                                                         ignore_mismatched_sizes=True, **overrides)
+        check_weight_shapes(info, "model_dir (CLI: --model)", model_dir)
         load_report = {k: sorted(v) for k, v in info.items()}
         # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
         new = [k for k in load_report["missing_keys"] if not k.startswith(("decoding_heads.", "attention_pool."))]
@@ -1447,7 +1449,8 @@ def load_decoder(model_dir, flag: str = "model_dir"):
         FileNotFoundError: the directory, its model files or ``splits.json`` missing.
         ValueError: ``model.safetensors`` damaged; a directory that is not a fine-tuned decoder
             (no ``decoding_targets`` in its config: a pretrained model, which ``neuroformer
-            finetune`` turns into one); weights missing from the file.
+            finetune`` turns into one); weights missing from the file, or of other shapes there than
+            ``config.json``'s model (:func:`~hf_neuroformer.generation.check_weight_shapes`).
     """
     from .generation import _read_model_config, is_decoder_config
 
@@ -1461,7 +1464,9 @@ def load_decoder(model_dir, flag: str = "model_dir"):
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records the windows the decoder was "
                                 "fine-tuned and tested on")
     with quiet_loading():  # the loading report is judged below instead of printed
-        model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True)
+        model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True,
+                                                                     ignore_mismatched_sizes=True)
+    check_weight_shapes(info, flag, d)
     missing = weights_not_loaded(info)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

@@ -926,6 +926,28 @@ def weights_not_loaded(info: dict) -> List[str]:
                                                          for k in info.get("mismatched_keys", ()))
 
 
+def check_weight_shapes(info: dict, flag: str, model_dir) -> None:
+    """Refuse a load whose ``info`` (``from_pretrained(..., output_loading_info=True,
+    ignore_mismatched_sizes=True)``) reports weights of another shape in the file than in the
+    model that ``config.json`` builds. Without ``ignore_mismatched_sizes`` transformers raised
+    "look at the above report!", a report that :func:`quiet_loading` hides, so the message named
+    no weight; here the first few are named with both shapes.
+
+    Raises:
+        ValueError: naming ``flag``, the directory and the weights (file shape, model shape).
+    """
+    mismatched = sorted((e if isinstance(e, tuple) else (e, None, None)) for e in info.get("mismatched_keys") or ())
+    if not mismatched:
+        return
+    shown = "; ".join(f"{k} {tuple(a) if a is not None else '?'} in the file, {tuple(b) if b is not None else '?'} "
+                      "in the model" for k, a, b in mismatched[:3]) + (f"; and {len(mismatched) - 3} more"
+                                                                        if len(mismatched) > 3 else "")
+    raise ValueError(f"{flag}: {str(model_dir)!r}: its weights file holds {len(mismatched)} weights of another shape "
+                     f"than the model its config.json describes ({shown}): config.json and the weights are of "
+                     "different models (an edited config.json, or the files of two runs); expected the files of one "
+                     "run")
+
+
 def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model"):
     """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
 
@@ -943,7 +965,8 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
 
     Raises:
         FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing.
-        ValueError: ``config.json`` is not a valid config, ``model.safetensors`` is damaged, the
+        ValueError: ``config.json`` is not a valid config, ``model.safetensors`` is damaged or
+            holds weights of other shapes than ``config.json``'s model (:func:`check_weight_shapes`), the
             directory is a fine-tuned decoder without next-spike heads (names the directory and
             what to pass instead), other weights are missing from the file, or the tokenizer
             files do not match the config (another vocabulary size or window settings).
@@ -962,10 +985,12 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
     try:
         with quiet_loading():  # the loading report is judged below instead of printed
-            model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True)
+            model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True,
+                                                                  ignore_mismatched_sizes=True)
     except (OSError, SafetensorError, RuntimeError) as err:
         raise ValueError(f"{flag}: the weights in {str(d / 'model.safetensors')!r} cannot be loaded "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    check_weight_shapes(info, flag, d)
     missing = weights_not_loaded(info)
     heads = [k for k in missing if k.split(".")[0] in NEXT_SPIKE_HEADS]
     other = [k for k in missing if k not in heads]

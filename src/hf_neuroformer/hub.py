@@ -408,14 +408,15 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
 
     Raises:
         ValueError: the weights file lacks some of the model's weights (transformers would push
-            them initialised at random), the tokenizer files do not belong to the model (another
+            them initialised at random) or holds some of another shape
+            (:func:`~hf_neuroformer.generation.check_weight_shapes`), the tokenizer files do not belong to the model (another
             vocabulary size or window settings:
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`),
             or a run record is damaged (:func:`check_run_records`).
     """
     import shutil
 
-    from .generation import quiet_loading, weights_not_loaded
+    from .generation import check_weight_shapes, quiet_loading, weights_not_loaded
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
@@ -423,7 +424,8 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
     with quiet_loading():  # the loading report is judged here instead of printed
-        model, info = model_class(src).from_pretrained(src, output_loading_info=True)
+        model, info = model_class(src).from_pretrained(src, output_loading_info=True, ignore_mismatched_sizes=True)
+    check_weight_shapes(info, "model_dir (CLI: --model)", src)
     # transformers initialises a weight missing from the file at random and only logs it: the repository
     # would publish random weights as the trained model's
     missing = weights_not_loaded(info)
