@@ -74,6 +74,29 @@ def finetuned(a2929, pretrained, tmp_path_factory):
     return out, metrics
 
 
+def test_a_model_saved_in_half_precision_is_fine_tuned_and_loaded_in_float32(a2929, pretrained, tmp_path):
+    """Break test: transformers 5 loads a model saved in bf16 as bf16 (dtype "auto"), so finetune
+    updated bf16 weights directly (no float32 master weights: mixed precision is
+    training.mixed_precision's) and saved a bf16 decoder, and load_pretrained / load_decoder scored and
+    generated in bf16, without a word. The package's loaders now give float32."""
+    import shutil
+
+    from hf_neuroformer.finetuning import load_decoder
+    from hf_neuroformer.generation import load_pretrained
+
+    half = tmp_path / "bf16"
+    shutil.copytree(pretrained, half)
+    nf.NeuroformerForPreTraining.from_pretrained(pretrained).to(torch.bfloat16).save_pretrained(half)
+    assert json.loads((half / "config.json").read_text())["dtype"] == "bfloat16"
+    model, _, _ = load_pretrained(half)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    finetune(half, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d", max_steps=1, batch_size=16,
+             seed=0)
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["dtype"] == "float32"
+    decoder, _, _ = load_decoder(tmp_path / "d")
+    assert {p.dtype for p in decoder.parameters()} == {torch.float32}
+
+
 def test_finetune_clears_its_checkpoints_in_a_folder_linked_elsewhere(a2929, pretrained, tmp_path):
     """checkpoints a symbolic link to a folder on a larger disk: a finished finetune removed its
     checkpoints with rmtree(ignore_errors=True), which refuses a link, so Trainer's checkpoint-* folders

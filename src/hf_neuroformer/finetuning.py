@@ -1219,10 +1219,13 @@ def finetune(
         mcfg._check()
         model = NeuroformerForBehaviorDecoding(mcfg)
     else:
-        # the report is kept in metrics.json and warned about below when not clean
+        # the report is kept in metrics.json and warned about below when not clean; float32 whatever the
+        # file's dtype (transformers 5 loads a bf16 / fp16 file as such, and Trainer then updated half-precision
+        # weights without float32 master weights: mixed precision is training.mixed_precision's)
         with quiet_loading(), transformers_progress_bars(progress):
             model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True,
-                                                                         ignore_mismatched_sizes=True, **overrides)
+                                                                         ignore_mismatched_sizes=True,
+                                                                         dtype=torch.float32, **overrides)
         check_weight_shapes(info, "model_dir (CLI: --model)", model_dir)
         load_report = {k: sorted(v) for k, v in info.items()}
         # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
@@ -1440,7 +1443,8 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
 
 
 def load_decoder(model_dir, flag: str = "model_dir"):
-    """Load ``(decoder, tokenizer, split_plan)`` from a directory written by ``neuroformer finetune``.
+    """Load ``(decoder, tokenizer, split_plan)`` from a directory written by ``neuroformer finetune``
+    (the decoder in float32, whatever the dtype of its weights file).
 
     Every weight of :class:`~hf_neuroformer.NeuroformerForBehaviorDecoding` must come from the
     file (transformers would initialise a missing one at random and only log it).
@@ -1465,7 +1469,7 @@ def load_decoder(model_dir, flag: str = "model_dir"):
                                 "fine-tuned and tested on")
     with quiet_loading():  # the loading report is judged below instead of printed
         model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True,
-                                                                     ignore_mismatched_sizes=True)
+                                                                     ignore_mismatched_sizes=True, dtype=torch.float32)
     check_weight_shapes(info, flag, d)
     missing = weights_not_loaded(info)
     if missing:

@@ -951,7 +951,8 @@ def check_weight_shapes(info: dict, flag: str, model_dir) -> None:
 def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model"):
     """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
 
-    The model is a :class:`~hf_neuroformer.NeuroformerForPreTraining`. transformers initialises
+    The model is a :class:`~hf_neuroformer.NeuroformerForPreTraining` in float32 (weights saved in
+    bf16 / fp16 are upcast; transformers 5 would keep them in half precision). transformers initialises
     any weight missing from ``model.safetensors`` at random (and only logs it); here every
     missing weight is refused, so that generation, bits per spike and likelihoods never run on
     random heads. A fine-tuned decoder directory (``neuroformer finetune``) holds the next-spike
@@ -985,8 +986,10 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
     try:
         with quiet_loading():  # the loading report is judged below instead of printed
+            # float32 whatever the file's dtype (transformers 5 keeps a bf16 / fp16 file's), as train scores and
+            # generates, so that a model saved in half precision gives the same kind of numbers
             model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True,
-                                                                  ignore_mismatched_sizes=True)
+                                                                  ignore_mismatched_sizes=True, dtype=torch.float32)
     except (OSError, SafetensorError, RuntimeError) as err:
         raise ValueError(f"{flag}: the weights in {str(d / 'model.safetensors')!r} cannot be loaded "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
