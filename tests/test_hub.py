@@ -1644,3 +1644,26 @@ def test_card_says_how_many_generated_test_windows_were_cut_by_the_spike_cap(tra
             "(`test/n_capped_generated_windows`)") in " ".join(text.split())
     none = {**metrics, "test/n_capped_generated_windows": 0}
     assert "cut by the spike cap" not in build_model_card(d / "model", "lab/capped", none).text
+
+
+def test_pushed_generation_config_holds_the_sampling_of_the_runs_test_generation(trained, tmp_path):
+    """generation_config.json is what a reader of the repository takes for how the card's generated
+    figures (F1, rate correlation) were sampled: a run with generation_top_p / generation_temperature
+    other than generate_spikes' defaults must say so there (it held the defaults, 1.0 and 1.0)."""
+    from hf_neuroformer.hub import save_for_hub
+
+    d, _, _, _ = trained
+    src = tmp_path / "run"
+    shutil.copytree(d / "model", src)
+    path = src / "training_config.json"
+    record = json.loads(path.read_text())
+    assert record["generation_top_p"] == 1.0 and record["generation_temperature"] == 1.0
+    save_for_hub(d / "model", tmp_path / "stage-default")
+    default = json.loads((tmp_path / "stage-default" / "generation_config.json").read_text())
+    assert default.get("top_p", 1.0) == 1.0 and default.get("temperature", 1.0) == 1.0
+    record.update(generation_top_p=0.9, generation_temperature=0.8)
+    path.write_text(json.dumps(record))
+    save_for_hub(src, tmp_path / "stage")
+    gen = json.loads((tmp_path / "stage" / "generation_config.json").read_text())
+    assert gen["top_p"] == 0.9 and gen["temperature"] == 0.8, gen
+    assert gen["do_sample"] is True

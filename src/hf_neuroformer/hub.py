@@ -14,8 +14,9 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   ``AutoModelForSequenceClassification``) works where ``hf_neuroformer`` is not installed (these
   files import only each other, ``torch``, ``numpy`` and ``transformers``; the model card names
   all four);
-- ``generation_config.json``: the sampling defaults of
-  :func:`hf_neuroformer.generation.generate_spikes`, for readers of the repository; not for a
+- ``generation_config.json``: the sampling settings of
+  :func:`hf_neuroformer.generation.generate_spikes` with the run's ``generation_temperature`` and
+  ``generation_top_p`` (those of its test-split generation), for readers of the repository; not for a
   decoder without next-spike heads, which cannot generate;
 - the run's ``metrics.json``, ``splits.json``, ``training_config.json``, ``training_log.json``
   and a decoder's ``decoding_report.json`` (absolute local paths in them replaced by their last
@@ -447,7 +448,9 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
     if heads:
-        generation_defaults().save_pretrained(stage)
+        run_training = src / "training_config.json"  # JSON object: check_run_records above
+        training = json.loads(run_training.read_text(encoding="utf-8")) if run_training.is_file() else None
+        generation_defaults(training).save_pretrained(stage)
     for name in RUN_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, stage / name)
@@ -559,20 +562,32 @@ def auto_class_name(model_dir) -> str:
         else "AutoModelForSequenceClassification"
 
 
-def generation_defaults():
-    """The default sampling settings of :func:`~hf_neuroformer.generation.generate_spikes` as a
+def generation_defaults(training: Optional[Dict[str, object]] = None):
+    """The sampling settings of :func:`~hf_neuroformer.generation.generate_spikes` as a
     ``transformers.GenerationConfig`` (``temperature``, ``top_k``, ``top_p`` for the unit-id
-    head; ``dt_temperature``, ``dt_top_k``, ``dt_top_p`` for the dt head; ``mode``, ``order``)."""
+    head; ``dt_temperature``, ``dt_top_k``, ``dt_top_p`` for the dt head; ``mode``, ``order``).
+
+    Args:
+        training: a run's ``training_config.json`` (dict) or None. Its ``generation_temperature``
+            and ``generation_top_p`` (the sampling of the run's test-split generation, whose F1 and
+            rate correlations the model card reports) replace the defaults ``temperature`` and
+            ``top_p``, so that the pushed ``generation_config.json`` says how those figures were
+            sampled; the other settings are ``generate_spikes``' defaults, which ``train`` used.
+    """
     import inspect
 
     from transformers import GenerationConfig
 
+    from .configuration_neuroformer import is_finite_number
     from .generation import generate_spikes
 
     sig = inspect.signature(generate_spikes)
     keys = ("temperature", "top_k", "top_p", "dt_temperature", "dt_top_k", "dt_top_p", "mode", "order", "greedy")
     values = {k: sig.parameters[k].default for k in keys if k in sig.parameters}
     greedy = bool(values.pop("greedy", False))
+    for key, name in (("temperature", "generation_temperature"), ("top_p", "generation_top_p")):
+        if isinstance(training, dict) and is_finite_number(training.get(name)):
+            values[key] = float(training[name])
     # the dt_* defaults are None ("same as the unit-id head"); GenerationConfig stores them as given
     return GenerationConfig(do_sample=not greedy, **{k: v for k, v in values.items()})
 
