@@ -101,11 +101,41 @@ def pytest_unconfigure(config):
     gc.freeze()
 
 
+# The test files that take longest, slowest first (one process, ``--durations`` of the whole
+# suite on 2026-12-06: test_distributed.py about a fifth of the suite's time, then test_hub.py and
+# test_decoding.py). Under ``--dist loadfile`` a worker takes a whole file; xdist hands the files out
+# by their number of tests, most first, which left test_distributed.py (13 tests) to the end, run by
+# one worker while the other had nothing left to do. See ``pytest_collection_modifyitems``.
+SLOWEST_FILES = ("test_distributed.py", "test_hub.py", "test_decoding.py", "test_cli_outputs.py",
+                 "test_training.py", "test_cli.py", "test_prepare.py", "test_contrastive.py",
+                 "test_connectivity.py", "test_metrics.py", "test_cli_evaluate.py", "test_cli_errors.py")
+
+
 def pytest_configure(config):
     """Under pytest-xdist (``-n 2``) each worker process keeps to one CPU thread, and so do the
-    commands it starts, so that two workers on two cores do not each spin two OpenMP threads."""
+    commands it starts, so that two workers on two cores do not each spin two OpenMP threads.
+
+    With ``--dist loadscope`` / ``loadfile`` the files go to the workers in the order the workers
+    collected them (``--no-loadscope-reorder``), which ``pytest_collection_modifyitems`` makes
+    slowest first."""
+    if getattr(config.option, "dist", "no") != "no":
+        config.option.loadscopereorder = False
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ["OMP_NUM_THREADS"] = "1"
         import torch
 
         torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a pytest-xdist worker, the files of ``SLOWEST_FILES`` first (in that order), then the
+    others by their number of tests, most first (xdist's own order); the tests of a file keep
+    their order. Longest first, the two workers finish close together (the last file handed out is
+    a short one). A run in one process keeps pytest's order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from collections import Counter
+
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    count = Counter(str(item.path) for item in items)
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -count[str(item.path)]))
