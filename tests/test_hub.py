@@ -79,6 +79,20 @@ def _branches(api, repo_id, repo_type="model"):
     return sorted(b.name for b in api.list_repo_refs(repo_id, repo_type=repo_type).branches)
 
 
+def _point_this_process_at(hub, monkeypatch):
+    """huggingface_hub in this process talks to the loopback ``hub``, as ``HF_ENDPOINT`` would make it
+    in a fresh process (it is read when huggingface_hub is imported): the endpoint constant, the
+    download URL template built from it at import (``hf_hub_download``, ``ModelCard.load``), and the
+    token from ``HF_TOKEN``. Without the template a download went to huggingface.co and, offline,
+    retried with backoff for about 23 s."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+
+
 def _push_in_process(hub, monkeypatch, capsys, *args):
     """``neuroformer push ARGS`` through ``cli.main`` in this process against the loopback ``hub``:
     ``(exit status, stdout, stderr)``. ``HF_ENDPOINT`` is read when huggingface_hub is imported, so
@@ -86,15 +100,9 @@ def _push_in_process(hub, monkeypatch, capsys, *args):
     (A fresh process pushes in test_push_then_load_without_the_package and
     test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named; each other one costs an
     interpreter start, about 5 s.)"""
-    import huggingface_hub.constants
-
     from hf_neuroformer import cli
 
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
-    # and the download URL template built from it at import, as HF_ENDPOINT would make both
-    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+    _point_this_process_at(hub, monkeypatch)
     capsys.readouterr()
     code = cli.main(["push", *map(str, args)])
     out, err = capsys.readouterr()
@@ -1051,12 +1059,9 @@ def test_save_pretrained_with_push_to_hub_warns_that_it_pushes_no_remote_code(tr
     model.save_pretrained(dir, push_to_hub=True, repo_id=...), transformers' other way to it,
     uploaded the same weights-and-config repository (with transformers' generic card) without a
     word. It now warns the same way; with the classes registered it does not."""
-    import huggingface_hub.constants
-
     from hf_neuroformer.hub import remote_code_registered
 
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", loopback_hub.url)
-    monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+    _point_this_process_at(loopback_hub, monkeypatch)
     model = nf.NeuroformerForPreTraining.from_pretrained(trained[0] / "model")
     with pytest.warns(UserWarning, match=r"save_pretrained\(push_to_hub=True\) uploads the weights and config.json "
                                          r"without remote code"):
