@@ -829,3 +829,24 @@ def test_a_plan_of_another_recording_is_refused_where_its_windows_have_no_record
     with pytest.raises(ValueError, match="lie outside the recorded time"):
         prepare_windows(cut, tmp_path / "prepared", cfg, tok, plan, progress=False)
     assert not (tmp_path / "prepared").exists()
+
+
+def test_column_values_follows_the_datasets_row_order_and_dtype():
+    """column_values reads a column through Arrow in one piece; a dataset after select / shuffle
+    keeps its rows in an indices mapping that the underlying table (dataset.data) ignores, and
+    the values must come in the dataset's own order, as dataset[name] gives them."""
+    import datasets
+
+    from hf_neuroformer.windows import column_values
+
+    ds = datasets.Dataset.from_dict({"window_start": np.arange(10) * 0.05, "n_spikes": np.arange(10) * 3,
+                                     "input_ids": [[1, 2, 3]] * 10})
+    view = ds.select([7, 2, 5, 9]).shuffle(seed=1)
+    got = column_values(view, "window_start")
+    assert got.dtype == np.float64 and np.array_equal(got, np.asarray(view["window_start"]))
+    assert not np.array_equal(got, ds.data.column("window_start").to_numpy()[:4])
+    counts = column_values(view, "n_spikes", np.int64)
+    assert counts.dtype == np.int64 and counts.tolist() == [3 * int(round(s / 0.05)) for s in got]
+    empty = column_values(ds.select([]), "window_start")
+    assert empty.shape == (0,) and empty.dtype == np.float64
+    assert view.format["type"] is None  # the caller's dataset keeps its format

@@ -43,7 +43,7 @@ from .configuration_neuroformer import is_finite_number, is_real_number, is_whol
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .modalities import modality_column_names
-from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, trial_at, trials_holding,
+from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, column_values, trial_at, trials_holding,
                       window_segments)
 
 KINDS = ("regression", "classification", "circular")
@@ -599,7 +599,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     values: Dict[str, Dict[str, np.ndarray]] = {}
     keep: Dict[str, np.ndarray] = {}
     for split in SPLITS:
-        starts = np.asarray(dsd[split]["window_start"], dtype=np.float64)
+        starts = column_values(dsd[split], "window_start")
         n0 = len(starts)
         m = np.ones(n0, dtype=bool)
         if window_mask is not None and n0:
@@ -615,14 +615,14 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                                  "comparison, e.g. speed > 5")
             m = raw.astype(bool)
         # a window's value is read from its own split segment (trial, in trial mode) only
-        bounds = window_segments(plan, split, starts, np.asarray(dsd[split]["past_clip_start"], dtype=np.float64))
+        bounds = window_segments(plan, split, starts, column_values(dsd[split], "past_clip_start"))
         vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
         ok = m.copy()
         for v in vals.values():
             ok &= np.isfinite(v)
         kept = np.flatnonzero(ok)
-        col = lambda name: np.asarray(dsd[split][name], dtype=np.int64)[kept] if len(kept) else np.zeros(0, np.int64)  # noqa: E731
+        col = lambda name: column_values(dsd[split], name, np.int64)[kept] if len(kept) else np.zeros(0, np.int64)  # noqa: E731
         report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_dropped_nan": nan,
                          "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok)),
                          # of the windows kept: spikes that did not fit max_window_length / max_past_length
@@ -737,7 +737,7 @@ def fraction_of_train(ds_train, fraction: float):
     k = max(1, int(round(fraction * n)))
     if k >= n:
         return ds_train
-    order = np.argsort(np.asarray(ds_train["window_start"], dtype=np.float64), kind="stable")
+    order = np.argsort(column_values(ds_train, "window_start"), kind="stable")
     return ds_train.select(np.sort(order[:k]))
 
 
@@ -805,7 +805,7 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
             d.update(num_classes=k, classes=list(info["classes"]), class_weight=t.class_weight, class_weights=None)
             if t.class_weight == "balanced":
                 if train_ds is not None:
-                    y = np.asarray(train_ds[t.column_name], dtype=np.int64)
+                    y = column_values(train_ds, t.column_name, np.int64)
                 else:
                     y = np.repeat(np.arange(k), np.asarray(info["class_counts"], dtype=np.int64))
                 d["class_weights"] = balanced_class_weights(y, k)
@@ -814,7 +814,7 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
         elif t.kind == "regression":
             mean, std = info["mean"], info["std"]
             if train_ds is not None:
-                v = np.asarray(train_ds[t.column_name], dtype=np.float64)
+                v = column_values(train_ds, t.column_name)
                 mean, std = float(v.mean()), float(v.std())
             d.update(mean=float(mean), std=float(std) if std > 1e-12 else 1.0)
         out.append(d)

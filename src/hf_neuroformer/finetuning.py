@@ -71,7 +71,7 @@ from .progress import transformers_progress_bars
 from .recording import inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, remove_checkpoint_folder,
                        save_atomically)
-from .windows import (SPLITS, SplitPlan, collated_batches, keeps_training_mode, plan_splits, recorded_stretches,
+from .windows import (SPLITS, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       split_spikes_digest, WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
 CHECKPOINT_DIR = "checkpoints"
@@ -814,12 +814,12 @@ def _train_windows_used(train_ds, full_train_ds, decoder_dir=None) -> list:
     :func:`saved_train_windows_used`; all of ``full_train_ds`` where it does not say): a decoder
     fitted on every training window and continued with ``fraction`` 0.3 had 70 % of them labelled
     ``"train_unused"`` by ``neuroformer decode``, never fitted, though the decoder was fitted on them."""
-    starts = np.asarray(train_ds["window_start"], dtype=np.float64)
+    starts = column_values(train_ds, "window_start")
     first, last = float(starts.min()), float(starts.max())
     if decoder_dir is not None:
         earlier = saved_train_windows_used(decoder_dir)
         if earlier is None:
-            full = np.asarray(full_train_ds["window_start"], dtype=np.float64)
+            full = column_values(full_train_ds, "window_start")
             earlier = float(full.min()), float(full.max())
         first, last = min(first, earlier[0]), max(last, earlier[1])
     return [first, last]
@@ -846,7 +846,7 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     notes = {}
     n = len(train_ds)
     for t in targets:
-        v = np.asarray(train_ds[t.column_name], dtype=np.float64)
+        v = column_values(train_ds, t.column_name)
         head = f"target {t.label!r}: the {n} training window(s) used (fraction {fraction:g}) hold"
         if t.kind == "circular":
             if v.size and float(np.max(np.abs(np.angle(np.exp(1j * (v - v[0])))))) <= 1e-12:
@@ -1284,7 +1284,7 @@ def finetune(
         if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
             test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
             metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
-                                              np.asarray(dsd["test"]["window_start"], dtype=np.float64), plan,
+                                              column_values(dsd["test"], "window_start"), plan,
                                               ci_block_s=ci_block_s if block_s_asked else None,
                                               ci_block_s_option=ci_block_s_option,
                                               window_span_s=cfg.current_window + cfg.past_window))
@@ -1312,11 +1312,11 @@ def finetune(
                 if d["kind"] == "classification":
                     recorded[:, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[:, j].astype(np.int64)]
             tables["test_predictions.csv"] = prediction_table(
-                np.asarray(dsd["test"]["window_start"], dtype=np.float64), cfg.current_window, preds, tdicts,
+                column_values(dsd["test"], "window_start"), cfg.current_window, preds, tdicts,
                 recorded=recorded).to_csv(index=False)
             # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
             shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-            figure = draw_figure("test_decoding.png", plot_decoding, np.asarray(dsd["test"]["window_start"], dtype=np.float64),
+            figure = draw_figure("test_decoding.png", plot_decoding, column_values(dsd["test"], "window_start"),
                                  test_labels, preds, shown, metrics=metrics)
         # as train() saves: everything into a temporary folder beside the output, then moved into place
         # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;

@@ -122,6 +122,21 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
     return starts
 
 
+def column_values(dataset, name: str, dtype=np.float64) -> np.ndarray:
+    """One scalar column of a window dataset (``datasets.Dataset``) as a ``(n_windows,)`` numpy
+    array of ``dtype``, in the dataset's row order (its ``select`` / ``shuffle`` indices applied).
+
+    Read through Arrow in one piece: ``np.asarray(dataset[name])`` goes through a
+    ``datasets.Column`` row by row (about 0.2 s for 12,000 windows, a cost paid several times per
+    fine-tune), and ``dataset.data`` would ignore the indices.
+
+    Raises:
+        KeyError: ``name`` is not a column of ``dataset`` (``datasets``' own error).
+    """
+    values = dataset.select_columns([name]).with_format("numpy")[name]
+    return np.asarray(values, dtype=dtype)
+
+
 def recorded_stretches(support: np.ndarray) -> np.ndarray:
     """``support`` (``(n, 2)`` float64 ``[start, stop)`` s) with the intervals that touch or
     overlap (within 1 ns, :data:`WINDOW_GRID`) merged: one stretch of recorded time, as
