@@ -643,3 +643,29 @@ def test_trial_mode_past_of_a_window_outside_every_trial_stops_at_the_trial_befo
     later = dataclasses.replace(rec, trials=rec.trials[1:], trial_info={k: v[1:] for k, v in rec.trial_info.items()})
     first = processor.tokenize(later, [ends[0] + 0.05], "trials")
     assert np.isnan(first["past_clip_start"][0])
+
+
+def test_a_models_processor_refuses_units_it_was_not_trained_on_naming_what_works(a2929, tmp_path):
+    """Break test: ``AutoProcessor.from_pretrained(<decoder folder>)(recording, starts)`` on a
+    recording with a unit the model never saw advised ``tokenizer.add_units(recording)``, after which
+    the model had no embedding for it (a trained model cannot read new units). A model's processor
+    now says so and names the units it knows (``recording.select_units``), which then work; a bare
+    processor of an untrained tokenizer keeps the add_units advice."""
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=48,
+                                  max_past_length=96, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64, decoding_targets=[{"name": "ry", "kind": "circular"}])
+    known = a2929.unit_names[1:4]
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(a2929.select_units(known))
+    config.vocab_size = len(tok)
+    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    processor = AutoProcessor.from_pretrained(tmp_path)
+    with pytest.raises(nf.UnknownUnitError) as err:
+        processor(a2929, [750.0])
+    msg = str(err.value)
+    assert "add_units" not in msg and "a trained model reads only the units it was trained on" in msg, msg
+    assert f"keep only those: recording.select_units([{', '.join(repr(n) for n in known)}])" in msg, msg
+    assert processor(a2929.select_units(known), [750.0])["input_ids"].shape[0] == 1
+    with pytest.raises(nf.UnknownUnitError, match=r"call tokenizer\.add_units\(recording\) first"):
+        nf.NeuroformerProcessor(tok)(a2929, [750.0])

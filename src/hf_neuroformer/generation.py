@@ -1058,8 +1058,10 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
         ``"not recorded"``).
 
     Raises:
-        ValueError: naming how many units are foreign, the first few, the model's session(s) and
-            unit count, and what to pass instead.
+        ValueError: naming how many units are foreign, the first few, that a trained model reads
+            only the units it was trained on, the model's session(s) and unit count, and what to
+            pass instead; for a Python argument (``flag`` not ``--...``) whose recording holds some
+            of the model's units, also the ``recording.select_units([...])`` call that keeps them.
     """
     vocab = tokenizer.get_vocab()
     tokens = tokenizer.recording_unit_tokens(recording)
@@ -1083,10 +1085,20 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
            "the file it was trained on, read it as session 'session0' (load_recording(path, session='session0'); "
            "on the command line name the table session0.csv / session0.parquet, or write session='session0' into "
            f"the .npz); else pass the recording {and_epoch(flag, epoch)}it was trained on")
+    # the tokenizer's own advice (tokenizer.add_units) gives the new units token ids, not the embedding a trained
+    # model lacks for them: say what a model can read, and in Python the call that keeps the units it knows
+    kept = [str(n) for n, t in zip(recording.unit_names, tokens) if t in vocab]
+    keep = ""
+    if kept and not flag.startswith("--"):
+        names = ", ".join(repr(n) for n in kept[:5]) + (", ..." if len(kept) > 5 else "")
+        keep = (f"to read the {len(kept)} units of this recording it knows, keep only those: "
+                f"recording.select_units([{names}]); ")
     raise ValueError(
         f"{flag}: this recording's units are not the ones {model} was trained on: {len(foreign)} of its "
-        f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model; the model knows "
-        f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; {fix}"
+        f"{len(tokens)} units (session {recording.session!r}: {shown}) are not units of this model, and a trained "
+        "model reads only the units it was trained on (it holds no embedding for any other; new units mean growing "
+        "it with model.resize_unit_embeddings and training it on them); the model knows "
+        f"{len(known)} units of session {', '.join(repr(s) for s in sessions) or '(none)'}; {keep}{fix}"
     )
 
 

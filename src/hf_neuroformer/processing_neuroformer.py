@@ -113,6 +113,10 @@ class NeuroformerProcessor(ProcessorMixin):
             raise ValueError(f"split_mode: expected 'trials', 'time' or None, got {split_mode!r}")
         self.decoding = bool(decoding)
         self.split_mode = split_mode
+        # a model's processor (from_config, or from_pretrained of a model directory; a decoder's too): a unit
+        # the vocabulary lacks is refused as a unit the model was not trained on, not with the tokenizer's
+        # add_units advice, which gives the unit an id the model has no embedding for
+        self._for_model = self.decoding
         super().__init__(tokenizer, **kwargs)
 
     @classmethod
@@ -129,8 +133,10 @@ class NeuroformerProcessor(ProcessorMixin):
         from .tokenization_neuroformer import check_tokenizer_matches_config
 
         check_tokenizer_matches_config(tokenizer, config)
-        return cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets),
-                   split_mode=split_mode)
+        processor = cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets),
+                        split_mode=split_mode)
+        processor._for_model = True
+        return processor
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "NeuroformerProcessor":
@@ -184,6 +190,7 @@ class NeuroformerProcessor(ProcessorMixin):
                               "model's", UserWarning, stacklevel=2)
             processor.modalities = modalities
             processor.decoding = bool(config.decoding_targets)
+            processor._for_model = True
             check_tokenizer_matches_config(processor.tokenizer, config)
         splits_file = _file(pretrained_model_name_or_path, "splits.json", hub)
         if splits_file is not None:
@@ -203,6 +210,10 @@ class NeuroformerProcessor(ProcessorMixin):
         if not isinstance(recording, SpikeRecording):
             raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
                             f"got {type(recording).__name__}")
+        if self._for_model:
+            from .generation import refuse_foreign_units
+
+            refuse_foreign_units(self.tokenizer, recording)
         starts = window_starts_array(window_starts)
         # a current window outside the recorded time would be read as silence and scored as such
         check_windows_in_support(recording.support, starts, self.tokenizer.current_window)
@@ -308,7 +319,11 @@ class NeuroformerProcessor(ProcessorMixin):
                 string;
                 ``return_tensors`` other than ``"pt"``; ``return_labels`` other than True / False; a modality source missing from the
                 recording.
-            UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary.
+            UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary; for a
+                model's processor (``from_config``, ``from_pretrained`` of a model directory, a
+                decoder's) it names the units the model knows and how to keep only those
+                (:func:`~hf_neuroformer.generation.check_recording_units`), since a trained model
+                cannot read a unit it was not trained on.
 
         Warns:
             TruncatedWindowsWarning: windows held more spikes than the token blocks; says how
