@@ -674,3 +674,14 @@ def test_an_empty_path_is_refused_not_read_as_the_current_directory(tmp_path, ca
     err = capsys.readouterr().err
     assert f"error: {flag}: empty path" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_metrics_summary_prints_a_tiny_fraction_with_its_digits(capsys):
+    """Break test: ``neuroformer finetune --fraction 1e-9`` printed ``fraction 0.0000`` in its summary
+    (metrics.json held 1e-09): figures below 0.001 are now printed with 4 significant digits, the
+    others with 4 decimals as before, intervals too."""
+    cli._print_metrics({"fraction": 1e-9, "test/x/r2": 0.51234, "test/x/rmse": 0.0, "test/x/mae": 0.00012345,
+                        "test/x/mae_ci95": [0.0001, 0.25]})
+    lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in capsys.readouterr().out.splitlines()}
+    assert lines["fraction"] == "1e-09" and lines["test/x/r2"] == "0.5123" and lines["test/x/rmse"] == "0.0000"
+    assert lines["test/x/mae"] == "0.0001234  95% CI [0.0001, 0.2500]", lines

@@ -232,7 +232,7 @@ def _ci_text(metrics: dict, key: str, said: Optional[dict] = None) -> str:
         if said is not None:
             said[reason] = key
         return f"  95% CI: none ({reason})"
-    return f"  95% CI [{ci[0]:.4f}, {ci[1]:.4f}]"
+    return f"  95% CI [{_figure(ci[0])}, {_figure(ci[1])}]"
 
 
 def _missing_intervals_text(cis: dict, shown) -> str:
@@ -257,13 +257,19 @@ def _is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _figure(v: float) -> str:
+    """``v`` with 4 decimals, or 4 significant digits when it is below 0.001 in size and not 0
+    (``finetune --fraction 1e-9`` was printed as ``fraction 0.0000``)."""
+    return f"{v:.4g}" if v != 0 and abs(v) < 1e-3 else f"{v:.4f}"
+
+
 def _print_metrics(metrics: dict) -> None:
     said: dict = {}
     for k, v in metrics.items():
         if k.endswith("_ci95_reason"):  # printed beside its figure
             continue
         if isinstance(v, float):
-            print(f"  {k:<34s} {v:.4f}{_ci_text(metrics, k, said)}")
+            print(f"  {k:<34s} {_figure(v)}{_ci_text(metrics, k, said)}")
         elif isinstance(v, (int, str)):
             print(f"  {k:<34s} {v}")
 
