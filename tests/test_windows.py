@@ -850,3 +850,21 @@ def test_column_values_follows_the_datasets_row_order_and_dtype():
     empty = column_values(ds.select([]), "window_start")
     assert empty.shape == (0,) and empty.dtype == np.float64
     assert view.format["type"] is None  # the caller's dataset keeps its format
+
+
+def test_bins_covering_a_span_between_day_scale_times_are_not_one_too_many():
+    """Break test: n_bins_covering(b - a, 1 ms) of a span of exactly k ms a day into a recording gave
+    k + 1 for about 4 in 10 spans (b - a off by a float64 step of 86400 s over its 1e-9-bin
+    tolerance); it now takes n_full_bins' edge tolerance, so both agree on a whole span and a partial
+    last bin is counted by both rules or by neither. Expected counts in integer milliseconds."""
+    from hf_neuroformer.binning import n_bins_covering, n_full_bins
+
+    rng = np.random.default_rng(1)
+    a_ms, k = rng.integers(0, 10**6, 300), rng.integers(1, 2000, 300)
+    a, b = np.round(86400 + a_ms * 1e-3, 9), np.round(86400 + (a_ms + k) * 1e-3, 9)
+    assert [n_bins_covering(y - x, 0.001) for x, y in zip(a, b)] == k.tolist()
+    assert n_bins_covering(round(86400 + 0.842, 9) - 86400.0, 0.001) == 842  # 843 before
+    for span in (0.3 + 0.4e-9, 0.3 + 0.8e-9, 0.35, 0.3, 0.25):  # a partial bin: covering = full + 1, else equal
+        partial = n_full_bins(span, 0.1) < n_bins_covering(span, 0.1)
+        assert n_bins_covering(span, 0.1) == n_full_bins(span, 0.1) + partial, span
+    assert (n_bins_covering(0.3 + 0.4e-9, 0.1), n_bins_covering(0.3 + 0.8e-9, 0.1)) == (3, 4)

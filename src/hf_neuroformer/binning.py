@@ -7,14 +7,15 @@ for about a third of the edges: ``(0.3 - 0.0) / 0.1`` is ``2.9999999999999996``,
 ``floor(offset / width + BIN_EDGE_TOLERANCE)``, and every bin count
 ``floor(span / width + BIN_EDGE_TOLERANCE)`` (full bins) or ``ceil(span / width -
 BIN_EDGE_TOLERANCE)`` (bins covering the span, the last one possibly partial), each with the
-seconds term below for a time (:func:`bin_index`) and a count of full bins (:func:`n_full_bins`). This is the
+seconds term below (:func:`bin_index`, :func:`n_full_bins`, :func:`n_bins_covering`). This is the
 tokenizer's dt-bin rule (``NeuroformerTokenizer.dt_to_id``), which fidelity, bits per spike,
 connectivity, modality binning and ``SpikeRecording.binned_counts`` follow, so that a spike's
 bin is the same wherever it is counted.
 
 The tolerance is in units of the bin width (1e-9 bin) for spans (window lengths, durations),
-far below any real spike-time resolution. A time's bin (:func:`bin_index`) and a count of full
-bins (:func:`n_full_bins`, whose span may be a segment's end minus its start) also take a time less
+far below any real spike-time resolution. A time's bin (:func:`bin_index`) and a count of full or
+covering bins (:func:`n_full_bins`, :func:`n_bins_covering`, whose span may be a segment's end minus
+its start) also take a time less
 than :data:`BIN_EDGE_SECONDS` (0.5 ns, half the 1 ns grid window edges lie on) before an edge as on
 it: its offset is the difference of two absolute times, each rounded to float64, so it is off by
 up to one float64 step of their size (1.5e-11 s a day into a recording, 1.2e-10 s at 11 days),
@@ -72,8 +73,12 @@ def n_full_bins(span: float, width: float) -> int:
 
 def n_bins_covering(span: float, width: float) -> int:
     """Number of bins of ``width`` s needed to cover ``span`` s, the last possibly partial:
-    ``ceil(span / width - 1e-9)`` (0.3 s needs 3 bins of 0.1 s, 0.35 s needs 4)."""
-    return int(math.ceil(span / width - BIN_EDGE_TOLERANCE))
+    ``ceil(span / width - 1e-9 - 0.5 ns / width)`` (0.3 s needs 3 bins of 0.1 s, 0.35 s needs 4),
+    the edge rule of :func:`n_full_bins`: a span of exactly k bins that is the difference of two
+    absolute times (1.5e-11 s off a day into a recording) took 1e-9 of a 1-ms bin alone as reaching
+    into bin k + 1 (for about 4 in 10 spans at 86400 s), and a span less than 0.5 ns past k bins was
+    k full bins and k + 1 covering ones, a last bin shorter than bin_index's edge tolerance."""
+    return int(math.ceil(span / width - _edge_tolerance(width)))
 
 
 def on_time_grid(t):
