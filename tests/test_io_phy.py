@@ -249,10 +249,16 @@ def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
     twice = np.flatnonzero(clusters == 8)[:7]
     np.save(folder / "spike_times.npy", np.concatenate([samples, samples[twice]]))
     np.save(folder / "spike_clusters.npy", np.concatenate([clusters, clusters[twice]]))
-    with pytest.warns(UserWarning, match=r"7 spikes in 1 cluster of .* repeat a sample of the same cluster exactly "
-                                         r"\(8: 7\); kept"):
+    with pytest.warns(UserWarning, match=r"7 spikes in 1 cluster\(s\) repeat a sample of the same cluster exactly "
+                                         r"\('8': 7\); kept") as caught:
         rec = read_phy(folder)
     assert rec.n_spikes == a2929.n_spikes + 7
+    # the rule and words of the arrays and NWB readers (io.arrays.warn_repeated_spikes), in Phy's terms: Phy had
+    # its own copy of the rule, which said less (no 'a unit cannot fire twice at once')
+    w = next(w for w in caught if "repeat a sample" in str(w.message))
+    msg = str(w.message)
+    assert msg.startswith(f"read_phy: spikes of {folder}: ") and "a unit cannot fire twice at once" in msg, msg
+    assert w.filename == __file__  # pointed at read_phy's caller
 
 
 def test_the_folder_above_a_phy_folder_names_it(a2929, tmp_path):

@@ -155,9 +155,12 @@ def warn_repeated_spikes_of(rec: SpikeRecording, what: str, fix: str, stacklevel
     warn_repeated_spikes(rec.spike_times, rec.unit_ids, rec.unit_names, what, fix, stacklevel=stacklevel + 1)
 
 
-def warn_repeated_spikes(spike_times, unit_ids, names, what: str, fix: str, stacklevel: int = 2) -> None:
+def warn_repeated_spikes(spike_times, unit_ids, names, what: str, fix: str, stacklevel: int = 2,
+                         unit: str = "unit", instant: str = "spike time") -> None:
     """:func:`warn_repeated_spikes_of` for spikes not yet in a recording (a reader checking its file):
-    ``spike_times`` / ``unit_ids`` ``(n_spikes,)`` in any order, ``names`` one per unit index."""
+    ``spike_times`` / ``unit_ids`` ``(n_spikes,)`` in any order, ``names`` one per unit index;
+    ``unit`` and ``instant`` are the reader's words for a unit and a spike's time (Phy: ``"cluster"``,
+    ``"sample"``, with sample indices as ``spike_times``)."""
     if np.size(spike_times) < 2:
         return
     per = repeated_spikes_per_unit(spike_times, unit_ids, len(names))
@@ -167,7 +170,7 @@ def warn_repeated_spikes(spike_times, unit_ids, names, what: str, fix: str, stac
     first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
     n_units = int(np.sum(per > 0))
     warnings.warn(
-        f"{what}: {int(per.sum())} spikes in {n_units} unit(s) repeat a spike time of the same unit "
+        f"{what}: {int(per.sum())} spikes in {n_units} {unit}(s) repeat a {instant} of the same {unit} "
         f"exactly ({first}{', ...' if n_units > 5 else ''}); kept, each as its own token (a unit cannot fire "
         f"twice at once: a sorter's double detection or an export artefact; {fix})",
         UserWarning, stacklevel=stacklevel + 1,

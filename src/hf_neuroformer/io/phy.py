@@ -30,7 +30,7 @@ import numpy as np
 
 from ..configuration_neuroformer import is_finite_number
 from ..recording import RecordingValidationError, SpikeRecording, count_noun, names_without_whitespace
-from .arrays import from_arrays, repeated_spikes_per_unit
+from .arrays import from_arrays, warn_repeated_spikes
 
 #: Lowest ``sample_rate`` (Hz) of ``params.py`` taken without a warning: spike sorting needs the raw
 #: voltage sampled at several kHz (Kilosort's data are 20-40 kHz); a smaller number is a rate in kHz.
@@ -380,13 +380,10 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     spike_kept = np.isin(clusters, kept_ids)
     units = np.searchsorted(kept_ids, clusters[spike_kept])
     times = samples[spike_kept].astype(np.float64) / fs
-    per = repeated_spikes_per_unit(samples[spike_kept], units, kept_ids.size)
-    if per.any():  # Kilosort 2 can detect one spike twice; a unit cannot fire twice at once
-        worst = np.argsort(-per, kind="stable")[:5]
-        first = ", ".join(f"{kept_ids[i]}: {per[i]}" for i in worst if per[i])
-        warnings.warn(f"read_phy: {count_noun(per.sum(), 'spike')} in {count_noun(np.sum(per > 0), 'cluster')} of {folder} repeat a "
-                      f"sample of the same cluster exactly ({first}{', ...' if np.sum(per > 0) > 5 else ''}); kept, "
-                      "each as its own token (duplicates of the sort: remove them before reading to drop them)")
+    # Kilosort 2 can detect one spike twice: the rule of the arrays and NWB readers, on the samples, in Phy's words
+    names = [str(c) for c in kept_ids]
+    warn_repeated_spikes(samples[spike_kept], units, names, f"read_phy: spikes of {folder}",
+                         "remove them from the sort before reading to drop them", unit="cluster", instant="sample")
     if session is None:
         session = default_phy_session(folder)
     if times.size:
@@ -402,7 +399,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                 f"time_domain: ({lo:g}, {hi:g}) s leaves out {n_out} of {times.size} spikes of {folder} (they span "
                 f"{times.min():.6g}-{times.max():.6g} s at sample_rate {fs:g} Hz); it is the recording's extent, not a "
                 "cut: read the whole sort and cut it with .restrict(start, stop)")
-    rec = from_arrays(times, units, unit_names=[str(c) for c in kept_ids], warn_repeated_spikes=False,
+    rec = from_arrays(times, units, unit_names=names, warn_repeated_spikes=False,
                       warn_not_seconds=False, session=session, time_domain=time_domain)
     # the times are samples / sample_rate, so the rate itself is the test: a span of days was the only cue before,
     # which missed a short sort with 30.0 for 30 kHz (1000 times too long, yet under a day) and called a chronic
