@@ -793,3 +793,28 @@ def test_the_rendered_stripes_and_drift_follow_the_documented_orientation_conven
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         render_drifting_gratings(rec, params=replace(params, phase=np.pi / 2))
+
+
+def test_processor_checks_the_recording_against_the_model_modalities_once_per_call():
+    """Only the commands checked a recording against the model's modalities: the library route,
+    ``processor(recording, starts)``, read 0-255 frames with a model trained on [0, 1] frames without
+    a word, and a recording without frames failed with a config-level message naming no recording."""
+    import hf_neuroformer as nf
+
+    rec = _ramp_recording(np.arange(10) * 0.1, shape=(16, 16))  # frames 0..9: mean 4.5, std 2.87
+    px = rec.stimulus.frames.astype(np.float64)
+    cfg = small_config(modalities=[{**VIDEO, "mean": [px.mean() / 255], "std": [px.std() / 255]}])
+    tok = nf.NeuroformerTokenizer(unit_tokens=nf.NeuroformerTokenizer(unit_tokens=[]).recording_unit_tokens(rec),
+                                  current_window=0.01, past_window=0.02, dt_resolution=0.002)
+    processor = nf.NeuroformerProcessor(tok, modalities=cfg.modalities)
+    for call in (lambda: processor(rec, [0.3, 0.5, 0.7]), lambda: processor.to_dataset(rec, [0.3, 0.5, 0.7])):
+        with pytest.warns(UserWarning) as caught:
+            call()
+        scale = [w for w in caught if "another pixel scale" in str(w.message)]
+        assert len(scale) == 1, [str(w.message) for w in caught]  # once per call, not per window
+        assert re.match(r"recording: the model's modality 'video' normalises pixels", str(scale[0].message))
+        assert scale[0].filename == __file__  # attributed to the caller of the processor
+    no_frames = replace(rec, stimulus=None)
+    with pytest.raises(ValueError, match=r"^recording: the model's modality 'video' reads 'stimulus:frames', which "
+                                         r"this recording does not hold .*pass the recording the model was trained on"):
+        processor(no_frames, [0.5])

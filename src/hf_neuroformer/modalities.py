@@ -223,7 +223,8 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
 
 
 def check_recording_modalities(config, recording: SpikeRecording, flag: str = "--data", epoch: bool = True,
-                               config_file: Optional[str] = None, epoch_name: Optional[str] = None) -> None:
+                               config_file: Optional[str] = None, epoch_name: Optional[str] = None,
+                               stacklevel: int = 2) -> None:
     """Check that ``recording`` holds every modality a trained model (or a config to train) reads,
     as it reads it.
 
@@ -235,7 +236,8 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
     ``train`` and ``ablate`` call it with ``config_file`` (their ``--config``) right after the
     recording is read: then a modality without any finite value or label in the recording (a
     series of the file outside ``--epoch``: A2929's ``ry`` in ``sleep``; no frame on screen in it)
-    is refused too, since nothing could be trained on it.
+    is refused too, since nothing could be trained on it. :class:`~hf_neuroformer.NeuroformerProcessor`
+    runs it too (``flag="recording"``), once per call.
 
     Args:
         config: the model's :class:`~hf_neuroformer.NeuroformerConfig` (or the config to train).
@@ -244,6 +246,7 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
         epoch: whether to advise ``--epoch`` too (commands without that flag pass False).
         config_file: the ``--config`` file of a command that trains; None for a trained model.
         epoch_name: the ``--epoch`` selected (named where a modality has no value), or None.
+        stacklevel: of the warnings, as ``warnings.warn`` takes it (2: the caller of this function).
 
     Raises:
         ValueError: opening with ``flag``; names the modality, its source and the reason
@@ -252,7 +255,8 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
     Warns:
         UserWarning: for a trained model, frames on another pixel scale than its ``"zscore"``
             video modality's training statistics (:func:`_warn_if_pixels_rescaled`: uint8 0-255
-            frames for a model trained on floats in [0, 1], or the reverse).
+            frames for a model trained on floats in [0, 1], or the reverse; the pixels of at most
+            256 evenly spaced frames are compared, so the check stays cheap).
     """
     for i, mod in enumerate(config.modalities or []):
         if config_file is None:
@@ -269,7 +273,7 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
                              f"{needs} needs it ({err}); {remedy}") from None
         if config_file is None:
             if track.kind == "frames":
-                _warn_if_pixels_rescaled(track, mod, flag, whose)
+                _warn_if_pixels_rescaled(track, mod, flag, whose, stacklevel=stacklevel + 1)
             continue
         # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
         # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
@@ -484,21 +488,23 @@ def _pixel_stats(track: ModalityTrack, frames: np.ndarray, max_frames: int = 409
     return float(px.mean()), float(px.std())
 
 
-def _warn_if_pixels_rescaled(track: ModalityTrack, mod: dict, flag: str, whose: str, factor: float = 10.0) -> None:
+def _warn_if_pixels_rescaled(track: ModalityTrack, mod: dict, flag: str, whose: str, factor: float = 10.0,
+                             max_frames: int = 256, stacklevel: int = 3) -> None:
     """Warn when the frames of ``track`` lie on another pixel scale than the training frames whose
     ``mean`` / ``std`` a trained model's ``"zscore"`` video modality stores: a std more than
     ``factor`` times larger or smaller, or a mean more than ``factor`` training stds away (frames
     as uint8 0-255 given to a model trained on floats in [0, 1], or the reverse): the model would
-    read every pixel as far outside anything it was trained on, without a word."""
+    read every pixel as far outside anything it was trained on, without a word. The pixels of at
+    most ``max_frames`` evenly spaced frames are compared (a scale off by ``factor`` shows in any)."""
     if mod["normalization"] != "zscore" or mod["mean"] is None or mod["std"] is None or not len(track.times):
         return
-    mean, std = _pixel_stats(track, np.arange(len(track.times)))
+    mean, std = _pixel_stats(track, np.arange(len(track.times)), max_frames)
     m0, s0 = mod["mean"][0], mod["std"][0]
     if std > factor * s0 or 0 < std < s0 / factor or abs(mean - m0) > factor * s0:
         warnings.warn(f"{flag}: {whose} normalises pixels with the training frames' mean {m0:.4g} and std {s0:.4g}, "
                       f"but this recording's frames ({np.asarray(track.values).dtype}) have mean {mean:.4g} and std "
                       f"{std:.4g}: another pixel scale (integers 0-255 against floats 0-1?); give the frames on the "
-                      "scale of the frames the model was trained on", UserWarning, stacklevel=3)
+                      "scale of the frames the model was trained on", UserWarning, stacklevel=stacklevel)
 
 
 def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray, los: np.ndarray, his: np.ndarray):

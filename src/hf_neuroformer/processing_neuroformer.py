@@ -199,13 +199,15 @@ class NeuroformerProcessor(ProcessorMixin):
         return processor
 
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
-                 past_clip_starts="auto") -> Dict[str, list]:
+                 past_clip_starts="auto", *, check_modalities: bool = False) -> Dict[str, list]:
         """The windows as columns (one list entry per window), as :func:`build_window_datasets`
         stores them: ``window_start``, ``input_ids``, ``dt_ids``, ``past_input_ids``,
         ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``,
         ``past_clip_start`` and the ``mod_*`` columns of the modalities.
 
-        Args and errors: see :meth:`__call__`.
+        Args and errors: see :meth:`__call__`; ``check_modalities=True`` runs :meth:`check_recording`
+        once, after the window starts and clips are checked (:meth:`__call__` and :meth:`to_dataset`
+        do; the library's own callers have checked the recording already).
         """
         if not isinstance(recording, SpikeRecording):
             raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
@@ -264,6 +266,8 @@ class NeuroformerProcessor(ProcessorMixin):
                 i = int(late[0])
                 raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
                                  "(expected the trial start, at or before the window; NaN for no clip)")
+        if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
+            self.check_recording(recording, stacklevel=4)
         return tokenize_windows(recording, self.tokenizer, starts, clips,
                                 _ModalitySpecs(self.modalities, self.tokenizer.current_window))
 
@@ -318,7 +322,8 @@ class NeuroformerProcessor(ProcessorMixin):
                 1 ns (the window grid) after its window, ``"trials"`` without trials, or another
                 string;
                 ``return_tensors`` other than ``"pt"``; ``return_labels`` other than True / False; a modality source missing from the
-                recording.
+                recording, or frames of another size than the model's video modality (:meth:`check_recording`,
+                once per call: the check of the commands that run a trained model).
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary; for a
                 model's processor (``from_config``, ``from_pretrained`` of a model directory, a
                 decoder's) it names the units the model knows and how to keep only those
@@ -332,13 +337,14 @@ class NeuroformerProcessor(ProcessorMixin):
                 (``num_frames`` frames), with the counts.
             UserWarning: with ``past_clip_starts`` ``"auto"`` or ``"trials"``, windows that start
                 inside more than one (overlapping) trial, counted; with ``"auto"``, a model planned
-                by trials given a recording without trials (no clip).
+                by trials given a recording without trials (no clip); frames on another pixel scale than the
+                model's training frames (:meth:`check_recording`).
         """
         if return_tensors != "pt":
             raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
         if not isinstance(return_labels, (bool, np.bool_)):  # "no" is truthy: labels were given
             raise ValueError(f"return_labels: expected True or False, got {return_labels!r}")
-        cols = self.tokenize(recording, window_starts, past_clip_starts)
+        cols = self.tokenize(recording, window_starts, past_clip_starts, check_modalities=True)
         self.warn_truncated(cols, stacklevel=3)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
@@ -352,6 +358,30 @@ class NeuroformerProcessor(ProcessorMixin):
 
             batch = batch_to_device(batch, torch.device(device))
         return NeuroformerBatch(batch)
+
+    def check_recording(self, recording: SpikeRecording, stacklevel: int = 2) -> None:
+        """Check once that ``recording`` holds every modality the model reads, as it reads it
+        (:func:`~hf_neuroformer.modalities.check_recording_modalities`, the check of the commands
+        that run a trained model, with the argument named ``recording``): :meth:`__call__` and
+        :meth:`to_dataset` run it before tokenizing (after checking their other arguments). ``stacklevel`` as in :meth:`warn_truncated`.
+
+        Raises:
+            TypeError: ``recording`` is not a SpikeRecording.
+            ValueError: opening with ``recording:``; a modality source the recording does not hold
+                (or frames of another size than the model's video modality).
+
+        Warns:
+            UserWarning: frames on another pixel scale than the model's training frames (uint8
+                0-255 for a model trained on floats in [0, 1], or the reverse).
+        """
+        from .modalities import check_recording_modalities
+
+        if not isinstance(recording, SpikeRecording):
+            raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
+                            f"got {type(recording).__name__}")
+        if self.modalities:
+            check_recording_modalities(_ModalitySpecs(self.modalities), recording, flag="recording", epoch=False,
+                                       stacklevel=stacklevel + 1)
 
     def warn_truncated(self, cols, stacklevel: int = 2) -> None:
         """Warn of the windows of ``cols`` (the columns of :meth:`tokenize`, or a window
@@ -375,7 +405,8 @@ class NeuroformerProcessor(ProcessorMixin):
                               f"{what} ({int(n_mod.sum())} left out, the earliest)", TruncatedWindowsWarning,
                               stacklevel=stacklevel + 1)
 
-    def to_dataset(self, recording: SpikeRecording, window_starts: Sequence[float], past_clip_starts="auto"):
+    def to_dataset(self, recording: SpikeRecording, window_starts: Sequence[float], past_clip_starts="auto", *,
+                   check_modalities: bool = True):
         """The windows as a ``datasets.Dataset``, one row per window: the columns of
         :meth:`tokenize`, with the fixed schema of training's window tables
         (:func:`~hf_neuroformer.windows.window_features`). With :attr:`collator` as
@@ -385,14 +416,15 @@ class NeuroformerProcessor(ProcessorMixin):
         arguments). A decoder's behaviour labels are not here: see
         :func:`hf_neuroformer.decoding.build_decoding_datasets`.
 
-        Args and errors: see :meth:`__call__`. Truncation is not warned about here; the
-        ``n_truncated`` / ``n_past_truncated`` columns count it per window.
+        Args and errors: see :meth:`__call__`; ``check_modalities=False`` skips
+        :meth:`check_recording` (a caller that has run it already). Truncation is not warned about
+        here; the ``n_truncated`` / ``n_past_truncated`` columns count it per window.
         """
         import datasets
 
         from .windows import window_features
 
-        cols = self.tokenize(recording, window_starts, past_clip_starts)
+        cols = self.tokenize(recording, window_starts, past_clip_starts, check_modalities=check_modalities)
         return datasets.Dataset.from_dict(cols, features=window_features(_ModalitySpecs(self.modalities)))
 
     @property
