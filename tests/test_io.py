@@ -517,6 +517,39 @@ def test_nwb_task_tables_with_their_own_task_column_keep_it(tmp_path):
     assert list(rec.trial_info["task_1"]) == ["A", "B", "A", "B"]
 
 
+def test_nwb_empty_interval_tables_are_reported_and_an_empty_trials_table_is_not_replaced_silently(tmp_path):
+    """An empty interval table (no rows) and an empty trials table were skipped without a word
+    (`neuroformer inspect` said "epochs: none / trials: none"), and with an empty trials table
+    another task table became the trials: both are now warned of, naming the tables."""
+    from pynwb.epoch import TimeIntervals
+
+    def empty_tables():
+        nwb = _nwbfile()
+        nwb.add_unit(spike_times=[0.2, 0.7, 1.4])
+        nwb.add_trial_column("label", "a column, but no rows", data=np.zeros(0))
+        nwb.add_time_intervals(TimeIntervals(name="ripples", description="none found"))
+        return nwb
+
+    path = _write(empty_tables(), tmp_path / "empty_tables.nwb")
+    with pytest.warns(UserWarning, match=r"intervals: the interval table\(s\) 'ripples', 'trials' of .*empty_tables"
+                                         r"\.nwb have no rows; nothing is read from them"):
+        rec = read_nwb(path)
+    assert rec.trials is None and rec.epochs == {}
+    task = TimeIntervals(name="task_table", description="a task")
+    task.add_column("resp", "response")
+    task.add_row(start_time=0.0, stop_time=0.5, resp=1)
+    task.add_row(start_time=0.6, stop_time=1.0, resp=2)
+    nwb = empty_tables()
+    nwb.add_time_intervals(task)
+    path = _write(nwb, tmp_path / "empty_trials.nwb")
+    with pytest.warns(UserWarning) as caught:
+        rec = read_nwb(path)
+    assert any(re.match(r"trials: the trials table of .*empty_trials\.nwb is empty \(0 rows\), so the interval "
+                        r"table\(s\) 'task_table' are read as the trials instead; pass trial_tables=\[\]",
+                        str(w.message)) for w in caught), [str(w.message) for w in caught]
+    assert list(rec.trial_info["resp"]) == [1, 2]  # still read (the documented default), but said
+
+
 def _trials_file(tmp_path, name, rows):
     """A foreign NWB file with one unit and a trials table of ``rows`` (start, stop), with a numeric
     column ``k`` (row number in the file) and a string column ``side``."""

@@ -51,7 +51,10 @@ What :func:`read_nwb` maps where
   are not just row numbers), each row is also an epoch (``"table:name"`` when the bare name is
   taken). Rows that are no span (a NaN start or stop, ``stop == start``, ``stop < start``) are
   left out, with their count per reason in a ``UserWarning`` (``"epochs: dropped ..."``).
-* Trials: ``nwbfile.trials`` when present; otherwise every interval table that carries per-row
+* Interval tables with no rows (an empty ``trials`` or ``epochs`` table too) give nothing; they
+  are named in a ``UserWarning`` (``"intervals: the interval table(s) ... have no rows"``).
+* Trials: ``nwbfile.trials`` when present with rows; otherwise (an empty ``trials`` table is
+  replaced with a ``UserWarning`` naming the tables used instead) every interval table that carries per-row
   columns besides ``start_time`` / ``stop_time`` / ``tags`` / ``timeseries`` (a task table),
   concatenated and sorted by start time, with ``trial_info["task"]`` = the table name (minus a
   ``_table`` suffix; a column ``task`` of the tables themselves is kept as ``task_1``, warned). One table keeps its row order when its rows are ordered by start time (as
@@ -785,6 +788,13 @@ def read_nwb(
                             ids=None if stim is None else stim.ids, intervals=None if stim is None else stim.intervals,
                             names=None if stim is None else stim.names)
 
+        # empty tables give nothing (no epoch, trial or event): said, not skipped without a word
+        if not ours:
+            empty = [t for t, table in intervals.items() if t not in (TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE)
+                     and not len(table)]
+            if empty:
+                warnings.warn(f"intervals: the interval table(s) {', '.join(map(repr, empty))} of {path} have no "
+                              "rows; nothing is read from them (no epoch, trial or event)", UserWarning, stacklevel=2)
         # trials
         if trial_tables is None:
             if nwb.trials is not None and len(nwb.trials):
@@ -797,6 +807,11 @@ def read_nwb(
                     if t not in ("epochs", TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE, STIMULUS_TABLE) and len(table)
                     and set(table.colnames) - _INTERVAL_BASE_COLUMNS
                 ]
+                if nwb.trials is not None and trial_tables:  # an empty trials table, replaced by task tables
+                    warnings.warn(f"trials: the trials table of {path} is empty (0 rows), so the interval table(s) "
+                                  f"{', '.join(map(repr, trial_tables))} are read as the trials instead; pass "
+                                  "trial_tables=[] for no trials (or name the tables to use)", UserWarning,
+                                  stacklevel=2)
         trials, trial_info = None, {}
         if trial_tables:
             tabs = [(t, intervals[t]) for t in trial_tables]
