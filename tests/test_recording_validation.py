@@ -8,6 +8,7 @@ make of them); pure validation uses small synthetic recordings.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import warnings
 from datetime import datetime, timezone
@@ -247,6 +248,16 @@ def test_binned_counts_of_one_continuous_session_say_how_to_pass_them(shared_dat
                                                        r"is one trial: pass counts\[None\]"):
         from_binned_counts(counts, 0.01)
     assert from_binned_counts(counts[None], 0.01).n_spikes == int(counts.sum())
+
+
+def test_binned_counts_without_trials_or_bins_are_refused_naming_the_counts():
+    """(0, 7, 3) counts failed deep inside as "time_domain: expected ... stop > start, got (0.0, 0.0)"
+    and (2, 0, 3) as a time_support error, naming neither the counts nor what is missing."""
+    for shape, what in (((0, 7, 3), "no trials"), ((2, 0, 3), "no bins")):
+        with pytest.raises(RecordingValidationError, match=rf"^counts: expected at least one trial and one bin "
+                                                           rf"\(trials, bins, units\), got shape {re.escape(str(shape))} "
+                                                           rf"\({what}\)"):
+            from_binned_counts(np.zeros(shape), 0.01)
 
 
 def test_binned_counts_put_a_spike_on_an_edge_in_the_bin_it_starts():
