@@ -48,7 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--model", help="trained video model directory (skip step 2)")
     p.add_argument("--max-steps", type=int, default=2000, help="training steps (default: %(default)s)")
     p.add_argument("--offset", type=int, default=5, help="window offset into each trial, in current windows "
-                                                         "(default: %(default)s: 50-60 ms after onset)")
+                                                         "(default: %(default)s: 50-60 ms after onset with the 10-ms "
+                                                         "windows of configs/allen_video.yaml)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--note", help="what the figure shows (a paragraph in BENCHMARKS.md; kept in the JSON)")
     p.add_argument("--report-only", action="store_true", help="rebuild the BENCHMARKS.md section from the JSON")
@@ -75,6 +76,39 @@ def check_offset(offset: int, trials: np.ndarray, current_window: float) -> None
                          f"trial holds {n} windows: expected an offset in 0..{n - 1}")
 
 
+def check_patch(video: dict, where: str) -> None:
+    """Refuse a video modality whose patches span more than one frame (``patch_size[0] > 1``): the
+    analysis compares attention and luminance frame by frame (per-frame masks of real and grey
+    frames index the patch grid), which raised numpy's IndexError after the maps were computed.
+    ``neuroformer attention-map`` handles any patch size.
+
+    Raises:
+        SystemExit: naming ``where`` (the model or config), the modality and its ``patch_size``.
+    """
+    patch = list(video["patch_size"])
+    if patch[0] != 1:
+        raise SystemExit(f"{where}: the video modality {video['name']!r} has patch_size {patch}, patches spanning "
+                         f"{patch[0]} frames; this script compares attention and luminance frame by frame and needs "
+                         "patch_size[0] == 1 (neuroformer attention-map takes any patch size)")
+
+
+def current_window_ms(stats: dict) -> float:
+    """The current window of the analysed model, ms: ``stats["current_window_s"]`` (written by
+    :func:`analyse`), or, for a JSON written before that key, the ``current_window`` of
+    ``configs/allen_video.yaml``, the config the script trained such a model with."""
+    if "current_window_s" in stats:
+        return 1000.0 * float(stats["current_window_s"])
+    import yaml
+
+    return 1000.0 * float(yaml.safe_load((REPO / "configs" / "allen_video.yaml").read_text())["current_window"])
+
+
+def offset_span_ms(stats: dict) -> str:
+    """``"50-60"``: the span after trial onset, ms, of the windows at ``stats["offset_windows"]``."""
+    cw = current_window_ms(stats)
+    return f"{stats['offset_windows'] * cw:g}-{(stats['offset_windows'] + 1) * cw:g}"
+
+
 def _patch_means(a: np.ndarray, patch) -> np.ndarray:
     """``(F, H, W) -> (F // pt, H // ph, W // pw)`` patch sums."""
     pt, ph, pw = patch
@@ -94,8 +128,10 @@ def analyse(model_dir, data_path, offset: int):
     from hf_neuroformer.windows import window_starts_for_split
 
     model, tok, plan = load_pretrained(model_dir)
-    rec = load_recording(data_path)
     cfg = model.config
+    video = next(m for m in cfg.modalities if m["kind"] == "video")
+    check_patch(video, f"--model {model_dir}")  # before the recording is read and the maps computed
+    rec = load_recording(data_path)
     check_offset(offset, rec.trials, cfg.current_window)
     starts, clips = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
     trial = np.searchsorted(rec.trials[:, 0], starts + 1e-9) - 1
@@ -110,7 +146,6 @@ def analyse(model_dir, data_path, offset: int):
     res = {name: visual_attention_maps(model, tok, rec, starts, past_clip_starts=clips, units=u)
            for name, u in sels.items()}
     pop = res["population"]
-    video = next(m for m in cfg.modalities if m["kind"] == "video")
     patch = tuple(video["patch_size"])
     fm = pop["frame_mask"]
     grating = fm & (np.abs(pop["frames"]).max((2, 3)) > 0)  # real frames that show a grating (not the grey gap)
@@ -130,7 +165,7 @@ def analyse(model_dir, data_path, offset: int):
         entry["frames"] = frames
         per[o] = entry
     # numbers: does the population's raw map follow the stripes?
-    stats = {"offset_windows": offset, "orientations": oris, "top_units": top_units,
+    stats = {"offset_windows": offset, "current_window_s": float(cfg.current_window), "orientations": oris, "top_units": top_units,
              "n_test_windows": int(starts.size), "n_test_trials": int(np.unique(trial).size)}
     own, others, along, across, edge, centre, last_share = {}, {}, {}, {}, {}, {}, {}
     for o in oris:
@@ -281,8 +316,9 @@ def figure(per, stats, sels, path):
     cb.set_label("attention (x uniform over the window's real pixels)", fontsize=7)
     cb.ax.tick_params(labelsize=6)
     fig.suptitle(
-        f"Allen gratings, rendered video (32x32 px, patches 8x8): modality-stage attention of spike tokens over the "
-        f"frames, {stats['offset_windows'] * 10}-{stats['offset_windows'] * 10 + 10} ms after trial onset, pooled over "
+        f"Allen gratings, rendered video ({stats['grid'][1] * stats['patch_size'][1]}x"
+        f"{stats['grid'][2] * stats['patch_size'][2]} px, patches {stats['patch_size'][1]}x{stats['patch_size'][2]}): "
+        f"modality-stage attention of spike tokens over the frames, {offset_span_ms(stats)} ms after trial onset, pooled over "
         f"the test trials of each orientation (identical frames).\nQuery = position whose INPUT token is the unit's "
         f"spike; raw = last of {stats['n_stage_layers']} stage layers, mean over heads; rollout = "
         f"r_l = 0.5 r_(l-1) + 0.5 A_l through the stage layers; each map sums to 1 over all real pixels of the window; "
@@ -331,8 +367,8 @@ def render(out) -> str:
         "The first test window (a trial onset, through `neuroformer attention-map --window-index 0`): "
         "![onset window](benchmarks/figures/allen_visual_attention_onset.png)",
         "",
-        f"Test split: {s['n_test_trials']} trials, {s['n_test_windows']} windows of 10 ms; the figure pools the "
-        f"windows {s['offset_windows'] * 10}-{s['offset_windows'] * 10 + 10} ms after onset (identical frames per "
+        f"Test split: {s['n_test_trials']} trials, {s['n_test_windows']} windows of {current_window_ms(s):g} ms; the "
+        f"figure pools the windows {offset_span_ms(s)} ms after onset (identical frames per "
         f"orientation). Units shown: the three with the most test spikes ({s['top_units']}). Share of each spike "
         f"token's stage attention that goes to the video at all (rest: the null token): "
         f"{s['video_share_raw']:.3f} raw, {s['video_share_rollout']:.3f} of the rollout (which keeps 0.25 on the "
@@ -410,7 +446,9 @@ def main(argv=None) -> int:
 
         text = (REPO / "configs" / "allen_video.yaml").read_text()
         # before the training, not after it
-        check_offset(args.offset, load_recording(data).trials, float(yaml.safe_load(text)["current_window"]))
+        yml = yaml.safe_load(text)
+        check_offset(args.offset, load_recording(data).trials, float(yml["current_window"]))
+        check_patch(next(m for m in yml["modalities"] if m["kind"] == "video"), "configs/allen_video.yaml")
         assert "num_modality_layers: 1" in text
         cfg = work / "allen_video_2stage.yaml"
         cfg.write_text(text.replace("num_modality_layers: 1", "num_modality_layers: 2"))

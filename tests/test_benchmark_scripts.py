@@ -567,3 +567,29 @@ def test_figure_visual_attention_refuses_an_offset_no_trial_holds_before_trainin
     with pytest.raises(SystemExit, match=r"^--offset: 10 windows of 10 ms into each trial, but the shortest trial "
                                          r"holds 10 windows: expected an offset in 0\.\.9$"):
         fva.check_offset(10, trials, 0.01)
+
+
+def test_figure_visual_attention_takes_the_window_from_the_model_and_refuses_multi_frame_patches():
+    """The report and the figure title said "windows of 10 ms" and "offset x 10 ms" whatever the
+    model's current_window, and analyse() indexed the patch grid with per-frame masks, which raised
+    numpy's IndexError after the maps were computed when a patch spans frames (patch_size[0] > 1)."""
+    import copy
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    import figure_visual_attention as fva
+
+    out = json.loads((Path(fva.REPO) / "benchmarks" / "visual_attention.json").read_text())
+    assert "windows of 10 ms" in fva.render(out)  # a JSON written before the key: the script's config, 10 ms
+    wide = copy.deepcopy(out)
+    wide["stats"].update(current_window_s=0.02, offset_windows=5)
+    text = fva.render(wide)
+    assert "windows of 20 ms; the figure pools the windows 100-120 ms after onset" in text
+    assert fva.offset_span_ms(wide["stats"]) == "100-120"
+    video = {"name": "video", "patch_size": [1, 8, 8]}
+    fva.check_patch(video, "--model m")
+    with pytest.raises(SystemExit, match=r"^--model m: the video modality 'video' has patch_size \[2, 8, 8\], patches "
+                                         r"spanning 2 frames; .*needs patch_size\[0\] == 1"):
+        fva.check_patch({**video, "patch_size": [2, 8, 8]}, "--model m")
