@@ -818,3 +818,42 @@ def test_processor_checks_the_recording_against_the_model_modalities_once_per_ca
     with pytest.raises(ValueError, match=r"^recording: the model's modality 'video' reads 'stimulus:frames', which "
                                          r"this recording does not hold .*pass the recording the model was trained on"):
         processor(no_frames, [0.5])
+
+
+def test_a_recording_at_another_frame_rate_than_the_training_frames_is_warned_of(allen_video):
+    """A model trained on 60 Hz video given 30 Hz video read half the frames per window, each on
+    screen twice as long, without a word: fit_modalities now records the training frames' median
+    interval (frame_interval) and the check of a trained model's recording (the commands', the
+    processor's) warns when the recording's differs by more than 10 %; a config saved before the
+    key (None) is not checked."""
+    from hf_neuroformer.modalities import check_recording_modalities, fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
+    fit_modalities(allen_video, cfg, plan_splits(allen_video, cfg))
+    assert cfg.modalities[0]["frame_interval"] == pytest.approx(1 / 60, rel=1e-3)
+    saved = nf_config_round_trip(cfg)
+    assert saved.modalities[0]["frame_interval"] == cfg.modalities[0]["frame_interval"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_recording_modalities(saved, allen_video)
+    stim = allen_video.stimulus
+    half = replace(allen_video, stimulus=replace(stim, frames=stim.frames[::2], frame_times=stim.frame_times[::2]))
+    with pytest.warns(UserWarning, match=r"--data: the model's modality 'video' was trained on frames every 16\.67 ms "
+                                         r"\(60 Hz\), but this recording's frames come every 33\.33 ms \(30 Hz; .*"
+                                         r"its windows read fewer frames"):
+        check_recording_modalities(saved, half)
+    older = small_config(modalities=[{**VIDEO, **{k: saved.modalities[0][k] for k in ("mean", "std")}}])
+    assert older.modalities[0]["frame_interval"] is None  # a config saved before the key loads, unchecked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_recording_modalities(older, half)
+    with pytest.raises(ValueError, match=r"\('video'\)\.frame_interval: expected None or .* positive number"):
+        small_config(modalities=[{**VIDEO, "frame_interval": -0.01}])
+
+
+def nf_config_round_trip(cfg):
+    """``cfg`` written to JSON and read back, as a saved model's config is."""
+    import hf_neuroformer as nf
+
+    return nf.NeuroformerConfig.from_dict(json.loads(cfg.to_json_string()))

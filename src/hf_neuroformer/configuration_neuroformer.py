@@ -65,9 +65,9 @@ MODALITY_SOURCES = ("behaviour", "trial", "stimulus", "events")
 #: Keys of one modality dict (YAML one to one).
 MODALITY_KEYS = ("name", "source", "kind", "role", "block", "window", "allow_future", "column", "normalization",
                  "mean", "std", "classes", "max_tokens", "bin_size", "num_features", "frame_shape", "num_frames",
-                 "patch_size", "num_layers")
+                 "patch_size", "num_layers", "frame_interval")
 #: Keys that only a video modality takes.
-VIDEO_KEYS = ("frame_shape", "num_frames", "patch_size", "num_layers")
+VIDEO_KEYS = ("frame_shape", "num_frames", "patch_size", "num_layers", "frame_interval")
 
 
 def normalize_modality(index: int, spec, current_window: float, past_window: float) -> dict:
@@ -246,6 +246,11 @@ def _normalize_video(m: dict, where: str) -> None:
         raise ValueError(f"{where}.num_layers: expected an integer >= 0 (self-attention layers over the frame "
                          f"patches), got {nl!r}")
     m["num_layers"] = int(nl)
+    fi = m.get("frame_interval")  # fitted; absent from configs saved before it was
+    if fi is not None and not (is_finite_number(fi) and fi > 0):
+        raise ValueError(f"{where}.frame_interval: expected None or the training frames' median interval, a positive "
+                         f"number of seconds, got {fi!r}")
+    m["frame_interval"] = None if fi is None else float(fi)
     for key in ("column", "classes"):
         if m.get(key) is not None:
             raise ValueError(f"{where}.{key}: a video modality has no {key}")
@@ -620,7 +625,11 @@ class NeuroformerConfig(PreTrainedConfig):
             patch tokens; it must divide ``[num_frames, height, width]``); ``num_layers`` (int,
             default 1: bidirectional self-attention layers over the patch tokens); ``normalization``
             ``"zscore"`` (one pixel mean / std over the training split's frames, filled in by
-            ``fit_modalities``) or ``"none"``. Each patch token adds a 3D positional encoding:
+            ``fit_modalities``) or ``"none"``; ``frame_interval`` (float s or None, filled in by
+            ``fit_modalities``: the median interval between the training recording's frame onsets;
+            a recording run through the trained model whose median interval differs by more than
+            10 % is warned of, as its windows read more or fewer frames; None in configs saved
+            before it was recorded: no check). Each patch token adds a 3D positional encoding:
             the temporal embedding of its frames' onset (s, relative to the current window's
             start, mean over the patch's real frames) plus learned row and column embeddings of
             its place in the patch grid (the original computed a 3D encoding and dropped it,

@@ -36,7 +36,9 @@ span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
 Normalisation statistics (``mean`` / ``std``; video: of the frames on screen inside the training
 split) and categorical ``classes`` come from the TRAINING split only (:func:`fit_modalities`;
 classes: every label its windows read, in trial mode the gap before each training trial included)
-and are written into the config, so a saved model normalises new data the same way.
+and are written into the config, so a saved model normalises new data the same way; so is a video
+modality's ``frame_interval`` (the median interval between the recording's frame onsets), against
+which :func:`check_recording_modalities` checks the frame rate of a recording given to the model.
 """
 
 from __future__ import annotations
@@ -256,7 +258,9 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
         UserWarning: for a trained model, frames on another pixel scale than its ``"zscore"``
             video modality's training statistics (:func:`_warn_if_pixels_rescaled`: uint8 0-255
             frames for a model trained on floats in [0, 1], or the reverse; the pixels of at most
-            256 evenly spaced frames are compared, so the check stays cheap).
+            256 evenly spaced frames are compared, so the check stays cheap); frames whose median
+            interval differs by more than 10 % from the training frames' (``frame_interval``, when
+            the config records it): 30 Hz video for a model trained on 60 Hz.
     """
     for i, mod in enumerate(config.modalities or []):
         if config_file is None:
@@ -274,6 +278,7 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
         if config_file is None:
             if track.kind == "frames":
                 _warn_if_pixels_rescaled(track, mod, flag, whose, stacklevel=stacklevel + 1)
+                _warn_if_frame_rate_differs(track, mod, flag, whose, stacklevel=stacklevel + 1)
             continue
         # a series of the file with no sample in the selected epoch (A2929's 'ry' in --epoch sleep)
         # passed and failed later as "NeuroformerConfig.modalities[0] (...): no finite value of ..."
@@ -364,7 +369,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
     each training trial that its first windows' modality window reaches (back to ``window[0]``, not
     before the end of the trial before). Labels only in those gaps (a fixation cross shown before
     each trial) were left out, and the training windows that read them were then refused as holding
-    a label outside the classes. ``"circular"`` and ``"none"`` need nothing.
+    a label outside the classes. ``"circular"`` and ``"none"`` need nothing. Video: also ``frame_interval``, the median
+    interval between the frame onsets (s).
 
     Args:
         recording: the recording the model is trained on.
@@ -392,6 +398,7 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         track = modality_track(recording, mod, i)
         if track.kind == "frames":
             _warn_if_frames_off_the_clock(track, recording, mod, i)
+            mod["frame_interval"] = _median_frame_interval(track)
             _fit_video(track, train, mod, i)
             continue
         if track.kind == "samples":
@@ -505,6 +512,27 @@ def _warn_if_pixels_rescaled(track: ModalityTrack, mod: dict, flag: str, whose: 
                       f"but this recording's frames ({np.asarray(track.values).dtype}) have mean {mean:.4g} and std "
                       f"{std:.4g}: another pixel scale (integers 0-255 against floats 0-1?); give the frames on the "
                       "scale of the frames the model was trained on", UserWarning, stacklevel=stacklevel)
+
+
+def _median_frame_interval(track: ModalityTrack) -> Optional[float]:
+    """Median interval between the frame onsets of ``track``, s (None for fewer than 2 frames)."""
+    return float(np.median(np.diff(track.times))) if len(track.times) > 1 else None
+
+
+def _warn_if_frame_rate_differs(track: ModalityTrack, mod: dict, flag: str, whose: str, tolerance: float = 0.1,
+                                stacklevel: int = 3) -> None:
+    """Warn when the median frame interval of ``track`` differs by more than ``tolerance`` (a
+    fraction) from the training frames' (``mod["frame_interval"]``, None for a config saved before
+    it was recorded: no check): a model trained on 60 Hz video given 30 Hz reads half the frames
+    per window (the frames last twice as long), without a word."""
+    fi, got = mod.get("frame_interval"), _median_frame_interval(track)
+    if fi is None or got is None or abs(got - fi) <= tolerance * fi:
+        return
+    warnings.warn(f"{flag}: {whose} was trained on frames every {1000 * fi:.4g} ms ({1 / fi:.4g} Hz), but this "
+                  f"recording's frames come every {1000 * got:.4g} ms ({1 / got:.4g} Hz; median intervals, more than "
+                  f"{100 * tolerance:g} % apart): its windows read {'fewer' if got > fi else 'more'} frames, each "
+                  "on screen for another time than in training; give the video at the frame rate the model was "
+                  "trained on", UserWarning, stacklevel=stacklevel)
 
 
 def _video_columns(track: ModalityTrack, mod: dict, starts: np.ndarray, los: np.ndarray, his: np.ndarray):
