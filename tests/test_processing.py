@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -110,6 +111,18 @@ def test_config_json_is_the_models_word(saved, tmp_path):
     assert processor.modalities == model.config.modalities
     # saving the processor into the run directory keeps the tokenizer loadable
     assert nf.NeuroformerTokenizer.from_pretrained(run).get_vocab() == processor.tokenizer.get_vocab()
+    # a processor_config.json saved before a modality key existed (frame_interval) holds the same modalities:
+    # the key it lacks is the default None, no stale file to warn of
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    nf.NeuroformerProcessor.from_pretrained(older).save_pretrained(older)
+    saved_processor = json.loads((older / "processor_config.json").read_text())
+    for m in saved_processor["modalities"]:
+        del m["frame_interval"]
+    (older / "processor_config.json").write_text(json.dumps(saved_processor))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert AutoProcessor.from_pretrained(older).modalities == model.config.modalities
 
     bare = tmp_path / "no-tokenizer"
     bare.mkdir()

@@ -184,7 +184,7 @@ class NeuroformerProcessor(ProcessorMixin):
         if config_file is not None:
             config = NeuroformerConfig.from_json_file(config_file)
             modalities = copy.deepcopy(config.modalities or [])
-            if has_processor_config and processor.modalities != modalities:
+            if has_processor_config and not _same_modalities(processor.modalities, modalities):
                 warnings.warn(f"{pretrained_model_name_or_path}: processor_config.json holds other modalities than "
                               "config.json (left by an earlier run in this directory?); using config.json's, the "
                               "model's", UserWarning, stacklevel=2)
@@ -439,6 +439,12 @@ class NeuroformerProcessor(ProcessorMixin):
         """Names of the window tensors :meth:`__call__` returns that the model's ``forward``
         reads (labels and modality inputs aside)."""
         return ["input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask"]
+
+
+def _same_modalities(a: List[dict], b: List[dict]) -> bool:
+    """The same modality specifications, a key missing from one dict counting as its default None
+    (a ``processor_config.json`` saved before a key was added, e.g. ``frame_interval``, is not stale)."""
+    return len(a) == len(b) and all(x.get(k) == y.get(k) for x, y in zip(a, b) for k in set(x) | set(y))
 
 
 def _file(path_or_repo, name: str, hub: dict) -> Optional[str]:
