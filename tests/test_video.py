@@ -820,6 +820,25 @@ def test_processor_checks_the_recording_against_the_model_modalities_once_per_ca
         processor(no_frames, [0.5])
 
 
+def test_processor_check_does_not_repeat_the_warnings_of_reading_a_modality():
+    """The processor's recording check reads each modality as the windows do, so a warning of the
+    reading (angles labelled 'rad' that look like degrees) came twice per call."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.recording import BehaviourSeries
+
+    t = np.arange(0, 1, 0.005)
+    hd = BehaviourSeries(timestamps=t, values=np.where(np.arange(t.size) % 2, 300.0, 0.0), unit="rad")
+    rec = SpikeRecording(spike_times=np.array([0.05, 0.5]), unit_ids=np.array([0, 1]), time_domain=(0.0, 1.0),
+                         behaviour={"hd": hd})
+    cfg = small_config(modalities=[{"name": "hd", "source": "behaviour:hd", "kind": "continuous",
+                                    "normalization": "circular"}])
+    tok = nf.NeuroformerTokenizer(unit_tokens=nf.NeuroformerTokenizer(unit_tokens=[]).recording_unit_tokens(rec),
+                                  current_window=0.01, past_window=0.02, dt_resolution=0.002)
+    with pytest.warns(UserWarning) as caught:
+        nf.NeuroformerProcessor(tok, modalities=cfg.modalities)(rec, [0.3, 0.5])
+    assert [str(w.message)[:45] for w in caught] == ["NeuroformerConfig.modalities[0] ('hd'): behav"]
+
+
 def test_a_recording_at_another_frame_rate_than_the_training_frames_is_warned_of(allen_video):
     """A model trained on 60 Hz video given 30 Hz video read half the frames per window, each on
     screen twice as long, without a word: fit_modalities now records the training frames' median

@@ -363,7 +363,8 @@ class NeuroformerProcessor(ProcessorMixin):
         """Check once that ``recording`` holds every modality the model reads, as it reads it
         (:func:`~hf_neuroformer.modalities.check_recording_modalities`, the check of the commands
         that run a trained model, with the argument named ``recording``): :meth:`__call__` and
-        :meth:`to_dataset` run it before tokenizing (after checking their other arguments). ``stacklevel`` as in :meth:`warn_truncated`.
+        :meth:`to_dataset` run it before tokenizing (after checking their other arguments).
+        ``stacklevel``: of its warnings, as ``warnings.warn`` counts it from this method (2: its caller).
 
         Raises:
             TypeError: ``recording`` is not a SpikeRecording.
@@ -379,9 +380,16 @@ class NeuroformerProcessor(ProcessorMixin):
         if not isinstance(recording, SpikeRecording):
             raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
                             f"got {type(recording).__name__}")
-        if self.modalities:
-            check_recording_modalities(_ModalitySpecs(self.modalities), recording, flag="recording", epoch=False,
-                                       stacklevel=stacklevel + 1)
+        if not self.modalities:
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_recording_modalities(_ModalitySpecs(self.modalities), recording, flag="recording", epoch=False)
+        # the check's own warnings (they open with the argument's name); those of reading a modality
+        # (modality_track: angles that look like degrees) come again when the windows are tokenized
+        for w in caught:
+            if str(w.message).startswith("recording: "):
+                warnings.warn(w.message, w.category, stacklevel=stacklevel)
 
     def warn_truncated(self, cols, stacklevel: int = 2) -> None:
         """Warn of the windows of ``cols`` (the columns of :meth:`tokenize`, or a window
