@@ -1436,3 +1436,18 @@ def test_a_run_killed_while_deleting_a_checkpoint_leaves_none_half_deleted(tmp_p
         assert check_resume(out, TrainingConfig(max_steps=3)) is None
     else:  # killed deleting the earlier run's checkpoints: its model is still whole
         assert (out / "model.safetensors").is_file() and (out / "metrics.json").is_file()
+
+
+def test_resume_with_nothing_to_do_compares_output_attentions_as_train_stores_it(rec, finished_run, tmp_path, capsys):
+    """Break test: train drops output_attentions=True (sdpa models are saved without it) before the
+    checkpoint records its config, so a resume that trains on accepts such a config; a resume with
+    nothing to do compared the config as given and refused it (config.output_attentions=False, this
+    run has True), though it is the config the run was started with."""
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    old = _files(out)
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=2)
+    train(rec, out, nf.NeuroformerConfig(**TINY, output_attentions=True), tc, progress=False, resume=True)
+    assert "nothing to do" in capsys.readouterr().out and _files(out) == old

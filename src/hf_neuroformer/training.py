@@ -1038,6 +1038,8 @@ def check_resume(output_dir, training: "TrainingConfig", config: Optional[Neurof
         if config is not None and isinstance(state.get("fingerprint"), dict):
             # said "nothing to do" for a --config of another hidden_size, which a resume that trains on refuses
             now, stored = _config_fingerprint(config), state["fingerprint"].get("config") or {}
+            if _drops_output_attentions(config, training):  # as train stores it: a resume that trains on drops it too
+                now["output_attentions"] = False
             if config_fields is not None:
                 now, stored = ({k: d.get(k) for k in config_fields} for d in (now, stored))
             _check_resume_config(last, {"config": stored}, {"config": now})
@@ -1366,7 +1368,7 @@ def train(
                 "any spike (a stray spike long after the others stretches the recording: select the recorded time "
                 "with --epoch, or SpikeRecording.restrict)", UserWarning, stacklevel=2)
 
-    if config.output_attentions and training.attn_implementation != "eager":
+    if _drops_output_attentions(config, training):
         # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
         warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
                       f"{training.attn_implementation!r}, which transformers refuses to save with output_attentions=True "
@@ -2013,6 +2015,12 @@ def _data_fingerprint(spikes_digest, n_windows: Dict[str, int], manifest: Option
         out["shards_sha256"] = {s: [sh.get("sha256") for sh in e.get("shards", [])]
                                 for s, e in manifest.get("splits", {}).items()}
     return out
+
+
+def _drops_output_attentions(config: NeuroformerConfig, training: "TrainingConfig") -> bool:
+    """Whether :func:`train` sets ``config.output_attentions`` to False before the model is built and
+    its checkpoints record the config: True with an attention implementation other than eager."""
+    return bool(config.output_attentions) and training.attn_implementation != "eager"
 
 
 def _config_fingerprint(config: NeuroformerConfig) -> dict:
