@@ -868,3 +868,28 @@ def test_bins_covering_a_span_between_day_scale_times_are_not_one_too_many():
         partial = n_full_bins(span, 0.1) < n_bins_covering(span, 0.1)
         assert n_bins_covering(span, 0.1) == n_full_bins(span, 0.1) + partial, span
     assert (n_bins_covering(0.3 + 0.4e-9, 0.1), n_bins_covering(0.3 + 0.8e-9, 0.1)) == (3, 4)
+
+
+def test_time_split_of_trials_laid_by_a_reader_takes_a_window_that_fits_exactly(shared_data):
+    """Break test: the Allen reader's time support is its 200 trials of 0.1 s, 0.1 s apart; a
+    time split with a 0.05-s window and a 0.05-s past (one window per trial) dropped 63 trials as
+    'shorter than a window with its past' (their stop minus start is 0.09999999999999 s by float64
+    rounding) and refused the rest ('blocks of 0.100 s are too short for the split gap plus one
+    window with its past'). Binned trials 1.01 s long and 0.1 s apart, with split_gap 0.1 s, were
+    chained into groups by the same rounding (132 of Steinmetz's 246 gaps read as below 0.1 s)."""
+    from hf_neuroformer.windows import _counts_from_fractions
+
+    rec = hf_neuroformer.io.read_allen_gratings(shared_data("allen_vcn_gratings"))
+    cfg = NeuroformerConfig(current_window=0.05, past_window=0.05, dt_resolution=0.01, split_by="time",
+                            split_gap=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no interval left out
+        plan = plan_splits(rec, cfg)
+    starts = np.concatenate([window_starts_for_split(plan, s, cfg)[0] for s in SPLITS])
+    np.testing.assert_allclose(np.sort(starts), rec.trials[:, 0] + 0.05, atol=1e-9)  # one window per trial
+    counts = np.random.default_rng(0).integers(0, 2, size=(20, 101, 2))
+    binned = hf_neuroformer.io.from_binned_counts(counts, bin_size=0.01, trial_gap=0.1)
+    cfg = NeuroformerConfig(current_window=0.05, past_window=0.1, dt_resolution=0.01, split_by="time",
+                            split_gap=0.1, split_block_length=1.0)
+    plan = plan_splits(binned, cfg)  # each trial a block of its own, at least split_gap from the next
+    assert [len(plan.segments[s]) for s in SPLITS] == _counts_from_fractions(20, cfg.split_fractions)

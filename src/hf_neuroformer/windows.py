@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .binning import n_full_bins, on_time_grid, past_starts, window_ends
+from .binning import BIN_EDGE_SECONDS, n_full_bins, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -410,7 +410,10 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             f"(an epoch made of many short intervals, e.g. ripples), and none holds a window with its past "
             f"({span:g} s); use a shorter past_window / current_window, or select an epoch that spans the intervals"
         )
-    short = (sup[:, 1] - sup[:, 0]) < span
+    # lengths and gaps are differences of absolute times, off by a float64 step (Allen's 0.1-s trials read as
+    # 0.09999999999999 s for 63 of 200): compared with n_full_bins' edge tolerance (0.5 ns), or an interval
+    # that holds a window with its past exactly was left out (or refused), and gaps of exactly split_gap chained
+    short = (sup[:, 1] - sup[:, 0]) < span - BIN_EDGE_SECONDS
     if len(sup) > 1 and short.any():
         # an interval that cannot hold one window with its past gives no window in any split: left out, counted
         import warnings
@@ -449,12 +452,12 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     holes = [np.inf] + [a - pb for (a, _), (_, pb) in zip(edges[1:], edges[:-1])]
     groups: List[List[int]] = []
     for i, h in enumerate(holes):
-        if groups and 1e-9 <= h < config.split_gap:
+        if groups and 1e-9 <= h < config.split_gap - BIN_EDGE_SECONDS:
             groups[-1].append(i)
         else:
             groups.append([i])
     need = [span + (config.split_gap if h < 1e-9 else 0.0) for h in holes]
-    bad = [i for i, ((a, b), n) in enumerate(zip(edges, need)) if b - a <= n]
+    bad = [i for i, ((a, b), n) in enumerate(zip(edges, need)) if b - a < n - BIN_EDGE_SECONDS]
     if bad:
         a, b = edges[bad[0]]
         raise ValueError(
