@@ -893,3 +893,18 @@ def test_time_split_of_trials_laid_by_a_reader_takes_a_window_that_fits_exactly(
                             split_gap=0.1, split_block_length=1.0)
     plan = plan_splits(binned, cfg)  # each trial a block of its own, at least split_gap from the next
     assert [len(plan.segments[s]) for s in SPLITS] == _counts_from_fractions(20, cfg.split_fractions)
+
+
+def test_a_time_split_refused_for_trials_with_gaps_names_the_trial_split():
+    """Break test: binned trials (1.01 s, 0.1 s of unrecorded time between them) split by time with
+    the default 1.1-s window and past were refused with the advice for an epoch of ripples ('select
+    an epoch that spans the intervals', which cannot add recorded time); the way out, a trial split,
+    was not named. Nor where the gaps are shorter than split_gap."""
+    counts = np.random.default_rng(0).integers(0, 2, size=(20, 101, 2))
+    binned = hf_neuroformer.io.from_binned_counts(counts, bin_size=0.01, trial_gap=0.1)
+    hint = r"; or split by trials \(split_by: trials; the recording has 20 trials, each window then lies inside one\)$"
+    with pytest.raises(ValueError, match=r"^recording: its time support is 20 intervals .* none holds a window with "
+                                         r"its past \(1.1 s\).*" + hint):
+        plan_splits(binned, NeuroformerConfig(split_by="time"))
+    with pytest.raises(ValueError, match=r"^split_gap: the 20 intervals of the time support lie closer .*" + hint):
+        plan_splits(binned, NeuroformerConfig(current_window=0.05, past_window=0.1, split_gap=0.5, split_by="time"))

@@ -404,11 +404,17 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     # a window with its past (and a future modality window, see window_reach) lies inside one segment
     span = config.past_window + window_reach(config)
     longest = float(np.max(sup[:, 1] - sup[:, 0])) if len(sup) else 0.0
+    n_trials = 0 if recording.trials is None else len(recording.trials)
+    # a recording of trials with unrecorded gaps between them (the Allen and binned readers): the way out is
+    # a trial split, which the advice for an epoch of ripples did not name
+    by_trials = (f"; or split by trials (split_by: trials; the recording has {n_trials} trials, each window then "
+                 "lies inside one)" if n_trials >= 3 else "")
     if len(sup) > 1 and longest < span:
         raise ValueError(
             f"recording: its time support is {len(sup)} intervals ({total:.3f} s in all) of at most {longest:.3f} s "
-            f"(an epoch made of many short intervals, e.g. ripples), and none holds a window with its past "
-            f"({span:g} s); use a shorter past_window / current_window, or select an epoch that spans the intervals"
+            f"(an epoch made of many short intervals, e.g. ripples, or trials with unrecorded time between them), and "
+            f"none holds a window with its past ({span:g} s); use a shorter past_window / current_window, or select an "
+            f"epoch that spans the intervals{by_trials}"
         )
     # lengths and gaps are differences of absolute times, off by a float64 step (Allen's 0.1-s trials read as
     # 0.09999999999999 s for 63 of 200): compared with n_full_bins' edge tolerance (0.5 ns), or an interval
@@ -472,7 +478,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             f"split_gap: the {len(sup)} intervals of the time support lie closer together than split_gap "
             f"({config.split_gap} s), so they form only {len(groups)} group(s) that can go to different splits, for "
             f"{n_needed} splits with a non-zero fraction; use a smaller split_gap (at least past_window, "
-            f"{config.past_window} s)"
+            f"{config.past_window} s){by_trials}"
         )
     n_blocks = len(groups)
     block_len = min(edges[g[-1]][1] - edges[g[0]][0] for g in groups)
