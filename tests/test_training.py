@@ -1451,3 +1451,18 @@ def test_resume_with_nothing_to_do_compares_output_attentions_as_train_stores_it
     tc = TrainingConfig(max_steps=2, batch_size=16, save_every=2)
     train(rec, out, nf.NeuroformerConfig(**TINY, output_attentions=True), tc, progress=False, resume=True)
     assert "nothing to do" in capsys.readouterr().out and _files(out) == old
+
+
+def test_resume_takes_the_config_of_the_runs_own_saved_model(rec, finished_run, tmp_path, capsys):
+    """Break test: the config saved with the run's model (NeuroformerConfig.from_pretrained) holds
+    architectures and dtype, which the checkpoints' config does not: resuming with it was refused
+    ('written with config.architectures=None, this run has ['NeuroformerForPreTraining']'), though
+    it is the run's own model config."""
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    old = _files(out)
+    train(rec, out, nf.NeuroformerConfig.from_pretrained(out), TrainingConfig(max_steps=2, batch_size=16, save_every=2),
+          progress=False, resume=True)
+    assert "nothing to do" in capsys.readouterr().out and _files(out) == old

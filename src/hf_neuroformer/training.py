@@ -2024,9 +2024,11 @@ def _drops_output_attentions(config: NeuroformerConfig, training: "TrainingConfi
 
 
 def _config_fingerprint(config: NeuroformerConfig) -> dict:
-    """The model config as JSON values (what a checkpoint's weights depend on)."""
+    """The model config as JSON values (what a checkpoint's weights depend on): without the saved
+    model's bookkeeping (``architectures``, ``dtype``), which the config of the run's own saved model
+    (``NeuroformerConfig.from_pretrained(output_dir)``) holds and the run's checkpoints do not."""
     d = json.loads(config.to_json_string(use_diff=False))
-    for k in ("transformers_version", "_attn_implementation_autoset", "attn_implementation"):
+    for k in ("transformers_version", "_attn_implementation_autoset", "attn_implementation", "architectures", "dtype"):
         d.pop(k, None)
     return d
 
