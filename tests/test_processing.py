@@ -310,7 +310,7 @@ def test_trial_mode_windows_are_the_training_windows(allen_trials):
     # "trials": each window clipped at its trial's start, as training did; without a clip the past
     # reads the trial before
     assert all(torch.equal(processor(rec, starts, "trials")[k], got[k]) for k in got if k != "modality_inputs")
-    unclipped = processor(rec, starts)
+    unclipped = processor(rec, starts, None)
     assert unclipped["past_attention_mask"].sum() > got["past_attention_mask"].sum()
     with pytest.raises(ValueError, match="past_clip_starts='trials': the recording has no trials"):
         processor(dataclasses.replace(rec, trials=None, trial_info={}), starts, "trials")
@@ -682,3 +682,17 @@ def test_a_models_processor_refuses_units_it_was_not_trained_on_naming_what_work
     assert processor(a2929.select_units(known), [750.0])["input_ids"].shape[0] == 1
     with pytest.raises(nf.UnknownUnitError, match=r"call tokenizer\.add_units\(recording\) first"):
         nf.NeuroformerProcessor(tok)(a2929, [750.0])
+
+
+def test_auto_clips_the_past_at_the_start_of_the_windows_recorded_stretch(allen_trials):
+    """The Allen reader's time support is its trials, with 0.1 s of unrecorded time between them: with
+    no trial split mode, "auto" read a window's past across that gap (silence never recorded) into the
+    trial before, though only its current window was checked against the support."""
+    rec, config, tok, _, _ = allen_trials
+    processor = nf.NeuroformerProcessor.from_config(tok, config)  # split_mode unknown
+    starts = rec.trials[:3, 0]
+    cols = processor.tokenize(rec, starts)
+    np.testing.assert_array_equal(cols["past_clip_start"], rec.trials[:3, 0])  # the stretches' starts
+    assert all(len(p) == 1 for p in cols["past_input_ids"])  # nothing before the trial is read (one token: BOS)
+    whole = processor.tokenize(rec, starts, None)  # asked for: the whole past window
+    assert len(whole["past_input_ids"][1]) > 1 and np.isnan(whole["past_clip_start"]).all()

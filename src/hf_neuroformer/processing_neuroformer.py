@@ -30,8 +30,9 @@ from transformers.utils import cached_file
 from .modalities import modality_column_names
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .windows import (WINDOW_GRID, NeuroformerCollator, check_windows_in_support, tokenize_windows, trial_at,
-                      trials_holding, window_starts_array)
+from .binning import past_starts
+from .windows import (WINDOW_GRID, NeuroformerCollator, check_windows_in_support, recorded_stretches,
+                      tokenize_windows, trial_at, trials_holding, window_starts_array)
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -221,7 +222,9 @@ class NeuroformerProcessor(ProcessorMixin):
         check_windows_in_support(recording.support, starts, self.tokenizer.current_window)
         clips = None
         has_trials = recording.trials is not None and len(recording.trials) > 0
+        stretch_clips = None
         if isinstance(past_clip_starts, str) and past_clip_starts == "auto":
+            stretch_clips = self._stretch_clips(recording, starts)
             past_clip_starts = "trials" if self.split_mode == "trials" and has_trials else None
             if self.split_mode == "trials" and not has_trials:
                 warnings.warn("the model was trained with each window's past clipped at its trial's start "
@@ -266,10 +269,27 @@ class NeuroformerProcessor(ProcessorMixin):
                 i = int(late[0])
                 raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
                                  "(expected the trial start, at or before the window; NaN for no clip)")
+        if stretch_clips is not None:  # "auto": no past read from unrecorded time before the window's stretch
+            clips = stretch_clips if clips is None else np.where(np.isnan(stretch_clips), clips,
+                                                                 np.fmax(clips, stretch_clips))
         if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
             self.check_recording(recording, stacklevel=4)
         return tokenize_windows(recording, self.tokenizer, starts, clips,
                                 _ModalitySpecs(self.modalities, self.tokenizer.current_window))
+
+    def _stretch_clips(self, recording: SpikeRecording, starts: np.ndarray) -> Optional[np.ndarray]:
+        """``(n_windows,)`` float64: the start (s) of the recorded stretch (touching intervals of
+        ``recording.support`` merged, :func:`~hf_neuroformer.windows.recorded_stretches`) that holds each
+        window, where its past window reaches before it (into a gap of the time support, or before
+        the recorded time), NaN elsewhere; None when no window's past does. The windows lie inside
+        one stretch each (checked before)."""
+        sup = recorded_stretches(recording.support)
+        if len(sup) == 0:
+            return None
+        j = np.clip(np.searchsorted(sup[:, 0], starts + WINDOW_GRID, side="right") - 1, 0, None)
+        a = sup[j, 0]
+        reaches = past_starts(starts, self.tokenizer.past_window) < a - WINDOW_GRID
+        return np.where(reaches, a, np.nan) if reaches.any() else None
 
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts="auto", *, return_tensors: str = "pt",
@@ -296,7 +316,12 @@ class NeuroformerProcessor(ProcessorMixin):
                 there pass the clip starts of :func:`~hf_neuroformer.windows.window_starts_for_split`),
                 as does the ``past_clip_start`` column of its window datasets. ``"auto"`` is
                 ``"trials"`` when the processor's ``split_mode`` is ``"trials"`` and the recording
-                has trials (with a warning when it has none), else ``None``.
+                has trials (with a warning when it has none), else ``None``; either way ``"auto"`` also
+                clips a past window that reaches before the start of the recorded stretch holding its
+                window (an interval of ``recording.support``, touching ones merged) at that start, so a
+                window at a trial of a time support with unrecorded gaps (the Allen reader's) does not
+                read the gap as silence (training windows never do: a time split keeps each window's past
+                inside its stretch). ``None`` reads the whole past window.
             return_tensors: only ``"pt"`` (PyTorch).
             return_labels: give the next-spike ``labels`` and ``dt_labels`` (``token_labels`` and
                 ``dt_labels`` for a decoder); False for a ``NeuroformerModel``, whose forward
