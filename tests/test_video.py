@@ -876,3 +876,37 @@ def nf_config_round_trip(cfg):
     import hf_neuroformer as nf
 
     return nf.NeuroformerConfig.from_dict(json.loads(cfg.to_json_string()))
+
+
+def test_likelihoods_and_decoding_check_the_recordings_pixel_scale_once_per_call():
+    """``window_log_likelihoods`` and ``decode_windows`` tokenized without the processor's recording
+    check: called from Python with 0-255 frames on a model trained on [0, 1] frames, they gave no
+    pixel-scale warning (only the commands, which check first, did)."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.finetuning import decode_windows
+    from hf_neuroformer.likelihood import window_log_likelihoods
+
+    rec = _ramp_recording(np.arange(10) * 0.1, shape=(16, 16))  # frames 0..9: mean 4.5, std 2.87
+    px = rec.stimulus.frames.astype(np.float64)
+    video = {**VIDEO, "mean": [px.mean() / 255], "std": [px.std() / 255]}  # trained on [0, 1] frames
+    cfg = small_config(modalities=[video])
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    decoder = nf.NeuroformerForBehaviorDecoding(small_config(
+        modalities=[video], vocab_size=len(tok),
+        decoding_targets=[{"name": "x", "kind": "regression", "mean": 0.0, "std": 1.0}])).eval()
+    starts = [0.3, 0.5, 0.7]
+    for call in (lambda **kw: window_log_likelihoods(model, tok, rec, starts, **kw),
+                 lambda **kw: decode_windows(decoder, tok, rec, starts, recorded=False, **kw)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        scale = [w for w in caught if "another pixel scale" in str(w.message)]
+        assert len(scale) == 1, [str(w.message) for w in caught]  # once per call, not per window
+        with warnings.catch_warnings(record=True) as caught:  # a caller that has checked (the commands)
+            warnings.simplefilter("always")
+            call(check_modalities=False)
+        assert not [w for w in caught if "another pixel scale" in str(w.message)]

@@ -872,7 +872,8 @@ def cmd_evaluate(args) -> int:
         from .likelihood import split_bits_per_spike
 
         bps = split_bits_per_spike(model, tokenizer, real, plan, args.split, ci_block_s=ci_block_s,
-                                   ci_block_s_option=CI_BLOCK_S_FLAG)
+                                   ci_block_s_option=CI_BLOCK_S_FLAG,
+                                   check_modalities=False)  # _check_units checked --real's modalities
         metrics.update(_bits_per_spike_keys(bps, args.split))
         _print_bits_per_spike(bps, args.model, args.split)
     made = (f", {settings['split']} windows, {settings['mode'].replace('_', '-')} past, by {settings['model']}"
@@ -1152,6 +1153,7 @@ def cmd_decode(args) -> int:
     table, info = decode_windows(model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
                                  batch_size=args.batch_size, plan=plan, progress=True,
                                  warn_absent_units=False,  # _check_units warned
+                                 check_modalities=False,  # and checked the recording's modalities
                                  train_used_s=saved_train_windows_used(args.model))  # beyond --fraction: train_unused
     write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"

@@ -1568,7 +1568,7 @@ def _mark_unused_train(split: np.ndarray, starts: np.ndarray, train_used_s) -> n
 @torch.no_grad()
 def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_starts=None, batch_size: int = 64,
                    recorded: bool = True, plan: Optional[SplitPlan] = None, progress: bool = False,
-                   warn_absent_units: bool = True, train_used_s=None):
+                   warn_absent_units: bool = True, train_used_s=None, check_modalities: bool = True):
     """Decode the behaviour of each window with a fine-tuned decoder.
 
     Args:
@@ -1590,6 +1590,10 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         progress: a progress bar over the batches.
         warn_absent_units: warn when the recording lacks some of the decoder's units of its
             session (``neuroformer decode`` has warned already, through ``check_recording_units``).
+        check_modalities: check once that ``recording`` holds the decoder's input modalities as it
+            reads them (:meth:`~hf_neuroformer.NeuroformerProcessor.check_recording`: frames on
+            another pixel scale than the training frames are warned of); False where the caller has
+            checked (``neuroformer decode``).
 
     Returns:
         ``(table, info)``: ``table`` the :func:`~hf_neuroformer.decoding.prediction_table` of the
@@ -1628,7 +1632,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     starts = window_starts_array(window_starts)
     clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts",
                                                                        clip_starts=True)
-    cols = processor.tokenize(recording, starts, clips)
+    cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities)
     absent = units_absent(tokenizer, recording)
     if absent and warn_absent_units:  # the command has warned already (check_recording_units)
         shown = ", ".join(repr(u) for u in absent[:3]) + (", ..." if len(absent) > 3 else "")

@@ -48,6 +48,7 @@ def window_log_likelihoods(
     past_clip_starts: Optional[Sequence[float]] = None,
     batch_size: int = 64,
     progress: bool = False,
+    check_modalities: bool = True,
 ) -> Dict[str, np.ndarray]:
     """Log-probability (nats) of each recorded current window under the model (teacher-forced past).
 
@@ -64,6 +65,10 @@ def window_log_likelihoods(
         batch_size: windows per forward pass, an integer >= 1.
         progress: show a tqdm bar over the windows (off by default: callers that score a few
             windows in a loop; :func:`split_bits_per_spike` turns it on).
+        check_modalities: check once that ``recording`` holds the model's modalities as it reads
+            them (:meth:`~hf_neuroformer.NeuroformerProcessor.check_recording`: a missing source is
+            refused, frames on another pixel scale than the training frames warned of); False where
+            the caller has checked (``neuroformer evaluate``).
 
     Returns:
         dict of ``(n_windows,)`` arrays: ``log_likelihood`` (float64 nats; NaN for truncated
@@ -94,7 +99,8 @@ def window_log_likelihoods(
     check_finite_weights(model, None, flag="model", gives="every window log-likelihood it gives")
     refuse_foreign_units(tokenizer, recording)  # the tokenizer advised add_units, useless to a trained model
     starts = window_starts_array(window_starts)
-    cols = processor.tokenize(recording, starts, past_clip_starts)  # None: no clip; the processor checks them
+    # None: no clip; the processor checks them (and, once, the recording's modalities)
+    cols = processor.tokenize(recording, starts, past_clip_starts, check_modalities=check_modalities)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config
@@ -162,6 +168,7 @@ def split_bits_per_spike(
     progress: bool = True,
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
+    check_modalities: bool = True,
 ) -> Dict[str, float]:
     """Held-out bits per spike of the model against two homogeneous Poisson nulls.
 
@@ -195,6 +202,8 @@ def split_bits_per_spike(
         progress: show a tqdm bar while the model scores the windows (a test split of
             thousands of windows takes tens of seconds on a CPU, which ``neuroformer evaluate
             --model`` spent without a word).
+        check_modalities: passed to :func:`window_log_likelihoods` (False where the caller has
+            checked the recording's modalities).
         ci_block_s: length (s) of the bootstrap blocks of a time split (None: 10 s; a trial
             split's blocks are its trials, and a length given there, 10 included, is warned to have
             no effect); see :mod:`hf_neuroformer.metrics.bootstrap`.
@@ -245,7 +254,7 @@ def split_bits_per_spike(
         raise ValueError(f"split {split!r} / fit_split {fit_split!r}: expected windows in both, got {len(starts)} / {len(fit_starts)}")
     ll = window_log_likelihoods(
         model, tokenizer, recording, starts, past_clip_starts=clips if plan.mode == "trials" else None,
-        batch_size=batch_size, progress=progress,
+        batch_size=batch_size, progress=progress, check_modalities=check_modalities,
     )
     keep = ~ll["truncated"]
     rates = poisson_rates_from_windows(recording, fit_starts, cfg.current_window)
