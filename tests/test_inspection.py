@@ -588,3 +588,29 @@ def test_rates_count_the_trials_not_the_silent_gaps_a_reader_lays_between_them(s
     np.testing.assert_allclose([desc["unit_firing_rate_hz"][n] for n in binned.unit_names],
                                counts.sum((0, 1)) / 0.4)
     assert desc["firing_rate_hz"]["population"] == pytest.approx(counts.sum() / 0.4)
+
+
+def test_frames_after_the_recorded_time_are_not_counted_as_on_screen():
+    """``restrict(0, 0.8)`` of frames at 0, 0.1, 0.2, 1.0, 1.1 s keeps the onset at 1.0 s as the end of
+    the last frame shown; inspect said '4 frames ... onsets 0.000-1.000 s' and the frame-clock warning
+    counted that frame as on screen (one short: 5 frames in ms, 3 off the recorded time, said 2, no warning)."""
+    from hf_neuroformer import SpikeRecording
+    from hf_neuroformer.modalities import _warn_if_frames_off_the_clock, modality_track
+    from hf_neuroformer.recording import Stimulus
+
+    def rec(frame_times, stop):
+        ft = np.asarray(frame_times, dtype=float)
+        return SpikeRecording(spike_times=np.array([0.05, 0.5]), unit_ids=np.array([0, 1]), time_domain=(0.0, stop),
+                              stimulus=Stimulus(frames=np.zeros((len(ft), 16, 12), np.uint8), frame_times=ft))
+
+    cut = rec([0.0, 0.1, 0.2, 1.0, 1.1], 1.2).restrict(0.0, 0.8)
+    assert cut.stimulus.frame_times[-1] == 1.0  # kept: where the frame at 0.2 s leaves the screen
+    desc = describe_recording(cut)
+    assert desc["stimulus"]["n_frames"] == 3 and desc["stimulus"]["n_frames_outside"] == 1
+    text = format_description(desc)
+    assert "3 frames of 16x12 px (frame_shape [16, 12]) at ~10 Hz, onsets 0.000-0.200 s, and 1 stored frame not on " \
+           "screen in the recorded time (onsets up to 1.000 s; the first onset" in text, text
+    ms = rec(np.arange(5) * 16.7, 20.0)  # milliseconds read as seconds: 2 frames on screen in [0, 20) s
+    mod = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 12]}
+    with pytest.warns(UserWarning, match=r"3 of 5 frames of 'stimulus:frames' are not on screen"):
+        _warn_if_frames_off_the_clock(modality_track(ms, mod, 0), ms, mod, 0)

@@ -236,7 +236,7 @@ def test_frame_times_on_another_clock_than_the_spikes_are_warned_of_when_fitting
 
     cfg = small_config(modalities=[VIDEO])
     ms = _ramp_recording(np.arange(10) * 100.0, shape=(16, 16))
-    with pytest.warns(UserWarning, match=r"\('video'\): 8 of 10 frames of 'stimulus:frames' are not on screen in "
+    with pytest.warns(UserWarning, match=r"\('video'\): 9 of 10 frames of 'stimulus:frames' are not on screen in "
                                          r"the recorded time \[0, 1\) s \(the frames span 0 to 900 s\); frame_times "
                                          r"must be seconds on the spikes' clock"):
         fit_modalities(ms, cfg, quiet(plan_splits, ms, cfg))

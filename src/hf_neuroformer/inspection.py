@@ -17,7 +17,7 @@ import numpy as np
 
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import SpikeRecording, _intersect_intervals, _merge_intervals, count_noun
+from .recording import SpikeRecording, _intersect_intervals, _merge_intervals, count_noun, frames_on_screen
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -301,7 +301,12 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         median sample rate Hz, samples with NaN, ``n_inside_recording``: samples inside the
         time domain, range, ``--target``: ``None`` without a finite sample or without a sample
         inside the time domain);
-        ``stimulus`` and ``events`` (counts); ``windows``: the config's windows and token
+        ``stimulus`` (counts; ``n_frames`` and the onsets' span ``frames_start_s`` /
+        ``frames_stop_s`` of the frames on screen in the time domain, ``n_frames_outside`` and
+        ``frames_outside_stop_s`` of the other stored frames: the onset after the end that
+        :meth:`~hf_neuroformer.SpikeRecording.restrict` keeps as the last frame's end (counted there,
+        ``frames_outside_end_marker``: True), or frames on another clock) and
+        ``events`` (counts); ``windows``: the config's windows and token
         budget, and per split (``train`` / ``validation`` / ``test``, as
         :func:`~hf_neuroformer.windows.plan_splits` cuts them) the number of windows, spikes
         per current and past window (mean, median, 99th percentile, min, max) and how many
@@ -347,14 +352,28 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
     if rec.stimulus is not None:
         s = rec.stimulus
         ft = np.asarray(s.frame_times if s.frames is not None else [], dtype=np.float64)
+        # the frames on screen in the recorded time: a restricted recording keeps the onset after its end as the
+        # last frame's end, which was counted and given as the onsets' end (4 frames, onsets 0.000-1.000 s, of a
+        # recording that ends at 0.8 s); frames wholly outside (another clock) are counted apart
+        shown = np.ones(ft.shape, dtype=bool)
+        outside = marker = np.zeros(ft.shape, dtype=bool)
+        if rec.time_domain is not None and len(ft):
+            td = np.array([rec.time_domain], dtype=np.float64)
+            shown = frames_on_screen(ft, td, end_marker=False)
+            outside = ~shown
+            marker = frames_on_screen(ft, td) & outside
+        on = ft[shown]
         # a video modality's config needs frame_shape, and its num_frames the frame rate: only the count was given
         stim = {"n_intervals": 0 if s.intervals is None else int(len(s.intervals)),
                 "n_names": 0 if s.names is None else len(s.names),
-                "n_frames": int(len(ft)),
+                "n_frames": int(len(on)),
                 "frame_shape": None if s.frames is None else [int(v) for v in np.shape(s.frames)[1:]],
                 "frame_rate_hz": float(1.0 / np.median(np.diff(ft))) if len(ft) > 1 else float("nan"),
-                "frames_start_s": float(ft[0]) if len(ft) else float("nan"),
-                "frames_stop_s": float(ft[-1]) if len(ft) else float("nan")}
+                "frames_start_s": float(on[0]) if len(on) else float("nan"),
+                "frames_stop_s": float(on[-1]) if len(on) else float("nan"),
+                "n_frames_outside": int(outside.sum()),
+                "frames_outside_stop_s": float(ft[outside][-1]) if outside.any() else float("nan"),
+                "frames_outside_end_marker": bool(marker.any())}
     return {
         "session": rec.session,
         "n_units": rec.n_units,
@@ -486,8 +505,14 @@ def format_description(desc: dict) -> str:
         frames = count_noun(s["n_frames"], "frame")
         if s.get("frame_shape"):
             rate = f" at ~{s['frame_rate_hz']:.3g} Hz" if np.isfinite(s["frame_rate_hz"]) else ""
-            frames += (f" of {s['frame_shape'][0]}x{s['frame_shape'][1]} px (frame_shape {s['frame_shape']}){rate}, "
-                       f"onsets {s['frames_start_s']:.3f}-{s['frames_stop_s']:.3f} s")
+            frames += f" of {s['frame_shape'][0]}x{s['frame_shape'][1]} px (frame_shape {s['frame_shape']}){rate}"
+            if s["n_frames"]:
+                frames += f", onsets {s['frames_start_s']:.3f}-{s['frames_stop_s']:.3f} s"
+            if s.get("n_frames_outside"):  # a span beyond the recorded time shows another clock
+                frames += (f", and {count_noun(s['n_frames_outside'], 'stored frame')} not on screen in the recorded "
+                           f"time (onsets up to {s['frames_outside_stop_s']:.3f} s"
+                           + ("; the first onset after the end is where the last frame shown leaves the screen)"
+                              if s.get("frames_outside_end_marker") else ")"))
         lines.append(f"stimulus: {count_noun(s['n_intervals'], 'interval')} of {count_noun(s['n_names'], 'kind')}, "
                      f"{frames}")
     if desc["events"]:

@@ -478,8 +478,9 @@ def _warn_if_frames_off_the_clock(track: ModalityTrack, recording: SpikeRecordin
     ft = track.times
     if td is None or not len(ft):
         return
-    # not on screen in the recorded time (restrict keeps the frame shown at its start and the onset after its end)
-    out = int(np.sum(~frames_on_screen(ft, np.array([td], dtype=np.float64))))
+    # not on screen in the recorded time; the onset after its end, which restrict keeps as the last frame's end
+    # marker, is not on screen there either (counting it on screen left the count one short)
+    out = int(np.sum(~frames_on_screen(ft, np.array([td], dtype=np.float64), end_marker=False)))
     if out > len(ft) / 2:
         warnings.warn(f"{_where(i, mod)}: {out} of {len(ft)} frames of {mod['source']!r} are not on screen in the "
                       f"recorded time [{td[0]:g}, {td[1]:g}) s (the frames span {ft[0]:g} to {ft[-1]:g} s); frame_times "

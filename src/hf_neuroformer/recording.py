@@ -1284,20 +1284,22 @@ def frame_ends(frame_times) -> np.ndarray:
     return np.append(ft[1:], ft[-1] + step)
 
 
-def frames_on_screen(frame_times, intervals: np.ndarray) -> np.ndarray:
+def frames_on_screen(frame_times, intervals: np.ndarray, end_marker: bool = True) -> np.ndarray:
     """``(n,)`` bool: the frames of ``frame_times`` on screen at some time inside one of the sorted,
     non-overlapping ``[start, stop)`` rows of ``intervals`` (s): onset before the row's stop and
-    end (:func:`frame_ends`) after its start; the frame shown at a row's start is one of them. Also
-    the first frame whose onset is at or after the last row's stop: its onset is where the frame
+    end (:func:`frame_ends`) after its start; the frame shown at a row's start is one of them. With
+    ``end_marker`` (what :meth:`SpikeRecording.restrict` keeps), also the first frame whose onset is
+    at or after the last row's stop, though it is not on screen there: its onset is where the frame
     before it ends (without it that end became the median frame interval after the onset, and a
-    frame held longer, an image shown for a second in a 60 Hz movie, left the screen early)."""
+    frame held longer, an image shown for a second in a 60 Hz movie, left the screen early);
+    ``end_marker=False`` for the frames shown (what a description or a count of them says)."""
     ft = np.asarray(frame_times, dtype=np.float64)
     if not len(ft) or not len(intervals):
         return np.zeros(ft.shape, dtype=bool)
     k = np.searchsorted(intervals[:, 0], frame_ends(ft), side="left") - 1  # the last row starting before the end
     keep = (k >= 0) & (ft < intervals[np.clip(k, 0, None), 1])
     after = int(np.searchsorted(ft, intervals[-1, 1], side="left"))
-    if after < len(ft) and keep[:after].any():
+    if end_marker and after < len(ft) and keep[:after].any():
         keep[after] = True
     return keep
 
