@@ -120,7 +120,7 @@ def test_finetune_says_which_recorded_time_the_checkpoints_split_plan_leaves_out
 
     longer = load_recording(shared_data(A2929), epoch="wake").restrict(670.0, 900.0)
     with pytest.warns(UserWarning, match=r"split plan of .* spans 670.000-850.000 s, and 50.0 s of this recording lie "
-                                         r"outside it \(0.0 s before, 50.0 s after\), in no split"):
+                                         r"outside it \(0.0 s before, 50.0 s after, in stretches .*\), in no split"):
         m = finetune(pretrained, longer, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "d", max_steps=1,
                      eval_steps=1, batch_size=16)
     assert m["split_plan_source"] == "checkpoint splits.json"
@@ -132,6 +132,34 @@ def test_finetune_says_which_recorded_time_the_checkpoints_split_plan_leaves_out
         cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
         plan = SplitPlan.from_dict(json.loads((pretrained / "splits.json").read_text()))
         _warn_time_outside_plan(_plan_within(plan, a2929, cfg), a2929, cfg, pretrained)
+
+
+def test_time_outside_the_plan_counts_only_stretches_that_hold_a_window(shared_data, pretrained):
+    """The time before / after a checkpoint's plan was summed over every stretch of recorded time, so
+    100 ripples of 0.2 s after it (20 s, none holding a 0.1-s window with its 0.3-s past) were warned
+    of as room for windows left in no split."""
+    from hf_neuroformer.finetuning import _warn_time_outside_plan
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.windows import SplitPlan
+    from tiny_configs import quiet
+
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    plan = SplitPlan.from_dict(json.loads((pretrained / "splits.json").read_text()))  # spans 670-850 s
+    longer = quiet(load_recording, shared_data(A2929), epoch="wake").restrict(670.0, 900.0)
+    ripples = np.stack([np.arange(850.5, 900.0, 0.5), np.arange(850.5, 900.0, 0.5) + 0.2], 1)
+    def select(iv):  # an epoch of those intervals, as an NWB interval table gives one
+        iv = np.asarray(iv, dtype=np.float64)
+        return dataclasses.replace(longer, epochs={"iv": (iv[0, 0], iv[-1, 1])},
+                                   epoch_intervals={"iv": iv}).select_epoch("iv")
+
+    rec = select(np.concatenate([[[670.0, 850.0]], ripples]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _warn_time_outside_plan(plan, rec, cfg, pretrained)
+    # one stretch that holds a window with its past (1 s) is still said, with only its own time
+    rec = select(np.concatenate([[[670.0, 850.0]], ripples[:-2], [[898.5, 899.5]]]))
+    with pytest.warns(UserWarning, match=r"\(0.0 s before, 1.0 s after, in stretches of recorded time that each hold"):
+        _warn_time_outside_plan(plan, rec, cfg, pretrained)
 
 
 def test_finetune_refuses_a_folder_holding_an_interrupted_training_runs_checkpoints(a2929, pretrained, tmp_path):

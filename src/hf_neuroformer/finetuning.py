@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
+from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
 from .decoding import (
     DecodingCollator,
@@ -697,19 +698,27 @@ def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
 def _warn_time_outside_plan(plan: SplitPlan, recording, config, model_dir) -> None:
     """Warn when the recording holds room for windows before the first or after the last segment of
     a checkpoint's (time-mode) ``plan``: that time lies in no split, so its windows are neither
-    fitted nor scored (e.g. the whole wake epoch given to a model pretrained on a part of it)."""
+    fitted nor scored (e.g. the whole wake epoch given to a model pretrained on a part of it). Only
+    the stretches of recorded time (:func:`~hf_neuroformer.windows.recorded_stretches`) whose part
+    outside the plan holds a window with its past count (short ripples hold none)."""
     rows = [np.asarray(seg, dtype=np.float64).reshape(-1, 2) for seg in plan.segments.values()]
     rows = np.concatenate(rows) if rows else np.zeros((0, 2))
     if not len(rows):
         return
     first, last = float(rows[:, 0].min()), float(rows[:, 1].max())
     sup = recorded_stretches(recording.support)
-    before = float(np.clip(np.minimum(sup[:, 1], first) - sup[:, 0], 0, None).sum())
-    after = float(np.clip(sup[:, 1] - np.maximum(sup[:, 0], last), 0, None).sum())
-    if max(before, after) >= window_reach(config) + float(config.past_window):  # room for a window and its past
+    need = window_reach(config) + float(config.past_window)  # room for a window and its past
+    # per stretch: the time outside the plan counts only where one stretch holds a window with its past (summed
+    # over all stretches, many short ripples warned of room for windows that none of them has)
+    before = np.clip(np.minimum(sup[:, 1], first) - sup[:, 0], 0, None)
+    after = np.clip(sup[:, 1] - np.maximum(sup[:, 0], last), 0, None)
+    before = float(before[before >= need - BIN_EDGE_SECONDS].sum())
+    after = float(after[after >= need - BIN_EDGE_SECONDS].sum())
+    if before + after > 0:
         warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} (splits.json) spans {first:.3f}-{last:.3f} s, "
                       f"and {before + after:.1f} s of this recording lie outside it ({before:.1f} s before, {after:.1f} s "
-                      "after), in no split: their windows are neither fitted nor scored (n_train_windows counts the "
+                      f"after, in stretches of recorded time that each hold a window with its past, {need:g} s), in "
+                      "no split: their windows are neither fitted nor scored (n_train_windows counts the "
                       "others); fine-tune on the recording (and epoch) the model was pretrained on, or give plan= (a "
                       "SplitPlan over the whole recording) to use them", UserWarning, stacklevel=3)
 
