@@ -209,7 +209,7 @@ def test_bad_input_names_the_field(a2929, saved):
 
 def test_float32_window_starts_are_refused_not_widened(a2929, saved):
     """Break test: processor(rec, np.float32([700.05])) widened the start to 700.0499877929688 s
-    without a word (12 ns before the 1 ns window grid's 700.05 s, so a spike at 700.05 s fell out of
+    without a word (12 µs before the 1 ns window grid's 700.05 s, so a spike at 700.05 s fell out of
     the window); float32 / float16 starts and clip starts are refused with the float64 hint."""
     import torch
 

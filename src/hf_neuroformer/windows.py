@@ -99,7 +99,7 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
         raise ValueError(f"{name}: expected window starts as real numbers (s), got {type(window_starts).__name__} "
                          f"({str(err).splitlines()[0]})") from None
     if raw.dtype.kind == "f" and raw.dtype.itemsize < 8 and starts.size:
-        # float32 700.05 is 700.0499877929688 s: widened without a word, the window started 12 ns early
+        # float32 700.05 is 700.0499877929688 s: widened to float64, the window would start 12 µs early
         # (off the 1 ns window grid, so a spike at 700.05 s fell out of it)
         flat = raw.ravel()
         moved = np.flatnonzero(flat.astype(np.float64) != np.array([float(str(v)) for v in flat]))
