@@ -131,7 +131,8 @@ def column_values(dataset, name: str, dtype=np.float64) -> np.ndarray:
     fine-tune), and ``dataset.data`` would ignore the indices.
 
     Raises:
-        KeyError: ``name`` is not a column of ``dataset`` (``datasets``' own error).
+        ValueError: ``name`` is not a column of ``dataset`` (``datasets``' own error, naming the
+            columns it has).
     """
     values = dataset.select_columns([name]).with_format("numpy")[name]
     return np.asarray(values, dtype=dtype)
