@@ -910,3 +910,31 @@ def test_likelihoods_and_decoding_check_the_recordings_pixel_scale_once_per_call
             warnings.simplefilter("always")
             call(check_modalities=False)
         assert not [w for w in caught if "another pixel scale" in str(w.message)]
+
+
+def test_a_checkpoint_written_before_frame_interval_existed_resumes(allen_video, tmp_path):
+    """Break test: a video run's checkpoint written before the modalities recorded
+    ``frame_interval`` (d40cc71) holds modality dicts without the key; a resume fits it from the
+    recording and was refused as 'written with config.modalities=[...]' (the two differ only in a
+    key the checkpoint never had). A key the checkpoint lacks is not compared; another fitted value
+    still is."""
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
+    tc = TrainingConfig(max_steps=1, batch_size=8, eval_every=1, save_every=1, learning_rate=3e-3)
+    quiet(train, allen_video, out, cfg, tc, overwrite=True, progress=False)
+    state_file = next((out / "checkpoints").glob("step-*")) / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    stored = state["fingerprint"]["config"]["modalities"]
+    assert stored[0]["frame_interval"] is not None
+    older = json.loads(json.dumps(state))
+    del older["fingerprint"]["config"]["modalities"][0]["frame_interval"]
+    state_file.write_text(json.dumps(older))
+    quiet(train, allen_video, out, cfg, replace(tc, max_steps=2), progress=False, resume=True)
+    # a fitted value the checkpoint holds is still compared
+    stepped = sorted((out / "checkpoints").glob("step-*"))[-1] / "trainer_state.json"
+    other = json.loads(stepped.read_text())
+    other["fingerprint"]["config"]["modalities"][0]["frame_interval"] = 1.0
+    stepped.write_text(json.dumps(other))
+    with pytest.raises(ValueError, match=r"config\.modalities"):
+        quiet(train, allen_video, out, cfg, replace(tc, max_steps=3), progress=False, resume=True)

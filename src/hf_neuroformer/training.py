@@ -1898,6 +1898,22 @@ def draw_figure(name: str, plot: Callable, *args, **kwargs):
 #: NeuroformerConfig fields that ``train`` fills in from the recording (the tokenizer's vocabulary, the
 #: modalities' statistics fitted on the train split): on resume, a difference there comes from other data.
 _FIELDS_FROM_DATA = ("vocab_size", "modalities")
+#: Modality keys that checkpoints written before they existed lack (``frame_interval``, d40cc71): a check of the
+#: recording given to a trained model, on which no weight depends.
+_MODALITY_KEYS_ADDED_LATER = ("frame_interval",)
+
+
+def _as_checkpoint_recorded(old_cfg: dict, new_cfg: dict) -> dict:
+    """``new_cfg`` (a config fingerprint) with the modality keys of :data:`_MODALITY_KEYS_ADDED_LATER`
+    that the checkpoint's modalities (``old_cfg``) lack taken as the checkpoint's, so that a
+    checkpoint written before such a key existed is not refused for it; a value the checkpoint
+    holds is compared."""
+    old, new = old_cfg.get("modalities"), new_cfg.get("modalities")
+    if not (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
+            and all(isinstance(m, dict) for m in old + new)):
+        return new_cfg
+    mods = [{k: v for k, v in n.items() if k in o or k not in _MODALITY_KEYS_ADDED_LATER} for o, n in zip(old, new)]
+    return dict(new_cfg, modalities=mods)
 
 
 def _config_differs(checkpoint: Path, stored: dict, now: dict, diff: dict) -> None:
@@ -1925,7 +1941,8 @@ def _check_resume_config(checkpoint: Path, stored: dict, now: dict) -> dict:
     checkpoint's; return every differing field, those the data sets (:data:`_FIELDS_FROM_DATA`)
     included, as field -> (checkpoint's, now). ``stored`` / ``now``: fingerprints, ``"config"``
     from :func:`_config_fingerprint`."""
-    old_cfg, new_cfg = stored.get("config") or {}, now["config"]
+    old_cfg = stored.get("config") or {}
+    new_cfg = _as_checkpoint_recorded(old_cfg, now["config"])
     diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
             if old_cfg.get(k) != new_cfg.get(k)}
     # a field set in the config first: another current_window or split_block_length cuts the same recording into
