@@ -1466,3 +1466,21 @@ def test_resume_takes_the_config_of_the_runs_own_saved_model(rec, finished_run, 
     train(rec, out, nf.NeuroformerConfig.from_pretrained(out), TrainingConfig(max_steps=2, batch_size=16, save_every=2),
           progress=False, resume=True)
     assert "nothing to do" in capsys.readouterr().out and _files(out) == old
+
+
+def test_a_checkpoint_of_a_behaviour_modality_from_before_frame_interval_is_compared_without_it(tmp_path):
+    """Break test: every modality dict gained ``frame_interval`` (None but for video, d40cc71), so
+    the fingerprint of any run with a modality written before it (A2929's head direction) differed
+    from a resume's in that key alone and the resume was refused ('config.modalities=...'). A value
+    the checkpoint holds is still compared."""
+    from hf_neuroformer.training import _check_resume_fingerprint, _config_fingerprint
+
+    cfg = nf.NeuroformerConfig(**dict(TINY, modalities=[{"name": "ry", "source": "behaviour:ry", "kind": "continuous",
+                                                         "mean": [0.1], "std": [1.2]}]))
+    now = {"config": _config_fingerprint(cfg)}
+    older = json.loads(json.dumps(now))
+    del older["config"]["modalities"][0]["frame_interval"]
+    _check_resume_fingerprint(tmp_path, older, now)
+    older["config"]["modalities"][0]["mean"] = [0.2]
+    with pytest.raises(ValueError, match=r"config\.modalities"):
+        _check_resume_fingerprint(tmp_path, older, now)
