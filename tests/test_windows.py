@@ -908,3 +908,22 @@ def test_a_time_split_refused_for_trials_with_gaps_names_the_trial_split():
         plan_splits(binned, NeuroformerConfig(split_by="time"))
     with pytest.raises(ValueError, match=r"^split_gap: the 20 intervals of the time support lie closer .*" + hint):
         plan_splits(binned, NeuroformerConfig(current_window=0.05, past_window=0.1, split_gap=0.5, split_by="time"))
+
+
+def test_a_time_split_of_intervals_that_all_read_just_short_of_a_window_takes_each_window():
+    """Break test: c7db1f0 gave an interval's length n_full_bins' 0.5-ns tolerance when leaving out
+    the intervals too short for a window with its past, but not in the refusal before it ('none
+    holds a window with its past'), which compared the longest interval exactly: a support of
+    0.1-s intervals laid as start + 0.1 (each 0.09999999999999998 s long) was refused for a 0.05-s
+    window with a 0.05-s past, though each holds that window, as the intervals that read 0.1 s do."""
+    starts = [a for a in np.round(np.arange(1, 200) * 0.3, 9) if (a + 0.1) - a < 0.1][:12]
+    sup = np.array([[a, a + 0.1] for a in starts])
+    assert np.all(sup[:, 1] - sup[:, 0] < 0.1)
+    spikes = np.sort(np.concatenate([np.linspace(a, b, 5, endpoint=False) for a, b in sup]))
+    rec = SpikeRecording(spike_times=spikes, unit_ids=np.arange(len(spikes)) % 2, time_domain=(sup[0, 0], sup[-1, 1]),
+                         time_support=sup)
+    cfg = NeuroformerConfig(current_window=0.05, past_window=0.05, dt_resolution=0.01, split_by="time",
+                            split_gap=0.05)
+    plan = plan_splits(rec, cfg)
+    got = np.sort(np.concatenate([window_starts_for_split(plan, s, cfg)[0] for s in SPLITS]))
+    np.testing.assert_allclose(got, sup[:, 0] + 0.05, atol=1e-9)  # one window per interval

@@ -410,7 +410,7 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     # a trial split, which the advice for an epoch of ripples did not name
     by_trials = (f"; or split by trials (split_by: trials; the recording has {n_trials} trials, each window then "
                  "lies inside one)" if n_trials >= 3 else "")
-    if len(sup) > 1 and longest < span:
+    if len(sup) > 1 and longest < span - BIN_EDGE_SECONDS:  # the tolerance of `short` below
         raise ValueError(
             f"recording: its time support is {len(sup)} intervals ({total:.3f} s in all) of at most {longest:.3f} s "
             f"(an epoch made of many short intervals, e.g. ripples, or trials with unrecorded time between them), and "
