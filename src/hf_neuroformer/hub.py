@@ -59,7 +59,8 @@ AUTO_MAP = {
 #: would load it with newly initialised ``id_head`` / ``dt_head``, so they are not mapped.
 DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
                     if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification")}
-#: The sampler's defaults (:func:`generation_defaults`), staged only for a model with next-spike heads.
+#: The sampler's settings with the run's test-generation temperature / top_p (:func:`generation_defaults`), staged only for a
+#: model with next-spike heads.
 GENERATION_CONFIG = "generation_config.json"
 
 #: The figures of a run (``training.RUN_FIGURES``), with the caption the model card gives them.
