@@ -252,10 +252,11 @@ def test_binned_counts_of_one_continuous_session_say_how_to_pass_them(shared_dat
 
 def test_binned_counts_without_trials_or_bins_are_refused_naming_the_counts():
     """(0, 7, 3) counts failed deep inside as "time_domain: expected ... stop > start, got (0.0, 0.0)"
-    and (2, 0, 3) as a time_support error, naming neither the counts nor what is missing."""
-    for shape, what in (((0, 7, 3), "no trials"), ((2, 0, 3), "no bins")):
-        with pytest.raises(RecordingValidationError, match=rf"^counts: expected at least one trial and one bin "
-                                                           rf"\(trials, bins, units\), got shape {re.escape(str(shape))} "
+    and (2, 0, 3) as a time_support error, naming neither the counts nor what is missing; (3, 5, 0)
+    counts gave a recording of no unit, which from_arrays and read_nwb refuse."""
+    for shape, what in (((0, 7, 3), "no trials"), ((2, 0, 3), "no bins"), ((3, 5, 0), "no units")):
+        with pytest.raises(RecordingValidationError, match=rf"^counts: expected at least one trial, one bin and one "
+                                                           rf"unit \(trials, bins, units\), got shape {re.escape(str(shape))} "
                                                            rf"\({what}\)"):
             from_binned_counts(np.zeros(shape), 0.01)
 

@@ -45,10 +45,10 @@ def _check_counts(counts) -> np.ndarray:
         raise RecordingValidationError(
             f"counts: expected a 3-D array (trials, bins, units), got shape {arr.shape}{hint}"
         )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:  # failed later as a time_domain / time_support of no length
-        what = "no trials" if arr.shape[0] == 0 else "no bins"
-        raise RecordingValidationError(f"counts: expected at least one trial and one bin (trials, bins, units), got "
-                                       f"shape {arr.shape} ({what})")
+    if 0 in arr.shape:  # failed later as a time_domain / time_support of no length; no unit gave a recording of none
+        what = ("no trials", "no bins", "no units")[arr.shape.index(0)]
+        raise RecordingValidationError(f"counts: expected at least one trial, one bin and one unit (trials, bins, "
+                                       f"units), got shape {arr.shape} ({what})")
     if arr.dtype.kind not in "biuf":
         raise RecordingValidationError(f"counts: expected numeric counts, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
@@ -111,7 +111,7 @@ def from_binned_counts(
         back.
 
     Raises:
-        RecordingValidationError: ``counts`` is not 3-D, has no trial or no bin, is not finite, not integer-valued or
+        RecordingValidationError: ``counts`` is not 3-D, has no trial, bin or unit, is not finite, not integer-valued or
             negative, or holds more than :data:`MAX_TOTAL_SPIKES` spikes in all; ``bin_size`` is
             not a finite positive number or ``trial_gap`` not a finite number >= 0 (text, None and
             bools too);
