@@ -917,7 +917,7 @@ def test_a_checkpoint_written_before_frame_interval_existed_resumes(allen_video,
     ``frame_interval`` (d40cc71) holds modality dicts without the key; a resume fits it from the
     recording and was refused as 'written with config.modalities=[...]' (the two differ only in a
     key the checkpoint never had). A key the checkpoint lacks is not compared; another fitted value
-    still is."""
+    still is (checked in test_training)."""
     torch.set_num_threads(1)
     out = tmp_path / "run"
     cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
@@ -931,10 +931,6 @@ def test_a_checkpoint_written_before_frame_interval_existed_resumes(allen_video,
     del older["fingerprint"]["config"]["modalities"][0]["frame_interval"]
     state_file.write_text(json.dumps(older))
     quiet(train, allen_video, out, cfg, replace(tc, max_steps=2), progress=False, resume=True)
-    # a fitted value the checkpoint holds is still compared
-    stepped = sorted((out / "checkpoints").glob("step-*"))[-1] / "trainer_state.json"
-    other = json.loads(stepped.read_text())
-    other["fingerprint"]["config"]["modalities"][0]["frame_interval"] = 1.0
-    stepped.write_text(json.dumps(other))
-    with pytest.raises(ValueError, match=r"config\.modalities"):
-        quiet(train, allen_video, out, cfg, replace(tc, max_steps=3), progress=False, resume=True)
+    assert (out / "checkpoints" / "step-00000002").is_dir()
+    # a value the checkpoint holds is still compared: test_training's
+    # test_a_checkpoint_of_a_behaviour_modality_from_before_frame_interval_is_compared_without_it
