@@ -342,8 +342,7 @@ class NeuroformerProcessor(ProcessorMixin):
             ValueError: empty, non-1-D, non-finite or float32 / float16 ``window_starts`` (or
                 ``past_clip_starts``: float32 700.05 is 700.0499877929688 s, so a start widened to
                 float64 would put the window 12 µs early, off the 1 ns window grid; pass float64),
-                or a current window
-                outside the recorded time (before, after, or in a gap of the time support, which
+                or a current window outside the recorded time (before, after, or in a gap of the time support, which
                 would be read as silence); ``past_clip_starts`` of another length, more than
                 1 ns (the window grid) after its window, ``"trials"`` without trials, or another
                 string;
