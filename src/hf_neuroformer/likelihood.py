@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .configuration_neuroformer import is_whole_number
-from .generation import allowed_token_mask, refuse_foreign_units
+from .generation import allowed_token_mask
 from .recording import SpikeRecording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -97,9 +97,9 @@ def window_log_likelihoods(
     # NaN weights (a diverged run) gave NaN for windows not marked truncated, which bits_per_spike then
     # blamed on truncation
     check_finite_weights(model, None, flag="model", gives="every window log-likelihood it gives")
-    refuse_foreign_units(tokenizer, recording)  # the tokenizer advised add_units, useless to a trained model
     starts = window_starts_array(window_starts)
-    # None: no clip; the processor checks them (and, once, the recording's modalities)
+    # None: no clip; the processor checks them, refuses units the model was not trained on (a model's processor,
+    # from_config) and, once, checks the recording's modalities
     cols = processor.tokenize(recording, starts, past_clip_starts, check_modalities=check_modalities)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
