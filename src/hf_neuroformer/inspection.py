@@ -17,7 +17,8 @@ import numpy as np
 
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import SpikeRecording, _intersect_intervals, _merge_intervals, count_noun, frames_on_screen
+from .recording import (SpikeRecording, _intersect_intervals, _merge_intervals, count_noun, frames_on_screen,
+                        median_frame_interval)
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -363,12 +364,13 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
             outside = ~shown
             marker = frames_on_screen(ft, td) & outside
         on = ft[shown]
+        interval = median_frame_interval(ft)
         # a video modality's config needs frame_shape, and its num_frames the frame rate: only the count was given
         stim = {"n_intervals": 0 if s.intervals is None else int(len(s.intervals)),
                 "n_names": 0 if s.names is None else len(s.names),
                 "n_frames": int(len(on)),
                 "frame_shape": None if s.frames is None else [int(v) for v in np.shape(s.frames)[1:]],
-                "frame_rate_hz": float(1.0 / np.median(np.diff(ft))) if len(ft) > 1 else float("nan"),
+                "frame_rate_hz": 1.0 / interval if interval else float("nan"),
                 "frames_start_s": float(on[0]) if len(on) else float("nan"),
                 "frames_stop_s": float(on[-1]) if len(on) else float("nan"),
                 "n_frames_outside": int(outside.sum()),

@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import WINDOW_GRID, SpikeRecording, frame_ends, frames_on_screen
+from .recording import WINDOW_GRID, SpikeRecording, frame_ends, frames_on_screen, median_frame_interval
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "check_recording_modalities"]
@@ -398,7 +398,7 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         track = modality_track(recording, mod, i)
         if track.kind == "frames":
             _warn_if_frames_off_the_clock(track, recording, mod, i)
-            mod["frame_interval"] = _median_frame_interval(track)
+            mod["frame_interval"] = median_frame_interval(track.times)
             _fit_video(track, train, mod, i)
             continue
         if track.kind == "samples":
@@ -515,18 +515,13 @@ def _warn_if_pixels_rescaled(track: ModalityTrack, mod: dict, flag: str, whose: 
                       "scale of the frames the model was trained on", UserWarning, stacklevel=stacklevel)
 
 
-def _median_frame_interval(track: ModalityTrack) -> Optional[float]:
-    """Median interval between the frame onsets of ``track``, s (None for fewer than 2 frames)."""
-    return float(np.median(np.diff(track.times))) if len(track.times) > 1 else None
-
-
 def _warn_if_frame_rate_differs(track: ModalityTrack, mod: dict, flag: str, whose: str, tolerance: float = 0.1,
                                 stacklevel: int = 3) -> None:
     """Warn when the median frame interval of ``track`` differs by more than ``tolerance`` (a
     fraction) from the training frames' (``mod["frame_interval"]``, None for a config saved before
     it was recorded: no check): a model trained on 60 Hz video given 30 Hz reads half the frames
     per window (the frames last twice as long), without a word."""
-    fi, got = mod.get("frame_interval"), _median_frame_interval(track)
+    fi, got = mod.get("frame_interval"), median_frame_interval(track.times)
     if fi is None or got is None or abs(got - fi) <= tolerance * fi:
         return
     warnings.warn(f"{flag}: {whose} was trained on frames every {1000 * fi:.4g} ms ({1 / fi:.4g} Hz), but this "

@@ -1273,6 +1273,14 @@ def inside_one_interval(starts, stops, intervals: np.ndarray, tolerance: float =
     return (k >= 0) & (stops <= intervals[np.clip(k, 0, None), 1] + tolerance)
 
 
+def median_frame_interval(frame_times) -> Optional[float]:
+    """The median interval between the onsets ``frame_times`` (increasing, s), s; None for fewer
+    than 2 frames. The frame clock that :func:`frame_ends`, a video modality's fitted
+    ``frame_interval`` and ``inspect``'s frame rate use."""
+    ft = np.asarray(frame_times, dtype=np.float64)
+    return float(np.median(np.diff(ft))) if len(ft) > 1 else None
+
+
 def frame_ends(frame_times) -> np.ndarray:
     """``(n,)`` float64 s: when each frame of ``frame_times`` (increasing onsets, s) leaves the
     screen: the next frame's onset, the last one's onset plus the median frame interval (``inf``
@@ -1280,8 +1288,8 @@ def frame_ends(frame_times) -> np.ndarray:
     ft = np.asarray(frame_times, dtype=np.float64)
     if not len(ft):
         return ft
-    step = float(np.median(np.diff(ft))) if len(ft) > 1 else np.inf
-    return np.append(ft[1:], ft[-1] + step)
+    step = median_frame_interval(ft)
+    return np.append(ft[1:], ft[-1] + (np.inf if step is None else step))
 
 
 def frames_on_screen(frame_times, intervals: np.ndarray, end_marker: bool = True) -> np.ndarray:
