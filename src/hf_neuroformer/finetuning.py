@@ -64,7 +64,7 @@ from .generation import (check_model_dir, check_recording_units, check_weight_sh
 from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
-from .modalities import modality_column_names, windows_without_values
+from .modalities import truncated_modality_tokens, windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
@@ -1650,7 +1650,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                       "recording the decoder was fine-tuned on: pass a recording with all of its units",
                       UserWarning, stacklevel=3)
     # tokens (video: frames) beyond max_tokens / num_frames left out, the earliest, as fine-tuning counted them
-    mod_trunc = {m["name"]: int(np.sum(cols[modality_column_names(m)[2]])) for m in cfg.modalities or []}
+    mod_trunc = {m["name"]: truncated_modality_tokens(cols, m) for m in cfg.modalities or []}
     no_input = {}  # input modalities with no value in a window: the decoder sees no input there
     for mod in cfg.modalities or []:
         if mod.get("role", "input") == "input" and (k := windows_without_values(cols, mod)):

@@ -553,13 +553,13 @@ def generate_spikes(
                                   cfg.modalities)
     mod_cols, mod_empty, mod_trunc = {}, {}, {}
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
-        from .modalities import modality_column_names, modality_columns, windows_without_values
+        from .modalities import modality_columns, truncated_modality_tokens, windows_without_values
 
         mod_cols = modality_columns(recording, cfg, starts, clips)
         # windows generated from the null token alone, not conditioned on the modality
         mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
         # tokens (video: frames) beyond max_tokens / num_frames, dropped earliest first: counted, as training counts them
-        mod_trunc = {m["name"]: int(np.sum(mod_cols[modality_column_names(m)[2]])) for m in cfg.modalities}
+        mod_trunc = {m["name"]: truncated_modality_tokens(mod_cols, m) for m in cfg.modalities}
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)

@@ -53,7 +53,8 @@ from .binning import bin_index, on_time_grid, window_ends
 from .recording import WINDOW_GRID, SpikeRecording, frame_ends, frames_on_screen, median_frame_interval
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
-           "modality_column_names", "windows_without_values", "check_recording_modalities"]
+           "modality_column_names", "windows_without_values", "truncated_modality_tokens",
+           "check_recording_modalities"]
 
 
 # s: half the 1 ns grid that window starts and span edges are rounded to (WINDOW_GRID); interval and
@@ -560,6 +561,13 @@ def windows_without_values(cols, mod: dict) -> int:
     modality's learned null token there, so those windows are not conditioned on it (NaN runs, a
     series that starts late, a gap, samples far sparser than the window, another clock)."""
     return int(sum(len(t) == 0 for t in cols[modality_column_names(mod)[0]]))
+
+
+def truncated_modality_tokens(cols, mod: dict) -> int:
+    """How many tokens of modality ``mod`` (video: frames) the windows of ``cols`` (window
+    columns: a dict of lists or a ``datasets.Dataset``) left out beyond its ``max_tokens`` /
+    ``num_frames``, the earliest (their ``n_truncated`` column of the modality, summed)."""
+    return int(np.sum(cols[modality_column_names(mod)[2]]))
 
 
 def modality_features(config) -> dict:
