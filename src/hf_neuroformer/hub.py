@@ -630,11 +630,13 @@ def _metric_name(name: str, decoder: bool, metrics: Optional[Dict[str, object]] 
         target, _, metric = name.rpartition("/")
         if target:
             return f"{target}: {DECODING_METRIC_NAMES.get(metric, metric)}"
+    from .configuration_neuroformer import is_real_number
+
     text = METRIC_NAMES.get(name, name)
     if name == "binned_count_corr_mean":  # a correlation of counts means little without its bin width
         width = (metrics or {}).get("binned_count_bin_size_s")
         # runs before it was recorded: train has always scored 0.1-s bins (compare_recordings' default)
-        text += (f" ({width:g} s bins)" if isinstance(width, (int, float)) and not isinstance(width, bool)
+        text += (f" ({width:g} s bins)" if is_real_number(width)
                  else " (0.1 s bins, train's; the width is not recorded in this metrics.json)")
     return text
 
@@ -682,6 +684,7 @@ def build_model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     from . import __version__
+    from .configuration_neuroformer import is_whole_number
     from .decoding import target_label
 
     stage = Path(stage_dir)
@@ -841,7 +844,7 @@ def build_model_card(
         rows += ["", "No generation metrics (unit-id F1, firing-rate and binned-count correlations) and no "
                  f"`test_generation.png`: test-split generation {metrics['test/generation']} (`test/generation`)."]
     capped = metrics.get("test/n_capped_generated_windows")
-    if isinstance(capped, int) and not isinstance(capped, bool) and capped > 0:
+    if is_whole_number(capped) and capped > 0:
         # the generation metrics above come from these windows too: unsaid, they read as unbiased (evaluate says it)
         rows += ["", f"{capped} of the {metrics.get('n_test_windows', '?')} generated test windows were cut by the "
                  "spike cap (the model's current-window token budget), so the generated counts and rates are biased "

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .binning import n_bins_covering, n_full_bins
-from .configuration_neuroformer import is_finite_number, is_whole_number
+from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
 from .jsonio import write_atomic
 from .metrics.fidelity import (
     _check_pair,
@@ -202,8 +202,7 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     # 7.5 s, and 2000 ran for over 10 min
     units = None if units is None else list(units)  # read more than once below
     asked = ("units", len(units)) if units is not None else ("n_units", n_units)
-    if (isinstance(asked[1], (int, float, np.integer, np.floating)) and not isinstance(asked[1], bool)
-            and asked[1] > MAX_FIDELITY_UNITS):
+    if is_real_number(asked[1]) and asked[1] > MAX_FIDELITY_UNITS:
         raise PlottingInputError(f"{asked[0]}: expected at most {MAX_FIDELITY_UNITS} units (one raster row each), "
                                  f"got {asked[1]}")
     if not (np.isfinite(duration) and duration > 0):
