@@ -287,6 +287,16 @@ def test_event_source_config_checks():
         small_config(modalities=[{**RIPPLES, "kind": "continuous"}])
 
 
+def test_a_bin_size_on_an_event_modality_is_refused_not_ignored():
+    """Only continuous samples are averaged in bins: an events (or any categorical) modality with
+    bin_size: 0.01 was accepted and saved, yet every event stayed its own token, the setting
+    ignored without a word."""
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('ripples'\)\.bin_size: a categorical modality is not "
+                                         r"binned .*remove bin_size, got 0\.01"):
+        small_config(modalities=[{**RIPPLES, "bin_size": 0.01}])
+    assert small_config(modalities=[RIPPLES]).modalities[0]["bin_size"] is None
+
+
 def test_missing_event_stream_lists_what_the_recording_has(sleep):
     cfg = small_config(modalities=[{**RIPPLES, "source": "events:licks"}])
     with pytest.raises(ValueError, match=r"'events:licks' is not in the recording; .*events \['sleep_ripples'\]"):

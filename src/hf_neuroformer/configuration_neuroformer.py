@@ -210,6 +210,11 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     m["bin_size"] = bs
     if kind == "video" and bs is not None:
         raise ValueError(f"{where}.bin_size: a video modality is not binned (its frames are its samples)")
+    if kind == "categorical" and bs is not None:
+        # only continuous samples are averaged in bins (modality_columns): a categorical modality's labels (events,
+        # trial values) were each read as their own token whatever bin_size said, without a word
+        raise ValueError(f"{where}.bin_size: a categorical modality is not binned (labels cannot be averaged: each "
+                         f"event or value is its own token, at most max_tokens per window); remove bin_size, got {bs!r}")
     return {k: m.get(k) for k in MODALITY_KEYS}
 
 
@@ -609,7 +614,7 @@ class NeuroformerConfig(PreTrainedConfig):
             ``classes`` (categorical: the sorted TRAINING-split labels, id ``i`` is
             ``classes[i]``, filled in by ``fit_modalities``); ``max_tokens`` (int, default 32:
             tokens per window; the earliest beyond it are dropped and counted); ``bin_size``
-            (s or None: average the samples in bins of this width, one token per bin).
+            (s or None: average the samples in bins of this width, one token per bin; continuous only).
             Continuous values go through an MLP (no LayerNorm over a size-1 feature, which
             erased the value in the original code, GUIDE trap 1); every token also gets a
             temporal embedding of its time in seconds relative to the current window's start.
