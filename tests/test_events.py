@@ -297,6 +297,15 @@ def test_a_bin_size_on_an_event_modality_is_refused_not_ignored():
     assert small_config(modalities=[RIPPLES]).modalities[0]["bin_size"] is None
 
 
+def test_num_features_on_an_event_modality_is_refused_not_ignored():
+    """A label is one class id per token: num_features: 3 on an events modality was accepted and
+    saved while every token still carried one class id."""
+    with pytest.raises(ValueError, match=r"\('ripples'\)\.num_features: a categorical modality has one label per "
+                                         r"token .*got 3; remove num_features"):
+        small_config(modalities=[{**RIPPLES, "num_features": 3}])
+    assert small_config(modalities=[{**RIPPLES, "num_features": 1}]).modalities[0]["num_features"] == 1
+
+
 def test_missing_event_stream_lists_what_the_recording_has(sleep):
     cfg = small_config(modalities=[{**RIPPLES, "source": "events:licks"}])
     with pytest.raises(ValueError, match=r"'events:licks' is not in the recording; .*events \['sleep_ripples'\]"):

@@ -178,6 +178,10 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         raise ValueError(f"{where}.num_features: a video modality has one (grey-level) value per pixel, got {nf!r}")
     if not is_whole_number(nf) or nf < 1:
         raise ValueError(f"{where}.num_features: expected an integer >= 1 (columns of the value), got {nf!r}")
+    if kind == "categorical" and nf != 1:
+        # a label is one value: num_features: 3 was accepted and saved, and the embedding read one class id per token
+        raise ValueError(f"{where}.num_features: a categorical modality has one label per token (one class id), "
+                         f"got {nf!r}; remove num_features")
     m["num_features"] = int(nf)
     for key in ("mean", "std"):
         v = m.get(key)
@@ -607,7 +611,7 @@ class NeuroformerConfig(PreTrainedConfig):
             are read, never later; ``end > current_window`` reads the future of the predicted
             spikes and is refused unless ``allow_future: true``; ``start >= -past_window``);
             ``column`` (column of a 2-D series, None = all); ``num_features`` (int, default 1:
-            columns of the value); ``normalization`` (continuous: ``"zscore"`` with ``mean`` /
+            columns of the value; 1 for a categorical one); ``normalization`` (continuous: ``"zscore"`` with ``mean`` /
             ``std``, one per feature, from the TRAINING split, filled in by
             :func:`hf_neuroformer.modalities.fit_modalities` and saved here so inference uses
             the same; ``"circular"``: angles in radians embedded as (cos, sin); ``"none"``);
