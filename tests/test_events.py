@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import re
 import warnings
 
 import numpy as np
@@ -92,12 +93,31 @@ def test_boundary_of_a_clip_without_stim_category_is_labelled_unknown(tmp_path, 
     is NaN in a row with a boundary failed the whole read with int(nan) ("cannot convert float
     NaN to integer"). Now that boundary is labelled 'unknown' and the row counted in a warning
     naming the table and the column; the other rows keep hard / none / soft."""
+    from hf_neuroformer.io import read_nwb
+
+    path = _clips_nwb(tmp_path / "clips.nwb", sleep, (0.0, 2.0, np.nan, 1.0))
+    with pytest.warns(UserWarning) as caught:
+        back = read_nwb(path)
+    msgs = [str(w.message) for w in caught]
+    assert any(re.search(r"interval table 'encoding_table': stimCategory is NaN in 1 row\(s\) with a boundary1_time "
+                         r"\(rows \[2\]\); their boundary1 events are labelled 'unknown'", m) for m in msgs), msgs
+    b = back.events["encoding_boundaries"]
+    assert np.array_equal(b.times, [4.0, 14.0, 24.0, 34.0])
+    assert b.labels.tolist() == ["none", "hard", "unknown", "soft"] and "unknown = stimCategory NaN" in b.description
+    # the clip onsets cannot take a NaN code as a label: read unlabelled, and said so (it was silent)
+    assert back.events["encoding_table"].labels is None
+    assert any("table 'encoding_table': column 'stimCategory' was not read as the labels of events['encoding_table'] "
+               "(1 of 4 are NaN or infinite)" in m for m in msgs), msgs
+
+
+def _clips_nwb(path, sleep, categories):
+    """A Zheng-style NWB file (written by pynwb, as another tool would): 3 A2929 units over 0-60 s
+    and an ``encoding_table`` of clips at 0, 10, 20, ... s (8 s each) with a float
+    ``stimCategory`` column of ``categories`` and a ``boundary1_time`` 4 s into each clip."""
     from datetime import datetime, timezone
 
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.epoch import TimeIntervals
-
-    from hf_neuroformer.io import read_nwb
 
     rec = sleep.select_units(range(3)).restrict(0.0, 60.0)
     nwb = NWBFile(session_description="clips", identifier="clips", session_start_time=datetime.now(timezone.utc))
@@ -106,19 +126,29 @@ def test_boundary_of_a_clip_without_stim_category_is_labelled_unknown(tmp_path, 
     table = TimeIntervals(name="encoding_table", description="clips")
     table.add_column("stimCategory", "0 no, 1 soft, 2 hard boundary")
     table.add_column("boundary1_time", "first boundary")
-    for k, cat in enumerate((0.0, 2.0, np.nan, 1.0)):
+    for k, cat in enumerate(categories):
         table.add_interval(start_time=10.0 * k, stop_time=10.0 * k + 8.0, stimCategory=cat,
                            boundary1_time=10.0 * k + 4.0)
     nwb.add_time_intervals(table)
-    path = tmp_path / "clips.nwb"
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
-    with pytest.warns(UserWarning, match=r"interval table 'encoding_table': stimCategory is NaN in 1 row\(s\) with a "
-                                         r"boundary1_time \(rows \[2\]\); their boundary1 events are labelled 'unknown'"):
-        back = read_nwb(path)
-    b = back.events["encoding_boundaries"]
-    assert np.array_equal(b.times, [4.0, 14.0, 24.0, 34.0])
-    assert b.labels.tolist() == ["none", "hard", "unknown", "soft"] and "unknown = stimCategory NaN" in b.description
+    return path
+
+
+def test_clip_categories_stored_as_whole_floats_label_the_onsets(tmp_path, sleep):
+    """A file written from MATLAB stores every number as a double: stimCategory 0.0 / 2.0 / 1.0.
+    The boundaries took their labels from it, but the clip onsets (events['encoding_table'])
+    were read unlabelled, one class, without a word: a float column was not a label column."""
+    from hf_neuroformer.io import read_nwb
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = read_nwb(_clips_nwb(tmp_path / "clips.nwb", sleep, (0.0, 2.0, 1.0, 1.0)))
+    assert not [w for w in caught if "stimCategory" in str(w.message)]  # whole numbers are codes: nothing to say
+    onsets = back.events["encoding_table"]
+    assert onsets.labels.dtype == np.int64 and onsets.labels.tolist() == [0, 2, 1, 1]
+    assert np.array_equal(onsets.times, [0.0, 10.0, 20.0, 30.0])
+    assert back.events["encoding_boundaries"].labels.tolist() == ["none", "hard", "soft", "soft"]
 
 
 def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep):

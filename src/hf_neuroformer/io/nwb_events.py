@@ -11,7 +11,9 @@ Reading a file written by another tool
   kept). Labels, when the table has them: the per-row names (a ``label`` / ``name`` column, or
   tags that are not just row numbers), else the first 1-D integer or string column whose name
   contains ``category``, ``type`` or ``condition`` (Zheng 2022: ``stimCategory``, 0/1/2 =
-  no/soft/hard boundary clip); otherwise the stream is unlabelled.
+  no/soft/hard boundary clip); otherwise the stream is unlabelled. A float column of whole
+  numbers (a file written from MATLAB: 0.0 / 1.0 / 2.0) gives int64 labels; one with NaN or
+  fractions is not read as labels, with a warning naming it.
 * Columns ``boundary<k>_time`` of an interval table (the Zheng 2022 / DANDI 000207 layout) ->
   ``events["<table minus _table>_boundaries"]``: every such time that lies after its row's
   ``start_time`` (the file marks a missing boundary with 0, which as found equals the row's
@@ -53,12 +55,36 @@ _LABEL_HINTS = ("category", "type", "condition")
 _BOUNDARY = re.compile(r"boundary(\d+)_time$")
 
 
-def _label_column(table, simple_column, row_names) -> Optional[np.ndarray]:
+def _as_labels(vals: Optional[np.ndarray], tname: str, col: str) -> Optional[np.ndarray]:
+    """A simple column's values as event labels (int64 or text), or None when they cannot be.
+
+    Floats that are all whole numbers are integer codes (a file written from MATLAB stores every
+    number as a double: ``stimCategory`` 0.0 / 1.0 / 2.0): int64 labels. Other floats (NaN for a
+    missing code, fractions) are not labels, and a ``UserWarning`` names the table and the column
+    (they were left out without a word, the stream read as one class)."""
+    if vals is None:
+        return None
+    if vals.dtype == object or vals.dtype.kind in "iub":
+        return vals.astype(np.int64) if vals.dtype.kind in "iub" else vals
+    if vals.dtype.kind != "f":
+        return None
+    finite = np.isfinite(vals)
+    if finite.all() and np.array_equal(vals, np.round(vals)):
+        return vals.astype(np.int64)
+    why = (f"{int((~finite).sum())} of {len(vals)} are NaN or infinite" if not finite.all()
+           else "they are not whole numbers")
+    warnings.warn(f"table {tname!r}: column {col!r} was not read as the labels of events[{tname!r}] ({why}); "
+                  "the events are read without those labels: give every row a whole-number or text label to keep them",
+                  UserWarning, stacklevel=3)
+    return None
+
+
+def _label_column(table, simple_column, row_names, tname: str) -> Optional[np.ndarray]:
     for col in ("label", "annotation"):
         if col in table.colnames:
-            vals = simple_column(table, col)
-            if vals is not None and (vals.dtype == object or vals.dtype.kind in "iub"):
-                return vals.astype(np.int64) if vals.dtype.kind in "iub" else vals
+            vals = _as_labels(simple_column(table, col), tname, col)
+            if vals is not None:
+                return vals
     if "tags" not in table.colnames:
         names = None
     else:
@@ -67,9 +93,9 @@ def _label_column(table, simple_column, row_names) -> Optional[np.ndarray]:
         return np.asarray(names, dtype=object)
     for col in table.colnames:
         if any(h in col.lower() for h in _LABEL_HINTS) and not _BOUNDARY.match(col):
-            vals = simple_column(table, col)
-            if vals is not None and (vals.dtype == object or vals.dtype.kind in "iub"):
-                return vals.astype(np.int64) if vals.dtype.kind in "iub" else vals
+            vals = _as_labels(simple_column(table, col), tname, col)
+            if vals is not None:
+                return vals
     return None
 
 
@@ -142,7 +168,7 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
     for tname, table in (getattr(nwb, "events", None) or {}).items():
         t = np.asarray(table["timestamp"].data[:], dtype=np.float64)
         lab = simple_column(table, "label") if ours and "label" in table.colnames else (
-            None if ours else _label_column(table, simple_column, row_names))
+            None if ours else _label_column(table, simple_column, row_names, tname))
         add(tname, EventSeries(t, lab, table.description or ""))
     if ours:
         return out
@@ -150,7 +176,7 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
         if tname in _NOT_EVENTS or tname.lower().endswith("support") or not len(table):
             continue
         t = np.asarray(table["start_time"].data[:], dtype=np.float64)
-        lab = _label_column(table, simple_column, row_names)
+        lab = _label_column(table, simple_column, row_names, tname)
         add(tname, EventSeries(t, lab, f"start_time of the rows of interval table {tname!r}"
                                       + ("" if lab is None else " (labelled)")))
         b = _boundary_events(tname, table, simple_column)
