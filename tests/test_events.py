@@ -292,7 +292,9 @@ def test_write_read_nwb_round_trip(tmp_path, sleep):
         **rec.events,
         "ripple_kind": EventSeries(t, np.where(np.arange(len(t)) % 2 == 0, "short", "long").astype(object), "kinds"),
         "ripple_count": EventSeries(t, np.arange(len(t), dtype=np.int64), "count"),
+        "ripple_late": EventSeries(t, t > 60.0, "after 60 s"),
         "nothing": EventSeries(np.zeros(0)),
+        "no_flags": EventSeries(np.zeros(0), np.zeros(0, dtype=bool)),
     })
     write_nwb(rec, tmp_path / "ev.nwb")
     back = read_nwb(tmp_path / "ev.nwb")
@@ -302,9 +304,15 @@ def test_write_read_nwb_round_trip(tmp_path, sleep):
         assert np.array_equal(got.times, ev.times) and got.description == ev.description
         if ev.labels is None:
             assert got.labels is None
-        else:
-            assert got.labels.tolist() == ev.labels.tolist()
+        else:  # the same values of the same kind: boolean labels came back as 0/1 integers
+            assert got.labels.tolist() == ev.labels.tolist() and got.labels.dtype.kind == ev.labels.dtype.kind, k
     assert back.epochs == rec.epochs  # the event tables did not become epochs
+    # a model fitted on the boolean stream reads the file back (its classes [False, True] refused the labels 0 / 1)
+    cfg = small_config(modalities=[{**RIPPLES, "source": "events:ripple_late"}])
+    fit_modalities(rec, cfg, plan_splits(rec, cfg))
+    assert cfg.modalities[0]["classes"] == [False, True]
+    late = round(float(t[t > 60.0][0]) - 0.02, 9)
+    assert modality_columns(back, cfg, [late])["mod_ripples_ids"] == modality_columns(rec, cfg, [late])["mod_ripples_ids"]
 
 
 # ---------------------------------------------------------------- the modality

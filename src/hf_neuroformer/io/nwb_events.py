@@ -209,7 +209,9 @@ def write_events(nwb, recording: SpikeRecording) -> None:
         labels = None
         if ev.labels is not None:
             lab = ev.labels
-            if lab.dtype.kind in "iub":
+            if lab.dtype.kind == "b":  # as bools: written as 0/1 they came back as integers, which a model
+                labels = [bool(v) for v in lab]  # whose classes are [False, True] refuses (True is not 1 there)
+            elif lab.dtype.kind in "iu":
                 labels = [int(v) for v in lab]
             elif lab.dtype.kind == "f":
                 labels = [float(v) for v in lab]
@@ -220,7 +222,7 @@ def write_events(nwb, recording: SpikeRecording) -> None:
             if len(ev.times):
                 table.add_column("label", "label of each event")
             else:  # no rows to infer the column's dtype from
-                empty = np.zeros(0, dtype=np.int64 if lab.dtype.kind in "iub" else
+                empty = np.zeros(0, dtype=bool if lab.dtype.kind == "b" else np.int64 if lab.dtype.kind in "iu" else
                                  np.float64 if lab.dtype.kind == "f" else str)
                 table.add_column("label", "label of each event", data=empty)
         for i, t in enumerate(ev.times):
