@@ -370,3 +370,48 @@ def test_a_split_whose_windows_are_all_truncated_gives_nan_and_says_why():
     assert out["ci95_n_blocks"] == 0
     for key in ("bits_per_spike", "bits_per_spike_scored_rates_null"):
         assert out[f"{key}_ci95"] is None and "not finite" in out[f"{key}_ci95_reason"]
+
+
+
+def test_the_train_rate_null_on_real_spikes_is_scipys_poisson_at_train_window_rates(shared_data):
+    """Independent recount on the Allen gratings (40 units, 200 trials of 0.1 s split by trials;
+    0.03-s windows from each trial start, 0.007-s dt bins, the last one 0.002 s): the null of
+    ``bits_per_spike`` is scipy's Poisson log-pmf of each unit's count in each dt bin of the test
+    windows at the unit's rate over the TRAIN windows (half a spike for a unit silent there), not at
+    the test windows' own rates (the leak of NLB's null, reported apart as
+    ``bits_per_spike_scored_rates_null``). Windows and bins counted by hand here."""
+    from scipy.stats import poisson
+
+    from hf_neuroformer.io import read_allen_gratings
+
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(40))
+    cfg = nf.NeuroformerConfig(current_window=0.03, past_window=0.02, dt_resolution=0.007, max_window_length=64,
+                               max_past_length=96, hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    tok, model = untrained_model(rec, cfg)
+    plan = plan_splits(rec, cfg)
+    assert plan.mode == "trials"
+    out = split_bits_per_spike(model, tok, rec, plan, "test", progress=False)
+    w, edges = 0.03, np.array([0.0, 0.007, 0.014, 0.021, 0.028, 0.03])
+
+    def counts(split):  # (windows, units, dt bins): windows [a, a + 0.03), [a + 0.03, ...) of each trial
+        starts = [round(a + k * w, 9) for a, b in plan.segments[split] for k in range(int((b - a) / w + 1e-6))]
+        c = np.zeros((len(starts), rec.n_units, len(edges) - 1))
+        for i, s in enumerate(starts):
+            inside = (rec.spike_times >= s) & (rec.spike_times < round(s + w, 9))
+            k = np.searchsorted(edges, rec.spike_times[inside] - s + 1e-12, side="right") - 1
+            np.add.at(c[i], (rec.unit_ids[inside], k), 1)
+        return c
+
+    train, test = counts("train"), counts("test")
+    assert out["n_windows"] == len(test) and out["n_spikes"] == int(test.sum()) > 0
+    widths = np.diff(edges)[None, None]
+    train_rates = np.maximum(train.sum((0, 2)), 0.5) / (len(train) * w)
+    test_rates = test.sum((0, 2)) / (len(test) * w)
+    assert not np.allclose(train_rates, test_rates, rtol=0.05)  # the choice of rates matters here
+    null = poisson.logpmf(test, train_rates[None, :, None] * widths).sum()
+    assert out["null_log_likelihood_nats"] == pytest.approx(null, rel=1e-9)
+    own = test_rates[None, :, None] * widths
+    scored = np.where(own > 0, poisson.logpmf(test, np.where(own > 0, own, 1.0)), 0.0).sum()
+    assert out["null_scored_rates_log_likelihood_nats"] == pytest.approx(scored, rel=1e-9)
+    assert out["bits_per_spike"] == pytest.approx(
+        (out["model_log_likelihood_nats"] - null) / (test.sum() * np.log(2)), rel=1e-9)
