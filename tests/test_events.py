@@ -479,3 +479,57 @@ def test_generation_is_conditioned_on_the_events(trained):
     assert np.max(np.abs(a - b)) > 1e-6
     with pytest.raises(ValueError, match=r"'events:sleep_ripples' is not in the recording"):
         generate_spikes(model, tok, dataclasses.replace(rec, events={}), starts, **kw)
+
+
+def test_the_token_baselines_train_prints_are_fitted_on_train_and_scored_on_the_test_tokens(trained):
+    """The unigram / Markov baselines of ``train``'s metrics, recounted from the spike times: every
+    spike of the tiled test windows (canonical order: dt bin, then unit token) is scored once, with
+    add-one counts from the TRAIN windows only (the first spike of a window follows the last spike
+    of its past window, the latest dt bin then the highest unit token). A fit on the test windows
+    (or on all of them) would score the test tokens with their own counts."""
+    from hf_neuroformer.windows import SplitPlan
+
+    rec, out, metrics = trained
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    tok = nf.NeuroformerTokenizer.from_pretrained(out)
+    cur, past, dt, n_bins = 0.05, 0.25, 0.005, 10  # small_config's windows
+    t, u = rec.spike_times, tok.unit_token_ids(rec)[rec.unit_ids]
+    vocab = len(tok)
+
+    def pairs(split):  # (previous unit or -1, unit, dt bin, previous dt bin in the window or -1) per spike token
+        rows = []
+        for a, b in plan.segments[split]:
+            for s in np.round(a + past + cur * np.arange(int((b - a - past) / cur + 1e-6)), 9):
+                p = np.flatnonzero((t >= round(s - past, 9)) & (t < s))
+                c = np.flatnonzero((t >= s) & (t < round(s + cur, 9)))
+                pk = np.floor((t[p] - round(s - past, 9)) / dt + 1e-9)
+                prev = int(u[p][np.lexsort((u[p], pk))][-1]) if len(p) else -1
+                k = np.minimum(np.floor((t[c] - s) / dt + 1e-9).astype(int), n_bins - 1)
+                prev_k = -1
+                for i in np.lexsort((u[c], k)):
+                    rows.append((prev, int(u[c][i]), int(k[i]), prev_k))
+                    prev, prev_k = int(u[c][i]), int(k[i])
+        return rows
+
+    train, test = pairs("train"), pairs("test")
+    assert metrics["test/n_spike_tokens"] == len(test) > 0
+    units = np.zeros(vocab, bool)
+    units[tok.unit_token_ids(rec)] = True
+    uni, bi = np.where(units, 1.0, 0.0), np.where(units[None], 1.0, 0.0).repeat(vocab + 1, 0)
+    dts, dt_bi = np.ones(n_bins), np.triu(np.ones((n_bins + 1, n_bins)))  # row n_bins: window start
+    dt_bi[n_bins] = 1.0
+    for prev, unit, k, prev_k in train:
+        uni[unit] += 1
+        bi[prev, unit] += 1  # -1: the last row, "no previous spike"
+        dts[k] += 1
+        dt_bi[prev_k, k] += 1  # -1: the last row, the window start
+    for p in (uni, dts):
+        p /= p.sum()
+    for p in (bi, dt_bi):
+        p /= p.sum(1, keepdims=True)
+    expect = {"unigram_id_nll": -np.mean([np.log(uni[x[1]]) for x in test]),
+              "markov_id_nll": -np.mean([np.log(bi[x[0], x[1]]) for x in test]),
+              "marginal_dt_nll": -np.mean([np.log(dts[x[2]]) for x in test]),
+              "markov_dt_nll": -np.mean([np.log(dt_bi[x[3], x[2]]) for x in test])}
+    for key, value in expect.items():
+        assert metrics[f"test/{key}"] == pytest.approx(value, rel=1e-9), key
