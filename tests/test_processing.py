@@ -696,3 +696,36 @@ def test_auto_clips_the_past_at_the_start_of_the_windows_recorded_stretch(allen_
     assert all(len(p) == 1 for p in cols["past_input_ids"])  # nothing before the trial is read (one token: BOS)
     whole = processor.tokenize(rec, starts, None)  # asked for: the whole past window
     assert len(whole["past_input_ids"][1]) > 1 and np.isnan(whole["past_clip_start"]).all()
+
+
+def test_a_models_processor_refuses_a_tokenizer_grown_after_it_was_made(a2929, saved):
+    """Break test: ``processor.tokenizer.add_units(recording)`` on a model's processor let a recording with units
+    the model was not trained on through the check of foreign units; they were tokenized with ids >=
+    ``config.vocab_size``, which the model has no embedding for, and only ``model(**inputs)`` refused them,
+    advising to grow the model. The processor now refuses up front, naming both sizes and the units to keep."""
+    out, _, model = saved
+    v = model.config.vocab_size
+    foreign = dataclasses.replace(a2929.select_units(a2929.unit_names[:2]), session="another-session")
+    # the model's units with the first one renamed: 1 unit it does not know
+    renamed = dataclasses.replace(a2929, unit_names=["new-unit"] + list(a2929.unit_names[1:]))
+    for processor in (AutoProcessor.from_pretrained(out), nf.NeuroformerProcessor.from_config(
+            nf.NeuroformerTokenizer.from_pretrained(out), model.config)):
+        processor.tokenizer.add_units(foreign)
+        processor.tokenizer.add_units(renamed)
+        n = len(processor.tokenizer)
+        assert n == v + 3
+        with pytest.raises(ValueError, match=rf"^tokenizer: len\(tokenizer\) = {n} tokens, but the model's "
+                                             rf"config\.vocab_size = {v}: .*ids {v} \.\. {n - 1} \(2 of this "
+                                             r"recording's 2 units\).*resize_unit_embeddings"):
+            processor(foreign, [750.0])
+        keep = ", ".join(repr(u) for u in a2929.unit_names[1:6])
+        with pytest.raises(ValueError, match=rf"\(1 of this recording's {a2929.n_units} units\).*keep only the "
+                                             rf"{a2929.n_units - 1} units of this recording it knows: "
+                                             rf"recording\.select_units\(\[{keep}, \.\.\.\]\)"):
+            processor(renamed, [750.0])
+        # the model's own units through a grown tokenizer: refused too (not the model's tokenizer any more)
+        with pytest.raises(ValueError, match=rf"len\(tokenizer\) = {n} tokens.*\(0 of this recording's "
+                                             rf"{a2929.n_units} units\)"):
+            processor.to_dataset(a2929, [750.0])
+    # a bare processor (no model) of a grown tokenizer stays usable
+    assert nf.NeuroformerProcessor(processor.tokenizer)(foreign, [750.0])["input_ids"].max() >= v

@@ -118,6 +118,9 @@ class NeuroformerProcessor(ProcessorMixin):
         # the vocabulary lacks is refused as a unit the model was not trained on, not with the tokenizer's
         # add_units advice, which gives the unit an id the model has no embedding for
         self._for_model = self.decoding
+        # the model's unit vocabulary size (config.vocab_size) where the processor was made from its config
+        # (from_config, from_pretrained of a model directory): the tokenizer is held to it at every call
+        self._model_vocab_size: Optional[int] = None
         super().__init__(tokenizer, **kwargs)
 
     @classmethod
@@ -137,6 +140,7 @@ class NeuroformerProcessor(ProcessorMixin):
         processor = cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets),
                         split_mode=split_mode)
         processor._for_model = True
+        processor._model_vocab_size = int(config.vocab_size)
         return processor
 
     @classmethod
@@ -192,6 +196,7 @@ class NeuroformerProcessor(ProcessorMixin):
             processor.modalities = modalities
             processor.decoding = bool(config.decoding_targets)
             processor._for_model = True
+            processor._model_vocab_size = int(config.vocab_size)
             check_tokenizer_matches_config(processor.tokenizer, config)
         splits_file = _file(pretrained_model_name_or_path, "splits.json", hub)
         if splits_file is not None:
@@ -217,6 +222,7 @@ class NeuroformerProcessor(ProcessorMixin):
             from .generation import refuse_foreign_units
 
             refuse_foreign_units(self.tokenizer, recording)
+            self._check_model_vocabulary(recording)
         starts = window_starts_array(window_starts)
         # a current window outside the recorded time would be read as silence and scored as such
         check_windows_in_support(recording.support, starts, self.tokenizer.current_window)
@@ -276,6 +282,39 @@ class NeuroformerProcessor(ProcessorMixin):
             self.check_recording(recording, stacklevel=4)
         return tokenize_windows(recording, self.tokenizer, starts, clips,
                                 _ModalitySpecs(self.modalities, self.tokenizer.current_window))
+
+    def _check_model_vocabulary(self, recording: SpikeRecording) -> None:
+        """Refuse a tokenizer whose length is no longer the model's ``config.vocab_size`` (grown with
+        ``processor.tokenizer.add_units`` after the processor was made): the units it added passed the
+        check of foreign units and were tokenized with ids ``>= vocab_size``, which the model has no
+        embedding for (it refused them only at ``model(**inputs)``, advising to grow the model).
+
+        Raises:
+            ValueError: naming ``len(tokenizer)``, ``config.vocab_size`` and, where the recording holds
+                some of the model's units, the ``recording.select_units([...])`` call that keeps them.
+        """
+        n, v = len(self.tokenizer), self._model_vocab_size
+        if v is None or n == v:
+            return
+        if n < v:
+            raise ValueError(f"tokenizer: len(tokenizer) = {n} tokens, but the model's config.vocab_size = {v}: not "
+                             "the model's tokenizer (its unit ids would name other units); use the tokenizer saved "
+                             "with the model")
+        vocab = self.tokenizer.get_vocab()
+        ids = [vocab[t] for t in self.tokenizer.recording_unit_tokens(recording)]
+        kept = [str(name) for name, i in zip(recording.unit_names, ids) if i < v]
+        new = len(ids) - len(kept)
+        fix = "use the model's own tokenizer (AutoProcessor.from_pretrained(<model folder>) again)"
+        if kept and new:
+            names = ", ".join(repr(k) for k in kept[:5]) + (", ..." if len(kept) > 5 else "")
+            fix += f" and keep only the {len(kept)} units of this recording it knows: recording.select_units([{names}])"
+        raise ValueError(
+            f"tokenizer: len(tokenizer) = {n} tokens, but the model's config.vocab_size = {v}: the tokenizer was grown "
+            f"(tokenizer.add_units) after this processor was made, and the model has no embedding for its units with "
+            f"ids {v} .. {n - 1} ({new} of this recording's {len(ids)} units); a trained model reads only the units "
+            f"it was trained on: {fix}; to train it on new units, grow it first with "
+            "model.resize_unit_embeddings(len(tokenizer)) and make the processor again with "
+            "NeuroformerProcessor.from_config(tokenizer, model.config)")
 
     def _stretch_clips(self, recording: SpikeRecording, starts: np.ndarray) -> Optional[np.ndarray]:
         """``(n_windows,)`` float64: the start (s) of the recorded stretch (touching intervals of
@@ -348,7 +387,11 @@ class NeuroformerProcessor(ProcessorMixin):
                 string;
                 ``return_tensors`` other than ``"pt"``; ``return_labels`` other than True / False; a modality source missing from the
                 recording, or frames of another size than the model's video modality (:meth:`check_recording`,
-                once per call: the check of the commands that run a trained model).
+                once per call: the check of the commands that run a trained model); for a model's processor
+                (``from_config``, ``from_pretrained`` of a model directory), a tokenizer grown with
+                ``add_units`` after the processor was made (``len(tokenizer)`` other than the model's
+                ``config.vocab_size``: its new units have no embedding in the model), naming both sizes
+                and the ``recording.select_units([...])`` call that keeps the units the model knows.
             UnknownUnitError: a unit of the recording is not in the tokenizer's vocabulary; for a
                 model's processor (``from_config``, ``from_pretrained`` of a model directory, a
                 decoder's) it names the units the model knows and how to keep only those
