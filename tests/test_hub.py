@@ -170,13 +170,20 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
         else:
             raise SystemExit("hf_neuroformer is importable")
         import torch
-        from transformers import AutoConfig, AutoModelForPreTraining, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForPreTraining, AutoProcessor, AutoTokenizer
         from huggingface_hub import ModelCard
         import datasets
 
         repo = "lab/neuroformer-tiny"
         cfg = AutoConfig.from_pretrained(repo, trust_remote_code=True)
         tok = AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
+        # the processor is not remote code: AutoProcessor returned the tokenizer as the processor
+        try:
+            got = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
+        except ImportError as err:
+            processor_error = str(err)
+        else:
+            processor_error = "returned " + type(got).__name__
         model = AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True).eval()
         ref = torch.load({str(tmp_path / 'ref.pt')!r})
         with torch.no_grad():
@@ -192,6 +199,7 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
             "card_metrics": {{f"{{r.dataset_split}}/{{r.metric_type}}": r.metric_value for r in card.data.eval_results}},
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
+            "processor_error": processor_error,
         }}))
         import gc
         gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
@@ -204,6 +212,9 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
     assert all(m.startswith("transformers_modules") for m in info["classes"]), info["classes"]
     assert info["model"] == "NeuroformerForPreTraining"
     assert info["vocab"] == len(tok)
+    assert info["processor_error"].startswith("lab/neuroformer-tiny: AutoProcessor of a Neuroformer model needs the "
+                                              "hf_neuroformer package"), info["processor_error"]
+    assert "AutoTokenizer.from_pretrained(repo, trust_remote_code=True)" in info["processor_error"]
     assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
 
     # acceptance 3: the card's model-index holds metrics.json's metrics
@@ -557,7 +568,7 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub, monkeypat
     # (a run record) was not pushed
     assert json.loads((out / "config.json").read_text())["decoding_generative_loss_weight"] == 0
     assert set(json.loads(files["config.json"])["auto_map"]) == {
-        "AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
+        "AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoProcessor"}
     assert "generation_config.json" not in files, sorted(files)
     assert json.loads(files["decoding_report.json"]) == json.loads((out / "decoding_report.json").read_text())
     assert files["test_predictions.csv"] == (out / "test_predictions.csv").read_bytes()  # the decoded test windows

@@ -6,7 +6,10 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
 - ``model.safetensors``, ``config.json`` (with an ``auto_map`` for the Auto classes of
   :data:`AUTO_MAP`; a fine-tuned decoder without next-spike heads, see
   :func:`has_next_spike_heads`, maps only those of :data:`DECODER_AUTO_MAP`),
-  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``);
+  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``); ``AutoProcessor`` maps to
+  :class:`~hf_neuroformer.tokenization_neuroformer.NeuroformerProcessorNeedsPackage`, which refuses
+  without the package (the processor is not remote code) instead of the tokenizer coming back as
+  the processor;
 - ``configuration_neuroformer.py``, ``modeling_neuroformer.py`` and
   ``tokenization_neuroformer.py``, copied by transformers' ``register_for_auto_class``
   machinery with the module they import relatively, ``binning.py``, so that
@@ -53,12 +56,15 @@ AUTO_MAP = {
     "AutoModelForPreTraining": "modeling_neuroformer.NeuroformerForPreTraining",
     "AutoModelForCausalLM": "modeling_neuroformer.NeuroformerForPreTraining",
     "AutoModelForSequenceClassification": "modeling_neuroformer.NeuroformerForBehaviorDecoding",
+    # the processor needs the package: without it AutoProcessor fell back to the tokenizer and returned it as the
+    # processor; this class refuses with the way to the processor (the installed one is used after the import)
+    "AutoProcessor": "tokenization_neuroformer.NeuroformerProcessorNeedsPackage",
 }
 #: The Auto classes of a fine-tuned decoder whose ``model.safetensors`` has no next-spike heads
 #: (``decoding_generative_loss_weight == 0``): ``AutoModelForPreTraining`` / ``AutoModelForCausalLM``
 #: would load it with newly initialised ``id_head`` / ``dt_head``, so they are not mapped.
 DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
-                    if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification")}
+                    if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoProcessor")}
 #: The sampler's settings with the run's test-generation temperature / top_p (:func:`generation_defaults`), staged only for a
 #: model with next-spike heads.
 GENERATION_CONFIG = "generation_config.json"

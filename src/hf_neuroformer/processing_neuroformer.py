@@ -10,6 +10,14 @@ batch that ``NeuroformerModel`` / ``NeuroformerFor...`` take: the same tokenizat
 a window as training and evaluation do (Antoniades et al. 2024, arXiv 2311.00136, Sec. 3.1: the
 spikes of the current window as unit-id + dt tokens, the spikes of the past window beside them).
 
+The processor needs this package: it is not shipped as remote code with a pushed model (it reads
+recordings, windows and modality inputs with most of the package). Without ``import hf_neuroformer``,
+``AutoProcessor.from_pretrained`` of a local model directory says the processing class is not
+recognised, and of a pushed repository with ``trust_remote_code=True`` refuses with an ``ImportError``
+naming the package (its ``auto_map`` maps ``AutoProcessor`` to
+:class:`~hf_neuroformer.tokenization_neuroformer.NeuroformerProcessorNeedsPackage`; before, the
+tokenizer came back as the processor); ``AutoTokenizer`` gives the tokenizer alone.
+
 A ``neuroformer train`` directory has no ``processor_config.json``: :meth:`from_pretrained`
 reads the modality specifications from its ``config.json`` (the one place a run stores them).
 """

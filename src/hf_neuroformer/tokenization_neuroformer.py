@@ -645,6 +645,33 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
 
 
+class NeuroformerProcessorNeedsPackage:
+    """What ``AutoProcessor.from_pretrained(repo, trust_remote_code=True)`` finds in a pushed
+    repository (``config.json`` ``auto_map``) where ``hf_neuroformer`` is not imported: the
+    processor (:class:`hf_neuroformer.NeuroformerProcessor`) reads recordings, windows and modality
+    inputs with most of the package, which a repository does not ship as remote code, so it is not
+    loaded from there. Without this entry ``AutoProcessor`` fell back to the tokenizer and returned
+    it as the processor, without a word (``processor(recording, window_starts)`` then failed inside
+    the tokenizer). With ``import hf_neuroformer`` first the installed processor is used instead.
+
+    Raises:
+        ImportError: on :meth:`from_pretrained`, saying how to get the processor or the tokenizer.
+    """
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class="AutoProcessor") -> None:
+        """Nothing to register (transformers calls this before :meth:`from_pretrained`)."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        raise ImportError(
+            f"{pretrained_model_name_or_path}: AutoProcessor of a Neuroformer model needs the hf_neuroformer package "
+            "(its NeuroformerProcessor reads recordings, windows and modality inputs, which the repository does not "
+            "ship as remote code): install hf_neuroformer (the version the model card names) and import "
+            "hf_neuroformer before AutoProcessor.from_pretrained; without the package, AutoTokenizer.from_pretrained(repo, "
+            "trust_remote_code=True) gives the tokenizer (NeuroformerTokenizer.encode_window tokenizes spikes)")
+
+
 def _check_padding_side(value) -> None:
     """Refuse a ``padding_side`` other than ``"right"`` (:attr:`NeuroformerTokenizer.padding_side`)."""
     if value != "right":
