@@ -175,6 +175,23 @@ def test_special_ids_and_text_call():
     assert tok.convert_tokens_to_string(tok.convert_ids_to_tokens([4, 5])) == "sess/u1 sess/u2"
 
 
+def test_the_first_unit_id_is_the_number_of_special_tokens():
+    """The tokenizer checked unit ids against a literal 3; the first unit id is a named constant,
+    FIRST_UNIT_ID, the number of special tokens, shared with the config (num_special_tokens)."""
+    from hf_neuroformer.configuration_neuroformer import FIRST_UNIT_ID, SPECIAL_TOKEN_IDS
+
+    tok = make_tok()
+    assert FIRST_UNIT_ID == len(tok.all_special_ids) == len(SPECIAL_TOKEN_IDS) == max(tok.all_special_ids) + 1
+    assert tok.convert_tokens_to_ids(UNITS[0]) == FIRST_UNIT_ID == hf_neuroformer.NeuroformerConfig().num_special_tokens
+    assert tok.add_units(["other/x"]) == [FIRST_UNIT_ID + len(UNITS)]
+    # the id just below the first unit (EOS) is refused as a spike's unit, the first unit taken
+    with pytest.raises(UnknownUnitError, match=rf"spike 0 has token id {FIRST_UNIT_ID - 1}, not a unit of the "
+                                               rf"vocabulary \(unit ids {FIRST_UNIT_ID} \.\. {len(tok) - 1}\)"):
+        tok.encode_window(np.array([10.0]), np.array([FIRST_UNIT_ID - 1]), 10.0)
+    assert tok.encode_window(np.array([10.0]), np.array([FIRST_UNIT_ID]), 10.0)["input_ids"] == [BOS, FIRST_UNIT_ID,
+                                                                                                  EOS]
+
+
 def test_window_starts_with_bos_past_starts_with_bos():
     tok = make_tok(dt_resolution=0.01, current_window=0.1, past_window=0.3)
     t = np.array([9.75, 9.9, 10.02, 10.05])

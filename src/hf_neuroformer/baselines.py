@@ -73,7 +73,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .configuration_neuroformer import is_whole_number
+from .configuration_neuroformer import FIRST_UNIT_ID, is_whole_number
 from .metrics.decoding import decoding_metrics, radians_problem
 from .recording import as_real_numbers
 
@@ -168,7 +168,7 @@ def binned_count_features(ds, tokenizer, config) -> np.ndarray:
             raise BaselineInputError(
                 f"config.{attr}: {cv} s, but the tokenizer that made the rows has {attr}={tv} s, so the rows' dt ids "
                 "would be read in other bins than the model's; pass the config and tokenizer the rows were made with")
-    n_special = 3
+    n_special = FIRST_UNIT_ID
     n_units = len(tokenizer) - n_special
     h = n_history_bins(config)
     n_past_dt = getattr(tokenizer, "num_past_dt_bins", None)

@@ -419,8 +419,11 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
     return out
 
 
-#: The tokenizer's special token ids (fixed; unit tokens start at 3).
+#: The tokenizer's special token ids (fixed; the unit tokens follow them).
 SPECIAL_TOKEN_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+#: The token id of the first unit: the number of special tokens (pad, BOS, EOS at ids 0, 1, 2), which
+#: come first in the vocabulary; a unit's id is ``FIRST_UNIT_ID + k`` for the k-th unit added.
+FIRST_UNIT_ID = len(SPECIAL_TOKEN_IDS)
 #: transformers' classification fields, which NeuroformerConfig refuses unless at their defaults
 LABEL_FIELDS = ("num_labels", "id2label", "label2id")
 #: ``PreTrainedConfig``'s default ``id2label`` (two labels), the only one a NeuroformerConfig takes
@@ -939,8 +942,8 @@ class NeuroformerConfig(PreTrainedConfig):
 
     @property
     def num_special_tokens(self) -> int:
-        """3: pad (id 0), BOS (1), EOS (2), before the unit tokens (as the tokenizer)."""
-        return 3
+        """:data:`FIRST_UNIT_ID` (3): pad (id 0), BOS (1), EOS (2), before the unit tokens (as the tokenizer)."""
+        return FIRST_UNIT_ID
 
     def modality_blocks(self):
         """``[(block, [modality names])]`` in ascending block order: the decoder's modality stages."""
@@ -1097,7 +1100,7 @@ class NeuroformerConfig(PreTrainedConfig):
                 f"(id2label {dict(labels)!r}); a decoding head's classes come from decoding_targets=[{{'name': ..., "
                 f"'kind': 'classification', 'num_classes': {len(labels)}}}] (or neuroformer finetune)")
         if self.vocab_size < self.num_special_tokens:
-            raise ValueError(f"NeuroformerConfig.vocab_size: expected >= 3 (the special tokens), got {self.vocab_size}")
+            raise ValueError(f"NeuroformerConfig.vocab_size: expected >= {FIRST_UNIT_ID} (the special tokens), got {self.vocab_size}")
         for name in SPECIAL_TOKEN_IDS:
             _special_id(name, getattr(self, name, None))
 

@@ -22,7 +22,7 @@ import numpy as np
 from transformers import PreTrainedTokenizer
 
 from .binning import bin_index, n_bins_covering, on_time_grid, past_starts, window_ends
-from .configuration_neuroformer import WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
+from .configuration_neuroformer import FIRST_UNIT_ID, WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
@@ -54,7 +54,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     integer ``max_window_length >= 3`` and ``max_past_length >= 1``; anything else is a
     ``ValueError`` naming the field.
 
-    The three specials are ``<pad>`` (id 0), ``<bos>`` (1) and ``<eos>`` (2). Text input is a
+    The three specials are ``<pad>`` (id 0), ``<bos>`` (1) and ``<eos>`` (2); the units follow from
+    :data:`~hf_neuroformer.configuration_neuroformer.FIRST_UNIT_ID` (3, the number of specials) in the
+    order they were added. Text input is a
     whitespace-separated list of unit tokens, e.g. ``tokenizer("session0/unit3 session0/unit7")``.
 
     Raises:
@@ -257,7 +259,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             tok = str(tok)
             if any(c.isspace() for c in tok):
                 raise ValueError(f"unit token {tok!r}: expected no whitespace in a unit name")
-            if self.vocab.get(tok, 3) < 3:  # ids 0-2: pad, BOS, EOS; it was returned as a known "unit"
+            if self.vocab.get(tok, FIRST_UNIT_ID) < FIRST_UNIT_ID:  # pad, BOS, EOS; it was returned as a known "unit"
                 raise ValueError(f"unit token {tok!r}: is a special token (pad / BOS / EOS), not a unit name")
             if tok not in self.vocab:
                 self.vocab[tok] = len(self.vocab)
@@ -362,14 +364,14 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             if tok not in self.vocab:
                 raise UnknownUnitError(
                     f"unit_ids: unit {i} ({tok!r}) is not in the tokenizer's vocabulary of "
-                    f"{len(self.vocab) - 3} units; call tokenizer.add_units(recording) first"
+                    f"{len(self.vocab) - FIRST_UNIT_ID} units; call tokenizer.add_units(recording) first"
                 )
             out[i] = self.vocab[tok]
         return out
 
     @property
     def vocab_size(self) -> int:
-        """Number of tokens: the 3 specials (pad, BOS, EOS) plus one per unit."""
+        """Number of tokens: the ``FIRST_UNIT_ID`` (3) specials (pad, BOS, EOS) plus one per unit."""
         return len(self.vocab)
 
     def get_vocab(self) -> Dict[str, int]:
@@ -383,7 +385,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
     def _convert_token_to_id(self, token: str) -> int:
         if token not in self.vocab:
-            raise UnknownUnitError(f"token {token!r}: not in the vocabulary (known units: {len(self.vocab) - 3})")
+            raise UnknownUnitError(f"token {token!r}: not in the vocabulary (known units: {len(self.vocab) - FIRST_UNIT_ID})")
         return self.vocab[token]
 
     def _convert_id_to_token(self, index: int) -> str:
@@ -586,9 +588,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
     def _unit_ids_of(self, tokens, first: int) -> np.ndarray:
         """``tokens`` (the unit token ids of spikes ``first, first + 1, ...``) as int64, refused
-        unless each is a whole number naming a unit of the vocabulary (ids ``3 .. len - 1``)."""
+        unless each is a whole number naming a unit of the vocabulary (ids ``FIRST_UNIT_ID .. len - 1``)."""
         arr = np.asarray(tokens)
-        if arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= 3 and arr.max() < len(self.vocab))):
+        if arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= FIRST_UNIT_ID and arr.max() < len(self.vocab))):
             return arr.astype(np.int64, copy=False)  # the common case, once per window: kept cheap
         if arr.size and arr.dtype.kind not in "iu":
             whole = (np.isfinite(arr) & (arr == np.round(arr))) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
@@ -597,12 +599,12 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 raise ValueError(f"spike_tokens: expected whole-number unit token ids (int64), got dtype {arr.dtype} "
                                  f"(spike {first + k}: {arr.ravel()[k].item()!r})")
         arr = arr.astype(np.int64)
-        bad = np.flatnonzero((arr < 3) | (arr >= len(self.vocab)))
+        bad = np.flatnonzero((arr < FIRST_UNIT_ID) | (arr >= len(self.vocab)))
         if bad.size:
             k = int(bad[0])
             raise UnknownUnitError(
                 f"spike_tokens: spike {first + k} has token id {int(arr[k])}, not a unit of the vocabulary (unit ids "
-                f"3 .. {len(self.vocab) - 1}); pass tokenizer.unit_token_ids(recording)[recording.unit_ids]")
+                f"{FIRST_UNIT_ID} .. {len(self.vocab) - 1}); pass tokenizer.unit_token_ids(recording)[recording.unit_ids]")
         return arr
 
     def decode_window(self, input_ids: Sequence[int], dt_ids: Sequence[int], window_start: float):
@@ -637,8 +639,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 continue
             if tok not in self.ids_to_tokens:
                 raise UnknownUnitError(
-                    f"input_ids: token {i} is id {tok}, not in the vocabulary (ids 0 .. {len(self.vocab) - 1}: 3 "
-                    f"specials and {len(self.vocab) - 3} units); decode the tokens with the tokenizer they were made "
+                    f"input_ids: token {i} is id {tok}, not in the vocabulary (ids 0 .. {len(self.vocab) - 1}: "
+                    f"{FIRST_UNIT_ID} specials and {len(self.vocab) - FIRST_UNIT_ID} units); decode the tokens with the tokenizer they were made "
                     "with (the model's, saved beside it)")
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
