@@ -251,6 +251,31 @@ def test_the_inspect_raster_starts_where_the_units_fire(shared_data):
     assert plot_recording(wake, stretch=7.0).axes[0].get_xlim() == (600.0, 607.0)
 
 
+def test_the_inspect_raster_of_short_trials_spans_several_trials(shared_data):
+    """``neuroformer inspect --figure`` on the Allen gratings (a time support of 200 trials of 0.1 s,
+    0.1 s apart) drew a raster of the first trial alone, 0.1 s: the stretch stopped at the end of its
+    support interval. It now runs on across the gaps (shaded as not recorded) for the whole stretch."""
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.plotting import plot_recording
+
+    rec = read_allen_gratings(shared_data(ALLEN))
+    fig = plot_recording(rec, stretch=5.0, max_units=10)
+    raster = fig.axes[0]
+    assert raster.get_xlim() == (0.0, 5.0)
+    units = np.argsort(-rec.firing_rates(), kind="stable")[:10]
+    drawn = [np.asarray(c.get_positions()) for c in raster.collections]  # one row per unit, most active on top
+    in_view = (rec.spike_times >= 0.0) & (rec.spike_times < 5.0)
+    for k, t in zip(units, drawn):
+        np.testing.assert_array_equal(np.sort(t), rec.spike_times[in_view & (rec.unit_ids == k)])
+    shown = np.concatenate(drawn)
+    trials = np.unique(np.searchsorted(rec.trials[:, 0], shown, side="right") - 1)
+    np.testing.assert_array_equal(trials, np.arange(25))  # the 25 trials of the first 5 s, each with spikes drawn
+    # the gaps between the trials are shaded, and only they
+    spans = sorted((p.get_x(), p.get_x() + p.get_width()) for p in raster.patches)
+    np.testing.assert_allclose(spans, np.stack([rec.trials[:25, 1], np.r_[rec.trials[1:25, 0], 5.0]], 1), atol=1e-12)
+    assert "25 intervals of the time support; grey: time not recorded" in raster.get_title(loc="left")
+
+
 def _presence_by_histogram(times, units, n_units, a, b, n_bins):
     """(n_units, n_bins) bool: a spike of the unit in each of n_bins equal bins of [a, b)."""
     edges = np.linspace(a, b, n_bins + 1)

@@ -389,16 +389,30 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
 
 def _first_stretch_with_spikes(rec: SpikeRecording, units: np.ndarray, stretch: float) -> tuple[float, float]:
     """``(start, stop)``, s: the stretch of ``stretch`` s holding the first spike of ``units`` inside
-    ``rec.support``, stretches cut from its interval's start (the last one of an interval
-    shorter); the first interval's first stretch when those units have no spike there."""
+    ``rec.support``, stretches cut from its interval's start; the first interval's first stretch when
+    those units have no spike there. The stretch goes on across the gaps to the intervals after
+    (short of the last interval's end only): a support of short intervals (the Allen reader's
+    0.1-s trials, an epoch of trials) drew one interval alone, a 0.1-s raster of one trial."""
     sup = np.asarray(rec.support, dtype=np.float64)
+    end = float(sup[:, 1].max())
     t = rec.spike_times[np.isin(rec.unit_ids, units)]
     for lo, hi in sup:  # intervals in time order
         i = np.searchsorted(t, lo, side="left")
         if i < t.size and t[i] < hi:
             a = lo + stretch * np.floor((t[i] - lo) / stretch)
-            return float(a), float(min(hi, a + stretch))
-    return float(sup[0, 0]), float(min(sup[0, 1], sup[0, 0] + stretch))
+            return float(a), float(min(end, a + stretch))
+    return float(sup[0, 0]), float(min(end, sup[0, 0] + stretch))
+
+
+def _unrecorded_gaps(rec: SpikeRecording, start: float, stop: float) -> np.ndarray:
+    """``(n, 2)`` float64: the stretches of ``[start, stop)`` between the intervals of ``rec.support``
+    (touching ones merged, :func:`~hf_neuroformer.windows.recorded_stretches`): time not recorded."""
+    from .windows import recorded_stretches
+
+    sup = recorded_stretches(np.asarray(rec.support, dtype=np.float64))
+    gaps = np.stack([sup[:-1, 1], sup[1:, 0]], 1)
+    gaps = np.clip(gaps, start, stop)
+    return gaps[gaps[:, 1] > gaps[:, 0]]
 
 
 def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: float = 10.0,
@@ -409,7 +423,9 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
     Top: raster of the ``max_units`` most active units (most active on top) over ``stretch``
     seconds: the first of the consecutive stretches cut from each support interval's start in
     which one of them fires (a sort whose first spike comes long after sample 0 drew an empty
-    raster), or the first interval's start when none fires. Bottom left: each unit's
+    raster), or the first interval's start when none fires. It runs on across the gaps between
+    support intervals (short trials: several trials, not the first alone), which are shaded grey
+    as not recorded. Bottom left: each unit's
     mean firing rate (Hz, :meth:`SpikeRecording.firing_rates`), sorted. Bottom right: histogram
     of the spikes per current window and per past window of the training split
     (:func:`hf_neuroformer.inspection.split_window_counts`), with the budget
@@ -452,7 +468,12 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
     shown = ("its one unit" if recording.n_units == 1 else
              f"{len(units)} most active of {recording.n_units} units (firing rate over the whole recording, highest "
              "on top)")  # '1 most active of 1 units (..., highest on top)' for a one-unit recording
-    _raster(ax_r, recording, units, a, b, REAL_COLOR, f"{recording.session}: {shown}, {a:.2f}-{b:.2f} s")
+    gaps = _unrecorded_gaps(recording, a, b)
+    n_in = int(np.sum((recording.support[:, 0] < b) & (recording.support[:, 1] > a)))
+    where = f"\n{n_in} intervals of the time support; grey: time not recorded" if len(gaps) else ""
+    _raster(ax_r, recording, units, a, b, REAL_COLOR, f"{recording.session}: {shown}, {a:.2f}-{b:.2f} s{where}")
+    for g0, g1 in gaps:
+        ax_r.axvspan(g0, g1, color="0.9", lw=0, zorder=0)
     ax_r.set_xlabel("time (s)")
     ax_f = fig.add_subplot(grid[1, 0])
     ax_f.plot(np.arange(recording.n_units), np.sort(rates)[::-1], color="tab:blue", marker="." if
