@@ -8,6 +8,8 @@ dt bins into wrong spike times. Both paths now check up front, with one helper
 Real data: the A2929 head-direction recording (wake, 40 s).
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from transformers import AutoModelForPreTraining, AutoTokenizer
@@ -174,3 +176,22 @@ def test_resize_takes_numpy_sizes_and_refuses_fractions(tmp_path):
     model.save_pretrained(tmp_path)
     again = AutoModelForPreTraining.from_pretrained(tmp_path)
     assert again.get_input_embeddings().num_embeddings == 9 and again.id_head.out_features == 9
+
+
+def test_the_model_names_both_sizes_and_select_units_for_unit_ids_past_its_vocabulary(saved):
+    """Break test: windows tokenized with a tokenizer grown by add_units (a bare processor, or the collator on
+    tokenize_windows' rows) reached the model, which said only "expected ids in [0, v) ... grow the model with
+    model.resize_unit_embeddings", advice that leaves a trained model with untrained rows for the new units.
+    It now names config.vocab_size, the largest id and recording.select_units, the way to read the units it knows."""
+    rec, d = saved
+    model, tok = _load(d)
+    v = model.config.vocab_size
+    other = dataclasses.replace(rec, session="another-session")  # the same spikes, as units of another session
+    tok.add_units(other)
+    inputs = nf.NeuroformerProcessor(tok)(other, STARTS)  # a bare processor: no model to hold the tokenizer to
+    top = int(inputs["input_ids"].max())
+    assert top >= v
+    with pytest.raises(ValueError, match=rf"^input_ids: expected ids in \[0, {v}\), got values in \[0, {top}\] "
+                                         rf"\(config\.vocab_size = {v}, but the tokenizer gave unit ids up to {top}.*"
+                                         r"recording\.select_units.*resize_unit_embeddings"):
+        model(**inputs)

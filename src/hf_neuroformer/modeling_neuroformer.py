@@ -1183,9 +1183,15 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if "input_ids" in name:
             self._check_config_describes_weights()  # a vocab_size set by hand: before the ids are held to it
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= high):
+            # unit ids past vocab_size come from a tokenizer grown with add_units: a trained model has no embedding
+            # for those units, so growing it is only half of the way (the new rows are untrained)
             raise ValueError(
                 f"{name}: expected ids in [0, {high}), got values in [{int(ids.min())}, {int(ids.max())}]"
-                + ("; grow the model with model.resize_unit_embeddings(len(tokenizer))" if "input_ids" in name else "")
+                + (f" (config.vocab_size = {high}, but the tokenizer gave unit ids up to {int(ids.max())}: it holds units "
+                   "added with tokenizer.add_units); a trained model reads only the units it was trained on: tokenize "
+                   "only those (recording.select_units) with the tokenizer saved with the model, or grow the model "
+                   "with model.resize_unit_embeddings(len(tokenizer)) and train it on the new units"
+                   if "input_ids" in name and int(ids.max()) >= high else "")
             )
 
     @staticmethod
