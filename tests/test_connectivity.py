@@ -208,19 +208,24 @@ def test_brian2_lif_leaves_the_callers_global_numpy_random_stream_alone():
     assert np.array_equal(a.recording.spike_times, b.recording.spike_times)
 
 
-def test_brian2_lif_puts_back_the_callers_codegen_target():
+def test_brian2_lif_puts_back_the_callers_codegen_target_and_records_it_with_the_brian2_release(tmp_path):
     """brian2.prefs.codegen.target is global: after simulate_hub_network the caller's own brian2 code ran
-    with the simulation's target ('numpy' here) instead of the one it had set; it is put back."""
+    with the simulation's target ('numpy' here) instead of the one it had set; it is put back. A seed's
+    spikes are brian2's random draws: the file recorded the target but not the brian2 release that
+    drew them, so it could not say which brian2 reproduces it; both are recorded now."""
     import brian2
 
     p = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3)
     before = brian2.prefs.codegen.target
     try:
         brian2.prefs.codegen.target = "cython"
-        simulate_hub_network(p, duration=0.05, seed=5, codegen_target="numpy")
+        net = simulate_hub_network(p, duration=0.05, seed=5, codegen_target="numpy")
         assert brian2.prefs.codegen.target == "cython"
     finally:
         brian2.prefs.codegen.target = before
+    back = read_network(write_network(net, tmp_path / "lif.nwb"))
+    assert back.params["codegen_target"] == "numpy"
+    assert back.params["brian2_version"] == brian2.__version__
 
 
 def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
