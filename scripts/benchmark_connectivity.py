@@ -20,7 +20,9 @@ any machine and carried along; with it in place, ``--reuse`` only trains and sco
 
 (the second line alone also simulates, when ``sim.nwb`` is missing). The reduced CPU run in
 BENCHMARKS.md: ``--reuse --duration 300 --max-steps 1200 --threads 1``. ``--reuse`` reuses a
-``model/`` in the work directory too: delete it to retrain.
+``model/`` in the work directory too: delete it to retrain. A ``sim.nwb`` simulated with another
+``--kind`` / ``--units`` / ``--hubs`` / ``--duration`` / ``--seed``, or a ``model/`` with other window or
+size settings, is refused rather than reused under this run's flags.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.reuse and sim_path.is_file():
         net = read_network(sim_path)
+        _check_reused_simulation(net, args, sim_path)
         print(f"[benchmark] reusing {sim_path}")
     else:
         params = HubNetworkParams(n_units=args.units, n_hubs=args.hubs)
@@ -155,6 +158,7 @@ def main(argv=None) -> int:
     model_dir = work / "model"
     t0 = time.perf_counter()
     if args.reuse and (model_dir / "config.json").is_file():
+        _check_reused_model(NeuroformerConfig.from_pretrained(model_dir), config, model_dir)
         print(f"[benchmark] reusing {model_dir}")
         metrics = json.loads((model_dir / "metrics.json").read_text())
     else:
@@ -173,6 +177,8 @@ def main(argv=None) -> int:
         print(f"  {name:<22s} hub AUROC {_f(s['hub_auroc'])} AUPRC {_f(s['hub_auprc'])} direction "
               f"{_f(s['hub_direction_accuracy'])} | all-edges AUROC {_f(s['auroc'])} direction {_f(s['direction_accuracy'])}")
 
+    # the model's own config: a reused one's token blocks follow the rate of the data it was trained on
+    trained = NeuroformerConfig.from_pretrained(model_dir)
     out = {
         "command": "python " + " ".join(shlex.quote(a) for a in [f"scripts/{Path(__file__).name}", *(argv or sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d"),
@@ -184,7 +190,7 @@ def main(argv=None) -> int:
                        "mean_rate_hz": rate, "hub_units": net.hub_units.tolist(),
                        "hub_rates_hz": [float(x) for x in np.bincount(rec.unit_ids, minlength=rec.n_units)[net.hub_units] / rec.duration],
                        "n_hub_edges": int((net.edge_kind == 1).sum()), "n_weak_edges": int((net.edge_kind == 2).sum())},
-        "model": {k: getattr(config, k) for k in ("current_window", "past_window", "dt_resolution", "max_window_length",
+        "model": {k: getattr(trained, k) for k in ("current_window", "past_window", "dt_resolution", "max_window_length",
                                                    "max_past_length", "hidden_size", "num_attention_heads",
                                                    "num_hidden_layers", "num_past_layers")},
         "training": {k: metrics.get(k) for k in ("total_steps", "best_step", "test/id_nll", "test/unigram_id_nll",
@@ -205,6 +211,53 @@ def main(argv=None) -> int:
     replace_section(REPO / "BENCHMARKS.md", START, END, render(out))
     print("[benchmark] wrote BENCHMARKS.md section, benchmarks/connectivity.json, benchmarks/connectivity_hub.png")
     return 0
+
+
+def _check_reused_simulation(net, args, path) -> None:
+    """Refuse a ``--reuse`` of a ``sim.nwb`` simulated with another ``--kind``, ``--units``, ``--hubs``,
+    ``--duration`` or ``--seed`` than this run's: it was reused without a word, and the table then
+    gave this run's ``--seed`` as the simulation's (``simulate --seed 3`` then ``--reuse`` said seed 0).
+
+    Raises:
+        SystemExit: naming each flag that differs, with the file's value.
+    """
+    import math
+
+    p = net.params
+    duration = p.get("duration_requested", p.get("duration"))  # the glm kinds record the span of whole bins
+    differ = [f"{flag} {mine} (the file: {theirs})" for flag, theirs, mine, same in (
+        ("--kind", net.kind, args.kind, net.kind == args.kind),
+        ("--units", p.get("n_units"), args.units, p.get("n_units") == args.units),
+        ("--hubs", p.get("n_hubs"), args.hubs, p.get("n_hubs") == args.hubs),
+        ("--duration", duration, args.duration, duration is not None and math.isclose(duration, args.duration)),
+        ("--seed", p.get("seed"), args.seed, p.get("seed") == args.seed)) if not same]
+    if differ:
+        raise SystemExit(f"--reuse: {path} was simulated with other settings than this run's: {'; '.join(differ)}; "
+                         "pass the file's values, or delete it to simulate again")
+
+
+#: The model settings the table reports (``out["model"]``), with the flag that sets each.
+MODEL_FLAGS = {"current_window": "--current-window", "past_window": "--past-window", "dt_resolution": "--dt-resolution",
+               "hidden_size": "--hidden-size", "num_attention_heads": "--heads", "num_hidden_layers": "--layers",
+               "num_past_layers": None}
+
+
+def _check_reused_model(reused, config, path) -> None:
+    """Refuse a ``--reuse`` of a ``model/`` whose settings differ from the ones this run would train
+    with: the table described the model this run's flags would have built (``--hidden-size 64``)
+    beside the scores of the reused one (hidden 32).
+
+    Raises:
+        SystemExit: naming each setting (and its flag) that differs, with the model's value.
+    """
+    import math
+
+    differ = [f"{flag or name} {getattr(config, name)} (the model: {getattr(reused, name)})"
+              for name, flag in MODEL_FLAGS.items()
+              if not math.isclose(float(getattr(reused, name)), float(getattr(config, name)))]
+    if differ:
+        raise SystemExit(f"--reuse: {path} was trained with other settings than this run's: {'; '.join(differ)}; "
+                         "pass the model's values, or delete it to train again")
 
 
 def _f(v):

@@ -593,3 +593,35 @@ def test_figure_visual_attention_takes_the_window_from_the_model_and_refuses_mul
     with pytest.raises(SystemExit, match=r"^--model m: the video modality 'video' has patch_size \[2, 8, 8\], patches "
                                          r"spanning 2 frames; .*needs patch_size\[0\] == 1"):
         fva.check_patch({**video, "patch_size": [2, 8, 8]}, "--model m")
+
+
+def test_connectivity_benchmark_refuses_to_reuse_a_simulation_of_other_settings(tmp_path):
+    """``--reuse`` took any ``sim.nwb`` in the work directory: one simulated with ``--seed 3`` was
+    trained on and scored while the table said seed 0 (this run's ``--seed``). It is refused before
+    any training, naming each flag that differs; the file's own settings pass."""
+    import pytest
+
+    import benchmark_connectivity as bc
+    from hf_neuroformer.simulation import HubNetworkParams, read_network, simulate_hub_glm, write_network
+
+    sim = tmp_path / "sim.nwb"
+    write_network(simulate_hub_glm(HubNetworkParams(n_units=12, n_hubs=1, targets_per_hub=4), duration=2.0, seed=3),
+                  sim)
+    with pytest.raises(SystemExit, match=r"--reuse: .*sim\.nwb was simulated with other settings than this run's: "
+                                         r"--units 300 \(the file: 12\); --hubs 3 \(the file: 1\); --seed 0 "
+                                         r"\(the file: 3\); pass the file's values"):
+        bc.main(["--reuse", "--workdir", str(tmp_path), "--kind", "hub-glm", "--duration", "2", "--no-write"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.nwb"]  # nothing trained
+    same = bc.parse_args(["--reuse", "--kind", "hub-glm", "--units", "12", "--hubs", "1", "--duration", "2",
+                          "--seed", "3"])
+    bc._check_reused_simulation(read_network(sim), same, sim)
+    # a reused model/ of other settings: the table gave this run's flags (hidden 64) beside its scores
+    from hf_neuroformer import NeuroformerConfig
+
+    NeuroformerConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64).save_pretrained(tmp_path / "model")
+    with pytest.raises(SystemExit, match=r"--reuse: .*model was trained with other settings than this run's: "
+                                         r"--current-window 0\.02 \(the model: 0\.1\); .*--hidden-size 64 \(the "
+                                         r"model: 32\); pass the model's values"):
+        bc.main(["--reuse", "--workdir", str(tmp_path), "--kind", "hub-glm", "--units", "12", "--hubs", "1",
+                 "--duration", "2", "--seed", "3", "--no-write"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "sim.nwb"]
