@@ -51,6 +51,17 @@ def test_layout_has_hub_blocks_and_no_back_edges():
 
 
 
+def test_a_zero_random_weight_makes_no_weak_edges_in_the_stored_edge_kinds():
+    """random_weight=0 gave weak-edge weights of 0, which no simulator wires, yet the edge kinds
+    marked those ~2 % of pairs 2 (weak edge): the file claimed edges without a synapse, and the hub
+    scores left those unconnected pairs out of their negatives. The layout is otherwise the same."""
+    p = HubNetworkParams(n_units=40, n_hubs=2, targets_per_hub=5, random_weight=0.0)
+    w, kind, _ = hub_layout(p, np.random.default_rng(0))
+    assert not ((kind != 0) & (w == 0)).any() and (kind == 2).sum() == 0
+    w1, kind1, _ = hub_layout(HubNetworkParams(n_units=40, n_hubs=2, targets_per_hub=5), np.random.default_rng(0))
+    assert np.array_equal(kind == 1, kind1 == 1) and np.array_equal(w[kind == 1], w1[kind1 == 1])
+
+
 def test_binned_counts_put_a_spike_on_a_bin_edge_in_the_bin_it_starts():
     """(0.3 - 0) / 0.1 is 2.9999999999999996: a spike at 0.3 s starts bin 3 of 0.1 s bins but was
     counted in bin 2 (brian2 spike times lie on its 0.2 ms grid, so about 1 in 10 of them sits on a

@@ -282,7 +282,7 @@ class HubNetworkParams:
         random_prob: probability of a weak random edge j -> i between any other ordered pair
             (none from a target back onto its hub, none onto itself).
         random_weight: scale of weak edges, mV; each is ``+-random_weight * U(0.5, 1.5)``, 80 %
-            excitatory.
+            excitatory; 0: no weak edges (as ``random_prob=0``).
 
     LIF network (:func:`simulate_hub_network`, brian2):
         tau_m: membrane time constant. tau_syn: synaptic current decay. v_rest, v_threshold,
@@ -419,6 +419,10 @@ def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
     rand &= kind == 0
     rand &= kind.T == 0  # no weak edge back from a target onto its hub
     np.fill_diagonal(rand, False)
+    # random_weight 0: weights of 0, which no simulator wires (the LIF network makes a synapse per
+    # non-zero weight), so they are no edges; the stored edge kinds said 2 (weak edge) for ~2 % of pairs
+    # and the hub scores left those pairs out of the unconnected ones
+    rand &= params.random_weight > 0
     kind[rand] = 2
     sign = np.where(rng.random((n, n)) < 0.8, 1.0, -1.0)
     mag = rng.uniform(0.5, 1.5, (n, n))
