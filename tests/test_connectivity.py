@@ -684,6 +684,66 @@ def test_attention_connectivity_refuses_a_batch_size_below_one_not_returns_zeros
     assert attention_connectivity(model, tok, rec, [1.0, 2.0], batch_size=1)["n_queries"].sum() > 0
 
 
+def test_attention_mass_is_the_documented_sum_over_queries_and_earlier_unit_keys():
+    """The aggregation as the module docstring states it, recomputed query by query: a query row
+    goes to the unit it predicts (``query="predicted"``, the token at q + 1) or its own unit
+    (``"input"``); its keys are every real past token and the current tokens at positions <= q whose
+    dt bin is strictly earlier than the row's spike; a layer weighs cross | self attention 0.5 | 0.5,
+    averaged over heads (``last_layer``; ``mean``: over layers too); BOS / EOS / padding keys are
+    dropped and the kept weights rescaled to 1; the uniform control puts 0.5 / n_past on each past
+    key and 0.5 / (q + 1) on each current key <= q. Windows of different lengths (padding) in one
+    batch; two decoder layers."""
+    import torch
+
+    from hf_neuroformer.analysis._batches import attention_batches, unit_lookup
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_hub_glm(HubNetworkParams(n_units=12, n_hubs=1, targets_per_hub=4), duration=1.0, seed=0).recording
+    tok, model = untrained_model(rec, small_config(num_hidden_layers=2, current_window=0.02, past_window=0.03))
+    starts = np.arange(0.05, 0.95, 0.02)
+    lut = unit_lookup(tok, rec, model.config.vocab_size)
+    with torch.no_grad():
+        batches = list(attention_batches(model, tok, rec, starts, None, 8, "cpu"))
+    n = rec.n_units
+    for query in ("predicted", "input"):
+        got = attention_connectivity(model, tok, rec, starts, batch_size=8, query=query)
+        mass = {name: np.zeros((n, n)) for name in ("last_layer", "mean", "uniform")}
+        n_queries = np.zeros(n, dtype=np.int64)
+        for _, b, out in batches:
+            selfs = [a.double().mean(1).numpy() for a in out.attentions]
+            crosses = [a.double().mean(1).numpy() for a in out.cross_attentions]
+            for w in range(b["input_ids"].shape[0]):
+                ids, dts = b["input_ids"][w].numpy(), b["dt_ids"][w].numpy()
+                n_cur = int(b["attention_mask"][w].sum())
+                past = b["past_input_ids"][w].numpy()[: int(b["past_attention_mask"][w].sum())]
+                for q in range(n_cur - (query == "predicted")):
+                    row = q + 1 if query == "predicted" else q
+                    target = lut[ids[row]]
+                    if target < 0:
+                        continue
+                    rows = {}
+                    for name, layers in (("last_layer", [-1]), ("mean", range(len(selfs))), ("uniform", None)):
+                        v = np.zeros(n)
+                        for k, u in enumerate(lut[past]):
+                            if u >= 0:
+                                v[u] += 0.5 / len(past) if layers is None else \
+                                    sum(0.5 * crosses[L][w, q, k] for L in layers) / len(layers)
+                        for k in range(q + 1):
+                            u = lut[ids[k]]
+                            if u >= 0 and dts[k] < dts[row]:
+                                v[u] += 0.5 / (q + 1) if layers is None else \
+                                    sum(0.5 * selfs[L][w, q, k] for L in layers) / len(layers)
+                        rows[name] = v
+                    if rows["uniform"].sum() > 0:
+                        n_queries[target] += 1
+                        for name, v in rows.items():
+                            mass[name][target] += v / v.sum()
+        assert n_queries.sum() > 30 and np.array_equal(got["n_queries"], n_queries), query
+        for name, m in mass.items():
+            np.testing.assert_allclose(got[f"mass_{name}"], m, atol=1e-9, err_msg=f"{query} {name}")
+
+
 def test_connectivity_data_without_ground_truth_names_data(tmp_path, capsys, shared_data):
     # a real recording as --data said "ground_truth_weights: expected the NWB scratch data ..."
     from hf_neuroformer.cli import main
