@@ -251,6 +251,13 @@ def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
     assert np.array_equal(back.recording.unit_ids, glm_net.recording.unit_ids)
     # the plain reader still reads the spikes of the file (the ground truth is scratch data)
     assert read_nwb(path).n_spikes == glm_net.recording.n_spikes
+    # the file says what each kind's weights and diagonal are: the hub-glm kind simulates a
+    # self-inhibition its diagonal (0) does not hold; the text named only "hub networks" and "glm"
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        said = io.read().scratch["ground_truth_weights"].description
+    assert "hub-glm: the same layout weights in mV" in said and "-glm_refractory" in said, said
     # a file without ground truth is refused with the name of what is missing
     write_nwb(glm_net.recording, tmp_path / "plain.nwb")
     with pytest.raises(ValueError, match="ground_truth_weights"):

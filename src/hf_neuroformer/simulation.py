@@ -647,8 +647,15 @@ class MissingGroundTruthError(ValueError):
 
 #: NWB scratch names that carry a simulated network's ground truth
 GROUND_TRUTH_SCRATCH = {
-    "ground_truth_weights": "directed connectivity, target x source: weights[i, j] = synaptic weight from unit j "
-                            "onto unit i (hub networks: mV current jump; glm: log-rate coupling)",
+    # per kind, what the diagonal holds: the hub-glm kind simulates a self-inhibition that its diagonal (0)
+    # does not hold, while the glm kind's diagonal is its self-inhibition; the text said neither
+    "ground_truth_weights": "directed connectivity, target x source: weights[i, j] = weight from unit j onto unit i. "
+                            "hub: mV jump of the synaptic current, diagonal 0 (no self-synapse; refractoriness is "
+                            "the LIF's refractory period); hub-glm: the same layout weights in mV, simulated as the "
+                            "log-rate coupling glm_gain * W / hub_weight, diagonal 0 although the simulation adds a "
+                            "self-inhibition of -glm_refractory (see ground_truth_info); glm: log-rate coupling per "
+                            "unit of synaptic trace, diagonal = its self-inhibition -refractory_strength. The "
+                            "diagonal is never scored",
     "ground_truth_edge_kind": "edge type, target x source: 0 none, 1 hub edge, 2 weak random edge",
     "ground_truth_hub_units": "indices (units table rows) of the hub units",
     "ground_truth_base_rates": "per-unit base (glm) or measured mean (LIF) firing rate, Hz",
