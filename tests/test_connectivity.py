@@ -1120,6 +1120,13 @@ def test_colour_bars_say_what_each_panel_holds(glm_net):
     images = [ax for ax in fig.axes if ax.images]
     bars = [ax for ax in fig.axes if not ax.images]
     assert len(images) == 2 and [ax.get_ylabel() for ax in bars] == list(labels.values())
+    # the hub GLM simulates the layout's mV weights as log-rate coupling: no current jump (its truth
+    # panel said "synaptic weight (mV, current jump)" as the LIF network's does)
+    from hf_neuroformer.analysis.connectivity import _truth_colorbar_label
+
+    assert _truth_colorbar_label("hub") == "synaptic weight (mV, current jump)"
+    assert "current" not in _truth_colorbar_label("hub-glm") and "log-rate" in _truth_colorbar_label("hub-glm")
+    assert _truth_colorbar_label("glm") == "coupling (log-rate per unit of synaptic trace)"
 
 
 @pytest.mark.parametrize("kind", ["hub", "hub-glm", "glm"])

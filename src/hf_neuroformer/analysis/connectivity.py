@@ -956,6 +956,17 @@ def run_connectivity(
     return report
 
 
+def _truth_colorbar_label(kind: str) -> str:
+    """What the ground-truth panel's values are, for a network of simulator ``kind``: the hub GLM
+    takes the LIF network's layout weights in mV but simulates them as log-rate coupling (its label
+    said "mV, current jump", and it has no synaptic current)."""
+    if kind == "hub":
+        return "synaptic weight (mV, current jump)"
+    if kind == "hub-glm":
+        return "layout weight (mV; simulated as log-rate coupling glm_gain * W / hub_weight)"
+    return "coupling (log-rate per unit of synaptic trace)"
+
+
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
                              split, bin_size, corr_bin_size, n_lags, glm_max_bins, spikes_check=None):
     scores = {name: score_connectivity(m, net.weights, net.edge_kind) for name, m in mats.items()}
@@ -1003,9 +1014,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         hub_units=net.hub_units, path=out / "connectivity.png", full_range=("truth",),
         title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
         colorbar_labels={
-            # the LIF hub network's weights are current jumps in mV, and the hub GLM takes the same W
-            "truth": ("synaptic weight (mV, current jump)" if net.kind in ("hub", "hub-glm")
-                      else "coupling (log-rate per unit of synaptic trace)"),
+            "truth": _truth_colorbar_label(net.kind),
             "attention (mean over layers, heads)": "attention share, double-centred",
             "correlation": "Pearson r of binned counts",
             "CCG asymmetry": "(C+ - C-) / expected count",
