@@ -489,7 +489,11 @@ def glm_connectivity(
         recording, bin_size (s), n_lags, segments: as :func:`ccg_asymmetry`.
         alpha: L2 penalty of ``PoissonRegressor`` (features are standardised first, the
             coefficients are rescaled back to per-count units).
-        max_iter: L-BFGS iterations per unit.
+        max_iter: L-BFGS iterations per unit. The fits stop at scikit-learn's default tolerance
+            (``tol=1e-4`` on the gradient of the mean deviance), after about 4-6 iterations on 2 ms
+            spike counts: short of the optimum (with ``tol=1e-12``, 13-20 iterations and about 3x the
+            time, coefficients moved by up to 0.12 on a 100-unit hub-glm network over 100 s and up to
+            1.0 on a 30-unit LIF one over 40 s), while every AUROC / AUPRC moved by less than 0.003.
         max_bins: fit at most this many bins (the first ones; ``None``: all), to bound the cost
             (``n_units`` fits on a ``(max_bins, n_units)`` design); :func:`glm_span` says how
             much of ``segments`` that leaves (``run_connectivity`` records it).
