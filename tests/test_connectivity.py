@@ -239,6 +239,26 @@ def test_brian2_lif_puts_back_the_callers_codegen_target_and_records_it_with_the
     assert back.params["brian2_version"] == brian2.__version__
 
 
+def test_brian2_lif_under_another_brian2_device_is_refused_naming_it(tmp_path):
+    """After brian2.set_device('cpp_standalone') in the caller's process, simulate_hub_network failed
+    inside brian2 ("report argument has to be either 'text', 'stdout', ...", from its progress
+    callback), naming neither the device nor the fix. It is refused first, naming the device; the
+    runtime device is put back and simulates again."""
+    import brian2
+
+    p = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3)
+    brian2.set_device("cpp_standalone", directory=str(tmp_path / "standalone"), build_on_run=True)
+    try:
+        with pytest.raises(RuntimeError, match=r"^brian2 device: simulate_hub_network runs on brian2's runtime device "
+                                               r"\(codegen_target 'numpy'\), but this process has set "
+                                               r"CPPStandaloneDevice; call brian2.set_device\('runtime'\) first$"):
+            simulate_hub_network(p, duration=0.05, seed=5)
+    finally:
+        brian2.set_device("runtime")
+    assert not (tmp_path / "standalone").exists()  # nothing was built
+    assert simulate_hub_network(p, duration=0.05, seed=5).recording.n_units == 6
+
+
 def test_ground_truth_round_trips_through_nwb(tmp_path, glm_net):
     path = write_network(glm_net, tmp_path / "hub.nwb")
     back = read_network(path)

@@ -484,6 +484,8 @@ def simulate_hub_network(
     Raises:
         ValueError: bad ``params`` field, non-positive ``duration`` or one shorter than a step
             (``params.dt``), unknown ``codegen_target``, ``seed`` outside ``[0, 2**32 - 1]``.
+        RuntimeError: the process has set another brian2 device than the runtime one
+            (``brian2.set_device('cpp_standalone')``), before anything is drawn.
         ImportError: brian2 is not installed (``pip install brian2``).
     """
     params = params or HubNetworkParams()
@@ -499,7 +501,16 @@ def simulate_hub_network(
         raise ValueError(f"seed: expected an integer in [0, {MAX_BRIAN2_SEED}] (brian2.seed seeds numpy's legacy "
                          f"generator), got {seed!r}")
     import brian2 as b2
+    from brian2.devices.device import RuntimeDevice
 
+    device = b2.get_device()
+    if not isinstance(device, RuntimeDevice):
+        # after brian2.set_device('cpp_standalone') in the caller's process the run failed inside brian2
+        # ("report argument has to be either 'text', ...": the progress callback), naming neither the device
+        # nor codegen_target, which only the runtime device uses
+        raise RuntimeError(f"brian2 device: simulate_hub_network runs on brian2's runtime device (codegen_target "
+                           f"{codegen_target!r}), but this process has set {type(device).__name__}; call "
+                           "brian2.set_device('runtime') first")
     rng = np.random.default_rng(seed)
     # brian2's preference is global: the caller's own brian2 code ran with this call's target after it
     # (e.g. numpy where it had asked for cython); it is put back after the run
