@@ -807,3 +807,33 @@ def test_a_batch_size_that_is_not_a_whole_number_is_refused_by_name(a2929):
             evaluate_retrieval(model, rows, coll, batch_size=bad)
     assert window_latents(model, rows, coll, batch_size=3).shape == (4, 32)  # a batch of 3, then 1
     assert evaluate_retrieval(model, rows, coll, batch_size=2)["head_direction"]["group_size"] == 2
+
+
+def test_a_learnable_temperature_at_the_allowed_minimum_gets_a_gradient(batch):
+    """contrastive_temperature 0.01 is allowed (the logit scale 1 / temperature is capped at 100),
+    but exp(log(100)) is 100.0000076 in float32: the cap, taken after exp, cut the gradient, and a
+    learnable temperature that started at 0.01 never moved. The cap is now taken on the log scale."""
+    cfg, b = batch
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 1.0, "contrastive_temperature": 0.01,
+                                  "contrastive_learnable_temperature": True})
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).train()
+    model(**b).contrastive_loss.backward()
+    grad = model.contrastive.logit_scale.grad
+    assert grad is not None and float(grad.abs()) > 0
+    assert float(model.contrastive.logit_scale_value()) == pytest.approx(100.0, rel=1e-6)
+
+
+def test_a_learned_logit_scale_above_the_cap_is_put_back_on_it_after_each_step(a2929, tmp_path):
+    """Above the cap the loss passes the logit scale no gradient, so a learned scale an update had
+    pushed past log(100) (or one that started there: older versions took temperatures below 0.01)
+    stayed there for the rest of the run. train() now caps it after every optimizer step (CLIP)."""
+    from hf_neuroformer.generation import load_pretrained
+
+    cfg = hd_config(contrastive_loss_weight=0.5, contrastive_learnable_temperature=True, split_block_length=2.0)
+    start = {"contrastive.logit_scale": torch.tensor(math.log(1000.0))}
+    train(a2929.restrict(700.0, 720.0), tmp_path / "m", cfg,
+          TrainingConfig(max_steps=2, batch_size=16, eval_every=1, generation_batch_size=512), progress=False,
+          initial_state=start)
+    model = load_pretrained(tmp_path / "m")[0]
+    assert float(model.contrastive.logit_scale) <= math.log(100.0) + 1e-6

@@ -657,7 +657,9 @@ class NeuroformerConfig(PreTrainedConfig):
         contrastive_temperature (float, default 0.1): softmax temperature of the similarities
             (initial value when learnable); at least 0.01, as the logit scale ``1 / temperature``
             is capped at 100 (CLIP), also while it is learned.
-        contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``.
+        contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``;
+            :func:`~hf_neuroformer.training.train` puts a learned value above ``log(100)`` back on
+            that cap after every optimizer step (CLIP), where the loss still gives it a gradient.
         contrastive_modalities (list of str or None, default None = every modality): the
             modality names aligned with the spikes, each named once.
         contrastive_projection_size (int or None, default None = ``hidden_size``): width of the

@@ -670,10 +670,26 @@ class NeuroformerContrastiveHead(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.contrastive_temperature)),
                                         requires_grad=config.contrastive_learnable_temperature)
 
+    def logit_scale_value(self) -> torch.Tensor:
+        """0-d ``1 / temperature`` the loss uses: ``exp(logit_scale)``, capped at
+        ``CONTRASTIVE_MAX_LOGIT_SCALE`` (100, CLIP). The cap is taken on ``logit_scale`` itself, so
+        a scale at the cap still gets its gradient: ``exp(log(1 / 0.01))`` is 100.0000076 in
+        float32, above 100, and a learnable temperature that starts at the allowed 0.01 got no
+        gradient and never moved."""
+        return self.logit_scale.clamp(max=math.log(CONTRASTIVE_MAX_LOGIT_SCALE)).exp()
+
+    @torch.no_grad()
+    def cap_logit_scale_(self) -> None:
+        """Put a learned ``logit_scale`` above the cap back on it (in place; CLIP's practice, run by
+        :func:`~hf_neuroformer.training.train` after every optimizer step). Above the cap the loss
+        passes it no gradient, so a scale that an update had pushed there stayed there for the rest
+        of the run, whatever the loss asked for later."""
+        self.logit_scale.clamp_(max=math.log(CONTRASTIVE_MAX_LOGIT_SCALE))
+
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
         """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
         -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none)."""
-        scale = self.logit_scale.exp().clamp(max=CONTRASTIVE_MAX_LOGIT_SCALE)
+        scale = self.logit_scale_value()
         losses = []
         for name in self.names:
             pooled, valid = modalities[name]

@@ -1428,6 +1428,9 @@ def train(
         model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
         # per process, the most any process gets (without even_batches the later ranks may get one less)
         micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / micro_batch) / world)
+    contrastive_head = getattr(accelerator.unwrap_model(model), "contrastive", None)
+    learned_temperature = (contrastive_head if contrastive_head is not None and contrastive_head.logit_scale.requires_grad
+                           else None)
     n_unused = 0  # streamed: windows left on some processes when another ran out (this process)
     steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
     total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
@@ -1633,6 +1636,8 @@ def train(
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
                         optimizer.step()
+                        if learned_temperature is not None:  # back on its cap, where the loss gives it a gradient
+                            learned_temperature.cap_logit_scale_()
                         if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update
                             scheduler.step()
                         optimizer.zero_grad()
