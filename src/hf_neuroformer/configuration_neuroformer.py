@@ -653,7 +653,11 @@ class NeuroformerConfig(PreTrainedConfig):
             between the pooled neural embedding of each window and the pooled embedding of each
             contrastive modality, added to the next-spike loss. Must be a number >= 0: a bool or
             any other object is refused (GUIDE trap 9: a truthy config object turned the
-            original's contrastive loss on in every run). 0 builds no projection at all.
+            original's contrastive loss on in every run). 0 builds no projection at all. The
+            negatives of a window are the other windows of its micro-batch that hold a token of
+            the modality (not gathered across processes or accumulated micro-batches; see
+            ``TrainingConfig.gradient_accumulation_steps``); the loss of a micro-batch is the mean
+            over the contrastive modalities with at least two such windows in it (0 when none has).
         contrastive_temperature (float, default 0.1): softmax temperature of the similarities
             (initial value when learnable); at least 0.01, as the logit scale ``1 / temperature``
             is capped at 100 (CLIP), also while it is learned.

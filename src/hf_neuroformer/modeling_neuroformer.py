@@ -571,10 +571,13 @@ class NeuroformerPreTrainingOutput(ModelOutput):
         past_hidden_state, cache, hidden_states, attentions, cross_attentions, past_attentions: as
             :class:`NeuroformerModelOutput` (``cache`` when ``use_cache=True``; the others when
             requested with ``output_hidden_states`` / ``output_attentions``).
-        contrastive_loss: scalar symmetric InfoNCE (nats, mean over the contrastive modalities)
-            when ``config.contrastive_loss_weight > 0`` and it was computed (training mode, or
-            ``output_contrastive_loss=True``); ``loss`` then includes
-            ``contrastive_loss_weight * contrastive_loss``. None otherwise.
+        contrastive_loss: scalar symmetric InfoNCE (nats, mean over the contrastive modalities
+            with at least two windows of the batch holding a token of theirs: the other windows of
+            the batch are a window's negatives) when ``config.contrastive_loss_weight > 0`` and it
+            was computed (training mode, or ``output_contrastive_loss=True``); ``loss`` then
+            includes ``contrastive_loss_weight * contrastive_loss``. 0 (a zero term that keeps
+            every projection in the graph) when no modality has two such windows, e.g. a batch of
+            one window: nothing to contrast, not a perfect alignment. None otherwise.
         modality_attentions: with ``output_attentions=True`` and modalities, the cross-attention
             weights of every modality stage layer (see :class:`NeuroformerModelOutput`).
     """

@@ -114,7 +114,11 @@ class TrainingConfig:
             batch (id and dt terms each over their own tokens, as the model's loss), not the mean
             of per-micro-batch means: windows hold different numbers of spikes, so a mean of means
             would weight the spikes of sparse micro-batches more and accumulation would no longer
-            be the same update as one large batch.
+            be the same update as one large batch. The contrastive term (``contrastive_loss_weight``
+            > 0) is the exception: InfoNCE contrasts the windows of one micro-batch (nothing is
+            gathered across micro-batches or processes), and the step's term is the mean of its
+            micro-batches' InfoNCE over all processes, so it depends on the micro-batch size, not
+            on ``batch_size`` alone.
         save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
             scheduler, RNG states, plus the data position and the validation selection) every
             this many steps and at the last step into ``output_dir/checkpoints/step-NNNNNNNN``
