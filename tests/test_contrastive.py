@@ -837,3 +837,20 @@ def test_a_learned_logit_scale_above_the_cap_is_put_back_on_it_after_each_step(a
           initial_state=start)
     model = load_pretrained(tmp_path / "m")[0]
     assert float(model.contrastive.logit_scale) <= math.log(100.0) + 1e-6
+
+
+def test_ablation_table_bolds_every_row_that_shows_the_best_value():
+    """Walk of `ablate` on the Allen gratings (2 steps): unit-id F1 0.094581 (state-only) and
+    0.094600 (+contrastive) both print as 0.0946, but only +contrastive was bold, so the table
+    showed one of two equal figures as the best."""
+    from hf_neuroformer.ablation import ablation_markdown
+
+    def row(variant, f1):
+        return dict(variant=variant, modalities=[], id_nll=2.0, dt_nll=1.0, id_f1=f1, best_step=3, train_time_s=1.0,
+                    n_test_spike_tokens=10, n_test_windows=4)
+
+    rows = [row("state-only", 0.0945808), row("+past", 0.0945363), row("+contrastive", 0.0945999)]
+    text = ablation_markdown(dict(rows=rows, seeds=[0], same_split=True, skipped=[], contrastive_loss_weight=0.5))
+    lines = {ln.split(" | ")[0][2:]: ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln}
+    assert "| **0.0946** |" in lines["state-only"] and "| **0.0946** |" in lines["+contrastive"], text
+    assert "| 0.0945 |" in lines["+past"], text
