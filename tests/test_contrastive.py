@@ -341,6 +341,9 @@ def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
     # state-only sees no past spike (all dropped, counted); +past drops none at this size
     assert rows["state-only"]["n_truncated_past_spikes"] > 0 and rows["+past"]["n_truncated_past_spikes"] == 0
     assert "head_direction/neural_to_modality_top1" in rows["+contrastive"]
+    # which modality the InfoNCE aligns, and at which temperature (the row said only its weight)
+    assert "| +contrastive | current window + past + head_direction + InfoNCE with head_direction (weight 0.5, " \
+           "temperature 0.1) |" in text, text
     assert len({r["n_test_spike_tokens"] for r in rows.values()}) == 1
     assert main(["ablate", "--config", str(cfg), "--data", str(data), "--max-steps", "3", "--output", str(out)]) == 2
     assert "exists" in capsys.readouterr().err

@@ -201,7 +201,9 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         "seeds": [...], "skipped": [...], "same_split": bool, "contrastive_loss_weight": float}``;
         a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
         seed) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
-        difference to ``+past``) for ``id_nll``, ``dt_nll`` and ``id_f1``.
+        difference to ``+past``) for ``id_nll``, ``dt_nll`` and ``id_f1``; the ``+contrastive`` row also
+        has ``contrastive_modalities`` (the modalities its InfoNCE aligns with the spikes),
+        ``contrastive_temperature`` and ``contrastive_learnable_temperature``, which the table names.
 
     Raises:
         ValueError: ``seeds`` empty, repeated or not integers; variants whose windows differ
@@ -263,6 +265,10 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                     "num_parameters": m.get("num_parameters"),
                     "n_initial_tensors_given": m.get("n_initial_tensors_given"),
                 }
+                if cfg.contrastive_modality_names():  # what +contrastive aligns, and at which temperature
+                    row.update(contrastive_modalities=cfg.contrastive_modality_names(),
+                               contrastive_temperature=cfg.contrastive_temperature,
+                               contrastive_learnable_temperature=cfg.contrastive_learnable_temperature)
                 row.update({k[len("test/retrieval/"):]: v for k, v in m.items() if k.startswith("test/retrieval/")})
                 rows.append(row)
     finally:
@@ -344,7 +350,12 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         if r["modalities"]:
             inputs += " + " + ", ".join(r["modalities"])
         if r["variant"] == "+contrastive":
-            inputs += f" + InfoNCE (weight {result['contrastive_loss_weight']})"
+            how = f"weight {result['contrastive_loss_weight']}"
+            aligned = r.get("contrastive_modalities")  # (rows of results written before it was recorded lack it)
+            if aligned:
+                how += f", temperature {r['contrastive_temperature']:g}" + (
+                    " learned from there" if r["contrastive_learnable_temperature"] else "")
+            inputs += " + InfoNCE" + (f" with {', '.join(aligned)}" if aligned else "") + f" ({how})"
         step = ", ".join(str(x) for x in r["best_step"]) if isinstance(r["best_step"], list) else r["best_step"]
         lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | " + (f"{paired(r)} | " if several else "")
                      + f"{cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | {step} | {_f(r['train_time_s'], 0)} |")
