@@ -333,7 +333,7 @@ def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
     text = out.read_text()
     for variant in ("| state-only |", "| +past |", "| +behaviour |", "| +contrastive |"):
         assert variant in text
-    assert "Skipped +stimulus: no stimulus / trial modality" in text
+    assert "Skipped +stimulus: no stimulus / trial / events modality" in text
     assert "Same split for every variant: yes" in text
     res = json.loads(out.with_suffix(".json").read_text())
     rows = {r["variant"]: r for r in res["rows"]}

@@ -92,7 +92,7 @@ def ablation_variants(config: NeuroformerConfig, contrastive_loss_weight: float 
     if stim:
         variants.append(("+stimulus", variant(stim)))
     else:
-        skipped.append(("+stimulus", "no stimulus / trial modality in the config"))
+        skipped.append(("+stimulus", "no stimulus / trial / events modality in the config"))
     if beh:
         variants.append(("+behaviour", variant(stim + beh)))
     else:
