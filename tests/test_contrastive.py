@@ -857,3 +857,46 @@ def test_ablation_table_bolds_every_row_that_shows_the_best_value():
     lines = {ln.split(" | ")[0][2:]: ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln}
     assert "| **0.0946** |" in lines["state-only"] and "| **0.0946** |" in lines["+contrastive"], text
     assert "| 0.0945 |" in lines["+past"], text
+
+
+def test_retrieval_counts_a_window_with_the_same_modality_inputs_as_a_hit(shared_data):
+    """Allen gratings, orientation as a categorical modality: the windows of one orientation at the
+    same offset in their trials have identical modality inputs, so one embedding (9 distinct in
+    the first group of 32 test windows). Only the own pair counted as a hit and ties went to the
+    lowest index, so even a perfect model scored about 9 / 32 against a reported chance of 1 / 32.
+    Now a window with identical inputs is a hit too, and chance is the mean fraction of a group
+    that counts as one, recomputed here from the dataset's columns."""
+    import sys
+    from pathlib import Path
+
+    from hf_neuroformer.contrastive import evaluate_retrieval
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.modalities import fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_configs import small_config, untrained_model
+
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(100))
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", contrastive_loss_weight=0.5,
+                       modalities=[{"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical",
+                                    "window": [-0.02, 0.01]}])
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    tok, model = untrained_model(rec, cfg)
+    test = build_window_datasets(rec, tok, cfg, plan)[0]["test"]
+    collate = NeuroformerCollator(modalities=cfg.modalities)
+    r = evaluate_retrieval(model, test, collate, batch_size=32)["orientation"]
+    # class ids and times (on the 1 ns grid) of each window's orientation tokens
+    keys = [(tuple(i), tuple(np.round(np.asarray(t, dtype=np.float64) / 1e-9).astype(int)))
+            for i, t in zip(test["mod_orientation_ids"], test["mod_orientation_times"])]
+    order = np.random.default_rng(0).permutation(len(test))
+    fractions = []
+    for g in range(0, len(order), 32):
+        group = [keys[j] for j in order[g:g + 32]]
+        fractions += [group.count(k) / len(group) for k in group]
+    assert r["n_windows"] == len(test) and r["chance"] == pytest.approx(np.mean(fractions))
+    assert r["chance"] > 2 / 32
+    # one window four times: every query retrieves a copy of its own pair, so every query hits
+    four = evaluate_retrieval(model, test.select([0, 0, 0, 0]), collate, batch_size=4)["orientation"]
+    assert (four["neural_to_modality_top1"], four["modality_to_neural_top1"], four["chance"]) == (1.0, 1.0, 1.0)

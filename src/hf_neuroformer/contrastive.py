@@ -19,7 +19,7 @@ from .configuration_neuroformer import is_whole_number
 from .decoding import DecodingTargetError, parse_target_label
 from .metrics.decoding import unit_is_degrees, warn_if_not_radians
 from .modeling_neuroformer import retrieval_top1
-from .recording import as_real_numbers
+from .recording import WINDOW_GRID, as_real_numbers
 from .windows import batch_to_device, keeps_training_mode, trial_at
 
 __all__ = ["evaluate_retrieval", "window_latents", "window_values"]
@@ -31,6 +31,20 @@ def _batches(dataset, collator, order, batch_size):
         rows = dataset.select(idx)
         cols = rows[:]
         yield collator([dict(zip(cols, vals)) for vals in zip(*cols.values())])
+
+
+def _same_inputs(inputs: dict, rows: torch.Tensor) -> torch.Tensor:
+    """``(k, k)`` bool: windows ``rows`` of one modality's collated ``inputs`` whose tensors (class
+    ids or values or frames, mask, and times on the 1 ns window grid: offsets of -0.02 s computed
+    two ways differ by 1e-16 s) are all equal, so no embedding of the modality can tell them apart
+    (the diagonal is True, NaN values too)."""
+    def key(name, t):
+        t = t[rows].reshape(int(rows.sum()), -1).double()
+        return torch.round(t / WINDOW_GRID) if name == "times" else t
+
+    flat = torch.cat([key(name, t) for name, t in sorted(inputs.items()) if torch.is_tensor(t)], 1)
+    group = torch.unique(flat, dim=0, return_inverse=True)[1]
+    return (group[:, None] == group[None, :]) | torch.eye(len(group), dtype=torch.bool, device=group.device)
 
 
 def _neural_inputs(b):
@@ -47,21 +61,28 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
     The windows of ``dataset`` (a ``datasets.Dataset`` of one split, e.g. test) are put in a
     seeded random order and cut into groups of ``batch_size``; inside each group every window's
     neural embedding retrieves the most similar modality embedding (cosine) and the reverse. A
-    hit is the window's own pair. Windows without a token of the modality are left out (counted),
-    and so is a window whose group holds no other window with a token (nothing to retrieve among;
+    hit is the window's own pair, or a window of the group whose modality inputs are identical
+    to its own (a categorical modality: the same class at the same times), which no model can
+    tell apart from it. Windows without a token of the modality are left out (counted), and so
+    is a window whose group holds no other window with a token (nothing to retrieve among;
     counted apart).
 
     Args:
         model: a :class:`~hf_neuroformer.NeuroformerForPreTraining` with contrastive projections
             (``contrastive_loss_weight > 0``).
-        batch_size: candidates per query (chance is about ``1 / batch_size``); the last group
-            may be smaller, and chance is computed from the actual group sizes.
+        batch_size: candidates per query (chance is about ``1 / batch_size`` when the modality
+            inputs of the windows all differ); the last group may be smaller, and chance is
+            computed from the actual groups.
 
     Returns:
         ``{modality: {"neural_to_modality_top1", "modality_to_neural_top1", "chance",
-        "n_windows", "n_windows_without_tokens", "n_windows_alone_in_group", "group_size"}}``. Ties go to the lowest index,
-        so for a categorical modality (all windows of one class share one embedding) the
-        neural -> modality figure is bounded by about one over the windows per class in a group.
+        "n_windows", "n_windows_without_tokens", "n_windows_alone_in_group", "group_size"}}``;
+        ``chance`` is the mean over the queries of the fraction of their group that counts as a
+        hit (``1 / group`` when all modality inputs differ, as for a continuous behaviour). Only
+        the own pair counted before: windows of one grating orientation at the same offset in
+        their trials share one modality embedding and ties went to the lowest index, so a
+        perfect model scored about the number of distinct inputs over the group size (9 / 32 in
+        a group of the Allen test windows) against a chance of 1 / 32.
 
     Raises:
         ValueError: a model without contrastive projections, or ``batch_size`` not an integer >= 2.
@@ -91,10 +112,11 @@ def evaluate_retrieval(model, dataset, collator, batch_size: int = 32, seed: int
                 continue
             a = head.neural_projections[name](h[valid])
             m = head.modality_projections[name](emb[valid])
-            nm, mn = retrieval_top1(a, m)
+            same = _same_inputs(b["modality_inputs"][name], valid)
+            nm, mn = retrieval_top1(a, m, same)
             acc[name][0] += nm * k
             acc[name][1] += mn * k
-            acc[name][2] += 1.0  # k queries at chance 1/k each
+            acc[name][2] += float(same.sum()) / k  # query i at chance (its candidates the same as its own) / k
             acc[name][3] += k
     out = {}
     for name, (nm, mn, ch, n, miss, alone) in acc.items():

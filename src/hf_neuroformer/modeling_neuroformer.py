@@ -629,26 +629,37 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale) -> torch.Tensor:
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def retrieval_top1(a: torch.Tensor, b: torch.Tensor) -> Tuple[float, float]:
+def retrieval_top1(a: torch.Tensor, b: torch.Tensor, same: Optional[torch.Tensor] = None) -> Tuple[float, float]:
     """Top-1 retrieval accuracy of paired rows by cosine similarity.
 
     Args:
         a, b: ``(n, d)`` embeddings, row ``i`` of each from the same window.
+        same: optional ``(n, n)`` bool, ``same[i, j]`` when windows ``i`` and ``j`` are
+            indistinguishable on the ``b`` side (identical modality inputs, e.g. two windows of
+            one grating orientation at the same offset in their trials): retrieving ``j`` for
+            ``i`` is then a hit too. None: only the own pair is.
 
     Returns:
         ``(a -> b, b -> a)``: the fraction of rows of ``a`` whose most similar row of ``b`` is its
-        own pair, and the reverse. Chance is ``1 / n``. Ties go to the lowest index (so
-        identical candidates, e.g. windows of the same stimulus class, count once).
+        own pair (or one ``same`` as it), and the reverse. Chance is ``1 / n`` without ``same``,
+        the mean of ``same.sum(1) / n`` with it. Ties go to the lowest index.
 
     Raises:
-        ValueError: ``a`` and ``b`` not two 2-D arrays of the same shape (unpaired rows).
+        ValueError: ``a`` and ``b`` not two 2-D arrays of the same shape (unpaired rows), or
+            ``same`` not ``(n, n)``.
     """
     _check_paired_rows(a, b)
+    n = a.shape[0]
+    if same is None:
+        same = torch.eye(n, dtype=torch.bool, device=a.device)
+    elif tuple(same.shape) != (n, n):
+        raise ValueError(f"same: expected ({n}, {n}) bool, one row and column per paired row, got {tuple(same.shape)}")
     a = F.normalize(a.float(), dim=-1)
     b = F.normalize(b.float(), dim=-1)
     sim = a @ b.T
-    target = torch.arange(a.shape[0], device=a.device)
-    return (float((sim.argmax(1) == target).float().mean()), float((sim.argmax(0) == target).float().mean()))
+    own = torch.arange(n, device=a.device)
+    same = same.bool().to(a.device)
+    return (float(same[own, sim.argmax(1)].float().mean()), float(same[sim.argmax(0), own].float().mean()))
 
 
 class NeuroformerContrastiveHead(nn.Module):
