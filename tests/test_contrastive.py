@@ -900,3 +900,36 @@ def test_retrieval_counts_a_window_with_the_same_modality_inputs_as_a_hit(shared
     # one window four times: every query retrieves a copy of its own pair, so every query hits
     four = evaluate_retrieval(model, test.select([0, 0, 0, 0]), collate, batch_size=4)["orientation"]
     assert (four["neural_to_modality_top1"], four["modality_to_neural_top1"], four["chance"]) == (1.0, 1.0, 1.0)
+
+
+def test_a_micro_batch_without_a_contrastive_term_does_not_halve_the_others(a2929, tmp_path):
+    """77 training windows, 2 accumulated micro-batches of 76: the one step holds 76 windows and 1.
+    InfoNCE cannot contrast one window, so that micro-batch adds no contrastive term, but it was
+    counted in the mean over the step's micro-batches, and the step's contrastive term was half the
+    InfoNCE of the 76 windows. The step loss must be the token mean plus the weighted InfoNCE of
+    the 76 (one of the 77 leave-one-out subsets), recomputed here from the model's embeddings."""
+    from hf_neuroformer.generation import load_pretrained
+
+    cfg = hd_config(contrastive_loss_weight=0.5, split_block_length=2.0, window_stride=0.1)
+    rec = a2929.restrict(700.0, 712.0)
+    began, losses = {}, []
+    train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=152, gradient_accumulation_steps=2,
+                                                   eval_every=100, generation_batch_size=512), progress=False,
+          on_train_start=lambda model: began.update({k: v.detach().clone() for k, v in model.state_dict().items()}),
+          on_step_end=lambda step, loss: losses.append(loss))
+    model, tok, plan = load_pretrained(tmp_path / "m")
+    model.load_state_dict(began)
+    ds = build_window_datasets(rec, tok, model.config, plan)[0]["train"]
+    assert len(ds) == 77
+    b = NeuroformerCollator(modalities=model.config.modalities)([ds[i] for i in range(77)])
+    with torch.no_grad():
+        out = model.train()(**b)  # no dropout in hd_config: the token losses of the whole step
+        keys = ("input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask")
+        a = model.contrastive.neural_projections["head_direction"](model.get_neural_embeddings(**{k: b[k] for k in keys}))
+        emb, valid = model.neuroformer.get_modality_embeddings(b["modality_inputs"])["head_direction"]
+        m = model.contrastive.modality_projections["head_direction"](emb)
+        scale = 1 / cfg.contrastive_temperature
+        left_out = [float(info_nce(a[torch.arange(77) != j], m[torch.arange(77) != j], scale)) for j in range(77)]
+    assert bool(valid.all())
+    contrastive = (losses[0] - float(out.id_loss) - cfg.dt_loss_weight * float(out.dt_loss)) / 0.5
+    assert min(abs(contrastive - c) for c in left_out) < 1e-3, (contrastive, min(left_out), max(left_out))

@@ -700,6 +700,22 @@ class NeuroformerContrastiveHead(nn.Module):
         of the run, whatever the loss asked for later."""
         self.logit_scale.clamp_(max=math.log(CONTRASTIVE_MAX_LOGIT_SCALE))
 
+    def contrasts(self, modality_inputs: dict) -> bool:
+        """Whether :meth:`forward` has a term for a batch of these modality inputs (as
+        :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them): a contrastive modality
+        with at least two windows that hold a token of it (a window is valid when its ``mask`` row
+        has a True, every window without a ``mask``)."""
+        for name in self.names:
+            inputs = (modality_inputs or {}).get(name) or {}
+            mask = inputs.get("mask")
+            if mask is not None:
+                n_valid = int(mask.bool().any(1).sum())
+            else:
+                n_valid = next((int(t.shape[0]) for t in inputs.values() if torch.is_tensor(t)), 0)
+            if n_valid >= 2:
+                return True
+        return False
+
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
         """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
         -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none)."""

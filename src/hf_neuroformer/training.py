@@ -117,8 +117,9 @@ class TrainingConfig:
             be the same update as one large batch. The contrastive term (``contrastive_loss_weight``
             > 0) is the exception: InfoNCE contrasts the windows of one micro-batch (nothing is
             gathered across micro-batches or processes), and the step's term is the mean of its
-            micro-batches' InfoNCE over all processes, so it depends on the micro-batch size, not
-            on ``batch_size`` alone.
+            micro-batches' InfoNCE over all processes (over those that have one: two windows with a
+            token of a contrastive modality), so it depends on the micro-batch size, not on
+            ``batch_size`` alone.
         save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
             scheduler, RNG states, plus the data position and the validation selection) every
             this many steps and at the last step into ``output_dir/checkpoints/step-NNNNNNNN``
@@ -668,6 +669,16 @@ def _shifted_ce_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def _label_counts(batch) -> torch.Tensor:
     """``(labelled id tokens, labelled dt tokens)`` of a collated batch (targets after the shift)."""
     return torch.stack([(batch["labels"][:, 1:] != -100).sum(), (batch["dt_labels"][:, 1:] != -100).sum()])
+
+
+def _step_counts(batch, contrastive_head) -> torch.Tensor:
+    """``(labelled id tokens, labelled dt tokens, contrasted)`` of a micro-batch: ``contrasted`` is 1
+    when the model's contrastive head (None: none) has an InfoNCE term for it, so that the step's
+    contrastive term is the mean over the micro-batches that have one (a micro-batch of one
+    window, the last of an epoch, counted as a 0 and halved the other's term), else 0."""
+    counts = _label_counts(batch)
+    has = contrastive_head is None or contrastive_head.contrasts(batch.get("modality_inputs"))
+    return torch.cat([counts, counts.new_tensor([int(has)])])
 
 
 #: NeuroformerConfig fields that a model may change when it trains on a prepared directory: the
@@ -1612,11 +1623,11 @@ def train(
                 # the other processes' share of the epoch's last step left none to this one: it still takes part in
                 # the gradient synchronisation, with a window whose loss counts zero times
                 group, weights = [batch_to_device(collator([train_ds[0]]), accelerator.device)], [0.0]
-            counts = torch.stack([torch.cat([_label_counts(b), torch.ones(1, dtype=torch.long)]) * w
+            counts = torch.stack([_step_counts(b, contrastive_head) * w
                                   for b, w in zip(group, weights)]).sum(0).to(accelerator.device)
             if world > 1:
                 counts = accelerator.reduce(counts, reduction="sum")
-            # labelled id and dt tokens, and micro-batches, of the whole step (every process)
+            # labelled id and dt tokens, and micro-batches with a contrastive term, of the whole step (every process)
             n_id, n_dt, n_groups = counts.clamp(min=1).float().unbind()
             accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
             step_loss = torch.zeros((), device=accelerator.device)
@@ -1628,7 +1639,8 @@ def train(
                     loss = (_shifted_ce_sum(out.logits, labels) / n_id
                             + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt)
                     if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
-                        # the step's contrastive term is the mean of its micro-batches' InfoNCE, over every
+                        # the step's contrastive term is the mean of its micro-batches' InfoNCE (those that have
+                        # one: two windows with a token of a contrastive modality), over every
                         # process (a mean per process, summed by the gradient sync below, was num_processes
                         # times the weight given)
                         loss = loss + config.contrastive_loss_weight * out.contrastive_loss / n_groups
