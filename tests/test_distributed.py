@@ -5,6 +5,7 @@ main process writes the model, and the result equals one process with the same g
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -357,3 +358,53 @@ def test_the_cli_under_torchrun_says_once_that_a_resume_has_nothing_to_do(tmp_pa
     lines = proc.stdout.splitlines()
     for start in ("[neuroformer] resume: nothing to do", "[neuroformer] resume: --config"):
         assert sum(line.startswith(start) for line in lines) == 1, proc.stdout
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_end_when_their_torchrun_launcher_is_killed(tmp_path):
+    """torchrun starts its workers in sessions of their own: a launcher killed outright (kill -9, the
+    out-of-memory killer) left both ranks of `neuroformer train` training on, in step over gloo, and
+    writing into --output-dir with nobody waiting for them (checked: still training 10 s after, step
+    525 of an unbounded run). Each worker now ends within a second or two of its launcher."""
+    import signal
+    import time
+
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("reads the workers' processes from /proc (Linux)")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    log = tmp_path / "log.txt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "hf_neuroformer.cli", "train", "--output-dir", str(tmp_path / "out"), "--max-steps", "1000000",
+           "--batch-size", "8"]
+    with open(log, "w") as f:
+        launcher = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
+    workers = []
+    try:
+        deadline = time.time() + 180
+        while "[neuroformer] training on 2 processes" not in log.read_text():  # both ranks are in train()
+            assert launcher.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        workers = [int(p) for t in Path(f"/proc/{launcher.pid}/task").iterdir()
+                   for p in (t / "children").read_text().split()]
+        assert len(workers) == 2 and all(map(_alive, workers)), workers
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait()
+        deadline = time.time() + 30
+        while any(map(_alive, workers)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_alive, workers)), log.read_text()[-3000:]
+        # a rank may end first on its partner's closed gloo connection, before its own check
+        assert re.search(rf"\[neuroformer\] rank [01]: the launcher \(process {launcher.pid}\) is gone; this worker "
+                         "ends too", log.read_text()), log.read_text()[-3000:]
+    finally:
+        launcher.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

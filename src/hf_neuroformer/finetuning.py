@@ -70,8 +70,8 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import inside_one_interval
-from .training import (check_checkpoint_folder, check_output_dir, draw_figure, remove_checkpoint_folder,
-                       save_atomically)
+from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
+                       remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       split_spikes_digest, WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
 
@@ -1219,6 +1219,7 @@ def finetune(
     overrides = dict(config_overrides, decoding_targets=tdicts,
                      decoding_generative_loss_weight=float(generative_loss_weight),
                      output_attentions=False, output_hidden_states=False, return_dict=True)
+    end_with_launcher()  # as train: a worker of a launcher killed outright trained on
     set_seed(seed)
     load_report = None
     if from_scratch:

@@ -797,6 +797,51 @@ def _streamed_batches(dataset, epoch: int, micro_batch: int, collator, device, s
         yield batch_to_device(collator(rows), device)
 
 
+#: How often (seconds) a worker of a torch elastic launcher checks that its launcher still runs.
+LAUNCHER_CHECK_INTERVAL = 1.0
+_launcher_watch_started = False
+
+
+def end_with_launcher(interval: float = LAUNCHER_CHECK_INTERVAL) -> bool:
+    """Make this process end when the ``torchrun`` / ``accelerate launch`` process that started it
+    is gone.
+
+    torch's elastic launcher starts each worker in a session of its own (``start_new_session``),
+    so a Ctrl-C in the terminal reaches only the launcher, which ends the workers itself; but a
+    launcher killed outright (``kill -9``, the out-of-memory killer, a job scheduler's hard
+    kill) left its workers training on, in step with each other over gloo, writing checkpoints
+    and the model into ``output_dir`` with nobody waiting for them. A daemon thread checks every
+    ``interval`` seconds whether this process's parent is still the one it started with (a
+    process whose parent dies is given to another one, ``init`` or a subreaper); when not, it
+    says so on stderr and ends the process (``os._exit(1)``: checkpoints and model saves are
+    written whole or not at all, so nothing is left half written).
+
+    Only in a worker of torch's elastic launcher (``TORCHELASTIC_RUN_ID`` in the environment);
+    started once per process. Returns whether the watch runs.
+    """
+    import threading
+
+    global _launcher_watch_started
+    if _launcher_watch_started:
+        return True
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not hasattr(os, "getppid"):
+        return False
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        try:
+            os.write(2, (f"[neuroformer] rank {os.environ.get('RANK', '?')}: the launcher (process {parent}) is gone; "
+                         "this worker ends too (resume from the last checkpoint with --resume)\n").encode())
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="neuroformer-launcher-watch", daemon=True).start()
+    _launcher_watch_started = True
+    return True
+
+
 def _master_port_inherited() -> bool:
     """Whether this process's ``MASTER_PORT`` is the one its parent (the launcher) was started
     with, i.e. exported by a job script or container rather than set by ``accelerate launch``
@@ -1248,6 +1293,7 @@ def train(
     else:
         check_not_empty(recording)
     _check_attn_implementation(training.attn_implementation)
+    end_with_launcher()  # a worker of a launcher killed outright trained on with nobody waiting for it
     set_seed(training.seed)
     from accelerate.state import AcceleratorState, GradientState
 
