@@ -1376,6 +1376,45 @@ def test_a_failed_first_save_into_new_nested_folders_leaves_none_behind(rec, tmp
     assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not any((tmp_path / "kept").iterdir())
 
 
+
+def test_a_save_interrupted_before_its_commit_leaves_the_old_model_and_no_leftovers(rec, tmp_path, monkeypatch):
+    """A save interrupted after its files were staged but before its journal was renamed into place
+    (Ctrl-C while the staged model was flushed to disk, a full disk for the journal) kept the old
+    model whole, but left the staged copy of the new one (.tmp-save-*, a whole model's weights) and
+    the unfinished journal .save-in-progress.json.tmp in the folder until the next save there. The
+    interruption is a KeyboardInterrupt raised at the commit's rename."""
+    import os
+
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL
+    from hf_neuroformer.training import save_atomically
+    from tiny_configs import small_config, untrained_model
+
+    tok, model = untrained_model(rec, small_config())
+    out = tmp_path / "m"
+    save_atomically(out, model, tok, {"metrics.json": {"run": "old"}})
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if os.path.basename(dst) == SAVE_JOURNAL:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    _, other = untrained_model(rec, small_config(), seed=1)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomically(out, other, tok, {"metrics.json": {"run": "new"}}, overwrite=True)
+    with pytest.raises(KeyboardInterrupt):  # the first save into new folders: none is left
+        save_atomically(tmp_path / "a" / "b", other, tok, {"metrics.json": {}})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # no .tmp-save-*, no journal .tmp
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not (tmp_path / "a").exists()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in load_file(out / "model.safetensors").items())
+
+
 _KILLED_WHILE_DELETING = '''
 import os, shutil, signal, sys
 from pathlib import Path

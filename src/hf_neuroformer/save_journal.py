@@ -75,6 +75,9 @@ def replace_files(folder, staged, remove: Iterable[str] = ()) -> None:
         remove: names of files in ``folder`` to delete with the move (e.g. a figure of an earlier
             run that the new one does not have); names ``staged`` holds are replaced, not deleted.
 
+    A failure (or Ctrl-C) before the commit removes ``staged`` and the unfinished journal
+    (``.save-in-progress.json.tmp``) and leaves the files of ``folder`` as they were.
+
     Raises:
         ValueError: if ``staged`` is not such a folder or holds a sub-folder.
     """
@@ -84,14 +87,24 @@ def replace_files(folder, staged, remove: Iterable[str] = ()) -> None:
     names = sorted(p.name for p in staged.iterdir())
     if any(not (staged / n).is_file() for n in names):
         raise ValueError(f"staged: {str(staged)!r} holds something other than plain files: {names}")
-    fsync_tree(staged)
     journal = {"staged": staged.name, "files": names, "remove": sorted(set(remove) - set(names))}
     tmp = folder / (SAVE_JOURNAL + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(journal, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / SAVE_JOURNAL)  # the commit point
+    try:
+        fsync_tree(staged)
+        with open(tmp, "w") as f:
+            json.dump(journal, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / SAVE_JOURNAL)  # the commit point
+    except BaseException:
+        # not committed (Ctrl-C while the staged model was flushed to disk, a full disk for the journal): the
+        # old files are whole; the staged copy of the model and the journal's .tmp stayed beside them until
+        # the next save into the folder. Asked of the folder, not of a flag: an interruption just after the
+        # rename has committed, and the staged files are then the new model
+        if not (folder / SAVE_JOURNAL).exists():
+            tmp.unlink(missing_ok=True)
+            shutil.rmtree(staged, ignore_errors=True)
+        raise
     fsync_path(folder, directory=True)
     finish_interrupted_save(folder)
 

@@ -38,7 +38,7 @@ from .metrics.bootstrap import resolve_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
-from .save_journal import STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
+from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import fit_modalities, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
@@ -490,7 +490,12 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     stale_outputs = [name for name in RUN_FIGURES if name not in figures] + [
         name for name in RUN_TABLES if name not in (tables or {})] + [
         name for name in RUN_RECORDS if name not in extra_json]
-    replace_files(out, tmp, remove=stale_outputs + stale_weights)
+    try:
+        replace_files(out, tmp, remove=stale_outputs + stale_weights)
+    except BaseException:
+        if not (out / SAVE_JOURNAL).exists():  # failed before its commit: replace_files removed the staged files
+            remove_empty_folders(created)
+        raise
     # staging folders of saves killed before their commit (never part of a model)
     for stale in out.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(stale, ignore_errors=True)
