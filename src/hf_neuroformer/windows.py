@@ -1331,7 +1331,9 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     or 2-s times and two ``prepare --overwrite`` in one second) were read from the old conversion,
     other windows than the shards :func:`verify_prepared` had just checked. The same shards are
     converted once and reused; a conversion is never redone in place, which deleted the Arrow
-    files (and ``.map`` caches) that Datasets of an earlier call still read.
+    files (and ``.map`` caches) that Datasets of an earlier call still read. Conversions are
+    therefore never removed here: delete ``$HF_DATASETS_CACHE/neuroformer_prepared`` to free
+    their space once no Dataset of this function is in use.
 
     Args:
         verify: check the split's shards against the manifest first (:func:`verify_prepared`;
