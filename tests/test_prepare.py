@@ -823,6 +823,26 @@ def test_a_second_load_leaves_the_datasets_of_the_first_readable(tmp_path, share
     assert list(again["twice"]) == [2 * n for n in second["n_spikes"]]
 
 
+@pytest.mark.parametrize("name, sibling", [("prep[1]", None), ("prep*", "prep1"), ("prep?", "prep1")])
+def test_a_prepared_directory_whose_name_holds_glob_characters_streams_all_its_windows(tiny_prepared, tmp_path, name,
+                                                                                       sibling):
+    """datasets reads each data_files path as a glob pattern: in a folder named 'prep[1]' the shard
+    paths matched no file, and with the features given (as load_prepared gives them) the streamed
+    split held 0 windows without a word, so 'neuroformer train --data prep[1]' took 0 steps and
+    saved the untrained model with NaN metrics (exit 0); streaming=False failed with 'Instruction
+    "train" corresponds to no data!'. In a folder 'prep*' or 'prep?' the shards of a sibling
+    prepared folder ('prep1' here) were read too, each window twice. The paths are now escaped."""
+    import shutil
+
+    d = tmp_path / name
+    shutil.copytree(tiny_prepared, d)
+    if sibling:  # a prepared folder that the name also matches as a pattern
+        shutil.copytree(tiny_prepared, tmp_path / sibling)
+    expected = [r["window_start"] for r in load_prepared(tiny_prepared, "validation")]
+    assert [r["window_start"] for r in load_prepared(d, "validation")] == expected
+    assert load_prepared(d, "validation", streaming=False)["window_start"] == expected
+
+
 @pytest.mark.parametrize("outside", ["../outside.parquet", "/tmp/outside.parquet", "data/../../outside.parquet"])
 def test_a_manifest_listing_a_shard_outside_the_folder_is_refused(tiny_prepared, tmp_path, outside):
     """verify_prepared / load_prepared followed a manifest shard path out of the prepared folder

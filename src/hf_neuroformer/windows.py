@@ -1374,8 +1374,12 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         digests = [s.get("sha256") or file_sha256(f) for s, f in zip(manifest["splits"][split]["shards"], files)]
         key = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
         cache = {"cache_dir": str(Path(datasets.config.HF_DATASETS_CACHE) / "neuroformer_prepared" / key)}
-    return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming,
-                                 features=window_features(config), **cache)
+    import glob
+
+    # datasets reads each data_files path as a glob pattern: in a folder 'prep[1]' the shards matched no file and
+    # the split streamed 0 windows without a word (features given); in 'prep*' a sibling folder's shards came too
+    return datasets.load_dataset("parquet", data_files={split: [glob.escape(f) for f in files]}, split=split,
+                                 streaming=streaming, features=window_features(config), **cache)
 
 
 def keeps_training_mode(fn):
