@@ -843,6 +843,19 @@ def test_a_prepared_directory_whose_name_holds_glob_characters_streams_all_its_w
     assert load_prepared(d, "validation", streaming=False)["window_start"] == expected
 
 
+def test_a_prepared_directory_given_relative_to_a_working_directory_with_glob_characters_loads(tiny_prepared,
+                                                                                                tmp_path, monkeypatch):
+    """The shard paths of a prepared folder given relative to a working directory named 'runs[2]':
+    datasets joined them to that directory unescaped and found no shard (FileNotFoundError)."""
+    import shutil
+
+    cwd = tmp_path / "runs[2]"
+    shutil.copytree(tiny_prepared, cwd / "prep")
+    monkeypatch.chdir(cwd)
+    expected = [r["window_start"] for r in load_prepared(tiny_prepared, "validation")]
+    assert [r["window_start"] for r in load_prepared("prep", "validation")] == expected
+
+
 @pytest.mark.parametrize("outside", ["../outside.parquet", "/tmp/outside.parquet", "data/../../outside.parquet"])
 def test_a_manifest_listing_a_shard_outside_the_folder_is_refused(tiny_prepared, tmp_path, outside):
     """verify_prepared / load_prepared followed a manifest shard path out of the prepared folder

@@ -1375,11 +1375,13 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         key = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
         cache = {"cache_dir": str(Path(datasets.config.HF_DATASETS_CACHE) / "neuroformer_prepared" / key)}
     import glob
+    import os
 
     # datasets reads each data_files path as a glob pattern: in a folder 'prep[1]' the shards matched no file and
-    # the split streamed 0 windows without a word (features given); in 'prep*' a sibling folder's shards came too
-    return datasets.load_dataset("parquet", data_files={split: [glob.escape(f) for f in files]}, split=split,
-                                 streaming=streaming, features=window_features(config), **cache)
+    # the split streamed 0 windows without a word (features given); in 'prep*' a sibling folder's shards came too.
+    # Absolute: a relative path is joined to the working directory unescaped (a 'runs[2]' cwd failed)
+    return datasets.load_dataset("parquet", data_files={split: [glob.escape(os.path.abspath(f)) for f in files]},
+                                 split=split, streaming=streaming, features=window_features(config), **cache)
 
 
 def keeps_training_mode(fn):
