@@ -856,6 +856,29 @@ def test_a_prepared_directory_given_relative_to_a_working_directory_with_glob_ch
     assert [r["window_start"] for r in load_prepared("prep", "validation")] == expected
 
 
+def test_a_prepared_folder_whose_path_holds_a_double_colon_is_refused_naming_it(tiny_prepared, tmp_path, capsys):
+    """datasets reads '::' in a path as a chained URL: 'neuroformer prepare --output p::x' tokenized a
+    whole split and then failed with "No such file or directory: '.p::x.tmp-.../data/train-...'", and
+    training from such a folder called its shards "not a readable Parquet file; prepare the windows
+    again", which could not help. Both now name the '::' first (prepare before reading the recording)."""
+    import shutil
+
+    from hf_neuroformer import cli
+    from hf_neuroformer.training import train
+
+    code = cli.main(["prepare", "--data", str(tmp_path / "absent.nwb"), "--output", str(tmp_path / "p::x")])
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(r"--output: .*p::x' holds '::' in its path, which datasets reads as a chained URL",
+                                   err), err
+    assert not any(tmp_path.iterdir())
+    copy = tmp_path / "q::x"
+    shutil.copytree(tiny_prepared, copy)
+    with pytest.raises(ValueError, match=r"^recording \(--data\): .*q::x' holds '::' in its path"):
+        train(copy, tmp_path / "m", progress=False)
+    with pytest.raises(ValueError, match=r"^prepared_dir: .*q::x' holds '::'"):
+        load_prepared(copy, "train")
+
+
 @pytest.mark.parametrize("outside", ["../outside.parquet", "/tmp/outside.parquet", "data/../../outside.parquet"])
 def test_a_manifest_listing_a_shard_outside_the_folder_is_refused(tiny_prepared, tmp_path, outside):
     """verify_prepared / load_prepared followed a manifest shard path out of the prepared folder

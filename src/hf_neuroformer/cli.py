@@ -931,11 +931,12 @@ def _note_capped_shards(num_shards: int, windows: Dict[str, int]) -> None:
 def cmd_prepare(args) -> int:
     from .training import load_yaml_config
     from .io.output_folder import check_output_folder
-    from .windows import check_preparable_config, prepare_output_spec, prepare_windows
+    from .windows import check_preparable_config, check_streamable_folder, prepare_output_spec, prepare_windows
 
     if args.num_shards < 1:  # fail before loading anything
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
+    check_streamable_folder(out, "--output")
     config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
     check_preparable_config(config)  # prepare_windows checks it only after the whole recording was read
     rec = _load_data(args.data, args.epoch)

@@ -1087,8 +1087,9 @@ def prepare_windows(
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
             ``overwrite`` may not replace (see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
         ValueError: ``num_shards`` < 1, a split with a non-zero fraction has no window, a window
-            of ``plan`` lies outside the recording's recorded time, or ``tokenizer``'s window
-            settings are not ``config``'s (named).
+            of ``plan`` lies outside the recording's recorded time, ``tokenizer``'s window
+            settings are not ``config``'s (named), or the path of ``output_dir`` holds ``::``
+            (:func:`check_streamable_folder`).
     """
     import hashlib
     import json
@@ -1105,6 +1106,7 @@ def prepare_windows(
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
     spec = prepare_output_spec()
     out = check_output_folder(output_dir, spec, overwrite=overwrite)
+    check_streamable_folder(out, "output_dir")
     check_not_empty(recording)
     config = config if config is not None else NeuroformerConfig()
     check_preparable_config(config)
@@ -1223,7 +1225,25 @@ def check_prepared_files(prepared_dir, field: str = "prepared_dir") -> None:
         _read_prepared_json(d / name, field)
 
 
+def check_streamable_folder(folder, field: str) -> None:
+    """Refuse a prepared folder whose absolute path holds ``::``, which ``datasets`` (fsspec) reads
+    as a chained URL (``zip://x.csv::archive.zip``): ``prepare`` failed after tokenizing a whole
+    split with "No such file or directory" and streamed training called the shards unreadable
+    ("prepare the windows again", which could not help).
+
+    Raises:
+        ValueError: naming ``field``, the path and the fix.
+    """
+    import os
+
+    if "::" in os.path.abspath(folder):
+        raise ValueError(f"{field}: {str(folder)!r} holds '::' in its path, which datasets reads as a chained URL "
+                         "(as in zip://file::archive.zip), so its Parquet shards cannot be written or streamed; "
+                         "choose a folder whose path has no '::'")
+
+
 def _read_prepared_manifest(d, field: str) -> dict:
+    check_streamable_folder(d, field)
     if not (d / "manifest.json").is_file():
         raise FileNotFoundError(f"{field}: {str(d)!r} has no manifest.json; write it with 'neuroformer prepare'")
     manifest = _read_prepared_json(d / "manifest.json", field)
