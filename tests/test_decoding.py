@@ -14,6 +14,7 @@ import json
 import math
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -1392,7 +1393,7 @@ def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
     vals[(s.timestamps >= a) & (s.timestamps < b)] = np.nan
     rec.behaviour = {**a2929.behaviour, "x": nf.BehaviourSeries(s.timestamps, vals, s.unit)}
     dsd, rep = build_decoding_datasets(rec, tok, cfg, None, [target])
-    n_nan = rep["train"]["n_dropped_nan"]["x"]
+    n_nan = rep["train"]["n_nan"]["x"]
     expected = int(np.sum(~np.isfinite(target_values(rec, target, starts, cfg.current_window))))
     assert n_nan == expected and 40 <= n_nan <= 50  # 50 windows of 0.1 s, minus the edges filled by nearest samples
     assert rep["train"]["n_dropped"] == n_nan
@@ -1406,6 +1407,141 @@ def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
     batch = DecodingCollator(["target_x"])([dsd["train"][i] for i in range(8)])
     batch["labels"][0, 0] = float("nan")
     assert torch.isfinite(model(**batch).loss)
+
+
+def _x_gap(a2929, a, b):
+    """A2929 with its position x lost (NaN) over ``[a, b)`` s, as in a tracking gap."""
+    rec = copy.copy(a2929)
+    s = a2929.behaviour["x"]
+    vals = s.values.copy()
+    vals[(s.timestamps >= a) & (s.timestamps < b)] = np.nan
+    rec.behaviour = {**a2929.behaviour, "x": nf.BehaviourSeries(s.timestamps, vals, s.unit)}
+    return rec
+
+
+def test_a_window_without_one_targets_value_keeps_the_other_targets_and_is_masked(a2929, pretrained):
+    """Decoding ry and x at once, a window where x was not tracked was dropped for ry too (48
+    training windows of ry lost to a 5 s x gap). Now a window is kept when any target has a
+    value there; the missing one is NaN, masked out of its loss and metrics, counted per target,
+    and its statistics come from the windows where it is recorded."""
+    from hf_neuroformer.finetuning import make_compute_metrics
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    ry, x = DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")
+    alone, rep_ry = build_decoding_datasets(a2929, tok, cfg, None, [ry])
+    starts = np.asarray(alone["train"]["window_start"])
+    rec = _x_gap(a2929, starts[100], starts[100] + 5.0)
+    x_alone, rep_x = build_decoding_datasets(rec, tok, cfg, None, [x])
+    dsd, rep = build_decoding_datasets(rec, tok, cfg, None, [ry, x])
+    for split in ("train", "validation", "test"):
+        # ry keeps every window it has alone; x has a value in the windows it has alone
+        assert dsd[split]["window_start"] == alone[split]["window_start"]
+        assert dsd[split]["target_ry"] == alone[split]["target_ry"]
+        y = np.asarray(dsd[split]["target_x"])
+        assert np.asarray(dsd[split]["window_start"])[np.isfinite(y)].tolist() == x_alone[split]["window_start"]
+        assert y[np.isfinite(y)].tolist() == x_alone[split]["target_x"]
+        r = rep[split]
+        assert r["n_windows"] == rep_ry[split]["n_windows"] and r["n_dropped"] == rep_ry[split]["n_dropped"]
+        assert r["n_windows_target"] == {"ry": rep_ry[split]["n_windows"], "x": rep_x[split]["n_windows"]}
+        assert r["n_masked_nan"]["x"] == int(np.sum(~np.isfinite(y))) == r["n_windows"] - rep_x[split]["n_windows"]
+        assert r["n_masked_nan"]["ry"] == 0
+    assert 40 <= rep["train"]["n_masked_nan"]["x"] <= 50  # the 5 s gap: ~50 windows of 0.1 s
+    # x's statistics over its own windows, not NaN
+    assert rep["targets"]["x"]["mean"] == pytest.approx(rep_x["targets"]["x"]["mean"], rel=1e-12)
+    assert rep["targets"]["x"]["std"] == pytest.approx(rep_x["targets"]["x"]["std"], rel=1e-12)
+    tdicts = target_dicts([ry, x], rep, fraction_of_train(dsd["train"], 1.0))
+    assert tdicts[1]["mean"] == pytest.approx(rep_x["targets"]["x"]["mean"], rel=1e-12)
+    # the loss is finite on a batch holding windows without x, and they add nothing to x's term
+    model = nf.NeuroformerForBehaviorDecoding(nf.NeuroformerConfig.from_pretrained(pretrained, decoding_targets=tdicts))
+    gap = np.flatnonzero(~np.isfinite(np.asarray(dsd["train"]["target_x"])))[:4].tolist()
+    batch = DecodingCollator(["target_ry", "target_x"])([dsd["train"][i] for i in gap + [0, 1, 2, 3]])
+    assert torch.isnan(batch["labels"][:4, 1]).all() and torch.isfinite(model(**batch).loss)
+    # per-target metrics on each target's own windows
+    labels = np.stack([dsd["test"]["target_ry"], dsd["test"]["target_x"]], 1)
+    preds = np.where(np.isfinite(labels), labels, 0.0)
+    m = make_compute_metrics(tdicts)(SimpleNamespace(predictions=preds, label_ids=labels))
+    assert m["ry/n"] == rep["test"]["n_windows_target"]["ry"] and m["x/n"] == rep["test"]["n_windows_target"]["x"]
+    assert m["x/r2"] == pytest.approx(1.0)
+
+
+def test_a_classification_target_without_a_label_in_some_windows_is_a_float_column_with_nan(a2929, pretrained):
+    """A class series with a gap, decoded beside ry: its column holds the class index as a float and
+    NaN where no label was recorded (an int64 column cannot hold a missing label), its classes and
+    train class counts come from the labelled windows only."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    x = a2929.behaviour["x"]
+    zone = np.digitize(x.values, np.nanquantile(x.values, [1 / 3, 2 / 3])).astype(np.float64) * 2
+    starts = np.asarray(build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular")])[0]["train"]
+                        ["window_start"])
+    zone[(x.timestamps >= starts[100]) & (x.timestamps < starts[100] + 5.0)] = np.nan
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "zone": nf.BehaviourSeries(x.timestamps, zone, "")}
+    c = DecodingTarget("zone", "classification", class_weight="balanced")
+    dsd, rep = build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("ry", "circular"), c])
+    alone, rep_c = build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("zone", "classification")])
+    assert alone["train"].features["target_zone"].dtype == "int64"  # complete: class indices as before
+    assert dsd["train"].features["target_zone"].dtype == "float64"
+    y = np.asarray(dsd["train"]["target_zone"])
+    assert 40 <= np.sum(np.isnan(y)) == rep["train"]["n_masked_nan"]["zone"] <= 50
+    assert y[np.isfinite(y)].tolist() == alone["train"]["target_zone"]
+    assert rep["targets"]["zone"]["classes"] == [0, 2, 4]
+    assert rep["targets"]["zone"]["class_counts"] == rep_c["targets"]["zone"]["class_counts"]
+    d = target_dicts([DecodingTarget("ry", "circular"), c], rep, dsd["train"])[1]
+    assert d["class_weights"] == target_dicts([c], rep_c, alone["train"])[0]["class_weights"]
+
+
+def test_finetune_scores_each_target_on_its_own_windows_and_writes_missing_labels_as_empty(a2929, pretrained, tmp_path):
+    """finetune of ry with a class series that has gaps in train and test: the windows without a
+    class label are kept for ry, warned about and counted per target; each target's test metrics
+    count its own windows; test_predictions.csv leaves the missing labels empty (a NaN class index
+    was cast to an integer and looked up in the classes)."""
+    import pandas as pd
+
+    from hf_neuroformer.windows import plan_splits
+
+    x = a2929.behaviour["x"]
+    zone = np.digitize(x.values, np.nanquantile(x.values, [1 / 3, 2 / 3])).astype(np.float64)
+    plan = plan_splits(a2929, nf.NeuroformerConfig.from_pretrained(pretrained))
+    for split in ("train", "test"):  # 3 s inside the split's first block
+        t0 = plan.segments[split][0][0] + 2.0
+        zone[(x.timestamps >= t0) & (x.timestamps < t0 + 3.0)] = np.nan
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "zone": nf.BehaviourSeries(x.timestamps, zone, "")}
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("zone", "classification")]
+    with pytest.warns(UserWarning, match=r"test: target 'zone' has no value in \d+ of the \d+ windows kept for the other "
+                                         r"targets: masked out of its loss and metrics"):
+        m = finetune(pretrained, rec, targets, output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=8)
+    rep = m["decoding_report"]
+    assert m["test/ry/n"] == rep["test"]["n_windows"] and rep["test"]["n_masked_nan"]["ry"] == 0
+    assert m["test/zone/n"] == rep["test"]["n_windows_target"]["zone"] == m["test/ry/n"] - rep["test"]["n_masked_nan"]["zone"]
+    assert 20 <= rep["test"]["n_masked_nan"]["zone"] <= 30 and 20 <= rep["train"]["n_masked_nan"]["zone"] <= 30
+    table = pd.read_csv(tmp_path / "d" / "test_predictions.csv")
+    assert table["zone"].isna().sum() == rep["test"]["n_masked_nan"]["zone"]
+    assert set(table["zone"].dropna()) <= {0, 1, 2} and table["ry"].notna().all()
+
+
+def test_a_target_without_values_in_validation_or_in_the_few_shot_block_is_named(a2929, pretrained, tmp_path):
+    """With several targets, a target with no value in any validation window (kept for the others)
+    would leave its validation metric, and the checkpoint's choice, undefined; one with no value in
+    the few-shot block would be standardised with NaN. Both are refused, naming the target, before
+    any training (before, the first emptied the whole validation split: 'no window left')."""
+    from hf_neuroformer.windows import plan_splits
+
+    plan = plan_splits(a2929, nf.NeuroformerConfig.from_pretrained(pretrained))
+    targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
+    rec = _x_gap(a2929, 0.0, 0.0)
+    s = rec.behaviour["x"]
+    for a, b in plan.segments["validation"]:
+        s.values[(s.timestamps >= a - 1.0) & (s.timestamps < b + 1.0)] = np.nan
+    with pytest.raises(ValueError, match=r"validation split: no window with a value of target\(s\) \['x'\] \(of the \d+ "
+                                         r"kept for the others\)"):
+        finetune(pretrained, rec, targets, output_dir=tmp_path / "v", max_steps=1)
+    a = plan.segments["train"][0][0]
+    with pytest.raises(DecodingTargetError, match=r"target 'x': none of the \d+ training windows used has a value of it"):
+        finetune(pretrained, _x_gap(a2929, a, a + 5.0), targets, output_dir=tmp_path / "f", max_steps=1, fraction=0.01)
+    assert not (tmp_path / "v").exists() and not (tmp_path / "f").exists()
 
 
 def test_a_sampled_class_series_gives_each_window_its_most_frequent_label_not_the_mean(a2929):
@@ -1469,14 +1605,14 @@ def test_sparse_target_never_takes_a_sample_across_a_split_boundary(a2929):
         for (lo, hi), v in zip(bounds, labels):
             own = vals[(ts >= lo) & (ts < hi)]
             assert np.any(np.isclose(own, v, rtol=0, atol=1e-9)), (split, lo, hi, v)
-        assert rep[split]["n_dropped_nan"]["x"] == rep[split]["n_dropped"] == rep[split]["n_windows_before"] - len(kept)
+        assert rep[split]["n_nan"]["x"] == rep[split]["n_dropped"] == rep[split]["n_windows_before"] - len(kept)
     with pytest.raises(ValueError, match=r"starts: the window at .* lies in no segment of the 'train' split"):
         window_segments(plan, "train", [edge + 0.1])  # in the split gap: no window of this plan
     # the training windows starting in the last 0.5 s of the block: undefined (they took the sample
     # across the edge), dropped and counted
     kept = np.asarray(dsd["train"]["window_start"])
     assert not np.any((kept >= edge - 0.5) & (kept < edge))
-    assert rep["train"]["n_dropped_nan"]["x"] >= 5
+    assert rep["train"]["n_nan"]["x"] >= 5
 
 
 def test_window_segments_places_every_window_of_the_plan_with_a_stride_over_a_second():
@@ -1527,7 +1663,7 @@ def test_sparse_target_in_trial_mode_reads_only_the_windows_own_trial(steinmetz)
         every = nf.windows.window_starts_for_split(plan, split, cfg, None if split == "train" else cfg.current_window)[0]
         n_unsampled = int(np.sum(~sampled[trial_at(trials, every)]))
         assert len(every) == rep[split]["n_windows_before"] and n_unsampled > 0
-        assert rep[split]["n_dropped_nan"]["trial_id"] == rep[split]["n_dropped"] == n_unsampled
+        assert rep[split]["n_nan"]["trial_id"] == rep[split]["n_dropped"] == n_unsampled
         assert len(kept) == len(every) - n_unsampled
 
 
@@ -1818,7 +1954,7 @@ def test_every_trial_window_gets_its_trial_label_despite_float_round_off(steinme
     assert np.array_equal(vals, np.asarray(steinmetz.trial_info["motorLabel"], dtype=float)[own])
     _, report = build_decoding_datasets(steinmetz, tok, cfg, plan, [DecodingTarget("trial:motorLabel", "classification")])
     for split in ("train", "validation", "test"):
-        assert report[split]["n_dropped_nan"] == {"trial:motorLabel": 0}, (split, report[split])
+        assert report[split]["n_nan"] == {"trial:motorLabel": 0}, (split, report[split])
         assert report[split]["n_dropped"] == 0
 
 

@@ -1094,7 +1094,11 @@ def cmd_finetune(args) -> int:
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
-              f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} with undefined targets {r['n_dropped_nan']})")
+              f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} without a value of any target)")
+        for label, k in r["n_masked_nan"].items():  # each target is trained and scored on its own windows
+            if k:
+                print(f"    {label}: {k} windows without a value in {split}, masked ({r['n_windows_target'][label]} "
+                      "with one)")
     _print_metrics({k: v for k, v in metrics.items() if not k.endswith("/n")})
     return 0
 

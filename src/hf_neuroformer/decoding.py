@@ -22,9 +22,13 @@ Value of a target in a window (current window ``[start, start + current_window)`
 * trial column (``"trial:<column>"``, ``recording.trial_info[column]``): the label of the
   trial whose ``[start, stop)`` holds the window start (NaN when none does).
 
-Windows whose target is undefined are dropped and counted (never silently): the report
+Windows whose target is undefined are counted per target (never silently): the report
 returned by :func:`build_decoding_datasets` gives, per split, the windows before, those
-removed by an optional ``window_mask`` and those dropped for each target's NaN.
+removed by an optional ``window_mask``, each target's windows without a value, and those
+dropped. A window is dropped only when no target has a value there (with one target: every
+window without its value); with several targets a window that lacks one target's value keeps
+it as NaN, which the decoder's loss and metrics and the baselines leave out for that target
+only, so each target is trained and scored on the windows where it is recorded.
 """
 
 from __future__ import annotations
@@ -548,15 +552,20 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     Returns:
         ``(DatasetDict, report)``. Columns: those of ``build_window_datasets`` plus
         ``target_<name>``: float64 value (regression), float64 angle in rad in ``[-pi, pi)``
-        (circular), int64 class index (classification). Rows stay in time order. ``report``:
-        ``report[split] = {"n_windows_before", "n_dropped_mask", "n_dropped_nan": {name: n},
-        "n_dropped", "n_windows", "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}``
-        (a window NaN for several targets counts once in ``n_dropped`` and under each of those
-        targets; the spike counts are over the kept windows: current-window spikes, and those cut
+        (circular), int64 class index (classification; float64 class index with NaN when some kept
+        window has no label of it). A window is kept when the mask keeps it and at least one
+        target has a value there; a target without a value in a kept window is NaN there. Rows
+        stay in time order. ``report``:
+        ``report[split] = {"n_windows_before", "n_dropped_mask", "n_nan": {name: n},
+        "n_dropped", "n_windows", "n_masked_nan": {name: n}, "n_windows_target": {name: n},
+        "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}`` (``n_nan``: windows the
+        mask keeps without a value of the target; ``n_dropped``: those without a value of any
+        target; ``n_masked_nan``: kept windows where the target is NaN, left out of its loss and
+        metrics; ``n_windows_target``: kept windows with a value of it; the spike counts are over the kept windows: current-window spikes, and those cut
         by ``max_window_length`` / ``max_past_length``; with modalities also
         ``"n_truncated_modality_tokens": {modality: n}``, the tokens, video: frames, beyond
         ``max_tokens`` / ``num_frames`` left out of the kept windows, the earliest), ``report["targets"][name] = {"kind",
-        "column", "weight", "mean", "std"}`` (train statistics of the value; the circular mean and
+        "column", "weight", "mean", "std"}`` (train statistics of the values, NaN left out; the circular mean and
         resultant length for circular targets, and their ``recorded_range_deg``,
         :func:`circular_range_deg` of all the recorded values) plus ``"num_classes"``, ``"classes"`` and the
         train ``"class_counts"`` for classification, and ``report["split_plan"]``.
@@ -567,7 +576,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             label in validation/test that the train split does not have, fewer than 2 classes in
             train, no or duplicate target names, two targets reading the same column of one
             variable (:func:`check_each_column_once`: ``x`` and ``x[0]`` of a 1-D ``x``), or a
-            train split left without windows.
+            train split left without a window with a value of some target.
         ValueError: ``window_mask`` returned another shape than one flag per window of a split, or values
             other than bools (or 0/1 integers).
 
@@ -618,13 +627,15 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         bounds = window_segments(plan, split, starts, column_values(dsd[split], "past_clip_start"))
         vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
-        ok = m.copy()
-        for v in vals.values():
-            ok &= np.isfinite(v)
+        # a window is kept when it has a value for at least one target: with several targets, one
+        # target's gap (tracking lost for x) no longer takes the windows of the others (ry) away
+        ok = m & np.any([np.isfinite(v) for v in vals.values()], axis=0) if n0 else m.copy()
         kept = np.flatnonzero(ok)
         col = lambda name: column_values(dsd[split], name, np.int64)[kept] if len(kept) else np.zeros(0, np.int64)  # noqa: E731
-        report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_dropped_nan": nan,
+        report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_nan": nan,
                          "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok)),
+                         "n_masked_nan": {name: int(np.sum(ok & ~np.isfinite(v))) for name, v in vals.items()},
+                         "n_windows_target": {name: int(np.sum(ok & np.isfinite(v))) for name, v in vals.items()},
                          # of the windows kept: spikes that did not fit max_window_length / max_past_length
                          "n_spikes": int(col("n_spikes").sum()), "n_truncated_spikes": int(col("n_truncated").sum()),
                          "n_truncated_past_spikes": int(col("n_past_truncated").sum())}
@@ -632,9 +643,12 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             report[split]["n_truncated_modality_tokens"] = {
                 mod["name"]: int(col(modality_column_names(mod)[2]).sum()) for mod in config.modalities}
         values[split], keep[split] = {k: v[ok] for k, v in vals.items()}, ok
-    if report["train"]["n_windows"] == 0:
+    # a target with no value in any training window has nothing to learn from (with several targets, the
+    # windows kept for the others do not help it): refused, naming it
+    empty = [t for t in targets if report["train"]["n_windows_target"][t.label] == 0]
+    if empty:
         why = []
-        for t in targets:  # say which target is undefined everywhere, and why when it can be told
+        for t in empty:  # say which target is undefined everywhere, and why when it can be told
             if t.name.startswith("trial:") or t.name not in recording.behaviour:
                 continue
             ts = np.asarray(recording.behaviour[t.name].timestamps, dtype=np.float64)
@@ -648,11 +662,13 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                 why.append(f"{t.name!r} has its {ts.size} samples at {ts[0]:.3f}-{ts[-1]:.3f} s, none inside the "
                            f"recorded time {td[0]:.3f}-{td[1]:.3f} s: another clock? (NWB times are seconds from "
                            "session_start_time; shift the series onto the spikes' clock)")
-        raise DecodingTargetError(f"targets {names}: no training window left after dropping undefined targets "
-                                  f"and the window mask ({report['train']})" + ("; " + "; ".join(why) if why else ""))
+        raise DecodingTargetError(f"targets {[t.label for t in empty]}: no training window left with a value of "
+                                  f"{'this target' if len(empty) == 1 else 'these targets'} after the window mask "
+                                  f"({report['train']})" + ("; " + "; ".join(why) if why else ""))
     tinfo: Dict[str, dict] = {}
     for t in targets:
         tr = values["train"][t.label]
+        tr = tr[np.isfinite(tr)]  # the statistics of the windows where it is recorded
         info = {"kind": t.kind, "column": t.column, "weight": float(t.weight)}
         unit = _raw_values(recording, t)[1]
         if unit:  # the behaviour series' unit, kept in the decoder's config so decode can compare it
@@ -672,7 +688,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                     "classification needs at least 2"
                 )
             for split in SPLITS:
-                unseen = np.setdiff1d(np.unique(values[split][t.label]), classes)
+                v = values[split][t.label]
+                unseen = np.setdiff1d(np.unique(v[np.isfinite(v)]), classes)
                 if unseen.size:
                     raise DecodingTargetError(
                         f"target {t.label!r}: label(s) {_head(unseen)} in the {split} split never occur "
@@ -681,10 +698,12 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                     )
             t.classes = [_scalar(c) for c in classes]
             t.num_classes = len(classes)
-            for split in SPLITS:
-                values[split][t.label] = np.searchsorted(classes, values[split][t.label]).astype(np.int64)
+            for split in SPLITS:  # class indices; NaN stays NaN (a window without this label)
+                v = values[split][t.label]
+                index = np.searchsorted(classes, np.where(np.isfinite(v), v, classes[0])).astype(np.int64)
+                values[split][t.label] = index if np.isfinite(v).all() else np.where(np.isfinite(v), index, np.nan)
             info.update(num_classes=t.num_classes, classes=list(t.classes),
-                        class_counts=np.bincount(values["train"][t.label], minlength=t.num_classes).tolist())
+                        class_counts=np.bincount(np.searchsorted(classes, tr), minlength=t.num_classes).tolist())
         elif t.kind == "circular":
             c, s = float(np.mean(np.cos(tr))), float(np.mean(np.sin(tr)))
             info.update(mean=math.atan2(s, c), resultant_length=math.hypot(c, s),
@@ -701,7 +720,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             ds = ds.select(np.flatnonzero(keep[split]))
         for t in targets:
             v = values[split][t.label]
-            feat = datasets.Value("int64") if t.kind == "classification" else datasets.Value("float64")
+            whole = t.kind == "classification" and all(np.isfinite(values[s][t.label]).all() for s in SPLITS)
+            feat = datasets.Value("int64") if whole else datasets.Value("float64")
             ds = ds.add_column(t.column_name, v.tolist(), feature=feat)
         out[split] = ds
     return datasets.DatasetDict(out), report
@@ -783,6 +803,22 @@ def circular_range_deg(values) -> List[float]:
     return [0.0, 360.0] if v.size and v.min() >= 0 else [-180.0, 180.0]
 
 
+def _recorded(train_ds, target: DecodingTarget) -> np.ndarray:
+    """The finite values of ``target``'s column in ``train_ds`` (NaN: a window kept for another
+    target without a value of this one).
+
+    Raises:
+        DecodingTargetError: none of the rows has a value of ``target`` (e.g. a few-shot block
+            that falls in its tracking gap): its statistics, and a head, would be undefined."""
+    v = column_values(train_ds, target.column_name)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise DecodingTargetError(
+            f"target {target.label!r}: none of the {len(train_ds)} training windows used has a value of it (they were "
+            "kept for the other targets), so it has nothing to learn from; use a larger fraction, or decode it alone")
+    return v
+
+
 def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None) -> List[dict]:
     """The ``config.decoding_targets`` entries of ``targets``: name, kind, column, weight, and
     the train statistics the heads need (regression ``mean``/``std``; classification
@@ -790,13 +826,18 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     series' unit, when it has one: ``neuroformer decode`` compares it with a recording's); circular:
     ``recorded_range_deg`` (:func:`circular_range_deg`, the range the figures draw it in). With ``train_ds``
     (e.g. a few-shot fraction of train) the regression statistics and the class weights are
-    those of its rows instead of the whole train split's (the baselines fit on the same rows).
+    those of its rows instead of the whole train split's (the baselines fit on the same rows);
+    statistics are always over the windows where the target has a value (NaN ones left out).
 
     Classification: ``class_weights`` is :func:`balanced_class_weights` of the training rows
-    when ``class_weight == "balanced"``, else None (plain cross-entropy)."""
+    when ``class_weight == "balanced"``, else None (plain cross-entropy).
+
+    Raises:
+        DecodingTargetError: with ``train_ds``, a target without a value in any of its rows."""
     out = []
     for t in targets:
         info = report["targets"][t.label]
+        v = None if train_ds is None else _recorded(train_ds, t)
         d = {"name": t.name, "kind": t.kind, "column": t.column, "weight": float(t.weight)}
         if info.get("unit"):
             d["unit"] = info["unit"]
@@ -804,8 +845,8 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
             k = int(info["num_classes"])
             d.update(num_classes=k, classes=list(info["classes"]), class_weight=t.class_weight, class_weights=None)
             if t.class_weight == "balanced":
-                if train_ds is not None:
-                    y = column_values(train_ds, t.column_name, np.int64)
+                if v is not None:
+                    y = v.astype(np.int64)
                 else:
                     y = np.repeat(np.arange(k), np.asarray(info["class_counts"], dtype=np.int64))
                 d["class_weights"] = balanced_class_weights(y, k)
@@ -813,8 +854,7 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
             d["recorded_range_deg"] = list(info["recorded_range_deg"])  # what plot_decoding draws in
         elif t.kind == "regression":
             mean, std = info["mean"], info["std"]
-            if train_ds is not None:
-                v = column_values(train_ds, t.column_name)
+            if v is not None:
                 mean, std = float(v.mean()), float(v.std())
             d.update(mean=float(mean), std=float(std) if std > 1e-12 else 1.0)
         out.append(d)

@@ -17,6 +17,10 @@ or no checkpoint at all), and trains it on the windows of
 * few-shot: only the first contiguous block of ``fraction`` of the training windows is used
   (:func:`~hf_neuroformer.decoding.fraction_of_train`); regression targets are standardised
   with the statistics of those windows;
+* several targets: a window without one target's value (NaN) is kept for the others and left
+  out of that target's loss, statistics and metrics only (``<target>/n`` counts the windows it is
+  scored on); :func:`finetune` warns with each target's count (``n_masked_nan`` in
+  ``decoding_report.json``);
 * gradient accumulation: the model takes ``num_items_in_batch`` (``accepts_loss_kwargs``), so
   ``Trainer`` does not divide the loss by the accumulation steps and the accumulated update
   equals that of one large batch.
@@ -241,9 +245,11 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
     ``TrainingArguments(eval_do_concat_batches=False)`` both come as a list with one entry per
     batch (an array, or such a tuple); the batches are concatenated in order.
 
-    A target whose predictions hold NaN or inf (a diverged model) gets NaN for every metric but
-    ``n`` (``Trainer`` never keeps such a checkpoint), and its label is listed in the function's
-    ``nonfinite_targets`` attribute until the next call.
+    Each target is scored on the windows where its label is finite (NaN: a window kept for
+    another target without a value of this one); ``<target>/n`` counts them, and a target with
+    none gets only ``<target>/n`` = 0. A target whose predictions hold NaN or inf (a diverged
+    model) gets NaN for every metric but ``n`` (``Trainer`` never keeps such a checkpoint), and
+    its label is listed in the function's ``nonfinite_targets`` attribute until the next call.
 
     Raises:
         ValueError: ``label_ids`` (its first entry, for a tuple) is not ``(n_windows, n_targets)``
@@ -269,7 +275,10 @@ def make_compute_metrics(targets: Sequence[dict]) -> Callable:
             pred = preds[ok, k]
             y = y[ok]
             label = target_label(t["name"], t.get("column"))
-            if len(y) and not np.all(np.isfinite(pred)):
+            if not len(y):  # no window of this split has a value of it (kept for the other targets)
+                out[f"{label}/n"] = 0.0
+                continue
+            if not np.all(np.isfinite(pred)):
                 # a diverged model (NaN weights or overflow): its metrics are undefined, so Trainer never
                 # keeps this checkpoint; decoding_metrics refused the NaN predictions ("y_pred: expected
                 # finite values ... drop or mask them") and the whole run stopped at its first evaluation
@@ -856,7 +865,9 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     n = len(train_ds)
     for t in targets:
         v = column_values(train_ds, t.column_name)
-        head = f"target {t.label!r}: the {n} training window(s) used (fraction {fraction:g}) hold"
+        v = v[np.isfinite(v)]  # the windows with a value of this target (NaN: kept for another target)
+        used = f"{n} training window(s) used" if v.size == n else f"{v.size} of the {n} training windows used with a value"
+        head = f"target {t.label!r}: the {used} (fraction {fraction:g}) hold"
         if t.kind == "circular":
             if v.size and float(np.max(np.abs(np.angle(np.exp(1j * (v - v[0])))))) <= 1e-12:
                 r = float(np.hypot(np.mean(np.cos(v)), np.mean(np.sin(v))))
@@ -1091,7 +1102,8 @@ def finetune(
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
             ``freeze_backbone_steps`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
-            :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows.
+            :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows (for a
+            target: none with a value of it).
         ValueError: ``freeze_backbone_steps`` > 0 with an ``lr_scheduler_type`` (``training_args``) whose
             schedule cannot be gated (:func:`check_freeze_schedule`; before ``output_dir`` is touched).
         ValueError: the run diverged: the kept decoder predicts NaN / inf on the validation windows or
@@ -1199,6 +1211,20 @@ def finetune(
     if len(dsd["validation"]) == 0:
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
                          f"(report: {report['validation']})")
+    # several targets: one may have no value in any validation window kept for the others; its
+    # validation metrics (the checkpoint's choice included) would be undefined
+    unscored = [t.label for t in targets if report["validation"]["n_windows_target"][t.label] == 0]
+    if unscored:
+        raise ValueError(f"validation split: no window with a value of target(s) {unscored} (of the "
+                         f"{len(dsd['validation'])} kept for the others); the checkpoint is chosen on validation: "
+                         f"decode {'it' if len(unscored) == 1 else 'them'} on a recording or split plan that has "
+                         f"validation values (report: {report['validation']})")
+    for split in SPLITS:  # counted per target: each target is trained and scored on its own windows
+        for label, k in report[split]["n_masked_nan"].items():
+            if k:
+                warnings.warn(f"{split}: target {label!r} has no value in {k} of the {report[split]['n_windows']} "
+                              "windows kept for the other targets: masked out of its loss and metrics (counted in "
+                              "decoding_report.json, n_masked_nan)")
     tdicts = target_dicts(targets, report, train_ds)
     saved_std = {}
     continued = bool(not from_scratch and cfg.decoding_targets)  # a decoder fine-tuned further, its heads loaded
@@ -1318,9 +1344,10 @@ def finetune(
         if test_out is not None:
             preds = test_preds
             recorded = np.array(test_labels, dtype=np.float64).reshape(len(preds), -1)
-            for j, d in enumerate(tdicts):  # class indices -> the class labels themselves
+            for j, d in enumerate(tdicts):  # class indices -> the class labels themselves (NaN: no label)
                 if d["kind"] == "classification":
-                    recorded[:, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[:, j].astype(np.int64)]
+                    ok = np.isfinite(recorded[:, j])
+                    recorded[ok, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[ok, j].astype(np.int64)]
             tables["test_predictions.csv"] = prediction_table(
                 column_values(dsd["test"], "window_start"), cfg.current_window, preds, tdicts,
                 recorded=recorded).to_csv(index=False)
