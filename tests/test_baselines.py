@@ -419,20 +419,49 @@ def test_a_config_whose_windows_differ_from_the_rows_tokenizer_is_refused(hd):
         binned_count_features(rows["train"], tok, cfg)
 
 
-def test_a_nan_target_is_named_by_its_split_and_column_before_any_fit(hd):
-    """A NaN target in rows not built by build_decoding_datasets (which drops them) was refused as
-    fit_baseline's 'X_train, y_train', arguments evaluate_baselines' caller never passes, and in
-    the test split as decoding_metrics' 'y_true', only after the first baseline was fitted."""
+def test_a_nan_target_window_is_left_out_and_counted_and_an_infinite_one_is_named(hd):
+    """A window whose target is NaN (with several targets, build_decoding_datasets keeps a window
+    with a value of any of them, NaN for the others) was refused for the whole target, so the
+    baselines could not be scored beside a decoder trained and scored on each target's own
+    windows. It is now left out of the fit (train) or the score (test) and counted, giving the
+    results of the rows with a value; an infinite target is still refused, named by split and
+    column, before any fit."""
     import datasets
 
     rec, tok, cfg, dsd = hd
+    dsd = datasets.DatasetDict({"train": dsd["train"].select(range(150)), "test": dsd["test"].select(range(60))})
+
+    def with_column(name, values):
+        return {s: dsd[s].remove_columns(name).add_column(name, v.tolist()) for s, v in values.items()}
+
+    y = {s: np.asarray(dsd[s]["target_hd"]) for s in ("train", "test")}
+    for v in y.values():
+        v[[5, 9]] = np.nan
+    target = DecodingTarget("hd", "circular")
+    got = evaluate_baselines(datasets.DatasetDict(with_column("target_hd", y)), tok, cfg, target, seeds=(0,),
+                             baselines=("ridge",))
+    without = datasets.DatasetDict({s: dsd[s].select(np.flatnonzero(np.isfinite(v))) for s, v in y.items()})
+    ref = evaluate_baselines(without, tok, cfg, target, seeds=(0,), baselines=("ridge",))
+    assert got["n_train_without_value"] == got["n_test_without_value"] == 2
+    assert (got["n_train"], got["n_test"]) == (ref["n_train"], ref["n_test"]) == (148, 58)
+    assert got["results"] == ref["results"]
     for split in ("train", "test"):
-        y = np.asarray(dsd[split]["target_hd"])
-        y[5] = np.nan
-        bad = datasets.DatasetDict({**dsd, split: dsd[split].remove_columns("target_hd").add_column("target_hd", y.tolist())})
-        with pytest.raises(BaselineInputError, match=rf"dsd\['{split}'\]\['target_hd'\]: 1 window\(s\) without a finite "
+        inf = {s: v.copy() for s, v in y.items()}
+        inf[split][5] = np.inf
+        with pytest.raises(BaselineInputError, match=rf"dsd\['{split}'\]\['target_hd'\]: 1 window\(s\) with an infinite "
                                                      r"target \(first: row 5\)"):
-            evaluate_baselines(bad, tok, cfg, DecodingTarget("hd", "circular"), seeds=(0,), baselines=("ridge",))
+            evaluate_baselines({**dsd, **with_column("target_hd", inf)}, tok, cfg, target, seeds=(0,),
+                               baselines=("ridge",))
+    # class indices stored as floats beside NaN (a classification column of several targets)
+    q = np.asarray(dsd["train"]["target_quadrant"], dtype=np.float64)
+    q[3] = np.nan
+    target = DecodingTarget("quadrant", "classification")
+    target.num_classes = 4
+    got = evaluate_baselines(datasets.DatasetDict({**dsd, **with_column("target_quadrant", {"train": q})}), tok, cfg,
+                             target, seeds=(0,), baselines=("ridge",))
+    ref = evaluate_baselines(datasets.DatasetDict({**dsd, "train": dsd["train"].select(np.flatnonzero(np.isfinite(q)))}),
+                             tok, cfg, target, seeds=(0,), baselines=("ridge",))
+    assert got["n_train_without_value"] == 1 and got["results"] == ref["results"]
 
 
 def test_predict_names_a_feature_layout_other_than_the_fitted_one():

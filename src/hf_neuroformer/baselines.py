@@ -701,6 +701,23 @@ def _mean_sd(rows: Sequence[Dict[str, float]]) -> tuple:
     return mean, sd
 
 
+def _with_value(ds, col: str, split: str):
+    """``(rows of ds whose column col is finite, how many were not)``; text labels pass whole.
+
+    Raises:
+        BaselineInputError: an infinite value (a NaN is a window without a value; inf is a bad one)."""
+    try:
+        y = np.asarray(ds[col]).astype(np.float64)
+    except (TypeError, ValueError):
+        return ds, 0  # class names: fit_baseline names them
+    if np.isinf(y).any():  # found as fit_baseline's "X_train, y_train" (arguments never passed here)
+        bad = np.flatnonzero(np.isinf(y))
+        raise BaselineInputError(f"dsd[{split!r}][{col!r}]: {bad.size} window(s) with an infinite target (first: row "
+                                 f"{int(bad[0])}); expected finite values, or NaN for a window without one")
+    ok = np.isfinite(y)
+    return (ds if ok.all() else ds.select(np.flatnonzero(ok))), int(np.sum(~ok))
+
+
 def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fraction: float = 1.0,
                        baselines: Sequence[str] = BASELINES, test_split: str = "test") -> Dict[str, Any]:
     """Fit every baseline on the (few-shot) training windows and score it on the test windows.
@@ -718,16 +735,22 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
         baselines: which of :data:`BASELINES` to run.
         test_split: split scored (default ``"test"``).
 
+    Windows whose target is NaN (with several targets, :func:`~hf_neuroformer.decoding.build_decoding_datasets`
+    keeps a window with a value of any of them) are left out of both the fit and the score,
+    and counted: the baselines see the windows the fine-tuned decoder is trained and scored on
+    for this target (its loss and metrics mask the same NaN).
+
     Returns:
-        dict: ``target``, ``kind``, ``train_fraction``, ``n_train``, ``n_test``, ``n_features``,
-        ``n_history_bins``, and ``results[name] = {"per_seed": [metrics...], "mean": {...},
+        dict: ``target``, ``kind``, ``train_fraction``, ``n_train``, ``n_test`` (the windows with a
+        value, fitted and scored), ``n_train_without_value``, ``n_test_without_value`` (those left
+        out), ``n_features``, ``n_history_bins``, and ``results[name] = {"per_seed": [metrics...], "mean": {...},
         "sd": {...}, "info": [...], "notes": [...]}`` with the keys of
         :func:`~hf_neuroformer.metrics.decoding_metrics`.
 
     Raises:
-        BaselineInputError: the target column is missing or holds a NaN / inf target, an unknown
-            baseline name, no seed, fewer than 4 training windows (the whole split or the
-            ``train_fraction`` block), or no window in ``test_split``.
+        BaselineInputError: the target column is missing or holds an infinite target, an unknown
+            baseline name, no seed, fewer than 4 training windows with a value (the whole split or
+            the ``train_fraction`` block), or no window with a value in ``test_split``.
     """
     # target_<label>: target_position[1] for a column of a 2-D series; an object with only name / kind (as the
     # docstring allows) has no label / column_name properties and failed with an AttributeError
@@ -746,37 +769,38 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     if not seeds:  # an empty list crashed in the mean over seeds (IndexError)
         raise BaselineInputError("seeds: expected at least one seed (one fit of each baseline per seed), got none")
     kind = target.kind
-    train = _fraction_of_train(dsd["train"], train_fraction)
+    # the rows with a value of this target: with several targets, build_decoding_datasets keeps a
+    # window that has a value of any of them and leaves the others NaN there, and the fine-tuned
+    # decoder is trained and scored on each target's own windows (NaN masked): so are the baselines
+    block = _fraction_of_train(dsd["train"], train_fraction)
+    train, n_nan_train = _with_value(block, col, "train")
+    test, n_nan_test = _with_value(dsd[test_split], col, test_split)
+    without = f" ({n_nan_train} of them without a value of {label!r}, kept for other targets)" if n_nan_train else ""
     if len(train) < 4:  # fit_baseline's "X_train: ..." named an argument the caller never passed
         raise BaselineInputError(
-            f"train_fraction: {train_fraction:g} of the {len(dsd['train'])} training windows leaves {len(train)}; the "
-            f"baselines need at least 4 (cross-validation folds): use train_fraction >= "
-            f"{4 / len(dsd['train']):.3g}" if len(dsd["train"]) >= 4 else
+            f"train_fraction: {train_fraction:g} of the {len(dsd['train'])} training windows leaves {len(block)}{without}; "
+            f"the baselines need at least 4 (cross-validation folds): use train_fraction >= "
+            f"{4 / len(dsd['train']):.3g}" if len(dsd["train"]) >= 4 and len(block) < 4 else
+            f"dsd['train']: {len(dsd['train'])} training windows{without}; the baselines need at least 4 with a value "
+            "(cross-validation folds)" if n_nan_train else
             f"dsd['train']: {len(dsd['train'])} training windows; the baselines need at least 4 (cross-validation folds)")
-    test = dsd[test_split]
     if len(test) == 0:  # else found after the first fit, as decoding_metrics' "y_true: expected at least one window"
         raise BaselineInputError(f"dsd[{test_split!r}]: no window to score (a target not recorded there, e.g. a behaviour "
-                                 "tracked in another epoch, leaves none); score another split with test_split=")
+                                 "tracked in another epoch, leaves none)"
+                                 + (f"; its {n_nan_test} windows have no value of {label!r}" if n_nan_test else "")
+                                 + "; score another split with test_split=")
     Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
     ytr, yte = np.asarray(train[col]), np.asarray(test[col])
-    for split, y in (("train", ytr), (test_split, yte)):
-        # found as fit_baseline's "X_train, y_train" (arguments never passed here), or for the test split
-        # as decoding_metrics' "y_true" after the first baseline was fitted
-        try:
-            bad = np.flatnonzero(~np.isfinite(y.astype(np.float64)))
-        except (TypeError, ValueError):
-            continue  # class names: fit_baseline names them
-        if bad.size:
-            raise BaselineInputError(
-                f"dsd[{split!r}][{col!r}]: {bad.size} window(s) without a finite target (first: row {int(bad[0])}); "
-                "build_decoding_datasets drops them, or drop them first (ds.filter)")
+    if kind == "classification" and ytr.dtype.kind == "f":  # class indices stored as floats beside NaN
+        ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
     n_bins, gap = 1 + n_history_bins(config), shared_bin_windows(config)
     k = getattr(target, "num_classes", None)
     if kind == "classification" and k is None:
         k = int(max(ytr.max(), yte.max())) + 1
     out: Dict[str, Any] = {
         "target": label, "kind": kind, "train_fraction": float(train_fraction),
-        "n_train": int(len(train)), "n_test": int(len(test)), "n_features": int(Xtr.shape[1]),
+        "n_train": int(len(train)), "n_test": int(len(test)),
+        "n_train_without_value": n_nan_train, "n_test_without_value": n_nan_test, "n_features": int(Xtr.shape[1]),
         "n_history_bins": n_bins - 1, "results": {},
     }
     for name in baselines:
