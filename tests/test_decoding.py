@@ -1520,6 +1520,14 @@ def test_finetune_scores_each_target_on_its_own_windows_and_writes_missing_label
     table = pd.read_csv(tmp_path / "d" / "test_predictions.csv")
     assert table["zone"].isna().sum() == rep["test"]["n_masked_nan"]["zone"]
     assert set(table["zone"].dropna()) <= {0, 1, 2} and table["ry"].notna().all()
+    # the model card gives each target's windows where some were masked
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    (tmp_path / "stage").mkdir()
+    card = str(build_model_card(tmp_path / "stage", "lab/zone", save_for_hub(tmp_path / "d", tmp_path / "stage")))
+    n = rep["test"]["n_windows_target"]["zone"]
+    assert f"- test: {rep['test']['n_windows']} windows, {rep['test']['n_spikes']} spikes (zone scored on {n} with a " \
+           "value; the rest masked for it)." in card
 
 
 def test_a_target_without_values_in_validation_or_in_the_few_shot_block_is_named(a2929, pretrained, tmp_path):

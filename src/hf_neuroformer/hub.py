@@ -766,7 +766,13 @@ def build_model_card(
         if isinstance(report.get(s), dict) and "n_windows" in report[s]:
             used = (f" ({metrics['n_train_windows']} used for training)" if s == "train" and
                     metrics.get("n_train_windows") not in (None, report[s]["n_windows"]) else "")
-            data_lines.append(f"- {s}: {report[s]['n_windows']} windows{used}, {report[s].get('n_spikes', '?')} spikes.")
+            # several targets: a window kept for the others may lack one target's value (masked for it)
+            masked = [f"{label} scored on {report[s]['n_windows_target'][label]}" if s != "train" else
+                      f"{label} trained on {report[s]['n_windows_target'][label]}"
+                      for label, k in (report[s].get("n_masked_nan") or {}).items() if k]
+            data_lines.append(f"- {s}: {report[s]['n_windows']} windows{used}, {report[s].get('n_spikes', '?')} spikes"
+                              + (f" ({', '.join(masked)} with a value; the rest masked for it)" if masked else "")
+                              + ".")
         elif f"n_{s}_windows" in metrics:
             data_lines.append(f"- {s}: {metrics[f'n_{s}_windows']} windows, "
                               f"{metrics.get('n_spikes_by_split', {}).get(s, '?')} spikes.")
