@@ -965,7 +965,8 @@ class DecodingCollator(NeuroformerCollator):
     Output: the window tensors of the parent (``modality_inputs`` too, given the config's
     ``modalities``), with its next-spike labels renamed ``token_labels`` (``dt_labels`` kept), and
     ``labels`` ``(B, n_targets)`` float32 = the ``target_<name>`` columns in target order (class
-    indices as floats).
+    indices as floats; NaN where a window has no value of that target, which the model leaves
+    out of that target's loss).
     """
 
     def __init__(self, target_columns: Sequence[str], pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2,
