@@ -1492,13 +1492,17 @@ def test_a_classification_target_without_a_label_in_some_windows_is_a_float_colu
     assert d["class_weights"] == target_dicts([c], rep_c, alone["train"])[0]["class_weights"]
 
 
-def test_finetune_scores_each_target_on_its_own_windows_and_writes_missing_labels_as_empty(a2929, pretrained, tmp_path):
-    """finetune of ry with a class series that has gaps in train and test: the windows without a
-    class label are kept for ry, warned about and counted per target; each target's test metrics
-    count its own windows; test_predictions.csv leaves the missing labels empty (a NaN class index
-    was cast to an integer and looked up in the classes)."""
+def test_finetune_scores_each_target_on_its_own_windows_and_writes_missing_labels_as_empty(a2929, pretrained, tmp_path,
+                                                                                            capsys):
+    """neuroformer finetune of ry with a class series that has gaps in train and test (an NWB file
+    written from A2929): the windows without a class label are kept for ry, warned about and
+    counted per target (printed: 'zone: 28 windows without a value in train, masked'); each
+    target's test metrics count its own windows; test_predictions.csv leaves the missing labels
+    empty (a NaN class index was cast to an integer and looked up in the classes)."""
     import pandas as pd
 
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
     from hf_neuroformer.windows import plan_splits
 
     x = a2929.behaviour["x"]
@@ -1508,15 +1512,26 @@ def test_finetune_scores_each_target_on_its_own_windows_and_writes_missing_label
         t0 = plan.segments[split][0][0] + 2.0
         zone[(x.timestamps >= t0) & (x.timestamps < t0 + 3.0)] = np.nan
     rec = copy.copy(a2929)
-    rec.behaviour = {**a2929.behaviour, "zone": nf.BehaviourSeries(x.timestamps, zone, "")}
-    targets = [DecodingTarget("ry", "circular"), DecodingTarget("zone", "classification")]
+    rec.behaviour = {"ry": a2929.behaviour["ry"], "zone": nf.BehaviourSeries(x.timestamps, zone, "")}
+    rec.events = {}
+    path = write_nwb(rec, tmp_path / "gap.nwb")
     with pytest.warns(UserWarning, match=r"test: target 'zone' has no value in \d+ of the \d+ windows kept for the other "
                                          r"targets: masked out of its loss and metrics"):
-        m = finetune(pretrained, rec, targets, output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=8)
+        rc = main(["finetune", "--model", str(pretrained), "--data", str(path), "--target", "ry,zone", "--kind",
+                   "circular,classification", "--output-dir", str(tmp_path / "d"), "--max-steps", "1", "--eval-steps", "1",
+                   "--batch-size", "8"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "d" / "metrics.json").read_text())
     rep = m["decoding_report"]
     assert m["test/ry/n"] == rep["test"]["n_windows"] and rep["test"]["n_masked_nan"]["ry"] == 0
     assert m["test/zone/n"] == rep["test"]["n_windows_target"]["zone"] == m["test/ry/n"] - rep["test"]["n_masked_nan"]["zone"]
     assert 20 <= rep["test"]["n_masked_nan"]["zone"] <= 30 and 20 <= rep["train"]["n_masked_nan"]["zone"] <= 30
+    for split in ("train", "test"):
+        r = rep[split]
+        assert (f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows (dropped: 0 by mask, {r['n_dropped']} "
+                f"without a value of any target)\n    zone: {r['n_masked_nan']['zone']} windows without a value in "
+                f"{split}, masked ({r['n_windows_target']['zone']} with one)\n") in out
     table = pd.read_csv(tmp_path / "d" / "test_predictions.csv")
     assert table["zone"].isna().sum() == rep["test"]["n_masked_nan"]["zone"]
     assert set(table["zone"].dropna()) <= {0, 1, 2} and table["ry"].notna().all()
