@@ -1463,6 +1463,10 @@ def test_a_window_without_one_targets_value_keeps_the_other_targets_and_is_maske
     m = make_compute_metrics(tdicts)(SimpleNamespace(predictions=preds, label_ids=labels))
     assert m["ry/n"] == rep["test"]["n_windows_target"]["ry"] and m["x/n"] == rep["test"]["n_windows_target"]["x"]
     assert m["x/r2"] == pytest.approx(1.0)
+    # a split where x has no value at all (kept for ry): x gets n = 0 instead of failing the evaluation
+    labels[:, 1] = np.nan
+    m = make_compute_metrics(tdicts)(SimpleNamespace(predictions=preds, label_ids=labels))
+    assert m["x/n"] == 0 and not [k for k in m if k.startswith("x/") and k != "x/n"] and m["ry/n"] == len(labels)
 
 
 def test_a_classification_target_without_a_label_in_some_windows_is_a_float_column_with_nan(a2929, pretrained):
