@@ -1920,7 +1920,10 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             labels: ``(batch, n_targets)`` float targets in target order: the raw value
                 (regression; standardised inside), the class index (classification, as a float)
                 or the angle in radians (circular); NaN = no label (left out of the loss); an
-                infinite value is refused.
+                infinite value is refused. The loss is ``n_targets * sum(weight * per-label
+                loss) / num_items_in_batch``: a mean over the present labels of all targets, so a
+                target missing from some windows weighs less in a step, in proportion to its labels
+                (and the sum is exact under gradient accumulation).
             token_labels / dt_labels: ``(batch, seq_len)`` next-spike labels as
                 ``NeuroformerForPreTraining``'s ``labels`` / ``dt_labels``, for the auxiliary
                 generative loss (used only when ``config.decoding_generative_loss_weight > 0``).
