@@ -6,8 +6,10 @@ Fix a current window ``[s, s + W)`` (``W`` = ``current_window``) and the tokeniz
 width ``dt`` (``dt_resolution``): bin ``k`` covers ``[s + k*dt, min(s + (k+1)*dt, s + W))``
 for ``k = 0 .. K-1``, ``K = ceil(W / dt)``, so the last bin is partial when ``dt`` does not divide
 ``W`` and has width ``Delta_k = min((k+1)*dt, W) - k*dt``. A spike at time ``t`` falls in bin
-``floor((t - s) / dt)``, exactly as :meth:`NeuroformerTokenizer.encode_window` assigns dt ids
-(same ``+1e-9`` guard, same clipping to ``[0, K)``, same window end rounded to 1 ns). The outcome
+``floor((t - s) / dt + 1e-9 + min(0.5 ns / dt, 1e-3))`` (:func:`hf_neuroformer.binning.bin_index`: a
+time on an edge, or less than 0.5 ns before it, is in the bin that edge starts), exactly as
+:meth:`NeuroformerTokenizer.encode_window` assigns dt ids (same edge tolerance, same clipping to
+``[0, K)``, same window end rounded to 1 ns). The outcome
 of a window is the count array ``n[u, k]`` (spikes of unit ``u`` in bin ``k``).
 
 The token model and the count array describe the same outcome

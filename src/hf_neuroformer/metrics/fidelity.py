@@ -440,8 +440,10 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
 
     Bin ``k`` covers ``[start + k*bin_size, start + (k+1)*bin_size)`` of each trial, for
     ``k < floor(duration / bin_size)``; spikes after the last full bin are not counted. A spike
-    at ``t`` is in bin ``floor((t - start) / bin_size + 1e-9)`` (the tokenizer's dt-bin rule), so a
-    spike on an edge stays in the bin it starts although ``(0.3 - 0.0) / 0.1`` is ``2.999...``.
+    at ``t`` is in bin ``floor((t - start) / bin_size + 1e-9 + min(0.5 ns / bin_size, 1e-3))`` (the
+    tokenizer's dt-bin rule, :func:`hf_neuroformer.binning.bin_index`), so a spike on an edge, or less
+    than 0.5 ns before it, stays in the bin it starts although ``(0.3 - 0.0) / 0.1`` is ``2.999...``;
+    the number of full bins is :func:`hf_neuroformer.binning.n_full_bins` of ``duration``, the same rule.
 
     Args:
         recording: the spikes.
@@ -618,7 +620,7 @@ def snap_to_dt_bin_centres(recording: SpikeRecording, support, window_length: fl
     would write (generated spikes are decoded at dt-bin centres).
 
     Bins follow :class:`~hf_neuroformer.NeuroformerTokenizer`: in a window ``[s, s + W)`` a spike
-    at ``t`` is in bin ``k = floor((t - s) / dt + 1e-9)`` (clipped to ``[0, K)``, ``K =
+    at ``t`` is in bin ``k = floor((t - s) / dt + 1e-9 + min(0.5 ns / dt, 1e-3))`` (``bin_index``; clipped to ``[0, K)``, ``K =
     ceil(W / dt)``) and is placed at ``s`` plus the centre of that bin's part inside the window
     (``dt_to_id`` then ``id_to_dt``; the last bin is partial when ``dt`` does not divide ``W``).
 
