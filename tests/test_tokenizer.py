@@ -760,3 +760,26 @@ def test_pad_refuses_window_rows_whose_dt_ids_it_cannot_pad(shared_data):
     assert padded["attention_mask"].sum(1).tolist() == [len(r["input_ids"]) for r in rows]
     batch = make_tok()(["sess/u1 sess/u2", "sess/u1"], padding=True)  # text: padded as before
     assert batch["input_ids"] == [[4, 5], [4, PAD]] and batch["attention_mask"] == [[1, 1], [1, 0]]
+
+
+def test_encode_window_refuses_unsorted_or_nan_spike_times():
+    """encode_window finds its window by bisection: unsorted spike_times put both current spikes
+    of [10.0, 10.1) in the past window, and a NaN spike (at the end, where numpy sorts NaN) fell in
+    no window, without a word. Each is now a ValueError naming spike_times and the fix; the sorted
+    times give the window the rules give, also after another array was checked (the check is
+    cached per array object only)."""
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b", "s/c"], dt_resolution=0.01, current_window=0.1,
+                               past_window=0.2)
+    times, tokens = np.array([10.02, 10.05, 9.9, 10.5]), np.array([3, 4, 5, 3])
+    with pytest.raises(ValueError, match=r"spike_times: expected ascending order, spike 2 \(9.9 s\).*argsort"):
+        tok.encode_window(times, tokens, 10.0)
+    with pytest.raises(ValueError, match="spike_times: expected finite values, spike 3 is nan"):
+        tok.encode_window(np.array([9.9, 10.02, 10.05, np.nan]), tokens, 10.0)
+    with pytest.raises(ValueError, match="spike_times: expected ascending order"):
+        tok.encode_window([10.02, 10.05, 9.9, 10.5], tokens, 10.0)  # a list, too
+    order = np.argsort(times, kind="stable")
+    enc = tok.encode_window(times[order], tokens[order], 10.0)
+    assert enc["input_ids"] == [BOS, 3, 4, EOS] and enc["dt_ids"] == [0, 2, 5, 5]
+    assert enc["past_input_ids"] == [BOS, 5] and enc["past_dt_ids"] == [0, 10]
+    with pytest.raises(ValueError, match="spike_times: expected ascending order"):
+        tok.encode_window(times, tokens, 10.0)  # the checked sorted array did not let this one through

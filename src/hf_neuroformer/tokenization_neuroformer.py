@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import weakref
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -522,7 +523,10 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         Raises:
             ValueError: a ``window_start`` that is not a finite number (NaN gave an empty window
-                without a word), ``spike_times`` and ``spike_tokens`` of different lengths, or
+                without a word), ``spike_times`` that are not finite and ascending (the window is
+                found by bisection: unsorted times gave wrong windows and NaN spikes were left out
+                without a word; checked whole once per array object, so a loop over the windows of
+                one array pays it once), ``spike_times`` and ``spike_tokens`` of different lengths, or
                 ``spike_tokens`` of the window (past included) that are not whole numbers (3.7 was
                 cut to unit id 3 without a word).
             UnknownUnitError: a token id of the window's spikes (past included) that is not a unit
@@ -530,6 +534,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 another vocabulary), naming the spike; it was written into the window as it was.
         """
         window_start = _finite_start(window_start)
+        _check_spike_times(spike_times)
         if len(spike_times) != len(spike_tokens):
             raise ValueError(f"spike_tokens: expected one unit token id per spike ({len(spike_times)} spike_times), "
                              f"got {len(spike_tokens)}")
@@ -821,3 +826,34 @@ def check_tokenizer_windows(tokenizer: NeuroformerTokenizer, config, fix: str) -
 
 __all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config", "check_tokenizer_windows",
            "window_field_mismatch"]
+
+
+#: The last ``spike_times`` array :func:`_check_spike_times` found finite and ascending (a weak
+#: reference, so that a loop over the windows of one array checks it once, not once per window).
+_LAST_CHECKED_TIMES: list = [None]
+
+
+def _check_spike_times(spike_times) -> None:
+    """Refuse ``spike_times`` that are not finite and ascending (``encode_window`` bisects them:
+    unsorted times gave wrong windows, NaN spikes fell in no window, both without a word)."""
+    ref = _LAST_CHECKED_TIMES[0]
+    if ref is not None and ref() is spike_times:
+        return
+    st = np.asarray(spike_times)
+    if st.size:
+        if st.dtype.kind not in "fiu":
+            raise ValueError(f"spike_times: expected float64 spike times (s), got dtype {st.dtype}")
+        bad = np.flatnonzero(~np.isfinite(st))
+        if bad.size:
+            raise ValueError(f"spike_times: expected finite values, spike {bad[0]} is {st[bad[0]]}; drop or fix it "
+                             "before tokenizing (a SpikeRecording refuses it)")
+        dec = np.flatnonzero(np.diff(st) < 0)
+        if dec.size:
+            i = dec[0]
+            raise ValueError(f"spike_times: expected ascending order, spike {i + 1} ({st[i + 1]} s) comes after spike "
+                             f"{i} ({st[i]} s); sort the spikes and their tokens together (order = "
+                             "np.argsort(spike_times, kind='stable')), or use SpikeRecording.from_unsorted(...)")
+    try:
+        _LAST_CHECKED_TIMES[0] = weakref.ref(spike_times)
+    except TypeError:  # a list: checked again next call
+        _LAST_CHECKED_TIMES[0] = None
