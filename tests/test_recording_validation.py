@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hf_neuroformer.io import from_binned_counts, from_dataframe, load_recording, read_npz, read_nwb, write_npz, write_nwb
+from hf_neuroformer.io import from_arrays, from_binned_counts, from_dataframe, load_recording, read_npz, read_nwb, write_npz, write_nwb
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
@@ -833,3 +833,57 @@ def test_a_behaviour_series_without_a_unit_decodes_and_a_unit_that_is_not_text_i
     tok.add_units(rec)
     _, report = build_decoding_datasets(rec, tok, cfg, plan_splits(rec, cfg), [DecodingTarget("x", "regression")])
     assert report["train"]["n_windows"] > 0
+
+
+def test_float32_times_are_refused_not_widened_naming_the_field_and_the_shift():
+    """SpikeRecording(np.float32([700.05, 700.06]), ...) stored 700.0499877929688 s, 12 µs early, so
+    the spike fell in the window before 700.05 s; the same widening moved float32 trial and epoch
+    bounds, behaviour timestamps, event times and frame onsets. Each is refused naming the field,
+    the first value it moved, how far float32 rounds times of that size, and why .astype(np.float64)
+    is no fix; float64 times of the same values are kept exactly."""
+    f32 = np.float32
+    spikes = dict(spike_times=np.array([700.05, 700.06]), unit_ids=np.array([0, 1]), time_domain=(0.0, 800.0))
+    with pytest.raises(RecordingValidationError, match=r"^spike_times: expected float64 times \(s\), got float32, "
+                       r"which rounds times of up to 700\.06 s by as much as 30\.5 µs.*value 0: 700\.05 as float32 is "
+                       r"700\.0499877929688 s, 12\.2 µs off.*astype\(np\.float64\) on these values keeps the float32 "
+                       r"rounding"):
+        SpikeRecording(**{**spikes, "spike_times": spikes["spike_times"].astype(f32)})
+    for bad, field in [
+        ({"spike_times": spikes["spike_times"].astype(np.float16)}, "spike_times"),
+        ({"time_domain": np.array([0.0, 800.05], f32)}, "time_domain"),
+        ({"epochs": {"sleep": np.array([0.0, 700.05], f32)}}, r"epochs\['sleep'\]"),
+        ({"trials": np.array([[700.05, 700.1]], f32)}, "trials"),
+        ({"behaviour": lambda: {"x": BehaviourSeries(np.array([700.05, 700.1], f32), np.zeros(2))}},
+         "BehaviourSeries.timestamps"),
+        ({"events": lambda: {"r": EventSeries(np.array([700.05], f32))}}, "EventSeries.times"),
+        ({"events": {"r": np.array([700.05], f32)}}, r"events\['r'\]\.times"),  # the readers' path
+        ({"stimulus": Stimulus(frames=np.zeros((1, 2, 2)), frame_times=np.array([700.05], f32))},
+         r"stimulus\.frame_times"),
+    ]:
+        with pytest.raises(RecordingValidationError, match=rf"^{field}: expected float64 times \(s\), got float"):
+            fields = {k: v() if callable(v) else v for k, v in bad.items()}
+            if "events" in bad and not callable(bad["events"]):
+                from_arrays(spikes["spike_times"], spikes["unit_ids"], time_domain=(0.0, 800.0), **fields)
+            else:
+                SpikeRecording(**{**spikes, **fields})
+    with pytest.raises(RecordingValidationError, match=r"^spike_times: expected float64 times"):
+        SpikeRecording.from_unsorted(np.array([700.06, 700.05], f32), np.array([1, 0]), time_domain=(0.0, 800.0))
+    with pytest.raises(RecordingValidationError, match=r"^t: expected float64 times"):
+        from_dataframe(pd.DataFrame({"t": np.array([700.05], f32), "unit": [0]}), time_col="t", unit_col="unit")
+    rec = SpikeRecording(**spikes, trials=np.array([[700.05, 700.1]]))
+    assert rec.spike_times[0] == 700.05 and rec.trials[0, 0] == 700.05
+
+
+def test_a_file_storing_float32_spike_times_is_read_with_a_warning_not_refused(tmp_path):
+    """A file holds no more precision than it stores: read_npz of float32 spike times widens them
+    with one warning that names the field and the rounding (SpikeRecording refuses float32 from a
+    caller; the reader must still read the file). Before, they were passed on as float32."""
+    path = tmp_path / "f32.npz"
+    np.savez(path, spike_times=np.array([700.05, 700.06], np.float32), unit_ids=np.array([0, 1]),
+             time_domain=np.array([0.0, 800.0]))
+    with pytest.warns(UserWarning, match=r"read_npz\(.*\): spike_times are stored as float32, which rounds times of "
+                      r"up to 700\.06 s by as much as 30\.5 µs.*read as float64 with that rounding") as rec_w:
+        rec = read_npz(path)
+    assert sum("stored as float32" in str(w.message) for w in rec_w) == 1
+    assert rec.spike_times.dtype == np.float64
+    assert rec.spike_times.tolist() == np.array([700.05, 700.06], np.float32).astype(np.float64).tolist()

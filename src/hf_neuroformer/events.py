@@ -21,7 +21,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .recording import EventSeries, RecordingValidationError
+from .recording import EventSeries, RecordingValidationError, refuse_narrow_float_times
 
 __all__ = ["as_event_series", "clean_events"]
 
@@ -53,6 +53,7 @@ def as_event_series(name: str, value) -> EventSeries:
         (times, labels), description = value, ""
     else:
         times, labels, description = value, None, ""
+    refuse_narrow_float_times(times, f"events[{name!r}].times")  # float32 700.05 is 700.0499877929688 s
     try:  # text times failed with numpy's "could not convert string to float: 'abc'", naming no stream
         times = np.asarray(times, dtype=np.float64)
     except (TypeError, ValueError) as err:

@@ -162,6 +162,67 @@ def _as_name_list(names, what: str) -> list:
     return list(names)
 
 
+def _narrow_float_note(x) -> Optional[str]:
+    """For times (s) held in a float type narrower than float64 (float32, float16): ``"float32,
+    which rounds times of up to T s by as much as X µs, across window and bin edges; e.g. value i:
+    700.05 as float32 is 700.0499877929688 s, 12.2 µs off"``; None for anything else (float64,
+    integers, lists of Python floats, text or ragged input for the caller's own check)."""
+    if not (hasattr(x, "dtype") or isinstance(x, (list, tuple))):
+        return None
+    try:
+        flat = np.asarray(x).ravel()
+    except (TypeError, ValueError):
+        return None
+    if flat.dtype.kind != "f" or flat.dtype.itemsize >= 8:
+        return None
+    finite = flat[np.isfinite(flat)]
+    big = np.abs(finite).max() if finite.size else flat.dtype.type(0)
+    note = (f"{flat.dtype}, which rounds times of up to {float(big):g} s by as much as "
+            f"{float(np.spacing(big)) / 2 * 1e6:.3g} µs, across window and bin edges")
+    for i, v in enumerate(flat[:1000]):  # the first value whose shortest decimal its widening moved
+        if np.isfinite(v) and float(v) != float(str(v)):
+            return note + f"; e.g. value {i}: {str(v)} as {flat.dtype} is {float(v)!r} s, {abs(float(v) - float(str(v))) * 1e6:.3g} µs off"
+    return note
+
+
+def refuse_narrow_float_times(x, what: str, error: type = RecordingValidationError) -> None:
+    """Refuse times (s) held in a float type narrower than float64 (float32, float16), naming ``what``.
+
+    Widened to float64 they keep the rounding of the narrow type: float32 700.05 is
+    700.0499877929688 s, 12 µs early, so a spike at 700.05 s fell in the window before its own (the
+    window edges lie on a 1 ns grid). The rule of ``window_starts``
+    (:func:`hf_neuroformer.windows.window_starts_array`), for every time field of a recording.
+    Readers of files that store such times widen them with a warning instead
+    (:func:`widen_stored_times`): the file holds no more precision. Anything else (float64,
+    integers, lists of Python floats) passes.
+
+    Raises:
+        ``error``: naming ``what``, the dtype, how far it rounds times of this size (half a float
+            step at the largest time), the first value it moved, and the fix.
+    """
+    note = _narrow_float_note(x)
+    if note is not None:
+        dtype = np.asarray(x).dtype
+        raise error(f"{what}: expected float64 times (s), got {note}; pass float64 times from the source (the file's "
+                    "or the computation's float64 values, or sample indices / sampling rate in float64): "
+                    f".astype(np.float64) on these values keeps the {dtype} rounding, it only helps where they were "
+                    f"float64 before a cast to {dtype}")
+
+
+def widen_stored_times(x, what: str, reader: str) -> np.ndarray:
+    """Times (s) a reader found in a file, as float64; a ``UserWarning`` (one per field and call)
+    when the file stores them narrower (float32, float16), which :class:`SpikeRecording` refuses
+    from a caller (:func:`refuse_narrow_float_times`): the file holds no more precision, so they are
+    read with its rounding, and the warning says how large it is."""
+    arr = np.asarray(x)
+    note = _narrow_float_note(arr)
+    if note is not None:
+        warnings.warn(f"{reader}: {what} are stored as {note}; read as float64 with that rounding (the file holds "
+                      "no more precision): spikes and samples within it of a window or bin edge may be counted on "
+                      "the other side; write float64 times to keep them exact", stacklevel=3)
+    return arr.astype(np.float64)
+
+
 def as_real_numbers(x, what: str, expected: str = "numbers", hint: str = "",
                     error: type = RecordingValidationError) -> np.ndarray:
     """``x`` as a float64 array of the same shape: the one "values must be numbers" check of the
@@ -188,6 +249,7 @@ def _as_interval_rows(x, what: str) -> np.ndarray:
     empty array are taken; any other shape is a ``RecordingValidationError`` naming ``what``:
     ``reshape(-1, 2)`` silently paired the values of a ``(n, 3)`` table (start, stop, label) or of
     a 1-D list of onsets into wrong intervals."""
+    refuse_narrow_float_times(x, what)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -242,6 +304,7 @@ def _trial_column(col):
 def _as_start_stop(x, what: str) -> Tuple[float, float]:
     """``x`` as one ``(start, stop)`` pair of floats; a ``RecordingValidationError`` naming
     ``what`` for any other number of values (the first two of three were kept silently)."""
+    refuse_narrow_float_times(x, what)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -272,6 +335,7 @@ class BehaviourSeries:
     unit: str = ""
 
     def __post_init__(self):
+        refuse_narrow_float_times(self.timestamps, "BehaviourSeries.timestamps")
         self.timestamps = as_real_numbers(self.timestamps, "BehaviourSeries.timestamps", "times in seconds (real numbers)")
         self.values = as_real_numbers(self.values, "BehaviourSeries.values", "numeric samples (real numbers)")
         # None (no unit) was kept and failed later in decoding with "'NoneType' object has no attribute 'strip'"
@@ -328,6 +392,7 @@ class EventSeries:
     description: str = ""
 
     def __post_init__(self):
+        refuse_narrow_float_times(self.times, "EventSeries.times")
         self.times = np.asarray(self.times, dtype=np.float64)
         if self.labels is not None:
             lab = np.asarray(self.labels)
@@ -436,7 +501,12 @@ class SpikeRecording:
             integer >= 0 (or has no entry in ``stimulus.names``); a time domain that does not
             contain the spikes; event times that are not 1-D, finite, ascending and inside the time
             domain, or event labels whose length differs from the times (the message names
-            ``events[name]`` and the first offending index).
+            ``events[name]`` and the first offending index); times of any field (spike times,
+            ``time_domain``, epochs, trials, ``time_support``, ``epoch_intervals``, behaviour
+            timestamps, event times, frame onsets) held as float32 / float16, widened silently before
+            (float32 700.05 is 700.0499877929688 s, in the window before 700.05 s): the message names
+            the field, the rounding, and why ``.astype(np.float64)`` is no fix
+            (:func:`refuse_narrow_float_times`; readers widen a file's float32 times with a warning).
     """
 
     spike_times: np.ndarray
@@ -472,6 +542,7 @@ class SpikeRecording:
         self.trial_info = {k: _trial_column(v) for k, v in _text_keys(self.trial_info, "trial_info").items()}
         self.behaviour = _text_keys(self.behaviour, "behaviour")
         self.events = _text_keys(self.events, "events")
+        refuse_narrow_float_times(self.spike_times, "spike_times")
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
         self.unit_ids = _as_unit_indices(self.unit_ids)
         if self.unit_names is None:
@@ -503,6 +574,8 @@ class SpikeRecording:
             # a copy: the caller's Stimulus is left as given
             self.stimulus = dataclasses.replace(
                 self.stimulus, intervals=_as_interval_rows(self.stimulus.intervals, "stimulus.intervals"))
+        if self.stimulus is not None and self.stimulus.frame_times is not None:
+            refuse_narrow_float_times(self.stimulus.frame_times, "stimulus.frame_times")
         if self.stimulus is not None and any(v is not None and not isinstance(v, np.ndarray)
                                              for v in (self.stimulus.frame_times, self.stimulus.frames)):
             # lists passed validation, then restrict() failed with "'>=' not supported between instances of
@@ -835,6 +908,7 @@ class SpikeRecording:
                     f"{name}: expected a 1-D array (n_spikes,), got shape {shape}; flattening it would pair "
                     "spike times and unit ids by their position in memory"
                 )
+        refuse_narrow_float_times(spike_times, "spike_times")
         st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
         ui = np.asarray(unit_ids).reshape(-1)
         if st.shape != ui.shape:
@@ -1322,4 +1396,5 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
 
 
 __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
+           "refuse_narrow_float_times", "widen_stored_times",
            "names_without_whitespace"]

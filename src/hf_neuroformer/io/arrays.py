@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus,
-                         count_noun, names_without_whitespace, session_from_file)
+from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
+                         names_without_whitespace, refuse_narrow_float_times, session_from_file, widen_stored_times)
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -90,6 +90,7 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
         from ..events import clean_events
 
         td = kwargs.get("time_domain")
+        refuse_narrow_float_times(spike_times, "spike_times")  # before the events are cleaned on their widened span
         st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
         if td is None and st.size and np.all(np.isfinite(st)):
             td = (float(st.min()), float(np.nextafter(st.max(), np.inf)))
@@ -204,7 +205,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     without it, the file's stem with whitespace replaced by ``_``, as NWB files without an
     identifier get, so that two files do not share unit tokens ``"<session>/<unit>"``; a
     ``session=`` given is kept). Other keys are ignored with a warning.
-    The file is read with ``allow_pickle=False``.
+    The file is read with ``allow_pickle=False``. ``spike_times`` stored as float32 / float16 are
+    widened to float64 with a warning naming their rounding (the file holds no more precision;
+    :class:`SpikeRecording` refuses such times from a caller).
 
     Args:
         path: the ``.npz`` file.
@@ -246,6 +249,7 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             raise RecordingValidationError(
                 f"spike_times: expected numeric spike times in seconds in {path}, got dtype {st.dtype}"
             )
+        st = widen_stored_times(st, "spike_times", f"read_npz({str(path)!r})")  # float32 in the file: warned, kept
         fields = {"spike_times": st, "unit_ids": _npz_member(z, "unit_ids", path)}
         if "unit_names" in keys:
             fields["unit_names"] = [text_of(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
@@ -412,6 +416,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
                 f"({int(bad.sum())} non-numeric rows in all)"
             )
         raw_times = num
+    refuse_narrow_float_times(raw_times, time_col)  # a float32 column: 700.05 became 700.0499877929688 s
     times = raw_times.to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(times))
     if bad.size:  # named 'spike_times' and 'spike 1', not the column and row the caller knows

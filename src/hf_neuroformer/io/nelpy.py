@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording
+from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, widen_stored_times
 from .arrays import warn_repeated_spikes_of
 
 #: Files that identify a nelpy linear-track folder.
@@ -282,7 +282,8 @@ def read_nelpy_linear_track(
                 raise RecordingValidationError(
                     f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}: expected a struct with field 'time'"
                 )
-            t = np.atleast_1d(np.asarray(unit.time, dtype=np.float64)).ravel()
+            t = np.atleast_1d(widen_stored_times(unit.time, f"spikes{{{i + 1}}}{{{j + 1}}}.time",
+                                                 f"read_nelpy_linear_track({str(folder)!r})")).ravel()
             if t.size == 0:
                 silent.append(f"tt{i + 1}_u{j + 1}")  # a unit struct without spikes: left out, counted below
                 continue

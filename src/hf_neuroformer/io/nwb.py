@@ -146,7 +146,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
-                         session_from_file, session_values)
+                         session_from_file, session_values, widen_stored_times)
 from .arrays import text_of, warn_if_not_seconds, warn_repeated_spikes
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -239,8 +239,8 @@ def _unique_name(name: str, taken) -> str:
 
 
 def _interval_bounds(table) -> Tuple[np.ndarray, np.ndarray]:
-    return (np.asarray(table["start_time"].data[:], dtype=np.float64),
-            np.asarray(table["stop_time"].data[:], dtype=np.float64))
+    return (widen_stored_times(table["start_time"].data[:], f"{table.name}.start_time", "read_nwb"),
+            widen_stored_times(table["stop_time"].data[:], f"{table.name}.stop_time", "read_nwb"))
 
 
 def _usable_rows(starts: np.ndarray, stops: np.ndarray, what: str, tname: str) -> np.ndarray:
@@ -355,7 +355,7 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
     n = len(units)
     index = units["spike_times"]
     ends = np.asarray(index.data[:], dtype=np.int64)
-    flat = np.asarray(index.target.data[:], dtype=np.float64)
+    flat = widen_stored_times(index.target.data[:], "units.spike_times", f"read_nwb({str(path)!r})")
     counts = np.diff(np.concatenate([[0], ends]))
     unit_ids = np.repeat(np.arange(n, dtype=np.int64), counts)
 
@@ -438,7 +438,7 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     values = values.astype(np.float64) * float(ts.conversion if ts.conversion is not None else 1.0)
     values = values + float(getattr(ts, "offset", 0.0) or 0.0)
     if ts.timestamps is not None:
-        t = np.asarray(ts.timestamps[:], dtype=np.float64)
+        t = widen_stored_times(ts.timestamps[:], f"{label}.timestamps", "read_nwb")
     else:
         t = float(ts.starting_time or 0.0) + np.arange(values.shape[0], dtype=np.float64) / float(ts.rate)
     if t.shape[0] != values.shape[0]:
@@ -649,7 +649,7 @@ def _read_frames(nwb):
             if data.ndim != 3:
                 warnings.warn(f"stimulus: skipped {sname!r}: expected frames (n, height, width), got {data.shape}")
                 continue
-            times = np.asarray(obj.get_timestamps(), dtype=np.float64)
+            times = widen_stored_times(obj.get_timestamps(), f"stimulus {sname!r} timestamps", "read_nwb")
             if len(times) != len(data):
                 warnings.warn(f"stimulus: skipped {sname!r}: {len(data)} frames but {len(times)} timestamps")
                 continue

@@ -46,7 +46,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..recording import EventSeries, SpikeRecording
+from ..recording import EventSeries, SpikeRecording, widen_stored_times
 
 __all__ = ["read_events", "write_events"]
 
@@ -103,8 +103,8 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
     cols = sorted((int(m.group(1)), c) for c in table.colnames if (m := _BOUNDARY.match(c)))
     if not cols:
         return None
-    start = np.asarray(table["start_time"].data[:], dtype=np.float64)
-    stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
+    start = widen_stored_times(table["start_time"].data[:], f"{table.name}.start_time", "read_nwb")
+    stop = widen_stored_times(table["stop_time"].data[:], f"{table.name}.stop_time", "read_nwb")
     cat = simple_column(table, "stimCategory") if "stimCategory" in table.colnames else None
     if cat is not None and cat.dtype.kind not in "biuf":
         cat = None  # not the numeric 0/1/2 codes: labelled by column, as without it
@@ -166,7 +166,7 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
         out[k] = ev
 
     for tname, table in (getattr(nwb, "events", None) or {}).items():
-        t = np.asarray(table["timestamp"].data[:], dtype=np.float64)
+        t = widen_stored_times(table["timestamp"].data[:], f"events {tname!r} timestamp", "read_nwb")
         lab = simple_column(table, "label") if ours and "label" in table.colnames else (
             None if ours else _label_column(table, simple_column, row_names, tname))
         add(tname, EventSeries(t, lab, table.description or ""))
@@ -175,7 +175,7 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
     for tname, table in intervals.items():
         if tname in _NOT_EVENTS or tname.lower().endswith("support") or not len(table):
             continue
-        t = np.asarray(table["start_time"].data[:], dtype=np.float64)
+        t = widen_stored_times(table["start_time"].data[:], f"{tname}.start_time", "read_nwb")
         lab = _label_column(table, simple_column, row_names, tname)
         add(tname, EventSeries(t, lab, f"start_time of the rows of interval table {tname!r}"
                                       + ("" if lab is None else " (labelled)")))
@@ -188,7 +188,7 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
         for obj in objs:
             if isinstance(obj, AnnotationSeries):
                 lab = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in obj.data[:]], dtype=object)
-                add(obj.name, EventSeries(np.asarray(obj.timestamps[:], dtype=np.float64), lab,
+                add(obj.name, EventSeries(widen_stored_times(obj.timestamps[:], f"{obj.name}.timestamps", "read_nwb"), lab,
                                           obj.description or f"AnnotationSeries {obj.name!r} in {where}"))
     return out
 
