@@ -458,6 +458,33 @@ def test_tiny_model_trains_with_an_event_modality(trained):
     assert saved["modalities"][0]["classes"] == ["sleep_ripples"]
 
 
+def test_events_that_no_window_reads_are_counted(trained):
+    """Ripple onsets in the gaps between splits (a split's first window reads from its segment's
+    start on) were read by no window and counted nowhere: only events outside the recording and
+    windows without events were. train now counts them per modality (metrics.json
+    n_events_in_no_window), as a numpy recount over the run's own windows gives, and they are
+    the onsets outside every split segment."""
+    from hf_neuroformer.modalities import events_in_no_window
+    from hf_neuroformer.windows import SplitPlan, window_starts_for_split
+
+    rec, out, metrics = trained
+    plan = SplitPlan.from_dict(json.loads((out / "splits.json").read_text()))
+    cfg = nf.NeuroformerConfig.from_pretrained(out)
+    t = rec.events["sleep_ripples"].times
+    read = np.zeros(len(t), bool)
+    windows = []
+    for split in ("train", "validation", "test"):
+        s, c = window_starts_for_split(plan, split, cfg, stride=None if split == "train" else cfg.current_window)
+        windows.append((s, c))
+        for a, b in zip(np.searchsorted(t, s - 0.25 - 1e-9), np.searchsorted(t, s + 0.05 - 1e-9)):
+            read[a:b] = True
+    seg = np.concatenate([plan.segments[k] for k in ("train", "validation", "test")])
+    in_a_segment = ((t[:, None] >= seg[None, :, 0]) & (t[:, None] < seg[None, :, 1])).any(1)
+    assert np.array_equal(read, in_a_segment) and 0 < (~read).sum() < len(t)
+    assert metrics["n_events_in_no_window"] == {"ripples": int((~read).sum())}
+    assert events_in_no_window(rec, cfg, windows) == {"ripples": int((~read).sum())}
+
+
 def test_generation_is_conditioned_on_the_events(trained):
     from hf_neuroformer.generation import generate_spikes, load_pretrained
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,7 +54,7 @@ from .recording import WINDOW_GRID, SpikeRecording, frame_ends, frames_on_screen
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "truncated_modality_tokens",
-           "check_recording_modalities"]
+           "check_recording_modalities", "events_in_no_window"]
 
 
 # s: half the 1 ns grid that window starts and span edges are rounded to (WINDOW_GRID); interval and
@@ -620,6 +620,60 @@ def _own_trial_ends(recording: SpikeRecording, clips: np.ndarray) -> np.ndarray:
     return out
 
 
+def _window_bounds(recording: SpikeRecording, starts, clip_starts):
+    """``(starts, (clips, ends))`` of :func:`modality_columns`' windows: ``starts`` as float64, the
+    earliest time each window may read (the end of the latest trial before its clip) and the end of
+    its own trial (where a future span stops)."""
+    starts = np.asarray(starts, dtype=np.float64).reshape(-1)
+    clips = (np.full(starts.shape, -np.inf) if clip_starts is None
+             else np.nan_to_num(np.asarray(clip_starts, dtype=np.float64).reshape(-1), nan=-np.inf))
+    if clips.shape != starts.shape:
+        raise ValueError(f"clip_starts: expected one value per window ({starts.size}), got shape {clips.shape}")
+    ends = _own_trial_ends(recording, clips)  # a future window (allow_future) stops at its trial's end
+    return starts, (_previous_trial_ends(recording, clips), ends)
+
+
+def _read_spans(config, mod: dict, starts: np.ndarray, bounds) -> Tuple[np.ndarray, np.ndarray]:
+    """``(los, his)``: the ``[lo, hi)`` span (s) of modality ``mod`` each window reads."""
+    clips, ends = bounds
+    # both span edges on the 1 ns grid of window starts (the end is rounded below): 0.12 - 0.02 is
+    # 0.09999999999999999 in floats, and an interval or frame that ended at 0.1 s was read
+    los = np.maximum(on_time_grid(starts + mod["window"][0]), clips)
+    # a future span (allow_future) stops at the trial's end; the current window itself is never cut
+    his = np.minimum(on_time_grid(starts + mod["window"][1]),
+                     np.maximum(ends, window_ends(starts, config.current_window)))
+    return los, his
+
+
+def events_in_no_window(recording: SpikeRecording, config, windows) -> Dict[str, int]:
+    """How many events of each ``"events:<key>"`` modality of ``config`` no window reads: events in
+    the gaps between splits (a split's first window reads from its segment's start, its past
+    window, on), or in a segment too short for a window. Events outside the recording are counted
+    by the readers (:func:`hf_neuroformer.events.clean_events`), windows without events by
+    :func:`windows_without_values`; these are the rest, dropped without a count before.
+
+    Args:
+        windows: the ``(starts, clip_starts)`` (s; ``clip_starts`` ``None`` or NaN for none) of every
+            split's windows, e.g. ``[(ds["window_start"], ds["past_clip_start"]) for ds in splits]``.
+
+    Returns:
+        modality name -> number of its events read by no window (event modalities only).
+    """
+    out: Dict[str, int] = {}
+    for i, mod in enumerate(config.modalities or []):
+        if not mod["source"].startswith("events:"):
+            continue
+        times = modality_track(recording, mod, i).times
+        read = np.zeros(len(times) + 1, dtype=np.int64)  # +1 at a span's first event, -1 after its last
+        for starts, clip_starts in windows:
+            starts, bounds = _window_bounds(recording, starts, clip_starts)
+            los, his = _read_spans(config, mod, starts, bounds)
+            np.add.at(read, np.searchsorted(times, los, side="left"), 1)
+            np.add.at(read, np.searchsorted(times, his, side="left"), -1)
+        out[mod["name"]] = int((np.cumsum(read[:-1]) <= 0).sum())
+    return out
+
+
 def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                      clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
     """The modality tokens of the current windows starting at ``starts`` (s).
@@ -648,23 +702,12 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
         ValueError: a source missing from the recording; categorical modalities whose
             ``classes`` were not fitted, or a label that is not one of them.
     """
-    starts = np.asarray(starts, dtype=np.float64).reshape(-1)
-    clips = (np.full(starts.shape, -np.inf) if clip_starts is None
-             else np.nan_to_num(np.asarray(clip_starts, dtype=np.float64).reshape(-1), nan=-np.inf))
-    if clips.shape != starts.shape:
-        raise ValueError(f"clip_starts: expected one value per window ({starts.size}), got shape {clips.shape}")
-    ends = _own_trial_ends(recording, clips)  # a future window (allow_future) stops at its trial's end
-    clips = _previous_trial_ends(recording, clips)
+    starts, bounds = _window_bounds(recording, starts, clip_starts)
     cols: Dict[str, list] = {}
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
         track = modality_track(recording, mod, i)
-        # both span edges on the 1 ns grid of window starts (the end is rounded below): 0.12 - 0.02 is
-        # 0.09999999999999999 in floats, and an interval or frame that ended at 0.1 s was read
-        los = np.maximum(on_time_grid(starts + mod["window"][0]), clips)
-        # a future span (allow_future) stops at the trial's end; the current window itself is never cut
-        his = np.minimum(on_time_grid(starts + mod["window"][1]),
-                         np.maximum(ends, window_ends(starts, config.current_window)))
+        los, his = _read_spans(config, mod, starts, bounds)
         if track.kind == "frames":
             cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los, his)
             continue

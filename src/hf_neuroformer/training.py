@@ -40,9 +40,9 @@ from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .modalities import fit_modalities, windows_without_values
+from .modalities import events_in_no_window, fit_modalities, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
-                      build_window_datasets, keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
+                      build_window_datasets, column_values, keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
                       verify_prepared)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
@@ -1364,7 +1364,7 @@ def train(
         dsets = {s: load_prepared(prepared, s, streaming=True, verify=False, field=PREPARED_FIELD) for s in SPLITS}
         shards_unchanged = _shard_watch(prepared, manifest)
         n_windows = dict(prepared_rows)  # the rows in the shards, checked against the manifest
-        mod_trunc, mod_empty = {}, {}
+        mod_trunc, mod_empty, ev_unread = {}, {}, {}
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
         ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
         n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
@@ -1386,6 +1386,9 @@ def train(
         # windows that read no value of a modality (only its learned null token): a series sampled far
         # more slowly than the window, NaN runs, a gap, or timestamps on another clock show up here
         mod_empty = {m["name"]: {s: windows_without_values(dsets[s], m) for s in SPLITS} for m in config.modalities}
+        # events no window of any split reads (in the gaps between splits): they were dropped without a count
+        ev_unread = events_in_no_window(recording, config, [(column_values(dsets[s], "window_start"),
+                                                             column_values(dsets[s], "past_clip_start")) for s in SPLITS])
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
@@ -1404,6 +1407,12 @@ def train(
                 print(f"[neuroformer] modality {name!r}: windows without any value in their modality window "
                       f"[{w0:g}, {w1:g}) s (they read only the learned null token) per split {by_split}, of "
                       f"{n_windows}")
+        for name, k in ev_unread.items():
+            if k:
+                mod = next(m for m in config.modalities if m["name"] == name)
+                print(f"[neuroformer] modality {name!r}: {k} of the {len(recording.events[mod['source'][7:]])} events "
+                      f"of {mod['source']!r} lie in no window's modality window of any split (the gaps between "
+                      "splits, or segments too short for a window): no window reads them")
         for s in SPLITS:
             if trunc[s]:
                 print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
@@ -1853,6 +1862,7 @@ def train(
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
             **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
             **({"n_windows_without_modality_tokens": mod_empty} if mod_empty else {}),
+            **({"n_events_in_no_window": ev_unread} if ev_unread else {}),
             "n_spikes_by_split": n_spikes,
             **({"n_spikes_outside_windows_by_split": {s: v["n_spikes_outside_windows"] for s, v in outside.items()},
                 "seconds_outside_windows_by_split": {s: round(v["seconds_outside_windows"], 6)
