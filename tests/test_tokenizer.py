@@ -765,7 +765,7 @@ def test_pad_refuses_window_rows_whose_dt_ids_it_cannot_pad(shared_data):
 def test_encode_window_refuses_unsorted_or_nan_spike_times():
     """encode_window finds its window by bisection: unsorted spike_times put both current spikes
     of [10.0, 10.1) in the past window, and a NaN spike (at the end, where numpy sorts NaN) fell in
-    no window, without a word. Each is now a ValueError naming spike_times and the fix; the sorted
+    no window, without a word (float32 times, widened, kept their rounding: refused too). Each is now a ValueError naming spike_times and the fix; the sorted
     times give the window the rules give, also after another array was checked (the check is
     cached per array object only)."""
     tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b", "s/c"], dt_resolution=0.01, current_window=0.1,
@@ -777,6 +777,8 @@ def test_encode_window_refuses_unsorted_or_nan_spike_times():
         tok.encode_window(np.array([9.9, 10.02, 10.05, np.nan]), tokens, 10.0)
     with pytest.raises(ValueError, match="spike_times: expected ascending order"):
         tok.encode_window([10.02, 10.05, 9.9, 10.5], tokens, 10.0)  # a list, too
+    with pytest.raises(ValueError, match="spike_times: expected float64 spike times.*got dtype float32"):
+        tok.encode_window(np.sort(times).astype(np.float32), tokens, 10.0)
     order = np.argsort(times, kind="stable")
     enc = tok.encode_window(times[order], tokens[order], 10.0)
     assert enc["input_ids"] == [BOS, 3, 4, EOS] and enc["dt_ids"] == [0, 2, 5, 5]

@@ -523,7 +523,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         Raises:
             ValueError: a ``window_start`` that is not a finite number (NaN gave an empty window
-                without a word), ``spike_times`` that are not finite and ascending (the window is
+                without a word), ``spike_times`` that are float32 / float16, or not finite and ascending (the window is
                 found by bisection: unsorted times gave wrong windows and NaN spikes were left out
                 without a word; checked whole once per array object, so a loop over the windows of
                 one array pays it once), ``spike_times`` and ``spike_tokens`` of different lengths, or
@@ -835,14 +835,19 @@ _LAST_CHECKED_TIMES: list = [None]
 
 def _check_spike_times(spike_times) -> None:
     """Refuse ``spike_times`` that are not finite and ascending (``encode_window`` bisects them:
-    unsorted times gave wrong windows, NaN spikes fell in no window, both without a word)."""
+    unsorted times gave wrong windows, NaN spikes fell in no window, both without a word), or held
+    as float32 / float16 (widened, they keep their rounding: as ``SpikeRecording`` refuses them)."""
     ref = _LAST_CHECKED_TIMES[0]
     if ref is not None and ref() is spike_times:
         return
     st = np.asarray(spike_times)
     if st.size:
-        if st.dtype.kind not in "fiu":
-            raise ValueError(f"spike_times: expected float64 spike times (s), got dtype {st.dtype}")
+        if st.dtype.kind not in "fiu" or (st.dtype.kind == "f" and st.dtype.itemsize < 8):
+            # float32 700.05 is 700.0499877929688 s: the spike fell in the window before 700.05 s
+            raise ValueError(f"spike_times: expected float64 spike times (s), got dtype {st.dtype}"
+                             + ("; float32 / float16 round the times across window and bin edges (float32 700.05 "
+                                "is 700.0499877929688 s): pass the float64 times they came from" if st.dtype.kind == "f"
+                                else ""))
         bad = np.flatnonzero(~np.isfinite(st))
         if bad.size:
             raise ValueError(f"spike_times: expected finite values, spike {bad[0]} is {st[bad[0]]}; drop or fix it "
