@@ -887,3 +887,31 @@ def test_a_file_storing_float32_spike_times_is_read_with_a_warning_not_refused(t
     assert sum("stored as float32" in str(w.message) for w in rec_w) == 1
     assert rec.spike_times.dtype == np.float64
     assert rec.spike_times.tolist() == np.array([700.05, 700.06], np.float32).astype(np.float64).tolist()
+
+
+def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tmp_path):
+    """pynwb writes spike times as float64, but other writers (h5py) may store float32: read_nwb
+    widened units.spike_times and interval bounds without a word. Each field is now read with one
+    warning naming it and the rounding; the file still reads."""
+    import h5py
+
+    path = tmp_path / "f32.nwb"
+    rec = SpikeRecording(np.array([700.05, 700.06, 700.5]), np.array([0, 1, 0]), time_domain=(0.0, 800.0),
+                         trials=np.array([[700.0, 700.1]]))
+    write_nwb(rec, path)
+    with h5py.File(path, "a") as f:
+        for key in ("units/spike_times", "intervals/trials/start_time"):
+            data, attrs = f[key][:], dict(f[key].attrs)
+            del f[key]
+            f.create_dataset(key, data=data.astype(np.float32))
+            f[key].attrs.update(attrs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = read_nwb(path)
+    notes = [str(w.message) for w in caught if "stored as float32" in str(w.message)]
+    assert len(notes) == 2, notes
+    assert re.search(r"units\.spike_times are stored as float32, which rounds times of up to 700\.5 s by as much "
+                     r"as 30\.5 µs.*value 0: 700\.05 as float32 is 700\.0499877929688 s", notes[0])
+    assert notes[1].startswith("read_nwb: trials.start_time are stored as float32")
+    assert back.spike_times.tolist() == rec.spike_times.astype(np.float32).astype(np.float64).tolist()
+    assert back.trials.tolist() == [[700.0, 700.1]]  # 700.0 is exact in float32; the stops stayed float64
