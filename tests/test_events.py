@@ -110,10 +110,11 @@ def test_boundary_of_a_clip_without_stim_category_is_labelled_unknown(tmp_path, 
                "(1 of 4 are NaN or infinite)" in m for m in msgs), msgs
 
 
-def _clips_nwb(path, sleep, categories):
+def _clips_nwb(path, sleep, categories, conditions=None):
     """A Zheng-style NWB file (written by pynwb, as another tool would): 3 A2929 units over 0-60 s
     and an ``encoding_table`` of clips at 0, 10, 20, ... s (8 s each) with a float
-    ``stimCategory`` column of ``categories`` and a ``boundary1_time`` 4 s into each clip."""
+    ``stimCategory`` column of ``categories`` and a ``boundary1_time`` 4 s into each clip (and an
+    integer ``condition`` column after them, of ``conditions``, when given)."""
     from datetime import datetime, timezone
 
     from pynwb import NWBHDF5IO, NWBFile
@@ -126,9 +127,12 @@ def _clips_nwb(path, sleep, categories):
     table = TimeIntervals(name="encoding_table", description="clips")
     table.add_column("stimCategory", "0 no, 1 soft, 2 hard boundary")
     table.add_column("boundary1_time", "first boundary")
+    if conditions is not None:
+        table.add_column("condition", "task condition")
     for k, cat in enumerate(categories):
+        extra = {} if conditions is None else {"condition": int(conditions[k])}
         table.add_interval(start_time=10.0 * k, stop_time=10.0 * k + 8.0, stimCategory=cat,
-                           boundary1_time=10.0 * k + 4.0)
+                           boundary1_time=10.0 * k + 4.0, **extra)
     nwb.add_time_intervals(table)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
@@ -149,6 +153,23 @@ def test_clip_categories_stored_as_whole_floats_label_the_onsets(tmp_path, sleep
     assert onsets.labels.dtype == np.int64 and onsets.labels.tolist() == [0, 2, 1, 1]
     assert np.array_equal(onsets.times, [0.0, 10.0, 20.0, 30.0])
     assert back.events["encoding_boundaries"].labels.tolist() == ["none", "hard", "soft", "soft"]
+
+
+def test_a_skipped_float_label_column_names_the_column_that_labels_the_events(tmp_path, sleep):
+    """Break test: a float category column with a NaN (stimCategory) was skipped with a warning that the
+    events "are read without those labels", while a later label column of the same table (an integer
+    'condition', as the Zheng recognition table holds boundary_type then stimuli_type) labelled them.
+    The warning now says where the labels came from."""
+    from hf_neuroformer.io import read_nwb
+
+    path = _clips_nwb(tmp_path / "clips.nwb", sleep, (0.0, 2.0, np.nan, 1.0), conditions=(3, 1, 2, 1))
+    with pytest.warns(UserWarning) as caught:
+        back = read_nwb(path)
+    assert back.events["encoding_table"].labels.tolist() == [3, 1, 2, 1]
+    msgs = [str(w.message) for w in caught if "column 'stimCategory' was not read" in str(w.message)]
+    assert msgs == ["table 'encoding_table': column 'stimCategory' was not read as the labels of "
+                    "events['encoding_table'] (1 of 4 are NaN or infinite); the labels come from column "
+                    "'condition' instead"], [str(w.message) for w in caught]
 
 
 def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep):

@@ -13,7 +13,8 @@ Reading a file written by another tool
   contains ``category``, ``type`` or ``condition`` (Zheng 2022: ``stimCategory``, 0/1/2 =
   no/soft/hard boundary clip); otherwise the stream is unlabelled. A float column of whole
   numbers (a file written from MATLAB: 0.0 / 1.0 / 2.0) gives int64 labels; one with NaN or
-  fractions is not read as labels, with a warning naming it.
+  fractions is not read as labels, with a warning naming it and saying where the labels come
+  from instead (a later column, the row names) or that the stream is unlabelled.
 * Columns ``boundary<k>_time`` of an interval table (the Zheng 2022 / DANDI 000207 layout) ->
   ``events["<table minus _table>_boundaries"]``: every such time that lies after its row's
   ``start_time`` (the file marks a missing boundary with 0, which as found equals the row's
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -55,48 +56,62 @@ _LABEL_HINTS = ("category", "type", "condition")
 _BOUNDARY = re.compile(r"boundary(\d+)_time$")
 
 
-def _as_labels(vals: Optional[np.ndarray], tname: str, col: str) -> Optional[np.ndarray]:
-    """A simple column's values as event labels (int64 or text), or None when they cannot be.
+def _as_labels(vals: Optional[np.ndarray]) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    """A simple column's values as event labels (int64 or text), or ``(None, why)`` when they cannot be.
 
     Floats that are all whole numbers are integer codes (a file written from MATLAB stores every
     number as a double: ``stimCategory`` 0.0 / 1.0 / 2.0): int64 labels. Other floats (NaN for a
-    missing code, fractions) are not labels, and a ``UserWarning`` names the table and the column
+    missing code, fractions) are not labels: ``why`` says so, for :func:`_label_column`'s warning
     (they were left out without a word, the stream read as one class)."""
     if vals is None:
-        return None
+        return None, None
     if vals.dtype == object or vals.dtype.kind in "iub":
-        return vals.astype(np.int64) if vals.dtype.kind in "iub" else vals
+        return (vals.astype(np.int64) if vals.dtype.kind in "iub" else vals), None
     if vals.dtype.kind != "f":
-        return None
+        return None, None
     finite = np.isfinite(vals)
     if finite.all() and np.array_equal(vals, np.round(vals)):
-        return vals.astype(np.int64)
-    why = (f"{int((~finite).sum())} of {len(vals)} are NaN or infinite" if not finite.all()
-           else "they are not whole numbers")
-    warnings.warn(f"table {tname!r}: column {col!r} was not read as the labels of events[{tname!r}] ({why}); "
-                  "the events are read without those labels: give every row a whole-number or text label to keep them",
-                  UserWarning, stacklevel=3)
-    return None
+        return vals.astype(np.int64), None
+    return None, (f"{int((~finite).sum())} of {len(vals)} are NaN or infinite" if not finite.all()
+                  else "they are not whole numbers")
 
 
 def _label_column(table, simple_column, row_names, tname: str) -> Optional[np.ndarray]:
+    """The labels of a foreign table's events (see the module docstring), or None; a float column
+    that would have given them but cannot (:func:`_as_labels`) is named in a ``UserWarning`` that
+    says where the labels came from instead (another column, the row names) or that there are none."""
+    skipped = []  # (column, why not)
+
+    def found(labels, source):
+        for col, why in skipped:
+            # the warning once said "read without those labels" although a later column labelled them
+            outcome = (f"the labels come from {source} instead" if labels is not None else
+                       "the events are read without those labels: give every row a whole-number or text label "
+                       "to keep them")
+            warnings.warn(f"table {tname!r}: column {col!r} was not read as the labels of events[{tname!r}] ({why}); "
+                          + outcome, UserWarning, stacklevel=3)
+        return labels
+
+    def candidate(col):
+        vals, why = _as_labels(simple_column(table, col))
+        if why is not None:
+            skipped.append((col, why))
+        return vals
+
     for col in ("label", "annotation"):
         if col in table.colnames:
-            vals = _as_labels(simple_column(table, col), tname, col)
+            vals = candidate(col)
             if vals is not None:
-                return vals
-    if "tags" not in table.colnames:
-        names = None
-    else:
-        names = row_names(table)
+                return found(vals, f"column {col!r}")
+    names = row_names(table) if "tags" in table.colnames else None
     if names is not None:
-        return np.asarray(names, dtype=object)
+        return found(np.asarray(names, dtype=object), "the row names (tags)")
     for col in table.colnames:
         if any(h in col.lower() for h in _LABEL_HINTS) and not _BOUNDARY.match(col):
-            vals = _as_labels(simple_column(table, col), tname, col)
+            vals = candidate(col)
             if vals is not None:
-                return vals
-    return None
+                return found(vals, f"column {col!r}")
+    return found(None, None)
 
 
 def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
