@@ -821,8 +821,10 @@ def end_with_launcher(interval: float = LAUNCHER_CHECK_INTERVAL) -> bool:
     says so on stderr and ends the process (``os._exit(1)``: checkpoints and model saves are
     written whole or not at all, so nothing is left half written).
 
-    Only in a worker of torch's elastic launcher (``TORCHELASTIC_RUN_ID`` in the environment);
-    started once per process. Returns whether the watch runs.
+    Only in a worker of torch's elastic launcher (``TORCHELASTIC_RUN_ID`` in the environment:
+    ``torchrun``, ``accelerate launch`` with several processes); started once per process. A single
+    process of ``accelerate launch`` (its simple launcher: the same session, no such variable) is
+    not watched, and trains on after a ``kill -9`` of the launcher alone. Returns whether the watch runs.
     """
     import threading
 
