@@ -430,6 +430,24 @@ def test_collator_refuses_rows_whose_dt_ids_do_not_match_their_ids():
         NeuroformerCollator()([])
 
 
+def test_collator_refuses_a_tokenizer_or_a_config_in_place_of_its_token_ids(sim):
+    """NeuroformerCollator(tokenizer), as transformers' DataCollatorWithPadding(tokenizer) is made,
+    was accepted and failed at the first batch with torch's "full(): argument 'fill_value' must be
+    Number, not NeuroformerTokenizer", naming neither the argument nor the fix."""
+    cfg = small_config()
+    tok = tokenizer_for(sim, cfg)
+    for wrong in (tok, cfg):
+        with pytest.raises(ValueError, match=r"^NeuroformerCollator: pad_token_id: expected a token id .*got "
+                                             rf"{type(wrong).__name__}.*processor\.collator"):
+            NeuroformerCollator(wrong)
+    for kwargs, name in (({"bos_token_id": 1.5}, "bos_token_id"), ({"eos_token_id": True}, "eos_token_id"),
+                         ({"pad_token_id": -1}, "pad_token_id")):
+        with pytest.raises(ValueError, match=rf"^NeuroformerCollator: {name}: expected a token id"):
+            NeuroformerCollator(**kwargs)
+    # numpy integers are token ids too
+    assert NeuroformerCollator(np.int64(0), np.int64(1), np.int64(2)).pad == 0
+
+
 def test_collator_on_dataset_rows(sim):
     cfg = small_config()
     tok = tokenizer_for(sim, cfg)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .binning import BIN_EDGE_SECONDS, n_full_bins, on_time_grid, past_starts, window_ends
-from .configuration_neuroformer import NeuroformerConfig
+from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
 
@@ -1508,10 +1508,29 @@ class NeuroformerCollator:
     "mask": (B, N) bool, True for real tokens}``, ``N >= 1`` the most tokens of that modality
     in the batch (padding: mask False); a video modality gives ``{"frames": (B, num_frames, H, W)
     float32, "times": (B, num_frames), "mask": (B, num_frames)}`` (see :meth:`_video_inputs`).
+
+    Args:
+        pad_token_id, bos_token_id, eos_token_id: the special token ids (integers >= 0; default
+            the tokenizer's 0, 1, 2), not a tokenizer: a model's collator is
+            ``processor.collator``, or ``NeuroformerCollator(tok.pad_token_id, tok.bos_token_id,
+            tok.eos_token_id, config.modalities)``.
+        modalities: ``config.modalities`` (None: spikes only).
+
+    Raises:
+        ValueError: a token id that is not an integer >= 0 (a tokenizer or a config given in
+            its place included), naming the argument.
     """
 
     def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None):
-        self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
+        for name, value in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
+                            ("eos_token_id", eos_token_id)):
+            if not (is_whole_number(value) and value >= 0):
+                shown = repr(value) if value is None or is_real_number(value) else type(value).__name__
+                raise ValueError(
+                    f"NeuroformerCollator: {name}: expected a token id (an integer >= 0), got {shown}; the "
+                    "collator takes the special token ids, not a tokenizer or config: use processor.collator, "
+                    "or NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, config.modalities)")
+        self.pad, self.bos, self.eos = int(pad_token_id), int(bos_token_id), int(eos_token_id)
         self.modalities = list(modalities or [])
 
     def _modality_inputs(self, examples: List[dict]) -> Dict[str, Dict[str, torch.Tensor]]:
