@@ -50,8 +50,10 @@ class SimulatedNetwork:
 
     Attributes:
         recording: the spikes (:class:`SpikeRecording`).
-        weights: ``(n_units, n_units)`` float64, ``weights[i, j]`` = coupling from unit j to i
-            (log-rate change per unit of the synaptic trace).
+        weights: ``(n_units, n_units)`` float64, ``weights[i, j]`` = coupling from unit j to i:
+            for ``kind="glm"`` the log-rate change per unit of the synaptic trace; for ``"hub"``
+            and ``"hub-glm"`` the layout's synaptic weights in mV (:func:`hub_layout`; the
+            hub-glm simulator scales them by ``glm_gain / hub_weight`` into log-rates).
         base_rates: ``(n_units,)`` Hz.
         hub_units: ``(n_hubs,)`` int64 indices of the hub units (empty for non-hub networks).
         edge_kind: ``(n_units, n_units)`` int8, ``edge_kind[i, j]`` = 0 no connection j -> i,
