@@ -1074,8 +1074,9 @@ def finetune(
         The dict written to ``metrics.json``: ``test/<target>/<metric>`` and
         ``validation/<target>/<metric>`` (decoding metrics of the selected checkpoint),
         ``test/loss``, ``validation/loss``, ``best_step``, ``total_steps``, ``init``
-        (``"pretrained"`` or ``"scratch"``), ``fraction``, ``seed``, ``n_train_windows``,
-        ``split_plan_source``, ``target_notes`` (:func:`target_notes`: targets without spread in
+        (``"pretrained"`` or ``"scratch"``), ``checkpoint_selection``, ``model_dir``, ``fraction``, ``seed``,
+        ``n_train_windows`` (fitted) and ``n_train_windows_full`` (before ``fraction``),
+        ``split_plan_source``, ``targets``, ``config_overrides``, ``target_notes`` (:func:`target_notes`: targets without spread in
             the training windows used, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
         load), ``decoding_report`` (window counts and drops per split, target statistics).
 
