@@ -40,17 +40,35 @@ def shared_data():
     return shared_path
 
 
-def metrics_keys_the_readme_leaves_out(metrics: dict) -> list:
-    """The keys of a ``metrics.json`` dict that the README's `metrics.json` section does not name
-    (in backticks). A ``split/name`` key may be named by its split-free part, and a retrieval key
-    ``test/retrieval/<name>/<key>`` by ``test/retrieval/<modality>/<key>``."""
+def metrics_keys_the_readme_leaves_out(metrics: dict, section=("### `metrics.json`", "### Fidelity metrics"),
+                                       targets=()) -> list:
+    """The keys of a ``metrics.json`` dict that the README's `metrics.json` section (the text between
+    the two ``section`` markers; default: ``train``'s) does not name (in backticks). A ``split/name``
+    key may be named by its split-free part, and a retrieval key ``test/retrieval/<name>/<key>`` by
+    ``test/retrieval/<modality>/<key>``; with ``targets`` (a decoder's), ``split/<target>/<metric>``
+    by ``<metric>`` or ``split/<target>/<metric>``, a ``<metric>_ci95`` (``_ci95_reason``) by
+    ``test/<target>/<metric>_ci95`` (``_ci95_reason``), a ``<name>_deg`` beside ``<name>_rad`` by ``_deg``."""
     import re
 
     readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("### `metrics.json`"):readme.index("### Fidelity metrics")]
-    named = set(re.findall(r"`([A-Za-z0-9_/\[\]<>.]+)`", section))
-    generic = [re.sub(r"^(test/retrieval)/[^/]+/", r"\1/<modality>/", k) for k in metrics]
-    return [k for k, g in zip(metrics, generic) if not ({k, g, k.split("/", 1)[-1]} & named)]
+    text = readme[readme.index(section[0]):readme.index(section[1])]
+    named = set(re.findall(r"`([A-Za-z0-9_/\[\]<>.]+)`", text))
+
+    def names(k):
+        out = {k, k.split("/", 1)[-1], re.sub(r"^(test/retrieval)/[^/]+/", r"\1/<modality>/", k)}
+        for t in targets:
+            m = re.match(rf"^(test|validation)/{re.escape(t)}/(.+)$", k)
+            if m:
+                split, metric = m.groups()
+                out |= {metric, f"{split}/<target>/{metric}"}
+                for suffix in ("_ci95", "_ci95_reason"):
+                    if metric.endswith(suffix):
+                        out.add(f"{split}/<target>/<metric>{suffix}")
+                if metric.endswith("_deg") and metric[:-4] + "_rad" in named:
+                    out.add("_deg")
+        return out
+
+    return [k for k in metrics if not (names(k) & named)]
 
 
 @pytest.fixture(scope="session")

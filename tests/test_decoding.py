@@ -256,6 +256,17 @@ def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned
             assert lo <= m[key] <= hi, key
 
 
+def test_every_key_of_a_decoders_metrics_json_is_named_in_the_readme(finetuned, readme_leaves_out):
+    """The README's fine-tuning `metrics.json` item left out total_steps, checkpoint_selection,
+    model_dir, split_plan_source, targets, config_overrides, n_train_windows_full and the
+    test/ci95_* keys that a finetune run writes."""
+    out, _ = finetuned
+    on_disk = json.loads((out / "metrics.json").read_text())
+    section = ("- **`metrics.json`**: `test/<target>/<metric>`", "- **Baselines**")
+    missing = readme_leaves_out(on_disk, section, targets=("ry", "x"))
+    assert not missing, missing
+
+
 def test_finetune_with_unconcatenated_eval_batches_writes_the_same_test_results(finetuned, a2929, pretrained,
                                                                                  tmp_path):
     """TrainingArguments(eval_do_concat_batches=False) hands Trainer.predict's outputs over as a
