@@ -365,6 +365,35 @@ def test_num_features_on_an_event_modality_is_refused_not_ignored():
     assert small_config(modalities=[{**RIPPLES, "num_features": 1}]).modalities[0]["num_features"] == 1
 
 
+def test_a_model_saved_with_an_ignored_bin_size_or_num_features_on_an_event_modality_still_loads(tmp_path):
+    """bin_size and num_features: 3 on a categorical modality were accepted and saved before they
+    were refused, never applied: such a saved model loads (config, processor's config read and
+    model) with a warning naming the modality and the keys, without them; built in code, or from a
+    dict that is no saved config.json, they are still refused."""
+    cfg = small_config(modalities=[{"name": "speed", "source": "behaviour:speed", "kind": "continuous", "mean": 0.0,
+                                    "std": 1.0}, {**RIPPLES, "classes": ["ripple"]}])
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg)
+    model.save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    saved = json.loads(path.read_text())
+    saved["modalities"][1].update(bin_size=0.01, num_features=3)
+    path.write_text(json.dumps(saved))
+    message = (r"saved modalities\[1\] \('ripples'\)\.bin_size=0\.01, modalities\[1\] \('ripples'\)\.num_features=3 "
+               r"on a categorical modality never applied .* dropped")
+    for load in (nf.NeuroformerConfig.from_pretrained, lambda d: nf.NeuroformerConfig.from_json_file(d / "config.json"),
+                 lambda d: nf.NeuroformerForPreTraining.from_pretrained(d).config):
+        with pytest.warns(UserWarning, match=message):
+            loaded = load(tmp_path)
+        assert loaded.modalities == cfg.modalities
+    with pytest.warns(UserWarning, match=message):
+        again = nf.NeuroformerForPreTraining.from_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    saved.pop("transformers_version")
+    with pytest.raises(ValueError, match=r"\('ripples'\)\.num_features: a categorical modality has one label"):
+        nf.NeuroformerConfig.from_dict(saved)
+
+
 def test_missing_event_stream_lists_what_the_recording_has(sleep):
     cfg = small_config(modalities=[{**RIPPLES, "source": "events:licks"}])
     with pytest.raises(ValueError, match=r"'events:licks' is not in the recording; .*events \['sleep_ripples'\]"):

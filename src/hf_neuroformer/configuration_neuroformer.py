@@ -46,6 +46,38 @@ def saved_dt_conditioned_on_unit(config_dict: dict) -> bool:
     return "transformers_version" not in config_dict
 
 
+def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
+    """``config_dict`` (a saved ``config.json``) with the keys that a categorical modality was
+    once saved with but never applied taken out, each with a warning naming the modality and the
+    key: ``bin_size`` (labels were never binned: each event or value stayed its own token) and
+    ``num_features`` other than 1 (the embedding read one class id per token). The constructor
+    refuses them (d8a3d9d); the model such a config built is the same without them, so a model
+    saved before still loads. Anything else is left for the constructor to check.
+
+    Warns:
+        UserWarning: ``modalities[i] (name): saved <key>=<value> ... dropped``, once per key."""
+    mods = config_dict.get("modalities")
+    if not isinstance(mods, list):
+        return config_dict
+    out, dropped = [], []
+    for i, m in enumerate(mods):
+        if isinstance(m, dict) and m.get("kind") == "categorical":
+            ignored = {k: m[k] for k, unset in (("bin_size", None), ("num_features", 1))
+                       if m.get(k, unset) != unset}
+            if ignored:
+                dropped += [f"modalities[{i}] ({m.get('name')!r}).{k}={v!r}" for k, v in ignored.items()]
+                m = {k: v for k, v in m.items() if k not in ignored}
+        out.append(m)
+    if not dropped:
+        return config_dict
+    import warnings
+
+    warnings.warn(f"NeuroformerConfig: saved {', '.join(dropped)} on a categorical modality never applied (labels are "
+                  "not binned and are one class id per token) and dropped; the model is the same without it; save "
+                  "the config again to write it without", UserWarning, stacklevel=4)
+    return {**config_dict, "modalities": out}
+
+
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
 # the contrastive head caps the logit scale 1 / temperature here (CLIP), so contrastive_temperature >= 0.01
@@ -729,6 +761,10 @@ class NeuroformerConfig(PreTrainedConfig):
         the unit: it is read as ``False`` (the default True gave such a model a
         ``dt_unit_embeddings`` its weights lack, initialised at random, and other dt logits).
 
+        A saved config whose categorical modality holds ``bin_size`` or ``num_features`` other
+        than 1 (accepted before they were refused, never applied) loads without them, with a
+        warning (:func:`saved_modalities_without_ignored_keys`); the constructor still refuses them.
+
         Raises:
             ValueError: as the constructor, naming the field.
         """
@@ -736,6 +772,8 @@ class NeuroformerConfig(PreTrainedConfig):
             config_dict = cls.get_config_dict(kwargs["name_or_path"])[0]
         if "dt_conditioned_on_unit" not in config_dict:
             config_dict = {**config_dict, "dt_conditioned_on_unit": saved_dt_conditioned_on_unit(config_dict)}
+        if "transformers_version" in config_dict:  # a saved config.json, not one built in code
+            config_dict = saved_modalities_without_ignored_keys(config_dict)
         params = inspect.signature(cls.__init__).parameters
         own = {k: kwargs.pop(k) for k in list(kwargs)
                if (k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self")
@@ -748,6 +786,13 @@ class NeuroformerConfig(PreTrainedConfig):
         _warn_unknown_fields(unused, cls, fate="were ignored (not config fields)", stacklevel=4)
         _warn_generation_settings(list(unused), stacklevel=4)
         return config
+
+    @classmethod
+    def from_json_file(cls, json_file):
+        """``PreTrainedConfig.from_json_file`` through :meth:`from_dict`, so a saved ``config.json``
+        read by path (``NeuroformerProcessor.from_pretrained``) is read as ``from_pretrained`` reads
+        it (transformers' builds ``cls(**dict)``: the rules for older saved configs were skipped)."""
+        return cls.from_dict(cls._dict_from_json_file(json_file))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
