@@ -366,6 +366,27 @@ def test_left_out_counts_of_one_are_worded_for_one(tmp_path):
     assert rec.unit_names == ["0"] and rec.n_spikes == 3
 
 
+def test_float32_sample_indices_past_two_to_the_24_are_named_as_rounded(tmp_path):
+    """float32 holds every whole number only below 2**24 (9.3 min at 30 kHz): past it, sample
+    indices stored as float32 were rounded when written (2**24 + 1 reads 2**24) and passed the
+    whole-number check without a word."""
+    folder = tmp_path / "ks"
+    folder.mkdir()
+    (folder / "params.py").write_text("sample_rate = 30000.0\n")
+    np.save(folder / "spike_times.npy", np.arange(2**24, 2**24 + 5).astype(np.float32))
+    np.save(folder / "spike_clusters.npy", np.arange(5, dtype=np.int32))  # one spike per cluster: no repeats
+    with pytest.warns(UserWarning, match=r"read_phy: .*spike_times\.npy: sample indices stored as float32, which holds "
+                                         r"every whole number only below 16777216 \(559\.241 s at sample_rate 30000 "
+                                         r"Hz\); 5 spikes lie at or past it \(up to sample 16777220\), .* off by up "
+                                         r"to 1 \(33\.3 µs\)"):
+        rec = read_phy(folder)
+    assert rec.n_spikes == 5
+    np.save(folder / "spike_times.npy", np.arange(2**24 - 5, 2**24).astype(np.float32))  # all exact: no word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_phy(folder).n_spikes == 5
+
+
 def test_a_time_domain_shorter_than_the_sort_says_how_to_cut(tmp_path):
     """read_phy(time_domain=(0, 5)) on a 10-s sort failed with from_arrays' 'time_domain: expected
     it to contain every spike', which did not say that time_domain is no cut, nor how to cut."""

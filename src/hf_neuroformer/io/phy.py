@@ -178,6 +178,26 @@ def _raw_data_samples(folder: Path, params: dict) -> Optional[int]:
     return total
 
 
+def _warn_inexact_float_samples(path: Path, samples: np.ndarray, fs: float) -> None:
+    """Warn when ``spike_times.npy`` holds its sample indices as floats (whole numbers, checked
+    before) at or past the whole number below which the float type holds every one (2**24 =
+    16,777,216 for float32, 9.3 min at 30 kHz; 2**11 for float16): such indices were rounded to
+    the type's step when written, silently (the rule of :func:`~hf_neuroformer.recording.widen_stored_times`
+    for a file's narrow float times: the file holds no more precision, so they are read, named)."""
+    limit = 2 ** (np.finfo(samples.dtype).nmant + 1)
+    past = samples >= limit  # a stored 2**24 may be a rounded 2**24 + 1
+    if not past.any():
+        return
+    top = float(np.max(samples))
+    step = float(np.spacing(samples.dtype.type(top)))
+    warnings.warn(f"read_phy: {path}: sample indices stored as {samples.dtype}, which holds every whole number only "
+                  f"below {limit} ({limit / fs:g} s at sample_rate {fs:g} Hz); {int(past.sum())} spikes lie "
+                  f"at or past it (up to sample {top:.0f}), where {samples.dtype} steps by up to {step:g} samples, so their "
+                  f"samples may be off by up to {step / 2:g} ({step / 2 / fs * 1e6:.3g} µs); read as stored (the file "
+                  "holds no more precision): write integer sample indices (Kilosort writes uint64)",
+                  UserWarning, stacklevel=3)
+
+
 def _cluster_tables(folder: Path):
     """``(tables, listed, labels)`` from the cluster tables of ``folder``: every ``.tsv`` / ``.csv``
     with a ``cluster_id`` column (``cluster_info`` also with ``id``), its separator read from
@@ -280,7 +300,10 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             a ``sample_rate`` below :data:`MIN_SORT_RATE_HZ` (1000 Hz: a rate in kHz, such as 30.0
             for 30 kHz, whose spike times come out 1000 times too long: named with the fix; a
             sort spanning days at a rate in Hz is taken as it is); a cluster that two cluster tables label differently (the
-            cluster, both labels and files named; ``cluster_group.tsv``'s label is used).
+            cluster, both labels and files named; ``cluster_group.tsv``'s label is used);
+            sample indices stored as floats (whole numbers) at or past the largest whole number below which
+            the float type holds every one (2**24 for float32, 9.3 min at 30 kHz), rounded when written: file,
+            dtype, limit, spikes past it and the rounding named (read as stored).
 
     Raises:
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
@@ -325,6 +348,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                              f"{a[(a < 0) | ~np.isfinite(a) | (a != np.round(a))][:3].tolist()}"
                              + (f" (seconds? Phy stores sample indices: write np.round(times * sample_rate) with "
                                 f"sample_rate {fs:g} Hz from params.py)" if secs else ""))
+    if samples.dtype.kind == "f" and samples.size:
+        _warn_inexact_float_samples(folder / "spike_times.npy", samples, fs)
     clusters = clusters.astype(np.int64)
     if not samples.size:
         raise RecordingValidationError(f"{folder / 'spike_times.npy'} holds no spike (did the sort finish?)")
