@@ -762,6 +762,28 @@ def test_nwb_repeated_spike_times_and_obs_intervals_are_reported(tmp_path):
     assert rec.n_spikes == 6  # repeats and spikes outside obs_intervals are kept
 
 
+def test_nwb_float32_obs_intervals_are_read_with_the_float32_warning(tmp_path):
+    """obs_intervals stored as float32 (an h5py writer; pynwb writes float64) were widened without
+    a word, while every other time field of the file is read with the reader's float32 warning."""
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.69, 5.0], obs_intervals=[[0.0, 0.7]])
+    path = _write(nwb, tmp_path / "obs32.nwb")
+    with h5py.File(path, "a") as f:
+        key = "units/obs_intervals"
+        data, attrs = f[key][:], dict(f[key].attrs)
+        del f[key]
+        f.create_dataset(key, data=data.astype(np.float32))
+        f[key].attrs.update(attrs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(path)
+    notes = [str(w.message) for w in caught if "stored as float32" in str(w.message)]
+    assert len(notes) == 1 and re.search(r"units\.obs_intervals are stored as float32, .*value 1: 0\.7 as float32 "
+                                         r"is 0\.699999988079071 s", notes[0]), notes
+    assert any("1 spikes lie outside their unit's obs_intervals" in str(w.message) for w in caught)
+    assert rec.n_spikes == 3
+
+
 def test_missing_files_name_the_path(tmp_path):
     for fn in (read_nwb, read_npz, read_steinmetz_spcount, load_recording):
         with pytest.raises(FileNotFoundError, match="nope"):

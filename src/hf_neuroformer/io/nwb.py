@@ -307,7 +307,7 @@ def _warn_obs_intervals(units, flat: np.ndarray, unit_ids: np.ndarray, names: Li
     col = units["obs_intervals"]
     try:
         ends = np.asarray(col.data[:], dtype=np.int64)
-        rows = np.asarray(col.target.data[:], dtype=np.float64).reshape(-1, 2)
+        rows = widen_stored_times(col.target.data[:], "units.obs_intervals", f"read_nwb({str(path)!r})").reshape(-1, 2)
     except Exception:  # noqa: BLE001 - an unreadable column: say so and go on
         warnings.warn(f"units: obs_intervals in {path} could not be read; they are not applied")
         return
