@@ -535,6 +535,20 @@ def test_events_that_no_window_reads_are_counted(trained):
     assert events_in_no_window(rec, cfg, windows) == {"ripples": int((~read).sum())}
 
 
+def test_inspect_counts_the_events_no_window_reads_as_train_does(trained):
+    """train wrote n_events_in_no_window to metrics.json, but inspect (which shows the windows training
+    would make) did not count them: describe_recording with the run's config gives train's count,
+    and format_description says it."""
+    from hf_neuroformer.inspection import describe_recording, format_description
+
+    rec, out, metrics = trained
+    desc = describe_recording(rec, nf.NeuroformerConfig.from_pretrained(out))
+    assert desc["windows"]["n_events_in_no_window"] == metrics["n_events_in_no_window"]
+    k = metrics["n_events_in_no_window"]["ripples"]
+    assert re.search(rf"modality 'ripples': {k} events? read by no window of any split", format_description(desc))
+    assert "n_events_in_no_window" not in describe_recording(rec, small_config())["windows"]  # no event modality
+
+
 def test_generation_is_conditioned_on_the_events(trained):
     from hf_neuroformer.generation import generate_spikes, load_pretrained
 

@@ -198,12 +198,12 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
             split holds no window.
     """
     plan, windows = _split_windows_and_counts(rec, config)
-    return plan, {split: (n, p) for split, (_, n, p) in windows.items()}
+    return plan, {split: (n, p) for split, (_, n, p, _) in windows.items()}
 
 
 def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
-    """:func:`split_window_counts` with each split's window starts too: ``(plan, {split: (starts,
-    n, p)})``; raises as it does."""
+    """:func:`split_window_counts` with each split's window starts and past clips (None in time
+    mode) too: ``(plan, {split: (starts, n, p, clips)})``; raises as it does."""
     import copy
 
     from .modalities import fit_modalities
@@ -224,7 +224,7 @@ def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
         past_from = past_starts(starts, config.past_window)  # the tokenizer's past start
         if clips is not None:
             past_from = np.maximum(past_from, on_time_grid(clips))  # trial mode: the past stops at the trial's start
-        out[split] = (starts, n, _spikes_in(rec, past_from, starts))
+        out[split] = (starts, n, _spikes_in(rec, past_from, starts), clips)
     return plan, out
 
 
@@ -248,7 +248,7 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     outside = spikes_outside_windows(rec, plan, config, {split: v[0] for split, v in windows.items()})
     splits = {}
     names = np.asarray(rec.unit_names, dtype=object)
-    for split, (starts, n, p) in windows.items():
+    for split, (starts, n, p, _) in windows.items():
         # the units the split's current windows hold: a spike only in a past window is context, never a target
         per_unit = _units_in(rec, np.stack([starts, window_ends(starts, config.current_window)], axis=1))
         splits[split] = {
@@ -272,6 +272,12 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     # for a window): never trained on or scored, and not in any split's count above
     segments = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1, 2) for v in plan.segments.values()])
     out["n_spikes_outside_splits"] = int(rec.n_spikes - _units_in(rec, segments).sum())
+    # events of an "events:" modality that no window of any split reads, as train counts them (metrics.json)
+    from .modalities import events_in_no_window
+
+    unread = events_in_no_window(rec, config, [(v[0], v[3]) for v in windows.values()])
+    if unread:
+        out["n_events_in_no_window"] = unread
     train = splits["train"]
     # a budget that holds 99 % of the training windows (and their pasts) whole
     # at least 3, the least NeuroformerConfig takes (BOS, one spike, EOS), for windows that are mostly empty
@@ -326,7 +332,9 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         ``metrics.json`` (:func:`~hf_neuroformer.windows.spikes_outside_windows`); and
         ``windows["n_spikes_outside_splits"]`` counts the spikes in no split at all (between
         trials, in the gaps between splits, in support intervals too short for a window), which
-        no model trains on or scores.
+        no model trains on or scores. With an ``"events:"`` modality in ``config.modalities``,
+        ``windows["n_events_in_no_window"]`` (modality name -> events no window of any split reads,
+        :func:`~hf_neuroformer.modalities.events_in_no_window`), as ``train`` writes it to ``metrics.json``.
 
         Unit presence: ``unit_presence_ratio`` (name -> fraction in [0, 1] of
         ``PRESENCE_BINS`` = 100 equal bins over the support with a spike, see
@@ -551,6 +559,10 @@ def format_description(desc: dict) -> str:
         lines.append(f"  {n_out} of the {count_noun(desc['n_spikes'], 'spike')} ({n_out / max(desc['n_spikes'], 1):.0%}) lie in no "
                      f"split ({where}, or in an interval of the recording too short for a window): never trained on "
                      "or scored")
+    for name, k in w.get("n_events_in_no_window", {}).items():
+        if k:
+            lines.append(f"  modality {name!r}: {count_noun(k, 'event')} read by no window of any split (between "
+                         "splits or trials, or in an interval too short for a window): never seen in training")
     if w.get("suggested_max_window_length") is not None:
         why = ""
         if w["suggested_max_past_length"] == 1:  # BOS only: say why, a budget of 1 reads like a mistake
