@@ -549,6 +549,37 @@ def test_inspect_counts_the_events_no_window_reads_as_train_does(trained):
     assert "n_events_in_no_window" not in describe_recording(rec, small_config())["windows"]  # no event modality
 
 
+def test_generate_counts_the_events_of_its_split_no_generated_window_reads(trained):
+    """train counted the events no window reads, generate did not: generate_split's stats now hold
+    n_events_in_no_window, the events inside the split's segments that no generated window's
+    modality window [-0.25, 0.05) s holds, as a numpy recount over its windows gives (and an event
+    placed after the last window's end, in a segment lengthened for it)."""
+    from hf_neuroformer.generation import generate_split, generation_windows, load_pretrained
+
+    rec, out, _ = trained
+    model, tok, plan = load_pretrained(out)
+    g = generate_split(model, tok, rec, plan, "test", max_spikes=4, seed=0, batch_size=256, progress=False)
+    starts, _ = generation_windows(plan, "test", model.config)
+    t = rec.events["sleep_ripples"].times
+    seg = plan.segments["test"]
+    read = np.zeros(len(t), bool)
+    for a, b in zip(np.searchsorted(t, starts - 0.25 - 1e-9), np.searchsorted(t, starts + 0.05 - 1e-9)):
+        read[a:b] = True
+    in_split = ((t[:, None] >= seg[None, :, 0]) & (t[:, None] < seg[None, :, 1])).any(1)
+    assert g.generation_stats["n_events_in_no_window"] == {"ripples": int((in_split & ~read).sum())}
+    # the windows tile the split's segments, so all its events are read here; the events of the other
+    # splits (read by none of these windows) are not the split's and are not counted
+    assert (in_split & ~read).sum() == 0 and (~in_split & ~read).sum() > 50
+    # a test segment 0.03 s longer than its windows tile: an event in that tail is read by no window
+    longer = dataclasses.replace(plan, segments={**plan.segments, "test": seg + [[0, 0], [0, 0.03]]})
+    ev = rec.events["sleep_ripples"]
+    assert not np.any((ev.times >= 100.0) & (ev.times < 100.03))
+    tail = dataclasses.replace(rec, events={"sleep_ripples": EventSeries(np.sort(np.r_[ev.times, 100.01]))})
+    g = generate_split(model, tok, tail, longer, "test", max_spikes=4, seed=0, batch_size=256, progress=False)
+    assert np.array_equal(generation_windows(longer, "test", model.config)[0], starts)
+    assert g.generation_stats["n_events_in_no_window"] == {"ripples": 1}
+
+
 def test_generation_is_conditioned_on_the_events(trained):
     from hf_neuroformer.generation import generate_spikes, load_pretrained
 

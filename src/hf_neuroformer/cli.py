@@ -498,6 +498,11 @@ def cmd_generate(args) -> int:
                     else f"tokens beyond max_tokens = {mod['max_tokens']}")
             print(f"[neuroformer] modality {name!r}: {k} {what} dropped (earliest first) over the "
                   f"{st['n_windows']} windows")
+    for name, k in st.get("n_events_in_no_window", {}).items():
+        if k:  # as train prints it: no generated window was conditioned on these events
+            print(f"[neuroformer] modality {name!r}: {k} events in the {args.split} split's segments lie in no "
+                  "generated window's modality window (a trial's end shorter than a window, a window left out for "
+                  "overlapping another): no generated window was conditioned on them")
     return 0
 
 

@@ -1230,19 +1230,28 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     those of :func:`generation_windows` (non-overlapping; a warning says when overlapping trials
     left some out).
 
+    With an ``"events:"`` modality, each result's ``generation_stats`` also holds
+    ``n_events_in_no_window`` (modality name -> events of the split's segments that no generated
+    window reads, so no window was conditioned on them: a trial's end shorter than a window, a window
+    left out for overlapping another; :func:`~hf_neuroformer.modalities.events_in_no_window`).
+
     Raises:
         ValueError: if the split's segments do not lie inside the recording (a different
             recording than the one the model was trained on), or the split has no windows.
     """
+    from .modalities import events_in_no_window
     from .windows import check_split_in_recording
 
     check_split_in_recording(plan, split, recording)
     starts, clips = generation_windows(plan, split, model.config)
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")
-    return generate_spikes(
-        model, tokenizer, recording, starts, past_clip_starts=clips if plan.mode == "trials" else None, **kwargs
-    )
+    clips = clips if plan.mode == "trials" else None
+    out = generate_spikes(model, tokenizer, recording, starts, past_clip_starts=clips, **kwargs)
+    unread = events_in_no_window(recording, model.config, [(starts, clips)], within=plan.segments[split])
+    for rec in (out if isinstance(out, list) else [out]) if unread else []:
+        rec.generation_stats["n_events_in_no_window"] = dict(unread)
+    return out
 
 
 #: ``ScratchData`` names under which ``neuroformer generate`` records, in the NWB file it writes, the

@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import WINDOW_GRID, SpikeRecording, frame_ends, frames_on_screen, median_frame_interval
+from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, frame_ends, frames_on_screen, median_frame_interval
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "truncated_modality_tokens",
@@ -645,7 +645,7 @@ def _read_spans(config, mod: dict, starts: np.ndarray, bounds) -> Tuple[np.ndarr
     return los, his
 
 
-def events_in_no_window(recording: SpikeRecording, config, windows) -> Dict[str, int]:
+def events_in_no_window(recording: SpikeRecording, config, windows, within=None) -> Dict[str, int]:
     """How many events of each ``"events:<key>"`` modality of ``config`` no window reads: events in
     the gaps between splits (a split's first window reads from its segment's start, its past
     window, on), or in a segment too short for a window. Events outside the recording are counted
@@ -655,6 +655,8 @@ def events_in_no_window(recording: SpikeRecording, config, windows) -> Dict[str,
     Args:
         windows: the ``(starts, clip_starts)`` (s; ``clip_starts`` ``None`` or NaN for none) of every
             split's windows, e.g. ``[(ds["window_start"], ds["past_clip_start"]) for ds in splits]``.
+        within: None (every event), or ``(n, 2)`` ``[start, stop)`` intervals (s): only the events
+            inside them are counted (the segments of the split one generates, for ``generate``).
 
     Returns:
         modality name -> number of its events read by no window (event modalities only).
@@ -670,7 +672,12 @@ def events_in_no_window(recording: SpikeRecording, config, windows) -> Dict[str,
             los, his = _read_spans(config, mod, starts, bounds)
             np.add.at(read, np.searchsorted(times, los, side="left"), 1)
             np.add.at(read, np.searchsorted(times, his, side="left"), -1)
-        out[mod["name"]] = int((np.cumsum(read[:-1]) <= 0).sum())
+        unread = np.cumsum(read[:-1]) <= 0
+        if within is not None:  # inside the union of the intervals (trials of a split may overlap)
+            iv = _merge_intervals(within)
+            k = np.searchsorted(iv[:, 0], times, side="right") - 1
+            unread &= (k >= 0) & (times < iv[np.clip(k, 0, None), 1]) if len(iv) else np.zeros_like(unread)
+        out[mod["name"]] = int(unread.sum())
     return out
 
 
