@@ -762,6 +762,25 @@ def test_pad_refuses_window_rows_whose_dt_ids_it_cannot_pad(shared_data):
     assert batch["input_ids"] == [[4, 5], [4, PAD]] and batch["attention_mask"] == [[1, 1], [1, 0]]
 
 
+def test_spike_times_changed_in_place_after_the_check_are_refused_in_the_windows_that_read_them():
+    """The whole-array check is cached per array object: an array that passed and was then changed
+    in place (a NaN written in, two spikes swapped) was bisected without a word, giving windows
+    without those spikes. The spikes each window reads are now checked again."""
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b", "s/c"], dt_resolution=0.01, current_window=0.1,
+                               past_window=0.2)
+    times, tokens = np.arange(0.005, 20.0, 0.01), np.full(2000, 3)
+    tok.encode_window(times, tokens, 1.0)  # checked whole, and cached
+    times[1500], times[1501] = times[1501], times[1500]  # 15.005 s and 15.015 s swapped
+    assert tok.encode_window(times, tokens, 1.0)["n_spikes"] == 10  # a window far from the change
+    with pytest.raises(ValueError, match=r"spike_times: expected ascending order, spike 1501 \(15\.00"):
+        tok.encode_window(times, tokens, 15.0)
+    times[1500], times[1501] = times[1501], times[1500]
+    tok.encode_window(times, tokens, 15.0)
+    times[1700] = np.nan
+    with pytest.raises(ValueError, match="spike_times: expected finite values, spike 1700 is nan"):
+        tok.encode_window(times, tokens, 17.05)  # in the past window of this one
+
+
 def test_encode_window_refuses_unsorted_or_nan_spike_times():
     """encode_window finds its window by bisection: unsorted spike_times put both current spikes
     of [10.0, 10.1) in the past window, and a NaN spike (at the end, where numpy sorts NaN) fell in

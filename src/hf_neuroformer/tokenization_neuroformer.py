@@ -526,7 +526,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 without a word), ``spike_times`` that are float32 / float16, or not finite and ascending (the window is
                 found by bisection: unsorted times gave wrong windows and NaN spikes were left out
                 without a word; checked whole once per array object, so a loop over the windows of
-                one array pays it once), ``spike_times`` and ``spike_tokens`` of different lengths, or
+                one array pays it once, and the spikes the window reads every call, so an array
+                changed there in place after its check is refused too; a change in place outside
+                every window read since is not seen), ``spike_times`` and ``spike_tokens`` of different lengths, or
                 ``spike_tokens`` of the window (past included) that are not whole numbers (3.7 was
                 cut to unit id 3 without a word).
             UnknownUnitError: a token id of the window's spikes (past included) that is not a unit
@@ -557,6 +559,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             p0c = p0
         i_p, i0, i1 = np.searchsorted(spike_times, [p0c, w0, w1], side="left")
         i_p = min(i_p, i0)  # a clip after the window start: no past, the current window whole
+        _check_window_slice(spike_times, i_p, i1)
         tokens = self._unit_ids_of(spike_tokens[i_p:i1], i_p)  # the window's spikes, past included
 
         cur_t = spike_times[i0:i1]
@@ -862,3 +865,18 @@ def _check_spike_times(spike_times) -> None:
         _LAST_CHECKED_TIMES[0] = weakref.ref(spike_times)
     except TypeError:  # a list: checked again next call
         _LAST_CHECKED_TIMES[0] = None
+
+
+def _check_window_slice(spike_times, lo: int, hi: int) -> None:
+    """Check again the spikes ``spike_times[lo:hi]`` that a window reads (its past included):
+    :func:`_check_spike_times` checks an array object once, so an array changed in place after
+    it passed (``t[5] = nan``, a shuffle) was bisected without a word. The bisection's own
+    neighbours bound the slice (``t[lo - 1] < start <= t[lo]``), so a slice that is finite and
+    ascending holds every spike of its run in the window; a change elsewhere in the array, out
+    of every window read since, is not seen. Raises as :func:`_check_spike_times` (the whole
+    array checked again)."""
+    w = spike_times[lo:hi]
+    # NaN compares False (and bisection never puts one NaN alone in a window: it sorts NaN last)
+    if isinstance(w, np.ndarray) and w.size > 1 and not (w[1:] >= w[:-1]).all():
+        _LAST_CHECKED_TIMES[0] = None
+        _check_spike_times(spike_times)
