@@ -27,7 +27,7 @@ from hf_neuroformer.io import (
 )
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-from tiny_configs import quiet
+from tiny_configs import quiet, store_as_float32
 
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
@@ -768,12 +768,7 @@ def test_nwb_float32_obs_intervals_are_read_with_the_float32_warning(tmp_path):
     nwb = _nwbfile()
     nwb.add_unit(spike_times=[0.1, 0.69, 5.0], obs_intervals=[[0.0, 0.7]])
     path = _write(nwb, tmp_path / "obs32.nwb")
-    with h5py.File(path, "a") as f:
-        key = "units/obs_intervals"
-        data, attrs = f[key][:], dict(f[key].attrs)
-        del f[key]
-        f.create_dataset(key, data=data.astype(np.float32))
-        f[key].attrs.update(attrs)
+    store_as_float32(path, ("units/obs_intervals",))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rec = read_nwb(path)

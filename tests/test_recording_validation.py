@@ -21,7 +21,7 @@ from hf_neuroformer.io import from_arrays, from_binned_counts, from_dataframe, l
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-from tiny_configs import quiet
+from tiny_configs import quiet, store_as_float32
 
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -893,18 +893,11 @@ def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tm
     """pynwb writes spike times as float64, but other writers (h5py) may store float32: read_nwb
     widened units.spike_times and interval bounds without a word. Each field is now read with one
     warning naming it and the rounding; the file still reads."""
-    import h5py
-
     path = tmp_path / "f32.nwb"
     rec = SpikeRecording(np.array([700.05, 700.06, 700.5]), np.array([0, 1, 0]), time_domain=(0.0, 800.0),
                          trials=np.array([[700.0, 700.1]]))
     write_nwb(rec, path)
-    with h5py.File(path, "a") as f:
-        for key in ("units/spike_times", "intervals/trials/start_time"):
-            data, attrs = f[key][:], dict(f[key].attrs)
-            del f[key]
-            f.create_dataset(key, data=data.astype(np.float32))
-            f[key].attrs.update(attrs)
+    store_as_float32(path, ("units/spike_times", "intervals/trials/start_time"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         back = read_nwb(path)

@@ -1,6 +1,7 @@
 """Small pieces shared by the tests: a tiny NeuroformerConfig for the modality tests (Allen-sized
 windows: 10 ms current, 20 ms past; test_modalities, test_video, test_visual_attention,
-test_cli_errors), an untrained model with its tokenizer for a recording, and a quiet call."""
+test_cli_errors), an untrained model with its tokenizer for a recording, a quiet call, and an
+NWB file's datasets stored again as float32."""
 
 import warnings
 
@@ -32,3 +33,17 @@ def quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
+
+
+def store_as_float32(path, keys):
+    """Store the datasets ``keys`` (e.g. ``"units/spike_times"``) of the HDF5 / NWB file ``path``
+    again as float32, with their attributes, as a writer other than pynwb may (pynwb writes float64)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "a") as f:
+        for key in keys:
+            data, attrs = f[key][:], dict(f[key].attrs)
+            del f[key]
+            f.create_dataset(key, data=data.astype(np.float32))
+            f[key].attrs.update(attrs)
