@@ -1507,6 +1507,27 @@ def test_resume_takes_the_config_of_the_runs_own_saved_model(rec, finished_run, 
     assert "nothing to do" in capsys.readouterr().out and _files(out) == old
 
 
+def test_a_checkpoint_with_a_never_applied_bin_size_on_an_event_modality_still_resumes(tmp_path):
+    """bin_size / num_features on a categorical modality were saved but never applied, and are refused
+    since (d8a3d9d): a checkpoint written with them differed from the fixed config in that key alone,
+    and the resume was refused ('config.modalities=...') with the advice to use the checkpoint's config,
+    which the config now refuses. They are read as the defaults, with a warning; a value that was
+    applied (classes) is still compared."""
+    from hf_neuroformer.training import _check_resume_fingerprint, _config_fingerprint
+
+    cfg = nf.NeuroformerConfig(**dict(TINY, modalities=[{"name": "rip", "source": "events:ripples",
+                                                         "kind": "categorical", "classes": ["ripple"]}]))
+    now = {"config": _config_fingerprint(cfg)}
+    older = json.loads(json.dumps(now))
+    older["config"]["modalities"][0].update(bin_size=0.05, num_features=2)
+    with pytest.warns(UserWarning, match=r"modalities\[0\] \('rip'\)\.bin_size=0\.05, modalities\[0\] \('rip'\)\."
+                                         r"num_features=2 on a categorical modality never applied"):
+        _check_resume_fingerprint(tmp_path, older, now)
+    older["config"]["modalities"][0]["classes"] = ["ripple", "spindle"]
+    with pytest.raises(ValueError, match=r"config\.modalities"), pytest.warns(UserWarning, match="never applied"):
+        _check_resume_fingerprint(tmp_path, older, now)
+
+
 def test_a_checkpoint_of_a_behaviour_modality_from_before_frame_interval_is_compared_without_it(tmp_path):
     """Break test: every modality dict gained ``frame_interval`` (None but for video, d40cc71), so
     the fingerprint of any run with a modality written before it (A2929's head direction) differed

@@ -47,16 +47,17 @@ def saved_dt_conditioned_on_unit(config_dict: dict) -> bool:
 
 
 def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
-    """``config_dict`` (a saved ``config.json``) with the keys that a categorical modality was
-    once saved with but never applied taken out, each with a warning naming the modality and the
-    key: ``bin_size`` (labels were never binned: each event or value stayed its own token) and
-    ``num_features`` other than 1 (the embedding read one class id per token). The constructor
-    refuses them (d8a3d9d); the model such a config built is the same without them, so a model
-    saved before still loads. Anything else is left for the constructor to check.
+    """``config_dict`` (a saved ``config.json``, or a checkpoint's config fingerprint) with the
+    keys that a categorical modality was once saved with but never applied set back to their
+    defaults, with a warning naming the modality and the key: ``bin_size`` (labels were never
+    binned: each event or value stayed its own token) and ``num_features`` other than 1 (the
+    embedding read one class id per token). The constructor refuses them (d8a3d9d); the model
+    such a config built is the same without them, so a model saved before still loads and a
+    checkpoint written before still resumes. Anything else is left for the constructor to check.
 
     Warns:
         UserWarning: ``modalities[i] (name): saved <key>=<value> ... dropped``, once per key."""
-    mods = config_dict.get("modalities")
+    mods = config_dict.get("modalities") if isinstance(config_dict, dict) else None
     if not isinstance(mods, list):
         return config_dict
     out, dropped = [], []
@@ -66,7 +67,7 @@ def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
                        if m.get(k, unset) != unset}
             if ignored:
                 dropped += [f"modalities[{i}] ({m.get('name')!r}).{k}={v!r}" for k, v in ignored.items()]
-                m = {k: v for k, v in m.items() if k not in ignored}
+                m = {**m, "bin_size": None, "num_features": 1}  # the defaults: what the model was built with
         out.append(m)
     if not dropped:
         return config_dict

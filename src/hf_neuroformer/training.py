@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .configuration_neuroformer import NeuroformerConfig, checked_bool, checked_float, checked_int
+from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
+                                      saved_modalities_without_ignored_keys)
 from .generation import generate_spikes, generation_windows
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
@@ -2025,7 +2026,8 @@ def _check_resume_config(checkpoint: Path, stored: dict, now: dict) -> dict:
     checkpoint's; return every differing field, those the data sets (:data:`_FIELDS_FROM_DATA`)
     included, as field -> (checkpoint's, now). ``stored`` / ``now``: fingerprints, ``"config"``
     from :func:`_config_fingerprint`."""
-    old_cfg = stored.get("config") or {}
+    # a checkpoint's modality keys that were never applied (bin_size on events), refused since: as now read
+    old_cfg = saved_modalities_without_ignored_keys(stored.get("config") or {})
     new_cfg = _as_checkpoint_recorded(old_cfg, now["config"])
     diff = {k: (old_cfg.get(k), new_cfg.get(k)) for k in sorted(set(old_cfg) | set(new_cfg))
             if old_cfg.get(k) != new_cfg.get(k)}
