@@ -222,6 +222,53 @@ def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep
     assert back.events["notes"].labels.tolist() == ["a", "b"] and "notes" not in back.behaviour
 
 
+def test_foreign_nwb_boolean_label_columns_stay_boolean(tmp_path, sleep):
+    """A file written by another tool (pynwb) with a bool ``label`` column in an EventsTable and a
+    bool ``reward_type`` column in an interval table: the reader turned them into 0/1 int64 labels,
+    which a model whose classes were fitted on booleans ([False, True]) refuses (write_nwb's own
+    files keep them boolean since 2d216ba)."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.epoch import TimeIntervals
+    from pynwb.event import EventsTable
+
+    from hf_neuroformer.io import read_nwb
+
+    rec = sleep.select_units(range(3)).restrict(0.0, 120.0)
+    nwb = NWBFile(session_description="foreign", identifier="foreign", session_start_time=datetime.now(timezone.utc))
+    for u, train_ in enumerate(rec.spike_trains()):
+        nwb.add_unit(spike_times=train_, id=u)
+    t = rec.events["sleep_ripples"].times
+    late = t > 60.0
+    table = TimeIntervals(name="rewards", description="rewards")
+    table.add_column("reward_type", "rewarded late")
+    for ti, flag in zip(t, late):
+        table.add_interval(start_time=float(ti), stop_time=float(ti) + 0.01, reward_type=bool(flag))
+    nwb.add_time_intervals(table)
+    flags = EventsTable(name="flags", description="late flags")
+    flags.add_column("label", "after 60 s")
+    for ti, flag in zip(t, late):
+        flags.add_event(timestamp=float(ti), label=bool(flag))
+    nwb.add_events_table(flags)
+    with NWBHDF5IO(str(tmp_path / "bools.nwb"), "w") as io:
+        io.write(nwb)
+    back = read_nwb(tmp_path / "bools.nwb", trial_tables=[])
+    for k in ("rewards", "flags"):
+        lab = back.events[k].labels
+        assert lab.dtype == np.bool_ and lab.tolist() == late.tolist(), (k, lab.dtype)
+    # a model fitted on the boolean stream reads the foreign file's labels
+    own = dataclasses.replace(rec, events={**rec.events, "late": EventSeries(t, late, "after 60 s")})
+    cfg = small_config(modalities=[{**RIPPLES, "source": "events:late"}])
+    fit_modalities(own, cfg, plan_splits(own, cfg))
+    assert cfg.modalities[0]["classes"] == [False, True]
+    at = round(float(t[late][0]) - 0.02, 9)
+    want = modality_columns(own, cfg, [at])["mod_ripples_ids"]
+    for k in ("rewards", "flags"):
+        cfg.modalities[0]["source"] = f"events:{k}"
+        assert modality_columns(back, cfg, [at])["mod_ripples_ids"] == want, k
+
+
 # ---------------------------------------------------------------- validation (acceptance 4)
 
 @pytest.mark.parametrize("bad, match", [

@@ -9,9 +9,10 @@ Reading a file written by another tool
   time supports (a name ending in ``support``, as pynapple writes ``<name>_timesupport``) ->
   ``events[table]``: one event per row at its ``start_time`` (the onset; ``stop_time`` is not
   kept). Labels, when the table has them: the per-row names (a ``label`` / ``name`` column, or
-  tags that are not just row numbers), else the first 1-D integer or string column whose name
+  tags that are not just row numbers), else the first 1-D integer, boolean or string column whose name
   contains ``category``, ``type`` or ``condition`` (Zheng 2022: ``stimCategory``, 0/1/2 =
-  no/soft/hard boundary clip); otherwise the stream is unlabelled. A float column of whole
+  no/soft/hard boundary clip); otherwise the stream is unlabelled. A boolean column gives
+  boolean labels (not 0/1). A float column of whole
   numbers (a file written from MATLAB: 0.0 / 1.0 / 2.0) gives int64 labels; one with NaN or
   fractions is not read as labels, with a warning naming it and saying where the labels come
   from instead (a later column, the row names) or that the stream is unlabelled.
@@ -57,7 +58,10 @@ _BOUNDARY = re.compile(r"boundary(\d+)_time$")
 
 
 def _as_labels(vals: Optional[np.ndarray]) -> Tuple[Optional[np.ndarray], Optional[str]]:
-    """A simple column's values as event labels (int64 or text), or ``(None, why)`` when they cannot be.
+    """A simple column's values as event labels (int64, bool or text), or ``(None, why)`` when they cannot be.
+
+    A boolean column stays boolean (read as 0/1 integers, its labels were refused by a model whose
+    classes were fitted on booleans, ``[False, True]``, as :func:`write_events` writes them too).
 
     Floats that are all whole numbers are integer codes (a file written from MATLAB stores every
     number as a double: ``stimCategory`` 0.0 / 1.0 / 2.0): int64 labels. Other floats (NaN for a
@@ -65,8 +69,10 @@ def _as_labels(vals: Optional[np.ndarray]) -> Tuple[Optional[np.ndarray], Option
     (they were left out without a word, the stream read as one class)."""
     if vals is None:
         return None, None
-    if vals.dtype == object or vals.dtype.kind in "iub":
-        return (vals.astype(np.int64) if vals.dtype.kind in "iub" else vals), None
+    if vals.dtype == object or vals.dtype.kind == "b":
+        return vals, None
+    if vals.dtype.kind in "iu":
+        return vals.astype(np.int64), None
     if vals.dtype.kind != "f":
         return None, None
     finite = np.isfinite(vals)
