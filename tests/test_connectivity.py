@@ -239,6 +239,27 @@ def test_brian2_lif_puts_back_the_callers_codegen_target_and_records_it_with_the
     assert back.params["brian2_version"] == brian2.__version__
 
 
+def test_connectivity_scores_record_the_brian2_release_and_codegen_target_of_a_hub_file(tmp_path, capsys):
+    """A hub file's params hold brian2_version and codegen_target (e139001: another brian2 release
+    may draw other spikes for a seed), but scores.json's simulation entry copied only kind,
+    n_units, n_hubs, duration and seed, so a score could not say which brian2 made its network.
+    A file without them gets no such keys, not nulls (test_simulate_train_connectivity_cli, hub-glm)."""
+    import brian2
+
+    from hf_neuroformer.cli import main
+
+    net = simulate_hub_network(HubNetworkParams(n_units=12, n_hubs=1, targets_per_hub=4), duration=0.5, seed=0,
+                               codegen_target="numpy")
+    nwb = write_network(net, tmp_path / "hub.nwb")
+    model = _untrained_model_dir(net.recording, tmp_path / "model")
+    assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
+                 "--max-windows", "10", "--split", "all"]) == 0
+    capsys.readouterr()
+    sim = json.loads((tmp_path / "c" / "scores.json").read_text())["simulation"]
+    assert sim == {"kind": "hub", "n_units": 12, "n_hubs": 1, "duration": 0.5, "seed": 0,
+                   "brian2_version": brian2.__version__, "codegen_target": "numpy"}, sim
+
+
 def test_brian2_lif_under_another_brian2_device_is_refused_naming_it(tmp_path):
     """After brian2.set_device('cpp_standalone') in the caller's process, simulate_hub_network failed
     inside brian2 ("report argument has to be either 'text', 'stdout', ...", from its progress
@@ -520,6 +541,8 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     report = json.loads((out / "scores.json").read_text())
     assert report["model"] == str((tmp_path / "model").resolve()) and report["data"] == str(nwb.resolve())
     assert report["n_windows"] == 400 and report["hub_units"] == [7, 22]
+    # a hub-glm file records no brian2 release (numpy draws its spikes): no such keys, not nulls
+    assert report["simulation"] == {"kind": "hub-glm", "n_units": 30, "n_hubs": 2, "duration": 60.0, "seed": 2}
     # --corr-bin-size sets the correlation's bins (--bin-size left it at 0.01 s), --bin-size CCG / GLM's
     assert report["corr_bin_size_s"] == 0.005 and report["bin_size_s"] == 0.002
     np.testing.assert_allclose(np.load(out / "correlation.npy"),

@@ -1008,7 +1008,9 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         # glm_connectivity keeps the first glm_max_bins bins: on a long span it sees only its start
         **{f"glm_{k}": v for k, v in glm_span(segments, bin_size, n_lags, glm_max_bins).items()},
         "hub_units": net.hub_units.tolist(),
-        "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")}},
+        "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")},
+                       # a hub (brian2) file's: another brian2 release may draw other spikes for the seed
+                       **{k: net.params[k] for k in ("brian2_version", "codegen_target") if k in net.params}},
         "matrix_convention": "target x source: M[i, j] = influence of unit j on unit i",
     }
     write_json(out / "scores.json", report, indent=1)
