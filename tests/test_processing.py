@@ -729,3 +729,32 @@ def test_a_models_processor_refuses_a_tokenizer_grown_after_it_was_made(a2929, s
             processor.to_dataset(a2929, [750.0])
     # a bare processor (no model) of a grown tokenizer stays usable
     assert nf.NeuroformerProcessor(processor.tokenizer)(foreign, [750.0])["input_ids"].max() >= v
+
+
+def test_a_models_processor_saved_alone_keeps_the_models_vocab_size(a2929, saved, tmp_path):
+    """A model's processor saved with ``processor.save_pretrained(d)`` alone (processor_config.json, no
+    config.json) lost the model's vocab_size and that it serves a model: reloaded, a tokenizer grown with
+    ``add_units`` passed again (ids the model has no embedding for), and an unknown unit got the
+    tokenizer's add_units advice instead of the model's refusal. processor_config.json now holds
+    ``model_vocab_size``; a bare processor's stays null and it stays usable with a grown tokenizer."""
+    out, _, model = saved
+    v = model.config.vocab_size
+    AutoProcessor.from_pretrained(out).save_pretrained(tmp_path / "alone")
+    assert json.loads((tmp_path / "alone" / "processor_config.json").read_text())["model_vocab_size"] == v
+    back = AutoProcessor.from_pretrained(tmp_path / "alone")
+    assert back.model_vocab_size == v
+    foreign = dataclasses.replace(a2929.select_units(a2929.unit_names[:2]), session="another-session")
+    with pytest.raises(nf.UnknownUnitError, match="units are not the ones .* was trained on"):
+        back(foreign, [750.0])
+    back.tokenizer.add_units(foreign)
+    with pytest.raises(ValueError, match=rf"^tokenizer: len\(tokenizer\) = {v + 2} tokens, but the model's "
+                                         rf"config\.vocab_size = {v}"):
+        back(foreign, [750.0])
+    # a bare processor saved and reloaded stays bare
+    nf.NeuroformerProcessor(nf.NeuroformerTokenizer.from_pretrained(out)).save_pretrained(tmp_path / "bare")
+    bare = AutoProcessor.from_pretrained(tmp_path / "bare")
+    assert bare.model_vocab_size is None
+    bare.tokenizer.add_units(foreign)
+    assert bare(foreign, [750.0])["input_ids"].max() >= v
+    with pytest.raises(ValueError, match=r"model_vocab_size: expected None or an int >= 1, got True"):
+        nf.NeuroformerProcessor(bare.tokenizer, model_vocab_size=True)

@@ -92,6 +92,11 @@ class NeuroformerProcessor(ProcessorMixin):
             ``"trials"`` (each window's past was clipped at its trial's start, so the default
             ``past_clip_starts="auto"`` does that too), ``"time"``, or ``None`` (unknown: no clip
             unless asked).
+        model_vocab_size: the model's ``config.vocab_size`` (:meth:`from_config` and
+            :meth:`from_pretrained` of a model directory set it; :meth:`save_pretrained` keeps it in
+            ``processor_config.json``), or ``None`` for a bare processor. When set, the processor
+            serves that model: a unit the tokenizer lacks is refused as a unit the model was not
+            trained on, and a tokenizer of another length (grown with ``add_units`` after) is refused.
 
     Calling the processor (see :meth:`__call__`) gives ``input_ids``, ``dt_ids``,
     ``attention_mask``, ``labels``, ``dt_labels``, ``past_input_ids``, ``past_dt_ids``,
@@ -111,7 +116,8 @@ class NeuroformerProcessor(ProcessorMixin):
     """
 
     def __init__(self, tokenizer: Optional[NeuroformerTokenizer] = None, modalities: Optional[List[dict]] = None,
-                 decoding: bool = False, split_mode: Optional[str] = None, **kwargs):
+                 decoding: bool = False, split_mode: Optional[str] = None, model_vocab_size: Optional[int] = None,
+                 **kwargs):
         if not isinstance(tokenizer, NeuroformerTokenizer):
             raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}")
         if modalities is not None and not (isinstance(modalities, list) and all(isinstance(m, dict) for m in modalities)):
@@ -120,15 +126,19 @@ class NeuroformerProcessor(ProcessorMixin):
         self.modalities = copy.deepcopy(modalities) if modalities else []
         if split_mode not in (None, "trials", "time"):
             raise ValueError(f"split_mode: expected 'trials', 'time' or None, got {split_mode!r}")
+        if model_vocab_size is not None and (isinstance(model_vocab_size, bool) or not isinstance(
+                model_vocab_size, (int, np.integer)) or model_vocab_size < 1):
+            raise ValueError(f"model_vocab_size: expected None or an int >= 1, got {model_vocab_size!r}")
         self.decoding = bool(decoding)
         self.split_mode = split_mode
-        # a model's processor (from_config, or from_pretrained of a model directory; a decoder's too): a unit
-        # the vocabulary lacks is refused as a unit the model was not trained on, not with the tokenizer's
-        # add_units advice, which gives the unit an id the model has no embedding for
-        self._for_model = self.decoding
         # the model's unit vocabulary size (config.vocab_size) where the processor was made from its config
-        # (from_config, from_pretrained of a model directory): the tokenizer is held to it at every call
-        self._model_vocab_size: Optional[int] = None
+        # (from_config, from_pretrained of a model directory) or saved from such a processor: the tokenizer is
+        # held to it at every call (an __init__ argument, so save_pretrained writes it to processor_config.json)
+        self.model_vocab_size: Optional[int] = None if model_vocab_size is None else int(model_vocab_size)
+        # a model's processor (a decoder's too): a unit the vocabulary lacks is refused as a unit the model was
+        # not trained on, not with the tokenizer's add_units advice, which gives the unit an id the model has no
+        # embedding for
+        self._for_model = self.decoding or self.model_vocab_size is not None
         super().__init__(tokenizer, **kwargs)
 
     @classmethod
@@ -145,11 +155,8 @@ class NeuroformerProcessor(ProcessorMixin):
         from .tokenization_neuroformer import check_tokenizer_matches_config
 
         check_tokenizer_matches_config(tokenizer, config)
-        processor = cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets),
-                        split_mode=split_mode)
-        processor._for_model = True
-        processor._model_vocab_size = int(config.vocab_size)
-        return processor
+        return cls(tokenizer, modalities=config.modalities, decoding=bool(config.decoding_targets),
+                   split_mode=split_mode, model_vocab_size=int(config.vocab_size))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "NeuroformerProcessor":
@@ -161,7 +168,8 @@ class NeuroformerProcessor(ProcessorMixin):
         (:func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`); a
         ``processor_config.json`` beside it that says otherwise (left by an earlier run in the
         same directory) is ignored with a warning. Without ``config.json`` (a directory written by
-        :meth:`save_pretrained` alone) they come from ``processor_config.json``. ``split_mode`` comes
+        :meth:`save_pretrained` alone) they come from ``processor_config.json``, with ``decoding``
+        and ``model_vocab_size`` (a model's processor saved alone still serves that model). ``split_mode`` comes
         from the ``splits.json`` beside them when there is one (``train`` and ``finetune`` write it,
         ``neuroformer push`` uploads it). Hub arguments
         (``revision``, ``token``, ``cache_dir``, ``local_files_only``, ``trust_remote_code``...)
@@ -204,7 +212,7 @@ class NeuroformerProcessor(ProcessorMixin):
             processor.modalities = modalities
             processor.decoding = bool(config.decoding_targets)
             processor._for_model = True
-            processor._model_vocab_size = int(config.vocab_size)
+            processor.model_vocab_size = int(config.vocab_size)
             check_tokenizer_matches_config(processor.tokenizer, config)
         splits_file = _file(pretrained_model_name_or_path, "splits.json", hub)
         if splits_file is not None:
@@ -301,7 +309,7 @@ class NeuroformerProcessor(ProcessorMixin):
             ValueError: naming ``len(tokenizer)``, ``config.vocab_size`` and, where the recording holds
                 some of the model's units, the ``recording.select_units([...])`` call that keeps them.
         """
-        n, v = len(self.tokenizer), self._model_vocab_size
+        n, v = len(self.tokenizer), self.model_vocab_size
         if v is None or n == v:
             return
         if n < v:
