@@ -781,6 +781,26 @@ def test_spike_times_changed_in_place_after_the_check_are_refused_in_the_windows
         tok.encode_window(times, tokens, 17.05)  # in the past window of this one
 
 
+def test_a_change_in_place_that_stops_the_bisection_inside_a_window_is_refused():
+    """A NaN, or a spike swapped in from far away, written inside a window's run after the array's
+    cached check stops the bisection at it: the slice the window read was ascending, and the
+    window lost its later spikes without a word (7 of 10 current spikes). The check now reads two
+    spikes either side of the slice too; the unchanged array gives the same window."""
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b", "s/c"], dt_resolution=0.01, current_window=0.1,
+                               past_window=0.2)
+    base, tokens = np.arange(0.005, 20.0, 0.01), np.full(2000, 3)
+    assert tok.encode_window(base.copy(), tokens, 15.0)["n_spikes"] == 10
+    for i, j in ((1507, None), (1509, 1809), (1500, 1200)):  # NaN at the end; swaps at the end, at the start
+        times = base.copy()
+        tok.encode_window(times, tokens, 1.0)  # checked whole, and cached
+        if j is None:
+            times[i] = np.nan
+        else:
+            times[i], times[j] = times[j], times[i]
+        with pytest.raises(ValueError, match=r"spike_times: expected (finite values|ascending order)"):
+            tok.encode_window(times, tokens, 15.0)
+
+
 def test_encode_window_refuses_unsorted_or_nan_spike_times():
     """encode_window finds its window by bisection: unsorted spike_times put both current spikes
     of [10.0, 10.1) in the past window, and a NaN spike (at the end, where numpy sorts NaN) fell in

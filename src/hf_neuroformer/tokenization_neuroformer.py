@@ -526,8 +526,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 without a word), ``spike_times`` that are float32 / float16, or not finite and ascending (the window is
                 found by bisection: unsorted times gave wrong windows and NaN spikes were left out
                 without a word; checked whole once per array object, so a loop over the windows of
-                one array pays it once, and the spikes the window reads every call, so an array
-                changed there in place after its check is refused too; a change in place outside
+                one array pays it once, and the spikes the window reads, two either side, every call, so
+                an array changed there in place after its check is refused too; a change in place outside
                 every window read since is not seen), ``spike_times`` and ``spike_tokens`` of different lengths, or
                 ``spike_tokens`` of the window (past included) that are not whole numbers (3.7 was
                 cut to unit id 3 without a word).
@@ -868,15 +868,16 @@ def _check_spike_times(spike_times) -> None:
 
 
 def _check_window_slice(spike_times, lo: int, hi: int) -> None:
-    """Check again the spikes ``spike_times[lo:hi]`` that a window reads (its past included):
-    :func:`_check_spike_times` checks an array object once, so an array changed in place after
-    it passed (``t[5] = nan``, a shuffle) was bisected without a word. The bisection's own
-    neighbours bound the slice (``t[lo - 1] < start <= t[lo]``), so a slice that is finite and
-    ascending holds every spike of its run in the window; a change elsewhere in the array, out
-    of every window read since, is not seen. Raises as :func:`_check_spike_times` (the whole
-    array checked again)."""
-    w = spike_times[lo:hi]
-    # NaN compares False (and bisection never puts one NaN alone in a window: it sorts NaN last)
+    """Check again the spikes ``spike_times[lo:hi]`` that a window reads (its past included), with
+    two spikes either side: :func:`_check_spike_times` checks an array object once, so an array
+    changed in place after it passed (``t[5] = nan``, a shuffle) was bisected without a word. The
+    neighbours count: a NaN, or a spike past the window's end, written inside the window's run
+    stops the bisection at it, so the slice alone is ascending while the spikes after it are lost
+    (``t[i1]`` is then NaN, or larger than ``t[i1 + 1]``); the same holds at the start. A change
+    further out, or several that keep every checked pair ascending, is not seen. Raises as
+    :func:`_check_spike_times` (the whole array checked again)."""
+    w = spike_times[max(lo - 2, 0):hi + 2]
+    # NaN compares False
     if isinstance(w, np.ndarray) and w.size > 1 and not (w[1:] >= w[:-1]).all():
         _LAST_CHECKED_TIMES[0] = None
         _check_spike_times(spike_times)
