@@ -632,6 +632,23 @@ def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_
     assert "config.json" in loopback_hub.files("lab/new-private")
 
 
+def test_card_does_not_say_a_target_was_trained_on_the_whole_split_of_a_few_shot_decoder(decoder):
+    """With several targets, a train split whose windows lack one target's value got '(x trained on
+    N with a value ...)' from the whole split's count, also when only a few-shot block of it was
+    trained on ('(20 used for training)' on the same line): it now gives the split's count as such."""
+    from hf_neuroformer.hub import build_model_card
+
+    out, metrics = decoder
+    rep = metrics["decoding_report"]
+    n = rep["train"]["n_windows"]
+    train = {**rep["train"], "n_masked_nan": {"ry": 0, "x": 10}, "n_windows_target": {"ry": n, "x": n - 10}}
+    few = {**metrics, "decoding_report": {**rep, "train": train}, "n_train_windows": 20}
+    line = f"- train: {n} windows (20 used for training), {train['n_spikes']} spikes (x: {n - 10} with a value; the rest"
+    assert line in build_model_card(out, "lab/few", few).text
+    whole = {**few, "n_train_windows": n}
+    assert f"spikes (x trained on {n - 10} with a value; the rest" in build_model_card(out, "lab/whole", whole).text
+
+
 def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):
     """The audit saw a NaN metric (null in metrics.json: R^2 of a target constant over the test
     windows) vanish from the card without a word: card_metrics keeps finite values only."""

@@ -767,8 +767,10 @@ def build_model_card(
             used = (f" ({metrics['n_train_windows']} used for training)" if s == "train" and
                     metrics.get("n_train_windows") not in (None, report[s]["n_windows"]) else "")
             # several targets: a window kept for the others may lack one target's value (masked for it)
+            # (of a few-shot block only a part was trained on: then the split's windows with a value are named)
             masked = [f"{label} scored on {report[s]['n_windows_target'][label]}" if s != "train" else
-                      f"{label} trained on {report[s]['n_windows_target'][label]}"
+                      f"{label} trained on {report[s]['n_windows_target'][label]}" if not used else
+                      f"{label}: {report[s]['n_windows_target'][label]}"
                       for label, k in (report[s].get("n_masked_nan") or {}).items() if k]
             data_lines.append(f"- {s}: {report[s]['n_windows']} windows{used}, {report[s].get('n_spikes', '?')} spikes"
                               + (f" ({', '.join(masked)} with a value; the rest masked for it)" if masked else "")
