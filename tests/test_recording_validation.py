@@ -889,6 +889,23 @@ def test_a_file_storing_float32_spike_times_is_read_with_a_warning_not_refused(t
     assert rec.spike_times.tolist() == np.array([700.05, 700.06], np.float32).astype(np.float64).tolist()
 
 
+def test_an_npz_time_domain_stored_as_float32_is_read_with_the_float32_warning(tmp_path):
+    """read_npz widened a float32 time_domain without a word (SpikeRecording refuses one from a
+    caller, and the file's float32 spike_times get the reader's warning): it now gets that warning
+    too, naming the field; a float64 time_domain stays silent."""
+    for dtype, warned in ((np.float32, 1), (np.float64, 0)):
+        path = tmp_path / f"td-{np.dtype(dtype).name}.npz"
+        np.savez(path, spike_times=np.array([1.5, 2.5]), unit_ids=np.array([0, 1]),
+                 time_domain=np.array([0.0, 700.05], dtype))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rec = read_npz(path)
+        notes = [str(w.message) for w in caught if "stored as float32" in str(w.message)]
+        assert len(notes) == warned and all(re.search(r"read_npz\(.*\): time_domain are stored as float32", n)
+                                            for n in notes)
+        assert rec.time_domain[1] == float(dtype(700.05))
+
+
 def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tmp_path):
     """pynwb writes spike times as float64, but other writers (h5py) may store float32: read_nwb
     widened units.spike_times and interval bounds without a word. Each field is now read with one

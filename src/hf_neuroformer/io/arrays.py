@@ -205,7 +205,7 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     without it, the file's stem with whitespace replaced by ``_``, as NWB files without an
     identifier get, so that two files do not share unit tokens ``"<session>/<unit>"``; a
     ``session=`` given is kept). Other keys are ignored with a warning.
-    The file is read with ``allow_pickle=False``. ``spike_times`` stored as float32 / float16 are
+    The file is read with ``allow_pickle=False``. ``spike_times`` (and ``time_domain``) stored as float32 / float16 are
     widened to float64 with a warning naming their rounding (the file holds no more precision;
     :class:`SpikeRecording` refuses such times from a caller).
 
@@ -257,6 +257,8 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             fields["unit_areas"] = [text_of(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
         if "time_domain" in keys:
             td = _npz_member(z, "time_domain", path)
+            if td.dtype.kind == "f":  # float32 in the file: warned, kept (as spike_times; it was widened without a word)
+                td = widen_stored_times(td, "time_domain", f"read_npz({str(path)!r})")
             try:
                 td = np.asarray(td, dtype=np.float64).reshape(-1)
             except (TypeError, ValueError) as e:
