@@ -1320,8 +1320,8 @@ def finetune(
                     metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
         if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
             test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
-            metrics.update(decoding_intervals(test_preds, test_labels, tdicts,
-                                              column_values(dsd["test"], "window_start"), plan,
+            test_starts = column_values(dsd["test"], "window_start")  # for the intervals, the table and the figure
+            metrics.update(decoding_intervals(test_preds, test_labels, tdicts, test_starts, plan,
                                               ci_block_s=ci_block_s if block_s_asked else None,
                                               ci_block_s_option=ci_block_s_option,
                                               window_span_s=cfg.current_window + cfg.past_window))
@@ -1350,11 +1350,11 @@ def finetune(
                     ok = np.isfinite(recorded[:, j])
                     recorded[ok, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[ok, j].astype(np.int64)]
             tables["test_predictions.csv"] = prediction_table(
-                column_values(dsd["test"], "window_start"), cfg.current_window, preds, tdicts,
+                test_starts, cfg.current_window, preds, tdicts,
                 recorded=recorded).to_csv(index=False)
             # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
             shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-            figure = draw_figure("test_decoding.png", plot_decoding, column_values(dsd["test"], "window_start"),
+            figure = draw_figure("test_decoding.png", plot_decoding, test_starts,
                                  test_labels, preds, shown, metrics=metrics)
         # as train() saves: everything into a temporary folder beside the output, then moved into place
         # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
