@@ -1390,13 +1390,13 @@ def train(
         # more slowly than the window, NaN runs, a gap, or timestamps on another clock show up here
         mod_empty = {m["name"]: {s: windows_without_values(dsets[s], m) for s in SPLITS} for m in config.modalities}
         # events no window of any split reads (in the gaps between splits): they were dropped without a count
-        ev_unread = events_in_no_window(recording, config, [(column_values(dsets[s], "window_start"),
-                                                             column_values(dsets[s], "past_clip_start")) for s in SPLITS])
+        starts_by_split = {s: column_values(dsets[s], "window_start") for s in SPLITS}
+        ev_unread = events_in_no_window(recording, config, [(starts_by_split[s], column_values(dsets[s], "past_clip_start"))
+                                                            for s in SPLITS])
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
-        outside = spikes_outside_windows(recording, plan, config,
-                                         {s: np.asarray(dsets[s]["window_start"]) for s in SPLITS})
+        outside = spikes_outside_windows(recording, plan, config, starts_by_split)
     collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
     if main:
         for name, by_split in mod_trunc.items():
