@@ -662,19 +662,21 @@ def events_in_no_window(recording: SpikeRecording, config, windows, within=None)
         modality name -> number of its events read by no window (event modalities only).
     """
     out: Dict[str, int] = {}
+    splits = iv = None  # the windows' bounds and the merged ``within``: the same for every modality, found once
     for i, mod in enumerate(config.modalities or []):
         if not mod["source"].startswith("events:"):
             continue
         times = modality_track(recording, mod, i).times
+        if splits is None:
+            splits = [_window_bounds(recording, starts, clip_starts) for starts, clip_starts in windows]
+            iv = None if within is None else _merge_intervals(within)
         read = np.zeros(len(times) + 1, dtype=np.int64)  # +1 at a span's first event, -1 after its last
-        for starts, clip_starts in windows:
-            starts, bounds = _window_bounds(recording, starts, clip_starts)
+        for starts, bounds in splits:
             los, his = _read_spans(config, mod, starts, bounds)
             np.add.at(read, np.searchsorted(times, los, side="left"), 1)
             np.add.at(read, np.searchsorted(times, his, side="left"), -1)
         unread = np.cumsum(read[:-1]) <= 0
-        if within is not None:  # inside the union of the intervals (trials of a split may overlap)
-            iv = _merge_intervals(within)
+        if iv is not None:  # inside the union of the intervals (trials of a split may overlap)
             k = np.searchsorted(iv[:, 0], times, side="right") - 1
             unread &= (k >= 0) & (times < iv[np.clip(k, 0, None), 1]) if len(iv) else np.zeros_like(unread)
         out[mod["name"]] = int(unread.sum())
