@@ -114,6 +114,36 @@ def test_missing_next_spike_heads_are_refused(models, tmp_path):
         load_pretrained(bad)
 
 
+def test_weights_missing_from_the_file_are_refused_by_each_loader_with_one_message(models, tmp_path):
+    """load_pretrained and load_decoder (like push_to_hub, test_hub) refuse a model.safetensors that
+    lacks weights the model has (they would be left at random), naming the file, how many and the
+    first five, in the one message of refuse_missing_weights."""
+    from safetensors.torch import load_file, save_file
+
+    from hf_neuroformer.finetuning import load_decoder
+    from hf_neuroformer.generation import refuse_missing_weights
+
+    d, _, _ = models
+    for src, loader, whose, by in ((d / "pre", load_pretrained, "model's", "neuroformer train"),
+                                   (d / "dec", load_decoder, "decoder's", "neuroformer finetune")):
+        bad = tmp_path / src.name
+        shutil.copytree(src, bad, ignore=shutil.ignore_patterns("checkpoints"))
+        weights = load_file(bad / "model.safetensors")
+        cut = sorted(k for k in weights if ".layers.0." in k)
+        assert len(cut) > 5
+        save_file({k: v for k, v in weights.items() if k not in cut}, bad / "model.safetensors",
+                  metadata={"format": "pt"})
+        with pytest.raises(ValueError) as err:
+            loader(bad)
+        msg = str(err.value)
+        assert msg.startswith(f"--model: {str(bad / 'model.safetensors')!r} lacks " if loader is load_pretrained
+                              else f"model_dir: {str(bad / 'model.safetensors')!r} lacks "), msg
+        n = int(msg.split(" lacks ")[1].split()[0])
+        assert n >= len(cut) and f"of the {whose} weights (" in msg and f" and {n - 5} more); they would be " \
+            f"random: expected a directory written by '{by}'" in msg, msg
+    refuse_missing_weights([], "x", "model's", "y")  # nothing missing: nothing raised
+
+
 def damage(src, dst, how):
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
     if how == "no weights":

@@ -63,8 +63,8 @@ from .decoding import (
     target_dicts,
     target_label,
 )
-from .generation import (check_model_dir, check_recording_units, check_weight_shapes, quiet_loading, units_absent,
-                         weights_not_loaded)
+from .generation import (check_model_dir, check_recording_units, check_weight_shapes, quiet_loading,
+                         refuse_missing_weights, units_absent, weights_not_loaded)
 from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
@@ -1509,11 +1509,8 @@ def load_decoder(model_dir, flag: str = "model_dir"):
         model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True,
                                                                      ignore_mismatched_sizes=True, dtype=torch.float32)
     check_weight_shapes(info, flag, d)
-    missing = weights_not_loaded(info)
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} lacks {len(missing)} of the decoder's weights "
-                         f"({shown}); they would be random: expected a directory written by 'neuroformer finetune'")
+    refuse_missing_weights(weights_not_loaded(info), f"{flag}: {str(d / 'model.safetensors')!r}", "decoder's",
+                           "a directory written by 'neuroformer finetune'")
     tokenizer = NeuroformerTokenizer.from_pretrained(d)
     return model, tokenizer, SplitPlan.from_dict(json.loads(plan_file.read_text()))
 

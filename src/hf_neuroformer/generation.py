@@ -926,6 +926,30 @@ def weights_not_loaded(info: dict) -> List[str]:
                                                          for k in info.get("mismatched_keys", ()))
 
 
+def refuse_missing_weights(missing: Sequence[str], where: str, whose: str, expected: str,
+                           consequence: str = "they would be random") -> None:
+    """Refuse a load that left ``missing`` weights (:func:`weights_not_loaded`) at their random
+    initialisation (transformers only logs them): the one message of every loader of a model
+    directory (``--model`` / ``--decoder`` commands, ``push_to_hub``).
+
+    Args:
+        missing: the weight names not loaded; nothing happens when empty.
+        where: the message's start: the flag and the file (or folder) read.
+        whose: whose weights, e.g. ``"model's"``.
+        expected: what was expected instead, e.g. ``"a directory written by 'neuroformer train'"``.
+        consequence: what the missing weights would be or do.
+
+    Raises:
+        ValueError: ``"{where} lacks {n} of the {whose} weights ({the first 5}); {consequence}:
+            expected {expected}"``.
+    """
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise ValueError(f"{where} lacks {len(missing)} of the {whose} weights ({shown}); {consequence}: expected "
+                     f"{expected}")
+
+
 def check_weight_shapes(info: dict, flag: str, model_dir) -> None:
     """Refuse a load whose ``info`` (``from_pretrained(..., output_loading_info=True,
     ignore_mismatched_sizes=True)``) reports weights of another shape in the file than in the
@@ -1010,11 +1034,8 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
             )
         raise ValueError(f"{flag}: {str(d)!r} holds no weights for the next-spike heads ({', '.join(heads)}); they "
                          "would be random: expected a directory written by 'neuroformer train'")
-    if other:
-        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
-        raise ValueError(f"{flag}: {str(d / 'model.safetensors')!r} lacks {len(other)} of the model's weights "
-                         f"({shown}); they would be random: expected a directory written by 'neuroformer train' "
-                         "with the same code version")
+    refuse_missing_weights(other, f"{flag}: {str(d / 'model.safetensors')!r}", "model's",
+                           "a directory written by 'neuroformer train' with the same code version")
     tokenizer = AutoTokenizer.from_pretrained(d)
     try:  # files of two runs in one folder: the unit check then blamed the recording ('not the units ...')
         check_tokenizer_matches_config(tokenizer, model.config)

@@ -424,7 +424,7 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     """
     import shutil
 
-    from .generation import check_weight_shapes, quiet_loading, weights_not_loaded
+    from .generation import check_weight_shapes, quiet_loading, refuse_missing_weights, weights_not_loaded
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
@@ -436,13 +436,9 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     check_weight_shapes(info, "model_dir (CLI: --model)", src)
     # transformers initialises a weight missing from the file at random and only logs it: the repository
     # would publish random weights as the trained model's
-    missing = weights_not_loaded(info)
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ValueError(f"model_dir (CLI: --model): {str(src)!r}: its weights file lacks {len(missing)} of the "
-                         f"{type(model).__name__}'s weights ({shown}), which would be pushed at random: expected the "
-                         "directory of one 'neuroformer train' / 'finetune' run with this code version; nothing was "
-                         "uploaded")
+    refuse_missing_weights(weights_not_loaded(info), f"model_dir (CLI: --model): {str(src)!r}: its weights file",
+                           f"{type(model).__name__}'s", "the directory of one 'neuroformer train' / 'finetune' run "
+                           "with this code version; nothing was uploaded", consequence="they would be pushed at random")
     tokenizer = NeuroformerTokenizer.from_pretrained(src)
     try:  # files of two runs, or a tokenizer grown without the model: ids the model has no embedding for
         check_tokenizer_matches_config(tokenizer, model.config)
