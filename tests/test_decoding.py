@@ -3417,7 +3417,7 @@ def test_finetune_and_decode_windows_count_the_modality_tokens_beyond_max_tokens
                             behaviour={"x": BehaviourSeries(ts, np.sin(ts), "cm"), "y": BehaviourSeries(ts, np.cos(ts), "cm")})
     mod = {"name": "y", "source": "behaviour:y", "kind": "continuous", "window": [-0.1, 0.0], "max_tokens": 4}
     cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 5.0, "modalities": [mod]})
-    with pytest.warns(UserWarning, match=r"train: modality 'y': \d+ tokens beyond max_tokens=4 left out of the windows"):
+    with pytest.warns(UserWarning, match=r"train: modality 'y': \d+ tokens beyond max_tokens = 4 left out of the windows"):
         finetune(None, rec, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d", config=cfg, max_steps=1,
                  eval_steps=1, batch_size=8, seed=0, progress=False)
     report = json.loads((tmp_path / "d" / "decoding_report.json").read_text())

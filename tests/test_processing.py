@@ -331,7 +331,7 @@ def test_truncated_modality_tokens_are_counted(a2929):
     starts = [750.0, 750.1, 750.2]
     dropped = processor.tokenize(a2929, starts)["mod_head_direction_n_truncated"]
     assert min(dropped) > 0
-    with pytest.warns(TruncatedWindowsWarning, match=rf"modality 'head_direction': 3 of 3 windows held more tokens than "
+    with pytest.warns(TruncatedWindowsWarning, match=rf"modality 'head_direction': 3 of 3 windows held tokens beyond "
                                                       rf"max_tokens = 4 \({sum(dropped)} left out, the earliest\)"):
         batch = processor(a2929, starts)
     assert batch["modality_inputs"]["head_direction"]["mask"].sum(1).tolist() == [4, 4, 4]

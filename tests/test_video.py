@@ -425,14 +425,32 @@ def test_rendered_orientations_differ_and_drift():
 
 # ---------------------------------------------------------------- a model with video
 
+#: what train printed while building the ``trained`` fixture
+TRAIN_PRINTED: list = []
+
+
 @pytest.fixture(scope="module")
 def trained(allen_video, tmp_path_factory):
+    import contextlib
+    import io
+
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("allen_video")
     cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
-    metrics = train(allen_video, out, cfg, TrainingConfig(max_steps=6, batch_size=16, eval_every=3,
-                                                          learning_rate=3e-3), overwrite=True, progress=False)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        metrics = train(allen_video, out, cfg, TrainingConfig(max_steps=6, batch_size=16, eval_every=3,
+                                                              learning_rate=3e-3), overwrite=True, progress=False)
+    TRAIN_PRINTED[:] = [printed.getvalue()]
     return out, metrics
+
+
+def test_train_prints_the_frames_beyond_num_frames_it_left_out_with_the_setting(trained):
+    """train printed 'frames beyond num_frames dropped ... per split' without the value; the
+    processor, finetune and generate name it (num_frames = 2): all four now say it in one wording
+    (modalities.truncated_tokens_text)."""
+    assert re.search(r"modality 'video': frames beyond num_frames = 2 dropped \(earliest first\) per split "
+                     r"\{'train': [1-9]", TRAIN_PRINTED[0]), TRAIN_PRINTED[0]
 
 
 def test_tiny_video_model_trains_reloads_and_reads_its_frames(trained, allen_video):

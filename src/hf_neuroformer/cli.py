@@ -429,6 +429,7 @@ def _check_sampling_flags(args) -> None:
 def cmd_generate(args) -> int:
     from .generation import generate_split, grid_scratch, settings_scratch, source_scratch
     from .io import write_nwb
+    from .modalities import truncated_tokens_text
 
     out = Path(args.output)
     _check_not_an_input(args.output, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
@@ -494,9 +495,7 @@ def cmd_generate(args) -> int:
     for name, k in st.get("n_truncated_modality_tokens", {}).items():
         if k:  # as train prints it: the windows read only the latest tokens (frames) of the modality
             mod = next(m for m in model.config.modalities if m["name"] == name)
-            what = (f"frames beyond num_frames = {mod['num_frames']}" if mod["kind"] == "video"
-                    else f"tokens beyond max_tokens = {mod['max_tokens']}")
-            print(f"[neuroformer] modality {name!r}: {k} {what} dropped (earliest first) over the "
+            print(f"[neuroformer] modality {name!r}: {k} {truncated_tokens_text(mod)} dropped (earliest first) over the "
                   f"{st['n_windows']} windows")
     for name, k in st.get("n_events_in_no_window", {}).items():
         if k:  # as train prints it: no generated window was conditioned on these events

@@ -68,7 +68,7 @@ from .generation import (check_model_dir, check_recording_units, check_weight_sh
 from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
-from .modalities import truncated_modality_tokens, windows_without_values
+from .modalities import truncated_modality_tokens, truncated_tokens_text, windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
@@ -1205,9 +1205,7 @@ def finetune(
         for name, k in r.get("n_truncated_modality_tokens", {}).items():
             if k:  # dropped without a word: train prints them, and so does this now
                 mod = next(m for m in cfg.modalities if m["name"] == name)
-                what = (f"frames beyond num_frames={mod['num_frames']}" if mod["kind"] == "video"
-                        else f"tokens beyond max_tokens={mod['max_tokens']}")
-                warnings.warn(f"{split}: modality {name!r}: {k} {what} left out of the windows (the earliest); "
+                warnings.warn(f"{split}: modality {name!r}: {k} {truncated_tokens_text(mod)} left out of the windows (the earliest); "
                               "counted in decoding_report.json")
     if len(dsd["validation"]) == 0:
         raise ValueError("validation split: no window left; the checkpoint is chosen on validation "

@@ -570,6 +570,16 @@ def truncated_modality_tokens(cols, mod: dict) -> int:
     return int(np.sum(cols[modality_column_names(mod)[2]]))
 
 
+def truncated_tokens_text(mod: dict) -> str:
+    """What a truncation of modality ``mod`` leaves out, for the messages that count it (train,
+    finetune, generate, the processor): ``"frames beyond num_frames = 4"`` for a video modality,
+    ``"tokens beyond max_tokens = 8"`` for the others (the counts of
+    :func:`truncated_modality_tokens`)."""
+    if mod["kind"] == "video":
+        return f"frames beyond num_frames = {mod['num_frames']}"
+    return f"tokens beyond max_tokens = {mod['max_tokens']}"
+
+
 def modality_features(config) -> dict:
     """``datasets`` feature types of the modality columns of ``config``."""
     import datasets

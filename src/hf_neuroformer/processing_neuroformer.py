@@ -35,7 +35,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
-from .modalities import modality_column_names
+from .modalities import modality_column_names, truncated_tokens_text
 from .recording import SpikeRecording
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .binning import past_starts
@@ -491,11 +491,9 @@ class NeuroformerProcessor(ProcessorMixin):
         for mod in self.modalities:  # as training reports them: modality tokens beyond max_tokens / num_frames
             n_mod = np.asarray(cols[modality_column_names(mod)[2]])
             if n_mod.any():
-                what = (f"frames than num_frames = {mod['num_frames']}" if mod["kind"] == "video"
-                        else f"tokens than max_tokens = {mod['max_tokens']}")
-                warnings.warn(f"modality {mod['name']!r}: {int((n_mod > 0).sum())} of {len(n_mod)} windows held more "
-                              f"{what} ({int(n_mod.sum())} left out, the earliest)", TruncatedWindowsWarning,
-                              stacklevel=stacklevel + 1)
+                warnings.warn(f"modality {mod['name']!r}: {int((n_mod > 0).sum())} of {len(n_mod)} windows held "
+                              f"{truncated_tokens_text(mod)} ({int(n_mod.sum())} left out, the earliest)",
+                              TruncatedWindowsWarning, stacklevel=stacklevel + 1)
 
     def to_dataset(self, recording: SpikeRecording, window_starts: Sequence[float], past_clip_starts="auto", *,
                    check_modalities: bool = True):

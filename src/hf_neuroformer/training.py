@@ -41,7 +41,7 @@ from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty
 from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .modalities import events_in_no_window, fit_modalities, windows_without_values
+from .modalities import events_in_no_window, fit_modalities, truncated_tokens_text, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
                       build_window_datasets, column_values, keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
                       verify_prepared)
@@ -1401,9 +1401,8 @@ def train(
     if main:
         for name, by_split in mod_trunc.items():
             if any(by_split.values()):
-                kind = next(m["kind"] for m in config.modalities if m["name"] == name)
-                what = "frames beyond num_frames" if kind == "video" else "tokens beyond max_tokens"
-                print(f"[neuroformer] modality {name!r}: {what} dropped (earliest first) per split {by_split}")
+                mod = next(m for m in config.modalities if m["name"] == name)
+                print(f"[neuroformer] modality {name!r}: {truncated_tokens_text(mod)} dropped (earliest first) per split {by_split}")
         for name, by_split in mod_empty.items():
             if any(by_split.values()):
                 w0, w1 = next(m["window"] for m in config.modalities if m["name"] == name)
