@@ -214,9 +214,10 @@ def test_float32_window_starts_are_refused_not_widened(a2929, saved):
     import torch
 
     processor = AutoProcessor.from_pretrained(saved[0])
-    with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32, whose rounding "
-                                         r"moves times off the 1 ns window grid \(window 0: 700.05 as float32 is "
-                                         r"700.0499877929688 s\); pass float64 times"):
+    with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32, which rounds "
+                                         r"times of up to 700\.05 s by as much as 30\.5 µs, across window and bin "
+                                         r"edges; e\.g\. window 0: 700\.05 as float32 is 700\.0499877929688 s, "
+                                         r"12\.2 µs off; pass float64 times"):
         processor(a2929, np.float32([700.05]))
     with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32"):
         processor(a2929, torch.tensor([750.0]))  # a torch tensor's default dtype

@@ -874,6 +874,32 @@ def test_float32_times_are_refused_not_widened_naming_the_field_and_the_shift():
     assert rec.spike_times[0] == 700.05 and rec.trials[0, 0] == 700.05
 
 
+def test_float32_times_get_one_refusal_from_the_recording_the_window_starts_and_the_tokenizer():
+    """SpikeRecording, window_starts_array and the tokenizer's encode_window each wrote their own
+    float32 refusal (the tokenizer's named neither the size of the rounding nor the value it moved,
+    window starts' none of why .astype(np.float64) is no fix): the same float32 times now get the
+    same message from all three (binning.narrow_float_times_message), only the name differs."""
+    from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
+    from hf_neuroformer.windows import window_starts_array
+
+    times = np.array([700.05, 700.06], np.float32)
+    texts = []
+    with pytest.raises(RecordingValidationError) as err:
+        SpikeRecording(spike_times=times, unit_ids=np.array([0, 1]), time_domain=(0.0, 800.0))
+    texts.append(str(err.value).replace("spike_times: ", "", 1).replace("value 0", "#0"))
+    with pytest.raises(ValueError) as err:
+        window_starts_array(times, "window_starts")
+    texts.append(str(err.value).replace("window_starts: ", "", 1).replace("window 0", "#0"))
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b"], dt_resolution=0.01, current_window=0.1, past_window=0.2)
+    with pytest.raises(ValueError) as err:
+        tok.encode_window(times, np.array([3, 4]), 700.0)
+    texts.append(str(err.value).replace("spike_times: ", "", 1).replace("spike 0", "#0"))
+    assert texts[0] == texts[1] == texts[2], texts
+    assert texts[0].startswith("expected float64 times (s), got float32, which rounds times of up to 700.06 s by as "
+                               "much as 30.5 µs, across window and bin edges; e.g. #0: 700.05 as float32 is "
+                               "700.0499877929688 s, 12.2 µs off; pass float64 times from the source"), texts[0]
+
+
 def test_a_file_storing_float32_spike_times_is_read_with_a_warning_not_refused(tmp_path):
     """A file holds no more precision than it stores: read_npz of float32 spike times widens them
     with one warning that names the field and the rounding (SpikeRecording refuses float32 from a

@@ -816,7 +816,9 @@ def test_encode_window_refuses_unsorted_or_nan_spike_times():
         tok.encode_window(np.array([9.9, 10.02, 10.05, np.nan]), tokens, 10.0)
     with pytest.raises(ValueError, match="spike_times: expected ascending order"):
         tok.encode_window([10.02, 10.05, 9.9, 10.5], tokens, 10.0)  # a list, too
-    with pytest.raises(ValueError, match="spike_times: expected float64 spike times.*got dtype float32"):
+    with pytest.raises(ValueError, match=r"^spike_times: expected float64 times \(s\), got float32, which rounds "
+                                         r"times of up to 10\.5 s .* e\.g\. spike 0: 9\.9 as float32 is "
+                                         r"9\.899999618530273 s.*keeps the float32 rounding"):
         tok.encode_window(np.sort(times).astype(np.float32), tokens, 10.0)
     order = np.argsort(times, kind="stable")
     enc = tok.encode_window(times[order], tokens[order], 10.0)

@@ -27,10 +27,12 @@ of the edges at 10,000 s and a third of them a day into a recording.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
-__all__ = ["BIN_EDGE_TOLERANCE", "BIN_EDGE_SECONDS", "bin_index", "n_full_bins", "n_bins_covering", "on_time_grid", "window_ends", "past_starts"]
+__all__ = ["BIN_EDGE_TOLERANCE", "BIN_EDGE_SECONDS", "bin_index", "n_full_bins", "n_bins_covering", "on_time_grid", "window_ends", "past_starts",
+           "narrow_float_note", "narrow_float_times_message"]
 
 #: Tolerance, in bin widths, for a time on a bin edge (see the module docstring).
 BIN_EDGE_TOLERANCE = 1e-9
@@ -108,3 +110,47 @@ def past_starts(starts, past_window: float):
     ``[0.3, 1.0)`` of a window at 1.0 s (about one window in five of 0.05-s starts, past 0.1 s).
     ``starts``: ``(n,)`` or scalar current-window starts, s; ``past_window``: s."""
     return on_time_grid(np.asarray(starts, dtype=np.float64) - past_window)
+
+
+def narrow_float_note(x, item: str = "value") -> Optional[str]:
+    """For times (s) held in a float type narrower than float64 (float32, float16): ``"float32,
+    which rounds times of up to T s by as much as X µs, across window and bin edges; e.g. value i:
+    700.05 as float32 is 700.0499877929688 s, 12.2 µs off"`` (``item`` names the element, e.g.
+    ``"window"``); None for anything else (float64, integers, lists of Python floats, text or
+    ragged input for the caller's own check)."""
+    if not (hasattr(x, "dtype") or isinstance(x, (list, tuple))):
+        return None
+    try:
+        flat = np.asarray(x).ravel()
+    except (TypeError, ValueError):
+        return None
+    if flat.dtype.kind != "f" or flat.dtype.itemsize >= 8:
+        return None
+    finite = flat[np.isfinite(flat)]
+    big = np.abs(finite).max() if finite.size else flat.dtype.type(0)
+    note = (f"{flat.dtype}, which rounds times of up to {float(big):g} s by as much as "
+            f"{float(np.spacing(big)) / 2 * 1e6:.3g} µs, across window and bin edges")
+    for i, v in enumerate(flat[:1000]):  # the first value whose shortest decimal its widening moved
+        if np.isfinite(v) and float(v) != float(str(v)):
+            return note + (f"; e.g. {item} {i}: {str(v)} as {flat.dtype} is {float(v)!r} s, "
+                           f"{abs(float(v) - float(str(v))) * 1e6:.3g} µs off")
+    return note
+
+
+def narrow_float_times_message(x, what: str, item: str = "value") -> Optional[str]:
+    """The one refusal of times (s) held narrower than float64 (float32, float16) by every check
+    of them (recording fields, window starts, the tokenizer's spike times), naming ``what``; None
+    when ``x`` is not such an array (:func:`narrow_float_note`).
+
+    Widened to float64 they keep the rounding of the narrow type: float32 700.05 is
+    700.0499877929688 s, 12 µs early, so a spike at 700.05 s fell in the window before its own (the
+    window edges lie on a 1 ns grid, :func:`on_time_grid`). The message gives the dtype, how far
+    it rounds times of this size, the first value it moved, and the fix.
+    """
+    note = narrow_float_note(x, item)
+    if note is None:
+        return None
+    dtype = np.asarray(x).dtype
+    return (f"{what}: expected float64 times (s), got {note}; pass float64 times from the source (the file's or the "
+            "computation's float64 values, or sample indices / sampling rate in float64): .astype(np.float64) on "
+            f"these values keeps the {dtype} rounding, it only helps where they were float64 before a cast to {dtype}")

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .binning import bin_index, n_full_bins
+from .binning import bin_index, n_full_bins, narrow_float_note, narrow_float_times_message
 from .configuration_neuroformer import is_whole_number
 
 #: s: window starts are rounded to this grid (:func:`hf_neuroformer.windows.window_starts_for_split`), and
@@ -162,29 +162,6 @@ def _as_name_list(names, what: str) -> list:
     return list(names)
 
 
-def _narrow_float_note(x) -> Optional[str]:
-    """For times (s) held in a float type narrower than float64 (float32, float16): ``"float32,
-    which rounds times of up to T s by as much as X µs, across window and bin edges; e.g. value i:
-    700.05 as float32 is 700.0499877929688 s, 12.2 µs off"``; None for anything else (float64,
-    integers, lists of Python floats, text or ragged input for the caller's own check)."""
-    if not (hasattr(x, "dtype") or isinstance(x, (list, tuple))):
-        return None
-    try:
-        flat = np.asarray(x).ravel()
-    except (TypeError, ValueError):
-        return None
-    if flat.dtype.kind != "f" or flat.dtype.itemsize >= 8:
-        return None
-    finite = flat[np.isfinite(flat)]
-    big = np.abs(finite).max() if finite.size else flat.dtype.type(0)
-    note = (f"{flat.dtype}, which rounds times of up to {float(big):g} s by as much as "
-            f"{float(np.spacing(big)) / 2 * 1e6:.3g} µs, across window and bin edges")
-    for i, v in enumerate(flat[:1000]):  # the first value whose shortest decimal its widening moved
-        if np.isfinite(v) and float(v) != float(str(v)):
-            return note + f"; e.g. value {i}: {str(v)} as {flat.dtype} is {float(v)!r} s, {abs(float(v) - float(str(v))) * 1e6:.3g} µs off"
-    return note
-
-
 def refuse_narrow_float_times(x, what: str, error: type = RecordingValidationError) -> None:
     """Refuse times (s) held in a float type narrower than float64 (float32, float16), naming ``what``.
 
@@ -200,13 +177,9 @@ def refuse_narrow_float_times(x, what: str, error: type = RecordingValidationErr
         ``error``: naming ``what``, the dtype, how far it rounds times of this size (half a float
             step at the largest time), the first value it moved, and the fix.
     """
-    note = _narrow_float_note(x)
-    if note is not None:
-        dtype = np.asarray(x).dtype
-        raise error(f"{what}: expected float64 times (s), got {note}; pass float64 times from the source (the file's "
-                    "or the computation's float64 values, or sample indices / sampling rate in float64): "
-                    f".astype(np.float64) on these values keeps the {dtype} rounding, it only helps where they were "
-                    f"float64 before a cast to {dtype}")
+    message = narrow_float_times_message(x, what)
+    if message is not None:
+        raise error(message)
 
 
 def widen_stored_times(x, what: str, reader: str) -> np.ndarray:
@@ -215,7 +188,7 @@ def widen_stored_times(x, what: str, reader: str) -> np.ndarray:
     from a caller (:func:`refuse_narrow_float_times`): the file holds no more precision, so they are
     read with its rounding, and the warning says how large it is."""
     arr = np.asarray(x)
-    note = _narrow_float_note(arr)
+    note = narrow_float_note(arr)
     if note is not None:
         warnings.warn(f"{reader}: {what} are stored as {note}; read as float64 with that rounding (the file holds "
                       "no more precision): spikes and samples within it of a window or bin edge may be counted on "

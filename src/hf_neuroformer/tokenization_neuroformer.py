@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-from .binning import bin_index, n_bins_covering, on_time_grid, past_starts, window_ends
+from .binning import bin_index, n_bins_covering, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import FIRST_UNIT_ID, WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
@@ -845,12 +845,12 @@ def _check_spike_times(spike_times) -> None:
         return
     st = np.asarray(spike_times)
     if st.size:
-        if st.dtype.kind not in "fiu" or (st.dtype.kind == "f" and st.dtype.itemsize < 8):
-            # float32 700.05 is 700.0499877929688 s: the spike fell in the window before 700.05 s
-            raise ValueError(f"spike_times: expected float64 spike times (s), got dtype {st.dtype}"
-                             + ("; float32 / float16 round the times across window and bin edges (float32 700.05 "
-                                "is 700.0499877929688 s): pass the float64 times they came from" if st.dtype.kind == "f"
-                                else ""))
+        # float32 700.05 is 700.0499877929688 s: the spike fell in the window before 700.05 s
+        narrow = narrow_float_times_message(st, "spike_times", item="spike")
+        if narrow is not None:
+            raise ValueError(narrow)
+        if st.dtype.kind not in "fiu":
+            raise ValueError(f"spike_times: expected float64 spike times (s), got dtype {st.dtype}")
         bad = np.flatnonzero(~np.isfinite(st))
         if bad.size:
             raise ValueError(f"spike_times: expected finite values, spike {bad[0]} is {st[bad[0]]}; drop or fix it "

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .binning import BIN_EDGE_SECONDS, n_full_bins, on_time_grid, past_starts, window_ends
+from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
@@ -98,16 +98,11 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name}: expected window starts as real numbers (s), got {type(window_starts).__name__} "
                          f"({str(err).splitlines()[0]})") from None
-    if raw.dtype.kind == "f" and raw.dtype.itemsize < 8 and starts.size:
-        # float32 700.05 is 700.0499877929688 s: widened to float64, the window would start 12 µs early
-        # (off the 1 ns window grid, so a spike at 700.05 s fell out of it)
-        flat = raw.ravel()
-        moved = np.flatnonzero(flat.astype(np.float64) != np.array([float(str(v)) for v in flat]))
-        example = (f"window {moved[0]}: {str(flat[moved[0]])} as {raw.dtype} is {float(flat[moved[0]])!r} s" if moved.size
-                   else "700.05 as float32 is 700.0499877929688 s")
-        raise ValueError(f"{name}: expected float64 times (s), got {raw.dtype}, whose rounding moves times off the 1 ns "
-                         f"window grid ({example}); pass float64 times, e.g. np.asarray(starts, dtype=np.float64) "
-                         "from the values before any cast to float32")
+    # float32 700.05 is 700.0499877929688 s: widened to float64, the window would start 12 µs early
+    # (off the 1 ns window grid, so a spike at 700.05 s fell out of it)
+    narrow = narrow_float_times_message(raw, name, item="window") if starts.size else None
+    if narrow is not None:
+        raise ValueError(narrow)
     if starts.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of window starts (s), got shape {starts.shape}; pass "
                          "np.ravel(starts) if one list of windows is meant")
