@@ -190,6 +190,29 @@ def test_neural_embeddings_shapes_padding_and_no_modality_leak(batch):
         model.get_neural_embeddings(**inp, projected="orientation")
 
 
+def test_contrasts_and_the_pooled_embeddings_valid_follow_one_rule_of_windows_with_tokens(batch):
+    """The contrastive head's contrasts() (training counts a micro-batch's InfoNCE term by it) wrote
+    its own rule of which windows hold a modality token beside the pooled embeddings' ``valid``
+    (what forward contrasts). Inputs without a mask and without any token (n_tokens 0) disagreed:
+    contrasts() counted every window and said the batch had a term, forward had none. Both now use
+    windows_with_tokens; each case is checked against forward's own count of valid windows."""
+    cfg, b = batch
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 0.5})
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    hd = b["modality_inputs"]["head_direction"]
+    one = dict(hd, mask=torch.zeros_like(hd["mask"]))
+    one["mask"][3, 0] = True
+    no_mask = {k: v for k, v in hd.items() if k != "mask"}
+    no_tokens = {k: v[:, :0] for k, v in no_mask.items()}
+    for inputs, n in ((hd, 16), (one, 1), (no_mask, 16), (no_tokens, 0)):
+        with torch.no_grad():
+            _, valid = model.neuroformer.get_modality_embeddings({"head_direction": inputs})["head_direction"]
+        assert int(valid.sum()) == n
+        assert model.contrastive.contrasts({"head_direction": inputs}) is (n >= 2), n
+    assert model.contrastive.contrasts({}) is False
+
+
 # ---------------------------------------------------------------- trained on real data, CLI
 
 @pytest.fixture(scope="module")

@@ -662,6 +662,22 @@ def retrieval_top1(a: torch.Tensor, b: torch.Tensor, same: Optional[torch.Tensor
     return (float(same[own, sim.argmax(1)].float().mean()), float(same[sim.argmax(0), own].float().mean()))
 
 
+def windows_with_tokens(inputs: dict) -> torch.Tensor:
+    """``(batch,)`` bool: the windows that hold at least one real token of a modality, from its
+    inputs (as :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them): a ``mask`` row with
+    a True; without a ``mask`` every window, when the inputs have any token (their second axis,
+    tokens or frames, is not empty). The one rule of which windows a modality's pooled embedding
+    is valid for (:meth:`NeuroformerModel.get_modality_embeddings`) and which the contrastive loss
+    contrasts (:meth:`NeuroformerContrastiveHead.contrasts`). Empty for inputs without a tensor."""
+    mask = inputs.get("mask")
+    if mask is not None:
+        return mask.bool().any(1)
+    t = next((t for t in inputs.values() if torch.is_tensor(t)), None)
+    if t is None:
+        return torch.zeros(0, dtype=torch.bool)
+    return torch.full((t.shape[0],), t.dim() > 1 and t.shape[1] > 0, dtype=torch.bool, device=t.device)
+
+
 class NeuroformerContrastiveHead(nn.Module):
     """Projections and temperature of the contrastive alignment (built only when
     ``config.contrastive_loss_weight > 0``).
@@ -703,18 +719,9 @@ class NeuroformerContrastiveHead(nn.Module):
     def contrasts(self, modality_inputs: dict) -> bool:
         """Whether :meth:`forward` has a term for a batch of these modality inputs (as
         :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them): a contrastive modality
-        with at least two windows that hold a token of it (a window is valid when its ``mask`` row
-        has a True, every window without a ``mask``)."""
-        for name in self.names:
-            inputs = (modality_inputs or {}).get(name) or {}
-            mask = inputs.get("mask")
-            if mask is not None:
-                n_valid = int(mask.bool().any(1).sum())
-            else:
-                n_valid = next((int(t.shape[0]) for t in inputs.values() if torch.is_tensor(t)), 0)
-            if n_valid >= 2:
-                return True
-        return False
+        with at least two windows that hold a token of it (:func:`windows_with_tokens`, the rule of
+        the pooled embeddings' ``valid`` that :meth:`forward` counts)."""
+        return any(int(windows_with_tokens((modality_inputs or {}).get(name) or {}).sum()) >= 2 for name in self.names)
 
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
         """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
@@ -1204,7 +1211,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 raise ValueError(f"modality_inputs[{name!r}]: expected the inputs of a modality of this model ({known})")
             emb, mask = self.modality_embeddings[name].embed(modality_inputs[name])
             w = mask.to(emb.dtype)[..., None]
-            out[name] = ((emb * w).sum(1) / w.sum(1).clamp(min=1.0), mask.any(1))
+            # (a video's patch mask holds a True where its frame mask does: the frame mask's rule)
+            out[name] = ((emb * w).sum(1) / w.sum(1).clamp(min=1.0), windows_with_tokens(modality_inputs[name]))
         return out
 
     def get_input_embeddings(self):
