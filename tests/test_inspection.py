@@ -632,6 +632,9 @@ def test_frames_after_the_recorded_time_are_not_counted_as_on_screen():
     assert cut.stimulus.frame_times[-1] == 1.0  # kept: where the frame at 0.2 s leaves the screen
     desc = describe_recording(cut)
     assert desc["stimulus"]["n_frames"] == 3 and desc["stimulus"]["n_frames_outside"] == 1
+    assert desc["stimulus"]["frames_outside_end_marker"] is True
+    late = describe_recording(rec([5.0, 5.1], 1.2))["stimulus"]  # all after the end: none shown, no end marker
+    assert (late["n_frames"], late["n_frames_outside"], late["frames_outside_end_marker"]) == (0, 2, False)
     text = format_description(desc)
     assert "3 frames of 16x12 px (frame_shape [16, 12]) at ~10 Hz, onsets 0.000-0.200 s, and 1 stored frame not on " \
            "screen in the recorded time (onsets up to 1.000 s; the first onset" in text, text

@@ -702,20 +702,24 @@ def _mean_sd(rows: Sequence[Dict[str, float]]) -> tuple:
 
 
 def _with_value(ds, col: str, split: str):
-    """``(rows of ds whose column col is finite, how many were not)``; text labels pass whole.
+    """``(rows of ds whose column col is finite, how many were not, their values of col)``, the
+    column read once; text labels pass whole.
 
     Raises:
         BaselineInputError: an infinite value (a NaN is a window without a value; inf is a bad one)."""
+    raw = np.asarray(ds[col])
     try:
-        y = np.asarray(ds[col]).astype(np.float64)
+        y = raw.astype(np.float64)
     except (TypeError, ValueError):
-        return ds, 0  # class names: fit_baseline names them
+        return ds, 0, raw  # class names: fit_baseline names them
     if np.isinf(y).any():  # found as fit_baseline's "X_train, y_train" (arguments never passed here)
         bad = np.flatnonzero(np.isinf(y))
         raise BaselineInputError(f"dsd[{split!r}][{col!r}]: {bad.size} window(s) with an infinite target (first: row "
                                  f"{int(bad[0])}); expected finite values, or NaN for a window without one")
     ok = np.isfinite(y)
-    return (ds if ok.all() else ds.select(np.flatnonzero(ok))), int(np.sum(~ok))
+    if ok.all():
+        return ds, 0, raw
+    return ds.select(np.flatnonzero(ok)), int(np.sum(~ok)), raw[ok]
 
 
 def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fraction: float = 1.0,
@@ -773,8 +777,8 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
     # window that has a value of any of them and leaves the others NaN there, and the fine-tuned
     # decoder is trained and scored on each target's own windows (NaN masked): so are the baselines
     block = _fraction_of_train(dsd["train"], train_fraction)
-    train, n_nan_train = _with_value(block, col, "train")
-    test, n_nan_test = _with_value(dsd[test_split], col, test_split)
+    train, n_nan_train, ytr = _with_value(block, col, "train")
+    test, n_nan_test, yte = _with_value(dsd[test_split], col, test_split)
     without = f" ({n_nan_train} of them without a value of {label!r}, kept for other targets)" if n_nan_train else ""
     if len(train) < 4:  # fit_baseline's "X_train: ..." named an argument the caller never passed
         raise BaselineInputError(
@@ -790,7 +794,6 @@ def evaluate_baselines(dsd, tokenizer, config, target, seeds=(0, 1, 2), train_fr
                                  + (f"; its {n_nan_test} windows have no value of {label!r}" if n_nan_test else "")
                                  + "; score another split with test_split=")
     Xtr, Xte = binned_count_features(train, tokenizer, config), binned_count_features(test, tokenizer, config)
-    ytr, yte = np.asarray(train[col]), np.asarray(test[col])
     if kind == "classification" and ytr.dtype.kind == "f":  # class indices stored as floats beside NaN
         ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
     n_bins, gap = 1 + n_history_bins(config), shared_bin_windows(config)

@@ -17,8 +17,8 @@ import numpy as np
 
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import (SpikeRecording, _intersect_intervals, _merge_intervals, count_noun, frames_on_screen,
-                        median_frame_interval)
+from .recording import (SpikeRecording, _intersect_intervals, _merge_intervals, count_noun, end_marker_frame,
+                        frames_on_screen, median_frame_interval)
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -365,12 +365,13 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         # last frame's end, which was counted and given as the onsets' end (4 frames, onsets 0.000-1.000 s, of a
         # recording that ends at 0.8 s); frames wholly outside (another clock) are counted apart
         shown = np.ones(ft.shape, dtype=bool)
-        outside = marker = np.zeros(ft.shape, dtype=bool)
+        outside = np.zeros(ft.shape, dtype=bool)
+        marker = None  # the frame kept after the end for the last one's end (not shown)
         if rec.time_domain is not None and len(ft):
             td = np.array([rec.time_domain], dtype=np.float64)
             shown = frames_on_screen(ft, td, end_marker=False)
             outside = ~shown
-            marker = frames_on_screen(ft, td) & outside
+            marker = end_marker_frame(ft, td, shown)
         on = ft[shown]
         interval = median_frame_interval(ft)
         # a video modality's config needs frame_shape, and its num_frames the frame rate: only the count was given
@@ -383,7 +384,7 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
                 "frames_stop_s": float(on[-1]) if len(on) else float("nan"),
                 "n_frames_outside": int(outside.sum()),
                 "frames_outside_stop_s": float(ft[outside][-1]) if outside.any() else float("nan"),
-                "frames_outside_end_marker": bool(marker.any())}
+                "frames_outside_end_marker": marker is not None}
     return {
         "session": rec.session,
         "n_units": rec.n_units,

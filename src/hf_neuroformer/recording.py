@@ -1353,10 +1353,23 @@ def frames_on_screen(frame_times, intervals: np.ndarray, end_marker: bool = True
         return np.zeros(ft.shape, dtype=bool)
     k = np.searchsorted(intervals[:, 0], frame_ends(ft), side="left") - 1  # the last row starting before the end
     keep = (k >= 0) & (ft < intervals[np.clip(k, 0, None), 1])
-    after = int(np.searchsorted(ft, intervals[-1, 1], side="left"))
-    if end_marker and after < len(ft) and keep[:after].any():
-        keep[after] = True
+    marker = end_marker_frame(ft, intervals, keep) if end_marker else None
+    if marker is not None:
+        keep[marker] = True
     return keep
+
+
+def end_marker_frame(frame_times, intervals: np.ndarray, shown: np.ndarray) -> Optional[int]:
+    """The index of the end marker that :func:`frames_on_screen` adds to the frames ``shown``
+    (its result with ``end_marker=False`` for the same ``frame_times`` and ``intervals``): the
+    first frame whose onset is at or after the last row's stop, when a frame before it is shown;
+    None when there is none (no such frame, nothing shown before it, or no rows). That frame is
+    never one of ``shown`` (its onset is past every row's stop)."""
+    ft = np.asarray(frame_times, dtype=np.float64)
+    if not len(ft) or not len(intervals):
+        return None
+    after = int(np.searchsorted(ft, intervals[-1, 1], side="left"))
+    return after if after < len(ft) and shown[:after].any() else None
 
 
 def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
