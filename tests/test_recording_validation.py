@@ -874,6 +874,34 @@ def test_float32_times_are_refused_not_widened_naming_the_field_and_the_shift():
     assert rec.spike_times[0] == 700.05 and rec.trials[0, 0] == 700.05
 
 
+def test_non_finite_or_descending_times_get_one_wording_from_the_recording_and_the_tokenizer():
+    """SpikeRecording's spike_times, its events' and behaviour's times and the tokenizer's
+    spike_times each wrote their own finite / order check ('expected finite values' beside
+    'expected finite times', 'ascending order' beside 'ascending times', counts in some only); the
+    same times now get the same words from binning.not_finite_message / not_ascending_message,
+    each check adding its own fix."""
+    from hf_neuroformer.tokenization_neuroformer import NeuroformerTokenizer
+
+    tok = NeuroformerTokenizer(unit_tokens=["s/a", "s/b"], dt_resolution=0.01, current_window=0.1, past_window=0.2)
+    for times, words in (([10.0, np.nan, 10.2, np.nan], "expected finite times, spike 1 is nan (2 non-finite in all)"),
+                         ([10.0, 10.3, 10.2, 10.1], "expected ascending times, spike 2 (10.2 s) comes after spike 1 "
+                                                    "(10.3 s) (2 descending steps in all)")):
+        times = np.array(times)
+        with pytest.raises(RecordingValidationError, match=rf"^spike_times: {re.escape(words)}($|; )"):
+            SpikeRecording(spike_times=times, unit_ids=np.zeros(4, int), time_domain=(0.0, 20.0))
+        with pytest.raises(ValueError, match=rf"^spike_times: {re.escape(words)}; "):
+            tok.encode_window(times, np.array([3, 3, 4, 4]), 10.0)
+        ev = words.replace("spike", "event")
+        with pytest.raises(RecordingValidationError, match=rf"^events\['r'\]\.times: {re.escape(ev)}; "):
+            SpikeRecording(spike_times=np.array([1.0]), unit_ids=np.array([0]), time_domain=(0.0, 20.0),
+                           events={"r": EventSeries(times)})
+    with pytest.raises(RecordingValidationError, match=r"^behaviour\['x'\]\.timestamps: expected strictly increasing "
+                                                       r"times, sample 2 \(10\.1 s\) does not come after sample 1 "
+                                                       r"\(10\.1 s\) \(1 such steps in all\)$"):
+        SpikeRecording(spike_times=np.array([1.0]), unit_ids=np.array([0]), time_domain=(0.0, 20.0),
+                       behaviour={"x": BehaviourSeries(np.array([10.0, 10.1, 10.1]), np.zeros(3))})
+
+
 def test_float32_times_get_one_refusal_from_the_recording_the_window_starts_and_the_tokenizer():
     """SpikeRecording, window_starts_array and the tokenizer's encode_window each wrote their own
     float32 refusal (the tokenizer's named neither the size of the rounding nor the value it moved,

@@ -32,7 +32,7 @@ from typing import Optional
 import numpy as np
 
 __all__ = ["BIN_EDGE_TOLERANCE", "BIN_EDGE_SECONDS", "bin_index", "n_full_bins", "n_bins_covering", "on_time_grid", "window_ends", "past_starts",
-           "narrow_float_note", "narrow_float_times_message"]
+           "narrow_float_note", "narrow_float_times_message", "not_finite_message", "not_ascending_message"]
 
 #: Tolerance, in bin widths, for a time on a bin edge (see the module docstring).
 BIN_EDGE_TOLERANCE = 1e-9
@@ -154,3 +154,34 @@ def narrow_float_times_message(x, what: str, item: str = "value") -> Optional[st
     return (f"{what}: expected float64 times (s), got {note}; pass float64 times from the source (the file's or the "
             "computation's float64 values, or sample indices / sampling rate in float64): .astype(np.float64) on "
             f"these values keeps the {dtype} rounding, it only helps where they were float64 before a cast to {dtype}")
+
+
+def not_finite_message(t, what: str, item: str) -> Optional[str]:
+    """``"{what}: expected finite times, {item} k is v (n non-finite in all)"`` for the first
+    NaN / infinite entry of the 1-D times ``t`` (s), None when all are finite: the one wording of
+    the checks of spike, event and behaviour times (recording, tokenizer); callers append the fix."""
+    t = np.asarray(t)
+    bad = np.flatnonzero(~np.isfinite(t))
+    if not bad.size:
+        return None
+    return f"{what}: expected finite times, {item} {bad[0]} is {t[bad[0]]} ({bad.size} non-finite in all)"
+
+
+def not_ascending_message(t, what: str, item: str, strictly: bool = False) -> Optional[str]:
+    """For the 1-D times ``t`` (s) that must ascend (``strictly``: each after the one before), the
+    first step back: ``"{what}: expected ascending times, {item} i+1 (a s) comes after {item} i
+    (b s) (n descending steps in all)"`` (``strictly``: ``"expected strictly increasing times,
+    {item} i+1 (a s) does not come after {item} i (b s) (n such steps in all)"``); None when they
+    ascend. The one wording of the order checks of spike, event and behaviour times (recording,
+    tokenizer); callers append the fix."""
+    t = np.asarray(t)
+    step = np.diff(t)
+    back = np.flatnonzero(step <= 0 if strictly else step < 0)
+    if not back.size:
+        return None
+    i = back[0]
+    if strictly:
+        return (f"{what}: expected strictly increasing times, {item} {i + 1} ({t[i + 1]} s) does not come after "
+                f"{item} {i} ({t[i]} s) ({back.size} such steps in all)")
+    return (f"{what}: expected ascending times, {item} {i + 1} ({t[i + 1]} s) comes after {item} {i} ({t[i]} s) "
+            f"({back.size} descending steps in all)")

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .binning import bin_index, n_full_bins, narrow_float_note, narrow_float_times_message
+from .binning import (bin_index, n_full_bins, narrow_float_note, narrow_float_times_message, not_ascending_message,
+                      not_finite_message)
 from .configuration_neuroformer import is_whole_number
 
 #: s: window starts are rounded to this grid (:func:`hf_neuroformer.windows.window_starts_for_split`), and
@@ -569,23 +570,17 @@ class SpikeRecording:
                 f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
             )
         if st.size:
-            bad = np.flatnonzero(~np.isfinite(st))
-            if bad.size:
-                raise RecordingValidationError(
-                    f"spike_times: expected finite values, spike {bad[0]} is {st[bad[0]]}"
-                )
+            bad = not_finite_message(st, "spike_times", "spike")
+            if bad is not None:
+                raise RecordingValidationError(bad)
             neg = np.flatnonzero(st < 0)
             if neg.size:
                 raise RecordingValidationError(
                     f"spike_times: expected times >= 0 s, spike {neg[0]} is at {st[neg[0]]} s; {NEGATIVE_TIMES_HINT}"
                 )
-            dec = np.flatnonzero(np.diff(st) < 0)
-            if dec.size:
-                i = dec[0]
-                raise RecordingValidationError(
-                    f"spike_times: expected ascending order, spike {i + 1} ({st[i + 1]} s) comes "
-                    f"after spike {i} ({st[i]} s); sort them with SpikeRecording.from_unsorted(...)"
-                )
+            back = not_ascending_message(st, "spike_times", "spike")
+            if back is not None:
+                raise RecordingValidationError(back + "; sort them with SpikeRecording.from_unsorted(...)")
             n_units = len(self.unit_names)
             out = np.flatnonzero((ui < 0) | (ui >= n_units))
             if out.size:
@@ -720,17 +715,11 @@ class SpikeRecording:
                     f"behaviour[{name!r}]: expected values with one row per timestamp, got "
                     f"timestamps {ts.shape} and values {series.values.shape}"
                 )
-            nonfinite = np.flatnonzero(~np.isfinite(ts))
-            if nonfinite.size:  # checked first: it named no sample, and a NaN passed the order check
-                raise RecordingValidationError(
-                    f"behaviour[{name!r}].timestamps: expected finite times, sample {nonfinite[0]} is "
-                    f"{ts[nonfinite[0]]} ({nonfinite.size} non-finite in all)")
-            d = np.flatnonzero(np.diff(ts) <= 0)
-            if d.size:
-                raise RecordingValidationError(
-                    f"behaviour[{name!r}].timestamps: expected strictly increasing times, sample "
-                    f"{d[0] + 1} ({ts[d[0] + 1]} s) does not come after sample {d[0]} ({ts[d[0]]} s)"
-                )
+            # finite checked first: it named no sample, and a NaN passed the order check
+            bad = (not_finite_message(ts, f"behaviour[{name!r}].timestamps", "sample")
+                   or not_ascending_message(ts, f"behaviour[{name!r}].timestamps", "sample", strictly=True))
+            if bad is not None:
+                raise RecordingValidationError(bad)
         self._validate_events()
         self._validate_stimulus_intervals()
         self._validate_frames()
@@ -826,18 +815,13 @@ class SpikeRecording:
             t = ev.times
             if t.ndim != 1:
                 raise RecordingValidationError(f"events[{name!r}].times: expected a 1-D array of seconds, got shape {t.shape}")
-            bad = np.flatnonzero(~np.isfinite(t))
-            if bad.size:
-                raise RecordingValidationError(
-                    f"events[{name!r}].times: expected finite times, event {bad[0]} is {t[bad[0]]} "
-                    f"({bad.size} non-finite in all); readers drop them with a count")
-            dec = np.flatnonzero(np.diff(t) < 0)
-            if dec.size:
-                i = dec[0]
-                raise RecordingValidationError(
-                    f"events[{name!r}].times: expected ascending times, event {i + 1} ({t[i + 1]} s) comes after "
-                    f"event {i} ({t[i]} s) ({dec.size} descending steps in all); sort them, or build the recording "
-                    "with hf_neuroformer.io.from_arrays(..., events=...), which sorts and counts")
+            bad = not_finite_message(t, f"events[{name!r}].times", "event")
+            if bad is not None:
+                raise RecordingValidationError(bad + "; readers drop them with a count")
+            back = not_ascending_message(t, f"events[{name!r}].times", "event")
+            if back is not None:
+                raise RecordingValidationError(back + "; sort them, or build the recording with "
+                                               "hf_neuroformer.io.from_arrays(..., events=...), which sorts and counts")
             if ev.labels is not None and (ev.labels.ndim != 1 or ev.labels.shape[0] != t.shape[0]):
                 raise RecordingValidationError(
                     f"events[{name!r}].labels: expected one label per event ({t.shape[0]}), got shape {ev.labels.shape}")

@@ -22,7 +22,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizer
 
-from .binning import bin_index, n_bins_covering, narrow_float_times_message, on_time_grid, past_starts, window_ends
+from .binning import (bin_index, n_bins_covering, narrow_float_times_message, not_ascending_message, not_finite_message,
+                      on_time_grid, past_starts, window_ends)
 from .configuration_neuroformer import FIRST_UNIT_ID, WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
@@ -851,15 +852,12 @@ def _check_spike_times(spike_times) -> None:
             raise ValueError(narrow)
         if st.dtype.kind not in "fiu":
             raise ValueError(f"spike_times: expected float64 spike times (s), got dtype {st.dtype}")
-        bad = np.flatnonzero(~np.isfinite(st))
-        if bad.size:
-            raise ValueError(f"spike_times: expected finite values, spike {bad[0]} is {st[bad[0]]}; drop or fix it "
-                             "before tokenizing (a SpikeRecording refuses it)")
-        dec = np.flatnonzero(np.diff(st) < 0)
-        if dec.size:
-            i = dec[0]
-            raise ValueError(f"spike_times: expected ascending order, spike {i + 1} ({st[i + 1]} s) comes after spike "
-                             f"{i} ({st[i]} s); sort the spikes and their tokens together (order = "
+        bad = not_finite_message(st, "spike_times", "spike")
+        if bad is not None:
+            raise ValueError(bad + "; drop or fix them before tokenizing (a SpikeRecording refuses them)")
+        back = not_ascending_message(st, "spike_times", "spike")
+        if back is not None:
+            raise ValueError(back + "; sort the spikes and their tokens together (order = "
                              "np.argsort(spike_times, kind='stable')), or use SpikeRecording.from_unsorted(...)")
     try:
         _LAST_CHECKED_TIMES[0] = weakref.ref(spike_times)
