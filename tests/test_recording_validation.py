@@ -979,3 +979,15 @@ def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tm
     assert notes[1].startswith("read_nwb: trials.start_time are stored as float32")
     assert back.spike_times.tolist() == rec.spike_times.astype(np.float32).astype(np.float64).tolist()
     assert back.trials.tolist() == [[700.0, 700.1]]  # 700.0 is exact in float32; the stops stayed float64
+
+
+def test_first_few_names_the_first_items_then_how_many_more():
+    """The 'first few, then the rest' of a message was written nine times (missing weights, foreign
+    checkpoint files, units a model does not know, units absent); recording.first_few is the one."""
+    from hf_neuroformer.recording import first_few
+
+    assert first_few(["a", "b", "c", "d", "e"]) == "'a', 'b', 'c' and 2 more"
+    assert first_few(["a", "b", "c"]) == "'a', 'b', 'c'"
+    assert first_few(["x.w", "y.w", "z.w"], 2, quote=False) == "x.w, y.w and 1 more"
+    assert first_few(iter(["a", "b", "c", "d"]), 2, count_rest=False) == "'a', 'b', ..."  # a list the user copies
+    assert first_few([]) == ""

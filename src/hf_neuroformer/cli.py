@@ -683,19 +683,17 @@ def _unit_list_difference(real, generated) -> str:
     """Where the unit names of ``real`` (``--real``) and ``generated`` (``--generated``) differ, in
     words: the names only one holds (the first few), or the first position where the same names
     come in another order."""
+    from .recording import first_few
+
     r, g = list(real.unit_names), list(generated.unit_names)
-
-    def some(names):
-        return ", ".join(repr(x) for x in names[:3]) + (", ..." if len(names) > 3 else "")
-
     head = (f"--real has {len(r)} units (session {real.session!r}), --generated {len(g)} "
             f"(session {generated.session!r})")
     only_g, only_r = [x for x in g if x not in set(r)], [x for x in r if x not in set(g)]
     if not only_g and not only_r and len(r) == len(g):
         i = next(k for k, (a, b) in enumerate(zip(r, g)) if a != b)
         return f"{head}: the same names in another order, unit {i} is {r[i]!r} in --real and {g[i]!r} in --generated"
-    parts = [f"{len(only_g)} generated units are not in --real ({some(only_g)})" if only_g else "",
-             f"{len(only_r)} units of --real are not in --generated ({some(only_r)})" if only_r else ""]
+    parts = [f"{len(only_g)} generated units are not in --real ({first_few(only_g, count_rest=False)})" if only_g else "",
+             f"{len(only_r)} units of --real are not in --generated ({first_few(only_r, count_rest=False)})" if only_r else ""]
     return head + ": " + "; ".join(p for p in parts if p)
 
 

@@ -73,7 +73,7 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .recording import inside_one_interval
+from .recording import first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
@@ -1668,7 +1668,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities)
     absent = units_absent(tokenizer, recording)
     if absent and warn_absent_units:  # the command has warned already (check_recording_units)
-        shown = ", ".join(repr(u) for u in absent[:3]) + (", ..." if len(absent) > 3 else "")
+        shown = first_few(absent, count_rest=False)
         warnings.warn(f"recording: {len(absent)} of the decoder's units of this session are not in it ({shown}); "
                       "they are read as silent in every window, so the decoded values are not those of the "
                       "recording the decoder was fine-tuned on: pass a recording with all of its units",

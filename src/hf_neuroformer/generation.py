@@ -56,7 +56,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
-from .recording import WINDOW_GRID, SpikeRecording
+from .recording import WINDOW_GRID, SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_windows_in_support, keeps_training_mode, tokenize_windows,
                       window_starts_array)
@@ -945,8 +945,8 @@ def refuse_missing_weights(missing: Sequence[str], where: str, whose: str, expec
     """
     if not missing:
         return
-    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    raise ValueError(f"{where} lacks {len(missing)} of the {whose} weights ({shown}); {consequence}: expected "
+    raise ValueError(f"{where} lacks {len(missing)} of the {whose} weights ({first_few(missing, 5, quote=False)}); "
+                     f"{consequence}: expected "
                      f"{expected}")
 
 
@@ -1093,7 +1093,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
     sessions = sorted({NeuroformerTokenizer.session_of(t) for t in known if "/" in t})
-    shown = ", ".join(repr(t) for t in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    shown = first_few(foreign, count_rest=False)
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
     # the same unit names under "session0": before the readers named a .csv / .parquet table and a .npz without a
     # 'session' key after the file's stem, they were all "session0", so a model trained then refused the very file
@@ -1111,7 +1111,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     kept = [str(n) for n, t in zip(recording.unit_names, tokens) if t in vocab]
     keep = ""
     if kept and not flag.startswith("--"):
-        names = ", ".join(repr(n) for n in kept[:5]) + (", ..." if len(kept) > 5 else "")
+        names = first_few(kept, 5, count_rest=False)
         keep = (f"to read the {len(kept)} units of this recording it knows, keep only those: "
                 f"recording.select_units([{names}]); ")
     raise ValueError(
@@ -1164,7 +1164,7 @@ def _warn_missing_units(tokenizer, recording, model_dir, flag: str) -> None:
     present = tokenizer.recording_unit_tokens(recording)
     sessions = sorted({NeuroformerTokenizer.session_of(t) for t in present})
     model = f"the model {str(model_dir)!r}" if model_dir is not None else "the model"
-    shown = ", ".join(repr(t) for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    shown = first_few(missing, count_rest=False)
     warnings.warn(
         f"{flag}: this recording holds {len(present)} of the {len(present) + len(missing)} units {model} was "
         f"trained on in session {', '.join(repr(x) for x in sessions)}; {len(missing)} are missing ({shown}). "

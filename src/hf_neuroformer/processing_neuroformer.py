@@ -36,7 +36,7 @@ from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
 from .modalities import modality_column_names, truncated_tokens_text
-from .recording import SpikeRecording
+from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .binning import past_starts
 from .windows import (WINDOW_GRID, NeuroformerCollator, check_windows_in_support, recorded_stretches,
@@ -322,7 +322,7 @@ class NeuroformerProcessor(ProcessorMixin):
         new = len(ids) - len(kept)
         fix = "use the model's own tokenizer (AutoProcessor.from_pretrained(<model folder>) again)"
         if kept and new:
-            names = ", ".join(repr(k) for k in kept[:5]) + (", ..." if len(kept) > 5 else "")
+            names = first_few(kept, 5, count_rest=False)
             fix += f" and keep only the {len(kept)} units of this recording it knows: recording.select_units([{names}])"
         raise ValueError(
             f"tokenizer: len(tokenizer) = {n} tokens, but the model's config.vocab_size = {v}: the tokenizer was grown "

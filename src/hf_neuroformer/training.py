@@ -38,7 +38,7 @@ from .metrics import TokenBaselines, compare_recordings
 from .metrics.bootstrap import resolve_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
-from .recording import SpikeRecording, check_not_empty
+from .recording import SpikeRecording, check_not_empty, first_few
 from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import events_in_no_window, fit_modalities, truncated_tokens_text, windows_without_values
@@ -384,8 +384,7 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
                      and not (p.is_file() and p.name in _OS_METADATA_FILES))
     if foreign:
         raise FileExistsError(
-            f"output_dir: {str(ckpt)!r} holds {', '.join(repr(f) for f in foreign[:3])}"
-            f"{f' and {len(foreign) - 3} more' if len(foreign) > 3 else ''}, which are not checkpoints of "
+            f"output_dir: {str(ckpt)!r} holds {first_few(foreign)}, which are not checkpoints of "
             f"neuroformer train or finetune; {deleted_by} with them: move them out or choose another --output-dir")
 
 
