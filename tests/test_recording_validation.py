@@ -693,6 +693,19 @@ def test_a_restriction_to_a_gap_of_the_time_support_is_refused():
     assert part.support.tolist() == [[2.0, 3.0], [4.0, 5.0], [6.0, 7.0]] and part.n_spikes == 3
 
 
+def test_a_time_support_without_rows_is_refused_by_name_for_a_recording_with_spikes():
+    """A (0, 2) time_support (no recorded interval) beside spikes failed inside the validation with
+    numpy's 'index 0 is out of bounds for axis 0 with size 0', naming no field; it is refused as a
+    support that does not hold the spikes. Without spikes it stays valid (nothing to hold)."""
+    with pytest.raises(RecordingValidationError, match=r"^time_support: expected it to contain every spike, spike 0 at "
+                                                       r"1\.0 s lies outside"):
+        SpikeRecording(spike_times=np.array([1.0]), unit_ids=np.array([0]), time_domain=(0.0, 2.0),
+                       time_support=np.zeros((0, 2)))
+    empty = SpikeRecording(spike_times=np.zeros(0), unit_ids=np.zeros(0, int), unit_names=["a"], time_domain=(0.0, 2.0),
+                           time_support=np.zeros((0, 2)))
+    assert empty.n_spikes == 0
+
+
 def test_trial_edges_within_1_ns_count_as_inside_as_the_windows_take_them():
     """restrict(0.1 + 0.2, ...) starts at 0.30000000000000004 s: it dropped the trial at [0.3, 0.5)
     as 'covered only in part' (no tolerance on trial starts, while the windows compare edges within

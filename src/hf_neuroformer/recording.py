@@ -632,8 +632,7 @@ class SpikeRecording:
                     "time_support: expected finite, sorted, non-overlapping [start, stop) rows with stop > start"
                 )
             if st.size:
-                idx = np.searchsorted(ts[:, 0], st, side="right") - 1
-                inside = (idx >= 0) & (st < ts[np.clip(idx, 0, None), 1])
+                inside = in_intervals(st, ts)
                 if not inside.all():
                     k = np.flatnonzero(~inside)[0]
                     raise RecordingValidationError(
@@ -998,10 +997,7 @@ class SpikeRecording:
                 f"restrict: [{start}, {stop}) s lies outside the recording's time domain {self.time_domain}"
             )
         lo, hi = np.searchsorted(self.spike_times, [start, stop], side="left")
-        beh = {}
-        for k, s in self.behaviour.items():
-            m = (s.timestamps >= start) & (s.timestamps < stop)
-            beh[k] = BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
+        beh, events, stim = self._series_inside(np.array([[start, stop]], dtype=np.float64))
         trials, info = None, {}
         if self.trials is not None:
             # within 1 ns, as the windows take edges (WINDOW_GRID): a trial at 0.3 s is inside
@@ -1019,21 +1015,6 @@ class SpikeRecording:
             if len(trials):  # an edge up to 1 ns outside moves onto the interval's, so the trial lies in the time domain
                 trials = np.stack([np.maximum(trials[:, 0], start), np.minimum(trials[:, 1], stop)], 1)
             info = {k: np.asarray(v)[m] for k, v in self.trial_info.items()}
-        stim = self.stimulus
-        if stim is not None:
-            frames = ft = ids = iv = None
-            if stim.frame_times is not None:
-                # on screen during [start, stop): the frame shown at start has its onset before it (an
-                # onset test dropped it, and a window at start read no frame until the next onset)
-                m = frames_on_screen(stim.frame_times, np.array([[start, stop]], dtype=np.float64))
-                ft = stim.frame_times[m]
-                frames = None if stim.frames is None else stim.frames[m]
-            if stim.intervals is not None:
-                m = (stim.intervals[:, 1] > start) & (stim.intervals[:, 0] < stop)
-                iv = stim.intervals[m]
-                ids = None if stim.ids is None else np.asarray(stim.ids)[m]
-            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=iv, names=stim.names,
-                            description=stim.description)
         epochs = {
             k: (max(a, start), min(b, stop)) for k, (a, b) in self.epochs.items() if min(b, stop) > max(a, start)
         }
@@ -1058,10 +1039,6 @@ class SpikeRecording:
                 epoch_intervals[k] = clipped
                 if len(clipped):  # the span of the rows left, as epochs[k] is of its rows (select_epoch reads it)
                     epochs[k] = (float(clipped[:, 0].min()), float(clipped[:, 1].max()))
-        events = {}
-        for k, ev in self.events.items():
-            m = (ev.times >= start) & (ev.times < stop)
-            events[k] = EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
         # the units and the session are kept (the constructor copies the name lists)
         return dataclasses.replace(
             self,
@@ -1179,20 +1156,37 @@ class SpikeRecording:
         # the rows' own span (after a restrict() the epoch's span may be wider than its clipped rows)
         return self.restrict(iv[0, 0], iv[-1, 1])._restrict_to_union(iv, f"select_epoch({name!r})")
 
+    def _series_inside(self, iv: np.ndarray) -> Tuple[Dict[str, "BehaviourSeries"], Dict[str, "EventSeries"],
+                                                       Optional["Stimulus"]]:
+        """``(behaviour, events, stimulus)`` inside the sorted, non-overlapping ``[start, stop)``
+        rows of ``iv`` (``(n, 2)`` s), the rule of :meth:`restrict` (one row) and
+        :meth:`select_epoch` (its intervals): a behaviour sample or an event whose time lies in a row;
+        the frames on screen during a row (:func:`frames_on_screen`: the frame shown at a row's start
+        has its onset before it; an onset test dropped it, a window at the start read no frame until
+        the next onset, and a window after a gap a stale one) with the end marker; a presentation
+        (``stimulus.intervals``) that overlaps a row, with its id."""
+        beh = {k: BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
+               for k, s in self.behaviour.items() for m in [in_intervals(s.timestamps, iv)]}
+        events = {k: EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
+                  for k, ev in self.events.items() for m in [in_intervals(ev.times, iv)]}
+        stim = self.stimulus
+        if stim is not None:
+            frames, ft, ids, ivs = stim.frames, stim.frame_times, stim.ids, stim.intervals
+            if ft is not None:
+                m = frames_on_screen(ft, iv)
+                ft, frames = ft[m], None if frames is None else frames[m]
+            if ivs is not None:
+                k = np.searchsorted(iv[:, 0], ivs[:, 1], side="left") - 1
+                m = (k >= 0) & (ivs[:, 0] < iv[np.clip(k, 0, None), 1])
+                ivs, ids = ivs[m], None if ids is None else np.asarray(ids)[m]
+            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=ivs, names=stim.names,
+                            description=stim.description)
+        return beh, events, stim
+
     def _restrict_to_union(self, iv: np.ndarray, what: str) -> "SpikeRecording":
         """The part of this recording inside the sorted, non-overlapping intervals ``iv``
         (``(n, 2)`` seconds, inside the time domain); see :meth:`select_epoch`."""
-
-        def inside(t):
-            t = np.asarray(t, dtype=np.float64)
-            k = np.searchsorted(iv[:, 0], t, side="right") - 1
-            return (k >= 0) & (t < iv[np.clip(k, 0, None), 1])
-
-        keep = inside(self.spike_times)
-        beh = {k: BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
-               for k, s in self.behaviour.items() for m in [inside(s.timestamps)]}
-        events = {k: EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
-                  for k, ev in self.events.items() for m in [inside(ev.times)]}
+        keep = in_intervals(self.spike_times, iv)
         trials, info = self.trials, dict(self.trial_info)
         if trials is not None:
             m = inside_one_interval(trials[:, 0], trials[:, 1], iv)
@@ -1203,20 +1197,7 @@ class SpikeRecording:
                 )
             trials = trials[m]
             info = {c: np.asarray(v)[m] for c, v in self.trial_info.items()}
-        stim = self.stimulus
-        if stim is not None:
-            frames, ft, ids, ivs = stim.frames, stim.frame_times, stim.ids, stim.intervals
-            if ft is not None:  # on screen during an interval, as restrict() keeps them
-                # (onsets inside dropped the frames of a gap, and the last one before it then seemed on
-                # screen until the first onset after it: a window at an interval's start read a stale frame)
-                m = frames_on_screen(ft, iv)
-                ft, frames = ft[m], None if frames is None else frames[m]
-            if ivs is not None:  # a presentation that overlaps an interval is kept, as restrict() does
-                k = np.searchsorted(iv[:, 0], ivs[:, 1], side="left") - 1
-                m = (k >= 0) & (ivs[:, 0] < iv[np.clip(k, 0, None), 1])
-                ivs, ids = ivs[m], None if ids is None else np.asarray(ids)[m]
-            stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=ivs, names=stim.names,
-                            description=stim.description)
+        beh, events, stim = self._series_inside(iv)
         support = _intersect_intervals(self.support, iv)
         if not len(support):
             raise ValueError(_no_recorded_time(f"{what}: the union of its {len(iv)} intervals ({iv[0, 0]:g} to {iv[-1, 1]:g} s)",
@@ -1299,6 +1280,18 @@ def _intersect_intervals(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         else:
             j += 1
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def in_intervals(t, intervals: np.ndarray) -> np.ndarray:
+    """``t``'s shape, bool: whether each time ``t`` (s) lies in a ``[start, stop)`` row of
+    ``intervals`` (``(m, 2)`` float64 s, sorted, non-overlapping), exactly (no tolerance; the
+    window edges' 1 ns grid is :func:`inside_one_interval`'s). All False when ``intervals`` is
+    empty."""
+    t = np.asarray(t, dtype=np.float64)
+    if not len(intervals):
+        return np.zeros(t.shape, dtype=bool)
+    k = np.searchsorted(intervals[:, 0], t, side="right") - 1
+    return (k >= 0) & (t < intervals[np.clip(k, 0, None), 1])
 
 
 def inside_one_interval(starts, stops, intervals: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
