@@ -50,7 +50,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, frame_ends, frames_on_screen, median_frame_interval
+from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, frame_ends, frames_on_screen, in_intervals,
+                        median_frame_interval)
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "truncated_modality_tokens",
@@ -687,8 +688,7 @@ def events_in_no_window(recording: SpikeRecording, config, windows, within=None)
             np.add.at(read, np.searchsorted(times, his, side="left"), -1)
         unread = np.cumsum(read[:-1]) <= 0
         if iv is not None:  # inside the union of the intervals (trials of a split may overlap)
-            k = np.searchsorted(iv[:, 0], times, side="right") - 1
-            unread &= (k >= 0) & (times < iv[np.clip(k, 0, None), 1]) if len(iv) else np.zeros_like(unread)
+            unread &= in_intervals(times, iv)
         out[mod["name"]] = int(unread.sum())
     return out
 
