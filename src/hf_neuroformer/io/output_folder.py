@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Tuple
 
+from ..recording import first_few
+
 __all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_file_name", "check_output_folder", "check_writable_parent",
            "missing_folders", "move_into_place", "remove_empty_folders", "warn_leftovers"]
 
@@ -112,8 +114,7 @@ def remove_empty_folders(folders) -> None:
 
 
 def _first(items, n: int = 3) -> str:
-    items = sorted(items)
-    return ", ".join(repr(i) for i in items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+    return first_few(sorted(items), n)
 
 
 def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: str = "--output") -> Path:
