@@ -1771,6 +1771,11 @@ CI_HELP = ("length (s, > 0) of the blocks of consecutive test windows that the 9
            "with a reason naming a shorter length that gives 5 (default: 10; recorded as ci95_block_s)")
 
 
+def _add_overwrite(parser, help: str = "replace output files that already exist (refused without it)") -> None:
+    """The ``--overwrite`` flag of a command (``help``: what it replaces)."""
+    parser.add_argument("--overwrite", action="store_true", help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
     p.add_argument("--version", action=_VersionAction,
@@ -1814,7 +1819,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute activations in the backward pass (less memory, more compute)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (training.torch_compile_backend)")
     t.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
-    t.add_argument("--overwrite", action="store_true", help="replace a model (and checkpoints) already in --output-dir")
+    _add_overwrite(t, "replace a model (and checkpoints) already in --output-dir")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="sample spikes for the windows of a split and write them to NWB")
@@ -1846,7 +1851,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-spikes", type=int,
                    help="cap on spikes per generated window, 1 .. the model's max_window_length - 1 (default: "
                         "the latter); capped windows are counted in the summary line")
-    g.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(g)
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("evaluate", help="compare a generated recording with the real one")
@@ -1877,7 +1882,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--min-trial-coverage", type=float, metavar="F",
                    help="fraction of a trial the generated windows must cover for the PSTH to use it (default: "
                         "0.95; generation tiles a trial with whole windows: 30 ms windows cover 0.9 of a 100 ms trial)")
-    e.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(e)
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("inspect", help="what a recording holds (units, rates, epochs, trials, behaviour) and how "
@@ -1890,7 +1895,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "as for train; default: the defaults train would use)")
     i.add_argument("--output", help="also write the summary (per-unit rates too) to this JSON file")
     i.add_argument("--figure", help="also draw a raster, the firing rates and the spikes per window (PNG, PDF, ...)")
-    i.add_argument("--overwrite", action="store_true", help="replace --output / --figure if they exist")
+    _add_overwrite(i, "replace --output / --figure if they exist")
     i.set_defaults(func=cmd_inspect)
 
     r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
@@ -1900,7 +1905,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--epoch", help=EPOCH_WHAT + "; the windows are fixed here ('train --data DIR' refuses --epoch)")
     r.add_argument("--output", required=True, help="new directory for the shards and manifest.json")
     r.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
-    r.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(r)
     r.set_defaults(func=cmd_prepare)
 
     f = sub.add_parser("finetune", help="fine-tune a pretrained model to decode behaviour (Trainer) and score the test split")
@@ -1949,7 +1954,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "TRAINING windows, null = current_window; validation and test tile their split); VALUE is read as "
                    "JSON (0.3, null), else as text; e.g. --set window_stride=0.05")
     f.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
-    f.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+    _add_overwrite(f, "replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
 
     dc = sub.add_parser("decode", help="decode behaviour with a fine-tuned decoder over a whole recording (or epoch, "
@@ -1971,8 +1976,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "split's blocks are its trials); fewer than 5 blocks "
                          "give no interval, with a reason naming a shorter length that gives 5 (default: the length the "
                          "decoder was fine-tuned with, test/ci95_block_s of its metrics.json; else 10)")
-    dc.add_argument("--overwrite", action="store_true",
-                    help="replace --output / --figure if they exist (refused without it)")
+    _add_overwrite(dc, "replace --output / --figure if they exist (refused without it)")
     dc.set_defaults(func=cmd_decode)
 
     m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
@@ -1994,7 +1998,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="categorical: one colour and one colour-bar tick per value (at most 10 values, e.g. a "
                         "grating orientation); continuous: a colour bar (cyclic for an angle); auto (default): "
                         "categorical for a non-angle with at most 10 values, each repeated, else continuous")
-    m.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(m)
     m.set_defaults(func=cmd_embed)
 
     a = sub.add_parser("ablate", help="train state-only, +past, +stimulus, +behaviour, +contrastive on one split "
@@ -2011,7 +2015,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of +contrastive when the config's contrastive_loss_weight is 0 (refused when the "
                         f"config sets another weight or has no modality; default: {ABLATE_CONTRASTIVE_WEIGHT})")
     a.add_argument("--work-dir", help="keep the variants' models here (default: a temporary folder, removed)")
-    a.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(a)
     a.set_defaults(func=cmd_ablate)
 
     h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
@@ -2049,7 +2053,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the wiring and the spikes (default: 0)")
     s.add_argument("--codegen", choices=["numpy", "cython"],
                    help="brian2 code generation target, --kind hub only (default: numpy)")
-    s.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(s)
     s.set_defaults(func=cmd_simulate)
     v = sub.add_parser("render-gratings", help="render drifting-grating frames from each trial's orientation "
                        "(assumed nominal spatial/temporal frequency) and write spikes + frames to NWB")
@@ -2070,7 +2074,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--contrast", type=float, default=0.8,
                    help="Michelson contrast of the gratings, in [0, 1]; 0 is the mean grey shown between trials "
                         "(default: %(default)s)")
-    v.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(v)
     v.set_defaults(func=cmd_render_gratings)
 
     c = sub.add_parser("connectivity", help="directed connectivity from attention vs correlation, CCG and GLM, "
@@ -2089,7 +2093,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bin width of the (zero-lag) correlation baseline, s (default: %(default)s)")
     c.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: 64)")
     c.add_argument("--device", default="cpu", help="torch device for the attention pass (default: %(default)s)")
-    c.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(c)
     c.set_defaults(func=cmd_connectivity)
 
     m = sub.add_parser("attention-map", help="attention of spike tokens over a video modality's frames, in pixels, "
@@ -2107,7 +2111,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--modality", help="the video modality's name (default: the model's only one)")
     m.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: 64)")
     m.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    m.add_argument("--overwrite", action="store_true", help="replace output files that already exist (refused without it)")
+    _add_overwrite(m)
     m.set_defaults(func=cmd_attention_map)
     return p
 
