@@ -54,3 +54,28 @@ def test_tqdm_disable_in_the_environment_turns_every_bar_off(monkeypatch):
                 if "from tqdm" in text or "import tqdm" in text:
                     direct.append(name)
     assert direct == []
+
+
+def test_bar_into_a_file_redraws_at_the_first_update_30_s_after_the_last(monkeypatch):
+    # tqdm's dynamic miniters grew to the iterations of one interval (~300 here), and its monitor
+    # thread redraws a bar with miniters > 1 every maxinterval (10 s): a training log got a bar line
+    # every 10 to 20 s, not every 30 s; without the monitor, a bar whose steps slowed down waited for
+    # ~300 more steps. A fake clock drives the real bar: 300 fast steps, then slow ones.
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    now = [0.0]
+    log = io.StringIO()
+    bar = progress_bar(total=310, file=log)
+    bar._time = lambda: now[0]
+    bar.start_t = bar.last_print_t = 0.0
+    draws = []
+    for step in range(300):  # 0.1 s per step
+        now[0] += 0.1
+        if bar.update(1):
+            draws.append(round(now[0], 1))
+    assert bar.miniters <= 1  # nothing for tqdm's monitor to act on (it acts on miniters > 1)
+    for step in range(10):  # 20 s per step
+        now[0] += 20.0
+        if bar.update(1):
+            draws.append(round(now[0], 1))
+    bar.close()
+    assert draws == [30.0, 70.0, 110.0, 150.0, 190.0, 230.0], draws

@@ -26,7 +26,8 @@ def bars_disabled_by_environment() -> bool:
 
 def progress_bar(iterable=None, **kwargs):
     """``tqdm.auto.tqdm(iterable, **kwargs)``, redrawn at most every :data:`LOG_INTERVAL_S` s
-    when standard error is not a terminal (unless ``mininterval`` is given); off when
+    when standard error is not a terminal (unless ``mininterval`` is given), at the first update
+    after that; off when
     ``TQDM_DISABLE`` is set (see :func:`bars_disabled_by_environment`), whatever ``disable`` says."""
     from tqdm.auto import tqdm
 
@@ -35,6 +36,12 @@ def progress_bar(iterable=None, **kwargs):
     stream = kwargs.get("file") or sys.stderr
     is_tty = bool(getattr(stream, "isatty", lambda: False)())
     kwargs.setdefault("mininterval", 0.1 if is_tty else LOG_INTERVAL_S)
+    if not is_tty:
+        # check the clock at every update: with tqdm's default, dynamic ``miniters`` (the
+        # iterations of one interval), its monitor thread redrew such a bar every ``maxinterval``
+        # (10 s) instead, 10 to 20 s apart in a training log; and a bar whose steps slowed down
+        # waited for that many iterations
+        kwargs.setdefault("miniters", 1)
     return tqdm(iterable, **kwargs)
 
 
