@@ -1333,8 +1333,10 @@ def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_p
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data, tmp_path, capsys):
+def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data, tmp_path, capsys, monkeypatch):
     from hf_neuroformer.cli import main
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # the step bar is checked below
 
     out = tmp_path / "cli-decoder"
     rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
@@ -1348,6 +1350,8 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     assert len(lines) == 1 and re.fullmatch(r"step 2: train loss [0-9.]+  val loss [0-9.]+  val ry/mean_angular_error_"
                                             r"(deg|rad) [0-9.]+", lines[0]), text
     assert "Writing model shards" not in captured.err
+    # a bar over the steps, as train shows (there was none: minutes without output between evaluation lines)
+    assert re.search(r"fine-tuning: 100%.* 2/2 ", captured.err), captured.err
     m = json.loads((out / "metrics.json").read_text())
     assert m["targets"][0]["kind"] == "circular"  # inferred: ry is in rad
     assert m["fraction"] == 0.5 and m["n_train_windows"] == round(0.5 * m["n_train_windows_full"]) and m["seed"] == 3

@@ -1086,7 +1086,7 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        freeze_backbone_steps=args.freeze_backbone_steps, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, ci_block_s=ci_block_s,
+        freeze_backbone_steps=args.freeze_backbone_steps, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
         ci_block_s_option=CI_BLOCK_S_FLAG,
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test

@@ -998,6 +998,7 @@ def finetune(
     keep_checkpoints: bool = False,
     progress: bool = False,
     log_evaluations: bool = False,
+    step_bar: bool = False,
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
     **training_args,
@@ -1060,6 +1061,10 @@ def finetune(
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
         log_evaluations: print one line per evaluation (step, train and validation loss, the
             selection metric), as ``neuroformer train`` does; ``neuroformer finetune`` sets it.
+        step_bar: a bar over the optimisation steps, as ``neuroformer train`` shows (the package's
+            bar: redrawn at most every 30 s into a log file; ``TQDM_DISABLE=1`` turns it off), the
+            evaluation lines written above it; ``neuroformer finetune`` sets it. Not with
+            ``progress``, whose Trainer bars count the same steps.
         ci_block_s: length (s) of the blocks of consecutive test windows that the 95 %
             block-bootstrap intervals of the test metrics resample in a time split (None: the
             default, 10 s; a trial split's blocks are its trials, and a length given there, 10
@@ -1286,8 +1291,11 @@ def finetune(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    bar = _StepBar() if step_bar and not progress else None
+    if bar is not None:
+        trainer.add_callback(bar)
     if log_evaluations:
-        trainer.add_callback(_EvaluationLines(best_metric))
+        trainer.add_callback(_EvaluationLines(best_metric, write=bar.write if bar is not None else None))
     # Trainer creates output_dir/checkpoints at its first evaluation: a run stopped before it ends (Ctrl-C,
     # an error, a refused divergence) left those full copies of the model, and the folder itself, behind
     try:
@@ -1734,12 +1742,45 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     return table, info
 
 
+class _StepBar(TrainerCallback):
+    """The package's progress bar (:func:`~hf_neuroformer.progress.progress_bar`) over Trainer's
+    optimisation steps, on the main process: ``neuroformer finetune`` showed none, so a run of a
+    few minutes printed nothing between its evaluation lines."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from .progress import progress_bar
+
+        if state.is_world_process_zero:
+            self.bar = progress_bar(total=state.max_steps, initial=state.global_step, desc="fine-tuning", unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def write(self, line: str) -> None:
+        """``line`` to standard output, above the bar while it is drawn."""
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
+
+
 class _EvaluationLines(TrainerCallback):
     """Prints ``step N: train loss X  val loss Y  val <metric> Z`` at every evaluation, as
-    ``neuroformer train`` prints its steps."""
+    ``neuroformer train`` prints its steps (through ``write``, e.g. :meth:`_StepBar.write`; default
+    ``print``)."""
 
-    def __init__(self, metric: str):
+    def __init__(self, metric: str, write: Optional[Callable[[str], None]] = None):
         self.metric = metric
+        self.write = write or functools.partial(print, flush=True)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = metrics or {}
@@ -1750,11 +1791,10 @@ class _EvaluationLines(TrainerCallback):
         # (the last step, when max_steps is not a multiple of it) the latest is an earlier step's, said so
         at = "" if not train or train[-1].get("step") == state.global_step else f" (step {train[-1].get('step')})"
         key = f"eval_{self.metric}"
-        print(f"step {state.global_step}: "
-              + (f"train loss {train[-1]['loss']:.4f}{at}  " if train else "")
-              + f"val loss {metrics['eval_loss']:.4f}"
-              + (f"  val {self.metric} {metrics[key]:.4f}" if key in metrics and self.metric != "loss" else ""),
-              flush=True)
+        self.write(f"step {state.global_step}: "
+                   + (f"train loss {train[-1]['loss']:.4f}{at}  " if train else "")
+                   + f"val loss {metrics['eval_loss']:.4f}"
+                   + (f"  val {self.metric} {metrics[key]:.4f}" if key in metrics and self.metric != "loss" else ""))
 
 
 def _step_of(path) -> Optional[int]:
