@@ -504,6 +504,19 @@ def test_cli_decode_scores_only_test_windows_on_the_recording_the_decoder_was_fi
     assert " validation windows with a recorded" not in text and " test windows with a recorded" not in text
 
 
+def test_cli_decode_says_when_no_window_is_scored(finetuned, shared_data, tmp_path, capsys):
+    """Head direction decoded in sleep (no tracking there): the split line said 'scored below: test
+    windows and windows outside every split' and no score followed, with no word why."""
+    from hf_neuroformer.cli import main
+
+    assert main(["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "sleep",
+                 "--output", str(tmp_path / "sleep.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "scored below: test windows and windows outside every split" in text
+    assert "ry: predicted only, the recording has no value of it in these windows" in text
+    assert "  no window scored: no test window or window outside every split has a recorded value of a target" in text
+
+
 def test_cli_decode_labels_the_training_windows_a_few_shot_decoder_never_fitted(a2929, pretrained, shared_data,
                                                                                 tmp_path, capsys):
     """Break test: a decoder fine-tuned on the first 30 % of the training windows (--fraction 0.3)

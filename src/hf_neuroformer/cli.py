@@ -1238,6 +1238,10 @@ def cmd_decode(args) -> int:
 
             print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
                   + ", ".join(score(k, v) for k, v in shown.items()) + left_out + about)
+    if not with_intervals and not (fitted and "test" not in counts):  # (that case said so above)
+        # the split line promised scores below: say why none followed (e.g. head direction decoded in sleep)
+        print("  no window scored: " + ("no test window" if fitted else "no test window or window outside every split")
+              + " has a recorded value of a target")
     if args.ci_block_s is not None and not with_intervals:
         warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: no decoded window with a recorded value was "
                       "scored (only the decoder's test windows and windows outside all its splits are)"
