@@ -79,3 +79,14 @@ def test_bar_into_a_file_redraws_at_the_first_update_30_s_after_the_last(monkeyp
             draws.append(round(now[0], 1))
     bar.close()
     assert draws == [30.0, 70.0, 110.0, 150.0, 190.0, 230.0], draws
+
+
+def test_a_line_written_above_a_bar_reaches_a_log_file_at_once(monkeypatch):
+    # `neuroformer train > log`: standard output into a file is block-buffered, and the step lines
+    # written above the bar (bar.write) stayed in the buffer until a few kB or the end of the run
+    raw = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8"))
+    bar = progress_bar(total=2, file=io.StringIO())
+    bar.write("step 1: train loss 1.0")
+    assert raw.getvalue() == b"step 1: train loss 1.0\n"
+    bar.close()

@@ -12,6 +12,7 @@ win over the environment, so :func:`progress_bar` reads the variable itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -24,13 +25,32 @@ def bars_disabled_by_environment() -> bool:
     return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
 
 
+@functools.lru_cache(maxsize=None)
+def _bar_class():
+    """``tqdm.auto.tqdm`` whose :meth:`write` (the line above the bar: ``step N: train loss ...``)
+    flushes its stream: standard output into a file is block-buffered (unless
+    ``PYTHONUNBUFFERED`` is set), so ``neuroformer train > log`` showed its step lines only every
+    few kB or at the end, while the bar on standard error went on."""
+    from tqdm.auto import tqdm
+
+    class Bar(tqdm):
+        @classmethod
+        def write(cls, s, file=None, end="\n", nolock=False):
+            super().write(s, file=file, end=end, nolock=nolock)
+            fp = file if file is not None else sys.stdout
+            if fp is not None and hasattr(fp, "flush"):
+                fp.flush()
+
+    return Bar
+
+
 def progress_bar(iterable=None, **kwargs):
     """``tqdm.auto.tqdm(iterable, **kwargs)``, redrawn at most every :data:`LOG_INTERVAL_S` s
     when standard error is not a terminal (unless ``mininterval`` is given), at the first update
     after that; off when
-    ``TQDM_DISABLE`` is set (see :func:`bars_disabled_by_environment`), whatever ``disable`` says."""
-    from tqdm.auto import tqdm
-
+    ``TQDM_DISABLE`` is set (see :func:`bars_disabled_by_environment`), whatever ``disable`` says.
+    Its ``write`` flushes the stream it writes to (see :func:`_bar_class`)."""
+    tqdm = _bar_class()
     # explicit, so that tqdm's own reading of TQDM_DISABLE (bool("0") is True) does not apply
     kwargs["disable"] = bool(kwargs.get("disable", False)) or bars_disabled_by_environment()
     stream = kwargs.get("file") or sys.stderr
