@@ -4,6 +4,7 @@ test split is the split (issue 4).
     python scripts/decoding_repeated_splits.py                       # nelpy, split seeds 1-8 (~25 min, 2 cores)
     python scripts/decoding_repeated_splits.py --set decoding_pool=current+past   # another read-out, kept beside
     python scripts/decoding_repeated_splits.py --report-only         # table + figure again from the JSON
+    python scripts/decoding_repeated_splits.py --pretrain-set pretrain_steps=3000   # another pretrained model
 
 The decoding benchmark (``scripts/benchmark_decoding.py``) scores every method on one pre-declared
 test split (``split_seed`` 0: 15 % of the 30-s blocks). On nelpy that split is ~1 min of running,
@@ -21,7 +22,11 @@ Nothing is chosen here. The fine-tuning settings default to the ones the benchma
 dataset recorded (``benchmarks/decoding.json`` -> ``datasets.<name>.run``: steps, learning rate,
 auxiliary loss weight, ``--set`` config settings), which were chosen on the split-0 validation
 split; ``--set`` replaces config settings, and each distinct setting is kept as its own entry of
-the JSON, so variants sit side by side.
+the JSON, so variants sit side by side. ``--pretrain-set`` replaces the PRETRAINED model's architecture
+(``hidden_size``, ``intermediate_size``, ``num_attention_heads``, ``num_hidden_layers``) or its
+``pretrain_steps``; such a variant's runs go under ``<output-dir>/pretrain-<settings>/`` (a
+checkpoint found there is reused only if its ``config.json`` and step count are the variant's) and
+its results are an entry of their own.
 
 Statistics, per fraction of the training windows (the first contiguous block, as the benchmark):
 mean +/- sd over split seeds; paired differences (Neuroformer pretrained minus each other method,
@@ -136,17 +141,67 @@ def summarise(entry: dict) -> dict:
     return out
 
 
-def check_reusable(pre: Path, model: dict, steps: int) -> None:
+#: what ``--pretrain-set`` may replace: the pretrained model's architecture (:data:`benchmark_decoding.MODEL`)
+#: and the number of pretraining steps
+PRETRAIN_KEYS = tuple(bd.MODEL) + ("pretrain_steps",)
+
+
+def pretrain_setting(text: str) -> tuple:
+    """``KEY=VALUE`` of ``--pretrain-set`` -> ``(key, int)``: KEY one of :data:`PRETRAIN_KEYS`, VALUE an integer >= 1."""
+    key, sep, value = text.partition("=")
+    if not sep or key not in PRETRAIN_KEYS:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(PRETRAIN_KEYS)}, got {text!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1 or str(number) != value.strip():
+        raise argparse.ArgumentTypeError(f"{key}: expected an integer >= 1, got {value!r}")
+    return key, number
+
+
+def pretrain_variant(parser, pairs: list, name: str) -> dict:
+    """The ``--pretrain-set`` pairs as a dict (sorted by key), checked before anything runs: a key given
+    twice, or an architecture ``NeuroformerConfig`` refuses for ``name``, is a ``parser.error`` naming it."""
+    from hf_neuroformer import NeuroformerConfig
+
+    sets = {}
+    for k, v in pairs:
+        if k in sets:
+            parser.error(f"--pretrain-set: {k} given twice ({sets[k]} and {v})")
+        sets[k] = v
+    try:
+        NeuroformerConfig(**bd.DATASETS[bd.source_of(name)]["config"], **variant_model(sets))
+    except ValueError as err:
+        parser.error(f"--pretrain-set: {err}")
+    return dict(sorted(sets.items()))
+
+
+def variant_model(sets: dict | None) -> dict:
+    """The pretrained model's architecture: :data:`benchmark_decoding.MODEL` with the ``--pretrain-set`` keys."""
+    return dict(bd.MODEL, **{k: v for k, v in (sets or {}).items() if k != "pretrain_steps"})
+
+
+def variant_root(out: Path, sets: dict | None) -> Path:
+    """Where a pretraining variant's runs go: ``out`` for the current model (no ``--pretrain-set``), else a
+    folder of ``out`` named by its settings, so that no variant's checkpoint is found in another's place."""
+    if not sets:
+        return Path(out)
+    return Path(out) / ("pretrain-" + "-".join(f"{k}{v}" for k, v in sorted(sets.items())))
+
+
+def check_reusable(pre: Path, model: dict, steps: int, flag: str = "--output-dir") -> None:
     """A pretrained checkpoint found on disk is reused only if it is this script's: the same
-    architecture and split seed (``config.json``) and the same number of steps (``metrics.json``)."""
+    architecture and split seed (``config.json``) and the same number of steps (``metrics.json``);
+    else a ``SystemExit`` naming ``flag`` (where the checkpoint was looked for)."""
     cfg = json.loads((pre / "config.json").read_text())
     wrong = {k: (cfg.get(k), v) for k, v in model.items() if cfg.get(k) != v}
     done = json.loads((pre / "metrics.json").read_text()).get("total_steps") if (pre / "metrics.json").is_file() else None
     if done != steps:
         wrong["pretraining steps"] = (done, steps)
     if wrong:
-        raise SystemExit(f"--output-dir: the checkpoint {pre} was not pretrained with these settings "
-                         f"(found, wanted: {wrong}); delete it or give another --output-dir")
+        raise SystemExit(f"{flag}: the checkpoint {pre} was not pretrained with these settings "
+                         f"(found, wanted: {wrong}); delete it or give another {flag}")
 
 
 def _same_task(got: tuple, expected: tuple) -> None:
@@ -157,7 +212,8 @@ def _same_task(got: tuple, expected: tuple) -> None:
 
 def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, workers: int, out: Path,
               pretrain_only: bool = False):
-    model = dict(bd.MODEL)
+    model = variant_model(settings.get("pretrain_overrides"))
+    out = variant_root(out, settings.get("pretrain_overrides"))
     opts_base = dict(quick=False, device="cpu", learning_rate=settings["learning_rate"],
                      eval_steps=settings["eval_steps"], generative_loss_weight=settings["generative_loss_weight"],
                      config_overrides=dict(settings["config_overrides"] or {}), select_on=settings["select_on"],
@@ -221,6 +277,8 @@ def entry_key(e: dict) -> str:
     if e["settings"].get("freeze_backbone_steps"):  # entries written before it existed keep their keys
         key.append({"freeze_backbone_steps": e["settings"]["freeze_backbone_steps"]})
     key.append({"learning_rate": e["settings"].get("learning_rate")})
+    if e["settings"].get("pretrain_overrides"):  # another pretrained model: its own entry
+        key.append({"pretrain_overrides": e["settings"]["pretrain_overrides"]})
     return json.dumps(key, sort_keys=True)
 
 
@@ -252,6 +310,8 @@ def write_section(doc: dict) -> str:
         run_sets = ", ".join(parts) or "none"  # the run line names the learning rate itself
         if st.get("learning_rate") not in (None, 5e-4):  # finetune's default: the header names another
             parts.append(f"learning rate {st['learning_rate']:g}")
+        if st.get("pretrain_overrides"):  # the run line names the model and steps themselves
+            parts.append("pretrained model " + ", ".join(f"{k}={v}" for k, v in st["pretrain_overrides"].items()))
         sets = ", ".join(parts) or "none"
         lines += [f"### {name}, {bd.DATASETS[name]['target']} ({label}), config settings: {sets}", "",
                   f"Run: commit `{run['commit']}` on {run['date']}, {run['machine']}, {run['workers']} worker process(es) "
@@ -392,6 +452,11 @@ def main(argv=None) -> int:
     p.add_argument("--freeze-backbone-steps", type=int, default=None,
                    help="replaces the benchmark run's freeze_backbone_steps (only the new heads train for the first "
                         "N fine-tuning steps)")
+    p.add_argument("--pretrain-set", dest="pretrain_sets", metavar="KEY=VALUE", action="append", type=pretrain_setting,
+                   default=[], help="replaces one setting of the PRETRAINED model, repeatable; KEY one of "
+                   + ", ".join(PRETRAIN_KEYS) + " (default: the benchmark's model, " + ", ".join(
+                       f"{k}={v}" for k, v in bd.MODEL.items()) + ", and its run's pretraining steps); VALUE an integer "
+                   ">= 1. Such a variant's runs go under <output-dir>/pretrain-<settings>/, and it is an entry of its own")
     p.add_argument("--pretrain-only", action="store_true",
                    help="only pretrain the split seeds' checkpoints (for decoding_validation_sweep.py --split-seed); "
                         "nothing is fine-tuned, scored or written to the table")
@@ -407,6 +472,10 @@ def main(argv=None) -> int:
     sets = dict(settings["config_overrides"] or {})
     sets.update(bd.check_settings(p, args.config_overrides, [args.dataset]))
     settings["config_overrides"] = sets
+    variant = pretrain_variant(p, args.pretrain_sets, args.dataset)
+    if variant:
+        settings["pretrain_overrides"] = variant
+        settings["pretrain_steps"] = variant.get("pretrain_steps", settings["pretrain_steps"])
     if args.learning_rate is not None:
         if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
             p.error(f"--learning-rate: expected a finite number > 0, got {args.learning_rate}")
@@ -425,7 +494,8 @@ def main(argv=None) -> int:
     entry = run_entry(args.dataset, args.split_seeds, args.fractions, settings, args.workers, Path(args.output_dir),
                       pretrain_only=args.pretrain_only)
     if entry is None:
-        print(f"[repeated splits] pretrained checkpoints under {Path(args.output_dir) / bd.source_of(args.dataset)}")
+        print(f"[repeated splits] pretrained checkpoints under "
+              f"{variant_root(Path(args.output_dir), variant) / bd.source_of(args.dataset)}")
         return 0
     merge_entry(doc, entry)
     render(doc)

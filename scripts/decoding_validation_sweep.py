@@ -19,7 +19,9 @@ Needs the pretrained checkpoints of a benchmark run (``runs/benchmark_decoding/<
 (another assignment of the blocks to train / validation / test, ``NeuroformerConfig.split_seed``)
 it reads ``scripts/decoding_repeated_splits.py``'s layout instead,
 ``<runs-dir>/<recording>/split<S>/pretrained`` (``decoding_repeated_splits.py --pretrain-only``
-writes them).
+writes them). With ``--pretrain-set KEY=VALUE`` (as that script's) it reads the checkpoint of that
+pretraining variant, ``<runs-dir>/pretrain-<settings>/<recording>/split<S>/pretrained``, and refuses
+one whose ``config.json`` or step count is not the variant's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_decoding as bd  # noqa: E402
+import decoding_repeated_splits as rs  # noqa: E402
 from benchmarks_md import seeds_arg  # noqa: E402
 
 
@@ -66,6 +69,11 @@ def main(argv=None) -> int:
                    help="another split of the blocks (NeuroformerConfig.split_seed >= 1); reads the pretrained "
                         "checkpoint of scripts/decoding_repeated_splits.py's layout under --runs-dir "
                         "(<recording>/split<S>/pretrained); default: the benchmark's split 0")
+    p.add_argument("--pretrain-set", dest="pretrain_sets", metavar="KEY=VALUE", action="append",
+                   type=rs.pretrain_setting, default=[],
+                   help="with --split-seed: the pretraining variant whose checkpoint to fine-tune, as "
+                        "decoding_repeated_splits.py --pretrain-set (read from <runs-dir>/pretrain-<settings>/; its "
+                        "config.json and step count must be the variant's); KEY one of " + ", ".join(rs.PRETRAIN_KEYS))
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <dataset>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -79,15 +87,24 @@ def main(argv=None) -> int:
         p.error(f"--freeze-backbone-steps: expected 0 to --steps={args.steps}, got {args.freeze_backbone_steps}")
     if args.split_seed is not None and args.split_seed < 1:
         p.error(f"--split-seed: expected an integer >= 1 (leave it out for the benchmark's split 0), got {args.split_seed}")
+    if args.pretrain_sets and args.split_seed is None:
+        p.error("--pretrain-set: only with --split-seed (the checkpoints of scripts/decoding_repeated_splits.py)")
+    variant = rs.pretrain_variant(p, args.pretrain_sets, args.dataset)
     model = None
-    pre = Path(args.runs_dir) / args.dataset / "pretrained"
+    runs = Path(args.runs_dir)
+    pre = runs / args.dataset / "pretrained"
     if args.split_seed is not None:
-        model = dict(bd.MODEL, split_seed=args.split_seed)
-        pre = Path(args.runs_dir) / bd.source_of(args.dataset) / f"split{args.split_seed}" / "pretrained"
+        model = dict(rs.variant_model(variant), split_seed=args.split_seed)
+        runs = rs.variant_root(runs, variant)
+        pre = runs / bd.source_of(args.dataset) / f"split{args.split_seed}" / "pretrained"
         if not (pre / "model.safetensors").is_file():
+            sets = "".join(f" --pretrain-set {k}={v}" for k, v in variant.items())
             raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run `python scripts/decoding_repeated_splits.py "
-                             f"--dataset {args.dataset} --split-seeds {args.split_seed} --pretrain-only --output-dir "
+                             f"--dataset {args.dataset} --split-seeds {args.split_seed}{sets} --pretrain-only --output-dir "
                              f"{args.runs_dir}` first")
+        if variant:  # the repeated-splits run's pretraining steps: the benchmark's unless the variant gives them
+            steps = variant.get("pretrain_steps") or rs.benchmark_settings(args.dataset)["pretrain_steps"]
+            rs.check_reusable(pre, model, steps, "--runs-dir")
     if not (pre / "model.safetensors").is_file():
         raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run "
                          f"`python scripts/benchmark_decoding.py --datasets {args.dataset} --output-dir {args.runs_dir}` "
@@ -102,7 +119,7 @@ def main(argv=None) -> int:
         # deleted afterwards, because finetune also writes the test metrics into its metrics.json there
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix=f"sweep_{args.init}_{args.fraction}_{seed}_",
-                                         dir=Path(args.runs_dir) / args.dataset) as out:
+                                         dir=runs / args.dataset) as out:
             _, r = bd.finetune_task((args.dataset, str(pre), out, args.fraction, seed, args.init, args.steps, opts))
         r.pop("test")
         row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,
@@ -110,6 +127,7 @@ def main(argv=None) -> int:
                "generative_loss_weight": args.generative_loss_weight,
                **({"freeze_backbone_steps": args.freeze_backbone_steps} if args.freeze_backbone_steps else {}),
                **({"split_seed": args.split_seed} if args.split_seed is not None else {}),
+               **({"pretrain_overrides": variant} if variant else {}),
                **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},

@@ -625,3 +625,82 @@ def test_connectivity_benchmark_refuses_to_reuse_a_simulation_of_other_settings(
         bc.main(["--reuse", "--workdir", str(tmp_path), "--kind", "hub-glm", "--units", "12", "--hubs", "1",
                  "--duration", "2", "--seed", "3", "--no-write"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "sim.nwb"]
+
+
+def test_pretrain_set_variants_get_their_own_folder_and_a_mismatched_checkpoint_is_refused(tmp_path, capsys):
+    """``--pretrain-set`` (decoding_repeated_splits.py and decoding_validation_sweep.py) replaces the
+    pretrained model's architecture or pretraining steps: bad keys, values, repeats and architectures the
+    config refuses are usage errors naming the flag; a variant's runs go to a folder of their own (the
+    current model's layout is unchanged), and a checkpoint found there that is not the variant's (its
+    config.json / step count) is refused before any pretraining or fine-tuning; the current model's
+    checkpoint is never read for a variant."""
+    import json
+
+    import decoding_repeated_splits as rs
+    import decoding_validation_sweep as vs
+    from tiny_configs import quiet
+
+    import hf_neuroformer as nf
+
+    base = ["--dataset", "nelpy", "--split-seed", "1", "--runs-dir", str(tmp_path),
+            "--log", str(tmp_path / "log.jsonl")]
+    for bad in (["--pretrain-set", "hidden_dropout=1"], ["--pretrain-set", "hidden_size=0"],
+                ["--pretrain-set", "pretrain_steps=1.5"], ["--pretrain-set", "hidden_size=30"],
+                ["--pretrain-set", "pretrain_steps=10", "--pretrain-set", "pretrain_steps=20"]):
+        for main, args in ((vs.main, base + bad), (rs.main, ["--workers", "1", "--output-dir", str(tmp_path)] + bad)):
+            try:
+                main(args)
+            except SystemExit as exc:
+                code = exc.code
+            assert code == 2, bad
+            assert "--pretrain-set" in capsys.readouterr().err, bad
+    try:
+        vs.main(base[:2] + base[4:] + ["--pretrain-set", "pretrain_steps=10"])  # no --split-seed
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2 and "--pretrain-set" in capsys.readouterr().err
+
+    assert rs.variant_root(tmp_path, {}) == tmp_path
+    longer, wider = {"pretrain_steps": 3000}, {"hidden_size": 128, "pretrain_steps": 3000}
+    assert len({rs.variant_root(tmp_path, v) for v in (longer, wider, {})}) == 3
+    assert rs.variant_model(wider) == dict(rs.bd.MODEL, hidden_size=128)
+
+    # the current model's checkpoint of split seed 1 (1000 steps), in its own place
+    def save_current(pre):
+        cfg = nf.NeuroformerConfig(**rs.bd.DATASETS["nelpy"]["config"], **rs.bd.MODEL, split_seed=1, vocab_size=40)
+        quiet(nf.NeuroformerForPreTraining(cfg).save_pretrained, pre)
+        (pre / "metrics.json").write_text(json.dumps({"total_steps": 1000}))
+
+    current = tmp_path / "nelpy" / "split1" / "pretrained"
+    save_current(current)
+    for sets in (longer, wider):
+        flags = [a for k, v in sets.items() for a in ("--pretrain-set", f"{k}={v}")]
+        pre = rs.variant_root(tmp_path, sets) / "nelpy" / "split1" / "pretrained"
+        try:  # the current checkpoint is not taken for the variant
+            vs.main(base + flags)
+        except SystemExit as exc:
+            msg = str(exc.code)
+        assert f"no pretrained checkpoint at {pre}" in msg and "--pretrain-set pretrain_steps=3000" in msg
+        save_current(pre)  # the current model's checkpoint copied into the variant's place
+        try:
+            vs.main(base + flags)
+        except SystemExit as exc:
+            msg = str(exc.code)
+        assert msg.startswith("--runs-dir: the checkpoint") and "pretraining steps" in msg
+        assert ("hidden_size" in msg) == ("hidden_size" in sets)
+        settings = dict(rs.benchmark_settings("nelpy"), pretrain_overrides=sets, pretrain_steps=3000)
+        try:
+            rs.run_entry("nelpy", [1], [1.0], settings, 1, tmp_path)
+        except SystemExit as exc:
+            msg = str(exc.code)
+        assert msg.startswith(f"--output-dir: the checkpoint {pre}") and "pretraining steps" in msg
+    assert not (tmp_path / "log.jsonl").exists()
+
+    # a variant's results are an entry of their own, named in its header
+    doc = json.loads(rs.JSON.read_text())
+    entry = json.loads(json.dumps(doc["entries"][0]))
+    assert rs.entry_key(entry) == rs.entry_key(doc["entries"][0])
+    entry["settings"]["pretrain_overrides"] = longer
+    assert rs.entry_key(entry) != rs.entry_key(doc["entries"][0])
+    header = next(line for line in rs.write_section({"entries": [entry]}).splitlines() if line.startswith("### "))
+    assert "pretrained model pretrain_steps=3000" in header
