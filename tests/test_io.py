@@ -137,6 +137,30 @@ def test_zheng_trials_stimulus_epochs(shared_data, zheng):
     assert zheng.time_domain[0] == zheng.spike_times[0]
     assert zheng.time_domain[1] > zheng.spike_times[-1]
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"trial_tables": ["recognition_table", "nope"]},
+     r"^\"trial_tables: no interval table 'nope' in .*sub-4_ses-4_ecephys\+image\.nwb; its interval tables are "
+     r"\['encoding_table', 'recognition_table', 'timediscrimination_table'\]\"$"),
+    ({"stimulus_table": ("clips", "Clip_name")}, r"^\"stimulus_table: no interval table 'clips' in .*; its interval "
+                                                 r"tables are \['encoding_table', "),
+    ({"stimulus_table": ("encoding_table", "clip")}, r"^\"stimulus_table: interval table 'encoding_table' of .* has no "
+                                                     r"column 'clip'; its columns are \[.*'Clip_name'"),
+])
+def test_a_table_the_file_lacks_is_refused_naming_the_argument_and_the_tables_it_has(shared_data, kwargs, match):
+    """trial_tables / stimulus_table naming a table (or a name column) the file lacks raised a
+    bare KeyError('nope'), after the units and behaviour were read: it named neither the
+    argument nor the tables there are."""
+    with pytest.raises(KeyError, match=match):
+        read_nwb(shared_data(ZHENG), **kwargs)
+
+
+def test_trial_tables_given_as_one_string_is_refused(shared_data):
+    """A string was iterated letter by letter: KeyError('r') for trial_tables='recognition_table'."""
+    with pytest.raises(ValueError, match=r"^trial_tables: expected a list of interval table names, got the string "
+                                         r"'recognition_table'; pass \['recognition_table'\]$"):
+        read_nwb(shared_data(ZHENG), trial_tables="recognition_table")
+
+
 
 def test_zheng_skipped_series_are_reported(shared_data):
     with pytest.warns(UserWarning) as record:

@@ -694,6 +694,27 @@ def _read_file(io, path: Path):
         ) from e
 
 
+def _check_table_names(intervals, path, trial_tables, stimulus_table) -> None:
+    """Refuse ``trial_tables`` / ``stimulus_table`` naming a table (or a stimulus name column)
+    the file does not have, naming the argument and listing what the file has (a bare
+    ``KeyError`` of the name said neither); a string for ``trial_tables`` (its letters were
+    taken as table names) is refused too."""
+    tables = sorted(intervals)
+    if isinstance(trial_tables, (str, bytes)):
+        raise ValueError(f"trial_tables: expected a list of interval table names, got the string {trial_tables!r}; "
+                         f"pass [{trial_tables!r}]")
+    for t in trial_tables or ():
+        if t not in intervals:
+            raise KeyError(f"trial_tables: no interval table {t!r} in {path}; its interval tables are {tables}")
+    if stimulus_table is not None:
+        tname, col = stimulus_table
+        if tname not in intervals:
+            raise KeyError(f"stimulus_table: no interval table {tname!r} in {path}; its interval tables are {tables}")
+        if col not in intervals[tname].colnames:
+            raise KeyError(f"stimulus_table: interval table {tname!r} of {path} has no column {col!r}; its columns "
+                           f"are {list(intervals[tname].colnames)}")
+
+
 def read_nwb(
     path,
     session: Optional[str] = None,
@@ -727,7 +748,10 @@ def read_nwb(
             the file); the file has no units table, an empty one, or no
             ``spike_times`` column (message names ``units``); or the data break an invariant
             of :class:`SpikeRecording`.
-        KeyError: a table named in ``trial_tables`` / ``stimulus_table`` does not exist.
+        KeyError: a table named in ``trial_tables`` / ``stimulus_table`` (or the name column of
+            ``stimulus_table``) does not exist; the message names the argument and lists the
+            file's interval tables (or that table's columns).
+        ValueError: ``trial_tables`` is a string, not a list of names.
     """
     path = Path(path)
     if not path.exists():
@@ -735,11 +759,12 @@ def read_nwb(
     _check_hdf5(path)
     with _open_nwb(path) as io:
         nwb = _read_file(io, path)
+        intervals = dict(nwb.intervals.items()) if nwb.intervals is not None else {}
+        _check_table_names(intervals, path, trial_tables, stimulus_table)  # before the units and behaviour are read
         spike_times, unit_ids, names, areas = _read_units(nwb, path)
         behaviour = _read_behaviour(nwb)
         frames = _read_frames(nwb)
 
-        intervals = dict(nwb.intervals.items()) if nwb.intervals is not None else {}
         ours = TIME_DOMAIN_TABLE in intervals or str(nwb.source_script or "") == WRITER_MARK
         epochs: Dict[str, Tuple[float, float]] = {}
         epoch_intervals: Dict[str, np.ndarray] = {}
