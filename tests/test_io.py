@@ -680,6 +680,32 @@ def test_nwb_epochs_table_rows_without_a_span_are_dropped_and_counted(tmp_path):
     assert rec.epochs == {"a": (0.0, 1.0), "epoch2": (4.0, 5.0)}
 
 
+def test_nwb_epochs_sharing_a_name_are_named_in_a_warning(tmp_path):
+    """An epochs table tagged sleep, wake, sleep (pre- and post-task sleep) gave epochs 'sleep',
+    'wake', 'sleep_1' without a word, so --epoch sleep selected the first sleep only."""
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    for a, b, tag in [(0, 10, "sleep"), (10, 20, "wake"), (20, 30, "sleep"), (30, 40, "wake"), (40, 50, "sleep")]:
+        nwb.add_epoch(start_time=float(a), stop_time=float(b), tags=[tag])
+    path = _write(nwb, tmp_path / "sleep_wake_sleep.nwb")
+    with pytest.warns(UserWarning, match=r"^epochs: 2 name\(s\) repeat in the epochs table \('sleep' x 3: epochs "
+                                         r"'sleep', 'sleep_1', 'sleep_2'; 'wake' x 2: epochs 'wake', 'wake_1'\); each "
+                                         r"row is its own epoch, so selecting the bare name \(select_epoch, --epoch\) "
+                                         r"takes its first row only"):
+        rec = read_nwb(path)
+    assert rec.epochs == {"sleep": (0.0, 10.0), "wake": (10.0, 20.0), "sleep_1": (20.0, 30.0),
+                          "wake_1": (30.0, 40.0), "sleep_2": (40.0, 50.0)}
+    nwb = _nwbfile()  # names that do not repeat: no such warning
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    nwb.add_epoch(start_time=0.0, stop_time=10.0, tags=["sleep"])
+    nwb.add_epoch(start_time=10.0, stop_time=40.0, tags=["wake"])
+    path = _write(nwb, tmp_path / "once.nwb")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        read_nwb(path)
+    assert not [w for w in record if "repeat in the epochs table" in str(w.message)]
+
+
 def test_nwb_zero_length_stimulus_rows_are_dropped_and_counted(tmp_path):
     """A stimulus-name interval table with a row whose stop equals its start: 141b949 dropped only
     NaN rows, so the whole file was still refused ("stimulus.intervals[1]: ... stop > start"); the

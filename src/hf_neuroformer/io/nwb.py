@@ -39,7 +39,8 @@ What :func:`read_nwb` maps where
 * ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
   ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
   row numbers as pynapple writes them for unnamed intervals). Repeated names get
-  ``"_1"``, ``"_2"`` ... suffixes. In a file written by :func:`write_nwb` the tag is the name
+  ``"_1"``, ``"_2"`` ... suffixes (``sleep``, ``wake``, ``sleep`` -> ``sleep``, ``wake``,
+  ``sleep_1``), named in a ``UserWarning``: selecting ``"sleep"`` takes the first row only. In a file written by :func:`write_nwb` the tag is the name
   as it is: ``"1"`` or ``""`` stay ``"1"`` and ``""`` (the row-number rule is for other files).
   In other files rows with a NaN start or stop, ``stop == start`` or ``stop < start`` are
   dropped, counted per reason in a ``UserWarning``.
@@ -539,10 +540,29 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
     names = _row_names(table) or [""] * len(starts)
     ok = _usable_rows(starts, stops, "epochs", "epochs")  # kept, one such row made the whole file unreadable
     out = {}
+    given: Dict[str, List[str]] = {}  # a name in the file -> the epochs its rows became
     for i, (a, b, nm, good) in enumerate(zip(starts, stops, names, ok)):
         if good:
-            out[_unique_name(nm or f"epoch{i}", out)] = (float(a), float(b))
+            key = _unique_name(nm or f"epoch{i}", out)
+            out[key] = (float(a), float(b))
+            given.setdefault(nm, []).append(key)
+    _warn_repeated_epoch_names({nm: keys for nm, keys in given.items() if nm and len(keys) > 1})
     return out
+
+
+def _warn_repeated_epoch_names(repeated: Dict[str, List[str]]) -> None:
+    """Warn when rows of the ``epochs`` table share a name (``sleep``, ``wake``, ``sleep``);
+    ``repeated``: each such name -> the epochs its rows became (``["sleep", "sleep_1"]``). Each
+    row became its own epoch without a word, so ``select_epoch("sleep")`` (``--epoch sleep``)
+    took the first row only."""
+    if not repeated:
+        return
+    shown = "; ".join(f"{nm!r} x {len(keys)}: epochs {', '.join(map(repr, keys))}"
+                      for nm, keys in list(repeated.items())[:5])
+    warnings.warn(f"epochs: {len(repeated)} name(s) repeat in the epochs table ({shown}"
+                  f"{'; ...' if len(repeated) > 5 else ''}); each row is its own epoch, so selecting the bare name "
+                  "(select_epoch, --epoch) takes its first row only; select each row by "
+                  "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=4)
 
 
 def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
