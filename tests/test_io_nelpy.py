@@ -181,3 +181,31 @@ def test_spikes_repeated_within_a_unit_are_counted_as_the_other_readers_count_th
                                          r"spike time of the same unit exactly \('tt1_u1': 3\); kept"):
         got = read_nelpy_linear_track(tmp_path)
     assert got.n_spikes == rec.n_spikes + 3
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -1.0])
+def test_a_bad_spike_time_is_refused_naming_the_unit_and_the_file(tmp_path, track, value):
+    """A NaN / infinite / negative time in a unit's 'time' was refused as 'spike_times: expected finite
+    values, spike 3 (in the order given) is nan': an index into all units' spikes, naming neither the
+    unit nor the file."""
+    import scipy.io
+
+    folder = track[0]
+    mat = scipy.io.loadmat(folder / "spikes.mat")
+    unit = mat["spikes"][0, 0][0, 0][0, 2][0, 13]  # tetrode 3, unit slot 14
+    t = unit["time"][0, 0].astype(np.float64)
+    t[7] = value
+    unit["time"][0, 0] = t
+    scipy.io.savemat(tmp_path / "spikes.mat", {"spikes": mat["spikes"]})
+    shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
+    with pytest.raises(RecordingValidationError, match=r"spikes\.mat: spikes\{3\}\{14\}\.time\[7\] \(unit tt3_u14\): "
+                                                       rf"expected finite spike times >= 0 s, got {value} \(1 such in "
+                                                       r"this unit\)$"):
+        quiet_read(tmp_path)
+
+
+def quiet_read(folder):
+    """read_nelpy_linear_track with its warnings about the shipped file (units without spikes) kept quiet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_nelpy_linear_track(folder)

@@ -244,10 +244,12 @@ def read_nelpy_linear_track(
         session: session name (prefixes unit tokens in a multi-session vocabulary).
 
     Returns:
-        SpikeRecording: 31 units (28,829 spikes for the shipped file), times in seconds on the
-        recording's clock (~4397-6365 s); ``time_domain`` from the units' ``timerange``;
-        behaviour ``x``, ``y`` (px, raw LED) and ``speed`` (px/s, see the module docstring), NaN
-        in the rest epoch; epochs ``"run"`` and ``"rest"``.
+        SpikeRecording: 31 units (28,829 spikes for the shipped file), ``spike_times``
+        ``(n_spikes,)`` float64 seconds on the recording's clock (~4397-6365 s), ``unit_ids``
+        ``(n_spikes,)`` int64; ``time_domain`` spanning the spikes, the units' ``timerange`` and
+        the position records; behaviour ``x``, ``y`` (``(n_samples,)`` float64 px, raw LED) and
+        ``speed`` (px/s, see the module docstring) at the position records' times (s), NaN in
+        the rest epoch; epochs ``"run"`` and ``"rest"``.
 
     Warns:
         UserWarning: unit structs without spikes (left out, named); position records repeating
@@ -256,8 +258,9 @@ def read_nelpy_linear_track(
 
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
-        RecordingValidationError: no unit with spikes, a unit without a ``time`` field, or a
-            malformed tracking file (or one of fewer than 2 records).
+        RecordingValidationError: no unit with spikes, a unit without a ``time`` field, a spike
+            time that is NaN, infinite or negative (naming ``spikes{tetrode}{slot}``, the unit and
+            the index), or a malformed tracking file (or one of fewer than 2 records).
         ValueError: ``speed_sigma`` not a finite number of seconds >= 0 (NaN, inf, text and bools too).
     """
     import scipy.io
@@ -287,6 +290,11 @@ def read_nelpy_linear_track(
             if t.size == 0:
                 silent.append(f"tt{i + 1}_u{j + 1}")  # a unit struct without spikes: left out, counted below
                 continue
+            bad = np.flatnonzero(~(np.isfinite(t) & (t >= 0)))
+            if bad.size:  # SpikeRecording's 'spike 3 (in the order given)' named neither the unit nor the file
+                raise RecordingValidationError(
+                    f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}.time[{bad[0]}] (unit tt{i + 1}_u{j + 1}): "
+                    f"expected finite spike times >= 0 s, got {t[bad[0]]} ({bad.size} such in this unit)")
             trains.append(t)
             names.append(f"tt{i + 1}_u{j + 1}")
             if hasattr(unit, "timerange"):
