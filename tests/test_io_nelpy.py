@@ -204,6 +204,24 @@ def test_a_bad_spike_time_is_refused_naming_the_unit_and_the_file(tmp_path, trac
         quiet_read(tmp_path)
 
 
+@pytest.mark.parametrize("timerange", [[np.nan, 6365.0], [6365.0, 4397.0], [4397.0]])
+def test_a_unit_timerange_that_is_no_span_is_refused_by_name(tmp_path, track, timerange):
+    """A unit's timerange with a NaN or stop < start was passed over without a word (the time domain
+    came from the other units), and one of another size failed in numpy ('inhomogeneous shape')."""
+    import scipy.io
+
+    folder = track[0]
+    mat = scipy.io.loadmat(folder / "spikes.mat")
+    unit = mat["spikes"][0, 0][0, 0][0, 0][0, 0]  # tetrode 1, unit 1
+    unit["timerange"][0, 0] = np.array([timerange])
+    scipy.io.savemat(tmp_path / "spikes.mat", {"spikes": mat["spikes"]})
+    shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
+    with pytest.raises(RecordingValidationError, match=r"spikes\.mat: spikes\{1\}\{1\}\.timerange \(unit tt1_u1\): "
+                                                       r"expected 2 finite numbers \(start, stop\) in seconds with "
+                                                       r"stop >= start, got \["):
+        quiet_read(tmp_path)
+
+
 def quiet_read(folder):
     """read_nelpy_linear_track with its warnings about the shipped file (units without spikes) kept quiet."""
     with warnings.catch_warnings():

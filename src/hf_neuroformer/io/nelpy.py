@@ -259,8 +259,9 @@ def read_nelpy_linear_track(
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
         RecordingValidationError: no unit with spikes, a unit without a ``time`` field, a spike
-            time that is NaN, infinite or negative (naming ``spikes{tetrode}{slot}``, the unit and
-            the index), or a malformed tracking file (or one of fewer than 2 records).
+            time that is NaN, infinite or negative, or a ``timerange`` that is not 2 finite
+            numbers with stop >= start (each naming ``spikes{tetrode}{slot}`` and the unit), or a
+            malformed tracking file (or one of fewer than 2 records).
         ValueError: ``speed_sigma`` not a finite number of seconds >= 0 (NaN, inf, text and bools too).
     """
     import scipy.io
@@ -298,7 +299,14 @@ def read_nelpy_linear_track(
             trains.append(t)
             names.append(f"tt{i + 1}_u{j + 1}")
             if hasattr(unit, "timerange"):
-                ranges.append(np.asarray(unit.timerange, dtype=np.float64).ravel()[:2])
+                r = np.asarray(unit.timerange, dtype=np.float64).ravel()
+                # a NaN or reversed range was passed over without a word (min / max skipped it), and one of
+                # another size failed in np.asarray(ranges) with numpy's "inhomogeneous shape"
+                if r.size != 2 or not np.all(np.isfinite(r)) or r[1] < r[0]:
+                    raise RecordingValidationError(
+                        f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}.timerange (unit tt{i + 1}_u{j + 1}): "
+                        f"expected 2 finite numbers (start, stop) in seconds with stop >= start, got {r.tolist()}")
+                ranges.append(r)
     if not trains:
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: no unit with spikes")
     if silent:
