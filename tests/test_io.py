@@ -234,11 +234,11 @@ def test_allen_gratings(shared_data, allen):
     assert allen.unit_names[:2] == ["unit0", "unit1"]
 
 
-def _allen_copy(shared_data, tmp_path, ii=None, labels=None):
+def _allen_copy(shared_data, tmp_path, ii=None, labels=None, st=None):
     src = shared_data(ALLEN)
     d = tmp_path / "allen"
     d.mkdir()
-    np.save(d / "spike_times.npy", np.load(src / "spike_times.npy"))
+    np.save(d / "spike_times.npy", np.load(src / "spike_times.npy") if st is None else st)
     np.save(d / "ii_spike_times.npy", np.load(src / "ii_spike_times.npy") if ii is None else ii)
     np.save(d / "stim_label.npy", np.load(src / "stim_label.npy") if labels is None else labels)
     return d
@@ -254,6 +254,19 @@ def test_allen_blocks_must_index_every_spike_once(shared_data, tmp_path, shift, 
     with pytest.raises(RecordingValidationError, match=r"ii_spike_times: expected the \[start, stop\) blocks to "
                                                        r"index every spike of spike_times exactly once, " + msg):
         read_allen_gratings(_allen_copy(shared_data, tmp_path, ii=ii))
+
+
+def test_allen_spike_times_stored_as_float32_are_read_with_the_float32_warning(shared_data, tmp_path, allen):
+    """float32 spike_times were widened with astype(float64) without a word, while the NWB, npz and
+    nelpy readers say so (widen_stored_times)."""
+    st32 = np.load(shared_data(ALLEN) / "spike_times.npy").astype(np.float32)
+    with pytest.warns(UserWarning, match=r"^read_allen_gratings\(.*\): spike_times are stored as float32"):
+        rec = read_allen_gratings(_allen_copy(shared_data, tmp_path, st=st32))
+    assert rec.n_spikes == allen.n_spikes
+    with pytest.raises(RecordingValidationError, match=r"^spike_times: expected numeric spike times in seconds in "
+                                                       r".*spike_times\.npy, got dtype <U"):
+        (tmp_path / "text").mkdir()
+        read_allen_gratings(_allen_copy(shared_data, tmp_path / "text", st=st32.astype(str)))
 
 
 def test_allen_keeps_fractional_orientations(shared_data, tmp_path):
