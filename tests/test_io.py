@@ -256,6 +256,21 @@ def test_allen_blocks_must_index_every_spike_once(shared_data, tmp_path, shift, 
         read_allen_gratings(_allen_copy(shared_data, tmp_path, ii=ii))
 
 
+def test_allen_spikes_repeated_within_a_unit_are_counted_as_the_other_readers_count_them(shared_data, tmp_path,
+                                                                                           allen):
+    """A spike listed twice in a (trial, unit) block was kept as two tokens without a word, where
+    from_arrays, read_nwb, read_phy and read_nelpy_linear_track count such spikes per unit."""
+    src = shared_data(ALLEN)
+    st, ii = np.load(src / "spike_times.npy"), np.load(src / "ii_spike_times.npy")
+    assert ii[0, 82].tolist() == [56, 63]
+    st2 = np.insert(st, 63, st[58])  # spike 58 of trial 0, unit 82 once more, at the end of its block
+    ii2 = np.where(ii >= 63, ii + 1, ii)
+    with pytest.warns(UserWarning, match=r"^read_allen_gratings: .*spike_times\.npy: 1 spikes in 1 unit\(s\) repeat a "
+                                         r"spike time of the same unit exactly \('unit82': 1\); kept"):
+        rec = read_allen_gratings(_allen_copy(shared_data, tmp_path, ii=ii2, st=st2))
+    assert rec.n_spikes == allen.n_spikes + 1
+
+
 def test_allen_spike_times_stored_as_float32_are_read_with_the_float32_warning(shared_data, tmp_path, allen):
     """float32 spike_times were widened with astype(float64) without a word, while the NWB, npz and
     nelpy readers say so (widen_stored_times)."""

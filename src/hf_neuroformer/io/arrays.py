@@ -511,7 +511,8 @@ def read_allen_gratings(
 
     Warns:
         UserWarning: ``spike_times`` stored as float32 / float16 (read as float64 with that
-            rounding).
+            rounding); spikes that repeat a spike time of the same unit in one trial exactly
+            (kept, counted per unit, as the other readers count them).
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing.
@@ -602,7 +603,7 @@ def read_allen_gratings(
     orientations = sorted(np.unique(labels).tolist())
     ids = np.searchsorted(orientations, labels).astype(np.int64)
     stim = Stimulus(ids=ids, intervals=trials.copy(), names=[f"{o:g}deg" for o in orientations])
-    return SpikeRecording.from_unsorted(
+    rec = SpikeRecording.from_unsorted(
         times,
         unit_of,
         unit_names=[f"unit{i}" for i in range(n_units)],
@@ -613,3 +614,7 @@ def read_allen_gratings(
         stimulus=stim,
         session=session,
     )
+    # a spike listed twice in a (trial, unit) block was kept as two tokens without a word, as the other readers say
+    warn_repeated_spikes_of(rec, f"read_allen_gratings: {files['spike_times']}",
+                            "drop them from spike_times (and shorten their ii_spike_times blocks) to leave them out")
+    return rec
