@@ -734,6 +734,26 @@ def test_nwb_epochs_sharing_a_name_are_named_in_a_warning(tmp_path):
     assert not [w for w in record if "repeat in the epochs table" in str(w.message)]
 
 
+def test_nwb_units_without_any_spike_and_nothing_spanning_the_file_are_refused_as_read_npz_refuses_them(tmp_path):
+    """A units table of two units with no spike time (and no epochs or trials) read as a recording of
+    no time (time_domain None) without a word; read_npz refuses the same arrays, naming the file.
+    With an epoch to span it the silent recording is read."""
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[])
+    nwb.add_unit(spike_times=[])
+    path = _write(nwb, tmp_path / "silent units.nwb")
+    with pytest.raises(RecordingValidationError, match=r"^time_domain: expected \(start, stop\) seconds, got none and no "
+                                                       r"spike to span it \(2 units named in .*silent units\.nwb, none "
+                                                       r"with a spike\), which would give a recording of no time; add an "
+                                                       r"epochs row"):
+        read_nwb(path)
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[])
+    nwb.add_epoch(start_time=0.0, stop_time=60.0, tags=["rest"])
+    rec = read_nwb(_write(nwb, tmp_path / "silent_with_epoch.nwb"))
+    assert rec.n_units == 1 and rec.n_spikes == 0 and rec.time_domain == (0.0, 60.0)
+
+
 def test_nwb_zero_length_stimulus_rows_are_dropped_and_counted(tmp_path):
     """A stimulus-name interval table with a row whose stop equals its start: 141b949 dropped only
     NaN rows, so the whole file was still refused ("stimulus.intervals[1]: ... stop > start"); the

@@ -148,7 +148,7 @@ import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
                          session_from_file, session_values, widen_stored_times)
-from .arrays import text_of, warn_if_not_seconds, warn_repeated_spikes
+from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -766,8 +766,11 @@ def read_nwb(
         FileNotFoundError: ``path`` does not exist.
         RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
             the file); the file has no units table, an empty one, or no
-            ``spike_times`` column (message names ``units``); or the data break an invariant
-            of :class:`SpikeRecording`.
+            ``spike_times`` column (message names ``units``); in a file not written by
+            :func:`write_nwb`, its units hold no spike time and no epoch or trial spans the
+            recording (message names ``time_domain``, as :func:`~hf_neuroformer.io.read_npz`
+            refuses such a file);
+            or the data break an invariant of :class:`SpikeRecording`.
         KeyError: a table named in ``trial_tables`` / ``stimulus_table`` (or the name column of
             ``stimulus_table``) does not exist; the message names the argument and lists the
             file's interval tables (or that table's columns).
@@ -914,6 +917,11 @@ def read_nwb(
             hi.append(trials[:, 1].max())
         if lo:
             time_domain = (float(min(lo)), float(max(hi)))
+    if time_domain is None and not ours:  # units without any spike and nothing that spans them, as read_npz refuses
+        # (a file write_nwb wrote from such a recording reads back as it was)
+        raise _no_time_domain_error(len(names), f" in {path}", "add an epochs row (start, stop) to the file, or read "
+                                    "the units with pynwb and pass them to hf_neuroformer.io.from_arrays with "
+                                    "time_domain=(start, stop),")
 
     from ..events import clean_events
 
