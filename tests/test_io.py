@@ -1479,6 +1479,40 @@ def test_behaviour_with_a_repeated_timestamp_keeps_the_series(tmp_path):
                "0.2 s)" in m for m in msgs), msgs
 
 
+def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_the_field(tmp_path):
+    """An infinite rate made every timestamp 0, averaged into one sample as 'timestamps repeat'; a rate
+    of 0 (pynwb writes it with a warning) or a NaN starting_time was skipped as 'timestamps ... sample 0
+    is nan' (numpy's divide-by-zero warnings first), naming neither field; a NaN conversion or an
+    infinite offset made every value NaN / infinite without a word. Each is skipped naming the field."""
+    from pynwb import TimeSeries
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    mod = nwb.create_processing_module("behavior", "b")
+    v = np.array([1.0, 2.0, 4.0])
+    mod.add(TimeSeries(name="good", data=v, rate=10.0, starting_time=0.0, unit="cm/s"))
+    mod.add(TimeSeries(name="fast", data=v, rate=float("inf"), starting_time=0.0, unit="cm/s"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pynwb: 'Timeseries has a rate of 0.0 Hz'
+        mod.add(TimeSeries(name="still", data=v, rate=0.0, starting_time=0.0, unit="cm/s"))
+    mod.add(TimeSeries(name="late", data=v, rate=10.0, starting_time=float("nan"), unit="cm/s"))
+    mod.add(TimeSeries(name="scaled", data=v, timestamps=[0.0, 0.1, 0.2], conversion=float("nan"), unit="cm"))
+    mod.add(TimeSeries(name="moved", data=v, timestamps=[0.0, 0.1, 0.2], offset=float("inf"), unit="cm"))
+    path = _write(nwb, tmp_path / "factors.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(path)
+    msgs = [str(w.message) for w in caught]
+    assert list(rec.behaviour) == ["good"]
+    for name, field, value, expected in [("fast", "rate", "inf", "a finite sampling rate > 0 Hz"),
+                                         ("still", "rate", "0.0", "a finite sampling rate > 0 Hz"),
+                                         ("late", "starting_time", "nan", "a finite time in seconds"),
+                                         ("scaled", "conversion", "nan", "a finite number"),
+                                         ("moved", "offset", "inf", "a finite number")]:
+        assert f"behaviour: skipped {name!r}: its {field} is {value}, expected {expected}" in msgs, msgs
+    assert not [m for m in msgs if "divide" in m or "timestamps repeat" in m], msgs
+
+
 def test_position_series_of_two_processing_modules_are_named_by_their_module(tmp_path):
     """A Position container in each of two processing modules (the tracker's raw output and a
     cleaned copy) holding a series 'x': both were 'Position_x' after the container prefix, so they

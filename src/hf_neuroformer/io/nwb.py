@@ -26,8 +26,10 @@ What :func:`read_nwb` maps where
   too where that is still used twice (``"tracking_Position_x"``: a ``Position`` in each of two
   processing modules). Skipped, with a
   warning that names the series: image / optical series (frames are not read here), electrical
-  series (raw voltage), data with more than 2 dimensions or non-numeric data, and series whose
-  timestamps are not finite or go back in time. Timestamps that repeat exactly (a tracker logging
+  series (raw voltage), data with more than 2 dimensions or non-numeric data, series whose
+  timestamps are not finite or go back in time, and series whose ``conversion``, ``offset`` or
+  ``starting_time`` is not finite or whose ``rate`` is not a finite number > 0 (the warning names
+  the field). Timestamps that repeat exactly (a tracker logging
   one time twice) keep one sample per time, the mean of the repeated samples that are not NaN (NaN
   where all are), with a warning that counts them.
 * The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
@@ -436,6 +438,22 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
         warnings.warn(f"behaviour: skipped {label!r}: data of shape {values.shape}, expected 1-D or 2-D with at "
                       "least one column")
         return None
+    # a NaN / infinite factor made every value NaN or infinite; a rate of 0 or NaN every timestamp NaN (skipped as
+    # 'timestamps ... sample 0 is nan', naming neither field) and an infinite rate every timestamp 0 (averaged into
+    # one sample as 'timestamps repeat'): the field is named, the series skipped
+    fields = [("conversion", ts.conversion if ts.conversion is not None else 1.0, "a finite number"),
+              ("offset", getattr(ts, "offset", 0.0) or 0.0, "a finite number")]
+    if ts.timestamps is None:
+        fields += [("rate", ts.rate, "a finite sampling rate > 0 Hz"),
+                   ("starting_time", ts.starting_time or 0.0, "a finite time in seconds")]
+    for field, value, expected in fields:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            pass
+        if not (isinstance(value, float) and np.isfinite(value) and (field != "rate" or value > 0)):
+            warnings.warn(f"behaviour: skipped {label!r}: its {field} is {value!r}, expected {expected}")
+            return None
     values = values.astype(np.float64) * float(ts.conversion if ts.conversion is not None else 1.0)
     values = values + float(getattr(ts, "offset", 0.0) or 0.0)
     if ts.timestamps is not None:
