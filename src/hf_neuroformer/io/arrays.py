@@ -196,7 +196,9 @@ def warn_if_not_seconds(rec: SpikeRecording, what: str, fix: str, stacklevel: in
 
 
 def read_npz(path, **kwargs) -> SpikeRecording:
-    """Read a ``.npz`` file with keys ``spike_times`` and ``unit_ids``.
+    """Read a ``.npz`` file (a zip of ``.npy`` arrays, as :func:`numpy.savez` and :func:`write_npz`
+    write it) with keys ``spike_times`` (``(n_spikes,)`` numeric, seconds, any order) and
+    ``unit_ids`` (``(n_spikes,)`` integer unit index from 0).
 
     Optional keys: ``unit_names`` (``(n_units,)`` str; byte strings are decoded as UTF-8, here
     and in ``unit_areas`` and ``session``), ``unit_areas`` (``(n_units,)`` str),
@@ -212,6 +214,11 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     Args:
         path: the ``.npz`` file.
         **kwargs: override or add :class:`SpikeRecording` fields.
+
+    Returns:
+        SpikeRecording with ``spike_times`` ``(n_spikes,)`` float64 seconds and ``unit_ids``
+        ``(n_spikes,)`` int64, sorted by time, then unit index (see :func:`from_arrays`, whose
+        warnings it gives).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -381,6 +388,11 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             :func:`~hf_neuroformer.recording.names_without_whitespace`) and a ``UserWarning``
             giving the count.
         **kwargs: other :class:`SpikeRecording` fields.
+
+    Returns:
+        SpikeRecording with ``spike_times`` ``(n_rows,)`` float64 seconds and ``unit_ids``
+        ``(n_rows,)`` int64 (the index of each row's label among the sorted labels), sorted by
+        time, then unit index.
 
     Warns:
         UserWarning: the table has other columns (named, counted): they are not read; a column

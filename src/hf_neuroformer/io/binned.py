@@ -193,8 +193,12 @@ def read_steinmetz_spcount(
             (a unit token ``"<session>/<unit name>"`` cannot hold whitespace).
 
     Returns:
-        SpikeRecording with one unit per ``sp_count`` unit (``"unit{i}"``) and one trial per
-        ``sp_count`` trial.
+        SpikeRecording with one unit per ``sp_count`` unit (``"unit{i}"``; 806 in the shipped
+        file) and one trial per ``sp_count`` trial (247): ``spike_times`` ``(n_spikes,)``
+        float64 seconds placed inside their bins, ``unit_ids`` ``(n_spikes,)`` int64,
+        ``trials`` ``(n_trials, 2)`` float64 seconds laid end to end (see
+        :func:`from_binned_counts`), ``trial_info[name]`` ``(n_trials,)`` and
+        ``session_info`` as above.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.

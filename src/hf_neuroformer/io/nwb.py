@@ -1,5 +1,8 @@
 """Read and write :class:`~hf_neuroformer.recording.SpikeRecording` as NWB files (pynwb).
 
+The format is Neurodata Without Borders 2 (HDF5; the NWB core schema as pynwb reads and writes it;
+Rübel et al. 2022, eLife): times in an NWB file are seconds from ``session_start_time``.
+
 What :func:`read_nwb` maps where
 --------------------------------
 * ``units`` table -> ``spike_times`` / ``unit_ids`` (sorted by time, then unit index).
