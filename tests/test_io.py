@@ -202,6 +202,36 @@ def test_steinmetz_file_name_with_spaces_gives_a_session_without_whitespace(shar
     assert read_steinmetz_spcount(tmp_path / "NS sp count.mat", session="given").session == "given"
 
 
+def test_steinmetz_matlab_text_is_read_as_text_not_character_codes(shared_data, tmp_path):
+    """MATLAB v7.3 stores a char array as uint16 codes marked MATLAB_class 'char': per-trial labels
+    'L' / 'R' became trial_info of 76 / 82 without a word, and a subject name was skipped as 'not one
+    value per trial'. They are read as text; a cell array (references) is skipped naming why."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 3 trials of the real file
+        counts, label = f["sp_count"][:3], f["label"][:3]
+
+    def char(f, name, text_rows):  # as MATLAB writes an n x k char matrix: (k, n) uint16 codes
+        width = max(map(len, text_rows))
+        codes = np.array([[ord(c) for c in row.ljust(width)] for row in text_rows], dtype=np.uint16).T
+        f[name] = codes
+        f[name].attrs["MATLAB_class"] = np.bytes_("char")
+
+    path = tmp_path / "NS_sp_count.mat"
+    with h5py.File(path, "w") as f:
+        f["sp_count"], f["label"] = counts, label
+        char(f, "side", ["L", "R", "L"])  # one character per trial: MATLAB's 3 x 1 char -> (1, 3)
+        char(f, "outcome", ["hit", "miss", "hit"])  # one padded row per trial
+        char(f, "subject", ["Cori"])  # one row: the session's -> (4, 1)
+        refs = f.create_dataset("notes", (3, 1), dtype=h5py.ref_dtype)
+        refs[0, 0] = f["label"].ref
+    with pytest.warns(UserWarning, match=r"skipped dataset 'notes' of shape \(3, 1\) in .*: a MATLAB cell array or "
+                                         r"struct \(HDF5 object references\), which is not read"):
+        rec = read_steinmetz_spcount(path)
+    assert rec.trial_info["side"].tolist() == ["L", "R", "L"]
+    assert rec.trial_info["outcome"].tolist() == ["hit", "miss", "hit"]
+    assert rec.session_info["subject"] == "Cori"
+    np.testing.assert_array_equal(rec.trial_info["label"], label.ravel())
+
+
 def test_binned_placement_is_seeded(shared_data):
     with h5py.File(shared_data(STEINMETZ), "r") as f:
         counts = f["sp_count"][:20]

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
+from .arrays import text_of
 
 __all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
 
@@ -182,8 +183,11 @@ def read_steinmetz_spcount(
     as its last (per-unit vectors beside the labels do not flip it). Every other
     dataset with one value per trial becomes ``trial_info[name]`` (``.ravel()``; int64 when
     integer-valued, else float64); a numeric dataset of one value becomes
-    ``session_info[name]`` (the subset's ``accuracy``, the fraction of correct trials: 0.587);
-    other datasets are skipped with a warning.
+    ``session_info[name]`` (the subset's ``accuracy``, the fraction of correct trials: 0.587).
+    A MATLAB char array (``MATLAB_class`` ``"char"``: uint16 character codes in the file) is read
+    as text: one character or one padded row per trial -> ``trial_info[name]`` of str, a single
+    row -> ``session_info[name]``. Other datasets (cell arrays and structs too) are skipped with a
+    warning.
 
     Args:
         path: ``NS_sp_count.mat``.
@@ -222,6 +226,8 @@ def read_steinmetz_spcount(
             )
         counts = np.asarray(f["sp_count"][()])
         others = {k: np.asarray(v[()]) for k, v in f.items() if k != "sp_count" and isinstance(v, h5py.Dataset)}
+        # MATLAB v7.3 stores a char array as uint16 character codes, marked by its MATLAB_class attribute
+        chars = {k for k in others if text_of(f[k].attrs.get("MATLAB_class", b"")) == "char"}
     if counts.ndim != 3:
         raise RecordingValidationError(f"sp_count: expected a 3-D array (trials, bins, units), got shape {counts.shape}")
     # vectors (one value per trial, or per unit: a file may hold both) tell the trial axis. The array
@@ -241,6 +247,16 @@ def read_steinmetz_spcount(
     info: Dict[str, np.ndarray] = {}
     session_info: Dict[str, float] = {}
     for name, v in others.items():
+        if name in chars:  # read as their codes before: 'L' / 'R' labels became 76 / 82 without a word
+            text = _matlab_text(v, n_trials)
+            if isinstance(text, str):
+                session_info[name] = text
+            elif text is not None:
+                info[name] = text
+            else:
+                warnings.warn(f"read_steinmetz_spcount: skipped MATLAB char dataset {name!r} of shape {v.shape} in "
+                              f"{path}: neither one text per trial ({n_trials}) nor one text for the session")
+            continue
         if v.size == n_trials and v.ndim <= 2 and min(v.shape, default=1) <= 1 and v.dtype.kind in "biuf":
             col = v.ravel()
             if col.dtype.kind == "f" and np.all(np.isfinite(col)) and np.all(col == np.round(col)):
@@ -251,9 +267,9 @@ def read_steinmetz_spcount(
             # trials) was skipped with a warning on every command; it is the session's, kept as such
             session_info[name] = v.reshape(()).item()
         else:
-            warnings.warn(
-                f"read_steinmetz_spcount: skipped dataset {name!r} of shape {v.shape} in {path}: not one value per trial"
-            )
+            why = ("a MATLAB cell array or struct (HDF5 object references), which is not read; store text labels "
+                   "as a char matrix or numbers as a vector") if v.dtype.kind == "O" else "not one value per trial"
+            warnings.warn(f"read_steinmetz_spcount: skipped dataset {name!r} of shape {v.shape} in {path}: {why}")
     rec = from_binned_counts(
         counts,
         bin_size,
@@ -266,6 +282,23 @@ def read_steinmetz_spcount(
     )
     rec.session_info = {k: _as_number(v) for k, v in session_info.items()}
     return rec
+
+
+def _matlab_text(codes: np.ndarray, n_trials: int):
+    """A MATLAB v7.3 char array (uint16 character codes, stored transposed: MATLAB's ``n x k`` is
+    ``(k, n)`` in the file) as text: ``(n_trials,)`` object array of str when it holds one character
+    per trial (``n_trials`` codes in all) or one row per trial (``(k, n_trials)``; trailing blanks
+    of MATLAB's padding removed); one str when it is a single row (``(k, 1)``); else None."""
+    codes = np.asarray(codes).astype(np.int64)
+    if codes.ndim != 2:
+        return None
+    if codes.size == n_trials and min(codes.shape) == 1:
+        return np.array([chr(c) for c in codes.ravel()], dtype=object)
+    if codes.shape[1] == n_trials:
+        return np.array(["".join(map(chr, codes[:, j])).rstrip() for j in range(n_trials)], dtype=object)
+    if codes.shape[1] == 1:
+        return "".join(map(chr, codes[:, 0]))
+    return None
 
 
 def _as_number(v):
