@@ -232,6 +232,21 @@ def test_steinmetz_matlab_text_is_read_as_text_not_character_codes(shared_data, 
     np.testing.assert_array_equal(rec.trial_info["label"], label.ravel())
 
 
+@pytest.mark.parametrize("value, what", [(np.nan, "finite values"), (-1.0, "non-negative spike counts"),
+                                         (0.5, "integer-valued spike counts")])
+def test_steinmetz_bad_counts_are_named_as_the_files_sp_count(shared_data, tmp_path, value, what):
+    """A bad count in the file was refused as 'counts: expected finite values, counts[0, 3, 5] is nan':
+    the argument of from_binned_counts, not the file's dataset, and no file."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 3 trials of the real file
+        counts, label = f["sp_count"][:3], f["label"][:3]
+    counts[1, 3, 5] = value
+    with h5py.File(tmp_path / "NS_sp_count.mat", "w") as f:
+        f["sp_count"], f["label"] = counts, label
+    with pytest.raises(RecordingValidationError, match=rf"^sp_count: expected {what}, sp_count\[1, 3, 5\] is "
+                                                       rf"{value} in .*NS_sp_count\.mat$"):
+        read_steinmetz_spcount(tmp_path / "NS_sp_count.mat")
+
+
 def test_binned_placement_is_seeded(shared_data):
     with h5py.File(shared_data(STEINMETZ), "r") as f:
         counts = f["sp_count"][:20]

@@ -37,42 +37,45 @@ DEFAULT_TRIAL_GAP = 0.1
 MAX_TOTAL_SPIKES = 2**31 - 1
 
 
-def _check_counts(counts) -> np.ndarray:
+def _check_counts(counts, name: str = "counts", where: str = "") -> np.ndarray:
+    """``counts`` as ``(n_trials, n_bins, n_units)`` int64 after checking them; each message opens
+    with ``name`` (the argument, or a reader's dataset such as ``"sp_count"``), names the first bad
+    element as ``name[trial, bin, unit]`` and ends with ``where`` (e.g. ``" in <file>"``)."""
     arr = np.asarray(counts)
     if arr.ndim != 3:
         # a continuous session binned as (bins, units) is the most common 2-D input: say how to pass it
         hint = (f"; one continuous recording of {arr.shape[0]} bins x {arr.shape[1]} units is one trial: pass "
-                "counts[None] (or counts.T[None] for units x bins)") if arr.ndim == 2 else ""
+                "counts[None] (or counts.T[None] for units x bins)") if arr.ndim == 2 and name == "counts" else ""
         raise RecordingValidationError(
-            f"counts: expected a 3-D array (trials, bins, units), got shape {arr.shape}{hint}"
+            f"{name}: expected a 3-D array (trials, bins, units), got shape {arr.shape}{where}{hint}"
         )
     if 0 in arr.shape:  # failed later as a time_domain / time_support of no length; no unit gave a recording of none
         what = ("no trials", "no bins", "no units")[arr.shape.index(0)]
-        raise RecordingValidationError(f"counts: expected at least one trial, one bin and one unit (trials, bins, "
-                                       f"units), got shape {arr.shape} ({what})")
+        raise RecordingValidationError(f"{name}: expected at least one trial, one bin and one unit (trials, bins, "
+                                       f"units), got shape {arr.shape} ({what}){where}")
     if arr.dtype.kind not in "biuf":
-        raise RecordingValidationError(f"counts: expected numeric counts, got dtype {arr.dtype}")
+        raise RecordingValidationError(f"{name}: expected numeric counts, got dtype {arr.dtype}{where}")
     if arr.dtype.kind == "f":
         bad = np.argwhere(~np.isfinite(arr))
         if bad.size:
             i = tuple(int(x) for x in bad[0])
-            raise RecordingValidationError(f"counts: expected finite values, counts{list(i)} is {arr[i]}")
+            raise RecordingValidationError(f"{name}: expected finite values, {name}{list(i)} is {arr[i]}{where}")
         frac = np.argwhere(arr != np.round(arr))
         if frac.size:
             i = tuple(int(x) for x in frac[0])
             raise RecordingValidationError(
-                f"counts: expected integer-valued spike counts, counts{list(i)} is {arr[i]}"
+                f"{name}: expected integer-valued spike counts, {name}{list(i)} is {arr[i]}{where}"
             )
     neg = np.argwhere(arr < 0)
     if neg.size:
         i = tuple(int(x) for x in neg[0])
-        raise RecordingValidationError(f"counts: expected non-negative spike counts, counts{list(i)} is {arr[i]}")
+        raise RecordingValidationError(f"{name}: expected non-negative spike counts, {name}{list(i)} is {arr[i]}{where}")
     total = float(arr.sum(dtype=np.float64)) if arr.size else 0.0
     if total > MAX_TOTAL_SPIKES:
         i = tuple(int(x) for x in np.unravel_index(int(np.argmax(arr)), arr.shape))
         raise RecordingValidationError(
-            f"counts: expected spike counts, got {total:.3g} spikes in all (more than {MAX_TOTAL_SPIKES:.3g}, "
-            f"MAX_TOTAL_SPIKES; the largest is counts{list(i)} = {arr[i]}); rates or a wrong dtype?"
+            f"{name}: expected spike counts, got {total:.3g} spikes in all (more than {MAX_TOTAL_SPIKES:.3g}, "
+            f"MAX_TOTAL_SPIKES; the largest is {name}{list(i)} = {arr[i]}){where}; rates or a wrong dtype?"
         )
     return arr.astype(np.int64)
 
@@ -118,7 +121,14 @@ def from_binned_counts(
             bools too);
             ``placement`` is unknown (each message names the field).
     """
-    arr = _check_counts(counts)
+    return _binned_recording(_check_counts(counts), bin_size, trial_gap, seed, placement, unit_names=unit_names,
+                             unit_areas=unit_areas, trial_info=trial_info, session=session)
+
+
+def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, unit_names, unit_areas, trial_info,
+                      session) -> SpikeRecording:
+    """:func:`from_binned_counts` of counts ``arr`` that :func:`_check_counts` has checked
+    (``(n_trials, n_bins, n_units)`` int64; a reader checks them under its own dataset's name)."""
     # through checked_float, the package's rule for a float setting (each message here starts with the field):
     # the text '0.01' or None failed inside np.isfinite with numpy's TypeError, and bin_size=True made 1-s bins
     try:
@@ -207,7 +217,8 @@ def read_steinmetz_spcount(
     Raises:
         FileNotFoundError: ``path`` does not exist.
         RecordingValidationError: the file is not HDF5 (MATLAB < v7.3), has no ``sp_count``, or
-            the counts are invalid (see :func:`from_binned_counts`).
+            the counts are invalid (see :func:`from_binned_counts`; the message names
+            ``sp_count[trial, bin, unit]`` as the file holds it, and the file).
     """
     import h5py
 
@@ -228,8 +239,9 @@ def read_steinmetz_spcount(
         others = {k: np.asarray(v[()]) for k, v in f.items() if k != "sp_count" and isinstance(v, h5py.Dataset)}
         # MATLAB v7.3 stores a char array as uint16 character codes, marked by its MATLAB_class attribute
         chars = {k for k in others if text_of(f[k].attrs.get("MATLAB_class", b"")) == "char"}
-    if counts.ndim != 3:
-        raise RecordingValidationError(f"sp_count: expected a 3-D array (trials, bins, units), got shape {counts.shape}")
+    # checked once, as the file holds them: from_binned_counts named them 'counts', without the file, and gave
+    # the indices after any transposition below
+    counts = _check_counts(counts, "sp_count", f" in {path}")
     # vectors (one value per trial, or per unit: a file may hold both) tell the trial axis. The array
     # is taken as stored (trials, bins, units) unless no vector fits its first axis and some fit its
     # last: a majority vote turned (247, 101, 806) into 806 "trials" when per-unit vectors outnumbered
@@ -270,12 +282,14 @@ def read_steinmetz_spcount(
             why = ("a MATLAB cell array or struct (HDF5 object references), which is not read; store text labels "
                    "as a char matrix or numbers as a vector") if v.dtype.kind == "O" else "not one value per trial"
             warnings.warn(f"read_steinmetz_spcount: skipped dataset {name!r} of shape {v.shape} in {path}: {why}")
-    rec = from_binned_counts(
+    rec = _binned_recording(
         counts,
         bin_size,
-        trial_gap=trial_gap,
-        seed=seed,
-        placement=placement,
+        trial_gap,
+        seed,
+        placement,
+        unit_names=None,
+        unit_areas=None,
         trial_info=info,
         # whitespace replaced, as for .npz and tables: "NS sp count" made every unit token refused
         session=session or names_without_whitespace([path.stem])[0][0],
