@@ -188,16 +188,13 @@ def test_a_bad_spike_time_is_refused_naming_the_unit_and_the_file(tmp_path, trac
     """A NaN / infinite / negative time in a unit's 'time' was refused as 'spike_times: expected finite
     values, spike 3 (in the order given) is nan': an index into all units' spikes, naming neither the
     unit nor the file."""
-    import scipy.io
+    def edit(tetrodes):
+        unit = tetrodes[0, 2][0, 13]  # tetrode 3, unit slot 14
+        t = unit["time"][0, 0].astype(np.float64)
+        t[7] = value
+        unit["time"][0, 0] = t
 
-    folder = track[0]
-    mat = scipy.io.loadmat(folder / "spikes.mat")
-    unit = mat["spikes"][0, 0][0, 0][0, 2][0, 13]  # tetrode 3, unit slot 14
-    t = unit["time"][0, 0].astype(np.float64)
-    t[7] = value
-    unit["time"][0, 0] = t
-    scipy.io.savemat(tmp_path / "spikes.mat", {"spikes": mat["spikes"]})
-    shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
+    copy_with(track[0], tmp_path, edit)
     with pytest.raises(RecordingValidationError, match=r"spikes\.mat: spikes\{3\}\{14\}\.time\[7\] \(unit tt3_u14\): "
                                                        rf"expected finite spike times >= 0 s, got {value} \(1 such in "
                                                        r"this unit\)$"):
@@ -208,18 +205,25 @@ def test_a_bad_spike_time_is_refused_naming_the_unit_and_the_file(tmp_path, trac
 def test_a_unit_timerange_that_is_no_span_is_refused_by_name(tmp_path, track, timerange):
     """A unit's timerange with a NaN or stop < start was passed over without a word (the time domain
     came from the other units), and one of another size failed in numpy ('inhomogeneous shape')."""
-    import scipy.io
+    def edit(tetrodes):
+        tetrodes[0, 0][0, 0]["timerange"][0, 0] = np.array([timerange])  # tetrode 1, unit 1
 
-    folder = track[0]
-    mat = scipy.io.loadmat(folder / "spikes.mat")
-    unit = mat["spikes"][0, 0][0, 0][0, 0][0, 0]  # tetrode 1, unit 1
-    unit["timerange"][0, 0] = np.array([timerange])
-    scipy.io.savemat(tmp_path / "spikes.mat", {"spikes": mat["spikes"]})
-    shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
+    copy_with(track[0], tmp_path, edit)
     with pytest.raises(RecordingValidationError, match=r"spikes\.mat: spikes\{1\}\{1\}\.timerange \(unit tt1_u1\): "
                                                        r"expected 2 finite numbers \(start, stop\) in seconds with "
                                                        r"stop >= start, got \["):
         quiet_read(tmp_path)
+
+
+def copy_with(folder, dest, edit):
+    """The real folder copied to ``dest`` with ``edit(tetrodes)`` applied to its spikes.mat (tetrodes: the
+    (1, 13) cell array as scipy.io.loadmat gives it; unit j of tetrode i is ``tetrodes[0, i][0, j]``)."""
+    import scipy.io
+
+    mat = scipy.io.loadmat(folder / "spikes.mat")
+    edit(mat["spikes"][0, 0][0, 0])
+    scipy.io.savemat(dest / "spikes.mat", {"spikes": mat["spikes"]})
+    shutil.copy(folder / "trajectory.videoPositionTracking", dest)
 
 
 def quiet_read(folder):
