@@ -799,6 +799,27 @@ def test_nwb_units_without_any_spike_and_nothing_spanning_the_file_are_refused_a
     assert rec.n_units == 1 and rec.n_spikes == 0 and rec.time_domain == (0.0, 60.0)
 
 
+def test_nwb_units_without_spikes_are_kept_and_named_in_a_warning(tmp_path):
+    """A unit with no spike time was kept without a word (read_phy and read_nelpy_linear_track leave
+    such units out with a count); it stays a unit, named and counted in a warning; a file write_nwb
+    wrote (a generated unit may never fire) reads back without it."""
+    nwb = _nwbfile()
+    nwb.add_unit_column("unit_name", "name")
+    nwb.add_unit(spike_times=[0.5, 12.0], unit_name="c1")
+    nwb.add_unit(spike_times=[], unit_name="c2")
+    nwb.add_unit(spike_times=[3.0], unit_name="c3")
+    path = _write(nwb, tmp_path / "a silent unit.nwb")
+    with pytest.warns(UserWarning, match=r"^units: 1 of 3 units in .*a silent unit\.nwb have no spike time \(units\[1\] "
+                                         r"\('c2'\)\); kept as units that never fire"):
+        rec = read_nwb(path)
+    assert rec.unit_names == ["c1", "c2", "c3"] and rec.n_spikes == 3
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        back = read_nwb(write_nwb(rec, tmp_path / "ours.nwb"))
+    assert back.unit_names == rec.unit_names
+    assert not [w for w in record if "no spike time" in str(w.message)]
+
+
 def test_nwb_zero_length_stimulus_rows_are_dropped_and_counted(tmp_path):
     """A stimulus-name interval table with a row whose stop equals its start: 141b949 dropped only
     NaN rows, so the whole file was still refused ("stimulus.intervals[1]: ... stop > start"); the

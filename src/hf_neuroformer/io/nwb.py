@@ -9,6 +9,8 @@ What :func:`read_nwb` maps where
   Unit index = row of the units table. Unit name = the ``unit_name`` (or ``name``) column when
   present, else ``"unit{id}"`` with the table's row id; whitespace in a name is replaced by
   ``_`` (a unit token ``"<session>/<unit name>"`` cannot hold it), with a warning giving the count;
+  units with no spike time are kept (units that never fire), named and counted in a warning (not
+  for a file :func:`write_nwb` wrote: a generated unit may never fire);
   a replaced name that another unit already has gets a ``_1``, ``_2`` ... suffix. Brain area = the units ``location``
   column, else the ``location`` of the unit's ``electrode_group``, else the ``location`` of the
   unit's row(s) in the ``electrodes`` table, else ``""``. A NaN, infinite or negative spike
@@ -393,6 +395,13 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
         names = fixed
     _check_unit_spike_times(flat, ends, names, path, generated=_is_generated_file(nwb))
     _warn_obs_intervals(units, flat, unit_ids, names, path)
+    silent = np.flatnonzero(counts == 0)
+    if silent.size and str(nwb.source_script or "") != WRITER_MARK:  # (a generated unit may never fire)
+        # kept without a word, where read_phy and read_nelpy_linear_track leave such units out with a count
+        shown = ", ".join(f"units[{int(u)}] ({names[u]!r})" for u in silent[:5]) + (", ..." if silent.size > 5 else "")
+        warnings.warn(f"units: {silent.size} of {n} units in {path} have no spike time ({shown}); kept as units that "
+                      "never fire (in the tokenizer's vocabulary and every per-unit metric); "
+                      "SpikeRecording.select_units leaves them out")
 
     areas = [""] * n
     if "location" in cols and _simple_column(units, "location") is not None:
