@@ -154,6 +154,27 @@ def test_a_tracking_file_without_records_is_named_not_an_index_error(tmp_path, t
             read_nelpy_linear_track(tmp_path)
 
 
+def test_a_tracking_file_whose_last_record_moves_keeps_that_position(tmp_path, track):
+    """A tracking file ending while the animal moves (the real one cut inside the run): its last
+    record, which differs from the one before, was taken for a final constant stretch of one sample
+    and its position and speed set NaN without a word. It is kept, and the run reaches the end."""
+    folder, rec, _ = track
+    raw = (folder / "trajectory.videoPositionTracking").read_bytes()
+    start = raw.index(b"<End settings>") + len(b"<End settings>\n")
+    assert raw[start - 1:start] == b"\n"
+    times, xy, _ = read_position_tracking(folder / "trajectory.videoPositionTracking")
+    k = int(np.searchsorted(times, 5000.0))  # inside the run (4397-5382 s)
+    while np.array_equal(xy[k - 1], xy[k - 2]):  # the last kept record differs from the one before
+        k += 1
+    shutil.copy(folder / "spikes.mat", tmp_path)
+    (tmp_path / "trajectory.videoPositionTracking").write_bytes(raw[:start + 12 * k])
+    cut = quiet_read(tmp_path)
+    assert cut.behaviour["x"].timestamps[-1] == times[k - 1]
+    assert cut.behaviour["x"].values[-1] == xy[k - 1, 0] and cut.behaviour["y"].values[-1] == xy[k - 1, 1]
+    assert np.isfinite(cut.behaviour["speed"].values[-1])
+    assert cut.epochs["run"][1] == times[k - 1]
+
+
 @pytest.mark.parametrize("sigma", [float("inf"), float("nan"), "0.25", True, -0.1])
 def test_a_speed_sigma_that_is_not_seconds_is_refused_by_name(track, sigma):
     """inf passed the '>= 0' check and failed in the smoothing ('cannot convert float infinity to

@@ -21,7 +21,8 @@ What the reader derives, and how
   this file, at 5156.80 s, same position); the count is given in a warning.
 * **Run and rest**: the animal runs for about 16 minutes; then it leaves the camera's view and
   the tracker repeats its last value ``(522, 8)`` px for the remaining ~23 minutes. The first
-  sample of that final constant stretch (the last change of position) ends epoch ``"run"``
+  sample of that final constant stretch (the last change of position; at least 2 records: a file
+  whose last record moves has none) ends epoch ``"run"``
   (from the first video sample) and starts epoch ``"rest"`` (to the end of the recording).
   In ``"rest"`` the samples of ``x``, ``y`` and ``speed`` are NaN (the animal's position is not
   known there); a decoder built on these series drops and counts those windows.
@@ -340,6 +341,8 @@ def read_nelpy_linear_track(
     # the final constant stretch: the animal is out of view, the tracker repeats its last value
     changed = np.flatnonzero(np.any(np.diff(xy, axis=0) != 0, axis=1))
     freeze = int(changed[-1]) + 1 if changed.size else len(times)
+    if freeze == len(times) - 1:  # the last record moved: no constant stretch (its position was set NaN)
+        freeze = len(times)
     run_end = float(times[freeze]) if freeze < len(times) - 1 else float(times[-1])
     speed = np.full(len(times), np.nan)
     speed[:freeze] = smoothed_speed(times[:freeze], xy[:freeze], speed_sigma)
