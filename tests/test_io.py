@@ -926,6 +926,18 @@ def test_nwb_repeated_spike_times_and_obs_intervals_are_reported(tmp_path):
     assert rec.n_spikes == 6  # repeats and spikes outside obs_intervals are kept
 
 
+def test_nwb_obs_intervals_that_are_no_span_are_named_in_the_warning(tmp_path):
+    """A NaN or reversed obs_interval made the warning say '0 to nan s' and counted its unit as not
+    observed without saying why; the warning now counts such intervals and shows one."""
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.2, 5.0], obs_intervals=[[0.0, np.nan]])
+    nwb.add_unit(spike_times=[0.15, 2.0], obs_intervals=[[6.0, 0.0]])
+    nwb.add_unit(spike_times=[0.3, 4.0], obs_intervals=[[0.0, 6.0]])
+    with pytest.warns(UserWarning, match=r"obs_intervals \(3 intervals, 0 to 6 s; 2 of them not finite or with stop <= "
+                                         r"start, e.g. \[0\.0, nan\]\) that read_nwb does not apply"):
+        read_nwb(_write(nwb, tmp_path / "bad_obs.nwb"))
+
+
 def test_nwb_float32_obs_intervals_are_read_with_the_float32_warning(tmp_path):
     """obs_intervals stored as float32 (an h5py writer; pynwb writes float64) were widened without
     a word, while every other time field of the file is read with the reader's float32 warning."""

@@ -336,10 +336,14 @@ def _warn_obs_intervals(units, flat: np.ndarray, unit_ids: np.ndarray, names: Li
             partial += int(not covered)
     if not partial and not outside:
         return
-    lo = float(rows[:, 0].min()) if rows.size else float("nan")
-    hi = float(rows[:, 1].max()) if rows.size else float("nan")
+    good = np.isfinite(rows).all(1) & (rows[:, 1] > rows[:, 0])
+    lo = float(rows[good, 0].min()) if good.any() else float("nan")
+    hi = float(rows[good, 1].max()) if good.any() else float("nan")
+    # a NaN or reversed interval gave '0 to nan s' and counted as not observing its unit, unnamed
+    bad = (f"; {int((~good).sum())} of them not finite or with stop <= start, e.g. {rows[~good][0].tolist()}"
+           if not good.all() else "")
     warnings.warn(
-        f"units: the units table of {path} has obs_intervals ({len(rows)} intervals, {lo:g} to {hi:g} s) that "
+        f"units: the units table of {path} has obs_intervals ({len(rows)} intervals, {lo:g} to {hi:g} s{bad}) that "
         f"read_nwb does not apply: {partial} of {len(names)} units were not observed over the whole span of the "
         f"spikes, and every unit is taken as observed over the whole recording, so a window outside "
         f"a unit's intervals reads it as silent; {outside} spikes lie outside their unit's obs_intervals. Select "
