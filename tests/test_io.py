@@ -761,13 +761,27 @@ def test_nwb_epochs_sharing_a_name_are_named_in_a_warning(tmp_path):
     for a, b, tag in [(0, 10, "sleep"), (10, 20, "wake"), (20, 30, "sleep"), (30, 40, "wake"), (40, 50, "sleep")]:
         nwb.add_epoch(start_time=float(a), stop_time=float(b), tags=[tag])
     path = _write(nwb, tmp_path / "sleep_wake_sleep.nwb")
-    with pytest.warns(UserWarning, match=r"^epochs: 2 name\(s\) repeat in the epochs table \('sleep' x 3: epochs "
+    with pytest.warns(UserWarning, match=r"^epochs: 2 name\(s\) repeat in interval table 'epochs' \('sleep' x 3: epochs "
                                          r"'sleep', 'sleep_1', 'sleep_2'; 'wake' x 2: epochs 'wake', 'wake_1'\); each "
                                          r"row is its own epoch, so selecting the bare name \(select_epoch, --epoch\) "
                                          r"takes its first row only"):
         rec = read_nwb(path)
     assert rec.epochs == {"sleep": (0.0, 10.0), "wake": (10.0, 20.0), "sleep_1": (20.0, 30.0),
                           "wake_1": (30.0, 40.0), "sleep_2": (40.0, 50.0)}
+    # the rows of another interval table named by a label column: the same
+    from pynwb.epoch import TimeIntervals
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    states = TimeIntervals(name="states", description="behavioural states")
+    states.add_column("label", "state")
+    for a, b, label in [(0, 10, "run"), (10, 20, "still"), (20, 30, "run")]:
+        states.add_row(start_time=float(a), stop_time=float(b), label=label)
+    nwb.add_time_intervals(states)
+    with pytest.warns(UserWarning, match=r"^epochs: 1 name\(s\) repeat in interval table 'states' \('run' x 2: epochs "
+                                         r"'run', 'states:run'\)"):
+        rec = read_nwb(_write(nwb, tmp_path / "states.nwb"))
+    assert rec.epochs["run"] == (0.0, 10.0) and rec.epochs["states:run"] == (20.0, 30.0)
     nwb = _nwbfile()  # names that do not repeat: no such warning
     nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
     nwb.add_epoch(start_time=0.0, stop_time=10.0, tags=["sleep"])

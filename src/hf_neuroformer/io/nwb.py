@@ -57,7 +57,7 @@ What :func:`read_nwb` maps where
   594 ripples (37.6 s), not their span (0.736-599.738 s, nearly the whole sleep epoch); see
   :meth:`SpikeRecording.select_epoch`. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
   are not just row numbers), each row is also an epoch (``"table:name"`` when the bare name is
-  taken). Rows that are no span (a NaN start or stop, ``stop == start``, ``stop < start``) are
+  taken; names that repeat are named in a ``UserWarning``, as for the ``epochs`` table). Rows that are no span (a NaN start or stop, ``stop == start``, ``stop < start``) are
   left out, with their count per reason in a ``UserWarning`` (``"epochs: dropped ..."``).
 * Interval tables with no rows (an empty ``trials`` or ``epochs`` table too) give nothing; they
   are named in a ``UserWarning`` (``"intervals: the interval table(s) ... have no rows"``).
@@ -584,8 +584,9 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
     return out
 
 
-def _warn_repeated_epoch_names(repeated: Dict[str, List[str]]) -> None:
-    """Warn when rows of the ``epochs`` table share a name (``sleep``, ``wake``, ``sleep``);
+def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epochs") -> None:
+    """Warn when rows of the ``epochs`` table (or of another interval table whose rows are named,
+    ``table``) share a name (``sleep``, ``wake``, ``sleep``);
     ``repeated``: each such name -> the epochs its rows became (``["sleep", "sleep_1"]``). Each
     row became its own epoch without a word, so ``select_epoch("sleep")`` (``--epoch sleep``)
     took the first row only."""
@@ -593,7 +594,7 @@ def _warn_repeated_epoch_names(repeated: Dict[str, List[str]]) -> None:
         return
     shown = "; ".join(f"{nm!r} x {len(keys)}: epochs {', '.join(map(repr, keys))}"
                       for nm, keys in list(repeated.items())[:5])
-    warnings.warn(f"epochs: {len(repeated)} name(s) repeat in the epochs table ({shown}"
+    warnings.warn(f"epochs: {len(repeated)} name(s) repeat in interval table {table!r} ({shown}"
                   f"{'; ...' if len(repeated) > 5 else ''}); each row is its own epoch, so selecting the bare name "
                   "(select_epoch, --epoch) takes its first row only; select each row by "
                   "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=4)
@@ -923,11 +924,14 @@ def read_nwb(
                         epoch_intervals[tname] = rows[np.argsort(rows[:, 0], kind="stable")]
                 row_names = _row_names(table)
                 if row_names is not None and tname != STIMULUS_TABLE:
+                    given: Dict[str, List[str]] = {}
                     for nm, s, e, good in zip(row_names, a, b, ok):
                         if not good:
                             continue
-                        key = nm if nm not in epochs else f"{tname}:{nm}"
-                        epochs[_unique_name(key, epochs)] = (float(s), float(e))
+                        key = _unique_name(nm if nm not in epochs else f"{tname}:{nm}", epochs)
+                        epochs[key] = (float(s), float(e))
+                        given.setdefault(nm, []).append(key)
+                    _warn_repeated_epoch_names({nm: keys for nm, keys in given.items() if len(keys) > 1}, tname)
 
         raw_events = read_events(nwb, intervals, ours, _simple_column, _row_names)
 
