@@ -9,9 +9,9 @@ What :func:`read_nwb` maps where
   Unit index = row of the units table. Unit name = the ``unit_name`` (or ``name``) column when
   present, else ``"unit{id}"`` with the table's row id; whitespace in a name is replaced by
   ``_`` (a unit token ``"<session>/<unit name>"`` cannot hold it), with a warning giving the count;
-  units with no spike time are kept (units that never fire), named and counted in a warning (not
-  for a file :func:`write_nwb` wrote: a generated unit may never fire);
-  a replaced name that another unit already has gets a ``_1``, ``_2`` ... suffix. Brain area = the units ``location``
+  a replaced name that another unit already has gets a ``_1``, ``_2`` ... suffix. Units with no
+  spike time are kept (units that never fire), named and counted in a warning (not for a file
+  :func:`write_nwb` wrote: a generated unit may never fire). Brain area = the units ``location``
   column, else the ``location`` of the unit's ``electrode_group``, else the ``location`` of the
   unit's row(s) in the ``electrodes`` table, else ``""``. A NaN, infinite or negative spike
   time is refused naming ``units[row]`` (name) and its index in that unit's ``spike_times``;
