@@ -155,10 +155,15 @@ def test_a_table_the_file_lacks_is_refused_naming_the_argument_and_the_tables_it
 
 
 def test_trial_tables_given_as_one_string_is_refused(shared_data):
-    """A string was iterated letter by letter: KeyError('r') for trial_tables='recognition_table'."""
+    """A string was iterated letter by letter: KeyError('r') for trial_tables='recognition_table'; a
+    string stimulus_table failed to unpack."""
     with pytest.raises(ValueError, match=r"^trial_tables: expected a list of interval table names, got the string "
                                          r"'recognition_table'; pass \['recognition_table'\]$"):
         read_nwb(shared_data(ZHENG), trial_tables="recognition_table")
+    # a stimulus_table that is not a (table, column) pair: "too many values to unpack"
+    with pytest.raises(ValueError, match=r"^stimulus_table: expected \(table name, name column\), e\.g\. "
+                                         r"\('encoding_table', 'Clip_name'\), got 'encoding_table'$"):
+        read_nwb(shared_data(ZHENG), stimulus_table="encoding_table")
 
 
 

@@ -762,6 +762,9 @@ def _check_table_names(intervals, path, trial_tables, stimulus_table) -> None:
         if t not in intervals:
             raise KeyError(f"trial_tables: no interval table {t!r} in {path}; its interval tables are {tables}")
     if stimulus_table is not None:
+        if isinstance(stimulus_table, (str, bytes)) or len(stimulus_table) != 2:  # Python's 'too many values to unpack'
+            raise ValueError(f"stimulus_table: expected (table name, name column), e.g. ('encoding_table', 'Clip_name'), "
+                             f"got {stimulus_table!r}")
         tname, col = stimulus_table
         if tname not in intervals:
             raise KeyError(f"stimulus_table: no interval table {tname!r} in {path}; its interval tables are {tables}")
@@ -809,7 +812,8 @@ def read_nwb(
         KeyError: a table named in ``trial_tables`` / ``stimulus_table`` (or the name column of
             ``stimulus_table``) does not exist; the message names the argument and lists the
             file's interval tables (or that table's columns).
-        ValueError: ``trial_tables`` is a string, not a list of names.
+        ValueError: ``trial_tables`` is a string, not a list of names; ``stimulus_table`` is not
+            a pair ``(table name, name column)``.
     """
     path = Path(path)
     if not path.exists():
