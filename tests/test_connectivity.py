@@ -3,6 +3,7 @@
 
 import json
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -840,6 +841,32 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     else:
         assert ("note: the uniform-attention control (same keys, no learned weights) scores at least as well as "
                 f"the learned attention on {what}") in printed, printed
+    # the same units firing at 250 Hz each: past windows hold more spikes than max_past_length, and the
+    # truncation warning reads like the command's other warnings; it came out as ".../torch/utils/
+    # _contextlib.py:124: TruncatedWindowsWarning: ..." with torch's source line (its stacklevel led
+    # through torch.no_grad's wrapper, outside the package)
+    import dataclasses
+
+    net = read_network(nwb)
+    n = net.recording.n_units
+    ticks = np.arange(0.001, 20.0, 0.004)
+    dense = tmp_path / "dense.nwb"
+    write_network(dataclasses.replace(net, recording=dataclasses.replace(
+        net.recording, spike_times=(ticks[:, None] + 1e-4 * np.arange(n)).ravel(),
+        unit_ids=np.tile(np.arange(n), ticks.size))), dense)
+
+    def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = printed_as_the_interpreter_does
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(dense), "--output",
+                     str(tmp_path / "conn_dense"), "--max-windows", "5"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^neuroformer connectivity: warning: \d+ of 5 windows held more spikes than max_window_length",
+                     err, re.M), err
+    assert "_contextlib" not in err and "TruncatedWindowsWarning" not in err, err
 
 
 def test_the_control_note_does_not_claim_a_signal_where_every_method_is_at_chance(tmp_path, capsys):

@@ -2180,8 +2180,16 @@ def main(argv=None) -> int:
     # "path/file.py:240: UserWarning:" and the source line (restored afterwards, for in-process callers)
     plain = warnings.formatwarning
 
+    def _ours(category, filename) -> bool:
+        # a warning of ours is attributed to a file of the package, or (its stacklevel led out of it, e.g.
+        # through torch.no_grad's wrapper: connectivity's TruncatedWindowsWarning was printed as
+        # ".../torch/utils/_contextlib.py:124: TruncatedWindowsWarning: ..." with torch's source line)
+        # is of a category the package defines
+        return issubclass(category, UserWarning) and (
+            "hf_neuroformer" in filename or category.__module__.split(".")[0] == "hf_neuroformer")
+
     def _format(message, category, filename, lineno, line=None):
-        if issubclass(category, UserWarning) and "hf_neuroformer" in filename:  # ours; others keep their origin
+        if _ours(category, filename):  # others keep their origin
             return f"neuroformer {args.command}: warning: {message}\n"
         return plain(message, category, filename, lineno, line)
 
@@ -2191,7 +2199,7 @@ def main(argv=None) -> int:
     def _show(message, category, filename, lineno, file=None, line=None):
         # under torchrun every rank runs the command and reached the same warnings of the package
         # (no validation windows, ...): each came once per rank; rank 0 shows them, once
-        if _is_main_rank() or not (issubclass(category, UserWarning) and "hf_neuroformer" in filename):
+        if _is_main_rank() or not _ours(category, filename):
             shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = _show
