@@ -858,6 +858,7 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
 
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = printed_as_the_interpreter_does
@@ -867,6 +868,9 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     assert re.search(r"^neuroformer connectivity: warning: \d+ of 5 windows held more spikes than max_window_length",
                      err, re.M), err
     assert "_contextlib" not in err and "TruncatedWindowsWarning" not in err, err
+    # the attention pass over the windows shows a bar, as the GLM fits do (it ran without one: minutes over
+    # the README's 300-s network)
+    assert "attention over windows" in err and "5/5" in err, err
 
 
 def test_the_control_note_does_not_claim_a_signal_where_every_method_is_at_chance(tmp_path, capsys):

@@ -442,6 +442,32 @@ def test_attention_map_prints_where_it_wrote_each_file(trained, allen_video, tmp
         assert str(path) in wrote[0], (path, wrote[0])
 
 
+def test_the_attention_pass_shows_a_progress_bar_over_the_windows(trained, allen_video, tmp_path, capsys,
+                                                                   monkeypatch):
+    """The forward passes over every window of the split ran without a bar (attention-map --split all: the
+    2000 Allen windows took 40 s of a tiny model here with nothing on the screen), unlike embed or generate.
+    Off by default in the Python function, on in the command."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    _, model, tok, starts, clips = trained
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    capsys.readouterr()
+    with_bar = visual_attention_maps(model, tok, allen_video, starts[:6], past_clip_starts=clips[:6], batch_size=4,
+                                     progress=True)
+    err = capsys.readouterr().err
+    assert "attention over windows" in err and "6/6" in err and "100%" in err, err
+    without = visual_attention_maps(model, tok, allen_video, starts[:6], past_clip_starts=clips[:6], batch_size=4)
+    assert "attention over windows" not in capsys.readouterr().err
+    np.testing.assert_array_equal(with_bar["maps_raw"], without["maps_raw"])  # the bar changes no map
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    assert main(["attention-map", "--model", str(trained[0]), "--data", str(data), "--max-windows", "3",
+                 "--output", str(tmp_path / "a.png")]) == 0
+    err = capsys.readouterr().err
+    assert "attention over windows" in err and "3/3" in err, err
+
+
 def test_pooled_frame_columns_say_which_slot_is_the_oldest():
     """Walk of the README's attention-map (mean over the test windows): the columns were titled
     'frame 0', 'frame 1', 'frame 2' with no time (the windows' frame onsets differ), so the figure did

@@ -120,12 +120,14 @@ def unit_lookup(tokenizer, recording: SpikeRecording, vocab_size: int) -> np.nda
 
 def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.ndarray,
                       past_clip_starts: Optional[np.ndarray], batch_size: int,
-                      device) -> Iterator[Tuple[range, dict, object]]:
+                      device, progress: bool = False,
+                      desc: str = "attention over windows") -> Iterator[Tuple[range, dict, object]]:
     """Run ``model`` with ``output_attentions=True`` over the windows starting at ``starts`` (s).
 
     The windows are tokenized with the model's config, so a model with modality inputs reads them
     from ``recording`` as in training. The model is in eval mode while the batches are drawn and
-    gets its training mode back at the end.
+    gets its training mode back at the end. ``progress`` shows a bar over the windows on standard
+    error, named ``desc`` (off with ``TQDM_DISABLE=1``; see :func:`hf_neuroformer.progress.progress_bar`).
 
     Yields:
         ``(window indices, collated batch on device, model output)`` per ``batch_size`` windows.
@@ -147,8 +149,11 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)
     cols = processor.tokenize(recording, starts, past_clip_starts)
     processor.warn_truncated(cols, stacklevel=3)  # this generator's caller is attention_connectivity & co
+    from ..progress import progress_bar
+
     was_training = model.training
     model.eval()
+    bar = progress_bar(total=len(starts), desc=desc, unit="win", disable=not progress)
     try:
         for idx, batch in collated_batches(cols, processor.collator, batch_size, device):
             out = model(
@@ -158,5 +163,7 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
                 **({"modality_inputs": batch["modality_inputs"]} if "modality_inputs" in batch else {}),
             )
             yield idx, batch, out
+            bar.update(len(idx))
     finally:
+        bar.close()
         model.train(was_training)

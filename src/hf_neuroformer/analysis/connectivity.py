@@ -118,6 +118,7 @@ def attention_connectivity(
     batch_size: int = 64,
     query: str = "predicted",
     device=None,
+    progress: bool = False,
 ) -> Dict[str, object]:
     """Aggregate a Neuroformer's attention over windows into directed unit x unit matrices.
 
@@ -134,6 +135,8 @@ def attention_connectivity(
         query: ``"predicted"`` (row = the unit the query predicts, default) or ``"input"``
             (row = the unit of the query token).
         device: torch device (default: the model's).
+        progress: a bar over the windows (``attention over windows``, standard error; off with
+            ``TQDM_DISABLE=1``).
 
     Returns:
         dict with, for each readout in ``("last_layer", "mean", "rollout")``,
@@ -159,7 +162,8 @@ def attention_connectivity(
     lut = torch.as_tensor(unit_lookup(tokenizer, recording, cfg.vocab_size), device=device)
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
-    for _, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device):
+    for _, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device,
+                                           progress=progress):
         ids, pids = batch["input_ids"], batch["past_input_ids"]
         am, pam = batch["attention_mask"].bool(), batch["past_attention_mask"].bool()
         B, T = ids.shape
@@ -820,8 +824,8 @@ def run_connectivity(
         overwrite: replace an earlier output of this function in ``output_dir`` (only that: its
             ``scores.json``, matrices and figure; never the working directory, a folder above it
             or a model; see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
-        progress: a bar over the GLM baseline's per-unit fits (standard error; ``TQDM_DISABLE=1``
-            turns it off too).
+        progress: bars over the attention pass's windows and the GLM baseline's per-unit fits
+            (standard error; ``TQDM_DISABLE=1`` turns them off too).
 
     Returns:
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
@@ -925,7 +929,7 @@ def run_connectivity(
     # they use exactly the segments (windows' pasts lie inside segments in time mode)
     att = attention_connectivity(
         model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
-        batch_size=batch_size, device=device,
+        batch_size=batch_size, device=device, progress=progress,
     )
     mats = {
         "truth": net.weights,

@@ -157,6 +157,7 @@ def visual_attention_maps(
     modality: Optional[str] = None,
     batch_size: int = 64,
     device=None,
+    progress: bool = False,
 ) -> Dict[str, object]:
     """Per-window pixel-space attention maps of the selected spike tokens over a video modality.
 
@@ -176,6 +177,8 @@ def visual_attention_maps(
         modality: name of the video modality (default: the model's only one).
         batch_size: windows per forward pass.
         device: torch device (default: the model's).
+        progress: a bar over the windows (``attention over windows``, standard error; off with
+            ``TQDM_DISABLE=1``).
 
     Returns:
         dict with, for ``r`` in ``("raw", "rollout")``: ``maps_<r>`` ``(n_windows, num_frames, H,
@@ -221,7 +224,8 @@ def visual_attention_maps(
     frame_mask = np.zeros((W, nf_), dtype=bool)
     frame_times = np.zeros((W, nf_))
     n_stage_layers = model.config.num_modality_layers
-    for idx, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device):
+    for idx, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device,
+                                             progress=progress):
         vin = batch["modality_inputs"][video["name"]]
         layers, col, n_tok = _stage_layout(model, video, batch["modality_inputs"])
         att = [out.modality_attentions[i].double().mean(1) for i in layers]  # (B, T, 1 + n_kv) per layer
@@ -521,6 +525,7 @@ def run_attention_map(
     batch_size: int = 64,
     device: str = "cpu",
     overwrite: bool = False,
+    progress: bool = True,
 ) -> Dict[str, object]:
     """``neuroformer attention-map``: the visual attention map of a trained video-conditioned
     model on the non-overlapping windows of one split, written as a figure and arrays.
@@ -544,6 +549,8 @@ def run_attention_map(
         max_windows: the first this many windows of the split (``None``: all).
         modality, batch_size, device: see :func:`visual_attention_maps`.
         overwrite: replace existing output files.
+        progress: a bar over the windows of the attention pass (standard error; ``TQDM_DISABLE=1``
+            turns it off too).
 
     Returns:
         the report written to the JSON file; its ``model_training_frames_check``
@@ -633,7 +640,7 @@ def run_attention_map(
         starts, clips = starts[window_index:window_index + 1], clips[window_index:window_index + 1]
     res = visual_attention_maps(model, tokenizer, rec, starts,
                                 past_clip_starts=clips if plan.mode == "trials" else None, units=units,
-                                modality=video["name"], batch_size=batch_size, device=device)
+                                modality=video["name"], batch_size=batch_size, device=device, progress=progress)
     pooled = {r: pool_windows(res[f"maps_{r}"], res["n_queries"]) for r in READOUTS}
     fm = res["frame_mask"]
     if window_index is not None:
