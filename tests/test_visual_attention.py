@@ -422,6 +422,23 @@ def test_attention_map_names_a_missing_data_file_by_its_flag(trained, tmp_path, 
     assert not png.exists()
 
 
+@pytest.mark.parametrize("name, content", [("spikes.txt", "0.1 3\n"), ("damaged.nwb", "not an HDF5 file\n")])
+def test_attention_map_names_data_when_the_readers_refuse_it(trained, tmp_path, capsys, name, content):
+    """Break test: a --data the readers refuse (another format, a damaged NWB file, a 'neuroformer
+    prepare' folder) came out as the reader's own message ("unsupported recording folder x: ..."),
+    naming no flag, where every other command says '--data: ...'."""
+    from hf_neuroformer.cli import main
+
+    data = tmp_path / name
+    data.write_text(content)
+    png = tmp_path / "att.png"
+    capsys.readouterr()
+    assert main(["attention-map", "--model", str(trained[0]), "--data", str(data), "--output", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuroformer attention-map: error: --data: ") and str(data) in err, err
+    assert not png.exists()
+
+
 def test_attention_map_prints_where_it_wrote_each_file(trained, allen_video, tmp_path, capsys):
     """Walk: 'wrote runs/x/att.png and att_raw.npy, att_rollout.npy, ...' gave the figure's folder
     and bare names for the rest; each file is now named with its folder, as embed does."""

@@ -75,16 +75,6 @@ def _config_setting(text):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _read_error(err: Exception, flag: str, path) -> ValueError:
-    """A reader's error as one line that names the option and the file (the readers' own
-    messages, e.g. pandas' "No columns to parse from file", do not always say which file)."""
-    msg = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
-    if isinstance(err, OSError) and getattr(err, "strerror", None) and not msg.startswith(str(path)):
-        msg = err.strerror  # "[Errno 13] Permission denied: 'x'" -> "Permission denied"
-    where = f"{flag}: " if str(path) in msg else f"{flag}: {str(path)!r}: "
-    return ValueError(where + msg)
-
-
 def _load_data(path, epoch, flag: str = "--data"):
     """The recording of ``--data`` (or ``--real``) and ``--epoch``; the built-in simulated one without a path.
 
@@ -100,7 +90,7 @@ def _load_data(path, epoch, flag: str = "--data"):
         if epoch is not None:
             rec = rec.select_epoch(epoch)
         return rec
-    from .io import check_input_exists, load_recording
+    from .io import check_input_exists, load_recording, read_error
 
     check_input_exists(path, flag)
     try:
@@ -110,7 +100,7 @@ def _load_data(path, epoch, flag: str = "--data"):
         if epoch is not None and isinstance(err, KeyError) and msg.startswith(f"epoch {epoch!r} not found"):
             # the flag at fault is --epoch, not the file (it said "--data: '<file>': epoch ... not found")
             raise ValueError(f"--epoch: {msg} ({flag} {str(path)!r})") from None
-        raise _read_error(err, flag, path) from None
+        raise read_error(err, flag, path) from None
 
 
 def _default_config(data_path):
@@ -132,7 +122,7 @@ def _default_config(data_path):
 
 def _read_generated(path, flag: str = "--generated"):
     """A generated NWB file (``neuroformer generate --output``) as a recording, errors as :func:`_load_data`."""
-    from .io import read_nwb
+    from .io import read_error, read_nwb
 
     if not Path(path).exists():
         raise FileNotFoundError(f"{flag}: no such file {str(path)!r}")
@@ -143,7 +133,7 @@ def _read_generated(path, flag: str = "--generated"):
             warnings.filterwarnings("ignore", message=r"units: .* repeat a spike time of the same unit exactly")
             return read_nwb(path)
     except (ValueError, KeyError, OSError) as err:
-        raise _read_error(err, flag, path) from None
+        raise read_error(err, flag, path) from None
 
 
 def _load_model(args, *, next_spike_heads: bool = True):

@@ -562,6 +562,8 @@ def run_attention_map(
         ValueError: an output path (the figure, or a file beside it) is a directory, or ``output`` ends
             in a slash (a folder name).
         FileNotFoundError: ``data_path`` does not exist (named as ``--data``).
+        ValueError: ``data_path`` is no recording the readers take (a ``neuroformer prepare``
+            folder, an unsupported format, a damaged file), named as ``--data``.
         ValueError: no video modality; a recording without frames; bad units, split, window index
             (not an integer >= 0: before any work; past the split's windows: after reading them);
             a split without windows (naming ``--split``); units without spikes; a
@@ -569,7 +571,7 @@ def run_attention_map(
     """
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
-    from ..io import check_input_exists, load_recording
+    from ..io import check_input_exists, load_recording, read_error
     from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
 
     from ..io.output_folder import check_file_name
@@ -607,7 +609,10 @@ def run_attention_map(
     video = video_modality(model.config, modality)  # fail before reading the data
     check_finite_weights(model, model_dir)  # a diverged model's maps were NaN
     model.to(device)
-    rec = load_recording(data_path)
+    try:
+        rec = load_recording(data_path)
+    except (ValueError, KeyError, OSError) as err:  # "unsupported recording folder x: ..." named no flag
+        raise read_error(err, "--data", data_path) from None
     # not the API advice; this command has no --epoch to advise
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)
     if rec.stimulus is None or rec.stimulus.frames is None:  # the config's message named neither --data nor a fix

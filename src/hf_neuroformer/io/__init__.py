@@ -32,6 +32,7 @@ from .phy import is_phy_folder, read_phy
 
 __all__ = [
     "check_input_exists",
+    "read_error",
     "load_recording",
     "read_nwb",
     "write_nwb",
@@ -70,6 +71,17 @@ def check_input_exists(path, flag: str = "--data") -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{flag}: no such file or directory {str(path)!r}")
     return path
+
+
+def read_error(err: Exception, flag: str, path) -> ValueError:
+    """A reader's error ``err`` on ``path`` as one line that names the option and the file
+    (``"<flag>: ..."``): the readers' own messages, e.g. pandas' "No columns to parse from file",
+    do not always say which file, and none names the option."""
+    msg = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+    if isinstance(err, OSError) and getattr(err, "strerror", None) and not msg.startswith(str(path)):
+        msg = err.strerror  # "[Errno 13] Permission denied: 'x'" -> "Permission denied"
+    where = f"{flag}: " if str(path) in msg else f"{flag}: {str(path)!r}: "
+    return ValueError(where + msg)
 
 
 def _prepared_directory_of(path: Path) -> Optional[Path]:
