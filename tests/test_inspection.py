@@ -642,3 +642,23 @@ def test_frames_after_the_recorded_time_are_not_counted_as_on_screen():
     mod = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 12]}
     with pytest.warns(UserWarning, match=r"3 of 5 frames of 'stimulus:frames' are not on screen"):
         _warn_if_frames_off_the_clock(modality_track(ms, mod, 0), ms, mod, 0)
+
+
+@pytest.mark.parametrize("flag, name", [("--output", "metrics.json"), ("--figure", "training_curves.png")])
+def test_inspect_never_writes_over_a_file_of_a_model_folder(shared_data, tmp_path, capsys, flag, name):
+    """Break test: 'inspect --output runs/a2929/metrics.json --overwrite' replaced the trained model's
+    metrics with the recording's summary (--figure: its training curves). inspect reads no --model,
+    so, as ablate does, it knows a model folder by its config.json and weights, and refuses its files
+    with or without --overwrite; other names in the folder stay allowed."""
+    from hf_neuroformer.cli import main
+    from tiny_configs import small_config, untrained_model
+
+    nwb = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
+    model_dir = tmp_path / "model"
+    untrained_model(quiet(load_recording, nwb), small_config())[1].save_pretrained(model_dir)
+    (model_dir / name).write_text("the run's own")
+    capsys.readouterr()
+    assert main(["inspect", "--data", str(nwb), "--epoch", "wake", flag, str(model_dir / name), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"neuroformer inspect: error: {flag}: ") and "never a file of the model" in err, err
+    assert (model_dir / name).read_text() == "the run's own"

@@ -622,6 +622,20 @@ def _check_not_a_model_file(path, flag: str, model_dir, what: str = "the --model
                              "--overwrite replaces old outputs, never a file of the model: pass another file name")
 
 
+def _check_not_a_file_of_its_model_folder(path, flag: str) -> None:
+    """For a command that reads no ``--model`` (ablate, inspect): refuse an output path that is a
+    file of the model directory it lies in, a folder holding ``config.json`` and weights
+    (``model.safetensors``, or the index of sharded weights), as :func:`_check_not_a_model_file`
+    does for ``--model``; the folder of a link's target too (outputs are written through the link)."""
+    from .generation import SHARDED_WEIGHTS_INDEX as sharded_index
+
+    out = Path(path)
+    for folder in {out.parent, (out.resolve() if out.is_symlink() else out).parent}:
+        if (folder / "config.json").is_file() and any((folder / w).is_file() for w in ("model.safetensors",
+                                                                                     sharded_index)):
+            _check_not_a_model_file(path, flag, folder, what="the model directory")
+
+
 def _bits_per_spike_keys(bps: dict, split: str) -> dict:
     """``split_bits_per_spike`` output -> evaluate JSON keys, its counts prefixed.
 
@@ -964,10 +978,13 @@ def cmd_inspect(args) -> int:
     inputs = {"--data": args.data, "--config": args.config}
     if args.output is not None:
         _check_not_an_input(args.output, "--output", inputs)
+        # --output runs/a2929/metrics.json --overwrite replaced the model's metrics with the summary
+        _check_not_a_file_of_its_model_folder(args.output, "--output")
         _check_new_file(args.output, "--output", args.overwrite, suffix=".json")
     if args.figure is not None:
         _check_figure_file(args.figure, "--figure")
         _check_not_an_input(args.figure, "--figure", inputs)
+        _check_not_a_file_of_its_model_folder(args.figure, "--figure")
         _check_new_file(args.figure, "--figure", args.overwrite)
         if args.output is not None and Path(args.figure).resolve() == Path(args.output).resolve():
             raise ValueError(f"--figure: {args.figure!r} is also --output; name two files")
@@ -1354,16 +1371,9 @@ def cmd_ablate(args) -> int:
     inputs = {"--config": args.config, "--data": args.data}
     _check_not_an_input(out, "--output", inputs)
     _check_not_an_input(out.with_suffix(".json"), "--output (.json beside it)", inputs)
-    # (the folder of a link's target too: the table is written through the link)
-    from .generation import SHARDED_WEIGHTS_INDEX as sharded_index
-
-    for folder in {out.parent, (out.resolve() if out.is_symlink() else out).parent}:
-        if (folder / "config.json").is_file() and any((folder / w).is_file() for w in ("model.safetensors",
-                                                                                     sharded_index)):
-            # --output runs/a2929/metrics.md --overwrite wrote the figures over the model's metrics.json
-            # (weights in shards: the index, no model.safetensors)
-            for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
-                _check_not_a_model_file(path, flag, folder, what="the model directory")
+    # --output runs/a2929/metrics.md --overwrite wrote the figures over the model's metrics.json
+    for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
+        _check_not_a_file_of_its_model_folder(path, flag)
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
     seeds = None
