@@ -16,7 +16,7 @@ from hf_neuroformer.modalities import fit_modalities, modality_columns
 from hf_neuroformer.modeling_neuroformer import NeuroformerModalityEmbedding
 from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets, plan_splits
-from tiny_configs import small_config
+from tiny_configs import quiet, small_config
 
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -641,9 +641,84 @@ def test_modality_integer_fields_take_numpy_integers_and_save_them_as_json_integ
     m = json.loads(cfg.to_json_string())["modalities"][0]
     assert (m["num_features"], m["block"]) == (2, 0)
     assert type(cfg.modalities[0]["num_features"]) is int and type(cfg.modalities[0]["block"]) is int
-    for bad in (True, 2.0, "2", 0):
+    for bad in (True, 2.5, "2", 0):
         with pytest.raises(ValueError, match=r"modalities\[0\] \('eye'\)\.num_features"):
             NeuroformerConfig(modalities=[dict(name="eye", source="behaviour:eye", kind="continuous", num_features=bad)])
+
+
+VIDEO = {"name": "clip", "source": "stimulus:frames", "kind": "video", "frame_shape": [8, 8], "num_frames": 2}
+HD = {"name": "hd", "source": "behaviour:ry", "kind": "continuous"}
+
+
+@pytest.mark.parametrize("base, key, whole, stored", [
+    (HD, "block", 1.0, 1), (HD, "column", 0.0, 0), (HD, "num_features", 2.0, 2), (HD, "max_tokens", 8.0, 8),
+    (VIDEO, "num_frames", 4.0, 4), (VIDEO, "num_layers", 0.0, 0), (VIDEO, "frame_shape", [8.0, 16.0], [8, 16]),
+    (VIDEO, "patch_size", [1.0, 4, 4.0], [1, 4, 4])])
+def test_modality_integer_fields_take_a_yaml_float_as_an_int_and_refuse_fractions_text_and_bools(base, key, whole,
+                                                                                                  stored):
+    """``NeuroformerConfig`` takes ``64.0`` for an integer field (checked_int: YAML or JSON may write it
+    so), but a modality's ``block``, ``column``, ``num_features``, ``max_tokens``, ``num_frames``,
+    ``num_layers``, ``frame_shape`` and ``patch_size`` refused it ("expected an integer >= 1, got 8.0").
+    They follow the same rule now, stored as ints (config.json holds 8, not 8.0); 3.7, "2" and True are
+    still refused, naming the field."""
+    m = nf.NeuroformerConfig(modalities=[{**base, key: whole}]).modalities[0]
+    assert m[key] == stored and all(type(v) is int for v in (m[key] if isinstance(stored, list) else [m[key]]))
+    assert json.loads(nf.NeuroformerConfig(modalities=[m]).to_json_string())["modalities"][0][key] == stored
+    bad_values = [3.7, "2", True] if not isinstance(stored, list) else [[8.5, 8], ["8", 8], [True, 8]]
+    for bad in bad_values:
+        if isinstance(stored, list):
+            bad = bad + stored[len(bad):]
+        with pytest.raises(ValueError, match=rf"modalities\[0\] \('{base['name']}'\)\.{key}: expected"):
+            nf.NeuroformerConfig(modalities=[{**base, key: bad}])
+
+
+def test_neuroformer_train_reads_yaml_floats_as_ints_and_saves_them_as_ints(a2929, tmp_path, capsys):
+    """``neuroformer train --config`` with the integer fields written as YAML floats (``32.0``, a
+    modality's ``block: 0.0`` / ``max_tokens: 4.0``; a config written by a tool that keeps every number
+    a float) trains and saves a config.json that holds them as ints; a fraction is refused by field."""
+    from hf_neuroformer import cli
+    from hf_neuroformer.io import write_nwb
+
+    data = tmp_path / "a2929_15s.nwb"
+    write_nwb(a2929.restrict(700.0, 715.0), data)
+    text = ("current_window: 0.05\npast_window: 0.1\nmax_window_length: 32.0\nmax_past_length: 64.0\n"
+            "hidden_size: 16.0\nnum_attention_heads: 2.0\nnum_hidden_layers: 1.0\nintermediate_size: 32.0\n"
+            "split_block_length: 5\nmodalities:\n  - name: hd\n    source: behaviour:ry\n    kind: continuous\n"
+            "    block: 0.0\n    max_tokens: 4.0\n    num_features: 1.0\ntraining:\n  batch_size: 8.0\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    # (warnings: 15 s tile only 3 split blocks, so the split fractions are approximate)
+    code = quiet(cli.main, ["train", "--config", str(cfg), "--data", str(data), "--output-dir", str(tmp_path / "m"),
+                            "--max-steps", "1"])
+    assert code == 0, capsys.readouterr().err[-2000:]
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    got = [saved[k] for k in ("max_window_length", "max_past_length", "hidden_size", "num_attention_heads")]
+    got += [saved["modalities"][0][k] for k in ("block", "max_tokens", "num_features")]
+    assert got == [32, 64, 16, 2, 0, 4, 1] and all(type(v) is int for v in got), got
+    cfg.write_text(text.replace("block: 0.0", "block: 0.5"))
+    capsys.readouterr()
+    assert cli.main(["train", "--config", str(cfg), "--data", str(data), "--output-dir", str(tmp_path / "m2"),
+                     "--max-steps", "1"]) == 2
+    assert "NeuroformerConfig.modalities[0] ('hd').block: expected an integer >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "m2").exists()
+
+
+def test_yaml_floats_for_the_modality_integers_load_as_ints(tmp_path):
+    """The same through load_yaml_config, as ``neuroformer train --config`` reads the file."""
+    path = tmp_path / "c.yaml"
+    path.write_text("hidden_size: 32.0\nmodalities:\n  - name: hd\n"
+                    "    source: behaviour:ry\n    kind: continuous\n    block: 0.0\n    max_tokens: 8.0\n"
+                    "  - name: clip\n    source: stimulus:frames\n    kind: video\n    frame_shape: [8.0, 8.0]\n"
+                    "    num_frames: 2.0\n    patch_size: [1.0, 4.0, 4.0]\n    num_layers: 1.0\n")
+    cfg = load_yaml_config(path)[0]
+    saved = json.loads(cfg.to_json_string())
+    assert saved["hidden_size"] == 32
+    assert [(m["block"], m["max_tokens"]) for m in saved["modalities"]] == [(0, 8), (1, 32)]
+    assert (saved["modalities"][1]["frame_shape"], saved["modalities"][1]["patch_size"]) == ([8, 8], [1, 4, 4])
+    assert "8.0" not in cfg.to_json_string() and "32.0" not in cfg.to_json_string()
+    path.write_text("modalities:\n  - name: hd\n    source: behaviour:ry\n    kind: continuous\n    max_tokens: 8.5\n")
+    with pytest.raises(ValueError, match=r"modalities\[0\] \('hd'\)\.max_tokens: expected an integer >= 1, got 8\.5"):
+        load_yaml_config(path)
 
 
 def test_labels_read_only_before_the_trials_are_classes_of_the_training_split(shared_data):

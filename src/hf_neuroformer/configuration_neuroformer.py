@@ -163,10 +163,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
             f"with decoding_targets), got {role!r}"
         )
     m["role"] = role
-    block = m.get("block", index)
-    if not is_whole_number(block) or block < 0:
-        raise ValueError(f"{where}.block: expected an integer >= 0 (stages run in ascending block order), got {block!r}")
-    m["block"] = int(block)
+    m["block"] = checked_int("block", m.get("block", index),
+                             "an integer >= 0 (stages run in ascending block order)", lambda v: v >= 0, owner=where)
     window = m.get("window")
     if window is None:
         window = [0.0, current_window]
@@ -187,9 +185,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         raise ValueError(f"{where}.window: starts at {w0} s, before the past window (-{past_window} s)")
     m["window"] = [w0, w1]
     column = m.get("column")
-    if column is not None and (not is_whole_number(column) or column < 0):
-        raise ValueError(f"{where}.column: expected None or a column index >= 0, got {column!r}")
-    m["column"] = None if column is None else int(column)
+    m["column"] = None if column is None else checked_int("column", column, "None or a column index >= 0",
+                                                          lambda v: v >= 0, owner=where)
     norm = m.get("normalization")
     if kind == "video":
         _normalize_video(m, where)
@@ -209,13 +206,12 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     nf = m.get("num_features", 1)
     if kind == "video" and nf != 1:
         raise ValueError(f"{where}.num_features: a video modality has one (grey-level) value per pixel, got {nf!r}")
-    if not is_whole_number(nf) or nf < 1:
-        raise ValueError(f"{where}.num_features: expected an integer >= 1 (columns of the value), got {nf!r}")
+    nf = checked_int("num_features", nf, "an integer >= 1 (columns of the value)", lambda v: v >= 1, owner=where)
     if kind == "categorical" and nf != 1:
         # a label is one value: num_features: 3 was accepted and saved, and the embedding read one class id per token
         raise ValueError(f"{where}.num_features: a categorical modality has one label per token (one class id), "
                          f"got {nf!r}; remove num_features")
-    m["num_features"] = int(nf)
+    m["num_features"] = nf
     for key in ("mean", "std"):
         v = m.get(key)
         if v is not None:
@@ -235,10 +231,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
             raise ValueError(f"{where}.classes: expected a list of distinct labels (the training split's), got {classes!r}")
         classes = list(classes)
     m["classes"] = classes
-    mt = m.get("max_tokens", 32)
-    if not is_whole_number(mt) or mt < 1:
-        raise ValueError(f"{where}.max_tokens: expected an integer >= 1, got {mt!r}")
-    m["max_tokens"] = int(mt)
+    m["max_tokens"] = checked_int("max_tokens", m.get("max_tokens", 32), "an integer >= 1", lambda v: v >= 1,
+                                  owner=where)
     bs = m.get("bin_size")
     if bs is not None:
         if not (is_finite_number(bs) and bs > 0):
@@ -256,10 +250,12 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
 
 
 def _int_list(value, n: int, where: str, what: str, minimum: int = 1):
-    if not (isinstance(value, (list, tuple)) and len(value) == n
-            and all(is_whole_number(v) and v >= minimum for v in value)):
+    """``value`` as a list of ``n`` ints >= ``minimum`` (each as :func:`checked_int` takes it:
+    ``8.0`` from YAML is 8), else ``ValueError`` naming ``where``."""
+    ints = [integral_value(v) for v in value] if isinstance(value, (list, tuple)) and len(value) == n else [None]
+    if any(v is None or v < minimum for v in ints):
         raise ValueError(f"{where}: expected {what}, got {value!r}")
-    return [int(v) for v in value]
+    return ints
 
 
 def _normalize_video(m: dict, where: str) -> None:
@@ -271,9 +267,7 @@ def _normalize_video(m: dict, where: str) -> None:
     if nf is None:
         raise ValueError(f"{where}.num_frames: a video modality needs the number of frames per window (the latest "
                          "frames shown before the end of its window)")
-    if not is_whole_number(nf) or nf < 1:
-        raise ValueError(f"{where}.num_frames: expected an integer >= 1, got {nf!r}")
-    m["num_frames"] = nf = int(nf)
+    m["num_frames"] = nf = checked_int("num_frames", nf, "an integer >= 1", lambda v: v >= 1, owner=where)
     ps = m.get("patch_size")
     ps = [1, 4, 4] if ps is None else ps
     ps = _int_list(ps, 3, f"{where}.patch_size", "[frames, height, width] of a Conv3d patch (integers >= 1)")
@@ -283,11 +277,9 @@ def _normalize_video(m: dict, where: str) -> None:
                          "(the patches tile each window's clip)")
     m["patch_size"] = ps
     nl = m.get("num_layers")
-    nl = 1 if nl is None else nl
-    if not is_whole_number(nl) or nl < 0:
-        raise ValueError(f"{where}.num_layers: expected an integer >= 0 (self-attention layers over the frame "
-                         f"patches), got {nl!r}")
-    m["num_layers"] = int(nl)
+    m["num_layers"] = checked_int("num_layers", 1 if nl is None else nl,
+                                  "an integer >= 0 (self-attention layers over the frame patches)",
+                                  lambda v: v >= 0, owner=where)
     fi = m.get("frame_interval")  # fitted; absent from configs saved before it was
     if fi is not None and not (is_finite_number(fi) and fi > 0):
         raise ValueError(f"{where}.frame_interval: expected None or the training frames' median interval, a positive "
@@ -328,6 +320,18 @@ def is_finite_number(value) -> bool:
         return False
 
 
+def integral_value(value) -> int | None:
+    """``int(value)`` for an integer (numpy ones too, not a bool) or a finite float with no
+    fractional part (``64.0``, as YAML or JSON may write it); None for anything else (``3.7``,
+    ``"2"``, ``True``, NaN). The test behind :func:`checked_int`, for a caller that words its own
+    message (a list of integers)."""
+    if is_whole_number(value):
+        return int(value)
+    if is_finite_number(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
 def checked_int(name: str, value, expectation: str = "an integer", ok=None, owner: str = "NeuroformerConfig") -> int:
     """``value`` of the integer field ``name`` as an ``int``: an integer (numpy ones too) or a float
     with no fractional part (``64.0``, as YAML or JSON may write it), and ``ok(value)``; anything
@@ -346,13 +350,8 @@ def checked_int(name: str, value, expectation: str = "an integer", ok=None, owne
     Raises:
         ValueError: ``"<owner>.<name>: expected <expectation>, got <value>"``.
     """
-    if is_whole_number(value):
-        out = int(value)
-    elif is_finite_number(value) and float(value).is_integer():
-        out = int(value)
-    else:
-        raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
-    if ok is not None and not ok(out):
+    out = integral_value(value)
+    if out is None or (ok is not None and not ok(out)):
         raise ValueError(f"{owner}.{name}: expected {expectation}, got {value!r}")
     return out
 
