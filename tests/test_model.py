@@ -1,5 +1,6 @@
 """The network: shapes, causality, attention back-ends, losses, vocabulary growth."""
 
+import json
 import re
 import numpy as np
 import pytest
@@ -269,6 +270,33 @@ def test_config_rejects_bad_values():
             nf.NeuroformerConfig(**kw)
     c = nf.NeuroformerConfig(hidden_size=64.0, num_hidden_layers=np.int64(3))
     assert (c.hidden_size, c.num_hidden_layers) == (64, 3) and type(c.num_hidden_layers) is int
+
+
+def test_optional_integer_fields_and_decoding_target_counts_take_a_yaml_float_as_an_int():
+    """``decoding_head_hidden_size``, ``contrastive_projection_size`` and a decoding target's
+    ``num_classes`` / ``column`` refused ``64.0`` (``is_whole_number`` / ``isinstance(v, int)``), unlike
+    every other integer field (checked_int takes a float with no fraction, as YAML may write it); they
+    take it now, stored as an int, and still refuse 3.7, "2" and True by name."""
+    mod = [{"name": "hd", "source": "behaviour:ry", "kind": "continuous"}]
+    c = nf.NeuroformerConfig(decoding_head_hidden_size=64.0, contrastive_projection_size=8.0, modalities=mod,
+                             contrastive_loss_weight=0.5,
+                             decoding_targets=[{"name": "c", "kind": "classification", "num_classes": 3.0},
+                                               {"name": "x", "kind": "regression", "column": 1.0}])
+    got = [c.decoding_head_hidden_size, c.contrastive_projection_size, c.decoding_targets[0]["num_classes"],
+           c.decoding_targets[1]["column"]]
+    assert got == [64, 8, 3, 1] and all(type(v) is int for v in got)
+    saved = json.loads(c.to_json_string())
+    assert [saved["decoding_head_hidden_size"], saved["contrastive_projection_size"]] == [64, 8]
+    for bad in (3.7, "2", True):
+        for kw, field in (({"decoding_head_hidden_size": bad}, r"decoding_head_hidden_size: expected an integer"),
+                          ({"contrastive_projection_size": bad, "modalities": mod},
+                           r"contrastive_projection_size: expected an integer"),
+                          ({"decoding_targets": [{"name": "c", "kind": "classification", "num_classes": bad}]},
+                           r"decoding_targets\[0\] \('c'\): a classification target needs num_classes"),
+                          ({"decoding_targets": [{"name": "x", "kind": "regression", "column": bad}]},
+                           r"decoding_targets\[0\]\.column \('x'\): expected None or an integer")):
+            with pytest.raises(ValueError, match=field):
+                nf.NeuroformerConfig(**kw)
 
 
 FLOAT_FIELDS = ("current_window", "past_window", "window_stride", "dt_resolution", "hidden_dropout",

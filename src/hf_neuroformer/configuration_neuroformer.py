@@ -525,6 +525,14 @@ def _warn_generation_settings(keys, stacklevel: int = 3) -> None:
                       "top_p, dt_temperature, ...) or to 'neuroformer generate'", UserWarning, stacklevel=stacklevel)
 
 
+def _optional_size(name: str, value, minimum: int) -> int | None:
+    """``value`` of the optional integer field ``name`` (None = a default taken from another
+    field) as :func:`checked_int` takes it, ``>= minimum``."""
+    if value is None:
+        return None
+    return checked_int(name, value, f"an integer >= {minimum} or None", lambda v: v >= minimum)
+
+
 def _special_id(name: str, value) -> int:
     """``value`` of ``pad_token_id`` / ``bos_token_id`` / ``eos_token_id`` as an ``int``, refused
     unless it is the tokenizer's fixed id (:data:`SPECIAL_TOKEN_IDS`): another pad id made the
@@ -905,8 +913,7 @@ class NeuroformerConfig(PreTrainedConfig):
                              f"'kind', got {decoding_targets!r}")
         self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
         self.decoding_pool = decoding_pool
-        dh = decoding_head_hidden_size  # an integer >= 0 or None (checked in _check; 1.5 is refused, not truncated)
-        self.decoding_head_hidden_size = int(dh) if is_whole_number(dh) else dh
+        self.decoding_head_hidden_size = _optional_size("decoding_head_hidden_size", decoding_head_hidden_size, 0)
         self.decoding_generative_loss_weight = _number("decoding_generative_loss_weight", decoding_generative_loss_weight)
         if modalities is not None and not isinstance(modalities, (list, tuple)):
             raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
@@ -961,11 +968,7 @@ class NeuroformerConfig(PreTrainedConfig):
                 raise ValueError(f"NeuroformerConfig.contrastive_modalities: names must be unique, repeated: {dup}")
             names = list(names)
         self.contrastive_modalities = names
-        if projection_size is not None and (isinstance(projection_size, bool) or not isinstance(projection_size, int)
-                                            or projection_size < 1):
-            raise ValueError(f"NeuroformerConfig.contrastive_projection_size: expected None or an integer >= 1, "
-                             f"got {projection_size!r}")
-        self.contrastive_projection_size = projection_size
+        self.contrastive_projection_size = _optional_size("contrastive_projection_size", projection_size, 1)
         if self.contrastive_loss_weight > 0 and not known:
             raise ValueError(f"{where}: {weight} > 0 needs at least one entry in modalities to align the spikes with")
 
@@ -1081,9 +1084,8 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(
                 f"NeuroformerConfig.decoding_pool: expected one of {list(DECODING_POOLS)}, got {self.decoding_pool!r}"
             )
-        dh = self.decoding_head_hidden_size
-        if dh is not None and not (is_whole_number(dh) and dh >= 0):
-            raise ValueError(f"NeuroformerConfig.decoding_head_hidden_size: expected an integer >= 0 or None, got {dh!r}")
+        for name, minimum in (("decoding_head_hidden_size", 0), ("contrastive_projection_size", 1)):
+            setattr(self, name, _optional_size(name, getattr(self, name), minimum))
         real("decoding_generative_loss_weight", "a finite number >= 0", lambda v: v >= 0)
         for i, t in enumerate(self.decoding_targets):
             if "name" not in t or t.get("kind") not in ("regression", "classification", "circular"):
@@ -1091,11 +1093,14 @@ class NeuroformerConfig(PreTrainedConfig):
                     f"NeuroformerConfig.decoding_targets[{i}]: expected a dict with 'name' and 'kind' in "
                     f"('regression', 'classification', 'circular'), got {t!r}"
                 )
-            if t["kind"] == "classification" and not (isinstance(t.get("num_classes"), int) and t["num_classes"] >= 2):
-                raise ValueError(
-                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): a classification target needs "
-                    f"num_classes >= 2 (the classes of the training split), got {t.get('num_classes')!r}"
-                )
+            if t["kind"] == "classification":
+                nc = integral_value(t.get("num_classes"))
+                if nc is None or nc < 2:
+                    raise ValueError(
+                        f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): a classification target needs "
+                        f"num_classes >= 2 (the classes of the training split), got {t.get('num_classes')!r}"
+                    )
+                t["num_classes"] = nc  # 3.0 from YAML: an int, as nn.Linear and config.json want it
             unknown = sorted(set(t) - set(DECODING_TARGET_KEYS), key=str)
             if unknown:  # a misspelt 'wieght' / 'sd' was kept and ignored: the head trained with weight 1, std 1
                 import difflib
@@ -1108,11 +1113,13 @@ class NeuroformerConfig(PreTrainedConfig):
                     + f"; expected keys among {list(DECODING_TARGET_KEYS)}"
                 )
             col = t.get("column")
-            if col is not None and not (is_whole_number(col) and col >= 0):
-                raise ValueError(
-                    f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer >= 0 "
-                    f"(a column of a 2-D behaviour series), got {col!r}"
-                )
+            if col is not None:
+                t["column"] = integral_value(col)
+                if t["column"] is None or t["column"] < 0:
+                    raise ValueError(
+                        f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer "
+                        f">= 0 (a column of a 2-D behaviour series), got {col!r}"
+                    )
             if t.get("unit") is not None and not isinstance(t["unit"], str):
                 raise ValueError(f"NeuroformerConfig.decoding_targets[{i}].unit ({t['name']!r}): expected a str (the "
                                  f"behaviour series' unit, e.g. 'cm') or None, got {t['unit']!r}")
