@@ -1888,6 +1888,16 @@ def test_finetune_config_overrides_reach_the_decoder_and_bad_ones_are_refused(a2
     assert not (tmp_path / "bad1" / "model.safetensors").exists() and not (tmp_path / "bad2" / "model.safetensors").exists()
 
 
+def test_config_overrides_set_a_whole_float_as_the_int_the_config_stores():
+    """``--set decoding_head_hidden_size=16.0`` was refused ("expected an integer >= 0 or None, got
+    16.0") though every other integer field takes a whole float (checked_int); taken now, the value set
+    on the config and returned for metrics.json is the checked one, the int the constructor stores."""
+    cfg = nf.NeuroformerConfig(**TINY)
+    got = apply_config_overrides(cfg, {"decoding_head_hidden_size": 16.0, "hidden_dropout": 0})
+    assert got == {"decoding_head_hidden_size": 16, "hidden_dropout": 0.0}
+    assert type(cfg.decoding_head_hidden_size) is int and type(got["decoding_head_hidden_size"]) is int
+
+
 def test_config_overrides_of_the_wrong_type_are_refused_by_name(a2929, pretrained, tmp_path):
     """Not a mapping, a head width that is not an integer (text, float, bool): a ValueError naming the field,
     before anything is written; a refused setting leaves the config as it was."""

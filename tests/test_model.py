@@ -369,6 +369,23 @@ def test_save_pretrained_refuses_a_field_set_to_a_bad_value_after_construction(b
         model.config.hidden_dropout = old
 
 
+def test_an_integer_field_set_after_construction_is_saved_as_an_int(tmp_path):
+    """``config.hidden_size = 64.0`` (or ``vocab_size``, a window budget) set after construction
+    passed ``validate()`` and was written to config.json as ``64.0``; ``vocab_size = 3.7`` was not
+    checked at all (only ``>= 3``) and gave a config.json that ``from_pretrained`` refused. Saving
+    now stores each as the constructor does, an int, and refuses a fraction by name."""
+    c = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=2)
+    c.hidden_size, c.max_window_length, c.vocab_size = 64.0, 32.0, 10.0
+    c.save_pretrained(tmp_path / "a")
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    got = [saved[k] for k in ("hidden_size", "max_window_length", "vocab_size")]
+    assert got == [64, 32, 10] and all(type(v) is int for v in got), got
+    c.vocab_size = 3.7
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.vocab_size: expected an integer, got 3\.7"):
+        c.save_pretrained(tmp_path / "b")
+    assert not (tmp_path / "b" / "config.json").exists()
+
+
 def test_save_pretrained_keeps_transformers_own_config_validators(batch_and_model, tmp_path):
     """NeuroformerConfig.validate() ran only the package's field checks: overriding transformers'
     validate() dropped its class validators, so a model loaded with eager attention and

@@ -1039,13 +1039,16 @@ class NeuroformerConfig(PreTrainedConfig):
         def real(name, expectation, ok):
             checked_float(name, getattr(self, name), expectation, ok)
 
-        check_window_settings("NeuroformerConfig", **{f: getattr(self, f) for f in WINDOW_FIELDS})
-        # a value set after construction (apply_config_overrides) meets the same rules as the constructor's
+        # a value set after construction (apply_config_overrides) meets the same rules as the constructor's, and
+        # is stored as the constructor stores it (hidden_size = 64.0 as 64: config.json then holds an integer)
+        for name, value in check_window_settings("NeuroformerConfig",
+                                                 **{f: getattr(self, f) for f in WINDOW_FIELDS}).items():
+            setattr(self, name, value)
         for name in ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers",
                      "num_temporal_frequencies", "num_modality_layers"):
-            checked_int(name, getattr(self, name), "an integer >= 1", lambda v: v >= 1)
-        for name in ("num_past_layers", "split_seed"):
-            checked_int(name, getattr(self, name))
+            setattr(self, name, checked_int(name, getattr(self, name), "an integer >= 1", lambda v: v >= 1))
+        for name in ("num_past_layers", "split_seed", "vocab_size"):
+            setattr(self, name, checked_int(name, getattr(self, name)))
         for name in ("dt_conditioned_on_unit", "contrastive_learnable_temperature"):
             checked_bool(name, getattr(self, name))
         # every float field: NaN and inf are refused by checked_float, whatever the range

@@ -116,6 +116,8 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
     for k, v in overrides.items():
         setattr(trial, k, v)
     trial._check()  # a bad value fails here, naming the field, and leaves ``config`` as it was
+    # the checked values, as the config stores them (a head width of 64.0 from --set is the int 64)
+    overrides = {k: getattr(trial, k) for k in overrides}
     for k, v in overrides.items():
         setattr(config, k, v)
     return overrides
