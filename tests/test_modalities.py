@@ -104,6 +104,12 @@ training:
     ({"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "minmax"}, r"\.normalization"),
     ({"name": "hd", "source": "behaviour:ry", "kind": "continuous", "std": [0.0]}, r"'hd'\)\.std: expected positive"),
     ({"name": "3d", "source": "behaviour:ry", "kind": "continuous"}, r"modalities\[0\]\.name: expected an identifier"),
+    # statistics and classes of the wrong type (a hand-edited config.json): float() took '1' and True, and failed
+    # on 'abc' / None / a mapping with an error naming no field; a list label failed with "unhashable type"
+    *[({"name": "hd", "source": "behaviour:ry", "kind": "continuous", key: bad},
+       rf"'hd'\)\.{key}: expected 1 finite value\(s\) \(one per feature\)")
+      for key in ("mean", "std") for bad in ("abc", ["1"], [True], [None], {"a": 1})],
+    ({**ORIENTATION, "classes": [[0], [45]]}, r"'orientation'\)\.classes: expected a list of distinct labels"),
 ])
 def test_bad_modality_entries_name_the_field(modality, match):
     with pytest.raises(ValueError, match=match):

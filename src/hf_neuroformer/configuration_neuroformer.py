@@ -215,9 +215,12 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     for key in ("mean", "std"):
         v = m.get(key)
         if v is not None:
-            v = [float(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
-            if len(v) != nf or not all(math.isfinite(x) for x in v):
+            # each a real number: float() took text ('1' from a hand-edited config.json) and True, and failed on
+            # None or a mapping with a TypeError naming no field
+            v = v if isinstance(v, (list, tuple)) else [v]
+            if len(v) != nf or not all(is_finite_number(x) for x in v):
                 raise ValueError(f"{where}.{key}: expected {nf} finite value(s) (one per feature), got {m.get(key)!r}")
+            v = [float(x) for x in v]
             if key == "std" and any(x <= 0 for x in v):
                 raise ValueError(f"{where}.std: expected positive values, got {v}")
         m[key] = v
@@ -227,7 +230,11 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     if classes is not None:
         if kind != "categorical":
             raise ValueError(f"{where}.classes: only a categorical modality has classes")
-        if not isinstance(classes, (list, tuple)) or len(classes) < 1 or len(set(classes)) != len(classes):
+        try:  # a label that is a list (hand-edited config.json) failed in set() with "unhashable type"
+            distinct = isinstance(classes, (list, tuple)) and len(classes) >= 1 and len(set(classes)) == len(classes)
+        except TypeError:
+            distinct = False
+        if not distinct:
             raise ValueError(f"{where}.classes: expected a list of distinct labels (the training split's), got {classes!r}")
         classes = list(classes)
     m["classes"] = classes
