@@ -19,6 +19,10 @@ Endpoints (``{type}`` is ``models``, ``datasets`` or ``spaces``; ``{prefix}`` is
 ``datasets/`` or ``spaces/`` otherwise; ``fail_next`` route names in brackets):
 
 - ``GET /api/whoami-v2`` [whoami]: the user ``LoopbackHub.username`` (401 without a token).
+- ``GET /api/agent-harnesses`` [agent_harnesses]: an empty registry (no AI agent harness known).
+  ``huggingface_hub`` 2.x fetches it once per process, the first time it builds a user agent, from
+  ``{ENDPOINT}``: here when that first request of a test process goes to this hub (a push through
+  ``cli.main`` in process).
 - ``POST /api/repos/create`` [create]: a new repo with an initial commit holding ``.gitattributes``
   (as the Hub does); 409 when it exists (``exist_ok=True`` relies on that).
   ``DELETE /api/repos/delete`` [delete].
@@ -459,6 +463,8 @@ class LoopbackHub:
         if segs[:1] == ["api"]:
             if segs == ["api", "whoami-v2"] and method == "GET":
                 return "whoami", self._h_whoami
+            if segs == ["api", "agent-harnesses"] and method == "GET":
+                return "agent_harnesses", lambda req: _json({"standardEnvVars": [], "harnesses": {}})
             if segs == ["api", "repos", "create"] and method == "POST":
                 return "create", self._h_create
             if segs == ["api", "repos", "delete"] and method == "DELETE":

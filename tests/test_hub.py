@@ -84,10 +84,14 @@ def _point_this_process_at(hub, monkeypatch):
     in a fresh process (it is read when huggingface_hub is imported): the endpoint constant, the
     download URL template built from it at import (``hf_hub_download``, ``ModelCard.load``), and the
     token from ``HF_TOKEN``. Without the template a download went to huggingface.co and, offline,
-    retried with backoff for about 23 s."""
+    retried with backoff for about 23 s. The agent-harness registry that huggingface_hub fetches
+    from the hub once per process (the first coloured message) is cached under the hub's own
+    ``HF_HOME``, as in a fresh process started with ``hub.env()``, not in this user's."""
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(huggingface_hub.constants, "AGENT_HARNESSES_PATH",
+                        os.path.join(hub.env()["HF_HOME"], ".agent_harnesses.json"))
     monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
                         hub.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
@@ -97,9 +101,8 @@ def _push_in_process(hub, monkeypatch, capsys, *args):
     """``neuroformer push ARGS`` through ``cli.main`` in this process against the loopback ``hub``:
     ``(exit status, stdout, stderr)``. ``HF_ENDPOINT`` is read when huggingface_hub is imported, so
     its constant is pointed at the hub; the token comes from ``HF_TOKEN`` as in a fresh process.
-    (A fresh process pushes in test_push_then_load_without_the_package and
-    test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named; each other one costs an
-    interpreter start, about 5 s.)"""
+    (A fresh process pushes in test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named;
+    each other one costs an interpreter start, about 5 s.)"""
     from hf_neuroformer import cli
 
     _point_this_process_at(hub, monkeypatch)
@@ -109,7 +112,10 @@ def _push_in_process(hub, monkeypatch, capsys, *args):
     return code, out, err
 
 
-def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
+def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, monkeypatch, capsys):
+    """Pushed through ``cli.main`` in this process (test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named
+    pushes from a fresh interpreter; a second one cost an interpreter start and a cold read of the
+    recording, about a third of this test); loaded in a fresh interpreter without the package."""
     d, nwb, rec, metrics = trained
     model_dir = d / "model"
     before = _tree_digest(model_dir)
@@ -125,11 +131,12 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path):
     torch.save({"batch": dict(batch), "logits": out.logits, "dt_logits": out.dt_logits}, tmp_path / "ref.pt")
 
     env = loopback_hub.env()
-    res = _run(["-m", "hf_neuroformer.cli", "push", "--model", str(model_dir), "--repo-id", "lab/neuroformer-tiny",
-                "--data", str(nwb), "--epoch", "wake", "--dataset-repo-id", "lab/neuroformer-tiny-windows",
-                "--num-shards", "2", "--provenance", "pynapple test data A2929-200711 (Peyrache lab), MIT"], env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "pushed" in res.stdout and "lab/neuroformer-tiny-windows" in res.stdout
+    code, stdout, stderr = _push_in_process(
+        loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id", "lab/neuroformer-tiny", "--data", nwb,
+        "--epoch", "wake", "--dataset-repo-id", "lab/neuroformer-tiny-windows", "--num-shards", "2", "--provenance",
+        "pynapple test data A2929-200711 (Peyrache lab), MIT")
+    assert code == 0, stderr[-3000:]
+    assert "pushed" in stdout and "lab/neuroformer-tiny-windows" in stdout
     assert _tree_digest(model_dir) == before, "push modified the local model directory"
 
     files = loopback_hub.files("lab/neuroformer-tiny")
