@@ -503,13 +503,16 @@ training:
 
 
 def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
-    """The commands in-process (cli.main), to spare the suite four interpreter starts."""
+    """The commands in-process (cli.main), to spare the suite four interpreter starts. 30 s of
+    simulation in 5-s split blocks (4 train, 1 validation, 1 test: 247 test windows) and 10 training
+    steps: nothing here depends on how well the model learnt, only on what each command writes,
+    prints and refuses (60 s, 10-s blocks and 40 steps took about twice as long)."""
     from hf_neuroformer.cli import main
 
     monkeypatch.chdir(tmp_path)
     nwb = tmp_path / "sim.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
-                 "--duration", "60", "--seed", "2", "--output", str(nwb)]) == 0
+                 "--duration", "30", "--seed", "2", "--output", str(nwb)]) == 0
     printed = capsys.readouterr().out
     assert "hubs [7, 22]" in printed
     # every edge counted, split by sign; connectivity's "all" scores the excitatory ones
@@ -519,16 +522,16 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
         in printed, printed
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--output", str(nwb)]) == 2  # no overwrite
     assert "--output" in capsys.readouterr().err
-    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("split_block_length: 10.0", "split_block_length: 5.0"))
     assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
-                 str(tmp_path / "model"), "--max-steps", "40", "--seed", "0"]) == 0
+                 str(tmp_path / "model"), "--max-steps", "10", "--seed", "0"]) == 0
     capsys.readouterr()
     out = tmp_path / "conn"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # --model given relative (the test runs in tmp_path): scores.json records where it is
         assert main(["connectivity", "--model", "model", "--data", str(nwb), "--output", str(out),
-                     "--max-windows", "400", "--corr-bin-size", "0.005"]) == 0
+                     "--max-windows", "200", "--corr-bin-size", "0.005"]) == 0
     assert not [w for w in caught if "not the spikes it was trained on" in str(w.message)]  # the training file
     printed = capsys.readouterr().out
     assert "attention_mean" in printed and "glm" in printed and "AUROC(all excitatory)" in printed
@@ -541,9 +544,9 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
         assert m.shape == (30, 30) and np.isfinite(m).all(), name
     report = json.loads((out / "scores.json").read_text())
     assert report["model"] == str((tmp_path / "model").resolve()) and report["data"] == str(nwb.resolve())
-    assert report["n_windows"] == 400 and report["hub_units"] == [7, 22]
+    assert report["n_windows"] == 200 and report["hub_units"] == [7, 22]
     # a hub-glm file records no brian2 release (numpy draws its spikes): no such keys, not nulls
-    assert report["simulation"] == {"kind": "hub-glm", "n_units": 30, "n_hubs": 2, "duration": 60.0, "seed": 2}
+    assert report["simulation"] == {"kind": "hub-glm", "n_units": 30, "n_hubs": 2, "duration": 30.0, "seed": 2}
     # --corr-bin-size sets the correlation's bins (--bin-size left it at 0.01 s), --bin-size CCG / GLM's
     assert report["corr_bin_size_s"] == 0.005 and report["bin_size_s"] == 0.002
     np.testing.assert_allclose(np.load(out / "correlation.npy"),
@@ -620,7 +623,7 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     # the same units, re-simulated with another seed (the break test's mistake): scored, with a warning
     resim = tmp_path / "resim.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
-                 "--duration", "60", "--seed", "3", "--output", str(resim)]) == 0
+                 "--duration", "30", "--seed", "3", "--output", str(resim)]) == 0
     stored = json.loads((tmp_path / "model" / "metrics.json").read_text())["split_spikes"]["splits"]
     with pytest.warns(UserWarning, match=r"--data: this recording has the units of the model .* but not the spikes "
                                          rf"it was trained on, in its train / validation / test split \(train: \d+ "
