@@ -62,9 +62,12 @@ def test_video_integer_fields_and_max_tokens_take_numpy_integers_and_save_as_jso
             saved[1]["max_tokens"]) == ([16, 16], 2, [1, 8, 8], 1, 4)
     v, x = cfg.modalities
     assert {type(n) for n in [*v["frame_shape"], *v["patch_size"], v["num_frames"], v["num_layers"], x["max_tokens"]]} == {int}
-    for key, bad in (("num_frames", 2.0), ("num_frames", True), ("frame_shape", [16.0, 16]), ("num_layers", "1")):
+    # a fraction, a bool or text is refused; a whole float (2.0, as YAML may write it) is taken, as by checked_int
+    for key, bad in (("num_frames", 2.5), ("num_frames", True), ("frame_shape", [16.5, 16]), ("num_layers", "1")):
         with pytest.raises(ValueError, match=rf"\('video'\)\.{key}: expected"):
             small_config(modalities=[{**VIDEO, key: bad}])
+    v = small_config(modalities=[{**VIDEO, "num_frames": 2.0, "frame_shape": [16.0, 16]}]).modalities[0]
+    assert (v["num_frames"], v["frame_shape"]) == (2, [16, 16]) and type(v["num_frames"]) is int
 
 
 def test_colour_frames_in_memory_are_refused_saying_how_to_make_them_grey():
