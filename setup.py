@@ -9,6 +9,9 @@ setup(
     long_description_content_type="text/markdown",
     package_dir={"": "src"},
     packages=find_packages("src"),
+    # the console script's entry point, outside the package so that `neuroformer --help` does not
+    # import torch (the package's __init__ does; see the module's docstring)
+    py_modules=["hf_neuroformer_entry"],
     # the evaluate metric modules are loaded by path (hf_neuroformer.metrics.load_metric), not
     # imported as packages, so they ship as package data (in the wheel and in the sdist)
     package_data={"hf_neuroformer.metrics": ["evaluate_modules/*/*.py"],
@@ -51,5 +54,5 @@ setup(
     # pytest-xdist: the README runs the suite in two worker processes (-n 2 --dist loadfile);
     # 3.8.0 runs the whole suite, 3.0.2 passed two test files
     extras_require={"test": ["pytest", "hypothesis", "pytest-xdist>=3.0"]},
-    entry_points={"console_scripts": ["neuroformer=hf_neuroformer.cli:main"]},
+    entry_points={"console_scripts": ["neuroformer=hf_neuroformer_entry:main"]},
 )

@@ -9,6 +9,8 @@ uncaught exception fails the test); a few run the real command in a subprocess t
 holds no traceback and no transformers loading report.
 """
 
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -650,6 +652,69 @@ def test_version_is_one_line_with_the_libraries(capsys):
                           f"transformers {transformers.__version__}, ")
     # numpy: setup.py pins numpy<2.4 because brian2 2.9 does not import with 2.4, so a report needs it
     assert f", numpy {np.__version__}; Python " in out
+
+
+#: what the console script runs for the answers below, in a fresh interpreter: each argv's exit
+#: status, stdout and stderr, then the modules it had imported
+_ENTRY_SCRIPT = """
+import contextlib, io, json, sys
+from {module} import {function} as main
+out = []
+for argv in json.loads(sys.argv[1]):
+    so, se = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = stop.code
+    out.append([code or 0, so.getvalue(), se.getvalue()])
+print(json.dumps([out, sorted(m for m in sys.modules if "." not in m)]))
+"""
+
+
+def test_help_version_and_usage_errors_import_no_library(monkeypatch):
+    """``neuroformer --version``, ``--help``, ``<command> --help`` and usage errors took 5-6 s of CPU
+    before answering: the console script imported ``hf_neuroformer.cli``, so the package's
+    ``__init__`` (torch, transformers) ran first. The entry point of setup.py's console script, run
+    in a fresh interpreter, now answers them without importing the package, torch or the other heavy
+    libraries, with the same text as the parser the package builds (``--help`` of every command,
+    ``--version``'s line, argparse's usage errors; an empty path is refused before any import too)."""
+    import argparse
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hf_neuroformer
+
+    setup_py = Path(hf_neuroformer.__file__).parents[2] / "setup.py"
+    module, function = re.search(r'"neuroformer=([\w.]+):(\w+)"', setup_py.read_text()).groups()
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    argvs = ([["--help"], ["--version"], ["train", "--bogus"], ["inspect", "--data", ""]]
+             + [[name, "--help"] for name in sub.choices])
+    monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help to the terminal: the same width on both sides
+    src = str(Path(hf_neuroformer.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", _ENTRY_SCRIPT.format(module=module, function=function),
+                          json.dumps(argvs)], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    answers, imported = json.loads(res.stdout)
+    heavy = {"hf_neuroformer", "torch", "transformers", "datasets", "accelerate", "brian2", "matplotlib",
+             "numpy", "pandas", "scipy", "sklearn", "pynwb", "h5py", "huggingface_hub"}
+    assert not heavy & set(imported)
+    answers = dict(zip(map(tuple, argvs), answers))
+    parser = cli.build_parser()
+    assert answers[("--help",)] == [0, parser.format_help(), ""]
+    for name, command in sub.choices.items():
+        assert answers[(name, "--help")] == [0, command.format_help(), ""], name
+    assert answers[("--version",)] == [0, cli._version_line() + "\n", ""]
+    with pytest.raises(SystemExit):
+        with contextlib.redirect_stderr(io.StringIO()) as usage:
+            parser.parse_args(["train", "--bogus"])
+    assert answers[("train", "--bogus")] == [2, "", usage.getvalue()]
+    assert usage.getvalue().endswith("neuroformer: error: unrecognized arguments: --bogus\n")
+    code, out, err = answers[("inspect", "--data", "")]
+    assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
 
 
 def test_every_option_of_every_command_has_help_text():

@@ -62,8 +62,6 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
-from .jsonio import json_safe, write_atomic, write_json
-
 
 def _config_setting(text):
     """argparse ``type`` of ``--set KEY=VALUE`` (see :func:`hf_neuroformer.finetuning.parse_config_setting`)."""
@@ -707,6 +705,7 @@ def cmd_evaluate(args) -> int:
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
+    from .jsonio import write_json
     from .metrics import compare_recordings
 
     check_file_name(args.output, "--output")  # as a Path, "x.json/" lost its slash and x.json was written
@@ -973,6 +972,7 @@ def cmd_prepare(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .inspection import describe_recording, format_description
+    from .jsonio import write_json
     from .training import load_yaml_config
 
     inputs = {"--data": args.data, "--config": args.config}
@@ -1118,6 +1118,7 @@ def cmd_decode(args) -> int:
     from .analysis._batches import check_pass_settings
     from .decoding import target_label
     from .finetuning import decode_windows, load_decoder, saved_train_windows_used, windows_tiling
+    from .jsonio import write_atomic
     from .metrics.bootstrap import CI_BLOCK_S, count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
     from .windows import check_split_in_recording, recorded_stretches, window_starts_for_split
@@ -1274,6 +1275,7 @@ def cmd_embed(args) -> int:
 
     from .analysis._batches import check_finite_weights, check_pass_settings
     from .contrastive import window_latents, window_values
+    from .jsonio import json_safe, write_atomic
     from .metrics.decoding import unit_is_degrees
     from .plotting import MAX_LATENT_CATEGORIES, latent_colours_are_categorical, plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
@@ -1359,6 +1361,7 @@ ABLATE_CONTRASTIVE_WEIGHT = 0.5
 
 def cmd_ablate(args) -> int:
     from .ablation import ablation_markdown, check_contrastive_loss_weight, run_ablation
+    from .jsonio import write_atomic, write_json
     from .io.output_folder import check_file_name
     from .training import load_yaml_config
 
@@ -1730,25 +1733,54 @@ def cmd_attention_map(args) -> int:
     return 0
 
 
-def _version_line() -> str:
-    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs (torch with its
-    build, ``+cpu`` or ``+cu124``; numpy too: its version decides whether brian2 imports, see setup.py)."""
+def _torch_version() -> str:
+    """``torch.__version__`` without importing torch (seconds of start-up): the literal in
+    torch/version.py, which names the build (2.6.0+cu124; PyPI's metadata says 2.6.0); the
+    distribution's metadata where that file holds none.
+
+    Raises:
+        importlib.metadata.PackageNotFoundError: torch is not installed.
+    """
+    import ast
+    import importlib.util
     from importlib.metadata import PackageNotFoundError, version
 
-    from . import __version__
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    spec = importlib.util.find_spec("torch")  # a top-level name: found, not run
+    if spec is None or not spec.submodule_search_locations:
+        raise PackageNotFoundError("torch")
+    try:
+        tree = ast.parse((Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text())
+    except (OSError, SyntaxError, ValueError):
+        return version("torch")
+    for node in tree.body:  # __version__ = '2.6.0+cu124' (or __version__: str = ...)
+        names = [getattr(t, "id", None) for t in getattr(node, "targets", [getattr(node, "target", None)])]
+        value = getattr(node, "value", None)
+        if names == ["__version__"] and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value
+    return version("torch")
 
+
+def _version_line() -> str:
+    """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs (torch with its
+    build, ``+cpu`` or ``+cu124``; numpy too: its version decides whether brian2 imports, see setup.py).
+    Imports none of them (``neuroformer --version`` answers at once): the package's version is the
+    installed distribution's (setup.py's, which ``__version__`` repeats) unless the package is imported."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = sys.modules.get(__package__)
+    try:
+        ours = package.__version__ if package is not None else version("hf_neuroformer")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from . import __version__ as ours
     libs = []
     for name in ("torch", "transformers", "accelerate", "datasets", "huggingface_hub", "pynwb", "numpy"):
         try:
-            if name == "torch":  # torch.__version__ names the build (2.6.0+cu124); PyPI's metadata says 2.6.0
-                import torch
-
-                libs.append(f"torch {torch.__version__}")
-                continue
-            libs.append(f"{name} {version(name)}")
+            libs.append(f"{name} {_torch_version() if name == 'torch' else version(name)}")
         except PackageNotFoundError:
             libs.append(f"{name} not installed")
-    return f"hf_neuroformer {__version__} ({', '.join(libs)}; Python {sys.version.split()[0]})"
+    return f"hf_neuroformer {ours} ({', '.join(libs)}; Python {sys.version.split()[0]})"
 
 
 class _VersionAction(argparse.Action):
@@ -2170,11 +2202,18 @@ def _check_no_empty_paths(parser: argparse.ArgumentParser, args) -> None:
                              "('.' for the current directory)")
 
 
-def main(argv=None) -> int:
-    from .hub import HubPushError
+def _is_refusal(err: Exception) -> bool:
+    """Whether :func:`main` reports ``err`` as one line (the library's refusals) rather than a
+    traceback. A :class:`~hf_neuroformer.hub.HubPushError` can only come once the hub module is
+    imported, so an error of the arguments alone (an empty path) does not import it (nor torch)."""
+    hub = sys.modules.get(f"{__package__}.hub")
+    return (isinstance(err, (FileExistsError, FileNotFoundError, PermissionError, ValueError, KeyError))
+            or (hub is not None and isinstance(err, hub.HubPushError)))
 
+
+def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help, --version and usage errors end here, before any import of the library
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
     # warnings read like the errors: "neuroformer train: warning: <message>", without Python's
     # "path/file.py:240: UserWarning:" and the source line (restored afterwards, for in-process callers)
@@ -2206,7 +2245,9 @@ def main(argv=None) -> int:
     try:
         _check_no_empty_paths(sub, args)
         return args.func(args)
-    except (FileExistsError, FileNotFoundError, PermissionError, ValueError, KeyError, HubPushError) as err:
+    except Exception as err:
+        if not _is_refusal(err):
+            raise
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2
