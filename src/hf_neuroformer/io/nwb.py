@@ -584,12 +584,13 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
     return out
 
 
-def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epochs") -> None:
+def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epochs", stacklevel: int = 4) -> None:
     """Warn when rows of the ``epochs`` table (or of another interval table whose rows are named,
     ``table``) share a name (``sleep``, ``wake``, ``sleep``);
     ``repeated``: each such name -> the epochs its rows became (``["sleep", "sleep_1"]``). Each
     row became its own epoch without a word, so ``select_epoch("sleep")`` (``--epoch sleep``)
-    took the first row only."""
+    took the first row only. ``stacklevel``: that of the caller of :func:`read_nwb`, counted from
+    this function (4 through :func:`_read_epochs_table`, 3 from :func:`read_nwb` itself)."""
     if not repeated:
         return
     shown = "; ".join(f"{nm!r} x {len(keys)}: epochs {', '.join(map(repr, keys))}"
@@ -597,7 +598,7 @@ def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epo
     warnings.warn(f"epochs: {len(repeated)} name(s) repeat in interval table {table!r} ({shown}"
                   f"{'; ...' if len(repeated) > 5 else ''}); each row is its own epoch, so selecting the bare name "
                   "(select_epoch, --epoch) takes its first row only; select each row by "
-                  "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=4)
+                  "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=stacklevel)
 
 
 def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
@@ -935,7 +936,9 @@ def read_nwb(
                         key = _unique_name(nm if nm not in epochs else f"{tname}:{nm}", epochs)
                         epochs[key] = (float(s), float(e))
                         given.setdefault(nm, []).append(key)
-                    _warn_repeated_epoch_names({nm: keys for nm, keys in given.items() if len(keys) > 1}, tname)
+                    # (called from read_nwb itself: its caller is 3 frames up, not 4 as from _read_epochs_table)
+                    _warn_repeated_epoch_names({nm: keys for nm, keys in given.items() if len(keys) > 1}, tname,
+                                               stacklevel=3)
 
         raw_events = read_events(nwb, intervals, ours, _simple_column, _row_names)
 
