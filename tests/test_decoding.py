@@ -1184,6 +1184,18 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     # the --figure's confusion matrix left them out too, its title counting only the others
     assert (f"trial:motorLabel (classification), {len(table) - n_unseen} test windows (+{n_unseen} left out: "
             "recorded class none of the decoder") in fig.read_text()
+    # every test trial of the unseen class: nothing is scored, and the closing line said no test window
+    # 'has a recorded value of a target' right below the line counting the ones of class 2 left out
+    labels[test_trials] = 2
+    rec.trial_info = {**steinmetz.trial_info, "motorLabel": labels}
+    write_nwb(rec, tmp_path / "all_unseen.nwb")
+    assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "all_unseen.nwb"), "--split",
+                 "test", "--output", str(tmp_path / "all.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "test windows left out: their recorded class 2 is none of the decoder's classes" in text, text
+    assert ("  no window scored: no test window or window outside every split has a recorded value of a target in a "
+            "class the decoder knows "
+            "(the windows left out above hold only others)\n") in text, text
 
 
 def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(steinmetz, tmp_path):

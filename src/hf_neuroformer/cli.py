@@ -1196,6 +1196,7 @@ def cmd_decode(args) -> int:
     unseen = np.zeros(recorded.shape, dtype=bool)  # recorded, but a class the decoder does not know
     split = table["split"].to_numpy()
     with_intervals = False  # whether any window was scored (those get intervals)
+    unseen_left_out = False  # whether a window to score was left out for a class the decoder has none for
     for j, t in enumerate(targets):
         label = target_label(t["name"], t.get("column"))
         index = {c: i for i, c in enumerate(t.get("classes") or [])}
@@ -1215,6 +1216,7 @@ def cmd_decode(args) -> int:
                 continue
             left_out = ""
             if (rows & unseen[:, j]).any():
+                unseen_left_out = True
                 classes = sorted({str(v) for v in table[label].to_numpy()[rows & unseen[:, j]]})
                 left_out = (f" ({int((rows & unseen[:, j]).sum())} more {name} windows left out: their recorded class "
                             f"{', '.join(classes)} is none of the decoder's classes {list(t['classes'])})")
@@ -1248,8 +1250,11 @@ def cmd_decode(args) -> int:
                   + ", ".join(score(k, v) for k, v in shown.items()) + left_out + about)
     if not with_intervals and not (fitted and "test" not in counts):  # (that case said so above)
         # the split line promised scores below: say why none followed (e.g. head direction decoded in sleep)
+        # (windows whose recorded class the decoder has none for do have a value: 'left out' above says so)
         print("  no window scored: " + ("no test window" if fitted else "no test window or window outside every split")
-              + " has a recorded value of a target")
+              + " has a recorded value of a target"
+              + (" in a class the decoder knows (the windows left out above hold only others)" if unseen_left_out
+                 else ""))
     if args.ci_block_s is not None and not with_intervals:
         warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: no decoded window with a recorded value was "
                       "scored (only the decoder's test windows and windows outside all its splits are)"
