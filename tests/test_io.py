@@ -803,6 +803,26 @@ def test_nwb_epochs_sharing_a_name_are_named_in_a_warning(tmp_path):
     assert not [w for w in record if "repeat in interval table" in str(w.message)]
 
 
+def test_nwb_rows_of_a_tagged_interval_table_without_a_tag_become_no_epoch_of_their_own(tmp_path):
+    """A foreign 'states' table tagged run, (none), (none), run gave epochs 'run', '', 'states:' and
+    'states:run': each untagged row an epoch named '' or 'states:', and the repeated-name warning
+    listed "'' x 2". A row without a name is in the table's own epoch only, as the module says."""
+    from pynwb.epoch import TimeIntervals
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.5, 12.0, 33.0])
+    states = TimeIntervals(name="states", description="behavioural states")
+    states.add_column("tags", "state", index=True)
+    for a, b, tags in [(0, 10, ["run"]), (10, 20, []), (20, 30, []), (30, 40, ["run"])]:
+        states.add_row(start_time=float(a), stop_time=float(b), tags=tags)
+    nwb.add_time_intervals(states)
+    with pytest.warns(UserWarning, match=r"^epochs: 1 name\(s\) repeat in interval table 'states' \('run' x 2: epochs "
+                                         r"'run', 'states:run'\); each"):
+        rec = read_nwb(_write(nwb, tmp_path / "states.nwb"))
+    assert rec.epochs == {"states": (0.0, 40.0), "run": (0.0, 10.0), "states:run": (30.0, 40.0)}
+    assert rec.select_epoch("states").n_spikes == 3
+
+
 def test_nwb_units_without_any_spike_and_nothing_spanning_the_file_are_refused_as_read_npz_refuses_them(tmp_path):
     """A units table of two units with no spike time (and no epochs or trials) read as a recording of
     no time (time_domain None) without a word; read_npz refuses the same arrays, naming the file.

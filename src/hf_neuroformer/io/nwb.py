@@ -56,7 +56,7 @@ What :func:`read_nwb` maps where
   ``epoch_intervals[table]``, so that ``select_epoch("sleep_ripples")`` selects the union of the
   594 ripples (37.6 s), not their span (0.736-599.738 s, nearly the whole sleep epoch); see
   :meth:`SpikeRecording.select_epoch`. When such a table has a usable per-row name (a ``label`` / ``name`` column, or tags that
-  are not just row numbers), each row is also an epoch (``"table:name"`` when the bare name is
+  are not just row numbers), each row with a name is also an epoch (``"table:name"`` when the bare name is
   taken; names that repeat are named in a ``UserWarning``, as for the ``epochs`` table). Rows that are no span (a NaN start or stop, ``stop == start``, ``stop < start``) are
   left out, with their count per reason in a ``UserWarning`` (``"epochs: dropped ..."``).
 * Interval tables with no rows (an empty ``trials`` or ``epochs`` table too) give nothing; they
@@ -931,8 +931,8 @@ def read_nwb(
                 if row_names is not None and tname != STIMULUS_TABLE:
                     given: Dict[str, List[str]] = {}
                     for nm, s, e, good in zip(row_names, a, b, ok):
-                        if not good:
-                            continue
+                        if not good or not nm:  # a row without a name (no tag) is only in the table's epoch
+                            continue  # (it became an epoch named '', then 'table:')
                         key = _unique_name(nm if nm not in epochs else f"{tname}:{nm}", epochs)
                         epochs[key] = (float(s), float(e))
                         given.setdefault(nm, []).append(key)
