@@ -237,6 +237,21 @@ def test_steinmetz_matlab_text_is_read_as_text_not_character_codes(shared_data, 
     np.testing.assert_array_equal(rec.trial_info["label"], label.ravel())
 
 
+def test_steinmetz_per_trial_label_with_nan_is_counted_in_a_warning(shared_data, tmp_path):
+    """A per-trial label with NaN (a trial without a label) was kept as NaN without a word: the
+    decoding of that column then met it windows later. It is kept, counted in a warning naming the field."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 10 trials of the real file
+        data = {k: v[:10] for k, v in f.items()}
+    data["label"] = data["label"].astype(float)
+    data["label"].flat[4] = np.nan
+    data["label"].flat[7] = np.inf
+    with pytest.warns(UserWarning, match=r"trial_info\['label'\] of .*NS_sp_count\.mat holds 2 values that are not "
+                                         r"finite \(NaN or infinite\) of 10 trials, first at trial 4 \(nan\); kept as"):
+        rec = read_steinmetz_spcount(_write_mat(tmp_path / "NS_sp_count.mat", data))
+    assert np.isnan(rec.trial_info["label"][4]) and np.isinf(rec.trial_info["label"][7])
+    np.testing.assert_array_equal(rec.trial_info["motorLabel"], data["motorLabel"].ravel())
+
+
 @pytest.mark.parametrize("value, what", [(np.nan, "finite values"), (-1.0, "non-negative spike counts"),
                                          (0.5, "integer-valued spike counts")])
 def test_steinmetz_bad_counts_are_named_as_the_files_sp_count(shared_data, tmp_path, value, what):

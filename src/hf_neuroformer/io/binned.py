@@ -192,7 +192,8 @@ def read_steinmetz_spcount(
     warning, when no vector dataset has as many values as its first axis and some have as many
     as its last (per-unit vectors beside the labels do not flip it). Every other
     dataset with one value per trial becomes ``trial_info[name]`` (``.ravel()``; int64 when
-    integer-valued, else float64); a numeric dataset of one value becomes
+    integer-valued, else float64; NaN or infinite values are kept, counted in a warning naming
+    the dataset); a numeric dataset of one value becomes
     ``session_info[name]`` (the subset's ``accuracy``, the fraction of correct trials: 0.587).
     A MATLAB char array (``MATLAB_class`` ``"char"``: uint16 character codes in the file) is read
     as text: one character or one padded row per trial -> ``trial_info[name]`` of str, a single
@@ -271,7 +272,12 @@ def read_steinmetz_spcount(
             continue
         if v.size == n_trials and v.ndim <= 2 and min(v.shape, default=1) <= 1 and v.dtype.kind in "biuf":
             col = v.ravel()
-            if col.dtype.kind == "f" and np.all(np.isfinite(col)) and np.all(col == np.round(col)):
+            bad = np.flatnonzero(~np.isfinite(col)) if col.dtype.kind == "f" else np.zeros(0, np.int64)
+            if bad.size:  # a trial without a label was kept as NaN without a word (met windows later by decoding)
+                warnings.warn(f"read_steinmetz_spcount: trial_info[{name!r}] of {path} holds {bad.size} values that "
+                              f"are not finite (NaN or infinite) of {n_trials} trials, first at trial {int(bad[0])} "
+                              f"({col[bad[0]]}); kept as they are (a trial without a value)")
+            elif col.dtype.kind == "f" and np.all(col == np.round(col)):
                 col = col.astype(np.int64)
             info[name] = col
         elif v.size == 1 and v.dtype.kind in "biuf":
