@@ -900,6 +900,19 @@ def test_nwb_zero_length_stimulus_rows_are_dropped_and_counted(tmp_path):
     assert [rec.stimulus.names[i] for i in rec.stimulus.ids] == ["c0", "c2"]
 
 
+def test_nwb_empty_unit_name_is_refused_naming_the_unit(tmp_path):
+    """An empty unit_name was accepted and gave the unit token "<session>/" (a name of whitespace only
+    becomes "unit"); it is refused naming the units row, its id and the column."""
+    nwb = _nwbfile()
+    nwb.add_unit_column("unit_name", "name")
+    for i, name in enumerate(["", "b"]):
+        nwb.add_unit(spike_times=[0.1 + i, 0.2 + i], unit_name=name, id=10 + i)
+    path = _write(nwb, tmp_path / "empty_name.nwb")
+    with pytest.raises(RecordingValidationError, match=r"^units: expected a name for every unit in column 'unit_name' "
+                                                       r"of .*empty_name\.nwb, units\[0\] \(id 10\) has ''"):
+        read_nwb(path)
+
+
 def test_nwb_unit_names_with_whitespace_become_usable_tokens(tmp_path):
     """Unit names such as "unit 0" were kept, and every unit token was refused for its whitespace,
     which `neuroformer train --data` could not rename; they become "unit_0" (or "unit_0_1" when

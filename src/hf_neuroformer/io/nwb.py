@@ -7,7 +7,8 @@ What :func:`read_nwb` maps where
 --------------------------------
 * ``units`` table -> ``spike_times`` / ``unit_ids`` (sorted by time, then unit index).
   Unit index = row of the units table. Unit name = the ``unit_name`` (or ``name``) column when
-  present, else ``"unit{id}"`` with the table's row id; whitespace in a name is replaced by
+  present (an empty name is refused, naming the row), else ``"unit{id}"`` with the table's row
+  id; whitespace in a name is replaced by
   ``_`` (a unit token ``"<session>/<unit name>"`` cannot hold it), with a warning giving the count;
   a replaced name that another unit already has gets a ``_1``, ``_2`` ... suffix. Units with no
   spike time are kept (units that never fire), named and counted in a warning (not for a file
@@ -378,6 +379,13 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
             vals = _simple_column(units, c)
             if vals is not None:
                 names = [str(v) for v in vals]
+                empty = [i for i, nm in enumerate(names) if nm == ""]
+                if empty:  # kept, it gave the unit token '<session>/'
+                    k = empty[0]
+                    raise RecordingValidationError(
+                        f"units: expected a name for every unit in column {c!r} of {path}, units[{k}] (id "
+                        f"{int(units.id.data[k])}) has '' ({len(empty)} of {n} units have none); name it in the file, "
+                        f"or leave the column out (units are then named 'unit<id>')")
                 break
     if names is None:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
@@ -805,7 +813,8 @@ def read_nwb(
         FileNotFoundError: ``path`` does not exist.
         RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
             the file); the file has no units table, an empty one, or no
-            ``spike_times`` column (message names ``units``); in a file not written by
+            ``spike_times`` column, or a unit whose ``unit_name`` / ``name`` is empty (message
+            names ``units``); in a file not written by
             :func:`write_nwb`, its units hold no spike time and no epoch or trial spans the
             recording (message names ``time_domain``, as :func:`~hf_neuroformer.io.read_npz`
             refuses such a file);
