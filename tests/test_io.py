@@ -1629,6 +1629,24 @@ def test_behaviour_with_a_repeated_timestamp_keeps_the_series(tmp_path):
                "0.2 s)" in m for m in msgs), msgs
 
 
+def test_behaviour_series_whose_times_repeat_then_go_back_say_the_time_repeats(shared_data, tmp_path):
+    """Zheng's 'events' series (TTL codes) has samples 276 and 277 at one time and goes back later: the
+    skip warning said "sample 277 at 1248.404585 s comes after sample 276 at 1248.404585 s". For equal
+    times it says the sample repeats the time."""
+    from pynwb import TimeSeries
+
+    with h5py.File(shared_data(ZHENG), "r") as f:
+        data, times = f["acquisition/events/data"][()], f["acquisition/events/timestamps"][()]
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    nwb.add_acquisition(TimeSeries(name="events", data=data, timestamps=times, unit="code"))
+    with pytest.warns(UserWarning, match=r"skipped 'events': timestamps must be finite and strictly increasing, found "
+                                         r"0 non-finite and 18 non-increasing steps \(first: sample 277 at 1248\.404585 "
+                                         r"s repeats the time of sample 276\)"):
+        rec = read_nwb(_write(nwb, tmp_path / "events.nwb"))
+    assert "events" not in rec.behaviour
+
+
 def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_the_field(tmp_path):
     """An infinite rate made every timestamp 0, averaged into one sample as 'timestamps repeat'; a rate
     of 0 (pynwb writes it with a warning) or a NaN starting_time was skipped as 'timestamps ... sample 0

@@ -507,8 +507,11 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     nonincr = np.flatnonzero(np.diff(t) <= 0)
     if bad.size or nonincr.size:
         # it named the series' first sample, not where the timestamps go wrong
+        k = nonincr[0] if nonincr.size else 0
+        # equal times read "at 1248.404585 s comes after sample 276 at 1248.404585 s"
         first = (f"sample {bad[0]} is {t[bad[0]]}" if bad.size else
-                 f"sample {nonincr[0] + 1} at {t[nonincr[0] + 1]} s comes after sample {nonincr[0]} at {t[nonincr[0]]} s")
+                 f"sample {k + 1} at {t[k + 1]} s repeats the time of sample {k}" if t[k + 1] == t[k] else
+                 f"sample {k + 1} at {t[k + 1]} s comes after sample {k} at {t[k]} s")
         warnings.warn(
             f"behaviour: skipped {label!r}: timestamps must be finite and strictly increasing, found "
             f"{bad.size} non-finite and {nonincr.size} non-increasing steps (first: {first})"
