@@ -1647,6 +1647,27 @@ def test_behaviour_series_whose_times_repeat_then_go_back_say_the_time_repeats(s
     assert "events" not in rec.behaviour
 
 
+def test_behaviour_series_with_no_samples_is_named_in_a_warning(tmp_path):
+    """A behaviour series with 0 samples was kept without a word (inspect said 'no samples here' later,
+    and a target on it found no value); it is kept, named in a warning at read."""
+    from pynwb import TimeSeries
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    nwb.add_acquisition(TimeSeries(name="speed", data=np.zeros(0), timestamps=np.zeros(0), unit="cm/s"))
+    nwb.add_acquisition(TimeSeries(name="lick", data=np.zeros(0), rate=10.0, starting_time=0.0, unit="a.u."))
+    nwb.add_acquisition(TimeSeries(name="good", data=np.ones(3), rate=10.0, starting_time=0.0, unit="a.u."))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(_write(nwb, tmp_path / "empty_series.nwb"))
+    msgs = [str(w.message) for w in caught]
+    for name in ("speed", "lick"):
+        assert (f"behaviour: {name!r} holds no samples (0 timestamps); kept as an empty series, which gives no value "
+                "to any window") in msgs, msgs
+        assert rec.behaviour[name].timestamps.shape == (0,)
+    assert not [m for m in msgs if "'good'" in m], msgs
+
+
 def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_the_field(tmp_path):
     """An infinite rate made every timestamp 0, averaged into one sample as 'timestamps repeat'; a rate
     of 0 (pynwb writes it with a warning) or a NaN starting_time was skipped as 'timestamps ... sample 0

@@ -35,7 +35,8 @@ What :func:`read_nwb` maps where
   series (raw voltage), data with more than 2 dimensions or non-numeric data, series whose
   timestamps are not finite or go back in time, and series whose ``conversion``, ``offset`` or
   ``starting_time`` is not finite or whose ``rate`` is not a finite number > 0 (the warning names
-  the field). Timestamps that repeat exactly (a tracker logging
+  the field). A series with no samples is kept (an empty series), named in a warning.
+  Timestamps that repeat exactly (a tracker logging
   one time twice) keep one sample per time, the mean of the repeated samples that are not NaN (NaN
   where all are), with a warning that counts them.
 * The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
@@ -517,6 +518,9 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
             f"{bad.size} non-finite and {nonincr.size} non-increasing steps (first: {first})"
         )
         return None
+    if not t.size:  # kept without a word: inspect said 'no samples here' later, a target found no value
+        warnings.warn(f"behaviour: {label!r} holds no samples (0 timestamps); kept as an empty series, which gives no "
+                      "value to any window")
     unit = str(ts.unit or "")
     if unit == _UNIT_PLACEHOLDER:
         unit = ""
