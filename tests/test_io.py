@@ -1502,6 +1502,18 @@ def test_npz_byte_string_names_areas_and_session_are_decoded(a2929, tmp_path):
     assert back.session == "mouse1"
 
 
+def test_npz_arrays_that_break_the_recording_are_refused_naming_the_file(a2929, tmp_path):
+    """An error raised when the arrays are made a recording (unit_ids such as 2.5) named the field but not
+    the .npz file in the Python API (the command added it): read_npz names the file too."""
+    rec = a2929.select_units(range(3)).restrict(600.0, 601.0)
+    ids = rec.unit_ids.astype(float)
+    ids[2] = 2.5
+    np.savez(tmp_path / "bad ids.npz", spike_times=rec.spike_times, unit_ids=ids)
+    with pytest.raises(RecordingValidationError, match=r"^unit_ids: expected integer unit indices, got non-integer "
+                                                       r"values \(spike 2 has 2\.5; 1 in all\) \(reading .*bad ids\.npz\)$"):
+        read_npz(tmp_path / "bad ids.npz")
+
+
 def test_steinmetz_session_accuracy_is_kept_not_warned_about(shared_data):
     """The subset's one-value dataset `accuracy` (the mouse's fraction of correct trials) was
     skipped with "not one value per trial" on every command that read the file; it is the

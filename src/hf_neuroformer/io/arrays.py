@@ -228,7 +228,7 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             ``spike_times`` is not numeric; the arrays are empty without ``unit_names`` (no
             unit, named with the file), or without ``time_domain`` (no key and no
             ``time_domain=``: nothing spans the recording); or the arrays break an invariant of
-            :class:`SpikeRecording`.
+            :class:`SpikeRecording` (the message ends with ``(reading <path>)``).
     """
     import warnings
 
@@ -294,7 +294,10 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     if np.size(fields["spike_times"]) == 0 and fields.get("time_domain") is None:
         raise _no_time_domain_error(len(fields["unit_names"]), f" in {path}",
                                     "add a 'time_domain' array (start, stop) to the file, or pass time_domain=(start, stop)")
-    return from_arrays(**fields)
+    try:
+        return from_arrays(**fields)
+    except ValueError as e:  # named the field, not the file (the command added it; the Python API did not)
+        raise RecordingValidationError(f"{e} (reading {path})") from e
 
 
 def text_of(v) -> str:
