@@ -70,7 +70,9 @@ def test_unsorted_trials_error_says_how_to_sort():
 
 
 @pytest.mark.parametrize("times, units, msg", [
-    ([0.3, np.nan, 0.1], [0, 0, 0], r"spike_times: expected finite values, spike 1 \(in the order given\) is nan"),
+    # 'expected finite values' where SpikeRecording (binning.not_finite_message) says 'expected finite times'
+    ([0.3, np.nan, 0.1], [0, 0, 0], r"^spike_times: expected finite times, spike 1 \(in the order given\) is nan "
+                                    r"\(1 non-finite in all\)$"),
     ([0.3, 0.2, -0.1], [0, 0, 0], r"spike_times: expected times >= 0 s, spike 2 \(in the order given\) .*"
                                   r"negative in all\); spike times are seconds on one session clock .*trial's event"),
     ([0.1, 0.3, 0.2], [0, 1.5, 0], r"unit_ids: expected integer unit indices, got non-integer values \(spike 1 has 1.5"),

@@ -156,15 +156,16 @@ def narrow_float_times_message(x, what: str, item: str = "value") -> Optional[st
             f"these values keeps the {dtype} rounding, it only helps where they were float64 before a cast to {dtype}")
 
 
-def not_finite_message(t, what: str, item: str) -> Optional[str]:
-    """``"{what}: expected finite times, {item} k is v (n non-finite in all)"`` for the first
+def not_finite_message(t, what: str, item: str, note: str = "") -> Optional[str]:
+    """``"{what}: expected finite times, {item} k{note} is v (n non-finite in all)"`` for the first
     NaN / infinite entry of the 1-D times ``t`` (s), None when all are finite: the one wording of
-    the checks of spike, event and behaviour times (recording, tokenizer); callers append the fix."""
+    the checks of spike, event and behaviour times (recording, tokenizer); callers append the fix.
+    ``note`` follows the index (``" (in the order given)"`` for times not yet sorted)."""
     t = np.asarray(t)
     bad = np.flatnonzero(~np.isfinite(t))
     if not bad.size:
         return None
-    return f"{what}: expected finite times, {item} {bad[0]} is {t[bad[0]]} ({bad.size} non-finite in all)"
+    return f"{what}: expected finite times, {item} {bad[0]}{note} is {t[bad[0]]} ({bad.size} non-finite in all)"
 
 
 def not_ascending_message(t, what: str, item: str, strictly: bool = False) -> Optional[str]:

@@ -883,12 +883,9 @@ class SpikeRecording:
             raise RecordingValidationError(
                 f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
             )
-        bad = np.flatnonzero(~np.isfinite(st))
-        if bad.size:
-            raise RecordingValidationError(
-                f"spike_times: expected finite values, spike {bad[0]} (in the order given) is {st[bad[0]]} "
-                f"({bad.size} non-finite in all)"
-            )
+        bad = not_finite_message(st, "spike_times", "spike", " (in the order given)")  # SpikeRecording's wording
+        if bad is not None:
+            raise RecordingValidationError(bad)
         neg = np.flatnonzero(st < 0)
         if neg.size:
             raise RecordingValidationError(
