@@ -90,6 +90,18 @@ training:
     assert nf.NeuroformerConfig.from_pretrained(tmp_path / "saved").modalities == cfg.modalities
 
 
+def test_config_modality_looks_up_an_entry_by_name_and_names_the_known_ones():
+    """Five places looked a modality up with next(m for m in config.modalities if m["name"] == name):
+    an unknown name raised a bare StopIteration. NeuroformerConfig.modality(name) is the one lookup."""
+    cfg = nf.NeuroformerConfig(modalities=[ORIENTATION, dict(name="eye", source="behaviour:eye", kind="continuous")])
+    assert cfg.modality("eye") is cfg.modalities[1] and cfg.modality("orientation")["window"] == cfg.modalities[0]["window"]
+    with pytest.raises(KeyError, match=r"modality 'speed': not a modality of this config; its modalities are "
+                                       r"\['orientation', 'eye'\]"):
+        cfg.modality("speed")
+    with pytest.raises(KeyError, match=r"modality 'eye': not a modality of this config; it has none"):
+        nf.NeuroformerConfig().modality("eye")
+
+
 @pytest.mark.parametrize("modality, match", [
     ({**ORIENTATION, "colour": 1}, r"modalities\[0\].*unknown key\(s\) \['colour'\]"),
     ({"name": "orientation", "kind": "categorical"}, r"modalities\[0\]: missing required key 'source'"),

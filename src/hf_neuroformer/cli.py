@@ -482,7 +482,7 @@ def cmd_generate(args) -> int:
                   "model's learned null token, not conditioned on it")
     for name, k in st.get("n_truncated_modality_tokens", {}).items():
         if k:  # as train prints it: the windows read only the latest tokens (frames) of the modality
-            mod = next(m for m in model.config.modalities if m["name"] == name)
+            mod = model.config.modality(name)
             print(f"[neuroformer] modality {name!r}: {k} {truncated_tokens_text(mod)} dropped (earliest first) over the "
                   f"{st['n_windows']} windows")
     for name, k in st.get("n_events_in_no_window", {}).items():

@@ -1011,6 +1011,18 @@ class NeuroformerConfig(PreTrainedConfig):
         blocks = sorted({m["block"] for m in self.modalities})
         return [(b, [m["name"] for m in self.modalities if m["block"] == b]) for b in blocks]
 
+    def modality(self, name: str) -> dict:
+        """The entry of :attr:`modalities` named ``name`` (its dict, defaults filled in).
+
+        Raises:
+            KeyError: no modality has that name (the message lists the config's modalities).
+        """
+        for m in self.modalities:
+            if m["name"] == name:
+                return m
+        known = f"its modalities are {[m['name'] for m in self.modalities]}" if self.modalities else "it has none"
+        raise KeyError(f"modality {name!r}: not a modality of this config; {known}")
+
     def validate(self) -> None:
         """Check every field against the constructor's rules; transformers' ``save_pretrained``
         (of the config, and so of a model) calls it before writing ``config.json``, as it does

@@ -1211,7 +1211,7 @@ def finetune(
             )
         for name, k in r.get("n_truncated_modality_tokens", {}).items():
             if k:  # dropped without a word: train prints them, and so does this now
-                mod = next(m for m in cfg.modalities if m["name"] == name)
+                mod = cfg.modality(name)
                 warnings.warn(f"{split}: modality {name!r}: {k} {truncated_tokens_text(mod)} left out of the windows (the earliest); "
                               "counted in decoding_report.json")
     if len(dsd["validation"]) == 0:
@@ -1692,7 +1692,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     if no_input:
         warnings.warn("recording: " + "; ".join(
             f"{k} of {len(starts)} windows have no value of the decoder's input modality {name!r} (source "
-            f"{next(m.get('source') for m in cfg.modalities if m['name'] == name)!r})" for name, k in no_input.items())
+            f"{cfg.modality(name).get('source')!r})" for name, k in no_input.items())
             + ": the decoder is given no input there (as in an epoch without tracking); their decoded values rest "
               "on the spikes alone", UserWarning, stacklevel=3)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)

@@ -329,7 +329,7 @@ def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> 
             )
         raise ValueError(
             f"conditioning[{name!r}]: the modality inputs are read from the recording (its "
-            f"{next(m['source'] for m in model.config.modalities if m['name'] == name)!r}); to condition on other "
+            f"{model.config.modality(name)['source']!r}); to condition on other "
             "values, put them into the recording (trial_info, behaviour or stimulus) and pass that recording"
         )
 

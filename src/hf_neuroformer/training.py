@@ -1400,17 +1400,17 @@ def train(
     if main:
         for name, by_split in mod_trunc.items():
             if any(by_split.values()):
-                mod = next(m for m in config.modalities if m["name"] == name)
+                mod = config.modality(name)
                 print(f"[neuroformer] modality {name!r}: {truncated_tokens_text(mod)} dropped (earliest first) per split {by_split}")
         for name, by_split in mod_empty.items():
             if any(by_split.values()):
-                w0, w1 = next(m["window"] for m in config.modalities if m["name"] == name)
+                w0, w1 = config.modality(name)["window"]
                 print(f"[neuroformer] modality {name!r}: windows without any value in their modality window "
                       f"[{w0:g}, {w1:g}) s (they read only the learned null token) per split {by_split}, of "
                       f"{n_windows}")
         for name, k in ev_unread.items():
             if k:
-                mod = next(m for m in config.modalities if m["name"] == name)
+                mod = config.modality(name)
                 print(f"[neuroformer] modality {name!r}: {k} of the {len(recording.events[mod['source'][7:]])} events "
                       f"of {mod['source']!r} lie in no window's modality window of any split (the gaps between "
                       "splits, or segments too short for a window): no window reads them")
