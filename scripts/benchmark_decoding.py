@@ -127,6 +127,15 @@ def source_of(name: str) -> str:
     return DATASETS[name].get("recording", name)
 
 
+def pretrained_dir(out, name: str, split_seed=None) -> Path:
+    """The pretrained checkpoint ``name`` fine-tunes from, under a run's output folder ``out``:
+    ``<out>/<source>/pretrained`` (this script's split 0) or ``<out>/<source>/split<S>/pretrained``
+    (``decoding_repeated_splits.py``'s split seed ``S``), ``<source>`` = :func:`source_of` (``nelpy``
+    for ``nelpy_speed``)."""
+    base = Path(out) / source_of(name)
+    return (base if split_seed is None else base / f"split{split_seed}") / "pretrained"
+
+
 PRIMARY = {"regression": ("r2", "R²", True), "circular": ("mean_angular_error_deg", "mean angular error (deg)", False),
            "classification": ("balanced_accuracy", "balanced accuracy", True)}
 SECONDARY = {"regression": "pearson_r", "circular": "median_angular_error_deg", "classification": "accuracy"}
@@ -835,7 +844,7 @@ def main(argv=None):
 
     # 1. generative pretraining (it also fixes the split plan that every method then uses)
     #    (datasets that differ only in the target share one: source_of)
-    pre = {n: out / source_of(n) / "pretrained" for n in names}
+    pre = {n: pretrained_dir(out, n) for n in names}
     sources = list(dict.fromkeys(source_of(n) for n in names))
     todo = [(src, str(out / src / "pretrained"), args.pretrain_steps, opts) for src in sources
             if not (args.reuse_pretrained and (out / src / "pretrained" / "model.safetensors").is_file())]

@@ -220,7 +220,7 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
                      class_weight=settings["class_weight"],
                      freeze_backbone_steps=settings.get("freeze_backbone_steps") or 0)
     opts = {s: dict(opts_base, model=dict(model, split_seed=s)) for s in split_seeds}
-    pre = {s: out / bd.source_of(name) / f"split{s}" / "pretrained" for s in split_seeds}
+    pre = {s: bd.pretrained_dir(out, name, s) for s in split_seeds}
     t0 = time.perf_counter()
     for s in split_seeds:
         if (pre[s] / "model.safetensors").is_file():

@@ -14,8 +14,10 @@ metrics that ``finetune`` also computes are discarded here (and each run's outpu
 ``metrics.json`` holds them, is deleted after the run), so that a choice made from this file
 cannot have looked at the test split.
 
-Needs the pretrained checkpoints of a benchmark run (``runs/benchmark_decoding/<dataset>/pretrained``;
-``python scripts/benchmark_decoding.py --datasets <dataset>`` writes them). With ``--split-seed S``
+Needs the pretrained checkpoints of a benchmark run (``runs/benchmark_decoding/<recording>/pretrained``,
+``<recording>`` = the dataset whose recording it uses, ``nelpy`` for ``nelpy_speed``;
+``python scripts/benchmark_decoding.py --datasets <dataset>`` writes them); each run's temporary
+output folder is made beside that checkpoint. With ``--split-seed S``
 (another assignment of the blocks to train / validation / test, ``NeuroformerConfig.split_seed``)
 it reads ``scripts/decoding_repeated_splits.py``'s layout instead,
 ``<runs-dir>/<recording>/split<S>/pretrained`` (``decoding_repeated_splits.py --pretrain-only``
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
                         "decoding_repeated_splits.py --pretrain-set (read from <runs-dir>/pretrain-<settings>/; its "
                         "config.json and step count must be the variant's); KEY one of " + ", ".join(rs.PRETRAIN_KEYS))
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
-                   help="the benchmark's --output-dir (holds <dataset>/pretrained); default %(default)s")
+                   help="the benchmark's --output-dir (holds <recording>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
                    help="JSON-lines file each run's row is appended to; default: the committed log %(default)s")
     args = p.parse_args(argv)
@@ -91,12 +93,12 @@ def main(argv=None) -> int:
         p.error("--pretrain-set: only with --split-seed (the checkpoints of scripts/decoding_repeated_splits.py)")
     variant = rs.pretrain_variant(p, args.pretrain_sets, args.dataset)
     model = None
-    runs = Path(args.runs_dir)
-    pre = runs / args.dataset / "pretrained"
+    # the checkpoint of the dataset's source (nelpy_speed's is nelpy's, as the benchmark writes it): it looked
+    # for runs/nelpy_speed/pretrained without --split-seed
+    pre = bd.pretrained_dir(args.runs_dir, args.dataset)
     if args.split_seed is not None:
         model = dict(rs.variant_model(variant), split_seed=args.split_seed)
-        runs = rs.variant_root(runs, variant)
-        pre = runs / bd.source_of(args.dataset) / f"split{args.split_seed}" / "pretrained"
+        pre = bd.pretrained_dir(rs.variant_root(Path(args.runs_dir), variant), args.dataset, args.split_seed)
         if not (pre / "model.safetensors").is_file():
             sets = "".join(f" --pretrain-set {k}={v}" for k, v in variant.items())
             raise SystemExit(f"--runs-dir: no pretrained checkpoint at {pre}; run `python scripts/decoding_repeated_splits.py "
@@ -118,8 +120,9 @@ def main(argv=None) -> int:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
         # deleted afterwards, because finetune also writes the test metrics into its metrics.json there
         t0 = time.perf_counter()
+        # beside the checkpoint (runs/<dataset> did not exist for nelpy_speed: FileNotFoundError)
         with tempfile.TemporaryDirectory(prefix=f"sweep_{args.init}_{args.fraction}_{seed}_",
-                                         dir=runs / args.dataset) as out:
+                                         dir=pre.parent) as out:
             _, r = bd.finetune_task((args.dataset, str(pre), out, args.fraction, seed, args.init, args.steps, opts))
         r.pop("test")
         row = {"dataset": args.dataset, "init": args.init, "fraction": args.fraction, "seed": seed,

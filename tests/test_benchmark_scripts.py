@@ -217,6 +217,25 @@ def test_validation_sweep_checks_fraction_seeds_and_log_before_any_run(tmp_path,
     assert not (tmp_path / "missing").exists()
 
 
+def test_validation_sweep_of_nelpy_speed_reads_the_checkpoint_of_its_source_nelpy(tmp_path):
+    """``--dataset nelpy_speed`` looked for ``<runs-dir>/nelpy_speed/pretrained`` (benchmark_decoding.py
+    writes nelpy_speed's pretraining to ``<runs-dir>/nelpy/pretrained``: source_of) and made its temporary
+    folder under ``<runs-dir>/nelpy_speed`` (FileNotFoundError); the three scripts share one path function."""
+    import benchmark_decoding as bd
+    import decoding_validation_sweep as vs
+
+    assert bd.pretrained_dir(tmp_path, "nelpy_speed") == tmp_path / "nelpy" / "pretrained"
+    assert bd.pretrained_dir(tmp_path, "nelpy_speed", 3) == tmp_path / "nelpy" / "split3" / "pretrained"
+    assert bd.pretrained_dir(tmp_path, "a2929") == tmp_path / "a2929" / "pretrained"
+    for extra, pre in (([], tmp_path / "nelpy" / "pretrained"),
+                       (["--split-seed", "2"], tmp_path / "nelpy" / "split2" / "pretrained")):
+        try:
+            vs.main(["--dataset", "nelpy_speed", "--runs-dir", str(tmp_path), "--log", str(tmp_path / "l.jsonl")] + extra)
+        except SystemExit as exc:
+            msg = str(exc.code)
+        assert msg.startswith(f"--runs-dir: no pretrained checkpoint at {pre};"), msg
+
+
 def test_repeated_splits_rerun_keeps_other_entries_and_the_old_notes():
     """A rerun of one entry of ``decoding_repeated_splits.json`` (here: the stored file's first
     entry, rerun as is) replaces that entry in place, keeps every other entry unchanged, and
