@@ -472,6 +472,20 @@ def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
     assert len(NeuroformerTokenizer().add_units(dataclasses.replace(rec, session="A2929_200711"))) == rec.n_units
 
 
+def test_an_empty_unit_name_is_refused_naming_the_unit(shared_data, tmp_path):
+    """An empty unit name (an .npz unit_names entry, a table's unit column, SpikeRecording itself) gave
+    the unit token '<session>/' without a word (read_nwb refuses one in its file); add_units names it."""
+    from hf_neuroformer.io import read_npz
+
+    rec = hf_neuroformer.io.read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"))
+    rec = rec.select_units(range(2)).restrict(0.0, 10.0)
+    np.savez(tmp_path / "m.npz", spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=np.array(["", "b"]),
+             session=np.array("A2929"))
+    with pytest.raises(ValueError, match=r"^recording\.unit_names: unit 0 is '', which gives the unit token 'A2929/'; "
+                                         r"name every unit"):
+        NeuroformerTokenizer().add_units(read_npz(tmp_path / "m.npz"))
+
+
 def test_left_padding_is_refused_when_the_tokenizer_is_made(tmp_path):
     """NeuroformerTokenizer(padding_side="left") was accepted and saved, and its pad() padded on the
     left, which the model then refused at every batch (a window's tokens sit at absolute positions

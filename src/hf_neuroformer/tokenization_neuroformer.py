@@ -283,7 +283,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         Raises:
             ValueError: a unit token with whitespace (text input splits at it); for a recording,
                 the message names ``recording.session`` or the unit in ``recording.unit_names``
-                that holds it; a recording whose session holds ``/`` (see :meth:`session_of`).
+                that holds it; a recording whose session holds ``/`` (see :meth:`session_of`) or
+                with an empty unit name (the token would be ``"<session>/"``).
         """
         if hasattr(recording_or_tokens, "unit_names"):
             _check_no_whitespace(recording_or_tokens)
@@ -727,7 +728,8 @@ def _check_vocab(vocab, vocab_file) -> None:
 
 
 def _check_no_whitespace(recording) -> None:
-    """Refuse a recording whose session or a unit name holds whitespace, naming which: the unit
+    """Refuse a recording whose session or a unit name holds whitespace, or with an empty unit name
+    (token ``"<session>/"``), naming which: the unit
     token ``"<session>/<unit name>"`` cannot hold it, and the token-level message ("expected no
     whitespace in a unit name") sent users looking at unit names when the session ("Mouse 12",
     an NWB identifier) held the space. A session holding ``/`` is refused too: session ``"m"``
@@ -747,6 +749,11 @@ def _check_no_whitespace(recording) -> None:
             f"rename the session, e.g. dataclasses.replace(recording, session={fixed!r}) (or read_nwb(path, "
             f"session={fixed!r}))")
     for i, name in enumerate(recording.unit_names):
+        if str(name) == "":  # gave the token '<session>/' without a word
+            raise ValueError(
+                f"recording.unit_names: unit {i} is '', which gives the unit token '{session}/'; name every unit, "
+                f"e.g. dataclasses.replace(recording, unit_names=[n or f'unit{{k}}' for k, n in "
+                "enumerate(recording.unit_names)])")
         if any(c.isspace() for c in str(name)):
             raise ValueError(
                 f"recording.unit_names: unit {i} ({str(name)!r}) holds whitespace, which a unit token "
