@@ -832,6 +832,31 @@ def test_config_decoding_target_refuses_unknown_keys_bad_column_and_classes():
         c._check()
 
 
+def test_config_refuses_a_bad_class_weight_repeated_or_missing_labels_and_a_reversed_temporal_range():
+    """Each passed without a word: class_weight 'x' (only 'balanced' or None is read), a target's
+    classes [1, 1] (two indices for one label), a categorical modality's classes [None, 1] (fitting
+    refuses a None label) and temporal_min_period > temporal_max_period (the frequency range of the
+    temporal embedding ran backwards). Each is now a ValueError naming its field."""
+    target = {"name": "c", "kind": "classification", "num_classes": 2}
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\]\.class_weight \('c'\): expected one of "
+                                         r"\['balanced', None\].*got 'x'"):
+        nf.NeuroformerConfig(decoding_targets=[{**target, "class_weight": "x"}])
+    with pytest.raises(ValueError, match=r"decoding_targets\[0\]\.classes \('c'\): .*2 distinct class labels.*\[1, 1\]"):
+        nf.NeuroformerConfig(decoding_targets=[{**target, "classes": [1, 1]}])
+    cat = {"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical"}
+    for bad in ([None, 1], [float("nan"), 1]):
+        with pytest.raises(ValueError, match=r"\('orientation'\)\.classes: (None|nan) is not a label"):
+            nf.NeuroformerConfig(modalities=[{**cat, "classes": bad}])
+    with pytest.raises(ValueError, match=r"temporal_min_period / temporal_max_period: expected temporal_min_period <= "
+                                         r"temporal_max_period.*temporal_min_period=1\.0, temporal_max_period=0\.5"):
+        nf.NeuroformerConfig(temporal_min_period=1.0, temporal_max_period=0.5)
+    # what finetune writes (class_weight None or 'balanced', on every kind) and equal periods still load
+    for cw in ("balanced", None):
+        nf.NeuroformerConfig(decoding_targets=[{**target, "classes": [1, 2], "class_weight": cw},
+                                               {"name": "x", "kind": "regression", "class_weight": cw}])
+    nf.NeuroformerConfig(modalities=[{**cat, "classes": [0, 45]}], temporal_min_period=0.5, temporal_max_period=0.5)
+
+
 def test_num_labels_is_refused_naming_the_field(tmp_path):
     """NeuroformerConfig(num_labels=3) (or id2label / label2id, or num_labels=3 given to from_pretrained)
     was kept and read by nothing: no Neuroformer model has a num_labels-sized head, so a user who

@@ -87,6 +87,8 @@ CONTRASTIVE_MAX_LOGIT_SCALE = 100.0
 DECODING_POOLS = ("current", "current+past", "attention")
 #: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
 #: other key is refused, so a misspelt one (``"wieght"``) is not silently ignored.
+#: values of a classification target's ``class_weight`` (:attr:`hf_neuroformer.decoding.DecodingTarget.class_weight`)
+CLASS_WEIGHTS = ("balanced", None)
 DECODING_TARGET_KEYS = ("name", "kind", "column", "weight", "mean", "std", "num_classes", "classes", "class_weight",
                         "class_weights", "recorded_range_deg", "unit")
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
@@ -101,6 +103,14 @@ MODALITY_KEYS = ("name", "source", "kind", "role", "block", "window", "allow_fut
                  "patch_size", "num_layers", "frame_interval")
 #: Keys that only a video modality takes.
 VIDEO_KEYS = ("frame_shape", "num_frames", "patch_size", "num_layers", "frame_interval")
+
+
+def distinct_labels(classes) -> bool:
+    """True where ``classes`` is a non-empty list or tuple of pairwise distinct, hashable labels."""
+    try:  # a label that is a list (hand-edited config.json) failed in set() with "unhashable type"
+        return isinstance(classes, (list, tuple)) and len(classes) >= 1 and len(set(classes)) == len(classes)
+    except TypeError:
+        return False
 
 
 def normalize_modality(index: int, spec, current_window: float, past_window: float) -> dict:
@@ -230,12 +240,13 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     if classes is not None:
         if kind != "categorical":
             raise ValueError(f"{where}.classes: only a categorical modality has classes")
-        try:  # a label that is a list (hand-edited config.json) failed in set() with "unhashable type"
-            distinct = isinstance(classes, (list, tuple)) and len(classes) >= 1 and len(set(classes)) == len(classes)
-        except TypeError:
-            distinct = False
-        if not distinct:
+        if not distinct_labels(classes):
             raise ValueError(f"{where}.classes: expected a list of distinct labels (the training split's), got {classes!r}")
+        # fitting refuses None / NaN labels (modalities.py); a hand-written [None, 1] made None a class of its own
+        missing = [c for c in classes if c is None or isinstance(c, float) and not math.isfinite(c)]
+        if missing:
+            raise ValueError(f"{where}.classes: {missing[0]!r} is not a label (None, NaN and infinity are missing "
+                             f"values; give them a label of their own), got {classes!r}")
         classes = list(classes)
     m["classes"] = classes
     m["max_tokens"] = checked_int("max_tokens", m.get("max_tokens", 32), "an integer >= 1", lambda v: v >= 1,
@@ -595,7 +606,7 @@ class NeuroformerConfig(PreTrainedConfig):
         temporal_min_period (float or None): shortest period of the sinusoidal temporal
             embedding, s (default ``dt_resolution``).
         temporal_max_period (float or None): longest period, s (default ``4 * (past_window +
-            current_window)``).
+            current_window)``); at least ``temporal_min_period``.
         num_temporal_frequencies (int, default 32): frequencies of the temporal embedding.
         dt_loss_weight (float, default 1.0): weight of the dt cross-entropy in the loss.
         dt_conditioned_on_unit (bool, default True): the dt head also reads an embedding of the
@@ -1073,6 +1084,11 @@ class NeuroformerConfig(PreTrainedConfig):
         # every float field: NaN and inf are refused by checked_float, whatever the range
         for name in ("split_block_length", "temporal_min_period", "temporal_max_period", "layer_norm_eps"):
             real(name, "a positive number", lambda v: v > 0)
+        if self.temporal_min_period > self.temporal_max_period:  # the frequency range ran backwards, unnoticed
+            raise ValueError(
+                f"NeuroformerConfig.temporal_min_period / temporal_max_period: expected temporal_min_period <= "
+                f"temporal_max_period (left None they are dt_resolution and 4 * (past_window + current_window)), got "
+                f"temporal_min_period={self.temporal_min_period}, temporal_max_period={self.temporal_max_period}")
         if self.window_stride is not None:
             real("window_stride", "a positive number", lambda v: v > 0)
         for name in ("initializer_range", "dt_loss_weight"):
@@ -1147,10 +1163,16 @@ class NeuroformerConfig(PreTrainedConfig):
                                  f"behaviour series' unit, e.g. 'cm') or None, got {t['unit']!r}")
             classes = t.get("classes")
             if t["kind"] == "classification" and classes is not None and not (
-                    isinstance(classes, (list, tuple)) and len(classes) == t["num_classes"]):
+                    distinct_labels(classes) and len(classes) == t["num_classes"]):
                 raise ValueError(
                     f"NeuroformerConfig.decoding_targets[{i}].classes ({t['name']!r}): expected None or a list of "
-                    f"num_classes={t['num_classes']} class labels (class index i means classes[i]), got {classes!r}"
+                    f"num_classes={t['num_classes']} distinct class labels (class index i means classes[i]), got "
+                    f"{classes!r}"
+                )
+            if t.get("class_weight") not in CLASS_WEIGHTS:
+                raise ValueError(
+                    f"NeuroformerConfig.decoding_targets[{i}].class_weight ({t['name']!r}): expected one of "
+                    f"{list(CLASS_WEIGHTS)} (how class_weights was made), got {t['class_weight']!r}"
                 )
             where = f"decoding_targets[{i}].{{}} ({t['name']!r})"
             if t.get("weight") is not None:

@@ -43,7 +43,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
+from .configuration_neuroformer import CLASS_WEIGHTS, is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .modalities import modality_column_names
@@ -51,8 +51,6 @@ from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_dat
                       window_segments)
 
 KINDS = ("regression", "classification", "circular")
-#: values of :attr:`DecodingTarget.class_weight`
-CLASS_WEIGHTS = ("balanced", None)
 
 
 class DecodingTargetError(ValueError):
