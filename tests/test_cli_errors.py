@@ -898,3 +898,23 @@ def test_inspect_help_says_a_prepared_directory_is_not_read(tmp_path, capsys):
     assert "prepared directory" in err and "the recording it was prepared from" in err, err
     help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["inspect"].format_help().split())
     assert "except a 'neuroformer prepare' directory" in help_text
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status(shared_data):
+    """``neuroformer inspect --data rec.nwb | head -3``: once the reader had closed the pipe, the
+    command ended with a BrokenPipeError traceback (and Python's 'Exception ignored ... BrokenPipeError'
+    where the output fit the buffer and met the pipe at exit). It now ends as a Unix tool killed by
+    SIGPIPE does: nothing on stderr, status 141. The reader closes its end before the command writes
+    (Python's default buffered stdout, as in a shell)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    p = subprocess.Popen([sys.executable, "-m", "hf_neuroformer.cli", "inspect", "--data",
+                          str(shared_data("allen_vcn_gratings"))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    p.stdout.close()  # as `head` does once it has its lines
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141, err
+    assert err == ""

@@ -2217,6 +2217,23 @@ def _is_refusal(err: Exception) -> bool:
 
 
 def main(argv=None) -> int:
+    """``neuroformer [ARGS]``: the command's exit status. Output into a pipe its reader closed
+    (``neuroformer inspect --data rec.nwb | head -3``) ends quietly with status 141, as a Unix
+    tool killed by SIGPIPE does, not with a BrokenPipeError traceback."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # output that fit the buffer meets the closed pipe here, not at exit ("Exception ignored")
+            sys.stdout.flush()
+    except BrokenPipeError:
+        try:  # the interpreter flushes stdout again at exit: it now writes to devnull
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # a stdout with no file descriptor (in-process callers)
+            pass
+        return 141
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # --help, --version and usage errors end here, before any import of the library
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
