@@ -918,3 +918,19 @@ def test_output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status(shared_d
     err = p.stderr.read()
     assert p.wait(timeout=120) == 141, err
     assert err == ""
+
+
+def test_attention_map_window_index_below_0_says_to_leave_it_out_and_embed_output_takes_any_figure_format(capsys,
+                                                                                                          tmp_path):
+    """``attention-map --window-index -1`` said "expected an integer >= 0 ... or None": on the command
+    line None means nothing; it now says to leave the flag out for the mean over the windows (before
+    the model is read). ``embed --output``'s help said "PNG", though any format matplotlib writes
+    (by the extension) is taken: it says so."""
+    err = err_of(capsys, "attention-map", "--model", tmp_path / "m", "--data", tmp_path / "v.nwb", "--output",
+                 tmp_path / "a.png", "--window-index", "-1")
+    assert "--window-index: expected an integer >= 0" in err and "got -1" in err, err
+    assert "None" not in err and "leave it out for the mean over the windows" in err, err
+    embed = cli.build_parser()._subparsers._group_actions[0].choices["embed"]
+    help_text = next(a.help for a in embed._actions if a.dest == "output")
+    assert "any format matplotlib writes" in help_text and ".pdf" in help_text, help_text
+

@@ -22,7 +22,7 @@
                          [--set KEY=VALUE ...] [--ci-block-s S] [--overwrite]
     neuroformer decode   --model DIR [--data PATH] [--epoch NAME] [--split train|validation|test] --output OUT.csv
                          [--figure PNG] [--batch-size B] [--ci-block-s S] [--overwrite]
-    neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output PNG [--split test]
+    neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output FIGURE [--split test]
                          [--projected MODALITY] [--batch-size B] [--overwrite]
     neuroformer ablate   --config FILE.yaml [--data PATH] [--epoch NAME] --output TABLE.md [--max-steps N]
                          [--seed S | --seeds S,S,...] [--contrastive-loss-weight W] [--work-dir DIR] [--overwrite]
@@ -1719,6 +1719,9 @@ def cmd_attention_map(args) -> int:
     from .analysis.visual_attention import run_attention_map
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
+    if args.window_index is not None and args.window_index < 0:  # the library's "... or None" means nothing here
+        raise ValueError(f"--window-index: expected an integer >= 0 (an index into the split's windows in time "
+                         f"order), got {args.window_index}; leave it out for the mean over the windows")
     out = Path(args.output)  # the figure and, beside it, the .json (the .npy names are no model file)
     for path, flag in ((out, "--output"), (out.with_suffix(".json"), "--output (.json beside it)")):
         _check_not_a_model_file(path, flag, args.model)
@@ -2028,8 +2031,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--color-by", required=True, help="behaviour variable (mean over each window; circular mean for "
                                                      "radians and degrees), NAME[k] for column k of a 2-D series (e.g. "
                                                      "'position[1]'), or trial:<column>")
-    m.add_argument("--output", required=True, help="PNG; the latents go to the same name with .npy, the window "
-                                                   "starts, colours and PCA coordinates with .json")
+    m.add_argument("--output", required=True, help="the figure, in any format matplotlib writes, by its extension "
+                                                   "(.png, .pdf, .svg, ...); the latents go to the same name with "
+                                                   ".npy, the window starts, colours and PCA coordinates with .json")
     m.add_argument("--split", default="test", choices=["train", "validation", "test"],
                    help="whose windows to embed, from the model's splits.json (default: test)")
     m.add_argument("--projected", help="a contrastive modality: embed after its neural projection (default: the "
