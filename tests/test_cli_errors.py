@@ -934,3 +934,23 @@ def test_attention_map_window_index_below_0_says_to_leave_it_out_and_embed_outpu
     help_text = next(a.help for a in embed._actions if a.dest == "output")
     assert "any format matplotlib writes" in help_text and ".pdf" in help_text, help_text
 
+
+def test_a_decoder_given_to_connectivity_or_attention_map_is_refused_for_its_attention(models, capsys, tmp_path):
+    """A fine-tuned decoder given to ``connectivity`` or ``attention-map`` was refused because "it can
+    neither generate spikes nor score them", which is not what these commands do with the model:
+    they read its attention. The refusal now says so, with the same advice (the pretrained model)."""
+    from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_glm, write_network
+
+    d, nwb, _ = models
+    dec = d / "dec"
+    net = write_network(simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=2.0,
+                                         seed=0), tmp_path / "hub.nwb")
+    for argv, what in ((("connectivity", "--data", net, "--output", tmp_path / "c"),
+                        "connectivity is read from the attention of the pretrained model"),
+                       (("attention-map", "--data", nwb, "--output", tmp_path / "a.png"),
+                        "the attention map is the attention of the pretrained model")):
+        err = err_of(capsys, *argv, "--model", dec)
+        assert f"{dec}' is a fine-tuned decoder" in err and what in err, err
+        assert "neither generate spikes nor score them" not in err, err
+        assert "pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')" in err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "a.png").exists()

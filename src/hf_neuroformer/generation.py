@@ -972,7 +972,7 @@ def check_weight_shapes(info: dict, flag: str, model_dir) -> None:
                      "run")
 
 
-def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model"):
+def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model", reads: Optional[str] = None):
     """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
 
     The model is a :class:`~hf_neuroformer.NeuroformerForPreTraining` in float32 (weights saved in
@@ -987,6 +987,9 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
         next_spike_heads: require the next-spike heads (:data:`NEXT_SPIKE_HEADS`); False for uses
             of the backbone alone (embeddings), which then also take a fine-tuned decoder.
         flag: the option named in the messages.
+        reads: why the caller needs a pretrained model rather than a decoder, said when it is given a
+            decoder without next-spike heads (``connectivity`` and ``attention-map``: "connectivity
+            reads the attention ..."); default: it can neither generate spikes nor score them.
 
     Raises:
         FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing.
@@ -1027,10 +1030,11 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
 
             targets = [target_label(t.get("name"), t.get("column")) for t in (config.decoding_targets or [])]
             raise ValueError(
-                f"{flag}: {str(d)!r} is a fine-tuned decoder (NeuroformerForBehaviorDecoding, targets {targets}); its "
-                "next-spike heads (id_head, dt_head) were not saved (decoding_generative_loss_weight = 0), so it can "
-                "neither generate spikes nor score them: pass the pretrained model it was fine-tuned from (the "
-                "directory written by 'neuroformer train')"
+                f"{flag}: {str(d)!r} is a fine-tuned decoder (NeuroformerForBehaviorDecoding, targets {targets}); "
+                + (f"{reads}, not a decoder's" if reads else
+                   "its next-spike heads (id_head, dt_head) were not saved (decoding_generative_loss_weight = 0), so "
+                   "it can neither generate spikes nor score them")
+                + ": pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')"
             )
         raise ValueError(f"{flag}: {str(d)!r} holds no weights for the next-spike heads ({', '.join(heads)}); they "
                          "would be random: expected a directory written by 'neuroformer train'")

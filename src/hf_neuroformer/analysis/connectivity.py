@@ -888,7 +888,9 @@ def run_connectivity(
     if rec.n_units < 2:  # every score would be NaN: there is no pair of units
         raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
                          "directed pairs of units and needs at least 2")
-    model, tokenizer, plan = load_pretrained(model_dir)
+    model, tokenizer, plan = load_pretrained(
+        model_dir, reads="connectivity is read from the attention of the pretrained model ("
+                         "learned predicting the next spike)")
     check_finite_weights(model, model_dir)  # a diverged model's NaN attention scored as chance
     # not the tokenizer's API advice (nor --epoch: this command has none); the spikes check goes
     # into scores.json beside the scores

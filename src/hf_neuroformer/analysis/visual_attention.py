@@ -605,7 +605,9 @@ def run_attention_map(
     if window_index is not None:  # np.int64 (from np.argmax) failed json.dumps of the report, after the pass
         window_index = int(window_index)
     check_input_exists(data_path, "--data")  # the reader's "recording not found: x" named no flag
-    model, tokenizer, plan = load_pretrained(model_dir)
+    model, tokenizer, plan = load_pretrained(
+        model_dir, reads="the attention map is the attention of the pretrained model ("
+                         "learned predicting the next spike)")
     video = video_modality(model.config, modality)  # fail before reading the data
     check_finite_weights(model, model_dir)  # a diverged model's maps were NaN
     model.to(device)
