@@ -920,6 +920,21 @@ def test_output_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status(shared_d
     assert err == ""
 
 
+def test_a_usage_error_with_stdout_closed_keeps_its_status():
+    """Started with its stdout closed (``neuroformer train --bogus >&-``), Python sets ``sys.stdout`` to
+    None; the flush 69cf609 added at the end of ``cli.main`` raised AttributeError there, which replaced
+    argparse's usage status 2 with a traceback and status 1. The entry of setup.py in a real process
+    whose descriptor 1 is closed (no library import: a usage error ends before it)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from hf_neuroformer_entry import main; sys.exit(main(['train', '--bogus']))"
+    p = subprocess.run([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       timeout=120, preexec_fn=lambda: __import__("os").close(1))
+    assert p.returncode == 2, p.stderr
+    assert "unrecognized arguments: --bogus" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
 def test_attention_map_window_index_below_0_says_to_leave_it_out_and_embed_output_takes_any_figure_format(capsys,
                                                                                                           tmp_path):
     """``attention-map --window-index -1`` said "expected an integer >= 0 ... or None": on the command

@@ -2228,7 +2228,8 @@ def main(argv=None) -> int:
         try:
             return _main(argv)
         finally:  # output that fit the buffer meets the closed pipe here, not at exit ("Exception ignored")
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None when the process started with its stdout closed (cmd >&-)
+                sys.stdout.flush()
     except BrokenPipeError:
         try:  # the interpreter flushes stdout again at exit: it now writes to devnull
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
