@@ -634,8 +634,8 @@ def test_binned_simulators_record_the_simulated_duration():
 
 
 def test_version_is_one_line_with_the_libraries(capsys):
-    """``neuroformer --version``: the package's version (the installed distribution's, so setup.py
-    and ``__version__`` agree) and the versions a bug report needs, on one line."""
+    """``neuroformer --version``: the package's version (``__version__``, which setup.py's and so the
+    installed distribution's equal) and the versions a bug report needs, on one line."""
     from importlib.metadata import version
 
     import transformers
@@ -715,6 +715,32 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     assert usage.getvalue().endswith("neuroformer: error: unrecognized arguments: --bogus\n")
     code, out, err = answers[("inspect", "--data", "")]
     assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
+
+
+def test_version_through_the_console_script_is_the_running_sources_not_the_installed_distributions(tmp_path):
+    """``neuroformer --version`` through the console script (the package not imported) gave the
+    installed distribution's version, not that of the code it ran: a source tree of another version
+    on PYTHONPATH (a checkout run beside an installed release) reported the release's. It reads the
+    ``__version__`` literal of the package it loaded cli.py from, without running its ``__init__``
+    (here one that would fail if run)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hf_neuroformer
+
+    src = Path(hf_neuroformer.__file__).parents[1]
+    pkg = tmp_path / "hf_neuroformer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text('__version__ = "9.8.7"\nraise RuntimeError("the package was run")\n')
+    shutil.copy(src / "hf_neuroformer" / "cli.py", pkg / "cli.py")
+    shutil.copy(src / "hf_neuroformer_entry.py", tmp_path / "hf_neuroformer_entry.py")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", "import sys, hf_neuroformer_entry as e; sys.exit(e.main(['--version']))"],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("hf_neuroformer 9.8.7 (torch "), res.stdout
 
 
 def test_every_option_of_every_command_has_help_text():

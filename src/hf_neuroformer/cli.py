@@ -1741,6 +1741,28 @@ def cmd_attention_map(args) -> int:
     return 0
 
 
+def _version_literal(package: str, file: str) -> Optional[str]:
+    """The ``__version__ = "..."`` literal in ``file`` of the top-level package ``package``, read
+    without importing the package (seconds of start-up for torch; found, not run); None where the
+    package is not found or the file holds no such literal."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)  # a top-level name: found, not run
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        tree = ast.parse((Path(next(iter(spec.submodule_search_locations))) / file).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:  # __version__ = '2.6.0+cu124' (or __version__: str = ...)
+        names = [getattr(t, "id", None) for t in getattr(node, "targets", [getattr(node, "target", None)])]
+        value = getattr(node, "value", None)
+        if names == ["__version__"] and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value
+    return None
+
+
 def _torch_version() -> str:
     """``torch.__version__`` without importing torch (seconds of start-up): the literal in
     torch/version.py, which names the build (2.6.0+cu124; PyPI's metadata says 2.6.0); the
@@ -1749,38 +1771,25 @@ def _torch_version() -> str:
     Raises:
         importlib.metadata.PackageNotFoundError: torch is not installed.
     """
-    import ast
-    import importlib.util
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import version
 
     if "torch" in sys.modules:
         return sys.modules["torch"].__version__
-    spec = importlib.util.find_spec("torch")  # a top-level name: found, not run
-    if spec is None or not spec.submodule_search_locations:
-        raise PackageNotFoundError("torch")
-    try:
-        tree = ast.parse((Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text())
-    except (OSError, SyntaxError, ValueError):
-        return version("torch")
-    for node in tree.body:  # __version__ = '2.6.0+cu124' (or __version__: str = ...)
-        names = [getattr(t, "id", None) for t in getattr(node, "targets", [getattr(node, "target", None)])]
-        value = getattr(node, "value", None)
-        if names == ["__version__"] and isinstance(value, ast.Constant) and isinstance(value.value, str):
-            return value.value
-    return version("torch")
+    return _version_literal("torch", "version.py") or version("torch")
 
 
 def _version_line() -> str:
     """``hf_neuroformer X (torch Y, transformers Z, ...)``: what a bug report needs (torch with its
     build, ``+cpu`` or ``+cu124``; numpy too: its version decides whether brian2 imports, see setup.py).
     Imports none of them (``neuroformer --version`` answers at once): the package's version is the
-    installed distribution's (setup.py's, which ``__version__`` repeats) unless the package is imported."""
+    ``__version__`` of the code running, read from its ``__init__.py`` unless the package is imported
+    (the installed distribution's metadata named another release where a source tree of another
+    version came first on the path)."""
     from importlib.metadata import PackageNotFoundError, version
 
     package = sys.modules.get(__package__)
-    try:
-        ours = package.__version__ if package is not None else version("hf_neuroformer")
-    except PackageNotFoundError:  # run from a source tree that is not installed
+    ours = package.__version__ if package is not None else _version_literal(__package__, "__init__.py")
+    if ours is None:
         from . import __version__ as ours
     libs = []
     for name in ("torch", "transformers", "accelerate", "datasets", "huggingface_hub", "pynwb", "numpy"):
