@@ -11,15 +11,15 @@ the usual way.
 """
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
-from pathlib import Path
 
 
 def _cli_module():
     """``hf_neuroformer.cli``: the module loaded already (by an import or an earlier call), the
-    imported one when the package is imported, else cli.py loaded under that name without importing
-    the package."""
+    imported one when the package is imported, else the package folder's cli module (cli.py, or
+    its bytecode) loaded under that name without importing the package."""
     if "hf_neuroformer.cli" in sys.modules:
         return sys.modules["hf_neuroformer.cli"]
     if "hf_neuroformer" in sys.modules:
@@ -27,8 +27,11 @@ def _cli_module():
     package = importlib.util.find_spec("hf_neuroformer")  # a top-level name: found, not run
     if package is None or not package.submodule_search_locations:
         raise ModuleNotFoundError("No module named 'hf_neuroformer'", name="hf_neuroformer")
-    path = Path(next(iter(package.submodule_search_locations))) / "cli.py"
-    spec = importlib.util.spec_from_file_location("hf_neuroformer.cli", path)
+    # the import system's finder for the package's folder, not the name cli.py: a package installed as
+    # bytecode only (cli.pyc) is found as ``import hf_neuroformer.cli`` would find it
+    spec = importlib.machinery.PathFinder.find_spec("hf_neuroformer.cli", list(package.submodule_search_locations))
+    if spec is None:
+        raise ModuleNotFoundError("No module named 'hf_neuroformer.cli'", name="hf_neuroformer.cli")
     module = importlib.util.module_from_spec(spec)
     sys.modules["hf_neuroformer.cli"] = module  # as an import does, before running it
     try:

@@ -717,12 +717,13 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
 
 
-def test_version_through_the_console_script_is_the_running_sources_not_the_installed_distributions(tmp_path):
-    """``neuroformer --version`` through the console script (the package not imported) gave the
-    installed distribution's version, not that of the code it ran: a source tree of another version
-    on PYTHONPATH (a checkout run beside an installed release) reported the release's. It reads the
-    ``__version__`` literal of the package it loaded cli.py from, without running its ``__init__``
-    (here one that would fail if run)."""
+def _entry_beside_a_package(tmp_path, init_text: str, bytecode_only: bool = False):
+    """``tmp_path`` holding a copy of the console script's entry module and a package
+    ``hf_neuroformer`` of a copy of cli.py and an ``__init__.py`` of ``init_text``, cli.py replaced by
+    its bytecode (``compileall -b``) with ``bytecode_only``; returns ``(exit status, stdout, stderr)``
+    of ``neuroformer --version`` through the entry in a fresh interpreter with only ``tmp_path`` on
+    PYTHONPATH."""
+    import compileall
     import os
     import subprocess
     import sys
@@ -733,14 +734,37 @@ def test_version_through_the_console_script_is_the_running_sources_not_the_insta
     src = Path(hf_neuroformer.__file__).parents[1]
     pkg = tmp_path / "hf_neuroformer"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text('__version__ = "9.8.7"\nraise RuntimeError("the package was run")\n')
+    (pkg / "__init__.py").write_text(init_text)
     shutil.copy(src / "hf_neuroformer" / "cli.py", pkg / "cli.py")
     shutil.copy(src / "hf_neuroformer_entry.py", tmp_path / "hf_neuroformer_entry.py")
+    if bytecode_only:
+        assert compileall.compile_file(pkg / "cli.py", legacy=True, quiet=1)
+        (pkg / "cli.py").unlink()
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     res = subprocess.run([sys.executable, "-c", "import sys, hf_neuroformer_entry as e; sys.exit(e.main(['--version']))"],
                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.startswith("hf_neuroformer 9.8.7 (torch "), res.stdout
+    return res.returncode, res.stdout, res.stderr
+
+
+def test_version_through_the_console_script_is_the_running_sources_not_the_installed_distributions(tmp_path):
+    """``neuroformer --version`` through the console script (the package not imported) gave the
+    installed distribution's version, not that of the code it ran: a source tree of another version
+    on PYTHONPATH (a checkout run beside an installed release) reported the release's. It reads the
+    ``__version__`` literal of the package it loaded cli.py from, without running its ``__init__``
+    (here one that would fail if run)."""
+    code, out, err = _entry_beside_a_package(tmp_path, '__version__ = "9.8.7"\nraise RuntimeError("the package was run")\n')
+    assert code == 0, err
+    assert out.startswith("hf_neuroformer 9.8.7 (torch "), out
+
+
+def test_console_script_runs_an_installed_package_without_sources(tmp_path):
+    """The console script loaded ``hf_neuroformer/cli.py`` by that file name, so a package installed
+    as bytecode only (``compileall -b``, sources removed), which ``import hf_neuroformer.cli`` runs,
+    failed with FileNotFoundError before any command; it now asks the import system for the module
+    in the package's folder."""
+    code, out, err = _entry_beside_a_package(tmp_path, '__version__ = "9.8.7"\n', bytecode_only=True)
+    assert code == 0, err
+    assert out.startswith("hf_neuroformer 9.8.7 (torch "), out
 
 
 def test_every_option_of_every_command_has_help_text():
