@@ -767,6 +767,21 @@ def test_console_script_runs_an_installed_package_without_sources(tmp_path):
     assert out.startswith("hf_neuroformer 9.8.7 (torch "), out
 
 
+def test_package_imported_after_the_console_script_has_its_cli_attribute():
+    """The console script loads cli.py as ``hf_neuroformer.cli`` before the package, so the import
+    system never set the package's ``cli`` attribute: in that process ``import hf_neuroformer.cli``
+    followed by ``hf_neuroformer.cli.main`` raised AttributeError (found by helper-209). The real
+    package and entry, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import hf_neuroformer_entry as e; m = e._cli_module(); import hf_neuroformer.cli; "
+            "import hf_neuroformer; print(hf_neuroformer.cli is m, hf_neuroformer.cli.main is m.main)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "True"], res.stdout
+
+
 def test_every_option_of_every_command_has_help_text():
     """A README walk found `generate --temperature/--top-p/--top-k/--epoch`, `train
     --attn-implementation` and a dozen more listed by `--help` with no word on what they do."""

@@ -6,6 +6,8 @@ Importing the package registers the model with ``AutoConfig``, ``AutoTokenizer``
 ``AutoModelForSequenceClassification``.
 """
 
+import sys as _sys
+
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -87,3 +89,9 @@ __all__ = [
     "push_to_hub",
     "HubPushError",
 ]
+
+# The console script (hf_neuroformer_entry) loads cli.py as hf_neuroformer.cli before this package, so
+# the import system never set the attribute: `import hf_neuroformer.cli; hf_neuroformer.cli.main` then
+# failed in that process. Set it as an import of the submodule does.
+if "hf_neuroformer.cli" in _sys.modules:
+    cli = _sys.modules["hf_neuroformer.cli"]
