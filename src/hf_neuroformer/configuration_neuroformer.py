@@ -87,10 +87,10 @@ CONTRASTIVE_MAX_LOGIT_SCALE = 100.0
 DECODING_POOLS = ("current", "current+past", "attention")
 #: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
 #: other key is refused, so a misspelt one (``"wieght"``) is not silently ignored.
-#: values of a classification target's ``class_weight`` (:attr:`hf_neuroformer.decoding.DecodingTarget.class_weight`)
-CLASS_WEIGHTS = ("balanced", None)
 DECODING_TARGET_KEYS = ("name", "kind", "column", "weight", "mean", "std", "num_classes", "classes", "class_weight",
                         "class_weights", "recorded_range_deg", "unit")
+#: Values of a classification target's ``class_weight`` (:attr:`hf_neuroformer.decoding.DecodingTarget.class_weight`).
+CLASS_WEIGHTS = ("balanced", None)
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
 MODALITY_ROLES = ("input",)
 #: Normalisations of a continuous modality.
@@ -1152,12 +1152,13 @@ class NeuroformerConfig(PreTrainedConfig):
                 )
             col = t.get("column")
             if col is not None:
-                t["column"] = integral_value(col)
-                if t["column"] is None or t["column"] < 0:
+                column = integral_value(col)
+                if column is None or column < 0:
                     raise ValueError(
                         f"NeuroformerConfig.decoding_targets[{i}].column ({t['name']!r}): expected None or an integer "
                         f">= 0 (a column of a 2-D behaviour series), got {col!r}"
                     )
+                t["column"] = column  # stored once checked: a refused value stays in the config as given
             if t.get("unit") is not None and not isinstance(t["unit"], str):
                 raise ValueError(f"NeuroformerConfig.decoding_targets[{i}].unit ({t['name']!r}): expected a str (the "
                                  f"behaviour series' unit, e.g. 'cm') or None, got {t['unit']!r}")
