@@ -155,8 +155,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, names_without_whitespace,
-                         session_from_file, session_values, widen_stored_times)
+from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, first_few,
+                         names_without_whitespace, session_from_file, session_values, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -411,7 +411,7 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
     silent = np.flatnonzero(counts == 0)
     if silent.size and str(nwb.source_script or "") != WRITER_MARK:  # (a generated unit may never fire)
         # kept without a word, where read_phy and read_nelpy_linear_track leave such units out with a count
-        shown = ", ".join(f"units[{int(u)}] ({names[u]!r})" for u in silent[:5]) + (", ..." if silent.size > 5 else "")
+        shown = first_few((f"units[{int(u)}] ({names[u]!r})" for u in silent), 5, quote=False, count_rest=False)
         warnings.warn(f"units: {silent.size} of {n} units in {path} have no spike time ({shown}); kept as units that "
                       "never fire (in the tokenizer's vocabulary and every per-unit metric); "
                       "SpikeRecording.select_units leaves them out")
