@@ -946,8 +946,7 @@ def refuse_missing_weights(missing: Sequence[str], where: str, whose: str, expec
     if not missing:
         return
     raise ValueError(f"{where} lacks {len(missing)} of the {whose} weights ({first_few(missing, 5, quote=False)}); "
-                     f"{consequence}: expected "
-                     f"{expected}")
+                     f"{consequence}: expected {expected}")
 
 
 def check_weight_shapes(info: dict, flag: str, model_dir) -> None:

@@ -281,31 +281,32 @@ def read_nelpy_linear_track(
     trains, names, ranges, silent = [], [], [], []
     for i, tetrode in enumerate(np.atleast_1d(mat["spikes"])):
         for j, unit in enumerate(np.atleast_1d(tetrode)):
+            slot, name = f"spikes{{{i + 1}}}{{{j + 1}}}", f"tt{i + 1}_u{j + 1}"  # the file's cell, the unit's name
             if isinstance(unit, np.ndarray) and unit.size == 0:
                 continue  # empty slot
             if not hasattr(unit, "time"):
                 raise RecordingValidationError(
-                    f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}: expected a struct with field 'time'"
+                    f"{folder / 'spikes.mat'}: {slot}: expected a struct with field 'time'"
                 )
-            t = np.atleast_1d(widen_stored_times(unit.time, f"spikes{{{i + 1}}}{{{j + 1}}}.time",
+            t = np.atleast_1d(widen_stored_times(unit.time, f"{slot}.time",
                                                  f"read_nelpy_linear_track({str(folder)!r})")).ravel()
             if t.size == 0:
-                silent.append(f"tt{i + 1}_u{j + 1}")  # a unit struct without spikes: left out, counted below
+                silent.append(name)  # a unit struct without spikes: left out, counted below
                 continue
             bad = np.flatnonzero(~(np.isfinite(t) & (t >= 0)))
             if bad.size:  # SpikeRecording's 'spike 3 (in the order given)' named neither the unit nor the file
                 raise RecordingValidationError(
-                    f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}.time[{bad[0]}] (unit tt{i + 1}_u{j + 1}): "
+                    f"{folder / 'spikes.mat'}: {slot}.time[{bad[0]}] (unit {name}): "
                     f"expected finite spike times >= 0 s, got {t[bad[0]]} ({bad.size} such in this unit)")
             trains.append(t)
-            names.append(f"tt{i + 1}_u{j + 1}")
+            names.append(name)
             if hasattr(unit, "timerange"):
                 r = np.asarray(unit.timerange, dtype=np.float64).ravel()
                 # a NaN or reversed range was passed over without a word (min / max skipped it), and one of
                 # another size failed in np.asarray(ranges) with numpy's "inhomogeneous shape"
                 if r.size != 2 or not np.all(np.isfinite(r)) or r[1] < r[0]:
                     raise RecordingValidationError(
-                        f"{folder / 'spikes.mat'}: spikes{{{i + 1}}}{{{j + 1}}}.timerange (unit tt{i + 1}_u{j + 1}): "
+                        f"{folder / 'spikes.mat'}: {slot}.timerange (unit {name}): "
                         f"expected 2 finite numbers (start, stop) in seconds with stop >= start, got {r.tolist()}")
                 ranges.append(r)
     if not trains:
