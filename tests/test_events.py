@@ -650,6 +650,31 @@ def test_generation_is_conditioned_on_the_events(trained):
         generate_spikes(model, tok, dataclasses.replace(rec, events={}), starts, **kw)
 
 
+def test_generate_spikes_over_arbitrary_windows_counts_the_events_no_window_reads(trained):
+    """generate_split counted the events of its split that no generated window reads, generate_spikes
+    over windows of one's own choosing did not count them at all: its stats now hold
+    n_events_in_no_window, the events between the first window's start and the last window's end
+    that no window's modality window [-0.25, 0.05) s holds, as a numpy recount gives."""
+    from hf_neuroformer.generation import generate_spikes, load_pretrained
+
+    rec, out, _ = trained
+    model, tok, _ = load_pretrained(out)
+    t = rec.events["sleep_ripples"].times
+    starts = np.round(t[(t > 1.0) & (t < 110.0)][:12:2] - 0.02, 9)  # six windows, each holding every other onset
+    g = generate_spikes(model, tok, rec, starts, max_spikes=2, seed=0, progress=False)
+    read = np.zeros(len(t), bool)
+    for a, b in zip(np.searchsorted(t, starts - 0.25 - 1e-9), np.searchsorted(t, starts + 0.05 - 1e-9)):
+        read[a:b] = True
+    span = (t >= starts.min()) & (t < starts.max() + 0.05)
+    expected = int((span & ~read).sum())
+    assert expected > 0 and read[span].sum() >= 6  # events between the windows, and those the windows hold
+    assert g.generation_stats["n_events_in_no_window"] == {"ripples": expected}
+    # contiguous windows over the same span read every event in it
+    tiled = np.round(np.arange(starts.min(), starts.min() + 1.0, 0.05), 9)
+    g = generate_spikes(model, tok, rec, tiled, max_spikes=1, seed=0, progress=False)
+    assert g.generation_stats["n_events_in_no_window"] == {"ripples": 0}
+
+
 def test_the_token_baselines_train_prints_are_fitted_on_train_and_scored_on_the_test_tokens(trained):
     """The unigram / Markov baselines of ``train``'s metrics, recounted from the spike times: every
     spike of the tiled test windows (canonical order: dt bin, then unit token) is scored once, with

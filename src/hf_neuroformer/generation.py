@@ -441,7 +441,11 @@ def generate_spikes(
         ``max_past_length``); for a model with modalities, ``n_windows_without_modality_tokens``
         (modality name -> windows that read no value of it, only its learned null token: not
         conditioned on it) and ``n_truncated_modality_tokens`` (modality name -> tokens, video:
-        frames, beyond its ``max_tokens`` / ``num_frames`` left out of the windows, the earliest).
+        frames, beyond its ``max_tokens`` / ``num_frames`` left out of the windows, the earliest);
+        for a model with an ``"events:"`` modality, ``n_events_in_no_window`` (modality name -> events
+        between the first window's start and the last window's end that no window reads in its
+        modality window, so no window was conditioned on them: events in the gaps between windows
+        that do not touch; :func:`generate_split` counts those of its split's segments instead).
 
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
@@ -551,7 +555,7 @@ def generate_spikes(
     gen = torch.Generator(device=device).manual_seed(int(seed))
     collate = NeuroformerCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                                   cfg.modalities)
-    mod_cols, mod_empty, mod_trunc = {}, {}, {}
+    mod_cols, mod_empty, mod_trunc, ev_unread = {}, {}, {}, {}
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
         from .modalities import modality_columns, truncated_modality_tokens, windows_without_values
 
@@ -560,6 +564,12 @@ def generate_spikes(
         mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
         # tokens (video: frames) beyond max_tokens / num_frames, dropped earliest first: counted, as training counts them
         mod_trunc = {m["name"]: truncated_modality_tokens(mod_cols, m) for m in cfg.modalities}
+        # events between the first window's start and the last window's end that no window reads (generate_split
+        # counts those of its split's segments instead); empty without an event modality
+        from .modalities import events_in_no_window
+
+        ev_unread = events_in_no_window(recording, cfg, [(starts, clips)],
+                                        within=[[float(starts.min()), float(window_ends(starts.max(), w))]])
     spike_tokens = unit_tokens[recording.unit_ids]
     n = len(starts)
     # results per (repeat, window)
@@ -701,6 +711,7 @@ def generate_spikes(
             "n_past_truncated": n_past_trunc[r].tolist(),
             **({"n_windows_without_modality_tokens": dict(mod_empty)} if mod_empty else {}),
             **({"n_truncated_modality_tokens": dict(mod_trunc)} if mod_trunc else {}),
+            **({"n_events_in_no_window": dict(ev_unread)} if ev_unread else {}),
         }
         out.append(rec)
     return out[0] if num_samples == 1 else out
