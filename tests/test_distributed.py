@@ -40,6 +40,7 @@ def _run_two_ranks(data, tmp_path, **env_extra):
            str(HERE / "ddp_train_worker.py"), str(data), str(tmp_path / "out"), str(report)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (tmp_path / "stderr.txt").write_text(proc.stderr)
     ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in (0, 1)]
     w = [load_file(report / f"rank{r}.safetensors") for r in (0, 1)]
     return ranks, w
@@ -209,6 +210,13 @@ def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(shared_d
           on_step_end=lambda step, loss: single.append(loss))
     print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
+    # the run says so (once, on the main process): the negatives are not gathered across processes
+    warned = re.findall(r"UserWarning: contrastive_loss_weight 0.5: InfoNCE contrasts each window with the other "
+                        r"windows of its own micro-batch on its own process \(embeddings are not gathered across "
+                        r"the 2 processes\), so a window has at most 1 negatives, not 3; the contrastive term is "
+                        r"that of 1 process with 2 accumulated micro-batches of 2",
+                        (tmp_path / "stderr.txt").read_text())
+    assert len(warned) == 1, (tmp_path / "stderr.txt").read_text()[-3000:]
 
 
 def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shared_data, tmp_path):

@@ -120,7 +120,7 @@ class TrainingConfig:
             gathered across micro-batches or processes), and the step's term is the mean of its
             micro-batches' InfoNCE over all processes (over those that have one: two windows with a
             token of a contrastive modality), so it depends on the micro-batch size, not on
-            ``batch_size`` alone.
+            ``batch_size`` alone (a run on more than one process warns of it).
         save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
             scheduler, RNG states, plus the data position and the validation selection) every
             this many steps and at the last step into ``output_dir/checkpoints/step-NNNNNNNN``
@@ -1347,6 +1347,14 @@ def train(
         print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
               f"{micro_batch} windows per process per micro-batch"
               + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
+    if main and world > 1 and config is not None and config.contrastive_modality_names():
+        # the README and TrainingConfig said so, the run did not: the launch changes the contrastive term
+        warnings.warn(
+            f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
+            f"windows of its own micro-batch on its own process (embeddings are not gathered across the {world} "
+            f"processes), so a window has at most {micro_batch - 1} negatives, not {training.batch_size - 1}; the "
+            f"contrastive term is that of 1 process with {ga * world} accumulated micro-batches of {micro_batch}, "
+            f"not of 1 process with batch_size {training.batch_size}")
     if config is not None and config.contrastive_modality_names() and micro_batch < 2:
         # InfoNCE contrasts the windows of one micro-batch: with one window it was 0 on every step,
         # so a run asked for the contrastive loss trained without it and said nothing
