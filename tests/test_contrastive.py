@@ -132,6 +132,24 @@ def test_infonce_aligned_is_low_and_shuffled_is_log_batch():
     assert float(info_nce(a, b, 1.0)) == pytest.approx(math.log(64), abs=0.1)
 
 
+def test_infonce_of_windows_with_identical_inputs_has_the_documented_floor_and_no_nan():
+    """Identical modality embeddings (windows with identical inputs) are each other's negatives, as
+    info_nce's docstring says: two identical rows out of four, perfectly aligned at a low
+    temperature, give log(2) on each of their rows in both directions (mean log(2) / 2) and no
+    gradient; a batch of one repeated input gives finite values (no NaN)."""
+    g = torch.Generator().manual_seed(0)
+    b = torch.randn(4, 8, generator=g)
+    b[1] = b[0]
+    a = b.clone().requires_grad_(True)
+    loss = info_nce(a, b, 100.0)
+    loss.backward()
+    assert float(loss) == pytest.approx(math.log(2) / 2, abs=1e-6) and float(a.grad.abs().max()) < 1e-6
+    a = torch.randn(5, 8, generator=g, requires_grad=True)
+    loss = info_nce(a, torch.randn(1, 8, generator=g).repeat(5, 1), 10.0)
+    loss.backward()
+    assert float(loss) >= math.log(5) - 1e-6 and torch.isfinite(a.grad).all()
+
+
 def test_retrieval_is_perfect_on_identical_and_chance_like_on_unrelated():
     g = torch.Generator().manual_seed(1)
     a = torch.randn(50, 16, generator=g)

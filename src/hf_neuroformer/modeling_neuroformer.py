@@ -617,6 +617,12 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale) -> torch.Tensor:
     Returns:
         0-d tensor, nats: ``(CE(a -> b) + CE(b -> a)) / 2`` with the matching row as the class.
         About ``log(n)`` for unrelated embeddings, near 0 for aligned ones at a low temperature.
+        Identical rows (windows with identical modality inputs, e.g. the same grating orientation
+        at the same offset in their trials) are not de-duplicated: each is the other's negative,
+        so the cross-entropy of ``k`` identical rows of ``b`` is at least ``log(k)`` on average over them (in both directions)
+        (aligned rows then get no gradient from them, and nothing is NaN); the loss of a batch with
+        such windows cannot reach 0 and does not mean failed alignment
+        (:func:`retrieval_top1` counts them as hits through ``same``).
 
     Raises:
         ValueError: ``a`` and ``b`` not two 2-D arrays of the same shape (unpaired rows).
