@@ -73,13 +73,19 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
     # data sharded, gradients averaged: the same as one process seeing the 32 windows of each step
     worker = _worker_module()
     single, single_losses = {}, []
-    train(worker.recording(data), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
+    one = train(worker.recording(data), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
           TrainingConfig(**worker.TRAINING), progress=False, on_train_end=lambda m: single.update(m.state_dict()),
           on_step_end=lambda step, loss: single_losses.append(loss))
     one_vs_two = max((single[k] - w[0][k]).abs().max().item() for k in w[0])
     print(f"max |param 1 process - 2 processes|: {one_vs_two:.3g}; step losses {[round(x, 4) for x in losses]}")
     assert single_losses == pytest.approx(losses, abs=1e-4)
     assert one_vs_two < 1e-4
+    # validation is split between the ranks and summed, the test split scored by rank 0: the same figures
+    two = ranks[0]["metrics"]
+    for key in ("validation/loss", "validation/id_nll", "validation/dt_nll", "test/id_nll", "test/dt_nll",
+                "test/markov_id_nll", "best_step"):
+        print(key, one[key], two[key])
+        assert two[key] == pytest.approx(one[key], abs=1e-4), key
 
 
 def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_does(shared_data, tmp_path):
