@@ -265,6 +265,23 @@ def make_target(name, class_weight="balanced"):
     return DecodingTarget(DATASETS[name]["target"], DATASETS[name]["kind"], class_weight=class_weight)
 
 
+def finetune_targets(name, opts):
+    """``(target, extra, select_on)`` of a fine-tuning run of dataset ``name``: its own target, the extra
+    targets decoded beside it (multitask: ``opts["extra_targets"]``, names of other datasets of the same
+    recording, whose targets are defined on the same windows) and the ``select_on`` to pass to
+    ``finetune``. With extra targets, ``opts["select_on"] == "auto"`` becomes the dataset's own metric
+    (``"x/r2"`` for nelpy): ``finetune``'s ``"auto"`` chooses on the summed loss of all targets when there
+    are several."""
+    from hf_neuroformer.finetuning import SELECTION_METRICS
+
+    target = make_target(name, opts["class_weight"])
+    extra = [make_target(n, opts["class_weight"]) for n in opts.get("extra_targets") or ()]
+    select_on = opts["select_on"]
+    if extra and select_on == "auto":
+        select_on = f"{target.label}/{SELECTION_METRICS[target.kind][0]}"
+    return target, extra, select_on
+
+
 # --------------------------------------------------------------------------------------- tasks
 def _threads():
     import torch
@@ -321,13 +338,13 @@ def finetune_task(args):
     rec, cfg, mask, _ = load_dataset(name, opts["quick"], opts["model"])
     plan = SplitPlan.from_dict(json.loads((Path(pre_dir) / "splits.json").read_text()))
     check_plan(mask, plan)
-    target = make_target(name, opts["class_weight"])
+    target, extra, select_on = finetune_targets(name, opts)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = finetune(pre_dir, rec, [target], output_dir=out, fraction=fraction, seed=seed, max_steps=steps,
+        m = finetune(pre_dir, rec, [target, *extra], output_dir=out, fraction=fraction, seed=seed, max_steps=steps,
                      from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True,
-                     learning_rate=opts["learning_rate"], select_on=opts["select_on"],
+                     learning_rate=opts["learning_rate"], select_on=select_on,
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
                      freeze_backbone_steps=opts.get("freeze_backbone_steps") or 0,
                      config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
@@ -336,6 +353,8 @@ def finetune_task(args):
     return (name, fraction, seed, init), {"test": metrics, "test_ci95": intervals, "test_ci95_reason": reasons,
                                           "test_ci95_n_blocks": m.get(f"test/{target.label}/ci95_n_blocks"),
                                           "validation": val, "best_step": m.get("best_step"),
+                                          **({"validation_extra": {t.label: target_metrics(m, f"validation/{t.label}/")[0]
+                                                                   for t in extra}} if extra else {}),
                                           "checkpoint_selection": m.get("checkpoint_selection"),
                                           "class_weights": m["targets"][0].get("class_weights"),
                                           "n_train_windows": m.get("n_train_windows"),

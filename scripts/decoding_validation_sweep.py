@@ -23,7 +23,10 @@ it reads ``scripts/decoding_repeated_splits.py``'s layout instead,
 ``<runs-dir>/<recording>/split<S>/pretrained`` (``decoding_repeated_splits.py --pretrain-only``
 writes them). With ``--pretrain-set KEY=VALUE`` (as that script's) it reads the checkpoint of that
 pretraining variant, ``<runs-dir>/pretrain-<settings>/<recording>/split<S>/pretrained``, and refuses
-one whose ``config.json`` or step count is not the variant's.
+one whose ``config.json`` or step count is not the variant's. With ``--extra-targets speed`` (nelpy) the
+model decodes speed beside position (multitask fine-tuning, one head per target, their losses summed);
+the checkpoint is still chosen on the dataset's own target (position's R²), and the row also holds
+the extra targets' validation metrics (``validation_extra``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ def main(argv=None) -> int:
                    help="with --split-seed: the pretraining variant whose checkpoint to fine-tune, as "
                         "decoding_repeated_splits.py --pretrain-set (read from <runs-dir>/pretrain-<settings>/; its "
                         "config.json and step count must be the variant's); KEY one of " + ", ".join(rs.PRETRAIN_KEYS))
+    p.add_argument("--extra-targets", default="",
+                   help="comma-separated targets decoded beside the dataset's own (multitask fine-tuning), each the target "
+                        "of another dataset of the same recording (nelpy: speed; nelpy_speed: x); the checkpoint is still "
+                        "chosen on the dataset's own validation metric; default: none")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <recording>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -87,6 +94,14 @@ def main(argv=None) -> int:
 
     if not 0 <= args.freeze_backbone_steps <= args.steps:
         p.error(f"--freeze-backbone-steps: expected 0 to --steps={args.steps}, got {args.freeze_backbone_steps}")
+    # target name -> the dataset whose target it is (same recording, windows and mask)
+    others = {bd.DATASETS[n]["target"]: n for n in bd.DATASETS
+              if n != args.dataset and bd.source_of(n) == bd.source_of(args.dataset)}
+    extra = [t.strip() for t in args.extra_targets.split(",")] if args.extra_targets else []
+    bad = [t for t in extra if t not in others]
+    if bad or len(set(extra)) != len(extra):
+        p.error(f"--extra-targets: expected distinct targets of {args.dataset}'s recording other than its own "
+                f"({', '.join(others) or 'none'}), got {args.extra_targets!r}")
     if args.split_seed is not None and args.split_seed < 1:
         p.error(f"--split-seed: expected an integer >= 1 (leave it out for the benchmark's split 0), got {args.split_seed}")
     if args.pretrain_sets and args.split_seed is None:
@@ -114,7 +129,7 @@ def main(argv=None) -> int:
     opts = dict(quick=False, model=model, class_weight="balanced", learning_rate=args.learning_rate,
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
-                freeze_backbone_steps=args.freeze_backbone_steps)
+                freeze_backbone_steps=args.freeze_backbone_steps, extra_targets=[others[t] for t in extra])
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -132,6 +147,7 @@ def main(argv=None) -> int:
                **({"split_seed": args.split_seed} if args.split_seed is not None else {}),
                **({"pretrain_overrides": variant} if variant else {}),
                **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
+               **({"extra_targets": extra, "validation_extra": r["validation_extra"]} if extra else {}),
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},
                "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -723,3 +723,38 @@ def test_pretrain_set_variants_get_their_own_folder_and_a_mismatched_checkpoint_
     assert rs.entry_key(entry) != rs.entry_key(doc["entries"][0])
     header = next(line for line in rs.write_section({"entries": [entry]}).splitlines() if line.startswith("### "))
     assert "pretrained model pretrain_steps=3000" in header
+
+
+
+def test_multitask_fine_tuning_adds_the_extra_target_and_still_selects_on_the_dataset_s_own_metric(tmp_path, capsys):
+    """``decoding_validation_sweep.py --extra-targets speed`` (nelpy): speed is decoded beside position by the
+    same fine-tuning (``finetune_targets``: one target each, in that order), and the checkpoint is chosen on
+    position's validation R² (``finetune``'s ``"auto"`` alone would choose on the summed loss of both
+    targets), a choice ``finetune`` accepts for these targets; without extra targets nothing changes. An
+    unknown, repeated or the dataset's own target is a usage error naming the flag, before any run."""
+    import benchmark_decoding as bd
+    import decoding_validation_sweep as vs
+
+    from hf_neuroformer.finetuning import selection_metric
+
+    base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs"), "--log", str(tmp_path / "l.jsonl")]
+    for bad in ("y", "x", "speed,speed"):
+        try:
+            vs.main(base + ["--extra-targets", bad])
+        except SystemExit as exc:
+            code = exc.code
+        assert code == 2, bad
+        err = capsys.readouterr().err
+        assert "--extra-targets" in err and "(speed)" in err, bad
+    assert not (tmp_path / "l.jsonl").exists()
+
+    opts = dict(class_weight="balanced", select_on="auto")
+    target, extra, select_on = bd.finetune_targets("nelpy", dict(opts, extra_targets=["nelpy_speed"]))
+    assert (target.label, [t.label for t in extra], select_on) == ("x", ["speed"], "x/r2")
+    dicts = [{"name": t.name, "kind": t.kind, "column": t.column} for t in (target, *extra)]
+    assert selection_metric(dicts, select_on) == ("x/r2", True, "highest validation x/r2")
+    assert selection_metric(dicts, "auto")[0] == "loss"  # what "auto" would have chosen on
+    target, extra, select_on = bd.finetune_targets("nelpy", opts)
+    assert (target.label, extra, select_on) == ("x", [], "auto")
+    target, extra, _ = bd.finetune_targets("nelpy_speed", dict(opts, extra_targets=["nelpy"]))
+    assert (target.label, [t.label for t in extra]) == ("speed", ["x"])
