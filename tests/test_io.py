@@ -1223,6 +1223,26 @@ def test_from_dataframe_unit_labels_of_mixed_types_are_not_merged_or_misnamed(sh
     assert rec.unit_names == ["1", "x"] and np.bincount(rec.unit_ids).tolist() == [len(trains[0]), len(trains[1])]
 
 
+def test_an_empty_unit_label_or_npz_unit_name_is_refused_when_read(shared_data, tmp_path):
+    """A unit label '' in a table, or an .npz unit_names entry '', was kept as the unit name '' and refused only
+    when tokenized (token '<session>/'); both are refused when read: the table naming its column and first
+    row with the label, the .npz naming unit_names, the unit and the file."""
+    trains = load_recording(shared_data("nelpy_hippocampus/linear-track")).spike_trains()
+    times = np.concatenate([trains[0], trains[1]])
+    labels = np.array(["x"] * len(trains[0]) + [""] * len(trains[1]), dtype=object)
+    with pytest.raises(RecordingValidationError, match=rf"^unit: expected a name for every unit \(the unit labels\), "
+                                                       rf"row {len(trains[0])} has '' \(1 of 2 units have none\); "
+                                                       r"give every row a unit label"):
+        from_dataframe(pd.DataFrame({"time": times, "unit": labels}))
+    assert from_dataframe(pd.DataFrame({"time": times, "unit": labels}), unit_names=["a", "x"]).unit_names == ["a", "x"]
+    order = np.argsort(times, kind="stable")
+    np.savez(tmp_path / "m.npz", spike_times=times[order], unit_ids=np.repeat([0, 1], [len(t) for t in trains[:2]])[order],
+             unit_names=np.array(["x", ""]))
+    with pytest.raises(RecordingValidationError, match=r"^unit_names: expected a name for every unit, unit 1 has '' "
+                                                       r"\(1 of 2 units have none\); .*\(reading .*m\.npz\)$"):
+        read_npz(tmp_path / "m.npz")
+
+
 def test_npz_round_trip(tmp_path):
     rec = _small_recording()  # epochs, trials, behaviour and stimulus, which .npz cannot hold
     # what .npz cannot hold is named, not dropped without a word (trials written to .npz came back as

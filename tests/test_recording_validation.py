@@ -63,6 +63,18 @@ def test_repeated_unit_names_are_named_with_their_indices():
         _small(unit_names=["a", "b", "b"])
 
 
+def test_unit_names_empty_or_of_whitespace_only_are_refused_naming_the_units():
+    """A unit name '' or '  ' was kept and gave the unit token '<session>/', refused only when the
+    recording was tokenized; the recording refuses it, naming the field and the units."""
+    with pytest.raises(RecordingValidationError, match=r"^unit_names: expected a name for every unit, unit 1 has '' "
+                                                       r"\(1 of 3 units have none\); .*name every unit"):
+        _small(unit_names=["a", "", "c"])
+    with pytest.raises(RecordingValidationError, match=r"^unit_names: expected a name for every unit, unit 0 has ' ' "
+                                                       r"\(2 of 3 units have none: units 0, 2\)"):
+        _small(unit_names=[" ", "b", "\t"])
+    assert _small(unit_names=["a", " b", "c"]).unit_names == ["a", " b", "c"]  # a word is a name (see the tokenizer)
+
+
 def test_unsorted_trials_error_says_how_to_sort():
     with pytest.raises(RecordingValidationError, match="ordered by start") as e:
         _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})

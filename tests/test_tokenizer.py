@@ -474,16 +474,21 @@ def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
 
 def test_an_empty_unit_name_is_refused_naming_the_unit(shared_data, tmp_path):
     """An empty unit name (an .npz unit_names entry, a table's unit column, SpikeRecording itself) gave
-    the unit token '<session>/' without a word (read_nwb refuses one in its file); add_units names it."""
+    the unit token '<session>/' without a word (read_nwb refuses one in its file). SpikeRecording refuses
+    it now (test_recording_validation); add_units still names one set on a recording after it was made."""
     from hf_neuroformer.io import read_npz
 
     rec = hf_neuroformer.io.read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"))
     rec = rec.select_units(range(2)).restrict(0.0, 10.0)
     np.savez(tmp_path / "m.npz", spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=np.array(["", "b"]),
              session=np.array("A2929"))
+    with pytest.raises(ValueError, match=r"^unit_names: expected a name for every unit, unit 0 has ''"):
+        read_npz(tmp_path / "m.npz")
+    rec = read_npz(tmp_path / "m.npz", unit_names=["a", "b"])
+    rec.unit_names[0] = ""
     with pytest.raises(ValueError, match=r"^recording\.unit_names: unit 0 is '', which gives the unit token 'A2929/'; "
                                          r"name every unit"):
-        NeuroformerTokenizer().add_units(read_npz(tmp_path / "m.npz"))
+        NeuroformerTokenizer().add_units(rec)
 
 
 def test_left_padding_is_refused_when_the_tokenizer_is_made(tmp_path):

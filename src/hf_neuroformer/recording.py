@@ -134,6 +134,26 @@ def first_few(items, n: int = 3, *, quote: bool = True, count_rest: bool = True)
     return shown + (f" and {len(items) - n} more" if count_rest else ", ...")
 
 
+def unnamed_units_message(names, what: str, fix: str, *, where: str = "", whitespace: bool = True,
+                          label=None) -> Optional[str]:
+    """The error message for units without a name, or ``None`` when every unit has one.
+
+    A name ``""`` (or, with ``whitespace``, of whitespace only) gives the unit token
+    ``"<session>/"``, which the tokenizer refused only when the recording was tokenized. The message
+    is ``"<what>: expected a name for every unit<where>, <label(k)> has '' (n of N units have none:
+    units i, j, ...); <fix>"``, ``k`` the first such unit; ``label(k)`` defaults to ``"unit k"``
+    (a reader passes its own, e.g. the file's row and id). Used by :class:`SpikeRecording`
+    (``unit_names``) and the readers, which name the file's column."""
+    names = [str(n) for n in names]
+    bad = [i for i, n in enumerate(names) if (n.strip() if whitespace else n) == ""]
+    if not bad:
+        return None
+    label = label or (lambda i: f"unit {i}")
+    which = f": units {first_few(bad, 5, quote=False)}" if len(bad) > 1 else ""
+    return (f"{what}: expected a name for every unit{where}, {label(bad[0])} has {names[bad[0]]!r} ({len(bad)} of "
+            f"{len(names)} units have none{which}); {fix}")
+
+
 def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
     """``names`` with each run of whitespace replaced by ``_`` (a unit token
     ``"<session>/<unit name>"`` cannot hold whitespace), and the indices of the names changed.
@@ -429,8 +449,8 @@ class SpikeRecording:
         spike_times: ``(n_spikes,)`` float64 seconds, sorted ascending, finite, >= 0.
         unit_ids: ``(n_spikes,)`` int64 index of the unit that fired each spike, in
             ``[0, n_units)``.
-        unit_names: one name per unit; default ``"unit0", "unit1", ...``. ``n_units`` is
-            ``len(unit_names)`` (units may have no spikes).
+        unit_names: one name per unit, not ``""`` nor whitespace only; default ``"unit0", "unit1", ...``.
+            ``n_units`` is ``len(unit_names)`` (units may have no spikes).
         unit_areas: brain area per unit (``""`` where unknown).
         time_domain: ``(start, stop)`` seconds the recording covers; default spans the spikes.
             Intervals (``time_domain``, each ``epochs`` value, every row of ``trials``,
@@ -474,7 +494,8 @@ class SpikeRecording:
         RecordingValidationError: ``epochs``, ``trial_info``, ``behaviour``, ``events`` or
             ``epoch_intervals`` not a dict (``None`` is taken as empty); unsorted, negative or
             non-finite spike times, unit indices outside ``[0, n_units)`` or not integers (text,
-            booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, mismatched
+            booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, a unit name
+            ``""`` or of whitespace only (names the units; see :func:`unnamed_units_message`), mismatched
             lengths; epochs that are not finite or lie outside the time domain (the message names
             ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
             domain (names ``trials[i]``); ``trial_info`` without ``trials``, or a ``trial_info``
@@ -536,6 +557,12 @@ class SpikeRecording:
             _check_implied_units(self.unit_ids, n)
             self.unit_names = [f"unit{i}" for i in range(n)]
         self.unit_names = [str(n) for n in _as_name_list(self.unit_names, "unit_names")]
+        # kept, a name '' or '  ' gave the unit token '<session>/' and was refused only when tokenized
+        unnamed = unnamed_units_message(
+            self.unit_names, "unit_names", "a unit token '<session>/<unit name>' needs one: name every unit, e.g. "
+            "unit_names=[n.strip() or f'unit{k}' for k, n in enumerate(unit_names)]")
+        if unnamed is not None:
+            raise RecordingValidationError(unnamed)
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
         self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]

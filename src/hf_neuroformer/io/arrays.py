@@ -19,7 +19,8 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
-                         names_without_whitespace, refuse_narrow_float_times, session_from_file, widen_stored_times)
+                         names_without_whitespace, refuse_narrow_float_times, session_from_file, unnamed_units_message,
+                         widen_stored_times)
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -406,7 +407,8 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             missing values, the time column holds something other than numbers (names the first
             such row and its value), datetimes, or a negative time (names the first such row), the unit column mixes booleans with numbers
             (pandas takes True and 1 for one unit) or holds labels of different types that give the
-            same name (``1`` and ``"1"``), or the spikes break an invariant of :class:`SpikeRecording`.
+            same name (``1`` and ``"1"``) or the empty label ``""`` (no unit name; names its first row),
+            or the spikes break an invariant of :class:`SpikeRecording`.
     """
     import pandas as pd
 
@@ -471,6 +473,15 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             warnings.warn(f"{unit_col}: {len(spaced)} unit label(s) hold whitespace, replaced by '_' in the unit names "
                           f"(e.g. {text_of(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
                           "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
+    if "unit_names" not in kwargs:
+        # a label '' was refused as "unit_names: ...", a field the caller never passed (one of whitespace only
+        # became 'unit' above)
+        unnamed = unnamed_units_message(
+            names, unit_col, f"give every row a unit label (e.g. df.loc[df[{unit_col!r}] == '', {unit_col!r}] = "
+            "'unlabelled')", where=" (the unit labels)", whitespace=False,
+            label=lambda k: f"row {int(np.flatnonzero(codes == k)[0])}")
+        if unnamed is not None:
+            raise RecordingValidationError(unnamed)
     if "unit_names" not in kwargs and len(set(names)) < len(names):
         # 1 and "1" (an object column of two tables, one read as numbers) were two units named "1", refused as
         # "unit_names: ... repeated", a field the caller never passed

@@ -156,7 +156,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, first_few,
-                         names_without_whitespace, session_from_file, session_values, widen_stored_times)
+                         names_without_whitespace, session_from_file, session_values, unnamed_units_message,
+                         widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -380,13 +381,13 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
             vals = _simple_column(units, c)
             if vals is not None:
                 names = [str(v) for v in vals]
-                empty = [i for i, nm in enumerate(names) if nm == ""]
-                if empty:  # kept, it gave the unit token '<session>/'
-                    k = empty[0]
-                    raise RecordingValidationError(
-                        f"units: expected a name for every unit in column {c!r} of {path}, units[{k}] (id "
-                        f"{int(units.id.data[k])}) has '' ({len(empty)} of {n} units have none); name it in the file, "
-                        f"or leave the column out (units are then named 'unit<id>')")
+                # kept, '' gave the unit token '<session>/' (a name of whitespace only becomes 'unit', below)
+                unnamed = unnamed_units_message(
+                    names, "units", "name it in the file, or leave the column out (units are then named 'unit<id>')",
+                    where=f" in column {c!r} of {path}", whitespace=False,
+                    label=lambda k: f"units[{k}] (id {int(units.id.data[k])})")
+                if unnamed is not None:
+                    raise RecordingValidationError(unnamed)
                 break
     if names is None:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
