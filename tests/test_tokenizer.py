@@ -9,6 +9,7 @@ current spikes and the latest past spikes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -470,6 +471,23 @@ def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
     with pytest.raises(ValueError, match=r"recording\.unit_names: unit 3 \('adn cell'\) holds whitespace"):
         NeuroformerTokenizer().add_units(spaced)
     assert len(NeuroformerTokenizer().add_units(dataclasses.replace(rec, session="A2929_200711"))) == rec.n_units
+
+
+def test_an_empty_session_is_refused_when_its_units_are_added(shared_data, tmp_path):
+    """A recording may have the session '' (write_nwb / write_npz keep it); add_units took it and made
+    the unit tokens '/unit0', ... without a session. It is refused naming recording.session and a fix."""
+    from hf_neuroformer.io import load_recording, read_npz, write_npz
+
+    rec = load_recording(shared_data("allen_vcn_gratings")).select_units(range(2)).restrict(0.0, 1.0)
+    empty = read_npz(write_npz(dataclasses.replace(rec, session=""), tmp_path / "e.npz"))
+    assert empty.session == ""
+    tok = NeuroformerTokenizer()
+    with pytest.raises(ValueError, match=r"^recording\.session: expected a session name, got '', which gives unit "
+                                         r"tokens without a session \('/unit0'\); name the session, e.g. "
+                                         r"dataclasses\.replace\(recording, session='session0'\)"):
+        tok.add_units(empty)
+    assert len(tok) == 3  # nothing added
+    assert tok.add_units(dataclasses.replace(empty, session="session0")) == [3, 4]
 
 
 def test_an_empty_unit_name_is_refused_naming_the_unit(shared_data, tmp_path):

@@ -283,8 +283,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         Raises:
             ValueError: a unit token with whitespace (text input splits at it); for a recording,
                 the message names ``recording.session`` or the unit in ``recording.unit_names``
-                that holds it; a recording whose session holds ``/`` (see :meth:`session_of`) or
-                with an empty unit name (the token would be ``"<session>/"``).
+                that holds it; a recording whose session holds ``/`` (see :meth:`session_of`) or is
+                empty (the token would be ``"/<unit name>"``), or with an empty unit name (the token
+                would be ``"<session>/"``).
         """
         if hasattr(recording_or_tokens, "unit_names"):
             _check_no_whitespace(recording_or_tokens)
@@ -728,14 +729,21 @@ def _check_vocab(vocab, vocab_file) -> None:
 
 
 def _check_no_whitespace(recording) -> None:
-    """Refuse a recording whose session or a unit name holds whitespace, or with an empty unit name
-    (token ``"<session>/"``), naming which: the unit
+    """Refuse a recording whose session or a unit name holds whitespace, with an empty unit name
+    (token ``"<session>/"``) or an empty session (token ``"/<unit name>"``), naming which: the unit
     token ``"<session>/<unit name>"`` cannot hold it, and the token-level message ("expected no
     whitespace in a unit name") sent users looking at unit names when the session ("Mouse 12",
     an NWB identifier) held the space. A session holding ``/`` is refused too: session ``"m"``
     with unit ``"1/2"`` and session ``"m/1"`` with unit ``"2"`` would both be ``"m/1/2"``, and the
     session read back from a token (:meth:`NeuroformerTokenizer.session_of`) would be wrong."""
     session = str(recording.session)
+    if not session:  # gave unit tokens '/<unit name>' without a session (a recording may have one, e.g. from NWB)
+        first = str(recording.unit_names[0]) if len(recording.unit_names) else "unit0"
+        raise ValueError(
+            f"recording.session: expected a session name, got '', which gives unit tokens without a session "
+            f"('/{first}'); "
+            "name the session, e.g. dataclasses.replace(recording, session='session0') (or read_nwb(path, "
+            "session='session0'))")
     if "/" in session:
         fixed = session.replace("/", "_")
         raise ValueError(
