@@ -207,18 +207,22 @@ def test_steinmetz_file_name_with_spaces_gives_a_session_without_whitespace(shar
     assert read_steinmetz_spcount(tmp_path / "NS sp count.mat", session="given").session == "given"
 
 
+def _matlab_char(f, name, text_rows):
+    """Write ``text_rows`` as MATLAB v7.3 writes an n x k char matrix: (k, n) uint16 codes, MATLAB_class 'char'
+    (scipy.io.savemat writes v5 files only, which read_steinmetz_spcount refuses)."""
+    width = max(map(len, text_rows))
+    codes = np.array([[ord(c) for c in row.ljust(width)] for row in text_rows], dtype=np.uint16).T
+    f[name] = codes
+    f[name].attrs["MATLAB_class"] = np.bytes_("char")
+
+
 def test_steinmetz_matlab_text_is_read_as_text_not_character_codes(shared_data, tmp_path):
     """MATLAB v7.3 stores a char array as uint16 codes marked MATLAB_class 'char': per-trial labels
     'L' / 'R' became trial_info of 76 / 82 without a word, and a subject name was skipped as 'not one
     value per trial'. They are read as text; a cell array (references) is skipped naming why."""
     with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 3 trials of the real file
         counts, label = f["sp_count"][:3], f["label"][:3]
-
-    def char(f, name, text_rows):  # as MATLAB writes an n x k char matrix: (k, n) uint16 codes
-        width = max(map(len, text_rows))
-        codes = np.array([[ord(c) for c in row.ljust(width)] for row in text_rows], dtype=np.uint16).T
-        f[name] = codes
-        f[name].attrs["MATLAB_class"] = np.bytes_("char")
+    char = _matlab_char
 
     path = tmp_path / "NS_sp_count.mat"
     with h5py.File(path, "w") as f:
@@ -235,6 +239,23 @@ def test_steinmetz_matlab_text_is_read_as_text_not_character_codes(shared_data, 
     assert rec.trial_info["outcome"].tolist() == ["hit", "miss", "hit"]
     assert rec.session_info["subject"] == "Cori"
     np.testing.assert_array_equal(rec.trial_info["label"], label.ravel())
+
+
+def test_steinmetz_one_matlab_string_as_long_as_the_trials_is_the_sessions(shared_data, tmp_path):
+    """A single MATLAB string (1 x k char, (k, 1) in the file) of as many characters as there are trials was
+    read as one character per trial (subject 'Ann' beside 3 trials gave trial_info ['A', 'n', 'n']): any
+    n_trials codes with one axis of 1 were taken so. It is the session's text; an n_trials x 1 char column
+    ((1, n_trials) in the file) is still one character per trial."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 3 trials of the real file
+        counts, label = f["sp_count"][:3], f["label"][:3]
+    path = tmp_path / "NS_sp_count.mat"
+    with h5py.File(path, "w") as f:
+        f["sp_count"], f["label"] = counts, label
+        _matlab_char(f, "subject", ["Ann"])  # (3, 1)
+        _matlab_char(f, "side", ["L", " ", "R"])  # (1, 3)
+    rec = read_steinmetz_spcount(path)
+    assert rec.session_info["subject"] == "Ann" and "subject" not in rec.trial_info
+    assert rec.trial_info["side"].tolist() == ["L", " ", "R"]
 
 
 def test_steinmetz_per_trial_label_with_nan_is_counted_in_a_warning(shared_data, tmp_path):

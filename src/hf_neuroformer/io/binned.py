@@ -335,12 +335,14 @@ def read_steinmetz_spcount(
 def _matlab_text(codes: np.ndarray, n_trials: int):
     """A MATLAB v7.3 char array (uint16 character codes, stored transposed: MATLAB's ``n x k`` is
     ``(k, n)`` in the file) as text: ``(n_trials,)`` object array of str when it holds one character
-    per trial (``n_trials`` codes in all) or one row per trial (``(k, n_trials)``; trailing blanks
-    of MATLAB's padding removed); one str when it is a single row (``(k, 1)``); else None."""
+    per trial (MATLAB's ``n_trials x 1`` column, ``(1, n_trials)`` in the file) or one row per trial
+    (``(k, n_trials)``; trailing blanks of MATLAB's padding removed); one str when it is a single row
+    (``(k, 1)``, with ``n_trials`` > 1); else None. A single row of ``n_trials`` characters (a
+    subject ``'Ann'`` beside 3 trials, ``(3, 1)``) is the session's text, not one character per trial."""
     codes = np.asarray(codes).astype(np.int64)
     if codes.ndim != 2:
         return None
-    if codes.size == n_trials and min(codes.shape) == 1:
+    if codes.shape == (1, n_trials):
         return np.array([chr(c) for c in codes.ravel()], dtype=object)
     if codes.shape[1] == n_trials:
         return np.array(["".join(map(chr, codes[:, j])).rstrip() for j in range(n_trials)], dtype=object)
