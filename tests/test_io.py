@@ -375,9 +375,10 @@ def test_allen_spikes_repeated_within_a_unit_are_counted_as_the_other_readers_co
     st2 = np.insert(st, 63, st[58])  # spike 58 of trial 0, unit 82 once more, at the end of its block
     ii2 = np.where(ii >= 63, ii + 1, ii)
     with pytest.warns(UserWarning, match=r"^read_allen_gratings: .*spike_times\.npy: 1 spikes in 1 unit\(s\) repeat a "
-                                         r"spike time of the same unit exactly \('unit82': 1\); kept"):
+                                         r"spike time of the same unit exactly \('unit82': 1\); kept") as caught:
         rec = read_allen_gratings(_allen_copy(shared_data, tmp_path, ii=ii2, st=st2))
     assert rec.n_spikes == allen.n_spikes + 1
+    assert [w.filename for w in caught if "repeat a spike time" in str(w.message)] == [__file__]  # the caller's line
 
 
 def test_allen_spike_times_stored_as_float32_are_read_with_the_float32_warning(shared_data, tmp_path, allen):

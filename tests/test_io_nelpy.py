@@ -16,12 +16,28 @@ REL = "nelpy_hippocampus/linear-track"
 
 
 @pytest.fixture(scope="module")
-def track(shared_data):
+def track_read(shared_data):
+    """The shipped folder read once: (folder, recording, the warnings caught)."""
     folder = shared_data(REL)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         rec = read_nelpy_linear_track(folder)
-    return folder, rec, [str(x.message) for x in w]
+    return folder, rec, list(w)
+
+
+@pytest.fixture(scope="module")
+def track(track_read):
+    folder, rec, caught = track_read
+    return folder, rec, [str(x.message) for x in caught]
+
+
+def test_the_readers_warnings_point_at_its_caller(track_read):
+    """The warnings of the left-out units and of the dropped position records (the tracking file repeats a
+    record's time) pointed inside nelpy.py (no stacklevel), not at the line that called the reader."""
+    caught = track_read[2]
+    said = {str(x.message).split(" ", 2)[1]: x.filename for x in caught
+            if str(x.message).startswith("read_nelpy_linear_track: ")}
+    assert said == {"left": __file__, "dropped": __file__}, [(str(x.message)[:60], x.filename) for x in caught]
 
 
 def test_units_spikes_clock(track):
@@ -199,8 +215,9 @@ def test_spikes_repeated_within_a_unit_are_counted_as_the_other_readers_count_th
     scipy.io.savemat(tmp_path / "spikes.mat", {"spikes": mat["spikes"]})
     shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
     with pytest.warns(UserWarning, match=r"read_nelpy_linear_track: .*spikes\.mat: 3 spikes in 1 unit\(s\) repeat a "
-                                         r"spike time of the same unit exactly \('tt1_u1': 3\); kept"):
+                                         r"spike time of the same unit exactly \('tt1_u1': 3\); kept") as caught:
         got = read_nelpy_linear_track(tmp_path)
+    assert [w.filename for w in caught if "repeat a spike time" in str(w.message)] == [__file__]
     assert got.n_spikes == rec.n_spikes + 3
 
 

@@ -313,7 +313,7 @@ def read_nelpy_linear_track(
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: no unit with spikes")
     if silent:
         warnings.warn(f"read_nelpy_linear_track: left out {len(silent)} unit(s) of {folder / 'spikes.mat'} with no "
-                      f"spike time ({', '.join(silent)}); {len(trains)} units with spikes are read")
+                      f"spike time ({', '.join(silent)}); {len(trains)} units with spikes are read", stacklevel=2)
     st = np.concatenate(trains)
     ui = np.concatenate([np.full(len(t), k, dtype=np.int64) for k, t in enumerate(trains)])
     lo, hi = float(st.min()), float(np.nextafter(st.max(), np.inf))
@@ -335,7 +335,7 @@ def read_nelpy_linear_track(
                 f"record {i} ({times[i]} s)"
             )
         warnings.warn(f"read_nelpy_linear_track: dropped {dup.size} position record(s) repeating the previous "
-                      f"record's time (first at {times[dup[0]]:.4f} s)")
+                      f"record's time (first at {times[dup[0]]:.4f} s)", stacklevel=2)
         keep = np.ones(len(times), dtype=bool)
         keep[dup] = False
         times, xy = times[keep], xy[keep]
