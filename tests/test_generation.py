@@ -796,3 +796,30 @@ def test_a_split_of_overlapping_trials_is_generated_once_per_time(setup):
     plain, _ = window_starts_for_split(time_plan, "test", model.config, stride=model.config.current_window)
     np.testing.assert_array_equal(generation_windows(time_plan, "test", model.config)[0], plain)
 
+
+
+def test_weights_of_another_shape_are_listed_as_first_few_lists(setup, tmp_path):
+    """check_weight_shapes joined its weights by hand ('A; B; C; and 2 more'); it now lists them with
+    recording.first_few (sep '; '), which ends ' and k more', as the other lists of weights say it. The
+    load info is transformers' own, for a model saved with hidden_size 32 and loaded with 64."""
+    from transformers import AutoModelForPreTraining
+
+    from hf_neuroformer.generation import check_weight_shapes
+    from hf_neuroformer.recording import first_few
+
+    assert first_few(["a, b", "c", "d"], 2, quote=False, sep="; ") == "a, b; c and 1 more"
+    assert first_few(["a", "b", "c"], 2, count_rest=False, sep="; ") == "'a'; 'b'; ..."
+    model = setup[2]
+    model.save_pretrained(tmp_path)
+    wide = nf.NeuroformerConfig.from_pretrained(tmp_path)
+    wide.hidden_size = 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, info = AutoModelForPreTraining.from_pretrained(tmp_path, config=wide, output_loading_info=True,
+                                                          ignore_mismatched_sizes=True)
+    n = len(info["mismatched_keys"])
+    assert n > 3
+    with pytest.raises(ValueError, match=rf"^--model: '.*': its weights file holds {n} weights of another shape than "
+                                         rf"the model its config.json describes \(\S+ \(\d+(, \d+)?\) in the file, "
+                                         rf"\(\d+(, \d+)?\) in the model; .* in the model and {n - 3} more\): "):
+        check_weight_shapes(info, "--model", tmp_path)

@@ -973,9 +973,8 @@ def check_weight_shapes(info: dict, flag: str, model_dir) -> None:
     mismatched = sorted((e if isinstance(e, tuple) else (e, None, None)) for e in info.get("mismatched_keys") or ())
     if not mismatched:
         return
-    shown = "; ".join(f"{k} {tuple(a) if a is not None else '?'} in the file, {tuple(b) if b is not None else '?'} "
-                      "in the model" for k, a, b in mismatched[:3]) + (f"; and {len(mismatched) - 3} more"
-                                                                        if len(mismatched) > 3 else "")
+    shown = first_few([f"{k} {tuple(a) if a is not None else '?'} in the file, {tuple(b) if b is not None else '?'} "
+                       "in the model" for k, a, b in mismatched], quote=False, sep="; ")
     raise ValueError(f"{flag}: {str(model_dir)!r}: its weights file holds {len(mismatched)} weights of another shape "
                      f"than the model its config.json describes ({shown}): config.json and the weights are of "
                      "different models (an edited config.json, or the files of two runs); expected the files of one "

@@ -122,16 +122,17 @@ def count_noun(count: int, noun: str) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
-def first_few(items, n: int = 3, *, quote: bool = True, count_rest: bool = True) -> str:
-    """The first ``n`` of ``items`` for a message, joined by ``", "`` (each ``repr``'d with
-    ``quote``), then ``" and k more"`` where ``k`` more remain (``count_rest=False``: ``", ..."``,
-    e.g. inside a list the user copies: ``recording.select_units(['a', 'b', ...])``).
+def first_few(items, n: int = 3, *, quote: bool = True, count_rest: bool = True, sep: str = ", ") -> str:
+    """The first ``n`` of ``items`` for a message, joined by ``sep`` (each ``repr``'d with
+    ``quote``), then ``" and k more"`` where ``k`` more remain (``count_rest=False``: ``sep + "..."``,
+    e.g. inside a list the user copies: ``recording.select_units(['a', 'b', ...])``). ``sep="; "``
+    for items that hold commas themselves (``"'sleep' x 2: epochs 'sleep', 'sleep_1'"``).
     ``first_few(['a', 'b', 'c', 'd'], 2)`` is ``"'a', 'b' and 2 more"``."""
     items = list(items)
-    shown = ", ".join(repr(x) if quote else str(x) for x in items[:n])
+    shown = sep.join(repr(x) if quote else str(x) for x in items[:n])
     if len(items) <= n:
         return shown
-    return shown + (f" and {len(items) - n} more" if count_rest else ", ...")
+    return shown + (f" and {len(items) - n} more" if count_rest else f"{sep}...")
 
 
 def unnamed_units_message(names, what: str, fix: str, *, where: str = "", whitespace: bool = True,

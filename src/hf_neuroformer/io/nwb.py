@@ -609,10 +609,9 @@ def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epo
     this function (4 through :func:`_read_epochs_table`, 3 from :func:`read_nwb` itself)."""
     if not repeated:
         return
-    shown = "; ".join(f"{nm!r} x {len(keys)}: epochs {', '.join(map(repr, keys))}"
-                      for nm, keys in list(repeated.items())[:5])
-    warnings.warn(f"epochs: {len(repeated)} name(s) repeat in interval table {table!r} ({shown}"
-                  f"{'; ...' if len(repeated) > 5 else ''}); each row is its own epoch, so selecting the bare name "
+    shown = first_few([f"{nm!r} x {len(keys)}: epochs {', '.join(map(repr, keys))}" for nm, keys in repeated.items()],
+                      5, quote=False, count_rest=False, sep="; ")
+    warnings.warn(f"epochs: {len(repeated)} name(s) repeat in interval table {table!r} ({shown}); each row is its own epoch, so selecting the bare name "
                   "(select_epoch, --epoch) takes its first row only; select each row by "
                   "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=stacklevel)
 
