@@ -514,7 +514,32 @@ def test_cli_decode_says_when_no_window_is_scored(finetuned, shared_data, tmp_pa
     text = capsys.readouterr().out
     assert "scored below: test windows and windows outside every split" in text
     assert "ry: predicted only, the recording has no value of it in these windows" in text
-    assert "  no window scored: no test window or window outside every split has a recorded value of a target" in text
+    # ry and x are regression targets: the closing line has no clause about classes the decoder knows (that is
+    # for classification targets whose windows were left out for a class it has none for)
+    assert "  no window scored: no test window or window outside every split has a recorded value of a target\n" in text
+
+
+def test_cli_decode_names_a_target_recorded_only_outside_the_test_windows(finetuned, a2929, tmp_path, capsys):
+    """x recorded in the train windows but not in the test block (ry in both): ry was scored and x got no line at
+    all, below a split line promising scores, and the closing 'no window scored' line is only for when none was."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    test = np.asarray(json.loads((finetuned[0] / "splits.json").read_text())["segments"]["test"])
+    a, b = test[0]
+    rec = a2929.restrict(a - 10.0, b + 1.0)  # the first test block and training windows before it
+    x = rec.behaviour["x"]
+    values = np.asarray(x.values, dtype=np.float64).copy()
+    values[np.asarray(x.timestamps) >= a - 1.0] = np.nan  # none in the test windows (nor the gap before them)
+    write_nwb(dataclasses.replace(rec, behaviour={**rec.behaviour, "x": dataclasses.replace(x, values=values)}),
+              tmp_path / "x_train_only.nwb")
+    assert main(["decode", "--model", str(finetuned[0]), "--data", str(tmp_path / "x_train_only.nwb"), "--output",
+                 str(tmp_path / "d.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "scored below: the test windows only" in text and " test windows with a recorded value" in text, text
+    assert ("  x: not scored, no test window has a recorded value of it (only windows the decoder was fitted or "
+            "selected on, or that lie between them, have)\n") in text, text
+    assert "no window scored" not in text
 
 
 def test_cli_decode_labels_the_training_windows_a_few_shot_decoder_never_fitted(a2929, pretrained, shared_data,

@@ -1211,6 +1211,11 @@ def cmd_decode(args) -> int:
         has = ~np.isnan(recorded[:, j]) | unseen[:, j]  # a recorded value, known class or not
         if not has.any():
             print(f"  {label}: predicted only, the recording has no value of it in these windows")
+        if fitted and "test" in counts and has.any() and not (has & (split == "test")).any():
+            # recorded in the windows the decoder was fitted on only: the target got no line at all, while another
+            # was scored below the split line's promise (with no test window, that line said none is scored)
+            print(f"  {label}: not scored, no test window has a recorded value of it (only windows the decoder was "
+                  "fitted or selected on, or that lie between them, have)")
         for name, rows in (("test", split == "test"), ("other (outside the decoder's splits)", (split == "") & (not fitted))):
             if not (rows & has).any():
                 continue
