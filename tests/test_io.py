@@ -976,9 +976,31 @@ def test_nwb_unit_names_with_whitespace_become_usable_tokens(tmp_path):
     assert [m for m in said if m.startswith("units:")] == [
         f"units: 2 unit name(s) in {path} hold whitespace, replaced by '_' (e.g. 'unit 0' -> 'unit_0_1'), since a "
         "unit token '<session>/<unit name>' cannot hold it"], said  # the file's name too: 'unit_0_1' alone is in none
+    assert [w.filename for w in caught if str(w.message).startswith("units:")] == [__file__]  # read_nwb's caller
     # the unit already named "unit_0" keeps its name; the replaced one that would repeat it gets the suffix
     assert rec.unit_names == ["unit_0_1", "unit_0", "CA1_cell_7"]
     assert len(NeuroformerTokenizer().add_units(rec)) == 3  # refused before: "holds whitespace"
+
+
+def test_npz_unit_names_with_whitespace_become_usable_tokens(shared_data, tmp_path):
+    """An .npz unit_names entry such as 'cell 1' was kept, and every unit token refused with a fix only Python
+    can apply (`neuroformer train --data f.npz` has no flag to rename units); replaced by '_' with a warning, as
+    read_nwb does. Names passed as unit_names= are the caller's and kept as given."""
+    from hf_neuroformer import NeuroformerTokenizer
+
+    trains = load_recording(shared_data("nelpy_hippocampus/linear-track")).spike_trains()[:2]
+    times = np.concatenate(trains)
+    order = np.argsort(times, kind="stable")
+    path = tmp_path / "cells.npz"
+    np.savez(path, spike_times=times[order], unit_ids=np.repeat([0, 1], [len(t) for t in trains])[order],
+             unit_names=np.array(["cell 1", "cell_2"]))
+    with pytest.warns(UserWarning, match=r"^unit_names: 1 unit name\(s\) in .*cells\.npz hold whitespace, replaced by "
+                                         r"'_' \(e\.g\. 'cell 1' -> 'cell_1'\)") as caught:
+        rec = read_npz(path)
+    assert [w.filename for w in caught if "hold whitespace" in str(w.message)] == [__file__]
+    assert rec.unit_names == ["cell_1", "cell_2"]
+    assert len(NeuroformerTokenizer().add_units(rec)) == 2  # refused before: "holds whitespace"
+    assert read_npz(path, unit_names=["a b", "c"]).unit_names == ["a b", "c"]
 
 
 def test_dataframe_unit_labels_with_whitespace_become_usable_tokens(tmp_path):

@@ -175,6 +175,22 @@ def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
     return names, changed
 
 
+def file_names_without_whitespace(given, what: str, where: str, stacklevel: int = 2) -> List[str]:
+    """Unit names read from a file, made fit for unit tokens (:func:`names_without_whitespace`),
+    with a ``UserWarning`` ``"<what>: k unit name(s)<where> hold whitespace, replaced by '_' (e.g.
+    'unit 0' -> 'unit_0'), ..."`` naming the first one changed when any is (``what`` the field,
+    ``where`` e.g. ``" in f.nwb"``); ``stacklevel`` counts from the caller, as :func:`warnings.warn`
+    does. Names such as ``"unit 0"`` made a file untrainable from the command, which has no flag to
+    rename units."""
+    given = [str(n) for n in given]
+    names, spaced = names_without_whitespace(given)
+    if spaced:  # the name in the file and its replacement, as from_dataframe says it
+        warnings.warn(f"{what}: {len(spaced)} unit name(s){where} hold whitespace, replaced by '_' (e.g. "
+                      f"{given[spaced[0]]!r} -> {names[spaced[0]]!r}), since a unit token '<session>/<unit name>' "
+                      "cannot hold it", stacklevel=stacklevel + 1)
+    return names
+
+
 def session_from_file(session: str, stem: str) -> str:
     """A session name read from a file (an NWB identifier, a ``.npz`` ``session`` key) made fit for
     a unit token ``"<session>/<unit name>"``: each run of whitespace and each ``/`` replaced by

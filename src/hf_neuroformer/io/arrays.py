@@ -19,8 +19,8 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
-                         names_without_whitespace, refuse_narrow_float_times, session_from_file, unnamed_units_message,
-                         widen_stored_times)
+                         file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
+                         session_from_file, unnamed_units_message, widen_stored_times)
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
 #: sample ticks: :func:`from_arrays` warns
@@ -202,7 +202,8 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     ``unit_ids`` (``(n_spikes,)`` integer unit index from 0).
 
     Optional keys: ``unit_names`` (``(n_units,)`` str; byte strings are decoded as UTF-8, here
-    and in ``unit_areas`` and ``session``), ``unit_areas`` (``(n_units,)`` str),
+    and in ``unit_areas`` and ``session``; each run of whitespace replaced by ``_``, with a
+    warning, as :func:`~hf_neuroformer.io.nwb.read_nwb` does; ``""`` is refused), ``unit_areas`` (``(n_units,)`` str),
     ``time_domain`` (``(2,)`` float64 seconds), ``session`` (0-d str, each run of whitespace and
     each ``/`` replaced by ``_`` as :func:`~hf_neuroformer.io.nwb.read_nwb` does an identifier's;
     without it, the file's stem with whitespace replaced by ``_``, as NWB files without an
@@ -260,7 +261,10 @@ def read_npz(path, **kwargs) -> SpikeRecording:
         st = widen_stored_times(st, "spike_times", f"read_npz({str(path)!r})")  # float32 in the file: warned, kept
         fields = {"spike_times": st, "unit_ids": _npz_member(z, "unit_ids", path)}
         if "unit_names" in keys:
-            fields["unit_names"] = [text_of(v) for v in _npz_member(z, "unit_names", path).reshape(-1)]
+            # 'cell 1' was kept, and every unit token refused with a fix only Python can apply (as read_nwb does)
+            fields["unit_names"] = file_names_without_whitespace(
+                [text_of(v) for v in _npz_member(z, "unit_names", path).reshape(-1)],
+                "unit_names", f" in {path}")
         if "unit_areas" in keys:
             fields["unit_areas"] = [text_of(v) for v in _npz_member(z, "unit_areas", path).reshape(-1)]
         if "time_domain" in keys:

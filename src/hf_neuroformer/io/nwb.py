@@ -155,9 +155,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, first_few,
-                         names_without_whitespace, session_from_file, session_values, unnamed_units_message,
-                         widen_stored_times)
+from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus,
+                         file_names_without_whitespace, first_few, session_from_file, session_values,
+                         unnamed_units_message, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -391,13 +391,8 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
                 break
     if names is None:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
-    # names such as "unit 0" made the file untrainable from the command, which has no flag to rename units
-    given = names
-    names, spaced = names_without_whitespace(names)
-    if spaced:  # the name in the file and its replacement, as from_dataframe says it
-        warnings.warn(f"units: {len(spaced)} unit name(s) in {path} hold whitespace, replaced by '_' (e.g. "
-                      f"{given[spaced[0]]!r} -> {names[spaced[0]]!r}), since a unit token '<session>/<unit name>' "
-                      "cannot hold it")
+    # names such as "unit 0" made the file untrainable from the command (stacklevel: read_nwb's caller)
+    names = file_names_without_whitespace(names, "units", f" in {path}", stacklevel=3)
     if len(set(names)) != len(names):
         seen: set = set()
         fixed = []
