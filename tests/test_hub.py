@@ -129,6 +129,16 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     with torch.no_grad():
         out = model(**batch)
     torch.save({"batch": dict(batch), "logits": out.logits, "dt_logits": out.dt_logits}, tmp_path / "ref.pt")
+    # a folder saved the transformers way, processor.save_pretrained (as Trainer(processing_class=processor) saves
+    # its checkpoints): its tokenizer_config.json names the processor class, which AutoProcessor reads before
+    # config.json's auto_map; staged as a push stages it, it was loaded without the package as the tokenizer
+    from hf_neuroformer.hub import save_for_hub
+
+    saved = tmp_path / "processor-saved"
+    shutil.copytree(model_dir, saved)
+    nf.NeuroformerProcessor.from_pretrained(saved).save_pretrained(saved)
+    (tmp_path / "processor-staged").mkdir()
+    save_for_hub(saved, tmp_path / "processor-staged")
 
     env = loopback_hub.env()
     code, stdout, stderr = _push_in_process(
@@ -191,6 +201,12 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             processor_error = str(err)
         else:
             processor_error = "returned " + type(got).__name__
+        try:
+            got = AutoProcessor.from_pretrained({str(tmp_path / 'processor-staged')!r}, trust_remote_code=True)
+        except ImportError as err:
+            saved_processor_error = str(err)
+        else:
+            saved_processor_error = "returned " + type(got).__name__
         model = AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True).eval()
         ref = torch.load({str(tmp_path / 'ref.pt')!r})
         with torch.no_grad():
@@ -206,7 +222,7 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             "card_metrics": {{f"{{r.dataset_split}}/{{r.metric_type}}": r.metric_value for r in card.data.eval_results}},
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
-            "processor_error": processor_error,
+            "processor_error": processor_error, "saved_processor_error": saved_processor_error,
         }}))
         import gc
         gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
@@ -222,6 +238,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert info["processor_error"].startswith("lab/neuroformer-tiny: AutoProcessor of a Neuroformer model needs the "
                                               "hf_neuroformer package"), info["processor_error"]
     assert "AutoTokenizer.from_pretrained(repo, trust_remote_code=True)" in info["processor_error"]
+    assert "AutoProcessor of a Neuroformer model needs the hf_neuroformer package" in info["saved_processor_error"], \
+        info["saved_processor_error"]
     assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
 
     # acceptance 3: the card's model-index holds metrics.json's metrics

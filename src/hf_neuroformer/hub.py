@@ -6,7 +6,8 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
 - ``model.safetensors``, ``config.json`` (with an ``auto_map`` for the Auto classes of
   :data:`AUTO_MAP`; a fine-tuned decoder without next-spike heads, see
   :func:`has_next_spike_heads`, maps only those of :data:`DECODER_AUTO_MAP`),
-  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``); ``AutoProcessor`` maps to
+  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``, without the ``processor_class``
+  that ``processor.save_pretrained`` writes there, which ``AutoProcessor`` would read first); ``AutoProcessor`` maps to
   :class:`~hf_neuroformer.tokenization_neuroformer.NeuroformerProcessorNeedsPackage`, which refuses
   without the package (the processor is not remote code) instead of the tokenizer coming back as
   the processor;
@@ -425,6 +426,7 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     import shutil
 
     from .generation import check_weight_shapes, quiet_loading, refuse_missing_weights, weights_not_loaded
+    from .jsonio import write_json
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
@@ -450,6 +452,13 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     with remote_code_registered():
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
+    # a tokenizer saved by a processor (processor.save_pretrained, Trainer(processing_class=processor)) names the
+    # processor class in tokenizer_config.json, which AutoProcessor reads before config.json's auto_map: without the
+    # package (the processor is not remote code) it then returned the tokenizer as the processor
+    staged_tokenizer = stage / "tokenizer_config.json"
+    tokenizer_config = json.loads(staged_tokenizer.read_text(encoding="utf-8"))
+    if tokenizer_config.pop("processor_class", None) is not None:
+        write_json(staged_tokenizer, tokenizer_config)
     if heads:
         run_training = src / "training_config.json"  # JSON object: check_run_records above
         training = json.loads(run_training.read_text(encoding="utf-8")) if run_training.is_file() else None
