@@ -1106,6 +1106,32 @@ def test_card_of_a_folder_without_run_records_claims_no_run(trained, tmp_path):
     assert "No metrics.json in the model directory: this card states no results" in text
 
 
+def test_a_processor_saved_beside_the_model_goes_up_with_its_split_mode(trained, tmp_path):
+    """Break test: a folder saved the transformers way (model.save_pretrained and processor.save_pretrained, as
+    Trainer(processing_class=processor) saves; no splits.json) records in processor_config.json alone that
+    training clipped each window's past at its trial's start (split_mode 'trials'). The push left that file out,
+    so AutoProcessor on the pushed repository read the whole past window instead (a window 0.2 s into a trial of
+    the Zheng 2022 session: 76 past spikes, where training saw 16). It now goes up, without its processor_class
+    (test_push_then_load_without_the_package loads such a folder without the package)."""
+    import shutil
+
+    from transformers import AutoProcessor
+
+    from hf_neuroformer.hub import save_for_hub
+
+    src = tmp_path / "saved-the-transformers-way"
+    src.mkdir()
+    for name in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json"):
+        shutil.copy(trained[0] / "model" / name, src / name)
+    tok, config = nf.NeuroformerTokenizer.from_pretrained(src), nf.NeuroformerConfig.from_pretrained(src)
+    nf.NeuroformerProcessor.from_config(tok, config, split_mode="trials").save_pretrained(src)
+    assert AutoProcessor.from_pretrained(src).split_mode == "trials"
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    save_for_hub(src, stage)
+    assert AutoProcessor.from_pretrained(stage).split_mode == "trials"
+
+
 def test_save_pretrained_with_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loopback_hub, monkeypatch,
                                                                               tmp_path):
     """Break test: model.push_to_hub warns that it uploads no remote code, but

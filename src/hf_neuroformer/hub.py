@@ -6,8 +6,9 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
 - ``model.safetensors``, ``config.json`` (with an ``auto_map`` for the Auto classes of
   :data:`AUTO_MAP`; a fine-tuned decoder without next-spike heads, see
   :func:`has_next_spike_heads`, maps only those of :data:`DECODER_AUTO_MAP`),
-  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``, without the ``processor_class``
-  that ``processor.save_pretrained`` writes there, which ``AutoProcessor`` would read first); ``AutoProcessor`` maps to
+  ``vocab.json`` and ``tokenizer_config.json`` (with its own ``auto_map``), and the ``processor_config.json`` of a
+  folder saved with ``processor.save_pretrained`` (its ``split_mode``); both without the ``processor_class`` that
+  ``processor.save_pretrained`` writes into them, which ``AutoProcessor`` would read first; ``AutoProcessor`` maps to
   :class:`~hf_neuroformer.tokenization_neuroformer.NeuroformerProcessorNeedsPackage`, which refuses
   without the package (the processor is not remote code) instead of the tokenizer coming back as
   the processor;
@@ -426,7 +427,6 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     import shutil
 
     from .generation import check_weight_shapes, quiet_loading, refuse_missing_weights, weights_not_loaded
-    from .jsonio import write_json
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
     src = check_model_dir(model_dir)
@@ -452,13 +452,14 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     with remote_code_registered():
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
-    # a tokenizer saved by a processor (processor.save_pretrained, Trainer(processing_class=processor)) names the
-    # processor class in tokenizer_config.json, which AutoProcessor reads before config.json's auto_map: without the
-    # package (the processor is not remote code) it then returned the tokenizer as the processor
-    staged_tokenizer = stage / "tokenizer_config.json"
-    tokenizer_config = json.loads(staged_tokenizer.read_text(encoding="utf-8"))
-    if tokenizer_config.pop("processor_class", None) is not None:
-        write_json(staged_tokenizer, tokenizer_config)
+    # a folder saved with processor.save_pretrained (as Trainer(processing_class=processor) saves) names the processor
+    # class in tokenizer_config.json and processor_config.json, which AutoProcessor reads before config.json's
+    # auto_map: without the package (the processor is not remote code) it then returned the tokenizer as the
+    # processor. processor_config.json goes up without it: its split_mode (each window's past clipped at its trial's
+    # start in training) is that folder's only record of it ('neuroformer train' writes splits.json, copied below)
+    _stage_without_processor_class(stage / "tokenizer_config.json", stage / "tokenizer_config.json")
+    if (src / "processor_config.json").is_file():
+        _stage_without_processor_class(src / "processor_config.json", stage / "processor_config.json")
     if heads:
         run_training = src / "training_config.json"  # JSON object: check_run_records above
         training = json.loads(run_training.read_text(encoding="utf-8")) if run_training.is_file() else None
@@ -472,9 +473,19 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     return json.loads((stage / "metrics.json").read_text()) if (stage / "metrics.json").is_file() else {}
 
 
+def _stage_without_processor_class(path, staged) -> None:
+    """Write the JSON object of ``path`` (checked by :func:`check_run_records`) to ``staged`` without its
+    ``processor_class`` (see :func:`save_for_hub`)."""
+    from .jsonio import write_json
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data.pop("processor_class", None)
+    write_json(staged, data)
+
+
 #: the JSON run records of :data:`RUN_FILES` -> the JSON type each holds (``training_log.json``: one
-#: entry per evaluation)
-RUN_RECORD_TYPES = {"metrics.json": dict, "splits.json": dict, "training_config.json": dict,
+#: entry per evaluation), and ``processor_config.json`` (staged by :func:`save_for_hub`)
+RUN_RECORD_TYPES = {"metrics.json": dict, "splits.json": dict, "training_config.json": dict, "processor_config.json": dict,
                     "training_log.json": list, "decoding_report.json": dict}
 
 
