@@ -708,13 +708,11 @@ def carry_over(old: dict, names: list) -> dict:
 
 
 def config_setting(text: str):
-    """``KEY=VALUE`` of ``--set`` -> ``(key, value)`` (:func:`hf_neuroformer.finetuning.parse_config_setting`)."""
-    from hf_neuroformer.finetuning import parse_config_setting
+    """``KEY=VALUE`` of ``--set`` -> ``(key, value)``: :func:`hf_neuroformer.cli.config_setting`, imported
+    when a ``--set`` is parsed."""
+    from hf_neuroformer.cli import config_setting as parse
 
-    try:
-        return parse_config_setting(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+    return parse(text)
 
 
 #: the ``--set`` help of this script and of decoding_validation_sweep.py

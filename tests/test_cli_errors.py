@@ -678,7 +678,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     ``__init__`` (torch, transformers) ran first. The entry point of setup.py's console script, run
     in a fresh interpreter, now answers them without importing the package, torch or the other heavy
     libraries, with the same text as the parser the package builds (``--help`` of every command,
-    ``--version``'s line, argparse's usage errors; an empty path is refused before any import too)."""
+    ``--version``'s line, argparse's usage errors; an empty path is refused before any import too).
+    A malformed ``finetune --set`` (``badkey``, no ``=``) is such a usage error: its argparse type
+    imported the finetuning module (torch, transformers) first."""
     import argparse
     import os
     import subprocess
@@ -690,7 +692,12 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     setup_py = Path(hf_neuroformer.__file__).parents[2] / "setup.py"
     module, function = re.search(r'"neuroformer=([\w.]+):(\w+)"', setup_py.read_text()).groups()
     sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    argvs = ([["--help"], ["--version"], ["train", "--bogus"], ["inspect", "--data", ""]]
+    # usage errors of a command's own arguments too: a malformed --set imported the finetuning module (torch) to
+    # say so (5-6 s)
+    usage_errors = [["train", "--bogus"], ["finetune", "--set", "badkey"], ["finetune", "--model", "m", "--target",
+                    "x", "--set", "=1"], ["finetune"], ["train", "--max-steps", "abc"],
+                    ["attention-map", "--model", "m", "--data", "d", "--output", "a.png", "--units", "3,3"]]
+    argvs = ([["--help"], ["--version"], ["inspect", "--data", ""]] + usage_errors
              + [[name, "--help"] for name in sub.choices])
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help to the terminal: the same width on both sides
     src = str(Path(hf_neuroformer.__file__).parents[1])
@@ -708,11 +715,15 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     for name, command in sub.choices.items():
         assert answers[(name, "--help")] == [0, command.format_help(), ""], name
     assert answers[("--version",)] == [0, cli._version_line() + "\n", ""]
-    with pytest.raises(SystemExit):
-        with contextlib.redirect_stderr(io.StringIO()) as usage:
-            parser.parse_args(["train", "--bogus"])
-    assert answers[("train", "--bogus")] == [2, "", usage.getvalue()]
-    assert usage.getvalue().endswith("neuroformer: error: unrecognized arguments: --bogus\n")
+    for argv in usage_errors:
+        with pytest.raises(SystemExit):
+            with contextlib.redirect_stderr(io.StringIO()) as usage:
+                parser.parse_args(argv)
+        assert answers[tuple(argv)] == [2, "", usage.getvalue()], argv
+    assert answers[("train", "--bogus")][2].endswith("neuroformer: error: unrecognized arguments: --bogus\n")
+    assert answers[("finetune", "--set", "badkey")][2].endswith(
+        "neuroformer finetune: error: argument --set: expected KEY=VALUE, e.g. hidden_dropout=0.3, got 'badkey'\n")
+    assert "argument --max-steps: invalid int value: 'abc'" in answers[("train", "--max-steps", "abc")][2]
     code, out, err = answers[("inspect", "--data", "")]
     assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
 

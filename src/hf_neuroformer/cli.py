@@ -63,14 +63,24 @@ from pathlib import Path
 from typing import Dict, Optional
 
 
-def _config_setting(text):
-    """argparse ``type`` of ``--set KEY=VALUE`` (see :func:`hf_neuroformer.finetuning.parse_config_setting`)."""
-    from .finetuning import parse_config_setting
+def config_setting(text: str):
+    """argparse ``type`` of ``--set KEY=VALUE`` -> ``(key, value)``: VALUE read as JSON (``0.3``,
+    ``null``, ``"current"``), else kept as text (``current+past``); the key is not checked here
+    (:func:`hf_neuroformer.finetuning.apply_config_overrides` does). The standard library only, so
+    that a malformed ``--set`` is a usage error before torch is imported (it imported the
+    finetuning module, seconds of CPU, to say so).
 
+    Raises:
+        argparse.ArgumentTypeError: no ``=`` or an empty KEY.
+    """
+    key, sep, value = str(text).partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. hidden_dropout=0.3, got {text!r}")
     try:
-        return parse_config_setting(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _load_data(path, epoch, flag: str = "--data"):
@@ -2005,7 +2015,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--select-on", default="auto",
                    help="validation metric choosing the checkpoint: auto (one target: balanced_accuracy / r2 / "
                         "mean angular error by kind; several: loss), loss, or <target>/<metric> (default: %(default)s)")
-    f.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=_config_setting,
+    f.add_argument("--set", dest="config_overrides", metavar="KEY=VALUE", action="append", type=config_setting,
                    default=[], help="fine-tuning config setting, repeatable: hidden_dropout, attention_dropout "
                    "(a probability in [0, 1)), decoding_pool (current, current+past or attention), decoding_head_hidden_size "
                    "(integer >= 0; 0 = a linear head; null = hidden_size), window_stride (s > 0, the step of the "

@@ -131,26 +131,8 @@ def _plain_number(value):
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
-def parse_config_setting(text: str):
-    """``"KEY=VALUE"`` (a ``--set`` argument) -> ``(key, value)``: VALUE read as JSON (``0.3``,
-    ``null``, ``"current"``), else kept as text (``current+past``); the key is not checked here
-    (:func:`apply_config_overrides` does).
-
-    Raises:
-        ValueError: no ``=`` or an empty KEY.
-    """
-    key, sep, value = str(text).partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ValueError(f"expected KEY=VALUE, e.g. hidden_dropout=0.3, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def config_settings(pairs) -> Dict[str, object]:
-    """``(key, value)`` pairs (e.g. from :func:`parse_config_setting`) as a dict, in order.
+    """``(key, value)`` pairs (e.g. from ``--set`` of :func:`hf_neuroformer.cli.config_setting`) as a dict, in order.
 
     Raises:
         ValueError: a key given twice (names it and both values).
@@ -1808,6 +1790,6 @@ def _step_of(path) -> Optional[int]:
         return None
 
 
-__all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "parse_config_setting", "config_settings",
+__all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "gathered_outputs", "make_compute_metrics",
            "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR", "check_finetune_output_dir"]
