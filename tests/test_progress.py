@@ -1,4 +1,4 @@
-"""Progress bars: redrawn in place in a terminal, at most every 30 s into a log file."""
+"""Progress bars: redrawn in place in a terminal, at most every 30 s into a log file, a line each."""
 
 import io
 import os
@@ -90,3 +90,37 @@ def test_a_line_written_above_a_bar_reaches_a_log_file_at_once(monkeypatch):
     bar.write("step 1: train loss 1.0")
     assert raw.getvalue() == b"step 1: train loss 1.0\n"
     bar.close()
+
+
+def test_a_log_file_gets_one_line_per_redraw_and_no_blank_line_before_a_step_line(monkeypatch):
+    # `neuroformer train > log 2>&1`: before each step line written above the bar, tqdm cleared the bar
+    # ('\r' + spaces + '\r'), and redrew it in place ('\r' + bar): read with carriage returns as line
+    # breaks (an editor, a CI log, Python's text mode), the log had a whitespace-only line before every
+    # step line. A stream that is not a terminal now gets each redraw as a line of its own.
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    log = io.StringIO()  # standard output and standard error into the same file
+    monkeypatch.setattr("sys.stdout", log)
+    monkeypatch.setattr("sys.stderr", log)
+    bar = progress_bar(total=4, desc="training", unit="step", mininterval=0)
+    for step in range(1, 5):
+        bar.update(1)
+        if step % 2 == 0:
+            bar.write(f"step {step}: train loss 1.0")
+    bar.close()
+    text = log.getvalue()
+    assert "\r" not in text and text.endswith("\n"), repr(text)
+    lines = text.splitlines()
+    assert all(line.strip() for line in lines), lines  # no blank line
+    assert [line for line in lines if line.startswith("step")] == ["step 2: train loss 1.0", "step 4: train loss 1.0"]
+    assert lines[0].startswith("training:   0%") and all(line.startswith(("training:", "step ")) for line in lines)
+    # each state once: not redrawn below a line written above the bar, nor repeated when it closes
+    assert [line[:14] for line in lines] == ["training:   0%", "training:  25%", "training:  50%", "step 2: train ",
+                                             "training:  75%", "training: 100%", "step 4: train "], lines
+    # a bar that is not left (leave=False, e.g. an evaluation's) ends with its last state too (a file keeps
+    # every line anyway), not with a carriage return
+    log.truncate(0), log.seek(0)
+    inner = progress_bar(total=3, desc="evaluating", leave=False, mininterval=30)
+    inner.update(3)
+    inner.close()
+    assert "\r" not in log.getvalue() and [ln[:15] for ln in log.getvalue().splitlines()] == \
+        ["evaluating:   0", "evaluating: 100"], repr(log.getvalue())

@@ -2,7 +2,8 @@
 
 In a terminal a bar redraws itself in place; written to a file (``neuroformer train ... > log``,
 a batch job), every redraw is kept, and a 3000-step run left thousands of bar lines. When
-standard error is not a terminal the bar is redrawn at most every ``LOG_INTERVAL_S`` seconds.
+standard error is not a terminal the bar is redrawn at most every ``LOG_INTERVAL_S`` seconds, each
+redraw a line of its own (no carriage returns in the file).
 
 ``TQDM_DISABLE=1`` in the environment turns every bar of the package off (e.g. for a batch job's
 log), as it does tqdm's own default: the package passes ``disable=`` explicitly, which tqdm lets
@@ -30,16 +31,58 @@ def _bar_class():
     """``tqdm.auto.tqdm`` whose :meth:`write` (the line above the bar: ``step N: train loss ...``)
     flushes its stream: standard output into a file is block-buffered (unless
     ``PYTHONUNBUFFERED`` is set), so ``neuroformer train > log`` showed its step lines only every
-    few kB or at the end, while the bar on standard error went on."""
+    few kB or at the end, while the bar on standard error went on.
+
+    Made with ``lines=True`` (:func:`progress_bar` for a stream that is not a terminal), a bar
+    writes each redraw as a line of its own (ending in a newline, no carriage return) and has
+    nothing to clear: tqdm's redraw in place (``\\r`` + the bar) and its clearing before a line
+    written above the bar (``\\r`` + spaces + ``\\r``) left, in a log file, whitespace-only
+    lines before every step line and bar text run into the lines of other writers, wherever the
+    viewer (an editor, a CI log, Python's text mode) takes a carriage return as a line break."""
     from tqdm.auto import tqdm
 
+    notebook = any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__)  # a widget, not text: left as it is
+
     class Bar(tqdm):
+        def __init__(self, *args, lines: bool = False, **kwargs):
+            self._lines = lines and not notebook
+            self._closing = self._after_clear = False
+            super().__init__(*args, **kwargs)
+
         @classmethod
         def write(cls, s, file=None, end="\n", nolock=False):
             super().write(s, file=file, end=end, nolock=nolock)
             fp = file if file is not None else sys.stdout
             if fp is not None and hasattr(fp, "flush"):
                 fp.flush()
+
+        def display(self, msg=None, pos=None):
+            if not self._lines:
+                return super().display(msg, pos)
+            text = self.__str__() if msg is None else msg
+            if self._after_clear:  # tqdm redraws the bar after a line written above it: in a file its last
+                self._after_clear = False  # line is still there, above that line
+                return False
+            if text:
+                # the last one, when closing, without its newline: close() writes it
+                self.fp.write(text if self._closing else text + "\n")
+                getattr(self.fp, "flush", lambda: None)()
+                self._drawn_n = self.n
+            return False  # nothing drawn in place, so close() does not return to its start (a carriage return)
+
+        def clear(self, nolock=False):
+            if not self._lines:
+                super().clear(nolock=nolock)
+            elif not self._closing:  # nothing to clear in a file (see display)
+                self._after_clear = True
+
+        def close(self):
+            self._closing = True
+            if self._lines:
+                # a line cannot be taken back from a file: a bar that is not left (leave=False) ends with
+                # its last state too, unless its last line says it already (then nothing, not a repeat)
+                self.leave = getattr(self, "_drawn_n", None) != self.n
+            super().close()
 
     return Bar
 
@@ -57,6 +100,7 @@ def progress_bar(iterable=None, **kwargs):
     is_tty = bool(getattr(stream, "isatty", lambda: False)())
     kwargs.setdefault("mininterval", 0.1 if is_tty else LOG_INTERVAL_S)
     if not is_tty:
+        kwargs["lines"] = True  # every redraw a line of its own (see _bar_class)
         # check the clock at every update: with tqdm's default, dynamic ``miniters`` (the
         # iterations of one interval), its monitor thread redrew such a bar every ``maxinterval``
         # (10 s) instead, 10 to 20 s apart in a training log; and a bar whose steps slowed down
