@@ -1402,6 +1402,8 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     assert "Writing model shards" not in captured.err
     # a bar over the steps, as train shows (there was none: minutes without output between evaluation lines)
     assert re.search(r"fine-tuning: 100%.* 2/2 ", captured.err), captured.err
+    # and one over the batches of each evaluation (the step bar stood still while one ran)
+    assert re.search(r"evaluating: 100%.* (\d+)/\1 \[", captured.err), captured.err
     m = json.loads((out / "metrics.json").read_text())
     assert m["targets"][0]["kind"] == "circular"  # inferred: ry is in rad
     assert m["fraction"] == 0.5 and m["n_train_windows"] == round(0.5 * m["n_train_windows_full"]) and m["seed"] == 3

@@ -1045,10 +1045,11 @@ def finetune(
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
         log_evaluations: print one line per evaluation (step, train and validation loss, the
             selection metric), as ``neuroformer train`` does; ``neuroformer finetune`` sets it.
-        step_bar: a bar over the optimisation steps, as ``neuroformer train`` shows (the package's
-            bar: redrawn at most every 30 s into a log file; ``TQDM_DISABLE=1`` turns it off), the
-            evaluation lines written above it; ``neuroformer finetune`` sets it. Not with
-            ``progress``, whose Trainer bars count the same steps.
+        step_bar: a bar over the optimisation steps, as ``neuroformer train`` shows, and one over
+            the batches of each evaluation (the package's bars: redrawn at most every 30 s into a
+            log file; ``TQDM_DISABLE=1`` turns them off), the evaluation lines written above them;
+            ``neuroformer finetune`` sets it. Not with ``progress``, whose Trainer bars count the
+            same steps and batches.
         ci_block_s: length (s) of the blocks of consecutive test windows that the 95 %
             block-bootstrap intervals of the test metrics resample in a time split (None: the
             default, 10 s; a trial split's blocks are its trials, and a length given there, 10
@@ -1727,12 +1728,16 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
 
 
 class _StepBar(TrainerCallback):
-    """The package's progress bar (:func:`~hf_neuroformer.progress.progress_bar`) over Trainer's
-    optimisation steps, on the main process: ``neuroformer finetune`` showed none, so a run of a
-    few minutes printed nothing between its evaluation lines."""
+    """The package's progress bars (:func:`~hf_neuroformer.progress.progress_bar`) over Trainer's
+    optimisation steps and over the batches of each evaluation, on the main process: ``neuroformer
+    finetune`` showed none, so a run of a few minutes printed nothing between its evaluation lines;
+    then a bar over the steps, but none while an evaluation ran (the step bar stood still for as
+    long as the evaluation took). The evaluation's bar (``evaluating``, not left on a terminal)
+    also counts the validation and test passes after training."""
 
     def __init__(self):
         self.bar = None
+        self.eval_bar = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         from .progress import progress_bar
@@ -1748,6 +1753,26 @@ class _StepBar(TrainerCallback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.eval_bar is None:
+            from .progress import progress_bar
+
+            try:
+                total = len(eval_dataloader)
+            except TypeError:  # none, or an iterable without a length
+                total = None
+            self.eval_bar = progress_bar(total=total, desc="evaluating", unit="batch", leave=False)
+        self.eval_bar.update(1)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self.eval_bar is not None:
+            self.eval_bar.close()
+            self.eval_bar = None
+
+    on_predict = on_evaluate
 
     def write(self, line: str) -> None:
         """``line`` to standard output, above the bar while it is drawn."""
