@@ -981,6 +981,26 @@ def check_weight_shapes(info: dict, flag: str, model_dir) -> None:
                      "run")
 
 
+def _decoder_refusal(d, config, flag: str, reads: Optional[str]) -> str:
+    """The refusal of the fine-tuned decoder directory ``d`` (its ``config``) where a pretrained model
+    is needed (:func:`load_pretrained`): its class and targets, why (``reads``, else that it cannot
+    generate or score spikes without next-spike heads) and the directory to pass instead."""
+    from .decoding import target_label
+
+    targets = [target_label(t.get("name"), t.get("column")) for t in (config.decoding_targets or [])]
+    weight = getattr(config, "decoding_generative_loss_weight", 0) or 0
+    if not reads:
+        why = ("its next-spike heads (id_head, dt_head) were not saved (decoding_generative_loss_weight = 0), so it can "
+               "neither generate spikes nor score them")
+    elif weight > 0:
+        why = (f"{reads}, not a decoder's (its attention was fine-tuned to decode its targets, the next-spike loss an "
+               f"auxiliary term: decoding_generative_loss_weight = {weight:g})")
+    else:
+        why = f"{reads}, not a decoder's"
+    return (f"{flag}: {str(d)!r} is a fine-tuned decoder (NeuroformerForBehaviorDecoding, targets {targets}); {why}: "
+            "pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')")
+
+
 def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--model", reads: Optional[str] = None):
     """Load ``(model, tokenizer, split_plan)`` from a directory written by ``neuroformer train``.
 
@@ -996,16 +1016,21 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
         next_spike_heads: require the next-spike heads (:data:`NEXT_SPIKE_HEADS`); False for uses
             of the backbone alone (embeddings), which then also take a fine-tuned decoder.
         flag: the option named in the messages.
-        reads: why the caller needs a pretrained model rather than a decoder, said when it is given a
-            decoder without next-spike heads (``connectivity`` and ``attention-map``: "connectivity
-            reads the attention ..."); default: it can neither generate spikes nor score them.
+        reads: why the caller needs the pretrained model itself rather than a decoder
+            (``connectivity`` and ``attention-map``: "connectivity is read from the attention of
+            the pretrained model ..."): given, every fine-tuned decoder is refused with this reason,
+            also one fine-tuned with a next-spike loss term (``decoding_generative_loss_weight`` >
+            0), whose saved next-spike heads made it load as a pretrained model without a word
+            (its attention is a backbone's fine-tuned to decode its targets). Default: only a
+            decoder without next-spike heads is refused (it can neither generate spikes nor score
+            them).
 
     Raises:
         FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing.
         ValueError: ``config.json`` is not a valid config, ``model.safetensors`` is damaged or
             holds weights of other shapes than ``config.json``'s model (:func:`check_weight_shapes`), the
-            directory is a fine-tuned decoder without next-spike heads (names the directory and
-            what to pass instead), other weights are missing from the file, or the tokenizer
+            directory is a fine-tuned decoder without next-spike heads, or any fine-tuned decoder
+            with ``reads`` (names the directory, the class and what to pass instead), other weights are missing from the file, or the tokenizer
             files do not match the config (another vocabulary size or window settings).
     """
     import json
@@ -1017,6 +1042,8 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
 
     d = check_model_dir(model_dir, flag)
     config = _read_model_config(d, flag)
+    if reads and is_decoder_config(config):  # before its weights are read: whatever they hold, it is a decoder
+        raise ValueError(_decoder_refusal(d, config, flag, reads))
     plan_file = d / "splits.json"
     if not plan_file.is_file():
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
@@ -1035,16 +1062,7 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     other = [k for k in missing if k not in heads]
     if heads and next_spike_heads:
         if is_decoder_config(config):
-            from .decoding import target_label
-
-            targets = [target_label(t.get("name"), t.get("column")) for t in (config.decoding_targets or [])]
-            raise ValueError(
-                f"{flag}: {str(d)!r} is a fine-tuned decoder (NeuroformerForBehaviorDecoding, targets {targets}); "
-                + (f"{reads}, not a decoder's" if reads else
-                   "its next-spike heads (id_head, dt_head) were not saved (decoding_generative_loss_weight = 0), so "
-                   "it can neither generate spikes nor score them")
-                + ": pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')"
-            )
+            raise ValueError(_decoder_refusal(d, config, flag, reads))
         raise ValueError(f"{flag}: {str(d)!r} holds no weights for the next-spike heads ({', '.join(heads)}); they "
                          "would be random: expected a directory written by 'neuroformer train'")
     refuse_missing_weights(other, f"{flag}: {str(d / 'model.safetensors')!r}", "model's",

@@ -805,7 +805,8 @@ def run_connectivity(
 
     Args:
         model_dir: directory written by ``neuroformer train`` (its ``splits.json`` says which
-            windows belong to ``split``).
+            windows belong to ``split``); a fine-tuned decoder is refused, with or without
+            next-spike heads (see :func:`~hf_neuroformer.generation.load_pretrained`'s ``reads``).
         data_path: ``.nwb`` written by ``neuroformer simulate`` (the recording the model was
             trained on, with the ground truth).
         split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``: the windows whose

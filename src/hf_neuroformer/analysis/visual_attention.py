@@ -539,7 +539,8 @@ def run_attention_map(
 
     Args:
         model_dir: directory written by ``neuroformer train`` (its ``splits.json`` says which
-            windows belong to ``split``).
+            windows belong to ``split``); a fine-tuned decoder is refused, with or without
+            next-spike heads (see :func:`~hf_neuroformer.generation.load_pretrained`'s ``reads``).
         data_path: the recording with frames the model was trained on (e.g. written by
             ``neuroformer render-gratings``).
         units: unit indices into the recording; ``None``: the population.
