@@ -1029,51 +1029,35 @@ def test_attention_map_window_index_below_0_says_to_leave_it_out_and_embed_outpu
 def test_a_decoder_given_to_connectivity_or_attention_map_is_refused_for_its_attention(models, capsys, tmp_path):
     """A fine-tuned decoder given to ``connectivity`` or ``attention-map`` was refused because "it can
     neither generate spikes nor score them", which is not what these commands do with the model:
-    they read its attention. The refusal now says so, with the same advice (the pretrained model)."""
-    from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_glm, write_network
+    they read its attention. The refusal now says so, with the same advice (the pretrained model).
 
-    d, nwb, _ = models
-    dec = d / "dec"
-    net = write_network(simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=2.0,
-                                         seed=0), tmp_path / "hub.nwb")
-    for argv, what in ((("connectivity", "--data", net, "--output", tmp_path / "c"),
-                        "connectivity is read from the attention of the pretrained model"),
-                       (("attention-map", "--data", nwb, "--output", tmp_path / "a.png"),
-                        "the attention map is the attention of the pretrained model")):
-        err = err_of(capsys, *argv, "--model", dec)
-        assert f"{dec}' is a fine-tuned decoder" in err and what in err, err
-        assert "neither generate spikes nor score them" not in err, err
-        assert "pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')" in err
-    assert not (tmp_path / "c").exists() and not (tmp_path / "a.png").exists()
-
-
-def test_a_decoder_with_next_spike_heads_is_refused_by_connectivity_and_attention_map(models, capsys, tmp_path):
-    """A decoder fine-tuned with a next-spike loss term (``decoding_generative_loss_weight`` > 0) holds
-    next-spike heads, so ``connectivity`` and ``attention-map`` loaded it as a pretrained model without a
-    word and read the attention of a backbone fine-tuned to decode its targets (the next-spike loss only
-    an auxiliary term) as the pretrained model's. Refused as a decoder without them is: naming the class,
-    the weight, and the pretrained model to pass instead; the library's load_pretrained(reads=...) too."""
-    from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_glm, write_network
-
+    A decoder fine-tuned with a next-spike loss term (``decoding_generative_loss_weight`` > 0) holds
+    next-spike heads, so both commands loaded it as a pretrained model without a word and read the
+    attention of a backbone fine-tuned to decode its targets as the pretrained model's. Refused as a
+    decoder without them is, naming the class and the weight; the library's load_pretrained(reads=...) too."""
     import hf_neuroformer as nf
+    from hf_neuroformer.simulation import HubNetworkParams, simulate_hub_glm, write_network
 
     d, nwb, _ = models
-    dec = tmp_path / "dec-gen"  # the fixture's decoder (tokenizer, splits, records) with next-spike heads
-    shutil.copytree(d / "dec", dec)
+    gen = tmp_path / "dec-gen"  # the fixture's decoder (tokenizer, splits, records) with next-spike heads
+    shutil.copytree(d / "dec", gen)
     targets = nf.NeuroformerConfig.from_pretrained(d / "dec").decoding_targets
     nf.NeuroformerForBehaviorDecoding.from_pretrained(d / "pre", decoding_targets=targets,
-                                                      decoding_generative_loss_weight=0.5).save_pretrained(dec)
-    model, _, _ = load_pretrained(dec)  # it can generate: its heads were saved
+                                                      decoding_generative_loss_weight=0.5).save_pretrained(gen)
+    model, _, _ = load_pretrained(gen)  # it can generate: its heads were saved
     assert model.config.decoding_generative_loss_weight == 0.5
     with pytest.raises(ValueError, match="NeuroformerForBehaviorDecoding.*decoding_generative_loss_weight = 0.5"):
-        load_pretrained(dec, reads="the attention of the pretrained model is read")
+        load_pretrained(gen, reads="the attention of the pretrained model is read")
     net = write_network(simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=2.0,
                                          seed=0), tmp_path / "hub.nwb")
-    for argv, what in ((("connectivity", "--data", net, "--output", tmp_path / "c"),
-                        "connectivity is read from the attention of the pretrained model"),
-                       (("attention-map", "--data", nwb, "--output", tmp_path / "a.png"),
-                        "the attention map is the attention of the pretrained model")):
-        err = err_of(capsys, *argv, "--model", dec)
-        assert f"{dec}' is a fine-tuned decoder (NeuroformerForBehaviorDecoding" in err and what in err, err
-        assert "pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')" in err
+    for dec in (d / "dec", gen):
+        for argv, what in ((("connectivity", "--data", net, "--output", tmp_path / "c"),
+                            "connectivity is read from the attention of the pretrained model"),
+                           (("attention-map", "--data", nwb, "--output", tmp_path / "a.png"),
+                            "the attention map is the attention of the pretrained model")):
+            err = err_of(capsys, *argv, "--model", dec)
+            assert f"{dec}' is a fine-tuned decoder (NeuroformerForBehaviorDecoding" in err and what in err, err
+            assert "neither generate spikes nor score them" not in err, err
+            assert "pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')" \
+                in err
     assert not (tmp_path / "c").exists() and not (tmp_path / "a.png").exists()
