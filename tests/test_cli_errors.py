@@ -697,7 +697,18 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     usage_errors = [["train", "--bogus"], ["finetune", "--set", "badkey"], ["finetune", "--model", "m", "--target",
                     "x", "--set", "=1"], ["finetune"], ["train", "--max-steps", "abc"],
                     ["attention-map", "--model", "m", "--data", "d", "--output", "a.png", "--units", "3,3"]]
-    argvs = ([["--help"], ["--version"], ["inspect", "--data", ""]] + usage_errors
+    # and a command's refusals of its flags alone (a combination, a number), checked before its first import
+    refusals = {("evaluate", "--generated", "g.nwb", "--split", "test"): "--split: only with --model",
+                ("evaluate", "--generated", "g.nwb", "--ci-block-s", "5"): "--ci-block-s: only with --model",
+                ("train", "--resume", "--overwrite"): "--resume and --overwrite: give one of them",
+                ("ablate", "--config", "c.yaml", "--output", "t.md", "--seed", "1", "--seeds", "1,2"):
+                    "--seed / --seeds: give one of them",
+                ("ablate", "--config", "c.yaml", "--output", "t.md", "--seeds", "1,1"): "--seeds: expected distinct",
+                ("generate", "--model", "m", "--output", "g.nwb", "--batch-size", "0"): "--batch-size: expected an "
+                                                                                        "integer >= 1, got 0",
+                ("generate", "--model", "m", "--output", "g.nwb", "--max-spikes", "0"): "--max-spikes: expected an "
+                                                                                        "integer >= 1"}
+    argvs = ([["--help"], ["--version"], ["inspect", "--data", ""]] + usage_errors + [list(a) for a in refusals]
              + [[name, "--help"] for name in sub.choices])
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help to the terminal: the same width on both sides
     src = str(Path(hf_neuroformer.__file__).parents[1])
@@ -724,6 +735,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     assert answers[("finetune", "--set", "badkey")][2].endswith(
         "neuroformer finetune: error: argument --set: expected KEY=VALUE, e.g. hidden_dropout=0.3, got 'badkey'\n")
     assert "argument --max-steps: invalid int value: 'abc'" in answers[("train", "--max-steps", "abc")][2]
+    for argv, text in refusals.items():
+        code, out, err = answers[argv]
+        assert (code, out) == (2, "") and err.startswith(f"neuroformer {argv[0]}: error: {text}"), (argv, err)
     code, out, err = answers[("inspect", "--data", "")]
     assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
 

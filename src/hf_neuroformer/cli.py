@@ -279,6 +279,9 @@ _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gra
 
 
 def cmd_train(args) -> int:
+    # a usage error: before the library (torch) is imported
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
     from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
         check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
 
@@ -340,8 +343,6 @@ def cmd_train(args) -> int:
             _check_attn_implementation(training.attn_implementation)  # always refuses, with the reason
         except ImportError as err:
             raise ValueError(f"--attn-implementation: {err}") from None
-    if args.resume and args.overwrite:
-        raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
     # a prepared --data folder as --output-dir: "already holds a model" (its config.json, vocab.json...),
     # and with --overwrite the model's files replaced the data folder's
     _check_not_an_input(args.output_dir, "--output-dir", {"--data": args.data})
@@ -425,6 +426,12 @@ def _check_sampling_flags(args) -> None:
 
 
 def cmd_generate(args) -> int:
+    # the numbers that need no library: usage errors, before torch is imported
+    if args.max_spikes is not None and args.max_spikes < 1:
+        raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
+                         f"got {args.max_spikes}")
+    if args.batch_size < 1:  # it was refused as 'batch_size:' after the model and the recording were read
+        raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     from .generation import generate_split, grid_scratch, settings_scratch, source_scratch
     from .io import write_nwb
     from .modalities import truncated_tokens_text
@@ -432,14 +439,9 @@ def cmd_generate(args) -> int:
     out = Path(args.output)
     _check_not_an_input(args.output, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
     _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
-    if args.max_spikes is not None and args.max_spikes < 1:
-        raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
-                         f"got {args.max_spikes}")
     _check_sampling_flags(args)  # named by their flags, before the model and the data are read
     from .windows import check_split_in_recording
 
-    if args.batch_size < 1:  # it was refused as 'batch_size:' after the model and the recording were read
-        raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     model, tokenizer, plan = _load_model(args)
     from .analysis._batches import check_finite_weights
 
@@ -712,6 +714,17 @@ def _unit_list_difference(real, generated) -> str:
 def cmd_evaluate(args) -> int:
     import math
 
+    # flags that only go with --model: usage errors, before the library (torch) is imported
+    if args.ci_block_s is not None and not args.model:
+        raise ValueError("--ci-block-s: only with --model: it sets the bootstrap blocks of the intervals of the "
+                         "model's bits per spike, and without --model there are no intervals (the fidelity "
+                         "metrics compare two recordings); pass --model, or leave out --ci-block-s")
+    if args.split is not None and not args.model:
+        # it was ignored without a word: the metrics were those of the windows the file holds
+        raise ValueError(f"--split: only with --model: it picks the windows whose bits per spike the model scores; "
+                         "without --model the metrics compare the windows --generated holds (the split it was "
+                         f"generated from), whatever --split says; to compare the {args.split} windows, generate "
+                         f"them (neuroformer generate --split {args.split}), or pass --model")
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
@@ -730,16 +743,6 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    if args.ci_block_s is not None and not args.model:
-        raise ValueError("--ci-block-s: only with --model: it sets the bootstrap blocks of the intervals of the "
-                         "model's bits per spike, and without --model there are no intervals (the fidelity "
-                         "metrics compare two recordings); pass --model, or leave out --ci-block-s")
-    if args.split is not None and not args.model:
-        # it was ignored without a word: the metrics were those of the windows the file holds
-        raise ValueError(f"--split: only with --model: it picks the windows whose bits per spike the model scores; "
-                         "without --model the metrics compare the windows --generated holds (the split it was "
-                         f"generated from), whatever --split says; to compare the {args.split} windows, generate "
-                         f"them (neuroformer generate --split {args.split}), or pass --model")
     ci_block_s = _ci_block_s(args)
     from .metrics.fidelity import (MIN_CORR_POINTS, _check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
                                    check_min_coverage, support_segments, width_at_most)
@@ -1380,6 +1383,20 @@ ABLATE_CONTRASTIVE_WEIGHT = 0.5
 
 
 def cmd_ablate(args) -> int:
+    # --seed / --seeds: usage errors, before the library (torch) is imported
+    seeds = None
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise ValueError("--seed / --seeds: give one of them (--seeds 0,1,2 trains every variant once per seed)")
+        items = _comma_items(args.seeds, "--seeds", "integers", "0,1,2")
+        try:
+            seeds = [int(x) for x in items]
+        except ValueError:
+            raise ValueError(f"--seeds: expected comma-separated integers such as 0,1,2, got {args.seeds!r}") from None
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"--seeds: expected distinct seeds, got {args.seeds!r}")
+        if min(seeds) < 0:  # TrainingConfig refused it only after the recording was read, as 'training.seed'
+            raise ValueError(f"--seeds: expected integers >= 0 (as --seed), got {args.seeds!r}")
     from .ablation import ablation_markdown, check_contrastive_loss_weight, run_ablation
     from .jsonio import write_atomic, write_json
     from .io.output_folder import check_file_name
@@ -1399,19 +1416,6 @@ def cmd_ablate(args) -> int:
         _check_not_a_file_of_its_model_folder(path, flag)
     _check_new_file(out, "--output", args.overwrite)  # fail before loading anything
     _check_new_file(out.with_suffix(".json"), "--output (.json beside it)", args.overwrite)
-    seeds = None
-    if args.seeds is not None:
-        if args.seed is not None:
-            raise ValueError("--seed / --seeds: give one of them (--seeds 0,1,2 trains every variant once per seed)")
-        items = _comma_items(args.seeds, "--seeds", "integers", "0,1,2")
-        try:
-            seeds = [int(x) for x in items]
-        except ValueError:
-            raise ValueError(f"--seeds: expected comma-separated integers such as 0,1,2, got {args.seeds!r}") from None
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"--seeds: expected distinct seeds, got {args.seeds!r}")
-        if min(seeds) < 0:  # TrainingConfig refused it only after the recording was read, as 'training.seed'
-            raise ValueError(f"--seeds: expected integers >= 0 (as --seed), got {args.seeds!r}")
     # checked after the recording was read (nan, -1), or not at all (inf); named by its flag in main
     weight = ABLATE_CONTRASTIVE_WEIGHT if args.contrastive_loss_weight is None else args.contrastive_loss_weight
     check_contrastive_loss_weight(weight)
