@@ -47,6 +47,7 @@ def _bar_class():
         def __init__(self, *args, lines: bool = False, **kwargs):
             self._lines = lines and not notebook
             self._closing = self._after_clear = False
+            self._drawn_n = None  # the count its last line showed (lines mode)
             super().__init__(*args, **kwargs)
 
         @classmethod
@@ -59,10 +60,10 @@ def _bar_class():
         def display(self, msg=None, pos=None):
             if not self._lines:
                 return super().display(msg, pos)
-            text = self.__str__() if msg is None else msg
             if self._after_clear:  # tqdm redraws the bar after a line written above it: in a file its last
                 self._after_clear = False  # line is still there, above that line
                 return False
+            text = self.__str__() if msg is None else msg
             if text:
                 # the last one, when closing, without its newline: close() writes it
                 self.fp.write(text if self._closing else text + "\n")
@@ -81,7 +82,7 @@ def _bar_class():
             if self._lines:
                 # a line cannot be taken back from a file: a bar that is not left (leave=False) ends with
                 # its last state too, unless its last line says it already (then nothing, not a repeat)
-                self.leave = getattr(self, "_drawn_n", None) != self.n
+                self.leave = self._drawn_n != self.n
             super().close()
 
     return Bar
@@ -90,7 +91,7 @@ def _bar_class():
 def progress_bar(iterable=None, **kwargs):
     """``tqdm.auto.tqdm(iterable, **kwargs)``, redrawn at most every :data:`LOG_INTERVAL_S` s
     when standard error is not a terminal (unless ``mininterval`` is given), at the first update
-    after that; off when
+    after that, each redraw then a line of its own (see :func:`_bar_class`); off when
     ``TQDM_DISABLE`` is set (see :func:`bars_disabled_by_environment`), whatever ``disable`` says.
     Its ``write`` flushes the stream it writes to (see :func:`_bar_class`)."""
     tqdm = _bar_class()
