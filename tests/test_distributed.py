@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
     rank_diff = max((w[0][k] - w[1][k]).abs().max().item() for k in w[0])
     print(f"max |param rank 0 - rank 1|: {rank_diff:.3g}; sha256 equal: {ranks[0]['sha256'] == ranks[1]['sha256']}")
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and rank_diff == 0.0
+    # no contrastive loss: no word about InfoNCE negatives (test_contrastive_term_under_two_ranks_... has it)
+    assert "not gathered across" not in (tmp_path / "stderr.txt").read_text()
 
     # the loss goes down (the step loss is the mean over both ranks' tokens, so the same on both)
     losses = ranks[0]["losses"]
@@ -211,9 +214,13 @@ def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(shared_d
         name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
         bin_size=0.02)])
     single = []
-    train(worker.recording(shared_data(A2929)), tmp_path / "single", cfg,
-          TrainingConfig(**{**worker.TRAINING, **overrides, "gradient_accumulation_steps": 2}), progress=False,
-          on_step_end=lambda step, loss: single.append(loss))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(worker.recording(shared_data(A2929)), tmp_path / "single", cfg,
+              TrainingConfig(**{**worker.TRAINING, **overrides, "gradient_accumulation_steps": 2}), progress=False,
+              on_step_end=lambda step, loss: single.append(loss))
+    # one process: its micro-batches are all the negatives there are, nothing to warn of
+    assert not [w for w in caught if "not gathered across" in str(w.message)], [str(w.message) for w in caught]
     print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
     # the run says so (once, on the main process): the negatives are not gathered across processes
