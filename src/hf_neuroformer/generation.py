@@ -444,8 +444,10 @@ def generate_spikes(
         frames, beyond its ``max_tokens`` / ``num_frames`` left out of the windows, the earliest);
         for a model with an ``"events:"`` modality, ``n_events_in_no_window`` (modality name -> events
         between the first window's start and the last window's end that no window reads in its
-        modality window, so no window was conditioned on them: events in the gaps between windows
-        that do not touch; :func:`generate_split` counts those of its split's segments instead).
+        modality window, so no window was conditioned on them: events in the part of a gap between
+        windows that no modality window reaches (a gap longer than the next window's modality window
+        reaches back), and, for a modality window that does not cover the current window, events
+        inside the windows too; :func:`generate_split` counts those of its split's segments instead).
 
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
