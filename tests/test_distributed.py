@@ -226,7 +226,8 @@ def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(shared_d
     # the run says so (once, on the main process): the negatives are not gathered across processes
     warned = re.findall(r"UserWarning: contrastive_loss_weight 0.5: InfoNCE contrasts each window with the other "
                         r"windows of its own micro-batch on its own process \(embeddings are not gathered across "
-                        r"the 2 processes\), so a window has at most 1 negatives, not 3; the contrastive term is "
+                        r"the 2 processes\), so a window has at most 1 negatives \(3 on 1 process with "
+                        r"gradient_accumulation_steps 1\); the contrastive term is "
                         r"that of 1 process with 2 accumulated micro-batches of 2",
                         (tmp_path / "stderr.txt").read_text())
     assert len(warned) == 1, (tmp_path / "stderr.txt").read_text()[-3000:]

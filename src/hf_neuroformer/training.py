@@ -1347,14 +1347,6 @@ def train(
         print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
               f"{micro_batch} windows per process per micro-batch"
               + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
-    if main and world > 1 and config is not None and config.contrastive_modality_names():
-        # the README and TrainingConfig said so, the run did not: the launch changes the contrastive term
-        warnings.warn(
-            f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
-            f"windows of its own micro-batch on its own process (embeddings are not gathered across the {world} "
-            f"processes), so a window has at most {micro_batch - 1} negatives, not {training.batch_size - 1}; the "
-            f"contrastive term is that of 1 process with {ga * world} accumulated micro-batches of {micro_batch}, "
-            f"not of 1 process with batch_size {training.batch_size}")
     if config is not None and config.contrastive_modality_names() and micro_batch < 2:
         # InfoNCE contrasts the windows of one micro-batch: with one window it was 0 on every step,
         # so a run asked for the contrastive loss trained without it and said nothing
@@ -1363,6 +1355,15 @@ def train(
             f"= {ga} * {world} leaves {micro_batch} window per micro-batch; contrastive_loss_weight "
             f"{config.contrastive_loss_weight} contrasts the windows of a micro-batch and needs at least 2 (raise "
             "batch_size or lower gradient_accumulation_steps)")
+    if main and world > 1 and config is not None and config.contrastive_modality_names():
+        # the README and TrainingConfig said so, the run did not: the launch changes the contrastive term
+        warnings.warn(
+            f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
+            f"windows of its own micro-batch on its own process (embeddings are not gathered across the {world} "
+            f"processes), so a window has at most {micro_batch - 1} negatives ({training.batch_size // ga - 1} on 1 "
+            f"process with gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with "
+            f"{ga * world} accumulated micro-batches of {micro_batch}, "
+            f"not of 1 process with batch_size {training.batch_size}")
     t_start = time.time()
 
     if streamed:
