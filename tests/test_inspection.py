@@ -620,7 +620,7 @@ def test_frames_after_the_recorded_time_are_not_counted_as_on_screen():
     the last frame shown; inspect said '4 frames ... onsets 0.000-1.000 s' and the frame-clock warning
     counted that frame as on screen (one short: 5 frames in ms, 3 off the recorded time, said 2, no warning)."""
     from hf_neuroformer import SpikeRecording
-    from hf_neuroformer.modalities import _warn_if_frames_off_the_clock, modality_track
+    from hf_neuroformer.modalities import _warn_if_off_the_clock, modality_track
     from hf_neuroformer.recording import Stimulus
 
     def rec(frame_times, stop):
@@ -641,7 +641,7 @@ def test_frames_after_the_recorded_time_are_not_counted_as_on_screen():
     ms = rec(np.arange(5) * 16.7, 20.0)  # milliseconds read as seconds: 2 frames on screen in [0, 20) s
     mod = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 12]}
     with pytest.warns(UserWarning, match=r"3 of 5 frames of 'stimulus:frames' are not on screen"):
-        _warn_if_frames_off_the_clock(modality_track(ms, mod, 0), ms, mod, 0)
+        _warn_if_off_the_clock(modality_track(ms, mod, 0), ms, mod, 0)
 
 
 @pytest.mark.parametrize("flag, name", [("--output", "metrics.json"), ("--figure", "training_curves.png")])

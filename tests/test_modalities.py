@@ -5,6 +5,7 @@ a few steps on the Allen gratings with the orientation, save / load, cached gene
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -772,3 +773,31 @@ def test_labels_read_only_before_the_trials_are_classes_of_the_training_split(sh
     cols = modality_columns(rec, cfg, starts, clips)
     read = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in cols["mod_fix_ids"]])
     assert set(read.tolist()) == {0, 1, 2}  # the training windows read all three
+
+
+def test_a_behaviour_series_in_milliseconds_is_warned_of_when_a_few_samples_fall_inside(a2929):
+    """Break test: head-direction timestamps in ms on a recording whose clock starts at 0 (spikes in s)
+    put 8 of 7200 samples inside its 60 s, one every 8.3 s: training fitted the statistics on those
+    and left nearly every window without a value, with no word of the time base (frames in ms were
+    warned of, samples were not). Now the samples outside the recorded time are counted in a warning."""
+    from hf_neuroformer.recording import BehaviourSeries
+
+    series = a2929.behaviour["ry"]
+    ms = nf.SpikeRecording(a2929.spike_times - 700.0, a2929.unit_ids, unit_names=a2929.unit_names,
+                           time_domain=(0.0, 60.0),
+                           behaviour={"ry": BehaviourSeries((series.timestamps - 700.0) * 1000.0, series.values, "rad")})
+    n_in = int(np.sum(ms.behaviour["ry"].timestamps < 60.0))
+    assert 0 < n_in < 20
+    cfg = small_config(split_block_length=10.0, modalities=[{"name": "hd", "source": "behaviour:ry",
+                                                              "kind": "continuous"}])
+    plan = quiet(plan_splits, ms, cfg)
+    with pytest.warns(UserWarning, match=rf"\('hd'\): {len(series.timestamps) - n_in} of {len(series.timestamps)} "
+                                         r"samples of 'behaviour:ry' lie outside the recorded time \[0, 60\) s .*"
+                                         r"milliseconds\?"):
+        fit_modalities(ms, cfg, plan)
+    # the recording in seconds: no such warning
+    cfg = small_config(split_block_length=10.0, modalities=[{"name": "hd", "source": "behaviour:ry",
+                                                              "kind": "continuous"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_modalities(a2929, cfg, quiet(plan_splits, a2929, cfg))

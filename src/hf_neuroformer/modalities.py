@@ -389,7 +389,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
     Warns:
         UserWarning: NaN or infinite samples of a continuous modality (counted); a constant
             feature or constant frames (std set to 1); most frames of a video modality not on
-            screen in the recording's time domain (frame times in ms, or on another clock?).
+            screen in the recording's time domain, or most samples of a behaviour series (intervals
+            of ``stimulus:ids``) outside it (times in ms, or on another clock?).
     """
     for i, mod in enumerate(config.modalities):
         if not overwrite and _fitted(mod):
@@ -398,8 +399,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         # statistics: the training segments' values (the gaps are left to windows, not to the scale)
         train = _training_spans(recording, plan, mod) if mod["kind"] == "categorical" else plan.segments["train"]
         track = modality_track(recording, mod, i)
+        _warn_if_off_the_clock(track, recording, mod, i)
         if track.kind == "frames":
-            _warn_if_frames_off_the_clock(track, recording, mod, i)
             mod["frame_interval"] = median_frame_interval(track.times)
             _fit_video(track, train, mod, i)
             continue
@@ -471,23 +472,42 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     mod["mean"], mod["std"] = [mean], [std]
 
 
-def _warn_if_frames_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod: dict, i: int) -> None:
-    """Warn when most frames are not on screen in the recording's time domain: frame times in
-    milliseconds (or on another clock) still overlap the spikes' seconds in part, and each frame
-    then stays on screen until the next onset (a 60 Hz movie in ms shows one frame per 16.7 s), so
-    the windows read a stretched movie without any other sign."""
+def _warn_if_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod: dict, i: int) -> None:
+    """Warn when most values of a modality lie outside the recording's time domain: times in
+    milliseconds (or on another clock) still overlap the spikes' seconds in part. Frames: not on
+    screen in it (each frame stays on screen until the next onset, so a 60 Hz movie in ms shows one
+    frame per 16.7 s and the windows read a stretched movie without any other sign). Samples (a
+    behaviour series): outside it (a 120 Hz series in ms gives one sample per 8.3 s in the first
+    seconds: nearly every window reads none, and the statistics come from those few). Intervals
+    (``stimulus:ids``): not overlapping it. Event and trial times are refused outside the time
+    domain by :meth:`SpikeRecording.validate`, so they never warn here."""
     td = recording.time_domain
-    ft = track.times
-    if td is None or not len(ft):
+    if td is None:
         return
-    # not on screen in the recorded time; the onset after its end, which restrict keeps as the last frame's end
-    # marker, is not on screen there either (counting it on screen left the count one short)
-    out = int(np.sum(~frames_on_screen(ft, np.array([td], dtype=np.float64), end_marker=False)))
-    if out > len(ft) / 2:
-        warnings.warn(f"{_where(i, mod)}: {out} of {len(ft)} frames of {mod['source']!r} are not on screen in the "
-                      f"recorded time [{td[0]:g}, {td[1]:g}) s (the frames span {ft[0]:g} to {ft[-1]:g} s); frame_times "
-                      "must be seconds on the spikes' clock (milliseconds? another clock?): each frame is read as on "
-                      "screen until the next onset", UserWarning, stacklevel=3)
+    prefix, key = mod["source"].split(":", 1)
+    field = {"behaviour": f"behaviour[{key!r}].timestamps", "events": f"events[{key!r}].times", "trial": "trials",
+             "stimulus": "stimulus.intervals"}[prefix]
+    if track.kind == "frames":
+        ft = track.times
+        # not on screen in the recorded time; the onset after its end, which restrict keeps as the last frame's
+        # end marker, is not on screen there either (counting it on screen left the count one short)
+        out = int(np.sum(~frames_on_screen(ft, np.array([td], dtype=np.float64), end_marker=False))) if len(ft) else 0
+        n, what, verb, lo, hi = len(ft), "frames", "are not on screen in", ft[:1], ft[-1:]
+        field, read = "frame_times", "each frame is read as on screen until the next onset"
+    elif track.kind == "samples":
+        t = track.times
+        out = int(np.sum((t < td[0]) | (t >= td[1])))
+        n, what, verb, lo, hi = len(t), "samples", "lie outside", t[:1], t[-1:]
+        read = "the windows read the few samples inside it, far apart"
+    else:
+        iv = track.intervals
+        out = int(np.sum((iv[:, 1] <= td[0]) | (iv[:, 0] >= td[1])))
+        n, what, verb, lo, hi = len(iv), "intervals", "lie outside", iv[:1, 0], iv[-1:, 1]
+        read = "the windows read the few intervals inside it, stretched"
+    if out > n / 2:
+        warnings.warn(f"{_where(i, mod)}: {out} of {n} {what} of {mod['source']!r} {verb} the recorded time "
+                      f"[{td[0]:g}, {td[1]:g}) s (the {what} span {lo[0]:g} to {hi[0]:g} s); {field} must be seconds on "
+                      f"the spikes' clock (milliseconds? another clock?): {read}", UserWarning, stacklevel=3)
 
 
 def _pixel_stats(track: ModalityTrack, frames: np.ndarray, max_frames: int = 4096):
