@@ -801,3 +801,24 @@ def test_a_behaviour_series_in_milliseconds_is_warned_of_when_a_few_samples_fall
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit_modalities(a2929, cfg, quiet(plan_splits, a2929, cfg))
+
+
+def test_a_label_only_outside_the_training_split_says_how_to_give_it_a_class(a2929):
+    """Break test: an event label that only a validation block holds ('reward' among 'lick's) stopped
+    the window building with "label 'reward' at window ... s is not one of the training classes
+    ['lick']", naming neither why (no embedding for a label no training window read) nor a fix."""
+    cfg = small_config(split_block_length=10.0, modalities=[{"name": "ev", "source": "events:licks",
+                                                              "kind": "categorical"}])
+    plan = quiet(plan_splits, a2929, cfg)
+    a, b = plan.segments["validation"][0]
+    times = np.linspace(700.5, 759.5, 60)
+    labels = np.where((times > a) & (times < b), "reward", "lick").astype(object)
+    assert (labels == "reward").any()
+    rec = nf.SpikeRecording(a2929.spike_times, a2929.unit_ids, unit_names=a2929.unit_names,
+                            time_domain=a2929.time_domain, events={"licks": nf.EventSeries(times, labels)})
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == ["lick"]
+    with pytest.raises(ValueError, match=r"label 'reward' at window .* is not one of the training classes \['lick'\]: "
+                                         r"no training window read it.*split_stratify_by.*or map it to one of the "
+                                         r"classes .*'events:licks'"):
+        modality_columns(rec, cfg, times[labels == "reward"] - 0.005)  # each window holds one reward event

@@ -773,7 +773,11 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
                     # True and 1 are one dict key: a boolean label is not one of number classes, nor 1 of [False, True]
                     if lab not in index or isinstance(lab, bool) != isinstance(mod["classes"][index[lab]], bool):
                         raise ValueError(f"{_where(i, mod)}: label {lab!r} at window {s:.4f} s is not one of the "
-                                         f"training classes {mod['classes']}")
+                                         f"training classes {mod['classes']}: no training window read it, so the "
+                                         "model has no embedding for it; give the training split windows that read "
+                                         "it (split_stratify_by: <trial column> for a trial label, or another "
+                                         "split_seed / split_block_length), or map it to one of the classes (or "
+                                         f"leave those values out) in the recording's {mod['source']!r}")
                     ids.append(index[lab])
                 vv = np.asarray(ids, dtype=np.int64)
             else:
