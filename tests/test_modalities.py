@@ -822,3 +822,26 @@ def test_a_label_only_outside_the_training_split_says_how_to_give_it_a_class(a29
                                          r"no training window read it.*split_stratify_by.*or map it to one of the "
                                          r"classes .*'events:licks'"):
         modality_columns(rec, cfg, times[labels == "reward"] - 0.005)  # each window holds one reward event
+
+
+def test_a_series_whose_samples_in_the_training_split_are_all_nan_is_not_blamed_on_the_clock(a2929):
+    """Break test: head direction lost (NaN) in every training block but recorded elsewhere was refused
+    with "no finite value ... inside the training split (its values lie in [700, 760] s, the training
+    split's segments in [700, 760] s; times must be seconds on the spikes' clock)": the samples are
+    there, on the right clock; they are NaN. The message now counts them and says so."""
+    from hf_neuroformer.recording import BehaviourSeries
+
+    cfg = small_config(split_block_length=10.0, modalities=[{"name": "hd", "source": "behaviour:ry",
+                                                              "kind": "continuous"}])
+    plan = quiet(plan_splits, a2929, cfg)
+    ry = a2929.behaviour["ry"]
+    train = np.asarray(plan.segments["train"])
+    in_train = ((ry.timestamps[:, None] >= train[:, 0]) & (ry.timestamps[:, None] < train[:, 1])).any(1)
+    lost = nf.SpikeRecording(a2929.spike_times, a2929.unit_ids, unit_names=a2929.unit_names,
+                             time_domain=a2929.time_domain,
+                             behaviour={"ry": BehaviourSeries(ry.timestamps, np.where(in_train, np.nan, ry.values), "rad")})
+    with pytest.raises(ValueError, match=rf"\('hd'\): no finite value of 'behaviour:ry' inside the training split \(its "
+                                         rf"{int(in_train.sum())} sample\(s\) there are all NaN or infinite: the series "
+                                         r"was not recorded in the training split's time") as err:
+        quiet(fit_modalities, lost, cfg, plan)
+    assert "clock" not in str(err.value)

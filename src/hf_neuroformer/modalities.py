@@ -420,10 +420,14 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
                 warnings.warn(f"{_where(i, mod)}: {n_bad_all} of {len(track.values)} samples of {mod['source']!r} are "
                               f"NaN or infinite ({int(np.sum(~finite))} inside the training split); windows read them "
                               "as missing (no token for that sample)")
-            vals = vals[finite]
-            if len(vals) == 0:
+            if not finite.any():
+                # samples there that are all NaN were blamed on the clock ("times must be seconds on the spikes' clock")
+                why = (f"its {len(vals)} {'sample' if track.kind == 'samples' else 'value'}(s) there are all NaN or "
+                       "infinite: the series was not recorded in the training split's time (tracking lost?); give "
+                       "another split_seed, or an --epoch where it was recorded" if len(vals) else _spans(track, train))
                 raise ValueError(f"{_where(i, mod)}: no finite value of {mod['source']!r} inside the training split "
-                                 f"({_spans(track, train)})")
+                                 f"({why})")
+            vals = vals[finite]
             if mod["normalization"] == "zscore":
                 mean, std = vals.mean(0), vals.std(0)
                 if np.any(std <= 1e-12):
