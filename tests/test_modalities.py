@@ -845,3 +845,28 @@ def test_a_series_whose_samples_in_the_training_split_are_all_nan_is_not_blamed_
                                          r"was not recorded in the training split's time") as err:
         quiet(fit_modalities, lost, cfg, plan)
     assert "clock" not in str(err.value)
+
+
+def test_a_trained_model_given_a_behaviour_series_in_milliseconds_warns_through_the_processor(a2929):
+    """Break test: a model trained with head direction in s, given a recording whose ``ry`` timestamps
+    are in ms (its clock from 0), read no value in nearly every window and said nothing (the processor
+    and the commands that run a trained model check the recording, but not its time base)."""
+    from hf_neuroformer.recording import BehaviourSeries
+    from tiny_configs import untrained_model
+
+    cfg = small_config(split_block_length=10.0, modalities=[{"name": "hd", "source": "behaviour:ry",
+                                                              "kind": "continuous"}])
+    fit_modalities(a2929, cfg, quiet(plan_splits, a2929, cfg))
+    ry = a2929.behaviour["ry"]
+    ms = nf.SpikeRecording(a2929.spike_times - 700.0, a2929.unit_ids, unit_names=a2929.unit_names,
+                           time_domain=(0.0, 60.0), session=a2929.session,
+                           behaviour={"ry": BehaviourSeries((ry.timestamps - 700.0) * 1000.0, ry.values, "rad")})
+    tok, _ = untrained_model(a2929, cfg)
+    processor = nf.NeuroformerProcessor.from_config(tok, cfg)
+    with pytest.warns(UserWarning, match=r"^recording: the model's modality 'hd': 7\d\d\d of 7\d\d\d samples of 'behaviour:ry' "
+                                         r"lie outside the recorded time \[0, 60\) s .*behaviour\['ry'\]\.timestamps must "
+                                         r"be seconds"):
+        processor.check_recording(ms)
+    with warnings.catch_warnings():  # the recording in seconds: no such warning
+        warnings.simplefilter("error")
+        processor.check_recording(a2929)

@@ -257,7 +257,9 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
             (:func:`modality_track`'s message, or no finite value / label).
 
     Warns:
-        UserWarning: for a trained model, frames on another pixel scale than its ``"zscore"``
+        UserWarning: for a trained model, most samples, intervals or frames of a modality outside
+            the recording's time domain (times in ms? :func:`_warn_if_off_the_clock`, which
+            :func:`fit_modalities` runs when training); frames on another pixel scale than its ``"zscore"``
             video modality's training statistics (:func:`_warn_if_pixels_rescaled`: uint8 0-255
             frames for a model trained on floats in [0, 1], or the reverse; the pixels of at most
             256 evenly spaced frames are compared, so the check stays cheap); frames whose median
@@ -278,6 +280,8 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
             raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which this recording does not hold as "
                              f"{needs} needs it ({err}); {remedy}") from None
         if config_file is None:
+            # a recording in ms given to a trained model: nearly every window read no value, without a word
+            _warn_if_off_the_clock(track, recording, mod, i, stacklevel=stacklevel + 1, where=f"{flag}: {whose}")
             if track.kind == "frames":
                 _warn_if_pixels_rescaled(track, mod, flag, whose, stacklevel=stacklevel + 1)
                 _warn_if_frame_rate_differs(track, mod, flag, whose, stacklevel=stacklevel + 1)
@@ -476,7 +480,8 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     mod["mean"], mod["std"] = [mean], [std]
 
 
-def _warn_if_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod: dict, i: int) -> None:
+def _warn_if_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod: dict, i: int,
+                           stacklevel: int = 3, where: Optional[str] = None) -> None:
     """Warn when most values of a modality lie outside the recording's time domain: times in
     milliseconds (or on another clock) still overlap the spikes' seconds in part. Frames: not on
     screen in it (each frame stays on screen until the next onset, so a 60 Hz movie in ms shows one
@@ -484,7 +489,8 @@ def _warn_if_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod:
     behaviour series): outside it (a 120 Hz series in ms gives one sample per 8.3 s in the first
     seconds: nearly every window reads none, and the statistics come from those few). Intervals
     (``stimulus:ids``): not overlapping it. Event and trial times are refused outside the time
-    domain by :meth:`SpikeRecording.validate`, so they never warn here."""
+    domain by :meth:`SpikeRecording.validate`, so they never warn here. ``where`` opens the message
+    (default: the config entry, ``NeuroformerConfig.modalities[i] (name)``)."""
     td = recording.time_domain
     if td is None:
         return
@@ -509,9 +515,9 @@ def _warn_if_off_the_clock(track: ModalityTrack, recording: SpikeRecording, mod:
         n, what, verb, lo, hi = len(iv), "intervals", "lie outside", iv[:1, 0], iv[-1:, 1]
         read = "the windows read the few intervals inside it, stretched"
     if out > n / 2:
-        warnings.warn(f"{_where(i, mod)}: {out} of {n} {what} of {mod['source']!r} {verb} the recorded time "
+        warnings.warn(f"{where or _where(i, mod)}: {out} of {n} {what} of {mod['source']!r} {verb} the recorded time "
                       f"[{td[0]:g}, {td[1]:g}) s (the {what} span {lo[0]:g} to {hi[0]:g} s); {field} must be seconds on "
-                      f"the spikes' clock (milliseconds? another clock?): {read}", UserWarning, stacklevel=3)
+                      f"the spikes' clock (milliseconds? another clock?): {read}", UserWarning, stacklevel=stacklevel)
 
 
 def _pixel_stats(track: ModalityTrack, frames: np.ndarray, max_frames: int = 4096):

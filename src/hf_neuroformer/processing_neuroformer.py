@@ -457,7 +457,9 @@ class NeuroformerProcessor(ProcessorMixin):
 
         Warns:
             UserWarning: frames on another pixel scale than the model's training frames (uint8
-                0-255 for a model trained on floats in [0, 1], or the reverse).
+                0-255 for a model trained on floats in [0, 1], or the reverse); most samples (or
+                frames, intervals) of a modality outside the recording's time domain (timestamps in
+                ms?).
         """
         from .modalities import check_recording_modalities
 
