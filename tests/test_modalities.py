@@ -870,3 +870,20 @@ def test_a_trained_model_given_a_behaviour_series_in_milliseconds_warns_through_
     with warnings.catch_warnings():  # the recording in seconds: no such warning
         warnings.simplefilter("error")
         processor.check_recording(a2929)
+
+
+def test_frame_onsets_out_of_order_are_refused_naming_the_frame():
+    """Break test: frame onsets with two frames swapped (or one logged twice) were refused with
+    "stimulus.frame_times: expected finite, strictly increasing onsets (s)", naming no frame among
+    thousands; the message now names the first one and how to fix it, as for behaviour samples."""
+    from hf_neuroformer.recording import RecordingValidationError, Stimulus
+
+    ft = np.arange(100) / 60.0
+    ft[[40, 41]] = ft[[41, 40]]
+    for times, match in ((ft, r"strictly increasing times, frame 41 \(0\.66666\d* s\) does not come after frame 40"),
+                         (np.r_[ft[:10], ft[9], ft[11:]], r"strictly increasing times, frame 10 \(0\.15 s\) does not "
+                                                          r"come after frame 9"),
+                         (np.r_[ft[:5], np.nan, ft[6:]], r"finite times, frame 5 is nan")):
+        with pytest.raises(RecordingValidationError, match=r"stimulus\.frame_times: expected " + match):
+            nf.SpikeRecording(np.array([0.1, 1.0]), np.array([0, 0]), time_domain=(0.0, 2.0),
+                              stimulus=Stimulus(frames=np.zeros((100, 4, 4)), frame_times=times))

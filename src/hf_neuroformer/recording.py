@@ -839,8 +839,13 @@ class SpikeRecording:
             raise RecordingValidationError(f"stimulus.frame_times: expected one onset per frame ({len(frames)}), got "
                                            f"{None if stim.frame_times is None else len(stim.frame_times)}")
         ft = np.asarray(stim.frame_times, dtype=np.float64)
-        if ft.size and (not np.all(np.isfinite(ft)) or np.any(np.diff(ft) <= 0)):
-            raise RecordingValidationError("stimulus.frame_times: expected finite, strictly increasing onsets (s)")
+        # the first bad onset is named (the message said only "expected finite, strictly increasing onsets")
+        bad = (not_finite_message(ft, "stimulus.frame_times", "frame")
+               or not_ascending_message(ft, "stimulus.frame_times", "frame", strictly=True))
+        if bad is not None:
+            raise RecordingValidationError(bad + "; give one onset (s) per frame in display order: sort frames and "
+                                           "onsets together (order = np.argsort(frame_times, kind='stable')), and "
+                                           "drop a frame logged twice at one onset")
         # windows read the frames as float32: complex grey levels lost their imaginary part (numpy warned
         # once per window), object arrays failed inside isfinite, and float64 values beyond float32 became inf
         if frames.dtype.kind not in "biuf":
