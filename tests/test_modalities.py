@@ -887,3 +887,20 @@ def test_frame_onsets_out_of_order_are_refused_naming_the_frame():
         with pytest.raises(RecordingValidationError, match=r"stimulus\.frame_times: expected " + match):
             nf.SpikeRecording(np.array([0.1, 1.0]), np.array([0, 0]), time_domain=(0.0, 2.0),
                               stimulus=Stimulus(frames=np.zeros((100, 4, 4)), frame_times=times))
+
+
+def test_an_event_without_a_label_says_to_drop_events_not_trials(a2929):
+    """Break test: an event stream with a label missing (None) in the training split was refused with
+    "... map the missing ones to a label of their own, or drop those trials", on a recording without
+    trials; the fix names what the source holds (events here)."""
+    times = np.linspace(700.5, 759.5, 60)
+    labels = np.array([None] + ["lick"] * 59, dtype=object)
+    rec = nf.SpikeRecording(a2929.spike_times, a2929.unit_ids, unit_names=a2929.unit_names,
+                            time_domain=a2929.time_domain, events={"licks": nf.EventSeries(times, labels)})
+    cfg = small_config(split_block_length=10.0, split_seed=0,
+                       modalities=[{"name": "ev", "source": "events:licks", "kind": "categorical"}])
+    plan = quiet(plan_splits, rec, cfg)
+    assert any(a <= 700.5 < b for a, b in plan.segments["train"])  # the unlabelled event is a training one
+    with pytest.raises(ValueError, match=r"1 of \d+ labels of 'events:licks' in the training split are None, NaN or "
+                                         r"infinite; .*or drop those events\)$"):
+        fit_modalities(rec, cfg, plan)

@@ -100,6 +100,10 @@ class ModalityTrack:
         return np.flatnonzero((iv[:, 1] > lo + EDGE_TOLERANCE) & (iv[:, 0] < hi - EDGE_TOLERANCE))
 
 
+#: what one value of a modality source is, by the source's prefix (for the messages that say what to drop)
+_ENTRIES = {"trial": "trials", "events": "events", "stimulus": "intervals", "behaviour": "samples"}
+
+
 def _where(i: int, mod: dict) -> str:
     return f"NeuroformerConfig.modalities[{i}] ({mod['name']!r})"
 
@@ -449,7 +453,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             if nan:
                 raise ValueError(f"{_where(i, mod)}: {len(nan)} of {len(vals)} labels of {mod['source']!r} in the "
                                  "training split are None, NaN or infinite; a categorical modality needs a label "
-                                 "for every value (map the missing ones to a label of their own, or drop those trials)")
+                                 "for every value (map the missing ones to a label of their own, or drop those "
+                                 f"{_ENTRIES[mod['source'].split(':', 1)[0]]})")
             # True == 1 and False == 0 in Python: a column holding both made one class of True and 1
             kinds = {type(v).__name__ for v in labs if not isinstance(v, str)}
             if "bool" in kinds and len(kinds) > 1:
