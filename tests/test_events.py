@@ -727,3 +727,21 @@ def test_the_token_baselines_train_prints_are_fitted_on_train_and_scored_on_the_
               "markov_dt_nll": -np.mean([np.log(dt_bi[x[3], x[2]]) for x in test])}
     for key, value in expect.items():
         assert metrics[f"test/{key}"] == pytest.approx(value, rel=1e-9), key
+
+
+def test_events_in_milliseconds_dropped_by_from_arrays_are_said_to_be_on_another_clock():
+    """Break test: lick times in ms given with spikes in s (clock from 0) kept the few licks whose ms
+    value fell inside the 60 s (misplaced) and dropped the rest as 'outside the time domain', with no
+    word of the time base; a stream mostly outside now says so. A few outside stay a plain count."""
+    from hf_neuroformer.io import from_arrays
+
+    licks_s = np.arange(0.5, 60.0, 0.5)
+    spikes = np.array([0.1, 10.0, 59.0])
+    with pytest.warns(UserWarning, match=r"events\['licks'\] \(119 events\): dropped 119 event\(s\) outside the time "
+                                         r"domain \[0\.0, 60\.0\) s \(first at 500\.0 s\); most lie outside: times must "
+                                         r"be seconds on the spikes' clock \(milliseconds\?"):
+        from_arrays(spikes, np.zeros(3, dtype=np.int64), time_domain=(0.0, 60.0), events={"licks": licks_s * 1000.0})
+    mostly_in = np.r_[licks_s, 61.0, 62.0]  # two after the end: counted, no clock hint
+    with pytest.warns(UserWarning, match=r"dropped 2 event\(s\) outside") as caught:
+        from_arrays(spikes, np.zeros(3, dtype=np.int64), time_domain=(0.0, 60.0), events={"licks": mostly_in})
+    assert not any("milliseconds" in str(w.message) for w in caught)

@@ -107,8 +107,11 @@ def clean_events(events: Optional[Mapping[str, object]], time_domain: Optional[T
             t0, t1 = time_domain
             inside = (t >= t0) & (t < t1)
             if not inside.all():
+                # most of them outside: times in ms (or on another clock), whose few kept events are misplaced too
+                clock = ("; most lie outside: times must be seconds on the spikes' clock (milliseconds? another "
+                         "clock?), and the few kept are misplaced then" if (~inside).sum() > t.size / 2 else "")
                 notes.append(f"dropped {int((~inside).sum())} event(s) outside the time domain [{t0}, {t1}) s "
-                             f"(first at {t[~inside][0]} s)")
+                             f"(first at {t[~inside][0]} s){clock}")
                 t, lab = t[inside], None if lab is None else lab[inside]
         if notes:
             warnings.warn(f"{source}: events[{name!r}] ({n0} events): " + "; ".join(notes) + f"; {len(t)} kept")
