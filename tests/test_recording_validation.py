@@ -1018,3 +1018,21 @@ def test_first_few_names_the_first_items_then_how_many_more():
     assert first_few(["x.w", "y.w", "z.w"], 2, quote=False) == "x.w, y.w and 1 more"
     assert first_few(iter(["a", "b", "c", "d"]), 2, count_rest=False) == "'a', 'b', ..."  # a list the user copies
     assert first_few([]) == ""
+
+
+def test_trials_in_milliseconds_are_not_told_to_widen_the_time_domain():
+    """Break test: trial intervals in ms with spikes in s (a 60-s session, trials every 5 s written as
+    0-2000, 5000-7000 ...) were refused as outside the time domain with the advice to pass a wider
+    time_domain, which would accept them on the wrong clock; the message now names the time base
+    first. Trials only a little past the spikes keep the advice alone."""
+    spikes = np.sort(np.random.default_rng(0).uniform(0.0, 60.0, 200))
+    trials_ms = np.stack([np.arange(0.0, 60.0, 5.0), np.arange(0.0, 60.0, 5.0) + 2.0], 1) * 1000.0
+    with pytest.raises(RecordingValidationError, match=r"trials\[0\]: expected a trial inside the time domain .*"
+                                                       r"\(12 trials outside in all\); the trials reach far past the "
+                                                       r"spikes: trial times must be seconds on the spikes' clock "
+                                                       r"\(milliseconds\? divide them by 1000\); else pass time_domain"):
+        SpikeRecording(spikes, np.zeros(200, dtype=np.int64), time_domain=(0.0, 60.0), trials=trials_ms)
+    late = np.array([[1.0, 2.0], [58.0, 61.0]])
+    with pytest.raises(RecordingValidationError, match=r"trials\[1\]: .*\(1 trials outside in all\); pass time_domain") as err:
+        SpikeRecording(spikes, np.zeros(200, dtype=np.int64), time_domain=(0.0, 60.0), trials=late)
+    assert "milliseconds" not in str(err.value)

@@ -735,9 +735,15 @@ class SpikeRecording:
                 out = np.flatnonzero((tr[:, 0] < td[0]) | (tr[:, 1] > td[1]))
                 if out.size:
                     i = out[0]
+                    # most trials outside and ending far beyond it: trial times in ms (widening the domain is no fix)
+                    ms = (out.size > len(tr) / 2 and tr[:, 1].max() > td[1] + 10 * (td[1] - td[0])
+                          and tr[:, 0].min() >= 0)
                     raise RecordingValidationError(
                         f"trials[{i}]: expected a trial inside the time domain [{td[0]}, {td[1]}] s, got "
-                        f"({tr[i, 0]}, {tr[i, 1]}) ({out.size} trials outside in all); pass time_domain=(start, "
+                        f"({tr[i, 0]}, {tr[i, 1]}) ({out.size} trials outside in all); "
+                        + ("the trials reach far past the spikes: trial times must be seconds on the spikes' clock "
+                           "(milliseconds? divide them by 1000); else " if ms else "")
+                        + "pass time_domain=(start, "
                         "stop) of the whole recording (without it the time domain spans the spikes only, from the "
                         "first spike to just after the last), or leave those trials out"
                     )
