@@ -1751,3 +1751,25 @@ def test_pushed_generation_config_holds_the_sampling_of_the_runs_test_generation
     gen = json.loads((tmp_path / "stage" / "generation_config.json").read_text())
     assert gen["top_p"] == 0.9 and gen["temperature"] == 0.8, gen
     assert gen["do_sample"] is True
+
+
+def test_processor_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loopback_hub, monkeypatch, tmp_path):
+    """processor.push_to_hub (and processor.save_pretrained(push_to_hub=True)) uploaded
+    processor_config.json and the tokenizer files without remote code and without a word, where
+    model.push_to_hub warns: the repository's AutoProcessor / AutoTokenizer then needed the package."""
+    import warnings
+
+    d, _, _, _ = trained
+    _point_this_process_at(loopback_hub, monkeypatch)
+    processor = nf.NeuroformerProcessor.from_pretrained(d / "model")
+    for name, push in (("push_to_hub", lambda: processor.push_to_hub("lab/processor-push")),
+                       ("save_pretrained(push_to_hub=True)", lambda: processor.save_pretrained(
+                           str(tmp_path / "p"), push_to_hub=True, repo_id="lab/processor-save-push"))):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            push()
+        said = [str(w.message) for w in caught if "without remote code" in str(w.message)]
+        assert len(said) == 1 and f"NeuroformerProcessor.{name}" in said[0] and "hf_neuroformer.push_to_hub" in \
+            said[0], [str(w.message) for w in caught]
+    files = loopback_hub.files("lab/processor-push")
+    assert "processor_config.json" in files and "tokenization_neuroformer.py" not in files  # what the warning says

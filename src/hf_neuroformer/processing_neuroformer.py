@@ -220,6 +220,30 @@ class NeuroformerProcessor(ProcessorMixin):
                 processor.split_mode = json.load(f).get("mode")
         return processor
 
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """``ProcessorMixin.save_pretrained``: ``processor_config.json`` and the tokenizer files.
+
+        Warns:
+            UserWarning: ``push_to_hub=True``, as :meth:`push_to_hub` warns.
+        """
+        if push_to_hub:
+            _warn_no_remote_code("save_pretrained(push_to_hub=True)")
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+    def push_to_hub(self, *args, **kwargs):
+        """transformers' ``push_to_hub``, with a warning: it uploads ``processor_config.json`` and
+        the tokenizer files without remote code (the processor is not remote code, and the tokenizer
+        goes up without its ``tokenization_neuroformer.py`` and ``auto_map``), so the repository's
+        ``AutoProcessor`` / ``AutoTokenizer`` load only where ``hf_neuroformer`` is installed.
+        ``hf_neuroformer.push_to_hub(model_dir, repo_id)`` / ``neuroformer push`` push a model
+        directory with its remote code (``AutoProcessor`` there refuses with the way to the package).
+
+        Warns:
+            UserWarning: always (see above).
+        """
+        _warn_no_remote_code("push_to_hub")
+        return super().push_to_hub(*args, **kwargs)
+
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts="auto", *, check_modalities: bool = False) -> Dict[str, list]:
         """The windows as columns (one list entry per window), as :func:`build_window_datasets`
@@ -531,6 +555,17 @@ class NeuroformerProcessor(ProcessorMixin):
         """Names of the window tensors :meth:`__call__` returns that the model's ``forward``
         reads (labels and modality inputs aside)."""
         return ["input_ids", "dt_ids", "attention_mask", "past_input_ids", "past_dt_ids", "past_attention_mask"]
+
+
+def _warn_no_remote_code(method: str) -> None:
+    """Warn that transformers' ``NeuroformerProcessor.method`` uploads no remote code (see
+    :meth:`NeuroformerProcessor.push_to_hub`); the warning points at the caller of ``method``."""
+    warnings.warn(
+        f"NeuroformerProcessor.{method} uploads processor_config.json and the tokenizer files without remote code "
+        "(no auto_map, no tokenization_neuroformer.py, no model): the repository's AutoProcessor and AutoTokenizer "
+        "load only where hf_neuroformer is installed. To share a model directory (model, tokenizer, processor "
+        "settings, remote code) as the README describes, use hf_neuroformer.push_to_hub(model_dir, repo_id) or "
+        "'neuroformer push'", UserWarning, stacklevel=3)
 
 
 def _same_modalities(a: List[dict], b: List[dict]) -> bool:
