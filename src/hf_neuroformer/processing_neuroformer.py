@@ -529,7 +529,9 @@ class NeuroformerProcessor(ProcessorMixin):
         ``data_collator`` it is what ``transformers.Trainer`` takes to train or evaluate a
         ``NeuroformerForPreTraining`` on these windows (next-spike loss; ``TrainingArguments(
         remove_unused_columns=False)``, since the collator reads columns that are not forward
-        arguments). A decoder's behaviour labels are not here: see
+        arguments). Without ``data_collator`` Trainer uses transformers' ``default_data_collator``
+        (``processing_class=processor`` does not change that), which cannot pad the windows
+        (``ValueError: expected sequence of length ... at dim 1``). A decoder's behaviour labels are not here: see
         :func:`hf_neuroformer.decoding.build_decoding_datasets`.
 
         Args and errors: see :meth:`__call__`; ``check_modalities=False`` skips
