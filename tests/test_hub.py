@@ -84,7 +84,7 @@ def _point_this_process_at(hub, monkeypatch):
     in a fresh process (it is read when huggingface_hub is imported): the endpoint constant, the
     download URL template built from it at import (``hf_hub_download``, ``ModelCard.load``), and the
     token from ``HF_TOKEN``. Without the template a download went to huggingface.co and, offline,
-    retried with backoff for about 23 s. The agent-harness registry that huggingface_hub fetches
+    retried with backoff for about 23 s. transformers' shared ``HfApi`` is made anew for ``hub``. The agent-harness registry that huggingface_hub fetches
     from the hub once per process (the first coloured message) is cached under the hub's own
     ``HF_HOME``, as in a fresh process started with ``hub.env()``, not in this user's."""
     import huggingface_hub.constants
@@ -95,6 +95,11 @@ def _point_this_process_at(hub, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
                         hub.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setenv("HF_TOKEN", "hf_loopback_token")
+    # transformers' push_to_hub goes through one HfApi it makes once per process (transformers.utils.hub.hf_api),
+    # which keeps the endpoint of the first push: a second test's push went to the first test's stopped hub
+    import transformers.utils.hub
+
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)
 
 
 def _push_in_process(hub, monkeypatch, capsys, *args):
