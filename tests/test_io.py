@@ -1917,3 +1917,67 @@ def test_an_epoch_asked_for_by_number_is_told_names_are_text(a2929):
     with pytest.raises(KeyError, match=r"epoch 2 not found; .*; epoch names are text, got int 2"):
         rec.select_epoch(2)
     assert rec.select_epoch("1").time_domain == (600.0, 1200.0)
+
+
+def _warning_inputs(kind, shared_data, tmp_path):
+    """A small ``kind`` input whose reading warns (a repeated spike, a column or dataset not read): (path, the
+    reader called on it directly)."""
+    import shutil
+
+    import scipy.io
+
+    from hf_neuroformer.io import read_nelpy_linear_track, read_phy
+
+    if kind == "nelpy":  # as tests/test_io_nelpy.py: a spike listed twice in tetrode 1, unit 1
+        src = shared_data("nelpy_hippocampus/linear-track")
+        mat = scipy.io.loadmat(src / "spikes.mat")
+        unit = mat["spikes"][0, 0][0, 0][0, 0][0, 0]
+        unit["time"][0, 0] = np.vstack([unit["time"][0, 0], unit["time"][0, 0][[0]]])
+        (tmp_path / "nelpy").mkdir()
+        scipy.io.savemat(tmp_path / "nelpy" / "spikes.mat", {"spikes": mat["spikes"]})
+        shutil.copy(src / "trajectory.videoPositionTracking", tmp_path / "nelpy")
+        return tmp_path / "nelpy", read_nelpy_linear_track
+    if kind == "allen":  # spike 58 of trial 0, unit 82 once more (as the Allen repeat test)
+        st, ii = np.load(shared_data(ALLEN) / "spike_times.npy"), np.load(shared_data(ALLEN) / "ii_spike_times.npy")
+        return _allen_copy(shared_data, tmp_path, ii=np.where(ii >= 63, ii + 1, ii), st=np.insert(st, 63, st[58])), \
+            read_allen_gratings
+    if kind == "steinmetz":  # the first 3 trials; a dataset that is not one value per trial
+        with h5py.File(shared_data(STEINMETZ), "r") as f:
+            counts, labels = f["sp_count"][:3, :10, :5], f["motorLabel"][:3]
+        with h5py.File(tmp_path / "s.mat", "w") as f:
+            f["sp_count"], f["motorLabel"], f["other"] = counts, labels, np.zeros((2, 2))
+        return tmp_path / "s.mat", read_steinmetz_spcount
+    if kind == "phy":  # one sample twice in cluster 1
+        (tmp_path / "phy").mkdir()
+        np.save(tmp_path / "phy" / "spike_times.npy", np.array([[100], [100], [500]], np.uint64))
+        np.save(tmp_path / "phy" / "spike_clusters.npy", np.array([1, 1, 2], np.int32))
+        (tmp_path / "phy" / "params.py").write_text("dat_path = 'x.dat'\nn_channels_dat = 4\ndtype = 'int16'\n"
+                                                    "offset = 0\nhp_filtered = True\nsample_rate = 20000.\n")
+        return tmp_path / "phy", read_phy
+    np.savez(tmp_path / "a.npz", spike_times=[0.1, 0.1, 0.5], unit_ids=[0, 0, 1], extra=[1, 2, 3])
+    if kind == "npz":
+        return tmp_path / "a.npz", read_npz
+    if kind == "nwb":
+        write_nwb(quiet(read_npz, tmp_path / "a.npz"), tmp_path / "a.nwb")
+        return tmp_path / "a.nwb", read_nwb
+    (tmp_path / "a.csv").write_text("time,unit,extra\n0.1,a,1\n0.1,a,2\n0.5,b,3\n")
+    return tmp_path / "a.csv", lambda path: from_dataframe(pd.read_csv(path), session="a")
+
+
+@pytest.mark.parametrize("kind", ["nwb", "npz", "nelpy", "allen", "steinmetz", "phy", "dataframe"])
+def test_every_readers_warnings_point_at_the_callers_line_directly_and_through_load_recording(
+        kind, shared_data, tmp_path):
+    """Through load_recording (the dispatcher of every command) the readers' warnings pointed at
+    io/__init__.py, and some (read_npz's ignored keys, read_steinmetz_spcount's skipped datasets, from_dataframe's
+    repeated spikes) pointed inside the io package even when the reader was called directly."""
+    path, reader = _warning_inputs(kind, shared_data, tmp_path)
+    for call in (reader, load_recording):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call(path)
+        assert caught and {w.filename for w in caught} == {__file__}, \
+            (call.__name__, [(w.filename, str(w.message)[:60]) for w in caught])
+    with warnings.catch_warnings():  # and a warning turned into an error is still raised, to the caller
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning):
+            load_recording(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
-from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, write_npz
+from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, warnings_at_caller, write_npz
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
 from .nwb import read_nwb, read_nwb_scratch, write_nwb
@@ -128,6 +128,7 @@ def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
     return f". Recordings one folder down: {named}{more}; pass one as the recording"
 
 
+@warnings_at_caller
 def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
     """Load a recording from any supported file or folder.
 
@@ -148,6 +149,10 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
 
     Returns:
         SpikeRecording (times in seconds).
+
+    Warns:
+        The reader's warnings, each pointing at the line that called ``load_recording`` (as when the
+        reader is called directly; see :func:`~hf_neuroformer.io.arrays.warnings_at_caller`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.

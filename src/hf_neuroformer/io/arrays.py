@@ -10,6 +10,7 @@ simultaneously), so coupling between units is not physiological.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 import zipfile
@@ -31,6 +32,35 @@ SLOW_RATE_HZ = 0.05
 
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
 
+#: the folder of the package's modules: a warning attributed to a file in it points inside the package
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def warnings_at_caller(reader):
+    """``reader`` (a function) whose warnings, its own and those of the helpers it calls, point at the
+    line that called it: each is caught while it runs (``"always"``) and given again, once it returns
+    or raises, with ``stacklevel=2``, under the caller's warning filters. A reader decorated so and
+    called by another (:func:`~hf_neuroformer.io.load_recording`) passes them on to that one's caller.
+    Warnings already attributed outside the package (a library's, or a reader's own ``stacklevel``
+    that reaches the caller) have passed the filters where they were given: shown as they are."""
+
+    @functools.wraps(reader)
+    def at_caller(*args, **kwargs):
+        caught = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.filterwarnings("always", module=r"hf_neuroformer(\.|$)")
+                return reader(*args, **kwargs)
+        finally:
+            for w in caught:
+                if Path(w.filename).resolve().is_relative_to(_PACKAGE_DIR):
+                    warnings.warn(w.message, w.category, stacklevel=2)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+    return at_caller
+
+
 
 def repeated_spikes_per_unit(spike_times, unit_ids, n_units: int) -> np.ndarray:
     """``(n_units,)`` int64: per unit, the spikes that repeat an earlier spike time (or sample) of
@@ -42,6 +72,7 @@ def repeated_spikes_per_unit(spike_times, unit_ids, n_units: int) -> np.ndarray:
     return np.bincount(units[order][1:][same], minlength=n_units)
 
 
+@warnings_at_caller
 def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool = True, warn_not_seconds: bool = True,
                 **kwargs) -> SpikeRecording:
     """Build a recording from spikes in any order.
@@ -196,6 +227,7 @@ def warn_if_not_seconds(rec: SpikeRecording, what: str, fix: str, stacklevel: in
                   f"or sample ticks, {fix}", UserWarning, stacklevel=stacklevel + 1)
 
 
+@warnings_at_caller
 def read_npz(path, **kwargs) -> SpikeRecording:
     """Read a ``.npz`` file (a zip of ``.npy`` arrays, as :func:`numpy.savez` and :func:`write_npz`
     write it) with keys ``spike_times`` (``(n_spikes,)`` numeric, seconds, any order) and
@@ -382,6 +414,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     return path
 
 
+@warnings_at_caller
 def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs) -> SpikeRecording:
     """Build a recording from a table with one row per spike.
 
@@ -510,6 +543,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     return from_arrays(times, codes.astype(np.int64), **kwargs)
 
 
+@warnings_at_caller
 def read_allen_gratings(
     folder,
     trial_duration: float = 0.1,

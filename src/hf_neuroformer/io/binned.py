@@ -25,7 +25,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
-from .arrays import text_of
+from .arrays import text_of, warnings_at_caller
 
 __all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
 
@@ -107,6 +107,7 @@ def _check_counts(counts, name: str = "counts", where: str = "") -> np.ndarray:
     return arr
 
 
+@warnings_at_caller
 def from_binned_counts(
     counts,
     bin_size: float,
@@ -204,6 +205,7 @@ def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, 
     )
 
 
+@warnings_at_caller
 def read_steinmetz_spcount(
     path,
     bin_size: float = 0.01,

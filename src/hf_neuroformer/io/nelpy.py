@@ -51,7 +51,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, widen_stored_times
-from .arrays import warn_repeated_spikes_of
+from .arrays import warn_repeated_spikes_of, warnings_at_caller
 
 #: Files that identify a nelpy linear-track folder.
 NELPY_FILES = ("spikes.mat", "trajectory.videoPositionTracking")
@@ -231,6 +231,7 @@ class LinearTrack:
                 f"half-width {self.half_width:.0f} px)")
 
 
+@warnings_at_caller
 def read_nelpy_linear_track(
     folder,
     *,

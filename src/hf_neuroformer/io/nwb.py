@@ -158,7 +158,7 @@ import numpy as np
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus,
                          file_names_without_whitespace, first_few, session_from_file, session_values,
                          unnamed_units_message, widen_stored_times)
-from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes
+from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
 from .nwb_events import read_events, write_events
 from .permissions import as_created
 
@@ -784,6 +784,7 @@ def _check_table_names(intervals, path, trial_tables, stimulus_table) -> None:
                            f"are {list(intervals[tname].colnames)}")
 
 
+@warnings_at_caller
 def read_nwb(
     path,
     session: Optional[str] = None,

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..configuration_neuroformer import is_finite_number
 from ..recording import RecordingValidationError, SpikeRecording, count_noun, names_without_whitespace
-from .arrays import from_arrays, warn_repeated_spikes
+from .arrays import from_arrays, warn_repeated_spikes, warnings_at_caller
 
 #: Lowest ``sample_rate`` (Hz) of ``params.py`` taken without a warning: spike sorting needs the raw
 #: voltage sampled at several kHz (Kilosort's data are 20-40 kHz); a smaller number is a rate in kHz.
@@ -256,6 +256,7 @@ def _cluster_tables(folder: Path):
     return tables, listed, labels
 
 
+@warnings_at_caller
 def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Optional[str] = None,
              time_domain: Optional[Tuple[float, float]] = None) -> SpikeRecording:
     """Read a Kilosort / Phy output folder into a recording.
