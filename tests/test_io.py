@@ -258,6 +258,31 @@ def test_steinmetz_one_matlab_string_as_long_as_the_trials_is_the_sessions(share
     assert rec.trial_info["side"].tolist() == ["L", " ", "R"]
 
 
+def test_steinmetz_one_matlab_string_as_long_as_the_units_does_not_transpose_the_counts(shared_data, tmp_path):
+    """The (units, bins, trials) check counted every dataset with one axis of 1 as a vector: a single MATLAB
+    string (the subject, (k, 1) in the file) of as many characters as there are units, beside no per-trial
+    vector, read (3 trials, 10 bins, 5 units) as 5 trials of 3 units. A char array counts as its texts (one per
+    MATLAB row): a string as one, a per-trial char column as one per trial (it still tells the trial axis)."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 3 trials, 10 bins, 5 units of the real file
+        counts = f["sp_count"][:3, :10, :5]
+    with h5py.File(tmp_path / "subject.mat", "w") as f:
+        f["sp_count"] = counts
+        _matlab_char(f, "subject", ["Alice"])  # (5, 1): one text, as long as the unit count
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no transposition warning
+        rec = read_steinmetz_spcount(tmp_path / "subject.mat")
+    assert (len(rec.trials), rec.n_units) == (3, 5) and rec.session_info["subject"] == "Alice"
+    with h5py.File(tmp_path / "units_first.mat", "w") as f:  # as MATLAB writes it untransposed, with a side column
+        f["sp_count"] = counts.transpose(2, 1, 0)
+        _matlab_char(f, "side", ["L", "R", "L"])  # (1, 3): one text per trial
+        _matlab_char(f, "subject", ["Alice"])
+    with pytest.warns(UserWarning, match=r"read as \(units, bins, trials\) and transposed to \(3, 10, 5\): the "
+                                         r"per-trial vectors \['side'\] have 3 values, none has 5"):
+        rec = read_steinmetz_spcount(tmp_path / "units_first.mat")
+    assert (len(rec.trials), rec.n_units) == (3, 5) and rec.trial_info["side"].tolist() == ["L", "R", "L"]
+    np.testing.assert_array_equal(np.bincount(rec.unit_ids, minlength=5), counts.sum(axis=(0, 1)))
+
+
 def test_steinmetz_per_trial_label_with_nan_is_counted_in_a_warning(shared_data, tmp_path):
     """A per-trial label with NaN (a trial without a label) was kept as NaN without a word: the
     decoding of that column then met it windows later. It is kept, counted in a warning naming the field."""

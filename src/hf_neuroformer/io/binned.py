@@ -220,7 +220,8 @@ def read_steinmetz_spcount(
     ``(trials, bins, units)`` as h5py reads it; an array stored the other way round
     (``(units, bins, trials)``, as MATLAB writes without transposing) is transposed, with a
     warning, when no vector dataset has as many values as its first axis and some have as many
-    as its last (per-unit vectors beside the labels do not flip it). Every other
+    as its last (per-unit vectors beside the labels do not flip it; a MATLAB char array counts as its
+    texts, one per row, so a single string is no vector). Every other
     dataset with one value per trial becomes ``trial_info[name]`` (``.ravel()``; int64 when
     integer-valued, else float64; NaN or infinite values are kept, counted in a warning naming
     the dataset); a numeric dataset of one value becomes
@@ -276,10 +277,17 @@ def read_steinmetz_spcount(
     # vectors (one value per trial, or per unit: a file may hold both) tell the trial axis. The array
     # is taken as stored (trials, bins, units) unless no vector fits its first axis and some fit its
     # last: a majority vote turned (247, 101, 806) into 806 "trials" when per-unit vectors outnumbered
-    # the per-trial labels
-    vec_sizes = {v.size for v in others.values() if v.size > 1 and v.ndim <= 2 and min(v.shape) == 1}
+    # the per-trial labels. A char array counts as its texts, one per MATLAB row (axis 1 in the file, as
+    # _matlab_text reads it): a single string as long as the unit count, counted as a vector of its
+    # characters, transposed the counts of a file without per-trial vectors
+    def values(name, v):
+        if name in chars:
+            return v.shape[1] if v.ndim == 2 else 0
+        return v.size if v.ndim <= 2 and min(v.shape, default=0) == 1 else 0
+
+    vec_sizes = {values(k, v) for k, v in others.items()} - {0, 1}
     if counts.shape[0] not in vec_sizes and counts.shape[2] in vec_sizes and counts.shape[0] != counts.shape[2]:
-        fits = sorted(k for k, v in others.items() if v.size == counts.shape[2] and v.ndim <= 2 and min(v.shape) == 1)
+        fits = sorted(k for k, v in others.items() if values(k, v) == counts.shape[2])
         warnings.warn(
             f"read_steinmetz_spcount: sp_count of shape {counts.shape} in {path} read as (units, bins, trials) and "
             f"transposed to {counts.shape[::-1]}: the per-trial vectors {fits} have {counts.shape[2]} values, none "
