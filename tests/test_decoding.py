@@ -1223,6 +1223,35 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
             "(the windows left out above hold only others)\n") in text, text
 
 
+def test_cli_decode_closing_line_with_a_class_left_out_and_a_regression_target_unrecorded(steinmetz, tmp_path,
+                                                                                           capsys):
+    """A classification target whose test windows hold only a class the decoder has none for, beside a
+    regression target with no recorded value there: the closing line said no test window 'has a recorded value
+    of a target in a class the decoder knows', a class clause the regression target has no use for."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification"),
+                               DecodingTarget("trial:rawLabel", "regression")], config=cfg,
+             output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=16, seed=1)
+    test_trials = json.loads((tmp_path / "d" / "splits.json").read_text())["trial_index"]["test"]
+    motor = np.array(steinmetz.trial_info["motorLabel"]).copy()
+    raw = np.array(steinmetz.trial_info["rawLabel"], dtype=np.float64)
+    motor[test_trials], raw[test_trials] = 2, np.nan  # a class the decoder has none for; no value recorded
+    rec = copy.copy(steinmetz)
+    rec.trial_info = {**steinmetz.trial_info, "motorLabel": motor, "rawLabel": raw}
+    write_nwb(rec, tmp_path / "mixed.nwb")
+    assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "mixed.nwb"), "--split", "test",
+                 "--output", str(tmp_path / "t.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "test windows left out: their recorded class 2 is none of the decoder's classes" in text, text
+    assert "trial:rawLabel: predicted only, the recording has no value of it in these windows" in text, text
+    assert ("  no window scored: no test window or window outside every split has a recorded value of a regression "
+            "target or a recorded class the decoder knows of a classification target (the windows left out above "
+            "hold only other classes)\n") in text, text
+
+
 def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(steinmetz, tmp_path):
     from sklearn.utils.class_weight import compute_class_weight
 

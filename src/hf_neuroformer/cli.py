@@ -1269,10 +1269,15 @@ def cmd_decode(args) -> int:
     if not with_intervals and not (fitted and "test" not in counts):  # (that case said so above)
         # the split line promised scores below: say why none followed (e.g. head direction decoded in sleep)
         # (windows whose recorded class the decoder has none for do have a value: 'left out' above says so)
+        # beside a regression (circular) target, the class clause is the classification targets' alone
+        kinds = " or ".join(sorted({t["kind"] for t in targets} - {"classification"}))
+        what = (" has a recorded value of a target" if not unseen_left_out else
+                " has a recorded value of a target in a class the decoder knows (the windows left out above hold "
+                "only others)" if not kinds else
+                f" has a recorded value of a {kinds} target or a recorded class the decoder knows of a "
+                "classification target (the windows left out above hold only other classes)")
         print("  no window scored: " + ("no test window" if fitted else "no test window or window outside every split")
-              + " has a recorded value of a target"
-              + (" in a class the decoder knows (the windows left out above hold only others)" if unseen_left_out
-                 else ""))
+              + what)
     if args.ci_block_s is not None and not with_intervals:
         warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: no decoded window with a recorded value was "
                       "scored (only the decoder's test windows and windows outside all its splits are)"
