@@ -283,6 +283,18 @@ def test_steinmetz_one_matlab_string_as_long_as_the_units_does_not_transpose_the
     np.testing.assert_array_equal(np.bincount(rec.unit_ids, minlength=5), counts.sum(axis=(0, 1)))
 
 
+def test_steinmetz_one_dimensional_label_is_one_value_per_trial(shared_data, tmp_path):
+    """MATLAB writes a vector as 2-D ((1, n) or (n, 1)); an HDF5 file written from Python (h5py, as here) may hold
+    it 1-D, (n,): it was skipped as 'not one value per trial', and did not tell the trial axis either."""
+    with h5py.File(shared_data(STEINMETZ), "r") as f:  # the first 3 trials, 10 bins, 5 units of the real file
+        counts, label = f["sp_count"][:3, :10, :5], f["motorLabel"][:3].ravel()
+    with h5py.File(tmp_path / "flat.mat", "w") as f:
+        f["sp_count"], f["motorLabel"] = counts.transpose(2, 1, 0), label  # (units, bins, trials), (3,)
+    with pytest.warns(UserWarning, match=r"transposed to \(3, 10, 5\): the per-trial vectors \['motorLabel'\]"):
+        rec = read_steinmetz_spcount(tmp_path / "flat.mat")
+    np.testing.assert_array_equal(rec.trial_info["motorLabel"], label)
+
+
 def test_steinmetz_per_trial_label_with_nan_is_counted_in_a_warning(shared_data, tmp_path):
     """A per-trial label with NaN (a trial without a label) was kept as NaN without a word: the
     decoding of that column then met it windows later. It is kept, counted in a warning naming the field."""

@@ -283,7 +283,7 @@ def read_steinmetz_spcount(
     def values(name, v):
         if name in chars:
             return v.shape[1] if v.ndim == 2 else 0
-        return v.size if v.ndim <= 2 and min(v.shape, default=0) == 1 else 0
+        return v.size if _is_vector(v) else 0
 
     vec_sizes = {values(k, v) for k, v in others.items()} - {0, 1}
     if counts.shape[0] not in vec_sizes and counts.shape[2] in vec_sizes and counts.shape[0] != counts.shape[2]:
@@ -308,7 +308,7 @@ def read_steinmetz_spcount(
                 warnings.warn(f"read_steinmetz_spcount: skipped MATLAB char dataset {name!r} of shape {v.shape} in "
                               f"{path}: neither one text per trial ({n_trials}) nor one text for the session")
             continue
-        if v.size == n_trials and v.ndim <= 2 and min(v.shape, default=1) <= 1 and v.dtype.kind in "biuf":
+        if v.size == n_trials and (_is_vector(v) or v.ndim == 0) and v.dtype.kind in "biuf":
             col = v.ravel()
             bad = np.flatnonzero(~np.isfinite(col)) if col.dtype.kind == "f" else np.zeros(0, np.int64)
             if bad.size:  # a trial without a label was kept as NaN without a word (met windows later by decoding)
@@ -340,6 +340,12 @@ def read_steinmetz_spcount(
     )
     rec.session_info = {k: _as_number(v) for k, v in session_info.items()}
     return rec
+
+
+def _is_vector(v: np.ndarray) -> bool:
+    """Whether ``v`` is a vector: 1-D (as h5py writes one from Python), or 2-D with an axis of 1 (as MATLAB
+    writes a row or column vector)."""
+    return v.ndim == 1 or (v.ndim == 2 and min(v.shape) == 1)
 
 
 def _matlab_text(codes: np.ndarray, n_trials: int):
