@@ -500,15 +500,23 @@ def test_a_prepared_directory_is_never_an_output_dir(rec, tmp_path):
     assert {name: (prep / name).read_bytes() for name in before} == before
 
 
-def test_bf16_mixed_precision_trains_on_cpu(rec, tmp_path):
-    # the same seeded run in float32 and under bf16 autocast: close losses, but not the same
-    # weights (finite metrics alone also passed when mixed_precision was ignored)
-    cfg = {**TINY, "hidden_dropout": 0.0}
+@pytest.fixture(scope="module")
+def fp32_and_bf16_runs(rec, tmp_path_factory):
+    """``(weights, metrics)`` by mixed_precision ("no", "bf16"): the same seeded 3-step run of TINY
+    without dropout in float32 and under bf16 autocast (read by the bf16 and the launcher test)."""
+    tmp = tmp_path_factory.mktemp("precision")
     got, m = {}, {}
     for mp in ("no", "bf16"):
-        m[mp] = train(rec, tmp_path / mp, nf.NeuroformerConfig(**cfg),
+        m[mp] = train(rec, tmp / mp, nf.NeuroformerConfig(**TINY, hidden_dropout=0.0),
                       TrainingConfig(max_steps=3, batch_size=16, mixed_precision=mp), progress=False,
                       on_train_end=_weights(got, mp))
+    return got, m
+
+
+def test_bf16_mixed_precision_trains_on_cpu(fp32_and_bf16_runs):
+    # the same seeded run in float32 and under bf16 autocast: close losses, but not the same
+    # weights (finite metrics alone also passed when mixed_precision was ignored)
+    got, m = fp32_and_bf16_runs
     assert math.isfinite(m["bf16"]["test/id_nll"]) and math.isfinite(m["bf16"]["validation/loss"])
     # metrics.json says which precision the steps ran in (it was only in training_config.json)
     assert [m[mp]["mixed_precision"] for mp in ("no", "bf16")] == ["no", "bf16"]
@@ -549,14 +557,12 @@ def test_bf16_stays_on_after_validation_and_resumes_like_the_uninterrupted_run(r
         assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
 
 
-def test_accelerate_launch_mixed_precision_is_used(rec, tmp_path, monkeypatch):
+def test_accelerate_launch_mixed_precision_is_used(rec, fp32_and_bf16_runs, tmp_path, monkeypatch):
     # `accelerate launch --mixed_precision bf16 -m hf_neuroformer.cli train ...` (README, Scaling)
     # sets ACCELERATE_MIXED_PRECISION=bf16; train passed its own "no" to Accelerator, which then
     # ignores the launcher's setting: the run was float32 and training_config.json said "no"
     cfg = {**TINY, "hidden_dropout": 0.0}
-    got = {}
-    train(rec, tmp_path / "bf16", nf.NeuroformerConfig(**cfg), TrainingConfig(max_steps=3, batch_size=16,
-          mixed_precision="bf16"), progress=False, on_train_end=_weights(got, "bf16"))
+    got = {"bf16": fp32_and_bf16_runs[0]["bf16"]}  # the same run with mixed_precision="bf16"
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     train(rec, tmp_path / "launch", nf.NeuroformerConfig(**cfg), TrainingConfig(max_steps=3, batch_size=16),
           progress=False, on_train_end=_weights(got, "launch"))
