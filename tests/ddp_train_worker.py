@@ -3,7 +3,9 @@
     ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 tests/ddp_train_worker.py DATA OUT REPORT_DIR
 
 DATA is the A2929 NWB file, or a directory written by ``prepare_windows`` (then the windows are
-streamed and divided between the ranks with ``split_dataset_by_node``).
+streamed and divided between the ranks with ``split_dataset_by_node``). Environment: WORKER_TRAINING
+(JSON overrides of TRAINING), WORKER_CONTRASTIVE=1 (head direction as a modality, contrastive loss
+on), WORKER_EXTRA_RUNS (further runs taken first in the same two processes; see ``main``).
 Trains a tiny model on the first 150 s of the A2929 wake epoch through the unchanged
 ``hf_neuroformer.training.train`` and writes, per rank, ``REPORT_DIR/rank{r}.json`` (world size,
 step losses, a SHA-256 of the final weights, which ranks called ``save_atomically``) and
@@ -37,7 +39,11 @@ def recording(data):
     return rec.restrict(rec.support[0, 0], rec.support[0, 0] + 150.0)
 
 
-def main(data, out, report_dir):
+def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, catch=False):
+    """One ``train()`` of DATA into OUT, reported in ``REPORT_DIR/rank{r}{suffix}.json`` (and the final
+    weights in ``.safetensors``). ``overrides``: of TRAINING; ``contrastive``: head direction as a
+    modality with the contrastive loss on (micro-batches too small for InfoNCE then skip it on some
+    ranks); ``catch``: a ValueError of train() is reported as ``error`` instead of raised."""
     report_dir = Path(report_dir)
     rank = int(os.environ["RANK"])
     saves = []
@@ -50,28 +56,50 @@ def main(data, out, report_dir):
     training.save_atomically = spy
     losses, final = [], {}
     source = data if Path(data).is_dir() else recording(data)
-    # WORKER_TRAINING: JSON overrides of TRAINING; WORKER_CONTRASTIVE=1: head direction as a modality
-    # with the contrastive loss on (micro-batches too small for InfoNCE then skip it on some ranks)
-    tc = training.TrainingConfig(**{**TRAINING, **json.loads(os.environ.get("WORKER_TRAINING", "{}"))})
+    tc = training.TrainingConfig(**{**TRAINING, **(overrides or {})})
     cfg = NeuroformerConfig(**TINY)
-    if os.environ.get("WORKER_CONTRASTIVE"):
+    if contrastive:
         cfg = NeuroformerConfig(**TINY, contrastive_loss_weight=0.5, modalities=[dict(
             name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
             bin_size=0.02)])
-    metrics = training.train(source, out, cfg, tc, progress=False,
-                   on_step_end=lambda step, loss: losses.append(loss),
-                   on_train_end=lambda model: final.update(model.state_dict()))
+    report, metrics = {"rank": rank, "out": str(out), "error": None}, None
+    try:
+        metrics = training.train(source, out, cfg, tc, progress=False,
+                                 on_step_end=lambda step, loss: losses.append(loss),
+                                 on_train_end=lambda model: final.update(model.state_dict()))
+    except ValueError as err:
+        if not catch:
+            raise
+        report["error"] = str(err)
+    finally:
+        training.save_atomically = real_save
+    # train() has set the process group up
+    report.update(world_size=dist.get_world_size() if dist.is_initialized() else 1,
+                  backend=dist.get_backend() if dist.is_initialized() else None)
+    if report["error"] is not None:
+        (report_dir / f"rank{rank}{suffix}.json").write_text(json.dumps(report))
+        return
     state = {k: v.detach().contiguous().clone() for k, v in sorted(final.items())}
     digest = hashlib.sha256()
     for k, v in state.items():
         digest.update(k.encode())
         digest.update(v.numpy().tobytes())
-    save_file(state, str(report_dir / f"rank{rank}.safetensors"))
-    report = {"rank": rank, "world_size": dist.get_world_size() if dist.is_initialized() else 1,
-              "backend": dist.get_backend() if dist.is_initialized() else None,
-              "losses": losses, "sha256": digest.hexdigest(), "save_atomically_calls": saves,
-              "threads": torch.get_num_threads(), "metrics": metrics}
-    (report_dir / f"rank{rank}.json").write_text(json.dumps(report))
+    save_file(state, str(report_dir / f"rank{rank}{suffix}.safetensors"))
+    report.update({"losses": losses, "sha256": digest.hexdigest(), "save_atomically_calls": saves,
+                   "threads": torch.get_num_threads(), "metrics": metrics})
+    (report_dir / f"rank{rank}{suffix}.json").write_text(json.dumps(report))
+
+
+def main(data, out, report_dir):
+    # WORKER_EXTRA_RUNS: a JSON list of runs taken first, in the same two processes (a launch and its
+    # imports cost more than a tiny run): {"name", "data", "training" (overrides), "contrastive"}, each
+    # into OUT_<name>, reported as rank{r}_<name>.json; a ValueError of train() is reported as "error"
+    for extra in json.loads(os.environ.get("WORKER_EXTRA_RUNS", "[]")):
+        run(extra["data"], f"{out}_{extra['name']}", report_dir, f"_{extra['name']}", extra.get("training"),
+            extra.get("contrastive", False), catch=True)
+    # WORKER_TRAINING: JSON overrides of TRAINING; WORKER_CONTRASTIVE=1: the contrastive modality
+    run(data, out, report_dir, "", json.loads(os.environ.get("WORKER_TRAINING", "{}")),
+        bool(os.environ.get("WORKER_CONTRASTIVE")))
 
 
 if __name__ == "__main__":

@@ -33,23 +33,54 @@ def _worker_module():
     return mod
 
 
-def _run_two_ranks(data, tmp_path, **env_extra):
+def _run_two_ranks(data, tmp_path, extra_runs=(), **env_extra):
+    """One torchrun launch of ddp_train_worker.py on ``data`` (model in tmp_path/out): the per-rank
+    reports and final weights of its run. ``extra_runs`` (the worker's WORKER_EXTRA_RUNS) are taken
+    first in the same two processes, sparing a launch each; read them with :func:`_reports`."""
     report = tmp_path / "report"
     report.mkdir()
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", **env_extra}
+    if extra_runs:
+        env["WORKER_EXTRA_RUNS"] = json.dumps(list(extra_runs))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(HERE / "ddp_train_worker.py"), str(data), str(tmp_path / "out"), str(report)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240 + 120 * len(extra_runs))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (tmp_path / "stderr.txt").write_text(proc.stderr)
-    ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in (0, 1)]
-    w = [load_file(report / f"rank{r}.safetensors") for r in (0, 1)]
-    return ranks, w
+    return _reports(tmp_path)
 
 
-def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
+def _reports(tmp_path, name=None):
+    """``(ranks, weights)`` of the launch's run in tmp_path, or of its extra run ``name`` (weights
+    None when its train() raised; the reports hold the ``error``)."""
+    suffix = f"_{name}" if name else ""
+    report = tmp_path / "report"
+    ranks = [json.loads((report / f"rank{r}{suffix}.json").read_text()) for r in (0, 1)]
+    if any(r["error"] is not None for r in ranks):
+        return ranks, None
+    return ranks, [load_file(report / f"rank{r}{suffix}.safetensors") for r in (0, 1)]
+
+
+CONTRASTIVE_OVERRIDES = {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}
+UNEVEN_OVERRIDES = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None}
+
+
+@pytest.fixture(scope="module")
+def file_two_ranks(tmp_path_factory, shared_data):
+    """One torchrun launch on the worker's 150 s of A2929 (the folder it ran in; its stderr in
+    stderr.txt): the worker's default run (into out), and before it, in the same processes, the
+    uneven-epoch run (extra run 'uneven', UNEVEN_OVERRIDES). No contrastive run: the launch's
+    stderr must hold no InfoNCE warning."""
+    tmp = tmp_path_factory.mktemp("file")
+    data = str(shared_data(A2929))
+    _run_two_ranks(data, tmp, extra_runs=[{"name": "uneven", "data": data, "training": UNEVEN_OVERRIDES}])
+    return tmp
+
+
+def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
     data = shared_data(A2929)
-    ranks, w = _run_two_ranks(data, tmp_path)
+    run = file_two_ranks
+    ranks, w = _reports(run)
     assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
 
     # identical parameters on both ranks
@@ -57,20 +88,20 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
     print(f"max |param rank 0 - rank 1|: {rank_diff:.3g}; sha256 equal: {ranks[0]['sha256'] == ranks[1]['sha256']}")
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and rank_diff == 0.0
     # no contrastive loss: no word about InfoNCE negatives (test_contrastive_term_under_two_ranks_... has it)
-    assert "not gathered across" not in (tmp_path / "stderr.txt").read_text()
+    assert "not gathered across" not in (run / "stderr.txt").read_text()
 
     # the loss goes down (the step loss is the mean over both ranks' tokens, so the same on both)
     losses = ranks[0]["losses"]
     assert len(losses) == 8 and losses == ranks[1]["losses"]
     assert sum(losses[-2:]) < sum(losses[:2]) - 0.2, losses
-    log = json.loads((tmp_path / "out" / "training_log.json").read_text())
+    log = json.loads((run / "out" / "training_log.json").read_text())
     assert log[-1]["validation/loss"] < log[0]["validation/loss"]
 
     # only the main process wrote the model; the checkpoints hold both ranks' RNG states
-    assert ranks[0]["save_atomically_calls"] == [str(tmp_path / "out")]
+    assert ranks[0]["save_atomically_calls"] == [str(run / "out")]
     assert ranks[1]["save_atomically_calls"] == []
-    assert (tmp_path / "out" / "model.safetensors").is_file()
-    ckpt = tmp_path / "out" / "checkpoints" / "step-00000008"
+    assert (run / "out" / "model.safetensors").is_file()
+    ckpt = run / "out" / "checkpoints" / "step-00000008"
     assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors"} <= {p.name for p in ckpt.iterdir()}
 
     # data sharded, gradients averaged: the same as one process seeing the 32 windows of each step
@@ -91,14 +122,15 @@ def test_two_cpu_processes_train_in_step(shared_data, tmp_path):
         assert two[key] == pytest.approx(one[key], abs=1e-4), key
 
 
-def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_does(shared_data, tmp_path):
+def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_does(file_two_ranks, shared_data,
+                                                                                      tmp_path):
     """The 1005 training windows in steps of 200: the last step of the epoch holds 5 windows, all
     on rank 0 (micro-batches of 100 per rank). Accelerate's even_batches topped both ranks' last
     micro-batches up to 100 with windows from the start of the epoch, so that step trained 195
     windows twice and the two-process run left the one-process run's losses from step 6 on; now
     rank 1 takes part with a zero loss and both runs take the same steps."""
-    overrides = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None}
-    ranks, w = _run_two_ranks(shared_data(A2929), tmp_path, WORKER_TRAINING=json.dumps(overrides))
+    overrides = UNEVEN_OVERRIDES
+    ranks, _ = _reports(file_two_ranks, "uneven")
     assert ranks[0]["metrics"]["n_train_windows"] == 1005  # 5 steps of 200, then 5 windows
     assert ranks[0]["sha256"] == ranks[1]["sha256"]
     worker = _worker_module()
@@ -111,15 +143,45 @@ def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_d
     assert ranks[0]["losses"] == pytest.approx(single_losses, abs=1e-4)
 
 
-def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
+EPOCHS_OVERRIDES = {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 2,
+                    "eval_every": 5, "save_every": 7, "shuffle_buffer_size": 64}
+
+
+@pytest.fixture(scope="module")
+def streamed_two_ranks(tmp_path_factory, shared_data):
+    """One torchrun launch for the streamed tests (in the folder it returns): the worker's 150 s
+    prepared in 3 shards (``prepared``, the launch's run, into out), and before it, in the same two
+    processes, the extra runs 'one_window' (a prepared directory whose train split holds one window),
+    'epochs' (the first 23 s in 2 shards, ``prepared_23s``, EPOCHS_OVERRIDES) and 'contrastive' (the
+    worker's 150 s read from the A2929 file, head direction as a modality, contrastive loss on, 2
+    windows per rank and step for 3 steps: the launch's only contrastive run, its stderr in stderr.txt)."""
+    worker = _worker_module()
+    tmp = tmp_path_factory.mktemp("streamed")
+    rec = worker.recording(shared_data(A2929))
+    prepare_windows(rec, tmp / "prepared", nf.NeuroformerConfig(**worker.TINY), num_shards=3, progress=False)
+    cfg = nf.NeuroformerConfig(**worker.TINY)
+    plan = plan_splits(rec, cfg)
+    start = plan.segments["train"][0, 0]
+    plan.segments["train"] = np.array([[start, start + cfg.past_window + cfg.current_window]])  # one window
+    manifest = prepare_windows(rec, tmp / "one_window", cfg, plan=plan, progress=False)
+    assert manifest["splits"]["train"]["n_windows"] == 1
+    prepare_windows(rec.restrict(rec.support[0, 0], rec.support[0, 0] + 23.0), tmp / "prepared_23s",
+                    nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
+    _run_two_ranks(str(tmp / "prepared"), tmp, extra_runs=[
+        {"name": "one_window", "data": str(tmp / "one_window")},
+        {"name": "epochs", "data": str(tmp / "prepared_23s"), "training": EPOCHS_OVERRIDES},
+        {"name": "contrastive", "data": str(shared_data(A2929)), "training": CONTRASTIVE_OVERRIDES,
+         "contrastive": True}])
+    return tmp
+
+
+def test_two_cpu_processes_stream_a_prepared_directory(streamed_two_ranks):
     """Training from `neuroformer prepare` shards under torchrun: each rank streams its share
     (split_dataset_by_node over 3 shards, so one example in two per rank), the ranks stay in
     step, and the unused windows at an epoch's end are counted."""
-    worker = _worker_module()
+    tmp_path = streamed_two_ranks
     prepared = tmp_path / "prepared"
-    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
-                    num_shards=3, progress=False)
-    ranks, w = _run_two_ranks(str(prepared), tmp_path)
+    ranks, _ = _reports(tmp_path)
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert ranks[0]["sha256"] == ranks[1]["sha256"]
     losses = ranks[0]["losses"]
@@ -133,39 +195,23 @@ def test_two_cpu_processes_stream_a_prepared_directory(shared_data, tmp_path):
     assert metrics["n_train_windows_unused"] >= 0 and "test/id_nll" in metrics
 
 
-def test_streamed_training_with_fewer_train_windows_than_processes_is_refused(shared_data, tmp_path):
+def test_streamed_training_with_fewer_train_windows_than_processes_is_refused(streamed_two_ranks):
     """One train window streamed by two ranks: rank 1 got none, so every epoch ended at once on
     both, no step was taken and the untrained model was saved (its NaN validation loss reported as
-    a diverged run). Refused before training, saying how many windows and processes."""
-    worker = _worker_module()
-    rec = worker.recording(shared_data(A2929))
-    cfg = nf.NeuroformerConfig(**worker.TINY)
-    plan = plan_splits(rec, cfg)
-    start = plan.segments["train"][0, 0]
-    plan.segments["train"] = np.array([[start, start + cfg.past_window + cfg.current_window]])  # one window
-    prepared = tmp_path / "prepared"
-    manifest = prepare_windows(rec, prepared, cfg, plan=plan, progress=False)
-    assert manifest["splits"]["train"]["n_windows"] == 1
-    report = tmp_path / "report"
-    report.mkdir()
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(HERE / "ddp_train_worker.py"), str(prepared), str(tmp_path / "out"), str(report)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode != 0
-    assert "has 1 window(s), fewer than the 2 processes training" in proc.stdout + proc.stderr
-    assert not (tmp_path / "out" / "model.safetensors").exists()
+    a diverged run). Refused before training, on both ranks, saying how many windows and processes.
+    (The extra run 'one_window' of the streamed launch, to spare a launch of its own.)"""
+    ranks, w = _reports(streamed_two_ranks, "one_window")
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    for r in ranks:
+        assert r["error"] is not None and "has 1 window(s), fewer than the 2 processes training" in r["error"], r
+    assert w is None and not (Path(ranks[0]["out"]) / "model.safetensors").exists()
 
 
-def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
+def test_streamed_epochs_end_together_on_both_ranks(streamed_two_ranks):
     """Two ranks whose shares of the streamed windows differ (2 shards of 23 s: one rank holds one
     more window) cross several epoch ends in step: the min-reduce trims the longer rank and counts
-    what it leaves unused."""
-    worker = _worker_module()
-    rec = worker.recording(shared_data(A2929))
-    rec = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 23.0)
-    prepared = tmp_path / "prepared"
-    manifest = prepare_windows(rec, prepared, nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
+    what it leaves unused. (The extra run 'epochs' of the streamed launch.)"""
+    manifest = json.loads((streamed_two_ranks / "prepared_23s" / "manifest.json").read_text())
     rows = [s["n_rows"] for s in manifest["splits"]["train"]["shards"]]
     assert rows[0] != rows[1], rows  # unequal shares, so the trimming path runs
     # 4 windows per rank and micro-batch, 2 micro-batches a step: 16 micro-batches on one rank (64
@@ -173,43 +219,46 @@ def test_streamed_epochs_end_together_on_both_ranks(shared_data, tmp_path):
     # multiple of eval_every or save_every (validated at 5, 10, 15, 20 and saved at 7, 14, 21: mid-run,
     # in the second and third epoch as well). (42 s, 19 steps an epoch, took twice as long.)
     assert sorted(rows) == [64, 65], rows
-    ranks, w = _run_two_ranks(str(prepared), tmp_path, WORKER_TRAINING=json.dumps(
-        {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 2, "eval_every": 5,
-         "save_every": 7, "shuffle_buffer_size": 64}))
+    ranks, _ = _reports(streamed_two_ranks, "epochs")
+    out = Path(ranks[0]["out"])
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and ranks[0]["losses"] == ranks[1]["losses"]
-    log = json.loads((tmp_path / "out" / "training_log.json").read_text())
+    log = json.loads((out / "training_log.json").read_text())
     assert max(e["epoch"] for e in log) >= 2  # several epoch ends were crossed
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_train_windows_unused"] >= 2, metrics["n_train_windows_unused"]
     # the run ends with its epochs, before the step count planned from the larger share (an upper
     # bound): its last step is still validated and checkpointed (it was neither)
     last = metrics["total_steps"]
     assert last == 24, last  # 3 epochs of 8 steps (the plan from the larger share: 27)
     assert log[-1]["step"] == last and "validation/loss" in log[-1], log[-1]
-    assert (tmp_path / "out" / "checkpoints" / f"step-{last:08d}").is_dir()
+    assert (out / "checkpoints" / f"step-{last:08d}").is_dir()
 
 
-def test_contrastive_loss_under_two_ranks_with_micro_batches_too_small_for_infonce(shared_data, tmp_path):
+@pytest.fixture(scope="module")
+def contrastive_two_ranks(streamed_two_ranks):
+    """``(per-rank reports, stderr of the launch)`` of the contrastive run of ``streamed_two_ranks``
+    (both contrastive tests read it)."""
+    return _reports(streamed_two_ranks, "contrastive")[0], (streamed_two_ranks / "stderr.txt").read_text()
+
+
+def test_contrastive_loss_under_two_ranks_with_micro_batches_too_small_for_infonce(contrastive_two_ranks):
     """Two windows per rank and step, in the first 150 s of the wake epoch where the head is
     tracked only from 670.6 s (about half the windows have no head direction): a rank whose two
     windows hold fewer than two with values skips InfoNCE while the other may not; the projections
     must still take part in the graph, or DDP stalls on the next step. (One window per micro-batch
     is refused before training since the contrastive loss would never run: test_contrastive.)"""
-    ranks, w = _run_two_ranks(str(shared_data(A2929)), tmp_path, WORKER_CONTRASTIVE="1", WORKER_TRAINING=json.dumps(
-        {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}))
+    ranks, _ = contrastive_two_ranks
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and len(ranks[0]["losses"]) == 3
 
 
-def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(shared_data, tmp_path):
+def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(contrastive_two_ranks, shared_data, tmp_path):
     """Two ranks with one micro-batch of 2 windows each against one process taking the same two
     micro-batches in turn (gradient_accumulation_steps=2): the same InfoNCE terms, so the same
     steps. Each rank added the mean of its own micro-batches' InfoNCE and the gradient sync summed
     them, so under two ranks the contrastive term weighed twice contrastive_loss_weight (and the
     logged step loss held it twice)."""
     worker = _worker_module()
-    overrides = {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}
-    ranks, _ = _run_two_ranks(str(shared_data(A2929)), tmp_path, WORKER_CONTRASTIVE="1",
-                              WORKER_TRAINING=json.dumps(overrides))
+    ranks, stderr = contrastive_two_ranks
     cfg = nf.NeuroformerConfig(**worker.TINY, contrastive_loss_weight=0.5, modalities=[dict(
         name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
         bin_size=0.02)])
@@ -217,20 +266,20 @@ def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(shared_d
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         train(worker.recording(shared_data(A2929)), tmp_path / "single", cfg,
-              TrainingConfig(**{**worker.TRAINING, **overrides, "gradient_accumulation_steps": 2}), progress=False,
-              on_step_end=lambda step, loss: single.append(loss))
+              TrainingConfig(**{**worker.TRAINING, **CONTRASTIVE_OVERRIDES, "gradient_accumulation_steps": 2}),
+              progress=False, on_step_end=lambda step, loss: single.append(loss))
     # one process: its micro-batches are all the negatives there are, nothing to warn of
     assert not [w for w in caught if "not gathered across" in str(w.message)], [str(w.message) for w in caught]
     print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
     # the run says so (once, on the main process): the negatives are not gathered across processes
+    # (the launch's other runs have no contrastive loss)
     warned = re.findall(r"UserWarning: contrastive_loss_weight 0.5: InfoNCE contrasts each window with the other "
                         r"windows of its own micro-batch on its own process \(embeddings are not gathered across "
                         r"the 2 processes\), so a window has at most 1 negatives \(3 on 1 process with "
                         r"gradient_accumulation_steps 1\); the contrastive term is "
-                        r"that of 1 process with 2 accumulated micro-batches of 2",
-                        (tmp_path / "stderr.txt").read_text())
-    assert len(warned) == 1, (tmp_path / "stderr.txt").read_text()[-3000:]
+                        r"that of 1 process with 2 accumulated micro-batches of 2", stderr)
+    assert len(warned) == 1, stderr[-3000:]
 
 
 def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shared_data, tmp_path):
@@ -255,18 +304,24 @@ def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shar
     assert metrics["num_processes"] == 2 and metrics["micro_batch_size"] == 4, metrics
 
 
-def _accelerate_launch_cpu_train(shared_data, tmp_path, num_processes: int, **env_vars):
+@pytest.fixture(scope="module")
+def one_shard_prepared(tmp_path_factory, shared_data):
+    """The worker's 150 s of A2929 prepared in one shard (read, never written, by the tests)."""
+    worker = _worker_module()
+    prepared = tmp_path_factory.mktemp("one_shard") / "prepared"
+    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
+                    num_shards=1, progress=False)
+    return prepared
+
+
+def _accelerate_launch_cpu_train(prepared, tmp_path, num_processes: int, **env_vars):
     """`accelerate launch --cpu --num_processes N -m hf_neuroformer.cli train` for one step on
-    A2929's windows prepared in tmp_path (model in tmp_path/out), with ``env_vars`` added to the
+    A2929's windows in ``prepared`` (model in tmp_path/out), with ``env_vars`` added to the
     environment and no WORLD_SIZE; the finished process, checked to have exited 0."""
     import shutil
 
     if shutil.which("accelerate") is None:
         pytest.fail("the accelerate command is not installed (pip install accelerate)")
-    worker = _worker_module()
-    prepared = tmp_path / "prepared"
-    prepare_windows(worker.recording(shared_data(A2929)), prepared, nf.NeuroformerConfig(**worker.TINY),
-                    num_shards=1, progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", **env_vars}
     env.pop("WORLD_SIZE", None)
     cmd = ["accelerate", "launch", "--cpu", "--num_processes", str(num_processes), "--num_machines", "1",
@@ -277,22 +332,22 @@ def _accelerate_launch_cpu_train(shared_data, tmp_path, num_processes: int, **en
     return proc
 
 
-def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(shared_data, tmp_path):
+def test_accelerate_launch_cpu_with_two_processes_warns_that_it_started_one(one_shard_prepared, tmp_path):
     """`accelerate launch --cpu --num_processes 2` starts a single process (the README says so);
     the run trained on one process and said nothing, so a user who missed the README's line
     believed two had trained."""
-    proc = _accelerate_launch_cpu_train(shared_data, tmp_path, 2)
+    proc = _accelerate_launch_cpu_train(one_shard_prepared, tmp_path, 2)
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
     assert "started 1 process" in proc.stderr and "torchrun --standalone --nproc_per_node N" in proc.stderr, \
         proc.stderr[-3000:]
 
 
-def test_accelerate_launch_of_one_process_under_an_inherited_master_port_does_not_warn(shared_data, tmp_path):
+def test_accelerate_launch_of_one_process_under_an_inherited_master_port_does_not_warn(one_shard_prepared, tmp_path):
     """A job script (SLURM, a container) that exports MASTER_ADDR / MASTER_PORT for its own
     reasons and runs `accelerate launch --cpu --num_processes 1` asked for one process and got
     one; the run warned 'accelerate launch was asked for several processes ... started 1
     process', as MASTER_PORT was taken for accelerate's own several-process setting."""
-    proc = _accelerate_launch_cpu_train(shared_data, tmp_path, 1, MASTER_ADDR="127.0.0.1", MASTER_PORT="23456")
+    proc = _accelerate_launch_cpu_train(one_shard_prepared, tmp_path, 1, MASTER_ADDR="127.0.0.1", MASTER_PORT="23456")
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["num_processes"] == 1
     assert "started 1 process" not in proc.stderr, proc.stderr[-3000:]
 
