@@ -7,6 +7,8 @@ The calls go through ``cli.main`` in this process (the code of the console scrip
 would be read is a missing file, so an error about it means the flag was checked too late.
 """
 
+import re
+
 import pytest
 
 from hf_neuroformer import cli
@@ -478,6 +480,10 @@ def test_ablate_shows_the_training_bar_of_every_variant(capsys, tmp_path, shared
     assert rc == 0, err
     # state-only and +past: one finished training bar each (tqdm's "training: 100%|...| 2/2")
     assert err.count("| 2/2 [") >= 2 and "training: 100%" in err, err
+    # and one over the batches of each evaluation: the validation at step 2, while the step bar is open
+    # (it stood still, without a bar, while a validation ran), then the final validation and test passes
+    done = [m.start() for m in re.finditer(r"evaluating: 100%.* (\d+)/\1 \[", err)]
+    assert len(done) >= 2 * 3 and done[0] < err.index("training: 100%"), err
 
 
 @pytest.mark.parametrize("command", ["ablate", "train"])

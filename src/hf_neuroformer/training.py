@@ -511,15 +511,25 @@ def _json_default(o):
 
 @torch.no_grad()
 def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: int = 0, stop: Optional[int] = None,
-                    windows: Optional[Dict[str, list]] = None):
+                    windows: Optional[Dict[str, list]] = None, progress: bool = False):
     """Sums behind :func:`evaluate_token_nll` over ``dataset[start:stop]``: float64 tensor
     ``(id NLL, dt NLL, id NLL over every label, spike tokens, labelled tokens)``. With ``windows``
     (a dict of lists), the same pass also appends each window's ``window_start``, ``id_nll_sum``,
-    ``dt_nll_sum`` and ``n_spike_tokens`` to it (the totals are summed as without it)."""
+    ``dt_nll_sum`` and ``n_spike_tokens`` to it (the totals are summed as without it).
+    ``progress``: a bar over the batches (``evaluating``, not left on a terminal; the package's
+    :func:`~hf_neuroformer.progress.progress_bar`); without ``stop``, a streamed dataset's has
+    no total."""
     model.eval()
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
-    for b in _eval_batches(dataset, collator, batch_size, start, stop, with_starts=windows is not None):
+    batches = _eval_batches(dataset, collator, batch_size, start, stop, with_starts=windows is not None)
+    if progress:
+        from .progress import progress_bar
+
+        n = stop if stop is not None else None if isinstance(dataset, _iterable_dataset_type()) else len(dataset)
+        total = None if n is None else math.ceil(max(n - start, 0) / batch_size)
+        batches = progress_bar(batches, total=total, desc="evaluating", unit="batch", leave=False)
+    for b in batches:
         if windows is not None:
             b, starts = b
             windows.setdefault("window_start", []).extend(float(x) for x in starts)
@@ -590,7 +600,7 @@ def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float
 @torch.no_grad()
 @keeps_training_mode
 def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None,
-                       per_window: bool = False) -> Dict[str, float]:
+                       per_window: bool = False, progress: bool = False) -> Dict[str, float]:
     """Mean next-spike NLL (nats per spike token) of ``model`` on a window dataset.
 
     Scored targets are the spike tokens (not BOS/EOS): ``id_nll`` uses the full softmax over the
@@ -600,10 +610,14 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
     ``window_start`` (float64 s, the dataset's column), ``id_nll_sum`` and ``dt_nll_sum``
     (float64 nats summed over the window's spike tokens) and ``n_spike_tokens`` (int64), the
     per-window sufficient statistics of ``id_nll`` / ``dt_nll`` (for block-bootstrap intervals).
+
+    ``progress=True`` shows a bar over the batches (``evaluating``, not left on a terminal; redrawn
+    at most every 30 s into a log file; ``TQDM_DISABLE=1`` turns it off; a streamed dataset's has
+    no total).
     """
     device = device or next(model.parameters()).device
     windows = {} if per_window else None
-    sums = _token_nll_sums(model, dataset, collator, batch_size, device, windows=windows)
+    sums = _token_nll_sums(model, dataset, collator, batch_size, device, windows=windows, progress=progress)
     out = _nll_from_sums(sums, model.config.dt_loss_weight)
     if per_window:
         out["windows"] = {"window_start": np.asarray(windows.get("window_start", []), dtype=np.float64),
@@ -652,14 +666,18 @@ def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: Option
     return out
 
 
-def _evaluate_sharded(accelerator, model, dataset, collator, batch_size: int, n: Optional[int] = None) -> Dict[str, float]:
+def _evaluate_sharded(accelerator, model, dataset, collator, batch_size: int, n: Optional[int] = None,
+                      progress: bool = False) -> Dict[str, float]:
     """:func:`evaluate_token_nll` with the windows split into one contiguous block per process
     and the sums added up across processes: every process gets the same figures (and so takes
-    the same checkpoint-selection decision) for a fraction of the work."""
+    the same checkpoint-selection decision) for a fraction of the work. ``progress``: a bar over
+    the main process's batches (its block: the blocks differ by one window at most), none on the
+    other processes."""
     n = len(dataset) if n is None else n
     world, rank = accelerator.num_processes, accelerator.process_index
     lo, hi = n * rank // world, n * (rank + 1) // world
-    sums = _token_nll_sums(model, dataset, collator, batch_size, accelerator.device, lo, hi)
+    sums = _token_nll_sums(model, dataset, collator, batch_size, accelerator.device, lo, hi,
+                           progress=progress and accelerator.is_main_process)
     if world > 1:
         sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
     return _nll_from_sums(sums, model.config.dt_loss_weight)
@@ -1165,7 +1183,10 @@ def train(
         config: model and window settings (default :class:`NeuroformerConfig`).
         training: optimisation settings (default :class:`TrainingConfig`).
         overwrite: replace a model (and earlier checkpoints) already in ``output_dir``.
-        progress: show tqdm bars.
+        progress: show the package's progress bars (on the main process): one over the steps,
+            one over the batches of each validation pass and of the final validation and test
+            passes (``evaluating``, below the step bar, not left on a terminal), and generation's
+            over the test windows; ``TQDM_DISABLE=1`` turns them off.
         resume: continue from the newest checkpoint in ``output_dir/checkpoints``: model,
             optimizer, scheduler, gradient scaler and RNG states (Accelerate ``load_state``),
             the position in the epoch's shuffled order, the training log and the
@@ -1644,8 +1665,9 @@ def train(
             log.append({"step": step, "epoch": step_epoch, "train_loss": running})
             return
         with _float32_forward(accelerator, model) as fp32_model:
+            # a bar over its batches below the step bar, which stood still while the validation ran
             val = _evaluate_sharded(accelerator, fp32_model, dsets["validation"], collator, training.eval_batch_size,
-                                    n_windows["validation"])
+                                    n_windows["validation"], progress=progress)
         if streamed:
             shards_unchanged()
         model.train()
@@ -1797,11 +1819,12 @@ def train(
     if accelerator.is_main_process:
         model.eval()
         if has_val:
-            val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size)
+            val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size, progress=progress)
             metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
                             "validation/loss": val["loss"]})
         if has_test:
-            test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size, per_window=True)
+            test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size, per_window=True,
+                                      progress=progress)
             unit_tokens = (np.arange(config.num_special_tokens, len(tokenizer)) if streamed
                            else tokenizer.unit_token_ids(recording))
             base = TokenBaselines(config.vocab_size, unit_tokens, config.num_dt_bins)
