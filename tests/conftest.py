@@ -121,7 +121,8 @@ def pytest_unconfigure(config):
 
 # The test files that take longest, slowest first (one process, ``--durations`` of the whole
 # suite on 2026-12-06: test_distributed.py about a fifth of the suite's time, then test_hub.py and
-# test_decoding.py). Under ``--dist loadfile`` a worker takes a whole file; xdist hands the files out
+# test_decoding.py; since its torchrun launches were merged, test_distributed.py alone takes ~155 s
+# and test_hub.py ~124 s, still in this order). Under ``--dist loadfile`` a worker takes a whole file; xdist hands the files out
 # by their number of tests, most first, which left test_distributed.py (13 tests) to the end, run by
 # one worker while the other had nothing left to do. See ``pytest_collection_modifyitems``.
 SLOWEST_FILES = ("test_distributed.py", "test_hub.py", "test_decoding.py", "test_cli_outputs.py",
