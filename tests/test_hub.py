@@ -411,12 +411,20 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
     card = loopback_hub.files("lab/repushed-card-windows", repo_type="dataset")["README.md"].decode()
     assert "pynapple test data A2929 (Peyrache lab), MIT" in card
 
+    # a folder saved with processor.save_pretrained pushes its processor_config.json (split_mode); a later
+    # push of a folder without one must not leave it describing the model it replaces
+    with_processor = tmp_path / "with-processor"
+    shutil.copytree(model_dir, with_processor)
+    (with_processor / "processor_config.json").write_text('{"split_mode": "trials"}')
+    push_to_hub(with_processor, "lab/repushed", **kw)
+    assert "processor_config.json" in loopback_hub.files("lab/repushed")
     bare = tmp_path / "no-metrics"
     shutil.copytree(model_dir, bare)
     (bare / "metrics.json").unlink()
     (bare / "test_generation.png").unlink()
     push_to_hub(bare, "lab/repushed", **kw)
     assert "metrics.json" not in loopback_hub.files("lab/repushed"), "a stale metrics.json of the earlier push stayed"
+    assert "processor_config.json" not in loopback_hub.files("lab/repushed"), "a stale processor_config.json stayed"
     repushed = loopback_hub.files("lab/repushed")
     assert "test_generation.png" not in repushed, "a stale figure of the earlier push stayed"
     assert "![test_generation.png]" not in repushed["README.md"].decode()

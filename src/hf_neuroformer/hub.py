@@ -1411,10 +1411,11 @@ def push_to_hub(
             with _hub_errors("uploading the model", repo_id, api, src, already=already):
                 # a run file of an earlier push that this model directory lacks would describe another
                 # model (and an earlier push's generation_config.json does not fit a decoder without
-                # next-spike heads): delete the ones this push does not overwrite
+                # next-spike heads; an earlier push's processor_config.json, another model's split_mode and
+                # modalities): delete the ones this push does not overwrite
                 info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
                                          commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
-                                         delete_patterns=[*RUN_FILES, GENERATION_CONFIG])
+                                         delete_patterns=[*RUN_FILES, "processor_config.json", GENERATION_CONFIG])
         except (Exception, KeyboardInterrupt) as err:  # Ctrl-C during the upload left the new repository too
             note = _delete_created(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
             if note and type(err) in (HubPushError, ValueError):  # said where the CLI prints the message
