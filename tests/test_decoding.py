@@ -848,6 +848,90 @@ def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything
     assert {float(state[params[n]]["step"]) for n in new} == {4.0}
 
 
+def test_ema_decay_evaluates_and_saves_the_bias_corrected_average_of_the_steps_weights(a2929, pretrained, tmp_path):
+    """Polyak averaging (``ema_decay``): each checkpoint holds the bias-corrected exponential moving
+    average of the weights after steps 1..t, (d**2 theta_1 + d theta_2 + theta_3) / (1 + d + d**2)
+    at step 3, computed here by hand from the training weights; the training itself (the weights
+    each optimizer step makes) is the same as without averaging; after training the model holds the
+    average. Before, build_trainer and finetune had no such option (the last step's weights)."""
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention")
+    d = 0.5
+
+    def run(name, **kw):
+        raw = []
+
+        class Snapshot(TrainerCallback):  # the optimizer's weights, before the step's evaluation or save
+            def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+                raw.append({k: v.detach().clone() for k, v in model.named_parameters()})
+
+        m = copy.deepcopy(model)
+        trainer = build_trainer(m, dsd["train"].select(range(48)), None, tmp_path / name, per_device_train_batch_size=16,
+                                max_steps=3, learning_rate=1e-2, seed=0, **kw)
+        trainer.add_callback(Snapshot())
+        trainer.train()
+        return m, raw
+
+    plain, raw_plain = run("plain", save_strategy="no")
+    averaged, raw = run("ema", ema_decay=d, save_strategy="steps", save_steps=1)
+    assert len(raw) == len(raw_plain) == 3
+    for a, b in zip(raw, raw_plain):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    expected = {1: raw[0],
+                2: {k: (d * raw[0][k] + raw[1][k]) / (1 + d) for k in raw[0]},
+                3: {k: (d * d * raw[0][k] + d * raw[1][k] + raw[2][k]) / (1 + d + d * d) for k in raw[0]}}
+    for step, want in expected.items():
+        saved = load_file(tmp_path / "ema" / f"checkpoint-{step}" / "model.safetensors")
+        shared = sorted(set(saved) & set(want))
+        assert len(shared) > 10
+        for k in shared:
+            torch.testing.assert_close(saved[k], want[k], rtol=1e-5, atol=1e-6)
+    params = dict(averaged.named_parameters())
+    moved = max((expected[3][k] - raw[2][k]).abs().max().item() for k in raw[2])
+    assert moved > 1e-4  # the average is not the last step's weights ...
+    for k in raw[2]:  # ... and it is what the model holds after training
+        torch.testing.assert_close(params[k].detach(), expected[3][k], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"ema_decay: expected None \(off\) or a number in \(0, 1\).*got 1"):
+        build_trainer(copy.deepcopy(model), dsd["train"], None, tmp_path / "bad", ema_decay=1)
+
+
+def test_finetune_with_ema_decay_saves_the_averaged_checkpoint_it_selected(a2929, pretrained, tmp_path):
+    """finetune(ema_decay=...) keeps the validation-selected checkpoint, which holds averaged weights,
+    as the decoder: the saved file equals that checkpoint's, load_decoder reads it back unchanged
+    and scores the validation windows as metrics.json says; ema_decay is recorded. A bad decay is
+    refused before the output folder is made."""
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.finetuning import load_decoder
+
+    out = tmp_path / "ema"
+    targets = [DecodingTarget("x", "regression")]
+    with pytest.raises(ValueError, match=r"ema_decay: expected None \(off\) or a number in \(0, 1\)"):
+        finetune(pretrained, a2929, targets, output_dir=out, max_steps=4, ema_decay=0.0)
+    assert not out.exists()
+    metrics = finetune(pretrained, a2929, targets, output_dir=out, max_steps=4, eval_steps=2, batch_size=16,
+                       ema_decay=0.5, keep_checkpoints=True)
+    assert metrics["training"]["ema_decay"] == 0.5
+    assert json.loads((out / "metrics.json").read_text())["training"]["ema_decay"] == 0.5
+    kept = load_file(out / "model.safetensors")
+    best = load_file(out / "checkpoints" / f"checkpoint-{metrics['best_step']}" / "model.safetensors")
+    assert set(kept) == set(best) and all(torch.equal(kept[k], best[k]) for k in kept)
+    decoder, tok, plan = load_decoder(out)
+    state = decoder.state_dict()
+    assert all(torch.equal(state[k], kept[k]) for k in kept)
+    dsd, _ = build_decoding_datasets(a2929, tok, decoder.config, plan, targets)
+    trainer = build_trainer(decoder, dsd["train"], dsd["validation"], tmp_path / "re", per_device_eval_batch_size=64)
+    again = trainer.evaluate(metric_key_prefix="validation")
+    assert again["validation_x/r2"] == pytest.approx(metrics["validation/x/r2"], rel=1e-5)
+
+
 def test_a_frozen_backbone_neither_clips_the_new_heads_step_nor_hides_its_learning_rate(a2929, pretrained, tmp_path):
     """Break test: while the backbone was frozen its gradients were still computed and kept, so
     gradient clipping (max_grad_norm) measured them with the new modules' and scaled the heads'

@@ -607,7 +607,7 @@ def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_
 
 
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
-                  **training_args):
+                  ema_decay: Optional[float] = None, **training_args):
     """A ``transformers.Trainer`` for a :class:`NeuroformerForBehaviorDecoding`.
 
     ``TrainingArguments`` get ``remove_unused_columns=False`` (the collator reads the token
@@ -626,9 +626,14 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     ``grad_norm`` cover only the new modules, and AdamW's moment estimates for the backbone start
     at step ``freeze_backbone_steps`` (with N=3 of 4 steps its step count is 1, the heads' 4).
 
+    ``ema_decay`` (default None: off): evaluations and checkpoints see an exponential moving
+    average of the weights over the steps, with this decay per step (:class:`WeightAverage`);
+    after training the model holds averaged weights.
+
     Raises:
         ValueError: ``freeze_backbone_steps`` not a whole number >= 0, or > 0 with an
-            ``lr_scheduler_type`` whose schedule cannot be gated (:func:`check_freeze_schedule`).
+            ``lr_scheduler_type`` whose schedule cannot be gated (:func:`check_freeze_schedule`);
+            ``ema_decay`` neither None nor in (0, 1).
     """
     from transformers import TrainingArguments
 
@@ -642,11 +647,14 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
     if not is_whole_number(freeze_backbone_steps) or freeze_backbone_steps < 0:  # int(2.5) trained as 2
         raise ValueError(f"freeze_backbone_steps: expected a whole number >= 0 (0: off), got {freeze_backbone_steps!r}")
+    check_ema_decay(ema_decay)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
     check_freeze_schedule(freeze_backbone_steps, args.lr_scheduler_type, args.lr_scheduler_kwargs)
     trainer = DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                               data_collator=collator, compute_metrics=make_compute_metrics(targets))
     trainer.freeze_backbone_steps = int(freeze_backbone_steps)
+    if ema_decay is not None:
+        trainer.add_callback(WeightAverage(ema_decay))
     return trainer
 
 
@@ -976,6 +984,7 @@ def finetune(
     eval_steps: Optional[int] = None,
     generative_loss_weight: float = 0.0,
     freeze_backbone_steps: int = 0,
+    ema_decay: Optional[float] = None,
     config_overrides: Optional[Dict[str, object]] = None,
     select_on: Optional[str] = "auto",
     overwrite: bool = False,
@@ -1030,6 +1039,11 @@ def finetune(
             (linear probing then fine-tuning, see :func:`build_trainer`); ``max_steps`` = the
             backbone never trains. Default 0 (everything trains from step 0). From scratch the
             frozen backbone is the random one. Recorded in ``metrics.json``.
+        ema_decay: None (default, off) or a decay in (0, 1): every validation, and so the checkpoint
+            selection, the saved decoder and its test metrics, uses an exponential moving average
+            of the weights over the optimisation steps (bias-corrected, :class:`WeightAverage`;
+            0.99 averages over about the last 100 steps) instead of the step's own weights.
+            Recorded in ``metrics.json`` -> ``training`` -> ``ema_decay`` (absent when off).
         config_overrides: fine-tuning settings of the decoder's config that leave the backbone's
             weights loadable, ``{key: value}`` with keys among :data:`FINETUNE_CONFIG_KEYS`
             (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``, ``window_stride``:
@@ -1091,7 +1105,7 @@ def finetune(
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
-            ``freeze_backbone_steps`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
+            ``freeze_backbone_steps``, ``ema_decay`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows (for a
             target: none with a value of it).
@@ -1108,6 +1122,7 @@ def finetune(
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,
                             freeze_backbone_steps=freeze_backbone_steps)
+    check_ema_decay(ema_decay)
     check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
                           training_args.get("lr_scheduler_kwargs"))
     ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
@@ -1270,7 +1285,8 @@ def finetune(
         max_steps=int(max_steps), eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
         save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
         metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
-        optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps, **training_args,
+        optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps,
+        ema_decay=ema_decay, **training_args,
     )
     if not progress:  # with tqdm off, Trainer prints every log dict instead
         from transformers.trainer_callback import PrinterCallback
@@ -1325,7 +1341,8 @@ def finetune(
             train_windows_used_s=_train_windows_used(train_ds, dsd["train"], model_dir if continued else None),
             freeze_backbone_steps=int(freeze_backbone_steps),
             # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
-            training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state),
+            training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state,
+                                                ema_decay=ema_decay),
             n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
             config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
             # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
@@ -1435,13 +1452,14 @@ def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: in
 
 
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
-                               state=None) -> Dict[str, object]:
+                               state=None, ema_decay: Optional[float] = None) -> Dict[str, object]:
     """The optimisation settings of a fine-tuning run, read from its ``TrainingArguments``
     (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer (and AdamW's
     betas and epsilon), learning rate and schedule (with ``lr_scheduler_kwargs``), warmup, weight
     decay, gradient clipping, batch (windows per optimisation step over all processes, and how it
     is split), steps, evaluation interval, seeds (``seed``; ``data_seed``, the order of the
-    training windows, ``None`` = ``seed``), and the two fine-tuning settings of this package.
+    training windows, ``None`` = ``seed``), and the fine-tuning settings of this package
+    (``ema_decay`` only when the weights were averaged).
 
     ``state``: the trainer's ``TrainerState`` after training. Its ``train_batch_size`` is the
     batch that trained: with ``auto_find_batch_size`` Trainer shrinks it (to 90 %, accelerate's
@@ -1468,6 +1486,7 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
         "max_steps": int(args.max_steps), "eval_steps": plain(args.eval_steps), "seed": int(args.seed),
         "data_seed": plain(args.data_seed),
         "generative_loss_weight": float(generative_loss_weight), "freeze_backbone_steps": int(freeze_backbone_steps),
+        **({"ema_decay": float(ema_decay)} if ema_decay is not None else {}),
     }
 
 
@@ -1725,6 +1744,79 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             "n_truncated_windows": int((np.asarray(cols["n_truncated"]) > 0).sum()),
             **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {})}
     return table, info
+
+
+class WeightAverage(TrainerCallback):
+    """An exponential moving average of the weights over the optimisation steps (Polyak
+    averaging; Polyak & Juditsky 1992, SIAM J. Control Optim. 30(4); the EMA form as in Izmailov
+    et al., "Averaging Weights Leads to Wider Optima", arXiv 1803.05407), which evaluations and
+    checkpoints see instead of the last step's weights: it smooths the step-to-step noise of
+    fine-tuning on few windows. :func:`build_trainer` adds it for ``ema_decay``.
+
+    After optimisation step ``t`` (``t`` = 1, 2, ...) of the run, every floating-point parameter's
+    average is ``avg_t = avg_{t-1} + w_t (theta_t - avg_{t-1})`` with ``w_t = (1 - d) / (1 - d**t)``:
+    the bias-corrected EMA ``sum_i d**(t-i) theta_i / sum_i d**(t-i)`` of the weights after steps
+    1..t, so the weights before training (a random head) are not part of it (``avg_1 = theta_1``),
+    and a parameter that does not move (a frozen backbone) keeps its value exactly. Before each
+    evaluation and checkpoint (the steps where Trainer evaluates or saves), the model's parameters
+    are set to their averages in place (the optimizer keeps its tensors and moments); the
+    training weights are put back at the start of the next step, so the optimisation itself is
+    unchanged. At the end of training the model holds averaged weights: those of the checkpoint
+    Trainer loaded as the best (itself saved averaged), or else the last step's average.
+    The average is of this run's steps only (a resumed Trainer run starts it again)."""
+
+    def __init__(self, decay: float):
+        check_ema_decay(decay)
+        self.decay = float(decay)
+        self.steps = 0
+        self.average = None
+        self.raw = None  # the training weights while the averaged ones are in the model
+
+    @staticmethod
+    def _params(model):
+        return [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.steps, self.raw = 0, None
+        self.average = {n: p.detach().clone() for n, p in self._params(model)}
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        self._restore(model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.steps += 1
+        weight = (1.0 - self.decay) / (1.0 - self.decay ** self.steps)
+        with torch.no_grad():
+            for n, p in self._params(model):
+                self.average[n].lerp_(p.detach(), weight)
+            if control.should_evaluate or control.should_save:
+                self.raw = {n: p.detach().clone() for n, p in self._params(model)}
+                for n, p in self._params(model):
+                    p.copy_(self.average[n])
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if state.best_model_checkpoint is None and self.steps:  # else the model holds the best (averaged) checkpoint
+            with torch.no_grad():
+                for n, p in self._params(model):
+                    p.copy_(self.average[n])
+        self.raw = None
+
+    def _restore(self, model) -> None:
+        if self.raw is not None:
+            with torch.no_grad():
+                for n, p in self._params(model):
+                    p.copy_(self.raw[n])
+            self.raw = None
+
+
+def check_ema_decay(decay, name: str = "ema_decay") -> None:
+    """``decay`` of :class:`WeightAverage`: None (off) or a number in (0, 1).
+
+    Raises:
+        ValueError: naming ``name`` and the expectation."""
+    if decay is not None and not (is_finite_number(decay) and 0 < decay < 1):
+        raise ValueError(f"{name}: expected None (off) or a number in (0, 1), e.g. 0.99 (an average over about "
+                         f"1 / (1 - decay) = 100 steps), got {decay!r}")
 
 
 class _StepBar(TrainerCallback):
