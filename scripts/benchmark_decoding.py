@@ -346,7 +346,7 @@ def finetune_task(args):
                      from_scratch=(init == "scratch"), plan=plan, window_mask=mask, overwrite=True,
                      learning_rate=opts["learning_rate"], select_on=select_on,
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
-                     freeze_backbone_steps=opts.get("freeze_backbone_steps") or 0,
+                     freeze_backbone_steps=opts.get("freeze_backbone_steps") or 0, ema_decay=opts.get("ema_decay"),
                      config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
     metrics, intervals, reasons = target_metrics(m, f"test/{target.label}/")
     val, _, _ = target_metrics(m, f"validation/{target.label}/")
@@ -356,6 +356,8 @@ def finetune_task(args):
                                           **({"validation_extra": {t.label: target_metrics(m, f"validation/{t.label}/")[0]
                                                                    for t in extra}} if extra else {}),
                                           "checkpoint_selection": m.get("checkpoint_selection"),
+                                          # as finetune recorded it (metrics.json -> training), only when averaged
+                                          **({"ema_decay": m["training"]["ema_decay"]} if "ema_decay" in m["training"] else {}),
                                           "class_weights": m["targets"][0].get("class_weights"),
                                           "n_train_windows": m.get("n_train_windows"),
                                           "seconds": time.perf_counter() - t0}

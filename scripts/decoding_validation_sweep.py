@@ -26,7 +26,9 @@ pretraining variant, ``<runs-dir>/pretrain-<settings>/<recording>/split<S>/pretr
 one whose ``config.json`` or step count is not the variant's. With ``--extra-targets speed`` (nelpy) the
 model decodes speed beside position (multitask fine-tuning, one head per target, their losses summed);
 the checkpoint is still chosen on the dataset's own target (position's R²), and the row also holds
-the extra targets' validation metrics (``validation_extra``).
+the extra targets' validation metrics (``validation_extra``). With ``--ema-decay D`` the validations, the
+checkpoint chosen and its metrics use an exponential moving average of the fine-tuned weights over the steps
+(``finetune(ema_decay=D)``, Polyak averaging); the row records the decay ``finetune`` ran with (``ema_decay``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,10 @@ def main(argv=None) -> int:
                    help="comma-separated targets decoded beside the dataset's own (multitask fine-tuning), each the target "
                         "of another dataset of the same recording (nelpy: speed; nelpy_speed: x); the checkpoint is still "
                         "chosen on the dataset's own validation metric; default: none")
+    p.add_argument("--ema-decay", type=float, default=None,
+                   help="average the fine-tuned weights over the steps with this decay per step, in (0, 1) (finetune's "
+                        "ema_decay; 0.99 ~ the last 100 steps); every validation and the checkpoint use the average; "
+                        "default: off")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <recording>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -92,6 +98,12 @@ def main(argv=None) -> int:
     if not Path(args.log).parent.is_dir():  # else the first row would fail after its fine-tuning run
         p.error(f"--log: the folder {Path(args.log).parent} does not exist")
 
+    from hf_neuroformer.finetuning import check_ema_decay
+
+    try:
+        check_ema_decay(args.ema_decay, "--ema-decay")
+    except ValueError as exc:
+        p.error(str(exc))
     if not 0 <= args.freeze_backbone_steps <= args.steps:
         p.error(f"--freeze-backbone-steps: expected 0 to --steps={args.steps}, got {args.freeze_backbone_steps}")
     # target name -> the dataset whose target it is (same recording, windows and mask)
@@ -129,7 +141,8 @@ def main(argv=None) -> int:
     opts = dict(quick=False, model=model, class_weight="balanced", learning_rate=args.learning_rate,
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
-                freeze_backbone_steps=args.freeze_backbone_steps, extra_targets=[others[t] for t in extra])
+                freeze_backbone_steps=args.freeze_backbone_steps, extra_targets=[others[t] for t in extra],
+                ema_decay=args.ema_decay)
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -148,6 +161,7 @@ def main(argv=None) -> int:
                **({"pretrain_overrides": variant} if variant else {}),
                **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
                **({"extra_targets": extra, "validation_extra": r["validation_extra"]} if extra else {}),
+               **({"ema_decay": r["ema_decay"]} if "ema_decay" in r else {}),
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},
                "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}

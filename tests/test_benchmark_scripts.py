@@ -758,3 +758,23 @@ def test_multitask_fine_tuning_adds_the_extra_target_and_still_selects_on_the_da
     assert (target.label, extra, select_on) == ("x", [], "auto")
     target, extra, _ = bd.finetune_targets("nelpy_speed", dict(opts, extra_targets=["nelpy"]))
     assert (target.label, [t.label for t in extra]) == ("speed", ["x"])
+
+
+def test_validation_sweep_refuses_a_bad_ema_decay_before_any_run(tmp_path, capsys):
+    """``decoding_validation_sweep.py --ema-decay D`` (plan 6: finetune's ema_decay, Polyak averaging of the
+    fine-tuned weights): a decay outside (0, 1) is a usage error naming the flag and the expectation, before
+    any checkpoint is read or row written (the option did not exist before)."""
+    import decoding_validation_sweep as vs
+    import pytest
+
+    base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs"), "--log", str(tmp_path / "l.jsonl")]
+    for bad in ("1", "0", "-0.5", "nan"):
+        with pytest.raises(SystemExit) as exc:
+            vs.main(base + ["--ema-decay", bad])
+        assert exc.value.code == 2, bad
+        err = capsys.readouterr().err
+        assert "--ema-decay: expected None (off) or a number in (0, 1)" in err, (bad, err)
+    with pytest.raises(SystemExit) as exc:  # a good decay goes on to look for the checkpoint
+        vs.main(base + ["--ema-decay", "0.99"])
+    assert "no pretrained checkpoint" in str(exc.value.code)
+    assert not (tmp_path / "l.jsonl").exists()
