@@ -7,6 +7,7 @@ The calls go through ``cli.main`` in this process (the code of the console scrip
 would be read is a missing file, so an error about it means the flag was checked too late.
 """
 
+import json
 import re
 
 import pytest
@@ -318,7 +319,10 @@ def test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model(ca
             "--batch-size", "16"]
     msg = err_of(capsys, *base, "--target", "ry", "--select-on", "ry/r2", "--output-dir", tmp_path / "a")
     assert msg.startswith("--select-on: ") and "ry/mean_angular_error_deg" in msg, msg
-    assert cli.main([str(a) for a in base] + ["--target", "x", "--output-dir", str(tmp_path / "dec")]) == 0
+    # --ema-decay is passed on to finetune (its training settings record it)
+    assert cli.main([str(a) for a in base] + ["--target", "x", "--output-dir", str(tmp_path / "dec"),
+                                              "--ema-decay", "0.5"]) == 0
+    assert json.loads((tmp_path / "dec" / "metrics.json").read_text())["training"]["ema_decay"] == 0.5
     capsys.readouterr()
     msg = err_of(capsys, *base[:2], tmp_path / "dec", *base[3:], "--target", "ry", "--output-dir", tmp_path / "b")
     assert msg.startswith(f"--model: '{tmp_path / 'dec'}' is a decoder fine-tuned for"), msg
@@ -691,3 +695,15 @@ def test_metrics_summary_prints_a_tiny_fraction_with_its_digits(capsys):
     lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in capsys.readouterr().out.splitlines()}
     assert lines["fraction"] == "1e-09" and lines["test/x/r2"] == "0.5123" and lines["test/x/rmse"] == "0.0000"
     assert lines["test/x/mae"] == "0.0001234  95% CI [0.0001, 0.2500]", lines
+
+
+def test_finetune_refuses_a_bad_ema_decay_by_its_flag(capsys, tmp_path):
+    """`neuroformer finetune --ema-decay D` (finetune's ema_decay, Polyak averaging of the weights): a decay
+    outside (0, 1) exits 2 naming the flag, before the model or data is read (the paths here do not
+    exist). The command had no such option; that it is passed on is checked by
+    test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model's run."""
+    for bad in ("1", "0", "nan"):
+        msg = err_of(capsys, "finetune", "--model", tmp_path / "no-model", "--target", "x", "--output-dir",
+                     tmp_path / "bad", "--ema-decay", bad)
+        assert msg.startswith("--ema-decay: expected None (off) or a number in (0, 1)"), msg
+    assert not (tmp_path / "bad").exists()

@@ -18,8 +18,8 @@
                          [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
-                         [--freeze-backbone-steps N] [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC]
-                         [--set KEY=VALUE ...] [--ci-block-s S] [--overwrite]
+                         [--freeze-backbone-steps N] [--ema-decay D] [--class-weight balanced|none]
+                         [--select-on auto|loss|TARGET/METRIC] [--set KEY=VALUE ...] [--ci-block-s S] [--overwrite]
     neuroformer decode   --model DIR [--data PATH] [--epoch NAME] [--split train|validation|test] --output OUT.csv
                          [--figure PNG] [--batch-size B] [--ci-block-s S] [--overwrite]
     neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output FIGURE [--split test]
@@ -1040,8 +1040,8 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
 def cmd_finetune(args) -> int:
     from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
         parse_target_label, target_label
-    from .finetuning import apply_config_overrides, check_finetune_output_dir, check_finetune_settings, \
-        check_output_not_model, config_settings, finetune
+    from .finetuning import apply_config_overrides, check_ema_decay, check_finetune_output_dir, \
+        check_finetune_settings, check_output_not_model, config_settings, finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
 
@@ -1066,6 +1066,7 @@ def cmd_finetune(args) -> int:
                             gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
                             learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
                             fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
+    check_ema_decay(args.ema_decay, "--ema-decay")
     check_model_dir(args.model, "--model", weights=not args.from_scratch)
     base = _read_model_config(Path(args.model), "--model")
     try:
@@ -1106,7 +1107,7 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        freeze_backbone_steps=args.freeze_backbone_steps, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
+        freeze_backbone_steps=args.freeze_backbone_steps, ema_decay=args.ema_decay, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
         ci_block_s_option=CI_BLOCK_S_FLAG,
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
@@ -2018,6 +2019,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train only the new decoding heads (and attentive read-out) for the first N steps, the "
                         "pretrained backbone frozen, then everything (linear probing then fine-tuning); N = "
                         "--max-steps keeps the backbone as pretrained (default: 0)")
+    f.add_argument("--ema-decay", type=float, default=None, metavar="D",
+                   help="validate, select and save an exponential moving average of the weights over the steps with "
+                        "this decay per step, in (0, 1) (Polyak averaging; 0.99 ~ the last 100 steps); training itself "
+                        "is unchanged (default: off)")
     f.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
                    help="classification targets: cross-entropy weighted by n / (k * n_c) over the training windows "
                         "(scikit-learn's 'balanced', as the baselines), or unweighted (default: %(default)s)")
