@@ -898,6 +898,11 @@ def test_ema_decay_evaluates_and_saves_the_bias_corrected_average_of_the_steps_w
     assert moved > 1e-4  # the average is not the last step's weights ...
     for k in raw[2]:  # ... and it is what the model holds after training
         torch.testing.assert_close(params[k].detach(), expected[3][k], rtol=1e-5, atol=1e-6)
+    # an evaluation / save at an epoch's end (here step 3 = 48 windows) sees the average too
+    run("epoch", ema_decay=d, save_strategy="epoch")
+    saved = load_file(tmp_path / "epoch" / "checkpoint-3" / "model.safetensors")
+    for k in sorted(set(saved) & set(expected[3])):
+        torch.testing.assert_close(saved[k], expected[3][k], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"ema_decay: expected None \(off\) or a number in \(0, 1\).*got 1"):
         build_trainer(copy.deepcopy(model), dsd["train"], None, tmp_path / "bad", ema_decay=1)
 

@@ -1758,7 +1758,7 @@ class WeightAverage(TrainerCallback):
     the bias-corrected EMA ``sum_i d**(t-i) theta_i / sum_i d**(t-i)`` of the weights after steps
     1..t, so the weights before training (a random head) are not part of it (``avg_1 = theta_1``),
     and a parameter that does not move (a frozen backbone) keeps its value exactly. Before each
-    evaluation and checkpoint (the steps where Trainer evaluates or saves), the model's parameters
+    evaluation and checkpoint (the steps, or epoch ends, where Trainer evaluates or saves), the model's parameters
     are set to their averages in place (the optimizer keeps its tensors and moments); the
     training weights are put back at the start of the next step, so the optimisation itself is
     unchanged. At the end of training the model holds averaged weights: those of the checkpoint
@@ -1789,7 +1789,16 @@ class WeightAverage(TrainerCallback):
         with torch.no_grad():
             for n, p in self._params(model):
                 self.average[n].lerp_(p.detach(), weight)
-            if control.should_evaluate or control.should_save:
+        self._average_for_evaluation(control, model)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        # an epoch strategy evaluates / saves after this (Trainer's last _maybe_log_save_evaluate of the epoch)
+        self._average_for_evaluation(control, model)
+
+    def _average_for_evaluation(self, control, model) -> None:
+        """The averages into the model when Trainer evaluates or saves next (the training weights set aside)."""
+        if self.raw is None and self.steps and (control.should_evaluate or control.should_save):
+            with torch.no_grad():
                 self.raw = {n: p.detach().clone() for n, p in self._params(model)}
                 for n, p in self._params(model):
                     p.copy_(self.average[n])
