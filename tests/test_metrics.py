@@ -38,10 +38,12 @@ from hf_neuroformer.metrics import (
     interspike_intervals,
     isi_distance,
     load_metric,
+    match_spike_times,
     pairwise_correlation_structure,
     poisson_rates_from_windows,
     psth_correlation,
     snap_to_dt_bin_centres,
+    spike_timing_f1,
     support_segments,
     trial_psth,
     unit_id_f1,
@@ -99,6 +101,115 @@ def test_unit_id_f1_all_empty_is_nan():
     out = unit_id_f1(real, gen)
     assert math.isnan(out["id_f1"])
     assert out["n_windows"] == 2 and out["n_windows_both_empty"] == 2
+
+
+# --------------------------------------------------------------------------- spike-timing F1
+def test_match_spike_times_by_hand():
+    real = [0.100, 0.200, 0.300, 0.400]
+    gen = [0.100,  # exact: a pair
+           0.205,  # shifted by exactly the tolerance (0.005): a pair despite 0.205 - 0.2 > 0.005 in floats
+           0.306,  # shifted by more than the tolerance: none
+           0.398, 0.401]  # two generated spikes near one recorded spike: one pair
+    pairs = match_spike_times(real, gen, 0.005)
+    assert pairs.tolist() == [[0, 0], [1, 1], [3, 3]]
+    assert pairs.dtype == np.int64 and match_spike_times([], gen, 0.005).shape == (0, 2)
+    # the pairing is the largest one, not nearest-neighbour: 0.010 is nearest to 0.008, and pairing them
+    # would leave 0.000 (and 0.018) without a partner; both spikes get one
+    assert match_spike_times([0.000, 0.010], [0.008, 0.018], 0.009).tolist() == [[0, 0], [1, 1]]
+    with pytest.raises(FidelityInputError, match=r"^tolerance\[0\]: expected a positive finite number of seconds"):
+        match_spike_times(real, gen, 0.0)
+    with pytest.raises(FidelityInputError, match=r"^generated_times: expected a 1-D array .* sorted ascending"):
+        match_spike_times(real, gen[::-1], 0.005)
+
+
+def test_match_spike_times_is_as_large_as_an_optimal_assignment():
+    """The time walk pairs as many spikes as scipy's maximum bipartite matching of the
+    within-tolerance graph, on random trains dense enough that spikes compete for partners."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = np.sort(rng.uniform(0, 1, rng.integers(0, 40)))
+        b = np.sort(rng.uniform(0, 1, rng.integers(0, 40)))
+        tol = float(rng.choice([0.005, 0.02, 0.05]))
+        near = np.abs(a[:, None] - b[None, :]) <= tol
+        rows, cols = linear_sum_assignment(near, maximize=True)
+        pairs = match_spike_times(a, b, tol)
+        assert len(pairs) == int(near[rows, cols].sum())
+        assert np.all(np.abs(a[pairs[:, 0]] - b[pairs[:, 1]]) <= tol)
+        assert len(set(pairs[:, 0])) == len(pairs) == len(set(pairs[:, 1]))  # one to one
+
+
+def test_spike_timing_f1_by_hand():
+    real = rec([(0.100, 0), (0.500, 0),  # unit a
+                (0.300, 1),  # unit b
+                (1.200, 2),  # unit c
+                (3.500, 0)],  # outside every window: not counted
+               (0.0, 10.0))
+    gen = rec([(0.104, 0),  # 4 ms from a's 0.1
+               (0.106, 0),  # 6 ms from the same recorded spike, already paired: unmatched at any tolerance
+               (0.520, 0),  # 20 ms from a's 0.5: matched at 25 ms only
+               (0.300, 2)],  # at b's spike time, but unit c: different units never match
+              (0.0, 6.0), WINDOWS)
+    out = spike_timing_f1(real, gen)
+    assert out["timing_tolerances_s"] == [0.005, 0.01, 0.025]
+    assert out["timing_n_real_spikes"] == 4 and out["timing_n_generated_spikes"] == 4
+    for lab, m in (("5ms", 1), ("10ms", 1), ("25ms", 2)):
+        assert out[f"timing_n_matched_{lab}"] == m
+        assert out[f"timing_precision_{lab}"] == out[f"timing_recall_{lab}"] == out[f"timing_f1_{lab}"] == m / 4
+    # a generated copy of the recording scores 1 at every tolerance; each chance level less
+    same = spike_timing_f1(real, rec([(0.1, 0), (0.5, 0), (0.3, 1), (1.2, 2)], (0.0, 6.0), WINDOWS),
+                           tolerances=[0.002])
+    assert same["timing_f1_2ms"] == same["timing_precision_2ms"] == same["timing_recall_2ms"] == 1.0
+    assert same["timing_f1_2ms_chance_poisson"] < 0.5 and same["timing_f1_2ms_chance_shuffle"] < 0.5
+    json.loads(json.dumps(out))
+
+
+def test_spike_timing_f1_undefined_and_empty_sides():
+    empty = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), unit_names=list(NAMES),
+                           time_domain=(0.0, 2.0), time_support=np.array([[0.0, 1.0], [1.0, 2.0]]))
+    out = spike_timing_f1(rec([(0.5, 0)], (0.0, 10.0)), empty, tolerances=0.01)
+    # recorded spikes, none generated: recall and F1 are 0, precision undefined
+    assert out["timing_recall_10ms"] == 0.0 and out["timing_f1_10ms"] == 0.0
+    assert math.isnan(out["timing_precision_10ms"]) and out["timing_n_generated_spikes"] == 0
+    out = spike_timing_f1(rec([(4.0, 0)], (0.0, 10.0)), empty, tolerances=0.01)  # nothing on either side
+    assert all(math.isnan(out[k]) for k in ("timing_precision_10ms", "timing_recall_10ms", "timing_f1_10ms",
+                                            "timing_f1_10ms_chance_poisson", "timing_f1_10ms_chance_shuffle"))
+
+
+def test_spike_timing_chance_levels():
+    """The shuffle level keeps each generated spike in its window: with windows no longer than the
+    tolerance, a redrawn time still lies within it of the recorded spike of that window (F1 1); the
+    Poisson level at a low rate is near its expected coincidence rate, 2 * tolerance * rate."""
+    win = np.stack([np.arange(0.0, 1.0, 0.1), np.arange(0.0, 1.0, 0.1) + 0.01], 1).round(9)
+    real = rec([(a + 0.005, 0) for a in win[:, 0]], (0.0, 1.0))
+    gen = rec([(a + 0.005, 0) for a in win[:, 0]], (0.0, 1.0), win)
+    out = spike_timing_f1(real, gen, tolerances=[0.01], chance_draws=4, seed=3)
+    assert out["timing_f1_10ms_chance_shuffle"] == 1.0 and out["timing_chance_draws"] == 4
+    assert out == spike_timing_f1(real, gen, tolerances=[0.01], chance_draws=4, seed=3)  # seeded
+    # unit a at 2 Hz over 1000 s; both sides Poisson-like, so the expected precision is ~ 2 * 0.005 * 2
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0.0, 1000.0, 2000))
+    real = rec([(x, 0) for x in t], (0.0, 1000.0))
+    gen = rec([(x, 0) for x in t], (0.0, 1000.0), np.array([[0.0, 1000.0]]))
+    out = spike_timing_f1(real, gen, tolerances=[0.005], chance_draws=3)
+    assert out["timing_precision_5ms_chance_poisson"] == pytest.approx(0.02, rel=0.25)
+    assert out["timing_recall_5ms_chance_poisson"] == pytest.approx(0.02, rel=0.25)
+
+
+def test_spike_timing_f1_refuses_bad_arguments_by_name():
+    real = rec([(0.5, 0)], (0.0, 10.0))
+    gen = rec([(0.5, 0)], (0.0, 6.0), WINDOWS)
+    for bad, msg in (([], r"^tolerances: expected at least one"), ([0.01, -1], r"^tolerances\[1\]: expected a positive"),
+                     ("0.01", r"^tolerances\[0\]: expected a positive"), ([0.005, 0.005], r"^tolerances: expected distinct")):
+        with pytest.raises(FidelityInputError, match=msg):
+            spike_timing_f1(real, gen, tolerances=bad)
+    with pytest.raises(FidelityInputError, match=r"^chance_draws: expected an integer >= 1, got 0"):
+        spike_timing_f1(real, gen, chance_draws=0)
+    with pytest.raises(FidelityInputError, match=r"^timing_tolerances\[0\]: expected a positive"):
+        compare_recordings(real, gen, timing_tolerances=[float("nan")])
+    with pytest.raises(FidelityInputError, match=r"^timing_seed: expected an integer >= 0, got 1.5"):
+        compare_recordings(real, gen, timing_seed=1.5)
 
 
 # --------------------------------------------------------------------------- firing rates
@@ -837,6 +948,9 @@ def test_identical_recording_scores_perfectly(steinmetz, variants):
     assert out["id_f1"] == 1.0 and out["n_windows"] == 10 * N_TRIALS
     assert out["n_real_spikes"] == out["n_generated_spikes"] > 1000
     assert out["support_duration_s"] == pytest.approx(N_TRIALS * 1.0)
+    for lab in ("5ms", "10ms", "25ms"):  # every spike pairs with itself; neither chance level comes close
+        assert out[f"timing_f1_{lab}"] == 1.0 and out[f"timing_n_matched_{lab}"] == out["n_real_spikes"]
+        assert out[f"timing_f1_{lab}_chance_poisson"] < 0.8 and out[f"timing_f1_{lab}_chance_shuffle"] < 0.8
     json.loads(json.dumps(out))
 
 
@@ -858,6 +972,14 @@ def test_shuffled_jittered_and_thinned_score_worse(steinmetz, variants):
     ratios = np.array(thin["rate_ratio_per_unit"])
     assert np.all(ratios[: N_UNITS // 2] < 0.65) and np.all(ratios[N_UNITS // 2:] == 1.0)
     assert thin["rate_log2_ratio_mean_abs"] == pytest.approx(0.5, abs=0.1)
+    # spike timing: spikes moved to other units score at chance (spikes of different units never match);
+    # the kept spikes of the thinned copy all pair (precision 1), the removed ones are missed
+    assert shuf["timing_f1_5ms"] < 0.3 and abs(shuf["timing_f1_5ms"] - shuf["timing_f1_5ms_chance_poisson"]) < 0.05
+    assert thin["timing_precision_5ms"] == 1.0
+    assert thin["timing_recall_5ms"] == thin["n_generated_spikes"] / thin["n_real_spikes"] < 0.8
+    # +-50 ms jitter in 100 ms windows: above the Poisson level, but no better than times redrawn in the window
+    assert jit["timing_f1_25ms"] > jit["timing_f1_25ms_chance_poisson"] + 0.15
+    assert abs(jit["timing_f1_25ms"] - jit["timing_f1_25ms_chance_shuffle"]) < 0.1
     assert thin["rate_ratio_median"] < 1.0
 
 
@@ -1567,3 +1689,4 @@ def test_unit_lists_that_differ_are_refused_naming_the_difference():
         with pytest.raises(FidelityInputError, match=r"^generated.unit_names: expected the real recording's 4 units, "
                                                      + text):
             compare_recordings(real, with_units(names))
+

@@ -25,6 +25,8 @@ function                                  what it compares
 :func:`pairwise_correlation_structure`    Pearson r of the unit-by-unit count correlation
                                           matrices (upper triangles)
 :func:`unit_id_f1`                        set-based unit-id F1 per window (Neuroformer Sec. 4)
+:func:`spike_timing_f1`                   spike-timing precision / recall / F1: same unit within a
+                                          tolerance (5, 10, 25 ms), one to one; with chance levels
 :func:`compare_recordings`                all of the above, plus spike counts and duration
 ========================================  ==================================================
 """
@@ -39,7 +41,7 @@ from scipy import stats
 
 from ..binning import bin_index, n_full_bins, on_time_grid
 from ..configuration_neuroformer import is_finite_number, is_real_number
-from ..recording import SpikeRecording
+from ..recording import SpikeRecording, in_intervals
 from .bits_per_spike import dt_bin_widths
 
 #: Tolerance (s) for "touching" support rows and for a trial edge lying on a segment edge: the
@@ -929,13 +931,246 @@ def unit_id_f1(real: SpikeRecording, generated: SpikeRecording) -> dict[str, obj
     }
 
 
+# --------------------------------------------------------------------------- spike-timing F1
+#: Default coincidence windows (s) of :func:`spike_timing_f1`: 5, 10 and 25 ms.
+SPIKE_TIMING_TOLERANCES = (0.005, 0.01, 0.025)
+
+#: Default number of random draws each chance level of :func:`spike_timing_f1` pools.
+SPIKE_TIMING_CHANCE_DRAWS = 3
+
+
+def _check_whole(value, field: str, minimum: int) -> int:
+    """``value`` as an int, or a :class:`FidelityInputError` naming ``field`` unless it is a whole
+    number >= ``minimum`` (2.5, NaN, True and the text '3' are refused)."""
+    if not (is_finite_number(value) and int(value) == value and value >= minimum):
+        raise FidelityInputError(f"{field}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _tolerance_label(tolerance: float) -> str:
+    """Key suffix of a tolerance: ``0.005`` -> ``"5ms"``, ``0.0025`` -> ``"2.5ms"``."""
+    return f"{round(tolerance * 1e3, 6):g}ms"
+
+
+def check_spike_tolerances(tolerances, field: str = "tolerances") -> tuple[float, ...]:
+    """``tolerances`` (s) as a tuple of floats, or a :class:`FidelityInputError` naming ``field``
+    unless it is a non-empty sequence of distinct positive finite numbers of seconds (two that give
+    the same key, e.g. 0.005 and 0.0050000001, are refused rather than one overwriting the other)."""
+    if is_real_number(tolerances):
+        tolerances = (tolerances,)
+    try:
+        values = list(tolerances)
+    except TypeError:
+        raise FidelityInputError(f"{field}: expected a sequence of positive numbers of seconds, got {tolerances!r}") from None
+    if not values:
+        raise FidelityInputError(f"{field}: expected at least one tolerance (s), got none")
+    for k, v in enumerate(values):
+        if not (is_finite_number(v) and v > 0):
+            raise FidelityInputError(f"{field}[{k}]: expected a positive finite number of seconds, got {v!r}")
+    labels = [_tolerance_label(float(v)) for v in values]
+    if len(set(labels)) < len(labels):
+        dup = next(lab for lab in labels if labels.count(lab) > 1)
+        raise FidelityInputError(f"{field}: expected distinct tolerances, got {values!r} (two are {dup})")
+    return tuple(float(v) for v in values)
+
+
+def match_spike_times(real_times, generated_times, tolerance: float) -> np.ndarray:
+    """Pair the spikes of two spike trains of one unit that lie within ``tolerance`` s, one to one.
+
+    A maximum matching: no other pairing within the tolerance, each spike used at most once, holds
+    more pairs. Both trains are walked in time; the earliest spikes not yet paired are paired when
+    they lie within the tolerance, otherwise the earlier of the two is left unpaired (it cannot lie
+    within the tolerance of any later spike of the other train). Pairing the earliest compatible
+    spikes never loses a pair (swapping partners of two crossing pairs keeps both within the
+    tolerance), so this gives as many pairs as an optimal assignment (e.g. scipy's
+    ``linear_sum_assignment`` on the within-tolerance graph), in ``O(n_real + n_generated)``.
+
+    Args:
+        real_times: ``(n_real,)`` float64 spike times, s, sorted ascending.
+        generated_times: ``(n_generated,)`` float64 spike times, s, sorted ascending.
+        tolerance: the coincidence window, s: a pair needs ``|t_gen - t_real| <= tolerance``
+            (plus 1 ns, :data:`EDGE_TOLERANCE`, so that a shift of exactly ``tolerance`` is not lost
+            to float rounding: ``0.105 - 0.1`` is ``0.0050000000000000044``).
+
+    Returns:
+        ``(n_pairs, 2)`` int64 array of ``[real index, generated index]`` rows, in time order.
+
+    Raises:
+        FidelityInputError: ``tolerance`` is not a positive finite number, or a train is not a
+            sorted 1-D array of finite times.
+    """
+    tolerance = check_spike_tolerances(tolerance, "tolerance")[0]
+    trains = []
+    for name, x in (("real_times", real_times), ("generated_times", generated_times)):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 1 or not np.all(np.isfinite(x)) or np.any(np.diff(x) < 0):
+            raise FidelityInputError(f"{name}: expected a 1-D array of finite spike times (s) sorted ascending")
+        trains.append(x)
+    return np.asarray(_greedy_pairs(trains[0].tolist(), trains[1].tolist(), tolerance + EDGE_TOLERANCE),
+                      dtype=np.int64).reshape(-1, 2)
+
+
+def _greedy_pairs(r: list, g: list, tol: float) -> list:
+    """The pairs of :func:`match_spike_times` for two sorted lists of floats (no checks; ``tol``
+    already holds the rounding slack). Python floats: the walk is a plain loop."""
+    pairs, i, j, nr, ng = [], 0, 0, len(r), len(g)
+    while i < nr and j < ng:
+        d = g[j] - r[i]
+        if -tol <= d <= tol:
+            pairs.append((i, j))
+            i += 1
+            j += 1
+        elif d > 0:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _n_matched(real_t: np.ndarray, real_u: np.ndarray, gen_t: np.ndarray, gen_u: np.ndarray,
+               n_units: int, tolerances: tuple) -> np.ndarray:
+    """``(n_tolerances,)`` int64 total pairs over units of time-sorted spikes ``(t, unit)``."""
+    r_order = np.argsort(real_u, kind="stable")  # stable: times stay sorted within a unit
+    g_order = np.argsort(gen_u, kind="stable")
+    r_t, g_t = real_t[r_order], gen_t[g_order]
+    r_edges = np.searchsorted(real_u[r_order], np.arange(n_units + 1))
+    g_edges = np.searchsorted(gen_u[g_order], np.arange(n_units + 1))
+    out = np.zeros(len(tolerances), dtype=np.int64)
+    for u in range(n_units):
+        r = r_t[r_edges[u]:r_edges[u + 1]].tolist()
+        g = g_t[g_edges[u]:g_edges[u + 1]].tolist()
+        if r and g:
+            for k, tol in enumerate(tolerances):
+                out[k] += len(_greedy_pairs(r, g, tol + EDGE_TOLERANCE))
+    return out
+
+
+def _uniform_in_rows(rng: np.random.Generator, support: np.ndarray, n: int) -> np.ndarray:
+    """``n`` times drawn uniformly over the union of the ``[start, stop)`` rows (unsorted)."""
+    lengths = support[:, 1] - support[:, 0]
+    cum = np.concatenate([[0.0], np.cumsum(lengths)])
+    x = rng.uniform(0.0, cum[-1], n)
+    row = np.clip(np.searchsorted(cum, x, side="right") - 1, 0, len(support) - 1)
+    return support[row, 0] + (x - cum[row])
+
+
+def _prf(n_matched, n_real, n_generated) -> tuple[float, float, float]:
+    """(precision, recall, F1): ``F1 = 2 M / (n_real + n_generated)``; NaN where the count is 0."""
+    nan = float("nan")
+    precision = n_matched / n_generated if n_generated else nan
+    recall = n_matched / n_real if n_real else nan
+    f1 = 2 * n_matched / (n_real + n_generated) if n_real + n_generated else nan
+    return float(precision), float(recall), float(f1)
+
+
+def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
+                    tolerances=SPIKE_TIMING_TOLERANCES, chance_draws: int = SPIKE_TIMING_CHANCE_DRAWS,
+                    seed: int = 0) -> dict[str, object]:
+    """Spike-timing precision, recall and F1 within a coincidence window, with two chance levels.
+
+    A generated spike matches a recorded spike when both belong to the same unit and their times
+    differ by at most the tolerance; each spike takes part in at most one match, and the number of
+    matches ``M`` is the largest such one-to-one pairing (:func:`match_spike_times`, per unit).
+    Spikes of different units never match. Over all units pooled,
+    ``precision = M / n_generated``, ``recall = M / n_real`` and
+    ``F1 = 2 M / (n_real + n_generated)`` (their harmonic mean; 0 when one side has spikes and
+    the other none, NaN when neither has any). Recorded spikes outside the generated ``support``
+    are not counted (as in every metric of this module), so a generated spike near a window
+    edge whose partner lies outside the windows counts as unmatched.
+
+    This is the comparison used to score spike sorters against ground truth (SpikeForest,
+    Magland et al. 2020, eLife 9:e55167; spikeinterface's ground-truth comparison): a detected
+    spike is a hit if a true spike of the unit lies within a small window and no spike is counted
+    twice, from which precision, recall and an accuracy follow. It is also the coincidence count
+    of Kistler et al. 1997 (Neural Comput. 9:1015), whose coincidence factor likewise measures
+    the coincidences against those of a Poisson train at the same rate. Here the windows are
+    milliseconds wide (a model that places spikes on 5-10 ms dt bins cannot be scored at the
+    sub-millisecond windows of spike sorting).
+
+    Chance levels, so that an F1 means something (a high rate alone gives coincidences):
+
+    - ``poisson``: each unit a homogeneous Poisson process at its recorded rate in the support
+      (recorded spikes in the support / support length), drawn over the same windows: what a
+      model that knows only the rates scores.
+    - ``shuffle``: every generated spike keeps its unit and its window (a row of ``support``) but
+      gets a time drawn uniformly inside that window: the same counts per unit and window (so the
+      same rates and unit-id F1), no timing inside the window. An F1 at this level says the
+      model's timing inside a window adds nothing to which units it fires in which window.
+
+    Each level pools ``chance_draws`` draws (matches and counts summed over draws) from
+    ``numpy.random.default_rng(seed)``, so the result is reproducible.
+
+    Args:
+        real: the recorded spikes.
+        generated: the generated spikes; its ``support`` rows are the generated windows.
+        tolerances: coincidence windows, s (default 5, 10 and 25 ms).
+        chance_draws: random draws per chance level (>= 1; default 3).
+        seed: seed of the chance draws (default 0).
+
+    Returns:
+        for each tolerance, with ``<tol>`` its value in ms (``5ms``, ``10ms``, ``25ms``):
+        ``timing_precision_<tol>``, ``timing_recall_<tol>``, ``timing_f1_<tol>`` (floats, NaN
+        where undefined), ``timing_n_matched_<tol>`` (int); ``timing_precision_<tol>_chance_poisson``,
+        ``timing_recall_<tol>_chance_poisson``, ``timing_f1_<tol>_chance_poisson`` and the same
+        three with ``_chance_shuffle``; plus ``timing_tolerances_s`` (list, s),
+        ``timing_n_real_spikes``, ``timing_n_generated_spikes`` (spikes inside the support),
+        ``timing_chance_draws`` and ``timing_chance_seed``.
+
+    Raises:
+        FidelityInputError: bad ``tolerances`` / ``chance_draws`` / ``seed``, or the pair is not
+            comparable (see :func:`compare_recordings`).
+    """
+    _check_pair(real, generated)
+    tolerances = check_spike_tolerances(tolerances)
+    chance_draws, seed = _check_whole(chance_draws, "chance_draws", 1), _check_whole(seed, "seed", 0)
+    n_units = real.n_units
+    sup = np.asarray(generated.support, dtype=np.float64)
+    r_in, g_in = in_intervals(real.spike_times, sup), in_intervals(generated.spike_times, sup)
+    r_t, r_u = real.spike_times[r_in], real.unit_ids[r_in]
+    g_t, g_u = generated.spike_times[g_in], generated.unit_ids[g_in]
+    n_r, n_g = len(r_t), len(g_t)
+    matched = _n_matched(r_t, r_u, g_t, g_u, n_units, tolerances)
+
+    rng = np.random.default_rng(int(seed))
+    # a Poisson process at a unit's recorded rate n_u / T over the support's length T holds Poisson(n_u) spikes
+    n_real_per_unit = np.bincount(r_u, minlength=n_units)
+    g_row = np.searchsorted(sup[:, 0], g_t, side="right") - 1
+    chance = {kind: [np.zeros(len(tolerances), dtype=np.int64), 0] for kind in ("poisson", "shuffle")}
+    for _ in range(chance_draws):
+        counts = rng.poisson(n_real_per_unit)
+        p_u = np.repeat(np.arange(n_units), counts)
+        p_t = _uniform_in_rows(rng, sup, len(p_u))
+        s_t = sup[g_row, 0] + rng.uniform(0.0, 1.0, n_g) * (sup[g_row, 1] - sup[g_row, 0])
+        for kind, t, u in (("poisson", p_t, p_u), ("shuffle", s_t, g_u)):
+            order = np.argsort(t, kind="stable")
+            chance[kind][0] += _n_matched(r_t, r_u, t[order], u[order], n_units, tolerances)
+            chance[kind][1] += len(t)
+
+    out: dict[str, object] = {}
+    for k, tol in enumerate(tolerances):
+        lab = _tolerance_label(tol)
+        p, r, f = _prf(int(matched[k]), n_r, n_g)
+        out.update({f"timing_precision_{lab}": p, f"timing_recall_{lab}": r, f"timing_f1_{lab}": f,
+                    f"timing_n_matched_{lab}": int(matched[k])})
+        for kind, (m, n_c) in chance.items():
+            p, r, f = _prf(int(m[k]), n_r * chance_draws, n_c)
+            out.update({f"timing_precision_{lab}_chance_{kind}": p, f"timing_recall_{lab}_chance_{kind}": r,
+                        f"timing_f1_{lab}_chance_{kind}": f})
+    out.update(timing_tolerances_s=list(tolerances), timing_n_real_spikes=n_r, timing_n_generated_spikes=n_g,
+               timing_chance_draws=chance_draws, timing_chance_seed=int(seed))
+    return out
+
+
 # --------------------------------------------------------------------------- all together
 def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1,
                        psth_bin_size: float = 0.01, min_isis: int = 20,
                        fano_mode: str = "bins", min_trial_coverage: float = 0.95,
                        window_length: float | None = None,
                        dt_resolution: float | None = None,
-                       min_trial_coverage_option: str = "min_trial_coverage") -> dict[str, object]:
+                       min_trial_coverage_option: str = "min_trial_coverage",
+                       timing_tolerances=SPIKE_TIMING_TOLERANCES,
+                       timing_chance_draws: int = SPIKE_TIMING_CHANCE_DRAWS,
+                       timing_seed: int = 0) -> dict[str, object]:
     """All fidelity metrics of this module in one flat dict (see each function for its keys).
 
     Args:
@@ -953,11 +1188,14 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
         min_trial_coverage_option: how ``psth_reason`` / ``fano_reason`` name
             ``min_trial_coverage`` when no trial is covered enough (``neuroformer evaluate``
             passes ``"--min-trial-coverage"``).
+        timing_tolerances, timing_chance_draws, timing_seed: ``tolerances`` (s; default 5, 10,
+            25 ms), ``chance_draws`` and ``seed`` of :func:`spike_timing_f1`.
 
     Returns:
         the union of the dicts of :func:`firing_rate_correlation`,
         :func:`binned_count_correlation`, :func:`psth_correlation`, :func:`isi_distance`,
-        :func:`fano_factor`, :func:`pairwise_correlation_structure` and :func:`unit_id_f1`, plus
+        :func:`fano_factor`, :func:`pairwise_correlation_structure`, :func:`unit_id_f1` and
+        :func:`spike_timing_f1`, plus
         ``n_real_spikes`` (recorded spikes inside the support), ``n_generated_spikes``,
         ``n_units`` and ``support_duration_s``.
 
@@ -973,6 +1211,9 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
     # argument bin_size, which would name the wrong option)
     _check_bin_size(bin_size)
     _check_bin_size(psth_bin_size, "psth_bin_size")
+    check_spike_tolerances(timing_tolerances, "timing_tolerances")
+    _check_whole(timing_chance_draws, "timing_chance_draws", 1)
+    _check_whole(timing_seed, "timing_seed", 0)
     out: dict[str, object] = {}
     out.update(firing_rate_correlation(real, generated))
     out.update(binned_count_correlation(real, generated, bin_size))
@@ -983,6 +1224,8 @@ def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size
                            min_trial_coverage_option=min_trial_coverage_option))
     out.update(pairwise_correlation_structure(real, generated, bin_size))
     out.update(unit_id_f1(real, generated))
+    out.update(spike_timing_f1(real, generated, timing_tolerances, chance_draws=timing_chance_draws,
+                               seed=timing_seed))
     sup = generated.support
     out["n_real_spikes"] = int(_counts_in_sorted_bins(real, sup).sum())
     out["n_generated_spikes"] = int(generated.n_spikes)
@@ -1005,6 +1248,11 @@ __all__ = [
     "bins_fit_problem",
     "check_bins_fit",
     "check_min_coverage",
+    "check_spike_tolerances",
+    "match_spike_times",
+    "spike_timing_f1",
+    "SPIKE_TIMING_CHANCE_DRAWS",
+    "SPIKE_TIMING_TOLERANCES",
     "no_usable_trial_reason",
     "support_segments",
     "trial_psth",

@@ -19,7 +19,9 @@ Fidelity of generated spike trains against the recorded ones, on the windows tha
 firing rates (Pearson r over units, generated/recorded ratio), binned spike-count correlation,
 trial-averaged PSTH correlation, ISI distributions (per-unit two-sample KS statistic, ISIs never
 across a gap between windows), Fano factors, the pairwise count-correlation structure, and the
-unit-id F1 per window of Neuroformer (Antoniades et al. 2024, Sec. 4). Times are seconds, rates Hz.
+unit-id F1 per window of Neuroformer (Antoniades et al. 2024, Sec. 4), and the spike-timing precision,
+recall and F1 within 5, 10 and 25 ms (same unit, one-to-one matching) beside two chance levels
+(Poisson trains at the recorded rates; generated times redrawn in their windows). Times are seconds, rates Hz.
 Undefined values are NaN (per-unit: None) and what was left out is counted in the n_... fields.
 """
 
@@ -56,7 +58,8 @@ Args:
 Returns:
     the flat dict of hf_neuroformer.metrics.compare_recordings, e.g. rate_corr,
     rate_ratio_median, binned_count_corr_mean, psth_corr_mean, isi_ks_mean, fano_corr,
-    pairwise_corr_r, id_f1, n_real_spikes, n_generated_spikes, support_duration_s.
+    pairwise_corr_r, id_f1, timing_f1_10ms, timing_f1_10ms_chance_poisson, n_real_spikes,
+    n_generated_spikes, support_duration_s.
 
 Examples:
     >>> from hf_neuroformer.metrics import load_metric
