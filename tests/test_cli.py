@@ -141,6 +141,45 @@ def test_generate_then_evaluate(trained, capsys):
     # the generated windows cover the test segments minus each segment's first past window
     assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
     _check_isi_ks_floor(d, nwb, out, ev, stdout)
+    _check_spike_timing_f1(nwb, out, ev, stdout)
+
+
+def _check_spike_timing_f1(nwb, generated_path, ev, stdout):
+    """The spike-timing F1 of A2929's generated test windows: in the JSON at 5, 10 and 25 ms with both
+    chance levels, printed with them, and its 10 ms match count equal to scipy's maximum bipartite
+    matching of the same-unit spike pairs within 10 ms (an independent algorithm) over the files."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    from hf_neuroformer.io import load_recording, read_nwb
+
+    assert ev["timing_tolerances_s"] == [0.005, 0.01, 0.025]
+    assert ev["timing_n_real_spikes"] == ev["n_real_spikes"] and ev["timing_n_generated_spikes"] == ev["n_generated_spikes"]
+    f1 = [ev[f"timing_f1_{lab}"] for lab in ("5ms", "10ms", "25ms")]
+    assert 0.0 <= f1[0] <= f1[1] <= f1[2] <= 1.0  # a wider window never loses a pair
+    for lab in ("5ms", "10ms", "25ms"):
+        for kind in ("poisson", "shuffle"):
+            assert 0.0 <= ev[f"timing_f1_{lab}_chance_{kind}"] <= 1.0
+            assert f"{ev[f'timing_f1_{lab}_chance_{kind}']:.4f}" in stdout
+        assert f"timing_f1_{lab}" in stdout and f"{ev[f'timing_f1_{lab}']:.4f}" in stdout
+    rec, gen = load_recording(nwb, epoch="wake"), read_nwb(generated_path)
+    sup = gen.support
+    row = np.searchsorted(sup[:, 0], rec.spike_times, side="right") - 1
+    inside = (row >= 0) & (rec.spike_times < sup[np.maximum(row, 0), 1])
+    matched = 0
+    for u in range(rec.n_units):
+        a = rec.spike_times[inside & (rec.unit_ids == u)]
+        b = gen.spike_times[gen.unit_ids == u]
+        lo = np.searchsorted(b, a - 0.01 - 1e-9, side="left")  # the 1 ns rounding slack of the metric
+        hi = np.searchsorted(b, a + 0.01 + 1e-9, side="right")
+        rows = np.repeat(np.arange(len(a)), hi - lo)
+        cols = np.concatenate([np.arange(x, y) for x, y in zip(lo, hi)]) if len(a) else np.zeros(0, int)
+        graph = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(a), len(b)))
+        matched += int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+    assert ev["timing_n_matched_10ms"] == matched
+    print(f"A2929 spike-timing F1 (5/10/25 ms): {f1}; Poisson chance "
+          f"{[ev[f'timing_f1_{lab}_chance_poisson'] for lab in ('5ms', '10ms', '25ms')]}; window-shuffle chance "
+          f"{[ev[f'timing_f1_{lab}_chance_shuffle'] for lab in ('5ms', '10ms', '25ms')]}; {matched} pairs at 10 ms")
 
 
 def _check_isi_ks_floor(d, nwb, generated_path, ev, stdout):

@@ -535,6 +535,8 @@ def _print_fidelity(metrics: dict) -> None:
         v = metrics.get(key)
         text = f"{v:.4f}" if isinstance(v, float) else str(v)
         print(f"  {key:<26s} {text:>10s}   {what}")
+        if key == "id_f1":
+            _print_timing_f1(metrics)
     if metrics.get("psth_reason"):
         print(f"  (psth_corr_mean is NaN: {metrics['psth_reason']})")
     if metrics.get("isi_ks_floor_reason"):
@@ -542,6 +544,19 @@ def _print_fidelity(metrics: dict) -> None:
     elif metrics.get("isi_ks_floor_source"):
         print(f"  (isi_ks_floor: {metrics['isi_ks_floor_dt_resolution_s']} s dt bins, grid from "
               f"{metrics['isi_ks_floor_source']})")
+
+
+def _print_timing_f1(metrics: dict) -> None:
+    """One line per tolerance of the spike-timing F1 (:func:`~hf_neuroformer.metrics.spike_timing_f1`),
+    with its two chance levels beside it: an F1 alone does not say whether rates explain it."""
+    from .metrics.fidelity import _tolerance_label
+
+    for tol in metrics.get("timing_tolerances_s") or ():
+        lab = _tolerance_label(tol)
+        key = f"timing_f1_{lab}"
+        f1, pois, shuf = (metrics.get(k) for k in (key, f"{key}_chance_poisson", f"{key}_chance_shuffle"))
+        print(f"  {key:<26s} {f1:>10.4f}   spike-timing F1, same unit within {tol * 1e3:g} ms; chance: "
+              f"Poisson {pois:.4f}, window shuffle {shuf:.4f}")
 
 
 def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = None) -> None:
