@@ -1463,6 +1463,19 @@ def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz,
     n_files = len(list(tmp_path.iterdir()))
     assert main(["evaluate", "--real", str(real_path), "--generated", str(gen_path)]) == 0
     assert "id_f1" in capsys.readouterr().out and len(list(tmp_path.iterdir())) == n_files
+    # the spike-timing F1 at tolerances given in seconds; a bad one is refused naming the flag, before any reading
+    assert "timing_f1_10ms" in printed and f"{want['timing_f1_10ms_chance_poisson']:.4f}" in printed
+    assert metrics["timing_f1_25ms"] == want["timing_f1_25ms"]
+    assert main(["evaluate", "--real", str(real_path), "--generated", str(gen_path), "--timing-tolerances",
+                 "0.002, 0.05"]) == 0
+    printed = capsys.readouterr().out
+    want = spike_timing_f1(steinmetz, variants["jittered"], tolerances=(0.002, 0.05))
+    assert "timing_f1_5ms" not in printed and f"{want['timing_f1_50ms']:.4f}" in printed and "timing_f1_2ms" in printed
+    for bad, msg in (("0.01,-1", "--timing-tolerances[1]: expected a positive finite number of seconds, got -1.0"),
+                     ("0.01,,0.02", "--timing-tolerances: an empty item"), ("5ms", "got '5ms'"),
+                     ("0.01,0.010", "--timing-tolerances: expected distinct")):
+        assert main(["evaluate", "--real", "missing.nwb", "--generated", "missing.nwb", "--timing-tolerances", bad]) == 2
+        assert msg in capsys.readouterr().err, bad
 
 
 def test_latent_plot_shows_every_axis_label():

@@ -11,7 +11,7 @@
                          [--batch-size B] [--overwrite]
     neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json]
                          [--model DIR [--split test] [--ci-block-s S]] [--figure FILE.png] [--bin-size S]
-                         [--psth-bin-size S] [--min-isis N] [--overwrite]
+                         [--psth-bin-size S] [--min-isis N] [--timing-tolerances S,S,...] [--overwrite]
     neuroformer prepare  [--config FILE.yaml] [--data PATH] [--epoch NAME] --output DIR [--num-shards K]
                          [--overwrite]
     neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR|VAR[k][,...]
@@ -559,6 +559,23 @@ def _print_timing_f1(metrics: dict) -> None:
               f"Poisson {pois:.4f}, window shuffle {shuf:.4f}")
 
 
+def _timing_tolerances(text: Optional[str]) -> tuple:
+    """The seconds of ``evaluate --timing-tolerances`` (``"0.005,0.01"``), the library's default when
+    None, or a ValueError naming the flag (an empty item, a non-number, a value <= 0, a repeat)."""
+    from .metrics.fidelity import SPIKE_TIMING_TOLERANCES, check_spike_tolerances
+
+    if text is None:
+        return SPIKE_TIMING_TOLERANCES
+    values = []
+    for item in _comma_items(text, "--timing-tolerances", "tolerances in seconds", "0.005,0.01,0.025"):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"--timing-tolerances: expected numbers of seconds separated by commas, such as "
+                             f"0.005,0.01,0.025, got {item!r} in {text!r}") from None
+    return check_spike_tolerances(values, "--timing-tolerances")
+
+
 def _check_new_file(path, flag: str, overwrite: bool, suffix: Optional[str] = None) -> None:
     """Refuse an output file path that exists (without ``--overwrite``) or is a directory (always),
     and with ``suffix`` (e.g. ``".nwb"``) one whose name ends otherwise (``simulate --output x.txt``
@@ -773,6 +790,7 @@ def cmd_evaluate(args) -> int:
     _check_min_isis(args.min_isis)
     args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
                                                  "--min-trial-coverage")
+    timing_tolerances = _timing_tolerances(args.timing_tolerances)
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself
             raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "
@@ -859,7 +877,8 @@ def cmd_evaluate(args) -> int:
                                      min_isis=args.min_isis, window_length=grid[0] if grid else None,
                                      dt_resolution=grid[1] if grid else None,
                                      min_trial_coverage=args.min_trial_coverage,
-                                     min_trial_coverage_option="--min-trial-coverage")
+                                     min_trial_coverage_option="--min-trial-coverage",
+                                     timing_tolerances=timing_tolerances)
     except ValueError as err:  # the generated windows outside --real (another epoch): name the flag
         if not str(err).startswith("generated.time_support:"):
             raise
@@ -1972,6 +1991,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PSTH bin width, s; a given one must fit at least 3 bins in the covered trials (default: 0.01)")
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
+    e.add_argument("--timing-tolerances", metavar="S,S,...",
+                   help="coincidence windows of the spike-timing F1, s, comma-separated: a generated spike matches a "
+                        "recorded spike of the same unit at most this far away (default: 0.005,0.01,0.025)")
     e.add_argument("--min-trial-coverage", type=float, metavar="F",
                    help="fraction of a trial the generated windows must cover for the PSTH to use it (default: "
                         "0.95; generation tiles a trial with whole windows: 30 ms windows cover 0.9 of a 100 ms trial)")
