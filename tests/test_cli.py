@@ -142,6 +142,14 @@ def test_generate_then_evaluate(trained, capsys):
     assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
     _check_isi_ks_floor(d, nwb, out, ev, stdout)
     _check_spike_timing_f1(nwb, out, ev, stdout)
+    # a tolerance below half the dt bin (read from the generated file) is out of reach even for a perfect model
+    dt = json.loads((d / "model" / "config.json").read_text())["dt_resolution"]
+    with pytest.warns(UserWarning, match=rf"^--timing-tolerances: {dt / 4:g} s is less than half the generator's dt "
+                                         rf"bin \({dt:g} s, from the generated file\)"):
+        code, stdout, err = main_cli(capsys, "evaluate", "--real", nwb, "--epoch", "wake", "--generated", out,
+                                     "--timing-tolerances", f"{dt / 4},{dt / 2}")
+    assert code == 0, err[-3000:]
+    assert f"timing_f1_{dt / 4 * 1e3:g}ms" in stdout and "timing_f1_5ms " not in stdout
 
 
 def _check_spike_timing_f1(nwb, generated_path, ev, stdout):

@@ -1085,7 +1085,10 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     of Kistler et al. 1997 (Neural Comput. 9:1015), whose coincidence factor likewise measures
     the coincidences against those of a Poisson train at the same rate. Here the windows are
     milliseconds wide (a model that places spikes on 5-10 ms dt bins cannot be scored at the
-    sub-millisecond windows of spike sorting).
+    sub-millisecond windows of spike sorting). Generated spikes sit at dt-bin centres, so a
+    tolerance of at least half the dt bin lets a model that put every recorded spike in its right
+    unit and bin score 1; below that even such a model misses the spikes far from their bin's
+    centre (``neuroformer evaluate`` warns).
 
     Chance levels, so that an F1 means something (a high rate alone gives coincidences):
 
