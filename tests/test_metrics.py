@@ -1123,6 +1123,10 @@ def test_fidelity_module_names_support_and_predictions_in_its_errors(steinmetz, 
     want = fid.compute(predictions=preds, references=refs, support=sup.tolist(), **kw)
     shuffled = fid.compute(predictions=preds, references=refs, support=sup[::-1].tolist(), **kw)
     assert shuffled["id_f1"] == want["id_f1"] and shuffled["n_generated_spikes"] == want["n_generated_spikes"]
+    assert shuffled["timing_f1_10ms_chance_poisson"] == want["timing_f1_10ms_chance_poisson"]  # seeded, row order aside
+    timing = fid.compute(predictions=preds, references=refs, support=sup.tolist(), timing_tolerances=[0.02], **kw)
+    assert timing["timing_f1_20ms"] == spike_timing_f1(real, gen, tolerances=[0.02])["timing_f1_20ms"]
+    assert "timing_f1_10ms" not in timing
     overlapping = sup.copy()
     overlapping[0, 1] = overlapping[1, 0] + 0.01
     with pytest.raises(ValueError, match=r"^support: expected non-overlapping windows"):
