@@ -680,7 +680,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     libraries, with the same text as the parser the package builds (``--help`` of every command,
     ``--version``'s line, argparse's usage errors; an empty path is refused before any import too).
     A malformed ``finetune --set`` (``badkey``, no ``=``) is such a usage error: its argparse type
-    imported the finetuning module (torch, transformers) first."""
+    imported the finetuning module (torch, transformers) first. So are refusals of values whose
+    allowed range or choices need no library (``finetune --set badkey=1`` or ``--kind foo``, ``train
+    --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s)."""
     import argparse
     import os
     import subprocess
@@ -707,7 +709,23 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 ("generate", "--model", "m", "--output", "g.nwb", "--batch-size", "0"): "--batch-size: expected an "
                                                                                         "integer >= 1, got 0",
                 ("generate", "--model", "m", "--output", "g.nwb", "--max-spikes", "0"): "--max-spikes: expected an "
-                                                                                        "integer >= 1"}
+                                                                                        "integer >= 1",
+                # values known without the library (hf_neuroformer.argument_checks): each imported torch first
+                ("generate", "--model", "m", "--output", "g.nwb", "--top-p", "7"): "--top-p: expected a value in "
+                                                                                    "(0, 1], got 7.0",
+                ("generate", "--model", "m", "--output", "g.nwb", "--seed", str(2 ** 64)): "--seed: expected an "
+                                                                                           "integer in [-2**63, 2**64)",
+                ("train", "--max-steps", "-5"): "--max-steps: expected an integer >= 1, got -5",
+                ("train", "--save-every", "0"): "--save-every: expected an integer >= 1, got 0",
+                ("train", "--seed", "-1"): "--seed: expected an integer >= 0, got -1",
+                ("finetune", "--model", "m", "--target", "x", "--set", "badkey=1"): "--set: config_overrides: "
+                                                                                    "['badkey'] cannot be changed",
+                ("finetune", "--model", "m", "--target", "x", "--set", "hidden_dropout=0.1", "--set",
+                 "hidden_dropout=0.2"): "--set: hidden_dropout given twice (0.1 and 0.2)",
+                ("finetune", "--model", "m", "--target", "x", "--kind", "foo"): "--kind: expected one of regression, "
+                                                                                "classification, circular per target",
+                ("finetune", "--model", "m", "--target", "x,y", "--kind", "regression"): "--kind: expected one kind "
+                                                                                         "per --target item (2;"}
     argvs = ([["--help"], ["--version"], ["inspect", "--data", ""]] + usage_errors + [list(a) for a in refusals]
              + [[name, "--help"] for name in sub.choices])
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help to the terminal: the same width on both sides
@@ -744,8 +762,8 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
 
 def _entry_beside_a_package(tmp_path, init_text: str, bytecode_only: bool = False):
     """``tmp_path`` holding a copy of the console script's entry module and a package
-    ``hf_neuroformer`` of a copy of cli.py and an ``__init__.py`` of ``init_text``, cli.py replaced by
-    its bytecode (``compileall -b``) with ``bytecode_only``; returns ``(exit status, stdout, stderr)``
+    ``hf_neuroformer`` of copies of cli.py and argument_checks.py (which it imports) and an
+    ``__init__.py`` of ``init_text``, both replaced by their bytecode (``compileall -b``) with ``bytecode_only``; returns ``(exit status, stdout, stderr)``
     of ``neuroformer --version`` through the entry in a fresh interpreter with only ``tmp_path`` on
     PYTHONPATH."""
     import compileall
@@ -760,11 +778,12 @@ def _entry_beside_a_package(tmp_path, init_text: str, bytecode_only: bool = Fals
     pkg = tmp_path / "hf_neuroformer"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(init_text)
-    shutil.copy(src / "hf_neuroformer" / "cli.py", pkg / "cli.py")
+    for name in ("cli.py", "argument_checks.py"):
+        shutil.copy(src / "hf_neuroformer" / name, pkg / name)
+        if bytecode_only:
+            assert compileall.compile_file(pkg / name, legacy=True, quiet=1)
+            (pkg / name).unlink()
     shutil.copy(src / "hf_neuroformer_entry.py", tmp_path / "hf_neuroformer_entry.py")
-    if bytecode_only:
-        assert compileall.compile_file(pkg / "cli.py", legacy=True, quiet=1)
-        (pkg / "cli.py").unlink()
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     res = subprocess.run([sys.executable, "-c", "import sys, hf_neuroformer_entry as e; sys.exit(e.main(['--version']))"],
                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
@@ -796,15 +815,18 @@ def test_package_imported_after_the_console_script_has_its_cli_attribute():
     """The console script loads cli.py as ``hf_neuroformer.cli`` before the package, so the import
     system never set the package's ``cli`` attribute: in that process ``import hf_neuroformer.cli``
     followed by ``hf_neuroformer.cli.main`` raised AttributeError (found by helper-209). The real
-    package and entry, in a fresh interpreter."""
+    package and entry, in a fresh interpreter. The same for ``argument_checks``, which it loads before
+    cli.py, and which the library's modules then import (one module, not a second copy)."""
     import subprocess
     import sys
 
-    code = ("import hf_neuroformer_entry as e; m = e._cli_module(); import hf_neuroformer.cli; "
-            "import hf_neuroformer; print(hf_neuroformer.cli is m, hf_neuroformer.cli.main is m.main)")
+    code = ("import sys, hf_neuroformer_entry as e; m = e._cli_module(); import hf_neuroformer.cli; "
+            "import hf_neuroformer; print(hf_neuroformer.cli is m, hf_neuroformer.cli.main is m.main, "
+            "hf_neuroformer.argument_checks is sys.modules['hf_neuroformer.argument_checks'], "
+            "__import__('hf_neuroformer.decoding').decoding.KINDS is m.KINDS)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["True", "True"], res.stdout
+    assert res.stdout.split() == ["True"] * 4, res.stdout
 
 
 def test_every_option_of_every_command_has_help_text():

@@ -90,8 +90,10 @@ __all__ = [
     "HubPushError",
 ]
 
-# The console script (hf_neuroformer_entry) loads cli.py as hf_neuroformer.cli before this package, so
-# the import system never set the attribute: `import hf_neuroformer.cli; hf_neuroformer.cli.main` then
-# failed in that process. Set it as an import of the submodule does.
-if "hf_neuroformer.cli" in _sys.modules:
-    cli = _sys.modules["hf_neuroformer.cli"]
+# The console script (hf_neuroformer_entry) loads argument_checks.py and cli.py as hf_neuroformer.<name>
+# before this package, so the import system never set the attributes: `import hf_neuroformer.cli;
+# hf_neuroformer.cli.main` then failed in that process. Set them as an import of the submodule does.
+for _name in ("argument_checks", "cli"):
+    if f"{__name__}.{_name}" in _sys.modules:
+        globals()[_name] = _sys.modules[f"{__name__}.{_name}"]
+del _name

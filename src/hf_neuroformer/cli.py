@@ -62,11 +62,15 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
+# the standard library only: the console script loads it with this module, without the package (torch)
+from .argument_checks import KINDS, SEED_RANGE, check_sampling_ranges, config_settings, override_keys
+
 
 def config_setting(text: str):
     """argparse ``type`` of ``--set KEY=VALUE`` -> ``(key, value)``: VALUE read as JSON (``0.3``,
     ``null``, ``"current"``), else kept as text (``current+past``); the key is not checked here
-    (:func:`hf_neuroformer.finetuning.apply_config_overrides` does). The standard library only, so
+    (``neuroformer finetune`` does, with :func:`~hf_neuroformer.argument_checks.override_keys`, before
+    torch is imported; the value once the model's config is read). The standard library only, so
     that a malformed ``--set`` is a usage error before torch is imported (it imported the
     finetuning module, seconds of CPU, to say so).
 
@@ -278,10 +282,19 @@ _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gra
                       "save_every", "attn_implementation")
 
 
+#: The least value of each integer flag of ``neuroformer train`` (:class:`~hf_neuroformer.training.TrainingConfig`
+#: refuses less, as ``training.<field>``), checked before torch is imported.
+_TRAIN_FLAG_LEAST = {"max_steps": 1, "max_epochs": 1, "batch_size": 1, "gradient_accumulation_steps": 1,
+                     "save_every": 1, "seed": 0}
+
+
 def cmd_train(args) -> int:
-    # a usage error: before the library (torch) is imported
+    # usage errors: before the library (torch) is imported
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
+    for name, least in _TRAIN_FLAG_LEAST.items():  # --max-steps -5 imported torch first (5-10 s)
+        if getattr(args, name) is not None and getattr(args, name) < least:
+            raise ValueError(f"{_flag(name)}: expected an integer >= {least}, got {getattr(args, name)}")
     from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
         check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
 
@@ -409,15 +422,15 @@ def _weights_sha256(model_dir) -> str:
 
 def _check_sampling_flags(args) -> None:
     """``generate``'s sampling flags, checked as :class:`~hf_neuroformer.generation.SamplingSettings`
-    and :func:`~hf_neuroformer.generation.generate_spikes` check them, but named by their flags.
+    and :func:`~hf_neuroformer.generation.generate_spikes` check them, but named by their flags;
+    before torch is imported (argparse gave numbers; their ranges need the standard library only).
 
     Raises:
         ValueError: ``--temperature: ...`` (``--top-p``, ``--top-k``, ``--dt-*``, ``--seed``).
     """
-    from .generation import SEED_RANGE, SamplingSettings
-
     try:
-        SamplingSettings(args.temperature, args.top_k, args.top_p, args.dt_temperature, args.dt_top_k, args.dt_top_p)
+        check_sampling_ranges(args.temperature, args.top_k, args.top_p, args.dt_temperature, args.dt_top_k,
+                              args.dt_top_p)
     except ValueError as err:
         name, _, rest = str(err).partition(":")
         raise ValueError(f"{_flag(name)}:{rest}") from None
@@ -432,6 +445,7 @@ def cmd_generate(args) -> int:
                          f"got {args.max_spikes}")
     if args.batch_size < 1:  # it was refused as 'batch_size:' after the model and the recording were read
         raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
+    _check_sampling_flags(args)  # named by their flags (--top-p 7 imported torch first, 5-10 s)
     from .generation import generate_split, grid_scratch, settings_scratch, source_scratch
     from .io import write_nwb
     from .modalities import truncated_tokens_text
@@ -439,7 +453,6 @@ def cmd_generate(args) -> int:
     out = Path(args.output)
     _check_not_an_input(args.output, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
     _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
-    _check_sampling_flags(args)  # named by their flags, before the model and the data are read
     from .windows import check_split_in_recording
 
     model, tokenizer, plan = _load_model(args)
@@ -1092,28 +1105,33 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
 
 
 def cmd_finetune(args) -> int:
-    from .decoding import KINDS, DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
+    # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
+    texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
+    # the kinds and the --set keys need no library: usage errors, before torch is imported (5-10 s)
+    kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
+    if kinds is not None and len(kinds) != len(texts):
+        raise ValueError(f"--kind: expected one kind per --target item ({len(texts)}; a 2-D series' kind applies to "
+                         f"each of its columns), got {len(kinds)}: {kinds}")
+    bad = [k for k in kinds or [] if k not in KINDS]
+    if bad:  # before the recording is read, named by the flag
+        raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
+    try:  # the values once the model's config is read
+        sets = override_keys(config_settings(args.config_overrides))
+    except ValueError as err:
+        raise ValueError(f"--set: {err}") from None
+    from .decoding import DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
         parse_target_label, target_label
     from .finetuning import apply_config_overrides, check_ema_decay, check_finetune_output_dir, \
-        check_finetune_settings, check_output_not_model, config_settings, finetune
+        check_finetune_settings, check_output_not_model, finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
 
-    # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
-    texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
     try:  # the form of each item now (NAME or NAME[k]); against the recording's own names once it is read
         items = [parse_target_label(n) for n in texts]
     except DecodingTargetError as err:
         raise ValueError(f"--target: {err}") from None
     if len(set(items)) != len(items):
         raise ValueError(f"--target: each target once, got {[target_label(n, c) for n, c in items]}")
-    kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
-    if kinds is not None and len(kinds) != len(items):
-        raise ValueError(f"--kind: expected one kind per --target item ({len(items)}; a 2-D series' kind applies to "
-                         f"each of its columns), got {len(kinds)}: {kinds}")
-    bad = [k for k in kinds or [] if k not in KINDS]
-    if bad:  # before the recording is read, named by the flag
-        raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
     # the numbers first, named by their flags, before the model or the data is read
     ci_block_s = _ci_block_s(args)
     check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
@@ -1124,8 +1142,7 @@ def cmd_finetune(args) -> int:
     check_model_dir(args.model, "--model", weights=not args.from_scratch)
     base = _read_model_config(Path(args.model), "--model")
     try:
-        sets = config_settings(args.config_overrides)
-        apply_config_overrides(base, sets)  # a bad --set fails before any work
+        apply_config_overrides(base, sets)  # a bad --set value fails before any work
     except ValueError as err:
         raise ValueError(f"--set: {err}") from None
     check_output_not_model(args.output_dir, args.model, {"output_dir": "--output-dir", "model_dir": "--model"}.get)

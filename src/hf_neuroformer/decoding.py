@@ -43,14 +43,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .argument_checks import KINDS
 from .configuration_neuroformer import CLASS_WEIGHTS, is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem
 from .modalities import modality_column_names
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, column_values, trial_at, trials_holding,
                       window_segments)
-
-KINDS = ("regression", "classification", "circular")
 
 
 class DecodingTargetError(ValueError):

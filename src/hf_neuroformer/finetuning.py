@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
+from .argument_checks import FINETUNE_CONFIG_KEYS, config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
 from .decoding import (
@@ -86,8 +87,6 @@ CHECKPOINT_DIR = "checkpoints"
 STALE_RUN_FILES = ("training_config.json",)
 #: :data:`FINETUNE_CONFIG_KEYS` that shape a decoder's heads: a fine-tuned decoder continues only with its own values
 HEAD_SHAPE_KEYS = ("decoding_pool", "decoding_head_hidden_size")
-#: config keys :func:`finetune`'s ``config_overrides`` may change: none of them changes a backbone weight's shape
-FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", "decoding_head_hidden_size", "window_stride")
 
 
 def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, object]:
@@ -129,34 +128,6 @@ def _plain_number(value):
     if not is_real_number(value):
         return value
     return int(value) if isinstance(value, numbers.Integral) else float(value)
-
-
-def config_settings(pairs) -> Dict[str, object]:
-    """``(key, value)`` pairs (e.g. from ``--set`` of :func:`hf_neuroformer.cli.config_setting`) as a dict, in order.
-
-    Raises:
-        ValueError: a key given twice (names it and both values).
-    """
-    settings: Dict[str, object] = {}
-    for k, v in pairs:
-        if k in settings:
-            raise ValueError(f"{k} given twice ({settings[k]!r} and {v!r})")
-        settings[k] = v
-    return settings
-
-
-def _override_keys(overrides) -> Dict[str, object]:
-    """``overrides`` as a dict after checking its type and keys (not the values)."""
-    if overrides is None:
-        return {}
-    if not isinstance(overrides, Mapping):
-        raise ValueError(f"config_overrides: expected a mapping {{key: value}} with keys among "
-                         f"{list(FINETUNE_CONFIG_KEYS)}, got {type(overrides).__name__} {overrides!r}")
-    bad = sorted(map(str, set(overrides) - set(FINETUNE_CONFIG_KEYS)))
-    if bad:
-        raise ValueError(f"config_overrides: {bad} cannot be changed at fine-tuning (the backbone's weights would not "
-                         f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}")
-    return dict(overrides)
 
 
 #: per target kind: the validation metric that selects the checkpoint with ``select_on="auto"``

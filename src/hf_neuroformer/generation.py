@@ -53,8 +53,9 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from .argument_checks import SEED_RANGE, check_sampling_ranges
 from .binning import on_time_grid, past_starts, window_ends
-from .configuration_neuroformer import is_finite_number, is_real_number, is_whole_number
+from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import WINDOW_GRID, SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -96,8 +97,6 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
     return logits
 
 
-#: seeds torch.Generator.manual_seed takes, [low, high) (outside: "Overflow when unpacking long long")
-SEED_RANGE = (-(2 ** 63), 2 ** 64)
 
 
 @dataclass(frozen=True)
@@ -133,14 +132,9 @@ class SamplingSettings:
             off = {"temperature": "1 = unchanged", "top_k": "0 = off", "top_p": "1 = off"}[name.removeprefix("dt_")]
             raise ValueError(f"{name}: expected a number ({off}" + ("; None = as the unit-id head's" if
                              name.startswith("dt_") else "") + f"), got {v!r}")
-        for name in ("temperature", "dt_temperature"):
-            v = getattr(self, name)
-            if v is not None and not (is_finite_number(v) and v > 0):  # np.isfinite(10**400) raised TypeError
-                raise ValueError(f"{name}: expected a temperature > 0, got {v}")
-        for name in ("top_p", "dt_top_p"):
-            v = getattr(self, name)
-            if v is not None and not (0 < v <= 1):
-                raise ValueError(f"{name}: expected a value in (0, 1], got {v}")
+        # the ranges (as `neuroformer generate` checks its flags before torch is imported)
+        check_sampling_ranges(self.temperature, self.top_k, self.top_p, self.dt_temperature, self.dt_top_k,
+                              self.dt_top_p)
         for name in ("temperature", "dt_temperature", "top_p", "dt_top_p"):
             # as a float: any real number passes the type check, and a Fraction failed inside torch
             # ("unsupported operand type(s) for /: 'Tensor' and 'Fraction'")
@@ -148,10 +142,6 @@ class SamplingSettings:
                 object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("top_k", "dt_top_k"):
             v = getattr(self, name)
-            # isfinite only for floats: numpy has no isfinite for an int beyond int64 (top_k=10**20, "keep all",
-            # which _filter_logits clips to the vocabulary), and an int is finite
-            if v is not None and ((isinstance(v, (float, np.floating)) and not np.isfinite(v)) or int(v) != v or v < 0):
-                raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {v}")
             if v is not None:
                 # a whole number written as a float (2.0, from a JSON or YAML generation config) passed
                 # the check above and failed inside torch.topk ("argument 'k' must be int, not float")
