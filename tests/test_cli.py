@@ -83,6 +83,9 @@ def test_train_writes_model_and_metrics(trained):
     # the Markov baseline beats the unigram on head-direction cells (bursting, tuning)
     assert m["test/markov_id_nll"] < m["test/unigram_id_nll"]
     assert "test/id_nll" in res.stdout
+    # standard error into a file (a StringIO here) is the log-file rule: each redraw a line of its own.
+    # transformers' "Writing model shards" bar (save_pretrained) still redrew in place with carriage returns
+    assert "\r" not in res.stderr and "training: 100%" in res.stderr, repr(res.stderr[-2000:])
     splits = json.loads((d / "model" / "splits.json").read_text())
     assert splits["mode"] == "time"
     assert all(600.0 <= a < b <= 1200.0 for s in splits["segments"].values() for a, b in s)

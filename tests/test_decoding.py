@@ -1518,6 +1518,7 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     assert len(lines) == 1 and re.fullmatch(r"step 2: train loss [0-9.]+  val loss [0-9.]+  val ry/mean_angular_error_"
                                             r"(deg|rad) [0-9.]+", lines[0]), text
     assert "Writing model shards" not in captured.err
+    assert "\r" not in captured.err  # standard error into a file: the log-file rule, no bar redrawn in place
     # a bar over the steps, as train shows (there was none: minutes without output between evaluation lines)
     assert re.search(r"fine-tuning: 100%.* 2/2 ", captured.err), captured.err
     # and one over the batches of each evaluation (the step bar stood still while one ran)

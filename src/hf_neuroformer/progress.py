@@ -26,6 +26,11 @@ def bars_disabled_by_environment() -> bool:
     return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _is_terminal(stream) -> bool:
+    """Whether a bar written to ``stream`` is seen in a terminal (else it goes into a log file or a pipe)."""
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
 @functools.lru_cache(maxsize=None)
 def _bar_class():
     """``tqdm.auto.tqdm`` whose :meth:`write` (the line above the bar: ``step N: train loss ...``)
@@ -97,8 +102,7 @@ def progress_bar(iterable=None, **kwargs):
     tqdm = _bar_class()
     # explicit, so that tqdm's own reading of TQDM_DISABLE (bool("0") is True) does not apply
     kwargs["disable"] = bool(kwargs.get("disable", False)) or bars_disabled_by_environment()
-    stream = kwargs.get("file") or sys.stderr
-    is_tty = bool(getattr(stream, "isatty", lambda: False)())
+    is_tty = _is_terminal(kwargs.get("file") or sys.stderr)
     kwargs.setdefault("mininterval", 0.1 if is_tty else LOG_INTERVAL_S)
     if not is_tty:
         kwargs["lines"] = True  # every redraw a line of its own (see _bar_class)
@@ -113,12 +117,15 @@ def progress_bar(iterable=None, **kwargs):
 @contextlib.contextmanager
 def transformers_progress_bars(on: bool):
     """transformers' own progress bars ("Loading weights" of ``from_pretrained``, "Writing model
-    shards" of ``save_pretrained``) off inside the block unless ``on``; their earlier state is
-    restored afterwards (``transformers.utils.logging`` holds it process-wide)."""
+    shards" of ``save_pretrained``) off inside the block unless ``on``, and off as well where the
+    package's bars follow the log-file rule (standard error not a terminal, see
+    :func:`progress_bar`) or ``TQDM_DISABLE`` is set: transformers' bars redraw in place, so a
+    ``neuroformer train ... 2> log`` run left carriage returns in the log at every save. Their
+    earlier state is restored afterwards (``transformers.utils.logging`` holds it process-wide)."""
     from transformers.utils import logging as hf_logging
 
     was = hf_logging.is_progress_bar_enabled()
-    if not on:
+    if not (on and _is_terminal(sys.stderr) and not bars_disabled_by_environment()):
         hf_logging.disable_progress_bar()
     try:
         yield
