@@ -204,10 +204,13 @@ def test_streamed_epochs_end_without_the_datasets_pause(tiny_prepared, tmp_path,
     assert slept == [], slept
 
 
-def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_prepared, tmp_path):
+def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_prepared, tmp_path, capsys,
+                                                                        monkeypatch):
     """A manifest without train_shard_layout (contiguous train shards, written before b101082) keeps
     datasets' default shuffle (several shards at once), so its buffer does not hold one stretch of
-    time; one train shard needs no interleaving either way."""
+    time; one train shard needs no interleaving either way. The run shows its bars: the final
+    validation and test passes over the streamed splits had no total ("evaluating: 3batch"), though
+    the manifest counts their windows."""
     import shutil
 
     from hf_neuroformer.training import TrainingConfig, _buffer_input_shards, train
@@ -223,8 +226,15 @@ def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_pr
                                                                      shards=manifest["splits"]["train"]["shards"][:1])))
     assert _buffer_input_shards(load_prepared(old, "train"), one) == {}  # see the test below
     tc = TrainingConfig(max_steps=2, batch_size=16, eval_every=1000, save_every=1000, shuffle_buffer_size=64)
-    metrics = train(old, tmp_path / "m", None, tc, progress=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    capsys.readouterr()
+    metrics = train(old, tmp_path / "m", None, tc, progress=True)
     assert metrics["data"].startswith("streamed") and metrics["total_steps"] == 2
+    err = capsys.readouterr().err
+    # the last step's validation pass, then the final validation and test passes: each bar with its total
+    done = re.findall(r"^evaluating: 100%.* (\d+)/(\d+) \[", err, re.M)
+    assert len(done) == 3 and all(a == b for a, b in done), err
+    assert not re.search(r"evaluating: \d+batch", err), err
 
 
 def test_a_one_shard_directory_prepared_before_keeps_its_epoch_order(tmp_path, shared_data):

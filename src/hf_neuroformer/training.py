@@ -511,14 +511,15 @@ def _json_default(o):
 
 @torch.no_grad()
 def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: int = 0, stop: Optional[int] = None,
-                    windows: Optional[Dict[str, list]] = None, progress: bool = False):
+                    windows: Optional[Dict[str, list]] = None, progress: bool = False,
+                    n_windows: Optional[int] = None):
     """Sums behind :func:`evaluate_token_nll` over ``dataset[start:stop]``: float64 tensor
     ``(id NLL, dt NLL, id NLL over every label, spike tokens, labelled tokens)``. With ``windows``
     (a dict of lists), the same pass also appends each window's ``window_start``, ``id_nll_sum``,
     ``dt_nll_sum`` and ``n_spike_tokens`` to it (the totals are summed as without it).
     ``progress``: a bar over the batches (``evaluating``, not left on a terminal; the package's
     :func:`~hf_neuroformer.progress.progress_bar`); without ``stop``, a streamed dataset's has
-    no total."""
+    its total from ``n_windows`` (its number of windows, for the bar only), none without it."""
     model.eval()
     s_id = s_dt = s_loss = 0.0
     n_spk = n_lab = 0
@@ -526,7 +527,7 @@ def _token_nll_sums(model, dataset, collator, batch_size: int, device, start: in
     if progress:
         from .progress import progress_bar
 
-        n = stop if stop is not None else None if isinstance(dataset, _iterable_dataset_type()) else len(dataset)
+        n = stop if stop is not None else n_windows if isinstance(dataset, _iterable_dataset_type()) else len(dataset)
         total = None if n is None else math.ceil(max(n - start, 0) / batch_size)
         batches = progress_bar(batches, total=total, desc="evaluating", unit="batch", leave=False)
     for b in batches:
@@ -600,7 +601,8 @@ def _nll_from_sums(sums: torch.Tensor, dt_loss_weight: float) -> Dict[str, float
 @torch.no_grad()
 @keeps_training_mode
 def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=None,
-                       per_window: bool = False, progress: bool = False) -> Dict[str, float]:
+                       per_window: bool = False, progress: bool = False,
+                       n_windows: Optional[int] = None) -> Dict[str, float]:
     """Mean next-spike NLL (nats per spike token) of ``model`` on a window dataset.
 
     Scored targets are the spike tokens (not BOS/EOS): ``id_nll`` uses the full softmax over the
@@ -612,12 +614,15 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
     per-window sufficient statistics of ``id_nll`` / ``dt_nll`` (for block-bootstrap intervals).
 
     ``progress=True`` shows a bar over the batches (``evaluating``, not left on a terminal; redrawn
-    at most every 30 s into a log file; ``TQDM_DISABLE=1`` turns it off; a streamed dataset's has
-    no total).
+    at most every 30 s into a log file; ``TQDM_DISABLE=1`` turns it off). A streamed dataset
+    (``datasets.IterableDataset``) does not know its length: ``n_windows`` (its number of windows,
+    e.g. from a prepared directory's manifest) gives the bar its total, which it has none without;
+    the windows scored are the dataset's in any case.
     """
     device = device or next(model.parameters()).device
     windows = {} if per_window else None
-    sums = _token_nll_sums(model, dataset, collator, batch_size, device, windows=windows, progress=progress)
+    sums = _token_nll_sums(model, dataset, collator, batch_size, device, windows=windows, progress=progress,
+                           n_windows=n_windows)
     out = _nll_from_sums(sums, model.config.dt_loss_weight)
     if per_window:
         out["windows"] = {"window_start": np.asarray(windows.get("window_start", []), dtype=np.float64),
@@ -1819,12 +1824,14 @@ def train(
     if accelerator.is_main_process:
         model.eval()
         if has_val:
-            val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size, progress=progress)
+            # the windows counted (a streamed split's from its shards, checked against the manifest): the bars' totals
+            val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size, progress=progress,
+                                     n_windows=n_windows["validation"])
             metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
                             "validation/loss": val["loss"]})
         if has_test:
             test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size, per_window=True,
-                                      progress=progress)
+                                      progress=progress, n_windows=n_windows["test"])
             unit_tokens = (np.arange(config.num_special_tokens, len(tokenizer)) if streamed
                            else tokenizer.unit_token_ids(recording))
             base = TokenBaselines(config.vocab_size, unit_tokens, config.num_dt_bins)
