@@ -133,17 +133,16 @@ def _default_config(data_path):
 
 
 def _read_generated(path, flag: str = "--generated"):
-    """A generated NWB file (``neuroformer generate --output``) as a recording, errors as :func:`_load_data`."""
+    """A generated NWB file (``neuroformer generate --output``) as a recording, errors as :func:`_load_data`.
+    Its spike times that repeat inside a unit (a unit sampled twice in one dt bin, at the bin's centre)
+    are not warned of: :func:`~hf_neuroformer.io.read_nwb` knows a generated file by its writer's mark;
+    another file given here is warned of as a recording is."""
     from .io import read_error, read_nwb
 
     if not Path(path).exists():
         raise FileNotFoundError(f"{flag}: no such file {str(path)!r}")
     try:
-        with warnings.catch_warnings():
-            # generated spikes lie at dt-bin centres, so a unit sampled twice in one bin repeats a
-            # time by design; the reader's advice ("check the spike sorting export") is for recordings
-            warnings.filterwarnings("ignore", message=r"units: .* repeat a spike time of the same unit exactly")
-            return read_nwb(path)
+        return read_nwb(path)
     except (ValueError, KeyError, OSError) as err:
         raise read_error(err, flag, path) from None
 
