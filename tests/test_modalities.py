@@ -904,3 +904,49 @@ def test_an_event_without_a_label_says_to_drop_events_not_trials(a2929):
     with pytest.raises(ValueError, match=r"1 of \d+ labels of 'events:licks' in the training split are None, NaN or "
                                          r"infinite; .*or drop those events\)$"):
         fit_modalities(rec, cfg, plan)
+
+
+def test_trial_mode_statistics_are_those_the_training_windows_read_and_no_other_splits(a2929):
+    """Split by trials with a modality window that starts before the current window, a trial's first
+    windows read head direction in the gap before their trial, but the z-score statistics came from
+    inside the training trials only (mean 4.7275 rad, against 4.7136 rad of the samples the training
+    windows read, on 700-715 s of A2929). Now they are those of the samples the
+    training windows read (recounted from their modality tokens); and values of the validation and
+    test trials and of the gaps before them (here +100 rad) change nothing: no leakage."""
+    import dataclasses
+
+    from hf_neuroformer.recording import BehaviourSeries
+    from hf_neuroformer.windows import window_starts_for_split
+
+    rec = a2929.restrict(700.0, 715.0)
+    onsets = np.arange(700.2, 714.0, 1.0)  # 0.5-s trials, 0.5 s apart
+    rec = dataclasses.replace(rec, trials=np.stack([onsets, onsets + 0.5], axis=1), trial_info={})
+    cfg = small_config(past_window=0.3, max_past_length=400, split_by="trials", modalities=[
+        {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "window": [-0.3, 0.01], "max_tokens": 64}])
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    starts, clips = window_starts_for_split(plan, "train", cfg)
+    cols = modality_columns(rec, cfg, starts, clips)
+    assert sum(cols["mod_hd_n_truncated"]) == 0  # every sample of a modality window is a token
+    read = {round(s + t, 9) for s, ts in zip(starts, cols["mod_hd_times"]) for t in ts}  # each sample once
+    series = rec.behaviour["ry"]
+    idx = np.searchsorted(series.timestamps, np.array(sorted(read)) - 1e-9)
+    vals = np.asarray(series.values, dtype=np.float64).reshape(len(series.timestamps), -1)[idx, 0]
+    inside = np.zeros(len(series.timestamps), dtype=bool)
+    for a, b in plan.segments["train"]:
+        inside |= (series.timestamps >= a) & (series.timestamps < b)
+    assert len(vals) > inside.sum()  # the gaps before the training trials are read
+    assert cfg.modalities[0]["mean"] == [pytest.approx(float(vals.mean()))]
+    assert cfg.modalities[0]["std"] == [pytest.approx(float(vals.std()))]
+    # the other splits' trials, with the gap before each, set far off: the statistics do not move
+    other = np.zeros(len(series.timestamps), dtype=bool)
+    for a, b in np.concatenate([plan.segments["validation"], plan.segments["test"]]):
+        other |= (series.timestamps >= a - 0.3) & (series.timestamps < b)
+    shifted = np.where(other[:, None], np.asarray(series.values).reshape(len(other), -1) + 100.0,
+                       np.asarray(series.values).reshape(len(other), -1))
+    rec2 = dataclasses.replace(rec, behaviour={"ry": BehaviourSeries(series.timestamps, shifted, series.unit)})
+    cfg2 = small_config(past_window=0.3, max_past_length=400, split_by="trials", modalities=[
+        {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "window": [-0.3, 0.01], "max_tokens": 64}])
+    fit_modalities(rec2, cfg2, plan)
+    assert cfg2.modalities[0]["mean"] == [pytest.approx(cfg.modalities[0]["mean"][0])]
+    assert cfg2.modalities[0]["std"] == [pytest.approx(cfg.modalities[0]["std"][0])]

@@ -35,8 +35,8 @@ span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
 
 Normalisation statistics (``mean`` / ``std``; video: of the frames on screen inside the training
 split) and categorical ``classes`` come from the TRAINING split only (:func:`fit_modalities`;
-classes: every label its windows read, in trial mode the gap before each training trial included)
-and are written into the config, so a saved model normalises new data the same way; so is a video
+classes and continuous statistics: every value its windows read, in trial mode the gap before each
+training trial included, never a value of another trial) and are written into the config, so a saved model normalises new data the same way; so is a video
 modality's ``frame_interval`` (the median interval between the recording's frame onsets), against
 which :func:`check_recording_modalities` checks the frame rate of a recording given to the model.
 """
@@ -356,7 +356,8 @@ def _fitted(mod: dict) -> bool:
 
 def _training_spans(recording: SpikeRecording, plan, mod: dict) -> np.ndarray:
     """``(n, 2)`` float64 s: what the training windows' modality windows of ``mod`` read (where
-    :func:`fit_modalities` takes a categorical modality's classes from). In time
+    :func:`fit_modalities` takes a categorical modality's classes and a continuous one's statistics
+    from). In time
     mode the training segments (a window and its past, which a modality window stays inside, lie in
     one). In trial mode a trial's first window reads back to ``window[0]`` before the trial's start,
     down to the end of the trial before (:func:`modality_columns`): each training trial's span
@@ -373,13 +374,15 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
     """Fill in each modality's training-split statistics in ``config.modalities`` (in place).
 
     Continuous ``"zscore"``: ``mean`` / ``std`` per feature over the samples (or interval values)
-    inside the training segments of ``plan`` (NaN samples left out); a constant feature gets
-    ``std = 1`` with a warning. Categorical: ``classes`` = the sorted distinct labels that the
-    training windows read: inside the training segments and, in trial mode, in the stretch before
-    each training trial that its first windows' modality window reaches (back to ``window[0]``, not
-    before the end of the trial before). Labels only in those gaps (a fixation cross shown before
-    each trial) were left out, and the training windows that read them were then refused as holding
-    a label outside the classes. ``"circular"`` and ``"none"`` need nothing. Video: also ``frame_interval``, the median
+    that the training windows read (NaN samples left out); a constant feature gets ``std = 1`` with
+    a warning. Categorical: ``classes`` = the sorted distinct labels that the training windows read.
+    What they read: the training segments of ``plan`` and, in trial mode, the stretch before each
+    training trial that its first windows' modality window reaches (back to ``window[0]``, not
+    before the end of the trial before, so no value of another trial, of another split maybe).
+    Labels only in those gaps (a fixation cross shown before each trial) were left out, and the
+    training windows that read them were then refused as holding a label outside the classes; a
+    series read there (pupil, speed between trials) was normalised with statistics of the trials
+    alone. ``"circular"`` and ``"none"`` need nothing. Video: also ``frame_interval``, the median
     interval between the frame onsets (s).
 
     Args:
@@ -403,9 +406,10 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
     for i, mod in enumerate(config.modalities):
         if not overwrite and _fitted(mod):
             continue
-        # classes: every label the training windows read (the gap before a trial too), or such a window is refused;
-        # statistics: the training segments' values (the gaps are left to windows, not to the scale)
-        train = _training_spans(recording, plan, mod) if mod["kind"] == "categorical" else plan.segments["train"]
+        # classes and statistics: every value the training windows read (in trial mode the gap before a trial too:
+        # a label only there was refused in those windows, a series there was scaled by the trials' values alone);
+        # video: the frames on screen inside the training segments
+        train = plan.segments["train"] if mod["kind"] == "video" else _training_spans(recording, plan, mod)
         track = modality_track(recording, mod, i)
         _warn_if_off_the_clock(track, recording, mod, i)
         if track.kind == "frames":
