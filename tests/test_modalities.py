@@ -950,3 +950,70 @@ def test_trial_mode_statistics_are_those_the_training_windows_read_and_no_other_
     fit_modalities(rec2, cfg2, plan)
     assert cfg2.modalities[0]["mean"] == [pytest.approx(cfg.modalities[0]["mean"][0])]
     assert cfg2.modalities[0]["std"] == [pytest.approx(cfg.modalities[0]["std"][0])]
+
+
+def test_a_split_whose_windows_hold_no_value_of_a_modality_is_warned_of_and_a_training_split_refused(a2929):
+    """Break test: head direction recorded in part of the session only (here: its samples of the
+    validation block dropped, as if tracking was lost there) gave validation windows that all read
+    only the null token, and build_window_datasets (what train and finetune tokenize with) said
+    nothing; a stream of events that no training window reads (all in the first past window of a
+    training block, before any window's modality window) trained a model that never saw one. Now
+    the split is warned of, counted, and the training split refused, naming the modality."""
+    import dataclasses
+
+    from hf_neuroformer.recording import BehaviourSeries, EventSeries
+
+    rec = a2929.restrict(700.0, 718.0)
+    cfg = small_config(current_window=0.05, past_window=0.05, dt_resolution=0.005, split_block_length=3.0,
+                       modalities=[{"name": "hd", "source": "behaviour:ry", "kind": "continuous"}])
+    plan = quiet(plan_splits, rec, cfg)
+    (va, vb), = plan.segments["validation"]
+    ry = rec.behaviour["ry"]
+    keep = (ry.timestamps < va) | (ry.timestamps >= vb)
+    gap = dataclasses.replace(rec, behaviour={"ry": BehaviourSeries(ry.timestamps[keep], ry.values[keep], "rad")})
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    with warnings.catch_warnings():  # the whole series: no such warning
+        warnings.simplefilter("error")
+        n_val = len(build_window_datasets(rec, tok, cfg, plan)[0]["validation"])
+    with pytest.warns(UserWarning, match=rf"^modality 'hd' \('behaviour:ry', window \[0, 0\.05\) s\): none of the "
+                                         rf"windows of the validation split \({n_val}\) holds a value of it in its "
+                                         r"modality window, so the model reads only the modality's learned null token"):
+        ds, _ = build_window_datasets(gap, tok, cfg, plan)
+    assert n_val > 50 and all(len(t) == 0 for t in ds["validation"]["mod_hd_times"])
+    assert all(len(t) for t in ds["test"]["mod_hd_times"])  # the other splits read it
+    # events only in the first 20 ms of each training block: inside the training split, in no window
+    first = np.asarray(plan.segments["train"])[:, 0] + 0.02
+    ev = dataclasses.replace(rec, events={"cue": EventSeries(first, None, "cue")})
+    cfg_ev = small_config(current_window=0.05, past_window=0.05, dt_resolution=0.005, split_block_length=3.0,
+                          vocab_size=len(tok), modalities=[{"name": "cue", "source": "events:cue", "kind": "categorical"}])
+    with pytest.raises(ValueError, match=r"^modality 'cue' \('events:cue', window \[0, 0\.05\) s\): none of the \d+ "
+                                         r"train windows holds a value of it, so the model would learn nothing of it"):
+        build_window_datasets(ev, tok, cfg_ev, plan)
+
+
+def test_the_processor_warns_when_none_of_its_windows_holds_a_value_of_a_modality(a2929, shared_data):
+    """Break test: a model reading head direction given windows of the sleep epoch (no tracking) read
+    only the modality's null token in every window, and the processor said nothing (decode_windows
+    counted it, the processor did not)."""
+    from hf_neuroformer.io import load_recording
+    from tiny_configs import untrained_model
+
+    cfg = small_config(modalities=[{"name": "hd", "source": "behaviour:ry", "kind": "continuous",
+                                    "normalization": "circular"}])
+    tok, _ = untrained_model(a2929, cfg)
+    processor = nf.NeuroformerProcessor.from_config(tok, cfg)
+    with warnings.catch_warnings():  # tracked windows: no warning
+        warnings.simplefilter("error")
+        processor(a2929, [710.0, 710.01])
+    sleep = quiet(load_recording, shared_data(A2929), epoch="sleep").restrict(100.0, 101.0)
+    starts = 100.1 + 0.01 * np.arange(12)
+    match = (r"^modality 'hd' \('behaviour:ry', window \[0, 0\.01\) s\): none of the 12 windows holds a value of it "
+             r"in its modality window, so the model reads only the modality's learned null token there")
+    with pytest.warns(UserWarning, match=match) as caught:
+        inputs = processor(sleep, starts)
+    assert [w.filename for w in caught if "null token" in str(w.message)] == [__file__]  # points at the call
+    assert inputs["modality_inputs"]["hd"]["mask"].sum() == 0
+    with pytest.warns(UserWarning, match=match):
+        processor.to_dataset(sleep, starts)

@@ -54,7 +54,8 @@ from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, frame_end
                         median_frame_interval)
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
-           "modality_column_names", "windows_without_values", "truncated_modality_tokens",
+           "modality_column_names", "windows_without_values", "check_windows_read_modalities",
+           "truncated_modality_tokens",
            "check_recording_modalities", "events_in_no_window"]
 
 
@@ -601,6 +602,53 @@ def windows_without_values(cols, mod: dict) -> int:
     modality's learned null token there, so those windows are not conditioned on it (NaN runs, a
     series that starts late, a gap, samples far sparser than the window, another clock)."""
     return int(sum(len(t) == 0 for t in cols[modality_column_names(mod)[0]]))
+
+
+def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refuse: Sequence[str] = (),
+                                  stacklevel: int = 2) -> None:
+    """Warn of each modality of ``config`` that NO window of a split holds a value of (counted with
+    :func:`windows_without_values`): the model reads only the modality's learned null token in all of
+    them, so they are not conditioned on it (a series recorded in part of the session only, a movie
+    shown before the split, no event in it), which was silent. In a split of ``refuse`` (the training
+    split) that is an error: nothing of the modality could be learnt.
+
+    Args:
+        config: the :class:`~hf_neuroformer.NeuroformerConfig` (anything with ``modalities``).
+        cols_by_split: split name -> its window columns (a dict of lists or a ``datasets.Dataset``);
+            the name ``""`` for windows of no split (the processor's).
+        refuse: the splits where it raises instead of warning.
+        stacklevel: of the warnings, as ``warnings.warn`` takes it (2: the caller of this function).
+
+    Raises:
+        ValueError: a split of ``refuse`` with windows, none of which holds a value of a modality;
+            names the modality, its source, window and the split's window count.
+
+    Warns:
+        UserWarning: one per modality, naming its source and window and, per split where none of the
+            windows holds a value of it, that split and its window count.
+    """
+    for mod in config.modalities or []:
+        t_col = modality_column_names(mod)[0]
+        n = {s: len(cols[t_col]) for s, cols in cols_by_split.items()}
+        empty = [s for s, cols in cols_by_split.items() if n[s] and windows_without_values(cols, mod) == n[s]]
+        if not empty:
+            continue
+        w0, w1 = mod["window"]
+        what = f"modality {mod['name']!r} ({mod['source']!r}, window [{w0:g}, {w1:g}) s)"
+        inspect = ("'neuroformer inspect --data ... --config ...' counts the windows without a value of each "
+                   "modality per split")
+        refused = [s for s in empty if s in refuse]
+        if refused:
+            s = refused[0]
+            raise ValueError(f"{what}: none of the {n[s]} {s} windows holds a value of it, so the model would learn "
+                             "nothing of it (it would read only its null token); pass a recording (or --epoch) where "
+                             "it was recorded during the training split, another split_seed or split_block_length, "
+                             f"or remove the modality from the config ({inspect})")
+        where = (f"none of the {n['']} windows" if empty == [""] else
+                 "none of the windows of " + " and ".join(f"the {s} split ({n[s]})" for s in empty))
+        warnings.warn(f"{what}: {where} holds a value of it in its modality window, so the model reads only the "
+                      "modality's learned null token there: those windows are not conditioned on it (was it "
+                      f"recorded at these times?); {inspect}", UserWarning, stacklevel=stacklevel)
 
 
 def truncated_modality_tokens(cols, mod: dict) -> int:

@@ -35,7 +35,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
-from .modalities import modality_column_names, truncated_tokens_text
+from .modalities import check_windows_read_modalities, modality_column_names, truncated_tokens_text
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .binning import past_starts
@@ -446,7 +446,10 @@ class NeuroformerProcessor(ProcessorMixin):
             UserWarning: with ``past_clip_starts`` ``"auto"`` or ``"trials"``, windows that start
                 inside more than one (overlapping) trial, counted; with ``"auto"``, a model planned
                 by trials given a recording without trials (no clip); frames on another pixel scale than the
-                model's training frames (:meth:`check_recording`).
+                model's training frames (:meth:`check_recording`); a modality of which none of the windows holds a
+                value in its modality window (the model reads only its learned null token for all of them: the
+                series not recorded at these times, e.g. head direction in sleep), naming it and counting the
+                windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`).
         """
         if return_tensors != "pt":
             raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
@@ -454,6 +457,7 @@ class NeuroformerProcessor(ProcessorMixin):
             raise ValueError(f"return_labels: expected True or False, got {return_labels!r}")
         cols = self.tokenize(recording, window_starts, past_clip_starts, check_modalities=True)
         self.warn_truncated(cols, stacklevel=3)
+        check_windows_read_modalities(_ModalitySpecs(self.modalities), {"": cols}, stacklevel=3)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
         batch = self.collator(rows)
@@ -536,13 +540,15 @@ class NeuroformerProcessor(ProcessorMixin):
 
         Args and errors: see :meth:`__call__`; ``check_modalities=False`` skips
         :meth:`check_recording` (a caller that has run it already). Truncation is not warned about
-        here; the ``n_truncated`` / ``n_past_truncated`` columns count it per window.
+        here; the ``n_truncated`` / ``n_past_truncated`` columns count it per window. A modality of
+        which none of the windows holds a value is warned about, as :meth:`__call__` does.
         """
         import datasets
 
         from .windows import window_features
 
         cols = self.tokenize(recording, window_starts, past_clip_starts, check_modalities=check_modalities)
+        check_windows_read_modalities(_ModalitySpecs(self.modalities), {"": cols}, stacklevel=3)
         return datasets.Dataset.from_dict(cols, features=window_features(_ModalitySpecs(self.modalities)))
 
     @property

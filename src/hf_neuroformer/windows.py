@@ -941,10 +941,16 @@ def build_window_datasets(
     Returns:
         ``(DatasetDict, SplitPlan)``; a split whose fraction is 0 has an empty dataset.
 
+    Warns:
+        UserWarning: a modality that no window of the validation or test split holds a value of
+            (they read only its null token), naming the split and its window count.
+
     Raises:
         RecordingValidationError: if the recording has no spikes.
         ValueError: if a split with a non-zero fraction has no window (every one of its trials
-            or blocks is shorter than a window), a window of ``plan`` (its past included) lies
+            or blocks is shorter than a window), no training window holds a value of a modality
+            (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`: nothing of it could be
+            learnt), a window of ``plan`` (its past included) lies
             outside the recording's recorded time (a plan of another recording), or ``tokenizer``'s window settings
             (``current_window``, ``past_window``, ``dt_resolution``, ``max_window_length``,
             ``max_past_length``) are not ``config``'s.
@@ -966,6 +972,10 @@ def build_window_datasets(
         starts, clips = _split_windows(plan, split, config, recording)
         cols = tokenize_windows(recording, tokenizer, starts, clips, config)
         out[split] = datasets.Dataset.from_dict(cols, features=window_features(config))
+    if config.modalities:  # a modality no window of a split reads: refused for train, warned of for the others
+        from .modalities import check_windows_read_modalities
+
+        check_windows_read_modalities(config, out, refuse=("train",), stacklevel=3)
     return datasets.DatasetDict(out), plan
 
 
