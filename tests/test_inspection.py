@@ -662,3 +662,31 @@ def test_inspect_never_writes_over_a_file_of_a_model_folder(shared_data, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"neuroformer inspect: error: {flag}: ") and "never a file of the model" in err, err
     assert (model_dir / name).read_text() == "the run's own"
+
+
+def test_inspect_counts_the_windows_without_a_modality_value_per_split_as_training_does(shared_data):
+    """``inspect --config`` with a modality said nothing of the windows that read no value of it: on
+    A2929 640-700 s head direction is tracked from 670.6 s, so with this seed the validation and
+    test splits (before it) read only the modality's null token, which training then warned of
+    (validation, test) and counted (train). Now each split gives its count, the same as the
+    windows training tokenizes (windows_without_values of build_window_datasets), and the text says
+    which splits hold no value at all."""
+    from hf_neuroformer.modalities import windows_without_values
+
+    rec = quiet(load_recording, shared_data(A2929), epoch="wake").restrict(640.0, 700.0)
+    mod = {"name": "hd", "source": "behaviour:ry", "kind": "continuous", "normalization": "circular"}
+    config = NeuroformerConfig(current_window=0.2, past_window=0.2, dt_resolution=0.01, max_window_length=64,
+                               max_past_length=64, split_block_length=10.0, split_seed=3, modalities=[mod])
+    desc = quiet(describe_recording, rec, config)
+    got = {s: v["n_windows_without_modality"]["hd"] for s, v in desc["windows"]["splits"].items()}
+    tok = NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    config.vocab_size = len(tok)
+    ds, _ = quiet(build_window_datasets, rec, tok, config)
+    assert got == {s: windows_without_values(ds[s], config.modalities[0]) for s in ds}
+    n = {s: len(ds[s]) for s in ds}
+    assert got["validation"] == n["validation"] and got["test"] == n["test"] and 0 < got["train"] < n["train"]
+    text = format_description(desc)
+    assert (f"  modality 'hd': windows without a value in its modality window train {got['train']} of {n['train']}, "
+            f"validation {n['validation']} of {n['validation']} (all), test {n['test']} of {n['test']} (all): a split "
+            "with no value of it reads only the modality's null token (train warns)") in text

@@ -246,9 +246,11 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
 
     # what no current window covers, as training counts it (metrics.json's n_spikes_outside_windows_by_split)
     outside = spikes_outside_windows(rec, plan, config, {split: v[0] for split, v in windows.items()})
+    from .modalities import windows_without_values_at
+
     splits = {}
     names = np.asarray(rec.unit_names, dtype=object)
-    for split, (starts, n, p, _) in windows.items():
+    for split, (starts, n, p, clips) in windows.items():
         # the units the split's current windows hold: a spike only in a past window is context, never a target
         per_unit = _units_in(rec, np.stack([starts, window_ends(starts, config.current_window)], axis=1))
         splits[split] = {
@@ -266,6 +268,8 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
             # units with no spike in the split's current windows (a token this split never asks for)
             "units_without_spikes": [str(u) for u in names[per_unit == 0]],
         }
+        if config.modalities:  # windows that read only a modality's null token, as train counts them
+            splits[split]["n_windows_without_modality"] = windows_without_values_at(rec, config, starts, clips)
     out["split_mode"] = plan.mode
     out["splits"] = splits
     # spikes in no split at all (between trials, in the gaps between splits, in support intervals too short
@@ -332,7 +336,11 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         ``metrics.json`` (:func:`~hf_neuroformer.windows.spikes_outside_windows`); and
         ``windows["n_spikes_outside_splits"]`` counts the spikes in no split at all (between
         trials, in the gaps between splits, in support intervals too short for a window), which
-        no model trains on or scores. With an ``"events:"`` modality in ``config.modalities``,
+        no model trains on or scores. With ``config.modalities``, each split gives
+        ``n_windows_without_modality`` (modality name -> its windows with no value in their modality
+        window, which read only the learned null token, as ``train`` counts them:
+        :func:`~hf_neuroformer.modalities.windows_without_values_at`; a split where that is every
+        window is warned of by ``train``, and refused for the training split). With an ``"events:"`` modality in ``config.modalities``,
         ``windows["n_events_in_no_window"]`` (modality name -> events no window of any split reads,
         :func:`~hf_neuroformer.modalities.events_in_no_window`), as ``train`` writes it to ``metrics.json``.
 
@@ -554,6 +562,16 @@ def format_description(desc: dict) -> str:
                 if others:
                     note = f" ({len(others)} of them with spikes in another split: tokens the model never learns)"
             lines.append(f"      {count_noun(len(absent), 'unit')} without a spike in {split}: {_named(absent)}{note}")
+    for name in w["splits"]["train"].get("n_windows_without_modality", {}):
+        counts = {split: (s["n_windows_without_modality"][name], s["n_windows"]) for split, s in w["splits"].items()}
+        per = ", ".join(f"{split} {k} of {n}" + (" (all)" if n and k == n else "") for split, (k, n) in counts.items())
+        k, n = counts["train"]
+        note = ""
+        if n and k == n:
+            note = ": training refuses this (nothing of it could be learnt)"
+        elif any(n and k == n for k, n in counts.values()):
+            note = ": a split with no value of it reads only the modality's null token (train warns)"
+        lines.append(f"  modality {name!r}: windows without a value in its modality window {per}{note}")
     if w.get("n_spikes_outside_splits"):
         n_out = w["n_spikes_outside_splits"]
         where = "between trials" if w.get("split_mode") == "trials" else "in the gaps between splits"

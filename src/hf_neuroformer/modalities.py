@@ -54,7 +54,8 @@ from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, frame_end
                         median_frame_interval)
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
-           "modality_column_names", "windows_without_values", "check_windows_read_modalities",
+           "modality_column_names", "windows_without_values", "windows_without_values_at",
+           "check_windows_read_modalities",
            "truncated_modality_tokens",
            "check_recording_modalities", "events_in_no_window"]
 
@@ -602,6 +603,34 @@ def windows_without_values(cols, mod: dict) -> int:
     modality's learned null token there, so those windows are not conditioned on it (NaN runs, a
     series that starts late, a gap, samples far sparser than the window, another clock)."""
     return int(sum(len(t) == 0 for t in cols[modality_column_names(mod)[0]]))
+
+
+def windows_without_values_at(recording: SpikeRecording, config, starts: Sequence[float],
+                              clip_starts: Optional[Sequence[float]] = None) -> Dict[str, int]:
+    """How many of the windows starting at ``starts`` (s; ``clip_starts`` as :func:`modality_columns`
+    takes them) hold no value of each modality of ``config`` in their modality window: the count
+    :func:`windows_without_values` gives for their :func:`modality_columns`, without tokenizing them
+    (no frames copied, no classes needed: ``neuroformer inspect`` counts them per split before
+    training). A value is a sample or interval in (or overlapping) the span a window reads, with a
+    finite value for a continuous modality; a frame on screen in it for video.
+
+    Returns:
+        modality name -> number of windows without a value.
+    """
+    starts, bounds = _window_bounds(recording, starts, clip_starts)
+    out: Dict[str, int] = {}
+    for i, mod in enumerate(config.modalities or []):
+        track = modality_track(recording, mod, i)
+        los, his = _read_spans(config, mod, starts, bounds)
+        if track.kind == "frames":
+            out[mod["name"]] = int(sum(len(track.frames_shown(lo, hi)) == 0 for lo, hi in zip(los, his)))
+            continue
+        if mod["kind"] == "continuous":  # NaN samples are no token (modality_columns leaves them out)
+            ok = np.all(np.isfinite(track.values), axis=1)
+            track = ModalityTrack(track.kind, None if track.times is None else track.times[ok],
+                                  None if track.intervals is None else track.intervals[ok], track.values[ok])
+        out[mod["name"]] = int(sum(len(track.in_span(lo, hi)) == 0 for lo, hi in zip(los, his)))
+    return out
 
 
 def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refuse: Sequence[str] = (),
