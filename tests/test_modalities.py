@@ -1017,3 +1017,41 @@ def test_the_processor_warns_when_none_of_its_windows_holds_a_value_of_a_modalit
     assert inputs["modality_inputs"]["hd"]["mask"].sum() == 0
     with pytest.warns(UserWarning, match=match):
         processor.to_dataset(sleep, starts)
+
+
+def test_windows_without_values_at_counts_what_the_windows_read(allen_video, a2929):
+    """windows_without_values_at (what inspect counts per split) against windows_without_values of
+    the modality tokens the windows read (modality_columns), on the Allen gratings split by trials:
+    frames only in the first 10 s (later windows see none), events in every third trial, and the
+    orientation as a continuous trial value (intervals), each with a window reaching before the
+    trial; and A2929's head direction with a stretch of NaN samples (a NaN is no value)."""
+    import dataclasses
+
+    from hf_neuroformer.modalities import windows_without_values, windows_without_values_at
+    from hf_neuroformer.recording import BehaviourSeries, EventSeries
+    from hf_neuroformer.windows import window_starts_for_split
+
+    stim = allen_video.stimulus
+    early = stim.frame_times < 10.0
+    rec = dataclasses.replace(allen_video, stimulus=dataclasses.replace(
+        stim, frames=stim.frames[early], frame_times=stim.frame_times[early]),
+        events={"cue": EventSeries(allen_video.trials[::3, 0] + 0.005, None, "cue")})
+    cfg = small_config(split_by="trials", modalities=[
+        {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 2,
+         "patch_size": [1, 8, 8], "window": [-0.02, 0.01]},
+        {"name": "cue", "source": "events:cue", "kind": "categorical", "window": [-0.02, 0.01]},
+        {"name": "ori", "source": "trial:orientation_deg", "kind": "continuous", "window": [-0.02, 0.01]}])
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    ry = a2929.behaviour["ry"]
+    values = np.where((ry.timestamps > 705.0) & (ry.timestamps < 706.0), np.nan, np.asarray(ry.values).ravel())
+    hd = dataclasses.replace(a2929.restrict(700.0, 710.0), behaviour={"ry": BehaviourSeries(ry.timestamps, values, "rad")})
+    hd_cfg = small_config(modalities=[{"name": "hd", "source": "behaviour:ry", "kind": "continuous",
+                                       "normalization": "circular"}])
+    cases = [(rec, cfg, *window_starts_for_split(plan, s, cfg)) for s in ("train", "test")]
+    cases.append((hd, hd_cfg, 704.5 + 0.01 * np.arange(200), None))
+    for r, c, starts, clips in cases:
+        cols = modality_columns(r, c, starts, clips)
+        want = {m["name"]: windows_without_values(cols, m) for m in c.modalities}
+        assert windows_without_values_at(r, c, starts, clips) == want
+        assert all(0 < k < len(starts) for name, k in want.items() if name != "ori")
