@@ -36,9 +36,10 @@ span ends inside its block (:func:`hf_neuroformer.windows.window_reach`).
 Normalisation statistics (``mean`` / ``std``; video: of the frames on screen inside the training
 split) and categorical ``classes`` come from the TRAINING split only (:func:`fit_modalities`;
 classes and continuous statistics: every value its windows read, in trial mode the gap before each
-training trial included, never a value of another trial) and are written into the config, so a saved model normalises new data the same way; so is a video
-modality's ``frame_interval`` (the median interval between the recording's frame onsets), against
-which :func:`check_recording_modalities` checks the frame rate of a recording given to the model.
+training trial included, never a value of another trial) and are written into the config, so a
+saved model normalises new data the same way; so is a video modality's ``frame_interval`` (the
+median interval between the recording's frame onsets), against which
+:func:`check_recording_modalities` checks the frame rate of a recording given to the model.
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, frame_end
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "windows_without_values_at",
-           "check_windows_read_modalities",
-           "truncated_modality_tokens",
+           "check_windows_read_modalities", "truncated_modality_tokens",
            "check_recording_modalities", "events_in_no_window"]
 
 
