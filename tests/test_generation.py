@@ -648,6 +648,14 @@ def test_windows_generated_without_their_modality_input_are_counted(shared_data)
     assert 0 < expected < len(starts)
     gen = nf.generate_spikes(model, tok, rec, starts, seed=0, progress=False, max_spikes=3)
     assert gen.generation_stats["n_windows_without_modality_tokens"] == {"hd": expected}
+    # windows all before the head direction starts: warned of, naming the modality, at the caller's line
+    # (generation said nothing but this count in generation_stats)
+    early = np.round(668.0 + 0.05 * np.arange(10), 9)
+    with pytest.warns(UserWarning, match=r"^modality 'hd' \('behaviour:ry', window \[-0\.05, 0\.05\) s\): none of the "
+                                         r"10 windows holds a value of it in its modality window") as caught:
+        gen = nf.generate_spikes(model, tok, rec, early, seed=0, progress=False, max_spikes=3)
+    assert gen.generation_stats["n_windows_without_modality_tokens"] == {"hd": 10}
+    assert [w.filename for w in caught if "null token" in str(w.message)] == [__file__]
     # a model without modalities has no such count
     tok0, model0 = untrained_model(rec, small_config())
     assert "n_windows_without_modality_tokens" not in nf.generate_spikes(

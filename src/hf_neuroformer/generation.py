@@ -442,7 +442,9 @@ def generate_spikes(
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
             past would then come from the recording; windows that start at their past clip, a
-            trial of one window, have none, and the warning says so).
+            trial of one window, have none, and the warning says so); a modality of which none of
+            the windows holds a value (all generated from its learned null token), naming it and
+            counting the windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`).
 
     Raises:
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
@@ -554,6 +556,11 @@ def generate_spikes(
         mod_cols = modality_columns(recording, cfg, starts, clips)
         # windows generated from the null token alone, not conditioned on the modality
         mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
+        # none of the windows holds a value of a modality: warned of, naming it (the processor's warning), at the
+        # caller's line (stacklevel 5: this function, then its torch.no_grad and keeps_training_mode wrappers)
+        from .modalities import check_windows_read_modalities
+
+        check_windows_read_modalities(cfg, {"": mod_cols}, stacklevel=5)
         # tokens (video: frames) beyond max_tokens / num_frames, dropped earliest first: counted, as training counts them
         mod_trunc = {m["name"]: truncated_modality_tokens(mod_cols, m) for m in cfg.modalities}
         # events between the first window's start and the last window's end that no window reads (generate_split
