@@ -745,3 +745,23 @@ def test_events_in_milliseconds_dropped_by_from_arrays_are_said_to_be_on_another
     with pytest.warns(UserWarning, match=r"dropped 2 event\(s\) outside") as caught:
         from_arrays(spikes, np.zeros(3, dtype=np.int64), time_domain=(0.0, 60.0), events={"licks": mostly_in})
     assert not any("milliseconds" in str(w.message) for w in caught)
+
+
+def test_a_processor_batch_without_an_event_is_not_warned_of_but_a_dataset_is(trained):
+    """A batch of windows holding no ripple is normal for an event stream (sparse onsets), so the
+    processor's __call__ does not warn of it (it did, once per batch, since the null-token check was
+    added); to_dataset, a whole set of windows, still does, as for a behaviour series."""
+    from hf_neuroformer.generation import load_pretrained
+
+    rec, out, _ = trained
+    model, tok, _ = load_pretrained(out)
+    processor = nf.NeuroformerProcessor.from_config(tok, model.config)
+    t = rec.events["sleep_ripples"].times
+    start = next(float(s) for s in np.arange(1.0, 110.0, 0.05)  # no onset in [s - 0.25, s + 0.05)
+                 if not np.any((t >= s - 0.25) & (t < s + 0.05)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inputs = processor(rec, [start])
+    assert inputs["modality_inputs"]["ripples"]["mask"].sum() == 0
+    with pytest.warns(UserWarning, match=r"modality 'ripples' .*none of the 1 windows holds a value of it"):
+        processor.to_dataset(rec, [start])

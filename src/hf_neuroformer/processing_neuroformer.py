@@ -449,7 +449,9 @@ class NeuroformerProcessor(ProcessorMixin):
                 model's training frames (:meth:`check_recording`); a modality of which none of the windows holds a
                 value in its modality window (the model reads only its learned null token for all of them: the
                 series not recorded at these times, e.g. head direction in sleep), naming it and counting the
-                windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`).
+                windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`); not for an
+                event stream (``events:...``), where a batch without an event is normal (:meth:`to_dataset`
+                warns of it over a whole set of windows).
         """
         if return_tensors != "pt":
             raise ValueError(f"return_tensors: only 'pt' (PyTorch) is supported, got {return_tensors!r}")
@@ -457,7 +459,10 @@ class NeuroformerProcessor(ProcessorMixin):
             raise ValueError(f"return_labels: expected True or False, got {return_labels!r}")
         cols = self.tokenize(recording, window_starts, past_clip_starts, check_modalities=True)
         self.warn_truncated(cols, stacklevel=3)
-        check_windows_read_modalities(_ModalitySpecs(self.modalities), {"": cols}, stacklevel=3)
+        # an event stream: a batch of windows holding no event is normal (ripples, trial onsets), so a
+        # batch is not warned of; to_dataset (a whole set of windows) and train's splits are
+        series = [m for m in self.modalities or [] if not str(m["source"]).startswith("events:")]
+        check_windows_read_modalities(_ModalitySpecs(series), {"": cols}, stacklevel=3)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
         batch = self.collator(rows)
