@@ -1438,3 +1438,28 @@ def test_all_excitatory_scores_record_why_they_are_undefined():
         "the ground truth has 6 excitatory edges and 0 unconnected pairs; both are needed"), s
     s = score_connectivity(np.zeros((3, 3)), np.zeros((3, 3)))
     assert np.isnan(s["auroc"]) and s["reason"].startswith("the ground truth has 0 excitatory edges and 6"), s
+
+
+def test_a_file_with_nan_ground_truth_weights_is_refused_when_read_before_any_pass(tmp_path):
+    """A NaN off-diagonal weight in the file was read without a word; connectivity refused it in
+    score_connectivity ("weights: expected finite ground-truth weights") only after the attention pass
+    and the GLM fits, naming no file. A NaN diagonal (never scored) is still read."""
+    from dataclasses import replace
+
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+
+    net = simulate_coupled_network(n_units=6, duration=2.0, seed=0)
+    w = net.weights.copy()
+    w[0, 5] = np.nan
+    path = write_network(replace(net, weights=w), tmp_path / "nan.nwb")
+    expected = re.escape(f"{path}: ground_truth_weights: expected finite weights off the diagonal, got 1 NaN / "
+                         "infinite (first: [0, 5] = nan)")
+    with pytest.raises(ValueError, match=expected):
+        read_network(path)
+    # before the model is read (there is none here)
+    with pytest.raises(ValueError, match=r"data_path \(--data\): " + expected):
+        run_connectivity(tmp_path / "no-model", path, tmp_path / "conn")
+    assert not (tmp_path / "conn").exists()
+    w = net.weights.copy()
+    np.fill_diagonal(w, np.nan)
+    assert np.isnan(np.diag(read_network(write_network(replace(net, weights=w), tmp_path / "d.nwb")).weights)).all()

@@ -710,7 +710,8 @@ def read_network(path) -> SimulatedNetwork:
         MissingGroundTruthError: the file has no ``ground_truth_weights`` scratch data.
         ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
             an NWB file written by ``neuroformer simulate`` is expected; the weights' shape does not
-            match the number of units, or the edge kinds' shape the weights'.
+            match the number of units, or the edge kinds' shape the weights'; a weight off the
+            diagonal is NaN or infinite.
     """
     import json
     from pathlib import Path
@@ -732,6 +733,14 @@ def read_network(path) -> SimulatedNetwork:
     if w.shape != (rec.n_units, rec.n_units):
         raise ValueError(f"{path}: ground_truth_weights: expected shape ({rec.n_units}, {rec.n_units}) for "
                          f"{rec.n_units} units, got {w.shape}")
+    off = ~np.eye(rec.n_units, dtype=bool)
+    if not np.isfinite(w[off]).all():
+        # score_connectivity refused it only after connectivity's whole attention pass and GLM fits, naming
+        # "weights" and no file
+        bad = np.argwhere(~np.isfinite(w) & off)
+        raise ValueError(f"{path}: ground_truth_weights: expected finite weights off the diagonal, got {len(bad)} NaN / "
+                         f"infinite (first: [{bad[0, 0]}, {bad[0, 1]}] = {w[tuple(bad[0])]}); such a pair is neither "
+                         "an edge nor unconnected")
     kind = sc.get("ground_truth_edge_kind")
     if kind is not None and np.shape(kind) != w.shape:
         # score_connectivity refused it only after connectivity's whole attention pass, naming no file
