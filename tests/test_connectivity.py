@@ -1463,3 +1463,17 @@ def test_a_file_with_nan_ground_truth_weights_is_refused_when_read_before_any_pa
     w = net.weights.copy()
     np.fill_diagonal(w, np.nan)
     assert np.isnan(np.diag(read_network(write_network(replace(net, weights=w), tmp_path / "d.nwb")).weights)).all()
+
+
+def test_a_file_whose_hub_units_lie_outside_the_network_is_refused_when_read(tmp_path):
+    """Hub indices past the last unit were read without a word: connectivity listed them in
+    scores.json's hub_units and drew their ticks beyond the matrices (a 6-unit figure stretched to 40)."""
+    from dataclasses import replace
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=1.0, seed=0)
+    assert net.hub_units.tolist() == [3]
+    for hubs in ([3, 40], [-1]):
+        path = write_network(replace(net, hub_units=np.array(hubs)), tmp_path / f"bad{hubs[-1]}.nwb")
+        with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_hub_units: expected unit indices in "
+                                                       f"[0, 6) for 6 units, got [{hubs[-1]}]")):
+            read_network(path)

@@ -711,7 +711,7 @@ def read_network(path) -> SimulatedNetwork:
         ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
             an NWB file written by ``neuroformer simulate`` is expected; the weights' shape does not
             match the number of units, or the edge kinds' shape the weights'; a weight off the
-            diagonal is NaN or infinite.
+            diagonal is NaN or infinite; a hub unit index outside ``[0, n_units)``.
     """
     import json
     from pathlib import Path
@@ -746,6 +746,13 @@ def read_network(path) -> SimulatedNetwork:
         # score_connectivity refused it only after connectivity's whole attention pass, naming no file
         raise ValueError(f"{path}: ground_truth_edge_kind: expected shape {w.shape} like ground_truth_weights "
                          f"(target x source), got {np.shape(kind)}")
+    hubs = np.asarray(sc.get("ground_truth_hub_units", np.zeros(0)), dtype=np.int64).reshape(-1)
+    outside = hubs[(hubs < 0) | (hubs >= rec.n_units)]
+    if outside.size:
+        # connectivity listed them in scores.json as hubs and drew their ticks past the matrices (a 12-unit
+        # figure stretched to a unit 40), without a word
+        raise ValueError(f"{path}: ground_truth_hub_units: expected unit indices in [0, {rec.n_units}) for "
+                         f"{rec.n_units} units, got {outside.tolist()}")
     info = {}
     if "ground_truth_info" in sc:
         raw = np.asarray(sc["ground_truth_info"]).ravel()[0]
@@ -753,7 +760,7 @@ def read_network(path) -> SimulatedNetwork:
     return SimulatedNetwork(
         recording=rec, weights=w,
         base_rates=np.asarray(sc.get("ground_truth_base_rates", np.full(rec.n_units, np.nan)), dtype=np.float64),
-        hub_units=np.asarray(sc.get("ground_truth_hub_units", np.zeros(0)), dtype=np.int64),
+        hub_units=hubs,
         edge_kind=kind, kind=info.get("kind", "unknown"), params=info.get("params", {}),
     )
 
