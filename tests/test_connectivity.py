@@ -685,7 +685,7 @@ def test_a_network_of_one_unit_is_refused_before_any_work(tmp_path, capsys):
     one = tmp_path / "one.nwb"
     write_network(simulate_coupled_network(n_units=1, duration=5.0, seed=0), one)
     with pytest.raises(ValueError, match=r"--data\): the simulated network has 1 unit\(s\); connectivity scores "
-                                         r"directed pairs of units and needs at least 2"):
+                                         r"directed pairs of units and needs at least 4"):
         run_connectivity(tmp_path / "no-model", one, tmp_path / "conn")
     assert not (tmp_path / "conn").exists()
 
@@ -1477,3 +1477,33 @@ def test_a_file_whose_hub_units_lie_outside_the_network_is_refused_when_read(tmp
         with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_hub_units: expected unit indices in "
                                                        f"[0, 6) for 6 units, got [{hubs[-1]}]")):
             read_network(path)
+
+
+def test_double_centring_reverses_two_units_and_ties_three_so_such_networks_are_refused(tmp_path):
+    """A 2-unit hub network scored AUROC 0.000 and direction 0.000 for every attention readout and the
+    uniform control (the CCG and GLM: 1.000), printed as if measured: double centring over the
+    off-diagonal pairs turns an excess a on [i, j] into [i, j] - [j, i] = a (n - 3) / (n - 1)."""
+    from hf_neuroformer.analysis.connectivity import MIN_UNITS_FOR_DIRECTION, _double_centre, run_connectivity
+    from tiny_configs import small_config, untrained_model
+
+    for n in (2, 3, 4, 6):
+        m = np.full((n, n), 0.1)
+        m[0, 1] = 0.5
+        d = _double_centre(m, np.ones(n, dtype=bool))
+        assert d[0, 1] - d[1, 0] == pytest.approx(0.4 * (n - 3) / (n - 1))
+    assert MIN_UNITS_FOR_DIRECTION == 4
+    for n in (2, 3):
+        path = write_network(simulate_coupled_network(n_units=n, duration=1.0, seed=0), tmp_path / f"n{n}.nwb")
+        with pytest.raises(ValueError, match=rf"--data\): the simulated network has {n} unit\(s\); connectivity "
+                                             r"scores directed pairs of units and needs at least 4: .* on 2 units "
+                                             r"reverses every direction and on 3 ties it"):
+            run_connectivity(tmp_path / "no-model", path, tmp_path / "conn")  # before the model is read
+    assert not (tmp_path / "conn").exists()
+    # the Python function warns (its mass_* matrices are still what the model attended to)
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+
+    rec = simulate_coupled_network(n_units=2, duration=0.5, seed=0).recording
+    tok, model = untrained_model(rec, small_config())
+    with pytest.warns(UserWarning, match=r"recording: 2 unit\(s\); the double-centred .* read the mass_\* matrices"):
+        out = attention_connectivity(model, tok, rec, [0.1, 0.2])
+    assert out["mass_mean"].shape == (2, 2)

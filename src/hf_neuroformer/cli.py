@@ -2200,7 +2200,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hub: brian2 LIF hub network (reference); hub-glm: the same layout as a fast point-process "
                         "GLM; glm: the built-in coupled GLM with assemblies (default: %(default)s)")
     s.add_argument("--output", required=True, help="output .nwb file")
-    s.add_argument("--units", type=int, default=300, help="number of units, at least 2 (default: %(default)s)")
+    s.add_argument("--units", type=int, default=300, help="number of units, at least 2; connectivity needs at least 4 "
+                   "(default: %(default)s)")
     s.add_argument("--hubs", type=int, help="number of hub units, hub kinds only (default: 3)")
     s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block, hub kinds only (default: 30)")
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "

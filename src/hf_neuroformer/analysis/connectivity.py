@@ -47,7 +47,9 @@ off-diagonal entries (as the average-product correction of coevolution analysis)
     attention[i, j] = a[i, j] - mean_k a[k, j] - mean_l a[i, l] + mean_kl a[k, l]
 
 Positive = queries predicting ``i`` attend to ``j`` more than the row and column averages
-predict. Queries that stand for no unit or see no earlier unit token are left out. Dividing
+predict. It needs at least 4 units (:data:`MIN_UNITS_FOR_DIRECTION`): an excess ``a`` on one pair
+becomes ``attention[i, j] - attention[j, i] = a (n - 3) / (n - 1)``, reversed on 2 units and tied
+on 3. Queries that stand for no unit or see no earlier unit token are left out. Dividing
 instead of subtracting (a "lift" over uniform attention or over the column mean) was tried on a
 40-unit hub network and rejected: ratios of rarely present sources are noisy and outrank the hub
 edges (hub AUROC 0.94, AUPRC 0.11 against 0.999, 0.97 for the column-centred mean).
@@ -105,6 +107,13 @@ from ._batches import (attention_batches, check_finite_weights, check_pass_setti
 
 READOUTS = ("last_layer", "mean", "rollout")
 
+#: The fewest units whose double-centred matrices (the attention readouts and the uniform control) can
+#: rank an edge above its reverse. Double centring over the off-diagonal pairs turns an excess ``a`` of
+#: attention on the single pair ``[i, j]`` into ``[i, j] - [j, i] = a (n - 3) / (n - 1)``: on 2 units it
+#: reverses every direction (a 2-unit hub network scored AUROC 0.000 and direction 0.000 while the
+#: baselines scored 1.000), on 3 units it ties them.
+MIN_UNITS_FOR_DIRECTION = 4
+
 
 # ------------------------------------------------------------------------------------- attention
 @torch.no_grad()
@@ -146,6 +155,10 @@ def attention_connectivity(
         ``(n_units,)`` int64 query rows per target unit; ``n_windows``; ``n_pairs_unseen``
         (off-diagonal pairs never in the same context: uniform mass 0).
 
+    Warns:
+        UserWarning: ``recording`` has fewer than :data:`MIN_UNITS_FOR_DIRECTION` (4) units, where the
+            double centring reverses (2 units) or ties (3 units) the direction of every edge.
+
     Raises:
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
             ``(n_trials, k)`` grid is refused, not flattened); no windows; ``batch_size`` not an
@@ -159,6 +172,10 @@ def attention_connectivity(
         device = next(model.parameters()).device
     cfg = model.config
     n = recording.n_units
+    if n < MIN_UNITS_FOR_DIRECTION:
+        warnings.warn(f"recording: {n} unit(s); the double-centred attention_* and uniform_control matrices cannot "
+                      f"tell an edge from its reverse below {MIN_UNITS_FOR_DIRECTION} units (on 2 units they reverse "
+                      "every direction, on 3 they tie it): read the mass_* matrices instead", UserWarning, stacklevel=2)
     lut = torch.as_tensor(unit_lookup(tokenizer, recording, cfg.vocab_size), device=device)
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
@@ -843,7 +860,8 @@ def run_connectivity(
             :func:`~hf_neuroformer.analysis._batches.check_finite_weights`).
         FileNotFoundError / ValueError: from loading the model or the ground truth (``data_path (--data):``
             a missing file, a directory, a file that is not an NWB file written by ``neuroformer
-            simulate``); a network of fewer than 2 units (no pair to score).
+            simulate``); a network of fewer than :data:`MIN_UNITS_FOR_DIRECTION` (4) units (1: no pair to
+            score; 2 or 3: the double-centred attention reverses or ties every direction).
         ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1 (``glm_max_bins``: or None;
             ``n_jobs``: an integer other than 0); ``device`` not
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
@@ -886,9 +904,11 @@ def run_connectivity(
     except ValueError as err:  # a directory, a .mat, ...: the reader's message did not name --data
         raise ValueError(f"data_path (--data): {err}") from None
     rec = net.recording
-    if rec.n_units < 2:  # every score would be NaN: there is no pair of units
+    if rec.n_units < MIN_UNITS_FOR_DIRECTION:  # 1 unit: no pair; 2 or 3: see MIN_UNITS_FOR_DIRECTION
         raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
-                         "directed pairs of units and needs at least 2")
+                         f"directed pairs of units and needs at least {MIN_UNITS_FOR_DIRECTION}: the attention "
+                         "matrices are double-centred over the pairs (row and column means removed), which on 2 units "
+                         "reverses every direction and on 3 ties it (simulate --units 4 or more)")
     model, tokenizer, plan = load_pretrained(
         model_dir, reads="connectivity is read from the attention of the pretrained model ("
                          "learned predicting the next spike)")
@@ -1039,6 +1059,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
 
 __all__ = [
     "READOUTS",
+    "MIN_UNITS_FOR_DIRECTION",
     "attention_connectivity",
     "binned_counts",
     "correlation_connectivity",
