@@ -1507,3 +1507,23 @@ def test_double_centring_reverses_two_units_and_ties_three_so_such_networks_are_
     with pytest.warns(UserWarning, match=r"recording: 2 unit\(s\); the double-centred .* read the mass_\* matrices"):
         out = attention_connectivity(model, tok, rec, [0.1, 0.2])
     assert out["mass_mean"].shape == (2, 2)
+
+
+def test_attention_connectivity_refuses_units_the_model_lacks_not_an_index_error():
+    """A recording of other units got the tokenizer's advice "call tokenizer.add_units(recording)
+    first"; following it, attention_connectivity failed with numpy's "IndexError: index 15 is out of
+    bounds for axis 0 with size 15" (the grown tokenizer against the model's vocabulary). Now the
+    refusal of generation / the likelihood: the model's sessions, then the tokenizer check."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.tokenization_neuroformer import UnknownUnitError
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_coupled_network(n_units=5, duration=1.0, seed=0).recording
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
+    other = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=1.0, seed=0).recording
+    with pytest.raises(UnknownUnitError, match=r"recording: this recording's units are not the ones the model") as err:
+        attention_connectivity(model, tok, other, [0.1, 0.2])
+    assert "add_units" not in str(err.value) and "'simulated'" in str(err.value), str(err.value)
+    tok.add_units(other)
+    with pytest.raises(ValueError, match=r"^tokenizer: len\(tokenizer\) = 14 tokens, but model.config.vocab_size = 8"):
+        attention_connectivity(model, tok, other, [0.1, 0.2])

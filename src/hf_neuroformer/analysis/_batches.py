@@ -118,6 +118,26 @@ def unit_lookup(tokenizer, recording: SpikeRecording, vocab_size: int) -> np.nda
     return lut
 
 
+def model_unit_lookup(tokenizer, recording: SpikeRecording, config) -> np.ndarray:
+    """:func:`unit_lookup` for a trained model (``config``: its config), after refusing what would
+    make it wrong: a recording with a unit the model's vocabulary lacks (the tokenizer's
+    ``UnknownUnitError`` advised ``tokenizer.add_units(recording)``, after which the lookup failed
+    with a bare numpy ``IndexError``) and a tokenizer that is not the model's.
+
+    Raises:
+        UnknownUnitError: from :func:`hf_neuroformer.generation.refuse_foreign_units` (naming the
+            model's sessions, advising the recording it was trained on).
+        ValueError: from :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`
+            (``len(tokenizer)`` against ``config.vocab_size``, the window settings).
+    """
+    from ..generation import refuse_foreign_units
+    from ..tokenization_neuroformer import check_tokenizer_matches_config
+
+    check_tokenizer_matches_config(tokenizer, config)
+    refuse_foreign_units(tokenizer, recording)
+    return unit_lookup(tokenizer, recording, config.vocab_size)
+
+
 def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.ndarray,
                       past_clip_starts: Optional[np.ndarray], batch_size: int,
                       device, progress: bool = False,

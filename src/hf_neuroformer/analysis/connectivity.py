@@ -103,7 +103,7 @@ from ..metrics.bootstrap import merge_segments
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       is_whole_number, unit_lookup)
+                       is_whole_number, model_unit_lookup)
 
 READOUTS = ("last_layer", "mean", "rollout")
 
@@ -162,7 +162,9 @@ def attention_connectivity(
     Raises:
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
             ``(n_trials, k)`` grid is refused, not flattened); no windows; ``batch_size`` not an
-            integer >= 1.
+            integer >= 1; a recording with a unit the model was not trained on (``UnknownUnitError``,
+            naming the model's sessions) or a tokenizer that is not the model's (grown with
+            ``add_units``: see :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
     """
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
@@ -176,7 +178,7 @@ def attention_connectivity(
         warnings.warn(f"recording: {n} unit(s); the double-centred attention_* and uniform_control matrices cannot "
                       f"tell an edge from its reverse below {MIN_UNITS_FOR_DIRECTION} units (on 2 units they reverse "
                       "every direction, on 3 they tie it): read the mass_* matrices instead", UserWarning, stacklevel=2)
-    lut = torch.as_tensor(unit_lookup(tokenizer, recording, cfg.vocab_size), device=device)
+    lut = torch.as_tensor(model_unit_lookup(tokenizer, recording, cfg), device=device)
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
     for _, batch, out in attention_batches(model, tokenizer, recording, starts, clips, batch_size, device,
