@@ -428,6 +428,18 @@ def test_an_edge_kind_of_another_shape_is_refused_not_broadcast():
             score_connectivity(np.random.default_rng(0).random((4, 4)), w, bad)
 
 
+def test_a_non_square_ground_truth_is_blamed_on_weights_not_the_estimate():
+    """A (3, 4) truth was refused as "estimate: expected a square matrix of the ground truth's shape
+    (3, 4), got (3, 4)", blaming the estimate, which had the truth's very shape."""
+    for shape in ((3, 4), (9,)):
+        with pytest.raises(ValueError, match=rf"^weights: expected a square \(n_units, n_units\) ground truth, target "
+                                             rf"x source, got shape {re.escape(str(shape))}$"):
+            score_connectivity(np.zeros(shape), np.ones(shape))
+    with pytest.raises(ValueError, match=r"^estimate: expected a square matrix of the ground truth's shape \(4, 4\), "
+                                         r"got \(3, 3\)$"):
+        score_connectivity(np.zeros((3, 3)), np.ones((4, 4)))
+
+
 def test_a_ground_truth_with_nan_off_the_diagonal_is_refused_not_left_out():
     """Break test: a NaN true weight is neither an edge (w > 0) nor unconnected (w == 0), so that pair
     was left out of AUROC, AUPRC and the counts without a word (n_edges + n_unconnected fell short

@@ -610,14 +610,20 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         all-excitatory ``auroc`` / ``auprc`` (None, or the counts of edges and unconnected pairs when one is 0).
 
     Raises:
-        ValueError: shapes differ or are not square (``edge_kind`` included); ``weights`` NaN or
+        ValueError: ``weights`` not square (named ``weights``); ``estimate`` or ``edge_kind`` not of its
+            shape; ``weights`` NaN or
             infinite off the diagonal (such a pair is neither an edge nor unconnected).
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     est = np.asarray(estimate, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
-    if est.ndim != 2 or est.shape[0] != est.shape[1] or est.shape != w.shape:
+    if w.ndim != 2 or w.shape[0] != w.shape[1]:
+        # a (3, 4) truth was blamed on the estimate: "estimate: expected a square matrix of the ground
+        # truth's shape (3, 4), got (3, 4)"
+        raise ValueError(f"weights: expected a square (n_units, n_units) ground truth, target x source, got shape "
+                         f"{w.shape}")
+    if est.shape != w.shape:
         raise ValueError(f"estimate: expected a square matrix of the ground truth's shape {w.shape}, got {est.shape}")
     off_diagonal = ~np.eye(w.shape[0], dtype=bool)
     if not np.isfinite(w[off_diagonal]).all():
