@@ -551,3 +551,22 @@ def test_attention_map_on_a_split_without_windows_names_split(allen_video, tmp_p
                                          r"--split"):
         run_attention_map(out, data, png, split="validation")
     assert not png.exists()
+
+
+def test_maps_refuse_units_the_model_lacks_not_an_index_error():
+    """As attention_connectivity: a recording of other units got the tokenizer's advice "call
+    tokenizer.add_units(recording) first", after which the unit lookup failed with numpy's bare
+    IndexError. Now the model's sessions are named, then the grown tokenizer is refused."""
+    from hf_neuroformer.tokenization_neuroformer import UnknownUnitError
+    from tiny_configs import untrained_model
+
+    mine = nf.SpikeRecording(spike_times=np.array([0.05, 0.5]), unit_ids=np.array([0, 1]), time_domain=(0.0, 1.0),
+                             session="mine")
+    tok, model = untrained_model(mine, small_config(modalities=[VIDEO]))
+    other = replace(mine, session="other")
+    with pytest.raises(UnknownUnitError, match=r"recording: this recording's units are not the ones the model") as err:
+        visual_attention_maps(model, tok, other, [0.1])
+    assert "add_units" not in str(err.value) and "'mine'" in str(err.value), str(err.value)
+    tok.add_units(other)
+    with pytest.raises(ValueError, match=r"^tokenizer: len\(tokenizer\) = \d+ tokens, but model.config.vocab_size"):
+        visual_attention_maps(model, tok, other, [0.1])

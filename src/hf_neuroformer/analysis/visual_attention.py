@@ -64,7 +64,7 @@ from ..jsonio import json_safe
 from ..recording import SpikeRecording
 from ..windows import window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       check_unit_indices, is_whole_number, unit_lookup)
+                       check_unit_indices, is_whole_number, model_unit_lookup)
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -194,7 +194,9 @@ def visual_attention_maps(
     Raises:
         ValueError: the model has no video modality; a unit index outside ``recording``;
             ``window_starts`` that are not 1-D (refused, not flattened); no windows; ``batch_size``
-            not an integer >= 1.
+            not an integer >= 1; a recording with a unit the model was not trained on
+            (``UnknownUnitError``) or a tokenizer that is not the model's (see
+            :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
     """
     video = video_modality(model.config, modality)
     starts = window_starts_array(window_starts)
@@ -207,7 +209,7 @@ def visual_attention_maps(
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
     if device is None:
         device = next(model.parameters()).device
-    lut = torch.as_tensor(unit_lookup(tokenizer, recording, model.config.vocab_size), device=device)
+    lut = torch.as_tensor(model_unit_lookup(tokenizer, recording, model.config), device=device)
     selected = torch.zeros(n + 1, dtype=torch.bool, device=device)  # last slot: "not a unit"
     selected[:n] = True if units is None else False
     if units is not None:
