@@ -1539,3 +1539,19 @@ def test_attention_connectivity_refuses_units_the_model_lacks_not_an_index_error
     tok.add_units(other)
     with pytest.raises(ValueError, match=r"^tokenizer: len\(tokenizer\) = 14 tokens, but model.config.vocab_size = 8"):
         attention_connectivity(model, tok, other, [0.1, 0.2])
+
+
+def test_simulate_and_connectivity_help_say_what_they_write(capsys):
+    """`neuroformer connectivity --help` and `simulate --help` showed only their flags: not what the
+    command computes, what it writes, nor which way the matrices read (target x source)."""
+    from hf_neuroformer.cli import main
+
+    for cmd, said in (("connectivity", ("target x source: M[i, j] = influence of unit j on unit i", "scores.json",
+                                        "connectivity.png", "at least 4 units", "written by 'neuroformer simulate'")),
+                      ("simulate", ("ground truth (weights target x source", "brian2", ".nwb"))):
+        with pytest.raises(SystemExit) as ex:
+            main([cmd, "--help"])
+        assert ex.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        for s in said:
+            assert s in text, (cmd, s, text)

@@ -2195,7 +2195,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights without a config.json) or a dataset that is not a Neuroformer windows dataset; "
                         "refused without it, since the push replaces it")
     h.set_defaults(func=cmd_push)
-    s = sub.add_parser("simulate", help="simulate a network with known wiring and write spikes + ground truth to NWB")
+    s = sub.add_parser("simulate", help="simulate a network with known wiring and write spikes + ground truth to NWB",
+                       description="Simulates a spiking network with known directed wiring and writes its spikes and "
+                                   "ground truth (weights target x source, edge kinds, hub units, parameters; NWB "
+                                   "scratch data) to one .nwb file, for 'neuroformer train' and then 'neuroformer "
+                                   "connectivity'. --kind hub runs a brian2 leaky integrate-and-fire network (minutes "
+                                   "for 300 units); hub-glm the same layout as a fast point-process GLM.")
     s.add_argument("--kind", default="hub", choices=["hub", "hub-glm", "glm"],
                    help="hub: brian2 LIF hub network (reference); hub-glm: the same layout as a fast point-process "
                         "GLM; glm: the built-in coupled GLM with assemblies (default: %(default)s)")
@@ -2235,7 +2240,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_render_gratings)
 
     c = sub.add_parser("connectivity", help="directed connectivity from attention vs correlation, CCG and GLM, "
-                                            "scored against a simulation's ground truth")
+                                            "scored against a simulation's ground truth",
+                       # the command's --help showed only the flags: not what it writes, nor how to read the matrices
+                       description="Aggregates a trained model's attention over the windows of a split into unit x "
+                                   "unit matrices and scores them, beside Pearson correlation, cross-correlogram "
+                                   "asymmetry and Poisson GLM coupling on the same spikes, against the ground truth of "
+                                   "a file written by 'neuroformer simulate' (at least 4 units): AUROC / AUPRC of hub "
+                                   "and excitatory edges against unconnected pairs, and direction accuracy. Writes "
+                                   "into --output one .npy per matrix (target x source: M[i, j] = influence of unit j "
+                                   "on unit i), scores.json and connectivity.png.")
     c.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     c.add_argument("--data", required=True, help=".nwb written by 'neuroformer simulate' (ground truth in scratch)")
     c.add_argument("--output", required=True, help="new directory for matrices (.npy), scores.json, connectivity.png")
