@@ -111,7 +111,7 @@ READOUTS = ("last_layer", "mean", "rollout")
 #: rank an edge above its reverse. Double centring over the off-diagonal pairs turns an excess ``a`` of
 #: attention on the single pair ``[i, j]`` into ``[i, j] - [j, i] = a (n - 3) / (n - 1)``: on 2 units it
 #: reverses every direction (a 2-unit hub network scored AUROC 0.000 and direction 0.000 while the
-#: baselines scored 1.000), on 3 units it ties them.
+#: CCG and GLM baselines scored 1.000), on 3 units it ties them.
 MIN_UNITS_FOR_DIRECTION = 4
 
 
