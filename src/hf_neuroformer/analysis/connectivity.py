@@ -701,6 +701,15 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
     marked with ticks on the source axis. ``colorbar_labels`` (panel name -> text) labels each
     panel's colour bar with what its values are.
 
+    Args:
+        panels: panel title -> ``(n_units, n_units)`` matrix, target x source (any unit; the diagonal
+            is not drawn).
+        hub_units: indices of the hub units (ticks on the source axis).
+        path: where to write the PNG (``None``: not written).
+        title: the figure's title.
+        full_range: the panels drawn over their whole range (see above).
+        colorbar_labels: panel title -> colour bar label.
+
     Returns:
         the :class:`matplotlib.figure.Figure` (written atomically to ``path`` when given).
     """
