@@ -843,6 +843,11 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     scores = json.loads((tmp_path / "conn" / "scores.json").read_text())["scores"]
     for sc in scores.values():
         assert sc["hub_auroc"] is None and sc["hub_reason"].startswith("no hub units"), sc
+    # the directed score of a network without hubs was in scores.json only: every printed line said
+    # "direction(hub) n/a" and nothing else about direction
+    for name, sc in scores.items():
+        shown = "n/a" if sc["direction_accuracy"] is None else f"{sc['direction_accuracy']:.3f}"
+        assert re.search(rf"^  {name} +AUROC\(hub\) n/a .* direction\(all excitatory\) {shown}$", printed, re.M), printed
     # the uniform-attention control's note compared hub AUPRC only: without hubs (null) it was never
     # printed, even where the control scored as well as the learned attention; it compares AUPRC then
     control_as_good = scores["uniform_control"]["auprc"] >= scores["attention_mean"]["auprc"]

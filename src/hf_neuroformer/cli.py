@@ -1743,8 +1743,10 @@ def cmd_connectivity(args) -> int:
         return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
 
     for name, sc in report["scores"].items():
+        # direction(all excitatory): a network without hubs (--kind glm) printed no directed score at all
         print(f"  {name:<22s} AUROC(hub) {num(sc['hub_auroc'])}  AUPRC(hub) {num(sc['hub_auprc'])}  "
-              f"direction(hub) {num(sc['hub_direction_accuracy'])}  AUROC(all excitatory) {num(sc['auroc'])}")
+              f"direction(hub) {num(sc['hub_direction_accuracy'])}  AUROC(all excitatory) {num(sc['auroc'])}  "
+              f"direction(all excitatory) {num(sc['direction_accuracy'])}")
     truth = report["scores"]["truth"]
     if truth.get("hub_reason"):
         print(f"  note: the hub scores are undefined (n/a; null in scores.json, with hub_reason): "
