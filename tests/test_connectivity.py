@@ -1560,3 +1560,27 @@ def test_simulate_and_connectivity_help_say_what_they_write(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for s in said:
             assert s in text, (cmd, s, text)
+
+
+def test_windows_where_only_two_units_fire_warn_that_double_centring_reverses_them():
+    """A 5-unit recording whose windows hold spikes of units 0 and 1 only (the others fire later): the
+    row means are over the 2 queried rows, so the double-centred matrices reverse the direction between
+    them (unit 1 following unit 0 came out as 0 following 1), without a word."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.recording import SpikeRecording
+    from tiny_configs import small_config, untrained_model
+
+    rng = np.random.default_rng(0)
+    t0 = np.sort(rng.uniform(0.0, 2.0, 200))
+    late = np.sort(rng.uniform(3.0, 4.0, 30))
+    times = np.concatenate([t0, t0 + 0.003, late])
+    units = np.concatenate([np.zeros(200, int), np.ones(200, int), 2 + np.arange(30) % 3])
+    rec = SpikeRecording.from_unsorted(times, units, unit_names=[f"u{i}" for i in range(5)], time_domain=(0.0, 4.0),
+                                       session="s")
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
+    with pytest.warns(UserWarning, match=r"^window_starts: only 2 of the recording's 5 units have query rows in these "
+                                         r"90 windows .* reverses the direction between them"):
+        out = attention_connectivity(model, tok, rec, np.arange(0.05, 1.85, 0.02))
+    nq = out["n_queries"]
+    raw = out["mass_uniform"] / np.maximum(nq, 1)[:, None]
+    assert raw[1, 0] > raw[0, 1] and out["uniform_control"][1, 0] < out["uniform_control"][0, 1]  # reversed

@@ -157,7 +157,9 @@ def attention_connectivity(
 
     Warns:
         UserWarning: ``recording`` has fewer than :data:`MIN_UNITS_FOR_DIRECTION` (4) units, where the
-            double centring reverses (2 units) or ties (3 units) the direction of every edge.
+            double centring reverses (2 units) or ties (3 units) the direction of every edge; or
+            fewer than 3 of its units have query rows in the windows (with 2, the direction between
+            them is reversed as on a 2-unit network).
 
     Raises:
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
@@ -177,7 +179,8 @@ def attention_connectivity(
     if n < MIN_UNITS_FOR_DIRECTION:
         warnings.warn(f"recording: {n} unit(s); the double-centred attention_* and uniform_control matrices cannot "
                       f"tell an edge from its reverse below {MIN_UNITS_FOR_DIRECTION} units (on 2 units they reverse "
-                      "every direction, on 3 they tie it): read the mass_* matrices instead", UserWarning, stacklevel=2)
+                      "every direction, on 3 they tie it): read the mass_* matrices instead", UserWarning,
+                      stacklevel=3)  # past torch.no_grad's wrapper, to the caller
     lut = torch.as_tensor(model_unit_lookup(tokenizer, recording, cfg), device=device)
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
     n_queries = torch.zeros(n, dtype=torch.int64, device=device)
@@ -244,6 +247,15 @@ def attention_connectivity(
     off = ~np.eye(n, dtype=bool)
     nq = result["n_queries"]
     seen = nq > 0
+    k = int(seen.sum())
+    if n >= MIN_UNITS_FOR_DIRECTION and k < 3:
+        # the row means are over the k queried rows: with 2, an excess A on [i, j] (B on [j, i]) became
+        # attention[i, j] - attention[j, i] = (B - A) / (n - 1), reversed as on a 2-unit network
+        warnings.warn(f"window_starts: only {k} of the recording's {n} units have query rows in these {len(starts)} "
+                      "windows (the others fire no spike in them, or none after an earlier unit token); double "
+                      f"centring over {k} row(s) "
+                      + ("reverses the direction between them" if k == 2 else "leaves no pair to compare")
+                      + ": read the mass_* matrices, or pass more windows", UserWarning, stacklevel=3)
     for name in (*READOUTS, "uniform"):
         m = mass[name].cpu().numpy()
         per_query = np.divide(m, nq[:, None], out=np.zeros_like(m), where=seen[:, None])
