@@ -295,30 +295,29 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert loopback_hub.unhandled == [], loopback_hub.unhandled
 
 
-def test_transformers_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loopback_hub):
+def test_transformers_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loopback_hub, monkeypatch):
     """model.push_to_hub (transformers' way) pushed weights and config only, without a word: the
-    repository then failed to load without the package ("model type `neuroformer` ...")."""
+    repository then failed to load without the package ("model type `neuroformer` ...").
+    (In this process against the loopback hub, as test_save_pretrained_with_push_to_hub_warns_...;
+    a fresh interpreter for it cost about 8 s.)"""
+    import warnings
+
+    from transformers import AutoModelForPreTraining
+
+    from hf_neuroformer.hub import remote_code_registered
+
     d, _, _, _ = trained
-    script = textwrap.dedent(f"""
-        import warnings
-        import hf_neuroformer
-        from hf_neuroformer.hub import remote_code_registered
-        from transformers import AutoModelForPreTraining
-        model = AutoModelForPreTraining.from_pretrained({str(d / "model")!r})
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.push_to_hub("lab/plain-push")
-        print("PLAIN", any("without remote code" in str(w.message) for w in caught))
-        with remote_code_registered(), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.push_to_hub("lab/registered-push")
-        print("REGISTERED", any("without remote code" in str(w.message) for w in caught))
-        import gc
-        gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
-    """)
-    res = _run(script, loopback_hub.env())
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "PLAIN True" in res.stdout and "REGISTERED False" in res.stdout, res.stdout
+    _point_this_process_at(loopback_hub, monkeypatch)
+    model = AutoModelForPreTraining.from_pretrained(d / "model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.push_to_hub("lab/plain-push")
+    plain = any("without remote code" in str(w.message) for w in caught)
+    with remote_code_registered(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.push_to_hub("lab/registered-push")
+    registered = any("without remote code" in str(w.message) for w in caught)
+    assert plain and not registered, (plain, registered)
     assert "modeling_neuroformer.py" not in loopback_hub.files("lab/plain-push")
     assert "modeling_neuroformer.py" in loopback_hub.files("lab/registered-push")
 
