@@ -282,28 +282,6 @@ def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(contrast
     assert len(warned) == 1, stderr[-3000:]
 
 
-def test_the_cli_under_torchrun_says_and_records_how_many_processes_trained(shared_data, tmp_path):
-    """`ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m hf_neuroformer.cli train` (the README's
-    command): its output never said that two processes trained (`accelerate launch --cpu
-    --num_processes 2` silently starts one, so a user cannot tell from the result), nothing in
-    metrics.json recorded it, and the 'config:' and 'data:' lines came once per rank (the built-in
-    recording, as the README's first command)."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "hf_neuroformer.cli", "train", "--output-dir", str(tmp_path / "out"),
-           "--max-steps", "2", "--batch-size", "8"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
-    for start in ("[neuroformer] config:", "[neuroformer] data:"):
-        assert sum(line.startswith(start) for line in lines) == 1, proc.stdout
-    launch = [line for line in lines if "processes" in line and line.startswith("[neuroformer] training on")]
-    assert launch == ["[neuroformer] training on 2 processes (gloo): 4 windows per process per micro-batch, "
-                      "8 windows per step"], proc.stdout
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["num_processes"] == 2 and metrics["micro_batch_size"] == 4, metrics
-
-
 @pytest.fixture(scope="module")
 def one_shard_prepared(tmp_path_factory, shared_data):
     """The worker's 150 s of A2929 prepared in one shard (read, never written, by the tests)."""
@@ -352,10 +330,15 @@ def test_accelerate_launch_of_one_process_under_an_inherited_master_port_does_no
     assert "started 1 process" not in proc.stderr, proc.stderr[-3000:]
 
 
-def test_the_cli_under_torchrun_prints_a_warning_once_not_once_per_rank(shared_data, tmp_path):
-    """Every rank runs train() and reached its warnings (no validation windows, settings changed
-    on resume, ...): under `torchrun --nproc_per_node 2 -m hf_neuroformer.cli train` each came
-    twice, as the data line did before; the CLI now shows the package's warnings on rank 0 only."""
+def test_the_cli_under_torchrun_says_records_and_warns_once_how_many_processes_trained(shared_data, tmp_path):
+    """`ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m hf_neuroformer.cli train`: its output never
+    said that two processes trained (`accelerate launch --cpu --num_processes 2` silently starts one,
+    so a user cannot tell from the result), nothing in metrics.json recorded it, and the 'data:' line
+    came once per rank. Every rank runs train() and reached its warnings (no validation windows,
+    settings changed on resume, ...): each came twice, as the data line did before; the CLI now
+    shows the package's warnings on rank 0 only. (One launch for both: the README's own command, on
+    the built-in recording, is test_workers_end_when_their_torchrun_launcher_is_killed's, which
+    checks its 'config:', 'data:' and launch lines.)"""
     worker = _worker_module()
     prepared = tmp_path / "prepared"
     prepare_windows(worker.recording(shared_data(A2929)), prepared,
@@ -367,9 +350,24 @@ def test_the_cli_under_torchrun_prints_a_warning_once_not_once_per_rank(shared_d
            "--max-steps", "2", "--batch-size", "8"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert sum(line.startswith("[neuroformer] data:") for line in lines) == 1, proc.stdout
+    _assert_says_two_processes_trained(lines, proc.stdout)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["num_processes"] == 2 and metrics["micro_batch_size"] == 4, metrics
     warned = [line for line in proc.stderr.splitlines() if "no validation windows" in line]
     assert len(warned) == 1, proc.stderr[-3000:]
     assert warned[0].startswith("neuroformer train: warning: split_fractions:"), warned
+
+
+def _assert_says_two_processes_trained(lines, output, whole_line=True):
+    """The output ``lines`` of `neuroformer train --batch-size 8` under `torchrun --nproc_per_node 2`
+    say once that 2 processes train, with the micro-batch and step sizes (``whole_line``: and nothing
+    after; not in a log that both ranks and the launcher write unbuffered, where another process's
+    text may land between a line and its line break)."""
+    said = "[neuroformer] training on 2 processes (gloo): 4 windows per process per micro-batch, 8 windows per step"
+    launch = [line for line in lines if "processes" in line and line.startswith("[neuroformer] training on")]
+    assert len(launch) == 1 and (launch[0] == said if whole_line else launch[0].startswith(said)), output
 
 
 def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(shared_data, tmp_path):
@@ -455,7 +453,9 @@ def test_workers_end_when_their_torchrun_launcher_is_killed(tmp_path):
 
     if not Path("/proc/self/task").is_dir():
         pytest.skip("reads the workers' processes from /proc (Linux)")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    # unbuffered: a worker ends with os._exit, which drops what its stdout buffer held (a rank 1 line)
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
+           "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "log.txt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "hf_neuroformer.cli", "train", "--output-dir", str(tmp_path / "out"), "--max-steps", "1000000",
@@ -480,6 +480,12 @@ def test_workers_end_when_their_torchrun_launcher_is_killed(tmp_path):
         # a rank may end first on its partner's closed gloo connection, before its own check
         assert re.search(rf"\[neuroformer\] rank [01]: the launcher \(process {launcher.pid}\) is gone; this worker "
                          "ends too", log.read_text()), log.read_text()[-3000:]
+        # the README's command (the built-in recording): its 'config:' and 'data:' lines came once per rank, and
+        # nothing said that two processes trained (test_the_cli_under_torchrun_says_records_and_warns_once_...)
+        lines = log.read_text().splitlines()
+        for start in ("[neuroformer] config:", "[neuroformer] data:"):
+            assert sum(line.startswith(start) for line in lines) == 1, log.read_text()[-3000:]
+        _assert_says_two_processes_trained(lines, log.read_text()[-3000:], whole_line=False)
     finally:
         launcher.kill()
         for pid in workers:
