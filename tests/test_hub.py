@@ -182,6 +182,34 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
                     if f.endswith(".parquet"))
     assert len(shards) == 6, shards  # 3 splits x 2 shards
 
+    # Break test: a branch name that git allows may hold quotes, a backtick or '#'; the cards wrote it between
+    # quotes as it was (``from_pretrained("lab/m", revision="q"u...")``: a syntax error), inside backticks (the
+    # code span ended early) and into the links unencoded ('#' cut them). The loading code of both cards now
+    # quotes it as a Python string, and is run as written, first thing in the package-free process below
+    # (a process of its own for it cost an interpreter start, about 8 s), against the pushed branch.
+    import ast
+
+    from huggingface_hub import ModelCard
+
+    revision = "q\"u'o`t#e"
+    push_to_hub(model_dir, "lab/quoted", revision=revision, recording=rec, dataset_repo_id="lab/quoted-data",
+                endpoint=loopback_hub.url, token="hf_loopback_token")
+    quoted_card = ModelCard(loopback_hub.files("lab/quoted", revision=revision)["README.md"].decode()).text
+    data_card = loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["README.md"].decode()
+    model_code = re.search(r"```python\n(.*?)```", quoted_card, re.S).group(1)
+    data_code = re.search(r"```python\n(.*?)```", data_card, re.S).group(1)
+    assert ast.literal_eval(re.search(r"revision=(\S+?), trust", model_code).group(1)) == revision
+    # the inline code spans hold the branch whole, and the links encode it
+    assert "``AutoProcessor.from_pretrained(\"lab/quoted\", revision=\"q\\\"u'o`t#e\", trust_remote_code=True)``" \
+        in quoted_card, quoted_card
+    assert "/tree/q%22u%27o%60t%23e)" in quoted_card and "(branch ``q\"u'o`t#e``" in quoted_card
+    assert "/tree/q%22u%27o%60t%23e)" in data_card and "(branch ``q\"u'o`t#e``" in data_card
+    quoted_code = "\n".join([
+        model_code, data_code,
+        "assert model.config.model_type == 'neuroformer' and tokenizer.vocab_size == model.config.vocab_size",
+        "print('rows', {s: windows[s].num_rows for s in windows})",
+    ])
+
     script = textwrap.dedent(f"""
         import json, sys
         sys.modules["hf_neuroformer"] = None  # the package must not be importable here
@@ -191,6 +219,7 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             pass
         else:
             raise SystemExit("hf_neuroformer is importable")
+        exec(compile({quoted_code!r}, "<the loading code of the lab/quoted cards>", "exec"), {{}})  # as written
         import torch
         from transformers import AutoConfig, AutoModelForPreTraining, AutoProcessor, AutoTokenizer
         from huggingface_hub import ModelCard
@@ -235,6 +264,9 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     res = _run(script, {**env, "HF_MODULES_CACHE": str(tmp_path / "modules")})
     assert res.returncode == 0, res.stderr[-3000:]
     info = json.loads(res.stdout.strip().splitlines()[-1])
+    manifest = json.loads(loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["manifest.json"])
+    quoted_rows = {s: e["n_windows"] for s, e in manifest["splits"].items() if e["n_windows"]}
+    assert f"rows {quoted_rows}" in res.stdout, res.stdout
 
     # acceptance 1: remote code, same logits
     assert all(m.startswith("transformers_modules") for m in info["classes"]), info["classes"]
@@ -1588,43 +1620,6 @@ def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_h
     assert "the empty model repository 'lab/ctrl-c' that this push had created was deleted again" in \
         info.value.__notes__[0]
     assert not api.repo_exists("lab/ctrl-c") and api.repo_exists("lab/ctrl-c-data", repo_type="dataset")
-
-
-def test_a_branch_name_with_quotes_gives_loading_code_that_runs(trained, loopback_hub):
-    """Break test: a branch name that git allows may hold quotes, a backtick or '#'; the cards wrote
-    it between quotes as it was (``from_pretrained("lab/m", revision="q"u...")``: a syntax error),
-    inside backticks (the code span ended early) and into the links unencoded ('#' cut them). The
-    loading code of both cards now quotes it as a Python string, and is run here as written, in a
-    process without hf_neuroformer, against the pushed branch."""
-    import ast
-
-    from huggingface_hub import ModelCard
-
-    d, _, rec, _ = trained
-    revision = "q\"u'o`t#e"
-    push_to_hub(d / "model", "lab/quoted", revision=revision, recording=rec, dataset_repo_id="lab/quoted-data",
-                endpoint=loopback_hub.url, token="hf_loopback_token")
-    card = ModelCard(loopback_hub.files("lab/quoted", revision=revision)["README.md"].decode()).text
-    data_card = loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["README.md"].decode()
-    model_code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
-    data_code = re.search(r"```python\n(.*?)```", data_card, re.S).group(1)
-    assert ast.literal_eval(re.search(r"revision=(\S+?), trust", model_code).group(1)) == revision
-    # the inline code spans hold the branch whole, and the links encode it
-    assert "``AutoProcessor.from_pretrained(\"lab/quoted\", revision=\"q\\\"u'o`t#e\", trust_remote_code=True)``" \
-        in card, card
-    assert "/tree/q%22u%27o%60t%23e)" in card and "(branch ``q\"u'o`t#e``" in card
-    assert "/tree/q%22u%27o%60t%23e)" in data_card and "(branch ``q\"u'o`t#e``" in data_card
-    code = "\n".join([
-        "import sys; sys.modules['hf_neuroformer'] = None",
-        model_code, data_code,
-        "assert model.config.model_type == 'neuroformer' and tokenizer.vocab_size == model.config.vocab_size",
-        "print('rows', {s: windows[s].num_rows for s in windows})",
-    ])
-    res = _run(code, loopback_hub.env())
-    assert res.returncode == 0, res.stderr[-3000:]
-    manifest = json.loads(loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["manifest.json"])
-    rows = {s: e["n_windows"] for s, e in manifest["splits"].items() if e["n_windows"]}
-    assert f"rows {rows}" in res.stdout, res.stdout
 
 
 def test_an_empty_or_whitespace_commit_message_is_refused_by_name(trained, loopback_hub, monkeypatch, capsys):
