@@ -470,7 +470,7 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
     push_to_hub(model_dir, "lab/repushed", revision="dev", **kw)
     card = loopback_hub.files("lab/repushed", revision="dev")["README.md"].decode()
     assert 'from_pretrained("lab/repushed", revision="dev", trust_remote_code=True)' in card
-    # the CLI in this process (a fresh process pushes in test_push_then_load_without_the_package and
+    # the CLI in this process (a fresh process pushes in
     # test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named)
     code, stdout, stderr = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
                                             "--repo-id", "lab/repushed", "--revision", "dev")
