@@ -1298,6 +1298,18 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     # the --figure's confusion matrix left them out too, its title counting only the others
     assert (f"trial:motorLabel (classification), {len(table) - n_unseen} test windows (+{n_unseen} left out: "
             "recorded class none of the decoder") in fig.read_text()
+    # finetune on that recording (a class only test trials hold) stopped with an error; now it trains, leaves
+    # those windows out of the test metrics and says how many, in its output and decoding_report.json
+    assert main(["finetune", "--model", str(tmp_path / "d"), "--from-scratch", "--data", str(tmp_path / "unseen.nwb"),
+                 "--target", "trial:motorLabel", "--output-dir", str(tmp_path / "d2"), "--max-steps", "1",
+                 "--batch-size", "16", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    report = json.loads((tmp_path / "d2" / "decoding_report.json").read_text())
+    metrics = json.loads((tmp_path / "d2" / "metrics.json").read_text())
+    assert report["test"]["n_unseen_class"] == {"trial:motorLabel": n_unseen}
+    assert metrics["test/trial:motorLabel/n"] == len(table) - n_unseen
+    assert (f"    trial:motorLabel: {n_unseen} windows of class(es) [2] that the train split lacks, left out of its "
+            "metrics") in text, text
     # every test trial of the unseen class: nothing is scored, and the closing line said no test window
     # 'has a recorded value of a target' right below the line counting the ones of class 2 left out
     labels[test_trials] = 2
@@ -1880,17 +1892,46 @@ def test_sparse_target_in_trial_mode_reads_only_the_windows_own_trial(steinmetz)
         assert len(kept) == len(every) - n_unsampled
 
 
-def test_class_label_unseen_in_training_is_a_clear_error(steinmetz):
+def test_a_class_label_unseen_in_training_is_left_out_of_the_metrics_counted_and_warned(steinmetz):
+    """Break test: a class label of validation / test trials that the train split lacks stopped the run
+    with an error that no flag of `neuroformer finetune` could act on (the splits come from the
+    checkpoint). Now those windows count as windows without a value of the target, as `neuroformer
+    decode` leaves windows of a class the decoder lacks out of its scores: counted per split
+    (n_unseen_class, their labels in unseen_classes) and warned about, naming label, split and count."""
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
     tok = nf.NeuroformerTokenizer.from_config(cfg)
     tok.add_units(steinmetz)
     plan = nf.plan_splits(steinmetz, cfg)
     rec = copy.copy(steinmetz)
     labels = steinmetz.trial_info["motorLabel"].copy()
-    labels[plan.trial_index["test"][0]] = 7
+    labels[plan.trial_index["test"][0]] = 7  # one test trial: a class train never has
+    labels[plan.trial_index["validation"][:2]] = 9  # two validation trials: another
     rec.trial_info = {**steinmetz.trial_info, "motorLabel": labels}
-    with pytest.raises(DecodingTargetError, match=r"label\(s\) \[7\] in the test split never occur in the train split"):
-        build_decoding_datasets(rec, tok, cfg, plan, [DecodingTarget("trial:motorLabel", "classification")])
+    motor = DecodingTarget("trial:motorLabel", "classification")
+    _, before = build_decoding_datasets(steinmetz, tok, cfg, plan, [motor])
+    with pytest.warns(UserWarning) as caught:
+        dsd, report = build_decoding_datasets(rec, tok, cfg, plan, [motor])
+    said = [str(w.message) for w in caught if "never has" in str(w.message)]
+    n_test, n_val = report["test"]["n_unseen_class"]["trial:motorLabel"], report["validation"]["n_unseen_class"][
+        "trial:motorLabel"]
+    assert n_test > 0 and n_val > n_test  # two validation trials, one test trial
+    assert len(said) == 2 and said[0].startswith(f"target 'trial:motorLabel': {n_val} validation window(s) hold "
+                                                 "label(s) [9] that the train split never has"), said
+    assert said[1].startswith(f"target 'trial:motorLabel': {n_test} test window(s) hold label(s) [7]"), said
+    assert report["test"]["unseen_classes"] == {"trial:motorLabel": [7]}
+    for split, n in (("validation", n_val), ("test", n_test)):  # left out, as windows without a value
+        assert report[split]["n_dropped"] == n and report[split]["n_nan"]["trial:motorLabel"] == 0
+        assert len(dsd[split]) == before[split]["n_windows"] - n
+        assert set(dsd[split]["target_trial:motorLabel"]) <= {0, 1, 2}
+    assert report["targets"]["trial:motorLabel"]["classes"] == [-1, 0, 1]
+    assert report["train"]["n_unseen_class"] == {}
+    # beside a target recorded in those windows, the windows stay, the unseen class masked for its target
+    raw = DecodingTarget("trial:rawLabel", "regression")
+    with pytest.warns(UserWarning, match=f"{n_test} test window"):
+        dsd, report = build_decoding_datasets(rec, tok, cfg, plan, [motor, raw])
+    y = np.asarray(dsd["test"]["target_trial:motorLabel"], dtype=float)
+    assert report["test"]["n_dropped"] == 0 and report["test"]["n_masked_nan"]["trial:motorLabel"] == n_test
+    assert np.isnan(y).sum() == n_test and len(y) == before["test"]["n_windows"]
 
 
 def test_pushed_decoder_loads_as_remote_code_without_the_package(finetuned, a2929, loopback_hub, tmp_path):
@@ -2637,14 +2678,14 @@ def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "classification")])
     assert len(str(e.value)) < 400
     # whole-number samples (x in thousandths: a series that changes inside a window) pass that check; each
-    # window takes its most frequent label, and the labels that train lacks are named in one short error
+    # window takes its most frequent label, and the labels that train lacks are named in one short warning
     x = a2929.behaviour["x"]
     rec = copy.copy(a2929)
     rec.behaviour = {**a2929.behaviour, "x_int": nf.BehaviourSeries(x.timestamps, np.round(x.values * 1000), "")}
-    with pytest.raises(DecodingTargetError, match=r"'x_int': label\(s\) \[.*\] and \d+ more in the validation split "
-                                                  r"never occur in the train split") as e:
+    with pytest.warns(UserWarning, match=r"'x_int': \d+ validation window\(s\) hold label\(s\) \[.*\] and \d+ more "
+                                         r"that the train split never has") as e:
         build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x_int", "classification")])
-    assert len(str(e.value)) < 400
+    assert all(len(str(w.message)) < 600 for w in e)
 
 
 def test_event_stream_with_no_samples_as_target_says_so(a2929, pretrained, tmp_path):

@@ -1188,6 +1188,10 @@ def cmd_finetune(args) -> int:
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
               f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} without a value of any target)")
+        for label, k in r.get("n_unseen_class", {}).items():  # left out of its metrics, as windows without a value
+            if k:
+                print(f"    {label}: {k} windows of class(es) {r['unseen_classes'][label]} that the train split lacks, "
+                      "left out of its metrics (as windows without a value)")
         for label, k in r["n_masked_nan"].items():  # each target is trained and scored on its own windows
             if k:
                 print(f"    {label}: {k} windows without a value in {split}, masked ({r['n_windows_target'][label]} "

@@ -347,7 +347,8 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
       Refused: any value that is not a whole number, i.e. a continuous series (e.g. a position with
       thousands of distinct values); decode it as ``"regression"``. Whole-number labels pass
       whatever their number (a frame or image index may have hundreds of classes); a label of
-      validation/test that train lacks is refused later (:func:`build_decoding_datasets`). A
+      validation/test that train lacks leaves its windows out of the target's metrics, counted
+      and warned about (:func:`build_decoding_datasets`, ``n_unseen_class``). A
       window's class is the label most of its samples hold (a series that changes class inside
       a window gives the majority class, never a mean of labels).
     * ``"regression"``: any numeric values. Whole-number labels pass too: binary or ordinal codes
@@ -554,9 +555,13 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         target has a value there; a target without a value in a kept window is NaN there. Rows
         stay in time order. ``report``:
         ``report[split] = {"n_windows_before", "n_dropped_mask", "n_nan": {name: n},
-        "n_dropped", "n_windows", "n_masked_nan": {name: n}, "n_windows_target": {name: n},
-        "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}`` (``n_nan``: windows the
-        mask keeps without a value of the target; ``n_dropped``: those without a value of any
+        "n_unseen_class": {name: n}, "n_dropped", "n_windows", "n_masked_nan": {name: n},
+        "n_windows_target": {name: n}, "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}``
+        (``n_nan``: windows the mask keeps without a recorded value of the target;
+        ``n_unseen_class``, validation and test, classification targets: windows the mask keeps
+        whose label the train split never has (a classifier cannot predict it), which then count as
+        windows without a value of the target, their labels listed in ``"unseen_classes": {name:
+        [label, ...]}`` where there are any; ``n_dropped``: windows without a value of any
         target; ``n_masked_nan``: kept windows where the target is NaN, left out of its loss and
         metrics; ``n_windows_target``: kept windows with a value of it; the spike counts are over the kept windows: current-window spikes, and those cut
         by ``max_window_length`` / ``max_past_length``; with modalities also
@@ -569,9 +574,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
 
     Raises:
         DecodingTargetError: a target missing from the recording (the message lists the
-            available ones), a target that the config also reads as an input modality, a class
-            label in validation/test that the train split does not have, fewer than 2 classes in
-            train, no or duplicate target names, two targets reading the same column of one
+            available ones), a target that the config also reads as an input modality, fewer than 2
+            classes in train, no or duplicate target names, two targets reading the same column of one
             variable (:func:`check_each_column_once`: ``x`` and ``x[0]`` of a 1-D ``x``), or a
             train split left without a window with a value of some target.
         ValueError: ``window_mask`` returned another shape than one flag per window of a split, or values
@@ -579,7 +583,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
 
     Warns:
         UserWarning: a regression target that is a series in radians whose training values
-            span more than pi (it wraps; decode it as ``"circular"``).
+            span more than pi (it wraps; decode it as ``"circular"``); validation or test windows
+            of a class label the train split does not have (naming the labels, split and count:
+            ``n_unseen_class``).
     """
     import datasets
 
@@ -604,6 +610,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     report: Dict[str, object] = {"split_plan": plan.to_dict()}
     values: Dict[str, Dict[str, np.ndarray]] = {}
     keep: Dict[str, np.ndarray] = {}
+    train_classes: Dict[str, np.ndarray] = {}  # of each classification target: the labels of the train split
+    unseen_labels: Dict[Tuple[str, str], np.ndarray] = {}  # (split, target): its labels that train lacks
     for split in SPLITS:
         starts = column_values(dsd[split], "window_start")
         n0 = len(starts)
@@ -624,13 +632,26 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         bounds = window_segments(plan, split, starts, column_values(dsd[split], "past_clip_start"))
         vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
+        unseen_n: Dict[str, int] = {}
+        for t in targets:  # a class of validation / test that train lacks: no value of the target there, counted
+            if t.kind != "classification":
+                continue
+            v = vals[t.label]
+            if split == "train":
+                train_classes[t.label] = np.unique(v[m & np.isfinite(v)])
+                continue
+            unseen = m & np.isfinite(v) & ~np.isin(v, train_classes[t.label])
+            unseen_n[t.label] = int(unseen.sum())
+            if unseen.any():
+                unseen_labels[(split, t.label)] = np.unique(v[unseen])
+                vals[t.label] = np.where(unseen, np.nan, v)
         # a window is kept when it has a value for at least one target: with several targets, one
         # target's gap (tracking lost for x) no longer takes the windows of the others (ry) away
         ok = m & np.any([np.isfinite(v) for v in vals.values()], axis=0) if n0 else m.copy()
         kept = np.flatnonzero(ok)
         col = lambda name: column_values(dsd[split], name, np.int64)[kept] if len(kept) else np.zeros(0, np.int64)  # noqa: E731
         report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_nan": nan,
-                         "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok)),
+                         "n_unseen_class": unseen_n, "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok)),
                          "n_masked_nan": {name: int(np.sum(ok & ~np.isfinite(v))) for name, v in vals.items()},
                          "n_windows_target": {name: int(np.sum(ok & np.isfinite(v))) for name, v in vals.items()},
                          # of the windows kept: spikes that did not fit max_window_length / max_past_length
@@ -684,14 +705,17 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                     f"target {t.label!r}: the train split has {len(classes)} class(es) {classes.tolist()}; "
                     "classification needs at least 2"
                 )
-            for split in SPLITS:
-                v = values[split][t.label]
-                unseen = np.setdiff1d(np.unique(v[np.isfinite(v)]), classes)
-                if unseen.size:
-                    raise DecodingTargetError(
-                        f"target {t.label!r}: label(s) {_head(unseen)} in the {split} split never occur "
-                        f"in the train split (train classes {_head(classes)}); a classifier cannot "
-                        "predict them: merge or drop those labels, or choose another split"
+            for split in SPLITS[1:]:  # left out above (no value of the target there), counted, said
+                if (split, t.label) in unseen_labels:
+                    k, labels = report[split]["n_unseen_class"][t.label], unseen_labels[(split, t.label)]
+                    report[split].setdefault("unseen_classes", {})[t.label] = [_scalar(c) for c in labels]
+                    warnings.warn(
+                        f"target {t.label!r}: {k} {split} window(s) hold label(s) {_head(labels)} that the train split "
+                        f"never has (train classes {_head(classes)}); a classifier cannot predict them, so they are "
+                        f"left out of this target's {'checkpoint choice and ' if split == 'validation' else ''}"
+                        "metrics, as windows without a value (counted in decoding_report.json, n_unseen_class); to "
+                        "score them, merge those labels into trained ones or decode a recording whose train split "
+                        "holds them"
                     )
             t.classes = [_scalar(c) for c in classes]
             t.num_classes = len(classes)

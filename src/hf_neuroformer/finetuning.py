@@ -1071,7 +1071,9 @@ def finetune(
             read as other classes).
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a column out of range, two targets reading one column (``position`` and
-            ``position[0]``), a class label unseen in training, ...
+            ``position[0]``), ... (a class label of validation / test that train lacks is no error:
+            its windows are left out of the target's metrics, counted as ``n_unseen_class`` in
+            ``decoding_report.json`` and warned about)
         ValueError: ``select_on`` naming no target or a metric its kind lacks (before anything
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
@@ -1197,9 +1199,11 @@ def finetune(
     for split in SPLITS:  # counted per target: each target is trained and scored on its own windows
         for label, k in report[split]["n_masked_nan"].items():
             if k:
+                unseen = report[split]["n_unseen_class"].get(label, 0)
                 warnings.warn(f"{split}: target {label!r} has no value in {k} of the {report[split]['n_windows']} "
-                              "windows kept for the other targets: masked out of its loss and metrics (counted in "
-                              "decoding_report.json, n_masked_nan)")
+                              "windows kept for the other targets"
+                              + (f" ({unseen} of them: a class the train split lacks)" if unseen else "")
+                              + ": masked out of its loss and metrics (counted in decoding_report.json, n_masked_nan)")
     tdicts = target_dicts(targets, report, train_ds)
     saved_std = {}
     continued = bool(not from_scratch and cfg.decoding_targets)  # a decoder fine-tuned further, its heads loaded
