@@ -1934,6 +1934,21 @@ def test_a_class_label_unseen_in_training_is_left_out_of_the_metrics_counted_and
     assert np.isnan(y).sum() == n_test and len(y) == before["test"]["n_windows"]
 
 
+def test_a_label_per_trial_as_classes_says_why_no_validation_window_is_left(steinmetz, tmp_path):
+    """Steinmetz's trial_seq (the trial number; classification, the default kind of a trial column) has
+    no validation label the train split has: its windows are left out as of unseen classes, and the
+    error that no validation window is left says that this is why, and how to decode it instead."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unseen-class warnings, tested above
+        with pytest.raises(ValueError, match=r"validation split: no window left; the checkpoint is chosen on "
+                                             r"validation; trial:trial_seq: its \d+ validation windows all hold "
+                                             r"classes the train split lacks .* kind 'regression'"):
+            finetune(None, steinmetz, [DecodingTarget("trial:trial_seq", "classification")], config=cfg,
+                     output_dir=tmp_path / "d", max_steps=1, batch_size=16)
+    assert not (tmp_path / "d").exists()
+
+
 def test_pushed_decoder_loads_as_remote_code_without_the_package(finetuned, a2929, loopback_hub, tmp_path):
     import os
     import subprocess

@@ -1185,8 +1185,15 @@ def finetune(
                 mod = cfg.modality(name)
                 warnings.warn(f"{split}: modality {name!r}: {k} {truncated_tokens_text(mod)} left out of the windows (the earliest); "
                               "counted in decoding_report.json")
+    # a classification target whose every validation label is one train lacks (a label per trial, such as a
+    # trial number, is no class): the reason the split is empty for it, said before the report
+    unseen = report["validation"].get("n_unseen_class", {})
+    why = "".join(f"; {t.label}: its {unseen[t.label]} validation windows all hold classes the train split lacks (a "
+                  "label unique to each trial or block, such as a trial number, is no class: decode it as kind "
+                  "'regression', or merge labels)" for t in targets
+                  if unseen.get(t.label) and report["validation"]["n_windows_target"][t.label] == 0)
     if len(dsd["validation"]) == 0:
-        raise ValueError("validation split: no window left; the checkpoint is chosen on validation "
+        raise ValueError(f"validation split: no window left; the checkpoint is chosen on validation{why} "
                          f"(report: {report['validation']})")
     # several targets: one may have no value in any validation window kept for the others; its
     # validation metrics (the checkpoint's choice included) would be undefined
@@ -1195,7 +1202,7 @@ def finetune(
         raise ValueError(f"validation split: no window with a value of target(s) {unscored} (of the "
                          f"{len(dsd['validation'])} kept for the others); the checkpoint is chosen on validation: "
                          f"decode {'it' if len(unscored) == 1 else 'them'} on a recording or split plan that has "
-                         f"validation values (report: {report['validation']})")
+                         f"validation values{why} (report: {report['validation']})")
     for split in SPLITS:  # counted per target: each target is trained and scored on its own windows
         for label, k in report[split]["n_masked_nan"].items():
             if k:
