@@ -2834,6 +2834,14 @@ def test_an_angle_decoded_as_regression_is_warned_about(a2929, pretrained):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")])
+    # the same angle in degrees (regression is the default kind of a series in degrees, since circular
+    # targets are radians) trained without a word
+    ry = a2929.behaviour["ry"]
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "ry_deg": nf.BehaviourSeries(ry.timestamps, np.rad2deg(ry.values), "degrees")}
+    with pytest.warns(UserWarning, match=r"target 'ry_deg' \(regression\): the series is in degrees and its training "
+                                         r"values span [0-9.]+ degrees \(more than 180\).*np.deg2rad.*kind 'circular'"):
+        build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("ry_deg", "regression")])
 
 
 def test_cli_bad_kind_is_named_by_its_flag_before_the_recording_is_read(pretrained, shared_data, tmp_path, capsys):

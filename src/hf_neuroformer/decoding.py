@@ -46,7 +46,7 @@ import numpy as np
 from .argument_checks import KINDS
 from .configuration_neuroformer import CLASS_WEIGHTS, is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
-from .metrics.decoding import radians_problem
+from .metrics.decoding import radians_problem, unit_is_degrees
 from .modalities import modality_column_names
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, column_values, trial_at, trials_holding,
                       window_segments)
@@ -583,7 +583,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
 
     Warns:
         UserWarning: a regression target that is a series in radians whose training values
-            span more than pi (it wraps; decode it as ``"circular"``); validation or test windows
+            span more than pi, or in degrees more than 180 (it wraps; decode it as ``"circular"``); validation or test windows
             of a class label the train split does not have (naming the labels, split and count:
             ``n_unseen_class``).
     """
@@ -750,7 +750,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
 
 def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.ndarray) -> None:
     """Warn when a regression target is a behaviour series in radians whose training values span
-    more than pi: it wraps, so MSE and R² take nearly equal angles near 0 and 2 pi as far apart."""
+    more than pi (in degrees, more than 180): it wraps, so MSE and R² take nearly equal angles near
+    0 and 2 pi as far apart."""
     if target.name.startswith("trial:") or target.name not in recording.behaviour or train_values.size == 0:
         return
     unit = recording.behaviour[target.name].unit.strip().lower()
@@ -760,6 +761,13 @@ def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.
             f"target {target.label!r} (regression): the series is in {unit} and its training values span {span:.3f} "
             "rad (more than pi), so it wraps: a regression takes nearly equal angles at both ends of the range as far "
             "apart; decode it as kind 'circular' (--kind circular), unless it is not an angle"
+        )
+    elif unit_is_degrees(unit) and span > 180:  # the default kind of a series in degrees is regression
+        warnings.warn(
+            f"target {target.label!r} (regression): the series is in {unit} and its training values span {span:.1f} "
+            "degrees (more than 180), so it wraps: a regression takes nearly equal angles at both ends of the range "
+            "as far apart; convert it to radians (np.deg2rad) and decode it as kind 'circular' (--kind circular), "
+            "unless it is not an angle"
         )
 
 
