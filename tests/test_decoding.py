@@ -3500,7 +3500,15 @@ def test_continuing_a_decoder_on_other_class_labels_is_refused_not_relabelled(st
                                              rf"but this recording's training windows hold the classes {now}"):
             finetune(tmp_path / "d", rec, target, output_dir=tmp_path / "e", **kw)
     m = finetune(tmp_path / "d", steinmetz, target, output_dir=tmp_path / "e", **kw)
-    assert m["init"] == "pretrained" and m["targets"][0]["classes"] == [-1, 0, 1]
+    assert m["targets"][0]["classes"] == [-1, 0, 1]
+    # a decoder continued (here one trained from scratch) was recorded as init 'pretrained', and its model card
+    # said "Fine-tuned from the pretrained model" though nothing in its history was pretrained
+    from hf_neuroformer.hub import build_model_card
+
+    assert m["init"] == "decoder"
+    card = str(build_model_card(tmp_path / "e", "lab/continued", m))
+    assert f"- Fine-tuned further from the decoder `{(tmp_path / 'd').resolve()}` (its backbone and heads)." in card
+    assert "pretrained model" not in card
 
 
 def test_continuing_a_decoder_with_settings_that_reshape_its_heads_is_refused_by_name(a2929, finetuned, tmp_path):
@@ -3518,7 +3526,7 @@ def test_continuing_a_decoder_with_settings_that_reshape_its_heads_is_refused_by
     assert not (tmp_path / "e").exists()
     same = {"decoding_pool": "current+past", "decoding_head_hidden_size": TINY["hidden_size"]}
     m = finetune(out, a2929, targets, output_dir=tmp_path / "e", config_overrides=same, **kw)
-    assert m["init"] == "pretrained" and m["load_report"]["mismatched_keys"] == []
+    assert m["init"] == "decoder" and m["load_report"]["mismatched_keys"] == []
 
 
 def test_continuing_a_regression_decoder_keeps_the_standardisation_its_head_was_trained_with(a2929, finetuned,

@@ -1316,7 +1316,7 @@ def finetune(
                                               window_span_s=cfg.current_window + cfg.past_window))
         metrics.update(
             best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
-            init="scratch" if from_scratch else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
+            init="scratch" if from_scratch else "decoder" if continued else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
             fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
             # the first and last start of the training windows fitted (a few-shot block; continuing a decoder,
             # those it was fitted on before too): decode labels the others

@@ -747,10 +747,13 @@ def build_model_card(
                        f"{', '.join(f'`{u}`' for u in units) or f'`{session}`'} (the units of the tokenizer)."]
     if decoder:
         data_lines.append(f"- Decoding targets (behaviour series of the recording, one value per window): {target_list}.")
+        few = (f" on {metrics['fraction']:.0%} of the training windows" if
+               isinstance(metrics.get("fraction"), float) and metrics["fraction"] < 1 else "")
         if metrics.get("init") == "pretrained" and metrics.get("model_dir"):
-            data_lines.append(f"- Fine-tuned from the pretrained model `{metrics['model_dir']}`"
-                              + (f" on {metrics['fraction']:.0%} of the training windows" if
-                                 isinstance(metrics.get("fraction"), float) and metrics["fraction"] < 1 else "") + ".")
+            data_lines.append(f"- Fine-tuned from the pretrained model `{metrics['model_dir']}`{few}.")
+        elif metrics.get("init") == "decoder" and metrics.get("model_dir"):  # its heads went on training
+            data_lines.append(f"- Fine-tuned further from the decoder `{metrics['model_dir']}` (its backbone and "
+                              f"heads){few}.")
         elif metrics.get("init") == "scratch":
             data_lines.append("- Trained from scratch (no pretraining).")
         # linear probing first (finetune's freeze_backbone_steps): "fine-tuned from" alone read as if the
@@ -758,7 +761,8 @@ def build_model_card(
         frozen, total = metrics.get("freeze_backbone_steps"), metrics.get("total_steps")
         if isinstance(frozen, int) and frozen > 0:
             new = "the decoding heads" + (" and the attentive read-out" if config.get("decoding_pool") == "attention" else "")
-            backbone = "the pretrained one" if metrics.get("init") == "pretrained" else "its random initialisation"
+            backbone = {"pretrained": "the pretrained one", "decoder": "the one of the decoder it continued"}.get(
+                metrics.get("init"), "its random initialisation")
             if isinstance(total, int) and frozen >= total:
                 data_lines.append(f"- Backbone frozen throughout ({total} of {total} steps, `freeze_backbone_steps`): only "
                                   f"{new} trained; the backbone is {backbone}, unchanged (a probe of its features).")
