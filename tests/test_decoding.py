@@ -1463,6 +1463,28 @@ def test_missing_target_names_it_and_lists_the_available_ones(a2929, pretrained)
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("trial:motorLabel", "classification")])
 
 
+def test_an_event_stream_or_an_epoch_as_target_is_named_as_such_not_as_missing(steinmetz):
+    """Break test: --target naming an event stream (stimulus onsets) or an epoch (an interval table) of the
+    recording said 'not in this recording', as for a misspelling; now it says what the name is and why it
+    is no target (an epoch: how to restrict the recording to it)."""
+    from hf_neuroformer.decoding import infer_kind
+    from hf_neuroformer.recording import EventSeries
+
+    rec = copy.copy(steinmetz)
+    rec.events = {"stim_on": EventSeries(np.asarray(steinmetz.trials[:, 0]) + 0.05)}
+    rec.epochs = {"first": (0.0, 100.0)}
+    with pytest.raises(DecodingTargetError, match=r"target 'stim_on': not a decodable variable of this recording; "
+                                                  r"'stim_on' is an event stream of it \(recording.events"):
+        infer_kind(rec, "stim_on")
+    with pytest.raises(DecodingTargetError, match=r"target 'first': not a decodable variable of this recording; 'first' "
+                                                  r"is an epoch of it \(an interval\), not a variable: restrict the "
+                                                  r"recording to it with --epoch first"):
+        target_values(rec, DecodingTarget("first", "regression"), np.zeros(1), 0.1)
+    with pytest.raises(DecodingTargetError, match=r"target 'nope': not in this recording; available targets: "
+                                                  r"\['trial:label'"):
+        infer_kind(rec, "nope")
+
+
 def test_a_series_on_another_clock_is_named_when_no_window_is_left(a2929, pretrained):
     """Samples in Unix time beside spikes from 0: the refusal gave the window counts only."""
     import dataclasses

@@ -188,9 +188,20 @@ def infer_kind(recording, name: str) -> str:
 
 
 def _missing(recording, target: DecodingTarget) -> DecodingTargetError:
+    name = target.name
+    # an event stream or an epoch (interval table) of the recording is in it, just not a variable with a value
+    # per window: "not in this recording" alone sent the user looking for a misspelling
+    if name in (recording.events or {}):
+        what = (f"; {name!r} is an event stream of it (recording.events: point times, no value at each window), "
+                "and a target needs a value per window")
+    elif name in (recording.epochs or {}):
+        what = (f"; {name!r} is an epoch of it (an interval), not a variable: restrict the recording to it with "
+                f"--epoch {name} (load_recording(..., epoch={name!r}))")
+    else:
+        what = ""
     return DecodingTargetError(
-        f"target {target.name!r}: not in this recording; available targets: {available_targets(recording)} "
-        "(behaviour series by name, trial columns as 'trial:<column>')"
+        f"target {name!r}: {'not a decodable variable of this recording' + what if what else 'not in this recording'}; "
+        f"available targets: {available_targets(recording)} (behaviour series by name, trial columns as 'trial:<column>')"
     )
 
 
