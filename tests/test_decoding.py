@@ -1485,6 +1485,33 @@ def test_an_event_stream_or_an_epoch_as_target_is_named_as_such_not_as_missing(s
         infer_kind(rec, "nope")
 
 
+def test_a_checkpoints_trial_split_plan_carries_over_to_an_epoch_of_its_recording(steinmetz):
+    """Break test: `neuroformer finetune --epoch E` of a trial recording (or finetune on recording.restrict)
+    found the checkpoint's trial plan 'leaves a split of this recording without windows' and planned new
+    splits, though every split held trials of the epoch: the plan names trials by index, and the epoch
+    numbers its trials from 0. Its validation and test trials could then be pretraining's training trials.
+    Now each trial of the epoch takes the split of the plan's trial with the same start and stop."""
+    from hf_neuroformer.finetuning import _plan_within
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2})
+    plan = nf.plan_splits(steinmetz, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a trial the interval cuts is dropped, and said
+        part = steinmetz.restrict(100.0, 274.0)
+    clipped = _plan_within(plan, part, cfg)
+    assert clipped is not None and clipped.mode == "trials"
+    starts = {s: set(np.round(plan.segments[s][:, 0], 9)) for s in plan.segments}
+    for s in ("train", "validation", "test"):
+        ix = clipped.trial_index[s]
+        assert len(ix) and np.array_equal(clipped.segments[s], np.asarray(part.trials)[ix])
+        assert set(np.round(clipped.segments[s][:, 0], 9)) <= starts[s]  # the same split as in the checkpoint
+    assert sum(len(v) for v in clipped.trial_index.values()) == len(part.trials)
+    assert _plan_within(plan, steinmetz, cfg).trial_index["test"].tolist() == plan.trial_index["test"].tolist()
+    other = copy.copy(steinmetz)  # trials that are none of the plan's: no plan to keep
+    other.trials = np.asarray(steinmetz.trials) + 0.01
+    assert _plan_within(plan, other, cfg) is None
+
+
 def test_a_series_on_another_clock_is_named_when_no_window_is_left(a2929, pretrained):
     """Samples in Unix time beside spikes from 0: the refusal gave the window counts only."""
     import dataclasses

@@ -25,7 +25,8 @@ or no checkpoint at all), and trains it on the windows of
   ``Trainer`` does not divide the loss by the accumulation steps and the accumulated update
   equals that of one large batch.
 
-Split plan: the checkpoint's ``splits.json`` when it has one, clipped to the recording (so
+Split plan: the checkpoint's ``splits.json`` when it has one, clipped to the recording (a trial
+plan by the trials' times, so an epoch of the recording keeps its trials' splits; so
 windows that pretraining held out as validation / test stay held out); else, or when the clipped
 plan leaves a split without windows, :func:`~hf_neuroformer.windows.plan_splits` of the
 recording (which split was used is written to ``metrics.json``). Recorded time before the clipped
@@ -636,18 +637,23 @@ def _has_gpu() -> bool:
 
 
 def _plan_within(plan: SplitPlan, recording, config) -> Optional[SplitPlan]:
-    """``plan`` clipped to the recording's support (time mode); None when that leaves a split
-    with a non-zero fraction without windows, or the plan's trials are not the recording's."""
+    """``plan`` clipped to the recording's support (time mode); in trial mode, each of the
+    recording's trials in the split of the plan's trial at the same start and stop (an epoch of
+    the recording the plan was made on holds some of its trials, indexed from 0). None when that
+    leaves a split with a non-zero fraction without windows (trials), or the recording holds a
+    trial that is none of the plan's."""
     if plan.mode == "trials":
-        n = 0 if recording.trials is None else len(recording.trials)
-        used = np.concatenate([v for v in plan.trial_index.values()]) if plan.trial_index else np.zeros(0)
-        if used.size and used.max() >= n:
+        trials = (np.zeros((0, 2)) if recording.trials is None
+                  else np.asarray(recording.trials, dtype=np.float64).reshape(-1, 2))
+        index, found = {}, np.zeros(len(trials), dtype=bool)
+        for s, seg in plan.segments.items():  # by times: an --epoch of the recording renumbers its trials
+            seg = np.asarray(seg, dtype=np.float64).reshape(-1, 2)
+            hit = np.all(np.abs(trials[:, None, :] - seg[None, :, :]) <= 1e-9, axis=2).any(axis=1)
+            index[s], found = np.flatnonzero(hit), found | hit
+        if not found.all() or any(config.split_fractions[i] > 0 and not len(index.get(s, ()))
+                                  for i, s in enumerate(SPLITS)):
             return None
-        segs = {s: recording.trials[plan.trial_index[s]] for s in plan.segments}
-        for s, seg in segs.items():  # the same indices must name the same trials (not a re-ordered recording)
-            if plan.segments[s].shape != seg.shape or not np.allclose(plan.segments[s], seg, rtol=0, atol=1e-9):
-                return None
-        return SplitPlan("trials", segs, dict(plan.trial_index))
+        return SplitPlan("trials", {s: trials[ix] for s, ix in index.items()}, index)
     # touching intervals as one stretch, as plan_splits takes them: a segment across their shared edge was cut
     # there, and the training windows whose past reaches over it were lost (3 of 541 in the test)
     sup = recorded_stretches(recording.support)
