@@ -716,6 +716,11 @@ def test_card_does_not_say_a_target_was_trained_on_the_whole_split_of_a_few_shot
     assert line in build_model_card(out, "lab/few", few).text
     whole = {**few, "n_train_windows": n}
     assert f"spikes (x trained on {n - 10} with a value; the rest" in build_model_card(out, "lab/whole", whole).text
+    # test windows of a class the train split lacks (left out of the scores by finetune) are said, with the class
+    test = {**rep["test"], "n_unseen_class": {"x": 0, "ry": 4}, "unseen_classes": {"ry": [7]}}
+    unseen = {**metrics, "decoding_report": {**rep, "test": test}}
+    assert (f"- test: {test['n_windows']} windows, {test['n_spikes']} spikes; left out as of a class the train split "
+            "lacks: 4 of ry (class [7]).") in build_model_card(out, "lab/unseen", unseen).text
 
 
 def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):

@@ -792,9 +792,14 @@ def build_model_card(
                       f"{label} trained on {report[s]['n_windows_target'][label]}" if not used else
                       f"{label}: {report[s]['n_windows_target'][label]}"
                       for label, k in (report[s].get("n_masked_nan") or {}).items() if k]
+            # windows whose class the train split lacks: left out of the scores, said (else the card's test count
+            # read as every test window of the recording)
+            unseen = [f"{k} of {label} (class {report[s].get('unseen_classes', {}).get(label, '?')})"
+                      for label, k in (report[s].get("n_unseen_class") or {}).items() if k]
             data_lines.append(f"- {s}: {report[s]['n_windows']} windows{used}, {report[s].get('n_spikes', '?')} spikes"
                               + (f" ({', '.join(masked)} with a value; the rest masked for it)" if masked else "")
-                              + ".")
+                              + (f"; left out as of a class the train split lacks: {', '.join(unseen)}" if unseen
+                                 else "") + ".")
         elif f"n_{s}_windows" in metrics:
             data_lines.append(f"- {s}: {metrics[f'n_{s}_windows']} windows, "
                               f"{metrics.get('n_spikes_by_split', {}).get(s, '?')} spikes.")
