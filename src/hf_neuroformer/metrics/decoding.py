@@ -39,11 +39,12 @@ from typing import Dict
 
 import numpy as np
 
+from ..argument_checks import KINDS
 from ..recording import as_real_numbers
 from .fidelity import _nearly_constant
 
 #: Target kinds :func:`decoding_metrics` accepts.
-DECODING_KINDS = ("regression", "classification", "circular")
+DECODING_KINDS = KINDS
 
 
 class DecodingMetricsInputError(ValueError):
