@@ -682,7 +682,11 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     A malformed ``finetune --set`` (``badkey``, no ``=``) is such a usage error: its argparse type
     imported the finetuning module (torch, transformers) first. So are refusals of values whose
     allowed range or choices need no library (``finetune --set badkey=1`` or ``--kind foo``, ``train
-    --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s)."""
+    --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s). And
+    the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
+    every command, ``decode --batch-size``, ``simulate --units``, ``evaluate --min-isis`` and
+    ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
+    (18-25 s under load)."""
     import argparse
     import os
     import subprocess
@@ -725,7 +729,28 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 ("finetune", "--model", "m", "--target", "x", "--kind", "foo"): "--kind: expected one of regression, "
                                                                                 "classification, circular per target",
                 ("finetune", "--model", "m", "--target", "x,y", "--kind", "regression"): "--kind: expected one kind "
-                                                                                         "per --target item (2;"}
+                                                                                         "per --target item (2;",
+                # numbers whose checks imported torch, transformers or numpy first (18-25 s under load)
+                ("finetune", "--model", "m", "--target", "x", "--max-steps", "-5"): "--max-steps: expected a whole "
+                                                                                    "number >= 1, got -5",
+                ("finetune", "--model", "m", "--target", "x", "--fraction", "2"): "--fraction: expected a number in "
+                                                                                  "(0, 1], got 2.0",
+                ("finetune", "--model", "m", "--target", "x", "--ema-decay", "2"): "--ema-decay: expected None (off) "
+                                                                                   "or a number in (0, 1)",
+                ("finetune", "--model", "m", "--target", "x", "--ci-block-s", "0"): "--ci-block-s: expected a finite "
+                                                                                    "number of seconds > 0",
+                ("train", "--ci-block-s", "0"): "--ci-block-s: expected a finite number of seconds > 0",
+                ("evaluate", "--generated", "g.nwb", "--model", "m", "--ci-block-s", "-1"): "--ci-block-s: expected a "
+                                                                                            "finite number of seconds",
+                ("decode", "--model", "m", "--output", "o.csv", "--ci-block-s", "nan"): "--ci-block-s: expected a "
+                                                                                        "finite number of seconds",
+                ("decode", "--model", "m", "--output", "o.csv", "--batch-size", "0"): "--batch-size: expected an "
+                                                                                      "integer >= 1, got 0",
+                ("simulate", "--output", "s.nwb", "--units", "1"): "--units: expected an integer >= 2",
+                ("evaluate", "--generated", "g.nwb", "--min-isis", "-1"): "--min-isis: expected an integer >= 1, got -1",
+                ("connectivity", "--model", "m", "--data", "d", "--output", "o", "--max-windows", "0"): "--max-windows: "
+                                                                                                        "expected an "
+                                                                                                        "integer >= 1"}
     argvs = ([["--help"], ["--version"], ["inspect", "--data", ""]] + usage_errors + [list(a) for a in refusals]
              + [[name, "--help"] for name in sub.choices])
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help to the terminal: the same width on both sides
@@ -758,6 +783,20 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
         assert (code, out) == (2, "") and err.startswith(f"neuroformer {argv[0]}: error: {text}"), (argv, err)
     code, out, err = answers[("inspect", "--data", "")]
     assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
+
+
+def test_number_tests_of_the_remote_code_and_of_argument_checks_are_one_source():
+    """is_whole_number, is_real_number and is_finite_number are defined twice, of one source: in
+    configuration_neuroformer (Hub remote code, which travels without argument_checks) and in
+    argument_checks (which the console script loads without transformers). Either changing alone
+    would make the CLI's fast refusals and the library's disagree."""
+    import inspect
+
+    from hf_neuroformer import argument_checks, configuration_neuroformer
+
+    for name in ("is_whole_number", "is_real_number", "is_finite_number"):
+        assert inspect.getsource(getattr(argument_checks, name)) == \
+            inspect.getsource(getattr(configuration_neuroformer, name)), name
 
 
 def _entry_beside_a_package(tmp_path, init_text: str, bytecode_only: bool = False):

@@ -2,20 +2,32 @@
 
 The standard library only, on purpose: the console script (``hf_neuroformer_entry``) loads this
 module and ``cli.py`` without importing the package, whose ``__init__`` imports torch and
-transformers (5-10 s of CPU), so that a refused ``--kind``, ``--set`` key or sampling value is
-answered at once. The library modules that use these values import them from here (one
-definition): :mod:`~hf_neuroformer.decoding` (:data:`KINDS`), :mod:`~hf_neuroformer.finetuning`
-(:data:`FINETUNE_CONFIG_KEYS`, :func:`config_settings`, :func:`override_keys`) and
-:mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`).
+transformers (5-10 s of CPU), so that a refused ``--kind``, ``--set`` key, sampling value, step
+count, ``--ci-block-s``, ``--batch-size`` or ``--min-isis`` is answered at once. The library
+modules that use these values import them from here (one definition):
+:mod:`~hf_neuroformer.decoding` and :mod:`~hf_neuroformer.metrics.decoding` (:data:`KINDS`),
+:mod:`~hf_neuroformer.finetuning` (:data:`FINETUNE_CONFIG_KEYS`, :func:`config_settings`,
+:func:`override_keys`, :func:`check_finetune_settings`, :func:`check_ema_decay`),
+:mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`),
+:mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
+:mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`), :mod:`~hf_neuroformer.metrics.fidelity`
+(:func:`check_min_isis`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
+
+:func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` have a second copy, of
+the same source, in :mod:`~hf_neuroformer.configuration_neuroformer`: that module is Hub remote
+code, which may import only ``binning`` and the other remote modules, and this one may not import
+it (transformers); a test holds the two sources equal.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
-from typing import Dict
+from typing import Callable, Dict
 
-#: Kinds of a decoding target (:class:`~hf_neuroformer.decoding.DecodingTarget`).
+#: Kinds of a decoding target (:class:`~hf_neuroformer.decoding.DecodingTarget`;
+#: :data:`hf_neuroformer.metrics.decoding.DECODING_KINDS`).
 KINDS = ("regression", "classification", "circular")
 
 #: config keys :func:`~hf_neuroformer.finetuning.finetune`'s ``config_overrides`` may change: none of
@@ -24,6 +36,17 @@ FINETUNE_CONFIG_KEYS = ("hidden_dropout", "attention_dropout", "decoding_pool", 
 
 #: seeds torch.Generator.manual_seed takes, [low, high) (outside: "Overflow when unpacking long long")
 SEED_RANGE = (-(2 ** 63), 2 ** 64)
+
+# s: the longest simulation ``neuroformer simulate`` accepts (:data:`hf_neuroformer.simulation.MAX_CLI_DURATION`).
+# The simulators step through time in Python (glm, hub-glm: 1-2 ms bins, about 1 s of wall time per 100 s
+# simulated at 40 units) or brian2 (hub: 0.1 ms steps, about 0.5 s per simulated second at 300 units), and
+# ``glm`` draws its random numbers for every bin up front (n_bins x n_units float64): an hour is already
+# long for either; call the functions themselves for more.
+MAX_CLI_DURATION = 3600.0
+
+#: The largest seed :func:`hf_neuroformer.simulation.simulate_hub_network` takes (``brian2.seed``: numpy's
+#: legacy generator).
+MAX_BRIAN2_SEED = 2**32 - 1
 
 
 def config_settings(pairs) -> Dict[str, object]:
@@ -59,11 +82,27 @@ def override_keys(overrides) -> Dict[str, object]:
     return dict(overrides)
 
 
-def _finite_as_float(v) -> bool:
-    """Whether the real number ``v`` is finite as a float (an integer past float range such as
-    ``10**400`` is not: ``math.isfinite`` fails on it with ``OverflowError``)."""
+def is_whole_number(value) -> bool:
+    """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float: the test for
+    counts passed to functions (batch sizes, step counts, window counts); config fields, which may
+    come from YAML as ``64.0``, go through :func:`~hf_neuroformer.configuration_neuroformer.checked_int` instead."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real_number(value) -> bool:
+    """A real number (Python or numpy, int or float, NaN and inf included), not a bool (``True``
+    would read as 1) and not text: the one test for numbers passed to functions and read back from
+    JSON. Finiteness and ranges are left to the caller, which names the argument."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite_number(value) -> bool:
+    """:func:`is_real_number` and finite as a float (not NaN, not +-inf, not an integer past float
+    range such as ``10**400``, which ``math.isfinite`` fails on with ``OverflowError``)."""
+    if not is_real_number(value):
+        return False
     try:
-        return math.isfinite(v)
+        return math.isfinite(value)
     except OverflowError:
         return False
 
@@ -81,7 +120,7 @@ def check_sampling_ranges(temperature, top_k, top_p, dt_temperature=None, dt_top
               "top_k": top_k, "dt_top_k": dt_top_k}
     for name in ("temperature", "dt_temperature"):
         v = values[name]
-        if v is not None and not (_finite_as_float(v) and v > 0):
+        if v is not None and not (is_finite_number(v) and v > 0):
             raise ValueError(f"{name}: expected a temperature > 0, got {v}")
     for name in ("top_p", "dt_top_p"):
         v = values[name]
@@ -94,4 +133,108 @@ def check_sampling_ranges(temperature, top_k, top_p, dt_temperature=None, dt_top
             raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {v}")
 
 
-__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "SEED_RANGE", "check_sampling_ranges", "config_settings", "override_keys"]
+def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
+                            learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
+                            freeze_backbone_steps=0, label: Callable[[str], str] = lambda name: name) -> None:
+    """The numeric settings of :func:`~hf_neuroformer.finetuning.finetune`, checked before anything
+    is read or written (``neuroformer finetune`` calls it with ``label`` turning ``max_steps`` into
+    ``--max-steps``, before torch is imported).
+
+    Raises:
+        ValueError: naming the setting (``label(name)``) and what it expects: whole numbers >= 1
+            for ``max_steps``, ``batch_size``, ``gradient_accumulation_steps``, ``eval_steps`` (or
+            None); ``warmup_steps`` >= 0 and below ``max_steps``; ``freeze_backbone_steps`` a whole number in
+            ``[0, max_steps]``; finite ``learning_rate`` > 0, ``weight_decay`` >= 0,
+            ``generative_loss_weight`` >= 0; ``fraction`` in (0, 1]; ``batch_size`` a multiple of
+            ``gradient_accumulation_steps``.
+    """
+    for name, value in (("max_steps", max_steps), ("batch_size", batch_size),
+                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
+        if not is_whole_number(value) or value < 1:
+            raise ValueError(f"{label(name)}: expected a whole number >= 1, got {value!r}")
+    if eval_steps is not None and (not is_whole_number(eval_steps) or eval_steps < 1):
+        raise ValueError(f"{label('eval_steps')}: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
+    if not is_whole_number(warmup_steps) or warmup_steps < 0:
+        raise ValueError(f"{label('warmup_steps')}: expected a whole number >= 0, got {warmup_steps!r}")
+    if warmup_steps >= max_steps:
+        # the linear warm-up never ended: every step ran below learning_rate (at most max_steps / warmup_steps
+        # of it) and the decay never began, without a word
+        raise ValueError(f"{label('warmup_steps')}: expected fewer than {label('max_steps')}={max_steps} (the learning "
+                         f"rate rises to learning_rate over the warm-up, then decays), got {warmup_steps!r}: the run "
+                         f"would end before reaching learning_rate")
+    if not is_whole_number(freeze_backbone_steps) or not 0 <= freeze_backbone_steps <= max_steps:
+        raise ValueError(f"{label('freeze_backbone_steps')}: expected a whole number from 0 (off) to "
+                         f"{label('max_steps')}={max_steps} (the backbone never trains), got {freeze_backbone_steps!r}")
+    for name, value, ok, expect in (
+        ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),
+        ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number >= 0"),
+        ("generative_loss_weight", generative_loss_weight, lambda v: v >= 0, "a finite number >= 0 (0 = off)"),
+        ("fraction", fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ):
+        if not (is_finite_number(value) and ok(value)):
+            raise ValueError(f"{label(name)}: expected {expect}, got {value!r}")
+    if batch_size % gradient_accumulation_steps:
+        raise ValueError(f"{label('batch_size')}: expected a multiple of {label('gradient_accumulation_steps')}="
+                         f"{gradient_accumulation_steps}, got {batch_size}")
+
+
+def check_ema_decay(decay, name: str = "ema_decay") -> None:
+    """``decay`` of :class:`~hf_neuroformer.finetuning.WeightAverage`: None (off) or a number in (0, 1).
+
+    Raises:
+        ValueError: naming ``name`` and the expectation."""
+    if decay is not None and not (is_finite_number(decay) and 0 < decay < 1):
+        raise ValueError(f"{name}: expected None (off) or a number in (0, 1), e.g. 0.99 (an average over about "
+                         f"1 / (1 - decay) = 100 steps), got {decay!r}")
+
+
+def check_block_s(block_s, name: str = "ci_block_s", error: type = ValueError) -> float:
+    """``block_s`` as a float after checking it is a finite number of seconds > 0 (the rule of
+    :func:`hf_neuroformer.metrics.bootstrap.check_block_s`, which raises its
+    ``BootstrapInputError``).
+
+    Args:
+        block_s: the bootstrap block length, s.
+        name: how the error names the argument (``"ci_block_s"``, or a CLI flag ``"--ci-block-s"``).
+        error: the ValueError subclass raised.
+
+    Raises:
+        ValueError (``error``): not a number (a bool is refused too), NaN, infinite, 0 or negative;
+            the message names ``name`` and the value.
+    """
+    if not (is_finite_number(block_s) and block_s > 0):
+        raise error(f"{name}: expected a finite number of seconds > 0 (the length of a bootstrap "
+                    f"block of a time split's test windows), got {block_s!r}")
+    return float(block_s)
+
+
+def check_pass_counts(*, batch_size=None, max_windows=None, label: Callable[[str], str] = lambda name: name) -> None:
+    """The counts of a pass of a trained model over windows (``batch_size``, ``max_windows``; None
+    skips one): the part of :func:`hf_neuroformer.analysis._batches.check_pass_settings` that needs
+    no library.
+
+    Raises:
+        ValueError: ``label(name): expected an integer >= 1`` (a negative ``max_windows`` was used as
+            a slice and dropped the last windows, 0 left none, 2.5 failed inside numpy).
+    """
+    for name, value in (("batch_size", batch_size), ("max_windows", max_windows)):
+        if value is not None and (not is_whole_number(value) or value < 1):
+            raise ValueError(f"{label(name)}: expected an integer >= 1, got {value!r}")
+
+
+def check_min_isis(min_isis, error: type = ValueError) -> int:
+    """``min_isis`` (the fewest interspike intervals a unit needs, in each recording, for its ISI
+    test) as an int after checking it is an integer >= 1 (a whole float such as ``20.0`` too; None,
+    NaN and inf failed inside ``int()`` naming no argument, and the text ``'20'`` read as ``got 20``).
+
+    Raises:
+        ValueError (``error``): ``min_isis: expected an integer >= 1, got ...``.
+    """
+    if not is_finite_number(min_isis) or int(min_isis) != min_isis or min_isis < 1:
+        raise error(f"min_isis: expected an integer >= 1, got {min_isis!r}")
+    return int(min_isis)
+
+
+__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "SEED_RANGE", "check_block_s",
+           "check_ema_decay", "check_finetune_settings", "check_min_isis", "check_pass_counts", "check_sampling_ranges",
+           "config_settings", "is_finite_number", "is_real_number", "is_whole_number", "override_keys"]

@@ -63,7 +63,8 @@ from pathlib import Path
 from typing import Dict, Optional
 
 # the standard library only: the console script loads it with this module, without the package (torch)
-from .argument_checks import KINDS, SEED_RANGE, check_sampling_ranges, config_settings, override_keys
+from .argument_checks import KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, SEED_RANGE, check_block_s, check_ema_decay, \
+    check_finetune_settings, check_min_isis, check_pass_counts, check_sampling_ranges, config_settings, override_keys
 
 
 def config_setting(text: str):
@@ -199,11 +200,9 @@ def _ci_block_s(args) -> Optional[float]:
     """``--ci-block-s`` checked (a finite number of seconds > 0, the error naming the flag), or
     None when not given (the library then uses :data:`~hf_neuroformer.metrics.bootstrap.CI_BLOCK_S`,
     10 s, and does not call it asked for: ``--ci-block-s 10`` on a trial split is told it has no
-    effect, the default is not). Called before anything is read or written."""
-    from .metrics.bootstrap import resolve_block_s
-
-    block_s, asked = resolve_block_s(args.ci_block_s, CI_BLOCK_S_FLAG)
-    return block_s if asked else None
+    effect, the default is not). Called before anything is read or written, and before torch or
+    numpy is imported (the rule of :func:`~hf_neuroformer.metrics.bootstrap.resolve_block_s`)."""
+    return None if args.ci_block_s is None else check_block_s(args.ci_block_s, CI_BLOCK_S_FLAG)
 
 
 def _finetuned_block_s(model_dir) -> Optional[float]:
@@ -294,10 +293,10 @@ def cmd_train(args) -> int:
     for name, least in _TRAIN_FLAG_LEAST.items():  # --max-steps -5 imported torch first (5-10 s)
         if getattr(args, name) is not None and getattr(args, name) < least:
             raise ValueError(f"{_flag(name)}: expected an integer >= {least}, got {getattr(args, name)}")
+    ci_block_s = _ci_block_s(args)  # before anything is read or written
     from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
         check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
 
-    ci_block_s = _ci_block_s(args)  # before anything is read or written
     given = ()  # the training fields that --config's training: section sets
     config_given = ()  # the model config fields that --config sets
     from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
@@ -788,6 +787,10 @@ def cmd_evaluate(args) -> int:
                          "without --model the metrics compare the windows --generated holds (the split it was "
                          f"generated from), whatever --split says; to compare the {args.split} windows, generate "
                          f"them (neuroformer generate --split {args.split}), or pass --model")
+    # numbers whose rule needs no library, before torch is imported ('min_isis:' is named --min-isis by main, as
+    # every field that has a flag)
+    ci_block_s = _ci_block_s(args)
+    check_min_isis(args.min_isis)
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
@@ -806,19 +809,16 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    ci_block_s = _ci_block_s(args)
-    from .metrics.fidelity import (MIN_CORR_POINTS, _check_bin_size, _check_min_isis, bins_fit_problem, check_bins_fit,
+    from .metrics.fidelity import (MIN_CORR_POINTS, _check_bin_size, bins_fit_problem, check_bins_fit,
                                    check_min_coverage, support_segments, width_at_most)
 
     # the numbers first: they were refused only after both recordings (and the model) were read
-    # ('min_isis:' is named --min-isis by main, as every field that has a flag)
     chosen = {"--bin-size": args.bin_size is not None, "--psth-bin-size": args.psth_bin_size is not None,
               "--min-trial-coverage": args.min_trial_coverage is not None}
     args.bin_size = 0.1 if args.bin_size is None else args.bin_size
     args.psth_bin_size = 0.01 if args.psth_bin_size is None else args.psth_bin_size
     _check_bin_size(args.bin_size, "--bin-size")
     _check_bin_size(args.psth_bin_size, "--psth-bin-size")
-    _check_min_isis(args.min_isis)
     args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
                                                  "--min-trial-coverage")
     timing_tolerances = _timing_tolerances(args.timing_tolerances)
@@ -1118,10 +1118,16 @@ def cmd_finetune(args) -> int:
         sets = override_keys(config_settings(args.config_overrides))
     except ValueError as err:
         raise ValueError(f"--set: {err}") from None
+    # the numbers, named by their flags, before the model or the data is read (and torch imported)
+    ci_block_s = _ci_block_s(args)
+    check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
+                            gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
+                            learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
+                            fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
+    check_ema_decay(args.ema_decay, "--ema-decay")
     from .decoding import DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
         parse_target_label, target_label
-    from .finetuning import apply_config_overrides, check_ema_decay, check_finetune_output_dir, \
-        check_finetune_settings, check_output_not_model, finetune
+    from .finetuning import apply_config_overrides, check_finetune_output_dir, check_output_not_model, finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
 
@@ -1131,13 +1137,6 @@ def cmd_finetune(args) -> int:
         raise ValueError(f"--target: {err}") from None
     if len(set(items)) != len(items):
         raise ValueError(f"--target: each target once, got {[target_label(n, c) for n, c in items]}")
-    # the numbers first, named by their flags, before the model or the data is read
-    ci_block_s = _ci_block_s(args)
-    check_finetune_settings(max_steps=args.max_steps, batch_size=args.batch_size,
-                            gradient_accumulation_steps=args.gradient_accumulation_steps, eval_steps=args.eval_steps,
-                            learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
-                            fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
-    check_ema_decay(args.ema_decay, "--ema-decay")
     check_model_dir(args.model, "--model", weights=not args.from_scratch)
     base = _read_model_config(Path(args.model), "--model")
     try:
@@ -1201,9 +1200,10 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_decode(args) -> int:
+    ci_block_s = _ci_block_s(args)  # before anything is read or written, and before torch is imported
+    check_pass_counts(batch_size=args.batch_size, label=_flag)
     import numpy as np
 
-    from .analysis._batches import check_pass_settings
     from .decoding import target_label
     from .finetuning import decode_windows, load_decoder, saved_train_windows_used, windows_tiling
     from .jsonio import write_atomic
@@ -1213,7 +1213,6 @@ def cmd_decode(args) -> int:
 
     from .io.output_folder import check_file_name
 
-    ci_block_s = _ci_block_s(args)  # before anything is read or written
     check_file_name(args.output, "--output")  # as a Path, "x.csv/" lost its slash and x.csv was written
     out = Path(args.output)
     _check_not_an_input(out, "--output", {"--data": args.data})  # a CSV recording replaced by the decoded values
@@ -1225,7 +1224,6 @@ def cmd_decode(args) -> int:
         _check_new_file(args.figure, "--figure", args.overwrite)
         if Path(args.figure).resolve() == out.resolve():
             raise ValueError("--figure: the same file as --output; expected another file name")
-    check_pass_settings(batch_size=args.batch_size, label=_flag)
     model, tokenizer, plan = load_decoder(args.model, "--model")
     from .analysis._batches import check_finite_weights
 
@@ -1373,10 +1371,11 @@ def cmd_decode(args) -> int:
 
 
 def cmd_embed(args) -> int:
+    check_pass_counts(batch_size=args.batch_size, label=_flag)  # -3 gave no windows and a PCA error
     import numpy as np
     from sklearn.decomposition import PCA
 
-    from .analysis._batches import check_finite_weights, check_pass_settings
+    from .analysis._batches import check_finite_weights
     from .contrastive import window_latents, window_values
     from .jsonio import json_safe, write_atomic
     from .metrics.decoding import unit_is_degrees
@@ -1393,7 +1392,6 @@ def cmd_embed(args) -> int:
     for path, flag in ((out, "--output"), (npy, "--output (.npy beside it)"), (meta, "--output (.json beside it)")):
         _check_not_a_model_file(path, flag, args.model)
         _check_new_file(path, flag, args.overwrite)  # fail before loading anything
-    check_pass_settings(batch_size=args.batch_size, label=_flag)  # -3 gave no windows and a PCA error
     # the backbone only: a fine-tuned decoder's embeddings are fine too
     model, tokenizer, plan = _load_model(args, next_spike_heads=False)
     check_finite_weights(model, args.model)  # NaN latents failed in scikit-learn's PCA
@@ -1623,15 +1621,8 @@ def cmd_push(args) -> int:
 def cmd_simulate(args) -> int:
     import math
 
-    import numpy as np
-
-    from .simulation import MAX_BRIAN2_SEED, MAX_CLI_DURATION, HubNetworkParams, _whole_bins, simulate_coupled_network, \
-        simulate_hub_glm, simulate_hub_network, write_network
-    from .stimuli import _memory_bytes
-
-    out = Path(args.output)
-    _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
-    # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever)
+    # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever), and the
+    # flags of another kind: before numpy and the simulators are imported, which took seconds
     if args.seed < 0:
         raise ValueError(f"--seed: expected an integer >= 0 (numpy's default_rng), got {args.seed}")
     if args.kind == "hub" and args.seed > MAX_BRIAN2_SEED:
@@ -1644,15 +1635,23 @@ def cmd_simulate(args) -> int:
     if args.units < 2:  # a 1-unit glm network trained and scored to NaN everywhere without a word
         raise ValueError(f"--units: expected an integer >= 2 (a network with a directed edge to recover), got "
                          f"{args.units}")
+    hub_flags = [f for f, v in (("--hubs", args.hubs), ("--targets-per-hub", args.targets_per_hub)) if v is not None]
+    if args.kind == "glm" and hub_flags:  # they were silently ignored
+        raise ValueError(f"{'/'.join(hub_flags)}: only for --kind hub or hub-glm; the glm kind has no hubs")
+    if args.kind != "hub" and args.codegen is not None:  # it was silently ignored
+        raise ValueError(f"--codegen: only for --kind hub (brian2); the {args.kind} kind is simulated in numpy")
+    import numpy as np
+
+    from .simulation import HubNetworkParams, _whole_bins, simulate_coupled_network, simulate_hub_glm, \
+        simulate_hub_network, write_network
+    from .stimuli import _memory_bytes
+
+    out = Path(args.output)
+    _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
     if args.kind == "glm":
-        hub_flags = [f for f, v in (("--hubs", args.hubs), ("--targets-per-hub", args.targets_per_hub)) if v is not None]
-        if hub_flags:  # they were silently ignored
-            raise ValueError(f"{'/'.join(hub_flags)}: only for --kind hub or hub-glm; the glm kind has no hubs")
         bin_size = 0.002  # simulate_coupled_network's default
     else:
         bin_size = HubNetworkParams.glm_bin_size if args.kind == "hub-glm" else HubNetworkParams.dt
-    if args.kind != "hub" and args.codegen is not None:  # it was silently ignored
-        raise ValueError(f"--codegen: only for --kind hub (brian2); the {args.kind} kind is simulated in numpy")
     # the simulators' rounding (halves up, _whole_bins): round() refused --duration 0.001 at 2 ms bins,
     # which the glm kind simulates as one bin, as its help says ("round it to whole bins")
     if args.kind != "hub" and _whole_bins(args.duration, bin_size) < 1:
@@ -1728,6 +1727,8 @@ def cmd_render_gratings(args) -> int:
 def cmd_connectivity(args) -> int:
     import math
 
+    # the counts before torch is imported; the device once it is
+    check_pass_counts(batch_size=args.batch_size, max_windows=args.max_windows, label=_flag)
     from .analysis._batches import check_pass_settings
     from .analysis.connectivity import CONNECTIVITY_OUTPUT, run_connectivity
     from .io import check_input_exists
@@ -1816,6 +1817,8 @@ def _unit_list(text: str):
 
 
 def cmd_attention_map(args) -> int:
+    # the counts before torch is imported; the device once it is
+    check_pass_counts(batch_size=args.batch_size, max_windows=args.max_windows, label=_flag)
     from .analysis._batches import check_pass_settings
     from .analysis.visual_attention import run_attention_map
 

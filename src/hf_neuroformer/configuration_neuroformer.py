@@ -313,10 +313,14 @@ def _is_numpy_scalar(value) -> bool:
     return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item")
 
 
+# is_whole_number, is_real_number and is_finite_number: the same source as in hf_neuroformer.argument_checks
+# (test_number_tests_of_the_remote_code_and_of_argument_checks_are_one_source). Both copies are needed: this module
+# is Hub remote code, which travels with binning.py and the other remote modules only, and argument_checks is
+# loaded by the console script without numpy, torch or transformers (which this module imports).
 def is_whole_number(value) -> bool:
     """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float: the test for
     counts passed to functions (batch sizes, step counts, window counts); config fields, which may
-    come from YAML as ``64.0``, go through :func:`checked_int` instead."""
+    come from YAML as ``64.0``, go through :func:`~hf_neuroformer.configuration_neuroformer.checked_int` instead."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 

@@ -51,7 +51,8 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .argument_checks import FINETUNE_CONFIG_KEYS, config_settings, override_keys as _override_keys
+from .argument_checks import FINETUNE_CONFIG_KEYS, check_ema_decay, check_finetune_settings, config_settings, \
+    override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
 from .decoding import (
@@ -894,50 +895,6 @@ def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
             f"{' ...' if len(held) > 3 else ''}), which fine-tuning would delete; choose another directory, or pass "
             "--overwrite (overwrite=True) to replace them")
     return out
-
-
-def check_finetune_settings(*, max_steps, batch_size, gradient_accumulation_steps, eval_steps=None, warmup_steps=0,
-                            learning_rate, weight_decay=0.0, generative_loss_weight=0.0, fraction=1.0,
-                            freeze_backbone_steps=0, label: Callable[[str], str] = lambda name: name) -> None:
-    """The numeric settings of :func:`finetune`, checked before anything is read or written
-    (``neuroformer finetune`` calls it with ``label`` turning ``max_steps`` into ``--max-steps``).
-
-    Raises:
-        ValueError: naming the setting (``label(name)``) and what it expects: whole numbers >= 1
-            for ``max_steps``, ``batch_size``, ``gradient_accumulation_steps``, ``eval_steps`` (or
-            None); ``warmup_steps`` >= 0 and below ``max_steps``; ``freeze_backbone_steps`` a whole number in
-            ``[0, max_steps]``; finite ``learning_rate`` > 0, ``weight_decay`` >= 0,
-            ``generative_loss_weight`` >= 0; ``fraction`` in (0, 1]; ``batch_size`` a multiple of
-            ``gradient_accumulation_steps``.
-    """
-    for name, value in (("max_steps", max_steps), ("batch_size", batch_size),
-                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
-        if not is_whole_number(value) or value < 1:
-            raise ValueError(f"{label(name)}: expected a whole number >= 1, got {value!r}")
-    if eval_steps is not None and (not is_whole_number(eval_steps) or eval_steps < 1):
-        raise ValueError(f"{label('eval_steps')}: expected a whole number >= 1 (or None: max_steps // 10), got {eval_steps!r}")
-    if not is_whole_number(warmup_steps) or warmup_steps < 0:
-        raise ValueError(f"{label('warmup_steps')}: expected a whole number >= 0, got {warmup_steps!r}")
-    if warmup_steps >= max_steps:
-        # the linear warm-up never ended: every step ran below learning_rate (at most max_steps / warmup_steps
-        # of it) and the decay never began, without a word
-        raise ValueError(f"{label('warmup_steps')}: expected fewer than {label('max_steps')}={max_steps} (the learning "
-                         f"rate rises to learning_rate over the warm-up, then decays), got {warmup_steps!r}: the run "
-                         f"would end before reaching learning_rate")
-    if not is_whole_number(freeze_backbone_steps) or not 0 <= freeze_backbone_steps <= max_steps:
-        raise ValueError(f"{label('freeze_backbone_steps')}: expected a whole number from 0 (off) to "
-                         f"{label('max_steps')}={max_steps} (the backbone never trains), got {freeze_backbone_steps!r}")
-    for name, value, ok, expect in (
-        ("learning_rate", learning_rate, lambda v: v > 0, "a finite number > 0"),
-        ("weight_decay", weight_decay, lambda v: v >= 0, "a finite number >= 0"),
-        ("generative_loss_weight", generative_loss_weight, lambda v: v >= 0, "a finite number >= 0 (0 = off)"),
-        ("fraction", fraction, lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    ):
-        if not (is_finite_number(value) and ok(value)):
-            raise ValueError(f"{label(name)}: expected {expect}, got {value!r}")
-    if batch_size % gradient_accumulation_steps:
-        raise ValueError(f"{label('batch_size')}: expected a multiple of {label('gradient_accumulation_steps')}="
-                         f"{gradient_accumulation_steps}, got {batch_size}")
 
 
 def finetune(
@@ -1804,16 +1761,6 @@ class WeightAverage(TrainerCallback):
                 for n, p in self._params(model):
                     p.copy_(self.raw[n])
             self.raw = None
-
-
-def check_ema_decay(decay, name: str = "ema_decay") -> None:
-    """``decay`` of :class:`WeightAverage`: None (off) or a number in (0, 1).
-
-    Raises:
-        ValueError: naming ``name`` and the expectation."""
-    if decay is not None and not (is_finite_number(decay) and 0 < decay < 1):
-        raise ValueError(f"{name}: expected None (off) or a number in (0, 1), e.g. 0.99 (an average over about "
-                         f"1 / (1 - decay) = 100 steps), got {decay!r}")
 
 
 class _StepBar(TrainerCallback):

@@ -32,17 +32,11 @@ from typing import Optional
 
 import numpy as np
 
+# the longest simulation neuroformer simulate accepts, and hub's largest seed: checked by the CLI before numpy is imported
+from .argument_checks import MAX_BRIAN2_SEED, MAX_CLI_DURATION
 from .configuration_neuroformer import is_finite_number
 from .jsonio import json_safe
 from .recording import SpikeRecording
-
-# s: the longest simulation ``neuroformer simulate`` accepts. The simulators step through time in
-# Python (glm, hub-glm: 1-2 ms bins, about 1 s of wall time per 100 s simulated at 40 units) or
-# brian2 (hub: 0.1 ms steps, about 0.5 s per simulated second at 300 units), and ``glm`` draws its
-# random numbers for every bin up front (n_bins x n_units float64): an hour is already long for
-# either; call the functions themselves for more.
-MAX_CLI_DURATION = 3600.0
-
 
 @dataclass
 class SimulatedNetwork:
@@ -438,10 +432,6 @@ def _check_duration(duration) -> None:
     failed in ``np.isfinite`` with numpy's "ufunc 'isfinite' not supported")."""
     if not (is_finite_number(duration) and duration > 0):
         raise ValueError(f"duration: expected a finite positive number of seconds, got {duration!r}")
-
-
-#: The largest seed :func:`simulate_hub_network` takes (``brian2.seed``: numpy's legacy generator).
-MAX_BRIAN2_SEED = 2**32 - 1
 
 
 def simulate_hub_network(

@@ -7,6 +7,7 @@ from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..argument_checks import check_pass_counts
 from ..configuration_neuroformer import is_whole_number
 from ..recording import SpikeRecording
 
@@ -72,9 +73,7 @@ def check_pass_settings(*, batch_size=None, max_windows=None, device=None,
             last windows, 0 left none, 2.5 failed inside numpy); ``device`` must be a torch device
             that this machine has (``"cuda"`` without CUDA failed with an AssertionError).
     """
-    for name, value in (("batch_size", batch_size), ("max_windows", max_windows)):
-        if value is not None and (not is_whole_number(value) or value < 1):
-            raise ValueError(f"{label(name)}: expected an integer >= 1, got {value!r}")
+    check_pass_counts(batch_size=batch_size, max_windows=max_windows, label=label)
     if device is None:
         return
     import torch

@@ -45,7 +45,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..configuration_neuroformer import is_finite_number
+from ..argument_checks import check_block_s as _check_block_s
 
 #: Length (s) of a bootstrap block of a time split's windows.
 CI_BLOCK_S = 10.0
@@ -76,7 +76,9 @@ def merge_segments(segments) -> np.ndarray:
 
 
 def check_block_s(block_s, name: str = "ci_block_s") -> float:
-    """``block_s`` as a float after checking it is a finite number of seconds > 0.
+    """``block_s`` as a float after checking it is a finite number of seconds > 0
+    (:func:`hf_neuroformer.argument_checks.check_block_s`, which ``neuroformer`` applies to
+    ``--ci-block-s`` before torch is imported).
 
     Args:
         block_s: the bootstrap block length, s.
@@ -86,10 +88,7 @@ def check_block_s(block_s, name: str = "ci_block_s") -> float:
         BootstrapInputError: not a number (a bool is refused too), NaN, infinite, 0 or negative;
             the message names ``name`` and the value.
     """
-    if not (is_finite_number(block_s) and block_s > 0):
-        raise BootstrapInputError(f"{name}: expected a finite number of seconds > 0 (the length of a bootstrap "
-                                  f"block of a time split's test windows), got {block_s!r}")
-    return float(block_s)
+    return _check_block_s(block_s, name, BootstrapInputError)
 
 
 def resolve_block_s(block_s, name: str = "ci_block_s") -> Tuple[float, bool]:

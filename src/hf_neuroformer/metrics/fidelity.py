@@ -39,6 +39,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from ..argument_checks import check_min_isis
 from ..binning import bin_index, n_full_bins, on_time_grid
 from ..configuration_neuroformer import is_finite_number, is_real_number
 from ..recording import SpikeRecording, in_intervals
@@ -575,14 +576,6 @@ def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> lis
     return [isi[bounds[k]:bounds[k + 1]] for k in range(recording.n_units)]
 
 
-def _check_min_isis(min_isis) -> int:
-    # None, NaN and inf failed inside int() (TypeError / ValueError / OverflowError naming no argument),
-    # and the text '20' was refused as 'got 20', which reads as a valid value
-    if not is_finite_number(min_isis) or int(min_isis) != min_isis or min_isis < 1:
-        raise FidelityInputError(f"min_isis: expected an integer >= 1, got {min_isis!r}")
-    return int(min_isis)
-
-
 def _dt_grid(window_length: float, dt_resolution: float) -> tuple[float, float]:
     """Check a window length and dt resolution; ``(W, dt)`` as floats."""
     for name, v in (("window_length", window_length), ("dt_resolution", dt_resolution)):
@@ -710,7 +703,7 @@ def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int 
             number of seconds.
     """
     _check_pair(real, generated)
-    min_isis = _check_min_isis(min_isis)
+    min_isis = check_min_isis(min_isis, FidelityInputError)
     segs = support_segments(generated.support)
     ir, ig = interspike_intervals(real, segs), interspike_intervals(generated, segs)
     ks = np.full(real.n_units, np.nan)
