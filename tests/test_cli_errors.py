@@ -684,8 +684,8 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     allowed range or choices need no library (``finetune --set badkey=1`` or ``--kind foo``, ``train
     --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s). And
     the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
-    every command, ``decode --batch-size``, ``simulate --units``, ``evaluate --min-isis`` and
-    ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
+    every command, ``decode --batch-size``, ``simulate --units``, ``evaluate --min-isis`` (``--bin-size``,
+    ``--min-trial-coverage``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
     (18-25 s under load)."""
     import argparse
     import os
@@ -748,6 +748,10 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                                                                                       "integer >= 1, got 0",
                 ("simulate", "--output", "s.nwb", "--units", "1"): "--units: expected an integer >= 2",
                 ("evaluate", "--generated", "g.nwb", "--min-isis", "-1"): "--min-isis: expected an integer >= 1, got -1",
+                ("evaluate", "--generated", "g.nwb", "--bin-size", "0"): "--bin-size: expected a positive finite "
+                                                                         "number of seconds, got 0.0",
+                ("evaluate", "--generated", "g.nwb", "--min-trial-coverage", "2"): "--min-trial-coverage: expected a "
+                                                                                   "fraction in (0, 1], got 2.0",
                 ("connectivity", "--model", "m", "--data", "d", "--output", "o", "--max-windows", "0"): "--max-windows: "
                                                                                                         "expected an "
                                                                                                         "integer >= 1"}

@@ -10,8 +10,9 @@ modules that use these values import them from here (one definition):
 :func:`override_keys`, :func:`check_finetune_settings`, :func:`check_ema_decay`),
 :mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`),
 :mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
-:mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`), :mod:`~hf_neuroformer.metrics.fidelity`
-(:func:`check_min_isis`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
+:mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
+:mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_min_isis`, :func:`check_bin_size`,
+:func:`check_min_coverage`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
 
 :func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` have a second copy, of
 the same source, in :mod:`~hf_neuroformer.configuration_neuroformer`: that module is Hub remote
@@ -222,6 +223,35 @@ def check_pass_counts(*, batch_size=None, max_windows=None, label: Callable[[str
             raise ValueError(f"{label(name)}: expected an integer >= 1, got {value!r}")
 
 
+def check_bin_size(bin_size, field: str = "bin_size", error: type = ValueError) -> float:
+    """``bin_size`` as a float after checking it is a finite number of seconds > 0 (the fidelity
+    metrics' bin sizes, :mod:`hf_neuroformer.metrics.fidelity`).
+
+    Raises:
+        ValueError (``error``): ``<field>: expected a positive finite number of seconds, got ...``.
+    """
+    if not is_real_number(bin_size):
+        # the text '0.1' or None failed inside np.isfinite (TypeError naming no argument), an array with
+        # 'truth value ... ambiguous', and True was taken as a 1-s bin
+        raise error(f"{field}: expected a positive finite number of seconds, got {bin_size!r}")
+    if not (is_finite_number(bin_size) and bin_size > 0):  # np.isfinite(10**400) raised TypeError
+        raise error(f"{field}: expected a positive finite number of seconds, got {bin_size}")
+    return float(bin_size)
+
+
+def check_min_coverage(min_coverage, field: str = "min_coverage", error: type = ValueError) -> float:
+    """``min_coverage`` (the least share of a trial the generated support must cover,
+    :func:`hf_neuroformer.metrics.fidelity.check_min_coverage`) as a float.
+
+    Raises:
+        ValueError (``error``): naming ``field``, unless it is a fraction in ``(0, 1]``.
+    """
+    # the text '0.9' or None failed in the comparison ('<' not supported), naming no argument; True read as 1
+    if not is_real_number(min_coverage) or not (0 < min_coverage <= 1):
+        raise error(f"{field}: expected a fraction in (0, 1], got {min_coverage!r}")
+    return float(min_coverage)
+
+
 def check_min_isis(min_isis, error: type = ValueError) -> int:
     """``min_isis`` (the fewest interspike intervals a unit needs, in each recording, for its ISI
     test) as an int after checking it is an integer >= 1 (a whole float such as ``20.0`` too; None,
@@ -235,6 +265,7 @@ def check_min_isis(min_isis, error: type = ValueError) -> int:
     return int(min_isis)
 
 
-__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "SEED_RANGE", "check_block_s",
-           "check_ema_decay", "check_finetune_settings", "check_min_isis", "check_pass_counts", "check_sampling_ranges",
-           "config_settings", "is_finite_number", "is_real_number", "is_whole_number", "override_keys"]
+__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "SEED_RANGE", "check_bin_size",
+           "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage", "check_min_isis",
+           "check_pass_counts", "check_sampling_ranges", "config_settings", "is_finite_number", "is_real_number",
+           "is_whole_number", "override_keys"]

@@ -63,8 +63,9 @@ from pathlib import Path
 from typing import Dict, Optional
 
 # the standard library only: the console script loads it with this module, without the package (torch)
-from .argument_checks import KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, SEED_RANGE, check_block_s, check_ema_decay, \
-    check_finetune_settings, check_min_isis, check_pass_counts, check_sampling_ranges, config_settings, override_keys
+from .argument_checks import KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, SEED_RANGE, check_bin_size, check_block_s, \
+    check_ema_decay, check_finetune_settings, check_min_coverage, check_min_isis, check_pass_counts, \
+    check_sampling_ranges, config_settings, override_keys
 
 
 def config_setting(text: str):
@@ -787,10 +788,18 @@ def cmd_evaluate(args) -> int:
                          "without --model the metrics compare the windows --generated holds (the split it was "
                          f"generated from), whatever --split says; to compare the {args.split} windows, generate "
                          f"them (neuroformer generate --split {args.split}), or pass --model")
-    # numbers whose rule needs no library, before torch is imported ('min_isis:' is named --min-isis by main, as
-    # every field that has a flag)
+    # the numbers first, before torch is imported: they were refused only after both recordings (and the model)
+    # were read ('min_isis:' is named --min-isis by main, as every field that has a flag)
     ci_block_s = _ci_block_s(args)
+    chosen = {"--bin-size": args.bin_size is not None, "--psth-bin-size": args.psth_bin_size is not None,
+              "--min-trial-coverage": args.min_trial_coverage is not None}
+    args.bin_size = 0.1 if args.bin_size is None else args.bin_size
+    args.psth_bin_size = 0.01 if args.psth_bin_size is None else args.psth_bin_size
+    check_bin_size(args.bin_size, "--bin-size")
+    check_bin_size(args.psth_bin_size, "--psth-bin-size")
     check_min_isis(args.min_isis)
+    args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
+                                                 "--min-trial-coverage")
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
@@ -809,18 +818,8 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    from .metrics.fidelity import (MIN_CORR_POINTS, _check_bin_size, bins_fit_problem, check_bins_fit,
-                                   check_min_coverage, support_segments, width_at_most)
+    from .metrics.fidelity import MIN_CORR_POINTS, bins_fit_problem, check_bins_fit, support_segments, width_at_most
 
-    # the numbers first: they were refused only after both recordings (and the model) were read
-    chosen = {"--bin-size": args.bin_size is not None, "--psth-bin-size": args.psth_bin_size is not None,
-              "--min-trial-coverage": args.min_trial_coverage is not None}
-    args.bin_size = 0.1 if args.bin_size is None else args.bin_size
-    args.psth_bin_size = 0.01 if args.psth_bin_size is None else args.psth_bin_size
-    _check_bin_size(args.bin_size, "--bin-size")
-    _check_bin_size(args.psth_bin_size, "--psth-bin-size")
-    args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
-                                                 "--min-trial-coverage")
     timing_tolerances = _timing_tolerances(args.timing_tolerances)
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself

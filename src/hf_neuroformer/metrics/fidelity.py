@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from ..argument_checks import check_min_isis
+from ..argument_checks import check_bin_size, check_min_isis, check_min_coverage as _check_min_coverage
 from ..binning import bin_index, n_full_bins, on_time_grid
 from ..configuration_neuroformer import is_finite_number, is_real_number
 from ..recording import SpikeRecording, in_intervals
@@ -103,13 +103,8 @@ def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
 
 
 def _check_bin_size(bin_size: float, field: str = "bin_size") -> float:
-    if not is_real_number(bin_size):
-        # the text '0.1' or None failed inside np.isfinite (TypeError naming no argument), an array with
-        # 'truth value ... ambiguous', and True was taken as a 1-s bin
-        raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size!r}")
-    if not (is_finite_number(bin_size) and bin_size > 0):  # np.isfinite(10**400) raised TypeError
-        raise FidelityInputError(f"{field}: expected a positive finite number of seconds, got {bin_size}")
-    return float(bin_size)
+    """:func:`hf_neuroformer.argument_checks.check_bin_size`, raising :class:`FidelityInputError`."""
+    return check_bin_size(bin_size, field, FidelityInputError)
 
 
 #: fewest values a Pearson r is computed over: with 2 it is +1 or -1 whatever they are (so the
@@ -252,11 +247,9 @@ def _trial_coverage(trials: np.ndarray, segments: np.ndarray) -> tuple[np.ndarra
 
 def check_min_coverage(min_coverage, field: str = "min_coverage") -> float:
     """``min_coverage`` as a float, or a :class:`FidelityInputError` naming ``field`` unless it is a
-    fraction in ``(0, 1]`` (checked before any data is read by ``neuroformer evaluate``)."""
-    # the text '0.9' or None failed in the comparison ('<' not supported), naming no argument; True read as 1
-    if not is_real_number(min_coverage) or not (0 < min_coverage <= 1):
-        raise FidelityInputError(f"{field}: expected a fraction in (0, 1], got {min_coverage!r}")
-    return float(min_coverage)
+    fraction in ``(0, 1]`` (:func:`hf_neuroformer.argument_checks.check_min_coverage`, which
+    ``neuroformer evaluate`` applies before torch is imported)."""
+    return _check_min_coverage(min_coverage, field, FidelityInputError)
 
 
 def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float = 0.95, field: str = "min_coverage"):
