@@ -197,6 +197,37 @@ def test_spike_timing_chance_levels():
     assert out["timing_recall_5ms_chance_poisson"] == pytest.approx(0.02, rel=0.25)
 
 
+def test_spike_timing_chance_levels_report_their_sd_over_the_draws():
+    """Each chance level's SD over its draws (ddof 1): the draws come one after the other from one
+    seeded generator, so chance_draws=1 gives the first draw alone; the shuffle keeps the spike
+    counts, so its pooled F1 over two draws is their mean, which gives the second draw and so the SD
+    of the two by hand. One draw: NaN; draws that all score 1: 0."""
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0.0, 200.0, 400))
+    real = rec([(x, 0) for x in t], (0.0, 200.0))
+    gen = rec([(x + 0.004, 0) for x in t], (0.0, 200.0), np.array([[0.0, 100.0], [100.0, 200.0]]))
+    one = spike_timing_f1(real, gen, tolerances=[0.01], chance_draws=1, seed=5)
+    two = spike_timing_f1(real, gen, tolerances=[0.01], chance_draws=2, seed=5)
+    f1_a = one["timing_f1_10ms_chance_shuffle"]
+    f1_b = 2 * two["timing_f1_10ms_chance_shuffle"] - f1_a
+    assert f1_a != f1_b
+    assert two["timing_f1_10ms_chance_shuffle_sd"] == pytest.approx(abs(f1_a - f1_b) / math.sqrt(2), rel=1e-9)
+    for name in ("precision", "recall", "f1"):
+        for kind in ("poisson", "shuffle"):
+            assert math.isnan(one[f"timing_{name}_10ms_chance_{kind}_sd"])
+            assert two[f"timing_{name}_10ms_chance_{kind}_sd"] >= 0  # two draws may match as often
+    # ~16 coincidences per Poisson draw: the SD of a draw's F1 is ~ sqrt(16) / 400, far below the level itself
+    many = spike_timing_f1(real, gen, tolerances=[0.01], chance_draws=8, seed=5)
+    assert 0.2 * 4 / 400 < many["timing_f1_10ms_chance_poisson_sd"] < 5 * 4 / 400
+    assert all(many[f"timing_{name}_10ms_chance_{kind}_sd"] > 0 for name in ("precision", "recall", "f1")
+               for kind in ("poisson", "shuffle"))
+    win = np.stack([np.arange(0.0, 1.0, 0.1), np.arange(0.0, 1.0, 0.1) + 0.01], 1).round(9)
+    real = rec([(a + 0.005, 0) for a in win[:, 0]], (0.0, 1.0))
+    gen = rec([(a + 0.005, 0) for a in win[:, 0]], (0.0, 1.0), win)
+    out = spike_timing_f1(real, gen, tolerances=[0.01], chance_draws=3)
+    assert out["timing_f1_10ms_chance_shuffle"] == 1.0 and out["timing_f1_10ms_chance_shuffle_sd"] == 0.0
+
+
 def test_spike_timing_f1_refuses_bad_arguments_by_name():
     real = rec([(0.5, 0)], (0.0, 10.0))
     gen = rec([(0.5, 0)], (0.0, 6.0), WINDOWS)

@@ -1087,7 +1087,9 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
       model's timing inside a window adds nothing to which units it fires in which window.
 
     Each level pools ``chance_draws`` draws (matches and counts summed over draws) from
-    ``numpy.random.default_rng(seed)``, so the result is reproducible.
+    ``numpy.random.default_rng(seed)``, so the result is reproducible; its spread is the sample
+    standard deviation (``ddof=1``) over the draws of each draw's own precision, recall and F1
+    (NaN with one draw): how far one draw's chance level may lie from the pooled one.
 
     Args:
         real: the recorded spikes.
@@ -1101,7 +1103,8 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
         ``timing_precision_<tol>``, ``timing_recall_<tol>``, ``timing_f1_<tol>`` (floats, NaN
         where undefined), ``timing_n_matched_<tol>`` (int); ``timing_precision_<tol>_chance_poisson``,
         ``timing_recall_<tol>_chance_poisson``, ``timing_f1_<tol>_chance_poisson`` and the same
-        three with ``_chance_shuffle``; plus ``timing_tolerances_s`` (list, s),
+        three with ``_chance_shuffle``; each chance level's ``..._sd`` (e.g.
+        ``timing_f1_10ms_chance_poisson_sd``: SD over the draws); plus ``timing_tolerances_s`` (list, s),
         ``timing_n_real_spikes``, ``timing_n_generated_spikes`` (spikes inside the support),
         ``timing_chance_draws`` and ``timing_chance_seed``.
 
@@ -1124,7 +1127,8 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     # a Poisson process at a unit's recorded rate n_u / T over the support's length T holds Poisson(n_u) spikes
     n_real_per_unit = np.bincount(r_u, minlength=n_units)
     g_row = np.searchsorted(sup[:, 0], g_t, side="right") - 1
-    chance = {kind: [np.zeros(len(tolerances), dtype=np.int64), 0] for kind in ("poisson", "shuffle")}
+    # per draw: (matches per tolerance, spikes drawn)
+    chance: dict[str, list] = {"poisson": [], "shuffle": []}
     for _ in range(chance_draws):
         counts = rng.poisson(n_real_per_unit)
         p_u = np.repeat(np.arange(n_units), counts)
@@ -1132,8 +1136,7 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
         s_t = sup[g_row, 0] + rng.uniform(0.0, 1.0, n_g) * (sup[g_row, 1] - sup[g_row, 0])
         for kind, t, u in (("poisson", p_t, p_u), ("shuffle", s_t, g_u)):
             order = np.argsort(t, kind="stable")
-            chance[kind][0] += _n_matched(r_t, r_u, t[order], u[order], n_units, tolerances)
-            chance[kind][1] += len(t)
+            chance[kind].append((_n_matched(r_t, r_u, t[order], u[order], n_units, tolerances), len(t)))
 
     out: dict[str, object] = {}
     for k, tol in enumerate(tolerances):
@@ -1141,10 +1144,14 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
         p, r, f = _prf(int(matched[k]), n_r, n_g)
         out.update({f"timing_precision_{lab}": p, f"timing_recall_{lab}": r, f"timing_f1_{lab}": f,
                     f"timing_n_matched_{lab}": int(matched[k])})
-        for kind, (m, n_c) in chance.items():
-            p, r, f = _prf(int(m[k]), n_r * chance_draws, n_c)
-            out.update({f"timing_precision_{lab}_chance_{kind}": p, f"timing_recall_{lab}_chance_{kind}": r,
-                        f"timing_f1_{lab}_chance_{kind}": f})
+        for kind, draws in chance.items():
+            pooled = _prf(sum(int(m[k]) for m, _ in draws), n_r * chance_draws, sum(n_c for _, n_c in draws))
+            per_draw = np.array([_prf(int(m[k]), n_r, n_c) for m, n_c in draws])  # (draws, 3)
+            # sample SD over the draws (ddof 1): NaN with one draw, or where a draw's value is NaN
+            sd = (np.std(per_draw, axis=0, ddof=1) if chance_draws > 1 else np.full(3, np.nan)).tolist()
+            for name, value, spread in zip(("precision", "recall", "f1"), pooled, sd):
+                out[f"timing_{name}_{lab}_chance_{kind}"] = value
+                out[f"timing_{name}_{lab}_chance_{kind}_sd"] = float(spread)
     out.update(timing_tolerances_s=list(tolerances), timing_n_real_spikes=n_r, timing_n_generated_spikes=n_g,
                timing_chance_draws=chance_draws, timing_chance_seed=int(seed))
     return out

@@ -57,7 +57,8 @@ Args:
     timing_tolerances: coincidence windows (s) of the spike-timing precision / recall / F1
         (default [0.005, 0.01, 0.025]): a generated spike matches a recorded spike of the same unit
         at most this far away, one to one; keys timing_f1_<ms>ms and the chance levels
-        timing_f1_<ms>ms_chance_poisson / _chance_shuffle.
+        timing_f1_<ms>ms_chance_poisson / _chance_shuffle (each with its SD over the 3 draws,
+        ..._sd).
 
 Returns:
     the flat dict of hf_neuroformer.metrics.compare_recordings, e.g. rate_corr,
