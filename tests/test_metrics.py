@@ -1501,11 +1501,20 @@ def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz,
     # the spike-timing F1 at tolerances given in seconds; a bad one is refused naming the flag, before any reading
     assert "timing_f1_10ms" in printed and f"{want['timing_f1_10ms_chance_poisson']:.4f}" in printed
     assert metrics["timing_f1_25ms"] == want["timing_f1_25ms"]
+    # beside each chance level the SD of one draw's level over the draws (3 by default)
+    sd = want["timing_f1_10ms_chance_shuffle_sd"]
+    assert metrics["timing_f1_10ms_chance_shuffle_sd"] == sd > 0 and metrics["timing_chance_draws"] == 3
+    assert f"window shuffle {want['timing_f1_10ms_chance_shuffle']:.4f} ± {sd:.4f}" in printed and "(3 draws)" in printed
     assert main(["evaluate", "--real", str(real_path), "--generated", str(gen_path), "--timing-tolerances",
-                 "0.002, 0.05"]) == 0
+                 "0.002, 0.05", "--timing-chance-draws", "5"]) == 0
     printed = capsys.readouterr().out
-    want = spike_timing_f1(steinmetz, variants["jittered"], tolerances=(0.002, 0.05))
+    want = spike_timing_f1(steinmetz, variants["jittered"], tolerances=(0.002, 0.05), chance_draws=5)
     assert "timing_f1_5ms" not in printed and f"{want['timing_f1_50ms']:.4f}" in printed and "timing_f1_2ms" in printed
+    assert (f"Poisson {want['timing_f1_50ms_chance_poisson']:.4f} ± {want['timing_f1_50ms_chance_poisson_sd']:.4f}"
+            in printed and "(5 draws)" in printed)
+    for bad in ("0", "-2"):
+        assert main(["evaluate", "--real", "missing.nwb", "--generated", "missing.nwb", "--timing-chance-draws", bad]) == 2
+        assert f"--timing-chance-draws: expected an integer >= 1, got {bad}" in capsys.readouterr().err, bad
     for bad, msg in (("0.01,-1", "--timing-tolerances[1]: expected a positive finite number of seconds, got -1.0"),
                      ("0.01,,0.02", "--timing-tolerances: an empty item"), ("5ms", "got '5ms'"),
                      ("0.01,0.010", "--timing-tolerances: expected distinct")):

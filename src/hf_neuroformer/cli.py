@@ -11,7 +11,8 @@
                          [--batch-size B] [--overwrite]
     neuroformer evaluate [--real PATH] [--epoch NAME] --generated PATH [--output FILE.json]
                          [--model DIR [--split test] [--ci-block-s S]] [--figure FILE.png] [--bin-size S]
-                         [--psth-bin-size S] [--min-isis N] [--timing-tolerances S,S,...] [--overwrite]
+                         [--psth-bin-size S] [--min-isis N] [--timing-tolerances S,S,...]
+                         [--timing-chance-draws N] [--overwrite]
     neuroformer prepare  [--config FILE.yaml] [--data PATH] [--epoch NAME] --output DIR [--num-shards K]
                          [--overwrite]
     neuroformer finetune --model DIR [--from-scratch] --data PATH [--epoch NAME] --target VAR|VAR[k][,...]
@@ -560,15 +561,23 @@ def _print_fidelity(metrics: dict) -> None:
 
 def _print_timing_f1(metrics: dict) -> None:
     """One line per tolerance of the spike-timing F1 (:func:`~hf_neuroformer.metrics.spike_timing_f1`),
-    with its two chance levels beside it: an F1 alone does not say whether rates explain it."""
+    with its two chance levels beside it (± the SD of one draw's level over the draws): an F1 alone
+    does not say whether rates explain it."""
+    import math
+
     from .metrics.fidelity import _tolerance_label
 
     for tol in metrics.get("timing_tolerances_s") or ():
         lab = _tolerance_label(tol)
         key = f"timing_f1_{lab}"
-        f1, pois, shuf = (metrics.get(k) for k in (key, f"{key}_chance_poisson", f"{key}_chance_shuffle"))
-        print(f"  {key:<26s} {f1:>10.4f}   spike-timing F1, same unit within {tol * 1e3:g} ms; chance: "
-              f"Poisson {pois:.4f}, window shuffle {shuf:.4f}")
+        levels = []
+        for what, kind in (("Poisson", "poisson"), ("window shuffle", "shuffle")):
+            sd = metrics.get(f"{key}_chance_{kind}_sd")
+            levels.append(f"{what} {metrics.get(f'{key}_chance_{kind}'):.4f}"
+                          + (f" ± {sd:.4f}" if isinstance(sd, float) and math.isfinite(sd) else ""))
+        draws = metrics.get("timing_chance_draws")
+        print(f"  {key:<26s} {metrics.get(key):>10.4f}   spike-timing F1, same unit within {tol * 1e3:g} ms; chance: "
+              f"{', '.join(levels)} ({draws} draw{'s' if draws != 1 else ', no SD'})")
 
 
 def _timing_tolerances(text: Optional[str]) -> tuple:
@@ -818,9 +827,12 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    from .metrics.fidelity import MIN_CORR_POINTS, bins_fit_problem, check_bins_fit, support_segments, width_at_most
+    from .metrics.fidelity import (MIN_CORR_POINTS, SPIKE_TIMING_CHANCE_DRAWS, _check_whole, bins_fit_problem,
+                                   check_bins_fit, support_segments, width_at_most)
 
     timing_tolerances = _timing_tolerances(args.timing_tolerances)
+    timing_chance_draws = _check_whole(SPIKE_TIMING_CHANCE_DRAWS if args.timing_chance_draws is None
+                                       else args.timing_chance_draws, "--timing-chance-draws", 1)
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself
             raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "
@@ -908,7 +920,7 @@ def cmd_evaluate(args) -> int:
                                      dt_resolution=grid[1] if grid else None,
                                      min_trial_coverage=args.min_trial_coverage,
                                      min_trial_coverage_option="--min-trial-coverage",
-                                     timing_tolerances=timing_tolerances)
+                                     timing_tolerances=timing_tolerances, timing_chance_draws=timing_chance_draws)
     except ValueError as err:  # the generated windows outside --real (another epoch): name the flag
         if not str(err).startswith("generated.time_support:"):
             raise
@@ -2038,6 +2050,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--timing-tolerances", metavar="S,S,...",
                    help="coincidence windows of the spike-timing F1, s, comma-separated: a generated spike matches a "
                         "recorded spike of the same unit at most this far away (default: 0.005,0.01,0.025)")
+    e.add_argument("--timing-chance-draws", type=int, metavar="N",
+                   help="seeded random draws each chance level of the spike-timing F1 pools (>= 1); the SD of a "
+                        "single draw's level over them is printed beside it and written as ..._sd (default: 3)")
     e.add_argument("--min-trial-coverage", type=float, metavar="F",
                    help="fraction of a trial the generated windows must cover for the PSTH to use it (default: "
                         "0.95; generation tiles a trial with whole windows: 30 ms windows cover 0.9 of a 100 ms trial)")
