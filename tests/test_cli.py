@@ -75,6 +75,13 @@ def test_train_writes_model_and_metrics(trained):
     for k in ("test/id_nll", "test/dt_nll", "test/unigram_id_nll", "test/markov_id_nll", "test/marginal_dt_nll",
               "test/markov_dt_nll", "test/id_f1", "test/rate_corr", "n_test_windows", "n_truncated_spikes"):
         assert k in m, k
+    # the spike-timing F1 of the test generation at 5 / 10 / 25 ms beside its chance levels and their SD over the
+    # 3 draws (test_generate_then_evaluate checks them against evaluate's), printed with the other metrics
+    assert m["timing_chance_draws"] == 3
+    for lab in ("5ms", "10ms", "25ms"):
+        for suffix in ("", "_chance_poisson", "_chance_poisson_sd", "_chance_shuffle", "_chance_shuffle_sd"):
+            key = f"test/timing_f1_{lab}{suffix}"
+            assert 0.0 <= m[key] <= 1.0 and key in res.stdout, key
     assert m["total_steps"] == 15
     # spikes are tokenized in dt order: knowing the previous spike's dt bin must beat the marginal
     assert m["test/markov_dt_nll"] < m["test/marginal_dt_nll"]
@@ -115,8 +122,9 @@ def test_unknown_epoch_names_the_choices(trained, capsys):
 def test_generate_then_evaluate(trained, capsys):
     d, nwb, _ = trained
     out = d / "gen.nwb"
+    # train's seed and generation_batch_size: the spikes of train's own test generation
     code, _, err = main_cli(capsys, "generate", "--model", d / "model", "--data", nwb, "--epoch", "wake",
-                            "--output", out, "--split", "test", "--seed", 1)
+                            "--output", out, "--split", "test", "--seed", 3, "--batch-size", 512)
     assert code == 0, err[-3000:]
     with NWBHDF5IO(str(out), "r") as io:  # opens with plain pynwb
         f = io.read()
@@ -145,6 +153,13 @@ def test_generate_then_evaluate(trained, capsys):
     assert 0.8 * test_len <= ev["support_duration_s"] <= test_len
     _check_isi_ks_floor(d, nwb, out, ev, stdout)
     _check_spike_timing_f1(nwb, out, ev, stdout)
+    # the same spikes as train's test generation, so its metrics.json holds evaluate's figures
+    m = json.loads((d / "model" / "metrics.json").read_text())
+    assert m["test/n_generated_spikes"] == n_spikes and m["test/id_f1"] == ev["id_f1"]
+    assert m["timing_chance_draws"] == ev["timing_chance_draws"] == 3
+    for lab in ("5ms", "10ms", "25ms"):
+        for suffix in ("", "_chance_poisson", "_chance_poisson_sd", "_chance_shuffle", "_chance_shuffle_sd"):
+            assert m[f"test/timing_f1_{lab}{suffix}"] == ev[f"timing_f1_{lab}{suffix}"], (lab, suffix)
     # a tolerance below half the dt bin (read from the generated file) is out of reach even for a perfect model
     dt = json.loads((d / "model" / "config.json").read_text())["dt_resolution"]
     with pytest.warns(UserWarning, match=rf"^--timing-tolerances: {dt / 4:g} s is less than half the generator's dt "

@@ -35,6 +35,7 @@ from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked
 from .generation import generate_spikes, generation_windows
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
+from .metrics.fidelity import spike_timing_f1_keys
 from .metrics.bootstrap import resolve_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
@@ -1883,6 +1884,10 @@ def train(
             figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording, generated)
             metrics.update({
                 "test/id_f1": fid["id_f1"],
+                # the spike-timing F1 at the default 5 / 10 / 25 ms, beside its chance levels and their SD over
+                # the draws (an F1 alone does not say whether the rates explain it)
+                **{f"test/{k}": fid[k] for k in spike_timing_f1_keys(fid["timing_tolerances_s"])},
+                "timing_chance_draws": fid["timing_chance_draws"],
                 "test/rate_corr": fid["rate_corr"],
                 "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
                 # its bin width, for the model card (not under test/: the card lists those as metrics)

@@ -1157,6 +1157,18 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     return out
 
 
+def spike_timing_f1_keys(tolerances=SPIKE_TIMING_TOLERANCES) -> list[str]:
+    """The keys of :func:`spike_timing_f1` that give its F1 and chance levels at ``tolerances`` (s):
+    per tolerance ``timing_f1_<tol>``, ``timing_f1_<tol>_chance_poisson``, its ``..._sd``,
+    ``timing_f1_<tol>_chance_shuffle`` and its ``..._sd`` (what ``neuroformer train`` copies into
+    ``metrics.json``, at the default 5, 10 and 25 ms)."""
+    keys = []
+    for tol in check_spike_tolerances(tolerances):
+        key = f"timing_f1_{_tolerance_label(tol)}"
+        keys += [key, *(f"{key}_chance_{kind}{sd}" for kind in ("poisson", "shuffle") for sd in ("", "_sd"))]
+    return keys
+
+
 # --------------------------------------------------------------------------- all together
 def compare_recordings(real: SpikeRecording, generated: SpikeRecording, bin_size: float = 0.1,
                        psth_bin_size: float = 0.01, min_isis: int = 20,
@@ -1247,6 +1259,7 @@ __all__ = [
     "check_spike_tolerances",
     "match_spike_times",
     "spike_timing_f1",
+    "spike_timing_f1_keys",
     "SPIKE_TIMING_CHANCE_DRAWS",
     "SPIKE_TIMING_TOLERANCES",
     "no_usable_trial_reason",
