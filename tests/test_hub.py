@@ -1458,6 +1458,26 @@ def test_card_states_the_bin_width_of_the_binned_count_correlation(trained):
             in build_model_card(d / "model", "lab/bins", old).text)
 
 
+def test_card_names_the_spike_timing_f1_and_shows_each_chance_level_with_its_sd(trained):
+    """train's metrics.json holds the spike-timing F1 at 5/10/25 ms, its chance levels and their SD over
+    the draws: the card listed them under their raw keys, each SD as a metric of its own. The card and
+    model-index now name them, and each chance level's SD stands beside it, not as a metric."""
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    card = build_model_card(d / "model", "lab/timing", metrics)
+    key = "test/timing_f1_10ms_chance_poisson"
+    assert (f"| test | spike-timing F1 within 10 ms (same unit, one to one) (`test/timing_f1_10ms`) | "
+            f"{metrics['test/timing_f1_10ms']:.4f} |") in card.text
+    assert (f"| test | chance level of the spike-timing F1 within 10 ms (same unit, one to one): Poisson trains at the "
+            f"recorded rates, 3 draws (`{key}`) | {metrics[key]:.4f} ± {metrics[key + '_sd']:.4f} (SD over the draws, "
+            f"`{key}_sd`) |") in card.text
+    types = [r.metric_type for r in card.data.eval_results]
+    assert {"timing_f1_5ms", "timing_f1_25ms_chance_shuffle"} <= set(types)
+    assert not [t for t in types if t.endswith("_sd")] and f"| test | {key}_sd" not in card.text
+    assert "test spike-timing F1 within 25 ms (same unit, one to one)" in [r.metric_name for r in card.data.eval_results]
+
+
 def test_card_of_a_trial_split_counts_trials(trained, tmp_path):
     """A model split by trials had its card say "Splits by trials: train 140 segments, ..." where the
     splits hold trials: it now counts the trials of splits.json's trial_index."""
@@ -1491,7 +1511,8 @@ def test_card_says_why_a_run_has_no_generation_metrics(trained, tmp_path):
     why = "not run: trained from prepared windows, without the recording"
     streamed = {k: v for k, v in metrics.items() if k not in (
         "test/id_f1", "test/rate_corr", "test/binned_count_corr_mean", "test/n_generated_spikes",
-        "test/n_real_spikes", "test/n_capped_generated_windows")} | {"test/generation": why}
+        "test/n_real_spikes", "test/n_capped_generated_windows") and not k.startswith("test/timing_")}
+    streamed["test/generation"] = why
     text = build_model_card(stage, "lab/streamed", streamed).text
     assert f"no `test_generation.png`: test-split generation {why} (`test/generation`)." in text
     assert "test/generation" not in build_model_card(d / "model", "lab/in-memory", metrics).text

@@ -622,15 +622,18 @@ def _is_card_key(key: str) -> bool:
     ``test/ci95_block_s``)."""
     split, _, name = key.partition("/")
     last = name.rsplit("/", 1)[-1]
-    # nor a confidence interval ([low, high] or null) and its notes (test/r2_ci95, test/ci95_n_blocks)
-    interval = re.search(r"(^|_)ci\d+(_|$)", last) is not None
+    # nor a confidence interval ([low, high] or null) and its notes (test/r2_ci95, test/ci95_n_blocks), nor the
+    # SD of a chance level over its draws (test/timing_f1_10ms_chance_poisson_sd: shown beside the level)
+    interval = re.search(r"(^|_)ci\d+(_|$)", last) is not None or re.search(r"_chance_[a-z]+_sd$", last) is not None
     return split in ("test", "validation") and bool(name) and not (last == "n" or last.startswith("n_") or interval)
 
 
 def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
     """The metrics a model card reports: every finite float of ``metrics.json`` whose key is
     ``test/...`` or ``validation/...``. Counts are left out: integers such as
-    ``test/n_spike_tokens``, and a decoder's window counts ``<split>/<target>/n`` (floats)."""
+    ``test/n_spike_tokens``, and a decoder's window counts ``<split>/<target>/n`` (floats); so are
+    confidence intervals and a chance level's SD over its draws (``..._chance_poisson_sd``), which
+    the card shows beside their value."""
     return {k: v for k, v in metrics.items() if _is_card_key(k) and isinstance(v, float) and math.isfinite(v)}
 
 
@@ -655,6 +658,15 @@ def _metric_name(name: str, decoder: bool, metrics: Optional[Dict[str, object]] 
     from .configuration_neuroformer import is_real_number
 
     text = METRIC_NAMES.get(name, name)
+    timing = re.fullmatch(r"timing_f1_(\d+(?:\.\d+)?)ms(?:_chance_(poisson|shuffle))?", name)
+    if timing:  # train's spike-timing F1 (metrics.fidelity.spike_timing_f1_keys) and its chance levels
+        ms, kind = timing.groups()
+        text = f"spike-timing F1 within {ms} ms (same unit, one to one)"
+        if kind:
+            draws = (metrics or {}).get("timing_chance_draws")
+            text = (f"chance level of the {text}: " + {"poisson": "Poisson trains at the recorded rates",
+                                                       "shuffle": "generated spikes redrawn inside their windows"}[kind]
+                    + (f", {draws} draws" if isinstance(draws, int) else ""))
     if name == "binned_count_corr_mean":  # a correlation of counts means little without its bin width
         width = (metrics or {}).get("binned_count_bin_size_s")
         # runs before it was recorded: train has always scored 0.1-s bins (compare_recordings' default)
@@ -858,6 +870,9 @@ def build_model_card(
         interval = _interval(metrics.get(f"{key}_ci95"))
         n_intervals += interval is not None
         shown = f"{value:.4f}" + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+        sd = metrics.get(f"{key}_sd") if "_chance_" in key else None  # a chance level's SD over its draws
+        if isinstance(sd, float) and math.isfinite(sd):
+            shown += f" ± {sd:.4f} (SD over the draws, `{key}_sd`)"
         rows.append(f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} |")
     for key in undefined_card_metrics(metrics):
         split, _, name = key.partition("/")
@@ -880,15 +895,15 @@ def build_model_card(
     if isinstance(metrics.get("test/generation"), str):
         # a run streamed from prepared windows (or diverged) generates nothing: the card lacked the generation
         # metrics and the figure without saying why
-        rows += ["", "No generation metrics (unit-id F1, firing-rate and binned-count correlations) and no "
+        rows += ["", "No generation metrics (unit-id F1, spike-timing F1, firing-rate and binned-count correlations) and no "
                  f"`test_generation.png`: test-split generation {metrics['test/generation']} (`test/generation`)."]
     capped = metrics.get("test/n_capped_generated_windows")
     if is_whole_number(capped) and capped > 0:
         # the generation metrics above come from these windows too: unsaid, they read as unbiased (evaluate says it)
         rows += ["", f"{capped} of the {metrics.get('n_test_windows', '?')} generated test windows were cut by the "
                  "spike cap (the model's current-window token budget), so the generated counts and rates are biased "
-                 "low in them (`test/n_capped_generated_windows`); the unit-id F1 and the rate and count correlations "
-                 "include them."]
+                 "low in them (`test/n_capped_generated_windows`); the unit-id and spike-timing F1 and the rate and count "
+                 "correlations include them."]
     figures = [f"![{name}]({name})\n\n{caption}" for name, caption in CARD_FIGURES.items() if (stage / name).is_file()]
     if figures:
         rows += ["", "### Figures", "", *(f + "\n" for f in figures)]
