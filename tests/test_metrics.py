@@ -120,6 +120,11 @@ def test_match_spike_times_by_hand():
         match_spike_times(real, gen, 0.0)
     with pytest.raises(FidelityInputError, match=r"^generated_times: expected a 1-D array .* sorted ascending"):
         match_spike_times(real, gen[::-1], 0.005)
+    # one tolerance: a list of several was cut to its first (10 ms here) without a word
+    for bad in ([0.01, 0.1], (0.01,), np.array([0.01]), "0.01", True):
+        with pytest.raises(FidelityInputError, match=r"^tolerance: expected one positive finite number of seconds"):
+            match_spike_times(real, gen, bad)
+    assert len(match_spike_times(real, gen, np.float64(0.005))) == 3
 
 
 def test_match_spike_times_is_as_large_as_an_optimal_assignment():

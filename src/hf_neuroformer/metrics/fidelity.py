@@ -982,9 +982,11 @@ def match_spike_times(real_times, generated_times, tolerance: float) -> np.ndarr
         ``(n_pairs, 2)`` int64 array of ``[real index, generated index]`` rows, in time order.
 
     Raises:
-        FidelityInputError: ``tolerance`` is not a positive finite number, or a train is not a
-            sorted 1-D array of finite times.
+        FidelityInputError: ``tolerance`` is not one positive finite number (a list of several is
+            refused, not cut to its first), or a train is not a sorted 1-D array of finite times.
     """
+    if not is_real_number(tolerance):  # check_spike_tolerances takes a list, whose first alone was used
+        raise FidelityInputError(f"tolerance: expected one positive finite number of seconds, got {tolerance!r}")
     tolerance = check_spike_tolerances(tolerance, "tolerance")[0]
     trains = []
     for name, x in (("real_times", real_times), ("generated_times", generated_times)):
