@@ -145,6 +145,30 @@ def test_match_spike_times_is_as_large_as_an_optimal_assignment():
         assert len(set(pairs[:, 0])) == len(pairs) == len(set(pairs[:, 1]))  # one to one
 
 
+def test_spike_timing_f1_counts_the_pairs_of_match_spike_times_unit_by_unit():
+    """spike_timing_f1 counts pairs per cluster of spikes (vectorised; only dense bursts are walked),
+    which must give what match_spike_times gives unit by unit: on three units mixing sparse spikes,
+    dense bursts (clusters longer than the tolerance), exact ties at the tolerance on a 5 ms grid and
+    spikes of one unit only, at each tolerance."""
+    rng = np.random.default_rng(0)
+
+    def train(n_sparse, n_burst):
+        bursts = rng.choice(np.arange(0.2, 5.8, 0.4), 4)[:, None] + rng.uniform(0, 0.06, (4, n_burst))
+        grid = rng.integers(0, 1200, n_sparse // 2) * 0.005
+        return np.concatenate([rng.uniform(0, 6, n_sparse), bursts.ravel(), grid])
+
+    real_spikes = [(t, u) for u, n in ((0, 60), (1, 30)) for t in train(n, 8)]
+    gen_spikes = [(t, u) for u, n in ((0, 50), (1, 40), (2, 10)) for t in train(n, 6)]
+    support = np.array([[0.0, 6.0]])
+    real, gen = rec(real_spikes, (0.0, 6.0)), rec(gen_spikes, (0.0, 6.0), support)
+    tolerances = (0.0025, 0.005, 0.01, 0.025)
+    out = spike_timing_f1(real, gen, tolerances, chance_draws=1)
+    for tol in tolerances:
+        want = sum(len(match_spike_times(real.spike_times[real.unit_ids == u], gen.spike_times[gen.unit_ids == u], tol))
+                   for u in range(3))
+        assert out[f"timing_n_matched_{round(tol * 1e3, 6):g}ms"] == want > 0, tol
+
+
 def test_spike_timing_f1_by_hand():
     real = rec([(0.100, 0), (0.500, 0),  # unit a
                 (0.300, 1),  # unit b

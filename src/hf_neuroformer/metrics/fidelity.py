@@ -1017,19 +1017,41 @@ def _greedy_pairs(r: list, g: list, tol: float) -> list:
 
 def _n_matched(real_t: np.ndarray, real_u: np.ndarray, gen_t: np.ndarray, gen_u: np.ndarray,
                n_units: int, tolerances: tuple) -> np.ndarray:
-    """``(n_tolerances,)`` int64 total pairs over units of time-sorted spikes ``(t, unit)``."""
-    r_order = np.argsort(real_u, kind="stable")  # stable: times stay sorted within a unit
-    g_order = np.argsort(gen_u, kind="stable")
-    r_t, g_t = real_t[r_order], gen_t[g_order]
-    r_edges = np.searchsorted(real_u[r_order], np.arange(n_units + 1))
-    g_edges = np.searchsorted(gen_u[g_order], np.arange(n_units + 1))
+    """``(n_tolerances,)`` int64 total pairs over units of the spikes ``(t, unit)`` (any order), as
+    :func:`match_spike_times` per unit would count them, vectorised: a Python walk over every spike
+    took 8 s for a million on each side. Both sides of a unit merged in time fall into clusters
+    where consecutive spikes lie within the tolerance; a pair never spans two clusters (every gap
+    between its two spikes is at most their distance), so the pairs are counted per cluster. In a
+    cluster no longer than the tolerance every spike is within it of every other, and one with a
+    single spike on one side pairs it with a neighbour: both hold ``min(n_real, n_generated)``
+    pairs. Only the other clusters (dense bursts) are walked."""
+    t = np.concatenate([real_t, gen_t])
+    u = np.concatenate([real_u, gen_u])
+    is_gen = np.concatenate([np.zeros(len(real_t), dtype=np.int64), np.ones(len(gen_t), dtype=np.int64)])
     out = np.zeros(len(tolerances), dtype=np.int64)
-    for u in range(n_units):
-        r = r_t[r_edges[u]:r_edges[u + 1]].tolist()
-        g = g_t[g_edges[u]:g_edges[u + 1]].tolist()
-        if r and g:
-            for k, tol in enumerate(tolerances):
-                out[k] += len(_greedy_pairs(r, g, tol + EDGE_TOLERANCE))
+    if not len(real_t) or not len(gen_t):
+        return out
+    # by unit, then time: two stable sorts (time: two sorted runs merged; unit: a radix sort on
+    # 16-bit ids), several times faster than np.lexsort
+    order = np.argsort(t, kind="stable")
+    small = np.int16 if n_units <= np.iinfo(np.int16).max else np.int64
+    order = order[np.argsort(u[order].astype(small), kind="stable")]
+    t, u, is_gen = t[order], u[order], is_gen[order]
+    same_unit, gap = u[1:] == u[:-1], np.diff(t)
+    for k, tol in enumerate(tolerances):
+        tol = tol + EDGE_TOLERANCE
+        start = np.concatenate([[0], 1 + np.flatnonzero(~same_unit | (gap > tol))])
+        stop = np.append(start[1:], len(t))
+        n_gen = np.add.reduceat(is_gen, start)
+        pairs = np.minimum(stop - start - n_gen, n_gen)
+        walk = (pairs > 1) & (t[stop - 1] - t[start] > tol)
+        out[k] = pairs[~walk].sum()
+        # a unit's walked clusters in one walk: no pair spans two clusters, so the walk pairs the same
+        keep = np.repeat(walk, stop - start)
+        w_t, w_u, w_g = t[keep], u[keep], is_gen[keep].astype(bool)
+        edges = np.flatnonzero(np.diff(w_u)) + 1
+        for seg_t, seg_g in zip(np.split(w_t, edges), np.split(w_g, edges)):
+            out[k] += len(_greedy_pairs(seg_t[~seg_g].tolist(), seg_t[seg_g].tolist(), tol))
     return out
 
 
