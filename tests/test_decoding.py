@@ -848,6 +848,30 @@ def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything
     assert {float(state[params[n]]["step"]) for n in new} == {4.0}
 
 
+def _x_decoder(a2929, pretrained):
+    """The decoding datasets of position ``x`` and a decoder of ``pretrained`` for them."""
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    targets = [DecodingTarget("x", "regression")]
+    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    return dsd, nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention")
+
+
+def _weights_each_step():
+    """A list and a callback that appends the optimizer's weights after each step (before the
+    step's evaluation or save) to it."""
+    from transformers import TrainerCallback
+
+    raw = []
+
+    class Snapshot(TrainerCallback):
+        def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+            raw.append({k: v.detach().clone() for k, v in model.named_parameters()})
+
+    return raw, Snapshot()
+
+
 def test_ema_decay_evaluates_and_saves_the_bias_corrected_average_of_the_steps_weights(a2929, pretrained, tmp_path):
     """Polyak averaging (``ema_decay``): each checkpoint holds the bias-corrected exponential moving
     average of the weights after steps 1..t, (d**2 theta_1 + d theta_2 + theta_3) / (1 + d + d**2)
@@ -855,27 +879,17 @@ def test_ema_decay_evaluates_and_saves_the_bias_corrected_average_of_the_steps_w
     each optimizer step makes) is the same as without averaging; after training the model holds the
     average. Before, build_trainer and finetune had no such option (the last step's weights)."""
     from safetensors.torch import load_file
-    from transformers import TrainerCallback
 
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
-    targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
-    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
-        pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention")
+    dsd, model = _x_decoder(a2929, pretrained)
     d = 0.5
 
     def run(name, **kw):
-        raw = []
-
-        class Snapshot(TrainerCallback):  # the optimizer's weights, before the step's evaluation or save
-            def on_optimizer_step(self, args, state, control, model=None, **kwargs):
-                raw.append({k: v.detach().clone() for k, v in model.named_parameters()})
+        raw, snapshot = _weights_each_step()
 
         m = copy.deepcopy(model)
         trainer = build_trainer(m, dsd["train"].select(range(48)), None, tmp_path / name, per_device_train_batch_size=16,
                                 max_steps=3, learning_rate=1e-2, seed=0, **kw)
-        trainer.add_callback(Snapshot())
+        trainer.add_callback(snapshot)
         trainer.train()
         return m, raw
 
@@ -905,6 +919,38 @@ def test_ema_decay_evaluates_and_saves_the_bias_corrected_average_of_the_steps_w
         torch.testing.assert_close(saved[k], expected[3][k], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"ema_decay: expected None \(off\) or a number in \(0, 1\).*got 1"):
         build_trainer(copy.deepcopy(model), dsd["train"], None, tmp_path / "bad", ema_decay=1)
+
+
+def test_ema_decay_resumes_from_the_training_weights_and_the_average(a2929, pretrained, tmp_path):
+    """Break test: a checkpoint of a run with ema_decay holds the averaged weights, and a run resumed
+    from it trained on from them (not the step's training weights; 8.8e-3 off at the next step) and
+    started the average again. Now the training weights and the average are saved beside the
+    checkpoint and restored: resumed at step 2, steps 3-4 train and average exactly as without the stop."""
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.finetuning import WEIGHT_AVERAGE_FILE
+
+    dsd, model = _x_decoder(a2929, pretrained)
+
+    def run(name, resume=None):
+        raw, snapshot = _weights_each_step()
+
+        trainer = build_trainer(copy.deepcopy(model), dsd["train"].select(range(64)), None, tmp_path / name,
+                                per_device_train_batch_size=16, max_steps=4, learning_rate=1e-2, seed=0, ema_decay=0.5,
+                                save_strategy="steps", save_steps=2, save_only_model=False)
+        trainer.add_callback(snapshot)
+        trainer.train(resume_from_checkpoint=resume)
+        return raw
+
+    whole = run("whole")
+    assert (tmp_path / "whole" / "checkpoint-2" / WEIGHT_AVERAGE_FILE).is_file()
+    resumed = run("resumed", resume=str(tmp_path / "whole" / "checkpoint-2"))
+    assert len(resumed) == 2
+    for k in whole[-1]:  # the training weights of step 4
+        torch.testing.assert_close(resumed[-1][k], whole[-1][k], rtol=0, atol=1e-7)
+    a, b = (load_file(tmp_path / n / "checkpoint-4" / "model.safetensors") for n in ("whole", "resumed"))
+    for k in a:  # the average after step 4
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-7)
 
 
 def test_finetune_with_ema_decay_saves_the_averaged_checkpoint_it_selected(a2929, pretrained, tmp_path):

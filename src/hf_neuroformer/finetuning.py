@@ -508,6 +508,30 @@ class DecodingTrainer(Trainer):
                 "resumes only with it (a value up to the checkpoint's step trains everything from there on), and one "
                 "saved with freeze_backbone_steps=0 only with 0") from err
 
+    def _weight_average(self) -> Optional["WeightAverage"]:
+        return next((c for c in self.callback_handler.callbacks if isinstance(c, WeightAverage)), None)
+
+    def _save_checkpoint(self, model, trial):
+        """``Trainer._save_checkpoint``; with ``ema_decay`` the checkpoint's model holds the average,
+        so the training weights and the average's state go beside it (:meth:`WeightAverage.save_state`)
+        for a resume to continue from."""
+        super()._save_checkpoint(model, trial)
+        average = self._weight_average()
+        if average is not None and self.args.should_save:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            average.save_state(folder, self.model)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        """``Trainer._load_from_checkpoint`` (a resume); with ``ema_decay`` the training weights
+        and the average saved beside the checkpoint's averaged model are restored
+        (:meth:`WeightAverage.load_state`): the resumed run trained on from the average before."""
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        average = self._weight_average()
+        if average is not None:
+            average.load_state(resume_from_checkpoint, self.model)
+
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """``Trainer.create_scheduler``; with ``freeze_backbone_steps`` the groups that
         :meth:`create_optimizer` marked get a learning rate of exactly 0 for the first that many
@@ -1691,6 +1715,10 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     return table, info
 
 
+#: File beside a checkpoint's model of a run with ``ema_decay``: the training weights and the average.
+WEIGHT_AVERAGE_FILE = "weight_average.safetensors"
+
+
 class WeightAverage(TrainerCallback):
     """An exponential moving average of the weights over the optimisation steps (Polyak
     averaging; Polyak & Juditsky 1992, SIAM J. Control Optim. 30(4); the EMA form as in Izmailov
@@ -1708,7 +1736,11 @@ class WeightAverage(TrainerCallback):
     training weights are put back at the start of the next step, so the optimisation itself is
     unchanged. At the end of training the model holds averaged weights: those of the checkpoint
     Trainer loaded as the best (itself saved averaged), or else the last step's average.
-    The average is of this run's steps only (a resumed Trainer run starts it again)."""
+    A checkpoint of :class:`DecodingTrainer` also holds the training weights and the average's state
+    (:data:`WEIGHT_AVERAGE_FILE`), so a run resumed from it trains on from the training weights and
+    goes on with the same average, as if never stopped (before, it trained on from the averaged
+    weights its model file holds, and started the average again). A checkpoint without that
+    file (saved without ``ema_decay``) starts the average afresh at the resumed step."""
 
     def __init__(self, decay: float):
         check_ema_decay(decay)
@@ -1716,14 +1748,52 @@ class WeightAverage(TrainerCallback):
         self.steps = 0
         self.average = None
         self.raw = None  # the training weights while the averaged ones are in the model
+        self._resumed = None  # (steps, average) read by load_state, for on_train_begin
 
     @staticmethod
     def _params(model):
         return [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
 
+    def save_state(self, folder, model) -> None:
+        """Write the training weights (``model``'s, or those set aside while it holds the average),
+        the average and its step count to ``folder`` / :data:`WEIGHT_AVERAGE_FILE`."""
+        from safetensors.torch import save_file
+
+        if self.average is None:
+            return
+        training = self.raw if self.raw is not None else {n: p.detach() for n, p in self._params(model)}
+        tensors = {**{f"average.{n}": a.contiguous() for n, a in self.average.items()},
+                   **{f"training.{n}": w.contiguous() for n, w in training.items()}}
+        save_file(tensors, str(Path(folder) / WEIGHT_AVERAGE_FILE), metadata={"steps": str(self.steps)})
+
+    def load_state(self, folder, model) -> None:
+        """Read :meth:`save_state`'s file from ``folder`` if there is one: the training weights into
+        ``model``, the average and its step count for the resumed run."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        path = Path(folder) / WEIGHT_AVERAGE_FILE
+        if not path.is_file():
+            return
+        with safe_open(str(path), framework="pt") as f:
+            steps = int(f.metadata()["steps"])
+        saved = load_file(str(path))
+        params = dict(self._params(model))
+        missing = [n for n in params if f"training.{n}" not in saved or f"average.{n}" not in saved]
+        if missing:
+            raise ValueError(f"resume_from_checkpoint: {str(path)!r} holds no saved weights for {len(missing)} of this "
+                             f"model's parameters ({missing[:3]}); was it saved by another model?")
+        with torch.no_grad():
+            for n, p in params.items():
+                p.copy_(saved[f"training.{n}"])
+        self._resumed = (steps, {n: saved[f"average.{n}"].to(p.device) for n, p in params.items()})
+
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.steps, self.raw = 0, None
         self.average = {n: p.detach().clone() for n, p in self._params(model)}
+        if self._resumed is not None:
+            self.steps, self.average = self._resumed
+            self._resumed = None
 
     def on_step_begin(self, args, state, control, model=None, **kwargs):
         self._restore(model)
