@@ -953,6 +953,33 @@ def test_ema_decay_resumes_from_the_training_weights_and_the_average(a2929, pret
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-7)
 
 
+def test_ema_decay_of_bfloat16_weights_follows_small_steps():
+    """Break test: the average was kept in the parameters' dtype; for bfloat16 weights (a model cast
+    with .to(torch.bfloat16)) a step of weight 1 - 0.99 moved it by less than half its spacing near 1
+    (2**-7), so the average stayed at 1.0 while the weights sat one spacing above it for 500 steps
+    (float32 would be 1.0078). It is now kept in float32 at least, and copied into the model in its dtype."""
+    from transformers import TrainerControl, TrainerState
+
+    from hf_neuroformer.finetuning import WeightAverage
+
+    model = torch.nn.Linear(1, 1).to(torch.bfloat16)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average, control, state = WeightAverage(0.99), TrainerControl(), TrainerState()
+    average.on_train_begin(None, state, control, model=model)
+    for step in range(600):
+        average.on_step_begin(None, state, control, model=model)
+        with torch.no_grad():  # the training weights: 1.0 for 100 steps, then one bfloat16 spacing above
+            model.weight.fill_(1.0 if step < 100 else 1.0078125)
+        control.should_save = step == 599
+        average.on_step_end(None, state, control, model=model)
+    assert model.weight.dtype == torch.bfloat16 and model.weight.item() == 1.0078125  # the average, rounded
+    # the bias-corrected average: the first 100 steps weigh (d**500 - d**600) / (1 - d**600) of the whole
+    d = 0.99
+    assert average.average["weight"].item() == pytest.approx(1.0078125 - 0.0078125 * (d**500 - d**600) / (1 - d**600),
+                                                             rel=1e-6)
+
+
 def test_finetune_with_ema_decay_saves_the_averaged_checkpoint_it_selected(a2929, pretrained, tmp_path):
     """finetune(ema_decay=...) keeps the validation-selected checkpoint, which holds averaged weights,
     as the decoder: the saved file equals that checkpoint's, load_decoder reads it back unchanged
