@@ -686,7 +686,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
     every command, ``decode --batch-size``, ``simulate --units``, ``evaluate --min-isis`` (``--bin-size``,
     ``--min-trial-coverage``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
-    (18-25 s under load)."""
+    (18-25 s under load).
+    Every command's --help also says what it computes, reads and writes, with an example line (only
+    push, simulate and connectivity had a description)."""
     import argparse
     import os
     import subprocess
@@ -772,6 +774,11 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     assert answers[("--help",)] == [0, parser.format_help(), ""]
     for name, command in sub.choices.items():
         assert answers[(name, "--help")] == [0, command.format_help(), ""], name
+        # only push, simulate and connectivity said what they compute and write: the others listed flags only
+        description = " ".join((command.description or "").split())
+        assert len(description) > 100 and f"Example: neuroformer {name} --" in description, (name, description)
+        # (argparse wraps lines at hyphens too: compared without whitespace)
+        assert "".join(description.split()) in "".join(answers[(name, "--help")][1].split()), name
     assert answers[("--version",)] == [0, cli._version_line() + "\n", ""]
     for argv in usage_errors:
         with pytest.raises(SystemExit):

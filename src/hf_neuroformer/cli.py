@@ -1950,7 +1950,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the package version and those of the libraries it runs on, then exit")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics")
+    t = sub.add_parser("train", help="pretrain on a recording and write the model and test metrics",
+                       description="Pretrains a Neuroformer on the spikes of a recording (next spike: unit id and dt, in seconds) over "
+                       "windows split into train / validation / test by contiguous time blocks or whole trials, "
+                       "selects on validation and scores the test split once. Reads --data (default: the built-in "
+                       "simulated network) and --config; writes into --output-dir the model (config.json, "
+                       "model.safetensors, tokenizer), metrics.json (test unit-id and dt NLLs), splits.json, "
+                       "training_log.json, training_config.json and figures. Example: neuroformer train --data "
+                       "rec.nwb --epoch wake --output-dir runs/rec")
     t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section "
                    "(default: NeuroformerConfig's defaults, as in configs/default.yaml)")
     t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen, nelpy or "
@@ -1990,7 +1997,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(t, "replace a model (and checkpoints) already in --output-dir")
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="sample spikes for the windows of a split and write them to NWB")
+    g = sub.add_parser("generate", help="sample spikes for the windows of a split and write them to NWB",
+                       description="Samples spike trains (unit id and dt, times in seconds) with a model written by 'neuroformer train' "
+                       "for the windows of one split of --data (the splits the model recorded in splits.json), with "
+                       "the past window from the recording or from the spikes generated before it, and writes them, "
+                       "with the sampler's settings, to one .nwb file for 'neuroformer evaluate'. Example: neuroformer "
+                       "generate --model runs/rec --data rec.nwb --output runs/rec/gen.nwb")
     g.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     g.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
     g.add_argument("--epoch", help=EPOCH_HELP)
@@ -2022,7 +2034,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(g)
     g.set_defaults(func=cmd_generate)
 
-    e = sub.add_parser("evaluate", help="compare a generated recording with the real one")
+    e = sub.add_parser("evaluate", help="compare a generated recording with the real one",
+                       description="Compares a recording written by 'neuroformer generate' with the real one over the windows it "
+                       "covers: firing rates (Hz), ISI distributions (KS), Fano factors, pairwise correlations, PSTHs "
+                       "of trials, spike-timing F1; with --model also the model's held-out bits per spike. Prints the "
+                       "main metrics; --output writes all of them as JSON, --figure rasters and PSTHs. Example: "
+                       "neuroformer evaluate --real rec.nwb --generated runs/rec/gen.nwb --output runs/rec/eval.json")
     e.add_argument("--real", help="the real recording (default: built-in simulated)")
     e.add_argument("--epoch", help=EPOCH_HELP)
     e.add_argument("--generated", required=True, help=".nwb written by 'neuroformer generate'")
@@ -2060,7 +2077,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("inspect", help="what a recording holds (units, rates, epochs, trials, behaviour) and how "
-                       "many spikes training's windows would hold and cut")
+                       "many spikes training's windows would hold and cut",
+                       description="Reads a recording and prints what it holds: units and firing rates (Hz), epochs, trial columns, "
+                       "behaviour series, and per split the spikes per current / past window against the token "
+                       "budget of --config (spikes beyond it are cut), and why training would refuse it. Writes "
+                       "nothing unless --output (JSON) or --figure is given. Example: neuroformer inspect --data "
+                       "rec.nwb --epoch wake --output rec.json")
     i.add_argument("--data", help="recording, any format 'train --data' reads, except a 'neuroformer prepare' directory "
                                   "(windows, not a recording: give the recording it was prepared from; default: "
                                   "built-in simulated)")
@@ -2072,7 +2094,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(i, "replace --output / --figure if they exist")
     i.set_defaults(func=cmd_inspect)
 
-    r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training")
+    r = sub.add_parser("prepare", help="write the windows of every split as sharded Parquet for streamed training",
+                       description="Cuts a recording into the windows of every split (train, validation, test) with the window, "
+                       "split and tokenizer settings of --config, and writes them as Parquet shards plus "
+                       "manifest.json into a new --output directory, which 'neuroformer train --data DIR' streams "
+                       "(for recordings larger than memory). Example: neuroformer prepare --data rec.nwb --output "
+                       "prep/ --num-shards 4")
     r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields; "
                    "default: the defaults train would use)")
     r.add_argument("--data", help="recording (default: built-in simulated)")
@@ -2082,7 +2109,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(r)
     r.set_defaults(func=cmd_prepare)
 
-    f = sub.add_parser("finetune", help="fine-tune a pretrained model to decode behaviour (Trainer) and score the test split")
+    f = sub.add_parser("finetune", help="fine-tune a pretrained model to decode behaviour (Trainer) and score the test split",
+                       description="Fine-tunes a model written by 'neuroformer train' (or, with --from-scratch, the same architecture "
+                       "with random weights) to decode behaviour variables or trial columns of --data from the spikes "
+                       "of each window, on the model's own splits; selects the checkpoint on validation and scores the "
+                       "test split (R², balanced accuracy, angular error in rad). Writes the decoder, metrics.json, "
+                       "decoding_report.json, test_predictions.csv and test_decoding.png into --output-dir. Example: "
+                       "neuroformer finetune --model runs/rec --data rec.nwb --target head_direction "
+                       "--output-dir runs/rec-hd")
     f.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     f.add_argument("--from-scratch", action="store_true",
                    help="same architecture, tokenizer and splits as --model, random weights (baseline for few-shot)")
@@ -2136,7 +2170,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_finetune)
 
     dc = sub.add_parser("decode", help="decode behaviour with a fine-tuned decoder over a whole recording (or epoch, "
-                                       "or one of its splits) and write a CSV of decoded and recorded values")
+                                       "or one of its splits) and write a CSV of decoded and recorded values",
+                       description="Runs a decoder written by 'neuroformer finetune' over windows tiling --data (or its --epoch, or "
+                       "one of the decoder's splits) and writes one CSV row per window (start time in s, decoded and "
+                       "recorded values, the split it lies in), prints the scores, and with --figure draws them over "
+                       "time. Example: neuroformer decode --model runs/rec-hd --data rec.nwb --epoch sleep --output "
+                       "sleep_hd.csv")
     dc.add_argument("--model", required=True, help="directory written by 'neuroformer finetune'")
     dc.add_argument("--data", help="the recording to decode: the one the decoder was fine-tuned on (e.g. another "
                                    "--epoch of it) or one with the same units (default: built-in simulated)")
@@ -2157,7 +2196,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(dc, "replace --output / --figure if they exist (refused without it)")
     dc.set_defaults(func=cmd_decode)
 
-    m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable")
+    m = sub.add_parser("embed", help="3D PCA of the neural embeddings of a split's windows, coloured by a variable",
+                       description="Embeds the windows of one split of --data with a trained model (the pooled decoder states, or a "
+                       "contrastive modality's neural projection), projects them on their first 3 principal "
+                       "components and draws them coloured by a behaviour variable or trial column. Writes the "
+                       "figure --output, the latents (.npy) and the window starts, colours and PCA coordinates (.json) "
+                       "beside it. Example: neuroformer embed --model runs/rec --data rec.nwb --color-by "
+                       "head_direction --output runs/rec/embed.png")
     m.add_argument("--model", required=True, help="directory written by 'neuroformer train' (or by 'neuroformer "
                                                    "finetune': the decoder's backbone is embedded)")
     m.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
@@ -2181,7 +2226,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_embed)
 
     a = sub.add_parser("ablate", help="train state-only, +past, +stimulus, +behaviour, +contrastive on one split "
-                                      "and write a markdown table of test NLLs and F1")
+                                      "and write a markdown table of test NLLs and F1",
+                       description="Trains the variants of the --config model (state only, +past, then +stimulus, +behaviour, "
+                       "+contrastive as its modalities allow) on the same windows and splits, per seed, and writes a "
+                       "markdown table of their test NLLs and F1 to --output and the figures to the same name with "
+                       ".json. Example: neuroformer ablate --config configs/a2929_head_direction.yaml --data rec.nwb "
+                       "--output ablation.md --seeds 0,1,2")
     a.add_argument("--config", required=True, help="YAML config of the full model (its modalities choose the variants)")
     a.add_argument("--data", help="recording (default: built-in simulated)")
     a.add_argument("--epoch", help=EPOCH_WHAT + "; every variant is trained and scored on it")
@@ -2199,7 +2249,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("push", help="upload a trained model (and optionally its windows dataset) to the Hub",
                        description="Uploads through huggingface_hub to HF_ENDPOINT (default huggingface.co) with "
-                                   "the saved login or HF_TOKEN. The model directory is not modified.")
+                                   "the saved login or HF_TOKEN. The model directory is not modified. Example: "
+                                   "neuroformer push --model runs/rec --repo-id my-lab/neuroformer-rec")
     h.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     h.add_argument("--repo-id", required=True, help="model repository, NAMESPACE/NAME (created if missing)")
     h.add_argument("--private", action="store_true", help="create the repositories as private (an existing public repository is refused, not made private)")
@@ -2223,7 +2274,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "ground truth (weights target x source, edge kinds, hub units, parameters; NWB "
                                    "scratch data) to one .nwb file, for 'neuroformer train' and then 'neuroformer "
                                    "connectivity'. --kind hub runs a brian2 leaky integrate-and-fire network (minutes "
-                                   "for 300 units); hub-glm the same layout as a fast point-process GLM.")
+                                   "for 300 units); hub-glm the same layout as a fast point-process GLM. Example: "
+                                   "neuroformer simulate --kind hub-glm --units 50 --duration 60 --output hub.nwb")
     s.add_argument("--kind", default="hub", choices=["hub", "hub-glm", "glm"],
                    help="hub: brian2 LIF hub network (reference); hub-glm: the same layout as a fast point-process "
                         "GLM; glm: the built-in coupled GLM with assemblies (default: %(default)s)")
@@ -2241,7 +2293,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(s)
     s.set_defaults(func=cmd_simulate)
     v = sub.add_parser("render-gratings", help="render drifting-grating frames from each trial's orientation "
-                       "(assumed nominal spatial/temporal frequency) and write spikes + frames to NWB")
+                       "(assumed nominal spatial/temporal frequency) and write spikes + frames to NWB",
+                       description="Renders drifting-grating frames (--frame-rate Hz, --height x --width px over a field of view in "
+                       "degrees) from the orientation (degrees) of each trial of --data, with an assumed spatial "
+                       "(cycles/degree) and temporal (Hz) frequency that the data do not store, and writes the spikes "
+                       "and the frames to one .nwb file, for a video-conditioned 'neuroformer train'. Example: "
+                       "neuroformer render-gratings --data ../shared/data/allen_vcn_gratings --output gratings.nwb")
     v.add_argument("--data", required=True, help="a recording with trials and an orientation column "
                    "(e.g. ../shared/data/allen_vcn_gratings)")
     v.add_argument("--output", required=True, help="output .nwb file")
@@ -2271,7 +2328,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a file written by 'neuroformer simulate' (at least 4 units): AUROC / AUPRC of hub "
                                    "and excitatory edges against unconnected pairs, and direction accuracy. Writes "
                                    "into --output one .npy per matrix (target x source: M[i, j] = influence of unit j "
-                                   "on unit i), scores.json and connectivity.png.")
+                                   "on unit i), scores.json and connectivity.png. Example: neuroformer connectivity "
+                                   "--model runs/hub-model --data hub.nwb --output runs/hub-connectivity")
     c.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     c.add_argument("--data", required=True, help=".nwb written by 'neuroformer simulate' (ground truth in scratch)")
     c.add_argument("--output", required=True, help="new directory for matrices (.npy), scores.json, connectivity.png")
@@ -2290,7 +2348,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_connectivity)
 
     m = sub.add_parser("attention-map", help="attention of spike tokens over a video modality's frames, in pixels, "
-                                             "overlaid on the frames (raw last stage layer and rollout)")
+                                             "overlaid on the frames (raw last stage layer and rollout)",
+                       description="Reads the attention of a video-conditioned model's spike tokens over the frames of its video "
+                       "modality for the windows of a split of --data (their mean, or one --window-index), maps it "
+                       "onto the frame pixels (raw last layer and rollout) and draws it over the frames. Writes the "
+                       "figure --output, the arrays (.npy) and a .json beside it. Example: neuroformer attention-map "
+                       "--model runs/video --data gratings.nwb --output runs/video/attention.png")
     m.add_argument("--model", required=True, help="directory written by 'neuroformer train' (a video-conditioned model)")
     m.add_argument("--data", required=True, help="the recording with frames the model was trained on")
     m.add_argument("--output", required=True, help="figure .png; the arrays (.npy) and a .json go beside it")
