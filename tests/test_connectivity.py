@@ -320,6 +320,29 @@ def test_a_file_whose_edge_kinds_do_not_match_its_weights_is_refused_when_read(t
         read_network(path)
 
 
+def test_an_edge_kind_on_a_zero_weight_is_refused_in_scores_and_when_read(tmp_path):
+    """A hub mark (edge kind 1) on a pair whose weight is 0 was scored without a word: that pair was
+    a hub edge for the hub scores and unconnected for the all-excitatory ones, so the ground truth
+    itself scored a hub AUROC of 0.833 on a 6-unit hub network. score_connectivity and read_network
+    now refuse it, naming the field, the first such pair and the count."""
+    from dataclasses import replace
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=1.0, seed=0)
+    assert score_connectivity(net.weights, net.weights, net.edge_kind)["hub_auroc"] == 1.0  # the truth is accepted
+    k = net.edge_kind.copy()
+    zero = np.argwhere((net.weights == 0) & ~np.eye(6, dtype=bool))
+    k[tuple(zero[0])] = 1
+    k[tuple(zero[1])] = 2  # a weak mark on a zero weight too
+    first = f"[{zero[0, 0]}, {zero[0, 1]}] = 1"
+    with pytest.raises(ValueError, match=rf"^edge_kind: expected 0 \(none\) where the weight is 0, got 2 pair\(s\) "
+                                         rf".*\(first: {re.escape(first)}, target x source\)"):
+        score_connectivity(net.weights, net.weights, k)
+    path = write_network(replace(net, edge_kind=k), tmp_path / "bad.nwb")
+    with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_edge_kind: expected 0 (none) where the "
+                                                   f"weight is 0, got 2 pair(s)") + f".*{re.escape(first)}"):
+        read_network(path)
+
+
 def test_a_network_simulated_with_numpy_integer_parameters_is_written(tmp_path):
     """HubNetworkParams takes numpy integers (a sweep over np.arange(...) units): the simulation ran,
     then write_network failed with json's "Object of type int64 is not JSON serializable" and the
@@ -464,11 +487,13 @@ def test_hub_scores_without_an_unconnected_pair_or_a_hub_edge_say_why():
     kind = np.array([[0, 1, 2], [1, 0, 0], [2, 1, 0]])  # every off-diagonal pair but (1, 2) is an edge
     s = score_connectivity(w, w, kind)
     assert s["hub_reason"] is None and s["n_hub_edges"] == 3 and s["hub_auroc"] == 1.0
-    kind[1, 2] = 2  # now no off-diagonal pair is unconnected by kind: nothing to rank hub edges against
+    # now no off-diagonal pair is unconnected: nothing to rank hub edges against (a weak mark on (1, 2) with
+    # its weight left 0 is refused: edge kinds must agree with the weights)
+    kind[1, 2], w[1, 2] = 2, 0.5
     s = score_connectivity(w, w, kind)
     assert s["hub_reason"] == "one class only: 3 hub edges and no unconnected pair to rank them against", s
     assert np.isnan(s["hub_auroc"]) and np.isnan(s["hub_auprc"]) and s["n_hub_edges"] == 3
-    assert s["auroc"] == 1.0  # (1, 2) still has weight 0: the excitatory edges are ranked against it
+    assert np.isnan(s["auroc"]) and s["reason"] is not None  # nor the excitatory edges, with the reason
     s = score_connectivity(w, w, np.where(kind == 1, 2, kind))
     assert s["hub_reason"] == "no hub units: the network has no hub edges", s
     assert np.isnan(s["hub_auroc"]) and s["n_hub_edges"] == 0

@@ -692,6 +692,25 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False):
                      description=f"simulated {network.kind} network written by hf_neuroformer (ground truth in scratch)")
 
 
+def check_edge_kinds(edge_kind, weights, label: str = "edge_kind") -> None:
+    """Refuse edge kinds (0 none, 1 hub, 2 weak; target x source) that mark an edge where the weight
+    is 0, off the diagonal: such a pair is unconnected for the all-excitatory scores but an edge for
+    the hub scores, so the ground truth itself scored a hub AUROC below 1 (a hub mark on one zero
+    weight of a 6-unit hub network: 0.833). ``edge_kind`` must already have ``weights``' shape.
+
+    Raises:
+        ValueError: ``label: ...`` with the count of such pairs and the first one ``[target, source]``.
+    """
+    w = np.asarray(weights)
+    k = np.asarray(edge_kind)
+    bad = np.argwhere((k != 0) & (w == 0) & ~np.eye(w.shape[0], dtype=bool))
+    if len(bad):
+        i, j = (int(v) for v in bad[0])
+        raise ValueError(f"{label}: expected 0 (none) where the weight is 0, got {len(bad)} pair(s) marked as an edge "
+                         f"with weight 0 (first: [{i}, {j}] = {k[i, j]}, target x source); the hub scores would count "
+                         "them as edges and the all-excitatory scores as unconnected")
+
+
 def read_network(path) -> SimulatedNetwork:
     """Read a file written by :func:`write_network` back into a :class:`SimulatedNetwork`.
 
@@ -701,7 +720,7 @@ def read_network(path) -> SimulatedNetwork:
         ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
             an NWB file written by ``neuroformer simulate`` is expected; the weights' shape does not
             match the number of units, or the edge kinds' shape the weights'; a weight off the
-            diagonal is NaN or infinite; a hub unit index outside ``[0, n_units)``.
+            diagonal is NaN or infinite; an edge kind other than 0 on a zero weight off the diagonal; a hub unit index outside ``[0, n_units)``.
     """
     import json
     from pathlib import Path
@@ -736,6 +755,8 @@ def read_network(path) -> SimulatedNetwork:
         # score_connectivity refused it only after connectivity's whole attention pass, naming no file
         raise ValueError(f"{path}: ground_truth_edge_kind: expected shape {w.shape} like ground_truth_weights "
                          f"(target x source), got {np.shape(kind)}")
+    if kind is not None:  # a hub mark on a zero weight: the truth itself scored a hub AUROC below 1
+        check_edge_kinds(kind, w, f"{path}: ground_truth_edge_kind")
     hubs = np.asarray(sc.get("ground_truth_hub_units", np.zeros(0)), dtype=np.int64).reshape(-1)
     outside = hubs[(hubs < 0) | (hubs >= rec.n_units)]
     if outside.size:
@@ -782,6 +803,7 @@ __all__ = [
     "simulate_hub_glm",
     "write_network",
     "read_network",
+    "check_edge_kinds",
     "MissingGroundTruthError",
     "GROUND_TRUTH_SCRATCH",
 ]

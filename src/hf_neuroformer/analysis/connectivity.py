@@ -624,7 +624,9 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     Raises:
         ValueError: ``weights`` not square (named ``weights``); ``estimate`` or ``edge_kind`` not of its
             shape; ``weights`` NaN or
-            infinite off the diagonal (such a pair is neither an edge nor unconnected).
+            infinite off the diagonal (such a pair is neither an edge nor unconnected); ``edge_kind``
+            marking an edge (1 or 2) where the weight is 0 off the diagonal (named ``edge_kind``, with
+            the count and the first such pair).
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -647,6 +649,10 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
     if edge_kind is not None and np.shape(edge_kind) != w.shape:  # a (n,) hub flag was broadcast over the rows
         raise ValueError(f"edge_kind: expected the ground truth's shape {w.shape} (target x source, 0 none, 1 hub, "
                          f"2 weak), got {np.shape(edge_kind)}")
+    if edge_kind is not None:  # a hub mark on a zero weight made the truth itself score a hub AUROC below 1
+        from ..simulation import check_edge_kinds
+
+        check_edge_kinds(edge_kind, w)
     # every score depends only on the order of the values, so they are replaced by their ranks:
     # +-inf (a log of an estimate that is 0 somewhere) failed in scikit-learn ("Input contains
     # infinity"), and NaN ranks below everything, -inf included
