@@ -367,7 +367,7 @@ def test_connectivity_data_that_is_not_a_simulated_nwb_names_data(shared_data, t
                    "--output", str(tmp_path / "out")])
         last = capsys.readouterr().err.strip().split("\n")[-1]
         assert rc == 2
-        assert last.startswith(f"neuroformer connectivity: error: data_path (--data): {data}"), last
+        assert last.startswith(f"neuroformer connectivity: error: --data: {data}"), last  # not 'data_path (--data)'
         assert said in last and "expected the NWB file of a simulated network, as 'neuroformer simulate' writes " \
                                  "it" in last, last
         assert "size 4096" not in last
@@ -626,7 +626,9 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
                             (["--max-windows", "0"], "--max-windows: expected an integer >= 1"),
                             (["--batch-size", "0"], "--batch-size: expected an integer >= 1"),
                             (["--bin-size", "5"], "--bin-size: the CCG / GLM history (5 lags x 5 s) = 25 s is longer"),
-                            (["--corr-bin-size", "30"], "--corr-bin-size: the correlation bin = 30 s is longer")):
+                            (["--corr-bin-size", "30"], "--corr-bin-size: the correlation bin = 30 s is longer"),
+                            # the flag alone: it said 'corr_bin_size (--corr-bin-size): expected a finite ...'
+                            (["--corr-bin-size", "nan"], "--corr-bin-size: expected a finite number of seconds")):
         assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output", str(bad),
                      *flags]) == 2, flags
         err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -837,15 +839,19 @@ def test_attention_mass_is_the_documented_sum_over_queries_and_earlier_unit_keys
 
 def test_connectivity_data_without_ground_truth_names_data(tmp_path, capsys, shared_data):
     # a real recording as --data said "ground_truth_weights: expected the NWB scratch data ..."
+    from hf_neuroformer.analysis.connectivity import run_connectivity
     from hf_neuroformer.cli import main
 
     nwb = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
     assert main(["connectivity", "--model", str(tmp_path / "no-model"), "--data", str(nwb),
                  "--output", str(tmp_path / "conn")]) == 2
     err = capsys.readouterr().err.rstrip("\n").split("\n")[-1]
-    assert err.startswith(f"neuroformer connectivity: error: data_path (--data): {nwb} holds no ground-truth "
+    # the flag alone: it said 'data_path (--data): ...', the Python argument's name beside the flag
+    assert err.startswith(f"neuroformer connectivity: error: --data: {nwb} holds no ground-truth "
                           "weights"), err
     assert "only a file written by 'neuroformer simulate' stores" in err, err
+    with pytest.raises(ValueError, match=rf"^data_path \(--data\): {re.escape(str(nwb))} holds no ground-truth"):
+        run_connectivity(tmp_path / "no-model", nwb, tmp_path / "conn")  # Python names its argument
 
 
 def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypatch):
@@ -860,9 +866,22 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
                  str(tmp_path / "model"), "--max-steps", "1", "--seed", "0"]) == 0
     capsys.readouterr()
-    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
-                 str(tmp_path / "conn"), "--max-windows", "20"]) == 0
-    printed = capsys.readouterr().out
+
+    def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = printed_as_the_interpreter_does
+        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+                     str(tmp_path / "conn"), "--max-windows", "20"]) == 0
+    printed, err = capsys.readouterr()
+    # fewer than 3 units fire in these windows: the warning named 'window_starts' (no option of the command)
+    # and advised the mass_* matrices, which the command does not write
+    assert re.search(r"^neuroformer connectivity: warning: --split / --max-windows: only \d of the recording's 8 "
+                     r"units have query rows in these 20 windows .*: pass more windows \(a larger --max-windows, or "
+                     r"--split 'all'\)$", err, re.M), err
+    assert "window_starts" not in err and "mass_" not in err, err
     assert "AUROC(hub) nan" not in printed and "AUROC(hub) n/a" in printed, printed
     assert "note: the hub scores are undefined (n/a; null in scores.json, with hub_reason): no hub units" in printed
     scores = json.loads((tmp_path / "conn" / "scores.json").read_text())["scores"]
@@ -899,9 +918,6 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     write_network(dataclasses.replace(net, recording=dataclasses.replace(
         net.recording, spike_times=(ticks[:, None] + 1e-4 * np.arange(n)).ravel(),
         unit_ids=np.tile(np.arange(n), ticks.size))), dense)
-
-    def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
 
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     with warnings.catch_warnings():

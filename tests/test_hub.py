@@ -693,7 +693,8 @@ def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_
     # the CLI names the flag, exit code 2
     code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
                                     "--repo-id", "lab/public-model", "--private")
-    assert code == 2 and "neuroformer push: error: private (CLI: --private)" in err, err[-2000:]
+    # the flag alone (it said 'private (CLI: --private): ...', the Python argument's name beside it)
+    assert code == 2 and "neuroformer push: error: --private: " in err and "private (" not in err, err[-2000:]
     # a new repository is created private, and pushing to it again privately works
     push_to_hub(model_dir, "lab/new-private", private=True, **kw)
     push_to_hub(model_dir, "lab/new-private", private=True, **kw)
@@ -1393,6 +1394,8 @@ def test_a_damaged_run_record_is_named_before_any_request(trained, loopback_hub,
                          "--epoch", "wake", "--dataset-repo-id", "lab/damaged-windows"])
         err = capsys.readouterr().err
         assert code == 2 and f"run/{name}' {what}" in err, err[-2000:]
+        # the command names the flag alone (it said 'model_dir (CLI: --model): ...'); the Python API above its argument
+        assert err.strip().splitlines()[-1].startswith("neuroformer push: error: --model: '"), err[-2000:]
         (src / name).write_text(good[name])
     assert len(loopback_hub.requests) == n_requests
 

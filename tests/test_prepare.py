@@ -488,7 +488,7 @@ def test_a_prepared_directory_missing_or_damaging_a_file_is_refused_naming_it(ti
     out = tmp_path / "m"
     assert main(["train", "--data", str(bad), "--output-dir", str(out), "--max-steps", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("neuroformer train: error: recording (--data): "), err
+    assert err.startswith("neuroformer train: error: --data: "), err  # it said 'recording (--data): '
     assert repr(str(bad / name)) in err and "neuroformer prepare" in err, err
     assert ("missing" in err) != damage.startswith("bad "), err
     assert not out.exists()

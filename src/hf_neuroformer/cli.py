@@ -1752,7 +1752,7 @@ def cmd_connectivity(args) -> int:
     check_input_exists(args.data, "--data")
     report = run_connectivity(args.model, args.data, args.output, split=args.split, max_windows=args.max_windows,
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
-                              batch_size=args.batch_size, overwrite=args.overwrite)
+                              batch_size=args.batch_size, overwrite=args.overwrite, label=_flag)
     print(f"[neuroformer] wrote {args.output}/ (matrices .npy, scores.json, connectivity.png)")
 
     def num(v):  # undefined scores: 'n/a', with the reason printed below (null in scores.json)
@@ -2380,7 +2380,9 @@ _FIELD_FLAGS = {"n_hubs": "--hubs", "frame_shape": "--height/--width", "field_of
 def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
     """A library error that opens with the Python name of a value a flag gave (``batch_size: expected
     ...``, ``training.max_steps: ...``, ``n_hubs: ...``, ``GratingParams.frame_rate: ...``) opened
-    with the flag instead (``--batch-size: expected ...``), as the rules for errors ask.
+    with the flag instead (``--batch-size: expected ...``), as the rules for errors ask; one that opens
+    with both (``data_path (--data): ...``, ``model_dir (CLI: --model): ...``) with the flag alone, where
+    it is an option of ``parser``.
 
     Only names that are an option of ``parser`` (the command's subparser) or in :data:`_FIELD_FLAGS`
     are replaced, and only when the message does not name the flag already; a ``training.`` field
@@ -2388,11 +2390,16 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
     names as it is)."""
     import re
 
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"}
+    # 'data_path (--data): ...', 'model_dir (CLI: --model): ...': the library names both; the command line
+    # user sees the flag alone (connectivity said 'data_path (--data): ... holds no ground-truth weights')
+    both = re.match(r"[a-z][a-z0-9_]* \((?:CLI: )?(--[a-z0-9-]+)\)(?=: )", message)
+    if both is not None and both.group(1) in flags.values():
+        return both.group(1) + message[both.end():]
     m = re.match(r"(training\.|[A-Z][A-Za-z]+\.)?([a-z][a-z0-9_]*)(?=: | \(| ')", message)
     if m is None:
         return message
     prefix, name = m.groups()
-    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"}
     flag = _FIELD_FLAGS.get(name) or flags.get(name)
     if flag is None or flag.split("/")[0] in message:
         return message

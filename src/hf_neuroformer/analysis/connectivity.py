@@ -89,7 +89,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -128,6 +128,8 @@ def attention_connectivity(
     query: str = "predicted",
     device=None,
     progress: bool = False,
+    windows_label: str = "window_starts",
+    more_windows: str = "read the mass_* matrices, or pass more windows",
 ) -> Dict[str, object]:
     """Aggregate a Neuroformer's attention over windows into directed unit x unit matrices.
 
@@ -146,6 +148,9 @@ def attention_connectivity(
         device: torch device (default: the model's).
         progress: a bar over the windows (``attention over windows``, standard error; off with
             ``TQDM_DISABLE=1``).
+        windows_label, more_windows: what the warning of too few queried units names as the
+            windows' origin and advises (:func:`run_connectivity` names its ``split`` /
+            ``max_windows``, the command line ``--split`` / ``--max-windows``).
 
     Returns:
         dict with, for each readout in ``("last_layer", "mean", "rollout")``,
@@ -251,11 +256,11 @@ def attention_connectivity(
     if n >= MIN_UNITS_FOR_DIRECTION and k < 3:
         # the row means are over the k queried rows: with 2, an excess A on [i, j] (B on [j, i]) became
         # attention[i, j] - attention[j, i] = (B - A) / (n - 1), reversed as on a 2-unit network
-        warnings.warn(f"window_starts: only {k} of the recording's {n} units have query rows in these {len(starts)} "
+        warnings.warn(f"{windows_label}: only {k} of the recording's {n} units have query rows in these {len(starts)} "
                       "windows (the others fire no spike in them, or none after an earlier unit token); double "
                       f"centring over {k} row(s) "
                       + ("reverses the direction between them" if k == 2 else "leaves no pair to compare")
-                      + ": read the mass_* matrices, or pass more windows", UserWarning, stacklevel=3)
+                      + f": {more_windows}", UserWarning, stacklevel=3)
     for name in (*READOUTS, "uniform"):
         m = mass[name].cpu().numpy()
         per_query = np.divide(m, nq[:, None], out=np.zeros_like(m), where=seen[:, None])
@@ -849,6 +854,7 @@ def run_connectivity(
     n_jobs: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    label: Callable[[str], str] = lambda name: name,
 ) -> Dict[str, object]:
     """Attention-derived and baseline connectivity of a simulated recording, scored against its
     ground truth; writes ``output_dir/{truth,attention_last_layer,attention_mean,
@@ -879,6 +885,8 @@ def run_connectivity(
             or a model; see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
         progress: bars over the attention pass's windows and the GLM baseline's per-unit fits
             (standard error; ``TQDM_DISABLE=1`` turns them off too).
+        label: how warnings name ``split`` and ``max_windows`` (the command line passes one giving
+            ``--split`` and ``--max-windows``).
 
     Returns:
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
@@ -988,6 +996,9 @@ def run_connectivity(
     att = attention_connectivity(
         model, tokenizer, rec, starts, past_clip_starts=clips if plan.mode == "trials" else None,
         batch_size=batch_size, device=device, progress=progress,
+        # the windows come from split and max_windows here ('window_starts: ...' named no option of this call)
+        windows_label=f"{label('split')} / {label('max_windows')}",
+        more_windows=f"pass more windows (a larger {label('max_windows')}, or {label('split')} 'all')",
     )
     mats = {
         "truth": net.weights,
