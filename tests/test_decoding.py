@@ -2054,6 +2054,34 @@ def test_a_class_label_unseen_in_training_is_left_out_of_the_metrics_counted_and
     y = np.asarray(dsd["test"]["target_trial:motorLabel"], dtype=float)
     assert report["test"]["n_dropped"] == 0 and report["test"]["n_masked_nan"]["trial:motorLabel"] == n_test
     assert np.isnan(y).sum() == n_test and len(y) == before["test"]["n_windows"]
+    assert report["test"]["n_masked_unseen_class"] == {"trial:motorLabel": n_test}
+
+
+def test_finetunes_masked_window_warning_counts_only_the_kept_windows_of_an_unseen_class(steinmetz, tmp_path):
+    """Break test: beside a second target, windows of a class the train split lacks are masked for it when the
+    other target has a value there and dropped when not; finetune's warning 'has no value in k of the n windows
+    kept for the other targets (u of them: a class the train split lacks)' counted u over all the unseen-class
+    windows, the dropped ones too: '10 of the 350 windows ... (30 of them ...)'."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    plan = nf.plan_splits(steinmetz, cfg)
+    test_trials = plan.trial_index["test"]
+    motor = np.array(steinmetz.trial_info["motorLabel"]).copy()
+    raw = np.array(steinmetz.trial_info["rawLabel"], dtype=np.float64)
+    motor[test_trials[:3]] = 7  # a class train lacks in 3 test trials
+    raw[test_trials[:2]] = np.nan  # 2 of them without the other target's value: dropped, not masked
+    rec = copy.copy(steinmetz)
+    rec.trial_info = {**steinmetz.trial_info, "motorLabel": motor, "rawLabel": raw}
+    with pytest.warns(UserWarning) as caught:
+        m = finetune(None, rec, [DecodingTarget("trial:motorLabel", "classification"),
+                                 DecodingTarget("trial:rawLabel", "regression")], config=cfg,
+                     output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=16, seed=1)
+    r = m["decoding_report"]["test"]
+    k, kept_unseen = r["n_masked_nan"]["trial:motorLabel"], r["n_masked_unseen_class"]["trial:motorLabel"]
+    assert 0 < kept_unseen == k < r["n_unseen_class"]["trial:motorLabel"], r
+    said = [str(w.message) for w in caught if str(w.message).startswith("test: target 'trial:motorLabel' has no value")]
+    assert said == [f"test: target 'trial:motorLabel' has no value in {k} of the {r['n_windows']} windows kept for the "
+                    f"other targets ({k} of them: a class the train split lacks): masked out of its loss and metrics "
+                    "(counted in decoding_report.json, n_masked_nan)"], said
 
 
 def test_a_label_per_trial_as_classes_says_why_no_validation_window_is_left(steinmetz, tmp_path):

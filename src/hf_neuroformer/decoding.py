@@ -567,6 +567,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         stay in time order. ``report``:
         ``report[split] = {"n_windows_before", "n_dropped_mask", "n_nan": {name: n},
         "n_unseen_class": {name: n}, "n_dropped", "n_windows", "n_masked_nan": {name: n},
+        "n_masked_unseen_class": {name: n},
         "n_windows_target": {name: n}, "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes"}``
         (``n_nan``: windows the mask keeps without a recorded value of the target;
         ``n_unseen_class``, validation and test, classification targets: windows the mask keeps
@@ -574,7 +575,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         windows without a value of the target, their labels listed in ``"unseen_classes": {name:
         [label, ...]}`` where there are any; ``n_dropped``: windows without a value of any
         target; ``n_masked_nan``: kept windows where the target is NaN, left out of its loss and
-        metrics; ``n_windows_target``: kept windows with a value of it; the spike counts are over the kept windows: current-window spikes, and those cut
+        metrics, ``n_masked_unseen_class`` of them (validation and test, classification targets) those
+        of a class the train split lacks; ``n_windows_target``: kept windows with a value of it; the spike counts are over the kept windows: current-window spikes, and those cut
         by ``max_window_length`` / ``max_past_length``; with modalities also
         ``"n_truncated_modality_tokens": {modality: n}``, the tokens, video: frames, beyond
         ``max_tokens`` / ``num_frames`` left out of the kept windows, the earliest), ``report["targets"][name] = {"kind",
@@ -644,6 +646,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
         unseen_n: Dict[str, int] = {}
+        unseen_at: Dict[str, np.ndarray] = {}  # the windows of each target's unseen classes
         for t in targets:  # a class of validation / test that train lacks: no value of the target there, counted
             if t.kind != "classification":
                 continue
@@ -652,7 +655,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                 train_classes[t.label] = np.unique(v[m & np.isfinite(v)])
                 continue
             unseen = m & np.isfinite(v) & ~np.isin(v, train_classes[t.label])
-            unseen_n[t.label] = int(unseen.sum())
+            unseen_n[t.label], unseen_at[t.label] = int(unseen.sum()), unseen
             if unseen.any():
                 unseen_labels[(split, t.label)] = np.unique(v[unseen])
                 vals[t.label] = np.where(unseen, np.nan, v)
@@ -664,6 +667,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         report[split] = {"n_windows_before": int(n0), "n_dropped_mask": int(np.sum(~m)), "n_nan": nan,
                          "n_unseen_class": unseen_n, "n_dropped": int(np.sum(m & ~ok)), "n_windows": int(np.sum(ok)),
                          "n_masked_nan": {name: int(np.sum(ok & ~np.isfinite(v))) for name, v in vals.items()},
+                         # of those, the windows kept for another target (the others of n_unseen_class are dropped)
+                         "n_masked_unseen_class": {name: int(np.sum(ok & u)) for name, u in unseen_at.items()},
                          "n_windows_target": {name: int(np.sum(ok & np.isfinite(v))) for name, v in vals.items()},
                          # of the windows kept: spikes that did not fit max_window_length / max_past_length
                          "n_spikes": int(col("n_spikes").sum()), "n_truncated_spikes": int(col("n_truncated").sum()),

@@ -1193,7 +1193,8 @@ def finetune(
     for split in SPLITS:  # counted per target: each target is trained and scored on its own windows
         for label, k in report[split]["n_masked_nan"].items():
             if k:
-                unseen = report[split]["n_unseen_class"].get(label, 0)
+                # of the masked windows (those of its unseen class without another target's value were dropped)
+                unseen = report[split]["n_masked_unseen_class"].get(label, 0)
                 warnings.warn(f"{split}: target {label!r} has no value in {k} of the {report[split]['n_windows']} "
                               "windows kept for the other targets"
                               + (f" ({unseen} of them: a class the train split lacks)" if unseen else "")
