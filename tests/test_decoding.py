@@ -2753,6 +2753,25 @@ def test_decode_windows_warns_of_windows_without_the_decoders_input_modality(a29
                                          r"input modality 'head_direction' \(source 'behaviour:ry'\)"):
         table, info = decode_windows(model, tok, sleep, starts)
     assert info["windows_without_input"] == {"head_direction": len(starts)} and len(table) == len(starts)
+    # fine-tuning this decoder further where no training window holds head direction: the error told to pass
+    # another split_seed or split_block_length or to remove the modality from the config, none of which
+    # finetune from a model can do (its config and splits.json are the model's)
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ry = a2929.behaviour["ry"]
+    values = np.array(ry.values, dtype=np.float64)
+    for a, b in plan.segments["train"]:
+        values[(ry.timestamps >= a - 0.5) & (ry.timestamps < b)] = np.nan
+    lost = copy.copy(a2929)
+    lost.behaviour = {**a2929.behaviour, "ry": BehaviourSeries(ry.timestamps, values, ry.unit)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the NaN samples, counted
+        with pytest.raises(ValueError, match=r"none of the \d+ train windows holds a value of it, .*; the model "
+                                             r"'.*d' reads it, and the config is the model's \(split plan: checkpoint "
+                                             r"splits.json\): fine-tune on a recording \(or --epoch\) where it was "
+                                             r"recorded during the training split, or a model trained without it$"):
+            finetune(tmp_path / "d", lost, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d2",
+                     max_steps=1, batch_size=8)
 
 
 def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929, pretrained, tmp_path):

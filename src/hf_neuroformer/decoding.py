@@ -543,7 +543,8 @@ def _scalar(v):
 
 
 def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequence[DecodingTarget], *,
-                            window_mask: Optional[Callable] = None) -> Tuple["datasets.DatasetDict", dict]:  # noqa: F821
+                            window_mask: Optional[Callable] = None,
+                            modality_remedy: Optional[str] = None) -> Tuple["datasets.DatasetDict", dict]:  # noqa: F821
     """The windows of every split with one ``target_<name>`` column per target.
 
     Args:
@@ -557,6 +558,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             where it is True are kept (e.g. running periods); the removed ones are counted. An
             array of other values (floats, such as the speeds themselves; integers other than 0/1)
             is refused rather than read as True wherever it is nonzero.
+        modality_remedy: passed to :func:`~hf_neuroformer.windows.build_window_datasets` (what its
+            error of a modality no training window holds a value of tells to do).
 
     Returns:
         ``(DatasetDict, report)``. Columns: those of ``build_window_datasets`` plus
@@ -619,7 +622,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                     f"target {t.label!r}: the model reads {source!r} as its input modality {mod['name']!r}, so it would "
                     "decode the answer it is given; decode another variable, or use a model without that modality"
                 )
-    dsd, plan = build_window_datasets(recording, tokenizer, config, plan)
+    dsd, plan = build_window_datasets(recording, tokenizer, config, plan, modality_remedy=modality_remedy)
     report: Dict[str, object] = {"split_plan": plan.to_dict()}
     values: Dict[str, Dict[str, np.ndarray]] = {}
     keep: Dict[str, np.ndarray] = {}

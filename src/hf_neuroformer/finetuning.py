@@ -1158,7 +1158,13 @@ def finetune(
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
-    dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask)
+    # a modality no training window holds a value of: the config (and split plan) are the model's here, so the
+    # advice of train (another split_seed, a config without the modality) cannot be followed
+    remedy = None if model_dir is None else (
+        f"the model {str(model_dir)!r} reads it, and the config is the model's (split plan: {plan_source}): fine-tune "
+        "on a recording (or --epoch) where it was recorded during the training split, or a model trained without it")
+    dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask,
+                                          modality_remedy=remedy)
     train_ds = fraction_of_train(dsd["train"], fraction)
     for split in SPLITS:  # as train() does: a model that never sees part of each window should say so
         r = report[split]

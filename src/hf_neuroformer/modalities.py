@@ -634,7 +634,7 @@ def windows_without_values_at(recording: SpikeRecording, config, starts: Sequenc
 
 
 def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refuse: Sequence[str] = (),
-                                  stacklevel: int = 2) -> None:
+                                  stacklevel: int = 2, remedy: Optional[str] = None) -> None:
     """Warn of each modality of ``config`` that NO window of a split holds a value of (counted with
     :func:`windows_without_values`): the model reads only the modality's learned null token in all of
     them, so they are not conditioned on it (a series recorded in part of the session only, a movie
@@ -647,6 +647,9 @@ def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refu
             the name ``""`` for windows of no split (the processor's).
         refuse: the splits where it raises instead of warning.
         stacklevel: of the warnings, as ``warnings.warn`` takes it (2: the caller of this function).
+        remedy: what the error of a ``refuse`` split tells to do (None: another recording or epoch,
+            split_seed or split_block_length, or a config without the modality, as for ``train``;
+            ``finetune`` from a model, whose config and split plan are the model's, says its own).
 
     Raises:
         ValueError: a split of ``refuse`` with windows, none of which holds a value of a modality;
@@ -669,10 +672,11 @@ def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refu
         refused = [s for s in empty if s in refuse]
         if refused:
             s = refused[0]
+            if remedy is None:
+                remedy = ("pass a recording (or --epoch) where it was recorded during the training split, another "
+                          f"split_seed or split_block_length, or remove the modality from the config ({inspect})")
             raise ValueError(f"{what}: none of the {n[s]} {s} windows holds a value of it, so the model would learn "
-                             "nothing of it (it would read only its null token); pass a recording (or --epoch) where "
-                             "it was recorded during the training split, another split_seed or split_block_length, "
-                             f"or remove the modality from the config ({inspect})")
+                             f"nothing of it (it would read only its null token); {remedy}")
         where = (f"none of the {n['']} windows" if empty == [""] else
                  "none of the windows of " + " and ".join(f"the {s} split ({n[s]})" for s in empty))
         warnings.warn(f"{what}: {where} holds a value of it in its modality window, so the model reads only the "

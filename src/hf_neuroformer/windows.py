@@ -920,6 +920,7 @@ def build_window_datasets(
     tokenizer: NeuroformerTokenizer,
     config: NeuroformerConfig,
     plan: Optional[SplitPlan] = None,
+    modality_remedy: Optional[str] = None,
 ):
     """Windows of every split as a ``datasets.DatasetDict``: the training windows step by
     ``config.stride`` (overlapping when ``window_stride < current_window``), the validation and
@@ -937,6 +938,9 @@ def build_window_datasets(
     window, nor does the end of a trial or block after its last whole window, and their spikes
     are in no row, without a warning here; :func:`spikes_outside_windows` counts them per split
     (``train`` writes that count to ``metrics.json``, ``n_spikes_outside_windows_by_split``).
+
+    ``modality_remedy``: what the error of a modality no training window holds a value of tells to do
+    (None: :func:`~hf_neuroformer.modalities.check_windows_read_modalities`' advice for ``train``).
 
     Returns:
         ``(DatasetDict, SplitPlan)``; a split whose fraction is 0 has an empty dataset.
@@ -975,7 +979,7 @@ def build_window_datasets(
     if config.modalities:  # a modality no window of a split reads: refused for train, warned of for the others
         from .modalities import check_windows_read_modalities
 
-        check_windows_read_modalities(config, out, refuse=("train",), stacklevel=3)
+        check_windows_read_modalities(config, out, refuse=("train",), stacklevel=3, remedy=modality_remedy)
     return datasets.DatasetDict(out), plan
 
 
