@@ -1567,6 +1567,34 @@ def test_double_centring_reverses_two_units_and_ties_three_so_such_networks_are_
     assert out["mass_mean"].shape == (2, 2)
 
 
+def test_a_source_onto_all_other_units_is_reversed_by_double_centring_and_warned_of(tmp_path):
+    """Break test: 4 units (MIN_UNITS_FOR_DIRECTION) were taken as enough for the double-centred matrices to
+    rank an edge above its reverse, but the column mean takes a source's excess over its k edges: each edge
+    becomes a (n - 2 - k) / (n - 1), so a hub onto every other unit (simulate --units 4 --hubs 1
+    --targets-per-hub 3, or 10 units and 9 targets) is reversed, onto all but one tied, scored without a word."""
+    from hf_neuroformer.analysis.connectivity import _double_centre, run_connectivity
+
+    for n, k in ((4, 3), (4, 2), (10, 9), (10, 7)):
+        m = np.zeros((n, n))
+        m[1:k + 1, 0] = 0.5  # source 0 onto k targets
+        d = _double_centre(m, np.ones(n, dtype=bool))
+        assert d[1, 0] - d[0, 1] == pytest.approx(0.5 * (n - 2 - k) / (n - 1))
+    net = simulate_hub_glm(HubNetworkParams(n_units=4, n_hubs=1, targets_per_hub=3), duration=1.0, seed=0)
+    hub = int(net.hub_units[0])
+    path = write_network(net, tmp_path / "wide.nwb")
+    with pytest.warns(UserWarning, match=rf"^data_path \(--data\): source unit\(s\) \[{hub}\] drive \[3\] of the 3 "
+                                         r"other units .* tied for k = n - 2 and reversed for k = n - 1"):
+        with pytest.raises((FileNotFoundError, ValueError)):  # warned before the model is read
+            run_connectivity(tmp_path / "no-model", path, tmp_path / "conn")
+    # the README's layout (3 hubs onto 30 of 300 units) and the tests' small ones are not warned of
+    net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3), duration=1.0, seed=0)
+    path = write_network(net, tmp_path / "narrow.nwb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with pytest.raises((FileNotFoundError, ValueError), match="model"):
+            run_connectivity(tmp_path / "no-model", path, tmp_path / "conn2")
+
+
 def test_attention_connectivity_refuses_units_the_model_lacks_not_an_index_error():
     """A recording of other units got the tokenizer's advice "call tokenizer.add_units(recording)
     first"; following it, attention_connectivity failed with numpy's "IndexError: index 15 is out of

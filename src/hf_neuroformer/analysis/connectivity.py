@@ -49,7 +49,10 @@ off-diagonal entries (as the average-product correction of coevolution analysis)
 Positive = queries predicting ``i`` attend to ``j`` more than the row and column averages
 predict. It needs at least 4 units (:data:`MIN_UNITS_FOR_DIRECTION`): an excess ``a`` on one pair
 becomes ``attention[i, j] - attention[j, i] = a (n - 3) / (n - 1)``, reversed on 2 units and tied
-on 3. Queries that stand for no unit or see no earlier unit token are left out. Dividing
+on 3. More generally, an excess ``a`` on each of the ``k`` edges of one source ``j`` (a hub) becomes
+``a (n - 2 - k) / (n - 1)`` on each (the column mean takes ``a k / (n - 1)``): a source that drives
+every other unit (``k = n - 1``) is reversed and one that drives all but one tied, however many
+units there are; :func:`run_connectivity` warns of such a source in the ground truth. Queries that stand for no unit or see no earlier unit token are left out. Dividing
 instead of subtracting (a "lift" over uniform attention or over the column mean) was tried on a
 40-unit hub network and rejected: ratios of rarely present sources are noisy and outrank the hub
 edges (hub AUROC 0.94, AUPRC 0.11 against 0.999, 0.97 for the column-centred mean).
@@ -111,7 +114,9 @@ READOUTS = ("last_layer", "mean", "rollout")
 #: rank an edge above its reverse. Double centring over the off-diagonal pairs turns an excess ``a`` of
 #: attention on the single pair ``[i, j]`` into ``[i, j] - [j, i] = a (n - 3) / (n - 1)``: on 2 units it
 #: reverses every direction (a 2-unit hub network scored AUROC 0.000 and direction 0.000 while the
-#: CCG and GLM baselines scored 1.000), on 3 units it ties them.
+#: CCG and GLM baselines scored 1.000), on 3 units it ties them. Enough units do not make every edge
+#: directed: the edges of a source onto k of the others become a (n - 2 - k) / (n - 1) each (the
+#: module docstring), so a source onto n - 2 or more units is tied or reversed (warned of).
 MIN_UNITS_FOR_DIRECTION = 4
 
 
@@ -905,6 +910,12 @@ def run_connectivity(
             a missing file, a directory, a file that is not an NWB file written by ``neuroformer
             simulate``); a network of fewer than :data:`MIN_UNITS_FOR_DIRECTION` (4) units (1: no pair to
             score; 2 or 3: the double-centred attention reverses or ties every direction).
+
+    Warns:
+        UserWarning: a source unit whose excitatory edges (positive ground-truth weights) reach
+            ``n_units - 2`` or more of the other units: the double-centred attention_* and
+            uniform_control matrices tie (``n - 2``) or reverse (``n - 1``) the direction of each of
+            its edges (module docstring), so their direction scores of those edges measure nothing.
         ValueError: ``max_windows``, ``batch_size``, ``n_lags`` not integers >= 1 (``glm_max_bins``: or None;
             ``n_jobs``: an integer other than 0); ``device`` not
             on this machine; ``bin_size`` / ``corr_bin_size`` not finite and > 0 (before anything
@@ -952,6 +963,18 @@ def run_connectivity(
                          f"directed pairs of units and needs at least {MIN_UNITS_FOR_DIRECTION}: the attention "
                          "matrices are double-centred over the pairs (row and column means removed), which on 2 units "
                          "reverses every direction and on 3 ties it (simulate --units 4 or more)")
+    # a source onto k of the n - 1 others: each of its edges becomes a (n - 2 - k) / (n - 1) after the double
+    # centring (its column mean takes its excess), tied or reversed for k >= n - 2, with 4 units or 400
+    w = np.where(np.eye(rec.n_units, dtype=bool), 0.0, np.asarray(net.weights, dtype=np.float64))
+    k_out = (w > 0).sum(0)
+    wide = np.flatnonzero(k_out >= rec.n_units - 2)
+    if wide.size:
+        warnings.warn(f"data_path (--data): source unit(s) {wide.tolist()} drive {k_out[wide].tolist()} of the "
+                      f"{rec.n_units - 1} other units (excitatory ground-truth edges); double centring (row and column "
+                      "means removed) turns an excess a on each of a source's k edges into [i, j] - [j, i] = "
+                      "a (n - 2 - k) / (n - 1), tied for k = n - 2 and reversed for k = n - 1, so the attention_* and "
+                      "uniform_control direction scores of those edges measure nothing (the baselines' do); simulate "
+                      "more units than a hub's targets + 2", UserWarning, stacklevel=2)
     model, tokenizer, plan = load_pretrained(
         model_dir, reads="connectivity is read from the attention of the pretrained model ("
                          "learned predicting the next spike)")
