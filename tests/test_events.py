@@ -765,3 +765,11 @@ def test_a_processor_batch_without_an_event_is_not_warned_of_but_a_dataset_is(tr
     assert inputs["modality_inputs"]["ripples"]["mask"].sum() == 0
     with pytest.warns(UserWarning, match=r"modality 'ripples' .*none of the 1 windows holds a value of it"):
         processor.to_dataset(rec, [start])
+    # generate_spikes over windows of one's choosing: the same (it warned of them too, since 2716c58)
+    from hf_neuroformer.generation import generate_spikes
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = generate_spikes(model, tok, rec, [start], max_spikes=2, seed=0, progress=False)
+    assert not [str(w.message) for w in caught if "null token" in str(w.message)]
+    assert g.generation_stats["n_events_in_no_window"] == {"ripples": 0}

@@ -560,7 +560,9 @@ def generate_spikes(
         # caller's line (stacklevel 5: this function, then its torch.no_grad and keeps_training_mode wrappers)
         from .modalities import check_windows_read_modalities
 
-        check_windows_read_modalities(cfg, {"": mod_cols}, stacklevel=5)
+        # (not an event modality: windows of one's choosing between sparse events are normal; n_events_in_no_window
+        # counts the events they miss)
+        check_windows_read_modalities(cfg, {"": mod_cols}, stacklevel=5, events=False)
         # tokens (video: frames) beyond max_tokens / num_frames, dropped earliest first: counted, as training counts them
         mod_trunc = {m["name"]: truncated_modality_tokens(mod_cols, m) for m in cfg.modalities}
         # events between the first window's start and the last window's end that no window reads (generate_split

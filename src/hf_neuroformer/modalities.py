@@ -56,7 +56,7 @@ from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, frame_end
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
            "modality_column_names", "windows_without_values", "windows_without_values_at",
-           "check_windows_read_modalities", "truncated_modality_tokens",
+           "check_windows_read_modalities", "is_event_modality", "truncated_modality_tokens",
            "check_recording_modalities", "events_in_no_window"]
 
 
@@ -633,8 +633,14 @@ def windows_without_values_at(recording: SpikeRecording, config, starts: Sequenc
     return out
 
 
+def is_event_modality(mod: dict) -> bool:
+    """Whether modality ``mod`` reads an event stream (source ``events:NAME``: onsets, labelled or
+    not), whose windows without an event are the normal case rather than a gap in a recording."""
+    return str(mod["source"]).startswith("events:")
+
+
 def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refuse: Sequence[str] = (),
-                                  stacklevel: int = 2, remedy: Optional[str] = None) -> None:
+                                  stacklevel: int = 2, remedy: Optional[str] = None, events: bool = True) -> None:
     """Warn of each modality of ``config`` that NO window of a split holds a value of (counted with
     :func:`windows_without_values`): the model reads only the modality's learned null token in all of
     them, so they are not conditioned on it (a series recorded in part of the session only, a movie
@@ -650,6 +656,9 @@ def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refu
         remedy: what the error of a ``refuse`` split tells to do (None: another recording or epoch,
             split_seed or split_block_length, or a config without the modality, as for ``train``;
             ``finetune`` from a model, whose config and split plan are the model's, says its own).
+        events: whether an event modality (source ``events:...``) is checked too. False for windows of
+            the caller's choosing (the processor's batches, ``generate_spikes``), where windows that hold
+            no event (between sparse onsets) are normal; True for a split or a dataset of windows.
 
     Raises:
         ValueError: a split of ``refuse`` with windows, none of which holds a value of a modality;
@@ -660,6 +669,8 @@ def check_windows_read_modalities(config, cols_by_split: Dict[str, object], refu
             windows holds a value of it, that split and its window count.
     """
     for mod in config.modalities or []:
+        if not events and is_event_modality(mod):
+            continue
         t_col = modality_column_names(mod)[0]
         n = {s: len(cols[t_col]) for s, cols in cols_by_split.items()}
         empty = [s for s, cols in cols_by_split.items() if n[s] and windows_without_values(cols, mod) == n[s]]
@@ -795,7 +806,7 @@ def events_in_no_window(recording: SpikeRecording, config, windows, within=None)
     out: Dict[str, int] = {}
     splits = iv = None  # the windows' bounds and the merged ``within``: the same for every modality, found once
     for i, mod in enumerate(config.modalities or []):
-        if not mod["source"].startswith("events:"):
+        if not is_event_modality(mod):
             continue
         times = modality_track(recording, mod, i).times
         if splits is None:

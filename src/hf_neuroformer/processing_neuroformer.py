@@ -461,8 +461,7 @@ class NeuroformerProcessor(ProcessorMixin):
         self.warn_truncated(cols, stacklevel=3)
         # an event stream: a batch of windows holding no event is normal (ripples, trial onsets), so a
         # batch is not warned of; to_dataset (a whole set of windows) and train's splits are
-        series = [m for m in self.modalities or [] if not str(m["source"]).startswith("events:")]
-        check_windows_read_modalities(_ModalitySpecs(series), {"": cols}, stacklevel=3)
+        check_windows_read_modalities(_ModalitySpecs(self.modalities), {"": cols}, stacklevel=3, events=False)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
         batch = self.collator(rows)
