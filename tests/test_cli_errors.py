@@ -684,7 +684,7 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     allowed range or choices need no library (``finetune --set badkey=1`` or ``--kind foo``, ``train
     --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s). And
     the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
-    every command, ``decode --batch-size``, ``simulate --units``, ``evaluate --min-isis`` (``--bin-size``,
+    every command, ``decode --batch-size``, ``simulate --units`` (and its hub layout: ``--hubs``, ``--targets-per-hub``), ``evaluate --min-isis`` (``--bin-size``,
     ``--min-trial-coverage``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
     (18-25 s under load).
     Every command's --help also says what it computes, reads and writes, with an example line (only
@@ -749,6 +749,17 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 ("decode", "--model", "m", "--output", "o.csv", "--batch-size", "0"): "--batch-size: expected an "
                                                                                       "integer >= 1, got 0",
                 ("simulate", "--output", "s.nwb", "--units", "1"): "--units: expected an integer >= 2",
+                # the hub layout (hf_neuroformer.argument_checks.check_hub_layout): refused after the package's import
+                ("simulate", "--output", "s.nwb", "--units", "40", "--hubs", "2"): "--targets-per-hub: expected 1 <= "
+                                                                                   "targets_per_hub and n_hubs * "
+                                                                                   "targets_per_hub <= the 38 non-hub "
+                                                                                   "units, got 30 x 2 hubs (default 30)",
+                ("simulate", "--output", "s.nwb", "--units", "40", "--hubs", "50"): "--hubs: expected 0 <= n_hubs < "
+                                                                                    "n_units=40, got 50",
+                ("simulate", "--output", "s.nwb", "--units", "3"): "--hubs: expected 0 <= n_hubs < n_units=3, got 3 "
+                                                                   "(default 3): fewer hubs or more units",
+                ("simulate", "--output", "s.nwb", "--hubs", "0", "--targets-per-hub", "3"): "--targets-per-hub: only "
+                                                                                             "with --hubs >= 1",
                 ("evaluate", "--generated", "g.nwb", "--min-isis", "-1"): "--min-isis: expected an integer >= 1, got -1",
                 ("evaluate", "--generated", "g.nwb", "--bin-size", "0"): "--bin-size: expected a positive finite "
                                                                          "number of seconds, got 0.0",

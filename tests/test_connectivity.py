@@ -557,7 +557,9 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     w = read_network(nwb).weights[~np.eye(30, dtype=bool)]
     assert f"{int((w != 0).sum())} directed edges ({int((w > 0).sum())} excitatory, {int((w < 0).sum())} inhibitory;" \
         in printed, printed
-    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--output", str(nwb)]) == 2  # no overwrite
+    # no overwrite (a layout that fits: an impossible one is refused first, before the package is imported)
+    assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6", "--output",
+                 str(nwb)]) == 2
     assert "--output" in capsys.readouterr().err
     (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("split_block_length: 10.0", "split_block_length: 5.0"))
     assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",

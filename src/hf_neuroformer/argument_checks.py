@@ -49,6 +49,41 @@ MAX_CLI_DURATION = 3600.0
 #: legacy generator).
 MAX_BRIAN2_SEED = 2**32 - 1
 
+#: The defaults of :class:`hf_neuroformer.simulation.HubNetworkParams` ``n_hubs`` and ``targets_per_hub``, here
+#: so that ``neuroformer simulate`` checks its hub layout before the simulators (and the package) are imported.
+DEFAULT_N_HUBS = 3
+DEFAULT_TARGETS_PER_HUB = 30
+
+
+def check_hub_layout(n_units: int, n_hubs: int, targets_per_hub: int) -> None:
+    """The hub layout of :class:`hf_neuroformer.simulation.HubNetworkParams`: ``0 <= n_hubs < n_units``,
+    ``targets_per_hub >= 1`` and every hub's block of targets among the non-hub units
+    (``n_hubs * targets_per_hub <= n_units - n_hubs``). Integers, checked by the caller.
+
+    Raises:
+        ValueError: naming ``n_hubs`` or ``targets_per_hub``, the values, and what would fit (the
+        default named when it is the value refused).
+    """
+    if not 0 <= n_hubs < n_units:
+        # with the default hubs (--hubs not given), the message blamed a flag the user never gave
+        raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={n_units}, got {n_hubs}"
+                         + (f" (default {DEFAULT_N_HUBS}): fewer hubs or more units" if n_hubs == DEFAULT_N_HUBS
+                            else ""))
+    if targets_per_hub < 1:  # the block-size hint below ("a smaller targets_per_hub") misled here
+        raise ValueError(f"targets_per_hub: expected at least 1 target per hub, got {targets_per_hub}")
+    if n_hubs * targets_per_hub > n_units - n_hubs:
+        fits = (n_units - n_hubs) // n_hubs if n_hubs else None
+        raise ValueError(
+            f"targets_per_hub: expected 1 <= targets_per_hub and n_hubs * targets_per_hub <= the "
+            f"{n_units - n_hubs} non-hub units, got {targets_per_hub} x {n_hubs} hubs"
+            + (f" (default {DEFAULT_TARGETS_PER_HUB})" if targets_per_hub == DEFAULT_TARGETS_PER_HUB else "")
+            + (f"; at most {fits} with {n_units} units and {n_hubs} hubs: a smaller targets_per_hub, "
+               f"fewer hubs or more units" if fits else
+               # no block of even 1 target fits: only fewer hubs (each needs a target) or more units help
+               f"; not even 1 target per hub fits with {n_units} units and {n_hubs} hubs: fewer hubs "
+               f"(at most {n_units // 2}) or more units" if fits == 0 else "")
+        )
+
 
 def config_settings(pairs) -> Dict[str, object]:
     """``(key, value)`` pairs (e.g. from ``--set`` of :func:`hf_neuroformer.cli.config_setting`) as a dict, in order.

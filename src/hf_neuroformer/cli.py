@@ -64,9 +64,9 @@ from pathlib import Path
 from typing import Dict, Optional
 
 # the standard library only: the console script loads it with this module, without the package (torch)
-from .argument_checks import KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, SEED_RANGE, check_bin_size, check_block_s, \
-    check_ema_decay, check_finetune_settings, check_min_coverage, check_min_isis, check_pass_counts, \
-    check_sampling_ranges, config_settings, override_keys
+from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
+    SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
+    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, config_settings, override_keys
 
 
 def config_setting(text: str):
@@ -1651,6 +1651,13 @@ def cmd_simulate(args) -> int:
         raise ValueError(f"{'/'.join(hub_flags)}: only for --kind hub or hub-glm; the glm kind has no hubs")
     if args.kind != "hub" and args.codegen is not None:  # it was silently ignored
         raise ValueError(f"--codegen: only for --kind hub (brian2); the {args.kind} kind is simulated in numpy")
+    n_hubs = DEFAULT_N_HUBS if args.hubs is None else args.hubs
+    if args.kind != "glm":  # the hub layout: it was refused only after the package's import (5 s, a minute under load)
+        if args.targets_per_hub is not None and args.hubs == 0:  # it was silently ignored (and recorded)
+            raise ValueError(f"--targets-per-hub: only with --hubs >= 1; --hubs 0 makes a network without hubs, "
+                             f"so there is no hub to project onto {args.targets_per_hub} targets")
+        check_hub_layout(args.units, n_hubs,
+                         DEFAULT_TARGETS_PER_HUB if args.targets_per_hub is None else args.targets_per_hub)
     import numpy as np
 
     from .simulation import HubNetworkParams, _whole_bins, simulate_coupled_network, simulate_hub_glm, \
@@ -1684,10 +1691,7 @@ def cmd_simulate(args) -> int:
     if args.kind == "glm":
         net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed, progress=True)
     else:
-        params = HubNetworkParams(n_units=args.units, n_hubs=3 if args.hubs is None else args.hubs)
-        if args.targets_per_hub is not None and args.hubs == 0:  # it was silently ignored (and recorded)
-            raise ValueError(f"--targets-per-hub: only with --hubs >= 1; --hubs 0 makes a network without hubs, "
-                             f"so there is no hub to project onto {args.targets_per_hub} targets")
+        params = HubNetworkParams(n_units=args.units, n_hubs=n_hubs)
         if args.targets_per_hub is not None:
             params.targets_per_hub = args.targets_per_hub
         params.validate()

@@ -33,7 +33,8 @@ from typing import Optional
 import numpy as np
 
 # the longest simulation neuroformer simulate accepts, and hub's largest seed: checked by the CLI before numpy is imported
-from .argument_checks import MAX_BRIAN2_SEED, MAX_CLI_DURATION
+from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
+    check_hub_layout
 from .configuration_neuroformer import is_finite_number
 from .jsonio import json_safe
 from .recording import SpikeRecording
@@ -295,8 +296,8 @@ class HubNetworkParams:
     """
 
     n_units: int = 300
-    n_hubs: int = 3
-    targets_per_hub: int = 30
+    n_hubs: int = DEFAULT_N_HUBS
+    targets_per_hub: int = DEFAULT_TARGETS_PER_HUB
     hub_weight: float = 12.0
     random_prob: float = 0.02
     random_weight: float = 1.5
@@ -361,26 +362,7 @@ class HubNetworkParams:
                              f"{self.v_reset} mV")
         if self.n_units < 2:
             raise ValueError(f"n_units: expected at least 2 units, got {self.n_units}")
-        if not 0 <= self.n_hubs < self.n_units:
-            # with the default hubs (--hubs not given), the message blamed a flag the user never gave
-            default = HubNetworkParams.n_hubs
-            raise ValueError(f"n_hubs: expected 0 <= n_hubs < n_units={self.n_units}, got {self.n_hubs}"
-                             + (f" (default {default}): fewer hubs or more units" if self.n_hubs == default else ""))
-        if self.targets_per_hub < 1:  # the block-size hint below ("a smaller targets_per_hub") misled here
-            raise ValueError(f"targets_per_hub: expected at least 1 target per hub, got {self.targets_per_hub}")
-        if self.n_hubs * self.targets_per_hub > self.n_units - self.n_hubs:
-            default = HubNetworkParams.targets_per_hub
-            fits = (self.n_units - self.n_hubs) // self.n_hubs if self.n_hubs else None
-            raise ValueError(
-                f"targets_per_hub: expected 1 <= targets_per_hub and n_hubs * targets_per_hub <= the "
-                f"{self.n_units - self.n_hubs} non-hub units, got {self.targets_per_hub} x {self.n_hubs} hubs"
-                + (f" (default {default})" if self.targets_per_hub == default else "")
-                + (f"; at most {fits} with {self.n_units} units and {self.n_hubs} hubs: a smaller targets_per_hub, "
-                   f"fewer hubs or more units" if fits else
-                   # no block of even 1 target fits: only fewer hubs (each needs a target) or more units help
-                   f"; not even 1 target per hub fits with {self.n_units} units and {self.n_hubs} hubs: fewer hubs "
-                   f"(at most {self.n_units // 2}) or more units" if fits == 0 else "")
-            )
+        check_hub_layout(self.n_units, self.n_hubs, self.targets_per_hub)
         if not 0 <= self.random_prob <= 1:
             raise ValueError(f"random_prob: expected a probability in [0, 1], got {self.random_prob}")
         for name in ("tau_m", "tau_syn", "dt", "glm_bin_size", "glm_base_rate", "glm_hub_rate"):
