@@ -319,11 +319,12 @@ def test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model(ca
             "--batch-size", "16"]
     msg = err_of(capsys, *base, "--target", "ry", "--select-on", "ry/r2", "--output-dir", tmp_path / "a")
     assert msg.startswith("--select-on: ") and "ry/mean_angular_error_deg" in msg, msg
-    # --ema-decay is passed on to finetune (its training settings record it)
+    # --ema-decay is passed on to finetune (its training settings record it), and the printout says the scores and
+    # the decoder are of the averaged weights (it printed freeze_backbone_steps, never the averaging)
     assert cli.main([str(a) for a in base] + ["--target", "x", "--output-dir", str(tmp_path / "dec"),
                                               "--ema-decay", "0.5"]) == 0
     assert json.loads((tmp_path / "dec" / "metrics.json").read_text())["training"]["ema_decay"] == 0.5
-    capsys.readouterr()
+    assert "  weights: exponential moving average over the steps, --ema-decay 0.5" in capsys.readouterr().out
     msg = err_of(capsys, *base[:2], tmp_path / "dec", *base[3:], "--target", "ry", "--output-dir", tmp_path / "b")
     assert msg.startswith(f"--model: '{tmp_path / 'dec'}' is a decoder fine-tuned for"), msg
 

@@ -1194,6 +1194,10 @@ def cmd_finetune(args) -> int:
     # predictions and their figure are there only when the test split has windows): new or replaced
     written = sorted(p.name for p in folder.iterdir() if p.is_file() and before.get(p.name) != file_identity(p))
     print(f"[neuroformer] wrote {args.output_dir}/ ({', '.join(written)}; config.json holds decoding_targets)")
+    ema = metrics.get("training", {}).get("ema_decay")
+    if ema is not None:  # else nothing printed said so: the scores below and the decoder saved are of the average
+        print(f"  weights: exponential moving average over the steps, --ema-decay {ema:g} (metrics.json: training.ema_decay);"
+              " the scores below and the decoder saved are of the averaged weights")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
