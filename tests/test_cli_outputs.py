@@ -347,7 +347,7 @@ def test_train_numeric_options_state_their_default():
     assert "default: " in helps["--config"]
 
 
-def test_config_mistakes_and_a_missing_render_gratings_recording_name_what_to_fix(tmp_path, capsys):
+def test_config_mistakes_and_a_missing_render_gratings_recording_name_what_to_fix(tmp_path, capsys, monkeypatch):
     """A folder as --config said 'no such file'; a misspelt config field was only listed as unknown
     (now with the closest field); render-gratings' missing --data said 'recording not found'
     without naming the flag."""
@@ -361,7 +361,16 @@ def test_config_mistakes_and_a_missing_render_gratings_recording_name_what_to_fi
     err = capsys.readouterr().err
     assert "unknown NeuroformerConfig field(s) ['foo_bar', 'past_windw'] (did you mean 'past_window' for 'past_windw'?)" in err
     assert main(["render-gratings", "--data", str(tmp_path / "none.nwb"), "--output", str(tmp_path / "v.nwb")]) == 2
-    assert "--data: no such file or directory" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--data: no such file or directory" in err and "README" not in err  # a path of one's own: no hint
+    # a README example's shared-data path run from another folder said only 'no such file or directory'
+    example = "../shared/data/pynapple_A2929_headdirection/A2929-200711.nwb"
+    monkeypatch.chdir(tmp_path)
+    assert main(["render-gratings", "--data", example, "--output", str(tmp_path / "v.nwb")]) == 2
+    err = capsys.readouterr().err
+    assert (f"--data: no such file or directory {example!r} (the README's examples read the shared recordings at "
+            f"../shared/data, beside the repository: run them from the repository's root, {str(tmp_path)!r} is the "
+            "current folder") in err, err
     assert not (tmp_path / "m").exists() and not (tmp_path / "v.nwb").exists()
 
 

@@ -66,10 +66,16 @@ _DATAFRAME_KW = ("time_col", "unit_col")
 def check_input_exists(path, flag: str = "--data") -> Path:
     """``Path(path)`` if it exists; else FileNotFoundError ``"<flag>: no such file or directory
     '<path>'"``, the wording every command uses for a mistyped input path (the readers' own
-    messages named no flag)."""
+    messages named no flag). A missing path under ``shared/data`` (the README's examples) also says
+    that those examples run from the repository's root, beside which the shared recordings lie."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{flag}: no such file or directory {str(path)!r}")
+        hint = ""
+        if "shared/data" in path.as_posix():  # a README example run from another folder
+            hint = (f" (the README's examples read the shared recordings at ../shared/data, beside the repository: "
+                    f"run them from the repository's root, {str(Path.cwd())!r} is the current folder, or give the "
+                    "path where the recordings lie)")
+        raise FileNotFoundError(f"{flag}: no such file or directory {str(path)!r}{hint}")
     return path
 
 
