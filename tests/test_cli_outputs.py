@@ -124,6 +124,25 @@ def test_embed_output_must_be_a_figure_name(capsys, tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_warning_names_a_flag_only_where_the_flag_holds_a_value():
+    """The package's warnings are printed with the flag for the Python name they open with, as its
+    errors are; but a reader's 'units: unit names in PATH repeat' is of the file's units table, and
+    under attention-map without --units (None: the whole population) it would have read '--units:
+    ...', a flag the user never typed."""
+    import argparse
+
+    from hf_neuroformer.cli import _name_the_flag, build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    args = parser.parse_args(["attention-map", "--model", "m", "--data", "r.nwb", "--output", "o.png"])
+    reader = "units: unit names in r.nwb repeat; made them unique with _1, _2 ... suffixes"
+    assert _name_the_flag(reader, subs["attention-map"], args, given_only=True) == reader
+    args = parser.parse_args(["finetune", "--model", "m", "--target", "x"])
+    assert _name_the_flag("model_dir: the split plan of 'm' spans", subs["finetune"], args,
+                          given_only=True) == "--model: the split plan of 'm' spans"
+
+
 @pytest.mark.parametrize("argv, expected", [
     # the library's checks named the Python field (n_hubs, targets_per_hub, GratingParams.frame_rate,
     # training.max_steps), not the flag the user typed (or left at its default)

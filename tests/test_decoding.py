@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 import warnings
 from types import SimpleNamespace
 
@@ -1641,10 +1642,23 @@ def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data
     monkeypatch.delenv("TQDM_DISABLE", raising=False)  # the step bar is checked below
 
     out = tmp_path / "cli-decoder"
-    rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
-               "--target", "ry", "--fraction", "0.5", "--max-steps", "2", "--eval-steps", "2", "--batch-size", "8",
-               "--output-dir", str(out), "--seed", "3", "--set", "hidden_dropout=0.2", "--set", "decoding_pool=current"])
+
+    def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = printed_as_the_interpreter_does
+        rc = main(["finetune", "--model", str(pretrained), "--data", str(shared_data(A2929)), "--epoch", "wake",
+                   "--target", "ry", "--fraction", "0.5", "--max-steps", "2", "--eval-steps", "2", "--batch-size", "8",
+                   "--output-dir", str(out), "--seed", "3", "--set", "hidden_dropout=0.2", "--set",
+                   "decoding_pool=current"])
     captured = capsys.readouterr()
+    # the model, pretrained on 670-850 s, fine-tuned on the whole wake epoch: the package's warning names the
+    # flag, as its errors do (it said "model_dir: the split plan of ..." on the command line)
+    assert re.search(r"^neuroformer finetune: warning: --model: the split plan of .* spans 670\.000-850\.000 s",
+                     captured.err, re.M), captured.err[-3000:]
+    assert "model_dir:" not in captured.err, captured.err[-3000:]
     text = captured.out
     assert rc == 0 and "test/ry/mean_angular_error_deg" in text and "dropped:" in text
     # one line per evaluation, as train prints its steps; no save bar per checkpoint

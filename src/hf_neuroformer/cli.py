@@ -2385,7 +2385,7 @@ _FIELD_FLAGS = {"n_hubs": "--hubs", "frame_shape": "--height/--width", "field_of
                 "model_dir": "--model"}
 
 
-def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
+def _name_the_flag(message: str, parser: argparse.ArgumentParser, args, given_only: bool = False) -> str:
     """A library error that opens with the Python name of a value a flag gave (``batch_size: expected
     ...``, ``training.max_steps: ...``, ``n_hubs: ...``, ``GratingParams.frame_rate: ...``) opened
     with the flag instead (``--batch-size: expected ...``), as the rules for errors ask; one that opens
@@ -2395,7 +2395,9 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
     Only names that are an option of ``parser`` (the command's subparser) or in :data:`_FIELD_FLAGS`
     are replaced, and only when the message does not name the flag already; a ``training.`` field
     only when its flag was given (else the value came from the --config file, which the message
-    names as it is)."""
+    names as it is). With ``given_only`` (the package's warnings), a name is replaced only where its
+    option holds a value (not None): a reader's ``units: ...`` of a file's units table stays so under
+    ``attention-map``, whose ``--units`` was not given."""
     import re
 
     flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"}
@@ -2412,6 +2414,8 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args) -> str:
     if flag is None or flag.split("/")[0] in message:
         return message
     if prefix == "training." and getattr(args, name, None) is None:
+        return message
+    if given_only and all(getattr(args, dest, None) is None for dest, f in flags.items() if f == flag.split("/")[0]):
         return message
     return flag + message[m.end():]
 
@@ -2482,7 +2486,8 @@ def _main(argv=None) -> int:
 
     def _format(message, category, filename, lineno, line=None):
         if _ours(category, filename):  # others keep their origin
-            return f"neuroformer {args.command}: warning: {message}\n"
+            # named by the flag, as the errors are ("--model: the split plan of ...", not "model_dir: ...")
+            return f"neuroformer {args.command}: warning: {_name_the_flag(str(message), sub, args, given_only=True)}\n"
         return plain(message, category, filename, lineno, line)
 
     warnings.formatwarning = _format
