@@ -1539,7 +1539,7 @@ def test_a_file_whose_hub_units_lie_outside_the_network_is_refused_when_read(tmp
             read_network(path)
 
 
-def test_double_centring_reverses_two_units_and_ties_three_so_such_networks_are_refused(tmp_path):
+def test_double_centring_reverses_two_units_and_ties_or_reverses_three_so_such_networks_are_refused(tmp_path):
     """A 2-unit hub network scored AUROC 0.000 and direction 0.000 for every attention readout and the
     uniform control (the CCG and GLM: 1.000), printed as if measured: double centring over the
     off-diagonal pairs turns an excess a on [i, j] into [i, j] - [j, i] = a (n - 3) / (n - 1)."""
@@ -1551,12 +1551,19 @@ def test_double_centring_reverses_two_units_and_ties_three_so_such_networks_are_
         m[0, 1] = 0.5
         d = _double_centre(m, np.ones(n, dtype=bool))
         assert d[0, 1] - d[1, 0] == pytest.approx(0.4 * (n - 3) / (n - 1))
+    # but a 3-unit hub network (source 0 onto both others, k = 2) is reversed, not tied (the message said
+    # "on 3 ties it"): a (n - 2 - k) / (n - 1) = -a / 2 on each of its edges
+    m = np.full((3, 3), 0.1)
+    m[1, 0] = m[2, 0] = 0.5
+    d = _double_centre(m, np.ones(3, dtype=bool))
+    assert d[1, 0] - d[0, 1] == d[2, 0] - d[0, 2] == pytest.approx(-0.4 / 2)
     assert MIN_UNITS_FOR_DIRECTION == 4
     for n in (2, 3):
         path = write_network(simulate_coupled_network(n_units=n, duration=1.0, seed=0), tmp_path / f"n{n}.nwb")
         with pytest.raises(ValueError, match=rf"--data\): the simulated network has {n} unit\(s\); connectivity "
                                              r"scores directed pairs of units and needs at least 4: .* on 2 units "
-                                             r"reverses every direction and on 3 ties it"):
+                                             r"reverses every direction and on 3 ties a lone edge and reverses "
+                                             r"the edges of a source onto both other units, a hub \(simulate"):
             run_connectivity(tmp_path / "no-model", path, tmp_path / "conn")  # before the model is read
     assert not (tmp_path / "conn").exists()
     # the Python function warns (its mass_* matrices are still what the model attended to)
@@ -1564,7 +1571,9 @@ def test_double_centring_reverses_two_units_and_ties_three_so_such_networks_are_
 
     rec = simulate_coupled_network(n_units=2, duration=0.5, seed=0).recording
     tok, model = untrained_model(rec, small_config())
-    with pytest.warns(UserWarning, match=r"recording: 2 unit\(s\); the double-centred .* read the mass_\* matrices"):
+    with pytest.warns(UserWarning, match=r"recording: 2 unit\(s\); the double-centred .* on 3 they tie a lone edge and "
+                                         r"reverse the edges of a source onto both other units, a hub\): read the "
+                                         r"mass_\* matrices"):
         out = attention_connectivity(model, tok, rec, [0.1, 0.2])
     assert out["mass_mean"].shape == (2, 2)
 

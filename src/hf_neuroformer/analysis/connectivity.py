@@ -49,7 +49,7 @@ off-diagonal entries (as the average-product correction of coevolution analysis)
 Positive = queries predicting ``i`` attend to ``j`` more than the row and column averages
 predict. It needs at least 4 units (:data:`MIN_UNITS_FOR_DIRECTION`): an excess ``a`` on one pair
 becomes ``attention[i, j] - attention[j, i] = a (n - 3) / (n - 1)``, reversed on 2 units and tied
-on 3. More generally, an excess ``a`` on each of the ``k`` edges of one source ``j`` (a hub) becomes
+on 3 (where a source onto both other units, a hub, is reversed: see below). More generally, an excess ``a`` on each of the ``k`` edges of one source ``j`` (a hub) becomes
 ``a (n - 2 - k) / (n - 1)`` on each (the column mean takes ``a k / (n - 1)``): a source that drives
 every other unit (``k = n - 1``) is reversed and one that drives all but one tied, however many
 units there are; :func:`run_connectivity` warns of such a source in the ground truth. Queries that stand for no unit or see no earlier unit token are left out. Dividing
@@ -114,7 +114,8 @@ READOUTS = ("last_layer", "mean", "rollout")
 #: rank an edge above its reverse. Double centring over the off-diagonal pairs turns an excess ``a`` of
 #: attention on the single pair ``[i, j]`` into ``[i, j] - [j, i] = a (n - 3) / (n - 1)``: on 2 units it
 #: reverses every direction (a 2-unit hub network scored AUROC 0.000 and direction 0.000 while the
-#: CCG and GLM baselines scored 1.000), on 3 units it ties them. Enough units do not make every edge
+#: CCG and GLM baselines scored 1.000); on 3 units it ties a lone edge and reverses a hub's (a source onto
+#: both others, k = 2 below). Enough units do not make every edge
 #: directed: the edges of a source onto k of the others become a (n - 2 - k) / (n - 1) each (the
 #: module docstring), so a source onto n - 2 or more units is tied or reversed (warned of).
 MIN_UNITS_FOR_DIRECTION = 4
@@ -167,7 +168,8 @@ def attention_connectivity(
 
     Warns:
         UserWarning: ``recording`` has fewer than :data:`MIN_UNITS_FOR_DIRECTION` (4) units, where the
-            double centring reverses (2 units) or ties (3 units) the direction of every edge; or
+            double centring reverses every edge's direction (2 units), or ties a lone edge and reverses a
+            hub's (3 units); or
             fewer than 3 of its units have query rows in the windows (with 2, the direction between
             them is reversed as on a 2-unit network).
 
@@ -189,7 +191,8 @@ def attention_connectivity(
     if n < MIN_UNITS_FOR_DIRECTION:
         warnings.warn(f"recording: {n} unit(s); the double-centred attention_* and uniform_control matrices cannot "
                       f"tell an edge from its reverse below {MIN_UNITS_FOR_DIRECTION} units (on 2 units they reverse "
-                      "every direction, on 3 they tie it): read the mass_* matrices instead", UserWarning,
+                      "every direction; on 3 they tie a lone edge and reverse the edges of a source onto both other "
+                      "units, a hub): read the mass_* matrices instead", UserWarning,
                       stacklevel=3)  # past torch.no_grad's wrapper, to the caller
     lut = torch.as_tensor(model_unit_lookup(tokenizer, recording, cfg), device=device)
     mass = {r: torch.zeros(n, n, dtype=torch.float64, device=device) for r in (*READOUTS, "uniform")}
@@ -909,7 +912,8 @@ def run_connectivity(
         FileNotFoundError / ValueError: from loading the model or the ground truth (``data_path (--data):``
             a missing file, a directory, a file that is not an NWB file written by ``neuroformer
             simulate``); a network of fewer than :data:`MIN_UNITS_FOR_DIRECTION` (4) units (1: no pair to
-            score; 2 or 3: the double-centred attention reverses or ties every direction).
+            score; 2: the double-centred attention reverses every direction; 3: it ties a lone edge and
+            reverses a hub's).
 
     Warns:
         UserWarning: a source unit whose excitatory edges (positive ground-truth weights) reach
@@ -962,7 +966,8 @@ def run_connectivity(
         raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
                          f"directed pairs of units and needs at least {MIN_UNITS_FOR_DIRECTION}: the attention "
                          "matrices are double-centred over the pairs (row and column means removed), which on 2 units "
-                         "reverses every direction and on 3 ties it (simulate --units 4 or more)")
+                         "reverses every direction and on 3 ties a lone edge and reverses the edges of a source onto "
+                         "both other units, a hub (simulate --units 4 or more)")
     # a source onto k of the n - 1 others: each of its edges becomes a (n - 2 - k) / (n - 1) after the double
     # centring (its column mean takes its excess), tied or reversed for k >= n - 2, with 4 units or 400
     w = np.where(np.eye(rec.n_units, dtype=bool), 0.0, np.asarray(net.weights, dtype=np.float64))
