@@ -773,3 +773,25 @@ def test_a_processor_batch_without_an_event_is_not_warned_of_but_a_dataset_is(tr
         g = generate_spikes(model, tok, rec, [start], max_spikes=2, seed=0, progress=False)
     assert not [str(w.message) for w in caught if "null token" in str(w.message)]
     assert g.generation_stats["n_events_in_no_window"] == {"ripples": 0}
+
+
+def test_decode_windows_does_not_warn_of_windows_without_an_event(trained):
+    """decode_windows warned "k of n windows have no value of the decoder's input modality 'ripples'
+    (source 'events:sleep_ripples')" for a decoder reading an event stream, where windows without an
+    event (between sparse onsets) are the normal case, not a gap in the recording as for a behaviour
+    series (e.g. head direction during sleep, still warned of)."""
+    from hf_neuroformer.finetuning import decode_windows
+    from hf_neuroformer.generation import load_pretrained
+
+    rec, out, _ = trained
+    _, tok, _ = load_pretrained(out)
+    cfg = nf.NeuroformerConfig.from_pretrained(out, decoding_targets=[{"name": "x", "kind": "regression"}])
+    torch.manual_seed(0)
+    decoder = nf.NeuroformerForBehaviorDecoding(cfg).eval()  # untrained: only the warnings are read here
+    t = rec.events["sleep_ripples"].times
+    starts = [float(s) for s in np.arange(1.0, 110.0, 0.05)  # no onset in [s - 0.25, s + 0.05)
+              if not np.any((t >= s - 0.25) & (t < s + 0.05))][:4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table, info = decode_windows(decoder, tok, rec, starts, recorded=False)
+    assert len(table) == 4 and info["windows_without_input"] == {}

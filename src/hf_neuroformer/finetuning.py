@@ -71,7 +71,7 @@ from .generation import (check_model_dir, check_recording_units, check_weight_sh
 from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
-from .modalities import truncated_modality_tokens, truncated_tokens_text, windows_without_values
+from .modalities import is_event_modality, truncated_modality_tokens, truncated_tokens_text, windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .plotting import plot_decoding
@@ -1624,7 +1624,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         with ``recorded_targets`` (labels), ``missing_targets`` (label -> why no recorded value:
         the target is not in the recording, or its values do not fit the decoder's kind) and
         ``n_truncated_windows``, ``absent_units`` (:func:`hf_neuroformer.generation.units_absent`) and
-        ``windows_without_input`` (input modality name -> windows with no value of it) and, with
+        ``windows_without_input`` (input modality name -> windows with no value of it; event
+        modalities, whose windows without an event are normal, left out) and, with
         modalities, ``n_truncated_modality_tokens`` (modality name -> tokens, video: frames,
         beyond ``max_tokens`` / ``num_frames`` left out, the earliest).
 
@@ -1632,7 +1633,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
         UserWarning: the recording lacks some of the decoder's units of its session (a subset of
             the units, e.g. re-sorted or exported without some): they are read as silent. A regression
             target's series with another ``unit`` than the one the decoder was fine-tuned on. Windows
-            with no value of an input modality (e.g. head direction during sleep).
+            with no value of an input modality (e.g. head direction during sleep), other than an event
+            stream (source ``events:...``), which most windows may lack.
 
     Raises:
         ValueError: bad window starts or clips (the processor's checks), a recording whose units
@@ -1665,7 +1667,9 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     mod_trunc = {m["name"]: truncated_modality_tokens(cols, m) for m in cfg.modalities or []}
     no_input = {}  # input modalities with no value in a window: the decoder sees no input there
     for mod in cfg.modalities or []:
-        if mod.get("role", "input") == "input" and (k := windows_without_values(cols, mod)):
+        # an event stream (events:...) is not counted: windows between its sparse onsets are the normal case
+        if mod.get("role", "input") == "input" and not is_event_modality(mod) and (
+                k := windows_without_values(cols, mod)):
             no_input[mod["name"]] = k
     if no_input:
         warnings.warn("recording: " + "; ".join(
