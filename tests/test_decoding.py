@@ -3611,6 +3611,23 @@ def test_a_diverged_finetune_is_refused_naming_the_learning_rate(a2929, tmp_path
     assert not out.exists()  # not even the folder Trainer's checkpoints were written into
 
 
+def test_a_diverged_cli_finetune_names_the_learning_rate_flag_throughout(a2929, pretrained, tmp_path, capsys):
+    """`neuroformer finetune --learning-rate 1e6` that diverged opened its error with --learning-rate but
+    went on in the library's words: 'diverged at learning_rate=1e+06 ... fine-tune again with a lower
+    learning_rate', a name the command line has no option of."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_nwb
+
+    write_nwb(a2929.restrict(670.0, 700.0), tmp_path / "30s.nwb")
+    rc = main(["finetune", "--model", str(pretrained), "--from-scratch", "--data", str(tmp_path / "30s.nwb"),
+               "--target", "x", "--kind", "regression", "--learning-rate", "1e6", "--max-steps", "1", "--eval-steps",
+               "1", "--batch-size", "8", "--output-dir", str(tmp_path / "dec")])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(r"error: --learning-rate: fine-tuning diverged at --learning-rate=1e\+06: .*: "
+                                 r"fine-tune again with a lower --learning-rate$", err, re.M), err[-3000:]
+    assert "learning_rate" not in err and not (tmp_path / "dec").exists()
+
+
 def test_a_failed_finetune_into_a_new_nested_folder_leaves_none_of_the_folders_it_made(a2929, tmp_path):
     """Break test: a run into a new ``a/b/c`` that failed removed ``c`` only, leaving the empty
     ``a/b`` it had made behind. Now every folder the run made is removed when left empty; a

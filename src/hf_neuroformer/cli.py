@@ -1188,7 +1188,7 @@ def cmd_finetune(args) -> int:
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
         freeze_backbone_steps=args.freeze_backbone_steps, ema_decay=args.ema_decay, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
-        ci_block_s_option=CI_BLOCK_S_FLAG,
+        ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option="--learning-rate",
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
     # predictions and their figure are there only when the test split has windows): new or replaced

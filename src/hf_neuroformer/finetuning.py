@@ -952,6 +952,7 @@ def finetune(
     step_bar: bool = False,
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
+    learning_rate_option: str = "learning_rate",
     **training_args,
 ) -> Dict[str, object]:
     """Fine-tune (or train from scratch) a behaviour decoder and score it once on the test split.
@@ -1030,6 +1031,8 @@ def finetune(
             (:func:`decoding_intervals`).
         ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
             ``neuroformer finetune`` passes ``"--ci-block-s"``).
+        learning_rate_option: how the error of a diverged run names the learning rate to lower
+            (``"learning_rate"``, the default; ``neuroformer finetune`` passes ``"--learning-rate"``).
         **training_args: more ``transformers.TrainingArguments`` fields.
 
     Returns:
@@ -1280,7 +1283,7 @@ def finetune(
             trainer.train()
         best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
         val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
-        _check_not_diverged(trainer, out, learning_rate, eval_steps)  # its checkpoints: removed below
+        _check_not_diverged(trainer, out, learning_rate, eval_steps, learning_rate_option)  # checkpoints: removed below
         if trainer.state.best_model_checkpoint is None:
             # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
             # checkpoint_selection said "highest validation x/r2" for a choice that was never made
@@ -1401,7 +1404,8 @@ def _warn_nonfinite_test(compute_metrics) -> None:
             "mixed_precision fp16: fine-tune again without it or with a lower learning_rate", UserWarning, stacklevel=3)
 
 
-def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: int) -> None:
+def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: int,
+                        option: str = "learning_rate") -> None:
     """Refuse the decoder ``trainer`` holds after training and its final validation pass (the
     validation-selected one) when it predicts NaN or inf there (``compute_metrics``'
     ``nonfinite_targets``) or its weights hold NaN or inf: the run diverged, every evaluation
@@ -1412,7 +1416,8 @@ def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: in
 
     Raises:
         ValueError: naming ``learning_rate`` (``--learning-rate``) and its value, the targets
-            predicted as NaN and the first non-finite weight tensor; nothing is written."""
+            predicted as NaN and the first non-finite weight tensor; nothing is written. ``option``
+            names the setting in the message's body (``"--learning-rate"`` for the command line)."""
     from .analysis._batches import nonfinite_weights
 
     bad, total = nonfinite_weights(trainer.model)
@@ -1422,9 +1427,9 @@ def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: in
     what = ([f"it predicts NaN or inf for {targets} on the validation windows"] if targets else []) + (
         [f"{len(bad)} of {total} weight tensors hold NaN or infinite values (first: {bad[0]})"] if bad else [])
     raise ValueError(
-        f"learning_rate (--learning-rate): fine-tuning diverged at learning_rate={learning_rate:g}: {'; '.join(what)}, "
+        f"learning_rate (--learning-rate): fine-tuning diverged at {option}={learning_rate:g}: {'; '.join(what)}, "
         f"and no evaluation (every {eval_steps} steps) found a finite checkpoint to keep; nothing was written to "
-        f"{str(out)!r}: fine-tune again with a lower learning_rate")
+        f"{str(out)!r}: fine-tune again with a lower {option}")
 
 
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
