@@ -686,7 +686,7 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
     every command, ``decode --batch-size``, ``simulate --units`` (and its hub layout: ``--hubs``, ``--targets-per-hub``), ``evaluate --min-isis`` (``--bin-size``,
     ``--min-trial-coverage``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
-    (18-25 s under load).
+    (18-25 s under load), and a malformed ``finetune --target`` item (``x[``: 13 s).
     Every command's --help also says what it computes, reads and writes, with an example line (only
     push, simulate and connectivity had a description)."""
     import argparse
@@ -732,6 +732,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                                                                                 "classification, circular per target",
                 ("finetune", "--model", "m", "--target", "x,y", "--kind", "regression"): "--kind: expected one kind "
                                                                                          "per --target item (2;",
+                # the form of a --target item (argument_checks.target_label_form): refused after torch's import (13 s)
+                ("finetune", "--model", "m", "--target", "x[", "--max-steps", "5"): "--target: 'x[' is not NAME or "
+                                                                                    "NAME[k]; expected a variable name",
                 # numbers whose checks imported torch, transformers or numpy first (18-25 s under load)
                 ("finetune", "--model", "m", "--target", "x", "--max-steps", "-5"): "--max-steps: expected a whole "
                                                                                     "number >= 1, got -5",

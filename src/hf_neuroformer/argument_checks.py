@@ -3,9 +3,11 @@
 The standard library only, on purpose: the console script (``hf_neuroformer_entry``) loads this
 module and ``cli.py`` without importing the package, whose ``__init__`` imports torch and
 transformers (5-10 s of CPU), so that a refused ``--kind``, ``--set`` key, sampling value, step
-count, ``--ci-block-s``, ``--batch-size`` or ``--min-isis`` is answered at once. The library
+count, ``--ci-block-s``, ``--batch-size``, ``--min-isis`` or a malformed ``finetune --target`` item
+is answered at once. The library
 modules that use these values import them from here (one definition):
-:mod:`~hf_neuroformer.decoding` and :mod:`~hf_neuroformer.metrics.decoding` (:data:`KINDS`),
+:mod:`~hf_neuroformer.decoding` and :mod:`~hf_neuroformer.metrics.decoding` (:data:`KINDS`;
+:func:`target_label_form`, the form check of ``decoding.parse_target_label``),
 :mod:`~hf_neuroformer.finetuning` (:data:`FINETUNE_CONFIG_KEYS`, :func:`config_settings`,
 :func:`override_keys`, :func:`check_finetune_settings`, :func:`check_ema_decay`),
 :mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`),
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from typing import Callable, Dict
 
@@ -300,7 +303,27 @@ def check_min_isis(min_isis, error: type = ValueError) -> int:
     return int(min_isis)
 
 
+def target_label_form(text: str, error: type = ValueError):
+    """``(name, column)`` of a decoding target label by its form alone: ``"x"`` -> ``("x", None)``,
+    ``"position[1]"`` -> ``("position", 1)`` (spaces inside the brackets allowed). The form check of
+    :func:`hf_neuroformer.decoding.parse_target_label`, which also takes a variable whose own name has
+    brackets; here so that ``neuroformer finetune --target`` refuses a malformed item before torch is
+    imported.
+
+    Raises:
+        ValueError (``error``): ``text`` has a bracket but is not ``NAME[k]`` with ``k`` an integer
+            >= 0 (``position[``, ``position[a]``, ``position[-1]``).
+    """
+    if "[" not in text and "]" not in text:
+        return text, None
+    m = re.fullmatch(r"([^\[\]]+)\[\s*(\d+)\s*\]", text)
+    if m is None:
+        raise error(f"{text!r} is not NAME or NAME[k]; expected a variable name, or a column of a 2-D "
+                    "series as NAME[k] with k an integer >= 0, such as position[1]")
+    return m.group(1).strip(), int(m.group(2))
+
+
 __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "SEED_RANGE", "check_bin_size",
            "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage", "check_min_isis",
            "check_pass_counts", "check_sampling_ranges", "config_settings", "is_finite_number", "is_real_number",
-           "is_whole_number", "override_keys"]
+           "is_whole_number", "override_keys", "target_label_form"]

@@ -66,7 +66,8 @@ from typing import Dict, Optional
 # the standard library only: the console script loads it with this module, without the package (torch)
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
     SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
-    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, config_settings, override_keys
+    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, config_settings, override_keys, \
+    target_label_form
 
 
 def config_setting(text: str):
@@ -1117,7 +1118,12 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
 def cmd_finetune(args) -> int:
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
     texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
-    # the kinds and the --set keys need no library: usage errors, before torch is imported (5-10 s)
+    # the form of each item (NAME or NAME[k]), the kinds and the --set keys need no library: usage errors, before
+    # torch is imported (5-10 s); the names against the recording's own once it is read
+    try:
+        items = [target_label_form(n) for n in texts]
+    except ValueError as err:
+        raise ValueError(f"--target: {err}") from None
     kinds = _comma_items(",".join(args.kind), "--kind", "kinds", "regression,circular") if args.kind else None
     if kinds is not None and len(kinds) != len(texts):
         raise ValueError(f"--kind: expected one kind per --target item ({len(texts)}; a 2-D series' kind applies to "
@@ -1142,10 +1148,6 @@ def cmd_finetune(args) -> int:
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
 
-    try:  # the form of each item now (NAME or NAME[k]); against the recording's own names once it is read
-        items = [parse_target_label(n) for n in texts]
-    except DecodingTargetError as err:
-        raise ValueError(f"--target: {err}") from None
     if len(set(items)) != len(items):
         raise ValueError(f"--target: each target once, got {[target_label(n, c) for n, c in items]}")
     check_model_dir(args.model, "--model", weights=not args.from_scratch)

@@ -36,14 +36,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .argument_checks import KINDS
+from .argument_checks import KINDS, target_label_form
 from .configuration_neuroformer import CLASS_WEIGHTS, is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem, unit_is_degrees
@@ -151,13 +150,7 @@ def parse_target_label(text: str, recording=None) -> Tuple[str, Optional[int]]:
     if recording is not None and (text in recording.behaviour or (
             text.startswith("trial:") and recording.trials is not None and text[6:] in (recording.trial_info or {}))):
         return text, None
-    if "[" not in text and "]" not in text:
-        return text, None
-    m = re.fullmatch(r"([^\[\]]+)\[\s*(\d+)\s*\]", text)
-    if m is None:
-        raise DecodingTargetError(f"{text!r} is not NAME or NAME[k]; expected a variable name, or a column of a 2-D "
-                                  "series as NAME[k] with k an integer >= 0, such as position[1]")
-    return m.group(1).strip(), int(m.group(2))
+    return target_label_form(text, DecodingTargetError)
 
 
 def available_targets(recording) -> List[str]:
