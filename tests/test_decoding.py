@@ -3597,6 +3597,30 @@ def test_nan_test_predictions_of_a_decoder_finite_on_validation_are_said():
         _warn_nonfinite_test(cm)
 
 
+def test_the_finetune_warnings_name_the_learning_rate_flag_on_the_command_line():
+    """The warnings of a validation loss NaN at every evaluation (no checkpoint chosen) and of NaN test
+    predictions ended "fine-tune again with a lower learning_rate" (and "mixed_precision fp16", a setting
+    finetune has under neither name) also under `neuroformer finetune`, whose option is --learning-rate:
+    they now name the learning rate as finetune's ``learning_rate_option`` does (the CLI passes
+    "--learning-rate"; the library keeps learning_rate)."""
+    from transformers import EvalPrediction
+
+    from hf_neuroformer.finetuning import _warn_no_checkpoint_chosen, _warn_nonfinite_test, make_compute_metrics
+
+    cm = make_compute_metrics([{"name": "x", "kind": "regression"}])
+    cm(EvalPrediction(np.array([[1.0], [np.nan], [2.0]]), np.array([[1.0], [2.0], [3.0]])))
+    for option in ("--learning-rate", "learning_rate"):
+        for warn in (lambda: _warn_no_checkpoint_chosen("loss", [1, 2], option), lambda: _warn_nonfinite_test(cm, option)):
+            with pytest.warns(UserWarning) as got:
+                warn()
+            text = str(got[0].message)
+            assert re.search(f"fine-tune again (without it or )?with a lower {option}$", text), text
+            assert "mixed_precision" not in text and (option == "learning_rate" or "learning_rate" not in text), text
+    with pytest.warns(UserWarning, match=r"select on the loss \(select_on='loss', --select-on loss\) or another "
+                                         r"metric$"):  # a metric other than the loss: no learning rate to lower
+        _warn_no_checkpoint_chosen("x/r2", [1, 2], "--learning-rate")
+
+
 def test_a_diverged_finetune_is_refused_naming_the_learning_rate(a2929, tmp_path):
     """Break test: fine-tuning at a learning rate that overflows the decoder's outputs (NaN
     predictions) failed inside decoding_metrics ('y_pred: expected finite values ... drop or mask

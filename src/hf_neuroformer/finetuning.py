@@ -1031,7 +1031,8 @@ def finetune(
             (:func:`decoding_intervals`).
         ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
             ``neuroformer finetune`` passes ``"--ci-block-s"``).
-        learning_rate_option: how the error of a diverged run names the learning rate to lower
+        learning_rate_option: how the error of a diverged run, and the warnings of a validation loss
+            NaN at every evaluation or of NaN test predictions, name the learning rate to lower
             (``"learning_rate"``, the default; ``neuroformer finetune`` passes ``"--learning-rate"``).
         **training_args: more ``transformers.TrainingArguments`` fields.
 
@@ -1289,15 +1290,10 @@ def finetune(
             # checkpoint_selection said "highest validation x/r2" for a choice that was never made
             steps = [h["step"] for h in trainer.state.log_history if f"eval_{best_metric}" in h]
             selection = f"last step (validation {best_metric} never defined)"
-            warnings.warn(
-                f"select_on: the validation {best_metric} was undefined (NaN) at every evaluation (steps {steps}), so no "
-                "checkpoint was chosen and the last one is kept (e.g. R² or Pearson r of a target constant over the "
-                "validation windows); " + ("select on the loss (select_on='loss', --select-on loss) or another metric"
-                                            if best_metric != "loss" else "fine-tune again with a lower learning_rate"),
-                UserWarning, stacklevel=2)
+            _warn_no_checkpoint_chosen(best_metric, steps, learning_rate_option)
         test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
         if test_out is not None:
-            _warn_nonfinite_test(trainer.compute_metrics)
+            _warn_nonfinite_test(trainer.compute_metrics, learning_rate_option)
         test = test_out.metrics if test_out is not None else {}
         metrics: Dict[str, object] = {}
         for prefix, m in (("validation", val), ("test", test)):
@@ -1390,18 +1386,31 @@ def _remove_unfinished(ckpt: Path, created: Sequence[Path], keep_checkpoints: bo
     remove_empty_folders(created)
 
 
-def _warn_nonfinite_test(compute_metrics) -> None:
+def _warn_no_checkpoint_chosen(best_metric: str, steps: list, option: str = "learning_rate") -> None:
+    """Warn that the validation ``best_metric`` was NaN at every evaluation (``steps``), so Trainer
+    chose no checkpoint and the last one is kept. ``option`` names the learning rate to lower when
+    the metric is the loss (``"--learning-rate"`` for the command line)."""
+    warnings.warn(
+        f"select_on: the validation {best_metric} was undefined (NaN) at every evaluation (steps {steps}), so no "
+        "checkpoint was chosen and the last one is kept (e.g. R² or Pearson r of a target constant over the "
+        "validation windows); " + ("select on the loss (select_on='loss', --select-on loss) or another metric"
+                                    if best_metric != "loss" else f"fine-tune again with a lower {option}"),
+        UserWarning, stacklevel=3)
+
+
+def _warn_nonfinite_test(compute_metrics, option: str = "learning_rate") -> None:
     """Warn when the last call of ``compute_metrics`` (:func:`make_compute_metrics`; the test
     pass) met NaN or inf predictions: the decoder was finite on the validation windows
     (:func:`_check_not_diverged` refused it otherwise), and those targets' test metrics are NaN
     (null in ``metrics.json``). Before, such a pass stopped the run ("y_pred: expected finite
-    values"); with undefined metrics it would have been silent."""
+    values"); with undefined metrics it would have been silent. ``option`` names the learning rate
+    to lower (``"--learning-rate"`` for the command line)."""
     targets = list(getattr(compute_metrics, "nonfinite_targets", None) or [])
     if targets:
         warnings.warn(
             f"test: the decoder predicts NaN or inf for {targets} on the test windows (it was finite on the validation "
-            "windows), so their test metrics are undefined (NaN; null in metrics.json); an overflow, e.g. under "
-            "mixed_precision fp16: fine-tune again without it or with a lower learning_rate", UserWarning, stacklevel=3)
+            "windows), so their test metrics are undefined (NaN; null in metrics.json); an overflow, e.g. under fp16 "
+            f"mixed precision: fine-tune again without it or with a lower {option}", UserWarning, stacklevel=3)
 
 
 def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: int,
