@@ -685,7 +685,7 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s). And
     the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
     every command, ``decode --batch-size``, ``simulate --units`` (and its hub layout: ``--hubs``, ``--targets-per-hub``), ``evaluate --min-isis`` (``--bin-size``,
-    ``--min-trial-coverage``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
+    ``--min-trial-coverage``, ``--timing-tolerances``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
     (18-25 s under load), and a malformed ``finetune --target`` item (``x[``: 13 s).
     Every command's --help also says what it computes, reads and writes, with an example line (only
     push, simulate and connectivity had a description)."""
@@ -768,6 +768,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                                                                          "number of seconds, got 0.0",
                 ("evaluate", "--generated", "g.nwb", "--min-trial-coverage", "2"): "--min-trial-coverage: expected a "
                                                                                    "fraction in (0, 1], got 2.0",
+                # milliseconds for seconds: scored at 5, 10 and 25 s, and refused only after torch was imported
+                ("evaluate", "--generated", "g.nwb", "--timing-tolerances", "5,10,25"): "--timing-tolerances[0]: expected "
+                                                                                       "a coincidence window below 1 s",
                 ("connectivity", "--model", "m", "--data", "d", "--output", "o", "--max-windows", "0"): "--max-windows: "
                                                                                                         "expected an "
                                                                                                         "integer >= 1"}

@@ -261,7 +261,11 @@ def test_spike_timing_f1_refuses_bad_arguments_by_name():
     real = rec([(0.5, 0)], (0.0, 10.0))
     gen = rec([(0.5, 0)], (0.0, 6.0), WINDOWS)
     for bad, msg in (([], r"^tolerances: expected at least one"), ([0.01, -1], r"^tolerances\[1\]: expected a positive"),
-                     ("0.01", r"^tolerances\[0\]: expected a positive"), ([0.005, 0.005], r"^tolerances: expected distinct")):
+                     ("0.01", r"^tolerances\[0\]: expected a positive"), ([0.005, 0.005], r"^tolerances: expected distinct"),
+                     # milliseconds for seconds: scored at 5, 10 and 25 s (F1 near 1 on random spikes)
+                     ([0.005, 5, 10], r"^tolerances\[1\]: expected a coincidence window below 1 s, got 5 s \(2 of 3 "
+                                      r"tolerances are 1 s or more\); tolerances are seconds, not milliseconds: "
+                                      r"0\.005,0\.01,0\.025 for 5, 10 and 25 ms$")):
         with pytest.raises(FidelityInputError, match=msg):
             spike_timing_f1(real, gen, tolerances=bad)
     with pytest.raises(FidelityInputError, match=r"^chance_draws: expected an integer >= 1, got 0"):
@@ -1549,7 +1553,9 @@ def test_cli_evaluate_writes_json_and_figure_and_refuses_to_overwrite(steinmetz,
         assert f"--timing-chance-draws: expected an integer >= 1, got {bad}" in capsys.readouterr().err, bad
     for bad, msg in (("0.01,-1", "--timing-tolerances[1]: expected a positive finite number of seconds, got -1.0"),
                      ("0.01,,0.02", "--timing-tolerances: an empty item"), ("5ms", "got '5ms'"),
-                     ("0.01,0.010", "--timing-tolerances: expected distinct")):
+                     ("0.01,0.010", "--timing-tolerances: expected distinct"),
+                     ("5,10,25", "--timing-tolerances[0]: expected a coincidence window below 1 s, got 5.0 s (3 of 3 "
+                                 "tolerances are 1 s or more); tolerances are seconds, not milliseconds: 0.005,0.01,0.025")):
         assert main(["evaluate", "--real", "missing.nwb", "--generated", "missing.nwb", "--timing-tolerances", bad]) == 2
         assert msg in capsys.readouterr().err, bad
 

@@ -14,7 +14,7 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
 :mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
 :mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_min_isis`, :func:`check_bin_size`,
-:func:`check_min_coverage`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
+:func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
 
 :func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` have a second copy, of
 the same source, in :mod:`~hf_neuroformer.configuration_neuroformer`: that module is Hub remote
@@ -290,6 +290,48 @@ def check_min_coverage(min_coverage, field: str = "min_coverage", error: type = 
     return float(min_coverage)
 
 
+#: s: a spike-timing tolerance (:func:`check_spike_tolerances`) this wide or wider is refused. Coincidence
+#: windows of spike timing are milliseconds wide (5-25 ms by default); one of a second or more matches
+#: any spike of the unit in the window, a count rather than a timing, and is what milliseconds read as
+#: seconds give (``--timing-tolerances 5,10,25`` scored at 5, 10 and 25 s, an F1 near 1 on random spikes).
+MAX_SPIKE_TOLERANCE = 1.0
+
+
+def tolerance_label(tolerance: float) -> str:
+    """Key suffix of a spike-timing tolerance (s): ``0.005`` -> ``"5ms"``, ``0.0025`` -> ``"2.5ms"``."""
+    return f"{round(tolerance * 1e3, 6):g}ms"
+
+
+def check_spike_tolerances(tolerances, field: str = "tolerances", error: type = ValueError) -> tuple:
+    """``tolerances`` (s) as a tuple of floats, or an ``error`` naming ``field`` unless it is a
+    non-empty sequence of distinct positive finite numbers of seconds below
+    :data:`MAX_SPIKE_TOLERANCE` (two that give the same key, e.g. 0.005 and 0.0050000001, are
+    refused rather than one overwriting the other; 1 s or more is milliseconds read as seconds).
+    A single number is taken as a sequence of one."""
+    if is_real_number(tolerances):
+        tolerances = (tolerances,)
+    try:
+        values = list(tolerances)
+    except TypeError:
+        raise error(f"{field}: expected a sequence of positive numbers of seconds, got {tolerances!r}") from None
+    if not values:
+        raise error(f"{field}: expected at least one tolerance (s), got none")
+    for k, v in enumerate(values):
+        if not (is_finite_number(v) and v > 0):
+            raise error(f"{field}[{k}]: expected a positive finite number of seconds, got {v!r}")
+    wide = [k for k, v in enumerate(values) if v >= MAX_SPIKE_TOLERANCE]
+    if wide:
+        k = wide[0]
+        raise error(f"{field}[{k}]: expected a coincidence window below {MAX_SPIKE_TOLERANCE:g} s, got {values[k]!r} s "
+                    f"({len(wide)} of {len(values)} tolerances are {MAX_SPIKE_TOLERANCE:g} s or more); tolerances are "
+                    "seconds, not milliseconds: 0.005,0.01,0.025 for 5, 10 and 25 ms")
+    labels = [tolerance_label(float(v)) for v in values]
+    if len(set(labels)) < len(labels):
+        dup = next(lab for lab in labels if labels.count(lab) > 1)
+        raise error(f"{field}: expected distinct tolerances, got {values!r} (two are {dup})")
+    return tuple(float(v) for v in values)
+
+
 def check_min_isis(min_isis, error: type = ValueError) -> int:
     """``min_isis`` (the fewest interspike intervals a unit needs, in each recording, for its ISI
     test) as an int after checking it is an integer >= 1 (a whole float such as ``20.0`` too; None,
@@ -323,7 +365,8 @@ def target_label_form(text: str, error: type = ValueError):
     return m.group(1).strip(), int(m.group(2))
 
 
-__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "SEED_RANGE", "check_bin_size",
-           "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage", "check_min_isis",
-           "check_pass_counts", "check_sampling_ranges", "config_settings", "is_finite_number", "is_real_number",
-           "is_whole_number", "override_keys", "target_label_form"]
+__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "SEED_RANGE",
+           "check_bin_size", "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage",
+           "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "config_settings",
+           "is_finite_number", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
+           "tolerance_label"]

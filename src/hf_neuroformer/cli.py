@@ -66,8 +66,8 @@ from typing import Dict, Optional
 # the standard library only: the console script loads it with this module, without the package (torch)
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
     SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
-    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, config_settings, override_keys, \
-    target_label_form
+    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_tolerances, \
+    config_settings, override_keys, target_label_form, tolerance_label
 
 
 def config_setting(text: str):
@@ -566,10 +566,8 @@ def _print_timing_f1(metrics: dict) -> None:
     does not say whether rates explain it."""
     import math
 
-    from .metrics.fidelity import _tolerance_label
-
     for tol in metrics.get("timing_tolerances_s") or ():
-        lab = _tolerance_label(tol)
+        lab = tolerance_label(tol)
         key = f"timing_f1_{lab}"
         levels = []
         for what, kind in (("Poisson", "poisson"), ("window shuffle", "shuffle")):
@@ -581,13 +579,12 @@ def _print_timing_f1(metrics: dict) -> None:
               f"{', '.join(levels)} ({draws} draw{'s' if draws != 1 else ', no SD'})")
 
 
-def _timing_tolerances(text: Optional[str]) -> tuple:
-    """The seconds of ``evaluate --timing-tolerances`` (``"0.005,0.01"``), the library's default when
-    None, or a ValueError naming the flag (an empty item, a non-number, a value <= 0, a repeat)."""
-    from .metrics.fidelity import SPIKE_TIMING_TOLERANCES, check_spike_tolerances
-
+def _timing_tolerances(text: Optional[str]) -> Optional[tuple]:
+    """The seconds of ``evaluate --timing-tolerances`` (``"0.005,0.01"``), None when not given (the
+    library's default), or a ValueError naming the flag (an empty item, a non-number, a value <= 0 or
+    of 1 s or more, a repeat). The standard library only: checked before torch is imported."""
     if text is None:
-        return SPIKE_TIMING_TOLERANCES
+        return None
     values = []
     for item in _comma_items(text, "--timing-tolerances", "tolerances in seconds", "0.005,0.01,0.025"):
         try:
@@ -810,6 +807,7 @@ def cmd_evaluate(args) -> int:
     check_min_isis(args.min_isis)
     args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
                                                  "--min-trial-coverage")
+    timing_tolerances = _timing_tolerances(args.timing_tolerances)  # 5,10,25 (ms for s) was scored at 5, 10, 25 s
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
@@ -828,10 +826,11 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    from .metrics.fidelity import (MIN_CORR_POINTS, SPIKE_TIMING_CHANCE_DRAWS, _check_whole, bins_fit_problem,
-                                   check_bins_fit, support_segments, width_at_most)
+    from .metrics.fidelity import (MIN_CORR_POINTS, SPIKE_TIMING_CHANCE_DRAWS, SPIKE_TIMING_TOLERANCES, _check_whole,
+                                   bins_fit_problem, check_bins_fit, support_segments, width_at_most)
 
-    timing_tolerances = _timing_tolerances(args.timing_tolerances)
+    if timing_tolerances is None:
+        timing_tolerances = SPIKE_TIMING_TOLERANCES
     timing_chance_draws = _check_whole(SPIKE_TIMING_CHANCE_DRAWS if args.timing_chance_draws is None
                                        else args.timing_chance_draws, "--timing-chance-draws", 1)
     if out is not None and figure is not None and out.resolve() == figure.resolve():
@@ -2075,8 +2074,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--timing-tolerances", metavar="S,S,...",
-                   help="coincidence windows of the spike-timing F1, s, comma-separated: a generated spike matches a "
-                        "recorded spike of the same unit at most this far away (default: 0.005,0.01,0.025)")
+                   help="coincidence windows of the spike-timing F1, s (each below 1 s), comma-separated: a generated "
+                        "spike matches a recorded spike of the same unit at most this far away (default: "
+                        "0.005,0.01,0.025)")
     e.add_argument("--timing-chance-draws", type=int, metavar="N",
                    help="seeded random draws each chance level of the spike-timing F1 pools (>= 1); the SD of a "
                         "single draw's level over them is printed beside it and written as ..._sd (default: 3)")

@@ -40,6 +40,7 @@ import numpy as np
 from scipy import stats
 
 from ..argument_checks import check_bin_size, check_min_isis, check_min_coverage as _check_min_coverage
+from ..argument_checks import check_spike_tolerances as _check_spike_tolerances, tolerance_label as _tolerance_label
 from ..binning import bin_index, n_full_bins, on_time_grid
 from ..configuration_neuroformer import is_finite_number, is_real_number
 from ..recording import SpikeRecording, in_intervals
@@ -933,31 +934,12 @@ def _check_whole(value, field: str, minimum: int) -> int:
     return int(value)
 
 
-def _tolerance_label(tolerance: float) -> str:
-    """Key suffix of a tolerance: ``0.005`` -> ``"5ms"``, ``0.0025`` -> ``"2.5ms"``."""
-    return f"{round(tolerance * 1e3, 6):g}ms"
-
-
 def check_spike_tolerances(tolerances, field: str = "tolerances") -> tuple[float, ...]:
     """``tolerances`` (s) as a tuple of floats, or a :class:`FidelityInputError` naming ``field``
-    unless it is a non-empty sequence of distinct positive finite numbers of seconds (two that give
-    the same key, e.g. 0.005 and 0.0050000001, are refused rather than one overwriting the other)."""
-    if is_real_number(tolerances):
-        tolerances = (tolerances,)
-    try:
-        values = list(tolerances)
-    except TypeError:
-        raise FidelityInputError(f"{field}: expected a sequence of positive numbers of seconds, got {tolerances!r}") from None
-    if not values:
-        raise FidelityInputError(f"{field}: expected at least one tolerance (s), got none")
-    for k, v in enumerate(values):
-        if not (is_finite_number(v) and v > 0):
-            raise FidelityInputError(f"{field}[{k}]: expected a positive finite number of seconds, got {v!r}")
-    labels = [_tolerance_label(float(v)) for v in values]
-    if len(set(labels)) < len(labels):
-        dup = next(lab for lab in labels if labels.count(lab) > 1)
-        raise FidelityInputError(f"{field}: expected distinct tolerances, got {values!r} (two are {dup})")
-    return tuple(float(v) for v in values)
+    unless it is a non-empty sequence of distinct positive finite numbers of seconds below 1 s
+    (:func:`hf_neuroformer.argument_checks.check_spike_tolerances`, which the command line applies
+    before the library is imported)."""
+    return _check_spike_tolerances(tolerances, field, FidelityInputError)
 
 
 def match_spike_times(real_times, generated_times, tolerance: float) -> np.ndarray:
@@ -1118,7 +1100,8 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     Args:
         real: the recorded spikes.
         generated: the generated spikes; its ``support`` rows are the generated windows.
-        tolerances: coincidence windows, s (default 5, 10 and 25 ms).
+        tolerances: coincidence windows, s (default 5, 10 and 25 ms), each below 1 s (one of 1 s or
+            more is refused: milliseconds given as seconds).
         chance_draws: random draws per chance level (>= 1; default 3).
         seed: seed of the chance draws (default 0).
 
