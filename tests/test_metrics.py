@@ -1191,6 +1191,16 @@ def test_fidelity_module_names_support_and_predictions_in_its_errors(steinmetz, 
     timing = fid.compute(predictions=preds, references=refs, support=sup.tolist(), timing_tolerances=[0.02], **kw)
     assert timing["timing_f1_20ms"] == spike_timing_f1(real, gen, tolerances=[0.02])["timing_f1_20ms"]
     assert "timing_f1_10ms" not in timing
+    # the chance levels' draws too (the module took timing_tolerances but not timing_chance_draws)
+    one = fid.compute(predictions=preds, references=refs, support=sup.tolist(), timing_tolerances=[0.02],
+                      timing_chance_draws=1, **kw)
+    want_one = spike_timing_f1(real, gen, tolerances=[0.02], chance_draws=1)
+    assert one["timing_chance_draws"] == 1 and timing["timing_chance_draws"] == 3
+    assert one["timing_f1_20ms_chance_poisson"] == want_one["timing_f1_20ms_chance_poisson"] != \
+        timing["timing_f1_20ms_chance_poisson"]
+    assert math.isnan(one["timing_f1_20ms_chance_shuffle_sd"]) and timing["timing_f1_20ms_chance_shuffle_sd"] > 0
+    with pytest.raises(ValueError, match=r"^timing_chance_draws: expected an integer >= 1, got 0"):
+        fid.compute(predictions=preds, references=refs, support=sup.tolist(), timing_chance_draws=0, **kw)
     overlapping = sup.copy()
     overlapping[0, 1] = overlapping[1, 0] + 0.01
     with pytest.raises(ValueError, match=r"^support: expected non-overlapping windows"):

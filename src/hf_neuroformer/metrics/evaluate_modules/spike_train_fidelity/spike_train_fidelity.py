@@ -11,7 +11,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from hf_neuroformer.metrics.fidelity import SPIKE_TIMING_TOLERANCES, compare_recordings
+from hf_neuroformer.metrics.fidelity import SPIKE_TIMING_CHANCE_DRAWS, SPIKE_TIMING_TOLERANCES, compare_recordings
 from hf_neuroformer.recording import SpikeRecording
 
 _DESCRIPTION = """\
@@ -54,11 +54,12 @@ Args:
         recorded spikes and the recorded spikes moved to their dt-bin centres: what a model that
         put every recorded spike in its right dt bin gets, since generated spikes are decoded at
         dt-bin centres (0 is out of reach); without them NaN.
-    timing_tolerances: coincidence windows (s) of the spike-timing precision / recall / F1
-        (default [0.005, 0.01, 0.025]): a generated spike matches a recorded spike of the same unit
-        at most this far away, one to one; keys timing_f1_<ms>ms and the chance levels
-        timing_f1_<ms>ms_chance_poisson / _chance_shuffle (each with its SD over the 3 draws,
-        ..._sd).
+    timing_tolerances: coincidence windows (s, each below 1 s) of the spike-timing precision /
+        recall / F1 (default [0.005, 0.01, 0.025]): a generated spike matches a recorded spike of the
+        same unit at most this far away, one to one; keys timing_f1_<ms>ms and the chance levels
+        timing_f1_<ms>ms_chance_poisson / _chance_shuffle (each with its SD over the draws, ..._sd).
+    timing_chance_draws: seeded random draws each chance level pools (>= 1, default 3); with one
+        draw the ..._sd keys are NaN.
 
 Returns:
     the flat dict of hf_neuroformer.metrics.compare_recordings, e.g. rate_corr,
@@ -143,7 +144,7 @@ class SpikeTrainFidelity(evaluate.Metric):
     def _compute(self, predictions, references, support=None, trials=None, real_time_domain=None,
                  unit_names=None, bin_size=0.1, psth_bin_size=0.01, min_isis=20, fano_mode="bins",
                  min_trial_coverage=0.95, window_length=None, dt_resolution=None,
-                 timing_tolerances=SPIKE_TIMING_TOLERANCES):
+                 timing_tolerances=SPIKE_TIMING_TOLERANCES, timing_chance_draws=SPIKE_TIMING_CHANCE_DRAWS):
         if support is None:
             raise ValueError("support: expected the generated windows as (n_windows, 2) [start, stop) seconds, got None")
         support = _check_support(support)
@@ -196,4 +197,5 @@ class SpikeTrainFidelity(evaluate.Metric):
         return compare_recordings(real, generated, bin_size=bin_size, psth_bin_size=psth_bin_size,
                                   min_isis=min_isis, fano_mode=fano_mode,
                                   min_trial_coverage=min_trial_coverage, window_length=window_length,
-                                  dt_resolution=dt_resolution, timing_tolerances=timing_tolerances)
+                                  dt_resolution=dt_resolution, timing_tolerances=timing_tolerances,
+                                  timing_chance_draws=timing_chance_draws)
