@@ -397,7 +397,7 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
     ablation's differences held a seed-to-seed part. Each variant now starts from the previous
     one's weights (train(initial_state=...)), and several seeds give mean +/- sd and the paired
     difference to +past."""
-    from hf_neuroformer.ablation import ablation_markdown, run_ablation
+    from hf_neuroformer.ablation import ablation_markdown, run_ablation, variant_folder
 
     rec = a2929.restrict(700.0, 720.0)  # 20 s in 2 s blocks: small splits, quick runs
     tc = TrainingConfig(max_steps=1, batch_size=16, generation_batch_size=512)
@@ -421,7 +421,7 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
     assert all(torch.equal(began["paired"][k], began["alone"][k]) for k in own)
 
     # two seeds (state-only and +past: no modality, to keep it quick)
-    res = run_ablation(rec, hd_config(modalities=[], split_block_length=2.0), tc, seeds=[0, 1])
+    res = run_ablation(rec, hd_config(modalities=[], split_block_length=2.0), tc, seeds=[0, 1], work_dir=tmp_path / "abl")
     assert res["seeds"] == [0, 1] and res["same_split"] and [r["variant"] for r in res["rows"]] == ["state-only", "+past"]
     for j, row in enumerate(res["rows"]):
         runs = [res["per_seed"][s][j] for s in (0, 1)]
@@ -433,6 +433,22 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
     assert res["per_seed"][1][1]["n_initial_tensors_given"] == len(began["past"])
     text = ablation_markdown(res)
     assert "Mean ± sd over seeds 0, 1" in text and "unit-id NLL − +past (paired)" in text
+    # the spike-timing F1 within 10 ms and its window-shuffle chance, from each variant's metrics.json (only the
+    # unit-id F1 was copied into the table)
+    assert "| test unit-id F1 | test timing F1 (10 ms) | its shuffle chance | best step |" in text
+    for j, row in enumerate(res["rows"]):
+        saved = [json.loads((variant_folder(tmp_path / "abl", [0, 1], s, j, row["variant"]) / "metrics.json")
+                            .read_text()) for s in (0, 1)]
+        for s, m in zip((0, 1), saved):
+            for key in ("timing_f1_10ms", "timing_f1_10ms_chance_shuffle"):
+                assert res["per_seed"][s][j][key] == m[f"test/{key}"] is not None, (s, j, key)
+        for key in ("timing_f1_10ms", "timing_f1_10ms_chance_shuffle"):
+            assert row[key] == pytest.approx(np.mean([m[f"test/{key}"] for m in saved]))
+        assert row["timing_f1_10ms_sd"] == pytest.approx(abs(saved[0]["test/timing_f1_10ms"]
+                                                             - saved[1]["test/timing_f1_10ms"]) / math.sqrt(2))
+        line = next(t for t in text.splitlines() if t.startswith(f"| {row['variant']} |"))
+        assert f"{row['timing_f1_10ms']:.4f} ± {row['timing_f1_10ms_sd']:.4f}" in line
+        assert f"| {row['timing_f1_10ms_chance_shuffle']:.4f} |" in line
     assert f"{res['rows'][0]['id_nll_vs_past']:+.4f} ± " in text
     with pytest.raises(ValueError, match="seeds: expected distinct integers"):
         run_ablation(rec, hd_config(), tc, seeds=[0, 0])

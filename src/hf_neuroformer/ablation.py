@@ -201,7 +201,9 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         "seeds": [...], "skipped": [...], "same_split": bool, "contrastive_loss_weight": float}``;
         a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
         seed) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
-        difference to ``+past``) for ``id_nll``, ``dt_nll`` and ``id_f1``; the ``+contrastive`` row also
+        difference to ``+past``) for ``id_nll``, ``dt_nll``, ``id_f1`` and ``timing_f1_10ms`` (the
+        spike-timing F1 within 10 ms; beside it ``timing_f1_10ms_chance_shuffle``, its window-shuffle
+        chance level, the mean over seeds; both None when the test split was not generated); the ``+contrastive`` row also
         has ``contrastive_modalities`` (the modalities its InfoNCE aligns with the spikes),
         ``contrastive_temperature`` and ``contrastive_learnable_temperature``, which the table names.
 
@@ -259,6 +261,10 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                     "variant": name,
                     "modalities": [mm["name"] for mm in cfg.modalities],
                     "id_nll": m.get("test/id_nll"), "dt_nll": m.get("test/dt_nll"), "id_f1": m.get("test/id_f1"),
+                    # the spike-timing F1 within 10 ms and its window-shuffle chance (same units and counts per
+                    # window, times redrawn): an F1 at that level says the spike times add nothing to the counts
+                    "timing_f1_10ms": m.get("test/timing_f1_10ms"),
+                    "timing_f1_10ms_chance_shuffle": m.get("test/timing_f1_10ms_chance_shuffle"),
                     "n_test_spike_tokens": m.get("test/n_spike_tokens"), "n_test_windows": m.get("n_test_windows"),
                     "n_truncated_past_spikes": m.get("n_truncated_past_spikes"), "best_step": m.get("best_step"),
                     "total_steps": m.get("total_steps"), "train_time_s": m.get("train_time_s"),
@@ -279,6 +285,10 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
             "same_split": all(p == plans[0] for p in plans), "contrastive_loss_weight": cw}
 
 
+#: the figures of a row whose sd over seeds and paired difference to ``+past`` :func:`run_ablation` gives
+SEED_FIGURES = ("id_nll", "dt_nll", "id_f1", "timing_f1_10ms")
+
+
 def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
     """One row per variant: the figures' mean over seeds, their sd and the paired difference to
     ``+past`` (see :func:`run_ablation`)."""
@@ -293,11 +303,11 @@ def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
             vals = [r[key] for r in rows]
             if isinstance(value, float) and all(isinstance(v, (int, float)) for v in vals):
                 row[key] = float(np.mean(vals))
-        for key in ("id_nll", "dt_nll", "id_f1"):
-            vals = [r[key] for r in rows]
+        for key in SEED_FIGURES:
+            vals = [r.get(key) for r in rows]
             ok = all(v is not None for v in vals)
             row[key + "_sd"] = float(np.std(vals, ddof=1)) if ok and len(vals) > 1 else None
-            if ok and all(p is not None and p[key] is not None for p in past):
+            if ok and all(p is not None and p.get(key) is not None for p in past):
                 d = [v - p[key] for v, p in zip(vals, past)]
                 row[key + "_vs_past"] = float(np.mean(d))
                 row[key + "_vs_past_sd"] = float(np.std(d, ddof=1)) if len(d) > 1 else None
@@ -319,17 +329,18 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
     rows = result["rows"]
     several = len(result.get("seeds") or [None]) > 1
     best = {}
-    for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max)):
+    for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max), ("timing_f1_10ms", max)):
         # NaN left out: min / max keep a leading NaN, so the bold depended on the row order
-        vals = [r[key] for r in rows if r[key] is not None and not math.isnan(r[key])]
+        # (.get: rows of results written before the timing F1 was recorded lack it)
+        vals = [r.get(key) for r in rows if r.get(key) is not None and not math.isnan(r[key])]
         best[key] = fn(vals) if vals else None
 
     def cell(r, key):
-        s = _f(r[key])
+        s = _f(r.get(key))
         if several and r.get(key + "_sd") is not None:
             s += f" ± {_f(r[key + '_sd'])}"
         # every row that shows the best value: 0.094600 alone was bold beside an unbold 0.094581, both "0.0946"
-        return f"**{s}**" if best[key] is not None and _f(r[key]) == _f(best[key]) else s
+        return f"**{s}**" if best[key] is not None and _f(r.get(key)) == _f(best[key]) else s
 
     def paired(r):
         if r["variant"] == "+past" or r.get("id_nll_vs_past") is None:
@@ -343,8 +354,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
                   "previous one's weights within a seed); the paired column is the per-seed difference of the test "
                   "unit-id NLL to +past (negative: the input helps).", ""]
     lines += ["| variant | inputs | test unit-id NLL (nats/spike) | " + ("unit-id NLL − +past (paired) | " if several else "")
-              + "test dt NLL | test unit-id F1 | best step | train s |",
-              "|---|---|---:|" + ("---:|" if several else "") + "---:|---:|---:|---:|"]
+              + "test dt NLL | test unit-id F1 | test timing F1 (10 ms) | its shuffle chance | best step | train s |",
+              "|---|---|---:|" + ("---:|" if several else "") + "---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         inputs = "current window" + ("" if r["variant"] == "state-only" else " + past")
         if r["modalities"]:
@@ -358,7 +369,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
             inputs += " + InfoNCE" + (f" with {', '.join(aligned)}" if aligned else "") + f" ({how})"
         step = ", ".join(str(x) for x in r["best_step"]) if isinstance(r["best_step"], list) else r["best_step"]
         lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | " + (f"{paired(r)} | " if several else "")
-                     + f"{cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | {step} | {_f(r['train_time_s'], 0)} |")
+                     + f"{cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | {cell(r, 'timing_f1_10ms')} | "
+                     + f"{_f(r.get('timing_f1_10ms_chance_shuffle'))} | {step} | {_f(r['train_time_s'], 0)} |")
     lines.append("")
     n_tok = {r["n_test_spike_tokens"] for r in rows}
     lines.append(f"Same split for every variant: {'yes' if result['same_split'] else 'NO'} "
