@@ -685,7 +685,7 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     --max-steps -5``, ``generate --top-p 7``): they imported torch before saying so (5-10 s). And
     the numbers of finetune (``--max-steps``, ``--fraction``, ``--ema-decay``), ``--ci-block-s`` of
     every command, ``decode --batch-size``, ``simulate --units`` (and its hub layout: ``--hubs``, ``--targets-per-hub``), ``evaluate --min-isis`` (``--bin-size``,
-    ``--min-trial-coverage``, ``--timing-tolerances``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
+    ``--min-trial-coverage``, ``--timing-tolerances``, ``--timing-chance-draws``) and ``connectivity --max-windows``, whose checks imported torch, transformers or numpy first
     (18-25 s under load), and a malformed ``finetune --target`` item (``x[``: 13 s).
     Every command's --help also says what it computes, reads and writes, with an example line (only
     push, simulate and connectivity had a description)."""
@@ -771,6 +771,8 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 # milliseconds for seconds: scored at 5, 10 and 25 s, and refused only after torch was imported
                 ("evaluate", "--generated", "g.nwb", "--timing-tolerances", "5,10,25"): "--timing-tolerances[0]: expected "
                                                                                        "a coincidence window below 1 s",
+                ("evaluate", "--generated", "g.nwb", "--timing-chance-draws", "0"): "--timing-chance-draws: expected an "
+                                                                                    "integer >= 1, got 0",
                 ("connectivity", "--model", "m", "--data", "d", "--output", "o", "--max-windows", "0"): "--max-windows: "
                                                                                                         "expected an "
                                                                                                         "integer >= 1"}

@@ -808,6 +808,8 @@ def cmd_evaluate(args) -> int:
     args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
                                                  "--min-trial-coverage")
     timing_tolerances = _timing_tolerances(args.timing_tolerances)  # 5,10,25 (ms for s) was scored at 5, 10, 25 s
+    if args.timing_chance_draws is not None and args.timing_chance_draws < 1:  # an int (argparse): fidelity's wording
+        raise ValueError(f"--timing-chance-draws: expected an integer >= 1, got {args.timing_chance_draws!r}")
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
