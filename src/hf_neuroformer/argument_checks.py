@@ -13,7 +13,7 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`),
 :mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
 :mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
-:mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_min_isis`, :func:`check_bin_size`,
+:mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_whole`, :func:`check_min_isis`, :func:`check_bin_size`,
 :func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
 
 :func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` have a second copy, of
@@ -332,17 +332,27 @@ def check_spike_tolerances(tolerances, field: str = "tolerances", error: type = 
     return tuple(float(v) for v in values)
 
 
+def check_whole(value, field: str, minimum: int, error: type = ValueError) -> int:
+    """``value`` as an int after checking it is a whole number >= ``minimum`` (a whole float such as
+    ``20.0`` too; 2.5, None, NaN, inf, True and the text ``'3'`` are refused).
+
+    Raises:
+        ValueError (``error``): ``<field>: expected an integer >= <minimum>, got ...``.
+    """
+    if not (is_finite_number(value) and int(value) == value and value >= minimum):
+        raise error(f"{field}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_min_isis(min_isis, error: type = ValueError) -> int:
     """``min_isis`` (the fewest interspike intervals a unit needs, in each recording, for its ISI
-    test) as an int after checking it is an integer >= 1 (a whole float such as ``20.0`` too; None,
-    NaN and inf failed inside ``int()`` naming no argument, and the text ``'20'`` read as ``got 20``).
+    test) as an int after checking it is an integer >= 1 (:func:`check_whole`; None, NaN and inf
+    failed inside ``int()`` naming no argument, and the text ``'20'`` read as ``got 20``).
 
     Raises:
         ValueError (``error``): ``min_isis: expected an integer >= 1, got ...``.
     """
-    if not is_finite_number(min_isis) or int(min_isis) != min_isis or min_isis < 1:
-        raise error(f"min_isis: expected an integer >= 1, got {min_isis!r}")
-    return int(min_isis)
+    return check_whole(min_isis, "min_isis", 1, error)
 
 
 def target_label_form(text: str, error: type = ValueError):
@@ -367,6 +377,6 @@ def target_label_form(text: str, error: type = ValueError):
 
 __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "SEED_RANGE",
            "check_bin_size", "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage",
-           "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "config_settings",
+           "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label"]

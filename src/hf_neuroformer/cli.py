@@ -67,7 +67,7 @@ from typing import Dict, Optional
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
     SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
     check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_tolerances, \
-    config_settings, override_keys, target_label_form, tolerance_label
+    check_whole, config_settings, override_keys, target_label_form, tolerance_label
 
 
 def config_setting(text: str):
@@ -808,8 +808,8 @@ def cmd_evaluate(args) -> int:
     args.min_trial_coverage = check_min_coverage(0.95 if args.min_trial_coverage is None else args.min_trial_coverage,
                                                  "--min-trial-coverage")
     timing_tolerances = _timing_tolerances(args.timing_tolerances)  # 5,10,25 (ms for s) was scored at 5, 10, 25 s
-    if args.timing_chance_draws is not None and args.timing_chance_draws < 1:  # an int (argparse): fidelity's wording
-        raise ValueError(f"--timing-chance-draws: expected an integer >= 1, got {args.timing_chance_draws!r}")
+    if args.timing_chance_draws is not None:
+        check_whole(args.timing_chance_draws, "--timing-chance-draws", 1)
     from .generation import read_settings_scratch, source_matches
     from .io import read_nwb_scratch
     from .io.output_folder import check_file_name
@@ -828,13 +828,12 @@ def cmd_evaluate(args) -> int:
     # a refusal of the default figure names where it came from: '--figure: M/training_curves.png is ...' blamed a
     # flag the user never gave ('evaluate --output M/training_curves.json')
     fig_flag = "--figure" if args.figure else "--figure (default: --output with .png)"
-    from .metrics.fidelity import (MIN_CORR_POINTS, SPIKE_TIMING_CHANCE_DRAWS, SPIKE_TIMING_TOLERANCES, _check_whole,
+    from .metrics.fidelity import (MIN_CORR_POINTS, SPIKE_TIMING_CHANCE_DRAWS, SPIKE_TIMING_TOLERANCES,
                                    bins_fit_problem, check_bins_fit, support_segments, width_at_most)
 
     if timing_tolerances is None:
         timing_tolerances = SPIKE_TIMING_TOLERANCES
-    timing_chance_draws = _check_whole(SPIKE_TIMING_CHANCE_DRAWS if args.timing_chance_draws is None
-                                       else args.timing_chance_draws, "--timing-chance-draws", 1)
+    timing_chance_draws = SPIKE_TIMING_CHANCE_DRAWS if args.timing_chance_draws is None else args.timing_chance_draws
     if out is not None and figure is not None and out.resolve() == figure.resolve():
         if not args.figure:  # the user named no figure: the default one (--output with .png) is the JSON itself
             raise ValueError(f"--output: {str(out)!r} is the metrics JSON, and the figure goes to --output with .png, "

@@ -39,10 +39,10 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from ..argument_checks import check_bin_size, check_min_isis, check_min_coverage as _check_min_coverage
+from ..argument_checks import check_bin_size, check_min_isis, check_whole, check_min_coverage as _check_min_coverage
 from ..argument_checks import check_spike_tolerances as _check_spike_tolerances, tolerance_label as _tolerance_label
 from ..binning import bin_index, n_full_bins, on_time_grid
-from ..configuration_neuroformer import is_finite_number, is_real_number
+from ..configuration_neuroformer import is_real_number
 from ..recording import SpikeRecording, in_intervals
 from .bits_per_spike import dt_bin_widths
 
@@ -928,10 +928,8 @@ SPIKE_TIMING_CHANCE_DRAWS = 3
 
 def _check_whole(value, field: str, minimum: int) -> int:
     """``value`` as an int, or a :class:`FidelityInputError` naming ``field`` unless it is a whole
-    number >= ``minimum`` (2.5, NaN, True and the text '3' are refused)."""
-    if not (is_finite_number(value) and int(value) == value and value >= minimum):
-        raise FidelityInputError(f"{field}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+    number >= ``minimum`` (:func:`hf_neuroformer.argument_checks.check_whole`)."""
+    return check_whole(value, field, minimum, FidelityInputError)
 
 
 def check_spike_tolerances(tolerances, field: str = "tolerances") -> tuple[float, ...]:
