@@ -1796,14 +1796,13 @@ class WeightAverage(TrainerCallback):
         """Read :meth:`save_state`'s file from ``folder`` if there is one: the training weights into
         ``model``, the average and its step count for the resumed run."""
         from safetensors import safe_open
-        from safetensors.torch import load_file
 
         path = Path(folder) / WEIGHT_AVERAGE_FILE
         if not path.is_file():
             return
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # one read: the step count and the tensors
             steps = int(f.metadata()["steps"])
-        saved = load_file(str(path))
+            saved = {k: f.get_tensor(k) for k in f.keys()}
         params = dict(self._params(model))
         missing = [n for n in params if f"training.{n}" not in saved or f"average.{n}" not in saved]
         if missing:
