@@ -294,8 +294,8 @@ def cmd_train(args) -> int:
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
     for name, least in _TRAIN_FLAG_LEAST.items():  # --max-steps -5 imported torch first (5-10 s)
-        if getattr(args, name) is not None and getattr(args, name) < least:
-            raise ValueError(f"{_flag(name)}: expected an integer >= {least}, got {getattr(args, name)}")
+        if getattr(args, name) is not None:
+            check_whole(getattr(args, name), _flag(name), least)
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
         check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning

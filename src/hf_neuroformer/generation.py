@@ -97,8 +97,6 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
     return logits
 
 
-
-
 @dataclass(frozen=True)
 class SamplingSettings:
     """Sampling controls of the two heads (``dt_*`` None: same as the unit-id head).
