@@ -815,18 +815,29 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
     assert (code, out) == (2, "") and err.startswith("neuroformer inspect: error: --data: empty path")
 
 
-def test_number_tests_of_the_remote_code_and_of_argument_checks_are_one_source():
-    """is_whole_number, is_real_number and is_finite_number are defined twice, of one source: in
-    configuration_neuroformer (Hub remote code, which travels without argument_checks) and in
-    argument_checks (which the console script loads without transformers). Either changing alone
-    would make the CLI's fast refusals and the library's disagree."""
+def test_number_tests_of_the_remote_code_and_of_argument_checks_are_one_definition():
+    """is_whole_number, is_real_number and is_finite_number are defined once, in argument_checks
+    (which the console script loads without transformers), and configuration_neuroformer (Hub
+    remote code) imports them from there: the CLI's fast refusals and the library's cannot
+    disagree. argument_checks then travels as remote code, so it may import only the standard
+    library (no other module of the package, no numpy)."""
+    import ast
     import inspect
+    import sys
 
     from hf_neuroformer import argument_checks, configuration_neuroformer
 
     for name in ("is_whole_number", "is_real_number", "is_finite_number"):
-        assert inspect.getsource(getattr(argument_checks, name)) == \
-            inspect.getsource(getattr(configuration_neuroformer, name)), name
+        assert getattr(configuration_neuroformer, name) is getattr(argument_checks, name), name
+    tree = ast.parse(inspect.getsource(argument_checks))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"argument_checks imports a package module relatively: {ast.dump(node)}"
+            imported.add(node.module.split(".")[0])
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
 
 
 def _entry_beside_a_package(tmp_path, init_text: str, bytecode_only: bool = False):

@@ -168,10 +168,11 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     for name in ("training_curves.png", "test_generation.png"):  # what train writes (finetune: test_decoding.png)
         assert files[name] == (model_dir / name).read_bytes(), name
         assert f"![{name}]({name})" in files["README.md"].decode(), name
-    # only the self-contained files travel as remote code: the three classes' modules and binning.py,
-    # which the config and tokenizer import; the card names each file trust_remote_code runs
+    # only the self-contained files travel as remote code: the three classes' modules, binning.py, which
+    # the config and tokenizer import, and argument_checks.py (standard library only), whose number tests the
+    # config imports; the card names each file trust_remote_code runs
     remote = sorted(f for f in files if f.endswith(".py"))
-    assert remote == ["binning.py", "configuration_neuroformer.py", "modeling_neuroformer.py",
+    assert remote == ["argument_checks.py", "binning.py", "configuration_neuroformer.py", "modeling_neuroformer.py",
                       "tokenization_neuroformer.py"]
     card_text = " ".join(files["README.md"].decode().split())
     runs = card_text.split("`trust_remote_code=True` runs the", 1)[1].split("read them first", 1)[0]

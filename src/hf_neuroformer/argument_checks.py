@@ -16,10 +16,11 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_whole`, :func:`check_min_isis`, :func:`check_bin_size`,
 :func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
 
-:func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` have a second copy, of
-the same source, in :mod:`~hf_neuroformer.configuration_neuroformer`: that module is Hub remote
-code, which may import only ``binning`` and the other remote modules, and this one may not import
-it (transformers); a test holds the two sources equal.
+:func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` are also imported by
+:mod:`~hf_neuroformer.configuration_neuroformer`, which is Hub remote code: so this module travels
+with every pushed model as remote code too (transformers copies the modules a remote module imports
+relatively), and must keep importing nothing but the standard library and no other module of the
+package.
 """
 
 from __future__ import annotations

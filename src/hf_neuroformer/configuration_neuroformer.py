@@ -12,11 +12,11 @@ import functools
 import importlib
 import inspect
 import math
-import numbers
 import re
 
 from transformers import PreTrainedConfig
 
+from .argument_checks import is_finite_number, is_real_number, is_whole_number
 from .binning import n_bins_covering
 
 
@@ -311,35 +311,6 @@ def _normalize_video(m: dict, where: str) -> None:
 def _is_numpy_scalar(value) -> bool:
     """True for a numpy scalar (``np.int64(3)``, ``np.float32(0.1)``), which json cannot write."""
     return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item")
-
-
-# is_whole_number, is_real_number and is_finite_number: the same source as in hf_neuroformer.argument_checks
-# (test_number_tests_of_the_remote_code_and_of_argument_checks_are_one_source). Both copies are needed: this module
-# is Hub remote code, which travels with binning.py and the other remote modules only, and argument_checks is
-# loaded by the console script without numpy, torch or transformers (which this module imports).
-def is_whole_number(value) -> bool:
-    """An ``int`` or numpy integer, not a bool (``True`` is no count) and not a float: the test for
-    counts passed to functions (batch sizes, step counts, window counts); config fields, which may
-    come from YAML as ``64.0``, go through :func:`~hf_neuroformer.configuration_neuroformer.checked_int` instead."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real_number(value) -> bool:
-    """A real number (Python or numpy, int or float, NaN and inf included), not a bool (``True``
-    would read as 1) and not text: the one test for numbers passed to functions and read back from
-    JSON. Finiteness and ranges are left to the caller, which names the argument."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def is_finite_number(value) -> bool:
-    """:func:`is_real_number` and finite as a float (not NaN, not +-inf, not an integer past float
-    range such as ``10**400``, which ``math.isfinite`` fails on with ``OverflowError``)."""
-    if not is_real_number(value):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def integral_value(value) -> int | None:

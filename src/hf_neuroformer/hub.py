@@ -14,7 +14,8 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   the processor;
 - ``configuration_neuroformer.py``, ``modeling_neuroformer.py`` and
   ``tokenization_neuroformer.py``, copied by transformers' ``register_for_auto_class``
-  machinery with the module they import relatively, ``binning.py``, so that
+  machinery with the modules they import relatively, ``binning.py`` and ``argument_checks.py``
+  (the standard library only), so that
   ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)`` (a decoder:
   ``AutoModelForSequenceClassification``) works where ``hf_neuroformer`` is not installed (these
   files import only each other, ``torch``, ``numpy`` and ``transformers``; the model card names
