@@ -1159,7 +1159,9 @@ def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, 
 def test_a_diverged_model_is_refused_not_scored_as_chance(tmp_path, capsys, monkeypatch):
     """Break test: a run that diverged (learning rate 1e6) is saved for inspection with NaN weights;
     'connectivity' on it wrote attention matrices of NaN and printed their scores as AUROC 0.500 (NaN
-    ties ranked as chance), as if measured. The model is now refused, naming --model and the fix."""
+    ties ranked as chance), as if measured. The model is now refused, naming --model and the fix.
+    The diverged train run's own warnings and test/generation told the command's user to "lower
+    learning_rate", a name no train flag has: they now name training.learning_rate in --config."""
     from hf_neuroformer.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -1167,9 +1169,14 @@ def test_a_diverged_model_is_refused_not_scored_as_chance(tmp_path, capsys, monk
     assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
                  "--output", str(nwb)]) == 0
     (tmp_path / "div.yaml").write_text(TINY_YAML.replace("  batch_size: 32\n", "  batch_size: 32\n  learning_rate: 1.0e6\n"))
-    assert main(["train", "--config", str(tmp_path / "div.yaml"), "--data", str(nwb), "--output-dir",
-                 str(tmp_path / "model"), "--max-steps", "2", "--seed", "0"]) == 0
     capsys.readouterr()
+    with pytest.warns(UserWarning) as got:
+        assert main(["train", "--config", str(tmp_path / "div.yaml"), "--data", str(nwb), "--output-dir",
+                     str(tmp_path / "model"), "--max-steps", "2", "--seed", "0"]) == 0
+    said = [str(w.message) for w in got if "diverged" in str(w.message)]
+    said.append(re.search(r"^  test/generation +(.*)$", capsys.readouterr().out, re.M).group(1))
+    field = f"lower training.learning_rate in --config {tmp_path / 'div.yaml'}"
+    assert len(said) == 3 and all(field in m and "lower learning_rate" not in m for m in said), said
     assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
                  str(tmp_path / "conn"), "--max-windows", "20"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]

@@ -394,8 +394,12 @@ def cmd_train(args) -> int:
 
     weights = Path(args.output_dir) / "model.safetensors"
     before = file_identity(weights)
+    # a diverged run's warnings said "lower learning_rate", which no train flag sets: the rate is the
+    # training: section's (or the checkpoint's when resumed)
+    rate_field = (f"training.learning_rate in --config {args.config}" if args.config
+                  else "training.learning_rate (a --config file's training: section)")
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
-                    ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG)
+                    ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option=rate_field)
     if metrics:
         from .training import model_files_in
 

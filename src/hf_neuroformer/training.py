@@ -1154,6 +1154,7 @@ def train(
     on_train_start: Optional[Callable[[torch.nn.Module], None]] = None,
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
+    learning_rate_option: str = "learning_rate",
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
 
@@ -1225,6 +1226,9 @@ def train(
             shorter length that gives 5 (:func:`split_nll_intervals`).
         ci_block_s_option: how that reason names the setting (``"ci_block_s="``, the default;
             ``neuroformer train`` passes ``"--ci-block-s"``).
+        learning_rate_option: how the warnings (and ``test/generation``) of a diverged run name
+            the learning rate to lower (``"learning_rate"``, the default; ``neuroformer train``
+            names the ``training.learning_rate`` field of its ``--config`` file).
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
@@ -1797,7 +1801,7 @@ def train(
         # and naming the empty windows sent the user looking at the data
         why = ("its windows hold no spike" if not n_spikes["validation"] else
                f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
-               "(see train_loss in training_log.json; lower learning_rate)")
+               f"(see train_loss in training_log.json; lower {learning_rate_option})")
         warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint is "
                       "kept (none was selected)")
     else:
@@ -1810,7 +1814,7 @@ def train(
         kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
                 else f"the model kept is the last step's ({best_step}), trained through the divergence")
         warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
-                      f"training diverged (see train_loss in training_log.json; lower learning_rate); {kept}",
+                      f"training diverged (see train_loss in training_log.json; lower {learning_rate_option}); {kept}",
                       UserWarning, stacklevel=2)
     if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
         model = model._orig_mod
@@ -1864,9 +1868,9 @@ def train(
             # sampling from NaN probabilities failed inside torch ("probability tensor contains either inf, nan
             # or element < 0") after the whole run, and the model was never written
             metrics["test/generation"] = ("not run: the model's test losses are NaN (training diverged: see train_loss "
-                                          "in training_log.json; lower learning_rate)")
+                                          f"in training_log.json; lower {learning_rate_option})")
             warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
-                          "not generated; the model is saved as it is for inspection; lower learning_rate")
+                          f"not generated; the model is saved as it is for inspection; lower {learning_rate_option}")
         elif has_test:
             # generation tiles the test split with non-overlapping windows, whatever the training stride (and
             # whatever overlapping trials)
