@@ -34,7 +34,7 @@ from hf_neuroformer.decoding import (
     target_dicts,
     target_values,
 )
-from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, finetune
+from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, finetune, target_notes
 from hf_neuroformer.metrics.decoding import decoding_metrics
 from hf_neuroformer.training import TrainingConfig, train
 
@@ -1449,6 +1449,23 @@ def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(
     present = np.unique(yb)
     np.testing.assert_allclose(wb[present], compute_class_weight("balanced", classes=present, y=yb))
     assert np.all(wb[np.setdiff1d(np.arange(3), present)] == 0)
+    # a block lacking a class of the train split (its weight 0): the validation and test losses leave its
+    # windows out, which was said nowhere (selecting on the loss ignored them); the note counts them
+    small = fraction_of_train(dsd["train"], 0.01)
+    ys = np.asarray(small["target_trial:motorLabel"])
+    gone = np.setdiff1d(np.arange(3), ys)
+    assert gone.size == 1 and np.unique(ys).size == 2
+    n_gone = int(np.isin(y["validation"], gone).sum())
+    note = target_notes([target], report, small, 0.01, validation=dsd["validation"])["trial:motorLabel"]
+    assert note == (f"target 'trial:motorLabel': the {len(small)} training window(s) used (fraction 0.01) hold no window "
+                    f"of class(es) {[[-1, 0, 1][i] for i in gone]} of the train split's [-1, 0, 1]: their balanced class "
+                    f"weight is 0, so the validation and test losses leave out their windows ({n_gone} of the "
+                    f"{len(y['validation'])} validation windows), as the baselines' early stopping leaves out classes "
+                    "never fitted; use a larger fraction"), note
+    assert 0 < n_gone < len(y["validation"])
+    # unweighted (class_weight=None): every window is in the losses, nothing to say
+    assert target_notes([DecodingTarget("trial:motorLabel", "classification", class_weight=None)], report, small,
+                        0.01, validation=dsd["validation"]) == {}
     # class_weight=None: plain cross-entropy
     plain = DecodingTarget("trial:motorLabel", "classification", class_weight=None)
     assert target_dicts([plain], report, dsd["train"])[0]["class_weights"] is None
@@ -2971,11 +2988,20 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     assert m["n_train_windows"] == 1 and "hold one value" in m["target_notes"]["x"]
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["target_notes"] == m["target_notes"]
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    # chosen on the loss: the other classes' balanced weight is 0, so the validation loss that chose the
+    # checkpoint left their windows out, without a word
     with pytest.warns(UserWarning, match=r"target 'trial:motorLabel': the 1 training window\(s\) used \(fraction "
                                          r"1e-06\) hold one class \(-?\d\) of the train split's \[-1, 0, 1\]"):
         m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
-                     output_dir=tmp_path / "c", fraction=1e-6, max_steps=1, batch_size=8)
-    assert "hold one class" in m["target_notes"]["trial:motorLabel"]
+                     output_dir=tmp_path / "c", fraction=1e-6, max_steps=1, batch_size=8, select_on="loss")
+    note = m["target_notes"]["trial:motorLabel"]
+    assert "hold one class" in note and "so the head can only learn that class" in note, note
+    got = re.search(r"; the balanced class weight of the other classes \[(-?\d), (-?\d)\] is 0, so the validation and "
+                    r"test losses leave out their windows \((\d+) of the (\d+) validation windows\), as the baselines' "
+                    r"early stopping leaves out classes never fitted; the checkpoint is chosen on the validation loss "
+                    r"without them; use a larger fraction$", note)
+    assert got and int(got[4]) == m["validation/trial:motorLabel/n"] and 0 < int(got[3]) < int(got[4]), note
+    assert m["checkpoint_selection"] == "lowest validation loss"
     # a block with spread: no note
     m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "ok", fraction=0.1,
                  max_steps=1, batch_size=8)

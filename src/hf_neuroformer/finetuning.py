@@ -844,7 +844,8 @@ def _scalar_label(value):
 
 
 def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, fraction: float,
-                 saved_std: Optional[Dict[str, float]] = None) -> Dict[str, str]:
+                 saved_std: Optional[Dict[str, float]] = None, validation=None,
+                 selected_on_loss: bool = False) -> Dict[str, str]:
     """``{target name: note}`` for the targets that the training windows used (``train_ds``, e.g. a
     few-shot block) give nothing to learn from: a regression target with one value (its sd,
     0, is replaced by 1 for standardising; a continued decoder's saved sd, ``saved_std``
@@ -854,7 +855,16 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     ``metrics.json`` (``target_notes``). A circular target gets one when its training angles
     are all one angle (resultant length 1, each within 1e-12 rad of the first, ``-pi`` and ``pi``
     the same angle): the head can only learn that angle. Angles that barely move (resultant
-    length near 1 but spread) get none, as a regression target with a small sd gets none."""
+    length near 1 but spread) get none, as a regression target with a small sd gets none.
+
+    A classification target weighted ``"balanced"`` whose training windows used lack some of the
+    train split's classes gets a note too (the one-class note says it as well): those classes'
+    weight is 0 (:func:`~hf_neuroformer.decoding.balanced_class_weights`), so the validation and
+    test losses leave out their windows, as the baselines' early stopping leaves out classes never
+    fitted (a class never trained on would steer the choice to the checkpoint whose untrained
+    logit for it training has pushed down least). ``validation`` (the validation split's dataset)
+    gives how many of its windows with a value are left out; ``selected_on_loss``: the checkpoint
+    is chosen on the validation loss, and the note says it is chosen without them."""
     notes = {}
     n = len(train_ds)
     for t in targets:
@@ -872,10 +882,29 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
                    if saved_std and t.label in saved_std else "standardised with sd 1")
             notes[t.label] = (f"{head} one value ({float(v[0]):g}), so it is {how} and the head can only "
                              "learn a constant; use a larger fraction")
-        elif t.kind == "classification" and np.unique(v).size < 2:
+        elif t.kind == "classification":
             classes = report["targets"][t.label]["classes"]
-            notes[t.label] = (f"{head} one class ({classes[int(v[0])]}) of the train split's {classes}, so the head can "
-                             "only learn that class; use a larger fraction")
+            present = np.unique(v).astype(np.int64)
+            absent = [c for i, c in enumerate(classes) if i not in present]
+            weights = None  # the end of what is said of the absent classes' weight
+            if t.class_weight == "balanced" and absent:
+                where = ""
+                if validation is not None:
+                    y = column_values(validation, t.column_name)
+                    y = y[np.isfinite(y)]
+                    where = f" ({int((~np.isin(y, present)).sum())} of the {y.size} validation windows)"
+                weights = (f" is 0, so the validation and test losses leave out their windows{where}, as the "
+                           "baselines' early stopping leaves out classes never fitted"
+                           + ("; the checkpoint is chosen on the validation loss without them" if selected_on_loss
+                              else ""))
+            if present.size < 2:
+                notes[t.label] = (f"{head} one class ({classes[int(v[0])]}) of the train split's {classes}, so the "
+                                  "head can only learn that class"
+                                  + (f"; the balanced class weight of the other classes {absent}{weights}" if weights
+                                     else "") + "; use a larger fraction")
+            elif weights:
+                notes[t.label] = (f"{head} no window of class(es) {absent} of the train split's {classes}: their "
+                                  f"balanced class weight{weights}; use a larger fraction")
     return notes
 
 
@@ -1043,7 +1072,8 @@ def finetune(
         (``"pretrained"`` or ``"scratch"``), ``checkpoint_selection``, ``model_dir``, ``fraction``, ``seed``,
         ``n_train_windows`` (fitted) and ``n_train_windows_full`` (before ``fraction``),
         ``split_plan_source``, ``targets``, ``config_overrides``, ``target_notes`` (:func:`target_notes`: targets without spread in
-            the training windows used, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
+            the training windows used, or balanced classification targets whose classes missing there
+            are left out of the losses, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
         load), ``decoding_report`` (window counts and drops per split, target statistics).
 
     Raises:
@@ -1216,7 +1246,8 @@ def finetune(
         _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
         kept = _keep_saved_standardisation(cfg.decoding_targets, tdicts)
         saved_std = {targets[i].label: tdicts[i]["std"] for i in kept}
-    notes = target_notes(targets, report, train_ds, fraction, saved_std)
+    best_metric, greater, selection = selection_metric(tdicts, select_on)
+    notes = target_notes(targets, report, train_ds, fraction, saved_std, dsd["validation"], best_metric == "loss")
     for note in notes.values():
         warnings.warn(note)
     # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
@@ -1253,7 +1284,6 @@ def finetune(
         if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
             warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
 
-    best_metric, greater, selection = selection_metric(tdicts, select_on)
     eval_steps = int(eval_steps or max(1, max_steps // 10))
     ckpt = out / CHECKPOINT_DIR
     trainer = build_trainer(
