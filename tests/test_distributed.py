@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 
 import hf_neuroformer as nf
@@ -370,17 +371,15 @@ def _assert_says_two_processes_trained(lines, output, whole_line=True):
     assert len(launch) == 1 and (launch[0] == said if whole_line else launch[0].startswith(said)), output
 
 
-def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(shared_data, tmp_path):
-    """One SGD step of the decoder with the auxiliary next-spike loss (decoding_generative_loss_weight
-    0.5): two processes, each with micro-batches of 4 windows and gradient_accumulation_steps=3,
-    against one process with the same 24 windows in one batch. DecodingTrainer sums the step's
-    next-spike targets over micro-batches and processes (average_tokens_across_devices), so the
-    six micro-batches, whose windows hold different numbers of spikes, add up to the batch's
-    per-token mean; weighting each micro-batch's own mean by its share of the windows (before
-    9a0f689) moved the weights by up to 0.0045 from the one-batch step."""
+@pytest.fixture(scope="module")
+def decoding_two_ranks(shared_data, tmp_path_factory):
+    """One torchrun launch of ddp_decoding_worker.py (2 processes, micro-batches of 4 windows,
+    gradient_accumulation_steps=3) on 24 training windows of a tiny pretrained decoder's A2929 data:
+    ``(worker module, its arguments, the launch's output folder, the folder for references)``."""
     from hf_neuroformer.decoding import DecodingTarget, build_decoding_datasets, target_dicts
     from hf_neuroformer.io import load_recording
 
+    tmp_path = tmp_path_factory.mktemp("ddp_decoding")
     spec = importlib.util.spec_from_file_location("ddp_decoding_worker", HERE / "ddp_decoding_worker.py")
     worker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(worker)
@@ -401,10 +400,22 @@ def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(
            str(HERE / "ddp_decoding_worker.py"), *args, str(out), "4", "3"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return worker, args, out, tmp_path
+
+
+def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(decoding_two_ranks):
+    """One SGD step of the decoder with the auxiliary next-spike loss (decoding_generative_loss_weight
+    0.5): two processes, each with micro-batches of 4 windows and gradient_accumulation_steps=3,
+    against one process with the same 24 windows in one batch. DecodingTrainer sums the step's
+    next-spike targets over micro-batches and processes (average_tokens_across_devices), so the
+    six micro-batches, whose windows hold different numbers of spikes, add up to the batch's
+    per-token mean; weighting each micro-batch's own mean by its share of the windows (before
+    9a0f689) moved the weights by up to 0.0045 from the one-batch step."""
+    worker, args, out, tmp_path = decoding_two_ranks
     ddp = json.loads((out / "result.json").read_text())
     assert ddp["world_size"] == 2
     w2 = load_file(out / "weights.safetensors")
-    before = load_file(pre / "model.safetensors")  # the backbone and its next-spike heads, as loaded
+    before = load_file(Path(args[0]) / "model.safetensors")  # the backbone and its next-spike heads, as loaded
     model, trainer = worker.one_step(*args, tmp_path / "single", 24, 1)
     w1 = {k: v.detach() for k, v in model.named_parameters()}
     moved = max((w1[k] - before[k]).abs().max().item() for k in before)
@@ -413,6 +424,37 @@ def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(
     assert moved > 1e-3
     assert diff < 1e-5, diff
     assert ddp["loss"] == pytest.approx(trainer.state.log_history[0]["loss"], rel=1e-4)
+
+
+def test_weight_average_of_two_processes_is_the_same_on_both_and_saved_right(decoding_two_ranks):
+    """``ema_decay`` under two processes (never run before): 3 steps of the same launch. DDP keeps the
+    weights equal, so each process's average is the same (bitwise here), and the average is the
+    bias-corrected EMA of the weights after steps 1..t: (d theta_1 + theta_2) / (1 + d) in the
+    checkpoint rank 0 saved at step 2 (model.safetensors, and weight_average.safetensors beside it with
+    the training weights), and (d**2 theta_1 + d theta_2 + theta_3) / (1 + d + d**2) in the model after
+    training, computed here from the training weights each process recorded."""
+    from hf_neuroformer.finetuning import WEIGHT_AVERAGE_FILE
+
+    _, _, out, _ = decoding_two_ranks
+    ranks = [load_file(out / "ema" / f"rank{r}.safetensors") for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])  # training weights and averages
+    got = ranks[0]
+    names = [k.removeprefix("final.") for k in got if k.startswith("final.")]
+    theta = {t: {n: got[f"theta.{t}.{n}"] for n in names} for t in (1, 2, 3)}
+    d = 0.5
+    average = {2: {n: (d * theta[1][n] + theta[2][n]) / (1 + d) for n in names},
+               3: {n: (d * d * theta[1][n] + d * theta[2][n] + theta[3][n]) / (1 + d + d * d) for n in names}}
+    assert max((average[3][n] - theta[3][n]).abs().max().item() for n in names) > 1e-3  # not the last weights
+    for n in names:
+        torch.testing.assert_close(got[f"final.{n}"], average[3][n], rtol=1e-5, atol=1e-6)
+    saved = load_file(out / "ema" / "checkpoint-2" / "model.safetensors")
+    state = load_file(out / "ema" / "checkpoint-2" / WEIGHT_AVERAGE_FILE)
+    assert set(names) <= set(saved)
+    for n in names:
+        torch.testing.assert_close(saved[n], average[2][n], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(state[f"average.{n}"], average[2][n], rtol=1e-5, atol=1e-6)
+        assert torch.equal(state[f"training.{n}"], theta[2][n])
 
 
 def test_the_cli_under_torchrun_says_once_that_a_resume_has_nothing_to_do(tmp_path):
