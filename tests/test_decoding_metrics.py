@@ -202,3 +202,34 @@ def test_class_names_instead_of_indices_are_named():
     # numbers check, recording.as_real_numbers, refuses them as BehaviourSeries values already)
     with pytest.raises(DecodingMetricsInputError, match=r"y_pred: expected numbers, got dtype complex128"):
         decoding_metrics([0.0, 1.0, 2.0], np.array([0.1, 1.0, 2.0]) + 1j, "regression")
+
+
+
+
+def test_r2_of_a_truth_constant_but_for_rounding_is_nan_as_pearson_r():
+    """Break test: r2 was NaN only for a truth whose values were exactly equal (``np.ptp(y) > 0``), while
+    pearson_r already called a spread within float rounding constant. A behaviour that holds one value
+    (0.1 cm/s, the animal at rest) over the scored windows, averaged over each window's samples (5 or 6 at
+    ~60 Hz), differs in its last bits from window to window, and r2 divided by that noise: -1e30, with a
+    block-bootstrap interval around it. Both are now undefined, with the reason, as pearson_r; a varying
+    target still gets sklearn's r2 (the uniform average over the columns of a 2-D target)."""
+    from sklearn.metrics import r2_score
+
+    from hf_neuroformer.metrics import decoding_metrics_ci
+
+    rng = np.random.default_rng(0)
+    y = np.array([np.mean(np.full(k, 0.1)) for k in rng.choice([3, 5, 6], 60)])
+    assert 0 < np.ptp(y) < 1e-15  # one value, but for the rounding of the means
+    pred = y + rng.normal(0.0, 0.01, y.size)
+    m = decoding_metrics(y, pred, "regression")
+    assert math.isnan(m["r2"]) and math.isnan(m["pearson_r"])
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((pred - y) ** 2)))  # the error itself is still scored
+    ci = decoding_metrics_ci(y, pred, "regression", np.arange(y.size) // 6, n_resamples=100)["r2"]
+    assert ci["interval"] is None and ci["reason"].startswith("r2 is undefined: the recorded target is constant")
+    # one such column of a 2-D target makes the average undefined; varying columns give sklearn's figure
+    x = rng.normal(size=y.size)
+    assert math.isnan(decoding_metrics(np.stack([x, y], 1), np.stack([x, y], 1) + 0.01, "regression")["r2"])
+    xs = np.stack([x, 3 * x + 1], 1)
+    xp = xs + rng.normal(0.0, [0.5, 2.0], xs.shape)
+    assert decoding_metrics(xs, xp, "regression")["r2"] == pytest.approx(r2_score(xs, xp))
+    assert decoding_metrics(x, xp[:, 0], "regression")["r2"] == pytest.approx(r2_score(x, xp[:, 0]))

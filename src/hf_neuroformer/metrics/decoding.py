@@ -9,7 +9,8 @@ Definitions (``y`` = truth, ``\hat y`` = prediction, ``n`` windows)
 regression
     ``r2``: coefficient of determination ``1 - sum (y - \hat y)^2 / sum (y - mean y)^2``
     (:func:`sklearn.metrics.r2_score`; can be negative; for 2-D targets the uniform average over
-    columns; NaN when a column of ``y`` is constant, where it is undefined). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
+    columns; NaN when a column of ``y`` is constant, where it is undefined, up to float rounding as for
+    ``pearson_r``). ``pearson_r``: Pearson correlation of ``y`` and ``\hat y``
     (:func:`scipy.stats.pearsonr`; mean over columns for 2-D targets; NaN when either side is
     constant, up to float rounding: a spread within ``1e-10`` of its largest magnitude). ``rmse`` and ``mae`` in the target's unit. ``target_sd``: the standard deviation
     of ``y`` over the scored windows (ddof 0, the target's unit; mean over columns for 2-D
@@ -269,8 +270,11 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             rs.append(float(stats.pearsonr(t2[:, j], p2[:, j])[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # r2 with < 2 samples warns and returns NaN
-        # undefined (NaN) for a constant truth, not sklearn's force_finite 0.0 / 1.0
-        r2 = float(r2_score(t2, p2)) if len(t2) >= 2 and np.all(np.ptp(t2, axis=0) > 0) else float("nan")
+        # undefined (NaN) for a constant truth, not sklearn's force_finite 0.0 / 1.0; constant up to float
+        # rounding as for pearson_r: a constant behaviour averaged over windows (target_values' cumulative sums)
+        # differs in its last bits, and r2 divided by that noise (-1e30)
+        constant = len(t2) < 2 or any(_nearly_constant(t2[:, j]) for j in range(t2.shape[1]))
+        r2 = float("nan") if constant else float(r2_score(t2, p2))
     err = p2 - t2
     return {
         "r2": r2,
@@ -442,7 +446,7 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
     # where decoding_metrics calls r2 / pearson_r undefined (a constant truth or prediction, up to float
     # rounding), the sums gave the correlation of the rounding noise an interval (-0.23 [-0.41, -0.09] beside
     # a NaN pearson_r), or -inf for an exactly constant prediction: no interval, and why
-    why = {"r2": "the recorded target is constant over the windows",
+    why = {"r2": "the recorded target is constant over the windows (up to float rounding)",
            "pearson_r": "the recorded target or the prediction is constant over the windows (up to float rounding)"}
     for key, text in why.items():
         if math.isnan(point[key]):
