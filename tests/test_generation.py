@@ -72,6 +72,25 @@ def test_greedy_is_deterministic_and_is_not_sampling(setup):
     assert g1.n_spikes != sampled.n_spikes or not np.array_equal(g1.unit_ids, sampled.unit_ids)
 
 
+
+def test_top_k_one_and_a_tiny_top_p_are_the_greedy_choice_and_top_p_one_is_off(setup):
+    """Edge values of the filters: top-k 1 (either head, or both) and top-p 1e-9 keep only the most
+    likely token, so any seed gives the greedy spikes (argmax; the logits of this model have no ties);
+    top-p 1 leaves sampling as it is (the same draws as without it)."""
+    rec, tok, model, _, starts = setup
+    win = starts[:6]
+    greedy = nf.generate_spikes(model, tok, rec, win, greedy=True, progress=False)
+    assert greedy.n_spikes > 0
+    for seed, kw in enumerate(({"top_k": 1}, {"top_p": 1e-9, "dt_top_k": 1}, {"top_k": 1, "dt_top_p": 1e-9})):
+        g = nf.generate_spikes(model, tok, rec, win, seed=seed, progress=False, **kw)
+        np.testing.assert_array_equal(g.spike_times, greedy.spike_times)
+        np.testing.assert_array_equal(g.unit_ids, greedy.unit_ids)
+    plain = nf.generate_spikes(model, tok, rec, win, seed=3, progress=False)
+    off = nf.generate_spikes(model, tok, rec, win, seed=3, progress=False, top_p=1.0, dt_top_p=1.0, top_k=0)
+    np.testing.assert_array_equal(plain.spike_times, off.spike_times)
+    np.testing.assert_array_equal(plain.unit_ids, off.unit_ids)
+    assert plain.n_spikes != greedy.n_spikes or not np.array_equal(plain.unit_ids, greedy.unit_ids)
+
 def test_sampling_follows_the_model_distribution(setup):
     """With a model whose id head prefers one unit, that unit dominates the generated spikes."""
     rec, tok, model, _, starts = setup
