@@ -850,3 +850,34 @@ def test_weights_of_another_shape_are_listed_as_first_few_lists(setup, tmp_path)
                                          rf"the model its config.json describes \(\S+ \(\d+(, \d+)?\) in the file, "
                                          rf"\(\d+(, \d+)?\) in the model; .* in the model and {n - 3} more\): "):
         check_weight_shapes(info, "--model", tmp_path)
+
+
+def test_past_spike_counts_end_at_the_tokenizers_window_start_on_real_spikes(shared_data):
+    """Break test: generation_stats' n_past_recorded counted the recorded spikes before the raw window
+    start, while the tokenizer ends the past at the start on the 1 ns grid. On the nelpy recording,
+    whose spike times include whole multiples of 0.1 s (4485.4 s ...), windows at np.arange(...) * 0.1
+    (44854 * 0.1 = 4485.400000000001) counted such a spike in the past of the window whose current window
+    holds it. The counts now equal the tokenizer's past (tokens + truncated) in both modes."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.windows import tokenize_windows
+
+    from tiny_configs import quiet, untrained_model
+
+    rec = quiet(load_recording, shared_data("nelpy_hippocampus/linear-track"))
+    t = rec.spike_times
+    k = np.round(t * 10)
+    on_edge = (np.abs(t - k / 10) < 1e-9) & (k * 0.1 != t)  # a spike at a 0.1-s edge that k * 0.1 misses
+    assert on_edge.any()
+    k0 = int(k[on_edge][0])
+    starts = np.arange(k0 - 3, k0 + 2) * 0.1  # five 0.1-s windows, one starting at that spike
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.02, max_window_length=16,
+                               max_past_length=24, hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    tok, model = untrained_model(rec, cfg)
+    cols = tokenize_windows(rec, tok, starts, None)
+    expected = [len(p) - 1 + n for p, n in zip(cols["past_input_ids"], cols["n_past_truncated"])]  # less BOS
+    assert expected[3] > 0
+    for mode in ("teacher_forced", "free_running"):
+        g = nf.generate_spikes(model, tok, rec, starts, mode=mode, max_spikes=3, seed=0, progress=False)
+        st = g.generation_stats
+        got = st["n_past_recorded"] if mode == "teacher_forced" else st["n_past_recorded"][:1]
+        assert got == (expected if mode == "teacher_forced" else expected[:1]), mode

@@ -579,6 +579,11 @@ def generate_spikes(
     n_past_trunc = np.zeros((num_samples, n), dtype=np.int64)
     capped_win = np.zeros((num_samples, n), dtype=bool)
 
+    # the windows' starts as the tokenizer puts them (1 ns grid): the past ends there. With the raw start a spike
+    # at 1.7 s was counted in the past of a window at 1.7000000000000002 s (np.arange(17, 18) * 0.1), whose
+    # current window holds it, and a free-running chain's warm start left out a past spike 0.3 ns before its start
+    grid_starts = on_time_grid(starts)
+
     def clip_of(i):
         # on the 1 ns grid, as the tokenizer puts it (a trial start 0.30000000000000004 s clips at 0.3 s)
         return None if clips is None or np.isnan(clips[i]) else float(on_time_grid(clips[i]))
@@ -618,7 +623,7 @@ def generate_spikes(
         for i in range(n):
             lo = float(past_starts(starts[i], tokenizer.past_window))  # the tokenizer's past start
             c = clip_of(i)
-            a, b = np.searchsorted(recording.spike_times, [lo if c is None else max(lo, c), starts[i]])
+            a, b = np.searchsorted(recording.spike_times, [lo if c is None else max(lo, c), grid_starts[i]])
             n_past_rec[:, i] = b - a
             n_past_trunc[:, i] = cols["n_past_truncated"][i]
         pasts = [(cols["past_input_ids"][i], cols["past_dt_ids"][i], i) for _ in range(num_samples) for i in range(n)]
@@ -655,7 +660,7 @@ def generate_spikes(
                 lo = float(past_starts(starts[i], tokenizer.past_window))  # the tokenizer's past start
                 c = clip_of(i)
                 lo_c = lo if c is None else max(lo, c)
-                a, b = np.searchsorted(recording.spike_times, [lo_c, min(starts[first], starts[i])])
+                a, b = np.searchsorted(recording.spike_times, [lo_c, min(grid_starts[first], grid_starts[i])])
                 rec_t, rec_tok = recording.spike_times[a:b], spike_tokens[a:b]
                 prev = ch[int(np.searchsorted(ends[:step], lo_c, side="right")):step]  # those ending after lo_c
                 for r in range(num_samples):
