@@ -881,3 +881,33 @@ def test_past_spike_counts_end_at_the_tokenizers_window_start_on_real_spikes(sha
         st = g.generation_stats
         got = st["n_past_recorded"] if mode == "teacher_forced" else st["n_past_recorded"][:1]
         assert got == (expected if mode == "teacher_forced" else expected[:1]), mode
+
+
+def test_the_generated_windows_are_the_tokenizers_so_no_recorded_spike_falls_between_them(shared_data):
+    """Break test: the generated recording's time_support rows started at the raw window starts
+    (4485.400000000001 s for np.arange(...) * 0.1) and ended on the 1 ns grid, so a recorded spike at
+    exactly 4485.4 s lay in no row: the fidelity metrics counted fewer recorded spikes in the generated
+    windows than the tokenizer (and bits per spike) read there. The rows are now the tokenizer's windows."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.metrics import firing_rate_correlation
+    from hf_neuroformer.windows import tokenize_windows
+
+    from tiny_configs import quiet, untrained_model
+
+    rec = quiet(load_recording, shared_data("nelpy_hippocampus/linear-track"))
+    t = rec.spike_times
+    k = np.round(t * 10)
+    on_edge = (np.abs(t - k / 10) < 1e-9) & (k * 0.1 > t)  # a spike at a 0.1-s edge that k * 0.1 passes
+    assert on_edge.any()
+    k0 = int(k[on_edge][0])
+    starts = np.arange(k0 - 2, k0 + 2) * 0.1  # four touching 0.1-s windows, the third starting at that spike
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.02, max_window_length=16,
+                               max_past_length=24, hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    tok, model = untrained_model(rec, cfg)
+    g = nf.generate_spikes(model, tok, rec, starts, max_spikes=3, seed=0, progress=False)
+    rates = firing_rate_correlation(rec, g)["real_rates"]
+    n_real = round(float(np.sum(rates)) * g.duration)
+    assert n_real == int(np.sum(tokenize_windows(rec, tok, starts, None)["n_spikes"])) > 0
+    np.testing.assert_array_equal(g.time_support[:, 0], np.round(starts, 9))
+    np.testing.assert_array_equal(g.time_support[:-1, 1], g.time_support[1:, 0])  # touching, no gap
+

@@ -418,7 +418,8 @@ def generate_spikes(
 
     Returns:
         A :class:`SpikeRecording` (a list of ``num_samples`` when ``num_samples > 1``) with the
-        recording's units, spikes at dt-bin centres, one ``time_support`` row per window and
+        recording's units, spikes at dt-bin centres, one ``time_support`` row per window (start and end on the
+        tokenizer's 1 ns grid, :func:`~hf_neuroformer.binning.on_time_grid`) and
         session ``"<session>-generated"``. Its ``generation_stats`` dict holds, for that
         sample: ``n_windows``, ``n_capped_windows`` (windows cut by ``max_spikes``,
         see there), ``mode``, ``order``, ``use_cache``, ``seed``, ``n_spikes``; for the whole call:
@@ -681,7 +682,10 @@ def generate_spikes(
     bar.close()
 
     by_start = np.argsort(starts, kind="stable")
-    sup = np.stack([starts[by_start], window_ends(starts[by_start], w)], 1) if n else np.zeros((0, 2))
+    # the windows as the tokenizer reads them (1 ns grid): from the raw start a recorded spike at 4485.4 s fell
+    # between a window at 4485.400000000001 s and the one before it (which ends at 4485.4), outside every
+    # row, and the fidelity metrics did not count it
+    sup = (np.stack([grid_starts[by_start], window_ends(starts[by_start], w)], 1) if n else np.zeros((0, 2)))
     if n > 1:  # float round-off: a window ends where the next begins, never after
         sup[:-1, 1] = np.minimum(sup[:-1, 1], sup[1:, 0])
     seconds = time.perf_counter() - t_start
