@@ -405,7 +405,9 @@ def test_generate_and_evaluate_refuse_a_diverged_model(tiny, capsys, tmp_path):
     """Break test: a diverged run's model (saved with NaN weights, as train keeps it for inspection)
     made 'generate' fail inside torch.multinomial with a traceback, and 'evaluate --model' stop with
     "model_log_likelihood: ... window_log_likelihoods gives NaN for truncated windows", blaming
-    truncation and naming no flag. Both now refuse it first, as embed and connectivity do."""
+    truncation and naming no flag. Both now refuse it first, as embed and connectivity do. The
+    refusal said "retrain it with a lower learning_rate", a name no flag has: it now names the
+    training.learning_rate field of train's --config file (a decoder's: finetune's --learning-rate)."""
     import torch
 
     d, _ = tiny
@@ -428,5 +430,6 @@ def test_generate_and_evaluate_refuse_a_diverged_model(tiny, capsys, tmp_path):
         last = err.strip().splitlines()[-1]
         assert last.startswith(f"neuroformer {cmd}: error: --model: {str(bad)!r}: "), last
         assert "weight tensors hold NaN or infinite values (first: id_head.weight)" in last, last
-        assert "lower learning_rate" in last, last
+        # the command line names the field of train's --config that sets the rate (learning_rate is no flag)
+        assert last.endswith("retrain it with a lower training.learning_rate (a --config file's training: section)"), last
     assert not out.exists()

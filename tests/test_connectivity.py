@@ -1182,7 +1182,8 @@ def test_a_diverged_model_is_refused_not_scored_as_chance(tmp_path, capsys, monk
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"neuroformer connectivity: error: --model: {str(tmp_path / 'model')!r}: "), err
     assert " weight tensors hold NaN or infinite values (first: neuroformer." in err, err
-    assert "training diverged" in err and "lower learning_rate" in err
+    assert "training diverged" in err and err.endswith(
+        "retrain it with a lower training.learning_rate (a --config file's training: section)"), err
     assert not (tmp_path / "conn").exists()
 
 

@@ -614,7 +614,9 @@ def test_cli_decode_refuses_a_diverged_decoder(finetuned, shared_data, tmp_path,
     assert "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"neuroformer decode: error: --model: {str(bad)!r}: "), last
-    assert "weight tensors hold NaN or infinite values" in last and "lower learning_rate" in last, last
+    # a decoder's rate is finetune's --learning-rate (learning_rate, the library's name, is no flag)
+    assert "weight tensors hold NaN or infinite values" in last, last
+    assert last.endswith("retrain it with a lower --learning-rate (neuroformer finetune)"), last
     assert not out.exists()
 
 

@@ -159,6 +159,20 @@ def _load_model(args, *, next_spike_heads: bool = True):
     return load_pretrained(args.model, next_spike_heads=next_spike_heads, flag="--model")
 
 
+#: How the command line names a pretrained model's learning rate: no train flag sets it.
+TRAIN_RATE_FIELD = "training.learning_rate (a --config file's training: section)"
+
+
+def _learning_rate_option(config) -> str:
+    """How the refusal of a diverged model (:func:`~hf_neuroformer.analysis._batches.check_finite_weights`)
+    names the rate to lower: a fine-tuned decoder's (``config`` with decoding targets) is
+    ``neuroformer finetune``'s ``--learning-rate``, a pretrained model's the ``training.learning_rate``
+    field of ``neuroformer train``'s ``--config`` (the library's ``learning_rate`` is no flag)."""
+    from .generation import is_decoder_config
+
+    return "--learning-rate (neuroformer finetune)" if is_decoder_config(config) else TRAIN_RATE_FIELD
+
+
 def _check_units(tokenizer, rec, args, flag: str = "--data", config=None) -> dict:
     """:func:`~hf_neuroformer.generation.check_recording_units` with the flag named; returns its
     comparison of the recording's spikes with the model's training spikes (for the output file).
@@ -396,8 +410,7 @@ def cmd_train(args) -> int:
     before = file_identity(weights)
     # a diverged run's warnings said "lower learning_rate", which no train flag sets: the rate is the
     # training: section's (or the checkpoint's when resumed)
-    rate_field = (f"training.learning_rate in --config {args.config}" if args.config
-                  else "training.learning_rate (a --config file's training: section)")
+    rate_field = f"training.learning_rate in --config {args.config}" if args.config else TRAIN_RATE_FIELD
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
                     ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option=rate_field)
     if metrics:
@@ -464,7 +477,8 @@ def cmd_generate(args) -> int:
     from .analysis._batches import check_finite_weights
 
     # a diverged run's NaN weights failed inside torch.multinomial, with a traceback
-    check_finite_weights(model, args.model, gives="every spike probability it gives")
+    check_finite_weights(model, args.model, gives="every spike probability it gives",
+                         learning_rate_option=_learning_rate_option(model.config))
     rec = _load_data(args.data, args.epoch)
     _check_units(tokenizer, rec, args, config=model.config)
     check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
@@ -857,7 +871,8 @@ def cmd_evaluate(args) -> int:
         from .analysis._batches import check_finite_weights
 
         # a diverged run's NaN log-likelihoods were blamed on truncated windows, after the fidelity metrics
-        check_finite_weights(model, args.model, gives="its log-likelihoods (bits per spike)")
+        check_finite_weights(model, args.model, gives="its log-likelihoods (bits per spike)",
+                             learning_rate_option=_learning_rate_option(model.config))
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
     real = _load_data(args.real, args.epoch, flag="--real")
     if args.real is not None and Path(args.real).resolve() == Path(args.generated).resolve():
@@ -1249,7 +1264,8 @@ def cmd_decode(args) -> int:
     from .analysis._batches import check_finite_weights
 
     # a diverged decoder's NaN predictions were written to the CSV, then scoring blamed the data
-    check_finite_weights(model, args.model, gives="every decoded value")
+    check_finite_weights(model, args.model, gives="every decoded value",
+                         learning_rate_option=_learning_rate_option(model.config))
     if args.ci_block_s is not None:  # a trial split's blocks are its trials: said, not ignored
         warn_block_s_unused(plan.mode, ci_block_s, CI_BLOCK_S_FLAG, model.config.current_window + model.config.past_window,
                             asked=True)
@@ -1415,7 +1431,8 @@ def cmd_embed(args) -> int:
         _check_new_file(path, flag, args.overwrite)  # fail before loading anything
     # the backbone only: a fine-tuned decoder's embeddings are fine too
     model, tokenizer, plan = _load_model(args, next_spike_heads=False)
-    check_finite_weights(model, args.model)  # NaN latents failed in scikit-learn's PCA
+    # NaN latents failed in scikit-learn's PCA
+    check_finite_weights(model, args.model, learning_rate_option=_learning_rate_option(model.config))
     config = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read
@@ -1766,7 +1783,8 @@ def cmd_connectivity(args) -> int:
     check_input_exists(args.data, "--data")
     report = run_connectivity(args.model, args.data, args.output, split=args.split, max_windows=args.max_windows,
                               bin_size=args.bin_size, corr_bin_size=args.corr_bin_size, device=args.device,
-                              batch_size=args.batch_size, overwrite=args.overwrite, label=_flag)
+                              batch_size=args.batch_size, overwrite=args.overwrite, label=_flag,
+                              learning_rate_option=TRAIN_RATE_FIELD)
     print(f"[neuroformer] wrote {args.output}/ (matrices .npy, scores.json, connectivity.png)")
 
     def num(v):  # undefined scores: 'n/a', with the reason printed below (null in scores.json)
@@ -1856,7 +1874,8 @@ def cmd_attention_map(args) -> int:
         _check_not_a_model_file(path, flag, args.model)
     rep = run_attention_map(args.model, args.data, args.output, units=args.units, window_index=args.window_index,
                             split=args.split, max_windows=args.max_windows, modality=args.modality,
-                            batch_size=args.batch_size, device=args.device, overwrite=args.overwrite)
+                            batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
+                            learning_rate_option=TRAIN_RATE_FIELD)
     sel = "population" if args.units is None else f"units {args.units}"
     share = rep["mean_video_share"]
     corr = rep["mean_patch_luminance_correlation_raw"]

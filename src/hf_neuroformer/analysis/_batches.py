@@ -22,7 +22,8 @@ def nonfinite_weights(model):
 
 
 def check_finite_weights(model, model_dir, flag: str = "--model",
-                         gives: str = "every attention weight and embedding it gives") -> None:
+                         gives: str = "every attention weight and embedding it gives",
+                         learning_rate_option: str = "learning_rate") -> None:
     """Refuse a model whose weights hold NaN or infinite values (a diverged run, which ``train``
     saves as it is for inspection): the attention matrices of ``connectivity`` were all NaN and
     scored as chance (AUROC 0.500, printed as if measured), the maps of ``attention-map`` NaN, and
@@ -33,6 +34,10 @@ def check_finite_weights(model, model_dir, flag: str = "--model",
     would be NaN).
 
     ``model_dir`` None (a model passed to a Python function): the message names ``flag`` alone.
+    ``learning_rate_option`` names the rate to lower (``"learning_rate"``, the argument of
+    ``train``'s ``TrainingConfig`` and of ``finetune``; the command line names its own:
+    ``training.learning_rate`` of ``neuroformer train``'s ``--config``, or ``neuroformer
+    finetune``'s ``--learning-rate``).
 
     Raises:
         ValueError: naming ``flag``, the directory, how many weight tensors are not finite and
@@ -43,8 +48,7 @@ def check_finite_weights(model, model_dir, flag: str = "--model",
         where = f"{flag}: " + ("" if model_dir is None else f"{str(model_dir)!r}: ")
         raise ValueError(f"{where}{len(names)} of {total} weight tensors hold NaN or infinite "
                          f"values (first: {names[0]}): its training diverged (see train_loss in training_log.json), "
-                         f"so {gives} would be NaN; retrain it with a lower "
-                         "learning_rate")
+                         f"so {gives} would be NaN; retrain it with a lower {learning_rate_option}")
 
 
 def check_split_has_windows(n_windows: int, split: str, n_segments: int, split_fractions) -> None:

@@ -863,6 +863,7 @@ def run_connectivity(
     overwrite: bool = False,
     progress: bool = True,
     label: Callable[[str], str] = lambda name: name,
+    learning_rate_option: str = "learning_rate",
 ) -> Dict[str, object]:
     """Attention-derived and baseline connectivity of a simulated recording, scored against its
     ground truth; writes ``output_dir/{truth,attention_last_layer,attention_mean,
@@ -895,6 +896,8 @@ def run_connectivity(
             (standard error; ``TQDM_DISABLE=1`` turns them off too).
         label: how warnings name ``split`` and ``max_windows`` (the command line passes one giving
             ``--split`` and ``--max-windows``).
+        learning_rate_option: how the refusal of a diverged model names the rate to lower (the
+            command line passes ``neuroformer train``'s ``training.learning_rate`` field).
 
     Returns:
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
@@ -983,7 +986,8 @@ def run_connectivity(
     model, tokenizer, plan = load_pretrained(
         model_dir, reads="connectivity is read from the attention of the pretrained model ("
                          "learned predicting the next spike)")
-    check_finite_weights(model, model_dir)  # a diverged model's NaN attention scored as chance
+    # a diverged model's NaN attention scored as chance
+    check_finite_weights(model, model_dir, learning_rate_option=learning_rate_option)
     # not the tokenizer's API advice (nor --epoch: this command has none); the spikes check goes
     # into scores.json beside the scores
     spikes_check = check_recording_units(tokenizer, rec, model_dir=model_dir, flag="--data", epoch=False)

@@ -528,6 +528,7 @@ def run_attention_map(
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,
+    learning_rate_option: str = "learning_rate",
 ) -> Dict[str, object]:
     """``neuroformer attention-map``: the visual attention map of a trained video-conditioned
     model on the non-overlapping windows of one split, written as a figure and arrays.
@@ -554,6 +555,8 @@ def run_attention_map(
         overwrite: replace existing output files.
         progress: a bar over the windows of the attention pass (standard error; ``TQDM_DISABLE=1``
             turns it off too).
+        learning_rate_option: how the refusal of a diverged model names the rate to lower (the
+            command line passes ``neuroformer train``'s ``training.learning_rate`` field).
 
     Returns:
         the report written to the JSON file; its ``model_training_frames_check``
@@ -612,7 +615,7 @@ def run_attention_map(
         model_dir, reads="the attention map is the attention of the pretrained model ("
                          "learned predicting the next spike)")
     video = video_modality(model.config, modality)  # fail before reading the data
-    check_finite_weights(model, model_dir)  # a diverged model's maps were NaN
+    check_finite_weights(model, model_dir, learning_rate_option=learning_rate_option)  # a diverged model's maps were NaN
     model.to(device)
     try:
         rec = load_recording(data_path)
