@@ -353,7 +353,9 @@ def test_a_diverged_run_with_a_test_split_is_saved_and_says_why_nothing_was_gene
 def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
     """Without a validation and a test split, a run whose training loss turned NaN (learning rate 1e30)
     saved its NaN weights with only the "no validation windows" and "no test windows" warnings; it now
-    names the first step whose loss was not finite, also when resumed after it."""
+    names the first step whose loss was not finite, also when resumed after it. Resumed, it said "lower
+    learning_rate" too, which a resume refuses (the checkpoint's optimizer keeps its rate): it now says
+    to start afresh."""
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [1.0, 0.0, 0.0]})
     tc = TrainingConfig(max_steps=3, batch_size=16, learning_rate=1e30, save_every=2)
     losses = []
@@ -363,10 +365,15 @@ def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
     assert first < 3 and m["checkpoint_selection"] == "last step (no validation split)"
     said = [str(w.message) for w in got if str(w.message).startswith("training: the training loss was not finite")]
     assert len(said) == 1 and f"from step {first} on: training diverged" in said[0], said
+    assert "lower learning_rate); the model kept" in said[0] and "afresh" not in said[0], said
     # resumed past the checkpoint at step 2: the step comes from the checkpoint
     with pytest.warns(UserWarning) as got:
         train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True)
-    assert any(f"not finite (NaN or inf) from step {first} on" in str(w.message) for w in got)
+    said = [str(w.message) for w in got if f"not finite (NaN or inf) from step {first} on" in str(w.message)]
+    assert len(said) == 1, [str(w.message) for w in got]
+    # the rate cannot change on resume (refused: STATE_TRAINING_FIELDS), so the advice is to start again
+    assert ("lower learning_rate and start afresh with --overwrite (overwrite=True) or another --output-dir (a "
+            "resumed run keeps its checkpoint's learning rate)); the model kept") in said[0], said
 
 
 def test_a_finished_diverged_run_is_its_checkpoints_model(rec, tmp_path, capsys):

@@ -1228,7 +1228,9 @@ def train(
             ``neuroformer train`` passes ``"--ci-block-s"``).
         learning_rate_option: how the warnings (and ``test/generation``) of a diverged run name
             the learning rate to lower (``"learning_rate"``, the default; ``neuroformer train``
-            names the ``training.learning_rate`` field of its ``--config`` file).
+            names the ``training.learning_rate`` field of its ``--config`` file). A resumed run
+            cannot take another rate (:data:`STATE_TRAINING_FIELDS`), so its advice also says to
+            start afresh (``--overwrite``, ``overwrite=True``, or another output directory).
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
@@ -1285,6 +1287,10 @@ def train(
 
     streamed = not isinstance(recording, SpikeRecording)
     given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
+    # a diverged run's advice: a resumed run cannot take another rate (STATE_TRAINING_FIELDS: its
+    # checkpoint's optimizer and schedule keep theirs), so "lower it" alone led to a refusal
+    lower_rate = f"lower {learning_rate_option}" + (
+        f" and {START_AFRESH} (a resumed run keeps its checkpoint's learning rate)" if resume else "")
     if config is not None:
         config = copy.deepcopy(config)
     elif not streamed:  # a prepared directory brings its own config
@@ -1801,7 +1807,7 @@ def train(
         # and naming the empty windows sent the user looking at the data
         why = ("its windows hold no spike" if not n_spikes["validation"] else
                f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
-               f"(see train_loss in training_log.json; lower {learning_rate_option})")
+               f"(see train_loss in training_log.json; {lower_rate})")
         warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint is "
                       "kept (none was selected)")
     else:
@@ -1814,7 +1820,7 @@ def train(
         kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
                 else f"the model kept is the last step's ({best_step}), trained through the divergence")
         warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
-                      f"training diverged (see train_loss in training_log.json; lower {learning_rate_option}); {kept}",
+                      f"training diverged (see train_loss in training_log.json; {lower_rate}); {kept}",
                       UserWarning, stacklevel=2)
     if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
         model = model._orig_mod
@@ -1868,9 +1874,9 @@ def train(
             # sampling from NaN probabilities failed inside torch ("probability tensor contains either inf, nan
             # or element < 0") after the whole run, and the model was never written
             metrics["test/generation"] = ("not run: the model's test losses are NaN (training diverged: see train_loss "
-                                          f"in training_log.json; lower {learning_rate_option})")
+                                          f"in training_log.json; {lower_rate})")
             warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
-                          f"not generated; the model is saved as it is for inspection; lower {learning_rate_option}")
+                          f"not generated; the model is saved as it is for inspection; {lower_rate}")
         elif has_test:
             # generation tiles the test split with non-overlapping windows, whatever the training stride (and
             # whatever overlapping trials)
