@@ -34,7 +34,7 @@ from hf_neuroformer.decoding import (
     target_dicts,
     target_values,
 )
-from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, finetune, target_notes
+from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, finetune, selection_metric, target_notes
 from hf_neuroformer.metrics.decoding import decoding_metrics
 from hf_neuroformer.training import TrainingConfig, train
 
@@ -1465,11 +1465,27 @@ def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(
                     f"{len(y['validation'])} validation windows), as the baselines' early stopping leaves out classes "
                     "never fitted; use a larger fraction"), note
     assert 0 < n_gone < len(y["validation"])
-    # unweighted (class_weight=None): every window is in the losses, nothing to say
-    assert target_notes([DecodingTarget("trial:motorLabel", "classification", class_weight=None)], report, small,
-                        0.01, validation=dsd["validation"]) == {}
-    # class_weight=None: plain cross-entropy
+    # chosen on this target's balanced accuracy (select_on 'auto' with one target): it scores the class never
+    # trained on too (its recall is what the untrained logit gives), which was said nowhere
+    auto = selection_metric(target_dicts([target], report, small), "auto")[0]
+    assert auto == "trial:motorLabel/balanced_accuracy"
+    chosen = target_notes([target], report, small, 0.01, validation=dsd["validation"], selection=auto)
+    assert chosen["trial:motorLabel"] == note.removesuffix("; use a larger fraction") + (
+        "; the checkpoint is chosen on the validation balanced_accuracy, which scores their windows too: their recall "
+        "is what their untrained logits still give, so it can favour a less-trained checkpoint (a choice on the loss, "
+        "select_on='loss' / --select-on loss, leaves them out); use a larger fraction"), chosen
+    # unweighted (class_weight=None): the losses count those windows, whose loss only grows with training
+    # (the choice the baselines' early stopping avoids); it said nothing, also when the loss chose the checkpoint
     plain = DecodingTarget("trial:motorLabel", "classification", class_weight=None)
+    unweighted = target_notes([plain], report, small, 0.01, validation=dsd["validation"], selection="loss")
+    assert unweighted == {"trial:motorLabel": (
+        f"target 'trial:motorLabel': the {len(small)} training window(s) used (fraction 0.01) hold no window of "
+        f"class(es) {[[-1, 0, 1][i] for i in gone]} of the train split's [-1, 0, 1]: unweighted (class_weight None), "
+        f"the validation and test losses count their windows ({n_gone} of the {len(y['validation'])} validation "
+        "windows), whose loss only grows as training pushes down the logits of classes never trained on (the "
+        "baselines' early stopping leaves out classes never fitted); the checkpoint is chosen on the validation loss "
+        "with them, which favours less-trained checkpoints; use a larger fraction")}, unweighted
+    # class_weight=None: plain cross-entropy
     assert target_dicts([plain], report, dsd["train"])[0]["class_weights"] is None
     with pytest.raises(DecodingTargetError, match="class_weight"):
         DecodingTarget("trial:motorLabel", "classification", class_weight="inverse")

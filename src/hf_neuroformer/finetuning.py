@@ -845,7 +845,7 @@ def _scalar_label(value):
 
 def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, fraction: float,
                  saved_std: Optional[Dict[str, float]] = None, validation=None,
-                 selected_on_loss: bool = False) -> Dict[str, str]:
+                 selected_on_loss: bool = False, selection: Optional[str] = None) -> Dict[str, str]:
     """``{target name: note}`` for the targets that the training windows used (``train_ds``, e.g. a
     few-shot block) give nothing to learn from: a regression target with one value (its sd,
     0, is replaced by 1 for standardising; a continued decoder's saved sd, ``saved_std``
@@ -857,16 +857,22 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     the same angle): the head can only learn that angle. Angles that barely move (resultant
     length near 1 but spread) get none, as a regression target with a small sd gets none.
 
-    A classification target weighted ``"balanced"`` whose training windows used lack some of the
-    train split's classes gets a note too (the one-class note says it as well): those classes'
+    A classification target whose training windows used lack some of the train split's classes
+    gets a note too (the one-class note says it as well). Weighted ``"balanced"``, those classes'
     weight is 0 (:func:`~hf_neuroformer.decoding.balanced_class_weights`), so the validation and
     test losses leave out their windows, as the baselines' early stopping leaves out classes never
     fitted (a class never trained on would steer the choice to the checkpoint whose untrained
-    logit for it training has pushed down least). ``validation`` (the validation split's dataset)
-    gives how many of its windows with a value are left out; ``selected_on_loss``: the checkpoint
-    is chosen on the validation loss, and the note says it is chosen without them."""
+    logit for it training has pushed down least). Unweighted (``class_weight`` None), the losses
+    count their windows, whose loss only grows as training goes on. ``validation`` (the
+    validation split's dataset) gives how many of its windows with a value are those classes';
+    ``selection`` (``metric_for_best_model``: ``"loss"`` or ``"<target>/<metric>"``; or
+    ``selected_on_loss``) what chose the checkpoint: the note says the validation loss chose it
+    without them (balanced) or with them (unweighted), and that this target's accuracy or
+    balanced accuracy chose it scoring them too (their recall is what their untrained logit
+    still gives, so it can favour a less-trained checkpoint)."""
     notes = {}
     n = len(train_ds)
+    on_loss = selected_on_loss or selection == "loss"
     for t in targets:
         v = column_values(train_ds, t.column_name)
         v = v[np.isfinite(v)]  # the windows with a value of this target (NaN: kept for another target)
@@ -886,25 +892,40 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
             classes = report["targets"][t.label]["classes"]
             present = np.unique(v).astype(np.int64)
             absent = [c for i, c in enumerate(classes) if i not in present]
-            weights = None  # the end of what is said of the absent classes' weight
-            if t.class_weight == "balanced" and absent:
+            said = None  # what is said of the absent classes' windows in the losses and the selection
+            if absent:
                 where = ""
                 if validation is not None:
                     y = column_values(validation, t.column_name)
                     y = y[np.isfinite(y)]
                     where = f" ({int((~np.isin(y, present)).sum())} of the {y.size} validation windows)"
-                weights = (f" is 0, so the validation and test losses leave out their windows{where}, as the "
-                           "baselines' early stopping leaves out classes never fitted"
-                           + ("; the checkpoint is chosen on the validation loss without them" if selected_on_loss
-                              else ""))
+                of_them = "" if present.size > 1 else f" of the other classes {absent}"
+                if t.class_weight == "balanced":
+                    said = (f"{'their balanced class weight' if of_them == '' else 'the balanced class weight' + of_them} "
+                            f"is 0, so the validation and test losses leave out their windows{where}, as the baselines' "
+                            "early stopping leaves out classes never fitted"
+                            + ("; the checkpoint is chosen on the validation loss without them" if on_loss else ""))
+                else:  # unweighted: a never-trained class's loss only grows as training pushes its logit down
+                    said = (f"unweighted (class_weight None), the validation and test losses count "
+                            f"{'their windows' if of_them == '' else 'the windows' + of_them}{where}, whose loss only "
+                            "grows as training pushes down the logits of classes never trained on (the baselines' "
+                            "early stopping leaves out classes never fitted)"
+                            + ("; the checkpoint is chosen on the validation loss with them, which favours "
+                               "less-trained checkpoints" if on_loss else ""))
+                if selection is not None and selection.startswith(f"{t.label}/"):
+                    # accuracy / balanced accuracy: their windows are right only where the untrained logit still wins
+                    said += (f"; the checkpoint is chosen on the validation {selection.rpartition('/')[2]}, which "
+                             "scores their windows too: their recall is what their untrained logits still give, so "
+                             "it can favour a less-trained checkpoint"
+                             + (" (a choice on the loss, select_on='loss' / --select-on loss, leaves them out)"
+                                if t.class_weight == "balanced" else ""))
             if present.size < 2:
                 notes[t.label] = (f"{head} one class ({classes[int(v[0])]}) of the train split's {classes}, so the "
-                                  "head can only learn that class"
-                                  + (f"; the balanced class weight of the other classes {absent}{weights}" if weights
-                                     else "") + "; use a larger fraction")
-            elif weights:
-                notes[t.label] = (f"{head} no window of class(es) {absent} of the train split's {classes}: their "
-                                  f"balanced class weight{weights}; use a larger fraction")
+                                  "head can only learn that class" + (f"; {said}" if said else "")
+                                  + "; use a larger fraction")
+            elif said:
+                notes[t.label] = (f"{head} no window of class(es) {absent} of the train split's {classes}: {said}; "
+                                  "use a larger fraction")
     return notes
 
 
@@ -1072,8 +1093,9 @@ def finetune(
         (``"pretrained"`` or ``"scratch"``), ``checkpoint_selection``, ``model_dir``, ``fraction``, ``seed``,
         ``n_train_windows`` (fitted) and ``n_train_windows_full`` (before ``fraction``),
         ``split_plan_source``, ``targets``, ``config_overrides``, ``target_notes`` (:func:`target_notes`: targets without spread in
-            the training windows used, or balanced classification targets whose classes missing there
-            are left out of the losses, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
+            the training windows used, or classification targets lacking classes there, whose windows
+            the losses leave out (balanced) or count (unweighted) and a choice on the target's metric
+            scores, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
         load), ``decoding_report`` (window counts and drops per split, target statistics).
 
     Raises:
@@ -1247,7 +1269,7 @@ def finetune(
         kept = _keep_saved_standardisation(cfg.decoding_targets, tdicts)
         saved_std = {targets[i].label: tdicts[i]["std"] for i in kept}
     best_metric, greater, selection = selection_metric(tdicts, select_on)
-    notes = target_notes(targets, report, train_ds, fraction, saved_std, dsd["validation"], best_metric == "loss")
+    notes = target_notes(targets, report, train_ds, fraction, saved_std, dsd["validation"], selection=best_metric)
     for note in notes.values():
         warnings.warn(note)
     # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
