@@ -778,3 +778,47 @@ def test_validation_sweep_refuses_a_bad_ema_decay_before_any_run(tmp_path, capsy
         vs.main(base + ["--ema-decay", "0.99"])
     assert "no pretrained checkpoint" in str(exc.value.code)
     assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_fidelity_report_table_shows_the_spike_timing_f1_with_its_chance_levels(shared_data):
+    """``scripts/fidelity_report.py``'s table had no spike-timing rows, though ``neuroformer evaluate``
+    and train's metrics.json report the F1 at 5, 10 and 25 ms with two chance levels. Each column is
+    scored by the script's ``score`` (compare_recordings, which holds spike_timing_f1's keys) and
+    the table gains one row per tolerance: the F1, then the Poisson and window-shuffle levels ± SD,
+    equal to what ``spike_timing_f1`` gives on the same recordings. Real Allen trials (100 ms
+    windows) against the script's own Poisson surrogate, one seed per column."""
+    import re
+
+    import pytest
+
+    import fidelity_report as fr
+    import hf_neuroformer as nf
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.metrics import spike_timing_f1
+
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(30))
+    support = rec.trials[:40]
+    config = nf.NeuroformerConfig(current_window=0.1, dt_resolution=0.01)
+    generated = {c: fr._poisson_surrogate(rec, support, rec.firing_rates(), seed)
+                 for seed, (c, _) in enumerate(fr.COLUMNS)}
+    lines = fr.table_lines({c: fr.score(rec, g, config) for c, g in generated.items()})
+    wants = {c: spike_timing_f1(rec, g) for c, g in generated.items()}
+    number = r"(\d\.\d{3})"
+    cell = re.compile(rf"^{number} \(Poisson {number} ± {number}; shuffle {number} ± {number}\)$")
+    for ms in (5, 10, 25):
+        rows = [line for line in lines if line.startswith(f"| spike-timing F1, same unit within {ms} ms (chance "
+                                                          "levels ± SD over 3 draws) |")]
+        assert len(rows) == 1, lines
+        assert rows[0].count("|") == len(fr.COLUMNS) + 2, rows  # a cell per column
+        cells = [c.strip() for c in rows[0].strip("|").split("|")[1:]]
+        for (col, _), text in zip(fr.COLUMNS, cells):
+            want = wants[col]
+            key = f"timing_f1_{ms}ms"
+            m = cell.match(text)
+            assert m, text
+            got = [float(x) for x in m.groups()]
+            assert got == pytest.approx([want[k] for k in (key, f"{key}_chance_poisson", f"{key}_chance_poisson_sd",
+                                                           f"{key}_chance_shuffle", f"{key}_chance_shuffle_sd")],
+                                        abs=5e-4), (col, ms)
+    assert lines[-1].startswith("| recorded spikes in the same windows |")  # the counts stay last
+    assert lines[-2].startswith("| generated spikes (recorded in the same windows: see n_real_spikes) |")
