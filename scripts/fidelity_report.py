@@ -48,7 +48,7 @@ N_UNITS, MIN_RATE_HZ = 64, 2.0
 ROWS = [
     ("rate_corr", "firing-rate correlation over units (r)"),
     ("rate_ratio_median", "median generated / recorded rate"),
-    ("rate_log2_ratio_mean_abs", "mean |log2 rate ratio|"),
+    ("rate_log2_ratio_mean_abs", r"mean \|log2 rate ratio\|"),  # escaped: a bare | ends a Markdown cell
     ("psth_corr_mean", "trial-averaged PSTH correlation, mean over units (r, 10 ms bins)"),
     ("psth50_corr_mean", "trial-averaged PSTH correlation, mean over units (r, 50 ms bins)"),
     ("isi_ks_median", "ISI distribution KS statistic, median over units (see the floor below)"),

@@ -820,5 +820,8 @@ def test_fidelity_report_table_shows_the_spike_timing_f1_with_its_chance_levels(
             assert got == pytest.approx([want[k] for k in (key, f"{key}_chance_poisson", f"{key}_chance_poisson_sd",
                                                            f"{key}_chance_shuffle", f"{key}_chance_shuffle_sd")],
                                         abs=5e-4), (col, ms)
+    # one cell per column in every row: the bare pipes of "mean |log2 rate ratio|" made that row seven cells,
+    # so GitHub showed "log2 rate ratio" under teacher-forced, each number two columns right, the last two dropped
+    assert [len(re.findall(r"(?<!\\)\|", line)) for line in lines] == [len(fr.COLUMNS) + 2] * len(lines), lines
     assert lines[-1].startswith("| recorded spikes in the same windows |")  # the counts stay last
     assert lines[-2].startswith("| generated spikes (recorded in the same windows: see n_real_spikes) |")
