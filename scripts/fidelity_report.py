@@ -1,6 +1,6 @@
 """Fidelity of generated spike trains on a real recording with trials (Steinmetz et al. 2019 subset).
 
-    python scripts/fidelity_report.py                 # train (~5 min on 2 cores), generate, score
+    python scripts/fidelity_report.py                 # train (~8 min of CPU, 2026-12-06), generate, score
     python scripts/fidelity_report.py --reuse         # reuse the model in --output-dir if present
 
 What it does, in order:
