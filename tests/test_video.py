@@ -314,6 +314,45 @@ def test_patch_tokens_get_the_3d_positional_encoding():
         emb.embed({**grey, "frames": torch.zeros(1, 2, 8, 6)})
 
 
+
+def test_modality_times_masks_and_window_counts_that_do_not_fit_the_tokens_are_refused_naming_them(allen_video):
+    """Given to the model by hand: a video's ``mask`` or ``times`` of another length failed in a view
+    ("shape '[4, 2, 1]' is invalid for input of size 4"), a modality holding fewer windows than
+    ``input_ids`` in another view, None in place of a modality's inputs with "'NoneType' object has
+    no attribute 'get'" (none naming the modality), and a categorical modality's ``(batch, 1)``
+    ``times`` was broadcast: every token of a window got the first one's time, without an error."""
+    from tiny_configs import untrained_model
+
+    orientation = {"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical",
+                   "classes": [0, 45, 90, 135]}
+    cfg = small_config(split_by="trials", modalities=[{**VIDEO, "mean": [0.0], "std": [1.0]}, orientation])
+    rec = allen_video.restrict(0.0, 4.0)  # 20 trials
+    tok, model = untrained_model(rec, cfg)
+    rows = build_window_datasets(rec, tok, cfg)[0]["train"].select(range(4))
+    batch = NeuroformerCollator(modalities=cfg.modalities)([rows[i] for i in range(4)])
+    video, ori = batch["modality_inputs"]["video"], batch["modality_inputs"]["orientation"]
+    assert ori["ids"].shape == (4, 1)  # one trial label per window: three tokens of it, so (4, 1) times broadcast
+    ori = {"ids": ori["ids"].repeat(1, 3), "mask": ori["mask"].repeat(1, 3), "times": ori["times"].repeat(1, 3)}
+
+    def run(**changed):
+        with torch.no_grad():
+            return model(**{**batch, "modality_inputs": {"video": video, "orientation": ori, **changed}})
+
+    assert torch.isfinite(run().logits).all()
+    with pytest.raises(ValueError, match=r"modality_inputs\['orientation'\]\['times'\]: expected shape \(4, 3\), "
+                                         r"one per token of 'ids'.*got \(4, 1\)"):
+        run(orientation={**ori, "times": ori["times"][:, :1]})
+    for key in ("mask", "times"):
+        with pytest.raises(ValueError, match=rf"modality_inputs\['video'\]\['{key}'\]: expected shape \(4, 2\), one "
+                                             r"per token of 'frames'.*got \(4, 1\)"):
+            run(video={**video, key: video[key][:, :1]})
+    with pytest.raises(ValueError, match=r"modality_inputs\['video'\]: holds 2 windows, expected 4 \(one per window "
+                                         r"of input_ids\)"):
+        run(video={k: v[:2] for k, v in video.items()})
+    with pytest.raises(ValueError, match=r"modality_inputs\['video'\]: expected a dict of tensors .*got NoneType"):
+        run(video=None)
+
+
 # ---------------------------------------------------------------- NWB
 
 def test_frames_round_trip_through_nwb(tmp_path):

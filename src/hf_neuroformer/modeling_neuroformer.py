@@ -264,6 +264,32 @@ class NeuroformerDecoderLayer(GradientCheckpointingLayer):
         return x, w_self, w_cross
 
 
+def _modality_inputs_of(name: str, inputs) -> dict:
+    """``inputs`` of modality ``name`` if they are a dict of tensors (as
+    :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them); None or a bare tensor failed
+    with "'NoneType' object has no attribute 'get'", naming no modality."""
+    if not isinstance(inputs, dict):
+        raise ValueError(f"modality_inputs[{name!r}]: expected a dict of tensors ('times', 'mask' and 'values', 'ids' "
+                         f"or 'frames'), got {type(inputs).__name__}")
+    return inputs
+
+
+def _check_token_axes(name: str, inputs: dict, shape, tokens: str, required=("times",)) -> None:
+    """Refuse a ``times`` or ``mask`` of modality ``name`` whose shape is not ``shape``, ``(batch,
+    n_tokens)`` of its ``tokens`` (ids, values or frames); ``required`` keys must be there. Both are
+    combined with the tokens by broadcasting or a view: a ``(batch, 1)`` ``times`` gave every token
+    of a window the first one's time without an error, and a video's ``mask`` or ``times`` of another
+    length failed in a view ("shape '[8, 2, 1]' is invalid for input of size 8"), naming neither."""
+    for key in ("times", "mask"):
+        t = inputs.get(key)
+        if t is None and key in required:
+            raise ValueError(f"modality_inputs[{name!r}]: expected {key!r} {tuple(shape)}, one per token of "
+                             f"{tokens} (batch, n_tokens)")
+        if t is not None and tuple(t.shape) != tuple(shape):
+            raise ValueError(f"modality_inputs[{name!r}][{key!r}]: expected shape {tuple(shape)}, one per token of "
+                             f"{tokens} (batch, n_tokens), got {tuple(t.shape)}")
+
+
 class NeuroformerModalityEmbedding(nn.Module):
     """Tokens of one modality -> ``(batch, n_tokens, hidden_size)``.
 
@@ -332,10 +358,13 @@ class NeuroformerModalityEmbedding(nn.Module):
             ``(batch, n_tokens, hidden_size)`` float tensor.
 
         Raises:
-            ValueError: ``ids`` missing or outside ``[0, len(classes))``; ``values`` missing or
-                not ``(batch, n_tokens, num_features)``; as :meth:`value_features`.
+            ValueError: inputs that are not a dict; ``ids`` missing or outside ``[0, len(classes))``;
+                ``values`` missing or not ``(batch, n_tokens, num_features)``; ``times`` missing, or
+                ``times`` / ``mask`` not ``(batch, n_tokens)`` of the ids or values; as
+                :meth:`value_features`.
         """
         name = self.modality["name"]
+        inputs = _modality_inputs_of(name, inputs)
         if self.kind == "categorical":
             ids = inputs.get("ids")
             if ids is None:
@@ -344,6 +373,7 @@ class NeuroformerModalityEmbedding(nn.Module):
             if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n_cls):
                 raise ValueError(f"modality_inputs[{name!r}]['ids']: expected class indices in [0, {n_cls}), got "
                                  f"values in [{int(ids.min())}, {int(ids.max())}]")
+            _check_token_axes(name, inputs, ids.shape[:2], "'ids'")
             x = self.class_embeddings(ids)
         else:
             values = inputs.get("values")
@@ -351,6 +381,7 @@ class NeuroformerModalityEmbedding(nn.Module):
             if values is None or values.dim() != 3 or values.shape[-1] != n_f:
                 raise ValueError(f"modality_inputs[{name!r}]['values']: expected (batch, n_tokens, {n_f}) float values, "
                                  f"got {None if values is None else tuple(values.shape)}")
+            _check_token_axes(name, inputs, values.shape[:2], "'values'")
             feats = self.value_features(values).to(self.value_mlp[0].weight.dtype)
             x = self.value_mlp(feats)
         return x + self.temporal_embedding(inputs["times"]) + self.modality_vector
@@ -360,14 +391,11 @@ class NeuroformerModalityEmbedding(nn.Module):
         mask of ``inputs`` (all True when it has none).
 
         Raises:
-            ValueError: a mask of another shape than the tokens.
+            ValueError: as :meth:`forward` (which checks the mask's shape too).
         """
         emb = self(inputs)
         mask = inputs.get("mask")
         mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
-        if mask.shape != emb.shape[:2]:
-            raise ValueError(f"modality_inputs[{self.modality['name']!r}]['mask']: expected {tuple(emb.shape[:2])}, "
-                             f"got {tuple(mask.shape)}")
         return emb, mask
 
 
@@ -417,15 +445,17 @@ class NeuroformerVideoEmbedding(nn.Module):
             when any of its frames is.
 
         Raises:
-            ValueError: frames of another shape, or ``"zscore"`` without fitted statistics.
+            ValueError: inputs that are not a dict; frames of another shape, or ``times`` / ``mask``
+                not ``(batch, num_frames)`` of the frames; ``"zscore"`` without fitted statistics.
         """
         m = self.modality
-        frames = inputs.get("frames")
+        frames = _modality_inputs_of(m["name"], inputs).get("frames")
         n, (fh, fw) = m["num_frames"], m["frame_shape"]
         if frames is None or frames.dim() != 4 or tuple(frames.shape[1:]) != (n, fh, fw):
             raise ValueError(f"modality_inputs[{m['name']!r}]['frames']: expected (batch, {n}, {fh}, {fw}) frames "
                              f"(num_frames, frame_shape of the config), got {None if frames is None else tuple(frames.shape)}")
         b = frames.shape[0]
+        _check_token_axes(m["name"], inputs, (b, n), "'frames'", required=())
         mask = inputs.get("mask")
         mask = torch.ones(b, n, dtype=torch.bool, device=frames.device) if mask is None else mask.bool()
         times = inputs.get("times")
@@ -1072,7 +1102,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
             self.modality_embeddings = self.modality_stages = None
         self.post_init()
 
-    def encode_modalities(self, modality_inputs: Optional[dict]):
+    def encode_modalities(self, modality_inputs: Optional[dict], batch_size: Optional[int] = None):
         """Embed the modality tokens of each stage.
 
         Args:
@@ -1080,6 +1110,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 current window's start, "values": (batch, n, num_features) float (continuous) or
                 "ids": (batch, n) int64 class indices (categorical), "mask": (batch, n) bool}``
                 (:class:`~hf_neuroformer.windows.NeuroformerCollator` builds it).
+            batch_size: the number of windows (of ``input_ids``) every modality must hold; None:
+                the first modality's.
 
         Returns:
             One ``(kv (batch, 1 + n_tokens, hidden), allowed (batch, 1, 1, 1 + n_tokens) bool)``
@@ -1088,7 +1120,8 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
 
         Raises:
             ValueError: a modality of the config missing from ``modality_inputs`` (or given to a
-                model without it), or inputs of the wrong shape.
+                model without it), inputs of the wrong shape, or a modality holding another number of
+                windows than ``batch_size`` (or than the first modality).
         """
         mods = self.config.modalities
         if not mods:
@@ -1109,10 +1142,18 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         if extra:
             raise ValueError(f"modality_inputs: {extra} are not modalities of this model ({names})")
         states = []
+        # windows of another count failed in a view or a cat ("shape '[8, 11, 2, 16]' is invalid for input
+        # of size 1408"), naming no modality
+        whose = "one per window of input_ids" if batch_size is not None else f"as modality_inputs[{names[0]!r}]"
         for stage in self.modality_stages:
             parts, masks = [], []
             for name in stage.names:
                 emb, mask = self.modality_embeddings[name].embed(modality_inputs[name])
+                if batch_size is None:
+                    batch_size = emb.shape[0]
+                elif emb.shape[0] != batch_size:
+                    raise ValueError(f"modality_inputs[{name!r}]: holds {emb.shape[0]} windows, expected {batch_size} "
+                                     f"({whose})")
                 parts.append(emb)
                 masks.append(mask)
             b = parts[0].shape[0]
@@ -1493,7 +1534,7 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         x = self.embed_current(input_ids, dt_ids, pos)
         modality_attns = None
         if cfg.modalities or modality_inputs:
-            x, modality_attns = self.fuse_modalities(x, self.encode_modalities(modality_inputs), output_attentions)
+            x, modality_attns = self.fuse_modalities(x, self.encode_modalities(modality_inputs, b), output_attentions)
         am = attention_mask.bool()
         _check_right_padded(am, offset)
         key_pos = torch.arange(offset + t, device=x.device)
