@@ -150,6 +150,53 @@ def test_infonce_of_windows_with_identical_inputs_has_the_documented_floor_and_n
     assert float(loss) >= math.log(5) - 1e-6 and torch.isfinite(a.grad).all()
 
 
+
+def test_infonce_equals_its_definition_in_each_direction_and_the_head_scores_only_windows_with_tokens():
+    """An independent check of the value (scipy, float64): for L2-normalised rows a_i, b_j and
+    s = 1 / temperature, L(a -> b) = mean_i [-log softmax_j(s a_i . b_j)]_i and L(b -> a) the same over
+    columns; info_nce = (L(a -> b) + L(b -> a)) / 2, so it is symmetric in a and b. The directions of
+    this batch differ by more than 0.1 nats, so a loss of one direction only, or the same direction
+    twice, would not pass. The head's loss is info_nce over the windows with a token of each
+    modality only (valid), averaged over the modalities."""
+    from scipy.special import log_softmax
+
+    from hf_neuroformer.modeling_neuroformer import NeuroformerContrastiveHead
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(5, 6, generator=g), torch.randn(5, 6, generator=g)
+
+    def definition(a, b, s):
+        an = a.double().numpy() / np.linalg.norm(a.double().numpy(), axis=1, keepdims=True)
+        bn = b.double().numpy() / np.linalg.norm(b.double().numpy(), axis=1, keepdims=True)
+        logits = s * an @ bn.T
+        a_to_b = -np.diag(log_softmax(logits, axis=1)).mean()  # row i: which b is a_i's pair
+        b_to_a = -np.diag(log_softmax(logits, axis=0)).mean()  # column j: which a is b_j's pair
+        return a_to_b, b_to_a
+
+    for s in (1.0, 1 / 0.07, 100.0):
+        ab, ba = definition(a, b, s)
+        assert float(info_nce(a, b, s)) == pytest.approx((ab + ba) / 2, rel=1e-5)
+        assert float(info_nce(b, a, s)) == pytest.approx((ab + ba) / 2, rel=1e-5)
+    ab, ba = definition(a, b, 1 / 0.07)
+    assert abs(ab - ba) > 0.1
+    # the head: windows without a token of a modality are neither a query nor a negative
+    cfg = hd_config(contrastive_loss_weight=0.5, contrastive_temperature=0.07, contrastive_projection_size=4,
+                    modalities=[dict(HD), {**HD, "name": "hd2"}])
+    torch.manual_seed(0)
+    head = NeuroformerContrastiveHead(cfg)
+    neural, pooled1, pooled2 = (torch.randn(6, 32, generator=g) for _ in range(3))
+    valid1 = torch.tensor([True, False, True, True, False, True])
+    valid2 = torch.tensor([True, True, True, False, True, True])
+    with torch.no_grad():
+        loss = head(neural, {"head_direction": (pooled1, valid1), "hd2": (pooled2, valid2)})
+        parts = []
+        for name, pooled, valid in (("head_direction", pooled1, valid1), ("hd2", pooled2, valid2)):
+            na = head.neural_projections[name](neural[valid])
+            mb = head.modality_projections[name](pooled[valid])
+            parts.append(sum(definition(na, mb, 1 / 0.07)) / 2)
+    assert float(loss) == pytest.approx(np.mean(parts), rel=1e-5)
+
+
 def test_retrieval_is_perfect_on_identical_and_chance_like_on_unrelated():
     g = torch.Generator().manual_seed(1)
     a = torch.randn(50, 16, generator=g)
