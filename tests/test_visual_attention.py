@@ -232,6 +232,41 @@ def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(traine
     assert not [p.name for p in (tmp_path / "fig").iterdir() if p.name.startswith(".")]
 
 
+
+def test_attention_map_counts_windows_the_video_does_not_cover_and_names_data_when_none_is(trained, allen_video,
+                                                                                           tmp_path, capsys):
+    """A video that ends before the recording does: its later windows hold no frame, so their spike
+    tokens attend to no frame. They were left out of the mean without a count ("... in 10/20 test
+    windows", as for windows without spikes), and one such window (--window-index) was refused as
+    "the selected units have no spike token in the chosen windows", though it holds spikes."""
+    import warnings
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.windows import window_starts_for_split
+
+    out_dir = trained[0]
+    _, _, plan = load_pretrained(out_dir)
+    starts = np.sort(window_starts_for_split(plan, "test", trained[1].config, stride=0.01)[0])
+    assert np.allclose(np.diff(starts[:10]), 0.01) and starts[10] - starts[9] > 0.1  # two test trials of 10 windows
+    stim = allen_video.stimulus
+    keep = stim.frame_times < starts[10] - 0.1  # the movie ends 100 ms before the second test trial
+    short = replace(allen_video, stimulus=replace(stim, frames=stim.frames[keep], frame_times=stim.frame_times[keep]))
+    data = write_nwb(short, tmp_path / "short.nwb")
+    args = ["attention-map", "--model", str(out_dir), "--data", str(data), "--max-windows", "20"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the training split's frames differ: said elsewhere
+        assert main(args + ["--output", str(tmp_path / "mean.png")]) == 0
+        printed = capsys.readouterr().out
+        assert json.loads((tmp_path / "mean.json").read_text())["n_windows_without_frames"] == 10
+        assert "10 of the 20 windows hold no frame of 'video' on screen" in printed, printed
+        assert main(args + ["--output", str(tmp_path / "one.png"), "--window-index", "15"]) == 2
+    err = capsys.readouterr().err
+    assert "--data: the chosen window holds no frame of 'video' on screen in its modality window [-0.02, 0.01) s" in err
+    assert "the selected units have no spike token" not in err
+
+
 def test_attention_map_takes_numpy_integer_window_index_and_units(trained, allen_video, tmp_path):
     """window_index=np.int64(3) (from np.argmax over windows) passed every check and the whole pass,
     then json.dumps of the report failed ("Object of type int64 is not JSON serializable"): nothing

@@ -1884,6 +1884,10 @@ def cmd_attention_map(args) -> int:
           f"{rep['n_windows_with_queries']}/{rep['n_windows']} {rep['split']} windows; attention on the video "
           f"{share['raw']:.3f} (raw) / {share['rollout']:.3f} (rollout) of each query's total; patch attention vs "
           f"luminance r = {'n/a' if corr is None else f'{corr:+.3f}'}")
+    if rep["n_windows_without_frames"]:
+        k = rep["n_windows_without_frames"]
+        print(f"[neuroformer] {k} of the {rep['n_windows']} windows hold no frame of {rep['modality']!r} on screen "
+              "(the video does not cover them): their spike tokens attend to no frame and are left out of the maps")
     beside = [str(out.parent / v) for k, v in rep["files"].items() if k != "figure"]  # bare names hid the folder
     print(f"[neuroformer] wrote {args.output} and {', '.join(beside)}")
     return 0

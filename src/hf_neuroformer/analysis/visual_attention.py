@@ -572,8 +572,10 @@ def run_attention_map(
             folder, an unsupported format, a damaged file), named as ``--data``.
         ValueError: no video modality; a recording without frames; bad units, split, window index
             (not an integer >= 0: before any work; past the split's windows: after reading them);
-            a split without windows (naming ``--split``); units without spikes; a
-            model whose weights are not finite (a diverged run).
+            a split without windows (naming ``--split``); chosen windows none of which has a frame
+            on screen (naming ``--data``; a window without one, of a video shorter than the
+            recording, has no query and is counted in ``n_windows_without_frames``); units without
+            spikes; a model whose weights are not finite (a diverged run).
     """
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
@@ -654,8 +656,20 @@ def run_attention_map(
     res = visual_attention_maps(model, tokenizer, rec, starts,
                                 past_clip_starts=clips if plan.mode == "trials" else None, units=units,
                                 modality=video["name"], batch_size=batch_size, device=device, progress=progress)
-    pooled = {r: pool_windows(res[f"maps_{r}"], res["n_queries"]) for r in READOUTS}
     fm = res["frame_mask"]
+    # a window without a frame on screen (a video shorter than the recording) has no query on the video:
+    # it was left out of the mean without a count, and windows that all lacked frames were refused as
+    # "the selected units have no spike token in the chosen windows", though they held spikes
+    n_no_frame = int((~fm.any(1)).sum())
+    if n_no_frame == starts.size:
+        w0, w1 = video["window"]
+        ft = rec.stimulus.frame_times
+        which = "the chosen window holds no" if starts.size == 1 else f"none of the {starts.size} chosen windows holds a"
+        raise ValueError(f"--data: {which} frame of {video['name']!r} on screen in its modality window [{w0:g}, "
+                         f"{w1:g}) s from its start (the frames' onsets run from {ft[0]:g} to {ft[-1]:g} s), so no "
+                         "spike token attended to the video; choose windows the video covers (--window-index, "
+                         "--split, --max-windows), or pass the recording with the frames the model was trained on")
+    pooled = {r: pool_windows(res[f"maps_{r}"], res["n_queries"]) for r in READOUTS}
     if window_index is not None:
         background, bg_mask, bg_times = res["frames"][0], fm[0], res["frame_times"][0]
         bg_desc = "the window's own frames"
@@ -695,6 +709,7 @@ def run_attention_map(
         "n_windows": int(starts.size),
         "n_windows_available": n_available,
         "n_windows_with_queries": int((res["n_queries"] > 0).sum()),
+        "n_windows_without_frames": n_no_frame,
         "n_queries": int(res["n_queries"].sum()),
         "readouts": READOUT_DEFINITIONS,
         "n_stage_layers": res["n_stage_layers"],
