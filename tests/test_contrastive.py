@@ -372,6 +372,20 @@ def test_embed_cli_writes_png_npy_and_json_and_refuses_to_overwrite(trained, sha
     assert "speed_of_light" in capsys.readouterr().err
 
 
+
+def test_embed_refuses_an_unknown_projection_before_reading_the_recording(trained, tmp_path, capsys):
+    """--projected naming no contrastive projection of the model was refused only inside window_latents:
+    after the recording was read, checked and its split's windows built (and their truncation warned
+    of), so a recording that is not there was reported first. Refused now right after the model is read."""
+    model_dir, _ = trained
+    args = ["embed", "--model", str(model_dir), "--data", str(tmp_path / "not_there.nwb"), "--color-by", "ry",
+            "--projected", "speed", "--output", str(tmp_path / "x.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--projected: 'speed' has no contrastive projection in this model (has ['head_direction']" in err, err
+    assert "not_there" not in err and not list(tmp_path.iterdir())
+
+
 def test_embed_color_scale_picks_categorical_or_continuous_colours_and_refuses_too_many_categories(
         trained, a2929, tmp_path, capsys):
     """The Python API had ``categorical=``; the command could only take the automatic choice, so a

@@ -1413,7 +1413,7 @@ def cmd_embed(args) -> int:
     from sklearn.decomposition import PCA
 
     from .analysis._batches import check_finite_weights
-    from .contrastive import window_latents, window_values
+    from .contrastive import latent_width, window_latents, window_values
     from .jsonio import json_safe, write_atomic
     from .metrics.decoding import unit_is_degrees
     from .plotting import MAX_LATENT_CATEGORIES, latent_colours_are_categorical, plot_latents_3d
@@ -1433,6 +1433,8 @@ def cmd_embed(args) -> int:
     model, tokenizer, plan = _load_model(args, next_spike_heads=False)
     # NaN latents failed in scikit-learn's PCA
     check_finite_weights(model, args.model, learning_rate_option=_learning_rate_option(model.config))
+    # an unknown name was refused only after the recording was read and its windows built (and warned of)
+    latent_width(model, args.projected, flag="--projected")
     config = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read

@@ -22,7 +22,7 @@ from .modeling_neuroformer import retrieval_top1
 from .recording import WINDOW_GRID, as_real_numbers
 from .windows import batch_to_device, keeps_training_mode, trial_at
 
-__all__ = ["evaluate_retrieval", "window_latents", "window_values"]
+__all__ = ["evaluate_retrieval", "latent_width", "window_latents", "window_values"]
 
 
 def _batches(dataset, collator, order, batch_size):
@@ -159,13 +159,7 @@ def window_latents(model, dataset, collator, batch_size: int = 128, projected: O
     check_pass_settings(batch_size=batch_size)
     batch_size = int(batch_size)
 
-    dim = model.config.hidden_size
-    if projected is not None:  # an empty dataset gave (0, hidden_size) and took any name
-        head = getattr(model, "contrastive", None)
-        if head is None or projected not in head.names:
-            raise ValueError(f"projected: {projected!r} has no contrastive projection in this model (has "
-                             f"{[] if head is None else head.names}; contrastive_loss_weight > 0 builds them)")
-        dim = head.neural_projections[projected].out_features
+    dim = latent_width(model, projected)  # an empty dataset gave (0, hidden_size) and took any name
     device = device or next(model.parameters()).device
     model.eval()
     parts = []
@@ -177,6 +171,22 @@ def window_latents(model, dataset, collator, batch_size: int = 128, projected: O
     if not parts:
         return np.zeros((0, dim), dtype=np.float32)
     return np.concatenate(parts).astype(np.float32)
+
+
+def latent_width(model, projected: Optional[str] = None, flag: str = "projected") -> int:
+    """Width of :func:`window_latents`' rows: ``hidden_size``, or the width of the contrastive
+    projection ``projected``.
+
+    Raises:
+        ValueError: opening with ``flag``: ``projected`` names no contrastive projection of the model.
+    """
+    if projected is None:
+        return model.config.hidden_size
+    head = getattr(model, "contrastive", None)
+    if head is None or projected not in head.names:
+        raise ValueError(f"{flag}: {projected!r} has no contrastive projection in this model (has "
+                         f"{[] if head is None else head.names}; contrastive_loss_weight > 0 builds them)")
+    return head.neural_projections[projected].out_features
 
 
 def window_values(recording, variable: str, starts, window: float):
