@@ -169,6 +169,60 @@ def test_spike_timing_f1_counts_the_pairs_of_match_spike_times_unit_by_unit():
         assert out[f"timing_n_matched_{round(tol * 1e3, 6):g}ms"] == want > 0, tol
 
 
+def test_spike_timing_f1_counts_a_maximum_bipartite_matching_per_unit():
+    """The pairs spike_timing_f1 counts (each side sorted by unit once, merged, clusters of linked
+    spikes counted, dense ones walked) are those of scipy's maximum bipartite matching of each
+    unit's within-tolerance graph (plus the 1 ns edge slack), on small random cases: up to five
+    units, some with spikes on one side or none (the first unit too), bursts denser than the
+    tolerance, exact ties on a 5 ms grid, tolerances in any order."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    from hf_neuroformer.argument_checks import tolerance_label
+    from hf_neuroformer.metrics.fidelity import EDGE_TOLERANCE
+
+    rng = np.random.default_rng(11)
+
+    def side(n_units, bursts):
+        t, u = [], []
+        for unit in range(n_units):
+            kind = rng.integers(4)  # none, sparse, a burst, a grid
+            if kind == 0:
+                continue
+            x = (rng.uniform(0, 0.5, rng.integers(1, 25)) if kind == 1 else
+                 bursts[unit] + rng.uniform(0, 0.03, rng.integers(2, 25)) if kind == 2 else
+                 rng.integers(0, 100, rng.integers(1, 25)) * 0.005)
+            t += list(x)
+            u += [unit] * len(x)
+        return np.array(t, dtype=float), np.array(u, dtype=np.int64)
+
+    def cases():
+        # by hand: a first unit with no spike on either side, and the pair of the last unit at the end
+        yield 2, (np.array([0.1]), np.array([1])), (np.array([0.101]), np.array([1]))
+        for _ in range(60):
+            n_units = int(rng.integers(1, 6))
+            bursts = rng.uniform(0, 0.5, n_units)  # where a unit bursts, on either side
+            yield n_units, side(n_units, bursts), side(n_units, bursts)
+
+    n_pairs = 0
+    for n_units, (rt, ru), (gt, gu) in cases():
+        names = [f"u{k}" for k in range(n_units)]
+        real = SpikeRecording.from_unsorted(rt, ru, unit_names=names, time_domain=(0.0, 2.0))
+        gen = SpikeRecording.from_unsorted(gt, gu, unit_names=names, time_domain=(0.0, 2.0),
+                                           time_support=np.array([[0.0, 2.0]]))
+        tolerances = tuple(rng.permutation([0.002, 0.005, 0.02]))
+        out = spike_timing_f1(real, gen, tolerances, chance_draws=1)
+        for tol in tolerances:
+            want = 0
+            for unit in range(n_units):
+                near = np.abs(rt[ru == unit][:, None] - gt[gu == unit][None, :]) <= tol + EDGE_TOLERANCE
+                if near.size:
+                    want += int((maximum_bipartite_matching(csr_matrix(near), perm_type="column") >= 0).sum())
+            assert out[f"timing_n_matched_{tolerance_label(tol)}"] == want, (tol, rt, ru, gt, gu)
+            n_pairs += want
+    assert n_pairs > 500, n_pairs
+
+
 def test_spike_timing_f1_by_hand():
     real = rec([(0.100, 0), (0.500, 0),  # unit a
                 (0.300, 1),  # unit b
@@ -1016,6 +1070,23 @@ def test_identical_recording_scores_perfectly(steinmetz, variants):
         assert out[f"timing_f1_{lab}"] == 1.0 and out[f"timing_n_matched_{lab}"] == out["n_real_spikes"]
         assert out[f"timing_f1_{lab}_chance_poisson"] < 0.8 and out[f"timing_f1_{lab}_chance_shuffle"] < 0.8
     json.loads(json.dumps(out))
+
+
+def test_spike_timing_f1_at_several_tolerances_equals_one_call_per_tolerance(steinmetz, variants):
+    """spike_timing_f1 sorts each side by unit once and reuses the recorded side over every chance
+    draw and tolerance: a seeded call at three tolerances gives, key by key, exactly what three calls
+    at one tolerance each give (the same draws: the generator is seeded per call), on real spikes."""
+    gen = variants["jittered"]
+    tolerances = (0.025, 0.005, 0.01)
+    out = spike_timing_f1(steinmetz, gen, tolerances, chance_draws=2, seed=4)
+    want = {}
+    for tol in tolerances:
+        one = spike_timing_f1(steinmetz, gen, [tol], chance_draws=2, seed=4)
+        want.update({k: v for k, v in one.items() if k != "timing_tolerances_s"})
+    assert out.pop("timing_tolerances_s") == list(tolerances)
+    assert out.keys() == want.keys() and all(out[k] == want[k] or (out[k] != out[k] and want[k] != want[k]) for k in out)
+    assert 0 < out["timing_n_matched_5ms"] < out["timing_n_matched_10ms"] < out["timing_n_matched_25ms"]
+    assert 0 < out["timing_f1_5ms_chance_shuffle"] < out["timing_f1_25ms_chance_shuffle"] < 1
 
 
 def test_shuffled_jittered_and_thinned_score_worse(steinmetz, variants):

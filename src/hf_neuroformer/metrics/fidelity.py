@@ -995,41 +995,75 @@ def _greedy_pairs(r: list, g: list, tol: float) -> list:
     return pairs
 
 
-def _n_matched(real_t: np.ndarray, real_u: np.ndarray, gen_t: np.ndarray, gen_u: np.ndarray,
-               n_units: int, tolerances: tuple) -> np.ndarray:
-    """``(n_tolerances,)`` int64 total pairs over units of the spikes ``(t, unit)`` (any order), as
-    :func:`match_spike_times` per unit would count them, vectorised: a Python walk over every spike
-    took 8 s for a million on each side. Both sides of a unit merged in time fall into clusters
-    where consecutive spikes lie within the tolerance; a pair never spans two clusters (every gap
-    between its two spikes is at most their distance), so the pairs are counted per cluster. In a
+def _by_unit(t: np.ndarray, u: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The spikes ``(t, unit)`` (any order) sorted by unit, then time, for :func:`_n_matched`:
+    ``(times, counts, keys)``, the ``(n,)`` float64 times, the ``(n_units,)`` int64 spikes per unit
+    and the ``(n,)`` complex keys ``unit + 1j * time`` (numpy orders complex numbers by their real,
+    then their imaginary part, exactly: the keys are in (unit, time) order). A stable radix sort on
+    16-bit unit ids, then each unit's times sorted in place: three times faster than sorting all
+    times first (and several times faster than ``np.lexsort``)."""
+    small = np.int16 if n_units <= np.iinfo(np.int16).max else np.int64
+    times = np.asarray(t, dtype=np.float64)[np.argsort(np.asarray(u).astype(small), kind="stable")]
+    counts = np.bincount(u, minlength=n_units).astype(np.int64)
+    stops = np.cumsum(counts)
+    for unit in np.flatnonzero(counts > 1):
+        times[stops[unit] - counts[unit]:stops[unit]].sort()
+    return times, counts, np.repeat(np.arange(n_units, dtype=np.float64), counts) + 1j * times
+
+
+def _n_matched(real: tuple, gen: tuple, tolerances: tuple) -> np.ndarray:
+    """``(n_tolerances,)`` int64 total pairs over units of the spikes of ``real`` and ``gen``
+    (each the ``(times, counts, keys)`` of :func:`_by_unit`, so that :func:`spike_timing_f1` sorts
+    the recorded spikes once for all its chance draws and tolerances), as :func:`match_spike_times`
+    per unit would count them, vectorised: a Python walk over every spike took 8 s for a million on
+    each side. Both sides of a unit merged in time fall into clusters where consecutive spikes lie
+    within the tolerance; a pair never spans two clusters (every gap between its two spikes is at
+    most their distance), so the pairs are counted per cluster. A lone spike pairs with none; in a
     cluster no longer than the tolerance every spike is within it of every other, and one with a
     single spike on one side pairs it with a neighbour: both hold ``min(n_real, n_generated)``
-    pairs. Only the other clusters (dense bursts) are walked."""
-    t = np.concatenate([real_t, gen_t])
-    u = np.concatenate([real_u, gen_u])
-    is_gen = np.concatenate([np.zeros(len(real_t), dtype=np.int64), np.ones(len(gen_t), dtype=np.int64)])
+    pairs. Only the other clusters (dense bursts) are walked. The clusters of two or more spikes
+    are runs of links (consecutive spikes of a unit within the tolerance), and the links at a
+    tolerance are those at the widest one with a gap no wider, so each tolerance looks at the
+    links alone."""
+    (r_t, r_n, r_key), (g_t, g_n, g_key) = real, gen
     out = np.zeros(len(tolerances), dtype=np.int64)
-    if not len(real_t) or not len(gen_t):
+    if not len(r_t) or not len(g_t):
         return out
-    # by unit, then time: two stable sorts (time: two sorted runs merged; unit: a radix sort on
-    # 16-bit ids), several times faster than np.lexsort
-    order = np.argsort(t, kind="stable")
-    small = np.int16 if n_units <= np.iinfo(np.int16).max else np.int64
-    order = order[np.argsort(u[order].astype(small), kind="stable")]
-    t, u, is_gen = t[order], u[order], is_gen[order]
-    same_unit, gap = u[1:] == u[:-1], np.diff(t)
-    for k, tol in enumerate(tolerances):
-        tol = tol + EDGE_TOLERANCE
-        start = np.concatenate([[0], 1 + np.flatnonzero(~same_unit | (gap > tol))])
-        stop = np.append(start[1:], len(t))
-        n_gen = np.add.reduceat(is_gen, start)
+    # merge the two sides, in (unit, time) order: a generated spike goes after the recorded ones of
+    # its unit at or before its time
+    at = np.searchsorted(r_key, g_key, side="right") + np.arange(len(g_t))
+    n = len(r_t) + len(g_t)
+    is_gen = np.zeros(n, dtype=bool)
+    is_gen[at] = True
+    t = np.empty(n)
+    t[at], t[~is_gen] = g_t, r_t
+    unit_stop = np.cumsum(r_n + g_n)
+    same_unit = np.ones(n - 1, dtype=bool)  # spikes i and i + 1 belong to one unit
+    same_unit[unit_stop[(unit_stop > 0) & (unit_stop < n)] - 1] = False
+    gap = np.diff(t)
+    tols = [tol + EDGE_TOLERANCE for tol in tolerances]
+    links = np.flatnonzero(same_unit & (gap <= max(tols)))
+    link_gaps = gap[links]
+    n_gen_before = np.concatenate([[0], np.cumsum(is_gen)])
+    for k, tol in enumerate(tols):
+        link = links[link_gaps <= tol]
+        if not len(link):
+            continue
+        # a run of links i, i + 1, ..., j makes the spikes i to j + 1 one cluster
+        run_break = link[1:] != link[:-1] + 1
+        start = link[np.concatenate([[True], run_break])]
+        stop = link[np.concatenate([run_break, [True]])] + 2
+        n_gen = n_gen_before[stop] - n_gen_before[start]
         pairs = np.minimum(stop - start - n_gen, n_gen)
         walk = (pairs > 1) & (t[stop - 1] - t[start] > tol)
         out[k] = pairs[~walk].sum()
+        if not walk.any():
+            continue
         # a unit's walked clusters in one walk: no pair spans two clusters, so the walk pairs the same
-        keep = np.repeat(walk, stop - start)
-        w_t, w_u, w_g = t[keep], u[keep], is_gen[keep].astype(bool)
-        edges = np.flatnonzero(np.diff(w_u)) + 1
+        w_start, w_len = start[walk], (stop - start)[walk]
+        keep = np.repeat(w_start - np.cumsum(w_len) + w_len, w_len) + np.arange(w_len.sum())
+        w_t, w_g = t[keep], is_gen[keep]
+        edges = np.flatnonzero(np.diff(np.searchsorted(unit_stop, keep, side="right"))) + 1
         for seg_t, seg_g in zip(np.split(w_t, edges), np.split(w_g, edges)):
             out[k] += len(_greedy_pairs(seg_t[~seg_g].tolist(), seg_t[seg_g].tolist(), tol))
     return out
@@ -1126,7 +1160,9 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     r_t, r_u = real.spike_times[r_in], real.unit_ids[r_in]
     g_t, g_u = generated.spike_times[g_in], generated.unit_ids[g_in]
     n_r, n_g = len(r_t), len(g_t)
-    matched = _n_matched(r_t, r_u, g_t, g_u, n_units, tolerances)
+    # each side sorted by unit once: the recorded spikes serve every chance draw and tolerance
+    real_by_unit = _by_unit(r_t, r_u, n_units)
+    matched = _n_matched(real_by_unit, _by_unit(g_t, g_u, n_units), tolerances)
 
     rng = np.random.default_rng(int(seed))
     # a Poisson process at a unit's recorded rate n_u / T over the support's length T holds Poisson(n_u) spikes
@@ -1140,8 +1176,7 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
         p_t = _uniform_in_rows(rng, sup, len(p_u))
         s_t = sup[g_row, 0] + rng.uniform(0.0, 1.0, n_g) * (sup[g_row, 1] - sup[g_row, 0])
         for kind, t, u in (("poisson", p_t, p_u), ("shuffle", s_t, g_u)):
-            order = np.argsort(t, kind="stable")
-            chance[kind].append((_n_matched(r_t, r_u, t[order], u[order], n_units, tolerances), len(t)))
+            chance[kind].append((_n_matched(real_by_unit, _by_unit(t, u, n_units), tolerances), len(t)))
 
     out: dict[str, object] = {}
     for k, tol in enumerate(tolerances):
