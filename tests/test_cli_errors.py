@@ -771,6 +771,11 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 # milliseconds for seconds: scored at 5, 10 and 25 s, and refused only after torch was imported
                 ("evaluate", "--generated", "g.nwb", "--timing-tolerances", "5,10,25"): "--timing-tolerances[0]: expected "
                                                                                        "a coincidence window below 1 s",
+                # below 0.1 ms: 0.0000000004 s was scored as timing_f1_0ms (after torch was imported)
+                ("evaluate", "--generated", "g.nwb", "--timing-tolerances", "0.005,0.0000000004"): "--timing-tolerances[1]: "
+                                                                                                  "expected a coincidence "
+                                                                                                  "window of at least "
+                                                                                                  "0.0001 s (0.1 ms)",
                 ("evaluate", "--generated", "g.nwb", "--timing-chance-draws", "0"): "--timing-chance-draws: expected an "
                                                                                     "integer >= 1, got 0",
                 ("connectivity", "--model", "m", "--data", "d", "--output", "o", "--max-windows", "0"): "--max-windows: "

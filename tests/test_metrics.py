@@ -319,9 +319,22 @@ def test_spike_timing_f1_refuses_bad_arguments_by_name():
                      # milliseconds for seconds: scored at 5, 10 and 25 s (F1 near 1 on random spikes)
                      ([0.005, 5, 10], r"^tolerances\[1\]: expected a coincidence window below 1 s, got 5 s \(2 of 3 "
                                       r"tolerances are 1 s or more\); tolerances are seconds, not milliseconds: "
-                                      r"0\.005,0\.01,0\.025 for 5, 10 and 25 ms$")):
+                                      r"0\.005,0\.01,0\.025 for 5, 10 and 25 ms$"),
+                     # below 0.1 ms: 4e-10 s was scored as timing_f1_0ms; 4e-7 s (timing_f1_0.0004ms) measures
+                     # nothing that 0.1 ms does not
+                     ([0.005, 4e-10, 4e-7], r"^tolerances\[1\]: expected a coincidence window of at least 0\.0001 s "
+                                            r"\(0\.1 ms\), got 4e-10 s \(2 of 3 tolerances are below it\); tolerances "
+                                            r"are seconds: 0\.005 for 5 ms$"),
+                     ([9.99e-5], r"^tolerances\[0\]: expected a coincidence window of at least 0\.0001 s"),
+                     # two distinct tolerances with one key: refused, never one result overwriting the other
+                     ([0.005, 0.0050000001], r"^tolerances: expected distinct tolerances, got \[0\.005, 0\.0050000001\] "
+                                             r"\(two are 5ms\)$")):
         with pytest.raises(FidelityInputError, match=msg):
             spike_timing_f1(real, gen, tolerances=bad)
+    with pytest.raises(FidelityInputError, match=r"^tolerance\[0\]: expected a coincidence window of at least"):
+        match_spike_times([0.5], [0.5], 4e-10)
+    # the floor itself is taken, under its own key
+    assert spike_timing_f1(real, gen, tolerances=[1e-4, 0.00015], chance_draws=1)["timing_n_matched_0.1ms"] == 1
     with pytest.raises(FidelityInputError, match=r"^chance_draws: expected an integer >= 1, got 0"):
         spike_timing_f1(real, gen, chance_draws=0)
     with pytest.raises(FidelityInputError, match=r"^timing_tolerances\[0\]: expected a positive"):

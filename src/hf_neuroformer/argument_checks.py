@@ -297,6 +297,12 @@ def check_min_coverage(min_coverage, field: str = "min_coverage", error: type = 
 #: seconds give (``--timing-tolerances 5,10,25`` scored at 5, 10 and 25 s, an F1 near 1 on random spikes).
 MAX_SPIKE_TOLERANCE = 1.0
 
+#: s: a spike-timing tolerance (:func:`check_spike_tolerances`) below this (0.1 ms) is refused. Spike
+#: times are sampled at tens of kHz (33 us at 30 kHz) and generated ones sit at the centres of
+#: millisecond dt bins, so a narrower window measures nothing more; and a key names its tolerance in
+#: ms rounded to the nanosecond (:func:`tolerance_label`): 0.0000000004 s was scored as ``timing_f1_0ms``.
+MIN_SPIKE_TOLERANCE = 1e-4
+
 
 def tolerance_label(tolerance: float) -> str:
     """Key suffix of a spike-timing tolerance (s): ``0.005`` -> ``"5ms"``, ``0.0025`` -> ``"2.5ms"``."""
@@ -305,10 +311,11 @@ def tolerance_label(tolerance: float) -> str:
 
 def check_spike_tolerances(tolerances, field: str = "tolerances", error: type = ValueError) -> tuple:
     """``tolerances`` (s) as a tuple of floats, or an ``error`` naming ``field`` unless it is a
-    non-empty sequence of distinct positive finite numbers of seconds below
-    :data:`MAX_SPIKE_TOLERANCE` (two that give the same key, e.g. 0.005 and 0.0050000001, are
-    refused rather than one overwriting the other; 1 s or more is milliseconds read as seconds).
-    A single number is taken as a sequence of one."""
+    non-empty sequence of distinct positive finite numbers of seconds from
+    :data:`MIN_SPIKE_TOLERANCE` (0.1 ms) up to, not including, :data:`MAX_SPIKE_TOLERANCE` (1 s):
+    two that give the same key, e.g. 0.005 and 0.0050000001, are refused rather than one
+    overwriting the other; 1 s or more is milliseconds read as seconds. A single number is taken as
+    a sequence of one."""
     if is_real_number(tolerances):
         tolerances = (tolerances,)
     try:
@@ -326,6 +333,12 @@ def check_spike_tolerances(tolerances, field: str = "tolerances", error: type = 
         raise error(f"{field}[{k}]: expected a coincidence window below {MAX_SPIKE_TOLERANCE:g} s, got {values[k]!r} s "
                     f"({len(wide)} of {len(values)} tolerances are {MAX_SPIKE_TOLERANCE:g} s or more); tolerances are "
                     "seconds, not milliseconds: 0.005,0.01,0.025 for 5, 10 and 25 ms")
+    narrow = [k for k, v in enumerate(values) if v < MIN_SPIKE_TOLERANCE]
+    if narrow:
+        k = narrow[0]
+        raise error(f"{field}[{k}]: expected a coincidence window of at least {MIN_SPIKE_TOLERANCE:g} s (0.1 ms), got "
+                    f"{values[k]!r} s ({len(narrow)} of {len(values)} tolerances are below it); tolerances are "
+                    "seconds: 0.005 for 5 ms")
     labels = [tolerance_label(float(v)) for v in values]
     if len(set(labels)) < len(labels):
         dup = next(lab for lab in labels if labels.count(lab) > 1)
@@ -376,8 +389,8 @@ def target_label_form(text: str, error: type = ValueError):
     return m.group(1).strip(), int(m.group(2))
 
 
-__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "SEED_RANGE",
-           "check_bin_size", "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage",
+__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
+           "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label"]

@@ -599,8 +599,8 @@ def _print_timing_f1(metrics: dict) -> None:
 
 def _timing_tolerances(text: Optional[str]) -> Optional[tuple]:
     """The seconds of ``evaluate --timing-tolerances`` (``"0.005,0.01"``), None when not given (the
-    library's default), or a ValueError naming the flag (an empty item, a non-number, a value <= 0 or
-    of 1 s or more, a repeat). The standard library only: checked before torch is imported."""
+    library's default), or a ValueError naming the flag (an empty item, a non-number, a value below
+    0.0001 s or of 1 s or more, a repeat). The standard library only: checked before torch is imported."""
     if text is None:
         return None
     values = []
@@ -2104,7 +2104,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--min-isis", type=int, default=20,
                    help="fewest ISIs a unit needs on both sides for its KS statistic (default: %(default)s)")
     e.add_argument("--timing-tolerances", metavar="S,S,...",
-                   help="coincidence windows of the spike-timing F1, s (each below 1 s), comma-separated: a generated "
+                   help="coincidence windows of the spike-timing F1, s (each from 0.0001 up to, not including, 1 s), comma-separated: a generated "
                         "spike matches a recorded spike of the same unit at most this far away (default: "
                         "0.005,0.01,0.025)")
     e.add_argument("--timing-chance-draws", type=int, metavar="N",

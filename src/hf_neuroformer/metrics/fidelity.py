@@ -934,9 +934,9 @@ def _check_whole(value, field: str, minimum: int) -> int:
 
 def check_spike_tolerances(tolerances, field: str = "tolerances") -> tuple[float, ...]:
     """``tolerances`` (s) as a tuple of floats, or a :class:`FidelityInputError` naming ``field``
-    unless it is a non-empty sequence of distinct positive finite numbers of seconds below 1 s
-    (:func:`hf_neuroformer.argument_checks.check_spike_tolerances`, which the command line applies
-    before the library is imported)."""
+    unless it is a non-empty sequence of distinct finite numbers of seconds from 0.0001 s (0.1 ms)
+    up to, not including, 1 s (:func:`hf_neuroformer.argument_checks.check_spike_tolerances`, which
+    the command line applies before the library is imported)."""
     return _check_spike_tolerances(tolerances, field, FidelityInputError)
 
 
@@ -954,7 +954,8 @@ def match_spike_times(real_times, generated_times, tolerance: float) -> np.ndarr
     Args:
         real_times: ``(n_real,)`` float64 spike times, s, sorted ascending.
         generated_times: ``(n_generated,)`` float64 spike times, s, sorted ascending.
-        tolerance: the coincidence window, s: a pair needs ``|t_gen - t_real| <= tolerance``
+        tolerance: the coincidence window, s (0.0001 s up to, not including, 1 s, as each of
+            :func:`spike_timing_f1`'s): a pair needs ``|t_gen - t_real| <= tolerance``
             (plus 1 ns, :data:`EDGE_TOLERANCE`, so that a shift of exactly ``tolerance`` is not lost
             to float rounding: ``0.105 - 0.1`` is ``0.0050000000000000044``).
 
@@ -962,8 +963,9 @@ def match_spike_times(real_times, generated_times, tolerance: float) -> np.ndarr
         ``(n_pairs, 2)`` int64 array of ``[real index, generated index]`` rows, in time order.
 
     Raises:
-        FidelityInputError: ``tolerance`` is not one positive finite number (a list of several is
-            refused, not cut to its first), or a train is not a sorted 1-D array of finite times.
+        FidelityInputError: ``tolerance`` is not one number from 0.0001 s up to 1 s (a list of
+            several is refused, not cut to its first), or a train is not a sorted 1-D array of
+            finite times.
     """
     if not is_real_number(tolerance):  # check_spike_tolerances takes a list, whose first alone was used
         raise FidelityInputError(f"tolerance: expected one positive finite number of seconds, got {tolerance!r}")
@@ -1132,8 +1134,8 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     Args:
         real: the recorded spikes.
         generated: the generated spikes; its ``support`` rows are the generated windows.
-        tolerances: coincidence windows, s (default 5, 10 and 25 ms), each below 1 s (one of 1 s or
-            more is refused: milliseconds given as seconds).
+        tolerances: coincidence windows, s (default 5, 10 and 25 ms), each from 0.0001 s (0.1 ms) up
+            to, not including, 1 s (one of 1 s or more is refused: milliseconds given as seconds).
         chance_draws: random draws per chance level (>= 1; default 3).
         seed: seed of the chance draws (default 0).
 

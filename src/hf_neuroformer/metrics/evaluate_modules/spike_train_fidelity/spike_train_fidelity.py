@@ -54,9 +54,9 @@ Args:
         recorded spikes and the recorded spikes moved to their dt-bin centres: what a model that
         put every recorded spike in its right dt bin gets, since generated spikes are decoded at
         dt-bin centres (0 is out of reach); without them NaN.
-    timing_tolerances: coincidence windows (s, each below 1 s) of the spike-timing precision /
-        recall / F1 (default [0.005, 0.01, 0.025]): a generated spike matches a recorded spike of the
-        same unit at most this far away, one to one; keys timing_f1_<ms>ms and the chance levels
+    timing_tolerances: coincidence windows (s, each from 0.0001 up to, not including, 1 s) of the
+        spike-timing precision / recall / F1 (default [0.005, 0.01, 0.025]): a generated spike
+        matches a recorded spike of the same unit at most this far away, one to one; keys timing_f1_<ms>ms and the chance levels
         timing_f1_<ms>ms_chance_poisson / _chance_shuffle (each with its SD over the draws, ..._sd).
     timing_chance_draws: seeded random draws each chance level pools (>= 1, default 3); with one
         draw the ..._sd keys are NaN.
