@@ -182,6 +182,18 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     shards = sorted(f for f in loopback_hub.files("lab/neuroformer-tiny-windows", repo_type="dataset")
                     if f.endswith(".parquet"))
     assert len(shards) == 6, shards  # 3 splits x 2 shards
+    # Break test: pulled by the installed classes, a model keeps the repository's auto_map; saved again, the folder
+    # named configuration_neuroformer.py etc. without holding them, and trust_remote_code loading failed ("does not
+    # appear to have a file named configuration_neuroformer.py"). The code files are written with it now; loaded
+    # in the package-free process below. A train folder (no auto_map) still gets none.
+    again = tmp_path / "saved-again"
+    pull = dict(cache_dir=tmp_path / "pull-cache")
+    nf.NeuroformerForPreTraining.from_pretrained("lab/neuroformer-tiny", **pull).save_pretrained(again)
+    nf.NeuroformerTokenizer.from_pretrained("lab/neuroformer-tiny", **pull).save_pretrained(again)
+    assert sorted(p.name for p in again.glob("*.py")) == remote, sorted(p.name for p in again.iterdir())
+    assert json.loads((again / "config.json").read_text())["auto_map"] == auto_map
+    model.save_pretrained(tmp_path / "train-saved")
+    assert not list((tmp_path / "train-saved").glob("*.py"))
 
     # Break test: a branch name that git allows may hold quotes, a backtick or '#'; the cards wrote it between
     # quotes as it was (``from_pretrained("lab/m", revision="q"u...")``: a syntax error), inside backticks (the
@@ -246,6 +258,10 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
         ref = torch.load({str(tmp_path / 'ref.pt')!r})
         with torch.no_grad():
             out = model(**ref["batch"])
+        again = AutoModelForPreTraining.from_pretrained({str(again)!r}, trust_remote_code=True).eval()
+        with torch.no_grad():
+            again_out = again(**ref["batch"])
+        again_tok = AutoTokenizer.from_pretrained({str(again)!r}, trust_remote_code=True)
         card = ModelCard.load(repo)
         windows = datasets.load_dataset("lab/neuroformer-tiny-windows")
         windows.save_to_disk({str(tmp_path / 'pulled')!r})
@@ -254,6 +270,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             "model": type(model).__name__, "vocab": len(tok),
             "max_id_diff": (out.logits - ref["logits"]).abs().max().item(),
             "max_dt_diff": (out.dt_logits - ref["dt_logits"]).abs().max().item(),
+            "again": [type(again).__module__, type(again_tok).__module__, len(again_tok),
+                      (again_out.logits - ref["logits"]).abs().max().item()],
             "card_metrics": {{f"{{r.dataset_split}}/{{r.metric_type}}": r.metric_value for r in card.data.eval_results}},
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
@@ -279,6 +297,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert "AutoProcessor of a Neuroformer model needs the hf_neuroformer package" in info["saved_processor_error"], \
         info["saved_processor_error"]
     assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
+    assert info["again"][0].startswith("transformers_modules") and info["again"][1].startswith("transformers_modules")
+    assert info["again"][2] == len(tok) and info["again"][3] <= 1e-6, info["again"]
 
     # acceptance 3: the card's model-index holds metrics.json's metrics
     on_disk = json.loads((model_dir / "metrics.json").read_text())

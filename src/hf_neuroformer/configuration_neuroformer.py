@@ -8,6 +8,7 @@ the past window's spikes; two heads predict the next unit id and its dt.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -33,6 +34,52 @@ def finish_interrupted_save_of(name_or_path) -> bool:
     except ImportError:
         return False
     return journal.finish_interrupted_save_of(name_or_path)
+
+
+def carried_auto_class(obj, auto_map) -> str | None:
+    """The Auto class that ``auto_map`` (the ``config.json`` / ``tokenizer_config.json`` entry of a
+    folder or Hub repository with remote code) maps to the class of ``obj`` (a Neuroformer config,
+    model or tokenizer), e.g. ``"AutoModelForPreTraining"`` for :class:`NeuroformerForPreTraining`;
+    ``None`` when it names none, or when the class is registered for an Auto class already
+    (``register_for_auto_class``: transformers then writes its code itself)."""
+    cls = type(obj)
+    if getattr(cls, "_auto_class", None) is not None or not isinstance(auto_map, dict):
+        return None
+    module = cls.__module__.rsplit(".", 1)[-1]
+    for auto, refs in auto_map.items():
+        # "module.Class", "repo--module.Class", or a tokenizer's [slow, fast] pair
+        for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
+            if isinstance(ref, str) and ref.split("--")[-1] == f"{module}.{cls.__name__}":
+                return auto
+    return None
+
+
+@contextlib.contextmanager
+def carried_remote_code(obj, auto_map):
+    """While ``obj`` is saved: register its class for the Auto class its carried ``auto_map`` names
+    (:func:`carried_auto_class`), so that transformers writes its module and the modules it imports
+    (those of the push: ``configuration_neuroformer.py``, ``modeling_neuroformer.py``,
+    ``tokenization_neuroformer.py`` and their relative imports) beside the saved files; the
+    registration is undone afterwards. A model loaded from a pushed repository by the installed
+    classes (``NeuroformerForPreTraining.from_pretrained(repo)``, or an Auto class after ``import
+    hf_neuroformer``) keeps the repository's ``auto_map``: saved again, the folder named code files
+    it lacked, and ``from_pretrained(folder, trust_remote_code=True)`` failed ("does not appear to
+    have a file named configuration_neuroformer.py"). An object without an ``auto_map``
+    (``neuroformer train`` output) is saved as before, without code."""
+    auto = carried_auto_class(obj, auto_map)
+    if auto is None:
+        yield
+        return
+    cls = type(obj)
+    own = cls.__dict__.get("_auto_class", False)  # False: inherited (None); a registered class never gets here
+    cls.register_for_auto_class(auto)
+    try:
+        yield
+    finally:
+        if own is False:
+            del cls._auto_class
+        else:
+            cls._auto_class = own
 
 
 def saved_dt_conditioned_on_unit(config_dict: dict) -> bool:
@@ -805,9 +852,13 @@ class NeuroformerConfig(PreTrainedConfig):
     def save_pretrained(self, save_directory, *args, **kwargs):
         """``PreTrainedConfig.save_pretrained``, after completing a save into ``save_directory``
         killed after its commit (:func:`finish_interrupted_save_of`): left pending, the next
-        ``from_pretrained`` completed it over the ``config.json`` written here."""
+        ``from_pretrained`` completed it over the ``config.json`` written here. A config whose
+        ``auto_map`` names its class (loaded from a pushed repository) is saved with
+        ``configuration_neuroformer.py`` and the modules it imports (:func:`carried_remote_code`)."""
         finish_interrupted_save_of(save_directory)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        # a config pulled from a pushed repository: the code files its auto_map names are written too
+        with carried_remote_code(self, getattr(self, "auto_map", None)):
+            return super().save_pretrained(save_directory, *args, **kwargs)
 
     def __init__(
         self,

@@ -37,8 +37,8 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .binning import n_bins_covering, n_full_bins
-from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, NeuroformerConfig, checked_int,
-                                        finish_interrupted_save_of)
+from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, NeuroformerConfig, carried_auto_class,
+                                        carried_remote_code, checked_int, finish_interrupted_save_of)
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -809,9 +809,15 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         is there) is completed first, so the files written here are the ones a later
         ``from_pretrained`` reads.
 
+        A model whose ``config.auto_map`` names its class (loaded from a pushed repository, whose
+        ``auto_map`` the config keeps) is saved with its code files (``modeling_neuroformer.py`` and
+        the modules it imports; :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`),
+        so the folder loads with ``trust_remote_code=True`` as the repository did.
+
         Warns:
-            UserWarning: ``push_to_hub=True`` without the classes registered for remote code, as
-                :meth:`push_to_hub` warns (the repository gets the weights and ``config.json`` only).
+            UserWarning: ``push_to_hub=True`` without the classes registered for remote code nor an
+                ``auto_map`` naming the class, as :meth:`push_to_hub` warns (the repository gets the
+                weights and ``config.json`` only).
         """
         self._check_config_describes_weights("; the checkpoint would not load, so nothing was written")
         # a save into the folder killed after its commit is completed first: left pending, the next
@@ -819,12 +825,16 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         finish_interrupted_save_of(save_directory)
         if kwargs.get("push_to_hub"):
             self._warn_no_remote_code("save_pretrained(push_to_hub=True)")
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        # a model loaded from a pushed repository keeps its auto_map: its code files are written too
+        with carried_remote_code(self, getattr(self.config, "auto_map", None)):
+            return super().save_pretrained(save_directory, *args, **kwargs)
 
     def _warn_no_remote_code(self, method: str) -> None:
         """Warn that transformers' ``method`` uploads no remote code when the class has no auto
         class registered (``register_for_auto_class``; :func:`hf_neuroformer.hub.remote_code_registered`)."""
-        if getattr(type(self), "_auto_class", None) is None:
+        # a model that carries an auto_map naming its class (loaded from a pushed repository) is saved with its code
+        if getattr(type(self), "_auto_class", None) is None and \
+                carried_auto_class(self, getattr(self.config, "auto_map", None)) is None:
             warnings.warn(
                 f"{type(self).__name__}.{method} uploads the weights and config.json without remote code "
                 "(no auto_map, no model code, no tokenizer or model card): the repository loads only where "
@@ -993,7 +1003,8 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         model_dir, repo_id)`` / ``neuroformer push`` push the whole model directory.
 
         Warns:
-            UserWarning: the class has no auto class registered (``register_for_auto_class``).
+            UserWarning: the class has no auto class registered (``register_for_auto_class``) and
+                ``config.auto_map`` does not name it.
         """
         self._warn_no_remote_code("push_to_hub")
         return super().push_to_hub(*args, **kwargs)

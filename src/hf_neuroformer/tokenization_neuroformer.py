@@ -24,7 +24,8 @@ from transformers import PreTrainedTokenizer
 
 from .binning import (bin_index, n_bins_covering, narrow_float_times_message, not_ascending_message, not_finite_message,
                       on_time_grid, past_starts, window_ends)
-from .configuration_neuroformer import FIRST_UNIT_ID, WINDOW_FIELDS, check_window_settings, finish_interrupted_save_of
+from .configuration_neuroformer import (FIRST_UNIT_ID, WINDOW_FIELDS, carried_remote_code, check_window_settings,
+                                        finish_interrupted_save_of)
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
@@ -431,6 +432,11 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         A save into ``save_directory`` killed after its commit (its journal is there) is completed
         first, so a later ``from_pretrained`` reads the files written here.
+
+        A tokenizer loaded from a pushed repository keeps its ``auto_map``; it is saved with
+        ``tokenization_neuroformer.py`` and the modules it imports
+        (:func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`), so the folder
+        loads with ``trust_remote_code=True`` as the repository did.
         """
         check_window_settings("NeuroformerTokenizer", **self._window_kwargs())
         # a save into the folder killed after its commit: completed first, or the next from_pretrained
@@ -438,7 +444,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         finish_interrupted_save_of(save_directory)
         self.init_kwargs.update(self._window_kwargs())
         self.init_kwargs.pop("unit_tokens", None)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        # a tokenizer loaded from a pushed repository keeps its auto_map: tokenization_neuroformer.py is written too
+        with carried_remote_code(self, self.init_kwargs.get("auto_map")):
+            return super().save_pretrained(save_directory, *args, **kwargs)
 
     # ------------------------------------------------------------------ dt quantisation
     @property
