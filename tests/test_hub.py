@@ -793,7 +793,7 @@ def test_a_provenance_of_several_lines_stays_one_item_of_the_cards(trained, deco
     assert "Provenance" not in str(build_model_card(out, "lab/provenance", metrics, data_description=" \n "))
 
 
-def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
+def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub, tmp_path, capsys):
     """Break test: the card of a pushed decoder (``neuroformer finetune`` output) said "pretrained
     for next-spike prediction", "nats per spike token" and "baselines", filed its decoding
     metrics under the task ``next-spike-prediction``, listed the window counts ``<target>/n`` as
@@ -832,7 +832,25 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub):
     card = ModelCard(loopback_hub.files("lab/pretrained-card")["README.md"].decode())
     assert {r.task_type for r in card.data.eval_results} == {"next-spike-prediction"}
     assert "pretrained for next-spike prediction" in card.text and "Nats per spike token" in card.text
-    assert "need the package: `neuroformer generate --model <local dir> ...`." in card.text
+    # Break test: the card said `neuroformer generate --model <local dir>` without how to get one, and
+    # `--model lab/pretrained-card` (the repository id) was refused as "not a directory" without a word of downloading
+    download = "hf download lab/pretrained-card --local-dir pretrained-card"
+    assert (f"need the package and a local copy of this repository: `{download}`, then\n"
+            "`neuroformer generate --model pretrained-card ...`.") in card.text, card.text
+    from huggingface_hub import snapshot_download
+
+    from hf_neuroformer import cli
+    from hf_neuroformer.generation import check_model_dir
+
+    capsys.readouterr()
+    code = cli.main(["generate", "--model", "lab/pretrained-card", "--data", "x.nwb", "--output",
+                     str(tmp_path / "g.nwb")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"'lab/pretrained-card' is a Hub repository, download it first and pass the folder: " \
+        f"{download} (add --revision BRANCH for a branch)" in err, err
+    # what that command makes is a folder the commands read
+    local = snapshot_download("lab/pretrained-card", local_dir=tmp_path / "pretrained-card", **kw)
+    check_model_dir(local)
 
 
 def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_files_are_named(

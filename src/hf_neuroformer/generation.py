@@ -815,6 +815,23 @@ def tensors_sha256(model_dir, flag: str = "--model") -> str:
     return h.hexdigest()
 
 
+def _hub_download_hint(model_dir, path: Path) -> str:
+    """For a ``--model`` that does not exist here and has the shape of a Hub repository id
+    (``lab/neuroformer-a2929``, as a model card names it): how to make the local copy the commands
+    read (they do not download; ``neuroformer push`` output is a repository with every file of the
+    model directory). Empty otherwise."""
+    from .hub import check_repo_id
+
+    if path.exists() or not isinstance(model_dir, str):
+        return ""
+    try:
+        check_repo_id(model_dir)
+    except ValueError:
+        return ""
+    return (f"; if {model_dir!r} is a Hub repository, download it first and pass the folder: hf download "
+            f"{model_dir} --local-dir {model_dir.split('/')[-1]} (add --revision BRANCH for a branch)")
+
+
 def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> Path:
     """Refuse, before anything is loaded, a directory that is not a model written by ``neuroformer train``.
 
@@ -844,7 +861,8 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
 
     d = Path(model_dir)
     if not d.is_dir():
-        raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by 'neuroformer train'")
+        raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by 'neuroformer train'"
+                                + _hub_download_hint(model_dir, d))
     finish_interrupted_save(d)
     # weights saved in shards (save_pretrained with a max_shard_size) stand for model.safetensors
     sharded = not (d / "model.safetensors").is_file() and (d / SHARDED_WEIGHTS_INDEX).is_file()

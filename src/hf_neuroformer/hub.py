@@ -47,6 +47,7 @@ import contextlib
 import json
 import math
 import re
+import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,8 +137,10 @@ PRETRAINING_RESULTS_NOTE = (
 )
 
 #: the model card's sentence on spike generation (a model with next-spike heads) ...
-GENERATION_NOTE = ("Spike generation, fidelity metrics and bits\nper spike need the package: "
-                   "`neuroformer generate --model <local dir> ...`.")
+#: (``{download}``: the ``hf download`` command of the repository, ``{folder}``: its ``--local-dir``; the
+#: commands read a local folder, and ``--model REPO_ID`` was refused without saying how to get one)
+GENERATION_NOTE = ("Spike generation, fidelity metrics and bits\nper spike need the package and a local copy of "
+                   "this repository: {download}, then\n`neuroformer generate --model {folder} ...`.")
 #: ... and for a decoder fine-tuned without them (``decoding_generative_loss_weight`` 0)
 NO_HEADS_NOTE = ("This decoder cannot generate or score spikes: its\nnext-spike heads (`id_head`, `dt_head`) "
                  "were not saved (`decoding_generative_loss_weight` 0), so\n`AutoModelForPreTraining` is not "
@@ -933,7 +936,9 @@ def build_model_card(
         model_description=(f"fine-tuned to decode behaviour ({target_list}) from the spikes of a window\n"
                            "(and of the past window): a head per target reads the pooled hidden states."
                            if decoder else PRETRAINING_DESCRIPTION),
-        generation_note=(NO_HEADS_NOTE if not has_next_spike_heads(stage) else GENERATION_NOTE),
+        generation_note=(NO_HEADS_NOTE if not has_next_spike_heads(stage) else GENERATION_NOTE.format(
+            download=_code_span(f"hf download {repo_id}" + (f" --revision {shlex.quote(branch)}" if branch else "")
+                                + f" --local-dir {repo_id.split('/')[-1]}"), folder=repo_id.split("/")[-1])),
     )
 
 
