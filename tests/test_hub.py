@@ -899,12 +899,19 @@ def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_fil
     # a file someone added to the repository: the next push leaves it and says so
     api.upload_file(path_or_fileobj=b"analysis notes", path_in_repo="notes/analysis.txt", repo_id="lab/licensed")
     again = push_to_hub(model_dir, "lab/licensed", license="cc-by-4.0", **kw)
-    assert again.kept == ["notes/analysis.txt"]
+    assert again.kept == ["notes/analysis.txt"] and again.replaced_readme is None  # its own card: nothing to say
+    # Break test: a README.md of the user's own (not a card of this package) was replaced by the model card without a
+    # word, while the files the push left were named
+    own = api.upload_file(path_or_fileobj=b"# Our notes\n\nWritten by hand.\n", path_in_repo="README.md",
+                          repo_id="lab/licensed")
     code, stdout, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
                                          "--repo-id", "lab/licensed", "--license", "cc-by-4.0")
     assert code == 0, err[-2000:]
     assert "1 file(s) already in lab/licensed were not written by this push and stay there: notes/analysis.txt" \
         in stdout, stdout
+    assert ("the README.md of lab/licensed was not a model card of hf_neuroformer and is replaced by the model card; "
+            f"the earlier one stays in the repository's history (commit {own.oid})") in stdout, stdout
+    assert loopback_hub.files("lab/licensed")["README.md"].startswith(b"---\n")
     # a malformed licence is refused before any request: cli.main in this process, no endpoint needed
     # (a request would go to huggingface.co and fail otherwise)
     from hf_neuroformer import cli

@@ -1641,6 +1641,9 @@ def cmd_push(args) -> int:
     if result.kept:
         print(f"[neuroformer] {len(result.kept)} file(s) already in {result.repo_id} were not written by this push "
               f"and stay there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
+    if result.replaced_readme:  # the user's own README (not a card of this package) went without a word
+        print(f"[neuroformer] the README.md of {result.repo_id} was not a model card of hf_neuroformer and is replaced "
+              f"by the model card; the earlier one stays in the repository's history (commit {result.replaced_readme})")
     if result.dataset_repo_id and result.dataset_unchanged:  # "pushed" claimed a commit that was not made
         print(f"[neuroformer] {result.dataset_repo_id} already holds these windows; no new commit "
               f"({result.dataset_commit_url})")

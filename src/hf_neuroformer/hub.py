@@ -173,6 +173,11 @@ class PushResult:
             not listed); they stay beside the new model, so the caller says so.
         dataset_windows: split -> windows of the pushed windows dataset (empty without one); a
             split of fewer windows than ``num_shards`` got one shard per window.
+        replaced_readme: the commit (of ``revision``, or of main for a new branch) whose
+            ``README.md`` this push replaced by the model card, when that README was not a card of
+            this package (no ``neuroformer`` / ``hf_neuroformer`` tag: the user's own, e.g. written
+            on the Hub before the first push); it stays in the repository's history there. ``None``
+            otherwise.
     """
 
     repo_id: str
@@ -186,6 +191,7 @@ class PushResult:
     redacted: List[str] = field(default_factory=list)
     kept: List[str] = field(default_factory=list)
     dataset_windows: Dict[str, int] = field(default_factory=dict)
+    replaced_readme: Optional[str] = None
 
 
 #: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
@@ -1256,6 +1262,18 @@ def _check_target(api, repo_id: str, repo_type: str, revision: Optional[str], in
         _check_not_another_repo(api, repo_id, repo_type, revision if branch_exists else None, info, model_dir)
 
 
+def _foreign_readme(info) -> bool:
+    """Whether the repository (``repo_info`` of the branch pushed to) holds a ``README.md`` that is not
+    a model card of this package (neither its metadata, ``info.card_data``, nor the repository's
+    tags, which the Hub takes from it, have the ``neuroformer`` or ``hf_neuroformer`` tag): the push
+    replaces it by the model card, which is said (:attr:`PushResult.replaced_readme`), as files it
+    keeps are (``kept``)."""
+    if "README.md" not in {s.rfilename for s in (info.siblings or [])}:
+        return False
+    tags = set(getattr(getattr(info, "card_data", None), "tags", None) or []) | set(getattr(info, "tags", None) or [])
+    return not {"neuroformer", "hf_neuroformer"} & tags
+
+
 def push_to_hub(
     model_dir,
     repo_id: str,
@@ -1426,6 +1444,7 @@ def push_to_hub(
                         created.append((rid, rtype, repo_info.sha, revision))
                 found[rtype] = (repo_info, True)
             head_before = found["model"][0].sha  # a new branch starts at main's head
+            replaced_readme = head_before if _foreign_readme(found["model"][0]) else None
             if dataset_repo_id is not None:
                 dataset_info = found["dataset"][0]
                 with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
@@ -1462,7 +1481,8 @@ def push_to_hub(
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
                       dataset_unchanged=dataset_unchanged, dataset_windows=dataset_windows,
-                      unchanged=info.oid == head_before, redacted=redacted, kept=kept)
+                      unchanged=info.oid == head_before, redacted=redacted, kept=kept,
+                      replaced_readme=replaced_readme)
 
 
 def dataset_size_category(n: int) -> str:
