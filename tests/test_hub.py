@@ -209,6 +209,9 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
                 endpoint=loopback_hub.url, token="hf_loopback_token")
     quoted_card = ModelCard(loopback_hub.files("lab/quoted", revision=revision)["README.md"].decode()).text
     data_card = loopback_hub.files("lab/quoted-data", "dataset", revision=revision)["README.md"].decode()
+    from huggingface_hub import DatasetCard  # its metadata parses as huggingface_hub reads it (strictly)
+
+    assert [c["config_name"] for c in DatasetCard(data_card, ignore_metadata_errors=False).data.configs] == ["default"]
     model_code = re.search(r"```python\n(.*?)```", quoted_card, re.S).group(1)
     data_code = re.search(r"```python\n(.*?)```", data_card, re.S).group(1)
     assert ast.literal_eval(re.search(r"revision=(\S+?), trust", model_code).group(1)) == revision
@@ -1855,3 +1858,25 @@ def test_processor_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loop
             said[0], [str(w.message) for w in caught]
     files = loopback_hub.files("lab/processor-push")
     assert "processor_config.json" in files and "tokenization_neuroformer.py" not in files  # what the warning says
+
+
+def test_the_model_cards_of_model_cards_parse_and_show_figures_that_exist():
+    """Every card in ``model_cards/`` (the hand-written ones; the template is a link to the package's)
+    has metadata that huggingface_hub reads strictly, a licence id of the Hub's shape, and no figure
+    link to a missing file."""
+    from pathlib import Path
+
+    from huggingface_hub import ModelCard
+
+    from hf_neuroformer.hub import check_license
+
+    root = Path(__file__).resolve().parents[1] / "model_cards"
+    cards = sorted(p for p in root.glob("*.md") if not p.is_symlink())
+    assert cards
+    for path in cards:
+        card = ModelCard(path.read_text(encoding="utf-8"), ignore_metadata_errors=False)
+        check_license(card.data.license, path.name)
+        figures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", card.text)
+        assert figures, path.name
+        for target in figures:
+            assert (path.parent / target).is_file(), (path.name, target)
