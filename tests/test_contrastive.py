@@ -1051,3 +1051,37 @@ def test_a_micro_batch_without_a_contrastive_term_does_not_halve_the_others(a292
     assert bool(valid.all())
     contrastive = (losses[0] - float(out.id_loss) - cfg.dt_loss_weight * float(out.dt_loss)) / 0.5
     assert min(abs(contrastive - c) for c in left_out) < 1e-3, (contrastive, min(left_out), max(left_out))
+
+
+def test_a_temperature_above_100_is_refused_when_built_loaded_or_saved(batch, tmp_path):
+    """contrastive_temperature 1e300 was accepted: exp(log(1 / temperature)) is 0 in float32, the
+    loss a constant log(n) with no gradient, learnable temperature included (the contrastive loss
+    off without a word). Temperatures above 100 are now refused by the constructor, so also when a
+    saved config.json holds one, and by validate() when one is set after construction (save)."""
+    from transformers import AutoConfig
+
+    msg = r"^NeuroformerConfig.contrastive_temperature: expected <= 100 .*got "
+    for bad in (1e300, 1e46, 100.5):
+        with pytest.raises(ValueError, match=msg + re.escape(repr(bad))):
+            hd_config(contrastive_loss_weight=0.5, contrastive_temperature=bad)
+    cfg, b = batch
+    saved = {**cfg.to_dict(), "contrastive_loss_weight": 0.5, "contrastive_temperature": 1e300}
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "config.json").write_text(json.dumps(saved))
+    for load in (nf.NeuroformerConfig.from_pretrained, AutoConfig.from_pretrained):
+        with pytest.raises(ValueError, match=msg + r"1e\+300"):
+            load(tmp_path / "hub")
+    late = nf.NeuroformerConfig(**{**saved, "contrastive_temperature": 0.1})
+    late.contrastive_temperature = 1e300
+    with pytest.raises(ValueError, match=msg + r"1e\+300"):
+        late.save_pretrained(tmp_path / "late")
+    assert not (tmp_path / "late" / "config.json").exists()
+    # at the bound the loss still gives the projections and the learnable scale a gradient (1e300 gave them 0)
+    cfg = nf.NeuroformerConfig(**{**saved, "contrastive_temperature": 100, "contrastive_learnable_temperature": True})
+    assert cfg.contrastive_temperature == 100.0
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).train()
+    loss = model(**b).contrastive_loss
+    loss.backward()
+    assert float(model.contrastive.logit_scale.grad.abs()) > 0
+    assert float(model.contrastive.neural_projections["head_direction"].weight.grad.abs().max()) > 0

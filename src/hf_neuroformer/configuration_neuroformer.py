@@ -130,6 +130,10 @@ def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
 MODALITY_KINDS = ("continuous", "categorical", "video")
 # the contrastive head caps the logit scale 1 / temperature here (CLIP), so contrastive_temperature >= 0.01
 CONTRASTIVE_MAX_LOGIT_SCALE = 100.0
+# the largest contrastive_temperature taken (logit scale >= 0.01): the InfoNCE's gradient falls as 1 / temperature
+# (1/100 of its size at 1 here, in float32 and bfloat16); above ~1e7 float32 no longer tells the loss from log(n),
+# above ~1e40 (bfloat16) / 1e45 (float32) exp(logit_scale) is 0 and the loss has no gradient at all
+CONTRASTIVE_MAX_TEMPERATURE = 100.0
 #: What NeuroformerForBehaviorDecoding's heads read (see ``decoding_pool``).
 DECODING_POOLS = ("current", "current+past", "attention")
 #: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
@@ -587,6 +591,26 @@ def _special_id(name: str, value) -> int:
                        lambda v: v == want)
 
 
+def _checked_contrastive_temperature(temperature) -> float:
+    """``contrastive_temperature`` as a float, from 0.01 (the logit scale cap) to
+    ``CONTRASTIVE_MAX_TEMPERATURE``; checked by the constructor and again by ``validate`` (a value
+    set after construction, ``config.contrastive_temperature = 1e300``, was saved unchecked)."""
+    if not (is_finite_number(temperature) and temperature > 0):
+        raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
+    if 1.0 / temperature > CONTRASTIVE_MAX_LOGIT_SCALE * (1 + 1e-9):
+        # the head caps 1 / temperature at 100 (CLIP): a smaller temperature trained at 0.01 without a
+        # word, and a learnable one never moved (the cap passes no gradient)
+        raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected >= {1 / CONTRASTIVE_MAX_LOGIT_SCALE:g} "
+                         f"(the logit scale 1 / temperature is capped at {CONTRASTIVE_MAX_LOGIT_SCALE:g}, as in "
+                         f"CLIP), got {temperature!r}")
+    if temperature > CONTRASTIVE_MAX_TEMPERATURE:
+        # 1e300 was taken: exp(log(1 / temperature)) is 0 in float32, the loss a constant log(n) with no gradient
+        raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected <= {CONTRASTIVE_MAX_TEMPERATURE:g} "
+                         f"(the loss's gradient falls as 1 / temperature; above about 1e40 the logit scale "
+                         f"1 / temperature is 0 in float32 and bfloat16 and the loss has none), got {temperature!r}")
+    return float(temperature)
+
+
 class NeuroformerConfig(PreTrainedConfig):
     r"""Configuration of a Neuroformer.
 
@@ -739,8 +763,10 @@ class NeuroformerConfig(PreTrainedConfig):
             ``TrainingConfig.gradient_accumulation_steps``); the loss of a micro-batch is the mean
             over the contrastive modalities with at least two such windows in it (0 when none has).
         contrastive_temperature (float, default 0.1): softmax temperature of the similarities
-            (initial value when learnable); at least 0.01, as the logit scale ``1 / temperature``
-            is capped at 100 (CLIP), also while it is learned.
+            (initial value when learnable); from 0.01 to 100: the logit scale ``1 / temperature``
+            is capped at 100 (CLIP), also while it is learned, and the loss's gradient falls as
+            ``1 / temperature`` (at 100, 1/100 of its size at 1; far above, none: from about 1e40,
+            ``exp(log(1 / temperature))`` is 0 in bfloat16 and float32 and the loss a constant ``log(n)``).
         contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``;
             :func:`~hf_neuroformer.training.train` puts a learned value above ``log(100)`` back on
             that cap after every optimizer step (CLIP), where the loss still gives it a gradient.
@@ -987,15 +1013,7 @@ class NeuroformerConfig(PreTrainedConfig):
         if not (is_finite_number(weight) and weight >= 0):
             raise ValueError(f"{where}: expected a finite number >= 0 (0 = off), got {weight!r}")
         self.contrastive_loss_weight = float(weight)
-        if not (is_finite_number(temperature) and temperature > 0):
-            raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
-        if 1.0 / temperature > CONTRASTIVE_MAX_LOGIT_SCALE * (1 + 1e-9):
-            # the head caps 1 / temperature at 100 (CLIP): a smaller temperature trained at 0.01 without a
-            # word, and a learnable one never moved (the cap passes no gradient)
-            raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected >= {1 / CONTRASTIVE_MAX_LOGIT_SCALE:g} "
-                             f"(the logit scale 1 / temperature is capped at {CONTRASTIVE_MAX_LOGIT_SCALE:g}, as in "
-                             f"CLIP), got {temperature!r}")
-        self.contrastive_temperature = float(temperature)
+        self.contrastive_temperature = _checked_contrastive_temperature(temperature)
         self.contrastive_learnable_temperature = checked_bool("contrastive_learnable_temperature", learnable)
         known = [m["name"] for m in self.modalities]
         if names is not None:
@@ -1107,6 +1125,7 @@ class NeuroformerConfig(PreTrainedConfig):
             setattr(self, name, checked_int(name, getattr(self, name)))
         for name in ("dt_conditioned_on_unit", "contrastive_learnable_temperature"):
             checked_bool(name, getattr(self, name))
+        self.contrastive_temperature = _checked_contrastive_temperature(self.contrastive_temperature)
         # every float field: NaN and inf are refused by checked_float, whatever the range
         for name in ("split_block_length", "temporal_min_period", "temporal_max_period", "layer_norm_eps"):
             real(name, "a positive number", lambda v: v > 0)
