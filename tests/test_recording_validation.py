@@ -662,6 +662,25 @@ def test_stimulus_frames_given_as_lists_restrict_like_arrays():
     assert stim.frame_times == [0.0, 1.0, 2.0]  # the caller's Stimulus is left as given
 
 
+def test_stimulus_frames_without_pixels_and_frame_times_without_frames_are_refused():
+    """Frames with a zero-size axis ((4, 0, 3): nothing for a video modality to read) and
+    frame_times given with frames=None (kept, unused, without a word) were accepted; both are now
+    refused by name, as stimulus.ids without stimulus.intervals is. No frames at all (what
+    restrict() leaves of a video outside the interval) and no stimulus frames stay fine."""
+    times = np.arange(4) * 0.25
+    cases = [(Stimulus(frames=np.zeros((4, 0, 3)), frame_times=times), r"\(4, 0, 3\)"),
+             (Stimulus(frames=np.zeros((4, 2, 0)), frame_times=times), r"\(4, 2, 0\)")]
+    for stim, shape in cases:
+        with pytest.raises(RecordingValidationError, match=r"^stimulus\.frames: expected \(n_frames, height, width\) "
+                                                           r"grey levels with height and width >= 1, got shape " + shape):
+            _small(stimulus=stim)
+    with pytest.raises(RecordingValidationError, match=r"^stimulus\.frame_times: given without stimulus\.frames; "
+                                                       r"expected \(n_frames, height, width\) frames"):
+        _small(stimulus=Stimulus(frame_times=times))
+    assert _small(stimulus=Stimulus(frames=np.zeros((0, 2, 3)), frame_times=np.zeros(0))).stimulus.frames.shape == (0, 2, 3)
+    assert _small(stimulus=Stimulus(frames=np.zeros((4, 1, 1)), frame_times=times)).stimulus.frames.shape == (4, 1, 1)
+
+
 def test_behaviour_series_without_columns_is_refused_and_skipped_by_read_nwb(tmp_path):
     """Values of shape (n, 0) (a series with no channel) were accepted, and 'neuroformer inspect'
     then failed inside numpy ("zero-size array to reduction operation fmin"); SpikeRecording refuses

@@ -379,8 +379,10 @@ class Stimulus:
         frames: ``(n_frames, height, width)`` grey levels (any real dtype: bool, integer or
             float; windows read them as float32 as they are, not rescaled, so uint8 frames stay
             0-255 and a ``"zscore"`` video modality normalises them with the training frames'
-            statistics), or ``None``. Colour frames are refused (average the channels first).
-        frame_times: ``(n_frames,)`` float64 onset of each frame, seconds.
+            statistics), or ``None``; height and width >= 1. Colour frames are refused (average
+            the channels first).
+        frame_times: ``(n_frames,)`` float64 onset of each frame, seconds; ``None`` when
+            ``frames`` is (onsets without frames are refused).
         ids: ``(n_intervals,)`` int64 category per interval, or ``None``.
         intervals: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds for ``ids``.
         names: category names, index = id.
@@ -522,7 +524,9 @@ class SpikeRecording:
             per timestamp (and at least one column), timestamps that do not strictly increase; a ``stimulus`` that is not a
             :class:`Stimulus`; ``stimulus.intervals`` that are not finite ``(n, 2)`` rows with
             ``stop > start``, ``stimulus.ids`` without one id per interval, or an id that is not an
-            integer >= 0 (or has no entry in ``stimulus.names``); a time domain that does not
+            integer >= 0 (or has no entry in ``stimulus.names``); ``stimulus.frames`` that are
+            not ``(n, height, width)`` with height and width >= 1, or ``stimulus.frame_times``
+            without frames (or not one onset per frame); a time domain that does not
             contain the spikes; event times that are not 1-D, finite, ascending and inside the time
             domain, or event labels whose length differs from the times (the message names
             ``events[name]`` and the first offending index); times of any field (spike times,
@@ -828,19 +832,29 @@ class SpikeRecording:
                     "expected ids in 0..len(names)-1")
 
     def _validate_frames(self) -> None:
-        """Stimulus frames: ``(n, H, W)`` finite grey levels, one finite, strictly increasing onset
-        (s) per frame. A NaN pixel would make every window that reads the frame NaN (losses,
-        likelihoods, sampling), so it is refused here, naming the first bad frame."""
+        """Stimulus frames: ``(n, H, W)`` finite grey levels (``H, W >= 1``), one finite, strictly
+        increasing onset (s) per frame; no ``frame_times`` without frames. A NaN pixel would make
+        every window that reads the frame NaN (losses, likelihoods, sampling), so it is refused
+        here, naming the first bad frame."""
         stim = self.stimulus
-        if stim is None or stim.frames is None:
+        if stim is None:
+            return
+        if stim.frames is None:
+            # onsets without frames were kept, unused by every modality, without a word (as stimulus.ids
+            # without stimulus.intervals, a half-given input is refused)
+            if stim.frame_times is not None:
+                raise RecordingValidationError("stimulus.frame_times: given without stimulus.frames; expected "
+                                               "(n_frames, height, width) frames with one onset per frame, or "
+                                               "frame_times=None")
             return
         frames = np.asarray(stim.frames)
-        if frames.ndim != 3:
+        # a frame without pixels ((4, 0, 3)) was accepted, with nothing for a video modality to read
+        if frames.ndim != 3 or 0 in frames.shape[1:]:
             # colour frames named no cause; read_nwb averages a colour series' channels, say how to do the same
             colour = ("; colour frames (channels last) can be made grey levels with frames[..., :3].mean(-1), "
                       "as read_nwb does" if frames.ndim == 4 and frames.shape[-1] in (3, 4) else "")
-            raise RecordingValidationError(f"stimulus.frames: expected (n_frames, height, width) grey levels, got "
-                                           f"shape {frames.shape}{colour}")
+            raise RecordingValidationError(f"stimulus.frames: expected (n_frames, height, width) grey levels with "
+                                           f"height and width >= 1, got shape {frames.shape}{colour}")
         if stim.frame_times is None or len(stim.frame_times) != len(frames):
             raise RecordingValidationError(f"stimulus.frame_times: expected one onset per frame ({len(frames)}), got "
                                            f"{None if stim.frame_times is None else len(stim.frame_times)}")
