@@ -1119,8 +1119,16 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         Args:
             modality_inputs: modality name -> ``{"times": (batch, n) float s relative to the
                 current window's start, "values": (batch, n, num_features) float (continuous) or
-                "ids": (batch, n) int64 class indices (categorical), "mask": (batch, n) bool}``
-                (:class:`~hf_neuroformer.windows.NeuroformerCollator` builds it).
+                "ids": (batch, n) int64 class indices (categorical) or "frames": (batch,
+                num_frames, H, W) float grey levels (video), "mask": (batch, n) bool}``
+                (:class:`~hf_neuroformer.windows.NeuroformerCollator` builds it). ``times``,
+                ``values`` and ``frames`` must be finite everywhere, padding (``mask`` False)
+                included: they are not checked here (a check would wait for the GPU on every
+                step), and a NaN or infinite entry makes its window's outputs (logits, loss) NaN
+                without an error. Batches of the collator over windows of a
+                :class:`~hf_neuroformer.recording.SpikeRecording` are (the recording refuses
+                non-finite frames, and NaN behaviour samples are no token); check a batch built by
+                hand, e.g. ``torch.isfinite(t).all()`` for each of its tensors.
             batch_size: the number of windows (of ``input_ids``) every modality must hold; None:
                 the first modality's.
 
@@ -1488,8 +1496,9 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 None), so the next call feeds only the next token.
             output_attentions: return attention weights (switches attention to eager); None:
                 ``config.output_attentions`` (likewise ``output_hidden_states``).
-            modality_inputs: the modality tokens of each window (see :meth:`encode_modalities`);
-                required when ``config.modalities`` is not empty. The stages
+            modality_inputs: the modality tokens of each window (see :meth:`encode_modalities`;
+                finite, unchecked: a NaN makes its window's logits NaN); required when
+                ``config.modalities`` is not empty. The stages
                 (:meth:`fuse_modalities`) run on the embedded current-window tokens before the
                 decoder layers; their attention weights are in ``modality_attentions``.
 
