@@ -1085,3 +1085,18 @@ def test_a_temperature_above_100_is_refused_when_built_loaded_or_saved(batch, tm
     loss.backward()
     assert float(model.contrastive.logit_scale.grad.abs()) > 0
     assert float(model.contrastive.neural_projections["head_direction"].weight.grad.abs().max()) > 0
+
+
+@pytest.mark.parametrize("weight", [True, "yes", -1.0, float("nan")])
+def test_a_contrastive_weight_set_after_construction_is_checked_before_saving(weight, tmp_path):
+    """config.contrastive_loss_weight = True (trap 9's truthy object) set after construction was
+    written to config.json unchecked by save_pretrained (validate() did not look at it), and the
+    saved folder was then refused by from_pretrained. validate() now refuses it, writing nothing."""
+    cfg = hd_config()
+    cfg.contrastive_loss_weight = weight
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig.contrastive_loss_weight: expected a finite number >= 0"):
+        cfg.save_pretrained(tmp_path)
+    assert not (tmp_path / "config.json").exists()
+    cfg.contrastive_loss_weight = 0.5
+    cfg.save_pretrained(tmp_path)
+    assert nf.NeuroformerConfig.from_pretrained(tmp_path).contrastive_loss_weight == 0.5

@@ -591,10 +591,18 @@ def _special_id(name: str, value) -> int:
                        lambda v: v == want)
 
 
+def _checked_contrastive_weight(weight) -> float:
+    """``contrastive_loss_weight`` as a float >= 0; checked by the constructor and again by ``validate``."""
+    # trap 9: only a real number turns the loss on, never a truthy object (True, a dict, "yes")
+    if not (is_finite_number(weight) and weight >= 0):
+        raise ValueError(f"NeuroformerConfig.contrastive_loss_weight: expected a finite number >= 0 (0 = off), got "
+                         f"{weight!r}")
+    return float(weight)
+
+
 def _checked_contrastive_temperature(temperature) -> float:
     """``contrastive_temperature`` as a float, from 0.01 (the logit scale cap) to
-    ``CONTRASTIVE_MAX_TEMPERATURE``; checked by the constructor and again by ``validate`` (a value
-    set after construction, ``config.contrastive_temperature = 1e300``, was saved unchecked)."""
+    ``CONTRASTIVE_MAX_TEMPERATURE``; checked by the constructor and again by ``validate``."""
     if not (is_finite_number(temperature) and temperature > 0):
         raise ValueError(f"NeuroformerConfig.contrastive_temperature: expected a positive number, got {temperature!r}")
     if 1.0 / temperature > CONTRASTIVE_MAX_LOGIT_SCALE * (1 + 1e-9):
@@ -1008,11 +1016,7 @@ class NeuroformerConfig(PreTrainedConfig):
 
     def _set_contrastive(self, weight, temperature, learnable, names, projection_size) -> None:
         """Validate and set the ``contrastive_*`` fields (see the class docstring)."""
-        where = "NeuroformerConfig.contrastive_loss_weight"
-        # trap 9: only a real number turns the loss on, never a truthy object (True, a dict, "yes")
-        if not (is_finite_number(weight) and weight >= 0):
-            raise ValueError(f"{where}: expected a finite number >= 0 (0 = off), got {weight!r}")
-        self.contrastive_loss_weight = float(weight)
+        self.contrastive_loss_weight = _checked_contrastive_weight(weight)
         self.contrastive_temperature = _checked_contrastive_temperature(temperature)
         self.contrastive_learnable_temperature = checked_bool("contrastive_learnable_temperature", learnable)
         known = [m["name"] for m in self.modalities]
@@ -1032,7 +1036,8 @@ class NeuroformerConfig(PreTrainedConfig):
         self.contrastive_modalities = names
         self.contrastive_projection_size = _optional_size("contrastive_projection_size", projection_size, 1)
         if self.contrastive_loss_weight > 0 and not known:
-            raise ValueError(f"{where}: {weight} > 0 needs at least one entry in modalities to align the spikes with")
+            raise ValueError(f"NeuroformerConfig.contrastive_loss_weight: {weight} > 0 needs at least one entry in "
+                             "modalities to align the spikes with")
 
     def contrastive_modality_names(self):
         """Names of the modalities the contrastive loss aligns with the spikes (``[]`` when off)."""
@@ -1125,6 +1130,9 @@ class NeuroformerConfig(PreTrainedConfig):
             setattr(self, name, checked_int(name, getattr(self, name)))
         for name in ("dt_conditioned_on_unit", "contrastive_learnable_temperature"):
             checked_bool(name, getattr(self, name))
+        # set after construction (config.contrastive_loss_weight = True, config.contrastive_temperature = 1e300), they
+        # were saved unchecked, and the saved config.json was then refused by from_pretrained
+        self.contrastive_loss_weight = _checked_contrastive_weight(self.contrastive_loss_weight)
         self.contrastive_temperature = _checked_contrastive_temperature(self.contrastive_temperature)
         # every float field: NaN and inf are refused by checked_float, whatever the range
         for name in ("split_block_length", "temporal_min_period", "temporal_max_period", "layer_norm_eps"):
