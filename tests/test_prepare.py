@@ -523,6 +523,27 @@ def test_prepare_says_which_setting_cut_spikes_and_how_to_find_one_that_does_not
     assert "neuroformer inspect" not in capsys.readouterr().out
 
 
+def test_prepare_says_the_training_section_of_its_config_is_not_kept(short_rec, tmp_path, recwarn):
+    # every shipped config has a training: section; 'prepare --config FILE' kept the file's window and network
+    # fields in the prepared directory but dropped its training: section without a word, so 'train --data OUT'
+    # (no --config) trained with the default training settings
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_npz
+
+    data = write_npz(short_rec, tmp_path / "short.npz")
+    fields = "current_window: 0.1\npast_window: 0.3\nsplit_block_length: 5.0\n"
+    with_training, without = tmp_path / "with.yaml", tmp_path / "without.yaml"
+    with_training.write_text(fields + "training:\n  max_steps: 7\n  batch_size: 8\n")
+    without.write_text(fields)
+    assert main(["prepare", "--data", str(data), "--config", str(with_training), "--output", str(tmp_path / "p")]) == 0
+    said = [str(w.message) for w in recwarn if "training: section" in str(w.message)]
+    assert len(said) == 1 and "(max_steps, batch_size)" in said[0], said
+    assert f"--config {with_training} to 'neuroformer train --data {tmp_path / 'p'}'" in said[0], said
+    recwarn.clear()
+    assert main(["prepare", "--data", str(data), "--config", str(without), "--output", str(tmp_path / "q")]) == 0
+    assert not [w for w in recwarn if "training: section" in str(w.message)]
+
+
 def test_a_prepared_directory_without_its_manifest_is_named_as_one(tiny_prepared, tmp_path, capsys):
     # with manifest.json gone, 'train --data PREP' listed every recording format the readers know
     # ("unsupported recording folder ...: supported formats are .nwb ...; .npz ...; ..."), not what

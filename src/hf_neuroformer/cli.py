@@ -1052,7 +1052,18 @@ def cmd_prepare(args) -> int:
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
     check_streamable_folder(out, "--output")
-    config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
+    if args.config:
+        config, _, training_given = load_yaml_config(args.config, training_fields=True)
+        if training_given:
+            # the prepared directory keeps the window, split, tokenizer and network fields (config.json), not
+            # these: 'train --data OUT' without --config trained with the defaults (every shipped config has a
+            # training: section), where its network fields came along
+            warnings.warn(f"--config: its training: section ({', '.join(training_given)}) is not kept with the "
+                          "prepared windows (they hold the window, split, tokenizer and network settings); pass "
+                          f"--config {args.config} to 'neuroformer train --data {args.output}' too, or training "
+                          "uses the default training settings")
+    else:
+        config = _default_config(args.data)
     check_preparable_config(config)  # prepare_windows checks it only after the whole recording was read
     rec = _load_data(args.data, args.epoch)
     print(f"[neuroformer] data: {rec}")
@@ -2144,7 +2155,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(for recordings larger than memory). Example: neuroformer prepare --data rec.nwb --output "
                        "prep/ --num-shards 4")
     r.add_argument("--config", help="YAML file: window, split and tokenizer settings (NeuroformerConfig fields; "
-                   "default: the defaults train would use)")
+                   "default: the defaults train would use); its training: section is not kept: give train the "
+                   "--config too")
     r.add_argument("--data", help="recording (default: built-in simulated)")
     r.add_argument("--epoch", help=EPOCH_WHAT + "; the windows are fixed here ('train --data DIR' refuses --epoch)")
     r.add_argument("--output", required=True, help="new directory for the shards and manifest.json")
