@@ -494,6 +494,36 @@ def test_a_prepared_directory_missing_or_damaging_a_file_is_refused_naming_it(ti
     assert not out.exists()
 
 
+def test_a_manifest_lacking_an_entry_prepare_writes_is_refused_naming_it(tiny_prepared, tmp_path, capsys):
+    # a manifest.json without its 'splits', a shard's 'n_rows' or a split's count failed with the bare key as the
+    # whole message ("neuroformer train: error: splits"); without 'recording', only after the whole training run
+    from hf_neuroformer.cli import main
+
+    def drop(m, *keys):
+        *path, last = keys
+        for k in path:
+            m = m[k]
+        del m[last]
+
+    for keys, said in ((("splits",), "no 'splits' mapping"), (("recording",), "no 'recording' text"),
+                       (("splits", "validation", "shards", 1, "n_rows"), "no whole number 'n_rows' for shard 1 of "
+                        "split 'validation'"),
+                       (("splits", "test", "n_truncated_past_spikes"), "no whole number 'n_truncated_past_spikes' "
+                        "for split 'test'")):
+        bad = _copy(tiny_prepared, tmp_path / "-".join(map(str, keys)))
+        manifest = json.loads((bad / "manifest.json").read_text())
+        drop(manifest, *keys)
+        (bad / "manifest.json").write_text(json.dumps(manifest))
+        out = tmp_path / f"m-{bad.name}"
+        assert main(["train", "--data", str(bad), "--output-dir", str(out), "--max-steps", "1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"neuroformer train: error: --data: manifest.json of {str(bad)!r} has {said}"), err
+        assert "prepare the windows again" in err, err
+        assert not out.exists()
+        with pytest.raises(ValueError, match=re.escape(said)):
+            load_prepared(bad, "train")
+
+
 def test_prepare_says_which_setting_cut_spikes_and_how_to_find_one_that_does_not(shared_data, tmp_path, capsys):
     # 'prepare --data allen_vcn_gratings' printed only "(99205 truncated)" beside the train split:
     # no setting named, the past windows' cut spikes not counted, and no way forward, although the

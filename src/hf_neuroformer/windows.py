@@ -1254,6 +1254,32 @@ def check_streamable_folder(folder, field: str) -> None:
                          "choose a folder whose path has no '::'")
 
 
+#: The counts every split entry of a prepared directory's ``manifest.json`` holds (training reads them).
+_MANIFEST_SPLIT_COUNTS = ("n_windows", "n_spikes", "n_truncated_spikes", "n_truncated_past_spikes")
+
+
+def _manifest_problem(manifest: dict) -> Optional[str]:
+    """What a ``manifest.json`` lacks of the entries :func:`prepare_windows` has always written (a
+    ``recording`` text, a ``splits`` mapping, per split the :data:`_MANIFEST_SPLIT_COUNTS` and a
+    list of ``shards`` with their ``n_rows``), as a phrase for a message; None when it has them."""
+    if not isinstance(manifest.get("recording"), str):
+        return "has no 'recording' text"
+    if not isinstance(manifest.get("splits"), dict):
+        return "has no 'splits' mapping"
+    for split, entry in manifest["splits"].items():
+        if not isinstance(entry, dict):
+            return f"has a split {split!r} that is not a mapping"
+        for key in _MANIFEST_SPLIT_COUNTS:
+            if not is_whole_number(entry.get(key)):
+                return f"has no whole number {key!r} for split {split!r}"
+        if not isinstance(entry.get("shards"), list):
+            return f"has no 'shards' list for split {split!r}"
+        for i, shard in enumerate(entry["shards"]):
+            if not isinstance(shard, dict) or not is_whole_number(shard.get("n_rows")):
+                return f"has no whole number 'n_rows' for shard {i} of split {split!r}"
+    return None
+
+
 def _read_prepared_manifest(d, field: str) -> dict:
     check_streamable_folder(d, field)
     if not (d / "manifest.json").is_file():
@@ -1261,6 +1287,12 @@ def _read_prepared_manifest(d, field: str) -> dict:
     manifest = _read_prepared_json(d / "manifest.json", field)
     if manifest.get("format") != PREPARED_FORMAT:
         raise ValueError(f"{field}: manifest format {manifest.get('format')!r}, expected {PREPARED_FORMAT!r}")
+    # a manifest lacking an entry prepare_windows always writes failed with the bare key as its message
+    # ("neuroformer train: error: splits", "... error: n_rows"), or (its 'recording') after the whole run
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        raise ValueError(f"{field}: manifest.json of {str(d)!r} {problem}, which 'neuroformer prepare' writes; it is "
+                         "damaged or not written by it: prepare the windows again")
     from pathlib import PurePosixPath, PureWindowsPath
 
     for split, entry in (manifest.get("splits") or {}).items():
@@ -1296,7 +1328,8 @@ def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, fie
 
     Raises:
         FileNotFoundError: no ``manifest.json``, or a listed shard is missing.
-        ValueError: an unknown split or manifest format, or a shard whose rows or sha256 differ
+        ValueError: an unknown split or manifest format, a manifest lacking an entry
+            :func:`prepare_windows` writes (named), or a shard whose rows or sha256 differ
             from the manifest (naming the shard, the expected and the found value).
     """
     from pathlib import Path
@@ -1375,7 +1408,8 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     Raises:
         FileNotFoundError: no ``manifest.json`` (not a prepared directory) or a listed shard is
             missing.
-        ValueError: an unknown split or manifest format, or (``verify``) a shard that differs
+        ValueError: an unknown split or manifest format, a manifest lacking an entry
+            :func:`prepare_windows` writes (named), or (``verify``) a shard that differs
             from the manifest.
     """
     import hashlib
