@@ -391,10 +391,23 @@ def test_overwrite_replaces_an_earlier_prepare_output_whole(short_rec, tmp_path)
     assert _files(out) == [f.replace("of-00003", "of-00002") for f in three if "-00002-of-" not in f]
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert _files(tmp_path) == ["prep", *("prep/" + f for f in _files(out))]  # no old or temporary folder beside it
-    # the dataset card 'push' writes beside the windows (hub.write_window_dataset) is part of that output
-    (out / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
+    # the dataset card 'push' writes beside the windows (hub.write_window_dataset, tagged hf_neuroformer) is part of
+    # that output; a README.md of the user's (notes) and a Parquet file the manifest does not list (copied into data/)
+    # are not, and were deleted with it
+    from hf_neuroformer.windows import WINDOW_CARD_TAG
+
+    (out / "README.md").write_text(f"---\nlicense: cc-by-4.0\ntags:\n- spikes\n- {WINDOW_CARD_TAG}\n---\n\n# windows\n")
     manifest = prepare_windows(short_rec, out, cfg, num_shards=2, overwrite=True, progress=False)
     assert not (out / "README.md").exists()
+    for mine in ("README.md", "data/extra-00000-of-00001.parquet"):
+        (out / mine).write_bytes((out / "data/test-00000-of-00002.parquet").read_bytes() if mine.endswith(".parquet")
+                                 else b"---\nlicense: cc-by-4.0\n---\nmy notes on these windows\n")
+        kept = (out / mine).read_bytes()
+        with pytest.raises(FileExistsError, match=rf"does not write \('{re.escape(mine)}'\)"):
+            prepare_windows(short_rec, out, cfg, num_shards=2, overwrite=True, progress=False)
+        assert (out / mine).read_bytes() == kept
+        assert json.loads((out / "manifest.json").read_text()) == manifest
+        (out / mine).unlink()
     # a failure while writing the new windows leaves the earlier output as it was
     stranger = NeuroformerTokenizer.from_config(cfg)  # holds none of the recording's units
     with pytest.raises(ValueError):

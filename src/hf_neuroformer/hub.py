@@ -1524,7 +1524,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from .generation import check_recording_units, compare_with_training_spikes, load_pretrained
-    from .windows import SPLITS, check_split_in_recording, prepare_windows, window_features
+    from .windows import SPLITS, WINDOW_CARD_TAG, check_split_in_recording, prepare_windows, window_features
 
     model, tokenizer, plan = load_pretrained(model_dir)
     check_recording_units(tokenizer, recording, flag="recording")  # the spikes are compared below, refused
@@ -1547,7 +1547,7 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     size_category = dataset_size_category(size)
     card_data = DatasetCardData(
         license=license,
-        tags=["neuroscience", "spikes", "neuroformer", "hf_neuroformer"],
+        tags=["neuroscience", "spikes", "neuroformer", WINDOW_CARD_TAG],  # prepare --overwrite knows the card by it
         size_categories=size_category,
         # a split without windows is left out: its one shard holds no row, and load_dataset of the repository
         # then failed on it ('Instruction "test" corresponds to no data!') or gave no split at all

@@ -1023,16 +1023,59 @@ def _is_prepared_manifest(folder) -> bool:
         return False
 
 
+#: The tag in the metadata of the dataset card :func:`hf_neuroformer.hub.write_window_dataset` writes
+#: (``README.md`` beside the windows), by which ``prepare --overwrite`` knows it for its own.
+WINDOW_CARD_TAG = "hf_neuroformer"
+
+
+def _is_window_dataset_card(path) -> bool:
+    """``README.md`` at ``path`` opens with YAML metadata whose ``tags`` hold :data:`WINDOW_CARD_TAG`."""
+    import yaml
+
+    try:
+        text = path.read_text()
+        head = text.split("\n---", 1)[0] if text.startswith("---\n") else ""
+        tags = (yaml.safe_load(head[4:]) or {}).get("tags") if head else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        return False
+    return isinstance(tags, list) and WINDOW_CARD_TAG in tags
+
+
+def _unlisted_prepared_files(folder) -> List[str]:
+    """The files of an earlier :func:`prepare_windows` output that it did not write although
+    :func:`prepare_output_spec`'s patterns match them: a ``data/*.parquet`` its manifest does not
+    list, and a ``README.md`` that is not a window dataset card (:func:`_is_window_dataset_card`).
+    ``prepare --overwrite`` deleted them with the rest (a user's notes, a shard copied in)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    try:
+        splits = json.loads((folder / "manifest.json").read_text()).get("splits")
+    except (OSError, ValueError, AttributeError):
+        splits = None
+    listed = {shard.get("path") for entry in (splits.values() if isinstance(splits, dict) else ())
+              if isinstance(entry, dict) for shard in (entry.get("shards") or []) if isinstance(shard, dict)}
+    out = [name for name in (p.relative_to(folder).as_posix() for p in sorted(folder.glob("data/*.parquet")))
+           if name not in listed]
+    readme = folder / "README.md"
+    if readme.is_file() and not _is_window_dataset_card(readme):
+        out.append("README.md")
+    return out
+
+
 def prepare_output_spec():
     """What :func:`prepare_windows` writes (:class:`hf_neuroformer.io.output_folder.OutputFolderSpec`):
-    only such a folder is replaced by ``overwrite``. ``README.md`` is the dataset card that
-    :func:`hf_neuroformer.hub.write_window_dataset` adds to the same folder."""
+    only such a folder is replaced by ``overwrite``, and only when each of its shards is listed in
+    its manifest. ``README.md`` is the dataset card that :func:`hf_neuroformer.hub.write_window_dataset`
+    adds to the same folder (known by its tag :data:`WINDOW_CARD_TAG`)."""
     from .io.output_folder import OutputFolderSpec
 
     return OutputFolderSpec(
         command="prepare", marker="manifest.json", is_own=_is_prepared_manifest,
         patterns=("manifest.json", "config.json", "splits.json", "vocab.json", "tokenizer_config.json",
                   "special_tokens_map.json", "added_tokens.json", "data", "data/*.parquet", "README.md"),
+        unlisted=_unlisted_prepared_files,
     )
 
 

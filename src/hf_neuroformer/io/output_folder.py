@@ -19,7 +19,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..recording import first_few
 
@@ -43,12 +43,16 @@ class OutputFolderSpec:
         patterns: ``fnmatch`` patterns of every relative path (POSIX, files and folders) the command
             writes, matched at the same depth (``*`` does not cross a ``/``); anything else in the
             folder is refused rather than deleted.
+        unlisted: optional ``unlisted(folder) -> list`` of relative paths that match ``patterns``
+            but that the output's own record does not account for (a shard its manifest does not
+            list): refused too. Called only on an output ``is_own`` took for the command's.
     """
 
     command: str
     marker: str
     is_own: Callable[[Path], bool]
     patterns: Tuple[str, ...]
+    unlisted: Optional[Callable[[Path], List[str]]] = None
 
 
 def check_file_name(path, flag: str) -> None:
@@ -160,6 +164,8 @@ def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: 
                               f"{spec.marker} of it), and --overwrite replaces only that; choose another folder")
     foreign = [e for e in (p.relative_to(out).as_posix() for p in out.rglob("*"))
                if not any(fnmatch.fnmatchcase(e, q) and e.count("/") == q.count("/") for q in spec.patterns)]
+    if spec.unlisted is not None:  # e.g. a Parquet file put into a prepared folder's data/: it matched data/*.parquet
+        foreign += spec.unlisted(out)
     if foreign:
         raise FileExistsError(f"{flag}: {str(path)!r} holds files 'neuroformer {spec.command}' does not write "
                               f"({_first(foreign)}), which --overwrite would delete; move them out or choose "
