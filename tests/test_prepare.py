@@ -600,6 +600,21 @@ def test_a_prepared_directory_without_its_manifest_is_named_as_one(tiny_prepared
     assert "supported formats" not in err, err
     assert "manifest.json" in err and "prepare the windows again (neuroformer prepare)" in err, err
     assert not (tmp_path / "m").exists()
+    # the shards alone (a copy that took data/ first, or a prepare killed before it wrote its JSON files, which
+    # come after the shards): every format was listed again, config.json being required for the hint
+    for name in ("config.json", "vocab.json", "tokenizer_config.json", "splits.json"):
+        (bad / name).unlink()
+    assert main(["train", "--data", str(bad), "--output-dir", str(tmp_path / "m"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "supported formats" not in err, err
+    assert "without manifest.json, config.json, vocab.json, tokenizer_config.json, splits.json" in err, err
+    assert "prepare the windows again (neuroformer prepare)" in err, err
+    # a folder of other Parquet files in data/ is no prepared directory
+    for shard in (bad / "data").iterdir():
+        shard.rename(shard.with_name("spikes-" + shard.name.replace("-of-", "_")))
+    assert main(["train", "--data", str(bad), "--output-dir", str(tmp_path / "m"), "--max-steps", "1"]) == 2
+    assert "supported formats" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_prepare_refuses_a_config_with_modalities_before_reading_the_recording(tmp_path, capsys):

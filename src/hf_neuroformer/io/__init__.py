@@ -20,6 +20,7 @@ folder with ``params.py`` + ``spike_times.npy``    :func:`read_phy` (Kilosort / 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -88,6 +89,10 @@ def read_error(err: Exception, flag: str, path) -> ValueError:
         msg = err.strerror  # "[Errno 13] Permission denied: 'x'" -> "Permission denied"
     where = f"{flag}: " if str(path) in msg else f"{flag}: {str(path)!r}: "
     return ValueError(where + msg)
+
+
+#: The name of a shard :func:`hf_neuroformer.windows.prepare_windows` writes into ``data/``.
+_SHARD_NAME = re.compile(r"(train|validation|test)-\d{5}-of-\d{5}\.parquet")
 
 
 def _prepared_directory_of(path: Path) -> Optional[Path]:
@@ -183,11 +188,17 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         raise ValueError(f"unsupported recording folder {path}: it is a prepared directory (neuroformer prepare), "
                          "windows rather than a recording; only 'neuroformer train --data' streams it, every other "
                          "reader needs the recording it was prepared from")
-    if (path.is_dir() and not (path / "manifest.json").exists() and (path / "config.json").is_file()
-            and any((path / "data").glob("*-of-*.parquet"))):  # listed every format, not what it lacked
+    if (path.is_dir() and not (path / "manifest.json").exists()
+            and any(_SHARD_NAME.fullmatch(p.name) for p in (path / "data").glob("*.parquet"))):
+        # listed every format, not what it lacked; config.json was required too, so a copy or a prepare cut short
+        # before it (prepare writes the shards first, a copy may take data/ first) still listed them
+        from ..windows import PREPARED_JSON_FILES
+
+        missing = [n for n in PREPARED_JSON_FILES if not (path / n).is_file()]
         raise ValueError(f"unsupported recording folder {path}: it looks like a prepared directory (neuroformer "
-                         "prepare: config.json and data/*-of-*.parquet shards) without its manifest.json, which "
-                         "lists and checks the shards; prepare the windows again (neuroformer prepare)")
+                         f"prepare: data/<split>-NNNNN-of-NNNNN.parquet shards) without {', '.join(missing)} (a copy "
+                         "or a prepare cut short?); manifest.json lists and checks the shards; prepare the windows "
+                         "again (neuroformer prepare), or copy the whole directory")
     if path.is_dir():
         if _is_allen_folder(path):
             rec = read_allen_gratings(path, **kwargs)
