@@ -587,6 +587,26 @@ def test_prepare_says_the_training_section_of_its_config_is_not_kept(short_rec, 
     assert not [w for w in recwarn if "training: section" in str(w.message)]
 
 
+def test_prepare_of_windows_without_past_spikes_by_design_says_so_as_train_does(short_rec, tmp_path, capsys):
+    # max_past_length 1 (ablate's state-only variant: the past window holds only its BOS) is no budget to raise;
+    # train says so, but prepare told to raise it ("spikes were cut from windows longer than max_past_length=1
+    # tokens ... set them in a --config and prepare again")
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_npz
+
+    data = write_npz(short_rec, tmp_path / "short.npz")
+    cfg = tmp_path / "state-only.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nsplit_block_length: 5.0\nmax_past_length: 1\n")
+    assert main(["prepare", "--data", str(data), "--config", str(cfg), "--output", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    n_past = sum(e["n_truncated_past_spikes"] for e in json.loads((tmp_path / "p" / "manifest.json").read_text())
+                 ["splits"].values())
+    assert n_past > 0
+    assert (f"max_past_length=1: the past windows hold only their BOS token, no past spike (by design, as ablate's "
+            f"state-only variant; {n_past} past-window spikes not read)") in out, out
+    assert "max_past_length=1 tokens" not in out and "neuroformer inspect" not in out, out
+
+
 def test_a_prepared_directory_without_its_manifest_is_named_as_one(tiny_prepared, tmp_path, capsys):
     # with manifest.json gone, 'train --data PREP' listed every recording format the readers know
     # ("unsupported recording folder ...: supported formats are .nwb ...; .npz ...; ..."), not what

@@ -1074,8 +1074,14 @@ def cmd_prepare(args) -> int:
               f"{entry.get('n_truncated_past_spikes', 0)} past-window spikes left out)")
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
     _note_capped_shards(args.num_shards, {s: e["n_windows"] for s, e in manifest["splits"].items()})
+    no_past = config.max_past_length == 1  # by design (ablate's state-only variant): no budget to raise, as train says
+    n_past = sum(e.get("n_truncated_past_spikes", 0) for e in manifest["splits"].values())
+    if no_past and n_past:
+        from .training import no_past_note
+
+        print(no_past_note(n_past))
     cut = [(k, f) for k, f in (("n_truncated_spikes", "max_window_length"), ("n_truncated_past_spikes", "max_past_length"))
-           if any(e.get(k, 0) for e in manifest["splits"].values())]
+           if any(e.get(k, 0) for e in manifest["splits"].values()) and not (no_past and f == "max_past_length")]
     if cut:  # the prepared windows keep the cut for every run that streams them
         import shlex
 

@@ -734,6 +734,14 @@ ORDER_TRAINING_FIELDS = ("seed", "shuffle_buffer_size")
 PREPARED_FIELD = "recording (--data)"
 
 
+def no_past_note(n_past_spikes: int) -> str:
+    """The line ``train`` and ``prepare`` print for ``max_past_length=1`` (the past windows hold only
+    their BOS token, by design: ablate's state-only variant) in place of their advice to raise a
+    token budget that cut ``n_past_spikes`` past-window spikes."""
+    return ("[neuroformer] max_past_length=1: the past windows hold only their BOS token, no past spike "
+            f"(by design, as ablate's state-only variant; {n_past_spikes} past-window spikes not read)")
+
+
 def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     """Config, tokenizer, split plan, manifest and the rows of each split's shards (checked
     against the manifest) of a prepared directory (see :func:`train`)."""
@@ -1468,8 +1476,7 @@ def train(
         if no_past and any(ptrunc.values()):
             # by design (ablate's state-only variant): not a budget to raise, so neither the per-split
             # counts nor the inspect hint below, which sent the user to raise max_past_length
-            print("[neuroformer] max_past_length=1: the past windows hold only their BOS token, no past spike "
-                  f"(by design, as ablate's state-only variant; {sum(ptrunc.values())} past-window spikes not read)")
+            print(no_past_note(sum(ptrunc.values())))
         for s in SPLITS:  # the past windows' cut spikes were only summed up in metrics.json at the end
             if ptrunc[s] and not no_past:
                 print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out (past windows longer than "
