@@ -419,6 +419,10 @@ def test_overwrite_replaces_an_earlier_prepare_output_whole(short_rec, tmp_path)
     with pytest.raises(FileExistsError, match=r"does not write \('data/notes.txt'\)"):
         prepare_windows(short_rec, out, cfg, overwrite=True, progress=False)
     assert (out / "data" / "notes.txt").read_text() == "mine"
+    # a failure into a new a/b/prep removes the folders it made (a/b was left behind, empty)
+    with pytest.raises(ValueError):
+        prepare_windows(short_rec, tmp_path / "a" / "b" / "prep", cfg, tokenizer=stranger, progress=False)
+    assert not (tmp_path / "a").exists()
 
 
 def test_num_shards_checked_before_loading(tmp_path, capsys):

@@ -1116,7 +1116,7 @@ def prepare_windows(
     spikes and seconds outside every current window (:func:`spikes_outside_windows`) and the
     shards with their rows and sha256). Each shard is tokenized and written on its own, so
     memory holds one shard's windows at a time. The directory is written beside its final place
-    and renamed into it, so a failed run leaves no half-written output; the folder gets the
+    and renamed into it, so a failed run leaves no half-written output (nor the folders it made above it); the folder gets the
     permissions a plain ``mkdir`` gives under the process umask (``0755`` under umask 022;
     ``tempfile.mkdtemp`` alone gave ``0700``), see :func:`hf_neuroformer.io.permissions.as_created`.
 
@@ -1155,7 +1155,8 @@ def prepare_windows(
     import datasets
     from .progress import progress_bar as tqdm
 
-    from .io.output_folder import check_output_folder, move_into_place, warn_leftovers
+    from .io.output_folder import (check_output_folder, missing_folders, move_into_place, remove_empty_folders,
+                                   warn_leftovers)
 
     if not isinstance(num_shards, (int, np.integer)) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
@@ -1182,6 +1183,7 @@ def prepare_windows(
         from .modalities import fit_modalities
 
         fit_modalities(recording, config, plan, overwrite=False)
+    created = missing_folders(out.parent)  # a failure below left the new a/b of 'a/b/prep' behind, empty
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     from .io.permissions import as_created
@@ -1235,6 +1237,7 @@ def prepare_windows(
         move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty_folders(created)  # none is empty once the output is in place
         if bars_were_on:
             datasets.utils.enable_progress_bars()
     warn_leftovers(out, "prepare")  # a run killed (out of memory) while writing left its hidden folder of shards
