@@ -611,6 +611,26 @@ def test_prepare_of_windows_without_past_spikes_by_design_says_so_as_train_does(
     assert "max_past_length=1 tokens" not in out and "neuroformer inspect" not in out, out
 
 
+def test_token_baselines_of_a_directory_prepared_with_other_sessions_units_are_the_recordings(short_rec, tmp_path):
+    # a tokenizer holding other sessions' units too (a multi-session vocabulary) made streamed training spread
+    # the baselines' Laplace mass over them: test/markov_id_nll 2.30 nats where training in memory, on the same
+    # windows, scores 1.70 (the model then looked better against its baselines than it is)
+    from hf_neuroformer.metrics.token_baselines import TokenBaselines
+    from hf_neuroformer.training import TrainingConfig, train
+
+    cfg = nf.NeuroformerConfig(**TINY)
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(short_rec)
+    tok.add_units([f"other/u{i}" for i in range(300)])
+    manifest = prepare_windows(short_rec, tmp_path / "p", cfg, tokenizer=tok, progress=False)
+    assert manifest["unit_token_ids"] == sorted(tok.unit_token_ids(short_rec).tolist())
+    metrics = train(tmp_path / "p", tmp_path / "m", None, TrainingConfig(max_steps=1, batch_size=8), progress=False)
+    base = TokenBaselines(len(tok), tok.unit_token_ids(short_rec), cfg.num_dt_bins)
+    expected = base.fit(load_prepared(tmp_path / "p", "train")).score(load_prepared(tmp_path / "p", "test"))
+    for key in ("unigram_id_nll", "markov_id_nll", "marginal_dt_nll", "markov_dt_nll"):
+        assert metrics[f"test/{key}"] == pytest.approx(expected[key], rel=1e-12), key
+
+
 def test_a_prepared_directory_without_its_manifest_is_named_as_one(tiny_prepared, tmp_path, capsys):
     # with manifest.json gone, 'train --data PREP' listed every recording format the readers know
     # ("unsupported recording folder ...: supported formats are .nwb ...; .npz ...; ..."), not what

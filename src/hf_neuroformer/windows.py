@@ -1112,7 +1112,8 @@ def prepare_windows(
     "interleaved"`` in the manifest, absent from a directory written before, whose train shards
     are contiguous too), ``config.json``,
     ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
-    and ``manifest.json`` (format, recording, per split: windows, spikes, truncated spikes, the
+    and ``manifest.json`` (format, recording, the token ids of its units, per split: windows, spikes,
+    truncated spikes, the
     spikes and seconds outside every current window (:func:`spikes_outside_windows`) and the
     shards with their rows and sha256). Each shard is tokenized and written on its own, so
     memory holds one shard's windows at a time. The directory is written beside its final place
@@ -1194,6 +1195,9 @@ def prepare_windows(
     try:
         (tmp / "data").mkdir()
         manifest = {"format": PREPARED_FORMAT, "recording": repr(recording), "session": recording.session,
+                    # the recording's units among the tokenizer's (which may hold other sessions' too): the support of
+                    # the token baselines streamed training scores, as training in memory takes the recording's
+                    "unit_token_ids": sorted(int(i) for i in tokenizer.unit_token_ids(recording)),
                     "split_spikes": split_spikes_digest(recording, plan), "num_shards": int(num_shards),
                     "train_shard_layout": TRAIN_SHARD_LAYOUT, "splits": {}}
         features = window_features(config)
@@ -1312,6 +1316,9 @@ def _manifest_problem(manifest: dict) -> Optional[str]:
         return "has no 'recording' text"
     if not isinstance(manifest.get("splits"), dict):
         return "has no 'splits' mapping"
+    ids = manifest.get("unit_token_ids")  # absent from a directory prepared before it was written
+    if ids is not None and not (isinstance(ids, list) and all(is_whole_number(i) for i in ids)):
+        return "has a 'unit_token_ids' that is not a list of token ids"
     for split, entry in manifest["splits"].items():
         if not isinstance(entry, dict):
             return f"has a split {split!r} that is not a mapping"
