@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import shlex
 
 import pandas as pd
 import pytest
@@ -579,13 +580,14 @@ def test_prepare_says_the_training_section_of_its_config_is_not_kept(short_rec, 
 
     data = write_npz(short_rec, tmp_path / "short.npz")
     fields = "current_window: 0.1\npast_window: 0.3\nsplit_block_length: 5.0\n"
-    with_training, without = tmp_path / "with.yaml", tmp_path / "without.yaml"
+    with_training, without = tmp_path / "with training.yaml", tmp_path / "without.yaml"
     with_training.write_text(fields + "training:\n  max_steps: 7\n  batch_size: 8\n")
     without.write_text(fields)
     assert main(["prepare", "--data", str(data), "--config", str(with_training), "--output", str(tmp_path / "p")]) == 0
     said = [str(w.message) for w in recwarn if "training: section" in str(w.message)]
     assert len(said) == 1 and "(max_steps, batch_size)" in said[0], said
-    assert f"--config {with_training} to 'neuroformer train --data {tmp_path / 'p'}'" in said[0], said
+    assert (f'"neuroformer train --data {shlex.quote(str(tmp_path / "p"))} --config '
+            f'{shlex.quote(str(with_training))} ..."') in said[0], said
     recwarn.clear()
     assert main(["prepare", "--data", str(data), "--config", str(without), "--output", str(tmp_path / "q")]) == 0
     assert not [w for w in recwarn if "training: section" in str(w.message)]

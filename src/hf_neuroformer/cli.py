@@ -1055,13 +1055,15 @@ def cmd_prepare(args) -> int:
     if args.config:
         config, _, training_given = load_yaml_config(args.config, training_fields=True)
         if training_given:
+            import shlex
+
             # the prepared directory keeps the window, split, tokenizer and network fields (config.json), not
             # these: 'train --data OUT' without --config trained with the defaults (every shipped config has a
             # training: section), where its network fields came along
             warnings.warn(f"--config: its training: section ({', '.join(training_given)}) is not kept with the "
-                          "prepared windows (they hold the window, split, tokenizer and network settings); pass "
-                          f"--config {args.config} to 'neuroformer train --data {args.output}' too, or training "
-                          "uses the default training settings")
+                          "prepared windows (they hold the window, split, tokenizer and network settings); give "
+                          f"train the --config too, \"neuroformer train --data {shlex.quote(args.output)} --config "
+                          f"{shlex.quote(args.config)} ...\", or it trains with the default training settings")
     else:
         config = _default_config(args.data)
     check_preparable_config(config)  # prepare_windows checks it only after the whole recording was read
