@@ -1,0 +1,144 @@
+"""The README's code names what exists: every name its Python blocks import, every
+``hf_neuroformer.<module>.<name>`` and ``nf.<name>`` it mentions, the ``processor.`` / ``rec.``
+attributes it uses, and every ``neuroformer <command> --flag`` of its shell blocks and inline code
+(and ``<command> --flag`` in its prose and comments) is in the command's parser.
+
+The blocks themselves are not run here (the first trains for minutes): they were run by hand, with
+fewer steps, as the README allows; this keeps a renamed function, module or flag from leaving the
+README behind without anyone noticing. Fast: it imports the package and builds the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+
+from conftest import REPO_ROOT
+
+FLAG = r"--[a-z][a-z0-9-]*"
+
+
+def _resolve(dotted: str):
+    """The object a dotted name ``a.b.c`` names (the longest importable module, then attributes);
+    raises ImportError / AttributeError when there is none."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            if i == 1:
+                raise
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj
+
+
+def python_name_problems(text: str) -> list:
+    """Names a Markdown text's Python blocks import, and ``hf_neuroformer.x.y`` / ``nf.x`` /
+    ``processor.x`` / ``rec.x`` names anywhere in it, that do not exist; one string per problem."""
+    import hf_neuroformer as nf
+    from hf_neuroformer import NeuroformerProcessor, SpikeRecording
+
+    problems = []
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        for module, names in re.findall(r"^\s*from\s+([\w.]+)\s+import\s+(.+)$", block, re.M):
+            for name in names.strip("() ").split(","):
+                name = name.split(" as ")[0].strip()
+                try:
+                    _resolve(f"{module}.{name}")
+                except (ImportError, AttributeError) as e:
+                    problems.append(f"from {module} import {name}: {e}")
+        for module in re.findall(r"^\s*import\s+([\w.]+)", block, re.M):
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                problems.append(f"import {module}: {e}")
+    for dotted in sorted(set(re.findall(r"\bhf_neuroformer(?:\.[A-Za-z_]\w*)+", text))):
+        try:
+            _resolve(dotted)
+        except (ImportError, AttributeError) as e:
+            problems.append(f"{dotted}: {e}")
+    # file names such as rec.nwb or model.safetensors are not attributes
+    for prefix, owner in (("nf", nf), ("processor", NeuroformerProcessor), ("rec", SpikeRecording)):
+        for name in sorted(set(re.findall(rf"(?<![\w.]){prefix}\.([A-Za-z_]\w*)\b(?!\.\w)", text))):
+            if name not in {"nwb", "json", "csv", "png", "npz"} and not hasattr(owner, name):
+                problems.append(f"{prefix}.{name}: {owner.__name__} has no attribute {name!r}")
+    return problems
+
+
+def _subparsers() -> tuple:
+    from hf_neuroformer.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    top = {o for a in parser._actions for o in a.option_strings}
+    return top, subs
+
+
+def command_problems(text: str) -> list:
+    """``neuroformer <command> --flag`` lines of a Markdown text's bash blocks (comments left
+    out, ``\\`` continuations joined), inline ``neuroformer ...`` code spans, and ``<command>
+    --flag`` anywhere in the text, whose command or flag the parser lacks; one string per problem."""
+    top, subs = _subparsers()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").split("\n"):
+            code = "" if line.lstrip().startswith("#") else line.split(" #")[0]
+            commands += [s.strip() for s in re.split(r"&&|;|\|\|?", code) if s.strip().startswith("neuroformer ")]
+    commands += re.findall(r"`(neuroformer [^`]*)`", text)
+    problems = []
+    for command in commands:
+        sub = command.split()[1]
+        if sub.startswith("--"):
+            if sub not in top:
+                problems.append(f"{command!r}: neuroformer has no option {sub}")
+        elif sub not in subs:
+            problems.append(f"{command!r}: no command {sub!r}")
+        else:
+            opts = {o for a in subs[sub]._actions for o in a.option_strings}
+            problems += [f"{command!r}: {sub} has no option {f}" for f in
+                         re.findall(rf"(?<![\w-]){FLAG}", command) if f not in opts]
+    # '<command> --flag' in prose and comments: 'train --max-steps -5', 'finetune --kind foo'
+    names = "|".join(sorted(subs, key=len, reverse=True))
+    flag_run = rf"(?:\s+\[?{FLAG}(?:[ =][^\s\]\[`,;)]+)?\]?)+"
+    for m in re.finditer(rf"(?<![\w/.-])({names})({flag_run})", text):
+        opts = {o for a in subs[m.group(1)]._actions for o in a.option_strings}
+        problems += [f"{m.group(0)!r}: {m.group(1)} has no option {f}" for f in
+                     re.findall(FLAG, m.group(2)) if f not in opts]
+    return problems
+
+
+def test_every_name_the_readme_uses_exists():
+    text = (REPO_ROOT / "README.md").read_text()
+    assert "```python" in text
+    assert python_name_problems(text) == []
+
+
+def test_every_command_and_flag_the_readme_shows_exists():
+    text = (REPO_ROOT / "README.md").read_text()
+    assert command_problems(text) == []
+
+
+def test_the_readme_checks_find_a_wrong_name_or_flag():
+    # the checks above are not vacuous: each kind of stale reference is reported
+    text = "\n".join([
+        "```python", "from hf_neuroformer.io import load_recording, read_nwbx",
+        "import hf_neuroformer.no_such_module", "```",
+        "`hf_neuroformer.training.trian` and `nf.generate_spike` and `processor.to_datasets(rec, s)`,"
+        " `rec.sumary()`, `rec.nwb`",
+    ])
+    problems = python_name_problems(text)
+    assert [p.split(":")[0] for p in problems] == [
+        "from hf_neuroformer.io import read_nwbx", "import hf_neuroformer.no_such_module",
+        "hf_neuroformer.no_such_module", "hf_neuroformer.training.trian", "nf.generate_spike",
+        "processor.to_datasets", "rec.sumary"], problems
+    text = "\n".join([
+        "```bash", "neuroformer train --data x.nwb \\", "    --max-step 5  # --not-checked here",
+        "neuroformer trian --data x", "# neuroformer evaluate --no-such (a comment)", "```",
+        "`neuroformer generate --top-q 3`, `neuroformer --versions`, and in prose decode --batch-sizes 0.",
+    ])
+    problems = command_problems(text)
+    assert {p.rsplit(" ", 1)[-1] for p in problems} == {
+        "'trian'", "--max-step", "--top-q", "--versions", "--no-such", "--batch-sizes"}, problems
