@@ -142,3 +142,11 @@ def test_the_readme_checks_find_a_wrong_name_or_flag():
     problems = command_problems(text)
     assert {p.rsplit(" ", 1)[-1] for p in problems} == {
         "'trian'", "--max-step", "--top-q", "--versions", "--no-such", "--batch-sizes"}, problems
+
+
+def test_ci_runs_the_readmes_install_and_test_command():
+    # .ci/run says it runs exactly the README's install + test command: the two must not drift apart
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    command = next(line for line in ci.splitlines() if "pytest" in line).strip()
+    assert command.startswith("pip install") and f"```bash\n{command}\n```" in readme, command
