@@ -138,17 +138,25 @@ def test_config_json_is_the_models_word(saved, tmp_path):
         AutoProcessor.from_pretrained(other)
 
 
-def test_decoder_and_base_model_take_the_inputs(a2929, saved, tmp_path):
-    """A fine-tuned decoder (``neuroformer finetune`` directory) reads ``labels`` as its behaviour
-    targets: ``decoder(**processor(...))`` failed on the next-spike labels ("labels: expected
-    (batch, n_targets) = (2, 1) ... got (2, 3)"). NeuroformerModel (AutoModel) takes no labels."""
+def _saved_decoder(saved, folder):
+    """An untrained head-direction decoder of ``saved``'s model, saved with its tokenizer in ``folder``
+    as ``neuroformer finetune`` saves one."""
     out, _, model = saved
     config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(),
                                              "decoding_targets": [{"name": "ry", "kind": "circular"}]})
     torch.manual_seed(0)
     decoder = nf.NeuroformerForBehaviorDecoding(config).eval()
-    decoder.save_pretrained(tmp_path)
-    nf.NeuroformerTokenizer.from_pretrained(out).save_pretrained(tmp_path)
+    decoder.save_pretrained(folder)
+    nf.NeuroformerTokenizer.from_pretrained(out).save_pretrained(folder)
+    return decoder
+
+
+def test_decoder_and_base_model_take_the_inputs(a2929, saved, tmp_path):
+    """A fine-tuned decoder (``neuroformer finetune`` directory) reads ``labels`` as its behaviour
+    targets: ``decoder(**processor(...))`` failed on the next-spike labels ("labels: expected
+    (batch, n_targets) = (2, 1) ... got (2, 3)"). NeuroformerModel (AutoModel) takes no labels."""
+    out = saved[0]
+    decoder = _saved_decoder(saved, tmp_path)
     processor = AutoProcessor.from_pretrained(tmp_path)
     assert processor.decoding
     inputs = processor(a2929, [750.0, 750.1])
@@ -449,6 +457,31 @@ def test_trainer_trains_and_evaluates_on_the_processors_dataset(a2929, saved, tm
     trainer.train()
     assert trainer.state.global_step == 2
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_decoders_processor_collator_gives_what_the_processor_gives(a2929, saved, tmp_path):
+    """``AutoProcessor.from_pretrained(<decoder folder>)``: ``processor(...)`` gives the next-spike labels
+    as ``token_labels`` (a decoder's ``labels`` are its behaviour targets), but ``processor.collator``
+    gave them as ``labels``, so ``Trainer(model=decoder, data_collator=processor.collator).predict(
+    processor.to_dataset(...))`` failed: "labels: expected (batch, n_targets) = (4, 1) for targets ['ry'],
+    got (4, 7)". The collator now gives what ``processor(...)`` gives, and Trainer predicts what the
+    decoder predicts on ``processor(...)``."""
+    from transformers import Trainer, TrainingArguments
+
+    decoder = _saved_decoder(saved, tmp_path)
+    processor = AutoProcessor.from_pretrained(tmp_path)
+    starts = saved[1]["test"]["window_start"][:6]
+    direct = processor(a2929, starts)
+    ds = processor.to_dataset(a2929, starts)
+    collated = processor.collator([ds[i] for i in range(len(ds))])
+    assert collated.keys() == direct.keys() and "labels" not in collated
+    assert all(torch.equal(collated[k], direct[k]) for k in direct if torch.is_tensor(direct[k]))
+    args = TrainingArguments(output_dir=str(tmp_path / "t"), per_device_eval_batch_size=4, report_to=[],
+                             remove_unused_columns=False, use_cpu=True, disable_tqdm=True)
+    predicted = Trainer(model=decoder, args=args, data_collator=processor.collator).predict(ds).predictions
+    with torch.no_grad():
+        expected = decoder(**direct).predictions.numpy()
+    assert np.allclose(predicted[0] if isinstance(predicted, tuple) else predicted, expected, atol=1e-6)
 
 
 def test_trainer_dropping_the_modality_columns_says_which_argument_keeps_them(a2929, saved, tmp_path):

@@ -1007,7 +1007,8 @@ class DecodingCollator(NeuroformerCollator):
     ``modalities``), with its next-spike labels renamed ``token_labels`` (``dt_labels`` kept), and
     ``labels`` ``(B, n_targets)`` float32 = the ``target_<name>`` columns in target order (class
     indices as floats; NaN where a window has no value of that target, which the model leaves
-    out of that target's loss).
+    out of that target's loss). With no ``target_columns`` (a decoder's ``processor.collator``, for windows
+    without targets, e.g. to predict) there is no ``labels``.
     """
 
     def __init__(self, target_columns: Sequence[str], pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2,
@@ -1022,6 +1023,8 @@ class DecodingCollator(NeuroformerCollator):
 
         batch = super().__call__(examples)
         batch["token_labels"] = batch.pop("labels")
+        if not self.target_columns:
+            return batch
         batch["labels"] = torch.tensor([[float(e[c]) for c in self.target_columns] for e in examples],
                                        dtype=torch.float32)
         return batch

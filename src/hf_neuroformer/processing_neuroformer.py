@@ -464,11 +464,9 @@ class NeuroformerProcessor(ProcessorMixin):
         check_windows_read_modalities(_ModalitySpecs(self.modalities), {"": cols}, stacklevel=3, events=False)
         keys = [k for k in cols if k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids") or k.startswith("mod_")]
         rows = [{k: cols[k][i] for k in keys} for i in range(len(cols["input_ids"]))]
-        batch = self.collator(rows)
+        batch = self.collator(rows)  # a decoder's: the next-spike labels as token_labels
         if not return_labels:
-            del batch["labels"], batch["dt_labels"]
-        elif self.decoding:  # a decoder's labels are the behaviour targets
-            batch["token_labels"] = batch.pop("labels")
+            del batch["token_labels" if self.decoding else "labels"], batch["dt_labels"]
         if device is not None:
             from .windows import batch_to_device
 
@@ -558,8 +556,15 @@ class NeuroformerProcessor(ProcessorMixin):
     @property
     def collator(self) -> NeuroformerCollator:
         """The padding of training (:class:`~hf_neuroformer.windows.NeuroformerCollator`) for
-        window rows such as :meth:`tokenize`'s or a window dataset's."""
+        window rows such as :meth:`tokenize`'s or a window dataset's. A decoder's processor
+        (:attr:`decoding`) gives the next-spike labels as ``token_labels``, as :meth:`__call__` does (a
+        decoder's ``labels`` are its behaviour targets, which these rows do not hold:
+        :class:`~hf_neuroformer.decoding.DecodingCollator` adds them from ``target_<name>`` columns)."""
         tok = self.tokenizer
+        if self.decoding:
+            from .decoding import DecodingCollator
+
+            return DecodingCollator((), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities)
         return NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities)
 
     @property
