@@ -223,6 +223,34 @@ def test_a_window_alone_in_its_retrieval_group_is_not_counted_as_without_tokens(
     assert (r["n_windows"], r["n_windows_without_tokens"], r["n_windows_alone_in_group"]) == (2, 0, 1)
 
 
+def test_a_diverged_model_scores_no_retrieval_rather_than_chance(a2929):
+    """Break test: a model with NaN weights (training diverged: ablate's +contrastive row at a
+    learning rate of 1e6) gave NaN similarities, whose argmax is the first index, so its retrieval
+    came out at about chance (0.036 against a chance of 0.036 on 196 A2929 test windows) and was
+    reported as a figure. It is now NaN, as its losses are."""
+    from hf_neuroformer.contrastive import evaluate_retrieval
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(6, 8, generator=g)
+    nan_row = a.clone()
+    nan_row[2] = float("nan")
+    for x, y in ((nan_row, a), (a, nan_row), (a, torch.full_like(a, float("inf")))):
+        assert all(math.isnan(v) for v in retrieval_top1(x, y))
+    assert retrieval_top1(a, a) == (1.0, 1.0)
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    rows = build_window_datasets(a2929, tok, cfg)[0]["test"].select(range(8))
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    r = evaluate_retrieval(model, rows, NeuroformerCollator(modalities=cfg.modalities), batch_size=4)["head_direction"]
+    assert r["n_windows"] == 8 and math.isnan(r["neural_to_modality_top1"]) and math.isnan(r["modality_to_neural_top1"])
+
+
 # ---------------------------------------------------------------- neural embeddings
 
 def test_neural_embeddings_shapes_padding_and_no_modality_leak(batch):

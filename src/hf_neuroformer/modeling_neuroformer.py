@@ -678,7 +678,9 @@ def retrieval_top1(a: torch.Tensor, b: torch.Tensor, same: Optional[torch.Tensor
     Returns:
         ``(a -> b, b -> a)``: the fraction of rows of ``a`` whose most similar row of ``b`` is its
         own pair (or one ``same`` as it), and the reverse. Chance is ``1 / n`` without ``same``,
-        the mean of ``same.sum(1) / n`` with it. Ties go to the lowest index.
+        the mean of ``same.sum(1) / n`` with it. Ties go to the lowest index. ``(nan, nan)`` when
+        ``a`` or ``b`` holds a NaN or infinite value (a diverged model's embeddings: their
+        similarities are NaN, whose argmax is no retrieval).
 
     Raises:
         ValueError: ``a`` and ``b`` not two 2-D arrays of the same shape (unpaired rows), or
@@ -690,6 +692,10 @@ def retrieval_top1(a: torch.Tensor, b: torch.Tensor, same: Optional[torch.Tensor
         same = torch.eye(n, dtype=torch.bool, device=a.device)
     elif tuple(same.shape) != (n, n):
         raise ValueError(f"same: expected ({n}, {n}) bool, one row and column per paired row, got {tuple(same.shape)}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        # argmax over NaN similarities picked the first NaN: a diverged model scored about chance, as if it had
+        # learnt nothing, and evaluate_retrieval / ablate reported it as such
+        return float("nan"), float("nan")
     a = F.normalize(a.float(), dim=-1)
     b = F.normalize(b.float(), dim=-1)
     sim = a @ b.T
