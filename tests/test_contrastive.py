@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -477,6 +478,28 @@ def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
     assert len({r["n_test_spike_tokens"] for r in rows.values()}) == 1
     assert main(["ablate", "--config", str(cfg), "--data", str(data), "--max-steps", "3", "--output", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path):
+    """Break test: at a learning rate of 1e6 every variant diverged; the table showed 'nan' and
+    'n/a' in each row and nothing said why, and train's warning was said for the first variant
+    only (Python shows a repeated warning once). The runs not scored are now listed with train's
+    reason, in the table and in the result."""
+    from hf_neuroformer.ablation import ablation_markdown, run_ablation
+
+    rec = a2929.restrict(700.0, 720.0)
+    tc = TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e6, generation_batch_size=512)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_ablation(rec, hd_config(modalities=[], split_block_length=2.0), tc, work_dir=tmp_path / "w",
+                           seeds=[0, 1])
+    assert [(r["variant"], r["seed"]) for r in res["not_scored"]] == [
+        ("state-only", 0), ("+past", 0), ("state-only", 1), ("+past", 1)]
+    assert all("training diverged" in r["reason"] for r in res["not_scored"])
+    text = ablation_markdown(res)
+    for name, seed in (("state-only", 0), ("+past", 1)):
+        assert f"Not scored: {name} (seed {seed}): its test split was not generated: the model's test losses are " \
+               "NaN (training diverged" in text, text
 
 
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(

@@ -198,7 +198,9 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
 
     Returns:
         ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "per_seed": {seed: rows},
-        "seeds": [...], "skipped": [...], "same_split": bool, "contrastive_loss_weight": float}``;
+        "seeds": [...], "skipped": [...], "not_scored": [{variant, seed, reason}], "same_split": bool,
+        "contrastive_loss_weight": float}``; ``not_scored`` lists the runs whose test split was not generated and
+        why (training diverged: their test losses are NaN), which the table says under it;
         a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
         seed) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
         difference to ``+past``) for ``id_nll``, ``dt_nll``, ``id_f1`` and ``timing_f1_10ms`` (the
@@ -239,7 +241,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
 
     if tmp is None and not overwrite:
         check_variant_folders(work_dir, seeds, variants, False)
-    per_seed, plans = {}, []
+    per_seed, plans, not_scored = {}, [], []
     try:
         for seed in seeds:
             run = dataclasses.replace(training, seed=seed)
@@ -277,12 +279,15 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                                contrastive_learnable_temperature=cfg.contrastive_learnable_temperature)
                 row.update({k[len("test/retrieval/"):]: v for k, v in m.items() if k.startswith("test/retrieval/")})
                 rows.append(row)
+                if isinstance(m.get("test/generation"), str):  # why the test split was not generated (diverged)
+                    not_scored.append({"variant": name, "seed": seed,
+                                       "reason": m["test/generation"].removeprefix("not run: ")})
     finally:
         if tmp is not None:
             tmp.cleanup()
     cw = next((c.contrastive_loss_weight for n, c in variants if n == "+contrastive"), None)
     return {"rows": _over_seeds(per_seed), "per_seed": per_seed, "seeds": seeds, "skipped": skipped,
-            "same_split": all(p == plans[0] for p in plans), "contrastive_loss_weight": cw}
+            "not_scored": not_scored, "same_split": all(p == plans[0] for p in plans), "contrastive_loss_weight": cw}
 
 
 #: the figures of a row whose sd over seeds and paired difference to ``+past`` :func:`run_ablation` gives
@@ -383,6 +388,10 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
                              f"neural -> {name} top-1 {value:.3f}, "
                              f"{name} -> neural {r[name + '/modality_to_neural_top1']:.3f}, chance "
                              f"{r[name + '/chance']:.3f} (groups of {r[name + '/group_size']} test windows).")
+    for r in result.get("not_scored") or []:  # (results written before it was recorded lack it)
+        # a diverged run showed only 'nan' and 'n/a' in its row, and train's warning was said for the first one only
+        seed = f" (seed {r['seed']})" if several else ""
+        lines.append(f"Not scored: {r['variant']}{seed}: its test split was not generated: {r['reason']}.")
     for name, reason in result["skipped"]:
         lines.append(f"Skipped {name}: {reason}.")
     return "\n".join(lines) + "\n"
