@@ -550,6 +550,26 @@ def test_nwb_round_trip_stimulus_without_intervals(tmp_path):
     assert back.stimulus.names == rec.stimulus.names == ["grating", "blank"]
 
 
+def test_an_empty_events_stream_round_trips_without_a_float32_warning(tmp_path):
+    """Break test: pynwb writes the timestamp column of an events table without rows as float32,
+    so a recording whose restrict() left an event stream empty (A2929 wake 700-760 s: no ripple)
+    was read back with "events 'sleep_ripples' timestamp are stored as float32, which rounds times of
+    up to 0 s by as much as 7.01e-40 µs" at every inspect / train / ablate of the file. Nothing is
+    rounded there: no warning."""
+    import dataclasses
+    import warnings
+
+    from hf_neuroformer.recording import EventSeries
+
+    rec = dataclasses.replace(_small_recording(), events={"licks": EventSeries(np.zeros(0))})
+    path = write_nwb(rec, tmp_path / "no_licks.nwb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = read_nwb(path)
+    assert not [str(w.message) for w in caught if "float32" in str(w.message)]
+    assert back.events["licks"].times.shape == (0,) and back.events["licks"].times.dtype == np.float64
+
+
 def test_nwb_round_trip_of_a_recording_without_time_domain(tmp_path):
     # write_nwb marks its files by source_script "even when the recording has no time domain" (no spike,
     # none given), but read_nwb then looked up the time_domain table of such a file: KeyError 'time_domain'

@@ -236,10 +236,12 @@ def widen_stored_times(x, what: str, reader: str) -> np.ndarray:
     """Times (s) a reader found in a file, as float64; a ``UserWarning`` (one per field and call)
     when the file stores them narrower (float32, float16), which :class:`SpikeRecording` refuses
     from a caller (:func:`refuse_narrow_float_times`): the file holds no more precision, so they are
-    read with its rounding, and the warning says how large it is."""
+    read with its rounding, and the warning says how large it is; none when no finite time is stored
+    (nothing rounded: an empty events table, which pynwb writes as float32, warned of times "of up to
+    0 s" rounded "by as much as 7.01e-40 µs")."""
     arr = np.asarray(x)
     note = narrow_float_note(arr)
-    if note is not None:
+    if note is not None and np.isfinite(arr).any():
         warnings.warn(f"{reader}: {what} are stored as {note}; read as float64 with that rounding (the file holds "
                       "no more precision): spikes and samples within it of a window or bin edge may be counted on "
                       "the other side; write float64 times to keep them exact", stacklevel=3)
