@@ -550,6 +550,29 @@ def test_nwb_round_trip_stimulus_without_intervals(tmp_path):
     assert back.stimulus.names == rec.stimulus.names == ["grating", "blank"]
 
 
+def test_a_folder_holding_a_recording_file_names_the_file(shared_data, tmp_path):
+    """Break test: --data ../shared/data/zheng2022_human_mtl (the folder of one .nwb) or
+    steinmetz2019_spcount (of one .mat) listed every supported format and named neither the file
+    inside nor that a file is what the readers take."""
+    for folder, name in (("zheng2022_human_mtl", "sub-4_ses-4_ecephys+image.nwb"),
+                         ("steinmetz2019_spcount", "NS_sp_count.mat")):
+        with pytest.raises(ValueError, match=r"^unsupported recording folder .*supported formats are .*\. A file in "
+                                             r"it that may be a recording: .*" + re.escape(name) + "; pass the file "
+                                             "itself$"):
+            load_recording(shared_data(folder))
+    (tmp_path / "two").mkdir()
+    for f in ("a.nwb", "b.csv", "notes.txt"):
+        (tmp_path / "two" / f).write_text("x")
+    with pytest.raises(ValueError, match=r"Files in it that may be recordings: \S*a\.nwb, \S*b\.csv; pass one of "
+                                         r"them$"):
+        load_recording(tmp_path / "two")
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"unsupported recording folder") as err:
+        load_recording(tmp_path / "none")
+    assert "may be a recording" not in str(err.value)
+
+
 def test_an_empty_events_stream_round_trips_without_a_float32_warning(tmp_path):
     """Break test: pynwb writes the timestamp column of an events table without rows as float32,
     so a recording whose restrict() left an event stream empty (A2929 wake 700-760 s: no ripple)

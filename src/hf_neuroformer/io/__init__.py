@@ -62,6 +62,8 @@ SUPPORTED_FORMATS = (
 )
 
 _DATAFRAME_KW = ("time_col", "unit_col")
+# the suffixes of the files load_recording reads (SUPPORTED_FORMATS)
+RECORDING_FILE_SUFFIXES = (".nwb", ".npz", ".mat", ".csv", ".parquet")
 
 
 def check_input_exists(path, flag: str = "--data") -> Path:
@@ -116,13 +118,16 @@ def _is_allen_folder(path: Path) -> bool:
 def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
     """``". A recording one folder down: X (Kilosort / Phy folder); pass it ..."`` for the immediate
     subfolders of ``path`` that a folder reader recognises (Kilosort 4 writes its Phy folder into
-    ``<data folder>/kilosort4``, so the folder a user passes is often the one above it); ``""``
-    when there is none. At most ``limit`` are named (str)."""
+    ``<data folder>/kilosort4``, so the folder a user passes is often the one above it), then
+    ``". A file in it that may be a recording: F; pass the file itself"`` for its files of a suffix a
+    file reader takes (``RECORDING_FILE_SUFFIXES``); ``""`` when there is none. At most ``limit`` of
+    each are named (str)."""
     found = []
     try:
-        subs = sorted(p for p in path.iterdir() if p.is_dir())
+        entries = sorted(path.iterdir())
     except OSError:
         return ""
+    subs = [p for p in entries if p.is_dir()]
     for sub in subs:
         if _is_allen_folder(sub):
             found.append((sub, "Allen gratings folder"))
@@ -130,13 +135,21 @@ def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
             found.append((sub, "Kilosort / Phy folder"))
         elif is_nelpy_linear_track(sub):
             found.append((sub, "nelpy linear-track folder"))
-    if not found:
-        return ""
-    named = ", ".join(f"{sub} ({what})" for sub, what in found[:limit])
-    more = f" and {len(found) - limit} more" if len(found) > limit else ""
-    if len(found) == 1:
-        return f". A recording one folder down: {named}; pass it as the recording"
-    return f". Recordings one folder down: {named}{more}; pass one as the recording"
+    # a file a file reader takes, in the folder itself: --data ../shared/data/zheng2022_human_mtl (the folder of
+    # one .nwb) listed every format and named neither the file nor that a file is what it wants
+    files = [p for p in entries if p.is_file() and p.suffix.lower() in RECORDING_FILE_SUFFIXES]
+    hint = ""
+    if found:
+        named = ", ".join(f"{sub} ({what})" for sub, what in found[:limit])
+        more = f" and {len(found) - limit} more" if len(found) > limit else ""
+        hint = (f". A recording one folder down: {named}; pass it as the recording" if len(found) == 1
+                else f". Recordings one folder down: {named}{more}; pass one as the recording")
+    if files:
+        named = ", ".join(str(f) for f in files[:limit])
+        more = f" and {len(files) - limit} more" if len(files) > limit else ""
+        hint += (f". A file in it that may be a recording: {named}; pass the file itself" if len(files) == 1
+                 else f". Files in it that may be recordings: {named}{more}; pass one of them")
+    return hint
 
 
 @warnings_at_caller
