@@ -224,6 +224,19 @@ def test_a_window_alone_in_its_retrieval_group_is_not_counted_as_without_tokens(
     assert (r["n_windows"], r["n_windows_without_tokens"], r["n_windows_alone_in_group"]) == (2, 0, 1)
 
 
+def _untrained_contrastive_model_and_test_rows(a2929, n_rows):
+    """``(config, rows, model)``: the head-direction config with a contrastive weight of 0.5 (its
+    vocabulary set from ``a2929``), the first ``n_rows`` test windows and a seeded untrained model
+    in eval mode."""
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(a2929)
+    cfg.vocab_size = len(tok)
+    rows = build_window_datasets(a2929, tok, cfg)[0]["test"].select(range(n_rows))
+    torch.manual_seed(0)
+    return cfg, rows, nf.NeuroformerForPreTraining(cfg).eval()
+
+
 def test_a_diverged_model_scores_no_retrieval_rather_than_chance(a2929):
     """Break test: a model with NaN weights (training diverged: ablate's +contrastive row at a
     learning rate of 1e6) gave NaN similarities, whose argmax is the first index, so its retrieval
@@ -238,13 +251,7 @@ def test_a_diverged_model_scores_no_retrieval_rather_than_chance(a2929):
     for x, y in ((nan_row, a), (a, nan_row), (a, torch.full_like(a, float("inf")))):
         assert all(math.isnan(v) for v in retrieval_top1(x, y))
     assert retrieval_top1(a, a) == (1.0, 1.0)
-    cfg = hd_config(contrastive_loss_weight=0.5)
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(a2929)
-    cfg.vocab_size = len(tok)
-    rows = build_window_datasets(a2929, tok, cfg)[0]["test"].select(range(8))
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval()
+    cfg, rows, model = _untrained_contrastive_model_and_test_rows(a2929, 8)
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(float("nan"))
@@ -964,13 +971,7 @@ def test_a_batch_size_that_is_not_a_whole_number_is_refused_by_name(a2929):
     interpreted as an integer", naming no argument."""
     from hf_neuroformer.contrastive import evaluate_retrieval, window_latents
 
-    cfg = hd_config(contrastive_loss_weight=0.5)
-    tok = nf.NeuroformerTokenizer.from_config(cfg)
-    tok.add_units(a2929)
-    cfg.vocab_size = len(tok)
-    rows = build_window_datasets(a2929, tok, cfg)[0]["test"].select(range(4))
-    torch.manual_seed(0)
-    model = nf.NeuroformerForPreTraining(cfg).eval()
+    cfg, rows, model = _untrained_contrastive_model_and_test_rows(a2929, 4)
     coll = NeuroformerCollator(modalities=cfg.modalities)
     for bad in (0, 2.5, -1):
         with pytest.raises(ValueError, match=rf"^batch_size: expected an integer >= 1, got {bad}"):
