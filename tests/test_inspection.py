@@ -461,6 +461,24 @@ def test_spikes_in_no_split_and_in_no_window_are_counted_as_training_counts_them
     assert f"{w['splits']['train']['n_spikes_outside_windows']} spikes of the split in no current window" in text
 
 
+def test_a_split_without_windows_says_so_not_nan_statistics():
+    """Break test: split_fractions [0.8, 0.2, 0.0] (train accepts a split of 0: no test) printed
+    'test (0 s, 0 windows): spikes per window mean nan, median nan, 99th percentile nan, max nan;
+    0 windows truncated (0 of 0 spikes)' and the same of its past windows."""
+    from hf_neuroformer.io import from_arrays
+
+    rng = np.random.default_rng(5)
+    t = np.sort(rng.uniform(0.0, 40.0, 800))
+    rec = from_arrays(t, rng.integers(0, 2, t.size), unit_names=["a", "b"], time_domain=(0.0, 40.0), session="s")
+    config = NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.01, max_window_length=16,
+                               max_past_length=32, split_block_length=4.0, split_fractions=[0.8, 0.2, 0.0])
+    desc = describe_recording(rec, config)
+    assert desc["windows"]["splits"]["test"]["n_windows"] == 0 and desc["windows"]["split_fractions"] == [0.8, 0.2, 0.0]
+    text = format_description(desc)
+    assert "  test (0 s): no window (split_fractions [0.8, 0.2, 0.0])" in text.splitlines(), text
+    assert "nan" not in text, text
+
+
 def test_a_split_of_overlapping_trials_lasts_the_time_they_cover():
     # a split's duration summed its trials' lengths, so two overlapping trials counted their shared time twice
     # (Zheng 2022's train split: 954.7 s said, 953.8 s covered), unlike train's seconds_outside_windows

@@ -271,6 +271,7 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
         if config.modalities:  # windows that read only a modality's null token, as train counts them
             splits[split]["n_windows_without_modality"] = windows_without_values_at(rec, config, starts, clips)
     out["split_mode"] = plan.mode
+    out["split_fractions"] = [float(f) for f in config.split_fractions]
     out["splits"] = splits
     # spikes in no split at all (between trials, in the gaps between splits, in support intervals too short
     # for a window): never trained on or scored, and not in any split's count above
@@ -546,6 +547,10 @@ def format_description(desc: dict) -> str:
         lines.append(f"  training would refuse this recording with these settings: {w['error']}")
         return "\n".join(lines)
     for split, s in w["splits"].items():
+        if not s["n_windows"]:  # 'spikes per window mean nan, median nan, ...' for a split_fractions of 0
+            fractions = f" (split_fractions {w['split_fractions']})" if w.get("split_fractions") else ""
+            lines.append(f"  {split} ({_secs(s['duration_s'])} s): no window{fractions}")
+            continue
         lines.append(f"  {split} ({_secs(s['duration_s'])} s, {count_noun(s['n_windows'], 'window')}): spikes per "
                      f"window {_fmt_stats(s['spikes_per_window'])}; {count_noun(s['n_windows_truncated'], 'window')} "
                      f"truncated ({s['n_spikes_truncated']} of {count_noun(s['n_spikes'], 'spike')})"
