@@ -768,7 +768,7 @@ def test_generate_spikes_and_generation_windows_share_one_overlap_rule(setup):
     """The 1 ns rule for current windows that do not overlap was written twice (generate_spikes refused
     starts 'w - 1e-9' apart, generation_windows kept them 'w - 1e-9' apart): one helper now. Starts
     0.9 ns short of a window apart are apart, 1.1 ns short are not, for both."""
-    from hf_neuroformer.generation import _windows_apart
+    from hf_neuroformer.windows import windows_apart as _windows_apart
 
     rec, tok, model, _, _ = setup
     w = model.config.current_window

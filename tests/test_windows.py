@@ -945,3 +945,36 @@ def test_a_time_split_of_intervals_that_all_read_just_short_of_a_window_takes_ea
     plan = plan_splits(rec, cfg)
     got = np.sort(np.concatenate([window_starts_for_split(plan, s, cfg)[0] for s in SPLITS]))
     np.testing.assert_allclose(got, sup[:, 0] + 0.05, atol=1e-9)  # one window per interval
+
+
+def test_overlapping_trials_are_scored_once_as_generation_keeps_them():
+    """Validation and test windows of overlapping (or duplicate) trials were scored twice (20
+    validation windows for 1 s of trial time), with no warning, while generation kept one window per
+    stretch of time and warned; now both keep the earliest trial's windows and a warning names the
+    trials and counts the windows left out. Training keeps each trial's own windows."""
+    from hf_neuroformer.generation import generation_windows
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 6, 600))
+    trials = np.array([[0, 1], [0.5, 1.5], [2, 3], [2, 3], [4, 5], [4.5, 5.5]], dtype=float)
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 4, t.size), unit_names=list("abcd"),
+                         time_domain=(0.0, 6.0), trials=trials)
+    cfg = small_config(split_by="trials")
+    seg = {"train": trials[:2], "validation": trials[2:4], "test": trials[4:]}
+    plan = SplitPlan(mode="trials", segments=seg, trial_index={"train": np.arange(2), "validation": np.arange(2, 4),
+                                                                   "test": np.arange(4, 6)})
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    with pytest.warns(UserWarning) as caught:
+        ds, _ = build_window_datasets(rec, tok, cfg, plan)
+    msgs = [str(w.message) for w in caught]
+    assert len(ds["train"]) == 20  # both overlapping training trials keep their windows
+    assert len(ds["validation"]) == 10 and len(set(ds["validation"]["window_start"])) == 10
+    assert any("split 'validation'" in m and "10 of its 20 windows" in m and "[2, 3) s listed twice" in m
+               and "10 non-overlapping windows are scored" in m for m in msgs), msgs
+    # test: [4, 5) kept whole, [4.5, 5.5)'s windows from 5.0 on (on its own grid) kept, 5 left out
+    assert len(ds["test"]) == 15
+    assert any("split 'test'" in m and "5 of its 20 windows" in m and "[4.5, 5.5) s with [4, 5) s" in m for m in msgs)
+    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time, so 5 of its 20 windows"):
+        gen_starts, gen_clips = generation_windows(plan, "test", cfg)
+    np.testing.assert_array_equal(np.sort(gen_starts), np.sort(ds["test"]["window_start"]))

@@ -631,7 +631,9 @@ class NeuroformerConfig(PreTrainedConfig):
             windows, s; ``None`` means ``current_window`` (non-overlapping). A smaller step gives
             overlapping, shifted views of the same spikes. Validation and test windows always tile
             their split (step ``current_window``), whatever this is, so what is scored does not
-            depend on it.
+            depend on it; where trials overlap, a stretch of time is scored once (the earliest
+            trial's windows, with a warning; training keeps each trial's own windows,
+            :func:`~hf_neuroformer.windows.tiling_windows`).
         dt_resolution (float, default 0.005): width of a dt bin, s. A spike at offset ``dt``
             inside its window gets ``dt_id = floor(dt / dt_resolution)``; decoding places it at
             the bin centre, so the round-trip error is at most ``dt_resolution / 2``.

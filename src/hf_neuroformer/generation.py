@@ -57,10 +57,10 @@ from .argument_checks import SEED_RANGE, check_sampling_ranges
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
-from .recording import WINDOW_GRID, SpikeRecording, first_few
+from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_windows_in_support, keeps_training_mode, tokenize_windows,
-                      window_starts_array)
+                      window_starts_array, windows_apart)
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -322,15 +322,6 @@ def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> 
         )
 
 
-def _windows_apart(later, earlier, window: float):
-    """Whether current windows starting at ``earlier`` and ``later`` (s, scalars or arrays) do not
-    overlap: ``later - earlier >= window`` within 1 ns (:data:`~hf_neuroformer.recording.WINDOW_GRID`;
-    starts on the window grid a window apart may differ from it by a float64 step). The one rule of
-    :func:`generate_spikes` (which refuses overlapping windows) and :func:`generation_windows`
-    (which leaves them out)."""
-    return np.asarray(later) - np.asarray(earlier) >= window - WINDOW_GRID
-
-
 def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> List[List[int]]:
     """Group window indices (sorted by start) into chains of windows that tile time without gaps."""
     order = np.argsort(starts, kind="stable")
@@ -515,7 +506,7 @@ def generate_spikes(
         # the same windows)
         check_windows_in_support(recording.support, starts, w)
     srt = np.sort(starts)
-    close = np.flatnonzero(~_windows_apart(srt[1:], srt[:-1], w))
+    close = np.flatnonzero(~windows_apart(srt[1:], srt[:-1], w))
     if close.size:
         k = int(close[0])
         # (float32 starts, 0.3 and 0.4 -> 0.30000001 and 0.40000001, 6e-9 s short of a window apart, are
@@ -1274,33 +1265,13 @@ def generation_windows(plan, split: str, config):
     to one split together, and their windows overlap, which one generated recording cannot hold:
     ``generate_spikes`` refused them ('window_starts: expected non-overlapping current windows'),
     after the whole training run in ``train``. Where windows overlap, the one of the earliest-starting
-    trial is kept (in time order) and the other left out, not moved: a later trial's windows stay on
-    its own grid (clipped at its own trial's start), so a stretch only a left-out window covered is
-    not generated (trials ``[0, 0.65)`` and ``[0.35, 0.95)`` s with 0.1-s windows: ``[0.6, 0.65)``).
-    A warning says how many windows were left out; the fidelity metrics compare only the time the
-    generated windows cover.
+    trial is kept and the other left out, the rule by which validation and test windows are scored
+    (:func:`~hf_neuroformer.windows.tiling_windows`, which says more); a warning names the trials and
+    counts the windows left out; the fidelity metrics compare only the time the generated windows cover.
     """
-    from .windows import window_starts_for_split
+    from .windows import tiling_windows
 
-    starts, clips = window_starts_for_split(plan, split, config, stride=config.current_window)
-    if plan.mode != "trials" or len(starts) < 2:
-        return starts, clips
-    w = float(config.current_window)
-    order = np.lexsort((clips, starts))  # by start; at one start, the earlier trial's window first
-    keep, last = [], -np.inf
-    for i in order:
-        if _windows_apart(starts[i], last, w):  # generate_spikes' rule for windows that do not overlap
-            keep.append(i)
-            last = starts[i]
-    if len(keep) == len(starts):  # no overlap: the windows as they were, in their order (the seed's draws follow it)
-        return starts, clips
-    warnings.warn(
-        f"split {split!r}: its trials overlap in time, so {len(starts) - len(keep)} of its {len(starts)} windows "
-        f"overlap others; {len(keep)} non-overlapping windows are generated (where windows overlap, the one of "
-        "the earliest-starting trial; the time only a left-out window covers is not generated)", UserWarning,
-        stacklevel=3)
-    keep = np.asarray(keep, dtype=np.int64)
-    return starts[keep], clips[keep]
+    return tiling_windows(plan, split, config, use="generated", stacklevel=3)
 
 
 def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", **kwargs) -> SpikeRecording:

@@ -20,7 +20,7 @@ import torch
 
 from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number
-from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, inside_one_interval
+from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, first_few, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -602,6 +602,64 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     return np.concatenate(starts), np.concatenate(clips)
 
 
+def windows_apart(later, earlier, window: float):
+    """Whether current windows starting at ``earlier`` and ``later`` (s, scalars or arrays) do not
+    overlap: ``later - earlier >= window`` within 1 ns (:data:`~hf_neuroformer.recording.WINDOW_GRID`;
+    starts on the window grid a window apart may differ from it by a float64 step). The one rule of
+    :func:`~hf_neuroformer.generation.generate_spikes` (which refuses overlapping windows) and
+    :func:`tiling_windows` (which leaves them out)."""
+    return np.asarray(later) - np.asarray(earlier) >= window - WINDOW_GRID
+
+
+def tiling_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, use: str = "scored",
+                   stacklevel: int = 2):
+    """``(starts, clip_starts)``: ``split`` of ``plan`` tiled with non-overlapping current windows
+    (:func:`window_starts_for_split` with ``stride=config.current_window``), so that a stretch of
+    time is ``use``-d (scored, generated) once: the validation and test windows of
+    :func:`build_window_datasets` and :func:`prepare_windows`, and the windows of
+    :func:`~hf_neuroformer.generation.generation_windows`.
+
+    Trials that overlap in time (events padded into trials closer together than their length, or a
+    trial listed twice) go to one split together, and their windows overlap. Where windows overlap,
+    the one of the earliest-starting trial is kept (in time order) and the other left out, not moved:
+    a later trial's windows stay on its own grid (clipped at its own trial's start), so a stretch only
+    a left-out window covered is not ``use``-d (trials ``[0, 0.65)`` and ``[0.35, 0.95)`` s with
+    0.1-s windows: ``[0.6, 0.65)``). A ``UserWarning`` names the overlapping trials and counts the
+    windows left out. In time mode, or without overlap, the windows are those of
+    :func:`window_starts_for_split`, in its order.
+
+    Raises:
+        KeyError: ``split`` is not a split of ``plan``.
+    """
+    import warnings
+
+    starts, clips = window_starts_for_split(plan, split, config, stride=config.current_window)
+    if plan.mode != "trials" or len(starts) < 2:
+        return starts, clips
+    w = float(config.current_window)
+    order = np.lexsort((clips, starts))  # by start; at one start, the earlier trial's window first
+    keep, left_out, last = [], [], None
+    for i in order:
+        if last is None or windows_apart(starts[i], starts[last], w):
+            keep.append(i)
+            last = i
+        else:
+            left_out.append((i, last))  # the window left out, the kept window it overlaps
+    if not left_out:  # no overlap: the windows as they were, in their order (a seed's draws follow it)
+        return starts, clips
+    seg = window_segments(plan, split, starts, clips)
+    pairs = dict.fromkeys(f"[{seg[i, 0]:g}, {seg[i, 1]:g}) s " + (
+        "listed twice" if np.array_equal(seg[i], seg[j]) else f"with [{seg[j, 0]:g}, {seg[j, 1]:g}) s")
+        for i, j in left_out)
+    warnings.warn(
+        f"split {split!r}: its trials overlap in time, so {len(left_out)} of its {len(starts)} windows "
+        f"overlap others (trials {first_few(pairs, 4, quote=False, sep='; ')}); {len(keep)} non-overlapping windows "
+        f"are {use} (where windows overlap, the one of the earliest-starting trial; the time only a left-out window "
+        f"covers is not {use}), so no stretch of time is {use} twice", UserWarning, stacklevel=stacklevel + 1)
+    keep = np.asarray(keep, dtype=np.int64)
+    return starts[keep], clips[keep]
+
+
 def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None) -> np.ndarray:
     """``(n_windows, 2)`` float64 ``[start, stop)`` s: the segment of ``plan``'s ``split`` that
     holds each window, the stretch of time a window's values may be read from without reading
@@ -715,10 +773,13 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig,
             (its past included) outside the recording's recorded time (a plan of another
             recording or epoch).
     """
-    # training windows step by config.stride (they may overlap: more, shifted views of the same spikes);
-    # validation and test windows always tile their split, so what is scored does not depend on that choice
-    starts, clips = window_starts_for_split(plan, split, config,
-                                            stride=None if split == "train" else config.current_window)
+    # training windows step by config.stride (they may overlap: more, shifted views of the same spikes; in trial
+    # mode each trial's own windows, overlapping trials included); validation and test windows always tile their
+    # split, so what is scored does not depend on that choice, and a stretch of overlapping trials is scored once
+    if split == "train":
+        starts, clips = window_starts_for_split(plan, split, config)
+    else:
+        starts, clips = tiling_windows(plan, split, config, stacklevel=3)
     if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
         raise ValueError(
             f"split {split!r}: no window fits in its {len(plan.segments[split])} segments (longest "
@@ -1742,6 +1803,8 @@ __all__ = [
     "plan_splits",
     "check_split_in_recording",
     "window_starts_for_split",
+    "tiling_windows",
+    "windows_apart",
     "window_starts_array",
     "window_segments",
     "tokenize_windows",
