@@ -978,3 +978,28 @@ def test_overlapping_trials_are_scored_once_as_generation_keeps_them():
     with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time, so 5 of its 20 windows"):
         gen_starts, gen_clips = generation_windows(plan, "test", cfg)
     np.testing.assert_array_equal(np.sort(gen_starts), np.sort(ds["test"]["window_start"]))
+
+
+def test_a_splits_file_without_mode_or_a_split_names_the_file_and_the_key(trial_rec, tmp_path):
+    """A splits.json that is valid JSON but lacks 'mode' or a split failed with a bare KeyError
+    ('error: mode' / 'error: test' from the commands); now a ValueError names the file, the key
+    and what to do, and the file of a complete plan reads back as written."""
+    import json
+
+    plan = plan_splits(trial_rec, small_config(split_by="trials"))
+    path = tmp_path / "my model" / "splits.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(plan.to_dict()))
+    back = SplitPlan.read(path)
+    assert back.mode == "trials" and np.array_equal(back.segments["test"], plan.segments["test"])
+    no_mode = {k: v for k, v in plan.to_dict().items() if k != "mode"}
+    path.write_text(json.dumps(no_mode))
+    with pytest.raises(ValueError, match=r"my model/splits\.json'.*the key 'mode' is missing.*neuroformer train"):
+        SplitPlan.read(path)
+    no_test = plan.to_dict()
+    del no_test["segments"]["test"]
+    with pytest.raises(ValueError, match=r"'segments' has no 'test' split"):
+        SplitPlan.from_dict(no_test)
+    path.write_text("{")
+    with pytest.raises(ValueError, match=r"splits\.json': not valid JSON"):
+        SplitPlan.read(path)

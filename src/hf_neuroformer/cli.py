@@ -1642,7 +1642,7 @@ def cmd_push(args) -> int:
 
         check_recording_units(NeuroformerTokenizer.from_pretrained(args.model), rec, flag="--data")
         if (Path(args.model) / "splits.json").is_file():  # without it push_to_hub says what is missing
-            plan = SplitPlan.from_dict(json.loads((Path(args.model) / "splits.json").read_text()))
+            plan = SplitPlan.read(Path(args.model) / "splits.json")
             for split in SPLITS:  # the windows pushed are the model's: every split must lie in the recording
                 check_split_in_recording(plan, split, rec, flag="--data")
     result = push_to_hub(

@@ -1178,7 +1178,7 @@ def finetune(
         # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
         check_recording_units(tokenizer, recording, flag="recording")
         if plan is None and (model_dir / "splits.json").is_file():
-            plan = _plan_within(SplitPlan.from_dict(json.loads((model_dir / "splits.json").read_text())), recording, cfg)
+            plan = _plan_within(SplitPlan.read(model_dir / "splits.json"), recording, cfg)
             plan_source = "checkpoint splits.json"
             if plan is not None and plan.mode == "time":
                 _warn_time_outside_plan(plan, recording, cfg, model_dir)
@@ -1564,7 +1564,7 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     refuse_missing_weights(weights_not_loaded(info), f"{flag}: {str(d / 'model.safetensors')!r}", "decoder's",
                            "a directory written by 'neuroformer finetune'")
     tokenizer = NeuroformerTokenizer.from_pretrained(d)
-    return model, tokenizer, SplitPlan.from_dict(json.loads(plan_file.read_text()))
+    return model, tokenizer, SplitPlan.read(plan_file)
 
 
 def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time"):

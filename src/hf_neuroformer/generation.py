@@ -1050,8 +1050,6 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
             with ``reads`` (names the directory, the class and what to pass instead), other weights are missing from the file, or the tokenizer
             files do not match the config (another vocabulary size or window settings).
     """
-    import json
-
     from safetensors import SafetensorError
     from transformers import AutoModelForPreTraining, AutoTokenizer
 
@@ -1091,7 +1089,7 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
         raise ValueError(f"{flag}: {str(d)!r}: its tokenizer files (vocab.json, tokenizer_config.json) do not belong "
                          f"to its config.json / weights ({err}); expected the files of one 'neuroformer train' "
                          "run") from None
-    plan = SplitPlan.from_dict(json.loads(plan_file.read_text()))
+    plan = SplitPlan.read(plan_file)
     return model, tokenizer, plan
 
 
@@ -1233,7 +1231,7 @@ def compare_with_training_spikes(recording: SpikeRecording, model_dir) -> dict:
     d = Path(model_dir)
     try:
         stored = json.loads((d / "metrics.json").read_text()).get("split_spikes")
-        plan = SplitPlan.from_dict(json.loads((d / "splits.json").read_text()))
+        plan = SplitPlan.read(d / "splits.json")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         # no record to compare with (load_pretrained has checked what it needs)
         return {"status": "not recorded", "splits_compared": [], "splits_differing": []}

@@ -788,7 +788,7 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     # a directory whose tokenizer cut other windows than its config.json says (prepared with another tokenizer)
     check_tokenizer_windows(tokenizer, config, f"the windows of {str(prepared)!r} are not those of its config.json; "
                             "prepare the windows again (neuroformer prepare)")
-    plan = SplitPlan.from_dict(json.loads((prepared / "splits.json").read_text()))
+    plan = SplitPlan.read(prepared / "splits.json")
     # every shard against the manifest (rows, sha256): a shard swapped for another split's is refused
     rows = verify_prepared(prepared, SPLITS, field=PREPARED_FIELD)
     return config, tokenizer, plan, manifest, rows

@@ -13,6 +13,7 @@ past is clipped to its own trial. A modality window that reads past the current 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -42,13 +43,59 @@ class SplitPlan:
     trial_index: Dict[str, np.ndarray]
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SplitPlan":
-        """Inverse of :meth:`to_dict` (reads ``splits.json``)."""
+    def from_dict(cls, d: dict, source: str = "the split plan") -> "SplitPlan":
+        """Inverse of :meth:`to_dict` (reads ``splits.json``; :meth:`read` reads the file).
+
+        Args:
+            d: ``{"mode": "time" | "trials", "segments": {split: [[start, stop], ...]},
+                "trial_index": {split: [i, ...]}}`` with every split of :data:`SPLITS`.
+            source: what ``d`` was read from, for the error message (a file's path).
+
+        Raises:
+            ValueError: a key or split missing, or a ``mode`` other than ``"time"`` / ``"trials"``
+                (the message names ``source`` and the key).
+        """
+        remedy = ("; it is written by 'neuroformer train' / 'neuroformer prepare' (SplitPlan.to_dict): restore the "
+                  "file of the run that wrote this directory, or run it again")
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: expected a JSON object with 'mode', 'segments' and 'trial_index', got "
+                             f"{type(d).__name__}{remedy}")
+        for key in ("mode", "segments", "trial_index"):
+            if key not in d:
+                raise ValueError(f"{source}: the key {key!r} is missing (expected 'mode', 'segments' and "
+                                 f"'trial_index'){remedy}")
+        if d["mode"] not in ("time", "trials"):
+            raise ValueError(f"{source}: 'mode' must be \"time\" or \"trials\", got {d['mode']!r}{remedy}")
+        for key in ("segments", "trial_index"):
+            if not isinstance(d[key], dict):
+                raise ValueError(f"{source}: {key!r} must map each split to a list, got {type(d[key]).__name__}{remedy}")
+            missing = [s for s in SPLITS if s not in d[key]]
+            if missing:
+                raise ValueError(f"{source}: {key!r} has no {first_few(missing)} split (expected "
+                                 f"{', '.join(map(repr, SPLITS))}){remedy}")
         return cls(
             d["mode"],
             {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in d["segments"].items()},
             {k: np.asarray(v, dtype=np.int64) for k, v in d["trial_index"].items()},
         )
+
+    @classmethod
+    def read(cls, path) -> "SplitPlan":
+        """The plan of a ``splits.json`` file (a model's, a decoder's or a prepared directory's).
+
+        Raises:
+            ValueError: the file is not JSON, or lacks a key or split (:meth:`from_dict`); the
+                message names the file.
+            OSError: the file cannot be read.
+        """
+        import json
+
+        try:
+            d = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{str(path)!r}: not valid JSON ({err}); it records the split plan written by "
+                             "'neuroformer train' / 'neuroformer prepare'") from None
+        return cls.from_dict(d, source=repr(str(path)))
 
     def to_dict(self) -> dict:
         """JSON-ready form (lists for arrays) as written to ``splits.json``; :meth:`from_dict`
@@ -562,7 +609,7 @@ def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConf
     non-overlapping windows.
 
     Args:
-        plan: the split plan (e.g. ``SplitPlan.from_dict(json.load(open("<model>/splits.json")))``).
+        plan: the split plan (e.g. ``SplitPlan.read("<model>/splits.json")``).
         split: a key of ``plan.segments``: ``"train"``, ``"validation"`` or ``"test"``.
         config: the model's :class:`NeuroformerConfig` (``current_window``, ``past_window``,
             ``stride``, s).
