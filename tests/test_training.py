@@ -1557,3 +1557,19 @@ def test_a_checkpoint_of_a_behaviour_modality_from_before_frame_interval_is_comp
     older["config"]["modalities"][0]["mean"] = [0.2]
     with pytest.raises(ValueError, match=r"config\.modalities"):
         _check_resume_fingerprint(tmp_path, older, now)
+
+
+def test_train_names_what_it_takes_for_a_recording_file_or_a_dict(rec, tmp_path, shared_data):
+    """train("rec.nwb", out) said the existing file 'has no manifest.json' (no word of loading it),
+    and train({...}, out) failed with a TypeError from inside pathlib: both now name the argument
+    and what train takes, before anything is written."""
+    nwb = shared_data("pynapple_A2929_headdirection/A2929-200711.nwb")
+    with pytest.raises(ValueError, match=r"^recording: '.*A2929-200711\.nwb' is a file, not a prepared directory; "
+                                         r"train takes a SpikeRecording \(rec = hf_neuroformer\.io\.load_recording"):
+        train(str(nwb), tmp_path / "out", progress=False)
+    with pytest.raises(TypeError, match=r"^recording: expected a SpikeRecording .* or the path \(str or os\.PathLike\)"
+                                        r" of a directory written by 'neuroformer prepare', got dict"):
+        train({"spike_times": [0.1]}, tmp_path / "out", progress=False)
+    with pytest.raises(TypeError, match=r"^output_dir: expected the path \(str or os\.PathLike\) .* got dict"):
+        train(rec, {"path": "out"}, progress=False)
+    assert not (tmp_path / "out").exists()

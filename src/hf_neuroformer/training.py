@@ -748,6 +748,10 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     from .windows import PREPARED_FORMAT, SplitPlan, check_prepared_files
 
     if not (prepared / "manifest.json").is_file():
+        if prepared.is_file():  # a recording's file: "has no manifest.json" said nothing of how to train on it
+            raise ValueError(f"recording: {str(prepared)!r} is a file, not a prepared directory; train takes a "
+                             f"SpikeRecording (rec = hf_neuroformer.io.load_recording({str(prepared)!r}); train(rec, "
+                             "...)) or a directory written by 'neuroformer prepare' (prepare_windows)")
         if prepared.exists():
             raise FileNotFoundError(f"recording: {str(prepared)!r} has no manifest.json; pass a SpikeRecording, or a "
                                     "directory written by 'neuroformer prepare' (prepare_windows)")
@@ -1245,6 +1249,10 @@ def train(
         ``{}`` on processes other than the main one.
 
     Raises:
+        TypeError: ``recording`` neither a :class:`SpikeRecording` nor a path (str or
+            ``os.PathLike``), or ``output_dir`` not a path.
+        ValueError: ``recording`` the path of a file (a recording's file: load it with
+            :func:`hf_neuroformer.io.load_recording` and pass the recording).
         FileExistsError: if ``output_dir`` holds a model, or checkpoints while ``resume`` is
             False, and ``overwrite`` is False (checked before any training); with ``overwrite``,
             if ``output_dir/checkpoints`` holds anything but checkpoints (:func:`check_checkpoint_folder`);
@@ -1294,6 +1302,13 @@ def train(
     from transformers import get_cosine_schedule_with_warmup
 
     streamed = not isinstance(recording, SpikeRecording)
+    if streamed and not isinstance(recording, (str, os.PathLike)):  # a dict, an array: a TypeError from inside Path
+        raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording(path)) or the path "
+                        f"(str or os.PathLike) of a directory written by 'neuroformer prepare', got "
+                        f"{type(recording).__name__}")
+    if not isinstance(output_dir, (str, os.PathLike)):
+        raise TypeError(f"output_dir: expected the path (str or os.PathLike) of the folder to write the model to, got "
+                        f"{type(output_dir).__name__}")
     given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
     # a diverged run's advice: a resumed run cannot take another rate (STATE_TRAINING_FIELDS: its
     # checkpoint's optimizer and schedule keep theirs), so "lower it" alone led to a refusal
