@@ -1034,3 +1034,26 @@ def test_a_manifest_listing_a_shard_outside_the_folder_is_refused(tiny_prepared,
     for call in (lambda: verify_prepared(bad), lambda: load_prepared(bad, "train", streaming=False)):
         with pytest.raises(ValueError, match=r"lists a shard of split 'train' at .*expected a path inside the prepared"):
             call()
+
+
+def test_the_streamed_shuffle_is_local_and_the_readme_says_so(tiny_prepared):
+    """Training shuffles streamed windows in a bounded buffer filled from one shard at a time, read
+    in time order, so an epoch's first windows come from the start of the recording (its first
+    buffer x shards train windows), which the README's buffer paragraph did not say (nor how to mix
+    more). Measured with training's own shuffle settings on a 2-shard directory, 16-window buffer."""
+    from pathlib import Path
+
+    from hf_neuroformer.training import _buffer_input_shards
+
+    manifest = json.loads((tiny_prepared / "manifest.json").read_text())
+    train_ds = load_prepared(tiny_prepared, "train", verify=False)
+    in_time = sorted(row["window_start"] for row in train_ds)
+    buffer, k = 16, len(manifest["splits"]["train"]["shards"])
+    shuffled = train_ds.shuffle(seed=0, buffer_size=buffer, **_buffer_input_shards(train_ds, manifest))
+    first = [row["window_start"] for _, row in zip(range(buffer), shuffled)]
+    assert k == 2 and len(in_time) > 10 * buffer * k
+    assert max(first) <= in_time[2 * buffer * k]  # the start of the recording only
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert ("The shuffle is local: a shard is read in time order, so an epoch's first batches are drawn from the "
+            "first buffer's worth of windows of the shard it starts with, the start of the recording") in readme
+    assert "raise the buffer (`TrainingConfig(shuffle_buffer_size=...)`" in readme

@@ -138,7 +138,11 @@ class TrainingConfig:
         shuffle_buffer_size: when training streams a prepared directory (``neuroformer
             prepare``), windows are shuffled in a buffer of this many windows (``datasets``
             ``IterableDataset.shuffle``, reseeded every epoch) after the shard order is shuffled;
-            memory holds the buffer, not the recording.
+            memory holds the buffer, not the recording. The shuffle is local: a shard is read in
+            time order, so an epoch's first batches come from the first ``shuffle_buffer_size``
+            windows of its first shard (the start of the recording; with ``K`` interleaved shards,
+            its first ``shuffle_buffer_size * K`` train windows): a larger buffer, or more shards,
+            mixes more.
 
     Every field is checked on construction (also by ``dataclasses.replace``): booleans must be
     real ``bool`` (``"false"`` is refused, see
