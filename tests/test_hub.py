@@ -1862,13 +1862,15 @@ def test_processor_push_to_hub_warns_that_it_pushes_no_remote_code(trained, loop
 
 def test_the_model_cards_of_model_cards_parse_and_show_figures_that_exist():
     """Every card in ``model_cards/`` (the hand-written ones; the template is a link to the package's)
-    has metadata that huggingface_hub reads strictly, a licence id of the Hub's shape, and no figure
+    has metadata that huggingface_hub reads strictly, a licence id of the Hub's shape, the
+    ``library_name`` and tags a push of the model writes (the A2929 card said
+    ``library_name: hf_neuroformer`` without ``custom_code``, unlike every pushed card), and no figure
     link to a missing file."""
     from pathlib import Path
 
     from huggingface_hub import ModelCard
 
-    from hf_neuroformer.hub import check_license
+    from hf_neuroformer.hub import MODEL_CARD_LIBRARY_NAME, MODEL_CARD_TAGS, check_license
 
     root = Path(__file__).resolve().parents[1] / "model_cards"
     cards = sorted(p for p in root.glob("*.md") if not p.is_symlink())
@@ -1876,6 +1878,7 @@ def test_the_model_cards_of_model_cards_parse_and_show_figures_that_exist():
     for path in cards:
         card = ModelCard(path.read_text(encoding="utf-8"), ignore_metadata_errors=False)
         check_license(card.data.license, path.name)
+        assert (card.data.library_name, card.data.tags) == (MODEL_CARD_LIBRARY_NAME, list(MODEL_CARD_TAGS)), path.name
         figures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", card.text)
         assert figures, path.name
         for target in figures:

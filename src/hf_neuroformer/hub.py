@@ -105,6 +105,10 @@ METRIC_NAMES = {
 }
 
 TASK_TYPE = "next-spike-prediction"
+#: a pushed model card's ``library_name`` (transformers loads the repository with ``trust_remote_code``)
+#: and tags; ``model_cards/``'s hand-written cards carry the same (tests/test_hub.py checks them)
+MODEL_CARD_LIBRARY_NAME = "transformers"
+MODEL_CARD_TAGS = ("neuroscience", "spikes", "neuroformer", "custom_code", "hf_neuroformer")
 TASK_NAME = "Next-spike prediction (unit id and dt)"
 #: the model-index task of a behaviour decoder (``neuroformer finetune`` output)
 DECODING_TASK_TYPE = "behaviour-decoding"
@@ -757,9 +761,9 @@ def build_model_card(
         ))
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
-        library_name="transformers",
+        library_name=MODEL_CARD_LIBRARY_NAME,
         license=license,
-        tags=["neuroscience", "spikes", "neuroformer", "custom_code", "hf_neuroformer"],
+        tags=list(MODEL_CARD_TAGS),
         datasets=list(datasets) if datasets else None,
         eval_results=results or None,
     )
