@@ -2,6 +2,7 @@
 # Reproduce the vertical-slice figures on the real A2929 head-direction recording (wake epoch):
 # pretrain with the default budget, generate the test split, evaluate it.
 # Usage: scripts/reproduce_a2929.sh [OUTDIR]   (reads ../shared/data or $NEUROFORMER_SHARED_DATA)
+# Then `python scripts/record_a2929.py OUTDIR` records the figures in benchmarks/a2929_wake.json and BENCHMARKS.md.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 data="${NEUROFORMER_SHARED_DATA:-$here/../shared/data}/pynapple_A2929_headdirection/A2929-200711.nwb"

@@ -825,3 +825,57 @@ def test_fidelity_report_table_shows_the_spike_timing_f1_with_its_chance_levels(
     assert [len(re.findall(r"(?<!\\)\|", line)) for line in lines] == [len(fr.COLUMNS) + 2] * len(lines), lines
     assert lines[-1].startswith("| recorded spikes in the same windows |")  # the counts stay last
     assert lines[-2].startswith("| generated spikes (recorded in the same windows: see n_real_spikes) |")
+
+
+
+def test_a2929_card_record_puts_the_run_s_json_numbers_in_its_section(tmp_path):
+    """``record_a2929.py`` on a run folder of ``reproduce_a2929.sh`` (its ``model/metrics.json`` and
+    ``evaluate_test.json``, here with the keys it reads and made-up values) copies those numbers into
+    its JSON with the run's commit, date and machine, and puts them, rounded as the model card quotes
+    them, into its BENCHMARKS.md section, which a second run replaces in place, keeping the rest of
+    the file; a run folder without a key is refused naming it, before anything is written."""
+    import json
+
+    import pytest
+    import record_a2929 as ra
+
+    train = {k: 0.5 + i / 100 for i, k in enumerate(ra.TRAIN_KEYS)}
+    train.update({"test/id_nll": 1.52486, "test/unigram_id_nll": 2.30426, "test/markov_id_nll": 1.80181,
+                  "num_parameters": 556582, "n_train_windows": 4130, "n_validation_windows": 840, "n_test_windows": 860,
+                  "n_spikes_by_split": {"train": 35903, "validation": 7349, "test": 7514},
+                  "n_truncated_spikes_by_split": {"train": 0, "validation": 0, "test": 3}, "n_truncated_past_spikes": 2,
+                  "checkpoint_selection": "lowest validation loss", "best_step": 1430, "total_steps": 1560,
+                  "train_time_s": 502.4, "total_time_s": 515.0, "unused": 1.0})
+    evaluate = {k: 0.1 + i / 1000 for i, k in enumerate(ra.EVALUATE_KEYS)}
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "metrics.json").write_text(json.dumps(train))
+    (run / "evaluate_test.json").write_text(json.dumps(evaluate))
+    md, out = tmp_path / "BENCHMARKS.md", tmp_path / "a2929_wake.json"
+    md.write_text("# Benchmarks\n\nhand-written text\n")
+    argv = [str(run), "--commit", "abc1234", "--date", "2026-12-06", "--machine", "2 CPU cores", "--json", str(out),
+            "--markdown", str(md)]
+    for _ in range(2):
+        assert ra.main(argv) == 0
+        rec = json.loads(out.read_text())
+        text = md.read_text()
+        assert text.startswith("# Benchmarks\n\nhand-written text\n") and text.count(ra.START) == 1
+    del train["unused"]
+    assert rec == {"card": ra.CARD, "command": "OMP_NUM_THREADS=1 scripts/reproduce_a2929.sh OUTDIR", "commit": "abc1234",
+                   "date": "2026-12-06", "machine": "2 CPU cores", "train": train, "evaluate_test": evaluate}
+    assert ra.section(rec, str(out)) in text
+    rows = dict(row.strip("| ").split(" | ") for row in text.splitlines() if row.startswith("| "))
+    assert rows["`test/id_nll` (Neuroformer)"] == "**1.5249** (33.8 % below unigram, 15.4 % below Markov)"
+    assert rows["`test/unigram_id_nll` (unit frequencies)"] == "2.3043"
+    assert rows["truncated spikes"] == "3 of 7,514 test spikes (2 past-window spikes)"
+    shown = {f"{train[k]:.4f}" for k in ("test/dt_nll", "test/markov_dt_nll", "test/marginal_dt_nll", "test/id_f1",
+                                         "test/rate_corr")} | {f"{v:.3f}" for v in evaluate.values()}
+    assert shown <= {v.strip("*") for v in rows.values()}
+    assert "1,560 steps" in text and "step 1,430" in text and "abc1234" in text and str(out) in text
+    del evaluate["isi_ks_mean"]
+    (run / "evaluate_test.json").write_text(json.dumps(evaluate))
+    out.unlink()
+    before = md.read_text()
+    with pytest.raises(ValueError, match="isi_ks_mean"):
+        ra.main(argv)
+    assert md.read_text() == before and not out.exists()
