@@ -507,6 +507,12 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     for name, seed in (("state-only", 0), ("+past", 1)):
         assert f"Not scored: {name} (seed {seed}): its test split was not generated: the model's test losses are " \
                "NaN (training diverged" in text, text
+    # no step was selected (validation loss never finite): the 'best step' column showed the last step (2)
+    assert all(r["best_step"] is None and r["checkpoint_selection"] == "last step (validation loss never finite)"
+               for runs in res["per_seed"].values() for r in runs)
+    assert "| n/a, n/a | " in text and "| 2, 2 |" not in text, text
+    assert "Best step n/a: state-only (seed 0), +past (seed 0), state-only (seed 1), +past (seed 1): no step was " \
+           "selected (last step (validation loss never finite)); the last step's model was kept." in text, text
 
 
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(

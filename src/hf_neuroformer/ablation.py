@@ -200,7 +200,9 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "per_seed": {seed: rows},
         "seeds": [...], "skipped": [...], "not_scored": [{variant, seed, reason}], "same_split": bool,
         "contrastive_loss_weight": float}``; ``not_scored`` lists the runs whose test split was not generated and
-        why (training diverged: their test losses are NaN), which the table says under it;
+        why (training diverged: their test losses are NaN), which the table says under it; a row's
+        ``best_step`` is None where train selected no step (``checkpoint_selection`` ``last step (...)``,
+        kept beside it: no validation split, or a validation loss never finite), n/a in the table;
         a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
         seed) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
         difference to ``+past``) for ``id_nll``, ``dt_nll``, ``id_f1`` and ``timing_f1_10ms`` (the
@@ -268,7 +270,11 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                     "timing_f1_10ms": m.get("test/timing_f1_10ms"),
                     "timing_f1_10ms_chance_shuffle": m.get("test/timing_f1_10ms_chance_shuffle"),
                     "n_test_spike_tokens": m.get("test/n_spike_tokens"), "n_test_windows": m.get("n_test_windows"),
-                    "n_truncated_past_spikes": m.get("n_truncated_past_spikes"), "best_step": m.get("best_step"),
+                    "n_truncated_past_spikes": m.get("n_truncated_past_spikes"),
+                    # None when train chose no step ('last step (...)': no validation split, or a validation loss
+                    # never finite, as in a diverged run): the table showed the last step as the best one
+                    "best_step": None if _no_step_selected(m) else m.get("best_step"),
+                    "checkpoint_selection": m.get("checkpoint_selection"),
                     "total_steps": m.get("total_steps"), "train_time_s": m.get("train_time_s"),
                     "num_parameters": m.get("num_parameters"),
                     "n_initial_tensors_given": m.get("n_initial_tensors_given"),
@@ -288,6 +294,12 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
     cw = next((c.contrastive_loss_weight for n, c in variants if n == "+contrastive"), None)
     return {"rows": _over_seeds(per_seed), "per_seed": per_seed, "seeds": seeds, "skipped": skipped,
             "not_scored": not_scored, "same_split": all(p == plans[0] for p in plans), "contrastive_loss_weight": cw}
+
+
+def _no_step_selected(metrics: dict) -> bool:
+    """Whether train kept the last step's model without choosing it (``checkpoint_selection``
+    ``last step (...)``)."""
+    return str(metrics.get("checkpoint_selection")).startswith("last step")
 
 
 #: the figures of a row whose sd over seeds and paired difference to ``+past`` :func:`run_ablation` gives
@@ -372,7 +384,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
                 how += f", temperature {r['contrastive_temperature']:g}" + (
                     " learned from there" if r["contrastive_learnable_temperature"] else "")
             inputs += " + InfoNCE" + (f" with {', '.join(aligned)}" if aligned else "") + f" ({how})"
-        step = ", ".join(str(x) for x in r["best_step"]) if isinstance(r["best_step"], list) else r["best_step"]
+        steps = r["best_step"] if isinstance(r["best_step"], list) else [r["best_step"]]
+        step = ", ".join("n/a" if x is None else str(x) for x in steps)
         lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | " + (f"{paired(r)} | " if several else "")
                      + f"{cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | {cell(r, 'timing_f1_10ms')} | "
                      + f"{_f(r.get('timing_f1_10ms_chance_shuffle'))} | {step} | {_f(r['train_time_s'], 0)} |")
@@ -392,6 +405,15 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         # a diverged run showed only 'nan' and 'n/a' in its row, and train's warning was said for the first one only
         seed = f" (seed {r['seed']})" if several else ""
         lines.append(f"Not scored: {r['variant']}{seed}: its test split was not generated: {r['reason']}.")
+    unselected = {}  # checkpoint_selection -> runs whose best step is n/a (rows of older results lack it)
+    for seed, runs in (result.get("per_seed") or {}).items():
+        for r in runs:
+            if r.get("best_step") is None and r.get("checkpoint_selection"):
+                unselected.setdefault(r["checkpoint_selection"], []).append(
+                    f"{r['variant']}{f' (seed {seed})' if several else ''}")
+    for selection, runs in unselected.items():
+        lines.append(f"Best step n/a: {', '.join(runs)}: no step was selected ({selection}); the last step's model "
+                     "was kept.")
     for name, reason in result["skipped"]:
         lines.append(f"Skipped {name}: {reason}.")
     return "\n".join(lines) + "\n"
