@@ -492,7 +492,7 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     'n/a' in each row and nothing said why, and train's warning was said for the first variant
     only (Python shows a repeated warning once). The runs not scored are now listed with train's
     reason, in the table and in the result."""
-    from hf_neuroformer.ablation import ablation_markdown, run_ablation
+    from hf_neuroformer.ablation import _not_scored_reason, ablation_markdown, run_ablation, variant_folder
 
     rec = a2929.restrict(700.0, 720.0)
     tc = TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e6, generation_batch_size=512)
@@ -513,6 +513,17 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     assert "| n/a, n/a | " in text and "| 2, 2 |" not in text, text
     assert "Best step n/a: state-only (seed 0), +past (seed 0), state-only (seed 1), +past (seed 1): no step was " \
            "selected (last step (validation loss never finite)); the last step's model was kept." in text, text
+    # the reason pointed to 'train_loss in training_log.json' without saying where; it now gives the logged loss and
+    # the log's path, or, for the temporary folders of a run without work_dir (removed), says --work-dir keeps them
+    folder = variant_folder(tmp_path / "w", [0, 1], 1, 1, "+past")
+    assert all("training diverged: the training loss logged at step 2 was " in r["reason"] for r in res["not_scored"])
+    reason = res["not_scored"][-1]["reason"]
+    assert f"; see train_loss in {folder / 'training_log.json'}; lower" in reason, reason
+    gen = json.loads((folder / "metrics.json").read_text())["test/generation"]
+    temporary = _not_scored_reason(gen, folder, True)
+    assert "training_log.json" in gen and reason.replace(f"see train_loss in {folder / 'training_log.json'}", "the "
+           "variant folders were temporary and are removed: give work_dir (--work-dir) to keep their "
+           "training_log.json") == temporary, temporary
 
 
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(

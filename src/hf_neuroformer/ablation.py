@@ -200,7 +200,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "per_seed": {seed: rows},
         "seeds": [...], "skipped": [...], "not_scored": [{variant, seed, reason}], "same_split": bool,
         "contrastive_loss_weight": float}``; ``not_scored`` lists the runs whose test split was not generated and
-        why (training diverged: their test losses are NaN), which the table says under it; a row's
+        why (training diverged: their test losses are NaN; the training loss logged and where its
+        ``training_log.json`` is, or that ``work_dir`` keeps it), which the table says under it; a row's
         ``best_step`` is None where train selected no step (``checkpoint_selection`` ``last step (...)``,
         kept beside it: no validation split, or a validation loss never finite), n/a in the table;
         a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
@@ -287,7 +288,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                 rows.append(row)
                 if isinstance(m.get("test/generation"), str):  # why the test split was not generated (diverged)
                     not_scored.append({"variant": name, "seed": seed,
-                                       "reason": m["test/generation"].removeprefix("not run: ")})
+                                       "reason": _not_scored_reason(m["test/generation"], out, tmp is not None)})
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -300,6 +301,31 @@ def _no_step_selected(metrics: dict) -> bool:
     """Whether train kept the last step's model without choosing it (``checkpoint_selection``
     ``last step (...)``)."""
     return str(metrics.get("checkpoint_selection")).startswith("last step")
+
+
+#: what train's reason for not generating the test split points to (the variant's training_log.json)
+_SEE_LOG = "see train_loss in training_log.json"
+
+
+def _not_scored_reason(generation: str, out: Path, temporary: bool) -> str:
+    """Train's ``test/generation`` reason with its pointer to ``training_log.json`` made usable: the
+    training loss it shows (first non-finite step, or the last one logged) and the log's path, or,
+    for temporary variant folders (removed at the end), that ``--work-dir`` keeps them."""
+    reason = generation.removeprefix("not run: ")
+    if _SEE_LOG not in reason:
+        return reason
+    log = json.loads((out / "training_log.json").read_text()) if (out / "training_log.json").exists() else []
+    losses = [(e["step"], e.get("train_loss")) for e in log if "train_loss" in e]
+    bad = next(((step, v) for step, v in losses if not is_finite_number(v)), None)
+    if bad is not None:
+        shown = f"the training loss logged at step {bad[0]} was not finite (NaN or inf)"
+    elif losses:
+        shown = f"the training loss logged at step {losses[-1][0]} was {losses[-1][1]:.4g}"
+    else:
+        shown = "no training loss was logged"
+    where = ("the variant folders were temporary and are removed: give work_dir (--work-dir) to keep their "
+             "training_log.json" if temporary else f"see train_loss in {out / 'training_log.json'}")
+    return reason.replace(_SEE_LOG, f"{shown}; {where}")
 
 
 #: the figures of a row whose sd over seeds and paired difference to ``+past`` :func:`run_ablation` gives
