@@ -1169,3 +1169,48 @@ def test_a_contrastive_weight_set_after_construction_is_checked_before_saving(we
     cfg.contrastive_loss_weight = 0.5
     cfg.save_pretrained(tmp_path)
     assert nf.NeuroformerConfig.from_pretrained(tmp_path).contrastive_loss_weight == 0.5
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("contrastive_modalities", ["nope"], r"contrastive_modalities: \['nope'\] are not modalities of this config"),
+    ("contrastive_modalities", ["head_direction"] * 2, r"contrastive_modalities: names must be unique"),
+    ("modalities", [dict(HD), dict(HD)], r"modalities: names must be unique, repeated: \['head_direction'\]"),
+    ("modalities", [{"name": "hd"}], r"modalities\[0\]: missing required key 'source'"),
+    ("modalities", [], r"contrastive_loss_weight: 0.5 > 0 needs at least one entry in modalities"),
+    ("current_window", 0.04, r"modalities\[0\] \('head_direction'\)\.window: ends at 0.05 s, after the current"),
+    ("past_window", 0.02, r"modalities\[0\] \('head_direction'\)\.window: starts at -0.05 s, before the past"),
+    ("hidden_act", "nope", r"hidden_act: expected an activation name of transformers' ACT2FN"),
+    ("split_stratify_by", "", r"split_stratify_by: expected None or a trial column name"),
+])
+def test_a_field_set_after_construction_is_refused_at_save_as_the_constructor_refuses_it(field, value, message,
+                                                                                          tmp_path):
+    """Fields set after construction (config.contrastive_modalities = ['nope'], config.modalities,
+    a current / past window the modality windows no longer fit in, hidden_act, split_stratify_by)
+    were written to config.json unchecked (validate() did not look at them), and the saved folder
+    was then refused by from_pretrained. save_pretrained now refuses them with the constructor's
+    message, before anything is written: a folder holding an earlier save is left as it was, a new
+    one is not created."""
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    with pytest.raises(ValueError, match="^NeuroformerConfig." + message):
+        hd_config(contrastive_loss_weight=0.5, **{field: value})  # the constructor's message
+    cfg.save_pretrained(tmp_path / "old")
+    before = (tmp_path / "old" / "config.json").read_bytes()
+    setattr(cfg, field, value)
+    for folder in ("old", "new"):
+        with pytest.raises(ValueError, match="^NeuroformerConfig." + message):
+            cfg.save_pretrained(tmp_path / folder)
+    assert (tmp_path / "old" / "config.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
+def test_a_valid_change_after_construction_still_saves_and_loads(tmp_path):
+    cfg = hd_config(contrastive_loss_weight=0.5)
+    cfg.modalities = cfg.modalities + [dict(HD, name="hd_later", window=[-0.02, 0.03])]
+    cfg.contrastive_modalities = ["hd_later"]
+    cfg.current_window, cfg.hidden_act = 0.06, "relu"
+    cfg.save_pretrained(tmp_path)
+    loaded = nf.NeuroformerConfig.from_pretrained(tmp_path)
+    assert [m["name"] for m in loaded.modalities] == ["head_direction", "hd_later"]
+    assert loaded.modality("hd_later")["window"] == [-0.02, 0.03]
+    assert (loaded.contrastive_modalities, loaded.current_window, loaded.hidden_act) == (["hd_later"], 0.06, "relu")
+    assert loaded.to_dict()["modalities"] == cfg.to_dict()["modalities"]

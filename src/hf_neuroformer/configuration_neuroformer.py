@@ -619,6 +619,66 @@ def _checked_contrastive_temperature(temperature) -> float:
     return float(temperature)
 
 
+def _checked_hidden_act(hidden_act) -> str:
+    """``hidden_act`` as given, refused unless a name of transformers' ``ACT2FN``; checked by the
+    constructor and again by ``validate``."""
+    from transformers.activations import ACT2FN
+
+    if not (isinstance(hidden_act, str) and hidden_act in ACT2FN):
+        raise ValueError(f"NeuroformerConfig.hidden_act: expected an activation name of transformers' ACT2FN "
+                         f"(e.g. 'gelu', 'relu', 'silu'), got {hidden_act!r}")
+    return hidden_act
+
+
+def _checked_stratify_by(column):
+    """``split_stratify_by``: None or a trial column name; checked by the constructor and again by ``validate``."""
+    if column is not None and not (isinstance(column, str) and column):
+        raise ValueError(f"NeuroformerConfig.split_stratify_by: expected None or a trial column name, got {column!r}")
+    return column
+
+
+def _checked_decoding_targets(targets) -> list:
+    """``decoding_targets`` as a new list of dicts (None = ``[]``); the rules of each target are
+    ``NeuroformerConfig._check``'s. Checked by the constructor and again by ``validate``."""
+    if targets is not None and not (isinstance(targets, (list, tuple)) and all(isinstance(t, dict) for t in targets)):
+        raise ValueError(f"NeuroformerConfig.decoding_targets: expected None or a list of mappings with 'name' and "
+                         f"'kind', got {targets!r}")
+    return [dict(t) for t in (targets or [])]
+
+
+def _checked_modalities(modalities, current_window: float, past_window: float) -> list:
+    """``modalities`` as a new list of :func:`normalize_modality` dicts (None = ``[]``) with
+    distinct names, their windows within these windows; checked by the constructor and again by
+    ``validate`` (a modality set, or a window changed, after construction)."""
+    if modalities is not None and not isinstance(modalities, (list, tuple)):
+        raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
+    out = [normalize_modality(i, m, current_window, past_window) for i, m in enumerate(modalities or [])]
+    names = [m["name"] for m in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"NeuroformerConfig.modalities: names must be unique, repeated: {dup}")
+    return out
+
+
+def _checked_contrastive_modalities(names, known: list):
+    """``contrastive_modalities``: None (all of ``known``, the config's modality names) or a new
+    list of distinct names among ``known``; checked by the constructor and again by ``validate``."""
+    if names is None:
+        return None
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names) or not names:
+        raise ValueError(f"NeuroformerConfig.contrastive_modalities: expected None or a non-empty list of "
+                         f"modality names, got {names!r}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"NeuroformerConfig.contrastive_modalities: {unknown} are not modalities of this "
+                         f"config ({known})")
+    # a name given twice weighed its modality twice in the loss and counted each window twice in retrieval
+    dup = sorted({n for n in names if list(names).count(n) > 1})
+    if dup:
+        raise ValueError(f"NeuroformerConfig.contrastive_modalities: names must be unique, repeated: {dup}")
+    return list(names)
+
+
 class NeuroformerConfig(PreTrainedConfig):
     r"""Configuration of a Neuroformer.
 
@@ -890,7 +950,14 @@ class NeuroformerConfig(PreTrainedConfig):
         killed after its commit (:func:`finish_interrupted_save_of`): left pending, the next
         ``from_pretrained`` completed it over the ``config.json`` written here. A config whose
         ``auto_map`` names its class (loaded from a pushed repository) is saved with
-        ``configuration_neuroformer.py`` and the modules it imports (:func:`carried_remote_code`)."""
+        ``configuration_neuroformer.py`` and the modules it imports (:func:`carried_remote_code`).
+
+        Raises:
+            ValueError: a field that breaks its rule (:meth:`validate`, the constructor's message),
+                before anything is written or created (transformers validates after creating the
+                folder and writing the code files).
+        """
+        self.validate()
         finish_interrupted_save_of(save_directory)
         # a config pulled from a pushed repository: the code files its auto_map names are written too
         with carried_remote_code(self, getattr(self, "auto_map", None)):
@@ -956,12 +1023,7 @@ class NeuroformerConfig(PreTrainedConfig):
         self.num_past_layers = checked_int("num_past_layers", num_past_layers)
         self.num_hidden_layers = checked_int("num_hidden_layers", num_hidden_layers)
         self.intermediate_size = checked_int("intermediate_size", intermediate_size)
-        from transformers.activations import ACT2FN
-
-        if not (isinstance(hidden_act, str) and hidden_act in ACT2FN):
-            raise ValueError(f"NeuroformerConfig.hidden_act: expected an activation name of transformers' ACT2FN "
-                             f"(e.g. 'gelu', 'relu', 'silu'), got {hidden_act!r}")
-        self.hidden_act = hidden_act
+        self.hidden_act = _checked_hidden_act(hidden_act)
         self.hidden_dropout = _number("hidden_dropout", hidden_dropout)
         self.attention_dropout = _number("attention_dropout", attention_dropout)
         self.layer_norm_eps = _number("layer_norm_eps", layer_norm_eps)
@@ -984,26 +1046,12 @@ class NeuroformerConfig(PreTrainedConfig):
         self.split_gap = _number("split_gap", split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
         self.split_seed = checked_int("split_seed", split_seed)
-        if split_stratify_by is not None and not (isinstance(split_stratify_by, str) and split_stratify_by):
-            raise ValueError(f"NeuroformerConfig.split_stratify_by: expected None or a trial column name, got {split_stratify_by!r}")
-        self.split_stratify_by = split_stratify_by
-        if decoding_targets is not None and not (isinstance(decoding_targets, (list, tuple))
-                                                 and all(isinstance(t, dict) for t in decoding_targets)):
-            raise ValueError(f"NeuroformerConfig.decoding_targets: expected None or a list of mappings with 'name' and "
-                             f"'kind', got {decoding_targets!r}")
-        self.decoding_targets = [dict(t) for t in (decoding_targets or [])]
+        self.split_stratify_by = _checked_stratify_by(split_stratify_by)
+        self.decoding_targets = _checked_decoding_targets(decoding_targets)
         self.decoding_pool = decoding_pool
         self.decoding_head_hidden_size = _optional_size("decoding_head_hidden_size", decoding_head_hidden_size, 0)
         self.decoding_generative_loss_weight = _number("decoding_generative_loss_weight", decoding_generative_loss_weight)
-        if modalities is not None and not isinstance(modalities, (list, tuple)):
-            raise ValueError(f"NeuroformerConfig.modalities: expected a list of modality mappings, got {type(modalities).__name__}")
-        self.modalities = [
-            normalize_modality(i, m, self.current_window, self.past_window) for i, m in enumerate(modalities or [])
-        ]
-        names = [m["name"] for m in self.modalities]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"NeuroformerConfig.modalities: names must be unique, repeated: {dup}")
+        self.modalities = _checked_modalities(modalities, self.current_window, self.past_window)
         self.num_modality_layers = checked_int("num_modality_layers", num_modality_layers)
         if self.num_modality_layers < 1:
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
@@ -1017,29 +1065,30 @@ class NeuroformerConfig(PreTrainedConfig):
         self._check()
 
     def _set_contrastive(self, weight, temperature, learnable, names, projection_size) -> None:
-        """Validate and set the ``contrastive_*`` fields (see the class docstring)."""
-        self.contrastive_loss_weight = _checked_contrastive_weight(weight)
-        self.contrastive_temperature = _checked_contrastive_temperature(temperature)
-        self.contrastive_learnable_temperature = checked_bool("contrastive_learnable_temperature", learnable)
-        known = [m["name"] for m in self.modalities]
-        if names is not None:
-            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names) or not names:
-                raise ValueError(f"NeuroformerConfig.contrastive_modalities: expected None or a non-empty list of "
-                                 f"modality names, got {names!r}")
-            unknown = [n for n in names if n not in known]
-            if unknown:
-                raise ValueError(f"NeuroformerConfig.contrastive_modalities: {unknown} are not modalities of this "
-                                 f"config ({known})")
-            # a name given twice weighed its modality twice in the loss and counted each window twice in retrieval
-            dup = sorted({n for n in names if list(names).count(n) > 1})
-            if dup:
-                raise ValueError(f"NeuroformerConfig.contrastive_modalities: names must be unique, repeated: {dup}")
-            names = list(names)
+        """Set the ``contrastive_*`` fields and check them (:meth:`_check_contrastive`; see the class docstring)."""
+        self.contrastive_loss_weight = weight
+        self.contrastive_temperature = temperature
+        self.contrastive_learnable_temperature = learnable
         self.contrastive_modalities = names
-        self.contrastive_projection_size = _optional_size("contrastive_projection_size", projection_size, 1)
+        self.contrastive_projection_size = projection_size
+        self._check_contrastive()
+
+    def _check_contrastive(self) -> None:
+        """The rules of the ``contrastive_*`` fields, run by the constructor and again by
+        ``validate`` (set after construction, ``config.contrastive_modalities = ['nope']`` or
+        ``config.modalities = []`` with the loss on, they were saved unchecked, and the saved
+        ``config.json`` was then refused by ``from_pretrained``)."""
+        self.contrastive_loss_weight = _checked_contrastive_weight(self.contrastive_loss_weight)
+        self.contrastive_temperature = _checked_contrastive_temperature(self.contrastive_temperature)
+        self.contrastive_learnable_temperature = checked_bool("contrastive_learnable_temperature",
+                                                              self.contrastive_learnable_temperature)
+        known = [m["name"] for m in self.modalities]
+        self.contrastive_modalities = _checked_contrastive_modalities(self.contrastive_modalities, known)
+        self.contrastive_projection_size = _optional_size("contrastive_projection_size",
+                                                          self.contrastive_projection_size, 1)
         if self.contrastive_loss_weight > 0 and not known:
-            raise ValueError(f"NeuroformerConfig.contrastive_loss_weight: {weight} > 0 needs at least one entry in "
-                             "modalities to align the spikes with")
+            raise ValueError(f"NeuroformerConfig.contrastive_loss_weight: {self.contrastive_loss_weight} > 0 needs at "
+                             "least one entry in modalities to align the spikes with")
 
     def contrastive_modality_names(self):
         """Names of the modalities the contrastive loss aligns with the spikes (``[]`` when off)."""
@@ -1130,12 +1179,19 @@ class NeuroformerConfig(PreTrainedConfig):
             setattr(self, name, checked_int(name, getattr(self, name), "an integer >= 1", lambda v: v >= 1))
         for name in ("num_past_layers", "split_seed", "vocab_size"):
             setattr(self, name, checked_int(name, getattr(self, name)))
-        for name in ("dt_conditioned_on_unit", "contrastive_learnable_temperature"):
-            checked_bool(name, getattr(self, name))
-        # set after construction (config.contrastive_loss_weight = True, config.contrastive_temperature = 1e300), they
-        # were saved unchecked, and the saved config.json was then refused by from_pretrained
-        self.contrastive_loss_weight = _checked_contrastive_weight(self.contrastive_loss_weight)
-        self.contrastive_temperature = _checked_contrastive_temperature(self.contrastive_temperature)
+        checked_bool("dt_conditioned_on_unit", self.dt_conditioned_on_unit)
+        self.hidden_act = _checked_hidden_act(self.hidden_act)
+        self.split_stratify_by = _checked_stratify_by(self.split_stratify_by)
+        # set after construction (config.modalities = [...], a current_window its windows no longer fit in,
+        # config.contrastive_modalities = ['nope'], config.contrastive_temperature = 1e300), they were saved
+        # unchecked, and the saved config.json was then refused by from_pretrained. The lists are replaced only
+        # where the checked ones differ: a collator built with config.modalities keeps reading the config's
+        for name, checked in (("decoding_targets", _checked_decoding_targets(self.decoding_targets)),
+                              ("modalities", _checked_modalities(self.modalities, self.current_window,
+                                                                 self.past_window))):
+            if checked != getattr(self, name):
+                setattr(self, name, checked)
+        self._check_contrastive()
         # every float field: NaN and inf are refused by checked_float, whatever the range
         for name in ("split_block_length", "temporal_min_period", "temporal_max_period", "layer_norm_eps"):
             real(name, "a positive number", lambda v: v > 0)
@@ -1177,8 +1233,7 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(
                 f"NeuroformerConfig.decoding_pool: expected one of {list(DECODING_POOLS)}, got {self.decoding_pool!r}"
             )
-        for name, minimum in (("decoding_head_hidden_size", 0), ("contrastive_projection_size", 1)):
-            setattr(self, name, _optional_size(name, getattr(self, name), minimum))
+        self.decoding_head_hidden_size = _optional_size("decoding_head_hidden_size", self.decoding_head_hidden_size, 0)
         real("decoding_generative_loss_weight", "a finite number >= 0", lambda v: v >= 0)
         for i, t in enumerate(self.decoding_targets):
             if "name" not in t or t.get("kind") not in ("regression", "classification", "circular"):

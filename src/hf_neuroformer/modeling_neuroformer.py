@@ -809,7 +809,8 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
 
         Raises:
             ValueError: the unit embedding's rows differ from ``config.vocab_size``, or the dt head's
-                classes from ``config.num_dt_bins``; nothing is written.
+                classes from ``config.num_dt_bins``, or a config field breaks its rule
+                (``config.validate()``); nothing is written.
 
         A save into ``save_directory`` killed after its commit (``train`` / ``finetune``: its journal
         is there) is completed first, so the files written here are the ones a later
@@ -826,6 +827,7 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
                 weights and ``config.json`` only).
         """
         self._check_config_describes_weights("; the checkpoint would not load, so nothing was written")
+        self.config.validate()  # a field set after construction: refused before the folder is made (the config's message)
         # a save into the folder killed after its commit is completed first: left pending, the next
         # from_pretrained completed it over these files, and loaded that older model instead
         finish_interrupted_save_of(save_directory)
