@@ -351,7 +351,8 @@ def test_config_bool_fields_take_only_true_or_false():
 def test_save_pretrained_refuses_a_field_set_to_a_bad_value_after_construction(batch_and_model, tmp_path):
     """``model.config.hidden_dropout = 1.5`` then ``save_pretrained`` wrote a config.json that
     ``from_pretrained`` refused, so the saved model could not be loaded; transformers validates its
-    own strict configs before writing (``config.validate()``). Nothing of the model is written."""
+    own strict configs before writing (``config.validate()``). Nothing of the model is written, and
+    the folder is not created (transformers made it before validating: an empty folder was left)."""
     _, model, _ = batch_and_model
     for name, value, said in (("hidden_dropout", 1.5, "a dropout probability in"), ("max_window_length", 2, ">= 3")):
         config = nf.NeuroformerConfig.from_dict(model.config.to_dict())
@@ -364,9 +365,16 @@ def test_save_pretrained_refuses_a_field_set_to_a_bad_value_after_construction(b
         model.config.hidden_dropout = 1.5
         with pytest.raises(ValueError, match=r"NeuroformerConfig\.hidden_dropout"):
             model.save_pretrained(tmp_path / "model")
-        assert not any((tmp_path / "model").glob("*.json")) and not any((tmp_path / "model").glob("*.safetensors"))
+        assert not (tmp_path / "model").exists()
     finally:
         model.config.hidden_dropout = old
+    old, model.config.hidden_act = model.config.hidden_act, "nope"  # a field the checks at save did not cover
+    try:
+        with pytest.raises(ValueError, match=r"^NeuroformerConfig\.hidden_act: expected an activation name"):
+            model.save_pretrained(tmp_path / "model")
+        assert not (tmp_path / "model").exists()
+    finally:
+        model.config.hidden_act = old
 
 
 def test_an_integer_field_set_after_construction_is_saved_as_an_int(tmp_path):
