@@ -1214,3 +1214,24 @@ def test_a_valid_change_after_construction_still_saves_and_loads(tmp_path):
     assert loaded.modality("hd_later")["window"] == [-0.02, 0.03]
     assert (loaded.contrastive_modalities, loaded.current_window, loaded.hidden_act) == (["hd_later"], 0.06, "relu")
     assert loaded.to_dict()["modalities"] == cfg.to_dict()["modalities"]
+
+
+def test_a_learned_logit_scale_below_the_floor_is_used_and_put_back_at_it(batch):
+    """The learned logit scale had a ceiling, log(100), but no floor: a learned temperature could
+    drift above 100 (logit scale below log(1 / 100)), the temperatures the config refuses (the
+    loss's gradient falls as 1 / temperature, and is 0 far enough out). The loss now takes the
+    scale within the config's range 0.01..100 and cap_logit_scale_ (run by train after every
+    step) puts a scale below the floor back at it; at the floor it still gets a gradient."""
+    cfg, b = batch
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 1.0,
+                                  "contrastive_learnable_temperature": True})
+    torch.manual_seed(0)
+    model = nf.NeuroformerForPreTraining(cfg).train()
+    head = model.contrastive
+    with torch.no_grad():
+        head.logit_scale.fill_(math.log(1 / 1000.0))  # temperature 1000
+    assert float(head.logit_scale_value()) == pytest.approx(0.01, rel=1e-6)
+    head.cap_logit_scale_()
+    assert float(head.logit_scale) == pytest.approx(math.log(0.01), abs=1e-6)
+    model(**b).contrastive_loss.backward()
+    assert float(head.logit_scale.grad.abs()) > 0

@@ -130,7 +130,7 @@ def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
 MODALITY_KINDS = ("continuous", "categorical", "video")
 # the contrastive head caps the logit scale 1 / temperature here (CLIP), so contrastive_temperature >= 0.01
 CONTRASTIVE_MAX_LOGIT_SCALE = 100.0
-# the largest contrastive_temperature taken (logit scale >= 0.01): the InfoNCE's gradient falls as 1 / temperature
+# the largest contrastive_temperature taken (logit scale >= 0.01, also learned): the InfoNCE's gradient falls as 1 / temperature
 # (1/100 of its size at 1 here, in float32 and bfloat16); above ~1e7 float32 no longer tells the loss from log(n),
 # above ~1e40 (bfloat16) / 1e45 (float32) exp(logit_scale) is 0 and the loss has no gradient at all
 CONTRASTIVE_MAX_TEMPERATURE = 100.0
@@ -834,12 +834,13 @@ class NeuroformerConfig(PreTrainedConfig):
             over the contrastive modalities with at least two such windows in it (0 when none has).
         contrastive_temperature (float, default 0.1): softmax temperature of the similarities
             (initial value when learnable); from 0.01 to 100: the logit scale ``1 / temperature``
-            is capped at 100 (CLIP), also while it is learned, and the loss's gradient falls as
+            is capped at 100 (CLIP) and kept >= 0.01, also while it is learned, and the loss's gradient falls as
             ``1 / temperature`` (at 100, 1/100 of its size at 1; far above, none: from about 1e40,
             ``exp(log(1 / temperature))`` is 0 in bfloat16 and float32 and the loss a constant ``log(n)``).
         contrastive_learnable_temperature (bool, default False): learn ``log(1 / temperature)``;
-            :func:`~hf_neuroformer.training.train` puts a learned value above ``log(100)`` back on
-            that cap after every optimizer step (CLIP), where the loss still gives it a gradient.
+            :func:`~hf_neuroformer.training.train` puts a learned value above ``log(100)`` or below
+            ``log(1 / 100)`` back on that bound after every optimizer step (CLIP's cap), where the
+            loss still gives it a gradient.
         contrastive_modalities (list of str or None, default None = every modality): the
             modality names aligned with the spikes, each named once.
         contrastive_projection_size (int or None, default None = ``hidden_size``): width of the

@@ -37,8 +37,9 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .binning import n_bins_covering, n_full_bins
-from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, NeuroformerConfig, carried_auto_class,
-                                        carried_remote_code, checked_int, finish_interrupted_save_of)
+from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, CONTRASTIVE_MAX_TEMPERATURE, NeuroformerConfig,
+                                        carried_auto_class, carried_remote_code, checked_int,
+                                        finish_interrupted_save_of)
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -742,21 +743,27 @@ class NeuroformerContrastiveHead(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.contrastive_temperature)),
                                         requires_grad=config.contrastive_learnable_temperature)
 
+    #: Range of ``logit_scale`` (the log of ``1 / temperature``): the config's temperatures, 0.01 to 100.
+    LOG_SCALE_RANGE = (math.log(1.0 / CONTRASTIVE_MAX_TEMPERATURE), math.log(CONTRASTIVE_MAX_LOGIT_SCALE))
+
     def logit_scale_value(self) -> torch.Tensor:
-        """0-d ``1 / temperature`` the loss uses: ``exp(logit_scale)``, capped at
-        ``CONTRASTIVE_MAX_LOGIT_SCALE`` (100, CLIP). The cap is taken on ``logit_scale`` itself, so
-        a scale at the cap still gets its gradient: ``exp(log(1 / 0.01))`` is 100.0000076 in
-        float32, above 100, and a learnable temperature that starts at the allowed 0.01 got no
-        gradient and never moved."""
-        return self.logit_scale.clamp(max=math.log(CONTRASTIVE_MAX_LOGIT_SCALE)).exp()
+        """0-d ``1 / temperature`` the loss uses: ``exp(logit_scale)``, kept within the config's
+        range, from ``1 / CONTRASTIVE_MAX_TEMPERATURE`` (0.01) to ``CONTRASTIVE_MAX_LOGIT_SCALE``
+        (100, CLIP's cap). The bounds are taken on ``logit_scale`` itself, so a scale at one still
+        gets its gradient: ``exp(log(1 / 0.01))`` is 100.0000076 in float32, above 100, and a
+        learnable temperature that starts at the allowed 0.01 got no gradient and never moved.
+        Without the floor a learned temperature could drift past the 100 the config refuses
+        (the loss's gradient falls as 1 / temperature)."""
+        return self.logit_scale.clamp(*self.LOG_SCALE_RANGE).exp()
 
     @torch.no_grad()
     def cap_logit_scale_(self) -> None:
-        """Put a learned ``logit_scale`` above the cap back on it (in place; CLIP's practice, run by
-        :func:`~hf_neuroformer.training.train` after every optimizer step). Above the cap the loss
-        passes it no gradient, so a scale that an update had pushed there stayed there for the rest
-        of the run, whatever the loss asked for later."""
-        self.logit_scale.clamp_(max=math.log(CONTRASTIVE_MAX_LOGIT_SCALE))
+        """Put a learned ``logit_scale`` outside :attr:`LOG_SCALE_RANGE` back on its bound (in
+        place; CLIP's practice for the cap, run by :func:`~hf_neuroformer.training.train` after
+        every optimizer step). Outside the range the loss passes it no gradient, so a scale that an
+        update had pushed there stayed there for the rest of the run, whatever the loss asked for
+        later."""
+        self.logit_scale.clamp_(*self.LOG_SCALE_RANGE)
 
     def contrasts(self, modality_inputs: dict) -> bool:
         """Whether :meth:`forward` has a term for a batch of these modality inputs (as

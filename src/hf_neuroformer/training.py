@@ -1786,7 +1786,7 @@ def train(
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
                         optimizer.step()
-                        if learned_temperature is not None:  # back on its cap, where the loss gives it a gradient
+                        if learned_temperature is not None:  # back within 0.01..100, where the loss gives it a gradient
                             learned_temperature.cap_logit_scale_()
                         if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update
                             scheduler.step()
