@@ -526,6 +526,29 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
            "training_log.json") == temporary, temporary
 
 
+def test_ablate_cli_names_the_config_field_of_the_rate_of_a_diverged_run(a2929, tmp_path, capsys):
+    """Break test: 'neuroformer ablate' wrote train's reason under the table ('Not scored: ... lower
+    learning_rate'), a name no ablate flag has: the rate is the training: section's of its --config,
+    as 'neuroformer train' already says. Named so now, in the table and in the .json."""
+    from hf_neuroformer.io import write_nwb
+
+    data = write_nwb(a2929.restrict(700.0, 720.0), tmp_path / "a2929_20s.nwb")
+    cfg = tmp_path / "div.yaml"
+    cfg.write_text("current_window: 0.05\npast_window: 0.1\ndt_resolution: 0.005\nmax_window_length: 48\n"
+                   "max_past_length: 64\nhidden_size: 16\nnum_attention_heads: 2\nnum_hidden_layers: 1\n"
+                   "intermediate_size: 32\nsplit_block_length: 2.0\n"
+                   "training:\n  batch_size: 16\n  generation_batch_size: 512\n  learning_rate: 1.0e6\n")
+    out = tmp_path / "ablation.md"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["ablate", "--config", str(cfg), "--data", str(data), "--max-steps", "2", "--output",
+                     str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    reasons = [r["reason"] for r in json.loads(out.with_suffix(".json").read_text())["not_scored"]]
+    assert len(reasons) == 2 and all(f"lower training.learning_rate in --config {cfg})" in r for r in reasons), reasons
+    assert "Not scored: +past: its test split was not generated" in text and "lower learning_rate" not in text, text
+
+
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(
         a2929, tmp_path, capsys, readme_leaves_out):
     """A model with a modality drew the modality's modules from the seeded stream first, so its

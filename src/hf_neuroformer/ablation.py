@@ -179,7 +179,8 @@ def check_same_windows(recording, variants) -> None:
 
 
 def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, contrastive_loss_weight: float = 0.5,
-                 progress: bool = False, overwrite: bool = False, seeds=None) -> Dict[str, object]:
+                 progress: bool = False, overwrite: bool = False, seeds=None,
+                 learning_rate_option: str = "learning_rate") -> Dict[str, object]:
     """Train every variant of :func:`ablation_variants` with :func:`~hf_neuroformer.training.train`.
 
     Every variant uses ``training`` unchanged (steps, batch) and the split of the same config
@@ -195,6 +196,9 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
             are replaced only with ``overwrite`` (otherwise ``FileExistsError`` before any training).
         seeds: training seeds (distinct integers); every variant is trained once per seed.
             Default: ``[training.seed]``.
+        learning_rate_option: how the reason of a diverged run (``not_scored``, train's warnings)
+            names the rate to lower (:func:`~hf_neuroformer.training.train`'s argument;
+            ``neuroformer ablate`` names the ``training.learning_rate`` field of its ``--config``).
 
     Returns:
         ``{"rows": [{variant, id_nll, dt_nll, id_f1, ...}], "per_seed": {seed: rows},
@@ -257,7 +261,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                       f"contrastive weight {cfg.contrastive_loss_weight}, seed {seed})", flush=True)
                 began: dict = {}
                 m = train(recording, out, cfg, run, overwrite=tmp is not None or overwrite, progress=progress,
-                          initial_state=start,
+                          initial_state=start, learning_rate_option=learning_rate_option,
                           on_train_start=lambda model: began.update(
                               {k: v.detach().clone() for k, v in model.state_dict().items()}))
                 start = {**(start or {}), **began}  # the next variant starts from these

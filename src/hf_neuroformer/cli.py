@@ -163,6 +163,11 @@ def _load_model(args, *, next_spike_heads: bool = True):
 TRAIN_RATE_FIELD = "training.learning_rate (a --config file's training: section)"
 
 
+def _config_rate_field(config_path) -> str:
+    """How ``train`` and ``ablate`` name the learning rate of the ``--config`` file they read (no flag sets it)."""
+    return f"training.learning_rate in --config {config_path}" if config_path else TRAIN_RATE_FIELD
+
+
 def _learning_rate_option(config) -> str:
     """How the refusal of a diverged model (:func:`~hf_neuroformer.analysis._batches.check_finite_weights`)
     names the rate to lower: a fine-tuned decoder's (``config`` with decoding targets) is
@@ -410,9 +415,9 @@ def cmd_train(args) -> int:
     before = file_identity(weights)
     # a diverged run's warnings said "lower learning_rate", which no train flag sets: the rate is the
     # training: section's (or the checkpoint's when resumed)
-    rate_field = f"training.learning_rate in --config {args.config}" if args.config else TRAIN_RATE_FIELD
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
-                    ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option=rate_field)
+                    ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG,
+                    learning_rate_option=_config_rate_field(args.config))
     if metrics:
         from .training import model_files_in
 
@@ -1598,6 +1603,8 @@ def cmd_ablate(args) -> int:
     _check_config_modalities(config, rec, args)
     result = run_ablation(rec, config, training, work_dir=args.work_dir, seeds=seeds,
                           contrastive_loss_weight=weight, overwrite=args.overwrite,
+                          # a diverged run's reason under the table said "lower learning_rate", which is no flag
+                          learning_rate_option=_config_rate_field(args.config),
                           progress=True)  # a bar per variant, as train shows (TQDM_DISABLE=1 turns them off)
     seed_text = f"seeds {args.seeds}" if seeds else f"seed {training.seed}"
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
