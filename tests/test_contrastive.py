@@ -1258,3 +1258,25 @@ def test_a_learned_logit_scale_below_the_floor_is_used_and_put_back_at_it(batch)
     assert float(head.logit_scale) == pytest.approx(math.log(0.01), abs=1e-6)
     model(**b).contrastive_loss.backward()
     assert float(head.logit_scale.grad.abs()) > 0
+
+
+def test_contrastive_settings_that_do_not_fit_the_modalities_set_after_construction_are_refused_before_saving(
+        tmp_path):
+    """Break test: validate() checked a contrastive weight set after construction only as a number, so
+    config.contrastive_loss_weight = 0.5 on a config without modalities, or contrastive_modalities naming
+    no modality (or one twice), was written to config.json, which from_pretrained then refused ('0.5 > 0
+    needs at least one entry in modalities'). Refused by save_pretrained now, as by the constructor."""
+    no_modality = hd_config(modalities=[])
+    no_modality.contrastive_loss_weight = 0.5
+    unknown, twice = hd_config(contrastive_loss_weight=0.5), hd_config(contrastive_loss_weight=0.5)
+    unknown.contrastive_modalities = ["speed"]
+    twice.contrastive_modalities = ["head_direction", "head_direction"]
+    for cfg, said in ((no_modality, r"contrastive_loss_weight: 0.5 > 0 needs at least one entry in modalities"),
+                      (unknown, r"contrastive_modalities: \['speed'\] are not modalities of this config"),
+                      (twice, r"contrastive_modalities: names must be unique, repeated: \['head_direction'\]")):
+        with pytest.raises(ValueError, match=r"^NeuroformerConfig\." + said):
+            cfg.save_pretrained(tmp_path)
+        assert not (tmp_path / "config.json").exists()
+    unknown.contrastive_modalities = ["head_direction"]
+    unknown.save_pretrained(tmp_path)
+    assert nf.NeuroformerConfig.from_pretrained(tmp_path).contrastive_modalities == ["head_direction"]
