@@ -947,13 +947,10 @@ def test_a_time_split_of_intervals_that_all_read_just_short_of_a_window_takes_ea
     np.testing.assert_allclose(got, sup[:, 0] + 0.05, atol=1e-9)  # one window per interval
 
 
-def test_overlapping_trials_are_scored_once_as_generation_keeps_them():
-    """Validation and test windows of overlapping (or duplicate) trials were scored twice (20
-    validation windows for 1 s of trial time), with no warning, while generation kept one window per
-    stretch of time and warned; now both keep the earliest trial's windows and a warning names the
-    trials and counts the windows left out. Training keeps each trial's own windows."""
-    from hf_neuroformer.generation import generation_windows
-
+def overlapping_trials_plan():
+    """``(recording, config, plan)``: six 1-s trials over 6 s, each split's two overlapping in time:
+    train ``[0, 1)``, ``[0.5, 1.5)``; validation ``[2, 3)`` listed twice; test ``[4, 5)``,
+    ``[4.5, 5.5)``; 0.1-s windows."""
     rng = np.random.default_rng(0)
     t = np.sort(rng.uniform(0, 6, 600))
     trials = np.array([[0, 1], [0.5, 1.5], [2, 3], [2, 3], [4, 5], [4.5, 5.5]], dtype=float)
@@ -963,6 +960,17 @@ def test_overlapping_trials_are_scored_once_as_generation_keeps_them():
     seg = {"train": trials[:2], "validation": trials[2:4], "test": trials[4:]}
     plan = SplitPlan(mode="trials", segments=seg, trial_index={"train": np.arange(2), "validation": np.arange(2, 4),
                                                                    "test": np.arange(4, 6)})
+    return rec, cfg, plan
+
+
+def test_overlapping_trials_are_scored_once_as_generation_keeps_them():
+    """Validation and test windows of overlapping (or duplicate) trials were scored twice (20
+    validation windows for 1 s of trial time), with no warning, while generation kept one window per
+    stretch of time and warned; now both keep the earliest trial's windows and a warning names the
+    trials and counts the windows left out. Training keeps each trial's own windows."""
+    from hf_neuroformer.generation import generation_windows
+
+    rec, cfg, plan = overlapping_trials_plan()
     tok = NeuroformerTokenizer.from_config(cfg)
     tok.add_units(rec)
     with pytest.warns(UserWarning) as caught:
@@ -1003,3 +1011,22 @@ def test_a_splits_file_without_mode_or_a_split_names_the_file_and_the_key(trial_
     path.write_text("{")
     with pytest.raises(ValueError, match=r"splits\.json': not valid JSON"):
         SplitPlan.read(path)
+
+
+def test_the_overlap_warning_of_prepare_windows_points_at_its_caller(tmp_path):
+    """Under prepare_windows the warning for overlapping trials pointed into windows.py (the dict
+    comprehension that built the splits' windows added a frame), under build_window_datasets at the
+    caller; both now point at the caller."""
+    from hf_neuroformer.windows import prepare_windows
+
+    rec, cfg, plan = overlapping_trials_plan()
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    for name, call in (("build_window_datasets", lambda: build_window_datasets(rec, tok, cfg, plan)),
+                       ("prepare_windows", lambda: prepare_windows(rec, tmp_path / "prep", cfg, tok, plan,
+                                                                   progress=False))):
+        with pytest.warns(UserWarning) as caught:
+            call()
+        files = {w.filename for w in caught if "overlap in time" in str(w.message)}
+        assert files == {__file__}, (name, files)
+

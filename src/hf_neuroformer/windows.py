@@ -1309,7 +1309,9 @@ def prepare_windows(
                     "split_spikes": split_spikes_digest(recording, plan), "num_shards": int(num_shards),
                     "train_shard_layout": TRAIN_SHARD_LAYOUT, "splits": {}}
         features = window_features(config)
-        all_starts = {split: _split_windows(plan, split, config, recording) for split in SPLITS}
+        all_starts = {}
+        for split in SPLITS:  # not a comprehension: its frame (Python < 3.12) made the overlap warning point here
+            all_starts[split] = _split_windows(plan, split, config, recording)
         outside = spikes_outside_windows(recording, plan, config, {s: v[0] for s, v in all_starts.items()})
         for split in SPLITS:
             starts, clips = all_starts[split]
