@@ -1030,3 +1030,25 @@ def test_the_overlap_warning_of_prepare_windows_points_at_its_caller(tmp_path):
         files = {w.filename for w in caught if "overlap in time" in str(w.message)}
         assert files == {__file__}, (name, files)
 
+def test_bits_per_spike_scores_the_windows_train_scores_where_trials_overlap():
+    """split_bits_per_spike (neuroformer evaluate --model) scored every trial's windows: with a trial
+    listed twice its validation split counted 20 windows where training's validation set (and
+    generation) has 10, and with overlapping trials 20 test windows against 15, so its bits per spike
+    were not on the windows of train's metrics. Now it tiles the split as they do (tiling_windows),
+    and warns, pointing at its caller."""
+    from hf_neuroformer.likelihood import split_bits_per_spike
+
+    from tiny_configs import untrained_model
+
+    rec, cfg, plan = overlapping_trials_plan()
+    cfg.update(dict(hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32))
+    tok, model = untrained_model(rec, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds, _ = build_window_datasets(rec, tok, cfg, plan)
+    for split, n in (("validation", 10), ("test", 15)):
+        with pytest.warns(UserWarning, match=rf"split '{split}': its trials overlap in time") as caught:
+            out = split_bits_per_spike(model, tok, rec, plan, split, fit_split="train")
+        assert out["n_windows"] + out["n_windows_truncated"] == len(ds[split]) == n
+        assert {w.filename for w in caught if "overlap in time" in str(w.message)} == {__file__}
+

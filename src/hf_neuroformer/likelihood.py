@@ -188,10 +188,11 @@ def split_bits_per_spike(
 
     Truncated windows are left out of both sides (and of the scored-rate fit) and counted.
 
-    Trial splits whose trials overlap in time: every trial's windows are scored, each as its own
-    prediction (a spike in two overlapping trials' windows counts in both, on both sides of the
-    ratio), so ``n_windows`` can exceed the windows :func:`~hf_neuroformer.generation.generation_windows`
-    generates for the same split (it keeps one window per stretch of time).
+    The windows of ``split`` tile it (:func:`~hf_neuroformer.windows.tiling_windows`): the test
+    and validation windows training scores, and the windows
+    :func:`~hf_neuroformer.generation.generation_windows` generates. Where trials overlap in time
+    (or a trial is listed twice), a stretch is scored once: the earliest-starting trial's window
+    is kept and the others left out, with a warning that names the trials and counts them.
 
     Args:
         model, tokenizer: a trained model and its tokenizer.
@@ -240,15 +241,16 @@ def split_bits_per_spike(
         homogeneous_poisson_log_likelihood,
         poisson_rates_from_windows,
     )
-    from .windows import check_split_in_recording, window_starts_for_split
+    from .windows import check_split_in_recording, tiling_windows, window_starts_for_split
 
     for name, value in (("split", split), ("fit_split", fit_split)):
         if value not in plan.segments:
             raise ValueError(f"{name}: expected one of {sorted(plan.segments)}, got {value!r}")
         check_split_in_recording(plan, value, recording)
     cfg = model.config
-    # non-overlapping windows, so that every spike is scored once
-    starts, clips = window_starts_for_split(plan, split, cfg, stride=cfg.current_window)
+    # non-overlapping windows (one per stretch of overlapping trials), so that every spike is scored once, on the
+    # windows train scores
+    starts, clips = tiling_windows(plan, split, cfg)
     fit_starts, _ = window_starts_for_split(plan, fit_split, cfg, stride=cfg.current_window)
     if len(starts) == 0 or len(fit_starts) == 0:
         raise ValueError(f"split {split!r} / fit_split {fit_split!r}: expected windows in both, got {len(starts)} / {len(fit_starts)}")
