@@ -1052,3 +1052,35 @@ def test_bits_per_spike_scores_the_windows_train_scores_where_trials_overlap():
         assert out["n_windows"] + out["n_windows_truncated"] == len(ds[split]) == n
         assert {w.filename for w in caught if "overlap in time" in str(w.message)} == {__file__}
 
+def test_decode_and_embed_take_one_window_per_stretch_of_overlapping_trials(tmp_path):
+    """neuroformer decode --split and embed tiled the model's split with every trial's windows: with
+    overlapping test trials they decoded / embedded 20 windows (a stretch twice) where finetune and
+    train scored, and generation generates, 15. Now they take tiling_windows' windows and warn."""
+    import json
+
+    import pandas as pd
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.finetuning import DecodingTarget, finetune
+    from hf_neuroformer.io import write_nwb
+
+    rec, cfg, plan = overlapping_trials_plan()
+    rec = SpikeRecording(spike_times=rec.spike_times, unit_ids=rec.unit_ids, unit_names=rec.unit_names,
+                         time_domain=rec.time_domain, trials=rec.trials, trial_info={"k": np.arange(6.0)})
+    cfg.update(dict(hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        finetune(None, rec, [DecodingTarget("trial:k", "regression")], config=cfg, plan=plan,
+                 output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=8, seed=0)
+        tok = NeuroformerTokenizer.from_pretrained(tmp_path / "d")
+        ds, _ = build_window_datasets(rec, tok, cfg, plan)
+    write_nwb(rec, tmp_path / "r.nwb")
+    common = ["--model", str(tmp_path / "d"), "--data", str(tmp_path / "r.nwb"), "--split", "test"]
+    with pytest.warns(UserWarning, match="15 non-overlapping windows are decoded"):
+        assert main(["decode", *common, "--output", str(tmp_path / "t.csv")]) == 0
+    with pytest.warns(UserWarning, match="15 non-overlapping windows are embedded"):
+        assert main(["embed", *common, "--color-by", "trial:k", "--output", str(tmp_path / "e.png")]) == 0
+    expected = np.sort(ds["test"]["window_start"])
+    assert len(expected) == 15
+    np.testing.assert_allclose(np.sort(pd.read_csv(tmp_path / "t.csv")["window_start_s"]), expected, atol=1e-9)
+    np.testing.assert_array_equal(np.sort(json.loads((tmp_path / "e.json").read_text())["window_start_s"]), expected)

@@ -1269,7 +1269,7 @@ def cmd_decode(args) -> int:
     from .jsonio import write_atomic
     from .metrics.bootstrap import CI_BLOCK_S, count_blocks, few_blocks_hint, warn_block_s_unused, window_blocks
     from .metrics.decoding import decoding_metrics, decoding_metrics_ci
-    from .windows import check_split_in_recording, recorded_stretches, window_starts_for_split
+    from .windows import check_split_in_recording, recorded_stretches, tiling_windows
 
     from .io.output_folder import check_file_name
 
@@ -1300,7 +1300,8 @@ def cmd_decode(args) -> int:
     spikes_check = _check_units(tokenizer, rec, args, config=cfg)
     if args.split:
         check_split_in_recording(plan, args.split, rec, flag="--data")
-        starts, clips = window_starts_for_split(plan, args.split, cfg, stride=cfg.current_window)
+        # as finetune scored them: one window per stretch of overlapping trials (a trial listed twice decoded once)
+        starts, clips = tiling_windows(plan, args.split, cfg, use="decoded")
         where = f"the decoder's {args.split} windows"
         tiled = plan.segments[args.split]  # what the windows tile: the blocks of their intervals
     else:
@@ -1442,7 +1443,7 @@ def cmd_embed(args) -> int:
     from .metrics.decoding import unit_is_degrees
     from .plotting import MAX_LATENT_CATEGORIES, latent_colours_are_categorical, plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
-    from .windows import check_split_in_recording, window_starts_for_split
+    from .windows import check_split_in_recording, tiling_windows
 
     from .io.output_folder import check_file_name
 
@@ -1463,7 +1464,7 @@ def cmd_embed(args) -> int:
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read
     check_split_in_recording(plan, args.split, rec, flag="--data")
-    starts, clips = window_starts_for_split(plan, args.split, config, stride=config.current_window)
+    starts, clips = tiling_windows(plan, args.split, config, use="embedded")  # one point per stretch of time
     if len(starts) < 4:
         raise ValueError(f"--split: {args.split!r} has {len(starts)} windows; a 3D PCA needs at least 4")
     values, circular, unit = window_values(rec, args.color_by, starts, config.current_window)
