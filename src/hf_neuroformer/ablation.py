@@ -148,16 +148,14 @@ def check_same_windows(recording, variants) -> None:
         ValueError: naming the modality whose window reaches past the current window and the
             windows per split with it and without it.
     """
-    from .windows import plan_splits, window_starts_for_split
+    from .windows import plan_splits, split_windows
 
     def windows(cfg):
-        with warnings.catch_warnings():  # train() gives the split's warnings once per variant itself
+        with warnings.catch_warnings():  # train() gives the split's (and overlapping trials') warnings itself
             warnings.simplefilter("ignore")
             plan = plan_splits(recording, cfg)
-        # train at the training stride, validation and test tiled (as train() makes them)
-        return plan, {split: window_starts_for_split(plan, split, cfg,
-                                                     stride=None if split == "train" else cfg.current_window)[0]
-                      for split in plan.segments}
+            # train at the training stride, validation and test tiled (as train() makes them)
+            return plan, {split: split_windows(plan, split, cfg)[0] for split in plan.segments}
 
     name0, cfg0 = variants[0]
     plan0, ref = windows(cfg0)

@@ -707,6 +707,22 @@ def tiling_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, us
     return starts[keep], clips[keep]
 
 
+def split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, stacklevel: int = 2):
+    """``(starts, clip_starts)`` of ``split`` as training makes them: ``"train"`` at the training
+    stride (:func:`window_starts_for_split`, ``config.stride``; they may overlap: more, shifted views
+    of the same spikes, and in trial mode each trial's own windows, overlapping trials included),
+    any other split tiled by :func:`tiling_windows` (what is scored does not depend on the stride,
+    and a stretch of overlapping trials is scored once, with its warning). ``stacklevel`` is the
+    caller's, as for ``warnings.warn``.
+
+    Raises:
+        KeyError: ``split`` is not a split of ``plan``.
+    """
+    if split == "train":
+        return window_starts_for_split(plan, split, config)
+    return tiling_windows(plan, split, config, stacklevel=stacklevel + 1)
+
+
 def window_segments(plan: SplitPlan, split: str, starts, clip_starts=None) -> np.ndarray:
     """``(n_windows, 2)`` float64 ``[start, stop)`` s: the segment of ``plan``'s ``split`` that
     holds each window, the stretch of time a window's values may be read from without reading
@@ -813,20 +829,15 @@ def tokenize_windows(
 
 def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig,
                    recording: Optional[SpikeRecording] = None):
-    """``(starts, clip_starts)`` of one split's windows; ``clip_starts`` is ``None`` in time mode.
+    """``(starts, clip_starts)`` of one split's windows (:func:`split_windows`); ``clip_starts`` is
+    ``None`` in time mode.
 
     Raises:
         ValueError: a split with a non-zero fraction has no window; with ``recording``, a window
             (its past included) outside the recording's recorded time (a plan of another
             recording or epoch).
     """
-    # training windows step by config.stride (they may overlap: more, shifted views of the same spikes; in trial
-    # mode each trial's own windows, overlapping trials included); validation and test windows always tile their
-    # split, so what is scored does not depend on that choice, and a stretch of overlapping trials is scored once
-    if split == "train":
-        starts, clips = window_starts_for_split(plan, split, config)
-    else:
-        starts, clips = tiling_windows(plan, split, config, stacklevel=3)
+    starts, clips = split_windows(plan, split, config, stacklevel=3)
     if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
         raise ValueError(
             f"split {split!r}: no window fits in its {len(plan.segments[split])} segments (longest "
@@ -1853,6 +1864,7 @@ __all__ = [
     "check_split_in_recording",
     "window_starts_for_split",
     "tiling_windows",
+    "split_windows",
     "windows_apart",
     "window_starts_array",
     "window_segments",
