@@ -1084,3 +1084,18 @@ def test_decode_and_embed_take_one_window_per_stretch_of_overlapping_trials(tmp_
     assert len(expected) == 15
     np.testing.assert_allclose(np.sort(pd.read_csv(tmp_path / "t.csv")["window_start_s"]), expected, atol=1e-9)
     np.testing.assert_array_equal(np.sort(json.loads((tmp_path / "e.json").read_text())["window_start_s"]), expected)
+
+
+def test_the_overlap_warning_of_inspection_points_at_its_caller():
+    """split_window_counts and describe_recording (neuroformer inspect) gave the overlapping-trials
+    warning pointing into inspection.py (split_window_counts' own line): it points at their caller."""
+    from hf_neuroformer.inspection import describe_recording, split_window_counts
+
+    rec, cfg, _ = overlapping_trials_plan()
+    for name, call in (("split_window_counts", lambda: split_window_counts(rec, cfg)),
+                       ("describe_recording", lambda: describe_recording(rec, cfg))):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        files = {w.filename for w in caught if "overlap in time" in str(w.message)}
+        assert files == {__file__}, (name, files)

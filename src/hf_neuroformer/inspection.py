@@ -197,13 +197,15 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
             (:func:`~hf_neuroformer.modalities.fit_modalities`, run on a copy of ``config``), or a
             split holds no window.
     """
-    plan, windows = _split_windows_and_counts(rec, config)
+    plan, windows = _split_windows_and_counts(rec, config, stacklevel=3)  # the overlap warning: at our caller
     return plan, {split: (n, p) for split, (_, n, p, _) in windows.items()}
 
 
-def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
+def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig, *, stacklevel: int):
     """:func:`split_window_counts` with each split's window starts and past clips (None in time
-    mode) too: ``(plan, {split: (starts, n, p, clips)})``; raises as it does."""
+    mode) too: ``(plan, {split: (starts, n, p, clips)})``; raises as it does. ``stacklevel``: where
+    the overlap warning of :func:`~hf_neuroformer.windows.tiling_windows` points, as for
+    ``warnings.warn`` called here."""
     import copy
 
     from .modalities import fit_modalities
@@ -216,7 +218,7 @@ def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig):
         fit_modalities(rec, copy.deepcopy(config), plan, overwrite=True)
     out = {}
     for split in SPLITS:
-        starts, clips = _split_windows(plan, split, config)
+        starts, clips = _split_windows(plan, split, config, stacklevel=stacklevel + 1)
         # the tokenizer's window edges (encode_window): start and end on the 1 ns grid, so a spike on
         # the edge of two tiled windows is counted in the later one only, as training counts it
         starts = on_time_grid(np.asarray(starts, dtype=np.float64))
@@ -238,7 +240,7 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
            "max_past_length": config.max_past_length, "max_spikes_per_window": cap,
            "max_spikes_per_past_window": pcap}
     try:
-        plan, windows = _split_windows_and_counts(rec, config)
+        plan, windows = _split_windows_and_counts(rec, config, stacklevel=4)  # describe_recording's caller
     except ValueError as err:
         out["error"] = str(err)
         return out

@@ -828,16 +828,17 @@ def tokenize_windows(
 
 
 def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig,
-                   recording: Optional[SpikeRecording] = None):
+                   recording: Optional[SpikeRecording] = None, *, stacklevel: int = 3):
     """``(starts, clip_starts)`` of one split's windows (:func:`split_windows`); ``clip_starts`` is
-    ``None`` in time mode.
+    ``None`` in time mode. ``stacklevel``: where the overlap warning points, as for
+    ``warnings.warn`` called here (3: the caller of :func:`build_window_datasets` / :func:`prepare_windows`).
 
     Raises:
         ValueError: a split with a non-zero fraction has no window; with ``recording``, a window
             (its past included) outside the recording's recorded time (a plan of another
             recording or epoch).
     """
-    starts, clips = split_windows(plan, split, config, stacklevel=3)
+    starts, clips = split_windows(plan, split, config, stacklevel=stacklevel)
     if len(starts) == 0 and config.split_fractions[SPLITS.index(split)] > 0:
         raise ValueError(
             f"split {split!r}: no window fits in its {len(plan.segments[split])} segments (longest "
