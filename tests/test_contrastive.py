@@ -492,7 +492,8 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     'n/a' in each row and nothing said why, and train's warning was said for the first variant
     only (Python shows a repeated warning once). The runs not scored are now listed with train's
     reason, in the table and in the result."""
-    from hf_neuroformer.ablation import _not_scored_reason, ablation_markdown, run_ablation, variant_folder
+    from hf_neuroformer.ablation import _not_scored_reason, ablation_markdown, checkpoint_choice, run_ablation, \
+        variant_folder
 
     rec = a2929.restrict(700.0, 720.0)
     tc = TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e6, generation_batch_size=512)
@@ -513,6 +514,7 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     assert "| n/a, n/a | " in text and "| 2, 2 |" not in text, text
     assert "Best step n/a: state-only (seed 0), +past (seed 0), state-only (seed 1), +past (seed 1): no step was " \
            "selected (last step (validation loss never finite)); the last step's model was kept." in text, text
+    assert checkpoint_choice(res).startswith("no checkpoint chosen on validation")  # the header's words (ablate)
     # the reason pointed to 'train_loss in training_log.json' without saying where; it now gives the logged loss and
     # the log's path, or, for the temporary folders of a run without work_dir (removed), says --work-dir keeps them
     folder = variant_folder(tmp_path / "w", [0, 1], 1, 1, "+past")
@@ -547,6 +549,17 @@ def test_ablate_cli_names_the_config_field_of_the_rate_of_a_diverged_run(a2929, 
     reasons = [r["reason"] for r in json.loads(out.with_suffix(".json").read_text())["not_scored"]]
     assert len(reasons) == 2 and all(f"lower training.learning_rate in --config {cfg})" in r for r in reasons), reasons
     assert "Not scored: +past: its test split was not generated" in text and "lower learning_rate" not in text, text
+    # the header said 'checkpoint chosen on validation' while train selected no step for any run (best step n/a)
+    from hf_neuroformer.ablation import checkpoint_choice
+
+    assert "; test split, no checkpoint chosen on validation (every run's last step is scored: see 'Best step n/a' " \
+           "below).\n" in text and "checkpoint chosen on validation." not in text, text
+    result = json.loads(out.with_suffix(".json").read_text())
+    for j, said in ((1, "checkpoint chosen on validation, except for 1 of 2 runs (their last step is scored: see "
+                        "'Best step n/a' below)"), (0, "checkpoint chosen on validation")):
+        # as if train had selected the step of +past, then of state-only too
+        result["per_seed"]["0"][j].update(best_step=2, checkpoint_selection="lowest validation loss")
+        assert checkpoint_choice(result) == said
 
 
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(

@@ -41,8 +41,8 @@ import numpy as np
 
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number
 
-__all__ = ["ablation_variants", "check_contrastive_loss_weight", "check_same_windows", "run_ablation", "ablation_markdown",
-           "check_variant_folders", "variant_folder"]
+__all__ = ["ablation_variants", "check_contrastive_loss_weight", "checkpoint_choice", "check_same_windows",
+           "run_ablation", "ablation_markdown", "check_variant_folders", "variant_folder"]
 
 
 def _kind(mod: dict) -> str:
@@ -363,6 +363,33 @@ def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
     return out
 
 
+def _unselected_runs(result: Dict[str, object]) -> Dict[str, List[str]]:
+    """``{checkpoint_selection: runs}`` of the runs for which train selected no step (best step n/a;
+    a run named ``variant (seed s)`` with several seeds; rows of older results lack it)."""
+    several = len(result.get("seeds") or [None]) > 1
+    unselected: Dict[str, List[str]] = {}
+    for seed, runs in (result.get("per_seed") or {}).items():
+        for r in runs:
+            if r.get("best_step") is None and r.get("checkpoint_selection"):
+                unselected.setdefault(r["checkpoint_selection"], []).append(
+                    f"{r['variant']}{f' (seed {seed})' if several else ''}")
+    return unselected
+
+
+def checkpoint_choice(result: Dict[str, object]) -> str:
+    """How the models scored in a :func:`run_ablation` result were chosen, for a table's header:
+    "checkpoint chosen on validation", unless train selected no step for some runs, or for all of
+    them (their last step's model is scored; :func:`ablation_markdown` lists them under "Best step n/a")."""
+    unselected = sum(len(runs) for runs in _unselected_runs(result).values())
+    if not unselected:
+        return "checkpoint chosen on validation"
+    total = sum(len(runs) for runs in (result.get("per_seed") or {}).values())
+    if unselected == total:
+        return "no checkpoint chosen on validation (every run's last step is scored: see 'Best step n/a' below)"
+    return (f"checkpoint chosen on validation, except for {unselected} of {total} runs (their last step is scored: "
+            "see 'Best step n/a' below)")
+
+
 def _f(v, nd=4):
     return "n/a" if v is None else f"{v:.{nd}f}"
 
@@ -433,13 +460,7 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         # a diverged run showed only 'nan' and 'n/a' in its row, and train's warning was said for the first one only
         seed = f" (seed {r['seed']})" if several else ""
         lines.append(f"Not scored: {r['variant']}{seed}: its test split was not generated: {r['reason']}.")
-    unselected = {}  # checkpoint_selection -> runs whose best step is n/a (rows of older results lack it)
-    for seed, runs in (result.get("per_seed") or {}).items():
-        for r in runs:
-            if r.get("best_step") is None and r.get("checkpoint_selection"):
-                unselected.setdefault(r["checkpoint_selection"], []).append(
-                    f"{r['variant']}{f' (seed {seed})' if several else ''}")
-    for selection, runs in unselected.items():
+    for selection, runs in _unselected_runs(result).items():
         lines.append(f"Best step n/a: {', '.join(runs)}: no step was selected ({selection}); the last step's model "
                      "was kept.")
     for name, reason in result["skipped"]:

@@ -1540,7 +1540,7 @@ def cmd_ablate(args) -> int:
             raise ValueError(f"--seeds: expected distinct seeds, got {args.seeds!r}")
         if min(seeds) < 0:  # TrainingConfig refused it only after the recording was read, as 'training.seed'
             raise ValueError(f"--seeds: expected integers >= 0 (as --seed), got {args.seeds!r}")
-    from .ablation import ablation_markdown, check_contrastive_loss_weight, run_ablation
+    from .ablation import ablation_markdown, check_contrastive_loss_weight, checkpoint_choice, run_ablation
     from .jsonio import write_atomic, write_json
     from .io.output_folder import check_file_name
     from .training import load_yaml_config
@@ -1610,7 +1610,7 @@ def cmd_ablate(args) -> int:
     seed_text = f"seeds {args.seeds}" if seeds else f"seed {training.seed}"
     header = (f"Ablation of {args.config} on {args.data or 'the built-in simulated recording'}"
               f"{f' (epoch {args.epoch})' if args.epoch else ''}: {training.max_steps} step{'' if training.max_steps == 1 else 's'} at most, batch "
-              f"{training.batch_size}, {seed_text}; test split, checkpoint chosen on validation.\n")
+              f"{training.batch_size}, {seed_text}; test split, {checkpoint_choice(result)}.\n")
     text = ablation_markdown(result, header)
     write_atomic(out, text, make_parent=True)  # a new folder passed check_writable_parent
     write_json(out.with_suffix(".json"), result)
