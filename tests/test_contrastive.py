@@ -539,6 +539,8 @@ def test_ablate_cli_names_the_config_field_of_the_rate_of_a_diverged_run(a2929, 
     cfg.write_text("current_window: 0.05\npast_window: 0.1\ndt_resolution: 0.005\nmax_window_length: 48\n"
                    "max_past_length: 64\nhidden_size: 16\nnum_attention_heads: 2\nnum_hidden_layers: 1\n"
                    "intermediate_size: 32\nsplit_block_length: 2.0\n"
+                   # a modality, so that +behaviour and +contrastive (its held-out retrieval) are trained too
+                   f"modalities: [{json.dumps(HD)}]\n"
                    "training:\n  batch_size: 16\n  generation_batch_size: 512\n  learning_rate: 1.0e6\n")
     out = tmp_path / "ablation.md"
     with warnings.catch_warnings():
@@ -547,19 +549,30 @@ def test_ablate_cli_names_the_config_field_of_the_rate_of_a_diverged_run(a2929, 
                      str(out)]) == 0, capsys.readouterr().err
     text = out.read_text()
     reasons = [r["reason"] for r in json.loads(out.with_suffix(".json").read_text())["not_scored"]]
-    assert len(reasons) == 2 and all(f"lower training.learning_rate in --config {cfg})" in r for r in reasons), reasons
+    assert len(reasons) == 4 and all(f"lower training.learning_rate in --config {cfg})" in r for r in reasons), reasons
     assert "Not scored: +past: its test split was not generated" in text and "lower learning_rate" not in text, text
+    # +contrastive's held-out retrieval said 'neural -> head_direction top-1 nan, head_direction -> neural nan', as if
+    # scored: retrieval_top1 gives NaN for the diverged model's non-finite embeddings
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [r["variant"] for r in result["rows"]] == ["state-only", "+past", "+behaviour", "+contrastive"]
+    assert result["rows"][3]["head_direction/neural_to_modality_top1"] is None  # NaN, null in the .json
+    assert "Held-out retrieval (+contrastive, head_direction): not scored: the embeddings of the model are not finite " \
+           "(NaN or inf: training diverged), so no window retrieves another.\n" in text and "top-1 nan" not in text, text
+    from hf_neuroformer.ablation import ablation_markdown
+
+    result["rows"][3]["head_direction/n_windows"] = 0  # as if no test window had a token of head_direction
+    assert "head_direction): not scored: no test window with a token of the modality had another one in its group " \
+           "to retrieve among.\n" in ablation_markdown(result)
     # the header said 'checkpoint chosen on validation' while train selected no step for any run (best step n/a)
     from hf_neuroformer.ablation import checkpoint_choice
 
     assert "; test split, no checkpoint chosen on validation (every run's last step is scored: see 'Best step n/a' " \
            "below).\n" in text and "checkpoint chosen on validation." not in text, text
-    result = json.loads(out.with_suffix(".json").read_text())
-    for j, said in ((1, "checkpoint chosen on validation, except for 1 of 2 runs (their last step is scored: see "
-                        "'Best step n/a' below)"), (0, "checkpoint chosen on validation")):
-        # as if train had selected the step of +past, then of state-only too
-        result["per_seed"]["0"][j].update(best_step=2, checkpoint_selection="lowest validation loss")
-        assert checkpoint_choice(result) == said
+    for j, row in enumerate(result["per_seed"]["0"]):  # as if train had selected the step of one run, then more
+        row.update(best_step=2, checkpoint_selection="lowest validation loss")
+        assert checkpoint_choice(result) == (f"checkpoint chosen on validation, except for {3 - j} of 4 runs (their last "
+                                             "step is scored: see 'Best step n/a' below)" if j < 3
+                                             else "checkpoint chosen on validation")
 
 
 def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean_sd_and_paired_differences(

@@ -390,6 +390,18 @@ def checkpoint_choice(result: Dict[str, object]) -> str:
             "see 'Best step n/a' below)")
 
 
+def _retrieval_unscored(r: dict, name: str, several: bool) -> Optional[str]:
+    """Why a row's held-out retrieval of modality ``name`` has no figure (NaN, for one seed's model
+    at least with ``several`` seeds; null in a result read back from its .json), or None when it has one."""
+    if all(is_finite_number(r.get(f"{name}/{key}")) for key in ("neural_to_modality_top1", "modality_to_neural_top1")):
+        return None
+    if r.get(f"{name}/n_windows") == 0:
+        return "no test window with a token of the modality had another one in its group to retrieve among"
+    # retrieval_top1 gives NaN for non-finite embeddings: an argmax over NaN similarities is no retrieval
+    whose = "a seed's model" if several else "the model"
+    return f"the embeddings of {whose} are not finite (NaN or inf: training diverged), so no window retrieves another"
+
+
 def _f(v, nd=4):
     return "n/a" if v is None else f"{v:.{nd}f}"
 
@@ -452,6 +464,10 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         for key, value in r.items():
             if key.endswith("/neural_to_modality_top1"):
                 name = key.split("/")[0]
+                why = _retrieval_unscored(r, name, several)
+                if why is not None:  # it printed 'top-1 nan, ... -> neural nan' as if the model had been scored
+                    lines.append(f"Held-out retrieval ({r['variant']}, {name}): not scored: {why}.")
+                    continue
                 lines.append(f"Held-out retrieval ({r['variant']}, {name}{', mean over seeds' if several else ''}): "
                              f"neural -> {name} top-1 {value:.3f}, "
                              f"{name} -> neural {r[name + '/modality_to_neural_top1']:.3f}, chance "
