@@ -27,6 +27,7 @@ from hf_neuroformer.decoding import (
     DecodingTarget,
     DecodingTargetError,
     KINDS,
+    balanced_class_weights,
     build_decoding_datasets,
     expand_columns,
     fraction_of_train,
@@ -1517,6 +1518,29 @@ def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(
     bad.decoding_targets = [{**weighted.config.decoding_targets[0], "class_weights": [1.0, 2.0]}]
     with pytest.raises(ValueError, match="class_weights"):
         bad._check()
+
+
+def test_a_training_block_without_a_value_of_a_classification_target_is_refused_naming_it():
+    """Training windows used (a few-shot block kept for another target) that hold no value of a
+    classification target: target_notes failed with an IndexError and balanced_class_weights with
+    "class_index: expected at least one training window", naming no target. finetune refuses it
+    before either (target_dicts, test above); the library functions now name the target too."""
+    import datasets
+
+    t = DecodingTarget("trial:motorLabel", "classification")
+    ds = datasets.Dataset.from_dict({t.column_name: [float("nan")] * 2, "x": [0.0, 1.0]})
+    report = {"targets": {t.label: {"classes": [-1, 0, 1], "num_classes": 3}}}
+    with pytest.raises(DecodingTargetError, match=r"target 'trial:motorLabel': none of the 2 training windows used "
+                                                  r"\(the first block of fraction 0\.01 of the train split\) has a value "
+                                                  r"of it .*use a larger fraction, or decode it alone"):
+        target_notes([t], report, ds, 0.01)
+    with pytest.raises(DecodingTargetError, match="target 'trial:motorLabel': none of the 2 training windows used has"):
+        target_dicts([t], report, ds)
+    with pytest.raises(ValueError, match=r"target 'trial:motorLabel': class_index: expected at least one training "
+                                         r"window with a value of the target, got none .*use a larger fraction"):
+        balanced_class_weights(np.zeros(0), 3, target=t.label)
+    with pytest.raises(ValueError, match=r"target 'm': class_index: expected indices in \[0, 3\), got 0\.\.3"):
+        balanced_class_weights([0, 3], 3, target="m")
 
 
 def test_fraction_of_train_is_the_first_contiguous_block(a2929, pretrained):

@@ -802,12 +802,13 @@ def fraction_of_train(ds_train, fraction: float):
     return ds_train.select(np.sort(order[:k]))
 
 
-def balanced_class_weights(class_index: np.ndarray, num_classes: int) -> List[float]:
+def balanced_class_weights(class_index: np.ndarray, num_classes: int, target: Optional[str] = None) -> List[float]:
     """Per-class weights ``n / (k * n_c)`` of scikit-learn's ``class_weight="balanced"``.
 
     Args:
         class_index: ``(n,)`` int class indices of the training windows used.
         num_classes: classes of the head (those of the whole train split).
+        target: the target's label, named in the errors (:func:`target_dicts` passes it).
 
     Returns:
         ``num_classes`` floats: ``n / (k * n_c)`` for the ``k`` classes present (``n_c > 0``);
@@ -816,13 +817,17 @@ def balanced_class_weights(class_index: np.ndarray, num_classes: int) -> List[fl
         to 1, so the weighted loss keeps the scale of the unweighted one.
 
     Raises:
-        ValueError: empty input or an index outside ``[0, num_classes)``.
+        ValueError: empty input (no training window with a value of the target, e.g. a few-shot
+            block without one) or an index outside ``[0, num_classes)``.
     """
     y = np.asarray(class_index, dtype=np.int64).reshape(-1)
+    of = "" if target is None else f"target {target!r}: "
     if y.size == 0:
-        raise ValueError("class_index: expected at least one training window")
+        raise ValueError(f"{of}class_index: expected at least one training window with a value of the target, got none "
+                         "(a few-shot block, fraction, may hold none of its values): no balanced class weight can be "
+                         "estimated; use a larger fraction, or decode it alone")
     if y.min() < 0 or y.max() >= num_classes:
-        raise ValueError(f"class_index: expected indices in [0, {num_classes}), got {int(y.min())}..{int(y.max())}")
+        raise ValueError(f"{of}class_index: expected indices in [0, {num_classes}), got {int(y.min())}..{int(y.max())}")
     counts = np.bincount(y, minlength=num_classes).astype(np.float64)
     present = counts > 0
     w = np.zeros(num_classes)
@@ -844,9 +849,11 @@ def circular_range_deg(values) -> List[float]:
     return [0.0, 360.0] if v.size and v.min() >= 0 else [-180.0, 180.0]
 
 
-def _recorded(train_ds, target: DecodingTarget) -> np.ndarray:
+def training_values(train_ds, target: DecodingTarget, fraction: Optional[float] = None) -> np.ndarray:
     """The finite values of ``target``'s column in ``train_ds`` (NaN: a window kept for another
-    target without a value of this one).
+    target without a value of this one): what :func:`target_dicts` and
+    :func:`~hf_neuroformer.finetuning.target_notes` take a target's training statistics from.
+    ``fraction`` (the few-shot share that chose ``train_ds``), when given, is named in the error.
 
     Raises:
         DecodingTargetError: none of the rows has a value of ``target`` (e.g. a few-shot block
@@ -855,8 +862,9 @@ def _recorded(train_ds, target: DecodingTarget) -> np.ndarray:
     v = v[np.isfinite(v)]
     if v.size == 0:
         raise DecodingTargetError(
-            f"target {target.label!r}: none of the {len(train_ds)} training windows used has a value of it (they were "
-            "kept for the other targets), so it has nothing to learn from; use a larger fraction, or decode it alone")
+            f"target {target.label!r}: none of the {len(train_ds)} training windows used"
+            + ("" if fraction is None else f" (the first block of fraction {fraction:g} of the train split)")
+            + " has a value of it (they were kept for the other targets), so it has nothing to learn from; use a larger fraction, or decode it alone")
     return v
 
 
@@ -878,7 +886,7 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     out = []
     for t in targets:
         info = report["targets"][t.label]
-        v = None if train_ds is None else _recorded(train_ds, t)
+        v = None if train_ds is None else training_values(train_ds, t)
         d = {"name": t.name, "kind": t.kind, "column": t.column, "weight": float(t.weight)}
         if info.get("unit"):
             d["unit"] = info["unit"]
@@ -890,7 +898,7 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
                     y = v.astype(np.int64)
                 else:
                     y = np.repeat(np.arange(k), np.asarray(info["class_counts"], dtype=np.int64))
-                d["class_weights"] = balanced_class_weights(y, k)
+                d["class_weights"] = balanced_class_weights(y, k, target=t.label)
         elif t.kind == "circular" and info.get("recorded_range_deg") is not None:
             d["recorded_range_deg"] = list(info["recorded_range_deg"])  # what plot_decoding draws in
         elif t.kind == "regression":

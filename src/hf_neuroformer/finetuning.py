@@ -65,6 +65,7 @@ from .decoding import (
     prediction_table,
     target_dicts,
     target_label,
+    training_values,
 )
 from .generation import (check_model_dir, check_recording_units, check_weight_shapes, quiet_loading,
                          refuse_missing_weights, units_absent, weights_not_loaded)
@@ -869,13 +870,17 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     ``selected_on_loss``) what chose the checkpoint: the note says the validation loss chose it
     without them (balanced) or with them (unweighted), and that this target's accuracy or
     balanced accuracy chose it scoring them too (their recall is what their untrained logit
-    still gives, so it can favour a less-trained checkpoint)."""
+    still gives, so it can favour a less-trained checkpoint).
+
+    Raises:
+        DecodingTargetError: a target with no value in any of ``train_ds``'s windows (named, with
+            ``fraction``; :func:`~hf_neuroformer.decoding.training_values`). :func:`finetune` refuses
+            it before, in :func:`~hf_neuroformer.decoding.target_dicts`."""
     notes = {}
     n = len(train_ds)
     on_loss = selected_on_loss or selection == "loss"
     for t in targets:
-        v = column_values(train_ds, t.column_name)
-        v = v[np.isfinite(v)]  # the windows with a value of this target (NaN: kept for another target)
+        v = training_values(train_ds, t, fraction)  # the windows with a value of this target (NaN: kept for another)
         used = f"{n} training window(s) used" if v.size == n else f"{v.size} of the {n} training windows used with a value"
         head = f"target {t.label!r}: the {used} (fraction {fraction:g}) hold"
         if t.kind == "circular":
