@@ -192,6 +192,20 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     nf.NeuroformerTokenizer.from_pretrained("lab/neuroformer-tiny", **pull).save_pretrained(again)
     assert sorted(p.name for p in again.glob("*.py")) == remote, sorted(p.name for p in again.iterdir())
     assert json.loads((again / "config.json").read_text())["auto_map"] == auto_map
+    # Break test: a decoder fine-tuned from the pulled model (no next-spike heads) was saved with the carried
+    # auto_map, whose AutoModelForPreTraining / AutoModelForCausalLM loaded it as the pretraining class with
+    # random id/dt heads; it gets the decoder's Auto classes now, as a push gives it. With heads it keeps them.
+    from hf_neuroformer.hub import DECODER_AUTO_MAP
+
+    cfg = nf.NeuroformerConfig.from_pretrained("lab/neuroformer-tiny", **pull)
+    cfg.decoding_targets = [{"name": "x", "kind": "regression", "mean": 0.0, "std": 1.0}]
+    for weight, expected in ((0.0, {k: v for k, v in auto_map.items() if k in DECODER_AUTO_MAP}), (0.5, auto_map)):
+        cfg.decoding_generative_loss_weight = weight
+        nf.NeuroformerForBehaviorDecoding(cfg).save_pretrained(tmp_path / f"decoder-{weight}")
+        assert json.loads((tmp_path / f"decoder-{weight}" / "config.json").read_text())["auto_map"] == expected
+        code = sorted(p.name for p in (tmp_path / f"decoder-{weight}").glob("*.py"))
+        assert code == [f for f in remote if f != "tokenization_neuroformer.py"], code  # no tokenizer saved here
+    assert "AutoModelForPreTraining" not in DECODER_AUTO_MAP and "AutoModelForPreTraining" in auto_map
     model.save_pretrained(tmp_path / "train-saved")
     assert not list((tmp_path / "train-saved").glob("*.py"))
 

@@ -126,6 +126,35 @@ def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
     return {**config_dict, "modalities": out}
 
 
+#: The Auto classes a pushed config maps to remote code (``config.json`` ``auto_map``; written by
+#: :func:`hf_neuroformer.hub.save_for_hub`). Here, not in ``hub.py``, so that the remote-code copy of a
+#: decoder's ``save_pretrained`` (:func:`decoder_auto_map`) has them too.
+AUTO_MAP = {
+    "AutoConfig": "configuration_neuroformer.NeuroformerConfig",
+    "AutoModel": "modeling_neuroformer.NeuroformerModel",
+    "AutoModelForPreTraining": "modeling_neuroformer.NeuroformerForPreTraining",
+    "AutoModelForCausalLM": "modeling_neuroformer.NeuroformerForPreTraining",
+    "AutoModelForSequenceClassification": "modeling_neuroformer.NeuroformerForBehaviorDecoding",
+    # the processor needs the package: without it AutoProcessor fell back to the tokenizer and returned it as the
+    # processor; this class refuses with the way to the processor (the installed one is used after the import)
+    "AutoProcessor": "tokenization_neuroformer.NeuroformerProcessorNeedsPackage",
+}
+#: The Auto classes of a fine-tuned decoder whose ``model.safetensors`` has no next-spike heads
+#: (``decoding_generative_loss_weight == 0``): ``AutoModelForPreTraining`` / ``AutoModelForCausalLM``
+#: would load it with newly initialised ``id_head`` / ``dt_head``, so they are not mapped.
+DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
+                    if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoProcessor")}
+
+
+def decoder_auto_map(auto_map: dict) -> dict:
+    """``auto_map`` (a config's, e.g. carried from a pushed repository) without the Auto classes that
+    :data:`DECODER_AUTO_MAP` leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``): the
+    ``auto_map`` a fine-tuned decoder without next-spike heads is saved with. The other entries
+    (their ``repo--`` prefixes included) are kept as they are."""
+    left_out = set(AUTO_MAP) - set(DECODER_AUTO_MAP)
+    return {k: v for k, v in auto_map.items() if k not in left_out}
+
+
 #: Kinds of modality the network embeds.
 MODALITY_KINDS = ("continuous", "categorical", "video")
 # the contrastive head caps the logit scale 1 / temperature here (CLIP), so contrastive_temperature >= 0.01

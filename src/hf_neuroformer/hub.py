@@ -53,22 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-#: The Auto classes a pushed config maps to remote code (``config.json`` ``auto_map``).
-AUTO_MAP = {
-    "AutoConfig": "configuration_neuroformer.NeuroformerConfig",
-    "AutoModel": "modeling_neuroformer.NeuroformerModel",
-    "AutoModelForPreTraining": "modeling_neuroformer.NeuroformerForPreTraining",
-    "AutoModelForCausalLM": "modeling_neuroformer.NeuroformerForPreTraining",
-    "AutoModelForSequenceClassification": "modeling_neuroformer.NeuroformerForBehaviorDecoding",
-    # the processor needs the package: without it AutoProcessor fell back to the tokenizer and returned it as the
-    # processor; this class refuses with the way to the processor (the installed one is used after the import)
-    "AutoProcessor": "tokenization_neuroformer.NeuroformerProcessorNeedsPackage",
-}
-#: The Auto classes of a fine-tuned decoder whose ``model.safetensors`` has no next-spike heads
-#: (``decoding_generative_loss_weight == 0``): ``AutoModelForPreTraining`` / ``AutoModelForCausalLM``
-#: would load it with newly initialised ``id_head`` / ``dt_head``, so they are not mapped.
-DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
-                    if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoProcessor")}
+from .configuration_neuroformer import AUTO_MAP, DECODER_AUTO_MAP
+
 #: The sampler's settings with the run's test-generation temperature / top_p (:func:`generation_defaults`), staged only for a
 #: model with next-spike heads.
 GENERATION_CONFIG = "generation_config.json"

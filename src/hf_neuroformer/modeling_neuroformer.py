@@ -38,7 +38,7 @@ from transformers.utils import ModelOutput
 
 from .binning import n_bins_covering, n_full_bins
 from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, CONTRASTIVE_MAX_TEMPERATURE, NeuroformerConfig,
-                                        carried_auto_class, carried_remote_code, checked_int,
+                                        carried_auto_class, carried_remote_code, checked_int, decoder_auto_map,
                                         finish_interrupted_save_of)
 
 
@@ -826,7 +826,11 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         A model whose ``config.auto_map`` names its class (loaded from a pushed repository, whose
         ``auto_map`` the config keeps) is saved with its code files (``modeling_neuroformer.py`` and
         the modules it imports; :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`),
-        so the folder loads with ``trust_remote_code=True`` as the repository did.
+        so the folder loads with ``trust_remote_code=True`` as the repository did. A decoder without
+        next-spike heads (``decoding_generative_loss_weight == 0``) drops from that ``auto_map`` the
+        Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP` leaves out
+        (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random heads;
+        :func:`~hf_neuroformer.configuration_neuroformer.decoder_auto_map`), as a push does.
 
         Warns:
             UserWarning: ``push_to_hub=True`` without the classes registered for remote code nor an
@@ -840,9 +844,19 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         finish_interrupted_save_of(save_directory)
         if kwargs.get("push_to_hub"):
             self._warn_no_remote_code("save_pretrained(push_to_hub=True)")
-        # a model loaded from a pushed repository keeps its auto_map: its code files are written too
-        with carried_remote_code(self, getattr(self.config, "auto_map", None)):
-            return super().save_pretrained(save_directory, *args, **kwargs)
+        carried = getattr(self.config, "auto_map", None)
+        if isinstance(carried, dict) and isinstance(self, NeuroformerForBehaviorDecoding) and self.id_head is None:
+            # a decoder without next-spike heads fine-tuned from a pushed model: the carried auto_map mapped
+            # AutoModelForPreTraining / AutoModelForCausalLM to the pretraining class, which loads it with random
+            # heads; written without them (the config in memory keeps its own)
+            self.config.auto_map = decoder_auto_map(carried)
+        try:
+            # a model loaded from a pushed repository keeps its auto_map: its code files are written too
+            with carried_remote_code(self, getattr(self.config, "auto_map", None)):
+                return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if isinstance(carried, dict):
+                self.config.auto_map = carried
 
     def _warn_no_remote_code(self, method: str) -> None:
         """Warn that transformers' ``method`` uploads no remote code when the class has no auto
