@@ -204,8 +204,15 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
         nf.NeuroformerForBehaviorDecoding(cfg).save_pretrained(tmp_path / f"decoder-{weight}")
         assert json.loads((tmp_path / f"decoder-{weight}" / "config.json").read_text())["auto_map"] == expected
         code = sorted(p.name for p in (tmp_path / f"decoder-{weight}").glob("*.py"))
-        assert code == [f for f in remote if f != "tokenization_neuroformer.py"], code  # no tokenizer saved here
+        assert code == remote, code  # tokenization_neuroformer.py too: the auto_map's AutoProcessor names it
     assert "AutoModelForPreTraining" not in DECODER_AUTO_MAP and "AutoModelForPreTraining" in auto_map
+    # Break test: saved without its tokenizer (or pushed with model.push_to_hub), the model's config.json kept
+    # AutoProcessor -> tokenization_neuroformer without that file: AutoProcessor failed with transformers'
+    # missing-file error, not the package's ImportError (checked in the package-free process below)
+    model_only = tmp_path / "model-only"
+    nf.NeuroformerForPreTraining.from_pretrained("lab/neuroformer-tiny", **pull).save_pretrained(model_only)
+    assert sorted(p.name for p in model_only.glob("*.py")) == remote, sorted(p.name for p in model_only.iterdir())
+    assert json.loads((model_only / "config.json").read_text())["auto_map"] == auto_map
     model.save_pretrained(tmp_path / "train-saved")
     assert not list((tmp_path / "train-saved").glob("*.py"))
 
@@ -271,6 +278,12 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             saved_processor_error = str(err)
         else:
             saved_processor_error = "returned " + type(got).__name__
+        try:
+            got = AutoProcessor.from_pretrained({str(model_only)!r}, trust_remote_code=True)
+        except Exception as err:
+            model_only_error = type(err).__name__ + ": " + str(err)
+        else:
+            model_only_error = "returned " + type(got).__name__
         model = AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True).eval()
         ref = torch.load({str(tmp_path / 'ref.pt')!r})
         with torch.no_grad():
@@ -293,6 +306,7 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
             "processor_error": processor_error, "saved_processor_error": saved_processor_error,
+            "model_only_error": model_only_error,
         }}))
         import gc
         gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
@@ -313,6 +327,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert "AutoTokenizer.from_pretrained(repo, trust_remote_code=True)" in info["processor_error"]
     assert "AutoProcessor of a Neuroformer model needs the hf_neuroformer package" in info["saved_processor_error"], \
         info["saved_processor_error"]
+    assert info["model_only_error"].startswith(f"ImportError: {model_only}: AutoProcessor of a Neuroformer model "
+                                               "needs the hf_neuroformer package"), info["model_only_error"]
     assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
     assert info["again"][0].startswith("transformers_modules") and info["again"][1].startswith("transformers_modules")
     assert info["again"][2] == len(tok) and info["again"][3] <= 1e-6, info["again"]

@@ -54,8 +54,45 @@ def carried_auto_class(obj, auto_map) -> str | None:
     return None
 
 
+def _auto_map_modules(auto_map) -> list[str]:
+    """The module names (``configuration_neuroformer`` ...) that the references of ``auto_map``
+    name (``"module.Class"``, ``"repo--module.Class"``, a tokenizer's ``[slow, fast]`` pair), each
+    once, in order; a reference that is no dotted name of identifiers is left out."""
+    modules = []
+    for refs in auto_map.values():
+        for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
+            if isinstance(ref, str) and "." in ref:
+                module = ref.split("--")[-1].rsplit(".", 1)[0]
+                if module.isidentifier() and module not in modules:
+                    modules.append(module)
+    return modules
+
+
+def _write_auto_map_modules(auto_map, save_directory) -> None:
+    """Write into ``save_directory`` the code file of every module ``auto_map`` names that lies
+    beside this one, with the modules it imports (``get_relative_import_files``): transformers
+    writes only the saved object's module, so a model's ``config.json`` whose ``AutoProcessor``
+    entry names ``tokenization_neuroformer`` went without that file. A ``save_directory`` that is
+    a file is left to transformers' own refusal."""
+    import shutil
+    from pathlib import Path
+
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    folder = Path(save_directory)
+    if folder.is_file():
+        return
+    here = Path(__file__).parent
+    files = [here / f"{m}.py" for m in _auto_map_modules(auto_map) if (here / f"{m}.py").is_file()]
+    if not files:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in dict.fromkeys([p for f in files for p in (f, *map(Path, get_relative_import_files(f)))]):
+        shutil.copyfile(path, folder / path.name)
+
+
 @contextlib.contextmanager
-def carried_remote_code(obj, auto_map):
+def carried_remote_code(obj, auto_map, save_directory=None):
     """While ``obj`` is saved: register its class for the Auto class its carried ``auto_map`` names
     (:func:`carried_auto_class`), so that transformers writes its module and the modules it imports
     (those of the push: ``configuration_neuroformer.py``, ``modeling_neuroformer.py``,
@@ -65,11 +102,21 @@ def carried_remote_code(obj, auto_map):
     hf_neuroformer``) keeps the repository's ``auto_map``: saved again, the folder named code files
     it lacked, and ``from_pretrained(folder, trust_remote_code=True)`` failed ("does not appear to
     have a file named configuration_neuroformer.py"). An object without an ``auto_map``
-    (``neuroformer train`` output) is saved as before, without code."""
+    (``neuroformer train`` output) is saved as before, without code.
+
+    With ``save_directory``, every module the ``auto_map`` names is written there too (before the
+    save, so ``save_pretrained(push_to_hub=True)`` uploads it), not only the saved object's: a model
+    pulled from a pushed repository and saved (or pushed with ``model.push_to_hub``) without its
+    tokenizer kept ``config.json``'s ``AutoProcessor`` entry naming ``tokenization_neuroformer``
+    and lacked that file, so ``AutoProcessor`` on the folder failed with transformers' missing-file
+    error instead of :class:`~hf_neuroformer.tokenization_neuroformer.NeuroformerProcessorNeedsPackage`'s
+    ImportError naming the package."""
     auto = carried_auto_class(obj, auto_map)
     if auto is None:
         yield
         return
+    if save_directory is not None:
+        _write_auto_map_modules(auto_map, save_directory)
     cls = type(obj)
     own = cls.__dict__.get("_auto_class", False)  # False: inherited (None); a registered class never gets here
     cls.register_for_auto_class(auto)
@@ -990,7 +1037,7 @@ class NeuroformerConfig(PreTrainedConfig):
         self.validate()
         finish_interrupted_save_of(save_directory)
         # a config pulled from a pushed repository: the code files its auto_map names are written too
-        with carried_remote_code(self, getattr(self, "auto_map", None)):
+        with carried_remote_code(self, getattr(self, "auto_map", None), save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
 
     def __init__(

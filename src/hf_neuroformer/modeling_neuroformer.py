@@ -824,9 +824,11 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         ``from_pretrained`` reads.
 
         A model whose ``config.auto_map`` names its class (loaded from a pushed repository, whose
-        ``auto_map`` the config keeps) is saved with its code files (``modeling_neuroformer.py`` and
-        the modules it imports; :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`),
-        so the folder loads with ``trust_remote_code=True`` as the repository did. A decoder without
+        ``auto_map`` the config keeps) is saved with its code files (``modeling_neuroformer.py``, the
+        modules it imports, and every module the ``auto_map`` names: ``tokenization_neuroformer.py``
+        of its ``AutoProcessor`` entry also when no tokenizer is saved beside it;
+        :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`), so the folder loads
+        with ``trust_remote_code=True`` as the repository did. A decoder without
         next-spike heads (``decoding_generative_loss_weight == 0``) drops from that ``auto_map`` the
         Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP` leaves out
         (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random heads;
@@ -852,7 +854,7 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
             self.config.auto_map = decoder_auto_map(carried)
         try:
             # a model loaded from a pushed repository keeps its auto_map: its code files are written too
-            with carried_remote_code(self, getattr(self.config, "auto_map", None)):
+            with carried_remote_code(self, getattr(self.config, "auto_map", None), save_directory):
                 return super().save_pretrained(save_directory, *args, **kwargs)
         finally:
             if isinstance(carried, dict):

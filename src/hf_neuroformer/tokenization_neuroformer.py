@@ -445,7 +445,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         self.init_kwargs.update(self._window_kwargs())
         self.init_kwargs.pop("unit_tokens", None)
         # a tokenizer loaded from a pushed repository keeps its auto_map: tokenization_neuroformer.py is written too
-        with carried_remote_code(self, self.init_kwargs.get("auto_map")):
+        with carried_remote_code(self, self.init_kwargs.get("auto_map"), save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
 
     # ------------------------------------------------------------------ dt quantisation
