@@ -937,6 +937,16 @@ def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_fil
     # word, while the files the push left were named
     own = api.upload_file(path_or_fileobj=b"# Our notes\n\nWritten by hand.\n", path_in_repo="README.md",
                           repo_id="lab/licensed")
+    # Break test: pushed to a new branch (made from main, whose README is the user's), the message said the README
+    # "of lab/licensed" was replaced, read as main's; it was replaced on that branch only
+    code, stdout, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
+                                         "--repo-id", "lab/licensed", "--license", "cc-by-4.0", "--revision", "dev")
+    assert code == 0, err[-2000:]
+    assert ("the README.md of lab/licensed on branch 'dev' was not a model card of hf_neuroformer and is replaced by "
+            "the model card on that branch only (main and the other branches keep theirs); the earlier one stays in "
+            f"the repository's history (commit {own.oid})") in stdout, stdout
+    assert loopback_hub.files("lab/licensed", revision="dev")["README.md"].startswith(b"---\n")
+    assert loopback_hub.files("lab/licensed")["README.md"] == b"# Our notes\n\nWritten by hand.\n"
     code, stdout, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
                                          "--repo-id", "lab/licensed", "--license", "cc-by-4.0")
     assert code == 0, err[-2000:]

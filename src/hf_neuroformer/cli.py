@@ -1669,8 +1669,12 @@ def cmd_push(args) -> int:
         print(f"[neuroformer] {len(result.kept)} file(s) already in {result.repo_id} were not written by this push "
               f"and stay there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
     if result.replaced_readme:  # the user's own README (not a card of this package) went without a word
-        print(f"[neuroformer] the README.md of {result.repo_id} was not a model card of hf_neuroformer and is replaced "
-              f"by the model card; the earlier one stays in the repository's history (commit {result.replaced_readme})")
+        # on a branch (a new one starts from main's README) it is replaced there only: "of lab/x" read as main's
+        branch = result.revision not in (None, "main")
+        where = f" on branch {result.revision!r}" if branch else ""
+        print(f"[neuroformer] the README.md of {result.repo_id}{where} was not a model card of hf_neuroformer and is "
+              f"replaced by the model card{' on that branch only (main and the other branches keep theirs)' if branch else ''}; "
+              f"the earlier one stays in the repository's history (commit {result.replaced_readme})")
     if result.dataset_repo_id and result.dataset_unchanged:  # "pushed" claimed a commit that was not made
         print(f"[neuroformer] {result.dataset_repo_id} already holds these windows; no new commit "
               f"({result.dataset_commit_url})")

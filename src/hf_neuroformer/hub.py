@@ -167,7 +167,10 @@ class PushResult:
             ``README.md`` this push replaced by the model card, when that README was not a card of
             this package (no ``neuroformer`` / ``hf_neuroformer`` tag: the user's own, e.g. written
             on the Hub before the first push); it stays in the repository's history there. ``None``
-            otherwise.
+            otherwise. The card replaced it on ``revision`` only.
+        revision: the branch the model was pushed to (``None``: ``main``); a README replaced
+            (``replaced_readme``) on another branch than ``main`` is replaced there only, ``main``
+            and the other branches keep theirs.
     """
 
     repo_id: str
@@ -182,6 +185,7 @@ class PushResult:
     kept: List[str] = field(default_factory=list)
     dataset_windows: Dict[str, int] = field(default_factory=dict)
     replaced_readme: Optional[str] = None
+    revision: Optional[str] = None
 
 
 #: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
@@ -1472,7 +1476,7 @@ def push_to_hub(
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
                       dataset_unchanged=dataset_unchanged, dataset_windows=dataset_windows,
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept,
-                      replaced_readme=replaced_readme)
+                      replaced_readme=replaced_readme, revision=revision)
 
 
 def dataset_size_category(n: int) -> str:
