@@ -1051,6 +1051,19 @@ def test_bits_per_spike_scores_the_windows_train_scores_where_trials_overlap():
             out = split_bits_per_spike(model, tok, rec, plan, split, fit_split="train")
         assert out["n_windows"] + out["n_windows_truncated"] == len(ds[split]) == n
         assert {w.filename for w in caught if "overlap in time" in str(w.message)} == {__file__}
+    # the null's rates were fitted on every trial's fit_split windows (20 test windows, [4.5, 5) twice); now
+    # on the 15 that tile it, with a warning worded for the fit
+    from hf_neuroformer.metrics.bits_per_spike import homogeneous_poisson_log_likelihood, poisson_rates_from_windows
+
+    with pytest.warns(UserWarning) as caught:
+        out = split_bits_per_spike(model, tok, rec, plan, "validation", fit_split="test")
+    assert any("split 'test'" in str(w.message) and "15 non-overlapping windows are used to fit the null's rates"
+               in str(w.message) and w.filename == __file__ for w in caught), [str(w.message) for w in caught]
+    rates = poisson_rates_from_windows(rec, np.asarray(ds["test"]["window_start"]), cfg.current_window)
+    scored = np.asarray(ds["validation"]["window_start"])[np.asarray(ds["validation"]["n_truncated"]) == 0]
+    assert len(scored) == out["n_windows"]
+    null = homogeneous_poisson_log_likelihood(rec, scored, cfg.current_window, cfg.dt_resolution, rates)
+    assert out["null_log_likelihood_nats"] == pytest.approx(float(null.sum()), rel=1e-9)
 
 def test_decode_and_embed_take_one_window_per_stretch_of_overlapping_trials(tmp_path):
     """neuroformer decode --split and embed tiled the model's split with every trial's windows: with

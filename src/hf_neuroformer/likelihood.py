@@ -192,7 +192,9 @@ def split_bits_per_spike(
     and validation windows training scores, and the windows
     :func:`~hf_neuroformer.generation.generation_windows` generates. Where trials overlap in time
     (or a trial is listed twice), a stretch is scored once: the earliest-starting trial's window
-    is kept and the others left out, with a warning that names the trials and counts them.
+    is kept and the others left out, with a warning that names the trials and counts them. The
+    ``fit_split`` windows the null's rates are fitted on are tiled alike (with their own warning), so
+    an overlapping stretch weighs once in the fit.
 
     Args:
         model, tokenizer: a trained model and its tokenizer.
@@ -241,7 +243,7 @@ def split_bits_per_spike(
         homogeneous_poisson_log_likelihood,
         poisson_rates_from_windows,
     )
-    from .windows import check_split_in_recording, tiling_windows, window_starts_for_split
+    from .windows import check_split_in_recording, tiling_windows
 
     for name, value in (("split", split), ("fit_split", fit_split)):
         if value not in plan.segments:
@@ -251,7 +253,8 @@ def split_bits_per_spike(
     # non-overlapping windows (one per stretch of overlapping trials), so that every spike is scored once, on the
     # windows train scores
     starts, clips = tiling_windows(plan, split, cfg)
-    fit_starts, _ = window_starts_for_split(plan, fit_split, cfg, stride=cfg.current_window)
+    # the null's rates too: a trial listed twice (or a stretch of overlapping trials) weighs once in the fit
+    fit_starts, _ = tiling_windows(plan, fit_split, cfg, use="used to fit the null's rates")
     if len(starts) == 0 or len(fit_starts) == 0:
         raise ValueError(f"split {split!r} / fit_split {fit_split!r}: expected windows in both, got {len(starts)} / {len(fit_starts)}")
     ll = window_log_likelihoods(
