@@ -27,7 +27,7 @@ from hf_neuroformer import (
     build_window_datasets,
     plan_splits,
 )
-from hf_neuroformer.windows import SPLITS, SplitPlan, window_starts_for_split
+from hf_neuroformer.windows import SPLITS, SplitPlan, tiling_windows, window_starts_for_split
 
 EPS = 1e-9
 COLUMNS = {"window_start", "input_ids", "dt_ids", "past_input_ids", "past_dt_ids", "n_spikes",
@@ -1097,6 +1097,17 @@ def test_decode_and_embed_take_one_window_per_stretch_of_overlapping_trials(tmp_
     assert len(expected) == 15
     np.testing.assert_allclose(np.sort(pd.read_csv(tmp_path / "t.csv")["window_start_s"]), expected, atol=1e-9)
     np.testing.assert_array_equal(np.sort(json.loads((tmp_path / "e.json").read_text())["window_start_s"]), expected)
+    # without --split, decode tiled every trial of the recording: 60 rows for 6 s of trials, [2, 3) decoded twice;
+    # now one window per stretch (the three splits' tilings, 40), warned of without naming a split
+    with pytest.warns(UserWarning) as caught:
+        assert main(["decode", *common[:4], "--output", str(tmp_path / "all.csv")]) == 0
+    msgs = [str(w.message) for w in caught if "overlap in time" in str(w.message)]
+    assert len(msgs) == 1 and msgs[0].startswith("the recording's trials overlap in time, so 20 of its 60 windows")
+    assert "40 non-overlapping windows are decoded" in msgs[0] and "split" not in msgs[0], msgs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tiled = np.concatenate([tiling_windows(plan, s, cfg)[0] for s in ("train", "validation", "test")])
+    np.testing.assert_allclose(np.sort(pd.read_csv(tmp_path / "all.csv")["window_start_s"]), np.sort(tiled), atol=1e-9)
 
 
 def test_the_overlap_warning_of_inspection_points_at_its_caller():

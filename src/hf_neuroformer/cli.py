@@ -1305,7 +1305,8 @@ def cmd_decode(args) -> int:
         where = f"the decoder's {args.split} windows"
         tiled = plan.segments[args.split]  # what the windows tile: the blocks of their intervals
     else:
-        starts, clips = windows_tiling(rec, cfg, plan.mode)
+        # one window per stretch of overlapping trials, as with --split (warned; pointing where --split's warning points)
+        starts, clips = windows_tiling(rec, cfg, plan.mode, stacklevel=3)
         tiled = (np.asarray(rec.trials, dtype=np.float64).reshape(-1, 2) if plan.mode == "trials"
                  else recorded_stretches(rec.support))  # as windows_tiling tiles it
         where = ("every trial" if plan.mode == "trials" else "the recorded time") + (

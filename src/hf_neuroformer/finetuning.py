@@ -81,7 +81,8 @@ from .recording import first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
-                      split_spikes_digest, WINDOW_GRID, window_reach, window_starts_array, window_starts_for_split)
+                      split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
+                      window_starts_for_split)
 
 CHECKPOINT_DIR = "checkpoints"
 #: Files of an earlier 'neuroformer train' run that :func:`finetune` removes from an overwritten
@@ -1572,12 +1573,17 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     return model, tokenizer, SplitPlan.read(plan_file)
 
 
-def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time"):
+def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time", *, use: str = "decoded",
+                   stacklevel: int = 2):
     """``(starts, clip_starts)``: non-overlapping windows (stride ``current_window``) that tile a
     whole recording as training tiles a split: in time mode each stretch of
     ``recording.support`` (intervals that touch taken as one, :func:`~hf_neuroformer.windows.recorded_stretches`; after :meth:`~hf_neuroformer.SpikeRecording.select_epoch`, the
     epoch's), each window with its whole past window inside the interval; in trial mode
-    ``recording.trials``, each window's past clipped at its trial's start.
+    ``recording.trials``, each window's past clipped at its trial's start, and where trials overlap
+    in time (or a trial is listed twice) one window per stretch, as
+    :func:`~hf_neuroformer.windows.tiling_windows` tiles a split (the earliest-starting trial's; a
+    ``UserWarning`` names the recording's trials that overlap, counts the windows left out and says
+    the rest are ``use``-d; ``stacklevel`` as for ``warnings.warn`` called here).
 
     Raises:
         ValueError: trial mode on a recording without trials.
@@ -1593,7 +1599,7 @@ def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time"):
         segments = recorded_stretches(recording.support)
     plan = SplitPlan(mode, {"all": segments}, {"all": np.arange(len(segments)) if mode == "trials" else
                                                       np.zeros(0, dtype=np.int64)})
-    return window_starts_for_split(plan, "all", config, stride=config.current_window)
+    return tiling_windows(plan, "all", config, use=use, stacklevel=stacklevel, subject="the recording's trials")
 
 
 def split_of_windows(plan: SplitPlan, starts, config: NeuroformerConfig, clip_starts=None,

@@ -659,7 +659,7 @@ def windows_apart(later, earlier, window: float):
 
 
 def tiling_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, use: str = "scored",
-                   stacklevel: int = 2):
+                   stacklevel: int = 2, subject: Optional[str] = None):
     """``(starts, clip_starts)``: ``split`` of ``plan`` tiled with non-overlapping current windows
     (:func:`window_starts_for_split` with ``stride=config.current_window``), so that a stretch of
     time is ``use``-d (scored, generated) once: the validation and test windows of
@@ -672,8 +672,9 @@ def tiling_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, us
     a later trial's windows stay on its own grid (clipped at its own trial's start), so a stretch only
     a left-out window covered is not ``use``-d (trials ``[0, 0.65)`` and ``[0.35, 0.95)`` s with
     0.1-s windows: ``[0.6, 0.65)``). A ``UserWarning`` names the overlapping trials and counts the
-    windows left out. In time mode, or without overlap, the windows are those of
-    :func:`window_starts_for_split`, in its order.
+    windows left out; ``subject`` names what overlaps (default ``"split '<split>': its trials"``; a
+    plan made to tile a whole recording names its trials instead). In time mode, or without
+    overlap, the windows are those of :func:`window_starts_for_split`, in its order.
 
     Raises:
         KeyError: ``split`` is not a split of ``plan``.
@@ -699,7 +700,7 @@ def tiling_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, us
         "listed twice" if np.array_equal(seg[i], seg[j]) else f"with [{seg[j, 0]:g}, {seg[j, 1]:g}) s")
         for i, j in left_out)
     warnings.warn(
-        f"split {split!r}: its trials overlap in time, so {len(left_out)} of its {len(starts)} windows "
+        f"{subject or f'split {split!r}: its trials'} overlap in time, so {len(left_out)} of its {len(starts)} windows "
         f"overlap others (trials {first_few(pairs, 4, quote=False, sep='; ')}); {len(keep)} non-overlapping windows "
         f"are {use} (where windows overlap, the one of the earliest-starting trial; the time only a left-out window "
         f"covers is not {use}), so no stretch of time is {use} twice", UserWarning, stacklevel=stacklevel + 1)
