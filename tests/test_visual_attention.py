@@ -605,3 +605,33 @@ def test_maps_refuse_units_the_model_lacks_not_an_index_error():
     tok.add_units(other)
     with pytest.raises(ValueError, match=r"^tokenizer: len\(tokenizer\) = \d+ tokens, but model.config.vocab_size"):
         visual_attention_maps(model, tok, other, [0.1])
+
+
+def test_attention_map_reads_a_trial_listed_twice_once(trained, allen_video, tmp_path):
+    """attention-map tiled its split with every trial's windows (window_starts_for_split): a test
+    trial listed twice in splits.json gave each of its windows twice (the mean map weighed that
+    trial double). Now the split is tiled as training scores it (tiling_windows): one window per
+    stretch of time, with a warning that points at the caller."""
+    import shutil
+
+    from hf_neuroformer.analysis.visual_attention import run_attention_map
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.windows import SplitPlan, tiling_windows
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained[0], model_dir)
+    plan = SplitPlan.read(model_dir / "splits.json")
+    n_before = len(tiling_windows(plan, "test", trained[1].config)[0])
+    d = plan.to_dict()
+    d["segments"]["test"] = [d["segments"]["test"][0], *d["segments"]["test"]]  # its first trial listed twice
+    d["trial_index"]["test"] = [d["trial_index"]["test"][0], *d["trial_index"]["test"]]
+    (model_dir / "splits.json").write_text(json.dumps(d))
+    data = write_nwb(allen_video, tmp_path / "v.nwb")
+    with pytest.warns(UserWarning) as caught:
+        run_attention_map(model_dir, data, tmp_path / "a.png", max_windows=12, progress=False)
+    over = [w for w in caught if "overlap in time" in str(w.message)]
+    assert len(over) == 1 and "split 'test'" in str(over[0].message) and "listed twice" in str(over[0].message)
+    assert "windows are read for the attention maps" in str(over[0].message) and over[0].filename == __file__
+    rep = json.loads((tmp_path / "a.json").read_text())
+    assert rep["n_windows_available"] == n_before and rep["n_windows"] == 12
+    assert len(set(rep["window_starts_s"])) == 12

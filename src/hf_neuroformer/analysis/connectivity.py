@@ -877,7 +877,9 @@ def run_connectivity(
         data_path: ``.nwb`` written by ``neuroformer simulate`` (the recording the model was
             trained on, with the ground truth).
         split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``: the windows whose
-            attention is aggregated (non-overlapping, stride = current window); the baselines
+            attention is aggregated (non-overlapping, stride = current window; where trials
+            overlap in time, one window per stretch, with a warning:
+            :func:`~hf_neuroformer.windows.tiling_windows`); the baselines
             use the same time span (the split's segments), the GLM only its first
             ``glm_max_bins`` bins (recorded as ``glm_seconds_fitted`` of ``glm_seconds_binned``).
         max_windows: cap on the windows (the first ones in time), an integer >= 1; ``None``: all.
@@ -936,7 +938,7 @@ def run_connectivity(
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
     from ..simulation import MissingGroundTruthError, read_network
-    from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
+    from ..windows import SPLITS, check_split_in_recording, tiling_windows
 
     out = check_output_folder(output_dir, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # before any work
     if split not in (*SPLITS, "all"):
@@ -997,7 +999,8 @@ def run_connectivity(
     starts, clips, segs = [], [], []
     for s in splits:
         check_split_in_recording(plan, s, rec, flag="--data", epoch=False)  # no --epoch here
-        a, c = window_starts_for_split(plan, s, model.config, stride=model.config.current_window)
+        # one window per stretch of overlapping (or duplicate) trials, as train scores the split (warned)
+        a, c = tiling_windows(plan, s, model.config, use="read for connectivity")
         starts.append(a)
         clips.append(c)
         segs.append(plan.segments[s])

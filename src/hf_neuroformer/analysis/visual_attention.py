@@ -531,7 +531,9 @@ def run_attention_map(
     learning_rate_option: str = "learning_rate",
 ) -> Dict[str, object]:
     """``neuroformer attention-map``: the visual attention map of a trained video-conditioned
-    model on the non-overlapping windows of one split, written as a figure and arrays.
+    model on the non-overlapping windows of one split, written as a figure and arrays. The windows
+    tile the split as training scores it (:func:`~hf_neuroformer.windows.tiling_windows`): where trials
+    overlap in time (or a trial is listed twice), one window per stretch of time, with a warning.
 
     Writes ``output`` (PNG: rows raw / rollout, one column per frame of the window) and beside it
     ``<stem>_raw.npy`` and ``<stem>_rollout.npy`` ``(num_frames, H, W)`` float64 (the maps shown),
@@ -580,7 +582,7 @@ def run_attention_map(
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
     from ..io import check_input_exists, load_recording, read_error
-    from ..windows import SPLITS, check_split_in_recording, window_starts_for_split
+    from ..windows import SPLITS, check_split_in_recording, tiling_windows
 
     from ..io.output_folder import check_file_name
 
@@ -636,7 +638,8 @@ def run_attention_map(
     splits = list(SPLITS) if split == "all" else [split]
     for s in splits:
         check_split_in_recording(plan, s, rec, flag="--data", epoch=False)  # no --epoch here
-        a, c = window_starts_for_split(plan, s, model.config, stride=model.config.current_window)
+        # one window per stretch of overlapping (or duplicate) trials, as train scores the split (warned)
+        a, c = tiling_windows(plan, s, model.config, use="read for the attention maps")
         starts.append(a)
         clips.append(c)
     starts, clips = np.concatenate(starts), np.concatenate(clips)
