@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     from hf_neuroformer.generation import load_pretrained
     from hf_neuroformer.likelihood import window_log_likelihoods
     from hf_neuroformer.training import TrainingConfig, train
-    from hf_neuroformer.windows import window_starts_for_split
+    from hf_neuroformer.windows import tiling_windows
 
     torch.set_num_threads(1)
     rec = load_ca1_sleep()
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                             overwrite=True, progress=False)
             train_s = time.time() - t0
             model, tok, plan = load_pretrained(Path(tmp) / name)
-            starts, _ = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+            starts, _ = tiling_windows(plan, "test", model.config)  # the scored test windows
             ll = window_log_likelihoods(model, tok, rec, starts)
             k = np.searchsorted(onsets, starts)
             gap = np.minimum(np.abs(starts - onsets[np.clip(k - 1, 0, len(onsets) - 1)]),

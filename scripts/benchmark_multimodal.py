@@ -117,7 +117,7 @@ def run_one(name: str, steps: int, lr: float, samples: int, seed: int, workdir: 
 
     from hf_neuroformer.generation import generate_spikes, load_pretrained
     from hf_neuroformer.training import TrainingConfig, train
-    from hf_neuroformer.windows import window_starts_for_split
+    from hf_neuroformer.windows import tiling_windows
 
     torch.set_num_threads(1)
     rec = load_data()
@@ -129,7 +129,7 @@ def run_one(name: str, steps: int, lr: float, samples: int, seed: int, workdir: 
                     overwrite=True, progress=False)
     train_s = time.time() - t0
     model, tok, plan = load_pretrained(out)
-    starts, clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
+    starts, clips = tiling_windows(plan, "test", model.config, use="generated")  # the scored test windows
     t1 = time.time()
     gens = generate_spikes(model, tok, rec, starts, past_clip_starts=clips, mode="free_running",
                            num_samples=samples, seed=seed, progress=False)

@@ -125,7 +125,7 @@ def analyse(model_dir, data_path, offset: int):
     from hf_neuroformer.analysis.visual_attention import pool_windows, visual_attention_maps
     from hf_neuroformer.generation import load_pretrained
     from hf_neuroformer.io import load_recording
-    from hf_neuroformer.windows import window_starts_for_split
+    from hf_neuroformer.windows import tiling_windows
 
     model, tok, plan = load_pretrained(model_dir)
     cfg = model.config
@@ -133,7 +133,7 @@ def analyse(model_dir, data_path, offset: int):
     check_patch(video, f"--model {model_dir}")  # before the recording is read and the maps computed
     rec = load_recording(data_path)
     check_offset(offset, rec.trials, cfg.current_window)
-    starts, clips = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    starts, clips = tiling_windows(plan, "test", cfg, use="read for the attention maps")  # the scored test windows
     trial = np.searchsorted(rec.trials[:, 0], starts + 1e-9) - 1
     k = np.rint((starts - rec.trials[trial, 0]) / cfg.current_window).astype(int)
     ori = np.asarray(rec.trial_info["orientation_deg"])[trial]
