@@ -219,31 +219,42 @@ def load_dataset(name: str, quick: bool = False, model: dict | None = None):
     return _CACHE[key]
 
 
+def mask_windows(plan, split: str, cfg) -> np.ndarray:
+    """The window starts of ``split`` that :func:`nelpy_mask` fits the track on and counts: as training and
+    ``build_decoding_datasets`` make them (:func:`hf_neuroformer.windows.split_windows`), so that the
+    validation and test counts are of the windows ``finetune`` and the baselines score (each split tiled
+    by ``tiling_windows``). ``cfg`` is :func:`load_dataset`'s, which sets no ``window_stride``: the
+    training windows tile their split too (the ``--set`` overrides, e.g. ``window_stride``, apply to the
+    fine-tuning and baseline rows, not to the track fit or the counts; the report says so)."""
+    from hf_neuroformer.windows import split_windows
+
+    return split_windows(plan, split, cfg, stacklevel=3)[0]
+
+
 def nelpy_mask(rec, cfg):
     """The running + on-track window mask of the nelpy recording, the track fitted on the window-mean
     LED positions of the TRAINING split's running windows (the split plan of ``plan_splits``, the
     one pretraining then uses and writes to ``splits.json``), and notes with the counts per split."""
     import hf_neuroformer as nf
     from hf_neuroformer.io.nelpy import LinearTrack
-    from hf_neuroformer.windows import window_starts_for_split
 
     plan = nf.plan_splits(rec, cfg)
     probe = RunningOnTrackMask(RUN_SPEED, cfg.current_window)
     from hf_neuroformer.decoding import DecodingTarget, target_values
 
-    st = window_starts_for_split(plan, "train", cfg)[0]
+    st = mask_windows(plan, "train", cfg)
     running, _ = probe.parts(rec, st)
     xy = np.stack([target_values(rec, DecodingTarget(c, "regression"), st, cfg.current_window) for c in "xy"], 1)
     track = LinearTrack.fit(xy[running])
     mask = RunningOnTrackMask(RUN_SPEED, cfg.current_window, track, plan.to_dict())
     counts = {}
     for split in ("train", "validation", "test"):
-        s = window_starts_for_split(plan, split, cfg)[0]
+        s = mask_windows(plan, split, cfg)
         r, on = mask.parts(rec, s)
         counts[split] = {"windows": int(len(s)), "not_running": int((~r).sum()), "running_off_track": int((r & ~on).sum()),
                          "kept": int((r & on).sum())}
     t0 = rec.time_domain[0]
-    test_st = window_starts_for_split(plan, "test", cfg)[0]
+    test_st = mask_windows(plan, "test", cfg)
     r, on = mask.parts(rec, test_st)
     off_times = sorted({int(t - t0) for t in test_st[r & ~on]})
     notes = {

@@ -175,7 +175,7 @@ def nelpy_track_fit() -> dict:
     """
     from hf_neuroformer.decoding import DecodingTarget, target_values
     from hf_neuroformer.io.nelpy import LinearTrack
-    from hf_neuroformer.windows import SplitPlan, window_starts_for_split
+    from hf_neuroformer.windows import SplitPlan
 
     rec, cfg, mask, notes = bd.load_dataset("nelpy")
     stored = json.loads(DECODING_JSON.read_text())["datasets"]["nelpy"]["notes"]["track_fit"]
@@ -188,7 +188,7 @@ def nelpy_track_fit() -> dict:
         return np.stack([target_values(rec, DecodingTarget(c, "regression"), starts, cfg.current_window)
                          for c in "xy"], 1)
 
-    st = window_starts_for_split(plan, "train", cfg)[0]  # the windows nelpy_mask fits on
+    st = bd.mask_windows(plan, "train", cfg)  # the windows nelpy_mask fits on
     running, _ = mask.parts(rec, st)
     refit = LinearTrack.fit(xy(st)[running])
     if not np.isclose(refit.half_width, track.half_width, rtol=1e-12):
@@ -201,7 +201,7 @@ def nelpy_track_fit() -> dict:
     p99 = float(np.quantile(d, 0.99))
     # test: the windows of nelpy_mask's test counts; the lift-off = the first running window off the track,
     # and before it the running on-track windows that Tukey's fence would have cut (walking back until one it keeps)
-    ts = window_starts_for_split(plan, "test", cfg)[0]
+    ts = bd.mask_windows(plan, "test", cfg)
     r, on = mask.parts(rec, ts)
     dt = track.distance(xy(ts))
     first_off = int(np.flatnonzero(r & ~on)[0])
