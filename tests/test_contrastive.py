@@ -515,6 +515,9 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     assert "Best step n/a: state-only (seed 0), +past (seed 0), state-only (seed 1), +past (seed 1): no step was " \
            "selected (last step (validation loss never finite)); the last step's model was kept." in text, text
     assert checkpoint_choice(res).startswith("no checkpoint chosen on validation")  # the header's words (ablate)
+    # every seed diverged: the cells said 'nan ± nan' (a mean and sd over NaNs); now the count of seeds scored
+    assert res["rows"][1]["unscored_seeds"]["id_nll"] == [0, 1] and res["rows"][1]["id_nll_sd"] is None
+    assert "| nan (0 of 2 seeds; seeds 0, 1 not scored: see below) | " in text and "nan ± nan" not in text, text
     # the reason pointed to 'train_loss in training_log.json' without saying where; it now gives the logged loss and
     # the log's path, or, for the temporary folders of a run without work_dir (removed), says --work-dir keeps them
     folder = variant_folder(tmp_path / "w", [0, 1], 1, 1, "+past")
@@ -568,6 +571,21 @@ def test_ablate_cli_names_the_config_field_of_the_rate_of_a_diverged_run(a2929, 
 
     assert "; test split, no checkpoint chosen on validation (every run's last step is scored: see 'Best step n/a' " \
            "below).\n" in text and "checkpoint chosen on validation." not in text, text
+    # with two seeds of which one diverged, the retrieval line said 'not scored (a seed's model)' and hid the other
+    # seed's figures: as if seed 0's model had retrieved at the chance level (its real chance), seed 1 this run's
+    from hf_neuroformer.ablation import _over_seeds
+
+    scored = [dict(r) for r in result["per_seed"]["0"]]
+    chance = scored[3]["head_direction/chance"]
+    scored[3].update({f"head_direction/{k}": chance for k in ("neural_to_modality_top1", "modality_to_neural_top1")})
+    per_seed = {0: scored, 1: [dict(r) for r in result["per_seed"]["0"]]}
+    two = {**result, "seeds": [0, 1], "per_seed": per_seed, "rows": _over_seeds(per_seed),
+           "not_scored": [dict(r, seed=1) for r in result["not_scored"]]}
+    assert two["rows"][3]["head_direction/neural_to_modality_top1"] == chance
+    assert f"Held-out retrieval (+contrastive, head_direction, mean over seeds (1 of 2 seeds; seed 1 not scored: the " \
+           "embeddings of its model are not finite (NaN or inf: training diverged), so no window retrieves another)): " \
+           f"neural -> head_direction top-1 {chance:.3f}, head_direction -> neural {chance:.3f}, chance {chance:.3f}" \
+           in ablation_markdown(two), ablation_markdown(two)
     for j, row in enumerate(result["per_seed"]["0"]):  # as if train had selected the step of one run, then more
         row.update(best_step=2, checkpoint_selection="lowest validation loss")
         assert checkpoint_choice(result) == (f"checkpoint chosen on validation, except for {3 - j} of 4 runs (their last "
@@ -634,7 +652,33 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
         line = next(t for t in text.splitlines() if t.startswith(f"| {row['variant']} |"))
         assert f"{row['timing_f1_10ms']:.4f} ± {row['timing_f1_10ms_sd']:.4f}" in line
         assert f"| {row['timing_f1_10ms_chance_shuffle']:.4f} |" in line
-    assert f"{res['rows'][0]['id_nll_vs_past']:+.4f} ± " in text
+    assert f"{res['rows'][0]['id_nll_vs_past']:+.4f} ± " in text and "seeds;" not in text
+    # one seed's +past diverged (its figures NaN, as a diverged run's): its row's mean was NaN ('nan ± nan') and hid
+    # seed 0's figures; now mean (and sd) over the seeds scored, with their count, the others named
+    from hf_neuroformer.ablation import _over_seeds
+
+    per_seed = {s: [dict(r) for r in rows] for s, rows in res["per_seed"].items()}
+    for key in ("id_nll", "dt_nll", "id_f1", "timing_f1_10ms", "timing_f1_10ms_chance_shuffle"):
+        per_seed[1][1][key] = math.nan
+    half = {**res, "per_seed": per_seed, "rows": _over_seeds(per_seed),
+            "not_scored": [{"variant": "+past", "seed": 1, "reason": "the model's test losses are NaN"}]}
+    past = half["rows"][1]
+    assert past["id_nll"] == res["per_seed"][0][1]["id_nll"] and past["id_nll_sd"] is None
+    figures = ("id_nll", "dt_nll", "id_f1", "timing_f1_10ms")
+    assert past["unscored_seeds"] == {k: [1] for k in figures + tuple(f"{f}_vs_past" for f in figures)
+                                      + ("timing_f1_10ms_chance_shuffle",)}
+    assert half["rows"][0]["id_nll_vs_past"] == pytest.approx(res["per_seed"][0][0]["id_nll"]
+                                                              - res["per_seed"][0][1]["id_nll"])
+    assert half["rows"][0]["id_nll"] == res["rows"][0]["id_nll"] and half["rows"][0]["unscored_seeds"] == {
+        f"{f}_vs_past": [1] for f in figures}
+    text = ablation_markdown(half)
+    line = next(t for t in text.splitlines() if t.startswith("| +past |"))
+    assert f"| {past['id_nll']:.4f} (1 of 2 seeds; seed 1 not scored: see below) | — | {past['dt_nll']:.4f} (1 of 2 " \
+           "seeds; seed 1 not scored: see below) | " in line and "nan" not in line, line
+    assert f"{half['rows'][0]['id_nll_vs_past']:+.4f} (1 of 2 seeds; seed 1 not scored: see below) |" in text, text
+    per_seed[1][1]["id_f1"] = None  # a figure missing for another reason than a run not scored is said so
+    half.update(rows=_over_seeds(per_seed), not_scored=[])
+    assert "(1 of 2 seeds; seed 1 gave no figure)" in ablation_markdown(half)
     with pytest.raises(ValueError, match="seeds: expected distinct integers"):
         run_ablation(rec, hd_config(), tc, seeds=[0, 0])
     out = tmp_path / "t.md"

@@ -206,9 +206,10 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         ``training_log.json`` is, or that ``work_dir`` keeps it), which the table says under it; a row's
         ``best_step`` is None where train selected no step (``checkpoint_selection`` ``last step (...)``,
         kept beside it: no validation split, or a validation loss never finite), n/a in the table;
-        a row's figures are means over the seeds, with ``<key>_sd`` (sample sd; None for one
-        seed) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
-        difference to ``+past``) for ``id_nll``, ``dt_nll``, ``id_f1`` and ``timing_f1_10ms`` (the
+        a row's figures are means over the seeds that gave a finite value, with ``<key>_sd`` (sample sd; None
+        for fewer than two such seeds) and ``<key>_vs_past`` / ``<key>_vs_past_sd`` (mean / sd of the paired per-seed
+        difference to ``+past``, over the seeds where both are finite; ``unscored_seeds`` maps each figure some
+        seed gave none of, NaN or None as in a diverged run, to those seeds, which the table counts) for ``id_nll``, ``dt_nll``, ``id_f1`` and ``timing_f1_10ms`` (the
         spike-timing F1 within 10 ms; beside it ``timing_f1_10ms_chance_shuffle``, its window-shuffle
         chance level, the mean over seeds; both None when the test split was not generated); the ``+contrastive`` row also
         has ``contrastive_modalities`` (the modalities its InfoNCE aligns with the spikes),
@@ -336,26 +337,39 @@ SEED_FIGURES = ("id_nll", "dt_nll", "id_f1", "timing_f1_10ms")
 
 def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
     """One row per variant: the figures' mean over seeds, their sd and the paired difference to
-    ``+past`` (see :func:`run_ablation`)."""
+    ``+past`` (see :func:`run_ablation`), over the seeds that gave a finite figure; a row's
+    ``unscored_seeds`` maps each figure some seed gave no finite value of (NaN, inf or None: a diverged run) to
+    those seeds (a mean over every seed was NaN, which hid the other seeds' figures)."""
 
+    seeds = list(per_seed)
     runs = list(per_seed.values())
     past = [next((p for p in run if p["variant"] == "+past"), None) for run in runs]  # per seed
     out = []
     for j, first in enumerate(runs[0]):
         rows = [r[j] for r in runs]
-        row = dict(first)
-        for key, value in first.items():  # figures (floats) are averaged; counts are the first seed's
-            vals = [r[key] for r in rows]
-            if isinstance(value, float) and all(isinstance(v, (int, float)) for v in vals):
-                row[key] = float(np.mean(vals))
-        for key in SEED_FIGURES:
+        row = dict(first, unscored_seeds={})
+
+        def over(key, vals):  # the mean and sd of the finite values; the seeds without one recorded
+            ok = [v for v in vals if is_finite_number(v)]
+            if len(ok) < len(vals):
+                row["unscored_seeds"][key] = [s for s, v in zip(seeds, vals) if not is_finite_number(v)]
+            return (float(np.mean(ok)) if ok else math.nan), (float(np.std(ok, ddof=1)) if len(ok) > 1 else None)
+
+        for key in first:  # figures (floats in some seed) are averaged; counts are the first seed's
             vals = [r.get(key) for r in rows]
-            ok = all(v is not None for v in vals)
-            row[key + "_sd"] = float(np.std(vals, ddof=1)) if ok and len(vals) > 1 else None
-            if ok and all(p is not None and p.get(key) is not None for p in past):
-                d = [v - p[key] for v, p in zip(vals, past)]
-                row[key + "_vs_past"] = float(np.mean(d))
-                row[key + "_vs_past_sd"] = float(np.std(d, ddof=1)) if len(d) > 1 else None
+            if any(isinstance(v, float) for v in vals) and all(v is None or isinstance(v, (int, float)) for v in vals):
+                row[key], sd = over(key, vals)
+                if key in SEED_FIGURES:
+                    row[key + "_sd"] = sd
+        for key in SEED_FIGURES:
+            row.setdefault(key + "_sd", None)
+            vals = [r.get(key) for r in rows]
+            if all(p is not None for p in past) and any(is_finite_number(v) for v in vals):
+                d = [v - p[key] if is_finite_number(v) and is_finite_number(p.get(key)) else None
+                     for v, p in zip(vals, past)]
+                row[key + "_vs_past"], row[key + "_vs_past_sd"] = over(key + "_vs_past", d)
+                if math.isnan(row[key + "_vs_past"]):
+                    row[key + "_vs_past"] = None
             else:
                 row[key + "_vs_past"] = row[key + "_vs_past_sd"] = None
         row["best_step"] = [r["best_step"] for r in rows] if len(rows) > 1 else first["best_step"]
@@ -398,8 +412,26 @@ def _retrieval_unscored(r: dict, name: str, several: bool) -> Optional[str]:
     if r.get(f"{name}/n_windows") == 0:
         return "no test window with a token of the modality had another one in its group to retrieve among"
     # retrieval_top1 gives NaN for non-finite embeddings: an argmax over NaN similarities is no retrieval
-    whose = "a seed's model" if several else "the model"
+    # a row's mean is over the seeds that gave a figure (_over_seeds): NaN when none did
+    whose = "every seed's model" if several else "the model"
     return f"the embeddings of {whose} are not finite (NaN or inf: training diverged), so no window retrieves another"
+
+
+def _seeds_note(result: Dict[str, object], r: dict, keys, variants=None, why: Optional[str] = None) -> str:
+    """`` (1 of 2 seeds; seed 1 not scored: see below)`` for a row whose figure ``keys`` some seeds gave no
+    finite value of (its mean and sd are over the others: :func:`_over_seeds`), or ``""``. "see below" where
+    each such seed's run of ``variants`` (default the row's) is listed as not scored under the table, else
+    ``why`` or "gave no figure"."""
+    missing = sorted({s for k in keys for s in (r.get("unscored_seeds") or {}).get(k, [])}, key=str)
+    if not missing:
+        return ""
+    listed = {(x["variant"], str(x["seed"])) for x in result.get("not_scored") or []}
+    if why is None:
+        listed_all = all(any((v, str(s)) in listed for v in variants or [r["variant"]]) for s in missing)
+        why = "not scored: see below" if listed_all else "gave no figure"
+    n = len(result["seeds"])
+    return (f" ({n - len(missing)} of {n} seeds; {'seed' if len(missing) == 1 else 'seeds'} "
+            f"{', '.join(str(s) for s in missing)} {why})")
 
 
 def _f(v, nd=4):
@@ -423,6 +455,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         s = _f(r.get(key))
         if several and r.get(key + "_sd") is not None:
             s += f" ± {_f(r[key + '_sd'])}"
+        if several:  # the mean is over the seeds scored: a NaN of one seed made it NaN and hid the others
+            s += _seeds_note(result, r, [key])
         # every row that shows the best value: 0.094600 alone was bold beside an unbold 0.094581, both "0.0946"
         return f"**{s}**" if best[key] is not None and _f(r.get(key)) == _f(best[key]) else s
 
@@ -430,7 +464,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         if r["variant"] == "+past" or r.get("id_nll_vs_past") is None:
             return "—"
         s = f"{r['id_nll_vs_past']:+.4f}"
-        return s + (f" ± {_f(r['id_nll_vs_past_sd'])}" if r.get("id_nll_vs_past_sd") is not None else "")
+        s += f" ± {_f(r['id_nll_vs_past_sd'])}" if r.get("id_nll_vs_past_sd") is not None else ""
+        return s + _seeds_note(result, r, ["id_nll_vs_past"], [r["variant"], "+past"])
 
     lines = [header] if header else []
     if several:
@@ -468,7 +503,14 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
                 if why is not None:  # it printed 'top-1 nan, ... -> neural nan' as if the model had been scored
                     lines.append(f"Held-out retrieval ({r['variant']}, {name}): not scored: {why}.")
                     continue
-                lines.append(f"Held-out retrieval ({r['variant']}, {name}{', mean over seeds' if several else ''}): "
+                keys = [f"{name}/neural_to_modality_top1", f"{name}/modality_to_neural_top1"]
+                seed_rows = [x for runs in (result.get("per_seed") or {}).values() for x in runs
+                             if x["variant"] == r["variant"] and _retrieval_unscored(x, name, False) is not None]
+                # the seeds left out of the mean, and why (a diverged seed made the mean NaN: 'not scored')
+                note = _seeds_note(result, r, keys, why="not scored: " + "; ".join(
+                    sorted({_retrieval_unscored(x, name, False).replace("the model", "its model") for x in seed_rows})))
+                lines.append(f"Held-out retrieval ({r['variant']}, {name}{', mean over seeds' if several else ''}"
+                             f"{note}): "
                              f"neural -> {name} top-1 {value:.3f}, "
                              f"{name} -> neural {r[name + '/modality_to_neural_top1']:.3f}, chance "
                              f"{r[name + '/chance']:.3f} (groups of {r[name + '/group_size']} test windows).")
