@@ -518,6 +518,9 @@ def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path)
     # every seed diverged: the cells said 'nan ± nan' (a mean and sd over NaNs); now the count of seeds scored
     assert res["rows"][1]["unscored_seeds"]["id_nll"] == [0, 1] and res["rows"][1]["id_nll_sd"] is None
     assert "| nan (0 of 2 seeds; seeds 0, 1 not scored: see below) | " in text and "nan ± nan" not in text, text
+    # the unit-id F1 (None: not generated) showed 'n/a' for every seed without saying so
+    assert res["rows"][1]["id_f1"] is None and res["rows"][1]["unscored_seeds"]["id_f1"] == [0, 1]
+    assert "see below) | n/a (0 of 2 seeds; seeds 0, 1 not scored: see below) | " in text, text
     # the reason pointed to 'train_loss in training_log.json' without saying where; it now gives the logged loss and
     # the log's path, or, for the temporary folders of a run without work_dir (removed), says --work-dir keeps them
     folder = variant_folder(tmp_path / "w", [0, 1], 1, 1, "+past")

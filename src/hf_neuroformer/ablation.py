@@ -353,11 +353,14 @@ def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
             ok = [v for v in vals if is_finite_number(v)]
             if len(ok) < len(vals):
                 row["unscored_seeds"][key] = [s for s, v in zip(seeds, vals) if not is_finite_number(v)]
-            return (float(np.mean(ok)) if ok else math.nan), (float(np.std(ok, ddof=1)) if len(ok) > 1 else None)
+            mean = float(np.mean(ok)) if ok else None if all(v is None for v in vals) else math.nan
+            return mean, (float(np.std(ok, ddof=1)) if len(ok) > 1 else None)
 
-        for key in first:  # figures (floats in some seed) are averaged; counts are the first seed's
+        for key in first:  # figures (floats in some seed; SEED_FIGURES also when None in all) are averaged;
+            # counts are the first seed's
             vals = [r.get(key) for r in rows]
-            if any(isinstance(v, float) for v in vals) and all(v is None or isinstance(v, (int, float)) for v in vals):
+            if ((key in SEED_FIGURES or any(isinstance(v, float) for v in vals))
+                    and all(v is None or isinstance(v, (int, float)) for v in vals)):
                 row[key], sd = over(key, vals)
                 if key in SEED_FIGURES:
                     row[key + "_sd"] = sd
@@ -368,8 +371,6 @@ def _over_seeds(per_seed: Dict[int, List[dict]]) -> List[dict]:
                 d = [v - p[key] if is_finite_number(v) and is_finite_number(p.get(key)) else None
                      for v, p in zip(vals, past)]
                 row[key + "_vs_past"], row[key + "_vs_past_sd"] = over(key + "_vs_past", d)
-                if math.isnan(row[key + "_vs_past"]):
-                    row[key + "_vs_past"] = None
             else:
                 row[key + "_vs_past"] = row[key + "_vs_past_sd"] = None
         row["best_step"] = [r["best_step"] for r in rows] if len(rows) > 1 else first["best_step"]
