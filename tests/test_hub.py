@@ -285,10 +285,27 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
         else:
             model_only_error = "returned " + type(got).__name__
         model = AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True).eval()
+        # saved alone as remote code (transformers registers the class itself): its folder lacked
+        # tokenization_neuroformer.py that its AutoProcessor entry names; the repository's modules folder has it
+        # (AutoTokenizer / AutoProcessor loaded it above)
+        model.save_pretrained({str(tmp_path / 'remote-saved')!r})
+        try:
+            got = AutoProcessor.from_pretrained({str(tmp_path / 'remote-saved')!r}, trust_remote_code=True)
+        except Exception as err:
+            remote_saved_error = type(err).__name__ + ": " + str(err)
+        else:
+            remote_saved_error = "returned " + type(got).__name__
         ref = torch.load({str(tmp_path / 'ref.pt')!r})
         with torch.no_grad():
             out = model(**ref["batch"])
         again = AutoModelForPreTraining.from_pretrained({str(again)!r}, trust_remote_code=True).eval()
+        # loaded from a local folder: its modules folder holds only what the model imports, so the AutoProcessor
+        # entry is left out of the saved auto_map (with a warning) rather than naming a file the folder lacks
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            again.save_pretrained({str(tmp_path / 'remote-saved-again')!r})
+        remote_saved_again_warnings = [str(w.message) for w in caught if "remote-code copy lacks" in str(w.message)]
         with torch.no_grad():
             again_out = again(**ref["batch"])
         again_tok = AutoTokenizer.from_pretrained({str(again)!r}, trust_remote_code=True)
@@ -306,7 +323,8 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
             "processor_error": processor_error, "saved_processor_error": saved_processor_error,
-            "model_only_error": model_only_error,
+            "model_only_error": model_only_error, "remote_saved_error": remote_saved_error,
+            "remote_saved_again_warnings": remote_saved_again_warnings,
         }}))
         import gc
         gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
@@ -330,6 +348,18 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert info["model_only_error"].startswith(f"ImportError: {model_only}: AutoProcessor of a Neuroformer model "
                                                "needs the hf_neuroformer package"), info["model_only_error"]
     assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
+    # every module a saved auto_map names is in the folder: the Hub repository's modules folder held them all, the
+    # local folder's lacked tokenization_neuroformer.py, whose AutoProcessor entry was left out with a warning
+    for name, py in (("remote-saved", remote), ("remote-saved-again", [f for f in remote if not f.startswith("tok")])):
+        folder = tmp_path / name
+        assert sorted(p.name for p in folder.glob("*.py")) == py, (name, sorted(p.name for p in folder.iterdir()))
+        saved_map = json.loads((folder / "config.json").read_text())["auto_map"]
+        assert saved_map == (auto_map if name == "remote-saved" else
+                             {k: v for k, v in auto_map.items() if k != "AutoProcessor"}), (name, saved_map)
+    assert info["remote_saved_error"].startswith(f"ImportError: {tmp_path / 'remote-saved'}: AutoProcessor of a "
+                                                 "Neuroformer model needs the hf_neuroformer package"), info
+    assert len(info["remote_saved_again_warnings"]) == 1, info["remote_saved_again_warnings"]
+    assert "['AutoProcessor'] name ['tokenization_neuroformer.py']" in info["remote_saved_again_warnings"][0]
     assert info["again"][0].startswith("transformers_modules") and info["again"][1].startswith("transformers_modules")
     assert info["again"][2] == len(tok) and info["again"][3] <= 1e-6, info["again"]
 

@@ -54,14 +54,15 @@ def carried_auto_class(obj, auto_map) -> str | None:
     return None
 
 
-def _auto_map_modules(auto_map) -> list[str]:
+def _auto_map_modules(auto_map, local_only: bool = False) -> list[str]:
     """The module names (``configuration_neuroformer`` ...) that the references of ``auto_map``
     name (``"module.Class"``, ``"repo--module.Class"``, a tokenizer's ``[slow, fast]`` pair), each
-    once, in order; a reference that is no dotted name of identifiers is left out."""
+    once, in order; a reference that is no dotted name of identifiers is left out, and with
+    ``local_only`` a ``"repo--"`` one too (transformers reads its code from that repository)."""
     modules = []
     for refs in auto_map.values():
         for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
-            if isinstance(ref, str) and "." in ref:
+            if isinstance(ref, str) and "." in ref and not (local_only and "--" in ref):
                 module = ref.split("--")[-1].rsplit(".", 1)[0]
                 if module.isidentifier() and module not in modules:
                     modules.append(module)
@@ -91,6 +92,36 @@ def _write_auto_map_modules(auto_map, save_directory) -> None:
         shutil.copyfile(path, folder / path.name)
 
 
+def _drop_auto_map_entries_without_code(obj, auto_map: dict, save_directory) -> None:
+    """Remove from ``auto_map`` (in place) the entries naming a module (without ``"repo--"``) whose
+    code file lies neither beside this one nor in ``save_directory`` (where a model's save wrote its
+    modules before its config's save), with a warning: in the remote code that transformers loaded
+    without the package, each class's modules folder holds only the modules it loaded (a model
+    loaded from a folder: no ``tokenization_neuroformer.py``; a config: no ``modeling_neuroformer.py``),
+    and a saved ``config.json`` naming a code file the folder lacks fails with transformers'
+    missing-file error.
+
+    Warns:
+        UserWarning: ``<Class>.save_pretrained: auto_map entries [...] name [...], which this
+            remote-code copy lacks ...``, when an entry is removed."""
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    absent = [m for m in _auto_map_modules(auto_map, local_only=True)
+              if not (here / f"{m}.py").is_file() and not (Path(save_directory) / f"{m}.py").is_file()]
+    if not absent:
+        return
+    dropped = [auto for auto, refs in auto_map.items() if set(_auto_map_modules({auto: refs}, True)) & set(absent)]
+    for auto in dropped:
+        del auto_map[auto]
+    import warnings
+
+    warnings.warn(f"{type(obj).__name__}.save_pretrained: auto_map entries {dropped} name "
+                  f"{[m + '.py' for m in absent]}, which this remote-code copy lacks (transformers fetched only the "
+                  "modules it loaded): they are left out of the saved auto_map, so the folder names no code file it "
+                  "lacks; save with the hf_neuroformer package installed to keep them", UserWarning, stacklevel=4)
+
+
 @contextlib.contextmanager
 def carried_remote_code(obj, auto_map, save_directory=None):
     """While ``obj`` is saved: register its class for the Auto class its carried ``auto_map`` names
@@ -110,23 +141,38 @@ def carried_remote_code(obj, auto_map, save_directory=None):
     tokenizer kept ``config.json``'s ``AutoProcessor`` entry naming ``tokenization_neuroformer``
     and lacked that file, so ``AutoProcessor`` on the folder failed with transformers' missing-file
     error instead of :class:`~hf_neuroformer.tokenization_neuroformer.NeuroformerProcessorNeedsPackage`'s
-    ImportError naming the package."""
+    ImportError naming the package.
+
+    So also for a class registered for an Auto class already (:func:`hf_neuroformer.hub.remote_code_registered`,
+    or the remote code transformers loaded, which it registers itself; transformers then writes only that
+    class's module): a model loaded with ``trust_remote_code=True`` without the package and saved alone
+    lacked ``tokenization_neuroformer.py``. The modules are taken from beside this module (in remote code:
+    transformers' modules folder); an ``auto_map`` entry whose module is not there is left out of the
+    saved ``auto_map``, with a warning (:func:`_drop_auto_map_entries_without_code`), and put back
+    afterwards."""
     auto = carried_auto_class(obj, auto_map)
-    if auto is None:
+    cls = type(obj)
+    if auto is None and getattr(cls, "_auto_class", None) is None:
         yield
         return
-    if save_directory is not None:
+    kept = dict(auto_map) if isinstance(auto_map, dict) else None
+    if save_directory is not None and kept is not None:
         _write_auto_map_modules(auto_map, save_directory)
-    cls = type(obj)
-    own = cls.__dict__.get("_auto_class", False)  # False: inherited (None); a registered class never gets here
-    cls.register_for_auto_class(auto)
+        _drop_auto_map_entries_without_code(obj, auto_map, save_directory)
+    own = cls.__dict__.get("_auto_class", False)  # False: inherited (None)
+    if auto is not None:
+        cls.register_for_auto_class(auto)
     try:
         yield
     finally:
-        if own is False:
-            del cls._auto_class
-        else:
-            cls._auto_class = own
+        if auto is not None:
+            if own is False:
+                del cls._auto_class
+            else:
+                cls._auto_class = own
+        if kept is not None and auto_map != kept:  # entries left out (or set by transformers) during the save
+            auto_map.clear()
+            auto_map.update(kept)
 
 
 def saved_dt_conditioned_on_unit(config_dict: dict) -> bool:

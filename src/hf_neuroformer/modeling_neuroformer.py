@@ -828,11 +828,12 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         modules it imports, and every module the ``auto_map`` names: ``tokenization_neuroformer.py``
         of its ``AutoProcessor`` entry also when no tokenizer is saved beside it;
         :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`), so the folder loads
-        with ``trust_remote_code=True`` as the repository did. A decoder without
-        next-spike heads (``decoding_generative_loss_weight == 0``) drops from that ``auto_map`` the
-        Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP` leaves out
-        (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random heads;
-        :func:`~hf_neuroformer.configuration_neuroformer.decoder_auto_map`), as a push does.
+        with ``trust_remote_code=True`` as the repository did (so also a model loaded that way without
+        the package; an entry whose module that remote-code copy lacks is left out, with a warning). A
+        decoder without next-spike heads (``decoding_generative_loss_weight == 0``) drops from that
+        ``auto_map`` the Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP`
+        leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with
+        random heads; :func:`~hf_neuroformer.configuration_neuroformer.decoder_auto_map`), as a push does.
 
         Warns:
             UserWarning: ``push_to_hub=True`` without the classes registered for remote code nor an
