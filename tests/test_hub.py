@@ -206,6 +206,18 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
         code = sorted(p.name for p in (tmp_path / f"decoder-{weight}").glob("*.py"))
         assert code == remote, code  # tokenization_neuroformer.py too: the auto_map's AutoProcessor names it
     assert "AutoModelForPreTraining" not in DECODER_AUTO_MAP and "AutoModelForPreTraining" in auto_map
+    # Break test: that decoder, pulled (its config names no AutoModelForPreTraining) and fine-tuned further with a
+    # generative loss (so with next-spike heads), kept the decoder auto_map; it gets the push's full one back (one
+    # rule with hub.save_for_hub: auto_map_for_heads), with the repo-- prefix of the carried references
+    from hf_neuroformer.configuration_neuroformer import AUTO_MAP, auto_map_for_heads
+
+    cfg = nf.NeuroformerConfig.from_pretrained(tmp_path / "decoder-0.0")
+    cfg.decoding_generative_loss_weight = 0.5
+    nf.NeuroformerForBehaviorDecoding(cfg).save_pretrained(tmp_path / "decoder-heads-again")
+    assert json.loads((tmp_path / "decoder-heads-again" / "config.json").read_text())["auto_map"] == auto_map
+    assert auto_map_for_heads(AUTO_MAP, False) == DECODER_AUTO_MAP and auto_map_for_heads(AUTO_MAP, True) == AUTO_MAP
+    prefixed = {k: "lab/m--" + v for k, v in DECODER_AUTO_MAP.items()}
+    assert auto_map_for_heads(prefixed, True) == {k: "lab/m--" + v for k, v in AUTO_MAP.items()}
     # Break test: saved without its tokenizer (or pushed with model.push_to_hub), the model's config.json kept
     # AutoProcessor -> tokenization_neuroformer without that file: AutoProcessor failed with transformers'
     # missing-file error, not the package's ImportError (checked in the package-free process below)

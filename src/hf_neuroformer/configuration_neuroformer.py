@@ -221,7 +221,7 @@ def saved_modalities_without_ignored_keys(config_dict: dict) -> dict:
 
 #: The Auto classes a pushed config maps to remote code (``config.json`` ``auto_map``; written by
 #: :func:`hf_neuroformer.hub.save_for_hub`). Here, not in ``hub.py``, so that the remote-code copy of a
-#: decoder's ``save_pretrained`` (:func:`decoder_auto_map`) has them too.
+#: model's ``save_pretrained`` (:func:`auto_map_for_heads`) has them too.
 AUTO_MAP = {
     "AutoConfig": "configuration_neuroformer.NeuroformerConfig",
     "AutoModel": "modeling_neuroformer.NeuroformerModel",
@@ -239,13 +239,25 @@ DECODER_AUTO_MAP = {k: v for k, v in AUTO_MAP.items()
                     if k in ("AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoProcessor")}
 
 
-def decoder_auto_map(auto_map: dict) -> dict:
-    """``auto_map`` (a config's, e.g. carried from a pushed repository) without the Auto classes that
-    :data:`DECODER_AUTO_MAP` leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``): the
-    ``auto_map`` a fine-tuned decoder without next-spike heads is saved with. The other entries
-    (their ``repo--`` prefixes included) are kept as they are."""
-    left_out = set(AUTO_MAP) - set(DECODER_AUTO_MAP)
-    return {k: v for k, v in auto_map.items() if k not in left_out}
+def auto_map_for_heads(auto_map: dict, heads: bool) -> dict:
+    """The ``auto_map`` a model is saved (or pushed, :func:`hf_neuroformer.hub.save_for_hub`) with, from
+    ``auto_map`` (:data:`AUTO_MAP`, or a config's carried from a pushed repository) and whether its
+    weights have the next-spike heads. Without them (a decoder fine-tuned with
+    ``decoding_generative_loss_weight == 0``): without the Auto classes that :data:`DECODER_AUTO_MAP`
+    leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random
+    heads). With them: those entries added where missing (a decoder pulled without heads and fine-tuned
+    further with a generative loss), named as :data:`AUTO_MAP` names them, with the ``repo--`` prefix of
+    the map's ``modeling_neuroformer`` references; a map with no such reference is not Neuroformer's
+    and gets none. The other entries (their ``repo--`` prefixes included) are kept as they are."""
+    left_out = [k for k in AUTO_MAP if k not in DECODER_AUTO_MAP]
+    if not heads:
+        return {k: v for k, v in auto_map.items() if k not in left_out}
+    refs = [ref for refs in auto_map.values() for ref in (refs if isinstance(refs, (list, tuple)) else [refs])
+            if isinstance(ref, str) and ref.split("--")[-1].startswith("modeling_neuroformer.")]
+    if not refs:
+        return dict(auto_map)
+    prefix = refs[0][:-len(refs[0].split("--")[-1])]  # "" or "repo--"
+    return {**auto_map, **{k: prefix + AUTO_MAP[k] for k in left_out if k not in auto_map}}
 
 
 #: Kinds of modality the network embeds.

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from .configuration_neuroformer import AUTO_MAP, DECODER_AUTO_MAP
+from .configuration_neuroformer import AUTO_MAP, DECODER_AUTO_MAP, auto_map_for_heads  # noqa: F401  (hub.DECODER_AUTO_MAP)
 
 #: The sampler's settings with the run's test-generation temperature / top_p (:func:`generation_defaults`), staged only for a
 #: model with next-spike heads.
@@ -452,7 +452,7 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
         raise ValueError(f"model_dir (CLI: --model): {str(src)!r}: its tokenizer files (vocab.json, "
                          f"tokenizer_config.json) do not belong to its config.json / weights ({err}); expected the "
                          "files of one 'neuroformer train' run; nothing was uploaded") from None
-    model.config.auto_map = dict(AUTO_MAP if heads else DECODER_AUTO_MAP)
+    model.config.auto_map = auto_map_for_heads(AUTO_MAP, heads)  # the model's save_pretrained's rule
     with remote_code_registered():
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)

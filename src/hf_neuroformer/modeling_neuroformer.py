@@ -38,7 +38,7 @@ from transformers.utils import ModelOutput
 
 from .binning import n_bins_covering, n_full_bins
 from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, CONTRASTIVE_MAX_TEMPERATURE, NeuroformerConfig,
-                                        carried_auto_class, carried_remote_code, checked_int, decoder_auto_map,
+                                        auto_map_for_heads, carried_auto_class, carried_remote_code, checked_int,
                                         finish_interrupted_save_of)
 
 
@@ -833,7 +833,9 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         decoder without next-spike heads (``decoding_generative_loss_weight == 0``) drops from that
         ``auto_map`` the Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP`
         leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with
-        random heads; :func:`~hf_neuroformer.configuration_neuroformer.decoder_auto_map`), as a push does.
+        random heads); a model with them whose ``auto_map`` lacks them (a decoder pulled without heads and
+        fine-tuned with a generative loss) gets them back
+        (:func:`~hf_neuroformer.configuration_neuroformer.auto_map_for_heads`), as a push does.
 
         Warns:
             UserWarning: ``push_to_hub=True`` without the classes registered for remote code nor an
@@ -848,11 +850,12 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         if kwargs.get("push_to_hub"):
             self._warn_no_remote_code("save_pretrained(push_to_hub=True)")
         carried = getattr(self.config, "auto_map", None)
-        if isinstance(carried, dict) and isinstance(self, NeuroformerForBehaviorDecoding) and self.id_head is None:
+        if isinstance(carried, dict) and isinstance(self, (NeuroformerForPreTraining, NeuroformerForBehaviorDecoding)):
             # a decoder without next-spike heads fine-tuned from a pushed model: the carried auto_map mapped
             # AutoModelForPreTraining / AutoModelForCausalLM to the pretraining class, which loads it with random
-            # heads; written without them (the config in memory keeps its own)
-            self.config.auto_map = decoder_auto_map(carried)
+            # heads; written without them. One pulled without heads and fine-tuned with them gets them back
+            # (the config in memory keeps its own)
+            self.config.auto_map = auto_map_for_heads(carried, self.id_head is not None)
         try:
             # a model loaded from a pushed repository keeps its auto_map: its code files are written too
             with carried_remote_code(self, getattr(self.config, "auto_map", None), save_directory):
