@@ -36,6 +36,18 @@ def finish_interrupted_save_of(name_or_path) -> bool:
     return journal.finish_interrupted_save_of(name_or_path)
 
 
+def _references(refs) -> list[tuple[str, str]]:
+    """The references of one ``auto_map`` value (``"module.Class"``, ``"repo--module.Class"``, or a
+    tokenizer's ``[slow, fast]`` pair, whose non-text entries such as ``None`` are left out), each as
+    ``(prefix, "module.Class")`` with ``prefix`` ``""`` or ``"repo--"``."""
+    out = []
+    for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
+        if isinstance(ref, str):
+            head, sep, name = ref.rpartition("--")
+            out.append((head + sep, name))
+    return out
+
+
 def carried_auto_class(obj, auto_map) -> str | None:
     """The Auto class that ``auto_map`` (the ``config.json`` / ``tokenizer_config.json`` entry of a
     folder or Hub repository with remote code) maps to the class of ``obj`` (a Neuroformer config,
@@ -47,10 +59,8 @@ def carried_auto_class(obj, auto_map) -> str | None:
         return None
     module = cls.__module__.rsplit(".", 1)[-1]
     for auto, refs in auto_map.items():
-        # "module.Class", "repo--module.Class", or a tokenizer's [slow, fast] pair
-        for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
-            if isinstance(ref, str) and ref.split("--")[-1] == f"{module}.{cls.__name__}":
-                return auto
+        if any(name == f"{module}.{cls.__name__}" for _, name in _references(refs)):
+            return auto
     return None
 
 
@@ -61,9 +71,9 @@ def _auto_map_modules(auto_map, local_only: bool = False) -> list[str]:
     ``local_only`` a ``"repo--"`` one too (transformers reads its code from that repository)."""
     modules = []
     for refs in auto_map.values():
-        for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
-            if isinstance(ref, str) and "." in ref and not (local_only and "--" in ref):
-                module = ref.split("--")[-1].rsplit(".", 1)[0]
+        for prefix, name in _references(refs):
+            if "." in prefix + name and not (local_only and prefix):
+                module = name.rsplit(".", 1)[0]
                 if module.isidentifier() and module not in modules:
                     modules.append(module)
     return modules
@@ -252,11 +262,11 @@ def auto_map_for_heads(auto_map: dict, heads: bool) -> dict:
     left_out = [k for k in AUTO_MAP if k not in DECODER_AUTO_MAP]
     if not heads:
         return {k: v for k, v in auto_map.items() if k not in left_out}
-    refs = [ref for refs in auto_map.values() for ref in (refs if isinstance(refs, (list, tuple)) else [refs])
-            if isinstance(ref, str) and ref.split("--")[-1].startswith("modeling_neuroformer.")]
-    if not refs:
+    prefixes = [prefix for refs in auto_map.values() for prefix, name in _references(refs)
+                if name.startswith("modeling_neuroformer.")]
+    if not prefixes:
         return dict(auto_map)
-    prefix = refs[0][:-len(refs[0].split("--")[-1])]  # "" or "repo--"
+    prefix = prefixes[0]  # "" or "repo--"
     return {**auto_map, **{k: prefix + AUTO_MAP[k] for k in left_out if k not in auto_map}}
 
 
