@@ -198,6 +198,10 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     from hf_neuroformer.hub import DECODER_AUTO_MAP
 
     cfg = nf.NeuroformerConfig.from_pretrained("lab/neuroformer-tiny", **pull)
+    # Break test: a NeuroformerModel (no heads at all) built from the pulled config kept those two entries too
+    nf.NeuroformerModel(cfg).save_pretrained(tmp_path / "base-model")
+    assert json.loads((tmp_path / "base-model" / "config.json").read_text())["auto_map"] == \
+        {k: v for k, v in auto_map.items() if k in DECODER_AUTO_MAP}
     cfg.decoding_targets = [{"name": "x", "kind": "regression", "mean": 0.0, "std": 1.0}]
     for weight, expected in ((0.0, {k: v for k, v in auto_map.items() if k in DECODER_AUTO_MAP}), (0.5, auto_map)):
         cfg.decoding_generative_loss_weight = weight

@@ -253,7 +253,7 @@ def auto_map_for_heads(auto_map: dict, heads: bool) -> dict:
     """The ``auto_map`` a model is saved (or pushed, :func:`hf_neuroformer.hub.save_for_hub`) with, from
     ``auto_map`` (:data:`AUTO_MAP`, or a config's carried from a pushed repository) and whether its
     weights have the next-spike heads. Without them (a decoder fine-tuned with
-    ``decoding_generative_loss_weight == 0``): without the Auto classes that :data:`DECODER_AUTO_MAP`
+    ``decoding_generative_loss_weight == 0``, or a ``NeuroformerModel``): without the Auto classes that :data:`DECODER_AUTO_MAP`
     leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random
     heads). With them: those entries added where missing (a decoder pulled without heads and fine-tuned
     further with a generative loss), named as :data:`AUTO_MAP` names them, with the ``repo--`` prefix of

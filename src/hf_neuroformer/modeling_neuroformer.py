@@ -830,7 +830,8 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`), so the folder loads
         with ``trust_remote_code=True`` as the repository did (so also a model loaded that way without
         the package; an entry whose module that remote-code copy lacks is left out, with a warning). A
-        decoder without next-spike heads (``decoding_generative_loss_weight == 0``) drops from that
+        model without next-spike heads (a :class:`NeuroformerModel`, or a decoder with
+        ``decoding_generative_loss_weight == 0``) drops from that
         ``auto_map`` the Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP`
         leaves out (``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with
         random heads); a model with them whose ``auto_map`` lacks them (a decoder pulled without heads and
@@ -850,12 +851,12 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         if kwargs.get("push_to_hub"):
             self._warn_no_remote_code("save_pretrained(push_to_hub=True)")
         carried = getattr(self.config, "auto_map", None)
-        if isinstance(carried, dict) and isinstance(self, (NeuroformerForPreTraining, NeuroformerForBehaviorDecoding)):
-            # a decoder without next-spike heads fine-tuned from a pushed model: the carried auto_map mapped
-            # AutoModelForPreTraining / AutoModelForCausalLM to the pretraining class, which loads it with random
-            # heads; written without them. One pulled without heads and fine-tuned with them gets them back
-            # (the config in memory keeps its own)
-            self.config.auto_map = auto_map_for_heads(carried, self.id_head is not None)
+        if isinstance(carried, dict):
+            # a decoder without next-spike heads fine-tuned from a pushed model, or a NeuroformerModel (never any):
+            # the carried auto_map mapped AutoModelForPreTraining / AutoModelForCausalLM to the pretraining class,
+            # which loads it with random heads; written without them. One pulled without heads and fine-tuned with
+            # them gets them back (the config in memory keeps its own)
+            self.config.auto_map = auto_map_for_heads(carried, getattr(self, "id_head", None) is not None)
         try:
             # a model loaded from a pushed repository keeps its auto_map: its code files are written too
             with carried_remote_code(self, getattr(self.config, "auto_map", None), save_directory):
