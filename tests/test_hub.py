@@ -226,7 +226,15 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     # AutoProcessor -> tokenization_neuroformer without that file: AutoProcessor failed with transformers'
     # missing-file error, not the package's ImportError (checked in the package-free process below)
     model_only = tmp_path / "model-only"
-    nf.NeuroformerForPreTraining.from_pretrained("lab/neuroformer-tiny", **pull).save_pretrained(model_only)
+    pulled_model = nf.NeuroformerForPreTraining.from_pretrained("lab/neuroformer-tiny", **pull)
+    # Break test: the model's save wrote the auto_map's code files, then the save of its config inside it
+    # (transformers' config.save_pretrained) wrote them all again; once now (only these saves write tokenization_*)
+    copied, copyfile = [], shutil.copyfile
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shutil, "copyfile", lambda src, dst, **kw: copied.append(os.path.basename(dst)) or
+                      copyfile(src, dst, **kw))
+        pulled_model.save_pretrained(model_only)
+    assert copied.count("tokenization_neuroformer.py") == 1, copied
     assert sorted(p.name for p in model_only.glob("*.py")) == remote, sorted(p.name for p in model_only.iterdir())
     assert json.loads((model_only / "config.json").read_text())["auto_map"] == auto_map
     model.save_pretrained(tmp_path / "train-saved")

@@ -9,10 +9,12 @@ the past window's spikes; two heads predict the next unit id and its dt.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
 import math
+import os
 import re
 
 from transformers import PreTrainedConfig
@@ -132,6 +134,12 @@ def _drop_auto_map_entries_without_code(obj, auto_map: dict, save_directory) -> 
                   "lacks; save with the hf_neuroformer package installed to keep them", UserWarning, stacklevel=4)
 
 
+#: The folders (absolute paths) whose code files an enclosing :func:`carried_remote_code` wrote: a model's
+#: save, around the save of its config (transformers calls ``config.save_pretrained`` inside), which then
+#: writes them no second time.
+_CODE_WRITTEN_INTO: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("_CODE_WRITTEN_INTO", default=())
+
+
 @contextlib.contextmanager
 def carried_remote_code(obj, auto_map, save_directory=None):
     """While ``obj`` is saved: register its class for the Auto class its carried ``auto_map`` names
@@ -159,22 +167,29 @@ def carried_remote_code(obj, auto_map, save_directory=None):
     lacked ``tokenization_neuroformer.py``. The modules are taken from beside this module (in remote code:
     transformers' modules folder); an ``auto_map`` entry whose module is not there is left out of the
     saved ``auto_map``, with a warning (:func:`_drop_auto_map_entries_without_code`), and put back
-    afterwards."""
+    afterwards. A model's save writes them once: the save of its config inside it (transformers'
+    ``config.save_pretrained``) finds them written (:data:`_CODE_WRITTEN_INTO`)."""
     auto = carried_auto_class(obj, auto_map)
     cls = type(obj)
     if auto is None and getattr(cls, "_auto_class", None) is None:
         yield
         return
     kept = dict(auto_map) if isinstance(auto_map, dict) else None
+    written = None
     if save_directory is not None and kept is not None:
-        _write_auto_map_modules(auto_map, save_directory)
-        _drop_auto_map_entries_without_code(obj, auto_map, save_directory)
+        folder = os.path.abspath(os.fspath(save_directory))
+        if folder not in _CODE_WRITTEN_INTO.get():  # else: the enclosing model's save wrote them
+            _write_auto_map_modules(auto_map, save_directory)
+            _drop_auto_map_entries_without_code(obj, auto_map, save_directory)
+            written = _CODE_WRITTEN_INTO.set((*_CODE_WRITTEN_INTO.get(), folder))
     own = cls.__dict__.get("_auto_class", False)  # False: inherited (None)
     if auto is not None:
         cls.register_for_auto_class(auto)
     try:
         yield
     finally:
+        if written is not None:
+            _CODE_WRITTEN_INTO.reset(written)
         if auto is not None:
             if own is False:
                 del cls._auto_class
