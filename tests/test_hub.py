@@ -281,13 +281,29 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
         else:
             raise SystemExit("hf_neuroformer is importable")
         exec(compile({quoted_code!r}, "<the loading code of the lab/quoted cards>", "exec"), {{}})  # as written
-        import torch
+        import torch, warnings
         from transformers import AutoConfig, AutoModelForPreTraining, AutoProcessor, AutoTokenizer
         from huggingface_hub import ModelCard
         import datasets
 
+        def processor_outcome(path):
+            try:
+                got = AutoProcessor.from_pretrained(path, trust_remote_code=True)
+            except Exception as err:
+                return type(err).__name__ + ": " + str(err)
+            return "returned " + type(got).__name__
+
+        def save_warnings(obj, path):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                obj.save_pretrained(path)
+            return [str(w.message) for w in caught if "remote-code copy lacks" in str(w.message)]
+
         repo = "lab/neuroformer-tiny"
         cfg = AutoConfig.from_pretrained(repo, trust_remote_code=True)
+        # saved alone, before anything else from the repository is loaded: its modules folder holds only the
+        # config's modules, so the entries naming the others are left out (with a warning); no weights either
+        config_alone_warnings = save_warnings(cfg, {str(tmp_path / 'config-alone')!r})
         tok = AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
         # the processor is not remote code: AutoProcessor returned the tokenizer as the processor
         try:
@@ -302,37 +318,25 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             saved_processor_error = str(err)
         else:
             saved_processor_error = "returned " + type(got).__name__
-        try:
-            got = AutoProcessor.from_pretrained({str(model_only)!r}, trust_remote_code=True)
-        except Exception as err:
-            model_only_error = type(err).__name__ + ": " + str(err)
-        else:
-            model_only_error = "returned " + type(got).__name__
+        model_only_error = processor_outcome({str(model_only)!r})
         model = AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True).eval()
         # saved alone as remote code (transformers registers the class itself): its folder lacked
         # tokenization_neuroformer.py that its AutoProcessor entry names; the repository's modules folder has it
         # (AutoTokenizer / AutoProcessor loaded it above)
         model.save_pretrained({str(tmp_path / 'remote-saved')!r})
-        try:
-            got = AutoProcessor.from_pretrained({str(tmp_path / 'remote-saved')!r}, trust_remote_code=True)
-        except Exception as err:
-            remote_saved_error = type(err).__name__ + ": " + str(err)
-        else:
-            remote_saved_error = "returned " + type(got).__name__
+        remote_saved_error = processor_outcome({str(tmp_path / 'remote-saved')!r})
         ref = torch.load({str(tmp_path / 'ref.pt')!r})
         with torch.no_grad():
             out = model(**ref["batch"])
         again = AutoModelForPreTraining.from_pretrained({str(again)!r}, trust_remote_code=True).eval()
-        # loaded from a local folder: its modules folder holds only what the model imports, so the AutoProcessor
-        # entry is left out of the saved auto_map (with a warning) rather than naming a file the folder lacks
-        import warnings
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            again.save_pretrained({str(tmp_path / 'remote-saved-again')!r})
-        remote_saved_again_warnings = [str(w.message) for w in caught if "remote-code copy lacks" in str(w.message)]
+        # loaded from a local folder: its modules folder holds only what the model imports; the AutoProcessor entry
+        # was left out of the saved auto_map (with a warning). tokenization_neuroformer.py comes from that folder now
+        remote_saved_again_warnings = save_warnings(again, {str(tmp_path / 'remote-saved-again')!r})
+        remote_saved_again_error = processor_outcome({str(tmp_path / 'remote-saved-again')!r})
         with torch.no_grad():
             again_out = again(**ref["batch"])
         again_tok = AutoTokenizer.from_pretrained({str(again)!r}, trust_remote_code=True)
+        again.save_pretrained({str(again)!r})  # into the folder it came from: its code files are left as they are
         card = ModelCard.load(repo)
         windows = datasets.load_dataset("lab/neuroformer-tiny-windows")
         windows.save_to_disk({str(tmp_path / 'pulled')!r})
@@ -349,6 +353,7 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             "processor_error": processor_error, "saved_processor_error": saved_processor_error,
             "model_only_error": model_only_error, "remote_saved_error": remote_saved_error,
             "remote_saved_again_warnings": remote_saved_again_warnings,
+            "remote_saved_again_error": remote_saved_again_error, "config_alone_warnings": config_alone_warnings,
         }}))
         import gc
         gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)
@@ -372,18 +377,24 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert info["model_only_error"].startswith(f"ImportError: {model_only}: AutoProcessor of a Neuroformer model "
                                                "needs the hf_neuroformer package"), info["model_only_error"]
     assert info["max_id_diff"] <= 1e-6 and info["max_dt_diff"] <= 1e-6, info
-    # every module a saved auto_map names is in the folder: the Hub repository's modules folder held them all, the
-    # local folder's lacked tokenization_neuroformer.py, whose AutoProcessor entry was left out with a warning
-    for name, py in (("remote-saved", remote), ("remote-saved-again", [f for f in remote if not f.startswith("tok")])):
+    # every module a saved auto_map names is in the folder: the Hub repository's modules folder held them all; the
+    # local folder's lacked tokenization_neuroformer.py, taken from the folder the model was loaded from (Break
+    # test: its AutoProcessor entry was left out, with a warning)
+    for name in ("remote-saved", "remote-saved-again", "saved-again"):  # the last: saved again into itself
         folder = tmp_path / name
-        assert sorted(p.name for p in folder.glob("*.py")) == py, (name, sorted(p.name for p in folder.iterdir()))
-        saved_map = json.loads((folder / "config.json").read_text())["auto_map"]
-        assert saved_map == (auto_map if name == "remote-saved" else
-                             {k: v for k, v in auto_map.items() if k != "AutoProcessor"}), (name, saved_map)
-    assert info["remote_saved_error"].startswith(f"ImportError: {tmp_path / 'remote-saved'}: AutoProcessor of a "
-                                                 "Neuroformer model needs the hf_neuroformer package"), info
-    assert len(info["remote_saved_again_warnings"]) == 1, info["remote_saved_again_warnings"]
-    assert "['AutoProcessor'] name ['tokenization_neuroformer.py']" in info["remote_saved_again_warnings"][0]
+        assert sorted(p.name for p in folder.glob("*.py")) == remote, (name, sorted(p.name for p in folder.iterdir()))
+        assert json.loads((folder / "config.json").read_text())["auto_map"] == auto_map, name
+        if name != "saved-again":
+            assert info[name.replace("-", "_") + "_error"].startswith(
+                f"ImportError: {folder}: AutoProcessor of a Neuroformer model needs the hf_neuroformer package"), info
+    assert info["remote_saved_again_warnings"] == [], info["remote_saved_again_warnings"]
+    # a config loaded alone from the Hub keeps only the entries whose code its modules folder has (its folder has
+    # no weights; AutoModel.from_config would read a model entry and fail on the missing file)
+    alone = tmp_path / "config-alone"
+    assert json.loads((alone / "config.json").read_text())["auto_map"] == {"AutoConfig": auto_map["AutoConfig"]}
+    assert sorted(p.name for p in alone.glob("*.py")) == [f for f in remote if not f.startswith(("mod", "tok"))]
+    assert len(info["config_alone_warnings"]) == 1, info["config_alone_warnings"]
+    assert "name ['modeling_neuroformer.py', 'tokenization_neuroformer.py']" in info["config_alone_warnings"][0]
     assert info["again"][0].startswith("transformers_modules") and info["again"][1].startswith("transformers_modules")
     assert info["again"][2] == len(tok) and info["again"][3] <= 1e-6, info["again"]
 

@@ -81,12 +81,36 @@ def _auto_map_modules(auto_map, local_only: bool = False) -> list[str]:
     return modules
 
 
-def _write_auto_map_modules(auto_map, save_directory) -> None:
+def _code_source_folder(loaded_from, here):
+    """The local folder ``loaded_from`` (an object's ``name_or_path``) as the source of code files this
+    remote-code copy lacks: when it is a folder that still holds, byte for byte, every module beside
+    this one (``here``: transformers copied them from it, into a folder of their own per loaded class,
+    so a model loaded from a folder has no ``tokenization_neuroformer.py`` there); else ``None`` (a Hub
+    repository id, a folder since changed or moved, a relative path from another working directory)."""
+    import filecmp
+    from pathlib import Path
+
+    if not isinstance(loaded_from, (str, os.PathLike)) or not os.fspath(loaded_from):
+        return None
+    folder = Path(loaded_from)
+    if not folder.is_dir() or folder.resolve() == here.resolve():
+        return None
+    ours = [p for p in here.glob("*.py") if p.name != "__init__.py"]
+    if not ours or not all((folder / p.name).is_file() and filecmp.cmp(p, folder / p.name, shallow=False)
+                           for p in ours):
+        return None
+    return folder
+
+
+def _write_auto_map_modules(auto_map, save_directory, loaded_from=None) -> None:
     """Write into ``save_directory`` the code file of every module ``auto_map`` names that lies
     beside this one, with the modules it imports (``get_relative_import_files``): transformers
     writes only the saved object's module, so a model's ``config.json`` whose ``AutoProcessor``
-    entry names ``tokenization_neuroformer`` went without that file. A ``save_directory`` that is
-    a file is left to transformers' own refusal."""
+    entry names ``tokenization_neuroformer`` went without that file. A module not beside this one
+    (remote code loaded from a local folder: transformers copied only the modules it loaded) is taken
+    from ``loaded_from``, the folder the object was loaded from, while that folder still holds the
+    code loaded (:func:`_code_source_folder`). A ``save_directory`` that is a file is left to
+    transformers' own refusal."""
     import shutil
     from pathlib import Path
 
@@ -96,22 +120,35 @@ def _write_auto_map_modules(auto_map, save_directory) -> None:
     if folder.is_file():
         return
     here = Path(__file__).parent
-    files = [here / f"{m}.py" for m in _auto_map_modules(auto_map) if (here / f"{m}.py").is_file()]
+    modules = _auto_map_modules(auto_map)
+    files = [here / f"{m}.py" for m in modules if (here / f"{m}.py").is_file()]
+    missing = [m for m in modules if not (here / f"{m}.py").is_file()]
+    source = _code_source_folder(loaded_from, here) if missing else None
+    if source is not None:
+        files += [source / f"{m}.py" for m in missing if (source / f"{m}.py").is_file()]
     if not files:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    for path in dict.fromkeys([p for f in files for p in (f, *map(Path, get_relative_import_files(f)))]):
-        shutil.copyfile(path, folder / path.name)
+    # each file once, by name, the first found: a module beside this one and its copy in the source folder are
+    # the same bytes
+    written = {}
+    for path in (p for f in files for p in (f, *map(Path, get_relative_import_files(f)))):
+        written.setdefault(path.name, path)
+    for name, path in written.items():
+        if not ((folder / name).is_file() and os.path.samefile(path, folder / name)):  # saved into the source folder
+            shutil.copyfile(path, folder / name)
 
 
 def _drop_auto_map_entries_without_code(obj, auto_map: dict, save_directory) -> None:
     """Remove from ``auto_map`` (in place) the entries naming a module (without ``"repo--"``) whose
     code file lies neither beside this one nor in ``save_directory`` (where a model's save wrote its
     modules before its config's save), with a warning: in the remote code that transformers loaded
-    without the package, each class's modules folder holds only the modules it loaded (a model
-    loaded from a folder: no ``tokenization_neuroformer.py``; a config: no ``modeling_neuroformer.py``),
-    and a saved ``config.json`` naming a code file the folder lacks fails with transformers'
-    missing-file error.
+    without the package, each class's modules folder holds only the modules it loaded (a config
+    loaded alone from a Hub repository: no ``modeling_neuroformer.py`` nor ``tokenization_neuroformer.py``;
+    from a local folder the missing ones are taken from that folder while it holds the code loaded,
+    :func:`_write_auto_map_modules`), and a saved ``config.json`` naming a code file the folder lacks
+    fails with transformers' missing-file error. That config, saved alone, loses its model entries: its
+    folder has no weights, but ``AutoModel.from_config`` reads them, and would fail on the missing file.
 
     Warns:
         UserWarning: ``<Class>.save_pretrained: auto_map entries [...] name [...], which this
@@ -130,7 +167,8 @@ def _drop_auto_map_entries_without_code(obj, auto_map: dict, save_directory) -> 
 
     warnings.warn(f"{type(obj).__name__}.save_pretrained: auto_map entries {dropped} name "
                   f"{[m + '.py' for m in absent]}, which this remote-code copy lacks (transformers fetched only the "
-                  "modules it loaded): they are left out of the saved auto_map, so the folder names no code file it "
+                  "modules it loaded, and no local folder it was loaded from holds them beside the code loaded): "
+                  "they are left out of the saved auto_map, so the folder names no code file it "
                   "lacks; save with the hf_neuroformer package installed to keep them", UserWarning, stacklevel=4)
 
 
@@ -165,8 +203,9 @@ def carried_remote_code(obj, auto_map, save_directory=None):
     or the remote code transformers loaded, which it registers itself; transformers then writes only that
     class's module): a model loaded with ``trust_remote_code=True`` without the package and saved alone
     lacked ``tokenization_neuroformer.py``. The modules are taken from beside this module (in remote code:
-    transformers' modules folder); an ``auto_map`` entry whose module is not there is left out of the
-    saved ``auto_map``, with a warning (:func:`_drop_auto_map_entries_without_code`), and put back
+    transformers' modules folder), or else from the local folder the object was loaded from
+    (``name_or_path``) while it holds the code loaded; an ``auto_map`` entry whose module is in neither is
+    left out of the saved ``auto_map``, with a warning (:func:`_drop_auto_map_entries_without_code`), and put back
     afterwards. A model's save writes them once: the save of its config inside it (transformers'
     ``config.save_pretrained``) finds them written (:data:`_CODE_WRITTEN_INTO`)."""
     auto = carried_auto_class(obj, auto_map)
@@ -179,7 +218,7 @@ def carried_remote_code(obj, auto_map, save_directory=None):
     if save_directory is not None and kept is not None:
         folder = os.path.abspath(os.fspath(save_directory))
         if folder not in _CODE_WRITTEN_INTO.get():  # else: the enclosing model's save wrote them
-            _write_auto_map_modules(auto_map, save_directory)
+            _write_auto_map_modules(auto_map, save_directory, getattr(obj, "name_or_path", None))
             _drop_auto_map_entries_without_code(obj, auto_map, save_directory)
             written = _CODE_WRITTEN_INTO.set((*_CODE_WRITTEN_INTO.get(), folder))
     own = cls.__dict__.get("_auto_class", False)  # False: inherited (None)

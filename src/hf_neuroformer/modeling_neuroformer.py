@@ -829,7 +829,9 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         of its ``AutoProcessor`` entry also when no tokenizer is saved beside it;
         :func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`), so the folder loads
         with ``trust_remote_code=True`` as the repository did (so also a model loaded that way without
-        the package; an entry whose module that remote-code copy lacks is left out, with a warning). A
+        the package; a module that remote-code copy lacks is taken from the local folder it was loaded
+        from while that folder holds the code loaded, and an entry whose module is in neither is left out,
+        with a warning). A
         model without next-spike heads (a :class:`NeuroformerModel`, or a decoder with
         ``decoding_generative_loss_weight == 0``) drops from that
         ``auto_map`` the Auto classes :data:`~hf_neuroformer.configuration_neuroformer.DECODER_AUTO_MAP`
