@@ -679,6 +679,17 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
     assert f"| {past['id_nll']:.4f} (1 of 2 seeds; seed 1 not scored: see below) | — | {past['dt_nll']:.4f} (1 of 2 " \
            "seeds; seed 1 not scored: see below) | " in line and "nan" not in line, line
     assert f"{half['rows'][0]['id_nll_vs_past']:+.4f} (1 of 2 seeds; seed 1 not scored: see below) |" in text, text
+    assert "Bold: " not in ablation_markdown(res)  # every cell over both seeds: no rule to say
+    # +past's mean over 1 seed the lowest (as if seed 0's +past had done better): it was bolded against state-only's
+    # mean over both seeds; only the means over every seed are compared now, and the rule is said under the table
+    per_seed[0][1]["id_nll"] = res["rows"][0]["id_nll"] - 1.0
+    half["rows"] = _over_seeds(per_seed)
+    text = ablation_markdown(half)
+    lines = {ln.split(" | ")[0]: ln for ln in text.splitlines() if ln.startswith(("| +past", "| state-only"))}
+    assert f"| {per_seed[0][1]['id_nll']:.4f} (1 of 2 seeds; seed 1 not scored: see below) |" in lines["| +past"], text
+    assert f"| **{res['rows'][0]['id_nll']:.4f} ± {res['rows'][0]['id_nll_sd']:.4f}** |" in lines["| state-only"], text
+    assert "\nBold: the best mean of its column among the cells scored in all 2 seeds; a mean over fewer seeds (its " \
+           "count in the cell) is not compared.\n" in text, text
     per_seed[1][1]["id_f1"] = None  # a figure missing for another reason than a run not scored is said so
     half.update(rows=_over_seeds(per_seed), not_scored=[])
     assert "(1 of 2 seeds; seed 1 gave no figure)" in ablation_markdown(half)

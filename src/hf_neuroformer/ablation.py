@@ -418,12 +418,18 @@ def _retrieval_unscored(r: dict, name: str, several: bool) -> Optional[str]:
     return f"the embeddings of {whose} are not finite (NaN or inf: training diverged), so no window retrieves another"
 
 
+def _unscored(r: dict, key: str) -> List[object]:
+    """The seeds that gave no finite value of figure ``key`` of row ``r`` (its ``unscored_seeds``; none for
+    rows of a single seed's result built without it)."""
+    return (r.get("unscored_seeds") or {}).get(key, [])
+
+
 def _seeds_note(result: Dict[str, object], r: dict, keys, variants=None, why: Optional[str] = None) -> str:
     """`` (1 of 2 seeds; seed 1 not scored: see below)`` for a row whose figure ``keys`` some seeds gave no
     finite value of (its mean and sd are over the others: :func:`_over_seeds`), or ``""``. "see below" where
     each such seed's run of ``variants`` (default the row's) is listed as not scored under the table, else
     ``why`` or "gave no figure"."""
-    missing = sorted({s for k in keys for s in (r.get("unscored_seeds") or {}).get(k, [])}, key=str)
+    missing = sorted({s for k in keys for s in _unscored(r, k)}, key=str)
     if not missing:
         return ""
     listed = {(x["variant"], str(x["seed"])) for x in result.get("not_scored") or []}
@@ -442,15 +448,19 @@ def _f(v, nd=4):
 def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -> str:
     """The ablation as a markdown table (lowest NLLs and highest F1 in bold, in every row that shows the
     best value to 4 decimals, NaN never; with several seeds mean +/- sd over seeds and the paired
-    difference of the unit-id NLL to ``+past``)."""
+    difference of the unit-id NLL to ``+past``, and only the means over every seed are compared for
+    the bold: a mean over fewer seeds, its count in the cell, is not, as a line under the table says)."""
     rows = result["rows"]
     several = len(result.get("seeds") or [None]) > 1
-    best = {}
+    best, left_out = {}, False
     for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max), ("timing_f1_10ms", max)):
         # NaN left out: min / max keep a leading NaN, so the bold depended on the row order
         # (.get: rows of results written before the timing F1 was recorded lack it)
-        vals = [r.get(key) for r in rows if r.get(key) is not None and not math.isnan(r[key])]
-        best[key] = fn(vals) if vals else None
+        scored = [r for r in rows if r.get(key) is not None and not math.isnan(r[key])]
+        # a mean over fewer seeds than the run's (its count in the cell) was bolded against means over all of them
+        full = [r[key] for r in scored if not _unscored(r, key)]
+        left_out = left_out or len(full) < len(scored)
+        best[key] = fn(full) if full else None
 
     def cell(r, key):
         s = _f(r.get(key))
@@ -492,7 +502,10 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
         lines.append(f"| {r['variant']} | {inputs} | {cell(r, 'id_nll')} | " + (f"{paired(r)} | " if several else "")
                      + f"{cell(r, 'dt_nll')} | {cell(r, 'id_f1')} | {cell(r, 'timing_f1_10ms')} | "
                      + f"{_f(r.get('timing_f1_10ms_chance_shuffle'))} | {step} | {_f(r['train_time_s'], 0)} |")
-    lines.append("")
+    lines.append("")  # (a line right under the table would be read as one more row of it)
+    if left_out:
+        lines.append(f"Bold: the best mean of its column among the cells scored in all {len(result['seeds'])} seeds; a "
+                     "mean over fewer seeds (its count in the cell) is not compared.")
     n_tok = {r["n_test_spike_tokens"] for r in rows}
     lines.append(f"Same split for every variant: {'yes' if result['same_split'] else 'NO'} "
                  f"({rows[0]['n_test_windows']} test windows, {', '.join(str(t) for t in sorted(n_tok))} scored spike tokens).")
