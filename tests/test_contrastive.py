@@ -9,6 +9,7 @@ import json
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1151,6 +1152,66 @@ def test_ablation_table_bolds_every_row_that_shows_the_best_value():
     lines = {ln.split(" | ")[0][2:]: ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln}
     assert "| **0.0946** |" in lines["state-only"] and "| **0.0946** |" in lines["+contrastive"], text
     assert "| 0.0945 |" in lines["+past"], text
+
+
+def _shipped_ablation(name):
+    """``benchmarks/ablation_<name>.json``, a real run's figures (the table of BENCHMARKS.md)."""
+    return json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / f"ablation_{name}.json").read_text())
+
+
+def _table_row(text, variant):
+    return next(ln for ln in text.splitlines() if ln.startswith(f"| {variant} |"))
+
+
+def test_an_ablation_json_written_before_the_count_of_seeds_scored_says_how_many_were():
+    """Break test: a .json written before rows recorded ``unscored_seeds`` (as the shipped A2929
+    run's, 3 seeds) with one seed not scored (its figures NaN, the row's mean over every seed NaN,
+    written as null) showed 'n/a' with no count. Its rows are made again from its per-seed figures:
+    the mean over the seeds scored with their count, and a line says the count is the table's."""
+    from hf_neuroformer.ablation import ablation_markdown
+
+    res = _shipped_ablation("a2929")
+    for r in res["rows"]:
+        r.pop("unscored_seeds", None)  # as written before the count (the shipped file is)
+    seeds, j = res["seeds"], 2
+    variant, unscored = res["rows"][j]["variant"], str(seeds[1])
+    before = ablation_markdown(res)
+    assert "Seeds scored" not in before and "seeds;" not in before, before
+    for key in ("id_nll", "id_f1"):  # one seed's figures NaN (null), and so its row's over every seed
+        res["per_seed"][unscored][j][key] = None
+        res["rows"][j].update(dict.fromkeys((key, f"{key}_sd", f"{key}_vs_past", f"{key}_vs_past_sd")))
+    text = ablation_markdown(res)
+    cells = _table_row(text, variant).split(" | ")  # variant, inputs, unit-id NLL, paired, dt NLL, unit-id F1, ...
+    note = f"(2 of 3 seeds; seed {unscored} gave no figure)"
+    for col, key in ((2, "id_nll"), (5, "id_f1")):  # 'n/a' before
+        kept = [res["per_seed"][str(s)][j][key] for s in seeds if str(s) != unscored]
+        assert cells[col] == f"{np.mean(kept):.4f} ± {np.std(kept, ddof=1):.4f} {note}", text
+    assert cells[3].endswith(note) and "n/a" not in cells[3], text  # the paired difference to +past, over seeds 0, 2
+    assert _table_row(text, "state-only") == _table_row(before, "state-only")  # the other rows' figures as stored
+    assert "\nSeeds scored: counted from the per-seed figures (per_seed), as this result predates their count " \
+           "(unscored_seeds); its rows' means over every seed were n/a where a seed gave no figure.\n" in text, text
+    del res["per_seed"]  # nothing to count from: said plainly
+    text = ablation_markdown(res)
+    assert "| n/a | " in _table_row(text, variant) and "seeds;" not in text, text
+    assert "\nSeeds scored: not known (this result predates their count and holds no per-seed figures): a mean over " \
+           "seeds is n/a where any seed gave no figure.\n" in text, text
+
+
+@pytest.mark.parametrize("name", ["a2929", "allen"])
+def test_the_shipped_ablation_tables_render_the_figures_of_benchmarks_md(name):
+    """benchmarks/ablation_<name>.json (written before the timing F1 and the count of seeds scored
+    were recorded) still renders, every column of its BENCHMARKS.md table with the same cells."""
+    from hf_neuroformer.ablation import ablation_markdown
+
+    def table(text):
+        rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in text.splitlines() if ln.startswith("| ")]
+        return {col: [r[i] for r in rows[1:]] for i, col in enumerate(rows[0])}, text.split("\n\n")[-1]
+
+    md = (Path(__file__).resolve().parents[1] / "BENCHMARKS.md").read_text()
+    shipped = md.split(f"<!-- ablation-{name}:start -->")[1].split(f"<!-- ablation-{name}:end -->")[0]
+    (want, notes), (got, got_notes) = table(shipped), table(ablation_markdown(_shipped_ablation(name)))
+    assert len(want) >= 7 and all(got[col] == cells for col, cells in want.items()), (want, got)
+    assert all(line in got_notes for line in notes.strip().splitlines()), (notes, got_notes)
 
 
 def test_retrieval_counts_a_window_with_the_same_modality_inputs_as_a_hit(shared_data):

@@ -441,6 +441,31 @@ def _seeds_note(result: Dict[str, object], r: dict, keys, variants=None, why: Op
             f"{', '.join(str(s) for s in missing)} {why})")
 
 
+def _table_rows(result: Dict[str, object]) -> Tuple[List[dict], Optional[str]]:
+    """The rows :func:`ablation_markdown` shows, and a line to say under the table (or None).
+
+    A result written before rows recorded ``unscored_seeds`` (read back from its .json, where a mean
+    over every seed, NaN when one seed gave no figure, was written as null) showed ``n/a`` with no
+    count of the seeds scored: its rows are made again from its per-seed figures
+    (:func:`_over_seeds`: the same means where every seed gave one, and the count), or, without
+    them, the line says that the result predates the count."""
+    rows = result["rows"]
+    seeds = result.get("seeds") or []
+    if len(seeds) < 2 or all("unscored_seeds" in r for r in rows):
+        return rows, None
+    runs = result.get("per_seed") or {}
+    per_seed = {s: runs.get(s, runs.get(str(s))) for s in seeds}  # (a .json's keys are strings)
+    if any(not isinstance(v, list) or [x.get("variant") for x in v] != [r["variant"] for r in rows]
+           for v in per_seed.values()):
+        return rows, ("Seeds scored: not known (this result predates their count and holds no per-seed figures): a "
+                      "mean over seeds is n/a where any seed gave no figure.")
+    rows = _over_seeds(per_seed)
+    if not any(r["unscored_seeds"] for r in rows):
+        return rows, None
+    return rows, ("Seeds scored: counted from the per-seed figures (per_seed), as this result predates their count "
+                  "(unscored_seeds); its rows' means over every seed were n/a where a seed gave no figure.")
+
+
 def _f(v, nd=4):
     return "n/a" if v is None else f"{v:.{nd}f}"
 
@@ -449,8 +474,11 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
     """The ablation as a markdown table (lowest NLLs and highest F1 in bold, in every row that shows the
     best value to 4 decimals, NaN never; with several seeds mean +/- sd over seeds and the paired
     difference of the unit-id NLL to ``+past``, and only the means over every seed are compared for
-    the bold: a mean over fewer seeds, its count in the cell, is not, as a line under the table says)."""
-    rows = result["rows"]
+    the bold: a mean over fewer seeds, its count in the cell, is not, as a line under the table says).
+
+    ``result`` is :func:`run_ablation`'s, or its .json read back; one written before rows recorded
+    ``unscored_seeds`` is counted from its ``per_seed`` figures (a line under the table says so)."""
+    rows, counted = _table_rows(result)  # (a result written before the count of seeds scored: counted here)
     several = len(result.get("seeds") or [None]) > 1
     best, left_out = {}, False
     for key, fn in (("id_nll", min), ("dt_nll", min), ("id_f1", max), ("timing_f1_10ms", max)):
@@ -506,6 +534,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
     if left_out:
         lines.append(f"Bold: the best mean of its column among the cells scored in all {len(result['seeds'])} seeds; a "
                      "mean over fewer seeds (its count in the cell) is not compared.")
+    if counted:
+        lines.append(counted)
     n_tok = {r["n_test_spike_tokens"] for r in rows}
     lines.append(f"Same split for every variant: {'yes' if result['same_split'] else 'NO'} "
                  f"({rows[0]['n_test_windows']} test windows, {', '.join(str(t) for t in sorted(n_tok))} scored spike tokens).")
