@@ -466,6 +466,10 @@ def _table_rows(result: Dict[str, object]) -> Tuple[List[dict], Optional[str]]:
                   "(unscored_seeds); its rows' means over every seed were n/a where a seed gave no figure.")
 
 
+#: the table's columns of figures that results written before them lack, by their heading
+_RECORDED_LATER = {"timing_f1_10ms": "test timing F1 (10 ms)", "timing_f1_10ms_chance_shuffle": "its shuffle chance"}
+
+
 def _f(v, nd=4):
     return "n/a" if v is None else f"{v:.{nd}f}"
 
@@ -477,7 +481,8 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
     the bold: a mean over fewer seeds, its count in the cell, is not, as a line under the table says).
 
     ``result`` is :func:`run_ablation`'s, or its .json read back; one written before rows recorded
-    ``unscored_seeds`` is counted from its ``per_seed`` figures (a line under the table says so)."""
+    ``unscored_seeds`` is counted from its ``per_seed`` figures, and a column one predates (timing F1) is
+    n/a and said not recorded (lines under the table say so)."""
     rows, counted = _table_rows(result)  # (a result written before the count of seeds scored: counted here)
     several = len(result.get("seeds") or [None]) > 1
     best, left_out = {}, False
@@ -536,6 +541,10 @@ def ablation_markdown(result: Dict[str, object], header: Optional[str] = None) -
                      "mean over fewer seeds (its count in the cell) is not compared.")
     if counted:
         lines.append(counted)
+    # a result written before a column was recorded lacks its key in every row: its 'n/a' read as not scored
+    absent = [name for key, name in _RECORDED_LATER.items() if all(key not in r for r in rows)]
+    if absent:
+        lines.append(f"Not recorded in this result (written before they were): {', '.join(absent)} (n/a).")
     n_tok = {r["n_test_spike_tokens"] for r in rows}
     lines.append(f"Same split for every variant: {'yes' if result['same_split'] else 'NO'} "
                  f"({rows[0]['n_test_windows']} test windows, {', '.join(str(t) for t in sorted(n_tok))} scored spike tokens).")
