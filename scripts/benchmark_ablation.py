@@ -74,6 +74,26 @@ def command_line(args) -> str:
             f"{' --seeds ' + ','.join(map(str, args.seeds)) if len(args.seeds) > 1 else ''}{weight_flag}")
 
 
+def section_header(args, result, batch_size: int) -> str:
+    """The BENCHMARKS.md section's heading and its paragraph: the command, date, wall time (``result``'s
+    ``date`` and ``wall_s``), what every variant shared, and how its checkpoint was chosen
+    (:func:`hf_neuroformer.ablation.checkpoint_choice`, as ``neuroformer ablate`` says it: the runs for
+    which train selected no step, whose last step is scored, are counted)."""
+    from hf_neuroformer.ablation import checkpoint_choice
+
+    seeds = args.seeds
+    out = json_path(args)
+    shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
+    cmd, seeds_text = command_line(args), ",".join(map(str, seeds))
+    return (f"## Ablation: {args.name}\n\n`{cmd}` ({result['date']}, one thread, {result['wall_s'] / 60:.1f} min for all "
+            f"variants{' and seeds' if len(seeds) > 1 else ''}; same as `neuroformer ablate --config {args.config} --data ... "
+            f"--max-steps {args.steps}{f' --seeds {seeds_text}' if len(seeds) > 1 else ''}`). "
+            f"Every variant: the config's windows, split, seed{'s' if len(seeds) > 1 else ''} ({seeds_text}), batch ({batch_size}) and "
+            f"at most {args.steps} steps, {checkpoint_choice(result)}, figures on the test split. Unit-id F1: "
+            "`train`'s, from generating every test window (recorded past). Raw numbers: "
+            f"`{shown}`.\n")
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -96,15 +116,7 @@ def main(argv=None) -> int:
                    "wall_s": wall, "date": datetime.date.today().isoformat(), "threads": 1})
     out = json_path(args)
     write_atomic(out, json.dumps(result, indent=2, default=str))  # makes the folder if missing
-    shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
-    cmd, seeds_text = command_line(args), ",".join(map(str, seeds))
-    header = (f"## Ablation: {args.name}\n\n`{cmd}` ({result['date']}, one thread, {wall / 60:.1f} min for all "
-              f"variants{' and seeds' if len(seeds) > 1 else ''}; same as `neuroformer ablate --config {args.config} --data ... "
-              f"--max-steps {args.steps}{f' --seeds {seeds_text}' if len(seeds) > 1 else ''}`). "
-              f"Every variant: the config's windows, split, seed{'s' if len(seeds) > 1 else ''} ({seeds_text}), batch ({training.batch_size}) and "
-              f"at most {args.steps} steps, checkpoint chosen on validation, figures on the test split. Unit-id F1: "
-              "`train`'s, from generating every test window (recorded past). Raw numbers: "
-              f"`{shown}`.\n")
+    header = section_header(args, result, training.batch_size)
     start, end = f"<!-- ablation-{args.name}:start -->", f"<!-- ablation-{args.name}:end -->"
     replace_section(Path(args.markdown), start, end, f"{start}\n{ablation_markdown(result, header)}{end}")
     print(ablation_markdown(result, header))

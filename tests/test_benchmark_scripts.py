@@ -356,6 +356,33 @@ def test_benchmark_ablation_json_follows_its_flag_and_the_command_shows_the_seed
     assert "--contrastive-loss-weight" not in ba.command_line(p.parse_args(base))
 
 
+def test_benchmark_ablation_header_says_how_the_checkpoints_were_chosen():
+    """The section's paragraph always said 'checkpoint chosen on validation', also where train selected
+    no step for some runs (their last step scored, 'Best step n/a' under the table), as ``neuroformer
+    ablate``'s header no longer does; it now uses the same words (checkpoint_choice). On the shipped
+    A2929 run, the paragraph of BENCHMARKS.md is made again unchanged."""
+    import json
+
+    import benchmark_ablation as ba
+    from hf_neuroformer.ablation import ablation_markdown
+    from hf_neuroformer.training import load_yaml_config
+
+    result = json.loads((ba.ROOT / "benchmarks" / "ablation_a2929.json").read_text())
+    args = ba.parser().parse_args(["--name", "a2929", "--config", "configs/a2929_head_direction.yaml", "--data",
+                                   str(ba.ROOT.parent / "shared" / "data" / "pynapple_A2929_headdirection" /
+                                       "A2929-200711.nwb"), "--epoch", "position_time_support", "--steps", "300",
+                                   "--seeds", "0,1,2"])
+    batch = load_yaml_config(ba.ROOT / "configs" / "a2929_head_direction.yaml")[1].batch_size
+    md = (ba.ROOT / "BENCHMARKS.md").read_text().split("<!-- ablation-a2929:start -->\n")[1]
+    assert ba.section_header(args, result, batch) == md[:md.index("\n\n", md.index("\n\n") + 2) + 1]
+    # train selected no step for seed 1's state-only run (validation loss never finite): its last step is scored
+    result["per_seed"]["1"][0].update(best_step=None, checkpoint_selection="last step (validation loss never finite)")
+    header = ba.section_header(args, result, batch)
+    assert "at most 300 steps, checkpoint chosen on validation, except for 1 of 12 runs (their last step is scored: " \
+           "see 'Best step n/a' below), figures on the test split." in header, header
+    assert "\nBest step n/a: state-only (seed 1): no step was selected" in ablation_markdown(result, header)
+
+
 def test_training_rerun_of_one_case_keeps_each_case_under_its_own_run():
     """``benchmark_training.py --precisions fp32`` merged into the stored ``benchmarks/training.json``:
     the section printed ONE 'Machine: ...' line (the newest run's machine, torch, threads, steps)
