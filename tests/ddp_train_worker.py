@@ -9,7 +9,8 @@ on), WORKER_EXTRA_RUNS (further runs taken first in the same two processes; see 
 Trains a tiny model on the first 150 s of the A2929 wake epoch through the unchanged
 ``hf_neuroformer.training.train`` and writes, per rank, ``REPORT_DIR/rank{r}.json`` (world size,
 step losses, a SHA-256 of the final weights, which ranks called ``save_atomically``) and
-``REPORT_DIR/rank{r}.safetensors`` (the final weights).
+``REPORT_DIR/rank{r}.safetensors`` (the final weights). An extra run with ``"infonce"`` instead
+takes one contrastive forward and backward under DDP (:func:`infonce_gradients`).
 """
 
 import hashlib
@@ -23,8 +24,9 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 import hf_neuroformer.training as training
-from hf_neuroformer import NeuroformerConfig
+from hf_neuroformer import NeuroformerConfig, NeuroformerForPreTraining, NeuroformerTokenizer
 from hf_neuroformer.io import load_recording
+from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
 
 # no dropout: the two-process run must then equal a one-process run with the same global batch
 TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=32, max_past_length=64,
@@ -33,17 +35,60 @@ TRAINING = dict(max_steps=8, batch_size=32, learning_rate=3e-3, warmup_ratio=0.0
                 generation_batch_size=512, seed=3)
 
 
-def recording(data):
-    """The first 150 s of the A2929 wake epoch."""
+def recording(data, span=(0.0, 150.0)):
+    """The first 150 s of the A2929 wake epoch (``span``: from, to, s after its start)."""
     rec = load_recording(data, epoch="wake")
-    return rec.restrict(rec.support[0, 0], rec.support[0, 0] + 150.0)
+    return rec.restrict(rec.support[0, 0] + span[0], rec.support[0, 0] + span[1])
 
 
-def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, catch=False):
+def contrastive_config(**kw):
+    """TINY with head direction as a modality and the contrastive loss on."""
+    return NeuroformerConfig(**TINY, contrastive_loss_weight=0.5, modalities=[dict(
+        name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
+        bin_size=0.02)], **kw)
+
+
+def infonce_batch(data, rows):
+    """``(config, model, batch)``: a model of :func:`contrastive_config` (seed 0) and the collated
+    train windows ``rows`` (indices) of 660-680 s of the wake epoch, around the start of head
+    tracking at 670.6 s: train windows 0-49 hold no head direction, 50-93 do."""
+    rec = recording(data, (60.0, 80.0))
+    cfg = contrastive_config()
+    tok = NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    train_ds = build_window_datasets(rec, tok, cfg)[0]["train"].select(rows)[:]
+    torch.manual_seed(0)
+    model = NeuroformerForPreTraining(cfg).train()
+    batch = NeuroformerCollator(modalities=cfg.modalities)([dict(zip(train_ds, v)) for v in zip(*train_ds.values())])
+    for key in ("labels", "dt_labels"):
+        batch.pop(key)
+    return cfg, model, batch
+
+
+def infonce_gradients(data, report_dir, suffix, shares):
+    """One contrastive forward and backward of the windows ``shares[rank]`` (train window indices of
+    :func:`infonce_batch`) under DDP (gloo): the contrastive loss and the gradients DDP leaves on the
+    parameters, in ``REPORT_DIR/rank{r}{suffix}.json`` and ``.safetensors``."""
+    rank = int(os.environ["RANK"])
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    _, model, batch = infonce_batch(data, shares[rank])
+    ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    loss = ddp(**batch, output_contrastive_loss=True).contrastive_loss
+    loss.backward()
+    grads = {n: p.grad.contiguous() for n, p in model.named_parameters() if p.grad is not None}
+    save_file(grads, str(Path(report_dir) / f"rank{rank}{suffix}.safetensors"))
+    (Path(report_dir) / f"rank{rank}{suffix}.json").write_text(json.dumps(
+        {"rank": rank, "error": None, "world_size": dist.get_world_size(), "loss": float(loss.detach())}))
+
+
+def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, catch=False, span=(0.0, 150.0)):
     """One ``train()`` of DATA into OUT, reported in ``REPORT_DIR/rank{r}{suffix}.json`` (and the final
     weights in ``.safetensors``). ``overrides``: of TRAINING; ``contrastive``: head direction as a
     modality with the contrastive loss on (micro-batches too small for InfoNCE then skip it on some
-    ranks); ``catch``: a ValueError of train() is reported as ``error`` instead of raised."""
+    ranks); ``catch``: a ValueError of train() is reported as ``error`` instead of raised; ``span``:
+    of :func:`recording`."""
     report_dir = Path(report_dir)
     rank = int(os.environ["RANK"])
     saves = []
@@ -55,13 +100,9 @@ def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, cat
 
     training.save_atomically = spy
     losses, final = [], {}
-    source = data if Path(data).is_dir() else recording(data)
+    source = data if Path(data).is_dir() else recording(data, span)
     tc = training.TrainingConfig(**{**TRAINING, **(overrides or {})})
-    cfg = NeuroformerConfig(**TINY)
-    if contrastive:
-        cfg = NeuroformerConfig(**TINY, contrastive_loss_weight=0.5, modalities=[dict(
-            name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
-            bin_size=0.02)])
+    cfg = contrastive_config() if contrastive else NeuroformerConfig(**TINY)
     report, metrics = {"rank": rank, "out": str(out), "error": None}, None
     try:
         metrics = training.train(source, out, cfg, tc, progress=False,
@@ -92,11 +133,15 @@ def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, cat
 
 def main(data, out, report_dir):
     # WORKER_EXTRA_RUNS: a JSON list of runs taken first, in the same two processes (a launch and its
-    # imports cost more than a tiny run): {"name", "data", "training" (overrides), "contrastive"}, each
-    # into OUT_<name>, reported as rank{r}_<name>.json; a ValueError of train() is reported as "error"
+    # imports cost more than a tiny run): {"name", "data", "training" (overrides), "contrastive", "span"}, each
+    # into OUT_<name>, reported as rank{r}_<name>.json; a ValueError of train() is reported as "error";
+    # {"name", "data", "infonce": [rank 0's windows, rank 1's]}: infonce_gradients, reported as rank{r}_<name>
     for extra in json.loads(os.environ.get("WORKER_EXTRA_RUNS", "[]")):
+        if "infonce" in extra:
+            infonce_gradients(extra["data"], report_dir, f"_{extra['name']}", extra["infonce"])
+            continue
         run(extra["data"], f"{out}_{extra['name']}", report_dir, f"_{extra['name']}", extra.get("training"),
-            extra.get("contrastive", False), catch=True)
+            extra.get("contrastive", False), catch=True, span=extra.get("span", (0.0, 150.0)))
     # WORKER_TRAINING: JSON overrides of TRAINING; WORKER_CONTRASTIVE=1: the contrastive modality
     run(data, out, report_dir, "", json.loads(os.environ.get("WORKER_TRAINING", "{}")),
         bool(os.environ.get("WORKER_CONTRASTIVE")))

@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,18 +62,32 @@ def _reports(tmp_path, name=None):
 
 
 CONTRASTIVE_OVERRIDES = {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}
+# the train windows of ddp_train_worker.infonce_batch (0-49 without head direction, 50-93 with) that
+# rank 0 and rank 1 hold in the extra runs of that name: batches of 3 and 4 windows, with 3 and 2
+# windows of head direction; and 4 with it against 2 without (rank 1 has no row to contrast)
+INFONCE_SHARES = {"infonce_uneven": [[51, 52, 53], [48, 54, 49, 55]], "infonce_one_rank_without": [[50, 51, 52, 53],
+                                                                                                 [47, 48]]}
 UNEVEN_OVERRIDES = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None}
+# 60-100 s of the wake epoch (head direction from 70.6 s): 291 train windows in micro-batches of 20 per rank,
+# 2 a step (4 steps an epoch); the epoch's last step holds 20 windows on rank 0 and 20 on rank 1, then 11 on
+# rank 0 alone
+UNEVEN_CONTRASTIVE_SPAN = (60.0, 100.0)
+UNEVEN_CONTRASTIVE_OVERRIDES = {"max_steps": 5, "batch_size": 80, "gradient_accumulation_steps": 2,
+                                "eval_every": 100, "save_every": None}
 
 
 @pytest.fixture(scope="module")
 def file_two_ranks(tmp_path_factory, shared_data):
     """One torchrun launch on the worker's 150 s of A2929 (the folder it ran in; its stderr in
     stderr.txt): the worker's default run (into out), and before it, in the same processes, the
-    uneven-epoch run (extra run 'uneven', UNEVEN_OVERRIDES). No contrastive run: the launch's
-    stderr must hold no InfoNCE warning."""
+    uneven-epoch runs (extra runs 'uneven', UNEVEN_OVERRIDES, and 'uneven_contrastive',
+    UNEVEN_CONTRASTIVE_OVERRIDES on UNEVEN_CONTRASTIVE_SPAN with the contrastive loss on)."""
     tmp = tmp_path_factory.mktemp("file")
     data = str(shared_data(A2929))
-    _run_two_ranks(data, tmp, extra_runs=[{"name": "uneven", "data": data, "training": UNEVEN_OVERRIDES}])
+    _run_two_ranks(data, tmp, extra_runs=[
+        {"name": "uneven", "data": data, "training": UNEVEN_OVERRIDES},
+        {"name": "uneven_contrastive", "data": data, "training": UNEVEN_CONTRASTIVE_OVERRIDES, "contrastive": True,
+         "span": UNEVEN_CONTRASTIVE_SPAN}])
     return tmp
 
 
@@ -88,8 +101,6 @@ def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
     rank_diff = max((w[0][k] - w[1][k]).abs().max().item() for k in w[0])
     print(f"max |param rank 0 - rank 1|: {rank_diff:.3g}; sha256 equal: {ranks[0]['sha256'] == ranks[1]['sha256']}")
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and rank_diff == 0.0
-    # no contrastive loss: no word about InfoNCE negatives (test_contrastive_term_under_two_ranks_... has it)
-    assert "not gathered across" not in (run / "stderr.txt").read_text()
 
     # the loss goes down (the step loss is the mean over both ranks' tokens, so the same on both)
     losses = ranks[0]["losses"]
@@ -144,6 +155,27 @@ def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_d
     assert ranks[0]["losses"] == pytest.approx(single_losses, abs=1e-4)
 
 
+def test_two_cpu_processes_gather_infonce_over_an_uneven_last_step_as_one_process_does(file_two_ranks, shared_data,
+                                                                                      tmp_path):
+    """The contrastive loss on, micro-batches of 20 windows per rank, 2 a step: InfoNCE gathers both
+    ranks' windows (a collective in the forward), so every rank must take every micro-batch's forward;
+    in the epoch's last step rank 0 has two micro-batches and rank 1 one, so rank 1 takes part in the
+    second with a window that counts zero times and is no negative of rank 0's 11 windows. The same
+    steps as one process with micro-batches of 40. (Each rank contrasted its own 20 windows only:
+    other losses from the first step on.)"""
+    ranks, _ = _reports(file_two_ranks, "uneven_contrastive")
+    assert ranks[0]["metrics"]["n_train_windows"] == 291
+    assert ranks[0]["sha256"] == ranks[1]["sha256"]
+    worker = _worker_module()
+    single_losses = []
+    train(worker.recording(shared_data(A2929), UNEVEN_CONTRASTIVE_SPAN), tmp_path / "single", worker.contrastive_config(),
+          TrainingConfig(**{**worker.TRAINING, **UNEVEN_CONTRASTIVE_OVERRIDES}), progress=False,
+          on_step_end=lambda step, loss: single_losses.append(loss))
+    print(f"step losses, 1 process {[round(x, 4) for x in single_losses]}, 2 {[round(x, 4) for x in ranks[0]['losses']]}")
+    assert len(single_losses) == 5
+    assert ranks[0]["losses"] == pytest.approx(single_losses, abs=1e-4)
+
+
 EPOCHS_OVERRIDES = {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 2,
                     "eval_every": 5, "save_every": 7, "shuffle_buffer_size": 64}
 
@@ -153,9 +185,11 @@ def streamed_two_ranks(tmp_path_factory, shared_data):
     """One torchrun launch for the streamed tests (in the folder it returns): the worker's 150 s
     prepared in 3 shards (``prepared``, the launch's run, into out), and before it, in the same two
     processes, the extra runs 'one_window' (a prepared directory whose train split holds one window),
-    'epochs' (the first 23 s in 2 shards, ``prepared_23s``, EPOCHS_OVERRIDES) and 'contrastive' (the
+    'epochs' (the first 23 s in 2 shards, ``prepared_23s``, EPOCHS_OVERRIDES), 'contrastive' (the
     worker's 150 s read from the A2929 file, head direction as a modality, contrastive loss on, 2
-    windows per rank and step for 3 steps: the launch's only contrastive run, its stderr in stderr.txt)."""
+    windows per rank and step for 3 steps: the launch's only contrastive run, its stderr in stderr.txt)
+    'contrastive_one_window_per_rank' (the same with one window per rank and step) and the runs of
+    INFONCE_SHARES (one contrastive forward and backward under DDP each)."""
     worker = _worker_module()
     tmp = tmp_path_factory.mktemp("streamed")
     rec = worker.recording(shared_data(A2929))
@@ -172,7 +206,10 @@ def streamed_two_ranks(tmp_path_factory, shared_data):
         {"name": "one_window", "data": str(tmp / "one_window")},
         {"name": "epochs", "data": str(tmp / "prepared_23s"), "training": EPOCHS_OVERRIDES},
         {"name": "contrastive", "data": str(shared_data(A2929)), "training": CONTRASTIVE_OVERRIDES,
-         "contrastive": True}])
+         "contrastive": True},
+        {"name": "contrastive_one_window_per_rank", "data": str(shared_data(A2929)), "contrastive": True,
+         "training": {**CONTRASTIVE_OVERRIDES, "batch_size": 2, "max_steps": 2}},
+        *({"name": name, "data": str(shared_data(A2929)), "infonce": shares} for name, shares in INFONCE_SHARES.items())])
     return tmp
 
 
@@ -244,43 +281,63 @@ def contrastive_two_ranks(streamed_two_ranks):
 
 def test_contrastive_loss_under_two_ranks_with_micro_batches_too_small_for_infonce(contrastive_two_ranks):
     """Two windows per rank and step, in the first 150 s of the wake epoch where the head is
-    tracked only from 670.6 s (about half the windows have no head direction): a rank whose two
-    windows hold fewer than two with values skips InfoNCE while the other may not; the projections
+    tracked only from 670.6 s (about half the windows have no head direction): a rank may hold no
+    window with values (no row of the gathered InfoNCE) or the step none with two; the projections
     must still take part in the graph, or DDP stalls on the next step. (One window per micro-batch
-    is refused before training since the contrastive loss would never run: test_contrastive.)"""
+    of all processes is refused before training since the contrastive loss would never run:
+    test_contrastive.)"""
     ranks, _ = contrastive_two_ranks
     assert ranks[0]["sha256"] == ranks[1]["sha256"] and len(ranks[0]["losses"]) == 3
 
 
-def test_contrastive_term_under_two_ranks_has_the_weight_of_one_process(contrastive_two_ranks, shared_data, tmp_path):
-    """Two ranks with one micro-batch of 2 windows each against one process taking the same two
-    micro-batches in turn (gradient_accumulation_steps=2): the same InfoNCE terms, so the same
-    steps. Each rank added the mean of its own micro-batches' InfoNCE and the gradient sync summed
-    them, so under two ranks the contrastive term weighed twice contrastive_loss_weight (and the
-    logged step loss held it twice)."""
+def test_contrastive_term_under_two_ranks_is_that_of_one_process_with_the_whole_batch(contrastive_two_ranks,
+                                                                                      shared_data, tmp_path):
+    """Two ranks with one micro-batch of 2 windows each against one process with the same 4 windows
+    in one batch: InfoNCE gathers the embeddings of both ranks, so the same terms and the same steps.
+    Each rank contrasted its own 2 windows only (1 negative each, not 3): the run was that of one
+    process with 2 accumulated micro-batches of 2, and warned of it. (Each rank once added the mean of
+    its own InfoNCE terms and the gradient sync summed them: the term weighed twice the weight.)"""
     worker = _worker_module()
     ranks, stderr = contrastive_two_ranks
-    cfg = nf.NeuroformerConfig(**worker.TINY, contrastive_loss_weight=0.5, modalities=[dict(
-        name="hd", source="behaviour:ry", kind="continuous", normalization="circular", window=[-0.1, 0.1],
-        bin_size=0.02)])
     single = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        train(worker.recording(shared_data(A2929)), tmp_path / "single", cfg,
-              TrainingConfig(**{**worker.TRAINING, **CONTRASTIVE_OVERRIDES, "gradient_accumulation_steps": 2}),
-              progress=False, on_step_end=lambda step, loss: single.append(loss))
-    # one process: its micro-batches are all the negatives there are, nothing to warn of
-    assert not [w for w in caught if "not gathered across" in str(w.message)], [str(w.message) for w in caught]
-    print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes {ranks[0]['losses']}")
+    train(worker.recording(shared_data(A2929)), tmp_path / "single", worker.contrastive_config(),
+          TrainingConfig(**{**worker.TRAINING, **CONTRASTIVE_OVERRIDES}),
+          progress=False, on_step_end=lambda step, loss: single.append(loss))
+    print(f"step losses, 1 process x 4 windows {single}, 2 processes x 2 {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
-    # the run says so (once, on the main process): the negatives are not gathered across processes
-    # (the launch's other runs have no contrastive loss)
-    warned = re.findall(r"UserWarning: contrastive_loss_weight 0.5: InfoNCE contrasts each window with the other "
-                        r"windows of its own micro-batch on its own process \(embeddings are not gathered across "
-                        r"the 2 processes\), so a window has at most 1 negatives \(3 on 1 process with "
-                        r"gradient_accumulation_steps 1\); the contrastive term is "
-                        r"that of 1 process with 2 accumulated micro-batches of 2", stderr)
-    assert len(warned) == 1, stderr[-3000:]
+    assert "InfoNCE contrasts each window" not in stderr and "not gathered" not in stderr, stderr[-3000:]
+
+
+def test_one_window_per_rank_is_a_micro_batch_of_two_for_infonce(streamed_two_ranks):
+    """batch_size 2 on two ranks: one window per rank and micro-batch, two in the gathered InfoNCE.
+    It was refused ("leaves 1 window per micro-batch ... needs at least 2"): each rank contrasted
+    its own window alone, so the contrastive loss would never have run."""
+    ranks, _ = _reports(streamed_two_ranks, "contrastive_one_window_per_rank")
+    assert [r["error"] for r in ranks] == [None, None], ranks
+    assert ranks[0]["sha256"] == ranks[1]["sha256"] and len(ranks[0]["losses"]) == 2
+
+
+@pytest.mark.parametrize("name", list(INFONCE_SHARES))
+def test_infonce_of_two_processes_is_that_of_one_process_with_both_batches(streamed_two_ranks, shared_data, name):
+    """One contrastive forward and backward under DDP, each rank with its share of a batch (shares of
+    3 and 4 windows, or a rank with no window of head direction): the loss of every rank and the
+    gradients DDP leaves are those of one process with the whole batch. Each rank's InfoNCE
+    contrasted its own windows only (the one without a pair skipped it), so the loss was another and
+    the gradients their mean."""
+    worker = _worker_module()
+    ranks, grads = _reports(streamed_two_ranks, name)
+    assert [r["world_size"] for r in ranks] == [2, 2], ranks
+    shares = INFONCE_SHARES[name]
+    _, model, batch = worker.infonce_batch(shared_data(A2929), shares[0] + shares[1])
+    loss = model(**batch, output_contrastive_loss=True).contrastive_loss
+    loss.backward()
+    assert [r["loss"] for r in ranks] == pytest.approx([float(loss.detach())] * 2, rel=1e-5)
+    expected = {n: p.grad for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert any(n.startswith("contrastive.") for n in expected) and any(n.startswith("neuroformer.") for n in expected)
+    for g in grads:
+        for n, p in model.named_parameters():
+            want = expected.get(n, torch.zeros_like(p))
+            torch.testing.assert_close(g.get(n, torch.zeros_like(p)), want, rtol=1e-4, atol=1e-6, msg=n)
 
 
 @pytest.fixture(scope="module")

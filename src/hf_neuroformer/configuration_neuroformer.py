@@ -1027,7 +1027,8 @@ class NeuroformerConfig(PreTrainedConfig):
             any other object is refused (GUIDE trap 9: a truthy config object turned the
             original's contrastive loss on in every run). 0 builds no projection at all. The
             negatives of a window are the other windows of its micro-batch that hold a token of
-            the modality (not gathered across processes or accumulated micro-batches; see
+            the modality (of every process's micro-batch under several processes, which gather their
+            embeddings; not across accumulated micro-batches: see
             ``TrainingConfig.gradient_accumulation_steps``); the loss of a micro-batch is the mean
             over the contrastive modalities with at least two such windows in it (0 when none has).
         contrastive_temperature (float, default 0.1): softmax temperature of the similarities

@@ -604,7 +604,9 @@ class NeuroformerPreTrainingOutput(ModelOutput):
             requested with ``output_hidden_states`` / ``output_attentions``).
         contrastive_loss: scalar symmetric InfoNCE (nats, mean over the contrastive modalities
             with at least two windows of the batch holding a token of theirs: the other windows of
-            the batch are a window's negatives) when ``config.contrastive_loss_weight > 0`` and it
+            the batch are a window's negatives; under several processes the batch is that of all
+            of them, gathered, see :class:`NeuroformerContrastiveHead`) when
+            ``config.contrastive_loss_weight > 0`` and it
             was computed (training mode, or ``output_contrastive_loss=True``); ``loss`` then
             includes ``contrastive_loss_weight * contrastive_loss``. 0 (a zero term that keeps
             every projection in the graph) when no modality has two such windows, e.g. a batch of
@@ -721,6 +723,42 @@ def windows_with_tokens(inputs: dict) -> torch.Tensor:
     return torch.full((t.shape[0],), t.dim() > 1 and t.shape[1] > 0, dtype=torch.bool, device=t.device)
 
 
+def contrastive_world_size() -> int:
+    """Processes whose batches the contrastive loss gathers: ``torch.distributed``'s world size
+    when a default process group is initialised (torchrun, ``accelerate launch``), else 1."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return 1
+
+
+def _rows_per_process(counts: list, device) -> torch.Tensor:
+    """``(world, len(counts))`` int64: every process's ``counts`` (its valid windows per modality),
+    in rank order (one ``all_gather``; every process must call it)."""
+    mine = torch.tensor(counts, dtype=torch.int64, device=device)
+    every = [torch.empty_like(mine) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(every, mine)
+    return torch.stack(every)
+
+
+@torch.compiler.disable  # run eagerly under torch.compile, which refuses this all_gather
+def _gather_rows(x: torch.Tensor, sizes: list) -> torch.Tensor:
+    """The rows of ``x (sizes[rank], d)`` of every process, concatenated in rank order
+    (``(sum(sizes), d)``). ``all_gather`` needs one shape on every process, so each pads its rows
+    to ``max(sizes)`` with zeros and the padding is cut off again. Gradients flow back to the
+    rows of every process: ``torch.distributed.nn.functional.all_gather`` (torch's gather with
+    autograd, on every backend and torch >= 2.6) sums in its backward, for each process's rows,
+    the gradients that every process's loss gives them. (torch 2.13 deprecates it for its private
+    functional collectives; the warning is not the user's to act on.)"""
+    from torch.distributed.nn.functional import all_gather
+
+    padded = F.pad(x, (0, 0, 0, max(sizes) - x.shape[0]))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
+                                category=FutureWarning)
+        parts = all_gather(padded)
+    return torch.cat([part[:k] for part, k in zip(parts, sizes)])
+
+
 class NeuroformerContrastiveHead(nn.Module):
     """Projections and temperature of the contrastive alignment (built only when
     ``config.contrastive_loss_weight > 0``).
@@ -731,6 +769,15 @@ class NeuroformerContrastiveHead(nn.Module):
     (:meth:`NeuroformerModel.get_modality_embeddings`), both to
     ``contrastive_projection_size``; the loss is :func:`info_nce` over the windows of the batch
     that have at least one token of ``m``, averaged over the modalities.
+
+    Under several processes (``torch.distributed`` initialised with a world size above 1: torchrun,
+    ``accelerate launch``, DDP) the batch is that of every process together, as CLIP gathers it:
+    the projected embeddings of every process's windows are gathered (rank order; processes may
+    hold different numbers of windows), so a window's negatives are the windows of every process,
+    every process gets the same loss, that of one process with the whole batch, and the gathered
+    rows pass their gradients back to the process that holds them (summed over the processes'
+    losses: DDP's mean over processes is then the gradient of the one-batch loss). The forward is
+    then a collective: every process must call it, as many times and in the same order.
     """
 
     def __init__(self, config: NeuroformerConfig):
@@ -767,22 +814,38 @@ class NeuroformerContrastiveHead(nn.Module):
 
     def contrasts(self, modality_inputs: dict) -> bool:
         """Whether :meth:`forward` has a term for a batch of these modality inputs (as
-        :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them): a contrastive modality
-        with at least two windows that hold a token of it (:func:`windows_with_tokens`, the rule of
-        the pooled embeddings' ``valid`` that :meth:`forward` counts)."""
-        return any(int(windows_with_tokens((modality_inputs or {}).get(name) or {}).sum()) >= 2 for name in self.names)
+        :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them) on one process: a
+        contrastive modality with at least two windows that hold a token of it
+        (:func:`windows_with_tokens`, the rule of the pooled embeddings' ``valid`` that
+        :meth:`forward` counts; under several processes it counts those of all processes)."""
+        return any(k >= 2 for k in self.contrasted_windows(modality_inputs))
+
+    def contrasted_windows(self, modality_inputs: dict) -> list:
+        """The windows of a batch of these modality inputs that hold a token of each contrastive
+        modality (:func:`windows_with_tokens`), in the order of ``names``: what :meth:`forward`
+        contrasts on this process."""
+        return [int(windows_with_tokens((modality_inputs or {}).get(name) or {}).sum()) for name in self.names]
 
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
         """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
-        -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none)."""
+        -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none). Under
+        several processes the windows of all of them (see the class docstring): every process then
+        returns the same loss, and a modality counts the valid windows of all processes."""
         scale = self.logit_scale_value()
+        world = contrastive_world_size()
+        counts = [int(modalities[name][1].sum()) for name in self.names]
+        # before, each process contrasted its own windows only: 2 processes with half a batch each
+        # had half the negatives, and another loss and gradient than 1 process with the whole batch
+        sizes = _rows_per_process(counts, neural.device).T.tolist() if world > 1 else [[k] for k in counts]
         losses = []
-        for name in self.names:
+        for name, rows in zip(self.names, sizes):
             pooled, valid = modalities[name]
-            if int(valid.sum()) < 2:
+            if sum(rows) < 2:
                 continue
             a = self.neural_projections[name](neural[valid])
             b = self.modality_projections[name](pooled[valid])
+            if world > 1:
+                a, b = _gather_rows(torch.cat([a, b], 1), rows).split(a.shape[1], dim=1)
             losses.append(info_nce(a, b, scale))
         # every projection joins the graph (with a zero term) even when its modality was skipped, so
         # that DDP, which expects a gradient for every parameter on every rank, does not stall

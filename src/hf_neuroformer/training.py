@@ -117,11 +117,12 @@ class TrainingConfig:
             of per-micro-batch means: windows hold different numbers of spikes, so a mean of means
             would weight the spikes of sparse micro-batches more and accumulation would no longer
             be the same update as one large batch. The contrastive term (``contrastive_loss_weight``
-            > 0) is the exception: InfoNCE contrasts the windows of one micro-batch (nothing is
-            gathered across micro-batches or processes), and the step's term is the mean of its
-            micro-batches' InfoNCE over all processes (over those that have one: two windows with a
-            token of a contrastive modality), so it depends on the micro-batch size, not on
-            ``batch_size`` alone (a run on more than one process warns of it).
+            > 0) is the exception: InfoNCE contrasts the windows of one micro-batch, gathered over
+            all processes (each process's micro-batch, ``batch_size / gradient_accumulation_steps``
+            windows in all, as CLIP does) but not across accumulated micro-batches, and the step's
+            term is the mean of its micro-batches' InfoNCE (over those that have one: two windows
+            with a token of a contrastive modality among those of all processes), so it depends on
+            ``batch_size / gradient_accumulation_steps``, not on the number of processes.
         save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
             scheduler, RNG states, plus the data position and the validation selection) every
             this many steps and at the last step into ``output_dir/checkpoints/step-NNNNNNNN``
@@ -704,14 +705,21 @@ def _label_counts(batch) -> torch.Tensor:
     return torch.stack([(batch["labels"][:, 1:] != -100).sum(), (batch["dt_labels"][:, 1:] != -100).sum()])
 
 
-def _step_counts(batch, contrastive_head) -> torch.Tensor:
-    """``(labelled id tokens, labelled dt tokens, contrasted)`` of a micro-batch: ``contrasted`` is 1
-    when the model's contrastive head (None: none) has an InfoNCE term for it, so that the step's
-    contrastive term is the mean over the micro-batches that have one (a micro-batch of one
-    window, the last of an epoch, counted as a 0 and halved the other's term), else 0."""
-    counts = _label_counts(batch)
-    has = contrastive_head is None or contrastive_head.contrasts(batch.get("modality_inputs"))
-    return torch.cat([counts, counts.new_tensor([int(has)])])
+def _contrasted_windows(batch, contrastive_head) -> torch.Tensor:
+    """``(n contrastive modalities,)`` int64: the windows of a micro-batch that hold a token of each
+    modality of the model's contrastive head (the windows its InfoNCE contrasts); empty without a
+    head (None)."""
+    counts = [] if contrastive_head is None else contrastive_head.contrasted_windows(batch.get("modality_inputs"))
+    return torch.tensor(counts, dtype=torch.int64)
+
+
+def _without_contrasted_windows(batch) -> dict:
+    """``batch`` with every modality's ``mask`` False: the window of a process left without one at
+    an epoch's end (its loss counts zero times) joins the step's forward, and with it the gathered
+    InfoNCE of the processes (a collective), without being a negative of their windows."""
+    inputs = {name: {**t, "mask": torch.zeros_like(t["mask"])} if "mask" in t else t
+              for name, t in (batch.get("modality_inputs") or {}).items()}
+    return {**batch, "modality_inputs": inputs} if inputs else batch
 
 
 #: NeuroformerConfig fields that a model may change when it trains on a prepared directory: the
@@ -1411,23 +1419,14 @@ def train(
         print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
               f"{micro_batch} windows per process per micro-batch"
               + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
-    if config is not None and config.contrastive_modality_names() and micro_batch < 2:
-        # InfoNCE contrasts the windows of one micro-batch: with one window it was 0 on every step,
-        # so a run asked for the contrastive loss trained without it and said nothing
+    if config is not None and config.contrastive_modality_names() and micro_batch * world < 2:
+        # InfoNCE contrasts the windows of one micro-batch (of every process together): with one window it
+        # was 0 on every step, so a run asked for the contrastive loss trained without it and said nothing
         raise ValueError(
             f"training.batch_size: {training.batch_size} windows per step over gradient_accumulation_steps * processes "
             f"= {ga} * {world} leaves {micro_batch} window per micro-batch; contrastive_loss_weight "
             f"{config.contrastive_loss_weight} contrasts the windows of a micro-batch and needs at least 2 (raise "
             "batch_size or lower gradient_accumulation_steps)")
-    if main and world > 1 and config is not None and config.contrastive_modality_names():
-        # the README and TrainingConfig said so, the run did not: the launch changes the contrastive term
-        warnings.warn(
-            f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
-            f"windows of its own micro-batch on its own process (embeddings are not gathered across the {world} "
-            f"processes), so a window has at most {micro_batch - 1} negatives ({training.batch_size // ga - 1} on 1 "
-            f"process with gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with "
-            f"{ga * world} accumulated micro-batches of {micro_batch}, "
-            f"not of 1 process with batch_size {training.batch_size}")
     t_start = time.time()
 
     if streamed:
@@ -1753,16 +1752,25 @@ def train(
             # the micro-batches of this step, the same number on every process (the loop position)
             n_micro = len(group) if streamed else min(ga, micro_batches_per_epoch - done_in_epoch)
             weights = [1.0] * len(group)
-            if not group:
-                # the other processes' share of the epoch's last step left none to this one: it still takes part in
-                # the gradient synchronisation, with a window whose loss counts zero times
-                group, weights = [batch_to_device(collator([train_ds[0]]), accelerator.device)], [0.0]
-            counts = torch.stack([_step_counts(b, contrastive_head) * w
-                                  for b, w in zip(group, weights)]).sum(0).to(accelerator.device)
+            if world > 1 and len(group) < n_micro:
+                # the other processes' share of the epoch's last step left fewer micro-batches (or none) to this
+                # one: it still takes part in the gradient synchronisation and in every micro-batch's gathered
+                # InfoNCE (a collective in the forward), with a window whose token loss counts zero times and
+                # that is no window of any modality (so no negative of the other processes' windows)
+                filler = batch_to_device(_without_contrasted_windows(collator([train_ds[0]])), accelerator.device)
+                weights += [0.0] * (n_micro - len(group))
+                group += [dict(filler) for _ in range(n_micro - len(group))]  # each loses its labels below
+            counts = torch.cat([torch.stack([_label_counts(b) * w for b, w in zip(group, weights)]).sum(0).cpu(),
+                                torch.cat([_contrasted_windows(b, contrastive_head) for b in group])])
+            counts = counts.to(accelerator.device)
             if world > 1:
                 counts = accelerator.reduce(counts, reduction="sum")
-            # labelled id and dt tokens, and micro-batches with a contrastive term, of the whole step (every process)
-            n_id, n_dt, n_groups = counts.clamp(min=1).float().unbind()
+            # labelled id and dt tokens of the whole step (every process)
+            n_id, n_dt = counts[:2].clamp(min=1).float().unbind()
+            # the micro-batches with a contrastive term: two windows with a token of a contrastive modality
+            # among those of every process (InfoNCE gathers them); times the processes, which all add the term
+            contrasted = counts[2:].reshape(len(group), 0 if contrastive_head is None else len(contrastive_head.names))
+            n_groups = ((contrasted >= 2).any(1).sum() * world).clamp(min=1).float()
             accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
             step_loss = torch.zeros((), device=accelerator.device)
             for batch, weight in zip(group, weights):
@@ -1771,14 +1779,15 @@ def train(
                     out = model(**batch, return_dict=True, output_attentions=False, output_hidden_states=False)
                     # this micro-batch's share of the mean over the whole step's tokens
                     loss = (_shifted_ce_sum(out.logits, labels) / n_id
-                            + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt)
+                            + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt) * weight
                     if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
                         # the step's contrastive term is the mean of its micro-batches' InfoNCE (those that have
-                        # one: two windows with a token of a contrastive modality), over every
-                        # process (a mean per process, summed by the gradient sync below, was num_processes
-                        # times the weight given)
+                        # one), each gathered over every process: each process holds the whole micro-batch's
+                        # term and adds 1 / num_processes of it (the gradient sync below sums them; a mean per
+                        # process was num_processes times the weight given). Not times ``weight``: a filler
+                        # micro-batch's process adds it too, or the gathered rows of the others lost its share
+                        # of their gradient
                         loss = loss + config.contrastive_loss_weight * out.contrastive_loss / n_groups
-                    loss = loss * weight
                     step_loss += loss.detach()
                     # DDP/FSDP average gradients over processes and Accelerate divides by the
                     # accumulation steps; the loss is already the step's token mean, so undo both
