@@ -984,6 +984,100 @@ def test_ema_decay_of_bfloat16_weights_follows_small_steps():
                                                              rel=1e-6)
 
 
+def _spike_tokens(ids, bos=1, eos=2):
+    ids = np.asarray(ids)
+    return ids[(ids != bos) & (ids != eos)]
+
+
+def test_spike_dropout_thins_the_training_batches_only(a2929, pretrained, tmp_path):
+    """``spike_dropout=p`` (plan 7, augmentation of the training windows): every spike token of the
+    current and past windows of a training batch is dropped with probability p, BOS / EOS and padding
+    never; the kept tokens keep their order and dt bins, EOS takes the last kept token's bin, and the
+    padding, attention masks and next-spike labels are those of the thinned windows. Validation
+    batches are the plain collator's; p = 0 gives the plain batches and no wrapper; the global random
+    streams are untouched. Before, build_trainer had no such option."""
+    from hf_neuroformer.finetuning import SpikeDropout
+
+    dsd, model = _x_decoder(a2929, pretrained)
+    train_ds, val_ds = dsd["train"].select(range(64)), dsd["validation"].select(range(16))
+    rows = [train_ds[i] for i in range(len(train_ds))]
+    off = build_trainer(model, train_ds, val_ds, tmp_path / "off", per_device_train_batch_size=16, seed=0)
+    plain = off.data_collator
+    assert off.spike_dropout is None and build_trainer(model, train_ds, val_ds, tmp_path / "zero",
+                                                       spike_dropout=0.0).spike_dropout is None
+    same = SpikeDropout(plain, 0.0)(rows[:16])
+    want = plain(rows[:16])
+    assert set(same) == set(want) and all(torch.equal(same[k], want[k]) for k in want)
+
+    p = 0.2
+    on = build_trainer(model, train_ds, val_ds, tmp_path / "on", per_device_train_batch_size=16,
+                       per_device_eval_batch_size=16, seed=0, spike_dropout=p)
+    assert isinstance(on.spike_dropout, SpikeDropout) and on.spike_dropout.p == p
+    n_spikes = n_kept = 0
+    for _ in range(2):  # two passes over the 64 windows (about 1800 spike tokens each): new masks each time
+        for batch in on.get_train_dataloader():
+            ids, am = batch["input_ids"], batch["attention_mask"]
+            pids, pam = batch["past_input_ids"], batch["past_attention_mask"]
+            assert torch.equal(ids == plain.pad, am == 0) and torch.equal(pids == plain.pad, pam == 0)
+            assert torch.equal(batch["token_labels"], ids.masked_fill(am == 0, -100))
+            real = (am == 1) & (ids != plain.bos) & (ids != plain.eos)
+            assert torch.equal(batch["dt_labels"] != -100, real)
+            assert (am.sum(1) >= 1).all() and am.shape[1] == int(am.sum(1).max())  # no column of padding only
+            n_kept += int(real.sum()) + int(((pam == 1) & (pids != plain.bos)).sum())
+        n_spikes += sum(len(_spike_tokens(r["input_ids"])) + len(_spike_tokens(r["past_input_ids"])) for r in rows)
+    share = 1 - n_kept / n_spikes
+    assert n_spikes > 3000 and abs(share - p) < 4 * (p * (1 - p) / n_spikes) ** 0.5, (share, n_spikes)
+    assert on.spike_dropout.n_spike_tokens == n_spikes
+    assert on.spike_dropout.n_dropped == n_spikes - n_kept
+
+    # one window at a time: a subsequence of its tokens, dt bins kept, EOS at the last kept token's bin
+    thin = SpikeDropout(plain, 0.5, seed=1)
+    for row in rows:
+        got = thin.thin(row)
+        for ids_key, dt_key in (("input_ids", "dt_ids"), ("past_input_ids", "past_dt_ids")):
+            pairs, kept = list(zip(row[ids_key], row[dt_key])), list(zip(got[ids_key], got[dt_key]))
+            it = iter(pairs)
+            assert all(any(k == q for q in it) for k in kept[:-1] if k[0] != plain.eos)  # in order, bins kept
+            assert kept[0] == pairs[0] and kept[0][0] == plain.bos
+        if row["input_ids"][-1] == plain.eos:
+            assert got["input_ids"][-1] == plain.eos and got["dt_ids"][-1] == got["dt_ids"][-2]
+        assert {k: v for k, v in got.items() if "ids" not in k} == {k: v for k, v in row.items() if "ids" not in k}
+    # the global random streams are those of a run without it (it draws from its own generator)
+    draws = []
+    for call in (False, True):
+        torch.manual_seed(5)
+        np.random.seed(5)
+        if call:
+            SpikeDropout(plain, 0.5)(rows)
+        draws.append((torch.rand(3).tolist(), np.random.random(3).tolist()))
+    assert draws[0] == draws[1]
+
+    # evaluation batches: the plain collator's, in order
+    eval_batches = list(on.get_eval_dataloader())
+    want = plain([val_ds[i] for i in range(len(val_ds))])
+    assert len(eval_batches) == 1 and set(eval_batches[0]) == set(want)
+    assert all(torch.equal(eval_batches[0][k], want[k]) for k in want)
+    with pytest.raises(ValueError, match=r"spike_dropout: expected .* a number in \[0, 1\) \(0: off\), got 1"):
+        build_trainer(model, train_ds, None, tmp_path / "bad", spike_dropout=1)
+
+
+def test_finetune_with_spike_dropout_records_it(a2929, pretrained, tmp_path):
+    """finetune(spike_dropout=p) thins the training batches and records p and the spike tokens held and
+    dropped (metrics.json -> training; that evaluation batches stay whole is checked through build_trainer
+    above). A bad p is refused before the output folder is made. Before, finetune had no such option."""
+    out = tmp_path / "thinned"
+    targets = [DecodingTarget("x", "regression")]
+    with pytest.raises(ValueError, match=r"spike_dropout: expected .* in \[0, 1\) \(0: off\), got -0.1"):
+        finetune(pretrained, a2929, targets, output_dir=out, max_steps=2, spike_dropout=-0.1)
+    assert not out.exists()
+    metrics = finetune(pretrained, a2929, targets, output_dir=out, max_steps=2, eval_steps=2, batch_size=16,
+                       spike_dropout=0.25)
+    training = json.loads((out / "metrics.json").read_text())["training"]
+    assert training["spike_dropout"] == 0.25 and training == metrics["training"]
+    tokens = training["spike_dropout_tokens"]
+    assert tokens["spikes"] > 300 and 0.15 < tokens["dropped"] / tokens["spikes"] < 0.35, tokens
+
+
 def test_finetune_with_ema_decay_saves_the_averaged_checkpoint_it_selected(a2929, pretrained, tmp_path):
     """finetune(ema_decay=...) keeps the validation-selected checkpoint, which holds averaged weights,
     as the decoder: the saved file equals that checkpoint's, load_decoder reads it back unchanged

@@ -9,7 +9,7 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.decoding` and :mod:`~hf_neuroformer.metrics.decoding` (:data:`KINDS`;
 :func:`target_label_form`, the form check of ``decoding.parse_target_label``),
 :mod:`~hf_neuroformer.finetuning` (:data:`FINETUNE_CONFIG_KEYS`, :func:`config_settings`,
-:func:`override_keys`, :func:`check_finetune_settings`, :func:`check_ema_decay`),
+:func:`override_keys`, :func:`check_finetune_settings`, :func:`check_ema_decay`, :func:`check_spike_dropout`),
 :mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`),
 :mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
 :mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
@@ -228,6 +228,17 @@ def check_ema_decay(decay, name: str = "ema_decay") -> None:
                          f"1 / (1 - decay) = 100 steps), got {decay!r}")
 
 
+def check_spike_dropout(p, name: str = "spike_dropout") -> None:
+    """``p`` of :class:`~hf_neuroformer.finetuning.SpikeDropout`: a probability in [0, 1) (0: off).
+
+    Raises:
+        ValueError: naming ``name`` and the expectation (1 would drop every spike; a bool, None,
+            NaN or a string is refused too)."""
+    if not (is_finite_number(p) and 0 <= p < 1):
+        raise ValueError(f"{name}: expected the probability that each spike token of a training window is dropped, "
+                         f"a number in [0, 1) (0: off), got {p!r}")
+
+
 def check_block_s(block_s, name: str = "ci_block_s", error: type = ValueError) -> float:
     """``block_s`` as a float after checking it is a finite number of seconds > 0 (the rule of
     :func:`hf_neuroformer.metrics.bootstrap.check_block_s`, which raises its
@@ -390,7 +401,7 @@ def target_label_form(text: str, error: type = ValueError):
 
 
 __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
-           "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_finetune_settings", "check_min_coverage",
+           "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label"]

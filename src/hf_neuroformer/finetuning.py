@@ -51,8 +51,8 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .argument_checks import FINETUNE_CONFIG_KEYS, check_ema_decay, check_finetune_settings, config_settings, \
-    override_keys as _override_keys
+from .argument_checks import FINETUNE_CONFIG_KEYS, check_ema_decay, check_finetune_settings, check_spike_dropout, \
+    config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
 from .decoding import (
@@ -407,6 +407,20 @@ class DecodingTrainer(Trainer):
 
     #: optimisation steps during which only the decoder's new modules train (see :func:`build_trainer`)
     freeze_backbone_steps: int = 0
+    #: the :class:`SpikeDropout` wrapper of the training batches' collator, or None (see :func:`build_trainer`)
+    spike_dropout: Optional["SpikeDropout"] = None
+
+    def get_train_dataloader(self):
+        """``Trainer.get_train_dataloader``, collating with :attr:`spike_dropout` when set: only the
+        training batches are thinned (every evaluation and prediction dataloader keeps
+        ``data_collator``), and the batches are thinned before ``Trainer`` counts their labels."""
+        if self.spike_dropout is None:
+            return super().get_train_dataloader()
+        plain, self.data_collator = self.data_collator, self.spike_dropout
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = plain
 
     def create_optimizer(self, model=None):
         """``Trainer.create_optimizer``; with ``freeze_backbone_steps`` each of its parameter groups
@@ -606,7 +620,7 @@ def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_
 
 
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
-                  ema_decay: Optional[float] = None, **training_args):
+                  ema_decay: Optional[float] = None, spike_dropout: float = 0.0, **training_args):
     """A ``transformers.Trainer`` for a :class:`NeuroformerForBehaviorDecoding`.
 
     ``TrainingArguments`` get ``remove_unused_columns=False`` (the collator reads the token
@@ -629,10 +643,16 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     average of the weights over the steps, with this decay per step (:class:`WeightAverage`);
     after training the model holds averaged weights.
 
+    ``spike_dropout`` (default 0: off): the probability with which each spike token of the current
+    and past windows of a TRAINING batch is dropped, drawn anew for every batch (:class:`SpikeDropout`,
+    seeded with ``seed`` and the process index, wrapping the collator on the training dataloader
+    only); evaluation and prediction batches are never thinned. The trainer keeps the wrapper as
+    ``trainer.spike_dropout`` (None when off).
+
     Raises:
         ValueError: ``freeze_backbone_steps`` not a whole number >= 0, or > 0 with an
             ``lr_scheduler_type`` whose schedule cannot be gated (:func:`check_freeze_schedule`);
-            ``ema_decay`` neither None nor in (0, 1).
+            ``ema_decay`` neither None nor in (0, 1); ``spike_dropout`` outside [0, 1).
     """
     from transformers import TrainingArguments
 
@@ -647,11 +667,14 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     if not is_whole_number(freeze_backbone_steps) or freeze_backbone_steps < 0:  # int(2.5) trained as 2
         raise ValueError(f"freeze_backbone_steps: expected a whole number >= 0 (0: off), got {freeze_backbone_steps!r}")
     check_ema_decay(ema_decay)
+    check_spike_dropout(spike_dropout)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
     check_freeze_schedule(freeze_backbone_steps, args.lr_scheduler_type, args.lr_scheduler_kwargs)
     trainer = DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                               data_collator=collator, compute_metrics=make_compute_metrics(targets))
     trainer.freeze_backbone_steps = int(freeze_backbone_steps)
+    if spike_dropout:
+        trainer.spike_dropout = SpikeDropout(collator, spike_dropout, seed=[args.seed, args.process_index])
     if ema_decay is not None:
         trainer.add_callback(WeightAverage(ema_decay))
     return trainer
@@ -999,6 +1022,7 @@ def finetune(
     generative_loss_weight: float = 0.0,
     freeze_backbone_steps: int = 0,
     ema_decay: Optional[float] = None,
+    spike_dropout: float = 0.0,
     config_overrides: Optional[Dict[str, object]] = None,
     select_on: Optional[str] = "auto",
     overwrite: bool = False,
@@ -1059,6 +1083,12 @@ def finetune(
             of the weights over the optimisation steps (bias-corrected, :class:`WeightAverage`;
             0.99 averages over about the last 100 steps) instead of the step's own weights.
             Recorded in ``metrics.json`` -> ``training`` -> ``ema_decay`` (absent when off).
+        spike_dropout: 0 (default, off) or a probability in (0, 1): each spike token of the current and
+            past windows of every training batch is dropped independently with it, drawn anew each
+            step (:class:`SpikeDropout`; augmentation of the training windows only: validation, test
+            and the baselines see the windows whole). Recorded in ``metrics.json`` -> ``training`` ->
+            ``spike_dropout`` with ``spike_dropout_tokens`` (spike tokens the training batches held and
+            how many were dropped; absent when off).
         config_overrides: fine-tuning settings of the decoder's config that leave the backbone's
             weights loadable, ``{key: value}`` with keys among :data:`FINETUNE_CONFIG_KEYS`
             (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``, ``window_stride``:
@@ -1127,7 +1157,7 @@ def finetune(
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
-            ``freeze_backbone_steps``, ``ema_decay`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
+            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows (for a
             target: none with a value of it).
@@ -1145,6 +1175,7 @@ def finetune(
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,
                             freeze_backbone_steps=freeze_backbone_steps)
     check_ema_decay(ema_decay)
+    check_spike_dropout(spike_dropout)
     check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
                           training_args.get("lr_scheduler_kwargs"))
     ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
@@ -1324,7 +1355,7 @@ def finetune(
         save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
         metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
         optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps,
-        ema_decay=ema_decay, **training_args,
+        ema_decay=ema_decay, spike_dropout=spike_dropout, **training_args,
     )
     if not progress:  # with tqdm off, Trainer prints every log dict instead
         from transformers.trainer_callback import PrinterCallback
@@ -1375,7 +1406,7 @@ def finetune(
             freeze_backbone_steps=int(freeze_backbone_steps),
             # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
             training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state,
-                                                ema_decay=ema_decay),
+                                                ema_decay=ema_decay, spike_dropout=trainer.spike_dropout),
             n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
             config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
             # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
@@ -1500,14 +1531,17 @@ def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: in
 
 
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
-                               state=None, ema_decay: Optional[float] = None) -> Dict[str, object]:
+                               state=None, ema_decay: Optional[float] = None,
+                               spike_dropout: Optional[SpikeDropout] = None) -> Dict[str, object]:
     """The optimisation settings of a fine-tuning run, read from its ``TrainingArguments``
     (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer (and AdamW's
     betas and epsilon), learning rate and schedule (with ``lr_scheduler_kwargs``), warmup, weight
     decay, gradient clipping, batch (windows per optimisation step over all processes, and how it
     is split), steps, evaluation interval, seeds (``seed``; ``data_seed``, the order of the
     training windows, ``None`` = ``seed``), and the fine-tuning settings of this package
-    (``ema_decay`` only when the weights were averaged).
+    (``ema_decay`` only when the weights were averaged; ``spike_dropout`` and ``spike_dropout_tokens``,
+    ``{"spikes": ..., "dropped": ...}`` counted in this process, only with the :class:`SpikeDropout`
+    the training batches went through).
 
     ``state``: the trainer's ``TrainerState`` after training. Its ``train_batch_size`` is the
     batch that trained: with ``auto_find_batch_size`` Trainer shrinks it (to 90 %, accelerate's
@@ -1535,6 +1569,9 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
         "data_seed": plain(args.data_seed),
         "generative_loss_weight": float(generative_loss_weight), "freeze_backbone_steps": int(freeze_backbone_steps),
         **({"ema_decay": float(ema_decay)} if ema_decay is not None else {}),
+        **({"spike_dropout": spike_dropout.p, "spike_dropout_tokens": {"spikes": spike_dropout.n_spike_tokens,
+                                                                        "dropped": spike_dropout.n_dropped}}
+           if spike_dropout is not None else {}),
     }
 
 
@@ -1924,6 +1961,77 @@ class WeightAverage(TrainerCallback):
             self.raw = None
 
 
+class SpikeDropout:
+    """Spike-train augmentation of the TRAINING batches: a collator that drops each spike token of
+    a window's current and past spike trains independently with probability ``p``, then hands the
+    thinned windows to the collator it wraps (so ``attention_mask``, padding, the next-spike labels
+    and their counts are those of the thinned windows). Every call draws anew, so a window seen
+    twice is thinned twice differently. :func:`build_trainer` puts it only on the training
+    dataloader (``spike_dropout``): validation, test and prediction windows are never thinned.
+
+    A regulariser in the family of unit dropout (POYO, Azabou et al., NeurIPS 2023; in its code,
+    torch_brain's ``UnitDropout`` transform keeps a random subset of the units of each training
+    sample) and of hiding spike inputs during training (Neural Data Transformers, Ye & Pandarinath
+    2021; coordinated dropout, Keshtkaran & Pandarinath 2019); here each spike, not each unit, is
+    dropped (binomial thinning of every spike train by ``1 - p``).
+
+    Per window: BOS and EOS stay; the tokens kept keep their ``dt_ids`` (the bin of the spike's
+    time in its window, so unchanged by the others' removal); EOS takes the last kept token's bin
+    (BOS's 0 when none is left), as :meth:`~hf_neuroformer.NeuroformerTokenizer.encode_window` gives
+    it; a window without EOS (truncated) stays without. Other columns (targets, modality tokens,
+    ``n_spikes``) are unchanged. ``n_spike_tokens`` / ``n_dropped`` count the spike tokens seen and
+    dropped in this process (not those of dataloader worker processes).
+
+    Random numbers: a ``numpy`` generator of its own, seeded with ``seed`` (``build_trainer``:
+    ``[TrainingArguments.seed, process_index]``), so the global random streams (shuffling, model
+    dropout) are those of a run without it; in a dataloader worker, seeded with ``seed`` and the
+    worker's seed. A run resumed from a checkpoint draws its masks afresh from ``seed``.
+
+    Raises:
+        ValueError: ``p`` outside [0, 1) (:func:`~hf_neuroformer.argument_checks.check_spike_dropout`).
+    """
+
+    def __init__(self, collator, p: float, seed=0):
+        check_spike_dropout(p)
+        self.collator, self.p = collator, float(p)
+        self.seed = list(np.atleast_1d(np.asarray(seed, dtype=np.int64)).tolist())
+        self.bos, self.eos = int(collator.bos), int(collator.eos)
+        self.n_spike_tokens = self.n_dropped = 0
+        self._rng, self._worker = None, None
+
+    def _generator(self) -> np.random.Generator:
+        info = torch.utils.data.get_worker_info()
+        worker = None if info is None else (info.id, info.seed)
+        if self._rng is None or worker != self._worker:
+            self._rng = np.random.default_rng(self.seed + ([] if info is None else [info.seed]))
+            self._worker = worker
+        return self._rng
+
+    def _thin(self, ids, dts, rng):
+        ids, dts = np.asarray(ids, dtype=np.int64), np.asarray(dts, dtype=np.int64)
+        spike = (ids != self.bos) & (ids != self.eos)
+        drop = spike & (rng.random(len(ids)) < self.p)
+        self.n_spike_tokens += int(spike.sum())
+        self.n_dropped += int(drop.sum())
+        ids, dts = ids[~drop], dts[~drop]
+        if len(ids) >= 2 and ids[-1] == self.eos:  # EOS at the last kept token's bin
+            dts[-1] = dts[-2]
+        return ids.tolist(), dts.tolist()
+
+    def thin(self, example: dict, rng: Optional[np.random.Generator] = None) -> dict:
+        """``example`` (a window row) with its current and past spike tokens thinned."""
+        rng = self._generator() if rng is None else rng
+        ids, dts = self._thin(example["input_ids"], example["dt_ids"], rng)
+        pids, pdts = self._thin(example["past_input_ids"], example["past_dt_ids"], rng)
+        return {**example, "input_ids": ids, "dt_ids": dts, "past_input_ids": pids, "past_dt_ids": pdts}
+
+    def __call__(self, examples):
+        if not self.p:
+            return self.collator(examples)
+        rng = self._generator()
+        return self.collator([self.thin(e, rng) for e in examples])
+
+
 class _StepBar(TrainerCallback):
     """The package's progress bars (:func:`~hf_neuroformer.progress.progress_bar`) over Trainer's
     optimisation steps and over the batches of each evaluation, on the main process: ``neuroformer
@@ -2014,4 +2122,4 @@ def _step_of(path) -> Optional[int]:
 
 __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "gathered_outputs", "make_compute_metrics",
-           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR", "check_finetune_output_dir"]
+           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR", "check_finetune_output_dir", "SpikeDropout"]
