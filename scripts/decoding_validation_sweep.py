@@ -29,6 +29,9 @@ the checkpoint is still chosen on the dataset's own target (position's R²), and
 the extra targets' validation metrics (``validation_extra``). With ``--ema-decay D`` the validations, the
 checkpoint chosen and its metrics use an exponential moving average of the fine-tuned weights over the steps
 (``finetune(ema_decay=D)``, Polyak averaging); the row records the decay ``finetune`` ran with (``ema_decay``).
+With ``--spike-dropout P`` each spike token of the current and past windows of every TRAINING batch is dropped
+with probability P (``finetune(spike_dropout=P)``, augmentation of the training windows only); the row records P
+and the spike tokens the training batches held and dropped (``spike_dropout``, ``spike_dropout_tokens``).
 """
 
 from __future__ import annotations
@@ -89,6 +92,10 @@ def main(argv=None) -> int:
                    help="average the fine-tuned weights over the steps with this decay per step, in (0, 1) (finetune's "
                         "ema_decay; 0.99 ~ the last 100 steps); every validation and the checkpoint use the average; "
                         "default: off")
+    p.add_argument("--spike-dropout", type=float, default=0.0,
+                   help="drop each spike token of the current and past windows of every training batch with this "
+                        "probability, in [0, 1) (finetune's spike_dropout; validation windows are never thinned); "
+                        "default: 0 (off)")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <recording>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -98,10 +105,12 @@ def main(argv=None) -> int:
     if not Path(args.log).parent.is_dir():  # else the first row would fail after its fine-tuning run
         p.error(f"--log: the folder {Path(args.log).parent} does not exist")
 
+    from hf_neuroformer.argument_checks import check_spike_dropout
     from hf_neuroformer.finetuning import check_ema_decay
 
     try:
         check_ema_decay(args.ema_decay, "--ema-decay")
+        check_spike_dropout(args.spike_dropout, "--spike-dropout")
     except ValueError as exc:
         p.error(str(exc))
     if not 0 <= args.freeze_backbone_steps <= args.steps:
@@ -142,7 +151,7 @@ def main(argv=None) -> int:
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
                 freeze_backbone_steps=args.freeze_backbone_steps, extra_targets=[others[t] for t in extra],
-                ema_decay=args.ema_decay)
+                ema_decay=args.ema_decay, spike_dropout=args.spike_dropout)
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -162,6 +171,7 @@ def main(argv=None) -> int:
                **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
                **({"extra_targets": extra, "validation_extra": r["validation_extra"]} if extra else {}),
                **({"ema_decay": r["ema_decay"]} if "ema_decay" in r else {}),
+               **{k: r[k] for k in ("spike_dropout", "spike_dropout_tokens") if k in r},
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},
                "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -807,6 +807,27 @@ def test_validation_sweep_refuses_a_bad_ema_decay_before_any_run(tmp_path, capsy
     assert not (tmp_path / "l.jsonl").exists()
 
 
+def test_validation_sweep_refuses_a_bad_spike_dropout_before_any_run(tmp_path, capsys):
+    """``decoding_validation_sweep.py --spike-dropout P`` (plan 7: finetune's spike_dropout, thinning of the
+    training windows): a P outside [0, 1) is a usage error naming the flag and the expectation, before any
+    checkpoint is read or row written; a good P goes on to look for the checkpoint (the option did not exist
+    before)."""
+    import decoding_validation_sweep as vs
+    import pytest
+
+    base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs"), "--log", str(tmp_path / "l.jsonl")]
+    for bad in ("1", "-0.1", "nan"):
+        with pytest.raises(SystemExit) as exc:
+            vs.main(base + ["--spike-dropout", bad])
+        assert exc.value.code == 2, bad
+        err = capsys.readouterr().err
+        assert "--spike-dropout: expected the probability that each spike token" in err, (bad, err)
+    with pytest.raises(SystemExit) as exc:
+        vs.main(base + ["--spike-dropout", "0.15"])
+    assert "no pretrained checkpoint" in str(exc.value.code)
+    assert not (tmp_path / "l.jsonl").exists()
+
+
 def test_fidelity_report_table_shows_the_spike_timing_f1_with_its_chance_levels(shared_data):
     """``scripts/fidelity_report.py``'s table had no spike-timing rows, though ``neuroformer evaluate``
     and train's metrics.json report the F1 at 5, 10 and 25 ms with two chance levels. Each column is
