@@ -1059,6 +1059,8 @@ def test_spike_dropout_thins_the_training_batches_only(a2929, pretrained, tmp_pa
     assert all(torch.equal(eval_batches[0][k], want[k]) for k in want)
     with pytest.raises(ValueError, match=r"spike_dropout: expected .* a number in \[0, 1\) \(0: off\), got 1"):
         build_trainer(model, train_ds, None, tmp_path / "bad", spike_dropout=1)
+    with pytest.raises(ValueError, match=r"spike_dropout: the collator must be a NeuroformerCollator .* got function"):
+        build_trainer(model, train_ds, None, tmp_path / "bad", spike_dropout=0.1, collator=lambda rows: plain(rows))
 
 
 def test_finetune_with_spike_dropout_records_it(a2929, pretrained, tmp_path):

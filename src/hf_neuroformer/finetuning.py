@@ -80,7 +80,7 @@ from .progress import transformers_progress_bars
 from .recording import first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
                        remove_checkpoint_folder, save_atomically)
-from .windows import (SPLITS, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
+from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
                       window_starts_for_split)
 
@@ -1988,11 +1988,17 @@ class SpikeDropout:
     worker's seed. A run resumed from a checkpoint draws its masks afresh from ``seed``.
 
     Raises:
-        ValueError: ``p`` outside [0, 1) (:func:`~hf_neuroformer.argument_checks.check_spike_dropout`).
+        ValueError: ``p`` outside [0, 1) (:func:`~hf_neuroformer.argument_checks.check_spike_dropout`);
+            ``collator`` not a :class:`~hf_neuroformer.windows.NeuroformerCollator` (whose BOS / EOS ids
+            tell the spike tokens apart).
     """
 
     def __init__(self, collator, p: float, seed=0):
         check_spike_dropout(p)
+        if not isinstance(collator, NeuroformerCollator):
+            raise ValueError(f"spike_dropout: the collator must be a NeuroformerCollator (DecodingCollator, "
+                             f"processor.collator), whose BOS / EOS ids tell the spike tokens apart; got "
+                             f"{type(collator).__name__}")
         self.collator, self.p = collator, float(p)
         self.seed = list(np.atleast_1d(np.asarray(seed, dtype=np.int64)).tolist())
         self.bos, self.eos = int(collator.bos), int(collator.eos)
