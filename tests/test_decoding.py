@@ -1029,6 +1029,15 @@ def test_spike_dropout_thins_the_training_batches_only(a2929, pretrained, tmp_pa
     assert n_spikes > 3000 and abs(share - p) < 4 * (p * (1 - p) / n_spikes) ** 0.5, (share, n_spikes)
     assert on.spike_dropout.n_spike_tokens == n_spikes
     assert on.spike_dropout.n_dropped == n_spikes - n_kept
+    # the record: these counts in this process; with dataloader workers (which thin the batches in their own
+    # processes, whose counts never come back) no count at all, said so, rather than 0 (it read 0 before)
+    from hf_neuroformer.finetuning import finetune_training_settings
+    rec = finetune_training_settings(on.args, spike_dropout=on.spike_dropout)["spike_dropout_tokens"]
+    assert rec == {"spikes": n_spikes, "dropped": n_spikes - n_kept}
+    workers = copy.copy(on.args)
+    workers.dataloader_num_workers = 2
+    rec = finetune_training_settings(workers, spike_dropout=on.spike_dropout)["spike_dropout_tokens"]
+    assert rec["spikes"] is None and rec["dropped"] is None and "2 dataloader worker processes" in rec["note"]
 
     # one window at a time: a subsequence of its tokens, dt bins kept, EOS at the last kept token's bin
     thin = SpikeDropout(plain, 0.5, seed=1)

@@ -1530,6 +1530,17 @@ def _check_not_diverged(trainer, out: Path, learning_rate: float, eval_steps: in
         f"{str(out)!r}: fine-tune again with a lower {option}")
 
 
+def _spike_dropout_counts(args, spike_dropout: "SpikeDropout") -> Dict[str, object]:
+    """``{"spikes", "dropped"}`` spike tokens the training batches held and lost to ``spike_dropout``;
+    ``None`` for both, with a ``"note"``, when dataloader worker processes thinned the batches
+    (``args.dataloader_num_workers > 0``): their counts stay in those processes."""
+    if int(getattr(args, "dataloader_num_workers", 0) or 0) > 0:
+        return {"spikes": None, "dropped": None,
+                "note": f"not counted: {int(args.dataloader_num_workers)} dataloader worker processes thinned the "
+                        "training batches and their counts stay in those processes"}
+    return {"spikes": spike_dropout.n_spike_tokens, "dropped": spike_dropout.n_dropped}
+
+
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
                                state=None, ema_decay: Optional[float] = None,
                                spike_dropout: Optional[SpikeDropout] = None) -> Dict[str, object]:
@@ -1541,7 +1552,9 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
     training windows, ``None`` = ``seed``), and the fine-tuning settings of this package
     (``ema_decay`` only when the weights were averaged; ``spike_dropout`` and ``spike_dropout_tokens``,
     ``{"spikes": ..., "dropped": ...}`` counted in this process, only with the :class:`SpikeDropout`
-    the training batches went through).
+    the training batches went through; with ``dataloader_num_workers > 0`` the worker processes
+    thinned the batches and their counts never reach this one, so the two counts are ``None`` and a
+    ``"note"`` says why, rather than a count of 0).
 
     ``state``: the trainer's ``TrainerState`` after training. Its ``train_batch_size`` is the
     batch that trained: with ``auto_find_batch_size`` Trainer shrinks it (to 90 %, accelerate's
@@ -1569,8 +1582,7 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
         "data_seed": plain(args.data_seed),
         "generative_loss_weight": float(generative_loss_weight), "freeze_backbone_steps": int(freeze_backbone_steps),
         **({"ema_decay": float(ema_decay)} if ema_decay is not None else {}),
-        **({"spike_dropout": spike_dropout.p, "spike_dropout_tokens": {"spikes": spike_dropout.n_spike_tokens,
-                                                                        "dropped": spike_dropout.n_dropped}}
+        **({"spike_dropout": spike_dropout.p, "spike_dropout_tokens": _spike_dropout_counts(args, spike_dropout)}
            if spike_dropout is not None else {}),
     }
 
