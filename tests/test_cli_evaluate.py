@@ -9,8 +9,8 @@ import pytest
 
 import hf_neuroformer as nf
 from hf_neuroformer import cli
-from hf_neuroformer.io import write_npz, write_nwb
-from hf_neuroformer.windows import plan_splits, window_starts_for_split
+from hf_neuroformer.io import read_npz, write_npz, write_nwb
+from hf_neuroformer.windows import SplitPlan, plan_splits, window_starts_for_split
 
 from tiny_configs import untrained_model
 
@@ -433,3 +433,31 @@ def test_generate_and_evaluate_refuse_a_diverged_model(tiny, capsys, tmp_path):
         # the command line names the field of train's --config that sets the rate (learning_rate is no flag)
         assert last.endswith("retrain it with a lower training.learning_rate (a --config file's training: section)"), last
     assert not out.exists()
+
+
+def test_units_silent_in_the_train_windows_are_named_with_the_null_floor(tiny, tmp_path, capsys):
+    """evaluate --model: a unit with no spike in the train windows gets the train-rate null's floor
+    (half a spike over them) instead of rate 0; the JSON names it and counts its scored spikes, and a
+    note line says so (bits_per_spike depends on the floor)."""
+    d, _ = tiny
+    rec = read_npz(d / "real.npz")
+    plan = SplitPlan.from_dict(json.loads((d / "model" / "splits.json").read_text()))
+    cfg = nf.NeuroformerConfig.from_pretrained(d / "model")
+    n_train = len(window_starts_for_split(plan, "train", cfg, stride=cfg.current_window)[0])  # tiling, as the null
+    drop = np.zeros(rec.n_spikes, dtype=bool)
+    for a, b in plan.segments["train"]:
+        drop |= (rec.spike_times >= a) & (rec.spike_times < b) & (rec.unit_ids == 1)
+    quiet_rec = nf.SpikeRecording(spike_times=rec.spike_times[~drop], unit_ids=rec.unit_ids[~drop],
+                                  unit_names=rec.unit_names, time_domain=rec.time_domain, session=rec.session)
+    write_npz(quiet_rec, tmp_path / "quiet.npz")
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--real", str(tmp_path / "quiet.npz"), "--generated", str(d / "gen.nwb"),
+                     "--output", str(out), "--model", str(d / "model"), "--split", "test", "--min-isis", "2"]) == 0
+    printed = capsys.readouterr().out
+    ev = json.loads(out.read_text())
+    assert ev["bits_per_spike_units_silent_in_fit_split"] == [1]
+    assert ev["bits_per_spike_silent_unit_null_rate_hz"] == pytest.approx(0.5 / (n_train * 0.1))
+    test_spikes = sum(int(((quiet_rec.spike_times >= a) & (quiet_rec.spike_times < b)
+                           & (quiet_rec.unit_ids == 1)).sum()) for a, b in plan.segments["test"])
+    assert 0 < ev["bits_per_spike_n_spikes_of_units_silent_in_fit_split"] <= test_spikes
+    assert "1 unit(s) fire no spike in the train windows (units [1])" in printed

@@ -415,3 +415,46 @@ def test_the_train_rate_null_on_real_spikes_is_scipys_poisson_at_train_window_ra
     assert out["null_scored_rates_log_likelihood_nats"] == pytest.approx(scored, rel=1e-9)
     assert out["bits_per_spike"] == pytest.approx(
         (out["model_log_likelihood_nats"] - null) / (test.sum() * np.log(2)), rel=1e-9)
+
+
+def test_a_unit_silent_in_the_fit_split_is_floored_and_said(small):
+    """A unit without a spike in the train windows would make its test spikes impossible under the
+    train-rate null (rate 0): it gets half a spike over the train windows, and the result names it
+    and counts its scored spikes, which that floor prices. Independent recount: scipy's Poisson at
+    the floored rate for that unit, bins counted by hand."""
+    from scipy.stats import poisson
+
+    rec, tok, model, cfg = small
+    plan = plan_splits(rec, cfg)
+
+    def in_split(name):
+        mask = np.zeros(rec.n_spikes, dtype=bool)
+        for a, b in plan.segments[name]:
+            mask |= (rec.spike_times >= a) & (rec.spike_times < b)
+        return mask
+
+    drop = in_split("train") & (rec.unit_ids == 2)
+    quiet_rec = nf.SpikeRecording(spike_times=rec.spike_times[~drop], unit_ids=rec.unit_ids[~drop],
+                                  unit_names=rec.unit_names, time_domain=rec.time_domain, session=rec.session)
+    out = split_bits_per_spike(model, tok, quiet_rec, plan, "test", progress=False)
+    train_starts, _ = window_starts_for_split(plan, "train", cfg, stride=cfg.current_window)
+    test_starts, _ = window_starts_for_split(plan, "test", cfg, stride=cfg.current_window)
+    w, dt = cfg.current_window, cfg.dt_resolution
+    floor = 0.5 / (len(train_starts) * w)
+    assert out["units_silent_in_fit_split"] == [2]
+    assert out["silent_unit_null_rate_hz"] == pytest.approx(floor)
+    t, u = quiet_rec.spike_times, quiet_rec.unit_ids
+    per_bin = np.zeros((len(test_starts), int(round(w / dt))))
+    for i, s in enumerate(test_starts):
+        sel = (t >= s) & (t < s + w) & (u == 2)
+        np.add.at(per_bin[i], np.floor((t[sel] - s) / dt + 1e-9).astype(int), 1)
+    assert out["n_spikes_of_units_silent_in_fit_split"] == int(per_bin.sum()) > 0
+    # the other units' spikes and rates are the same in both recordings, so the two train-rate nulls differ
+    # by unit 2's term alone: scipy's Poisson at its fitted train rate minus at the floor rate
+    full = split_bits_per_spike(model, tok, rec, plan, "test", progress=False)
+    assert full["units_silent_in_fit_split"] == [] and full["n_spikes_of_units_silent_in_fit_split"] == 0
+    n_train = sum(int(((rec.spike_times >= s) & (rec.spike_times < s + w) & (rec.unit_ids == 2)).sum())
+                  for s in train_starts)
+    fitted = n_train / (len(train_starts) * w)
+    diff = poisson.logpmf(per_bin, fitted * dt).sum() - poisson.logpmf(per_bin, floor * dt).sum()
+    assert full["null_log_likelihood_nats"] - out["null_log_likelihood_nats"] == pytest.approx(diff, rel=1e-9)

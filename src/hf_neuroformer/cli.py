@@ -769,6 +769,13 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
           f"{_ci_text(bps, 'bits_per_spike_scored_rates_null', said)}")
     if "ci95_n_blocks" in bps:
         print(f"  (95% CI: block bootstrap over {bps['ci95_n_blocks']} blocks, {bps['ci95_blocks']})")
+    silent = bps.get("units_silent_in_fit_split") or []
+    if silent:  # their train rate is 0: the null gives them a floor instead, which prices their spikes here
+        print(f"  note: {len(silent)} unit(s) fire no spike in the train windows (units {silent[:20]}"
+              f"{' ...' if len(silent) > 20 else ''}): the train-rate null gives each half a spike over them "
+              f"({bps['silent_unit_null_rate_hz']:.4g} Hz), not 0, so that their {bps['n_spikes_of_units_silent_in_fit_split']} "
+              f"spike(s) in these {split} windows are possible under it; bits_per_spike depends on that floor, "
+              "bits_per_spike_scored_rates_null does not")
 
 
 def _generator_grid(scratch, model):

@@ -217,7 +217,11 @@ def split_bits_per_spike(
         dict with ``bits_per_spike`` (train-rate null), ``bits_per_spike_scored_rates_null``,
         ``model_log_likelihood_nats``, ``null_log_likelihood_nats`` (train-rate null) and
         ``null_scored_rates_log_likelihood_nats`` (sums over the scored windows, nats),
-        ``n_spikes``, ``n_windows``, ``n_windows_truncated``; and 95 % block-bootstrap intervals
+        ``n_spikes``, ``n_windows``, ``n_windows_truncated``; ``units_silent_in_fit_split`` (indices
+        of the units without a spike in the ``fit_split`` windows: the train-rate null gives each
+        ``silent_unit_null_rate_hz``, half a spike over those windows, not 0) and
+        ``n_spikes_of_units_silent_in_fit_split`` (their spikes in the scored windows, which that
+        floor prices); and 95 % block-bootstrap intervals
         ``bits_per_spike_ci95`` and ``bits_per_spike_scored_rates_null_ci95`` (``[low, high]``
         bits/spike, or None with a ``..._ci95_reason``), with ``ci95_n_blocks``, ``ci95_blocks``,
         ``ci95_method`` and ``ci95_block_s`` (``ci_block_s``; None in a trial split) saying how
@@ -239,6 +243,7 @@ def split_bits_per_spike(
                         model.config.current_window + model.config.past_window, asked=asked)
     check_tokenizer_matches_config(tokenizer, model.config)
     from .metrics.bits_per_spike import (
+        NULL_FLOOR_COUNT,
         bits_per_spike,
         homogeneous_poisson_log_likelihood,
         poisson_rates_from_windows,
@@ -262,7 +267,11 @@ def split_bits_per_spike(
         batch_size=batch_size, progress=progress, check_modalities=check_modalities,
     )
     keep = ~ll["truncated"]
-    rates = poisson_rates_from_windows(recording, fit_starts, cfg.current_window)
+    rates = poisson_rates_from_windows(recording, fit_starts, cfg.current_window, floor_count=NULL_FLOOR_COUNT)
+    # units without a spike in the fit windows have the floor's rate, not 0 (a spike of theirs would be
+    # impossible under the null): said, with their scored spikes, which that floor prices
+    silent_in_fit = np.flatnonzero(
+        poisson_rates_from_windows(recording, fit_starts, cfg.current_window, floor_count=0.0) == 0)
     null = homogeneous_poisson_log_likelihood(recording, starts[keep], cfg.current_window, cfg.dt_resolution, rates)
     model_ll = ll["log_likelihood"][keep]
     n_spk = ll["n_spikes"][keep]
@@ -271,7 +280,10 @@ def split_bits_per_spike(
         own_null = homogeneous_poisson_log_likelihood(recording, starts[keep], cfg.current_window,
                                                       cfg.dt_resolution, own_rates)
     else:  # every window truncated: nothing scored on either side
+        own_rates = np.zeros(recording.n_units)
         own_null = np.zeros(0)
+    # own_rates * exposure: each unit's spikes in the scored windows
+    own_counts = np.rint(own_rates * (int(keep.sum()) * cfg.current_window)).astype(np.int64)
     from .metrics.bootstrap import (block_bootstrap_ci, block_sums, ci_description, ci_entries, count_blocks,
                                     few_blocks_hint, window_blocks)
 
@@ -296,6 +308,9 @@ def split_bits_per_spike(
         "n_spikes": int(n_spk.sum()),
         "n_windows": int(keep.sum()),
         "n_windows_truncated": int((~keep).sum()),
+        "units_silent_in_fit_split": silent_in_fit.tolist(),
+        "n_spikes_of_units_silent_in_fit_split": int(own_counts[silent_in_fit].sum()),
+        "silent_unit_null_rate_hz": NULL_FLOOR_COUNT / (len(fit_starts) * cfg.current_window),
         **cis,
         **ci_description("", n_blocks, definition, block_s=ci_block_s if plan.mode == "time" else None),
     }

@@ -77,6 +77,11 @@ from ..configuration_neuroformer import is_finite_number
 from ..recording import SpikeRecording
 
 
+#: The pseudo-count of :func:`poisson_rates_from_windows`: a unit silent in every fit window gets the
+#: rate of half a spike over them, so that a later spike of it has a finite log-likelihood under the null.
+NULL_FLOOR_COUNT = 0.5
+
+
 class BitsPerSpikeInputError(ValueError):
     """A bad argument to a bits-per-spike function; the message names the field."""
 
@@ -145,7 +150,7 @@ def window_spike_counts(recording: SpikeRecording, window_starts, window_length:
 
 
 def poisson_rates_from_windows(recording: SpikeRecording, window_starts, window_length: float,
-                               floor_count: float = 0.5) -> np.ndarray:
+                               floor_count: float = NULL_FLOOR_COUNT) -> np.ndarray:
     """Per-unit homogeneous Poisson rates (Hz) fitted on windows, with a floor for silent units.
 
     ``rate_u = max(c_u, floor_count) / (n_windows * window_length)`` where ``c_u`` is the number
@@ -291,6 +296,7 @@ def bits_per_spike(model_log_likelihood, null_log_likelihood, n_spikes) -> float
 
 
 __all__ = [
+    "NULL_FLOOR_COUNT",
     "BitsPerSpikeInputError",
     "bits_per_spike",
     "dt_bin_widths",
