@@ -1219,6 +1219,40 @@ def test_model_of_a_compiled_run_is_recognised_as_its_checkpoints(finished_run, 
     assert not model_is_from_checkpoint(out, ckpt)  # other weights
 
 
+@pytest.mark.parametrize("compiled_before", [True, False])
+def test_a_checkpoint_resumes_with_or_without_compile_as_it_was_written(rec, finished_run, tmp_path, compiled_before):
+    # torch_compile is a setting a resume may change (warned, used), but the checkpoint's selected weights
+    # were kept with the keys of the module that wrote them: a compiled run's ('_orig_mod.dt_head.bias')
+    # did not load into a plain model, nor a plain run's into a compiled one, so a resume ended, after all
+    # its steps, in "Error(s) in loading state_dict" whenever the checkpoint's selection was kept. Here:
+    # a run stopped after its last checkpoint, before its model was written, whose selection is kept
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    for name in ("model.safetensors", "metrics.json"):
+        (out / name).unlink()
+    ckpt = out / "checkpoints" / "step-00000002"
+    best = load_file(str(ckpt / "best_model.safetensors"))
+    if compiled_before:  # as a torch.compile run wrote it (checked with a real compiled run: same keys)
+        save_file({f"_orig_mod.{k}": v for k, v in best.items()}, str(ckpt / "best_model.safetensors"))
+    # the backend "eager" compiles nothing here: no step is left. Stopped once the selection is loaded
+    # (on_train_end gets the final model), sparing the scoring and the save
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=2, torch_compile=not compiled_before,
+                        torch_compile_backend="eager")
+    final = {}
+
+    def stop(model):
+        final.update(model.state_dict())
+        raise KeyboardInterrupt
+
+    with pytest.warns(UserWarning, match="torch_compile"), pytest.raises(KeyboardInterrupt):
+        train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True, on_train_end=stop)
+    assert set(final) == set(best) and all(torch.equal(final[k], best[k]) for k in best)
+
+
 def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, tmp_path):
     import shutil
 

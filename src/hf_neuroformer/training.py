@@ -1086,7 +1086,7 @@ def model_is_from_checkpoint(output_dir, checkpoint) -> bool:
         ref = load_file(str(ref_path if ref_path.is_file() else checkpoint / "model.safetensors"))
     except (OSError, ValueError, KeyError, TypeError):  # missing or unreadable files: not that model
         return False
-    ref = {k.removeprefix("_orig_mod."): v for k, v in ref.items()}  # a torch.compile run's selection
+    ref = {k.removeprefix("_orig_mod."): v for k, v in ref.items()}  # a compiled run's selection, as written before 2026-12
     # NaN equals NaN here: a diverged run's model is still its checkpoint's (torch.equal said it was not, so
     # resuming it at its own max_steps called it "a run stopped before writing its model" and rewrote it)
     return all(k in ref and ref[k].shape == v.shape and _same_values(ref[k].to(v.dtype), v) for k, v in saved.items())
@@ -1663,7 +1663,8 @@ def train(
         n_unused = state.get("n_train_windows_unused", 0) if main else 0
         best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
         if (last / "best_model.safetensors").is_file():
-            best_state = load_file(str(last / "best_model.safetensors"))
+            # a compiled run wrote '_orig_mod.' keys before its selection was kept with the plain model's
+            best_state = {k.removeprefix("_orig_mod."): v for k, v in load_file(str(last / "best_model.safetensors")).items()}
         if main:
             print(f"[neuroformer] resumed from {last} (step {step} of {total_steps}, epoch {epoch})")
             # a checkpoint the stopped run was still writing: never resumed from (removed at the next save),
@@ -1716,7 +1717,9 @@ def train(
                     **{f"validation/{k}": v for k, v in val.items()}})
         if val["loss"] < best_val:
             best_val, best_step = val["loss"], step
-            best_state = {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            # the plain model's keys, not a compiled one's ('_orig_mod.'): a resume may switch torch_compile
+            best_state = {k: v.detach().cpu().clone()
+                          for k, v in accelerator.unwrap_model(model, keep_torch_compile=False).state_dict().items()}
         if main:
             bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
                       f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
@@ -1832,6 +1835,8 @@ def train(
     if streamed and world > 1:
         n_unused = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
     model = bare_model()
+    if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
+        model = model._orig_mod
     if best_state is not None:
         model.load_state_dict(best_state)
         selection = "lowest validation loss"
@@ -1857,8 +1862,6 @@ def train(
         warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
                       f"training diverged (see train_loss in training_log.json; {lower_rate}); {kept}",
                       UserWarning, stacklevel=2)
-    if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
-        model = model._orig_mod
     if training.activation_checkpointing:
         model.activation_checkpointing_disable()
     train_time = time_before + time.time() - t_start
