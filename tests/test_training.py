@@ -418,6 +418,21 @@ def test_output_dir_with_a_model_is_refused_before_training(rec, tmp_path):
     assert (tmp_path / "m" / "splits.json").read_text() == "{}"
 
 
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                                  "decoding_report.json"])
+def test_a_file_the_save_would_remove_is_refused_without_overwrite(rec, tmp_path, name):
+    # the final save removes the weight files of any layout that it does not write (an earlier model's
+    # shards) and a decoder's report, but the folder was called empty when it held only such files: a
+    # folder holding another model's pytorch_model.bin or shards (no config.json) trained and lost them
+    # without --overwrite, after the whole run
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / name).write_text("mine")
+    with pytest.raises(FileExistsError, match=re.escape(f"already holds a model ({name})") + ".*--overwrite"):
+        train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1), progress=False)
+    assert (out / name).read_text() == "mine"
+
+
 def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_path):
     # --overwrite deleted output_dir/checkpoints whole, so a folder named checkpoints of another tool (a
     # Lightning run's .ckpt files, notes) went with it; only train's and finetune's checkpoints are deleted

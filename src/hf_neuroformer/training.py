@@ -79,10 +79,26 @@ RUN_RECORDS = ("training_config.json", "decoding_report.json")
 START_AFRESH = "start afresh with --overwrite (overwrite=True) or another --output-dir"
 
 
+#: Weight files of any layout transformers reads (one file or shards with their index, safetensors or
+#: pickle): those of an earlier model that the new save does not write are removed with the move, so
+#: no shard of another model stays beside the new one (``from_pretrained`` would skip them while a
+#: single ``model.safetensors`` is there, but they would fill the folder and mislead a reader).
+_WEIGHT_FILE_PATTERNS = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
+                         "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
+
+
 def model_files_in(folder) -> List[str]:
-    """The files of :data:`MODEL_FILES`, :data:`RUN_FIGURES` and :data:`RUN_TABLES` that ``folder``
-    holds (a model, or part of one, is there when this is not empty)."""
-    return [f for f in MODEL_FILES + RUN_FIGURES + RUN_TABLES if (Path(folder) / f).exists()]
+    """The files of :data:`MODEL_FILES`, :data:`RUN_FIGURES`, :data:`RUN_TABLES` and
+    :data:`RUN_RECORDS`, and the weight files of any layout (:data:`_WEIGHT_FILE_PATTERNS`), that
+    ``folder`` holds: every file a save into it (:func:`save_atomically`) replaces or removes (a
+    model, or part of one, is there when this is not empty). A folder holding only another model's
+    ``pytorch_model.bin`` or shards, or a decoder's report, was taken for empty, and the save at the
+    end of the run removed them without ``--overwrite``."""
+    folder = Path(folder)
+    named = [f for f in dict.fromkeys(MODEL_FILES + RUN_FIGURES + RUN_TABLES + RUN_RECORDS) if (folder / f).exists()]
+    weights = sorted({p.name for pattern in _WEIGHT_FILE_PATTERNS for p in folder.glob(pattern) if p.is_file()}
+                     - set(named)) if folder.is_dir() else []
+    return named + weights
 
 
 @dataclass
@@ -437,14 +453,6 @@ def open_up_safetensors(folder) -> None:
     for p in Path(folder).rglob("*.safetensors"):
         if p.is_file():
             os.chmod(p, mode)
-
-
-#: Weight files of any layout transformers reads (one file or shards with their index, safetensors or
-#: pickle): those of an earlier model that the new save does not write are removed with the move, so
-#: no shard of another model stays beside the new one (``from_pretrained`` would skip them while a
-#: single ``model.safetensors`` is there, but they would fill the folder and mislead a reader).
-_WEIGHT_FILE_PATTERNS = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
-                         "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
 
 
 def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object], overwrite: bool = False,
