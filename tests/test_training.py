@@ -1301,6 +1301,34 @@ def test_resume_refusals_name_what_is_missing_before_writing(rec, finished_run, 
         train(rec, part, cfg, dataclasses.replace(tc, max_steps=8), progress=False, resume=True)
 
 
+@pytest.mark.parametrize("damage", ["no random states", "random states cut short", "optimizer cut short"])
+def test_a_checkpoint_that_cannot_be_read_is_refused_naming_it(rec, finished_run, tmp_path, damage):
+    # Accelerate's load_state passes over RNG states it cannot read ("Could not load random states", an
+    # info log): a checkpoint copied without its random_states_0.pkl (or with it cut short) resumed with
+    # the seed's fresh random numbers, so its dropout differed from the uninterrupted run's, without a
+    # word; an optimizer.bin cut short came out as a bare "PytorchStreamReader failed reading zip archive"
+    # traceback. Both are refused now, naming the checkpoint and what to do
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    ckpt = out / "checkpoints" / "step-00000002"
+    name = "optimizer.bin" if damage.startswith("optimizer") else "random_states_0.pkl"
+    if damage == "no random states":
+        (ckpt / name).unlink()
+    else:
+        (ckpt / name).write_bytes((ckpt / name).read_bytes()[:100])
+    old = _files(out)
+    what = (r"newest checkpoint .*step-00000002' lacks random_states_0.pkl \(damaged, or copied in part\)"
+            if damage == "no random states" else
+            rf"checkpoint .*step-00000002' cannot be read \(.*{name if 'random' in damage else 'zip archive'}.*\): "
+            r"damaged, or copied in part\?")
+    with pytest.raises((ValueError, FileNotFoundError), match=what + ".*no older checkpoint.*start afresh"):
+        train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2),
+              progress=False, resume=True)
+    assert _files(out) == old and sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002"]
+
+
 def test_final_save_killed_while_moving_files_leaves_one_whole_model(rec, finished_run, tmp_path, monkeypatch):
     # the model files were moved out of the temporary folder one by one: a run killed between two
     # moves left the new model's first file beside the old model's others (and, for an exception,

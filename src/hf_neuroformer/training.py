@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 
 from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
                                       saved_modalities_without_ignored_keys)
@@ -53,10 +55,12 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 CHECKPOINT_DIR = "checkpoints"
 #: What every resumable checkpoint holds: file name -> the names it may have (loop position; the
 #: weights and optimizer state as Accelerate's ``save_state`` names them, ``model.safetensors`` and
-#: ``optimizer.bin``, or sharded under FSDP); ``save_state`` adds the RNG states and registered objects.
+#: ``optimizer.bin``, or sharded under FSDP; the RNG states of each process, ``random_states_<rank>.pkl``);
+#: ``save_state`` adds the registered objects (the scheduler).
 CHECKPOINT_FILES = {"trainer_state.json": ("trainer_state.json",),
                     "model.safetensors": ("model*.safetensors", "pytorch_model*"),
-                    "optimizer.bin": ("optimizer*",)}
+                    "optimizer.bin": ("optimizer*",),
+                    "random_states_0.pkl": ("random_states_0.pkl",)}
 
 MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "vocab.json", "tokenizer_config.json",
                "splits.json", "training_log.json", "training_config.json")
@@ -1292,6 +1296,8 @@ def train(
             order (other training settings that differ are warned about and used), or
             for fp16 on a CPU (Accelerate applies neither autocast nor loss scaling there, so the
             run would silently be float32; use bf16).
+        ValueError: ``resume`` from a checkpoint one of whose files cannot be read (cut short, damaged),
+            naming it and the older one to fall back to (:func:`_load_checkpoint`).
         ValueError: ``resume`` and ``overwrite`` both True; a train split without windows, or
             (streamed from a prepared directory) with fewer windows than processes;
             ``ci_block_s`` not a finite number > 0 (before anything is read or written);
@@ -1653,7 +1659,7 @@ def train(
         changed = {k: v for k, v in changed.items() if k not in extended}
         if changed:
             warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
-        accelerator.load_state(str(last))
+        _load_checkpoint(accelerator, last)
         if extended:
             # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
             # not restored), but the optimizer holds the learning rate of the checkpoint's
@@ -2276,6 +2282,34 @@ def _save_checkpoint(accelerator, root: Path, step: int, trainer_state: dict, be
         for stale in root.glob(".tmp-step-*"):
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def _load_checkpoint(accelerator, checkpoint: Path) -> None:
+    """``accelerator.load_state(checkpoint)``: weights, optimizer, scheduler, scaler and this process's
+    RNG states, all of them or an error.
+
+    Accelerate passes over RNG states it cannot read (an info log, "Could not load random states"),
+    so a checkpoint without this process's ``random_states_<rank>.pkl``, or with it cut short, resumed
+    with the seed's fresh random numbers (other dropout than the uninterrupted run's) without a word:
+    the file is read here first.
+
+    Raises:
+        ValueError: naming the checkpoint, the error, and the older checkpoint to fall back to.
+    """
+    from accelerate.utils import load
+
+    rng = checkpoint / f"random_states_{accelerator.process_index}.pkl"
+    try:
+        if not rng.is_file():
+            raise FileNotFoundError(f"no {rng.name}, this process's RNG states")
+        try:
+            load(rng)
+        except Exception as err:  # noqa: BLE001 - whatever unpickling a cut-short file raises
+            raise ValueError(f"{rng.name}: {type(err).__name__}: {err}") from err
+        accelerator.load_state(str(checkpoint))
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as err:
+        raise ValueError(f"resume: checkpoint {str(checkpoint)!r} cannot be read ({type(err).__name__}: {err}): damaged, "
+                         f"or copied in part? {_fallback(checkpoint)}, or {START_AFRESH}") from err
 
 
 def remove_checkpoint_folder(folder, ignore_errors: bool = False) -> None:
