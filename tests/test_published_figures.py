@@ -1,0 +1,278 @@
+"""Every published figure against the record it comes from.
+
+The model card ``model_cards/neuroformer-a2929-wake.md``, the script-written sections of
+BENCHMARKS.md, the hand-written paragraphs that quote them and the README's figures are checked
+against the JSON of their run in ``benchmarks/`` (rounded as printed), and the card's data
+figures and licence against the recording and ``../shared/data/README.md``. A rerun that changes a
+JSON without the text (or the text without the JSON) fails here. Files only: no training, no
+network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+CARD = ROOT / "model_cards" / "neuroformer-a2929-wake.md"
+
+
+def _json(name: str) -> dict:
+    return json.loads((ROOT / "benchmarks" / name).read_text())
+
+
+def _section(tag: str) -> str:
+    """The shipped BENCHMARKS.md section ``tag``, markers included."""
+    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    assert text.count(start) == 1 and text.count(end) == 1, tag
+    return start + text.split(start)[1].split(end)[0] + end
+
+
+def _between(text: str, first: str, last: str) -> str:
+    """The text from the heading ``first`` to ``last`` (exclusive)."""
+    assert text.count(first) == 1, first
+    return text.split(first)[1].split(last)[0]
+
+
+def _table(text: str) -> dict:
+    """``{first cell: second cell}`` of the two-column Markdown tables' body rows in ``text``."""
+    rows, lines = {}, text.splitlines()
+    for line, after in zip(lines, lines[1:] + [""]):
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("| ") and len(cells) == 2 and not after.startswith("|---"):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def _missing(text: str, phrases) -> list:
+    """The ``phrases`` not in ``text``, line breaks and runs of spaces read as one space."""
+    flat = " ".join(text.split())
+    return [p for p in phrases if " ".join(p.split()) not in flat]
+
+
+def test_the_a2929_card_quotes_its_recorded_run():
+    """Every figure of the card's tables and of its account of the run is the JSON of that run
+    (``benchmarks/a2929_wake.json``, written by ``scripts/record_a2929.py``), rounded as printed,
+    and the BENCHMARKS.md section of the same run is what ``record_a2929.section`` makes of it."""
+    import record_a2929
+
+    rec = _json("a2929_wake.json")
+    assert rec["card"] == str(CARD.relative_to(ROOT))
+    t, e = rec["train"], rec["evaluate_test"]
+    card = CARD.read_text()
+    assert _section("a2929-card") == record_a2929.section(rec, "benchmarks/a2929_wake.json")
+
+    x, u, k = t["test/id_nll"], t["test/unigram_id_nll"], t["test/markov_id_nll"]
+    expected = {
+        "`test/id_nll` (Neuroformer)": f"**{x:.4f}** ({100 * (1 - x / u):.1f} % below unigram, "
+                                       f"{100 * (1 - x / k):.1f} % below Markov)",
+        "`test/markov_id_nll` (previous spike's unit)": f"{k:.4f}",
+        "`test/unigram_id_nll` (unit frequencies)": f"{u:.4f}",
+        "`test/dt_nll` (Neuroformer)": f"**{t['test/dt_nll']:.4f}**",
+        "`test/markov_dt_nll` (previous spike's dt bin in the window)": f"{t['test/markov_dt_nll']:.4f} (see below)",
+        "`test/marginal_dt_nll` (dt-bin frequencies)": f"{t['test/marginal_dt_nll']:.4f}",
+        "held-out bits per spike vs Poisson units at their train-split rates (5 ms bins)":
+            f"**{e['bits_per_spike']:.3f}**",
+        "held-out bits per spike vs Poisson units at their rates in the test windows (nlb_tools' null)":
+            f"{e['bits_per_spike_scored_rates_null']:.3f}",
+        "`test/id_f1` (generated vs recorded, per window)": f"{t['test/id_f1']:.4f}",
+        "`test/rate_corr` (over units)": f"{t['test/rate_corr']:.4f}",
+        "truncated spikes": f"{t['n_truncated_spikes_by_split']['test']:,} of {t['n_spikes_by_split']['test']:,} "
+                            f"test spikes ({t['n_truncated_past_spikes']:,} past-window spikes)",
+        "rate ratio, median (generated / recorded)": f"{e['rate_ratio_median']:.3f}",
+        "binned-count correlation, mean over units (100 ms bins)": f"{e['binned_count_corr_mean']:.3f}",
+        "Fano factor correlation": f"{e['fano_corr']:.3f}",
+        "pairwise count-correlation structure": f"{e['pairwise_corr_r']:.3f}",
+        "ISI KS statistic, mean over units": f"{e['isi_ks_mean']:.3f}",
+        "ISI KS floor (recorded spikes vs the same spikes moved to 5-ms dt-bin centres)":
+            f"{e['isi_ks_floor_mean']:.3f}",
+    }
+    assert _table(card) == expected
+
+    # the training budget: epochs of ceil(train windows / batch 32) steps (the default batch)
+    per_epoch = math.ceil(t["n_train_windows"] / 32)
+    assert t["total_steps"] % per_epoch == 0
+    machine = rec["machine"].replace("+cpu", " CPU").split(", ", 1)
+    n_test = t["n_test_windows"]
+    assert _missing(card, [
+        f"{t['total_steps']:,} steps ({t['total_steps'] // per_epoch} epochs) in {t['train_time_s']:.0f} s of "
+        f"training time ({t['total_time_s']:.0f} s for the whole call",
+        f"checkpoint of step {t['best_step']:,}, the {t['checkpoint_selection']}",
+        f"on {rec['date']} at commit {rec['commit']}",
+        f"on {machine[0]}\n({machine[1]})",
+        f"{t['num_parameters'] / 1e6:.2f} M parameters ({t['num_parameters']:,})",
+        f"{t['n_train_windows']:,} / {t['n_validation_windows']:,} / {n_test:,} windows",
+        f"({n_test:,} test windows, {n_test * 0.1:.1f} s)",  # current window 0.1 s
+        f"{t['test/markov_dt_nll'] - t['test/dt_nll']:.2f} nats per spike below the Markov dt baseline",
+        f"would look like {t['test/marginal_dt_nll'] - t['test/dt_nll']:.2f}",
+        f"(id {x:.4f}, dt {t['test/dt_nll']:.4f}, bits per spike {e['bits_per_spike']:.3f} / "
+        f"{e['bits_per_spike_scored_rates_null']:.3f})",
+        f"(id_f1 {t['test/id_f1']:.4f}, pairwise structure {e['pairwise_corr_r']:.3f}, ISI KS {e['isi_ks_mean']:.3f})",
+        f"today's {t['test/id_f1']:.4f}, {e['pairwise_corr_r']:.3f}\nand {e['isi_ks_mean']:.3f}",
+    ]) == []
+
+
+def test_the_a2929_card_describes_its_recording_and_licence_as_the_data_do(shared_data):
+    """The card's metadata block loads with huggingface_hub's ``ModelCard`` into the fields a
+    pushed card has (``hub.MODEL_CARD_LIBRARY_NAME`` and ``MODEL_CARD_TAGS`` are checked in
+    test_hub), its licence is the one ``../shared/data/README.md`` gives the recording, and its
+    unit and spike counts are the recording's (wake epoch 600-1200 s, read from the NWB file)."""
+    import h5py
+    from huggingface_hub import ModelCard, ModelCardData
+
+    card = ModelCard.load(CARD)
+    assert isinstance(card.data, ModelCardData)
+    meta = card.data.to_dict()
+    assert set(meta) == {"library_name", "license", "tags"}, meta
+    assert isinstance(meta["tags"], list) and all(isinstance(x, str) for x in meta["tags"])
+    assert ModelCardData(**meta).to_dict() == meta
+
+    nwb = "pynapple_A2929_headdirection/A2929-200711.nwb"
+    assert f"`{Path(nwb).name}`" in card.text
+    readme = shared_data("README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{nwb}`"))
+    licence = row.strip("|").split(" | ")[-1]
+    assert licence.startswith("MIT ") and meta["license"] == "mit", licence
+    assert "MIT licence" in card.text
+
+    with h5py.File(shared_data(nwb), "r") as f:
+        times = f["units/spike_times"][:]
+        areas = [a.decode() for a in f["units/location"][:]]
+    wake = int(((times >= 600) & (times <= 1200)).sum())
+    n_adn, n_ca1 = areas.count("adn"), areas.count("ca1")
+    assert _missing(card.text, [
+        f"({n_adn} head-direction units, `adn`) and CA1 ({n_ca1} units), {len(areas)} units in all",
+        "Wake epoch 600-1200 s only", f"{wake:,} spikes",
+    ]) == [], (wake, n_adn, n_ca1)
+    # the wake epoch's spikes are the splits' plus those in the gaps left out between them
+    assert wake >= sum(_json("a2929_wake.json")["train"]["n_spikes_by_split"].values())
+
+
+def test_the_script_written_benchmarks_sections_are_their_json_rendered():
+    """Each section a script renders from its JSON alone is that rendering, byte for byte: a rerun
+    that rewrites the JSON without the text (or a hand edit of the figures) fails here."""
+    import benchmark_connectivity
+    import benchmark_streaming_memory
+    import benchmark_training
+    import decoding_baselines_recheck
+    import decoding_repeated_splits
+    import decoding_repeated_splits_recheck
+    import figure_visual_attention
+
+    training, memory = _json("training.json"), _json("streaming_memory.json")
+    rendered = {
+        "connectivity": benchmark_connectivity.render(_json("connectivity.json")),
+        "training-speed": benchmark_training._section(training["results"], training["meta"]),
+        "streaming-memory": benchmark_streaming_memory._section(memory["results"], memory["meta"]),
+        "decoding-baselines-recheck": decoding_baselines_recheck.write_section(_json("decoding_baselines_recheck.json")),
+        "decoding-repeated-splits": decoding_repeated_splits.write_section(_json("decoding_repeated_splits.json")),
+        "decoding-repeated-splits-recheck":
+            decoding_repeated_splits_recheck.write_section(_json("decoding_repeated_splits_recheck.json")),
+        "visual-attention": figure_visual_attention.render(_json("visual_attention.json")),
+    }
+    assert [tag for tag, text in rendered.items() if text.strip() != _section(tag).strip()] == []
+
+
+def test_the_behaviour_decoding_section_is_its_json_rendered_up_to_its_notes():
+    """``benchmark_decoding.write_section`` of ``benchmarks/decoding.json`` makes the shipped
+    section's run lines, tables, secondary metrics and computed findings byte for byte. Its
+    hand-written "Notes" (``meta.notes``, text kept in the JSON) are left out of the comparison:
+    the shipped notes were extended by hand after the JSON's (see the decoding plans)."""
+    import benchmark_decoding as bd
+
+    results = _json("decoding.json")
+    fractions = tuple(results["meta"]["fractions"])
+    rendered = bd.write_section(results, bd.summarise(results, fractions), fractions, "benchmarks/decoding_fewshot.png")
+    shipped = _section("behaviour-decoding")
+
+    def without_notes(text):
+        head, rest = text.split("\n### Notes\n")
+        return head, rest[rest.index("\n![few-shot decoding]"):]
+
+    assert without_notes(rendered) == without_notes(shipped)
+
+
+def test_the_generation_and_fidelity_sections_and_their_readings_quote_their_json():
+    """The generation-speed and fidelity sections (written by their scripts at the end of a run,
+    so not renderable alone) hold the tables their scripts make of the JSON, and the hand-written
+    reading below them quotes the same figures."""
+    import benchmark_generation
+    import fidelity_report
+
+    gen = _json("generation.json")
+    section = _section("generation-speed")
+    m = gen["meta"]
+    assert benchmark_generation._table(gen["rows"]) in section
+    assert f"({m['date']}, {m['machine']}, torch {m['torch']}, {m['threads']} threads)" in section
+
+    fid = _json("fidelity_steinmetz.json")
+    section = _section("generation-fidelity")
+    assert [line for line in fidelity_report.table_lines(fid["fidelity"]) if line not in section] == []
+    b, tm, half = fid["bits_per_spike"], fid["token_metrics"], fid["psth_split_half"]
+    assert _missing(section, [
+        f"{len(fid['units'])} units (random", f"{fid['n_test_trials']} test trials, {fid['n_test_windows']} windows",
+        f"**bits per spike {b['bits_per_spike']:.3f}**", f"({b['n_spikes']:,} test spikes, {b['n_windows_truncated']} "
+        "truncated", f"; {b['bits_per_spike_scored_rates_null']:.3f} against Poisson",
+        f"unit id {tm['test/id_nll']:.3f} nats (unigram {tm['test/unigram_id_nll']:.3f}, Markov "
+        f"{tm['test/markov_id_nll']:.3f}); dt {tm['test/dt_nll']:.3f} (marginal {tm['test/marginal_dt_nll']:.3f}, "
+        f"Markov {tm['test/markov_dt_nll']:.3f})",
+        f"r = {half['split_half_psth_corr_10ms']:.3f} (10 ms bins) and {half['split_half_psth_corr_50ms']:.3f}",
+    ]) == []
+
+    reading = _between((ROOT / "BENCHMARKS.md").read_text(), "**Generation speed.**", "<!-- behaviour-decoding:start")
+    row = {(r["size"], r["use_cache"], r["batch"]): r for r in gen["rows"]}
+    sps = {key: r["spikes_per_second"] for key, r in row.items()}
+    floors = row["original", True, 1]["floors_ms"]
+    floor_ms = floors["weights"] + floors["cross_attention"] + floors["encode_per_window"] / m["window_spikes"]
+    default_floor = row["default", True, 1]["floors_ms"]
+    one_spike = [f"{row['original', True, 1]['n_parameters'] / 1e6:.1f} M parameters, a "
+                 f"{row['original', True, 1]['past_tokens']}-token context",
+                 f"cached engine is {sps['original', True, 1] / sps['original', False, 1]:.1f}x",
+                 f"at most {1000 / floor_ms:.0f} spikes/s", f"a floor of {floor_ms:.1f} ms per spike",
+                 f"reaches {100 * sps['original', True, 1] * floor_ms / 1000:.0f}% of it",
+                 f"{sps['original', True, 1]:.0f} spikes/s at batch 1 ({sps['original', True, 1] / 10:.0f}x",
+                 f"{floors['weights']:.1f} ms;", f"context, 28 MB, {floors['cross_attention']:.1f} ms",
+                 f"{floors['encode_per_window']:.0f} ms per window, {floors['encode_per_window'] / 100:.1f} ms per spike",
+                 f"gives {sps['original', True, 64]:.0f}\nspikes/s",
+                 f"gains only {sps['default', True, 1] / sps['default', False, 1]:.1f}x at batch 1",
+                 f"and {sps['default', True, 64] / sps['default', False, 64]:.1f}x at batch 64",
+                 f"about {default_floor['weights'] + default_floor['cross_attention']:.2f} ms",
+                 f"a cached step costs about {1000 / sps['default', True, 1]:.0f} ms"]
+    f = fid["fidelity"]
+    tf, fr, can, poi = f["teacher_forced"], f["free_running"], f["teacher_forced_canonical"], f["poisson_surrogate"]
+    one_spike += [
+        f"*Bits per spike {b['bits_per_spike']:.3f}*", f"by {b['bits_per_spike']:.3f} bits per spike, and "
+        f"{b['bits_per_spike_scored_rates_null']:.3f} when", f"{fid['n_test_windows']} test windows",
+        f"(r = {tf['rate_corr']:.2f}, median generated/recorded\n  {tf['rate_ratio_median']:.2f} teacher-forced, "
+        f"{fr['rate_ratio_median']:.2f} free-running; {tf['n_generated_spikes']:,} and {fr['n_generated_spikes']:,} "
+        f"spikes against {tf['n_real_spikes']:,} recorded)",
+        f"({can['rate_ratio_median']:.2f}; {can['n_generated_spikes']:,} spikes)",
+        f"r = {tf['fano_corr']:.2f} to {max(fr['fano_corr'], can['fano_corr']):.2f} (surrogate\n  {poi['fano_corr']:.2f})",
+        f"r = {tf['pairwise_corr_r']:.2f}\n  teacher-forced and {fr['pairwise_corr_r']:.2f} free-running (surrogate "
+        f"{poi['pairwise_corr_r']:.2f})",
+        f"(median KS {tf['isi_ks_median']:.3f} teacher-forced, {fr['isi_ks_median']:.3f} free-running, against\n  "
+        f"{poi['isi_ks_median']:.3f};", f"is\n  {tf['isi_ks_floor_median']:.3f} here",
+        f"{tf['pairwise_corr_generated_mean']:.3f} generated against {tf['pairwise_corr_real_mean']:.3f}\n  recorded",
+        f"r = {half['split_half_psth_corr_10ms']:.3f} at 10 ms, {half['split_half_psth_corr_50ms']:.3f} at 50 ms",
+        f"reach {tf['psth50_corr_mean']:.2f} to\n  {fr['psth50_corr_mean']:.2f} at 50 ms, against "
+        f"{poi['psth50_corr_mean']:.2f} for the surrogate",
+        f"from\n  {tf['binned_count_corr_mean']:.3f} to {fr['binned_count_corr_mean']:.3f}, and the pairwise structure "
+        f"from {tf['pairwise_corr_r']:.2f} to {fr['pairwise_corr_r']:.2f}",
+        f"*Unit-id F1* is {tf['id_f1']:.2f} against the surrogate's {poi['id_f1']:.2f}",
+    ]
+    assert _missing(reading, one_spike) == []
+
+
+def test_the_readme_quotes_the_recorded_benchmarks():
+    """The README's figures from recorded runs: the streaming-memory growth and the A2929 ISI KS
+    floor of the card's run."""
+    readme = (ROOT / "README.md").read_text()
+    peak = {(r["kind"], r["scale"]): r["peak_rss_mib"] for r in _json("streaming_memory.json")["results"]}
+    grow = {kind: peak[kind, "10x"] / peak[kind, "1x"] for kind in ("streamed", "in_memory")}
+    assert _missing(readme, [f"peak grew {grow['streamed']:.2f}x streamed against {grow['in_memory']:.2f}x in memory"]) == []
+    floor = _json("a2929_wake.json")["evaluate_test"]["isi_ks_floor_mean"]
+    assert f"A2929 with 5 ms bins: about {floor:.2f})" in readme
