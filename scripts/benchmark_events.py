@@ -72,6 +72,52 @@ def load_ca1_sleep():
     return rec.select_units([i for i, a in enumerate(rec.unit_areas) if a == "ca1"])
 
 
+def section(out: dict, json_shown: str) -> str:
+    """The BENCHMARKS.md section (between ``START`` and ``END``) of the result ``out`` (the JSON this script
+    writes, shown as ``json_shown``): the figures as printed there."""
+    a, b = out["models"]["no_events"], out["models"]["ripples"]
+    better = b["test_id_nll"] < a["test_id_nll"]
+    better_w = b["test_windows"]["all"]["nll_per_window"] < a["test_windows"]["all"]["nll_per_window"]
+    lines = [
+        START,
+        "## Event modality: sleep ripples as input for the CA1 units (pynapple A2929)",
+        "",
+        f"`OMP_NUM_THREADS=1 python scripts/benchmark_events.py --steps {out['steps']}` ({out['date']}, one thread). "
+        "The 8 `ca1` units during the sleep epoch (0-600 s), 30 s blocks split 70/15/15 with a past-window gap; "
+        f"{out['current_window'] * 1000:.0f} ms current window, {out['past_window'] * 1000:.0f} ms past, {out['dt_resolution'] * 1000:.0f} ms dt bins. Same split, "
+        "seed, steps and batch (32) for both; the checkpoint is chosen on validation. The event model reads the ripple "
+        f"onsets (594 in the file) in [-{out['past_window'] * 1000:.0f} ms, window end) as tokens of one class, one cross-attention "
+        f"stage. Truncated spikes: {b['n_truncated_spikes']}. Raw numbers: "
+        f"`{json_shown}`.",
+        "",
+        "| model | parameters | test unit-id NLL (per spike) | test dt NLL | test window NLL, all (per window) | "
+        "near ripples | elsewhere | steps (best) | train s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| unigram baseline | - | {a['test_unigram_id_nll']:.4f} | - | - | - | - | - | - |",
+    ]
+    for label, r in (("spikes only", a), ("+ ripple events", b)):
+        tw = r["test_windows"]
+        lines.append(f"| {label} | {r['num_parameters']:,} | {r['test_id_nll']:.4f} | {r['test_dt_nll']:.4f} | "
+                     f"{tw['all']['nll_per_window']:.4f} | {tw['near_ripple']['nll_per_window']:.4f} | "
+                     f"{tw['rest']['nll_per_window']:.4f} | "
+                     f"{r['total_steps']} ({r['best_step']}) | {r['train_seconds']:.0f} |")
+    tw = b["test_windows"]
+    lines += [
+        "",
+        f"Test windows: {tw['all']['n_windows']} ({tw['near_ripple']['n_windows']} start within {out['near_ripple_s'] * 1000:.0f} ms of a "
+        f"ripple onset, holding {tw['near_ripple']['n_spikes']} of the {tw['all']['n_spikes']} test spikes). With the "
+        f"ripple events the test unit-id NLL per spike is {'lower' if better else 'not lower'} "
+        f"({b['test_id_nll']:.4f} vs {a['test_id_nll']:.4f} nats) and the test window NLL is "
+        f"{'lower' if better_w else 'not lower'} ({b['test_windows']['all']['nll_per_window']:.4f} vs "
+        f"{a['test_windows']['all']['nll_per_window']:.4f} nats per window). The unit-id NLL per spike is above the "
+        "unigram baseline for both: its softmax includes EOS, which the models rightly make likely in these mostly "
+        "empty windows (the unigram baseline is over units only); the window NLL scores EOS too.",
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=8000)
@@ -132,48 +178,10 @@ def main(argv=None) -> int:
            "current_window": CURRENT, "past_window": PAST, "dt_resolution": DT, "near_ripple_s": NEAR, "models": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(args.json), json.dumps(out, indent=2))
-    a, b = rows["no_events"], rows["ripples"]
-    better = b["test_id_nll"] < a["test_id_nll"]
-    better_w = b["test_windows"]["all"]["nll_per_window"] < a["test_windows"]["all"]["nll_per_window"]
-    lines = [
-        START,
-        "## Event modality: sleep ripples as input for the CA1 units (pynapple A2929)",
-        "",
-        f"`OMP_NUM_THREADS=1 python scripts/benchmark_events.py --steps {args.steps}` ({out['date']}, one thread). "
-        "The 8 `ca1` units during the sleep epoch (0-600 s), 30 s blocks split 70/15/15 with a past-window gap; "
-        f"{CURRENT * 1000:.0f} ms current window, {PAST * 1000:.0f} ms past, {DT * 1000:.0f} ms dt bins. Same split, "
-        "seed, steps and batch (32) for both; the checkpoint is chosen on validation. The event model reads the ripple "
-        f"onsets (594 in the file) in [-{PAST * 1000:.0f} ms, window end) as tokens of one class, one cross-attention "
-        f"stage. Truncated spikes: {b['n_truncated_spikes']}. Raw numbers: "
-        f"`{Path(args.json).resolve().relative_to(ROOT) if Path(args.json).resolve().is_relative_to(ROOT) else args.json}`.",
-        "",
-        "| model | parameters | test unit-id NLL (per spike) | test dt NLL | test window NLL, all (per window) | "
-        "near ripples | elsewhere | steps (best) | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| unigram baseline | - | {a['test_unigram_id_nll']:.4f} | - | - | - | - | - | - |",
-    ]
-    for label, r in (("spikes only", a), ("+ ripple events", b)):
-        tw = r["test_windows"]
-        lines.append(f"| {label} | {r['num_parameters']:,} | {r['test_id_nll']:.4f} | {r['test_dt_nll']:.4f} | "
-                     f"{tw['all']['nll_per_window']:.4f} | {tw['near_ripple']['nll_per_window']:.4f} | "
-                     f"{tw['rest']['nll_per_window']:.4f} | "
-                     f"{r['total_steps']} ({r['best_step']}) | {r['train_seconds']:.0f} |")
-    tw = b["test_windows"]
-    lines += [
-        "",
-        f"Test windows: {tw['all']['n_windows']} ({tw['near_ripple']['n_windows']} start within {NEAR * 1000:.0f} ms of a "
-        f"ripple onset, holding {tw['near_ripple']['n_spikes']} of the {tw['all']['n_spikes']} test spikes). With the "
-        f"ripple events the test unit-id NLL per spike is {'lower' if better else 'not lower'} "
-        f"({b['test_id_nll']:.4f} vs {a['test_id_nll']:.4f} nats) and the test window NLL is "
-        f"{'lower' if better_w else 'not lower'} ({b['test_windows']['all']['nll_per_window']:.4f} vs "
-        f"{a['test_windows']['all']['nll_per_window']:.4f} nats per window). The unit-id NLL per spike is above the "
-        "unigram baseline for both: its softmax includes EOS, which the models rightly make likely in these mostly "
-        "empty windows (the unigram baseline is over units only); the window NLL scores EOS too.",
-        "",
-        END,
-    ]
-    replace_section(Path(args.markdown), START, END, "\n".join(lines))
-    print("\n".join(lines))
+    shown = Path(args.json).resolve()
+    text = section(out, str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else args.json))
+    replace_section(Path(args.markdown), START, END, text)
+    print(text)
     return 0
 
 

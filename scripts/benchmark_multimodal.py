@@ -139,6 +139,77 @@ def run_one(name: str, steps: int, lr: float, samples: int, seed: int, workdir: 
             "plan": plan, "generated": gens, "n_params": metrics["num_parameters"]}
 
 
+def section(out: dict, workers: int) -> str:
+    """The BENCHMARKS.md section (between ``START`` and ``END``) of the result ``out`` as read from the JSON
+    this script writes (orientation keys are strings there), run with ``workers`` processes: the figures as
+    printed there."""
+    rows, half = out["models"], out["recorded_split_half_r"]
+    u, o, v = rows["unconditioned"], rows["orientation"], rows["video"]
+    oris = sorted(half, key=float)  # orientations in degrees (JSON keys)
+
+    def bold(x, other):  # NLL below the unconditioned model's in bold
+        return f"**{x:.4f}**" if x < other else f"{x:.4f}"
+
+    lines = [
+        START,
+        "## Multimodal: orientation or rendered video as input (Allen gratings)",
+        "",
+        f"`python scripts/benchmark_multimodal.py --steps {out['steps']} --samples {out['samples']} --workers "
+        f"{workers}` ({out['date']}, one thread per model). Same windows, split, seed, steps and batch for the "
+        "three models; the conditioned ones add the trial's orientation as a categorical input, or rendered grating "
+        "video (one cross-attention stage each). The video is drawn from the orientation with ASSUMED values, as the "
+        "data store only the orientation: spatial frequency 0.04 cycles/deg, temporal frequency 2 Hz, contrast 0.8, "
+        "60 Hz frames of 32x32 px over 64x64 deg, drifting along the orientation angle, mean grey between trials "
+        "(`hf_neuroformer.stimuli.GratingParams`); each window reads the 3 frames on screen from 20 ms before it to "
+        "its end (Conv3d patches 1x8x8, 48 tokens, one self-attention layer). Checkpoint chosen on the validation "
+        "split. Trials split whole, stratified by orientation "
+        f"({out['n_test_trials']} test trials, { {int(k): n for k, n in out['test_trials_per_orientation'].items()} } per orientation). Windows: 10 ms "
+        "current, 20 ms past (clipped at the trial start), 1 ms dt bins, max_window_length 192: "
+        f"**{u['n_truncated_spikes']} truncated spikes** of {sum(u['n_spikes_by_split'].values()):,} "
+        f"({u['n_truncated_past_spikes']} past spikes dropped). Raw numbers: `benchmarks/multimodal_allen.json`.",
+        "",
+        "Test token NLL (nats per spike token, lower is better):",
+        "",
+        "| model | parameters | unit-id NLL | dt NLL | steps (best) | train s |",
+        "|---|---|---|---|---|---|",
+        f"| unigram baseline | - | {u['test_unigram_id_nll']:.4f} | - | - | - |",
+        f"| unconditioned | {u['num_parameters']:,} | {bold(u['test_id_nll'], o['test_id_nll'])} | {u['test_dt_nll']:.4f} | "
+        f"{u['total_steps']} ({u['best_step']}) | {u['train_seconds']:.0f} |",
+        f"| orientation input | {o['num_parameters']:,} | {bold(o['test_id_nll'], u['test_id_nll'])} | {o['test_dt_nll']:.4f} | "
+        f"{o['total_steps']} ({o['best_step']}) | {o['train_seconds']:.0f} |",
+        f"| rendered video input | {v['num_parameters']:,} | {bold(v['test_id_nll'], u['test_id_nll'])} | "
+        f"{v['test_dt_nll']:.4f} | {v['total_steps']} ({v['best_step']}) | {v['train_seconds']:.0f} |",
+        "",
+        f"Free-running generation of every test trial ({out['samples']} samples, 10 chained 10 ms windows, no recorded "
+        "spike used), per-orientation PSTHs (10 ms bins, trial-averaged per unit) against the recorded ones: Pearson r "
+        "over all (unit, bin) values, and of the orientation-specific part (PSTH minus the mean over orientations):",
+        "",
+        "| model | " + " | ".join(f"r {k} deg" for k in oris) + " | r mean | " +
+        " | ".join(f"r specific {k} deg" for k in oris) + " | r specific mean | spikes per trial |",
+        "|---|" + "---|" * (2 * len(oris) + 3),
+    ]
+    for name, r in (("unconditioned", u), ("orientation input", o), ("rendered video input", v)):
+        lines.append(f"| {name} | " + " | ".join(f"{r['r_psth'][k]:.3f}" for k in oris) + f" | {r['r_psth_mean']:.3f} | "
+                     + " | ".join(f"{r['r_orientation_specific'][k]:.3f}" for k in oris)
+                     + f" | {r['r_orientation_specific_mean']:.3f} | {r['generated_spikes_per_trial']:.0f} |")
+    lines += [
+        "| recorded, odd vs even test trials | " + " | ".join(f"{half[k]:.3f}" for k in oris)
+        + f" | {np.mean(list(half.values())):.3f} | " + " | ".join("-" for _ in oris) + f" | - | {out['recorded_spikes_per_test_trial']:.0f} |",
+        "",
+        f"Conditioned minus unconditioned test unit-id NLL: orientation {o['test_id_nll'] - u['test_id_nll']:+.3f}, "
+        f"video {v['test_id_nll'] - u['test_id_nll']:+.3f} nats per spike token; orientation-specific PSTH r: "
+        f"{u['r_orientation_specific_mean']:.3f} (unconditioned), {o['r_orientation_specific_mean']:.3f} (orientation), "
+        f"{v['r_orientation_specific_mean']:.3f} (video). The generated PSTHs can correlate with the recorded test PSTHs "
+        "more than the recorded odd and even test trials do with each other because they average "
+        f"{out['samples']} samples of every test trial, which removes most of the trial-to-trial noise; the split-half "
+        "figure is for scale, not a ceiling. One seed; each model's checkpoint was chosen on the validation split "
+        "(best step in brackets).",
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=300)
@@ -216,71 +287,9 @@ def main(argv=None) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(args.json), json.dumps(out, indent=2))
 
-    u, o, v = rows["unconditioned"], rows["orientation"], rows["video"]
-    oris = sorted(real)
-
-    def bold(x, other):  # NLL below the unconditioned model's in bold
-        return f"**{x:.4f}**" if x < other else f"{x:.4f}"
-
-    lines = [
-        START,
-        "## Multimodal: orientation or rendered video as input (Allen gratings)",
-        "",
-        f"`python scripts/benchmark_multimodal.py --steps {args.steps} --samples {args.samples} --workers "
-        f"{args.workers}` ({out['date']}, one thread per model). Same windows, split, seed, steps and batch for the "
-        "three models; the conditioned ones add the trial's orientation as a categorical input, or rendered grating "
-        "video (one cross-attention stage each). The video is drawn from the orientation with ASSUMED values, as the "
-        "data store only the orientation: spatial frequency 0.04 cycles/deg, temporal frequency 2 Hz, contrast 0.8, "
-        "60 Hz frames of 32x32 px over 64x64 deg, drifting along the orientation angle, mean grey between trials "
-        "(`hf_neuroformer.stimuli.GratingParams`); each window reads the 3 frames on screen from 20 ms before it to "
-        "its end (Conv3d patches 1x8x8, 48 tokens, one self-attention layer). Checkpoint chosen on the validation "
-        "split. Trials split whole, stratified by orientation "
-        f"({out['n_test_trials']} test trials, {out['test_trials_per_orientation']} per orientation). Windows: 10 ms "
-        "current, 20 ms past (clipped at the trial start), 1 ms dt bins, max_window_length 192: "
-        f"**{u['n_truncated_spikes']} truncated spikes** of {sum(u['n_spikes_by_split'].values()):,} "
-        f"({u['n_truncated_past_spikes']} past spikes dropped). Raw numbers: `benchmarks/multimodal_allen.json`.",
-        "",
-        "Test token NLL (nats per spike token, lower is better):",
-        "",
-        "| model | parameters | unit-id NLL | dt NLL | steps (best) | train s |",
-        "|---|---|---|---|---|---|",
-        f"| unigram baseline | - | {u['test_unigram_id_nll']:.4f} | - | - | - |",
-        f"| unconditioned | {u['num_parameters']:,} | {bold(u['test_id_nll'], o['test_id_nll'])} | {u['test_dt_nll']:.4f} | "
-        f"{u['total_steps']} ({u['best_step']}) | {u['train_seconds']:.0f} |",
-        f"| orientation input | {o['num_parameters']:,} | {bold(o['test_id_nll'], u['test_id_nll'])} | {o['test_dt_nll']:.4f} | "
-        f"{o['total_steps']} ({o['best_step']}) | {o['train_seconds']:.0f} |",
-        f"| rendered video input | {v['num_parameters']:,} | {bold(v['test_id_nll'], u['test_id_nll'])} | "
-        f"{v['test_dt_nll']:.4f} | {v['total_steps']} ({v['best_step']}) | {v['train_seconds']:.0f} |",
-        "",
-        f"Free-running generation of every test trial ({args.samples} samples, 10 chained 10 ms windows, no recorded "
-        "spike used), per-orientation PSTHs (10 ms bins, trial-averaged per unit) against the recorded ones: Pearson r "
-        "over all (unit, bin) values, and of the orientation-specific part (PSTH minus the mean over orientations):",
-        "",
-        "| model | " + " | ".join(f"r {k} deg" for k in oris) + " | r mean | " +
-        " | ".join(f"r specific {k} deg" for k in oris) + " | r specific mean | spikes per trial |",
-        "|---|" + "---|" * (2 * len(oris) + 3),
-    ]
-    for name, r in (("unconditioned", u), ("orientation input", o), ("rendered video input", v)):
-        lines.append(f"| {name} | " + " | ".join(f"{r['r_psth'][k]:.3f}" for k in oris) + f" | {r['r_psth_mean']:.3f} | "
-                     + " | ".join(f"{r['r_orientation_specific'][k]:.3f}" for k in oris)
-                     + f" | {r['r_orientation_specific_mean']:.3f} | {r['generated_spikes_per_trial']:.0f} |")
-    lines += [
-        "| recorded, odd vs even test trials | " + " | ".join(f"{half[k]:.3f}" for k in oris)
-        + f" | {np.mean(list(half.values())):.3f} | " + " | ".join("-" for _ in oris) + f" | - | {recorded_per_trial:.0f} |",
-        "",
-        f"Conditioned minus unconditioned test unit-id NLL: orientation {o['test_id_nll'] - u['test_id_nll']:+.3f}, "
-        f"video {v['test_id_nll'] - u['test_id_nll']:+.3f} nats per spike token; orientation-specific PSTH r: "
-        f"{u['r_orientation_specific_mean']:.3f} (unconditioned), {o['r_orientation_specific_mean']:.3f} (orientation), "
-        f"{v['r_orientation_specific_mean']:.3f} (video). The generated PSTHs can correlate with the recorded test PSTHs "
-        "more than the recorded odd and even test trials do with each other because they average "
-        f"{args.samples} samples of every test trial, which removes most of the trial-to-trial noise; the split-half "
-        "figure is for scale, not a ceiling. One seed; each model's checkpoint was chosen on the validation split "
-        "(best step in brackets).",
-        "",
-        END,
-    ]
-    replace_section(Path(args.markdown), START, END, "\n".join(lines))
-    print("\n".join(lines))
+    text = section(json.loads(json.dumps(out)), args.workers)
+    replace_section(Path(args.markdown), START, END, text)
+    print(text)
     return 0
 
 

@@ -79,6 +79,43 @@ def tuning_curves(rec, hd_t, hd_v, support, n_bins=36):
         return counts / occ[None], occ
 
 
+def section(out: dict) -> str:
+    """The BENCHMARKS.md section (between ``START`` and ``END``) of the result ``out`` (the JSON this script
+    writes): the figures as printed there."""
+    u, h = out["models"]["unconditioned"], out["models"]["head_direction"]
+    names = list(h["tuning_r_adn"])
+    lines = [
+        START,
+        "## Multimodal: head direction as input (pynapple A2929)",
+        "",
+        f"`python scripts/benchmark_multimodal_hd.py --steps {out['steps']}` ({out['date']}, one thread). Wake epoch where "
+        "the head was tracked (670.6-1200 s), 30 s blocks split 70/15/15 with a past-window gap; 50 ms current "
+        "window, 250 ms past, 5 ms dt bins. Same split, seed, steps and batch (32) for both models; the conditioned "
+        "one reads the yaw `ry` as (cos, sin) in 10 ms bins over [-50 ms, window end), one cross-attention stage. "
+        f"Truncated spikes: {h['n_truncated_spikes']}. Raw numbers: `benchmarks/multimodal_a2929.json`.",
+        "",
+        "| model | parameters | test unit-id NLL | test dt NLL | steps (best) | train s |",
+        "|---|---|---|---|---|---|",
+        f"| unigram baseline | - | {u['test_unigram_id_nll']:.4f} | - | - | - |",
+        f"| unconditioned | {u['num_parameters']:,} | {u['test_id_nll']:.4f} | {u['test_dt_nll']:.4f} | "
+        f"{u['total_steps']} ({u['best_step']}) | {u['train_seconds']:.0f} |",
+        f"| head direction input | {h['num_parameters']:,} | {h['test_id_nll']:.4f} | {h['test_dt_nll']:.4f} | "
+        f"{h['total_steps']} ({h['best_step']}) | {h['train_seconds']:.0f} |",
+        "",
+        f"Tuning curves of the 7 `adn` units (36 head-direction bins, bins visited >= 0.5 s: {h['n_bins_used']}), "
+        f"free-running generation of the {h['test_seconds']:.0f} s of test windows against the recorded spikes in the "
+        "same windows, Pearson r:",
+        "",
+        "| model | " + " | ".join(names) + " | median r | generated / recorded spikes |",
+        "|---|" + "---|" * (len(names) + 2),
+    ]
+    for label, r in (("unconditioned", u), ("head direction input", h)):
+        lines.append(f"| {label} | " + " | ".join(f"{r['tuning_r_adn'][n]:.3f}" for n in names)
+                     + f" | **{r['tuning_r_median']:.3f}** | {r['n_generated_spikes']:,} / "
+                     f"{r['n_recorded_spikes_same_windows']:,} |")
+    return "\n".join(lines + ["", END])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1500)
@@ -137,40 +174,9 @@ def main(argv=None) -> int:
            "data": "A2929-200711 wake, position_time_support (670.6-1200 s)", "models": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(args.json), json.dumps(out, indent=2))
-    u, h = rows["unconditioned"], rows["head_direction"]
-    names = list(h["tuning_r_adn"])
-    lines = [
-        START,
-        "## Multimodal: head direction as input (pynapple A2929)",
-        "",
-        f"`python scripts/benchmark_multimodal_hd.py --steps {args.steps}` ({out['date']}, one thread). Wake epoch where "
-        "the head was tracked (670.6-1200 s), 30 s blocks split 70/15/15 with a past-window gap; 50 ms current "
-        "window, 250 ms past, 5 ms dt bins. Same split, seed, steps and batch (32) for both models; the conditioned "
-        "one reads the yaw `ry` as (cos, sin) in 10 ms bins over [-50 ms, window end), one cross-attention stage. "
-        f"Truncated spikes: {h['n_truncated_spikes']}. Raw numbers: `benchmarks/multimodal_a2929.json`.",
-        "",
-        "| model | parameters | test unit-id NLL | test dt NLL | steps (best) | train s |",
-        "|---|---|---|---|---|---|",
-        f"| unigram baseline | - | {u['test_unigram_id_nll']:.4f} | - | - | - |",
-        f"| unconditioned | {u['num_parameters']:,} | {u['test_id_nll']:.4f} | {u['test_dt_nll']:.4f} | "
-        f"{u['total_steps']} ({u['best_step']}) | {u['train_seconds']:.0f} |",
-        f"| head direction input | {h['num_parameters']:,} | {h['test_id_nll']:.4f} | {h['test_dt_nll']:.4f} | "
-        f"{h['total_steps']} ({h['best_step']}) | {h['train_seconds']:.0f} |",
-        "",
-        f"Tuning curves of the 7 `adn` units (36 head-direction bins, bins visited >= 0.5 s: {h['n_bins_used']}), "
-        f"free-running generation of the {h['test_seconds']:.0f} s of test windows against the recorded spikes in the "
-        "same windows, Pearson r:",
-        "",
-        "| model | " + " | ".join(names) + " | median r | generated / recorded spikes |",
-        "|---|" + "---|" * (len(names) + 2),
-    ]
-    for label, r in (("unconditioned", u), ("head direction input", h)):
-        lines.append(f"| {label} | " + " | ".join(f"{r['tuning_r_adn'][n]:.3f}" for n in names)
-                     + f" | **{r['tuning_r_median']:.3f}** | {r['n_generated_spikes']:,} / "
-                     f"{r['n_recorded_spikes_same_windows']:,} |")
-    lines += ["", END]
-    replace_section(Path(args.markdown), START, END, "\n".join(lines))
-    print("\n".join(lines))
+    text = section(out)
+    replace_section(Path(args.markdown), START, END, text)
+    print(text)
     return 0
 
 

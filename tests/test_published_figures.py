@@ -177,6 +177,19 @@ def test_the_script_written_benchmarks_sections_are_their_json_rendered():
     assert [tag for tag, text in rendered.items() if text.strip() != _section(tag).strip()] == []
 
 
+def test_the_multimodal_and_event_sections_are_their_json_rendered():
+    """The head-direction, Allen multimodal and ripple-event sections are what their scripts'
+    ``section`` makes of the JSON they wrote (the Allen run's ``--workers 3`` is not in its JSON)."""
+    import benchmark_events
+    import benchmark_multimodal
+    import benchmark_multimodal_hd
+
+    assert benchmark_multimodal_hd.section(_json("multimodal_a2929.json")) == _section("multimodal-a2929")
+    assert benchmark_multimodal.section(_json("multimodal_allen.json"), workers=3) == _section("multimodal-allen")
+    assert (benchmark_events.section(_json("events_a2929.json"), "benchmarks/events_a2929.json")
+            == _section("events-a2929"))
+
+
 def test_the_behaviour_decoding_section_is_its_json_rendered_up_to_its_notes():
     """``benchmark_decoding.write_section`` of ``benchmarks/decoding.json`` makes the shipped
     section's run lines, tables, secondary metrics and computed findings byte for byte. Its
