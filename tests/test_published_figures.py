@@ -281,11 +281,16 @@ def test_the_generation_and_fidelity_sections_and_their_readings_quote_their_jso
 
 
 def test_the_readme_quotes_the_recorded_benchmarks():
-    """The README's figures from recorded runs: the streaming-memory growth and the A2929 ISI KS
-    floor of the card's run."""
+    """The README's figures from recorded runs: the streaming-memory growth, and from the A2929
+    card's run its ISI KS floor, its step count and the gap between its two bits-per-spike nulls."""
     readme = (ROOT / "README.md").read_text()
     peak = {(r["kind"], r["scale"]): r["peak_rss_mib"] for r in _json("streaming_memory.json")["results"]}
     grow = {kind: peak[kind, "10x"] / peak[kind, "1x"] for kind in ("streamed", "in_memory")}
     assert _missing(readme, [f"peak grew {grow['streamed']:.2f}x streamed against {grow['in_memory']:.2f}x in memory"]) == []
-    floor = _json("a2929_wake.json")["evaluate_test"]["isi_ks_floor_mean"]
-    assert f"A2929 with 5 ms bins: about {floor:.2f})" in readme
+    rec = _json("a2929_wake.json")
+    e = rec["evaluate_test"]
+    assert _missing(readme, [
+        f"A2929 with 5 ms bins: about {e['isi_ks_floor_mean']:.2f})",
+        f'train(rec, "runs/a2929")   # {rec["train"]["total_steps"]} steps',  # the card's run: the same call
+        f"a similar gap of about {e['bits_per_spike'] - e['bits_per_spike_scored_rates_null']:.2f})",
+    ]) == []
