@@ -209,6 +209,39 @@ def test_the_behaviour_decoding_section_is_its_json_rendered_up_to_its_notes():
     assert without_notes(rendered) == without_notes(shipped)
 
 
+def test_the_decoding_notes_quote_the_provenance_record():
+    """The decoding notes' figures from ``benchmarks/provenance.json`` (``scripts/benchmark_provenance.py``):
+    the nelpy baselines on validation, the on-track threshold, the Steinmetz units' train-only rates
+    and the overlap of the repeated splits' test sets."""
+    prov = _json("provenance.json")
+    val = prov["validation_baselines"]
+    strided = {k: v["mean"] for k, v in val["strided"]["r2"].items()}
+    gru = val["strided"]["r2"]["gru"]["per_seed"]
+    track, rates = prov["nelpy_track_fit"], prov["steinmetz_unit_rates"]
+    lift = track["test_liftoff_on_track_windows"]
+    overlap = prov["split_overlap"]["nelpy"]
+    text = _section("behaviour-decoding")
+    assert _missing(text, [
+        f"the GRU scores R² {strided['gru']:.3f} ({' / '.join(f'{x:.3f}' for x in gru)}), lasso {strided['lasso']:.3f}, "
+        f"GLM {strided['glm']:.3f}, ridge {strided['ridge']:.3f}, MLP {strided['mlp']:.3f}; with tiling windows the GRU "
+        f"scores {val['tiling']['r2']['gru']['mean']:.3f}",
+        f"a continuum up to {track['continuum_max_px']:.0f} px and then jump to {track['carry_in']['min_px']:.0f}-"
+        f"{track['carry_in']['max_px']:.0f} px", f"1.5 x their 99th percentile ({track['half_width_px']:.0f} px)",
+        f"(Q3 + 3 IQR = {track['tukey_fence_px']:.0f} px)",
+        f"({lift[0]['start_s_into_run']:.1f}-{lift[-1]['start_s_into_run']:.1f} s, {lift[0]['distance_px']:.0f}-"
+        f"{lift[-1]['distance_px']:.0f} px from the axis)",
+        f"(lowest {rates['drawn_units_min_train_rate_hz']:.2f} Hz;",
+        f"{rates['candidates_train_trials_only']} candidates instead of {rates['candidates_whole_session']}",
+    ]) == []
+    lo, hi = overlap["test_stretches_per_split"]
+    assert _missing(_section("decoding-repeated-splits"), [
+        f"{lo}-{hi} contiguous stretches of 30-s blocks ({overlap['distinct_test_stretches']} distinct stretches over the "
+        f"{len(overlap['split_seeds'])} splits; mean Jaccard overlap of two splits' test blocks "
+        f"{overlap['mean_jaccard_test_blocks']:.2f}, of their decoded test windows "
+        f"{overlap['mean_jaccard_decoded_test_windows']:.2f};",
+    ]) == []
+
+
 def test_the_generation_and_fidelity_sections_and_their_readings_quote_their_json():
     """The generation-speed and fidelity sections (written by their scripts at the end of a run,
     so not renderable alone) hold the tables their scripts make of the JSON, and the hand-written
