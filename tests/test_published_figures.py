@@ -326,6 +326,24 @@ def test_the_generation_and_fidelity_sections_and_their_readings_quote_their_jso
     assert _missing(reading, one_spike) == []
 
 
+def test_the_readme_s_data_table_gives_the_data_readme_s_units_and_licences(shared_data):
+    """Each recording of the README's data table has the unit count and licence that
+    ``../shared/data/README.md`` gives it."""
+    def rows(text, header):
+        table = text.split(header + "\n")[1].split("\n\n")[0]
+        return {r[0].strip("`"): r for r in (line.strip("| ").split(" | ") for line in table.splitlines()[1:])}
+
+    ours = rows((ROOT / "README.md").read_text(), "| folder | recording | licence / citation |")
+    theirs = rows(shared_data("README.md").read_text(),
+                  "| folder | what | units | time base | extra modalities | licence / citation |")
+    assert len(ours) == 5 and set(ours) <= set(theirs)
+    for folder, (_, what, licence) in ours.items():
+        units, their_licence = theirs[folder][2], theirs[folder][-1]
+        assert re.search(r"\b(\d[\d,]*) units", what).group(1) == re.search(r"\b(\d[\d,]*)", units).group(1), folder
+        name = licence.split(";")[0].split(" (")[0]  # "MIT", "CC-BY-4.0", "research use with citation"
+        assert name in their_licence, (folder, licence, their_licence)
+
+
 def test_the_readme_quotes_the_recorded_benchmarks():
     """The README's figures from recorded runs: the streaming-memory growth, and from the A2929
     card's run its ISI KS floor, its step count and the gap between its two bits-per-spike nulls."""
