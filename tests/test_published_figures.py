@@ -155,12 +155,16 @@ def test_the_a2929_card_describes_its_recording_and_licence_as_the_data_do(share
     with h5py.File(shared_data(nwb), "r") as f:
         times = f["units/spike_times"][:]
         areas = [a.decode() for a in f["units/location"][:]]
-    wake = int(((times >= 600) & (times <= 1200)).sum())
+        epochs = dict(zip((t.decode() for t in f["intervals/epochs/tags"][:]),
+                          zip(f["intervals/epochs/start_time"][:], f["intervals/epochs/stop_time"][:])))
+    start, stop = epochs["wake"]
+    wake = int(((times >= start) & (times <= stop)).sum())
     n_adn, n_ca1 = areas.count("adn"), areas.count("ca1")
     assert _missing(card.text, [
         f"({n_adn} head-direction units, `adn`) and CA1 ({n_ca1} units), {len(areas)} units in all",
-        "Wake epoch 600-1200 s only", f"{wake:,} spikes",
-    ]) == [], (wake, n_adn, n_ca1)
+        f"Wake epoch {start:.0f}-{stop:.0f} s only", f"{wake:,} spikes",
+        f"{round((stop - start) / 30)} contiguous blocks of 30 s",
+    ]) == [], (wake, n_adn, n_ca1, start, stop)
     # the wake epoch's spikes are the splits' plus those in the gaps left out between them
     assert wake >= sum(_json("a2929_wake.json")["train"]["n_spikes_by_split"].values())
 
