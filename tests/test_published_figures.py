@@ -350,14 +350,18 @@ def test_the_readme_s_data_table_gives_the_data_readme_s_units_and_licences(shar
 
 def test_the_readme_quotes_the_recorded_benchmarks():
     """The README's figures from recorded runs: the streaming-memory growth, and from the A2929
-    card's run its ISI KS floor, its step count and the gap between its two bits-per-spike nulls."""
+    card's run its ISI KS floor, its step count and the gap between its two bits-per-spike nulls;
+    and the card metadata it says a push writes."""
     readme = (ROOT / "README.md").read_text()
     peak = {(r["kind"], r["scale"]): r["peak_rss_mib"] for r in _json("streaming_memory.json")["results"]}
     grow = {kind: peak[kind, "10x"] / peak[kind, "1x"] for kind in ("streamed", "in_memory")}
     assert _missing(readme, [f"peak grew {grow['streamed']:.2f}x streamed against {grow['in_memory']:.2f}x in memory"]) == []
+    from hf_neuroformer.hub import MODEL_CARD_LIBRARY_NAME, MODEL_CARD_TAGS
+
     rec = _json("a2929_wake.json")
     e = rec["evaluate_test"]
     assert _missing(readme, [
+        f"tags ({', '.join(MODEL_CARD_TAGS)}; `library_name: {MODEL_CARD_LIBRARY_NAME}`)",  # what a push writes
         f"A2929 with 5 ms bins: about {e['isi_ks_floor_mean']:.2f})",
         f'train(rec, "runs/a2929")   # {rec["train"]["total_steps"]} steps',  # the card's run: the same call
         f"a similar gap of about {e['bits_per_spike'] - e['bits_per_spike_scored_rates_null']:.2f})",
