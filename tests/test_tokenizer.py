@@ -450,6 +450,35 @@ def test_add_tokens_adds_units_that_resize_token_embeddings_covers(tmp_path):
     assert NeuroformerTokenizer.from_pretrained(tmp_path / "again").get_vocab() == tok.get_vocab()
 
 
+def test_add_tokens_of_a_known_unit_leaves_it_a_plain_unit(tmp_path):
+    """add_tokens of a unit already in the vocabulary was handed to transformers, which kept it in its
+    added-tokens table: the text "sess/u10" was then split at the known unit "sess/u1" (refused as
+    "sess/u1" + "0"), and with special_tokens=True the unit became a special token, whose spikes
+    decode(skip_special_tokens=True) left out, also after save and reload. Now it adds nothing, and a
+    unit given as a special token (add_tokens, or extra_special_tokens at construction or in a saved
+    tokenizer_config.json) is refused, naming it."""
+    import json
+
+    tok = make_tok(unit_tokens=[f"sess/u{i}" for i in range(11)])
+    u1, u10 = tok.convert_tokens_to_ids(["sess/u1", "sess/u10"])
+    assert tok.add_tokens(["sess/u1"]) == 0
+    assert tok("sess/u10 sess/u1")["input_ids"] == [u10, u1]
+    with pytest.raises(ValueError, match="special token 'sess/u1': is unit 4 of the vocabulary"):
+        tok.add_tokens(["sess/u1"], special_tokens=True)
+    assert sorted(tok.all_special_tokens) == ["<bos>", "<eos>", "<pad>"]
+    assert tok.decode([BOS, u1, u10, EOS], skip_special_tokens=True) == "sess/u1 sess/u10"
+    with pytest.raises(ValueError, match="special token 'sess/u1': is unit"):
+        make_tok(extra_special_tokens=["sess/u1"])
+    tok.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert not config.get("extra_special_tokens")
+    assert all(int(i) < 3 for i in config["added_tokens_decoder"])
+    config["extra_special_tokens"] = ["sess/u1"]  # as the old code saved it
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="extra_special_tokens in a saved tokenizer_config.json"):
+        NeuroformerTokenizer.from_pretrained(tmp_path)
+
+
 def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
     """An NWB file's identifier (the default session) such as 'A2929 200711' made
     add_units(recording) fail with "unit token 'A2929 200711/...': expected no whitespace in a unit

@@ -303,16 +303,21 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         ``tokenizer.add_tokens([...]); model.resize_token_embeddings(len(tokenizer))`` gives it an
         embedding row. (transformers' generic path kept it in a side table: it got id
         ``len(tokenizer)`` while ``len(tokenizer)`` stayed the same, so the resized model had no
-        row for it.) Tokens already in the vocabulary (the specials at construction, known
-        units) are left to transformers, which adds nothing for them.
+        row for it.) The specials (at construction) are left to transformers, which adds nothing
+        for them; a unit already in the vocabulary adds nothing either. (It was left to transformers
+        too, which kept it in its table of added tokens: the text ``"s/10"`` was then split at the
+        known unit ``"s/1"`` and refused as ``"s/1"`` plus ``"0"``; and with ``special_tokens=True``
+        the unit became a special token, whose spikes ``decode(..., skip_special_tokens=True)``
+        left out without a word, also after a save and reload.)
 
         Returns:
             the number of tokens added to the vocabulary.
 
         Raises:
             ValueError: a new special token (``special_tokens=True``, an ``AddedToken`` with
-                ``special=True``, ``additional_special_tokens``): the model knows exactly three,
-                ``<pad>`` / ``<bos>`` / ``<eos>`` at ids 0-2; a token with whitespace.
+                ``special=True``, ``additional_special_tokens``, ``extra_special_tokens``): the
+                model knows exactly three, ``<pad>`` / ``<bos>`` / ``<eos>`` at ids 0-2; a unit of
+                the vocabulary given as a special token; a token with whitespace.
             TypeError: a token that is neither a ``str`` nor an ``AddedToken``.
         """
         known, units = [], []
@@ -320,7 +325,14 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             text = str(token)
             if not isinstance(token, str) and not hasattr(token, "content"):
                 raise TypeError(f"new_tokens: expected str or AddedToken, got {type(token).__name__} ({token!r})")
-            if text == "" or text in self.vocab:
+            if text in self.vocab and self.vocab[text] >= FIRST_UNIT_ID:  # a known unit: nothing to add
+                if special_tokens or getattr(token, "special", False):
+                    raise ValueError(
+                        f"special token {text!r}: is unit {self.vocab[text]} of the vocabulary, and a unit cannot be a "
+                        "special token (decode(..., skip_special_tokens=True) would leave its spikes out); the "
+                        "tokenizer has exactly three special tokens, <pad>, <bos> and <eos> (ids 0-2): remove it from "
+                        "the special tokens (extra_special_tokens in a saved tokenizer_config.json)")
+            elif text == "" or text in self.vocab:
                 known.append(token)
             elif special_tokens or getattr(token, "special", False):
                 raise ValueError(
