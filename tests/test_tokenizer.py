@@ -695,6 +695,29 @@ def test_window_start_and_token_lengths_are_checked():
     assert u.tolist() == [3, 4]
 
 
+def test_a_float32_window_start_or_clip_is_refused_not_moved():
+    """encode_window refused float32 spike times but took a float32 window_start, whose rounding
+    moved the window: np.float32(0.05) put it at 0.050000001 s (the 1 ns grid), so a spike at 0.05 s
+    fell in neither [0, 0.05) nor it, and np.float32(4485.4) put it 98 µs early; decode_window
+    shifted the decoded times alike. A NaN past_clip_start clipped nothing, without a word. Each is
+    now a ValueError naming the argument; a float64 start keeps the spike."""
+    import torch
+
+    tok = make_tok(current_window=0.05, past_window=0.05, dt_resolution=0.01)
+    times, tokens = np.array([0.03, 0.05, 4485.4]), np.array([3, 4, 5])
+    assert tok.encode_window(times, tokens, 0.0)["n_spikes"] + tok.encode_window(times, tokens, 0.05)["n_spikes"] == 2
+    for start in (np.float32(0.05), torch.tensor(0.05), np.float16(0.05), np.float32(4485.4)):
+        with pytest.raises(ValueError, match="window_start: expected float64 times"):
+            tok.encode_window(times, tokens, start)
+        with pytest.raises(ValueError, match="window_start: expected float64 times"):
+            tok.decode_window([BOS, 3, EOS], [0, 0, 0], start)
+    with pytest.raises(ValueError, match="past_clip_start: expected float64 times"):
+        tok.encode_window(times, tokens, 0.05, past_clip_start=np.float32(0.01))
+    with pytest.raises(ValueError, match="past_clip_start: expected a finite time"):
+        tok.encode_window(times, tokens, 0.05, past_clip_start=float("nan"))
+    assert tok.encode_window(times, tokens, np.float64(0.05), past_clip_start=0.04)["past_input_ids"] == [BOS]
+
+
 def test_save_refuses_window_settings_changed_to_bad_values(tmp_path):
     """A window setting changed after construction (tokenizer.dt_resolution = 0.5 with 0.1-s
     windows, max_window_length = 2) was written to tokenizer_config.json unchecked, and

@@ -545,8 +545,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             spikes dropped).
 
         Raises:
-            ValueError: a ``window_start`` that is not a finite number (NaN gave an empty window
-                without a word), ``spike_times`` that are float32 / float16, or not finite and ascending (the window is
+            ValueError: a ``window_start`` or ``past_clip_start`` that is not a finite number (NaN
+                gave an empty window, or no clip, without a word) or is held as float32 / float16 (its
+                rounding moved the window: 4485.4 as float32 is 98 µs early), ``spike_times`` that are float32 / float16, or not finite and ascending (the window is
                 found by bisection: unsorted times gave wrong windows and NaN spikes were left out
                 without a word; checked whole once per array object, so a loop over the windows of
                 one array pays it once, and the spikes the window reads, two either side, every call, so
@@ -574,6 +575,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         # out of the past window [0.3, 1.0)
         p0 = float(past_starts(w0, self.past_window))
         if past_clip_start is not None:
+            # a NaN clip clipped nothing, without a word (max(p0, nan) is p0); float32 moved it
+            past_clip_start = _finite_start(past_clip_start, "past_clip_start")
             # the clip (a trial's start) on the same grid as the trial's first window start: a trial at
             # 3 * 0.1 = 0.30000000000000004 s has its first window at 0.3 s, which holds a spike at 0.3 s, and the
             # next window's past, clipped unrounded, left that spike out
@@ -653,7 +656,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         Raises:
             ValueError: a decoded token's dt id outside ``[0, num_dt_bins)`` (:meth:`id_to_dt`);
                 ``input_ids`` and ``dt_ids`` of different lengths (the spikes past the shorter
-                one were dropped without a word); a ``window_start`` that is not a finite number.
+                one were dropped without a word); a ``window_start`` that is not a finite number, or
+                is held as float32 / float16 (the decoded times kept its rounding).
             UnknownUnitError: a decoded token id that is not in the vocabulary (negative, or
                 ``>= len(tokenizer)``: ids of another, larger vocabulary), naming its position; it
                 was returned as a unit token id that names no unit, as :meth:`decode` refuses it.
@@ -712,14 +716,21 @@ def _check_padding_side(value) -> None:
                          f"from its BOS, and the model refuses left padding), got {value!r}")
 
 
-def _finite_start(window_start) -> float:
-    """``window_start`` as a float, refused unless it is a finite number of seconds."""
+def _finite_start(window_start, what: str = "window_start") -> float:
+    """``window_start`` (or the time ``what`` names) as a float, refused unless it is a finite number
+    of seconds held in at least float64 precision: a float32 start (``np.float32``, a float32
+    tensor) keeps its rounding when widened, 4485.4 s as float32 is 4485.39990234375 s, so the
+    window was put 98 µs early (on the 1 ns grid the edges lie on, 0.05 as float32 is 0.050000001 s
+    and a spike at 0.05 s fell in no window), as :func:`_check_spike_times` refuses such spike times."""
+    narrow = narrow_float_times_message(window_start, what, item=what)
+    if narrow is not None:
+        raise ValueError(narrow)
     try:
         value = float(window_start)
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value):
-        raise ValueError(f"window_start: expected a finite time in seconds, got {window_start!r}")
+        raise ValueError(f"{what}: expected a finite time in seconds, got {window_start!r}")
     return value
 
 
