@@ -718,6 +718,16 @@ def test_a_float32_window_start_or_clip_is_refused_not_moved():
     assert tok.encode_window(times, tokens, np.float64(0.05), past_clip_start=0.04)["past_input_ids"] == [BOS]
 
 
+def test_spike_times_as_a_list_encode_as_the_array():
+    """A list of spike times passed the checks and then failed with "unsupported operand type(s) for
+    -: 'list' and 'float'", naming neither argument; it is now read as the float64 array."""
+    tok = make_tok(current_window=0.05, past_window=0.05, dt_resolution=0.01)
+    times, tokens = [0.01, 0.03, 0.07], [3, 4, 5]
+    assert tok.encode_window(times, tokens, 0.05) == tok.encode_window(np.array(times), np.array(tokens), 0.05)
+    with pytest.raises(ValueError, match="spike_times: expected"):
+        tok.encode_window([0.03, 0.01], tokens[:2], 0.0)
+
+
 def test_save_refuses_window_settings_changed_to_bad_values(tmp_path):
     """A window setting changed after construction (tokenizer.dt_resolution = 0.5 with 0.1-s
     windows, max_window_length = 2) was written to tokenizer_config.json unchecked, and

@@ -524,7 +524,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         """Tokenize one current window and its past window.
 
         Args:
-            spike_times: ``(n_spikes,)`` float64 sorted spike times, s (a whole recording).
+            spike_times: ``(n_spikes,)`` float64 sorted spike times, s (a whole recording; a
+                list of floats is taken as such an array).
             spike_tokens: ``(n_spikes,)`` int64 unit token id of each spike
                 (``tokenizer.unit_token_ids(recording)[recording.unit_ids]``).
             window_start: start of the current window, s. The current window is
@@ -561,6 +562,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         """
         window_start = _finite_start(window_start)
         _check_spike_times(spike_times)
+        if isinstance(spike_times, (list, tuple)):  # checked as an array, then failed with "'list' - 'float'"
+            spike_times = np.asarray(spike_times, dtype=np.float64)
         if len(spike_times) != len(spike_tokens):
             raise ValueError(f"spike_tokens: expected one unit token id per spike ({len(spike_times)} spike_times), "
                              f"got {len(spike_tokens)}")
