@@ -1027,6 +1027,28 @@ def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tm
     assert back.trials.tolist() == [[700.0, 700.1]]  # 700.0 is exact in float32; the stops stayed float64
 
 
+def test_a_float32_starting_time_of_a_behaviour_series_is_read_with_a_warning(tmp_path):
+    """A TimeSeries sampled at a rate whose starting_time another writer stored as float32 was widened
+    without a word (4485.4 s read as 4485.39990234375, every sample 98 µs early), while float32
+    timestamps and spike times were named. It is now read with the same warning, naming the series."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    path = tmp_path / "rate.nwb"
+    nwb = NWBFile(session_description="x", identifier="rate", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[4485.0, 4485.5])
+    nwb.add_acquisition(TimeSeries(name="speed", data=np.arange(4.0), unit="m/s", rate=10.0, starting_time=4485.4))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    store_as_float32(path, ("acquisition/speed/starting_time",))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = read_nwb(path)
+    notes = [str(w.message) for w in caught if "stored as float32" in str(w.message)]
+    assert len(notes) == 1 and notes[0].startswith("read_nwb: speed.starting_time are stored as float32"), notes
+    assert "4485.4 as float32 is 4485.39990234375 s" in notes[0]
+    assert back.behaviour["speed"].timestamps[0] == float(np.float32(4485.4))
+
+
 def test_first_few_names_the_first_items_then_how_many_more():
     """The 'first few, then the rest' of a message was written nine times (missing weights, foreign
     checkpoint files, units a model does not know, units absent); recording.first_few is the one."""

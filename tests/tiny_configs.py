@@ -43,7 +43,7 @@ def store_as_float32(path, keys):
 
     with h5py.File(path, "a") as f:
         for key in keys:
-            data, attrs = f[key][:], dict(f[key].attrs)
+            data, attrs = f[key][()], dict(f[key].attrs)  # [()]: a scalar too (starting_time)
             del f[key]
             f.create_dataset(key, data=data.astype(np.float32))
             f[key].attrs.update(attrs)

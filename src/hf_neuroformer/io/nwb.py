@@ -27,7 +27,8 @@ What :func:`read_nwb` maps where
 * Every ``TimeSeries`` / ``SpatialSeries`` in ``acquisition`` and in each ``processing`` module,
   also inside containers such as ``Position``, ``CompassDirection`` or ``BehavioralTimeSeries``
   -> ``behaviour[name]``. Values are ``data * conversion + offset`` (the series' ``unit``);
-  timestamps are ``timestamps`` or ``starting_time + arange(n) / rate`` (s). A name used by two
+  timestamps are ``timestamps`` or ``starting_time + arange(n) / rate`` (s; either stored as float32 is read
+  with a warning naming it, as spike times are). A name used by two
   series gets the container (or module) name as prefix (``"Position_x"``), and the module's name
   too where that is still used twice (``"tracking_Position_x"``: a ``Position`` in each of two
   processing modules). Skipped, with a
@@ -479,8 +480,9 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     values = values + float(getattr(ts, "offset", 0.0) or 0.0)
     if ts.timestamps is not None:
         t = widen_stored_times(ts.timestamps[:], f"{label}.timestamps", "read_nwb")
-    else:
-        t = float(ts.starting_time or 0.0) + np.arange(values.shape[0], dtype=np.float64) / float(ts.rate)
+    else:  # a float32 starting_time (another writer than pynwb) was widened without a word, as timestamps were not
+        start = float(widen_stored_times(ts.starting_time or 0.0, f"{label}.starting_time", "read_nwb"))
+        t = start + np.arange(values.shape[0], dtype=np.float64) / float(ts.rate)
     if t.shape[0] != values.shape[0]:
         warnings.warn(f"behaviour: skipped {label!r}: {t.shape[0]} timestamps for {values.shape[0]} samples")
         return None
