@@ -110,11 +110,30 @@ def test_boundary_of_a_clip_without_stim_category_is_labelled_unknown(tmp_path, 
                "(1 of 4 are NaN or infinite)" in m for m in msgs), msgs
 
 
-def _clips_nwb(path, sleep, categories, conditions=None):
+def test_a_boundary_outside_its_clip_is_counted_not_dropped_silently(tmp_path, sleep):
+    """A boundary1_time outside its row's (start, stop) that is not a missing-boundary mark (0 or the
+    row's start) was left out of events['encoding_boundaries'] without a word. It is still left out,
+    counted in a warning that names the first; the marks and the boundaries inside stay as they were."""
+    from hf_neuroformer.io import read_nwb
+
+    # clips [0, 8), [10, 18), [20, 28), [30, 38): inside, missing (= start), after the stop, before the start
+    path = _clips_nwb(tmp_path / "clips.nwb", sleep, (0.0, 2.0, 1.0, 1.0), boundaries=(4.0, 10.0, 29.0, 25.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = read_nwb(path)
+    msgs = [str(w.message) for w in caught if "boundary time" in str(w.message)]
+    assert msgs == ["interval table 'encoding_table': left out 2 boundary time(s) outside their row's (start_time, "
+                    "stop_time) (first: boundary1_time of row 2 at 29 s, row 20-28 s); a boundary lies inside its "
+                    "clip, and a missing one is marked with 0 or the row's start_time"], msgs
+    assert back.events["encoding_boundaries"].times.tolist() == [4.0]
+
+
+def _clips_nwb(path, sleep, categories, conditions=None, boundaries=None):
     """A Zheng-style NWB file (written by pynwb, as another tool would): 3 A2929 units over 0-60 s
     and an ``encoding_table`` of clips at 0, 10, 20, ... s (8 s each) with a float
-    ``stimCategory`` column of ``categories`` and a ``boundary1_time`` 4 s into each clip (and an
-    integer ``condition`` column after them, of ``conditions``, when given)."""
+    ``stimCategory`` column of ``categories`` and a ``boundary1_time`` 4 s into each clip (or at
+    ``boundaries``, seconds, when given; and an integer ``condition`` column after them, of
+    ``conditions``, when given)."""
     from datetime import datetime, timezone
 
     from pynwb import NWBHDF5IO, NWBFile
@@ -132,7 +151,7 @@ def _clips_nwb(path, sleep, categories, conditions=None):
     for k, cat in enumerate(categories):
         extra = {} if conditions is None else {"condition": int(conditions[k])}
         table.add_interval(start_time=10.0 * k, stop_time=10.0 * k + 8.0, stimCategory=cat,
-                           boundary1_time=10.0 * k + 4.0, **extra)
+                           boundary1_time=10.0 * k + 4.0 if boundaries is None else boundaries[k], **extra)
     nwb.add_time_intervals(table)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)

@@ -19,7 +19,8 @@ Reading a file written by another tool
 * Columns ``boundary<k>_time`` of an interval table (the Zheng 2022 / DANDI 000207 layout) ->
   ``events["<table minus _table>_boundaries"]``: every such time that lies after its row's
   ``start_time`` (the file marks a missing boundary with 0, which as found equals the row's
-  start) and before its ``stop_time``. With a ``stimCategory`` column the labels follow the
+  start) and before its ``stop_time``; other times outside the row are left out, counted in a
+  warning that names the first. With a ``stimCategory`` column the labels follow the
   column descriptions: ``"hard"`` for ``boundary1`` of a hard-boundary clip (2), ``"none"`` for
   ``boundary1`` of a no-boundary clip (0: a control time 4 s into the clip, matched to the hard
   boundaries, not a boundary), ``"unknown"`` for ``boundary1`` of a row whose ``stimCategory``
@@ -134,6 +135,7 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
     times: List[float] = []
     labels: List[str] = []
     unknown: List[int] = []  # rows whose boundary1 has no category (NaN stimCategory)
+    outside: List[Tuple[str, int, float]] = []  # (column, row, time) of boundaries outside their row's clip
     for k, col in cols:
         vals = simple_column(table, col)
         if vals is None or vals.dtype.kind not in "iuf":
@@ -141,7 +143,10 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
         vals = vals.astype(np.float64)
         for i, t in enumerate(vals):
             if not (t > start[i] and t < stop[i]):
-                continue  # 0 / the row's start = no such boundary
+                # 0 / the row's start (/ NaN) = no such boundary; any other time was left out without a word
+                if np.isfinite(t) and t != 0 and t != start[i]:
+                    outside.append((col, i, float(t)))
+                continue
             if cat is None:
                 lab = f"boundary{k}"
             elif k == 1 and not np.isfinite(cat[i]):
@@ -155,6 +160,12 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
                 lab = "soft"
             times.append(float(t))
             labels.append(lab)
+    if outside:
+        col, i, t = outside[0]
+        warnings.warn(f"interval table {tname!r}: left out {len(outside)} boundary time(s) outside their row's "
+                      f"(start_time, stop_time) (first: {col} of row {i} at {t:g} s, row {start[i]:g}-{stop[i]:g} s); "
+                      "a boundary lies inside its clip, and a missing one is marked with 0 or the row's start_time",
+                      UserWarning, stacklevel=2)
     if unknown:
         warnings.warn(f"interval table {tname!r}: stimCategory is NaN in {len(unknown)} row(s) with a boundary1_time "
                       f"(rows {unknown[:10]}{' ...' if len(unknown) > 10 else ''}); their boundary1 events are "
