@@ -473,6 +473,14 @@ def test_add_tokens_of_a_known_unit_leaves_it_a_plain_unit(tmp_path):
     config = json.loads((tmp_path / "tokenizer_config.json").read_text())
     assert not config.get("extra_special_tokens")
     assert all(int(i) < 3 for i in config["added_tokens_decoder"])
+    # the old code saved a known unit given to add_tokens among the added tokens: loaded, the next
+    # special-token call made transformers split the text at it again
+    config["added_tokens_decoder"][str(u1)] = {"content": "sess/u1", "lstrip": False, "normalized": True,
+                                               "rstrip": False, "single_word": False, "special": False}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    old = NeuroformerTokenizer.from_pretrained(tmp_path)
+    old.add_special_tokens({"pad_token": "<pad>"})
+    assert old("sess/u10 sess/u1")["input_ids"] == [u10, u1]
     config["extra_special_tokens"] = ["sess/u1"]  # as the old code saved it
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="extra_special_tokens in a saved tokenizer_config.json"):

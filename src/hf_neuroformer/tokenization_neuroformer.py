@@ -116,6 +116,12 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         # accepted, saved and used by pad(), and then every padded batch refused by the model, whose
         # current-window tokens sit at absolute positions
         _check_padding_side(kwargs.get("padding_side", "right"))
+        if kwargs.get("added_tokens_decoder"):
+            # a unit there (tokenizer_config.json saved after add_tokens of a known unit) became an added token
+            # again at the next special-token call, and the text 's/10' was split at the unit 's/1': units live
+            # in vocab.json alone
+            kwargs["added_tokens_decoder"] = {i: t for i, t in kwargs["added_tokens_decoder"].items()
+                                              if int(i) < FIRST_UNIT_ID}
         super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, **kwargs)
 
     @property
