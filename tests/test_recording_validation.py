@@ -479,6 +479,22 @@ def test_binned_counts_bin_size_and_trial_gap_that_are_not_seconds_are_refused_b
         from_binned_counts(counts, **kwargs)
 
 
+def test_a_bin_size_in_milliseconds_is_named_in_a_warning(shared_data):
+    """bin_size=10 meant for the Steinmetz 10-ms bins laid the counts over 2.9 days of "seconds" without
+    a word, where every reader of spike times warns of times that look like milliseconds. The same
+    rule now names bin_size and the fix; 0.01 s gives no warning."""
+    import h5py
+
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts = f["sp_count"][:100]  # 100 trials of 101 bins: 1.2 days at 10 s a bin
+    with pytest.warns(UserWarning, match=r"^bin_size = 10 s: the spike times laid out from the counts: they span "
+                                         r".* \(\d+\.\d days\).*pass bin_size \(and trial_gap\) in seconds"):
+        from_binned_counts(counts, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_binned_counts(counts, 0.01)
+
+
 # ------------------------------------------------------------------ behaviour series given by hand
 def test_behaviour_series_that_are_not_one_or_two_dimensional_numbers_are_refused_by_name(shared_data):
     """A tuple in place of a BehaviourSeries failed in validate() with "'tuple' object has no

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
-from .arrays import text_of, warnings_at_caller
+from .arrays import text_of, warn_if_not_seconds, warnings_at_caller
 
 __all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
 
@@ -142,6 +142,11 @@ def from_binned_counts(
         ``time_domain = (0, n_trials*T)``, ``time_support`` = the trials. Re-binning a trial with ``bin_size`` gives ``counts``
         back.
 
+    Warns:
+        UserWarning: when the spikes laid out span more than a day, or more than an hour at a mean
+            below 0.05 spikes/s per unit (the rule of :func:`~hf_neuroformer.io.from_arrays`): a
+            ``bin_size`` in milliseconds (10 for 10-ms bins) read as seconds.
+
     Raises:
         RecordingValidationError: ``counts`` is not 3-D, has no trial, bin or unit, is not finite, not integer-valued or
             negative, or holds more than :data:`MAX_TOTAL_SPIKES` spikes in all; ``bin_size`` is
@@ -192,7 +197,7 @@ def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, 
     stop = float(max(n_trials * period, stops[-1])) if n_trials else 0.0
     if times.size and times.max() >= stop:  # only by rounding, when trial_gap == 0
         stop = float(np.nextafter(times.max(), np.inf))
-    return SpikeRecording.from_unsorted(
+    rec = SpikeRecording.from_unsorted(
         times,
         u,
         unit_names=list(unit_names) if unit_names is not None else [f"unit{i}" for i in range(n_units)],
@@ -203,6 +208,11 @@ def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, 
         trial_info=dict(trial_info or {}),
         session=session,
     )
+    # bin_size=10 meant for 10-ms bins laid the Steinmetz counts over 2.9 days without a word, where every
+    # reader of spike times warns of times that look like milliseconds (the same rule)
+    warn_if_not_seconds(rec, f"bin_size = {bin_size:g} s: the spike times laid out from the counts",
+                        "pass bin_size (and trial_gap) in seconds, e.g. bin_size=0.01 for 10-ms bins")
+    return rec
 
 
 @warnings_at_caller
