@@ -380,6 +380,20 @@ def test_allen_gratings(shared_data, allen):
     assert allen.unit_names[:2] == ["unit0", "unit1"]
 
 
+def test_allen_trial_times_in_milliseconds_are_named_in_a_warning(shared_data):
+    """trial_duration=100, inter_trial_gap=100 meant for 100 ms laid the 200 trials over 11 h of
+    'seconds' without a word, where every reader of spike times warns of times that look like
+    milliseconds. The same rule now names both arguments and the fix; the defaults give no warning."""
+    with pytest.warns(UserWarning, match=r"^read_allen_gratings: trial_duration = 100 s, inter_trial_gap = 100 s: "
+                                         r"the spike times laid out: they span 39800.1 s \(11.1 h\).*pass "
+                                         r"trial_duration and inter_trial_gap in seconds"):
+        rec = read_allen_gratings(shared_data(ALLEN), trial_duration=100, inter_trial_gap=100)
+    assert rec.time_domain == (0.0, 40000.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_allen_gratings(shared_data(ALLEN))
+
+
 def _allen_copy(shared_data, tmp_path, ii=None, labels=None, st=None):
     src = shared_data(ALLEN)
     d = tmp_path / "allen"

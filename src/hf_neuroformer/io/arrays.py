@@ -576,7 +576,9 @@ def read_allen_gratings(
     Warns:
         UserWarning: ``spike_times`` stored as float32 / float16 (read as float64 with that
             rounding); spikes that repeat a spike time of the same unit in one trial exactly
-            (kept, counted per unit, as the other readers count them).
+            (kept, counted per unit, as the other readers count them); trials laid out over more
+            than a day, or more than an hour at under 0.05 spikes/s per unit (the rule of
+            :func:`from_arrays`): ``trial_duration`` / ``inter_trial_gap`` in milliseconds.
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing.
@@ -681,4 +683,8 @@ def read_allen_gratings(
     # a spike listed twice in a (trial, unit) block was kept as two tokens without a word, as the other readers say
     warn_repeated_spikes_of(rec, f"read_allen_gratings: {files['spike_times']}",
                             "drop them from spike_times (and shorten their ii_spike_times blocks) to leave them out")
+    # trial_duration=100 meant for 100 ms laid the trials over 11 h without a word (the rule of every reader)
+    warn_if_not_seconds(rec, f"read_allen_gratings: trial_duration = {trial_duration:g} s, inter_trial_gap = "
+                        f"{inter_trial_gap:g} s: the spike times laid out", "pass trial_duration and inter_trial_gap "
+                        "in seconds (0.1 for 100 ms)")
     return rec
