@@ -1861,6 +1861,28 @@ def test_behaviour_series_with_no_samples_is_named_in_a_warning(tmp_path):
     assert not [m for m in msgs if "'good'" in m], msgs
 
 
+def test_behaviour_series_wholly_outside_the_time_domain_is_named_in_a_warning(tmp_path):
+    """A behaviour series with timestamps in milliseconds (or on another clock) beside spike times in
+    seconds lay wholly outside the recording and was kept without a word, though no window could
+    read it (events there are dropped and counted). It is kept, named in a warning; a series that
+    starts before the spikes but reaches them is not named."""
+    from pynwb import TimeSeries
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 5.0, 9.9])
+    nwb.add_acquisition(TimeSeries(name="speed_ms", data=np.ones(5), timestamps=np.arange(5) * 2500.0, unit="cm/s"))
+    nwb.add_acquisition(TimeSeries(name="early", data=np.ones(20), rate=1.0, starting_time=-10.0, unit="a.u."))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(_write(nwb, tmp_path / "ms_series.nwb"))
+    msgs = [str(w.message) for w in caught if "time domain" in str(w.message)]
+    assert len(msgs) == 1 and re.search(r"behaviour: 1 series in .*ms_series.nwb have no sample inside the "
+                                        r"recording's time domain \[0.1, 9.9\) s \('speed_ms' \(0 to 10000 s\)\); kept, "
+                                        r"but no window reads a value from them: are their timestamps in milliseconds",
+                                        msgs[0]), msgs
+    assert rec.behaviour["speed_ms"].timestamps.size == 5
+
+
 def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_the_field(tmp_path):
     """An infinite rate made every timestamp 0, averaged into one sample as 'timestamps repeat'; a rate
     of 0 (pynwb writes it with a warning) or a NaN starting_time was skipped as 'timestamps ... sample 0

@@ -36,7 +36,8 @@ What :func:`read_nwb` maps where
   series (raw voltage), data with more than 2 dimensions or non-numeric data, series whose
   timestamps are not finite or go back in time, and series whose ``conversion``, ``offset`` or
   ``starting_time`` is not finite or whose ``rate`` is not a finite number > 0 (the warning names
-  the field). A series with no samples is kept (an empty series), named in a warning.
+  the field). A series with no samples is kept (an empty series), named in a warning; so is one
+  none of whose samples lies in the time domain (timestamps in milliseconds, or on another clock).
   Timestamps that repeat exactly (a tracker logging
   one time twice) keep one sample per time, the mean of the repeated samples that are not NaN (NaN
   where all are), with a warning that counts them.
@@ -525,6 +526,20 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     return BehaviourSeries(timestamps=t, values=values, unit=unit)
 
 
+def _warn_behaviour_outside(behaviour: Dict[str, BehaviourSeries], time_domain, path) -> None:
+    """Warn of behaviour series with samples of which none lies in ``time_domain`` (timestamps in
+    milliseconds, or on another clock than the spikes): they are kept, but no window reads a value
+    from them (events there are dropped and counted; such a series was kept without a word)."""
+    lo, hi = time_domain
+    outside = [(k, s.timestamps) for k, s in behaviour.items()
+               if s.timestamps.size and not np.any((s.timestamps >= lo) & (s.timestamps < hi))]
+    if outside:
+        shown = first_few((f"{k!r} ({t[0]:g} to {t[-1]:g} s)" for k, t in outside), 5, quote=False)
+        warnings.warn(f"behaviour: {len(outside)} series in {path} have no sample inside the recording's time domain "
+                      f"[{lo:g}, {hi:g}) s ({shown}); kept, but no window reads a value from them: are their timestamps "
+                      "in milliseconds, or on another clock than the spike times?", UserWarning, stacklevel=3)
+
+
 def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
     from pynwb import TimeSeries
 
@@ -985,6 +1000,8 @@ def read_nwb(
     from ..events import clean_events
 
     events = clean_events(raw_events, time_domain, f"read_nwb({path.name})")
+    if time_domain is not None and not ours:
+        _warn_behaviour_outside(behaviour, time_domain, path)
     rec = SpikeRecording.from_unsorted(
         spike_times,
         unit_ids,
