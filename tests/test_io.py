@@ -1655,6 +1655,22 @@ def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_
     assert load_recording(tmp_path / "ours.npz").session == rec.session  # the stored key wins
 
 
+def test_a_parquet_table_of_float32_times_is_read_with_the_float32_warning(a2929, tmp_path):
+    """A .parquet table storing its spike times as float32 was refused by load_recording ('pass float64
+    times from the source', which a file cannot), while every other reader reads a file's float32 times
+    with their rounding and a warning (the file holds no more precision). The table now reads so, the
+    warning naming the file and column; from_dataframe of a caller's float32 frame is still refused."""
+    rec = a2929.select_units(range(3)).restrict(600.0, 660.0)
+    df = pd.DataFrame({"t": rec.spike_times.astype(np.float32), "unit": rec.unit_ids})
+    df.to_parquet(tmp_path / "f32.parquet")
+    with pytest.warns(UserWarning, match=r"^load_recording: f32.parquet\['t'\] times are stored as float32, which "
+                                         r"rounds times of up to 659.\d+ s by as much as"):
+        back = load_recording(tmp_path / "f32.parquet", time_col="t")
+    assert back.spike_times.tolist() == sorted(rec.spike_times.astype(np.float32).astype(np.float64).tolist())
+    with pytest.raises(RecordingValidationError, match="t: expected float64 times"):
+        from_dataframe(df, time_col="t")
+
+
 def test_npz_session_key_with_slash_or_whitespace_is_made_a_token_session(a2929, tmp_path):
     """A .npz 'session' key holding '/' ("mouse1/day2") was kept, and since the tokenizer refuses a session
     holding '/' (f3ea51a) 'neuroformer prepare / train --data s.npz' stopped with a fix only Python can apply

@@ -24,7 +24,9 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
+import numpy as np
+
+from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace, widen_stored_times
 from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, warnings_at_caller, write_npz
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
@@ -176,7 +178,10 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
 
     Warns:
         The reader's warnings, each pointing at the line that called ``load_recording`` (as when the
-        reader is called directly; see :func:`~hf_neuroformer.io.arrays.warnings_at_caller`).
+        reader is called directly; see :func:`~hf_neuroformer.io.arrays.warnings_at_caller`). A
+        ``.parquet`` table's float32 spike times are read with their rounding and a warning, as the
+        other readers read a file's (:func:`~hf_neuroformer.recording.widen_stored_times`;
+        :func:`from_dataframe` refuses a caller's float32 column).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -259,6 +264,12 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             # nothing); the NWB and Phy readers refuse a file without spikes too
             raise RecordingValidationError(f"{path}: expected a table with one row per spike, it has columns "
                                            f"{list(df.columns)} but no rows")
+        time_col = df_kw.get("time_col", "time")
+        if time_col in df.columns and isinstance(df[time_col].dtype, np.dtype) and df[time_col].dtype.kind == "f":
+            # a parquet file's float32 times were refused as a caller's are ("pass float64 times from the source"),
+            # which a file cannot: read with the rounding it holds, warned, as every other reader reads its file
+            df[time_col] = widen_stored_times(df[time_col].to_numpy(), f"{path.name}[{time_col!r}] times",
+                                              "load_recording")
         # the file's stem, as for .npz and NWB: "session0" for every table gave two animals' files the same
         # unit tokens, so a model trained on one took the other for its own units
         kwargs.setdefault("session", names_without_whitespace([path.stem])[0][0])
