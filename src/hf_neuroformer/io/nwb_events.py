@@ -140,7 +140,8 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
         vals = simple_column(table, col)
         if vals is None or vals.dtype.kind not in "iuf":
             continue
-        vals = vals.astype(np.float64)
+        # float32 boundary times were widened without a word, as the interval bounds beside them are not
+        vals = widen_stored_times(vals, f"{tname}.{col}", "read_nwb")
         for i, t in enumerate(vals):
             if not (t > start[i] and t < stop[i]):
                 # 0 / the row's start (/ NaN) = no such boundary; any other time was left out without a word
