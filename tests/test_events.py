@@ -20,7 +20,7 @@ from hf_neuroformer.modalities import fit_modalities, modality_columns
 from hf_neuroformer.recording import EventSeries, RecordingValidationError
 from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
 from hf_neuroformer.windows import plan_splits
-from tiny_configs import store_as_float32
+from tiny_configs import float32_notes, store_as_float32
 
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
@@ -136,10 +136,7 @@ def test_float32_boundary_times_are_read_with_the_float32_warning(tmp_path, slee
 
     path = _clips_nwb(tmp_path / "clips.nwb", sleep, (0.0, 2.0, 1.0, 1.0), boundaries=(4.05, 14.05, 24.05, 34.05))
     store_as_float32(path, ("intervals/encoding_table/boundary1_time",))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        back = read_nwb(path)
-    msgs = [str(w.message) for w in caught if "stored as float32" in str(w.message)]
+    back, msgs = float32_notes(read_nwb, path)
     assert len(msgs) == 1 and msgs[0].startswith("read_nwb: encoding_table.boundary1_time are stored as float32"), msgs
     assert back.events["encoding_boundaries"].times.tolist() == [float(np.float32(t)) for t in (4.05, 14.05, 24.05, 34.05)]
 

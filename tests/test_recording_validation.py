@@ -21,7 +21,7 @@ from hf_neuroformer.io import from_arrays, from_binned_counts, from_dataframe, l
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-from tiny_configs import quiet, store_as_float32
+from tiny_configs import float32_notes, quiet, store_as_float32
 
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -1056,10 +1056,7 @@ def test_a_float32_starting_time_of_a_behaviour_series_is_read_with_a_warning(tm
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     store_as_float32(path, ("acquisition/speed/starting_time",))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        back = read_nwb(path)
-    notes = [str(w.message) for w in caught if "stored as float32" in str(w.message)]
+    back, notes = float32_notes(read_nwb, path)
     assert len(notes) == 1 and notes[0].startswith("read_nwb: speed.starting_time are stored as float32"), notes
     assert "4485.4 as float32 is 4485.39990234375 s" in notes[0]
     assert back.behaviour["speed"].timestamps[0] == float(np.float32(4485.4))

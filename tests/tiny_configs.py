@@ -47,3 +47,12 @@ def store_as_float32(path, keys):
             del f[key]
             f.create_dataset(key, data=data.astype(np.float32))
             f[key].attrs.update(attrs)
+
+
+def float32_notes(read, path):
+    """``(read(path), notes)``: what the reader ``read`` gives for ``path`` and the messages of the
+    ``"stored as float32"`` warnings it gave (every warning caught, ``"always"``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = read(path)
+    return out, [str(w.message) for w in caught if "stored as float32" in str(w.message)]
