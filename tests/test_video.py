@@ -20,7 +20,7 @@ from hf_neuroformer.recording import SpikeRecording, Stimulus
 from hf_neuroformer.stimuli import GratingParams, render_drifting_gratings
 from hf_neuroformer.training import TrainingConfig, load_yaml_config, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
-from tiny_configs import quiet, small_config
+from tiny_configs import float32_notes, quiet, small_config, store_as_float32
 
 ALLEN = "allen_vcn_gratings"
 VIDEO = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 2,
@@ -374,7 +374,8 @@ def test_frames_round_trip_through_nwb(tmp_path):
 def test_nwb_frames_with_a_channel_axis_are_read_as_grey_levels_on_their_rate(tmp_path, channels):
     """An ImageSeries of (n, H, W, 1) grey frames (a channel axis of one) was skipped with "expected
     frames (n, height, width)", so the recording had no frames; (n, H, W, 3) colour frames are read
-    as the channel mean. Frames stored with starting_time and rate get onsets start + k / rate."""
+    as the channel mean. Frames stored with starting_time and rate get onsets start + k / rate (a
+    float32 starting_time is read with a warning naming it)."""
     from datetime import datetime, timezone
 
     from pynwb import NWBHDF5IO, NWBFile
@@ -392,6 +393,11 @@ def test_nwb_frames_with_a_channel_axis_are_read_as_grey_levels_on_their_rate(tm
     rec = quiet(read_nwb, tmp_path / "m.nwb")
     np.testing.assert_array_equal(rec.stimulus.frames, grey.astype(np.float32))
     np.testing.assert_allclose(rec.stimulus.frame_times, 0.2 + np.arange(5) / 30.0)
+    # a float32 starting_time (another writer than pynwb) was widened without a word; now named as timestamps are
+    store_as_float32(tmp_path / "m.nwb", ("stimulus/presentation/movie/starting_time",))
+    rec, notes = float32_notes(read_nwb, tmp_path / "m.nwb")
+    assert len(notes) == 1 and notes[0].startswith("read_nwb: stimulus 'movie' starting_time are stored as float32"), notes
+    np.testing.assert_array_equal(rec.stimulus.frame_times, float(np.float32(0.2)) + np.arange(5) / 30.0)
 
 
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):
