@@ -207,23 +207,17 @@ def test_the_multimodal_and_event_sections_are_their_json_rendered():
             == _section("events-a2929"))
 
 
-def test_the_behaviour_decoding_section_is_its_json_rendered_up_to_its_notes():
+def test_the_behaviour_decoding_section_is_its_json_rendered_notes_included():
     """``benchmark_decoding.write_section`` of ``benchmarks/decoding.json`` makes the shipped
-    section's run lines, tables, secondary metrics and computed findings byte for byte. Its
-    hand-written "Notes" (``meta.notes``, text kept in the JSON) are left out of the comparison:
-    the shipped notes were extended by hand after the JSON's (see the decoding plans)."""
+    "Behaviour decoding" section byte for byte, its hand-written "Notes" (``meta.notes``, text kept in
+    the JSON) included, so ``--report-only`` does not drop a note. Before, the acceptance note's
+    sentences on plans 4-7 were in BENCHMARKS.md only and a ``--report-only`` rerun deleted them."""
     import benchmark_decoding as bd
 
     results = _json("decoding.json")
     fractions = tuple(results["meta"]["fractions"])
     rendered = bd.write_section(results, bd.summarise(results, fractions), fractions, "benchmarks/decoding_fewshot.png")
-    shipped = _section("behaviour-decoding")
-
-    def without_notes(text):
-        head, rest = text.split("\n### Notes\n")
-        return head, rest[rest.index("\n![few-shot decoding]"):]
-
-    assert without_notes(rendered) == without_notes(shipped)
+    assert rendered == _section("behaviour-decoding")
 
 
 def test_the_decoding_notes_quote_the_provenance_record():
