@@ -1835,6 +1835,9 @@ def cmd_connectivity(args) -> int:
         return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
 
     for name, sc in report["scores"].items():
+        if sc.get("unmeasured_reason"):  # a matrix of no measurement printed chance (AUROC 0.500) as if measured
+            print(f"  {name:<22s} AUROC / AUPRC / direction n/a ({sc['unmeasured_reason']})")
+            continue
         # direction(all excitatory): a network without hubs (--kind glm) printed no directed score at all
         print(f"  {name:<22s} AUROC(hub) {num(sc['hub_auroc'])}  AUPRC(hub) {num(sc['hub_auprc'])}  "
               f"direction(hub) {num(sc['hub_direction_accuracy'])}  AUROC(all excitatory) {num(sc['auroc'])}  "
@@ -1846,6 +1849,9 @@ def cmd_connectivity(args) -> int:
     if truth.get("reason"):
         print(f"  note: AUROC / AUPRC (all excitatory) are undefined (n/a; null in scores.json, with reason): "
               f"{truth['reason']}")
+    if report["unmeasured_estimates"]:
+        print(f"  note: {report['n_unmeasured_estimates']} estimate(s) hold no measurement, so their scores are n/a "
+              f"(null in scores.json, with unmeasured_reason): {', '.join(report['unmeasured_estimates'])}")
     if report["glm_seconds_fitted"] < report["glm_seconds_binned"]:  # glm_max_bins: it was said nowhere
         print(f"  note: glm was fitted on the first {report['glm_seconds_fitted']:g} s of the "
               f"{report['glm_seconds_binned']:g} s analysed (until {report['glm_fitted_until_s']:g} s; at most "

@@ -603,7 +603,8 @@ def _ranked_direction(est: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> fl
     return float(np.mean((a > b) + 0.5 * (a == b)))
 
 
-def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Optional[np.ndarray] = None) -> Dict[str, float]:
+def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Optional[np.ndarray] = None, *,
+                       unmeasured: Optional[str] = None) -> Dict[str, float]:
     """Score a directed estimate against the ground truth.
 
     Off-diagonal pairs only. ``auroc`` / ``auprc``: excitatory edges (``weights > 0``) against
@@ -627,12 +628,18 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         weights: ``(n, n)`` true weights, target x source.
         edge_kind: ``(n, n)`` int (0 none, 1 hub, 2 weak); without it (or without hub edges)
             the hub scores are NaN.
+        unmeasured: why ``estimate`` holds no measurement (a matrix that is constant because nothing
+            was there to measure: attention with query rows of fewer than 2 units, a baseline over fewer than 2 units that
+            fire; see :func:`run_connectivity`), or None. When given, every AUROC, AUPRC and direction
+            accuracy is NaN (a constant matrix scored as chance, AUROC 0.500, as if measured) and the
+            reason is kept in ``unmeasured_reason``; the prevalences and counts stay.
 
     Returns:
         dict of floats (NaN where a set is empty) and the counts ``n_edges``, ``n_hub_edges``,
         ``n_unconnected``, ``n_reciprocal_edges``, ``hub_n_reciprocal_edges``; ``hub_reason``: None when the hub scores are defined, else why not
         (str: no hub units, or hub edges but no unconnected pair); ``reason``: the same for the
-        all-excitatory ``auroc`` / ``auprc`` (None, or the counts of edges and unconnected pairs when one is 0).
+        all-excitatory ``auroc`` / ``auprc`` (None, or the counts of edges and unconnected pairs when one is 0);
+        ``unmeasured_reason``: ``unmeasured`` (None: the estimate is scored, even a constant one).
 
     Raises:
         ValueError: ``weights`` not square (named ``weights``); ``estimate`` or ``edge_kind`` not of its
@@ -715,6 +722,12 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
         out["hub_n_reciprocal_edges"] = 0
         out["hub_reason"] = ("no hub units: the network has no hub edges (edge kinds not recorded)" if edge_kind is None
                              else "no hub units: the network has no hub edges")
+    # a matrix of no measurement ranks every pair alike: it scored chance (AUROC 0.500) as if measured
+    out["unmeasured_reason"] = unmeasured
+    if unmeasured is not None:
+        for prefix in ("", "hub_"):
+            for key in ("auroc", "auprc", "direction_accuracy"):
+                out[f"{prefix}{key}"] = float("nan")
     return out
 
 
@@ -906,7 +919,11 @@ def run_connectivity(
         ``units_without_spikes``: units with no spike in the analysed span, whose rows of the
         attention matrices are 0 and whose true edges, counted in
         ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``, no method
-        can see but every score still includes; ``glm_seconds_fitted`` / ``glm_seconds_binned`` /
+        can see but every score still includes; ``unmeasured_estimates``: ``{name: reason}`` of the
+        estimates that measured nothing (the attention readouts and uniform control with query rows of fewer than 2 units,
+        a baseline over fewer than 2 units that fire), whose AUROC / AUPRC / direction scores are NaN
+        (null in ``scores.json``; ``unmeasured_reason`` in their scores), counted in
+        ``n_unmeasured_estimates``; ``glm_seconds_fitted`` / ``glm_seconds_binned`` /
         ``glm_fitted_until_s``: the part of the span the GLM baseline fitted, see :func:`glm_span`).
 
     Raises:
@@ -1079,15 +1096,55 @@ def _truth_colorbar_label(kind: str) -> str:
     return "coupling (log-rate per unit of synaptic trace)"
 
 
+def _unit_spike_counts(rec: SpikeRecording, spans) -> np.ndarray:
+    """``(n_units,)`` int64 spikes of each unit in ``spans`` (``(m, 2)`` ``[start, stop)`` s, not overlapping)."""
+    counts = np.zeros(rec.n_units, dtype=np.int64)
+    for a, b in np.asarray(spans, dtype=np.float64).reshape(-1, 2):
+        i0, i1 = np.searchsorted(rec.spike_times, [a, b], side="left")
+        counts += np.bincount(rec.unit_ids[i0:i1], minlength=rec.n_units)
+    return counts
+
+
+def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Optional[float]) -> Dict[str, str]:
+    """``{matrix name: why it holds no measurement}`` for the estimates in ``names`` that measured nothing
+    (the others are left out): the attention readouts and the uniform control without query rows of 2 units
+    (every entry 0: double centring over one row subtracts each entry's own column mean), a baseline over fewer than 2 units that fire in the span it reads (the segments; the GLM's up
+    to ``glm_until`` s): no pair to correlate, no expected CCG count, no coupling to fit (every entry 0).
+    Such a constant matrix ranks every pair alike, and scored chance (AUROC 0.500) as if measured; a
+    measured matrix that happens to be constant is still scored."""
+    n = rec.n_units
+    firing = int((_unit_spike_counts(rec, segments) > 0).sum())
+    glm_spans = segments if glm_until is None else segments[segments[:, 0] < glm_until]
+    if glm_until is not None and len(glm_spans):
+        glm_spans = glm_spans.copy()
+        glm_spans[-1, 1] = min(glm_spans[-1, 1], glm_until)
+    glm_firing = int((_unit_spike_counts(rec, glm_spans) > 0).sum())
+    span_s = float((segments[:, 1] - segments[:, 0]).sum())
+    queried = np.flatnonzero(np.asarray(att["n_queries"]) > 0)
+    reasons = {}
+    for name in names:
+        if name.startswith("attention_") or name == "uniform_control":
+            if queried.size == 0:
+                reasons[name] = (f"no query rows in the {att['n_windows']} window(s): no spike of the {n} units "
+                                 "follows an earlier unit token there")
+            elif queried.size == 1:  # the column mean over one row is the row itself: every entry 0
+                reasons[name] = (f"query rows of unit {int(queried[0])} alone in the {att['n_windows']} window(s): "
+                                 "double centring over one row leaves every entry 0")
+        elif name in ("correlation", "ccg_asymmetry") and firing < 2:
+            reasons[name] = f"{firing} of the {n} units fire in the analysed {span_s:g} s; a pair needs 2"
+        elif name == "glm" and glm_firing < 2:
+            reasons[name] = f"{glm_firing} of the {n} units fire in the span the GLM fits; a pair needs 2"
+    return reasons
+
+
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
                              split, bin_size, corr_bin_size, n_lags, glm_max_bins, spikes_check=None):
-    scores = {name: score_connectivity(m, net.weights, net.edge_kind) for name, m in mats.items()}
+    glm_fit = glm_span(segments, bin_size, n_lags, glm_max_bins)
+    unmeasured = _unmeasured_reasons([m for m in mats if m != "truth"], rec, att, segments, glm_fit["fitted_until_s"])
+    scores = {name: score_connectivity(m, net.weights, net.edge_kind, unmeasured=unmeasured.get(name))
+              for name, m in mats.items()}
     # units without a spike in the analysed span: nothing can see their edges, yet they are scored
-    n_in = np.zeros(rec.n_units, dtype=np.int64)
-    for a, b in segments:
-        i0, i1 = np.searchsorted(rec.spike_times, [a, b], side="left")
-        n_in += np.bincount(rec.unit_ids[i0:i1], minlength=rec.n_units)
-    silent = np.flatnonzero(n_in == 0)
+    silent = np.flatnonzero(_unit_spike_counts(rec, segments) == 0)
     off = ~np.eye(rec.n_units, dtype=bool)
     touch = np.zeros((rec.n_units, rec.n_units), dtype=bool)
     touch[silent, :] = True
@@ -1104,6 +1161,9 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "n_windows": int(starts.size),
         "n_windows_available": n_windows_available,
         "n_query_rows": int(att["n_queries"].sum()),
+        # estimates that measured nothing (no query row; fewer than 2 units firing): their scores are null
+        "unmeasured_estimates": unmeasured,
+        "n_unmeasured_estimates": len(unmeasured),
         "n_pairs_unseen": att["n_pairs_unseen"],
         "units_without_spikes": silent.tolist(),
         "n_excitatory_edges_of_silent_units": int(((net.weights > 0) & off & touch).sum()),
@@ -1114,7 +1174,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "n_lags": n_lags,
         "glm_max_bins": glm_max_bins,
         # glm_connectivity keeps the first glm_max_bins bins: on a long span it sees only its start
-        **{f"glm_{k}": v for k, v in glm_span(segments, bin_size, n_lags, glm_max_bins).items()},
+        **{f"glm_{k}": v for k, v in glm_fit.items()},
         "hub_units": net.hub_units.tolist(),
         "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")},
                        # a hub (brian2) file's: another brian2 release may draw other spikes for the seed
@@ -1122,18 +1182,20 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "matrix_convention": "target x source: M[i, j] = influence of unit j on unit i",
     }
     write_json(out / "scores.json", report, indent=1)
+    import textwrap
+
+    panels = {"truth": ("truth", _truth_colorbar_label(net.kind)),
+              "attention_mean": ("attention (mean over layers, heads)", "attention share, double-centred"),
+              "correlation": ("correlation", "Pearson r of binned counts"),
+              "ccg_asymmetry": ("CCG asymmetry", "(C+ - C-) / expected count"),
+              "glm": ("Poisson GLM", "coefficient (log-rate per history spike)")}
+    # a panel of no measurement says so in its title, as the scores do (its zeros are no estimate)
+    titles = {m: t if m not in unmeasured else t + "\n" + textwrap.fill(f"n/a ({unmeasured[m]})", 48)
+              for m, (t, _) in panels.items()}
     connectivity_figure(
-        {"truth": net.weights, "attention (mean over layers, heads)": mats["attention_mean"],
-         "correlation": mats["correlation"], "CCG asymmetry": mats["ccg_asymmetry"], "Poisson GLM": mats["glm"]},
-        hub_units=net.hub_units, path=out / "connectivity.png", full_range=("truth",),
-        title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
-        colorbar_labels={
-            "truth": _truth_colorbar_label(net.kind),
-            "attention (mean over layers, heads)": "attention share, double-centred",
-            "correlation": "Pearson r of binned counts",
-            "CCG asymmetry": "(C+ - C-) / expected count",
-            "Poisson GLM": "coefficient (log-rate per history spike)",
-        },
+        {titles[m]: mats[m] for m in panels}, hub_units=net.hub_units, path=out / "connectivity.png",
+        full_range=("truth",), title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
+        colorbar_labels={titles[m]: c for m, (_, c) in panels.items()},
     )
     return report
 
