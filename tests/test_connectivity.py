@@ -698,7 +698,8 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     assert rep["n_excitatory_edges_of_silent_units"] == int(((net.weights > 0) & touch & off).sum())
     assert np.all(np.load(tmp_path / "silent" / "attention_mean.npy")[silent] == 0)
     printed = capsys.readouterr().out
-    assert f"note: {len(silent)} unit(s) fire no spike in the analysed span (units {silent}" in printed, printed
+    assert (f"note: {len(silent)} unit(s) fire no spike in the current windows the attention queries (units "
+            f"{silent}") in printed, printed
     # the same units over a shorter time: the model's splits lie outside it, named by the flag, no --epoch advised
     short = tmp_path / "short.nwb"
     assert main(["simulate", "--kind", "hub-glm", "--units", "30", "--hubs", "2", "--targets-per-hub", "6",
@@ -1711,3 +1712,24 @@ def test_estimates_that_measured_nothing_score_null_with_a_reason_not_chance(tmp
     assert score_connectivity(np.zeros((8, 8)), w, kind)["hub_auroc"] == 0.5
     s = score_connectivity(np.zeros((8, 8)), w, kind, unmeasured="none")
     assert np.isnan(s["hub_auroc"]) and np.isnan(s["auprc"]) and s["unmeasured_reason"] == "none"
+
+
+def test_units_without_spikes_are_counted_over_the_spans_the_windows_query(tmp_path):
+    """Break test: units_without_spikes counted spikes over the whole segments, including each time
+    block's first past window, which no window queries. In the first window of this 8-unit network
+    (--max-windows 1: current window [0.03, 0.05) s, past [0, 0.03) s) units 3, 4 and 5 fire only in
+    the past window: they have no attention row, yet only the other 5 units were listed."""
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=8, n_hubs=1, targets_per_hub=3), duration=8.0, seed=0)
+    rec = net.recording
+    early = rec.spike_times < 0.05
+    assert rec.spike_times[early].max() < 0.03 and sorted(set(rec.unit_ids[early])) == [3, 4, 5]
+    nwb = write_network(net, tmp_path / "hub.nwb")
+    model = _untrained_model_dir(rec, tmp_path / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 'only 0 of the recording's 8 units have query rows'
+        report = run_connectivity(model, nwb, tmp_path / "c", max_windows=1, progress=False)
+    assert report["segments_s"] == [[0.0, 0.05]] and report["n_query_rows"] == 0
+    assert report["units_without_spikes"] == list(range(8))
+    assert report["n_excitatory_edges_of_silent_units"] == int((net.weights > 0)[~np.eye(8, dtype=bool)].sum())

@@ -1858,11 +1858,10 @@ def cmd_connectivity(args) -> int:
               f"{report['glm_max_bins']} bins of {report['bin_size_s']:g} s); the other methods see all of it")
     silent = report["units_without_spikes"]
     if silent:
-        print(f"  note: {len(silent)} unit(s) fire no spike in the analysed span (units {silent[:20]}"
-              f"{' ...' if len(silent) > 20 else ''}): no method can see their "
-              f"{report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
-              f"({report['n_hub_edges_of_silent_units']} hub edge(s)), which are still scored; their attention rows "
-              "are 0")
+        print(f"  note: {len(silent)} unit(s) fire no spike in the current windows the attention queries (units "
+              f"{silent[:20]}{' ...' if len(silent) > 20 else ''}): their attention rows are 0, so no attention row "
+              f"sees their {report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
+              f"({report['n_hub_edges_of_silent_units']} hub edge(s)), which are still scored")
     sc = report["scores"]
     # hub AUPRC where the network has hub edges; else (null: --kind glm, --hubs 0) the all-excitatory AUPRC,
     # which the note never compared, so it was never printed for such a network

@@ -916,10 +916,11 @@ def run_connectivity(
 
     Returns:
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
-        ``units_without_spikes``: units with no spike in the analysed span, whose rows of the
-        attention matrices are 0 and whose true edges, counted in
-        ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``, no method
-        can see but every score still includes; ``unmeasured_estimates``: ``{name: reason}`` of the
+        ``units_without_spikes``: units with no spike in the current windows the attention pass
+        queries (a segment's first past window, which only the baselines bin, is not counted),
+        whose rows of the attention matrices are 0 and whose true edges, counted in
+        ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``, no attention
+        row can see but every score still includes; ``unmeasured_estimates``: ``{name: reason}`` of the
         estimates that measured nothing (the attention readouts and uniform control with query rows of fewer than 2 units,
         a baseline over fewer than 2 units that fire), whose AUROC / AUPRC / direction scores are NaN
         (null in ``scores.json``; ``unmeasured_reason`` in their scores), counted in
@@ -1076,7 +1077,7 @@ def run_connectivity(
             np.save(out / f"{name}.npy", m)
         report = _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path,
                                           model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins,
-                                          spikes_check)
+                                          model.config.current_window, spikes_check)
         check_output_folder(final, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # again: it may have changed meanwhile
         move_into_place(out, final)
     finally:
@@ -1138,13 +1139,16 @@ def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Op
 
 
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
-                             split, bin_size, corr_bin_size, n_lags, glm_max_bins, spikes_check=None):
+                             split, bin_size, corr_bin_size, n_lags, glm_max_bins, current_window, spikes_check=None):
     glm_fit = glm_span(segments, bin_size, n_lags, glm_max_bins)
     unmeasured = _unmeasured_reasons([m for m in mats if m != "truth"], rec, att, segments, glm_fit["fitted_until_s"])
     scores = {name: score_connectivity(m, net.weights, net.edge_kind, unmeasured=unmeasured.get(name))
               for name, m in mats.items()}
-    # units without a spike in the analysed span: nothing can see their edges, yet they are scored
-    silent = np.flatnonzero(_unit_spike_counts(rec, segments) == 0)
+    # units without a spike in the current windows the attention pass queries: no attention row sees their
+    # edges, yet they are scored. Counted over those spans, not the segments: a segment's first past window
+    # is no window's query span, and a unit firing only there (a block's first 30 ms) was not listed
+    queried = merge_segments(np.column_stack([starts, np.round(starts + current_window, 9)]))
+    silent = np.flatnonzero(_unit_spike_counts(rec, queried) == 0)
     off = ~np.eye(rec.n_units, dtype=bool)
     touch = np.zeros((rec.n_units, rec.n_units), dtype=bool)
     touch[silent, :] = True
