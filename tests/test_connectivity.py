@@ -1712,6 +1712,13 @@ def test_estimates_that_measured_nothing_score_null_with_a_reason_not_chance(tmp
     assert score_connectivity(np.zeros((8, 8)), w, kind)["hub_auroc"] == 0.5
     s = score_connectivity(np.zeros((8, 8)), w, kind, unmeasured="none")
     assert np.isnan(s["hub_auroc"]) and np.isnan(s["auprc"]) and s["unmeasured_reason"] == "none"
+    # query rows of one unit measure nothing either: double centring over one row leaves every off-diagonal 0
+    from hf_neuroformer.analysis.connectivity import _double_centre
+
+    one = np.zeros(8, dtype=bool)
+    one[3] = True
+    assert np.allclose(_double_centre(np.random.default_rng(0).random((8, 8)), one)[~np.eye(8, dtype=bool)], 0,
+                       atol=1e-12)  # up to round-off
 
 
 def test_units_without_spikes_are_counted_over_the_spans_the_windows_query(tmp_path):
