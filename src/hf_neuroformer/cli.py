@@ -1859,9 +1859,9 @@ def cmd_connectivity(args) -> int:
     silent = report["units_without_spikes"]
     if silent:
         print(f"  note: {len(silent)} unit(s) fire no spike in the current windows the attention queries (units "
-              f"{silent[:20]}{' ...' if len(silent) > 20 else ''}): their attention rows are 0, so no attention row "
-              f"sees their {report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
-              f"({report['n_hub_edges_of_silent_units']} hub edge(s)), which are still scored")
+              f"{silent[:20]}{' ...' if len(silent) > 20 else ''}): their attention rows are 0 (no query predicts "
+              f"them); their {report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
+              f"({report['n_hub_edges_of_silent_units']} hub edge(s)) are still scored")
     sc = report["scores"]
     # hub AUPRC where the network has hub edges; else (null: --kind glm, --hubs 0) the all-excitatory AUPRC,
     # which the note never compared, so it was never printed for such a network

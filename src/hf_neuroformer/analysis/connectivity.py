@@ -918,9 +918,9 @@ def run_connectivity(
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
         ``units_without_spikes``: units with no spike in the current windows the attention pass
         queries (a segment's first past window, which only the baselines bin, is not counted),
-        whose rows of the attention matrices are 0 and whose true edges, counted in
-        ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``, no attention
-        row can see but every score still includes; ``unmeasured_estimates``: ``{name: reason}`` of the
+        whose rows of the attention matrices are 0 (no query predicts them) and whose true edges,
+        counted in ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``,
+        every score still includes; ``unmeasured_estimates``: ``{name: reason}`` of the
         estimates that measured nothing (the attention readouts and uniform control with query rows of fewer than 2 units,
         a baseline over fewer than 2 units that fire), whose AUROC / AUPRC / direction scores are NaN
         (null in ``scores.json``; ``unmeasured_reason`` in their scores), counted in
@@ -1144,8 +1144,8 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
     unmeasured = _unmeasured_reasons([m for m in mats if m != "truth"], rec, att, segments, glm_fit["fitted_until_s"])
     scores = {name: score_connectivity(m, net.weights, net.edge_kind, unmeasured=unmeasured.get(name))
               for name, m in mats.items()}
-    # units without a spike in the current windows the attention pass queries: no attention row sees their
-    # edges, yet they are scored. Counted over those spans, not the segments: a segment's first past window
+    # units without a spike in the current windows the attention pass queries: their attention rows are 0,
+    # yet their edges are scored. Counted over those spans, not the segments: a segment's first past window
     # is no window's query span, and a unit firing only there (a block's first 30 ms) was not listed
     queried = merge_segments(np.column_stack([starts, np.round(starts + current_window, 9)]))
     silent = np.flatnonzero(_unit_spike_counts(rec, queried) == 0)
