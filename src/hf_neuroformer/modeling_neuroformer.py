@@ -777,7 +777,10 @@ class NeuroformerContrastiveHead(nn.Module):
     every process gets the same loss, that of one process with the whole batch, and the gathered
     rows pass their gradients back to the process that holds them (summed over the processes'
     losses: DDP's mean over processes is then the gradient of the one-batch loss). The forward is
-    then a collective: every process must call it, as many times and in the same order.
+    then a collective: every process must call it, as many times and in the same order. DDP's
+    ``join()`` for uneven inputs (Accelerate's ``join_uneven_inputs``) shadows DDP's own
+    collectives only, not this gather: a process that has run out of batches leaves the others
+    waiting in it until the process group times out.
     """
 
     def __init__(self, config: NeuroformerConfig):
