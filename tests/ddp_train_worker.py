@@ -66,14 +66,17 @@ def infonce_batch(data, rows):
     return cfg, model, batch
 
 
-def infonce_gradients(data, report_dir, suffix, shares):
+def infonce_gradients(data, report_dir, suffix, shares, compile_head=False):
     """One contrastive forward and backward of the windows ``shares[rank]`` (train window indices of
     :func:`infonce_batch`) under DDP (gloo): the contrastive loss and the gradients DDP leaves on the
-    parameters, in ``REPORT_DIR/rank{r}{suffix}.json`` and ``.safetensors``."""
+    parameters, in ``REPORT_DIR/rank{r}{suffix}.json`` and ``.safetensors``. ``compile_head``: the
+    contrastive head compiled in place (``torch.compile``, backend ``eager``)."""
     rank = int(os.environ["RANK"])
     if not dist.is_initialized():
         dist.init_process_group("gloo")
     _, model, batch = infonce_batch(data, shares[rank])
+    if compile_head:
+        model.contrastive.compile(backend="eager")
     ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
     loss = ddp(**batch, output_contrastive_loss=True).contrastive_loss
     loss.backward()
@@ -135,10 +138,12 @@ def main(data, out, report_dir):
     # WORKER_EXTRA_RUNS: a JSON list of runs taken first, in the same two processes (a launch and its
     # imports cost more than a tiny run): {"name", "data", "training" (overrides), "contrastive", "span"}, each
     # into OUT_<name>, reported as rank{r}_<name>.json; a ValueError of train() is reported as "error";
-    # {"name", "data", "infonce": [rank 0's windows, rank 1's]}: infonce_gradients, reported as rank{r}_<name>
+    # {"name", "data", "infonce": [rank 0's windows, rank 1's], "compile_head"}: infonce_gradients, reported as
+    # rank{r}_<name>
     for extra in json.loads(os.environ.get("WORKER_EXTRA_RUNS", "[]")):
         if "infonce" in extra:
-            infonce_gradients(extra["data"], report_dir, f"_{extra['name']}", extra["infonce"])
+            infonce_gradients(extra["data"], report_dir, f"_{extra['name']}", extra["infonce"],
+                              extra.get("compile_head", False))
             continue
         run(extra["data"], f"{out}_{extra['name']}", report_dir, f"_{extra['name']}", extra.get("training"),
             extra.get("contrastive", False), catch=True, span=extra.get("span", (0.0, 150.0)))

@@ -731,6 +731,10 @@ def contrastive_world_size() -> int:
     return 1
 
 
+# eagerly under torch.compile too: dynamo turned this all_gather into functional collectives that were
+# never waited on ("there are still 2 unwaited collective calls" at every compiled run's exit); the
+# counts go to the host (.tolist()) anyway, a graph break in any case
+@torch.compiler.disable
 def _rows_per_process(counts: list, device) -> torch.Tensor:
     """``(world, len(counts))`` int64: every process's ``counts`` (its valid windows per modality),
     in rank order (one ``all_gather``; every process must call it)."""
