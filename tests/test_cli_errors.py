@@ -1182,3 +1182,20 @@ def test_a_decoder_given_to_connectivity_or_attention_map_is_refused_for_its_att
             assert "pass the pretrained model it was fine-tuned from (the directory written by 'neuroformer train')" \
                 in err
     assert not (tmp_path / "c").exists() and not (tmp_path / "a.png").exists()
+
+
+def test_a_model_folder_not_there_yet_beside_local_folders_is_not_sent_to_the_hub(capsys, tmp_path, monkeypatch):
+    # Found following the README: `neuroformer generate --model runs/quickstart` in a second terminal while
+    # `neuroformer train --output-dir runs/quickstart` still ran (train writes the folder only when it ends) was
+    # told to `hf download runs/quickstart`, as if 'runs/quickstart' were a Hub repository id
+    monkeypatch.chdir(tmp_path)
+    NeuroformerConfig().save_pretrained(tmp_path / "runs" / "a2929")
+    (tmp_path / "runs" / "notes").mkdir()
+    err = err_of(capsys, "generate", "--model", "runs/quickstart", "--output", "g.nwb")
+    assert "'runs/quickstart' is not a directory" in err and "hf download" not in err, err
+    assert ("'runs' is a folder here without 'quickstart': 'neuroformer train' and 'finetune' write their "
+            "--output-dir only when they end (is that run still going?); the model folders in 'runs': a2929") in err, err
+    # a repository id whose owner is no folder here keeps the download hint
+    err = err_of(capsys, "generate", "--model", "lab/quickstart", "--output", "g.nwb")
+    assert "hf download lab/quickstart --local-dir quickstart" in err, err
+    assert not (tmp_path / "g.nwb").exists()

@@ -810,7 +810,12 @@ def _hub_download_hint(model_dir, path: Path) -> str:
     """For a ``--model`` that does not exist here and has the shape of a Hub repository id
     (``lab/neuroformer-a2929``, as a model card names it): how to make the local copy the commands
     read (they do not download; ``neuroformer push`` output is a repository with every file of the
-    model directory). Empty otherwise."""
+    model directory). Empty otherwise.
+
+    A path whose folder exists here (``runs/quickstart`` beside a ``runs`` folder) is a local path,
+    not a repository id: a model still training (``train`` and ``finetune`` write their
+    ``--output-dir`` only when they end) or a mistyped name. The hint then says so and names the
+    model folders there, instead of telling the user to download ``runs/quickstart`` from the Hub."""
     from .hub import check_repo_id
 
     if path.exists() or not isinstance(model_dir, str):
@@ -819,6 +824,11 @@ def _hub_download_hint(model_dir, path: Path) -> str:
         check_repo_id(model_dir)
     except ValueError:
         return ""
+    if path.parent.is_dir():
+        models = sorted(p.name for p in path.parent.iterdir() if (p / "config.json").is_file())
+        return (f"; {str(path.parent)!r} is a folder here without {path.name!r}: 'neuroformer train' and 'finetune' "
+                "write their --output-dir only when they end (is that run still going?)"
+                + (f"; the model folders in {str(path.parent)!r}: {', '.join(models)}" if models else ""))
     return (f"; if {model_dir!r} is a Hub repository, download it first and pass the folder: hf download "
             f"{model_dir} --local-dir {model_dir.split('/')[-1]} (add --revision BRANCH for a branch)")
 
