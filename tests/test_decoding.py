@@ -4080,3 +4080,18 @@ def test_finetune_and_decode_windows_count_the_modality_tokens_beyond_max_tokens
     model, tok, _ = load_decoder(tmp_path / "d")
     _, info = decode_windows(model, tok, rec, [10.0, 10.1, 10.2])
     assert info["n_truncated_modality_tokens"] == {"y": 18}
+
+
+def test_decoding_figure_says_when_the_recording_gives_no_unit():
+    """Found following the README: the A2929 decoder's test_decoding.png (and decode's figure) labelled
+    position x as a bare 'x', as if the axis had no unit to give: the NWB file records none for it. The
+    axis now says the recording gives none; a unit it gives is shown as before."""
+    from hf_neuroformer.plotting import plot_decoding
+
+    t = np.array([10.0, 10.1, 10.2, 10.3])
+    y = np.array([[0.1, 1.0], [0.2, 2.0], [0.15, 3.0], [0.3, 4.0]])
+    targets = [{"name": "x", "kind": "regression", "unit": ""}, {"name": "speed", "kind": "regression", "unit": "cm/s"}]
+    fig = plot_decoding(t, y, y + 0.01, targets)
+    assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["x (unit not recorded)", "speed (cm/s)"]
+    fig = plot_decoding(t, y[:, :1], y[:, :1], [{"name": "x", "kind": "regression"}])  # no unit key at all
+    assert fig.axes[0].get_ylabel() == "x (unit not recorded)"

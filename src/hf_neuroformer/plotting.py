@@ -589,7 +589,7 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         predictions: ``(n, n_targets)`` decoded values, same units.
         targets: the ``config.decoding_targets`` dicts (``name``, ``kind``, ``classes``,
             circular: ``recorded_range_deg``), each optionally with ``unit`` (the behaviour
-            series' unit, e.g. ``px``) for the y axis.
+            series' unit, e.g. ``px``) for the y axis (``unit not recorded`` there when it is empty or absent).
         metrics: ``metrics.json`` of the run: ``<split>/<name>/r2``, ``.../mean_angular_error_deg``
             or ``.../balanced_accuracy`` go into the panel titles when present (NaN as ``n/a``;
             R² is NaN where the recorded target is constant over the windows).
@@ -688,7 +688,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
                 ax.plot(tt, yy, color=REAL_COLOR, lw=1.6, label=recorded_label)
                 ax.plot(tt, pp, color=GENERATED_COLOR, lw=1.0, label="decoded")
                 unit = str(target.get("unit") or "").strip()
-                ax.set_ylabel(f"{name} ({unit})" if unit else name)
+                # a series without a unit in its file (A2929's position x, y, z): said so, not a bare name
+                ax.set_ylabel(f"{name} ({unit or 'unit not recorded'})")
             if joins:
                 span = max(float(x_all[-1] - x_all[0]), 1e-9)
                 last = -np.inf
