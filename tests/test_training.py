@@ -1405,8 +1405,8 @@ def test_resume_with_only_a_half_written_checkpoint_says_so(rec, finished_run, t
     cut = tmp_path / "cut"
     shutil.copytree(finished_run / "checkpoints" / "step-00000002", cut / "checkpoints" / ".tmp-step-00000002")
     cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2)
-    with pytest.raises(FileNotFoundError, match=r"no complete checkpoint in .*\.tmp-step-00000002 was not completely "
-                                                r"written .*start afresh with --overwrite") as err:
+    with pytest.raises(FileNotFoundError, match=r"no complete checkpoint in .*\.tmp-step-00000002 is incomplete \(a run "
+                                                r"stopped while writing it.*start afresh with --overwrite") as err:
         train(rec, cut, cfg, tc, progress=False, resume=True)
     assert "--save-every) is set" not in str(err.value)
 
@@ -1547,7 +1547,7 @@ def test_a_run_killed_while_deleting_a_checkpoint_leaves_none_half_deleted(tmp_p
     import subprocess
     import sys
 
-    from hf_neuroformer.training import CHECKPOINT_FILES, check_resume
+    from hf_neuroformer.training import CHECKPOINT_FILES, check_resume, latest_checkpoint
 
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_WHILE_DELETING)
@@ -1565,6 +1565,12 @@ def test_a_run_killed_while_deleting_a_checkpoint_leaves_none_half_deleted(tmp_p
         assert check_resume(out, TrainingConfig(max_steps=3)) is None
     else:  # killed deleting the earlier run's checkpoints: its model is still whole
         assert (out / "model.safetensors").is_file() and (out / "metrics.json").is_file()
+        # its only checkpoint, renamed to .tmp-step-* to be deleted, was called "not completely written (the
+        # run stopped while saving it)" by resume's search for a checkpoint: it was whole and being deleted
+        assert not left
+        with pytest.raises(FileNotFoundError, match=r"\.tmp-step-00000003 is incomplete \(a run stopped while "
+                                                    r"writing it, or while deleting it: .* deleted by --overwrite"):
+            latest_checkpoint(out)
 
 
 def test_resume_with_nothing_to_do_compares_output_attentions_as_train_stores_it(rec, finished_run, tmp_path, capsys):

@@ -1009,7 +1009,7 @@ def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> 
 
     Raises:
         FileNotFoundError: if there is none, saying how checkpoints are made (or that the only
-            one, ``.tmp-step-*``, was not completely written).
+            one, ``.tmp-step-*``, is incomplete: one being written or deleted when the run stopped).
     """
     root = Path(output_dir) / CHECKPOINT_DIR
     found = _checkpoints(root)
@@ -1018,8 +1018,10 @@ def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> 
         if partial:
             # 'checkpoints are written when --save-every is set' misled a run killed while saving its first one
             raise FileNotFoundError(
-                f"resume: no complete checkpoint in {str(root)!r}: {', '.join(partial)} was not completely written "
-                f"(the run stopped while saving it), so there is nothing to resume from; {START_AFRESH}")
+                f"resume: no complete checkpoint in {str(root)!r}: {', '.join(partial)} is incomplete (a run stopped "
+                "while writing it, or while deleting it: a checkpoint dropped by save_total_limit, or an earlier run's "
+                f"deleted by --overwrite, is renamed so before it is deleted), so there is nothing to resume from; "
+                f"{START_AFRESH}")
         if training is not None and training.save_every:
             # "checkpoints are written when --save-every is set" misled a run killed before its first one, which had it
             raise FileNotFoundError(
