@@ -112,6 +112,21 @@ def test_train_refuses_to_overwrite(trained, capsys):
     assert (d / "model" / "model.safetensors").read_bytes() == before
 
 
+def test_a_refusal_under_torchrun_is_said_by_the_main_rank_alone(trained, capsys, monkeypatch):
+    """Under torchrun every rank runs the command and reached the same refusal (here: the output folder
+    already holds a model), so it was printed once per process. Rank 0 says it; another rank ends with
+    the same status and says nothing (no process group exists yet: nothing of its own to say)."""
+    d, nwb, _ = trained
+    said = {}
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        said[rank] = main_cli(capsys, "train", "--data", nwb, "--epoch", "wake", "--output-dir", d / "model",
+                              "--max-steps", 1)
+    assert said["0"][0] == said["1"][0] == 2
+    assert "already holds a model" in said["0"][2]
+    assert said["1"][2] == "", said["1"][2]
+
+
 def test_unknown_epoch_names_the_choices(trained, capsys):
     d, nwb, _ = trained
     code, _, err = main_cli(capsys, "train", "--data", nwb, "--epoch", "nap", "--output-dir", d / "other")

@@ -279,6 +279,18 @@ def _is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _says_refusal() -> bool:
+    """Whether this process prints a refusal (an error of the arguments, data or folders). Under
+    torchrun every rank runs the command and reached the same refusal (an output folder that
+    already holds a model, ...): it came once per process. The main rank says it; the others end
+    with the same status quietly, until the processes train together (a process group exists):
+    from then on a refusal may be this process's own (its share of the data), so each says it."""
+    if _is_main_rank():
+        return True
+    dist = sys.modules.get("torch.distributed")  # never imported: no process group either
+    return bool(dist is not None and dist.is_available() and dist.is_initialized())
+
+
 def _figure(v: float) -> str:
     """``v`` with 4 decimals, or 4 significant digits when it is below 0.001 in size and not 0
     (``finetune --fraction 1e-9`` was printed as ``fraction 0.0000``)."""
@@ -2587,7 +2599,8 @@ def _main(argv=None) -> int:
         if not _is_refusal(err):
             raise
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
+        if _says_refusal():  # under torchrun: once, not once per process
+            print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
         # and what was undone (push: the empty repository it had created was deleted again)
