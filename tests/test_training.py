@@ -768,6 +768,41 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path, capsys):
     assert [e["step"] for e in log[1]] == [e["step"] for e in log[0]] == [3, 6, 9, 10]
 
 
+def test_train_time_is_the_time_of_the_training_steps_summed_over_resumes(rec, tmp_path):
+    """metrics.json's train_time_s is "the wall time of the training steps (summed over resumed runs)"
+    (README), but it was counted from before the windows were built, so it held the data's preparation,
+    again in every resumed run. Here the time before the first step is made 0.2 s longer (in
+    on_train_start): the figure of the steps must not contain it."""
+    import time
+
+    stamps = {}
+
+    def slow_start(model):  # after the windows and the model are made, before the first step
+        time.sleep(0.2)
+        stamps["start"] = time.time()
+
+    def stop(step, loss):  # after the step's checkpoint: steps 2 and 3 (the last) are saved
+        stamps[step] = time.time()
+        if step in (2, 3):
+            raise KeyboardInterrupt
+
+    cfg = nf.NeuroformerConfig(**TINY)
+    tc = TrainingConfig(max_steps=3, batch_size=16, save_every=2, eval_batch_size=512, generation_batch_size=64)
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, tmp_path / "m", cfg, tc, progress=False, on_train_start=slow_start, on_step_end=stop)
+    def train_time(step):
+        state = tmp_path / "m" / "checkpoints" / f"step-{step:08d}" / "trainer_state.json"
+        return json.loads(state.read_text())["train_time_s"]
+
+    # the checkpoint is written before on_step_end(2): its steps took less than from the start to there
+    assert 0 < train_time(2) <= stamps[2] - stamps["start"], (train_time(2), stamps)
+    t0 = time.time()
+    with pytest.raises(KeyboardInterrupt):  # its step 3 is saved as metrics.json's figure is taken
+        train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True, on_step_end=stop)
+    # the resumed run's step 3 after the checkpoint's two: the sum, with only a part of this call
+    assert train_time(2) < train_time(3) < train_time(2) + stamps[3] - t0, (train_time(2), train_time(3))
+
+
 def _train_until_interrupted_at_step_2(rec, out, cfg, tc):
     """A run stopped by an exception after step 2 (its step-2 checkpoint written), to resume."""
     def interrupt(step, loss):

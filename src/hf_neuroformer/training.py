@@ -1708,7 +1708,7 @@ def train(
         trainer_state = {
             "step": step, "epoch": epoch, "micro_batches_done_in_epoch": done_in_epoch, "log": log,
             "best_step": best_step, "best_validation_loss": best_val if math.isfinite(best_val) else None,
-            "running_loss": running, "train_time_s": time_before + time.time() - t_start,
+            "running_loss": running, "train_time_s": time_before + time.time() - t_steps,
             "first_nonfinite_step": first_nonfinite_step,
             "n_train_windows_unused": unused_total,
             "fingerprint": fingerprint, "training": dataclasses.asdict(training),
@@ -1741,6 +1741,10 @@ def train(
                       f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
 
     first_step = step
+    # train_time_s: the time of the training steps (their validations and checkpoints), summed over the
+    # runs of a resumed one; it began with t_start, before the windows were built, so it held the data's
+    # preparation too, once more for every resume
+    t_steps = time.time()
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main))
     while step < total_steps and epoch < training.max_epochs:
         model.train()
@@ -1880,7 +1884,7 @@ def train(
                       UserWarning, stacklevel=2)
     if training.activation_checkpointing:
         model.activation_checkpointing_disable()
-    train_time = time_before + time.time() - t_start
+    train_time = time_before + time.time() - t_steps
     if on_train_end is not None:
         on_train_end(model)
 
