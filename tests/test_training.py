@@ -46,9 +46,12 @@ def test_checkpoint_is_chosen_on_validation(rec, tmp_path):
     at = {s: load_file(ckpt / f"step-{s:08d}" / "model.safetensors") for s in (best["step"], 24)}
     assert all(np.array_equal(saved[k].numpy(), at[best["step"]][k].numpy()) for k in saved)
     assert not all(np.array_equal(saved[k].numpy(), at[24][k].numpy()) for k in saved)
-    # (a confidence interval is a [low, high] list of floats, or None when it cannot be given)
+    # (a confidence interval is a [low, high] list of floats, or None when it cannot be given; the
+    # training_stretches a list of dicts, here one: steps 1-24 with this run's settings)
     assert all(isinstance(v, (int, float, str, dict)) or (k.endswith("_ci95") and (
-        v is None or (isinstance(v, list) and all(isinstance(x, float) for x in v)))) for k, v in m.items())
+        v is None or (isinstance(v, list) and all(isinstance(x, float) for x in v))))
+        or (k == "training_stretches" and all(isinstance(x, dict) for x in v)) for k, v in m.items())
+    assert [(r["from_step"], r["to_step"], r["mixed_precision"]) for r in m["training_stretches"]] == [(1, 24, "no")]
     # model.safetensors as readable as config.json beside it (safetensors 0.8 writes 0600 files),
     # in the output and in a resumable checkpoint
     import stat
@@ -1164,6 +1167,11 @@ def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, t
 
     out = tmp_path / "m"
     shutil.copytree(finished_run, out)
+    # its checkpoint as one written before training_stretches was kept: its steps ran with its settings
+    state_file = out / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["training_stretches"]
+    state_file.write_text(json.dumps(state))
     old = _files(out)
     cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2)
     # at its own max_steps: nothing to do, said so, the model untouched, its metrics returned
@@ -1179,9 +1187,20 @@ def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, t
         train(rec, out, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True, on_step_end=interrupt)
     assert _files(out) == old
     steps = []
-    m = train(rec, out, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True,
-              on_step_end=lambda s, loss: steps.append(s))
+    # in another precision (a setting a resume may change: warned, used)
+    with pytest.warns(UserWarning, match="mixed_precision"):
+        m = train(rec, out, cfg, dataclasses.replace(tc, max_steps=4, mixed_precision="bf16"), progress=False,
+                  resume=True, on_step_end=lambda s, loss: steps.append(s))
     assert steps == [3, 4] and m["total_steps"] == 4  # continued from the step-2 checkpoint
+    # metrics.json said "bf16" alone, though steps 1-2 ran in float32: each stretch is recorded with its
+    # settings, in the checkpoint too (a further resume carries them on)
+    same = {"torch_compile": False, "torch_compile_backend": "inductor", "attn_implementation": "sdpa",
+            "activation_checkpointing": False}
+    assert m["training_stretches"] == [{"from_step": 1, "to_step": 2, "mixed_precision": "no", **same},
+                                       {"from_step": 3, "to_step": 4, "mixed_precision": "bf16", **same}]
+    assert m["mixed_precision"] == ["no", "bf16"]
+    state = json.loads((out / "checkpoints" / "step-00000004" / "trainer_state.json").read_text())
+    assert state["training_stretches"] == m["training_stretches"]
     new = _files(out)
     assert set(new) == set(old)  # the documented layout, nothing left of the save
     assert new["model.safetensors"] != old["model.safetensors"]

@@ -753,6 +753,23 @@ STATE_TRAINING_FIELDS = ("learning_rate", "weight_decay")
 #: resuming from a checkpoint written inside an epoch with other values is refused.
 ORDER_TRAINING_FIELDS = ("seed", "shuffle_buffer_size")
 
+#: TrainingConfig fields that say how the training steps ran, which a resume may change (warned, used):
+#: ``metrics.json``'s ``training_stretches`` records them for each stretch of steps that one run trained.
+STRETCH_TRAINING_FIELDS = ("mixed_precision", "torch_compile", "torch_compile_backend", "attn_implementation",
+                           "activation_checkpointing")
+
+
+def _with_stretch(stretches: list, first: int, last: int, training: "TrainingConfig") -> list:
+    """``stretches`` (``{"from_step", "to_step", <STRETCH_TRAINING_FIELDS>}``, oldest first) with steps
+    ``first`` to ``last`` trained with ``training``'s settings: the last stretch extended where they are
+    its settings and it ends at ``first - 1``, else a new one (none when ``last < first``)."""
+    if last < first:
+        return list(stretches)
+    settings = {k: getattr(training, k) for k in STRETCH_TRAINING_FIELDS}
+    if stretches and stretches[-1]["to_step"] == first - 1 and all(stretches[-1].get(k) == v for k, v in settings.items()):
+        return [*stretches[:-1], {**stretches[-1], "to_step": last}]
+    return [*stretches, {"from_step": first, "to_step": last, **settings}]
+
 
 #: How messages about a prepared directory name it: ``train``'s argument and the CLI flag.
 PREPARED_FIELD = "recording (--data)"
@@ -1609,6 +1626,7 @@ def train(
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
     step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
+    stretches = []  # the steps of earlier runs (a resumed run's checkpoint) by the settings they ran with
     first_nonfinite_step = None  # the first step whose training loss was NaN or infinite (training diverged)
     # the spikes of every split (and, streamed, the shards): resuming on other data would train the
     # steps after the checkpoint on another recording than those before it, silently
@@ -1675,6 +1693,9 @@ def train(
         step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
         log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
         first_nonfinite_step = state.get("first_nonfinite_step")
+        # a checkpoint written before stretches were kept: its steps ran with its training settings
+        stretches = state.get("training_stretches") or _with_stretch([], 1, step, TrainingConfig(**{
+            k: state["training"][k] for k in STRETCH_TRAINING_FIELDS if k in state["training"]}))
         # the checkpoint holds the total over processes; it is carried on the main process
         n_unused = state.get("n_train_windows_unused", 0) if main else 0
         best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
@@ -1712,6 +1733,7 @@ def train(
             "first_nonfinite_step": first_nonfinite_step,
             "n_train_windows_unused": unused_total,
             "fingerprint": fingerprint, "training": dataclasses.asdict(training),
+            "training_stretches": _with_stretch(stretches, first_step + 1, step, training),
         }
         _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
 
@@ -1888,6 +1910,8 @@ def train(
     if on_train_end is not None:
         on_train_end(model)
 
+    ran = _with_stretch(stretches, first_step + 1, step, training)
+    precisions = list(dict.fromkeys(r["mixed_precision"] for r in ran)) or [training.mixed_precision]
     metrics: Dict[str, object] = {}
     figures: Dict[str, object] = {}
     if accelerator.is_main_process:
@@ -2004,8 +2028,10 @@ def train(
             "num_processes": world,
             "micro_batch_size": micro_batch,
             **({"n_initial_tensors_given": n_initial} if n_initial is not None else {}),
-            # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision)
-            "mixed_precision": training.mixed_precision,
+            # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision); a
+            # resume may change it (warned, used): then each one, in the order they ran, with the stretches
+            "mixed_precision": (precisions[0] if len(precisions) == 1 else precisions),
+            "training_stretches": ran,
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         if log:
