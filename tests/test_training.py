@@ -1201,6 +1201,12 @@ def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, t
     assert m["mixed_precision"] == ["no", "bf16"]
     state = json.loads((out / "checkpoints" / "step-00000004" / "trainer_state.json").read_text())
     assert state["training_stretches"] == m["training_stretches"]
+    from hf_neuroformer.cli import _print_metrics
+
+    capsys.readouterr()
+    _print_metrics(m)  # neuroformer train's summary: the list printed, not left out as a non-figure
+    said = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("mixed_precision ")]
+    assert len(said) == 1 and said[0].endswith(" no, bf16"), said
     new = _files(out)
     assert set(new) == set(old)  # the documented layout, nothing left of the save
     assert new["model.safetensors"] != old["model.safetensors"]

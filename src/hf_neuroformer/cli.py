@@ -306,6 +306,8 @@ def _print_metrics(metrics: dict) -> None:
             print(f"  {k:<34s} {_figure(v)}{_ci_text(metrics, k, said)}")
         elif isinstance(v, (int, str)):
             print(f"  {k:<34s} {v}")
+        elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):  # mixed_precision of a resumed run
+            print(f"  {k:<34s} {', '.join(v)}")
 
 
 #: TrainingConfig fields that a ``neuroformer train`` flag of the same name sets to its value
