@@ -1046,7 +1046,9 @@ def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tm
 def test_a_float32_starting_time_of_a_behaviour_series_is_read_with_a_warning(tmp_path):
     """A TimeSeries sampled at a rate whose starting_time another writer stored as float32 was widened
     without a word (4485.4 s read as 4485.39990234375, every sample 98 µs early), while float32
-    timestamps and spike times were named. It is now read with the same warning, naming the series."""
+    timestamps and spike times were named. It is now read with the same warning, naming the series;
+    so is a float32 rate."""
+    import h5py
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
     path = tmp_path / "rate.nwb"
@@ -1060,6 +1062,21 @@ def test_a_float32_starting_time_of_a_behaviour_series_is_read_with_a_warning(tm
     assert len(notes) == 1 and notes[0].startswith("read_nwb: speed.starting_time are stored as float32"), notes
     assert "4485.4 as float32 is 4485.39990234375 s" in notes[0]
     assert back.behaviour["speed"].timestamps[0] == float(np.float32(4485.4))
+
+    # a float32 rate (the starting_time dataset's attribute) was not named: 59.94 Hz is 59.939998626708984 Hz
+    # as float32, its samples 82 µs late after an hour; named by the same warning, with that drift
+    nwb = NWBFile(session_description="x", identifier="rate", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.5, 3599.0])
+    nwb.add_acquisition(TimeSeries(name="led", data=np.zeros(215785), unit="px", rate=59.94, starting_time=0.0))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    with h5py.File(path, "a") as f:
+        f["acquisition/led/starting_time"].attrs["rate"] = np.float32(59.94)
+    back, notes = float32_notes(read_nwb, path)
+    assert len(notes) == 1 and notes[0].startswith("read_nwb: led.rate is stored as float32"), notes
+    assert "59.94 as float32 is 59.939998626708984 Hz, its last sample 82.5 µs off" in notes[0], notes
+    assert "read as float64 with that rounding" in notes[0]  # the one warning of widen_stored_times
+    assert back.behaviour["led"].timestamps[-1] == 215784 / float(np.float32(59.94))
 
 
 def test_first_few_names_the_first_items_then_how_many_more():

@@ -242,10 +242,41 @@ def widen_stored_times(x, what: str, reader: str) -> np.ndarray:
     arr = np.asarray(x)
     note = narrow_float_note(arr)
     if note is not None and np.isfinite(arr).any():
-        warnings.warn(f"{reader}: {what} are stored as {note}; read as float64 with that rounding (the file holds "
-                      "no more precision): spikes and samples within it of a window or bin edge may be counted on "
-                      "the other side; write float64 times to keep them exact", stacklevel=3)
+        _warn_stored_narrow(f"{reader}: {what} are stored as {note}")
     return arr.astype(np.float64)
+
+
+def widen_stored_rate(rate, n_samples: int, what: str, reader: str) -> float:
+    """A sampling rate (Hz) a reader found in a file, as a Python float; the warning of
+    :func:`widen_stored_times` when the file stores it narrower (float32, float16), as it does for
+    the ``starting_time`` beside it. Sample k lies at ``starting_time + k / rate``, so the rate's
+    rounding moves the samples more the later they come: 59.94 Hz as float32 is
+    59.939998626708984 Hz, whose samples are 82 µs late after an hour. The warning gives that drift
+    over the ``n_samples`` samples (and its bound, half a float step of the rate). A rate that is
+    not a finite number > 0 is returned as a float unwarned, for the caller's own check."""
+    arr = np.asarray(rate)
+    r = float(arr)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize < 8 and np.isfinite(r) and r > 0:
+        span = max(int(n_samples) - 1, 0) / r  # the last sample's offset from starting_time, s
+        half_step = float(np.spacing(arr)) / 2
+        note = (f"{arr.dtype}, which rounds a rate of {r:g} Hz by as much as {half_step:.3g} Hz, so the samples "
+                f"starting_time + k / rate drift by up to {span * half_step / r * 1e6:.3g} µs over the series' "
+                f"{int(n_samples)} samples ({span:g} s), across window and bin edges")
+        written = float(str(arr[()]))
+        if written != r:
+            note += (f"; e.g. {str(arr[()])} as {arr.dtype} is {r!r} Hz, its last sample "
+                     f"{abs(span - span * r / written) * 1e6:.3g} µs off")
+        _warn_stored_narrow(f"{reader}: {what} is stored as {note}")
+    return r
+
+
+def _warn_stored_narrow(head: str) -> None:
+    """The one warning of a time or rate a file stores narrower than float64 (:func:`widen_stored_times`,
+    :func:`widen_stored_rate`): ``head`` names the reader, the field and the rounding; the rest says
+    what follows. Attributed to the reader's caller."""
+    warnings.warn(f"{head}; read as float64 with that rounding (the file holds no more precision): spikes and "
+                  "samples within it of a window or bin edge may be counted on the other side; write float64 times "
+                  "to keep them exact", stacklevel=4)
 
 
 def as_real_numbers(x, what: str, expected: str = "numbers", hint: str = "",
@@ -1439,5 +1470,5 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
 
 
 __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
-           "refuse_narrow_float_times", "widen_stored_times",
+           "refuse_narrow_float_times", "widen_stored_times", "widen_stored_rate",
            "names_without_whitespace"]

@@ -27,8 +27,8 @@ What :func:`read_nwb` maps where
 * Every ``TimeSeries`` / ``SpatialSeries`` in ``acquisition`` and in each ``processing`` module,
   also inside containers such as ``Position``, ``CompassDirection`` or ``BehavioralTimeSeries``
   -> ``behaviour[name]``. Values are ``data * conversion + offset`` (the series' ``unit``);
-  timestamps are ``timestamps`` or ``starting_time + arange(n) / rate`` (s; either stored as float32 is read
-  with a warning naming it, as spike times are). A name used by two
+  timestamps are ``timestamps`` or ``starting_time + arange(n) / rate`` (s; any of them stored as float32 is
+  read with a warning naming it, as spike times are: a float32 rate names the drift it gives the last sample). A name used by two
   series gets the container (or module) name as prefix (``"Position_x"``), and the module's name
   too where that is still used twice (``"tracking_Position_x"``: a ``Position`` in each of two
   processing modules). Skipped, with a
@@ -159,7 +159,7 @@ import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus,
                          file_names_without_whitespace, first_few, session_from_file, session_values,
-                         unnamed_units_message, widen_stored_times)
+                         unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -483,7 +483,8 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
         t = widen_stored_times(ts.timestamps[:], f"{label}.timestamps", "read_nwb")
     else:  # a float32 starting_time (another writer than pynwb) was widened without a word, as timestamps were not
         start = float(widen_stored_times(ts.starting_time or 0.0, f"{label}.starting_time", "read_nwb"))
-        t = start + np.arange(values.shape[0], dtype=np.float64) / float(ts.rate)
+        rate = widen_stored_rate(ts.rate, values.shape[0], f"{label}.rate", "read_nwb")  # float32: warned alike
+        t = start + np.arange(values.shape[0], dtype=np.float64) / rate
     if t.shape[0] != values.shape[0]:
         warnings.warn(f"behaviour: skipped {label!r}: {t.shape[0]} timestamps for {values.shape[0]} samples")
         return None
