@@ -1042,6 +1042,22 @@ def test_an_nwb_file_storing_float32_times_is_read_with_one_warning_per_field(tm
     assert back.spike_times.tolist() == rec.spike_times.astype(np.float32).astype(np.float64).tolist()
     assert back.trials.tolist() == [[700.0, 700.1]]  # 700.0 is exact in float32; the stops stayed float64
 
+    # a file of another writer reads its trials table as the trials and as the epoch 'trials': its float32
+    # start_time was named twice, once per use; now once, naming both
+    from pynwb import NWBHDF5IO, NWBFile
+
+    nwb = NWBFile(session_description="x", identifier="other", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[700.05, 700.5])
+    nwb.add_trial(start_time=700.05, stop_time=700.4)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    store_as_float32(path, ("intervals/trials/start_time",))
+    back, notes = float32_notes(read_nwb, path)
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("read_nwb: trials.start_time (read as the trials and as the epoch 'trials') are "
+                               "stored as float32"), notes
+    assert back.trials[0, 0] == back.epochs["trials"][0] == float(np.float32(700.05))
+
 
 def test_a_float32_starting_time_of_a_behaviour_series_is_read_with_a_warning(tmp_path):
     """A TimeSeries sampled at a rate whose starting_time another writer stored as float32 was widened

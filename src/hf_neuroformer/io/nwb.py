@@ -251,9 +251,29 @@ def _unique_name(name: str, taken) -> str:
     return f"{name}_{k}"
 
 
-def _interval_bounds(table) -> Tuple[np.ndarray, np.ndarray]:
-    return (widen_stored_times(table["start_time"].data[:], f"{table.name}.start_time", "read_nwb"),
-            widen_stored_times(table["stop_time"].data[:], f"{table.name}.stop_time", "read_nwb"))
+class _IntervalBounds:
+    """``bounds(table, use)``: the ``(start, stop)`` float64 s of an interval table, for one
+    :func:`read_nwb` call that reads it as ``use`` (``"the trials"``). A table is read as several
+    things (``trials`` as the trials and as the epoch ``'trials'``; a task table as trials, epoch and
+    events), and its float32 bounds were named in one warning per use; :meth:`warn`, called once all
+    is read, gives one per column (:func:`widen_stored_times`) naming every use."""
+
+    def __init__(self):
+        self._read: Dict[str, list] = {}  # table name -> [start_time, stop_time as stored, uses]
+
+    def __call__(self, table, use: str) -> Tuple[np.ndarray, np.ndarray]:
+        if table.name not in self._read:
+            self._read[table.name] = [table["start_time"].data[:], table["stop_time"].data[:], []]
+        start, stop, uses = self._read[table.name]
+        if use not in uses:
+            uses.append(use)
+        return np.asarray(start, dtype=np.float64), np.asarray(stop, dtype=np.float64)
+
+    def warn(self) -> None:
+        for name, (start, stop, uses) in self._read.items():
+            read_as = f" (read as {' and as '.join(uses)})" if len(uses) > 1 else ""
+            for col, stored in (("start_time", start), ("stop_time", stop)):
+                widen_stored_times(stored, f"{name}.{col}{read_as}", "read_nwb")
 
 
 def _usable_rows(starts: np.ndarray, stops: np.ndarray, what: str, tname: str) -> np.ndarray:
@@ -585,7 +605,7 @@ def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
 
 
 # ---------------------------------------------------------------------------------- intervals
-def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, float]]:
+def _read_epochs_table(table, bounds: _IntervalBounds, ours: bool = False) -> Dict[str, Tuple[float, float]]:
     """``name -> (start, stop)`` of an ``epochs`` table.
 
     In a file written by :func:`write_nwb` (``ours``) every row's single tag is its name, taken
@@ -593,7 +613,7 @@ def _read_epochs_table(table, ours: bool = False) -> Dict[str, Tuple[float, floa
     pynapple writes for unnamed intervals) or empty give ``"epoch{i}"`` (``i`` = row in the file);
     there rows that are no span (NaN bound, ``stop <= start``) are dropped, counted in a warning.
     """
-    starts, stops = _interval_bounds(table)
+    starts, stops = bounds(table, "the epochs")
     if ours and "tags" in table.colnames:
         names = ["_".join(str(v) for v in _decode(np.atleast_1d(t)).ravel()) for t in table["tags"][:]]
         out: Dict[str, Tuple[float, float]] = {}
@@ -629,12 +649,12 @@ def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epo
                   "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=stacklevel)
 
 
-def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
+def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool, bounds: _IntervalBounds):
     """Concatenate interval tables into ``(trials, trial_info)`` sorted by start time; rows that
     are no span (see :func:`_usable_rows`) are dropped with their ``trial_info`` values, counted."""
     starts, stops, cols, task = [], [], [], []
     for tname, table in tables:
-        a, b = _interval_bounds(table)
+        a, b = bounds(table, "the trials")
         ok = _usable_rows(a, b, "trials", tname)  # the same rows of every trial_info column go too
         starts.append(a[ok])
         stops.append(b[ok])
@@ -682,10 +702,11 @@ def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool):
     return trials[order], {k: v[order] for k, v in info.items()}
 
 
-def _read_stimulus(table, name_col: str, tname: str, all_names: Optional[List[str]] = None) -> Stimulus:
+def _read_stimulus(table, name_col: str, tname: str, bounds: _IntervalBounds,
+                   all_names: Optional[List[str]] = None) -> Stimulus:
     """Categorical stimulus of an interval table. ``all_names``: the full list of names written
     by :func:`write_nwb` (ids with no interval included), which takes precedence."""
-    starts, stops = _interval_bounds(table)
+    starts, stops = bounds(table, "the stimulus")
     vals = _simple_column(table, name_col)
     if vals is None:
         raise RecordingValidationError(f"intervals[{tname!r}].{name_col}: expected a 1-D column of names")
@@ -860,17 +881,18 @@ def read_nwb(
         behaviour = _read_behaviour(nwb)
         frames = _read_frames(nwb)
 
+        bounds = _IntervalBounds()  # each interval table read once, its float32 columns named once
         ours = TIME_DOMAIN_TABLE in intervals or str(nwb.source_script or "") == WRITER_MARK
         epochs: Dict[str, Tuple[float, float]] = {}
         epoch_intervals: Dict[str, np.ndarray] = {}
         if ours and EPOCH_INTERVALS_TABLE in intervals:
-            epoch_intervals = _read_epoch_intervals(intervals[EPOCH_INTERVALS_TABLE])
+            epoch_intervals = _read_epoch_intervals(intervals[EPOCH_INTERVALS_TABLE], bounds)
         if nwb.epochs is not None and len(nwb.epochs):
-            epochs.update(_read_epochs_table(nwb.epochs, ours))
+            epochs.update(_read_epochs_table(nwb.epochs, bounds, ours))
 
         time_domain = None
         if ours and TIME_DOMAIN_TABLE in intervals:  # absent: the recording had none (KeyError before)
-            a, b = _interval_bounds(intervals[TIME_DOMAIN_TABLE])
+            a, b = bounds(intervals[TIME_DOMAIN_TABLE], "the time domain")
             if a.size != 1:
                 raise RecordingValidationError(
                     f"intervals['time_domain']: expected exactly one row, got {a.size} in {path}"
@@ -878,7 +900,7 @@ def read_nwb(
             time_domain = (float(a[0]), float(b[0]))
         time_support = None
         if ours and TIME_SUPPORT_TABLE in intervals:
-            a, b = _interval_bounds(intervals[TIME_SUPPORT_TABLE])
+            a, b = bounds(intervals[TIME_SUPPORT_TABLE], "the time support")
             time_support = np.stack([a, b], 1).astype(np.float64)
 
         # stimulus
@@ -902,7 +924,7 @@ def read_nwb(
             session_info = json.loads(text.decode() if isinstance(text, bytes) else str(text))
         if stimulus_table is not None:
             tname, col = stimulus_table
-            stim = _read_stimulus(intervals[tname], col, tname, all_names)
+            stim = _read_stimulus(intervals[tname], col, tname, bounds, all_names)
         if frames is not None:
             stim = Stimulus(frames=frames[0], frame_times=frames[1], description=frames[2],
                             ids=None if stim is None else stim.ids, intervals=None if stim is None else stim.intervals,
@@ -935,7 +957,7 @@ def read_nwb(
         trials, trial_info = None, {}
         if trial_tables:
             tabs = [(t, intervals[t]) for t in trial_tables]
-            trials, trial_info = _read_trials(tabs, tagged=len(tabs) > 1)
+            trials, trial_info = _read_trials(tabs, tagged=len(tabs) > 1, bounds=bounds)
             if ours and trial_tables == ["trials"]:  # mixed columns write_nwb stored as JSON text
                 for name in trial_info:
                     if str(nwb.trials[name].description).endswith(TRIAL_JSON_NOTE):
@@ -946,7 +968,7 @@ def read_nwb(
             for tname, table in intervals.items():
                 if tname in ("epochs", TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE) or not len(table):
                     continue
-                a, b = _interval_bounds(table)
+                a, b = bounds(table, f"the epoch {tname!r}")
                 # rows that are no span (a NaN bound, stop <= start) are dropped, counted: kept, one made the
                 # whole file unreadable (epochs / epoch_intervals need stop > start)
                 ok = _usable_rows(a, b, "epochs", tname)
@@ -972,7 +994,8 @@ def read_nwb(
                     _warn_repeated_epoch_names({nm: keys for nm, keys in given.items() if len(keys) > 1}, tname,
                                                stacklevel=3)
 
-        raw_events = read_events(nwb, intervals, ours, _simple_column, _row_names)
+        raw_events = read_events(nwb, intervals, ours, _simple_column, _row_names, bounds)
+        bounds.warn()  # one warning per float32 column of an interval table, naming what it was read as
 
         if session is None:
             if ours and nwb.session_id is not None:  # write_nwb stores the session there ("" included)
@@ -1030,10 +1053,10 @@ def read_nwb(
     return rec
 
 
-def _read_epoch_intervals(table) -> Dict[str, np.ndarray]:
+def _read_epoch_intervals(table, bounds: _IntervalBounds) -> Dict[str, np.ndarray]:
     """``name -> (n, 2)`` rows of the ``epoch_intervals`` table :func:`write_nwb` writes (one
     row per interval, its single tag = the epoch's name, rows in order)."""
-    a, b = _interval_bounds(table)
+    a, b = bounds(table, "the epoch intervals")
     tags = [t[0] if len(t) else "" for t in table["tags"][:]] if len(table) else []
     out: Dict[str, list] = {}
     for name, s, e in zip(tags, a, b):

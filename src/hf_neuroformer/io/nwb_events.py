@@ -121,12 +121,10 @@ def _label_column(table, simple_column, row_names, tname: str) -> Optional[np.nd
     return found(None, None)
 
 
-def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
+def _boundary_events(tname: str, table, simple_column, start: np.ndarray, stop: np.ndarray) -> Optional[EventSeries]:
     cols = sorted((int(m.group(1)), c) for c in table.colnames if (m := _BOUNDARY.match(c)))
     if not cols:
         return None
-    start = widen_stored_times(table["start_time"].data[:], f"{table.name}.start_time", "read_nwb")
-    stop = widen_stored_times(table["stop_time"].data[:], f"{table.name}.stop_time", "read_nwb")
     cat = simple_column(table, "stimCategory") if "stimCategory" in table.colnames else None
     if cat is not None and cat.dtype.kind not in "biuf":
         cat = None  # not the numeric 0/1/2 codes: labelled by column, as without it
@@ -179,7 +177,7 @@ def _boundary_events(tname: str, table, simple_column) -> Optional[EventSeries]:
     return EventSeries(np.asarray(times)[order], np.asarray(labels, dtype=object)[order], what)
 
 
-def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> Dict[str, EventSeries]:
+def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names, bounds) -> Dict[str, EventSeries]:
     """The event streams of an open NWB file (see the module docstring). Not yet cleaned.
 
     Args:
@@ -187,6 +185,8 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
         intervals: ``nwbfile.intervals`` as a dict.
         ours: the file was written by :func:`~hf_neuroformer.io.write_nwb`.
         simple_column, row_names: the NWB reader's column helpers.
+        bounds: ``bounds(table, use)`` -> an interval table's float64 ``(start_time, stop_time)``, read
+            once per read_nwb call, which names a float32 column once with all its uses.
     """
     from pynwb.misc import AnnotationSeries
 
@@ -208,11 +208,11 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names) -> D
     for tname, table in intervals.items():
         if tname in _NOT_EVENTS or tname.lower().endswith("support") or not len(table):
             continue
-        t = widen_stored_times(table["start_time"].data[:], f"{tname}.start_time", "read_nwb")
+        t, stop = bounds(table, f"the events {tname!r}")
         lab = _label_column(table, simple_column, row_names, tname)
         add(tname, EventSeries(t, lab, f"start_time of the rows of interval table {tname!r}"
                                       + ("" if lab is None else " (labelled)")))
-        b = _boundary_events(tname, table, simple_column)
+        b = _boundary_events(tname, table, simple_column, t, stop)
         if b is not None:
             add((tname[: -len("_table")] if tname.endswith("_table") else tname) + "_boundaries", b)
     places = [("acquisition", nwb.acquisition.values())]
