@@ -236,6 +236,12 @@ def test_a_special_token_is_not_taken_as_a_unit():
         with pytest.raises(ValueError, match="is a special token"):
             tok.add_units([special])
     assert tok.add_units(["s/0", "s/1"]) == [3, 4]
+    # a unit whose name holds a special token's text is a unit token like any other (text input is a
+    # whitespace-separated list of them): the text path split it at the special and refused 's/'
+    tok.add_units(["s/<eos>", "<bos>s"])
+    assert tok("s/<eos> <bos>s s/0")["input_ids"] == [5, 6, 3]
+    assert tok.decode(tok("s/<eos>")["input_ids"]) == "s/<eos>"
+    assert tok("s/1<eos>")["input_ids"] == [4, EOS]  # a special glued to a unit is still split off
 
 
 @pytest.mark.parametrize("field, value, expect", [

@@ -60,7 +60,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     The three specials are ``<pad>`` (id 0), ``<bos>`` (1) and ``<eos>`` (2); the units follow from
     :data:`~hf_neuroformer.configuration_neuroformer.FIRST_UNIT_ID` (3, the number of specials) in the
     order they were added. Text input is a
-    whitespace-separated list of unit tokens, e.g. ``tokenizer("session0/unit3 session0/unit7")``.
+    whitespace-separated list of unit tokens, e.g. ``tokenizer("session0/unit3 session0/unit7")``;
+    a unit token is any whitespace-free name, one holding a special token's text (``"s/<eos>"``)
+    included (:meth:`tokenize`).
 
     Raises:
         UnknownUnitError: when a unit token is not in the vocabulary (no silent ``<unk>``).
@@ -402,6 +404,18 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
     def __len__(self) -> int:
         return len(self.vocab)
+
+    def tokenize(self, text: str, **kwargs) -> List[str]:
+        """The tokens of text input: a whitespace-separated list of unit tokens (the class docstring).
+        Each whitespace-free piece the vocabulary holds is its token, whole; any other piece goes
+        through transformers' ``tokenize`` (which splits off the special tokens written into it,
+        ``"s/u1<eos>"`` -> ``"s/u1"``, ``"<eos>"``). transformers split the text at the special
+        tokens first, so the unit ``"s/<eos>"`` (encoded by ``encode_window``) was refused in text
+        as the unknown ``"s/"``."""
+        out: List[str] = []
+        for piece in str(text).split():
+            out += [piece] if piece in self.vocab else super().tokenize(piece, **kwargs)
+        return out
 
     def _tokenize(self, text: str, **kwargs) -> List[str]:
         return text.split()
