@@ -378,6 +378,7 @@ def test_nwb_frames_with_a_channel_axis_are_read_as_grey_levels_on_their_rate(tm
     float32 starting_time is read with a warning naming it)."""
     from datetime import datetime, timezone
 
+    import h5py
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
 
@@ -398,6 +399,14 @@ def test_nwb_frames_with_a_channel_axis_are_read_as_grey_levels_on_their_rate(tm
     rec, notes = float32_notes(read_nwb, tmp_path / "m.nwb")
     assert len(notes) == 1 and notes[0].startswith("read_nwb: stimulus 'movie' starting_time are stored as float32"), notes
     np.testing.assert_array_equal(rec.stimulus.frame_times, float(np.float32(0.2)) + np.arange(5) / 30.0)
+    # so is a float32 rate (an attribute of starting_time), which was not named either
+    with h5py.File(tmp_path / "m.nwb", "a") as f:
+        f["stimulus/presentation/movie/starting_time"].attrs["rate"] = np.float32(29.97)
+    rec, notes = float32_notes(read_nwb, tmp_path / "m.nwb")
+    assert len(notes) == 2 and notes[1].startswith("read_nwb: stimulus 'movie' rate is stored as float32"), notes
+    assert "29.97 as float32 is 29.969999313354492 Hz" in notes[1], notes
+    np.testing.assert_allclose(rec.stimulus.frame_times, float(np.float32(0.2)) + np.arange(5) / float(np.float32(29.97)),
+                               rtol=0, atol=1e-12)
 
 
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):

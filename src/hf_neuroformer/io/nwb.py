@@ -754,8 +754,9 @@ def _read_frames(nwb):
             if data.ndim != 3:
                 warnings.warn(f"stimulus: skipped {sname!r}: expected frames (n, height, width), got {data.shape}")
                 continue
-            if obj.timestamps is None:  # a float32 starting_time, widened inside get_timestamps without a word
+            if obj.timestamps is None:  # a float32 starting_time or rate, widened inside get_timestamps without a word
                 widen_stored_times(obj.starting_time or 0.0, f"stimulus {sname!r} starting_time", "read_nwb")
+                widen_stored_rate(obj.rate, len(data), f"stimulus {sname!r} rate", "read_nwb")
             times = widen_stored_times(obj.get_timestamps(), f"stimulus {sname!r} timestamps", "read_nwb")
             if len(times) != len(data):
                 warnings.warn(f"stimulus: skipped {sname!r}: {len(data)} frames but {len(times)} timestamps")
