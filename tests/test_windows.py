@@ -684,8 +684,12 @@ def test_split_warning_says_when_blocks_were_cut_finer_than_asked():
         plan = plan_splits(rec, cfg)
     assert all(len(plan.segments[s]) == 1 for s in ("train", "validation", "test"))
     cfg = NeuroformerConfig(current_window=0.1, past_window=0.2, split_block_length=7.0)
-    with pytest.warns(UserWarning, match=r"only 4 blocks \(the shortest 7\.50 s: 7 s evened out to tile the 30\.00 s"):
+    with pytest.warns(UserWarning, match=r"only 4 blocks \(the shortest 7\.50 s: 7 s evened out to tile the 30\.00 s") as w:
         plan_splits(rec, cfg)
+    # it said 'use shorter blocks' but not where they are set: it names the YAML key, --config and its commands
+    msg = str(w[0].message)
+    assert "use shorter blocks for finer splits: `split_block_length: <seconds>` in the YAML file given to --config " \
+           "(neuroformer train, prepare, inspect or ablate)" in msg, msg
 
 
 def test_blocks_cut_finer_stay_inside_a_support_with_a_hole(a2929):

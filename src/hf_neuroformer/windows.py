@@ -540,7 +540,9 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         warnings.warn(
             f"split_block_length: only {n_blocks} blocks (the shortest {block_len:.2f} s: {how}), so the split "
             f"fractions {fr} are approximate "
-            f"({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits"
+            f"({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits: "
+            "`split_block_length: <seconds>` in the YAML file given to --config (neuroformer train, prepare, "
+            "inspect or ablate), or NeuroformerConfig(split_block_length=...) in Python"
         )
     group_labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
     labels = np.empty(len(edges), dtype=np.int64)
