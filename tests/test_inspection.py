@@ -7,6 +7,7 @@ The window counts are checked against the tokenized windows training builds
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -77,6 +78,11 @@ def test_summary_names_epochs_targets_and_rates(shared_data):
     text = format_description(desc)
     assert "epochs (--epoch NAME):" in text and "[--target ry]" in text
     assert rec.summary() == text
+    # x, y, z have no unit in the NWB file: their range said so, not a bare number beside ry's "radian"
+    lines = {ln.split(":")[0].strip(): ln for ln in text.splitlines() if ln.startswith("  ")}
+    for name in ("x", "y", "z"):
+        assert re.search(r"range \S+ to \S+ \(unit not recorded\) \[--target " + name + r"\]", lines[name]), lines[name]
+    assert re.search(r"range \S+ to \S+ radian \[--target ry\]", lines["ry"]), lines["ry"]
 
 
 def test_trial_columns_show_labels_ranges_and_missing_values(shared_data):

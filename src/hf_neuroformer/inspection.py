@@ -17,8 +17,8 @@ import numpy as np
 
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
-from .recording import (SpikeRecording, _intersect_intervals, _merge_intervals, count_noun, end_marker_frame,
-                        frames_on_screen, median_frame_interval)
+from .recording import (UNIT_NOT_RECORDED, SpikeRecording, _intersect_intervals, _merge_intervals, count_noun,
+                        end_marker_frame, frames_on_screen, median_frame_interval)
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -505,7 +505,8 @@ def format_description(desc: dict) -> str:
             if not b["n_samples"]:
                 lines.append(f"  {b['name']}: no samples here [not a target here]")
                 continue
-            unit = f" {b['unit']}" if b["unit"] else ""
+            # no unit in the file (A2929's x, y, z): said so, as the decoding figure does, not a bare range
+            unit = f" {b['unit']}" if str(b["unit"] or "").strip() else f" ({UNIT_NOT_RECORDED})"
             dims = f", {b['n_dims']} columns" if b["n_dims"] > 1 else ""
             miss = f", {count_noun(b['n_missing'], 'sample')} with NaN" if b["n_missing"] else ""
             rng = f"range {b['min']:.4g} to {b['max']:.4g}{unit}" if np.isfinite(b["min"]) else "no finite value"

@@ -29,7 +29,7 @@ from .metrics.fidelity import (
     trial_psth,
     usable_trials,
 )
-from .recording import SpikeRecording
+from .recording import SpikeRecording, unit_or_not_recorded
 
 REAL_COLOR = "black"
 GENERATED_COLOR = "tab:orange"
@@ -687,9 +687,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
                 tt, yy, pp = _break_at_gaps(tt, yy, pp)
                 ax.plot(tt, yy, color=REAL_COLOR, lw=1.6, label=recorded_label)
                 ax.plot(tt, pp, color=GENERATED_COLOR, lw=1.0, label="decoded")
-                unit = str(target.get("unit") or "").strip()
                 # a series without a unit in its file (A2929's position x, y, z): said so, not a bare name
-                ax.set_ylabel(f"{name} ({unit or 'unit not recorded'})")
+                ax.set_ylabel(f"{name} ({unit_or_not_recorded(target.get('unit'))})")
             if joins:
                 span = max(float(x_all[-1] - x_all[0]), 1e-9)
                 last = -np.inf

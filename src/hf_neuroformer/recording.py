@@ -122,6 +122,18 @@ def count_noun(count: int, noun: str) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
+# said where a file gives a behaviour series no unit (A2929's position x, y, z), in figures and printouts
+UNIT_NOT_RECORDED = "unit not recorded"
+
+
+def unit_or_not_recorded(unit) -> str:
+    """A behaviour series' unit for a label or a printed range: the unit the file gives
+    (``"radian"``), or ``"unit not recorded"`` where it gives none (``None`` or blank: A2929's
+    position ``x``, ``y``, ``z``), so that a bare number never reads as unitless by choice."""
+    unit = str(unit or "").strip()
+    return unit or UNIT_NOT_RECORDED
+
+
 def first_few(items, n: int = 3, *, quote: bool = True, count_rest: bool = True, sep: str = ", ") -> str:
     """The first ``n`` of ``items`` for a message, joined by ``sep`` (each ``repr``'d with
     ``quote``), then ``" and k more"`` where ``k`` more remain (``count_rest=False``: ``sep + "..."``,
