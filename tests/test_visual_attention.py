@@ -216,6 +216,7 @@ def test_attention_map_cli_writes_figure_and_arrays_and_refuses_overwrite(traine
     assert rep["data"] == str(data.resolve()) and rep["model"] == str(out_dir.resolve())
     assert rep["n_windows"] == 12 and rep["selection"]["population"] and rep["n_stage_layers"] == 2
     assert rep["shapes"]["raw"] == [3, 16, 16] and rep["shapes"]["per_window"] == [12, 3, 16, 16]
+    assert rep["field_of_view_deg"] == [64.0, 64.0]  # stated in the frames description render-gratings writes
     raw = np.load(tmp_path / "fig" / "att_raw.npy")
     assert raw.shape == (3, 16, 16) and raw.sum() == pytest.approx(1.0)
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
@@ -366,8 +367,32 @@ def test_rows_are_labelled_when_the_first_frame_slot_is_padding():
     m[1:] = 1.0 / 128
     fig = visual_attention_figure({"raw": m, "rollout": m}, frames, mask, title="t")
     grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:6]
-    assert [grid[0].get_ylabel(), grid[3].get_ylabel()] == ["raw", "rollout"]
+    assert [grid[0].get_ylabel().split("\n")[0], grid[3].get_ylabel().split("\n")[0]] == ["raw", "rollout"]
     assert "no frame" in grid[0].texts[0].get_text()
+
+
+def test_attention_map_panels_have_pixel_axes_and_the_degrees_the_frames_cover(allen_video):
+    """Found by a new user: the attention-map panels had no axes (set_xticks([]) / set_yticks([])),
+    and nothing said that the frames are e.g. 16 x 16 px covering 64 x 64 deg. The outer panels now
+    number the pixels and label the axes in px, with the degrees where the frames' description
+    (render-gratings) states the field of view; without it the title says it is not recorded."""
+    from hf_neuroformer.analysis.visual_attention import visual_attention_figure
+    from hf_neuroformer.stimuli import GratingParams
+
+    fov = GratingParams.field_of_view_from(allen_video.stimulus.description)
+    assert fov == (64.0, 64.0)
+    assert GratingParams.field_of_view_from(None) is None and GratingParams.field_of_view_from("my movie") is None
+    frames = allen_video.stimulus.frames[:3].astype(np.float64)
+    m = np.full((3, 16, 16), 1.0 / (3 * 16 * 16))
+    for field_of_view, x, y in [(fov, "x (px; 16 px = 64 deg)", "y (px; 16 px = 64 deg)"), (None, "x (px)", "y (px)")]:
+        fig = visual_attention_figure({"raw": m, "rollout": m}, frames, np.ones(3, bool), title="t",
+                                      field_of_view=field_of_view)
+        grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:6]
+        assert [ax.get_xlabel() for ax in grid] == ["", "", "", x, x, x]
+        assert [grid[0].get_ylabel(), grid[3].get_ylabel()] == [f"raw\n{y}", f"rollout\n{y}"]
+        assert all(list(ax.get_xticks()) == [0, 15] and list(ax.get_yticks()) == [0, 15] for ax in grid)
+        title = fig._suptitle.get_text()
+        assert ("field of view in degrees is not recorded" in title) == (field_of_view is None), title
 
 
 def test_attention_map_refuses_a_diverged_model(allen_video, tmp_path):

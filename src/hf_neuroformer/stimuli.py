@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
@@ -67,6 +68,20 @@ class GratingParams:
                 f"{self.frame_rate} Hz frames of {self.frame_shape[0]}x{self.frame_shape[1]} px covering "
                 f"{self.field_of_view[0]}x{self.field_of_view[1]} deg; the grating drifts along the orientation "
                 f"angle (bars perpendicular to it); mean grey (0) between trials.")
+
+    @staticmethod
+    def field_of_view_from(description: Optional[str]) -> Optional[Tuple[float, float]]:
+        """``(height, width)`` degrees of visual angle that a frames description written by
+        :meth:`describe` states (``"... 32x32 px covering 64.0x64.0 deg ..."``, as
+        ``neuroformer render-gratings`` stores it in the NWB file); ``None`` where the description
+        is absent or states no field of view (frames from elsewhere: their size is in pixels only)."""
+        m = re.search(r"px covering ([0-9.eE+-]+)x([0-9.eE+-]+) deg\b", description or "")
+        if m is None:
+            return None
+        try:
+            return float(m.group(1)), float(m.group(2))
+        except ValueError:
+            return None
 
     def validate(self) -> None:
         """Raise ValueError naming the field that is out of range and the range expected.

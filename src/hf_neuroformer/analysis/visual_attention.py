@@ -361,7 +361,7 @@ def draw_overlay(ax, frame: np.ndarray, map_: np.ndarray, vmin: float, vmax: flo
 
 def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, frame_mask: np.ndarray,
                             frame_times=None, title: str = "", path=None, row_labels=None, column_notes=None,
-                            uniform: Optional[np.ndarray] = None):
+                            uniform: Optional[np.ndarray] = None, field_of_view=None):
     """Overlay pixel maps on frames: one column per frame of the window, one row per ``maps``
     entry (readout), the map drawn as multiples of uniform attention over the real pixels, the
     frame as white edge lines with its bright side dotted (:func:`draw_overlay`).
@@ -379,6 +379,11 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
         uniform: optional ``(num_frames, H, W)`` map of uniform attention that the maps are
             divided by; default ``1 / (n real frames * H * W)`` on the real frames (one window).
             Maps pooled over windows whose real frames differ need :func:`uniform_map`.
+        field_of_view: optional ``(height, width)`` of a frame in degrees of visual angle (e.g.
+            :meth:`~hf_neuroformer.stimuli.GratingParams.field_of_view_from` of the frames'
+            description). The panels' axes are in pixels (ticks on the outer panels); with it the
+            axis labels also give the degrees a frame covers, without it the title says the field of
+            view is not recorded.
 
     Returns:
         the :class:`matplotlib.figure.Figure`.
@@ -391,13 +396,21 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
     import textwrap
 
     names = list(maps)
-    F = frames.shape[0]
+    F, H, W = frames.shape
+    if field_of_view is None:  # pixels only: said so, not left for a reader to guess the degrees
+        title = (title + "\n" if title else "") + "axes in pixels; the frames' field of view in degrees is not recorded"
+        xlab, ylab = "x (px)", "y (px)"
+    else:
+        fh, fw = (float(v) for v in field_of_view)
+        xlab, ylab = f"x (px; {W} px = {fw:g} deg)", f"y (px; {H} px = {fh:g} deg)"
     lines = [w for part in title.split("\n") for w in textwrap.wrap(part, 40 * F + 20)] if title else []
     fig = Figure(figsize=(2.3 * F + 1.2, 2.3 * len(names) + 0.3 + 0.16 * len(lines)))
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(names), F, squeeze=False)
     top = 1 - (0.35 + 0.16 * len(lines)) / fig.get_figheight()
-    fig.subplots_adjust(left=0.06, right=0.84, bottom=0.03, top=top, wspace=0.05, hspace=0.08)
+    # room for the outer panels' pixel numbers and axis labels
+    fig.subplots_adjust(left=0.75 / fig.get_figwidth(), right=0.84, bottom=0.5 / fig.get_figheight(), top=top,
+                        wspace=0.05, hspace=0.08)
     if uniform is None:
         n_real_px = max(1, int(frame_mask.sum()) * frames.shape[1] * frames.shape[2])
         rel = {k: np.asarray(m) * n_real_px for k, m in maps.items()}
@@ -413,11 +426,17 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
     for r, name in enumerate(names):
         for f in range(F):
             ax = axes[r, f]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            # pixel ticks (first and last pixel) on every panel, numbered on the outer ones only
+            ax.set_xticks([0, W - 1])
+            ax.set_yticks([0, H - 1])
+            ax.tick_params(labelsize=6, length=2, labelbottom=r == len(names) - 1, labelleft=f == 0)
+            if r == len(names) - 1:
+                ax.set_xlabel(xlab, fontsize=7)
             if f == 0:  # also over a padding panel: the rows of a window whose first frame is padding had no label
-                ax.set_ylabel((row_labels or names)[r], fontsize=8)
+                ax.set_ylabel(f"{(row_labels or names)[r]}\n{ylab}", fontsize=8)
             if not frame_mask[f]:
+                ax.set_xlim(-0.5, W - 0.5)  # the pixel axes of an image: row 0 at the top
+                ax.set_ylim(H - 0.5, -0.5)
                 ax.text(0.5, 0.5, "no frame\n(padding)", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 continue
             im = draw_overlay(ax, frames[f], rel[name][f], vmin, vmax)
@@ -540,7 +559,8 @@ def run_attention_map(
     ``<stem>_frames.npy`` (the background frames: the window's own with ``window_index``, else
     the mean over the windows), ``<stem>_per_window_{raw,rollout}.npy`` ``(n_windows, num_frames,
     H, W)`` float32 and ``<stem>.json`` (selection, readout definitions, normalisation, shapes,
-    counts). Each file is written to a temporary name and renamed; the PNG comes last.
+    counts, ``field_of_view_deg``: ``[height, width]`` degrees the frames' description states, or
+    ``None``). Each file is written to a temporary name and renamed; the PNG comes last.
 
     Args:
         model_dir: directory written by ``neuroformer train`` (its ``splits.json`` says which
@@ -582,6 +602,7 @@ def run_attention_map(
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
     from ..io import check_input_exists, load_recording, read_error
+    from ..stimuli import GratingParams
     from ..windows import SPLITS, check_split_in_recording, tiling_windows
 
     from ..io.output_folder import check_file_name
@@ -698,6 +719,8 @@ def run_attention_map(
              for r in READOUTS}
     corr = [patch_luminance_correlation(res["maps_raw"][i], res["frames"][i], fm[i], res["patch_size"])
             for i in range(starts.size) if res["n_queries"][i] > 0]
+    # degrees of visual angle where the frames' description states them (render-gratings writes it)
+    fov = GratingParams.field_of_view_from(rec.stimulus.description)
     report = {
         "model": str(Path(model_dir).resolve()),
         "data": str(Path(data_path).resolve()),
@@ -722,6 +745,7 @@ def run_attention_map(
         "background": bg_desc,
         "grid": list(res["grid"]),
         "patch_size": list(res["patch_size"]),
+        "field_of_view_deg": None if fov is None else list(fov),
         "shapes": {"raw": list(pooled["raw"].shape), "rollout": list(pooled["rollout"].shape),
                    "frames": list(background.shape), "per_window": list(res["maps_raw"].shape)},
         "files": {k: p.name for k, p in side.items()} | {"figure": png.name},
@@ -743,7 +767,7 @@ def run_attention_map(
         t.write_text(json.dumps(json_safe(report), indent=1))  # numpy scalars as plain numbers
         os.replace(t, side["json"])
         visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes,
-                                uniform=uniform)
+                                uniform=uniform, field_of_view=fov)
     finally:
         for t in tmp:
             if t.exists():
