@@ -1631,6 +1631,11 @@ def test_a_run_killed_while_deleting_a_checkpoint_leaves_none_half_deleted(tmp_p
         with pytest.raises(FileNotFoundError, match=r"\.tmp-step-00000003 is incomplete \(a run stopped while "
                                                     r"writing it, or while deleting it: .* deleted by --overwrite"):
             latest_checkpoint(out)
+        # the finished model without a checkpoint: check_resume said "deleted, or the run had no --save-every",
+        # not naming the leftover
+        with pytest.raises(FileNotFoundError, match=r"holds a finished model .* no training.save_every / --save-every\); "
+                                                    r"\.tmp-step-00000003 is incomplete .* deleted by --overwrite"):
+            check_resume(out, TrainingConfig(max_steps=3))
 
 
 def test_resume_with_nothing_to_do_compares_output_attentions_as_train_stores_it(rec, finished_run, tmp_path, capsys):

@@ -1017,6 +1017,14 @@ def _checkpoints(root: Path):
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
 
 
+def _incomplete_checkpoints(root: Path) -> str:
+    """What the incomplete checkpoints (``.tmp-step-*``) under ``root`` are, named; "" when there is none."""
+    partial = sorted(p.name for p in root.glob(".tmp-step-*")) if root.is_dir() else []
+    return (f"{', '.join(partial)} is incomplete (a run stopped while writing it, or while deleting it: a checkpoint "
+            "dropped by save_total_limit, or an earlier run's deleted by --overwrite, is renamed so before it is "
+            "deleted)") if partial else ""
+
+
 def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> Path:
     """The newest resumable checkpoint of a training run in ``output_dir``.
 
@@ -1031,14 +1039,11 @@ def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> 
     root = Path(output_dir) / CHECKPOINT_DIR
     found = _checkpoints(root)
     if not found:
-        partial = sorted(p.name for p in root.glob(".tmp-step-*")) if root.is_dir() else []
+        partial = _incomplete_checkpoints(root)
         if partial:
             # 'checkpoints are written when --save-every is set' misled a run killed while saving its first one
-            raise FileNotFoundError(
-                f"resume: no complete checkpoint in {str(root)!r}: {', '.join(partial)} is incomplete (a run stopped "
-                "while writing it, or while deleting it: a checkpoint dropped by save_total_limit, or an earlier run's "
-                f"deleted by --overwrite, is renamed so before it is deleted), so there is nothing to resume from; "
-                f"{START_AFRESH}")
+            raise FileNotFoundError(f"resume: no complete checkpoint in {str(root)!r}: {partial}, so there is nothing "
+                                    f"to resume from; {START_AFRESH}")
         if training is not None and training.save_every:
             # "checkpoints are written when --save-every is set" misled a run killed before its first one, which had it
             raise FileNotFoundError(
@@ -1158,9 +1163,13 @@ def check_resume(output_dir, training: "TrainingConfig", config: Optional[Neurof
     found = model_files_in(out)
     ckpt_root = out / CHECKPOINT_DIR
     if found and not _checkpoints(ckpt_root):
+        # an --overwrite run killed while deleting the finished run's checkpoints leaves them as .tmp-step-*,
+        # which "deleted, or the run had no --save-every" did not name
+        partial = _incomplete_checkpoints(ckpt_root)
+        left = f"; {partial}" if partial else ""
         raise FileNotFoundError(
             f"resume: {str(out)!r} holds a finished model ({', '.join(found)}) but no checkpoint in "
-            f"{str(ckpt_root)!r} to continue from (deleted, or the run had no training.save_every / --save-every); "
+            f"{str(ckpt_root)!r} to continue from (deleted, or the run had no training.save_every / --save-every){left}; "
             "a model cannot be extended without its optimizer state: train afresh with --save-every N, into "
             "another --output-dir or with --overwrite (which replaces this model)"
         )
