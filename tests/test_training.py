@@ -1273,6 +1273,32 @@ def test_resume_with_another_batch_size_names_the_settings(rec, finished_run, tm
     assert _files(out) == old
 
 
+def test_a_multi_process_contrastive_checkpoint_from_before_the_gathered_negatives_is_warned_of(finished_run):
+    """Since InfoNCE gathers its negatives across processes (e0b01dc), a contrastive checkpoint of
+    several processes written before (each process contrasted its own windows) resumed with another
+    objective without a word: the resume compares only the launch shape. New checkpoints record
+    contrastive_negatives; a checkpoint of a contrastive run on several processes without the record
+    is warned of (its trainer_state as that older run wrote it: the record taken out, its launch and
+    weight set); one process, or no contrastive loss, had one objective and is not."""
+    from hf_neuroformer.training import _contrastive_objective_changed
+
+    ckpt = finished_run / "checkpoints" / "step-00000002"
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    assert state["contrastive_negatives"] == "all processes"
+    older = {k: v for k, v in state.items() if k != "contrastive_negatives"}
+    older["fingerprint"] = {**state["fingerprint"], "num_processes": 2,
+                            "config": {**state["fingerprint"]["config"], "contrastive_loss_weight": 0.5}}
+    warning = _contrastive_objective_changed(ckpt, older)
+    assert warning is not None and "step-00000002" in warning
+    for words in ("contrastive_loss_weight 0.5, 2 processes", "negatives across processes",
+                  "own process's micro-batch", "every process's micro-batch", "mixes the two objectives"):
+        assert words in warning, (words, warning)
+    assert _contrastive_objective_changed(ckpt, {**older, "contrastive_negatives": "all processes"}) is None
+    one = {**older, "fingerprint": {**older["fingerprint"], "num_processes": 1}}
+    without = {**older, "fingerprint": {**older["fingerprint"], "config": state["fingerprint"]["config"]}}
+    assert _contrastive_objective_changed(ckpt, one) is None and _contrastive_objective_changed(ckpt, without) is None
+
+
 def test_model_of_a_compiled_run_is_recognised_as_its_checkpoints(finished_run, tmp_path):
     # a torch.compile run selects its weights from the compiled module, whose state_dict keys start
     # with '_orig_mod.': the saved model (plain keys) did not match them, so a finished compiled run

@@ -1647,6 +1647,9 @@ def train(
         last = latest_checkpoint(output_dir)
         state = json.loads((last / "trainer_state.json").read_text())
         _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
+        mixed = _contrastive_objective_changed(last, state)
+        if mixed:
+            warnings.warn(mixed)
         changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                    if state["training"].get(k) != v}
         # the restored optimizer and scheduler states carry these: another value would be ignored
@@ -1743,6 +1746,7 @@ def train(
             "n_train_windows_unused": unused_total,
             "fingerprint": fingerprint, "training": dataclasses.asdict(training),
             "training_stretches": _with_stretch(stretches, first_step + 1, step, training),
+            "contrastive_negatives": CONTRASTIVE_NEGATIVES,  # a resume of a checkpoint without it warns
         }
         _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
 
@@ -2187,6 +2191,34 @@ def _check_resume_config(checkpoint: Path, stored: dict, now: dict) -> dict:
     if given:
         _config_differs(checkpoint, stored, now, given)
     return diff
+
+
+#: How the contrastive InfoNCE picks its negatives, recorded in each checkpoint's trainer_state
+#: (``contrastive_negatives``): from the micro-batches of every process (gathered, as CLIP does). A
+#: checkpoint of several processes without it was written when each process contrasted its own windows.
+CONTRASTIVE_NEGATIVES = "all processes"
+
+
+def _contrastive_objective_changed(checkpoint: Path, state: dict) -> Optional[str]:
+    """The warning for resuming ``checkpoint`` (its ``trainer_state``) under another contrastive
+    objective than the one it was trained with, or None.
+
+    A checkpoint of a contrastive run (``contrastive_loss_weight`` > 0) on several processes written
+    before InfoNCE gathered its negatives across processes (no ``contrastive_negatives`` record)
+    contrasted each window with its own process's micro-batch only; its resumed steps take the
+    negatives from every process's micro-batch: another loss, which the launch-shape check does not
+    see. On one process the two are the same.
+    """
+    fingerprint = state.get("fingerprint") or {}
+    weight = (fingerprint.get("config") or {}).get("contrastive_loss_weight") or 0
+    processes = fingerprint.get("num_processes") or 1
+    if weight <= 0 or processes <= 1 or "contrastive_negatives" in state:
+        return None
+    return (f"resume: checkpoint {str(checkpoint)!r} (contrastive_loss_weight {weight}, {processes} processes) was "
+            "written before the contrastive InfoNCE gathered its negatives across processes: its steps contrasted "
+            "each window with the windows of its own process's micro-batch only, the resumed steps contrast it with "
+            "those of every process's micro-batch (more negatives, another loss), so this run mixes the two "
+            f"objectives; to train with one, {START_AFRESH}")
 
 
 def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
