@@ -806,6 +806,32 @@ def test_train_time_is_the_time_of_the_training_steps_summed_over_resumes(rec, t
     assert train_time(2) < train_time(3) < train_time(2) + stamps[3] - t0, (train_time(2), train_time(3))
 
 
+def test_total_time_counts_the_train_call_from_its_start(rec, tmp_path, monkeypatch):
+    """metrics.json's total_time_s, "of the whole train call" (README), was counted from after the
+    argument checks and the Accelerator's setup. Here that part is made 0.5 s longer (in the launcher
+    watch train starts before the Accelerator, the real one called after): the figure must hold it,
+    i.e. be at least the time from the call to on_train_end (metrics.json is written after it; no test
+    split, so nothing is scored in between)."""
+    import time
+
+    import hf_neuroformer.training as training_module
+
+    real_watch = training_module.end_with_launcher
+
+    def slow_watch(*args, **kwargs):  # before the Accelerator is set up
+        time.sleep(0.5)
+        return real_watch(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "end_with_launcher", slow_watch)
+    stamps = {}
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
+    t0 = time.time()
+    with pytest.warns(UserWarning, match="no test"):
+        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16, eval_batch_size=512),
+                  progress=False, on_train_end=lambda model: stamps.setdefault("end", time.time()))
+    assert stamps["end"] - t0 <= m["total_time_s"] <= time.time() - t0, (m["total_time_s"], stamps["end"] - t0)
+
+
 def _train_until_interrupted_at_step_2(rec, out, cfg, tc):
     """A run stopped by an exception after step 2 (its step-2 checkpoint written), to resume."""
     def interrupt(step, loss):

@@ -1355,6 +1355,9 @@ def train(
     from .progress import progress_bar as tqdm, transformers_progress_bars
     from transformers import get_cosine_schedule_with_warmup
 
+    # metrics.json's total_time_s: from here (it began after the checks and the Accelerator's setup, though the
+    # README called it the time of the whole call) to the figure taken as metrics.json is written
+    t_start = time.time()
     streamed = not isinstance(recording, SpikeRecording)
     if streamed and not isinstance(recording, (str, os.PathLike)):  # a dict, an array: a TypeError from inside Path
         raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording(path)) or the path "
@@ -1469,7 +1472,6 @@ def train(
             f"= {ga} * {world} leaves {micro_batch} window per micro-batch; contrastive_loss_weight "
             f"{config.contrastive_loss_weight} contrasts the windows of a micro-batch and needs at least 2 (raise "
             "batch_size or lower gradient_accumulation_steps)")
-    t_start = time.time()
 
     if streamed:
         from datasets.distributed import split_dataset_by_node
