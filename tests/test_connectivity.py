@@ -1740,3 +1740,42 @@ def test_units_without_spikes_are_counted_over_the_spans_the_windows_query(tmp_p
     assert report["segments_s"] == [[0.0, 0.05]] and report["n_query_rows"] == 0
     assert report["units_without_spikes"] == list(range(8))
     assert report["n_excitatory_edges_of_silent_units"] == int((net.weights > 0)[~np.eye(8, dtype=bool)].sum())
+
+
+def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp_path):
+    """Break test: with --max-windows 1 (8-unit hub network) the correlation, CCG and GLM were fitted on
+    0.05 s (5 bins of 10 ms, 25 and 20 of 2 ms) holding 3 spikes, and printed near-chance scores with no
+    word on how little data they used. scores.json now counts each estimate's spikes and bins (windows
+    and query rows for attention), names those below the stated minimum (fewer spikes than the
+    candidate edges they rank) in low_data_estimates, and a warning says so; their scores stay."""
+    from hf_neuroformer.analysis.connectivity import LOW_DATA_RULE, run_connectivity
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=8, n_hubs=1, targets_per_hub=3), duration=8.0, seed=0)
+    nwb = write_network(net, tmp_path / "hub.nwb")
+    model = _untrained_model_dir(net.recording, tmp_path / "model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_connectivity(model, nwb, tmp_path / "c", max_windows=1, progress=False)
+    assert report["segments_s"] == [[0.0, 0.05]]
+    n_spikes = int((net.recording.spike_times < 0.05).sum())
+    assert n_spikes == 3
+    used = report["data_used"]
+    assert used["correlation"] == {"spikes": 3, "bins": 5, "bin_size_s": 0.01, "candidate_edges": 28}
+    assert used["ccg_asymmetry"] == {"spikes": 3, "bins": 25, "bin_size_s": 0.002, "candidate_edges": 56}
+    assert used["glm"] == {"spikes": 3, "bins": 20, "bin_size_s": 0.002, "candidate_edges": 56}
+    assert used["glm"]["bins"] == report["glm_bins_fitted"]
+    assert used["attention_mean"] == {"windows": 1, "query_rows": 0, "candidate_edges": 56}
+    assert report["low_data_rule"] == LOW_DATA_RULE and "fewer spikes" in LOW_DATA_RULE
+    # the unmeasured attention readouts are null already (unmeasured_estimates), not flagged twice
+    assert report["low_data_estimates"] == {
+        "correlation": "3 spikes over 5 bins of 0.01 s, fewer than its 28 candidate edges",
+        "ccg_asymmetry": "3 spikes over 25 bins of 0.002 s, fewer than its 56 candidate edges",
+        "glm": "3 spikes over 20 bins of 0.002 s, fewer than its 56 candidate edges"}
+    assert report["n_low_data_estimates"] == 3
+    for name in report["low_data_estimates"]:  # measured: flagged, not nulled
+        assert report["scores"][name]["hub_auroc"] is not None and report["scores"][name]["unmeasured_reason"] is None
+    said = [str(w.message) for w in caught if "candidate edges" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("3 estimate(s) used fewer spikes"), said
+    assert "glm: 3 spikes over 20 bins" in said[0] and "max_windows" in said[0], said
+    assert json.loads((tmp_path / "c" / "scores.json").read_text())["data_used"] == used
+

@@ -120,6 +120,11 @@ READOUTS = ("last_layer", "mean", "rollout")
 #: module docstring), so a source onto n - 2 or more units is tied or reversed (warned of).
 MIN_UNITS_FOR_DIRECTION = 4
 
+#: when a measured estimate is flagged in ``low_data_estimates`` (its scores are kept): see :func:`_data_used`
+LOW_DATA_RULE = ("fewer spikes (attention and uniform control: query rows) than the candidate edges the estimate ranks "
+                 "(n (n - 1) directed pairs; n (n - 1) / 2 for the undirected correlation): not one spike of evidence "
+                 "per pair, so AUROC / AUPRC sit near chance whatever the network")
+
 
 # ------------------------------------------------------------------------------------- attention
 @torch.no_grad()
@@ -924,7 +929,11 @@ def run_connectivity(
         estimates that measured nothing (the attention readouts and uniform control with query rows of fewer than 2 units,
         a baseline over fewer than 2 units that fire), whose AUROC / AUPRC / direction scores are NaN
         (null in ``scores.json``; ``unmeasured_reason`` in their scores), counted in
-        ``n_unmeasured_estimates``; ``glm_seconds_fitted`` / ``glm_seconds_binned`` /
+        ``n_unmeasured_estimates``; ``data_used``: ``{name: counts}`` of what each estimate was fitted on
+        (spikes and bins, or windows and query rows, and the candidate edges it ranks; see
+        :func:`_data_used`); ``low_data_estimates`` / ``n_low_data_estimates``: the measured estimates
+        with fewer spikes (query rows) than candidate edges (:data:`LOW_DATA_RULE`), scores kept,
+        warned of; ``glm_seconds_fitted`` / ``glm_seconds_binned`` /
         ``glm_fitted_until_s``: the part of the span the GLM baseline fitted, see :func:`glm_span`).
 
     Raises:
@@ -939,6 +948,8 @@ def run_connectivity(
             reverses a hub's).
 
     Warns:
+        UserWarning: measured estimates that used fewer spikes (query rows for attention) than the
+            candidate edges they rank (``low_data_estimates``; e.g. ``max_windows=1``).
         UserWarning: a source unit whose excitatory edges (positive ground-truth weights) reach
             ``n_units - 2`` or more of the other units: the double-centred attention_* and
             uniform_control matrices tie (``n - 2``) or reverse (``n - 1``) the direction of each of
@@ -1138,12 +1149,69 @@ def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Op
     return reasons
 
 
+def _data_used(rec: SpikeRecording, att, segments, bin_size: float, corr_bin_size: float, glm_fit,
+               unmeasured: Dict[str, str]):
+    """What each estimate was fitted on, and which measured estimates fell short of the minimum.
+
+    Returns:
+        ``(data_used, low_data)``: ``data_used[name]`` is ``{"spikes", "bins", "bin_size_s",
+        "candidate_edges"}`` for a baseline (spikes inside its whole bins: the correlation's and the
+        CCG's over the analysed segments, the GLM's over the span it reads, history included; bins:
+        the GLM's fitted bins) and ``{"windows", "query_rows", "candidate_edges"}`` for the attention
+        readouts and the uniform control (query rows: the spikes the windows predict);
+        ``low_data[name]``: why a measured estimate used too little data. The rule: fewer spikes
+        (query rows for attention) than the candidate edges it ranks (``n (n - 1)`` directed pairs;
+        ``n (n - 1) / 2`` for the undirected correlation), i.e. not even one spike of evidence per
+        pair, so its AUROC / AUPRC sit near chance whatever the network. Such scores are kept (they
+        were measured), only flagged; an unmeasured estimate is not flagged again."""
+    n = rec.n_units
+    directed, undirected = n * (n - 1), n * (n - 1) // 2
+
+    def spikes_in_bins(width, until=None):
+        spans = [(a, a + nb * width) for a, nb in _segment_bins(rec, width, segments)]
+        if until is not None:
+            spans = [(a, min(b, until)) for a, b in spans if a < until]
+        return int(_unit_spike_counts(rec, spans).sum()) if spans else 0
+
+    def n_bins(width):
+        return int(sum(nb for _, nb in _segment_bins(rec, width, segments)))
+
+    until = glm_fit["fitted_until_s"]
+    used = {
+        "correlation": {"spikes": spikes_in_bins(corr_bin_size), "bins": n_bins(corr_bin_size),
+                        "bin_size_s": corr_bin_size, "candidate_edges": undirected},
+        "ccg_asymmetry": {"spikes": spikes_in_bins(bin_size), "bins": n_bins(bin_size), "bin_size_s": bin_size,
+                          "candidate_edges": directed},
+        "glm": {"spikes": 0 if until is None else spikes_in_bins(bin_size, until), "bins": glm_fit["bins_fitted"],
+                "bin_size_s": bin_size, "candidate_edges": directed},
+    }
+    attention = {"windows": int(att["n_windows"]), "query_rows": int(np.asarray(att["n_queries"]).sum()),
+                 "candidate_edges": directed}
+    for name in [f"attention_{r}" for r in READOUTS] + ["uniform_control"]:
+        used[name] = dict(attention)
+    low = {}
+    for name, u in used.items():
+        evidence, what = (u["query_rows"], "query rows") if "query_rows" in u else (u["spikes"], "spikes")
+        if name not in unmeasured and evidence < u["candidate_edges"]:
+            over = (f"{u['windows']} window(s)" if "windows" in u
+                    else f"{u['bins']} bins of {u['bin_size_s']:g} s")
+            low[name] = f"{evidence} {what} over {over}, fewer than its {u['candidate_edges']} candidate edges"
+    return used, low
+
+
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
                              split, bin_size, corr_bin_size, n_lags, glm_max_bins, current_window, spikes_check=None):
     glm_fit = glm_span(segments, bin_size, n_lags, glm_max_bins)
     unmeasured = _unmeasured_reasons([m for m in mats if m != "truth"], rec, att, segments, glm_fit["fitted_until_s"])
     scores = {name: score_connectivity(m, net.weights, net.edge_kind, unmeasured=unmeasured.get(name))
               for name, m in mats.items()}
+    data_used, low_data = _data_used(rec, att, segments, bin_size, corr_bin_size, glm_fit, unmeasured)
+    if low_data:  # measured on too little data: scored, yet near chance whatever the network
+        warnings.warn(f"{len(low_data)} estimate(s) used fewer spikes (query rows for attention) than the candidate "
+                      "edges they rank, not one per pair, so their scores sit near chance whatever the network (kept; "
+                      "data_used and low_data_estimates in scores.json): "
+                      + "; ".join(f"{k}: {v}" for k, v in low_data.items())
+                      + "; pass more windows (max_windows; CLI --max-windows) or a longer recording", UserWarning, stacklevel=3)
     # units without a spike in the current windows the attention pass queries: their attention rows are 0,
     # yet their edges are scored. Counted over those spans, not the segments: a segment's first past window
     # is no window's query span, and a unit firing only there (a block's first 30 ms) was not listed
@@ -1168,6 +1236,11 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         # estimates that measured nothing (no query row; fewer than 2 units firing): their scores are null
         "unmeasured_estimates": unmeasured,
         "n_unmeasured_estimates": len(unmeasured),
+        # what each estimate was fitted on; those below the minimum (fewer spikes than candidate edges) are named
+        "data_used": data_used,
+        "low_data_rule": LOW_DATA_RULE,
+        "low_data_estimates": low_data,
+        "n_low_data_estimates": len(low_data),
         "n_pairs_unseen": att["n_pairs_unseen"],
         "units_without_spikes": silent.tolist(),
         "n_excitatory_edges_of_silent_units": int(((net.weights > 0) & off & touch).sum()),
@@ -1207,6 +1280,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
 __all__ = [
     "READOUTS",
     "MIN_UNITS_FOR_DIRECTION",
+    "LOW_DATA_RULE",
     "attention_connectivity",
     "binned_counts",
     "correlation_connectivity",
