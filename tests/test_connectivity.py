@@ -1779,3 +1779,30 @@ def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp
     assert "glm: 3 spikes over 20 bins" in said[0] and "max_windows" in said[0], said
     assert json.loads((tmp_path / "c" / "scores.json").read_text())["data_used"] == used
 
+
+def test_the_control_note_says_neither_is_above_chance_when_both_are_measured_at_chance(glm_net):
+    """The no-hub-network CLI test used to reach the "neither the learned attention nor the uniform
+    control scores above chance" note through estimates that measured nothing, which are now null, so
+    nothing reached that branch. control_note (which the command prints) is checked on scores of
+    measured estimates: both at chance (a measured constant matrix ranks every pair alike: AUPRC = the
+    share of true edges); the control above chance and at least the learned attention (the signal
+    comes from which spikes precede which); the control below it (no note); an unmeasured one (no note)."""
+    from hf_neuroformer.analysis.connectivity import control_note
+
+    w, kind = glm_net.weights, glm_net.edge_kind
+    n = w.shape[0]
+    flat = score_connectivity(np.zeros((n, n)), w, kind)
+    truth = score_connectivity(w, w, kind)
+    assert flat["unmeasured_reason"] is None and flat["auprc"] == pytest.approx(flat["prevalence"])
+    hubs = truth["hub_reason"] is None
+    chance = flat["hub_prevalence" if hubs else "prevalence"]
+    note = control_note({"truth": truth, "attention_mean": flat, "uniform_control": flat})
+    what = "hub AUPRC" if hubs else "AUPRC (all excitatory edges; the network has no hub edges)"
+    assert note == (f"neither the learned attention ({chance:.3f}) nor the uniform-attention control ({chance:.3f}) "
+                    f"scores above chance ({chance:.3f}, the share of true edges) on {what}"), note
+    # the control that ranks the true edges first (the truth itself) against chance attention: a signal
+    note = control_note({"truth": truth, "attention_mean": flat, "uniform_control": truth})
+    assert note is not None and "signal comes from which spikes precede which" in note, note
+    assert control_note({"truth": truth, "attention_mean": truth, "uniform_control": flat}) is None
+    nothing = score_connectivity(np.zeros((n, n)), w, kind, unmeasured="no query rows")
+    assert control_note({"truth": truth, "attention_mean": flat, "uniform_control": nothing}) is None

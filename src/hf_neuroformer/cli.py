@@ -1830,7 +1830,7 @@ def cmd_connectivity(args) -> int:
     # the counts before torch is imported; the device once it is
     check_pass_counts(batch_size=args.batch_size, max_windows=args.max_windows, label=_flag)
     from .analysis._batches import check_pass_settings
-    from .analysis.connectivity import CONNECTIVITY_OUTPUT, run_connectivity
+    from .analysis.connectivity import CONNECTIVITY_OUTPUT, control_note, run_connectivity
     from .io import check_input_exists
     from .io.output_folder import check_output_folder
 
@@ -1876,27 +1876,11 @@ def cmd_connectivity(args) -> int:
               f"{silent[:20]}{' ...' if len(silent) > 20 else ''}): their attention rows are 0 (no query predicts "
               f"them); their {report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
               f"({report['n_hub_edges_of_silent_units']} hub edge(s)) are still scored")
-    sc = report["scores"]
-    # hub AUPRC where the network has hub edges; else (null: --kind glm, --hubs 0) the all-excitatory AUPRC,
-    # which the note never compared, so it was never printed for such a network
-    hubs = truth.get("hub_reason") is None
-    key, what = ("hub_auprc", "hub AUPRC") if hubs else \
-        ("auprc", "AUPRC (all excitatory edges; the network has no hub edges)")
-    control = sc.get("uniform_control", {}).get(key)
-    learned = sc.get("attention_mean", {}).get(key)
-    # AUPRC's chance level is the share of positives: a control at it carries no signal, so the note
-    # said "the signal comes from which spikes precede which" where no method saw any (a network
-    # without spikes scored every method at chance)
-    chance = sc.get("uniform_control", {}).get("hub_prevalence" if hubs else "prevalence")
-    if control is not None and learned is not None and math.isfinite(control) and math.isfinite(learned) \
-            and control >= learned:
-        if chance is not None and math.isfinite(chance) and control <= chance + 1e-12:
-            print(f"  note: neither the learned attention ({learned:.3f}) nor the uniform-attention control "
-                  f"({control:.3f}) scores above chance ({chance:.3f}, the share of true edges) on {what}")
-        else:
-            print("  note: the uniform-attention control (same keys, no learned weights) scores at least as well as "
-                  f"the learned attention on {what}: here the {'hub ' if hubs else ''}signal comes from which spikes "
-                  "precede which, not from what the model learned")
+    # hub AUPRC (all-excitatory without hub edges) of the learned attention against the uniform control;
+    # the chance case says so (the control at the share of true edges carries no signal)
+    note = control_note(report["scores"])
+    if note is not None:
+        print(f"  note: {note}")
     return 0
 
 

@@ -737,6 +737,38 @@ def score_connectivity(estimate: np.ndarray, weights: np.ndarray, edge_kind: Opt
 
 
 # ------------------------------------------------------------------------------------- figure
+def control_note(scores: Dict[str, Dict[str, float]]) -> Optional[str]:
+    """The note comparing the learned attention (``attention_mean``) with the uniform-attention control
+    on hub AUPRC (all-excitatory AUPRC where the network has no hub edges: ``hub_reason`` of
+    ``scores["truth"]``), or None where the control scores below the learned attention or either score
+    is not finite (an unmeasured estimate's is null: no note compares it).
+
+    Args:
+        scores: ``{name: score_connectivity(...)}`` as in ``scores.json``'s ``scores``.
+
+    Returns:
+        with the control at or below chance (AUPRC's chance level: the share of true edges): "neither
+        ... scores above chance"; else that the signal comes from which spikes precede which, not from
+        what the model learned (said where no method saw any, it claimed a signal that was not there)."""
+    import math
+
+    hubs = scores.get("truth", {}).get("hub_reason") is None
+    key, what = ("hub_auprc", "hub AUPRC") if hubs else \
+        ("auprc", "AUPRC (all excitatory edges; the network has no hub edges)")
+    control = scores.get("uniform_control", {}).get(key)
+    learned = scores.get("attention_mean", {}).get(key)
+    chance = scores.get("uniform_control", {}).get("hub_prevalence" if hubs else "prevalence")
+    if control is None or learned is None or not (math.isfinite(control) and math.isfinite(learned)) \
+            or control < learned:
+        return None
+    if chance is not None and math.isfinite(chance) and control <= chance + 1e-12:
+        return (f"neither the learned attention ({learned:.3f}) nor the uniform-attention control ({control:.3f}) "
+                f"scores above chance ({chance:.3f}, the share of true edges) on {what}")
+    return ("the uniform-attention control (same keys, no learned weights) scores at least as well as the learned "
+            f"attention on {what}: here the {'hub ' if hubs else ''}signal comes from which spikes precede which, "
+            "not from what the model learned")
+
+
 def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, title: str = "",
                         full_range: Sequence[str] = (), colorbar_labels: Optional[Dict[str, str]] = None):
     """Side-by-side heat maps (target rows x source columns), one per ``panels`` entry, each
@@ -1288,6 +1320,7 @@ __all__ = [
     "glm_connectivity",
     "glm_span",
     "score_connectivity",
+    "control_note",
     "connectivity_figure",
     "run_connectivity",
 ]
