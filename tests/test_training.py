@@ -1242,6 +1242,28 @@ def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, t
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
 
 
+def test_mixed_precision_of_a_run_that_went_back_to_a_precision_lists_them_as_they_ran(rec, finished_run, tmp_path):
+    """metrics.json's mixed_precision is the list of the precisions in the order they ran (README): a run
+    whose steps ran bf16, then float32, then bf16 again was said to be ['bf16', 'no'] (each precision once,
+    first use first), as if it had ended in float32. Its checkpoint's stretches are edited to say step 1 ran
+    in bf16 (no third training run needed); the resume runs step 3 in bf16."""
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    state_file = out / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    first, = state["training_stretches"]
+    state["training_stretches"] = [{**first, "to_step": 1, "mixed_precision": "bf16"}, {**first, "from_step": 2}]
+    state_file.write_text(json.dumps(state))
+    tc = TrainingConfig(max_steps=3, batch_size=16, save_every=2, mixed_precision="bf16")
+    with pytest.warns(UserWarning, match="mixed_precision"):
+        m = train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)
+    assert [(r["from_step"], r["to_step"], r["mixed_precision"]) for r in m["training_stretches"]] == [
+        (1, 1, "bf16"), (2, 2, "no"), (3, 3, "bf16")]
+    assert m["mixed_precision"] == ["bf16", "no", "bf16"]
+
+
 def test_extension_stopped_before_writing_its_model_is_completed_on_resume(rec, finished_run, tmp_path, capsys):
     # an extension (max_steps 2 -> 4) killed after its step-4 checkpoint, before its model was written
     # (test scoring and generation take seconds there): resumed with the same command it said "nothing

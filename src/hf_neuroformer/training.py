@@ -1926,7 +1926,9 @@ def train(
         on_train_end(model)
 
     ran = _with_stretch(stretches, first_step + 1, step, training)
-    precisions = list(dict.fromkeys(r["mixed_precision"] for r in ran)) or [training.mixed_precision]
+    # in the order they ran, a precision again after another one again (bf16, no, bf16): each precision once
+    # said ['bf16', 'no'] of such a run, as if it had ended in float32
+    precisions = [p for p, _ in itertools.groupby(r["mixed_precision"] for r in ran)] or [training.mixed_precision]
     metrics: Dict[str, object] = {}
     figures: Dict[str, object] = {}
     if accelerator.is_main_process:
