@@ -730,6 +730,14 @@ def test_a_float32_window_start_or_clip_is_refused_not_moved():
     with pytest.raises(ValueError, match="past_clip_start: expected a finite time"):
         tok.encode_window(times, tokens, 0.05, past_clip_start=float("nan"))
     assert tok.encode_window(times, tokens, np.float64(0.05), past_clip_start=0.04)["past_input_ids"] == [BOS]
+    # a boolean in a time's place (float(True) is 1.0) put the window at 1 s without a word
+    for flag in (True, np.bool_(False), torch.tensor(True)):
+        with pytest.raises(ValueError, match="window_start: expected a finite time in seconds, got the boolean"):
+            tok.encode_window(times, tokens, flag)
+        with pytest.raises(ValueError, match="window_start: expected a finite time in seconds, got the boolean"):
+            tok.decode_window([BOS, 3, EOS], [0, 0, 0], flag)
+    with pytest.raises(ValueError, match="past_clip_start: expected a finite time in seconds, got the boolean"):
+        tok.encode_window(times, tokens, 0.05, past_clip_start=True)
 
 
 def test_spike_times_as_a_list_encode_as_the_array():

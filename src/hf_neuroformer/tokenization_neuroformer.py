@@ -744,10 +744,14 @@ def _finite_start(window_start, what: str = "window_start") -> float:
     of seconds held in at least float64 precision: a float32 start (``np.float32``, a float32
     tensor) keeps its rounding when widened, 4485.4 s as float32 is 4485.39990234375 s, so the
     window was put 98 µs early (on the 1 ns grid the edges lie on, 0.05 as float32 is 0.050000001 s
-    and a spike at 0.05 s fell in no window), as :func:`_check_spike_times` refuses such spike times."""
+    and a spike at 0.05 s fell in no window), as :func:`_check_spike_times` refuses such spike times.
+    A boolean (``True``, ``np.bool_``, a bool tensor) is refused too: ``float(True)`` is 1.0 s."""
     narrow = narrow_float_times_message(window_start, what, item=what)
     if narrow is not None:
         raise ValueError(narrow)
+    if isinstance(window_start, (bool, np.bool_)) or str(getattr(window_start, "dtype", "")) in ("bool", "torch.bool"):
+        # float(True) is 1.0: a flag passed in a time's place put the window at 1 s without a word
+        raise ValueError(f"{what}: expected a finite time in seconds, got the boolean {window_start!r}")
     try:
         value = float(window_start)
     except (TypeError, ValueError):
