@@ -525,6 +525,23 @@ def test_a_behaviour_series_of_one_sample_is_said_without_a_sample_rate():
     assert "nan Hz" not in text
 
 
+def test_a_behaviour_unit_is_printed_as_the_decoding_figure_gives_it():
+    """The summary re-implemented recording.unit_or_not_recorded: a unit the file pads with spaces
+    (' cm/s ') was printed unstripped ('range 1 to 2  cm/s  [...'), while the decoding figure's label,
+    through unit_or_not_recorded, reads 'cm/s'. Now both use the one definition; a blank unit still
+    reads '(unit not recorded)'."""
+    from hf_neuroformer.io import from_arrays
+    from hf_neuroformer.recording import BehaviourSeries
+
+    ts = np.array([0.1, 0.2])
+    rec = from_arrays(np.array([0.1, 0.5, 0.9]), np.zeros(3, dtype=int), time_domain=(0.0, 1.0),
+                      behaviour={"speed": BehaviourSeries(ts, np.array([1.0, 2.0]), " cm/s "),
+                                 "x": BehaviourSeries(ts, np.array([1.0, 2.0]), "  ")})
+    lines = {ln.split(":")[0].strip(): ln for ln in format_description(describe_recording(rec)).splitlines()}
+    assert lines["speed"].endswith("range 1 to 2 cm/s [--target speed]"), lines["speed"]
+    assert lines["x"].endswith("range 1 to 2 (unit not recorded) [--target x]"), lines["x"]
+
+
 def test_stimulus_frames_are_described_with_their_shape_rate_and_span():
     """A video modality's config needs ``frame_shape`` (frames of another size are refused) and its
     ``num_frames`` follows from the frame rate, but inspect said only '10 frames'. It gives the

@@ -18,7 +18,7 @@ import numpy as np
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig
 from .recording import (UNIT_NOT_RECORDED, SpikeRecording, _intersect_intervals, _merge_intervals, count_noun,
-                        end_marker_frame, frames_on_screen, median_frame_interval)
+                        end_marker_frame, frames_on_screen, median_frame_interval, unit_or_not_recorded)
 
 # distinct values of a trial column listed in the summary
 MAX_LISTED_VALUES = 8
@@ -506,7 +506,8 @@ def format_description(desc: dict) -> str:
                 lines.append(f"  {b['name']}: no samples here [not a target here]")
                 continue
             # no unit in the file (A2929's x, y, z): said so, as the decoding figure does, not a bare range
-            unit = f" {b['unit']}" if str(b["unit"] or "").strip() else f" ({UNIT_NOT_RECORDED})"
+            unit = unit_or_not_recorded(b["unit"])
+            unit = f" ({unit})" if unit == UNIT_NOT_RECORDED else f" {unit}"
             dims = f", {b['n_dims']} columns" if b["n_dims"] > 1 else ""
             miss = f", {count_noun(b['n_missing'], 'sample')} with NaN" if b["n_missing"] else ""
             rng = f"range {b['min']:.4g} to {b['max']:.4g}{unit}" if np.isfinite(b["min"]) else "no finite value"
