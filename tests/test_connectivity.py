@@ -870,12 +870,9 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
                  str(tmp_path / "model"), "--max-steps", "1", "--seed", "0"]) == 0
     capsys.readouterr()
 
-    def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
-
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = printed_as_the_interpreter_does
+        warnings.showwarning = _printed_as_the_interpreter_does
         assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
                      str(tmp_path / "conn"), "--max-windows", "20"]) == 0
     printed, err = capsys.readouterr()
@@ -920,7 +917,7 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = printed_as_the_interpreter_does
+        warnings.showwarning = _printed_as_the_interpreter_does
         assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(dense), "--output",
                      str(tmp_path / "conn_dense"), "--max-windows", "5"]) == 0
     err = capsys.readouterr().err
@@ -1348,6 +1345,12 @@ def test_simulate_targets_per_hub_without_hubs_is_refused_not_ignored(tmp_path, 
     assert err.startswith("neuroformer simulate: error: --targets-per-hub: only with --hubs >= 1"), err
 
 
+def _printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
+    """A ``warnings.showwarning`` writing to stderr as the interpreter does, where pytest records them,
+    so that a CLI test reads the command's warnings as the user sees them."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def _untrained_model_dir(rec, path, **config):
     """A model directory as ``train`` writes one (weights, tokenizer, splits.json), untrained: for
     the checks that come before the attention pass, without a training run. ``config``: fields of
@@ -1742,12 +1745,13 @@ def test_units_without_spikes_are_counted_over_the_spans_the_windows_query(tmp_p
     assert report["n_excitatory_edges_of_silent_units"] == int((net.weights > 0)[~np.eye(8, dtype=bool)].sum())
 
 
-def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp_path):
+def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp_path, capsys):
     """Break test: with --max-windows 1 (8-unit hub network) the correlation, CCG and GLM were fitted on
     0.05 s (5 bins of 10 ms, 25 and 20 of 2 ms) holding 3 spikes, and printed near-chance scores with no
     word on how little data they used. scores.json now counts each estimate's spikes and bins (windows
     and query rows for attention), names those below the stated minimum (fewer spikes than the
-    candidate edges they rank) in low_data_estimates, and a warning says so; their scores stay."""
+    candidate edges they rank) in low_data_estimates, and a warning says so; their scores stay. The
+    warning named the option 'max_windows; CLI --max-windows' in both: it names it as the caller does."""
     from hf_neuroformer.analysis.connectivity import LOW_DATA_RULE, run_connectivity
 
     net = simulate_hub_glm(HubNetworkParams(n_units=8, n_hubs=1, targets_per_hub=3), duration=8.0, seed=0)
@@ -1776,8 +1780,22 @@ def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp
         assert report["scores"][name]["hub_auroc"] is not None and report["scores"][name]["unmeasured_reason"] is None
     said = [str(w.message) for w in caught if "candidate edges" in str(w.message)]
     assert len(said) == 1 and said[0].startswith("3 estimate(s) used fewer spikes"), said
-    assert "glm: 3 spikes over 20 bins" in said[0] and "max_windows" in said[0], said
+    assert "glm: 3 spikes over 20 bins" in said[0], said
+    # the option is named as the caller names it: max_windows here; it said 'max_windows; CLI --max-windows'
+    assert said[0].endswith("pass more windows (a larger max_windows) or a longer recording"), said
     assert json.loads((tmp_path / "c" / "scores.json").read_text())["data_used"] == used
+    from hf_neuroformer.cli import main
+
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _printed_as_the_interpreter_does
+        assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "cli"),
+                     "--max-windows", "1"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^neuroformer connectivity: warning: 3 estimate\(s\) used fewer spikes .*; pass more windows "
+                     r"\(a larger --max-windows\) or a longer recording$", err, re.M), err
+    assert "max_windows" not in err, err
 
 
 def test_the_control_note_says_neither_is_above_chance_when_both_are_measured_at_chance(glm_net):

@@ -1120,7 +1120,7 @@ def run_connectivity(
             np.save(out / f"{name}.npy", m)
         report = _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path,
                                           model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins,
-                                          model.config.current_window, spikes_check)
+                                          model.config.current_window, spikes_check, label=label)
         check_output_folder(final, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # again: it may have changed meanwhile
         move_into_place(out, final)
     finally:
@@ -1232,7 +1232,8 @@ def _data_used(rec: SpikeRecording, att, segments, bin_size: float, corr_bin_siz
 
 
 def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path, model_dir,
-                             split, bin_size, corr_bin_size, n_lags, glm_max_bins, current_window, spikes_check=None):
+                             split, bin_size, corr_bin_size, n_lags, glm_max_bins, current_window, spikes_check=None,
+                             label: Callable[[str], str] = lambda name: name):
     glm_fit = glm_span(segments, bin_size, n_lags, glm_max_bins)
     unmeasured = _unmeasured_reasons([m for m in mats if m != "truth"], rec, att, segments, glm_fit["fitted_until_s"])
     scores = {name: score_connectivity(m, net.weights, net.edge_kind, unmeasured=unmeasured.get(name))
@@ -1243,7 +1244,9 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
                       "edges they rank, not one per pair, so their scores sit near chance whatever the network (kept; "
                       "data_used and low_data_estimates in scores.json): "
                       + "; ".join(f"{k}: {v}" for k, v in low_data.items())
-                      + "; pass more windows (max_windows; CLI --max-windows) or a longer recording", UserWarning, stacklevel=3)
+                      # the caller's naming of the option: max_windows in Python, --max-windows on the command line
+                      + f"; pass more windows (a larger {label('max_windows')}) or a longer recording", UserWarning,
+                      stacklevel=3)
     # units without a spike in the current windows the attention pass queries: their attention rows are 0,
     # yet their edges are scored. Counted over those spans, not the segments: a segment's first past window
     # is no window's query span, and a unit firing only there (a block's first 30 ms) was not listed
