@@ -1186,6 +1186,27 @@ def test_resume_with_nothing_to_do_still_compares_the_config(rec, finished_run, 
     assert "nothing to do" in capsys.readouterr().out and _files(out) == old
 
 
+def test_a_resume_warning_under_torchrun_is_given_by_the_main_rank_alone(rec, finished_run, tmp_path, monkeypatch):
+    """Every rank of a torchrun launch resumes the same checkpoint with the same settings, so the
+    resume warnings ("training settings differ", a contrastive objective that changed) came once per
+    process to a ``train()`` caller (only the CLI filtered its warnings to rank 0). Rank 0 gives
+    them (test_resume_with_another_learning_rate_is_refused: its eval_every warning); another
+    rank (``RANK`` as torchrun sets it) trains on and says nothing."""
+    import shutil
+    import warnings
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    monkeypatch.setenv("RANK", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = train(rec, out, nf.NeuroformerConfig(**TINY),
+                  TrainingConfig(max_steps=3, batch_size=16, save_every=2, eval_every=1), progress=False, resume=True)
+    assert m["total_steps"] == 3
+    said = [str(w.message) for w in caught if str(w.message).startswith("resume:")]
+    assert said == [], said
+
+
 def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, tmp_path, capsys):
     # a run trained 2 steps, resumed with max_steps=4: refused before ("already holds a model"),
     # and --overwrite deleted its checkpoints

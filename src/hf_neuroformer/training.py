@@ -1004,7 +1004,7 @@ def _launcher_precision(training: TrainingConfig) -> TrainingConfig:
             f"training.mixed_precision (--mixed-precision): {training.mixed_precision!r}, but the launcher asks for "
             f"{launcher!r} (accelerate launch --mixed_precision, ACCELERATE_MIXED_PRECISION); give one precision"
         )
-    if os.environ.get("RANK", "0") == "0":
+    if _main_rank():
         print(f"[neuroformer] mixed precision {launcher} (accelerate launch --mixed_precision; "
               "training.mixed_precision was 'no')")
     return dataclasses.replace(training, mixed_precision=launcher)
@@ -1650,7 +1650,7 @@ def train(
         state = json.loads((last / "trainer_state.json").read_text())
         _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
         mixed = _contrastive_objective_changed(last, state)
-        if mixed:
+        if mixed and _main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
             warnings.warn(mixed)
         changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                    if state["training"].get(k) != v}
@@ -1691,7 +1691,7 @@ def train(
                 "left as it is. To train on, resume with a larger --max-steps and --max-epochs"))
         extended = {k: changed[k] for k in ("max_steps", "max_epochs") if k in changed}
         changed = {k: v for k, v in changed.items() if k not in extended}
-        if changed:
+        if changed and _main_rank():  # the same on every rank: one warning, not one per process
             warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
         _load_checkpoint(accelerator, last)
         if extended:
@@ -2098,6 +2098,15 @@ def _float32_forward(accelerator, model):
         inner.__dict__.update(saved)
 
 
+def _main_rank() -> bool:
+    """Whether this is the launch's main process (``RANK`` 0, or no launcher). Read from the
+    environment torchrun sets, so that it answers before Accelerate starts as after; a message that
+    every rank reaches alike (a resume warning, a note) is given by this rank alone, not once per
+    process (the ``neuroformer`` command filters its own warnings to rank 0 too, a ``train()`` caller
+    has no such filter)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_block_s=") -> None:
     """Warn that a resumed run with nothing to do leaves ``metrics.json``'s test intervals as they
     were: ``ci_block_s`` (named as ``option`` words it) is not applied, when the run's recorded
@@ -2105,7 +2114,7 @@ def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_b
     split, or an older run) or the same length."""
     path = Path(output_dir) / "metrics.json"
     recorded = json.loads(path.read_text()).get("test/ci95_block_s") if path.is_file() else None
-    if recorded is None or float(recorded) == float(ci_block_s) or os.environ.get("RANK", "0") != "0":
+    if recorded is None or float(recorded) == float(ci_block_s) or not _main_rank():
         return
     join = "" if option.endswith("=") else " "
     warnings.warn(f"{option}{join}{float(ci_block_s):g} not applied: the resumed run has nothing to do, so nothing is "
@@ -2117,7 +2126,7 @@ def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_b
 def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
     """A resumed run that has no step left and whose model is already written: ``message``
     printed (main process) and the model's ``metrics.json`` returned (``{}`` on the others)."""
-    if os.environ.get("RANK", "0") != "0":
+    if not _main_rank():
         return {}
     print(f"[neuroformer] {message}")
     path = output_dir / "metrics.json"
