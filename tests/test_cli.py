@@ -114,17 +114,26 @@ def test_train_refuses_to_overwrite(trained, capsys):
 
 def test_a_refusal_under_torchrun_is_said_by_the_main_rank_alone(trained, capsys, monkeypatch):
     """Under torchrun every rank runs the command and reached the same refusal (here: the output folder
-    already holds a model), so it was printed once per process. Rank 0 says it; another rank ends with
-    the same status and says nothing (no process group exists yet: nothing of its own to say)."""
+    already holds a model), so it was printed once per process. Rank 0 says it; another rank of its
+    machine ends with the same status and says nothing (no process group exists yet: nothing of its own
+    to say). The first process of another machine (LOCAL_RANK 0, RANK 2) may refuse alone (that
+    machine's files, e.g. its own output folder holding a model, while rank 0 waits): it said nothing
+    on that machine's terminal either; it says it, named by its rank."""
     d, nwb, _ = trained
     said = {}
-    for rank in ("0", "1"):
+    for rank, local in (("0", None), ("1", None), ("1", "1"), ("2", "0")):
         monkeypatch.setenv("RANK", rank)
-        said[rank] = main_cli(capsys, "train", "--data", nwb, "--epoch", "wake", "--output-dir", d / "model",
-                              "--max-steps", 1)
-    assert said["0"][0] == said["1"][0] == 2
-    assert "already holds a model" in said["0"][2]
-    assert said["1"][2] == "", said["1"][2]
+        if local is None:
+            monkeypatch.delenv("LOCAL_RANK", raising=False)
+        else:
+            monkeypatch.setenv("LOCAL_RANK", local)
+        said[rank, local] = main_cli(capsys, "train", "--data", nwb, "--epoch", "wake", "--output-dir", d / "model",
+                                     "--max-steps", 1)
+    assert {code for code, _, _ in said.values()} == {2}
+    assert said["0", None][2].startswith("neuroformer train: error: --output-dir: ")
+    assert "already holds a model" in said["0", None][2]
+    assert said["1", None][2] == said["1", "1"][2] == "", said
+    assert said["2", "0"][2] == said["0", None][2].replace("error: ", "error: rank 2: ", 1), said["2", "0"][2]
 
 
 def test_unknown_epoch_names_the_choices(trained, capsys):

@@ -284,8 +284,15 @@ def _says_refusal() -> bool:
     torchrun every rank runs the command and reached the same refusal (an output folder that
     already holds a model, ...): it came once per process. The main rank says it; the others end
     with the same status quietly, until the processes train together (a process group exists):
-    from then on a refusal may be this process's own (its share of the data), so each says it."""
-    if _is_main_rank():
+    from then on a refusal may be this process's own (its share of the data), so each says it.
+
+    Before the process group, the processes of one machine share its files and environment
+    (torchrun gives them the same one but for their ranks), so they reach the same refusal; a
+    process of another machine need not (``--data`` missing there, an ``--output-dir`` of its own
+    disk that holds a model): it refused alone while rank 0 waited, and that machine's terminal
+    showed nothing. So the first process of each machine (``LOCAL_RANK`` 0) says it too, named by
+    its rank (see :func:`main`)."""
+    if _is_main_rank() or os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) == "0":
         return True
     dist = sys.modules.get("torch.distributed")  # never imported: no process group either
     return bool(dist is not None and dist.is_available() and dist.is_initialized())
@@ -2585,8 +2592,9 @@ def _main(argv=None) -> int:
         if not _is_refusal(err):
             raise
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        if _says_refusal():  # under torchrun: once, not once per process
-            print(f"neuroformer {args.command}: error: {_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
+        if _says_refusal():  # under torchrun: once (per machine), not once per process
+            rank = "" if _is_main_rank() else f"rank {os.environ['RANK']}: "
+            print(f"neuroformer {args.command}: error: {rank}{_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
         # and what was undone (push: the empty repository it had created was deleted again)
