@@ -1207,6 +1207,28 @@ def test_a_resume_warning_under_torchrun_is_given_by_the_main_rank_alone(rec, fi
     assert said == [], said
 
 
+def test_run_warnings_under_torchrun_are_given_by_the_main_rank_alone(rec, tmp_path, monkeypatch):
+    """The dropped output_attentions, a split without validation windows and a training loss that
+    was not finite are the same on every rank (the config, the splits, step losses summed over the
+    ranks), yet a ``train()`` caller got each once per process under torchrun. Another rank than 0
+    (``RANK`` as torchrun sets it) now trains and says none of them; rank 0's are checked by
+    test_output_settings_in_the_config_neither_change_training_nor_fail_its_save and
+    test_a_diverged_run_without_validation_or_test_split_says_so."""
+    import warnings
+
+    cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [1.0, 0.0, 0.0]}, output_attentions=True)
+    monkeypatch.setenv("RANK", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e30),
+                  progress=False)
+    assert m["checkpoint_selection"] == "last step (no validation split)"
+    said = [str(w.message) for w in caught if str(w.message).startswith(
+        ("config.output_attentions=True is dropped", "split_fractions: no validation windows",
+         "training: the training loss was not finite"))]
+    assert said == [], said
+
+
 def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, tmp_path, capsys):
     # a run trained 2 steps, resumed with max_steps=4: refused before ("already holds a model"),
     # and --overwrite deleted its checkpoints

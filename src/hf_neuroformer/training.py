@@ -1561,9 +1561,11 @@ def train(
 
     if _drops_output_attentions(config, training):
         # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
-        warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
-                      f"{training.attn_implementation!r}, which transformers refuses to save with output_attentions=True "
-                      "(training never reads it); load the model with from_pretrained(path, output_attentions=True)")
+        if _main_rank():  # the same config on every rank: one warning, not one per process
+            warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
+                          f"{training.attn_implementation!r}, which transformers refuses to save with "
+                          "output_attentions=True (training never reads it); load the model with "
+                          "from_pretrained(path, output_attentions=True)")
         config.output_attentions = False
     config._attn_implementation = training.attn_implementation
     model = NeuroformerForPreTraining(config)
@@ -1905,13 +1907,16 @@ def train(
         why = ("its windows hold no spike" if not n_spikes["validation"] else
                f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
                f"(see train_loss in training_log.json; {lower_rate})")
-        warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint is "
-                      "kept (none was selected)")
+        if _main_rank():  # validation losses are reduced over the ranks: the same on every one
+            warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint "
+                          "is kept (none was selected)")
     else:
         best_step = step
         selection = "last step (no validation split)"
-        warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
-    if first_nonfinite_step is not None and (best_state is not None or not has_val):
+        if _main_rank():  # the splits are the same on every rank
+            warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
+    # the step losses are summed over the ranks: every rank reaches this alike, and rank 0 says it
+    if first_nonfinite_step is not None and (best_state is not None or not has_val) and _main_rank():
         # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
         # validation chose a step before the divergence said nothing of the NaN steps after it
         kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
