@@ -3,7 +3,6 @@
 
 import json
 import re
-import sys
 import warnings
 
 import numpy as np
@@ -860,6 +859,7 @@ def test_connectivity_data_without_ground_truth_names_data(tmp_path, capsys, sha
 def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypatch):
     """A glm network has no hub units: its hub scores were a bare 'AUROC(hub) nan'."""
     from hf_neuroformer.cli import main
+    from tiny_configs import printed_as_the_interpreter_does
 
     monkeypatch.chdir(tmp_path)
     nwb = tmp_path / "glm.nwb"
@@ -872,7 +872,7 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = _printed_as_the_interpreter_does
+        warnings.showwarning = printed_as_the_interpreter_does
         assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
                      str(tmp_path / "conn"), "--max-windows", "20"]) == 0
     printed, err = capsys.readouterr()
@@ -917,7 +917,7 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = _printed_as_the_interpreter_does
+        warnings.showwarning = printed_as_the_interpreter_does
         assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(dense), "--output",
                      str(tmp_path / "conn_dense"), "--max-windows", "5"]) == 0
     err = capsys.readouterr().err
@@ -1345,12 +1345,6 @@ def test_simulate_targets_per_hub_without_hubs_is_refused_not_ignored(tmp_path, 
     assert err.startswith("neuroformer simulate: error: --targets-per-hub: only with --hubs >= 1"), err
 
 
-def _printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
-    """A ``warnings.showwarning`` writing to stderr as the interpreter does, where pytest records them,
-    so that a CLI test reads the command's warnings as the user sees them."""
-    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-
 def _untrained_model_dir(rec, path, **config):
     """A model directory as ``train`` writes one (weights, tokenizer, splits.json), untrained: for
     the checks that come before the attention pass, without a training run. ``config``: fields of
@@ -1752,6 +1746,8 @@ def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp
     and query rows for attention), names those below the stated minimum (fewer spikes than the
     candidate edges they rank) in low_data_estimates, and a warning says so; their scores stay. The
     warning named the option 'max_windows; CLI --max-windows' in both: it names it as the caller does."""
+    from tiny_configs import printed_as_the_interpreter_does
+
     from hf_neuroformer.analysis.connectivity import LOW_DATA_RULE, run_connectivity
 
     net = simulate_hub_glm(HubNetworkParams(n_units=8, n_hubs=1, targets_per_hub=3), duration=8.0, seed=0)
@@ -1789,7 +1785,7 @@ def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp
     capsys.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = _printed_as_the_interpreter_does
+        warnings.showwarning = printed_as_the_interpreter_does
         assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "cli"),
                      "--max-windows", "1"]) == 0
     err = capsys.readouterr().err

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import re
-import sys
 import warnings
 from types import SimpleNamespace
 
@@ -1802,13 +1801,11 @@ def test_cli_missing_target_is_an_error_naming_it(pretrained, shared_data, tmp_p
 
 def test_cli_finetune_writes_the_decoder_and_its_metrics(pretrained, shared_data, tmp_path, capsys, monkeypatch):
     from hf_neuroformer.cli import main
+    from tiny_configs import printed_as_the_interpreter_does
 
     monkeypatch.delenv("TQDM_DISABLE", raising=False)  # the step bar is checked below
 
     out = tmp_path / "cli-decoder"
-
-    def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))  # pytest records them
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")

@@ -1,8 +1,9 @@
 """Small pieces shared by the tests: a tiny NeuroformerConfig for the modality tests (Allen-sized
 windows: 10 ms current, 20 ms past; test_modalities, test_video, test_visual_attention,
-test_cli_errors), an untrained model with its tokenizer for a recording, a quiet call, and an
-NWB file's datasets stored again as float32."""
+test_cli_errors), an untrained model with its tokenizer for a recording, a quiet call, a
+``warnings.showwarning`` that prints to stderr, and an NWB file's datasets stored again as float32."""
 
+import sys
 import warnings
 
 import torch
@@ -33,6 +34,12 @@ def quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
+
+
+def printed_as_the_interpreter_does(message, category, filename, lineno, file=None, line=None):
+    """A ``warnings.showwarning`` writing to stderr as the interpreter does, where pytest records them,
+    so that a CLI test reads the command's warnings as the user sees them."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def store_as_float32(path, keys):
