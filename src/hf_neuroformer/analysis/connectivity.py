@@ -1149,6 +1149,16 @@ def _unit_spike_counts(rec: SpikeRecording, spans) -> np.ndarray:
     return counts
 
 
+def _spans_until(spans, until: Optional[float]) -> np.ndarray:
+    """``(m, 2)`` float64: the ``[start, stop)`` s spans that begin before ``until`` s, each cut at it
+    (the span the GLM fits ends there); all of them when ``until`` is None."""
+    spans = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+    if until is None:
+        return spans
+    keep = spans[:, 0] < until
+    return np.column_stack([spans[keep, 0], np.minimum(spans[keep, 1], until)])
+
+
 def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Optional[float]) -> Dict[str, str]:
     """``{matrix name: why it holds no measurement}`` for the estimates in ``names`` that measured nothing
     (the others are left out): the attention readouts and the uniform control without query rows of 2 units
@@ -1158,11 +1168,7 @@ def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Op
     measured matrix that happens to be constant is still scored."""
     n = rec.n_units
     firing = int((_unit_spike_counts(rec, segments) > 0).sum())
-    glm_spans = segments if glm_until is None else segments[segments[:, 0] < glm_until]
-    if glm_until is not None and len(glm_spans):
-        glm_spans = glm_spans.copy()
-        glm_spans[-1, 1] = min(glm_spans[-1, 1], glm_until)
-    glm_firing = int((_unit_spike_counts(rec, glm_spans) > 0).sum())
+    glm_firing = int((_unit_spike_counts(rec, _spans_until(segments, glm_until)) > 0).sum())
     span_s = float((segments[:, 1] - segments[:, 0]).sum())
     queried = np.flatnonzero(np.asarray(att["n_queries"]) > 0)
     reasons = {}
@@ -1200,10 +1206,8 @@ def _data_used(rec: SpikeRecording, att, segments, bin_size: float, corr_bin_siz
     directed, undirected = n * (n - 1), n * (n - 1) // 2
 
     def spikes_in_bins(width, until=None):
-        spans = [(a, a + nb * width) for a, nb in _segment_bins(rec, width, segments)]
-        if until is not None:
-            spans = [(a, min(b, until)) for a, b in spans if a < until]
-        return int(_unit_spike_counts(rec, spans).sum()) if spans else 0
+        spans = _spans_until([(a, a + nb * width) for a, nb in _segment_bins(rec, width, segments)], until)
+        return int(_unit_spike_counts(rec, spans).sum()) if len(spans) else 0
 
     def n_bins(width):
         return int(sum(nb for _, nb in _segment_bins(rec, width, segments)))
