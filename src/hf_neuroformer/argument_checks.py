@@ -14,7 +14,8 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
 :mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
 :mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_whole`, :func:`check_min_isis`, :func:`check_bin_size`,
-:func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`).
+:func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`), and
+:mod:`~hf_neuroformer.training` (:func:`is_main_rank`, which the command also reads before torch).
 
 :func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` are also imported by
 :mod:`~hf_neuroformer.configuration_neuroformer`, which is Hub remote code: so this module travels
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 from collections.abc import Mapping
 from typing import Callable, Dict
@@ -400,8 +402,16 @@ def target_label_form(text: str, error: type = ValueError):
     return m.group(1).strip(), int(m.group(2))
 
 
+def is_main_rank() -> bool:
+    """Whether this is a launch's main process: ``RANK`` 0 in the environment torchrun /
+    ``accelerate launch`` set, or no launcher. Read from the environment (no torch), so that the
+    command answers before torch is imported and :func:`~hf_neuroformer.training.train` before
+    Accelerate starts as after; a message every rank reaches alike is given by this rank alone."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
            "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
-           "is_finite_number", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
+           "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label"]

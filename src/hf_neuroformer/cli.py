@@ -67,7 +67,7 @@ from typing import Dict, Optional
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
     SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
     check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_tolerances, \
-    check_whole, config_settings, override_keys, target_label_form, tolerance_label
+    check_whole, config_settings, is_main_rank, override_keys, target_label_form, tolerance_label
 
 
 def config_setting(text: str):
@@ -130,7 +130,7 @@ def _default_config(data_path):
         return NeuroformerConfig()
     from .simulation import DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH as block
 
-    if _is_main_rank():  # under torchrun every rank runs this
+    if is_main_rank():  # under torchrun every rank runs this
         print(f"[neuroformer] config: defaults, with split_block_length {block:g} s for the 140-s built-in recording "
               f"(the 30-s default would cut it into only 5 split blocks)")
     return NeuroformerConfig(split_block_length=block)
@@ -274,11 +274,6 @@ def _missing_intervals_text(cis: dict, shown) -> str:
     return "95% CI: none (" + "; ".join(f"{', '.join(ks)}: {r}" for r, ks in by_reason.items()) + ")"
 
 
-def _is_main_rank() -> bool:
-    """Whether this is the launch's main process (``RANK`` 0, or no launcher)."""
-    return os.environ.get("RANK", "0") == "0"
-
-
 def _says_refusal() -> bool:
     """Whether this process prints a refusal (an error of the arguments, data or folders). Under
     torchrun every rank runs the command and reached the same refusal (an output folder that
@@ -292,7 +287,7 @@ def _says_refusal() -> bool:
     disk that holds a model): it refused alone while rank 0 waited, and that machine's terminal
     showed nothing. So the first process of each machine (``LOCAL_RANK`` 0) says it too, named by
     its rank (see :func:`main`)."""
-    if _is_main_rank() or os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) == "0":
+    if is_main_rank() or os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) == "0":
         return True
     dist = sys.modules.get("torch.distributed")  # never imported: no process group either
     return bool(dist is not None and dist.is_available() and dist.is_initialized())
@@ -383,7 +378,7 @@ def cmd_train(args) -> int:
                            else "training.mixed_precision" + (f" (--config {args.config})" if "mixed_precision" in given
                                                               else ""))
     from_file_changed = {k: v for k, v in from_file_changed.items() if k not in overrides}
-    if from_file_changed and _is_main_rank():  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
+    if from_file_changed and is_main_rank():  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
         flagged = [k for k in from_file_changed if k in _TRAIN_FLAG_FIELDS]
         hint = (f"a flag wins over the file (e.g. {_flag(flagged[0])} {from_file_changed[flagged[0]][0]!r} keeps the "
                 "checkpoint's value)" if flagged else "edit the file to keep the checkpoint's values")
@@ -406,7 +401,7 @@ def cmd_train(args) -> int:
         if done:
             if args.ci_block_s is not None:  # asked for, but nothing is scored
                 unapplied_block_s_warning(args.output_dir, ci_block_s, CI_BLOCK_S_FLAG)
-            if _is_main_rank():  # under torchrun every rank finds nothing to do: one line, not one per process
+            if is_main_rank():  # under torchrun every rank finds nothing to do: one line, not one per process
                 print(f"[neuroformer] {done}")
             return 0
     else:
@@ -422,11 +417,11 @@ def cmd_train(args) -> int:
                              "'neuroformer prepare'")
         if not args.config:
             config = None
-        if _is_main_rank():  # under torchrun every rank runs this: one line, not one per process
+        if is_main_rank():  # under torchrun every rank runs this: one line, not one per process
             print(f"[neuroformer] data: windows streamed from the prepared directory {args.data}")
     else:
         rec = _load_data(args.data, args.epoch)
-        if _is_main_rank():
+        if is_main_rank():
             print(f"[neuroformer] data: {rec}")
         if args.config:
             _check_config_modalities(config, rec, args)
@@ -2581,7 +2576,7 @@ def _main(argv=None) -> int:
     def _show(message, category, filename, lineno, file=None, line=None):
         # under torchrun every rank runs the command and reached the same warnings of the package
         # (no validation windows, ...): each came once per rank; rank 0 shows them, once
-        if _is_main_rank() or not _ours(category, filename):
+        if is_main_rank() or not _ours(category, filename):
             shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = _show
@@ -2593,7 +2588,7 @@ def _main(argv=None) -> int:
             raise
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         if _says_refusal():  # under torchrun: once (per machine), not once per process
-            rank = "" if _is_main_rank() else f"rank {os.environ['RANK']}: "
+            rank = "" if is_main_rank() else f"rank {os.environ['RANK']}: "
             print(f"neuroformer {args.command}: error: {rank}{_name_the_flag(str(msg), sub, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C: one line and the shell's status for SIGINT, not a traceback

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
 
+from .argument_checks import is_main_rank
 from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
                                       saved_modalities_without_ignored_keys)
 from .generation import generate_spikes, generation_windows
@@ -1004,7 +1005,7 @@ def _launcher_precision(training: TrainingConfig) -> TrainingConfig:
             f"training.mixed_precision (--mixed-precision): {training.mixed_precision!r}, but the launcher asks for "
             f"{launcher!r} (accelerate launch --mixed_precision, ACCELERATE_MIXED_PRECISION); give one precision"
         )
-    if _main_rank():
+    if is_main_rank():
         print(f"[neuroformer] mixed precision {launcher} (accelerate launch --mixed_precision; "
               "training.mixed_precision was 'no')")
     return dataclasses.replace(training, mixed_precision=launcher)
@@ -1561,7 +1562,7 @@ def train(
 
     if _drops_output_attentions(config, training):
         # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
-        if _main_rank():  # the same config on every rank: one warning, not one per process
+        if is_main_rank():  # the same config on every rank: one warning, not one per process
             warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
                           f"{training.attn_implementation!r}, which transformers refuses to save with "
                           "output_attentions=True (training never reads it); load the model with "
@@ -1652,7 +1653,7 @@ def train(
         state = json.loads((last / "trainer_state.json").read_text())
         _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
         mixed = _contrastive_objective_changed(last, state)
-        if mixed and _main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
+        if mixed and is_main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
             warnings.warn(mixed)
         changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                    if state["training"].get(k) != v}
@@ -1693,7 +1694,7 @@ def train(
                 "left as it is. To train on, resume with a larger --max-steps and --max-epochs"))
         extended = {k: changed[k] for k in ("max_steps", "max_epochs") if k in changed}
         changed = {k: v for k, v in changed.items() if k not in extended}
-        if changed and _main_rank():  # the same on every rank: one warning, not one per process
+        if changed and is_main_rank():  # the same on every rank: one warning, not one per process
             warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
         _load_checkpoint(accelerator, last)
         if extended:
@@ -1907,16 +1908,16 @@ def train(
         why = ("its windows hold no spike" if not n_spikes["validation"] else
                f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
                f"(see train_loss in training_log.json; {lower_rate})")
-        if _main_rank():  # validation losses are reduced over the ranks: the same on every one
+        if is_main_rank():  # validation losses are reduced over the ranks: the same on every one
             warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint "
                           "is kept (none was selected)")
     else:
         best_step = step
         selection = "last step (no validation split)"
-        if _main_rank():  # the splits are the same on every rank
+        if is_main_rank():  # the splits are the same on every rank
             warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
     # the step losses are summed over the ranks: every rank reaches this alike, and rank 0 says it
-    if first_nonfinite_step is not None and (best_state is not None or not has_val) and _main_rank():
+    if first_nonfinite_step is not None and (best_state is not None or not has_val) and is_main_rank():
         # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
         # validation chose a step before the divergence said nothing of the NaN steps after it
         kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
@@ -2103,15 +2104,6 @@ def _float32_forward(accelerator, model):
         inner.__dict__.update(saved)
 
 
-def _main_rank() -> bool:
-    """Whether this is the launch's main process (``RANK`` 0, or no launcher). Read from the
-    environment torchrun sets, so that it answers before Accelerate starts as after; a message that
-    every rank reaches alike (a resume warning, a note) is given by this rank alone, not once per
-    process (the ``neuroformer`` command filters its own warnings to rank 0 too, a ``train()`` caller
-    has no such filter)."""
-    return os.environ.get("RANK", "0") == "0"
-
-
 def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_block_s=") -> None:
     """Warn that a resumed run with nothing to do leaves ``metrics.json``'s test intervals as they
     were: ``ci_block_s`` (named as ``option`` words it) is not applied, when the run's recorded
@@ -2119,7 +2111,7 @@ def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_b
     split, or an older run) or the same length."""
     path = Path(output_dir) / "metrics.json"
     recorded = json.loads(path.read_text()).get("test/ci95_block_s") if path.is_file() else None
-    if recorded is None or float(recorded) == float(ci_block_s) or not _main_rank():
+    if recorded is None or float(recorded) == float(ci_block_s) or not is_main_rank():
         return
     join = "" if option.endswith("=") else " "
     warnings.warn(f"{option}{join}{float(ci_block_s):g} not applied: the resumed run has nothing to do, so nothing is "
@@ -2131,7 +2123,7 @@ def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_b
 def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
     """A resumed run that has no step left and whose model is already written: ``message``
     printed (main process) and the model's ``metrics.json`` returned (``{}`` on the others)."""
-    if not _main_rank():
+    if not is_main_rank():
         return {}
     print(f"[neuroformer] {message}")
     path = output_dir / "metrics.json"
