@@ -293,7 +293,8 @@ def test_neural_embeddings_shapes_padding_and_no_modality_leak(batch):
 
 
 def test_contrasts_and_the_pooled_embeddings_valid_follow_one_rule_of_windows_with_tokens(batch):
-    """The contrastive head's contrasts() (training counts a micro-batch's InfoNCE term by it) wrote
+    """The contrastive head's count of contrasted windows (contrasted_windows; training counts a
+    micro-batch's InfoNCE term by it; it was contrasts(), whether there is one) wrote
     its own rule of which windows hold a modality token beside the pooled embeddings' ``valid``
     (what forward contrasts). Inputs without a mask and without any token (n_tokens 0) disagreed:
     contrasts() counted every window and said the batch had a term, forward had none. Both now use
@@ -311,8 +312,8 @@ def test_contrasts_and_the_pooled_embeddings_valid_follow_one_rule_of_windows_wi
         with torch.no_grad():
             _, valid = model.neuroformer.get_modality_embeddings({"head_direction": inputs})["head_direction"]
         assert int(valid.sum()) == n
-        assert model.contrastive.contrasts({"head_direction": inputs}) is (n >= 2), n
-    assert model.contrastive.contrasts({}) is False
+        assert model.contrastive.contrasted_windows({"head_direction": inputs}) == [n], n
+    assert model.contrastive.contrasted_windows({}) == [0]
 
 
 # ---------------------------------------------------------------- trained on real data, CLI

@@ -713,7 +713,7 @@ def windows_with_tokens(inputs: dict) -> torch.Tensor:
     a True; without a ``mask`` every window, when the inputs have any token (their second axis,
     tokens or frames, is not empty). The one rule of which windows a modality's pooled embedding
     is valid for (:meth:`NeuroformerModel.get_modality_embeddings`) and which the contrastive loss
-    contrasts (:meth:`NeuroformerContrastiveHead.contrasts`). Empty for inputs without a tensor."""
+    contrasts (:meth:`NeuroformerContrastiveHead.contrasted_windows`). Empty for inputs without a tensor."""
     mask = inputs.get("mask")
     if mask is not None:
         return mask.bool().any(1)
@@ -819,18 +819,13 @@ class NeuroformerContrastiveHead(nn.Module):
         later."""
         self.logit_scale.clamp_(*self.LOG_SCALE_RANGE)
 
-    def contrasts(self, modality_inputs: dict) -> bool:
-        """Whether :meth:`forward` has a term for a batch of these modality inputs (as
-        :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them) on one process: a
-        contrastive modality with at least two windows that hold a token of it
-        (:func:`windows_with_tokens`, the rule of the pooled embeddings' ``valid`` that
-        :meth:`forward` counts; under several processes it counts those of all processes)."""
-        return any(k >= 2 for k in self.contrasted_windows(modality_inputs))
-
     def contrasted_windows(self, modality_inputs: dict) -> list:
-        """The windows of a batch of these modality inputs that hold a token of each contrastive
-        modality (:func:`windows_with_tokens`), in the order of ``names``: what :meth:`forward`
-        contrasts on this process."""
+        """The windows of a batch of these modality inputs (as
+        :class:`~hf_neuroformer.windows.NeuroformerCollator` makes them) that hold a token of each
+        contrastive modality (:func:`windows_with_tokens`, the rule of the pooled embeddings'
+        ``valid`` that :meth:`forward` counts), in the order of ``names``: what :meth:`forward`
+        contrasts on this process; a modality has a term when at least two windows hold one, over
+        all processes under several (training counts a micro-batch's term by it)."""
         return [int(windows_with_tokens((modality_inputs or {}).get(name) or {}).sum()) for name in self.names]
 
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
