@@ -1719,6 +1719,46 @@ def test_a_repeated_push_says_the_windows_dataset_is_unchanged(trained, loopback
     assert len(api.list_repo_commits("lab/again-windows", repo_type="dataset")) == n_commits
 
 
+def test_a_push_says_it_replaces_a_card_edited_on_the_hub(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: a model card (or windows dataset card) of this package that its owner edited on
+    the Hub (a section added, the tags kept) was replaced by the next push without a word, while a
+    README of someone else's was named (``replaced_readme``). Every card now ends with the sha256 of
+    its text (``mark_card``); the next push tells an edited one and says that it replaces it, on
+    which branch, and the commit that keeps it."""
+    from huggingface_hub import HfApi
+
+    from hf_neuroformer.hub import card_mark_state, mark_card
+
+    d, nwb, rec, _ = trained
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    first = push_to_hub(d / "model", "lab/edited", recording=rec, dataset_repo_id="lab/edited-windows", **kw)
+    assert first.edited_cards == []
+    cards = {("lab/edited", "model"): "## Citation", ("lab/edited-windows", "dataset"): "```python"}
+    api = HfApi(**kw)
+    edits = {}
+    for (rid, rtype), before in cards.items():
+        text = loopback_hub.files(rid, rtype)["README.md"].decode()
+        assert card_mark_state(text) == "unedited", text[-300:]
+        assert before in text
+        edited = text.replace(before, "## Notes of the lab\n\nAsk before use.\n\n" + before, 1)
+        edits[rid] = api.upload_file(path_or_fileobj=edited.encode(), path_in_repo="README.md", repo_id=rid,
+                                     repo_type=rtype, commit_message="the lab's notes").oid
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", d / "model", "--repo-id",
+                                      "lab/edited", "--data", nwb, "--epoch", "wake", "--dataset-repo-id",
+                                      "lab/edited-windows")
+    assert code == 0, err[-2000:]
+    for (rid, rtype), what in zip(cards, ("model card", "dataset card")):
+        assert (f"the {what} README.md of the {rtype} repository {rid!r} was edited after hf_neuroformer wrote it, "
+                f"and is replaced by this push's card; it stays in the repository's history (commit {edits[rid]}): "
+                "carry its edits over from there") in out, out
+        text = loopback_hub.files(rid, rtype)["README.md"].decode()
+        assert card_mark_state(text) == "unedited" and "Notes of the lab" not in text
+    # a card without the mark, or with text after it, is not taken for unedited
+    marked = mark_card("# card")
+    assert card_mark_state(marked) == "unedited" and card_mark_state("# card\n") == "unmarked"
+    assert card_mark_state(marked + "more\n") == card_mark_state(marked.replace("card", "Card", 1)) == "edited"
+
+
 def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loopback_hub):
     """Break test: the dataset repository was checked (public with --private, another tool's
     dataset there) only after the model repository, and the model's new branch, had been created:

@@ -1699,6 +1699,8 @@ def cmd_push(args) -> int:
         print(f"[neuroformer] the README.md of {result.repo_id}{where} was not a model card of hf_neuroformer and is "
               f"replaced by the model card{' on that branch only (main and the other branches keep theirs)' if branch else ''}; "
               f"the earlier one stays in the repository's history (commit {result.replaced_readme})")
+    for line in result.edited_cards:  # a card edited on the Hub since the last push went without a word
+        print(f"[neuroformer] {line}")
     if result.dataset_repo_id and result.dataset_unchanged:  # "pushed" claimed a commit that was not made
         print(f"[neuroformer] {result.dataset_repo_id} already holds these windows; no new commit "
               f"({result.dataset_commit_url})")

@@ -30,7 +30,10 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   ``test_generation.png`` of ``train``, ``test_decoding.png`` of ``finetune``; shown in the
   model card), when present;
 - ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
-  (``model-index`` holds every float metric of the ``test/`` and ``validation/`` splits).
+  (``model-index`` holds every float metric of the ``test/`` and ``validation/`` splits), its last
+  line an HTML comment with the sha256 of the text before it (:func:`mark_card`), by which the next
+  push tells a card edited on the Hub since and says that it replaces it
+  (:attr:`PushResult.edited_cards`; the edited card stays in the repository's history).
 
 A window dataset (the train / validation / test windows of the model's own split plan, as
 Parquet shards written by ``datasets``) goes to a dataset repository with a dataset card, and
@@ -171,6 +174,11 @@ class PushResult:
         revision: the branch the model was pushed to (``None``: ``main``); a README replaced
             (``replaced_readme``) on another branch than ``main`` is replaced there only, ``main``
             and the other branches keep theirs.
+        edited_cards: one line per card of this package that this push replaced although it was
+            not as the package wrote it (:func:`card_mark_state`: edited on the Hub since, or written
+            by a version that did not mark its cards; for the dataset repository also a README that
+            is not a card of this package), naming the repository, branch and the commit that holds
+            it; a second push replaced a card the user had edited without a word. Empty otherwise.
     """
 
     repo_id: str
@@ -186,6 +194,7 @@ class PushResult:
     dataset_windows: Dict[str, int] = field(default_factory=dict)
     replaced_readme: Optional[str] = None
     revision: Optional[str] = None
+    edited_cards: List[str] = field(default_factory=list)
 
 
 #: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
@@ -1256,6 +1265,78 @@ def _check_target(api, repo_id: str, repo_type: str, revision: Optional[str], in
         _check_not_another_repo(api, repo_id, repo_type, revision if branch_exists else None, info, model_dir)
 
 
+#: the start of the last line of every card this package writes (:func:`mark_card`), followed by the
+#: sha256 (hex) of the card's text before that line and `` -->``: an HTML comment, not shown on the Hub
+CARD_MARK = "<!-- written by hf_neuroformer; sha256 of the text above this line: "
+
+
+def mark_card(text: str) -> str:
+    """``text`` (a card, ending with a line break or not) with :data:`CARD_MARK` and the sha256 of
+    the text before it as its last line, so that a later push can tell whether the card on the Hub
+    is still as this package wrote it (:func:`card_mark_state`)."""
+    import hashlib
+
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{body}\n{CARD_MARK}{hashlib.sha256(body.encode('utf-8')).hexdigest()} -->\n"
+
+
+def card_mark_state(text: str) -> str:
+    """Whether a card (a ``README.md``'s text) is as :func:`mark_card` wrote it.
+
+    Returns:
+        ``"unedited"``: its last line is the mark and the sha256 in it is that of the text
+        before; ``"edited"``: it has the mark, but the text before it (or after it) was changed;
+        ``"unmarked"``: no mark (a card written by a version of this package before the mark,
+        a README of someone else's, or a mark deleted in an edit).
+    """
+    import hashlib
+
+    at = text.rfind("\n" + CARD_MARK)
+    if at < 0:
+        return "unmarked"
+    body, line = text[:at], text[at + 1:]
+    expected = f"{CARD_MARK}{hashlib.sha256(body.encode('utf-8')).hexdigest()} -->"
+    return "unedited" if line.rstrip("\r\n") == expected else "edited"
+
+
+def save_card(card, path) -> None:
+    """Write a ``huggingface_hub`` card to ``path`` marked (:func:`mark_card`), as ``RepoCard.save``
+    writes it (UTF-8, its line breaks kept)."""
+    with open(path, mode="w", newline="", encoding="utf-8") as f:
+        f.write(mark_card(str(card)))
+
+
+def _replaced_card_note(api, repo_id: str, repo_type: str, info, revision: Optional[str], model_dir) -> Optional[str]:
+    """The line of :attr:`PushResult.edited_cards` for the ``README.md`` of the branch pushed to
+    (``info``: its ``repo_info``; main's for a branch this push creates, which starts from it),
+    or ``None`` when there is none or it is a card this package wrote, unedited
+    (:func:`card_mark_state`). A model repository's README that is not a card of this package is
+    said by :attr:`PushResult.replaced_readme` instead; a dataset repository's is said here."""
+    from huggingface_hub import hf_hub_download
+
+    if "README.md" not in {s.rfilename for s in (info.siblings or [])}:
+        return None
+    foreign = _foreign_readme(info)
+    if foreign and repo_type == "model":
+        return None
+    with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as cache, \
+            _hub_errors(f"reading the {repo_type} repository's README.md", repo_id, api, model_dir):
+        path = hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=info.sha, cache_dir=cache,
+                               endpoint=api.endpoint, token=api.token)
+        state = "foreign" if foreign else card_mark_state(Path(path).read_text(encoding="utf-8", errors="replace"))
+    if state == "unedited":
+        return None
+    why = {"edited": "was edited after hf_neuroformer wrote it",
+           "unmarked": "has no mark of an unedited hf_neuroformer card (edited, or written by a version before the "
+                       "mark)",
+           "foreign": "was not a dataset card of hf_neuroformer"}[state]
+    branch = f" on branch {revision!r} (only there)" if revision not in (None, "main") else ""
+    what = "model card" if repo_type == "model" else "dataset card"
+    return (f"the {what} README.md of the {repo_type} repository {repo_id!r}{branch} {why}, and is replaced by "
+            f"this push's card; it stays in the repository's history (commit {info.sha}): carry its edits over "
+            "from there")
+
+
 def _foreign_readme(info) -> bool:
     """Whether the repository (``repo_info`` of the branch pushed to) holds a ``README.md`` that is not
     a model card of this package (neither its metadata, ``info.card_data``, nor the repository's
@@ -1392,7 +1473,7 @@ def push_to_hub(
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision, hub_url=api.endpoint)
-        card.save(stage / "README.md")
+        save_card(card, stage / "README.md")  # marked: a later push tells an edited card (PushResult.edited_cards)
         # the Hub's own check of the cards' metadata (licence id, model-index, configs), before
         # anything is created: an unknown licence must not fail the model commit after the dataset's
         with _hub_errors("validating the model card", repo_id, api, src):
@@ -1439,6 +1520,9 @@ def push_to_hub(
                 found[rtype] = (repo_info, True)
             head_before = found["model"][0].sha  # a new branch starts at main's head
             replaced_readme = head_before if _foreign_readme(found["model"][0]) else None
+            # a card the user edited on the Hub since the last push (or the dataset's) was replaced without a word
+            edited_cards = [note for rid, rtype in targets if (note := _replaced_card_note(
+                api, rid, rtype, found[rtype][0], revision, src)) is not None]
             if dataset_repo_id is not None:
                 dataset_info = found["dataset"][0]
                 with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
@@ -1476,7 +1560,7 @@ def push_to_hub(
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
                       dataset_unchanged=dataset_unchanged, dataset_windows=dataset_windows,
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept,
-                      replaced_readme=replaced_readme, revision=revision)
+                      replaced_readme=replaced_readme, revision=revision, edited_cards=edited_cards)
 
 
 def dataset_size_category(n: int) -> str:
@@ -1588,5 +1672,5 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
         + (f", revision={_py_str(revision)}" if revision not in (None, "main") else "") + ")",
         "```",
     ])
-    DatasetCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + body).save(out / "README.md")
+    save_card(DatasetCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + body), out / "README.md")
     return counts
