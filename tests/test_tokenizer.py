@@ -10,6 +10,7 @@ current spikes and the latest past spikes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import numpy as np
@@ -386,6 +387,20 @@ def test_save_and_load_round_trip(tmp_path):
         assert loaded.num_dt_bins == tok.num_dt_bins == 25
         assert [loaded.encode_window(t, u, s) for s in (0.5, 1.234, 2.9)] == ref
         assert loaded("other/y sess/u0")["input_ids"] == [12, 3]
+
+
+def test_a_loaded_tokenizer_is_saved_with_the_settings_it_was_loaded_with(tmp_path):
+    """Break test: transformers' from_pretrained records how it loaded (``is_local``,
+    ``local_files_only``) among the tokenizer's settings, and a folder loaded and saved again, or
+    pushed (hub.save_for_hub loads and saves it), held ``"is_local": true`` in its
+    ``tokenizer_config.json``. Saved again, the file is the one loaded."""
+    from transformers import AutoTokenizer
+
+    make_tok(max_window_length=12).save_pretrained(tmp_path / "first")
+    written = json.loads((tmp_path / "first" / "tokenizer_config.json").read_text())
+    for n, load in enumerate((NeuroformerTokenizer.from_pretrained, AutoTokenizer.from_pretrained)):
+        load(tmp_path / "first", local_files_only=True).save_pretrained(tmp_path / f"again-{n}")
+        assert json.loads((tmp_path / f"again-{n}" / "tokenizer_config.json").read_text()) == written
 
 
 @pytest.mark.parametrize("edit, said", [

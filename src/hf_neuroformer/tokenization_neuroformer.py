@@ -28,6 +28,9 @@ from .configuration_neuroformer import (FIRST_UNIT_ID, WINDOW_FIELDS, carried_re
                                         finish_interrupted_save_of)
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
+#: what transformers' ``from_pretrained`` adds to a loaded tokenizer's ``init_kwargs`` about the load
+#: itself; left out of the ``tokenizer_config.json`` that :meth:`NeuroformerTokenizer.save_pretrained` writes
+_LOAD_KWARGS = ("is_local", "local_files_only")
 
 
 #: the session name generate_spikes gives a generated recording: ``<session>-generated[-sample<k>]``
@@ -465,6 +468,11 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         A save into ``save_directory`` killed after its commit (its journal is there) is completed
         first, so a later ``from_pretrained`` reads the files written here.
 
+        ``is_local`` and ``local_files_only``, which transformers' ``from_pretrained`` puts among the
+        settings of a loaded tokenizer (how that load went, not the tokenizer), are not written: a
+        folder loaded and saved again (and every pushed repository, :func:`hf_neuroformer.hub.push_to_hub`)
+        held ``"is_local": true`` in ``tokenizer_config.json``.
+
         A tokenizer loaded from a pushed repository keeps its ``auto_map``; it is saved with
         ``tokenization_neuroformer.py`` and the modules it imports
         (:func:`~hf_neuroformer.configuration_neuroformer.carried_remote_code`), so the folder
@@ -476,6 +484,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         finish_interrupted_save_of(save_directory)
         self.init_kwargs.update(self._window_kwargs())
         self.init_kwargs.pop("unit_tokens", None)
+        for key in _LOAD_KWARGS:  # how the tokenizer was loaded, not a setting of it
+            self.init_kwargs.pop(key, None)
         # a tokenizer loaded from a pushed repository keeps its auto_map: tokenization_neuroformer.py is written too
         with carried_remote_code(self, self.init_kwargs.get("auto_map"), save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
