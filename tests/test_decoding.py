@@ -1088,6 +1088,73 @@ def test_finetune_with_spike_dropout_records_it(a2929, pretrained, tmp_path):
     assert tokens["spikes"] > 300 and 0.15 < tokens["dropped"] / tokens["spikes"] < 0.35, tokens
 
 
+def test_anchor_decay_pulls_the_pretrained_weights_towards_their_start_after_each_step(a2929, pretrained, tmp_path):
+    """``anchor_decay`` (plan 8, decoupled L2-SP): the optimiser's step is the same as without it, then every
+    pretrained parameter moves by ``lr * decay`` of its distance to its value before training, while the new
+    heads and read-out keep the optimiser's step. Checked on step 1 (both runs start from the same weights and
+    batch, so the plain run's weights are the optimiser's step of the anchored one) with a pull of 0.5, and over
+    4 steps with a pull of 0.999, where the backbone ends almost where it started and the heads still move.
+    Before, build_trainer had no such option."""
+    from hf_neuroformer.finetuning import PretrainedAnchor, is_new_module_parameter
+
+    dsd, model = _x_decoder(a2929, pretrained)
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}
+    lr = 1e-2
+
+    def run(name, steps, **kw):
+        raw, snapshot = _weights_each_step()
+        m = copy.deepcopy(model)
+        trainer = build_trainer(m, dsd["train"].select(range(64)), None, tmp_path / name, per_device_train_batch_size=16,
+                                max_steps=steps, learning_rate=lr, lr_scheduler_type="constant", seed=0,
+                                save_strategy="no", **kw)
+        trainer.add_callback(snapshot)  # after the anchor: it sees the pulled weights
+        trainer.train()
+        return trainer, raw
+
+    plain, raw_plain = run("plain", 1)
+    assert plain.anchor is None
+    anchored, raw = run("anchored", 1, anchor_decay=0.5 / lr)
+    assert isinstance(anchored.anchor, PretrainedAnchor) and anchored.anchor.decay == 0.5 / lr
+    backbone = [k for k in start if not is_new_module_parameter(k)]
+    heads = [k for k in start if is_new_module_parameter(k)]
+    assert len(backbone) > 10 and heads
+    moved = max((raw_plain[0][k] - start[k]).abs().max().item() for k in backbone)
+    assert moved > 1e-3
+    for k in backbone:  # half of the optimiser's move is undone
+        torch.testing.assert_close(raw[0][k], start[k] + 0.5 * (raw_plain[0][k] - start[k]), rtol=1e-5, atol=1e-7)
+    for k in heads:
+        torch.testing.assert_close(raw[0][k], raw_plain[0][k], rtol=0, atol=0)
+
+    _, raw_plain = run("plain4", 4)
+    _, raw = run("anchored4", 4, anchor_decay=0.999 / lr)
+    drift = max((raw[-1][k] - start[k]).abs().max().item() for k in backbone)
+    drift_plain = max((raw_plain[-1][k] - start[k]).abs().max().item() for k in backbone)
+    assert drift < 0.01 * drift_plain, (drift, drift_plain)
+    assert max((raw[-1][k] - start[k]).abs().max().item() for k in heads) > 0.5 * lr
+    with pytest.raises(ValueError, match=r"anchor_decay: expected None \(off\) or a number > 0.*got 0"):
+        build_trainer(copy.deepcopy(model), dsd["train"], None, tmp_path / "bad", anchor_decay=0)
+    with pytest.raises(ValueError, match=r"anchor_decay: expected learning_rate \* anchor_decay < 1.*got 100"):
+        build_trainer(copy.deepcopy(model), dsd["train"], None, tmp_path / "bad", learning_rate=lr, anchor_decay=100)
+
+
+def test_finetune_with_anchor_decay_records_it(a2929, pretrained, tmp_path):
+    """finetune(anchor_decay=...) records the pull (metrics.json -> training) and refuses a bad one, or one whose
+    product with the learning rate reaches 1, before the output folder is made."""
+    out = tmp_path / "anchored"
+    targets = [DecodingTarget("x", "regression")]
+    with pytest.raises(ValueError, match=r"anchor_decay: expected None \(off\) or a number > 0.*got -1"):
+        finetune(pretrained, a2929, targets, output_dir=out, max_steps=2, anchor_decay=-1)
+    with pytest.raises(ValueError, match=r"anchor_decay: expected learning_rate \* anchor_decay < 1"):
+        finetune(pretrained, a2929, targets, output_dir=out, max_steps=2, learning_rate=1e-3, anchor_decay=1000.0)
+    assert not out.exists()
+    metrics = finetune(pretrained, a2929, targets, output_dir=out, max_steps=2, eval_steps=2, batch_size=16,
+                       anchor_decay=4.0)
+    training = json.loads((out / "metrics.json").read_text())["training"]
+    assert training["anchor_decay"] == 4.0 and training == metrics["training"]
+    plain = finetune(pretrained, a2929, targets, output_dir=tmp_path / "plain", max_steps=2, eval_steps=2, batch_size=16)
+    assert "anchor_decay" not in plain["training"]
+
+
 def test_finetune_with_ema_decay_saves_the_averaged_checkpoint_it_selected(a2929, pretrained, tmp_path):
     """finetune(ema_decay=...) keeps the validation-selected checkpoint, which holds averaged weights,
     as the decoder: the saved file equals that checkpoint's, load_decoder reads it back unchanged

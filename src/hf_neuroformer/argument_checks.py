@@ -230,6 +230,25 @@ def check_ema_decay(decay, name: str = "ema_decay") -> None:
                          f"1 / (1 - decay) = 100 steps), got {decay!r}")
 
 
+def check_anchor_decay(decay, name: str = "anchor_decay", learning_rate=None) -> None:
+    """``decay`` of :class:`~hf_neuroformer.finetuning.PretrainedAnchor`: None (off) or a finite number
+    > 0, the decay towards the pretrained weights per unit of learning rate. With ``learning_rate``
+    (the peak rate of the run) also ``learning_rate * decay < 1``: a step's pull
+    ``lr * decay * (w - w0)`` would otherwise carry a weight to, or past, its pretrained value.
+
+    Raises:
+        ValueError: naming ``name``, the value and the expectation (a bool, NaN or a string is
+            refused too)."""
+    if decay is None:
+        return
+    if isinstance(decay, bool) or not (is_finite_number(decay) and decay > 0):
+        raise ValueError(f"{name}: expected None (off) or a number > 0 (the pull towards the pretrained weights per "
+                         f"unit of learning rate, e.g. 4.0), got {decay!r}")
+    if learning_rate is not None and is_finite_number(learning_rate) and learning_rate * decay >= 1:
+        raise ValueError(f"{name}: expected learning_rate * {name} < 1 (each step moves a weight by that share of its "
+                         f"distance to the pretrained value), got {decay!r} with learning_rate {learning_rate!r}")
+
+
 def check_spike_dropout(p, name: str = "spike_dropout") -> None:
     """``p`` of :class:`~hf_neuroformer.finetuning.SpikeDropout`: a probability in [0, 1) (0: off).
 

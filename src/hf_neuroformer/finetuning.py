@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .argument_checks import FINETUNE_CONFIG_KEYS, check_ema_decay, check_finetune_settings, check_spike_dropout, \
+from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema_decay, check_finetune_settings, check_spike_dropout, \
     config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
@@ -620,7 +620,8 @@ def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_
 
 
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
-                  ema_decay: Optional[float] = None, spike_dropout: float = 0.0, **training_args):
+                  ema_decay: Optional[float] = None, spike_dropout: float = 0.0, anchor_decay: Optional[float] = None,
+                  **training_args):
     """A ``transformers.Trainer`` for a :class:`NeuroformerForBehaviorDecoding`.
 
     ``TrainingArguments`` get ``remove_unused_columns=False`` (the collator reads the token
@@ -649,10 +650,17 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     only); evaluation and prediction batches are never thinned. The trainer keeps the wrapper as
     ``trainer.spike_dropout`` (None when off).
 
+    ``anchor_decay`` (default None: off): after every optimiser step each pretrained parameter (all
+    but the new modules) is pulled towards its value in ``model`` as given here,
+    ``w <- w - lr_t * anchor_decay * (w - w0)`` (:class:`PretrainedAnchor`, decoupled L2-SP); the
+    trainer keeps the callback as ``trainer.anchor`` (None when off).
+
     Raises:
         ValueError: ``freeze_backbone_steps`` not a whole number >= 0, or > 0 with an
             ``lr_scheduler_type`` whose schedule cannot be gated (:func:`check_freeze_schedule`);
-            ``ema_decay`` neither None nor in (0, 1); ``spike_dropout`` outside [0, 1).
+            ``ema_decay`` neither None nor in (0, 1); ``spike_dropout`` outside [0, 1);
+            ``anchor_decay`` neither None nor a number > 0, or ``learning_rate * anchor_decay`` >= 1
+            (:func:`~hf_neuroformer.argument_checks.check_anchor_decay`).
     """
     from transformers import TrainingArguments
 
@@ -668,11 +676,17 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
         raise ValueError(f"freeze_backbone_steps: expected a whole number >= 0 (0: off), got {freeze_backbone_steps!r}")
     check_ema_decay(ema_decay)
     check_spike_dropout(spike_dropout)
+    check_anchor_decay(anchor_decay)
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_args})
     check_freeze_schedule(freeze_backbone_steps, args.lr_scheduler_type, args.lr_scheduler_kwargs)
     trainer = DecodingTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                               data_collator=collator, compute_metrics=make_compute_metrics(targets))
     trainer.freeze_backbone_steps = int(freeze_backbone_steps)
+    check_anchor_decay(anchor_decay, learning_rate=args.learning_rate)
+    # before WeightAverage: the average reads the pulled weights at the step's end
+    trainer.anchor = PretrainedAnchor(model, anchor_decay) if anchor_decay is not None else None
+    if trainer.anchor is not None:
+        trainer.add_callback(trainer.anchor)
     if spike_dropout:
         trainer.spike_dropout = SpikeDropout(collator, spike_dropout, seed=[args.seed, args.process_index])
     if ema_decay is not None:
@@ -1023,6 +1037,7 @@ def finetune(
     freeze_backbone_steps: int = 0,
     ema_decay: Optional[float] = None,
     spike_dropout: float = 0.0,
+    anchor_decay: Optional[float] = None,
     config_overrides: Optional[Dict[str, object]] = None,
     select_on: Optional[str] = "auto",
     overwrite: bool = False,
@@ -1089,6 +1104,12 @@ def finetune(
             and the baselines see the windows whole). Recorded in ``metrics.json`` -> ``training`` ->
             ``spike_dropout`` with ``spike_dropout_tokens`` (spike tokens the training batches held and
             how many were dropped; absent when off).
+        anchor_decay: None (default, off) or a number > 0 with ``learning_rate * anchor_decay < 1``:
+            after every optimiser step each parameter of the pretrained model (not the new heads and
+            read-out) is pulled towards its pretrained value, ``w <- w - lr_t * anchor_decay * (w - w0)``
+            (:class:`PretrainedAnchor`; L2-SP, Li et al. ICML 2018, in AdamW's decoupled form); from
+            scratch ``w0`` is the random initialisation. Recorded in ``metrics.json`` -> ``training`` ->
+            ``anchor_decay`` (absent when off).
         config_overrides: fine-tuning settings of the decoder's config that leave the backbone's
             weights loadable, ``{key: value}`` with keys among :data:`FINETUNE_CONFIG_KEYS`
             (dropout rates, ``decoding_pool``, ``decoding_head_hidden_size``, ``window_stride``:
@@ -1157,7 +1178,7 @@ def finetune(
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
-            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout`` or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
+            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows (for a
             target: none with a value of it).
@@ -1176,6 +1197,7 @@ def finetune(
                             freeze_backbone_steps=freeze_backbone_steps)
     check_ema_decay(ema_decay)
     check_spike_dropout(spike_dropout)
+    check_anchor_decay(anchor_decay, learning_rate=learning_rate)
     check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
                           training_args.get("lr_scheduler_kwargs"))
     ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
@@ -1355,7 +1377,7 @@ def finetune(
         save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
         metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
         optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps,
-        ema_decay=ema_decay, spike_dropout=spike_dropout, **training_args,
+        ema_decay=ema_decay, spike_dropout=spike_dropout, anchor_decay=anchor_decay, **training_args,
     )
     if not progress:  # with tqdm off, Trainer prints every log dict instead
         from transformers.trainer_callback import PrinterCallback
@@ -1406,7 +1428,8 @@ def finetune(
             freeze_backbone_steps=int(freeze_backbone_steps),
             # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
             training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state,
-                                                ema_decay=ema_decay, spike_dropout=trainer.spike_dropout),
+                                                ema_decay=ema_decay, spike_dropout=trainer.spike_dropout,
+                                                anchor_decay=anchor_decay),
             n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
             config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
             # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
@@ -1543,14 +1566,16 @@ def _spike_dropout_counts(args, spike_dropout: "SpikeDropout") -> Dict[str, obje
 
 def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze_backbone_steps: int = 0,
                                state=None, ema_decay: Optional[float] = None,
-                               spike_dropout: Optional[SpikeDropout] = None) -> Dict[str, object]:
+                               spike_dropout: Optional[SpikeDropout] = None,
+                               anchor_decay: Optional[float] = None) -> Dict[str, object]:
     """The optimisation settings of a fine-tuning run, read from its ``TrainingArguments``
     (``metrics.json`` -> ``training``; shown on the decoder's model card): optimizer (and AdamW's
     betas and epsilon), learning rate and schedule (with ``lr_scheduler_kwargs``), warmup, weight
     decay, gradient clipping, batch (windows per optimisation step over all processes, and how it
     is split), steps, evaluation interval, seeds (``seed``; ``data_seed``, the order of the
     training windows, ``None`` = ``seed``), and the fine-tuning settings of this package
-    (``ema_decay`` only when the weights were averaged; ``spike_dropout`` and ``spike_dropout_tokens``,
+    (``ema_decay`` only when the weights were averaged; ``anchor_decay`` only when the pretrained
+    weights were pulled towards (:class:`PretrainedAnchor`); ``spike_dropout`` and ``spike_dropout_tokens``,
     ``{"spikes": ..., "dropped": ...}`` counted in this process, only with the :class:`SpikeDropout`
     the training batches went through; with ``dataloader_num_workers > 0`` the worker processes
     thinned the batches and their counts never reach this one, so the two counts are ``None`` and a
@@ -1582,6 +1607,7 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
         "data_seed": plain(args.data_seed),
         "generative_loss_weight": float(generative_loss_weight), "freeze_backbone_steps": int(freeze_backbone_steps),
         **({"ema_decay": float(ema_decay)} if ema_decay is not None else {}),
+        **({"anchor_decay": float(anchor_decay)} if anchor_decay is not None else {}),
         **({"spike_dropout": spike_dropout.p, "spike_dropout_tokens": _spike_dropout_counts(args, spike_dropout)}
            if spike_dropout is not None else {}),
     }
@@ -1971,6 +1997,54 @@ class WeightAverage(TrainerCallback):
                 for n, p in self._params(model):
                     p.copy_(self.raw[n])
             self.raw = None
+
+
+class PretrainedAnchor(TrainerCallback):
+    """Decay towards the pretrained weights (L2-SP in decoupled form): after every optimiser step each
+    parameter of the pretrained model (every trainable floating-point parameter but the decoder's new
+    modules, :data:`NEW_MODULE_PREFIXES`) moves towards its value when the trainer was built,
+    ``w <- w - lr_t * decay * (w - w0)``, ``lr_t`` the rate its optimiser group used at that step (0 for a
+    group held frozen). The new heads and read-out, which have no pretrained value, are not pulled.
+
+    Source: the L2-SP penalty ``(alpha / 2) ||w - w0||^2`` towards the starting point (Li, Grandvalet &
+    Davoine, "Explicit Inductive Bias for Transfer Learning with Convolutional Networks", ICML 2018,
+    arXiv 1802.01483), applied to the weights directly as AdamW applies weight decay (Loshchilov &
+    Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, arXiv 1711.05101), so that Adam's
+    per-weight scaling does not rescale the pull. AdamW's own ``weight_decay`` (towards 0) is unchanged.
+
+    ``decay`` (> 0, per unit of learning rate): with the rates summing to ``S`` over the run,
+    ``decay = 1 / S`` lets a move away from the pretrained weights that the gradient does not keep
+    making decay by a factor e over the run; since an Adam update moves a weight by about ``lr_t`` at
+    most, no weight settles further than about ``1 / decay`` from its pretrained value. The anchor
+    ``w0`` is taken when the callback is made (:func:`build_trainer`: the weights the trainer starts
+    from, before any checkpoint is resumed), kept in float32 (or wider) on the parameter's device.
+    It acts at ``on_optimizer_step``, after the optimiser's update and before the schedule steps, so
+    callbacks acting at the step's end (:class:`WeightAverage`) see the pulled weights.
+
+    Raises:
+        ValueError: ``decay`` not a finite number > 0 (:func:`check_anchor_decay`); no trainable
+            parameter outside the new modules (nothing to anchor)."""
+
+    def __init__(self, model, decay: float):
+        check_anchor_decay(decay)
+        self.decay = float(decay)
+        self.anchors = [(p, p.detach().clone().to(torch.promote_types(p.dtype, torch.float32)))
+                        for n, p in model.named_parameters()
+                        if p.requires_grad and p.is_floating_point() and not is_new_module_parameter(n)]
+        if not self.anchors:
+            raise ValueError(f"anchor_decay={decay!r}: the model has no trainable parameter outside the decoder's new "
+                             f"modules ({' / '.join(NEW_MODULE_PREFIXES)}), so there is nothing to pull towards "
+                             "pretrained weights; pass anchor_decay=None")
+
+    def on_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
+        rates = {id(p): float(g["lr"]) for g in optimizer.param_groups for p in g["params"]}
+        with torch.no_grad():
+            for p, w0 in self.anchors:
+                share = rates.get(id(p), 0.0) * self.decay
+                if share:
+                    if w0.device != p.device:  # the trainer moved the model after the anchor was taken
+                        w0.data = w0.data.to(p.device)
+                    p.sub_((share * (p.to(w0.dtype) - w0)).to(p.dtype))
 
 
 class SpikeDropout:
