@@ -358,7 +358,8 @@ def finetune_task(args):
                      learning_rate=opts["learning_rate"], select_on=select_on,
                      eval_steps=opts.get("eval_steps"), generative_loss_weight=opts.get("generative_loss_weight", 0.0),
                      freeze_backbone_steps=opts.get("freeze_backbone_steps") or 0, ema_decay=opts.get("ema_decay"),
-                     spike_dropout=opts.get("spike_dropout") or 0.0, config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
+                     spike_dropout=opts.get("spike_dropout") or 0.0, anchor_decay=opts.get("anchor_decay"),
+                     config_overrides=opts.get("config_overrides"), use_cpu=opts["device"] == "cpu")
     metrics, intervals, reasons = target_metrics(m, f"test/{target.label}/")
     val, _, _ = target_metrics(m, f"validation/{target.label}/")
     return (name, fraction, seed, init), {"test": metrics, "test_ci95": intervals, "test_ci95_reason": reasons,
@@ -369,6 +370,9 @@ def finetune_task(args):
                                           "checkpoint_selection": m.get("checkpoint_selection"),
                                           # as finetune recorded it (metrics.json -> training), only when averaged
                                           **({"ema_decay": m["training"]["ema_decay"]} if "ema_decay" in m["training"] else {}),
+                                          # as recorded, only when pulled towards the pretrained weights
+                                          **({"anchor_decay": m["training"]["anchor_decay"]}
+                                             if "anchor_decay" in m["training"] else {}),
                                           # as recorded, only with spike_dropout: the p and the tokens thinned
                                           **{k: m["training"][k] for k in ("spike_dropout", "spike_dropout_tokens")
                                              if k in m["training"]},

@@ -32,6 +32,9 @@ checkpoint chosen and its metrics use an exponential moving average of the fine-
 With ``--spike-dropout P`` each spike token of the current and past windows of every TRAINING batch is dropped
 with probability P (``finetune(spike_dropout=P)``, augmentation of the training windows only); the row records P
 and the spike tokens the training batches held and dropped (``spike_dropout``, ``spike_dropout_tokens``).
+With ``--anchor-decay L`` every parameter of the pretrained model (not the new heads and read-out) is pulled
+towards its pretrained value after each optimiser step, ``w <- w - lr_t * L * (w - w0)`` (``finetune(anchor_decay=L)``,
+decoupled L2-SP); the row records L (``anchor_decay``).
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ def main(argv=None) -> int:
                    help="drop each spike token of the current and past windows of every training batch with this "
                         "probability, in [0, 1) (finetune's spike_dropout; validation windows are never thinned); "
                         "default: 0 (off)")
+    p.add_argument("--anchor-decay", type=float, default=None,
+                   help="after each optimiser step pull every pretrained parameter towards its pretrained value by "
+                        "learning rate x this share of the distance (finetune's anchor_decay, decoupled L2-SP; "
+                        "learning rate x it must be < 1); default: off")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <recording>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -105,12 +112,13 @@ def main(argv=None) -> int:
     if not Path(args.log).parent.is_dir():  # else the first row would fail after its fine-tuning run
         p.error(f"--log: the folder {Path(args.log).parent} does not exist")
 
-    from hf_neuroformer.argument_checks import check_spike_dropout
+    from hf_neuroformer.argument_checks import check_anchor_decay, check_spike_dropout
     from hf_neuroformer.finetuning import check_ema_decay
 
     try:
         check_ema_decay(args.ema_decay, "--ema-decay")
         check_spike_dropout(args.spike_dropout, "--spike-dropout")
+        check_anchor_decay(args.anchor_decay, "--anchor-decay", learning_rate=args.learning_rate)
     except ValueError as exc:
         p.error(str(exc))
     if not 0 <= args.freeze_backbone_steps <= args.steps:
@@ -151,7 +159,7 @@ def main(argv=None) -> int:
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
                 freeze_backbone_steps=args.freeze_backbone_steps, extra_targets=[others[t] for t in extra],
-                ema_decay=args.ema_decay, spike_dropout=args.spike_dropout)
+                ema_decay=args.ema_decay, spike_dropout=args.spike_dropout, anchor_decay=args.anchor_decay)
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -171,6 +179,7 @@ def main(argv=None) -> int:
                **({"config_overrides": dict(args.config_overrides)} if args.config_overrides else {}),
                **({"extra_targets": extra, "validation_extra": r["validation_extra"]} if extra else {}),
                **({"ema_decay": r["ema_decay"]} if "ema_decay" in r else {}),
+               **({"anchor_decay": r["anchor_decay"]} if "anchor_decay" in r else {}),
                **{k: r[k] for k in ("spike_dropout", "spike_dropout_tokens") if k in r},
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},

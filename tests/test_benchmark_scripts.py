@@ -828,6 +828,29 @@ def test_validation_sweep_refuses_a_bad_spike_dropout_before_any_run(tmp_path, c
     assert not (tmp_path / "l.jsonl").exists()
 
 
+def test_validation_sweep_refuses_a_bad_anchor_decay_before_any_run(tmp_path, capsys):
+    """``decoding_validation_sweep.py --anchor-decay L`` (plan 8: finetune's anchor_decay, the pull towards the
+    pretrained weights): an L that is not a number > 0, or one whose product with --learning-rate reaches 1, is a
+    usage error naming the flag and the expectation, before any checkpoint is read or row written; a good L goes
+    on to look for the checkpoint (the option did not exist before)."""
+    import decoding_validation_sweep as vs
+    import pytest
+
+    base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs"), "--log", str(tmp_path / "l.jsonl"),
+            "--learning-rate", "0.001"]
+    for bad, said in (("0", "expected None (off) or a number > 0"), ("-4", "expected None (off) or a number > 0"),
+                      ("nan", "expected None (off) or a number > 0"), ("1000", "expected learning_rate * --anchor-decay < 1")):
+        with pytest.raises(SystemExit) as exc:
+            vs.main(base + ["--anchor-decay", bad])
+        assert exc.value.code == 2, bad
+        err = capsys.readouterr().err
+        assert f"--anchor-decay: {said}" in err, (bad, err)
+    with pytest.raises(SystemExit) as exc:
+        vs.main(base + ["--anchor-decay", "4.0"])
+    assert "no pretrained checkpoint" in str(exc.value.code)
+    assert not (tmp_path / "l.jsonl").exists()
+
+
 def test_fidelity_report_table_shows_the_spike_timing_f1_with_its_chance_levels(shared_data):
     """``scripts/fidelity_report.py``'s table had no spike-timing rows, though ``neuroformer evaluate``
     and train's metrics.json report the F1 at 5, 10 and 25 ms with two chance levels. Each column is
