@@ -461,3 +461,34 @@ def test_units_silent_in_the_train_windows_are_named_with_the_null_floor(tiny, t
                            & (quiet_rec.unit_ids == 1)).sum()) for a, b in plan.segments["test"])
     assert 0 < ev["bits_per_spike_n_spikes_of_units_silent_in_fit_split"] <= test_spikes
     assert "1 unit(s) fire no spike in the train windows (units [1])" in printed
+
+
+def test_generate_prints_the_past_spikes_left_out_to_fit_max_past_length(shared_data, tmp_path, capsys):
+    """Past windows longer than max_past_length tokens lose their oldest spikes; generate_spikes counts
+    them per window (generation_stats['n_past_truncated']), train and prepare print the count, but
+    'neuroformer generate' said nothing: the windows were generated from shortened pasts silently.
+    It now prints how many past spikes were left out, in how many windows, and the budget."""
+    from hf_neuroformer.generation import generate_split
+    from hf_neuroformer.io import load_recording
+
+    from tiny_configs import quiet, small_config
+
+    rec = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"),
+                epoch="wake").restrict(660.0, 700.0)
+    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, split_block_length=5.0,
+                       max_window_length=8, max_past_length=4)
+    tok, model = untrained_model(rec, cfg)
+    plan = plan_splits(rec, cfg)
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "splits.json").write_text(json.dumps(plan.to_dict()))
+    quiet(write_npz, rec, tmp_path / "real.npz")  # (it warns that it keeps no behaviour)
+    cut = generate_split(model, tok, rec, plan, "test", max_spikes=1, progress=False).generation_stats[
+        "n_past_truncated"]
+    assert sum(cut) > 0 and 0 < sum(k > 0 for k in cut) < len(cut)  # some windows' pasts are cut, not all
+    capsys.readouterr()
+    assert cli.main(["generate", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "real.npz"),
+                     "--output", str(tmp_path / "gen.nwb"), "--max-spikes", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert (f"{sum(cut)} past-window spikes left out (the oldest) in {sum(k > 0 for k in cut)} of the {len(cut)} "
+            "windows, whose past windows are longer than max_past_length=4 tokens") in printed, printed

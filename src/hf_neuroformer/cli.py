@@ -540,6 +540,18 @@ def cmd_generate(args) -> int:
           f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, sampled at {st['spikes_per_second']:.0f} "
           "generated spikes per second of compute; "
           f"{st['n_capped_windows']} windows cut by the spike cap); wrote {out}")
+    # the past spikes dropped to fit max_past_length were counted in generation_stats and never printed: the
+    # windows were generated from shortened pasts without a word (train and prepare print the same count)
+    n_past_cut = sum(st["n_past_truncated"])
+    if n_past_cut and model.config.max_past_length == 1:  # by design (ablate's state-only variant)
+        from .training import no_past_note
+
+        print(no_past_note(n_past_cut))
+    elif n_past_cut:
+        print(f"[neuroformer] {n_past_cut} past-window spikes left out (the oldest) in "
+              f"{sum(k > 0 for k in st['n_past_truncated'])} "
+              f"of the {st['n_windows']} windows, whose past windows are longer than max_past_length="
+              f"{model.config.max_past_length} tokens; those windows were generated from their latest past spikes only")
     for name, k in st.get("n_windows_without_modality_tokens", {}).items():
         if k:  # as train prints it per split: these windows were generated without their input
             print(f"[neuroformer] modality {name!r}: {k} of the {st['n_windows']} windows have no value in their "
