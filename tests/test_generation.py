@@ -911,3 +911,29 @@ def test_the_generated_windows_are_the_tokenizers_so_no_recorded_spike_falls_bet
     np.testing.assert_array_equal(g.time_support[:, 0], np.round(starts, 9))
     np.testing.assert_array_equal(g.time_support[:-1, 1], g.time_support[1:, 0])  # touching, no gap
 
+
+
+def test_top_k_one_with_tied_logits_samples_among_the_ties_and_greedy_takes_the_lowest_unit(shared_data):
+    """The documented tie rule of top-k (as transformers' TopKLogitsWarper): every token tied with the
+    k-th logit is kept, so top_k=1 over tied units samples among them (the same draws for a seed,
+    other draws for another), and greedy=True takes the lowest token id of the tied ones."""
+    from hf_neuroformer.io import read_allen_gratings
+
+    from tiny_configs import small_config, untrained_model
+
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(15))
+    tok, model = untrained_model(rec, small_config())
+    with torch.no_grad():  # every unit's logit 0 whatever the input; EOS below them
+        model.id_head.weight.zero_()
+        model.id_head.bias.zero_()
+        model.id_head.bias[tok.eos_token_id] = -50.0
+    starts = rec.trials[:4, 0]  # a 10 ms window at the start of each of the first 4 trials
+
+    def units(**kw):
+        return nf.generate_spikes(model, tok, rec, starts, progress=False, max_spikes=5, min_spikes=5, **kw).unit_ids
+
+    greedy = units(greedy=True)
+    np.testing.assert_array_equal(greedy, np.zeros(20))  # the lowest unit token of the 15 tied units
+    a, b, c = units(top_k=1, seed=0), units(top_k=1, seed=0), units(top_k=1, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert len(set(a.tolist())) > 3 and not np.array_equal(a, c)

@@ -2116,7 +2116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unit-id nucleus sampling: keep the most probable units up to this total probability "
                         "(0 < P <= 1; default 1: all)")
     g.add_argument("--top-k", type=int, default=0,
-                   help="unit-id sampling from the K most probable tokens only (default 0: all)")
+                   help="unit-id sampling from the K most probable tokens only, and those tied with the K-th "
+                        "(default 0: all)")
     g.add_argument("--dt-temperature", type=float, help="dt head temperature (default: --temperature)")
     g.add_argument("--dt-top-p", type=float, help="dt head top-p (default: --top-p)")
     g.add_argument("--dt-top-k", type=int, help="dt head top-k (default: --top-k)")

@@ -74,6 +74,12 @@ def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: 
     overflow to ``+inf`` (which made ``inf - inf = NaN`` in the softmax and failed in
     ``torch.multinomial``): the largest logit stays 0 and the others go to ``-inf``, so sampling
     approaches the greedy choice (ties at the maximum share the mass).
+
+    Top-k keeps the ``top_k`` largest logits and every logit tied with the ``top_k``-th (as
+    transformers' ``TopKLogitsWarper``), so with tied logits it keeps more than ``top_k`` tokens:
+    ``top_k=1`` then samples among the tokens tied at the maximum (drawn by the generator, so the
+    same seed repeats the choice and another seed may not), while greedy decoding
+    (:func:`_pick`) takes the lowest token id among them (``torch.argmax``).
     """
     logits = logits.double()
     top = logits.amax(-1, keepdim=True)
@@ -389,7 +395,11 @@ def generate_spikes(
             :mod:`hf_neuroformer.likelihood` computes).
         num_samples: independent repeats of every window, generated in the same batches.
         batch_size: rows (window x repeat) generated in parallel.
-        temperature, top_k, top_p: unit-id head sampling (top_k 0 = off, top_p 1 = off).
+        temperature, top_k, top_p: unit-id head sampling (top_k 0 = off, top_p 1 = off; a top_k
+            above the vocabulary keeps every token). Tokens tied with the top_k-th logit are all kept,
+            as in transformers' ``TopKLogitsWarper``: with tied logits ``top_k=1`` is not greedy, it
+            samples among the tokens tied at the maximum (the same ones for the same seed), where
+            ``greedy=True`` takes the lowest token id of them (unit order).
         dt_temperature, dt_top_k, dt_top_p: dt head sampling (None: as the unit-id head).
         greedy: take the most likely unit and dt instead of sampling.
         seed: seed of the sampler; same model, windows, settings and batch size give the same
