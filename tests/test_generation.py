@@ -937,3 +937,29 @@ def test_top_k_one_with_tied_logits_samples_among_the_ties_and_greedy_takes_the_
     a, b, c = units(top_k=1, seed=0), units(top_k=1, seed=0), units(top_k=1, seed=1)
     np.testing.assert_array_equal(a, b)
     assert len(set(a.tolist())) > 3 and not np.array_equal(a, c)
+
+
+def test_free_running_warns_when_a_chain_reads_recorded_spikes_of_generated_windows(shared_data):
+    """GUIDE trap 5 in part: free-running windows that tile time form a chain with a generated past,
+    and a chain's first past comes from the recording (the warm start). A chain separated from an
+    earlier window by a gap shorter than past_window read the recorded spikes of that window, which
+    the same call generated, and not its generated ones, without a word (only a call in which no two
+    windows touch warned). It is now warned of, counting the windows; gaps of past_window are not."""
+    from hf_neuroformer.io import load_recording
+
+    from tiny_configs import quiet, small_config, untrained_model
+
+    rec = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"),
+                epoch="wake").restrict(670.0, 680.0)
+    tok, model = untrained_model(rec, small_config(current_window=0.05, past_window=0.2, dt_resolution=0.005))
+    # chain [675.0, 675.1), gap 0.05 s, chain [675.15, 675.25): both windows of the second read [675.0, 675.1)
+    starts = np.array([675.0, 675.05, 675.15, 675.2])
+    assert np.sum((rec.spike_times >= 675.0) & (rec.spike_times < 675.1)) > 0  # recorded spikes are read there
+    with pytest.warns(UserWarning, match=r"^mode='free_running': the past windows of 2 of the 4 windows read recorded "
+                                         r"spikes from time that other windows of this call generate: a gap shorter "
+                                         r"than past_window \(0\.2 s\)"):
+        nf.generate_spikes(model, tok, rec, starts, mode="free_running", max_spikes=2, progress=False)
+    apart = np.array([675.0, 675.05, 675.3, 675.35])  # a gap of past_window: the warm start reads no generated time
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nf.generate_spikes(model, tok, rec, apart, mode="free_running", max_spikes=2, progress=False)

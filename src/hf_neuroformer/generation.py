@@ -34,7 +34,9 @@ Two sources for each window's past window:
   time without gaps (and share a ``past_clip_starts`` value, e.g. one trial) form a *chain*
   generated in time order; each window's past is the chain's generated spikes, plus recorded
   spikes only from before the chain's first window (the warm start; in trial mode the past is
-  clipped at the trial start, so nothing recorded is used at all). The original's "generated
+  clipped at the trial start, so nothing recorded is used at all). A warm start that reaches back
+  across a gap shorter than ``past_window`` into an earlier window of the call reads the recorded
+  spikes of that window, not its generated ones: a warning counts such windows. The original's "generated
   past" silently used the recorded past (GUIDE trap 5); here ``generation_stats`` counts, per
   window, how many past spikes came from each source.
 """
@@ -343,6 +345,31 @@ def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> L
     return chains
 
 
+def _warm_starts_over_generated(starts: np.ndarray, chains: List[List[int]], clips: Optional[np.ndarray],
+                                past_window: float, window: float) -> int:
+    """How many windows of a free-running call read, in their past window, recorded spikes of a time
+    that another window of the call covers (and so generates).
+
+    A window's recorded past is ``[past start, its chain's first window start)`` (after its past clip,
+    ``clips``; NaN or None: none), as :func:`generate_spikes` reads it; ``starts``: ``(n,)`` window
+    starts, s, non-overlapping; ``chains``: :func:`_chains`' groups; ``past_window`` / ``window``: s.
+    A window overlaps that span when it starts before its end and ends after its start."""
+    order = np.argsort(starts, kind="stable")
+    lo_w, hi_w = on_time_grid(starts[order]), window_ends(starts[order], window)
+    count = 0
+    for ch in chains:
+        first = float(on_time_grid(starts[ch[0]]))
+        for i in ch:
+            lo = float(past_starts(starts[i], past_window))
+            if clips is not None and not np.isnan(clips[i]):
+                lo = max(lo, float(on_time_grid(clips[i])))
+            hi = min(first, float(on_time_grid(starts[i])))
+            k = int(np.searchsorted(lo_w, hi, side="left")) - 1  # the last window starting before hi
+            if lo < hi and k >= 0 and hi_w[k] > lo:
+                count += 1
+    return count
+
+
 def max_spikes_limit(config) -> int:
     """The most spikes :func:`generate_spikes` may put in a window, and its default
     ``max_spikes``: ``config.max_window_length - 1``."""
@@ -442,7 +469,10 @@ def generate_spikes(
     Warns:
         UserWarning: ``mode="free_running"`` on windows of which none touches another (every
             past would then come from the recording; windows that start at their past clip, a
-            trial of one window, have none, and the warning says so); a modality of which none of
+            trial of one window, have none, and the warning says so); ``mode="free_running"`` where a
+            chain's warm start reaches back into another window of the call (a gap shorter than
+            ``past_window`` before the chain), counting the windows whose past then holds recorded
+            spikes of a time the call generates; a modality of which none of
             the windows holds a value (all generated from its learned null token), naming it and
             counting the windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`).
 
@@ -649,6 +679,21 @@ def generate_spikes(
                 "teacher-forced mode; give contiguous windows to chain them",
                 stacklevel=2,
             )
+        elif n:
+            # a chain's warm start (recorded spikes before its first window) that reaches back into a window of
+            # another chain (a gap shorter than past_window) fed recorded spikes of a time the model generated in
+            # this call, while the generated ones there were not read, without a word
+            mixed = _warm_starts_over_generated(starts, chains, clips, tokenizer.past_window, w)
+            if mixed:
+                warnings.warn(
+                    f"mode='free_running': the past windows of {mixed} of the {n} windows read recorded spikes from "
+                    "time that other windows of this call generate: a gap shorter than past_window "
+                    f"({tokenizer.past_window} s) separates their chain from an earlier window, and only windows that "
+                    "tile time (each starts where the previous ends) form a chain whose past is generated; the "
+                    "recorded spikes there stand in for the generated ones (counted in n_past_recorded); give "
+                    "windows that tile time, or gaps of at least past_window between chains",
+                    stacklevel=2,
+                )
         # each chain's window ends, in time order (a chain's windows tile time): the windows that reach into
         # a past start are a run of the latest ones, found by bisection (a scan of every earlier window per
         # step was quadratic in the chain length: 3 s per sample of a 5000-window chain)
