@@ -103,7 +103,9 @@ def test_a_recording_training_would_refuse_says_why(shared_data):
     desc = describe_recording(rec)
     assert "error" in desc["windows"] and "splits" not in desc["windows"]
     text = format_description(desc)
-    assert "training would refuse this recording with these settings: split_block_length:" in text
+    # 3 s cannot hold a 1.1-s window with its past plus the 1-s split gap per split: no block length would help
+    assert "training would refuse this recording with these settings: past_window: the recording covers 3.000 s, " \
+           "too short for 3 splits" in text
     assert "  ry: no samples here" in text  # before the tracking starts (670.6 s): no NaN printed as a range
 
 

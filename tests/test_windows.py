@@ -826,6 +826,33 @@ def test_a_recording_too_short_to_split_is_told_the_length_it_needs():
     assert all(len(plan.segments[s]) == 1 for s in ("train", "validation", "test"))
 
 
+def test_windows_too_long_for_the_recording_name_the_window_setting_not_the_block_length(a2929):
+    """A past window longer than the recording (or one too long for a window with its past plus the
+    split gap per split) was refused as 'split_block_length: blocks of 30 s are too short ...', a
+    setting no value of which could help; the message now names past_window (current_window when
+    the window alone is longer, split_gap when a gap set above the past window is what does not fit).
+    Blocks too short for a recording that is long enough still name split_block_length."""
+    (lo, hi), = a2929.support  # the wake epoch: one stretch of recorded time
+    length = hi - lo
+    cases = [  # (settings, the field the message opens with)
+        (dict(past_window=length + 10), "past_window"),
+        (dict(current_window=length + 10, past_window=0.0), "current_window"),
+        (dict(past_window=length / 3), "past_window"),  # a window fits, three splits with their gaps do not
+        (dict(current_window=length / 2, past_window=0.0), "current_window"),
+        (dict(past_window=1.0, split_gap=length / 2), "split_gap"),
+        (dict(past_window=5.0, split_block_length=6.0), "split_block_length"),  # longer blocks would do
+    ]
+    for kw, field in cases:
+        with pytest.raises(ValueError, match="too short") as err:
+            plan_splits(a2929, NeuroformerConfig(split_by="time", **kw))
+        assert str(err.value).startswith(f"{field}: "), (kw, str(err.value))
+    # a past window that leaves room for three windows with their past plus the split gap splits (in 3 blocks)
+    cfg = NeuroformerConfig(split_by="time", past_window=length / 7, split_block_length=length)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "only 3 blocks"
+        assert all(len(plan_splits(a2929, cfg).segments[s]) == 1 for s in SPLITS)
+
+
 def test_a_plan_of_another_recording_is_refused_where_its_windows_have_no_recorded_time(tmp_path):
     """build_window_datasets / prepare_windows with a plan of a 60-s recording, given a 30-s cut of
     it, tokenized half the windows (192 of 388 train windows) past the recording's end as silence."""

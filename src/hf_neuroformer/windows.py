@@ -324,10 +324,12 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         :class:`SplitPlan` (``segments`` in s; ``splits.json`` is its :meth:`SplitPlan.to_dict`).
 
     Raises:
-        ValueError: naming the setting: the recording is too short for one block (with its gap
-            and a window with its past) per split with a non-zero fraction (``split_block_length``),
-            or its support intervals lie closer than ``split_gap`` or none holds a window with its
-            past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
+        ValueError: naming the setting: a recording of one stretch of recorded time shorter than
+            one window with its past (``past_window``, or ``current_window`` when the window alone
+            is longer), or than one such window plus the split gap per split with a non-zero
+            fraction (``past_window``, ``current_window`` or ``split_gap``: no block length helps);
+            blocks too short for that (``split_block_length``); support intervals that lie closer
+            than ``split_gap``, or none of which holds a window with its past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
             trials; ``split_stratify_by`` that is not a trial column, is NaN, None or pandas' NA for some trials, or is
             set for a time-block split.
 
@@ -455,6 +457,20 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     # a trial split, which the advice for an epoch of ripples did not name
     by_trials = (f"; or split by trials (split_by: trials; the recording has {n_trials} trials, each window then "
                  "lies inside one)" if n_trials >= 3 else "")
+    if len(sup) == 1 and longest < span - BIN_EDGE_SECONDS:
+        # a past window longer than the recording was refused as 'split_block_length: blocks of 30 s are too short
+        # for the split gap (5000 s) ...', naming a setting that no value of could help
+        reach = window_reach(config)
+        field = "current_window" if reach >= longest - BIN_EDGE_SECONDS else "past_window"
+        what = (f"past_window {config.past_window:g} s + current_window {config.current_window:g} s"
+                + (f", reaching {reach:g} s after its start for a modality window (allow_future)"
+                   if reach > config.current_window else ""))
+        raise ValueError(
+            f"{field}: a window with its past needs {span:g} s ({what}), longer than the {longest:.3f} s the "
+            f"recording covers ({sup[0, 0]:g} to {sup[0, 1]:g} s), so the recording is too short for a single "
+            f"window; use a {field} well below the recording's length (each of the splits needs a window with its "
+            f"past plus the split gap){by_trials}"
+        )
     if len(sup) > 1 and longest < span - BIN_EDGE_SECONDS:  # the tolerance of `short` below
         raise ValueError(
             f"recording: its time support is {len(sup)} intervals ({total:.3f} s in all) of at most {longest:.3f} s "
@@ -512,12 +528,24 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     bad = [i for i, ((a, b), n) in enumerate(zip(edges, need)) if b - a < n - BIN_EDGE_SECONDS]
     if bad:
         a, b = edges[bad[0]]
+        # one interval shorter than a window with its past plus the gap per split: no split_block_length can
+        # help (the message named it even for a past window of 1100 s in a 1200-s recording)
+        need_total = n_needed * (span + config.split_gap)
+        if len(sup) == 1 and total < need_total - BIN_EDGE_SECONDS:
+            field = ("split_gap" if config.split_gap > config.past_window else
+                     "past_window" if config.past_window >= window_reach(config) else "current_window")
+            raise ValueError(
+                f"{field}: the recording covers {total:.3f} s, too short for {n_needed} splits with one window "
+                f"with its past ({span:g} s) plus the split gap ({config.split_gap:g} s) each: one recorded interval "
+                f"needs more than {need_total:.3f} s ({n_needed} splits x (window with its past + split gap)), "
+                f"whatever split_block_length; use a longer recording or a shorter {field}{by_trials}"
+            )
         raise ValueError(
             f"split_block_length: blocks of {b - a:.3f} s are too short for the split gap "
             f"({config.split_gap} s) plus one window with its past ({span} s); "
             f"the recording covers {total:.3f} s, and with these settings one recorded interval needs more than "
-            f"{n_needed * (span + config.split_gap):.3f} s ({n_needed} splits x (window with its past + split gap)). "
-            "Use a longer recording or shorter windows."
+            f"{need_total:.3f} s ({n_needed} splits x (window with its past + split gap)). "
+            "Use a longer recording or shorter windows, or longer blocks (split_block_length)."
         )
     if len(groups) < n_needed:
         raise ValueError(
