@@ -277,6 +277,35 @@ def test_truncated_windows_are_counted(a2929):
     assert (batch["past_attention_mask"].sum(1) <= 2).all()
 
 
+
+def test_to_dataset_warns_of_the_windows_it_cut_as_the_processor_call_does(a2929):
+    """``processor.to_dataset`` (the windows a ``transformers.Trainer`` trains or evaluates on) cut
+    windows to max_window_length / max_past_length and said nothing: only its ``n_truncated`` /
+    ``n_past_truncated`` columns counted them (GUIDE trap 10). It now warns as ``processor(...)``
+    does, with the counts of those columns, pointing at its caller."""
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=12,
+                                  max_past_length=256, hidden_size=32, num_attention_heads=2, num_hidden_layers=1,
+                                  intermediate_size=64)
+    tok, _ = untrained_model(a2929, config)
+    processor = nf.NeuroformerProcessor.from_config(tok, config)
+    starts = np.arange(750.0, 752.0, 0.1)
+    n_spikes = np.asarray(processor.tokenize(a2929, starts)["n_spikes"])
+    n_cut = int((n_spikes > 10).sum())
+    assert 0 < n_cut < len(starts)  # some windows hold more than the 10 spikes of the block, not all
+    with pytest.warns(TruncatedWindowsWarning) as caught:
+        ds = processor.to_dataset(a2929, starts)
+    said = [w for w in caught if w.category is TruncatedWindowsWarning]
+    assert len(said) == 1 and said[0].filename == __file__, [(w.filename, str(w.message)) for w in said]
+    n_trunc = np.asarray(ds["n_truncated"])
+    assert int((n_trunc > 0).sum()) == n_cut and int(n_trunc.sum()) == int(np.maximum(n_spikes - 10, 0).sum())
+    assert str(said[0].message).startswith(f"{n_cut} of {len(starts)} windows held more spikes than "
+                                           f"max_window_length - 2 = 10 ({int(n_trunc.sum())} spikes left out")
+    # windows that fit their blocks: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedWindowsWarning)
+        processor.to_dataset(a2929, starts[n_spikes <= 10][:3])
+
+
 ALLEN = "allen_vcn_gratings"
 ORIENTATION = {"name": "orientation", "source": "trial:orientation_deg", "kind": "categorical",
                "window": [-0.02, 0.01]}

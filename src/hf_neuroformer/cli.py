@@ -1523,8 +1523,8 @@ def cmd_embed(args) -> int:
                    else args.color_scale == "categorical")
     processor = NeuroformerProcessor.from_config(tokenizer, config, split_mode=plan.mode)
     # _check_units has checked the recording's modalities (naming --data)
+    # to_dataset warns of windows cut to the token blocks: their latents are of their kept spikes only
     ds = processor.to_dataset(rec, starts, clips if plan.mode == "trials" else None, check_modalities=False)
-    processor.warn_truncated(ds)  # the latents of a window cut to its token block are of its kept spikes only
     latents = window_latents(model, ds, processor.collator, batch_size=args.batch_size, projected=args.projected,
                              progress=True, desc=f"embedding {args.split} windows")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -541,15 +541,20 @@ class NeuroformerProcessor(ProcessorMixin):
         :func:`hf_neuroformer.decoding.build_decoding_datasets`.
 
         Args and errors: see :meth:`__call__`; ``check_modalities=False`` skips
-        :meth:`check_recording` (a caller that has run it already). Truncation is not warned about
-        here; the ``n_truncated`` / ``n_past_truncated`` columns count it per window. A modality of
-        which none of the windows holds a value is warned about, as :meth:`__call__` does.
+        :meth:`check_recording` (a caller that has run it already). Windows that held more spikes
+        than the token blocks are warned about with their counts (:class:`TruncatedWindowsWarning`,
+        as :meth:`__call__` does; GUIDE trap 10: a Trainer run on them would otherwise learn from
+        cut windows without a word), and the ``n_truncated`` / ``n_past_truncated`` columns count
+        them per window. A modality of which none of the windows holds a value is warned about, as
+        :meth:`__call__` does.
         """
         import datasets
 
         from .windows import window_features
 
         cols = self.tokenize(recording, window_starts, past_clip_starts, check_modalities=check_modalities)
+        # the windows a Trainer trains or evaluates on: their cut was only counted in two columns
+        self.warn_truncated(cols, stacklevel=2)
         check_windows_read_modalities(_ModalitySpecs(self.modalities), {"": cols}, stacklevel=3)
         return datasets.Dataset.from_dict(cols, features=window_features(_ModalitySpecs(self.modalities)))
 
