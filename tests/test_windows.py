@@ -853,6 +853,37 @@ def test_windows_too_long_for_the_recording_name_the_window_setting_not_the_bloc
         assert all(len(plan_splits(a2929, cfg).segments[s]) == 1 for s in SPLITS)
 
 
+def test_a_plan_whose_splits_overlap_is_refused_not_windowed_into_two_splits(a2929, tmp_path):
+    """build_window_datasets / prepare_windows took a caller's plan as it was: with its train and
+    test segments overlapping, 47 windows of A2929 were in both splits (trained on and scored).
+    Such a plan is now refused, naming the two segments; segments that touch are apart."""
+    from hf_neuroformer.windows import prepare_windows
+
+    rec = a2929.restrict(700.0, 760.0)
+    cfg = small_config()
+    tok = tokenizer_for(rec, cfg)
+    empty = np.zeros(0, dtype=np.int64)
+
+    def plan(train, validation, test):
+        return SplitPlan("time", {"train": np.array([train]), "validation": np.array([validation]),
+                                  "test": np.array([test])}, {s: empty for s in SPLITS})
+
+    overlapping = plan([700.0, 740.0], [745.0, 750.0], [735.0, 760.0])
+    train, _ = window_starts_for_split(overlapping, "train", cfg)
+    test, _ = window_starts_for_split(overlapping, "test", cfg)
+    assert np.intersect1d(np.round(train, 6), np.round(test, 6)).size  # the premise: shared windows
+    match = r"^plan: the train segment \[700, 740\) s overlaps the test segment \[735, 760\) s"
+    with pytest.raises(ValueError, match=match):
+        build_window_datasets(rec, tok, cfg, overlapping)
+    with pytest.raises(ValueError, match=match):
+        prepare_windows(rec, tmp_path / "prep", cfg, tok, overlapping, progress=False)
+    assert not (tmp_path / "prep").exists()
+    touching = plan([700.0, 740.0], [740.0, 750.0], [750.0, 760.0])
+    data, _ = build_window_datasets(rec, tok, cfg, touching)
+    starts = [set(np.round(data[s]["window_start"], 6)) for s in SPLITS]
+    assert all(starts) and not (starts[0] & starts[1] or starts[0] & starts[2] or starts[1] & starts[2])
+
+
 def test_a_plan_of_another_recording_is_refused_where_its_windows_have_no_recorded_time(tmp_path):
     """build_window_datasets / prepare_windows with a plan of a 60-s recording, given a 30-s cut of
     it, tokenized half the windows (192 of 388 train windows) past the recording's end as silence."""

@@ -629,6 +629,43 @@ def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecord
         )
 
 
+def check_splits_apart(plan: SplitPlan) -> None:
+    """Refuse a plan in which a segment of one split overlaps a segment of another (by more than
+    the 1 ns window grid, :data:`WINDOW_GRID`; segments that touch are apart).
+
+    Every window (its past included in time mode; clipped to its trial in trial mode) lies inside
+    a segment of its split (:func:`window_starts_for_split`), so segments that do not overlap give
+    no window in two splits and no window reading another split's spikes (GUIDE trap 6).
+    :func:`plan_splits` never makes such a plan; one given by a caller (``plan=`` of
+    :func:`build_window_datasets` / :func:`prepare_windows`) was used as it was, and a window could
+    be trained on and scored.
+
+    Raises:
+        ValueError: ``plan: the <a> segment [s, e) s overlaps the <b> segment [s, e) s``, with how
+            many segments of ``a`` overlap.
+    """
+    names = [s for s in SPLITS if s in plan.segments]
+    for i, a in enumerate(names):
+        sa = np.asarray(plan.segments[a], dtype=np.float64).reshape(-1, 2)
+        for b in names[i + 1:]:
+            sb = np.asarray(plan.segments[b], dtype=np.float64).reshape(-1, 2)
+            if len(sa) == 0 or len(sb) == 0:
+                continue
+            sb = sb[np.argsort(sb[:, 0], kind="stable")]
+            # for each segment of a: the b segments starting before its end; the latest end among them
+            k = np.searchsorted(sb[:, 0], sa[:, 1] - WINDOW_GRID, side="left") - 1
+            latest = np.maximum.accumulate(sb[:, 1])[np.clip(k, 0, None)]
+            hit = np.flatnonzero((k >= 0) & (latest > sa[:, 0] + WINDOW_GRID))
+            if hit.size:
+                x = sa[hit[0]]
+                y = sb[np.flatnonzero((sb[:, 0] < x[1] - WINDOW_GRID) & (sb[:, 1] > x[0] + WINDOW_GRID))[0]]
+                raise ValueError(
+                    f"plan: the {a} segment [{x[0]:g}, {x[1]:g}) s overlaps the {b} segment [{y[0]:g}, {y[1]:g}) s "
+                    f"({hit.size} of the {len(sa)} {a} segments overlap {b} segments), so windows there would be in "
+                    "two splits; give segments of different splits that do not overlap, as plan_splits(recording, "
+                    "config) makes them (in time mode at least split_gap apart)")
+
+
 def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig, stride: Optional[float] = None):
     """``(starts, clip_starts)``: current-window starts (s) of a split and, in trial mode, the
     trial start each window's past is clipped to (else NaN).
@@ -1105,7 +1142,8 @@ def build_window_datasets(
         ValueError: if a split with a non-zero fraction has no window (every one of its trials
             or blocks is shorter than a window), no training window holds a value of a modality
             (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`: nothing of it could be
-            learnt), a window of ``plan`` (its past included) lies
+            learnt), segments of two splits of ``plan`` overlap (:func:`check_splits_apart`), a
+            window of ``plan`` (its past included) lies
             outside the recording's recorded time (a plan of another recording), or ``tokenizer``'s window settings
             (``current_window``, ``past_window``, ``dt_resolution``, ``max_window_length``,
             ``max_past_length``) are not ``config``'s.
@@ -1118,6 +1156,7 @@ def build_window_datasets(
     # the windows are placed by the config and cut by the tokenizer: another current_window silently kept part
     check_tokenizer_windows(tokenizer, config, "make it with NeuroformerTokenizer.from_config(config) and add_units(recording)")
     plan = plan or plan_splits(recording, config)
+    check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
     if config.modalities:
         from .modalities import fit_modalities
 
@@ -1293,8 +1332,9 @@ def prepare_windows(
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
             ``overwrite`` may not replace (see :func:`hf_neuroformer.io.output_folder.check_output_folder`).
-        ValueError: ``num_shards`` < 1, a split with a non-zero fraction has no window, a window
-            of ``plan`` lies outside the recording's recorded time, ``tokenizer``'s window
+        ValueError: ``num_shards`` < 1, a split with a non-zero fraction has no window, segments
+            of two splits of ``plan`` overlap (:func:`check_splits_apart`), a window of ``plan``
+            lies outside the recording's recorded time, ``tokenizer``'s window
             settings are not ``config``'s (named), or the path of ``output_dir`` holds ``::``
             (:func:`check_streamable_folder`).
     """
@@ -1331,6 +1371,7 @@ def prepare_windows(
     # and the model trained on these windows then refused its own tokenizer ('not the model's tokenizer')
     config.vocab_size = len(tokenizer)
     plan = plan or plan_splits(recording, config)
+    check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
     if config.modalities:
         from .modalities import fit_modalities
 
