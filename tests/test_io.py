@@ -2113,3 +2113,26 @@ def test_every_readers_warnings_point_at_the_callers_line_directly_and_through_l
         warnings.simplefilter("error")
         with pytest.raises(UserWarning):
             load_recording(path)
+
+
+def test_behaviour_unit_padded_by_a_fixed_width_string_is_stripped(tmp_path):
+    """A unit attribute of fixed width (h5py / MATLAB writers pad it with NULs or spaces) was kept as read:
+    b"cm\\0\\0" gave the unit "cm\\0\\0", b"n/a   " (write_nwb's no-unit placeholder, padded) the unit
+    "n/a   ", and pynwb's own "cm/s  " stayed "cm/s  ", so none equalled "cm", "" or "cm/s". They are
+    stripped where read, and by BehaviourSeries itself for any reader (numpy fixed-width strings too)."""
+    from pynwb import TimeSeries
+
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    for name, unit in (("speed", "cm/s  "), ("pos", "cm"), ("none", "n/a"), ("angle", "rad")):
+        nwb.add_acquisition(TimeSeries(name=name, data=np.ones(3), timestamps=[0.0, 0.1, 0.2], unit=unit))
+    path = _write(nwb, tmp_path / "padded_units.nwb")
+    with h5py.File(path, "a") as f:  # as a writer with fixed-width attributes stores them
+        f["acquisition/pos/data"].attrs.create("unit", np.array(b"cm\x00\x00", dtype="S4"))
+        f["acquisition/none/data"].attrs.create("unit", np.array(b"n/a   ", dtype="S6"))
+        f["acquisition/angle/data"].attrs.create("unit", np.array(b" rad\x00", dtype="S5"))
+    rec = read_nwb(path)
+    assert {k: s.unit for k, s in rec.behaviour.items()} == {"speed": "cm/s", "pos": "cm", "none": "", "angle": "rad"}
+    for unit in (np.array(["deg  "], dtype="U8")[0], np.bytes_(b"deg\x00\x00"), "deg\x00 ", "\tdeg\n"):
+        s = BehaviourSeries(timestamps=np.arange(2.0), values=np.ones(2), unit=unit)
+        assert s.unit == "deg" and type(s.unit) is str, repr(s.unit)

@@ -383,6 +383,13 @@ def _as_start_stop(x, what: str) -> Tuple[float, float]:
     return float(arr[0]), float(arr[1])
 
 
+def unit_text(unit: str) -> str:
+    """A physical unit as plain ``str`` without the padding of a fixed-width string: leading and trailing
+    whitespace and NUL characters are removed (``"cm  "``, ``"rad\\x00\\x00"`` -> ``"cm"``, ``"rad"``);
+    a numpy ``str_`` becomes ``str``."""
+    return str(unit).strip(" \t\r\n\f\v\x00")
+
+
 @dataclass
 class BehaviourSeries:
     """A sampled behavioural variable (e.g. head angle, running speed).
@@ -391,7 +398,8 @@ class BehaviourSeries:
         timestamps: ``(n_samples,)`` float64, seconds, strictly increasing.
         values: ``(n_samples,)`` or ``(n_samples, n_dims)`` float64.
         unit: physical unit of ``values`` (``"rad"``, ``"cm/s"``, ``"px"`` ...); ``""`` for none
-            (``None`` is stored as ``""``).
+            (``None`` is stored as ``""``); bytes are decoded as UTF-8, and the padding of a
+            fixed-width string (leading / trailing whitespace and NULs) is removed (:func:`unit_text`).
 
     Raises:
         RecordingValidationError: ``timestamps`` or ``values`` that are not real numbers (text,
@@ -414,6 +422,9 @@ class BehaviourSeries:
         elif not isinstance(self.unit, str):
             raise RecordingValidationError(f"BehaviourSeries.unit: expected text such as 'rad' or 'cm/s' (or '' / None "
                                            f"for none), got {type(self.unit).__name__} {self.unit!r}")
+        # a fixed-width string (numpy 'U' / 'S', an HDF5 attribute written by MATLAB or h5py) keeps its padding:
+        # "cm  " or "rad\0\0" was kept as it is, so it differed from "cm" and "rad" (unit_is_degrees, radians checks)
+        self.unit = unit_text(self.unit)
 
 
 @dataclass

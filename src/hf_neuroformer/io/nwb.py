@@ -159,7 +159,7 @@ import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus,
                          file_names_without_whitespace, first_few, session_from_file, session_values,
-                         unnamed_units_message, widen_stored_rate, widen_stored_times)
+                         unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
 from .nwb_events import read_events, write_events
 from .permissions import as_created
@@ -541,7 +541,9 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     if not t.size:  # kept without a word: inspect said 'no samples here' later, a target found no value
         warnings.warn(f"behaviour: {label!r} holds no samples (0 timestamps); kept as an empty series, which gives no "
                       "value to any window")
-    unit = str(ts.unit or "")
+    # an attribute of fixed width (h5py / MATLAB writers) reads as padded bytes: b"n/a   " was taken as the unit
+    # "n/a   " (not the placeholder) and b"cm\0\0" as "cm\0\0" (str() of bytes gave "b'cm'")
+    unit = unit_text(text_of(ts.unit or ""))
     if unit == _UNIT_PLACEHOLDER:
         unit = ""
     return BehaviourSeries(timestamps=t, values=values, unit=unit)
