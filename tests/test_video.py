@@ -1010,3 +1010,45 @@ def test_a_checkpoint_written_before_frame_interval_existed_resumes(allen_video,
     assert (out / "checkpoints" / "step-00000002").is_dir()
     # a value the checkpoint holds is still compared: test_training's
     # test_a_checkpoint_of_a_behaviour_modality_from_before_frame_interval_is_compared_without_it
+
+
+def test_field_of_view_is_a_stimulus_field_that_survives_nwb_and_is_validated(tmp_path):
+    """The frames' field of view (degrees of visual angle) was known only as text in the frames
+    description ("... px covering 64.0x64.0 deg ..."), parsed back by a regular expression: a
+    description edited, translated or from another writer lost it without a word. It is now
+    Stimulus.field_of_view ((height, width) degrees, validated), set by render_drifting_gratings,
+    written by write_nwb and read back by read_nwb; the description is only a fallback for older files."""
+    from hf_neuroformer.io import read_nwb, read_nwb_scratch, write_nwb
+    from hf_neuroformer.recording import RecordingValidationError
+    from hf_neuroformer.stimuli import stimulus_field_of_view
+
+    rec = SpikeRecording(spike_times=np.array([0.01, 0.24]), unit_ids=np.array([0, 0]), time_domain=(0.0, 0.25),
+                         trials=np.array([[0.0, 0.1], [0.2, 0.25]]),
+                         trial_info={"orientation_deg": np.array([0.0, 90.0])})
+    out = render_drifting_gratings(rec, params=GratingParams(frame_shape=(8, 16), field_of_view=(30.0, 60.0)))
+    assert out.stimulus.field_of_view == (30.0, 60.0)
+    assert out.restrict(0.0, 0.1).stimulus.field_of_view == (30.0, 60.0)
+    # the structured field is read, not the text: a description that states another size no longer decides
+    edited = replace(out, stimulus=replace(out.stimulus, description="gratings, 8x16 px covering 1.0x2.0 deg"))
+    back = read_nwb(write_nwb(edited, tmp_path / "fov.nwb"))
+    assert back.stimulus.field_of_view == (30.0, 60.0) and stimulus_field_of_view(back.stimulus) == (30.0, 60.0)
+    assert read_nwb_scratch(tmp_path / "fov.nwb") == {}  # ours, not the caller's scratch
+    # an older file (no field): the description is the fallback; none stated: unknown
+    old = replace(out, stimulus=replace(out.stimulus, field_of_view=None))
+    back = read_nwb(write_nwb(old, tmp_path / "old.nwb"))
+    assert back.stimulus.field_of_view is None and stimulus_field_of_view(back.stimulus) == (30.0, 60.0)
+    assert stimulus_field_of_view(replace(back.stimulus, description="my movie")) is None
+    # validated, naming the field and the value
+    for bad in [(0.0, 60.0), (float("nan"), 60.0), (30.0,), (30.0, 60.0, 1.0), "30x60", (True, 60.0), (-1, 2)]:
+        with pytest.raises(RecordingValidationError, match=r"Stimulus\.field_of_view: expected \(height, width\) of a "
+                                                           r"frame in degrees of visual angle, two finite numbers > 0"):
+            replace(out.stimulus, field_of_view=bad)
+    fov = Stimulus(frames=out.stimulus.frames, frame_times=out.stimulus.frame_times, field_of_view=[np.int64(30), 60])
+    assert fov.field_of_view == (30.0, 60.0) and all(type(v) is float for v in fov.field_of_view)
+    set_later = replace(out.stimulus)
+    set_later.field_of_view = (30.0, float("inf"))  # past __post_init__: validate() names it
+    with pytest.raises(RecordingValidationError, match=r"stimulus\.field_of_view: expected \(height, width\)"):
+        replace(out, stimulus=set_later)
+    # frames removed (a recording without video): the field stays, and survives the file too
+    bare = replace(out, stimulus=replace(out.stimulus, frames=None, frame_times=None))
+    assert read_nwb(write_nwb(bare, tmp_path / "bare.nwb")).stimulus.field_of_view == (30.0, 60.0)

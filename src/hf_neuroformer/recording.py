@@ -444,6 +444,16 @@ class Stimulus:
         names: category names, index = id.
         description: free text about the stimulus (e.g. the assumed values of rendered frames,
             :func:`hf_neuroformer.stimuli.render_drifting_gratings`), or ``None``.
+        field_of_view: ``(height, width)`` of a frame in degrees of visual angle (what the frames
+            span on the screen, e.g. :attr:`hf_neuroformer.stimuli.GratingParams.field_of_view`;
+            the attention maps of :mod:`hf_neuroformer.analysis.visual_attention` are drawn in it),
+            or ``None`` where it is not known (sizes are then in pixels only). Kept as a tuple of
+            two Python floats; :func:`hf_neuroformer.io.write_nwb` stores it and
+            :func:`hf_neuroformer.io.read_nwb` reads it back.
+
+    Raises:
+        RecordingValidationError: ``field_of_view`` that is not two finite numbers > 0 (degrees),
+            here and again in :meth:`SpikeRecording.validate` (a value set after construction).
     """
 
     frames: Optional[np.ndarray] = None
@@ -452,6 +462,27 @@ class Stimulus:
     intervals: Optional[np.ndarray] = None
     names: Optional[List[str]] = None
     description: Optional[str] = None
+    field_of_view: Optional[Tuple[float, float]] = None
+
+    def __post_init__(self):
+        if self.field_of_view is not None:
+            self.field_of_view = as_field_of_view(self.field_of_view, "Stimulus.field_of_view")
+
+
+def as_field_of_view(value, what: str) -> Tuple[float, float]:
+    """``(height, width)`` degrees of visual angle as two Python floats.
+
+    Raises:
+        RecordingValidationError: naming ``what``, when ``value`` is not two real, finite numbers > 0
+            (text, a bool, NaN, 0, a negative size or a third value).
+    """
+    arr = np.asarray(value, dtype=object).ravel() if not isinstance(value, (str, bytes)) else None
+    ok = (arr is not None and arr.size == 2 and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                                                  and math.isfinite(float(v)) and float(v) > 0 for v in arr))
+    if not ok:
+        raise RecordingValidationError(f"{what}: expected (height, width) of a frame in degrees of visual angle, two "
+                                       f"finite numbers > 0, got {value!r}")
+    return float(arr[0]), float(arr[1])
 
 
 @dataclass
@@ -895,13 +926,16 @@ class SpikeRecording:
         stim = self.stimulus
         if stim is None:
             return
-        if stim.frames is None:
+        if stim.frames is None:  # field_of_view is kept (it describes no frames then; replace() keeps it)
             # onsets without frames were kept, unused by every modality, without a word (as stimulus.ids
             # without stimulus.intervals, a half-given input is refused)
             if stim.frame_times is not None:
                 raise RecordingValidationError("stimulus.frame_times: given without stimulus.frames; expected "
                                                "(n_frames, height, width) frames with one onset per frame, or "
                                                "frame_times=None")
+        if stim.field_of_view is not None:  # set after construction (dataclasses.replace checks it again)
+            as_field_of_view(stim.field_of_view, "stimulus.field_of_view")
+        if stim.frames is None:
             return
         frames = np.asarray(stim.frames)
         # a frame without pixels ((4, 0, 3)) was accepted, with nothing for a video modality to read
@@ -1302,7 +1336,7 @@ class SpikeRecording:
                 m = (k >= 0) & (ivs[:, 0] < iv[np.clip(k, 0, None), 1])
                 ivs, ids = ivs[m], None if ids is None else np.asarray(ids)[m]
             stim = Stimulus(frames=frames, frame_times=ft, ids=ids, intervals=ivs, names=stim.names,
-                            description=stim.description)
+                            description=stim.description, field_of_view=stim.field_of_view)
         return beh, events, stim
 
     def _restrict_to_union(self, iv: np.ndarray, what: str) -> "SpikeRecording":

@@ -23,7 +23,7 @@ import numpy as np
 from .configuration_neuroformer import is_finite_number
 from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers
 
-__all__ = ["GratingParams", "render_drifting_gratings"]
+__all__ = ["GratingParams", "render_drifting_gratings", "stimulus_field_of_view"]
 
 # s: the tolerance on frame onsets against trial edges, the 1 ns grid of window starts
 FRAME_GRID = WINDOW_GRID
@@ -72,9 +72,12 @@ class GratingParams:
     @staticmethod
     def field_of_view_from(description: Optional[str]) -> Optional[Tuple[float, float]]:
         """``(height, width)`` degrees of visual angle that a frames description written by
-        :meth:`describe` states (``"... 32x32 px covering 64.0x64.0 deg ..."``, as
-        ``neuroformer render-gratings`` stores it in the NWB file); ``None`` where the description
-        is absent or states no field of view (frames from elsewhere: their size is in pixels only)."""
+        :meth:`describe` states (``"... 32x32 px covering 64.0x64.0 deg ..."``); ``None`` where the
+        description is absent or states no field of view (frames from elsewhere: their size is in
+        pixels only). A fallback for files written before :attr:`Stimulus.field_of_view
+        <hf_neuroformer.recording.Stimulus.field_of_view>` held it (``render_drifting_gratings``
+        sets that field, and :func:`~hf_neuroformer.io.write_nwb` stores it); see
+        :func:`stimulus_field_of_view`."""
         m = re.search(r"px covering ([0-9.eE+-]+)x([0-9.eE+-]+) deg\b", description or "")
         if m is None:
             return None
@@ -112,6 +115,17 @@ class GratingParams:
             raise ValueError(f"GratingParams.spatial_frequency: {self.spatial_frequency} cycles/deg is above the pixel "
                              f"grid's limit of {nyquist:g} cycles/deg ({self.frame_shape} px over {self.field_of_view} "
                              "deg) and would alias; use more pixels or a smaller field of view")
+
+
+def stimulus_field_of_view(stimulus: Optional[Stimulus]) -> Optional[Tuple[float, float]]:
+    """``(height, width)`` degrees of visual angle of ``stimulus``' frames: its ``field_of_view``
+    field, else (a file written before that field existed) the one its description states
+    (:meth:`GratingParams.field_of_view_from`), else ``None`` (unknown: sizes in pixels only)."""
+    if stimulus is None:
+        return None
+    if stimulus.field_of_view is not None:
+        return stimulus.field_of_view
+    return GratingParams.field_of_view_from(stimulus.description)
 
 
 def _whole(value) -> bool:
@@ -275,5 +289,6 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
                       stacklevel=2)
     description = params.describe() + (f" {int(blank.sum())} of {len(theta)} trials are blank (orientation NaN): "
                                        "mean grey throughout." if blank.any() else "")
-    stim = replace(old, frames=frames, frame_times=frame_times, description=description)
+    stim = replace(old, frames=frames, frame_times=frame_times, description=description,
+                   field_of_view=params.field_of_view)
     return replace(recording, stimulus=stim)

@@ -380,8 +380,8 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
             divided by; default ``1 / (n real frames * H * W)`` on the real frames (one window).
             Maps pooled over windows whose real frames differ need :func:`uniform_map`.
         field_of_view: optional ``(height, width)`` of a frame in degrees of visual angle (e.g.
-            :meth:`~hf_neuroformer.stimuli.GratingParams.field_of_view_from` of the frames'
-            description). The panels' axes are in pixels (ticks on the outer panels); with it the
+            :attr:`~hf_neuroformer.recording.Stimulus.field_of_view`, see
+            :func:`~hf_neuroformer.stimuli.stimulus_field_of_view`). The panels' axes are in pixels (ticks on the outer panels); with it the
             axis labels also give the degrees a frame covers, without it the title says the field of
             view is not recorded.
 
@@ -559,8 +559,8 @@ def run_attention_map(
     ``<stem>_frames.npy`` (the background frames: the window's own with ``window_index``, else
     the mean over the windows), ``<stem>_per_window_{raw,rollout}.npy`` ``(n_windows, num_frames,
     H, W)`` float32 and ``<stem>.json`` (selection, readout definitions, normalisation, shapes,
-    counts, ``field_of_view_deg``: ``[height, width]`` degrees the frames' description states, or
-    ``None``). Each file is written to a temporary name and renamed; the PNG comes last.
+    counts, ``field_of_view_deg``: ``[height, width]`` degrees of the frames, from
+    ``stimulus.field_of_view`` or, in an older file, its description; ``None`` where neither states it). Each file is written to a temporary name and renamed; the PNG comes last.
 
     Args:
         model_dir: directory written by ``neuroformer train`` (its ``splits.json`` says which
@@ -602,7 +602,7 @@ def run_attention_map(
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
     from ..io import check_input_exists, load_recording, read_error
-    from ..stimuli import GratingParams
+    from ..stimuli import stimulus_field_of_view
     from ..windows import SPLITS, check_split_in_recording, tiling_windows
 
     from ..io.output_folder import check_file_name
@@ -719,8 +719,9 @@ def run_attention_map(
              for r in READOUTS}
     corr = [patch_luminance_correlation(res["maps_raw"][i], res["frames"][i], fm[i], res["patch_size"])
             for i in range(starts.size) if res["n_queries"][i] > 0]
-    # degrees of visual angle where the frames' description states them (render-gratings writes it)
-    fov = GratingParams.field_of_view_from(rec.stimulus.description)
+    # degrees of visual angle: the stimulus' field_of_view (render-gratings sets it), else what an older file's
+    # frames description states
+    fov = stimulus_field_of_view(rec.stimulus)
     report = {
         "model": str(Path(model_dir).resolve()),
         "data": str(Path(data_path).resolve()),

@@ -45,7 +45,10 @@ What :func:`read_nwb` maps where
   the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned; a channel
   axis of one dropped) with
   ``stimulus.frame_times`` and its description; :func:`write_nwb` writes frames back that way
-  (an ``ImageSeries`` named ``frames``). Series with external files, and any other, are skipped
+  (an ``ImageSeries`` named ``frames``), their ``stimulus.field_of_view`` (degrees of visual angle,
+  ``(height, width)``) as the ``ScratchData`` ``hf_neuroformer_stimulus_field_of_view``, read back
+  into ``stimulus.field_of_view`` (a value that is not two finite numbers > 0 is refused naming the
+  file). Series with external files, and any other, are skipped
   with a warning.
 * ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
   ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
@@ -146,6 +149,7 @@ Files in ``shared/data``, as found
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -157,7 +161,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus,
+from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, as_field_of_view,
                          file_names_without_whitespace, first_few, session_from_file, session_values,
                          unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
@@ -185,6 +189,10 @@ STIMULUS_NAMES_SCRATCH = "hf_neuroformer_stimulus_names"
 #: ``ScratchData`` holding :attr:`SpikeRecording.session_info` as JSON text (one value per name;
 #: dropped without a word before); :func:`read_nwb_scratch` leaves it out.
 SESSION_INFO_SCRATCH = "hf_neuroformer_session_info"
+#: ``ScratchData`` holding ``Stimulus.field_of_view``: ``[height, width]`` float64, degrees of visual angle
+#: (NWB's ``OpticalSeries.field_of_view`` is in metres, width first, and needs a viewing distance the
+#: data do not state); :func:`read_nwb_scratch` leaves it out.
+STIMULUS_FIELD_OF_VIEW_SCRATCH = "hf_neuroformer_stimulus_field_of_view"
 _STIMULUS_TABLE_DESCRIPTION = "categorical stimulus intervals"
 # written for frames without a description; read back as None (as is pynwb's own default)
 _FRAMES_DESCRIPTIONS_UNSET = ("stimulus frames", "no description")
@@ -928,10 +936,16 @@ def read_nwb(
         if stimulus_table is not None:
             tname, col = stimulus_table
             stim = _read_stimulus(intervals[tname], col, tname, bounds, all_names)
+        field_of_view = None
+        if STIMULUS_FIELD_OF_VIEW_SCRATCH in nwb.scratch:
+            fov = np.asarray(nwb.scratch[STIMULUS_FIELD_OF_VIEW_SCRATCH].data[()])
+            field_of_view = as_field_of_view(fov.tolist(), f"{path}: scratch {STIMULUS_FIELD_OF_VIEW_SCRATCH!r}")
         if frames is not None:
             stim = Stimulus(frames=frames[0], frame_times=frames[1], description=frames[2],
                             ids=None if stim is None else stim.ids, intervals=None if stim is None else stim.intervals,
-                            names=None if stim is None else stim.names)
+                            names=None if stim is None else stim.names, field_of_view=field_of_view)
+        elif field_of_view is not None:  # kept as written (a recording whose frames were removed keeps it too)
+            stim = dataclasses.replace(stim or Stimulus(), field_of_view=field_of_view)
 
         # empty tables give nothing (no epoch, trial or event): said, not skipped without a word
         if not ours:
@@ -1135,7 +1149,8 @@ def write_nwb(
     row per trial, in order) with every simple ``trial_info`` column; behaviour as
     ``TimeSeries`` in processing module ``behavior`` (unit ``"n/a"`` when the series has none);
     stimulus frames as the ``ImageSeries`` ``frames`` in ``nwbfile.stimulus`` (float32, with
-    their onsets and description); a categorical stimulus as interval table ``stimulus``
+    their onsets and description) and their field of view (degrees, ``[height, width]``) as
+    ``ScratchData`` ``hf_neuroformer_stimulus_field_of_view``; a categorical stimulus as interval table ``stimulus``
     (``stimulus_id``, ``stimulus_name``; the stimulus description as the table's) plus its full
     list of names as ``ScratchData`` ``hf_neuroformer_stimulus_names``; each event stream as an
     ``EventsTable`` of its name in ``nwbfile.events`` (see :mod:`hf_neuroformer.io.nwb_events`);
@@ -1161,7 +1176,7 @@ def write_nwb(
     * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too); ``events`` (times, labels,
       description); ``time_domain``; ``time_support``; ``session`` (``""`` too);
     * ``stimulus``: ``ids``, ``intervals``, ``names`` (names of ids with no interval too) and
-      ``description``; frames and frame times.
+      ``description``; frames, frame times and ``field_of_view``.
 
     Not kept (each with a warning at write time): ``trial_info`` columns named ``start_time``,
     ``stop_time``, ``tags``, ``timeseries`` or ``id`` (reserved by NWB), or ``""`` or with ``/`` or
@@ -1183,8 +1198,8 @@ def write_nwb(
         scratch: optional ``name -> (array, description)`` written as ``ScratchData`` in the
             file's ``scratch`` space (e.g. a simulation's ground-truth weight matrix, see
             :func:`hf_neuroformer.simulation.write_network`); :func:`read_nwb` ignores it,
-            :func:`read_nwb_scratch` reads it back. The name ``hf_neuroformer_stimulus_names``
-            is reserved.
+            :func:`read_nwb_scratch` reads it back. The names ``hf_neuroformer_stimulus_names``,
+            ``hf_neuroformer_session_info`` and ``hf_neuroformer_stimulus_field_of_view`` are reserved.
 
     Returns:
         The path written.
@@ -1213,7 +1228,7 @@ def write_nwb(
         raise FileExistsError(
             f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
         )
-    for reserved in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH):
+    for reserved in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH, STIMULUS_FIELD_OF_VIEW_SCRATCH):
         if scratch and reserved in scratch:
             raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")
     recording.validate()
@@ -1279,6 +1294,14 @@ def write_nwb(
             nwb.add_stimulus(ImageSeries(name="frames", data=np.asarray(stim.frames, dtype=np.float32),
                                          timestamps=np.asarray(stim.frame_times, dtype=np.float64),
                                          unit="grey level", description=stim.description or _FRAMES_DESCRIPTIONS_UNSET[0]))
+        if stim.field_of_view is not None:
+            from pynwb.core import ScratchData
+
+            nwb.add_scratch(ScratchData(name=STIMULUS_FIELD_OF_VIEW_SCRATCH,
+                                            data=np.asarray(stim.field_of_view, dtype=np.float64),
+                                            description="hf_neuroformer: Stimulus.field_of_view of the frames "
+                                                        "(ImageSeries 'frames'): [height, width] in degrees of visual "
+                                                        "angle"))
         if stim.ids is not None and stim.intervals is not None:
             table = TimeIntervals(name=STIMULUS_TABLE, description=stim.description or _STIMULUS_TABLE_DESCRIPTION)
             # no rows (a restrict() to a span without a stimulus interval): hdmf cannot infer a column's
@@ -1351,8 +1374,9 @@ def write_nwb(
 def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     """``name -> array`` of every ``ScratchData`` in an NWB file's ``scratch`` space (as written
     by :func:`write_nwb` ``scratch=``); ``{}`` when there is none. The stimulus names that
-    :func:`write_nwb` keeps there (``hf_neuroformer_stimulus_names``) and the session values
-    (``hf_neuroformer_session_info``) are left out.
+    :func:`write_nwb` keeps there (``hf_neuroformer_stimulus_names``), the session values
+    (``hf_neuroformer_session_info``) and the frames' field of view
+    (``hf_neuroformer_stimulus_field_of_view``) are left out.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -1367,7 +1391,8 @@ def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         for name, obj in nwb.scratch.items():
-            if isinstance(obj, ScratchData) and name not in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH):
+            if isinstance(obj, ScratchData) and name not in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH,
+                                                             STIMULUS_FIELD_OF_VIEW_SCRATCH):
                 data = obj.data
                 if isinstance(data, (str, bytes)):  # a single string is read back as a scalar
                     out[name] = np.array([data.decode() if isinstance(data, bytes) else data])
