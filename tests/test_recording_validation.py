@@ -1123,3 +1123,23 @@ def test_trials_in_milliseconds_are_not_told_to_widen_the_time_domain():
     with pytest.raises(RecordingValidationError, match=r"trials\[1\]: .*\(1 trials outside in all\); pass time_domain") as err:
         SpikeRecording(spikes, np.zeros(200, dtype=np.int64), time_domain=(0.0, 60.0), trials=late)
     assert "milliseconds" not in str(err.value)
+
+
+def test_event_times_that_are_not_real_numbers_are_refused_naming_the_field(shared_data):
+    """EventSeries took times through np.asarray(dtype=float64): onsets kept as text (a CSV column read
+    as strings, "0.0 s") failed with numpy's "could not convert string to float: np.str_('0.0 s')",
+    naming no field, and complex times lost their imaginary part with only numpy's ComplexWarning.
+    Both are refused naming EventSeries.times, as BehaviourSeries.timestamps are; numbers of any real
+    dtype (int onsets, object arrays of floats) are still taken as float64 seconds."""
+    allen = load_recording(shared_data(ALLEN)).select_units(range(5)).restrict(0.0, 2.0)
+    onsets = allen.trials[:, 0]
+    for times, shown in [(np.array([f"{t} s" for t in onsets]), r"dtype <U\d+ \(e\.g\. \['0\.0 s'"),
+                         (onsets + 0j, r"dtype complex128")]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ComplexWarning instead of the error
+            with pytest.raises(RecordingValidationError, match=r"EventSeries\.times: expected times in seconds \(real "
+                                                               r"numbers\), got " + shown):
+                EventSeries(times)
+    ev = EventSeries(onsets.astype(object))
+    assert ev.times.dtype == np.float64 and np.array_equal(ev.times, onsets)
+    assert EventSeries(np.array([0, 1])).times.dtype == np.float64

@@ -497,6 +497,10 @@ class EventSeries:
         labels: ``(n_events,)`` label per event (int64 or str object array), or ``None`` for an
             unlabelled stream (a categorical modality then has one class: the stream's name).
         description: free text (where the events come from).
+
+    Raises:
+        RecordingValidationError: ``times`` that are not real numbers (text, complex), naming
+            ``EventSeries.times``.
     """
 
     times: np.ndarray
@@ -505,7 +509,9 @@ class EventSeries:
 
     def __post_init__(self):
         refuse_narrow_float_times(self.times, "EventSeries.times")
-        self.times = np.asarray(self.times, dtype=np.float64)
+        # text failed with numpy's "could not convert string to float: np.str_('a')", naming no field, and complex
+        # times lost their imaginary part with only numpy's ComplexWarning (as BehaviourSeries.timestamps did)
+        self.times = as_real_numbers(self.times, "EventSeries.times", "times in seconds (real numbers)")
         if self.labels is not None:
             lab = np.asarray(self.labels)
             if lab.dtype.kind in "US" or lab.dtype == object:
