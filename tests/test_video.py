@@ -9,6 +9,7 @@ import json
 import re
 import warnings
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -1052,3 +1053,31 @@ def test_field_of_view_is_a_stimulus_field_that_survives_nwb_and_is_validated(tm
     # frames removed (a recording without video): the field stays, and survives the file too
     bare = replace(out, stimulus=replace(out.stimulus, frames=None, frame_times=None))
     assert read_nwb(write_nwb(bare, tmp_path / "bare.nwb")).stimulus.field_of_view == (30.0, 60.0)
+
+
+def test_an_optical_series_field_of_view_in_metres_at_its_distance_is_read_as_degrees(tmp_path):
+    """Another writer's frames as an NWB OpticalSeries state their size on the screen as field_of_view
+    (width, height in metres) and the eye's distance (metres); read_nwb left both unread, so the
+    attention map said the field of view was not recorded. They now give Stimulus.field_of_view in
+    degrees, (height, width) = 2 atan(size / (2 distance)); a size without a distance is named in a
+    warning and leaves it None."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import OpticalSeries
+
+    from hf_neuroformer.io import read_nwb
+
+    frames = np.zeros((4, 8, 8), dtype=np.float32)
+    for name, distance in (("seen", 0.2), ("nodist", None)):
+        nwb = NWBFile(session_description="s", identifier=name, session_start_time=datetime(2024, 1, 1,
+                                                                                            tzinfo=timezone.utc))
+        nwb.add_unit(spike_times=[0.01, 0.05])
+        nwb.add_stimulus(OpticalSeries(name="movie", data=frames, unit="grey level", timestamps=np.arange(4) / 60.0,
+                                       field_of_view=[0.4, 0.2], distance=distance, orientation="lower left"))
+        with NWBHDF5IO(str(tmp_path / f"{name}.nwb"), "w") as io:
+            io.write(nwb)
+    back = read_nwb(tmp_path / "seen.nwb")
+    h, w = back.stimulus.field_of_view  # 0.2 m high, 0.4 m wide at 0.2 m: 2 atan(0.5) and 2 atan(1) = 90 deg
+    assert h == pytest.approx(np.degrees(2 * np.arctan(0.5))) and w == pytest.approx(90.0)
+    with pytest.warns(UserWarning, match=r"stimulus: 'movie' states field_of_view \[0\.4, 0\.2\] m at distance None "
+                                         r"m; expected .* so stimulus\.field_of_view is not set"):
+        assert read_nwb(tmp_path / "nodist.nwb").stimulus.field_of_view is None

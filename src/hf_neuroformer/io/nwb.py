@@ -48,7 +48,10 @@ What :func:`read_nwb` maps where
   (an ``ImageSeries`` named ``frames``), their ``stimulus.field_of_view`` (degrees of visual angle,
   ``(height, width)``) as the ``ScratchData`` ``hf_neuroformer_stimulus_field_of_view``, read back
   into ``stimulus.field_of_view`` (a value that is not two finite numbers > 0 is refused naming the
-  file). Series with external files, and any other, are skipped
+  file). Without that entry, an ``OpticalSeries`` that states ``field_of_view`` (width, height in
+  metres) and ``distance`` (metres) gives ``stimulus.field_of_view`` = ``2 atan(size / (2
+  distance))`` per axis in degrees (eye facing the screen's centre); one that states a size
+  without a usable distance is named in a warning and leaves it ``None``. Series with external files, and any other, are skipped
   with a warning.
 * ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
   ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
@@ -745,10 +748,11 @@ def _read_stimulus(table, name_col: str, tname: str, bounds: _IntervalBounds,
 
 # ---------------------------------------------------------------------------------- reader
 def _read_frames(nwb):
-    """``(frames (n, H, W) float32, frame_times (n,) float64 s, description)`` of the one image
-    series in ``nwbfile.stimulus`` with its frames stored in the file, or None. Colour frames
+    """``(frames (n, H, W) float32, frame_times (n,) float64 s, description, field of view)`` of the
+    one image series in ``nwbfile.stimulus`` with its frames stored in the file, or None. Colour frames
     ``(n, H, W, 3)`` are averaged to grey (warned), grey ones ``(n, H, W, 1)`` lose the channel axis; series with external files, other series and
-    any second image series are skipped with a warning that names them."""
+    any second image series are skipped with a warning that names them. The field of view is
+    ``(height, width)`` degrees from an ``OpticalSeries`` (:func:`_optical_field_of_view`), else None."""
     from pynwb.image import ImageSeries
 
     found = None
@@ -772,12 +776,32 @@ def _read_frames(nwb):
                 warnings.warn(f"stimulus: skipped {sname!r}: {len(data)} frames but {len(times)} timestamps")
                 continue
             desc = obj.description if obj.description not in _FRAMES_DESCRIPTIONS_UNSET else None
-            found = (data, times, desc)
+            found = (data, times, desc, _optical_field_of_view(obj, sname))
             continue
         warnings.warn(f"stimulus: skipped {sname!r} ({type(obj).__name__}) in nwbfile.stimulus: only one image series "
                       "with its frames in the file is read (external media are not); categorical stimuli come from "
                       "interval tables")
     return found
+
+
+def _optical_field_of_view(obj, sname: str) -> Optional[Tuple[float, float]]:
+    """``(height, width)`` degrees of visual angle of an ``OpticalSeries`` that states its
+    ``field_of_view`` (NWB: width, height[, depth] in metres) and ``distance`` (metres from the
+    eye): ``2 atan(size / (2 distance))`` per axis, the eye facing the screen's centre. ``None`` for
+    an ``ImageSeries``, or (named in a warning) where either is missing or not finite and > 0."""
+    from pynwb.image import OpticalSeries
+
+    if not isinstance(obj, OpticalSeries) or obj.field_of_view is None:
+        return None
+    size = np.asarray(obj.field_of_view, dtype=np.float64).ravel()
+    dist = np.nan if obj.distance is None else float(obj.distance)
+    if size.size < 2 or not np.all(np.isfinite(size[:2]) & (size[:2] > 0)) or not (np.isfinite(dist) and dist > 0):
+        warnings.warn(f"stimulus: {sname!r} states field_of_view {size.tolist()} m at distance {obj.distance} m; "
+                      "expected a width and height > 0 m and a finite distance > 0 m to give degrees of visual angle, "
+                      "so stimulus.field_of_view is not set (sizes in pixels only)")
+        return None
+    width, height = np.degrees(2 * np.arctan(size[:2] / (2 * dist)))
+    return float(height), float(width)
 
 
 def _check_hdf5(path: Path) -> None:
@@ -940,6 +964,8 @@ def read_nwb(
         if STIMULUS_FIELD_OF_VIEW_SCRATCH in nwb.scratch:
             fov = np.asarray(nwb.scratch[STIMULUS_FIELD_OF_VIEW_SCRATCH].data[()])
             field_of_view = as_field_of_view(fov.tolist(), f"{path}: scratch {STIMULUS_FIELD_OF_VIEW_SCRATCH!r}")
+        elif frames is not None:  # another writer's OpticalSeries: its metres at its distance, as degrees
+            field_of_view = frames[3]
         if frames is not None:
             stim = Stimulus(frames=frames[0], frame_times=frames[1], description=frames[2],
                             ids=None if stim is None else stim.ids, intervals=None if stim is None else stim.intervals,
