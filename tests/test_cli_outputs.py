@@ -342,8 +342,11 @@ def test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model(ca
     # the decoder are of the averaged weights (it printed freeze_backbone_steps, never the averaging)
     assert cli.main([str(a) for a in base] + ["--target", "x", "--output-dir", str(tmp_path / "dec"),
                                               "--ema-decay", "0.5"]) == 0
-    assert json.loads((tmp_path / "dec" / "metrics.json").read_text())["training"]["ema_decay"] == 0.5
-    assert "  weights: exponential moving average over the steps, --ema-decay 0.5" in capsys.readouterr().out
+    training = json.loads((tmp_path / "dec" / "metrics.json").read_text())["training"]
+    assert training["ema_decay"] == 0.5 and "spike_dropout" not in training  # --spike-dropout is off by default
+    said = capsys.readouterr().out
+    assert "  weights: exponential moving average over the steps, --ema-decay 0.5" in said
+    assert "thinned" not in said
     msg = err_of(capsys, *base[:2], tmp_path / "dec", *base[3:], "--target", "ry", "--output-dir", tmp_path / "b")
     assert msg.startswith(f"--model: '{tmp_path / 'dec'}' is a decoder fine-tuned for"), msg
 
@@ -736,3 +739,28 @@ def test_finetune_refuses_a_bad_ema_decay_by_its_flag(capsys, tmp_path):
                      tmp_path / "bad", "--ema-decay", bad)
         assert msg.startswith("--ema-decay: expected None (off) or a number in (0, 1)"), msg
     assert not (tmp_path / "bad").exists()
+
+
+def test_finetune_spike_dropout_is_checked_by_its_flag_and_recorded(capsys, tmp_path, shared_data, tiny_model):
+    """`neuroformer finetune --spike-dropout P` (finetune's spike_dropout, thinning of the training windows):
+    the command had no such flag (argparse: unrecognized arguments), so the augmentation was the Python API's
+    alone. A P outside [0, 1) exits 2 naming the flag, before the model or data is read (the paths do not
+    exist); a good one is passed on, recorded in metrics.json as the API records it, and printed (off by
+    default: test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model's run has neither)."""
+    for bad in ("1", "-0.1", "nan"):
+        msg = err_of(capsys, "finetune", "--model", tmp_path / "no-model", "--target", "x", "--output-dir",
+                     tmp_path / "bad", "--spike-dropout", bad)
+        assert msg.startswith("--spike-dropout: expected the probability that each spike token of a training "
+                              "window is dropped, a number in [0, 1) (0: off)"), msg
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "thinned"
+    assert cli.main([str(a) for a in ("finetune", "--model", tiny_model, "--data", shared_data(A2929), "--epoch",
+                                      "wake", "--target", "x", "--max-steps", 1, "--batch-size", 16,
+                                      "--output-dir", out, "--spike-dropout", 0.25)]) == 0
+    training = json.loads((out / "metrics.json").read_text())["training"]
+    assert training["spike_dropout"] == 0.25, training
+    tokens = training["spike_dropout_tokens"]
+    assert 0 < tokens["dropped"] < tokens["spikes"], tokens
+    said = capsys.readouterr().out
+    assert (f"  training windows thinned: --spike-dropout 0.25, {tokens['dropped']} of {tokens['spikes']} spike "
+            "tokens of the training batches dropped") in said, said

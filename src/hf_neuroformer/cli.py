@@ -19,8 +19,9 @@
                          [--kind regression|classification|circular[,...]] [--fraction F] [--output-dir DIR]
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
-                         [--freeze-backbone-steps N] [--ema-decay D] [--class-weight balanced|none]
-                         [--select-on auto|loss|TARGET/METRIC] [--set KEY=VALUE ...] [--ci-block-s S] [--overwrite]
+                         [--freeze-backbone-steps N] [--ema-decay D] [--spike-dropout P]
+                         [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC] [--set KEY=VALUE ...]
+                         [--ci-block-s S] [--overwrite]
     neuroformer decode   --model DIR [--data PATH] [--epoch NAME] [--split train|validation|test] --output OUT.csv
                          [--figure PNG] [--batch-size B] [--ci-block-s S] [--overwrite]
     neuroformer embed    --model DIR [--data PATH] [--epoch NAME] --color-by VAR --output FIGURE [--split test]
@@ -66,7 +67,8 @@ from typing import Dict, Optional
 # the standard library only: the console script loads it with this module, without the package (torch)
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
     SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
-    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_tolerances, \
+    check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_dropout, \
+    check_spike_tolerances, \
     check_whole, config_settings, is_main_rank, override_keys, target_label_form, tolerance_label
 
 
@@ -1220,6 +1222,7 @@ def cmd_finetune(args) -> int:
                             learning_rate=args.learning_rate, generative_loss_weight=args.generative_loss_weight,
                             fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
     check_ema_decay(args.ema_decay, "--ema-decay")
+    check_spike_dropout(args.spike_dropout, "--spike-dropout")
     from .decoding import DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
         parse_target_label, target_label
     from .finetuning import apply_config_overrides, check_finetune_output_dir, check_output_not_model, finetune
@@ -1267,7 +1270,8 @@ def cmd_finetune(args) -> int:
         max_steps=args.max_steps, from_scratch=args.from_scratch, batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
-        freeze_backbone_steps=args.freeze_backbone_steps, ema_decay=args.ema_decay, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
+        freeze_backbone_steps=args.freeze_backbone_steps, ema_decay=args.ema_decay,
+        spike_dropout=args.spike_dropout, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
         ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option="--learning-rate",
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
@@ -1278,6 +1282,12 @@ def cmd_finetune(args) -> int:
     if ema is not None:  # else nothing printed said so: the scores below and the decoder saved are of the average
         print(f"  weights: exponential moving average over the steps, --ema-decay {ema:g} (metrics.json: training.ema_decay);"
               " the scores below and the decoder saved are of the averaged weights")
+    thinned = metrics.get("training", {}).get("spike_dropout_tokens")
+    if thinned is not None:  # the only sign, beside metrics.json, that the training windows were not the recorded ones
+        counts = ("" if thinned.get("spikes") is None else
+                  f", {thinned['dropped']} of {thinned['spikes']} spike tokens of the training batches dropped")
+        print(f"  training windows thinned: --spike-dropout {args.spike_dropout:g}{counts} (metrics.json: "
+              "training.spike_dropout, spike_dropout_tokens); validation and test windows are whole")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
@@ -2256,6 +2266,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate, select and save an exponential moving average of the weights over the steps with "
                         "this decay per step, in (0, 1) (Polyak averaging; 0.99 ~ the last 100 steps); training itself "
                         "is unchanged (default: off)")
+    f.add_argument("--spike-dropout", type=float, default=0.0, metavar="P",
+                   help="augment the training windows: in every training batch drop each spike token of the current "
+                        "and past windows independently with probability P, in [0, 1), drawn anew each time a window "
+                        "is used; validation, test and the baselines see the windows whole; recorded in metrics.json "
+                        "(training.spike_dropout, spike_dropout_tokens) (default: 0, off)")
     f.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
                    help="classification targets: cross-entropy weighted by n / (k * n_c) over the training windows "
                         "(scikit-learn's 'balanced', as the baselines), or unweighted (default: %(default)s)")
