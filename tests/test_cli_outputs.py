@@ -764,3 +764,20 @@ def test_finetune_spike_dropout_is_checked_by_its_flag_and_recorded(capsys, tmp_
     said = capsys.readouterr().out
     assert (f"  training windows thinned: --spike-dropout 0.25, {tokens['dropped']} of {tokens['spikes']} spike "
             "tokens of the training batches dropped") in said, said
+
+
+def test_finetune_target_without_a_sample_in_the_epoch_names_target_and_epoch(capsys, tmp_path, shared_data,
+                                                                              tiny_model):
+    """Break test: `finetune --epoch sleep --target ry` (head direction, recorded only in wake) tokenized every
+    window, then failed with "targets ['ry']: no training window left with a value of this target after the window
+    mask ({'n_windows_before': ..., ...})", naming neither flag; the series is now refused before the model is
+    fine-tuned, naming --target and --epoch, and an event stream's series (sleep_ripples in wake) says it is one."""
+    base = ["finetune", "--model", tiny_model, "--data", shared_data(A2929), "--max-steps", 1, "--batch-size", 16,
+            "--output-dir", tmp_path / "dec"]
+    msg = err_of(capsys, *base, "--epoch", "sleep", "--target", "ry")
+    assert msg == ("--target 'ry': the behaviour series 'ry' has no sample in --epoch 'sleep' of --data; expected a "
+                   "variable recorded there, or the --epoch it was recorded in"), msg
+    msg = err_of(capsys, *base, "--epoch", "wake", "--target", "x,sleep_ripples")
+    assert msg.startswith("--target 'sleep_ripples': the behaviour series 'sleep_ripples' has no sample in --epoch "
+                          "'wake' of --data; expected a variable recorded there (it is an event stream"), msg
+    assert not (tmp_path / "dec").exists()
