@@ -781,3 +781,17 @@ def test_finetune_target_without_a_sample_in_the_epoch_names_target_and_epoch(ca
     assert msg.startswith("--target 'sleep_ripples': the behaviour series 'sleep_ripples' has no sample in --epoch "
                           "'wake' of --data; expected a variable recorded there (it is an event stream"), msg
     assert not (tmp_path / "dec").exists()
+
+
+def test_decode_model_that_is_no_model_folder_asks_for_finetune_output(capsys, tmp_path):
+    """Break test: `decode --model runs/typo` (or a folder without the model files) was told "expected one written
+    by 'neuroformer train'", whose output decode then refuses as "not a fine-tuned decoder"; it now asks for what
+    decode reads, a folder written by 'neuroformer finetune' (checked before the recording is read)."""
+    (tmp_path / "empty").mkdir()
+    for model in (tmp_path / "typo", tmp_path / "empty"):
+        msg = err_of(capsys, "decode", "--model", model, "--data", tmp_path / "missing.nwb", "--output",
+                     tmp_path / "d.csv")
+        assert msg.startswith(f"--model: '{model}' ") and msg.endswith("expected a directory written by 'neuroformer "
+                                                                       "finetune'" if model.name == "empty" else
+                                                                       "expected one written by 'neuroformer finetune'"), msg
+    assert not (tmp_path / "d.csv").exists()

@@ -1629,7 +1629,7 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     """
     from .generation import _read_model_config, is_decoder_config
 
-    d = check_model_dir(model_dir, flag)
+    d = check_model_dir(model_dir, flag, written_by="'neuroformer finetune'")  # not train's: a model is refused below
     config = _read_model_config(d, flag)
     if not is_decoder_config(config):
         raise ValueError(f"{flag}: {str(d)!r} is not a fine-tuned decoder (its config.json has no decoding_targets); "

@@ -888,7 +888,8 @@ def _hub_download_hint(model_dir, path: Path) -> str:
             f"{model_dir} --local-dir {model_dir.split('/')[-1]} (add --revision BRANCH for a branch)")
 
 
-def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> Path:
+def check_model_dir(model_dir, flag: str = "--model", weights: bool = True,
+                    written_by: str = "'neuroformer train'") -> Path:
     """Refuse, before anything is loaded, a directory that is not a model written by ``neuroformer train``.
 
     Args:
@@ -897,6 +898,8 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
         weights: also require ``model.safetensors`` (or weights saved in shards with their
             index, :func:`weight_files`) and read its header (False: config and tokenizer
             only, e.g. ``finetune --from-scratch``).
+        written_by: the command whose output the messages say is expected (``"'neuroformer
+            finetune'"`` where a fine-tuned decoder is, as ``decode --model``).
 
     Returns:
         The directory as a :class:`~pathlib.Path`.
@@ -917,7 +920,7 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
 
     d = Path(model_dir)
     if not d.is_dir():
-        raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by 'neuroformer train'"
+        raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by {written_by}"
                                 + _hub_download_hint(model_dir, d))
     finish_interrupted_save(d)
     # weights saved in shards (save_pretrained with a max_shard_size) stand for model.safetensors
@@ -947,7 +950,7 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True) -> P
                             f"folder{f' {str(run)!r}' if run is not None else ''}, where train / finetune write the "
                             "model (resume an interrupted run with train --resume)")
         raise FileNotFoundError(f"{flag}: {str(d)!r} has no {' and no '.join(missing)}; expected a directory written "
-                                f"by 'neuroformer train'{interrupted}")
+                                f"by {written_by}{interrupted}")
     if weights:
         from safetensors import SafetensorError, safe_open
 
