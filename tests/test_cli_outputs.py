@@ -746,7 +746,8 @@ def test_finetune_spike_dropout_is_checked_by_its_flag_and_recorded(capsys, tmp_
     the command had no such flag (argparse: unrecognized arguments), so the augmentation was the Python API's
     alone. A P outside [0, 1) exits 2 naming the flag, before the model or data is read (the paths do not
     exist); a good one is passed on, recorded in metrics.json as the API records it, and printed (off by
-    default: test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model's run has neither)."""
+    default: test_finetune_select_on_lists_the_metrics_and_a_decoder_is_named_by_model's run has neither). The run
+    (--fraction 0.5) also checks that the train line says how many windows a --fraction below 1 fitted."""
     for bad in ("1", "-0.1", "nan"):
         msg = err_of(capsys, "finetune", "--model", tmp_path / "no-model", "--target", "x", "--output-dir",
                      tmp_path / "bad", "--spike-dropout", bad)
@@ -756,14 +757,22 @@ def test_finetune_spike_dropout_is_checked_by_its_flag_and_recorded(capsys, tmp_
     out = tmp_path / "thinned"
     assert cli.main([str(a) for a in ("finetune", "--model", tiny_model, "--data", shared_data(A2929), "--epoch",
                                       "wake", "--target", "x", "--max-steps", 1, "--batch-size", 16,
-                                      "--output-dir", out, "--spike-dropout", 0.25)]) == 0
-    training = json.loads((out / "metrics.json").read_text())["training"]
+                                      "--output-dir", out, "--spike-dropout", 0.25, "--fraction", 0.5)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    training = metrics["training"]
     assert training["spike_dropout"] == 0.25, training
     tokens = training["spike_dropout_tokens"]
     assert 0 < tokens["dropped"] < tokens["spikes"], tokens
     said = capsys.readouterr().out
     assert (f"  training windows thinned: --spike-dropout 0.25, {tokens['dropped']} of {tokens['spikes']} spike "
             "tokens of the training batches dropped") in said, said
+    # --fraction: the train line counted the split's windows with a value (3755) and nothing said only the first
+    # half of them was fitted (n_train_windows, printed far below among the metrics)
+    n, used = metrics["n_train_windows"], metrics["train_windows_used_s"]
+    assert 0 < n < metrics["n_train_windows_full"]
+    assert re.search(rf"  train: {metrics['n_train_windows_full']} of \d+ windows \(dropped: .*\); --fraction 0.5: the "
+                     rf"first {n} in time fitted, starts {used[0]:.3f}-{used[1]:.3f} s \(metrics.json: n_train_windows, "
+                     r"train_windows_used_s\)\n", said), said
 
 
 def test_finetune_target_without_a_sample_in_the_epoch_names_target_and_epoch(capsys, tmp_path, shared_data,

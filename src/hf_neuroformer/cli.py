@@ -1301,8 +1301,14 @@ def cmd_finetune(args) -> int:
               "training.spike_dropout, spike_dropout_tokens); validation and test windows are whole")
     for split in ("train", "validation", "test"):
         r = metrics["decoding_report"][split]
+        fitted = ""
+        if split == "train" and metrics["n_train_windows"] < r["n_windows"]:  # this line alone read as all of them fitted
+            used = metrics.get("train_windows_used_s") or []
+            span = f", starts {used[0]:.3f}-{used[1]:.3f} s" if len(used) == 2 else ""
+            fitted = (f"; --fraction {args.fraction:g}: the first {metrics['n_train_windows']} in time fitted{span} "
+                      "(metrics.json: n_train_windows, train_windows_used_s)")
         print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
-              f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} without a value of any target)")
+              f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} without a value of any target){fitted}")
         for label, k in r.get("n_unseen_class", {}).items():  # left out of its metrics, as windows without a value
             if k:
                 print(f"    {label}: {k} windows of class(es) {r['unseen_classes'][label]} that the train split lacks, "
