@@ -521,6 +521,53 @@ def test_baselines_recover_hub_edges(glm_net):
     assert s["hub_auroc"] > 0.9 and s["hub_direction_accuracy"] == 0.5
 
 
+def test_a_transposed_estimate_scores_as_the_reverse_wiring(glm_net):
+    """Scores read estimates target x source like the ground truth: the same matrix transposed
+    (source x target) must score the hub edges below chance and every direction wrong on a directed
+    network; a score that ignored orientation would give both the same."""
+    rec, w, kind = glm_net.recording, glm_net.weights, glm_net.edge_kind
+    truth_t = score_connectivity(w.T, w, kind)
+    assert truth_t["hub_direction_accuracy"] == 0.0 and truth_t["direction_accuracy"] == 0.0
+    assert truth_t["hub_auroc"] < 0.5
+    ccg = ccg_asymmetry(rec, 0.002, 5)
+    right, wrong = score_connectivity(ccg, w, kind), score_connectivity(ccg.T, w, kind)
+    assert right["hub_auroc"] > 0.95 and wrong["hub_auroc"] < 0.05
+    assert right["hub_direction_accuracy"] == 1.0 and wrong["hub_direction_accuracy"] == 0.0
+
+
+def _driven_pair(lag: float, duration: float = 100.0, seed: int = 0):
+    """Unit A (Poisson, 20 Hz) drives unit B: 70 % of A's spikes are followed by one of B ``lag``
+    s later, plus 10 Hz of B's own; unit C is independent (15 Hz)."""
+    from hf_neuroformer.recording import SpikeRecording
+
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, duration, int(20 * duration))
+    b = np.concatenate([a[rng.random(a.size) < 0.7] + lag, rng.uniform(0, duration, int(10 * duration))])
+    b = b[b < duration]
+    c = rng.uniform(0, duration, int(15 * duration))
+    times = np.concatenate([a, b, c])
+    units = np.repeat([0, 1, 2], [a.size, b.size, c.size])
+    return SpikeRecording.from_unsorted(times, units, unit_names=["A", "B", "C"], time_domain=(0.0, duration))
+
+
+def test_ccg_and_glm_put_a_fixed_lag_drive_at_target_row_source_column():
+    """A toy case with one known directed edge A -> B at a 4 ms lag (inside 5 lags of 2 ms): both
+    directed baselines must place it at [B, A] (target x source), not at [A, B], and leave the
+    independent unit C near 0; a lag past their history (12 ms > 10 ms) is not found."""
+    rec = _driven_pair(0.004)
+    ccg, glm = ccg_asymmetry(rec, 0.002, 5), glm_connectivity(rec, 0.002, 5)
+    assert ccg[1, 0] > 2 and ccg[0, 1] < -2  # antisymmetric: B after A far above independence
+    assert abs(ccg[2, 0]) < 0.5 and abs(ccg[2, 1]) < 0.5
+    assert glm[1, 0] > 1 and abs(glm[0, 1]) < 0.3 and abs(glm[2, 0]) < 0.3 and abs(glm[2, 1]) < 0.3
+    truth = np.zeros((3, 3))
+    truth[1, 0] = 1.0
+    for est in (ccg, glm):
+        assert score_connectivity(est, truth)["direction_accuracy"] == 1.0
+        assert score_connectivity(est.T, truth)["direction_accuracy"] == 0.0
+    far = _driven_pair(0.012)
+    assert abs(ccg_asymmetry(far, 0.002, 5)[1, 0]) < 0.5
+
+
 TINY_YAML = """
 current_window: 0.02
 past_window: 0.03
