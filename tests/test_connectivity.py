@@ -171,6 +171,28 @@ def test_glm_kind_is_deterministic_per_seed():
     assert a.recording.n_spikes != c.recording.n_spikes
 
 
+def test_glm_kind_memory_does_not_grow_with_the_duration():
+    """The glm kind drew one (n_bins, n_units) float64 array of uniforms up front: 8 bytes per unit
+    per 2 ms bin (4.3 GB for ``simulate --kind glm --units 300 --duration 3600``). Drawn in chunks,
+    its peak memory must not grow by the extra bins' uniforms when the duration grows (the same
+    seed's spikes are unchanged: consecutive draws continue one stream)."""
+    import tracemalloc
+
+    def peak(duration):
+        tracemalloc.start()
+        try:
+            # few spikes (no drive, < 1 Hz), so the spike lists do not grow either
+            simulate_coupled_network(n_units=400, duration=duration, drive_strength=0.0, base_rate_range=(0.5, 1.0),
+                                     seed=0)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    simulate_coupled_network(n_units=4, duration=1.0, seed=0)  # imports outside the measurement
+    extra_uniforms = (4000 - 1000) * 400 * 8  # 6 s more at 2 ms bins, 400 units
+    assert peak(8.0) - peak(2.0) < extra_uniforms / 2
+
+
 def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_network(p, duration=2.0, seed=2)

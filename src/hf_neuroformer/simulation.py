@@ -149,6 +149,9 @@ def _simulation_bar(kind: str, span: float, progress: bool):
 #: Bins between updates of the glm kinds' progress bars.
 _BAR_BINS = 5000
 
+#: Bins of uniforms the glm kinds draw at a time (bounds their memory: 1,000 x n_units x 8 bytes; the stream, so the spikes of a seed, do not depend on it).
+_GLM_CHUNK = 1000
+
 
 def simulate_coupled_network(
     n_units: int = 16,
@@ -218,16 +221,21 @@ def simulate_coupled_network(
     decay = np.exp(-bin_size / tau)
     ou_a = np.exp(-bin_size / drive_timescale)
     ou_noise = rng.normal(0, np.sqrt(1 - ou_a**2), (n_bins, max(int(n_assemblies), 1)))
-    uniforms = rng.random((n_bins, n_units))
     trace = np.zeros(n_units)
     drive = np.zeros(max(int(n_assemblies), 1))
     fired_bins, fired_units = [], []
+    # the uniforms are drawn _GLM_CHUNK bins at a time into one buffer: one (n_bins, n_units) array took
+    # n_bins * n_units * 8 bytes (4.3 GB for simulate --kind glm --units 300 --duration 3600); consecutive
+    # draws continue the same stream, so a seed gives the same spikes
+    uniforms = np.empty((min(_GLM_CHUNK, n_bins), n_units))
     with _simulation_bar("glm", n_bins * bin_size, progress) as bar:
         for t in range(n_bins):
+            if t % _GLM_CHUNK == 0:
+                rng.random(out=uniforms[: min(_GLM_CHUNK, n_bins - t)])
             drive = ou_a * drive + ou_noise[t]
             rate = base * np.exp(np.clip(weights @ trace + loading * drive[assembly], -20, 3))
             p = -np.expm1(-rate * bin_size)
-            spk = uniforms[t] < p
+            spk = uniforms[t % _GLM_CHUNK] < p
             trace *= decay
             if spk.any():
                 idx = np.flatnonzero(spk)
@@ -598,7 +606,7 @@ def simulate_hub_glm(
     decay = np.exp(-bin_size / params.tau_syn)
     trace = np.zeros(n)
     fired_bins, fired_units = [], []
-    chunk = 10000
+    chunk = _GLM_CHUNK
     with _simulation_bar("hub-glm", n_bins * bin_size, progress) as bar:
         for c0 in range(0, n_bins, chunk):
             uniforms = rng.random((min(chunk, n_bins - c0), n))
